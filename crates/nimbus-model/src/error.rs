@@ -1,0 +1,115 @@
+//! The one error type that crosses crate boundaries towards the API edge: an AWS exception
+//! name, an HTTP status and a message, so every layer can say precisely what went wrong and
+//! the edge maps it to the wire in one place.
+
+use std::fmt;
+
+/// AWS Lambda exception names Nimbus answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    ResourceNotFound,
+    ResourceConflict,
+    InvalidParameterValue,
+    Validation,
+    PreconditionFailed,
+    RequestTooLarge,
+    RequestEntityTooLarge,
+    InvalidRequestContent,
+    UnsupportedMediaType,
+    TooManyRequests,
+    CodeStorageExceeded,
+    InvalidZipFile,
+    UnknownOperation,
+    Service,
+    /// CloudWatch Logs' name for a request that is not valid.
+    InvalidParameter,
+}
+
+impl ErrorCode {
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::ResourceNotFound => "ResourceNotFoundException",
+            ErrorCode::ResourceConflict => "ResourceConflictException",
+            ErrorCode::InvalidParameterValue => "InvalidParameterValueException",
+            ErrorCode::Validation => "ValidationException",
+            ErrorCode::PreconditionFailed => "PreconditionFailedException",
+            ErrorCode::RequestTooLarge => "RequestTooLargeException",
+            ErrorCode::RequestEntityTooLarge => "RequestEntityTooLargeException",
+            ErrorCode::InvalidRequestContent => "InvalidRequestContentException",
+            ErrorCode::UnsupportedMediaType => "UnsupportedMediaTypeException",
+            ErrorCode::TooManyRequests => "TooManyRequestsException",
+            ErrorCode::CodeStorageExceeded => "CodeStorageExceededException",
+            ErrorCode::InvalidZipFile => "InvalidZipFileException",
+            ErrorCode::UnknownOperation => "UnknownOperationException",
+            ErrorCode::Service => "ServiceException",
+            ErrorCode::InvalidParameter => "InvalidParameterException",
+        }
+    }
+
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::ResourceNotFound => 404,
+            ErrorCode::ResourceConflict => 409,
+            ErrorCode::PreconditionFailed => 412,
+            ErrorCode::RequestTooLarge | ErrorCode::RequestEntityTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::TooManyRequests => 429,
+            ErrorCode::Service => 500,
+            ErrorCode::UnknownOperation => 404,
+            _ => 400,
+        }
+    }
+
+    /// `User` for the caller's mistakes, `Service` for ours: AWS's `Type` field.
+    pub fn fault(self) -> &'static str {
+        if self == ErrorCode::Service {
+            "Service"
+        } else {
+            "User"
+        }
+    }
+}
+
+/// An AWS exception with its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into() }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ResourceNotFound, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ResourceConflict, message)
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidParameterValue, message)
+    }
+    pub fn service(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Service, message)
+    }
+
+    /// AWS's modelled-constraint message: `1 validation error detected: Value '…' at
+    /// 'memorySize' failed to satisfy constraint: …`.
+    pub fn validation(value: &str, field: &str, constraint: &str) -> Self {
+        Self::new(
+            ErrorCode::Validation,
+            format!(
+                "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
+            ),
+        )
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.name(), self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}

@@ -1,0 +1,69 @@
+//! A function's configuration as Nimbus stores it: one record per function version.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::runtime::Runtime;
+
+/// The version name of the editable copy of a function.
+pub const LATEST: &str = "$LATEST";
+
+/// Everything that defines one version of a function. Stored as JSON; new fields must
+/// carry `#[serde(default)]` so older records still load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionConfig {
+    pub name: String,
+    pub version: String,
+    pub runtime: Runtime,
+    pub role: String,
+    pub handler: String,
+    #[serde(default)]
+    pub description: String,
+    pub timeout_secs: u32,
+    pub memory_mb: u32,
+    pub ephemeral_storage_mb: u32,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// Hex SHA-256 of the zip: the key of the code blob.
+    pub code_digest: String,
+    pub code_size: u64,
+    /// Unzipped size, counted against the 250 MB limit.
+    pub code_unzipped_size: u64,
+    pub last_modified_ms: i64,
+    pub revision_id: String,
+    #[serde(default)]
+    pub architectures: Vec<String>,
+}
+
+impl FunctionConfig {
+    /// AWS's CodeSha256: the base64 (not hex) SHA-256 of the zip.
+    pub fn code_sha256_base64(&self) -> String {
+        use base64::Engine;
+        let bytes: Vec<u8> = (0..self.code_digest.len() / 2)
+            .filter_map(|i| u8::from_str_radix(&self.code_digest[2 * i..2 * i + 2], 16).ok())
+            .collect();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    pub fn log_group(&self) -> String {
+        format!("/aws/lambda/{}", self.name)
+    }
+}
+
+impl Serialize for Runtime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
+    }
+}
+
+impl<'de> Deserialize<'de> for Runtime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|_| serde::de::Error::custom(format!("unknown runtime {s}")))
+    }
+}
+
+/// A fresh revision id, as AWS mints one on every change.
+pub fn new_revision_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

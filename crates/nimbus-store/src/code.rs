@@ -1,0 +1,222 @@
+//! Function code zips: checked before they are accepted (a real zip, no path leaving the
+//! task root, within the unzipped limit) and unpacked once per digest into a read-only
+//! cache that every environment running that code shares.
+
+use std::io::{Cursor, Read};
+use std::path::{Component, Path, PathBuf};
+
+use nimbus_model::validate::MAX_UNZIPPED_BYTES;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodeError {
+    #[error("Could not unzip uploaded file. Please check your file, then try to upload again.")]
+    NotAZip,
+    #[error("Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes")]
+    TooLarge,
+    #[error("Uploaded file contains an entry with an invalid path: {0}")]
+    BadPath(String),
+    #[error("unpacking code: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What a checked zip contains.
+#[derive(Debug, Clone, Copy)]
+pub struct ZipSummary {
+    pub unzipped_size: u64,
+    pub entries: usize,
+}
+
+fn safe_relative(name: &str) -> Option<PathBuf> {
+    let p = Path::new(name);
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Checks a zip without writing anything.
+pub fn inspect(zip: &[u8]) -> Result<ZipSummary, CodeError> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(zip)).map_err(|_| CodeError::NotAZip)?;
+    let mut total: u64 = 0;
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i).map_err(|_| CodeError::NotAZip)?;
+        if safe_relative(entry.name()).is_none() {
+            return Err(CodeError::BadPath(entry.name().to_string()));
+        }
+        total = total.saturating_add(entry.size());
+        if total > MAX_UNZIPPED_BYTES {
+            return Err(CodeError::TooLarge);
+        }
+    }
+    Ok(ZipSummary { unzipped_size: total, entries: archive.len() })
+}
+
+/// Unpacks `zip` under `dest`, never outside it, writing at most the sizes the zip declared
+/// (a lying header cannot inflate past the checked limit).
+fn unpack_into(zip: &[u8], dest: &Path) -> Result<(), CodeError> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(zip)).map_err(|_| CodeError::NotAZip)?;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|_| CodeError::NotAZip)?;
+        let rel = safe_relative(entry.name()).ok_or_else(|| CodeError::BadPath(entry.name().to_string()))?;
+        let out = dest.join(&rel);
+        let mode = entry.unix_mode();
+        const S_IFMT: u32 = 0o170000;
+        const S_IFLNK: u32 = 0o120000;
+        if entry.is_dir() {
+            std::fs::create_dir_all(&out)?;
+            continue;
+        }
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if mode.is_some_and(|m| m & S_IFMT == S_IFLNK) {
+            let mut target = String::new();
+            entry.by_ref().take(4096).read_to_string(&mut target)?;
+            // A link may only point inside the code tree.
+            let resolved = rel.parent().unwrap_or(Path::new("")).join(&target);
+            let mut depth: i32 = 0;
+            for c in resolved.components() {
+                match c {
+                    Component::Normal(_) => depth += 1,
+                    Component::ParentDir => depth -= 1,
+                    Component::CurDir => {}
+                    _ => depth = -1,
+                }
+                if depth < 0 {
+                    return Err(CodeError::BadPath(format!("{} -> {target}", entry.name())));
+                }
+            }
+            std::os::unix::fs::symlink(&target, &out)?;
+            continue;
+        }
+        let mut f = std::fs::File::create(&out)?;
+        let declared = entry.size();
+        std::io::copy(&mut entry.by_ref().take(declared), &mut f)?;
+        let perm = match mode {
+            Some(m) if m & 0o111 != 0 => 0o555,
+            _ => 0o444,
+        };
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(perm))?;
+    }
+    Ok(())
+}
+
+/// Unpacked code, one read-only directory per digest under `root`.
+pub struct CodeCache {
+    root: PathBuf,
+    tmp: PathBuf,
+}
+
+impl CodeCache {
+    pub fn new(root: PathBuf, tmp: PathBuf) -> CodeCache {
+        CodeCache { root, tmp }
+    }
+
+    pub fn dir(&self, digest: &str) -> PathBuf {
+        self.root.join(digest)
+    }
+
+    /// Returns the directory holding `digest`'s code, unpacking it first if needed. Unpacks
+    /// into a temp dir and renames, so a crash mid-unpack leaves no half-filled directory.
+    pub fn ensure(&self, digest: &str, zip: &[u8]) -> Result<PathBuf, CodeError> {
+        let dir = self.dir(digest);
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        std::fs::create_dir_all(&self.tmp)?;
+        std::fs::create_dir_all(&self.root)?;
+        let staging = self.tmp.join(format!("code-{digest}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging)?;
+        if let Err(e) = unpack_into(zip, &staging) {
+            let _ = remove_tree(&staging);
+            return Err(e);
+        }
+        match std::fs::rename(&staging, &dir) {
+            Ok(()) => Ok(dir),
+            Err(_) if dir.is_dir() => {
+                let _ = remove_tree(&staging);
+                Ok(dir)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn remove(&self, digest: &str) {
+        let _ = remove_tree(&self.dir(digest));
+    }
+}
+
+/// Removes a tree whose files were made read-only.
+pub fn remove_tree(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !path.exists() {
+        return Ok(());
+    }
+    for entry in walk(path) {
+        if !entry.is_symlink() && entry.is_dir() {
+            let _ = std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+    std::fs::remove_dir_all(path)
+}
+
+fn walk(path: &Path) -> Vec<PathBuf> {
+    let mut out = vec![path.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i].clone();
+        if p.is_dir() && !p.is_symlink() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                out.extend(rd.flatten().map(|e| e.path()));
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+
+    fn make_zip(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, data, mode) in files {
+            w.start_file(*name, SimpleFileOptions::default().unix_permissions(*mode)).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn unpacks_with_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CodeCache::new(dir.path().join("code"), dir.path().join("tmp"));
+        let z = make_zip(&[("bootstrap", b"#!/bin/sh\n", 0o755), ("src/app.js", b"x", 0o644)]);
+        assert_eq!(inspect(&z).unwrap().entries, 2);
+        let d = cache.ensure("abc", &z).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let m = std::fs::metadata(d.join("bootstrap")).unwrap().permissions().mode();
+        assert_eq!(m & 0o111, 0o111);
+        assert_eq!(std::fs::read(d.join("src/app.js")).unwrap(), b"x");
+        remove_tree(&d).unwrap();
+    }
+
+    #[test]
+    fn rejects_escapes_and_garbage() {
+        assert!(matches!(inspect(b"not a zip"), Err(CodeError::NotAZip)));
+        let z = make_zip(&[("../evil", b"x", 0o644)]);
+        assert!(matches!(inspect(&z), Err(CodeError::BadPath(_))));
+        let z = make_zip(&[("/abs", b"x", 0o644)]);
+        assert!(matches!(inspect(&z), Err(CodeError::BadPath(_))));
+    }
+}

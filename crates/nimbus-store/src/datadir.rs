@@ -1,0 +1,80 @@
+//! The data directory: its layout, and the lock that keeps a second server off it.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{flock, FlockOperation};
+
+/// An opened, locked data directory. The lock lives as long as this value.
+pub struct DataDir {
+    root: PathBuf,
+    _lock: File,
+}
+
+impl DataDir {
+    /// Creates the layout if needed and takes an exclusive lock; fails with a clear message
+    /// when another server holds it.
+    pub fn open(root: &Path) -> Result<DataDir, String> {
+        std::fs::create_dir_all(root).map_err(|e| format!("cannot create data directory {}: {e}", root.display()))?;
+        let lock_path = root.join("nimbus.lock");
+        let mut lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+        if flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err() {
+            let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
+            return Err(format!(
+                "data directory {} is locked by another Nimbus server (pid {}); stop it or use another --data",
+                root.display(),
+                holder.trim()
+            ));
+        }
+        lock.set_len(0).ok();
+        write!(lock, "{}", std::process::id()).ok();
+        for sub in ["blobs", "code", "logs", "runtimes", "tmp"] {
+            std::fs::create_dir_all(root.join(sub)).map_err(|e| format!("cannot create {sub}: {e}"))?;
+        }
+        Ok(DataDir { root: root.to_path_buf(), _lock: lock })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join("nimbus.db")
+    }
+    pub fn blobs(&self) -> PathBuf {
+        self.root.join("blobs")
+    }
+    pub fn code(&self) -> PathBuf {
+        self.root.join("code")
+    }
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    pub fn runtimes(&self) -> PathBuf {
+        self.root.join("runtimes")
+    }
+    pub fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_open_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DataDir::open(dir.path()).unwrap();
+        let err = DataDir::open(dir.path()).err().unwrap();
+        assert!(err.contains("locked by another Nimbus server"), "{err}");
+        drop(first);
+        assert!(DataDir::open(dir.path()).is_ok());
+    }
+}

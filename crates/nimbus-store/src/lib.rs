@@ -1,0 +1,47 @@
+//! Persistence: function records behind the [`Store`] trait (SQLite embedded now, PostgreSQL
+//! later), code zips behind the [`BlobStore`] trait (local disk now, S3-compatible later),
+//! the unpacked-code cache, and the data directory's single-server lock.
+
+pub mod blob;
+pub mod code;
+pub mod datadir;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use nimbus_model::FunctionConfig;
+
+pub use blob::{BlobStore, LocalBlobStore};
+pub use code::{CodeCache, CodeError};
+pub use datadir::DataDir;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists")]
+    Conflict,
+    #[error("the revision id does not match")]
+    RevisionMismatch,
+    #[error("not found")]
+    NotFound,
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// Function records, keyed by (name, version). Every write is atomic; updates are
+/// compare-and-swap on the record's revision id so concurrent writers cannot lose changes.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Inserts a new record; [`StoreError::Conflict`] if (name, version) exists.
+    async fn create_function(&self, config: &FunctionConfig) -> Result<(), StoreError>;
+    /// Replaces a record whose current revision is `expected_revision`.
+    async fn update_function(&self, config: &FunctionConfig, expected_revision: &str) -> Result<(), StoreError>;
+    async fn get_function(&self, name: &str, version: &str) -> Result<Option<FunctionConfig>, StoreError>;
+    /// One version of every function, ordered by name, starting after `after`.
+    async fn list_functions(&self, version: &str, after: Option<&str>, limit: usize) -> Result<Vec<FunctionConfig>, StoreError>;
+    /// Deletes every version of a function; false if there was none.
+    async fn delete_function(&self, name: &str) -> Result<bool, StoreError>;
+    /// Total zipped code size and number of functions, for account settings.
+    async fn usage(&self) -> Result<(u64, u64), StoreError>;
+    /// Whether any record still refers to this code digest.
+    async fn code_in_use(&self, digest: &str) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,182 @@
+//! The embedded [`Store`]: one SQLite file in WAL mode. Calls are short and run under a
+//! mutex on the caller's thread; nothing on the invoke path reads from here.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use nimbus_model::FunctionConfig;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::{Store, StoreError};
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS functions (
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    revision TEXT NOT NULL,
+    code_digest TEXT NOT NULL,
+    code_size INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE INDEX IF NOT EXISTS functions_digest ON functions(code_digest);
+";
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
+        conn.execute_batch(SCHEMA).map_err(backend)?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open_in_memory().map_err(backend)?;
+        conn.execute_batch(SCHEMA).map_err(backend)?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn).map_err(backend)
+    }
+}
+
+fn decode(json: String) -> rusqlite::Result<FunctionConfig> {
+    serde_json::from_str(&json)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn encode(config: &FunctionConfig) -> String {
+    serde_json::to_string(config).expect("function config serializes")
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_function(&self, c: &FunctionConfig) -> Result<(), StoreError> {
+        let inserted = self.with(|conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO functions (name, version, revision, code_digest, code_size, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![c.name, c.version, c.revision_id, c.code_digest, c.code_size as i64, encode(c)],
+            )
+        })?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict);
+        }
+        Ok(())
+    }
+
+    async fn update_function(&self, c: &FunctionConfig, expected_revision: &str) -> Result<(), StoreError> {
+        let changed = self.with(|conn| {
+            conn.execute(
+                "UPDATE functions SET revision = ?3, code_digest = ?4, code_size = ?5, config = ?6 WHERE name = ?1 AND version = ?2 AND revision = ?7",
+                params![c.name, c.version, c.revision_id, c.code_digest, c.code_size as i64, encode(c), expected_revision],
+            )
+        })?;
+        if changed == 0 {
+            let exists = self.get_function(&c.name, &c.version).await?.is_some();
+            return Err(if exists { StoreError::RevisionMismatch } else { StoreError::NotFound });
+        }
+        Ok(())
+    }
+
+    async fn get_function(&self, name: &str, version: &str) -> Result<Option<FunctionConfig>, StoreError> {
+        self.with(|conn| {
+            conn.query_row(
+                "SELECT config FROM functions WHERE name = ?1 AND version = ?2",
+                params![name, version],
+                |row| decode(row.get(0)?),
+            )
+            .optional()
+        })
+    }
+
+    async fn list_functions(&self, version: &str, after: Option<&str>, limit: usize) -> Result<Vec<FunctionConfig>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT config FROM functions WHERE version = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![version, after.unwrap_or(""), limit as i64], |row| decode(row.get(0)?))?;
+            rows.collect()
+        })
+    }
+
+    async fn delete_function(&self, name: &str) -> Result<bool, StoreError> {
+        let n = self.with(|conn| conn.execute("DELETE FROM functions WHERE name = ?1", params![name]))?;
+        Ok(n > 0)
+    }
+
+    async fn usage(&self) -> Result<(u64, u64), StoreError> {
+        self.with(|conn| {
+            conn.query_row(
+                "SELECT COALESCE(SUM(code_size), 0), COUNT(DISTINCT name) FROM functions",
+                [],
+                |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
+            )
+        })
+    }
+
+    async fn code_in_use(&self, digest: &str) -> Result<bool, StoreError> {
+        self.with(|conn| {
+            conn.query_row("SELECT EXISTS(SELECT 1 FROM functions WHERE code_digest = ?1)", params![digest], |row| row.get(0))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nimbus_model::{Runtime, LATEST};
+
+    fn cfg(name: &str, rev: &str) -> FunctionConfig {
+        FunctionConfig {
+            name: name.into(),
+            version: LATEST.into(),
+            runtime: Runtime::Python311,
+            role: "arn:aws:iam::000000000000:role/r".into(),
+            handler: "h.h".into(),
+            description: String::new(),
+            timeout_secs: 3,
+            memory_mb: 128,
+            ephemeral_storage_mb: 512,
+            environment: Default::default(),
+            code_digest: "ab".into(),
+            code_size: 10,
+            code_unzipped_size: 20,
+            last_modified_ms: 0,
+            revision_id: rev.into(),
+            architectures: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn create_update_list_delete() {
+        let s = SqliteStore::in_memory().unwrap();
+        s.create_function(&cfg("b", "1")).await.unwrap();
+        s.create_function(&cfg("a", "1")).await.unwrap();
+        assert!(matches!(s.create_function(&cfg("a", "2")).await, Err(StoreError::Conflict)));
+        assert!(matches!(s.update_function(&cfg("a", "3"), "wrong").await, Err(StoreError::RevisionMismatch)));
+        assert!(matches!(s.update_function(&cfg("zz", "3"), "1").await, Err(StoreError::NotFound)));
+        s.update_function(&cfg("a", "3"), "1").await.unwrap();
+        assert_eq!(s.get_function("a", LATEST).await.unwrap().unwrap().revision_id, "3");
+        let names: Vec<_> = s.list_functions(LATEST, None, 10).await.unwrap().into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["a", "b"]);
+        let page: Vec<_> = s.list_functions(LATEST, Some("a"), 10).await.unwrap().into_iter().map(|c| c.name).collect();
+        assert_eq!(page, ["b"]);
+        assert_eq!(s.usage().await.unwrap(), (20, 2));
+        assert!(s.code_in_use("ab").await.unwrap());
+        assert!(s.delete_function("a").await.unwrap());
+        assert!(!s.delete_function("a").await.unwrap());
+        assert!(s.get_function("a", LATEST).await.unwrap().is_none());
+    }
+}
