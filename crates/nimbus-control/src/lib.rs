@@ -1,1 +1,295 @@
-//! placeholder
+//! The control plane: creating, changing and deleting functions. It validates against the
+//! stored state, writes through the [`Store`] and [`BlobStore`], unpacks code once, and
+//! keeps the in-memory view the invoke path reads, so invoking never touches the database.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use nimbus_model::function::new_revision_id;
+use nimbus_model::{now_millis, ApiError, ErrorCode, FunctionConfig, Partition, Runtime, LATEST};
+use nimbus_store::code::{self, CodeError};
+use nimbus_store::{BlobStore, CodeCache, Store, StoreError};
+
+/// A function as the invoke path needs it: its configuration and unpacked code.
+#[derive(Debug)]
+pub struct ResolvedFunction {
+    pub config: FunctionConfig,
+    pub code_dir: PathBuf,
+}
+
+/// A validated CreateFunction request.
+#[derive(Debug, Clone)]
+pub struct NewFunction {
+    pub name: String,
+    pub runtime: Runtime,
+    pub role: String,
+    pub handler: String,
+    pub description: String,
+    pub timeout_secs: u32,
+    pub memory_mb: u32,
+    pub ephemeral_storage_mb: u32,
+    pub environment: BTreeMap<String, String>,
+    pub architectures: Vec<String>,
+    pub zip: Vec<u8>,
+}
+
+/// A validated UpdateFunctionConfiguration request: only the given fields change.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigChange {
+    pub runtime: Option<Runtime>,
+    pub role: Option<String>,
+    pub handler: Option<String>,
+    pub description: Option<String>,
+    pub timeout_secs: Option<u32>,
+    pub memory_mb: Option<u32>,
+    pub ephemeral_storage_mb: Option<u32>,
+    pub environment: Option<BTreeMap<String, String>>,
+    pub revision_id: Option<String>,
+}
+
+type ChangeListener = Box<dyn Fn(&str) + Send + Sync>;
+
+pub struct ControlPlane {
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn BlobStore>,
+    code: CodeCache,
+    partition: Partition,
+    resolved: RwLock<HashMap<String, Arc<ResolvedFunction>>>,
+    listeners: RwLock<Vec<ChangeListener>>,
+}
+
+fn store_err(e: StoreError) -> ApiError {
+    ApiError::service(format!("storage error: {e}"))
+}
+
+fn code_err(e: CodeError) -> ApiError {
+    match e {
+        CodeError::Io(io) => ApiError::service(format!("storing code: {io}")),
+        CodeError::TooLarge => ApiError::invalid(format!(
+            "Unzipped size must be smaller than {} bytes",
+            nimbus_model::validate::MAX_UNZIPPED_BYTES
+        )),
+        other => ApiError::invalid(other.to_string()),
+    }
+}
+
+impl ControlPlane {
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>, code: CodeCache, partition: Partition) -> ControlPlane {
+        ControlPlane { store, blobs, code, partition, resolved: RwLock::new(HashMap::new()), listeners: RwLock::new(Vec::new()) }
+    }
+
+    pub fn partition(&self) -> &Partition {
+        &self.partition
+    }
+
+    /// Calls `f(function_name)` after every change to a function (for example to retire
+    /// its warm environments).
+    pub fn on_change(&self, f: impl Fn(&str) + Send + Sync + 'static) {
+        self.listeners.write().unwrap_or_else(|p| p.into_inner()).push(Box::new(f));
+    }
+
+    fn changed(&self, name: &str, resolved: Option<Arc<ResolvedFunction>>) {
+        {
+            let mut map = self.resolved.write().unwrap_or_else(|p| p.into_inner());
+            match resolved {
+                Some(r) => map.insert(name.to_string(), r),
+                None => map.remove(name),
+            };
+        }
+        for l in self.listeners.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            l(name);
+        }
+    }
+
+    fn not_found(&self, name: &str) -> ApiError {
+        ApiError::not_found(format!("Function not found: {}", self.partition.function_arn(name)))
+    }
+
+    /// Checks the zip, stores the blob and unpacks it; returns (digest, size, unzipped).
+    async fn accept_code(&self, zip: &[u8]) -> Result<(String, u64, u64, PathBuf), ApiError> {
+        if zip.is_empty() {
+            return Err(ApiError::invalid("Uploaded file must be a non-empty zip"));
+        }
+        let summary = code::inspect(zip).map_err(code_err)?;
+        let digest = self.blobs.put(zip).await.map_err(store_err)?;
+        let dir = self.code.ensure(&digest, zip).map_err(code_err)?;
+        Ok((digest, zip.len() as u64, summary.unzipped_size, dir))
+    }
+
+    pub async fn create(&self, f: NewFunction) -> Result<FunctionConfig, ApiError> {
+        if self.store.get_function(&f.name, LATEST).await.map_err(store_err)?.is_some() {
+            return Err(ApiError::conflict(format!("Function already exist: {}", f.name)));
+        }
+        let (digest, size, unzipped, dir) = self.accept_code(&f.zip).await?;
+        let config = FunctionConfig {
+            name: f.name,
+            version: LATEST.to_string(),
+            runtime: f.runtime,
+            role: f.role,
+            handler: f.handler,
+            description: f.description,
+            timeout_secs: f.timeout_secs,
+            memory_mb: f.memory_mb,
+            ephemeral_storage_mb: f.ephemeral_storage_mb,
+            environment: f.environment,
+            code_digest: digest,
+            code_size: size,
+            code_unzipped_size: unzipped,
+            last_modified_ms: now_millis(),
+            revision_id: new_revision_id(),
+            architectures: if f.architectures.is_empty() { vec!["x86_64".into()] } else { f.architectures },
+        };
+        match self.store.create_function(&config).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                return Err(ApiError::conflict(format!("Function already exist: {}", config.name)))
+            }
+            Err(e) => return Err(store_err(e)),
+        }
+        self.changed(&config.name, Some(Arc::new(ResolvedFunction { config: config.clone(), code_dir: dir })));
+        Ok(config)
+    }
+
+    pub async fn get(&self, name: &str) -> Result<FunctionConfig, ApiError> {
+        self.store.get_function(name, LATEST).await.map_err(store_err)?.ok_or_else(|| self.not_found(name))
+    }
+
+    /// Functions after `marker`, at most `max`; the next marker if there are more.
+    pub async fn list(&self, marker: Option<&str>, max: usize) -> Result<(Vec<FunctionConfig>, Option<String>), ApiError> {
+        let mut page = self.store.list_functions(LATEST, marker, max + 1).await.map_err(store_err)?;
+        let next = if page.len() > max {
+            page.truncate(max);
+            page.last().map(|c| c.name.clone())
+        } else {
+            None
+        };
+        Ok((page, next))
+    }
+
+    fn check_revision(current: &FunctionConfig, wanted: Option<&str>) -> Result<(), ApiError> {
+        match wanted {
+            Some(r) if r != current.revision_id => Err(ApiError::new(
+                ErrorCode::PreconditionFailed,
+                "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes `next` over `current`, refreshing the invoke path's view.
+    async fn replace(&self, current: &FunctionConfig, mut next: FunctionConfig) -> Result<FunctionConfig, ApiError> {
+        next.last_modified_ms = now_millis();
+        next.revision_id = new_revision_id();
+        match self.store.update_function(&next, &current.revision_id).await {
+            Ok(()) => {}
+            Err(StoreError::RevisionMismatch) => {
+                return Err(ApiError::conflict(format!(
+                    "The operation cannot be performed at this time. An update is in progress for resource: {}",
+                    self.partition.function_arn(&next.name)
+                )))
+            }
+            Err(StoreError::NotFound) => return Err(self.not_found(&next.name)),
+            Err(e) => return Err(store_err(e)),
+        }
+        let code_dir = self.code.dir(&next.code_digest);
+        self.changed(&next.name, Some(Arc::new(ResolvedFunction { config: next.clone(), code_dir })));
+        if current.code_digest != next.code_digest {
+            self.collect_code(&current.code_digest).await;
+        }
+        Ok(next)
+    }
+
+    pub async fn update_code(&self, name: &str, zip: &[u8], revision_id: Option<&str>) -> Result<FunctionConfig, ApiError> {
+        let current = self.get(name).await?;
+        Self::check_revision(&current, revision_id)?;
+        let (digest, size, unzipped, _) = self.accept_code(zip).await?;
+        let next = FunctionConfig { code_digest: digest, code_size: size, code_unzipped_size: unzipped, ..current.clone() };
+        self.replace(&current, next).await
+    }
+
+    pub async fn update_config(&self, name: &str, change: ConfigChange) -> Result<FunctionConfig, ApiError> {
+        let current = self.get(name).await?;
+        Self::check_revision(&current, change.revision_id.as_deref())?;
+        let mut next = current.clone();
+        if let Some(v) = change.runtime {
+            next.runtime = v;
+        }
+        if let Some(v) = change.role {
+            next.role = v;
+        }
+        if let Some(v) = change.handler {
+            next.handler = v;
+        }
+        if let Some(v) = change.description {
+            next.description = v;
+        }
+        if let Some(v) = change.timeout_secs {
+            next.timeout_secs = v;
+        }
+        if let Some(v) = change.memory_mb {
+            next.memory_mb = v;
+        }
+        if let Some(v) = change.ephemeral_storage_mb {
+            next.ephemeral_storage_mb = v;
+        }
+        if let Some(v) = change.environment {
+            next.environment = v;
+        }
+        self.replace(&current, next).await
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
+        let current = self.get(name).await?;
+        if !self.store.delete_function(name).await.map_err(store_err)? {
+            return Err(self.not_found(name));
+        }
+        self.changed(name, None);
+        self.collect_code(&current.code_digest).await;
+        Ok(())
+    }
+
+    /// Removes a code blob and its unpacked copy once no function refers to it.
+    async fn collect_code(&self, digest: &str) {
+        if let Ok(false) = self.store.code_in_use(digest).await {
+            let _ = self.blobs.delete(digest).await;
+            self.code.remove(digest);
+        }
+    }
+
+    /// The zip behind a digest, for GetFunction's Code.Location.
+    pub async fn code_zip(&self, digest: &str) -> Result<Option<Vec<u8>>, ApiError> {
+        self.blobs.get(digest).await.map_err(store_err)
+    }
+
+    /// (total code size, function count).
+    pub async fn usage(&self) -> Result<(u64, u64), ApiError> {
+        self.store.usage().await.map_err(store_err)
+    }
+
+    /// The function to run for an invocation. Served from memory; only the first
+    /// invocation of a function after a start reads the store.
+    pub async fn resolve(&self, name: &str) -> Result<Arc<ResolvedFunction>, ApiError> {
+        if let Some(r) = self.resolved.read().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return Ok(r.clone());
+        }
+        let config = self.get(name).await?;
+        let code_dir = self.code.dir(&config.code_digest);
+        if !code_dir.is_dir() {
+            // The unpacked cache is disposable: rebuild it from the blob.
+            let zip = self
+                .blobs
+                .get(&config.code_digest)
+                .await
+                .map_err(store_err)?
+                .ok_or_else(|| ApiError::service(format!("code of {name} is missing from the blob store")))?;
+            self.code.ensure(&config.code_digest, &zip).map_err(code_err)?;
+        }
+        let resolved = Arc::new(ResolvedFunction { config, code_dir });
+        self.resolved
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), resolved.clone());
+        Ok(resolved)
+    }
+}

@@ -1,1 +1,208 @@
-//! placeholder
+//! The invoke path: from an [`InvokeRequest`] to an [`InvokeOutcome`]. Resolves the
+//! function from the control plane's in-memory view, takes a warm environment (or starts
+//! one), runs the event, and writes the CloudWatch-style START/END/REPORT lines. Triggers
+//! and the HTTP edge all call the same [`Invoker`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use nimbus_control::{ControlPlane, ResolvedFunction};
+use nimbus_model::{ApiError, FunctionErrorPayload, InvokeOutcome, InvokeRequest, Qualifier, LATEST};
+use nimbus_sandbox::{EnvSpec, EnvironmentPool, Invocation, InvokeTimings, Reply};
+
+pub struct Invoker {
+    control: Arc<ControlPlane>,
+    pool: Arc<EnvironmentPool>,
+    /// Environment specs by function name, rebuilt when the function's revision changes.
+    specs: RwLock<HashMap<String, Arc<EnvSpec>>>,
+}
+
+/// AWS's `Function.ResponseSizeTooLarge` message.
+const RESPONSE_TOO_LARGE: &str =
+    "{\"errorMessage\":\"Response payload size exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"Function.ResponseSizeTooLarge\"}";
+
+impl Invoker {
+    pub fn new(control: Arc<ControlPlane>, pool: Arc<EnvironmentPool>) -> Arc<Invoker> {
+        let invoker = Arc::new(Invoker { control: control.clone(), pool: pool.clone(), specs: RwLock::new(HashMap::new()) });
+        let weak = Arc::downgrade(&invoker);
+        control.on_change(move |name| {
+            pool.retire(name);
+            if let Some(inv) = weak.upgrade() {
+                inv.specs.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+            }
+        });
+        invoker
+    }
+
+    pub fn pool(&self) -> &EnvironmentPool {
+        &self.pool
+    }
+
+    fn spec_for(&self, f: &ResolvedFunction) -> Arc<EnvSpec> {
+        let c = &f.config;
+        if let Some(s) = self.specs.read().unwrap_or_else(|p| p.into_inner()).get(&c.name) {
+            if s.revision == c.revision_id {
+                return s.clone();
+            }
+        }
+        let spec = Arc::new(EnvSpec {
+            function_name: c.name.clone(),
+            version: c.version.clone(),
+            runtime: c.runtime,
+            handler: c.handler.clone(),
+            memory_mb: c.memory_mb,
+            code_dir: f.code_dir.clone(),
+            environment: c.environment.clone(),
+            region: self.control.partition().region.clone(),
+            log_group: c.log_group(),
+            revision: c.revision_id.clone(),
+        });
+        self.specs.write().unwrap_or_else(|p| p.into_inner()).insert(c.name.clone(), spec.clone());
+        spec
+    }
+
+    pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome, ApiError> {
+        let name = &req.function.name;
+        let partition = self.control.partition();
+        match &req.function.qualifier {
+            None | Some(Qualifier::Latest) => {}
+            Some(Qualifier::Named(q)) => {
+                return Err(ApiError::not_found(format!("Function not found: {}", partition.qualified_arn(name, q))));
+            }
+        }
+        let function = self.control.resolve(name).await?;
+        let spec = self.spec_for(&function);
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let invoked_arn = match &req.function.qualifier {
+            Some(q) => partition.qualified_arn(name, q.as_str()),
+            None => partition.function_arn(name),
+        };
+
+        let env = match self.pool.acquire(&spec).await.map_err(|e| ApiError::service(e.to_string()))? {
+            Ok((env, _cold)) => env,
+            Err(reply) => {
+                let (payload, error) = failure_payload(reply, &request_id, function.config.timeout_secs);
+                return Ok(InvokeOutcome {
+                    request_id,
+                    payload,
+                    function_error: error,
+                    log_tail: req.tail_log.then(String::new),
+                    executed_version: LATEST.to_string(),
+                });
+            }
+        };
+
+        let invocation = Invocation {
+            request_id: request_id.clone(),
+            payload: req.payload,
+            invoked_arn,
+            trace_id: trace_id(&request_id),
+            client_context: req.client_context,
+            timeout: std::time::Duration::from_secs(function.config.timeout_secs as u64),
+        };
+        let start_line = format!("START RequestId: {request_id} Version: {}", spec.version);
+        let (reply, timings) = env.invoke(invocation, start_line.clone()).await;
+        // A crashed or timed-out environment is dead and never goes back to the pool.
+        let capture = env.capture();
+        if !timings.delivered {
+            // The runtime never took the event (it failed or died in init): AWS still logs
+            // the invocation's START.
+            capture.reset_tail();
+            capture.service_line(start_line);
+        }
+        let timed_out = matches!(reply, Reply::TimedOut);
+        match &reply {
+            Reply::TimedOut => capture.service_line(format!(
+                "{} {request_id} Task timed out after {}.00 seconds",
+                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                function.config.timeout_secs
+            )),
+            Reply::Exited(why) => capture.service_line(format!("RequestId: {request_id} Error: {why}\nRuntime.ExitError")),
+            _ => {}
+        }
+        let (payload, function_error) = match reply {
+            Reply::Response(body) => (body, None),
+            Reply::FunctionError { body, error_type } => {
+                let body = if body.is_empty() {
+                    FunctionErrorPayload::new(error_type.as_deref().unwrap_or("Unhandled"), &request_id, "").to_bytes()
+                } else {
+                    body
+                };
+                (body, Some("Unhandled".to_string()))
+            }
+            other => failure_payload(other, &request_id, function.config.timeout_secs),
+        };
+        capture.service_line(format!("END RequestId: {request_id}"));
+        capture.service_line(report_line(&request_id, &timings, function.config.memory_mb, timed_out));
+        let log_tail = req.tail_log.then(|| capture.tail());
+        self.pool.release(env);
+        Ok(InvokeOutcome { request_id, payload, function_error, log_tail, executed_version: LATEST.to_string() })
+    }
+}
+
+/// The payload AWS returns when the service, not the function, reports the failure.
+fn failure_payload(reply: Reply, request_id: &str, timeout_secs: u32) -> (Bytes, Option<String>) {
+    let payload = match reply {
+        Reply::Response(b) => return (b, None),
+        Reply::FunctionError { body, .. } | Reply::InitError { body, .. } if !body.is_empty() => body,
+        Reply::FunctionError { error_type, .. } | Reply::InitError { error_type, .. } => {
+            FunctionErrorPayload::new(error_type.as_deref().unwrap_or("Runtime.Unknown"), request_id, "unknown error").to_bytes()
+        }
+        Reply::ResponseTooLarge => Bytes::from_static(RESPONSE_TOO_LARGE.as_bytes()),
+        Reply::Exited(why) => FunctionErrorPayload::new("Runtime.ExitError", request_id, &why).to_bytes(),
+        Reply::StartFailed { error_type, message } => FunctionErrorPayload::new(&error_type, request_id, &message).to_bytes(),
+        Reply::TimedOut => FunctionErrorPayload::new(
+            "Sandbox.Timedout",
+            request_id,
+            &format!("Task timed out after {timeout_secs}.00 seconds"),
+        )
+        .to_bytes(),
+    };
+    (payload, Some("Unhandled".to_string()))
+}
+
+fn report_line(request_id: &str, t: &InvokeTimings, memory_mb: u32, timed_out: bool) -> String {
+    let ms = t.duration.as_secs_f64() * 1000.0;
+    let mut line = format!(
+        "REPORT RequestId: {request_id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: {} MB",
+        ms.ceil().max(1.0) as u64,
+        t.max_memory_mb
+    );
+    if let Some(init) = t.init_duration {
+        line.push_str(&format!("\tInit Duration: {:.2} ms", init.as_secs_f64() * 1000.0));
+    }
+    if timed_out {
+        line.push_str("\tStatus: timeout");
+    }
+    line
+}
+
+/// An X-Ray style trace header: `Root=1-<epoch hex>-<24 hex>;Parent=<16 hex>;Sampled=0`.
+fn trace_id(request_id: &str) -> String {
+    let hex: String = request_id.chars().filter(|c| *c != '-').collect();
+    let secs = chrono::Utc::now().timestamp();
+    format!("Root=1-{secs:08x}-{};Parent={};Sampled=0;Lineage=1:{}:0", &hex[..24], &hex[16..32], &hex[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn report_format() {
+        let t = InvokeTimings { init_duration: Some(Duration::from_micros(1500)), duration: Duration::from_micros(2300), max_memory_mb: 40, delivered: true };
+        assert_eq!(
+            report_line("id", &t, 128, false),
+            "REPORT RequestId: id\tDuration: 2.30 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 1.50 ms"
+        );
+    }
+
+    #[test]
+    fn trace_header_shape() {
+        let t = trace_id("0f0e0d0c-0b0a-4908-8706-050403020100");
+        assert!(t.starts_with("Root=1-"), "{t}");
+        assert!(t.contains(";Parent="));
+    }
+}

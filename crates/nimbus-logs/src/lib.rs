@@ -1,1 +1,46 @@
-//! placeholder
+//! Function logs kept the way CloudWatch Logs shapes them: log groups (`/aws/lambda/<name>`)
+//! holding log streams (one per execution environment) of timestamped events. Writes go
+//! through one ordered channel to a writer thread, so the invoke path never waits on disk;
+//! events are appended to one JSON-lines file per stream and survive restarts.
+
+mod filter;
+mod store;
+
+pub use filter::FilterPattern;
+pub use store::{GroupInfo, LogStore, StoredEvent, StreamInfo};
+
+use std::sync::Arc;
+
+/// One line of log output, as it is sent to the writer.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Append { group: Arc<str>, stream: Arc<str>, timestamp: i64, message: String },
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+/// A cheap handle that appends events to one log stream, in order.
+#[derive(Clone)]
+pub struct LogSink {
+    tx: tokio::sync::mpsc::UnboundedSender<Command>,
+    group: Arc<str>,
+    stream: Arc<str>,
+}
+
+impl LogSink {
+    pub fn emit(&self, timestamp: i64, message: String) {
+        let _ = self.tx.send(Command::Append {
+            group: self.group.clone(),
+            stream: self.stream.clone(),
+            timestamp,
+            message,
+        });
+    }
+
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+}

@@ -1,1 +1,50 @@
-//! placeholder
+//! Execution environments: a runtime process with its own Runtime API endpoint and log
+//! capture, their lifecycle (starting, ready, busy, dead), and the pool that keeps warm ones
+//! for reuse. Knows nothing of the Lambda API or of HTTP callers: the invoke path hands it
+//! an [`EnvSpec`] and an [`Invocation`] and gets a [`Reply`] back.
+
+mod capture;
+mod environment;
+mod pool;
+mod runtime_api;
+pub mod runtimes;
+
+pub use environment::{EnvSpec, Environment, InvokeTimings};
+pub use pool::{EnvironmentPool, PoolConfig};
+pub use runtimes::{RuntimeInfo, RuntimeRegistry};
+
+use bytes::Bytes;
+
+/// One event handed to an environment.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    pub payload: Bytes,
+    pub invoked_arn: String,
+    pub trace_id: String,
+    pub client_context: Option<String>,
+    pub timeout: std::time::Duration,
+}
+
+/// How an invocation ended, as the environment saw it.
+#[derive(Debug)]
+pub enum Reply {
+    Response(Bytes),
+    /// The runtime reported an error (`/invocation/{id}/error`): its type header and body.
+    FunctionError { error_type: Option<String>, body: Bytes },
+    /// The runtime reported an init failure (`/runtime/init/error`).
+    InitError { error_type: Option<String>, body: Bytes },
+    /// The runtime answered with more than the 6 MB limit.
+    ResponseTooLarge,
+    /// The process exited; the text is AWS's wording (`exit status 1`, `signal: killed`).
+    Exited(String),
+    /// The environment could not be started at all (missing bootstrap or interpreter).
+    StartFailed { error_type: String, message: String },
+    TimedOut,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}

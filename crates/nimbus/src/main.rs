@@ -1,1 +1,121 @@
-fn main() {}
+//! The `nimbus` binary: `nimbus server` runs the platform; the other subcommands are the
+//! command-line client for the daily loop (deploy, invoke, logs) against a server's API.
+
+mod cli;
+mod client;
+mod server;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "nimbus", version, about = "A self-hosted serverless function platform that speaks the AWS Lambda API")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// Options shared by the client subcommands.
+#[derive(clap::Args, Clone)]
+pub struct ClientOpts {
+    /// The Nimbus server to talk to.
+    #[arg(long, env = "NIMBUS_ENDPOINT", default_value = "http://127.0.0.1:9001", global = true)]
+    pub endpoint: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub output: Output,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Nimbus server.
+    Server(server::ServerOpts),
+    /// List the runtimes and the interpreters that run them.
+    Runtimes {
+        #[arg(long = "runtime-path", value_name = "RUNTIME=PATH")]
+        runtime_paths: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Zip a folder and create or update a function from it.
+    Deploy {
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        runtime: Option<String>,
+        #[arg(long)]
+        handler: Option<String>,
+        #[arg(long)]
+        memory: Option<u32>,
+        #[arg(long)]
+        timeout: Option<u32>,
+        /// Environment variable, KEY=VALUE (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        #[arg(long, default_value = "arn:aws:iam::000000000000:role/nimbus-function")]
+        role: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Invoke a function and print its result.
+    Invoke {
+        name: String,
+        /// JSON payload, or @file to read it from a file.
+        payload: Option<String>,
+        /// Print the invocation's log tail to stderr.
+        #[arg(long)]
+        logs: bool,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// List functions.
+    Ls {
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Print a function's logs.
+    Logs {
+        name: String,
+        /// Keep printing new lines as they arrive.
+        #[arg(long, short)]
+        follow: bool,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Delete a function.
+    Rm {
+        name: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Server(opts) => server::run(opts),
+        Command::Runtimes { runtime_paths, output } => server::print_runtimes(&runtime_paths, output),
+        Command::Deploy { dir, name, runtime, handler, memory, timeout, env, role, client } => {
+            cli::run(client, cli::Deploy { dir, name, runtime, handler, memory, timeout, env, role }.into())
+        }
+        Command::Invoke { name, payload, logs, client } => cli::run(client, cli::Cmd::Invoke { name, payload, logs }),
+        Command::Ls { client } => cli::run(client, cli::Cmd::Ls),
+        Command::Logs { name, follow, client } => cli::run(client, cli::Cmd::Logs { name, follow }),
+        Command::Rm { name, client } => cli::run(client, cli::Cmd::Rm { name }),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

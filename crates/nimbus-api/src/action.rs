@@ -1,0 +1,464 @@
+//! The closed set of API actions and the parser that turns an HTTP request into one.
+//! Authorization (SigV4 and IAM) will check an [`Action`] here, before it runs.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use nimbus_control::{ConfigChange, NewFunction};
+use nimbus_model::validate::{self, MAX_SYNC_PAYLOAD};
+use nimbus_model::{ApiError, ErrorCode, FunctionRef, InvokeRequest, Partition};
+use serde::Deserialize;
+
+/// Every operation Nimbus serves.
+#[derive(Debug)]
+pub enum Action {
+    Health,
+    CreateFunction(Box<NewFunction>),
+    GetFunction(FunctionRef),
+    GetFunctionConfiguration(FunctionRef),
+    ListFunctions { marker: Option<String>, max_items: usize },
+    UpdateFunctionCode { function: FunctionRef, zip: Vec<u8>, revision_id: Option<String> },
+    UpdateFunctionConfiguration { function: FunctionRef, change: Box<ConfigChange> },
+    DeleteFunction(FunctionRef),
+    GetAccountSettings,
+    Invoke(InvokeRequest),
+    InvokeDryRun(FunctionRef),
+    /// The zip behind GetFunction's `Code.Location`.
+    GetCode { digest: String },
+    Logs(LogsAction),
+}
+
+#[derive(Debug)]
+pub enum LogsAction {
+    DescribeLogGroups(serde_json::Value),
+    DescribeLogStreams(serde_json::Value),
+    GetLogEvents(serde_json::Value),
+    FilterLogEvents(serde_json::Value),
+}
+
+impl Action {
+    /// The AWS operation name (what IAM policies will name).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Health => "Health",
+            Action::CreateFunction(_) => "lambda:CreateFunction",
+            Action::GetFunction(_) => "lambda:GetFunction",
+            Action::GetFunctionConfiguration(_) => "lambda:GetFunctionConfiguration",
+            Action::ListFunctions { .. } => "lambda:ListFunctions",
+            Action::UpdateFunctionCode { .. } => "lambda:UpdateFunctionCode",
+            Action::UpdateFunctionConfiguration { .. } => "lambda:UpdateFunctionConfiguration",
+            Action::DeleteFunction(_) => "lambda:DeleteFunction",
+            Action::GetAccountSettings => "lambda:GetAccountSettings",
+            Action::Invoke(_) | Action::InvokeDryRun(_) => "lambda:InvokeFunction",
+            Action::GetCode { .. } => "lambda:GetFunction",
+            Action::Logs(LogsAction::DescribeLogGroups(_)) => "logs:DescribeLogGroups",
+            Action::Logs(LogsAction::DescribeLogStreams(_)) => "logs:DescribeLogStreams",
+            Action::Logs(LogsAction::GetLogEvents(_)) => "logs:GetLogEvents",
+            Action::Logs(LogsAction::FilterLogEvents(_)) => "logs:FilterLogEvents",
+        }
+    }
+}
+
+/// One HTTP request, as the parser sees it.
+pub struct RawRequest<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                match (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+                    (Some(h), Some(l)) => {
+                        out.push(h * 16 + l);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (percent_decode(k) == name).then(|| percent_decode(v))
+    })
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn body_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+    let body = if body.is_empty() { b"{}".as_slice() } else { body };
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequestContent, format!("Could not parse request body into json: {e}")))
+}
+
+fn not_found_route(method: &Method, path: &str) -> ApiError {
+    ApiError::new(ErrorCode::UnknownOperation, format!("No operation matches {method} {path}"))
+}
+
+/// Parses a Lambda or CloudWatch Logs request into an action.
+pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiError> {
+    if let Some(target) = header(req.headers, "x-amz-target") {
+        return parse_logs(target, &req.body);
+    }
+    let segments: Vec<&str> = req.path.trim_start_matches('/').trim_end_matches('/').split('/').collect();
+    let m = req.method;
+    let fref = |raw: &str| -> Result<FunctionRef, ApiError> {
+        FunctionRef::parse(&percent_decode(raw), partition)?.with_qualifier(query_param(req.query, "Qualifier").as_deref())
+    };
+    match (m, segments.as_slice()) {
+        (&Method::GET, ["health"]) => Ok(Action::Health),
+        (&Method::POST, ["2015-03-31", "functions"]) => parse_create(&req.body),
+        (&Method::GET, ["2015-03-31", "functions"]) => {
+            let max_items = match query_param(req.query, "MaxItems") {
+                Some(v) => match v.parse::<i64>() {
+                    Ok(n) if (1..=10_000).contains(&n) => n as usize,
+                    _ => return Err(ApiError::validation(&v, "maxItems", "Member must have value between 1 and 10000")),
+                },
+                None => 50,
+            };
+            Ok(Action::ListFunctions { marker: query_param(req.query, "Marker").filter(|m| !m.is_empty()), max_items })
+        }
+        (&Method::GET, ["2015-03-31", "functions", name]) => Ok(Action::GetFunction(fref(name)?)),
+        (&Method::DELETE, ["2015-03-31", "functions", name]) => Ok(Action::DeleteFunction(fref(name)?)),
+        (&Method::GET, ["2015-03-31", "functions", name, "configuration"]) => {
+            Ok(Action::GetFunctionConfiguration(fref(name)?))
+        }
+        (&Method::PUT, ["2015-03-31", "functions", name, "configuration"]) => {
+            let function = fref(name)?;
+            Ok(Action::UpdateFunctionConfiguration { function, change: Box::new(parse_config_change(&req.body)?) })
+        }
+        (&Method::PUT, ["2015-03-31", "functions", name, "code"]) => {
+            let function = fref(name)?;
+            let input: UpdateCodeInput = body_json(&req.body)?;
+            if input.s3_bucket.is_some() || input.image_uri.is_some() {
+                return Err(ApiError::invalid("Nimbus accepts code as ZipFile only"));
+            }
+            if input.publish == Some(true) {
+                return Err(ApiError::invalid("Publishing versions is not supported yet"));
+            }
+            let zip = decode_zip(input.zip_file.as_deref())?;
+            Ok(Action::UpdateFunctionCode { function, zip, revision_id: input.revision_id })
+        }
+        (&Method::POST, ["2015-03-31", "functions", name, "invocations"]) => parse_invoke(&req, fref(name)?),
+        (&Method::GET, ["2016-08-19", "account-settings"]) => Ok(Action::GetAccountSettings),
+        (&Method::GET, ["_nimbus", "code", digest]) => Ok(Action::GetCode { digest: digest.to_string() }),
+        _ => Err(not_found_route(m, req.path)),
+    }
+}
+
+fn parse_logs(target: &str, body: &[u8]) -> Result<Action, ApiError> {
+    let op = target.strip_prefix("Logs_20140328.").ok_or_else(|| {
+        ApiError::new(ErrorCode::UnknownOperation, format!("Unknown target {target}"))
+    })?;
+    let input: serde_json::Value = body_json(body)?;
+    if !input.is_object() {
+        return Err(ApiError::new(ErrorCode::InvalidParameter, "The request body must be a JSON object"));
+    }
+    Ok(Action::Logs(match op {
+        "DescribeLogGroups" => LogsAction::DescribeLogGroups(input),
+        "DescribeLogStreams" => LogsAction::DescribeLogStreams(input),
+        "GetLogEvents" => LogsAction::GetLogEvents(input),
+        "FilterLogEvents" => LogsAction::FilterLogEvents(input),
+        _ => return Err(ApiError::new(ErrorCode::UnknownOperation, format!("Operation {op} is not supported"))),
+    }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct CodeInput {
+    zip_file: Option<String>,
+    #[serde(rename = "S3Bucket")]
+    s3_bucket: Option<String>,
+    image_uri: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct EnvironmentInput {
+    variables: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EphemeralInput {
+    size: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct CreateFunctionInput {
+    function_name: Option<String>,
+    runtime: Option<String>,
+    role: Option<String>,
+    handler: Option<String>,
+    description: Option<String>,
+    timeout: Option<i64>,
+    memory_size: Option<i64>,
+    code: Option<CodeInput>,
+    environment: Option<EnvironmentInput>,
+    ephemeral_storage: Option<EphemeralInput>,
+    architectures: Option<Vec<String>>,
+    publish: Option<bool>,
+    package_type: Option<String>,
+    layers: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateConfigInput {
+    runtime: Option<String>,
+    role: Option<String>,
+    handler: Option<String>,
+    description: Option<String>,
+    timeout: Option<i64>,
+    memory_size: Option<i64>,
+    environment: Option<EnvironmentInput>,
+    ephemeral_storage: Option<EphemeralInput>,
+    revision_id: Option<String>,
+    layers: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateCodeInput {
+    zip_file: Option<String>,
+    #[serde(rename = "S3Bucket")]
+    s3_bucket: Option<String>,
+    image_uri: Option<String>,
+    publish: Option<bool>,
+    revision_id: Option<String>,
+}
+
+fn required<T>(v: Option<T>, field: &str) -> Result<T, ApiError> {
+    v.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Validation,
+            format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"),
+        )
+    })
+}
+
+fn decode_zip(b64: Option<&str>) -> Result<Vec<u8>, ApiError> {
+    let b64 = b64.ok_or_else(|| ApiError::invalid("Please provide a source for function code: ZipFile"))?;
+    let zip = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| ApiError::invalid("Could not decode ZipFile: it must be base64-encoded"))?;
+    if zip.len() as u64 > validate::MAX_ZIPPED_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::RequestEntityTooLarge,
+            format!("Zipped size must be smaller than {} bytes", validate::MAX_ZIPPED_BYTES),
+        ));
+    }
+    Ok(zip)
+}
+
+fn parse_create(body: &[u8]) -> Result<Action, ApiError> {
+    let input: CreateFunctionInput = body_json(body)?;
+    let name = required(input.function_name, "functionName")?;
+    if !nimbus_model::arn::is_valid_function_name(&name) {
+        return Err(ApiError::validation(
+            &name,
+            "functionName",
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+ and have length less than or equal to 64",
+        ));
+    }
+    if input.package_type.as_deref().is_some_and(|p| p != "Zip") {
+        return Err(ApiError::invalid("Nimbus runs Zip packages only"));
+    }
+    if input.publish == Some(true) {
+        return Err(ApiError::invalid("Publishing versions is not supported yet"));
+    }
+    if input.layers.is_some_and(|l| !l.is_empty()) {
+        return Err(ApiError::invalid("Layers are not supported yet"));
+    }
+    let role = required(input.role, "role")?;
+    validate::role(&role)?;
+    let runtime = validate::runtime(&required(input.runtime, "runtime")?)?;
+    let handler = required(input.handler, "handler")?;
+    validate::handler(&handler)?;
+    let description = input.description.unwrap_or_default();
+    validate::description(&description)?;
+    let environment = input.environment.and_then(|e| e.variables).unwrap_or_default();
+    validate::environment(&environment)?;
+    let code = required(input.code, "code")?;
+    if code.s3_bucket.is_some() || code.image_uri.is_some() {
+        return Err(ApiError::invalid("Nimbus accepts code as ZipFile only"));
+    }
+    let architectures = input.architectures.unwrap_or_default();
+    if architectures.iter().any(|a| a != "x86_64" && a != "arm64") || architectures.len() > 1 {
+        return Err(ApiError::validation(&format!("{architectures:?}"), "architectures", "Member must have length less than or equal to 1, Member must satisfy enum value set: [x86_64, arm64]"));
+    }
+    Ok(Action::CreateFunction(Box::new(NewFunction {
+        name,
+        runtime,
+        role,
+        handler,
+        description,
+        timeout_secs: validate::timeout(input.timeout.unwrap_or(3))?,
+        memory_mb: validate::memory(input.memory_size.unwrap_or(128))?,
+        ephemeral_storage_mb: validate::ephemeral_storage(input.ephemeral_storage.map(|e| e.size).unwrap_or(512))?,
+        environment,
+        architectures,
+        zip: decode_zip(code.zip_file.as_deref())?,
+    })))
+}
+
+fn parse_config_change(body: &[u8]) -> Result<ConfigChange, ApiError> {
+    let input: UpdateConfigInput = body_json(body)?;
+    if input.layers.is_some_and(|l| !l.is_empty()) {
+        return Err(ApiError::invalid("Layers are not supported yet"));
+    }
+    let environment = match input.environment {
+        Some(e) => {
+            let vars = e.variables.unwrap_or_default();
+            validate::environment(&vars)?;
+            Some(vars)
+        }
+        None => None,
+    };
+    if let Some(h) = &input.handler {
+        validate::handler(h)?;
+    }
+    if let Some(d) = &input.description {
+        validate::description(d)?;
+    }
+    if let Some(r) = &input.role {
+        validate::role(r)?;
+    }
+    Ok(ConfigChange {
+        runtime: input.runtime.as_deref().map(validate::runtime).transpose()?,
+        role: input.role,
+        handler: input.handler,
+        description: input.description,
+        timeout_secs: input.timeout.map(validate::timeout).transpose()?,
+        memory_mb: input.memory_size.map(validate::memory).transpose()?,
+        ephemeral_storage_mb: input.ephemeral_storage.map(|e| validate::ephemeral_storage(e.size)).transpose()?,
+        environment,
+        revision_id: input.revision_id,
+    })
+}
+
+/// AWS's limit on the base64 `X-Amz-Client-Context` header.
+const MAX_CLIENT_CONTEXT: usize = 3583;
+
+fn parse_invoke(req: &RawRequest<'_>, function: FunctionRef) -> Result<Action, ApiError> {
+    let invocation_type = header(req.headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
+    match invocation_type {
+        "RequestResponse" => {}
+        "DryRun" => return Ok(Action::InvokeDryRun(function)),
+        "Event" => return Err(ApiError::invalid("Asynchronous invocation (InvocationType Event) is not supported yet")),
+        other => {
+            return Err(ApiError::validation(other, "invocationType", "Member must satisfy enum value set: [Event, RequestResponse, DryRun]"))
+        }
+    }
+    if req.body.len() > MAX_SYNC_PAYLOAD {
+        return Err(ApiError::new(
+            ErrorCode::RequestTooLarge,
+            format!("Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"),
+        ));
+    }
+    let payload = if req.body.is_empty() {
+        Bytes::from_static(b"{}")
+    } else {
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&req.body).is_err() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequestContent,
+                "Could not parse request body into json: Could not parse payload into json: Unexpected character",
+            ));
+        }
+        req.body.clone()
+    };
+    let tail_log = match header(req.headers, "x-amz-log-type") {
+        None | Some("None") => false,
+        Some("Tail") => true,
+        Some(other) => return Err(ApiError::validation(other, "logType", "Member must satisfy enum value set: [None, Tail]")),
+    };
+    let client_context = match header(req.headers, "x-amz-client-context") {
+        None | Some("") => None,
+        Some(b64) => {
+            let bad = || ApiError::new(ErrorCode::InvalidRequestContent, "Client context must be a valid Base64-encoded JSON object.");
+            if b64.len() > MAX_CLIENT_CONTEXT {
+                return Err(ApiError::invalid(format!("Client context must be smaller than {MAX_CLIENT_CONTEXT} bytes")));
+            }
+            let raw = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|_| bad())?;
+            let value: serde_json::Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+            if !value.is_object() {
+                return Err(bad());
+            }
+            Some(String::from_utf8(raw).map_err(|_| bad())?)
+        }
+    };
+    Ok(Action::Invoke(InvokeRequest { function, payload, tail_log, client_context }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition() -> Partition {
+        Partition { region: "us-east-1".into(), account_id: "000000000000".into() }
+    }
+
+    fn parse_req(method: Method, path: &str, query: Option<&str>, body: &str) -> Result<Action, ApiError> {
+        let headers = HeaderMap::new();
+        parse(RawRequest { method: &method, path, query, headers: &headers, body: Bytes::from(body.to_string()) }, &partition())
+    }
+
+    #[test]
+    fn routes() {
+        assert!(matches!(parse_req(Method::GET, "/2015-03-31/functions/", None, ""), Ok(Action::ListFunctions { max_items: 50, .. })));
+        assert!(matches!(parse_req(Method::GET, "/2015-03-31/functions/f", None, ""), Ok(Action::GetFunction(_))));
+        let Ok(Action::GetFunction(f)) = parse_req(
+            Method::GET,
+            "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af",
+            Some("Qualifier=%24LATEST"),
+            "",
+        ) else {
+            panic!("full ARN")
+        };
+        assert_eq!(f.name, "f");
+        assert!(matches!(parse_req(Method::POST, "/2015-03-31/functions/f/invocations", None, "{}"), Ok(Action::Invoke(_))));
+        assert!(matches!(parse_req(Method::GET, "/2016-08-19/account-settings/", None, ""), Ok(Action::GetAccountSettings)));
+        assert_eq!(parse_req(Method::GET, "/nope", None, "").unwrap_err().code, ErrorCode::UnknownOperation);
+    }
+
+    #[test]
+    fn bad_input() {
+        let e = parse_req(Method::POST, "/2015-03-31/functions/f/invocations", None, "{not json").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequestContent);
+        let e = parse_req(Method::POST, "/2015-03-31/functions", None, "{\"FunctionName\": 5}").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequestContent);
+        let e = parse_req(Method::GET, "/2015-03-31/functions", Some("MaxItems=0"), "").unwrap_err();
+        assert_eq!(e.code, ErrorCode::Validation);
+        let body = r#"{"FunctionName":"f","Role":"arn:aws:iam::000000000000:role/r","Runtime":"python3.11","Handler":"a.b","MemorySize":1,"Code":{"ZipFile":""}}"#;
+        assert_eq!(parse_req(Method::POST, "/2015-03-31/functions", None, body).unwrap_err().code, ErrorCode::Validation);
+    }
+
+    #[test]
+    fn decodes_percent() {
+        assert_eq!(percent_decode("a%24b%3A"), "a$b:");
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(percent_decode("%4"), "%4");
+    }
+}

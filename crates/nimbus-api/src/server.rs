@@ -1,0 +1,111 @@
+//! The HTTP listener: reads each request, parses it into an [`Action`], runs it, and
+//! answers in the caller's protocol.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use nimbus_control::ControlPlane;
+use nimbus_invoke::Invoker;
+use nimbus_logs::LogStore;
+use nimbus_model::{ApiError, ErrorCode};
+use tokio::net::TcpListener;
+
+use crate::action::{self, Action, RawRequest};
+use crate::response::{self, Body, Protocol};
+use crate::{lambda, logs};
+
+/// Largest request body read: a 50 MB zip, base64-encoded inside JSON.
+const MAX_BODY: usize = 72 * 1024 * 1024;
+
+pub struct AppState {
+    pub control: Arc<ControlPlane>,
+    pub invoker: Arc<Invoker>,
+    pub logs: Arc<LogStore>,
+}
+
+/// Serves the API on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        tokio::spawn(async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let svc = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(state, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, svc).await;
+        });
+    }
+}
+
+async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let protocol = if parts.headers.contains_key("x-amz-target") { Protocol::AwsJson } else { Protocol::RestJson };
+    let body: Bytes = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            let e = ApiError::new(ErrorCode::RequestEntityTooLarge, format!("Request must be smaller than {MAX_BODY} bytes"));
+            return response::error(&e, protocol);
+        }
+    };
+    let raw = RawRequest {
+        method: &parts.method,
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body,
+    };
+    let action = match action::parse(raw, state.control.partition()) {
+        Ok(a) => a,
+        Err(e) => return with_request_id(response::error(&e, protocol)),
+    };
+    tracing::debug!(action = action.name(), "request");
+    let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
+    let result = match action {
+        Action::Health => Ok(response::raw(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))),
+        Action::Logs(la) => {
+            let st = state.clone();
+            match tokio::task::spawn_blocking(move || logs::execute(&st, &st.logs, la)).await {
+                Ok(Ok(v)) => {
+                    let mut r = response::json(StatusCode::OK, &v);
+                    r.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+                    Ok(r)
+                }
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(ApiError::service(format!("log query failed: {e}"))),
+            }
+        }
+        other => lambda::execute(&state, other, &host).await,
+    };
+    with_request_id(match result {
+        Ok(r) => r,
+        Err(e) => {
+            if e.code == ErrorCode::Service {
+                tracing::error!("{e}");
+            }
+            response::error(&e, protocol)
+        }
+    })
+}
+
+fn with_request_id(mut r: Response<Body>) -> Response<Body> {
+    if !r.headers().contains_key("x-amzn-requestid") {
+        if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+            r.headers_mut().insert("x-amzn-requestid", v);
+        }
+    }
+    r
+}

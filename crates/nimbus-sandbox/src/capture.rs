@@ -1,0 +1,159 @@
+//! Collects an environment's stdout and stderr (one pipe) into log events. A reader task
+//! keeps the pipe drained; the invoke path can also drain it synchronously, because a
+//! runtime writes its output before it posts a response, so everything the function printed
+//! is in the pipe by the time the response arrives.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+
+use nimbus_logs::LogSink;
+use tokio::io::unix::AsyncFd;
+
+/// AWS returns at most this much of an invocation's log with `LogType: Tail`.
+pub const TAIL_BYTES: usize = 4096;
+/// CloudWatch's largest event; longer unterminated output is cut into events this size.
+const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+pub struct OutputCapture {
+    fd: AsyncFd<OwnedFd>,
+    state: Mutex<CaptureState>,
+    sink: LogSink,
+}
+
+#[derive(Default)]
+struct CaptureState {
+    partial: Vec<u8>,
+    tail: Vec<u8>,
+    eof: bool,
+}
+
+impl CaptureState {
+    fn push_tail(&mut self, line: &str) {
+        self.tail.extend_from_slice(line.as_bytes());
+        self.tail.push(b'\n');
+        if self.tail.len() > 2 * TAIL_BYTES {
+            let cut = self.tail.len() - TAIL_BYTES;
+            self.tail.drain(..cut);
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl OutputCapture {
+    /// Takes the read end of the output pipe (made non-blocking here).
+    pub fn new(read_end: OwnedFd, sink: LogSink) -> std::io::Result<Arc<OutputCapture>> {
+        rustix::io::ioctl_fionbio(&read_end, true)?;
+        // SAFETY: an OwnedFd keeps its descriptor open and unchanged for as long as it lives,
+        // and the AsyncFd owns it.
+        let fd = unsafe { AsyncFd::register_with_interest(read_end, tokio::io::Interest::READABLE) }
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(Arc::new(OutputCapture { fd, state: Mutex::new(CaptureState::default()), sink }))
+    }
+
+    pub fn sink(&self) -> &LogSink {
+        &self.sink
+    }
+
+    /// Writes a service line (START, END, REPORT…) into the stream, in order with output.
+    pub fn service_line(&self, line: String) {
+        let mut st = self.lock();
+        st.push_tail(&line);
+        self.sink.emit(now_ms(), line);
+    }
+
+    /// Starts a new tail window (at an invocation's START).
+    pub fn reset_tail(&self) {
+        self.lock().tail.clear();
+    }
+
+    /// The last 4 KB of what was logged since the last reset.
+    pub fn tail(&self) -> String {
+        let st = self.lock();
+        let start = st.tail.len().saturating_sub(TAIL_BYTES);
+        let mut s = &st.tail[start..];
+        // Do not start in the middle of a UTF-8 sequence.
+        while !s.is_empty() && (s[0] & 0xC0) == 0x80 {
+            s = &s[1..];
+        }
+        String::from_utf8_lossy(s).into_owned()
+    }
+
+    /// Reads whatever is in the pipe now; with `flush_partial`, an unterminated last line
+    /// becomes an event too.
+    pub fn drain(&self, flush_partial: bool) {
+        let mut st = self.lock();
+        self.read_available(&mut st);
+        if flush_partial && !st.partial.is_empty() {
+            let line = std::mem::take(&mut st.partial);
+            self.emit_output(&mut st, &line);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CaptureState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Returns false on EOF.
+    fn read_available(&self, st: &mut CaptureState) -> bool {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match rustix::io::read(self.fd.get_ref().as_fd(), &mut buf) {
+                Ok(0) => {
+                    st.eof = true;
+                    return false;
+                }
+                Ok(n) => self.accept(st, &buf[..n]),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return !st.eof, // EAGAIN, or the pipe is gone
+            }
+        }
+    }
+
+    fn accept(&self, st: &mut CaptureState, mut data: &[u8]) {
+        while let Some(pos) = data.iter().position(|&b| b == b'\n') {
+            let line = if st.partial.is_empty() {
+                data[..pos].to_vec()
+            } else {
+                let mut l = std::mem::take(&mut st.partial);
+                l.extend_from_slice(&data[..pos]);
+                l
+            };
+            self.emit_output(st, &line);
+            data = &data[pos + 1..];
+        }
+        st.partial.extend_from_slice(data);
+        while st.partial.len() >= MAX_EVENT_BYTES {
+            let rest = st.partial.split_off(MAX_EVENT_BYTES);
+            let line = std::mem::replace(&mut st.partial, rest);
+            self.emit_output(st, &line);
+        }
+    }
+
+    fn emit_output(&self, st: &mut CaptureState, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        // Runtimes write a multi-line message as one line with `\r` for newlines (AWS's
+        // convention), so one console call stays one event.
+        let message = String::from_utf8_lossy(line).replace('\r', "\n");
+        st.push_tail(&message);
+        self.sink.emit(now_ms(), message);
+    }
+
+    /// Keeps the pipe drained until the process closes it.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            let Ok(mut guard) = self.fd.readable().await else { return };
+            let open = {
+                let mut st = self.lock();
+                self.read_available(&mut st)
+            };
+            if !open {
+                self.drain(true);
+                return;
+            }
+            guard.clear_ready();
+        }
+    }
+}

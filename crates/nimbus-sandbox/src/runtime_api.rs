@@ -1,0 +1,249 @@
+//! The Runtime API one environment's runtime talks to (`/2018-06-01/runtime/…`), served on
+//! the environment's own loopback port so every request is known to come from that
+//! environment. It hands out at most one event at a time and routes the runtime's answer
+//! back to the waiting invoker.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::capture::OutputCapture;
+use crate::{Invocation, Reply};
+use nimbus_model::validate::MAX_SYNC_PAYLOAD;
+
+/// What the invoker hears back: first when the runtime picked the event up, then the end.
+#[derive(Debug)]
+pub enum Progress {
+    Delivered { at: Instant, init_duration: Option<Duration> },
+    Done(Reply),
+}
+
+pub struct Delivery {
+    pub invocation: Invocation,
+    pub start_line: String,
+    pub progress: mpsc::Sender<Progress>,
+}
+
+#[derive(Default)]
+struct Slot {
+    queued: Option<Delivery>,
+    /// The request id being worked on and where its answer goes.
+    in_flight: Option<(String, mpsc::Sender<Progress>)>,
+    /// The invoker of an event that was queued but not yet picked up (init failures go here).
+    waiting: Option<mpsc::Sender<Progress>>,
+    started_at: Option<Instant>,
+    initialized: bool,
+}
+
+pub struct RuntimeApi {
+    slot: Mutex<Slot>,
+    event_ready: Notify,
+    shutdown: watch::Sender<bool>,
+    capture: Arc<OutputCapture>,
+}
+
+type Body = Full<Bytes>;
+
+fn respond(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r
+}
+
+const ACCEPTED: &str = "{\"status\":\"OK\"}";
+
+impl RuntimeApi {
+    pub fn new(capture: Arc<OutputCapture>) -> Arc<RuntimeApi> {
+        let (shutdown, _) = watch::channel(false);
+        Arc::new(RuntimeApi { slot: Mutex::new(Slot::default()), event_ready: Notify::new(), shutdown, capture })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn mark_started(&self, at: Instant) {
+        self.lock().started_at = Some(at);
+    }
+
+    /// Queues an event for the runtime's next `/next`.
+    pub fn submit(&self, delivery: Delivery) {
+        {
+            let mut slot = self.lock();
+            slot.waiting = Some(delivery.progress.clone());
+            slot.queued = Some(delivery);
+        }
+        self.event_ready.notify_one();
+    }
+
+    /// Ends whatever is pending with `reply` (process exit, kill) and stops serving.
+    pub fn fail_pending(&self, reply_for: impl Fn() -> Reply) {
+        let mut slot = self.lock();
+        slot.queued = None;
+        if let Some((_, tx)) = slot.in_flight.take() {
+            let _ = tx.try_send(Progress::Done(reply_for()));
+        } else if let Some(tx) = slot.waiting.take() {
+            let _ = tx.try_send(Progress::Done(reply_for()));
+        }
+    }
+
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Binds the environment's loopback port and serves it until shutdown.
+    pub async fn serve(self: &Arc<Self>) -> std::io::Result<std::net::SocketAddr> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let api = self.clone();
+        let mut stop = self.shutdown.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let _ = stream.set_nodelay(true);
+                        let api = api.clone();
+                        tokio::spawn(async move {
+                            let io = hyper_util::rt::TokioIo::new(stream);
+                            let svc = hyper::service::service_fn(move |req| {
+                                let api = api.clone();
+                                async move { Ok::<_, Infallible>(api.handle(req).await) }
+                            });
+                            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+                        });
+                    }
+                }
+            }
+        });
+        Ok(addr)
+    }
+
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") else {
+            return respond(StatusCode::NOT_FOUND, "{\"errorMessage\":\"unknown path\",\"errorType\":\"NotFound\"}");
+        };
+        match (&method, rest) {
+            (&Method::GET, "invocation/next") => self.next().await,
+            (&Method::POST, "init/error") => {
+                let error_type = header(&req, "lambda-runtime-function-error-type");
+                let body = read_body(req.into_body()).await.unwrap_or_default();
+                self.capture.drain(true);
+                self.fail_pending(|| Reply::InitError { error_type: error_type.clone(), body: body.clone() });
+                respond(StatusCode::ACCEPTED, ACCEPTED)
+            }
+            (&Method::POST, rest) => {
+                let Some((id, kind)) = rest.strip_prefix("invocation/").and_then(|r| r.rsplit_once('/')) else {
+                    return respond(StatusCode::NOT_FOUND, "{\"errorMessage\":\"unknown path\",\"errorType\":\"NotFound\"}");
+                };
+                if kind != "response" && kind != "error" {
+                    return respond(StatusCode::NOT_FOUND, "{\"errorMessage\":\"unknown path\",\"errorType\":\"NotFound\"}");
+                }
+                let id = id.to_string();
+                let error_type = header(&req, "lambda-runtime-function-error-type");
+                let tx = {
+                    let mut slot = self.lock();
+                    match &slot.in_flight {
+                        Some((current, _)) if *current == id => slot.in_flight.take().map(|(_, tx)| tx),
+                        _ => None,
+                    }
+                };
+                let Some(tx) = tx else {
+                    return respond(
+                        StatusCode::BAD_REQUEST,
+                        "{\"errorMessage\":\"Invalid request ID\",\"errorType\":\"InvalidRequestID\"}",
+                    );
+                };
+                let reply = match read_body(req.into_body()).await {
+                    Some(body) if kind == "response" => Reply::Response(body),
+                    Some(body) => Reply::FunctionError { error_type, body },
+                    None => Reply::ResponseTooLarge,
+                };
+                let too_large = matches!(reply, Reply::ResponseTooLarge);
+                let _ = tx.try_send(Progress::Done(reply));
+                if too_large {
+                    return respond(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "{\"errorMessage\":\"Exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"RequestEntityTooLarge\"}",
+                    );
+                }
+                respond(StatusCode::ACCEPTED, ACCEPTED)
+            }
+            _ => respond(StatusCode::METHOD_NOT_ALLOWED, "{\"errorMessage\":\"method not allowed\",\"errorType\":\"MethodNotAllowed\"}"),
+        }
+    }
+
+    async fn next(&self) -> Response<Body> {
+        let mut stop = self.shutdown.subscribe();
+        loop {
+            let taken = {
+                let mut slot = self.lock();
+                match slot.queued.take() {
+                    Some(d) => {
+                        let init = if slot.initialized {
+                            None
+                        } else {
+                            slot.initialized = true;
+                            slot.started_at.map(|s| s.elapsed())
+                        };
+                        slot.waiting = None;
+                        slot.in_flight = Some((d.invocation.request_id.clone(), d.progress.clone()));
+                        Some((d, init))
+                    }
+                    None => None,
+                }
+            };
+            if let Some((d, init_duration)) = taken {
+                // Whatever the runtime printed while initializing goes before START.
+                self.capture.drain(true);
+                self.capture.reset_tail();
+                self.capture.service_line(d.start_line);
+                let at = Instant::now();
+                let deadline_ms = chrono::Utc::now().timestamp_millis() + d.invocation.timeout.as_millis() as i64;
+                let _ = d.progress.try_send(Progress::Delivered { at, init_duration });
+                return event_response(&d.invocation, deadline_ms);
+            }
+            if *stop.borrow() {
+                return respond(StatusCode::INTERNAL_SERVER_ERROR, "{\"errorMessage\":\"environment is shutting down\",\"errorType\":\"Runtime.Shutdown\"}");
+            }
+            tokio::select! {
+                _ = self.event_ready.notified() => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+}
+
+fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// Reads a body up to the 6 MB payload limit; None if it is larger.
+async fn read_body(body: Incoming) -> Option<Bytes> {
+    Limited::new(body, MAX_SYNC_PAYLOAD).collect().await.ok().map(|c| c.to_bytes())
+}
+
+fn event_response(inv: &Invocation, deadline_ms: i64) -> Response<Body> {
+    let mut b = Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("lambda-runtime-aws-request-id", &inv.request_id)
+        .header("lambda-runtime-deadline-ms", deadline_ms.to_string())
+        .header("lambda-runtime-invoked-function-arn", &inv.invoked_arn)
+        .header("lambda-runtime-trace-id", &inv.trace_id);
+    if let Some(cc) = &inv.client_context {
+        b = b.header("lambda-runtime-client-context", cc);
+    }
+    b.body(Full::new(inv.payload.clone()))
+        .unwrap_or_else(|_| respond(StatusCode::INTERNAL_SERVER_ERROR, "{\"errorMessage\":\"bad header\",\"errorType\":\"Internal\"}"))
+}

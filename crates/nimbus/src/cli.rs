@@ -1,0 +1,283 @@
+//! The client subcommands: deploy, invoke, ls, logs, rm. Readable output by default,
+//! `--output json` for scripts.
+
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context};
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::client::Api;
+use crate::{ClientOpts, Output};
+
+pub struct Deploy {
+    pub dir: PathBuf,
+    pub name: String,
+    pub runtime: Option<String>,
+    pub handler: Option<String>,
+    pub memory: Option<u32>,
+    pub timeout: Option<u32>,
+    pub env: Vec<String>,
+    pub role: String,
+}
+
+pub enum Cmd {
+    Deploy(Box<Deploy>),
+    Invoke { name: String, payload: Option<String>, logs: bool },
+    Ls,
+    Logs { name: String, follow: bool },
+    Rm { name: String },
+}
+
+impl From<Deploy> for Cmd {
+    fn from(d: Deploy) -> Cmd {
+        Cmd::Deploy(Box::new(d))
+    }
+}
+
+pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let api = Api::new(&opts.endpoint);
+        match cmd {
+            Cmd::Deploy(d) => deploy(&api, *d, opts.output).await,
+            Cmd::Invoke { name, payload, logs } => invoke(&api, &name, payload, logs, opts.output).await,
+            Cmd::Ls => ls(&api, opts.output).await,
+            Cmd::Logs { name, follow } => logs(&api, &name, follow, opts.output).await,
+            Cmd::Rm { name } => {
+                api.call("DELETE", &format!("/2015-03-31/functions/{name}"), &[], vec![]).await?.ok()?;
+                if opts.output == Output::Json {
+                    println!("{}", json!({"deleted": name}));
+                } else {
+                    println!("deleted {name}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    })
+}
+
+/// Zips a folder, keeping executable bits (a `bootstrap` must stay executable).
+fn zip_dir(dir: &Path) -> anyhow::Result<(Vec<u8>, usize)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for path in &files {
+        let rel = path.strip_prefix(dir)?.to_string_lossy().replace('\\', "/");
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .unix_permissions(mode);
+        w.start_file(rel, opts)?;
+        w.write_all(&std::fs::read(path)?)?;
+    }
+    Ok((w.finish()?.into_inner(), files.len()))
+}
+
+async fn deploy(api: &Api, d: Deploy, output: Output) -> anyhow::Result<ExitCode> {
+    let text = output == Output::Text;
+    if !d.dir.is_dir() {
+        bail!("{} is not a directory", d.dir.display());
+    }
+    let (zip, count) = zip_dir(&d.dir)?;
+    if text {
+        eprintln!("zipped {count} files from {} ({} KB)", d.dir.display(), zip.len().div_ceil(1024));
+    }
+    let zip_b64 = base64::engine::general_purpose::STANDARD.encode(&zip);
+    let mut env = serde_json::Map::new();
+    for kv in &d.env {
+        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--env wants KEY=VALUE, got {kv}"))?;
+        env.insert(k.to_string(), Value::String(v.to_string()));
+    }
+    let path = format!("/2015-03-31/functions/{}", d.name);
+    let exists = api.call("GET", &path, &[], vec![]).await?.status == 200;
+    let config = if exists {
+        if text {
+            eprintln!("updating code of {}…", d.name);
+        }
+        let code = json!({ "ZipFile": zip_b64 });
+        api.call("PUT", &format!("{path}/code"), &[], serde_json::to_vec(&code)?).await?.ok()?;
+        let mut change = serde_json::Map::new();
+        if let Some(r) = &d.runtime {
+            change.insert("Runtime".into(), json!(r));
+        }
+        if let Some(h) = &d.handler {
+            change.insert("Handler".into(), json!(h));
+        }
+        if let Some(m) = d.memory {
+            change.insert("MemorySize".into(), json!(m));
+        }
+        if let Some(t) = d.timeout {
+            change.insert("Timeout".into(), json!(t));
+        }
+        if !d.env.is_empty() {
+            change.insert("Environment".into(), json!({ "Variables": env }));
+        }
+        if text && !change.is_empty() {
+            eprintln!("updating configuration of {}…", d.name);
+        }
+        api.call("PUT", &format!("{path}/configuration"), &[], serde_json::to_vec(&Value::Object(change))?)
+            .await?
+            .ok()?
+            .json()?
+    } else {
+        let runtime = d.runtime.ok_or_else(|| anyhow!("--runtime is needed to create {}", d.name))?;
+        let handler = d.handler.unwrap_or_else(|| if runtime.starts_with("provided") { "bootstrap".into() } else { "index.handler".into() });
+        if text {
+            eprintln!("creating {}…", d.name);
+        }
+        let mut body = json!({
+            "FunctionName": d.name,
+            "Runtime": runtime,
+            "Handler": handler,
+            "Role": d.role,
+            "Code": { "ZipFile": zip_b64 },
+        });
+        if let Some(m) = d.memory {
+            body["MemorySize"] = json!(m);
+        }
+        if let Some(t) = d.timeout {
+            body["Timeout"] = json!(t);
+        }
+        if !env.is_empty() {
+            body["Environment"] = json!({ "Variables": env });
+        }
+        api.call("POST", "/2015-03-31/functions", &[], serde_json::to_vec(&body)?).await?.ok()?.json()?
+    };
+    if text {
+        println!(
+            "{} {} ({}, {}, {} MB, {} s) sha256 {}",
+            if exists { "updated" } else { "created" },
+            config["FunctionName"].as_str().unwrap_or(""),
+            config["Runtime"].as_str().unwrap_or(""),
+            config["Handler"].as_str().unwrap_or(""),
+            config["MemorySize"],
+            config["Timeout"],
+            config["CodeSha256"].as_str().unwrap_or("")
+        );
+    } else {
+        println!("{}", serde_json::to_string_pretty(&config)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn invoke(api: &Api, name: &str, payload: Option<String>, logs: bool, output: Output) -> anyhow::Result<ExitCode> {
+    let body = match payload.as_deref() {
+        None => b"{}".to_vec(),
+        Some(p) => match p.strip_prefix('@') {
+            Some(file) => std::fs::read(file).with_context(|| format!("reading {file}"))?,
+            None => p.as_bytes().to_vec(),
+        },
+    };
+    let mut headers = vec![("x-amz-invocation-type", "RequestResponse")];
+    if logs {
+        headers.push(("x-amz-log-type", "Tail"));
+    }
+    let a = api.call("POST", &format!("/2015-03-31/functions/{name}/invocations"), &headers, body).await?.ok()?;
+    let failed = a.headers.get("x-amz-function-error").is_some();
+    if logs {
+        if let Some(tail) = a.headers.get("x-amz-log-result").and_then(|v| v.to_str().ok()) {
+            let text = base64::engine::general_purpose::STANDARD.decode(tail).unwrap_or_default();
+            eprint!("{}", String::from_utf8_lossy(&text));
+        }
+    }
+    if output == Output::Json {
+        let payload: Value = serde_json::from_slice(&a.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&a.body).into()));
+        println!(
+            "{}",
+            json!({
+                "StatusCode": a.status,
+                "FunctionError": a.headers.get("x-amz-function-error").and_then(|v| v.to_str().ok()),
+                "ExecutedVersion": a.headers.get("x-amz-executed-version").and_then(|v| v.to_str().ok()),
+                "Payload": payload,
+            })
+        );
+    } else {
+        std::io::stdout().write_all(&a.body)?;
+        println!();
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+async fn ls(api: &Api, output: Output) -> anyhow::Result<ExitCode> {
+    let mut all = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let path = match &marker {
+            Some(m) => format!("/2015-03-31/functions/?Marker={m}"),
+            None => "/2015-03-31/functions/".to_string(),
+        };
+        let page = api.call("GET", &path, &[], vec![]).await?.ok()?.json()?;
+        all.extend(page["Functions"].as_array().cloned().unwrap_or_default());
+        match page["NextMarker"].as_str() {
+            Some(m) => marker = Some(m.to_string()),
+            None => break,
+        }
+    }
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<32} {:<16} {:<24} {:>7} {:>8}  LAST MODIFIED", "NAME", "RUNTIME", "HANDLER", "MEMORY", "TIMEOUT");
+    for f in &all {
+        println!(
+            "{:<32} {:<16} {:<24} {:>7} {:>8}  {}",
+            f["FunctionName"].as_str().unwrap_or(""),
+            f["Runtime"].as_str().unwrap_or(""),
+            f["Handler"].as_str().unwrap_or(""),
+            format!("{} MB", f["MemorySize"]),
+            format!("{} s", f["Timeout"]),
+            f["LastModified"].as_str().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn logs(api: &Api, name: &str, follow: bool, output: Output) -> anyhow::Result<ExitCode> {
+    let group = format!("/aws/lambda/{name}");
+    let mut seen = std::collections::HashSet::new();
+    let mut since: Option<i64> = None;
+    loop {
+        let mut input = json!({ "logGroupName": group });
+        if let Some(t) = since {
+            input["startTime"] = json!(t);
+        }
+        let events = match api.logs("FilterLogEvents", input).await {
+            Ok(v) => v["events"].as_array().cloned().unwrap_or_default(),
+            Err(e) if e.to_string().starts_with("ResourceNotFoundException") && follow => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for e in events {
+            let id = e["eventId"].as_str().unwrap_or("").to_string() + e["logStreamName"].as_str().unwrap_or("");
+            if !seen.insert(id) {
+                continue;
+            }
+            let ts = e["timestamp"].as_i64().unwrap_or(0);
+            since = Some(since.map_or(ts, |s| s.max(ts)));
+            if output == Output::Json {
+                println!("{e}");
+            } else {
+                let when = chrono::DateTime::from_timestamp_millis(ts).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+                println!("{when} {}", e["message"].as_str().unwrap_or("").trim_end());
+            }
+        }
+        if !follow {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}

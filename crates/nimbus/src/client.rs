@@ -1,0 +1,84 @@
+//! A small HTTP client for the CLI: one request at a time to the Nimbus API, answers
+//! decoded from Lambda's and CloudWatch Logs' JSON.
+
+use anyhow::{anyhow, Context};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+pub struct Api {
+    endpoint: String,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
+        serde_json::from_slice(&self.body).context("the server answered with invalid JSON")
+    }
+
+    /// Turns an AWS error answer into an error naming its type and message.
+    pub fn ok(self) -> anyhow::Result<Answer> {
+        if self.status < 300 {
+            return Ok(self);
+        }
+        let kind = self
+            .headers
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| self.json().ok().and_then(|v| v["__type"].as_str().map(str::to_string)))
+            .unwrap_or_else(|| format!("HTTP {}", self.status));
+        let message = self
+            .json()
+            .ok()
+            .and_then(|v| v["message"].as_str().or(v["Message"].as_str()).map(str::to_string))
+            .unwrap_or_default();
+        Err(anyhow!("{kind}: {message}"))
+    }
+}
+
+impl Api {
+    pub fn new(endpoint: &str) -> Api {
+        Api {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> anyhow::Result<Answer> {
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.endpoint))
+            .header("content-type", "application/json")
+            .header("authorization", "AWS4-HMAC-SHA256 Credential=nimbus-cli/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b.body(Full::new(Bytes::from(body)))?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .with_context(|| format!("cannot reach the Nimbus server at {} (is `nimbus server` running?)", self.endpoint))?;
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok(Answer { status: parts.status.as_u16(), headers: parts.headers, body })
+    }
+
+    /// A CloudWatch Logs JSON 1.1 call.
+    pub async fn logs(&self, op: &str, input: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let target = format!("Logs_20140328.{op}");
+        let a = self
+            .call("POST", "/", &[("x-amz-target", &target), ("content-type", "application/x-amz-json-1.1")], serde_json::to_vec(&input)?)
+            .await?
+            .ok()?;
+        a.json()
+    }
+}

@@ -1,0 +1,136 @@
+//! `nimbus server`: wires storage, control plane, environments, invoker and the API
+//! together from the command line's configuration, and shuts them down cleanly.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use nimbus_api::AppState;
+use nimbus_control::ControlPlane;
+use nimbus_invoke::Invoker;
+use nimbus_logs::LogStore;
+use nimbus_model::{Partition, Runtime};
+use nimbus_sandbox::{EnvironmentPool, PoolConfig, RuntimeRegistry};
+use nimbus_store::{CodeCache, DataDir, LocalBlobStore, SqliteStore};
+
+use crate::Output;
+
+#[derive(clap::Args)]
+pub struct ServerOpts {
+    /// Address to listen on.
+    #[arg(long, env = "NIMBUS_LISTEN", default_value = "127.0.0.1:9001")]
+    listen: String,
+    /// Directory holding all state.
+    #[arg(long, env = "NIMBUS_DATA", default_value = "./.nimbus")]
+    data: PathBuf,
+    /// Region used in ARNs.
+    #[arg(long, env = "NIMBUS_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Account id used in ARNs.
+    #[arg(long, env = "NIMBUS_ACCOUNT_ID", default_value = "000000000000")]
+    account_id: String,
+    /// Seconds an idle execution environment is kept warm.
+    #[arg(long, env = "NIMBUS_IDLE_TIMEOUT", default_value_t = 600)]
+    idle_timeout: u64,
+    /// Interpreter for a runtime, e.g. nodejs22.x=/opt/node22/bin/node (repeatable).
+    #[arg(long = "runtime-path", value_name = "RUNTIME=PATH", env = "NIMBUS_RUNTIME_PATHS", value_delimiter = ',')]
+    runtime_paths: Vec<String>,
+}
+
+fn parse_runtime_paths(items: &[String]) -> anyhow::Result<BTreeMap<Runtime, PathBuf>> {
+    let mut out = BTreeMap::new();
+    for item in items.iter().filter(|i| !i.is_empty()) {
+        let (id, path) = item.split_once('=').ok_or_else(|| anyhow!("--runtime-path wants RUNTIME=PATH, got {item}"))?;
+        let runtime: Runtime = id.parse().map_err(|_| anyhow!("unknown runtime {id}"))?;
+        out.insert(runtime, PathBuf::from(path));
+    }
+    Ok(out)
+}
+
+pub fn print_runtimes(paths: &[String], output: Output) -> anyhow::Result<ExitCode> {
+    let dir = std::env::temp_dir().join(format!("nimbus-runtimes-{}", std::process::id()));
+    let registry = RuntimeRegistry::discover(&dir, &parse_runtime_paths(paths)?)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let rows: Vec<serde_json::Value> = registry
+        .list()
+        .map(|i| {
+            serde_json::json!({
+                "runtime": i.runtime.id(),
+                "available": i.interpreter.is_ok(),
+                "path": i.interpreter.as_ref().ok().map(|p| p.display().to_string()),
+                "version": i.version,
+                "reason": i.interpreter.as_ref().err(),
+            })
+        })
+        .collect();
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for i in registry.list() {
+            match &i.interpreter {
+                Ok(p) if i.version.is_some() => {
+                    println!("{:<16} available  {} ({})", i.runtime.id(), p.display(), i.version.as_deref().unwrap_or(""))
+                }
+                Ok(_) => println!("{:<16} available  the function's own bootstrap", i.runtime.id()),
+                Err(why) => println!("{:<16} missing    {why}", i.runtime.id()),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(opts: ServerOpts) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NIMBUS_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(serve(opts))
+}
+
+async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
+    let data = DataDir::open(&opts.data).map_err(|e| anyhow!(e))?;
+    // Leftovers of a crash: half-unpacked code.
+    let _ = nimbus_store::code::remove_tree(&data.tmp());
+    std::fs::create_dir_all(data.tmp())?;
+
+    let partition = Partition { region: opts.region.clone(), account_id: opts.account_id.clone() };
+    let store = Arc::new(SqliteStore::open(&data.db_path()).map_err(|e| anyhow!("opening the database: {e}"))?);
+    let blobs = Arc::new(LocalBlobStore::new(data.blobs()));
+    let control = Arc::new(ControlPlane::new(store, blobs, CodeCache::new(data.code(), data.tmp()), partition));
+    let logs = LogStore::open(&data.logs()).context("opening the log store")?;
+    let registry = Arc::new(RuntimeRegistry::discover(&data.runtimes(), &parse_runtime_paths(&opts.runtime_paths)?)?);
+    for info in registry.list() {
+        match &info.interpreter {
+            Ok(p) if info.version.is_some() => tracing::info!("runtime {} on {}", info.runtime, p.display()),
+            Ok(_) => {}
+            Err(why) => tracing::warn!("runtime {} unavailable: {why}", info.runtime),
+        }
+    }
+    let pool = EnvironmentPool::new(PoolConfig { idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)) }, registry, logs.clone());
+    let invoker = Invoker::new(control.clone(), pool.clone());
+    let state = Arc::new(AppState { control, invoker, logs: logs.clone() });
+
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    tracing::info!("Nimbus listening on http://{} (data in {})", listener.local_addr()?, data.root().display());
+    tracing::warn!("isolation: environments run as plain processes (no namespaces or cgroups yet)");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = nimbus_api::serve(listener, state) => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    pool.shutdown();
+    logs.flush();
+    drop(data);
+    Ok(ExitCode::SUCCESS)
+}
