@@ -79,20 +79,6 @@ impl Invoker {
             None => partition.function_arn(name),
         };
 
-        let env = match self.pool.acquire(&spec).await.map_err(|e| ApiError::service(e.to_string()))? {
-            Ok((env, _cold)) => env,
-            Err(reply) => {
-                let (payload, error) = failure_payload(reply, &request_id, function.config.timeout_secs);
-                return Ok(InvokeOutcome {
-                    request_id,
-                    payload,
-                    function_error: error,
-                    log_tail: req.tail_log.then(String::new),
-                    executed_version: LATEST.to_string(),
-                });
-            }
-        };
-
         let invocation = Invocation {
             request_id: request_id.clone(),
             payload: req.payload,
@@ -102,13 +88,39 @@ impl Invoker {
             timeout: std::time::Duration::from_secs(function.config.timeout_secs as u64),
         };
         let start_line = format!("START RequestId: {request_id} Version: {}", spec.version);
-        let (reply, timings) = env.invoke(invocation, start_line.clone()).await;
+        // A warm environment whose runtime died while idle (or is exiting after its last
+        // error) is replaced by a fresh one once, invisibly to the caller.
+        let mut attempts = 0;
+        let (env, reply, timings) = loop {
+            attempts += 1;
+            let (env, cold) = match self.pool.acquire(&spec).await.map_err(|e| ApiError::service(e.to_string()))? {
+                Ok(acquired) => acquired,
+                Err(reply) => {
+                    let (payload, error) = failure_payload(reply, &request_id, function.config.timeout_secs);
+                    return Ok(InvokeOutcome {
+                        request_id,
+                        payload,
+                        function_error: error,
+                        log_tail: req.tail_log.then(String::new),
+                        executed_version: LATEST.to_string(),
+                    });
+                }
+            };
+            let (reply, timings) = env.invoke(invocation.clone(), start_line.clone()).await;
+            if !cold && !timings.delivered && matches!(reply, Reply::Exited(_)) && attempts == 1 {
+                self.pool.release(env);
+                continue;
+            }
+            break (env, reply, timings);
+        };
+        if matches!(reply, Reply::InitError { .. } | Reply::Exited(_) | Reply::TimedOut) {
+            env.kill();
+        }
         // A crashed or timed-out environment is dead and never goes back to the pool.
         let capture = env.capture();
         if !timings.delivered {
             // The runtime never took the event (it failed or died in init): AWS still logs
-            // the invocation's START.
-            capture.reset_tail();
+            // the invocation's START, after the init output (which stays in the tail).
             capture.service_line(start_line);
         }
         let timed_out = matches!(reply, Reply::TimedOut);

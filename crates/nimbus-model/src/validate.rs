@@ -126,6 +126,11 @@ pub fn role(s: &str) -> Result<(), ApiError> {
 pub fn environment(vars: &BTreeMap<String, String>) -> Result<(), ApiError> {
     let mut total = 0;
     for (k, v) in vars {
+        if RESERVED_ENV.contains(&k.as_str()) {
+            return Err(ApiError::invalid(format!(
+                "Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: {k}"
+            )));
+        }
         let mut chars = k.chars();
         let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
             && k.len() >= 2
@@ -136,11 +141,6 @@ pub fn environment(vars: &BTreeMap<String, String>) -> Result<(), ApiError> {
                 "environment.variables",
                 "Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+",
             ));
-        }
-        if RESERVED_ENV.contains(&k.as_str()) {
-            return Err(ApiError::invalid(format!(
-                "Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: {k}"
-            )));
         }
         total += k.len() + v.len();
     }

@@ -38,6 +38,9 @@ pub struct ServerOpts {
     /// Interpreter for a runtime, e.g. nodejs22.x=/opt/node22/bin/node (repeatable).
     #[arg(long = "runtime-path", value_name = "RUNTIME=PATH", env = "NIMBUS_RUNTIME_PATHS", value_delimiter = ',')]
     runtime_paths: Vec<String>,
+    /// Threads serving the API and the Runtime APIs (default: one per core).
+    #[arg(long, env = "NIMBUS_WORKER_THREADS")]
+    worker_threads: Option<usize>,
 }
 
 fn parse_runtime_paths(items: &[String]) -> anyhow::Result<BTreeMap<Runtime, PathBuf>> {
@@ -89,7 +92,11 @@ pub fn run(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = opts.worker_threads {
+        builder.worker_threads(n.max(1));
+    }
+    let rt = builder.enable_all().build()?;
     rt.block_on(serve(opts))
 }
 

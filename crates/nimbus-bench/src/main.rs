@@ -1,0 +1,256 @@
+//! `nimbus-bench`: measures the invoke hot path of a real `nimbus server` (started here on a
+//! free port with a fresh data directory): warm invoke latency and throughput for a
+//! `provided` echo function, and cold-start cost per runtime next to each runtime's own bare
+//! start time. Prints a Markdown table for the README.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use base64::Engine;
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+
+#[derive(Parser)]
+struct Args {
+    /// The nimbus binary to benchmark.
+    #[arg(long, default_value = "target/release/nimbus")]
+    nimbus: PathBuf,
+    /// A `provided` echo bootstrap (the lambda_runtime fixture).
+    #[arg(long, default_value = "target/release/bootstrap")]
+    echo: PathBuf,
+    /// Warm invocations measured at concurrency 1.
+    #[arg(long, default_value_t = 5000)]
+    requests: usize,
+    /// Seconds of load at each higher concurrency.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Cold starts measured per runtime.
+    #[arg(long, default_value_t = 20)]
+    cold: usize,
+    /// Extra runtime interpreters to pass to the server (RUNTIME=PATH).
+    #[arg(long = "runtime-path")]
+    runtime_paths: Vec<String>,
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+    _data: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._data);
+    }
+}
+
+fn start_server(args: &Args) -> anyhow::Result<Server> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let data = std::env::temp_dir().join(format!("nimbus-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut cmd = Command::new(&args.nimbus);
+    cmd.args(["server", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(&data)
+        .env("NIMBUS_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for p in &args.runtime_paths {
+        cmd.arg("--runtime-path").arg(p);
+    }
+    let child = cmd.spawn().with_context(|| format!("starting {}", args.nimbus.display()))?;
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        if Instant::now() > deadline {
+            bail!("server did not start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(Server { child, addr, _data: data })
+}
+
+fn zip_files(files: &[(&str, Vec<u8>, u32)]) -> anyhow::Result<String> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data, mode) in files {
+        w.start_file(*name, zip::write::SimpleFileOptions::default().unix_permissions(*mode))?;
+        w.write_all(data)?;
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(w.finish()?.into_inner()))
+}
+
+async fn connect(addr: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(send)
+}
+
+async fn call(s: &mut SendRequest<Full<Bytes>>, method: &str, path: &str, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+    let req = http::Request::builder().method(method).uri(path).header("host", "bench").body(Full::new(body))?;
+    s.ready().await?;
+    let resp = s.send_request(req).await?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
+async fn create(s: &mut SendRequest<Full<Bytes>>, name: &str, runtime: &str, handler: &str, zip: String) -> anyhow::Result<()> {
+    let body = serde_json::json!({
+        "FunctionName": name, "Runtime": runtime, "Handler": handler,
+        "Role": "arn:aws:iam::000000000000:role/bench", "Code": {"ZipFile": zip}, "MemorySize": 128,
+    });
+    let (status, body) = call(s, "POST", "/2015-03-31/functions", Bytes::from(body.to_string())).await?;
+    if status != 201 {
+        bail!("create {name}: {status} {}", String::from_utf8_lossy(&body));
+    }
+    Ok(())
+}
+
+async fn invoke(s: &mut SendRequest<Full<Bytes>>, name: &str) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let (status, body) = call(s, "POST", &format!("/2015-03-31/functions/{name}/invocations"), Bytes::from_static(b"{\"ping\":1}")).await?;
+    let took = t.elapsed();
+    if status != 200 {
+        bail!("invoke {name}: {status} {}", String::from_utf8_lossy(&body));
+    }
+    Ok(took)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+async fn load(addr: &str, name: &str, concurrency: usize, seconds: u64) -> anyhow::Result<(f64, Duration, Duration)> {
+    let end = Instant::now() + Duration::from_secs(seconds);
+    // Warm one environment per connection first.
+    let mut tasks = Vec::new();
+    let barrier = Arc::new(tokio::sync::Barrier::new(concurrency));
+    for _ in 0..concurrency {
+        let addr = addr.to_string();
+        let name = name.to_string();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = connect(&addr).await?;
+            invoke(&mut s, &name).await?;
+            barrier.wait().await;
+            let mut lat = Vec::new();
+            while Instant::now() < end {
+                lat.push(invoke(&mut s, &name).await?);
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    Ok((all.len() as f64 / elapsed, pct(&all, 0.5), pct(&all, 0.99)))
+}
+
+/// Wall time of starting a process and waiting for it to exit, median of `n`.
+fn bare_start(program: &str, args: &[&str], n: usize) -> Duration {
+    let mut v: Vec<Duration> = (0..n)
+        .filter_map(|_| {
+            let t = Instant::now();
+            Command::new(program).args(args).env_clear().stdout(Stdio::null()).stderr(Stdio::null()).status().ok()?;
+            Some(t.elapsed())
+        })
+        .collect();
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    format!("{cores} cores, {cpu}")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let server = start_server(&args)?;
+    let mut s = connect(&server.addr).await?;
+    println!("machine: {}", machine());
+
+    let echo = std::fs::read(&args.echo).with_context(|| format!("reading {}", args.echo.display()))?;
+    create(&mut s, "echo", "provided.al2023", "bootstrap", zip_files(&[("bootstrap", echo, 0o755)])?).await.context("creating echo")?;
+    invoke(&mut s, "echo").await?;
+    let mut lat = Vec::with_capacity(args.requests);
+    for _ in 0..args.requests {
+        lat.push(invoke(&mut s, "echo").await?);
+    }
+    lat.sort();
+    let total: Duration = lat.iter().sum();
+    println!("\n| warm invoke, provided echo | p50 | p99 | invocations/s |");
+    println!("|---|---|---|---|");
+    println!("| concurrency 1 | {} | {} | {:.0} |", us(pct(&lat, 0.5)), us(pct(&lat, 0.99)), args.requests as f64 / total.as_secs_f64());
+    for c in [32] {
+        let (rps, p50, p99) = load(&server.addr, "echo", c, args.seconds).await?;
+        println!("| concurrency {c} | {} | {} | {rps:.0} |", us(p50), us(p99));
+    }
+
+    // Cold starts: each configuration change retires the warm environment.
+    let node_fn = b"exports.handler = async (e) => e;\n".to_vec();
+    let py_fn = b"def handler(e, c):\n    return e\n".to_vec();
+    let echo = std::fs::read(&args.echo)?;
+    let cases: Vec<(&str, &str, &str, String)> = vec![
+        ("cold-provided", "provided.al2023", "bootstrap", zip_files(&[("bootstrap", echo, 0o755)])?),
+        ("cold-node", "nodejs20.x", "index.handler", zip_files(&[("index.js", node_fn, 0o644)])?),
+        ("cold-python", "python3.11", "index.handler", zip_files(&[("index.py", py_fn, 0o644)])?),
+    ];
+    let bare = [
+        bare_start(&args.echo.to_string_lossy(), &[], args.cold),
+        bare_start("/usr/bin/node", &["-e", "0"], args.cold),
+        bare_start("/usr/bin/python3.11", &["-c", "pass"], args.cold),
+    ];
+    println!("\n| cold start | first invoke p50 | warm invoke p50 | runtime's bare start | added by Nimbus |");
+    println!("|---|---|---|---|---|");
+    for ((name, runtime, handler, zip), bare) in cases.into_iter().zip(bare) {
+        create(&mut s, name, runtime, handler, zip).await?;
+        let mut cold = Vec::new();
+        for i in 0..args.cold {
+            let change = serde_json::json!({"Environment": {"Variables": {"NN": i.to_string()}}});
+            let (st, body) = call(&mut s, "PUT", &format!("/2015-03-31/functions/{name}/configuration"), Bytes::from(change.to_string())).await?;
+            if st != 200 {
+                bail!("update: {}", String::from_utf8_lossy(&body));
+            }
+            cold.push(invoke(&mut s, name).await?);
+        }
+        let mut warm = Vec::new();
+        for _ in 0..200 {
+            warm.push(invoke(&mut s, name).await?);
+        }
+        cold.sort();
+        warm.sort();
+        let (c, w) = (pct(&cold, 0.5), pct(&warm, 0.5));
+        let added = c.saturating_sub(w).saturating_sub(bare);
+        println!("| {runtime} | {} | {} | {} | {} |", ms(c), us(w), ms(bare), ms(added));
+    }
+    drop(server);
+    let _ = Path::new(".");
+    Ok(())
+}

@@ -1,0 +1,504 @@
+"""Shared helpers for the Nimbus end-to-end tests: zips, servers, clients, invokes."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import http.client
+import io
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/nimbus-e2e"
+API = "/2015-03-31"
+
+LAST_MODIFIED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$")
+LOG_STREAM_RE = re.compile(r"^\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}$")
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+ISO_TS = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
+REPORT_RE = re.compile(
+    r"^REPORT RequestId: (?P<id>\S+)\tDuration: (?P<duration>\d+(?:\.\d+)?) ms"
+    r"\tBilled Duration: (?P<billed>\d+) ms\tMemory Size: (?P<mem>\d+) MB"
+    r"\tMax Memory Used: (?P<used>\d+) MB"
+    r"(?:\tInit Duration: (?P<init>\d+(?:\.\d+)?) ms)?\t?$"
+)
+
+# Server processes still running; conftest attaches their logs to failure reports and
+# kills them at exit.
+LIVE_SERVERS: list["Server"] = []
+
+
+def arn(name: str, region: str = REGION, account: str = ACCOUNT) -> str:
+    return f"arn:aws:lambda:{region}:{account}:function:{name}"
+
+
+def unique(prefix: str) -> str:
+    """A function name unique to this run (pattern [a-zA-Z0-9-_], ≤ 64 chars)."""
+    return f"{prefix[:40]}-{uuid.uuid4().hex[:12]}"
+
+
+def sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+# ---------------------------------------------------------------------------------
+# Zips
+# ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    """A zip entry with an explicit Unix mode (e.g. Entry(data, 0o755) for bootstrap)."""
+
+    data: bytes | str
+    mode: int = 0o644
+
+
+def make_zip(files: dict[str, bytes | str | Entry], *, exec_names: tuple[str, ...] = ("bootstrap",)) -> bytes:
+    """Build a zip in memory. Entries named in exec_names default to mode 0755."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            if isinstance(content, Entry):
+                data, mode = content.data, content.mode
+            else:
+                data = content
+                mode = 0o755 if name.rsplit("/", 1)[-1] in exec_names else 0o644
+            if isinstance(data, str):
+                data = data.encode()
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, so external_attr carries the mode
+            info.external_attr = (0o100000 | mode) << 16
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def zip_dir(path: Path) -> bytes:
+    files: dict[str, bytes | str | Entry] = {}
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            files[p.relative_to(path).as_posix()] = Entry(p.read_bytes(), p.stat().st_mode & 0o777)
+    return make_zip(files)
+
+
+def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
+    for name, content in files.items():
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            content = content.encode()
+        p.write_bytes(content)
+    return root
+
+
+def big_sparse_zip(unzipped_bytes: int) -> bytes:
+    """A small zip (zeros compress ~1000:1) whose content unzips to unzipped_bytes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("index.js", "exports.handler = async () => 'big';\n")
+        chunk = b"\0" * (1 << 20)
+        with zf.open("zeros.bin", "w", force_zip64=True) as f:
+            left = unzipped_bytes
+            while left > 0:
+                n = min(left, len(chunk))
+                f.write(chunk[:n])
+                left -= n
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------
+# Processes and servers
+# ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0.2, what: str = "condition") -> Any:
+    """Poll cond() until it returns something truthy; return it. Raise on timeout."""
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while True:
+        try:
+            v = cond()
+            if v:
+                return v
+        except (AssertionError, ClientError, OSError) as e:  # keep polling, report the last one
+            last_exc = e
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last error: {last_exc!r}")
+        time.sleep(interval)
+
+
+def http_get(url: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, method="GET")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a Nimbus server (or CLI) is started with: ours minus NIMBUS_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIMBUS_")}
+    env.setdefault("RUST_BACKTRACE", "1")
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Server:
+    """One `nimbus server` process on a free loopback port."""
+
+    def __init__(
+        self,
+        bin: str,
+        data_dir: Path,
+        log_path: Path,
+        *,
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        use_env_config: bool = False,
+        name: str = "server",
+    ):
+        self.bin = bin
+        self.data_dir = Path(data_dir)
+        self.log_path = Path(log_path)
+        self.args = list(args or [])
+        self.extra_env = dict(env or {})
+        self.use_env_config = use_env_config
+        self.name = name
+        self.port: int | None = None
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        assert self.port is not None, "server not started"
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        env = server_env(self.extra_env)
+        cmd = [self.bin, "server"]
+        listen = f"127.0.0.1:{self.port}"
+        if self.use_env_config:
+            env["NIMBUS_LISTEN"] = listen
+            env["NIMBUS_DATA"] = str(self.data_dir)
+        else:
+            cmd += ["--listen", listen, "--data", str(self.data_dir)]
+        return cmd + self.args, env
+
+    def start(self, timeout: float = 15.0) -> "Server":
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        cmd, env = self.command()
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n===== start {cmd} =====\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        LIVE_SERVERS.append(self)
+        deadline = time.monotonic() + timeout
+        while True:
+            rc = self.proc.poll()
+            if rc is not None:
+                raise RuntimeError(f"nimbus server exited with {rc} before becoming healthy:\n{self.log_tail()}")
+            try:
+                status, _, _ = http_get(self.endpoint + "/health", timeout=1.0)
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"nimbus server not healthy after {timeout}s:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM and wait; returns the exit code (SIGKILLs and returns None on timeout)."""
+        if self.proc is None:
+            return None
+        rc = self.proc.poll()
+        if rc is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                rc = None
+        if self in LIVE_SERVERS:
+            LIVE_SERVERS.remove(self)
+        return rc
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            with contextlib.suppress(Exception):
+                self.proc.wait(timeout=10)
+        if self in LIVE_SERVERS:
+            LIVE_SERVERS.remove(self)
+
+    def restart(self) -> "Server":
+        rc = self.stop()
+        assert rc is not None, "server did not stop on SIGTERM"
+        return self.start()
+
+    def log_tail(self, n: int = 6000) -> str:
+        try:
+            data = self.log_path.read_bytes()
+        except OSError:
+            return "<no log>"
+        return data[-n:].decode("utf-8", "replace")
+
+    # clients ---------------------------------------------------------------------
+    def lambda_client(self, *, validate: bool = True, region: str = REGION):
+        return lambda_client(self.endpoint, validate=validate, region=region)
+
+    def logs_client(self, *, region: str = REGION):
+        return boto_client("logs", self.endpoint, region=region)
+
+
+def boto_client(service: str, endpoint: str, *, validate: bool = True, region: str = REGION):
+    cfg = Config(
+        retries={"max_attempts": 0},
+        read_timeout=60,
+        connect_timeout=5,
+        parameter_validation=validate,
+        max_pool_connections=20,
+    )
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=cfg,
+    )
+
+
+def lambda_client(endpoint: str, *, validate: bool = True, region: str = REGION):
+    return boto_client("lambda", endpoint, validate=validate, region=region)
+
+
+def signed_request(
+    endpoint: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    service: str = "lambda",
+    timeout: float = 60.0,
+) -> tuple[int, dict[str, str], bytes]:
+    """A raw SigV4-signed HTTP request (dummy credentials); returns (status, headers, body)."""
+    url = endpoint + path
+    hdrs = {"Content-Type": "application/json"}
+    hdrs.update(headers or {})
+    req = botocore.awsrequest.AWSRequest(method=method, url=url, data=body or b"", headers=hdrs)
+    botocore.auth.SigV4Auth(botocore.credentials.Credentials("test", "test"), service, REGION).add_auth(req)
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        target = u.path + (f"?{u.query}" if u.query else "")
+        conn.request(method, target, body=body or b"", headers=dict(req.headers.items()))
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+def error_code_of(headers: dict[str, str], body: bytes) -> str | None:
+    """The AWS error code the way botocore's rest-json parser finds it."""
+    code = headers.get("x-amzn-errortype")
+    if not code:
+        try:
+            doc = json.loads(body or b"{}")
+        except ValueError:
+            return None
+        code = doc.get("__type") or doc.get("code") or doc.get("Type")
+    if code:
+        code = code.split(":")[0].split("#")[-1]
+    return code
+
+
+# ---------------------------------------------------------------------------------
+# Functions and invocations
+# ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Fn:
+    name: str
+    config: dict
+    zip_bytes: bytes
+    client: Any = field(repr=False, default=None)
+
+    @property
+    def arn(self) -> str:
+        return self.config["FunctionArn"]
+
+
+def create_function(
+    client,
+    name: str,
+    runtime: str,
+    handler: str,
+    zip_bytes: bytes,
+    *,
+    wait: bool = True,
+    **kwargs,
+) -> Fn:
+    resp = client.create_function(
+        FunctionName=name,
+        Runtime=runtime,
+        Handler=handler,
+        Role=ROLE,
+        Code={"ZipFile": zip_bytes},
+        **kwargs,
+    )
+    if wait:
+        client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    return Fn(name=name, config=resp, zip_bytes=zip_bytes, client=client)
+
+
+@dataclass
+class Invocation:
+    status: int
+    error: str | None
+    raw: bytes
+    log: str | None
+    request_id: str | None
+    version: str | None
+    elapsed: float
+    response: dict = field(repr=False, default_factory=dict)
+
+    @property
+    def json(self) -> Any:
+        try:
+            return json.loads(self.raw)
+        except ValueError as e:
+            raise AssertionError(f"payload is not JSON: {self.raw[:500]!r}") from e
+
+    @property
+    def log_lines(self) -> list[str]:
+        return (self.log or "").splitlines()
+
+    def ok(self) -> Any:
+        """Assert a successful invocation and return the decoded payload."""
+        assert self.status == 200, self.describe()
+        assert self.error is None, self.describe()
+        return self.json
+
+    def failed(self, error: str = "Unhandled") -> dict:
+        """Assert a function error (HTTP 200 + X-Amz-Function-Error) and return the payload."""
+        assert self.status == 200, self.describe()
+        assert self.error == error, self.describe()
+        doc = self.json
+        assert isinstance(doc, dict), self.describe()
+        return doc
+
+    def describe(self) -> str:
+        return (
+            f"status={self.status} FunctionError={self.error!r} requestId={self.request_id}\n"
+            f"payload={self.raw[:2000]!r}\nlog tail:\n{self.log}"
+        )
+
+
+def invoke(
+    client,
+    name: str,
+    payload: Any = None,
+    *,
+    tail: bool = True,
+    raw: bytes | None = None,
+    client_context: dict | None = None,
+) -> Invocation:
+    kw: dict[str, Any] = {"FunctionName": name, "InvocationType": "RequestResponse"}
+    if tail:
+        kw["LogType"] = "Tail"
+    kw["Payload"] = raw if raw is not None else json.dumps({} if payload is None else payload).encode()
+    if client_context is not None:
+        kw["ClientContext"] = base64.b64encode(json.dumps(client_context).encode()).decode()
+    t0 = time.monotonic()
+    resp = client.invoke(**kw)
+    body = resp["Payload"].read()
+    elapsed = time.monotonic() - t0
+    log = resp.get("LogResult")
+    return Invocation(
+        status=resp["StatusCode"],
+        error=resp.get("FunctionError"),
+        raw=body,
+        log=base64.b64decode(log).decode("utf-8", "replace") if log is not None else None,
+        request_id=resp["ResponseMetadata"].get("RequestId"),
+        version=resp.get("ExecutedVersion"),
+        elapsed=elapsed,
+        response=resp,
+    )
+
+
+def client_error(excinfo) -> tuple[str, int, str]:
+    """(code, http status, message) of a pytest.raises(ClientError) result."""
+    e = excinfo.value
+    err = e.response.get("Error", {})
+    return err.get("Code", ""), e.response["ResponseMetadata"]["HTTPStatusCode"], err.get("Message", "")
+
+
+def run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 60, input: bytes | None = None,
+        cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd,
+        env=env,
+        timeout=timeout,
+        input=input,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
+
+
+def log_events(logs, group: str, stream: str) -> list[str]:
+    resp = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)
+    return [e["message"].rstrip("\n") for e in resp["events"]]
+
+
+def all_group_messages(logs, group: str) -> list[str]:
+    out: list[str] = []
+    kwargs: dict[str, Any] = {"logGroupName": group}
+    for _ in range(50):
+        resp = logs.filter_log_events(**kwargs)
+        out += [e["message"].rstrip("\n") for e in resp["events"]]
+        tok = resp.get("nextToken")
+        if not tok:
+            break
+        kwargs["nextToken"] = tok
+    return out
+
+
+PY = sys.executable

@@ -1,0 +1,305 @@
+"""The `nimbus` CLI (deploy/invoke/ls/logs/rm) and the AWS CLI v1 against the server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import pytest
+from botocore.exceptions import ClientError
+
+from helpers import ROLE, arn, make_zip, run, server_env, sha256_b64, unique, wait_for, write_tree
+
+APP_V1 = {
+    "index.js": "exports.handler = async (event) => {\n"
+                "  console.log('cli log line');\n"
+                "  if (event.fail) throw new Error('cli boom');\n"
+                "  return { v: 1, event, greeting: process.env.GREETING || null, other: process.env.OTHER || null };\n"
+                "};\n",
+}
+APP_V2 = {"index.js": "exports.handler = async (event) => ({ v: 2, event });\n"}
+
+
+class Cli:
+    def __init__(self, bin: str, endpoint: str, via_env: bool = True):
+        self.bin = bin
+        self.endpoint = endpoint
+        self.via_env = via_env
+
+    def __call__(self, *args: str, timeout: float = 60, input: bytes | None = None, cwd=None):
+        env = server_env()
+        cmd = [self.bin]
+        if self.via_env:
+            env["NIMBUS_ENDPOINT"] = self.endpoint
+            cmd += list(args)
+        else:
+            # `--endpoint` right after the subcommand
+            cmd += [args[0], "--endpoint", self.endpoint, *args[1:]]
+        cp = run(cmd, env=env, timeout=timeout, input=input, cwd=cwd)
+        cp.out = cp.stdout.decode("utf-8", "replace")
+        cp.err = cp.stderr.decode("utf-8", "replace")
+        return cp
+
+
+def _explain(cp) -> str:
+    return f"exit={cp.returncode}\nstdout:\n{cp.out}\nstderr:\n{cp.err}"
+
+
+@pytest.fixture
+def cli(nimbus_bin, server):
+    return Cli(nimbus_bin, server.endpoint)
+
+
+@pytest.fixture
+def cleanup(lam):
+    names: list[str] = []
+    yield names
+    for n in names:
+        try:
+            lam.delete_function(FunctionName=n)
+        except ClientError:
+            pass
+
+
+def test_deploy_invoke_update_ls_logs_rm(cli, lam, tmp_path, cleanup):
+    name = unique("cli")
+    cleanup.append(name)
+    app = write_tree(tmp_path / "app", APP_V1)
+
+    cp = cli("deploy", str(app), "--name", name, "--runtime", "nodejs20.x", "--handler", "index.handler",
+             "--memory", "256", "--timeout", "7", "--env", "GREETING=hello", "--env", "OTHER=a=b")
+    assert cp.returncode == 0, _explain(cp)
+    conf = lam.get_function_configuration(FunctionName=name)
+    assert conf["Runtime"] == "nodejs20.x"
+    assert conf["Handler"] == "index.handler"
+    assert conf["MemorySize"] == 256
+    assert conf["Timeout"] == 7
+    assert conf["Environment"]["Variables"] == {"GREETING": "hello", "OTHER": "a=b"}
+    assert conf["State"] == "Active"
+    sha1 = conf["CodeSha256"]
+
+    cp = cli("invoke", name, '{"a":1}')
+    assert cp.returncode == 0, _explain(cp)
+    assert json.loads(cp.out) == {"v": 1, "event": {"a": 1}, "greeting": "hello", "other": "a=b"}
+
+    event_file = tmp_path / "event.json"
+    event_file.write_text('{"from": "file"}')
+    cp = cli("invoke", name, f"@{event_file}")
+    assert cp.returncode == 0, _explain(cp)
+    assert json.loads(cp.out)["event"] == {"from": "file"}
+
+    cp = cli("invoke", "--logs", name, '{"b":2}')
+    assert cp.returncode == 0, _explain(cp)
+    assert json.loads(cp.out)["event"] == {"b": 2}
+    assert "START RequestId:" in cp.err and "REPORT RequestId:" in cp.err, _explain(cp)
+    assert "cli log line" in cp.err
+    assert "START RequestId" not in cp.out
+
+    cp = cli("invoke", name, '{"fail":true}')
+    assert cp.returncode == 1, _explain(cp)
+    doc = json.loads(cp.out)
+    assert doc["errorType"] == "Error" and doc["errorMessage"] == "cli boom"
+
+    # a second deploy updates the code
+    write_tree(app, APP_V2)
+    cp = cli("deploy", str(app), "--name", name, "--runtime", "nodejs20.x", "--handler", "index.handler")
+    assert cp.returncode == 0, _explain(cp)
+    conf2 = lam.get_function_configuration(FunctionName=name)
+    assert conf2["CodeSha256"] != sha1
+    cp = cli("invoke", name, '{"c":3}')
+    assert cp.returncode == 0, _explain(cp)
+    assert json.loads(cp.out) == {"v": 2, "event": {"c": 3}}
+
+    cp = cli("ls")
+    assert cp.returncode == 0, _explain(cp)
+    assert name in cp.out
+    cp = cli("ls", "--output", "json")
+    assert cp.returncode == 0, _explain(cp)
+    listed = json.loads(cp.out)
+    assert isinstance(listed, list)
+    mine = [f for f in listed if f.get("FunctionName") == name]
+    assert len(mine) == 1, listed
+    assert mine[0]["FunctionArn"] == arn(name)
+    assert mine[0]["Runtime"] == "nodejs20.x"
+
+    def logs_ready():
+        cp = cli("logs", name)
+        assert cp.returncode == 0, _explain(cp)
+        return cp if ("START RequestId:" in cp.out and "REPORT RequestId:" in cp.out
+                      and "cli log line" in cp.out) else None
+
+    wait_for(logs_ready, timeout=10, what="`nimbus logs` output")
+
+    cp = cli("rm", name)
+    assert cp.returncode == 0, _explain(cp)
+    with pytest.raises(ClientError) as ei:
+        lam.get_function(FunctionName=name)
+    assert ei.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_deploy_zips_the_directory_faithfully(cli, lam, tmp_path, cleanup):
+    name = unique("clizip")
+    cleanup.append(name)
+    files = {"index.js": "const {v} = require('./lib/v');\nexports.handler = async () => v;\n",
+             "lib/v.js": "exports.v = 'nested ok';\n"}
+    app = write_tree(tmp_path / "app", files)
+    cp = cli("deploy", str(app), "--name", name, "--runtime", "nodejs20.x", "--handler", "index.handler")
+    assert cp.returncode == 0, _explain(cp)
+    cp = cli("invoke", name, "{}")
+    assert cp.returncode == 0, _explain(cp)
+    assert json.loads(cp.out) == "nested ok"
+
+
+def test_deploy_python(cli, lam, tmp_path, cleanup):
+    name = unique("clipy")
+    cleanup.append(name)
+    app = write_tree(tmp_path / "pyapp", {"app.py": "def handler(event, context):\n    return {'py': event}\n"})
+    cp = cli("deploy", str(app), "--name", name, "--runtime", "python3.11", "--handler", "app.handler")
+    assert cp.returncode == 0, _explain(cp)
+    cp = cli("invoke", name, '{"x":[1,2]}')
+    assert cp.returncode == 0, _explain(cp)
+    assert json.loads(cp.out) == {"py": {"x": [1, 2]}}
+
+
+def test_endpoint_flag(nimbus_bin, server, lam, tmp_path, cleanup):
+    cli = Cli(nimbus_bin, server.endpoint, via_env=False)
+    name = unique("cliflag")
+    cleanup.append(name)
+    app = write_tree(tmp_path / "app", APP_V2)
+    cp = cli("deploy", str(app), "--name", name, "--runtime", "nodejs20.x", "--handler", "index.handler")
+    assert cp.returncode == 0, _explain(cp)
+    cp = cli("invoke", name, '{"k":"v"}')
+    assert cp.returncode == 0, _explain(cp)
+    assert json.loads(cp.out) == {"v": 2, "event": {"k": "v"}}
+    cp = cli("ls", "--output", "json")
+    assert name in [f["FunctionName"] for f in json.loads(cp.out)]
+
+
+def test_invoke_missing_function(cli):
+    cp = cli("invoke", unique("nope"), "{}")
+    assert cp.returncode not in (0, None), _explain(cp)
+    assert cp.err.strip(), _explain(cp)
+    assert "Traceback" not in cp.err and "panicked" not in cp.err
+
+
+def test_unreachable_endpoint(nimbus_bin):
+    from helpers import free_port
+
+    cli = Cli(nimbus_bin, f"http://127.0.0.1:{free_port()}")
+    cp = cli("ls", timeout=30)
+    assert cp.returncode != 0, _explain(cp)
+    assert cp.err.strip()
+    assert "panicked" not in cp.err
+
+
+# ---- AWS CLI v1 ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def aws(aws_cli, server, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(home / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_RETRY_MODE": "standard",
+    }
+
+    def _aws(*args: str, cwd=None):
+        cmd = [aws_cli, "--endpoint-url", server.endpoint, "--output", "json", *args]
+        cp = run(cmd, env=env, timeout=120, cwd=cwd)
+        cp.out = cp.stdout.decode("utf-8", "replace")
+        cp.err = cp.stderr.decode("utf-8", "replace")
+        return cp
+
+    return _aws
+
+
+def test_aws_cli_lifecycle(aws, tmp_path, cleanup):
+    name = unique("awscli")
+    cleanup.append(name)
+    zip_path = tmp_path / "fn.zip"
+    zip_bytes = make_zip(APP_V1)
+    zip_path.write_bytes(zip_bytes)
+
+    cp = aws("lambda", "create-function", "--function-name", name, "--runtime", "nodejs20.x",
+             "--handler", "index.handler", "--role", ROLE, "--zip-file", f"fileb://{zip_path}",
+             "--environment", "Variables={GREETING=from-cli}")
+    assert cp.returncode == 0, _explain(cp)
+    created = json.loads(cp.out)
+    assert created["FunctionArn"] == arn(name)
+    assert created["CodeSha256"] == sha256_b64(zip_bytes)
+
+    cp = aws("lambda", "wait", "function-active-v2", "--function-name", name)
+    assert cp.returncode == 0, _explain(cp)
+
+    out = tmp_path / "out.json"
+    cp = aws("lambda", "invoke", "--function-name", name, "--payload", '{"a": 1}', "--log-type", "Tail", str(out))
+    assert cp.returncode == 0, _explain(cp)
+    meta = json.loads(cp.out)
+    assert meta["StatusCode"] == 200
+    assert meta["ExecutedVersion"] == "$LATEST"
+    assert "FunctionError" not in meta
+    assert "START RequestId:" in base64.b64decode(meta["LogResult"]).decode()
+    assert json.loads(out.read_text()) == {"v": 1, "event": {"a": 1}, "greeting": "from-cli", "other": None}
+
+    cp = aws("lambda", "invoke", "--function-name", name, "--payload", '{"fail": true}', str(out))
+    assert cp.returncode == 0, _explain(cp)
+    assert json.loads(cp.out)["FunctionError"] == "Unhandled"
+    assert json.loads(out.read_text())["errorMessage"] == "cli boom"
+
+    cp = aws("lambda", "list-functions")
+    assert cp.returncode == 0, _explain(cp)
+    assert name in [f["FunctionName"] for f in json.loads(cp.out)["Functions"]]
+
+    cp = aws("lambda", "update-function-configuration", "--function-name", name, "--timeout", "9",
+             "--description", "via aws cli")
+    assert cp.returncode == 0, _explain(cp)
+    assert json.loads(cp.out)["Timeout"] == 9
+    cp = aws("lambda", "wait", "function-updated-v2", "--function-name", name)
+    assert cp.returncode == 0, _explain(cp)
+
+    cp = aws("lambda", "get-function", "--function-name", name)
+    assert cp.returncode == 0, _explain(cp)
+    got = json.loads(cp.out)
+    assert got["Configuration"]["Description"] == "via aws cli"
+    assert got["Code"]["RepositoryType"] == "S3"
+
+    def streams():
+        cp = aws("logs", "describe-log-streams", "--log-group-name", f"/aws/lambda/{name}")
+        assert cp.returncode == 0, _explain(cp)
+        return json.loads(cp.out)["logStreams"]
+
+    assert wait_for(streams, timeout=15, interval=0.5, what="aws logs describe-log-streams")
+
+    cp = aws("lambda", "get-account-settings")
+    assert cp.returncode == 0, _explain(cp)
+    assert json.loads(cp.out)["AccountUsage"]["FunctionCount"] >= 1
+
+    cp = aws("lambda", "delete-function", "--function-name", name)
+    assert cp.returncode == 0, _explain(cp)
+    cp = aws("lambda", "get-function", "--function-name", name)
+    assert cp.returncode != 0
+    assert "ResourceNotFoundException" in cp.err, _explain(cp)
+
+
+def test_aws_cli_errors(aws, tmp_path):
+    # The aws CLI refuses a non-zip itself, so send a real zip the server must refuse.
+    import zipfile
+    zip_path = tmp_path / "fn.zip"
+    with zipfile.ZipFile(zip_path, "w") as z:
+        z.writestr("../escape.js", "exports.handler = async () => 1;")
+    cp = aws("lambda", "create-function", "--function-name", unique("awsbad"), "--runtime", "nodejs20.x",
+             "--handler", "index.handler", "--role", ROLE, "--zip-file", f"fileb://{zip_path}")
+    assert cp.returncode != 0
+    assert "InvalidParameterValueException" in cp.err, _explain(cp)
