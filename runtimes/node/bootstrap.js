@@ -974,7 +974,21 @@ function onFatal(err, exitCode) {
   }
 }
 
+// Nimbus starts some runtimes ahead of time, before it knows their function. Such a
+// runtime waits here until it is assigned one, then takes on the function's environment
+// variables and code directory as if it had been started with them.
+async function adoptAssignment() {
+  const res = await client.request('GET', '/2018-06-01/runtime/nimbus/assignment', '', undefined);
+  if (res.status !== 200) process.exit(1);
+  const assignment = JSON.parse(res.body.toString('utf8'));
+  for (const k of Object.keys(process.env)) delete process.env[k];
+  Object.assign(process.env, assignment.env);
+  process.chdir(assignment.cwd);
+  require('module')._initPaths(); // NODE_PATH is read at start; read it again
+}
+
 async function main() {
+  if (process.env.NIMBUS_PRESTARTED === '1') await adoptAssignment();
   patchConsole();
 
   process.on('uncaughtException', (error) => {

@@ -845,13 +845,33 @@ def _runtime_error_exit(e):
     os._exit(1)
 
 
+def _adopt_assignment(client):
+    """Nimbus starts some runtimes ahead of time, before it knows their function. Such a
+    runtime waits here until it is assigned one, then takes on the function's environment
+    variables and code directory as if it had been started with them."""
+    status, _, body = client._request(
+        (
+            "GET %s/nimbus/assignment HTTP/1.1\r\nHost: %s\r\n\r\n" % (API_BASE, client._host)
+        ).encode("latin-1")
+    )
+    if status != 200:
+        os._exit(1)
+    assignment = json.loads(body)
+    os.environ.clear()
+    os.environ.update(assignment["env"])
+    os.chdir(assignment["cwd"])
+    time.tzset()
+
+
 def main():
     global _GLOBAL_AWS_REQUEST_ID, _GLOBAL_TENANT_ID
 
     _prepare_stdio()
+    client = RuntimeClient(os.environ.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"))
+    if os.environ.get("NIMBUS_PRESTARTED") == "1":
+        _adopt_assignment(client)
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     _prepare_sys_path(task_root)
-    client = RuntimeClient(os.environ.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"))
     log_sink = StandardLogSink()
 
     error_result = None

@@ -17,11 +17,13 @@ const MAX_EVENT_BYTES: usize = 256 * 1024;
 pub struct OutputCapture {
     fd: AsyncFd<OwnedFd>,
     state: Mutex<CaptureState>,
-    sink: LogSink,
 }
 
 #[derive(Default)]
 struct CaptureState {
+    /// Where events go; None while a prestarted runtime waits for its function (its
+    /// output then belongs to no log stream and is dropped).
+    sink: Option<LogSink>,
     partial: Vec<u8>,
     tail: Vec<u8>,
     eof: bool,
@@ -44,24 +46,32 @@ fn now_ms() -> i64 {
 
 impl OutputCapture {
     /// Takes the read end of the output pipe (made non-blocking here).
-    pub fn new(read_end: OwnedFd, sink: LogSink) -> std::io::Result<Arc<OutputCapture>> {
+    pub fn new(read_end: OwnedFd, sink: Option<LogSink>) -> std::io::Result<Arc<OutputCapture>> {
         rustix::io::ioctl_fionbio(&read_end, true)?;
         // SAFETY: an OwnedFd keeps its descriptor open and unchanged for as long as it lives,
         // and the AsyncFd owns it.
         let fd = unsafe { AsyncFd::register_with_interest(read_end, tokio::io::Interest::READABLE) }
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(Arc::new(OutputCapture { fd, state: Mutex::new(CaptureState::default()), sink }))
+        Ok(Arc::new(OutputCapture { fd, state: Mutex::new(CaptureState { sink, ..Default::default() }) }))
     }
 
-    pub fn sink(&self) -> &LogSink {
-        &self.sink
+    /// Directs output to a log stream from now on (when a prestarted runtime is assigned).
+    /// Output written before is dropped.
+    pub fn set_sink(&self, sink: LogSink) {
+        let mut st = self.lock();
+        self.read_available(&mut st);
+        st.partial.clear();
+        st.tail.clear();
+        st.sink = Some(sink);
     }
 
     /// Writes a service line (START, END, REPORT…) into the stream, in order with output.
     pub fn service_line(&self, line: String) {
         let mut st = self.lock();
         st.push_tail(&line);
-        self.sink.emit(now_ms(), line);
+        if let Some(sink) = &st.sink {
+            sink.emit(now_ms(), line);
+        }
     }
 
     /// Starts a new tail window (at an invocation's START).
@@ -138,7 +148,9 @@ impl OutputCapture {
         // convention), so one console call stays one event.
         let message = String::from_utf8_lossy(line).replace('\r', "\n");
         st.push_tail(&message);
-        self.sink.emit(now_ms(), message);
+        if let Some(sink) = &st.sink {
+            sink.emit(now_ms(), message);
+        }
     }
 
     /// Keeps the pipe drained until the process closes it.

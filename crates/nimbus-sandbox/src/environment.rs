@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nimbus_logs::LogStore;
+use nimbus_logs::{LogSink, LogStore};
 use nimbus_model::{Runtime, RuntimeFamily};
 use tokio::sync::mpsc;
 
@@ -55,10 +55,7 @@ pub struct Environment {
     pub spec: Arc<EnvSpec>,
     pub log_stream: String,
     pub generation: u64,
-    api: Arc<RuntimeApi>,
-    capture: Arc<OutputCapture>,
-    pid: u32,
-    dead: Arc<AtomicBool>,
+    process: Process,
     peak_memory_mb: AtomicU64,
     /// When peak memory was last read, in ms since `created`.
     memory_sampled_ms: AtomicU64,
@@ -83,127 +80,106 @@ fn describe_exit(status: std::io::Result<std::process::ExitStatus>) -> String {
     }
 }
 
-impl Environment {
-    /// Starts the runtime process. Returns `Err(Reply::StartFailed)` when the function
-    /// cannot run at all here (no interpreter, no bootstrap), which is the caller's problem
-    /// to report, not a server error.
-    pub async fn start(
-        spec: Arc<EnvSpec>,
-        registry: &RuntimeRegistry,
-        logs: &LogStore,
-        generation: u64,
-    ) -> Result<Result<Arc<Environment>, Reply>, SandboxError> {
-        let family = spec.runtime.family();
-        let (program, args): (PathBuf, Vec<PathBuf>) = match family {
-            RuntimeFamily::Provided => {
-                let bootstrap = spec.code_dir.join("bootstrap");
-                if !bootstrap.is_file() {
-                    return Ok(Err(Reply::StartFailed {
-                        error_type: "Runtime.InvalidEntrypoint".into(),
-                        message: "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]".into(),
-                    }));
-                }
-                (bootstrap, vec![])
-            }
-            RuntimeFamily::Node | RuntimeFamily::Python => {
-                let info = registry.get(spec.runtime);
-                let interpreter = match &info.interpreter {
-                    Ok(p) => p.clone(),
-                    Err(why) => {
-                        return Ok(Err(Reply::StartFailed {
-                            error_type: "Runtime.Unavailable".into(),
-                            message: format!("Runtime {} is not available on this Nimbus server: {why}", spec.runtime),
-                        }))
-                    }
-                };
-                let dir = registry.runtime_dir(family).expect("managed runtimes have a bootstrap dir");
-                match family {
-                    RuntimeFamily::Node => (interpreter, vec![dir.join("bootstrap.js")]),
-                    _ => (interpreter, vec![PathBuf::from("-u"), dir.join("bootstrap.py")]),
-                }
-            }
-        };
+/// A runtime process with its Runtime API and output capture, not yet tied to a function.
+struct Process {
+    api: Arc<RuntimeApi>,
+    capture: Arc<OutputCapture>,
+    addr: std::net::SocketAddr,
+    pid: u32,
+    dead: Arc<AtomicBool>,
+    started: Instant,
+}
 
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
-        let sink = logs.sink(&spec.log_group, &log_stream);
+/// Starts `program` with exactly `vars`, its output captured to `sink` (or dropped).
+/// `Ok(Err(reply))` when the program cannot be started at all.
+async fn spawn_process(
+    program: &Path,
+    args: &[PathBuf],
+    cwd: &Path,
+    vars: impl FnOnce(&str) -> Vec<(String, String)>,
+    sink: Option<LogSink>,
+) -> Result<Result<Process, Reply>, SandboxError> {
+    let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(std::io::Error::from)?;
+    let capture = OutputCapture::new(read_end, sink)?;
+    let api = RuntimeApi::new(capture.clone());
+    let addr = api.serve().await?;
 
-        let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(std::io::Error::from)?;
-        let capture = OutputCapture::new(read_end, sink)?;
-        let api = RuntimeApi::new(capture.clone());
-        let addr = api.serve().await?;
-
-        let vars = environment_variables(&spec, registry, &addr.to_string(), &log_stream);
-        let stderr: OwnedFd = write_end.try_clone()?;
-        let mut cmd = tokio::process::Command::new(&program);
-        cmd.args(&args)
-            .env_clear()
-            .envs(vars)
-            .current_dir(&spec.code_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(write_end))
-            .stderr(Stdio::from(stderr))
-            .process_group(0)
-            .kill_on_drop(true);
-        // SAFETY: the closure only makes a raw prctl syscall, which is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
-                Ok(())
-            });
-        }
-        let started = Instant::now();
-        api.mark_started(started);
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                api.shutdown();
-                return Ok(Err(Reply::StartFailed {
-                    error_type: "Runtime.InvalidEntrypoint".into(),
-                    message: format!("fork/exec {}: {}", program.display(), e.kind().to_string().to_lowercase()),
-                }));
-            }
-        };
-        drop(cmd); // closes our copies of the pipe's write end, so EOF means the process is gone
-        let pid = child.id().unwrap_or(0);
-        tokio::spawn(capture.clone().run());
-
-        let dead = Arc::new(AtomicBool::new(false));
-        {
-            let api = api.clone();
-            let dead = dead.clone();
-            let capture = capture.clone();
-            tokio::spawn(async move {
-                let status = child.wait().await;
-                dead.store(true, Ordering::SeqCst);
-                let why = describe_exit(status);
-                capture.drain(true);
-                api.fail_pending(|| Reply::Exited(why.clone()));
-                api.shutdown();
-            });
-        }
-        Ok(Ok(Arc::new(Environment {
-            id,
-            spec,
-            log_stream,
-            generation,
-            api,
-            capture,
-            pid,
-            dead,
-            peak_memory_mb: AtomicU64::new(0),
-            memory_sampled_ms: AtomicU64::new(0),
-            created: started,
-            last_used: Mutex::new(Instant::now()),
-        })))
+    let stderr: OwnedFd = write_end.try_clone()?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(vars(&addr.to_string()))
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::from(stderr))
+        .process_group(0)
+        .kill_on_drop(true);
+    // SAFETY: the closure only makes a raw prctl syscall, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            Ok(())
+        });
     }
+    let started = Instant::now();
+    api.mark_started(started);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            api.shutdown();
+            return Ok(Err(Reply::StartFailed {
+                error_type: "Runtime.InvalidEntrypoint".into(),
+                message: format!("fork/exec {}: {}", program.display(), e.kind().to_string().to_lowercase()),
+            }));
+        }
+    };
+    drop(cmd); // closes our copies of the pipe's write end, so EOF means the process is gone
+    let pid = child.id().unwrap_or(0);
+    tokio::spawn(capture.clone().run());
 
+    let dead = Arc::new(AtomicBool::new(false));
+    {
+        let api = api.clone();
+        let dead = dead.clone();
+        let capture = capture.clone();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            dead.store(true, Ordering::SeqCst);
+            let why = describe_exit(status);
+            capture.drain(true);
+            api.fail_pending(|| Reply::Exited(why.clone()));
+            api.shutdown();
+        });
+    }
+    Ok(Ok(Process { api, capture, addr, pid, dead, started }))
+}
+
+/// A managed runtime (Node.js or Python) started ahead of time, with its bootstrap loaded,
+/// waiting to be told which function it runs. Taking one instead of starting a process
+/// removes the interpreter's own start-up from a cold start.
+pub struct Prestarted {
+    pub runtime: Runtime,
+    /// Taken when the runtime is adopted; a prestarted runtime dropped unused is killed.
+    process: Option<Process>,
+}
+
+impl Prestarted {
     pub fn is_alive(&self) -> bool {
-        !self.dead.load(Ordering::SeqCst)
+        self.process.as_ref().is_some_and(|p| !p.dead.load(Ordering::SeqCst))
     }
+}
 
-    /// Kills the whole process group; the exit watcher then fails anything pending.
-    pub fn kill(&self) {
+impl Drop for Prestarted {
+    fn drop(&mut self) {
+        if let Some(p) = &self.process {
+            p.kill();
+        }
+    }
+}
+
+impl Process {
+    fn kill(&self) {
         if self.dead.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -212,9 +188,141 @@ impl Environment {
         }
         self.api.shutdown();
     }
+}
+
+/// The interpreter and arguments that run a managed runtime's shipped bootstrap, or the
+/// function's own `bootstrap`.
+fn command_for(spec_runtime: Runtime, code_dir: &Path, registry: &RuntimeRegistry) -> Result<(PathBuf, Vec<PathBuf>), Reply> {
+    let family = spec_runtime.family();
+    match family {
+        RuntimeFamily::Provided => {
+            let bootstrap = code_dir.join("bootstrap");
+            if !bootstrap.is_file() {
+                return Err(Reply::StartFailed {
+                    error_type: "Runtime.InvalidEntrypoint".into(),
+                    message: "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]".into(),
+                });
+            }
+            Ok((bootstrap, vec![]))
+        }
+        RuntimeFamily::Node | RuntimeFamily::Python => {
+            let interpreter = registry.get(spec_runtime).interpreter.clone().map_err(|why| Reply::StartFailed {
+                error_type: "Runtime.Unavailable".into(),
+                message: format!("Runtime {spec_runtime} is not available on this Nimbus server: {why}"),
+            })?;
+            let dir = registry.runtime_dir(family).expect("managed runtimes have a bootstrap dir");
+            Ok(match family {
+                RuntimeFamily::Node => (interpreter, vec![dir.join("bootstrap.js")]),
+                _ => (interpreter, vec![PathBuf::from("-u"), dir.join("bootstrap.py")]),
+            })
+        }
+    }
+}
+
+/// Variables a function may set that change how an interpreter starts; a prestarted
+/// runtime cannot honour them, so such functions always get a fresh process.
+pub fn needs_fresh_process(spec: &EnvSpec) -> bool {
+    spec.runtime.family() == RuntimeFamily::Provided
+        || spec.environment.keys().any(|k| {
+            k.starts_with("PYTHON") || k.starts_with("NODE_") || k.starts_with("LD_") || k.starts_with("AWS_LAMBDA_NODEJS")
+        })
+}
+
+impl Environment {
+    /// Starts the runtime process. Returns `Ok(Err(Reply::StartFailed))` when the function
+    /// cannot run at all here (no interpreter, no bootstrap), which is the caller's problem
+    /// to report, not a server error.
+    pub async fn start(
+        spec: Arc<EnvSpec>,
+        registry: &RuntimeRegistry,
+        logs: &LogStore,
+        generation: u64,
+    ) -> Result<Result<Arc<Environment>, Reply>, SandboxError> {
+        let (program, args) = match command_for(spec.runtime, &spec.code_dir, registry) {
+            Ok(c) => c,
+            Err(reply) => return Ok(Err(reply)),
+        };
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
+        let sink = logs.sink(&spec.log_group, &log_stream);
+        let process = match spawn_process(
+            &program,
+            &args,
+            &spec.code_dir,
+            |addr| environment_variables(&spec, registry, addr, &log_stream),
+            Some(sink),
+        )
+        .await?
+        {
+            Ok(p) => p,
+            Err(reply) => return Ok(Err(reply)),
+        };
+        Ok(Ok(Environment::from_process(id, spec, log_stream, generation, process)))
+    }
+
+    /// Starts a managed runtime ahead of time, not yet tied to a function.
+    pub async fn prestart(runtime: Runtime, registry: &RuntimeRegistry, scratch: &Path) -> Result<Option<Prestarted>, SandboxError> {
+        let Ok((program, args)) = command_for(runtime, scratch, registry) else { return Ok(None) };
+        let runtime_dir = registry.runtime_dir(runtime.family()).map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+        let vars = |addr: &str| {
+            vec![
+                ("AWS_LAMBDA_RUNTIME_API".to_string(), addr.to_string()),
+                ("AWS_EXECUTION_ENV".to_string(), format!("AWS_Lambda_{runtime}")),
+                ("LAMBDA_RUNTIME_DIR".to_string(), runtime_dir.clone()),
+                ("NIMBUS_PRESTARTED".to_string(), "1".to_string()),
+                ("TZ".to_string(), ":UTC".to_string()),
+                ("LANG".to_string(), "en_US.UTF-8".to_string()),
+                ("PATH".to_string(), "/usr/local/bin:/usr/bin/:/bin".to_string()),
+            ]
+        };
+        match spawn_process(&program, &args, scratch, vars, None).await? {
+            Ok(process) => Ok(Some(Prestarted { runtime, process: Some(process) })),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Makes a prestarted runtime this function's environment: its output now goes to a
+    /// new log stream and its bootstrap receives the function's variables and code dir.
+    pub fn adopt(mut pre: Prestarted, spec: Arc<EnvSpec>, registry: &RuntimeRegistry, logs: &LogStore, generation: u64) -> Arc<Environment> {
+        let process = pre.process.take().expect("a prestarted runtime is adopted once");
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
+        process.capture.set_sink(logs.sink(&spec.log_group, &log_stream));
+        let vars: serde_json::Map<String, serde_json::Value> =
+            environment_variables(&spec, registry, &process.addr.to_string(), &log_stream)
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
+        let assignment = serde_json::json!({ "env": vars, "cwd": spec.code_dir.to_string_lossy() });
+        process.api.assign(bytes::Bytes::from(assignment.to_string()), Instant::now());
+        Environment::from_process(id, spec, log_stream, generation, process)
+    }
+
+    fn from_process(id: String, spec: Arc<EnvSpec>, log_stream: String, generation: u64, process: Process) -> Arc<Environment> {
+        Arc::new(Environment {
+            id,
+            spec,
+            log_stream,
+            generation,
+            peak_memory_mb: AtomicU64::new(0),
+            memory_sampled_ms: AtomicU64::new(0),
+            created: process.started,
+            last_used: Mutex::new(Instant::now()),
+            process,
+        })
+    }
+
+    pub fn is_alive(&self) -> bool {
+        !self.process.dead.load(Ordering::SeqCst)
+    }
+
+    /// Kills the whole process group; the exit watcher then fails anything pending.
+    pub fn kill(&self) {
+        self.process.kill();
+    }
 
     pub fn capture(&self) -> &OutputCapture {
-        &self.capture
+        &self.process.capture
     }
 
     /// Runs one invocation: waits for the runtime to take it (through init on a cold
@@ -224,7 +332,7 @@ impl Environment {
         let timeout = invocation.timeout;
         let (tx, mut rx) = mpsc::channel(2);
         let submitted = Instant::now();
-        self.api.submit(Delivery { invocation, start_line, progress: tx });
+        self.process.api.submit(Delivery { invocation, start_line, progress: tx });
         let mut timings = InvokeTimings::default();
 
         let first_limit = submitted + INIT_TIMEOUT.max(timeout);
@@ -249,7 +357,7 @@ impl Environment {
             }
         };
         timings.duration = delivered_at.map(|at| at.elapsed()).unwrap_or_else(|| submitted.elapsed());
-        self.capture.drain(true);
+        self.process.capture.drain(true);
         timings.max_memory_mb = self.sample_peak_memory();
         (reply, timings)
     }
@@ -263,7 +371,7 @@ impl Environment {
         let fresh = last != 0 && now.saturating_sub(last) < MEMORY_SAMPLE_PERIOD.as_millis() as u64;
         if self.is_alive() && !fresh {
             self.memory_sampled_ms.store(now.max(1), Ordering::Relaxed);
-            if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.pid)) {
+            if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.process.pid)) {
                 if let Some(kb) = status
                     .lines()
                     .find_map(|l| l.strip_prefix("VmHWM:"))

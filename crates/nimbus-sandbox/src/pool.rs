@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use nimbus_logs::LogStore;
 
-use crate::environment::{EnvSpec, Environment};
+use nimbus_model::{Runtime, RuntimeFamily};
+
+use crate::environment::{needs_fresh_process, EnvSpec, Environment, Prestarted};
 use crate::runtimes::RuntimeRegistry;
 use crate::{Reply, SandboxError};
 
@@ -16,6 +18,8 @@ use crate::{Reply, SandboxError};
 pub struct PoolConfig {
     /// How long an idle environment is kept warm.
     pub idle_timeout: Duration,
+    /// Managed runtimes kept started ahead of time, per runtime (0 turns it off).
+    pub prestart: usize,
 }
 
 type Key = (String, String);
@@ -26,6 +30,9 @@ struct PoolState {
     /// Bumped when a function changes; environments from an older generation are dropped.
     generations: HashMap<String, u64>,
     busy: usize,
+    prestarted: HashMap<Runtime, Vec<Prestarted>>,
+    /// Prestarts under way per runtime, so refills do not overshoot.
+    starting: HashMap<Runtime, usize>,
 }
 
 pub struct EnvironmentPool {
@@ -38,6 +45,15 @@ pub struct EnvironmentPool {
 impl EnvironmentPool {
     pub fn new(config: PoolConfig, registry: Arc<RuntimeRegistry>, logs: Arc<LogStore>) -> Arc<EnvironmentPool> {
         let pool = Arc::new(EnvironmentPool { state: Mutex::new(PoolState::default()), config, registry, logs });
+        let managed: Vec<Runtime> = pool
+            .registry
+            .list()
+            .filter(|i| i.runtime.family() != RuntimeFamily::Provided && i.interpreter.is_ok())
+            .map(|i| i.runtime)
+            .collect();
+        for runtime in managed {
+            pool.refill(runtime);
+        }
         let weak = Arc::downgrade(&pool);
         let period = (pool.config.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
         tokio::spawn(async move {
@@ -61,7 +77,7 @@ impl EnvironmentPool {
 
     /// A warm environment for `spec` if one is idle, else a newly started one. The bool is
     /// true for a new (cold) environment.
-    pub async fn acquire(&self, spec: &Arc<EnvSpec>) -> Result<Result<(Arc<Environment>, bool), Reply>, SandboxError> {
+    pub async fn acquire(self: &Arc<Self>, spec: &Arc<EnvSpec>) -> Result<Result<(Arc<Environment>, bool), Reply>, SandboxError> {
         let key = (spec.function_name.clone(), spec.version.clone());
         let generation = {
             let mut st = self.lock();
@@ -75,6 +91,18 @@ impl EnvironmentPool {
                 }
             }
             st.busy += 1;
+            if !needs_fresh_process(spec) {
+                if let Some(list) = st.prestarted.get_mut(&spec.runtime) {
+                    while let Some(pre) = list.pop() {
+                        if pre.is_alive() {
+                            drop(st);
+                            self.refill(spec.runtime);
+                            let env = Environment::adopt(pre, spec.clone(), &self.registry, &self.logs, generation);
+                            return Ok(Ok((env, true)));
+                        }
+                    }
+                }
+            }
             generation
         };
         match Environment::start(spec.clone(), &self.registry, &self.logs, generation).await {
@@ -83,6 +111,34 @@ impl EnvironmentPool {
                 self.lock().busy -= 1;
                 other.map(|r| r.map(|env| (env, true)))
             }
+        }
+    }
+
+    /// Starts prestarted runtimes in the background until `config.prestart` are ready.
+    fn refill(self: &Arc<Self>, runtime: Runtime) {
+        let missing = {
+            let mut st = self.lock();
+            let have = st.prestarted.get(&runtime).map_or(0, Vec::len) + st.starting.get(&runtime).copied().unwrap_or(0);
+            let missing = self.config.prestart.saturating_sub(have);
+            *st.starting.entry(runtime).or_insert(0) += missing;
+            missing
+        };
+        for _ in 0..missing {
+            let weak = Arc::downgrade(self);
+            tokio::spawn(async move {
+                let Some(pool) = weak.upgrade() else { return };
+                let cwd = pool.registry.runtime_dir(runtime.family()).map(|d| d.to_path_buf()).unwrap_or_default();
+                let started = Environment::prestart(runtime, &pool.registry, &cwd).await;
+                let mut st = pool.lock();
+                if let Some(n) = st.starting.get_mut(&runtime) {
+                    *n = n.saturating_sub(1);
+                }
+                match started {
+                    Ok(Some(pre)) => st.prestarted.entry(runtime).or_default().push(pre),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!("cannot prestart {runtime}: {e}"),
+                }
+            });
         }
     }
 
@@ -137,6 +193,8 @@ impl EnvironmentPool {
 
     /// Kills every idle environment (server shutdown).
     pub fn shutdown(&self) {
+        let prestarted: Vec<Prestarted> = self.lock().prestarted.drain().flat_map(|(_, l)| l).collect();
+        drop(prestarted);
         let all: Vec<Arc<Environment>> = self.lock().idle.drain().flat_map(|(_, l)| l).collect();
         for env in all {
             env.kill();

@@ -40,11 +40,14 @@ struct Slot {
     waiting: Option<mpsc::Sender<Progress>>,
     started_at: Option<Instant>,
     initialized: bool,
+    /// For a prestarted runtime: its function's environment, once assigned.
+    assignment: Option<Bytes>,
 }
 
 pub struct RuntimeApi {
     slot: Mutex<Slot>,
     event_ready: Notify,
+    assigned: Notify,
     shutdown: watch::Sender<bool>,
     capture: Arc<OutputCapture>,
 }
@@ -62,7 +65,13 @@ const ACCEPTED: &str = "{\"status\":\"OK\"}";
 impl RuntimeApi {
     pub fn new(capture: Arc<OutputCapture>) -> Arc<RuntimeApi> {
         let (shutdown, _) = watch::channel(false);
-        Arc::new(RuntimeApi { slot: Mutex::new(Slot::default()), event_ready: Notify::new(), shutdown, capture })
+        Arc::new(RuntimeApi {
+            slot: Mutex::new(Slot::default()),
+            event_ready: Notify::new(),
+            assigned: Notify::new(),
+            shutdown,
+            capture,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
@@ -71,6 +80,16 @@ impl RuntimeApi {
 
     pub fn mark_started(&self, at: Instant) {
         self.lock().started_at = Some(at);
+    }
+
+    /// Hands a prestarted runtime its function: the JSON its `assignment` call returns.
+    pub fn assign(&self, assignment: Bytes, at: Instant) {
+        {
+            let mut slot = self.lock();
+            slot.assignment = Some(assignment);
+            slot.started_at = Some(at);
+        }
+        self.assigned.notify_one();
     }
 
     /// Queues an event for the runtime's next `/next`.
@@ -135,6 +154,7 @@ impl RuntimeApi {
         };
         match (&method, rest) {
             (&Method::GET, "invocation/next") => self.next().await,
+            (&Method::GET, "nimbus/assignment") => self.assignment().await,
             (&Method::POST, "init/error") => {
                 let error_type = header(&req, "lambda-runtime-function-error-type");
                 let body = read_body(req.into_body()).await.unwrap_or_default();
@@ -180,6 +200,26 @@ impl RuntimeApi {
                 respond(StatusCode::ACCEPTED, ACCEPTED)
             }
             _ => respond(StatusCode::METHOD_NOT_ALLOWED, "{\"errorMessage\":\"method not allowed\",\"errorType\":\"MethodNotAllowed\"}"),
+        }
+    }
+
+    /// Nimbus's extension for prestarted runtimes: waits until the environment is assigned
+    /// to a function, then returns `{"env": {...}, "cwd": "..."}`.
+    async fn assignment(&self) -> Response<Body> {
+        let mut stop = self.shutdown.subscribe();
+        loop {
+            if let Some(body) = self.lock().assignment.clone() {
+                let mut r = Response::new(Full::new(body));
+                r.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+                return r;
+            }
+            if *stop.borrow() {
+                return respond(StatusCode::INTERNAL_SERVER_ERROR, "{\"errorMessage\":\"environment is shutting down\",\"errorType\":\"Runtime.Shutdown\"}");
+            }
+            tokio::select! {
+                _ = self.assigned.notified() => {}
+                _ = stop.changed() => {}
+            }
         }
     }
 

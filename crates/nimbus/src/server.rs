@@ -38,6 +38,10 @@ pub struct ServerOpts {
     /// Interpreter for a runtime, e.g. nodejs22.x=/opt/node22/bin/node (repeatable).
     #[arg(long = "runtime-path", value_name = "RUNTIME=PATH", env = "NIMBUS_RUNTIME_PATHS", value_delimiter = ',')]
     runtime_paths: Vec<String>,
+    /// Node.js and Python runtime processes kept started ahead of time, per runtime, so a
+    /// cold start skips the interpreter's own start-up (0 turns this off).
+    #[arg(long, env = "NIMBUS_PRESTART", default_value_t = 1)]
+    prestart: usize,
     /// Threads serving the API and the Runtime APIs (default: one per core).
     #[arg(long, env = "NIMBUS_WORKER_THREADS")]
     worker_threads: Option<usize>,
@@ -119,7 +123,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             Err(why) => tracing::warn!("runtime {} unavailable: {why}", info.runtime),
         }
     }
-    let pool = EnvironmentPool::new(PoolConfig { idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)) }, registry, logs.clone());
+    let pool = EnvironmentPool::new(PoolConfig { idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)), prestart: opts.prestart }, registry, logs.clone());
     let invoker = Invoker::new(control.clone(), pool.clone());
     let state = Arc::new(AppState { control, invoker, logs: logs.clone() });
 
