@@ -4,7 +4,7 @@
 //! start time. Prints a Markdown table for the README.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,9 +30,17 @@ struct Args {
     /// Seconds of load at each higher concurrency.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
-    /// Cold starts measured per runtime.
+    /// Cold starts measured per runtime (0 skips them).
     #[arg(long, default_value_t = 20)]
     cold: usize,
+    /// Pause between cold starts, so the server can start its next prestarted runtime
+    /// (back-to-back cold starts measure the refill instead).
+    #[arg(long, default_value_t = 250)]
+    cold_spacing_ms: u64,
+    /// Prestarted runtimes per managed runtime, passed to the server (0: every cold start
+    /// starts an interpreter).
+    #[arg(long, default_value_t = 1)]
+    prestart: usize,
     /// Extra runtime interpreters to pass to the server (RUNTIME=PATH).
     #[arg(long = "runtime-path")]
     runtime_paths: Vec<String>,
@@ -59,6 +67,8 @@ fn start_server(args: &Args) -> anyhow::Result<Server> {
     let mut cmd = Command::new(&args.nimbus);
     cmd.args(["server", "--listen", &format!("127.0.0.1:{port}"), "--data"])
         .arg(&data)
+        .arg("--prestart")
+        .arg(args.prestart.to_string())
         .env("NIMBUS_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
@@ -213,6 +223,9 @@ async fn main() -> anyhow::Result<()> {
         println!("| concurrency {c} | {} | {} | {rps:.0} |", us(p50), us(p99));
     }
 
+    if args.cold == 0 {
+        return Ok(());
+    }
     // Cold starts: each configuration change retires the warm environment.
     let node_fn = b"exports.handler = async (e) => e;\n".to_vec();
     let py_fn = b"def handler(e, c):\n    return e\n".to_vec();
@@ -238,6 +251,7 @@ async fn main() -> anyhow::Result<()> {
             if st != 200 {
                 bail!("update: {}", String::from_utf8_lossy(&body));
             }
+            tokio::time::sleep(Duration::from_millis(args.cold_spacing_ms)).await;
             cold.push(invoke(&mut s, name).await?);
         }
         let mut warm = Vec::new();
@@ -251,6 +265,5 @@ async fn main() -> anyhow::Result<()> {
         println!("| {runtime} | {} | {} | {} | {} |", ms(c), us(w), ms(bare), ms(added));
     }
     drop(server);
-    let _ = Path::new(".");
     Ok(())
 }
