@@ -4,7 +4,9 @@
 //! an [`EnvSpec`] and an [`Invocation`] and gets a [`Reply`] back.
 
 mod capture;
+pub mod cgroup;
 mod environment;
+pub mod jail;
 mod pool;
 mod runtime_api;
 pub mod runtimes;

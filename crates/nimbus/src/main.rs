@@ -90,6 +90,10 @@ enum Command {
         #[command(flatten)]
         client: ClientOpts,
     },
+    /// Internal: isolates one execution environment, then runs its runtime (started by
+    /// the server, never by hand).
+    #[command(hide = true, name = "sandbox-init")]
+    SandboxInit,
     /// Delete a function.
     Rm {
         name: String,
@@ -100,6 +104,9 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if let Command::SandboxInit = args.command {
+        return std::process::ExitCode::from(nimbus_sandbox::jail::init_main().clamp(0, 255) as u8);
+    }
     let result = match args.command {
         Command::Server(opts) => server::run(opts),
         Command::Runtimes { runtime_paths, output } => server::print_runtimes(&runtime_paths, output),
@@ -110,6 +117,7 @@ fn main() -> std::process::ExitCode {
         Command::Ls { client } => cli::run(client, cli::Cmd::Ls),
         Command::Logs { name, follow, client } => cli::run(client, cli::Cmd::Logs { name, follow }),
         Command::Rm { name, client } => cli::run(client, cli::Cmd::Rm { name }),
+        Command::SandboxInit => unreachable!("handled above"),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,1 @@
+//! Placeholder: per-environment control groups (limits, freeze/thaw, peak memory).
