@@ -23,6 +23,9 @@ pub enum Action {
     UpdateFunctionConfiguration { function: FunctionRef, change: Box<ConfigChange> },
     DeleteFunction(FunctionRef),
     GetAccountSettings,
+    PutFunctionConcurrency { function: FunctionRef, reserved: u32 },
+    GetFunctionConcurrency(FunctionRef),
+    DeleteFunctionConcurrency(FunctionRef),
     Invoke(InvokeRequest),
     InvokeDryRun(FunctionRef),
     /// The zip behind GetFunction's `Code.Location`.
@@ -51,6 +54,9 @@ impl Action {
             Action::UpdateFunctionConfiguration { .. } => "lambda:UpdateFunctionConfiguration",
             Action::DeleteFunction(_) => "lambda:DeleteFunction",
             Action::GetAccountSettings => "lambda:GetAccountSettings",
+            Action::PutFunctionConcurrency { .. } => "lambda:PutFunctionConcurrency",
+            Action::GetFunctionConcurrency(_) => "lambda:GetFunctionConcurrency",
+            Action::DeleteFunctionConcurrency(_) => "lambda:DeleteFunctionConcurrency",
             Action::Invoke(_) | Action::InvokeDryRun(_) => "lambda:InvokeFunction",
             Action::GetCode { .. } => "lambda:GetFunction",
             Action::Logs(LogsAction::DescribeLogGroups(_)) => "logs:DescribeLogGroups",
@@ -162,6 +168,24 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
         }
         (&Method::POST, ["2015-03-31", "functions", name, "invocations"]) => parse_invoke(&req, fref(name)?),
         (&Method::GET, ["2016-08-19", "account-settings"]) => Ok(Action::GetAccountSettings),
+        (&Method::PUT, ["2017-10-31", "functions", name, "concurrency"]) => {
+            let function = fref(name)?;
+            #[derive(Deserialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct Input {
+                reserved_concurrent_executions: Option<i64>,
+            }
+            let input: Input = body_json(&req.body)?;
+            let n = required(input.reserved_concurrent_executions, "reservedConcurrentExecutions")?;
+            if n < 0 {
+                return Err(ApiError::validation(&n.to_string(), "reservedConcurrentExecutions", "Member must have value greater than or equal to 0"));
+            }
+            Ok(Action::PutFunctionConcurrency { function, reserved: u32::try_from(n).unwrap_or(u32::MAX) })
+        }
+        (&Method::GET, ["2019-09-30", "functions", name, "concurrency"]) => Ok(Action::GetFunctionConcurrency(fref(name)?)),
+        (&Method::DELETE, ["2017-10-31", "functions", name, "concurrency"]) => {
+            Ok(Action::DeleteFunctionConcurrency(fref(name)?))
+        }
         (&Method::GET, ["_nimbus", "code", digest]) => Ok(Action::GetCode { digest: digest.to_string() }),
         _ => Err(not_found_route(m, req.path)),
     }

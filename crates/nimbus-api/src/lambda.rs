@@ -51,6 +51,14 @@ fn latest_only(state: &AppState, f: &FunctionRef) -> Result<(), ApiError> {
     }
 }
 
+/// Concurrency settings belong to the function, never to a version or alias.
+fn no_qualifier(f: &FunctionRef) -> Result<(), ApiError> {
+    if f.qualifier.is_some() {
+        return Err(ApiError::invalid("This operation does not support a qualifier: name the function only."));
+    }
+    Ok(())
+}
+
 pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Response<Body>, ApiError> {
     let control = &state.control;
     match action {
@@ -69,6 +77,10 @@ pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Res
                 },
                 "Tags": {},
             });
+            let mut body = body;
+            if let Some(r) = c.reserved_concurrency {
+                body["Concurrency"] = json!({ "ReservedConcurrentExecutions": r });
+            }
             Ok(response::json(StatusCode::OK, &body))
         }
         Action::GetFunctionConfiguration(f) => {
@@ -113,12 +125,31 @@ pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Res
                     "TotalCodeSize": 80_530_636_800u64,
                     "CodeSizeUnzipped": validate::MAX_UNZIPPED_BYTES,
                     "CodeSizeZipped": validate::MAX_ZIPPED_BYTES,
-                    "ConcurrentExecutions": 1000,
-                    "UnreservedConcurrentExecutions": 1000,
+                    "ConcurrentExecutions": control.concurrency_limit(),
+                    "UnreservedConcurrentExecutions": control.unreserved_concurrency(),
                 },
                 "AccountUsage": { "TotalCodeSize": code_size, "FunctionCount": count },
             });
             Ok(response::json(StatusCode::OK, &body))
+        }
+        Action::PutFunctionConcurrency { function, reserved } => {
+            no_qualifier(&function)?;
+            let c = control.set_reserved_concurrency(&function.name, Some(reserved)).await?;
+            Ok(response::json(StatusCode::OK, &json!({ "ReservedConcurrentExecutions": c.reserved_concurrency })))
+        }
+        Action::GetFunctionConcurrency(function) => {
+            no_qualifier(&function)?;
+            let c = control.get(&function.name).await?;
+            let body = match c.reserved_concurrency {
+                Some(r) => json!({ "ReservedConcurrentExecutions": r }),
+                None => json!({}),
+            };
+            Ok(response::json(StatusCode::OK, &body))
+        }
+        Action::DeleteFunctionConcurrency(function) => {
+            no_qualifier(&function)?;
+            control.set_reserved_concurrency(&function.name, None).await?;
+            Ok(response::empty(StatusCode::NO_CONTENT))
         }
         Action::InvokeDryRun(f) => {
             latest_only(state, &f)?;

@@ -38,7 +38,11 @@ pub fn error(e: &ApiError, protocol: Protocol) -> Response<Body> {
     match protocol {
         Protocol::RestJson => {
             let status = StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            let mut r = json(status, &serde_json::json!({ "Type": e.code.fault(), "message": e.message }));
+            let mut body = serde_json::json!({ "Type": e.code.fault(), "message": e.message });
+            if let Some(reason) = e.reason {
+                body["Reason"] = serde_json::Value::String(reason.to_string());
+            }
+            let mut r = json(status, &body);
             r.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(name));
             r
         }

@@ -48,9 +48,17 @@ pub struct ConfigChange {
     pub revision_id: Option<String>,
 }
 
+/// AWS keeps at least this much of the account's concurrency unreserved.
+pub const MIN_UNRESERVED: u32 = 100;
+
 type ChangeListener = Box<dyn Fn(&str) + Send + Sync>;
 
 pub struct ControlPlane {
+    /// The account's concurrency limit; reservations must leave
+    /// [`MIN_UNRESERVED`] of it to everyone else.
+    concurrency_limit: u32,
+    /// Sum of all functions' reserved concurrency (loaded at start, kept on change).
+    reserved_total: std::sync::atomic::AtomicU32,
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
     code: CodeCache,
@@ -75,8 +83,77 @@ fn code_err(e: CodeError) -> ApiError {
 }
 
 impl ControlPlane {
-    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>, code: CodeCache, partition: Partition) -> ControlPlane {
-        ControlPlane { store, blobs, code, partition, resolved: RwLock::new(HashMap::new()), listeners: RwLock::new(Vec::new()) }
+    /// Opens the control plane over a store; reads the reserved-concurrency total once.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn BlobStore>,
+        code: CodeCache,
+        partition: Partition,
+        concurrency_limit: u32,
+    ) -> Result<ControlPlane, ApiError> {
+        let mut reserved = 0u32;
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.list_functions(LATEST, after.as_deref(), 1000).await.map_err(store_err)?;
+            reserved += page.iter().filter_map(|c| c.reserved_concurrency).sum::<u32>();
+            match page.last() {
+                Some(c) if page.len() == 1000 => after = Some(c.name.clone()),
+                _ => break,
+            }
+        }
+        Ok(ControlPlane {
+            concurrency_limit,
+            reserved_total: std::sync::atomic::AtomicU32::new(reserved),
+            store,
+            blobs,
+            code,
+            partition,
+            resolved: RwLock::new(HashMap::new()),
+            listeners: RwLock::new(Vec::new()),
+        })
+    }
+
+    pub fn concurrency_limit(&self) -> u32 {
+        self.concurrency_limit
+    }
+
+    /// Concurrency left to functions without a reservation.
+    pub fn unreserved_concurrency(&self) -> u32 {
+        self.concurrency_limit.saturating_sub(self.reserved_total.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// PutFunctionConcurrency / DeleteFunctionConcurrency. Keeps the revision id and warm
+    /// environments: only how many may run at once changes.
+    pub async fn set_reserved_concurrency(&self, name: &str, reserved: Option<u32>) -> Result<FunctionConfig, ApiError> {
+        use std::sync::atomic::Ordering;
+        let current = self.get(name).await?;
+        let others = self.reserved_total.load(Ordering::Relaxed).saturating_sub(current.reserved_concurrency.unwrap_or(0));
+        if let Some(r) = reserved {
+            if others + r > self.concurrency_limit.saturating_sub(MIN_UNRESERVED.min(self.concurrency_limit)) {
+                return Err(ApiError::invalid(format!(
+                    "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [{MIN_UNRESERVED}]."
+                )));
+            }
+        }
+        let next = FunctionConfig { reserved_concurrency: reserved, ..current.clone() };
+        match self.store.update_function(&next, &current.revision_id).await {
+            Ok(()) => {}
+            Err(StoreError::NotFound) => return Err(self.not_found(name)),
+            Err(StoreError::RevisionMismatch) => {
+                return Err(ApiError::conflict(format!(
+                    "The operation cannot be performed at this time. An update is in progress for resource: {}",
+                    self.partition.function_arn(name)
+                )))
+            }
+            Err(e) => return Err(store_err(e)),
+        }
+        self.reserved_total.store(others + reserved.unwrap_or(0), Ordering::Relaxed);
+        let code_dir = self.code.dir(&next.code_digest);
+        self.resolved
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), Arc::new(ResolvedFunction { config: next.clone(), code_dir }));
+        Ok(next)
     }
 
     pub fn partition(&self) -> &Partition {
@@ -139,6 +216,7 @@ impl ControlPlane {
             last_modified_ms: now_millis(),
             revision_id: new_revision_id(),
             architectures: if f.architectures.is_empty() { vec!["x86_64".into()] } else { f.architectures },
+            reserved_concurrency: None,
         };
         match self.store.create_function(&config).await {
             Ok(()) => {}
@@ -243,6 +321,9 @@ impl ControlPlane {
         let current = self.get(name).await?;
         if !self.store.delete_function(name).await.map_err(store_err)? {
             return Err(self.not_found(name));
+        }
+        if let Some(r) = current.reserved_concurrency {
+            self.reserved_total.fetch_sub(r, std::sync::atomic::Ordering::Relaxed);
         }
         self.changed(name, None);
         self.collect_code(&current.code_digest).await;

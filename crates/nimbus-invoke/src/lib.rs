@@ -3,6 +3,10 @@
 //! one), runs the event, and writes the CloudWatch-style START/END/REPORT lines. Triggers
 //! and the HTTP edge all call the same [`Invoker`].
 
+mod concurrency;
+
+pub use concurrency::ConcurrencyLimiter;
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -16,6 +20,7 @@ pub struct Invoker {
     pool: Arc<EnvironmentPool>,
     /// Environment specs by function name, rebuilt when the function's revision changes.
     specs: RwLock<HashMap<String, Arc<EnvSpec>>>,
+    limiter: Arc<ConcurrencyLimiter>,
 }
 
 /// AWS's `Function.ResponseSizeTooLarge` message.
@@ -24,7 +29,12 @@ const RESPONSE_TOO_LARGE: &str =
 
 impl Invoker {
     pub fn new(control: Arc<ControlPlane>, pool: Arc<EnvironmentPool>) -> Arc<Invoker> {
-        let invoker = Arc::new(Invoker { control: control.clone(), pool: pool.clone(), specs: RwLock::new(HashMap::new()) });
+        let invoker = Arc::new(Invoker {
+            control: control.clone(),
+            pool: pool.clone(),
+            specs: RwLock::new(HashMap::new()),
+            limiter: Arc::new(ConcurrencyLimiter::default()),
+        });
         let weak = Arc::downgrade(&invoker);
         control.on_change(move |name| {
             pool.retire(name);
@@ -37,6 +47,11 @@ impl Invoker {
 
     pub fn pool(&self) -> &EnvironmentPool {
         &self.pool
+    }
+
+    /// Invocations running now, account-wide.
+    pub fn in_flight(&self) -> u32 {
+        self.limiter.in_flight()
     }
 
     fn spec_for(&self, f: &ResolvedFunction) -> Arc<EnvSpec> {
@@ -72,6 +87,11 @@ impl Invoker {
             }
         }
         let function = self.control.resolve(name).await?;
+        let _permit = self.limiter.try_acquire(
+            name,
+            function.config.reserved_concurrency,
+            self.control.unreserved_concurrency(),
+        )?;
         let spec = self.spec_for(&function);
         let request_id = uuid::Uuid::new_v4().to_string();
         let invoked_arn = match &req.function.qualifier {

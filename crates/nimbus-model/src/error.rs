@@ -75,11 +75,13 @@ impl ErrorCode {
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// AWS's `Reason` field, e.g. on TooManyRequestsException.
+    pub reason: Option<&'static str>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError { code, message: message.into(), reason: None }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::ResourceNotFound, message)
@@ -89,6 +91,10 @@ impl ApiError {
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidParameterValue, message)
+    }
+    /// A throttle: 429 with AWS's `Reason`.
+    pub fn throttled(reason: &'static str) -> Self {
+        ApiError { code: ErrorCode::TooManyRequests, message: "Rate Exceeded.".into(), reason: Some(reason) }
     }
     pub fn service(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Service, message)

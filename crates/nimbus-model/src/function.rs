@@ -33,6 +33,10 @@ pub struct FunctionConfig {
     pub revision_id: String,
     #[serde(default)]
     pub architectures: Vec<String>,
+    /// PutFunctionConcurrency: the function's own share of the account's concurrency.
+    /// A property of the function, not of a version: changing it keeps the revision.
+    #[serde(default)]
+    pub reserved_concurrency: Option<u32>,
 }
 
 impl FunctionConfig {

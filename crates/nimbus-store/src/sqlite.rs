@@ -156,6 +156,7 @@ mod tests {
             last_modified_ms: 0,
             revision_id: rev.into(),
             architectures: vec![],
+            reserved_concurrency: None,
         }
     }
 

@@ -38,6 +38,9 @@ pub struct ServerOpts {
     /// Interpreter for a runtime, e.g. nodejs22.x=/opt/node22/bin/node (repeatable).
     #[arg(long = "runtime-path", value_name = "RUNTIME=PATH", env = "NIMBUS_RUNTIME_PATHS", value_delimiter = ',')]
     runtime_paths: Vec<String>,
+    /// Invocations the account may run at once (AWS's default is 1,000).
+    #[arg(long, env = "NIMBUS_CONCURRENCY_LIMIT", default_value_t = 1000)]
+    concurrency_limit: u32,
     /// Node.js and Python runtime processes kept started ahead of time, per runtime, so a
     /// cold start skips the interpreter's own start-up (0 turns this off).
     #[arg(long, env = "NIMBUS_PRESTART", default_value_t = 1)]
@@ -113,7 +116,14 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let partition = Partition { region: opts.region.clone(), account_id: opts.account_id.clone() };
     let store = Arc::new(SqliteStore::open(&data.db_path()).map_err(|e| anyhow!("opening the database: {e}"))?);
     let blobs = Arc::new(LocalBlobStore::new(data.blobs()));
-    let control = Arc::new(ControlPlane::new(store, blobs, CodeCache::new(data.code(), data.tmp()), partition));
+    if opts.concurrency_limit == 0 {
+        return Err(anyhow!("--concurrency-limit must be at least 1"));
+    }
+    let control = Arc::new(
+        ControlPlane::open(store, blobs, CodeCache::new(data.code(), data.tmp()), partition, opts.concurrency_limit)
+            .await
+            .map_err(|e| anyhow!("opening the control plane: {e}"))?,
+    );
     let logs = LogStore::open(&data.logs()).context("opening the log store")?;
     let registry = Arc::new(RuntimeRegistry::discover(&data.runtimes(), &parse_runtime_paths(&opts.runtime_paths)?)?);
     for info in registry.list() {

@@ -1,0 +1,116 @@
+//! Concurrency accounting: how many invocations run at once, per function and account-wide,
+//! and the throttle decision AWS makes. A function with reserved concurrency runs within its
+//! reservation only; the others share what the reservations leave of the account's limit.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use nimbus_model::ApiError;
+
+#[derive(Default)]
+struct Counts {
+    /// In flight per function name.
+    per_function: HashMap<String, u32>,
+    /// In flight across functions without a reservation.
+    unreserved: u32,
+    total: u32,
+}
+
+#[derive(Default)]
+pub struct ConcurrencyLimiter {
+    counts: Mutex<Counts>,
+}
+
+/// One running invocation's slot; frees it when dropped.
+pub struct Permit {
+    limiter: Arc<ConcurrencyLimiter>,
+    function: String,
+    reserved: bool,
+}
+
+impl ConcurrencyLimiter {
+    /// Takes a slot for `function` or says why not. `reserved` is the function's
+    /// reservation; `unreserved_limit` what the account leaves to everyone else.
+    pub fn try_acquire(
+        self: &Arc<Self>,
+        function: &str,
+        reserved: Option<u32>,
+        unreserved_limit: u32,
+    ) -> Result<Permit, ApiError> {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = c.per_function.get(function).copied().unwrap_or(0);
+        match reserved {
+            Some(r) if mine >= r => return Err(ApiError::throttled("ReservedFunctionConcurrentInvocationLimitExceeded")),
+            Some(_) => {}
+            None if c.unreserved >= unreserved_limit => {
+                return Err(ApiError::throttled("ConcurrentInvocationLimitExceeded"))
+            }
+            None => c.unreserved += 1,
+        }
+        match c.per_function.get_mut(function) {
+            Some(n) => *n += 1,
+            None => {
+                c.per_function.insert(function.to_string(), 1);
+            }
+        }
+        c.total += 1;
+        Ok(Permit { limiter: self.clone(), function: function.to_string(), reserved: reserved.is_some() })
+    }
+
+    /// Invocations running now.
+    pub fn in_flight(&self) -> u32 {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).total
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut c = self.limiter.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.reserved {
+            c.unreserved = c.unreserved.saturating_sub(1);
+        }
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.per_function.get_mut(&self.function) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_function.remove(&self.function);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nimbus_model::ErrorCode;
+
+    #[test]
+    fn reserved_and_shared_pools() {
+        let l = Arc::new(ConcurrencyLimiter::default());
+        let a1 = l.try_acquire("a", Some(2), 1).unwrap();
+        let _a2 = l.try_acquire("a", Some(2), 1).unwrap();
+        let e = l.try_acquire("a", Some(2), 1).err().unwrap();
+        assert_eq!(e.code, ErrorCode::TooManyRequests);
+        assert_eq!(e.reason, Some("ReservedFunctionConcurrentInvocationLimitExceeded"));
+        // Reserved functions do not use the shared pool.
+        let b = l.try_acquire("b", None, 1).unwrap();
+        let e = l.try_acquire("c", None, 1).err().unwrap();
+        assert_eq!(e.reason, Some("ConcurrentInvocationLimitExceeded"));
+        drop(b);
+        assert!(l.try_acquire("c", None, 1).is_ok());
+        drop(a1);
+        assert!(l.try_acquire("a", Some(2), 1).is_ok());
+        // Reserved 0 always throttles.
+        assert!(l.try_acquire("z", Some(0), 100).is_err());
+    }
+
+    #[test]
+    fn permits_return_slots() {
+        let l = Arc::new(ConcurrencyLimiter::default());
+        {
+            let _p = l.try_acquire("a", None, 10).unwrap();
+            assert_eq!(l.in_flight(), 1);
+        }
+        assert_eq!(l.in_flight(), 0);
+    }
+}

@@ -1,0 +1,107 @@
+"""Concurrency limits: reserved concurrency (Put/Get/DeleteFunctionConcurrency), AWS's rule
+that 100 stay unreserved, and throttling with TooManyRequestsException and AWS's Reason."""
+
+import threading
+
+import pytest
+from botocore.exceptions import ClientError
+
+from helpers import ROLE, client_error, create_function, invoke, make_zip, unique
+
+SLEEPY = {"index.js": "exports.handler = async (e) => { await new Promise(r => setTimeout(r, e.ms || 0)); return 'done'; };"}
+
+
+def _concurrently(n, fn):
+    out = [None] * n
+
+    def run(i):
+        try:
+            out[i] = ("ok", fn())
+        except ClientError as e:
+            out[i] = ("err", client_error(type("X", (), {"value": e})()))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def test_reserved_concurrency_api(lam, make_fn):
+    fn = make_fn("nodejs20.x", SLEEPY, "index.handler")
+    before = lam.get_account_settings()["AccountLimit"]
+    assert lam.get_function_concurrency(FunctionName=fn.name).get("ReservedConcurrentExecutions") is None
+    assert lam.put_function_concurrency(FunctionName=fn.name, ReservedConcurrentExecutions=5)["ReservedConcurrentExecutions"] == 5
+    assert lam.get_function_concurrency(FunctionName=fn.name)["ReservedConcurrentExecutions"] == 5
+    assert lam.get_function(FunctionName=fn.name)["Concurrency"] == {"ReservedConcurrentExecutions": 5}
+    after = lam.get_account_settings()["AccountLimit"]
+    assert after["ConcurrentExecutions"] == 1000
+    assert after["UnreservedConcurrentExecutions"] == before["UnreservedConcurrentExecutions"] - 5
+    # Changing the reservation keeps the function's revision.
+    rev = lam.get_function_configuration(FunctionName=fn.name)["RevisionId"]
+    lam.put_function_concurrency(FunctionName=fn.name, ReservedConcurrentExecutions=3)
+    assert lam.get_function_configuration(FunctionName=fn.name)["RevisionId"] == rev
+    lam.delete_function_concurrency(FunctionName=fn.name)
+    assert "Concurrency" not in lam.get_function(FunctionName=fn.name)
+    assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == before["UnreservedConcurrentExecutions"]
+
+
+def test_reservation_must_leave_100_unreserved(lam, make_fn):
+    fn = make_fn("nodejs20.x", SLEEPY, "index.handler")
+    with pytest.raises(ClientError) as e:
+        lam.put_function_concurrency(FunctionName=fn.name, ReservedConcurrentExecutions=901)
+    code, status, msg = client_error(e)
+    assert (code, status) == ("InvalidParameterValueException", 400)
+    assert "[100]" in msg
+    assert lam.put_function_concurrency(FunctionName=fn.name, ReservedConcurrentExecutions=900)["ReservedConcurrentExecutions"] == 900
+    lam.delete_function_concurrency(FunctionName=fn.name)
+
+
+def test_concurrency_api_errors(lam, lam_raw):
+    with pytest.raises(ClientError) as e:
+        lam.put_function_concurrency(FunctionName=unique("nope"), ReservedConcurrentExecutions=1)
+    assert client_error(e)[:2] == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError) as e:
+        lam_raw.put_function_concurrency(FunctionName=unique("nope"), ReservedConcurrentExecutions=-1)
+    assert client_error(e)[:2] == ("ValidationException", 400)
+
+
+def test_reserved_zero_throttles(lam, make_fn):
+    fn = make_fn("nodejs20.x", SLEEPY, "index.handler")
+    lam.put_function_concurrency(FunctionName=fn.name, ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName=fn.name, Payload=b"{}")
+    code, status, _ = client_error(e)
+    assert (code, status) == ("TooManyRequestsException", 429)
+    assert e.value.response.get("Reason") == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    lam.delete_function_concurrency(FunctionName=fn.name)
+    assert invoke(lam, fn.name, {}).ok() == "done"
+
+
+def test_reserved_one_admits_one_at_a_time(lam, make_fn):
+    fn = make_fn("nodejs20.x", SLEEPY, "index.handler")
+    lam.put_function_concurrency(FunctionName=fn.name, ReservedConcurrentExecutions=1)
+    results = _concurrently(3, lambda: invoke(lam, fn.name, {"ms": 1500}).ok())
+    oks = [r for r in results if r[0] == "ok"]
+    throttled = [r for r in results if r[0] == "err"]
+    assert len(oks) == 1, results
+    assert all(r[1][:2] == ("TooManyRequestsException", 429) for r in throttled), results
+    # The slot is free again afterwards.
+    assert invoke(lam, fn.name, {}).ok() == "done"
+
+
+def test_account_limit_throttles_unreserved(server_factory):
+    s = server_factory(args=["--concurrency-limit", "2"])
+    lam = s.lambda_client()
+    name = unique("acct")
+    create_function(lam, name, "nodejs20.x", "index.handler", make_zip(SLEEPY))
+    assert lam.get_account_settings()["AccountLimit"]["ConcurrentExecutions"] == 2
+    results = _concurrently(3, lambda: invoke(lam, name, {"ms": 1500}).ok())
+    assert sorted(r[0] for r in results) == ["err", "ok", "ok"], results
+    err = [r for r in results if r[0] == "err"][0]
+    assert err[1][:2] == ("TooManyRequestsException", 429)
+    # With a limit of 2 no reservation is possible (it must leave min(100, limit)).
+    with pytest.raises(ClientError) as e:
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    assert client_error(e)[0] == "InvalidParameterValueException"
