@@ -155,3 +155,16 @@ def test_runtimes_table(nimbus_bin):
     out = cp.stdout.decode()
     for rt in ALL_RUNTIMES:
         assert rt in out
+
+
+def test_memory_pressure_reaps_idle_environments(server_factory):
+    # "Less than 100 % available" always holds, so every idle environment counts as
+    # surplus and is reaped at the next tick; 0 turns the policy off.
+    pressured = server_factory(args=["--min-available-memory-percent", "100"]).lambda_client()
+    relaxed = server_factory(args=["--min-available-memory-percent", "0"]).lambda_client()
+    for lam in (pressured, relaxed):
+        create_function(lam, "mem", "nodejs20.x", "index.handler", make_zip({"index.js": COUNTER_JS}))
+        assert invoke(lam, "mem", {}).ok()["n"] == 1
+    time.sleep(2.5)
+    assert invoke(pressured, "mem", {}).ok()["n"] == 1, "idle environment should have been reaped"
+    assert invoke(relaxed, "mem", {}).ok()["n"] == 2, "without pressure the environment stays warm"

@@ -20,6 +20,20 @@ pub struct PoolConfig {
     pub idle_timeout: Duration,
     /// Managed runtimes kept started ahead of time, per runtime (0 turns it off).
     pub prestart: usize,
+    /// Reap idle environments (least recently used first) while the host has less than
+    /// this fraction of its memory available; None turns it off.
+    pub min_available_fraction: Option<f64>,
+}
+
+/// (MemAvailable, MemTotal) in kB from /proc/meminfo.
+fn host_memory() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    };
+    Some((field("MemAvailable:")?, field("MemTotal:")?))
 }
 
 type Key = (String, String);
@@ -55,7 +69,7 @@ impl EnvironmentPool {
             pool.refill(runtime);
         }
         let weak = Arc::downgrade(&pool);
-        let period = (pool.config.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let period = (pool.config.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             loop {
@@ -188,6 +202,37 @@ impl EnvironmentPool {
         }
         for env in dropped {
             env.kill();
+        }
+        self.relieve_memory_pressure();
+    }
+
+    /// Under host memory pressure, kills idle environments, least recently used first,
+    /// until the host has `min_available_fraction` of its memory available again (each
+    /// kill is followed by a fresh reading, since freed memory shows up at once).
+    fn relieve_memory_pressure(&self) {
+        let Some(fraction) = self.config.min_available_fraction else { return };
+        loop {
+            let Some((available, total)) = host_memory() else { return };
+            if available as f64 >= total as f64 * fraction {
+                return;
+            }
+            let victim = {
+                let mut st = self.lock();
+                let oldest = st
+                    .idle
+                    .iter()
+                    .flat_map(|(k, l)| l.iter().enumerate().map(move |(i, e)| (k.clone(), i, e)))
+                    .min_by_key(|(_, _, e)| *e.last_used.lock().unwrap_or_else(|p| p.into_inner()))
+                    .map(|(k, i, _)| (k, i));
+                oldest.and_then(|(k, i)| st.idle.get_mut(&k).map(|l| l.remove(i)))
+            };
+            match victim {
+                Some(env) => {
+                    tracing::info!(function = %env.spec.function_name, "memory pressure: reaping an idle environment");
+                    env.kill();
+                }
+                None => return,
+            }
         }
     }
 

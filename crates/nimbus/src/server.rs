@@ -45,6 +45,10 @@ pub struct ServerOpts {
     /// cold start skips the interpreter's own start-up (0 turns this off).
     #[arg(long, env = "NIMBUS_PRESTART", default_value_t = 1)]
     prestart: usize,
+    /// Reap idle environments, least recently used first, while less than this percentage
+    /// of the host's memory is available (0 turns it off).
+    #[arg(long, env = "NIMBUS_MIN_AVAILABLE_MEMORY_PERCENT", default_value_t = 10.0)]
+    min_available_memory_percent: f64,
     /// Threads serving the API and the Runtime APIs (default: one per core).
     #[arg(long, env = "NIMBUS_WORKER_THREADS")]
     worker_threads: Option<usize>,
@@ -133,7 +137,9 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             Err(why) => tracing::warn!("runtime {} unavailable: {why}", info.runtime),
         }
     }
-    let pool = EnvironmentPool::new(PoolConfig { idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)), prestart: opts.prestart }, registry, logs.clone());
+    let pool = EnvironmentPool::new(PoolConfig { idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)), prestart: opts.prestart,
+            min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
+        }, registry, logs.clone());
     let invoker = Invoker::new(control.clone(), pool.clone());
     let state = Arc::new(AppState { control, invoker, logs: logs.clone() });
 
