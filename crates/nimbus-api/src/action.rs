@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, Method};
-use nimbus_control::{ConfigChange, NewFunction};
+use nimbus_control::{AliasChange, ConfigChange, NewFunction};
 use nimbus_model::validate::{self, MAX_SYNC_PAYLOAD};
 use nimbus_model::{ApiError, ErrorCode, FunctionRef, InvokeRequest, Partition};
 use serde::Deserialize;
@@ -15,11 +15,18 @@ use serde::Deserialize;
 #[derive(Debug)]
 pub enum Action {
     Health,
-    CreateFunction(Box<NewFunction>),
+    CreateFunction { function: Box<NewFunction>, publish: bool },
     GetFunction(FunctionRef),
     GetFunctionConfiguration(FunctionRef),
-    ListFunctions { marker: Option<String>, max_items: usize },
-    UpdateFunctionCode { function: FunctionRef, zip: Vec<u8>, revision_id: Option<String> },
+    ListFunctions { marker: Option<String>, max_items: usize, all_versions: bool },
+    UpdateFunctionCode { function: FunctionRef, zip: Vec<u8>, revision_id: Option<String>, publish: bool },
+    PublishVersion { function: FunctionRef, code_sha256: Option<String>, description: Option<String>, revision_id: Option<String> },
+    ListVersionsByFunction { function: FunctionRef, marker: Option<String>, max_items: usize },
+    CreateAlias { function: FunctionRef, name: String, function_version: String, description: String, weights: BTreeMap<String, f64> },
+    GetAlias { function: FunctionRef, name: String },
+    UpdateAlias { function: FunctionRef, name: String, change: AliasChange },
+    DeleteAlias { function: FunctionRef, name: String },
+    ListAliases { function: FunctionRef, function_version: Option<String>, marker: Option<String>, max_items: usize },
     UpdateFunctionConfiguration { function: FunctionRef, change: Box<ConfigChange> },
     DeleteFunction(FunctionRef),
     GetAccountSettings,
@@ -46,7 +53,14 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Action::Health => "Health",
-            Action::CreateFunction(_) => "lambda:CreateFunction",
+            Action::CreateFunction { .. } => "lambda:CreateFunction",
+            Action::PublishVersion { .. } => "lambda:PublishVersion",
+            Action::ListVersionsByFunction { .. } => "lambda:ListVersionsByFunction",
+            Action::CreateAlias { .. } => "lambda:CreateAlias",
+            Action::GetAlias { .. } => "lambda:GetAlias",
+            Action::UpdateAlias { .. } => "lambda:UpdateAlias",
+            Action::DeleteAlias { .. } => "lambda:DeleteAlias",
+            Action::ListAliases { .. } => "lambda:ListAliases",
             Action::GetFunction(_) => "lambda:GetFunction",
             Action::GetFunctionConfiguration(_) => "lambda:GetFunctionConfiguration",
             Action::ListFunctions { .. } => "lambda:ListFunctions",
@@ -136,14 +150,76 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
         (&Method::GET, ["health"]) => Ok(Action::Health),
         (&Method::POST, ["2015-03-31", "functions"]) => parse_create(&req.body),
         (&Method::GET, ["2015-03-31", "functions"]) => {
-            let max_items = match query_param(req.query, "MaxItems") {
-                Some(v) => match v.parse::<i64>() {
-                    Ok(n) if (1..=10_000).contains(&n) => n as usize,
-                    _ => return Err(ApiError::validation(&v, "maxItems", "Member must have value between 1 and 10000")),
-                },
-                None => 50,
+            let all_versions = match query_param(req.query, "FunctionVersion").as_deref() {
+                None | Some("") => false,
+                Some("ALL") => true,
+                Some(v) => return Err(ApiError::validation(v, "functionVersion", "Member must satisfy enum value set: [ALL]")),
             };
-            Ok(Action::ListFunctions { marker: query_param(req.query, "Marker").filter(|m| !m.is_empty()), max_items })
+            Ok(Action::ListFunctions { marker: marker(req.query), max_items: max_items(req.query)?, all_versions })
+        }
+        (&Method::POST, ["2015-03-31", "functions", name, "versions"]) => {
+            let function = fref(name)?;
+            #[derive(Deserialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct Input {
+                code_sha256: Option<String>,
+                description: Option<String>,
+                revision_id: Option<String>,
+            }
+            let input: Input = body_json(&req.body)?;
+            if let Some(d) = &input.description {
+                validate::description(d)?;
+            }
+            Ok(Action::PublishVersion { function, code_sha256: input.code_sha256, description: input.description, revision_id: input.revision_id })
+        }
+        (&Method::GET, ["2015-03-31", "functions", name, "versions"]) => Ok(Action::ListVersionsByFunction {
+            function: fref(name)?,
+            marker: marker(req.query),
+            max_items: max_items(req.query)?,
+        }),
+        (&Method::POST, ["2015-03-31", "functions", name, "aliases"]) => {
+            let function = fref(name)?;
+            let input: AliasInput = body_json(&req.body)?;
+            let alias_name = required(input.name, "name")?;
+            let function_version = required(input.function_version, "functionVersion")?;
+            let description = input.description.unwrap_or_default();
+            validate::description(&description)?;
+            Ok(Action::CreateAlias {
+                function,
+                name: alias_name,
+                function_version,
+                description,
+                weights: input.routing_config.and_then(|r| r.additional_version_weights).unwrap_or_default(),
+            })
+        }
+        (&Method::GET, ["2015-03-31", "functions", name, "aliases"]) => Ok(Action::ListAliases {
+            function: fref(name)?,
+            function_version: query_param(req.query, "FunctionVersion").filter(|v| !v.is_empty()),
+            marker: marker(req.query),
+            max_items: max_items(req.query)?,
+        }),
+        (&Method::GET, ["2015-03-31", "functions", name, "aliases", alias]) => {
+            Ok(Action::GetAlias { function: fref(name)?, name: percent_decode(alias) })
+        }
+        (&Method::DELETE, ["2015-03-31", "functions", name, "aliases", alias]) => {
+            Ok(Action::DeleteAlias { function: fref(name)?, name: percent_decode(alias) })
+        }
+        (&Method::PUT, ["2015-03-31", "functions", name, "aliases", alias]) => {
+            let function = fref(name)?;
+            let input: AliasInput = body_json(&req.body)?;
+            if let Some(d) = &input.description {
+                validate::description(d)?;
+            }
+            Ok(Action::UpdateAlias {
+                function,
+                name: percent_decode(alias),
+                change: AliasChange {
+                    function_version: input.function_version,
+                    description: input.description,
+                    routing: input.routing_config.map(|r| r.additional_version_weights.unwrap_or_default()),
+                    revision_id: input.revision_id,
+                },
+            })
         }
         (&Method::GET, ["2015-03-31", "functions", name]) => Ok(Action::GetFunction(fref(name)?)),
         (&Method::DELETE, ["2015-03-31", "functions", name]) => Ok(Action::DeleteFunction(fref(name)?)),
@@ -160,11 +236,8 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
             if input.s3_bucket.is_some() || input.image_uri.is_some() {
                 return Err(ApiError::invalid("Nimbus accepts code as ZipFile only"));
             }
-            if input.publish == Some(true) {
-                return Err(ApiError::invalid("Publishing versions is not supported yet"));
-            }
             let zip = decode_zip(input.zip_file.as_deref())?;
-            Ok(Action::UpdateFunctionCode { function, zip, revision_id: input.revision_id })
+            Ok(Action::UpdateFunctionCode { function, zip, revision_id: input.revision_id, publish: input.publish == Some(true) })
         }
         (&Method::POST, ["2015-03-31", "functions", name, "invocations"]) => parse_invoke(&req, fref(name)?),
         (&Method::GET, ["2016-08-19", "account-settings"]) => Ok(Action::GetAccountSettings),
@@ -310,9 +383,6 @@ fn parse_create(body: &[u8]) -> Result<Action, ApiError> {
     if input.package_type.as_deref().is_some_and(|p| p != "Zip") {
         return Err(ApiError::invalid("Nimbus runs Zip packages only"));
     }
-    if input.publish == Some(true) {
-        return Err(ApiError::invalid("Publishing versions is not supported yet"));
-    }
     if input.layers.is_some_and(|l| !l.is_empty()) {
         return Err(ApiError::invalid("Layers are not supported yet"));
     }
@@ -333,7 +403,8 @@ fn parse_create(body: &[u8]) -> Result<Action, ApiError> {
     if architectures.iter().any(|a| a != "x86_64" && a != "arm64") || architectures.len() > 1 {
         return Err(ApiError::validation(&format!("{architectures:?}"), "architectures", "Member must have length less than or equal to 1, Member must satisfy enum value set: [x86_64, arm64]"));
     }
-    Ok(Action::CreateFunction(Box::new(NewFunction {
+    let publish = input.publish == Some(true);
+    Ok(Action::CreateFunction { publish, function: Box::new(NewFunction {
         name,
         runtime,
         role,
@@ -345,7 +416,37 @@ fn parse_create(body: &[u8]) -> Result<Action, ApiError> {
         environment,
         architectures,
         zip: decode_zip(code.zip_file.as_deref())?,
-    })))
+    }) })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RoutingInput {
+    additional_version_weights: Option<BTreeMap<String, f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AliasInput {
+    name: Option<String>,
+    function_version: Option<String>,
+    description: Option<String>,
+    routing_config: Option<RoutingInput>,
+    revision_id: Option<String>,
+}
+
+fn marker(query: Option<&str>) -> Option<String> {
+    query_param(query, "Marker").filter(|m| !m.is_empty())
+}
+
+fn max_items(query: Option<&str>) -> Result<usize, ApiError> {
+    match query_param(query, "MaxItems") {
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (1..=10_000).contains(&n) => Ok(n as usize),
+            _ => Err(ApiError::validation(&v, "maxItems", "Member must have value between 1 and 10000")),
+        },
+        None => Ok(50),
+    }
 }
 
 fn parse_config_change(body: &[u8]) -> Result<ConfigChange, ApiError> {

@@ -2,18 +2,26 @@
 
 use base64::Engine;
 use http::{HeaderValue, Response, StatusCode};
-use nimbus_model::{format_last_modified, validate, ApiError, FunctionConfig, FunctionRef, Qualifier};
+use nimbus_model::alias::AliasConfig;
+use nimbus_model::{format_last_modified, validate, ApiError, FunctionConfig, FunctionRef, Qualifier, LATEST};
 use serde_json::{json, Map, Value};
 
 use crate::action::Action;
 use crate::response::{self, Body};
 use crate::server::AppState;
 
-/// AWS's FunctionConfiguration object.
-pub fn configuration_json(state: &AppState, c: &FunctionConfig) -> Value {
+/// AWS's FunctionConfiguration object. `$LATEST` has the unqualified ARN unless the caller
+/// named a qualifier; a published version always has its qualified one.
+pub fn configuration_json(state: &AppState, c: &FunctionConfig, qualifier: Option<&str>) -> Value {
+    let p = state.control.partition();
+    let arn = match qualifier {
+        Some(q) => p.qualified_arn(&c.name, q),
+        None if c.version != LATEST => p.qualified_arn(&c.name, &c.version),
+        None => p.function_arn(&c.name),
+    };
     let mut v = json!({
         "FunctionName": c.name,
-        "FunctionArn": state.control.partition().function_arn(&c.name),
+        "FunctionArn": arn,
         "Runtime": c.runtime.id(),
         "Role": c.role,
         "Handler": c.handler,
@@ -40,15 +48,38 @@ pub fn configuration_json(state: &AppState, c: &FunctionConfig) -> Value {
     v
 }
 
-/// Versions and aliases arrive with their own issue; until then only `$LATEST` exists.
-fn latest_only(state: &AppState, f: &FunctionRef) -> Result<(), ApiError> {
+/// Operations that change code or configuration act on `$LATEST` only.
+fn latest_only(f: &FunctionRef) -> Result<(), ApiError> {
     match &f.qualifier {
         None | Some(Qualifier::Latest) => Ok(()),
-        Some(Qualifier::Named(q)) => Err(ApiError::not_found(format!(
-            "Function not found: {}",
-            state.control.partition().qualified_arn(&f.name, q)
+        Some(Qualifier::Named(q)) => Err(ApiError::invalid(format!(
+            "This operation changes $LATEST only; the qualifier {q} is not allowed"
         ))),
     }
+}
+
+/// AWS's AliasConfiguration object.
+fn alias_json(state: &AppState, a: &AliasConfig) -> Value {
+    let mut v = json!({
+        "AliasArn": state.control.partition().qualified_arn(&a.function_name, &a.name),
+        "Name": a.name,
+        "FunctionVersion": a.function_version,
+        "Description": a.description,
+        "RevisionId": a.revision_id,
+    });
+    if let Some((version, weight)) = &a.additional_version {
+        v["RoutingConfig"] = json!({ "AdditionalVersionWeights": { version.as_str(): weight } });
+    }
+    v
+}
+
+fn page(items: Vec<Value>, key: &str, next: Option<String>) -> Value {
+    let mut body = Map::new();
+    body.insert(key.into(), Value::Array(items));
+    if let Some(n) = next {
+        body.insert("NextMarker".into(), Value::String(n));
+    }
+    Value::Object(body)
 }
 
 /// Concurrency settings belong to the function, never to a version or alias.
@@ -62,60 +93,111 @@ fn no_qualifier(f: &FunctionRef) -> Result<(), ApiError> {
 pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Response<Body>, ApiError> {
     let control = &state.control;
     match action {
-        Action::CreateFunction(f) => {
-            let c = control.create(*f).await?;
-            Ok(response::json(StatusCode::CREATED, &configuration_json(state, &c)))
+        Action::CreateFunction { function, publish } => {
+            let name = function.name.clone();
+            let mut c = control.create(*function).await?;
+            if publish {
+                c = control.publish(&name, None, None, None).await?;
+            }
+            Ok(response::json(StatusCode::CREATED, &configuration_json(state, &c, None)))
         }
         Action::GetFunction(f) => {
-            latest_only(state, &f)?;
-            let c = control.get(&f.name).await?;
-            let body = json!({
-                "Configuration": configuration_json(state, &c),
+            let c = control.get_qualified(&f.name, f.qualifier.as_ref()).await?;
+            let q = f.qualifier.as_ref().map(|q| q.as_str());
+            let mut body = json!({
+                "Configuration": configuration_json(state, &c, q),
                 "Code": {
                     "RepositoryType": "S3",
                     "Location": format!("http://{host}/_nimbus/code/{}", c.code_digest),
                 },
                 "Tags": {},
             });
-            let mut body = body;
-            if let Some(r) = c.reserved_concurrency {
+            let latest = if c.version == LATEST { c } else { control.get(&f.name).await? };
+            if let Some(r) = latest.reserved_concurrency {
                 body["Concurrency"] = json!({ "ReservedConcurrentExecutions": r });
             }
             Ok(response::json(StatusCode::OK, &body))
         }
         Action::GetFunctionConfiguration(f) => {
-            latest_only(state, &f)?;
-            let c = control.get(&f.name).await?;
-            Ok(response::json(StatusCode::OK, &configuration_json(state, &c)))
+            let c = control.get_qualified(&f.name, f.qualifier.as_ref()).await?;
+            Ok(response::json(StatusCode::OK, &configuration_json(state, &c, f.qualifier.as_ref().map(|q| q.as_str()))))
         }
-        Action::ListFunctions { marker, max_items } => {
-            let (page, next) = control.list(marker.as_deref(), max_items).await?;
-            let mut body = Map::new();
-            body.insert("Functions".into(), Value::Array(page.iter().map(|c| configuration_json(state, c)).collect()));
-            if let Some(n) = next {
-                body.insert("NextMarker".into(), Value::String(n));
+        Action::ListFunctions { marker, max_items, all_versions } => {
+            let (functions, next) = control.list(marker.as_deref(), max_items).await?;
+            let mut items = Vec::new();
+            for c in &functions {
+                if all_versions {
+                    let (versions, _) = control.list_versions(&c.name, None, usize::MAX).await?;
+                    items.extend(versions.iter().map(|v| configuration_json(state, v, Some(&v.version))));
+                } else {
+                    items.push(configuration_json(state, c, None));
+                }
             }
-            Ok(response::json(StatusCode::OK, &Value::Object(body)))
+            Ok(response::json(StatusCode::OK, &page(items, "Functions", next)))
         }
-        Action::UpdateFunctionCode { function, zip, revision_id } => {
-            latest_only(state, &function)?;
-            let c = control.update_code(&function.name, &zip, revision_id.as_deref()).await?;
-            Ok(response::json(StatusCode::OK, &configuration_json(state, &c)))
+        Action::UpdateFunctionCode { function, zip, revision_id, publish } => {
+            latest_only(&function)?;
+            let mut c = control.update_code(&function.name, &zip, revision_id.as_deref()).await?;
+            if publish {
+                c = control.publish(&function.name, None, None, None).await?;
+            }
+            Ok(response::json(StatusCode::OK, &configuration_json(state, &c, None)))
         }
         Action::UpdateFunctionConfiguration { function, change } => {
-            latest_only(state, &function)?;
+            latest_only(&function)?;
             let c = control.update_config(&function.name, *change).await?;
-            Ok(response::json(StatusCode::OK, &configuration_json(state, &c)))
+            Ok(response::json(StatusCode::OK, &configuration_json(state, &c, None)))
+        }
+        Action::PublishVersion { function, code_sha256, description, revision_id } => {
+            latest_only(&function)?;
+            let c = control.publish(&function.name, code_sha256.as_deref(), description, revision_id.as_deref()).await?;
+            Ok(response::json(StatusCode::CREATED, &configuration_json(state, &c, None)))
+        }
+        Action::ListVersionsByFunction { function, marker, max_items } => {
+            latest_only(&function)?;
+            let (versions, next) = control.list_versions(&function.name, marker.as_deref(), max_items).await?;
+            let items = versions.iter().map(|v| configuration_json(state, v, Some(&v.version))).collect();
+            Ok(response::json(StatusCode::OK, &page(items, "Versions", next)))
+        }
+        Action::CreateAlias { function, name, function_version, description, weights } => {
+            no_qualifier(&function)?;
+            let a = control.create_alias(&function.name, &name, &function_version, description, weights).await?;
+            Ok(response::json(StatusCode::CREATED, &alias_json(state, &a)))
+        }
+        Action::GetAlias { function, name } => {
+            no_qualifier(&function)?;
+            let a = control.get_alias(&function.name, &name).await?;
+            Ok(response::json(StatusCode::OK, &alias_json(state, &a)))
+        }
+        Action::UpdateAlias { function, name, change } => {
+            no_qualifier(&function)?;
+            let a = control.update_alias(&function.name, &name, change).await?;
+            Ok(response::json(StatusCode::OK, &alias_json(state, &a)))
+        }
+        Action::DeleteAlias { function, name } => {
+            no_qualifier(&function)?;
+            control.delete_alias(&function.name, &name).await?;
+            Ok(response::empty(StatusCode::NO_CONTENT))
+        }
+        Action::ListAliases { function, function_version, marker, max_items } => {
+            no_qualifier(&function)?;
+            let (aliases, next) = control.list_aliases(&function.name, function_version.as_deref(), marker.as_deref(), max_items).await?;
+            let items = aliases.iter().map(|a| alias_json(state, a)).collect();
+            Ok(response::json(StatusCode::OK, &page(items, "Aliases", next)))
         }
         Action::DeleteFunction(f) => {
             match &f.qualifier {
                 Some(Qualifier::Latest) => {
                     return Err(ApiError::invalid("$LATEST version cannot be deleted without deleting the function."))
                 }
-                Some(Qualifier::Named(_)) => latest_only(state, &f)?,
-                None => {}
+                Some(Qualifier::Named(q)) if nimbus_model::alias::is_version_number(q) => control.delete_version(&f.name, q).await?,
+                Some(Qualifier::Named(q)) => {
+                    return Err(ApiError::invalid(format!(
+                        "Deletion of aliases is not supported by DeleteFunction: use DeleteAlias for {q}"
+                    )))
+                }
+                None => control.delete(&f.name).await?,
             }
-            control.delete(&f.name).await?;
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
         Action::GetAccountSettings => {
@@ -152,8 +234,7 @@ pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Res
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
         Action::InvokeDryRun(f) => {
-            latest_only(state, &f)?;
-            control.get(&f.name).await?;
+            control.get_qualified(&f.name, f.qualifier.as_ref()).await?;
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
         Action::Invoke(req) => {

@@ -2,7 +2,13 @@
 //! stored state, writes through the [`Store`] and [`BlobStore`], unpacks code once, and
 //! keeps the in-memory view the invoke path reads, so invoking never touches the database.
 
-use std::collections::{BTreeMap, HashMap};
+mod aliases;
+
+pub use aliases::AliasChange;
+mod versions;
+mod view;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -63,15 +69,15 @@ pub struct ControlPlane {
     blobs: Arc<dyn BlobStore>,
     code: CodeCache,
     partition: Partition,
-    resolved: RwLock<HashMap<String, Arc<ResolvedFunction>>>,
+    view: view::View,
     listeners: RwLock<Vec<ChangeListener>>,
 }
 
-fn store_err(e: StoreError) -> ApiError {
+pub(crate) fn store_err(e: StoreError) -> ApiError {
     ApiError::service(format!("storage error: {e}"))
 }
 
-fn code_err(e: CodeError) -> ApiError {
+pub(crate) fn code_err(e: CodeError) -> ApiError {
     match e {
         CodeError::Io(io) => ApiError::service(format!("storing code: {io}")),
         CodeError::TooLarge => ApiError::invalid(format!(
@@ -108,7 +114,7 @@ impl ControlPlane {
             blobs,
             code,
             partition,
-            resolved: RwLock::new(HashMap::new()),
+            view: view::View::default(),
             listeners: RwLock::new(Vec::new()),
         })
     }
@@ -148,11 +154,7 @@ impl ControlPlane {
             Err(e) => return Err(store_err(e)),
         }
         self.reserved_total.store(others + reserved.unwrap_or(0), Ordering::Relaxed);
-        let code_dir = self.code.dir(&next.code_digest);
-        self.resolved
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), Arc::new(ResolvedFunction { config: next.clone(), code_dir }));
+        self.view.put_version(Arc::new(ResolvedFunction { code_dir: self.code.dir(&next.code_digest), config: next.clone() }));
         Ok(next)
     }
 
@@ -166,20 +168,19 @@ impl ControlPlane {
         self.listeners.write().unwrap_or_else(|p| p.into_inner()).push(Box::new(f));
     }
 
+    /// Records a change to `$LATEST` (or its deletion) in the view and tells listeners,
+    /// which retire the function's warm environments.
     fn changed(&self, name: &str, resolved: Option<Arc<ResolvedFunction>>) {
-        {
-            let mut map = self.resolved.write().unwrap_or_else(|p| p.into_inner());
-            match resolved {
-                Some(r) => map.insert(name.to_string(), r),
-                None => map.remove(name),
-            };
+        match resolved {
+            Some(r) => self.view.put_version(r),
+            None => self.view.forget_function(name),
         }
         for l in self.listeners.read().unwrap_or_else(|p| p.into_inner()).iter() {
             l(name);
         }
     }
 
-    fn not_found(&self, name: &str) -> ApiError {
+    pub(crate) fn not_found(&self, name: &str) -> ApiError {
         ApiError::not_found(format!("Function not found: {}", self.partition.function_arn(name)))
     }
 
@@ -217,6 +218,7 @@ impl ControlPlane {
             revision_id: new_revision_id(),
             architectures: if f.architectures.is_empty() { vec!["x86_64".into()] } else { f.architectures },
             reserved_concurrency: None,
+            last_published: 0,
         };
         match self.store.create_function(&config).await {
             Ok(()) => {}
@@ -245,7 +247,7 @@ impl ControlPlane {
         Ok((page, next))
     }
 
-    fn check_revision(current: &FunctionConfig, wanted: Option<&str>) -> Result<(), ApiError> {
+    pub(crate) fn check_revision(current: &FunctionConfig, wanted: Option<&str>) -> Result<(), ApiError> {
         match wanted {
             Some(r) if r != current.revision_id => Err(ApiError::new(
                 ErrorCode::PreconditionFailed,
@@ -318,20 +320,27 @@ impl ControlPlane {
     }
 
     pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
-        let current = self.get(name).await?;
+        let versions = self.store.list_versions(name).await.map_err(store_err)?;
+        let Some(latest) = versions.iter().find(|v| v.version == LATEST) else { return Err(self.not_found(name)) };
+        let reserved = latest.reserved_concurrency;
         if !self.store.delete_function(name).await.map_err(store_err)? {
             return Err(self.not_found(name));
         }
-        if let Some(r) = current.reserved_concurrency {
+        if let Some(r) = reserved {
             self.reserved_total.fetch_sub(r, std::sync::atomic::Ordering::Relaxed);
         }
         self.changed(name, None);
-        self.collect_code(&current.code_digest).await;
+        let mut digests: Vec<&str> = versions.iter().map(|v| v.code_digest.as_str()).collect();
+        digests.sort_unstable();
+        digests.dedup();
+        for d in digests {
+            self.collect_code(d).await;
+        }
         Ok(())
     }
 
     /// Removes a code blob and its unpacked copy once no function refers to it.
-    async fn collect_code(&self, digest: &str) {
+    pub(crate) async fn collect_code(&self, digest: &str) {
         if let Ok(false) = self.store.code_in_use(digest).await {
             let _ = self.blobs.delete(digest).await;
             self.code.remove(digest);
@@ -346,31 +355,5 @@ impl ControlPlane {
     /// (total code size, function count).
     pub async fn usage(&self) -> Result<(u64, u64), ApiError> {
         self.store.usage().await.map_err(store_err)
-    }
-
-    /// The function to run for an invocation. Served from memory; only the first
-    /// invocation of a function after a start reads the store.
-    pub async fn resolve(&self, name: &str) -> Result<Arc<ResolvedFunction>, ApiError> {
-        if let Some(r) = self.resolved.read().unwrap_or_else(|p| p.into_inner()).get(name) {
-            return Ok(r.clone());
-        }
-        let config = self.get(name).await?;
-        let code_dir = self.code.dir(&config.code_digest);
-        if !code_dir.is_dir() {
-            // The unpacked cache is disposable: rebuild it from the blob.
-            let zip = self
-                .blobs
-                .get(&config.code_digest)
-                .await
-                .map_err(store_err)?
-                .ok_or_else(|| ApiError::service(format!("code of {name} is missing from the blob store")))?;
-            self.code.ensure(&config.code_digest, &zip).map_err(code_err)?;
-        }
-        let resolved = Arc::new(ResolvedFunction { config, code_dir });
-        self.resolved
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), resolved.clone());
-        Ok(resolved)
     }
 }

@@ -12,14 +12,15 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use nimbus_control::{ControlPlane, ResolvedFunction};
-use nimbus_model::{ApiError, FunctionErrorPayload, InvokeOutcome, InvokeRequest, Qualifier, LATEST};
+use nimbus_model::{ApiError, FunctionErrorPayload, InvokeOutcome, InvokeRequest};
 use nimbus_sandbox::{EnvSpec, EnvironmentPool, Invocation, InvokeTimings, Reply};
 
 pub struct Invoker {
     control: Arc<ControlPlane>,
     pool: Arc<EnvironmentPool>,
-    /// Environment specs by function name, rebuilt when the function's revision changes.
-    specs: RwLock<HashMap<String, Arc<EnvSpec>>>,
+    /// Environment specs by function name and version, rebuilt when the version's code or
+    /// configuration changes.
+    specs: RwLock<HashMap<String, HashMap<String, Arc<EnvSpec>>>>,
     limiter: Arc<ConcurrencyLimiter>,
 }
 
@@ -56,8 +57,11 @@ impl Invoker {
 
     fn spec_for(&self, f: &ResolvedFunction) -> Arc<EnvSpec> {
         let c = &f.config;
-        if let Some(s) = self.specs.read().unwrap_or_else(|p| p.into_inner()).get(&c.name) {
-            if s.revision == c.revision_id {
+        // Publishing or changing reserved concurrency bumps the revision id but changes
+        // nothing an environment runs, so warm environments are matched on this instead.
+        let fingerprint = format!("{}:{}", c.code_digest, c.last_modified_ms);
+        if let Some(s) = self.specs.read().unwrap_or_else(|p| p.into_inner()).get(&c.name).and_then(|v| v.get(&c.version)) {
+            if s.revision == fingerprint {
                 return s.clone();
             }
         }
@@ -71,22 +75,22 @@ impl Invoker {
             environment: c.environment.clone(),
             region: self.control.partition().region.clone(),
             log_group: c.log_group(),
-            revision: c.revision_id.clone(),
+            revision: fingerprint,
         });
-        self.specs.write().unwrap_or_else(|p| p.into_inner()).insert(c.name.clone(), spec.clone());
+        self.specs
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(c.name.clone())
+            .or_default()
+            .insert(c.version.clone(), spec.clone());
         spec
     }
 
     pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome, ApiError> {
         let name = &req.function.name;
         let partition = self.control.partition();
-        match &req.function.qualifier {
-            None | Some(Qualifier::Latest) => {}
-            Some(Qualifier::Named(q)) => {
-                return Err(ApiError::not_found(format!("Function not found: {}", partition.qualified_arn(name, q))));
-            }
-        }
-        let function = self.control.resolve(name).await?;
+        let function = self.control.resolve(name, req.function.qualifier.as_ref()).await?;
+        let executed_version = function.config.version.clone();
         let _permit = self.limiter.try_acquire(
             name,
             function.config.reserved_concurrency,
@@ -122,7 +126,7 @@ impl Invoker {
                         payload,
                         function_error: error,
                         log_tail: req.tail_log.then(String::new),
-                        executed_version: LATEST.to_string(),
+                        executed_version,
                     });
                 }
             };
@@ -169,7 +173,7 @@ impl Invoker {
         capture.service_line(report_line(&request_id, &timings, function.config.memory_mb, timed_out));
         let log_tail = req.tail_log.then(|| capture.tail());
         self.pool.release(env);
-        Ok(InvokeOutcome { request_id, payload, function_error, log_tail, executed_version: LATEST.to_string() })
+        Ok(InvokeOutcome { request_id, payload, function_error, log_tail, executed_version })
     }
 }
 

@@ -37,6 +37,10 @@ pub struct FunctionConfig {
     /// A property of the function, not of a version: changing it keeps the revision.
     #[serde(default)]
     pub reserved_concurrency: Option<u32>,
+    /// On `$LATEST` only: the highest version number ever published (numbers are never
+    /// reused, even after a version is deleted).
+    #[serde(default)]
+    pub last_published: u32,
 }
 
 impl FunctionConfig {

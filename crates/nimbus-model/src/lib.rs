@@ -1,6 +1,7 @@
 //! Plain data shared by every Nimbus crate: function configuration, names and ARNs,
 //! runtimes, invoke requests and outcomes, and the AWS-shaped error. No IO lives here.
 
+pub mod alias;
 pub mod arn;
 pub mod error;
 pub mod function;

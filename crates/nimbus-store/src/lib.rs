@@ -8,6 +8,7 @@ pub mod datadir;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use nimbus_model::alias::AliasConfig;
 use nimbus_model::FunctionConfig;
 
 pub use blob::{BlobStore, LocalBlobStore};
@@ -44,4 +45,20 @@ pub trait Store: Send + Sync + 'static {
     async fn usage(&self) -> Result<(u64, u64), StoreError>;
     /// Whether any record still refers to this code digest.
     async fn code_in_use(&self, digest: &str) -> Result<bool, StoreError>;
+
+    /// Publishes a version in one transaction: `$LATEST` (with its bumped version counter)
+    /// replaces the record at `expected_revision`, and `version` is inserted.
+    async fn publish_version(&self, latest: &FunctionConfig, expected_revision: &str, version: &FunctionConfig) -> Result<(), StoreError>;
+    /// Every version of a function, `$LATEST` first, then by number.
+    async fn list_versions(&self, name: &str) -> Result<Vec<FunctionConfig>, StoreError>;
+    /// Deletes one published version; false if it did not exist.
+    async fn delete_version(&self, name: &str, version: &str) -> Result<bool, StoreError>;
+
+    /// Creates (`expected_revision` None; [`StoreError::Conflict`] if it exists) or replaces
+    /// (compare-and-swap on the revision) an alias.
+    async fn put_alias(&self, alias: &AliasConfig, expected_revision: Option<&str>) -> Result<(), StoreError>;
+    async fn get_alias(&self, function: &str, name: &str) -> Result<Option<AliasConfig>, StoreError>;
+    /// A function's aliases ordered by name.
+    async fn list_aliases(&self, function: &str) -> Result<Vec<AliasConfig>, StoreError>;
+    async fn delete_alias(&self, function: &str, name: &str) -> Result<bool, StoreError>;
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use nimbus_model::alias::AliasConfig;
 use nimbus_model::FunctionConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -25,6 +26,13 @@ CREATE TABLE IF NOT EXISTS functions (
     PRIMARY KEY (name, version)
 );
 CREATE INDEX IF NOT EXISTS functions_digest ON functions(code_digest);
+CREATE TABLE IF NOT EXISTS aliases (
+    function TEXT NOT NULL,
+    name TEXT NOT NULL,
+    revision TEXT NOT NULL,
+    config TEXT NOT NULL,
+    PRIMARY KEY (function, name)
+);
 ";
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -53,6 +61,11 @@ impl SqliteStore {
 }
 
 fn decode(json: String) -> rusqlite::Result<FunctionConfig> {
+    serde_json::from_str(&json)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn decode_alias(json: String) -> rusqlite::Result<AliasConfig> {
     serde_json::from_str(&json)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
@@ -112,7 +125,13 @@ impl Store for SqliteStore {
     }
 
     async fn delete_function(&self, name: &str) -> Result<bool, StoreError> {
-        let n = self.with(|conn| conn.execute("DELETE FROM functions WHERE name = ?1", params![name]))?;
+        let n = self.with(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let n = tx.execute("DELETE FROM functions WHERE name = ?1", params![name])?;
+            tx.execute("DELETE FROM aliases WHERE function = ?1", params![name])?;
+            tx.commit()?;
+            Ok(n)
+        })?;
         Ok(n > 0)
     }
 
@@ -124,6 +143,97 @@ impl Store for SqliteStore {
                 |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
             )
         })
+    }
+
+    async fn publish_version(&self, latest: &FunctionConfig, expected_revision: &str, version: &FunctionConfig) -> Result<(), StoreError> {
+        enum Outcome {
+            Done,
+            Stale,
+            Exists,
+        }
+        let outcome = self.with(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let changed = tx.execute(
+                "UPDATE functions SET revision = ?3, config = ?4 WHERE name = ?1 AND version = ?2 AND revision = ?5",
+                params![latest.name, latest.version, latest.revision_id, encode(latest), expected_revision],
+            )?;
+            if changed == 0 {
+                return Ok(Outcome::Stale);
+            }
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO functions (name, version, revision, code_digest, code_size, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![version.name, version.version, version.revision_id, version.code_digest, version.code_size as i64, encode(version)],
+            )?;
+            if inserted == 0 {
+                return Ok(Outcome::Exists);
+            }
+            tx.commit()?;
+            Ok(Outcome::Done)
+        })?;
+        match outcome {
+            Outcome::Done => Ok(()),
+            Outcome::Stale => Err(StoreError::RevisionMismatch),
+            Outcome::Exists => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn list_versions(&self, name: &str) -> Result<Vec<FunctionConfig>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT config FROM functions WHERE name = ?1 ORDER BY CASE WHEN version = '$LATEST' THEN -1 ELSE CAST(version AS INTEGER) END",
+            )?;
+            let rows = stmt.query_map(params![name], |row| decode(row.get(0)?))?;
+            rows.collect()
+        })
+    }
+
+    async fn delete_version(&self, name: &str, version: &str) -> Result<bool, StoreError> {
+        let n = self.with(|conn| conn.execute("DELETE FROM functions WHERE name = ?1 AND version = ?2", params![name, version]))?;
+        Ok(n > 0)
+    }
+
+    async fn put_alias(&self, alias: &AliasConfig, expected_revision: Option<&str>) -> Result<(), StoreError> {
+        let json = serde_json::to_string(alias).expect("alias serializes");
+        let changed = self.with(|conn| match expected_revision {
+            None => conn.execute(
+                "INSERT OR IGNORE INTO aliases (function, name, revision, config) VALUES (?1, ?2, ?3, ?4)",
+                params![alias.function_name, alias.name, alias.revision_id, json],
+            ),
+            Some(rev) => conn.execute(
+                "UPDATE aliases SET revision = ?3, config = ?4 WHERE function = ?1 AND name = ?2 AND revision = ?5",
+                params![alias.function_name, alias.name, alias.revision_id, json, rev],
+            ),
+        })?;
+        match (changed, expected_revision) {
+            (0, None) => Err(StoreError::Conflict),
+            (0, Some(_)) => {
+                let exists = self.get_alias(&alias.function_name, &alias.name).await?.is_some();
+                Err(if exists { StoreError::RevisionMismatch } else { StoreError::NotFound })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn get_alias(&self, function: &str, name: &str) -> Result<Option<AliasConfig>, StoreError> {
+        self.with(|conn| {
+            conn.query_row("SELECT config FROM aliases WHERE function = ?1 AND name = ?2", params![function, name], |row| {
+                decode_alias(row.get(0)?)
+            })
+            .optional()
+        })
+    }
+
+    async fn list_aliases(&self, function: &str) -> Result<Vec<AliasConfig>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT config FROM aliases WHERE function = ?1 ORDER BY name")?;
+            let rows = stmt.query_map(params![function], |row| decode_alias(row.get(0)?))?;
+            rows.collect()
+        })
+    }
+
+    async fn delete_alias(&self, function: &str, name: &str) -> Result<bool, StoreError> {
+        let n = self.with(|conn| conn.execute("DELETE FROM aliases WHERE function = ?1 AND name = ?2", params![function, name]))?;
+        Ok(n > 0)
     }
 
     async fn code_in_use(&self, digest: &str) -> Result<bool, StoreError> {
@@ -157,6 +267,7 @@ mod tests {
             revision_id: rev.into(),
             architectures: vec![],
             reserved_concurrency: None,
+            last_published: 0,
         }
     }
 
@@ -176,7 +287,35 @@ mod tests {
         assert_eq!(page, ["b"]);
         assert_eq!(s.usage().await.unwrap(), (20, 2));
         assert!(s.code_in_use("ab").await.unwrap());
+        // Versions: publish 1 atomically with $LATEST's counter; a stale revision fails.
+        let mut latest = s.get_function("a", LATEST).await.unwrap().unwrap();
+        let mut v1 = latest.clone();
+        v1.version = "1".into();
+        v1.revision_id = "v1".into();
+        latest.last_published = 1;
+        latest.revision_id = "4".into();
+        assert!(matches!(s.publish_version(&latest, "stale", &v1).await, Err(StoreError::RevisionMismatch)));
+        s.publish_version(&latest, "3", &v1).await.unwrap();
+        let versions: Vec<_> = s.list_versions("a").await.unwrap().into_iter().map(|c| c.version).collect();
+        assert_eq!(versions, [LATEST, "1"]);
+        // Aliases: create, conflict, CAS update, list, delete with the function.
+        let alias = AliasConfig {
+            function_name: "a".into(),
+            name: "prod".into(),
+            function_version: "1".into(),
+            description: String::new(),
+            additional_version: None,
+            revision_id: "x".into(),
+        };
+        s.put_alias(&alias, None).await.unwrap();
+        assert!(matches!(s.put_alias(&alias, None).await, Err(StoreError::Conflict)));
+        let moved = AliasConfig { function_version: "$LATEST".into(), revision_id: "y".into(), ..alias.clone() };
+        assert!(matches!(s.put_alias(&moved, Some("nope")).await, Err(StoreError::RevisionMismatch)));
+        s.put_alias(&moved, Some("x")).await.unwrap();
+        assert_eq!(s.list_aliases("a").await.unwrap(), vec![moved]);
+        assert!(s.delete_version("a", "1").await.unwrap());
         assert!(s.delete_function("a").await.unwrap());
+        assert!(s.list_aliases("a").await.unwrap().is_empty());
         assert!(!s.delete_function("a").await.unwrap());
         assert!(s.get_function("a", LATEST).await.unwrap().is_none());
     }
