@@ -303,3 +303,37 @@ def test_aws_cli_errors(aws, tmp_path):
              "--handler", "index.handler", "--role", ROLE, "--zip-file", f"fileb://{zip_path}")
     assert cp.returncode != 0
     assert "InvalidParameterValueException" in cp.err, _explain(cp)
+
+
+def test_publish_versions_and_aliases(cli, cleanup, tmp_path):
+    name = unique("clirel")
+    cleanup.append(name)
+    d = write_tree(tmp_path / "app", APP_V1)
+    assert cli("deploy", str(d), "--name", name, "--runtime", "nodejs20.x", "--handler", "index.handler").returncode == 0
+    cp = cli("publish", name, "--description", "first")
+    assert cp.returncode == 0 and "version 1" in cp.out, _explain(cp)
+    write_tree(d, APP_V2)
+    assert cli("deploy", str(d), "--name", name).returncode == 0
+    assert "version 2" in cli("publish", name).out
+    cp = cli("versions", name, "--output", "json")
+    assert [v["Version"] for v in json.loads(cp.out)] == ["$LATEST", "1", "2"], _explain(cp)
+    assert "first" in cli("versions", name).out
+    cp = cli("alias", "set", name, "prod", "1")
+    assert cp.returncode == 0 and "created" in cp.out, _explain(cp)
+    cp = cli("alias", "set", name, "dev", "$LATEST")
+    assert cp.returncode == 0, _explain(cp)
+    assert json.loads(cli("invoke", f"{name}:prod", "{}").out)["v"] == 1
+    assert json.loads(cli("invoke", f"{name}:dev", "{}").out)["v"] == 2
+    cp = cli("alias", "set", name, "prod", "1", "--weight", "2=0.25")
+    assert cp.returncode == 0 and "moved" in cp.out, _explain(cp)
+    listing = json.loads(cli("alias", "ls", name, "--output", "json").out)
+    prod = [a for a in listing if a["Name"] == "prod"][0]
+    assert prod["RoutingConfig"] == {"AdditionalVersionWeights": {"2": 0.25}}
+    assert "2=0.25" in cli("alias", "ls", name).out
+    cp = cli("alias", "set", name, "prod", "2")  # no --weight: routing cleared
+    assert cp.returncode == 0, _explain(cp)
+    assert json.loads(cli("invoke", f"{name}:prod", "{}").out)["v"] == 2
+    assert cli("alias", "rm", name, "dev").returncode == 0
+    assert [a["Name"] for a in json.loads(cli("alias", "ls", name, "--output", "json").out)] == ["prod"]
+    cp = cli("alias", "set", name, "bad", "9")
+    assert cp.returncode != 0 and "ResourceNotFoundException" in cp.err, _explain(cp)

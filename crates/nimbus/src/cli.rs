@@ -29,6 +29,11 @@ pub enum Cmd {
     Ls,
     Logs { name: String, follow: bool },
     Rm { name: String },
+    Publish { name: String, description: Option<String> },
+    Versions { name: String },
+    AliasSet { function: String, name: String, target: String, weight: Option<String> },
+    AliasLs { function: String },
+    AliasRm { function: String, name: String },
 }
 
 impl From<Deploy> for Cmd {
@@ -46,6 +51,112 @@ pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
             Cmd::Invoke { name, payload, logs } => invoke(&api, &name, payload, logs, opts.output).await,
             Cmd::Ls => ls(&api, opts.output).await,
             Cmd::Logs { name, follow } => logs(&api, &name, follow, opts.output).await,
+            Cmd::Publish { name, description } => {
+                let body = match description {
+                    Some(d) => json!({ "Description": d }),
+                    None => json!({}),
+                };
+                let v = api
+                    .call("POST", &format!("/2015-03-31/functions/{name}/versions"), &[], serde_json::to_vec(&body)?)
+                    .await?
+                    .ok()?
+                    .json()?;
+                if opts.output == Output::Json {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                } else {
+                    println!("published {name} version {} ({})", v["Version"].as_str().unwrap_or(""), v["CodeSha256"].as_str().unwrap_or(""));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Cmd::Versions { name } => {
+                let mut all = Vec::new();
+                let mut marker: Option<String> = None;
+                loop {
+                    let path = match &marker {
+                        Some(m) => format!("/2015-03-31/functions/{name}/versions?Marker={m}"),
+                        None => format!("/2015-03-31/functions/{name}/versions"),
+                    };
+                    let page = api.call("GET", &path, &[], vec![]).await?.ok()?.json()?;
+                    all.extend(page["Versions"].as_array().cloned().unwrap_or_default());
+                    match page["NextMarker"].as_str() {
+                        Some(m) => marker = Some(m.to_string()),
+                        None => break,
+                    }
+                }
+                if opts.output == Output::Json {
+                    println!("{}", serde_json::to_string_pretty(&all)?);
+                } else {
+                    println!("{:<10} {:<46} {:<30} DESCRIPTION", "VERSION", "CODE SHA256", "LAST MODIFIED");
+                    for v in &all {
+                        println!(
+                            "{:<10} {:<46} {:<30} {}",
+                            v["Version"].as_str().unwrap_or(""),
+                            v["CodeSha256"].as_str().unwrap_or(""),
+                            v["LastModified"].as_str().unwrap_or(""),
+                            v["Description"].as_str().unwrap_or("")
+                        );
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Cmd::AliasSet { function, name, target, weight } => {
+                let mut body = json!({ "FunctionVersion": target });
+                if let Some(w) = &weight {
+                    let (v, share) = w.split_once('=').ok_or_else(|| anyhow!("--weight wants VERSION=WEIGHT, got {w}"))?;
+                    let share: f64 = share.parse().map_err(|_| anyhow!("weight {share} is not a number"))?;
+                    body["RoutingConfig"] = json!({ "AdditionalVersionWeights": { v: share } });
+                } else {
+                    body["RoutingConfig"] = json!({ "AdditionalVersionWeights": {} });
+                }
+                let path = format!("/2015-03-31/functions/{function}/aliases/{name}");
+                let exists = api.call("GET", &path, &[], vec![]).await?.status == 200;
+                let a = if exists {
+                    api.call("PUT", &path, &[], serde_json::to_vec(&body)?).await?.ok()?.json()?
+                } else {
+                    body["Name"] = json!(name);
+                    if weight.is_none() {
+                        body.as_object_mut().map(|o| o.remove("RoutingConfig"));
+                    }
+                    api.call("POST", &format!("/2015-03-31/functions/{function}/aliases"), &[], serde_json::to_vec(&body)?)
+                        .await?
+                        .ok()?
+                        .json()?
+                };
+                if opts.output == Output::Json {
+                    println!("{}", serde_json::to_string_pretty(&a)?);
+                } else {
+                    println!("{} {function}:{name} -> {}{}", if exists { "moved" } else { "created" }, a["FunctionVersion"].as_str().unwrap_or(""), weight.map(|w| format!(" (+{w})")).unwrap_or_default());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Cmd::AliasLs { function } => {
+                let page = api.call("GET", &format!("/2015-03-31/functions/{function}/aliases"), &[], vec![]).await?.ok()?.json()?;
+                let aliases = page["Aliases"].as_array().cloned().unwrap_or_default();
+                if opts.output == Output::Json {
+                    println!("{}", serde_json::to_string_pretty(&aliases)?);
+                } else {
+                    println!("{:<24} {:<12} {:<16} DESCRIPTION", "ALIAS", "TARGET", "WEIGHTS");
+                    for a in &aliases {
+                        let weights = a["RoutingConfig"]["AdditionalVersionWeights"]
+                            .as_object()
+                            .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+                            .unwrap_or_default();
+                        println!(
+                            "{:<24} {:<12} {:<16} {}",
+                            a["Name"].as_str().unwrap_or(""),
+                            a["FunctionVersion"].as_str().unwrap_or(""),
+                            weights,
+                            a["Description"].as_str().unwrap_or("")
+                        );
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Cmd::AliasRm { function, name } => {
+                api.call("DELETE", &format!("/2015-03-31/functions/{function}/aliases/{name}"), &[], vec![]).await?.ok()?;
+                println!("deleted alias {function}:{name}");
+                Ok(ExitCode::SUCCESS)
+            }
             Cmd::Rm { name } => {
                 api.call("DELETE", &format!("/2015-03-31/functions/{name}"), &[], vec![]).await?.ok()?;
                 if opts.output == Output::Json {

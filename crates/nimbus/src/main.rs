@@ -94,8 +94,55 @@ enum Command {
     /// the server, never by hand).
     #[command(hide = true, name = "sandbox-init")]
     SandboxInit,
+    /// Publish $LATEST as a new version.
+    Publish {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// List a function's versions.
+    Versions {
+        name: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Manage aliases.
+    Alias {
+        #[command(subcommand)]
+        command: AliasCommand,
+    },
     /// Delete a function.
     Rm {
+        name: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+}
+
+#[derive(Subcommand)]
+enum AliasCommand {
+    /// Create or move an alias: TARGET is a version, $LATEST, or another alias.
+    Set {
+        function: String,
+        name: String,
+        target: String,
+        /// Send a share of invocations to another version, e.g. --weight 2=0.1.
+        #[arg(long, value_name = "VERSION=WEIGHT")]
+        weight: Option<String>,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// List a function's aliases.
+    Ls {
+        function: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Delete an alias.
+    Rm {
+        function: String,
         name: String,
         #[command(flatten)]
         client: ClientOpts,
@@ -117,6 +164,15 @@ fn main() -> std::process::ExitCode {
         Command::Ls { client } => cli::run(client, cli::Cmd::Ls),
         Command::Logs { name, follow, client } => cli::run(client, cli::Cmd::Logs { name, follow }),
         Command::Rm { name, client } => cli::run(client, cli::Cmd::Rm { name }),
+        Command::Publish { name, description, client } => cli::run(client, cli::Cmd::Publish { name, description }),
+        Command::Versions { name, client } => cli::run(client, cli::Cmd::Versions { name }),
+        Command::Alias { command } => match command {
+            AliasCommand::Set { function, name, target, weight, client } => {
+                cli::run(client, cli::Cmd::AliasSet { function, name, target, weight })
+            }
+            AliasCommand::Ls { function, client } => cli::run(client, cli::Cmd::AliasLs { function }),
+            AliasCommand::Rm { function, name, client } => cli::run(client, cli::Cmd::AliasRm { function, name }),
+        },
         Command::SandboxInit => unreachable!("handled above"),
     };
     match result {
