@@ -861,6 +861,10 @@ def _adopt_assignment(client):
     os.environ.update(assignment["env"])
     os.chdir(assignment["cwd"])
     time.tzset()
+    # PYTHONPATH (layer paths) is read at interpreter start, which has passed: apply it
+    # where the interpreter would have put it, right after the script's directory.
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[1:1] = [p for p in extra if p not in sys.path]
 
 
 def main():

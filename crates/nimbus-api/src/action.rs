@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, Method};
-use nimbus_control::{AliasChange, ConfigChange, NewFunction};
+use nimbus_control::{AliasChange, ConfigChange, NewFunction, NewLayerVersion};
+use nimbus_model::layer::LayerStatement;
 use nimbus_model::validate::{self, MAX_SYNC_PAYLOAD};
 use nimbus_model::{ApiError, ErrorCode, FunctionRef, InvokeRequest, Partition};
 use serde::Deserialize;
@@ -33,6 +34,15 @@ pub enum Action {
     PutFunctionConcurrency { function: FunctionRef, reserved: u32 },
     GetFunctionConcurrency(FunctionRef),
     DeleteFunctionConcurrency(FunctionRef),
+    PublishLayerVersion(Box<NewLayerVersion>),
+    GetLayerVersion { layer: String, version: u64 },
+    GetLayerVersionByArn { arn: String },
+    ListLayers { runtime: Option<String>, architecture: Option<String>, marker: Option<String>, max_items: usize },
+    ListLayerVersions { layer: String, runtime: Option<String>, architecture: Option<String>, marker: Option<String>, max_items: usize },
+    DeleteLayerVersion { layer: String, version: u64 },
+    AddLayerVersionPermission { layer: String, version: u64, statement: LayerStatement, revision_id: Option<String> },
+    RemoveLayerVersionPermission { layer: String, version: u64, statement_id: String, revision_id: Option<String> },
+    GetLayerVersionPolicy { layer: String, version: u64 },
     Invoke(InvokeRequest),
     InvokeDryRun(FunctionRef),
     /// The zip behind GetFunction's `Code.Location`.
@@ -72,6 +82,14 @@ impl Action {
             Action::GetFunctionConcurrency(_) => "lambda:GetFunctionConcurrency",
             Action::DeleteFunctionConcurrency(_) => "lambda:DeleteFunctionConcurrency",
             Action::Invoke(_) | Action::InvokeDryRun(_) => "lambda:InvokeFunction",
+            Action::PublishLayerVersion(_) => "lambda:PublishLayerVersion",
+            Action::GetLayerVersion { .. } | Action::GetLayerVersionByArn { .. } => "lambda:GetLayerVersion",
+            Action::ListLayers { .. } => "lambda:ListLayers",
+            Action::ListLayerVersions { .. } => "lambda:ListLayerVersions",
+            Action::DeleteLayerVersion { .. } => "lambda:DeleteLayerVersion",
+            Action::AddLayerVersionPermission { .. } => "lambda:AddLayerVersionPermission",
+            Action::RemoveLayerVersionPermission { .. } => "lambda:RemoveLayerVersionPermission",
+            Action::GetLayerVersionPolicy { .. } => "lambda:GetLayerVersionPolicy",
             Action::GetCode { .. } => "lambda:GetFunction",
             Action::Logs(LogsAction::DescribeLogGroups(_)) => "logs:DescribeLogGroups",
             Action::Logs(LogsAction::DescribeLogStreams(_)) => "logs:DescribeLogStreams",
@@ -259,6 +277,76 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
         (&Method::DELETE, ["2017-10-31", "functions", name, "concurrency"]) => {
             Ok(Action::DeleteFunctionConcurrency(fref(name)?))
         }
+        (&Method::GET, ["2018-10-31", "layers"]) => {
+            if query_param(req.query, "find").as_deref() == Some("LayerVersion") {
+                let arn = query_param(req.query, "Arn").ok_or_else(|| {
+                    ApiError::new(ErrorCode::Validation, "1 validation error detected: Value null at 'arn' failed to satisfy constraint: Member must not be null")
+                })?;
+                return Ok(Action::GetLayerVersionByArn { arn });
+            }
+            Ok(Action::ListLayers {
+                runtime: query_param(req.query, "CompatibleRuntime").filter(|v| !v.is_empty()),
+                architecture: query_param(req.query, "CompatibleArchitecture").filter(|v| !v.is_empty()),
+                marker: marker(req.query),
+                max_items: max_items(req.query)?,
+            })
+        }
+        (&Method::POST, ["2018-10-31", "layers", layer, "versions"]) => parse_publish_layer(percent_decode(layer), &req.body),
+        (&Method::GET, ["2018-10-31", "layers", layer, "versions"]) => Ok(Action::ListLayerVersions {
+            layer: percent_decode(layer),
+            runtime: query_param(req.query, "CompatibleRuntime").filter(|v| !v.is_empty()),
+            architecture: query_param(req.query, "CompatibleArchitecture").filter(|v| !v.is_empty()),
+            marker: marker(req.query),
+            max_items: max_items(req.query)?,
+        }),
+        (&Method::GET, ["2018-10-31", "layers", layer, "versions", v]) => {
+            Ok(Action::GetLayerVersion { layer: percent_decode(layer), version: layer_version(v)? })
+        }
+        (&Method::DELETE, ["2018-10-31", "layers", layer, "versions", v]) => {
+            Ok(Action::DeleteLayerVersion { layer: percent_decode(layer), version: layer_version(v)? })
+        }
+        (&Method::GET, ["2018-10-31", "layers", layer, "versions", v, "policy"]) => {
+            Ok(Action::GetLayerVersionPolicy { layer: percent_decode(layer), version: layer_version(v)? })
+        }
+        (&Method::POST, ["2018-10-31", "layers", layer, "versions", v, "policy"]) => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct Input {
+                statement_id: Option<String>,
+                action: Option<String>,
+                principal: Option<String>,
+                organization_id: Option<String>,
+            }
+            let input: Input = body_json(&req.body)?;
+            let sid = required(input.statement_id, "statementId")?;
+            if sid.is_empty() || sid.len() > 100 || !sid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(ApiError::validation(&sid, "statementId", "Member must satisfy regular expression pattern: ([a-zA-Z0-9-_]+)"));
+            }
+            let action = required(input.action, "action")?;
+            if action != "lambda:GetLayerVersion" {
+                return Err(ApiError::validation(&action, "action", "Member must satisfy regular expression pattern: lambda:GetLayerVersion"));
+            }
+            let principal = required(input.principal, "principal")?;
+            let is_account = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
+            let ok = principal == "*"
+                || is_account(&principal)
+                || principal.strip_prefix("arn:aws:iam::").and_then(|r| r.strip_suffix(":root")).is_some_and(is_account);
+            if !ok {
+                return Err(ApiError::validation(&principal, "principal", "Member must satisfy regular expression pattern: \\d{12}|\\*|arn:(aws[a-zA-Z-]*):iam::\\d{12}:root"));
+            }
+            Ok(Action::AddLayerVersionPermission {
+                layer: percent_decode(layer),
+                version: layer_version(v)?,
+                statement: LayerStatement { sid, action, principal, organization_id: input.organization_id },
+                revision_id: query_param(req.query, "RevisionId").filter(|r| !r.is_empty()),
+            })
+        }
+        (&Method::DELETE, ["2018-10-31", "layers", layer, "versions", v, "policy", sid]) => Ok(Action::RemoveLayerVersionPermission {
+            layer: percent_decode(layer),
+            version: layer_version(v)?,
+            statement_id: percent_decode(sid),
+            revision_id: query_param(req.query, "RevisionId").filter(|r| !r.is_empty()),
+        }),
         (&Method::GET, ["_nimbus", "code", digest]) => Ok(Action::GetCode { digest: digest.to_string() }),
         _ => Err(not_found_route(m, req.path)),
     }
@@ -383,9 +471,6 @@ fn parse_create(body: &[u8]) -> Result<Action, ApiError> {
     if input.package_type.as_deref().is_some_and(|p| p != "Zip") {
         return Err(ApiError::invalid("Nimbus runs Zip packages only"));
     }
-    if input.layers.is_some_and(|l| !l.is_empty()) {
-        return Err(ApiError::invalid("Layers are not supported yet"));
-    }
     let role = required(input.role, "role")?;
     validate::role(&role)?;
     let runtime = validate::runtime(&required(input.runtime, "runtime")?)?;
@@ -415,6 +500,7 @@ fn parse_create(body: &[u8]) -> Result<Action, ApiError> {
         ephemeral_storage_mb: validate::ephemeral_storage(input.ephemeral_storage.map(|e| e.size).unwrap_or(512))?,
         environment,
         architectures,
+        layers: input.layers.unwrap_or_default(),
         zip: decode_zip(code.zip_file.as_deref())?,
     }) })
 }
@@ -435,6 +521,56 @@ struct AliasInput {
     revision_id: Option<String>,
 }
 
+fn layer_version(v: &str) -> Result<u64, ApiError> {
+    v.parse::<u64>().map_err(|_| ApiError::validation(v, "versionNumber", "Member must be a number"))
+}
+
+fn parse_publish_layer(name: String, body: &[u8]) -> Result<Action, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Input {
+        description: Option<String>,
+        content: Option<CodeInput>,
+        compatible_runtimes: Option<Vec<String>>,
+        compatible_architectures: Option<Vec<String>>,
+        license_info: Option<String>,
+    }
+    let input: Input = body_json(body)?;
+    if !nimbus_model::layer::is_valid_layer_name(&name) {
+        return Err(ApiError::validation(&name, "layerName", "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+"));
+    }
+    let content = required(input.content, "content")?;
+    if content.s3_bucket.is_some() {
+        return Err(ApiError::invalid("Nimbus accepts layer content as ZipFile only"));
+    }
+    let description = input.description.unwrap_or_default();
+    validate::description(&description)?;
+    let runtimes = input.compatible_runtimes.unwrap_or_default();
+    if runtimes.len() > 15 {
+        return Err(ApiError::validation(&format!("{runtimes:?}"), "compatibleRuntimes", "Member must have length less than or equal to 15"));
+    }
+    for r in &runtimes {
+        if r.parse::<nimbus_model::Runtime>().is_err() && !nimbus_model::Runtime::is_known_elsewhere(r) {
+            validate::runtime(r)?;
+        }
+    }
+    let architectures = input.compatible_architectures.unwrap_or_default();
+    if architectures.len() > 2 || architectures.iter().any(|a| a != "x86_64" && a != "arm64") {
+        return Err(ApiError::validation(&format!("{architectures:?}"), "compatibleArchitectures", "Member must satisfy enum value set: [x86_64, arm64]"));
+    }
+    if input.license_info.as_deref().is_some_and(|l| l.len() > 512) {
+        return Err(ApiError::validation("…", "licenseInfo", "Member must have length less than or equal to 512"));
+    }
+    Ok(Action::PublishLayerVersion(Box::new(NewLayerVersion {
+        name,
+        description,
+        compatible_runtimes: runtimes,
+        compatible_architectures: architectures,
+        license_info: input.license_info,
+        zip: decode_zip(content.zip_file.as_deref())?,
+    })))
+}
+
 fn marker(query: Option<&str>) -> Option<String> {
     query_param(query, "Marker").filter(|m| !m.is_empty())
 }
@@ -451,9 +587,6 @@ fn max_items(query: Option<&str>) -> Result<usize, ApiError> {
 
 fn parse_config_change(body: &[u8]) -> Result<ConfigChange, ApiError> {
     let input: UpdateConfigInput = body_json(body)?;
-    if input.layers.is_some_and(|l| !l.is_empty()) {
-        return Err(ApiError::invalid("Layers are not supported yet"));
-    }
     let environment = match input.environment {
         Some(e) => {
             let vars = e.variables.unwrap_or_default();
@@ -480,6 +613,7 @@ fn parse_config_change(body: &[u8]) -> Result<ConfigChange, ApiError> {
         memory_mb: input.memory_size.map(validate::memory).transpose()?,
         ephemeral_storage_mb: input.ephemeral_storage.map(|e| validate::ephemeral_storage(e.size)).transpose()?,
         environment,
+        layers: input.layers,
         revision_id: input.revision_id,
     })
 }

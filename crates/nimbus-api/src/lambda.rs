@@ -3,6 +3,7 @@
 use base64::Engine;
 use http::{HeaderValue, Response, StatusCode};
 use nimbus_model::alias::AliasConfig;
+use nimbus_model::layer::{LayerStatement, LayerVersion};
 use nimbus_model::{format_last_modified, validate, ApiError, FunctionConfig, FunctionRef, Qualifier, LATEST};
 use serde_json::{json, Map, Value};
 
@@ -45,7 +46,57 @@ pub fn configuration_json(state: &AppState, c: &FunctionConfig, qualifier: Optio
     if !c.environment.is_empty() {
         v["Environment"] = json!({ "Variables": c.environment });
     }
+    if !c.layers.is_empty() {
+        v["Layers"] = c.layers.iter().map(|l| json!({ "Arn": l.arn, "CodeSize": l.code_size })).collect();
+    }
     v
+}
+
+/// AWS's GetLayerVersion / PublishLayerVersion object (`full`) or its list item.
+fn layer_json(state: &AppState, l: &LayerVersion, host: &str, full: bool) -> Value {
+    let p = state.control.partition();
+    let mut v = json!({
+        "LayerVersionArn": l.arn(p),
+        "Version": l.version,
+        "Description": l.description,
+        "CreatedDate": format_last_modified(l.created_ms),
+        "CompatibleRuntimes": l.compatible_runtimes,
+        "CompatibleArchitectures": l.compatible_architectures,
+    });
+    if let Some(li) = &l.license_info {
+        v["LicenseInfo"] = json!(li);
+    }
+    if full {
+        v["LayerArn"] = json!(p.layer_arn(&l.layer_name));
+        let sha = nimbus_model::function::digest_to_base64(&l.code_digest);
+        v["Content"] = json!({
+            "Location": format!("http://{host}/_nimbus/code/{}", l.code_digest),
+            "CodeSha256": sha,
+            "CodeSize": l.code_size,
+        });
+    }
+    v
+}
+
+/// A layer's policy document as AWS renders it (a JSON string inside JSON).
+fn policy_statement(state: &AppState, l: &LayerVersion, s: &LayerStatement) -> Value {
+    let principal = if s.principal == "*" {
+        json!("*")
+    } else {
+        let account = s.principal.trim_start_matches("arn:aws:iam::").trim_end_matches(":root");
+        json!({ "AWS": format!("arn:aws:iam::{account}:root") })
+    };
+    let mut st = json!({
+        "Sid": s.sid,
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": s.action,
+        "Resource": l.arn(state.control.partition()),
+    });
+    if let Some(org) = &s.organization_id {
+        st["Condition"] = json!({ "StringEquals": { "aws:PrincipalOrgID": org } });
+    }
+    st
 }
 
 /// Operations that change code or configuration act on `$LATEST` only.
@@ -232,6 +283,61 @@ pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Res
             no_qualifier(&function)?;
             control.set_reserved_concurrency(&function.name, None).await?;
             Ok(response::empty(StatusCode::NO_CONTENT))
+        }
+        Action::PublishLayerVersion(v) => {
+            let l = control.publish_layer_version(*v).await?;
+            Ok(response::json(StatusCode::CREATED, &layer_json(state, &l, host, true)))
+        }
+        Action::GetLayerVersion { layer, version } => {
+            let l = control.get_layer_version(&layer, version).await?;
+            Ok(response::json(StatusCode::OK, &layer_json(state, &l, host, true)))
+        }
+        Action::GetLayerVersionByArn { arn } => {
+            let l = control.get_layer_version_by_arn(&arn).await?;
+            Ok(response::json(StatusCode::OK, &layer_json(state, &l, host, true)))
+        }
+        Action::ListLayers { runtime, architecture, marker, max_items } => {
+            let (layers, next) = control.list_layers(runtime.as_deref(), architecture.as_deref(), marker.as_deref(), max_items).await?;
+            let p = control.partition();
+            let items = layers
+                .iter()
+                .map(|l| {
+                    json!({
+                        "LayerName": l.layer_name,
+                        "LayerArn": p.layer_arn(&l.layer_name),
+                        "LatestMatchingVersion": layer_json(state, l, host, false),
+                    })
+                })
+                .collect();
+            Ok(response::json(StatusCode::OK, &page(items, "Layers", next)))
+        }
+        Action::ListLayerVersions { layer, runtime, architecture, marker, max_items } => {
+            let (versions, next) =
+                control.list_layer_versions(&layer, runtime.as_deref(), architecture.as_deref(), marker.as_deref(), max_items).await?;
+            let items = versions.iter().map(|l| layer_json(state, l, host, false)).collect();
+            Ok(response::json(StatusCode::OK, &page(items, "LayerVersions", next)))
+        }
+        Action::DeleteLayerVersion { layer, version } => {
+            control.delete_layer_version(&layer, version).await?;
+            Ok(response::empty(StatusCode::NO_CONTENT))
+        }
+        Action::AddLayerVersionPermission { layer, version, statement, revision_id } => {
+            let l = control.add_layer_permission(&layer, version, statement.clone(), revision_id.as_deref()).await?;
+            let st = policy_statement(state, &l, &statement);
+            Ok(response::json(StatusCode::CREATED, &json!({ "Statement": st.to_string(), "RevisionId": l.policy_revision })))
+        }
+        Action::RemoveLayerVersionPermission { layer, version, statement_id, revision_id } => {
+            control.remove_layer_permission(&layer, version, &statement_id, revision_id.as_deref()).await?;
+            Ok(response::empty(StatusCode::NO_CONTENT))
+        }
+        Action::GetLayerVersionPolicy { layer, version } => {
+            let l = control.get_layer_version(&layer, version).await?;
+            if l.policy.is_empty() {
+                return Err(ApiError::not_found("No policy is associated with the given resource."));
+            }
+            let statements: Vec<Value> = l.policy.iter().map(|s| policy_statement(state, &l, s)).collect();
+            let policy = json!({ "Version": "2012-10-17", "Id": "default", "Statement": statements });
+            Ok(response::json(StatusCode::OK, &json!({ "Policy": policy.to_string(), "RevisionId": l.policy_revision })))
         }
         Action::InvokeDryRun(f) => {
             control.get_qualified(&f.name, f.qualifier.as_ref()).await?;

@@ -3,8 +3,10 @@
 //! keeps the in-memory view the invoke path reads, so invoking never touches the database.
 
 mod aliases;
+mod layers;
 
 pub use aliases::AliasChange;
+pub use layers::NewLayerVersion;
 mod versions;
 mod view;
 
@@ -15,13 +17,22 @@ use std::sync::{Arc, RwLock};
 use nimbus_model::function::new_revision_id;
 use nimbus_model::{now_millis, ApiError, ErrorCode, FunctionConfig, Partition, Runtime, LATEST};
 use nimbus_store::code::{self, CodeError};
-use nimbus_store::{BlobStore, CodeCache, Store, StoreError};
+use nimbus_store::{BlobStore, CodeCache, OptCache, Store, StoreError};
 
-/// A function as the invoke path needs it: its configuration and unpacked code.
+/// A function as the invoke path needs it: its configuration, unpacked code, and the
+/// merged tree of its layers (its `/opt`), if it has any.
 #[derive(Debug)]
 pub struct ResolvedFunction {
     pub config: FunctionConfig,
     pub code_dir: PathBuf,
+    pub opt_dir: Option<PathBuf>,
+}
+
+/// Where unpacked code lives: functions' code, layers, and merged `/opt` trees.
+pub struct CodeDirs {
+    pub code: CodeCache,
+    pub layers: CodeCache,
+    pub opt: OptCache,
 }
 
 /// A validated CreateFunction request.
@@ -37,6 +48,8 @@ pub struct NewFunction {
     pub ephemeral_storage_mb: u32,
     pub environment: BTreeMap<String, String>,
     pub architectures: Vec<String>,
+    /// Layer version ARNs, in mount order.
+    pub layers: Vec<String>,
     pub zip: Vec<u8>,
 }
 
@@ -51,6 +64,7 @@ pub struct ConfigChange {
     pub memory_mb: Option<u32>,
     pub ephemeral_storage_mb: Option<u32>,
     pub environment: Option<BTreeMap<String, String>>,
+    pub layers: Option<Vec<String>>,
     pub revision_id: Option<String>,
 }
 
@@ -68,6 +82,8 @@ pub struct ControlPlane {
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
     code: CodeCache,
+    layer_code: CodeCache,
+    opt: OptCache,
     partition: Partition,
     view: view::View,
     listeners: RwLock<Vec<ChangeListener>>,
@@ -93,7 +109,7 @@ impl ControlPlane {
     pub async fn open(
         store: Arc<dyn Store>,
         blobs: Arc<dyn BlobStore>,
-        code: CodeCache,
+        dirs: CodeDirs,
         partition: Partition,
         concurrency_limit: u32,
     ) -> Result<ControlPlane, ApiError> {
@@ -112,7 +128,9 @@ impl ControlPlane {
             reserved_total: std::sync::atomic::AtomicU32::new(reserved),
             store,
             blobs,
-            code,
+            code: dirs.code,
+            layer_code: dirs.layers,
+            opt: dirs.opt,
             partition,
             view: view::View::default(),
             listeners: RwLock::new(Vec::new()),
@@ -154,7 +172,7 @@ impl ControlPlane {
             Err(e) => return Err(store_err(e)),
         }
         self.reserved_total.store(others + reserved.unwrap_or(0), Ordering::Relaxed);
-        self.view.put_version(Arc::new(ResolvedFunction { code_dir: self.code.dir(&next.code_digest), config: next.clone() }));
+        self.view.put_version(self.materialize(next.clone()).await?);
         Ok(next)
     }
 
@@ -199,6 +217,9 @@ impl ControlPlane {
         if self.store.get_function(&f.name, LATEST).await.map_err(store_err)?.is_some() {
             return Err(ApiError::conflict(format!("Function already exist: {}", f.name)));
         }
+        // Check the layers before storing any code.
+        let summary = code::inspect(&f.zip).map_err(code_err)?;
+        let layers = self.resolve_layers(&f.layers, summary.unzipped_size).await?;
         let (digest, size, unzipped, dir) = self.accept_code(&f.zip).await?;
         let config = FunctionConfig {
             name: f.name,
@@ -219,6 +240,7 @@ impl ControlPlane {
             architectures: if f.architectures.is_empty() { vec!["x86_64".into()] } else { f.architectures },
             reserved_concurrency: None,
             last_published: 0,
+            layers,
         };
         match self.store.create_function(&config).await {
             Ok(()) => {}
@@ -227,7 +249,9 @@ impl ControlPlane {
             }
             Err(e) => return Err(store_err(e)),
         }
-        self.changed(&config.name, Some(Arc::new(ResolvedFunction { config: config.clone(), code_dir: dir })));
+        let _ = dir;
+        let resolved = self.materialize(config.clone()).await?;
+        self.changed(&config.name, Some(resolved));
         Ok(config)
     }
 
@@ -272,8 +296,8 @@ impl ControlPlane {
             Err(StoreError::NotFound) => return Err(self.not_found(&next.name)),
             Err(e) => return Err(store_err(e)),
         }
-        let code_dir = self.code.dir(&next.code_digest);
-        self.changed(&next.name, Some(Arc::new(ResolvedFunction { config: next.clone(), code_dir })));
+        let resolved = self.materialize(next.clone()).await?;
+        self.changed(&next.name, Some(resolved));
         if current.code_digest != next.code_digest {
             self.collect_code(&current.code_digest).await;
         }
@@ -283,6 +307,16 @@ impl ControlPlane {
     pub async fn update_code(&self, name: &str, zip: &[u8], revision_id: Option<&str>) -> Result<FunctionConfig, ApiError> {
         let current = self.get(name).await?;
         Self::check_revision(&current, revision_id)?;
+        let summary = code::inspect(zip).map_err(code_err)?;
+        // The function keeps the layers it had (even ones deleted since): only the size
+        // limit is checked again.
+        let total = summary.unzipped_size + current.layers.iter().map(|l| l.unzipped_size).sum::<u64>();
+        if total > nimbus_model::validate::MAX_UNZIPPED_BYTES {
+            return Err(ApiError::invalid(format!(
+                "Function code combined with layers exceeds the maximum allowed size of {} bytes. The actual size is {total} bytes.",
+                nimbus_model::validate::MAX_UNZIPPED_BYTES
+            )));
+        }
         let (digest, size, unzipped, _) = self.accept_code(zip).await?;
         let next = FunctionConfig { code_digest: digest, code_size: size, code_unzipped_size: unzipped, ..current.clone() };
         self.replace(&current, next).await
@@ -316,6 +350,9 @@ impl ControlPlane {
         if let Some(v) = change.environment {
             next.environment = v;
         }
+        if let Some(arns) = change.layers {
+            next.layers = self.resolve_layers(&arns, next.code_unzipped_size).await?;
+        }
         self.replace(&current, next).await
     }
 
@@ -341,7 +378,7 @@ impl ControlPlane {
 
     /// Removes a code blob and its unpacked copy once no function refers to it.
     pub(crate) async fn collect_code(&self, digest: &str) {
-        if let Ok(false) = self.store.code_in_use(digest).await {
+        if let Ok(false) = self.store.digest_in_use(digest).await {
             let _ = self.blobs.delete(digest).await;
             self.code.remove(digest);
         }

@@ -1,14 +1,12 @@
 //! Published versions: immutable snapshots of `$LATEST`, numbered 1, 2, 3… and never
 //! renumbered; listing, reading by qualifier, and deleting one.
 
-use std::sync::Arc;
-
 use nimbus_model::alias::{self, Target};
 use nimbus_model::function::new_revision_id;
 use nimbus_model::{now_millis, ApiError, ErrorCode, FunctionConfig, Qualifier, LATEST};
 use nimbus_store::StoreError;
 
-use crate::{store_err, ControlPlane, ResolvedFunction};
+use crate::{store_err, ControlPlane};
 
 /// Whether two configurations would run the same code the same way (what AWS compares to
 /// decide that a publish has nothing new).
@@ -73,7 +71,7 @@ impl ControlPlane {
         }
         // Publishing changes neither $LATEST's code nor its configuration: its warm
         // environments stay.
-        self.view.put_version(Arc::new(ResolvedFunction { code_dir: self.code.dir(&latest.code_digest), config: latest }));
+        self.view.put_version(self.materialize(latest).await?);
         Ok(version)
     }
 

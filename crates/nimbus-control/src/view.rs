@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use nimbus_model::alias::{self, AliasConfig};
-use nimbus_model::{ApiError, Qualifier, LATEST};
+use nimbus_model::{ApiError, FunctionConfig, Qualifier, LATEST};
 
 use crate::{code_err, store_err, ControlPlane, ResolvedFunction};
 
@@ -108,19 +108,39 @@ impl ControlPlane {
                 ApiError::not_found(format!("Function not found: {}", self.partition.qualified_arn(name, version)))
             }
         })?;
-        let code_dir = self.code.dir(&config.code_digest);
-        if !code_dir.is_dir() {
-            let zip = self
-                .blobs
-                .get(&config.code_digest)
-                .await
-                .map_err(store_err)?
-                .ok_or_else(|| ApiError::service(format!("code of {name} is missing from the blob store")))?;
-            self.code.ensure(&config.code_digest, &zip).map_err(code_err)?;
-        }
-        let resolved = Arc::new(ResolvedFunction { config, code_dir });
+        let resolved = self.materialize(config).await?;
         self.view.put_version(resolved.clone());
         Ok(resolved)
+    }
+
+    /// Makes sure a configuration's code and layers are unpacked (the caches are
+    /// disposable: a missing directory is rebuilt from its blob) and merges its `/opt`.
+    pub(crate) async fn materialize(&self, config: FunctionConfig) -> Result<Arc<ResolvedFunction>, ApiError> {
+        let code_dir = self.unpacked(&self.code, &config.code_digest).await?;
+        let opt_dir = if config.layers.is_empty() {
+            None
+        } else {
+            let mut layers = Vec::with_capacity(config.layers.len());
+            for l in &config.layers {
+                layers.push((l.code_digest.clone(), self.unpacked(&self.layer_code, &l.code_digest).await?));
+            }
+            Some(self.opt.ensure(&layers).map_err(code_err)?)
+        };
+        Ok(Arc::new(ResolvedFunction { config, code_dir, opt_dir }))
+    }
+
+    async fn unpacked(&self, cache: &nimbus_store::CodeCache, digest: &str) -> Result<std::path::PathBuf, ApiError> {
+        let dir = cache.dir(digest);
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        let zip = self
+            .blobs
+            .get(digest)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| ApiError::service(format!("blob {digest} is missing from the blob store")))?;
+        cache.ensure(digest, &zip).map_err(code_err)
     }
 
     /// What an invocation runs: the routed version's configuration and code.

@@ -72,6 +72,7 @@ impl Invoker {
             handler: c.handler.clone(),
             memory_mb: c.memory_mb,
             code_dir: f.code_dir.clone(),
+            opt_dir: f.opt_dir.clone(),
             environment: c.environment.clone(),
             region: self.control.partition().region.clone(),
             log_group: c.log_group(),

@@ -23,6 +23,7 @@ pub enum ErrorCode {
     Service,
     /// CloudWatch Logs' name for a request that is not valid.
     InvalidParameter,
+    AccessDenied,
 }
 
 impl ErrorCode {
@@ -43,6 +44,7 @@ impl ErrorCode {
             ErrorCode::UnknownOperation => "UnknownOperationException",
             ErrorCode::Service => "ServiceException",
             ErrorCode::InvalidParameter => "InvalidParameterException",
+            ErrorCode::AccessDenied => "AccessDeniedException",
         }
     }
 
@@ -53,6 +55,7 @@ impl ErrorCode {
             ErrorCode::PreconditionFailed => 412,
             ErrorCode::RequestTooLarge | ErrorCode::RequestEntityTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::AccessDenied => 403,
             ErrorCode::TooManyRequests => 429,
             ErrorCode::Service => 500,
             ErrorCode::UnknownOperation => 404,

@@ -41,16 +41,15 @@ pub struct FunctionConfig {
     /// reused, even after a version is deleted).
     #[serde(default)]
     pub last_published: u32,
+    /// Layer versions mounted under `/opt`, in order (a later layer's file wins).
+    #[serde(default)]
+    pub layers: Vec<crate::layer::LayerRef>,
 }
 
 impl FunctionConfig {
     /// AWS's CodeSha256: the base64 (not hex) SHA-256 of the zip.
     pub fn code_sha256_base64(&self) -> String {
-        use base64::Engine;
-        let bytes: Vec<u8> = (0..self.code_digest.len() / 2)
-            .filter_map(|i| u8::from_str_radix(&self.code_digest[2 * i..2 * i + 2], 16).ok())
-            .collect();
-        base64::engine::general_purpose::STANDARD.encode(bytes)
+        digest_to_base64(&self.code_digest)
     }
 
     pub fn log_group(&self) -> String {
@@ -69,6 +68,13 @@ impl<'de> Deserialize<'de> for Runtime {
         let s = String::deserialize(d)?;
         s.parse().map_err(|_| serde::de::Error::custom(format!("unknown runtime {s}")))
     }
+}
+
+/// A hex SHA-256 digest as AWS reports it (`CodeSha256`): base64 of the raw bytes.
+pub fn digest_to_base64(hex: &str) -> String {
+    use base64::Engine;
+    let bytes: Vec<u8> = (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// A fresh revision id, as AWS mints one on every change.

@@ -6,6 +6,7 @@ pub mod arn;
 pub mod error;
 pub mod function;
 pub mod invoke;
+pub mod layer;
 pub mod runtime;
 pub mod validate;
 

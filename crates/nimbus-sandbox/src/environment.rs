@@ -33,6 +33,8 @@ pub struct EnvSpec {
     pub handler: String,
     pub memory_mb: u32,
     pub code_dir: PathBuf,
+    /// The merged layers, mounted as `/opt` (None: no layers).
+    pub opt_dir: Option<PathBuf>,
     pub environment: BTreeMap<String, String>,
     pub region: String,
     pub log_group: String,
@@ -400,6 +402,9 @@ fn environment_variables(spec: &EnvSpec, registry: &RuntimeRegistry, api_addr: &
         .runtime_dir(family)
         .map(|d| d.to_string_lossy().into_owned())
         .unwrap_or_else(|| task.clone());
+    // Layer paths as AWS sets them, pointing at the merged layer tree.
+    let opt = spec.opt_dir.as_ref().map(|d| d.to_string_lossy().into_owned());
+    let opt_suffix = |sub: &str| opt.as_ref().map(|o| format!(":{o}/{sub}")).unwrap_or_default();
     let mut v: Vec<(String, String)> = vec![
         ("AWS_LAMBDA_FUNCTION_NAME".into(), spec.function_name.clone()),
         ("AWS_LAMBDA_FUNCTION_VERSION".into(), spec.version.clone()),
@@ -416,14 +421,26 @@ fn environment_variables(spec: &EnvSpec, registry: &RuntimeRegistry, api_addr: &
         ("LAMBDA_RUNTIME_DIR".into(), runtime_dir.clone()),
         ("TZ".into(), ":UTC".into()),
         ("LANG".into(), "en_US.UTF-8".into()),
-        ("PATH".into(), "/usr/local/bin:/usr/bin/:/bin".into()),
-        ("LD_LIBRARY_PATH".into(), format!("/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task}:{task}/lib")),
+        ("PATH".into(), format!("/usr/local/bin:/usr/bin/:/bin{}", opt_suffix("bin"))),
+        (
+            "LD_LIBRARY_PATH".into(),
+            format!("/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task}:{task}/lib{}", opt_suffix("lib")),
+        ),
     ];
     if family != RuntimeFamily::Provided {
         v.push(("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{}", spec.runtime)));
     }
     if family == RuntimeFamily::Node {
-        v.push(("NODE_PATH".into(), format!("{runtime_dir}/node_modules:{runtime_dir}:{task}/node_modules:{task}")));
+        let layers = match (&opt, spec.runtime.language_version()) {
+            (Some(o), Some(major)) => format!("{o}/nodejs/node{major}/node_modules:{o}/nodejs/node_modules:"),
+            _ => String::new(),
+        };
+        v.push(("NODE_PATH".into(), format!("{layers}{runtime_dir}/node_modules:{runtime_dir}:{task}/node_modules:{task}")));
+    }
+    if family == RuntimeFamily::Python {
+        if let (Some(o), Some(minor)) = (&opt, spec.runtime.language_version()) {
+            v.push(("PYTHONPATH".into(), format!("{o}/python/lib/python{minor}/site-packages:{o}/python")));
+        }
     }
     for (k, val) in &spec.environment {
         if let Some(slot) = v.iter_mut().find(|(name, _)| name == k) {

@@ -220,3 +220,107 @@ mod tests {
         assert!(matches!(inspect(&z), Err(CodeError::BadPath(_))));
     }
 }
+
+/// The `/opt` a function sees: its layers' unpacked trees merged in order (a later layer's
+/// file wins), built once per distinct list of layers from hard links into the unpacked
+/// layers, so no cold start copies or unzips anything.
+pub struct OptCache {
+    root: PathBuf,
+    tmp: PathBuf,
+}
+
+impl OptCache {
+    pub fn new(root: PathBuf, tmp: PathBuf) -> OptCache {
+        OptCache { root, tmp }
+    }
+
+    /// The merged directory for `layers` (unpacked layer dirs with their digests).
+    pub fn ensure(&self, layers: &[(String, PathBuf)]) -> Result<PathBuf, CodeError> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for (digest, _) in layers {
+            h.update(digest.as_bytes());
+            h.update(b"\n");
+        }
+        let key = hex::encode(h.finalize());
+        let dir = self.root.join(&key);
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        std::fs::create_dir_all(&self.root)?;
+        std::fs::create_dir_all(&self.tmp)?;
+        let staging = self.tmp.join(format!("opt-{key}-{}", std::process::id()));
+        let _ = remove_tree(&staging);
+        std::fs::create_dir_all(&staging)?;
+        for (_, layer) in layers {
+            if let Err(e) = overlay(layer, &staging) {
+                let _ = remove_tree(&staging);
+                return Err(e.into());
+            }
+        }
+        match std::fs::rename(&staging, &dir) {
+            Ok(()) => Ok(dir),
+            Err(_) if dir.is_dir() => {
+                let _ = remove_tree(&staging);
+                Ok(dir)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Lays `src`'s tree over `dest`: directories merge, files and links replace.
+fn overlay(src: &Path, dest: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let from = entry.path();
+        let to = dest.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            if to.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+                std::fs::remove_file(&to)?;
+            }
+            std::fs::create_dir_all(&to)?;
+            overlay(&from, &to)?;
+            continue;
+        }
+        if let Ok(m) = to.symlink_metadata() {
+            if m.is_dir() {
+                remove_tree(&to)?;
+            } else {
+                std::fs::remove_file(&to)?;
+            }
+        }
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+        } else if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod opt_tests {
+    use super::*;
+
+    #[test]
+    fn later_layers_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::create_dir_all(a.join("python")).unwrap();
+        std::fs::create_dir_all(b.join("python")).unwrap();
+        std::fs::write(a.join("python/x.py"), "a").unwrap();
+        std::fs::write(a.join("python/only_a.py"), "a").unwrap();
+        std::fs::write(b.join("python/x.py"), "b").unwrap();
+        let cache = OptCache::new(dir.path().join("opt"), dir.path().join("tmp"));
+        let merged = cache.ensure(&[("da".into(), a.clone()), ("db".into(), b.clone())]).unwrap();
+        assert_eq!(std::fs::read_to_string(merged.join("python/x.py")).unwrap(), "b");
+        assert_eq!(std::fs::read_to_string(merged.join("python/only_a.py")).unwrap(), "a");
+        // The same list reuses the merged tree; another order is another tree.
+        assert_eq!(cache.ensure(&[("da".into(), a.clone()), ("db".into(), b.clone())]).unwrap(), merged);
+        let other = cache.ensure(&[("db".into(), b), ("da".into(), a)]).unwrap();
+        assert_eq!(std::fs::read_to_string(other.join("python/x.py")).unwrap(), "a");
+    }
+}

@@ -35,7 +35,7 @@ impl DataDir {
         }
         lock.set_len(0).ok();
         write!(lock, "{}", std::process::id()).ok();
-        for sub in ["blobs", "code", "logs", "runtimes", "tmp"] {
+        for sub in ["blobs", "code", "layers", "opt", "logs", "runtimes", "tmp"] {
             std::fs::create_dir_all(root.join(sub)).map_err(|e| format!("cannot create {sub}: {e}"))?;
         }
         Ok(DataDir { root: root.to_path_buf(), _lock: lock })
@@ -52,6 +52,14 @@ impl DataDir {
     }
     pub fn code(&self) -> PathBuf {
         self.root.join("code")
+    }
+    /// Unpacked layer versions, one directory per digest.
+    pub fn layers(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+    /// Merged `/opt` trees, one per distinct list of layers.
+    pub fn opt(&self) -> PathBuf {
+        self.root.join("opt")
     }
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")

@@ -9,10 +9,11 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use nimbus_model::alias::AliasConfig;
+use nimbus_model::layer::LayerVersion;
 use nimbus_model::FunctionConfig;
 
 pub use blob::{BlobStore, LocalBlobStore};
-pub use code::{CodeCache, CodeError};
+pub use code::{CodeCache, CodeError, OptCache};
 pub use datadir::DataDir;
 pub use sqlite::SqliteStore;
 
@@ -61,4 +62,18 @@ pub trait Store: Send + Sync + 'static {
     /// A function's aliases ordered by name.
     async fn list_aliases(&self, function: &str) -> Result<Vec<AliasConfig>, StoreError>;
     async fn delete_alias(&self, function: &str, name: &str) -> Result<bool, StoreError>;
+
+    /// Stores a new version of a layer, numbered one past the highest it ever had; returns
+    /// the number.
+    async fn publish_layer_version(&self, layer: &LayerVersion) -> Result<u64, StoreError>;
+    async fn get_layer_version(&self, name: &str, version: u64) -> Result<Option<LayerVersion>, StoreError>;
+    /// A layer's versions, newest first.
+    async fn list_layer_versions(&self, name: &str) -> Result<Vec<LayerVersion>, StoreError>;
+    /// Names of layers that have at least one version, ordered.
+    async fn list_layer_names(&self) -> Result<Vec<String>, StoreError>;
+    /// Replaces a layer version's record (its policy) if its policy revision is `expected`.
+    async fn update_layer_version(&self, layer: &LayerVersion, expected_policy_revision: &str) -> Result<(), StoreError>;
+    async fn delete_layer_version(&self, name: &str, version: u64) -> Result<bool, StoreError>;
+    /// Whether any layer version or function record still refers to this digest.
+    async fn digest_in_use(&self, digest: &str) -> Result<bool, StoreError>;
 }

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use nimbus_model::alias::AliasConfig;
+use nimbus_model::layer::LayerVersion;
 use nimbus_model::FunctionConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -32,6 +33,17 @@ CREATE TABLE IF NOT EXISTS aliases (
     revision TEXT NOT NULL,
     config TEXT NOT NULL,
     PRIMARY KEY (function, name)
+);
+CREATE TABLE IF NOT EXISTS layer_names (
+    name TEXT PRIMARY KEY,
+    last_version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS layer_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    code_digest TEXT NOT NULL,
+    config TEXT NOT NULL,
+    PRIMARY KEY (name, version)
 );
 ";
 
@@ -66,6 +78,10 @@ fn decode(json: String) -> rusqlite::Result<FunctionConfig> {
 }
 
 fn decode_alias(json: String) -> rusqlite::Result<AliasConfig> {
+    decode_json(json)
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(json: String) -> rusqlite::Result<T> {
     serde_json::from_str(&json)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
@@ -236,6 +252,89 @@ impl Store for SqliteStore {
         Ok(n > 0)
     }
 
+    async fn publish_layer_version(&self, layer: &LayerVersion) -> Result<u64, StoreError> {
+        self.with(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute(
+                "INSERT INTO layer_names (name, last_version) VALUES (?1, 1) ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1",
+                params![layer.layer_name],
+            )?;
+            let version: i64 =
+                tx.query_row("SELECT last_version FROM layer_names WHERE name = ?1", params![layer.layer_name], |r| r.get(0))?;
+            let mut record = layer.clone();
+            record.version = version as u64;
+            tx.execute(
+                "INSERT INTO layer_versions (name, version, code_digest, config) VALUES (?1, ?2, ?3, ?4)",
+                params![record.layer_name, version, record.code_digest, serde_json::to_string(&record).expect("layer serializes")],
+            )?;
+            tx.commit()?;
+            Ok(version as u64)
+        })
+    }
+
+    async fn get_layer_version(&self, name: &str, version: u64) -> Result<Option<LayerVersion>, StoreError> {
+        self.with(|conn| {
+            conn.query_row(
+                "SELECT config FROM layer_versions WHERE name = ?1 AND version = ?2",
+                params![name, version as i64],
+                |row| decode_json(row.get(0)?),
+            )
+            .optional()
+        })
+    }
+
+    async fn list_layer_versions(&self, name: &str) -> Result<Vec<LayerVersion>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT config FROM layer_versions WHERE name = ?1 ORDER BY version DESC")?;
+            let rows = stmt.query_map(params![name], |row| decode_json(row.get(0)?))?;
+            rows.collect()
+        })
+    }
+
+    async fn list_layer_names(&self) -> Result<Vec<String>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT DISTINCT name FROM layer_versions ORDER BY name")?;
+            let rows = stmt.query_map([], |row| row.get(0))?;
+            rows.collect()
+        })
+    }
+
+    async fn update_layer_version(&self, layer: &LayerVersion, expected_policy_revision: &str) -> Result<(), StoreError> {
+        let current = self.get_layer_version(&layer.layer_name, layer.version).await?.ok_or(StoreError::NotFound)?;
+        if current.policy_revision != expected_policy_revision {
+            return Err(StoreError::RevisionMismatch);
+        }
+        let json = serde_json::to_string(layer).expect("layer serializes");
+        let old = serde_json::to_string(&current).expect("layer serializes");
+        let n = self.with(|conn| {
+            conn.execute(
+                "UPDATE layer_versions SET config = ?3 WHERE name = ?1 AND version = ?2 AND config = ?4",
+                params![layer.layer_name, layer.version as i64, json, old],
+            )
+        })?;
+        if n == 0 {
+            return Err(StoreError::RevisionMismatch);
+        }
+        Ok(())
+    }
+
+    async fn delete_layer_version(&self, name: &str, version: u64) -> Result<bool, StoreError> {
+        let n = self.with(|conn| conn.execute("DELETE FROM layer_versions WHERE name = ?1 AND version = ?2", params![name, version as i64]))?;
+        Ok(n > 0)
+    }
+
+    async fn digest_in_use(&self, digest: &str) -> Result<bool, StoreError> {
+        // Function records name their layers' digests inside their JSON.
+        let pattern = format!("%{digest}%");
+        self.with(|conn| {
+            conn.query_row(
+                "SELECT EXISTS(SELECT 1 FROM functions WHERE code_digest = ?1 OR config LIKE ?2) OR EXISTS(SELECT 1 FROM layer_versions WHERE code_digest = ?1)",
+                params![digest, pattern],
+                |row| row.get(0),
+            )
+        })
+    }
+
     async fn code_in_use(&self, digest: &str) -> Result<bool, StoreError> {
         self.with(|conn| {
             conn.query_row("SELECT EXISTS(SELECT 1 FROM functions WHERE code_digest = ?1)", params![digest], |row| row.get(0))
@@ -268,6 +367,7 @@ mod tests {
             architectures: vec![],
             reserved_concurrency: None,
             last_published: 0,
+            layers: vec![],
         }
     }
 

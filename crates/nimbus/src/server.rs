@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use nimbus_api::AppState;
-use nimbus_control::ControlPlane;
+use nimbus_control::{CodeDirs, ControlPlane};
 use nimbus_invoke::Invoker;
 use nimbus_logs::LogStore;
 use nimbus_model::{Partition, Runtime};
 use nimbus_sandbox::{EnvironmentPool, PoolConfig, RuntimeRegistry};
-use nimbus_store::{CodeCache, DataDir, LocalBlobStore, SqliteStore};
+use nimbus_store::{CodeCache, DataDir, LocalBlobStore, OptCache, SqliteStore};
 
 use crate::Output;
 
@@ -124,7 +124,17 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         return Err(anyhow!("--concurrency-limit must be at least 1"));
     }
     let control = Arc::new(
-        ControlPlane::open(store, blobs, CodeCache::new(data.code(), data.tmp()), partition, opts.concurrency_limit)
+        ControlPlane::open(
+            store,
+            blobs,
+            CodeDirs {
+                code: CodeCache::new(data.code(), data.tmp()),
+                layers: CodeCache::new(data.layers(), data.tmp()),
+                opt: OptCache::new(data.opt(), data.tmp()),
+            },
+            partition,
+            opts.concurrency_limit,
+        )
             .await
             .map_err(|e| anyhow!("opening the control plane: {e}"))?,
     );
