@@ -337,3 +337,19 @@ def test_publish_versions_and_aliases(cli, cleanup, tmp_path):
     assert [a["Name"] for a in json.loads(cli("alias", "ls", name, "--output", "json").out)] == ["prod"]
     cp = cli("alias", "set", name, "bad", "9")
     assert cp.returncode != 0 and "ResourceNotFoundException" in cp.err, _explain(cp)
+
+
+def test_layer_publish_and_deploy_with_layer(cli, cleanup, tmp_path):
+    layer_dir = write_tree(tmp_path / "layer", {"nodejs/node_modules/shout/index.js": "module.exports = (s) => s.toUpperCase();"})
+    lname = unique("clilayer")
+    cp = cli("layer", "publish", lname, str(layer_dir), "--runtime", "nodejs20.x", "--description", "shouting")
+    assert cp.returncode == 0 and f":layer:{lname}:1" in cp.out, _explain(cp)
+    layer_arn = cp.out.split()[-1]
+    assert "shouting" in cli("layer", "ls", lname).out
+    name = unique("clilyr")
+    cleanup.append(name)
+    app = write_tree(tmp_path / "app", {"index.js": "exports.handler = async (e) => require('shout')(e.word);"})
+    cp = cli("deploy", str(app), "--name", name, "--runtime", "nodejs20.x", "--handler", "index.handler", "--layer", layer_arn)
+    assert cp.returncode == 0, _explain(cp)
+    cp = cli("invoke", name, '{"word":"quiet"}')
+    assert json.loads(cp.out) == "QUIET", _explain(cp)

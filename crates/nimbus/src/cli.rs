@@ -21,6 +21,7 @@ pub struct Deploy {
     pub timeout: Option<u32>,
     pub env: Vec<String>,
     pub role: String,
+    pub layers: Vec<String>,
 }
 
 pub enum Cmd {
@@ -34,6 +35,8 @@ pub enum Cmd {
     AliasSet { function: String, name: String, target: String, weight: Option<String> },
     AliasLs { function: String },
     AliasRm { function: String, name: String },
+    LayerPublish { name: String, dir: PathBuf, runtimes: Vec<String>, description: Option<String> },
+    LayerLs { name: String },
 }
 
 impl From<Deploy> for Cmd {
@@ -152,6 +155,45 @@ pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
                 }
                 Ok(ExitCode::SUCCESS)
             }
+            Cmd::LayerPublish { name, dir, runtimes, description } => {
+                if !dir.is_dir() {
+                    bail!("{} is not a directory", dir.display());
+                }
+                let (zip, count) = zip_dir(&dir)?;
+                if opts.output == Output::Text {
+                    eprintln!("zipped {count} files from {} ({} KB)", dir.display(), zip.len().div_ceil(1024));
+                }
+                let mut body = json!({ "Content": { "ZipFile": base64::engine::general_purpose::STANDARD.encode(&zip) } });
+                if !runtimes.is_empty() {
+                    body["CompatibleRuntimes"] = json!(runtimes);
+                }
+                if let Some(d) = description {
+                    body["Description"] = json!(d);
+                }
+                let l = api
+                    .call("POST", &format!("/2018-10-31/layers/{name}/versions"), &[], serde_json::to_vec(&body)?)
+                    .await?
+                    .ok()?
+                    .json()?;
+                if opts.output == Output::Json {
+                    println!("{}", serde_json::to_string_pretty(&l)?);
+                } else {
+                    println!("published {}", l["LayerVersionArn"].as_str().unwrap_or(""));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Cmd::LayerLs { name } => {
+                let page = api.call("GET", &format!("/2018-10-31/layers/{name}/versions"), &[], vec![]).await?.ok()?.json()?;
+                let versions = page["LayerVersions"].as_array().cloned().unwrap_or_default();
+                if opts.output == Output::Json {
+                    println!("{}", serde_json::to_string_pretty(&versions)?);
+                } else {
+                    for v in &versions {
+                        println!("{:<6} {:<70} {}", v["Version"], v["LayerVersionArn"].as_str().unwrap_or(""), v["Description"].as_str().unwrap_or(""));
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             Cmd::AliasRm { function, name } => {
                 api.call("DELETE", &format!("/2015-03-31/functions/{function}/aliases/{name}"), &[], vec![]).await?.ok()?;
                 println!("deleted alias {function}:{name}");
@@ -238,6 +280,9 @@ async fn deploy(api: &Api, d: Deploy, output: Output) -> anyhow::Result<ExitCode
         if !d.env.is_empty() {
             change.insert("Environment".into(), json!({ "Variables": env }));
         }
+        if !d.layers.is_empty() {
+            change.insert("Layers".into(), json!(d.layers));
+        }
         if text && !change.is_empty() {
             eprintln!("updating configuration of {}…", d.name);
         }
@@ -266,6 +311,9 @@ async fn deploy(api: &Api, d: Deploy, output: Output) -> anyhow::Result<ExitCode
         }
         if !env.is_empty() {
             body["Environment"] = json!({ "Variables": env });
+        }
+        if !d.layers.is_empty() {
+            body["Layers"] = json!(d.layers);
         }
         api.call("POST", "/2015-03-31/functions", &[], serde_json::to_vec(&body)?).await?.ok()?.json()?
     };

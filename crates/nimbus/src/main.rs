@@ -62,6 +62,10 @@ enum Command {
         env: Vec<String>,
         #[arg(long, default_value = "arn:aws:iam::000000000000:role/nimbus-function")]
         role: String,
+        /// A layer version ARN to mount under /opt (repeatable, in order; replaces the
+        /// function's list).
+        #[arg(long = "layer", value_name = "ARN")]
+        layers: Vec<String>,
         #[command(flatten)]
         client: ClientOpts,
     },
@@ -108,6 +112,11 @@ enum Command {
         #[command(flatten)]
         client: ClientOpts,
     },
+    /// Manage layers.
+    Layer {
+        #[command(subcommand)]
+        command: LayerCommand,
+    },
     /// Manage aliases.
     Alias {
         #[command(subcommand)]
@@ -115,6 +124,28 @@ enum Command {
     },
     /// Delete a function.
     Rm {
+        name: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+}
+
+#[derive(Subcommand)]
+enum LayerCommand {
+    /// Zip a folder and publish it as a new version of a layer.
+    Publish {
+        name: String,
+        dir: PathBuf,
+        /// A compatible runtime (repeatable).
+        #[arg(long = "runtime")]
+        runtimes: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// List a layer's versions.
+    Ls {
         name: String,
         #[command(flatten)]
         client: ClientOpts,
@@ -157,8 +188,8 @@ fn main() -> std::process::ExitCode {
     let result = match args.command {
         Command::Server(opts) => server::run(opts),
         Command::Runtimes { runtime_paths, output } => server::print_runtimes(&runtime_paths, output),
-        Command::Deploy { dir, name, runtime, handler, memory, timeout, env, role, client } => {
-            cli::run(client, cli::Deploy { dir, name, runtime, handler, memory, timeout, env, role }.into())
+        Command::Deploy { dir, name, runtime, handler, memory, timeout, env, role, layers, client } => {
+            cli::run(client, cli::Deploy { dir, name, runtime, handler, memory, timeout, env, role, layers }.into())
         }
         Command::Invoke { name, payload, logs, client } => cli::run(client, cli::Cmd::Invoke { name, payload, logs }),
         Command::Ls { client } => cli::run(client, cli::Cmd::Ls),
@@ -166,6 +197,12 @@ fn main() -> std::process::ExitCode {
         Command::Rm { name, client } => cli::run(client, cli::Cmd::Rm { name }),
         Command::Publish { name, description, client } => cli::run(client, cli::Cmd::Publish { name, description }),
         Command::Versions { name, client } => cli::run(client, cli::Cmd::Versions { name }),
+        Command::Layer { command } => match command {
+            LayerCommand::Publish { name, dir, runtimes, description, client } => {
+                cli::run(client, cli::Cmd::LayerPublish { name, dir, runtimes, description })
+            }
+            LayerCommand::Ls { name, client } => cli::run(client, cli::Cmd::LayerLs { name }),
+        },
         Command::Alias { command } => match command {
             AliasCommand::Set { function, name, target, weight, client } => {
                 cli::run(client, cli::Cmd::AliasSet { function, name, target, weight })
