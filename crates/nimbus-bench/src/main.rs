@@ -223,6 +223,30 @@ async fn main() -> anyhow::Result<()> {
         println!("| concurrency {c} | {} | {} | {rps:.0} |", us(p50), us(p99));
     }
 
+    // Alias resolution on the invoke path: the same echo function called directly, through
+    // a version, an alias, and an alias chain.
+    for (path, body) in [
+        ("/2015-03-31/functions/echo/versions", "{}"),
+        ("/2015-03-31/functions/echo/aliases", r#"{"Name":"live","FunctionVersion":"1"}"#),
+        ("/2015-03-31/functions/echo/aliases", r#"{"Name":"chained","FunctionVersion":"live"}"#),
+    ] {
+        let (st, b) = call(&mut s, "POST", path, Bytes::from(body)).await?;
+        if st != 201 {
+            bail!("{path}: {st} {}", String::from_utf8_lossy(&b));
+        }
+    }
+    println!("\n| warm invoke by qualifier (c=1) | p50 | p99 |");
+    println!("|---|---|---|");
+    for (label, name) in [("$LATEST", "echo"), ("version 1", "echo:1"), ("alias → 1", "echo:live"), ("alias → alias → 1", "echo:chained")] {
+        invoke(&mut s, name).await?;
+        let mut lat = Vec::with_capacity(args.requests / 2);
+        for _ in 0..args.requests / 2 {
+            lat.push(invoke(&mut s, name).await?);
+        }
+        lat.sort();
+        println!("| {label} | {} | {} |", us(pct(&lat, 0.5)), us(pct(&lat, 0.99)));
+    }
+
     if args.cold == 0 {
         return Ok(());
     }
@@ -263,6 +287,50 @@ async fn main() -> anyhow::Result<()> {
         let (c, w) = (pct(&cold, 0.5), pct(&warm, 0.5));
         let added = c.saturating_sub(w).saturating_sub(bare);
         println!("| {runtime} | {} | {} | {} | {} |", ms(c), us(w), ms(bare), ms(added));
+    }
+    // Layers: a Node cold start with 0 and with 5 layers (each a few hundred files).
+    let mut layer_arns = Vec::new();
+    for i in 0..5 {
+        let files: Vec<(String, Vec<u8>, u32)> =
+            (0..200).map(|j| (format!("nodejs/node_modules/lib{i}/f{j}.js"), format!("module.exports = {j};").into_bytes(), 0o644)).collect();
+        let refs: Vec<(&str, Vec<u8>, u32)> = files.iter().map(|(n, d, m)| (n.as_str(), d.clone(), *m)).collect();
+        let body = serde_json::json!({ "Content": { "ZipFile": zip_files(&refs)? } });
+        let (st, b) = call(&mut s, "POST", &format!("/2018-10-31/layers/lib{i}/versions"), Bytes::from(body.to_string())).await?;
+        if st != 201 {
+            bail!("publish layer: {}", String::from_utf8_lossy(&b));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&b)?;
+        layer_arns.push(v["LayerVersionArn"].as_str().unwrap_or_default().to_string());
+    }
+    println!("\n| Node cold start | first invoke p50 |");
+    println!("|---|---|");
+    for (label, layers) in [("0 layers", vec![]), ("5 layers", layer_arns.clone())] {
+        let name = format!("layered{}", layers.len());
+        let body = serde_json::json!({
+            "FunctionName": name, "Runtime": "nodejs20.x", "Handler": "index.handler",
+            "Role": "arn:aws:iam::000000000000:role/bench", "Layers": layers,
+            "Code": {"ZipFile": zip_files(&[("index.js", b"exports.handler = async (e) => require('lib0/f1') + 0;".to_vec(), 0o644)])?},
+        });
+        let body = if layers.is_empty() {
+            let mut b = body;
+            b["Code"]["ZipFile"] = serde_json::json!(zip_files(&[("index.js", b"exports.handler = async (e) => 1;".to_vec(), 0o644)])?);
+            b
+        } else {
+            body
+        };
+        let (st, b) = call(&mut s, "POST", "/2015-03-31/functions", Bytes::from(body.to_string())).await?;
+        if st != 201 {
+            bail!("create: {}", String::from_utf8_lossy(&b));
+        }
+        let mut cold = Vec::new();
+        for i in 0..args.cold {
+            let change = serde_json::json!({"Environment": {"Variables": {"NN": i.to_string()}}});
+            call(&mut s, "PUT", &format!("/2015-03-31/functions/{name}/configuration"), Bytes::from(change.to_string())).await?;
+            tokio::time::sleep(Duration::from_millis(args.cold_spacing_ms)).await;
+            cold.push(invoke(&mut s, &name).await?);
+        }
+        cold.sort();
+        println!("| {label} | {} |", ms(pct(&cold, 0.5)));
     }
     drop(server);
     Ok(())
