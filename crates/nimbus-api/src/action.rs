@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, Method};
-use nimbus_control::{AliasChange, ConfigChange, NewFunction, NewLayerVersion};
+use nimbus_control::{AliasChange, ConfigChange, EventInvokeChange, NewFunction, NewLayerVersion};
 use nimbus_model::layer::LayerStatement;
 use nimbus_model::validate::{self, MAX_SYNC_PAYLOAD};
 use nimbus_model::{ApiError, ErrorCode, FunctionRef, InvokeRequest, Partition};
@@ -44,6 +44,11 @@ pub enum Action {
     RemoveLayerVersionPermission { layer: String, version: u64, statement_id: String, revision_id: Option<String> },
     GetLayerVersionPolicy { layer: String, version: u64 },
     Invoke(InvokeRequest),
+    InvokeAsync { function: FunctionRef, payload: Bytes },
+    PutEventInvokeConfig { function: FunctionRef, change: EventInvokeChange, replace: bool },
+    GetEventInvokeConfig(FunctionRef),
+    DeleteEventInvokeConfig(FunctionRef),
+    ListEventInvokeConfigs(FunctionRef),
     InvokeDryRun(FunctionRef),
     /// The zip behind GetFunction's `Code.Location`.
     GetCode { digest: String },
@@ -81,7 +86,12 @@ impl Action {
             Action::PutFunctionConcurrency { .. } => "lambda:PutFunctionConcurrency",
             Action::GetFunctionConcurrency(_) => "lambda:GetFunctionConcurrency",
             Action::DeleteFunctionConcurrency(_) => "lambda:DeleteFunctionConcurrency",
-            Action::Invoke(_) | Action::InvokeDryRun(_) => "lambda:InvokeFunction",
+            Action::Invoke(_) | Action::InvokeDryRun(_) | Action::InvokeAsync { .. } => "lambda:InvokeFunction",
+            Action::PutEventInvokeConfig { replace: true, .. } => "lambda:PutFunctionEventInvokeConfig",
+            Action::PutEventInvokeConfig { .. } => "lambda:UpdateFunctionEventInvokeConfig",
+            Action::GetEventInvokeConfig(_) => "lambda:GetFunctionEventInvokeConfig",
+            Action::DeleteEventInvokeConfig(_) => "lambda:DeleteFunctionEventInvokeConfig",
+            Action::ListEventInvokeConfigs(_) => "lambda:ListFunctionEventInvokeConfigs",
             Action::PublishLayerVersion(_) => "lambda:PublishLayerVersion",
             Action::GetLayerVersion { .. } | Action::GetLayerVersionByArn { .. } => "lambda:GetLayerVersion",
             Action::ListLayers { .. } => "lambda:ListLayers",
@@ -347,6 +357,42 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
             statement_id: percent_decode(sid),
             revision_id: query_param(req.query, "RevisionId").filter(|r| !r.is_empty()),
         }),
+        (&Method::GET, ["2019-09-25", "functions", name, "event-invoke-config", "list"]) => {
+            Ok(Action::ListEventInvokeConfigs(fref(name)?))
+        }
+        (&Method::GET, ["2019-09-25", "functions", name, "event-invoke-config"]) => Ok(Action::GetEventInvokeConfig(fref(name)?)),
+        (&Method::DELETE, ["2019-09-25", "functions", name, "event-invoke-config"]) => {
+            Ok(Action::DeleteEventInvokeConfig(fref(name)?))
+        }
+        (m @ (&Method::PUT | &Method::POST), ["2019-09-25", "functions", name, "event-invoke-config"]) => {
+            let function = fref(name)?;
+            let replace = m == Method::PUT;
+            let input: serde_json::Value = body_json(&req.body)?;
+            let uint = |key: &str, field: &str| -> Result<Option<u32>, ApiError> {
+                match input.get(key) {
+                    None | Some(serde_json::Value::Null) => Ok(None),
+                    Some(v) => match v.as_i64() {
+                        Some(n) if n >= 0 => Ok(Some(n.min(u32::MAX as i64) as u32)),
+                        _ => Err(ApiError::validation(&v.to_string(), field, "Member must have value greater than or equal to 0")),
+                    },
+                }
+            };
+            let destination = |which: &str| -> Option<Option<String>> {
+                let d = input.get("DestinationConfig")?;
+                let entry = d.get(which)?;
+                Some(entry.get("Destination").and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string))
+            };
+            Ok(Action::PutEventInvokeConfig {
+                function,
+                replace,
+                change: EventInvokeChange {
+                    maximum_retry_attempts: uint("MaximumRetryAttempts", "maximumRetryAttempts")?,
+                    maximum_event_age_secs: uint("MaximumEventAgeInSeconds", "maximumEventAgeInSeconds")?,
+                    on_success: destination("OnSuccess"),
+                    on_failure: destination("OnFailure"),
+                },
+            })
+        }
         (&Method::GET, ["_nimbus", "code", digest]) => Ok(Action::GetCode { digest: digest.to_string() }),
         _ => Err(not_found_route(m, req.path)),
     }
@@ -407,6 +453,25 @@ struct CreateFunctionInput {
     publish: Option<bool>,
     package_type: Option<String>,
     layers: Option<Vec<String>>,
+    dead_letter_config: Option<DeadLetterInput>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct DeadLetterInput {
+    target_arn: Option<String>,
+}
+
+/// DeadLetterConfig.TargetArn must name a queue or a topic; empty clears it.
+fn dead_letter(input: Option<DeadLetterInput>) -> Result<Option<String>, ApiError> {
+    let Some(arn) = input.and_then(|d| d.target_arn) else { return Ok(None) };
+    if !arn.is_empty() {
+        let service = arn.split(':').nth(2).unwrap_or("");
+        if !arn.starts_with("arn:aws") || !matches!(service, "sqs" | "sns") || arn.split(':').count() != 6 {
+            return Err(ApiError::invalid(format!("The dead-letter target {arn} must be an SQS queue or SNS topic ARN")));
+        }
+    }
+    Ok(Some(arn))
 }
 
 #[derive(Deserialize, Default)]
@@ -422,6 +487,7 @@ struct UpdateConfigInput {
     ephemeral_storage: Option<EphemeralInput>,
     revision_id: Option<String>,
     layers: Option<Vec<String>>,
+    dead_letter_config: Option<DeadLetterInput>,
 }
 
 #[derive(Deserialize, Default)]
@@ -501,6 +567,7 @@ fn parse_create(body: &[u8]) -> Result<Action, ApiError> {
         environment,
         architectures,
         layers: input.layers.unwrap_or_default(),
+        dead_letter_target: dead_letter(input.dead_letter_config)?.filter(|a| !a.is_empty()),
         zip: decode_zip(code.zip_file.as_deref())?,
     }) })
 }
@@ -614,6 +681,7 @@ fn parse_config_change(body: &[u8]) -> Result<ConfigChange, ApiError> {
         ephemeral_storage_mb: input.ephemeral_storage.map(|e| validate::ephemeral_storage(e.size)).transpose()?,
         environment,
         layers: input.layers,
+        dead_letter_target: dead_letter(input.dead_letter_config)?,
         revision_id: input.revision_id,
     })
 }
@@ -626,7 +694,18 @@ fn parse_invoke(req: &RawRequest<'_>, function: FunctionRef) -> Result<Action, A
     match invocation_type {
         "RequestResponse" => {}
         "DryRun" => return Ok(Action::InvokeDryRun(function)),
-        "Event" => return Err(ApiError::invalid("Asynchronous invocation (InvocationType Event) is not supported yet")),
+        "Event" => {
+            let payload = if req.body.is_empty() { Bytes::from_static(b"{}") } else { req.body.clone() };
+            if payload.len() <= nimbus_model::invoke::async_limits::MAX_PAYLOAD
+                && serde_json::from_slice::<serde::de::IgnoredAny>(&payload).is_err()
+            {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidRequestContent,
+                    "Could not parse request body into json: Could not parse payload into json: Unexpected character",
+                ));
+            }
+            return Ok(Action::InvokeAsync { function, payload });
+        }
         other => {
             return Err(ApiError::validation(other, "invocationType", "Member must satisfy enum value set: [Event, RequestResponse, DryRun]"))
         }
@@ -668,7 +747,7 @@ fn parse_invoke(req: &RawRequest<'_>, function: FunctionRef) -> Result<Action, A
             Some(String::from_utf8(raw).map_err(|_| bad())?)
         }
     };
-    Ok(Action::Invoke(InvokeRequest { function, payload, tail_log, client_context }))
+    Ok(Action::Invoke(InvokeRequest { function, payload, tail_log, client_context, request_id: None }))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use base64::Engine;
 use http::{HeaderValue, Response, StatusCode};
 use nimbus_model::alias::AliasConfig;
+use nimbus_model::invoke::EventInvokeConfig;
 use nimbus_model::layer::{LayerStatement, LayerVersion};
 use nimbus_model::{format_last_modified, validate, ApiError, FunctionConfig, FunctionRef, Qualifier, LATEST};
 use serde_json::{json, Map, Value};
@@ -49,7 +50,36 @@ pub fn configuration_json(state: &AppState, c: &FunctionConfig, qualifier: Optio
     if !c.layers.is_empty() {
         v["Layers"] = c.layers.iter().map(|l| json!({ "Arn": l.arn, "CodeSize": l.code_size })).collect();
     }
+    if let Some(dlq) = &c.dead_letter_target {
+        v["DeadLetterConfig"] = json!({ "TargetArn": dlq });
+    }
     v
+}
+
+/// AWS's FunctionEventInvokeConfig object.
+fn event_config_json(state: &AppState, c: &EventInvokeConfig) -> Value {
+    let mut v = json!({
+        "LastModified": c.last_modified_ms as f64 / 1000.0,
+        "FunctionArn": state.control.partition().qualified_arn(&c.function, &c.qualifier),
+        "DestinationConfig": {},
+    });
+    if let Some(r) = c.maximum_retry_attempts {
+        v["MaximumRetryAttempts"] = json!(r);
+    }
+    if let Some(a) = c.maximum_event_age_secs {
+        v["MaximumEventAgeInSeconds"] = json!(a);
+    }
+    if let Some(d) = &c.on_success {
+        v["DestinationConfig"]["OnSuccess"] = json!({ "Destination": d });
+    }
+    if let Some(d) = &c.on_failure {
+        v["DestinationConfig"]["OnFailure"] = json!({ "Destination": d });
+    }
+    v
+}
+
+fn qualifier_or_latest(f: &FunctionRef) -> &str {
+    f.qualifier.as_ref().map(|q| q.as_str()).unwrap_or(LATEST)
 }
 
 /// AWS's GetLayerVersion / PublishLayerVersion object (`full`) or its list item.
@@ -338,6 +368,31 @@ pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Res
             let statements: Vec<Value> = l.policy.iter().map(|s| policy_statement(state, &l, s)).collect();
             let policy = json!({ "Version": "2012-10-17", "Id": "default", "Statement": statements });
             Ok(response::json(StatusCode::OK, &json!({ "Policy": policy.to_string(), "RevisionId": l.policy_revision })))
+        }
+        Action::InvokeAsync { function, payload } => {
+            let request_id = state.async_invoker.submit(&function, payload).await?;
+            let mut r = response::empty(StatusCode::ACCEPTED);
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                r.headers_mut().insert("x-amzn-requestid", v);
+            }
+            Ok(r)
+        }
+        Action::PutEventInvokeConfig { function, change, replace } => {
+            let c = control.put_event_invoke_config(&function.name, qualifier_or_latest(&function), change, replace).await?;
+            Ok(response::json(StatusCode::OK, &event_config_json(state, &c)))
+        }
+        Action::GetEventInvokeConfig(function) => {
+            let c = control.get_event_invoke_config(&function.name, qualifier_or_latest(&function)).await?;
+            Ok(response::json(StatusCode::OK, &event_config_json(state, &c)))
+        }
+        Action::DeleteEventInvokeConfig(function) => {
+            control.delete_event_invoke_config(&function.name, qualifier_or_latest(&function)).await?;
+            Ok(response::empty(StatusCode::NO_CONTENT))
+        }
+        Action::ListEventInvokeConfigs(function) => {
+            let list = control.list_event_invoke_configs(&function.name).await?;
+            let items: Vec<Value> = list.iter().map(|c| event_config_json(state, c)).collect();
+            Ok(response::json(StatusCode::OK, &json!({ "FunctionEventInvokeConfigs": items })))
         }
         Action::InvokeDryRun(f) => {
             control.get_qualified(&f.name, f.qualifier.as_ref()).await?;

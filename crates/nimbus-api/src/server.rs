@@ -9,7 +9,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use nimbus_control::ControlPlane;
-use nimbus_invoke::Invoker;
+use nimbus_invoke::{AsyncInvoker, Invoker};
 use nimbus_logs::LogStore;
 use nimbus_model::{ApiError, ErrorCode};
 use tokio::net::TcpListener;
@@ -24,6 +24,7 @@ const MAX_BODY: usize = 72 * 1024 * 1024;
 pub struct AppState {
     pub control: Arc<ControlPlane>,
     pub invoker: Arc<Invoker>,
+    pub async_invoker: Arc<AsyncInvoker>,
     pub logs: Arc<LogStore>,
 }
 

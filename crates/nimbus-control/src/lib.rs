@@ -3,9 +3,11 @@
 //! keeps the in-memory view the invoke path reads, so invoking never touches the database.
 
 mod aliases;
+mod event_config;
 mod layers;
 
 pub use aliases::AliasChange;
+pub use event_config::{validate_destination, EventInvokeChange};
 pub use layers::NewLayerVersion;
 mod versions;
 mod view;
@@ -50,6 +52,7 @@ pub struct NewFunction {
     pub architectures: Vec<String>,
     /// Layer version ARNs, in mount order.
     pub layers: Vec<String>,
+    pub dead_letter_target: Option<String>,
     pub zip: Vec<u8>,
 }
 
@@ -65,6 +68,8 @@ pub struct ConfigChange {
     pub ephemeral_storage_mb: Option<u32>,
     pub environment: Option<BTreeMap<String, String>>,
     pub layers: Option<Vec<String>>,
+    /// `Some("")` clears the dead-letter target.
+    pub dead_letter_target: Option<String>,
     pub revision_id: Option<String>,
 }
 
@@ -241,6 +246,7 @@ impl ControlPlane {
             reserved_concurrency: None,
             last_published: 0,
             layers,
+            dead_letter_target: f.dead_letter_target,
         };
         match self.store.create_function(&config).await {
             Ok(()) => {}
@@ -349,6 +355,9 @@ impl ControlPlane {
         }
         if let Some(v) = change.environment {
             next.environment = v;
+        }
+        if let Some(dlq) = change.dead_letter_target {
+            next.dead_letter_target = (!dlq.is_empty()).then_some(dlq);
         }
         if let Some(arns) = change.layers {
             next.layers = self.resolve_layers(&arns, next.code_unzipped_size).await?;

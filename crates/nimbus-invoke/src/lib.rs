@@ -3,8 +3,10 @@
 //! one), runs the event, and writes the CloudWatch-style START/END/REPORT lines. Triggers
 //! and the HTTP edge all call the same [`Invoker`].
 
+mod async_invoke;
 mod concurrency;
 
+pub use async_invoke::{AsyncConfig, AsyncInvoker, MessageSink};
 pub use concurrency::ConcurrencyLimiter;
 
 use std::collections::HashMap;
@@ -98,7 +100,7 @@ impl Invoker {
             self.control.unreserved_concurrency(),
         )?;
         let spec = self.spec_for(&function);
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = req.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let invoked_arn = match &req.function.qualifier {
             Some(q) => partition.qualified_arn(name, q.as_str()),
             None => partition.function_arn(name),

@@ -44,6 +44,9 @@ pub struct FunctionConfig {
     /// Layer versions mounted under `/opt`, in order (a later layer's file wins).
     #[serde(default)]
     pub layers: Vec<crate::layer::LayerRef>,
+    /// DeadLetterConfig.TargetArn: where asynchronous events go after their last failure.
+    #[serde(default)]
+    pub dead_letter_target: Option<String>,
 }
 
 impl FunctionConfig {

@@ -10,6 +10,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use nimbus_model::alias::AliasConfig;
 use nimbus_model::layer::LayerVersion;
+use nimbus_model::invoke::{AsyncEvent, EventInvokeConfig};
 use nimbus_model::FunctionConfig;
 
 pub use blob::{BlobStore, LocalBlobStore};
@@ -76,4 +77,20 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_layer_version(&self, name: &str, version: u64) -> Result<bool, StoreError>;
     /// Whether any layer version or function record still refers to this digest.
     async fn digest_in_use(&self, digest: &str) -> Result<bool, StoreError>;
+
+    /// Stores an accepted asynchronous event durably (it survives a crash once this returns).
+    async fn enqueue_event(&self, event: &AsyncEvent) -> Result<(), StoreError>;
+    /// Events due at `now_ms`, oldest first.
+    async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>, StoreError>;
+    /// The earliest `not_before_ms` of any waiting event.
+    async fn next_event_due(&self) -> Result<Option<i64>, StoreError>;
+    /// Records a retry (attempts and backoff) of a waiting event.
+    async fn reschedule_event(&self, request_id: &str, attempts: u32, not_before_ms: i64) -> Result<(), StoreError>;
+    /// Removes a finished event.
+    async fn complete_event(&self, request_id: &str) -> Result<(), StoreError>;
+
+    async fn put_event_invoke_config(&self, config: &EventInvokeConfig) -> Result<(), StoreError>;
+    async fn get_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<Option<EventInvokeConfig>, StoreError>;
+    async fn list_event_invoke_configs(&self, function: &str) -> Result<Vec<EventInvokeConfig>, StoreError>;
+    async fn delete_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<bool, StoreError>;
 }

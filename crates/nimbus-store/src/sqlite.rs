@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use nimbus_model::alias::AliasConfig;
 use nimbus_model::layer::LayerVersion;
+use nimbus_model::invoke::{AsyncEvent, EventInvokeConfig};
 use nimbus_model::FunctionConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -33,6 +34,19 @@ CREATE TABLE IF NOT EXISTS aliases (
     revision TEXT NOT NULL,
     config TEXT NOT NULL,
     PRIMARY KEY (function, name)
+);
+CREATE TABLE IF NOT EXISTS async_events (
+    request_id TEXT PRIMARY KEY,
+    not_before INTEGER NOT NULL,
+    enqueued INTEGER NOT NULL,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS async_events_due ON async_events(not_before, enqueued);
+CREATE TABLE IF NOT EXISTS event_invoke_configs (
+    function TEXT NOT NULL,
+    qualifier TEXT NOT NULL,
+    config TEXT NOT NULL,
+    PRIMARY KEY (function, qualifier)
 );
 CREATE TABLE IF NOT EXISTS layer_names (
     name TEXT PRIMARY KEY,
@@ -145,6 +159,7 @@ impl Store for SqliteStore {
             let tx = conn.unchecked_transaction()?;
             let n = tx.execute("DELETE FROM functions WHERE name = ?1", params![name])?;
             tx.execute("DELETE FROM aliases WHERE function = ?1", params![name])?;
+            tx.execute("DELETE FROM event_invoke_configs WHERE function = ?1", params![name])?;
             tx.commit()?;
             Ok(n)
         })?;
@@ -335,6 +350,92 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn enqueue_event(&self, e: &AsyncEvent) -> Result<(), StoreError> {
+        let json = serde_json::to_string(e).expect("event serializes");
+        self.with(|conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO async_events (request_id, not_before, enqueued, event) VALUES (?1, ?2, ?3, ?4)",
+                params![e.request_id, e.not_before_ms, e.enqueued_ms, json],
+            )
+        })?;
+        Ok(())
+    }
+
+    async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT event FROM async_events WHERE not_before <= ?1 ORDER BY not_before, enqueued LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![now_ms, limit as i64], |row| decode_json(row.get(0)?))?;
+            rows.collect()
+        })
+    }
+
+    async fn next_event_due(&self) -> Result<Option<i64>, StoreError> {
+        self.with(|conn| conn.query_row("SELECT MIN(not_before) FROM async_events", [], |row| row.get(0)))
+    }
+
+    async fn reschedule_event(&self, request_id: &str, attempts: u32, not_before_ms: i64) -> Result<(), StoreError> {
+        self.with(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let json: Option<String> = tx
+                .query_row("SELECT event FROM async_events WHERE request_id = ?1", params![request_id], |r| r.get(0))
+                .optional()?;
+            if let Some(json) = json {
+                let mut e: AsyncEvent = decode_json(json)?;
+                e.attempts = attempts;
+                e.not_before_ms = not_before_ms;
+                tx.execute(
+                    "UPDATE async_events SET not_before = ?2, event = ?3 WHERE request_id = ?1",
+                    params![request_id, not_before_ms, serde_json::to_string(&e).expect("event serializes")],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    async fn complete_event(&self, request_id: &str) -> Result<(), StoreError> {
+        self.with(|conn| conn.execute("DELETE FROM async_events WHERE request_id = ?1", params![request_id]))?;
+        Ok(())
+    }
+
+    async fn put_event_invoke_config(&self, c: &EventInvokeConfig) -> Result<(), StoreError> {
+        let json = serde_json::to_string(c).expect("config serializes");
+        self.with(|conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO event_invoke_configs (function, qualifier, config) VALUES (?1, ?2, ?3)",
+                params![c.function, c.qualifier, json],
+            )
+        })?;
+        Ok(())
+    }
+
+    async fn get_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<Option<EventInvokeConfig>, StoreError> {
+        self.with(|conn| {
+            conn.query_row(
+                "SELECT config FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2",
+                params![function, qualifier],
+                |row| decode_json(row.get(0)?),
+            )
+            .optional()
+        })
+    }
+
+    async fn list_event_invoke_configs(&self, function: &str) -> Result<Vec<EventInvokeConfig>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT config FROM event_invoke_configs WHERE function = ?1 ORDER BY qualifier")?;
+            let rows = stmt.query_map(params![function], |row| decode_json(row.get(0)?))?;
+            rows.collect()
+        })
+    }
+
+    async fn delete_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<bool, StoreError> {
+        let n = self.with(|conn| {
+            conn.execute("DELETE FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2", params![function, qualifier])
+        })?;
+        Ok(n > 0)
+    }
+
     async fn code_in_use(&self, digest: &str) -> Result<bool, StoreError> {
         self.with(|conn| {
             conn.query_row("SELECT EXISTS(SELECT 1 FROM functions WHERE code_digest = ?1)", params![digest], |row| row.get(0))
@@ -368,6 +469,7 @@ mod tests {
             reserved_concurrency: None,
             last_published: 0,
             layers: vec![],
+            dead_letter_target: None,
         }
     }
 

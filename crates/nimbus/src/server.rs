@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context};
 use nimbus_api::AppState;
 use nimbus_control::{CodeDirs, ControlPlane};
-use nimbus_invoke::Invoker;
+use nimbus_invoke::{AsyncConfig, AsyncInvoker, Invoker};
 use nimbus_logs::LogStore;
 use nimbus_model::{Partition, Runtime};
 use nimbus_sandbox::{EnvironmentPool, PoolConfig, RuntimeRegistry};
@@ -49,6 +49,10 @@ pub struct ServerOpts {
     /// of the host's memory is available (0 turns it off).
     #[arg(long, env = "NIMBUS_MIN_AVAILABLE_MEMORY_PERCENT", default_value_t = 10.0)]
     min_available_memory_percent: f64,
+    /// Milliseconds before the first retry of a failed asynchronous event (doubling after;
+    /// AWS waits about a minute).
+    #[arg(long, env = "NIMBUS_ASYNC_RETRY_DELAY_MS", default_value_t = 60_000)]
+    async_retry_delay_ms: u64,
     /// Threads serving the API and the Runtime APIs (default: one per core).
     #[arg(long, env = "NIMBUS_WORKER_THREADS")]
     worker_threads: Option<usize>,
@@ -125,7 +129,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     }
     let control = Arc::new(
         ControlPlane::open(
-            store,
+            store.clone(),
             blobs,
             CodeDirs {
                 code: CodeCache::new(data.code(), data.tmp()),
@@ -151,7 +155,14 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
         }, registry, logs.clone());
     let invoker = Invoker::new(control.clone(), pool.clone());
-    let state = Arc::new(AppState { control, invoker, logs: logs.clone() });
+    let async_invoker = AsyncInvoker::new(
+        store.clone(),
+        control.clone(),
+        invoker.clone(),
+        AsyncConfig { retry_delay: Duration::from_millis(opts.async_retry_delay_ms), parallelism: 64 },
+    );
+    tokio::spawn(async_invoker.clone().run());
+    let state = Arc::new(AppState { control, invoker, async_invoker, logs: logs.clone() });
 
     let listener = tokio::net::TcpListener::bind(&opts.listen)
         .await

@@ -1,0 +1,118 @@
+//! Event-invoke configs (Put/Update/Get/Delete/ListFunctionEventInvokeConfigs): retries,
+//! maximum event age and destinations for a function's asynchronous invocations, per
+//! qualifier.
+
+use nimbus_model::invoke::{async_limits, EventInvokeConfig};
+use nimbus_model::{now_millis, ApiError, Qualifier};
+
+use crate::{store_err, ControlPlane};
+
+/// Fields of a Put (all replace) or Update (only the given ones change) request. `Some(None)`
+/// clears a destination.
+#[derive(Debug, Clone, Default)]
+pub struct EventInvokeChange {
+    pub maximum_retry_attempts: Option<u32>,
+    pub maximum_event_age_secs: Option<u32>,
+    pub on_success: Option<Option<String>>,
+    pub on_failure: Option<Option<String>>,
+}
+
+/// A destination must be a function, queue, topic or event bus ARN.
+pub fn validate_destination(arn: &str) -> Result<(), ApiError> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let ok = parts.len() >= 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && matches!(parts[2], "lambda" | "sqs" | "sns" | "events")
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit());
+    if !ok {
+        return Err(ApiError::invalid(format!("The destination ARN {arn} is invalid.")));
+    }
+    Ok(())
+}
+
+impl ControlPlane {
+    async fn check_qualifier(&self, function: &str, qualifier: &str) -> Result<(), ApiError> {
+        self.get(function).await?;
+        let q = Qualifier::parse(qualifier)?;
+        self.route(function, Some(&q)).await?;
+        if let Qualifier::Named(v) = &q {
+            if nimbus_model::alias::is_version_number(v) {
+                self.resolve_version(function, v).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// PutFunctionEventInvokeConfig (`replace`) or UpdateFunctionEventInvokeConfig.
+    pub async fn put_event_invoke_config(&self, function: &str, qualifier: &str, change: EventInvokeChange, replace: bool) -> Result<EventInvokeConfig, ApiError> {
+        self.check_qualifier(function, qualifier).await?;
+        if let Some(r) = change.maximum_retry_attempts {
+            if r > async_limits::MAX_RETRIES {
+                return Err(ApiError::validation(&r.to_string(), "maximumRetryAttempts", "Member must have value less than or equal to 2"));
+            }
+        }
+        if let Some(a) = change.maximum_event_age_secs {
+            if !(async_limits::MIN_EVENT_AGE_SECS..=async_limits::MAX_EVENT_AGE_SECS).contains(&a) {
+                return Err(ApiError::validation(&a.to_string(), "maximumEventAgeInSeconds", "Member must have value between 60 and 21600"));
+            }
+        }
+        for arn in [&change.on_success, &change.on_failure].into_iter().flatten().flatten() {
+            validate_destination(arn)?;
+        }
+        let current = if replace { None } else { self.store.get_event_invoke_config(function, qualifier).await.map_err(store_err)? };
+        if !replace && current.is_none() {
+            return Err(self.no_event_config(function, qualifier));
+        }
+        let base = current.unwrap_or(EventInvokeConfig {
+            function: function.to_string(),
+            qualifier: qualifier.to_string(),
+            maximum_retry_attempts: None,
+            maximum_event_age_secs: None,
+            on_success: None,
+            on_failure: None,
+            last_modified_ms: 0,
+        });
+        let next = EventInvokeConfig {
+            maximum_retry_attempts: change.maximum_retry_attempts.or(if replace { None } else { base.maximum_retry_attempts }),
+            maximum_event_age_secs: change.maximum_event_age_secs.or(if replace { None } else { base.maximum_event_age_secs }),
+            on_success: change.on_success.unwrap_or(if replace { None } else { base.on_success.clone() }),
+            on_failure: change.on_failure.unwrap_or(if replace { None } else { base.on_failure.clone() }),
+            last_modified_ms: now_millis(),
+            ..base
+        };
+        self.store.put_event_invoke_config(&next).await.map_err(store_err)?;
+        Ok(next)
+    }
+
+    fn no_event_config(&self, function: &str, qualifier: &str) -> ApiError {
+        ApiError::not_found(format!(
+            "The function {} doesn't have an EventInvokeConfig",
+            self.partition.qualified_arn(function, qualifier)
+        ))
+    }
+
+    pub async fn get_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<EventInvokeConfig, ApiError> {
+        self.get(function).await?;
+        self.store.get_event_invoke_config(function, qualifier).await.map_err(store_err)?.ok_or_else(|| self.no_event_config(function, qualifier))
+    }
+
+    /// The config the dispatcher applies to an event (None: AWS's defaults).
+    pub async fn event_invoke_config(&self, function: &str, qualifier: &str) -> Result<Option<EventInvokeConfig>, ApiError> {
+        self.store.get_event_invoke_config(function, qualifier).await.map_err(store_err)
+    }
+
+    pub async fn list_event_invoke_configs(&self, function: &str) -> Result<Vec<EventInvokeConfig>, ApiError> {
+        self.get(function).await?;
+        self.store.list_event_invoke_configs(function).await.map_err(store_err)
+    }
+
+    pub async fn delete_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<(), ApiError> {
+        self.get(function).await?;
+        if !self.store.delete_event_invoke_config(function, qualifier).await.map_err(store_err)? {
+            return Err(self.no_event_config(function, qualifier));
+        }
+        Ok(())
+    }
+}

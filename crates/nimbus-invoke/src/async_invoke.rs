@@ -1,0 +1,312 @@
+//! Asynchronous invocation: events are stored durably before the caller gets its 202, then
+//! a dispatcher runs them through the [`Invoker`], retrying function errors with backoff
+//! (per the function's event-invoke config), waiting out throttles without counting them,
+//! and sending what finally fails (or, if configured, succeeds) to a destination or the
+//! function's dead-letter queue. An accepted event is never dropped silently: after a
+//! crash, every event not yet completed runs again (at least once).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use nimbus_control::ControlPlane;
+use nimbus_model::invoke::{async_limits, AsyncEvent};
+use nimbus_model::{now_millis, ApiError, ErrorCode, FunctionRef, InvokeOutcome, InvokeRequest, Qualifier, LATEST};
+use nimbus_store::Store;
+use serde_json::{json, Value};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::Invoker;
+
+/// Where invocation records and dead letters go when the target is not a function: the
+/// queue and topic services implement this (wired by the server).
+#[async_trait]
+pub trait MessageSink: Send + Sync {
+    /// Sends `body` with string message attributes to the queue or topic named by `arn`.
+    async fn send(&self, arn: &str, body: String, attributes: Vec<(String, String)>) -> Result<(), String>;
+}
+
+#[derive(Debug, Clone)]
+pub struct AsyncConfig {
+    /// Delay before the first retry of a failed event; each further retry doubles it
+    /// (AWS: about 1 minute, then 2).
+    pub retry_delay: Duration,
+    /// Events run at once by the dispatcher (each still within its function's
+    /// concurrency).
+    pub parallelism: usize,
+}
+
+pub struct AsyncInvoker {
+    store: Arc<dyn Store>,
+    control: Arc<ControlPlane>,
+    invoker: Arc<Invoker>,
+    sinks: Mutex<Option<Arc<dyn MessageSink>>>,
+    config: AsyncConfig,
+    wake: Notify,
+    in_flight: Mutex<HashSet<String>>,
+    slots: Arc<Semaphore>,
+}
+
+/// How one attempt ended.
+enum Attempt {
+    Succeeded(InvokeOutcome),
+    FunctionFailed(InvokeOutcome),
+    Throttled,
+    Gone(ApiError),
+    SystemError(ApiError),
+}
+
+fn iso_now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+impl AsyncInvoker {
+    pub fn new(store: Arc<dyn Store>, control: Arc<ControlPlane>, invoker: Arc<Invoker>, config: AsyncConfig) -> Arc<AsyncInvoker> {
+        let slots = Arc::new(Semaphore::new(config.parallelism.max(1)));
+        Arc::new(AsyncInvoker {
+            store,
+            control,
+            invoker,
+            sinks: Mutex::new(None),
+            config,
+            wake: Notify::new(),
+            in_flight: Mutex::new(HashSet::new()),
+            slots,
+        })
+    }
+
+    /// Connects the queue/topic services that receive dead letters and records.
+    pub fn set_message_sink(&self, sink: Arc<dyn MessageSink>) {
+        *self.sinks.lock().unwrap_or_else(|p| p.into_inner()) = Some(sink);
+    }
+
+    /// Accepts an event: checks the function and qualifier exist, stores the event, and
+    /// returns its request id. The 202 is sent only after this returns.
+    pub async fn submit(&self, function: &FunctionRef, payload: Bytes) -> Result<String, ApiError> {
+        if payload.len() > async_limits::MAX_PAYLOAD {
+            return Err(ApiError::new(
+                ErrorCode::RequestTooLarge,
+                format!("Request must be smaller than {} bytes for the InvokeFunction operation", async_limits::MAX_PAYLOAD),
+            ));
+        }
+        self.control.route(&function.name, function.qualifier.as_ref()).await?;
+        self.control.get(&function.name).await?;
+        let now = now_millis();
+        let event = AsyncEvent {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            function: function.name.clone(),
+            qualifier: function.qualifier.as_ref().map(|q| q.as_str().to_string()),
+            payload: payload.to_vec(),
+            attempts: 0,
+            enqueued_ms: now,
+            not_before_ms: now,
+        };
+        self.store.enqueue_event(&event).await.map_err(|e| ApiError::service(format!("queueing the event: {e}")))?;
+        self.wake.notify_one();
+        Ok(event.request_id)
+    }
+
+    /// Runs the dispatcher until the server stops.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            let free = self.slots.available_permits();
+            if free > 0 {
+                let busy = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).len();
+                match self.store.due_events(now_millis(), free + busy).await {
+                    Ok(due) => {
+                        for event in due {
+                            let fresh = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(event.request_id.clone());
+                            if !fresh {
+                                continue;
+                            }
+                            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                                self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&event.request_id);
+                                break;
+                            };
+                            let me = self.clone();
+                            tokio::spawn(async move {
+                                let id = event.request_id.clone();
+                                me.process(event).await;
+                                me.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                                drop(permit);
+                                me.wake.notify_one();
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!("reading the async queue: {e}"),
+                }
+            }
+            let wait = match self.store.next_event_due().await {
+                Ok(Some(t)) => Duration::from_millis((t - now_millis()).clamp(10, 1000) as u64),
+                _ => Duration::from_secs(1),
+            };
+            let _ = tokio::time::timeout(wait, self.wake.notified()).await;
+        }
+    }
+
+    async fn attempt(&self, event: &AsyncEvent) -> Attempt {
+        let qualifier = match event.qualifier.as_deref() {
+            None => None,
+            Some(q) => match Qualifier::parse(q) {
+                Ok(q) => Some(q),
+                Err(e) => return Attempt::Gone(e),
+            },
+        };
+        let req = InvokeRequest {
+            function: FunctionRef { name: event.function.clone(), qualifier },
+            payload: Bytes::from(event.payload.clone()),
+            tail_log: false,
+            client_context: None,
+            request_id: Some(event.request_id.clone()),
+        };
+        match self.invoker.invoke(req).await {
+            Ok(o) if o.function_error.is_none() => Attempt::Succeeded(o),
+            Ok(o) => Attempt::FunctionFailed(o),
+            Err(e) if e.code == ErrorCode::TooManyRequests => Attempt::Throttled,
+            Err(e) if e.code == ErrorCode::ResourceNotFound => Attempt::Gone(e),
+            Err(e) => Attempt::SystemError(e),
+        }
+    }
+
+    async fn process(&self, event: AsyncEvent) {
+        let qualifier = event.qualifier.clone().unwrap_or_else(|| LATEST.to_string());
+        let config = self.control.event_invoke_config(&event.function, &qualifier).await.ok().flatten();
+        let max_retries = config.as_ref().and_then(|c| c.maximum_retry_attempts).unwrap_or(async_limits::DEFAULT_RETRIES);
+        let max_age_ms = config.as_ref().and_then(|c| c.maximum_event_age_secs).unwrap_or(async_limits::DEFAULT_EVENT_AGE_SECS) as i64 * 1000;
+        let age_ms = now_millis() - event.enqueued_ms;
+        if age_ms > max_age_ms {
+            self.fail(&event, "EventAgeExceeded", None, config.as_ref().and_then(|c| c.on_failure.clone())).await;
+            return;
+        }
+        match self.attempt(&event).await {
+            Attempt::Succeeded(outcome) => {
+                if let Some(dest) = config.as_ref().and_then(|c| c.on_success.as_ref()) {
+                    let record = self.record(&event, "Success", event.attempts + 1, Some(&outcome));
+                    self.deliver(dest, record, &event, None).await;
+                }
+                self.complete(&event).await;
+            }
+            Attempt::FunctionFailed(outcome) => {
+                let attempts = event.attempts + 1;
+                if attempts > max_retries {
+                    let on_failure = config.as_ref().and_then(|c| c.on_failure.clone());
+                    let event = AsyncEvent { attempts, ..event };
+                    self.fail(&event, "RetriesExhausted", Some(&outcome), on_failure).await;
+                } else {
+                    let delay = self.config.retry_delay.saturating_mul(1 << (attempts - 1).min(6));
+                    tracing::debug!(request_id = %event.request_id, attempts, "async event failed; retrying");
+                    self.reschedule(&event, attempts, delay).await;
+                }
+            }
+            Attempt::Throttled => {
+                // Throttles do not count as attempts; back off and try again.
+                let delay = Duration::from_millis(500 + (age_ms as u64 / 10).min(60_000));
+                self.reschedule(&event, event.attempts, delay).await;
+            }
+            Attempt::Gone(e) => {
+                tracing::warn!(request_id = %event.request_id, "dropping async event: {e}");
+                self.complete(&event).await;
+            }
+            Attempt::SystemError(e) => {
+                tracing::warn!(request_id = %event.request_id, "async invocation failed in the service: {e}");
+                self.reschedule(&event, event.attempts, Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    async fn reschedule(&self, event: &AsyncEvent, attempts: u32, delay: Duration) {
+        let at = now_millis() + delay.as_millis() as i64;
+        if let Err(e) = self.store.reschedule_event(&event.request_id, attempts, at).await {
+            tracing::warn!("rescheduling an async event: {e}");
+        }
+    }
+
+    async fn complete(&self, event: &AsyncEvent) {
+        if let Err(e) = self.store.complete_event(&event.request_id).await {
+            tracing::warn!("completing an async event: {e}");
+        }
+    }
+
+    /// Final failure: the OnFailure destination gets the invocation record; otherwise the
+    /// function's dead-letter queue gets the event with AWS's attributes.
+    async fn fail(&self, event: &AsyncEvent, condition: &str, outcome: Option<&InvokeOutcome>, on_failure: Option<String>) {
+        if let Some(dest) = on_failure {
+            let record = self.record(event, condition, event.attempts.max(1), outcome);
+            self.deliver(&dest, record, event, None).await;
+        } else if let Ok(f) = self.control.get(&event.function).await {
+            if let Some(dlq) = f.dead_letter_target {
+                let message = outcome
+                    .and_then(|o| serde_json::from_slice::<Value>(&o.payload).ok())
+                    .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| condition.to_string());
+                let attributes = vec![
+                    ("RequestID".to_string(), event.request_id.clone()),
+                    ("ErrorCode".to_string(), "200".to_string()),
+                    ("ErrorMessage".to_string(), message),
+                ];
+                let body = String::from_utf8_lossy(&event.payload).into_owned();
+                self.deliver(&dlq, Value::Null, event, Some((body, attributes))).await;
+            }
+        }
+        tracing::info!(request_id = %event.request_id, function = %event.function, condition, "async event failed for good");
+        self.complete(event).await;
+    }
+
+    /// AWS's invocation record for destinations.
+    fn record(&self, event: &AsyncEvent, condition: &str, count: u32, outcome: Option<&InvokeOutcome>) -> Value {
+        let p = self.control.partition();
+        let qualifier = event.qualifier.clone().unwrap_or_else(|| LATEST.to_string());
+        let request_payload: Value = serde_json::from_slice(&event.payload).unwrap_or(Value::Null);
+        let mut record = json!({
+            "version": "1.0",
+            "timestamp": iso_now(),
+            "requestContext": {
+                "requestId": event.request_id,
+                "functionArn": p.qualified_arn(&event.function, &qualifier),
+                "condition": condition,
+                "approximateInvokeCount": count,
+            },
+            "requestPayload": request_payload,
+        });
+        if let Some(o) = outcome {
+            let mut ctx = json!({ "statusCode": 200, "executedVersion": o.executed_version });
+            if let Some(e) = &o.function_error {
+                ctx["functionError"] = json!(e);
+            }
+            record["responseContext"] = ctx;
+            record["responsePayload"] = serde_json::from_slice(&o.payload).unwrap_or_else(|_| json!(String::from_utf8_lossy(&o.payload)));
+        }
+        record
+    }
+
+    /// Sends a record (or a dead letter) to a function, queue or topic ARN.
+    async fn deliver(&self, arn: &str, record: Value, event: &AsyncEvent, dead_letter: Option<(String, Vec<(String, String)>)>) {
+        let (body, attributes) = dead_letter.unwrap_or_else(|| (record.to_string(), Vec::new()));
+        let result = if let Some(function) = function_from_arn(arn) {
+            self.submit(&function, Bytes::from(body)).await.map(|_| ()).map_err(|e| e.to_string())
+        } else {
+            let sink = self.sinks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            match sink {
+                Some(s) => s.send(arn, body, attributes).await,
+                None => Err("no queue or topic service is running".to_string()),
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(request_id = %event.request_id, destination = arn, "delivering to the destination failed: {e}");
+        }
+    }
+}
+
+/// `arn:aws:lambda:<region>:<account>:function:<name>[:qualifier]` as a function reference.
+fn function_from_arn(arn: &str) -> Option<FunctionRef> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", _, "lambda", _, _, "function", name] => Some(FunctionRef { name: name.to_string(), qualifier: None }),
+        ["arn", _, "lambda", _, _, "function", name, q] => {
+            Some(FunctionRef { name: name.to_string(), qualifier: Qualifier::parse(q).ok() })
+        }
+        _ => None,
+    }
+}
