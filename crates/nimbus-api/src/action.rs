@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, Method};
-use nimbus_control::{AliasChange, ConfigChange, EventInvokeChange, NewFunction, NewLayerVersion};
+use nimbus_control::{AliasChange, ConfigChange, EventInvokeChange, NewFunction, NewLayerVersion, UrlChange};
+use nimbus_model::url::{AuthType, Cors};
 use nimbus_model::layer::LayerStatement;
 use nimbus_model::validate::{self, MAX_SYNC_PAYLOAD};
 use nimbus_model::{ApiError, ErrorCode, FunctionRef, InvokeRequest, Partition};
@@ -44,6 +45,13 @@ pub enum Action {
     RemoveLayerVersionPermission { layer: String, version: u64, statement_id: String, revision_id: Option<String> },
     GetLayerVersionPolicy { layer: String, version: u64 },
     Invoke(InvokeRequest),
+    /// A request to a function URL.
+    InvokeFunctionUrl(Box<crate::function_url::UrlRequest>),
+    CreateFunctionUrlConfig { function: FunctionRef, auth_type: AuthType, cors: Option<Cors>, invoke_mode: Option<String> },
+    GetFunctionUrlConfig(FunctionRef),
+    UpdateFunctionUrlConfig { function: FunctionRef, change: UrlChange },
+    DeleteFunctionUrlConfig(FunctionRef),
+    ListFunctionUrlConfigs(FunctionRef),
     InvokeAsync { function: FunctionRef, payload: Bytes },
     PutEventInvokeConfig { function: FunctionRef, change: EventInvokeChange, replace: bool },
     GetEventInvokeConfig(FunctionRef),
@@ -87,6 +95,12 @@ impl Action {
             Action::GetFunctionConcurrency(_) => "lambda:GetFunctionConcurrency",
             Action::DeleteFunctionConcurrency(_) => "lambda:DeleteFunctionConcurrency",
             Action::Invoke(_) | Action::InvokeDryRun(_) | Action::InvokeAsync { .. } => "lambda:InvokeFunction",
+            Action::InvokeFunctionUrl(_) => "lambda:InvokeFunctionUrl",
+            Action::CreateFunctionUrlConfig { .. } => "lambda:CreateFunctionUrlConfig",
+            Action::GetFunctionUrlConfig(_) => "lambda:GetFunctionUrlConfig",
+            Action::UpdateFunctionUrlConfig { .. } => "lambda:UpdateFunctionUrlConfig",
+            Action::DeleteFunctionUrlConfig(_) => "lambda:DeleteFunctionUrlConfig",
+            Action::ListFunctionUrlConfigs(_) => "lambda:ListFunctionUrlConfigs",
             Action::PutEventInvokeConfig { replace: true, .. } => "lambda:PutFunctionEventInvokeConfig",
             Action::PutEventInvokeConfig { .. } => "lambda:UpdateFunctionEventInvokeConfig",
             Action::GetEventInvokeConfig(_) => "lambda:GetFunctionEventInvokeConfig",
@@ -111,11 +125,19 @@ impl Action {
 
 /// One HTTP request, as the parser sees it.
 pub struct RawRequest<'a> {
+    /// The domain under which function URLs are served by host name.
+    pub url_domain: &'a str,
+    pub source_ip: String,
     pub method: &'a Method,
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
     pub body: Bytes,
+}
+
+/// Decodes one percent-encoded URL component (`+` as space, as in query strings).
+pub(crate) fn decode_component(s: &str) -> String {
+    percent_decode(s)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -166,6 +188,17 @@ fn not_found_route(method: &Method, path: &str) -> ApiError {
 
 /// Parses a Lambda or CloudWatch Logs request into an action.
 pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiError> {
+    if let Some((url_id, raw_path)) = crate::function_url::match_url(header(req.headers, "host"), req.path, req.url_domain) {
+        return Ok(Action::InvokeFunctionUrl(Box::new(crate::function_url::UrlRequest {
+            url_id,
+            method: req.method.clone(),
+            raw_path,
+            raw_query: req.query.unwrap_or("").to_string(),
+            headers: req.headers.clone(),
+            body: req.body.clone(),
+            source_ip: req.source_ip.clone(),
+        })));
+    }
     if let Some(target) = header(req.headers, "x-amz-target") {
         return parse_logs(target, &req.body);
     }
@@ -393,6 +426,27 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
                 },
             })
         }
+        (&Method::POST, ["2021-10-31", "functions", name, "url"]) => {
+            let function = fref(name)?;
+            let input: UrlInput = body_json(&req.body)?;
+            let auth_type = auth_type(&required(input.auth_type, "authType")?)?;
+            Ok(Action::CreateFunctionUrlConfig { function, auth_type, cors: input.cors.map(Cors::from), invoke_mode: input.invoke_mode })
+        }
+        (&Method::GET, ["2021-10-31", "functions", name, "url"]) => Ok(Action::GetFunctionUrlConfig(fref(name)?)),
+        (&Method::DELETE, ["2021-10-31", "functions", name, "url"]) => Ok(Action::DeleteFunctionUrlConfig(fref(name)?)),
+        (&Method::PUT, ["2021-10-31", "functions", name, "url"]) => {
+            let function = fref(name)?;
+            let input: UrlInput = body_json(&req.body)?;
+            Ok(Action::UpdateFunctionUrlConfig {
+                function,
+                change: UrlChange {
+                    auth_type: input.auth_type.as_deref().map(auth_type).transpose()?,
+                    cors: input.cors.map(|c| Some(Cors::from(c))),
+                    invoke_mode: input.invoke_mode,
+                },
+            })
+        }
+        (&Method::GET, ["2021-10-31", "functions", name, "urls"]) => Ok(Action::ListFunctionUrlConfigs(fref(name)?)),
         (&Method::GET, ["_nimbus", "code", digest]) => Ok(Action::GetCode { digest: digest.to_string() }),
         _ => Err(not_found_route(m, req.path)),
     }
@@ -588,6 +642,46 @@ struct AliasInput {
     revision_id: Option<String>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct CorsInput {
+    allow_credentials: Option<bool>,
+    allow_headers: Option<Vec<String>>,
+    allow_methods: Option<Vec<String>>,
+    allow_origins: Option<Vec<String>>,
+    expose_headers: Option<Vec<String>>,
+    max_age: Option<u32>,
+}
+
+impl From<CorsInput> for Cors {
+    fn from(c: CorsInput) -> Cors {
+        Cors {
+            allow_credentials: c.allow_credentials.unwrap_or(false),
+            allow_headers: c.allow_headers.unwrap_or_default(),
+            allow_methods: c.allow_methods.unwrap_or_default(),
+            allow_origins: c.allow_origins.unwrap_or_default(),
+            expose_headers: c.expose_headers.unwrap_or_default(),
+            max_age: c.max_age,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UrlInput {
+    auth_type: Option<String>,
+    cors: Option<CorsInput>,
+    invoke_mode: Option<String>,
+}
+
+fn auth_type(s: &str) -> Result<AuthType, ApiError> {
+    match s {
+        "NONE" => Ok(AuthType::None),
+        "AWS_IAM" => Ok(AuthType::AwsIam),
+        other => Err(ApiError::validation(other, "authType", "Member must satisfy enum value set: [NONE, AWS_IAM]")),
+    }
+}
+
 fn layer_version(v: &str) -> Result<u64, ApiError> {
     v.parse::<u64>().map_err(|_| ApiError::validation(v, "versionNumber", "Member must be a number"))
 }
@@ -760,7 +854,18 @@ mod tests {
 
     fn parse_req(method: Method, path: &str, query: Option<&str>, body: &str) -> Result<Action, ApiError> {
         let headers = HeaderMap::new();
-        parse(RawRequest { method: &method, path, query, headers: &headers, body: Bytes::from(body.to_string()) }, &partition())
+        parse(
+            RawRequest {
+                url_domain: "lambda-url.us-east-1.localhost",
+                source_ip: "127.0.0.1".into(),
+                method: &method,
+                path,
+                query,
+                headers: &headers,
+                body: Bytes::from(body.to_string()),
+            },
+            &partition(),
+        )
     }
 
     #[test]

@@ -4,6 +4,7 @@ use base64::Engine;
 use http::{HeaderValue, Response, StatusCode};
 use nimbus_model::alias::AliasConfig;
 use nimbus_model::invoke::EventInvokeConfig;
+use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::layer::{LayerStatement, LayerVersion};
 use nimbus_model::{format_last_modified, validate, ApiError, FunctionConfig, FunctionRef, Qualifier, LATEST};
 use serde_json::{json, Map, Value};
@@ -74,6 +75,39 @@ fn event_config_json(state: &AppState, c: &EventInvokeConfig) -> Value {
     }
     if let Some(d) = &c.on_failure {
         v["DestinationConfig"]["OnFailure"] = json!({ "Destination": d });
+    }
+    v
+}
+
+/// AWS's FunctionUrlConfig object.
+fn url_json(state: &AppState, c: &FunctionUrlConfig, created: bool) -> Value {
+    let p = state.control.partition();
+    let iso = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let mut v = json!({
+        "FunctionUrl": format!("http://{}.{}:{}/", c.url_id, state.url_domain, state.port),
+        "FunctionArn": match &c.qualifier {
+            Some(q) => p.qualified_arn(&c.function, q),
+            None => p.function_arn(&c.function),
+        },
+        "AuthType": c.auth_type.as_str(),
+        "CreationTime": iso(c.created_ms),
+        "InvokeMode": c.invoke_mode,
+    });
+    if !created {
+        v["LastModifiedTime"] = json!(iso(c.modified_ms));
+    }
+    if let Some(cors) = &c.cors {
+        let mut o = json!({
+            "AllowCredentials": cors.allow_credentials,
+            "AllowHeaders": cors.allow_headers,
+            "AllowMethods": cors.allow_methods,
+            "AllowOrigins": cors.allow_origins,
+            "ExposeHeaders": cors.expose_headers,
+        });
+        if let Some(age) = cors.max_age {
+            o["MaxAge"] = json!(age);
+        }
+        v["Cors"] = o;
     }
     v
 }
@@ -369,6 +403,28 @@ pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Res
             let policy = json!({ "Version": "2012-10-17", "Id": "default", "Statement": statements });
             Ok(response::json(StatusCode::OK, &json!({ "Policy": policy.to_string(), "RevisionId": l.policy_revision })))
         }
+        Action::CreateFunctionUrlConfig { function, auth_type, cors, invoke_mode } => {
+            let q = function.qualifier.as_ref().map(|q| q.as_str());
+            let c = control.create_function_url(&function.name, q, auth_type, cors, invoke_mode).await?;
+            Ok(response::json(StatusCode::CREATED, &url_json(state, &c, true)))
+        }
+        Action::GetFunctionUrlConfig(function) => {
+            let c = control.get_function_url(&function.name, function.qualifier.as_ref().map(|q| q.as_str())).await?;
+            Ok(response::json(StatusCode::OK, &url_json(state, &c, false)))
+        }
+        Action::UpdateFunctionUrlConfig { function, change } => {
+            let c = control.update_function_url(&function.name, function.qualifier.as_ref().map(|q| q.as_str()), change).await?;
+            Ok(response::json(StatusCode::OK, &url_json(state, &c, false)))
+        }
+        Action::DeleteFunctionUrlConfig(function) => {
+            control.delete_function_url(&function.name, function.qualifier.as_ref().map(|q| q.as_str())).await?;
+            Ok(response::empty(StatusCode::NO_CONTENT))
+        }
+        Action::ListFunctionUrlConfigs(function) => {
+            let list = control.list_function_urls(&function.name).await?;
+            let items: Vec<Value> = list.iter().map(|c| url_json(state, c, false)).collect();
+            Ok(response::json(StatusCode::OK, &json!({ "FunctionUrlConfigs": items })))
+        }
         Action::InvokeAsync { function, payload } => {
             let request_id = state.async_invoker.submit(&function, payload).await?;
             let mut r = response::empty(StatusCode::ACCEPTED);
@@ -423,6 +479,6 @@ pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Res
             Some(zip) => Ok(response::raw(StatusCode::OK, "application/zip", zip.into())),
             None => Err(ApiError::not_found("No code with that digest")),
         },
-        Action::Health | Action::Logs(_) => unreachable!("handled by the server"),
+        Action::Health | Action::Logs(_) | Action::InvokeFunctionUrl(_) => unreachable!("handled by the server"),
     }
 }

@@ -4,6 +4,7 @@
 //! rest-json for Lambda, JSON 1.1 for CloudWatch Logs. No other crate knows wire formats.
 
 mod action;
+mod function_url;
 mod lambda;
 mod logs;
 mod response;

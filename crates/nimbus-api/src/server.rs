@@ -26,12 +26,16 @@ pub struct AppState {
     pub invoker: Arc<Invoker>,
     pub async_invoker: Arc<AsyncInvoker>,
     pub logs: Arc<LogStore>,
+    /// Function URLs are served by host name under this domain.
+    pub url_domain: String,
+    /// The port the server listens on, for the URLs it hands out.
+    pub port: u16,
 }
 
 /// Serves the API on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
@@ -45,14 +49,14 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
             let io = hyper_util::rt::TokioIo::new(stream);
             let svc = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(state, req).await) }
+                async move { Ok::<_, Infallible>(handle(state, req, peer).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, svc).await;
         });
     }
 }
 
-async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::SocketAddr) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let protocol = if parts.headers.contains_key("x-amz-target") { Protocol::AwsJson } else { Protocol::RestJson };
     let body: Bytes = match Limited::new(body, MAX_BODY).collect().await {
@@ -63,6 +67,8 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> 
         }
     };
     let raw = RawRequest {
+        url_domain: &state.url_domain,
+        source_ip: peer.ip().to_string(),
         method: &parts.method,
         path: parts.uri.path(),
         query: parts.uri.query(),
@@ -76,6 +82,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> 
     tracing::debug!(action = action.name(), "request");
     let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     let result = match action {
+        Action::InvokeFunctionUrl(req) => Ok(crate::function_url::serve(&state, *req).await),
         Action::Health => Ok(response::raw(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))),
         Action::Logs(la) => {
             let st = state.clone();

@@ -5,10 +5,12 @@
 mod aliases;
 mod event_config;
 mod layers;
+mod urls;
 
 pub use aliases::AliasChange;
 pub use event_config::{validate_destination, EventInvokeChange};
 pub use layers::NewLayerVersion;
+pub use urls::UrlChange;
 mod versions;
 mod view;
 

@@ -18,6 +18,8 @@ type Aliases = Arc<HashMap<String, AliasConfig>>;
 pub(crate) struct View {
     versions: RwLock<HashMap<String, Versions>>,
     aliases: RwLock<HashMap<String, Aliases>>,
+    /// Function URL configs by URL id.
+    urls: RwLock<HashMap<String, Arc<nimbus_model::url::FunctionUrlConfig>>>,
 }
 
 impl View {
@@ -43,6 +45,19 @@ impl View {
     pub(crate) fn forget_function(&self, name: &str) {
         self.versions.write().unwrap_or_else(|p| p.into_inner()).remove(name);
         self.forget_aliases(name);
+        self.urls.write().unwrap_or_else(|p| p.into_inner()).retain(|_, u| u.function != name);
+    }
+
+    pub(crate) fn url(&self, id: &str) -> Option<Arc<nimbus_model::url::FunctionUrlConfig>> {
+        self.urls.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+
+    pub(crate) fn put_url(&self, c: Arc<nimbus_model::url::FunctionUrlConfig>) {
+        self.urls.write().unwrap_or_else(|p| p.into_inner()).insert(c.url_id.clone(), c);
+    }
+
+    pub(crate) fn forget_url(&self, id: &str) {
+        self.urls.write().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 }
 

@@ -8,6 +8,7 @@ pub mod function;
 pub mod invoke;
 pub mod layer;
 pub mod runtime;
+pub mod url;
 pub mod validate;
 
 pub use arn::{FunctionRef, Qualifier};

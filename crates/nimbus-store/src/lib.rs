@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use nimbus_model::alias::AliasConfig;
 use nimbus_model::layer::LayerVersion;
 use nimbus_model::invoke::{AsyncEvent, EventInvokeConfig};
+use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::FunctionConfig;
 
 pub use blob::{BlobStore, LocalBlobStore};
@@ -93,4 +94,12 @@ pub trait Store: Send + Sync + 'static {
     async fn get_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<Option<EventInvokeConfig>, StoreError>;
     async fn list_event_invoke_configs(&self, function: &str) -> Result<Vec<EventInvokeConfig>, StoreError>;
     async fn delete_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<bool, StoreError>;
+
+    /// Creates (`create`; [`StoreError::Conflict`] if the function and qualifier have one)
+    /// or replaces a function URL config.
+    async fn put_function_url(&self, config: &FunctionUrlConfig, create: bool) -> Result<(), StoreError>;
+    async fn get_function_url(&self, function: &str, qualifier: Option<&str>) -> Result<Option<FunctionUrlConfig>, StoreError>;
+    async fn get_function_url_by_id(&self, url_id: &str) -> Result<Option<FunctionUrlConfig>, StoreError>;
+    async fn list_function_urls(&self, function: &str) -> Result<Vec<FunctionUrlConfig>, StoreError>;
+    async fn delete_function_url(&self, function: &str, qualifier: Option<&str>) -> Result<bool, StoreError>;
 }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use nimbus_model::alias::AliasConfig;
 use nimbus_model::layer::LayerVersion;
 use nimbus_model::invoke::{AsyncEvent, EventInvokeConfig};
+use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::FunctionConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -45,6 +46,13 @@ CREATE INDEX IF NOT EXISTS async_events_due ON async_events(not_before, enqueued
 CREATE TABLE IF NOT EXISTS event_invoke_configs (
     function TEXT NOT NULL,
     qualifier TEXT NOT NULL,
+    config TEXT NOT NULL,
+    PRIMARY KEY (function, qualifier)
+);
+CREATE TABLE IF NOT EXISTS function_urls (
+    function TEXT NOT NULL,
+    qualifier TEXT NOT NULL,
+    url_id TEXT NOT NULL UNIQUE,
     config TEXT NOT NULL,
     PRIMARY KEY (function, qualifier)
 );
@@ -160,6 +168,7 @@ impl Store for SqliteStore {
             let n = tx.execute("DELETE FROM functions WHERE name = ?1", params![name])?;
             tx.execute("DELETE FROM aliases WHERE function = ?1", params![name])?;
             tx.execute("DELETE FROM event_invoke_configs WHERE function = ?1", params![name])?;
+            tx.execute("DELETE FROM function_urls WHERE function = ?1", params![name])?;
             tx.commit()?;
             Ok(n)
         })?;
@@ -432,6 +441,59 @@ impl Store for SqliteStore {
     async fn delete_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<bool, StoreError> {
         let n = self.with(|conn| {
             conn.execute("DELETE FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2", params![function, qualifier])
+        })?;
+        Ok(n > 0)
+    }
+
+    async fn put_function_url(&self, c: &FunctionUrlConfig, create: bool) -> Result<(), StoreError> {
+        let json = serde_json::to_string(c).expect("url config serializes");
+        let q = c.qualifier.clone().unwrap_or_default();
+        let n = self.with(|conn| {
+            if create {
+                conn.execute(
+                    "INSERT OR IGNORE INTO function_urls (function, qualifier, url_id, config) VALUES (?1, ?2, ?3, ?4)",
+                    params![c.function, q, c.url_id, json],
+                )
+            } else {
+                conn.execute("UPDATE function_urls SET config = ?3 WHERE function = ?1 AND qualifier = ?2", params![c.function, q, json])
+            }
+        })?;
+        match (n, create) {
+            (0, true) => Err(StoreError::Conflict),
+            (0, false) => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    async fn get_function_url(&self, function: &str, qualifier: Option<&str>) -> Result<Option<FunctionUrlConfig>, StoreError> {
+        self.with(|conn| {
+            conn.query_row(
+                "SELECT config FROM function_urls WHERE function = ?1 AND qualifier = ?2",
+                params![function, qualifier.unwrap_or("")],
+                |row| decode_json(row.get(0)?),
+            )
+            .optional()
+        })
+    }
+
+    async fn get_function_url_by_id(&self, url_id: &str) -> Result<Option<FunctionUrlConfig>, StoreError> {
+        self.with(|conn| {
+            conn.query_row("SELECT config FROM function_urls WHERE url_id = ?1", params![url_id], |row| decode_json(row.get(0)?))
+                .optional()
+        })
+    }
+
+    async fn list_function_urls(&self, function: &str) -> Result<Vec<FunctionUrlConfig>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT config FROM function_urls WHERE function = ?1 ORDER BY qualifier")?;
+            let rows = stmt.query_map(params![function], |row| decode_json(row.get(0)?))?;
+            rows.collect()
+        })
+    }
+
+    async fn delete_function_url(&self, function: &str, qualifier: Option<&str>) -> Result<bool, StoreError> {
+        let n = self.with(|conn| {
+            conn.execute("DELETE FROM function_urls WHERE function = ?1 AND qualifier = ?2", params![function, qualifier.unwrap_or("")])
         })?;
         Ok(n > 0)
     }

@@ -53,6 +53,11 @@ pub struct ServerOpts {
     /// AWS waits about a minute).
     #[arg(long, env = "NIMBUS_ASYNC_RETRY_DELAY_MS", default_value_t = 60_000)]
     async_retry_delay_ms: u64,
+    /// Domain under which function URLs are served by host name (`<url-id>.<domain>`);
+    /// default `lambda-url.<region>.localhost`. They are also served by path at
+    /// `/_aws/lambda-url/<url-id>/`.
+    #[arg(long, env = "NIMBUS_URL_DOMAIN")]
+    url_domain: Option<String>,
     /// Threads serving the API and the Runtime APIs (default: one per core).
     #[arg(long, env = "NIMBUS_WORKER_THREADS")]
     worker_threads: Option<usize>,
@@ -162,11 +167,18 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         AsyncConfig { retry_delay: Duration::from_millis(opts.async_retry_delay_ms), parallelism: 64 },
     );
     tokio::spawn(async_invoker.clone().run());
-    let state = Arc::new(AppState { control, invoker, async_invoker, logs: logs.clone() });
-
     let listener = tokio::net::TcpListener::bind(&opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let url_domain = opts.url_domain.clone().unwrap_or_else(|| format!("lambda-url.{}.localhost", opts.region));
+    let state = Arc::new(AppState {
+        control,
+        invoker,
+        async_invoker,
+        logs: logs.clone(),
+        url_domain,
+        port: listener.local_addr()?.port(),
+    });
     tracing::info!("Nimbus listening on http://{} (data in {})", listener.local_addr()?, data.root().display());
     tracing::warn!("isolation: environments run as plain processes (no namespaces or cgroups yet)");
 

@@ -1,0 +1,155 @@
+"""Function URLs: config API, requests by path and by host name as AWS's payload format 2.0
+events, responses mapped back as AWS does, CORS, and AWS_IAM auth."""
+
+import base64
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from helpers import arn, client_error
+
+ECHO = {"index.js": "exports.handler = async (event) => ({ statusCode: 200, headers: {'content-type': 'application/json'}, body: JSON.stringify(event) });"}
+SHAPES = {"index.js": """
+exports.handler = async (event) => {
+  const kind = event.rawPath.slice(1);
+  if (kind === 'full') return { statusCode: 201, headers: { 'x-custom': 'yes', 'content-type': 'text/plain' }, cookies: ['a=1; Path=/', 'b=2'], body: 'created' };
+  if (kind === 'plain') return { hello: 'world' };
+  if (kind === 'string') return 'just text';
+  if (kind === 'binary') return { statusCode: 200, headers: { 'content-type': 'application/octet-stream' }, isBase64Encoded: true, body: Buffer.from([0, 1, 2, 255]).toString('base64') };
+  if (kind === 'badstatus') return { statusCode: 'nope' };
+  if (kind === 'throw') throw new Error('broken');
+  return { statusCode: 404, body: 'no such kind' };
+};
+"""}
+
+
+def request(url, method="GET", body=None, headers=None):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def path_url(server, url_id, path=""):
+    return f"{server.endpoint}/_aws/lambda-url/{url_id}{path}"
+
+
+def url_id_of(cfg):
+    return cfg["FunctionUrl"].split("//", 1)[1].split(".", 1)[0]
+
+
+def test_url_config_api(lam, lam_raw, make_fn):
+    fn = make_fn("nodejs20.x", ECHO, "index.handler", Publish=True)
+    cfg = lam.create_function_url_config(FunctionName=fn.name, AuthType="NONE")
+    assert cfg["FunctionArn"] == arn(fn.name)
+    assert cfg["AuthType"] == "NONE" and cfg["InvokeMode"] == "BUFFERED"
+    url_id = url_id_of(cfg)
+    assert len(url_id) == 32 and cfg["FunctionUrl"].startswith(f"http://{url_id}.lambda-url.us-east-1.localhost:")
+    with pytest.raises(ClientError) as e:
+        lam.create_function_url_config(FunctionName=fn.name, AuthType="NONE")
+    assert client_error(e)[:2] == ("ResourceConflictException", 409)
+    got = lam.get_function_url_config(FunctionName=fn.name)
+    assert got["FunctionUrl"] == cfg["FunctionUrl"] and "LastModifiedTime" in got
+    upd = lam.update_function_url_config(FunctionName=fn.name, AuthType="AWS_IAM", Cors={"AllowOrigins": ["https://app.example"], "MaxAge": 60})
+    assert upd["AuthType"] == "AWS_IAM" and upd["Cors"]["AllowOrigins"] == ["https://app.example"] and upd["Cors"]["MaxAge"] == 60
+    lam.create_alias(FunctionName=fn.name, Name="live", FunctionVersion="1")
+    live = lam.create_function_url_config(FunctionName=fn.name, Qualifier="live", AuthType="NONE")
+    assert live["FunctionArn"] == arn(fn.name) + ":live"
+    assert len(lam.list_function_url_configs(FunctionName=fn.name)["FunctionUrlConfigs"]) == 2
+    with pytest.raises(ClientError) as e:
+        lam_raw.create_function_url_config(FunctionName=fn.name, Qualifier="1", AuthType="NONE")
+    assert client_error(e)[:2] == ("ValidationException", 400)
+    with pytest.raises(ClientError) as e:
+        lam_raw.create_function_url_config(FunctionName=fn.name, Qualifier="ghost", AuthType="NONE")
+    assert client_error(e)[:2] == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError) as e:
+        lam_raw.create_function_url_config(FunctionName=fn.name, Qualifier="live", AuthType="MAYBE")
+    assert client_error(e)[0] == "ValidationException"
+    lam.delete_function_url_config(FunctionName=fn.name)
+    with pytest.raises(ClientError) as e:
+        lam.get_function_url_config(FunctionName=fn.name)
+    assert client_error(e)[:2] == ("ResourceNotFoundException", 404)
+
+
+def test_request_becomes_v2_event(server, lam, make_fn):
+    fn = make_fn("nodejs20.x", ECHO, "index.handler")
+    url_id = url_id_of(lam.create_function_url_config(FunctionName=fn.name, AuthType="NONE"))
+    status, _, body = request(path_url(server, url_id, "/items/42?a=1&a=2&b=x%20y"), "POST", b'{"k":"v"}',
+                              {"content-type": "application/json", "cookie": "c1=v1; c2=v2", "x-trace": "t"})
+    assert status == 200, body
+    ev = json.loads(body)
+    assert ev["version"] == "2.0" and ev["routeKey"] == "$default"
+    assert ev["rawPath"] == "/items/42"
+    assert ev["rawQueryString"] == "a=1&a=2&b=x%20y"
+    assert ev["queryStringParameters"] == {"a": "1,2", "b": "x y"}
+    assert ev["cookies"] == ["c1=v1", "c2=v2"]
+    assert ev["headers"]["x-trace"] == "t" and "cookie" not in ev["headers"]
+    assert ev["body"] == '{"k":"v"}' and ev["isBase64Encoded"] is False
+    ctx = ev["requestContext"]
+    assert ctx["http"]["method"] == "POST" and ctx["http"]["path"] == "/items/42"
+    assert ctx["domainPrefix"] == url_id and ctx["stage"] == "$default" and ctx["http"]["sourceIp"] == "127.0.0.1"
+    # Binary bodies arrive base64-encoded.
+    status, _, body = request(path_url(server, url_id, "/bin"), "PUT", bytes([0, 159, 255]), {"content-type": "application/octet-stream"})
+    ev = json.loads(body)
+    assert ev["isBase64Encoded"] is True and base64.b64decode(ev["body"]) == bytes([0, 159, 255])
+    # By host name alone.
+    status, _, body = request(f"{server.endpoint}/by-host", headers={"host": f"{url_id}.lambda-url.us-east-1.localhost"})
+    assert status == 200 and json.loads(body)["rawPath"] == "/by-host"
+    # Unknown URL ids are 404.
+    status, _, _ = request(path_url(server, "x" * 32, "/"))
+    assert status == 404
+
+
+def test_responses_map_like_aws(server, lam, make_fn):
+    fn = make_fn("nodejs20.x", SHAPES, "index.handler")
+    url_id = url_id_of(lam.create_function_url_config(FunctionName=fn.name, AuthType="NONE"))
+    status, headers, body = request(path_url(server, url_id, "/full"))
+    assert (status, body) == (201, b"created")
+    assert headers["x-custom"] == "yes" and headers["content-type"] == "text/plain"
+    assert sorted(headers.get_all("set-cookie")) == ["a=1; Path=/", "b=2"]
+    status, headers, body = request(path_url(server, url_id, "/plain"))
+    assert (status, json.loads(body)) == (200, {"hello": "world"}) and headers["content-type"] == "application/json"
+    status, _, body = request(path_url(server, url_id, "/string"))
+    assert (status, json.loads(body)) == (200, "just text")
+    status, _, body = request(path_url(server, url_id, "/binary"))
+    assert (status, body) == (200, bytes([0, 1, 2, 255]))
+    assert request(path_url(server, url_id, "/badstatus"))[0] == 502
+    assert request(path_url(server, url_id, "/throw"))[0] == 502
+
+
+def test_cors(server, lam, make_fn):
+    fn = make_fn("nodejs20.x", SHAPES, "index.handler")
+    url_id = url_id_of(lam.create_function_url_config(
+        FunctionName=fn.name, AuthType="NONE",
+        Cors={"AllowOrigins": ["https://app.example"], "AllowMethods": ["GET", "POST"], "AllowHeaders": ["x-token"],
+              "ExposeHeaders": ["x-custom"], "MaxAge": 300}))
+    status, headers, _ = request(path_url(server, url_id, "/plain"), "OPTIONS",
+                                 headers={"origin": "https://app.example", "access-control-request-method": "POST"})
+    assert status == 200
+    assert headers["access-control-allow-origin"] == "https://app.example"
+    assert headers["access-control-allow-methods"] == "GET,POST"
+    assert headers["access-control-allow-headers"] == "x-token" and headers["access-control-max-age"] == "300"
+    _, headers, _ = request(path_url(server, url_id, "/plain"), "OPTIONS",
+                            headers={"origin": "https://evil.example", "access-control-request-method": "POST"})
+    assert "access-control-allow-origin" not in headers
+    _, headers, _ = request(path_url(server, url_id, "/full"), headers={"origin": "https://app.example"})
+    assert headers["access-control-allow-origin"] == "https://app.example" and headers["access-control-expose-headers"] == "x-custom"
+
+
+def test_aws_iam_auth(server, lam, make_fn):
+    fn = make_fn("nodejs20.x", SHAPES, "index.handler")
+    url_id = url_id_of(lam.create_function_url_config(FunctionName=fn.name, AuthType="AWS_IAM"))
+    url = path_url(server, url_id, "/plain")
+    assert request(url)[0] == 403
+    signed = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials("test", "test"), "lambda", "us-east-1").add_auth(signed)
+    status, _, body = request(url, headers=dict(signed.headers))
+    assert (status, json.loads(body)) == (200, {"hello": "world"})
