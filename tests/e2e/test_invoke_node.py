@@ -243,12 +243,13 @@ def test_no_tail_without_log_type(lam, make_fn):
 
 COUNTER_JS = """
 let n = 0;
+const ENV_TOKEN = require('crypto').randomUUID(); // pids repeat across PID namespaces
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 exports.handler = async (event) => {
   n += 1;
   const mine = n;
   if (event.sleep) await sleep(event.sleep);
-  return { n: mine, pid: process.pid };
+  return { n: mine, pid: ENV_TOKEN };
 };
 """
 

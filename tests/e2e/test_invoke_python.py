@@ -188,13 +188,15 @@ def test_print_and_logging_in_tail(lam, make_fn):
 COUNTER_PY = """
 import os, time
 n = 0
+import uuid
+ENV_TOKEN = uuid.uuid4().hex  # pids repeat across PID namespaces
 
 def lambda_handler(event, context):
     global n
     n += 1
     if event.get("sleep"):
         time.sleep(event["sleep"])
-    return {"n": n, "pid": os.getpid()}
+    return {"n": n, "pid": ENV_TOKEN}
 """
 
 

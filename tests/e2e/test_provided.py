@@ -98,13 +98,42 @@ def fn(event, context):
 """
 
 
+def _bundled_packages(*names: str) -> dict[str, Entry]:
+    """The installed files of PyPI distributions and their dependencies, as zip entries
+    under lib/ — the way users ship dependencies inside a function's zip."""
+    import importlib.metadata as md
+    import re as _re
+
+    files: dict[str, Entry] = {}
+    todo, seen = list(names), set()
+    while todo:
+        dist = md.distribution(todo.pop())
+        if dist.metadata["Name"].lower() in seen:
+            continue
+        seen.add(dist.metadata["Name"].lower())
+        for req in dist.requires or []:
+            if "extra ==" not in req:
+                todo.append(_re.split(r"[ ;<>=!~\[(]", req, maxsplit=1)[0])
+        for f in dist.files or []:
+            rel = str(f)
+            if rel.startswith("..") or "__pycache__" in rel:
+                continue
+            path = f.locate()
+            files["lib/" + rel] = Entry(path.read_bytes(), 0o755 if rel.endswith(".so") else 0o644)
+    return files
+
+
 def _ric_zip(python: str, handler: str = "handler.fn") -> bytes:
+    # awslambdaric travels in the zip and runs on the system's Python 3.11 (the same
+    # CPython ABI as the venv it was installed into): sandboxed functions see only their
+    # own code, the system's /usr, and their layers.
+    del python
     bootstrap = (
         "#!/bin/sh\n"
-        'export PYTHONPATH="${LAMBDA_TASK_ROOT}${PYTHONPATH:+:$PYTHONPATH}"\n'
-        f"exec '{python}' -m awslambdaric {handler}\n"
+        'export PYTHONPATH="${LAMBDA_TASK_ROOT}/lib:${LAMBDA_TASK_ROOT}"\n'
+        f"exec /usr/bin/python3.11 -m awslambdaric {handler}\n"
     )
-    return make_zip({"bootstrap": Entry(bootstrap, 0o755), "handler.py": HANDLER_PY})
+    return make_zip({"bootstrap": Entry(bootstrap, 0o755), "handler.py": HANDLER_PY, **_bundled_packages("awslambdaric")})
 
 
 def test_awslambdaric(lam, make_fn, awslambdaric_python):

@@ -22,7 +22,8 @@ from helpers import (
 
 COUNTER_JS = """
 let n = 0;
-exports.handler = async (event) => ({ n: ++n, pid: process.pid });
+const ENV_TOKEN = require('crypto').randomUUID(); // pids repeat across PID namespaces
+exports.handler = async (event) => ({ n: ++n, pid: ENV_TOKEN });
 """
 
 ALL_RUNTIMES = ["provided.al2023", "provided.al2", "nodejs20.x", "nodejs22.x", "python3.11", "python3.12", "python3.13"]

@@ -75,6 +75,7 @@ impl Invoker {
             memory_mb: c.memory_mb,
             code_dir: f.code_dir.clone(),
             opt_dir: f.opt_dir.clone(),
+            ephemeral_storage_mb: c.ephemeral_storage_mb,
             environment: c.environment.clone(),
             region: self.control.partition().region.clone(),
             log_group: c.log_group(),

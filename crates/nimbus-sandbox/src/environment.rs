@@ -3,22 +3,23 @@
 //! each invocation after that reuses the process until it dies, times out or is reaped.
 
 use std::collections::BTreeMap;
-use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nimbus_logs::{LogSink, LogStore};
+use nimbus_logs::LogStore;
 use nimbus_model::{Runtime, RuntimeFamily};
 use tokio::sync::mpsc;
 
 use crate::capture::OutputCapture;
-use crate::runtime_api::{Delivery, Progress, RuntimeApi};
+use crate::launch::{self, Code, Isolation, Process};
+use crate::runtime_api::{Delivery, Progress};
 use crate::runtimes::RuntimeRegistry;
 use crate::{Invocation, Reply, SandboxError};
 
+/// AWS's default `/tmp` size; prestarted sandboxes are built with it.
+pub const DEFAULT_TMP_MB: u32 = 512;
 /// AWS's limit on the init phase.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How stale a peak-memory reading may be when reused for a REPORT line.
@@ -35,6 +36,8 @@ pub struct EnvSpec {
     pub code_dir: PathBuf,
     /// The merged layers, mounted as `/opt` (None: no layers).
     pub opt_dir: Option<PathBuf>,
+    /// Size of `/tmp` (EphemeralStorage).
+    pub ephemeral_storage_mb: u32,
     pub environment: BTreeMap<String, String>,
     pub region: String,
     pub log_group: String,
@@ -66,7 +69,7 @@ pub struct Environment {
 }
 
 /// AWS's wording for how a process ended.
-fn describe_exit(status: std::io::Result<std::process::ExitStatus>) -> String {
+pub(crate) fn describe_exit(status: std::io::Result<std::process::ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt;
     match status {
         Ok(s) => match (s.code(), s.signal()) {
@@ -83,80 +86,6 @@ fn describe_exit(status: std::io::Result<std::process::ExitStatus>) -> String {
 }
 
 /// A runtime process with its Runtime API and output capture, not yet tied to a function.
-struct Process {
-    api: Arc<RuntimeApi>,
-    capture: Arc<OutputCapture>,
-    addr: std::net::SocketAddr,
-    pid: u32,
-    dead: Arc<AtomicBool>,
-    started: Instant,
-}
-
-/// Starts `program` with exactly `vars`, its output captured to `sink` (or dropped).
-/// `Ok(Err(reply))` when the program cannot be started at all.
-async fn spawn_process(
-    program: &Path,
-    args: &[PathBuf],
-    cwd: &Path,
-    vars: impl FnOnce(&str) -> Vec<(String, String)>,
-    sink: Option<LogSink>,
-) -> Result<Result<Process, Reply>, SandboxError> {
-    let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(std::io::Error::from)?;
-    let capture = OutputCapture::new(read_end, sink)?;
-    let api = RuntimeApi::new(capture.clone());
-    let addr = api.serve().await?;
-
-    let stderr: OwnedFd = write_end.try_clone()?;
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .env_clear()
-        .envs(vars(&addr.to_string()))
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(write_end))
-        .stderr(Stdio::from(stderr))
-        .process_group(0)
-        .kill_on_drop(true);
-    // SAFETY: the closure only makes a raw prctl syscall, which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
-            Ok(())
-        });
-    }
-    let started = Instant::now();
-    api.mark_started(started);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            api.shutdown();
-            return Ok(Err(Reply::StartFailed {
-                error_type: "Runtime.InvalidEntrypoint".into(),
-                message: format!("fork/exec {}: {}", program.display(), e.kind().to_string().to_lowercase()),
-            }));
-        }
-    };
-    drop(cmd); // closes our copies of the pipe's write end, so EOF means the process is gone
-    let pid = child.id().unwrap_or(0);
-    tokio::spawn(capture.clone().run());
-
-    let dead = Arc::new(AtomicBool::new(false));
-    {
-        let api = api.clone();
-        let dead = dead.clone();
-        let capture = capture.clone();
-        tokio::spawn(async move {
-            let status = child.wait().await;
-            dead.store(true, Ordering::SeqCst);
-            let why = describe_exit(status);
-            capture.drain(true);
-            api.fail_pending(|| Reply::Exited(why.clone()));
-            api.shutdown();
-        });
-    }
-    Ok(Ok(Process { api, capture, addr, pid, dead, started }))
-}
-
 /// A managed runtime (Node.js or Python) started ahead of time, with its bootstrap loaded,
 /// waiting to be told which function it runs. Taking one instead of starting a process
 /// removes the interpreter's own start-up from a cold start.
@@ -168,7 +97,7 @@ pub struct Prestarted {
 
 impl Prestarted {
     pub fn is_alive(&self) -> bool {
-        self.process.as_ref().is_some_and(|p| !p.dead.load(Ordering::SeqCst))
+        self.process.as_ref().is_some_and(Process::is_alive)
     }
 }
 
@@ -180,51 +109,13 @@ impl Drop for Prestarted {
     }
 }
 
-impl Process {
-    fn kill(&self) {
-        if self.dead.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
-            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-        }
-        self.api.shutdown();
-    }
-}
-
-/// The interpreter and arguments that run a managed runtime's shipped bootstrap, or the
-/// function's own `bootstrap`.
-fn command_for(spec_runtime: Runtime, code_dir: &Path, registry: &RuntimeRegistry) -> Result<(PathBuf, Vec<PathBuf>), Reply> {
-    let family = spec_runtime.family();
-    match family {
-        RuntimeFamily::Provided => {
-            let bootstrap = code_dir.join("bootstrap");
-            if !bootstrap.is_file() {
-                return Err(Reply::StartFailed {
-                    error_type: "Runtime.InvalidEntrypoint".into(),
-                    message: "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]".into(),
-                });
-            }
-            Ok((bootstrap, vec![]))
-        }
-        RuntimeFamily::Node | RuntimeFamily::Python => {
-            let interpreter = registry.get(spec_runtime).interpreter.clone().map_err(|why| Reply::StartFailed {
-                error_type: "Runtime.Unavailable".into(),
-                message: format!("Runtime {spec_runtime} is not available on this Nimbus server: {why}"),
-            })?;
-            let dir = registry.runtime_dir(family).expect("managed runtimes have a bootstrap dir");
-            Ok(match family {
-                RuntimeFamily::Node => (interpreter, vec![dir.join("bootstrap.js")]),
-                _ => (interpreter, vec![PathBuf::from("-u"), dir.join("bootstrap.py")]),
-            })
-        }
-    }
-}
-
 /// Variables a function may set that change how an interpreter starts; a prestarted
 /// runtime cannot honour them, so such functions always get a fresh process.
-pub fn needs_fresh_process(spec: &EnvSpec) -> bool {
+pub fn needs_fresh_process(spec: &EnvSpec, iso: &Isolation) -> bool {
+    let sandboxed = matches!(iso, Isolation::Namespaces(_));
     spec.runtime.family() == RuntimeFamily::Provided
+        // A sandbox's /opt and /tmp are fixed when it is built.
+        || (sandboxed && (spec.opt_dir.is_some() || spec.ephemeral_storage_mb != DEFAULT_TMP_MB))
         || spec.environment.keys().any(|k| {
             k.starts_with("PYTHON") || k.starts_with("NODE_") || k.starts_with("LD_") || k.starts_with("AWS_LAMBDA_NODEJS")
         })
@@ -236,23 +127,23 @@ impl Environment {
     /// to report, not a server error.
     pub async fn start(
         spec: Arc<EnvSpec>,
+        iso: &Isolation,
         registry: &RuntimeRegistry,
         logs: &LogStore,
         generation: u64,
     ) -> Result<Result<Arc<Environment>, Reply>, SandboxError> {
-        let (program, args) = match command_for(spec.runtime, &spec.code_dir, registry) {
-            Ok(c) => c,
-            Err(reply) => return Ok(Err(reply)),
-        };
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         let sink = logs.sink(&spec.log_group, &log_stream);
-        let process = match spawn_process(
-            &program,
-            &args,
-            &spec.code_dir,
-            |addr| environment_variables(&spec, registry, addr, &log_stream),
+        let process = match launch::launch(
+            iso,
+            registry,
+            spec.runtime,
+            Code::Dir(&spec.code_dir),
+            spec.opt_dir.as_deref(),
+            spec.ephemeral_storage_mb,
             Some(sink),
+            |addr, paths| environment_variables(&spec, paths, addr, &log_stream),
         )
         .await?
         {
@@ -263,21 +154,26 @@ impl Environment {
     }
 
     /// Starts a managed runtime ahead of time, not yet tied to a function.
-    pub async fn prestart(runtime: Runtime, registry: &RuntimeRegistry, scratch: &Path) -> Result<Option<Prestarted>, SandboxError> {
-        let Ok((program, args)) = command_for(runtime, scratch, registry) else { return Ok(None) };
-        let runtime_dir = registry.runtime_dir(runtime.family()).map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
-        let vars = |addr: &str| {
+    pub async fn prestart(runtime: Runtime, iso: &Isolation, registry: &RuntimeRegistry) -> Result<Option<Prestarted>, SandboxError> {
+        let vars = |addr: &str, paths: &launch::Paths| {
             vec![
                 ("AWS_LAMBDA_RUNTIME_API".to_string(), addr.to_string()),
                 ("AWS_EXECUTION_ENV".to_string(), format!("AWS_Lambda_{runtime}")),
-                ("LAMBDA_RUNTIME_DIR".to_string(), runtime_dir.clone()),
+                ("LAMBDA_RUNTIME_DIR".to_string(), paths.runtime_dir.clone()),
                 ("NIMBUS_PRESTARTED".to_string(), "1".to_string()),
                 ("TZ".to_string(), ":UTC".to_string()),
                 ("LANG".to_string(), "en_US.UTF-8".to_string()),
                 ("PATH".to_string(), "/usr/local/bin:/usr/bin/:/bin".to_string()),
             ]
         };
-        match spawn_process(&program, &args, scratch, vars, None).await? {
+        let code = match iso {
+            Isolation::Process => match registry.runtime_dir(runtime.family()) {
+                Some(d) => Code::Dir(d),
+                None => return Ok(None),
+            },
+            Isolation::Namespaces(_) => Code::Later,
+        };
+        match launch::launch(iso, registry, runtime, code, None, DEFAULT_TMP_MB, None, vars).await? {
             Ok(process) => Ok(Some(Prestarted { runtime, process: Some(process) })),
             Err(_) => Ok(None),
         }
@@ -285,19 +181,30 @@ impl Environment {
 
     /// Makes a prestarted runtime this function's environment: its output now goes to a
     /// new log stream and its bootstrap receives the function's variables and code dir.
-    pub fn adopt(mut pre: Prestarted, spec: Arc<EnvSpec>, registry: &RuntimeRegistry, logs: &LogStore, generation: u64) -> Arc<Environment> {
+    pub fn adopt(
+        mut pre: Prestarted,
+        spec: Arc<EnvSpec>,
+        iso: &Isolation,
+        registry: &RuntimeRegistry,
+        logs: &LogStore,
+        generation: u64,
+    ) -> Result<Arc<Environment>, SandboxError> {
         let process = pre.process.take().expect("a prestarted runtime is adopted once");
+        if let Some(mount) = &process.task_mount {
+            crate::jail::bind_code_into(&mount.0, &spec.code_dir)?;
+        }
+        let paths = launch::paths(iso, registry, spec.runtime, &spec.code_dir, spec.opt_dir.as_deref());
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         process.capture.set_sink(logs.sink(&spec.log_group, &log_stream));
         let vars: serde_json::Map<String, serde_json::Value> =
-            environment_variables(&spec, registry, &process.addr.to_string(), &log_stream)
+            environment_variables(&spec, &paths, &process.addr, &log_stream)
                 .into_iter()
                 .map(|(k, v)| (k, serde_json::Value::String(v)))
                 .collect();
-        let assignment = serde_json::json!({ "env": vars, "cwd": spec.code_dir.to_string_lossy() });
+        let assignment = serde_json::json!({ "env": vars, "cwd": paths.task });
         process.api.assign(bytes::Bytes::from(assignment.to_string()), Instant::now());
-        Environment::from_process(id, spec, log_stream, generation, process)
+        Ok(Environment::from_process(id, spec, log_stream, generation, process))
     }
 
     fn from_process(id: String, spec: Arc<EnvSpec>, log_stream: String, generation: u64, process: Process) -> Arc<Environment> {
@@ -315,7 +222,7 @@ impl Environment {
     }
 
     pub fn is_alive(&self) -> bool {
-        !self.process.dead.load(Ordering::SeqCst)
+        self.process.is_alive()
     }
 
     /// Kills the whole process group; the exit watcher then fails anything pending.
@@ -395,15 +302,12 @@ impl Drop for Environment {
 
 /// The variables a Lambda runtime sees, built from scratch: nothing of the server's own
 /// environment leaks in (and slows runtimes down).
-fn environment_variables(spec: &EnvSpec, registry: &RuntimeRegistry, api_addr: &str, log_stream: &str) -> Vec<(String, String)> {
-    let task = spec.code_dir.to_string_lossy().into_owned();
+fn environment_variables(spec: &EnvSpec, paths: &launch::Paths, api_addr: &str, log_stream: &str) -> Vec<(String, String)> {
+    let task = paths.task.clone();
     let family = spec.runtime.family();
-    let runtime_dir = registry
-        .runtime_dir(family)
-        .map(|d| d.to_string_lossy().into_owned())
-        .unwrap_or_else(|| task.clone());
+    let runtime_dir = paths.runtime_dir.clone();
     // Layer paths as AWS sets them, pointing at the merged layer tree.
-    let opt = spec.opt_dir.as_ref().map(|d| d.to_string_lossy().into_owned());
+    let opt = paths.opt.clone();
     let opt_suffix = |sub: &str| opt.as_ref().map(|o| format!(":{o}/{sub}")).unwrap_or_default();
     let mut v: Vec<(String, String)> = vec![
         ("AWS_LAMBDA_FUNCTION_NAME".into(), spec.function_name.clone()),

@@ -6,12 +6,14 @@
 mod capture;
 pub mod cgroup;
 mod environment;
+mod launch;
 pub mod jail;
 mod pool;
 mod runtime_api;
 pub mod runtimes;
 
 pub use environment::{EnvSpec, Environment, InvokeTimings};
+pub use launch::{sweep_envs_dir, Isolation, NamespaceConfig, Network};
 pub use pool::{EnvironmentPool, PoolConfig};
 pub use runtimes::{RuntimeInfo, RuntimeRegistry};
 

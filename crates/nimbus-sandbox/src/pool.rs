@@ -11,6 +11,7 @@ use nimbus_logs::LogStore;
 use nimbus_model::{Runtime, RuntimeFamily};
 
 use crate::environment::{needs_fresh_process, EnvSpec, Environment, Prestarted};
+use crate::Isolation;
 use crate::runtimes::RuntimeRegistry;
 use crate::{Reply, SandboxError};
 
@@ -23,6 +24,7 @@ pub struct PoolConfig {
     /// Reap idle environments (least recently used first) while the host has less than
     /// this fraction of its memory available; None turns it off.
     pub min_available_fraction: Option<f64>,
+    pub isolation: Isolation,
 }
 
 /// (MemAvailable, MemTotal) in kB from /proc/meminfo.
@@ -105,21 +107,29 @@ impl EnvironmentPool {
                 }
             }
             st.busy += 1;
-            if !needs_fresh_process(spec) {
-                if let Some(list) = st.prestarted.get_mut(&spec.runtime) {
+            let prestarted = if needs_fresh_process(spec, &self.config.isolation) {
+                None
+            } else {
+                st.prestarted.get_mut(&spec.runtime).and_then(|list| {
                     while let Some(pre) = list.pop() {
                         if pre.is_alive() {
-                            drop(st);
-                            self.refill(spec.runtime);
-                            let env = Environment::adopt(pre, spec.clone(), &self.registry, &self.logs, generation);
-                            return Ok(Ok((env, true)));
+                            return Some(pre);
                         }
                     }
-                }
-            }
-            generation
+                    None
+                })
+            };
+            (generation, prestarted)
         };
-        match Environment::start(spec.clone(), &self.registry, &self.logs, generation).await {
+        let (generation, prestarted) = generation;
+        if let Some(pre) = prestarted {
+            self.refill(spec.runtime);
+            match Environment::adopt(pre, spec.clone(), &self.config.isolation, &self.registry, &self.logs, generation) {
+                Ok(env) => return Ok(Ok((env, true))),
+                Err(e) => tracing::warn!("adopting a prestarted runtime failed, starting a fresh one: {e}"),
+            }
+        }
+        match Environment::start(spec.clone(), &self.config.isolation, &self.registry, &self.logs, generation).await {
             Ok(Ok(env)) => Ok(Ok((env, true))),
             other => {
                 self.lock().busy -= 1;
@@ -141,8 +151,7 @@ impl EnvironmentPool {
             let weak = Arc::downgrade(self);
             tokio::spawn(async move {
                 let Some(pool) = weak.upgrade() else { return };
-                let cwd = pool.registry.runtime_dir(runtime.family()).map(|d| d.to_path_buf()).unwrap_or_default();
-                let started = Environment::prestart(runtime, &pool.registry, &cwd).await;
+                let started = Environment::prestart(runtime, &pool.config.isolation, &pool.registry).await;
                 let mut st = pool.lock();
                 if let Some(n) = st.starting.get_mut(&runtime) {
                     *n = n.saturating_sub(1);

@@ -117,10 +117,11 @@ impl RuntimeApi {
         let _ = self.shutdown.send(true);
     }
 
-    /// Binds the environment's loopback port and serves it until shutdown.
-    pub async fn serve(self: &Arc<Self>) -> std::io::Result<std::net::SocketAddr> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+    /// Serves the Runtime API on `listener` (a loopback port, possibly inside the
+    /// environment's network namespace) until shutdown.
+    pub fn serve_on(self: &Arc<Self>, listener: std::net::TcpListener) -> std::io::Result<()> {
+        listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(listener)?;
         let api = self.clone();
         let mut stop = self.shutdown.subscribe();
         tokio::spawn(async move {
@@ -143,7 +144,7 @@ impl RuntimeApi {
                 }
             }
         });
-        Ok(addr)
+        Ok(())
     }
 
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {

@@ -35,7 +35,7 @@ impl DataDir {
         }
         lock.set_len(0).ok();
         write!(lock, "{}", std::process::id()).ok();
-        for sub in ["blobs", "code", "layers", "opt", "logs", "runtimes", "tmp"] {
+        for sub in ["blobs", "code", "layers", "opt", "logs", "runtimes", "tmp", "envs"] {
             std::fs::create_dir_all(root.join(sub)).map_err(|e| format!("cannot create {sub}: {e}"))?;
         }
         Ok(DataDir { root: root.to_path_buf(), _lock: lock })
@@ -66,6 +66,10 @@ impl DataDir {
     }
     pub fn runtimes(&self) -> PathBuf {
         self.root.join("runtimes")
+    }
+    /// Per-environment mount points (sandboxes that get their code late).
+    pub fn envs(&self) -> PathBuf {
+        self.root.join("envs")
     }
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")

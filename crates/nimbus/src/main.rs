@@ -181,10 +181,11 @@ enum AliasCommand {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    if let Command::SandboxInit = args.command {
+    // sandbox-init sits on every sandboxed cold start: dispatch it before building the CLI.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "sandbox-init") {
         return std::process::ExitCode::from(nimbus_sandbox::jail::init_main().clamp(0, 255) as u8);
     }
+    let args = Args::parse();
     let result = match args.command {
         Command::Server(opts) => server::run(opts),
         Command::Runtimes { runtime_paths, output } => server::print_runtimes(&runtime_paths, output),

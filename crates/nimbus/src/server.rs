@@ -13,7 +13,7 @@ use nimbus_control::{CodeDirs, ControlPlane};
 use nimbus_invoke::{AsyncConfig, AsyncInvoker, Invoker};
 use nimbus_logs::LogStore;
 use nimbus_model::{Partition, Runtime};
-use nimbus_sandbox::{EnvironmentPool, PoolConfig, RuntimeRegistry};
+use nimbus_sandbox::{EnvironmentPool, Isolation, NamespaceConfig, Network, PoolConfig, RuntimeRegistry};
 use nimbus_store::{CodeCache, DataDir, LocalBlobStore, OptCache, SqliteStore};
 
 use crate::Output;
@@ -58,6 +58,15 @@ pub struct ServerOpts {
     /// `/_aws/lambda-url/<url-id>/`.
     #[arg(long, env = "NIMBUS_URL_DOMAIN")]
     url_domain: Option<String>,
+    /// How environments are isolated: `namespaces` (each in its own namespaces, read-only
+    /// root, unprivileged user, seccomp; needs root on Linux), `process` (plain child
+    /// processes), or `auto` (namespaces where possible).
+    #[arg(long, env = "NIMBUS_ISOLATION", default_value = "auto", value_parser = ["auto", "namespaces", "process"])]
+    isolation: String,
+    /// Network of sandboxed environments: `isolated` (own namespace, loopback only; the
+    /// Runtime API is reachable by that environment alone) or `host` (development).
+    #[arg(long, env = "NIMBUS_NETWORK", default_value = "isolated", value_parser = ["isolated", "host"])]
+    network: String,
     /// Threads serving the API and the Runtime APIs (default: one per core).
     #[arg(long, env = "NIMBUS_WORKER_THREADS")]
     worker_threads: Option<usize>,
@@ -156,8 +165,26 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             Err(why) => tracing::warn!("runtime {} unavailable: {why}", info.runtime),
         }
     }
+    let isolation = match (opts.isolation.as_str(), nimbus_sandbox::jail::available()) {
+        ("process", _) => Isolation::Process,
+        (_, Ok(())) => {
+            nimbus_sandbox::sweep_envs_dir(&data.envs());
+            Isolation::Namespaces(NamespaceConfig {
+                exe: std::env::current_exe().context("locating the nimbus binary")?,
+                network: if opts.network == "host" { Network::Host } else { Network::Isolated },
+                envs_dir: data.envs(),
+            })
+        }
+        ("namespaces", Err(why)) => return Err(anyhow!("--isolation namespaces is not possible here: {why}")),
+        (_, Err(why)) => {
+            tracing::warn!("ISOLATION IS OFF: {why}. Functions run as plain processes of this server's user: they can read each other's code and the host's files, and have no memory, CPU or process limits.");
+            Isolation::Process
+        }
+    };
+    tracing::info!("isolation: {}", isolation.describe());
     let pool = EnvironmentPool::new(PoolConfig { idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)), prestart: opts.prestart,
             min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
+            isolation,
         }, registry, logs.clone());
     let invoker = Invoker::new(control.clone(), pool.clone());
     let async_invoker = AsyncInvoker::new(
@@ -180,7 +207,6 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         port: listener.local_addr()?.port(),
     });
     tracing::info!("Nimbus listening on http://{} (data in {})", listener.local_addr()?, data.root().display());
-    tracing::warn!("isolation: environments run as plain processes (no namespaces or cgroups yet)");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -1,0 +1,189 @@
+//! The server's side of the jail: handing sandbox-init its spec and network namespace,
+//! preparing network namespaces that already hold a Runtime API listener, and assigning
+//! code to a pre-started sandbox by a bind mount that propagates into it.
+
+use std::io;
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+
+use super::{sys, JailSpec, Net, NETNS_FD, SPEC_FD};
+
+/// A pipe whose read end holds `spec` as JSON, write end already closed: give the read end
+/// to sandbox-init as fd 3. The whole spec fits in the pipe, so nothing has to write
+/// concurrently with the spawn.
+pub fn prepare(spec: &JailSpec) -> io::Result<OwnedFd> {
+    let json = serde_json::to_vec(spec).map_err(io::Error::other)?;
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let capacity = rustix::pipe::fcntl_getpipe_size(&write)?;
+    if json.len() > capacity {
+        // Up to /proc/sys/fs/pipe-max-size (1 MiB by default); env vars are capped at 4 KB,
+        // so only a pathological spec gets here.
+        let grown = rustix::pipe::fcntl_setpipe_size(&write, json.len())?;
+        if json.len() > grown {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "jail spec larger than a pipe"));
+        }
+    }
+    sys::write_all(write.as_raw_fd(), &json)?;
+    drop(write);
+    Ok(read)
+}
+
+/// Places `fds[i]` at fd `3 + i` without close-on-exec, for the child between fork and exec
+/// (a `pre_exec` closure). Async-signal-safe: raw `fcntl`/`dup2` only, no allocation.
+/// Handles sources that already sit at a target number (each is first copied above the
+/// target range).
+///
+/// # Safety
+/// Call only in a forked child about to exec: it overwrites fds 3.. that other code in this
+/// process may own. (std's own exec-error pipe is among them only in a process with almost
+/// no fds open; a server's runtime holds the low numbers long before it spawns anything.)
+pub unsafe fn place_child_fds(fds: &[RawFd]) -> io::Result<()> {
+    const MAX: usize = 8;
+    if fds.len() > MAX {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let floor = 3 + fds.len() as RawFd;
+    let mut copies = [-1 as RawFd; MAX];
+    for (copy, &fd) in copies.iter_mut().zip(fds) {
+        // SAFETY: plain syscall; the copy is close-on-exec, so it vanishes at exec.
+        *copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, floor) };
+        if *copy < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    for (i, &copy) in copies[..fds.len()].iter().enumerate() {
+        // SAFETY: plain syscall; dup2 leaves the new fd without close-on-exec.
+        if unsafe { libc::dup2(copy, 3 + i as RawFd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A `std::process::Command` that runs `exe sandbox-init` for `spec`: empty environment,
+/// cwd `/`, the spec at fd 3, `netns` (if any) at fd 4 (the spec's `net` becomes
+/// `Join(NETNS_FD)` whatever it said), and PDEATHSIG. The caller adds stdio, `process_group(0)`, and may convert it
+/// with `tokio::process::Command::from`. The fds are held by the command until it is
+/// dropped: drop it right after spawning.
+pub fn command(exe: &Path, spec: &JailSpec, netns: Option<OwnedFd>) -> io::Result<std::process::Command> {
+    let mut spec = spec.clone();
+    match (&netns, spec.net) {
+        (Some(_), _) => spec.net = Net::Join(NETNS_FD),
+        (None, Net::Join(_)) => {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "Net::Join needs the namespace fd"));
+        }
+        (None, _) => {}
+    }
+    spec.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let spec_fd = prepare(&spec)?;
+    let raw = [spec_fd.as_raw_fd(), netns.as_ref().map_or(-1, |fd| fd.as_raw_fd())];
+    let count = if netns.is_some() { 2 } else { 1 };
+    debug_assert_eq!(SPEC_FD, 3);
+    let held = (spec_fd, netns);
+
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("sandbox-init").env_clear().current_dir("/");
+    let in_child = move || {
+        let _ = &held;
+        // SAFETY: pre_exec runs in the forked child, about to exec.
+        unsafe { place_child_fds(&raw[..count])? };
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+        Ok(())
+    };
+    // SAFETY: the closure makes raw syscalls only (fcntl, dup2, prctl) and allocates nothing.
+    unsafe { cmd.pre_exec(in_child) };
+    Ok(cmd)
+}
+
+/// A new network namespace with `lo` up and a listener on `127.0.0.1:port` inside it (0
+/// picks a port). The listener is served by the server like any other socket (sockets keep
+/// the namespace they were made in); the fd keeps the namespace for sandbox-init to join.
+/// Every namespace is separate, so every environment can use the same port (AWS: 9001).
+/// The listener is blocking; call `set_nonblocking(true)` before handing it to tokio.
+pub fn new_netns_with_listener(port: u16) -> io::Result<(OwnedFd, TcpListener)> {
+    // unshare(CLONE_NEWNET) moves only the calling thread; a short-lived thread keeps the
+    // server's own threads in the host namespace.
+    std::thread::Builder::new()
+        .name("nimbus-netns".into())
+        .spawn(move || -> io::Result<(OwnedFd, TcpListener)> {
+            sys::unshare(libc::CLONE_NEWNET)?;
+            sys::loopback_up()?;
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+            let ns = std::fs::File::open("/proc/thread-self/ns/net")?;
+            Ok((OwnedFd::from(ns), listener))
+        })?
+        .join()
+        .map_err(|_| io::Error::other("network namespace thread panicked"))?
+}
+
+/// Makes `dir` a mount point in a peer group of its own, shared, so that binds made on it
+/// later propagate to the slave copies inside sandboxes ([`JailSpec::task_mount`]). Call
+/// once per directory.
+pub fn make_shared_mount_point(dir: &Path) -> io::Result<()> {
+    sys::mount_change(Some(dir), dir, libc::MS_BIND)?;
+    // Private first: if the parent was shared, the bind joined its peer group; we want a
+    // group that only this directory's sandboxes follow.
+    sys::mount_change(None, dir, libc::MS_PRIVATE)?;
+    sys::mount_change(None, dir, libc::MS_SHARED)?;
+    Ok(())
+}
+
+/// Binds `code_dir` read-only onto the shared `task_mount`; it appears at `/var/task` in the
+/// sandbox started with that `task_mount`. The bind is made read-only before it is attached
+/// (`open_tree` + `mount_setattr` + `move_mount`) because a read-only remount afterwards
+/// would not propagate: the copies inside would stay writable.
+pub fn bind_code_into(task_mount: &Path, code_dir: &Path) -> io::Result<()> {
+    let tree = sys::open_tree_clone(code_dir, true)?;
+    sys::set_tree_attrs(&tree, libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV, true)?;
+    sys::move_mount_to(&tree, task_mount)
+}
+
+/// Undoes [`make_shared_mount_point`] and any [`bind_code_into`] on `dir` (lazily: a sandbox
+/// still running keeps its own copies).
+pub fn remove_shared_mount_point(dir: &Path) -> io::Result<()> {
+    for _ in 0..64 {
+        if let Err(e) = sys::umount_detach(dir) {
+            // EINVAL: no longer a mount point; done.
+            return if e.raw_os_error() == Some(libc::EINVAL) { Ok(()) } else { Err(e) };
+        }
+    }
+    Ok(())
+}
+
+/// Whether this host can build sandboxes: Linux on x86_64, the capabilities sandbox-init
+/// uses (root has them), and namespaces and mounts that actually work here (a container
+/// may forbid them). Cheap enough for start-up (a thread that unshares and exits).
+pub fn available() -> Result<(), String> {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return Err("isolation needs Linux on x86_64".into());
+    }
+    use rustix::thread::CapabilitySet as C;
+    let caps = rustix::thread::capabilities(None).map_err(|e| format!("cannot read capabilities: {e}"))?;
+    let needed = C::SYS_ADMIN | C::SETUID | C::SETGID | C::SETPCAP | C::NET_ADMIN;
+    if !caps.effective.contains(needed) {
+        return Err(format!(
+            "isolation needs root (CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_NET_ADMIN); missing {:?}",
+            needed - caps.effective
+        ));
+    }
+    for ns in ["mnt", "pid", "ipc", "uts", "net", "cgroup"] {
+        if !Path::new("/proc/self/ns").join(ns).exists() {
+            return Err(format!("the kernel has no {ns} namespaces"));
+        }
+    }
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
+    if !status.lines().any(|l| l.starts_with("Seccomp:")) {
+        return Err("the kernel has no seccomp".into());
+    }
+    std::thread::spawn(|| -> Result<(), String> {
+        let flags = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET | libc::CLONE_NEWCGROUP;
+        sys::unshare(flags).map_err(|e| format!("cannot create namespaces: {e}"))?;
+        sys::mount_change(None, Path::new("/"), libc::MS_REC | libc::MS_SLAVE)
+            .map_err(|e| format!("cannot change mounts in a new mount namespace: {e}"))?;
+        sys::loopback_up().map_err(|e| format!("cannot configure a new network namespace: {e}"))
+    })
+    .join()
+    .map_err(|_| "namespace probe thread panicked".to_string())?
+}

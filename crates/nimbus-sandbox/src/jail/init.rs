@@ -1,0 +1,299 @@
+//! `nimbus sandbox-init`: reads the [`JailSpec`] from fd 3, builds the sandbox and runs the
+//! runtime in it. Three processes, because a new PID namespace only applies to children:
+//! the outer one (host PID namespace) waits and mirrors the runtime's end to the server;
+//! init (PID 1 inside) builds the root (its `/proc` must belong to the new namespace) and
+//! reaps; the runtime (PID 2) drops every privilege and execs.
+//!
+//! sandbox-init is a fresh single-threaded process, so it allocates freely after `fork`.
+
+use std::ffi::CString;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use super::rootfs::{self, MountStep, StepError};
+use super::{seccomp, sys, JailSpec, Net, EXIT_EXEC_FAILED, EXIT_SETUP_FAILED, SPEC_FD};
+
+/// A step that failed before exec: printed as `sandbox-init: <step>: <error>`, exit 126.
+struct Failure {
+    step: String,
+    error: String,
+}
+
+fn fail<E: std::fmt::Display>(step: &str) -> impl FnOnce(E) -> Failure + '_ {
+    move |e| Failure { step: step.to_string(), error: e.to_string() }
+}
+
+impl From<StepError> for Failure {
+    fn from(e: StepError) -> Self {
+        Failure { step: e.step, error: e.error.to_string() }
+    }
+}
+
+fn report(f: &Failure) {
+    eprintln!("sandbox-init: {}: {}", f.step, f.error);
+}
+
+/// Entry point of `nimbus sandbox-init`. Returns an exit code, or never returns (the runtime
+/// runs, or the process ends by the runtime's signal).
+pub fn init_main() -> i32 {
+    match outer() {
+        Ok(code) => code,
+        Err(f) => {
+            report(&f);
+            EXIT_SETUP_FAILED
+        }
+    }
+}
+
+/// Everything prepared before the first fork, so the children only make syscalls.
+struct Prepared {
+    spec: JailSpec,
+    steps: Vec<MountStep>,
+    filters: Vec<seccompiler::BpfProgram>,
+    program: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    cwd: CString,
+    started_ns: u64,
+    marks: Vec<(&'static str, u64)>,
+}
+
+fn read_spec() -> Result<JailSpec, Failure> {
+    // SAFETY: plain fcntl; checks fd 3 exists before anything takes ownership of it.
+    if unsafe { libc::fcntl(SPEC_FD, libc::F_GETFD) } < 0 {
+        return Err(fail("read spec from fd 3")(io::Error::last_os_error()));
+    }
+    // SAFETY: fd 3 is open and ours by contract with the server; owning it closes it.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(SPEC_FD) });
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf).map_err(fail("read spec from fd 3"))?;
+    let spec: JailSpec = serde_json::from_slice(&buf).map_err(fail("parse spec"))?;
+    spec.validate().map_err(fail("check spec"))?;
+    Ok(spec)
+}
+
+fn cstring(what: &str, bytes: &[u8]) -> Result<CString, Failure> {
+    CString::new(bytes).map_err(|_| Failure { step: format!("prepare {what}"), error: "contains a NUL byte".into() })
+}
+
+fn outer() -> Result<i32, Failure> {
+    let started_ns = sys::monotonic_ns();
+    // The server may die at any moment; we must not outlive it.
+    sys::set_pdeathsig_kill().map_err(fail("prctl PDEATHSIG"))?;
+    let spec = read_spec()?;
+    for procs in &spec.cgroup_procs {
+        // SAFETY: getpid cannot fail.
+        let pid = unsafe { libc::getpid() };
+        std::fs::write(procs, pid.to_string()).map_err(|e| Failure { step: format!("join cgroup {}", procs.display()), error: e.to_string() })?;
+    }
+    let mut marks = vec![("spec+cgroup", sys::monotonic_ns())];
+    // SAFETY: umask cannot fail; a fixed value makes the modes of what we create predictable.
+    unsafe { libc::umask(0o022) };
+
+    let steps = rootfs::plan(&spec).map_err(fail("plan mounts"))?;
+    let filters = seccomp::programs().map_err(fail("build seccomp filter"))?;
+    let program = cstring("program", spec.program.as_os_str().as_bytes())?;
+    let mut argv = vec![program.clone()];
+    for a in &spec.args {
+        argv.push(cstring("argument", a.as_bytes())?);
+    }
+    let envp = spec.env.iter().map(|(k, v)| cstring("environment", format!("{k}={v}").as_bytes())).collect::<Result<_, _>>()?;
+    let cwd = cstring("cwd", spec.cwd.as_os_str().as_bytes())?;
+    marks.push(("prepare", sys::monotonic_ns()));
+
+    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP;
+    match spec.net {
+        Net::Host => {}
+        Net::New => flags |= libc::CLONE_NEWNET,
+        Net::Join(fd) => {
+            sys::setns(fd, libc::CLONE_NEWNET).map_err(fail("join network namespace"))?;
+            sys::close(fd);
+        }
+    }
+    // The cgroup namespace comes after the cgroup move, so the sandbox's cgroup is its root.
+    sys::unshare(flags).map_err(fail("unshare"))?;
+    sys::sethostname(&spec.hostname).map_err(fail("sethostname"))?;
+    if spec.net == Net::New {
+        sys::loopback_up().map_err(fail("bring lo up"))?;
+    }
+    marks.push(("unshare", sys::monotonic_ns()));
+
+    let prepared = Prepared { spec, steps, filters, program, argv, envp, cwd, started_ns, marks };
+    // init tells us how the runtime ended through this pipe: init itself cannot die by a
+    // signal it sends itself (PID 1 ignores those), so its own status cannot carry one.
+    let (status_read, status_write) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| fail("pipe")(io::Error::from(e)))?;
+    let me = sys::pidfd_self().map_err(fail("pidfd_open"))?;
+    match sys::fork().map_err(fail("fork init"))? {
+        sys::Forked::Child => {
+            drop(status_read);
+            init(prepared, status_write, me)
+        }
+        sys::Forked::Parent(pid) => {
+            drop(status_write);
+            drop(me);
+            let (_, status) = sys::wait(pid).map_err(fail("wait for init"))?;
+            let mut reported = [0u8; 4];
+            let mut file = std::fs::File::from(status_read);
+            let runtime_status = match file.read_exact(&mut reported) {
+                Ok(()) => i32::from_le_bytes(reported),
+                // init failed before the runtime ran (it printed why) or was killed.
+                Err(_) => status,
+            };
+            Ok(mirror(runtime_status))
+        }
+    }
+}
+
+/// Ends the outer process as the runtime ended: same exit code, or the same signal.
+fn mirror(status: libc::c_int) -> i32 {
+    if libc::WIFSIGNALED(status) {
+        sys::die_by_signal(libc::WTERMSIG(status));
+    }
+    if libc::WIFEXITED(status) {
+        return libc::WEXITSTATUS(status);
+    }
+    EXIT_SETUP_FAILED
+}
+
+/// PID 1 inside: starts the runtime, builds the root, reaps until the runtime exits.
+///
+/// The runtime is forked first and gives up its privileges while init builds the root (two
+/// cores work at once); it then waits on `ready` before it enters its cwd and execs.
+/// pivot_root moves the root of every process of the namespace, the waiting runtime's too.
+fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
+    // The outer process may have died before PDEATHSIG was set here; then nothing would
+    // ever kill us, so look.
+    if sys::set_pdeathsig_kill().is_err() || sys::pidfd_exited(&outer) {
+        sys::exit_now(EXIT_SETUP_FAILED);
+    }
+    drop(outer);
+    p.marks.push(("fork init", sys::monotonic_ns()));
+    let (ready_read, ready_write) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
+        Ok(pair) => pair,
+        Err(e) => {
+            report(&fail("pipe")(io::Error::from(e)));
+            sys::exit_now(EXIT_SETUP_FAILED);
+        }
+    };
+    let runtime = match sys::fork() {
+        Ok(sys::Forked::Child) => {
+            drop(status_write);
+            drop(ready_write);
+            runtime(p, ready_read)
+        }
+        Ok(sys::Forked::Parent(pid)) => pid,
+        Err(e) => {
+            report(&fail("fork runtime")(e));
+            sys::exit_now(EXIT_SETUP_FAILED);
+        }
+    };
+    drop(ready_read);
+    let mut marks = Vec::new();
+    if let Err(e) = rootfs::build(&p.steps, &mut marks) {
+        // Exiting takes the waiting runtime with us (it sees EOF first and stays quiet).
+        report(&e.into());
+        sys::exit_now(EXIT_SETUP_FAILED);
+    }
+    let message: Vec<u8> = marks.iter().flat_map(|(_, at)| at.to_le_bytes()).collect();
+    // An error means the runtime already failed; its status, reaped below, says how.
+    let _ = sys::write_all(ready_write.as_raw_fd(), &message);
+    drop(ready_write);
+
+    // Reap everything (orphans are re-parented to us) until the runtime itself ends; then
+    // exiting makes the kernel kill whatever is left in the namespace.
+    loop {
+        match sys::wait(-1) {
+            Ok((pid, status)) if pid == runtime => {
+                let _ = sys::write_all(status_write.as_raw_fd(), &status.to_le_bytes());
+                let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
+                sys::exit_now(code);
+            }
+            Ok(_) => {}
+            Err(_) => sys::exit_now(EXIT_SETUP_FAILED),
+        }
+    }
+}
+
+/// PID 2: gives up every privilege, waits for the root, then execs the runtime.
+fn runtime(mut p: Prepared, ready: OwnedFd) -> ! {
+    p.marks.push(("fork runtime", sys::monotonic_ns()));
+    if let Err(f) = drop_privileges(&mut p) {
+        report(&f);
+        sys::exit_now(EXIT_SETUP_FAILED);
+    }
+    // init sends the times of its build steps once the root is ready, then closes the pipe;
+    // nothing at all means the build failed (init reports it).
+    let mut message = Vec::new();
+    let ok = std::fs::File::from(ready).read_to_end(&mut message).is_ok() && !message.is_empty();
+    if !ok {
+        sys::exit_now(EXIT_SETUP_FAILED);
+    }
+    for (name, at) in rootfs::BUILD_MARKS.iter().zip(message.chunks_exact(8)) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(at);
+        p.marks.push((name, u64::from_le_bytes(bytes)));
+    }
+    p.marks.push(("wait for root", sys::monotonic_ns()));
+    // As the user, so a directory the runtime may not enter fails here, clearly.
+    // SAFETY: valid C string.
+    if unsafe { libc::chdir(p.cwd.as_ptr()) } < 0 {
+        let error = io::Error::last_os_error().to_string();
+        report(&Failure { step: format!("chdir {}", p.spec.cwd.display()), error });
+        sys::exit_now(EXIT_SETUP_FAILED);
+    }
+    if p.spec.timings {
+        print_timings(&mut p);
+    }
+    let argv: Vec<*const libc::c_char> = p.argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+    let envp: Vec<*const libc::c_char> = p.envp.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+    let e = sys::execve(&p.program, &argv, &envp);
+    eprintln!("fork/exec {}: {}", p.spec.program.display(), go_style(&e));
+    sys::exit_now(EXIT_EXEC_FAILED)
+}
+
+fn drop_privileges(p: &mut Prepared) -> Result<(), Failure> {
+    let spec = &p.spec;
+    if let Some(n) = spec.rlimit_nproc {
+        sys::set_rlimit(libc::RLIMIT_NPROC, n).map_err(fail("setrlimit NPROC"))?;
+    }
+    sys::set_rlimit(libc::RLIMIT_NOFILE, spec.rlimit_nofile).map_err(fail("setrlimit NOFILE"))?;
+    sys::set_rlimit(libc::RLIMIT_CORE, 0).map_err(fail("setrlimit CORE"))?;
+    // Needs CAP_SETPCAP, so before the uid changes.
+    sys::drop_bounding_set().map_err(fail("drop bounding capabilities"))?;
+    sys::switch_user(spec.uid, spec.gid).map_err(fail("switch user"))?;
+    sys::clear_capabilities().map_err(fail("clear capabilities"))?;
+    sys::set_no_new_privs().map_err(fail("prctl NO_NEW_PRIVS"))?;
+    p.marks.push(("user+caps", sys::monotonic_ns()));
+    sys::cloexec_from(3).map_err(fail("close inherited fds"))?;
+    seccomp::apply(&p.filters).map_err(fail("install seccomp filter"))?;
+    p.marks.push(("seccomp", sys::monotonic_ns()));
+    Ok(())
+}
+
+/// One line: each step's duration since the previous one, in time order (init's build
+/// steps and the runtime's own steps ran side by side).
+fn print_timings(p: &mut Prepared) {
+    p.marks.sort_by_key(|(_, at)| *at);
+    let mut line = String::from("sandbox-init: timings:");
+    let mut last = p.started_ns;
+    for (name, at) in &p.marks {
+        line.push_str(&format!(" {name} {:.3}ms", (at - last) as f64 / 1e6));
+        last = *at;
+    }
+    line.push_str(&format!(" total {:.3}ms", (last - p.started_ns) as f64 / 1e6));
+    eprintln!("{line}");
+}
+
+/// `No such file or directory (os error 2)` → `no such file or directory`, as Go (and so
+/// AWS's `fork/exec` messages) words it.
+fn go_style(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => text.to_string(),
+    }
+}

@@ -1,0 +1,355 @@
+//! The sandbox's file system: a plan (plain data, computed from the spec and what exists
+//! on the host) and the code that carries it out inside init's new mount namespace,
+//! pivots into it and leaves the root read-only. Keeping the plan separate lets the server
+//! and tests see exactly what will be visible without being root.
+
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use super::sys;
+use super::JailSpec;
+
+/// Where the new root's tmpfs is mounted before the pivot. Sources are all held open
+/// (`open_tree`) before this is mounted, so shadowing the host's `/tmp` in our private
+/// mount namespace hides nothing we need, even a code dir that lives under `/tmp`.
+const STAGING: &str = "/tmp";
+
+/// System directories bound read-only (or recreated as the same symlink when the host
+/// has merged them into `/usr`).
+const SYSTEM_DIRS: &[&str] = &["/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin"];
+
+/// Host `/etc` entries the runtime may need (name service, DNS, TLS roots, the dynamic
+/// loader's cache, Debian's alternatives). Secrets (`shadow`, `gshadow`, `sudoers`,
+/// `ssl/private`) are never listed; `passwd`, `group` and `hosts` are generated instead.
+const ETC_ENTRIES: &[&str] = &[
+    "resolv.conf",
+    "nsswitch.conf",
+    "localtime",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "ssl/certs",
+    "pki/tls/certs",
+    "pki/ca-trust/extracted",
+    "alternatives",
+];
+
+/// Device nodes bound from the host's `/dev`.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// One thing to create in the new root; targets are paths inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountStep {
+    /// A read-only, nosuid, nodev bind of a host directory or file (with its submounts).
+    Bind { source: PathBuf, target: PathBuf, dir: bool },
+    /// The server's shared mount point, bound read-only; the copy is a slave of the host's
+    /// mount, so binds the server makes on it later appear inside.
+    SlaveBind { source: PathBuf, target: PathBuf },
+    /// A host device node (nosuid, noexec; device access is its point).
+    Device { source: PathBuf, target: PathBuf },
+    Symlink { target: PathBuf, points_to: PathBuf },
+    /// A file written into the root before it turns read-only.
+    File { target: PathBuf, contents: String },
+    Dir { target: PathBuf },
+    Tmpfs { target: PathBuf, size_mb: u32, mode: u32, noexec: bool },
+    /// A procfs of the sandbox's own PID namespace.
+    Proc { target: PathBuf },
+}
+
+impl MountStep {
+    pub fn target(&self) -> &Path {
+        match self {
+            MountStep::Bind { target, .. }
+            | MountStep::SlaveBind { target, .. }
+            | MountStep::Device { target, .. }
+            | MountStep::Symlink { target, .. }
+            | MountStep::File { target, .. }
+            | MountStep::Dir { target }
+            | MountStep::Tmpfs { target, .. }
+            | MountStep::Proc { target } => target,
+        }
+    }
+
+    /// The host path to capture before the new root is mounted, and whether to take its
+    /// submounts too.
+    fn source(&self) -> Option<(&Path, bool)> {
+        match self {
+            MountStep::Bind { source, .. } | MountStep::SlaveBind { source, .. } => Some((source, true)),
+            MountStep::Device { source, .. } => Some((source, false)),
+            _ => None,
+        }
+    }
+}
+
+/// A bind target must be absolute, plain (no `..`), and not the root itself.
+pub fn check_target(target: &Path) -> Result<(), String> {
+    if !target.is_absolute() || target.components().any(|c| !matches!(c, Component::RootDir | Component::Normal(_))) {
+        return Err(format!("bind target {} must be an absolute path without . or ..", target.display()));
+    }
+    if target == Path::new("/") {
+        return Err("a bind target cannot be /".into());
+    }
+    // These are mounted after the binds and would hide them.
+    for reserved in ["/proc", "/dev", "/tmp"] {
+        if target.starts_with(reserved) {
+            return Err(format!("bind target {} is under {reserved}", target.display()));
+        }
+    }
+    Ok(())
+}
+
+enum Kind {
+    Missing,
+    Dir,
+    File,
+    CharDevice,
+    Symlink(PathBuf),
+}
+
+/// What is at a host path; `follow` resolves symlinks (a dangling one is `Missing`).
+fn kind(path: &Path, follow: bool) -> Kind {
+    let meta = if follow { fs::metadata(path) } else { fs::symlink_metadata(path) };
+    let Ok(meta) = meta else { return Kind::Missing };
+    let t = meta.file_type();
+    if t.is_symlink() {
+        return match fs::read_link(path) {
+            Ok(to) => Kind::Symlink(to),
+            Err(_) => Kind::Missing,
+        };
+    }
+    if t.is_dir() {
+        Kind::Dir
+    } else if t.is_char_device() {
+        Kind::CharDevice
+    } else {
+        Kind::File
+    }
+}
+
+fn required_dir(what: &str, path: &Path) -> Result<(), String> {
+    match kind(path, true) {
+        Kind::Dir => Ok(()),
+        Kind::Missing => Err(format!("{what} {}: no such directory", path.display())),
+        _ => Err(format!("{what} {}: not a directory", path.display())),
+    }
+}
+
+/// The steps for `spec` on this host (it only looks at host paths), in an order where
+/// every parent exists before its children.
+pub fn plan(spec: &JailSpec) -> Result<Vec<MountStep>, String> {
+    let mut steps = Vec::new();
+    for dir in SYSTEM_DIRS {
+        let path = Path::new(dir);
+        match kind(path, false) {
+            Kind::Dir => steps.push(MountStep::Bind { source: path.into(), target: path.into(), dir: true }),
+            Kind::Symlink(to) => steps.push(MountStep::Symlink { target: path.into(), points_to: to }),
+            Kind::Missing if *dir == "/usr" => return Err("/usr: missing on this host".into()),
+            _ => {}
+        }
+    }
+
+    steps.push(MountStep::Dir { target: "/etc".into() });
+    for entry in ETC_ENTRIES {
+        let path = Path::new("/etc").join(entry);
+        match kind(&path, true) {
+            Kind::Dir => steps.push(MountStep::Bind { source: path.clone(), target: path, dir: true }),
+            Kind::File => steps.push(MountStep::Bind { source: path.clone(), target: path, dir: false }),
+            _ => {}
+        }
+    }
+    // Generated rather than bound: the host's lists of users would leak, and the sandbox's
+    // user must have a name (Node's os.userInfo() and Python's getpass fail without one).
+    steps.push(MountStep::File {
+        target: "/etc/passwd".into(),
+        contents: format!(
+            "root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:{}:{}::/tmp:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n",
+            spec.uid, spec.gid
+        ),
+    });
+    steps.push(MountStep::File {
+        target: "/etc/group".into(),
+        contents: format!("root:x:0:\nsbx_user1051:x:{}:\nnogroup:x:65534:\n", spec.gid),
+    });
+    // The hostname must resolve without DNS (getaddrinfo(gethostname()) is common).
+    steps.push(MountStep::File {
+        target: "/etc/hosts".into(),
+        contents: format!("127.0.0.1\tlocalhost {0}\n::1\tlocalhost ip6-localhost ip6-loopback {0}\n", spec.hostname),
+    });
+
+    let task = PathBuf::from("/var/task");
+    if let Some(src) = &spec.task_mount {
+        required_dir("task_mount", src)?;
+        steps.push(MountStep::SlaveBind { source: src.clone(), target: task });
+    } else if let Some(src) = &spec.code_dir {
+        required_dir("code_dir", src)?;
+        steps.push(MountStep::Bind { source: src.clone(), target: task, dir: true });
+    } else {
+        steps.push(MountStep::Dir { target: task });
+    }
+    if let Some(src) = &spec.runtime_dir {
+        required_dir("runtime_dir", src)?;
+        steps.push(MountStep::Bind { source: src.clone(), target: "/var/runtime".into(), dir: true });
+    }
+    if let Some(src) = &spec.layers_dir {
+        required_dir("layers_dir", src)?;
+        steps.push(MountStep::Bind { source: src.clone(), target: "/opt".into(), dir: true });
+    }
+    for b in &spec.ro_binds {
+        check_target(&b.target)?;
+        let dir = match kind(&b.source, true) {
+            Kind::Dir => true,
+            Kind::File => false,
+            Kind::Missing => return Err(format!("bind source {}: no such file or directory", b.source.display())),
+            _ => return Err(format!("bind source {}: not a file or directory", b.source.display())),
+        };
+        steps.push(MountStep::Bind { source: b.source.clone(), target: b.target.clone(), dir });
+    }
+
+    steps.push(MountStep::Tmpfs { target: "/tmp".into(), size_mb: spec.tmp_size_mb, mode: 0o1777, noexec: false });
+    steps.push(MountStep::Proc { target: "/proc".into() });
+
+    // /dev: a small tmpfs (made read-only with the root) holding only harmless nodes.
+    steps.push(MountStep::Tmpfs { target: "/dev".into(), size_mb: 1, mode: 0o755, noexec: true });
+    for dev in DEVICES {
+        let path = Path::new("/dev").join(dev);
+        if let Kind::CharDevice = kind(&path, true) {
+            steps.push(MountStep::Device { source: path.clone(), target: path });
+        }
+    }
+    steps.push(MountStep::Tmpfs { target: "/dev/shm".into(), size_mb: spec.shm_size_mb, mode: 0o1777, noexec: true });
+    for (name, to) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+        steps.push(MountStep::Symlink { target: Path::new("/dev").join(name), points_to: to.into() });
+    }
+    Ok(steps)
+}
+
+/// A failed step: which one, and why.
+pub struct StepError {
+    pub step: String,
+    pub error: io::Error,
+}
+
+trait Context<T> {
+    fn at(self, step: impl FnOnce() -> String) -> Result<T, StepError>;
+}
+
+impl<T> Context<T> for io::Result<T> {
+    fn at(self, step: impl FnOnce() -> String) -> Result<T, StepError> {
+        self.map_err(|error| StepError { step: step(), error })
+    }
+}
+
+fn staged(target: &Path) -> PathBuf {
+    // Targets are absolute (checked); joining a relative form keeps them under STAGING.
+    Path::new(STAGING).join(target.strip_prefix("/").unwrap_or(target))
+}
+
+fn mkdirs(path: &Path, mode: u32) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(mode).create(path)
+}
+
+/// The names of the times [`build`] records, in order.
+pub const BUILD_MARKS: [&str; 4] = ["capture", "populate", "pivot", "read-only"];
+
+/// Carries out `steps` in the calling process's (new, unshared) mount namespace, pivots
+/// into the result and leaves `/` and `/dev` read-only. Must run inside the new PID
+/// namespace (as its init) so that `/proc` shows the sandbox's processes.
+pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Result<(), StepError> {
+    // Our copy of the host's mounts stops sending events back (nothing we mount leaks to
+    // the host) but keeps receiving them: that is what carries a late /var/task bind in.
+    sys::mount_change(None, Path::new("/"), libc::MS_REC | libc::MS_SLAVE).at(|| "make / a slave".into())?;
+
+    // Capture every source first (see STAGING).
+    let mut trees: Vec<Option<OwnedFd>> = Vec::with_capacity(steps.len());
+    for step in steps {
+        let tree = match step.source() {
+            Some((source, recursive)) => {
+                let tree = sys::open_tree_clone(source, recursive).at(|| format!("open_tree {}", source.display()))?;
+                let attrs = match step {
+                    MountStep::Device { .. } => libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOEXEC,
+                    _ => libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+                };
+                sys::set_tree_attrs(&tree, attrs, recursive).at(|| format!("mount_setattr {}", source.display()))?;
+                Some(tree)
+            }
+            None => None,
+        };
+        trees.push(tree);
+    }
+    marks.push(("capture", sys::monotonic_ns()));
+
+    let staging = Path::new(STAGING);
+    sys::mount(c"tmpfs", staging, c"tmpfs", libc::MS_NOSUID | libc::MS_NODEV, Some(c"size=1m,mode=755"))
+        .at(|| "mount root tmpfs".into())?;
+
+    // Directories already made, so each parent costs one mkdir at most (syscalls are most
+    // of this function's time).
+    let mut made: std::collections::HashSet<PathBuf> = [staging.to_path_buf()].into();
+    for (step, tree) in steps.iter().zip(trees) {
+        let at = staged(step.target());
+        let parent = at.parent().unwrap_or(staging);
+        if !made.contains(parent) {
+            mkdirs(parent, 0o755).at(|| format!("mkdir {}", parent.display()))?;
+            made.extend(parent.ancestors().map(Path::to_path_buf));
+        }
+        match step {
+            MountStep::Bind { dir, .. } => {
+                if *dir {
+                    fs::DirBuilder::new().mode(0o755).create(&at).at(|| format!("mkdir {}", step.target().display()))?;
+                    made.insert(at.clone());
+                } else {
+                    touch(&at).at(|| format!("create {}", step.target().display()))?;
+                }
+            }
+            MountStep::SlaveBind { .. } | MountStep::Dir { .. } | MountStep::Tmpfs { .. } | MountStep::Proc { .. } => {
+                fs::DirBuilder::new().mode(0o755).create(&at).at(|| format!("mkdir {}", step.target().display()))?;
+                made.insert(at.clone());
+            }
+            MountStep::Device { .. } => touch(&at).at(|| format!("create {}", step.target().display()))?,
+            MountStep::Symlink { points_to, .. } => {
+                std::os::unix::fs::symlink(points_to, &at).at(|| format!("symlink {}", step.target().display()))?
+            }
+            MountStep::File { contents, .. } => {
+                fs::write(&at, contents).at(|| format!("write {}", step.target().display()))?
+            }
+        }
+        if let Some(tree) = tree {
+            sys::move_mount_to(&tree, &at).at(|| format!("bind {}", step.target().display()))?;
+        }
+        match step {
+            MountStep::Tmpfs { size_mb, mode, noexec, .. } => {
+                let data = CString::new(format!("size={size_mb}m,mode={mode:o}")).expect("no NUL in formatted numbers");
+                let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
+                if *noexec {
+                    flags |= libc::MS_NOEXEC;
+                }
+                sys::mount(c"tmpfs", &at, c"tmpfs", flags, Some(&data)).at(|| format!("mount tmpfs {}", step.target().display()))?;
+            }
+            MountStep::Proc { .. } => {
+                sys::mount(c"proc", &at, c"proc", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None)
+                    .at(|| "mount /proc".into())?;
+            }
+            _ => {}
+        }
+    }
+
+    marks.push(("populate", sys::monotonic_ns()));
+    std::env::set_current_dir(staging).at(|| "chdir new root".into())?;
+    sys::pivot_root_dot().at(|| "pivot_root".into())?;
+    // The old root now sits on top of the new one at "."; detach it with everything under it.
+    sys::umount_detach(Path::new(".")).at(|| "detach old root".into())?;
+    std::env::set_current_dir("/").at(|| "chdir /".into())?;
+    marks.push(("pivot", sys::monotonic_ns()));
+    sys::set_mount_attrs(Path::new("/dev"), libc::MOUNT_ATTR_RDONLY).at(|| "make /dev read-only".into())?;
+    sys::set_mount_attrs(Path::new("/"), libc::MOUNT_ATTR_RDONLY).at(|| "make / read-only".into())?;
+    marks.push(("read-only", sys::monotonic_ns()));
+    Ok(())
+}
+
+fn touch(path: &Path) -> io::Result<()> {
+    fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o444).open(path).map(drop)
+}

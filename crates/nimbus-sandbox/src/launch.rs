@@ -1,0 +1,313 @@
+//! How a runtime process is started: directly as a child process (process isolation), or
+//! inside a sandbox that `nimbus sandbox-init` builds (namespaces, read-only root,
+//! unprivileged user, seccomp; see [`crate::jail`]). Also what paths the runtime sees in
+//! each case: host paths, or AWS's fixed `/var/task`, `/var/runtime` and `/opt`.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use nimbus_logs::LogSink;
+use nimbus_model::{Runtime, RuntimeFamily};
+
+use crate::capture::OutputCapture;
+use crate::jail::{self, Bind, JailSpec, Net};
+use crate::runtime_api::RuntimeApi;
+use crate::runtimes::RuntimeRegistry;
+use crate::{Reply, SandboxError};
+
+/// How environments are isolated (a server setting).
+#[derive(Debug, Clone)]
+pub enum Isolation {
+    /// Plain child processes with a clean environment; no namespaces or cgroups.
+    Process,
+    /// Each environment in its own namespaces, built by `<exe> sandbox-init`.
+    Namespaces(NamespaceConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct NamespaceConfig {
+    /// The nimbus binary (it runs `sandbox-init`).
+    pub exe: PathBuf,
+    pub network: Network,
+    /// Where per-environment mount points for late code assignment live.
+    pub envs_dir: PathBuf,
+}
+
+/// The network a sandboxed environment gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// Shares the host's network (development): the Runtime API is on a host loopback port.
+    Host,
+    /// Its own network namespace with only loopback: its Runtime API lives inside, out of
+    /// every other environment's reach; no other network.
+    Isolated,
+}
+
+impl Isolation {
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Isolation::Process => "process",
+            Isolation::Namespaces(NamespaceConfig { network: Network::Isolated, .. }) => "namespaces (isolated network)",
+            Isolation::Namespaces(_) => "namespaces (host network)",
+        }
+    }
+}
+
+/// Paths as the runtime sees them.
+pub(crate) struct Paths {
+    pub task: String,
+    pub runtime_dir: String,
+    pub opt: Option<String>,
+}
+
+pub(crate) fn paths(iso: &Isolation, registry: &RuntimeRegistry, runtime: Runtime, code_dir: &Path, opt: Option<&Path>) -> Paths {
+    match iso {
+        Isolation::Process => {
+            let task = code_dir.to_string_lossy().into_owned();
+            let runtime_dir = registry
+                .runtime_dir(runtime.family())
+                .map(|d| d.to_string_lossy().into_owned())
+                .unwrap_or_else(|| task.clone());
+            Paths { task, runtime_dir, opt: opt.map(|o| o.to_string_lossy().into_owned()) }
+        }
+        Isolation::Namespaces(_) => Paths {
+            task: "/var/task".into(),
+            runtime_dir: if runtime.family() == RuntimeFamily::Provided { "/var/task".into() } else { "/var/runtime".into() },
+            opt: opt.map(|_| "/opt".into()),
+        },
+    }
+}
+
+/// Where the function's code comes from.
+pub(crate) enum Code<'a> {
+    Dir(&'a Path),
+    /// Not known yet (a prestarted runtime): it arrives by [`jail::bind_code_into`].
+    Later,
+}
+
+/// A started runtime process with its Runtime API and output capture.
+pub(crate) struct Process {
+    pub api: Arc<RuntimeApi>,
+    pub capture: Arc<OutputCapture>,
+    pub addr: String,
+    pub pid: u32,
+    pub dead: Arc<AtomicBool>,
+    pub started: Instant,
+    /// The host mount point its `/var/task` follows (prestarted sandboxes).
+    pub task_mount: Option<TaskMount>,
+}
+
+impl Process {
+    pub fn kill(&self) {
+        if self.dead.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+        self.api.shutdown();
+    }
+
+    pub fn is_alive(&self) -> bool {
+        !self.dead.load(Ordering::SeqCst)
+    }
+}
+
+/// A shared mount point on the host, removed with its environment.
+pub(crate) struct TaskMount(pub PathBuf);
+
+impl Drop for TaskMount {
+    fn drop(&mut self) {
+        let _ = jail::remove_shared_mount_point(&self.0);
+        if let Some(parent) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(parent);
+        }
+    }
+}
+
+/// Removes mount points and directories a crashed server left behind.
+pub fn sweep_envs_dir(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let _ = jail::remove_shared_mount_point(&e.path().join("task"));
+        let _ = std::fs::remove_dir_all(e.path());
+    }
+}
+
+/// System directories every sandbox has; an interpreter elsewhere is bound in.
+const SYSTEM_DIRS: &[&str] = &["/usr/", "/bin/", "/lib/", "/lib64/", "/sbin/"];
+
+/// What to start, as (program, args) for the runtime's view.
+fn command_for(iso: &Isolation, runtime: Runtime, code: &Code<'_>, registry: &RuntimeRegistry) -> Result<(PathBuf, Vec<String>, Option<Bind>), Reply> {
+    let jailed = matches!(iso, Isolation::Namespaces(_));
+    match runtime.family() {
+        RuntimeFamily::Provided => {
+            let Code::Dir(dir) = code else {
+                return Err(Reply::StartFailed { error_type: "Runtime.InvalidEntrypoint".into(), message: "no code".into() });
+            };
+            if !dir.join("bootstrap").is_file() {
+                return Err(Reply::StartFailed {
+                    error_type: "Runtime.InvalidEntrypoint".into(),
+                    message: "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]".into(),
+                });
+            }
+            let program = if jailed { PathBuf::from("/var/task/bootstrap") } else { dir.join("bootstrap") };
+            Ok((program, vec![], None))
+        }
+        family => {
+            let interpreter = registry.get(runtime).interpreter.clone().map_err(|why| Reply::StartFailed {
+                error_type: "Runtime.Unavailable".into(),
+                message: format!("Runtime {runtime} is not available on this Nimbus server: {why}"),
+            })?;
+            let host_dir = registry.runtime_dir(family).expect("managed runtimes have a bootstrap dir");
+            let dir = if jailed { PathBuf::from("/var/runtime") } else { host_dir.to_path_buf() };
+            let args = match family {
+                RuntimeFamily::Node => vec![dir.join("bootstrap.js").to_string_lossy().into_owned()],
+                _ => vec!["-u".to_string(), dir.join("bootstrap.py").to_string_lossy().into_owned()],
+            };
+            let text = interpreter.to_string_lossy();
+            let bind = (jailed && !SYSTEM_DIRS.iter().any(|d| text.starts_with(d)))
+                .then(|| interpreter.parent().map(Bind::same))
+                .flatten();
+            Ok((interpreter, args, bind))
+        }
+    }
+}
+
+/// Starts a runtime process. `vars` builds its environment from the Runtime API address
+/// and the paths it sees. `Ok(Err(reply))` when it cannot be started at all here.
+pub(crate) async fn launch(
+    iso: &Isolation,
+    registry: &RuntimeRegistry,
+    runtime: Runtime,
+    code: Code<'_>,
+    opt: Option<&Path>,
+    tmp_mb: u32,
+    sink: Option<LogSink>,
+    vars: impl FnOnce(&str, &Paths) -> Vec<(String, String)>,
+) -> Result<Result<Process, Reply>, SandboxError> {
+    let (program, args, bind) = match command_for(iso, runtime, &code, registry) {
+        Ok(c) => c,
+        Err(reply) => return Ok(Err(reply)),
+    };
+    let host_code: Option<&Path> = match code {
+        Code::Dir(d) => Some(d),
+        Code::Later => None,
+    };
+    let view = paths(iso, registry, runtime, host_code.unwrap_or(Path::new("/var/task")), opt);
+
+    let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(std::io::Error::from)?;
+    let capture = OutputCapture::new(read_end, sink)?;
+    let api = RuntimeApi::new(capture.clone());
+
+    // The Runtime API listener: inside the environment's own network namespace, or a
+    // host loopback port.
+    let (listener, netns): (std::net::TcpListener, Option<OwnedFd>) = match iso {
+        Isolation::Namespaces(NamespaceConfig { network: Network::Isolated, .. }) => {
+            let (ns, l) = tokio::task::spawn_blocking(|| jail::new_netns_with_listener(9001))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))??;
+            (l, Some(ns))
+        }
+        _ => (std::net::TcpListener::bind("127.0.0.1:0")?, None),
+    };
+    let addr = listener.local_addr()?.to_string();
+    api.serve_on(listener)?;
+    let env = vars(&addr, &view);
+
+    let mut task_mount = None;
+    let std_cmd = match iso {
+        Isolation::Process => {
+            let mut c = std::process::Command::new(&program);
+            c.args(&args).env_clear().envs(env).current_dir(host_code.unwrap_or(Path::new("/")));
+            c
+        }
+        Isolation::Namespaces(ns) => {
+            let late = match code {
+                Code::Later => {
+                    let dir = ns.envs_dir.join(uuid::Uuid::new_v4().simple().to_string()).join("task");
+                    std::fs::create_dir_all(&dir)?;
+                    jail::make_shared_mount_point(&dir)?;
+                    task_mount = Some(TaskMount(dir.clone()));
+                    Some(dir)
+                }
+                Code::Dir(_) => None,
+            };
+            let spec = JailSpec {
+                program: program.clone(),
+                args: args.clone(),
+                env,
+                cwd: PathBuf::from("/var/task"),
+                hostname: "nimbus".into(),
+                code_dir: host_code.map(Path::to_path_buf),
+                task_mount: late,
+                runtime_dir: registry.runtime_dir(runtime.family()).map(Path::to_path_buf),
+                layers_dir: opt.map(Path::to_path_buf),
+                ro_binds: bind.into_iter().collect(),
+                tmp_size_mb: tmp_mb,
+                net: if netns.is_some() { Net::Join(jail::NETNS_FD) } else { Net::Host },
+                rlimit_nproc: None,
+                ..JailSpec::new(program.clone())
+            };
+            jail::command(&ns.exe, &spec, netns)?
+        }
+    };
+
+    let stderr: OwnedFd = write_end.try_clone()?;
+    let mut cmd = tokio::process::Command::from(std_cmd);
+    cmd.stdin(Stdio::null()).stdout(Stdio::from(write_end)).stderr(Stdio::from(stderr)).process_group(0).kill_on_drop(true);
+    if matches!(iso, Isolation::Process) {
+        // SAFETY: the closure only makes a raw prctl syscall, which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+                Ok(())
+            });
+        }
+    }
+    let started = Instant::now();
+    api.mark_started(started);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            api.shutdown();
+            return Ok(Err(Reply::StartFailed {
+                error_type: "Runtime.InvalidEntrypoint".into(),
+                message: format!("fork/exec {}: {}", program.display(), e.kind().to_string().to_lowercase()),
+            }));
+        }
+    };
+    drop(cmd); // closes our copies of the pipe's write end (and fds 3 and 4), so EOF means the process is gone
+    let pid = child.id().unwrap_or(0);
+    tokio::spawn(capture.clone().run());
+
+    let dead = Arc::new(AtomicBool::new(false));
+    let jailed = matches!(iso, Isolation::Namespaces(_));
+    {
+        let api = api.clone();
+        let dead = dead.clone();
+        let capture = capture.clone();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            dead.store(true, Ordering::SeqCst);
+            capture.drain(true);
+            // sandbox-init says on its last line why the runtime could not be executed.
+            let exec_failed = jailed && status.as_ref().is_ok_and(|s| s.code() == Some(jail::EXIT_EXEC_FAILED));
+            let why = crate::environment::describe_exit(status);
+            let last_line = capture.tail().lines().last().unwrap_or_default().to_string();
+            api.fail_pending(|| {
+                if exec_failed {
+                    Reply::StartFailed { error_type: "Runtime.InvalidEntrypoint".into(), message: last_line.clone() }
+                } else {
+                    Reply::Exited(why.clone())
+                }
+            });
+            api.shutdown();
+        });
+    }
+    Ok(Ok(Process { api, capture, addr, pid, dead, started, task_mount }))
+}
