@@ -141,9 +141,19 @@ impl Invoker {
             }
             break (env, reply, timings);
         };
-        if matches!(reply, Reply::InitError { .. } | Reply::Exited(_) | Reply::TimedOut) {
+        // Over its memory limit the kernel killed something in the environment: AWS
+        // reports Runtime.OutOfMemory and resets the environment.
+        let out_of_memory = env.out_of_memory();
+        if out_of_memory || matches!(reply, Reply::InitError { .. } | Reply::Exited(_) | Reply::TimedOut) {
             env.kill();
         }
+        let reply = match reply {
+            Reply::Exited(why) if out_of_memory => Reply::FunctionError {
+                error_type: Some("Runtime.OutOfMemory".into()),
+                body: FunctionErrorPayload::new("Runtime.OutOfMemory", &request_id, &why).to_bytes(),
+            },
+            other => other,
+        };
         // A crashed or timed-out environment is dead and never goes back to the pool.
         let capture = env.capture();
         if !timings.delivered {

@@ -741,6 +741,29 @@ impl EnvCgroup {
         self.procs.clone()
     }
 
+    /// Applies new limits to a live environment (a prestarted one assigned to a function
+    /// whose memory differs from the default it was started with).
+    pub fn set_limits(&self, limits: &Limits) -> io::Result<()> {
+        for (h, dir) in self.layout.hierarchies.iter().zip(&self.dirs) {
+            let mut writes = limit_writes(h, limits);
+            if h.version == Version::V1 && h.memory && limits.memory_bytes != 0 {
+                // Raising a v1 limit: memsw (>= memory) must grow first; lowering: memory first.
+                let current = self.layout.fs.read(&dir.join("memory.limit_in_bytes")).ok().and_then(|s| s.trim().parse::<u64>().ok());
+                if current.is_some_and(|c| limits.memory_bytes > c) {
+                    writes.swap(0, 1);
+                }
+            }
+            for (file, value) in writes {
+                match self.layout.fs.write(&dir.join(file), &value) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound && OPTIONAL_FILES.contains(&file) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Moves a process in from outside (for the non-jailed path). Its children started later
     /// follow it; ones it already has do not.
     pub fn add_pid(&self, pid: u32) -> io::Result<()> {

@@ -13,13 +13,16 @@ use nimbus_model::{Runtime, RuntimeFamily};
 use tokio::sync::mpsc;
 
 use crate::capture::OutputCapture;
-use crate::launch::{self, Code, Isolation, Process};
+use crate::cgroup::{CgroupManager, Limits};
+use crate::launch::{self, Code, Isolation, Process, Resources};
 use crate::runtime_api::{Delivery, Progress};
 use crate::runtimes::RuntimeRegistry;
 use crate::{Invocation, Reply, SandboxError};
 
 /// AWS's default `/tmp` size; prestarted sandboxes are built with it.
 pub const DEFAULT_TMP_MB: u32 = 512;
+/// Memory limit of a prestarted runtime until it is assigned (AWS's default MemorySize).
+const PRESTART_MEMORY_MB: u32 = 128;
 /// AWS's limit on the init phase.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How stale a peak-memory reading may be when reused for a REPORT line.
@@ -128,6 +131,7 @@ impl Environment {
     pub async fn start(
         spec: Arc<EnvSpec>,
         iso: &Isolation,
+        cgroups: Option<&CgroupManager>,
         registry: &RuntimeRegistry,
         logs: &LogStore,
         generation: u64,
@@ -135,16 +139,16 @@ impl Environment {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         let sink = logs.sink(&spec.log_group, &log_stream);
-        let process = match launch::launch(
-            iso,
-            registry,
-            spec.runtime,
-            Code::Dir(&spec.code_dir),
-            spec.opt_dir.as_deref(),
-            spec.ephemeral_storage_mb,
-            Some(sink),
-            |addr, paths| environment_variables(&spec, paths, addr, &log_stream),
-        )
+        let res = Resources {
+            cgroups,
+            memory_mb: spec.memory_mb,
+            tmp_mb: spec.ephemeral_storage_mb,
+            opt: spec.opt_dir.as_deref(),
+            sink: Some(sink),
+        };
+        let process = match launch::launch(iso, registry, spec.runtime, Code::Dir(&spec.code_dir), res, |addr, paths| {
+            environment_variables(&spec, paths, addr, &log_stream)
+        })
         .await?
         {
             Ok(p) => p,
@@ -154,7 +158,12 @@ impl Environment {
     }
 
     /// Starts a managed runtime ahead of time, not yet tied to a function.
-    pub async fn prestart(runtime: Runtime, iso: &Isolation, registry: &RuntimeRegistry) -> Result<Option<Prestarted>, SandboxError> {
+    pub async fn prestart(
+        runtime: Runtime,
+        iso: &Isolation,
+        cgroups: Option<&CgroupManager>,
+        registry: &RuntimeRegistry,
+    ) -> Result<Option<Prestarted>, SandboxError> {
         let vars = |addr: &str, paths: &launch::Paths| {
             vec![
                 ("AWS_LAMBDA_RUNTIME_API".to_string(), addr.to_string()),
@@ -173,7 +182,8 @@ impl Environment {
             },
             Isolation::Namespaces(_) => Code::Later,
         };
-        match launch::launch(iso, registry, runtime, code, None, DEFAULT_TMP_MB, None, vars).await? {
+        let res = Resources { cgroups, memory_mb: PRESTART_MEMORY_MB, tmp_mb: DEFAULT_TMP_MB, opt: None, sink: None };
+        match launch::launch(iso, registry, runtime, code, res, vars).await? {
             Ok(process) => Ok(Some(Prestarted { runtime, process: Some(process) })),
             Err(_) => Ok(None),
         }
@@ -190,6 +200,11 @@ impl Environment {
         generation: u64,
     ) -> Result<Arc<Environment>, SandboxError> {
         let process = pre.process.take().expect("a prestarted runtime is adopted once");
+        if let Some(cg) = &process.cgroup {
+            if spec.memory_mb != PRESTART_MEMORY_MB {
+                cg.set_limits(&Limits::for_memory_mb(spec.memory_mb))?;
+            }
+        }
         if let Some(mount) = &process.task_mount {
             crate::jail::bind_code_into(&mount.0, &spec.code_dir)?;
         }
@@ -230,6 +245,25 @@ impl Environment {
         self.process.kill();
     }
 
+    /// Stops the environment between invocations (its timers and background work wait).
+    pub fn freeze(&self) {
+        if let Some(cg) = &self.process.cgroup {
+            let _ = cg.freeze();
+        }
+    }
+
+    /// Resumes a frozen environment before an invocation.
+    pub fn thaw(&self) {
+        if let Some(cg) = &self.process.cgroup {
+            let _ = cg.thaw();
+        }
+    }
+
+    /// Whether the kernel killed something in this environment for exceeding its memory.
+    pub fn out_of_memory(&self) -> bool {
+        self.process.cgroup.as_ref().is_some_and(|c| c.oom_killed())
+    }
+
     pub fn capture(&self) -> &OutputCapture {
         &self.process.capture
     }
@@ -253,6 +287,12 @@ impl Environment {
             };
             match tokio::time::timeout_at(limit.into(), rx.recv()).await {
                 Ok(Some(Progress::Delivered { at, init_duration })) => {
+                    if init_duration.is_some() {
+                        // Init is over: from now on the CPU share follows the memory size.
+                        if let Some(cg) = &self.process.cgroup {
+                            let _ = cg.set_limits(&Limits::for_memory_mb(self.spec.memory_mb));
+                        }
+                    }
                     delivered_at = Some(at);
                     timings.init_duration = init_duration;
                     timings.delivered = true;
@@ -275,6 +315,11 @@ impl Environment {
     /// Reading /proc costs ~15 µs, so back-to-back invocations reuse a reading up to
     /// [`MEMORY_SAMPLE_PERIOD`] old; VmHWM only grows, so a reading is never too high.
     fn sample_peak_memory(&self) -> u64 {
+        if let Some(bytes) = self.process.cgroup.as_ref().and_then(|c| c.peak_memory_bytes()) {
+            let mb = bytes.div_ceil(1024 * 1024);
+            self.peak_memory_mb.fetch_max(mb, Ordering::Relaxed);
+            return self.peak_memory_mb.load(Ordering::Relaxed);
+        }
         let now = self.created.elapsed().as_millis() as u64;
         let last = self.memory_sampled_ms.load(Ordering::Relaxed);
         let fresh = last != 0 && now.saturating_sub(last) < MEMORY_SAMPLE_PERIOD.as_millis() as u64;

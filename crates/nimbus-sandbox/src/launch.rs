@@ -14,6 +14,7 @@ use nimbus_logs::LogSink;
 use nimbus_model::{Runtime, RuntimeFamily};
 
 use crate::capture::OutputCapture;
+use crate::cgroup::{CgroupManager, EnvCgroup, Limits};
 use crate::jail::{self, Bind, JailSpec, Net};
 use crate::runtime_api::RuntimeApi;
 use crate::runtimes::RuntimeRegistry;
@@ -99,6 +100,28 @@ pub(crate) struct Process {
     pub started: Instant,
     /// The host mount point its `/var/task` follows (prestarted sandboxes).
     pub task_mount: Option<TaskMount>,
+    /// Its control groups (memory, CPU, pids limits; freezer); None where cgroups are
+    /// unavailable.
+    pub cgroup: Option<Arc<EnvCgroup>>,
+}
+
+/// Runs blocking cgroup work (kill and wait, rmdir with retries) off the async threads.
+fn off_thread(f: impl FnOnce() + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => {
+            h.spawn_blocking(f);
+        }
+        Err(_) => f(),
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(cg) = self.cgroup.take() {
+            // The last reference: its Drop kills what is left and removes the groups.
+            off_thread(move || drop(cg));
+        }
+    }
 }
 
 impl Process {
@@ -108,6 +131,10 @@ impl Process {
         }
         if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
             let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+        // Everything in its groups too: daemons it forked, processes that left the group.
+        if let Some(cg) = self.cgroup.clone() {
+            off_thread(move || cg.kill_all());
         }
         self.api.shutdown();
     }
@@ -180,20 +207,38 @@ fn command_for(iso: &Isolation, runtime: Runtime, code: &Code<'_>, registry: &Ru
 
 /// Starts a runtime process. `vars` builds its environment from the Runtime API address
 /// and the paths it sees. `Ok(Err(reply))` when it cannot be started at all here.
+/// What one launch needs besides the code: its limits and where its output goes.
+pub(crate) struct Resources<'a> {
+    pub cgroups: Option<&'a CgroupManager>,
+    pub memory_mb: u32,
+    pub tmp_mb: u32,
+    pub opt: Option<&'a Path>,
+    pub sink: Option<LogSink>,
+}
+
 pub(crate) async fn launch(
     iso: &Isolation,
     registry: &RuntimeRegistry,
     runtime: Runtime,
     code: Code<'_>,
-    opt: Option<&Path>,
-    tmp_mb: u32,
-    sink: Option<LogSink>,
+    res: Resources<'_>,
     vars: impl FnOnce(&str, &Paths) -> Vec<(String, String)>,
 ) -> Result<Result<Process, Reply>, SandboxError> {
     let (program, args, bind) = match command_for(iso, runtime, &code, registry) {
         Ok(c) => c,
         Err(reply) => return Ok(Err(reply)),
     };
+    let (opt, tmp_mb, sink) = (res.opt, res.tmp_mb, res.sink);
+    let cgroup = match res.cgroups {
+        // Full CPU until init is done (Lambda's init phase is not held to the memory-sized
+        // CPU share either); the environment applies the CPU limit after init.
+        Some(m) => {
+            let limits = Limits { cpu_millicores: 0, ..Limits::for_memory_mb(res.memory_mb) };
+            Some(Arc::new(m.create(&uuid::Uuid::new_v4().simple().to_string(), &limits)?))
+        }
+        None => None,
+    };
+    let procs: Vec<PathBuf> = cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default();
     let host_code: Option<&Path> = match code {
         Code::Dir(d) => Some(d),
         Code::Later => None,
@@ -250,6 +295,7 @@ pub(crate) async fn launch(
                 ro_binds: bind.into_iter().collect(),
                 tmp_size_mb: tmp_mb,
                 net: if netns.is_some() { Net::Join(jail::NETNS_FD) } else { Net::Host },
+                cgroup_procs: procs.clone(),
                 rlimit_nproc: None,
                 ..JailSpec::new(program.clone())
             };
@@ -261,10 +307,18 @@ pub(crate) async fn launch(
     let mut cmd = tokio::process::Command::from(std_cmd);
     cmd.stdin(Stdio::null()).stdout(Stdio::from(write_end)).stderr(Stdio::from(stderr)).process_group(0).kill_on_drop(true);
     if matches!(iso, Isolation::Process) {
-        // SAFETY: the closure only makes a raw prctl syscall, which is async-signal-safe.
+        // SAFETY: the closure makes raw syscalls only (prctl, setrlimit, and writes of "0"
+        // into cgroup files prepared before the fork), all async-signal-safe, no allocation.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+                // AWS's limits, as rlimits where no sandbox enforces them.
+                let nofile = rustix::process::Rlimit { current: Some(1024), maximum: Some(1024) };
+                let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, nofile);
+                let _ = rustix::process::setrlimit(rustix::process::Resource::Core, rustix::process::Rlimit { current: Some(0), maximum: Some(0) });
+                if !procs.is_empty() {
+                    crate::cgroup::enter_current_process(&procs)?;
+                }
                 Ok(())
             });
         }
@@ -309,5 +363,5 @@ pub(crate) async fn launch(
             api.shutdown();
         });
     }
-    Ok(Ok(Process { api, capture, addr, pid, dead, started, task_mount }))
+    Ok(Ok(Process { api, capture, addr, pid, dead, started, task_mount, cgroup }))
 }

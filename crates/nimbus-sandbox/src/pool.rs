@@ -11,6 +11,7 @@ use nimbus_logs::LogStore;
 use nimbus_model::{Runtime, RuntimeFamily};
 
 use crate::environment::{needs_fresh_process, EnvSpec, Environment, Prestarted};
+use crate::cgroup::CgroupManager;
 use crate::Isolation;
 use crate::runtimes::RuntimeRegistry;
 use crate::{Reply, SandboxError};
@@ -25,6 +26,8 @@ pub struct PoolConfig {
     /// this fraction of its memory available; None turns it off.
     pub min_available_fraction: Option<f64>,
     pub isolation: Isolation,
+    /// Per-environment control groups; None where cgroups are unavailable.
+    pub cgroups: Option<Arc<CgroupManager>>,
 }
 
 /// (MemAvailable, MemTotal) in kB from /proc/meminfo.
@@ -102,6 +105,8 @@ impl EnvironmentPool {
                 while let Some(env) = list.pop() {
                     if env.is_alive() && env.generation == generation && env.spec.revision == spec.revision {
                         st.busy += 1;
+                        drop(st);
+                        env.thaw();
                         return Ok(Ok((env, false)));
                     }
                 }
@@ -129,7 +134,7 @@ impl EnvironmentPool {
                 Err(e) => tracing::warn!("adopting a prestarted runtime failed, starting a fresh one: {e}"),
             }
         }
-        match Environment::start(spec.clone(), &self.config.isolation, &self.registry, &self.logs, generation).await {
+        match Environment::start(spec.clone(), &self.config.isolation, self.config.cgroups.as_deref(), &self.registry, &self.logs, generation).await {
             Ok(Ok(env)) => Ok(Ok((env, true))),
             other => {
                 self.lock().busy -= 1;
@@ -151,7 +156,7 @@ impl EnvironmentPool {
             let weak = Arc::downgrade(self);
             tokio::spawn(async move {
                 let Some(pool) = weak.upgrade() else { return };
-                let started = Environment::prestart(runtime, &pool.config.isolation, &pool.registry).await;
+                let started = Environment::prestart(runtime, &pool.config.isolation, pool.config.cgroups.as_deref(), &pool.registry).await;
                 let mut st = pool.lock();
                 if let Some(n) = st.starting.get_mut(&runtime) {
                     *n = n.saturating_sub(1);
@@ -174,6 +179,7 @@ impl EnvironmentPool {
             return;
         }
         *env.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        env.freeze();
         let key = (env.spec.function_name.clone(), env.spec.version.clone());
         st.idle.entry(key).or_default().push(env);
     }

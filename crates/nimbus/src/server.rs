@@ -182,9 +182,27 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         }
     };
     tracing::info!("isolation: {}", isolation.describe());
+    // Control groups: memory, CPU and process limits, freezing, peak memory.
+    let instance = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::fs::canonicalize(data.root()).unwrap_or_else(|_| data.root().to_path_buf()).hash(&mut h);
+        format!("{:016x}", h.finish())
+    };
+    let cgroups = match nimbus_sandbox::cgroup::CgroupManager::open(&instance) {
+        Ok(m) => {
+            tracing::info!("limits: cgroups ({})", m.mode());
+            Some(Arc::new(m))
+        }
+        Err(why) => {
+            tracing::warn!("LIMITS ARE OFF: {why}. Functions get no memory, CPU or process limits and are not frozen between invocations.");
+            None
+        }
+    };
     let pool = EnvironmentPool::new(PoolConfig { idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)), prestart: opts.prestart,
             min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
             isolation,
+            cgroups,
         }, registry, logs.clone());
     let invoker = Invoker::new(control.clone(), pool.clone());
     let async_invoker = AsyncInvoker::new(

@@ -1,0 +1,233 @@
+"""Execution environments as sealed boxes (issue 4): what a function can see and do inside
+its sandbox, its memory/CPU/process/disk limits, freezing between invocations, and hostile
+functions that must not harm the host or other functions. Skipped only where the machine
+lacks the kernel features (not root / no cgroups)."""
+
+import json
+import os
+import socket
+import time
+
+import pytest
+
+from helpers import invoke, unique
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="isolation needs root (namespaces and cgroups)")
+
+PROBE = r'''
+import json, os, socket, errno
+def handler(event, context):
+    def status(key):
+        for line in open("/proc/self/status"):
+            if line.startswith(key + ":"):
+                return line.split()[1]
+    def can_write(path):
+        try:
+            with open(path, "w") as f:
+                f.write("x")
+            return True
+        except OSError as e:
+            return errno.errorcode.get(e.errno, str(e.errno))
+    def connects(port):
+        s = socket.socket()
+        s.settimeout(1)
+        try:
+            s.connect(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return {
+        "uid": os.getuid(), "gid": os.getgid(),
+        "cap_eff": status("CapEff"), "no_new_privs": status("NoNewPrivs"), "seccomp": status("Seccomp"),
+        "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+        "root": sorted(os.listdir("/")),
+        "task": sorted(os.listdir("/var/task")),
+        "shadow": os.path.exists("/etc/shadow"),
+        "paths": {p: os.path.exists(p) for p in event["paths"]},
+        "write_task": can_write("/var/task/x"), "write_root": can_write("/x"), "write_tmp": can_write("/tmp/x"),
+        "hostname": socket.gethostname(),
+        "runtime_api": os.environ["AWS_LAMBDA_RUNTIME_API"],
+        "server_reachable": connects(event["port"]),
+    }
+'''
+
+
+def test_sandbox_view(server, lam, make_fn):
+    other = make_fn("python3.11", {"secret_code.py": "TOKEN = 'other function'"}, "secret_code.handler")
+    fn = make_fn("python3.11", {"probe.py": PROBE}, "probe.handler")
+    data_dir = str(server.data_dir)
+    port = int(server.endpoint.rsplit(":", 1)[1])
+    out = invoke(lam, fn.name, {"paths": [data_dir, data_dir + "/code", "/work", "/root", "/etc/passwd"], "port": port}).ok()
+    assert (out["uid"], out["gid"]) == (993, 990)
+    assert out["cap_eff"] == "0000000000000000" and out["no_new_privs"] == "1" and out["seccomp"] == "2"
+    assert out["pids"][:2] == [1, 2] and max(out["pids"]) < 50, out["pids"]
+    assert out["task"] == ["probe.py"], "sees only its own code"
+    assert out["shadow"] is False
+    assert out["paths"] == {data_dir: False, data_dir + "/code": False, "/work": False, "/root": False, "/etc/passwd": True}
+    assert out["write_task"] in ("EROFS", "EACCES") and out["write_root"] in ("EROFS", "EACCES")
+    assert out["write_tmp"] is True
+    assert out["runtime_api"] == "127.0.0.1:9001"
+    assert out["server_reachable"] is False, "an isolated environment reaches nothing outside"
+    assert other.name not in json.dumps(out)
+
+
+MEM_HOG = r'''
+import os
+keep = []
+def handler(event, context):
+    for _ in range(event["mb"]):
+        keep.append(bytearray(1024 * 1024))
+    return len(keep)
+'''
+
+
+def test_memory_limit_and_peak(lam, make_fn):
+    fn = make_fn("python3.11", {"hog.py": MEM_HOG}, "hog.handler", MemorySize=128, Timeout=20)
+    ok = invoke(lam, fn.name, {"mb": 40})
+    assert ok.ok() == 40
+    used = int(ok.log.split("Max Memory Used: ")[1].split(" MB")[0])
+    assert 40 <= used <= 128, ok.log
+    inv = invoke(lam, fn.name, {"mb": 300})
+    doc = inv.failed()
+    assert doc["errorType"] == "Runtime.OutOfMemory", inv.describe()
+    assert "signal: killed" in doc["errorMessage"]
+    # The environment was reset: a fresh one starts from an empty list.
+    assert invoke(lam, fn.name, {"mb": 1}).ok() == 1
+
+
+CPU_BURN = r'''
+exports.handler = async (event) => {
+  const start = process.cpuUsage();
+  const end = Date.now() + event.ms;
+  let x = 0;
+  while (Date.now() < end) { x += Math.sqrt(x + 1); }
+  const used = process.cpuUsage(start);
+  return { cpuMs: (used.user + used.system) / 1000, wallMs: event.ms };
+};
+'''
+
+
+def test_cpu_share_follows_memory(lam, make_fn):
+    small = make_fn("nodejs20.x", {"index.js": CPU_BURN}, "index.handler", MemorySize=128, Timeout=10)
+    big = make_fn("nodejs20.x", {"index.js": CPU_BURN}, "index.handler", MemorySize=1769, Timeout=10)
+    invoke(lam, small.name, {"ms": 10}).ok()
+    invoke(lam, big.name, {"ms": 10}).ok()
+    s = invoke(lam, small.name, {"ms": 600}).ok()
+    b = invoke(lam, big.name, {"ms": 600}).ok()
+    # 128 MB gets 128/1769 of a core (about 7 %); 1,769 MB a whole one.
+    assert s["cpuMs"] < 0.25 * s["wallMs"], s
+    assert b["cpuMs"] > 0.6 * b["wallMs"], b
+
+
+TMP_FILL = r'''
+import errno
+def handler(event, context):
+    written = 0
+    chunk = b"\0" * (1024 * 1024)
+    try:
+        with open("/tmp/fill", "wb") as f:
+            while written < event["mb"] * 1024 * 1024:
+                f.write(chunk)
+                f.flush()
+                written += len(chunk)
+    except OSError as e:
+        return {"written_mb": written // (1024 * 1024), "error": errno.errorcode.get(e.errno)}
+    return {"written_mb": written // (1024 * 1024), "error": None}
+'''
+
+
+def test_tmp_is_limited_to_ephemeral_storage(lam, make_fn):
+    # /tmp is memory-backed here, so the function gets room for it.
+    fn = make_fn("python3.11", {"fill.py": TMP_FILL}, "fill.handler", MemorySize=1024, Timeout=30, EphemeralStorage={"Size": 512})
+    out = invoke(lam, fn.name, {"mb": 700}).ok()
+    assert out["error"] == "ENOSPC" and 500 <= out["written_mb"] <= 512, out
+
+
+FREEZE = r'''
+let firedAt = null, scheduledAt = null;
+exports.handler = async (event) => {
+  if (event.schedule) {
+    scheduledAt = Date.now();
+    setTimeout(() => { firedAt = Date.now(); }, 100);
+    return 'scheduled';
+  }
+  return { lateByMs: firedAt - scheduledAt - 100 };
+};
+'''
+
+
+def test_frozen_between_invocations(lam, make_fn):
+    fn = make_fn("nodejs20.x", {"index.js": FREEZE}, "index.handler")
+    assert invoke(lam, fn.name, {"schedule": True}).ok() == "scheduled"
+    time.sleep(1.0)
+    out = invoke(lam, fn.name, {}).ok()
+    # The timer could only fire once the next invocation thawed the environment.
+    assert out["lateByMs"] > 700, out
+
+
+FORK_BOMB = r'''
+import os, time
+def handler(event, context):
+    children = 0
+    try:
+        while True:
+            pid = os.fork()
+            if pid == 0:
+                os.execv("/bin/sleep", ["sleep", "30"])
+            children += 1
+    except OSError as e:
+        return {"children": children, "error": str(e)}
+'''
+
+DAEMON = r'''
+import subprocess
+def handler(event, context):
+    subprocess.Popen(["/bin/sh", "-c", "trap '' TERM; exec sleep " + event["marker"]], start_new_session=True)
+    return "spawned"
+'''
+
+HELLO = {"index.js": "exports.handler = async () => 'still fine';"}
+
+
+def host_processes_with(marker: str) -> list[int]:
+    found = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(p))
+            except OSError:
+                pass
+    return found
+
+
+def test_hostile_functions_leave_host_and_others_unharmed(lam, make_fn):
+    bystander = make_fn("nodejs20.x", HELLO, "index.handler")
+    bomb = make_fn("python3.11", {"bomb.py": FORK_BOMB}, "bomb.handler", MemorySize=2048, Timeout=20)
+    out = invoke(lam, bomb.name, {}).ok()
+    assert 900 <= out["children"] < 1024, out  # the pids limit (1,024 per environment) stopped it
+    assert invoke(lam, bystander.name, {}).ok() == "still fine"
+    lam.delete_function(FunctionName=bomb.name)
+
+    marker = f"{1000 + time.time() % 1000:.3f}"
+    daemon = make_fn("python3.11", {"daemon.py": DAEMON}, "daemon.handler")
+    assert invoke(lam, daemon.name, {"marker": marker}).ok() == "spawned"
+    assert host_processes_with(marker), "the daemon should be running while its environment lives"
+    lam.delete_function(FunctionName=daemon.name)  # retires the environment
+    deadline = time.time() + 10
+    while host_processes_with(marker) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not host_processes_with(marker), "a daemon (ignoring SIGTERM) outlived its environment"
+    assert invoke(lam, bystander.name, {}).ok() == "still fine"
+
+
+def test_process_isolation_fallback(server_factory):
+    s = server_factory(args=["--isolation", "process"])
+    lam = s.lambda_client()
+    from helpers import create_function, make_zip
+    create_function(lam, "plain", "python3.11", "probe.handler", make_zip({"probe.py": "import os\ndef handler(e, c):\n    return os.getuid()\n"}))
+    assert invoke(lam, "plain", {}).ok() == 0  # runs as the server's user: no sandbox
+    assert "ISOLATION IS OFF" in s.log_tail() or "isolation: process" in s.log_tail()
