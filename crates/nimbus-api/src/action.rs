@@ -48,6 +48,8 @@ pub enum Action {
     /// The zip behind GetFunction's `Code.Location`.
     GetCode { digest: String },
     Logs(LogsAction),
+    /// An SQS request (JSON or query protocol), parsed by [`crate::sqs`].
+    Sqs(crate::sqs::SqsRequest),
 }
 
 #[derive(Debug)]
@@ -95,6 +97,7 @@ impl Action {
             Action::Logs(LogsAction::DescribeLogStreams(_)) => "logs:DescribeLogStreams",
             Action::Logs(LogsAction::GetLogEvents(_)) => "logs:GetLogEvents",
             Action::Logs(LogsAction::FilterLogEvents(_)) => "logs:FilterLogEvents",
+            Action::Sqs(r) => r.name(),
         }
     }
 }
@@ -156,6 +159,9 @@ fn not_found_route(method: &Method, path: &str) -> ApiError {
 
 /// Parses a Lambda or CloudWatch Logs request into an action.
 pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiError> {
+    if let Some(sqs) = crate::sqs::recognize(&req, partition) {
+        return Ok(Action::Sqs(sqs));
+    }
     if let Some(target) = header(req.headers, "x-amz-target") {
         return parse_logs(target, &req.body);
     }

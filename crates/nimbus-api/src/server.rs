@@ -25,6 +25,7 @@ pub struct AppState {
     pub control: Arc<ControlPlane>,
     pub invoker: Arc<Invoker>,
     pub logs: Arc<LogStore>,
+    pub queues: Arc<nimbus_queues::QueueService>,
 }
 
 /// Serves the API on `listener` until the task is dropped.
@@ -75,6 +76,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> 
     tracing::debug!(action = action.name(), "request");
     let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     let result = match action {
+        Action::Sqs(req) => return crate::sqs::execute(&state.queues, req).await,
         Action::Health => Ok(response::raw(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))),
         Action::Logs(la) => {
             let st = state.clone();

@@ -18,6 +18,7 @@ pub use service::{
     BatchEntry, BatchFailure, BatchOutcome, Clock, CreateQueue, QueueInfo, QueueService, ReceiveRequest, ReceivedMessage, SendMessage,
     SendResult, SystemClock, VisibilityChange,
 };
+pub use service::queue_name_from_url;
 
 #[cfg(test)]
 mod tests;

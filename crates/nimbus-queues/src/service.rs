@@ -278,28 +278,9 @@ impl QueueService {
         format!("http://{host}/{}/{name}", self.account)
     }
 
-    /// The queue name in a queue URL (`http://host/<account>/<name>`, any host), a path
-    /// (`/<account>/<name>`) or a bare name.
+    /// The queue name in a queue URL, a path or a bare name (see [`queue_name_from_url`]).
     pub fn resolve(&self, url_or_name: &str) -> Result<String, QueueError> {
-        let s = url_or_name.trim();
-        if s.is_empty() {
-            return Err(QueueError::MissingParameter("The request must contain the parameter QueueUrl.".into()));
-        }
-        let path = match s.find("://") {
-            Some(i) => {
-                let rest = &s[i + 3..];
-                rest.find('/').map(|j| &rest[j..]).unwrap_or("")
-            }
-            None => s,
-        };
-        let path = path.split(['?', '#']).next().unwrap_or("");
-        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-        match parts.as_slice() {
-            [name] => Ok(name.to_string()),
-            [.., account, name] if *account == self.account => Ok(name.to_string()),
-            [.., _, _] => Err(QueueError::QueueDoesNotExist),
-            [] => Err(QueueError::invalid(format!("Value {s} for parameter QueueUrl is invalid. Reason: Invalid URL."))),
-        }
+        queue_name_from_url(url_or_name, &self.account)
     }
 
     /// The queue name in an SQS ARN of this region and account.
@@ -763,6 +744,30 @@ impl QueueService {
     pub async fn change_visibility(&self, queue_arn: &str, receipt_handle: &str, visibility_timeout: u32) -> Result<(), QueueError> {
         let name = self.name_from_arn(queue_arn).ok_or(QueueError::QueueDoesNotExist)?;
         self.change_message_visibility(&name, receipt_handle, i64::from(visibility_timeout)).await
+    }
+}
+
+/// The queue name in a queue URL (`http://host/<account>/<name>`, any host), a path
+/// (`/<account>/<name>`) or a bare name; a URL of another account names no queue here.
+pub fn queue_name_from_url(url_or_name: &str, account: &str) -> Result<String, QueueError> {
+    let s = url_or_name.trim();
+    if s.is_empty() {
+        return Err(QueueError::MissingParameter("The request must contain the parameter QueueUrl.".into()));
+    }
+    let path = match s.find("://") {
+        Some(i) => {
+            let rest = &s[i + 3..];
+            rest.find('/').map(|j| &rest[j..]).unwrap_or("")
+        }
+        None => s,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    match parts.as_slice() {
+        [name] => Ok(name.to_string()),
+        [.., acct, name] if *acct == account => Ok(name.to_string()),
+        [.., _, _] => Err(QueueError::QueueDoesNotExist),
+        [] => Err(QueueError::invalid(format!("Value {s} for parameter QueueUrl is invalid. Reason: Invalid URL."))),
     }
 }
 

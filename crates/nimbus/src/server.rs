@@ -151,7 +151,9 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
         }, registry, logs.clone());
     let invoker = Invoker::new(control.clone(), pool.clone());
-    let state = Arc::new(AppState { control, invoker, logs: logs.clone() });
+    let queues = nimbus_queues::QueueService::open(&data.root().join("queues.db"), &opts.region, &opts.account_id)
+        .map_err(|e| anyhow!("opening the queue database: {e}"))?;
+    let state = Arc::new(AppState { control, invoker, logs: logs.clone(), queues });
 
     let listener = tokio::net::TcpListener::bind(&opts.listen)
         .await
