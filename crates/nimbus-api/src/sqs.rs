@@ -154,16 +154,16 @@ pub fn recognize(req: &RawRequest<'_>, partition: &Partition) -> Option<SqsReque
         return Some(SqsRequest { protocol: SqsProtocol::Json, operation, host, call });
     }
     let mut params = req.query.map(form_pairs).unwrap_or_default();
+    let on_queue = queue_path(req.path);
     let content_type = req.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !req.body.is_empty() && (content_type.starts_with("application/x-www-form-urlencoded") || content_type.is_empty()) {
+    // A form body, or any body posted to a queue URL; never a Lambda payload.
+    let form = content_type.starts_with("application/x-www-form-urlencoded") || (content_type.is_empty() && on_queue.is_some());
+    if form && !req.body.is_empty() {
         if let Ok(body) = std::str::from_utf8(&req.body) {
-            if body.contains("Action=") {
-                params.extend(form_pairs(body));
-            }
+            params.extend(form_pairs(body));
         }
     }
     let action = params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone())?;
-    let on_queue = queue_path(req.path);
     let versioned = params.iter().any(|(k, v)| k == "Version" && v == VERSION);
     if !versioned && on_queue.is_none() {
         return None;
@@ -323,9 +323,9 @@ fn req_str(v: &Value, name: &str) -> Result<String, QueueError> {
 fn opt_int(v: &Value, name: &str) -> Result<Option<i64>, QueueError> {
     match field(v, name) {
         None => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| QueueError::bad_int(name, &n.to_string())),
-        Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| QueueError::bad_int(name, s)),
-        Some(other) => Err(QueueError::bad_int(name, &other.to_string())),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| bad_int(name, &n.to_string())),
+        Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| bad_int(name, s)),
+        Some(other) => Err(bad_int(name, &other.to_string())),
     }
 }
 
@@ -475,14 +475,8 @@ fn extract(op: &'static str, v: &Value, account: &str) -> Result<SqsCall, QueueE
     })
 }
 
-trait BadInt {
-    fn bad_int(name: &str, value: &str) -> QueueError;
-}
-
-impl BadInt for QueueError {
-    fn bad_int(name: &str, value: &str) -> QueueError {
-        QueueError::InvalidParameterValue(format!("Value {value} for parameter {name} is invalid. Reason: must be an integer."))
-    }
+fn bad_int(name: &str, value: &str) -> QueueError {
+    QueueError::InvalidParameterValue(format!("Value {value} for parameter {name} is invalid. Reason: must be an integer."))
 }
 
 // ---- executing ----------------------------------------------------------------------
@@ -837,6 +831,15 @@ mod tests {
 
         assert!(query("/", "Action=Publish&Version=2010-03-31").is_none(), "another service's query");
         assert!(query("/2015-03-31/functions", "").is_none());
+        let headers = HeaderMap::new();
+        let invoke = RawRequest {
+            method: &Method::POST,
+            path: "/2015-03-31/functions/f/invocations",
+            query: None,
+            headers: &headers,
+            body: Bytes::from_static(b"Action=SendMessage&Version=2012-11-05"),
+        };
+        assert!(recognize(&invoke, &partition()).is_none(), "a Lambda payload is never an SQS form");
         let r = query("/", "Action=Nope&Version=2012-11-05").expect("sqs");
         assert!(matches!(r.call, Err(QueueError::InvalidAction(_))));
         let r = query("/", "Action=DeleteMessage&Version=2012-11-05&QueueUrl=q").expect("sqs");
