@@ -583,6 +583,12 @@ impl QueueService {
         if !(1..=10).contains(&req.max_messages) {
             return Err(QueueError::bad_value(req.max_messages, "MaxNumberOfMessages", "Must be between 1 and 10, if provided."));
         }
+        self.receive_up_to(name, req).await
+    }
+
+    /// ReceiveMessage without the API's 10-message cap (event source mappings take up to
+    /// 10,000 per batch).
+    async fn receive_up_to(&self, name: &str, req: ReceiveRequest) -> Result<Vec<ReceivedMessage>, QueueError> {
         let visibility = req.visibility_timeout.map(check_visibility).transpose()?;
         if let Some(w) = req.wait_time_seconds {
             if !(0..=MAX_WAIT as i64).contains(&w) {
@@ -723,17 +729,18 @@ impl QueueService {
         self.send_message(&name, SendMessage { body: body.to_string(), attributes, ..Default::default() }).await
     }
 
-    /// Receives up to `max` messages with all attributes (e.g. for an event source mapping).
+    /// Receives up to `max` messages (1–10,000) with all attributes, e.g. for an event
+    /// source mapping.
     pub async fn receive(&self, queue_arn: &str, max: u32, visibility_timeout: Option<u32>, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
         let name = self.name_from_arn(queue_arn).ok_or(QueueError::QueueDoesNotExist)?;
         let req = ReceiveRequest {
-            max_messages: max.clamp(1, 10) as i64,
+            max_messages: max.clamp(1, 10_000) as i64,
             visibility_timeout: visibility_timeout.map(i64::from),
             wait_time_seconds: Some(wait.as_secs().min(MAX_WAIT as u64) as i64),
             system_attribute_names: vec!["All".into()],
             message_attribute_names: vec!["All".into()],
         };
-        self.receive_message(&name, req).await
+        self.receive_up_to(&name, req).await
     }
 
     pub async fn delete(&self, queue_arn: &str, receipt_handle: &str) -> Result<(), QueueError> {

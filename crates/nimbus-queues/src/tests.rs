@@ -321,4 +321,9 @@ async fn arn_api() {
     let again = f.svc.receive(arn, 10, None, Duration::ZERO).await.unwrap();
     f.svc.delete(arn, &again[0].receipt_handle).await.unwrap();
     assert!(f.svc.receive(arn, 10, None, Duration::ZERO).await.unwrap().is_empty());
+    // Event source mappings take batches larger than the API's 10.
+    for i in 0..25 {
+        f.svc.send(arn, &format!("m{i}"), MessageAttributes::new()).await.unwrap();
+    }
+    assert_eq!(f.svc.receive(arn, 100, None, Duration::ZERO).await.unwrap().len(), 25);
 }
