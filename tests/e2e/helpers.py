@@ -284,6 +284,9 @@ class Server:
     def logs_client(self, *, region: str = REGION):
         return boto_client("logs", self.endpoint, region=region)
 
+    def sqs_client(self, *, validate: bool = True, protocol: str = "json"):
+        return sqs_client(self.endpoint, validate=validate, protocol=protocol)
+
 
 def boto_client(service: str, endpoint: str, *, validate: bool = True, region: str = REGION):
     cfg = Config(
@@ -305,6 +308,52 @@ def boto_client(service: str, endpoint: str, *, validate: bool = True, region: s
 
 def lambda_client(endpoint: str, *, validate: bool = True, region: str = REGION):
     return boto_client("lambda", endpoint, validate=validate, region=region)
+
+
+# botocore's last SQS model in the query protocol (botocore 1.29.165); current botocore
+# speaks JSON 1.0 to SQS, so this is how boto3 drives Nimbus over the query protocol.
+SQS_QUERY_MODEL_DIR = Path(__file__).parent / "data" / "sqs-query-model"
+
+
+def sqs_client(endpoint: str, *, validate: bool = True, protocol: str = "json", region: str = REGION):
+    """An SQS client; protocol="query" loads the query-protocol model instead of the JSON one."""
+    if protocol == "json":
+        return boto_client("sqs", endpoint, validate=validate, region=region)
+    import botocore.session
+
+    session = botocore.session.get_session()
+    session.get_component("data_loader").search_paths.insert(0, str(SQS_QUERY_MODEL_DIR))
+    assert session.get_service_model("sqs").protocol == "query"
+    cfg = Config(retries={"max_attempts": 0}, read_timeout=60, connect_timeout=5, parameter_validation=validate)
+    return boto3.session.Session(botocore_session=session).client(
+        "sqs", endpoint_url=endpoint, region_name=region, aws_access_key_id="test", aws_secret_access_key="test", config=cfg
+    )
+
+
+def sqs_attributes_md5(attrs: dict) -> str | None:
+    """MD5OfMessageAttributes computed independently, as AWS documents it: names in order,
+    each of name, type and value length-prefixed (4-byte big-endian), with a transport byte
+    (1 string, 2 binary) before the value."""
+    if not attrs:
+        return None
+    h = hashlib.md5()
+
+    def put(b: bytes):
+        h.update(len(b).to_bytes(4, "big"))
+        h.update(b)
+
+    for name in sorted(attrs, key=lambda n: n.encode()):
+        v = attrs[name]
+        put(name.encode())
+        put(v["DataType"].encode())
+        if "StringValue" in v:
+            h.update(b"\x01")
+            put(v["StringValue"].encode())
+        else:
+            binary = v["BinaryValue"]
+            h.update(b"\x02")
+            put(binary if isinstance(binary, bytes) else binary.encode())
+    return h.hexdigest()
 
 
 def signed_request(

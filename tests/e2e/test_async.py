@@ -147,3 +147,34 @@ def test_accepted_events_survive_kill_9(server_factory):
         return ns if ns == set(range(30)) else None
 
     assert wait_for(done, timeout=60, interval=1, what="all 30 events after kill -9")
+
+
+def test_dead_letter_queue_and_sqs_destination(fast_retries):
+    s, lam, _, logs = fast_retries
+    sqs = s.sqs_client()
+    dlq_url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    dest_url = sqs.create_queue(QueueName="records")["QueueUrl"]
+    arn_of = lambda url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    create_function(lam, "doomed", "nodejs20.x", "index.handler", make_zip(FLAKY),
+                    DeadLetterConfig={"TargetArn": arn_of(dlq_url)})
+    lam.put_function_event_invoke_config(FunctionName="doomed", MaximumRetryAttempts=0)
+    r = lam.invoke(FunctionName="doomed", InvocationType="Event", Payload=json.dumps({"fail": True, "n": 1}))
+    request_id = r["ResponseMetadata"]["RequestId"]
+
+    def dead_letter():
+        got = sqs.receive_message(QueueUrl=dlq_url, MessageAttributeNames=["All"], WaitTimeSeconds=1)
+        return got.get("Messages")
+
+    msg = wait_for(dead_letter, timeout=20, what="the dead letter")[0]
+    assert json.loads(msg["Body"]) == {"fail": True, "n": 1}
+    attrs = {k: v["StringValue"] for k, v in msg["MessageAttributes"].items()}
+    assert attrs["RequestID"] == request_id and attrs["ErrorMessage"] == "nope 1" and attrs["ErrorCode"] == "200"
+
+    # With an OnFailure destination the record goes there instead.
+    lam.put_function_event_invoke_config(FunctionName="doomed", MaximumRetryAttempts=0,
+                                         DestinationConfig={"OnFailure": {"Destination": arn_of(dest_url)}})
+    lam.invoke(FunctionName="doomed", InvocationType="Event", Payload=json.dumps({"fail": True, "n": 2}))
+    rec = wait_for(lambda: sqs.receive_message(QueueUrl=dest_url, WaitTimeSeconds=1).get("Messages"), timeout=20,
+                   what="the failure record")[0]
+    body = json.loads(rec["Body"])
+    assert body["requestContext"]["condition"] == "RetriesExhausted" and body["requestPayload"] == {"fail": True, "n": 2}

@@ -61,6 +61,8 @@ pub enum Action {
     /// The zip behind GetFunction's `Code.Location`.
     GetCode { digest: String },
     Logs(LogsAction),
+    /// An SQS request (JSON or query protocol), parsed by [`crate::sqs`].
+    Sqs(crate::sqs::SqsRequest),
 }
 
 #[derive(Debug)]
@@ -119,6 +121,7 @@ impl Action {
             Action::Logs(LogsAction::DescribeLogStreams(_)) => "logs:DescribeLogStreams",
             Action::Logs(LogsAction::GetLogEvents(_)) => "logs:GetLogEvents",
             Action::Logs(LogsAction::FilterLogEvents(_)) => "logs:FilterLogEvents",
+            Action::Sqs(r) => r.name(),
         }
     }
 }
@@ -198,6 +201,9 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
             body: req.body.clone(),
             source_ip: req.source_ip.clone(),
         })));
+    }
+    if let Some(sqs) = crate::sqs::recognize(&req, partition) {
+        return Ok(Action::Sqs(sqs));
     }
     if let Some(target) = header(req.headers, "x-amz-target") {
         return parse_logs(target, &req.body);

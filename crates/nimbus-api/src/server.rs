@@ -30,6 +30,7 @@ pub struct AppState {
     pub url_domain: String,
     /// The port the server listens on, for the URLs it hands out.
     pub port: u16,
+    pub queues: Arc<nimbus_queues::QueueService>,
 }
 
 /// Serves the API on `listener` until the task is dropped.
@@ -83,6 +84,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     let result = match action {
         Action::InvokeFunctionUrl(req) => Ok(crate::function_url::serve(&state, *req).await),
+        Action::Sqs(req) => return crate::sqs::execute(&state.queues, req).await,
         Action::Health => Ok(response::raw(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))),
         Action::Logs(la) => {
             let st = state.clone();

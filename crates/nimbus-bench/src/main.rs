@@ -1,7 +1,7 @@
 //! `nimbus-bench`: measures the invoke hot path of a real `nimbus server` (started here on a
 //! free port with a fresh data directory): warm invoke latency and throughput for a
 //! `provided` echo function, and cold-start cost per runtime next to each runtime's own bare
-//! start time. Prints a Markdown table for the README.
+//! start time. Prints a Markdown table for the README. `--sqs-only` measures the SQS API instead.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,6 +15,8 @@ use bytes::Bytes;
 use clap::Parser;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
+
+mod sqs;
 
 #[derive(Parser)]
 struct Args {
@@ -44,6 +46,9 @@ struct Args {
     /// Extra runtime interpreters to pass to the server (RUNTIME=PATH).
     #[arg(long = "runtime-path")]
     runtime_paths: Vec<String>,
+    /// Measure only the SQS API (SendMessage, ReceiveMessage + DeleteMessage).
+    #[arg(long)]
+    sqs_only: bool,
 }
 
 struct Server {
@@ -205,6 +210,11 @@ async fn main() -> anyhow::Result<()> {
     let server = start_server(&args)?;
     let mut s = connect(&server.addr).await?;
     println!("machine: {}", machine());
+    if args.sqs_only {
+        sqs::bench(&server.addr, args.seconds).await?;
+        drop(server);
+        return Ok(());
+    }
 
     let echo = std::fs::read(&args.echo).with_context(|| format!("reading {}", args.echo.display()))?;
     create(&mut s, "echo", "provided.al2023", "bootstrap", zip_files(&[("bootstrap", echo, 0o755)])?).await.context("creating echo")?;

@@ -102,6 +102,11 @@ impl Prestarted {
     pub fn is_alive(&self) -> bool {
         self.process.as_ref().is_some_and(Process::is_alive)
     }
+
+    /// Alive, and its runtime is waiting for an assignment (fully started).
+    pub fn is_ready(&self) -> bool {
+        self.process.as_ref().is_some_and(|p| p.is_alive() && p.api.ready_for_assignment())
+    }
 }
 
 impl Drop for Prestarted {

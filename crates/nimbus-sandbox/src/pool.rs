@@ -116,12 +116,10 @@ impl EnvironmentPool {
                 None
             } else {
                 st.prestarted.get_mut(&spec.runtime).and_then(|list| {
-                    while let Some(pre) = list.pop() {
-                        if pre.is_alive() {
-                            return Some(pre);
-                        }
-                    }
-                    None
+                    // Dead ones go; ones still starting stay for later.
+                    list.retain(Prestarted::is_alive);
+                    let i = list.iter().position(Prestarted::is_ready)?;
+                    Some(list.remove(i))
                 })
             };
             (generation, prestarted)

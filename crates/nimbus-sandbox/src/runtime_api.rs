@@ -48,6 +48,8 @@ pub struct RuntimeApi {
     slot: Mutex<Slot>,
     event_ready: Notify,
     assigned: Notify,
+    /// A prestarted runtime asked for its assignment: it (and its sandbox) is fully up.
+    waiting_for_assignment: std::sync::atomic::AtomicBool,
     shutdown: watch::Sender<bool>,
     capture: Arc<OutputCapture>,
 }
@@ -69,6 +71,7 @@ impl RuntimeApi {
             slot: Mutex::new(Slot::default()),
             event_ready: Notify::new(),
             assigned: Notify::new(),
+            waiting_for_assignment: std::sync::atomic::AtomicBool::new(false),
             shutdown,
             capture,
         })
@@ -80,6 +83,12 @@ impl RuntimeApi {
 
     pub fn mark_started(&self, at: Instant) {
         self.lock().started_at = Some(at);
+    }
+
+    /// Whether a prestarted runtime is up and waiting for its function (its sandbox is
+    /// complete, so code mounted now shows up inside).
+    pub fn ready_for_assignment(&self) -> bool {
+        self.waiting_for_assignment.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Hands a prestarted runtime its function: the JSON its `assignment` call returns.
@@ -207,6 +216,7 @@ impl RuntimeApi {
     /// Nimbus's extension for prestarted runtimes: waits until the environment is assigned
     /// to a function, then returns `{"env": {...}, "cwd": "..."}`.
     async fn assignment(&self) -> Response<Body> {
+        self.waiting_for_assignment.store(true, std::sync::atomic::Ordering::SeqCst);
         let mut stop = self.shutdown.subscribe();
         loop {
             if let Some(body) = self.lock().assignment.clone() {

@@ -212,6 +212,9 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         AsyncConfig { retry_delay: Duration::from_millis(opts.async_retry_delay_ms), parallelism: 64 },
     );
     tokio::spawn(async_invoker.clone().run());
+    let queues = nimbus_queues::QueueService::open(&data.root().join("queues.db"), &opts.region, &opts.account_id)
+        .map_err(|e| anyhow!("opening the queue database: {e}"))?;
+    async_invoker.set_message_sink(Arc::new(QueueSink(queues.clone())));
     let listener = tokio::net::TcpListener::bind(&opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
@@ -221,6 +224,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         invoker,
         async_invoker,
         logs: logs.clone(),
+        queues,
         url_domain,
         port: listener.local_addr()?.port(),
     });
@@ -237,4 +241,18 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     logs.flush();
     drop(data);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Dead letters and destination records for queues go to the built-in queue service.
+struct QueueSink(Arc<nimbus_queues::QueueService>);
+
+#[async_trait::async_trait]
+impl nimbus_invoke::MessageSink for QueueSink {
+    async fn send(&self, arn: &str, body: String, attributes: Vec<(String, String)>) -> Result<(), String> {
+        if arn.split(':').nth(2) != Some("sqs") {
+            return Err(format!("{arn}: only SQS queues can receive messages here"));
+        }
+        let attributes = attributes.into_iter().map(|(k, v)| (k, nimbus_queues::AttributeValue::string("String", &v))).collect();
+        self.0.send(arn, &body, attributes).await.map(|_| ()).map_err(|e| e.to_string())
+    }
 }
