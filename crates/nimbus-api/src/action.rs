@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use nimbus_control::{AliasChange, ConfigChange, EventInvokeChange, NewFunction, NewLayerVersion, UrlChange};
 use nimbus_model::url::{AuthType, Cors};
+use nimbus_triggers::{MappingChange, NewMapping};
 use nimbus_model::layer::LayerStatement;
 use nimbus_model::validate::{self, MAX_SYNC_PAYLOAD};
 use nimbus_model::{ApiError, ErrorCode, FunctionRef, InvokeRequest, Partition};
@@ -45,6 +46,11 @@ pub enum Action {
     RemoveLayerVersionPermission { layer: String, version: u64, statement_id: String, revision_id: Option<String> },
     GetLayerVersionPolicy { layer: String, version: u64 },
     Invoke(InvokeRequest),
+    CreateEventSourceMapping(Box<NewMapping>),
+    GetEventSourceMapping { uuid: String },
+    UpdateEventSourceMapping { uuid: String, change: Box<MappingChange> },
+    DeleteEventSourceMapping { uuid: String },
+    ListEventSourceMappings { source: Option<String>, function: Option<String>, marker: Option<String>, max_items: usize },
     /// A request to a function URL.
     InvokeFunctionUrl(Box<crate::function_url::UrlRequest>),
     CreateFunctionUrlConfig { function: FunctionRef, auth_type: AuthType, cors: Option<Cors>, invoke_mode: Option<String> },
@@ -98,6 +104,11 @@ impl Action {
             Action::DeleteFunctionConcurrency(_) => "lambda:DeleteFunctionConcurrency",
             Action::Invoke(_) | Action::InvokeDryRun(_) | Action::InvokeAsync { .. } => "lambda:InvokeFunction",
             Action::InvokeFunctionUrl(_) => "lambda:InvokeFunctionUrl",
+            Action::CreateEventSourceMapping(_) => "lambda:CreateEventSourceMapping",
+            Action::GetEventSourceMapping { .. } => "lambda:GetEventSourceMapping",
+            Action::UpdateEventSourceMapping { .. } => "lambda:UpdateEventSourceMapping",
+            Action::DeleteEventSourceMapping { .. } => "lambda:DeleteEventSourceMapping",
+            Action::ListEventSourceMappings { .. } => "lambda:ListEventSourceMappings",
             Action::CreateFunctionUrlConfig { .. } => "lambda:CreateFunctionUrlConfig",
             Action::GetFunctionUrlConfig(_) => "lambda:GetFunctionUrlConfig",
             Action::UpdateFunctionUrlConfig { .. } => "lambda:UpdateFunctionUrlConfig",
@@ -432,6 +443,57 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
                 },
             })
         }
+        (&Method::POST, ["2015-03-31", "event-source-mappings"]) => {
+            let input: MappingInput = body_json(&req.body)?;
+            let function = FunctionRef::parse(&required(input.function_name.clone(), "functionName")?, partition)?;
+            let source = required(input.event_source_arn.clone(), "eventSourceArn")?;
+            if input.filter_criteria.as_ref().is_some_and(|f| !f.is_null()) {
+                return Err(ApiError::invalid("FilterCriteria is not supported by Nimbus yet"));
+            }
+            Ok(Action::CreateEventSourceMapping(Box::new(NewMapping {
+                event_source_arn: source,
+                function,
+                enabled: input.enabled.unwrap_or(true),
+                batch_size: input.batch_size()?,
+                window_secs: input.window()?,
+                report_batch_item_failures: input.report_failures()?.unwrap_or(false),
+                maximum_concurrency: input.concurrency(),
+            })))
+        }
+        (&Method::GET, ["2015-03-31", "event-source-mappings"]) => Ok(Action::ListEventSourceMappings {
+            source: query_param(req.query, "EventSourceArn").filter(|v| !v.is_empty()),
+            function: match query_param(req.query, "FunctionName").filter(|v| !v.is_empty()) {
+                Some(f) => Some(FunctionRef::parse(&f, partition)?.name),
+                None => None,
+            },
+            marker: marker(req.query),
+            max_items: max_items(req.query)?,
+        }),
+        (&Method::GET, ["2015-03-31", "event-source-mappings", uuid]) => Ok(Action::GetEventSourceMapping { uuid: uuid.to_string() }),
+        (&Method::DELETE, ["2015-03-31", "event-source-mappings", uuid]) => {
+            Ok(Action::DeleteEventSourceMapping { uuid: uuid.to_string() })
+        }
+        (&Method::PUT, ["2015-03-31", "event-source-mappings", uuid]) => {
+            let input: MappingInput = body_json(&req.body)?;
+            if input.filter_criteria.as_ref().is_some_and(|f| !f.is_null()) {
+                return Err(ApiError::invalid("FilterCriteria is not supported by Nimbus yet"));
+            }
+            let function = match &input.function_name {
+                Some(f) => Some(FunctionRef::parse(f, partition)?),
+                None => None,
+            };
+            Ok(Action::UpdateEventSourceMapping {
+                uuid: uuid.to_string(),
+                change: Box::new(MappingChange {
+                    function,
+                    enabled: input.enabled,
+                    batch_size: input.batch_size()?,
+                    window_secs: input.window()?,
+                    report_batch_item_failures: input.report_failures()?,
+                    maximum_concurrency: input.scaling_config.as_ref().map(|_| input.concurrency()),
+                }),
+            })
+        }
         (&Method::POST, ["2021-10-31", "functions", name, "url"]) => {
             let function = fref(name)?;
             let input: UrlInput = body_json(&req.body)?;
@@ -646,6 +708,52 @@ struct AliasInput {
     description: Option<String>,
     routing_config: Option<RoutingInput>,
     revision_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ScalingInput {
+    maximum_concurrency: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MappingInput {
+    event_source_arn: Option<String>,
+    function_name: Option<String>,
+    enabled: Option<bool>,
+    batch_size: Option<i64>,
+    maximum_batching_window_in_seconds: Option<i64>,
+    function_response_types: Option<Vec<String>>,
+    scaling_config: Option<ScalingInput>,
+    filter_criteria: Option<serde_json::Value>,
+}
+
+impl MappingInput {
+    fn batch_size(&self) -> Result<Option<u32>, ApiError> {
+        match self.batch_size {
+            None => Ok(None),
+            Some(n) if (1..=10_000).contains(&n) => Ok(Some(n as u32)),
+            Some(n) => Err(ApiError::validation(&n.to_string(), "batchSize", "Member must have value between 1 and 10000")),
+        }
+    }
+    fn window(&self) -> Result<Option<u32>, ApiError> {
+        match self.maximum_batching_window_in_seconds {
+            None => Ok(None),
+            Some(n) if (0..=300).contains(&n) => Ok(Some(n as u32)),
+            Some(n) => Err(ApiError::validation(&n.to_string(), "maximumBatchingWindowInSeconds", "Member must have value between 0 and 300")),
+        }
+    }
+    fn report_failures(&self) -> Result<Option<bool>, ApiError> {
+        match &self.function_response_types {
+            None => Ok(None),
+            Some(t) if t.iter().all(|x| x == "ReportBatchItemFailures") => Ok(Some(!t.is_empty())),
+            Some(t) => Err(ApiError::validation(&format!("{t:?}"), "functionResponseTypes", "Member must satisfy enum value set: [ReportBatchItemFailures]")),
+        }
+    }
+    fn concurrency(&self) -> Option<u32> {
+        self.scaling_config.as_ref().and_then(|s| s.maximum_concurrency)
+    }
 }
 
 #[derive(Deserialize, Default)]

@@ -3,6 +3,7 @@
 use base64::Engine;
 use http::{HeaderValue, Response, StatusCode};
 use nimbus_model::alias::AliasConfig;
+use nimbus_model::event_source::EventSourceMapping;
 use nimbus_model::invoke::EventInvokeConfig;
 use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::layer::{LayerStatement, LayerVersion};
@@ -108,6 +109,30 @@ fn url_json(state: &AppState, c: &FunctionUrlConfig, created: bool) -> Value {
             o["MaxAge"] = json!(age);
         }
         v["Cors"] = o;
+    }
+    v
+}
+
+/// AWS's EventSourceMappingConfiguration object.
+fn mapping_json(state: &AppState, m: &EventSourceMapping, transition: Option<&str>) -> Value {
+    let p = state.control.partition();
+    let mut v = json!({
+        "UUID": m.uuid,
+        "BatchSize": m.batch_size,
+        "MaximumBatchingWindowInSeconds": m.maximum_batching_window_secs,
+        "EventSourceArn": m.event_source_arn,
+        "FunctionArn": match &m.qualifier {
+            Some(q) => p.qualified_arn(&m.function, q),
+            None => p.function_arn(&m.function),
+        },
+        "LastModified": m.last_modified_ms as f64 / 1000.0,
+        "LastProcessingResult": m.last_processing_result,
+        "State": transition.unwrap_or(if m.enabled { "Enabled" } else { "Disabled" }),
+        "StateTransitionReason": "USER_INITIATED",
+        "FunctionResponseTypes": if m.report_batch_item_failures { vec!["ReportBatchItemFailures"] } else { vec![] },
+    });
+    if let Some(c) = m.maximum_concurrency {
+        v["ScalingConfig"] = json!({ "MaximumConcurrency": c });
     }
     v
 }
@@ -402,6 +427,27 @@ pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Res
             let statements: Vec<Value> = l.policy.iter().map(|s| policy_statement(state, &l, s)).collect();
             let policy = json!({ "Version": "2012-10-17", "Id": "default", "Statement": statements });
             Ok(response::json(StatusCode::OK, &json!({ "Policy": policy.to_string(), "RevisionId": l.policy_revision })))
+        }
+        Action::CreateEventSourceMapping(n) => {
+            let m = state.event_sources.create(*n).await?;
+            Ok(response::json(StatusCode::ACCEPTED, &mapping_json(state, &m, Some("Creating"))))
+        }
+        Action::GetEventSourceMapping { uuid } => {
+            let m = state.event_sources.get(&uuid).await?;
+            Ok(response::json(StatusCode::OK, &mapping_json(state, &m, None)))
+        }
+        Action::UpdateEventSourceMapping { uuid, change } => {
+            let m = state.event_sources.update(&uuid, *change).await?;
+            Ok(response::json(StatusCode::ACCEPTED, &mapping_json(state, &m, Some("Updating"))))
+        }
+        Action::DeleteEventSourceMapping { uuid } => {
+            let m = state.event_sources.delete(&uuid).await?;
+            Ok(response::json(StatusCode::ACCEPTED, &mapping_json(state, &m, Some("Deleting"))))
+        }
+        Action::ListEventSourceMappings { source, function, marker, max_items } => {
+            let (list, next) = state.event_sources.list(source.as_deref(), function.as_deref(), marker.as_deref(), max_items).await?;
+            let items = list.iter().map(|m| mapping_json(state, m, None)).collect();
+            Ok(response::json(StatusCode::OK, &page(items, "EventSourceMappings", next)))
         }
         Action::CreateFunctionUrlConfig { function, auth_type, cors, invoke_mode } => {
             let q = function.qualifier.as_ref().map(|q| q.as_str());

@@ -31,6 +31,7 @@ pub struct AppState {
     /// The port the server listens on, for the URLs it hands out.
     pub port: u16,
     pub queues: Arc<nimbus_queues::QueueService>,
+    pub event_sources: Arc<nimbus_triggers::EventSources>,
 }
 
 /// Serves the API on `listener` until the task is dropped.

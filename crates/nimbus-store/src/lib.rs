@@ -12,6 +12,7 @@ use nimbus_model::alias::AliasConfig;
 use nimbus_model::layer::LayerVersion;
 use nimbus_model::invoke::{AsyncEvent, EventInvokeConfig};
 use nimbus_model::url::FunctionUrlConfig;
+use nimbus_model::event_source::EventSourceMapping;
 use nimbus_model::FunctionConfig;
 
 pub use blob::{BlobStore, LocalBlobStore};
@@ -102,4 +103,10 @@ pub trait Store: Send + Sync + 'static {
     async fn get_function_url_by_id(&self, url_id: &str) -> Result<Option<FunctionUrlConfig>, StoreError>;
     async fn list_function_urls(&self, function: &str) -> Result<Vec<FunctionUrlConfig>, StoreError>;
     async fn delete_function_url(&self, function: &str, qualifier: Option<&str>) -> Result<bool, StoreError>;
+
+    async fn put_event_source_mapping(&self, mapping: &EventSourceMapping) -> Result<(), StoreError>;
+    async fn get_event_source_mapping(&self, uuid: &str) -> Result<Option<EventSourceMapping>, StoreError>;
+    /// All mappings, oldest first.
+    async fn list_event_source_mappings(&self) -> Result<Vec<EventSourceMapping>, StoreError>;
+    async fn delete_event_source_mapping(&self, uuid: &str) -> Result<bool, StoreError>;
 }

@@ -9,6 +9,7 @@ use nimbus_model::alias::AliasConfig;
 use nimbus_model::layer::LayerVersion;
 use nimbus_model::invoke::{AsyncEvent, EventInvokeConfig};
 use nimbus_model::url::FunctionUrlConfig;
+use nimbus_model::event_source::EventSourceMapping;
 use nimbus_model::FunctionConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -55,6 +56,11 @@ CREATE TABLE IF NOT EXISTS function_urls (
     url_id TEXT NOT NULL UNIQUE,
     config TEXT NOT NULL,
     PRIMARY KEY (function, qualifier)
+);
+CREATE TABLE IF NOT EXISTS event_source_mappings (
+    uuid TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    config TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS layer_names (
     name TEXT PRIMARY KEY,
@@ -495,6 +501,37 @@ impl Store for SqliteStore {
         let n = self.with(|conn| {
             conn.execute("DELETE FROM function_urls WHERE function = ?1 AND qualifier = ?2", params![function, qualifier.unwrap_or("")])
         })?;
+        Ok(n > 0)
+    }
+
+    async fn put_event_source_mapping(&self, m: &EventSourceMapping) -> Result<(), StoreError> {
+        let json = serde_json::to_string(m).expect("mapping serializes");
+        self.with(|conn| {
+            conn.execute(
+                "INSERT INTO event_source_mappings (uuid, created, config) VALUES (?1, ?2, ?3) ON CONFLICT(uuid) DO UPDATE SET config = ?3",
+                params![m.uuid, m.last_modified_ms, json],
+            )
+        })?;
+        Ok(())
+    }
+
+    async fn get_event_source_mapping(&self, uuid: &str) -> Result<Option<EventSourceMapping>, StoreError> {
+        self.with(|conn| {
+            conn.query_row("SELECT config FROM event_source_mappings WHERE uuid = ?1", params![uuid], |row| decode_json(row.get(0)?))
+                .optional()
+        })
+    }
+
+    async fn list_event_source_mappings(&self) -> Result<Vec<EventSourceMapping>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT config FROM event_source_mappings ORDER BY created, uuid")?;
+            let rows = stmt.query_map([], |row| decode_json(row.get(0)?))?;
+            rows.collect()
+        })
+    }
+
+    async fn delete_event_source_mapping(&self, uuid: &str) -> Result<bool, StoreError> {
+        let n = self.with(|conn| conn.execute("DELETE FROM event_source_mappings WHERE uuid = ?1", params![uuid]))?;
         Ok(n > 0)
     }
 

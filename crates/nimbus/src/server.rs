@@ -215,6 +215,8 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let queues = nimbus_queues::QueueService::open(&data.root().join("queues.db"), &opts.region, &opts.account_id)
         .map_err(|e| anyhow!("opening the queue database: {e}"))?;
     async_invoker.set_message_sink(Arc::new(QueueSink(queues.clone())));
+    let event_sources = nimbus_triggers::EventSources::new(store.clone(), control.clone(), invoker.clone(), queues.clone());
+    event_sources.start().await.map_err(|e| anyhow!("starting event source mappings: {e}"))?;
     let listener = tokio::net::TcpListener::bind(&opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
@@ -225,6 +227,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         async_invoker,
         logs: logs.clone(),
         queues,
+        event_sources,
         url_domain,
         port: listener.local_addr()?.port(),
     });

@@ -1,0 +1,377 @@
+//! SQS event source mappings (Create/Get/Update/Delete/ListEventSourceMappings) and their
+//! pollers: receive a batch (up to BatchSize, waiting up to MaximumBatchingWindowInSeconds
+//! to fill it), invoke the function with AWS's SQS event, delete what succeeded. A failed
+//! batch is left alone: its messages come back after the visibility timeout and reach the
+//! queue's dead-letter queue through its redrive policy.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use nimbus_control::ControlPlane;
+use nimbus_invoke::Invoker;
+use nimbus_model::event_source::{sqs_limits, EventSourceMapping};
+use nimbus_model::{now_millis, ApiError, ErrorCode, FunctionRef, InvokeRequest, Partition};
+use nimbus_queues::{QueueService, ReceivedMessage};
+use nimbus_store::Store;
+use serde_json::{json, Map, Value};
+
+/// A validated CreateEventSourceMapping request.
+#[derive(Debug, Clone)]
+pub struct NewMapping {
+    pub event_source_arn: String,
+    pub function: FunctionRef,
+    pub enabled: bool,
+    pub batch_size: Option<u32>,
+    pub window_secs: Option<u32>,
+    pub report_batch_item_failures: bool,
+    pub maximum_concurrency: Option<u32>,
+}
+
+/// A validated UpdateEventSourceMapping request: only the given fields change.
+#[derive(Debug, Clone, Default)]
+pub struct MappingChange {
+    pub function: Option<FunctionRef>,
+    pub enabled: Option<bool>,
+    pub batch_size: Option<u32>,
+    pub window_secs: Option<u32>,
+    pub report_batch_item_failures: Option<bool>,
+    pub maximum_concurrency: Option<Option<u32>>,
+}
+
+/// Pollers run per mapping when it sets no ScalingConfig.
+const DEFAULT_POLLERS: u32 = 2;
+/// Pollers never exceed this many per mapping on one node.
+const MAX_POLLERS: u32 = 16;
+
+pub struct EventSources {
+    store: Arc<dyn Store>,
+    control: Arc<ControlPlane>,
+    invoker: Arc<Invoker>,
+    queues: Arc<QueueService>,
+    pollers: Mutex<HashMap<String, Vec<tokio::task::JoinHandle<()>>>>,
+    /// LastProcessingResult per mapping, kept in memory (written on every batch).
+    results: Mutex<HashMap<String, String>>,
+}
+
+fn store_err(e: impl std::fmt::Display) -> ApiError {
+    ApiError::service(format!("storage error: {e}"))
+}
+
+impl EventSources {
+    pub fn new(store: Arc<dyn Store>, control: Arc<ControlPlane>, invoker: Arc<Invoker>, queues: Arc<QueueService>) -> Arc<EventSources> {
+        Arc::new(EventSources {
+            store,
+            control,
+            invoker,
+            queues,
+            pollers: Mutex::new(HashMap::new()),
+            results: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn partition(&self) -> &Partition {
+        self.control.partition()
+    }
+
+    /// Starts the pollers of every enabled mapping (server start).
+    pub async fn start(self: &Arc<Self>) -> Result<(), ApiError> {
+        for m in self.store.list_event_source_mappings().await.map_err(store_err)? {
+            if m.enabled {
+                self.spawn_pollers(&m);
+            }
+        }
+        Ok(())
+    }
+
+    fn not_found(&self, uuid: &str) -> ApiError {
+        ApiError::not_found(format!("The resource you requested does not exist. (Service: Lambda, Status Code: 404, UUID: {uuid})"))
+    }
+
+    async fn check(&self, function: &FunctionRef, queue_arn: &str, batch: u32, window: u32, concurrency: Option<u32>) -> Result<(), ApiError> {
+        self.control.get(&function.name).await?;
+        self.control.route(&function.name, function.qualifier.as_ref()).await?;
+        let queue = self.queues.queue_by_arn(queue_arn).await.map_err(|_| {
+            ApiError::invalid(format!(
+                "Error occurred while ReceiveMessage. SQS Error Code: AWS.SimpleQueueService.NonExistentQueue. SQS Error Message: The specified queue does not exist. ({queue_arn})"
+            ))
+        })?;
+        let max = if queue.fifo { sqs_limits::MAX_BATCH_FIFO } else { sqs_limits::MAX_BATCH_STANDARD };
+        if batch == 0 || batch > max {
+            return Err(ApiError::invalid(format!("BatchSize must be between 1 and {max} for this queue.")));
+        }
+        if window > sqs_limits::MAX_WINDOW_SECS {
+            return Err(ApiError::validation(&window.to_string(), "maximumBatchingWindowInSeconds", "Member must have value less than or equal to 300"));
+        }
+        if batch > 10 && window == 0 {
+            return Err(ApiError::invalid("Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10"));
+        }
+        if let Some(c) = concurrency {
+            if !(sqs_limits::MIN_CONCURRENCY..=sqs_limits::MAX_CONCURRENCY).contains(&c) {
+                return Err(ApiError::validation(&c.to_string(), "scalingConfig.maximumConcurrency", "Member must have value between 2 and 1000"));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create(self: &Arc<Self>, n: NewMapping) -> Result<EventSourceMapping, ApiError> {
+        if !n.event_source_arn.starts_with("arn:aws:sqs:") {
+            return Err(ApiError::invalid("Nimbus maps SQS queues only: EventSourceArn must be an SQS queue ARN"));
+        }
+        let batch = n.batch_size.unwrap_or(sqs_limits::DEFAULT_BATCH);
+        let window = n.window_secs.unwrap_or(0);
+        self.check(&n.function, &n.event_source_arn, batch, window, n.maximum_concurrency).await?;
+        let existing = self.store.list_event_source_mappings().await.map_err(store_err)?;
+        if existing.iter().any(|m| m.event_source_arn == n.event_source_arn && m.function == n.function.name && m.qualifier.as_deref() == n.function.qualifier.as_ref().map(|q| q.as_str())) {
+            return Err(ApiError::conflict(format!(
+                "An event source mapping with SQS arn (\" {} \") and function (\" {} \") already exists. Please update or delete the existing mapping with UUID {}",
+                n.event_source_arn,
+                n.function.name,
+                existing.iter().find(|m| m.event_source_arn == n.event_source_arn && m.function == n.function.name).map(|m| m.uuid.as_str()).unwrap_or("")
+            )));
+        }
+        let m = EventSourceMapping {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            event_source_arn: n.event_source_arn,
+            function: n.function.name,
+            qualifier: n.function.qualifier.map(|q| q.as_str().to_string()),
+            enabled: n.enabled,
+            batch_size: batch,
+            maximum_batching_window_secs: window,
+            report_batch_item_failures: n.report_batch_item_failures,
+            maximum_concurrency: n.maximum_concurrency,
+            last_modified_ms: now_millis(),
+            last_processing_result: "No records processed".into(),
+        };
+        self.store.put_event_source_mapping(&m).await.map_err(store_err)?;
+        if m.enabled {
+            self.spawn_pollers(&m);
+        }
+        Ok(m)
+    }
+
+    pub async fn get(&self, uuid: &str) -> Result<EventSourceMapping, ApiError> {
+        let mut m = self.store.get_event_source_mapping(uuid).await.map_err(store_err)?.ok_or_else(|| self.not_found(uuid))?;
+        if let Some(r) = self.results.lock().unwrap_or_else(|p| p.into_inner()).get(uuid) {
+            m.last_processing_result = r.clone();
+        }
+        Ok(m)
+    }
+
+    pub async fn update(self: &Arc<Self>, uuid: &str, c: MappingChange) -> Result<EventSourceMapping, ApiError> {
+        let mut m = self.get(uuid).await?;
+        if let Some(f) = c.function {
+            m.function = f.name;
+            m.qualifier = f.qualifier.map(|q| q.as_str().to_string());
+        }
+        if let Some(v) = c.enabled {
+            m.enabled = v;
+        }
+        if let Some(v) = c.batch_size {
+            m.batch_size = v;
+        }
+        if let Some(v) = c.window_secs {
+            m.maximum_batching_window_secs = v;
+        }
+        if let Some(v) = c.report_batch_item_failures {
+            m.report_batch_item_failures = v;
+        }
+        if let Some(v) = c.maximum_concurrency {
+            m.maximum_concurrency = v;
+        }
+        let function = FunctionRef {
+            name: m.function.clone(),
+            qualifier: m.qualifier.as_deref().map(nimbus_model::Qualifier::parse).transpose()?,
+        };
+        self.check(&function, &m.event_source_arn, m.batch_size, m.maximum_batching_window_secs, m.maximum_concurrency).await?;
+        m.last_modified_ms = now_millis();
+        self.store.put_event_source_mapping(&m).await.map_err(store_err)?;
+        self.stop_pollers(uuid);
+        if m.enabled {
+            self.spawn_pollers(&m);
+        }
+        Ok(m)
+    }
+
+    pub async fn delete(&self, uuid: &str) -> Result<EventSourceMapping, ApiError> {
+        let m = self.get(uuid).await?;
+        self.stop_pollers(uuid);
+        self.store.delete_event_source_mapping(uuid).await.map_err(store_err)?;
+        Ok(m)
+    }
+
+    /// ListEventSourceMappings, filtered by queue and function.
+    pub async fn list(&self, source: Option<&str>, function: Option<&str>, marker: Option<&str>, max: usize) -> Result<(Vec<EventSourceMapping>, Option<String>), ApiError> {
+        let all: Vec<EventSourceMapping> = self
+            .store
+            .list_event_source_mappings()
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .filter(|m| source.is_none_or(|s| m.event_source_arn == s))
+            .filter(|m| function.is_none_or(|f| m.function == f))
+            .collect();
+        let start = marker.map(|mk| all.iter().position(|m| m.uuid == mk).map(|i| i + 1).unwrap_or(all.len())).unwrap_or(0);
+        let page: Vec<EventSourceMapping> = all[start..].iter().take(max).cloned().collect();
+        let next = (start + page.len() < all.len()).then(|| page.last().map(|m| m.uuid.clone())).flatten();
+        Ok((page, next))
+    }
+
+    fn spawn_pollers(self: &Arc<Self>, m: &EventSourceMapping) {
+        let n = m.maximum_concurrency.unwrap_or(DEFAULT_POLLERS).clamp(1, MAX_POLLERS);
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let me = self.clone();
+                let m = m.clone();
+                tokio::spawn(async move { me.poll(m).await })
+            })
+            .collect();
+        if let Some(old) = self.pollers.lock().unwrap_or_else(|p| p.into_inner()).insert(m.uuid.clone(), handles) {
+            old.iter().for_each(|h| h.abort());
+        }
+    }
+
+    fn stop_pollers(&self, uuid: &str) {
+        if let Some(old) = self.pollers.lock().unwrap_or_else(|p| p.into_inner()).remove(uuid) {
+            old.iter().for_each(|h| h.abort());
+        }
+    }
+
+    fn set_result(&self, uuid: &str, result: &str) {
+        self.results.lock().unwrap_or_else(|p| p.into_inner()).insert(uuid.to_string(), result.to_string());
+    }
+
+    /// Collects up to BatchSize messages, waiting up to the batching window to fill the batch.
+    async fn collect_batch(&self, m: &EventSourceMapping) -> Result<Vec<ReceivedMessage>, String> {
+        let mut batch = self.queues.receive(&m.event_source_arn, m.batch_size, None, Duration::from_secs(20)).await.map_err(|e| e.to_string())?;
+        if batch.is_empty() || m.maximum_batching_window_secs == 0 {
+            return Ok(batch);
+        }
+        let deadline = Instant::now() + Duration::from_secs(m.maximum_batching_window_secs as u64);
+        while (batch.len() as u32) < m.batch_size {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let want = m.batch_size - batch.len() as u32;
+            let more = self.queues.receive(&m.event_source_arn, want, None, left.min(Duration::from_secs(1))).await.map_err(|e| e.to_string())?;
+            batch.extend(more);
+        }
+        Ok(batch)
+    }
+
+    /// AWS's SQS event for a batch.
+    fn event(&self, m: &EventSourceMapping, batch: &[ReceivedMessage]) -> Value {
+        let region = self.partition().region.clone();
+        let records: Vec<Value> = batch
+            .iter()
+            .map(|msg| {
+                let mut attrs = Map::new();
+                for (k, v) in &msg.message_attributes {
+                    let mut a = json!({
+                        "dataType": v.data_type,
+                        "stringListValues": v.string_list_values,
+                        "binaryListValues": [],
+                    });
+                    if let Some(s) = &v.string_value {
+                        a["stringValue"] = json!(s);
+                    }
+                    if let Some(b) = &v.binary_value {
+                        use base64::Engine as _;
+                        a["binaryValue"] = json!(base64::engine::general_purpose::STANDARD.encode(b));
+                    }
+                    attrs.insert(k.clone(), a);
+                }
+                let system: BTreeMap<&String, &String> = msg.attributes.iter().collect();
+                json!({
+                    "messageId": msg.message_id,
+                    "receiptHandle": msg.receipt_handle,
+                    "body": msg.body,
+                    "attributes": system,
+                    "messageAttributes": attrs,
+                    "md5OfBody": msg.md5_of_body,
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": m.event_source_arn,
+                    "awsRegion": region,
+                })
+            })
+            .collect();
+        json!({ "Records": records })
+    }
+
+    async fn poll(self: Arc<Self>, m: EventSourceMapping) {
+        let qualifier = m.qualifier.as_deref().and_then(|q| nimbus_model::Qualifier::parse(q).ok());
+        loop {
+            let batch = match self.collect_batch(&m).await {
+                Ok(b) if b.is_empty() => continue,
+                Ok(b) => b,
+                Err(e) => {
+                    self.set_result(&m.uuid, &format!("PROBLEM: {e}"));
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                }
+            };
+            let payload = self.event(&m, &batch).to_string();
+            let req = InvokeRequest {
+                function: FunctionRef { name: m.function.clone(), qualifier: qualifier.clone() },
+                payload: Bytes::from(payload),
+                tail_log: false,
+                client_context: None,
+                request_id: None,
+            };
+            let failed: HashSet<String> = match self.invoker.invoke(req).await {
+                Ok(o) if o.function_error.is_none() => {
+                    self.set_result(&m.uuid, "OK");
+                    if m.report_batch_item_failures {
+                        match parse_failures(&o.payload, &batch) {
+                            Some(ids) => ids,
+                            // A malformed answer fails the whole batch, as AWS does.
+                            None => batch.iter().map(|b| b.message_id.clone()).collect(),
+                        }
+                    } else {
+                        HashSet::new()
+                    }
+                }
+                Ok(_) => {
+                    self.set_result(&m.uuid, "PROBLEM: Function call failed");
+                    continue;
+                }
+                Err(e) if e.code == ErrorCode::TooManyRequests => {
+                    self.set_result(&m.uuid, "PROBLEM: Function call throttled");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                Err(e) => {
+                    self.set_result(&m.uuid, &format!("PROBLEM: {}", e.message));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            for msg in batch.iter().filter(|b| !failed.contains(&b.message_id)) {
+                if let Err(e) = self.queues.delete(&m.event_source_arn, &msg.receipt_handle).await {
+                    tracing::warn!(mapping = %m.uuid, "deleting a processed message failed: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// `{"batchItemFailures":[{"itemIdentifier":"<messageId>"}]}` → the failed ids; None when
+/// malformed or naming a message not in the batch. An empty or null answer means success.
+fn parse_failures(payload: &[u8], batch: &[ReceivedMessage]) -> Option<HashSet<String>> {
+    let v: Value = serde_json::from_slice(payload).ok()?;
+    if v.is_null() {
+        return Some(HashSet::new());
+    }
+    let Some(list) = v.get("batchItemFailures") else { return Some(HashSet::new()) };
+    if list.is_null() {
+        return Some(HashSet::new());
+    }
+    let ids: HashSet<String> = list
+        .as_array()?
+        .iter()
+        .map(|f| f.get("itemIdentifier").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string))
+        .collect::<Option<_>>()?;
+    ids.iter().all(|id| batch.iter().any(|b| &b.message_id == id)).then_some(ids)
+}
