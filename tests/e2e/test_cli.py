@@ -353,3 +353,43 @@ def test_layer_publish_and_deploy_with_layer(cli, cleanup, tmp_path):
     assert cp.returncode == 0, _explain(cp)
     cp = cli("invoke", name, '{"word":"quiet"}')
     assert json.loads(cp.out) == "QUIET", _explain(cp)
+
+
+def test_queues_async_invoke_and_mappings(cli, cleanup, tmp_path, logs, lam, server):
+    qname = unique("cliq")
+    cp = cli("queue", "create", qname)
+    assert cp.returncode == 0 and cp.out.strip().endswith(f"/000000000000/{qname}"), _explain(cp)
+    assert cli("queue", "send", qname, "hello queue").returncode == 0
+    cp = cli("queue", "ls")
+    line = [ln for ln in cp.out.splitlines() if qname in ln][0]
+    assert line.split()[-2:] == ["1", "0"], cp.out
+    assert cli("queue", "receive", qname).out.strip() == "hello queue"
+    assert cli("queue", "receive", qname).out.strip() == ""
+
+    name = unique("cliasync")
+    cleanup.append(name)
+    app = write_tree(tmp_path / "app", {"index.js": "exports.handler = async (e) => { console.log('GOT ' + e.n); return e; };"})
+    assert cli("deploy", str(app), "--name", name, "--runtime", "nodejs20.x", "--handler", "index.handler").returncode == 0
+    cp = cli("invoke", name, '{"n": 7}', "--async")
+    assert cp.returncode == 0 and cp.out.startswith("accepted ("), _explain(cp)
+
+    def got():
+        try:
+            ev = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern='"GOT 7"')["events"]
+        except ClientError:
+            return []
+        return ev
+
+    assert wait_for(got, timeout=15, what="the async invocation")
+
+    sqs = server.sqs_client()
+    queue_arn = sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName=qname)["QueueUrl"],
+                                         AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    uuid = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name, Enabled=False)["UUID"]
+    try:
+        cp = cli("mappings", name)
+        row = [ln for ln in cp.out.splitlines() if uuid in ln]
+        assert cp.returncode == 0 and row and "Disabled" in row[0] and qname in row[0], _explain(cp)
+        assert json.loads(cli("mappings", name, "--output", "json").out)[0]["UUID"] == uuid
+    finally:
+        lam.delete_event_source_mapping(UUID=uuid)

@@ -26,7 +26,12 @@ pub struct Deploy {
 
 pub enum Cmd {
     Deploy(Box<Deploy>),
-    Invoke { name: String, payload: Option<String>, logs: bool },
+    Invoke { name: String, payload: Option<String>, logs: bool, asynchronous: bool },
+    Mappings { function: Option<String> },
+    QueueLs,
+    QueueCreate { name: String },
+    QueueSend { name: String, body: String },
+    QueueReceive { name: String, max: u32 },
     Ls,
     Logs { name: String, follow: bool },
     Rm { name: String },
@@ -51,7 +56,59 @@ pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
         let api = Api::new(&opts.endpoint);
         match cmd {
             Cmd::Deploy(d) => deploy(&api, *d, opts.output).await,
-            Cmd::Invoke { name, payload, logs } => invoke(&api, &name, payload, logs, opts.output).await,
+            Cmd::Invoke { name, payload, logs, asynchronous } => invoke(&api, &name, payload, logs, asynchronous, opts.output).await,
+            Cmd::Mappings { function } => mappings(&api, function.as_deref(), opts.output).await,
+            Cmd::QueueLs => {
+                let list = api.sqs("ListQueues", json!({})).await?;
+                let urls: Vec<String> = list["QueueUrls"].as_array().into_iter().flatten().filter_map(|u| u.as_str().map(str::to_string)).collect();
+                let mut rows = Vec::new();
+                for url in &urls {
+                    let a = api.sqs("GetQueueAttributes", json!({"QueueUrl": url, "AttributeNames": ["All"]})).await?;
+                    rows.push(json!({"QueueUrl": url, "Attributes": a["Attributes"]}));
+                }
+                if opts.output == Output::Json {
+                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                } else {
+                    println!("{:<60} {:>9} {:>9}", "QUEUE", "VISIBLE", "IN FLIGHT");
+                    for r in &rows {
+                        println!(
+                            "{:<60} {:>9} {:>9}",
+                            r["QueueUrl"].as_str().unwrap_or(""),
+                            r["Attributes"]["ApproximateNumberOfMessages"].as_str().unwrap_or("0"),
+                            r["Attributes"]["ApproximateNumberOfMessagesNotVisible"].as_str().unwrap_or("0")
+                        );
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Cmd::QueueCreate { name } => {
+                let mut input = json!({ "QueueName": name });
+                if name.ends_with(".fifo") {
+                    input["Attributes"] = json!({ "FifoQueue": "true", "ContentBasedDeduplication": "true" });
+                }
+                let r = api.sqs("CreateQueue", input).await?;
+                println!("{}", r["QueueUrl"].as_str().unwrap_or(""));
+                Ok(ExitCode::SUCCESS)
+            }
+            Cmd::QueueSend { name, body } => {
+                let url = api.sqs("GetQueueUrl", json!({ "QueueName": name })).await?["QueueUrl"].as_str().unwrap_or("").to_string();
+                let mut input = json!({ "QueueUrl": url, "MessageBody": body });
+                if name.ends_with(".fifo") {
+                    input["MessageGroupId"] = json!("nimbus-cli");
+                }
+                let r = api.sqs("SendMessage", input).await?;
+                println!("{}", r["MessageId"].as_str().unwrap_or(""));
+                Ok(ExitCode::SUCCESS)
+            }
+            Cmd::QueueReceive { name, max } => {
+                let url = api.sqs("GetQueueUrl", json!({ "QueueName": name })).await?["QueueUrl"].as_str().unwrap_or("").to_string();
+                let r = api.sqs("ReceiveMessage", json!({ "QueueUrl": url, "MaxNumberOfMessages": max.clamp(1, 10), "WaitTimeSeconds": 1 })).await?;
+                for m in r["Messages"].as_array().into_iter().flatten() {
+                    println!("{}", m["Body"].as_str().unwrap_or(""));
+                    api.sqs("DeleteMessage", json!({ "QueueUrl": url, "ReceiptHandle": m["ReceiptHandle"] })).await?;
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             Cmd::Ls => ls(&api, opts.output).await,
             Cmd::Logs { name, follow } => logs(&api, &name, follow, opts.output).await,
             Cmd::Publish { name, description } => {
@@ -334,7 +391,33 @@ async fn deploy(api: &Api, d: Deploy, output: Output) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-async fn invoke(api: &Api, name: &str, payload: Option<String>, logs: bool, output: Output) -> anyhow::Result<ExitCode> {
+async fn mappings(api: &Api, function: Option<&str>, output: Output) -> anyhow::Result<ExitCode> {
+    let path = match function {
+        Some(f) => format!("/2015-03-31/event-source-mappings/?FunctionName={f}"),
+        None => "/2015-03-31/event-source-mappings/".to_string(),
+    };
+    let page = api.call("GET", &path, &[], vec![]).await?.ok()?.json()?;
+    let list = page["EventSourceMappings"].as_array().cloned().unwrap_or_default();
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<38} {:<10} {:<40} {:<30} {:>6}  LAST RESULT", "UUID", "STATE", "QUEUE", "FUNCTION", "BATCH");
+    for m in &list {
+        println!(
+            "{:<38} {:<10} {:<40} {:<30} {:>6}  {}",
+            m["UUID"].as_str().unwrap_or(""),
+            m["State"].as_str().unwrap_or(""),
+            m["EventSourceArn"].as_str().unwrap_or("").rsplit(':').next().unwrap_or(""),
+            m["FunctionArn"].as_str().unwrap_or("").split(":function:").nth(1).unwrap_or(""),
+            m["BatchSize"],
+            m["LastProcessingResult"].as_str().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn invoke(api: &Api, name: &str, payload: Option<String>, logs: bool, asynchronous: bool, output: Output) -> anyhow::Result<ExitCode> {
     let body = match payload.as_deref() {
         None => b"{}".to_vec(),
         Some(p) => match p.strip_prefix('@') {
@@ -342,6 +425,19 @@ async fn invoke(api: &Api, name: &str, payload: Option<String>, logs: bool, outp
             None => p.as_bytes().to_vec(),
         },
     };
+    if asynchronous {
+        let a = api
+            .call("POST", &format!("/2015-03-31/functions/{name}/invocations"), &[("x-amz-invocation-type", "Event")], body)
+            .await?
+            .ok()?;
+        let id = a.headers.get("x-amzn-requestid").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if output == Output::Json {
+            println!("{}", json!({ "StatusCode": a.status, "RequestId": id }));
+        } else {
+            println!("accepted ({id})");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut headers = vec![("x-amz-invocation-type", "RequestResponse")];
     if logs {
         headers.push(("x-amz-log-type", "Tail"));

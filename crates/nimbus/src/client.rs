@@ -72,6 +72,16 @@ impl Api {
         Ok(Answer { status: parts.status.as_u16(), headers: parts.headers, body })
     }
 
+    /// An SQS JSON 1.0 call.
+    pub async fn sqs(&self, op: &str, input: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let target = format!("AmazonSQS.{op}");
+        let a = self
+            .call("POST", "/", &[("x-amz-target", &target), ("content-type", "application/x-amz-json-1.0")], serde_json::to_vec(&input)?)
+            .await?
+            .ok()?;
+        a.json()
+    }
+
     /// A CloudWatch Logs JSON 1.1 call.
     pub async fn logs(&self, op: &str, input: serde_json::Value) -> anyhow::Result<serde_json::Value> {
         let target = format!("Logs_20140328.{op}");

@@ -77,8 +77,22 @@ enum Command {
         /// Print the invocation's log tail to stderr.
         #[arg(long)]
         logs: bool,
+        /// Invoke asynchronously (InvocationType Event): print the request id and return.
+        #[arg(long = "async", conflicts_with = "logs")]
+        asynchronous: bool,
         #[command(flatten)]
         client: ClientOpts,
+    },
+    /// List event source mappings (optionally of one function) with their state.
+    Mappings {
+        function: Option<String>,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Built-in SQS queues.
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
     },
     /// List functions.
     Ls {
@@ -125,6 +139,36 @@ enum Command {
     /// Delete a function.
     Rm {
         name: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// List queues with their message counts.
+    Ls {
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Create a queue (a name ending in .fifo makes a FIFO queue).
+    Create {
+        name: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Send a message.
+    Send {
+        name: String,
+        body: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Receive (and delete) up to MAX messages, printing their bodies.
+    Receive {
+        name: String,
+        #[arg(long, default_value_t = 1)]
+        max: u32,
         #[command(flatten)]
         client: ClientOpts,
     },
@@ -192,7 +236,16 @@ fn main() -> std::process::ExitCode {
         Command::Deploy { dir, name, runtime, handler, memory, timeout, env, role, layers, client } => {
             cli::run(client, cli::Deploy { dir, name, runtime, handler, memory, timeout, env, role, layers }.into())
         }
-        Command::Invoke { name, payload, logs, client } => cli::run(client, cli::Cmd::Invoke { name, payload, logs }),
+        Command::Invoke { name, payload, logs, asynchronous, client } => {
+            cli::run(client, cli::Cmd::Invoke { name, payload, logs, asynchronous })
+        }
+        Command::Mappings { function, client } => cli::run(client, cli::Cmd::Mappings { function }),
+        Command::Queue { command } => match command {
+            QueueCommand::Ls { client } => cli::run(client, cli::Cmd::QueueLs),
+            QueueCommand::Create { name, client } => cli::run(client, cli::Cmd::QueueCreate { name }),
+            QueueCommand::Send { name, body, client } => cli::run(client, cli::Cmd::QueueSend { name, body }),
+            QueueCommand::Receive { name, max, client } => cli::run(client, cli::Cmd::QueueReceive { name, max }),
+        },
         Command::Ls { client } => cli::run(client, cli::Cmd::Ls),
         Command::Logs { name, follow, client } => cli::run(client, cli::Cmd::Logs { name, follow }),
         Command::Rm { name, client } => cli::run(client, cli::Cmd::Rm { name }),
