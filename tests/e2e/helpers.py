@@ -551,3 +551,16 @@ def all_group_messages(logs, group: str) -> list[str]:
 
 
 PY = sys.executable
+
+
+def expect_error(fn: Callable[[], Any], code: str, status: int) -> str:
+    """Calls fn, which must raise botocore's ClientError with this code and HTTP status;
+    returns the error message."""
+    import pytest
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as e:
+        fn()
+    got = client_error(e)
+    assert got[:2] == (code, status), got
+    return got[2]

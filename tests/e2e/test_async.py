@@ -8,7 +8,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import ACCOUNT, arn, client_error, create_function, make_zip, unique, wait_for
+from helpers import expect_error as expect, ACCOUNT, arn, client_error, create_function, make_zip, unique, wait_for
 
 RECORDER = {"index.js": "exports.handler = async (e) => { console.log('RECORD ' + JSON.stringify(e)); return 'ok'; };"}
 FLAKY = {"index.js": "exports.handler = async (e) => { console.log('ATTEMPT ' + JSON.stringify(e)); if (e.fail) throw new Error('nope ' + e.n); return { got: e.n }; };"}
@@ -25,13 +25,6 @@ def group_lines(logs, name, needle=""):
 def records(logs, name):
     return [json.loads(m.split("RECORD ", 1)[1]) for m in group_lines(logs, name, "RECORD ") if "RECORD " in m]
 
-
-def expect(fn, code, status):
-    with pytest.raises(ClientError) as e:
-        fn()
-    got = client_error(e)
-    assert got[:2] == (code, status), got
-    return got[2]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import client_error, create_function, make_zip, unique, wait_for
+from helpers import expect_error as expect, client_error, create_function, make_zip, unique, wait_for
 
 RECORDING = {"index.js": """
 exports.handler = async (event) => {
@@ -26,13 +26,6 @@ def records(logs, name):
         return []
     return [json.loads(e["message"].split("REC ", 1)[1]) for e in events if "REC " in e["message"]]
 
-
-def expect(fn, code, status):
-    with pytest.raises(ClientError) as e:
-        fn()
-    got = client_error(e)
-    assert got[:2] == (code, status), got
-    return got[2]
 
 
 @pytest.fixture

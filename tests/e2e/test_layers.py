@@ -7,7 +7,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import ACCOUNT, Entry, big_sparse_zip, client_error, http_get, invoke, make_zip, sha256_b64, unique
+from helpers import expect_error as expect, ACCOUNT, Entry, big_sparse_zip, client_error, http_get, invoke, make_zip, sha256_b64, unique
 
 NODE_LIB = {
     "nodejs/node_modules/greet/index.js": "module.exports = (n) => `hello ${n} from layer one`;",
@@ -40,13 +40,6 @@ PY_FN = {
     "lambda_function.py": "import greet\n\ndef handler(event, context):\n    return greet.greet('bob')\n",
 }
 
-
-def expect(fn, code: str, status: int) -> str:
-    with pytest.raises(ClientError) as e:
-        fn()
-    got = client_error(e)
-    assert got[:2] == (code, status), got
-    return got[2]
 
 
 @pytest.fixture

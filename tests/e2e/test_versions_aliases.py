@@ -4,7 +4,7 @@ release flow, with AWS's errors for every rule."""
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import arn, client_error, invoke, make_zip, sha256_b64
+from helpers import expect_error as expect, arn, client_error, invoke, make_zip, sha256_b64
 
 ROLE_FREE = {}
 
@@ -13,13 +13,6 @@ def code(tag: str) -> dict:
     """A Node function whose answer says which code ran."""
     return {"index.js": f"exports.handler = async () => ({{ code: '{tag}', version: process.env.AWS_LAMBDA_FUNCTION_VERSION }});"}
 
-
-def expect(excinfo_fn, code_name: str, status: int) -> str:
-    with pytest.raises(ClientError) as e:
-        excinfo_fn()
-    got = client_error(e)
-    assert got[:2] == (code_name, status), got
-    return got[2]
 
 
 def run(lam, name, qualifier=None):
