@@ -43,6 +43,10 @@ struct Args {
     /// starts an interpreter).
     #[arg(long, default_value_t = 1)]
     prestart: usize,
+    /// Instead of the usual runs: N concurrent invocations of a function that sleeps 1 s
+    /// (one environment each), reporting wall time and failures.
+    #[arg(long)]
+    burst: Option<usize>,
     /// Extra runtime interpreters to pass to the server (RUNTIME=PATH).
     #[arg(long = "runtime-path")]
     runtime_paths: Vec<String>,
@@ -182,6 +186,47 @@ async fn load(addr: &str, name: &str, concurrency: usize, seconds: u64) -> anyho
     Ok((all.len() as f64 / elapsed, pct(&all, 0.5), pct(&all, 0.99)))
 }
 
+/// `n` concurrent invocations of the echo function sleeping 1 s: every one needs its own
+/// environment, so this measures creating `n` environments at once.
+async fn burst(addr: &str, n: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let addr = addr.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut s = connect(&addr).await?;
+            let t = Instant::now();
+            let (status, body) = call(&mut s, "POST", "/2015-03-31/functions/echo/invocations", Bytes::from_static(b"{\"sleep_ms\":1000}")).await?;
+            anyhow::Ok((status, t.elapsed(), body))
+        }));
+    }
+    let mut ok = 0;
+    let mut failed = Vec::new();
+    let mut lat = Vec::new();
+    for t in tasks {
+        match t.await? {
+            Ok((200, d, _)) => {
+                ok += 1;
+                lat.push(d);
+            }
+            Ok((status, _, body)) => failed.push(format!("{status} {}", String::from_utf8_lossy(&body))),
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    let wall = started.elapsed();
+    lat.sort();
+    if lat.is_empty() {
+        bail!("all {n} invocations failed; first: {}", failed.first().map(String::as_str).unwrap_or(""));
+    }
+    println!("\n| burst of {n} concurrent 1 s invocations | succeeded | failed | wall time | p50 | p99 |");
+    println!("|---|---|---|---|---|---|");
+    println!("| provided echo | {ok} | {} | {} | {} | {} |", failed.len(), ms(wall), ms(pct(&lat, 0.5)), ms(pct(&lat, 0.99)));
+    if let Some(f) = failed.first() {
+        println!("first failure: {f}");
+    }
+    Ok(())
+}
+
 /// Wall time of starting a process and waiting for it to exit, median of `n`.
 fn bare_start(program: &str, args: &[&str], n: usize) -> Duration {
     let mut v: Vec<Duration> = (0..n)
@@ -218,6 +263,9 @@ async fn main() -> anyhow::Result<()> {
 
     let echo = std::fs::read(&args.echo).with_context(|| format!("reading {}", args.echo.display()))?;
     create(&mut s, "echo", "provided.al2023", "bootstrap", zip_files(&[("bootstrap", echo, 0o755)])?).await.context("creating echo")?;
+    if let Some(n) = args.burst {
+        return burst(&server.addr, n).await;
+    }
     invoke(&mut s, "echo").await?;
     let mut lat = Vec::with_capacity(args.requests);
     for _ in 0..args.requests {
