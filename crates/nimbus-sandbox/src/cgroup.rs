@@ -546,8 +546,13 @@ impl CgroupManager {
     }
 }
 
+/// cgroup v1 `cpu.shares` of an environment (the default group has 1,024).
+const ENV_CPU_SHARES: u32 = 128;
+/// cgroup2 `cpu.weight` of an environment (the default is 100).
+const ENV_CPU_WEIGHT: u32 = 13;
+
 /// Files whose absence only means the kernel lacks a feature we can live without.
-const OPTIONAL_FILES: &[&str] = &["memory.memsw.limit_in_bytes", "memory.swap.max", "memory.oom.group"];
+const OPTIONAL_FILES: &[&str] = &["memory.memsw.limit_in_bytes", "memory.swap.max", "memory.oom.group", "cpu.shares", "cpu.weight"];
 
 fn v2_controllers(h: &Hierarchy) -> Vec<&'static str> {
     let mut c = Vec::new();
@@ -577,6 +582,7 @@ fn limit_writes(h: &Hierarchy, limits: &Limits) -> Vec<(&'static str, String)> {
                 w.push(("memory.oom.group", "1".to_owned()));
             }
             if h.cpu {
+                w.push(("cpu.weight", ENV_CPU_WEIGHT.to_string()));
                 let quota =
                     if limits.cpu_millicores == 0 { "max".to_owned() } else { limits.cpu_quota_us().to_string() };
                 w.push(("cpu.max", format!("{quota} {CPU_PERIOD_US}")));
@@ -590,6 +596,11 @@ fn limit_writes(h: &Hierarchy, limits: &Limits) -> Vec<(&'static str, String)> {
                 // memsw must stay >= the memory limit, so the memory limit goes first.
                 w.push(("memory.limit_in_bytes", limits.memory_bytes.to_string()));
                 w.push(("memory.memsw.limit_in_bytes", limits.memory_bytes.to_string()));
+            }
+            if h.cpu {
+                // The server's own work (it answers callers and routes every event) must not
+                // lose to busy functions: environments weigh an eighth of a default group.
+                w.push(("cpu.shares", ENV_CPU_SHARES.to_string()));
             }
             if h.cpu && limits.cpu_millicores != 0 {
                 w.push(("cpu.cfs_period_us", CPU_PERIOD_US.to_string()));

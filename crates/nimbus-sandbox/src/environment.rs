@@ -19,6 +19,15 @@ use crate::runtime_api::{Delivery, Progress};
 use crate::runtimes::RuntimeRegistry;
 use crate::{Invocation, Reply, SandboxError};
 
+/// How long an idle environment runs on before it is frozen.
+const FREEZE_GRACE: Duration = Duration::from_millis(2);
+
+#[derive(Default)]
+struct FreezeState {
+    epoch: u64,
+    frozen: bool,
+}
+
 /// AWS's default `/tmp` size; prestarted sandboxes are built with it.
 pub const DEFAULT_TMP_MB: u32 = 512;
 /// Memory limit of a prestarted runtime until it is assigned (AWS's default MemorySize).
@@ -65,6 +74,8 @@ pub struct Environment {
     pub generation: u64,
     process: Process,
     peak_memory_mb: AtomicU64,
+    /// Freezing between invocations: bumped on every use, so a late freeze knows it is stale.
+    freeze: Mutex<FreezeState>,
     /// When peak memory was last read, in ms since `created`.
     memory_sampled_ms: AtomicU64,
     created: Instant,
@@ -234,6 +245,7 @@ impl Environment {
             log_stream,
             generation,
             peak_memory_mb: AtomicU64::new(0),
+            freeze: Mutex::new(FreezeState::default()),
             memory_sampled_ms: AtomicU64::new(0),
             created: process.started,
             last_used: Mutex::new(Instant::now()),
@@ -250,17 +262,38 @@ impl Environment {
         self.process.kill();
     }
 
-    /// Stops the environment between invocations (its timers and background work wait).
-    pub fn freeze(&self) {
-        if let Some(cg) = &self.process.cgroup {
-            let _ = cg.freeze();
+    /// Called when the environment goes idle: freezes it after [`FREEZE_GRACE`] unless an
+    /// invocation took it again by then. Under load an environment is reused within the
+    /// grace period and never pays for freeze and thaw; an idle one stops its timers and
+    /// background work until the next invocation, as in Lambda.
+    pub fn freeze_soon(self: &Arc<Self>) {
+        if self.process.cgroup.is_none() {
+            return;
         }
+        let epoch = self.freeze.lock().unwrap_or_else(|p| p.into_inner()).epoch;
+        let env = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(FREEZE_GRACE).await;
+            let Some(env) = env.upgrade() else { return };
+            let mut st = env.freeze.lock().unwrap_or_else(|p| p.into_inner());
+            if st.epoch == epoch && !st.frozen {
+                if let Some(cg) = &env.process.cgroup {
+                    st.frozen = cg.freeze().is_ok();
+                }
+            }
+        });
     }
 
-    /// Resumes a frozen environment before an invocation.
-    pub fn thaw(&self) {
-        if let Some(cg) = &self.process.cgroup {
-            let _ = cg.thaw();
+    /// Called when an invocation takes the environment: cancels a pending freeze and thaws
+    /// it if it was frozen.
+    pub fn take_for_invocation(&self) {
+        let mut st = self.freeze.lock().unwrap_or_else(|p| p.into_inner());
+        st.epoch += 1;
+        if st.frozen {
+            if let Some(cg) = &self.process.cgroup {
+                let _ = cg.thaw();
+            }
+            st.frozen = false;
         }
     }
 

@@ -106,7 +106,7 @@ impl EnvironmentPool {
                     if env.is_alive() && env.generation == generation && env.spec.revision == spec.revision {
                         st.busy += 1;
                         drop(st);
-                        env.thaw();
+                        env.take_for_invocation();
                         return Ok(Ok((env, false)));
                     }
                 }
@@ -177,8 +177,8 @@ impl EnvironmentPool {
             return;
         }
         *env.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-        env.freeze();
         let key = (env.spec.function_name.clone(), env.spec.version.clone());
+        env.freeze_soon();
         st.idle.entry(key).or_default().push(env);
     }
 
