@@ -1,0 +1,6 @@
+//! Nimbus's EventBridge-compatible event service (CloudWatch Events): the domain, no wire formats.
+
+mod error;
+pub mod schedule;
+
+pub use error::EventsError;
