@@ -3,5 +3,6 @@
 mod error;
 pub mod pattern;
 pub mod schedule;
+pub mod transform;
 
 pub use error::EventsError;
