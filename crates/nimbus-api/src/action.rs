@@ -63,6 +63,8 @@ pub enum Action {
     Logs(LogsAction),
     /// An SQS request (JSON or query protocol), parsed by [`crate::sqs`].
     Sqs(crate::sqs::SqsRequest),
+    /// An EventBridge request (`X-Amz-Target: AWSEvents.*`), parsed by [`crate::events`].
+    Events(crate::events::EventsRequest),
 }
 
 #[derive(Debug)]
@@ -122,6 +124,7 @@ impl Action {
             Action::Logs(LogsAction::GetLogEvents(_)) => "logs:GetLogEvents",
             Action::Logs(LogsAction::FilterLogEvents(_)) => "logs:FilterLogEvents",
             Action::Sqs(r) => r.name(),
+            Action::Events(r) => r.name(),
         }
     }
 }
@@ -206,6 +209,9 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
         return Ok(Action::Sqs(sqs));
     }
     if let Some(target) = header(req.headers, "x-amz-target") {
+        if let Some(op) = target.strip_prefix("AWSEvents.") {
+            return Ok(Action::Events(crate::events::parse(op, &req.body)));
+        }
         return parse_logs(target, &req.body);
     }
     let segments: Vec<&str> = req.path.trim_start_matches('/').trim_end_matches('/').split('/').collect();

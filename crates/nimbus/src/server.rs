@@ -215,6 +215,10 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let queues = nimbus_queues::QueueService::open(&data.root().join("queues.db"), &opts.region, &opts.account_id)
         .map_err(|e| anyhow!("opening the queue database: {e}"))?;
     async_invoker.set_message_sink(Arc::new(QueueSink(queues.clone())));
+    let event_sink = Arc::new(LambdaSink { invoker: async_invoker.clone(), partition: control.partition().clone() });
+    let events = nimbus_events::EventsService::open(&data.root().join("events.db"), &opts.region, &opts.account_id, event_sink)
+        .map_err(|e| anyhow!("opening the events database: {e}"))?;
+    tokio::spawn(events.clone().run_scheduler());
     let listener = tokio::net::TcpListener::bind(&opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
@@ -225,6 +229,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         async_invoker,
         logs: logs.clone(),
         queues,
+        events,
         url_domain,
         port: listener.local_addr()?.port(),
     });
@@ -241,6 +246,20 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     logs.flush();
     drop(data);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Events for Lambda targets of rules go to the asynchronous invocation queue.
+struct LambdaSink {
+    invoker: Arc<AsyncInvoker>,
+    partition: Partition,
+}
+
+#[async_trait::async_trait]
+impl nimbus_events::EventSink for LambdaSink {
+    async fn invoke_function(&self, function_arn: &str, payload: bytes::Bytes) -> Result<(), String> {
+        let function = nimbus_model::FunctionRef::parse(function_arn, &self.partition).map_err(|e| e.message)?;
+        self.invoker.submit(&function, payload).await.map(|_| ()).map_err(|e| e.message)
+    }
 }
 
 /// Dead letters and destination records for queues go to the built-in queue service.
