@@ -287,6 +287,9 @@ class Server:
     def sqs_client(self, *, validate: bool = True, protocol: str = "json"):
         return sqs_client(self.endpoint, validate=validate, protocol=protocol)
 
+    def events_client(self, *, validate: bool = True):
+        return events_client(self.endpoint, validate=validate)
+
 
 def boto_client(service: str, endpoint: str, *, validate: bool = True, region: str = REGION):
     cfg = Config(
@@ -308,6 +311,11 @@ def boto_client(service: str, endpoint: str, *, validate: bool = True, region: s
 
 def lambda_client(endpoint: str, *, validate: bool = True, region: str = REGION):
     return boto_client("lambda", endpoint, validate=validate, region=region)
+
+
+def events_client(endpoint: str, *, validate: bool = True, region: str = REGION):
+    """An EventBridge (CloudWatch Events) client."""
+    return boto_client("events", endpoint, validate=validate, region=region)
 
 
 # botocore's last SQS model in the query protocol (botocore 1.29.165); current botocore

@@ -139,3 +139,27 @@ def test_fifo_order_and_disabled_mapping(env):
     got = wait_for(lambda: (r := records(logs, "worker")) and len(r) >= 9 and r, timeout=30, what="9 records")
     assert [r["body"] for r in got] == [str(i) for i in range(9)]
     assert all(r["attributes"]["MessageGroupId"] == "g" for r in got)
+
+
+def test_filter_criteria(env):
+    lam, sqs, logs = env
+    create_function(lam, "worker", "nodejs20.x", "index.handler", make_zip(RECORDING))
+    url, arn = queue(sqs, "filtered")
+    m = lam.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName="worker", BatchSize=10,
+        FilterCriteria={"Filters": [{"Pattern": json.dumps({"body": {"kind": ["order"], "total": [{"numeric": [">", 100]}]}})},
+                                    {"Pattern": json.dumps({"body": [{"prefix": "urgent"}]})}]})
+    assert len(lam.get_event_source_mapping(UUID=m["UUID"])["FilterCriteria"]["Filters"]) == 2
+    for body in [{"kind": "order", "total": 150}, {"kind": "order", "total": 50}, {"kind": "refund", "total": 500}]:
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+    sqs.send_message(QueueUrl=url, MessageBody="urgent: call back")
+    sqs.send_message(QueueUrl=url, MessageBody="routine")
+    got = wait_for(lambda: (r := records(logs, "worker")) and len(r) >= 2 and r, timeout=20, what="the matching records")
+    time.sleep(1.0)
+    bodies = sorted(r["body"] for r in records(logs, "worker"))
+    assert bodies == sorted([json.dumps({"kind": "order", "total": 150}), "urgent: call back"]), bodies
+    # Filtered-out messages are dropped, not left in the queue.
+    assert wait_for(lambda: counts(sqs, url) == (0, 0), timeout=10, what="the queue to empty")
+    expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="worker",
+                                                   FilterCriteria={"Filters": [{"Pattern": "{not json"}]}),
+           "InvalidParameterValueException", 400)

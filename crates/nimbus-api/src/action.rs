@@ -69,6 +69,8 @@ pub enum Action {
     Logs(LogsAction),
     /// An SQS request (JSON or query protocol), parsed by [`crate::sqs`].
     Sqs(crate::sqs::SqsRequest),
+    /// An EventBridge request (`X-Amz-Target: AWSEvents.*`), parsed by [`crate::events`].
+    Events(crate::events::EventsRequest),
 }
 
 #[derive(Debug)]
@@ -133,6 +135,7 @@ impl Action {
             Action::Logs(LogsAction::GetLogEvents(_)) => "logs:GetLogEvents",
             Action::Logs(LogsAction::FilterLogEvents(_)) => "logs:FilterLogEvents",
             Action::Sqs(r) => r.name(),
+            Action::Events(r) => r.name(),
         }
     }
 }
@@ -217,6 +220,9 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
         return Ok(Action::Sqs(sqs));
     }
     if let Some(target) = header(req.headers, "x-amz-target") {
+        if let Some(op) = target.strip_prefix("AWSEvents.") {
+            return Ok(Action::Events(crate::events::parse(op, &req.body)));
+        }
         return parse_logs(target, &req.body);
     }
     let segments: Vec<&str> = req.path.trim_start_matches('/').trim_end_matches('/').split('/').collect();
@@ -447,9 +453,6 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
             let input: MappingInput = body_json(&req.body)?;
             let function = FunctionRef::parse(&required(input.function_name.clone(), "functionName")?, partition)?;
             let source = required(input.event_source_arn.clone(), "eventSourceArn")?;
-            if input.filter_criteria.as_ref().is_some_and(|f| !f.is_null()) {
-                return Err(ApiError::invalid("FilterCriteria is not supported by Nimbus yet"));
-            }
             Ok(Action::CreateEventSourceMapping(Box::new(NewMapping {
                 event_source_arn: source,
                 function,
@@ -458,6 +461,7 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
                 window_secs: input.window()?,
                 report_batch_item_failures: input.report_failures()?.unwrap_or(false),
                 maximum_concurrency: input.concurrency(),
+                filters: input.filters()?.unwrap_or_default(),
             })))
         }
         (&Method::GET, ["2015-03-31", "event-source-mappings"]) => Ok(Action::ListEventSourceMappings {
@@ -475,9 +479,6 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
         }
         (&Method::PUT, ["2015-03-31", "event-source-mappings", uuid]) => {
             let input: MappingInput = body_json(&req.body)?;
-            if input.filter_criteria.as_ref().is_some_and(|f| !f.is_null()) {
-                return Err(ApiError::invalid("FilterCriteria is not supported by Nimbus yet"));
-            }
             let function = match &input.function_name {
                 Some(f) => Some(FunctionRef::parse(f, partition)?),
                 None => None,
@@ -491,6 +492,7 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
                     window_secs: input.window()?,
                     report_batch_item_failures: input.report_failures()?,
                     maximum_concurrency: input.scaling_config.as_ref().map(|_| input.concurrency()),
+                    filters: input.filters()?,
                 }),
             })
         }
@@ -751,6 +753,18 @@ impl MappingInput {
             Some(t) => Err(ApiError::validation(&format!("{t:?}"), "functionResponseTypes", "Member must satisfy enum value set: [ReportBatchItemFailures]")),
         }
     }
+    /// FilterCriteria.Filters[].Pattern (each a JSON string).
+    fn filters(&self) -> Result<Option<Vec<String>>, ApiError> {
+        let Some(fc) = self.filter_criteria.as_ref().filter(|f| !f.is_null()) else { return Ok(None) };
+        let bad = || ApiError::invalid("FilterCriteria must be {\"Filters\": [{\"Pattern\": \"<JSON>\"}]}");
+        let list = match fc.get("Filters") {
+            None | Some(serde_json::Value::Null) => return Ok(Some(Vec::new())),
+            Some(serde_json::Value::Array(l)) => l,
+            Some(_) => return Err(bad()),
+        };
+        list.iter().map(|f| f.get("Pattern").and_then(|p| p.as_str()).map(str::to_string).ok_or_else(bad)).collect::<Result<_, _>>().map(Some)
+    }
+
     fn concurrency(&self) -> Option<u32> {
         self.scaling_config.as_ref().and_then(|s| s.maximum_concurrency)
     }

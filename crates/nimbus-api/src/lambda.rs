@@ -134,6 +134,9 @@ fn mapping_json(state: &AppState, m: &EventSourceMapping, transition: Option<&st
     if let Some(c) = m.maximum_concurrency {
         v["ScalingConfig"] = json!({ "MaximumConcurrency": c });
     }
+    if !m.filters.is_empty() {
+        v["FilterCriteria"] = json!({ "Filters": m.filters.iter().map(|p| json!({ "Pattern": p })).collect::<Vec<_>>() });
+    }
     v
 }
 
@@ -525,6 +528,6 @@ pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Res
             Some(zip) => Ok(response::raw(StatusCode::OK, "application/zip", zip.into())),
             None => Err(ApiError::not_found("No code with that digest")),
         },
-        Action::Health | Action::Logs(_) | Action::InvokeFunctionUrl(_) | Action::Sqs(_) => unreachable!("handled by the server"),
+        Action::Health | Action::Logs(_) | Action::InvokeFunctionUrl(_) | Action::Sqs(_) | Action::Events(_) => unreachable!("handled by the server"),
     }
 }

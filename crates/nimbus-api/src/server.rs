@@ -32,6 +32,7 @@ pub struct AppState {
     pub port: u16,
     pub queues: Arc<nimbus_queues::QueueService>,
     pub event_sources: Arc<nimbus_triggers::EventSources>,
+    pub events: Arc<nimbus_events::EventsService>,
 }
 
 /// Serves the API on `listener` until the task is dropped.
@@ -86,6 +87,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     let result = match action {
         Action::InvokeFunctionUrl(req) => Ok(crate::function_url::serve(&state, *req).await),
         Action::Sqs(req) => return crate::sqs::execute(&state.queues, req).await,
+        Action::Events(req) => return crate::events::execute(&state.events, req).await,
         Action::Health => Ok(response::raw(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))),
         Action::Logs(la) => {
             let st = state.clone();

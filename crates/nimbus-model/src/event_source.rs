@@ -17,6 +17,9 @@ pub struct EventSourceMapping {
     pub last_modified_ms: i64,
     #[serde(default)]
     pub last_processing_result: String,
+    /// FilterCriteria patterns (EventBridge syntax); a message matching none is dropped.
+    #[serde(default)]
+    pub filters: Vec<String>,
 }
 
 /// AWS's SQS limits for mappings.

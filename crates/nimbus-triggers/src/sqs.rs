@@ -13,6 +13,7 @@ use nimbus_control::ControlPlane;
 use nimbus_invoke::Invoker;
 use nimbus_model::event_source::{sqs_limits, EventSourceMapping};
 use nimbus_model::{now_millis, ApiError, ErrorCode, FunctionRef, InvokeRequest, Partition};
+use nimbus_events::pattern::EventPattern;
 use nimbus_queues::{QueueService, ReceivedMessage};
 use nimbus_store::Store;
 use serde_json::{json, Map, Value};
@@ -27,6 +28,7 @@ pub struct NewMapping {
     pub window_secs: Option<u32>,
     pub report_batch_item_failures: bool,
     pub maximum_concurrency: Option<u32>,
+    pub filters: Vec<String>,
 }
 
 /// A validated UpdateEventSourceMapping request: only the given fields change.
@@ -38,6 +40,21 @@ pub struct MappingChange {
     pub window_secs: Option<u32>,
     pub report_batch_item_failures: Option<bool>,
     pub maximum_concurrency: Option<Option<u32>>,
+    pub filters: Option<Vec<String>>,
+}
+
+/// AWS allows at most this many filters per mapping.
+const MAX_FILTERS: usize = 5;
+
+/// Checks FilterCriteria patterns (EventBridge's syntax).
+fn check_filters(filters: &[String]) -> Result<(), ApiError> {
+    if filters.len() > MAX_FILTERS {
+        return Err(ApiError::invalid(format!("FilterCriteria can hold at most {MAX_FILTERS} filters.")));
+    }
+    for f in filters {
+        EventPattern::parse(f).map_err(|e| ApiError::invalid(format!("Invalid filter pattern definition. {e}")))?;
+    }
+    Ok(())
 }
 
 /// Pollers run per mapping when it sets no ScalingConfig.
@@ -119,6 +136,7 @@ impl EventSources {
         if !n.event_source_arn.starts_with("arn:aws:sqs:") {
             return Err(ApiError::invalid("Nimbus maps SQS queues only: EventSourceArn must be an SQS queue ARN"));
         }
+        check_filters(&n.filters)?;
         let batch = n.batch_size.unwrap_or(sqs_limits::DEFAULT_BATCH);
         let window = n.window_secs.unwrap_or(0);
         self.check(&n.function, &n.event_source_arn, batch, window, n.maximum_concurrency).await?;
@@ -143,6 +161,7 @@ impl EventSources {
             maximum_concurrency: n.maximum_concurrency,
             last_modified_ms: now_millis(),
             last_processing_result: "No records processed".into(),
+            filters: n.filters,
         };
         self.store.put_event_source_mapping(&m).await.map_err(store_err)?;
         if m.enabled {
@@ -179,6 +198,10 @@ impl EventSources {
         }
         if let Some(v) = c.maximum_concurrency {
             m.maximum_concurrency = v;
+        }
+        if let Some(f) = c.filters {
+            check_filters(&f)?;
+            m.filters = f;
         }
         let function = FunctionRef {
             name: m.function.clone(),
@@ -263,41 +286,63 @@ impl EventSources {
 
     /// AWS's SQS event for a batch.
     fn event(&self, m: &EventSourceMapping, batch: &[ReceivedMessage]) -> Value {
-        let region = self.partition().region.clone();
-        let records: Vec<Value> = batch
-            .iter()
-            .map(|msg| {
-                let mut attrs = Map::new();
-                for (k, v) in &msg.message_attributes {
-                    let mut a = json!({
-                        "dataType": v.data_type,
-                        "stringListValues": v.string_list_values,
-                        "binaryListValues": [],
-                    });
-                    if let Some(s) = &v.string_value {
-                        a["stringValue"] = json!(s);
-                    }
-                    if let Some(b) = &v.binary_value {
-                        use base64::Engine as _;
-                        a["binaryValue"] = json!(base64::engine::general_purpose::STANDARD.encode(b));
-                    }
-                    attrs.insert(k.clone(), a);
-                }
-                let system: BTreeMap<&String, &String> = msg.attributes.iter().collect();
-                json!({
-                    "messageId": msg.message_id,
-                    "receiptHandle": msg.receipt_handle,
-                    "body": msg.body,
-                    "attributes": system,
-                    "messageAttributes": attrs,
-                    "md5OfBody": msg.md5_of_body,
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": m.event_source_arn,
-                    "awsRegion": region,
-                })
-            })
-            .collect();
+        let records: Vec<Value> = batch.iter().map(|msg| self.record(m, msg)).collect();
         json!({ "Records": records })
+    }
+
+    /// AWS's SQS record for one message.
+    fn record(&self, m: &EventSourceMapping, msg: &ReceivedMessage) -> Value {
+        let region = self.partition().region.clone();
+        let mut attrs = Map::new();
+        for (k, v) in &msg.message_attributes {
+            let mut a = json!({
+                "dataType": v.data_type,
+                "stringListValues": v.string_list_values,
+                "binaryListValues": [],
+            });
+            if let Some(s) = &v.string_value {
+                a["stringValue"] = json!(s);
+            }
+            if let Some(b) = &v.binary_value {
+                use base64::Engine as _;
+                a["binaryValue"] = json!(base64::engine::general_purpose::STANDARD.encode(b));
+            }
+            attrs.insert(k.clone(), a);
+        }
+        let system: BTreeMap<&String, &String> = msg.attributes.iter().collect();
+        json!({
+            "messageId": msg.message_id,
+            "receiptHandle": msg.receipt_handle,
+            "body": msg.body,
+            "attributes": system,
+            "messageAttributes": attrs,
+            "md5OfBody": msg.md5_of_body,
+            "eventSource": "aws:sqs",
+            "eventSourceARN": m.event_source_arn,
+            "awsRegion": region,
+        })
+    }
+
+    /// Drops (deletes) the messages no filter matches, as Lambda does for SQS; a body that
+    /// is a JSON object is matched field by field, any other body as a string.
+    async fn apply_filters(&self, m: &EventSourceMapping, batch: Vec<ReceivedMessage>) -> Vec<ReceivedMessage> {
+        if m.filters.is_empty() {
+            return batch;
+        }
+        let patterns: Vec<EventPattern> = m.filters.iter().filter_map(|f| EventPattern::parse(f).ok()).collect();
+        let mut kept = Vec::with_capacity(batch.len());
+        for msg in batch {
+            let mut record = self.record(m, &msg);
+            if let Ok(body @ Value::Object(_)) = serde_json::from_str::<Value>(&msg.body) {
+                record["body"] = body;
+            }
+            if patterns.iter().any(|p| p.matches(&record)) {
+                kept.push(msg);
+            } else if let Err(e) = self.queues.delete(&m.event_source_arn, &msg.receipt_handle).await {
+                tracing::warn!(mapping = %m.uuid, "dropping a filtered-out message failed: {e}");
+            }
+        }
+        kept
     }
 
     async fn poll(self: Arc<Self>, m: EventSourceMapping) {
@@ -305,7 +350,10 @@ impl EventSources {
         loop {
             let batch = match self.collect_batch(&m).await {
                 Ok(b) if b.is_empty() => continue,
-                Ok(b) => b,
+                Ok(b) => match self.apply_filters(&m, b).await {
+                    b if b.is_empty() => continue,
+                    b => b,
+                },
                 Err(e) => {
                     self.set_result(&m.uuid, &format!("PROBLEM: {e}"));
                     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -217,6 +217,10 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     async_invoker.set_message_sink(Arc::new(QueueSink(queues.clone())));
     let event_sources = nimbus_triggers::EventSources::new(store.clone(), control.clone(), invoker.clone(), queues.clone());
     event_sources.start().await.map_err(|e| anyhow!("starting event source mappings: {e}"))?;
+    let event_sink = Arc::new(LambdaSink { invoker: async_invoker.clone(), partition: control.partition().clone() });
+    let events = nimbus_events::EventsService::open(&data.root().join("events.db"), &opts.region, &opts.account_id, event_sink)
+        .map_err(|e| anyhow!("opening the events database: {e}"))?;
+    tokio::spawn(events.clone().run_scheduler());
     let listener = tokio::net::TcpListener::bind(&opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
@@ -228,6 +232,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         logs: logs.clone(),
         queues,
         event_sources,
+        events,
         url_domain,
         port: listener.local_addr()?.port(),
     });
@@ -244,6 +249,20 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     logs.flush();
     drop(data);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Events for Lambda targets of rules go to the asynchronous invocation queue.
+struct LambdaSink {
+    invoker: Arc<AsyncInvoker>,
+    partition: Partition,
+}
+
+#[async_trait::async_trait]
+impl nimbus_events::EventSink for LambdaSink {
+    async fn invoke_function(&self, function_arn: &str, payload: bytes::Bytes) -> Result<(), String> {
+        let function = nimbus_model::FunctionRef::parse(function_arn, &self.partition).map_err(|e| e.message)?;
+        self.invoker.submit(&function, payload).await.map(|_| ()).map_err(|e| e.message)
+    }
 }
 
 /// Dead letters and destination records for queues go to the built-in queue service.
