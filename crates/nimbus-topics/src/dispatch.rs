@@ -85,14 +85,15 @@ impl Dispatcher {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes over the deliveries a previous run left.
+    /// Takes over the deliveries a previous run left; they are due at once.
     pub(crate) fn load(&self, _svc: &TopicService, rows: Vec<(DeliveryRow, StoredMessage)>) {
+        let now = now_ms();
         let mut p = self.lock();
         let mut messages: BTreeMap<i64, Arc<StoredMessage>> = BTreeMap::new();
         for (d, m) in rows {
             let m = messages.entry(d.message_row).or_insert_with(|| Arc::new(m)).clone();
             let lane = lane(&m, &d.subscription);
-            p.jobs.insert(d.id, Job { id: d.id, message_row: d.message_row, message: m, subscription: d.subscription, attempts: d.attempts, next_at: d.next_at, lane, running: false });
+            p.jobs.insert(d.id, Job { id: d.id, message_row: d.message_row, message: m, subscription: d.subscription, attempts: d.attempts, next_at: d.next_at.min(now), lane, running: false });
         }
         drop(p);
         self.wake.notify_one();
