@@ -63,6 +63,8 @@ pub enum Action {
     Logs(LogsAction),
     /// An SQS request (JSON or query protocol), parsed by [`crate::sqs`].
     Sqs(crate::sqs::SqsRequest),
+    /// An SNS request (query protocol), parsed by [`crate::sns`].
+    Sns(crate::sns::SnsRequest),
 }
 
 #[derive(Debug)]
@@ -122,6 +124,7 @@ impl Action {
             Action::Logs(LogsAction::GetLogEvents(_)) => "logs:GetLogEvents",
             Action::Logs(LogsAction::FilterLogEvents(_)) => "logs:FilterLogEvents",
             Action::Sqs(r) => r.name(),
+            Action::Sns(r) => r.name(),
         }
     }
 }
@@ -204,6 +207,9 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
     }
     if let Some(sqs) = crate::sqs::recognize(&req, partition) {
         return Ok(Action::Sqs(sqs));
+    }
+    if let Some(sns) = crate::sns::recognize(&req) {
+        return Ok(Action::Sns(sns));
     }
     if let Some(target) = header(req.headers, "x-amz-target") {
         return parse_logs(target, &req.body);

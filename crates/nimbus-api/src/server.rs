@@ -31,6 +31,7 @@ pub struct AppState {
     /// The port the server listens on, for the URLs it hands out.
     pub port: u16,
     pub queues: Arc<nimbus_queues::QueueService>,
+    pub topics: Arc<nimbus_topics::TopicService>,
 }
 
 /// Serves the API on `listener` until the task is dropped.
@@ -85,6 +86,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     let result = match action {
         Action::InvokeFunctionUrl(req) => Ok(crate::function_url::serve(&state, *req).await),
         Action::Sqs(req) => return crate::sqs::execute(&state.queues, req).await,
+        Action::Sns(req) => return crate::sns::execute(&state.topics, req).await,
         Action::Health => Ok(response::raw(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))),
         Action::Logs(la) => {
             let st = state.clone();
