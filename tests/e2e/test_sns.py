@@ -692,6 +692,8 @@ def test_acknowledged_publishes_survive_kill_9(server_factory):
     arn = sns.create_topic(Name="durable")["TopicArn"]
     url = sqs.create_queue(QueueName="durable-copies")["QueueUrl"]
     sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:durable-copies")
+    # A queue that does not exist yet: its deliveries are still pending (retried) at the kill.
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:late-copies")
     published = set()
     for i in range(40):
         published.add(sns.publish(TopicArn=arn, Message=f"message {i}")["MessageId"])
@@ -702,12 +704,14 @@ def test_acknowledged_publishes_survive_kill_9(server_factory):
     s.start()
     sns, sqs = s.sns_client(), s.sqs_client()
     assert sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"][0]["Endpoint"].endswith(":durable-copies")
+    late_url = sqs.create_queue(QueueName="late-copies")["QueueUrl"]
     url = sqs.get_queue_url(QueueName="durable-copies")["QueueUrl"]
-    got: set[str] = set()
-    deadline = time.monotonic() + 30
-    while not published <= got and time.monotonic() < deadline:
-        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
-            got.add(json.loads(m["Body"])["MessageId"])
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    # At least once: a copy in flight at the kill may come twice, but none is lost.
-    assert got == published, f"missing {len(published - got)} of {len(published)}"
+    for queue_url in (url, late_url):
+        got: set[str] = set()
+        deadline = time.monotonic() + 30
+        while not published <= got and time.monotonic() < deadline:
+            for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+                got.add(json.loads(m["Body"])["MessageId"])
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+        # At least once: a copy in flight at the kill may come twice, but none is lost.
+        assert got == published, f"{queue_url}: missing {len(published - got)} of {len(published)}"

@@ -3,7 +3,9 @@
 //! endpoint a POST with AWS's headers. Failed deliveries are retried with backoff, then go
 //! to the subscription's dead-letter queue (RedrivePolicy) or are dropped. Deliveries to one
 //! subscription of a FIFO topic run one at a time per message group, in publish order.
-//! Targets outside this crate (functions, queues) are reached through [`Deliver`].
+//! Targets outside this crate (functions, queues) are reached through [`Deliver`]; they
+//! are retried far longer than HTTP endpoints (AWS retries them for days), since they fail
+//! only while the target is missing.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
@@ -208,10 +210,16 @@ impl TopicService {
             Some(sub) => self.attempt(sub, &job.message).await,
         };
         let attempts = job.attempts + 1;
+        let max_attempts = match sub.as_ref().map(|s| s.row.protocol.as_str()) {
+            Some("http" | "https") => self.config.max_attempts,
+            _ => self.config.managed_max_attempts,
+        };
         let retry_at = match (&result, &sub) {
             (Ok(()), _) | (_, None) => None,
-            (Err(Failure::Retry(_)), _) if attempts < self.config.max_attempts => {
-                let delay = self.config.retry_delay.as_millis() as i64 * (1i64 << (attempts - 1).min(10));
+            (Err(Failure::Retry(_)), _) if attempts < max_attempts => {
+                let delay = (self.config.retry_delay.as_millis() as i64)
+                    .saturating_mul(1i64 << (attempts - 1).min(20))
+                    .min(self.config.max_retry_delay.as_millis() as i64);
                 Some((attempts, now_ms() + delay))
             }
             (Err(Failure::Retry(why) | Failure::Permanent(why)), Some(sub)) => {

@@ -31,11 +31,15 @@ pub struct TopicConfig {
     /// This server's URL as subscribers reach it (`http://127.0.0.1:9001`): confirmation and
     /// unsubscribe links point there.
     pub endpoint: String,
-    /// Attempts per delivery before it goes to the subscription's dead-letter queue (or is
-    /// dropped).
+    /// Attempts per delivery to an HTTP(S) endpoint before it goes to the subscription's
+    /// dead-letter queue (or is dropped); AWS's default policy retries 3 times.
     pub max_attempts: u32,
-    /// Delay before the first retry; doubling after.
+    /// Attempts per delivery to a queue or function (AWS retries those for days; they fail
+    /// only while the target is missing).
+    pub managed_max_attempts: u32,
+    /// Delay before the first retry; doubling after, up to `max_retry_delay`.
     pub retry_delay: Duration,
+    pub max_retry_delay: Duration,
     /// How long an HTTP endpoint has to answer.
     pub http_timeout: Duration,
 }
@@ -47,7 +51,9 @@ impl TopicConfig {
             account: account.into(),
             endpoint: endpoint.trim_end_matches('/').into(),
             max_attempts: 4,
+            managed_max_attempts: 100,
             retry_delay: Duration::from_secs(1),
+            max_retry_delay: Duration::from_secs(60),
             http_timeout: Duration::from_secs(15),
         }
     }

@@ -78,6 +78,7 @@ fn config() -> TopicConfig {
     let mut c = TopicConfig::new("us-east-1", "000000000000", "http://127.0.0.1:9001");
     c.retry_delay = Duration::from_millis(20);
     c.max_attempts = 3;
+    c.managed_max_attempts = 3;
     c
 }
 
