@@ -289,6 +289,8 @@ class Server:
 
     def events_client(self, *, validate: bool = True):
         return events_client(self.endpoint, validate=validate)
+    def sns_client(self, *, validate: bool = True):
+        return sns_client(self.endpoint, validate=validate)
 
 
 def boto_client(service: str, endpoint: str, *, validate: bool = True, region: str = REGION):
@@ -336,6 +338,11 @@ def sqs_client(endpoint: str, *, validate: bool = True, protocol: str = "json", 
     return boto3.session.Session(botocore_session=session).client(
         "sqs", endpoint_url=endpoint, region_name=region, aws_access_key_id="test", aws_secret_access_key="test", config=cfg
     )
+
+
+def sns_client(endpoint: str, *, validate: bool = True, region: str = REGION):
+    """An SNS client (botocore speaks SNS in the query protocol only)."""
+    return boto_client("sns", endpoint, validate=validate, region=region)
 
 
 def sqs_attributes_md5(attrs: dict) -> str | None:

@@ -71,6 +71,8 @@ pub enum Action {
     Sqs(crate::sqs::SqsRequest),
     /// An EventBridge request (`X-Amz-Target: AWSEvents.*`), parsed by [`crate::events`].
     Events(crate::events::EventsRequest),
+    /// An SNS request (query protocol), parsed by [`crate::sns`].
+    Sns(crate::sns::SnsRequest),
 }
 
 #[derive(Debug)]
@@ -136,6 +138,7 @@ impl Action {
             Action::Logs(LogsAction::FilterLogEvents(_)) => "logs:FilterLogEvents",
             Action::Sqs(r) => r.name(),
             Action::Events(r) => r.name(),
+            Action::Sns(r) => r.name(),
         }
     }
 }
@@ -218,6 +221,9 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
     }
     if let Some(sqs) = crate::sqs::recognize(&req, partition) {
         return Ok(Action::Sqs(sqs));
+    }
+    if let Some(sns) = crate::sns::recognize(&req) {
+        return Ok(Action::Sns(sns));
     }
     if let Some(target) = header(req.headers, "x-amz-target") {
         if let Some(op) = target.strip_prefix("AWSEvents.") {

@@ -2,7 +2,7 @@
 //! single place where authorization will slot in), executed against the control plane, the
 //! invoker or the log store, and answered in the AWS wire protocol the caller speaks:
 //! rest-json for Lambda, JSON 1.1 for CloudWatch Logs and EventBridge, JSON 1.0 and query (XML)
-//! for SQS. No other crate knows wire formats.
+//! for SQS, query (XML) for SNS. No other crate knows wire formats.
 
 mod action;
 mod events;
@@ -11,6 +11,7 @@ mod lambda;
 mod logs;
 mod response;
 mod server;
+mod sns;
 mod sqs;
 
 pub use action::Action;

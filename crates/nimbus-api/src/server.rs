@@ -33,6 +33,7 @@ pub struct AppState {
     pub queues: Arc<nimbus_queues::QueueService>,
     pub event_sources: Arc<nimbus_triggers::EventSources>,
     pub events: Arc<nimbus_events::EventsService>,
+    pub topics: Arc<nimbus_topics::TopicService>,
 }
 
 /// Serves the API on `listener` until the task is dropped.
@@ -88,6 +89,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         Action::InvokeFunctionUrl(req) => Ok(crate::function_url::serve(&state, *req).await),
         Action::Sqs(req) => return crate::sqs::execute(&state.queues, req).await,
         Action::Events(req) => return crate::events::execute(&state.events, req).await,
+        Action::Sns(req) => return crate::sns::execute(&state.topics, req).await,
         Action::Health => Ok(response::raw(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))),
         Action::Logs(la) => {
             let st = state.clone();

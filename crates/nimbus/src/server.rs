@@ -214,7 +214,6 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     tokio::spawn(async_invoker.clone().run());
     let queues = nimbus_queues::QueueService::open(&data.root().join("queues.db"), &opts.region, &opts.account_id)
         .map_err(|e| anyhow!("opening the queue database: {e}"))?;
-    async_invoker.set_message_sink(Arc::new(QueueSink(queues.clone())));
     let event_sources = nimbus_triggers::EventSources::new(store.clone(), control.clone(), invoker.clone(), queues.clone());
     event_sources.start().await.map_err(|e| anyhow!("starting event source mappings: {e}"))?;
     let event_sink = Arc::new(LambdaSink { invoker: async_invoker.clone(), partition: control.partition().clone() });
@@ -224,6 +223,22 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(&opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    // Subscribers are handed links to this server (confirmation, unsubscribe).
+    let public = {
+        let mut a = listener.local_addr()?;
+        if a.ip().is_unspecified() {
+            a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{a}")
+    };
+    let topics = nimbus_topics::TopicService::open(
+        &data.root().join("topics.db"),
+        nimbus_topics::TopicConfig::new(&opts.region, &opts.account_id, &public),
+        Arc::new(TopicTargets { async_invoker: async_invoker.clone(), queues: queues.clone(), partition: control.partition().clone() }),
+    )
+    .await
+    .map_err(|e| anyhow!("opening the topic database: {e}"))?;
+    async_invoker.set_message_sink(Arc::new(MessageSinks { queues: queues.clone(), topics: topics.clone() }));
     let url_domain = opts.url_domain.clone().unwrap_or_else(|| format!("lambda-url.{}.localhost", opts.region));
     let state = Arc::new(AppState {
         control,
@@ -233,6 +248,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         queues,
         event_sources,
         events,
+        topics,
         url_domain,
         port: listener.local_addr()?.port(),
     });
@@ -265,16 +281,56 @@ impl nimbus_events::EventSink for LambdaSink {
     }
 }
 
-/// Dead letters and destination records for queues go to the built-in queue service.
-struct QueueSink(Arc<nimbus_queues::QueueService>);
+/// Dead letters and destination records of asynchronous invocations go to the built-in
+/// queue and topic services.
+struct MessageSinks {
+    queues: Arc<nimbus_queues::QueueService>,
+    topics: Arc<nimbus_topics::TopicService>,
+}
 
 #[async_trait::async_trait]
-impl nimbus_invoke::MessageSink for QueueSink {
+impl nimbus_invoke::MessageSink for MessageSinks {
     async fn send(&self, arn: &str, body: String, attributes: Vec<(String, String)>) -> Result<(), String> {
-        if arn.split(':').nth(2) != Some("sqs") {
-            return Err(format!("{arn}: only SQS queues can receive messages here"));
+        match arn.split(':').nth(2) {
+            Some("sqs") => {
+                let attributes = attributes.into_iter().map(|(k, v)| (k, nimbus_queues::AttributeValue::string("String", &v))).collect();
+                self.queues.send(arn, &body, attributes).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+            Some("sns") => self.topics.publish_to_arn(arn, &body, attributes).await.map(|_| ()).map_err(|e| e.to_string()),
+            _ => Err(format!("{arn}: only SQS queues and SNS topics can receive messages here")),
         }
-        let attributes = attributes.into_iter().map(|(k, v)| (k, nimbus_queues::AttributeValue::string("String", &v))).collect();
-        self.0.send(arn, &body, attributes).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+/// Where topic subscriptions deliver: functions through the asynchronous invoker (its
+/// durable queue and retries), queues through the queue service.
+struct TopicTargets {
+    async_invoker: Arc<AsyncInvoker>,
+    queues: Arc<nimbus_queues::QueueService>,
+    partition: Partition,
+}
+
+#[async_trait::async_trait]
+impl nimbus_topics::Deliver for TopicTargets {
+    async fn invoke_function(&self, function_arn: &str, payload: String) -> Result<(), String> {
+        let function = nimbus_model::FunctionRef::parse(function_arn, &self.partition).map_err(|e| e.to_string())?;
+        self.async_invoker.submit(&function, bytes::Bytes::from(payload)).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    async fn send_to_queue(&self, queue_arn: &str, m: nimbus_topics::QueueMessage) -> Result<(), String> {
+        let name = self.queues.name_from_arn(queue_arn).ok_or_else(|| format!("{queue_arn}: no such queue"))?;
+        let attributes = m
+            .attributes
+            .into_iter()
+            .map(|(k, a)| {
+                let v = match (a.string_value, a.binary_value) {
+                    (_, Some(b)) => nimbus_queues::AttributeValue::binary(&a.data_type, &b),
+                    (s, None) => nimbus_queues::AttributeValue::string(&a.data_type, s.as_deref().unwrap_or("")),
+                };
+                (k, v)
+            })
+            .collect();
+        let message = nimbus_queues::SendMessage { body: m.body, attributes, group_id: m.group_id, dedup_id: m.dedup_id, ..Default::default() };
+        self.queues.send_message(&name, message).await.map(|_| ()).map_err(|e| e.to_string())
     }
 }
