@@ -393,3 +393,23 @@ def test_queues_async_invoke_and_mappings(cli, cleanup, tmp_path, logs, lam, ser
         assert json.loads(cli("mappings", name, "--output", "json").out)[0]["UUID"] == uuid
     finally:
         lam.delete_event_source_mapping(UUID=uuid)
+
+
+def test_topics(cli, server):
+    tname = unique("clitopic")
+    cp = cli("topic", "create", tname)
+    assert cp.returncode == 0 and cp.out.strip().endswith(f":{tname}"), _explain(cp)
+    assert cp.out.strip() in cli("topic", "ls").out
+    qname = unique("cliq")
+    cli("queue", "create", qname)
+    sqs = server.sqs_client()
+    qarn = sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName=qname)["QueueUrl"],
+                                    AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    cp = cli("topic", "subscribe", tname, "sqs", qarn)
+    assert cp.returncode == 0 and f":{tname}:" in cp.out, _explain(cp)
+    cp = cli("topic", "publish", tname, "hello & welcome")
+    assert cp.returncode == 0 and cp.out.strip(), _explain(cp)
+    got = wait_for(lambda: cli("queue", "receive", qname).out.strip(), timeout=10, what="the notification")
+    assert json.loads(got)["Message"] == "hello & welcome"
+    cp = cli("topic", "publish", "no-such-topic", "x")
+    assert cp.returncode != 0 and "no topic named" in cp.err, _explain(cp)

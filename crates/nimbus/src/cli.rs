@@ -28,6 +28,10 @@ pub enum Cmd {
     Deploy(Box<Deploy>),
     Invoke { name: String, payload: Option<String>, logs: bool, asynchronous: bool },
     Mappings { function: Option<String> },
+    TopicLs,
+    TopicCreate { name: String },
+    TopicSubscribe { name: String, protocol: String, endpoint: String },
+    TopicPublish { name: String, message: String },
     QueueLs,
     QueueCreate { name: String },
     QueueSend { name: String, body: String },
@@ -58,6 +62,37 @@ pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
             Cmd::Deploy(d) => deploy(&api, *d, opts.output).await,
             Cmd::Invoke { name, payload, logs, asynchronous } => invoke(&api, &name, payload, logs, asynchronous, opts.output).await,
             Cmd::Mappings { function } => mappings(&api, function.as_deref(), opts.output).await,
+            Cmd::TopicLs => {
+                let xml = api.sns("ListTopics", &[]).await?;
+                let arns = xml_values(&xml, "TopicArn");
+                if opts.output == Output::Json {
+                    println!("{}", serde_json::to_string_pretty(&arns)?);
+                } else {
+                    for a in arns {
+                        println!("{a}");
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Cmd::TopicCreate { name } => {
+                let xml = api.sns("CreateTopic", &[("Name", &name)]).await?;
+                println!("{}", xml_values(&xml, "TopicArn").first().cloned().unwrap_or_default());
+                Ok(ExitCode::SUCCESS)
+            }
+            Cmd::TopicSubscribe { name, protocol, endpoint } => {
+                let arn = topic_arn(&api, &name).await?;
+                let xml = api
+                    .sns("Subscribe", &[("TopicArn", &arn), ("Protocol", &protocol), ("Endpoint", &endpoint), ("ReturnSubscriptionArn", "true")])
+                    .await?;
+                println!("{}", xml_values(&xml, "SubscriptionArn").first().cloned().unwrap_or_default());
+                Ok(ExitCode::SUCCESS)
+            }
+            Cmd::TopicPublish { name, message } => {
+                let arn = topic_arn(&api, &name).await?;
+                let xml = api.sns("Publish", &[("TopicArn", &arn), ("Message", &message)]).await?;
+                println!("{}", xml_values(&xml, "MessageId").first().cloned().unwrap_or_default());
+                Ok(ExitCode::SUCCESS)
+            }
             Cmd::QueueLs => {
                 let list = api.sqs("ListQueues", json!({})).await?;
                 let urls: Vec<String> = list["QueueUrls"].as_array().into_iter().flatten().filter_map(|u| u.as_str().map(str::to_string)).collect();
@@ -535,4 +570,32 @@ async fn logs(api: &Api, name: &str, follow: bool, output: Output) -> anyhow::Re
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+}
+
+/// A topic's ARN from its name (or the ARN itself).
+async fn topic_arn(api: &Api, name: &str) -> anyhow::Result<String> {
+    if name.starts_with("arn:") {
+        return Ok(name.to_string());
+    }
+    let xml = api.sns("ListTopics", &[]).await?;
+    xml_values(&xml, "TopicArn")
+        .into_iter()
+        .find(|a| a.rsplit(':').next() == Some(name))
+        .ok_or_else(|| anyhow!("no topic named {name}"))
+}
+
+/// The text of every `<tag>…</tag>` in an SNS XML answer (unescaped).
+fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        let Some(j) = after.find(&close) else { break };
+        out.push(
+            after[..j].replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&"),
+        );
+        rest = &after[j + close.len()..];
+    }
+    out
 }

@@ -56,8 +56,10 @@ impl Api {
         let mut b = http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.endpoint))
-            .header("content-type", "application/json")
             .header("authorization", "AWS4-HMAC-SHA256 Credential=nimbus-cli/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0");
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            b = b.header("content-type", "application/json");
+        }
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
@@ -70,6 +72,24 @@ impl Api {
         let (parts, body) = resp.into_parts();
         let body = body.collect().await?.to_bytes();
         Ok(Answer { status: parts.status.as_u16(), headers: parts.headers, body })
+    }
+
+    /// An SNS query-protocol call; returns the XML answer (errors as `Code: Message`).
+    pub async fn sns(&self, action: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
+        let mut form = format!("Action={action}&Version=2010-03-31");
+        for (k, v) in params {
+            form.push('&');
+            form.push_str(k);
+            form.push('=');
+            form.push_str(&url_encode(v));
+        }
+        let a = self.call("POST", "/", &[("content-type", "application/x-www-form-urlencoded")], form.into_bytes()).await?;
+        let text = String::from_utf8_lossy(&a.body).into_owned();
+        if a.status >= 300 {
+            let pick = |t: &str| text.split(&format!("<{t}>")).nth(1).and_then(|r| r.split(&format!("</{t}>")).next()).unwrap_or("").to_string();
+            return Err(anyhow!("{}: {}", pick("Code"), pick("Message")));
+        }
+        Ok(text)
     }
 
     /// An SQS JSON 1.0 call.
@@ -91,4 +111,14 @@ impl Api {
             .ok()?;
         a.json()
     }
+}
+
+/// Percent-encodes a form value.
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -89,6 +89,11 @@ enum Command {
         #[command(flatten)]
         client: ClientOpts,
     },
+    /// Built-in SNS topics.
+    Topic {
+        #[command(subcommand)]
+        command: TopicCommand,
+    },
     /// Built-in SQS queues.
     Queue {
         #[command(subcommand)]
@@ -139,6 +144,37 @@ enum Command {
     /// Delete a function.
     Rm {
         name: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicCommand {
+    /// List topics.
+    Ls {
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Create a topic.
+    Create {
+        name: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Subscribe an endpoint: PROTOCOL is lambda, sqs, http or https; ENDPOINT an ARN or URL.
+    Subscribe {
+        name: String,
+        protocol: String,
+        #[arg(value_name = "ENDPOINT")]
+        target: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Publish a message.
+    Publish {
+        name: String,
+        message: String,
         #[command(flatten)]
         client: ClientOpts,
     },
@@ -240,6 +276,14 @@ fn main() -> std::process::ExitCode {
             cli::run(client, cli::Cmd::Invoke { name, payload, logs, asynchronous })
         }
         Command::Mappings { function, client } => cli::run(client, cli::Cmd::Mappings { function }),
+        Command::Topic { command } => match command {
+            TopicCommand::Ls { client } => cli::run(client, cli::Cmd::TopicLs),
+            TopicCommand::Create { name, client } => cli::run(client, cli::Cmd::TopicCreate { name }),
+            TopicCommand::Subscribe { name, protocol, target, client } => {
+                cli::run(client, cli::Cmd::TopicSubscribe { name, protocol, endpoint: target })
+            }
+            TopicCommand::Publish { name, message, client } => cli::run(client, cli::Cmd::TopicPublish { name, message }),
+        },
         Command::Queue { command } => match command {
             QueueCommand::Ls { client } => cli::run(client, cli::Cmd::QueueLs),
             QueueCommand::Create { name, client } => cli::run(client, cli::Cmd::QueueCreate { name }),
@@ -272,5 +316,15 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Args::command().debug_assert();
     }
 }
