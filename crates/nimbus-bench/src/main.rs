@@ -43,6 +43,10 @@ struct Args {
     /// starts an interpreter).
     #[arg(long, default_value_t = 1)]
     prestart: usize,
+    /// Instead of the usual runs: durable asynchronous accepts (InvocationType Event) per
+    /// second, and messages per second through an SQS queue trigger (batch size 10).
+    #[arg(long)]
+    async_and_triggers: bool,
     /// Instead of the usual runs: N concurrent invocations of a function that sleeps 1 s
     /// (one environment each), reporting wall time and failures.
     #[arg(long)]
@@ -189,6 +193,104 @@ async fn load(addr: &str, name: &str, concurrency: usize, seconds: u64) -> anyho
     Ok((all.len() as f64 / elapsed, pct(&all, 0.5), pct(&all, 0.99)))
 }
 
+/// Durable async accepts/s at concurrency 16, then messages/s through a queue trigger.
+async fn async_and_triggers(addr: &str, s: &mut SendRequest<Full<Bytes>>, seconds: u64) -> anyhow::Result<()> {
+    // Accepts: every 202 means the event is committed to the durable queue. The function is
+    // held at reserved concurrency 0 so the dispatcher does not compete for the CPU.
+    let (st, body) = call(s, "PUT", "/2017-10-31/functions/echo/concurrency", Bytes::from_static(b"{\"ReservedConcurrentExecutions\":0}")).await?;
+    if st != 200 {
+        bail!("put concurrency: {}", String::from_utf8_lossy(&body));
+    }
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let addr = addr.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut c = connect(&addr).await?;
+            let mut lat = Vec::new();
+            while Instant::now() < end {
+                let t = Instant::now();
+                let req = http::Request::builder()
+                    .method("POST")
+                    .uri("/2015-03-31/functions/echo/invocations")
+                    .header("host", "bench")
+                    .header("x-amz-invocation-type", "Event")
+                    .body(Full::new(Bytes::from_static(b"{\"n\":1}")))?;
+                c.ready().await?;
+                let resp = c.send_request(req).await?;
+                let status = resp.status().as_u16();
+                resp.into_body().collect().await?;
+                if status != 202 {
+                    bail!("async invoke answered {status}");
+                }
+                lat.push(t.elapsed());
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let started = Instant::now();
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    let rate = lat.len() as f64 / started.elapsed().as_secs_f64();
+    lat.sort();
+    println!("\n| durable async accepts (concurrency 16) | p50 | p99 | accepts/s |");
+    println!("|---|---|---|---|");
+    println!("| InvocationType Event → 202 | {} | {} | {rate:.0} |", us(pct(&lat, 0.5)), us(pct(&lat, 0.99)));
+
+    // Queue trigger: a fresh function, batch size 10, messages sent in batches of 10.
+    let echo = std::fs::read("target/release/bootstrap").or_else(|_| std::fs::read("target/debug/bootstrap"))?;
+    create(s, "drain", "provided.al2023", "bootstrap", zip_files(&[("bootstrap", echo, 0o755)])?).await?;
+    let q = sqs::sqs(s, "CreateQueue", serde_json::json!({"QueueName": "bench-trigger"})).await?;
+    let url = q["QueueUrl"].as_str().unwrap_or_default().to_string();
+    let attrs = sqs::sqs(s, "GetQueueAttributes", serde_json::json!({"QueueUrl": url, "AttributeNames": ["QueueArn"]})).await?;
+    let arn = attrs["Attributes"]["QueueArn"].as_str().unwrap_or_default().to_string();
+    let total = 20_000usize;
+    // Fill the queue first, then start the mapping: what is measured is the trigger alone.
+    let mut senders = Vec::new();
+    for k in 0..8 {
+        let addr = addr.to_string();
+        let url = url.clone();
+        senders.push(tokio::spawn(async move {
+            let mut c = connect(&addr).await?;
+            for b in 0..total / 10 / 8 {
+                let entries: Vec<_> = (0..10).map(|i| serde_json::json!({"Id": format!("m{i}"), "MessageBody": format!("{{\"k\":{k},\"b\":{b}}}")})).collect();
+                sqs::sqs(&mut c, "SendMessageBatch", serde_json::json!({"QueueUrl": url, "Entries": entries})).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in senders {
+        t.await??;
+    }
+    let mapping = serde_json::json!({"EventSourceArn": arn, "FunctionName": "drain", "BatchSize": 10, "ScalingConfig": {"MaximumConcurrency": 16}});
+    let started = Instant::now();
+    let (st, body) = call(s, "POST", "/2015-03-31/event-source-mappings/", Bytes::from(mapping.to_string())).await?;
+    if st != 202 {
+        bail!("create mapping: {}", String::from_utf8_lossy(&body));
+    }
+    loop {
+        let a = sqs::sqs(s, "GetQueueAttributes", serde_json::json!({"QueueUrl": url, "AttributeNames": ["All"]})).await?;
+        let left: usize = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            .iter()
+            .filter_map(|k| a["Attributes"][*k].as_str().and_then(|v| v.parse::<usize>().ok()))
+            .sum();
+        if left == 0 {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            bail!("queue not drained: {left} left");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = started.elapsed();
+    println!("\n| SQS queue trigger, batch size 10, 16 pollers | messages | time | messages/s |");
+    println!("|---|---|---|---|");
+    println!("| provided echo | {total} | {} | {:.0} |", ms(took), total as f64 / took.as_secs_f64());
+    Ok(())
+}
+
 /// `n` concurrent invocations of the echo function sleeping 1 s: every one needs its own
 /// environment, so this measures creating `n` environments at once.
 async fn burst(addr: &str, n: usize) -> anyhow::Result<()> {
@@ -268,6 +370,9 @@ async fn main() -> anyhow::Result<()> {
     create(&mut s, "echo", "provided.al2023", "bootstrap", zip_files(&[("bootstrap", echo, 0o755)])?).await.context("creating echo")?;
     if let Some(n) = args.burst {
         return burst(&server.addr, n).await;
+    }
+    if args.async_and_triggers {
+        return async_and_triggers(&server.addr, &mut s, args.seconds).await;
     }
     invoke(&mut s, "echo").await?;
     let mut lat = Vec::with_capacity(args.requests);

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::{connect, pct, us};
 
-async fn sqs(s: &mut SendRequest<Full<Bytes>>, action: &str, body: Value) -> anyhow::Result<Value> {
+pub(crate) async fn sqs(s: &mut SendRequest<Full<Bytes>>, action: &str, body: Value) -> anyhow::Result<Value> {
     let req = http::Request::builder()
         .method("POST")
         .uri("/")

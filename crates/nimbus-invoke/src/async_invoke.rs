@@ -28,6 +28,9 @@ pub trait MessageSink: Send + Sync {
     async fn send(&self, arn: &str, body: String, attributes: Vec<(String, String)>) -> Result<(), String>;
 }
 
+/// How long the dispatcher lets new events gather after being woken.
+const DISPATCH_COALESCE: Duration = Duration::from_millis(2);
+
 #[derive(Debug, Clone)]
 pub struct AsyncConfig {
     /// Delay before the first retry of a failed event; each further retry doubles it
@@ -91,8 +94,8 @@ impl AsyncInvoker {
                 format!("Request must be smaller than {} bytes for the InvokeFunction operation", async_limits::MAX_PAYLOAD),
             ));
         }
-        self.control.route(&function.name, function.qualifier.as_ref()).await?;
-        self.control.get(&function.name).await?;
+        // From the in-memory view: the function and its qualifier must exist.
+        self.control.resolve(&function.name, function.qualifier.as_ref()).await?;
         let now = now_millis();
         let event = AsyncEvent {
             request_id: uuid::Uuid::new_v4().to_string(),
@@ -142,7 +145,11 @@ impl AsyncInvoker {
                 Ok(Some(t)) => Duration::from_millis((t - now_millis()).clamp(10, 1000) as u64),
                 _ => Duration::from_secs(1),
             };
-            let _ = tokio::time::timeout(wait, self.wake.notified()).await;
+            if tokio::time::timeout(wait, self.wake.notified()).await.is_ok() {
+                // Let a burst of submissions land before the next look at the queue: one
+                // query per burst instead of one per event.
+                tokio::time::sleep(DISPATCH_COALESCE).await;
+            }
         }
     }
 
@@ -201,8 +208,9 @@ impl AsyncInvoker {
                 }
             }
             Attempt::Throttled => {
-                // Throttles do not count as attempts; back off and try again.
-                let delay = Duration::from_millis(500 + (age_ms as u64 / 10).min(60_000));
+                // Throttles do not count as attempts; back off (longer the older the event,
+                // up to 5 minutes) and try again.
+                let delay = Duration::from_millis((age_ms as u64 / 2).clamp(500, 300_000));
                 self.reschedule(&event, event.attempts, delay).await;
             }
             Attempt::Gone(e) => {
