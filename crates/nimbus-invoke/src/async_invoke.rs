@@ -209,8 +209,8 @@ impl AsyncInvoker {
             }
             Attempt::Throttled => {
                 // Throttles do not count as attempts; back off (longer the older the event,
-                // up to 5 minutes) and try again.
-                let delay = Duration::from_millis((age_ms as u64 / 2).clamp(500, 300_000));
+                // up to a minute) and try again.
+                let delay = Duration::from_millis((age_ms as u64 / 10).clamp(250, 60_000));
                 self.reschedule(&event, event.attempts, delay).await;
             }
             Attempt::Gone(e) => {
