@@ -230,4 +230,18 @@ def test_process_isolation_fallback(server_factory):
     from helpers import create_function, make_zip
     create_function(lam, "plain", "python3.11", "probe.handler", make_zip({"probe.py": "import os\ndef handler(e, c):\n    return os.getuid()\n"}))
     assert invoke(lam, "plain", {}).ok() == 0  # runs as the server's user: no sandbox
-    assert "ISOLATION IS OFF" in s.log_tail() or "isolation: process" in s.log_tail()
+    assert "isolation: process" in s.log_tail()
+    from helpers import http_get
+    status, _, body = http_get(s.endpoint + "/_nimbus/status")
+    doc = json.loads(body)
+    assert status == 200 and doc["isolation"] == "process"
+    assert "namespaces" in doc["missingGuarantees"] and "seccomp" in doc["missingGuarantees"]
+
+
+def test_status_reports_full_isolation(server):
+    from helpers import http_get
+    status, _, body = http_get(server.endpoint + "/_nimbus/status")
+    doc = json.loads(body)
+    assert status == 200 and doc["isolation"].startswith("namespaces")
+    assert doc["limits"].startswith("cgroups") and doc["missingGuarantees"] == []
+    assert {"idle", "busy", "inFlight"} <= set(doc["environments"])

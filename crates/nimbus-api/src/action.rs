@@ -18,6 +18,8 @@ use serde::Deserialize;
 #[derive(Debug)]
 pub enum Action {
     Health,
+    /// Nimbus's own status: isolation mode and which guarantees are missing.
+    Status,
     CreateFunction { function: Box<NewFunction>, publish: bool },
     GetFunction(FunctionRef),
     GetFunctionConfiguration(FunctionRef),
@@ -88,6 +90,7 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Action::Health => "Health",
+            Action::Status => "nimbus:Status",
             Action::CreateFunction { .. } => "lambda:CreateFunction",
             Action::PublishVersion { .. } => "lambda:PublishVersion",
             Action::ListVersionsByFunction { .. } => "lambda:ListVersionsByFunction",
@@ -238,6 +241,7 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
     };
     match (m, segments.as_slice()) {
         (&Method::GET, ["health"]) => Ok(Action::Health),
+        (&Method::GET, ["_nimbus", "status"]) => Ok(Action::Status),
         (&Method::POST, ["2015-03-31", "functions"]) => parse_create(&req.body),
         (&Method::GET, ["2015-03-31", "functions"]) => {
             let all_versions = match query_param(req.query, "FunctionVersion").as_deref() {

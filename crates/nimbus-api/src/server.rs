@@ -26,6 +26,8 @@ pub struct AppState {
     pub invoker: Arc<Invoker>,
     pub async_invoker: Arc<AsyncInvoker>,
     pub logs: Arc<LogStore>,
+    /// What `GET /_nimbus/status` reports (isolation, limits, missing guarantees).
+    pub status: serde_json::Value,
     /// Function URLs are served by host name under this domain.
     pub url_domain: String,
     /// The port the server listens on, for the URLs it hands out.
@@ -90,6 +92,12 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         Action::Sqs(req) => return crate::sqs::execute(&state.queues, req).await,
         Action::Events(req) => return crate::events::execute(&state.events, req).await,
         Action::Sns(req) => return crate::sns::execute(&state.topics, req).await,
+        Action::Status => {
+            let mut v = state.status.clone();
+            let (idle, busy) = state.invoker.pool().counts();
+            v["environments"] = serde_json::json!({ "idle": idle, "busy": busy, "inFlight": state.invoker.in_flight() });
+            Ok(response::json(StatusCode::OK, &v))
+        }
         Action::Health => Ok(response::raw(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))),
         Action::Logs(la) => {
             let st = state.clone();

@@ -199,6 +199,18 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             None
         }
     };
+    let mut missing: Vec<&str> = Vec::new();
+    if matches!(isolation, Isolation::Process) {
+        missing.extend(["namespaces", "read-only root", "unprivileged user", "seccomp", "per-environment network"]);
+    }
+    if cgroups.is_none() {
+        missing.extend(["memory limit", "CPU share", "process limit", "freezing between invocations"]);
+    }
+    let status = serde_json::json!({
+        "isolation": isolation.describe(),
+        "limits": cgroups.as_ref().map(|c| format!("cgroups ({})", c.mode())),
+        "missingGuarantees": missing,
+    });
     let pool = EnvironmentPool::new(PoolConfig { idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)), prestart: opts.prestart,
             min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
             isolation,
@@ -249,6 +261,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         event_sources,
         events,
         topics,
+        status,
         url_domain,
         port: listener.local_addr()?.port(),
     });
