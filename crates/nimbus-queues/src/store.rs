@@ -6,30 +6,18 @@
 //! without the fsync (losing one only makes a message visible again early).
 
 use std::collections::BTreeMap;
-use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use tokio::sync::{mpsc, oneshot};
+use nimbus_store::group_commit::GroupCommit;
 
 use crate::attributes::QueueSettings;
 use crate::error::QueueError;
 use crate::message::MessageAttributes;
 
-type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Work = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
-
-struct Job {
-    durable: bool,
-    work: Work,
-}
-
-/// Largest number of jobs committed together.
-const MAX_BATCH: usize = 512;
-
 /// Handle to the writer thread.
 pub struct Store {
-    jobs: mpsc::UnboundedSender<Job>,
+    db: GroupCommit,
 }
 
 const SCHEMA: &str = "
@@ -76,16 +64,7 @@ CREATE TABLE IF NOT EXISTS dedup (
 impl Store {
     /// Opens (creating if needed) the database at `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Store, QueueError> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        std::thread::Builder::new()
-            .name("nimbus-queues-db".into())
-            .spawn(move || writer(conn, rx))
-            .map_err(|e| QueueError::Internal(format!("cannot start the queue database thread: {e}")))?;
-        Ok(Store { jobs: tx })
+        Ok(Store { db: GroupCommit::open(path, "queue", SCHEMA).map_err(QueueError::Internal)? })
     }
 
     /// Runs `f` on the writer thread inside the next transaction and returns its result
@@ -95,79 +74,7 @@ impl Store {
         durable: bool,
         f: impl FnOnce(&Connection) -> Result<T, QueueError> + Send + 'static,
     ) -> Result<T, QueueError> {
-        let (tx, rx) = oneshot::channel();
-        let work: Work = Box::new(move |conn| {
-            let result = f(conn);
-            let ok = result.is_ok();
-            let done: Done = Box::new(move |commit| {
-                let _ = tx.send(match commit {
-                    Ok(()) => result,
-                    Err(e) => Err(QueueError::Internal(e)),
-                });
-            });
-            (ok, done)
-        });
-        self.jobs
-            .send(Job { durable, work })
-            .map_err(|_| QueueError::Internal("the queue database thread has stopped".into()))?;
-        rx.await.map_err(|_| QueueError::Internal("the queue database job failed".into()))?
-    }
-}
-
-fn writer(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
-    let mut full = true;
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
-        let durable = batch.iter().any(|j| j.durable);
-        if durable != full {
-            let mode = if durable { "FULL" } else { "NORMAL" };
-            if let Err(e) = conn.pragma_update(None, "synchronous", mode) {
-                tracing::error!("queue database: cannot set synchronous={mode}: {e}");
-            } else {
-                full = durable;
-            }
-        }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            tracing::error!("queue database: cannot begin: {e}");
-            drop(batch); // every waiter gets an internal error
-            continue;
-        }
-        let mut dones = Vec::with_capacity(batch.len());
-        for job in batch {
-            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
-                tracing::error!("queue database: savepoint: {e}");
-                continue;
-            }
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (job.work)(&conn)));
-            let keep = match outcome {
-                Ok((ok, done)) => {
-                    dones.push(done);
-                    ok
-                }
-                Err(_) => {
-                    tracing::error!("queue database job panicked");
-                    false
-                }
-            };
-            let end = if keep { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-            if let Err(e) = conn.execute_batch(end) {
-                tracing::error!("queue database: {end}: {e}");
-            }
-        }
-        let commit = conn.execute_batch("COMMIT").map_err(|e| {
-            let _ = conn.execute_batch("ROLLBACK");
-            tracing::error!("queue database: commit failed: {e}");
-            format!("commit failed: {e}")
-        });
-        for done in dones {
-            done(commit.clone());
-        }
+        self.db.run(durable, f, QueueError::Internal).await
     }
 }
 

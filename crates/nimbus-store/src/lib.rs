@@ -5,6 +5,7 @@
 pub mod blob;
 pub mod code;
 pub mod datadir;
+pub mod group_commit;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -7,29 +7,17 @@
 //! delivery: at least once).
 
 use std::collections::BTreeMap;
-use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use tokio::sync::{mpsc, oneshot};
+use nimbus_store::group_commit::GroupCommit;
 
 use crate::error::TopicError;
 use crate::message::StoredMessage;
 
-type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Work = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
-
-struct Job {
-    durable: bool,
-    work: Work,
-}
-
-/// Largest number of jobs committed together.
-const MAX_BATCH: usize = 512;
-
 /// Handle to the writer thread.
 pub struct Store {
-    jobs: mpsc::UnboundedSender<Job>,
+    db: GroupCommit,
 }
 
 const SCHEMA: &str = "
@@ -78,16 +66,7 @@ CREATE TABLE IF NOT EXISTS dedup (
 impl Store {
     /// Opens (creating if needed) the database at `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Store, TopicError> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        std::thread::Builder::new()
-            .name("nimbus-topics-db".into())
-            .spawn(move || writer(conn, rx))
-            .map_err(|e| TopicError::Internal(format!("cannot start the topic database thread: {e}")))?;
-        Ok(Store { jobs: tx })
+        Ok(Store { db: GroupCommit::open(path, "topic", SCHEMA).map_err(TopicError::Internal)? })
     }
 
     /// Runs `f` on the writer thread inside the next transaction and returns its result
@@ -97,91 +76,12 @@ impl Store {
         durable: bool,
         f: impl FnOnce(&Connection) -> Result<T, TopicError> + Send + 'static,
     ) -> Result<T, TopicError> {
-        let (tx, rx) = oneshot::channel();
-        let work: Work = Box::new(move |conn| {
-            let result = f(conn);
-            let ok = result.is_ok();
-            let done: Done = Box::new(move |commit| {
-                let _ = tx.send(match commit {
-                    Ok(()) => result,
-                    Err(e) => Err(TopicError::Internal(e)),
-                });
-            });
-            (ok, done)
-        });
-        self.jobs
-            .send(Job { durable, work })
-            .map_err(|_| TopicError::Internal("the topic database thread has stopped".into()))?;
-        rx.await.map_err(|_| TopicError::Internal("the topic database job failed".into()))?
+        self.db.run(durable, f, TopicError::Internal).await
     }
 
     /// Like [`Store::run`] without waiting for the answer (delivery bookkeeping).
     pub fn spawn(&self, f: impl FnOnce(&Connection) -> Result<(), TopicError> + Send + 'static) {
-        let work: Work = Box::new(move |conn| {
-            let result = f(conn);
-            if let Err(e) = &result {
-                tracing::warn!("topic database: {e}");
-            }
-            (result.is_ok(), Box::new(|_| {}))
-        });
-        let _ = self.jobs.send(Job { durable: false, work });
-    }
-}
-
-fn writer(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
-    let mut full = true;
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
-        let durable = batch.iter().any(|j| j.durable);
-        if durable != full {
-            let mode = if durable { "FULL" } else { "NORMAL" };
-            if let Err(e) = conn.pragma_update(None, "synchronous", mode) {
-                tracing::error!("topic database: cannot set synchronous={mode}: {e}");
-            } else {
-                full = durable;
-            }
-        }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            tracing::error!("topic database: cannot begin: {e}");
-            drop(batch);
-            continue;
-        }
-        let mut dones = Vec::with_capacity(batch.len());
-        for job in batch {
-            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
-                tracing::error!("topic database: savepoint: {e}");
-                continue;
-            }
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (job.work)(&conn)));
-            let keep = match outcome {
-                Ok((ok, done)) => {
-                    dones.push(done);
-                    ok
-                }
-                Err(_) => {
-                    tracing::error!("topic database job panicked");
-                    false
-                }
-            };
-            let end = if keep { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-            if let Err(e) = conn.execute_batch(end) {
-                tracing::error!("topic database: {end}: {e}");
-            }
-        }
-        let commit = conn.execute_batch("COMMIT").map_err(|e| {
-            let _ = conn.execute_batch("ROLLBACK");
-            tracing::error!("topic database: commit failed: {e}");
-            format!("commit failed: {e}")
-        });
-        for done in dones {
-            done(commit.clone());
-        }
+        self.db.spawn(f);
     }
 }
 

@@ -1,0 +1,147 @@
+//! A SQLite database owned by one writer thread that commits in groups: requests queue up as
+//! jobs; the thread runs whatever is waiting in one transaction (each job in its own
+//! savepoint, so one failure does not undo its neighbours) and answers each only after the
+//! commit. A group holding a durable job commits with `synchronous=FULL` (an acknowledged
+//! write survives `kill -9` and power loss); groups of non-durable jobs skip the fsync.
+//! The built-in queue and topic services both store their state this way.
+
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Work = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
+
+struct Job {
+    durable: bool,
+    work: Work,
+}
+
+/// Largest number of jobs committed together.
+const MAX_BATCH: usize = 512;
+
+/// Handle to the writer thread of one database.
+pub struct GroupCommit {
+    jobs: mpsc::UnboundedSender<Job>,
+    name: &'static str,
+}
+
+impl GroupCommit {
+    /// Opens (creating if needed) the database at `path` in WAL mode, applies `schema`, and
+    /// starts the writer thread. `name` names the database in logs and errors.
+    pub fn open(path: &Path, name: &'static str, schema: &str) -> Result<GroupCommit, String> {
+        let setup = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open(path)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.execute_batch(schema)?;
+            Ok(conn)
+        };
+        let conn = setup().map_err(|e| format!("opening the {name} database: {e}"))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name(format!("nimbus-{name}-db"))
+            .spawn(move || writer(conn, rx, name))
+            .map_err(|e| format!("cannot start the {name} database thread: {e}"))?;
+        Ok(GroupCommit { jobs: tx, name })
+    }
+
+    /// Runs `f` inside the next group's transaction and returns its result once that
+    /// transaction is committed; `internal` turns a storage failure into the caller's error.
+    pub async fn run<T: Send + 'static, E: Send + 'static>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        internal: fn(String) -> E,
+    ) -> Result<T, E> {
+        let (tx, rx) = oneshot::channel();
+        let work: Work = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let done: Done = Box::new(move |commit| {
+                let _ = tx.send(match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(internal(e)),
+                });
+            });
+            (ok, done)
+        });
+        self.jobs
+            .send(Job { durable, work })
+            .map_err(|_| internal(format!("the {} database thread has stopped", self.name)))?;
+        rx.await.map_err(|_| internal(format!("the {} database job failed", self.name)))?
+    }
+
+    /// Like [`GroupCommit::run`] without waiting for the answer (bookkeeping whose failure
+    /// is only logged).
+    pub fn spawn<E: std::fmt::Display>(&self, f: impl FnOnce(&Connection) -> Result<(), E> + Send + 'static) {
+        let name = self.name;
+        let work: Work = Box::new(move |conn| {
+            let result = f(conn);
+            if let Err(e) = &result {
+                tracing::warn!("{name} database: {e}");
+            }
+            (result.is_ok(), Box::new(|_| {}))
+        });
+        let _ = self.jobs.send(Job { durable: false, work });
+    }
+}
+
+fn writer(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, name: &str) {
+    let mut full = true;
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let durable = batch.iter().any(|j| j.durable);
+        if durable != full {
+            let mode = if durable { "FULL" } else { "NORMAL" };
+            if let Err(e) = conn.pragma_update(None, "synchronous", mode) {
+                tracing::error!("{name} database: cannot set synchronous={mode}: {e}");
+            } else {
+                full = durable;
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            tracing::error!("{name} database: cannot begin: {e}");
+            drop(batch); // every waiter gets an internal error
+            continue;
+        }
+        let mut dones = Vec::with_capacity(batch.len());
+        for job in batch {
+            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+                tracing::error!("{name} database: savepoint: {e}");
+                continue;
+            }
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (job.work)(&conn)));
+            let keep = match outcome {
+                Ok((ok, done)) => {
+                    dones.push(done);
+                    ok
+                }
+                Err(_) => {
+                    tracing::error!("{name} database job panicked");
+                    false
+                }
+            };
+            let end = if keep { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            if let Err(e) = conn.execute_batch(end) {
+                tracing::error!("{name} database: {end}: {e}");
+            }
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::error!("{name} database: commit failed: {e}");
+            format!("commit failed: {e}")
+        });
+        for done in dones {
+            done(commit.clone());
+        }
+    }
+}
