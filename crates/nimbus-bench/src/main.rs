@@ -47,6 +47,10 @@ struct Args {
     /// second, and messages per second through an SQS queue trigger (batch size 10).
     #[arg(long)]
     async_and_triggers: bool,
+    /// Instead of the usual runs: requests through a function URL against the raw Invoke API
+    /// and a plain hyper "hello" server, at concurrency 1 and 64.
+    #[arg(long)]
+    urls: bool,
     /// Instead of the usual runs: N concurrent invocations of a function that sleeps 1 s
     /// (one environment each), reporting wall time and failures.
     #[arg(long)]
@@ -191,6 +195,83 @@ async fn load(addr: &str, name: &str, concurrency: usize, seconds: u64) -> anyho
     let elapsed = started.elapsed().as_secs_f64();
     all.sort();
     Ok((all.len() as f64 / elapsed, pct(&all, 0.5), pct(&all, 0.99)))
+}
+
+/// Requests/s and latency of one request shape at `concurrency`, one connection each.
+async fn load_path(addr: &str, method: &'static str, path: &str, body: &'static [u8], concurrency: usize, seconds: u64) -> anyhow::Result<(f64, Duration, Duration)> {
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let barrier = Arc::new(tokio::sync::Barrier::new(concurrency));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let addr = addr.to_string();
+        let path = path.to_string();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = connect(&addr).await?;
+            call(&mut s, method, &path, Bytes::from_static(body)).await?; // warm
+            barrier.wait().await;
+            let mut lat = Vec::new();
+            while Instant::now() < end {
+                let t = Instant::now();
+                let (status, _) = call(&mut s, method, &path, Bytes::from_static(body)).await?;
+                if status != 200 {
+                    bail!("{path}: {status}");
+                }
+                lat.push(t.elapsed());
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    all.sort();
+    Ok((rate, pct(&all, 0.5), pct(&all, 0.99)))
+}
+
+/// A plain hyper server that answers every request with "hello": the floor for HTTP on
+/// this machine.
+async fn hello_server() -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(b"hello"))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), svc).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// Function URL throughput next to the raw Invoke API and a plain hyper server.
+async fn urls(addr: &str, s: &mut SendRequest<Full<Bytes>>, seconds: u64) -> anyhow::Result<()> {
+    let (st, body) = call(s, "POST", "/2021-10-31/functions/echo/url", Bytes::from_static(b"{\"AuthType\":\"NONE\"}")).await?;
+    if st != 201 {
+        bail!("create url: {}", String::from_utf8_lossy(&body));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body)?;
+    let id = v["FunctionUrl"].as_str().unwrap_or_default().trim_start_matches("http://").split('.').next().unwrap_or_default().to_string();
+    let url_path = format!("/_aws/lambda-url/{id}/hello?x=1");
+    let hello = hello_server().await?;
+    println!("\n| HTTP to a warm provided echo | concurrency | p50 | p99 | requests/s |");
+    println!("|---|---|---|---|---|");
+    for c in [1, 64] {
+        let (r, p50, p99) = load_path(addr, "GET", &url_path, b"", c, seconds).await?;
+        println!("| function URL | {c} | {} | {} | {r:.0} |", us(p50), us(p99));
+        let (r, p50, p99) = load_path(addr, "POST", "/2015-03-31/functions/echo/invocations", b"{\"ping\":1}", c, seconds).await?;
+        println!("| Invoke API | {c} | {} | {} | {r:.0} |", us(p50), us(p99));
+        let (r, p50, p99) = load_path(&hello, "GET", "/", b"", c, seconds).await?;
+        println!("| plain hyper hello server | {c} | {} | {} | {r:.0} |", us(p50), us(p99));
+    }
+    Ok(())
 }
 
 /// Durable async accepts/s at concurrency 16, then messages/s through a queue trigger.
@@ -370,6 +451,9 @@ async fn main() -> anyhow::Result<()> {
     create(&mut s, "echo", "provided.al2023", "bootstrap", zip_files(&[("bootstrap", echo, 0o755)])?).await.context("creating echo")?;
     if let Some(n) = args.burst {
         return burst(&server.addr, n).await;
+    }
+    if args.urls {
+        return urls(&server.addr, &mut s, args.seconds).await;
     }
     if args.async_and_triggers {
         return async_and_triggers(&server.addr, &mut s, args.seconds).await;
