@@ -160,10 +160,6 @@ pub struct RawRequest<'a> {
 
 /// Decodes one percent-encoded URL component (`+` as space, as in query strings).
 pub(crate) fn decode_component(s: &str) -> String {
-    percent_decode(s)
-}
-
-fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(bytes.len());
@@ -188,10 +184,18 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The `key=value` pairs of a query string or form body, decoded.
+pub(crate) fn form_pairs(s: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    s.split('&').filter(|kv| !kv.is_empty()).map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (decode_component(k), decode_component(v))
+    })
+}
+
 pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     query?.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (percent_decode(k) == name).then(|| percent_decode(v))
+        (decode_component(k) == name).then(|| decode_component(v))
     })
 }
 
@@ -237,7 +241,7 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
     let segments: Vec<&str> = req.path.trim_start_matches('/').trim_end_matches('/').split('/').collect();
     let m = req.method;
     let fref = |raw: &str| -> Result<FunctionRef, ApiError> {
-        FunctionRef::parse(&percent_decode(raw), partition)?.with_qualifier(query_param(req.query, "Qualifier").as_deref())
+        FunctionRef::parse(&decode_component(raw), partition)?.with_qualifier(query_param(req.query, "Qualifier").as_deref())
     };
     match (m, segments.as_slice()) {
         (&Method::GET, ["health"]) => Ok(Action::Health),
@@ -293,10 +297,10 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
             max_items: max_items(req.query)?,
         }),
         (&Method::GET, ["2015-03-31", "functions", name, "aliases", alias]) => {
-            Ok(Action::GetAlias { function: fref(name)?, name: percent_decode(alias) })
+            Ok(Action::GetAlias { function: fref(name)?, name: decode_component(alias) })
         }
         (&Method::DELETE, ["2015-03-31", "functions", name, "aliases", alias]) => {
-            Ok(Action::DeleteAlias { function: fref(name)?, name: percent_decode(alias) })
+            Ok(Action::DeleteAlias { function: fref(name)?, name: decode_component(alias) })
         }
         (&Method::PUT, ["2015-03-31", "functions", name, "aliases", alias]) => {
             let function = fref(name)?;
@@ -306,7 +310,7 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
             }
             Ok(Action::UpdateAlias {
                 function,
-                name: percent_decode(alias),
+                name: decode_component(alias),
                 change: AliasChange {
                     function_version: input.function_version,
                     description: input.description,
@@ -367,22 +371,22 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
                 max_items: max_items(req.query)?,
             })
         }
-        (&Method::POST, ["2018-10-31", "layers", layer, "versions"]) => parse_publish_layer(percent_decode(layer), &req.body),
+        (&Method::POST, ["2018-10-31", "layers", layer, "versions"]) => parse_publish_layer(decode_component(layer), &req.body),
         (&Method::GET, ["2018-10-31", "layers", layer, "versions"]) => Ok(Action::ListLayerVersions {
-            layer: percent_decode(layer),
+            layer: decode_component(layer),
             runtime: query_param(req.query, "CompatibleRuntime").filter(|v| !v.is_empty()),
             architecture: query_param(req.query, "CompatibleArchitecture").filter(|v| !v.is_empty()),
             marker: marker(req.query),
             max_items: max_items(req.query)?,
         }),
         (&Method::GET, ["2018-10-31", "layers", layer, "versions", v]) => {
-            Ok(Action::GetLayerVersion { layer: percent_decode(layer), version: layer_version(v)? })
+            Ok(Action::GetLayerVersion { layer: decode_component(layer), version: layer_version(v)? })
         }
         (&Method::DELETE, ["2018-10-31", "layers", layer, "versions", v]) => {
-            Ok(Action::DeleteLayerVersion { layer: percent_decode(layer), version: layer_version(v)? })
+            Ok(Action::DeleteLayerVersion { layer: decode_component(layer), version: layer_version(v)? })
         }
         (&Method::GET, ["2018-10-31", "layers", layer, "versions", v, "policy"]) => {
-            Ok(Action::GetLayerVersionPolicy { layer: percent_decode(layer), version: layer_version(v)? })
+            Ok(Action::GetLayerVersionPolicy { layer: decode_component(layer), version: layer_version(v)? })
         }
         (&Method::POST, ["2018-10-31", "layers", layer, "versions", v, "policy"]) => {
             #[derive(Deserialize)]
@@ -411,16 +415,16 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
                 return Err(ApiError::validation(&principal, "principal", "Member must satisfy regular expression pattern: \\d{12}|\\*|arn:(aws[a-zA-Z-]*):iam::\\d{12}:root"));
             }
             Ok(Action::AddLayerVersionPermission {
-                layer: percent_decode(layer),
+                layer: decode_component(layer),
                 version: layer_version(v)?,
                 statement: LayerStatement { sid, action, principal, organization_id: input.organization_id },
                 revision_id: query_param(req.query, "RevisionId").filter(|r| !r.is_empty()),
             })
         }
         (&Method::DELETE, ["2018-10-31", "layers", layer, "versions", v, "policy", sid]) => Ok(Action::RemoveLayerVersionPermission {
-            layer: percent_decode(layer),
+            layer: decode_component(layer),
             version: layer_version(v)?,
-            statement_id: percent_decode(sid),
+            statement_id: decode_component(sid),
             revision_id: query_param(req.query, "RevisionId").filter(|r| !r.is_empty()),
         }),
         (&Method::GET, ["2019-09-25", "functions", name, "event-invoke-config", "list"]) => {
@@ -1038,8 +1042,8 @@ mod tests {
 
     #[test]
     fn decodes_percent() {
-        assert_eq!(percent_decode("a%24b%3A"), "a$b:");
-        assert_eq!(percent_decode("%"), "%");
-        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(decode_component("a%24b%3A"), "a$b:");
+        assert_eq!(decode_component("%"), "%");
+        assert_eq!(decode_component("%4"), "%4");
     }
 }

@@ -77,16 +77,13 @@ pub fn event(state: &AppState, req: &UrlRequest, request_id: &str) -> Value {
         }
     }
     let mut query: BTreeMap<String, String> = BTreeMap::new();
-    for pair in req.raw_query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (crate::action::decode_component(k), crate::action::decode_component(v));
+    for (k, v) in crate::action::form_pairs(&req.raw_query) {
         query.entry(k).and_modify(|e| {
             e.push(',');
             e.push_str(&v);
         }).or_insert(v);
     }
     let now = chrono::Utc::now();
-    let p = state.control.partition();
     let user_agent = req.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("");
     let mut ev = json!({
         "version": "2.0",
@@ -114,7 +111,6 @@ pub fn event(state: &AppState, req: &UrlRequest, request_id: &str) -> Value {
         },
         "isBase64Encoded": false,
     });
-    let _ = p;
     if !cookies.is_empty() {
         ev["cookies"] = json!(cookies);
     }

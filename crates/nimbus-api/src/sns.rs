@@ -14,7 +14,7 @@ use nimbus_topics::{
     BatchOutcome, MessageAttribute, MessageAttributes, PublishInput, PublishResult, SubscribeInput, SubscriptionSummary, TopicError, TopicService,
 };
 
-use crate::action::{decode_component, RawRequest};
+use crate::action::{form_pairs, RawRequest};
 use crate::response::{self, Body};
 
 const XMLNS: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
@@ -82,13 +82,6 @@ fn operation(name: &str) -> Option<&'static str> {
 }
 
 // ---- recognising and parsing --------------------------------------------------------
-
-fn form_pairs(s: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    s.split('&').filter(|kv| !kv.is_empty()).map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (decode_component(k), decode_component(v))
-    })
-}
 
 /// Returns the SNS request `req` carries, or `None` when it is not one: a query-protocol
 /// request to `/` with `Version=2010-03-31`, or an unversioned `ConfirmSubscription` /

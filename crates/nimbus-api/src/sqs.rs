@@ -16,7 +16,7 @@ use nimbus_queues::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::action::RawRequest;
+use crate::action::{form_pairs, RawRequest};
 use crate::response::{self, Body};
 
 const XMLNS: &str = "http://queue.amazonaws.com/doc/2012-11-05/";
@@ -102,39 +102,6 @@ fn operation(name: &str) -> Option<&'static str> {
 
 // ---- recognising and parsing --------------------------------------------------------
 
-fn decode_component(s: &str) -> String {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => match (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn form_pairs(s: &str) -> Vec<(String, String)> {
-    s.split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode_component(k), decode_component(v))
-        })
-        .collect()
-}
-
 /// `/<12-digit account>/<queue>`: the path of a queue URL.
 fn queue_path(path: &str) -> Option<&str> {
     let mut parts = path.trim_matches('/').split('/');
@@ -153,7 +120,7 @@ pub fn recognize(req: &RawRequest<'_>, partition: &Partition) -> Option<SqsReque
         };
         return Some(SqsRequest { protocol: SqsProtocol::Json, operation, host, call });
     }
-    let mut params = req.query.map(form_pairs).unwrap_or_default();
+    let mut params: Vec<(String, String)> = req.query.map(|q| form_pairs(q).collect()).unwrap_or_default();
     let on_queue = queue_path(req.path);
     let content_type = req.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
     // A form body, or any body posted to a queue URL; never a Lambda payload.
