@@ -1,7 +1,6 @@
 """EventBridge (CloudWatch Events): rules, targets and events through boto3's `events` client
 and the aws CLI; events and schedules reaching Lambda functions, checked in the functions'
-CloudWatch logs (sandboxes have a loopback-only network, so functions cannot report back any
-other way)."""
+CloudWatch logs."""
 
 from __future__ import annotations
 

@@ -69,8 +69,69 @@ def test_sandbox_view(server, lam, make_fn):
     assert out["write_task"] in ("EROFS", "EACCES") and out["write_root"] in ("EROFS", "EACCES")
     assert out["write_tmp"] is True
     assert out["runtime_api"] == "127.0.0.1:9001"
-    assert out["server_reachable"] is False, "an isolated environment reaches nothing outside"
+    assert out["server_reachable"] is False, "127.0.0.1 is the environment's own loopback, not the host's"
     assert other.name not in json.dumps(out)
+
+
+NET_PROBE = r'''
+import json, os, socket, urllib.request
+LISTENER = None
+def my_address(gateway):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect((gateway, 9))
+    try:
+        return s.getsockname()[0]
+    finally:
+        s.close()
+def connects(host, port):
+    s = socket.socket()
+    s.settimeout(1)
+    try:
+        s.connect((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+def handler(event, context):
+    global LISTENER
+    url = os.environ["AWS_ENDPOINT_URL"]
+    gateway = url.split("//")[1].split(":")[0]
+    if event.get("listen"):
+        # Stays open (frozen) after the invocation: the kernel still accepts connections.
+        LISTENER = socket.socket()
+        LISTENER.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        LISTENER.bind(("0.0.0.0", 8080))
+        LISTENER.listen(8)
+    with urllib.request.urlopen(url + "/2015-03-31/functions/", timeout=5) as r:
+        names = [f["FunctionName"] for f in json.load(r)["Functions"]]
+    return {
+        "endpoint": url,
+        "address": my_address(gateway),
+        "sees_itself_in_list": context.function_name in names,
+        "peer_reachable": connects(event["peer"], 8080) if event.get("peer") else None,
+        "runtime_api": os.environ["AWS_LAMBDA_RUNTIME_API"],
+    }
+'''
+
+
+def test_environments_reach_the_api_through_their_link_but_not_each_other(server, lam, make_fn):
+    """Point 6: a linked environment reaches the Nimbus API at AWS_ENDPOINT_URL (the bridge's
+    gateway address), never another environment, and keeps its Runtime API to itself."""
+    status = json.loads(__import__("urllib.request").request.urlopen(server.endpoint + "/_nimbus/status").read())
+    if "linked" not in status["isolation"]:
+        pytest.skip(f"environments are not linked here: {status['isolation']}")
+    port = int(server.endpoint.rsplit(":", 1)[1])
+    b = make_fn("python3.11", {"net.py": NET_PROBE}, "net.handler")
+    a = make_fn("python3.11", {"net.py": NET_PROBE}, "net.handler")
+    out_b = invoke(lam, b.name, {"listen": True}).ok()
+    assert out_b["endpoint"] == status["endpointUrl"] and out_b["endpoint"].endswith(f":{port}")
+    assert out_b["sees_itself_in_list"] is True, "the function called ListFunctions through AWS_ENDPOINT_URL"
+    assert out_b["address"] != out_b["endpoint"].split("//")[1].split(":")[0]
+    out_a = invoke(lam, a.name, {"peer": out_b["address"]}).ok()
+    assert out_a["address"] != out_b["address"]
+    assert out_a["peer_reachable"] is False, "one environment reached another's listening socket"
+    assert out_a["runtime_api"] == out_b["runtime_api"] == "127.0.0.1:9001"
 
 
 MEM_HOG = r'''

@@ -151,6 +151,7 @@ impl Environment {
         registry: &RuntimeRegistry,
         logs: &LogStore,
         generation: u64,
+        endpoint_url: Option<&str>,
     ) -> Result<Result<Arc<Environment>, Reply>, SandboxError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
@@ -163,7 +164,7 @@ impl Environment {
             sink: Some(sink),
         };
         let process = match launch::launch(iso, registry, spec.runtime, Code::Dir(&spec.code_dir), res, |addr, paths| {
-            environment_variables(&spec, paths, addr, &log_stream)
+            environment_variables(&spec, paths, addr, &log_stream, endpoint_url)
         })
         .await?
         {
@@ -214,6 +215,7 @@ impl Environment {
         registry: &RuntimeRegistry,
         logs: &LogStore,
         generation: u64,
+        endpoint_url: Option<&str>,
     ) -> Result<Arc<Environment>, SandboxError> {
         let process = pre.process.take().expect("a prestarted runtime is adopted once");
         if let Some(cg) = &process.cgroup {
@@ -229,7 +231,7 @@ impl Environment {
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         process.capture.set_sink(logs.sink(&spec.log_group, &log_stream));
         let vars: serde_json::Map<String, serde_json::Value> =
-            environment_variables(&spec, &paths, &process.addr, &log_stream)
+            environment_variables(&spec, &paths, &process.addr, &log_stream, endpoint_url)
                 .into_iter()
                 .map(|(k, v)| (k, serde_json::Value::String(v)))
                 .collect();
@@ -385,7 +387,13 @@ impl Drop for Environment {
 
 /// The variables a Lambda runtime sees, built from scratch: nothing of the server's own
 /// environment leaks in (and slows runtimes down).
-fn environment_variables(spec: &EnvSpec, paths: &launch::Paths, api_addr: &str, log_stream: &str) -> Vec<(String, String)> {
+fn environment_variables(
+    spec: &EnvSpec,
+    paths: &launch::Paths,
+    api_addr: &str,
+    log_stream: &str,
+    endpoint_url: Option<&str>,
+) -> Vec<(String, String)> {
     let task = paths.task.clone();
     let family = spec.runtime.family();
     let runtime_dir = paths.runtime_dir.clone();
@@ -414,6 +422,10 @@ fn environment_variables(spec: &EnvSpec, paths: &launch::Paths, api_addr: &str, 
             format!("/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task}:{task}/lib{}", opt_suffix("lib")),
         ),
     ];
+    if let Some(url) = endpoint_url {
+        // The AWS SDKs (boto3, JS v3, Rust, Go, Java) send every service call here.
+        v.push(("AWS_ENDPOINT_URL".into(), url.to_string()));
+    }
     if family != RuntimeFamily::Provided {
         v.push(("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{}", spec.runtime)));
     }

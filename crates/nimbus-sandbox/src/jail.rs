@@ -47,7 +47,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use host::{
-    available, bind_code_into, command, make_shared_mount_point, new_netns_with_listener, place_child_fds,
+    available, bind_code_into, command, enter_new_netns_with_listener, make_shared_mount_point, new_netns_with_listener, place_child_fds,
     prepare, remove_shared_mount_point,
 };
 pub use init::init_main;

@@ -16,6 +16,7 @@ use nimbus_model::{Runtime, RuntimeFamily};
 use crate::capture::OutputCapture;
 use crate::cgroup::{CgroupManager, EnvCgroup, Limits};
 use crate::jail::{self, Bind, JailSpec, Net};
+use crate::network::{Linker, RUNTIME_API_PORT};
 use crate::runtime_api::RuntimeApi;
 use crate::runtimes::RuntimeRegistry;
 use crate::{Reply, SandboxError};
@@ -39,13 +40,16 @@ pub struct NamespaceConfig {
 }
 
 /// The network a sandboxed environment gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Network {
     /// Shares the host's network (development): the Runtime API is on a host loopback port.
     Host,
     /// Its own network namespace with only loopback: its Runtime API lives inside, out of
     /// every other environment's reach; no other network.
     Isolated,
+    /// Its own network namespace, linked to the host bridge (see [`crate::network`]): the
+    /// Runtime API on its own loopback, the host (and the Nimbus API) at the gateway.
+    Linked(Arc<Linker>),
 }
 
 impl Isolation {
@@ -53,6 +57,7 @@ impl Isolation {
         match self {
             Isolation::Process => "process",
             Isolation::Namespaces(NamespaceConfig { network: Network::Isolated, .. }) => "namespaces (isolated network)",
+            Isolation::Namespaces(NamespaceConfig { network: Network::Linked(_), .. }) => "namespaces (linked network)",
             Isolation::Namespaces(_) => "namespaces (host network)",
         }
     }
@@ -263,10 +268,17 @@ pub(crate) async fn launch(
     // host loopback port.
     let (listener, netns): (std::net::TcpListener, Option<OwnedFd>) = match iso {
         Isolation::Namespaces(NamespaceConfig { network: Network::Isolated, .. }) => {
-            let (ns, l) = tokio::task::spawn_blocking(|| jail::new_netns_with_listener(9001))
+            let (ns, l) = tokio::task::spawn_blocking(|| jail::new_netns_with_listener(RUNTIME_API_PORT))
                 .await
                 .map_err(|e| std::io::Error::other(e.to_string()))??;
             (l, Some(ns))
+        }
+        Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => {
+            let linker = linker.clone();
+            let ns = tokio::task::spawn_blocking(move || linker.take())
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))??;
+            (ns.listener, Some(ns.fd))
         }
         _ => (std::net::TcpListener::bind("127.0.0.1:0")?, None),
     };

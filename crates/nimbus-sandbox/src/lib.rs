@@ -8,6 +8,7 @@ pub mod cgroup;
 mod environment;
 mod launch;
 pub mod jail;
+pub mod network;
 mod pool;
 mod runtime_api;
 pub mod runtimes;

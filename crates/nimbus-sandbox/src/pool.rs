@@ -28,6 +28,8 @@ pub struct PoolConfig {
     pub isolation: Isolation,
     /// Per-environment control groups; None where cgroups are unavailable.
     pub cgroups: Option<Arc<CgroupManager>>,
+    /// The Nimbus API as functions reach it (`AWS_ENDPOINT_URL` in every environment).
+    pub endpoint_url: Option<String>,
 }
 
 /// (MemAvailable, MemTotal) in kB from /proc/meminfo.
@@ -127,12 +129,12 @@ impl EnvironmentPool {
         let (generation, prestarted) = generation;
         if let Some(pre) = prestarted {
             self.refill(spec.runtime);
-            match Environment::adopt(pre, spec.clone(), &self.config.isolation, &self.registry, &self.logs, generation) {
+            match Environment::adopt(pre, spec.clone(), &self.config.isolation, &self.registry, &self.logs, generation, self.config.endpoint_url.as_deref()) {
                 Ok(env) => return Ok(Ok((env, true))),
                 Err(e) => tracing::warn!("adopting a prestarted runtime failed, starting a fresh one: {e}"),
             }
         }
-        match Environment::start(spec.clone(), &self.config.isolation, self.config.cgroups.as_deref(), &self.registry, &self.logs, generation).await {
+        match Environment::start(spec.clone(), &self.config.isolation, self.config.cgroups.as_deref(), &self.registry, &self.logs, generation, self.config.endpoint_url.as_deref()).await {
             Ok(Ok(env)) => Ok(Ok((env, true))),
             other => {
                 self.lock().busy -= 1;

@@ -63,13 +63,26 @@ pub struct ServerOpts {
     /// processes), or `auto` (namespaces where possible).
     #[arg(long, env = "NIMBUS_ISOLATION", default_value = "auto", value_parser = ["auto", "namespaces", "process"])]
     isolation: String,
-    /// Network of sandboxed environments: `isolated` (own namespace, loopback only; the
-    /// Runtime API is reachable by that environment alone) or `host` (development).
-    #[arg(long, env = "NIMBUS_NETWORK", default_value = "isolated", value_parser = ["isolated", "host"])]
+    /// Network of sandboxed environments: `linked` (own namespace with its Runtime API on
+    /// its own loopback, linked to the host by a veth pair on the `nimbus0` bridge: the
+    /// function reaches this server at `AWS_ENDPOINT_URL` and the host's other services),
+    /// `isolated` (own namespace, loopback only) or `host` (the host's network; development).
+    #[arg(long, env = "NIMBUS_NETWORK", default_value = "linked", value_parser = ["linked", "isolated", "host"])]
     network: String,
+    /// Addresses of linked environments; the first is the host's (the gateway).
+    #[arg(long, env = "NIMBUS_SANDBOX_SUBNET", default_value = "10.213.0.0/16")]
+    sandbox_subnet: String,
     /// Threads serving the API and the Runtime APIs (default: one per core).
     #[arg(long, env = "NIMBUS_WORKER_THREADS")]
     worker_threads: Option<usize>,
+}
+
+/// `10.213.0.0/16` into its address and prefix length.
+fn parse_subnet(text: &str) -> anyhow::Result<(std::net::Ipv4Addr, u8)> {
+    let (ip, prefix) = text.split_once('/').ok_or_else(|| anyhow!("--sandbox-subnet wants ADDRESS/PREFIX, got {text}"))?;
+    let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| anyhow!("--sandbox-subnet: {ip} is not an IPv4 address"))?;
+    let prefix: u8 = prefix.parse().ok().filter(|p| (16..=28).contains(p)).ok_or_else(|| anyhow!("--sandbox-subnet: prefix must be 16 to 28, got {prefix}"))?;
+    Ok((ip, prefix))
 }
 
 fn parse_runtime_paths(items: &[String]) -> anyhow::Result<BTreeMap<Runtime, PathBuf>> {
@@ -165,13 +178,37 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             Err(why) => tracing::warn!("runtime {} unavailable: {why}", info.runtime),
         }
     }
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let local = listener.local_addr()?;
+    let mut missing: Vec<&str> = Vec::new();
     let isolation = match (opts.isolation.as_str(), nimbus_sandbox::jail::available()) {
         ("process", _) => Isolation::Process,
         (_, Ok(())) => {
             nimbus_sandbox::sweep_envs_dir(&data.envs());
+            let network = match opts.network.as_str() {
+                "host" => Network::Host,
+                "isolated" => Network::Isolated,
+                _ => {
+                    let subnet = parse_subnet(&opts.sandbox_subnet)?;
+                    match nimbus_sandbox::network::Linker::setup(nimbus_sandbox::network::BRIDGE, subnet, 2) {
+                        Ok(linker) => {
+                            let linker = Arc::new(linker);
+                            linker.refill();
+                            Network::Linked(linker)
+                        }
+                        Err(e) => {
+                            tracing::warn!("NO NETWORK LINK for environments: cannot set up bridge {}: {e}. Environments get loopback only.", nimbus_sandbox::network::BRIDGE);
+                            missing.push("network link to the host");
+                            Network::Isolated
+                        }
+                    }
+                }
+            };
             Isolation::Namespaces(NamespaceConfig {
                 exe: std::env::current_exe().context("locating the nimbus binary")?,
-                network: if opts.network == "host" { Network::Host } else { Network::Isolated },
+                network,
                 envs_dir: data.envs(),
             })
         }
@@ -199,7 +236,26 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             None
         }
     };
-    let mut missing: Vec<&str> = Vec::new();
+    // Where functions reach this server: the bridge's gateway address for linked
+    // environments (served by a second listener unless the first listens everywhere), else
+    // the listen address; isolated environments have no way out.
+    let mut gateway_listener = None;
+    let endpoint_url = match &isolation {
+        Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => {
+            if !local.ip().is_unspecified() {
+                let l = tokio::net::TcpListener::bind((linker.gateway(), local.port()))
+                    .await
+                    .with_context(|| format!("cannot listen on {}:{}", linker.gateway(), local.port()))?;
+                gateway_listener = Some(l);
+            }
+            Some(format!("http://{}:{}", linker.gateway(), local.port()))
+        }
+        Isolation::Namespaces(NamespaceConfig { network: Network::Isolated, .. }) => None,
+        _ => {
+            let ip = if local.ip().is_unspecified() { std::net::Ipv4Addr::LOCALHOST.into() } else { local.ip() };
+            Some(format!("http://{}", std::net::SocketAddr::new(ip, local.port())))
+        }
+    };
     if matches!(isolation, Isolation::Process) {
         missing.extend(["namespaces", "read-only root", "unprivileged user", "seccomp", "per-environment network"]);
     }
@@ -208,6 +264,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     }
     let status = serde_json::json!({
         "isolation": isolation.describe(),
+        "endpointUrl": endpoint_url,
         "limits": cgroups.as_ref().map(|c| format!("cgroups ({})", c.mode())),
         "missingGuarantees": missing,
     });
@@ -215,6 +272,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
             isolation,
             cgroups,
+            endpoint_url,
         }, registry, logs.clone());
     let invoker = Invoker::new(control.clone(), pool.clone());
     let async_invoker = AsyncInvoker::new(
@@ -232,9 +290,6 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let events = nimbus_events::EventsService::open(&data.root().join("events.db"), &opts.region, &opts.account_id, event_sink)
         .map_err(|e| anyhow!("opening the events database: {e}"))?;
     tokio::spawn(events.clone().run_scheduler());
-    let listener = tokio::net::TcpListener::bind(&opts.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", opts.listen))?;
     // Subscribers are handed links to this server (confirmation, unsubscribe).
     let public = {
         let mut a = listener.local_addr()?;
@@ -267,6 +322,9 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     });
     tracing::info!("Nimbus listening on http://{} (data in {})", listener.local_addr()?, data.root().display());
 
+    if let Some(l) = gateway_listener {
+        tokio::spawn(nimbus_api::serve(l, state.clone()));
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = nimbus_api::serve(listener, state) => {}

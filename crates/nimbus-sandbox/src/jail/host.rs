@@ -107,15 +107,19 @@ pub fn new_netns_with_listener(port: u16) -> io::Result<(OwnedFd, TcpListener)> 
     // server's own threads in the host namespace.
     std::thread::Builder::new()
         .name("nimbus-netns".into())
-        .spawn(move || -> io::Result<(OwnedFd, TcpListener)> {
-            sys::unshare(libc::CLONE_NEWNET)?;
-            sys::loopback_up()?;
-            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
-            let ns = std::fs::File::open("/proc/thread-self/ns/net")?;
-            Ok((OwnedFd::from(ns), listener))
-        })?
+        .spawn(move || enter_new_netns_with_listener(port))?
         .join()
         .map_err(|_| io::Error::other("network namespace thread panicked"))?
+}
+
+/// Moves the calling thread into a new network namespace with `lo` up and returns it with a
+/// listener on its loopback at `port`. The thread stays there: call it on a thread of its own.
+pub fn enter_new_netns_with_listener(port: u16) -> io::Result<(OwnedFd, TcpListener)> {
+    sys::unshare(libc::CLONE_NEWNET)?;
+    sys::loopback_up()?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+    let ns = std::fs::File::open("/proc/thread-self/ns/net")?;
+    Ok((OwnedFd::from(ns), listener))
 }
 
 /// Makes `dir` a mount point in a peer group of its own, shared, so that binds made on it

@@ -1,0 +1,412 @@
+//! The link between a sandbox's network namespace and the host: one bridge (`nimbus0`)
+//! holding the gateway address, and one veth pair per environment whose host end is an
+//! *isolated* bridge port, so an environment reaches the host (the Nimbus API at the
+//! gateway address, other host services, and beyond as the host routes) but never another
+//! environment. Its Runtime API listens on the namespace's own loopback, out of everyone
+//! else's reach.
+//!
+//! ```text
+//!  host netns                               environment netns
+//!  nimbus0 (bridge, 10.213.0.1/16) ── nb2a ═══ eth0 10.213.0.42/16, default via 10.213.0.1
+//!          (isolated port)                     lo 127.0.0.1 — Runtime API :9001
+//! ```
+//!
+//! Addresses are allocated without any state of ours: the host end of the pair is named
+//! after the address (`nb<hex>`), and creating an interface whose name exists fails, so the
+//! kernel is the allocator, host-wide, across several servers sharing the bridge. The pair
+//! lives as long as the namespace: when the last process and socket in it are gone, the
+//! kernel removes both ends; nothing is left after a crash.
+//!
+//! Per-function network rules (a VPC's subnets and security groups) slot in at
+//! [`Linker::new_netns`]: it is the one place an environment's link is made.
+
+use std::io;
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo,
+    LinkMessage,
+};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+use crate::jail;
+
+/// The default subnet of environments' addresses; its first address is the gateway.
+pub const DEFAULT_SUBNET: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 213, 0, 0), 16);
+/// The bridge's name.
+pub const BRIDGE: &str = "nimbus0";
+/// The interface name inside every environment.
+const INSIDE_IF: &str = "eth0";
+
+/// Makes network namespaces linked to the host bridge.
+#[derive(Debug)]
+pub struct Linker {
+    bridge: String,
+    bridge_index: u32,
+    network: u32,
+    prefix: u8,
+    /// Next host number to try (addresses are tried round-robin so a freed one is not
+    /// reused at once).
+    cursor: AtomicU32,
+    /// Namespaces made ahead of time (creating one costs about a millisecond, with a long
+    /// tail), and whether a refill is under way.
+    ready: Mutex<Vec<Netns>>,
+    refilling: AtomicBool,
+    keep_ready: usize,
+}
+
+/// A linked network namespace with its Runtime API listener, not yet used.
+#[derive(Debug)]
+pub struct Netns {
+    pub fd: OwnedFd,
+    pub listener: TcpListener,
+    pub link: LinkInfoHost,
+}
+
+/// The Runtime API's port inside every linked namespace.
+pub const RUNTIME_API_PORT: u16 = 9001;
+
+/// One environment's link, as the host sees it.
+#[derive(Debug, Clone)]
+pub struct LinkInfoHost {
+    pub address: Ipv4Addr,
+    pub host_interface: String,
+}
+
+impl Linker {
+    /// Creates the bridge with the gateway address (or takes the one there is) and brings
+    /// it up. `subnet` must be a /16 to /28 private network.
+    pub fn setup(bridge: &str, subnet: (Ipv4Addr, u8), keep_ready: usize) -> io::Result<Linker> {
+        let (net, prefix) = subnet;
+        if !(16..=28).contains(&prefix) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("subnet prefix /{prefix} must be /16 to /28")));
+        }
+        let mask = u32::MAX << (32 - prefix);
+        let network = u32::from(net) & mask;
+        let mut linker = Linker {
+            bridge: bridge.to_string(),
+            bridge_index: 0,
+            network,
+            prefix,
+            cursor: AtomicU32::new(2),
+            ready: Mutex::new(Vec::new()),
+            refilling: AtomicBool::new(false),
+            keep_ready,
+        };
+        let mut nl = Netlink::open()?;
+        let mut bridge = LinkMessage::default();
+        bridge.header.flags = LinkFlags::Up;
+        bridge.header.change_mask = LinkFlags::Up;
+        bridge.attributes = vec![LinkAttribute::IfName(linker.bridge.clone()), LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)])];
+        match nl.request(RouteNetlinkMessage::NewLink(bridge), NLM_F_CREATE | NLM_F_EXCL) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            other => other?,
+        }
+        nl.set_up(&linker.bridge)?;
+        linker.bridge_index = if_index(&linker.bridge)?;
+        match nl.add_address(linker.bridge_index, linker.gateway(), prefix) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            other => other?,
+        }
+        Ok(linker)
+    }
+
+    /// The host's address on the bridge: environments reach the Nimbus API here.
+    pub fn gateway(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.network + 1)
+    }
+
+    fn hosts(&self) -> u32 {
+        (1u32 << (32 - self.prefix)) - 2
+    }
+
+    /// A linked namespace: one made ahead of time if there is one (then a background thread
+    /// makes another), else a new one. Blocking; call it off the async threads.
+    pub fn take(self: &Arc<Self>) -> io::Result<Netns> {
+        let ready = self.ready.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        self.refill();
+        match ready {
+            Some(ns) => Ok(ns),
+            None => self.new_netns(RUNTIME_API_PORT).map(|(fd, listener, link)| Netns { fd, listener, link }),
+        }
+    }
+
+    /// Tops the ready namespaces up to `keep_ready` on a thread of its own.
+    pub fn refill(self: &Arc<Self>) {
+        if self.keep_ready == 0 || self.refilling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        let spawned = std::thread::Builder::new().name("nimbus-netns-pool".into()).spawn(move || {
+            while me.ready.lock().unwrap_or_else(|p| p.into_inner()).len() < me.keep_ready {
+                match me.new_netns(RUNTIME_API_PORT) {
+                    Ok((fd, listener, link)) => me.ready.lock().unwrap_or_else(|p| p.into_inner()).push(Netns { fd, listener, link }),
+                    Err(e) => {
+                        tracing::warn!("cannot make a network namespace ahead of time: {e}");
+                        break;
+                    }
+                }
+            }
+            me.refilling.store(false, Ordering::Release);
+        });
+        if spawned.is_err() {
+            self.refilling.store(false, Ordering::Release);
+        }
+    }
+
+    /// A new network namespace with `lo` up, a Runtime API listener on its loopback at
+    /// `port`, and `eth0` linked to the bridge. Blocking (a few netlink round trips on a
+    /// short-lived thread); call it off the async threads.
+    pub fn new_netns(&self, port: u16) -> io::Result<(OwnedFd, TcpListener, LinkInfoHost)> {
+        // Opened in the host namespace before the thread leaves it.
+        let mut host = Netlink::open()?;
+        let bridge_index = self.bridge_index;
+        let (ns, listener, mut inside) = std::thread::Builder::new()
+            .name("nimbus-netns".into())
+            .spawn(move || -> io::Result<(OwnedFd, TcpListener, Netlink)> {
+                let (ns, listener) = jail::enter_new_netns_with_listener(port)?;
+                // A netlink socket made here speaks to this namespace from any thread.
+                Ok((ns, listener, Netlink::open()?))
+            })?
+            .join()
+            .map_err(|_| io::Error::other("network namespace thread panicked"))??;
+
+        // Try host numbers until a name is free.
+        let hosts = self.hosts();
+        let mut last_err = None;
+        for _ in 0..hosts.min(4096) {
+            let n = self.cursor.fetch_add(1, Ordering::Relaxed) % hosts + 1;
+            if n == 1 {
+                continue; // the gateway
+            }
+            let address = Ipv4Addr::from(self.network + n);
+            let host_interface = format!("nb{n:x}");
+            match host.add_veth(&host_interface, bridge_index, &ns) {
+                Ok(()) => {
+                    host.isolate_port(&host_interface)?;
+                    inside.set_up(INSIDE_IF)?;
+                    let index = inside_index(&mut inside)?;
+                    inside.add_address(index, address, self.prefix)?;
+                    inside.add_default_route(index, self.gateway())?;
+                    return Ok((ns, listener, LinkInfoHost { address, host_interface }));
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| io::Error::other("no free address")))
+    }
+}
+
+fn if_index(name: &str) -> io::Result<u32> {
+    let c = std::ffi::CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in name"))?;
+    // SAFETY: valid NUL-terminated string.
+    match unsafe { libc::if_nametoindex(c.as_ptr()) } {
+        0 => Err(io::Error::last_os_error()),
+        i => Ok(i),
+    }
+}
+
+/// `eth0`'s index inside the namespace the socket belongs to (the calling thread is in the
+/// host's, so `if_nametoindex` would look in the wrong place).
+fn inside_index(nl: &mut Netlink) -> io::Result<u32> {
+    let mut get = LinkMessage::default();
+    get.attributes = vec![LinkAttribute::IfName(INSIDE_IF.into())];
+    let reply = nl.exchange(RouteNetlinkMessage::GetLink(get), 0)?;
+    match reply {
+        Some(RouteNetlinkMessage::NewLink(m)) => Ok(m.header.index),
+        _ => Err(io::Error::other("no link message for eth0")),
+    }
+}
+
+/// A route netlink socket bound to the namespace it was opened in.
+struct Netlink {
+    socket: Socket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl Netlink {
+    fn open() -> io::Result<Netlink> {
+        let mut socket = Socket::new(NETLINK_ROUTE)?;
+        socket.bind_auto()?;
+        socket.connect(&SocketAddr::new(0, 0))?;
+        Ok(Netlink { socket, seq: 0, buf: vec![0; 8192] })
+    }
+
+    /// Sends one request and waits for its acknowledgement.
+    fn request(&mut self, msg: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
+        self.exchange(msg, flags | NLM_F_ACK).map(|_| ())
+    }
+
+    /// Sends one request; returns the first message answered (for a GET), or None for a
+    /// plain acknowledgement. A negative acknowledgement is the errno it carries.
+    fn exchange(&mut self, msg: RouteNetlinkMessage, flags: u16) -> io::Result<Option<RouteNetlinkMessage>> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | flags;
+        header.sequence_number = self.seq;
+        let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
+        packet.finalize();
+        let len = packet.buffer_len();
+        let mut out = vec![0u8; len];
+        packet.serialize(&mut out);
+        self.socket.send(&out, 0)?;
+        loop {
+            let n = self.socket.recv(&mut &mut self.buf[..], 0)?;
+            let mut offset = 0;
+            while offset < n {
+                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..n])
+                    .map_err(|e| io::Error::other(format!("bad netlink reply: {e}")))?;
+                let size = reply.header.length as usize;
+                if reply.header.sequence_number == self.seq {
+                    match reply.payload {
+                        NetlinkPayload::Error(e) => {
+                            return match e.code {
+                                None => Ok(None),
+                                Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
+                            }
+                        }
+                        NetlinkPayload::InnerMessage(m) => return Ok(Some(m)),
+                        _ => {}
+                    }
+                }
+                if size == 0 {
+                    break;
+                }
+                offset += size;
+            }
+        }
+    }
+
+    fn set_up(&mut self, name: &str) -> io::Result<()> {
+        let mut m = LinkMessage::default();
+        m.header.flags = LinkFlags::Up;
+        m.header.change_mask = LinkFlags::Up;
+        m.attributes = vec![LinkAttribute::IfName(name.into())];
+        self.request(RouteNetlinkMessage::NewLink(m), 0)
+    }
+
+    /// `ip link add <host_if> master <bridge> up type veth peer name eth0 netns <ns>`
+    fn add_veth(&mut self, host_if: &str, bridge_index: u32, ns: &OwnedFd) -> io::Result<()> {
+        let mut peer = LinkMessage::default();
+        peer.attributes = vec![LinkAttribute::IfName(INSIDE_IF.into()), LinkAttribute::NetNsFd(ns.as_raw_fd())];
+        let mut m = LinkMessage::default();
+        m.header.flags = LinkFlags::Up;
+        m.header.change_mask = LinkFlags::Up;
+        m.attributes = vec![
+            LinkAttribute::IfName(host_if.into()),
+            LinkAttribute::Controller(bridge_index),
+            LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Veth), LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer)))]),
+        ];
+        self.request(RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL)
+    }
+
+    /// `ip link set <host_if> type bridge_slave isolated on`: isolated ports forward only to
+    /// the bridge itself (the host), never to each other.
+    fn isolate_port(&mut self, host_if: &str) -> io::Result<()> {
+        let mut m = LinkMessage::default();
+        m.attributes = vec![
+            LinkAttribute::IfName(host_if.into()),
+            LinkAttribute::LinkInfo(vec![
+                LinkInfo::PortKind(InfoPortKind::Bridge),
+                LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::Isolated(true)])),
+            ]),
+        ];
+        self.request(RouteNetlinkMessage::NewLink(m), 0)
+    }
+
+    fn add_address(&mut self, index: u32, address: Ipv4Addr, prefix: u8) -> io::Result<()> {
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.prefix_len = prefix;
+        m.header.index = index;
+        let broadcast = Ipv4Addr::from(u32::from(address) | (u32::MAX >> prefix));
+        m.attributes = vec![
+            AddressAttribute::Local(address.into()),
+            AddressAttribute::Address(address.into()),
+            AddressAttribute::Broadcast(broadcast),
+        ];
+        self.request(RouteNetlinkMessage::NewAddress(m), NLM_F_CREATE | NLM_F_EXCL)
+    }
+
+    fn add_default_route(&mut self, index: u32, gateway: Ipv4Addr) -> io::Result<()> {
+        let mut m = RouteMessage::default();
+        m.header.address_family = AddressFamily::Inet;
+        m.header.table = netlink_packet_route::route::RouteHeader::RT_TABLE_MAIN;
+        m.header.protocol = RouteProtocol::Boot;
+        m.header.scope = RouteScope::Universe;
+        m.header.kind = RouteType::Unicast;
+        m.attributes = vec![RouteAttribute::Gateway(RouteAddress::Inet(gateway)), RouteAttribute::Oif(index)];
+        self.request(RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_EXCL)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// Runs `f` on a thread that has joined the namespace `ns`.
+    fn inside<T: Send + 'static>(ns: &OwnedFd, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let fd = ns.try_clone().unwrap();
+        std::thread::spawn(move || {
+            // SAFETY: plain syscall on a valid fd.
+            assert_eq!(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn environments_reach_the_gateway_but_not_each_other() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let linker = Linker::setup("nimbustest0", (Ipv4Addr::new(10, 214, 7, 0), 24), 0).unwrap();
+        assert_eq!(linker.gateway(), Ipv4Addr::new(10, 214, 7, 1));
+        let host = TcpListener::bind((linker.gateway(), 0)).unwrap();
+        let host_port = host.local_addr().unwrap().port();
+        let (a, _api_a, link_a) = linker.new_netns(9001).unwrap();
+        let (b, _api_b, link_b) = linker.new_netns(9001).unwrap();
+        assert_ne!(link_a.address, link_b.address);
+
+        // A reaches the host at the gateway address, seen from its own address.
+        let gw = linker.gateway();
+        let client = std::thread::spawn(move || {
+            let _ = host.set_nonblocking(false);
+            let (mut s, peer) = host.accept().unwrap();
+            s.write_all(b"hi").unwrap();
+            peer.ip()
+        });
+        let got = inside(&a, move || {
+            let mut s = TcpStream::connect_timeout(&(gw, host_port).into(), Duration::from_secs(2)).unwrap();
+            let mut buf = [0u8; 2];
+            s.read_exact(&mut buf).unwrap();
+            buf
+        });
+        assert_eq!(&got, b"hi");
+        assert_eq!(client.join().unwrap(), std::net::IpAddr::V4(link_a.address));
+
+        // B listens on all its addresses; A cannot reach it (isolated bridge ports).
+        let b_listener = inside(&b, || TcpListener::bind((Ipv4Addr::UNSPECIFIED, 8080)).unwrap());
+        let b_addr = link_b.address;
+        let reached = inside(&a, move || TcpStream::connect_timeout(&(b_addr, 8080).into(), Duration::from_millis(300)).is_ok());
+        assert!(!reached, "one environment reached another");
+        drop(b_listener);
+        let _ = std::process::Command::new("ip").args(["link", "del", "nimbustest0"]).status();
+    }
+}
