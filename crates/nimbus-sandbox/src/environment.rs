@@ -114,9 +114,11 @@ impl Prestarted {
         self.process.as_ref().is_some_and(Process::is_alive)
     }
 
-    /// Alive, and its runtime is waiting for an assignment (fully started).
+    /// Alive, and its runtime is waiting for an assignment (fully started). A gated
+    /// sandbox counts as ready at once: its launch message waits in the pipe until the
+    /// runtime reaches the gate.
     pub fn is_ready(&self) -> bool {
-        self.process.as_ref().is_some_and(|p| p.is_alive() && p.api.ready_for_assignment())
+        self.process.as_ref().is_some_and(|p| p.is_alive() && (p.gate.is_some() || p.api.ready_for_assignment()))
     }
 }
 
@@ -128,16 +130,28 @@ impl Drop for Prestarted {
     }
 }
 
-/// Variables a function may set that change how an interpreter starts; a prestarted
-/// runtime cannot honour them, so such functions always get a fresh process.
+/// Whether `spec` cannot use a runtime started ahead of time. A sandbox's `/tmp` size is
+/// fixed when it is built; a `provided` runtime is prestarted only as a gated sandbox (its
+/// program is the function's own); an interpreter already running cannot honour variables
+/// that change how it starts.
 pub fn needs_fresh_process(spec: &EnvSpec, iso: &Isolation) -> bool {
     let sandboxed = matches!(iso, Isolation::Namespaces(_));
-    spec.runtime.family() == RuntimeFamily::Provided
-        // A sandbox's /opt and /tmp are fixed when it is built.
-        || (sandboxed && (spec.opt_dir.is_some() || spec.ephemeral_storage_mb != DEFAULT_TMP_MB))
-        || spec.environment.keys().any(|k| {
-            k.starts_with("PYTHON") || k.starts_with("NODE_") || k.starts_with("LD_") || k.starts_with("AWS_LAMBDA_NODEJS")
-        })
+    if sandboxed && spec.ephemeral_storage_mb != DEFAULT_TMP_MB {
+        return true;
+    }
+    if spec.runtime.family() == RuntimeFamily::Provided {
+        // Without a bootstrap, a fresh start reports AWS's error for that.
+        return !sandboxed || !spec.code_dir.join("bootstrap").is_file();
+    }
+    spec.environment.keys().any(|k| {
+        k.starts_with("PYTHON") || k.starts_with("NODE_") || k.starts_with("LD_") || k.starts_with("AWS_LAMBDA_NODEJS")
+    })
+}
+
+/// Prestarted runtimes are kept per key: one kind of gated sandbox serves every `provided`
+/// runtime.
+pub fn prestart_key(runtime: Runtime) -> Runtime {
+    if runtime.family() == RuntimeFamily::Provided { Runtime::ProvidedAl2023 } else { runtime }
 }
 
 impl Environment {
@@ -194,8 +208,8 @@ impl Environment {
         };
         let code = match iso {
             Isolation::Process => match registry.runtime_dir(runtime.family()) {
-                Some(d) => Code::Dir(d),
-                None => return Ok(None),
+                Some(d) if runtime.family() != RuntimeFamily::Provided => Code::Dir(d),
+                _ => return Ok(None),
             },
             Isolation::Namespaces(_) => Code::Later,
         };
@@ -223,20 +237,34 @@ impl Environment {
                 cg.set_limits(&Limits::for_memory_mb(spec.memory_mb))?;
             }
         }
-        if let Some(mount) = &process.task_mount {
-            crate::jail::bind_code_into(&mount.0, &spec.code_dir)?;
+        if let Some(late) = &process.late {
+            crate::jail::bind_code_into(&late.task(), &spec.code_dir)?;
+            if let Some(opt) = &spec.opt_dir {
+                crate::jail::bind_code_into(&late.opt(), opt)?;
+            }
         }
         let paths = launch::paths(iso, registry, spec.runtime, &spec.code_dir, spec.opt_dir.as_deref());
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         process.capture.set_sink(logs.sink(&spec.log_group, &log_stream));
-        let vars: serde_json::Map<String, serde_json::Value> =
-            environment_variables(&spec, &paths, &process.addr, &log_stream, endpoint_url)
-                .into_iter()
-                .map(|(k, v)| (k, serde_json::Value::String(v)))
-                .collect();
-        let assignment = serde_json::json!({ "env": vars, "cwd": paths.task });
-        process.api.assign(bytes::Bytes::from(assignment.to_string()), Instant::now());
+        let vars = environment_variables(&spec, &paths, &process.addr, &log_stream, endpoint_url);
+        let mut process = process;
+        match process.gate.take() {
+            // A `provided` sandbox waits at its gate: the environment opens it, then the
+            // runtime execs the function's bootstrap (its init starts now).
+            Some(gate) => {
+                process.api.mark_started(Instant::now());
+                let launch = crate::jail::Launch { env: vars, cwd: Some(paths.task.into()) };
+                let message = serde_json::to_vec(&launch).map_err(std::io::Error::other)?;
+                crate::jail::write_launch(gate, &message)?;
+            }
+            None => {
+                let vars: serde_json::Map<String, serde_json::Value> =
+                    vars.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+                let assignment = serde_json::json!({ "env": vars, "cwd": paths.task });
+                process.api.assign(bytes::Bytes::from(assignment.to_string()), Instant::now());
+            }
+        }
         Ok(Environment::from_process(id, spec, log_stream, generation, process))
     }
 

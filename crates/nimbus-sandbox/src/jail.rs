@@ -47,8 +47,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use host::{
-    available, bind_code_into, command, enter_new_netns_with_listener, make_shared_mount_point, new_netns_with_listener, place_child_fds,
-    prepare, remove_shared_mount_point,
+    available, bind_code_into, command, command_gated, enter_new_netns_with_listener, make_shared_mount_point, new_netns_with_listener, place_child_fds,
+    prepare, remove_shared_mount_point, write_launch,
 };
 pub use init::init_main;
 pub use rootfs::MountStep;
@@ -96,6 +96,13 @@ pub struct JailSpec {
     pub runtime_dir: Option<PathBuf>,
     /// Host directory bound read-only at `/opt` (the function's layers).
     pub layers_dir: Option<PathBuf>,
+    /// Like `task_mount`, for `/opt`: a shared mount point the layers are bound onto later.
+    /// Takes precedence over `layers_dir`.
+    pub opt_mount: Option<PathBuf>,
+    /// An inherited fd the runtime reads a [`Launch`] from (until end of file) after the
+    /// root is built and before it execs: a sandbox built ahead of time waits here for the
+    /// function it will run. Set by [`command_gated`].
+    pub gate_fd: Option<i32>,
     /// More read-only binds (an interpreter installed outside `/usr`).
     pub ro_binds: Vec<Bind>,
     /// Size of `/tmp` (AWS's EphemeralStorage, 512 MB by default).
@@ -111,6 +118,15 @@ pub struct JailSpec {
     pub rlimit_nofile: u64,
     /// Print where the time went (to stderr) just before exec.
     pub timings: bool,
+}
+
+/// What a gated sandbox's runtime learns at the gate: its whole environment (replacing the
+/// spec's) and, if given, its working directory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Launch {
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
 }
 
 /// A read-only bind mount of a host path.
@@ -159,6 +175,8 @@ impl Default for JailSpec {
             task_mount: None,
             runtime_dir: None,
             layers_dir: None,
+            opt_mount: None,
+            gate_fd: None,
             ro_binds: Vec::new(),
             tmp_size_mb: 512,
             shm_size_mb: 64,
@@ -215,6 +233,11 @@ impl JailSpec {
             // 0-2 are stdio and 3 is the spec itself.
             if fd <= SPEC_FD {
                 return Err(format!("network namespace fd {fd} (must be above {SPEC_FD})"));
+            }
+        }
+        if let Some(fd) = self.gate_fd {
+            if fd <= SPEC_FD || self.net == Net::Join(fd) {
+                return Err(format!("gate fd {fd} (must be above {SPEC_FD} and not the network namespace's)"));
             }
         }
         Ok(())

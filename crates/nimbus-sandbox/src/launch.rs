@@ -103,8 +103,11 @@ pub(crate) struct Process {
     pub pid: u32,
     pub dead: Arc<AtomicBool>,
     pub started: Instant,
-    /// The host mount point its `/var/task` follows (prestarted sandboxes).
-    pub task_mount: Option<TaskMount>,
+    /// The host mount points its `/var/task` and `/opt` follow (prestarted sandboxes).
+    pub late: Option<LateMounts>,
+    /// The write end of its gate (a prestarted `provided` sandbox waits there for its
+    /// environment before it execs the function's bootstrap).
+    pub gate: Option<OwnedFd>,
     /// Its control groups (memory, CPU, pids limits; freezer); None where cgroups are
     /// unavailable.
     pub cgroup: Option<Arc<EnvCgroup>>,
@@ -149,24 +152,55 @@ impl Process {
     }
 }
 
-/// A shared mount point on the host, removed with its environment.
-pub(crate) struct TaskMount(pub PathBuf);
+/// The shared mount points on the host that a prestarted sandbox's `/var/task` and `/opt`
+/// follow (`<envs dir>/<id>/{task,opt}`); code and layers are bound onto them when the
+/// sandbox is assigned. Removed with the environment.
+pub(crate) struct LateMounts(PathBuf);
 
-impl Drop for TaskMount {
+const LATE_MOUNTS: [&str; 2] = ["task", "opt"];
+
+impl LateMounts {
+    fn create(envs_dir: &Path) -> std::io::Result<LateMounts> {
+        let late = LateMounts(envs_dir.join(uuid::Uuid::new_v4().simple().to_string()));
+        for name in LATE_MOUNTS {
+            let dir = late.0.join(name);
+            std::fs::create_dir_all(&dir)?;
+            jail::make_shared_mount_point(&dir)?;
+        }
+        Ok(late)
+    }
+
+    pub fn task(&self) -> PathBuf {
+        self.0.join("task")
+    }
+
+    pub fn opt(&self) -> PathBuf {
+        self.0.join("opt")
+    }
+}
+
+impl Drop for LateMounts {
     fn drop(&mut self) {
-        let _ = jail::remove_shared_mount_point(&self.0);
-        if let Some(parent) = self.0.parent() {
-            let _ = std::fs::remove_dir_all(parent);
+        remove_late_mounts(&self.0);
+    }
+}
+
+/// Unmounts first: removing a directory tree with code still bound inside would reach
+/// into the code itself.
+fn remove_late_mounts(dir: &Path) {
+    for name in LATE_MOUNTS {
+        if jail::remove_shared_mount_point(&dir.join(name)).is_err() {
+            return; // still mounted: leave the directory rather than recurse into a mount
         }
     }
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Removes mount points and directories a crashed server left behind.
 pub fn sweep_envs_dir(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for e in entries.flatten() {
-        let _ = jail::remove_shared_mount_point(&e.path().join("task"));
-        let _ = std::fs::remove_dir_all(e.path());
+        remove_late_mounts(&e.path());
     }
 }
 
@@ -181,8 +215,13 @@ fn command_for(iso: &Isolation, runtime: Runtime, code: &Code<'_>, registry: &Ru
     let jailed = matches!(iso, Isolation::Namespaces(_));
     match runtime.family() {
         RuntimeFamily::Provided => {
-            let Code::Dir(dir) = code else {
-                return Err(Reply::StartFailed { error_type: "Runtime.InvalidEntrypoint".into(), message: "no code".into() });
+            let dir = match code {
+                Code::Dir(dir) => dir,
+                // A sandbox built ahead of time: the code arrives before the gate opens.
+                Code::Later if jailed => return Ok((PathBuf::from("/var/task/bootstrap"), vec![], None)),
+                Code::Later => {
+                    return Err(Reply::StartFailed { error_type: "Runtime.InvalidEntrypoint".into(), message: "no code".into() })
+                }
             };
             if !dir.join("bootstrap").is_file() {
                 return Err(Reply::StartFailed {
@@ -286,7 +325,8 @@ pub(crate) async fn launch(
     api.serve_on(listener)?;
     let env = vars(&addr, &view);
 
-    let mut task_mount = None;
+    let mut late_mounts = None;
+    let mut gate = None;
     let std_cmd = match iso {
         Isolation::Process => {
             let mut c = std::process::Command::new(&program);
@@ -295,14 +335,17 @@ pub(crate) async fn launch(
         }
         Isolation::Namespaces(ns) => {
             let late = match code {
-                Code::Later => {
-                    let dir = ns.envs_dir.join(uuid::Uuid::new_v4().simple().to_string()).join("task");
-                    std::fs::create_dir_all(&dir)?;
-                    jail::make_shared_mount_point(&dir)?;
-                    task_mount = Some(TaskMount(dir.clone()));
-                    Some(dir)
-                }
+                Code::Later => Some(LateMounts::create(&ns.envs_dir)?),
                 Code::Dir(_) => None,
+            };
+            // A `provided` runtime is the function's own program: built ahead of time, its
+            // sandbox waits at the gate (before exec) until it is assigned.
+            let gate_read = if late.is_some() && runtime.family() == RuntimeFamily::Provided {
+                let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(std::io::Error::from)?;
+                gate = Some(write);
+                Some(read)
+            } else {
+                None
             };
             let spec = JailSpec {
                 program: program.clone(),
@@ -311,7 +354,8 @@ pub(crate) async fn launch(
                 cwd: PathBuf::from("/var/task"),
                 hostname: "nimbus".into(),
                 code_dir: host_code.map(Path::to_path_buf),
-                task_mount: late,
+                task_mount: late.as_ref().map(LateMounts::task),
+                opt_mount: late.as_ref().map(LateMounts::opt),
                 runtime_dir: registry.runtime_dir(runtime.family()).map(Path::to_path_buf),
                 layers_dir: opt.map(Path::to_path_buf),
                 ro_binds: bind.into_iter().collect(),
@@ -321,7 +365,8 @@ pub(crate) async fn launch(
                 rlimit_nproc: None,
                 ..JailSpec::new(program.clone())
             };
-            jail::command(&ns.exe, &spec, netns)?
+            late_mounts = late;
+            jail::command_gated(&ns.exe, &spec, netns, gate_read)?
         }
     };
 
@@ -385,5 +430,5 @@ pub(crate) async fn launch(
             api.shutdown();
         });
     }
-    Ok(Ok(Process { api, capture, addr, pid, dead, started, task_mount, cgroup }))
+    Ok(Ok(Process { api, capture, addr, pid, dead, started, late: late_mounts, gate, cgroup }))
 }

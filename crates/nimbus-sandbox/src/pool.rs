@@ -10,7 +10,7 @@ use nimbus_logs::LogStore;
 
 use nimbus_model::{Runtime, RuntimeFamily};
 
-use crate::environment::{needs_fresh_process, EnvSpec, Environment, Prestarted};
+use crate::environment::{needs_fresh_process, prestart_key, EnvSpec, Environment, Prestarted};
 use crate::cgroup::CgroupManager;
 use crate::Isolation;
 use crate::runtimes::RuntimeRegistry;
@@ -66,13 +66,17 @@ pub struct EnvironmentPool {
 impl EnvironmentPool {
     pub fn new(config: PoolConfig, registry: Arc<RuntimeRegistry>, logs: Arc<LogStore>) -> Arc<EnvironmentPool> {
         let pool = Arc::new(EnvironmentPool { state: Mutex::new(PoolState::default()), config, registry, logs });
-        let managed: Vec<Runtime> = pool
+        let mut kinds: Vec<Runtime> = pool
             .registry
             .list()
             .filter(|i| i.runtime.family() != RuntimeFamily::Provided && i.interpreter.is_ok())
             .map(|i| i.runtime)
             .collect();
-        for runtime in managed {
+        // `provided` functions get sandboxes built ahead of time, waiting at their gate.
+        if matches!(pool.config.isolation, Isolation::Namespaces(_)) {
+            kinds.push(prestart_key(Runtime::ProvidedAl2023));
+        }
+        for runtime in kinds {
             pool.refill(runtime);
         }
         let weak = Arc::downgrade(&pool);
@@ -117,7 +121,7 @@ impl EnvironmentPool {
             let prestarted = if needs_fresh_process(spec, &self.config.isolation) {
                 None
             } else {
-                st.prestarted.get_mut(&spec.runtime).and_then(|list| {
+                st.prestarted.get_mut(&prestart_key(spec.runtime)).and_then(|list| {
                     // Dead ones go; ones still starting stay for later.
                     list.retain(Prestarted::is_alive);
                     let i = list.iter().position(Prestarted::is_ready)?;
@@ -128,7 +132,7 @@ impl EnvironmentPool {
         };
         let (generation, prestarted) = generation;
         if let Some(pre) = prestarted {
-            self.refill(spec.runtime);
+            self.refill(pre.runtime);
             match Environment::adopt(pre, spec.clone(), &self.config.isolation, &self.registry, &self.logs, generation, self.config.endpoint_url.as_deref()) {
                 Ok(env) => return Ok(Ok((env, true))),
                 Err(e) => tracing::warn!("adopting a prestarted runtime failed, starting a fresh one: {e}"),

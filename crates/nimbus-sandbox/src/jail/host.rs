@@ -68,6 +68,12 @@ pub unsafe fn place_child_fds(fds: &[RawFd]) -> io::Result<()> {
 /// with `tokio::process::Command::from`. The fds are held by the command until it is
 /// dropped: drop it right after spawning.
 pub fn command(exe: &Path, spec: &JailSpec, netns: Option<OwnedFd>) -> io::Result<std::process::Command> {
+    command_gated(exe, spec, netns, None)
+}
+
+/// [`command`], and `gate` (the read end of a pipe) placed after the others for the runtime
+/// to read its [`super::Launch`] from; the spec's `gate_fd` is set to match.
+pub fn command_gated(exe: &Path, spec: &JailSpec, netns: Option<OwnedFd>, gate: Option<OwnedFd>) -> io::Result<std::process::Command> {
     let mut spec = spec.clone();
     match (&netns, spec.net) {
         (Some(_), _) => spec.net = Net::Join(NETNS_FD),
@@ -76,12 +82,24 @@ pub fn command(exe: &Path, spec: &JailSpec, netns: Option<OwnedFd>) -> io::Resul
         }
         (None, _) => {}
     }
+    let mut raw = [-1; 3];
+    raw[0] = -2; // the spec's fd, filled in below
+    let mut count = 1;
+    if let Some(fd) = &netns {
+        raw[count] = fd.as_raw_fd();
+        count += 1;
+    }
+    spec.gate_fd = None;
+    if let Some(fd) = &gate {
+        raw[count] = fd.as_raw_fd();
+        spec.gate_fd = Some(SPEC_FD + count as i32);
+        count += 1;
+    }
     spec.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let spec_fd = prepare(&spec)?;
-    let raw = [spec_fd.as_raw_fd(), netns.as_ref().map_or(-1, |fd| fd.as_raw_fd())];
-    let count = if netns.is_some() { 2 } else { 1 };
+    raw[0] = spec_fd.as_raw_fd();
     debug_assert_eq!(SPEC_FD, 3);
-    let held = (spec_fd, netns);
+    let held = (spec_fd, netns, gate);
 
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("sandbox-init").env_clear().current_dir("/");
@@ -120,6 +138,14 @@ pub fn enter_new_netns_with_listener(port: u16) -> io::Result<(OwnedFd, TcpListe
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
     let ns = std::fs::File::open("/proc/thread-self/ns/net")?;
     Ok((OwnedFd::from(ns), listener))
+}
+
+/// Opens a gated sandbox's gate: writes its launch message (a [`super::Launch`] as JSON)
+/// and closes the pipe. The message is far below the pipe's buffer, so this never blocks
+/// for long, even before the runtime reaches the gate.
+pub fn write_launch(gate: OwnedFd, message: &[u8]) -> io::Result<()> {
+    let mut file = std::fs::File::from(gate);
+    std::io::Write::write_all(&mut file, message)
 }
 
 /// Makes `dir` a mount point in a peer group of its own, shared, so that binds made on it

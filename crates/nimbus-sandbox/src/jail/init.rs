@@ -236,6 +236,13 @@ fn runtime(mut p: Prepared, ready: OwnedFd) -> ! {
         p.marks.push((name, u64::from_le_bytes(bytes)));
     }
     p.marks.push(("wait for root", sys::monotonic_ns()));
+    if let Some(fd) = p.spec.gate_fd {
+        if let Err(f) = pass_gate(&mut p, fd) {
+            report(&f);
+            sys::exit_now(EXIT_SETUP_FAILED);
+        }
+        p.marks.push(("gate", sys::monotonic_ns()));
+    }
     // As the user, so a directory the runtime may not enter fails here, clearly.
     // SAFETY: valid C string.
     if unsafe { libc::chdir(p.cwd.as_ptr()) } < 0 {
@@ -251,6 +258,26 @@ fn runtime(mut p: Prepared, ready: OwnedFd) -> ! {
     let e = sys::execve(&p.program, &argv, &envp);
     eprintln!("fork/exec {}: {}", p.spec.program.display(), go_style(&e));
     sys::exit_now(EXIT_EXEC_FAILED)
+}
+
+/// Waits at the gate for the function this sandbox was built ahead of time for: its
+/// environment and working directory. End of file without a word means the server dropped
+/// the sandbox unused; then the runtime ends quietly.
+fn pass_gate(p: &mut Prepared, fd: i32) -> Result<(), Failure> {
+    // SAFETY: the fd is ours by contract with the server (see `command_gated`).
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf).map_err(fail("read the launch message"))?;
+    if buf.is_empty() {
+        sys::exit_now(0);
+    }
+    let launch: super::Launch = serde_json::from_slice(&buf).map_err(fail("parse the launch message"))?;
+    p.envp = launch.env.iter().map(|(k, v)| cstring("environment", format!("{k}={v}").as_bytes())).collect::<Result<_, _>>()?;
+    if let Some(cwd) = launch.cwd {
+        p.cwd = cstring("cwd", cwd.as_os_str().as_bytes())?;
+        p.spec.cwd = cwd;
+    }
+    Ok(())
 }
 
 fn drop_privileges(p: &mut Prepared) -> Result<(), Failure> {

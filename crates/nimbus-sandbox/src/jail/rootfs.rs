@@ -194,7 +194,10 @@ pub fn plan(spec: &JailSpec) -> Result<Vec<MountStep>, String> {
         required_dir("runtime_dir", src)?;
         steps.push(MountStep::Bind { source: src.clone(), target: "/var/runtime".into(), dir: true });
     }
-    if let Some(src) = &spec.layers_dir {
+    if let Some(src) = &spec.opt_mount {
+        required_dir("opt_mount", src)?;
+        steps.push(MountStep::SlaveBind { source: src.clone(), target: "/opt".into() });
+    } else if let Some(src) = &spec.layers_dir {
         required_dir("layers_dir", src)?;
         steps.push(MountStep::Bind { source: src.clone(), target: "/opt".into(), dir: true });
     }
