@@ -444,6 +444,67 @@ fn code_bound_later_appears_at_var_task() {
     assert!(std::fs::read_dir(&point.0).expect("point").next().is_none(), "the host dir is empty again");
 }
 
+/// A gated sandbox is built ahead of time and execs only once its launch message arrives:
+/// with the environment and cwd from the message, and code and layers bound after the build.
+#[test]
+fn gated_sandbox_execs_with_the_launch_environment() {
+    let Some(exe) = exe() else { return };
+    let _g = shared();
+    let task = TempDir::new("gate-task");
+    let opt = TempDir::new("gate-opt");
+    let code = TempDir::new("gate-code");
+    let layers = TempDir::new("gate-layers");
+    std::fs::write(code.0.join("bootstrap"), "#!/bin/sh\necho \"$GREETING from $(pwd)\"; cat /opt/layer.txt\n").expect("write");
+    std::fs::set_permissions(code.0.join("bootstrap"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(layers.0.join("layer.txt"), "layer\n").expect("write");
+    for d in [&code.0, &layers.0] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    jail::make_shared_mount_point(&task.0).expect("shared mount point");
+    jail::make_shared_mount_point(&opt.0).expect("shared mount point");
+    let spec = JailSpec {
+        program: "/var/task/bootstrap".into(),
+        env: vec![("GREETING".into(), "not this".into())],
+        task_mount: Some(task.0.clone()),
+        opt_mount: Some(opt.0.clone()),
+        cwd: "/".into(),
+        tmp_size_mb: 8,
+        ..Default::default()
+    };
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+    let mut cmd = jail::command_gated(exe, &spec, None, Some(read)).expect("command");
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    let child = cmd.spawn().expect("spawn");
+    drop(cmd);
+    std::thread::sleep(std::time::Duration::from_millis(100)); // built, waiting at the gate
+    jail::bind_code_into(&task.0, &code.0).expect("bind code");
+    jail::bind_code_into(&opt.0, &layers.0).expect("bind layers");
+    let launch = jail::Launch {
+        env: vec![("GREETING".into(), "hello".into()), ("PATH".into(), "/usr/bin:/bin".into())],
+        cwd: Some("/var/task".into()),
+    };
+    jail::write_launch(write, &serde_json::to_vec(&launch).expect("json")).expect("open the gate");
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success());
+    assert_eq!(text, "hello from /var/task\nlayer\n");
+    jail::remove_shared_mount_point(&task.0).expect("unmount");
+    jail::remove_shared_mount_point(&opt.0).expect("unmount");
+
+    // Dropped unused (the server closes the gate without a word): ends quietly.
+    jail::make_shared_mount_point(&task.0).expect("shared mount point");
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+    let mut cmd = jail::command_gated(exe, &JailSpec { opt_mount: None, ..spec }, None, Some(read)).expect("command");
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    let child = cmd.spawn().expect("spawn");
+    drop(cmd);
+    drop(write);
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+    jail::remove_shared_mount_point(&task.0).expect("unmount");
+}
+
 /// RLIMIT_NPROC is counted per uid across the host: sandboxes sharing a uid share it.
 #[test]
 fn nproc_limit_is_shared_by_sandboxes_with_the_same_uid() {
