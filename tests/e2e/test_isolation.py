@@ -134,6 +134,30 @@ def test_environments_reach_the_api_through_their_link_but_not_each_other(server
     assert out_a["runtime_api"] == out_b["runtime_api"] == "127.0.0.1:9001"
 
 
+def test_links_vanish_with_a_killed_server(server_factory):
+    """A server killed with SIGKILL leaves no veth pairs behind: they die with the
+    environments' namespaces."""
+    s = server_factory()
+    status = json.loads(__import__("urllib.request").request.urlopen(s.endpoint + "/_nimbus/status").read())
+    if "linked" not in status["isolation"]:
+        pytest.skip(f"environments are not linked here: {status['isolation']}")
+    lam = s.lambda_client()
+    from helpers import create_function, make_zip
+    create_function(lam, "net", "python3.11", "net.handler", make_zip({"net.py": NET_PROBE}))
+    out = invoke(lam, "net", {}).ok()
+    a, b, c, d = (int(x) for x in out["address"].split("."))
+    gw = [int(x) for x in out["endpoint"].split("//")[1].split(":")[0].split(".")]
+    # The host end is named after the host number within the subnet (a /16 by default).
+    n = (c - gw[2]) * 256 + d
+    host_if = f"/sys/class/net/nb{n:x}"
+    assert os.path.exists(host_if), host_if
+    s.kill()
+    deadline = time.monotonic() + 10
+    while os.path.exists(host_if) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(host_if), "the environment's veth pair outlived its server"
+
+
 MEM_HOG = r'''
 import os
 keep = []
