@@ -92,6 +92,12 @@ impl Linker {
         }
         let mask = u32::MAX << (32 - prefix);
         let network = u32::from(net) & mask;
+        if let Some(iface) = overlapping_route(bridge, network, mask)? {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{net}/{prefix} overlaps a route of {iface}; choose another --sandbox-subnet"),
+            ));
+        }
         let mut linker = Linker {
             bridge: bridge.to_string(),
             bridge_index: 0,
@@ -205,6 +211,31 @@ impl Linker {
         }
         Err(last_err.unwrap_or_else(|| io::Error::other("no free address")))
     }
+}
+
+/// The interface of a host route (other than the default route and the bridge's own) that
+/// overlaps `network/mask`: taking such a subnet would hijack the host's traffic to it.
+fn overlapping_route(bridge: &str, network: u32, mask: u32) -> io::Result<Option<String>> {
+    let table = match std::fs::read_to_string("/proc/net/route") {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(routes_overlapping(&table, bridge, network, mask))
+}
+
+/// [`overlapping_route`] on the text of `/proc/net/route` (addresses in little-endian hex).
+fn routes_overlapping(table: &str, bridge: &str, network: u32, mask: u32) -> Option<String> {
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (iface, dest, route_mask) = (f.first()?, f.get(1)?, f.get(7)?);
+        let dest = u32::from_be(u32::from_str_radix(dest, 16).ok()?);
+        let route_mask = u32::from_be(u32::from_str_radix(route_mask, 16).ok()?);
+        // Two prefixes overlap when they agree on the shorter one's bits.
+        let common = mask & route_mask;
+        let overlaps = route_mask != 0 && (dest & common) == (network & common);
+        (overlaps && *iface != bridge).then(|| iface.to_string())
+    })
 }
 
 fn if_index(name: &str) -> io::Result<u32> {
@@ -368,6 +399,21 @@ mod tests {
         })
         .join()
         .unwrap()
+    }
+
+    #[test]
+    fn a_subnet_overlapping_a_host_route_is_refused() {
+        let table = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n\
+                     eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+                     nimbus0\t0000D50A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n\
+                     eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+        let net = |a: [u8; 4]| u32::from(Ipv4Addr::from(a));
+        let mask = |p: u32| u32::MAX << (32 - p);
+        // Our own bridge's route and the default route do not count.
+        assert_eq!(routes_overlapping(table, "nimbus0", net([10, 213, 0, 0]), mask(16)), None);
+        assert_eq!(routes_overlapping(table, "nimbus0", net([192, 0, 2, 128]), mask(25)), Some("eth0".into()));
+        assert_eq!(routes_overlapping(table, "nimbus0", net([192, 0, 0, 0]), mask(16)), Some("eth0".into()));
+        assert_eq!(routes_overlapping(table, "other0", net([10, 213, 5, 0]), mask(24)), Some("nimbus0".into()));
     }
 
     #[test]
