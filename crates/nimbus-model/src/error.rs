@@ -24,6 +24,7 @@ pub enum ErrorCode {
     /// CloudWatch Logs' name for a request that is not valid.
     InvalidParameter,
     AccessDenied,
+    ProvisionedConcurrencyConfigNotFound,
 }
 
 impl ErrorCode {
@@ -45,12 +46,13 @@ impl ErrorCode {
             ErrorCode::Service => "ServiceException",
             ErrorCode::InvalidParameter => "InvalidParameterException",
             ErrorCode::AccessDenied => "AccessDeniedException",
+            ErrorCode::ProvisionedConcurrencyConfigNotFound => "ProvisionedConcurrencyConfigNotFoundException",
         }
     }
 
     pub fn status(self) -> u16 {
         match self {
-            ErrorCode::ResourceNotFound => 404,
+            ErrorCode::ResourceNotFound | ErrorCode::ProvisionedConcurrencyConfigNotFound => 404,
             ErrorCode::ResourceConflict => 409,
             ErrorCode::PreconditionFailed => 412,
             ErrorCode::RequestTooLarge | ErrorCode::RequestEntityTooLarge => 413,
