@@ -138,6 +138,8 @@ impl ControlPlane {
             Err(e) => return Err(store_err(e)),
         }
         self.view.forget_aliases(name);
+        // Its provisioned environments follow it to the version it now runs.
+        self.provisioning_changed(name);
         Ok(next)
     }
 
@@ -154,6 +156,7 @@ impl ControlPlane {
         // AWS answers 204 for an alias that does not exist.
         self.store.delete_alias(name, alias_name).await.map_err(store_err)?;
         self.view.forget_aliases(name);
+        self.forget_provisioned(name, alias_name).await?;
         Ok(())
     }
 
