@@ -21,6 +21,8 @@ pub struct ProvisionTarget {
     pub qualifier: String,
     pub version: String,
     pub count: u32,
+    /// The config's LastModified: a config written again retries a failed allocation.
+    pub epoch: i64,
 }
 
 /// What an invocation that finds no provisioned environment may use.
@@ -227,7 +229,7 @@ impl ControlPlane {
                     targets
                         .into_iter()
                         .filter(|(v, _)| v != LATEST)
-                        .map(|(version, count)| ProvisionTarget { qualifier: c.qualifier.clone(), version, count }),
+                        .map(|(version, count)| ProvisionTarget { qualifier: c.qualifier.clone(), version, count, epoch: c.last_modified_ms }),
                 ),
                 Err(e) => tracing::warn!(function = name, qualifier = %c.qualifier, "cannot provision: {}", e.message),
             }

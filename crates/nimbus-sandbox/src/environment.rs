@@ -16,6 +16,7 @@ use crate::capture::OutputCapture;
 use crate::cgroup::{CgroupManager, Limits};
 use crate::launch::{self, Code, Isolation, Process, Resources};
 use crate::runtime_api::{Delivery, Progress};
+use crate::pool::ProvisionKey;
 use crate::runtimes::RuntimeRegistry;
 use crate::{Invocation, Reply, SandboxError};
 
@@ -72,6 +73,8 @@ pub struct Environment {
     pub spec: Arc<EnvSpec>,
     pub log_stream: String,
     pub generation: u64,
+    /// Set for an environment kept initialized by provisioned concurrency: whose it is.
+    pub provisioned: Option<Arc<ProvisionKey>>,
     process: Process,
     peak_memory_mb: AtomicU64,
     /// Freezing between invocations: bumped on every use, so a late freeze knows it is stale.
@@ -151,6 +154,7 @@ impl Environment {
         registry: &RuntimeRegistry,
         logs: &LogStore,
         generation: u64,
+        provisioned: Option<Arc<ProvisionKey>>,
     ) -> Result<Result<Arc<Environment>, Reply>, SandboxError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
@@ -163,14 +167,14 @@ impl Environment {
             sink: Some(sink),
         };
         let process = match launch::launch(iso, registry, spec.runtime, Code::Dir(&spec.code_dir), res, |addr, paths| {
-            environment_variables(&spec, paths, addr, &log_stream)
+            environment_variables(&spec, paths, addr, &log_stream, provisioned.is_some())
         })
         .await?
         {
             Ok(p) => p,
             Err(reply) => return Ok(Err(reply)),
         };
-        Ok(Ok(Environment::from_process(id, spec, log_stream, generation, process)))
+        Ok(Ok(Environment::from_process(id, spec, log_stream, generation, process, provisioned)))
     }
 
     /// Starts a managed runtime ahead of time, not yet tied to a function.
@@ -214,6 +218,7 @@ impl Environment {
         registry: &RuntimeRegistry,
         logs: &LogStore,
         generation: u64,
+        provisioned: Option<Arc<ProvisionKey>>,
     ) -> Result<Arc<Environment>, SandboxError> {
         let process = pre.process.take().expect("a prestarted runtime is adopted once");
         if let Some(cg) = &process.cgroup {
@@ -229,21 +234,29 @@ impl Environment {
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         process.capture.set_sink(logs.sink(&spec.log_group, &log_stream));
         let vars: serde_json::Map<String, serde_json::Value> =
-            environment_variables(&spec, &paths, &process.addr, &log_stream)
+            environment_variables(&spec, &paths, &process.addr, &log_stream, provisioned.is_some())
                 .into_iter()
                 .map(|(k, v)| (k, serde_json::Value::String(v)))
                 .collect();
         let assignment = serde_json::json!({ "env": vars, "cwd": paths.task });
         process.api.assign(bytes::Bytes::from(assignment.to_string()), Instant::now());
-        Ok(Environment::from_process(id, spec, log_stream, generation, process))
+        Ok(Environment::from_process(id, spec, log_stream, generation, process, provisioned))
     }
 
-    fn from_process(id: String, spec: Arc<EnvSpec>, log_stream: String, generation: u64, process: Process) -> Arc<Environment> {
+    fn from_process(
+        id: String,
+        spec: Arc<EnvSpec>,
+        log_stream: String,
+        generation: u64,
+        process: Process,
+        provisioned: Option<Arc<ProvisionKey>>,
+    ) -> Arc<Environment> {
         Arc::new(Environment {
             id,
             spec,
             log_stream,
             generation,
+            provisioned,
             peak_memory_mb: AtomicU64::new(0),
             freeze: Mutex::new(FreezeState::default()),
             memory_sampled_ms: AtomicU64::new(0),
@@ -255,6 +268,30 @@ impl Environment {
 
     pub fn is_alive(&self) -> bool {
         self.process.is_alive()
+    }
+
+    /// Runs the init phase ahead of any invocation (provisioned concurrency): waits until
+    /// the runtime asks for its first event, at most [`INIT_TIMEOUT`]. Afterwards the CPU
+    /// share follows the memory size and the first invocation reports no Init Duration.
+    pub async fn initialize(&self) -> Result<Duration, String> {
+        let started = Instant::now();
+        match tokio::time::timeout(INIT_TIMEOUT, self.process.api.initialized()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => {
+                self.kill();
+                return Err(why);
+            }
+            Err(_) => {
+                self.kill();
+                return Err(format!("FUNCTION_ERROR_INIT_FAILURE: Sandbox.Timedout: init did not finish within {} seconds", INIT_TIMEOUT.as_secs()));
+            }
+        }
+        if let Some(cg) = &self.process.cgroup {
+            let _ = cg.set_limits(&Limits::for_memory_mb(self.spec.memory_mb));
+        }
+        self.process.api.mark_initialized();
+        self.process.capture.drain(true);
+        Ok(started.elapsed())
     }
 
     /// Kills the whole process group; the exit watcher then fails anything pending.
@@ -385,7 +422,7 @@ impl Drop for Environment {
 
 /// The variables a Lambda runtime sees, built from scratch: nothing of the server's own
 /// environment leaks in (and slows runtimes down).
-fn environment_variables(spec: &EnvSpec, paths: &launch::Paths, api_addr: &str, log_stream: &str) -> Vec<(String, String)> {
+fn environment_variables(spec: &EnvSpec, paths: &launch::Paths, api_addr: &str, log_stream: &str, provisioned: bool) -> Vec<(String, String)> {
     let task = paths.task.clone();
     let family = spec.runtime.family();
     let runtime_dir = paths.runtime_dir.clone();
@@ -398,7 +435,7 @@ fn environment_variables(spec: &EnvSpec, paths: &launch::Paths, api_addr: &str, 
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), spec.memory_mb.to_string()),
         ("AWS_LAMBDA_LOG_GROUP_NAME".into(), spec.log_group.clone()),
         ("AWS_LAMBDA_LOG_STREAM_NAME".into(), log_stream.to_string()),
-        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), if provisioned { "provisioned-concurrency" } else { "on-demand" }.into()),
         ("AWS_LAMBDA_RUNTIME_API".into(), api_addr.to_string()),
         ("AWS_REGION".into(), spec.region.clone()),
         ("AWS_DEFAULT_REGION".into(), spec.region.clone()),
