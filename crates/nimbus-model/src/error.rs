@@ -105,6 +105,14 @@ impl ApiError {
         Self::new(ErrorCode::Service, message)
     }
 
+    /// AWS's message for a required member that is missing (its value is printed bare).
+    pub fn missing(field: &str) -> Self {
+        Self::new(
+            ErrorCode::Validation,
+            format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"),
+        )
+    }
+
     /// AWS's modelled-constraint message: `1 validation error detected: Value '…' at
     /// 'memorySize' failed to satisfy constraint: …`.
     pub fn validation(value: &str, field: &str, constraint: &str) -> Self {

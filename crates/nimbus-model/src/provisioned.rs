@@ -55,7 +55,7 @@ pub enum Op {
 pub fn qualifier(q: Option<&Qualifier>, op: Op) -> Result<&str, ApiError> {
     let q = match q {
         None => {
-            return Err(null_member("qualifier"));
+            return Err(ApiError::missing("qualifier"));
         }
         Some(q) => q.as_str(),
     };
@@ -66,14 +66,6 @@ pub fn qualifier(q: Option<&Qualifier>, op: Op) -> Result<&str, ApiError> {
         }));
     }
     Ok(q)
-}
-
-/// AWS's message for a required member that is missing (its value is printed bare).
-pub fn null_member(field: &str) -> ApiError {
-    ApiError::new(
-        crate::ErrorCode::Validation,
-        format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"),
-    )
 }
 
 /// What the account and the function already claim, apart from the config being set.
