@@ -312,3 +312,58 @@ def test_restart_provisions_again(pc):
     sent = time.time()
     body = invoke(lam, f"{name}:1", {}).ok()
     assert body["init_type"] == "provisioned-concurrency" and body["init_at"] < sent
+
+
+NODE_HANDLER = """
+const INIT_AT = Date.now() / 1000;
+const TOKEN = require('crypto').randomUUID();
+const INIT_TYPE = process.env.AWS_LAMBDA_INITIALIZATION_TYPE;
+exports.handler = async () => ({ token: TOKEN, init_at: INIT_AT, init_type: INIT_TYPE });
+"""
+
+
+def test_node_environment_is_initialized_ahead(pc):
+    _, lam, _ = pc
+    name = unique("pc-node")
+    create_function(lam, name, "nodejs20.x", "index.handler", make_zip({"index.js": NODE_HANDLER}))
+    lam.publish_version(FunctionName=name)
+    lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1)
+    _ready(lam, name, "1")
+    sent = time.time()
+    r = invoke(lam, f"{name}:1", {})
+    body = r.ok()
+    assert body["init_type"] == "provisioned-concurrency" and body["init_at"] < sent, body
+    assert "Init Duration" not in r.log
+    assert invoke(lam, name, {}).ok()["init_type"] == "on-demand"
+
+
+def test_weighted_alias_spreads_environments(pc):
+    server, lam, _ = pc
+    name = _function(lam, versions=2)
+    lam.create_alias(FunctionName=name, Name="canary", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})
+    lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="canary", ProvisionedConcurrentExecutions=2)
+    assert _ready(lam, name, "canary")["AllocatedProvisionedConcurrentExecutions"] == 2
+    seen = set()
+    for _ in range(40):
+        body = invoke(lam, f"{name}:canary", {}).ok()
+        assert body["init_type"] == "provisioned-concurrency", body
+        seen.add(body["version"])
+        if seen == {"1", "2"}:
+            break
+    assert seen == {"1", "2"}
+    assert _status(server)["provisioned"] == 2
+
+
+def test_reservation_covers_versions_and_provisioned_carves_it(pc):
+    _, lam, _ = pc
+    name = _function(lam)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1)
+    _ready(lam, name, "1")
+    # All of the reservation is provisioned: the version runs on it, $LATEST is throttled.
+    assert invoke(lam, f"{name}:1", {}).ok()["init_type"] == "provisioned-concurrency"
+    expect_error(lambda: lam.invoke(FunctionName=name, Payload=b"{}"), "TooManyRequestsException", 429)
+    lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    # A reservation applies to every version, not only to $LATEST.
+    expect_error(lambda: lam.invoke(FunctionName=f"{name}:1", Payload=b"{}"), "TooManyRequestsException", 429)
