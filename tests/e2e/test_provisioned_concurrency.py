@@ -174,6 +174,10 @@ def test_errors(pc):
     msg = expect_error(lambda: lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1),
                        "ResourceConflictException", 409)
     assert msg == "Version is pointed by a Provisioned Concurrency alias"
+    # An alias with provisioned concurrency keeps pointing at a published version.
+    msg = expect_error(lambda: lam.update_alias(FunctionName=name, Name="live", FunctionVersion="$LATEST"),
+                       "InvalidParameterValueException", 400)
+    assert msg == "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
 
 
 def test_limits_and_account_settings(pc):

@@ -125,6 +125,7 @@ impl ControlPlane {
             None => current.additional_version.iter().map(|(v, w)| (v.clone(), *w)).collect(),
         };
         next.additional_version = self.check_alias(&next, &weights).await?;
+        self.check_provisioned_alias_target(&next).await?;
         next.revision_id = new_revision_id();
         match self.store.put_alias(&next, Some(&current.revision_id)).await {
             Ok(()) => {}

@@ -237,6 +237,18 @@ impl ControlPlane {
         out
     }
 
+    /// An alias with provisioned concurrency must keep leading to a published version.
+    pub(crate) async fn check_provisioned_alias_target(&self, candidate: &alias::AliasConfig) -> Result<(), ApiError> {
+        if !self.configs().get(&candidate.function_name).is_some_and(|c| c.contains_key(&candidate.name)) {
+            return Ok(());
+        }
+        let aliases = self.alias_map(&candidate.function_name).await?;
+        if alias::resolve(candidate, |n| aliases.get(n), 1.0)? == LATEST {
+            return Err(ApiError::invalid("Provisioned Concurrency Configs cannot be applied to unpublished function versions."));
+        }
+        Ok(())
+    }
+
     /// A reservation below the function's provisioned concurrency would throttle its
     /// provisioned environments: refused.
     pub(crate) fn check_reservation_covers_provisioned(&self, name: &str, reserved: u32) -> Result<(), ApiError> {
