@@ -261,3 +261,117 @@ impl ControlPlane {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    use nimbus_model::{Partition, Runtime};
+    use nimbus_store::{CodeCache, LocalBlobStore, OptCache, SqliteStore};
+
+    use super::*;
+    use crate::{CodeDirs, ConfigChange, NewFunction};
+
+    fn zip() -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file("index.py", zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(b"def handler(e, c):\n    return e\n").unwrap();
+        w.finish().unwrap().into_inner()
+    }
+
+    async fn control(dir: &std::path::Path) -> ControlPlane {
+        let dirs = CodeDirs {
+            code: CodeCache::new(dir.join("code"), dir.join("tmp")),
+            layers: CodeCache::new(dir.join("layers"), dir.join("tmp")),
+            opt: OptCache::new(dir.join("opt"), dir.join("tmp")),
+        };
+        let partition = Partition { region: "us-east-1".into(), account_id: "000000000000".into() };
+        let store = Arc::new(SqliteStore::open(&dir.join("db")).unwrap());
+        ControlPlane::open(store, Arc::new(LocalBlobStore::new(dir.join("blobs"))), dirs, partition, 1000).await.unwrap()
+    }
+
+    /// Creates `name` with versions 1 and 2 and alias `live` → 1.
+    async fn function(c: &ControlPlane, name: &str) {
+        c.create(NewFunction {
+            name: name.into(),
+            runtime: Runtime::Python311,
+            role: "arn:aws:iam::000000000000:role/r".into(),
+            handler: "index.handler".into(),
+            description: String::new(),
+            timeout_secs: 3,
+            memory_mb: 128,
+            ephemeral_storage_mb: 512,
+            environment: Default::default(),
+            architectures: vec![],
+            layers: vec![],
+            dead_letter_target: None,
+            zip: zip(),
+        })
+        .await
+        .unwrap();
+        for v in ["1", "2"] {
+            let env = [("MARK".to_string(), v.to_string())].into_iter().collect();
+            c.update_config(name, ConfigChange { environment: Some(env), ..Default::default() }).await.unwrap();
+            c.publish(name, None, None, None).await.unwrap();
+        }
+        c.create_alias(name, "live", "1", String::new(), Default::default()).await.unwrap();
+    }
+
+    fn q(s: &str) -> Qualifier {
+        Qualifier::parse(s).expect("a valid qualifier")
+    }
+
+    #[tokio::test]
+    async fn configs_follow_aws_rules_and_the_functions_they_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = control(dir.path()).await;
+        let changes = Arc::new(AtomicUsize::new(0));
+        let seen = changes.clone();
+        c.on_provisioning_change(move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        function(&c, "f").await;
+
+        let code = |r: Result<ProvisionedConfig, ApiError>| r.unwrap_err().code;
+        assert_eq!(code(c.put_provisioned("f", Some(&q("$LATEST")), 1).await), ErrorCode::InvalidParameterValue);
+        assert_eq!(code(c.put_provisioned("f", Some(&q("9")), 1).await), ErrorCode::ResourceNotFound);
+        assert_eq!(code(c.put_provisioned("g", Some(&q("1")), 1).await), ErrorCode::ResourceNotFound);
+        assert_eq!(code(c.put_provisioned("f", None, 1).await), ErrorCode::Validation);
+        assert_eq!(code(c.get_provisioned("f", Some(&q("1"))).await), ErrorCode::ProvisionedConcurrencyConfigNotFound);
+
+        c.put_provisioned("f", Some(&q("1")), 2).await.unwrap();
+        assert_eq!(code(c.put_provisioned("f", Some(&q("live")), 1).await), ErrorCode::ResourceConflict);
+        assert_eq!(
+            c.provision_targets("f").await,
+            vec![ProvisionTarget { qualifier: "1".into(), version: "1".into(), count: 2, epoch: c.get_provisioned("f", Some(&q("1"))).await.unwrap().last_modified_ms }]
+        );
+        // Without a reservation it leaves the unreserved pool; a reservation must cover it
+        // and then carves it out of the function's on-demand share.
+        assert_eq!(c.unreserved_concurrency(), 998);
+        assert_eq!(c.on_demand_limits("f").reserved, None);
+        assert!(c.set_reserved_concurrency("f", Some(1)).await.is_err());
+        c.set_reserved_concurrency("f", Some(3)).await.unwrap();
+        assert_eq!(c.unreserved_concurrency(), 997);
+        assert_eq!(c.on_demand_limits("f").reserved, Some(1));
+
+        // Deleting the version deletes its config (the alias must move off it first).
+        c.update_alias("f", "live", crate::AliasChange { function_version: Some("2".into()), ..Default::default() }).await.unwrap();
+        c.delete_version("f", "1").await.unwrap();
+        assert!(c.list_provisioned("f", None, 50).await.unwrap().0.is_empty());
+        assert_eq!(c.on_demand_limits("f").reserved, Some(3));
+
+        // Configs are loaded again by a new control plane over the same store.
+        c.put_provisioned("f", Some(&q("live")), 1).await.unwrap();
+        assert_eq!(c.provision_targets("f").await[0].version, "2");
+        let before = changes.load(Ordering::SeqCst);
+        assert!(before >= 4, "{before}");
+        drop(c);
+        let c = control(dir.path()).await;
+        assert_eq!(c.provisioned_functions(), vec!["f".to_string()]);
+        assert_eq!(c.get_provisioned("f", Some(&q("live"))).await.unwrap().requested, 1);
+        c.delete("f").await.unwrap();
+        assert!(c.provisioned_functions().is_empty());
+    }
+}
