@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 
 import pytest
 
-from helpers import create_function, expect_error, http_get, invoke, make_zip, unique, wait_for
+from helpers import concurrently, create_function, expect_error, http_get, invoke, make_zip, unique, wait_for
 
 PC_LAST_MODIFIED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+0000$")
 
@@ -65,20 +64,6 @@ def _ready(lam, name: str, qualifier: str, timeout: float = 20.0) -> dict:
         return c if c["Status"] == "READY" else None
 
     return wait_for(check, timeout=timeout, what=f"{name}:{qualifier} READY")
-
-
-def _concurrently(n: int, fn):
-    out: list = [None] * n
-
-    def run(i):
-        out[i] = fn(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out
 
 
 def _status(server) -> dict:
@@ -224,7 +209,7 @@ def test_initialized_ahead_and_spill_over(pc):
     # Two concurrent invocations land on the two provisioned environments: different
     # environments, both initialized before the invocations were sent, no cold init on
     # the invoke path (no Init Duration), and the initialization type AWS sets.
-    results = _concurrently(2, lambda i: invoke(lam, f"{name}:live", {"sleep": 1.0}))
+    results = concurrently(2, lambda i: invoke(lam, f"{name}:live", {"sleep": 1.0}))
     bodies = [r.ok() for r in results]
     assert {b["init_type"] for b in bodies} == {"provisioned-concurrency"}, bodies
     assert len({b["token"] for b in bodies}) == 2, bodies
@@ -236,7 +221,7 @@ def test_initialized_ahead_and_spill_over(pc):
         assert r.version == "1"
 
     # Three at once: two provisioned, the third spills over to an on-demand environment.
-    results = _concurrently(3, lambda i: invoke(lam, f"{name}:live", {"sleep": 1.0}))
+    results = concurrently(3, lambda i: invoke(lam, f"{name}:live", {"sleep": 1.0}))
     types = sorted(r.ok()["init_type"] for r in results)
     assert types == ["on-demand", "provisioned-concurrency", "provisioned-concurrency"], types
 

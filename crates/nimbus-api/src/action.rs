@@ -349,17 +349,8 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
         (&Method::GET, ["2016-08-19", "account-settings"]) => Ok(Action::GetAccountSettings),
         (&Method::PUT, ["2017-10-31", "functions", name, "concurrency"]) => {
             let function = fref(name)?;
-            #[derive(Deserialize)]
-            #[serde(rename_all = "PascalCase")]
-            struct Input {
-                reserved_concurrent_executions: Option<i64>,
-            }
-            let input: Input = body_json(&req.body)?;
-            let n = required(input.reserved_concurrent_executions, "reservedConcurrentExecutions")?;
-            if n < 0 {
-                return Err(ApiError::validation(&n.to_string(), "reservedConcurrentExecutions", "Member must have value greater than or equal to 0"));
-            }
-            Ok(Action::PutFunctionConcurrency { function, reserved: u32::try_from(n).unwrap_or(u32::MAX) })
+            let reserved = required_count(&req.body, "ReservedConcurrentExecutions", 0)?;
+            Ok(Action::PutFunctionConcurrency { function, reserved })
         }
         (&Method::GET, ["2019-09-30", "functions", name, "concurrency"]) => Ok(Action::GetFunctionConcurrency(fref(name)?)),
         (&Method::DELETE, ["2017-10-31", "functions", name, "concurrency"]) => {
@@ -367,17 +358,8 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
         }
         (&Method::PUT, ["2019-09-30", "functions", name, "provisioned-concurrency"]) => {
             let function = fref(name)?;
-            #[derive(Deserialize)]
-            #[serde(rename_all = "PascalCase")]
-            struct Input {
-                provisioned_concurrent_executions: Option<i64>,
-            }
-            let input: Input = body_json(&req.body)?;
-            let n = required(input.provisioned_concurrent_executions, "provisionedConcurrentExecutions")?;
-            if n < 1 {
-                return Err(ApiError::validation(&n.to_string(), "provisionedConcurrentExecutions", "Member must have value greater than or equal to 1"));
-            }
-            Ok(Action::PutProvisionedConcurrencyConfig { function, requested: u32::try_from(n).unwrap_or(u32::MAX) })
+            let requested = required_count(&req.body, "ProvisionedConcurrentExecutions", 1)?;
+            Ok(Action::PutProvisionedConcurrencyConfig { function, requested })
         }
         // ListProvisionedConcurrencyConfigs shares Get's path, told apart by `List=ALL`.
         (&Method::GET, ["2019-09-30", "functions", name, "provisioned-concurrency"]) if query_param(req.query, "List").is_some() => {
@@ -679,6 +661,25 @@ struct UpdateCodeInput {
 
 fn required<T>(v: Option<T>, field: &str) -> Result<T, ApiError> {
     v.ok_or_else(|| ApiError::missing(field))
+}
+
+/// The body's one required integer member (`ProvisionedConcurrentExecutions`…), at least
+/// `min`, with AWS's messages (which name the member in camel case).
+fn required_count(body: &[u8], member: &str, min: i64) -> Result<u32, ApiError> {
+    let input: serde_json::Map<String, serde_json::Value> = body_json(body)?;
+    let mut field = member.to_string();
+    field[..1].make_ascii_lowercase();
+    let n = match input.get(member) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(v.as_i64().ok_or_else(|| {
+            ApiError::new(ErrorCode::InvalidRequestContent, format!("Could not parse request body into json: {member} must be an integer"))
+        })?),
+    };
+    let n = required(n, &field)?;
+    if n < min {
+        return Err(ApiError::validation(&n.to_string(), &field, &format!("Member must have value greater than or equal to {min}")));
+    }
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 fn decode_zip(b64: Option<&str>) -> Result<Vec<u8>, ApiError> {
