@@ -1,7 +1,6 @@
 """Concurrency limits: reserved concurrency (Put/Get/DeleteFunctionConcurrency), AWS's rule
 that 100 stay unreserved, and throttling with TooManyRequestsException and AWS's Reason."""
 
-
 import pytest
 from botocore.exceptions import ClientError
 
