@@ -356,3 +356,34 @@ def test_reservation_covers_versions_and_provisioned_carves_it(pc):
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
     # A reservation applies to every version, not only to $LATEST.
     expect_error(lambda: lam.invoke(FunctionName=f"{name}:1", Payload=b"{}"), "TooManyRequestsException", 429)
+
+
+def test_not_reaped_when_idle_or_under_memory_pressure(server_factory):
+    # --idle-timeout 1 reaps idle on-demand environments within a second or two, and
+    # "less than 100 % available" puts the host under permanent memory pressure.
+    s = server_factory(args=["--idle-timeout", "1", "--min-available-memory-percent", "100"])
+    lam = s.lambda_client()
+    name = _function(lam)
+    lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1)
+    _ready(lam, name, "1")
+    first = invoke(lam, f"{name}:1", {}).ok()
+    on_demand = invoke(lam, name, {}).ok()
+    time.sleep(3)
+    again = invoke(lam, f"{name}:1", {}).ok()
+    assert (again["token"], again["calls"]) == (first["token"], 2), (first, again)
+    assert invoke(lam, name, {}).ok()["token"] != on_demand["token"], "on-demand environments are still reaped"
+
+
+def test_timed_out_environment_is_replaced(pc):
+    _, lam, _ = pc
+    name = unique("pc-timeout")
+    create_function(lam, name, "python3.11", "index.handler", make_zip({"index.py": HANDLER}), Timeout=1)
+    lam.publish_version(FunctionName=name)
+    lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1)
+    _ready(lam, name, "1")
+    first = invoke(lam, f"{name}:1", {}).ok()
+    timed_out = invoke(lam, f"{name}:1", {"sleep": 2})
+    assert timed_out.failed()["errorType"] == "Sandbox.Timedout"
+    _ready(lam, name, "1")
+    again = invoke(lam, f"{name}:1", {}).ok()
+    assert again["init_type"] == "provisioned-concurrency" and again["token"] != first["token"]
