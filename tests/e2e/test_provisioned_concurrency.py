@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from helpers import concurrently, create_function, expect_error, http_get, invoke, make_zip, unique, wait_for
+from helpers import all_group_messages, concurrently, create_function, expect_error, http_get, invoke, make_zip, unique, wait_for
 
 PC_LAST_MODIFIED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+0000$")
 
@@ -141,8 +141,12 @@ def test_errors(pc):
     missing = unique("nope")
     msg = expect_error(lambda: lam.put_provisioned_concurrency_config(FunctionName=missing, Qualifier="1", ProvisionedConcurrentExecutions=1),
                        "ResourceNotFoundException", 404)
+    # AWS names the qualified ARN even when the function itself is missing.
+    assert msg == f"Function not found: arn:aws:lambda:us-east-1:000000000000:function:{missing}:1"
+    msg = expect_error(lambda: lam.get_provisioned_concurrency_config(FunctionName=missing, Qualifier="live"), "ResourceNotFoundException", 404)
+    assert msg == f"Cannot find alias arn: arn:aws:lambda:us-east-1:000000000000:function:{missing}:live"
+    msg = expect_error(lambda: lam.list_provisioned_concurrency_configs(FunctionName=missing), "ResourceNotFoundException", 404)
     assert msg == f"Function not found: arn:aws:lambda:us-east-1:000000000000:function:{missing}"
-    expect_error(lambda: lam.list_provisioned_concurrency_configs(FunctionName=missing), "ResourceNotFoundException", 404)
     msg = expect_error(lambda: lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="9", ProvisionedConcurrentExecutions=1),
                        "ResourceNotFoundException", 404)
     assert msg == f"Function not found: arn:aws:lambda:us-east-1:000000000000:function:{name}:9"
@@ -230,7 +234,7 @@ def test_initialized_ahead_and_spill_over(pc):
 
 
 def test_failed_init_reports_failed(pc):
-    _, lam, _ = pc
+    server, lam, _ = pc
     name = _function(lam, code=FAILING_INIT)
     lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1)
 
@@ -239,8 +243,12 @@ def test_failed_init_reports_failed(pc):
         return c if c["Status"] == "FAILED" else None
 
     c = wait_for(failed, timeout=20, what="FAILED")
-    assert "init is broken" in c["StatusReason"], c
-    assert c["AllocatedProvisionedConcurrentExecutions"] == 0
+    assert c["StatusReason"] == "FUNCTION_ERROR_INIT_FAILURE", c
+    assert (c["AllocatedProvisionedConcurrentExecutions"], c["AvailableProvisionedConcurrentExecutions"]) == (0, 0)
+    # The init error is in the function's log, as on AWS.
+    logs = server.logs_client()
+    assert wait_for(lambda: any("init is broken" in m for m in all_group_messages(logs, f"/aws/lambda/{name}")),
+                    what="the init error in the log")
 
 
 def test_dead_environment_is_replaced(pc):

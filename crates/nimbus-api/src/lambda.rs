@@ -198,7 +198,7 @@ fn provisioned_json(state: &AppState, c: &ProvisionedConfig, list_item: bool) ->
     let counts = state.invoker.pool().provisioned_counts(&c.function, &c.qualifier);
     let requested = c.requested as usize;
     let status = match &counts.failure {
-        Some(why) => ProvisionedStatus::Failed(why.clone()),
+        Some(_) => ProvisionedStatus::Failed,
         None if counts.requested >= requested && counts.allocated >= requested => ProvisionedStatus::Ready,
         None => ProvisionedStatus::InProgress,
     };
@@ -210,8 +210,8 @@ fn provisioned_json(state: &AppState, c: &ProvisionedConfig, list_item: bool) ->
         "Status": status.as_str(),
         "LastModified": provisioned::format_last_modified(c.last_modified_ms),
     });
-    if let ProvisionedStatus::Failed(why) = &status {
-        v["StatusReason"] = json!(why);
+    if let Some(reason) = status.reason() {
+        v["StatusReason"] = json!(reason);
     }
     if list_item {
         v["FunctionArn"] = json!(state.control.partition().qualified_arn(&c.function, &c.qualifier));

@@ -86,14 +86,14 @@ impl ControlPlane {
         }
     }
 
-    /// Checks that the function and the version or alias exist, as AWS words it.
+    /// Checks that the version or alias exists, as AWS words it (naming the qualified ARN
+    /// even when the function itself is missing).
     async fn check_target(&self, name: &str, q: &str) -> Result<(), ApiError> {
-        self.get(name).await?;
         if alias::is_version_number(q) {
             if self.store.get_function(name, q).await.map_err(store_err)?.is_none() {
                 return Err(ApiError::not_found(format!("Function not found: {}", self.partition.qualified_arn(name, q))));
             }
-        } else if !self.alias_map(name).await?.contains_key(q) {
+        } else if self.store.get_alias(name, q).await.map_err(store_err)?.is_none() {
             return Err(ApiError::not_found(format!("Cannot find alias arn: {}", self.partition.qualified_arn(name, q))));
         }
         Ok(())

@@ -22,20 +22,25 @@ pub struct ProvisionedConfig {
 }
 
 /// The allocation's state, as GetProvisionedConcurrencyConfig reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProvisionedStatus {
     InProgress,
     Ready,
-    Failed(String),
+    Failed,
 }
 
 impl ProvisionedStatus {
-    pub fn as_str(&self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ProvisionedStatus::InProgress => "IN_PROGRESS",
             ProvisionedStatus::Ready => "READY",
-            ProvisionedStatus::Failed(_) => "FAILED",
+            ProvisionedStatus::Failed => "FAILED",
         }
+    }
+
+    /// AWS's `StatusReason` (only a failed allocation has one; whatever the init error).
+    pub fn reason(self) -> Option<&'static str> {
+        (self == ProvisionedStatus::Failed).then_some("FUNCTION_ERROR_INIT_FAILURE")
     }
 }
 

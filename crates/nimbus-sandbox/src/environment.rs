@@ -283,7 +283,7 @@ impl Environment {
             }
             Err(_) => {
                 self.kill();
-                return Err(format!("FUNCTION_ERROR_INIT_FAILURE: Sandbox.Timedout: init did not finish within {} seconds", INIT_TIMEOUT.as_secs()));
+                return Err(format!("Sandbox.Timedout: init did not finish within {} seconds", INIT_TIMEOUT.as_secs()));
             }
         }
         if let Some(cg) = &self.process.cgroup {

@@ -35,21 +35,21 @@ pub enum InitPhase {
     Failed(String),
 }
 
-/// A one-line reason for an init that never finished.
-fn init_failure(reply: &Reply) -> String {
+/// A one-line account of an init that never finished (for the server's log).
+pub(crate) fn init_failure(reply: &Reply) -> String {
     match reply {
         Reply::InitError { error_type, body } => {
             let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
             let kind = v["errorType"].as_str().map(str::to_string).or_else(|| error_type.clone()).unwrap_or_else(|| "Runtime.Unknown".into());
             match v["errorMessage"].as_str() {
-                Some(m) if !m.is_empty() => format!("FUNCTION_ERROR_INIT_FAILURE: {kind}: {m}"),
-                _ => format!("FUNCTION_ERROR_INIT_FAILURE: {kind}"),
+                Some(m) if !m.is_empty() => format!("{kind}: {m}"),
+                _ => kind,
             }
         }
-        Reply::Exited(why) => format!("FUNCTION_ERROR_INIT_FAILURE: Runtime.ExitError: {why}"),
-        Reply::StartFailed { error_type, message } => format!("FUNCTION_ERROR_INIT_FAILURE: {error_type}: {message}"),
-        Reply::TimedOut => "FUNCTION_ERROR_INIT_FAILURE: Sandbox.Timedout".into(),
-        other => format!("FUNCTION_ERROR_INIT_FAILURE: {other:?}"),
+        Reply::Exited(why) => format!("Runtime.ExitError: {why}"),
+        Reply::StartFailed { error_type, message } => format!("{error_type}: {message}"),
+        Reply::TimedOut => "Sandbox.Timedout".into(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -161,7 +161,7 @@ impl RuntimeApi {
         match phase {
             Ok(InitPhase::Failed(why)) => Err(why),
             Ok(_) => Ok(()),
-            Err(_) => Err("FUNCTION_ERROR_INIT_FAILURE: the environment stopped".into()),
+            Err(_) => Err("the environment stopped".into()),
         }
     }
 

@@ -27,7 +27,7 @@ pub(super) struct ProvisionedSet {
     busy: usize,
     /// Starting or initializing.
     starting: usize,
-    /// Why the last init failed; no more are started until the config changes.
+    /// How the last init failed; no more are started until the config changes.
     failure: Option<String>,
     /// Identifies the config's version (its LastModified): a new one retries after a failure.
     epoch: i64,
@@ -47,6 +47,7 @@ pub struct ProvisionedCounts {
     pub allocated: usize,
     /// Initialized environments idle right now.
     pub idle: usize,
+    /// How an init failed (for logs; AWS reports only `FUNCTION_ERROR_INIT_FAILURE`).
     pub failure: Option<String>,
 }
 
@@ -130,8 +131,8 @@ impl EnvironmentPool {
                 };
                 let started = match pool.new_environment(&spec, generation, prestarted, Some(key.clone())).await {
                     Ok(Ok(env)) => env.initialize().await.map(|took| (env, took)),
-                    Ok(Err(reply)) => Err(format!("FUNCTION_ERROR_INIT_FAILURE: {reply:?}")),
-                    Err(e) => Err(format!("FUNCTION_ERROR_INIT_FAILURE: {e}")),
+                    Ok(Err(reply)) => Err(crate::runtime_api::init_failure(&reply)),
+                    Err(e) => Err(e.to_string()),
                 };
                 let surplus = {
                     let mut st = pool.lock();
@@ -148,7 +149,7 @@ impl EnvironmentPool {
                         }
                         Ok((env, _)) => Some(env),
                         Err(why) => {
-                            tracing::warn!(function = %key.function, qualifier = %key.qualifier, "provisioned concurrency: {why}");
+                            tracing::warn!(function = %key.function, qualifier = %key.qualifier, "provisioned concurrency: init failed: {why}");
                             set.failure = Some(why);
                             None
                         }
