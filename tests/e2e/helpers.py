@@ -526,6 +526,23 @@ def invoke(
     )
 
 
+def concurrently(n: int, fn: Callable[[int], Any]) -> list[Any]:
+    """Runs fn(0) … fn(n-1) on n threads at once; their results, in order."""
+    import threading
+
+    out: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        out[i] = fn(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
 def client_error(excinfo) -> tuple[str, int, str]:
     """(code, http status, message) of a pytest.raises(ClientError) result."""
     e = excinfo.value

@@ -1,31 +1,22 @@
 """Concurrency limits: reserved concurrency (Put/Get/DeleteFunctionConcurrency), AWS's rule
 that 100 stay unreserved, and throttling with TooManyRequestsException and AWS's Reason."""
 
-import threading
-
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import ROLE, client_error, create_function, invoke, make_zip, unique
+from helpers import ROLE, client_error, concurrently, create_function, invoke, make_zip, unique
 
 SLEEPY = {"index.js": "exports.handler = async (e) => { await new Promise(r => setTimeout(r, e.ms || 0)); return 'done'; };"}
 
 
 def _concurrently(n, fn):
-    out = [None] * n
-
     def run(i):
         try:
-            out[i] = ("ok", fn())
+            return ("ok", fn())
         except ClientError as e:
-            out[i] = ("err", client_error(type("X", (), {"value": e})()))
+            return ("err", client_error(type("X", (), {"value": e})()))
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out
+    return concurrently(n, run)
 
 
 def test_reserved_concurrency_api(lam, make_fn):

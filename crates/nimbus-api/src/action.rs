@@ -38,6 +38,10 @@ pub enum Action {
     PutFunctionConcurrency { function: FunctionRef, reserved: u32 },
     GetFunctionConcurrency(FunctionRef),
     DeleteFunctionConcurrency(FunctionRef),
+    PutProvisionedConcurrencyConfig { function: FunctionRef, requested: u32 },
+    GetProvisionedConcurrencyConfig(FunctionRef),
+    DeleteProvisionedConcurrencyConfig(FunctionRef),
+    ListProvisionedConcurrencyConfigs { function: FunctionRef, marker: Option<String>, max_items: usize },
     PublishLayerVersion(Box<NewLayerVersion>),
     GetLayerVersion { layer: String, version: u64 },
     GetLayerVersionByArn { arn: String },
@@ -109,6 +113,10 @@ impl Action {
             Action::PutFunctionConcurrency { .. } => "lambda:PutFunctionConcurrency",
             Action::GetFunctionConcurrency(_) => "lambda:GetFunctionConcurrency",
             Action::DeleteFunctionConcurrency(_) => "lambda:DeleteFunctionConcurrency",
+            Action::PutProvisionedConcurrencyConfig { .. } => "lambda:PutProvisionedConcurrencyConfig",
+            Action::GetProvisionedConcurrencyConfig(_) => "lambda:GetProvisionedConcurrencyConfig",
+            Action::DeleteProvisionedConcurrencyConfig(_) => "lambda:DeleteProvisionedConcurrencyConfig",
+            Action::ListProvisionedConcurrencyConfigs { .. } => "lambda:ListProvisionedConcurrencyConfigs",
             Action::Invoke(_) | Action::InvokeDryRun(_) | Action::InvokeAsync { .. } => "lambda:InvokeFunction",
             Action::InvokeFunctionUrl(_) => "lambda:InvokeFunctionUrl",
             Action::CreateEventSourceMapping(_) => "lambda:CreateEventSourceMapping",
@@ -341,21 +349,33 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
         (&Method::GET, ["2016-08-19", "account-settings"]) => Ok(Action::GetAccountSettings),
         (&Method::PUT, ["2017-10-31", "functions", name, "concurrency"]) => {
             let function = fref(name)?;
-            #[derive(Deserialize)]
-            #[serde(rename_all = "PascalCase")]
-            struct Input {
-                reserved_concurrent_executions: Option<i64>,
-            }
-            let input: Input = body_json(&req.body)?;
-            let n = required(input.reserved_concurrent_executions, "reservedConcurrentExecutions")?;
-            if n < 0 {
-                return Err(ApiError::validation(&n.to_string(), "reservedConcurrentExecutions", "Member must have value greater than or equal to 0"));
-            }
-            Ok(Action::PutFunctionConcurrency { function, reserved: u32::try_from(n).unwrap_or(u32::MAX) })
+            let reserved = required_count(&req.body, "ReservedConcurrentExecutions", 0)?;
+            Ok(Action::PutFunctionConcurrency { function, reserved })
         }
         (&Method::GET, ["2019-09-30", "functions", name, "concurrency"]) => Ok(Action::GetFunctionConcurrency(fref(name)?)),
         (&Method::DELETE, ["2017-10-31", "functions", name, "concurrency"]) => {
             Ok(Action::DeleteFunctionConcurrency(fref(name)?))
+        }
+        (&Method::PUT, ["2019-09-30", "functions", name, "provisioned-concurrency"]) => {
+            let function = fref(name)?;
+            let requested = required_count(&req.body, "ProvisionedConcurrentExecutions", 1)?;
+            Ok(Action::PutProvisionedConcurrencyConfig { function, requested })
+        }
+        // ListProvisionedConcurrencyConfigs shares Get's path, told apart by `List=ALL`.
+        (&Method::GET, ["2019-09-30", "functions", name, "provisioned-concurrency"]) if query_param(req.query, "List").is_some() => {
+            match query_param(req.query, "List").as_deref() {
+                Some("ALL") => {}
+                Some(v) => return Err(ApiError::validation(v, "list", "Member must satisfy enum value set: [ALL]")),
+                None => {}
+            }
+            let function = FunctionRef::parse(&decode_component(name), partition)?;
+            Ok(Action::ListProvisionedConcurrencyConfigs { function, marker: marker(req.query), max_items: max_items_up_to(req.query, 50)? })
+        }
+        (&Method::GET, ["2019-09-30", "functions", name, "provisioned-concurrency"]) => {
+            Ok(Action::GetProvisionedConcurrencyConfig(fref(name)?))
+        }
+        (&Method::DELETE, ["2019-09-30", "functions", name, "provisioned-concurrency"]) => {
+            Ok(Action::DeleteProvisionedConcurrencyConfig(fref(name)?))
         }
         (&Method::GET, ["2018-10-31", "layers"]) => {
             if query_param(req.query, "find").as_deref() == Some("LayerVersion") {
@@ -640,12 +660,26 @@ struct UpdateCodeInput {
 }
 
 fn required<T>(v: Option<T>, field: &str) -> Result<T, ApiError> {
-    v.ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::Validation,
-            format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"),
-        )
-    })
+    v.ok_or_else(|| ApiError::missing(field))
+}
+
+/// The body's one required integer member (`ProvisionedConcurrentExecutions`…), at least
+/// `min`, with AWS's messages (which name the member in camel case).
+fn required_count(body: &[u8], member: &str, min: i64) -> Result<u32, ApiError> {
+    let input: serde_json::Map<String, serde_json::Value> = body_json(body)?;
+    let mut field = member.to_string();
+    field[..1].make_ascii_lowercase();
+    let n = match input.get(member) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(v.as_i64().ok_or_else(|| {
+            ApiError::new(ErrorCode::InvalidRequestContent, format!("Could not parse request body into json: {member} must be an integer"))
+        })?),
+    };
+    let n = required(n, &field)?;
+    if n < min {
+        return Err(ApiError::validation(&n.to_string(), &field, &format!("Member must have value greater than or equal to {min}")));
+    }
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 fn decode_zip(b64: Option<&str>) -> Result<Vec<u8>, ApiError> {
@@ -885,6 +919,19 @@ fn max_items(query: Option<&str>) -> Result<usize, ApiError> {
             _ => Err(ApiError::validation(&v, "maxItems", "Member must have value between 1 and 10000")),
         },
         None => Ok(50),
+    }
+}
+
+/// MaxItems where the model caps it lower than the usual 10,000, with AWS's messages.
+fn max_items_up_to(query: Option<&str>, limit: i64) -> Result<usize, ApiError> {
+    match query_param(query, "MaxItems") {
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n < 1 => Err(ApiError::validation(&v, "maxItems", "Member must have value greater than or equal to 1")),
+            Ok(n) if n > limit => Err(ApiError::validation(&v, "maxItems", &format!("Member must have value less than or equal to {limit}"))),
+            Ok(n) => Ok(n as usize),
+            Err(_) => Err(ApiError::validation(&v, "maxItems", "Member must be a number")),
+        },
+        None => Ok(limit as usize),
     }
 }
 

@@ -7,6 +7,7 @@ use nimbus_model::event_source::EventSourceMapping;
 use nimbus_model::invoke::EventInvokeConfig;
 use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::layer::{LayerStatement, LayerVersion};
+use nimbus_model::provisioned::{self, ProvisionedConfig, ProvisionedStatus};
 use nimbus_model::{format_last_modified, validate, ApiError, FunctionConfig, FunctionRef, Qualifier, LATEST};
 use serde_json::{json, Map, Value};
 
@@ -189,6 +190,33 @@ fn policy_statement(state: &AppState, l: &LayerVersion, s: &LayerStatement) -> V
         st["Condition"] = json!({ "StringEquals": { "aws:PrincipalOrgID": org } });
     }
     st
+}
+
+/// AWS's provisioned concurrency config object (list items also carry the ARN), with the
+/// allocation as the pool sees it now.
+fn provisioned_json(state: &AppState, c: &ProvisionedConfig, list_item: bool) -> Value {
+    let counts = state.invoker.pool().provisioned_counts(&c.function, &c.qualifier);
+    let requested = c.requested as usize;
+    let status = match &counts.failure {
+        Some(_) => ProvisionedStatus::Failed,
+        None if counts.requested >= requested && counts.allocated >= requested => ProvisionedStatus::Ready,
+        None => ProvisionedStatus::InProgress,
+    };
+    let allocated = counts.allocated.min(requested);
+    let mut v = json!({
+        "RequestedProvisionedConcurrentExecutions": c.requested,
+        "AvailableProvisionedConcurrentExecutions": allocated,
+        "AllocatedProvisionedConcurrentExecutions": allocated,
+        "Status": status.as_str(),
+        "LastModified": provisioned::format_last_modified(c.last_modified_ms),
+    });
+    if let Some(reason) = status.reason() {
+        v["StatusReason"] = json!(reason);
+    }
+    if list_item {
+        v["FunctionArn"] = json!(state.control.partition().qualified_arn(&c.function, &c.qualifier));
+    }
+    v
 }
 
 /// Operations that change code or configuration act on `$LATEST` only.
@@ -375,6 +403,23 @@ pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Res
             no_qualifier(&function)?;
             control.set_reserved_concurrency(&function.name, None).await?;
             Ok(response::empty(StatusCode::NO_CONTENT))
+        }
+        Action::PutProvisionedConcurrencyConfig { function, requested } => {
+            let c = control.put_provisioned(&function.name, function.qualifier.as_ref(), requested).await?;
+            Ok(response::json(StatusCode::ACCEPTED, &provisioned_json(state, &c, false)))
+        }
+        Action::GetProvisionedConcurrencyConfig(function) => {
+            let c = control.get_provisioned(&function.name, function.qualifier.as_ref()).await?;
+            Ok(response::json(StatusCode::OK, &provisioned_json(state, &c, false)))
+        }
+        Action::DeleteProvisionedConcurrencyConfig(function) => {
+            control.delete_provisioned(&function.name, function.qualifier.as_ref()).await?;
+            Ok(response::empty(StatusCode::NO_CONTENT))
+        }
+        Action::ListProvisionedConcurrencyConfigs { function, marker, max_items } => {
+            let (list, next) = control.list_provisioned(&function.name, marker.as_deref(), max_items).await?;
+            let items = list.iter().map(|c| provisioned_json(state, c, true)).collect();
+            Ok(response::json(StatusCode::OK, &page(items, "ProvisionedConcurrencyConfigs", next)))
         }
         Action::PublishLayerVersion(v) => {
             let l = control.publish_layer_version(*v).await?;

@@ -95,7 +95,14 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         Action::Status => {
             let mut v = state.status.clone();
             let (idle, busy) = state.invoker.pool().counts();
-            v["environments"] = serde_json::json!({ "idle": idle, "busy": busy, "inFlight": state.invoker.in_flight() });
+            let (provisioned, provisioning) = state.invoker.pool().provisioned_totals();
+            v["environments"] = serde_json::json!({
+                "idle": idle,
+                "busy": busy,
+                "inFlight": state.invoker.in_flight(),
+                "provisioned": provisioned,
+                "provisioning": provisioning,
+            });
             Ok(response::json(StatusCode::OK, &v))
         }
         Action::Health => Ok(response::raw(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))),

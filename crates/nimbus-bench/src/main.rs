@@ -55,6 +55,10 @@ struct Args {
     /// (one environment each), reporting wall time and failures.
     #[arg(long)]
     burst: Option<usize>,
+    /// Instead of the usual runs: the first invocation of a new Python version whose init
+    /// takes 100 ms, on demand (cold) against provisioned concurrency (initialized ahead).
+    #[arg(long)]
+    provisioned: bool,
     /// Extra runtime interpreters to pass to the server (RUNTIME=PATH).
     #[arg(long = "runtime-path")]
     runtime_paths: Vec<String>,
@@ -374,6 +378,60 @@ async fn async_and_triggers(addr: &str, s: &mut SendRequest<Full<Bytes>>, second
 
 /// `n` concurrent invocations of the echo function sleeping 1 s: every one needs its own
 /// environment, so this measures creating `n` environments at once.
+/// Publishes a new version of `name` (a configuration change makes it new).
+async fn publish(s: &mut SendRequest<Full<Bytes>>, name: &str, round: usize) -> anyhow::Result<String> {
+    let change = serde_json::json!({"Environment": {"Variables": {"ROUND": round.to_string()}}});
+    let (st, body) = call(s, "PUT", &format!("/2015-03-31/functions/{name}/configuration"), Bytes::from(change.to_string())).await?;
+    if st != 200 {
+        bail!("update: {}", String::from_utf8_lossy(&body));
+    }
+    let (st, body) = call(s, "POST", &format!("/2015-03-31/functions/{name}/versions"), Bytes::from_static(b"{}")).await?;
+    if st != 201 {
+        bail!("publish: {}", String::from_utf8_lossy(&body));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body)?;
+    Ok(v["Version"].as_str().unwrap_or_default().to_string())
+}
+
+/// First-invoke latency of a new version: on demand (the init runs on the invoke path)
+/// and with provisioned concurrency 1 (READY before the invocation is sent).
+async fn provisioned(s: &mut SendRequest<Full<Bytes>>, rounds: usize, spacing_ms: u64) -> anyhow::Result<()> {
+    let code = b"import time\ntime.sleep(0.1)  # init: SDK clients, config, connections\ndef handler(e, c):\n    return e\n".to_vec();
+    create(s, "pc", "python3.11", "index.handler", zip_files(&[("index.py", code, 0o644)])?).await?;
+    let (mut on_demand, mut provisioned) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let v = publish(s, "pc", round * 2).await?;
+        tokio::time::sleep(Duration::from_millis(spacing_ms)).await;
+        on_demand.push(invoke(s, &format!("pc:{v}")).await?);
+
+        let v = publish(s, "pc", round * 2 + 1).await?;
+        let path = format!("/2019-09-30/functions/pc/provisioned-concurrency?Qualifier={v}");
+        let (st, body) = call(s, "PUT", &path, Bytes::from_static(b"{\"ProvisionedConcurrentExecutions\":1}")).await?;
+        if st != 202 {
+            bail!("put provisioned: {}", String::from_utf8_lossy(&body));
+        }
+        loop {
+            let (_, body) = call(s, "GET", &path, Bytes::new()).await?;
+            let c: serde_json::Value = serde_json::from_slice(&body)?;
+            match c["Status"].as_str() {
+                Some("READY") => break,
+                Some("FAILED") => bail!("provisioning failed: {c}"),
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(spacing_ms)).await;
+        provisioned.push(invoke(s, &format!("pc:{v}")).await?);
+        call(s, "DELETE", &path, Bytes::new()).await?;
+    }
+    on_demand.sort();
+    provisioned.sort();
+    println!("\n| first invoke of a new python3.11 version (init 100 ms) | p50 | p99 |");
+    println!("|---|---|---|");
+    println!("| on demand (cold start, prestarted runtime) | {} | {} |", ms(pct(&on_demand, 0.5)), ms(pct(&on_demand, 0.99)));
+    println!("| provisioned concurrency 1, READY | {} | {} |", ms(pct(&provisioned, 0.5)), ms(pct(&provisioned, 0.99)));
+    Ok(())
+}
+
 async fn burst(addr: &str, n: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(n);
@@ -457,6 +515,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.async_and_triggers {
         return async_and_triggers(&server.addr, &mut s, args.seconds).await;
+    }
+    if args.provisioned {
+        return provisioned(&mut s, args.cold.max(1), args.cold_spacing_ms).await;
     }
     invoke(&mut s, "echo").await?;
     let mut lat = Vec::with_capacity(args.requests);

@@ -125,6 +125,7 @@ impl ControlPlane {
             None => current.additional_version.iter().map(|(v, w)| (v.clone(), *w)).collect(),
         };
         next.additional_version = self.check_alias(&next, &weights).await?;
+        self.check_provisioned_alias_target(&next).await?;
         next.revision_id = new_revision_id();
         match self.store.put_alias(&next, Some(&current.revision_id)).await {
             Ok(()) => {}
@@ -138,6 +139,8 @@ impl ControlPlane {
             Err(e) => return Err(store_err(e)),
         }
         self.view.forget_aliases(name);
+        // Its provisioned environments follow it to the version it now runs.
+        self.provisioning_changed(name);
         Ok(next)
     }
 
@@ -154,6 +157,7 @@ impl ControlPlane {
         // AWS answers 204 for an alias that does not exist.
         self.store.delete_alias(name, alias_name).await.map_err(store_err)?;
         self.view.forget_aliases(name);
+        self.forget_provisioned(name, alias_name).await?;
         Ok(())
     }
 

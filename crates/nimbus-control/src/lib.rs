@@ -5,16 +5,18 @@
 mod aliases;
 mod event_config;
 mod layers;
+mod provisioned;
 mod urls;
 
 pub use aliases::AliasChange;
 pub use event_config::{validate_destination, EventInvokeChange};
 pub use layers::NewLayerVersion;
+pub use provisioned::{OnDemandLimits, ProvisionTarget};
 pub use urls::UrlChange;
 mod versions;
 mod view;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -75,8 +77,7 @@ pub struct ConfigChange {
     pub revision_id: Option<String>,
 }
 
-/// AWS keeps at least this much of the account's concurrency unreserved.
-pub const MIN_UNRESERVED: u32 = 100;
+pub use nimbus_model::provisioned::MIN_UNRESERVED;
 
 type ChangeListener = Box<dyn Fn(&str) + Send + Sync>;
 
@@ -86,6 +87,14 @@ pub struct ControlPlane {
     concurrency_limit: u32,
     /// Sum of all functions' reserved concurrency (loaded at start, kept on change).
     reserved_total: std::sync::atomic::AtomicU32,
+    /// Reserved concurrency by function (only functions that have one).
+    reserved: RwLock<HashMap<String, u32>>,
+    /// Provisioned concurrency configs (loaded at start, kept on change).
+    provisioned: RwLock<provisioned::Configs>,
+    /// Provisioned concurrency of functions without a reservation: it leaves the
+    /// unreserved pool.
+    provisioned_unreserved: std::sync::atomic::AtomicU32,
+    provisioning_listeners: RwLock<Vec<ChangeListener>>,
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
     code: CodeCache,
@@ -121,18 +130,28 @@ impl ControlPlane {
         concurrency_limit: u32,
     ) -> Result<ControlPlane, ApiError> {
         let mut reserved = 0u32;
+        let mut reservations = HashMap::new();
         let mut after: Option<String> = None;
         loop {
             let page = store.list_functions(LATEST, after.as_deref(), 1000).await.map_err(store_err)?;
             reserved += page.iter().filter_map(|c| c.reserved_concurrency).sum::<u32>();
+            reservations.extend(page.iter().filter_map(|c| Some((c.name.clone(), c.reserved_concurrency?))));
             match page.last() {
                 Some(c) if page.len() == 1000 => after = Some(c.name.clone()),
                 _ => break,
             }
         }
-        Ok(ControlPlane {
+        let mut configs = provisioned::Configs::new();
+        for c in store.list_provisioned_configs(None).await.map_err(store_err)? {
+            configs.entry(c.function.clone()).or_default().insert(c.qualifier.clone(), c);
+        }
+        let control = ControlPlane {
             concurrency_limit,
             reserved_total: std::sync::atomic::AtomicU32::new(reserved),
+            reserved: RwLock::new(reservations),
+            provisioned: RwLock::new(configs),
+            provisioned_unreserved: std::sync::atomic::AtomicU32::new(0),
+            provisioning_listeners: RwLock::new(Vec::new()),
             store,
             blobs,
             code: dirs.code,
@@ -141,16 +160,22 @@ impl ControlPlane {
             partition,
             view: view::View::default(),
             listeners: RwLock::new(Vec::new()),
-        })
+        };
+        control.recount_provisioned();
+        Ok(control)
     }
 
     pub fn concurrency_limit(&self) -> u32 {
         self.concurrency_limit
     }
 
-    /// Concurrency left to functions without a reservation.
+    /// Concurrency left to functions without a reservation: the account's limit minus
+    /// reservations and the provisioned concurrency of functions without one.
     pub fn unreserved_concurrency(&self) -> u32 {
-        self.concurrency_limit.saturating_sub(self.reserved_total.load(std::sync::atomic::Ordering::Relaxed))
+        use std::sync::atomic::Ordering;
+        self.concurrency_limit
+            .saturating_sub(self.reserved_total.load(Ordering::Relaxed))
+            .saturating_sub(self.provisioned_unreserved.load(Ordering::Relaxed))
     }
 
     /// PutFunctionConcurrency / DeleteFunctionConcurrency. Keeps the revision id and warm
@@ -160,7 +185,11 @@ impl ControlPlane {
         let current = self.get(name).await?;
         let others = self.reserved_total.load(Ordering::Relaxed).saturating_sub(current.reserved_concurrency.unwrap_or(0));
         if let Some(r) = reserved {
-            if others + r > self.concurrency_limit.saturating_sub(MIN_UNRESERVED.min(self.concurrency_limit)) {
+            self.check_reservation_covers_provisioned(name, r)?;
+            // Other functions' provisioned concurrency outside reservations stays claimed.
+            let mine_unreserved = if current.reserved_concurrency.is_none() { self.provisioned_total(name) } else { 0 };
+            let provisioned_elsewhere = self.provisioned_unreserved.load(Ordering::Relaxed).saturating_sub(mine_unreserved);
+            if others + r + provisioned_elsewhere > self.concurrency_limit.saturating_sub(MIN_UNRESERVED.min(self.concurrency_limit)) {
                 return Err(ApiError::invalid(format!(
                     "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [{MIN_UNRESERVED}]."
                 )));
@@ -179,6 +208,14 @@ impl ControlPlane {
             Err(e) => return Err(store_err(e)),
         }
         self.reserved_total.store(others + reserved.unwrap_or(0), Ordering::Relaxed);
+        {
+            let mut map = self.reserved.write().unwrap_or_else(|p| p.into_inner());
+            match reserved {
+                Some(r) => map.insert(name.to_string(), r),
+                None => map.remove(name),
+            };
+        }
+        self.recount_provisioned();
         self.view.put_version(self.materialize(next.clone()).await?);
         Ok(next)
     }
@@ -377,6 +414,8 @@ impl ControlPlane {
         if let Some(r) = reserved {
             self.reserved_total.fetch_sub(r, std::sync::atomic::Ordering::Relaxed);
         }
+        self.reserved.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.forget_function_provisioned(name);
         self.changed(name, None);
         let mut digests: Vec<&str> = versions.iter().map(|v| v.code_digest.as_str()).collect();
         digests.sort_unstable();

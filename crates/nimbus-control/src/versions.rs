@@ -133,6 +133,8 @@ impl ControlPlane {
         };
         self.store.delete_version(name, version).await.map_err(store_err)?;
         self.view.forget_version(name, version);
+        // Its provisioned concurrency goes with it.
+        self.forget_provisioned(name, version).await?;
         self.collect_code(&existing.code_digest).await;
         Ok(())
     }

@@ -21,11 +21,21 @@ pub struct ConcurrencyLimiter {
     counts: Mutex<Counts>,
 }
 
+/// Which pool a permit was taken from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    Reserved,
+    Unreserved,
+    /// A provisioned environment: already claimed from the reservation or the account when
+    /// it was configured, so it counts only towards the total.
+    Provisioned,
+}
+
 /// One running invocation's slot; frees it when dropped.
 pub struct Permit {
     limiter: Arc<ConcurrencyLimiter>,
     function: String,
-    reserved: bool,
+    pool: Pool,
 }
 
 impl ConcurrencyLimiter {
@@ -54,7 +64,15 @@ impl ConcurrencyLimiter {
             }
         }
         c.total += 1;
-        Ok(Permit { limiter: self.clone(), function: function.to_string(), reserved: reserved.is_some() })
+        let pool = if reserved.is_some() { Pool::Reserved } else { Pool::Unreserved };
+        Ok(Permit { limiter: self.clone(), function: function.to_string(), pool })
+    }
+
+    /// A slot for an invocation that runs on a provisioned environment: never throttled
+    /// (there are only as many such environments as were provisioned).
+    pub fn provisioned(self: &Arc<Self>, function: &str) -> Permit {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).total += 1;
+        Permit { limiter: self.clone(), function: function.to_string(), pool: Pool::Provisioned }
     }
 
     /// Invocations running now.
@@ -66,10 +84,12 @@ impl ConcurrencyLimiter {
 impl Drop for Permit {
     fn drop(&mut self) {
         let mut c = self.limiter.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if !self.reserved {
-            c.unreserved = c.unreserved.saturating_sub(1);
-        }
         c.total = c.total.saturating_sub(1);
+        match self.pool {
+            Pool::Provisioned => return,
+            Pool::Unreserved => c.unreserved = c.unreserved.saturating_sub(1),
+            Pool::Reserved => {}
+        }
         if let Some(n) = c.per_function.get_mut(&self.function) {
             *n -= 1;
             if *n == 0 {
@@ -102,6 +122,18 @@ mod tests {
         assert!(l.try_acquire("a", Some(2), 1).is_ok());
         // Reserved 0 always throttles.
         assert!(l.try_acquire("z", Some(0), 100).is_err());
+    }
+
+    #[test]
+    fn provisioned_slots_use_no_pool() {
+        let l = Arc::new(ConcurrencyLimiter::default());
+        let p = l.provisioned("a");
+        assert_eq!(l.in_flight(), 1);
+        // Neither the function's nor the shared pool is used by it.
+        let _a = l.try_acquire("a", Some(1), 1).unwrap();
+        let _b = l.try_acquire("b", None, 1).unwrap();
+        drop(p);
+        assert_eq!(l.in_flight(), 2);
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use nimbus_control::{ControlPlane, ResolvedFunction};
-use nimbus_model::{ApiError, FunctionErrorPayload, InvokeOutcome, InvokeRequest};
-use nimbus_sandbox::{EnvSpec, EnvironmentPool, Invocation, InvokeTimings, Reply};
+use nimbus_model::{ApiError, FunctionErrorPayload, InvokeOutcome, InvokeRequest, Qualifier};
+use nimbus_sandbox::{EnvSpec, EnvironmentPool, Invocation, InvokeTimings, ProvisionKey, Reply};
 
 pub struct Invoker {
     control: Arc<ControlPlane>,
@@ -24,6 +24,8 @@ pub struct Invoker {
     /// configuration changes.
     specs: RwLock<HashMap<String, HashMap<String, Arc<EnvSpec>>>>,
     limiter: Arc<ConcurrencyLimiter>,
+    /// Serializes re-provisioning, so the last change to a function's configs wins.
+    provisioning: tokio::sync::Mutex<()>,
 }
 
 /// AWS's `Function.ResponseSizeTooLarge` message.
@@ -37,6 +39,7 @@ impl Invoker {
             pool: pool.clone(),
             specs: RwLock::new(HashMap::new()),
             limiter: Arc::new(ConcurrencyLimiter::default()),
+            provisioning: tokio::sync::Mutex::new(()),
         });
         let weak = Arc::downgrade(&invoker);
         control.on_change(move |name| {
@@ -45,10 +48,46 @@ impl Invoker {
                 inv.specs.write().unwrap_or_else(|p| p.into_inner()).remove(name);
             }
         });
+        let weak = Arc::downgrade(&invoker);
+        control.on_provisioning_change(move |name| {
+            if let Some(inv) = weak.upgrade() {
+                let name = name.to_string();
+                tokio::spawn(async move { inv.reprovision(&name).await });
+            }
+        });
         invoker
     }
 
-    pub fn pool(&self) -> &EnvironmentPool {
+    /// Provisions every function that has provisioned concurrency configs (at start).
+    pub fn provision_all(self: &Arc<Self>) {
+        for name in self.control.provisioned_functions() {
+            let inv = self.clone();
+            tokio::spawn(async move { inv.reprovision(&name).await });
+        }
+    }
+
+    /// Makes the pool keep exactly the environments `name`'s configs ask for now: after a
+    /// config, an alias or a version changed, or the function was deleted.
+    pub async fn reprovision(&self, name: &str) {
+        let _one_at_a_time = self.provisioning.lock().await;
+        let mut keep = Vec::new();
+        for t in self.control.provision_targets(name).await {
+            let function = match self.control.resolve_version(name, &t.version).await {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(function = name, version = %t.version, "cannot provision: {}", e.message);
+                    continue;
+                }
+            };
+            let spec = self.spec_for(&function);
+            let key = ProvisionKey { function: name.to_string(), qualifier: t.qualifier, version: t.version };
+            self.pool.provision(key.clone(), spec, t.count as usize, t.epoch);
+            keep.push(key);
+        }
+        self.pool.unprovision_except(name, &keep);
+    }
+
+    pub fn pool(&self) -> &Arc<EnvironmentPool> {
         &self.pool
     }
 
@@ -95,12 +134,20 @@ impl Invoker {
         let partition = self.control.partition();
         let function = self.control.resolve(name, req.function.qualifier.as_ref()).await?;
         let executed_version = function.config.version.clone();
-        let _permit = self.limiter.try_acquire(
-            name,
-            function.config.reserved_concurrency,
-            self.control.unreserved_concurrency(),
-        )?;
         let spec = self.spec_for(&function);
+        // A provisioned environment of the invoked version or alias first; beyond those,
+        // on-demand ones within the function's (or the account's) remaining concurrency.
+        let mut provisioned = match &req.function.qualifier {
+            Some(Qualifier::Named(q)) => self.pool.take_provisioned(q, &spec),
+            _ => None,
+        };
+        let _permit = match provisioned {
+            Some(_) => self.limiter.provisioned(name),
+            None => {
+                let limits = self.control.on_demand_limits(name);
+                self.limiter.try_acquire(name, limits.reserved, limits.unreserved)?
+            }
+        };
         let request_id = req.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let invoked_arn = match &req.function.qualifier {
             Some(q) => partition.qualified_arn(name, q.as_str()),
@@ -121,7 +168,11 @@ impl Invoker {
         let mut attempts = 0;
         let (env, reply, timings) = loop {
             attempts += 1;
-            let (env, cold) = match self.pool.acquire(&spec).await.map_err(|e| ApiError::service(e.to_string()))? {
+            let acquired = match provisioned.take() {
+                Some(env) => Ok((env, false)),
+                None => self.pool.acquire(&spec).await.map_err(|e| ApiError::service(e.to_string()))?,
+            };
+            let (env, cold) = match acquired {
                 Ok(acquired) => acquired,
                 Err(reply) => {
                     let (payload, error) = failure_payload(reply, &request_id, function.config.timeout_secs);

@@ -24,6 +24,7 @@ pub enum ErrorCode {
     /// CloudWatch Logs' name for a request that is not valid.
     InvalidParameter,
     AccessDenied,
+    ProvisionedConcurrencyConfigNotFound,
 }
 
 impl ErrorCode {
@@ -45,12 +46,13 @@ impl ErrorCode {
             ErrorCode::Service => "ServiceException",
             ErrorCode::InvalidParameter => "InvalidParameterException",
             ErrorCode::AccessDenied => "AccessDeniedException",
+            ErrorCode::ProvisionedConcurrencyConfigNotFound => "ProvisionedConcurrencyConfigNotFoundException",
         }
     }
 
     pub fn status(self) -> u16 {
         match self {
-            ErrorCode::ResourceNotFound => 404,
+            ErrorCode::ResourceNotFound | ErrorCode::ProvisionedConcurrencyConfigNotFound => 404,
             ErrorCode::ResourceConflict => 409,
             ErrorCode::PreconditionFailed => 412,
             ErrorCode::RequestTooLarge | ErrorCode::RequestEntityTooLarge => 413,
@@ -101,6 +103,14 @@ impl ApiError {
     }
     pub fn service(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Service, message)
+    }
+
+    /// AWS's message for a required member that is missing (its value is printed bare).
+    pub fn missing(field: &str) -> Self {
+        Self::new(
+            ErrorCode::Validation,
+            format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"),
+        )
     }
 
     /// AWS's modelled-constraint message: `1 validation error detected: Value '…' at

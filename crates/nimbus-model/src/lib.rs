@@ -8,6 +8,7 @@ pub mod event_source;
 pub mod function;
 pub mod invoke;
 pub mod layer;
+pub mod provisioned;
 pub mod runtime;
 pub mod url;
 pub mod validate;

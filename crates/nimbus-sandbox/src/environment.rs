@@ -16,6 +16,7 @@ use crate::capture::OutputCapture;
 use crate::cgroup::{CgroupManager, Limits};
 use crate::launch::{self, Code, Isolation, Process, Resources};
 use crate::runtime_api::{Delivery, Progress};
+use crate::pool::ProvisionKey;
 use crate::runtimes::RuntimeRegistry;
 use crate::{Invocation, Reply, SandboxError};
 
@@ -57,6 +58,18 @@ pub struct EnvSpec {
     pub revision: String,
 }
 
+/// What every environment of one server shares: how it is isolated and limited, where its
+/// runtimes and logs are, and where its functions reach the Nimbus API.
+#[derive(Clone, Copy)]
+pub struct Host<'a> {
+    pub iso: &'a Isolation,
+    pub cgroups: Option<&'a CgroupManager>,
+    pub registry: &'a RuntimeRegistry,
+    pub logs: &'a LogStore,
+    /// `AWS_ENDPOINT_URL` in every environment.
+    pub endpoint_url: Option<&'a str>,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InvokeTimings {
     /// Set on the invocation that ran the init phase (a cold start).
@@ -72,6 +85,8 @@ pub struct Environment {
     pub spec: Arc<EnvSpec>,
     pub log_stream: String,
     pub generation: u64,
+    /// Set for an environment kept initialized by provisioned concurrency: whose it is.
+    pub provisioned: Option<Arc<ProvisionKey>>,
     process: Process,
     peak_memory_mb: AtomicU64,
     /// Freezing between invocations: bumped on every use, so a late freeze knows it is stale.
@@ -160,13 +175,11 @@ impl Environment {
     /// to report, not a server error.
     pub async fn start(
         spec: Arc<EnvSpec>,
-        iso: &Isolation,
-        cgroups: Option<&CgroupManager>,
-        registry: &RuntimeRegistry,
-        logs: &LogStore,
+        host: &Host<'_>,
         generation: u64,
-        endpoint_url: Option<&str>,
+        provisioned: Option<Arc<ProvisionKey>>,
     ) -> Result<Result<Arc<Environment>, Reply>, SandboxError> {
+        let Host { iso, cgroups, registry, logs, endpoint_url } = *host;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         let sink = logs.sink(&spec.log_group, &log_stream);
@@ -178,14 +191,14 @@ impl Environment {
             sink: Some(sink),
         };
         let process = match launch::launch(iso, registry, spec.runtime, Code::Dir(&spec.code_dir), res, |addr, paths| {
-            environment_variables(&spec, paths, addr, &log_stream, endpoint_url)
+            environment_variables(&spec, paths, addr, &log_stream, endpoint_url, provisioned.is_some())
         })
         .await?
         {
             Ok(p) => p,
             Err(reply) => return Ok(Err(reply)),
         };
-        Ok(Ok(Environment::from_process(id, spec, log_stream, generation, process)))
+        Ok(Ok(Environment::from_process(id, spec, log_stream, generation, process, provisioned)))
     }
 
     /// Starts a managed runtime ahead of time, not yet tied to a function.
@@ -225,12 +238,11 @@ impl Environment {
     pub fn adopt(
         mut pre: Prestarted,
         spec: Arc<EnvSpec>,
-        iso: &Isolation,
-        registry: &RuntimeRegistry,
-        logs: &LogStore,
+        host: &Host<'_>,
         generation: u64,
-        endpoint_url: Option<&str>,
+        provisioned: Option<Arc<ProvisionKey>>,
     ) -> Result<Arc<Environment>, SandboxError> {
+        let Host { iso, registry, logs, endpoint_url, .. } = *host;
         let process = pre.process.take().expect("a prestarted runtime is adopted once");
         if let Some(cg) = &process.cgroup {
             if spec.memory_mb != PRESTART_MEMORY_MB {
@@ -247,7 +259,7 @@ impl Environment {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         process.capture.set_sink(logs.sink(&spec.log_group, &log_stream));
-        let vars = environment_variables(&spec, &paths, &process.addr, &log_stream, endpoint_url);
+        let vars = environment_variables(&spec, &paths, &process.addr, &log_stream, endpoint_url, provisioned.is_some());
         let mut process = process;
         match process.gate.take() {
             // A `provided` sandbox waits at its gate: the environment opens it, then the
@@ -265,15 +277,23 @@ impl Environment {
                 process.api.assign(bytes::Bytes::from(assignment.to_string()), Instant::now());
             }
         }
-        Ok(Environment::from_process(id, spec, log_stream, generation, process))
+        Ok(Environment::from_process(id, spec, log_stream, generation, process, provisioned))
     }
 
-    fn from_process(id: String, spec: Arc<EnvSpec>, log_stream: String, generation: u64, process: Process) -> Arc<Environment> {
+    fn from_process(
+        id: String,
+        spec: Arc<EnvSpec>,
+        log_stream: String,
+        generation: u64,
+        process: Process,
+        provisioned: Option<Arc<ProvisionKey>>,
+    ) -> Arc<Environment> {
         Arc::new(Environment {
             id,
             spec,
             log_stream,
             generation,
+            provisioned,
             peak_memory_mb: AtomicU64::new(0),
             freeze: Mutex::new(FreezeState::default()),
             memory_sampled_ms: AtomicU64::new(0),
@@ -285,6 +305,30 @@ impl Environment {
 
     pub fn is_alive(&self) -> bool {
         self.process.is_alive()
+    }
+
+    /// Runs the init phase ahead of any invocation (provisioned concurrency): waits until
+    /// the runtime asks for its first event, at most [`INIT_TIMEOUT`]. Afterwards the CPU
+    /// share follows the memory size and the first invocation reports no Init Duration.
+    pub async fn initialize(&self) -> Result<Duration, String> {
+        let started = Instant::now();
+        match tokio::time::timeout(INIT_TIMEOUT, self.process.api.initialized()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => {
+                self.kill();
+                return Err(why);
+            }
+            Err(_) => {
+                self.kill();
+                return Err(format!("Sandbox.Timedout: init did not finish within {} seconds", INIT_TIMEOUT.as_secs()));
+            }
+        }
+        if let Some(cg) = &self.process.cgroup {
+            let _ = cg.set_limits(&Limits::for_memory_mb(self.spec.memory_mb));
+        }
+        self.process.api.mark_initialized();
+        self.process.capture.drain(true);
+        Ok(started.elapsed())
     }
 
     /// Kills the whole process group; the exit watcher then fails anything pending.
@@ -421,6 +465,7 @@ fn environment_variables(
     api_addr: &str,
     log_stream: &str,
     endpoint_url: Option<&str>,
+    provisioned: bool,
 ) -> Vec<(String, String)> {
     let task = paths.task.clone();
     let family = spec.runtime.family();
@@ -434,7 +479,7 @@ fn environment_variables(
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), spec.memory_mb.to_string()),
         ("AWS_LAMBDA_LOG_GROUP_NAME".into(), spec.log_group.clone()),
         ("AWS_LAMBDA_LOG_STREAM_NAME".into(), log_stream.to_string()),
-        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), if provisioned { "provisioned-concurrency" } else { "on-demand" }.into()),
         ("AWS_LAMBDA_RUNTIME_API".into(), api_addr.to_string()),
         ("AWS_REGION".into(), spec.region.clone()),
         ("AWS_DEFAULT_REGION".into(), spec.region.clone()),

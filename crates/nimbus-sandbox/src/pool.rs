@@ -1,6 +1,11 @@
 //! Warm environments kept for reuse: one idle list per function version, most recently
 //! used first (the warmest caches), environments of an older configuration never reused,
-//! and idle ones reaped after the idle timeout.
+//! and idle ones reaped after the idle timeout. Environments kept initialized for
+//! provisioned concurrency live apart (`provisioned`), out of every reaper's reach.
+
+mod provisioned;
+
+pub use provisioned::{ProvisionKey, ProvisionedCounts};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +15,7 @@ use nimbus_logs::LogStore;
 
 use nimbus_model::{Runtime, RuntimeFamily};
 
-use crate::environment::{needs_fresh_process, prestart_key, EnvSpec, Environment, Prestarted};
+use crate::environment::{needs_fresh_process, prestart_key, EnvSpec, Environment, Host, Prestarted};
 use crate::cgroup::CgroupManager;
 use crate::Isolation;
 use crate::runtimes::RuntimeRegistry;
@@ -54,6 +59,8 @@ struct PoolState {
     prestarted: HashMap<Runtime, Vec<Prestarted>>,
     /// Prestarts under way per runtime, so refills do not overshoot.
     starting: HashMap<Runtime, usize>,
+    /// Environments kept initialized per provisioned concurrency config and version.
+    provisioned: HashMap<Arc<ProvisionKey>, provisioned::ProvisionedSet>,
 }
 
 pub struct EnvironmentPool {
@@ -86,7 +93,7 @@ impl EnvironmentPool {
             loop {
                 tick.tick().await;
                 let Some(pool) = weak.upgrade() else { return };
-                pool.reap_idle();
+                pool.tick();
             }
         });
         pool
@@ -118,32 +125,58 @@ impl EnvironmentPool {
                 }
             }
             st.busy += 1;
-            let prestarted = if needs_fresh_process(spec, &self.config.isolation) {
-                None
-            } else {
-                st.prestarted.get_mut(&prestart_key(spec.runtime)).and_then(|list| {
-                    // Dead ones go; ones still starting stay for later.
-                    list.retain(Prestarted::is_alive);
-                    let i = list.iter().position(Prestarted::is_ready)?;
-                    Some(list.remove(i))
-                })
-            };
+            let prestarted = self.take_prestarted(&mut st, spec);
             (generation, prestarted)
         };
         let (generation, prestarted) = generation;
-        if let Some(pre) = prestarted {
-            self.refill(pre.runtime);
-            match Environment::adopt(pre, spec.clone(), &self.config.isolation, &self.registry, &self.logs, generation, self.config.endpoint_url.as_deref()) {
-                Ok(env) => return Ok(Ok((env, true))),
-                Err(e) => tracing::warn!("adopting a prestarted runtime failed, starting a fresh one: {e}"),
-            }
-        }
-        match Environment::start(spec.clone(), &self.config.isolation, self.config.cgroups.as_deref(), &self.registry, &self.logs, generation, self.config.endpoint_url.as_deref()).await {
+        match self.new_environment(spec, generation, prestarted, None).await {
             Ok(Ok(env)) => Ok(Ok((env, true))),
             other => {
                 self.lock().busy -= 1;
                 other.map(|r| r.map(|env| (env, true)))
             }
+        }
+    }
+
+    /// A prestarted runtime that can run `spec`, if one is ready.
+    fn take_prestarted(&self, st: &mut PoolState, spec: &EnvSpec) -> Option<Prestarted> {
+        if needs_fresh_process(spec, &self.config.isolation) {
+            return None;
+        }
+        st.prestarted.get_mut(&prestart_key(spec.runtime)).and_then(|list| {
+            // Dead ones go; ones still starting stay for later.
+            list.retain(Prestarted::is_alive);
+            let i = list.iter().position(Prestarted::is_ready)?;
+            Some(list.remove(i))
+        })
+    }
+
+    /// A new environment for `spec`: an adopted prestarted runtime if there is one, else a
+    /// freshly started process.
+    async fn new_environment(
+        self: &Arc<Self>,
+        spec: &Arc<EnvSpec>,
+        generation: u64,
+        prestarted: Option<Prestarted>,
+        provisioned: Option<Arc<ProvisionKey>>,
+    ) -> Result<Result<Arc<Environment>, Reply>, SandboxError> {
+        if let Some(pre) = prestarted {
+            self.refill(pre.runtime);
+            match Environment::adopt(pre, spec.clone(), &self.host(), generation, provisioned.clone()) {
+                Ok(env) => return Ok(Ok(env)),
+                Err(e) => tracing::warn!("adopting a prestarted runtime failed, starting a fresh one: {e}"),
+            }
+        }
+        Environment::start(spec.clone(), &self.host(), generation, provisioned).await
+    }
+
+    fn host(&self) -> Host<'_> {
+        Host {
+            iso: &self.config.isolation,
+            cgroups: self.config.cgroups.as_deref(),
+            registry: &self.registry,
+            logs: &self.logs,
+            endpoint_url: self.config.endpoint_url.as_deref(),
         }
     }
 
@@ -175,7 +208,10 @@ impl EnvironmentPool {
     }
 
     /// Returns an environment after an invocation; dead or outdated ones are dropped.
-    pub fn release(&self, env: Arc<Environment>) {
+    pub fn release(self: &Arc<Self>, env: Arc<Environment>) {
+        if env.provisioned.is_some() {
+            return self.release_provisioned(env);
+        }
         let mut st = self.lock();
         st.busy -= 1;
         let generation = st.generations.get(&env.spec.function_name).copied().unwrap_or(0);
@@ -225,6 +261,12 @@ impl EnvironmentPool {
         self.relieve_memory_pressure();
     }
 
+    /// Periodic upkeep of provisioned sets and the idle reaper, for the tick task.
+    fn tick(self: &Arc<Self>) {
+        self.reap_idle();
+        self.maintain_provisioned();
+    }
+
     /// Under host memory pressure, kills idle environments, least recently used first,
     /// until the host has `min_available_fraction` of its memory available again (each
     /// kill is followed by a fresh reading, since freed memory shows up at once).
@@ -259,7 +301,8 @@ impl EnvironmentPool {
     pub fn shutdown(&self) {
         let prestarted: Vec<Prestarted> = self.lock().prestarted.drain().flat_map(|(_, l)| l).collect();
         drop(prestarted);
-        let all: Vec<Arc<Environment>> = self.lock().idle.drain().flat_map(|(_, l)| l).collect();
+        let mut all: Vec<Arc<Environment>> = self.lock().idle.drain().flat_map(|(_, l)| l).collect();
+        all.extend(self.lock().provisioned.drain().flat_map(|(_, set)| set.ready));
         for env in all {
             env.kill();
         }

@@ -25,6 +25,34 @@ pub enum Progress {
     Done(Reply),
 }
 
+/// The init phase seen from outside, for environments initialized ahead of invocations
+/// (provisioned concurrency): running, over (the runtime asked for its first event), or
+/// failed with AWS's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitPhase {
+    Running,
+    Done,
+    Failed(String),
+}
+
+/// A one-line account of an init that never finished (for the server's log).
+pub(crate) fn init_failure(reply: &Reply) -> String {
+    match reply {
+        Reply::InitError { error_type, body } => {
+            let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            let kind = v["errorType"].as_str().map(str::to_string).or_else(|| error_type.clone()).unwrap_or_else(|| "Runtime.Unknown".into());
+            match v["errorMessage"].as_str() {
+                Some(m) if !m.is_empty() => format!("{kind}: {m}"),
+                _ => kind,
+            }
+        }
+        Reply::Exited(why) => format!("Runtime.ExitError: {why}"),
+        Reply::StartFailed { error_type, message } => format!("{error_type}: {message}"),
+        Reply::TimedOut => "Sandbox.Timedout".into(),
+        other => format!("{other:?}"),
+    }
+}
+
 pub struct Delivery {
     pub invocation: Invocation,
     pub start_line: String,
@@ -52,6 +80,7 @@ pub struct RuntimeApi {
     waiting_for_assignment: std::sync::atomic::AtomicBool,
     shutdown: watch::Sender<bool>,
     capture: Arc<OutputCapture>,
+    init: watch::Sender<InitPhase>,
 }
 
 type Body = Full<Bytes>;
@@ -67,6 +96,7 @@ const ACCEPTED: &str = "{\"status\":\"OK\"}";
 impl RuntimeApi {
     pub fn new(capture: Arc<OutputCapture>) -> Arc<RuntimeApi> {
         let (shutdown, _) = watch::channel(false);
+        let (init, _) = watch::channel(InitPhase::Running);
         Arc::new(RuntimeApi {
             slot: Mutex::new(Slot::default()),
             event_ready: Notify::new(),
@@ -74,6 +104,7 @@ impl RuntimeApi {
             waiting_for_assignment: std::sync::atomic::AtomicBool::new(false),
             shutdown,
             capture,
+            init,
         })
     }
 
@@ -111,8 +142,38 @@ impl RuntimeApi {
         self.event_ready.notify_one();
     }
 
+    /// Ends an init phase that is still running with `reply`'s reason.
+    fn init_failed(&self, reply: &Reply) {
+        self.init.send_if_modified(|p| {
+            let running = *p == InitPhase::Running;
+            if running {
+                *p = InitPhase::Failed(init_failure(reply));
+            }
+            running
+        });
+    }
+
+    /// Waits until the runtime finished its init (it asked for its first event), or says
+    /// why it never will.
+    pub async fn initialized(&self) -> Result<(), String> {
+        let mut rx = self.init.subscribe();
+        let phase = rx.wait_for(|p| *p != InitPhase::Running).await.map(|p| p.clone());
+        match phase {
+            Ok(InitPhase::Failed(why)) => Err(why),
+            Ok(_) => Ok(()),
+            Err(_) => Err("the environment stopped".into()),
+        }
+    }
+
+    /// Init ran before any invocation (provisioned): the first event reports no Init
+    /// Duration.
+    pub fn mark_initialized(&self) {
+        self.lock().initialized = true;
+    }
+
     /// Ends whatever is pending with `reply` (process exit, kill) and stops serving.
     pub fn fail_pending(&self, reply_for: impl Fn() -> Reply) {
+        self.init_failed(&reply_for());
         let mut slot = self.lock();
         slot.queued = None;
         if let Some((_, tx)) = slot.in_flight.take() {
@@ -235,6 +296,14 @@ impl RuntimeApi {
     }
 
     async fn next(&self) -> Response<Body> {
+        // Asking for an event means init is over.
+        self.init.send_if_modified(|p| {
+            let running = *p == InitPhase::Running;
+            if running {
+                *p = InitPhase::Done;
+            }
+            running
+        });
         let mut stop = self.shutdown.subscribe();
         loop {
             let taken = {

@@ -14,6 +14,7 @@ use nimbus_model::layer::LayerVersion;
 use nimbus_model::invoke::{AsyncEvent, EventInvokeConfig};
 use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::event_source::EventSourceMapping;
+use nimbus_model::provisioned::ProvisionedConfig;
 use nimbus_model::FunctionConfig;
 
 pub use blob::{BlobStore, LocalBlobStore};
@@ -110,4 +111,10 @@ pub trait Store: Send + Sync + 'static {
     /// All mappings, oldest first.
     async fn list_event_source_mappings(&self) -> Result<Vec<EventSourceMapping>, StoreError>;
     async fn delete_event_source_mapping(&self, uuid: &str) -> Result<bool, StoreError>;
+
+    /// Creates or replaces the provisioned concurrency config of a version or alias.
+    async fn put_provisioned_config(&self, config: &ProvisionedConfig) -> Result<(), StoreError>;
+    /// One function's configs (or every function's), ordered by function and qualifier.
+    async fn list_provisioned_configs(&self, function: Option<&str>) -> Result<Vec<ProvisionedConfig>, StoreError>;
+    async fn delete_provisioned_config(&self, function: &str, qualifier: &str) -> Result<bool, StoreError>;
 }

@@ -10,6 +10,7 @@ use nimbus_model::layer::LayerVersion;
 use nimbus_model::invoke::{AsyncEvent, EventInvokeConfig};
 use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::event_source::EventSourceMapping;
+use nimbus_model::provisioned::ProvisionedConfig;
 use nimbus_model::FunctionConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -61,6 +62,12 @@ CREATE TABLE IF NOT EXISTS event_source_mappings (
     uuid TEXT PRIMARY KEY,
     created INTEGER NOT NULL,
     config TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS provisioned_configs (
+    function TEXT NOT NULL,
+    qualifier TEXT NOT NULL,
+    config TEXT NOT NULL,
+    PRIMARY KEY (function, qualifier)
 );
 CREATE TABLE IF NOT EXISTS layer_names (
     name TEXT PRIMARY KEY,
@@ -175,6 +182,7 @@ impl Store for SqliteStore {
             tx.execute("DELETE FROM aliases WHERE function = ?1", params![name])?;
             tx.execute("DELETE FROM event_invoke_configs WHERE function = ?1", params![name])?;
             tx.execute("DELETE FROM function_urls WHERE function = ?1", params![name])?;
+            tx.execute("DELETE FROM provisioned_configs WHERE function = ?1", params![name])?;
             tx.commit()?;
             Ok(n)
         })?;
@@ -535,6 +543,34 @@ impl Store for SqliteStore {
         Ok(n > 0)
     }
 
+    async fn put_provisioned_config(&self, c: &ProvisionedConfig) -> Result<(), StoreError> {
+        let json = serde_json::to_string(c).expect("provisioned config serializes");
+        self.with(|conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO provisioned_configs (function, qualifier, config) VALUES (?1, ?2, ?3)",
+                params![c.function, c.qualifier, json],
+            )
+        })?;
+        Ok(())
+    }
+
+    async fn list_provisioned_configs(&self, function: Option<&str>) -> Result<Vec<ProvisionedConfig>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT config FROM provisioned_configs WHERE ?1 IS NULL OR function = ?1 ORDER BY function, qualifier",
+            )?;
+            let rows = stmt.query_map(params![function], |row| decode_json(row.get(0)?))?;
+            rows.collect()
+        })
+    }
+
+    async fn delete_provisioned_config(&self, function: &str, qualifier: &str) -> Result<bool, StoreError> {
+        let n = self.with(|conn| {
+            conn.execute("DELETE FROM provisioned_configs WHERE function = ?1 AND qualifier = ?2", params![function, qualifier])
+        })?;
+        Ok(n > 0)
+    }
+
     async fn code_in_use(&self, digest: &str) -> Result<bool, StoreError> {
         self.with(|conn| {
             conn.query_row("SELECT EXISTS(SELECT 1 FROM functions WHERE code_digest = ?1)", params![digest], |row| row.get(0))
@@ -614,8 +650,18 @@ mod tests {
         assert!(matches!(s.put_alias(&moved, Some("nope")).await, Err(StoreError::RevisionMismatch)));
         s.put_alias(&moved, Some("x")).await.unwrap();
         assert_eq!(s.list_aliases("a").await.unwrap(), vec![moved]);
+        // Provisioned concurrency configs: replace, list per function and in all, cascade.
+        let pc = ProvisionedConfig { function: "a".into(), qualifier: "prod".into(), requested: 2, last_modified_ms: 1 };
+        s.put_provisioned_config(&pc).await.unwrap();
+        s.put_provisioned_config(&ProvisionedConfig { requested: 3, ..pc.clone() }).await.unwrap();
+        s.put_provisioned_config(&ProvisionedConfig { function: "b".into(), ..pc.clone() }).await.unwrap();
+        assert_eq!(s.list_provisioned_configs(Some("a")).await.unwrap(), vec![ProvisionedConfig { requested: 3, ..pc.clone() }]);
+        assert_eq!(s.list_provisioned_configs(None).await.unwrap().len(), 2);
+        assert!(s.delete_provisioned_config("b", "prod").await.unwrap());
+        assert!(!s.delete_provisioned_config("b", "prod").await.unwrap());
         assert!(s.delete_version("a", "1").await.unwrap());
         assert!(s.delete_function("a").await.unwrap());
+        assert!(s.list_provisioned_configs(None).await.unwrap().is_empty());
         assert!(s.list_aliases("a").await.unwrap().is_empty());
         assert!(!s.delete_function("a").await.unwrap());
         assert!(s.get_function("a", LATEST).await.unwrap().is_none());

@@ -275,6 +275,8 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             endpoint_url,
         }, registry, logs.clone());
     let invoker = Invoker::new(control.clone(), pool.clone());
+    // Provisioned concurrency configs survive restarts: start their environments again.
+    invoker.provision_all();
     let async_invoker = AsyncInvoker::new(
         store.clone(),
         control.clone(),
