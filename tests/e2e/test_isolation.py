@@ -156,6 +156,12 @@ def test_links_vanish_with_a_killed_server(server_factory):
     while os.path.exists(host_if) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not os.path.exists(host_if), "the environment's veth pair outlived its server"
+    # Its prestarted sandboxes' mount points are left for the next start to remove.
+    data = str(s.data_dir)
+    mounts = lambda: [l for l in open("/proc/self/mountinfo") if data in l]
+    s.start()
+    s.stop()
+    assert mounts() == [], "the next start removed what the killed server left mounted"
 
 
 MEM_HOG = r'''
