@@ -1,0 +1,321 @@
+//! API Gateway V2 (HTTP APIs) on the wire. Management: rest-json under `/v2/apis…`, parsed
+//! into typed [`GatewayCall`]s for `nimbus-gateway`, answered with its records (camelCase
+//! members) and AWS's errors (`x-amzn-ErrorType` and `{"message": ...}`). Serving: requests
+//! to `<api-id>.<api domain>` (the Host header alone is enough) or
+//! `/_aws/execute-api/<api-id>/…`, routed by the service, sent to the integration's function
+//! as a payload format 1.0 or 2.0 event (or, Nimbus's extension, an ALB target event), and the
+//! result mapped back with API Gateway's answers for every way an integration fails.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode};
+use nimbus_gateway::model::{ApiInput, DeploymentInput, IntegrationInput, RouteInput, StageInput, ALB_FORMAT, ALB_MULTI_VALUE_FORMAT};
+use nimbus_gateway::proxy::{self as events, Context};
+use nimbus_gateway::{GatewayError, GatewayService};
+use nimbus_model::FunctionRef;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::action::decode_component;
+use crate::proxy::{self, HttpCall, Outcome};
+use crate::response::{self, Body};
+use crate::server::AppState;
+
+/// One management request: its IAM action and the parsed call (or the error AWS answers
+/// while parsing).
+#[derive(Debug)]
+pub struct GatewayRequest {
+    method: Method,
+    pub call: Result<GatewayCall, GatewayError>,
+}
+
+/// Every API Gateway V2 operation Nimbus serves, with typed inputs.
+#[derive(Debug)]
+pub enum GatewayCall {
+    CreateApi(ApiInput),
+    GetApis,
+    GetApi(String),
+    UpdateApi(String, ApiInput),
+    DeleteApi(String),
+    CreateRoute(String, RouteInput),
+    GetRoutes(String),
+    GetRoute(String, String),
+    UpdateRoute(String, String, RouteInput),
+    DeleteRoute(String, String),
+    CreateIntegration(String, IntegrationInput),
+    GetIntegrations(String),
+    GetIntegration(String, String),
+    UpdateIntegration(String, String, IntegrationInput),
+    DeleteIntegration(String, String),
+    CreateStage(String, StageInput),
+    GetStages(String),
+    GetStage(String, String),
+    UpdateStage(String, String, StageInput),
+    DeleteStage(String, String),
+    CreateDeployment(String, DeploymentInput),
+    GetDeployments(String),
+    GetDeployment(String, String),
+}
+
+impl GatewayRequest {
+    /// The IAM action: API Gateway's management permissions are named by HTTP method.
+    pub fn name(&self) -> &'static str {
+        match self.method {
+            Method::GET => "apigateway:GET",
+            Method::POST => "apigateway:POST",
+            Method::PATCH => "apigateway:PATCH",
+            Method::DELETE => "apigateway:DELETE",
+            _ => "apigateway:PUT",
+        }
+    }
+}
+
+fn input<T: for<'de> serde::Deserialize<'de>>(body: &[u8]) -> Result<T, GatewayError> {
+    let body = if body.is_empty() { b"{}".as_slice() } else { body };
+    serde_json::from_slice(body).map_err(|e| GatewayError::BadRequest(format!("Could not parse the request body: {e}")))
+}
+
+/// Recognises a management request (`/v2/apis…`).
+pub fn recognize(method: &Method, path: &str, body: &[u8]) -> Option<GatewayRequest> {
+    let rest = path.strip_prefix("/v2/apis")?;
+    if !rest.is_empty() && !rest.starts_with('/') {
+        return None;
+    }
+    let segs: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(decode_component).collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let s = |v: &str| v.to_string();
+    use GatewayCall as C;
+    let call = (|| {
+        Ok(match (method, segs.as_slice()) {
+            (&Method::POST, []) => C::CreateApi(input(body)?),
+            (&Method::GET, []) => C::GetApis,
+            (&Method::GET, [api]) => C::GetApi(s(api)),
+            (&Method::PATCH, [api]) => C::UpdateApi(s(api), input(body)?),
+            (&Method::DELETE, [api]) => C::DeleteApi(s(api)),
+            (&Method::POST, [api, "routes"]) => C::CreateRoute(s(api), input(body)?),
+            (&Method::GET, [api, "routes"]) => C::GetRoutes(s(api)),
+            (&Method::GET, [api, "routes", id]) => C::GetRoute(s(api), s(id)),
+            (&Method::PATCH, [api, "routes", id]) => C::UpdateRoute(s(api), s(id), input(body)?),
+            (&Method::DELETE, [api, "routes", id]) => C::DeleteRoute(s(api), s(id)),
+            (&Method::POST, [api, "integrations"]) => C::CreateIntegration(s(api), input(body)?),
+            (&Method::GET, [api, "integrations"]) => C::GetIntegrations(s(api)),
+            (&Method::GET, [api, "integrations", id]) => C::GetIntegration(s(api), s(id)),
+            (&Method::PATCH, [api, "integrations", id]) => C::UpdateIntegration(s(api), s(id), input(body)?),
+            (&Method::DELETE, [api, "integrations", id]) => C::DeleteIntegration(s(api), s(id)),
+            (&Method::POST, [api, "stages"]) => C::CreateStage(s(api), input(body)?),
+            (&Method::GET, [api, "stages"]) => C::GetStages(s(api)),
+            (&Method::GET, [api, "stages", name]) => C::GetStage(s(api), s(name)),
+            (&Method::PATCH, [api, "stages", name]) => C::UpdateStage(s(api), s(name), input(body)?),
+            (&Method::DELETE, [api, "stages", name]) => C::DeleteStage(s(api), s(name)),
+            (&Method::POST, [api, "deployments"]) => C::CreateDeployment(s(api), input(body)?),
+            (&Method::GET, [api, "deployments"]) => C::GetDeployments(s(api)),
+            (&Method::GET, [api, "deployments", id]) => C::GetDeployment(s(api), s(id)),
+            _ => return Err(GatewayError::NotFound(format!("No operation matches {method} {path}"))),
+        })
+    })();
+    Some(GatewayRequest { method: method.clone(), call })
+}
+
+fn error(e: &GatewayError) -> Response<Body> {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = response::json(status, &json!({ "message": e.to_string() }));
+    r.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(e.type_name()));
+    r
+}
+
+fn one<T: Serialize>(status: StatusCode, v: Result<T, GatewayError>) -> Result<Response<Body>, GatewayError> {
+    let v = serde_json::to_value(v?).map_err(|e| GatewayError::Internal(e.to_string()))?;
+    Ok(response::json(status, &v))
+}
+
+fn items<T: Serialize>(v: Result<Vec<T>, GatewayError>) -> Result<Response<Body>, GatewayError> {
+    let v = serde_json::to_value(v?).map_err(|e| GatewayError::Internal(e.to_string()))?;
+    Ok(response::json(StatusCode::OK, &json!({ "items": v })))
+}
+
+fn deleted(v: Result<(), GatewayError>) -> Result<Response<Body>, GatewayError> {
+    v.map(|()| response::empty(StatusCode::NO_CONTENT))
+}
+
+/// Runs a management request.
+pub fn execute(svc: &GatewayService, req: GatewayRequest) -> Response<Body> {
+    use GatewayCall as C;
+    const CREATED: StatusCode = StatusCode::CREATED;
+    const OK: StatusCode = StatusCode::OK;
+    let result = req.call.and_then(|call| match call {
+        C::CreateApi(i) => one(CREATED, svc.create_api(i)),
+        C::GetApis => items(Ok(svc.get_apis())),
+        C::GetApi(a) => one(OK, svc.get_api(&a)),
+        C::UpdateApi(a, i) => one(OK, svc.update_api(&a, i)),
+        C::DeleteApi(a) => deleted(svc.delete_api(&a)),
+        C::CreateRoute(a, i) => one(CREATED, svc.create_route(&a, i)),
+        C::GetRoutes(a) => items(svc.get_routes(&a)),
+        C::GetRoute(a, id) => one(OK, svc.get_route(&a, &id)),
+        C::UpdateRoute(a, id, i) => one(OK, svc.update_route(&a, &id, i)),
+        C::DeleteRoute(a, id) => deleted(svc.delete_route(&a, &id)),
+        C::CreateIntegration(a, i) => one(CREATED, svc.create_integration(&a, i)),
+        C::GetIntegrations(a) => items(svc.get_integrations(&a)),
+        C::GetIntegration(a, id) => one(OK, svc.get_integration(&a, &id)),
+        C::UpdateIntegration(a, id, i) => one(OK, svc.update_integration(&a, &id, i)),
+        C::DeleteIntegration(a, id) => deleted(svc.delete_integration(&a, &id)),
+        C::CreateStage(a, i) => one(CREATED, svc.create_stage(&a, i)),
+        C::GetStages(a) => items(svc.get_stages(&a)),
+        C::GetStage(a, n) => one(OK, svc.get_stage(&a, &n)),
+        C::UpdateStage(a, n, i) => one(OK, svc.update_stage(&a, &n, i)),
+        C::DeleteStage(a, n) => deleted(svc.delete_stage(&a, &n)),
+        C::CreateDeployment(a, i) => one(CREATED, svc.create_deployment(&a, i)),
+        C::GetDeployments(a) => items(svc.get_deployments(&a)),
+        C::GetDeployment(a, id) => one(OK, svc.get_deployment(&a, &id)),
+    });
+    match result {
+        Ok(r) => r,
+        Err(e) => {
+            if matches!(e, GatewayError::Internal(_)) {
+                tracing::error!("{e}");
+            }
+            error(&e)
+        }
+    }
+}
+
+// ---- serving ---------------------------------------------------------------------------
+
+/// A request to an API's `execute-api` endpoint.
+#[derive(Debug)]
+pub struct ApiRequest {
+    pub api_id: String,
+    /// `call.path` is the path below the API's root (a named stage's name first).
+    pub call: HttpCall,
+}
+
+/// API ids are 10 lower-case letters and digits.
+fn is_api_id(s: &str) -> bool {
+    s.len() == 10 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// Recognises an `execute-api` request; returns (api id, path below the API's root).
+pub fn match_api(host: Option<&str>, path: &str, api_domain: &str) -> Option<(String, String)> {
+    if let Some(rest) = path.strip_prefix("/_aws/execute-api/") {
+        let (id, tail) = rest.split_once('/').map(|(i, t)| (i, format!("/{t}"))).unwrap_or((rest, "/".to_string()));
+        return is_api_id(id).then(|| (id.to_string(), tail));
+    }
+    let host = host?.split(':').next()?;
+    let id = host.strip_suffix(api_domain)?.strip_suffix('.')?;
+    is_api_id(id).then(|| (id.to_string(), path.to_string()))
+}
+
+/// API Gateway's error answers: `{"message": ...}`. The texts are AWS's: "Not Found" (HTTP
+/// APIs' answer for no stage or route, developer guide "Routing API requests"), "Internal
+/// Server Error" (HTTP APIs' integration failure), "Internal server error" (the Lambda proxy's
+/// 502 for a malformed result or a function error; knowledge center "malformed-502-api-
+/// gateway"), "Endpoint request timed out" (the 504 for an integration timeout, API Gateway's
+/// INTEGRATION_TIMEOUT gateway response), "Too Many Requests" (429), "Request Entity Too
+/// Large" (413, over Lambda's 6 MB synchronous payload).
+fn message(status: StatusCode, text: &str) -> Response<Body> {
+    response::json(status, &json!({ "message": text }))
+}
+
+/// HTTP APIs' request ids look like `JKJaXmPLvHcESHA=`: 16 base64 characters.
+fn apigw_request_id() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(&uuid::Uuid::new_v4().as_bytes()[..11]).chars().take(15).collect::<String>() + "="
+}
+
+/// Serves one `execute-api` request end to end.
+pub async fn serve(state: &AppState, req: ApiRequest) -> Response<Body> {
+    let request_id = apigw_request_id();
+    let mut r = serve_inner(state, &req, &request_id).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        r.headers_mut().insert("apigw-requestid", v);
+    }
+    r
+}
+
+async fn serve_inner(state: &AppState, req: &ApiRequest, request_id: &str) -> Response<Body> {
+    let Some(target) = state.gateway.resolve(&req.api_id, req.call.method.as_str(), &req.call.path) else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    if req.call.too_large() {
+        return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    }
+    let integration = &target.integration;
+    let partition = state.control.partition();
+    let function = match nimbus_gateway::function_arn(&integration.integration_uri).map(|arn| FunctionRef::parse(arn, partition)) {
+        Some(Ok(f)) => f,
+        // A function in another region or account, or a URI that names none: the
+        // integration cannot be invoked.
+        _ => return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+    };
+    let domain_name = format!("{}.{}", req.api_id, state.api_domain);
+    let format = integration.payload_format_version.as_str();
+    let ev: Value = req.call.with_view(|view| {
+        let ctx = Context {
+            account_id: &partition.account_id,
+            api_id: &req.api_id,
+            domain_name: &domain_name,
+            domain_prefix: &req.api_id,
+            stage: &target.stage,
+            route_key: &target.route_key,
+            resource: &target.resource,
+            path_parameters: Some(&target.path_parameters),
+            stage_variables: Some(&target.stage_variables),
+            request_id,
+            now: chrono::Utc::now(),
+        };
+        match format {
+            "1.0" => events::v1_event(view, &ctx),
+            ALB_FORMAT | ALB_MULTI_VALUE_FORMAT => {
+                let arn = format!(
+                    "arn:aws:elasticloadbalancing:{}:{}:targetgroup/{}-{}/{}",
+                    partition.region, partition.account_id, req.api_id, integration.integration_id, target.route_id
+                );
+                events::alb_event(view, &arn, format == ALB_MULTI_VALUE_FORMAT)
+            }
+            _ => events::v2_event(view, &ctx),
+        }
+    });
+    let timeout = Duration::from_millis(integration.timeout_in_millis.into());
+    let invoke_id = uuid::Uuid::new_v4().to_string();
+    match proxy::invoke(state, function, Bytes::from(ev.to_string()), &invoke_id, Some(timeout)).await {
+        Outcome::Result(payload) => {
+            let mapped = match format {
+                "1.0" => events::v1_response(&payload),
+                ALB_FORMAT => events::alb_response(&payload, false),
+                ALB_MULTI_VALUE_FORMAT => events::alb_response(&payload, true),
+                _ => events::v2_response(&payload),
+            };
+            mapped.map(proxy::body).unwrap_or_else(|| message(StatusCode::BAD_GATEWAY, "Internal server error"))
+        }
+        Outcome::FunctionError { timed_out: true } | Outcome::TimedOut => message(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out"),
+        Outcome::FunctionError { timed_out: false } => message(StatusCode::BAD_GATEWAY, "Internal server error"),
+        Outcome::Throttled => message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+        Outcome::TooLarge => message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
+        Outcome::FunctionMissing | Outcome::Failed => message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching() {
+        let d = "execute-api.us-east-1.localhost";
+        assert_eq!(match_api(Some(&format!("abcde12345.{d}:9001")), "/prod/x", d), Some(("abcde12345".into(), "/prod/x".into())));
+        assert_eq!(match_api(None, "/_aws/execute-api/abcde12345/a/b", d), Some(("abcde12345".into(), "/a/b".into())));
+        assert_eq!(match_api(None, "/_aws/execute-api/abcde12345", d), Some(("abcde12345".into(), "/".into())));
+        assert_eq!(match_api(Some("127.0.0.1:9001"), "/v2/apis", d), None);
+        assert_eq!(match_api(None, "/_aws/execute-api/UPPER12345/", d), None);
+    }
+
+    #[test]
+    fn management_paths() {
+        let r = recognize(&Method::POST, "/v2/apis/abc/routes", br#"{"routeKey":"GET /x"}"#).unwrap();
+        assert!(matches!(r.call, Ok(GatewayCall::CreateRoute(a, RouteInput { route_key: Some(k), .. })) if a == "abc" && k == "GET /x"));
+        let r = recognize(&Method::GET, "/v2/apis/abc/stages/%24default", b"").unwrap();
+        assert!(matches!(r.call, Ok(GatewayCall::GetStage(_, n)) if n == "$default"));
+        assert!(recognize(&Method::GET, "/v2/apisx", b"").is_none());
+        assert!(matches!(recognize(&Method::POST, "/v2/apis", b"{").unwrap().call, Err(GatewayError::BadRequest(_))));
+    }
+}
