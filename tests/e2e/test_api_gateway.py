@@ -6,13 +6,11 @@ mapping, API Gateway's answers for failing integrations, persistence, and Nimbus
 import base64
 import json
 import os
-import urllib.error
-import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import ACCOUNT, arn, boto_client, client_error, run
+from helpers import ACCOUNT, arn, boto_client, client_error, create_function, http_request as request, make_zip, run, unique
 
 # Handlers as in AWS's API Gateway and ALB examples.
 NODE_ECHO = {"index.mjs": """
@@ -61,15 +59,6 @@ def lambda_handler(event, context):
         response["headers"] = {"Content-Type": "application/json", "X-Alb": "yes"}
     return response
 """}
-
-
-def request(url, method="GET", body=None, headers=None):
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
 
 
 @pytest.fixture(scope="module")
@@ -366,8 +355,6 @@ def test_alb_mode_on_routes_and_urls(apigw, lam, server, make_fn):
 
 
 def test_apis_survive_restart(server_factory, tmp_path):
-    from helpers import create_function, make_zip, unique
-
     s = server_factory()
     lam = s.lambda_client()
     fn = create_function(lam, unique("gw"), "nodejs20.x", "index.handler", make_zip(NODE_ECHO))
