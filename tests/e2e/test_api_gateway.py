@@ -226,6 +226,28 @@ def test_quick_create_v2_event(apigw, server, make_fn):
         apigw.delete_api(ApiId=api_id)
 
 
+def test_cors_and_disabled_endpoint(apigw, server, make_fn):
+    fn = make_fn("nodejs20.x", NODE_ECHO, "index.handler")
+    cors = {"AllowOrigins": ["https://app.example"], "AllowMethods": ["GET", "POST"], "AllowHeaders": ["x-token"],
+            "ExposeHeaders": ["x-handler"], "MaxAge": 300}
+    api_id = apigw.create_api(Name="cors", ProtocolType="HTTP", Target=arn(fn.name), CorsConfiguration=cors)["ApiId"]
+    try:
+        assert apigw.get_api(ApiId=api_id)["CorsConfiguration"]["AllowOrigins"] == ["https://app.example"]
+        status, headers, _ = request(by_path(server, api_id, "/x"), "OPTIONS",
+                                     headers={"origin": "https://app.example", "access-control-request-method": "POST"})
+        assert status == 204 and headers["access-control-allow-origin"] == "https://app.example"
+        assert headers["access-control-allow-methods"] == "GET,POST" and headers["access-control-max-age"] == "300"
+        status, headers, _ = request(by_path(server, api_id, "/x"), headers={"origin": "https://app.example"})
+        assert status == 200 and headers["access-control-expose-headers"] == "x-handler"
+        _, headers, _ = request(by_path(server, api_id, "/x"), headers={"origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in headers
+        apigw.update_api(ApiId=api_id, DisableExecuteApiEndpoint=True)
+        status, _, body = request(by_path(server, api_id, "/x"))
+        assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
+    finally:
+        apigw.delete_api(ApiId=api_id)
+
+
 def test_route_selection_v1_and_stages(apigw, server, make_fn):
     node = make_fn("nodejs20.x", NODE_ECHO, "index.handler")
     py = make_fn("python3.11", PY_ECHO, "lambda_function.lambda_handler")

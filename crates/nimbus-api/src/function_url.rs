@@ -6,9 +6,9 @@
 //! `/_aws/elb/<url-id>/…` (or `/_aws/elb-multi-value/<url-id>/…`) the function gets an
 //! Application Load Balancer target event instead, for handlers written for ALB.
 
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use nimbus_gateway::proxy::{self as events, Context};
-use nimbus_model::url::{AuthType, Cors, FunctionUrlConfig};
+use nimbus_model::url::{AuthType, FunctionUrlConfig};
 use nimbus_model::{FunctionRef, Qualifier};
 use serde_json::json;
 
@@ -56,34 +56,6 @@ fn message(status: StatusCode, text: &str) -> Response<Body> {
     response::json(status, &json!({ "Message": text }))
 }
 
-fn cors_headers(cors: &Cors, origin: &str, r: &mut Response<Body>, preflight: bool) {
-    let h = r.headers_mut();
-    let allow_origin = if cors.allow_origins.iter().any(|o| o == "*") && !cors.allow_credentials { "*" } else { origin };
-    if let Ok(v) = HeaderValue::from_str(allow_origin) {
-        h.insert("access-control-allow-origin", v);
-    }
-    if cors.allow_credentials {
-        h.insert("access-control-allow-credentials", HeaderValue::from_static("true"));
-    }
-    if preflight {
-        if let Ok(v) = HeaderValue::from_str(&cors.allow_methods.join(",")) {
-            h.insert("access-control-allow-methods", v);
-        }
-        if !cors.allow_headers.is_empty() {
-            if let Ok(v) = HeaderValue::from_str(&cors.allow_headers.join(",")) {
-                h.insert("access-control-allow-headers", v);
-            }
-        }
-        if let Some(age) = cors.max_age {
-            h.insert("access-control-max-age", HeaderValue::from(age));
-        }
-    } else if !cors.expose_headers.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&cors.expose_headers.join(",")) {
-            h.insert("access-control-expose-headers", v);
-        }
-    }
-}
-
 /// A well-formed SigV4 Authorization header (checking the signature itself comes with the
 /// IAM issue).
 fn has_sigv4(headers: &HeaderMap) -> bool {
@@ -102,18 +74,10 @@ pub async fn serve(state: &AppState, req: UrlRequest) -> Response<Body> {
     if req.call.too_large() {
         return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     }
-    let origin = req.call.headers.get("origin").and_then(|v| v.to_str().ok()).map(str::to_string);
     let cors = config.cors.as_ref();
     // CORS preflight is answered here, without invoking the function.
-    if req.call.method == Method::OPTIONS && origin.is_some() && req.call.headers.contains_key("access-control-request-method") {
-        if let (Some(cors), Some(origin)) = (cors, origin.as_deref()) {
-            let method = req.call.headers.get("access-control-request-method").and_then(|v| v.to_str().ok()).unwrap_or("");
-            let mut r = response::empty(StatusCode::OK);
-            if cors.allows_origin(origin) && cors.allows_method(method) {
-                cors_headers(cors, origin, &mut r, true);
-            }
-            return r;
-        }
+    if let Some(r) = proxy::preflight(cors, &req.call, StatusCode::OK) {
+        return r;
     }
     if config.auth_type == AuthType::AwsIam && !has_sigv4(&req.call.headers) {
         return message(StatusCode::FORBIDDEN, "Forbidden");
@@ -163,11 +127,7 @@ pub async fn serve(state: &AppState, req: UrlRequest) -> Response<Body> {
         Outcome::TooLarge => message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
         Outcome::TimedOut | Outcome::Failed => message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     };
-    if let (Some(cors), Some(origin)) = (cors, origin.as_deref()) {
-        if cors.allows_origin(origin) {
-            cors_headers(cors, origin, &mut r, false);
-        }
-    }
+    proxy::apply_cors(cors, &req.call, &mut r);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         r.headers_mut().insert("x-amzn-requestid", v);
     }

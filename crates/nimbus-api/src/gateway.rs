@@ -13,6 +13,7 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use nimbus_gateway::model::{ApiInput, DeploymentInput, IntegrationInput, RouteInput, StageInput, ALB_FORMAT, ALB_MULTI_VALUE_FORMAT};
 use nimbus_gateway::proxy::{self as events, Context};
 use nimbus_gateway::{GatewayError, GatewayService};
+use nimbus_model::url::Cors;
 use nimbus_model::FunctionRef;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -222,10 +223,40 @@ fn apigw_request_id() -> String {
     base64::engine::general_purpose::STANDARD.encode(&uuid::Uuid::new_v4().as_bytes()[..11]).chars().take(15).collect::<String>() + "="
 }
 
+/// An HTTP API's `corsConfiguration` as the CORS rules function URLs also use.
+fn cors_of(v: &Value) -> Cors {
+    let list = |k: &str| v[k].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+    Cors {
+        allow_credentials: v["allowCredentials"].as_bool().unwrap_or(false),
+        allow_headers: list("allowHeaders"),
+        allow_methods: list("allowMethods"),
+        allow_origins: list("allowOrigins"),
+        expose_headers: list("exposeHeaders"),
+        max_age: v["maxAge"].as_u64().and_then(|m| u32::try_from(m).ok()),
+    }
+}
+
 /// Serves one `execute-api` request end to end.
 pub async fn serve(state: &AppState, req: ApiRequest) -> Response<Body> {
     let request_id = apigw_request_id();
-    let mut r = serve_inner(state, &req, &request_id).await;
+    let mut r = match state.gateway.front(&req.api_id) {
+        None => message(StatusCode::NOT_FOUND, "Not Found"),
+        // AWS answers 403 on the default endpoint of an API that disabled it.
+        Some(front) if front.disable_execute_api_endpoint => message(StatusCode::FORBIDDEN, "Forbidden"),
+        Some(front) => {
+            // With a CORS configuration, API Gateway answers preflights itself (204) and
+            // adds the CORS headers to every answer ("Configuring CORS for an HTTP API").
+            let cors = front.cors.as_ref().map(cors_of);
+            match proxy::preflight(cors.as_ref(), &req.call, StatusCode::NO_CONTENT) {
+                Some(r) => r,
+                None => {
+                    let mut r = serve_inner(state, &req, &request_id).await;
+                    proxy::apply_cors(cors.as_ref(), &req.call, &mut r);
+                    r
+                }
+            }
+        }
+    };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         r.headers_mut().insert("apigw-requestid", v);
     }

@@ -6,13 +6,14 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Response};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::Full;
 use nimbus_gateway::proxy::HttpRequest;
 use nimbus_model::validate::MAX_SYNC_PAYLOAD;
+use nimbus_model::url::Cors;
 use nimbus_model::{ErrorCode, FunctionRef, InvokeRequest};
 
-use crate::response::Body;
+use crate::response::{self as responses, Body};
 use crate::server::AppState;
 
 /// An HTTP request to a function's front, as received.
@@ -99,6 +100,64 @@ pub async fn invoke(state: &AppState, function: FunctionRef, event: Bytes, reque
         Err(e) => {
             tracing::warn!("invoke through an HTTP front failed: {e}");
             Outcome::Failed
+        }
+    }
+}
+
+fn header<'a>(call: &'a HttpCall, name: &str) -> Option<&'a str> {
+    call.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn cors_headers(cors: &Cors, origin: &str, r: &mut Response<Body>, preflight: bool) {
+    let h = r.headers_mut();
+    let allow_origin = if cors.allow_origins.iter().any(|o| o == "*") && !cors.allow_credentials { "*" } else { origin };
+    if let Ok(v) = HeaderValue::from_str(allow_origin) {
+        h.insert("access-control-allow-origin", v);
+    }
+    if cors.allow_credentials {
+        h.insert("access-control-allow-credentials", HeaderValue::from_static("true"));
+    }
+    if preflight {
+        if let Ok(v) = HeaderValue::from_str(&cors.allow_methods.join(",")) {
+            h.insert("access-control-allow-methods", v);
+        }
+        if !cors.allow_headers.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&cors.allow_headers.join(",")) {
+                h.insert("access-control-allow-headers", v);
+            }
+        }
+        if let Some(age) = cors.max_age {
+            h.insert("access-control-max-age", HeaderValue::from(age));
+        }
+    } else if !cors.expose_headers.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&cors.expose_headers.join(",")) {
+            h.insert("access-control-expose-headers", v);
+        }
+    }
+}
+
+/// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) of a front
+/// with a CORS configuration, answered without invoking the function with `status` (function
+/// URLs 200, HTTP APIs 204). None: not a preflight, or no configuration.
+pub fn preflight(cors: Option<&Cors>, call: &HttpCall, status: StatusCode) -> Option<Response<Body>> {
+    let cors = cors?;
+    let origin = header(call, "origin")?;
+    let method = header(call, "access-control-request-method")?;
+    if call.method != Method::OPTIONS {
+        return None;
+    }
+    let mut r = responses::empty(status);
+    if cors.allows_origin(origin) && cors.allows_method(method) {
+        cors_headers(cors, origin, &mut r, true);
+    }
+    Some(r)
+}
+
+/// Adds the CORS headers an allowed origin gets on an actual response.
+pub fn apply_cors(cors: Option<&Cors>, call: &HttpCall, r: &mut Response<Body>) {
+    if let (Some(cors), Some(origin)) = (cors, header(call, "origin")) {
+        if cors.allows_origin(origin) {
+            cors_headers(cors, origin, r, false);
         }
     }
 }

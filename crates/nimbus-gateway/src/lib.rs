@@ -13,7 +13,7 @@ mod service;
 mod store;
 
 pub use error::GatewayError;
-pub use service::{function_arn, GatewayService, Resolved, DEFAULT_STAGE};
+pub use service::{function_arn, ApiFront, GatewayService, Resolved, DEFAULT_STAGE};
 
 #[cfg(test)]
 mod tests;

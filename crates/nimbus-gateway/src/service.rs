@@ -77,6 +77,14 @@ pub struct Resolved {
     pub integration: Integration,
 }
 
+/// What serving needs of an API before it picks a route.
+#[derive(Debug, Clone)]
+pub struct ApiFront {
+    /// The API's `corsConfiguration` (AWS's camelCase members).
+    pub cors: Option<serde_json::Value>,
+    pub disable_execute_api_endpoint: bool,
+}
+
 /// The HTTP API service. Share it with `Arc`.
 pub struct GatewayService {
     account: String,
@@ -600,6 +608,12 @@ impl GatewayService {
     }
 
     // ---- serving -------------------------------------------------------------------
+
+    /// The API's CORS configuration and endpoint switch; None: no such API.
+    pub fn front(&self, api_id: &str) -> Option<ApiFront> {
+        let state = self.state(api_id).ok()?;
+        Some(ApiFront { cors: state.api.cors_configuration.clone(), disable_execute_api_endpoint: state.api.disable_execute_api_endpoint })
+    }
 
     /// Picks the stage and route for a request to `execute-api` (`path` below the API's
     /// root). AWS's order: a stage named by the first path segment, else the `$default`
