@@ -226,6 +226,31 @@ def test_quick_create_v2_event(apigw, server, make_fn):
         apigw.delete_api(ApiId=api_id)
 
 
+def test_qualified_and_apigateway_style_uris(apigw, lam, server, make_fn):
+    fn = make_fn("nodejs20.x", NODE_ECHO, "index.handler", Publish=True)
+    lam.create_alias(FunctionName=fn.name, Name="live", FunctionVersion="1")
+    api_id = apigw.create_api(Name="uris", ProtocolType="HTTP")["ApiId"]
+    try:
+        alias = apigw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=arn(fn.name) + ":live",
+                                         PayloadFormatVersion="2.0")["IntegrationId"]
+        style = ("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+                 f"{arn(fn.name)}:1/invocations")
+        version = apigw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=style,
+                                           PayloadFormatVersion="2.0")["IntegrationId"]
+        route(apigw, api_id, "GET /alias", alias)
+        route(apigw, api_id, "GET /version", version)
+        apigw.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+        for path in ("/alias", "/version"):
+            status, _, body = request(by_path(server, api_id, path))
+            assert status == 200 and json.loads(body)["rawPath"] == path, body
+        with pytest.raises(ClientError) as e:
+            apigw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri="http://example.com",
+                                     PayloadFormatVersion="2.0")
+        assert client_error(e)[:2] == ("BadRequestException", 400)
+    finally:
+        apigw.delete_api(ApiId=api_id)
+
+
 def test_cors_and_disabled_endpoint(apigw, server, make_fn):
     fn = make_fn("nodejs20.x", NODE_ECHO, "index.handler")
     cors = {"AllowOrigins": ["https://app.example"], "AllowMethods": ["GET", "POST"], "AllowHeaders": ["x-token"],

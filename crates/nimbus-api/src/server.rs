@@ -94,7 +94,14 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     let result = match action {
         Action::InvokeFunctionUrl(req) => Ok(crate::function_url::serve(&state, *req).await),
         Action::InvokeApi(req) => return crate::gateway::serve(&state, *req).await,
-        Action::Gateway(req) => return with_request_id(crate::gateway::execute(&state.gateway, req)),
+        Action::Gateway(req) => {
+            // Changes commit to SQLite with fsync: off the async workers.
+            let gateway = state.gateway.clone();
+            return with_request_id(match tokio::task::spawn_blocking(move || crate::gateway::execute(&gateway, req)).await {
+                Ok(r) => r,
+                Err(e) => response::error(&ApiError::service(format!("API Gateway request failed: {e}")), protocol),
+            });
+        }
         Action::Sqs(req) => return crate::sqs::execute(&state.queues, req).await,
         Action::Events(req) => return crate::events::execute(&state.events, req).await,
         Action::Sns(req) => return crate::sns::execute(&state.topics, req).await,
