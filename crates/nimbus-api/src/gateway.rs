@@ -206,13 +206,21 @@ pub fn match_api(host: Option<&str>, path: &str, api_domain: &str) -> Option<(St
     is_api_id(id).then(|| (id.to_string(), path.to_string()))
 }
 
-/// API Gateway's error answers: `{"message": ...}`. The texts are AWS's: "Not Found" (HTTP
-/// APIs' answer for no stage or route, developer guide "Routing API requests"), "Internal
-/// Server Error" (HTTP APIs' integration failure), "Internal server error" (the Lambda proxy's
-/// 502 for a malformed result or a function error; knowledge center "malformed-502-api-
-/// gateway"), "Endpoint request timed out" (the 504 for an integration timeout, API Gateway's
-/// INTEGRATION_TIMEOUT gateway response), "Too Many Requests" (429), "Request Entity Too
-/// Large" (413, over Lambda's 6 MB synchronous payload).
+/// API Gateway's error answers: `{"message": ...}`. Where each comes from:
+/// - 404 "Not Found": no stage or route (developer guide, "Routing API requests": "the API
+///   returns {"message":"Not Found"}").
+/// - 502 "Internal server error": the function failed or returned a malformed result (Lambda
+///   developer guide, "Handling Lambda errors with an API Gateway API": "If the function runs
+///   but returns an error, or returns a response in the wrong format, API Gateway returns a
+///   502"). HTTP APIs answer some of these with 500 "Internal Server Error"; the issue fixes 502.
+/// - 500 "Internal Server Error": the invoke itself was refused (function missing and the
+///   like; HTTP API troubleshooting guide, "My API with a Lambda integration returns
+///   {"message":"Internal Server Error"}").
+/// - 504 "Endpoint request timed out": the integration timed out (API Gateway's
+///   INTEGRATION_TIMEOUT gateway response); Nimbus answers a function's own timeout the same
+///   way, as the issue asks (AWS would see a function error there).
+/// - 429 "Too Many Requests": throttled (the issue's choice; API Gateway's own throttling
+///   text). 413 "Request Entity Too Large": over Lambda's 6 MB synchronous payload.
 fn message(status: StatusCode, text: &str) -> Response<Body> {
     response::json(status, &json!({ "message": text }))
 }

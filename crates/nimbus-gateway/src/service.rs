@@ -474,7 +474,8 @@ impl GatewayService {
         if input.integration_uri.is_none() {
             return Err(bad("IntegrationUri is required for AWS_PROXY integrations"));
         }
-        // AWS: "PayloadFormatVersion ... Required for HTTP APIs" (CreateIntegration reference).
+        // AWS: "If you create a Lambda integration by using the AWS CLI, CloudFormation, or an
+        // SDK, you must specify a payloadFormatVersion" (HTTP API Lambda integrations guide).
         if input.payload_format_version.is_none() {
             return Err(bad("PayloadFormatVersion is required for HTTP API Lambda proxy integrations (1.0 or 2.0)"));
         }
