@@ -208,6 +208,8 @@ def test_quick_create_v2_event(apigw, server, make_fn):
         assert ev["queryStringParameters"] == {"a": "1,2", "b": "x y"}
         assert ev["cookies"] == ["c1=v1", "c2=v2"] and "cookie" not in ev["headers"]
         assert ev["headers"]["x-trace"] == "t"
+        assert ev["headers"]["x-forwarded-for"] == "127.0.0.1" and ev["headers"]["x-forwarded-proto"] == "http"
+        assert ev["headers"]["x-forwarded-port"] == str(server.port) and ev["headers"]["x-amzn-trace-id"].startswith("Root=1-")
         assert ev["body"] == '{"k":"v"}' and ev["isBase64Encoded"] is False
         assert "pathParameters" not in ev and "stageVariables" not in ev
         ctx = ev["requestContext"]
