@@ -165,6 +165,13 @@ def test_management_errors_and_shapes(apigw, make_fn):
         assert apigw.get_route(ApiId=api_id, RouteId=rid)["Target"] == f"integrations/{iid}"
         assert apigw.get_integration(ApiId=api_id, IntegrationId=iid)["PayloadFormatVersion"] == "1.0"
         assert [i["IntegrationId"] for i in apigw.get_integrations(ApiId=api_id)["Items"]] == [iid]
+        second = integration(apigw, api_id, fn, "2.0")
+        first_page = apigw.get_integrations(ApiId=api_id, MaxResults="1")
+        assert len(first_page["Items"]) == 1 and first_page["NextToken"]
+        rest = apigw.get_integrations(ApiId=api_id, MaxResults="1", NextToken=first_page["NextToken"])
+        assert len(rest["Items"]) == 1 and "NextToken" not in rest
+        assert {first_page["Items"][0]["IntegrationId"], rest["Items"][0]["IntegrationId"]} == {iid, second}
+        apigw.delete_integration(ApiId=api_id, IntegrationId=second)
         updated = apigw.update_integration(ApiId=api_id, IntegrationId=iid, PayloadFormatVersion="2.0", TimeoutInMillis=5000)
         assert (updated["PayloadFormatVersion"], updated["TimeoutInMillis"]) == ("2.0", 5000)
         assert apigw.update_api(ApiId=api_id, Name="renamed")["Name"] == "renamed"

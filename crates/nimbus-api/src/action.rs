@@ -237,7 +237,7 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
     if let Some((url_id, path, format)) = crate::function_url::match_url(header(req.headers, "host"), req.path, req.url_domain) {
         return Ok(Action::InvokeFunctionUrl(Box::new(crate::function_url::UrlRequest { url_id, format, call: http_call(path) })));
     }
-    if let Some(gateway) = crate::gateway::recognize(req.method, req.path, &req.body) {
+    if let Some(gateway) = crate::gateway::recognize(req.method, req.path, req.query, &req.body) {
         return Ok(Action::Gateway(gateway));
     }
     if let Some(sqs) = crate::sqs::recognize(&req, partition) {

@@ -29,6 +29,29 @@ use crate::server::AppState;
 pub struct GatewayRequest {
     method: Method,
     pub call: Result<GatewayCall, GatewayError>,
+    /// `maxResults` and `nextToken` of the Get* lists.
+    page: Page,
+}
+
+/// One page of a Get* list: `nextToken` is the offset of the next item.
+#[derive(Debug, Default, Clone, Copy)]
+struct Page {
+    max: Option<usize>,
+    offset: usize,
+}
+
+impl Page {
+    fn parse(query: Option<&str>) -> Result<Page, GatewayError> {
+        let max = match crate::action::query_param(query, "maxResults") {
+            None => None,
+            Some(m) => Some(m.parse::<usize>().ok().filter(|m| *m > 0).ok_or_else(|| GatewayError::BadRequest(format!("Invalid maxResults {m}")))?),
+        };
+        let offset = match crate::action::query_param(query, "nextToken") {
+            None => 0,
+            Some(t) => t.parse().map_err(|_| GatewayError::BadRequest(format!("Invalid nextToken {t}")))?,
+        };
+        Ok(Page { max, offset })
+    }
 }
 
 /// Every API Gateway V2 operation Nimbus serves, with typed inputs.
@@ -78,7 +101,7 @@ fn input<T: for<'de> serde::Deserialize<'de>>(body: &[u8]) -> Result<T, GatewayE
 }
 
 /// Recognises a management request (`/v2/apis…`).
-pub fn recognize(method: &Method, path: &str, body: &[u8]) -> Option<GatewayRequest> {
+pub fn recognize(method: &Method, path: &str, query: Option<&str>, body: &[u8]) -> Option<GatewayRequest> {
     let rest = path.strip_prefix("/v2/apis")?;
     if !rest.is_empty() && !rest.starts_with('/') {
         return None;
@@ -115,7 +138,11 @@ pub fn recognize(method: &Method, path: &str, body: &[u8]) -> Option<GatewayRequ
             _ => return Err(GatewayError::NotFound(format!("No operation matches {method} {path}"))),
         })
     })();
-    Some(GatewayRequest { method: method.clone(), call })
+    let (call, page) = match Page::parse(query) {
+        Ok(page) => (call, page),
+        Err(e) => (Err(e), Page::default()),
+    };
+    Some(GatewayRequest { method: method.clone(), call, page })
 }
 
 fn error(e: &GatewayError) -> Response<Body> {
@@ -130,9 +157,15 @@ fn one<T: Serialize>(status: StatusCode, v: Result<T, GatewayError>) -> Result<R
     Ok(response::json(status, &v))
 }
 
-fn items<T: Serialize>(v: Result<Vec<T>, GatewayError>) -> Result<Response<Body>, GatewayError> {
-    let v = serde_json::to_value(v?).map_err(|e| GatewayError::Internal(e.to_string()))?;
-    Ok(response::json(StatusCode::OK, &json!({ "items": v })))
+fn items<T: Serialize>(page: Page, v: Result<Vec<T>, GatewayError>) -> Result<Response<Body>, GatewayError> {
+    let all = v?;
+    let end = page.max.map_or(all.len(), |m| page.offset.saturating_add(m).min(all.len()));
+    let shown = all.get(page.offset.min(all.len())..end).unwrap_or_default();
+    let mut body = json!({ "items": serde_json::to_value(shown).map_err(|e| GatewayError::Internal(e.to_string()))? });
+    if end < all.len() {
+        body["nextToken"] = json!(end.to_string());
+    }
+    Ok(response::json(StatusCode::OK, &body))
 }
 
 fn deleted(v: Result<(), GatewayError>) -> Result<Response<Body>, GatewayError> {
@@ -144,29 +177,30 @@ pub fn execute(svc: &GatewayService, req: GatewayRequest) -> Response<Body> {
     use GatewayCall as C;
     const CREATED: StatusCode = StatusCode::CREATED;
     const OK: StatusCode = StatusCode::OK;
+    let page = req.page;
     let result = req.call.and_then(|call| match call {
         C::CreateApi(i) => one(CREATED, svc.create_api(i)),
-        C::GetApis => items(Ok(svc.get_apis())),
+        C::GetApis => items(page, Ok(svc.get_apis())),
         C::GetApi(a) => one(OK, svc.get_api(&a)),
         C::UpdateApi(a, i) => one(OK, svc.update_api(&a, i)),
         C::DeleteApi(a) => deleted(svc.delete_api(&a)),
         C::CreateRoute(a, i) => one(CREATED, svc.create_route(&a, i)),
-        C::GetRoutes(a) => items(svc.get_routes(&a)),
+        C::GetRoutes(a) => items(page, svc.get_routes(&a)),
         C::GetRoute(a, id) => one(OK, svc.get_route(&a, &id)),
         C::UpdateRoute(a, id, i) => one(OK, svc.update_route(&a, &id, i)),
         C::DeleteRoute(a, id) => deleted(svc.delete_route(&a, &id)),
         C::CreateIntegration(a, i) => one(CREATED, svc.create_integration(&a, i)),
-        C::GetIntegrations(a) => items(svc.get_integrations(&a)),
+        C::GetIntegrations(a) => items(page, svc.get_integrations(&a)),
         C::GetIntegration(a, id) => one(OK, svc.get_integration(&a, &id)),
         C::UpdateIntegration(a, id, i) => one(OK, svc.update_integration(&a, &id, i)),
         C::DeleteIntegration(a, id) => deleted(svc.delete_integration(&a, &id)),
         C::CreateStage(a, i) => one(CREATED, svc.create_stage(&a, i)),
-        C::GetStages(a) => items(svc.get_stages(&a)),
+        C::GetStages(a) => items(page, svc.get_stages(&a)),
         C::GetStage(a, n) => one(OK, svc.get_stage(&a, &n)),
         C::UpdateStage(a, n, i) => one(OK, svc.update_stage(&a, &n, i)),
         C::DeleteStage(a, n) => deleted(svc.delete_stage(&a, &n)),
         C::CreateDeployment(a, i) => one(CREATED, svc.create_deployment(&a, i)),
-        C::GetDeployments(a) => items(svc.get_deployments(&a)),
+        C::GetDeployments(a) => items(page, svc.get_deployments(&a)),
         C::GetDeployment(a, id) => one(OK, svc.get_deployment(&a, &id)),
     });
     match result {
@@ -374,11 +408,11 @@ mod tests {
 
     #[test]
     fn management_paths() {
-        let r = recognize(&Method::POST, "/v2/apis/abc/routes", br#"{"routeKey":"GET /x"}"#).unwrap();
+        let r = recognize(&Method::POST, "/v2/apis/abc/routes", None, br#"{"routeKey":"GET /x"}"#).unwrap();
         assert!(matches!(r.call, Ok(GatewayCall::CreateRoute(a, RouteInput { route_key: Some(k), .. })) if a == "abc" && k == "GET /x"));
-        let r = recognize(&Method::GET, "/v2/apis/abc/stages/%24default", b"").unwrap();
+        let r = recognize(&Method::GET, "/v2/apis/abc/stages/%24default", None, b"").unwrap();
         assert!(matches!(r.call, Ok(GatewayCall::GetStage(_, n)) if n == "$default"));
-        assert!(recognize(&Method::GET, "/v2/apisx", b"").is_none());
-        assert!(matches!(recognize(&Method::POST, "/v2/apis", b"{").unwrap().call, Err(GatewayError::BadRequest(_))));
+        assert!(recognize(&Method::GET, "/v2/apisx", None, b"").is_none());
+        assert!(matches!(recognize(&Method::POST, "/v2/apis", None, b"{").unwrap().call, Err(GatewayError::BadRequest(_))));
     }
 }
