@@ -166,6 +166,16 @@ def http_get(url: str, timeout: float = 10.0) -> tuple[int, dict[str, str], byte
         return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
+def http_request(url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None):
+    """(status, headers as an email.message.Message, body) of one HTTP request; errors too."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment a Nimbus server (or CLI) is started with: ours minus NIMBUS_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NIMBUS_")}

@@ -3,8 +3,6 @@ events, responses mapped back as AWS does, CORS, and AWS_IAM auth."""
 
 import base64
 import json
-import urllib.error
-import urllib.request
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -12,7 +10,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from helpers import arn, client_error
+from helpers import arn, client_error, http_request as request
 
 ECHO = {"index.js": "exports.handler = async (event) => ({ statusCode: 200, headers: {'content-type': 'application/json'}, body: JSON.stringify(event) });"}
 SHAPES = {"index.js": """
@@ -27,15 +25,6 @@ exports.handler = async (event) => {
   return { statusCode: 404, body: 'no such kind' };
 };
 """}
-
-
-def request(url, method="GET", body=None, headers=None):
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
 
 
 def path_url(server, url_id, path=""):

@@ -79,6 +79,10 @@ pub enum Action {
     Events(crate::events::EventsRequest),
     /// An SNS request (query protocol), parsed by [`crate::sns`].
     Sns(crate::sns::SnsRequest),
+    /// An API Gateway V2 management request (`/v2/apis…`), parsed by [`crate::gateway`].
+    Gateway(crate::gateway::GatewayRequest),
+    /// A request to an HTTP API's `execute-api` endpoint.
+    InvokeApi(Box<crate::gateway::ApiRequest>),
 }
 
 #[derive(Debug)]
@@ -150,6 +154,8 @@ impl Action {
             Action::Sqs(r) => r.name(),
             Action::Events(r) => r.name(),
             Action::Sns(r) => r.name(),
+            Action::Gateway(r) => r.name(),
+            Action::InvokeApi(_) => "execute-api:Invoke",
         }
     }
 }
@@ -158,6 +164,8 @@ impl Action {
 pub struct RawRequest<'a> {
     /// The domain under which function URLs are served by host name.
     pub url_domain: &'a str,
+    /// The domain under which HTTP APIs are served by host name (`<api-id>.<api domain>`).
+    pub api_domain: &'a str,
     pub source_ip: String,
     pub method: &'a Method,
     pub path: &'a str,
@@ -223,16 +231,22 @@ fn not_found_route(method: &Method, path: &str) -> ApiError {
 
 /// Parses a Lambda or CloudWatch Logs request into an action.
 pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiError> {
-    if let Some((url_id, raw_path)) = crate::function_url::match_url(header(req.headers, "host"), req.path, req.url_domain) {
-        return Ok(Action::InvokeFunctionUrl(Box::new(crate::function_url::UrlRequest {
-            url_id,
-            method: req.method.clone(),
-            raw_path,
-            raw_query: req.query.unwrap_or("").to_string(),
-            headers: req.headers.clone(),
-            body: req.body.clone(),
-            source_ip: req.source_ip.clone(),
-        })));
+    let http_call = |path: String| crate::proxy::HttpCall {
+        method: req.method.clone(),
+        path,
+        raw_query: req.query.unwrap_or("").to_string(),
+        headers: req.headers.clone(),
+        body: req.body.clone(),
+        source_ip: req.source_ip.clone(),
+    };
+    if let Some((api_id, path)) = crate::gateway::match_api(header(req.headers, "host"), req.path, req.api_domain) {
+        return Ok(Action::InvokeApi(Box::new(crate::gateway::ApiRequest { api_id, call: http_call(path) })));
+    }
+    if let Some((url_id, path, format)) = crate::function_url::match_url(header(req.headers, "host"), req.path, req.url_domain) {
+        return Ok(Action::InvokeFunctionUrl(Box::new(crate::function_url::UrlRequest { url_id, format, call: http_call(path) })));
+    }
+    if let Some(gateway) = crate::gateway::recognize(req.method, req.path, req.query, &req.body) {
+        return Ok(Action::Gateway(gateway));
     }
     if let Some(sqs) = crate::sqs::recognize(&req, partition) {
         return Ok(Action::Sqs(sqs));
@@ -1046,6 +1060,7 @@ mod tests {
         parse(
             RawRequest {
                 url_domain: "lambda-url.us-east-1.localhost",
+            api_domain: "execute-api.us-east-1.localhost",
                 source_ip: "127.0.0.1".into(),
                 method: &method,
                 path,

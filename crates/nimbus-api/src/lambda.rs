@@ -573,6 +573,7 @@ pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Res
             Some(zip) => Ok(response::raw(StatusCode::OK, "application/zip", zip.into())),
             None => Err(ApiError::not_found("No code with that digest")),
         },
-        Action::Health | Action::Status | Action::Logs(_) | Action::InvokeFunctionUrl(_) | Action::Sqs(_) | Action::Events(_) | Action::Sns(_) => unreachable!("handled by the server"),
+        Action::Health | Action::Status | Action::Logs(_) | Action::InvokeFunctionUrl(_) | Action::Sqs(_) | Action::Events(_) | Action::Sns(_)
+        | Action::Gateway(_) | Action::InvokeApi(_) => unreachable!("handled by the server"),
     }
 }

@@ -36,6 +36,9 @@ pub struct AppState {
     pub event_sources: Arc<nimbus_triggers::EventSources>,
     pub events: Arc<nimbus_events::EventsService>,
     pub topics: Arc<nimbus_topics::TopicService>,
+    pub gateway: Arc<nimbus_gateway::GatewayService>,
+    /// HTTP APIs are served by host name under this domain (`<api-id>.<api domain>`).
+    pub api_domain: String,
 }
 
 /// Serves the API on `listener` until the task is dropped.
@@ -74,6 +77,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     };
     let raw = RawRequest {
         url_domain: &state.url_domain,
+        api_domain: &state.api_domain,
         source_ip: peer.ip().to_string(),
         method: &parts.method,
         path: parts.uri.path(),
@@ -89,6 +93,15 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     let result = match action {
         Action::InvokeFunctionUrl(req) => Ok(crate::function_url::serve(&state, *req).await),
+        Action::InvokeApi(req) => return crate::gateway::serve(&state, *req).await,
+        Action::Gateway(req) => {
+            // Changes commit to SQLite with fsync: off the async workers.
+            let gateway = state.gateway.clone();
+            return with_request_id(match tokio::task::spawn_blocking(move || crate::gateway::execute(&gateway, req)).await {
+                Ok(r) => r,
+                Err(e) => response::error(&ApiError::service(format!("API Gateway request failed: {e}")), protocol),
+            });
+        }
         Action::Sqs(req) => return crate::sqs::execute(&state.queues, req).await,
         Action::Events(req) => return crate::events::execute(&state.events, req).await,
         Action::Sns(req) => return crate::sns::execute(&state.topics, req).await,

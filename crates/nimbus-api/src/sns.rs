@@ -449,6 +449,7 @@ mod tests {
         }
         let req = RawRequest {
             url_domain: "lambda-url.us-east-1.localhost",
+            api_domain: "execute-api.us-east-1.localhost",
             source_ip: "127.0.0.1".into(),
             method,
             path,

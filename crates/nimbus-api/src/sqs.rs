@@ -767,6 +767,7 @@ mod tests {
         headers.insert("host", HeaderValue::from_static("localhost:9001"));
         let req = RawRequest {
             url_domain: "lambda-url.us-east-1.localhost",
+            api_domain: "execute-api.us-east-1.localhost",
             source_ip: "127.0.0.1".into(),
             method: &Method::POST,
             path,
@@ -809,6 +810,7 @@ mod tests {
         let headers = HeaderMap::new();
         let invoke = RawRequest {
             url_domain: "lambda-url.us-east-1.localhost",
+            api_domain: "execute-api.us-east-1.localhost",
             source_ip: "127.0.0.1".into(),
             method: &Method::POST,
             path: "/2015-03-31/functions/f/invocations",

@@ -51,6 +51,11 @@ struct Args {
     /// and a plain hyper "hello" server, at concurrency 1 and 64.
     #[arg(long)]
     urls: bool,
+    /// Instead of the usual runs: requests through an API Gateway HTTP API route
+    /// (`GET /items/{id}`, payload 2.0) next to a function URL and the raw Invoke API, at
+    /// concurrency 1 and 64.
+    #[arg(long)]
+    gateway: bool,
     /// Instead of the usual runs: N concurrent invocations of a function that sleeps 1 s
     /// (one environment each), reporting wall time and failures.
     #[arg(long)]
@@ -255,14 +260,20 @@ async fn hello_server() -> anyhow::Result<String> {
     Ok(addr)
 }
 
-/// Function URL throughput next to the raw Invoke API and a plain hyper server.
-async fn urls(addr: &str, s: &mut SendRequest<Full<Bytes>>, seconds: u64) -> anyhow::Result<()> {
+/// Creates the echo function's URL; returns its id.
+async fn echo_url_id(s: &mut SendRequest<Full<Bytes>>) -> anyhow::Result<String> {
     let (st, body) = call(s, "POST", "/2021-10-31/functions/echo/url", Bytes::from_static(b"{\"AuthType\":\"NONE\"}")).await?;
     if st != 201 {
         bail!("create url: {}", String::from_utf8_lossy(&body));
     }
     let v: serde_json::Value = serde_json::from_slice(&body)?;
     let id = v["FunctionUrl"].as_str().unwrap_or_default().trim_start_matches("http://").split('.').next().unwrap_or_default().to_string();
+    Ok(id)
+}
+
+/// Function URL throughput next to the raw Invoke API and a plain hyper server.
+async fn urls(addr: &str, s: &mut SendRequest<Full<Bytes>>, seconds: u64) -> anyhow::Result<()> {
+    let id = echo_url_id(s).await?;
     let url_path = format!("/_aws/lambda-url/{id}/hello?x=1");
     let hello = hello_server().await?;
     println!("\n| HTTP to a warm provided echo | concurrency | p50 | p99 | requests/s |");
@@ -274,6 +285,33 @@ async fn urls(addr: &str, s: &mut SendRequest<Full<Bytes>>, seconds: u64) -> any
         println!("| Invoke API | {c} | {} | {} | {r:.0} |", us(p50), us(p99));
         let (r, p50, p99) = load_path(&hello, "GET", "/", b"", c, seconds).await?;
         println!("| plain hyper hello server | {c} | {} | {} | {r:.0} |", us(p50), us(p99));
+    }
+    Ok(())
+}
+
+/// Throughput through an HTTP API route next to a function URL and the raw Invoke API.
+async fn gateway(addr: &str, s: &mut SendRequest<Full<Bytes>>, seconds: u64) -> anyhow::Result<()> {
+    let quick = serde_json::json!({
+        "name": "bench", "protocolType": "HTTP", "routeKey": "GET /items/{id}",
+        "target": "arn:aws:lambda:us-east-1:000000000000:function:echo",
+    });
+    let (st, body) = call(s, "POST", "/v2/apis", Bytes::from(quick.to_string())).await?;
+    if st != 201 {
+        bail!("create api: {}", String::from_utf8_lossy(&body));
+    }
+    let api: serde_json::Value = serde_json::from_slice(&body)?;
+    let api_path = format!("/_aws/execute-api/{}/items/42?x=1", api["apiId"].as_str().unwrap_or_default());
+    let id = echo_url_id(s).await?;
+    let url_path = format!("/_aws/lambda-url/{id}/items/42?x=1");
+    println!("\n| HTTP to a warm provided echo | concurrency | p50 | p99 | requests/s |");
+    println!("|---|---|---|---|---|");
+    for c in [1, 64] {
+        let (r, p50, p99) = load_path(addr, "GET", &api_path, b"", c, seconds).await?;
+        println!("| HTTP API route `GET /items/{{id}}` | {c} | {} | {} | {r:.0} |", us(p50), us(p99));
+        let (r, p50, p99) = load_path(addr, "GET", &url_path, b"", c, seconds).await?;
+        println!("| function URL | {c} | {} | {} | {r:.0} |", us(p50), us(p99));
+        let (r, p50, p99) = load_path(addr, "POST", "/2015-03-31/functions/echo/invocations", b"{\"ping\":1}", c, seconds).await?;
+        println!("| Invoke API | {c} | {} | {} | {r:.0} |", us(p50), us(p99));
     }
     Ok(())
 }
@@ -512,6 +550,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.urls {
         return urls(&server.addr, &mut s, args.seconds).await;
+    }
+    if args.gateway {
+        return gateway(&server.addr, &mut s, args.seconds).await;
     }
     if args.async_and_triggers {
         return async_and_triggers(&server.addr, &mut s, args.seconds).await;

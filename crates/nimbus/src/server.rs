@@ -58,6 +58,11 @@ pub struct ServerOpts {
     /// `/_aws/lambda-url/<url-id>/`.
     #[arg(long, env = "NIMBUS_URL_DOMAIN")]
     url_domain: Option<String>,
+    /// Domain under which HTTP APIs (API Gateway V2) are served by host name
+    /// (`<api-id>.<domain>`); default `execute-api.<region>.localhost`. They are also served
+    /// by path at `/_aws/execute-api/<api-id>/`.
+    #[arg(long, env = "NIMBUS_API_DOMAIN")]
+    api_domain: Option<String>,
     /// How environments are isolated: `namespaces` (each in its own namespaces, read-only
     /// root, unprivileged user, seccomp; needs root on Linux), `process` (plain child
     /// processes), or `auto` (namespaces where possible).
@@ -309,6 +314,13 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     .map_err(|e| anyhow!("opening the topic database: {e}"))?;
     async_invoker.set_message_sink(Arc::new(MessageSinks { queues: queues.clone(), topics: topics.clone() }));
     let url_domain = opts.url_domain.clone().unwrap_or_else(|| format!("lambda-url.{}.localhost", opts.region));
+    let api_domain = opts.api_domain.clone().unwrap_or_else(|| format!("execute-api.{}.localhost", opts.region));
+    let gateway = nimbus_gateway::GatewayService::open(
+        &data.root().join("gateway.db"),
+        &opts.account_id,
+        &format!("{api_domain}:{}", listener.local_addr()?.port()),
+    )
+    .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
     let state = Arc::new(AppState {
         control,
         invoker,
@@ -320,6 +332,8 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         topics,
         status,
         url_domain,
+        gateway,
+        api_domain,
         port: listener.local_addr()?.port(),
     });
     tracing::info!("Nimbus listening on http://{} (data in {})", listener.local_addr()?, data.root().display());

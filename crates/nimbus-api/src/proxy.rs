@@ -1,0 +1,168 @@
+//! What every HTTP front of a function (function URLs, API Gateway routes) shares at the
+//! edge: the request as the event builders in `nimbus_gateway::proxy` see it, the synchronous
+//! invoke with its outcome sorted into the cases each front answers differently, and turning
+//! a mapped result into a response.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http_body_util::Full;
+use nimbus_gateway::proxy::HttpRequest;
+use nimbus_model::validate::MAX_SYNC_PAYLOAD;
+use nimbus_model::url::Cors;
+use nimbus_model::{ErrorCode, FunctionRef, InvokeRequest};
+
+use crate::response::{self as responses, Body};
+use crate::server::AppState;
+
+/// An HTTP request to a function's front, as received.
+#[derive(Debug)]
+pub struct HttpCall {
+    pub method: Method,
+    /// The path as the function sees it (without Nimbus's `/_aws/...` prefixes).
+    pub path: String,
+    pub raw_query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub source_ip: String,
+}
+
+impl HttpCall {
+    /// Runs `f` with the request as the event builders take it.
+    pub fn with_view<R>(&self, f: impl FnOnce(&HttpRequest<'_>) -> R) -> R {
+        let query: Vec<(String, String)> = crate::action::form_pairs(&self.raw_query).collect();
+        f(&HttpRequest {
+            method: self.method.as_str(),
+            path: &self.path,
+            raw_query: &self.raw_query,
+            query: &query,
+            headers: &self.headers,
+            body: &self.body,
+            source_ip: &self.source_ip,
+        })
+    }
+
+    /// Whether the body is over Lambda's synchronous payload limit (6 MB).
+    pub fn too_large(&self) -> bool {
+        self.body.len() > MAX_SYNC_PAYLOAD
+    }
+}
+
+/// How a synchronous invoke through an HTTP front ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The function returned this payload.
+    Result(Bytes),
+    /// The function failed (`X-Amz-Function-Error`); `timed_out` when it ran out of time.
+    FunctionError { timed_out: bool },
+    /// Lambda throttled the invoke (429).
+    Throttled,
+    /// The function (or its qualifier) does not exist.
+    FunctionMissing,
+    /// The event is over the synchronous payload limit.
+    TooLarge,
+    /// No answer within the front's own timeout (API Gateway's integration timeout).
+    TimedOut,
+    /// Anything else.
+    Failed,
+}
+
+/// Invokes `function` with `event` and sorts the result. With `timeout`, the caller stops
+/// waiting after it; the invocation itself runs to its end in the background (as Lambda's
+/// does when API Gateway gives up).
+pub async fn invoke(state: &AppState, function: FunctionRef, event: Bytes, request_id: &str, timeout: Option<Duration>) -> Outcome {
+    if event.len() > MAX_SYNC_PAYLOAD {
+        return Outcome::TooLarge;
+    }
+    let request = InvokeRequest { function, payload: event, tail_log: false, client_context: None, request_id: Some(request_id.to_string()) };
+    let invoker = state.invoker.clone();
+    let result = match timeout {
+        None => invoker.invoke(request).await,
+        Some(t) => {
+            let task = tokio::spawn(async move { invoker.invoke(request).await });
+            match tokio::time::timeout(t, task).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(_)) => return Outcome::Failed,
+                Err(_) => return Outcome::TimedOut,
+            }
+        }
+    };
+    match result {
+        Ok(o) if o.function_error.is_none() => Outcome::Result(o.payload),
+        Ok(o) => {
+            let error_type = serde_json::from_slice::<serde_json::Value>(&o.payload).ok().and_then(|v| v["errorType"].as_str().map(str::to_string));
+            Outcome::FunctionError { timed_out: error_type.as_deref() == Some("Sandbox.Timedout") }
+        }
+        Err(e) if e.code == ErrorCode::TooManyRequests => Outcome::Throttled,
+        Err(e) if e.code == ErrorCode::ResourceNotFound => Outcome::FunctionMissing,
+        Err(e) if e.code == ErrorCode::RequestEntityTooLarge || e.code == ErrorCode::RequestTooLarge => Outcome::TooLarge,
+        Err(e) => {
+            tracing::warn!("invoke through an HTTP front failed: {e}");
+            Outcome::Failed
+        }
+    }
+}
+
+fn header<'a>(call: &'a HttpCall, name: &str) -> Option<&'a str> {
+    call.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn cors_headers(cors: &Cors, origin: &str, r: &mut Response<Body>, preflight: bool) {
+    let h = r.headers_mut();
+    let allow_origin = if cors.allow_origins.iter().any(|o| o == "*") && !cors.allow_credentials { "*" } else { origin };
+    if let Ok(v) = HeaderValue::from_str(allow_origin) {
+        h.insert("access-control-allow-origin", v);
+    }
+    if cors.allow_credentials {
+        h.insert("access-control-allow-credentials", HeaderValue::from_static("true"));
+    }
+    if preflight {
+        if let Ok(v) = HeaderValue::from_str(&cors.allow_methods.join(",")) {
+            h.insert("access-control-allow-methods", v);
+        }
+        if !cors.allow_headers.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&cors.allow_headers.join(",")) {
+                h.insert("access-control-allow-headers", v);
+            }
+        }
+        if let Some(age) = cors.max_age {
+            h.insert("access-control-max-age", HeaderValue::from(age));
+        }
+    } else if !cors.expose_headers.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&cors.expose_headers.join(",")) {
+            h.insert("access-control-expose-headers", v);
+        }
+    }
+}
+
+/// A CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) of a front
+/// with a CORS configuration, answered without invoking the function with `status` (function
+/// URLs 200, HTTP APIs 204). None: not a preflight, or no configuration.
+pub fn preflight(cors: Option<&Cors>, call: &HttpCall, status: StatusCode) -> Option<Response<Body>> {
+    let cors = cors?;
+    let origin = header(call, "origin")?;
+    let method = header(call, "access-control-request-method")?;
+    if call.method != Method::OPTIONS {
+        return None;
+    }
+    let mut r = responses::empty(status);
+    if cors.allows_origin(origin) && cors.allows_method(method) {
+        cors_headers(cors, origin, &mut r, true);
+    }
+    Some(r)
+}
+
+/// Adds the CORS headers an allowed origin gets on an actual response.
+pub fn apply_cors(cors: Option<&Cors>, call: &HttpCall, r: &mut Response<Body>) {
+    if let (Some(cors), Some(origin)) = (cors, header(call, "origin")) {
+        if cors.allows_origin(origin) {
+            cors_headers(cors, origin, r, false);
+        }
+    }
+}
+
+/// A mapped result as a response.
+pub fn body(r: Response<Bytes>) -> Response<Body> {
+    r.map(Full::new)
+}

@@ -1,0 +1,427 @@
+//! HTTP requests as Lambda events, and Lambda results as HTTP responses, for every HTTP front
+//! of a function: API Gateway's payload format 1.0 and 2.0 (2.0 is also what function URLs
+//! send), and Application Load Balancer target events (a Nimbus extension on routes and URLs).
+//! Function URLs and API routes share this one module, so a header, query string, cookie or
+//! body is turned into an event, and a result into a response, the same way everywhere.
+//!
+//! Shapes: AWS's developer guides ("Create AWS Lambda proxy integrations for HTTP APIs",
+//! "Lambda functions as targets" for ALB, "Lambda function URLs: invoking") and the
+//! `aws_lambda_events` crate's `ApiGatewayProxyRequest`, `ApiGatewayV2httpRequest` and
+//! `AlbTargetGroupRequest`.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use serde_json::{json, Map, Value};
+
+/// One HTTP request as the function's event describes it.
+pub struct HttpRequest<'a> {
+    pub method: &'a str,
+    /// The path as the function sees it (for a named stage, with the stage in front).
+    pub path: &'a str,
+    /// The query string as sent, without `?`.
+    pub raw_query: &'a str,
+    /// The query string's pairs, decoded, in order.
+    pub query: &'a [(String, String)],
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub source_ip: &'a str,
+}
+
+/// What API Gateway (or a function URL) adds to the request: who serves it, and which route.
+pub struct Context<'a> {
+    pub account_id: &'a str,
+    pub api_id: &'a str,
+    pub domain_name: &'a str,
+    pub domain_prefix: &'a str,
+    pub stage: &'a str,
+    pub route_key: &'a str,
+    /// The route's path (`/items/{id}`) or `$default`.
+    pub resource: &'a str,
+    /// None for function URLs, which have no such fields.
+    pub path_parameters: Option<&'a BTreeMap<String, String>>,
+    pub stage_variables: Option<&'a BTreeMap<String, String>>,
+    pub request_id: &'a str,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// Whether a body of this content type is passed as text (else base64), as API Gateway and
+/// function URLs decide it.
+fn is_text(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return true };
+    let ct = ct.to_ascii_lowercase();
+    ct.starts_with("text/")
+        || ct.contains("json")
+        || ct.contains("xml")
+        || ct.contains("javascript")
+        || ct.starts_with("application/x-www-form-urlencoded")
+}
+
+/// The event's `body` and `isBase64Encoded`: None for an empty body.
+fn body_field(req: &HttpRequest<'_>) -> (Option<String>, bool) {
+    if req.body.is_empty() {
+        return (None, false);
+    }
+    let ct = req.headers.get("content-type").and_then(|v| v.to_str().ok());
+    match std::str::from_utf8(req.body) {
+        Ok(text) if is_text(ct) => (Some(text.to_string()), false),
+        _ => (Some(base64::engine::general_purpose::STANDARD.encode(req.body)), true),
+    }
+}
+
+fn header_text(v: &HeaderValue) -> String {
+    String::from_utf8_lossy(v.as_bytes()).into_owned()
+}
+
+/// Each header name (lower case) with all its values, in order.
+fn multi_headers(headers: &HeaderMap) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in headers {
+        out.entry(name.as_str().to_string()).or_default().push(header_text(value));
+    }
+    out
+}
+
+fn multi_pairs<'p>(pairs: impl Iterator<Item = (&'p str, &'p str)>) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in pairs {
+        out.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    out
+}
+
+fn last_values(m: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, String> {
+    m.iter().filter_map(|(k, vs)| Some((k.clone(), vs.last()?.clone()))).collect()
+}
+
+fn joined(m: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, String> {
+    m.iter().map(|(k, vs)| (k.clone(), vs.join(","))).collect()
+}
+
+/// `null` for an empty map, as payload 1.0 and ALB events have it.
+fn or_null<T: serde::Serialize>(m: &BTreeMap<String, T>) -> Value {
+    if m.is_empty() {
+        Value::Null
+    } else {
+        json!(m)
+    }
+}
+
+fn user_agent<'a>(req: &'a HttpRequest<'_>) -> &'a str {
+    req.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// API Gateway's `requestTime` / v2 `time` format.
+fn request_time(now: chrono::DateTime<chrono::Utc>) -> String {
+    now.format("%d/%b/%Y:%H:%M:%S +0000").to_string()
+}
+
+/// Payload format 2.0: headers joined with commas (cookies apart), query values joined with
+/// commas, `pathParameters`/`stageVariables` only when there are some.
+pub fn v2_event(req: &HttpRequest<'_>, ctx: &Context<'_>) -> Value {
+    let mut headers = multi_headers(req.headers);
+    let cookies: Vec<String> = headers
+        .remove("cookie")
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|v| v.split(';').map(|c| c.trim().to_string()).collect::<Vec<_>>())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let query = multi_pairs(req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let mut ev = json!({
+        "version": "2.0",
+        "routeKey": ctx.route_key,
+        "rawPath": req.path,
+        "rawQueryString": req.raw_query,
+        "headers": joined(&headers),
+        "requestContext": {
+            "accountId": ctx.account_id,
+            "apiId": ctx.api_id,
+            "domainName": ctx.domain_name,
+            "domainPrefix": ctx.domain_prefix,
+            "http": {
+                "method": req.method,
+                "path": req.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": req.source_ip,
+                "userAgent": user_agent(req),
+            },
+            "requestId": ctx.request_id,
+            "routeKey": ctx.route_key,
+            "stage": ctx.stage,
+            "time": request_time(ctx.now),
+            "timeEpoch": ctx.now.timestamp_millis(),
+        },
+        "isBase64Encoded": false,
+    });
+    if !cookies.is_empty() {
+        ev["cookies"] = json!(cookies);
+    }
+    if !query.is_empty() {
+        ev["queryStringParameters"] = json!(joined(&query));
+    }
+    if let Some(p) = ctx.path_parameters.filter(|p| !p.is_empty()) {
+        ev["pathParameters"] = json!(p);
+    }
+    if let Some(s) = ctx.stage_variables.filter(|s| !s.is_empty()) {
+        ev["stageVariables"] = json!(s);
+    }
+    let (body, b64) = body_field(req);
+    if let Some(body) = body {
+        ev["body"] = json!(body);
+        ev["isBase64Encoded"] = json!(b64);
+    }
+    ev
+}
+
+/// Payload format 1.0 (the REST API proxy event): single values are the last ones given,
+/// empty maps are `null`.
+pub fn v1_event(req: &HttpRequest<'_>, ctx: &Context<'_>) -> Value {
+    let headers = multi_headers(req.headers);
+    let query = multi_pairs(req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let (body, b64) = body_field(req);
+    let empty = BTreeMap::new();
+    json!({
+        "version": "1.0",
+        "resource": ctx.resource,
+        "path": req.path,
+        "httpMethod": req.method,
+        "headers": or_null(&last_values(&headers)),
+        "multiValueHeaders": or_null(&headers),
+        "queryStringParameters": or_null(&last_values(&query)),
+        "multiValueQueryStringParameters": or_null(&query),
+        "requestContext": {
+            "accountId": ctx.account_id,
+            "apiId": ctx.api_id,
+            "domainName": ctx.domain_name,
+            "domainPrefix": ctx.domain_prefix,
+            "extendedRequestId": ctx.request_id,
+            "httpMethod": req.method,
+            "identity": {
+                "accessKey": null, "accountId": null, "caller": null, "cognitoAmr": null,
+                "cognitoAuthenticationProvider": null, "cognitoAuthenticationType": null,
+                "cognitoIdentityId": null, "cognitoIdentityPoolId": null, "principalOrgId": null,
+                "sourceIp": req.source_ip, "user": null, "userAgent": user_agent(req), "userArn": null,
+            },
+            "path": req.path,
+            "protocol": "HTTP/1.1",
+            "requestId": ctx.request_id,
+            "requestTime": request_time(ctx.now),
+            "requestTimeEpoch": ctx.now.timestamp_millis(),
+            "resourceId": ctx.route_key,
+            "resourcePath": ctx.resource,
+            "stage": ctx.stage,
+        },
+        "pathParameters": or_null(ctx.path_parameters.unwrap_or(&empty)),
+        "stageVariables": or_null(ctx.stage_variables.unwrap_or(&empty)),
+        "body": body,
+        "isBase64Encoded": b64,
+    })
+}
+
+/// An Application Load Balancer target event. As AWS's ALB does: query values are passed as
+/// sent (not decoded), single-value maps carry the last value, `body` is `""` when empty, and
+/// with multi-value headers enabled only the `multiValue…` maps are sent.
+pub fn alb_event(req: &HttpRequest<'_>, target_group_arn: &str, multi_value: bool) -> Value {
+    let headers = multi_headers(req.headers);
+    let query = multi_pairs(req.raw_query.split('&').filter(|kv| !kv.is_empty()).map(|kv| kv.split_once('=').unwrap_or((kv, ""))));
+    let (body, b64) = body_field(req);
+    let mut ev = json!({
+        "requestContext": { "elb": { "targetGroupArn": target_group_arn } },
+        "httpMethod": req.method,
+        "path": req.path,
+        "body": body.unwrap_or_default(),
+        "isBase64Encoded": b64,
+    });
+    if multi_value {
+        ev["multiValueQueryStringParameters"] = json!(query);
+        ev["multiValueHeaders"] = json!(headers);
+    } else {
+        ev["queryStringParameters"] = json!(last_values(&query));
+        ev["headers"] = json!(last_values(&headers));
+    }
+    ev
+}
+
+fn header_value(v: &Value) -> Option<HeaderValue> {
+    match v {
+        Value::String(s) => HeaderValue::from_str(s).ok(),
+        Value::Null => None,
+        other => HeaderValue::from_str(&other.to_string()).ok(),
+    }
+}
+
+/// The body of a proxy result: a string (base64 when `isBase64Encoded`), absent, or (as
+/// API Gateway tolerates) other JSON, sent as its text. None: bad base64.
+fn result_body(obj: &Map<String, Value>) -> Option<Bytes> {
+    Some(match obj.get("body") {
+        None | Some(Value::Null) => Bytes::new(),
+        Some(Value::String(s)) if obj.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) => {
+            Bytes::from(base64::engine::general_purpose::STANDARD.decode(s).ok()?)
+        }
+        Some(Value::String(s)) => Bytes::from(s.clone()),
+        Some(other) => Bytes::from(other.to_string()),
+    })
+}
+
+fn status_of(obj: &Map<String, Value>) -> Option<StatusCode> {
+    obj.get("statusCode").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok()).and_then(|s| StatusCode::from_u16(s).ok())
+}
+
+/// Sets `headers` (name → value) and appends `multiValueHeaders` (name → [values]).
+/// None: a name or value that is not valid HTTP (a malformed result).
+fn apply_headers(r: &mut Response<Bytes>, obj: &Map<String, Value>, single: bool, multi: bool) -> Option<()> {
+    if let (true, Some(Value::Object(h))) = (single, obj.get("headers")) {
+        for (k, v) in h {
+            let name = HeaderName::from_bytes(k.as_bytes()).ok()?;
+            if let Some(v) = header_value(v) {
+                r.headers_mut().insert(name, v);
+            }
+        }
+    }
+    if let (true, Some(Value::Object(h))) = (multi, obj.get("multiValueHeaders")) {
+        for (k, vs) in h {
+            let name = HeaderName::from_bytes(k.as_bytes()).ok()?;
+            r.headers_mut().remove(&name);
+            for v in vs.as_array()?.iter().filter_map(header_value) {
+                r.headers_mut().append(name.clone(), v);
+            }
+        }
+    }
+    Some(())
+}
+
+fn response(status: StatusCode, content_type: Option<&'static str>, body: Bytes) -> Response<Bytes> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    if let Some(ct) = content_type {
+        r.headers_mut().insert("content-type", HeaderValue::from_static(ct));
+    }
+    r
+}
+
+/// Payload format 2.0's result (function URLs and HTTP APIs): an object with `statusCode`
+/// is a response; any other valid JSON is a 200 `application/json` body. None: malformed.
+pub fn v2_response(payload: &[u8]) -> Option<Response<Bytes>> {
+    let value: Value = serde_json::from_slice(payload).ok()?;
+    let Some(obj) = value.as_object().filter(|o| o.contains_key("statusCode")) else {
+        return Some(response(StatusCode::OK, Some("application/json"), Bytes::copy_from_slice(payload)));
+    };
+    let mut r = response(status_of(obj)?, Some("application/json"), result_body(obj)?);
+    apply_headers(&mut r, obj, true, false)?;
+    if let Some(Value::Array(cookies)) = obj.get("cookies") {
+        for c in cookies.iter().filter_map(Value::as_str) {
+            r.headers_mut().append("set-cookie", HeaderValue::from_str(c).ok()?);
+        }
+    }
+    Some(r)
+}
+
+/// Payload format 1.0's result: `statusCode` is required; `headers` and `multiValueHeaders`
+/// are merged. None: malformed.
+pub fn v1_response(payload: &[u8]) -> Option<Response<Bytes>> {
+    let value: Value = serde_json::from_slice(payload).ok()?;
+    let obj = value.as_object()?;
+    let mut r = response(status_of(obj)?, Some("application/json"), result_body(obj)?);
+    apply_headers(&mut r, obj, true, true)?;
+    Some(r)
+}
+
+/// An ALB target's result: `statusCode` required; `headers`, or `multiValueHeaders` when
+/// multi-value headers are enabled (ALB ignores the other map). None: malformed (ALB's 502).
+pub fn alb_response(payload: &[u8], multi_value: bool) -> Option<Response<Bytes>> {
+    let value: Value = serde_json::from_slice(payload).ok()?;
+    let obj = value.as_object()?;
+    let mut r = response(status_of(obj)?, None, result_body(obj)?);
+    apply_headers(&mut r, obj, !multi_value, multi_value)?;
+    Some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req<'a>(headers: &'a HeaderMap, query: &'a [(String, String)], raw_query: &'a str, body: &'a [u8]) -> HttpRequest<'a> {
+        HttpRequest { method: "POST", path: "/prod/items/7", raw_query, query, headers, body, source_ip: "127.0.0.1" }
+    }
+
+    fn ctx<'a>(params: &'a BTreeMap<String, String>, vars: &'a BTreeMap<String, String>) -> Context<'a> {
+        Context {
+            account_id: "000000000000",
+            api_id: "abc123defg",
+            domain_name: "abc123defg.execute-api.localhost",
+            domain_prefix: "abc123defg",
+            stage: "prod",
+            route_key: "POST /items/{id}",
+            resource: "/items/{id}",
+            path_parameters: Some(params),
+            stage_variables: Some(vars),
+            request_id: "req",
+            now: chrono::Utc::now(),
+        }
+    }
+
+    fn headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.append("x-a", HeaderValue::from_static("1"));
+        h.append("x-a", HeaderValue::from_static("2"));
+        h.append("cookie", HeaderValue::from_static("c1=v1; c2=v2"));
+        h.append("content-type", HeaderValue::from_static("application/octet-stream"));
+        h
+    }
+
+    #[test]
+    fn events_of_each_format() {
+        let h = headers();
+        let q = vec![("a".to_string(), "1".to_string()), ("a".to_string(), "x y".to_string())];
+        let params = BTreeMap::from([("id".to_string(), "7".to_string())]);
+        let vars = BTreeMap::from([("env".to_string(), "prod".to_string())]);
+        let r = req(&h, &q, "a=1&a=x%20y", &[0, 255]);
+        let c = ctx(&params, &vars);
+        let v2 = v2_event(&r, &c);
+        assert_eq!(v2["headers"]["x-a"], "1,2");
+        assert_eq!(v2["cookies"], json!(["c1=v1", "c2=v2"]));
+        assert_eq!(v2["queryStringParameters"], json!({"a": "1,x y"}));
+        assert_eq!(v2["pathParameters"], json!({"id": "7"}));
+        assert_eq!(v2["stageVariables"], json!({"env": "prod"}));
+        assert_eq!((v2["body"].as_str(), v2["isBase64Encoded"].as_bool()), (Some("AP8="), Some(true)));
+        let v1 = v1_event(&r, &c);
+        assert_eq!(v1["headers"]["x-a"], "2");
+        assert_eq!(v1["multiValueHeaders"]["x-a"], json!(["1", "2"]));
+        assert_eq!(v1["multiValueQueryStringParameters"]["a"], json!(["1", "x y"]));
+        assert_eq!(v1["resource"], "/items/{id}");
+        assert_eq!(v1["requestContext"]["identity"]["sourceIp"], "127.0.0.1");
+        let alb = alb_event(&r, "arn:tg", false);
+        assert_eq!(alb["queryStringParameters"], json!({"a": "x%20y"}));
+        assert!(alb.get("multiValueHeaders").is_none());
+        let alb = alb_event(&r, "arn:tg", true);
+        assert_eq!(alb["multiValueQueryStringParameters"], json!({"a": ["1", "x%20y"]}));
+        assert!(alb.get("headers").is_none());
+        let none = BTreeMap::new();
+        let empty = HeaderMap::new();
+        let v1 = v1_event(&req(&empty, &[], "", b""), &ctx(&none, &none));
+        assert!(v1["headers"].is_null() && v1["pathParameters"].is_null() && v1["body"].is_null());
+        assert_eq!(alb_event(&req(&empty, &[], "", b""), "arn:tg", false)["body"], "");
+    }
+
+    #[test]
+    fn results() {
+        let r = v2_response(br#"{"statusCode":201,"headers":{"x-a":"1"},"body":"hi","cookies":["a=1","b=2"]}"#).unwrap();
+        assert_eq!(r.status(), 201);
+        assert_eq!(r.headers().get_all("set-cookie").iter().count(), 2);
+        let r = v2_response(br#"{"hello":"world"}"#).unwrap();
+        assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (200, "application/json"));
+        assert!(v2_response(br#"{"statusCode":"x"}"#).is_none());
+        assert!(v2_response(b"not json").is_none());
+        assert_eq!(v2_response(br#"{"statusCode":200,"body":"aGk=","isBase64Encoded":true}"#).unwrap().body(), "hi");
+        let r = v1_response(br#"{"statusCode":200,"headers":{"x-a":"1"},"multiValueHeaders":{"x-b":["1","2"]},"body":"ok"}"#).unwrap();
+        assert_eq!(r.headers().get_all("x-b").iter().count(), 2);
+        assert!(v1_response(br#"{"hello":"world"}"#).is_none());
+        let r = alb_response(br#"{"statusCode":200,"statusDescription":"200 OK","headers":{"x-a":"1"},"multiValueHeaders":{"x-b":["1"]}}"#, false).unwrap();
+        assert!(r.headers().contains_key("x-a") && !r.headers().contains_key("x-b"));
+        let r = alb_response(br#"{"statusCode":200,"headers":{"x-a":"1"},"multiValueHeaders":{"x-b":["1","2"]}}"#, true).unwrap();
+        assert!(!r.headers().contains_key("x-a") && r.headers().get_all("x-b").iter().count() == 2);
+    }
+}
