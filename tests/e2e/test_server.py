@@ -169,3 +169,31 @@ def test_memory_pressure_reaps_idle_environments(server_factory):
     time.sleep(2.5)
     assert invoke(pressured, "mem", {}).ok()["n"] == 1, "idle environment should have been reaped"
     assert invoke(relaxed, "mem", {}).ok()["n"] == 2, "without pressure the environment stays warm"
+
+
+def test_relative_data_dir_works_from_the_working_directory(nimbus_bin, tmp_path):
+    """`--data ./data` (the README's default is `./.nimbus`) is resolved against the server's
+    working directory, also for paths that sandboxes bind."""
+    from helpers import lambda_client
+
+    port = free_port()
+    proc = subprocess.Popen([nimbus_bin, "server", "--listen", f"127.0.0.1:{port}", "--data", "./data"], cwd=tmp_path,
+                            env=server_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if http_get(endpoint + "/health", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "server did not come up"
+            time.sleep(0.05)
+        lam = lambda_client(endpoint)
+        create_function(lam, "rel", "nodejs20.x", "index.handler", make_zip({"index.js": COUNTER_JS}))
+        assert invoke(lam, "rel", {}).ok()["n"] == 1
+        assert (tmp_path / "data" / "nimbus.db").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

@@ -38,7 +38,10 @@ impl DataDir {
         for sub in ["blobs", "code", "layers", "opt", "logs", "runtimes", "tmp", "envs"] {
             std::fs::create_dir_all(root.join(sub)).map_err(|e| format!("cannot create {sub}: {e}"))?;
         }
-        Ok(DataDir { root: root.to_path_buf(), _lock: lock })
+        // Absolute from here on: sandboxes bind paths under it, and a relative path would
+        // be resolved inside the sandbox's root instead of the server's working directory.
+        let root = std::fs::canonicalize(root).map_err(|e| format!("cannot resolve data directory {}: {e}", root.display()))?;
+        Ok(DataDir { root, _lock: lock })
     }
 
     pub fn root(&self) -> &Path {
