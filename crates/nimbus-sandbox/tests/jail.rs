@@ -89,6 +89,10 @@ fn sh(script: &str) -> JailSpec {
         args: vec!["-c".into(), script.into()],
         env: vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into())],
         tmp_size_mb: 8,
+        // RLIMIT_NPROC counts every process of the uid on the host, so a test sandbox would
+        // fail to fork while a server's sandboxes run beside it; the server leaves it unset
+        // too (the pids cgroup limits each sandbox). The NPROC test sets its own.
+        rlimit_nproc: None,
         ..Default::default()
     }
 }
@@ -166,6 +170,7 @@ fn runs_as_unprivileged_user_without_capabilities() {
     let _g = shared();
     let spec = JailSpec {
         hostname: "env-3f9a".into(),
+        rlimit_nproc: Some(1024),
         ..sh("echo uid=$(id -u) gid=$(id -g) groups=$(id -G) user=$(id -un); echo host=$(hostname); \
               grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; \
               grep -E '^Max (processes|open files|core file size)' /proc/self/limits | tr -s ' ' | sed 's/^Max //'")
