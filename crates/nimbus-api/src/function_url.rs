@@ -113,7 +113,7 @@ pub async fn serve(state: &AppState, req: UrlRequest) -> Response<Body> {
     });
     let qualifier = config.qualifier.as_deref().and_then(|q| Qualifier::parse(q).ok());
     let function = FunctionRef { name: config.function.clone(), qualifier };
-    let mut r = match proxy::invoke(state, function, ev.to_string().into(), &request_id, None).await {
+    let mut r = match proxy::invoke(state, function, ev, &request_id, None).await {
         Outcome::Result(payload) => {
             let mapped = match req.format {
                 UrlFormat::V2 => events::v2_response(&payload),

@@ -346,7 +346,7 @@ async fn serve_inner(state: &AppState, req: &ApiRequest, request_id: &str) -> Re
     };
     let domain_name = format!("{}.{}", req.api_id, state.api_domain);
     let format = integration.payload_format_version.as_str();
-    let ev: Value = req.call.with_view(|view| {
+    let ev: Bytes = req.call.with_view(|view| {
         let ctx = Context {
             account_id: &partition.account_id,
             api_id: &req.api_id,
@@ -374,7 +374,7 @@ async fn serve_inner(state: &AppState, req: &ApiRequest, request_id: &str) -> Re
     });
     let timeout = Duration::from_millis(integration.timeout_in_millis.into());
     let invoke_id = uuid::Uuid::new_v4().to_string();
-    match proxy::invoke(state, function, Bytes::from(ev.to_string()), &invoke_id, Some(timeout)).await {
+    match proxy::invoke(state, function, ev, &invoke_id, Some(timeout)).await {
         Outcome::Result(payload) => {
             let mapped = match format {
                 "1.0" => events::v1_response(&payload),

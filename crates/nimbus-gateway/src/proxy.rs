@@ -9,12 +9,15 @@
 //! `aws_lambda_events` crate's `ApiGatewayProxyRequest`, `ApiGatewayV2httpRequest` and
 //! `AlbTargetGroupRequest`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 
 /// One HTTP request as the function's event describes it.
 pub struct HttpRequest<'a> {
@@ -60,14 +63,14 @@ fn is_text(content_type: Option<&str>) -> bool {
 }
 
 /// The event's `body` and `isBase64Encoded`: None for an empty body.
-fn body_field(req: &HttpRequest<'_>) -> (Option<String>, bool) {
+fn body_field<'a>(req: &HttpRequest<'a>) -> (Option<Cow<'a, str>>, bool) {
     if req.body.is_empty() {
         return (None, false);
     }
     let ct = req.headers.get("content-type").and_then(|v| v.to_str().ok());
     match std::str::from_utf8(req.body) {
-        Ok(text) if is_text(ct) => (Some(text.to_string()), false),
-        _ => (Some(base64::engine::general_purpose::STANDARD.encode(req.body)), true),
+        Ok(text) if is_text(ct) => (Some(Cow::Borrowed(text)), false),
+        _ => (Some(Cow::Owned(base64::engine::general_purpose::STANDARD.encode(req.body))), true),
     }
 }
 
@@ -96,10 +99,6 @@ fn last_values(m: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, String> {
     m.iter().filter_map(|(k, vs)| Some((k.clone(), vs.last()?.clone()))).collect()
 }
 
-fn joined(m: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, String> {
-    m.iter().map(|(k, vs)| (k.clone(), vs.join(","))).collect()
-}
-
 /// `null` for an empty map, as payload 1.0 and ALB events have it.
 fn or_null<T: serde::Serialize>(m: &BTreeMap<String, T>) -> Value {
     if m.is_empty() {
@@ -113,77 +112,145 @@ fn user_agent<'a>(req: &'a HttpRequest<'_>) -> &'a str {
     req.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
-/// API Gateway's `requestTime` / v2 `time` format.
+/// API Gateway's `requestTime` / v2 `time` format (`27/Nov/2026:17:05:09 +0000`), written
+/// without a format-string parse on every request.
 fn request_time(now: chrono::DateTime<chrono::Utc>) -> String {
-    now.format("%d/%b/%Y:%H:%M:%S +0000").to_string()
+    use chrono::{Datelike, Timelike};
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!(
+        "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
+        now.day(),
+        MONTHS[now.month0() as usize],
+        now.year(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+/// Payload format 2.0's event, written straight to JSON from borrowed parts: it is built
+/// for every request to a function URL or an HTTP API route, so it allocates only where a
+/// value must be joined or encoded.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct V2Event<'a> {
+    version: &'static str,
+    route_key: &'a str,
+    raw_path: &'a str,
+    raw_query_string: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cookies: Vec<&'a str>,
+    headers: BTreeMap<&'a str, Cow<'a, str>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    query_string_parameters: BTreeMap<&'a str, Cow<'a, str>>,
+    request_context: V2Context<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_parameters: Option<&'a BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stage_variables: Option<&'a BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<Cow<'a, str>>,
+    is_base64_encoded: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct V2Context<'a> {
+    account_id: &'a str,
+    api_id: &'a str,
+    domain_name: &'a str,
+    domain_prefix: &'a str,
+    http: V2Http<'a>,
+    request_id: &'a str,
+    route_key: &'a str,
+    stage: &'a str,
+    time: String,
+    time_epoch: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct V2Http<'a> {
+    method: &'a str,
+    path: &'a str,
+    protocol: &'static str,
+    source_ip: &'a str,
+    user_agent: &'a str,
+}
+
+/// Adds `value` under `key`, joining repeated keys with commas (2.0's rule for headers and
+/// query strings).
+fn join_into<'a>(map: &mut BTreeMap<&'a str, Cow<'a, str>>, key: &'a str, value: Cow<'a, str>) {
+    match map.entry(key) {
+        std::collections::btree_map::Entry::Vacant(e) => {
+            e.insert(value);
+        }
+        std::collections::btree_map::Entry::Occupied(mut e) => {
+            let joined = e.get_mut().to_mut();
+            joined.push(',');
+            joined.push_str(&value);
+        }
+    }
 }
 
 /// Payload format 2.0: headers joined with commas (cookies apart), query values joined with
-/// commas, `pathParameters`/`stageVariables` only when there are some.
-pub fn v2_event(req: &HttpRequest<'_>, ctx: &Context<'_>) -> Value {
-    let mut headers = multi_headers(req.headers);
-    let cookies: Vec<String> = headers
-        .remove("cookie")
-        .unwrap_or_default()
-        .iter()
-        .flat_map(|v| v.split(';').map(|c| c.trim().to_string()).collect::<Vec<_>>())
-        .filter(|c| !c.is_empty())
-        .collect();
-    let query = multi_pairs(req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let mut ev = json!({
-        "version": "2.0",
-        "routeKey": ctx.route_key,
-        "rawPath": req.path,
-        "rawQueryString": req.raw_query,
-        "headers": joined(&headers),
-        "requestContext": {
-            "accountId": ctx.account_id,
-            "apiId": ctx.api_id,
-            "domainName": ctx.domain_name,
-            "domainPrefix": ctx.domain_prefix,
-            "http": {
-                "method": req.method,
-                "path": req.path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": req.source_ip,
-                "userAgent": user_agent(req),
-            },
-            "requestId": ctx.request_id,
-            "routeKey": ctx.route_key,
-            "stage": ctx.stage,
-            "time": request_time(ctx.now),
-            "timeEpoch": ctx.now.timestamp_millis(),
+/// commas, `pathParameters`/`stageVariables` only when there are some. Returns the JSON.
+pub fn v2_event(req: &HttpRequest<'_>, ctx: &Context<'_>) -> Bytes {
+    let mut headers: BTreeMap<&str, Cow<'_, str>> = BTreeMap::new();
+    let mut cookies = Vec::new();
+    for (name, value) in req.headers {
+        if name == "cookie" {
+            if let Ok(text) = value.to_str() {
+                cookies.extend(text.split(';').map(str::trim).filter(|c| !c.is_empty()));
+            }
+            continue;
+        }
+        join_into(&mut headers, name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+    }
+    let mut query = BTreeMap::new();
+    for (k, v) in req.query {
+        join_into(&mut query, k.as_str(), Cow::Borrowed(v.as_str()));
+    }
+    let (body, is_base64_encoded) = match body_field(req) {
+        (Some(b), b64) => (Some(b), b64),
+        (None, _) => (None, false),
+    };
+    let ev = V2Event {
+        version: "2.0",
+        route_key: ctx.route_key,
+        raw_path: req.path,
+        raw_query_string: req.raw_query,
+        cookies,
+        headers,
+        query_string_parameters: query,
+        request_context: V2Context {
+            account_id: ctx.account_id,
+            api_id: ctx.api_id,
+            domain_name: ctx.domain_name,
+            domain_prefix: ctx.domain_prefix,
+            http: V2Http { method: req.method, path: req.path, protocol: "HTTP/1.1", source_ip: req.source_ip, user_agent: user_agent(req) },
+            request_id: ctx.request_id,
+            route_key: ctx.route_key,
+            stage: ctx.stage,
+            time: request_time(ctx.now),
+            time_epoch: ctx.now.timestamp_millis(),
         },
-        "isBase64Encoded": false,
-    });
-    if !cookies.is_empty() {
-        ev["cookies"] = json!(cookies);
-    }
-    if !query.is_empty() {
-        ev["queryStringParameters"] = json!(joined(&query));
-    }
-    if let Some(p) = ctx.path_parameters.filter(|p| !p.is_empty()) {
-        ev["pathParameters"] = json!(p);
-    }
-    if let Some(s) = ctx.stage_variables.filter(|s| !s.is_empty()) {
-        ev["stageVariables"] = json!(s);
-    }
-    let (body, b64) = body_field(req);
-    if let Some(body) = body {
-        ev["body"] = json!(body);
-        ev["isBase64Encoded"] = json!(b64);
-    }
-    ev
+        path_parameters: ctx.path_parameters.filter(|p| !p.is_empty()),
+        stage_variables: ctx.stage_variables.filter(|s| !s.is_empty()),
+        body,
+        is_base64_encoded,
+    };
+    Bytes::from(serde_json::to_vec(&ev).expect("an event of strings serializes"))
 }
 
 /// Payload format 1.0 (the REST API proxy event): single values are the last ones given,
 /// empty maps are `null`.
-pub fn v1_event(req: &HttpRequest<'_>, ctx: &Context<'_>) -> Value {
+pub fn v1_event(req: &HttpRequest<'_>, ctx: &Context<'_>) -> Bytes {
     let headers = multi_headers(req.headers);
     let query = multi_pairs(req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let (body, b64) = body_field(req);
     let empty = BTreeMap::new();
-    json!({
+    let ev = json!({
         "version": "1.0",
         "resource": ctx.resource,
         "path": req.path,
@@ -218,13 +285,14 @@ pub fn v1_event(req: &HttpRequest<'_>, ctx: &Context<'_>) -> Value {
         "stageVariables": or_null(ctx.stage_variables.unwrap_or(&empty)),
         "body": body,
         "isBase64Encoded": b64,
-    })
+    });
+    Bytes::from(ev.to_string())
 }
 
 /// An Application Load Balancer target event. As AWS's ALB does: query values are passed as
 /// sent (not decoded), single-value maps carry the last value, `body` is `""` when empty, and
 /// with multi-value headers enabled only the `multiValue…` maps are sent.
-pub fn alb_event(req: &HttpRequest<'_>, target_group_arn: &str, multi_value: bool) -> Value {
+pub fn alb_event(req: &HttpRequest<'_>, target_group_arn: &str, multi_value: bool) -> Bytes {
     let headers = multi_headers(req.headers);
     let query = multi_pairs(req.raw_query.split('&').filter(|kv| !kv.is_empty()).map(|kv| kv.split_once('=').unwrap_or((kv, ""))));
     let (body, b64) = body_field(req);
@@ -242,7 +310,7 @@ pub fn alb_event(req: &HttpRequest<'_>, target_group_arn: &str, multi_value: boo
         ev["queryStringParameters"] = json!(last_values(&query));
         ev["headers"] = json!(last_values(&headers));
     }
-    ev
+    Bytes::from(ev.to_string())
 }
 
 fn header_value(v: &Value) -> Option<HeaderValue> {
@@ -253,44 +321,83 @@ fn header_value(v: &Value) -> Option<HeaderValue> {
     }
 }
 
-/// The body of a proxy result: a string (base64 when `isBase64Encoded`), absent, or (as
-/// API Gateway tolerates) other JSON, sent as its text. None: bad base64.
-fn result_body(obj: &Map<String, Value>) -> Option<Bytes> {
-    Some(match obj.get("body") {
-        None | Some(Value::Null) => Bytes::new(),
-        Some(Value::String(s)) if obj.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) => {
-            Bytes::from(base64::engine::general_purpose::STANDARD.decode(s).ok()?)
-        }
-        Some(Value::String(s)) => Bytes::from(s.clone()),
-        Some(other) => Bytes::from(other.to_string()),
-    })
+/// The fields of a proxy result that any format reads. Parsed without building the whole
+/// document: other fields (a 2.0 function may return any JSON) are skipped, and the body is
+/// taken as raw JSON text.
+#[derive(Deserialize)]
+struct ProxyResult<'a> {
+    #[serde(rename = "statusCode", borrow, default)]
+    status_code: Option<&'a RawValue>,
+    #[serde(default)]
+    headers: Option<Value>,
+    #[serde(rename = "multiValueHeaders", default)]
+    multi_value_headers: Option<Value>,
+    #[serde(borrow, default)]
+    body: Option<&'a RawValue>,
+    #[serde(rename = "isBase64Encoded", default)]
+    is_base64_encoded: Option<Value>,
+    #[serde(default)]
+    cookies: Option<Value>,
 }
 
-fn status_of(obj: &Map<String, Value>) -> Option<StatusCode> {
-    obj.get("statusCode").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok()).and_then(|s| StatusCode::from_u16(s).ok())
-}
+impl<'a> ProxyResult<'a> {
+    /// The result if `payload` is a JSON object; Err(true) if it is other valid JSON,
+    /// Err(false) if it is not JSON.
+    fn parse(payload: &'a [u8]) -> Result<ProxyResult<'a>, bool> {
+        let first = payload.iter().find(|b| !b.is_ascii_whitespace());
+        if first == Some(&b'{') {
+            if let Ok(r) = serde_json::from_slice::<ProxyResult<'a>>(payload) {
+                return Ok(r);
+            }
+        }
+        Err(serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_ok() && first != Some(&b'{'))
+    }
 
-/// Sets `headers` (name → value) and appends `multiValueHeaders` (name → [values]).
-/// None: a name or value that is not valid HTTP (a malformed result).
-fn apply_headers(r: &mut Response<Bytes>, obj: &Map<String, Value>, single: bool, multi: bool) -> Option<()> {
-    if let (true, Some(Value::Object(h))) = (single, obj.get("headers")) {
-        for (k, v) in h {
-            let name = HeaderName::from_bytes(k.as_bytes()).ok()?;
-            if let Some(v) = header_value(v) {
-                r.headers_mut().insert(name, v);
+    fn status(&self) -> Option<StatusCode> {
+        let s: u64 = self.status_code?.get().parse().ok()?;
+        StatusCode::from_u16(u16::try_from(s).ok()?).ok()
+    }
+
+    /// The body: a string (base64 when `isBase64Encoded`), absent, or (as API Gateway
+    /// tolerates) other JSON, sent as its text. None: bad base64.
+    fn body(&self) -> Option<Bytes> {
+        let Some(raw) = self.body else { return Some(Bytes::new()) };
+        let text = raw.get();
+        if text == "null" {
+            return Some(Bytes::new());
+        }
+        if !text.starts_with('"') {
+            return Some(Bytes::copy_from_slice(text.as_bytes()));
+        }
+        let s: String = serde_json::from_str(text).ok()?;
+        if self.is_base64_encoded.as_ref().and_then(Value::as_bool) == Some(true) {
+            return base64::engine::general_purpose::STANDARD.decode(s).ok().map(Bytes::from);
+        }
+        Some(Bytes::from(s))
+    }
+
+    /// Sets `headers` (name → value) and appends `multiValueHeaders` (name → [values]).
+    /// None: a name or value that is not valid HTTP (a malformed result).
+    fn apply_headers(&self, r: &mut Response<Bytes>, single: bool, multi: bool) -> Option<()> {
+        if let (true, Some(Value::Object(h))) = (single, &self.headers) {
+            for (k, v) in h {
+                let name = HeaderName::from_bytes(k.as_bytes()).ok()?;
+                if let Some(v) = header_value(v) {
+                    r.headers_mut().insert(name, v);
+                }
             }
         }
-    }
-    if let (true, Some(Value::Object(h))) = (multi, obj.get("multiValueHeaders")) {
-        for (k, vs) in h {
-            let name = HeaderName::from_bytes(k.as_bytes()).ok()?;
-            r.headers_mut().remove(&name);
-            for v in vs.as_array()?.iter().filter_map(header_value) {
-                r.headers_mut().append(name.clone(), v);
+        if let (true, Some(Value::Object(h))) = (multi, &self.multi_value_headers) {
+            for (k, vs) in h {
+                let name = HeaderName::from_bytes(k.as_bytes()).ok()?;
+                r.headers_mut().remove(&name);
+                for v in vs.as_array()?.iter().filter_map(header_value) {
+                    r.headers_mut().append(name.clone(), v);
+                }
             }
         }
+        Some(())
     }
-    Some(())
 }
 
 fn response(status: StatusCode, content_type: Option<&'static str>, body: Bytes) -> Response<Bytes> {
@@ -305,13 +412,15 @@ fn response(status: StatusCode, content_type: Option<&'static str>, body: Bytes)
 /// Payload format 2.0's result (function URLs and HTTP APIs): an object with `statusCode`
 /// is a response; any other valid JSON is a 200 `application/json` body. None: malformed.
 pub fn v2_response(payload: &[u8]) -> Option<Response<Bytes>> {
-    let value: Value = serde_json::from_slice(payload).ok()?;
-    let Some(obj) = value.as_object().filter(|o| o.contains_key("statusCode")) else {
-        return Some(response(StatusCode::OK, Some("application/json"), Bytes::copy_from_slice(payload)));
+    let passthrough = || Some(response(StatusCode::OK, Some("application/json"), Bytes::copy_from_slice(payload)));
+    let result = match ProxyResult::parse(payload) {
+        Ok(r) if r.status_code.is_some() => r,
+        Ok(_) | Err(true) => return passthrough(),
+        Err(false) => return None,
     };
-    let mut r = response(status_of(obj)?, Some("application/json"), result_body(obj)?);
-    apply_headers(&mut r, obj, true, false)?;
-    if let Some(Value::Array(cookies)) = obj.get("cookies") {
+    let mut r = response(result.status()?, Some("application/json"), result.body()?);
+    result.apply_headers(&mut r, true, false)?;
+    if let Some(Value::Array(cookies)) = &result.cookies {
         for c in cookies.iter().filter_map(Value::as_str) {
             r.headers_mut().append("set-cookie", HeaderValue::from_str(c).ok()?);
         }
@@ -322,20 +431,18 @@ pub fn v2_response(payload: &[u8]) -> Option<Response<Bytes>> {
 /// Payload format 1.0's result: `statusCode` is required; `headers` and `multiValueHeaders`
 /// are merged. None: malformed.
 pub fn v1_response(payload: &[u8]) -> Option<Response<Bytes>> {
-    let value: Value = serde_json::from_slice(payload).ok()?;
-    let obj = value.as_object()?;
-    let mut r = response(status_of(obj)?, Some("application/json"), result_body(obj)?);
-    apply_headers(&mut r, obj, true, true)?;
+    let result = ProxyResult::parse(payload).ok()?;
+    let mut r = response(result.status()?, Some("application/json"), result.body()?);
+    result.apply_headers(&mut r, true, true)?;
     Some(r)
 }
 
 /// An ALB target's result: `statusCode` required; `headers`, or `multiValueHeaders` when
 /// multi-value headers are enabled (ALB ignores the other map). None: malformed (ALB's 502).
 pub fn alb_response(payload: &[u8], multi_value: bool) -> Option<Response<Bytes>> {
-    let value: Value = serde_json::from_slice(payload).ok()?;
-    let obj = value.as_object()?;
-    let mut r = response(status_of(obj)?, None, result_body(obj)?);
-    apply_headers(&mut r, obj, !multi_value, multi_value)?;
+    let result = ProxyResult::parse(payload).ok()?;
+    let mut r = response(result.status()?, None, result.body()?);
+    result.apply_headers(&mut r, !multi_value, multi_value)?;
     Some(r)
 }
 
@@ -380,30 +487,40 @@ mod tests {
         let vars = BTreeMap::from([("env".to_string(), "prod".to_string())]);
         let r = req(&h, &q, "a=1&a=x%20y", &[0, 255]);
         let c = ctx(&params, &vars);
-        let v2 = v2_event(&r, &c);
+        let parse = |b: Bytes| serde_json::from_slice::<Value>(&b).unwrap();
+        let v2 = parse(v2_event(&r, &c));
         assert_eq!(v2["headers"]["x-a"], "1,2");
         assert_eq!(v2["cookies"], json!(["c1=v1", "c2=v2"]));
         assert_eq!(v2["queryStringParameters"], json!({"a": "1,x y"}));
         assert_eq!(v2["pathParameters"], json!({"id": "7"}));
         assert_eq!(v2["stageVariables"], json!({"env": "prod"}));
         assert_eq!((v2["body"].as_str(), v2["isBase64Encoded"].as_bool()), (Some("AP8="), Some(true)));
-        let v1 = v1_event(&r, &c);
+        assert_eq!(v2["requestContext"]["time"].as_str().map(str::len), Some("27/Nov/2026:17:05:09 +0000".len()));
+        assert_eq!(v2["version"], "2.0");
+        let v1 = parse(v1_event(&r, &c));
         assert_eq!(v1["headers"]["x-a"], "2");
         assert_eq!(v1["multiValueHeaders"]["x-a"], json!(["1", "2"]));
         assert_eq!(v1["multiValueQueryStringParameters"]["a"], json!(["1", "x y"]));
         assert_eq!(v1["resource"], "/items/{id}");
         assert_eq!(v1["requestContext"]["identity"]["sourceIp"], "127.0.0.1");
-        let alb = alb_event(&r, "arn:tg", false);
+        let alb = parse(alb_event(&r, "arn:tg", false));
         assert_eq!(alb["queryStringParameters"], json!({"a": "x%20y"}));
         assert!(alb.get("multiValueHeaders").is_none());
-        let alb = alb_event(&r, "arn:tg", true);
+        let alb = parse(alb_event(&r, "arn:tg", true));
         assert_eq!(alb["multiValueQueryStringParameters"], json!({"a": ["1", "x%20y"]}));
         assert!(alb.get("headers").is_none());
         let none = BTreeMap::new();
         let empty = HeaderMap::new();
-        let v1 = v1_event(&req(&empty, &[], "", b""), &ctx(&none, &none));
+        let v1 = parse(v1_event(&req(&empty, &[], "", b""), &ctx(&none, &none)));
         assert!(v1["headers"].is_null() && v1["pathParameters"].is_null() && v1["body"].is_null());
-        assert_eq!(alb_event(&req(&empty, &[], "", b""), "arn:tg", false)["body"], "");
+        assert_eq!(parse(alb_event(&req(&empty, &[], "", b""), "arn:tg", false))["body"], "");
+    }
+
+    #[test]
+    fn request_time_is_api_gateways_format() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-03-05T07:08:09Z").unwrap().with_timezone(&chrono::Utc);
+        assert_eq!(request_time(t), "05/Mar/2026:07:08:09 +0000");
+        assert_eq!(request_time(t), t.format("%d/%b/%Y:%H:%M:%S +0000").to_string());
     }
 
     #[test]
@@ -414,6 +531,16 @@ mod tests {
         let r = v2_response(br#"{"hello":"world"}"#).unwrap();
         assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (200, "application/json"));
         assert!(v2_response(br#"{"statusCode":"x"}"#).is_none());
+        assert!(v2_response(br#"{"statusCode":200.5}"#).is_none());
+        assert!(v2_response(br#"{"statusCode":200"#).is_none(), "truncated JSON is malformed");
+        for other in [&br#""hello""#[..], b"[1,2]", b"42", b" null "] {
+            let r = v2_response(other).unwrap();
+            assert_eq!((r.status().as_u16(), r.body().as_ref()), (200, other), "valid JSON passes through");
+        }
+        let r = v2_response(br#"{"statusCode":200,"body":{"a":[1]},"headers":"ignored","other":{"x":1}}"#).unwrap();
+        assert_eq!(r.body(), r#"{"a":[1]}"#, "a non-string body is sent as its JSON text");
+        assert_eq!(v2_response(br#"{"statusCode":204,"body":null}"#).unwrap().body(), "");
+        assert_eq!(v2_response(br#"{"statusCode":200,"body":"a\"b\u00e9"}"#).unwrap().body(), "a\"b\u{e9}");
         assert!(v2_response(b"not json").is_none());
         assert_eq!(v2_response(br#"{"statusCode":200,"body":"aGk=","isBase64Encoded":true}"#).unwrap().body(), "hi");
         let r = v1_response(br#"{"statusCode":200,"headers":{"x-a":"1"},"multiValueHeaders":{"x-b":["1","2"]},"body":"ok"}"#).unwrap();
