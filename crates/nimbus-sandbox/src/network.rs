@@ -61,6 +61,10 @@ pub struct Linker {
     /// tail), and whether a refill is under way.
     ready: Mutex<Vec<Netns>>,
     refilling: AtomicBool,
+    /// Links are made one at a time: every step takes the kernel's one rtnl lock, and
+    /// hundreds of threads contending for it (a burst of cold starts) cost several times
+    /// more than taking turns.
+    making: Mutex<()>,
     keep_ready: usize,
 }
 
@@ -106,6 +110,7 @@ impl Linker {
             cursor: AtomicU32::new(2),
             ready: Mutex::new(Vec::new()),
             refilling: AtomicBool::new(false),
+            making: Mutex::new(()),
             keep_ready,
         };
         let mut nl = Netlink::open()?;
@@ -173,6 +178,7 @@ impl Linker {
     /// `port`, and `eth0` linked to the bridge. Blocking (a few netlink round trips on a
     /// short-lived thread); call it off the async threads.
     pub fn new_netns(&self, port: u16) -> io::Result<(OwnedFd, TcpListener, LinkInfoHost)> {
+        let _turn = self.making.lock().unwrap_or_else(|p| p.into_inner());
         // Opened in the host namespace before the thread leaves it.
         let mut host = Netlink::open()?;
         let bridge_index = self.bridge_index;
@@ -180,6 +186,7 @@ impl Linker {
             .name("nimbus-netns".into())
             .spawn(move || -> io::Result<(OwnedFd, TcpListener, Netlink)> {
                 let (ns, listener) = jail::enter_new_netns_with_listener(port)?;
+                no_ipv6("default"); // for eth0, which arrives later
                 // A netlink socket made here speaks to this namespace from any thread.
                 Ok((ns, listener, Netlink::open()?))
             })?
@@ -236,6 +243,15 @@ fn routes_overlapping(table: &str, bridge: &str, network: u32, mask: u32) -> Opt
         let overlaps = route_mask != 0 && (dest & common) == (network & common);
         (overlaps && *iface != bridge).then(|| iface.to_string())
     })
+}
+
+/// Turns IPv6 off on an interface (`default`: on interfaces created later in the calling
+/// thread's namespace). Environments are linked over IPv4; IPv6 would give every interface
+/// a link-local address with duplicate address detection, multicast joins and router
+/// solicitations, work that made a burst of new environments several times slower. Without
+/// IPv6 in the kernel there is nothing to turn off.
+fn no_ipv6(interface: &str) {
+    let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{interface}/disable_ipv6"), "1");
 }
 
 fn if_index(name: &str) -> io::Result<u32> {
@@ -331,9 +347,8 @@ impl Netlink {
     fn add_veth(&mut self, host_if: &str, bridge_index: u32, ns: &OwnedFd) -> io::Result<()> {
         let mut peer = LinkMessage::default();
         peer.attributes = vec![LinkAttribute::IfName(INSIDE_IF.into()), LinkAttribute::NetNsFd(ns.as_raw_fd())];
+        // Created down: `isolate_port` brings it up once IPv6 is off on it.
         let mut m = LinkMessage::default();
-        m.header.flags = LinkFlags::Up;
-        m.header.change_mask = LinkFlags::Up;
         m.attributes = vec![
             LinkAttribute::IfName(host_if.into()),
             LinkAttribute::Controller(bridge_index),
@@ -342,10 +357,14 @@ impl Netlink {
         self.request(RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL)
     }
 
-    /// `ip link set <host_if> type bridge_slave isolated on`: isolated ports forward only to
-    /// the bridge itself (the host), never to each other.
+    /// `ip link set <host_if> up type bridge_slave isolated on`: isolated ports forward only
+    /// to the bridge itself (the host), never to each other. IPv6 is turned off on it first
+    /// (see [`no_ipv6`]).
     fn isolate_port(&mut self, host_if: &str) -> io::Result<()> {
+        no_ipv6(host_if);
         let mut m = LinkMessage::default();
+        m.header.flags = LinkFlags::Up;
+        m.header.change_mask = LinkFlags::Up;
         m.attributes = vec![
             LinkAttribute::IfName(host_if.into()),
             LinkAttribute::LinkInfo(vec![
