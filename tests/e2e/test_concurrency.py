@@ -96,3 +96,42 @@ def test_account_limit_throttles_unreserved(server_factory):
     with pytest.raises(ClientError) as e:
         lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
     assert client_error(e)[0] == "InvalidParameterValueException"
+
+
+SLOW_PY = '''
+import time
+def handler(event, context):
+    time.sleep(event["sleep"])
+    print("finished", event["token"])
+    return {"ok": True}
+'''
+
+
+def test_an_invocation_outlives_a_client_that_disconnects(server_factory):
+    """As in Lambda, a synchronous invocation runs to its end when its client goes away, and
+    its environment and concurrency come back (nothing stays counted as busy)."""
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    from helpers import all_group_messages, wait_for
+
+    s = server_factory()
+    lam, logs = s.lambda_client(), s.logs_client()
+    create_function(lam, "slow", "python3.11", "index.handler", make_zip({"index.py": SLOW_PY}), Timeout=10)
+    invoke(lam, "slow", {"sleep": 0, "token": "warm"}).ok()
+    body = json.dumps({"sleep": 1, "token": "gone"}).encode()
+    conn = socket.create_connection(("127.0.0.1", s.port))
+    conn.sendall(b"POST /2015-03-31/functions/slow/invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    time.sleep(0.3)
+    conn.close()
+
+    def status():
+        return json.loads(urllib.request.urlopen(s.endpoint + "/_nimbus/status").read())["environments"]
+
+    wait_for(lambda: any("finished gone" in m for m in all_group_messages(logs, "/aws/lambda/slow")), timeout=10,
+             what="the abandoned invocation to finish")
+    wait_for(lambda: status()["busy"] == 0 and status()["inFlight"] == 0, timeout=5, what="the environment to come back")
+    assert invoke(lam, "slow", {"sleep": 0, "token": "again"}).ok() == {"ok": True}

@@ -549,7 +549,7 @@ pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Res
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
         Action::Invoke(req) => {
-            let outcome = state.invoker.invoke(req).await?;
+            let outcome = state.invoker.invoke_detached(req).await?;
             let mut r = response::raw(StatusCode::OK, "application/json", outcome.payload);
             let h = r.headers_mut();
             if let Ok(v) = HeaderValue::from_str(&outcome.executed_version) {

@@ -78,7 +78,7 @@ pub async fn invoke(state: &AppState, function: FunctionRef, event: Bytes, reque
     let request = InvokeRequest { function, payload: event, tail_log: false, client_context: None, request_id: Some(request_id.to_string()) };
     let invoker = state.invoker.clone();
     let result = match timeout {
-        None => invoker.invoke(request).await,
+        None => invoker.invoke_detached(request).await,
         Some(t) => {
             let task = tokio::spawn(async move { invoker.invoke(request).await });
             match tokio::time::timeout(t, task).await {

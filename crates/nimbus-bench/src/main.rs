@@ -95,7 +95,8 @@ fn start_server(args: &Args) -> anyhow::Result<Server> {
         .arg(&data)
         .arg("--prestart")
         .arg(args.prestart.to_string())
-        .env("NIMBUS_LOG", "warn")
+        // NIMBUS_BENCH_SERVER_LOG (e.g. `nimbus_sandbox::network=debug`) shows the server's own timings.
+        .env("NIMBUS_LOG", std::env::var("NIMBUS_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     for p in &args.runtime_paths {

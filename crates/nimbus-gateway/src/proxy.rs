@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
@@ -322,21 +322,15 @@ fn header_value(v: &Value) -> Option<HeaderValue> {
 }
 
 /// The fields of a proxy result that any format reads. Parsed without building the whole
-/// document: other fields (a 2.0 function may return any JSON) are skipped, and the body is
-/// taken as raw JSON text.
-#[derive(Deserialize)]
+/// document: the top-level members are kept as raw JSON text (a repeated member keeps its
+/// last value, as a full parse would), and only the small ones a format reads are parsed.
 struct ProxyResult<'a> {
-    #[serde(rename = "statusCode", borrow, default)]
+    /// Present (even as `null`) or not.
     status_code: Option<&'a RawValue>,
-    #[serde(default)]
     headers: Option<Value>,
-    #[serde(rename = "multiValueHeaders", default)]
     multi_value_headers: Option<Value>,
-    #[serde(borrow, default)]
     body: Option<&'a RawValue>,
-    #[serde(rename = "isBase64Encoded", default)]
     is_base64_encoded: Option<Value>,
-    #[serde(default)]
     cookies: Option<Value>,
 }
 
@@ -345,12 +339,19 @@ impl<'a> ProxyResult<'a> {
     /// Err(false) if it is not JSON.
     fn parse(payload: &'a [u8]) -> Result<ProxyResult<'a>, bool> {
         let first = payload.iter().find(|b| !b.is_ascii_whitespace());
-        if first == Some(&b'{') {
-            if let Ok(r) = serde_json::from_slice::<ProxyResult<'a>>(payload) {
-                return Ok(r);
-            }
+        if first != Some(&b'{') {
+            return Err(serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_ok());
         }
-        Err(serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_ok() && first != Some(&b'{'))
+        let members: BTreeMap<Cow<'a, str>, &'a RawValue> = serde_json::from_slice(payload).map_err(|_| false)?;
+        let small = |name: &str| members.get(name).and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+        Ok(ProxyResult {
+            status_code: members.get("statusCode").copied(),
+            headers: small("headers"),
+            multi_value_headers: small("multiValueHeaders"),
+            body: members.get("body").copied(),
+            is_base64_encoded: small("isBase64Encoded"),
+            cookies: small("cookies"),
+        })
     }
 
     fn status(&self) -> Option<StatusCode> {
@@ -540,6 +541,9 @@ mod tests {
         let r = v2_response(br#"{"statusCode":200,"body":{"a":[1]},"headers":"ignored","other":{"x":1}}"#).unwrap();
         assert_eq!(r.body(), r#"{"a":[1]}"#, "a non-string body is sent as its JSON text");
         assert_eq!(v2_response(br#"{"statusCode":204,"body":null}"#).unwrap().body(), "");
+        assert!(v2_response(br#"{"statusCode":null,"body":"x"}"#).is_none(), "a null statusCode is malformed, not a passthrough");
+        let r = v2_response(br#"{"statusCode":200,"statusCode":201,"body":"a","body":"b"}"#).unwrap();
+        assert_eq!((r.status().as_u16(), r.body().as_ref()), (201, &b"b"[..]), "a repeated member keeps its last value");
         assert_eq!(v2_response(br#"{"statusCode":200,"body":"a\"b\u00e9"}"#).unwrap().body(), "a\"b\u{e9}");
         assert!(v2_response(b"not json").is_none());
         assert_eq!(v2_response(br#"{"statusCode":200,"body":"aGk=","isBase64Encoded":true}"#).unwrap().body(), "hi");

@@ -129,6 +129,16 @@ impl Invoker {
         spec
     }
 
+    /// [`Invoker::invoke`] on a task of its own, for callers whose future may be dropped (an
+    /// HTTP client that disconnects): the invocation still runs to its end, as Lambda's
+    /// does, and its environment and concurrency go back to the pool and the limiter.
+    pub async fn invoke_detached(self: &Arc<Self>, req: InvokeRequest) -> Result<InvokeOutcome, ApiError> {
+        let me = self.clone();
+        tokio::spawn(async move { me.invoke(req).await })
+            .await
+            .map_err(|e| ApiError::service(format!("invocation task failed: {e}")))?
+    }
+
     pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome, ApiError> {
         let name = &req.function.name;
         let partition = self.control.partition();

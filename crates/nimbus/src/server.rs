@@ -198,11 +198,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
                 _ => {
                     let subnet = parse_subnet(&opts.sandbox_subnet)?;
                     match nimbus_sandbox::network::Linker::setup(nimbus_sandbox::network::BRIDGE, subnet, 2) {
-                        Ok(linker) => {
-                            let linker = Arc::new(linker);
-                            linker.refill();
-                            Network::Linked(linker)
-                        }
+                        Ok(linker) => Network::Linked(linker),
                         Err(e) => {
                             tracing::warn!("NO NETWORK LINK for environments: cannot set up bridge {}: {e}. Environments get loopback only.", nimbus_sandbox::network::BRIDGE);
                             missing.push("network link to the host");
@@ -248,10 +244,18 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let endpoint_url = match &isolation {
         Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => {
             if !local.ip().is_unspecified() {
-                let l = tokio::net::TcpListener::bind((linker.gateway(), local.port()))
-                    .await
-                    .with_context(|| format!("cannot listen on {}:{}", linker.gateway(), local.port()))?;
-                gateway_listener = Some(l);
+                // Bound to the bridge: only environments' connections arrive here. A host
+                // accepts packets for any of its addresses on any interface, so without it
+                // a neighbour routing the subnet here would reach an API the operator kept
+                // on loopback.
+                let bind = || -> std::io::Result<tokio::net::TcpListener> {
+                    let socket = tokio::net::TcpSocket::new_v4()?;
+                    socket.set_reuseaddr(true)?;
+                    socket.bind_device(Some(nimbus_sandbox::network::BRIDGE.as_bytes()))?;
+                    socket.bind(std::net::SocketAddr::new(linker.gateway().into(), local.port()))?;
+                    socket.listen(1024)
+                };
+                gateway_listener = Some(bind().with_context(|| format!("cannot listen on {}:{}", linker.gateway(), local.port()))?);
             }
             Some(format!("http://{}:{}", linker.gateway(), local.port()))
         }

@@ -175,8 +175,8 @@ pub fn bind_code_into(task_mount: &Path, code_dir: &Path) -> io::Result<()> {
 pub fn remove_shared_mount_point(dir: &Path) -> io::Result<()> {
     for _ in 0..64 {
         if let Err(e) = sys::umount_detach(dir) {
-            // EINVAL: no longer a mount point; done.
-            return if e.raw_os_error() == Some(libc::EINVAL) { Ok(()) } else { Err(e) };
+            // EINVAL: no longer a mount point; ENOENT: never made. Done either way.
+            return if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) { Ok(()) } else { Err(e) };
         }
     }
     Ok(())
