@@ -189,12 +189,8 @@ pub fn apply_subscription_attributes(
                 }
                 out.insert(name.clone(), value.clone());
             }
-            "FilterPolicy" => {
-                if value.is_empty() {
-                    out.remove(name);
-                } else {
-                    out.insert(name.clone(), value.clone());
-                }
+            "FilterPolicy" if value.is_empty() => {
+                out.remove(name);
             }
             _ => {
                 out.insert(name.clone(), value.clone());
