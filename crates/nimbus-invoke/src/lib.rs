@@ -174,7 +174,9 @@ impl Invoker {
         };
         let start_line = format!("START RequestId: {request_id} Version: {}", spec.version);
         // A warm environment whose runtime died while idle (or is exiting after its last
-        // error) is replaced by a fresh one once, invisibly to the caller.
+        // error), or a prestarted one that died before it took the event (its sandbox was
+        // built before the function was known), is replaced by a fresh one once, invisibly
+        // to the caller.
         let mut attempts = 0;
         let (env, reply, timings) = loop {
             attempts += 1;
@@ -196,7 +198,7 @@ impl Invoker {
                 }
             };
             let (reply, timings) = env.invoke(invocation.clone(), start_line.clone()).await;
-            if !cold && !timings.delivered && matches!(reply, Reply::Exited(_)) && attempts == 1 {
+            if (!cold || env.adopted) && !timings.delivered && matches!(reply, Reply::Exited(_)) && attempts == 1 {
                 self.pool.release(env);
                 continue;
             }

@@ -87,6 +87,8 @@ pub struct Environment {
     pub generation: u64,
     /// Set for an environment kept initialized by provisioned concurrency: whose it is.
     pub provisioned: Option<Arc<ProvisionKey>>,
+    /// Made from a prestarted runtime or sandbox (built before it was assigned).
+    pub adopted: bool,
     process: Process,
     peak_memory_mb: AtomicU64,
     /// Freezing between invocations: bumped on every use, so a late freeze knows it is stale.
@@ -198,7 +200,7 @@ impl Environment {
             Ok(p) => p,
             Err(reply) => return Ok(Err(reply)),
         };
-        Ok(Ok(Environment::from_process(id, spec, log_stream, generation, process, provisioned)))
+        Ok(Ok(Environment::from_process(id, spec, log_stream, generation, process, provisioned, false)))
     }
 
     /// Starts a managed runtime ahead of time, not yet tied to a function.
@@ -277,7 +279,7 @@ impl Environment {
                 process.api.assign(bytes::Bytes::from(assignment.to_string()), Instant::now());
             }
         }
-        Ok(Environment::from_process(id, spec, log_stream, generation, process, provisioned))
+        Ok(Environment::from_process(id, spec, log_stream, generation, process, provisioned, true))
     }
 
     fn from_process(
@@ -287,6 +289,7 @@ impl Environment {
         generation: u64,
         process: Process,
         provisioned: Option<Arc<ProvisionKey>>,
+        adopted: bool,
     ) -> Arc<Environment> {
         Arc::new(Environment {
             id,
@@ -294,6 +297,7 @@ impl Environment {
             log_stream,
             generation,
             provisioned,
+            adopted,
             peak_memory_mb: AtomicU64::new(0),
             freeze: Mutex::new(FreezeState::default()),
             memory_sampled_ms: AtomicU64::new(0),
