@@ -305,6 +305,10 @@ pub(crate) async fn launch(
 
     // The Runtime API listener: inside the environment's own network namespace, or a
     // host loopback port.
+    // A linked namespace made ahead of time if one is ready. Else, for a runtime started
+    // for its function now, a bare namespace at once, linked by the linker thread while the
+    // sandbox is built; the runtime waits at its gate until the link is up (see below).
+    let mut link_later: Option<Arc<Linker>> = None;
     let (listener, netns): (std::net::TcpListener, Option<OwnedFd>) = match iso {
         Isolation::Namespaces(NamespaceConfig { network: Network::Isolated, .. }) => {
             let (ns, l) = tokio::task::spawn_blocking(|| jail::new_netns_with_listener(RUNTIME_API_PORT))
@@ -312,14 +316,28 @@ pub(crate) async fn launch(
                 .map_err(|e| std::io::Error::other(e.to_string()))??;
             (l, Some(ns))
         }
-        Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => {
-            let linker = linker.clone();
-            let ns = tokio::task::spawn_blocking(move || linker.take())
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))??;
-            (ns.listener, Some(ns.fd))
-        }
+        Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => match linker.take_ready() {
+            Some(ns) => (ns.listener, Some(ns.fd)),
+            None if matches!(code, Code::Dir(_)) => {
+                let (ns, l) = tokio::task::spawn_blocking(|| jail::new_netns_with_listener(RUNTIME_API_PORT))
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))??;
+                link_later = Some(linker.clone());
+                (l, Some(ns))
+            }
+            None => {
+                let linker = linker.clone();
+                let ns = tokio::task::spawn_blocking(move || linker.take())
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))??;
+                (ns.listener, Some(ns.fd))
+            }
+        },
         _ => (std::net::TcpListener::bind("127.0.0.1:0")?, None),
+    };
+    let to_link = match (&link_later, &netns) {
+        (Some(_), Some(ns)) => Some(ns.try_clone()?),
+        _ => None,
     };
     let addr = listener.local_addr()?.to_string();
     api.serve_on(listener)?;
@@ -327,6 +345,8 @@ pub(crate) async fn launch(
 
     let mut late_mounts = None;
     let mut gate = None;
+    // The launch message for a runtime waiting for its link: its whole environment.
+    let mut launch_later = None;
     let std_cmd = match iso {
         Isolation::Process => {
             let mut c = std::process::Command::new(&program);
@@ -340,12 +360,19 @@ pub(crate) async fn launch(
             };
             // A `provided` runtime is the function's own program: built ahead of time, its
             // sandbox waits at the gate (before exec) until it is assigned.
-            let gate_read = if late.is_some() && runtime.family() == RuntimeFamily::Provided {
+            let gated = (late.is_some() && runtime.family() == RuntimeFamily::Provided) || link_later.is_some();
+            let gate_read = if gated {
                 let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(std::io::Error::from)?;
                 gate = Some(write);
                 Some(read)
             } else {
                 None
+            };
+            let env = if link_later.is_some() {
+                launch_later = Some(jail::Launch { env, cwd: None });
+                Vec::new()
+            } else {
+                env
             };
             let spec = JailSpec {
                 program: program.clone(),
@@ -403,6 +430,18 @@ pub(crate) async fn launch(
         }
     };
     drop(cmd); // closes our copies of the pipe's write end (and fds 3 and 4), so EOF means the process is gone
+    if let (Some(linker), Some(ns), Some(launch)) = (link_later, to_link, launch_later) {
+        // The sandbox builds while the linker thread links its namespace; then the gate
+        // opens. Without a link the function still runs (loopback only), as it says.
+        let gate = gate.take().expect("a runtime waiting for its link has a gate");
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = linker.link(&ns) {
+                tracing::warn!("cannot link an environment's network namespace (it keeps loopback only): {e}");
+            }
+            let message = serde_json::to_vec(&launch).unwrap_or_default();
+            let _ = jail::write_launch(gate, &message);
+        });
+    }
     let pid = child.id().unwrap_or(0);
     tokio::spawn(capture.clone().run());
 

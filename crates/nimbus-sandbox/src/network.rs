@@ -62,6 +62,8 @@ pub struct Linker {
 enum Request {
     /// Make one now and send it back.
     Make(mpsc::SyncSender<io::Result<Netns>>),
+    /// Link this existing namespace now.
+    Link(OwnedFd, mpsc::SyncSender<io::Result<LinkInfoHost>>),
     /// One was taken from the ready ones: make another when idle.
     Refill,
 }
@@ -159,6 +161,22 @@ impl Linker {
         tx.send(r).map_err(|_| io::Error::other("the linker thread is gone"))
     }
 
+    /// A namespace made and linked ahead of time, if one is ready (the maker then makes
+    /// another). Never blocks.
+    pub fn take_ready(&self) -> Option<Netns> {
+        let ready = self.ready.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
+        let _ = self.send(Request::Refill);
+        Some(ready)
+    }
+
+    /// Links an existing namespace (one made with [`jail::new_netns_with_listener`]) to the
+    /// bridge. Blocking until the maker thread has done it; call it off the async threads.
+    pub fn link(&self, ns: &OwnedFd) -> io::Result<LinkInfoHost> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send(Request::Link(ns.try_clone()?, tx))?;
+        rx.recv().map_err(|_| io::Error::other("the linker thread is gone"))?
+    }
+
     /// A linked namespace: one made ahead of time if there is one (the maker then makes
     /// another), else a new one from the maker. Blocking; call it off the async threads.
     pub fn take(&self) -> io::Result<Netns> {
@@ -186,6 +204,12 @@ impl Maker {
             match next {
                 Ok(Request::Make(reply)) => {
                     let _ = reply.send(self.timed(RUNTIME_API_PORT));
+                }
+                Ok(Request::Link(ns, reply)) => {
+                    let began = std::time::Instant::now();
+                    let linked = self.link(&ns);
+                    tracing::debug!(took_us = began.elapsed().as_micros() as u64, "linked network namespace");
+                    let _ = reply.send(linked);
                 }
                 Ok(Request::Refill) => {}
                 Err(_) => return,
@@ -226,15 +250,29 @@ impl Maker {
     /// A new network namespace with `lo` up, a Runtime API listener on its loopback at
     /// `port`, and `eth0` linked to the bridge.
     fn make(&mut self, port: u16) -> io::Result<Netns> {
-        // Opened in the host namespace before the thread leaves it.
-        let mut host = Netlink::open()?;
         // This thread makes the namespace and returns to the host's before it goes on.
-        let (ns, listener, mut inside) = {
+        let (ns, listener) = {
             let _back = ReturnToNetns(&self.host_netns);
-            let (ns, listener) = jail::enter_new_netns_with_listener(port)?;
-            no_ipv6("default"); // for eth0, which arrives later
-            // A netlink socket made here speaks to this namespace from any thread.
-            (ns, listener, Netlink::open()?)
+            jail::enter_new_netns_with_listener(port)?
+        };
+        let link = self.link(&ns)?;
+        Ok(Netns { fd: ns, listener, link })
+    }
+
+    /// Links the namespace open at `ns` to the bridge: a veth pair, its host end an isolated
+    /// port, `eth0` inside with an address and the default route.
+    fn link(&mut self, ns: &OwnedFd) -> io::Result<LinkInfoHost> {
+        // Opened in the host namespace, then one opened inside (a netlink socket speaks to
+        // the namespace it was made in, from any thread).
+        let mut host = Netlink::open()?;
+        let mut inside = {
+            let _back = ReturnToNetns(&self.host_netns);
+            // SAFETY: plain syscall on a valid fd.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            no_ipv6("default"); // for eth0, which arrives below
+            Netlink::open()?
         };
 
         // Try host numbers until a name is free.
@@ -248,14 +286,14 @@ impl Maker {
             }
             let address = Ipv4Addr::from(self.network + n);
             let host_interface = format!("nb{n:x}");
-            match host.add_veth(&host_interface, self.bridge_index, &ns) {
+            match host.add_veth(&host_interface, self.bridge_index, ns) {
                 Ok(()) => {
                     host.isolate_port(&host_interface)?;
                     inside.set_up(INSIDE_IF)?;
                     let index = inside_index(&mut inside)?;
                     inside.add_address(index, address, self.prefix)?;
                     inside.add_default_route(index, self.gateway())?;
-                    return Ok(Netns { fd: ns, listener, link: LinkInfoHost { address, host_interface } });
+                    return Ok(LinkInfoHost { address, host_interface });
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => last_err = Some(e),
                 Err(e) => return Err(e),
