@@ -151,7 +151,8 @@ impl Invoker {
             Some(Qualifier::Named(q)) => self.pool.take_provisioned(q, &spec),
             _ => None,
         };
-        let _permit = match provisioned {
+        let mut on_provisioned = provisioned.is_some();
+        let mut _permit = match provisioned {
             Some(_) => self.limiter.provisioned(name),
             None => {
                 let limits = self.control.on_demand_limits(name);
@@ -180,6 +181,13 @@ impl Invoker {
         let mut attempts = 0;
         let (env, reply, timings) = loop {
             attempts += 1;
+            if attempts > 1 && on_provisioned {
+                // The provisioned environment died before it took the event; its
+                // replacement is an on-demand one and counts as such.
+                let limits = self.control.on_demand_limits(name);
+                _permit = self.limiter.try_acquire(name, limits.reserved, limits.unreserved)?;
+                on_provisioned = false;
+            }
             let acquired = match provisioned.take() {
                 Some(env) => Ok((env, false)),
                 None => self.pool.acquire(&spec).await.map_err(|e| ApiError::service(e.to_string()))?,
