@@ -95,6 +95,9 @@ pub struct ControlPlane {
     /// unreserved pool.
     provisioned_unreserved: std::sync::atomic::AtomicU32,
     provisioning_listeners: RwLock<Vec<ChangeListener>>,
+    /// Held across the check and the write of reserved and provisioned concurrency, so two
+    /// concurrent Puts cannot both pass the limits they share.
+    concurrency_writes: tokio::sync::Mutex<()>,
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
     code: CodeCache,
@@ -152,6 +155,7 @@ impl ControlPlane {
             provisioned: RwLock::new(configs),
             provisioned_unreserved: std::sync::atomic::AtomicU32::new(0),
             provisioning_listeners: RwLock::new(Vec::new()),
+            concurrency_writes: tokio::sync::Mutex::new(()),
             store,
             blobs,
             code: dirs.code,
@@ -182,6 +186,7 @@ impl ControlPlane {
     /// environments: only how many may run at once changes.
     pub async fn set_reserved_concurrency(&self, name: &str, reserved: Option<u32>) -> Result<FunctionConfig, ApiError> {
         use std::sync::atomic::Ordering;
+        let _writing = self.concurrency_writes.lock().await;
         let current = self.get(name).await?;
         let others = self.reserved_total.load(Ordering::Relaxed).saturating_sub(current.reserved_concurrency.unwrap_or(0));
         if let Some(r) = reserved {

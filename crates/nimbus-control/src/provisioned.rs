@@ -119,6 +119,7 @@ impl ControlPlane {
     /// PutProvisionedConcurrencyConfig.
     pub async fn put_provisioned(&self, name: &str, qualifier: Option<&Qualifier>, requested: u32) -> Result<ProvisionedConfig, ApiError> {
         let q = provisioned::qualifier(qualifier, Op::Put)?;
+        let _writing = self.concurrency_writes.lock().await;
         self.check_target(name, q).await?;
         let targets = self.resolve_targets(name, q, requested).await?;
         if targets.iter().any(|(v, _)| v == LATEST) {
