@@ -31,7 +31,13 @@ pub(super) struct ProvisionedSet {
     failure: Option<String>,
     /// Identifies the config's version (its LastModified): a new one retries after a failure.
     epoch: i64,
+    /// This set, as opposed to a later one under the same key: starts begun for a removed
+    /// set must not count towards its successor.
+    id: u64,
 }
+
+/// Source of [`ProvisionedSet::id`].
+static NEXT_SET_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl ProvisionedSet {
     fn allocated(&self) -> usize {
@@ -69,6 +75,7 @@ impl EnvironmentPool {
                     starting: 0,
                     failure: None,
                     epoch,
+                    id: NEXT_SET_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 });
                 let mut killed = Vec::new();
                 if set.spec.revision != spec.revision {
@@ -109,7 +116,7 @@ impl EnvironmentPool {
 
     /// Starts environments until the set has its target (unless its init failed).
     fn top_up(self: &Arc<Self>, key: &Arc<ProvisionKey>) {
-        let (spec, missing, generation) = {
+        let (spec, missing, generation, set_id) = {
             let mut st = self.lock();
             let generation = st.generations.get(&key.function).copied().unwrap_or(0);
             let Some(set) = st.provisioned.get_mut(key) else { return };
@@ -118,7 +125,7 @@ impl EnvironmentPool {
             }
             let missing = set.target.saturating_sub(set.allocated() + set.starting);
             set.starting += missing;
-            (set.spec.clone(), missing, generation)
+            (set.spec.clone(), missing, generation, set.id)
         };
         for _ in 0..missing {
             let pool = self.clone();
@@ -134,9 +141,14 @@ impl EnvironmentPool {
                     Ok(Err(reply)) => Err(crate::runtime_api::init_failure(&reply)),
                     Err(e) => Err(e.to_string()),
                 };
-                let surplus = {
+                let (surplus, again) = {
                     let mut st = pool.lock();
-                    let Some(set) = st.provisioned.get_mut(&key) else {
+                    let Some(set) = st.provisioned.get_mut(&key).filter(|s| s.id == set_id) else {
+                        // Released (or replaced by a new set) while this one started.
+                        drop(st);
+                        if let Ok((env, _)) = started {
+                            env.kill();
+                        }
                         return;
                     };
                     set.starting = set.starting.saturating_sub(1);
@@ -145,18 +157,26 @@ impl EnvironmentPool {
                             tracing::debug!(function = %key.function, qualifier = %key.qualifier, "provisioned an environment in {took:?}");
                             env.freeze_soon();
                             set.ready.push(env);
-                            None
+                            (None, false)
                         }
-                        Ok((env, _)) => Some(env),
+                        // Started for a configuration that changed meanwhile: the set may
+                        // still be short of environments of the new one.
+                        Ok((env, _)) => {
+                            let short = set.allocated() + set.starting < set.target;
+                            (Some(env), short)
+                        }
                         Err(why) => {
                             tracing::warn!(function = %key.function, qualifier = %key.qualifier, "provisioned concurrency: init failed: {why}");
                             set.failure = Some(why);
-                            None
+                            (None, false)
                         }
                     }
                 };
                 if let Some(env) = surplus {
                     env.kill();
+                }
+                if again {
+                    pool.top_up(&key);
                 }
             });
         }
