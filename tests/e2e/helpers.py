@@ -574,6 +574,27 @@ def run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 6
     )
 
 
+def aws_cli_runner(aws_cli: str, endpoint: str, home: Path, *, timeout: float = 120) -> Callable[..., subprocess.CompletedProcess]:
+    """`aws(*args, cwd=None)` runs the aws CLI v1 against `endpoint` in a hermetic
+    environment (its own HOME, no config or credential files, test keys, one attempt, no
+    instance metadata). The result also has `.out` and `.err` as text."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
+        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": str(home / "no-config"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true", "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard",
+    }
+
+    def aws(*args: str, cwd=None) -> subprocess.CompletedProcess:
+        cp = run([aws_cli, "--endpoint-url", endpoint, "--output", "json", *args], env=env, timeout=timeout, cwd=cwd)
+        cp.out = cp.stdout.decode("utf-8", "replace")
+        cp.err = cp.stderr.decode("utf-8", "replace")
+        return cp
+
+    return aws
+
+
 def log_events(logs, group: str, stream: str) -> list[str]:
     resp = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)
     return [e["message"].rstrip("\n") for e in resp["events"]]

@@ -5,12 +5,11 @@ mapping, API Gateway's answers for failing integrations, persistence, and Nimbus
 
 import base64
 import json
-import os
 
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import ACCOUNT, arn, boto_client, client_error, create_function, http_request as request, make_zip, run, unique
+from helpers import aws_cli_runner, ACCOUNT, arn, boto_client, client_error, create_function, http_request as request, make_zip, unique
 
 # Handlers as in AWS's API Gateway and ALB examples.
 NODE_ECHO = {"index.mjs": """
@@ -69,16 +68,11 @@ def apigw(server):
 @pytest.fixture
 def cli(aws_cli, server, tmp_path):
     """`cli(*args)` runs `aws apigatewayv2 ...` (CLI v1) against the shared server."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
-        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-        "AWS_EC2_METADATA_DISABLED": "true", "AWS_MAX_ATTEMPTS": "1",
-    }
+    aws = aws_cli_runner(aws_cli, server.endpoint, tmp_path / "home", timeout=60)
 
     def _cli(*args, ok=True):
-        cp = run([aws_cli, "--endpoint-url", server.endpoint, "--output", "json", "apigatewayv2", *args], env=env, timeout=60)
-        out, err = cp.stdout.decode(), cp.stderr.decode()
+        cp = aws("apigatewayv2", *args)
+        out, err = cp.out, cp.err
         if ok:
             assert cp.returncode == 0, err
             return json.loads(out) if out.strip() else None

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import ROLE, arn, make_zip, run, server_env, sha256_b64, unique, wait_for, write_tree
+from helpers import aws_cli_runner, ROLE, arn, make_zip, run, server_env, sha256_b64, unique, wait_for, write_tree
 
 APP_V1 = {
     "index.js": "exports.handler = async (event) => {\n"
@@ -199,30 +198,7 @@ def test_unreachable_endpoint(nimbus_bin):
 
 @pytest.fixture
 def aws(aws_cli, server, tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(home / "no-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_MAX_ATTEMPTS": "1",
-        "AWS_RETRY_MODE": "standard",
-    }
-
-    def _aws(*args: str, cwd=None):
-        cmd = [aws_cli, "--endpoint-url", server.endpoint, "--output", "json", *args]
-        cp = run(cmd, env=env, timeout=120, cwd=cwd)
-        cp.out = cp.stdout.decode("utf-8", "replace")
-        cp.err = cp.stderr.decode("utf-8", "replace")
-        return cp
-
-    return _aws
+    return aws_cli_runner(aws_cli, server.endpoint, tmp_path / "home")
 
 
 def test_aws_cli_lifecycle(aws, tmp_path, cleanup):

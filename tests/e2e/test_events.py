@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import time
 import urllib.parse
@@ -14,7 +13,7 @@ import urllib.parse
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import ACCOUNT, REGION, client_error, create_function, make_zip, run, unique, wait_for
+from helpers import aws_cli_runner, ACCOUNT, REGION, client_error, create_function, make_zip, unique, wait_for
 
 RECORDER = {"index.js": "exports.handler = async (e) => { console.log('RECORD ' + JSON.stringify(e)); return 'ok'; };"}
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -360,18 +359,11 @@ def test_wire_format(server):
 
 
 def test_aws_cli(aws_cli, server, tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
-        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(home / "no-config"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true", "AWS_MAX_ATTEMPTS": "1",
-    }
+    cli = aws_cli_runner(aws_cli, server.endpoint, tmp_path / "home")
 
     def aws(*args):
-        cp = run([aws_cli, "--endpoint-url", server.endpoint, "--output", "json", "events", *args], env=env, timeout=60)
-        return cp.returncode, cp.stdout.decode(), cp.stderr.decode()
+        cp = cli("events", *args)
+        return cp.returncode, cp.out, cp.err
 
     name = unique("cli")
     fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{unique('f')}"

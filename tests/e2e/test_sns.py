@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import ACCOUNT, REGION, client_error, create_function, make_zip, run, unique, wait_for
+from helpers import aws_cli_runner, ACCOUNT, REGION, client_error, create_function, make_zip, unique, wait_for
 
 NS = {"s": "http://sns.amazonaws.com/doc/2010-03-31/"}
 TOPIC_PREFIX = f"arn:aws:sns:{REGION}:{ACCOUNT}:"
@@ -617,18 +617,11 @@ def test_errors_as_aws(sns, sns_raw, server, topic, queue_):
 
 
 def test_aws_cli(aws_cli, server, tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
-        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(home / "no-config"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true", "AWS_MAX_ATTEMPTS": "1",
-    }
+    cli = aws_cli_runner(aws_cli, server.endpoint, tmp_path / "home")
 
     def aws(*args):
-        cp = run([aws_cli, "--endpoint-url", server.endpoint, "--output", "json", *args], env=env, timeout=60)
-        return cp.returncode, cp.stdout.decode(), cp.stderr.decode()
+        cp = cli(*args)
+        return cp.returncode, cp.out, cp.err
 
     name = unique("cli")
     rc, out, err = aws("sns", "create-topic", "--name", name, "--attributes", "DisplayName=FromCli", "--tags", "Key=k,Value=v")

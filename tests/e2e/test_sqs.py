@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import ACCOUNT, REGION, client_error, run, sqs_attributes_md5, unique
+from helpers import aws_cli_runner, ACCOUNT, REGION, client_error, sqs_attributes_md5, unique
 
 NS = {"q": "http://queue.amazonaws.com/doc/2012-11-05/"}
 
@@ -582,18 +582,11 @@ def test_query_protocol_raw_form_posts(server, queue):
 
 
 def test_aws_cli(aws_cli, server, tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
-        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(home / "no-config"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true", "AWS_MAX_ATTEMPTS": "1",
-    }
+    cli = aws_cli_runner(aws_cli, server.endpoint, tmp_path / "home")
 
     def aws(*args):
-        cp = run([aws_cli, "--endpoint-url", server.endpoint, "--output", "json", "sqs", *args], env=env, timeout=60)
-        return cp.returncode, cp.stdout.decode(), cp.stderr.decode()
+        cp = cli("sqs", *args)
+        return cp.returncode, cp.out, cp.err
 
     name = unique("cli")
     rc, out, err = aws("create-queue", "--queue-name", name, "--attributes", "VisibilityTimeout=20")

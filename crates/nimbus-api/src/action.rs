@@ -200,6 +200,21 @@ pub(crate) fn decode_component(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A service's operations: (operation name, IAM action name), e.g. `("SendMessage",
+/// "sqs:SendMessage")`. The tables of SQS, SNS and EventBridge are part of the closed set
+/// of actions.
+pub(crate) type OperationTable = [(&'static str, &'static str)];
+
+/// The table's own spelling of `name`, if the service has that operation.
+pub(crate) fn known_operation(table: &'static OperationTable, name: &str) -> Option<&'static str> {
+    table.iter().find(|(op, _)| *op == name).map(|(op, _)| *op)
+}
+
+/// The IAM action name of `operation` (`sqs:SendMessage`), or `unknown`.
+pub(crate) fn iam_action(table: &'static OperationTable, operation: &str, unknown: &'static str) -> &'static str {
+    table.iter().find(|(op, _)| *op == operation).map(|(_, n)| *n).unwrap_or(unknown)
+}
+
 /// The `key=value` pairs of a query string or form body, decoded.
 pub(crate) fn form_pairs(s: &str) -> impl Iterator<Item = (String, String)> + '_ {
     s.split('&').filter(|kv| !kv.is_empty()).map(|kv| {

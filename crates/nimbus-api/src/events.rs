@@ -41,7 +41,7 @@ pub enum EventsCall {
     ListEventBuses { prefix: Option<String>, token: Option<String>, limit: Option<i64> },
 }
 
-const OPERATIONS: &[(&str, &str)] = &[
+const OPERATIONS: &crate::action::OperationTable = &[
     ("PutRule", "events:PutRule"),
     ("DescribeRule", "events:DescribeRule"),
     ("ListRules", "events:ListRules"),
@@ -63,13 +63,13 @@ const OPERATIONS: &[(&str, &str)] = &[
 impl EventsRequest {
     /// The IAM action name (`events:PutRule`).
     pub fn name(&self) -> &'static str {
-        OPERATIONS.iter().find(|(op, _)| *op == self.operation).map(|(_, n)| *n).unwrap_or("events:Unknown")
+        crate::action::iam_action(OPERATIONS, self.operation, "events:Unknown")
     }
 }
 
 /// Parses the body of an `AWSEvents.<operation>` request.
 pub fn parse(operation: &str, body: &[u8]) -> EventsRequest {
-    let Some(op) = OPERATIONS.iter().find(|(op, _)| *op == operation).map(|(op, _)| *op) else {
+    let Some(op) = crate::action::known_operation(OPERATIONS, operation) else {
         return EventsRequest {
             operation: "Unknown",
             call: Err(EventsError::UnknownOperation(format!("Operation {operation} is not supported by this endpoint."))),

@@ -50,7 +50,7 @@ pub enum SnsCall {
 }
 
 /// The operations, with the names IAM policies use.
-const OPERATIONS: &[(&str, &str)] = &[
+const OPERATIONS: &crate::action::OperationTable = &[
     ("CreateTopic", "sns:CreateTopic"),
     ("DeleteTopic", "sns:DeleteTopic"),
     ("ListTopics", "sns:ListTopics"),
@@ -73,12 +73,12 @@ const OPERATIONS: &[(&str, &str)] = &[
 impl SnsRequest {
     /// The IAM action name (`sns:Publish`).
     pub fn name(&self) -> &'static str {
-        OPERATIONS.iter().find(|(op, _)| *op == self.operation).map(|(_, n)| *n).unwrap_or("sns:Unknown")
+        crate::action::iam_action(OPERATIONS, self.operation, "sns:Unknown")
     }
 }
 
 fn operation(name: &str) -> Option<&'static str> {
-    OPERATIONS.iter().find(|(op, _)| *op == name).map(|(op, _)| *op)
+    crate::action::known_operation(OPERATIONS, name)
 }
 
 // ---- recognising and parsing --------------------------------------------------------

@@ -63,7 +63,7 @@ pub enum SqsCall {
 }
 
 /// The operations, with the names IAM policies use.
-const OPERATIONS: &[(&str, &str)] = &[
+const OPERATIONS: &crate::action::OperationTable = &[
     ("CreateQueue", "sqs:CreateQueue"),
     ("GetQueueUrl", "sqs:GetQueueUrl"),
     ("ListQueues", "sqs:ListQueues"),
@@ -92,12 +92,12 @@ const OPERATIONS: &[(&str, &str)] = &[
 impl SqsRequest {
     /// The IAM action name (`sqs:SendMessage`).
     pub fn name(&self) -> &'static str {
-        OPERATIONS.iter().find(|(op, _)| *op == self.operation).map(|(_, n)| *n).unwrap_or("sqs:Unknown")
+        crate::action::iam_action(OPERATIONS, self.operation, "sqs:Unknown")
     }
 }
 
 fn operation(name: &str) -> Option<&'static str> {
-    OPERATIONS.iter().find(|(op, _)| *op == name).map(|(op, _)| *op)
+    crate::action::known_operation(OPERATIONS, name)
 }
 
 // ---- recognising and parsing --------------------------------------------------------

@@ -17,11 +17,11 @@ pub struct AttributeValue {
     pub data_type: String,
     #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
     pub string_value: Option<String>,
-    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none", with = "b64_opt")]
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none", with = "nimbus_store::base64_serde::option")]
     pub binary_value: Option<Vec<u8>>,
     #[serde(rename = "sl", default, skip_serializing_if = "Vec::is_empty")]
     pub string_list_values: Vec<String>,
-    #[serde(rename = "bl", default, skip_serializing_if = "Vec::is_empty", with = "b64_list")]
+    #[serde(rename = "bl", default, skip_serializing_if = "Vec::is_empty", with = "nimbus_store::base64_serde::list")]
     pub binary_list_values: Vec<Vec<u8>>,
 }
 
@@ -47,35 +47,6 @@ impl AttributeValue {
 
 /// Attributes by name; a `BTreeMap` because AWS's digest walks names in byte order.
 pub type MessageAttributes = BTreeMap<String, AttributeValue>;
-
-mod b64_opt {
-    use base64::Engine;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(b) => s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b)),
-            None => s.serialize_none(),
-        }
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-        let s: Option<String> = Option::deserialize(d)?;
-        s.map(|s| base64::engine::general_purpose::STANDARD.decode(s).map_err(serde::de::Error::custom)).transpose()
-    }
-}
-
-mod b64_list {
-    use base64::Engine;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|b| base64::engine::general_purpose::STANDARD.encode(b)))
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
-        let v: Vec<String> = Vec::deserialize(d)?;
-        v.into_iter().map(|s| base64::engine::general_purpose::STANDARD.decode(s).map_err(serde::de::Error::custom)).collect()
-    }
-}
 
 /// Hex MD5 of a message body (`MD5OfMessageBody`, `MD5OfBody`).
 pub fn md5_of_body(body: &str) -> String {

@@ -308,7 +308,8 @@ pub(crate) async fn launch(
     // A linked namespace made ahead of time if one is ready. Else, for a runtime started
     // for its function now, a bare namespace at once, linked by the linker thread while the
     // sandbox is built; the runtime waits at its gate until the link is up (see below).
-    let mut link_later: Option<Arc<Linker>> = None;
+    // The linker and a handle on the namespace it is to link.
+    let mut link_later: Option<(Arc<Linker>, OwnedFd)> = None;
     let (listener, netns): (std::net::TcpListener, Option<OwnedFd>) = match iso {
         Isolation::Namespaces(NamespaceConfig { network: Network::Isolated, .. }) => {
             let (ns, l) = tokio::task::spawn_blocking(|| jail::new_netns_with_listener(RUNTIME_API_PORT))
@@ -322,7 +323,7 @@ pub(crate) async fn launch(
                 let (ns, l) = tokio::task::spawn_blocking(|| jail::new_netns_with_listener(RUNTIME_API_PORT))
                     .await
                     .map_err(|e| std::io::Error::other(e.to_string()))??;
-                link_later = Some(linker.clone());
+                link_later = Some((linker.clone(), ns.try_clone()?));
                 (l, Some(ns))
             }
             None => {
@@ -334,10 +335,6 @@ pub(crate) async fn launch(
             }
         },
         _ => (std::net::TcpListener::bind("127.0.0.1:0")?, None),
-    };
-    let to_link = match (&link_later, &netns) {
-        (Some(_), Some(ns)) => Some(ns.try_clone()?),
-        _ => None,
     };
     let addr = listener.local_addr()?.to_string();
     api.serve_on(listener)?;
@@ -430,7 +427,7 @@ pub(crate) async fn launch(
         }
     };
     drop(cmd); // closes our copies of the pipe's write end (and fds 3 and 4), so EOF means the process is gone
-    if let (Some(linker), Some(ns), Some(launch)) = (link_later, to_link, launch_later) {
+    if let (Some((linker, ns)), Some(launch)) = (link_later, launch_later) {
         // The sandbox builds while the linker thread links its namespace; then the gate
         // opens. Without a link the function still runs (loopback only), as it says.
         let gate = gate.take().expect("a runtime waiting for its link has a gate");

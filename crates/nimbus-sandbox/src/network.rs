@@ -37,7 +37,7 @@ use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, Ro
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
-use crate::jail;
+use crate::jail::{self, ReturnToNetns};
 
 /// The default subnet of environments' addresses; its first address is the gateway.
 pub const DEFAULT_SUBNET: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 213, 0, 0), 16);
@@ -52,8 +52,8 @@ const INSIDE_IF: &str = "eth0";
 /// processes at every step (measured: 12 ms a link instead of 1 ms, one after another).
 #[derive(Debug)]
 pub struct Linker {
-    network: u32,
-    prefix: u8,
+    /// The host's address on the bridge.
+    gateway: Ipv4Addr,
     /// Namespaces made ahead of time, most recent last.
     ready: Arc<Mutex<Vec<Netns>>>,
     requests: Mutex<mpsc::Sender<Request>>,
@@ -143,17 +143,12 @@ impl Linker {
         let pool = ready.clone();
         std::thread::Builder::new().name("nimbus-linker".into()).spawn(move || maker.run(rx, pool, keep_ready))?;
         let _ = tx.send(Request::Refill);
-        Ok(Arc::new(Linker { network, prefix, ready, requests: Mutex::new(tx) }))
+        Ok(Arc::new(Linker { gateway, ready, requests: Mutex::new(tx) }))
     }
 
     /// The host's address on the bridge: environments reach the Nimbus API here.
     pub fn gateway(&self) -> Ipv4Addr {
-        Ipv4Addr::from(self.network + 1)
-    }
-
-    /// The subnet's prefix length.
-    pub fn prefix(&self) -> u8 {
-        self.prefix
+        self.gateway
     }
 
     fn send(&self, r: Request) -> io::Result<()> {
@@ -360,20 +355,6 @@ fn inside_index(nl: &mut Netlink) -> io::Result<u32> {
     }
 }
 
-/// Returns the calling thread to a network namespace when dropped. A thread that cannot go
-/// back would serve the server from inside an environment's namespace, so that aborts.
-struct ReturnToNetns<'a>(&'a OwnedFd);
-
-impl Drop for ReturnToNetns<'_> {
-    fn drop(&mut self) {
-        // SAFETY: plain syscall on a valid fd.
-        if unsafe { libc::setns(self.0.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            eprintln!("nimbus: cannot return to the host network namespace: {}", io::Error::last_os_error());
-            std::process::abort();
-        }
-    }
-}
-
 /// A route netlink socket bound to the namespace it was opened in.
 struct Netlink {
     socket: Socket,
@@ -543,7 +524,6 @@ mod tests {
             return;
         }
         let linker = Linker::setup("nimbustest0", (Ipv4Addr::new(10, 214, 7, 0), 24), 0).unwrap();
-        assert_eq!(linker.prefix(), 24);
         assert_eq!(linker.gateway(), Ipv4Addr::new(10, 214, 7, 1));
         let host = TcpListener::bind((linker.gateway(), 0)).unwrap();
         let host_port = host.local_addr().unwrap().port();

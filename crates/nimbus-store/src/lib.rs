@@ -2,6 +2,7 @@
 //! later), code zips behind the [`BlobStore`] trait (local disk now, S3-compatible later),
 //! the unpacked-code cache, and the data directory's single-server lock.
 
+pub mod base64_serde;
 pub mod blob;
 pub mod code;
 pub mod datadir;

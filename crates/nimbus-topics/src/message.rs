@@ -21,7 +21,7 @@ pub struct MessageAttribute {
     pub data_type: String,
     #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
     pub string_value: Option<String>,
-    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none", with = "b64_opt")]
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none", with = "nimbus_store::base64_serde::option")]
     pub binary_value: Option<Vec<u8>>,
 }
 
@@ -59,22 +59,6 @@ impl MessageAttribute {
 
 /// Attributes by name.
 pub type MessageAttributes = BTreeMap<String, MessageAttribute>;
-
-mod b64_opt {
-    use base64::Engine;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(b) => s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b)),
-            None => s.serialize_none(),
-        }
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-        let s: Option<String> = Option::deserialize(d)?;
-        s.map(|s| base64::engine::general_purpose::STANDARD.decode(s).map_err(serde::de::Error::custom)).transpose()
-    }
-}
 
 fn invalid_value(msg: impl Into<String>) -> TopicError {
     TopicError::ParameterValueInvalid(msg.into())

@@ -121,13 +121,26 @@ pub fn command_gated(exe: &Path, spec: &JailSpec, netns: Option<OwnedFd>, gate: 
 /// Every namespace is separate, so every environment can use the same port (AWS: 9001).
 /// The listener is blocking; call `set_nonblocking(true)` before handing it to tokio.
 pub fn new_netns_with_listener(port: u16) -> io::Result<(OwnedFd, TcpListener)> {
-    // unshare(CLONE_NEWNET) moves only the calling thread; a short-lived thread keeps the
-    // server's own threads in the host namespace.
-    std::thread::Builder::new()
-        .name("nimbus-netns".into())
-        .spawn(move || enter_new_netns_with_listener(port))?
-        .join()
-        .map_err(|_| io::Error::other("network namespace thread panicked"))?
+    // unshare(CLONE_NEWNET) moves only the calling thread, and it comes back before this
+    // returns (no thread of its own: under a burst of cold starts every hand-off between
+    // threads waits behind hundreds of runnable processes).
+    let home = OwnedFd::from(std::fs::File::open("/proc/thread-self/ns/net")?);
+    let _back = ReturnToNetns(&home);
+    enter_new_netns_with_listener(port)
+}
+
+/// Returns the calling thread to a network namespace when dropped. A thread that cannot go
+/// back would go on serving the server from inside an environment's namespace, so that
+/// aborts.
+pub struct ReturnToNetns<'a>(pub &'a OwnedFd);
+
+impl Drop for ReturnToNetns<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = sys::setns(self.0.as_raw_fd(), libc::CLONE_NEWNET) {
+            eprintln!("nimbus: cannot return to the host network namespace: {e}");
+            std::process::abort();
+        }
+    }
 }
 
 /// Moves the calling thread into a new network namespace with `lo` up and returns it with a
