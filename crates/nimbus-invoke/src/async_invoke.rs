@@ -5,7 +5,7 @@
 //! function's dead-letter queue. An accepted event is never dropped silently: after a
 //! crash, every event not yet completed runs again (at least once).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,8 +48,21 @@ pub struct AsyncInvoker {
     sinks: Mutex<Option<Arc<dyn MessageSink>>>,
     config: AsyncConfig,
     wake: Notify,
-    in_flight: Mutex<HashSet<String>>,
+    dispatch: Mutex<Dispatch>,
     slots: Arc<Semaphore>,
+}
+
+/// Which events are being processed, and which finished since a read of the queue began:
+/// a read that started before an event was completed (and deleted) may still return it,
+/// and must not run it again once it has left `running`.
+#[derive(Default)]
+struct Dispatch {
+    running: HashSet<String>,
+    /// Bumped when an event finishes processing.
+    epoch: u64,
+    /// Events that finished, with the epoch they finished at (only those a read still in
+    /// progress may have seen).
+    finished: HashMap<String, u64>,
 }
 
 /// How one attempt ended.
@@ -75,7 +88,7 @@ impl AsyncInvoker {
             sinks: Mutex::new(None),
             config,
             wake: Notify::new(),
-            in_flight: Mutex::new(HashSet::new()),
+            dispatch: Mutex::new(Dispatch::default()),
             slots,
         })
     }
@@ -116,23 +129,37 @@ impl AsyncInvoker {
         loop {
             let free = self.slots.available_permits();
             if free > 0 {
-                let busy = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).len();
+                let (busy, read_epoch) = {
+                    let d = self.dispatch.lock().unwrap_or_else(|p| p.into_inner());
+                    (d.running.len(), d.epoch)
+                };
                 match self.store.due_events(now_millis(), free + busy).await {
                     Ok(due) => {
+                        // What finished before this read began is in it as it is now.
+                        self.dispatch.lock().unwrap_or_else(|p| p.into_inner()).finished.retain(|_, at| *at > read_epoch);
                         for event in due {
-                            let fresh = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(event.request_id.clone());
-                            if !fresh {
-                                continue;
+                            {
+                                let mut d = self.dispatch.lock().unwrap_or_else(|p| p.into_inner());
+                                let stale = d.finished.contains_key(&event.request_id);
+                                if stale || !d.running.insert(event.request_id.clone()) {
+                                    continue;
+                                }
                             }
                             let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-                                self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&event.request_id);
+                                self.dispatch.lock().unwrap_or_else(|p| p.into_inner()).running.remove(&event.request_id);
                                 break;
                             };
                             let me = self.clone();
                             tokio::spawn(async move {
                                 let id = event.request_id.clone();
                                 me.process(event).await;
-                                me.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                                {
+                                    let mut d = me.dispatch.lock().unwrap_or_else(|p| p.into_inner());
+                                    d.epoch += 1;
+                                    let at = d.epoch;
+                                    d.finished.insert(id.clone(), at);
+                                    d.running.remove(&id);
+                                }
                                 drop(permit);
                                 me.wake.notify_one();
                             });
