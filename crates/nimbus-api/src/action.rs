@@ -7,11 +7,11 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, Method};
 use nimbus_control::{AliasChange, ConfigChange, EventInvokeChange, NewFunction, NewLayerVersion, UrlChange};
-use nimbus_model::url::{AuthType, Cors};
-use nimbus_triggers::{MappingChange, NewMapping};
 use nimbus_model::layer::LayerStatement;
+use nimbus_model::url::{AuthType, Cors};
 use nimbus_model::validate::{self, MAX_SYNC_PAYLOAD};
 use nimbus_model::{ApiError, ErrorCode, FunctionRef, InvokeRequest, Partition};
+use nimbus_triggers::{MappingChange, NewMapping};
 use serde::Deserialize;
 
 /// Every operation Nimbus serves.
@@ -20,58 +20,174 @@ pub enum Action {
     Health,
     /// Nimbus's own status: isolation mode and which guarantees are missing.
     Status,
-    CreateFunction { function: Box<NewFunction>, publish: bool },
+    CreateFunction {
+        function: Box<NewFunction>,
+        publish: bool,
+    },
     GetFunction(FunctionRef),
     GetFunctionConfiguration(FunctionRef),
-    ListFunctions { marker: Option<String>, max_items: usize, all_versions: bool },
-    UpdateFunctionCode { function: FunctionRef, zip: Vec<u8>, revision_id: Option<String>, publish: bool },
-    PublishVersion { function: FunctionRef, code_sha256: Option<String>, description: Option<String>, revision_id: Option<String> },
-    ListVersionsByFunction { function: FunctionRef, marker: Option<String>, max_items: usize },
-    CreateAlias { function: FunctionRef, name: String, function_version: String, description: String, weights: BTreeMap<String, f64> },
-    GetAlias { function: FunctionRef, name: String },
-    UpdateAlias { function: FunctionRef, name: String, change: AliasChange },
-    DeleteAlias { function: FunctionRef, name: String },
-    ListAliases { function: FunctionRef, function_version: Option<String>, marker: Option<String>, max_items: usize },
-    UpdateFunctionConfiguration { function: FunctionRef, change: Box<ConfigChange> },
+    ListFunctions {
+        marker: Option<String>,
+        max_items: usize,
+        all_versions: bool,
+    },
+    UpdateFunctionCode {
+        function: FunctionRef,
+        zip: Vec<u8>,
+        revision_id: Option<String>,
+        publish: bool,
+    },
+    PublishVersion {
+        function: FunctionRef,
+        code_sha256: Option<String>,
+        description: Option<String>,
+        revision_id: Option<String>,
+    },
+    ListVersionsByFunction {
+        function: FunctionRef,
+        marker: Option<String>,
+        max_items: usize,
+    },
+    CreateAlias {
+        function: FunctionRef,
+        name: String,
+        function_version: String,
+        description: String,
+        weights: BTreeMap<String, f64>,
+    },
+    GetAlias {
+        function: FunctionRef,
+        name: String,
+    },
+    UpdateAlias {
+        function: FunctionRef,
+        name: String,
+        change: AliasChange,
+    },
+    DeleteAlias {
+        function: FunctionRef,
+        name: String,
+    },
+    ListAliases {
+        function: FunctionRef,
+        function_version: Option<String>,
+        marker: Option<String>,
+        max_items: usize,
+    },
+    UpdateFunctionConfiguration {
+        function: FunctionRef,
+        change: Box<ConfigChange>,
+    },
     DeleteFunction(FunctionRef),
     GetAccountSettings,
-    PutFunctionConcurrency { function: FunctionRef, reserved: u32 },
+    PutFunctionConcurrency {
+        function: FunctionRef,
+        reserved: u32,
+    },
     GetFunctionConcurrency(FunctionRef),
     DeleteFunctionConcurrency(FunctionRef),
-    PutProvisionedConcurrencyConfig { function: FunctionRef, requested: u32 },
+    PutProvisionedConcurrencyConfig {
+        function: FunctionRef,
+        requested: u32,
+    },
     GetProvisionedConcurrencyConfig(FunctionRef),
     DeleteProvisionedConcurrencyConfig(FunctionRef),
-    ListProvisionedConcurrencyConfigs { function: FunctionRef, marker: Option<String>, max_items: usize },
+    ListProvisionedConcurrencyConfigs {
+        function: FunctionRef,
+        marker: Option<String>,
+        max_items: usize,
+    },
     PublishLayerVersion(Box<NewLayerVersion>),
-    GetLayerVersion { layer: String, version: u64 },
-    GetLayerVersionByArn { arn: String },
-    ListLayers { runtime: Option<String>, architecture: Option<String>, marker: Option<String>, max_items: usize },
-    ListLayerVersions { layer: String, runtime: Option<String>, architecture: Option<String>, marker: Option<String>, max_items: usize },
-    DeleteLayerVersion { layer: String, version: u64 },
-    AddLayerVersionPermission { layer: String, version: u64, statement: LayerStatement, revision_id: Option<String> },
-    RemoveLayerVersionPermission { layer: String, version: u64, statement_id: String, revision_id: Option<String> },
-    GetLayerVersionPolicy { layer: String, version: u64 },
+    GetLayerVersion {
+        layer: String,
+        version: u64,
+    },
+    GetLayerVersionByArn {
+        arn: String,
+    },
+    ListLayers {
+        runtime: Option<String>,
+        architecture: Option<String>,
+        marker: Option<String>,
+        max_items: usize,
+    },
+    ListLayerVersions {
+        layer: String,
+        runtime: Option<String>,
+        architecture: Option<String>,
+        marker: Option<String>,
+        max_items: usize,
+    },
+    DeleteLayerVersion {
+        layer: String,
+        version: u64,
+    },
+    AddLayerVersionPermission {
+        layer: String,
+        version: u64,
+        statement: LayerStatement,
+        revision_id: Option<String>,
+    },
+    RemoveLayerVersionPermission {
+        layer: String,
+        version: u64,
+        statement_id: String,
+        revision_id: Option<String>,
+    },
+    GetLayerVersionPolicy {
+        layer: String,
+        version: u64,
+    },
     Invoke(InvokeRequest),
     CreateEventSourceMapping(Box<NewMapping>),
-    GetEventSourceMapping { uuid: String },
-    UpdateEventSourceMapping { uuid: String, change: Box<MappingChange> },
-    DeleteEventSourceMapping { uuid: String },
-    ListEventSourceMappings { source: Option<String>, function: Option<String>, marker: Option<String>, max_items: usize },
+    GetEventSourceMapping {
+        uuid: String,
+    },
+    UpdateEventSourceMapping {
+        uuid: String,
+        change: Box<MappingChange>,
+    },
+    DeleteEventSourceMapping {
+        uuid: String,
+    },
+    ListEventSourceMappings {
+        source: Option<String>,
+        function: Option<String>,
+        marker: Option<String>,
+        max_items: usize,
+    },
     /// A request to a function URL.
     InvokeFunctionUrl(Box<crate::function_url::UrlRequest>),
-    CreateFunctionUrlConfig { function: FunctionRef, auth_type: AuthType, cors: Option<Cors>, invoke_mode: Option<String> },
+    CreateFunctionUrlConfig {
+        function: FunctionRef,
+        auth_type: AuthType,
+        cors: Option<Cors>,
+        invoke_mode: Option<String>,
+    },
     GetFunctionUrlConfig(FunctionRef),
-    UpdateFunctionUrlConfig { function: FunctionRef, change: UrlChange },
+    UpdateFunctionUrlConfig {
+        function: FunctionRef,
+        change: UrlChange,
+    },
     DeleteFunctionUrlConfig(FunctionRef),
     ListFunctionUrlConfigs(FunctionRef),
-    InvokeAsync { function: FunctionRef, payload: Bytes },
-    PutEventInvokeConfig { function: FunctionRef, change: EventInvokeChange, replace: bool },
+    InvokeAsync {
+        function: FunctionRef,
+        payload: Bytes,
+    },
+    PutEventInvokeConfig {
+        function: FunctionRef,
+        change: EventInvokeChange,
+        replace: bool,
+    },
     GetEventInvokeConfig(FunctionRef),
     DeleteEventInvokeConfig(FunctionRef),
     ListEventInvokeConfigs(FunctionRef),
     InvokeDryRun(FunctionRef),
     /// The zip behind GetFunction's `Code.Location`.
-    GetCode { digest: String },
+    GetCode {
+        digest: String,
+    },
     Logs(LogsAction),
     /// An SQS request (JSON or query protocol), parsed by [`crate::sqs`].
     Sqs(crate::sqs::SqsRequest),
@@ -182,16 +298,14 @@ pub(crate) fn decode_component(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' => {
-                match (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' => match (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             b => out.push(b),
         }
@@ -305,13 +419,16 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
             if let Some(d) = &input.description {
                 validate::description(d)?;
             }
-            Ok(Action::PublishVersion { function, code_sha256: input.code_sha256, description: input.description, revision_id: input.revision_id })
+            Ok(Action::PublishVersion {
+                function,
+                code_sha256: input.code_sha256,
+                description: input.description,
+                revision_id: input.revision_id,
+            })
         }
-        (&Method::GET, ["2015-03-31", "functions", name, "versions"]) => Ok(Action::ListVersionsByFunction {
-            function: fref(name)?,
-            marker: marker(req.query),
-            max_items: max_items(req.query)?,
-        }),
+        (&Method::GET, ["2015-03-31", "functions", name, "versions"]) => {
+            Ok(Action::ListVersionsByFunction { function: fref(name)?, marker: marker(req.query), max_items: max_items(req.query)? })
+        }
         (&Method::POST, ["2015-03-31", "functions", name, "aliases"]) => {
             let function = fref(name)?;
             let input: AliasInput = body_json(&req.body)?;
@@ -358,9 +475,7 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
         }
         (&Method::GET, ["2015-03-31", "functions", name]) => Ok(Action::GetFunction(fref(name)?)),
         (&Method::DELETE, ["2015-03-31", "functions", name]) => Ok(Action::DeleteFunction(fref(name)?)),
-        (&Method::GET, ["2015-03-31", "functions", name, "configuration"]) => {
-            Ok(Action::GetFunctionConfiguration(fref(name)?))
-        }
+        (&Method::GET, ["2015-03-31", "functions", name, "configuration"]) => Ok(Action::GetFunctionConfiguration(fref(name)?)),
         (&Method::PUT, ["2015-03-31", "functions", name, "configuration"]) => {
             let function = fref(name)?;
             Ok(Action::UpdateFunctionConfiguration { function, change: Box::new(parse_config_change(&req.body)?) })
@@ -382,9 +497,7 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
             Ok(Action::PutFunctionConcurrency { function, reserved })
         }
         (&Method::GET, ["2019-09-30", "functions", name, "concurrency"]) => Ok(Action::GetFunctionConcurrency(fref(name)?)),
-        (&Method::DELETE, ["2017-10-31", "functions", name, "concurrency"]) => {
-            Ok(Action::DeleteFunctionConcurrency(fref(name)?))
-        }
+        (&Method::DELETE, ["2017-10-31", "functions", name, "concurrency"]) => Ok(Action::DeleteFunctionConcurrency(fref(name)?)),
         (&Method::PUT, ["2019-09-30", "functions", name, "provisioned-concurrency"]) => {
             let function = fref(name)?;
             let requested = required_count(&req.body, "ProvisionedConcurrentExecutions", 1)?;
@@ -398,7 +511,11 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
                 None => {}
             }
             let function = FunctionRef::parse(&decode_component(name), partition)?;
-            Ok(Action::ListProvisionedConcurrencyConfigs { function, marker: marker(req.query), max_items: max_items_up_to(req.query, 50)? })
+            Ok(Action::ListProvisionedConcurrencyConfigs {
+                function,
+                marker: marker(req.query),
+                max_items: max_items_up_to(req.query, 50)?,
+            })
         }
         (&Method::GET, ["2019-09-30", "functions", name, "provisioned-concurrency"]) => {
             Ok(Action::GetProvisionedConcurrencyConfig(fref(name)?))
@@ -409,7 +526,10 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
         (&Method::GET, ["2018-10-31", "layers"]) => {
             if query_param(req.query, "find").as_deref() == Some("LayerVersion") {
                 let arn = query_param(req.query, "Arn").ok_or_else(|| {
-                    ApiError::new(ErrorCode::Validation, "1 validation error detected: Value null at 'arn' failed to satisfy constraint: Member must not be null")
+                    ApiError::new(
+                        ErrorCode::Validation,
+                        "1 validation error detected: Value null at 'arn' failed to satisfy constraint: Member must not be null",
+                    )
                 })?;
                 return Ok(Action::GetLayerVersionByArn { arn });
             }
@@ -453,7 +573,11 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
             }
             let action = required(input.action, "action")?;
             if action != "lambda:GetLayerVersion" {
-                return Err(ApiError::validation(&action, "action", "Member must satisfy regular expression pattern: lambda:GetLayerVersion"));
+                return Err(ApiError::validation(
+                    &action,
+                    "action",
+                    "Member must satisfy regular expression pattern: lambda:GetLayerVersion",
+                ));
             }
             let principal = required(input.principal, "principal")?;
             let is_account = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
@@ -461,7 +585,11 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
                 || is_account(&principal)
                 || principal.strip_prefix("arn:aws:iam::").and_then(|r| r.strip_suffix(":root")).is_some_and(is_account);
             if !ok {
-                return Err(ApiError::validation(&principal, "principal", "Member must satisfy regular expression pattern: \\d{12}|\\*|arn:(aws[a-zA-Z-]*):iam::\\d{12}:root"));
+                return Err(ApiError::validation(
+                    &principal,
+                    "principal",
+                    "Member must satisfy regular expression pattern: \\d{12}|\\*|arn:(aws[a-zA-Z-]*):iam::\\d{12}:root",
+                ));
             }
             Ok(Action::AddLayerVersionPermission {
                 layer: decode_component(layer),
@@ -476,13 +604,9 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
             statement_id: decode_component(sid),
             revision_id: query_param(req.query, "RevisionId").filter(|r| !r.is_empty()),
         }),
-        (&Method::GET, ["2019-09-25", "functions", name, "event-invoke-config", "list"]) => {
-            Ok(Action::ListEventInvokeConfigs(fref(name)?))
-        }
+        (&Method::GET, ["2019-09-25", "functions", name, "event-invoke-config", "list"]) => Ok(Action::ListEventInvokeConfigs(fref(name)?)),
         (&Method::GET, ["2019-09-25", "functions", name, "event-invoke-config"]) => Ok(Action::GetEventInvokeConfig(fref(name)?)),
-        (&Method::DELETE, ["2019-09-25", "functions", name, "event-invoke-config"]) => {
-            Ok(Action::DeleteEventInvokeConfig(fref(name)?))
-        }
+        (&Method::DELETE, ["2019-09-25", "functions", name, "event-invoke-config"]) => Ok(Action::DeleteEventInvokeConfig(fref(name)?)),
         (m @ (&Method::PUT | &Method::POST), ["2019-09-25", "functions", name, "event-invoke-config"]) => {
             let function = fref(name)?;
             let replace = m == Method::PUT;
@@ -491,7 +615,7 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
                 match input.get(key) {
                     None | Some(serde_json::Value::Null) => Ok(None),
                     Some(v) => match v.as_i64() {
-                        Some(n) if n >= 0 => Ok(Some(n.min(u32::MAX as i64) as u32)),
+                        Some(n) if n >= 0 => Ok(Some(n.min(i64::from(u32::MAX)) as u32)),
                         _ => Err(ApiError::validation(&v.to_string(), field, "Member must have value greater than or equal to 0")),
                     },
                 }
@@ -537,9 +661,7 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
             max_items: max_items(req.query)?,
         }),
         (&Method::GET, ["2015-03-31", "event-source-mappings", uuid]) => Ok(Action::GetEventSourceMapping { uuid: uuid.to_string() }),
-        (&Method::DELETE, ["2015-03-31", "event-source-mappings", uuid]) => {
-            Ok(Action::DeleteEventSourceMapping { uuid: uuid.to_string() })
-        }
+        (&Method::DELETE, ["2015-03-31", "event-source-mappings", uuid]) => Ok(Action::DeleteEventSourceMapping { uuid: uuid.to_string() }),
         (&Method::PUT, ["2015-03-31", "event-source-mappings", uuid]) => {
             let input: MappingInput = body_json(&req.body)?;
             let function = match &input.function_name {
@@ -586,9 +708,9 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
 }
 
 fn parse_logs(target: &str, body: &[u8]) -> Result<Action, ApiError> {
-    let op = target.strip_prefix("Logs_20140328.").ok_or_else(|| {
-        ApiError::new(ErrorCode::UnknownOperation, format!("Unknown target {target}"))
-    })?;
+    let op = target
+        .strip_prefix("Logs_20140328.")
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, format!("Unknown target {target}")))?;
     let input: serde_json::Value = body_json(body)?;
     if !input.is_object() {
         return Err(ApiError::new(ErrorCode::InvalidParameter, "The request body must be a JSON object"));
@@ -753,24 +875,31 @@ fn parse_create(body: &[u8]) -> Result<Action, ApiError> {
     }
     let architectures = input.architectures.unwrap_or_default();
     if architectures.iter().any(|a| a != "x86_64" && a != "arm64") || architectures.len() > 1 {
-        return Err(ApiError::validation(&format!("{architectures:?}"), "architectures", "Member must have length less than or equal to 1, Member must satisfy enum value set: [x86_64, arm64]"));
+        return Err(ApiError::validation(
+            &format!("{architectures:?}"),
+            "architectures",
+            "Member must have length less than or equal to 1, Member must satisfy enum value set: [x86_64, arm64]",
+        ));
     }
     let publish = input.publish == Some(true);
-    Ok(Action::CreateFunction { publish, function: Box::new(NewFunction {
-        name,
-        runtime,
-        role,
-        handler,
-        description,
-        timeout_secs: validate::timeout(input.timeout.unwrap_or(3))?,
-        memory_mb: validate::memory(input.memory_size.unwrap_or(128))?,
-        ephemeral_storage_mb: validate::ephemeral_storage(input.ephemeral_storage.map(|e| e.size).unwrap_or(512))?,
-        environment,
-        architectures,
-        layers: input.layers.unwrap_or_default(),
-        dead_letter_target: dead_letter(input.dead_letter_config)?.filter(|a| !a.is_empty()),
-        zip: decode_zip(code.zip_file.as_deref())?,
-    }) })
+    Ok(Action::CreateFunction {
+        publish,
+        function: Box::new(NewFunction {
+            name,
+            runtime,
+            role,
+            handler,
+            description,
+            timeout_secs: validate::timeout(input.timeout.unwrap_or(3))?,
+            memory_mb: validate::memory(input.memory_size.unwrap_or(128))?,
+            ephemeral_storage_mb: validate::ephemeral_storage(input.ephemeral_storage.map(|e| e.size).unwrap_or(512))?,
+            environment,
+            architectures,
+            layers: input.layers.unwrap_or_default(),
+            dead_letter_target: dead_letter(input.dead_letter_config)?.filter(|a| !a.is_empty()),
+            zip: decode_zip(code.zip_file.as_deref())?,
+        }),
+    })
 }
 
 #[derive(Deserialize)]
@@ -820,14 +949,20 @@ impl MappingInput {
         match self.maximum_batching_window_in_seconds {
             None => Ok(None),
             Some(n) if (0..=300).contains(&n) => Ok(Some(n as u32)),
-            Some(n) => Err(ApiError::validation(&n.to_string(), "maximumBatchingWindowInSeconds", "Member must have value between 0 and 300")),
+            Some(n) => {
+                Err(ApiError::validation(&n.to_string(), "maximumBatchingWindowInSeconds", "Member must have value between 0 and 300"))
+            }
         }
     }
     fn report_failures(&self) -> Result<Option<bool>, ApiError> {
         match &self.function_response_types {
             None => Ok(None),
             Some(t) if t.iter().all(|x| x == "ReportBatchItemFailures") => Ok(Some(!t.is_empty())),
-            Some(t) => Err(ApiError::validation(&format!("{t:?}"), "functionResponseTypes", "Member must satisfy enum value set: [ReportBatchItemFailures]")),
+            Some(t) => Err(ApiError::validation(
+                &format!("{t:?}"),
+                "functionResponseTypes",
+                "Member must satisfy enum value set: [ReportBatchItemFailures]",
+            )),
         }
     }
     /// FilterCriteria.Filters[].Pattern (each a JSON string).
@@ -839,7 +974,10 @@ impl MappingInput {
             Some(serde_json::Value::Array(l)) => l,
             Some(_) => return Err(bad()),
         };
-        list.iter().map(|f| f.get("Pattern").and_then(|p| p.as_str()).map(str::to_string).ok_or_else(bad)).collect::<Result<_, _>>().map(Some)
+        list.iter()
+            .map(|f| f.get("Pattern").and_then(|p| p.as_str()).map(str::to_string).ok_or_else(bad))
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 
     fn concurrency(&self) -> Option<u32> {
@@ -913,7 +1051,11 @@ fn parse_publish_layer(name: String, body: &[u8]) -> Result<Action, ApiError> {
     validate::description(&description)?;
     let runtimes = input.compatible_runtimes.unwrap_or_default();
     if runtimes.len() > 15 {
-        return Err(ApiError::validation(&format!("{runtimes:?}"), "compatibleRuntimes", "Member must have length less than or equal to 15"));
+        return Err(ApiError::validation(
+            &format!("{runtimes:?}"),
+            "compatibleRuntimes",
+            "Member must have length less than or equal to 15",
+        ));
     }
     for r in &runtimes {
         if r.parse::<nimbus_model::Runtime>().is_err() && !nimbus_model::Runtime::is_known_elsewhere(r) {
@@ -922,7 +1064,11 @@ fn parse_publish_layer(name: String, body: &[u8]) -> Result<Action, ApiError> {
     }
     let architectures = input.compatible_architectures.unwrap_or_default();
     if architectures.len() > 2 || architectures.iter().any(|a| a != "x86_64" && a != "arm64") {
-        return Err(ApiError::validation(&format!("{architectures:?}"), "compatibleArchitectures", "Member must satisfy enum value set: [x86_64, arm64]"));
+        return Err(ApiError::validation(
+            &format!("{architectures:?}"),
+            "compatibleArchitectures",
+            "Member must satisfy enum value set: [x86_64, arm64]",
+        ));
     }
     if input.license_info.as_deref().is_some_and(|l| l.len() > 512) {
         return Err(ApiError::validation("…", "licenseInfo", "Member must have length less than or equal to 512"));
@@ -956,7 +1102,9 @@ fn max_items_up_to(query: Option<&str>, limit: i64) -> Result<usize, ApiError> {
     match query_param(query, "MaxItems") {
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n < 1 => Err(ApiError::validation(&v, "maxItems", "Member must have value greater than or equal to 1")),
-            Ok(n) if n > limit => Err(ApiError::validation(&v, "maxItems", &format!("Member must have value less than or equal to {limit}"))),
+            Ok(n) if n > limit => {
+                Err(ApiError::validation(&v, "maxItems", &format!("Member must have value less than or equal to {limit}")))
+            }
             Ok(n) => Ok(n as usize),
             Err(_) => Err(ApiError::validation(&v, "maxItems", "Member must be a number")),
         },
@@ -1019,7 +1167,11 @@ fn parse_invoke(req: &RawRequest<'_>, function: FunctionRef) -> Result<Action, A
             return Ok(Action::InvokeAsync { function, payload });
         }
         other => {
-            return Err(ApiError::validation(other, "invocationType", "Member must satisfy enum value set: [Event, RequestResponse, DryRun]"))
+            return Err(ApiError::validation(
+                other,
+                "invocationType",
+                "Member must satisfy enum value set: [Event, RequestResponse, DryRun]",
+            ))
         }
     }
     if req.body.len() > MAX_SYNC_PAYLOAD {
@@ -1075,7 +1227,7 @@ mod tests {
         parse(
             RawRequest {
                 url_domain: "lambda-url.us-east-1.localhost",
-            api_domain: "execute-api.us-east-1.localhost",
+                api_domain: "execute-api.us-east-1.localhost",
                 source_ip: "127.0.0.1".into(),
                 method: &method,
                 path,

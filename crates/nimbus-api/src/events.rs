@@ -84,7 +84,11 @@ fn input<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, EventsError> {
 }
 
 fn required<T>(v: Option<T>, field: &str) -> Result<T, EventsError> {
-    v.ok_or_else(|| EventsError::Validation(format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null")))
+    v.ok_or_else(|| {
+        EventsError::Validation(format!(
+            "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+        ))
+    })
 }
 
 #[derive(Deserialize)]
@@ -161,7 +165,12 @@ fn parse_call(op: &str, body: &[u8]) -> Result<EventsCall, EventsError> {
         }
         "ListRuleNamesByTarget" => {
             let i: Listing = input(body)?;
-            EventsCall::ListRuleNamesByTarget { arn: required(i.target_arn, "targetArn")?, bus: i.event_bus_name, token: i.next_token, limit: i.limit }
+            EventsCall::ListRuleNamesByTarget {
+                arn: required(i.target_arn, "targetArn")?,
+                bus: i.event_bus_name,
+                token: i.next_token,
+                limit: i.limit,
+            }
         }
         "ListEventBuses" => {
             let i: Listing = input(body)?;
@@ -418,7 +427,9 @@ async fn run(svc: &EventsService, call: EventsCall) -> Result<Value, EventsError
                 .iter()
                 .map(|r| match r {
                     PutEventsResult::Accepted { event_id } => json!({"EventId": event_id}),
-                    PutEventsResult::Failed { error_code, error_message } => json!({"ErrorCode": error_code, "ErrorMessage": error_message}),
+                    PutEventsResult::Failed { error_code, error_message } => {
+                        json!({"ErrorCode": error_code, "ErrorMessage": error_message})
+                    }
                 })
                 .collect();
             json!({"FailedEntryCount": failed, "Entries": entries})
@@ -477,15 +488,21 @@ mod tests {
         let Ok(EventsCall::PutRule(p)) = r.call else { panic!("{:?}", r.call) };
         assert_eq!((p.name.as_str(), p.tags), ("r", vec![("k".to_string(), "v".to_string())]));
 
-        let r = parse("PutTargets", br#"{"Rule":"r","Targets":[{"Id":"t","Arn":"arn:aws:sqs:us-east-1:0:q","SqsParameters":{"MessageGroupId":"g"},
-            "InputTransformer":{"InputPathsMap":{"a":"$.detail"},"InputTemplate":"<a>"}}]}"#);
+        let r = parse(
+            "PutTargets",
+            br#"{"Rule":"r","Targets":[{"Id":"t","Arn":"arn:aws:sqs:us-east-1:0:q","SqsParameters":{"MessageGroupId":"g"},
+            "InputTransformer":{"InputPathsMap":{"a":"$.detail"},"InputTemplate":"<a>"}}]}"#,
+        );
         let Ok(EventsCall::PutTargets { targets, .. }) = r.call else { panic!("{:?}", r.call) };
         assert_eq!(targets[0].other.get("SqsParameters"), Some(&json!({"MessageGroupId": "g"})));
         let back = target_json(&targets[0]);
         assert_eq!(back["InputTransformer"], json!({"InputPathsMap": {"a": "$.detail"}, "InputTemplate": "<a>"}));
         assert_eq!(back["SqsParameters"], json!({"MessageGroupId": "g"}));
 
-        let r = parse("PutEvents", br#"{"Entries":[{"Source":"s","DetailType":"d","Detail":"{}","Time":1700000000.5},{"Time":"2024-01-01T00:00:00Z"}]}"#);
+        let r = parse(
+            "PutEvents",
+            br#"{"Entries":[{"Source":"s","DetailType":"d","Detail":"{}","Time":1700000000.5},{"Time":"2024-01-01T00:00:00Z"}]}"#,
+        );
         let Ok(EventsCall::PutEvents(entries)) = r.call else { panic!("{:?}", r.call) };
         assert_eq!(entries[0].time_ms, Some(1_700_000_000_500));
         assert_eq!(entries[1].time_ms, Some(1_704_067_200_000));

@@ -145,8 +145,14 @@ mod tests {
         assert_eq!(match_url(Some(&format!("{id}.{d}:9001")), "/x", d), Some((id.to_string(), "/x".into(), UrlFormat::V2)));
         assert_eq!(match_url(None, &format!("/_aws/lambda-url/{id}/a/b"), d), Some((id.to_string(), "/a/b".into(), UrlFormat::V2)));
         assert_eq!(match_url(None, &format!("/_aws/lambda-url/{id}"), d), Some((id.to_string(), "/".into(), UrlFormat::V2)));
-        assert_eq!(match_url(None, &format!("/_aws/elb/{id}/a"), d), Some((id.to_string(), "/a".into(), UrlFormat::Alb { multi_value: false })));
-        assert_eq!(match_url(None, &format!("/_aws/elb-multi-value/{id}"), d), Some((id.to_string(), "/".into(), UrlFormat::Alb { multi_value: true })));
+        assert_eq!(
+            match_url(None, &format!("/_aws/elb/{id}/a"), d),
+            Some((id.to_string(), "/a".into(), UrlFormat::Alb { multi_value: false }))
+        );
+        assert_eq!(
+            match_url(None, &format!("/_aws/elb-multi-value/{id}"), d),
+            Some((id.to_string(), "/".into(), UrlFormat::Alb { multi_value: true }))
+        );
         assert_eq!(match_url(Some("127.0.0.1:9001"), "/2015-03-31/functions", d), None);
         assert_eq!(match_url(Some(&format!("short.{d}")), "/", d), None);
     }

@@ -44,7 +44,9 @@ impl Page {
     fn parse(query: Option<&str>) -> Result<Page, GatewayError> {
         let max = match crate::action::query_param(query, "maxResults") {
             None => None,
-            Some(m) => Some(m.parse::<usize>().ok().filter(|m| *m > 0).ok_or_else(|| GatewayError::BadRequest(format!("Invalid maxResults {m}")))?),
+            Some(m) => Some(
+                m.parse::<usize>().ok().filter(|m| *m > 0).ok_or_else(|| GatewayError::BadRequest(format!("Invalid maxResults {m}")))?,
+            ),
         };
         let offset = match crate::action::query_param(query, "nextToken") {
             None => 0,
@@ -384,7 +386,9 @@ async fn serve_inner(state: &AppState, req: &ApiRequest, request_id: &str) -> Re
             };
             mapped.map(proxy::body).unwrap_or_else(|| message(StatusCode::BAD_GATEWAY, "Internal server error"))
         }
-        Outcome::FunctionError { timed_out: true } | Outcome::TimedOut => message(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out"),
+        Outcome::FunctionError { timed_out: true } | Outcome::TimedOut => {
+            message(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out")
+        }
         Outcome::FunctionError { timed_out: false } => message(StatusCode::BAD_GATEWAY, "Internal server error"),
         Outcome::Throttled => message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
         Outcome::TooLarge => message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),

@@ -5,9 +5,9 @@ use http::{HeaderValue, Response, StatusCode};
 use nimbus_model::alias::AliasConfig;
 use nimbus_model::event_source::EventSourceMapping;
 use nimbus_model::invoke::EventInvokeConfig;
-use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::layer::{LayerStatement, LayerVersion};
 use nimbus_model::provisioned::{self, ProvisionedConfig, ProvisionedStatus};
+use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::{format_last_modified, validate, ApiError, FunctionConfig, FunctionRef, Qualifier, LATEST};
 use serde_json::{json, Map, Value};
 
@@ -223,9 +223,9 @@ fn provisioned_json(state: &AppState, c: &ProvisionedConfig, list_item: bool) ->
 fn latest_only(f: &FunctionRef) -> Result<(), ApiError> {
     match &f.qualifier {
         None | Some(Qualifier::Latest) => Ok(()),
-        Some(Qualifier::Named(q)) => Err(ApiError::invalid(format!(
-            "This operation changes $LATEST only; the qualifier {q} is not allowed"
-        ))),
+        Some(Qualifier::Named(q)) => {
+            Err(ApiError::invalid(format!("This operation changes $LATEST only; the qualifier {q} is not allowed")))
+        }
     }
 }
 
@@ -573,7 +573,14 @@ pub async fn execute(state: &AppState, action: Action, host: &str) -> Result<Res
             Some(zip) => Ok(response::raw(StatusCode::OK, "application/zip", zip.into())),
             None => Err(ApiError::not_found("No code with that digest")),
         },
-        Action::Health | Action::Status | Action::Logs(_) | Action::InvokeFunctionUrl(_) | Action::Sqs(_) | Action::Events(_) | Action::Sns(_)
-        | Action::Gateway(_) | Action::InvokeApi(_) => unreachable!("handled by the server"),
+        Action::Health
+        | Action::Status
+        | Action::Logs(_)
+        | Action::InvokeFunctionUrl(_)
+        | Action::Sqs(_)
+        | Action::Events(_)
+        | Action::Sns(_)
+        | Action::Gateway(_)
+        | Action::InvokeApi(_) => unreachable!("handled by the server"),
     }
 }

@@ -22,7 +22,10 @@ fn str_param<'a>(input: &'a Value, name: &str) -> Result<Option<&'a str>, ApiErr
 
 fn required_str<'a>(input: &'a Value, name: &str) -> Result<&'a str, ApiError> {
     str_param(input, name)?.ok_or_else(|| {
-        ApiError::new(ErrorCode::InvalidParameter, format!("1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null"))
+        ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!("1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null"),
+        )
     })
 }
 
@@ -109,9 +112,7 @@ pub fn execute(state: &AppState, store: &LogStore, action: LogsAction) -> Result
             if store.streams(group).is_none() {
                 return Err(group_missing());
             }
-            let events = store
-                .read_stream(group, stream)
-                .ok_or_else(|| ApiError::not_found("The specified log stream does not exist."))?;
+            let events = store.read_stream(group, stream).ok_or_else(|| ApiError::not_found("The specified log stream does not exist."))?;
             let start_time = int_param(&input, "startTime");
             let end_time = int_param(&input, "endTime");
             let events: Vec<_> = events

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::Full;
 use nimbus_gateway::proxy::HttpRequest;
-use nimbus_model::validate::MAX_SYNC_PAYLOAD;
 use nimbus_model::url::Cors;
+use nimbus_model::validate::MAX_SYNC_PAYLOAD;
 use nimbus_model::{ErrorCode, FunctionRef, InvokeRequest};
 
 use crate::response::{self as responses, Body};
@@ -75,7 +75,8 @@ pub async fn invoke(state: &AppState, function: FunctionRef, event: Bytes, reque
     if event.len() > MAX_SYNC_PAYLOAD {
         return Outcome::TooLarge;
     }
-    let request = InvokeRequest { function, payload: event, tail_log: false, client_context: None, request_id: Some(request_id.to_string()) };
+    let request =
+        InvokeRequest { function, payload: event, tail_log: false, client_context: None, request_id: Some(request_id.to_string()) };
     let invoker = state.invoker.clone();
     let result = match timeout {
         None => invoker.invoke_detached(request).await,
@@ -91,7 +92,8 @@ pub async fn invoke(state: &AppState, function: FunctionRef, event: Bytes, reque
     match result {
         Ok(o) if o.function_error.is_none() => Outcome::Result(o.payload),
         Ok(o) => {
-            let error_type = serde_json::from_slice::<serde_json::Value>(&o.payload).ok().and_then(|v| v["errorType"].as_str().map(str::to_string));
+            let error_type =
+                serde_json::from_slice::<serde_json::Value>(&o.payload).ok().and_then(|v| v["errorType"].as_str().map(str::to_string));
             Outcome::FunctionError { timed_out: error_type.as_deref() == Some("Sandbox.Timedout") }
         }
         Err(e) if e.code == ErrorCode::TooManyRequests => Outcome::Throttled,

@@ -11,7 +11,8 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode};
 use nimbus_topics::{
-    BatchOutcome, MessageAttribute, MessageAttributes, PublishInput, PublishResult, SubscribeInput, SubscriptionSummary, TopicError, TopicService,
+    BatchOutcome, MessageAttribute, MessageAttributes, PublishInput, PublishResult, SubscribeInput, SubscriptionSummary, TopicError,
+    TopicService,
 };
 
 use crate::action::{form_pairs, RawRequest};
@@ -115,7 +116,9 @@ struct Params(BTreeMap<String, String>);
 
 /// AWS's answer for a missing required member (field named in lowerCamelCase).
 fn missing(field: &str) -> TopicError {
-    TopicError::Validation(format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"))
+    TopicError::Validation(format!(
+        "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+    ))
 }
 
 impl Params {
@@ -175,7 +178,9 @@ impl Params {
             let data_type = v("DataType").ok_or_else(|| missing(&format!("messageAttributes.{name}.member.dataType")))?;
             let binary_value = match v("BinaryValue") {
                 Some(b) => Some(base64::engine::general_purpose::STANDARD.decode(b.trim()).map_err(|_| {
-                    TopicError::ParameterValueInvalid(format!("The message attribute '{name}' has an invalid binary value: it is not base64."))
+                    TopicError::ParameterValueInvalid(format!(
+                        "The message attribute '{name}' has an invalid binary value: it is not base64."
+                    ))
                 })?),
                 None => None,
             };
@@ -359,7 +364,9 @@ async fn run(svc: &TopicService, call: SnsCall) -> Result<Option<String>, TopicE
             return Ok(None);
         }
         SnsCall::Subscribe(input) => element(&mut out, "SubscriptionArn", &svc.subscribe(input).await?),
-        SnsCall::ConfirmSubscription { topic_arn, token } => element(&mut out, "SubscriptionArn", &svc.confirm_subscription(&topic_arn, &token).await?),
+        SnsCall::ConfirmSubscription { topic_arn, token } => {
+            element(&mut out, "SubscriptionArn", &svc.confirm_subscription(&topic_arn, &token).await?)
+        }
         SnsCall::Unsubscribe { subscription_arn } => {
             svc.unsubscribe(&subscription_arn).await?;
             return Ok(None);
@@ -372,7 +379,9 @@ async fn run(svc: &TopicService, call: SnsCall) -> Result<Option<String>, TopicE
             let (subs, next) = svc.list_subscriptions_by_topic(&topic_arn, next_token.as_deref())?;
             subscriptions_xml(&mut out, &subs, next);
         }
-        SnsCall::GetSubscriptionAttributes { subscription_arn } => attributes_xml(&mut out, &svc.get_subscription_attributes(&subscription_arn)?),
+        SnsCall::GetSubscriptionAttributes { subscription_arn } => {
+            attributes_xml(&mut out, &svc.get_subscription_attributes(&subscription_arn)?)
+        }
         SnsCall::SetSubscriptionAttributes { subscription_arn, name, value } => {
             svc.set_subscription_attributes(&subscription_arn, &name, &value).await?;
             return Ok(None);

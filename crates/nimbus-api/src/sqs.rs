@@ -576,7 +576,9 @@ async fn run(svc: &QueueService, host: &str, call: SqsCall) -> Result<Value, Que
             svc.delete_message(&queue, &receipt_handle).await?;
             json!({})
         }
-        SqsCall::DeleteMessageBatch { queue, entries } => batch_out(&svc.delete_message_batch(&queue, entries).await?, |id, _| json!({"Id": id})),
+        SqsCall::DeleteMessageBatch { queue, entries } => {
+            batch_out(&svc.delete_message_batch(&queue, entries).await?, |id, _| json!({"Id": id}))
+        }
         SqsCall::ChangeMessageVisibility { queue, receipt_handle, visibility_timeout } => {
             svc.change_message_visibility(&queue, &receipt_handle, visibility_timeout).await?;
             json!({})
@@ -746,7 +748,11 @@ fn result_xml(op: &str, v: &Value, request_id: &str) -> String {
 fn error_xml(e: &QueueError, request_id: &str) -> String {
     let mut out = String::with_capacity(256);
     let fault = if e.sender_fault() { "Sender" } else { "Receiver" };
-    let _ = write!(out, "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>{fault}</Type><Code>{}</Code><Message>", e.query_code());
+    let _ = write!(
+        out,
+        "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>{fault}</Type><Code>{}</Code><Message>",
+        e.query_code()
+    );
     escape(&mut out, &e.to_string());
     let _ = write!(out, "</Message><Detail/></Error><RequestId>{request_id}</RequestId></ErrorResponse>");
     out
@@ -794,7 +800,8 @@ mod tests {
         assert_eq!(entries[0].input.attributes["City"].string_value.as_deref(), Some("Any City"));
         assert_eq!(entries[1].input.delay_seconds, Some(5));
 
-        let r = query("/000000000000/q", "Action=ReceiveMessage&AttributeName.1=All&MessageAttributeName.1=geo.*&MaxNumberOfMessages=3").expect("sqs");
+        let r = query("/000000000000/q", "Action=ReceiveMessage&AttributeName.1=All&MessageAttributeName.1=geo.*&MaxNumberOfMessages=3")
+            .expect("sqs");
         let Ok(SqsCall::ReceiveMessage { queue, request }) = r.call else { panic!() };
         assert_eq!((queue.as_str(), request.max_messages), ("q", 3));
         assert_eq!(request.system_attribute_names, vec!["All"]);
@@ -832,7 +839,12 @@ mod tests {
         assert!(x.contains("<ReceiveMessageResult><Message>"), "{x}");
         assert!(x.contains("<Body>a&lt;b</Body>"), "{x}");
         assert!(x.contains("<Attribute><Name>SentTimestamp</Name><Value>1</Value></Attribute>"), "{x}");
-        assert!(x.contains("<MessageAttribute><Name>c</Name><Value><DataType>String</DataType><StringValue>d</StringValue></Value></MessageAttribute>"), "{x}");
+        assert!(
+            x.contains(
+                "<MessageAttribute><Name>c</Name><Value><DataType>String</DataType><StringValue>d</StringValue></Value></MessageAttribute>"
+            ),
+            "{x}"
+        );
         let x = result_xml("DeleteMessageBatch", &json!({"Successful": [{"Id": "a"}], "Failed": []}), "rid");
         assert!(x.contains("<DeleteMessageBatchResultEntry><Id>a</Id></DeleteMessageBatchResultEntry>"), "{x}");
         let x = result_xml("DeleteMessage", &json!({}), "rid");

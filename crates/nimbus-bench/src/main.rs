@@ -208,7 +208,14 @@ async fn load(addr: &str, name: &str, concurrency: usize, seconds: u64) -> anyho
 }
 
 /// Requests/s and latency of one request shape at `concurrency`, one connection each.
-async fn load_path(addr: &str, method: &'static str, path: &str, body: &'static [u8], concurrency: usize, seconds: u64) -> anyhow::Result<(f64, Duration, Duration)> {
+async fn load_path(
+    addr: &str,
+    method: &'static str,
+    path: &str,
+    body: &'static [u8],
+    concurrency: usize,
+    seconds: u64,
+) -> anyhow::Result<(f64, Duration, Duration)> {
     let end = Instant::now() + Duration::from_secs(seconds);
     let barrier = Arc::new(tokio::sync::Barrier::new(concurrency));
     let mut tasks = Vec::new();
@@ -321,7 +328,8 @@ async fn gateway(addr: &str, s: &mut SendRequest<Full<Bytes>>, seconds: u64) -> 
 async fn async_and_triggers(addr: &str, s: &mut SendRequest<Full<Bytes>>, seconds: u64) -> anyhow::Result<()> {
     // Accepts: every 202 means the event is committed to the durable queue. The function is
     // held at reserved concurrency 0 so the dispatcher does not compete for the CPU.
-    let (st, body) = call(s, "PUT", "/2017-10-31/functions/echo/concurrency", Bytes::from_static(b"{\"ReservedConcurrentExecutions\":0}")).await?;
+    let (st, body) =
+        call(s, "PUT", "/2017-10-31/functions/echo/concurrency", Bytes::from_static(b"{\"ReservedConcurrentExecutions\":0}")).await?;
     if st != 200 {
         bail!("put concurrency: {}", String::from_utf8_lossy(&body));
     }
@@ -379,7 +387,9 @@ async fn async_and_triggers(addr: &str, s: &mut SendRequest<Full<Bytes>>, second
         senders.push(tokio::spawn(async move {
             let mut c = connect(&addr).await?;
             for b in 0..total / 10 / 8 {
-                let entries: Vec<_> = (0..10).map(|i| serde_json::json!({"Id": format!("m{i}"), "MessageBody": format!("{{\"k\":{k},\"b\":{b}}}")})).collect();
+                let entries: Vec<_> = (0..10)
+                    .map(|i| serde_json::json!({"Id": format!("m{i}"), "MessageBody": format!("{{\"k\":{k},\"b\":{b}}}")}))
+                    .collect();
                 sqs::sqs(&mut c, "SendMessageBatch", serde_json::json!({"QueueUrl": url, "Entries": entries})).await?;
             }
             anyhow::Ok(())
@@ -388,7 +398,8 @@ async fn async_and_triggers(addr: &str, s: &mut SendRequest<Full<Bytes>>, second
     for t in senders {
         t.await??;
     }
-    let mapping = serde_json::json!({"EventSourceArn": arn, "FunctionName": "drain", "BatchSize": 10, "ScalingConfig": {"MaximumConcurrency": 16}});
+    let mapping =
+        serde_json::json!({"EventSourceArn": arn, "FunctionName": "drain", "BatchSize": 10, "ScalingConfig": {"MaximumConcurrency": 16}});
     let started = Instant::now();
     let (st, body) = call(s, "POST", "/2015-03-31/event-source-mappings/", Bytes::from(mapping.to_string())).await?;
     if st != 202 {
@@ -479,7 +490,8 @@ async fn burst(addr: &str, n: usize) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut s = connect(&addr).await?;
             let t = Instant::now();
-            let (status, body) = call(&mut s, "POST", "/2015-03-31/functions/echo/invocations", Bytes::from_static(b"{\"sleep_ms\":1000}")).await?;
+            let (status, body) =
+                call(&mut s, "POST", "/2015-03-31/functions/echo/invocations", Bytes::from_static(b"{\"sleep_ms\":1000}")).await?;
             anyhow::Ok((status, t.elapsed(), body))
         }));
     }
@@ -590,7 +602,8 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("\n| warm invoke by qualifier (c=1) | p50 | p99 |");
     println!("|---|---|---|");
-    for (label, name) in [("$LATEST", "echo"), ("version 1", "echo:1"), ("alias → 1", "echo:live"), ("alias → alias → 1", "echo:chained")] {
+    for (label, name) in [("$LATEST", "echo"), ("version 1", "echo:1"), ("alias → 1", "echo:live"), ("alias → alias → 1", "echo:chained")]
+    {
         invoke(&mut s, name).await?;
         let mut lat = Vec::with_capacity(args.requests / 2);
         for _ in 0..args.requests / 2 {
@@ -624,7 +637,8 @@ async fn main() -> anyhow::Result<()> {
         let mut cold = Vec::new();
         for i in 0..args.cold {
             let change = serde_json::json!({"Environment": {"Variables": {"NN": i.to_string()}}});
-            let (st, body) = call(&mut s, "PUT", &format!("/2015-03-31/functions/{name}/configuration"), Bytes::from(change.to_string())).await?;
+            let (st, body) =
+                call(&mut s, "PUT", &format!("/2015-03-31/functions/{name}/configuration"), Bytes::from(change.to_string())).await?;
             if st != 200 {
                 bail!("update: {}", String::from_utf8_lossy(&body));
             }
@@ -644,8 +658,9 @@ async fn main() -> anyhow::Result<()> {
     // Layers: a Node cold start with 0 and with 5 layers (each a few hundred files).
     let mut layer_arns = Vec::new();
     for i in 0..5 {
-        let files: Vec<(String, Vec<u8>, u32)> =
-            (0..200).map(|j| (format!("nodejs/node_modules/lib{i}/f{j}.js"), format!("module.exports = {j};").into_bytes(), 0o644)).collect();
+        let files: Vec<(String, Vec<u8>, u32)> = (0..200)
+            .map(|j| (format!("nodejs/node_modules/lib{i}/f{j}.js"), format!("module.exports = {j};").into_bytes(), 0o644))
+            .collect();
         let refs: Vec<(&str, Vec<u8>, u32)> = files.iter().map(|(n, d, m)| (n.as_str(), d.clone(), *m)).collect();
         let body = serde_json::json!({ "Content": { "ZipFile": zip_files(&refs)? } });
         let (st, b) = call(&mut s, "POST", &format!("/2018-10-31/layers/lib{i}/versions"), Bytes::from(body.to_string())).await?;

@@ -46,7 +46,13 @@ impl ControlPlane {
     }
 
     /// PutFunctionEventInvokeConfig (`replace`) or UpdateFunctionEventInvokeConfig.
-    pub async fn put_event_invoke_config(&self, function: &str, qualifier: &str, change: EventInvokeChange, replace: bool) -> Result<EventInvokeConfig, ApiError> {
+    pub async fn put_event_invoke_config(
+        &self,
+        function: &str,
+        qualifier: &str,
+        change: EventInvokeChange,
+        replace: bool,
+    ) -> Result<EventInvokeConfig, ApiError> {
         self.check_qualifier(function, qualifier).await?;
         if let Some(r) = change.maximum_retry_attempts {
             if r > async_limits::MAX_RETRIES {
@@ -55,7 +61,11 @@ impl ControlPlane {
         }
         if let Some(a) = change.maximum_event_age_secs {
             if !(async_limits::MIN_EVENT_AGE_SECS..=async_limits::MAX_EVENT_AGE_SECS).contains(&a) {
-                return Err(ApiError::validation(&a.to_string(), "maximumEventAgeInSeconds", "Member must have value between 60 and 21600"));
+                return Err(ApiError::validation(
+                    &a.to_string(),
+                    "maximumEventAgeInSeconds",
+                    "Member must have value between 60 and 21600",
+                ));
             }
         }
         for arn in [&change.on_success, &change.on_failure].into_iter().flatten().flatten() {
@@ -87,15 +97,16 @@ impl ControlPlane {
     }
 
     fn no_event_config(&self, function: &str, qualifier: &str) -> ApiError {
-        ApiError::not_found(format!(
-            "The function {} doesn't have an EventInvokeConfig",
-            self.partition.qualified_arn(function, qualifier)
-        ))
+        ApiError::not_found(format!("The function {} doesn't have an EventInvokeConfig", self.partition.qualified_arn(function, qualifier)))
     }
 
     pub async fn get_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<EventInvokeConfig, ApiError> {
         self.get(function).await?;
-        self.store.get_event_invoke_config(function, qualifier).await.map_err(store_err)?.ok_or_else(|| self.no_event_config(function, qualifier))
+        self.store
+            .get_event_invoke_config(function, qualifier)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| self.no_event_config(function, qualifier))
     }
 
     /// The config the dispatcher applies to an event (None: AWS's defaults).

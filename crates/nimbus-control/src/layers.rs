@@ -81,7 +81,13 @@ impl ControlPlane {
     }
 
     /// ListLayers: each layer with its newest version that matches the filters.
-    pub async fn list_layers(&self, runtime: Option<&str>, arch: Option<&str>, marker: Option<&str>, max: usize) -> Result<(Vec<LayerVersion>, Option<String>), ApiError> {
+    pub async fn list_layers(
+        &self,
+        runtime: Option<&str>,
+        arch: Option<&str>,
+        marker: Option<&str>,
+        max: usize,
+    ) -> Result<(Vec<LayerVersion>, Option<String>), ApiError> {
         let mut out = Vec::new();
         for name in self.store.list_layer_names().await.map_err(store_err)? {
             if marker.is_some_and(|m| name.as_str() <= m) {
@@ -98,18 +104,20 @@ impl ControlPlane {
     }
 
     /// ListLayerVersions: newest first.
-    pub async fn list_layer_versions(&self, name: &str, runtime: Option<&str>, arch: Option<&str>, marker: Option<&str>, max: usize) -> Result<(Vec<LayerVersion>, Option<String>), ApiError> {
+    pub async fn list_layer_versions(
+        &self,
+        name: &str,
+        runtime: Option<&str>,
+        arch: Option<&str>,
+        marker: Option<&str>,
+        max: usize,
+    ) -> Result<(Vec<LayerVersion>, Option<String>), ApiError> {
         let (account, name) = layer::parse_layer_name(name, &self.partition)?;
         self.own_layer(&account, &name)?;
-        let all: Vec<LayerVersion> = self
-            .store
-            .list_layer_versions(&name)
-            .await
-            .map_err(store_err)?
-            .into_iter()
-            .filter(|l| matches(l, runtime, arch))
-            .collect();
-        let start = marker.and_then(|m| m.parse::<u64>().ok()).map(|m| all.iter().position(|l| l.version < m).unwrap_or(all.len())).unwrap_or(0);
+        let all: Vec<LayerVersion> =
+            self.store.list_layer_versions(&name).await.map_err(store_err)?.into_iter().filter(|l| matches(l, runtime, arch)).collect();
+        let start =
+            marker.and_then(|m| m.parse::<u64>().ok()).map(|m| all.iter().position(|l| l.version < m).unwrap_or(all.len())).unwrap_or(0);
         let page: Vec<LayerVersion> = all[start..].iter().take(max).cloned().collect();
         let next = (start + page.len() < all.len()).then(|| page.last().map(|l| l.version.to_string())).flatten();
         Ok((page, next))
@@ -158,7 +166,13 @@ impl ControlPlane {
         }
     }
 
-    pub async fn add_layer_permission(&self, name: &str, version: u64, statement: LayerStatement, revision_id: Option<&str>) -> Result<LayerVersion, ApiError> {
+    pub async fn add_layer_permission(
+        &self,
+        name: &str,
+        version: u64,
+        statement: LayerStatement,
+        revision_id: Option<&str>,
+    ) -> Result<LayerVersion, ApiError> {
         let sid = statement.sid.clone();
         self.update_policy(name, version, revision_id, move |policy| {
             if policy.iter().any(|s| s.sid == sid) {
@@ -195,9 +209,12 @@ impl ControlPlane {
         for arn in arns {
             let (_, account, name, version) = layer::parse_layer_version_arn(arn)?;
             self.own_layer(&account, arn)?;
-            let l = self.store.get_layer_version(&name, version).await.map_err(store_err)?.ok_or_else(|| {
-                ApiError::invalid(format!("Layer version {arn} does not exist."))
-            })?;
+            let l = self
+                .store
+                .get_layer_version(&name, version)
+                .await
+                .map_err(store_err)?
+                .ok_or_else(|| ApiError::invalid(format!("Layer version {arn} does not exist.")))?;
             total += l.unzipped_size;
             out.push(LayerRef { arn: arn.clone(), code_size: l.code_size, code_digest: l.code_digest, unzipped_size: l.unzipped_size });
         }

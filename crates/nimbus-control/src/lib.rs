@@ -115,10 +115,9 @@ pub(crate) fn store_err(e: StoreError) -> ApiError {
 pub(crate) fn code_err(e: CodeError) -> ApiError {
     match e {
         CodeError::Io(io) => ApiError::service(format!("storing code: {io}")),
-        CodeError::TooLarge => ApiError::invalid(format!(
-            "Unzipped size must be smaller than {} bytes",
-            nimbus_model::validate::MAX_UNZIPPED_BYTES
-        )),
+        CodeError::TooLarge => {
+            ApiError::invalid(format!("Unzipped size must be smaller than {} bytes", nimbus_model::validate::MAX_UNZIPPED_BYTES))
+        }
         other => ApiError::invalid(other.to_string()),
     }
 }
@@ -294,9 +293,7 @@ impl ControlPlane {
         };
         match self.store.create_function(&config).await {
             Ok(()) => {}
-            Err(StoreError::Conflict) => {
-                return Err(ApiError::conflict(format!("Function already exist: {}", config.name)))
-            }
+            Err(StoreError::Conflict) => return Err(ApiError::conflict(format!("Function already exist: {}", config.name))),
             Err(e) => return Err(store_err(e)),
         }
         let _ = dir;

@@ -51,12 +51,8 @@ impl ControlPlane {
     /// from the account (after any change to configs or reservations).
     pub(crate) fn recount_provisioned(&self) {
         let reserved = self.reserved.read().unwrap_or_else(|p| p.into_inner());
-        let total: u32 = self
-            .configs()
-            .iter()
-            .filter(|(f, _)| !reserved.contains_key(*f))
-            .flat_map(|(_, c)| c.values().map(|c| c.requested))
-            .sum();
+        let total: u32 =
+            self.configs().iter().filter(|(f, _)| !reserved.contains_key(*f)).flat_map(|(_, c)| c.values().map(|c| c.requested)).sum();
         self.provisioned_unreserved.store(total, Ordering::Relaxed);
     }
 
@@ -105,7 +101,9 @@ impl ControlPlane {
             return Ok(vec![(q.to_string(), requested)]);
         }
         let aliases = self.alias_map(name).await?;
-        let start = aliases.get(q).ok_or_else(|| ApiError::not_found(format!("Cannot find alias arn: {}", self.partition.qualified_arn(name, q))))?;
+        let start = aliases
+            .get(q)
+            .ok_or_else(|| ApiError::not_found(format!("Cannot find alias arn: {}", self.partition.qualified_arn(name, q))))?;
         let primary = alias::resolve(start, |n| aliases.get(n), 1.0)?;
         // A weighted alias spreads its environments over both versions; the additional
         // version counts only where the alias names it directly.
@@ -155,8 +153,13 @@ impl ControlPlane {
                     return Err(ApiError::conflict("Version is pointed by a Provisioned Concurrency alias"));
                 }
             }
-            if !alias::is_version_number(q) && alias::is_version_number(&other.qualifier) && targets.iter().any(|(v, _)| *v == other.qualifier) {
-                return Err(ApiError::conflict("Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version"));
+            if !alias::is_version_number(q)
+                && alias::is_version_number(&other.qualifier)
+                && targets.iter().any(|(v, _)| *v == other.qualifier)
+            {
+                return Err(ApiError::conflict(
+                    "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version",
+                ));
             }
         }
         let config = ProvisionedConfig { function: name.to_string(), qualifier: q.to_string(), requested, last_modified_ms: now_millis() };
@@ -205,7 +208,12 @@ impl ControlPlane {
     }
 
     /// ListProvisionedConcurrencyConfigs: by qualifier, after `marker`.
-    pub async fn list_provisioned(&self, name: &str, marker: Option<&str>, max: usize) -> Result<(Vec<ProvisionedConfig>, Option<String>), ApiError> {
+    pub async fn list_provisioned(
+        &self,
+        name: &str,
+        marker: Option<&str>,
+        max: usize,
+    ) -> Result<(Vec<ProvisionedConfig>, Option<String>), ApiError> {
         self.get(name).await?;
         let all: Vec<ProvisionedConfig> = self.configs().get(name).map(|c| c.values().cloned().collect()).unwrap_or_default();
         let start = marker.map(|m| all.iter().position(|c| c.qualifier.as_str() > m).unwrap_or(all.len())).unwrap_or(0);
@@ -226,12 +234,12 @@ impl ControlPlane {
         let mut out = Vec::new();
         for c in configs {
             match self.resolve_targets(name, &c.qualifier, c.requested).await {
-                Ok(targets) => out.extend(
-                    targets
-                        .into_iter()
-                        .filter(|(v, _)| v != LATEST)
-                        .map(|(version, count)| ProvisionTarget { qualifier: c.qualifier.clone(), version, count, epoch: c.last_modified_ms }),
-                ),
+                Ok(targets) => out.extend(targets.into_iter().filter(|(v, _)| v != LATEST).map(|(version, count)| ProvisionTarget {
+                    qualifier: c.qualifier.clone(),
+                    version,
+                    count,
+                    epoch: c.last_modified_ms,
+                })),
                 Err(e) => tracing::warn!(function = name, qualifier = %c.qualifier, "cannot provision: {}", e.message),
             }
         }
@@ -346,13 +354,18 @@ mod tests {
         assert_eq!(code(c.put_provisioned("f", Some(&q("live")), 1).await), ErrorCode::ResourceConflict);
         assert_eq!(
             c.provision_targets("f").await,
-            vec![ProvisionTarget { qualifier: "1".into(), version: "1".into(), count: 2, epoch: c.get_provisioned("f", Some(&q("1"))).await.unwrap().last_modified_ms }]
+            vec![ProvisionTarget {
+                qualifier: "1".into(),
+                version: "1".into(),
+                count: 2,
+                epoch: c.get_provisioned("f", Some(&q("1"))).await.unwrap().last_modified_ms
+            }]
         );
         // Without a reservation it leaves the unreserved pool; a reservation must cover it
         // and then carves it out of the function's on-demand share.
         assert_eq!(c.unreserved_concurrency(), 998);
         assert_eq!(c.on_demand_limits("f").reserved, None);
-        assert!(c.set_reserved_concurrency("f", Some(1)).await.is_err());
+        c.set_reserved_concurrency("f", Some(1)).await.unwrap_err();
         c.set_reserved_concurrency("f", Some(3)).await.unwrap();
         assert_eq!(c.unreserved_concurrency(), 997);
         assert_eq!(c.on_demand_limits("f").reserved, Some(1));

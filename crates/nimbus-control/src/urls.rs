@@ -36,7 +36,11 @@ impl ControlPlane {
             return Ok(());
         }
         if alias::is_version_number(q) {
-            return Err(ApiError::validation(q, "qualifier", "Member must satisfy regular expression pattern: ((?!^\\d+$)^[0-9a-zA-Z-_]+$)"));
+            return Err(ApiError::validation(
+                q,
+                "qualifier",
+                "Member must satisfy regular expression pattern: ((?!^\\d+$)^[0-9a-zA-Z-_]+$)",
+            ));
         }
         self.route(function, Some(&Qualifier::Named(q.to_string()))).await?;
         Ok(())
@@ -87,7 +91,12 @@ impl ControlPlane {
         self.store.get_function_url(function, qualifier).await.map_err(store_err)?.ok_or_else(|| self.url_not_found(function, qualifier))
     }
 
-    pub async fn update_function_url(&self, function: &str, qualifier: Option<&str>, change: UrlChange) -> Result<FunctionUrlConfig, ApiError> {
+    pub async fn update_function_url(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+        change: UrlChange,
+    ) -> Result<FunctionUrlConfig, ApiError> {
         let mut next = self.get_function_url(function, qualifier).await?;
         if let Some(a) = change.auth_type {
             next.auth_type = a;

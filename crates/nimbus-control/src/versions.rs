@@ -76,7 +76,12 @@ impl ControlPlane {
     }
 
     /// ListVersionsByFunction: `$LATEST` first, then by number; paged by version.
-    pub async fn list_versions(&self, name: &str, marker: Option<&str>, max: usize) -> Result<(Vec<FunctionConfig>, Option<String>), ApiError> {
+    pub async fn list_versions(
+        &self,
+        name: &str,
+        marker: Option<&str>,
+        max: usize,
+    ) -> Result<(Vec<FunctionConfig>, Option<String>), ApiError> {
         let all = self.store.list_versions(name).await.map_err(store_err)?;
         if all.is_empty() {
             return Err(self.not_found(name));
@@ -98,9 +103,9 @@ impl ControlPlane {
             Some(Qualifier::Named(q)) if alias::is_version_number(q) => q.clone(),
             Some(Qualifier::Named(q)) => {
                 let aliases = self.alias_map(name).await?;
-                let start = aliases.get(q.as_str()).ok_or_else(|| {
-                    ApiError::not_found(format!("Function not found: {}", self.partition.qualified_arn(name, q)))
-                })?;
+                let start = aliases
+                    .get(q.as_str())
+                    .ok_or_else(|| ApiError::not_found(format!("Function not found: {}", self.partition.qualified_arn(name, q))))?;
                 alias::resolve(start, |n| aliases.get(n), 1.0)?
             }
         };

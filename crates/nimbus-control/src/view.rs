@@ -67,7 +67,7 @@ fn roll() -> f64 {
     thread_local! {
         static STATE: Cell<u64> = Cell::new(
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-                ^ (std::process::id() as u64) << 32,
+                ^ u64::from(std::process::id()) << 32,
         );
     }
     STATE.with(|s| {

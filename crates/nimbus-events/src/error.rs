@@ -51,7 +51,9 @@ impl EventsError {
 
     /// AWS's wording for a value that breaks a constraint of the API model.
     pub(crate) fn constraint(value: &str, field: &str, constraint: &str) -> EventsError {
-        EventsError::Validation(format!("1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"))
+        EventsError::Validation(format!(
+            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
+        ))
     }
 }
 

@@ -72,7 +72,15 @@ pub struct TargetSpec {
 
 impl TargetSpec {
     pub fn new(id: impl Into<String>, arn: impl Into<String>) -> TargetSpec {
-        TargetSpec { id: id.into(), arn: arn.into(), role_arn: None, input: None, input_path: None, input_transformer: None, other: Map::new() }
+        TargetSpec {
+            id: id.into(),
+            arn: arn.into(),
+            role_arn: None,
+            input: None,
+            input_path: None,
+            input_transformer: None,
+            other: Map::new(),
+        }
     }
 
     /// Only Lambda functions are delivered to; other targets are stored and listed.

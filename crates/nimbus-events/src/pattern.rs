@@ -85,8 +85,14 @@ impl Op {
 #[derive(Debug, Clone)]
 enum Matcher {
     Exact(Scalar),
-    Prefix { value: String, ignore_case: bool },
-    Suffix { value: String, ignore_case: bool },
+    Prefix {
+        value: String,
+        ignore_case: bool,
+    },
+    Suffix {
+        value: String,
+        ignore_case: bool,
+    },
     EqualsIgnoreCase(String),
     Wildcard(Wildcard),
     /// Matches any present value other than these.
@@ -194,11 +200,11 @@ impl Cidr {
         let Ok(ip) = s.parse::<IpAddr>() else { return false };
         match (self.net, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - self.bits as u32).unwrap_or(0);
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.bits)).unwrap_or(0);
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX.checked_shl(128 - self.bits as u32).unwrap_or(0);
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.bits)).unwrap_or(0);
                 u128::from(n) & mask == u128::from(a) & mask
             }
             _ => false,
@@ -328,7 +334,10 @@ fn anything_but(v: &Value) -> Result<Matcher, String> {
             let all_strings = items.iter().all(Value::is_string);
             let all_numbers = items.iter().all(Value::is_number);
             if items.is_empty() || !(all_strings || all_numbers) {
-                return Err("Inside anything but list, start|null|boolean is not supported, and the list must hold only strings or only numbers.".into());
+                return Err(
+                    "Inside anything but list, start|null|boolean is not supported, and the list must hold only strings or only numbers."
+                        .into(),
+                );
             }
             Matcher::AnythingBut(items.iter().filter_map(Scalar::from_json).collect())
         }
@@ -465,9 +474,12 @@ mod tests {
     fn aws_examples() {
         let e = ec2_event();
         for (pattern, expected) in [
-            (json!({"detail-type": ["EC2 Instance State-change Notification"],
+            (
+                json!({"detail-type": ["EC2 Instance State-change Notification"],
                     "resources": ["arn:aws:ec2:us-east-1:123456789012:instance/i-000000aaaaaa00000"],
-                    "detail": {"state": ["initializing", "running"]}}), true),
+                    "detail": {"state": ["initializing", "running"]}}),
+                true,
+            ),
             (json!({"source": ["aws.ec2"], "detail": {"state": ["stopped"]}}), false),
             (json!({"source": ["aws.s3"]}), false),
             (json!({"time": [{"prefix": "2017-10-02"}]}), true),
@@ -492,9 +504,12 @@ mod tests {
             (json!({"detail": {"state": [{"anything-but": {"equals-ignore-case": ["RUNNING", "x"]}}]}}), false),
             (json!({"detail": {"state": [{"anything-but": {"wildcard": "r*g"}}]}}), false),
             (json!({"detail": {"state": [{"anything-but": {"wildcard": "s*p"}}]}}), true),
-            (json!({"detail": {"c-count": [{"numeric": [">", 0, "<=", 5]}],
+            (
+                json!({"detail": {"c-count": [{"numeric": [">", 0, "<=", 5]}],
                                "d-count": [{"numeric": ["<", 10]}],
-                               "x-limit": [{"numeric": ["=", 3.018e2]}]}}), true),
+                               "x-limit": [{"numeric": ["=", 3.018e2]}]}}),
+                true,
+            ),
             (json!({"detail": {"c-count": [{"numeric": [">", 5]}]}}), false),
             (json!({"detail": {"c-count": [{"numeric": [">=", 5]}]}}), true),
             (json!({"detail": {"state": [{"numeric": [">", 0]}]}}), false),
@@ -508,12 +523,15 @@ mod tests {
             (json!({"detail": {"c-count": [5]}}), true),
             (json!({"detail": {"c-count": [5.0]}}), true),
             (json!({"detail": {"c-count": ["5"]}}), false),
-            (json!({"time": [{"prefix": "2017-10-02"}],
+            (
+                json!({"time": [{"prefix": "2017-10-02"}],
                     "detail": {"state": [{"anything-but": "initializing"}],
                                "c-count": [{"numeric": [">", 0, "<=", 5]}],
                                "d-count": [{"numeric": ["<", 10]}],
                                "x-limit": [{"anything-but": [100, 200, 300]}],
-                               "source-ip": [{"cidr": "10.0.0.0/8"}]}}), true),
+                               "source-ip": [{"cidr": "10.0.0.0/8"}]}}),
+                true,
+            ),
         ] {
             check(pattern, &e, expected);
         }
@@ -523,16 +541,28 @@ mod tests {
     fn or() {
         let e = json!({"source": "aws.cloudwatch", "metricName": "CPUUtilization", "namespace": "AWS/Lambda",
                        "detail": {"source": "x", "detail-type": "CloudWatch Alarm State Change"}});
-        check(json!({"source": ["aws.cloudwatch"], "$or": [{"metricName": ["CPUUtilization", "ReadLatency"]}, {"namespace": ["AWS/EC2"]}]}), &e, true);
+        check(
+            json!({"source": ["aws.cloudwatch"], "$or": [{"metricName": ["CPUUtilization", "ReadLatency"]}, {"namespace": ["AWS/EC2"]}]}),
+            &e,
+            true,
+        );
         check(json!({"source": ["aws.cloudwatch"], "$or": [{"metricName": ["ReadLatency"]}, {"namespace": ["AWS/EC2"]}]}), &e, false);
         // Parallel ORs, one nested in detail.
-        check(json!({"$or": [{"metricName": ["X"]}, {"namespace": ["AWS/Lambda"]}],
-                     "detail": {"$or": [{"source": ["aws.cloudwatch"]}, {"detail-type": ["CloudWatch Alarm State Change"]}]}}), &e, true);
+        check(
+            json!({"$or": [{"metricName": ["X"]}, {"namespace": ["AWS/Lambda"]}],
+                     "detail": {"$or": [{"source": ["aws.cloudwatch"]}, {"detail-type": ["CloudWatch Alarm State Change"]}]}}),
+            &e,
+            true,
+        );
         // An AND inside an OR, and an OR inside that.
-        check(json!({"source": ["aws.cloudwatch"], "$or": [
-            {"metricName": ["ReadLatency"]},
-            {"namespace": ["AWS/Lambda"], "$or": [{"metricId": [1234]}, {"metricName": ["CPUUtilization"]}]}
-        ]}), &e, true);
+        check(
+            json!({"source": ["aws.cloudwatch"], "$or": [
+                {"metricName": ["ReadLatency"]},
+                {"namespace": ["AWS/Lambda"], "$or": [{"metricId": [1234]}, {"metricName": ["CPUUtilization"]}]}
+            ]}),
+            &e,
+            true,
+        );
         // "$or" with fewer than two objects is an ordinary field name.
         check(json!({"$or": {"metricName": ["CPUUtilization"]}}), &e, false);
         check(json!({"$or": {"metricName": ["CPUUtilization"]}}), &json!({"$or": {"metricName": "CPUUtilization"}}), true);
@@ -598,15 +628,37 @@ mod tests {
     #[test]
     fn invalid_patterns() {
         for p in [
-            "", "not json", "[]", "\"x\"", "{}", r#"{"source": "aws.ec2"}"#, r#"{"source": 5}"#, r#"{"source": []}"#,
-            r#"{"source": [[1]]}"#, r#"{"source": [{"prefix": 5}]}"#, r#"{"source": [{"foo": "x"}]}"#,
-            r#"{"source": [{"prefix": "a", "suffix": "b"}]}"#, r#"{"source": [{}]}"#, r#"{"n": [{"numeric": [">", "x"]}]}"#,
-            r#"{"n": [{"numeric": ["!=", 1]}]}"#, r#"{"n": [{"numeric": ["<", 1, ">", 0]}]}"#, r#"{"n": [{"numeric": [">", 5, "<", 1]}]}"#,
-            r#"{"n": [{"numeric": [">", 1, "<"]}]}"#, r#"{"n": [{"numeric": []}]}"#, r#"{"n": [{"exists": "yes"}]}"#,
-            r#"{"s": [{"wildcard": "a**b"}]}"#, r#"{"s": [{"wildcard": "a\\b"}]}"#, r#"{"s": [{"anything-but": ["a", 1]}]}"#,
-            r#"{"s": [{"anything-but": []}]}"#, r#"{"s": [{"anything-but": true}]}"#, r#"{"s": [{"anything-but": {"numeric": [">", 1]}}]}"#,
-            r#"{"s": [{"cidr": "10.0.0.0/33"}]}"#, r#"{"s": [{"cidr": "banana"}]}"#, r#"{"s": [{"prefix": {"suffix": "x"}}]}"#,
-            r#"{"$or": [{"a": ["x"]}, {}]}"#, r#"{"detail": {"s": "x"}}"#,
+            "",
+            "not json",
+            "[]",
+            "\"x\"",
+            "{}",
+            r#"{"source": "aws.ec2"}"#,
+            r#"{"source": 5}"#,
+            r#"{"source": []}"#,
+            r#"{"source": [[1]]}"#,
+            r#"{"source": [{"prefix": 5}]}"#,
+            r#"{"source": [{"foo": "x"}]}"#,
+            r#"{"source": [{"prefix": "a", "suffix": "b"}]}"#,
+            r#"{"source": [{}]}"#,
+            r#"{"n": [{"numeric": [">", "x"]}]}"#,
+            r#"{"n": [{"numeric": ["!=", 1]}]}"#,
+            r#"{"n": [{"numeric": ["<", 1, ">", 0]}]}"#,
+            r#"{"n": [{"numeric": [">", 5, "<", 1]}]}"#,
+            r#"{"n": [{"numeric": [">", 1, "<"]}]}"#,
+            r#"{"n": [{"numeric": []}]}"#,
+            r#"{"n": [{"exists": "yes"}]}"#,
+            r#"{"s": [{"wildcard": "a**b"}]}"#,
+            r#"{"s": [{"wildcard": "a\\b"}]}"#,
+            r#"{"s": [{"anything-but": ["a", 1]}]}"#,
+            r#"{"s": [{"anything-but": []}]}"#,
+            r#"{"s": [{"anything-but": true}]}"#,
+            r#"{"s": [{"anything-but": {"numeric": [">", 1]}}]}"#,
+            r#"{"s": [{"cidr": "10.0.0.0/33"}]}"#,
+            r#"{"s": [{"cidr": "banana"}]}"#,
+            r#"{"s": [{"prefix": {"suffix": "x"}}]}"#,
+            r#"{"$or": [{"a": ["x"]}, {}]}"#,
+            r#"{"detail": {"s": "x"}}"#,
         ] {
             match EventPattern::parse(p) {
                 Err(EventsError::InvalidEventPattern(m)) => assert!(m.starts_with("Event pattern is not valid. Reason: "), "{p}: {m}"),

@@ -29,7 +29,9 @@ fn invalid<T>(reason: impl Into<String>) -> Result<T, InvalidSchedule> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Schedule {
     /// Every so many milliseconds, counted from when the rule was enabled.
-    Rate { every_ms: i64 },
+    Rate {
+        every_ms: i64,
+    },
     Cron(Box<Cron>),
 }
 
@@ -274,11 +276,7 @@ fn first_of_next_month(date: NaiveDate) -> Option<NaiveDate> {
 }
 
 fn days_in_month(year: i32, month: u32) -> u32 {
-    NaiveDate::from_ymd_opt(year, month, 1)
-        .and_then(first_of_next_month)
-        .and_then(|d| d.pred_opt())
-        .map(|d| d.day())
-        .unwrap_or(28)
+    NaiveDate::from_ymd_opt(year, month, 1).and_then(first_of_next_month).and_then(|d| d.pred_opt()).map(|d| d.day()).unwrap_or(28)
 }
 
 /// Day-of-week (1 = Sunday) of `date`, or of nothing when the day does not exist.
@@ -433,7 +431,11 @@ mod tests {
         // 8:00 AM on the first day of the month.
         check("cron(0 8 1 * ? *)", "2024-01-15 00:00", &["2024-02-01 08:00 Thu", "2024-03-01 08:00 Fri", "2024-04-01 08:00 Mon"]);
         // Every 15 minutes.
-        check("cron(0/15 * * * ? *)", "2024-03-01 10:07", &["2024-03-01 10:15 Fri", "2024-03-01 10:30 Fri", "2024-03-01 10:45 Fri", "2024-03-01 11:00 Fri"]);
+        check(
+            "cron(0/15 * * * ? *)",
+            "2024-03-01 10:07",
+            &["2024-03-01 10:15 Fri", "2024-03-01 10:30 Fri", "2024-03-01 10:45 Fri", "2024-03-01 11:00 Fri"],
+        );
         // Every 10 minutes Monday through Friday.
         check("cron(0/10 * ? * MON-FRI *)", "2024-03-01 23:55", &["2024-03-04 00:00 Mon", "2024-03-04 00:10 Mon"]);
         // Every 5 minutes between 8:00 AM and 5:55 PM weekdays.
@@ -441,7 +443,11 @@ mod tests {
         // 9 AM on the first Monday of each month.
         check("cron(0 9 ? * 2#1 *)", "2024-01-01 09:00", &["2024-02-05 09:00 Mon", "2024-03-04 09:00 Mon", "2024-04-01 09:00 Mon"]);
         // 10:15 AM on the last Friday of each month during 2002 to 2005.
-        check("cron(15 10 ? * 6L 2002-2005)", "2002-01-01 00:00", &["2002-01-25 10:15 Fri", "2002-02-22 10:15 Fri", "2002-03-29 10:15 Fri"]);
+        check(
+            "cron(15 10 ? * 6L 2002-2005)",
+            "2002-01-01 00:00",
+            &["2002-01-25 10:15 Fri", "2002-02-22 10:15 Fri", "2002-03-29 10:15 Fri"],
+        );
         check("cron(15 10 ? * 6L 2002-2005)", "2005-12-01 00:00", &["2005-12-30 10:15 Fri", "never"]);
         check("cron(15 10 ? * 6L 2002-2005)", "2024-01-01 00:00", &["never"]);
     }
@@ -462,10 +468,31 @@ mod tests {
         check("cron(0 0 ? * L *)", "2024-03-01 00:00", &["2024-03-02 00:00 Sat", "2024-03-09 00:00 Sat"]);
         // Names, lists, ranges, wrap-around ranges.
         check("cron(30 6 ? * SUN,wed *)", "2024-03-01 00:00", &["2024-03-03 06:30 Sun", "2024-03-06 06:30 Wed"]);
-        check("cron(0 0 ? * FRI-MON *)", "2024-03-01 00:00", &["2024-03-02 00:00 Sat", "2024-03-03 00:00 Sun", "2024-03-04 00:00 Mon", "2024-03-08 00:00 Fri"]);
-        check("cron(0 22-1 * * ? 2024)", "2024-03-01 00:00", &["2024-03-01 01:00 Fri", "2024-03-01 22:00 Fri", "2024-03-01 23:00 Fri", "2024-03-02 00:00 Sat"]);
+        check(
+            "cron(0 0 ? * FRI-MON *)",
+            "2024-03-01 00:00",
+            &["2024-03-02 00:00 Sat", "2024-03-03 00:00 Sun", "2024-03-04 00:00 Mon", "2024-03-08 00:00 Fri"],
+        );
+        check(
+            "cron(0 22-1 * * ? 2024)",
+            "2024-03-01 00:00",
+            &["2024-03-01 01:00 Fri", "2024-03-01 22:00 Fri", "2024-03-01 23:00 Fri", "2024-03-02 00:00 Sat"],
+        );
         check("cron(0 0 1 JAN-MAR/2 ? *)", "2024-01-01 00:00", &["2024-03-01 00:00 Fri", "2025-01-01 00:00 Wed"]);
-        check("cron(5,10-12,*/20 0 1 1 ? 2030)", "2024-01-01 00:00", &["2030-01-01 00:00 Tue", "2030-01-01 00:05 Tue", "2030-01-01 00:10 Tue", "2030-01-01 00:11 Tue", "2030-01-01 00:12 Tue", "2030-01-01 00:20 Tue", "2030-01-01 00:40 Tue", "never"]);
+        check(
+            "cron(5,10-12,*/20 0 1 1 ? 2030)",
+            "2024-01-01 00:00",
+            &[
+                "2030-01-01 00:00 Tue",
+                "2030-01-01 00:05 Tue",
+                "2030-01-01 00:10 Tue",
+                "2030-01-01 00:11 Tue",
+                "2030-01-01 00:12 Tue",
+                "2030-01-01 00:20 Tue",
+                "2030-01-01 00:40 Tue",
+                "never",
+            ],
+        );
         // Every minute.
         check("cron(* * * * ? *)", "2024-03-01 23:59", &["2024-03-02 00:00 Sat", "2024-03-02 00:01 Sat"]);
         // Feb 30th never comes.
@@ -484,13 +511,44 @@ mod tests {
     #[test]
     fn invalid_expressions() {
         for expr in [
-            "", "cron()", "cron(0 12 * * * *)", "cron(0 12 ? * ? *)", "cron(7 20 * * 1-7 *)", "cron(0 12 * * ?)",
-            "cron(0 12 * * ? * *)", "cron(60 * * * ? *)", "cron(0 24 * * ? *)", "cron(0 0 0 * ? *)", "cron(0 0 32 * ? *)",
-            "cron(0 0 * 13 ? *)", "cron(0 0 ? * 8 *)", "cron(0 0 ? * 0 *)", "cron(0 0 * * ? 1969)", "cron(0 0 * * ? 2200)",
-            "cron(*/60 * * * ? *)", "cron(0/0 * * * ? *)", "cron(a * * * ? *)", "cron(0 0 32W * ? *)", "cron(0 0 ? * 2#6 *)",
-            "cron(0 0 ? * 8L *)", "cron(0 0 L-2 * ? *)", "cron(1- * * * ? *)", "cron(, * * * ? *)", "cron(0 0 ? * FOO *)",
-            "rate(1 minutes)", "rate(5 minute)", "rate(0 minutes)", "rate(-1 minutes)", "rate(1.5 hours)", "rate(1 hour",
-            "rate(1 week)", "rate(minutes)", "rate(2 Minutes)", "rate(+2 minutes)", "rate(1 minute 2)", "every 5 minutes",
+            "",
+            "cron()",
+            "cron(0 12 * * * *)",
+            "cron(0 12 ? * ? *)",
+            "cron(7 20 * * 1-7 *)",
+            "cron(0 12 * * ?)",
+            "cron(0 12 * * ? * *)",
+            "cron(60 * * * ? *)",
+            "cron(0 24 * * ? *)",
+            "cron(0 0 0 * ? *)",
+            "cron(0 0 32 * ? *)",
+            "cron(0 0 * 13 ? *)",
+            "cron(0 0 ? * 8 *)",
+            "cron(0 0 ? * 0 *)",
+            "cron(0 0 * * ? 1969)",
+            "cron(0 0 * * ? 2200)",
+            "cron(*/60 * * * ? *)",
+            "cron(0/0 * * * ? *)",
+            "cron(a * * * ? *)",
+            "cron(0 0 32W * ? *)",
+            "cron(0 0 ? * 2#6 *)",
+            "cron(0 0 ? * 8L *)",
+            "cron(0 0 L-2 * ? *)",
+            "cron(1- * * * ? *)",
+            "cron(, * * * ? *)",
+            "cron(0 0 ? * FOO *)",
+            "rate(1 minutes)",
+            "rate(5 minute)",
+            "rate(0 minutes)",
+            "rate(-1 minutes)",
+            "rate(1.5 hours)",
+            "rate(1 hour",
+            "rate(1 week)",
+            "rate(minutes)",
+            "rate(2 Minutes)",
+            "rate(+2 minutes)",
+            "rate(1 minute 2)",
+            "every 5 minutes",
             "rate(99999999999 days)",
         ] {
             let e = Schedule::parse(expr).expect_err(expr);

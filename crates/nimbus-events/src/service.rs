@@ -16,9 +16,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::error::EventsError;
-use crate::model::{
-    BusInfo, FailedEntry, Page, PutEventsEntry, PutEventsResult, PutRule, RuleInfo, TargetSpec, DEFAULT_BUS,
-};
+use crate::model::{BusInfo, FailedEntry, Page, PutEventsEntry, PutEventsResult, PutRule, RuleInfo, TargetSpec, DEFAULT_BUS};
 use crate::pattern::EventPattern;
 use crate::schedule::Schedule;
 use crate::store;
@@ -449,7 +447,10 @@ impl EventsService {
             // An unchanged schedule keeps its place: editing a description does not restart a rate.
             let next_fire_ms = match (&schedule, existing) {
                 (Some(_), Some(old))
-                    if info.enabled() && old.info.enabled() && old.info.schedule_expression == info.schedule_expression && old.next_fire_ms.is_some() =>
+                    if info.enabled()
+                        && old.info.enabled()
+                        && old.info.schedule_expression == info.schedule_expression
+                        && old.next_fire_ms.is_some() =>
                 {
                     old.next_fire_ms
                 }
@@ -492,7 +493,13 @@ impl EventsService {
         state.rules.get(&(bus.clone(), name.to_string())).map(|r| r.info.clone()).ok_or_else(|| Self::no_rule(&bus, name))
     }
 
-    pub async fn list_rules(&self, prefix: Option<&str>, bus: Option<&str>, token: Option<&str>, limit: Option<i64>) -> Result<Page<RuleInfo>, EventsError> {
+    pub async fn list_rules(
+        &self,
+        prefix: Option<&str>,
+        bus: Option<&str>,
+        token: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<RuleInfo>, EventsError> {
         let limit = check_limit(limit)?;
         let bus = self.bus_name(bus)?;
         let state = self.shared.read();
@@ -591,7 +598,8 @@ impl EventsService {
         let key = (bus, rule.to_string());
         self.write(move |tx, state| {
             let r = state.rules.get(&key).ok_or_else(|| Self::no_rule(&key.0, &key.1))?;
-            let ids: BTreeSet<&str> = r.targets.iter().map(|t| t.spec.id.as_str()).chain(compiled.iter().map(|t| t.spec.id.as_str())).collect();
+            let ids: BTreeSet<&str> =
+                r.targets.iter().map(|t| t.spec.id.as_str()).chain(compiled.iter().map(|t| t.spec.id.as_str())).collect();
             if ids.len() > MAX_TARGETS_PER_RULE {
                 return Err(EventsError::LimitExceeded("The requested resource exceeds the maximum number allowed.".into()));
             }
@@ -647,7 +655,13 @@ impl EventsService {
         .await
     }
 
-    pub async fn list_targets_by_rule(&self, rule: &str, bus: Option<&str>, token: Option<&str>, limit: Option<i64>) -> Result<Page<TargetSpec>, EventsError> {
+    pub async fn list_targets_by_rule(
+        &self,
+        rule: &str,
+        bus: Option<&str>,
+        token: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<TargetSpec>, EventsError> {
         check_name(rule, "rule")?;
         let limit = check_limit(limit)?;
         let bus = self.bus_name(bus)?;
@@ -658,7 +672,13 @@ impl EventsService {
         paginate(items, token, limit)
     }
 
-    pub async fn list_rule_names_by_target(&self, target_arn: &str, bus: Option<&str>, token: Option<&str>, limit: Option<i64>) -> Result<Page<String>, EventsError> {
+    pub async fn list_rule_names_by_target(
+        &self,
+        target_arn: &str,
+        bus: Option<&str>,
+        token: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<String>, EventsError> {
         check_len(Some(target_arn), "targetArn", 1, 1600)?;
         let limit = check_limit(limit)?;
         let bus = self.bus_name(bus)?;
@@ -744,17 +764,8 @@ impl EventsService {
     }
 
     pub(crate) fn make_event(&self, id: &str, detail_type: &str, source: &str, time: &str, resources: &[String], detail: &Value) -> Event {
-        let envelope = Envelope {
-            version: "0",
-            id,
-            detail_type,
-            source,
-            account: &self.account,
-            time,
-            region: &self.region,
-            resources,
-            detail,
-        };
+        let envelope =
+            Envelope { version: "0", id, detail_type, source, account: &self.account, time, region: &self.region, resources, detail };
         let text = serde_json::to_string(&envelope).expect("events serialize");
         let value = serde_json::to_value(&envelope).expect("events serialize");
         Event { value, text }
@@ -799,7 +810,12 @@ impl EventsService {
 
     // ---- buses ------------------------------------------------------------------------
 
-    pub async fn create_event_bus(&self, name: &str, description: Option<String>, event_source: Option<&str>) -> Result<String, EventsError> {
+    pub async fn create_event_bus(
+        &self,
+        name: &str,
+        description: Option<String>,
+        event_source: Option<&str>,
+    ) -> Result<String, EventsError> {
         check_len(Some(name), "name", 1, 256)?;
         if !name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'.' | b'-' | b'_')) {
             return Err(EventsError::constraint(name, "name", "Member must satisfy regular expression pattern: [/\\.\\-_A-Za-z0-9]+"));
@@ -857,7 +873,12 @@ impl EventsService {
         self.shared.read().buses.get(&bus).cloned().ok_or_else(|| Self::no_bus(&bus))
     }
 
-    pub async fn list_event_buses(&self, prefix: Option<&str>, token: Option<&str>, limit: Option<i64>) -> Result<Page<BusInfo>, EventsError> {
+    pub async fn list_event_buses(
+        &self,
+        prefix: Option<&str>,
+        token: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<BusInfo>, EventsError> {
         let limit = check_limit(limit)?;
         let buses: Vec<(String, BusInfo)> = self
             .shared

@@ -75,7 +75,12 @@ fn schedule_rule(name: &str, expr: &str) -> PutRule {
 }
 
 fn entry(source: &str, detail_type: &str, detail: Value) -> PutEventsEntry {
-    PutEventsEntry { source: Some(source.into()), detail_type: Some(detail_type.into()), detail: Some(detail.to_string()), ..Default::default() }
+    PutEventsEntry {
+        source: Some(source.into()),
+        detail_type: Some(detail_type.into()),
+        detail: Some(detail.to_string()),
+        ..Default::default()
+    }
 }
 
 fn code(e: EventsError) -> &'static str {
@@ -86,7 +91,8 @@ fn code(e: EventsError) -> &'static str {
 async fn rules_crud() {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = open(dir.path(), T0);
-    let arn = f.svc.put_rule(PutRule { description: Some("d".into()), ..pattern_rule("r1", json!({"source": ["app"]})) }).await.expect("put");
+    let arn =
+        f.svc.put_rule(PutRule { description: Some("d".into()), ..pattern_rule("r1", json!({"source": ["app"]})) }).await.expect("put");
     assert_eq!(arn, "arn:aws:events:us-east-1:000000000000:rule/r1");
     let r = f.svc.describe_rule("r1", None).await.expect("describe");
     assert_eq!((r.state.as_str(), r.event_bus.as_str(), r.description.as_deref()), ("ENABLED", "default", Some("d")));
@@ -140,17 +146,36 @@ async fn rule_validation() {
     let m = check(f.svc.put_rule(schedule_rule("bad", "rate(1 minutes)")).await, "ValidationException", "bad schedule");
     assert_eq!(m, "Parameter ScheduleExpression is not valid.");
     check(f.svc.put_rule(schedule_rule("bad", "cron(0 12 * * * *)")).await, "ValidationException", "bad cron");
-    let m = check(f.svc.put_rule(PutRule { event_pattern: Some("{\"source\": \"x\"}".into()), ..rule("bad") }).await, "InvalidEventPatternException", "bad pattern");
+    let m = check(
+        f.svc.put_rule(PutRule { event_pattern: Some("{\"source\": \"x\"}".into()), ..rule("bad") }).await,
+        "InvalidEventPatternException",
+        "bad pattern",
+    );
     assert!(m.starts_with("Event pattern is not valid. Reason: "), "{m}");
     check(f.svc.put_rule(pattern_rule("bad name", json!({"a": [1]}))).await, "ValidationException", "name");
     check(f.svc.put_rule(pattern_rule(&"x".repeat(65), json!({"a": [1]}))).await, "ValidationException", "long name");
-    check(f.svc.put_rule(PutRule { state: Some("ON".into()), ..pattern_rule("s", json!({"a": [1]})) }).await, "ValidationException", "state");
-    check(f.svc.put_rule(PutRule { event_bus: Some("nobus".into()), ..pattern_rule("s", json!({"a": [1]})) }).await, "ResourceNotFoundException", "bus");
+    check(
+        f.svc.put_rule(PutRule { state: Some("ON".into()), ..pattern_rule("s", json!({"a": [1]})) }).await,
+        "ValidationException",
+        "state",
+    );
+    check(
+        f.svc.put_rule(PutRule { event_bus: Some("nobus".into()), ..pattern_rule("s", json!({"a": [1]})) }).await,
+        "ResourceNotFoundException",
+        "bus",
+    );
     f.svc.create_event_bus("custom", None, None).await.expect("bus");
-    let m = check(f.svc.put_rule(PutRule { event_bus: Some("custom".into()), ..schedule_rule("s", "rate(1 hour)") }).await, "ValidationException", "schedule on custom bus");
+    let m = check(
+        f.svc.put_rule(PutRule { event_bus: Some("custom".into()), ..schedule_rule("s", "rate(1 hour)") }).await,
+        "ValidationException",
+        "schedule on custom bus",
+    );
     assert_eq!(m, "ScheduleExpression is supported only on the default event bus.");
     // Both a schedule and a pattern: AWS accepts it (fires on both).
-    f.svc.put_rule(PutRule { event_pattern: Some(json!({"source": ["x"]}).to_string()), ..schedule_rule("both", "rate(1 hour)") }).await.expect("both");
+    f.svc
+        .put_rule(PutRule { event_pattern: Some(json!({"source": ["x"]}).to_string()), ..schedule_rule("both", "rate(1 hour)") })
+        .await
+        .expect("both");
     assert_eq!(code(f.svc.list_rules(None, None, None, Some(0)).await.expect_err("limit")), "ValidationException");
     assert_eq!(code(f.svc.list_rules(None, None, Some("!!"), None).await.expect_err("token")), "ValidationException");
 }
@@ -184,7 +209,13 @@ async fn targets() {
     f.svc.put_rule(pattern_rule("r2", json!({"source": ["app"]}))).await.expect("put");
     f.svc.put_targets("r2", None, vec![TargetSpec::new("x", FN)]).await.expect("put");
     assert_eq!(f.svc.list_rule_names_by_target(FN, None, None, None).await.expect("by target").items, ["r", "r2"]);
-    assert!(f.svc.list_rule_names_by_target("arn:aws:lambda:us-east-1:000000000000:function:other", None, None, None).await.expect("by target").items.is_empty());
+    assert!(f
+        .svc
+        .list_rule_names_by_target("arn:aws:lambda:us-east-1:000000000000:function:other", None, None, None)
+        .await
+        .expect("by target")
+        .items
+        .is_empty());
 
     // Bad targets are refused whole.
     let bad = |t: TargetSpec| {
@@ -203,7 +234,10 @@ async fn targets() {
     assert_eq!(bad(t).await, "ValidationException");
     assert_eq!(bad(TargetSpec::new("bad id", FN)).await, "ValidationException");
     assert_eq!(bad(TargetSpec::new("t", "function:x")).await, "ValidationException");
-    assert_eq!(code(f.svc.put_targets("nope", None, vec![TargetSpec::new("t", FN)]).await.expect_err("no rule")), "ResourceNotFoundException");
+    assert_eq!(
+        code(f.svc.put_targets("nope", None, vec![TargetSpec::new("t", FN)]).await.expect_err("no rule")),
+        "ResourceNotFoundException"
+    );
 
     // Targets survive a restart, in order.
     drop(f);
@@ -218,7 +252,10 @@ async fn put_events_delivers_to_matching_enabled_lambda_targets() {
     f.svc.put_rule(pattern_rule("orders", json!({"source": ["shop"], "detail": {"total": [{"numeric": [">", 100]}]}}))).await.expect("put");
     f.svc.put_rule(pattern_rule("all-shop", json!({"source": [{"prefix": "sho"}]}))).await.expect("put");
     f.svc.put_rule(PutRule { state: Some("DISABLED".into()), ..pattern_rule("off", json!({"source": ["shop"]})) }).await.expect("put");
-    f.svc.put_targets("orders", None, vec![TargetSpec::new("fn", FN), TargetSpec::new("q", "arn:aws:sqs:us-east-1:000000000000:q")]).await.expect("t");
+    f.svc
+        .put_targets("orders", None, vec![TargetSpec::new("fn", FN), TargetSpec::new("q", "arn:aws:sqs:us-east-1:000000000000:q")])
+        .await
+        .expect("t");
     let mut path = TargetSpec::new("path", "arn:aws:lambda:us-east-1:000000000000:function:p");
     path.input_path = Some("$.detail".into());
     let mut constant = TargetSpec::new("const", "arn:aws:lambda:us-east-1:000000000000:function:c");
@@ -236,12 +273,15 @@ async fn put_events_delivers_to_matching_enabled_lambda_targets() {
     let calls = f.sink.take();
     let arns: Vec<&str> = calls.iter().map(|(a, _)| a.as_str()).collect();
     // Rules in name order, targets in their order; the SQS target and the disabled rule get nothing.
-    assert_eq!(arns, [
-        "arn:aws:lambda:us-east-1:000000000000:function:p",
-        "arn:aws:lambda:us-east-1:000000000000:function:c",
-        "arn:aws:lambda:us-east-1:000000000000:function:t:live",
-        FN,
-    ]);
+    assert_eq!(
+        arns,
+        [
+            "arn:aws:lambda:us-east-1:000000000000:function:p",
+            "arn:aws:lambda:us-east-1:000000000000:function:c",
+            "arn:aws:lambda:us-east-1:000000000000:function:t:live",
+            FN,
+        ]
+    );
     assert_eq!(calls[0].1, json!({"total": 150}));
     assert_eq!(calls[1].1, json!({"fixed": true}));
     assert_eq!(calls[2].1, json!({"t": 150, "rule": "all-shop"}));
@@ -259,7 +299,10 @@ async fn put_events_delivers_to_matching_enabled_lambda_targets() {
     assert_eq!(keys.len(), 9);
 
     // Below the threshold only the prefix rule matches; another source matches nothing.
-    f.svc.put_events(vec![entry("shop", "Order", json!({"total": 5})), entry("elsewhere", "Order", json!({"total": 500}))]).await.expect("put");
+    f.svc
+        .put_events(vec![entry("shop", "Order", json!({"total": 5})), entry("elsewhere", "Order", json!({"total": 500}))])
+        .await
+        .expect("put");
     assert_eq!(f.sink.take().len(), 3);
 
     // Disabling stops delivery; enabling resumes it.
@@ -287,7 +330,10 @@ async fn put_events_delivers_to_matching_enabled_lambda_targets() {
             PutEventsResult::Accepted { .. } => "ok",
         })
         .collect();
-    assert_eq!(codes, ["InvalidArgument", "MalformedDetail", "MalformedDetail", "NotAuthorizedForSourceException", "ResourceNotFoundException", "ok"]);
+    assert_eq!(
+        codes,
+        ["InvalidArgument", "MalformedDetail", "MalformedDetail", "NotAuthorizedForSourceException", "ResourceNotFoundException", "ok"]
+    );
     let PutEventsResult::Failed { error_message, .. } = &results[0] else { panic!() };
     assert_eq!(error_message, "Parameter DetailType is not valid. Reason: DetailType is a required argument.");
     let too_many: Vec<PutEventsEntry> = (0..11).map(|_| entry("shop", "x", json!({}))).collect();
@@ -306,7 +352,8 @@ async fn custom_buses() {
     assert_eq!(code(f.svc.create_event_bus("default", None, None).await.expect_err("dup")), "ResourceAlreadyExistsException");
     let names = |p: Page<BusInfo>| p.items.into_iter().map(|b| b.name).collect::<Vec<_>>();
     assert_eq!(names(f.svc.list_event_buses(None, None, None).await.expect("list")), ["default", "orders"]);
-    let rule_arn = f.svc.put_rule(PutRule { event_bus: Some(arn.clone()), ..pattern_rule("r", json!({"source": ["s"]})) }).await.expect("put");
+    let rule_arn =
+        f.svc.put_rule(PutRule { event_bus: Some(arn.clone()), ..pattern_rule("r", json!({"source": ["s"]})) }).await.expect("put");
     assert_eq!(rule_arn, "arn:aws:events:us-east-1:000000000000:rule/orders/r");
     f.svc.put_targets("r", Some("orders"), vec![TargetSpec::new("t", FN)]).await.expect("t");
     // Events go to the bus they name.
@@ -332,7 +379,10 @@ async fn test_event_pattern() {
     assert_eq!(f.svc.test_event_pattern(&json!({"detail": {"a": [1]}}).to_string(), &event), Ok(true));
     assert_eq!(f.svc.test_event_pattern(&json!({"detail": {"a": [2]}}).to_string(), &event), Ok(false));
     assert_eq!(code(f.svc.test_event_pattern("{\"a\": 1}", &event).expect_err("bad pattern")), "InvalidEventPatternException");
-    assert_eq!(code(f.svc.test_event_pattern(&json!({"a": [1]}).to_string(), "{\"detail\": {}}").expect_err("bad event")), "ValidationException");
+    assert_eq!(
+        code(f.svc.test_event_pattern(&json!({"a": [1]}).to_string(), "{\"detail\": {}}").expect_err("bad event")),
+        "ValidationException"
+    );
 }
 
 const MINUTE: i64 = 60_000;
@@ -378,7 +428,10 @@ async fn schedules_fire_once_per_period() {
     f.svc.enable_rule("five", None).await.expect("enable");
     assert_eq!(f.svc.describe_rule("five", None).await.expect("describe").state, "ENABLED");
     let fired = f.svc.tick(T0 + 16 * MINUTE).await.expect("tick");
-    assert_eq!(fired.iter().map(|f| (f.rule_arn.as_str(), f.time_ms)).collect::<Vec<_>>(), [(arn.as_str(), T0 + 16 * MINUTE), (five.as_str(), T0 + 16 * MINUTE)]);
+    assert_eq!(
+        fired.iter().map(|f| (f.rule_arn.as_str(), f.time_ms)).collect::<Vec<_>>(),
+        [(arn.as_str(), T0 + 16 * MINUTE), (five.as_str(), T0 + 16 * MINUTE)]
+    );
 }
 
 #[tokio::test]

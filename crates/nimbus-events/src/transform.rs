@@ -138,9 +138,9 @@ impl InputTransformer {
                 }
                 '<' => {
                     let rest = &self.template[i + 1..];
-                    let name_len = rest.find('>').filter(|n| {
-                        *n > 0 && rest[..*n].bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-                    });
+                    let name_len = rest
+                        .find('>')
+                        .filter(|n| *n > 0 && rest[..*n].bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')));
                     match name_len.and_then(|n| self.lookup(&rest[..n], event, ctx).map(|v| (n, v))) {
                         Some((n, value)) => {
                             substitute(&mut out, value.as_ref(), in_string, json_template);
@@ -231,7 +231,11 @@ mod tests {
         })
     }
 
-    const CTX: DeliveryContext<'static> = DeliveryContext { rule_arn: "arn:aws:events:us-east-1:123456789012:rule/r", rule_name: "r", ingestion_time: "2015-11-11T21:29:55Z" };
+    const CTX: DeliveryContext<'static> = DeliveryContext {
+        rule_arn: "arn:aws:events:us-east-1:123456789012:rule/r",
+        rule_name: "r",
+        ingestion_time: "2015-11-11T21:29:55Z",
+    };
 
     fn render(paths: &[(&str, &str)], template: &str) -> String {
         let paths: Vec<(String, String)> = paths.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -264,8 +268,10 @@ mod tests {
     fn aws_transformer_examples() {
         let paths = [("instance", "$.detail.instance-id"), ("state", "$.detail.state")];
         // A JSON object: strings keep their quotes.
-        assert_eq!(render(&paths, r#"{"instance": <instance>, "state": [9, <state>, true]}"#),
-                   r#"{"instance": "i-0123456789", "state": [9, "RUNNING", true]}"#);
+        assert_eq!(
+            render(&paths, r#"{"instance": <instance>, "state": [9, <state>, true]}"#),
+            r#"{"instance": "i-0123456789", "state": [9, "RUNNING", true]}"#
+        );
         // Inside a JSON string: the value without quotes.
         assert_eq!(render(&paths, r#""instance <instance> is in <state>""#), r#""instance i-0123456789 is in RUNNING""#);
         assert_eq!(render(&paths, r#"{"msg": "instance <instance> is in <state>"}"#), r#"{"msg": "instance i-0123456789 is in RUNNING"}"#);
@@ -284,8 +290,10 @@ mod tests {
         // Unknown placeholders and stray angle brackets stay.
         assert_eq!(render(&paths, "<b>bold</b> <count> a < b > c"), "<b>bold</b> 3 a < b > c");
         // Predefined variables.
-        assert_eq!(render(&[], r#"{"rule": <aws.events.rule-name>, "arn": "<aws.events.rule-arn>", "at": <aws.events.event.ingestion-time>}"#),
-                   r#"{"rule": "r", "arn": "arn:aws:events:us-east-1:123456789012:rule/r", "at": "2015-11-11T21:29:55Z"}"#);
+        assert_eq!(
+            render(&[], r#"{"rule": <aws.events.rule-name>, "arn": "<aws.events.rule-arn>", "at": <aws.events.event.ingestion-time>}"#),
+            r#"{"rule": "r", "arn": "arn:aws:events:us-east-1:123456789012:rule/r", "at": "2015-11-11T21:29:55Z"}"#
+        );
         let whole: Value = serde_json::from_str(&render(&[], r#"{"e": <aws.events.event.json>, "h": <aws.events.event>}"#)).expect("JSON");
         assert_eq!(whole["e"], event());
         assert!(whole["h"].get("detail").is_none());
@@ -295,10 +303,10 @@ mod tests {
     #[test]
     fn invalid_transformers() {
         let p = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
-        assert!(InputTransformer::new(&[], "").is_err());
-        assert!(InputTransformer::new(&p("a.b", "$.x"), "<a.b>").is_err());
-        assert!(InputTransformer::new(&p("a", "detail"), "<a>").is_err());
-        assert!(InputTransformer::new(&p("a", "$.x"), &"x".repeat(8193)).is_err());
+        InputTransformer::new(&[], "").unwrap_err();
+        InputTransformer::new(&p("a.b", "$.x"), "<a.b>").unwrap_err();
+        InputTransformer::new(&p("a", "detail"), "<a>").unwrap_err();
+        InputTransformer::new(&p("a", "$.x"), &"x".repeat(8193)).unwrap_err();
     }
 
     #[test]

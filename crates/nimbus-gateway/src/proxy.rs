@@ -228,7 +228,13 @@ pub fn v2_event(req: &HttpRequest<'_>, ctx: &Context<'_>) -> Bytes {
             api_id: ctx.api_id,
             domain_name: ctx.domain_name,
             domain_prefix: ctx.domain_prefix,
-            http: V2Http { method: req.method, path: req.path, protocol: "HTTP/1.1", source_ip: req.source_ip, user_agent: user_agent(req) },
+            http: V2Http {
+                method: req.method,
+                path: req.path,
+                protocol: "HTTP/1.1",
+                source_ip: req.source_ip,
+                user_agent: user_agent(req),
+            },
             request_id: ctx.request_id,
             route_key: ctx.route_key,
             stage: ctx.stage,
@@ -550,7 +556,11 @@ mod tests {
         let r = v1_response(br#"{"statusCode":200,"headers":{"x-a":"1"},"multiValueHeaders":{"x-b":["1","2"]},"body":"ok"}"#).unwrap();
         assert_eq!(r.headers().get_all("x-b").iter().count(), 2);
         assert!(v1_response(br#"{"hello":"world"}"#).is_none());
-        let r = alb_response(br#"{"statusCode":200,"statusDescription":"200 OK","headers":{"x-a":"1"},"multiValueHeaders":{"x-b":["1"]}}"#, false).unwrap();
+        let r = alb_response(
+            br#"{"statusCode":200,"statusDescription":"200 OK","headers":{"x-a":"1"},"multiValueHeaders":{"x-b":["1"]}}"#,
+            false,
+        )
+        .unwrap();
         assert!(r.headers().contains_key("x-a") && !r.headers().contains_key("x-b"));
         let r = alb_response(br#"{"statusCode":200,"headers":{"x-a":"1"},"multiValueHeaders":{"x-b":["1","2"]}}"#, true).unwrap();
         assert!(!r.headers().contains_key("x-a") && r.headers().get_all("x-b").iter().count() == 2);

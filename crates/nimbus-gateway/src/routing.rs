@@ -42,7 +42,8 @@ impl RouteKey {
         if key == "$default" {
             return Ok(RouteKey { path: None });
         }
-        let (method, path) = key.split_once(' ').ok_or_else(|| format!("Invalid route key: {key}. Route keys look like 'GET /pets' or '$default'"))?;
+        let (method, path) =
+            key.split_once(' ').ok_or_else(|| format!("Invalid route key: {key}. Route keys look like 'GET /pets' or '$default'"))?;
         if !METHODS.contains(&method) {
             return Err(format!("Invalid HTTP method {method} in route key {key}"));
         }
@@ -106,7 +107,7 @@ impl RouteKey {
         match &self.path {
             None => (2, 0, Vec::new(), true),
             Some(k) => {
-                let kinds = k.segments.iter().map(|s| matches!(s, Segment::Var(_)) as u8).collect();
+                let kinds = k.segments.iter().map(|s| u8::from(matches!(s, Segment::Var(_)))).collect();
                 match k.greedy {
                     Some(_) => (1, usize::MAX - k.segments.len(), kinds, k.method.is_none()),
                     None => (0, 0, kinds, k.method.is_none()),
@@ -220,7 +221,8 @@ mod tests {
     /// The route key chosen and its path parameters, as `k=v` pairs.
     fn check(t: &RouteTable, method: &str, path: &str, expected: Option<(&str, &[(&str, &str)])>) {
         let got = t.select(method, path).map(|s| (s.route.route_key.clone(), s.path_parameters));
-        let want = expected.map(|(k, ps)| (k.to_string(), ps.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<BTreeMap<_, _>>()));
+        let want =
+            expected.map(|(k, ps)| (k.to_string(), ps.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<BTreeMap<_, _>>()));
         assert_eq!(got, want, "{method} {path}");
     }
 

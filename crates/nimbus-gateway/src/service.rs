@@ -194,7 +194,11 @@ impl GatewayService {
 
     /// Runs one change to an API: `f` edits a copy and writes its rows; the copy replaces the
     /// API in memory once the transaction has committed.
-    fn change<R>(&self, api_id: &str, f: impl FnOnce(&mut ApiState, &Transaction<'_>) -> Result<R, GatewayError>) -> Result<R, GatewayError> {
+    fn change<R>(
+        &self,
+        api_id: &str,
+        f: impl FnOnce(&mut ApiState, &Transaction<'_>) -> Result<R, GatewayError>,
+    ) -> Result<R, GatewayError> {
         let mut db = self.db.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = (*self.state(api_id)?).clone();
         let tx = db.transaction()?;
@@ -343,7 +347,9 @@ impl GatewayService {
     // ---- routes --------------------------------------------------------------------
 
     fn check_target(s: &ApiState, target: &str) -> Result<(), GatewayError> {
-        let id = target.strip_prefix("integrations/").ok_or_else(|| bad(format!("Invalid target {target}: use integrations/<integration id>")))?;
+        let id = target
+            .strip_prefix("integrations/")
+            .ok_or_else(|| bad(format!("Invalid target {target}: use integrations/<integration id>")))?;
         if !s.integrations.contains_key(id) {
             return Err(GatewayError::NotFound(format!("Invalid Integration identifier specified {id}")));
         }
@@ -352,7 +358,9 @@ impl GatewayService {
 
     fn check_route_unique(s: &ApiState, key: &str, except: Option<&str>) -> Result<(), GatewayError> {
         if s.routes.values().any(|r| r.route_key == key && Some(r.route_id.as_str()) != except) {
-            return Err(GatewayError::Conflict(format!("Unable to complete operation due to concurrent modification. Route with key {key} already exists for this API")));
+            return Err(GatewayError::Conflict(format!(
+                "Unable to complete operation due to concurrent modification. Route with key {key} already exists for this API"
+            )));
         }
         Ok(())
     }
@@ -524,7 +532,10 @@ impl GatewayService {
             }
             let target = format!("integrations/{id}");
             if let Some(r) = s.routes.values().find(|r| r.target.as_deref() == Some(target.as_str())) {
-                return Err(GatewayError::Conflict(format!("Cannot delete integration {id}: it is the target of route {} ({})", r.route_id, r.route_key)));
+                return Err(GatewayError::Conflict(format!(
+                    "Cannot delete integration {id}: it is the target of route {} ({})",
+                    r.route_id, r.route_key
+                )));
             }
             s.integrations.remove(id);
             store::delete(tx, api_id, Kind::Integration, id)
@@ -628,11 +639,7 @@ impl GatewayService {
             Some(stage) => (stage, &path[1 + first.len()..]),
             None => (state.stages.get(DEFAULT_STAGE)?, path),
         };
-        let table = if stage.auto_deploy {
-            state.live.clone()
-        } else {
-            state.deployments.get(stage.deployment_id.as_deref()?)?.1.clone()
-        };
+        let table = if stage.auto_deploy { state.live.clone() } else { state.deployments.get(stage.deployment_id.as_deref()?)?.1.clone() };
         let selected = table.select(method, if route_path.is_empty() { "/" } else { route_path })?;
         Some(Resolved {
             api_id: api_id.to_string(),

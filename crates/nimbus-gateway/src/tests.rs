@@ -10,7 +10,8 @@ fn open(dir: &tempfile::TempDir) -> std::sync::Arc<GatewayService> {
 }
 
 fn api(svc: &GatewayService, target: Option<&str>) -> String {
-    let input = ApiInput { name: Some("a".into()), protocol_type: Some("HTTP".into()), target: target.map(String::from), ..Default::default() };
+    let input =
+        ApiInput { name: Some("a".into()), protocol_type: Some("HTTP".into()), target: target.map(String::from), ..Default::default() };
     svc.create_api(input).unwrap().api_id
 }
 
@@ -33,7 +34,15 @@ fn stages_deployments_and_restart() {
     let id = api(&svc, None);
     let uri = Some(format!("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{FN}/invocations"));
     let i = svc
-        .create_integration(&id, IntegrationInput { integration_type: Some("AWS_PROXY".into()), integration_uri: uri, payload_format_version: Some("1.0".into()), ..Default::default() })
+        .create_integration(
+            &id,
+            IntegrationInput {
+                integration_type: Some("AWS_PROXY".into()),
+                integration_uri: uri,
+                payload_format_version: Some("1.0".into()),
+                ..Default::default()
+            },
+        )
         .unwrap();
     let target = Some(format!("integrations/{}", i.integration_id));
     svc.create_route(&id, RouteInput { route_key: Some("GET /items/{id}".into()), target: target.clone(), ..Default::default() }).unwrap();

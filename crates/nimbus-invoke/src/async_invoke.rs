@@ -208,7 +208,8 @@ impl AsyncInvoker {
         let qualifier = event.qualifier.clone().unwrap_or_else(|| LATEST.to_string());
         let config = self.control.event_invoke_config(&event.function, &qualifier).await.ok().flatten();
         let max_retries = config.as_ref().and_then(|c| c.maximum_retry_attempts).unwrap_or(async_limits::DEFAULT_RETRIES);
-        let max_age_ms = config.as_ref().and_then(|c| c.maximum_event_age_secs).unwrap_or(async_limits::DEFAULT_EVENT_AGE_SECS) as i64 * 1000;
+        let max_age_ms =
+            i64::from(config.as_ref().and_then(|c| c.maximum_event_age_secs).unwrap_or(async_limits::DEFAULT_EVENT_AGE_SECS)) * 1000;
         let age_ms = now_millis() - event.enqueued_ms;
         if age_ms > max_age_ms {
             self.fail(&event, "EventAgeExceeded", None, config.as_ref().and_then(|c| c.on_failure.clone())).await;

@@ -120,12 +120,7 @@ impl Invoker {
             log_group: c.log_group(),
             revision: fingerprint,
         });
-        self.specs
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(c.name.clone())
-            .or_default()
-            .insert(c.version.clone(), spec.clone());
+        self.specs.write().unwrap_or_else(|p| p.into_inner()).entry(c.name.clone()).or_default().insert(c.version.clone(), spec.clone());
         spec
     }
 
@@ -134,9 +129,7 @@ impl Invoker {
     /// does, and its environment and concurrency go back to the pool and the limiter.
     pub async fn invoke_detached(self: &Arc<Self>, req: InvokeRequest) -> Result<InvokeOutcome, ApiError> {
         let me = self.clone();
-        tokio::spawn(async move { me.invoke(req).await })
-            .await
-            .map_err(|e| ApiError::service(format!("invocation task failed: {e}")))?
+        tokio::spawn(async move { me.invoke(req).await }).await.map_err(|e| ApiError::service(format!("invocation task failed: {e}")))?
     }
 
     pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome, ApiError> {
@@ -171,7 +164,7 @@ impl Invoker {
             invoked_arn,
             trace_id: trace_id(&request_id),
             client_context: req.client_context,
-            timeout: std::time::Duration::from_secs(function.config.timeout_secs as u64),
+            timeout: std::time::Duration::from_secs(u64::from(function.config.timeout_secs)),
         };
         let start_line = format!("START RequestId: {request_id} Version: {}", spec.version);
         // A warm environment whose runtime died while idle (or is exiting after its last
@@ -273,12 +266,9 @@ fn failure_payload(reply: Reply, request_id: &str, timeout_secs: u32) -> (Bytes,
         Reply::ResponseTooLarge => Bytes::from_static(RESPONSE_TOO_LARGE.as_bytes()),
         Reply::Exited(why) => FunctionErrorPayload::new("Runtime.ExitError", request_id, &why).to_bytes(),
         Reply::StartFailed { error_type, message } => FunctionErrorPayload::new(&error_type, request_id, &message).to_bytes(),
-        Reply::TimedOut => FunctionErrorPayload::new(
-            "Sandbox.Timedout",
-            request_id,
-            &format!("Task timed out after {timeout_secs}.00 seconds"),
-        )
-        .to_bytes(),
+        Reply::TimedOut => {
+            FunctionErrorPayload::new("Sandbox.Timedout", request_id, &format!("Task timed out after {timeout_secs}.00 seconds")).to_bytes()
+        }
     };
     (payload, Some("Unhandled".to_string()))
 }
@@ -313,7 +303,12 @@ mod tests {
 
     #[test]
     fn report_format() {
-        let t = InvokeTimings { init_duration: Some(Duration::from_micros(1500)), duration: Duration::from_micros(2300), max_memory_mb: 40, delivered: true };
+        let t = InvokeTimings {
+            init_duration: Some(Duration::from_micros(1500)),
+            duration: Duration::from_micros(2300),
+            max_memory_mb: 40,
+            delivered: true,
+        };
         assert_eq!(
             report_line("id", &t, 128, false),
             "REPORT RequestId: id\tDuration: 2.30 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 1.50 ms"

@@ -49,8 +49,7 @@ impl FilterPattern {
     }
 
     pub fn matches(&self, message: &str) -> bool {
-        self.must.iter().all(|t| message.contains(t.as_str()))
-            && !self.must_not.iter().any(|t| message.contains(t.as_str()))
+        self.must.iter().all(|t| message.contains(t.as_str())) && !self.must_not.iter().any(|t| message.contains(t.as_str()))
     }
 }
 

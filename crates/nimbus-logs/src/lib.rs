@@ -28,12 +28,7 @@ pub struct LogSink {
 
 impl LogSink {
     pub fn emit(&self, timestamp: i64, message: String) {
-        let _ = self.tx.send(Command::Append {
-            group: self.group.clone(),
-            stream: self.stream.clone(),
-            timestamp,
-            message,
-        });
+        let _ = self.tx.send(Command::Append { group: self.group.clone(), stream: self.stream.clone(), timestamp, message });
     }
 
     pub fn group(&self) -> &str {

@@ -61,8 +61,7 @@ fn encode(name: &str) -> String {
 }
 
 fn decode(hex: &str) -> Option<String> {
-    let bytes: Option<Vec<u8>> =
-        (0..hex.len() / 2).map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect();
+    let bytes: Option<Vec<u8>> = (0..hex.len() / 2).map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect();
     String::from_utf8(bytes?).ok()
 }
 
@@ -160,11 +159,7 @@ impl LogStore {
 
 fn read_events(path: &Path) -> Vec<StoredEvent> {
     let Ok(f) = File::open(path) else { return Vec::new() };
-    BufReader::new(f)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| serde_json::from_str(&l).ok())
-        .collect()
+    BufReader::new(f).lines().map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect()
 }
 
 fn scan(root: &Path) -> std::io::Result<BTreeMap<String, GroupIndex>> {
@@ -240,10 +235,7 @@ impl Writer {
                 if !self.files.contains_key(&key) {
                     let dir = self.root.join(encode(&group));
                     let opened = std::fs::create_dir_all(&dir).and_then(|_| {
-                        std::fs::OpenOptions::new()
-                            .create(true)
-                            .append(true)
-                            .open(dir.join(format!("{}.jsonl", encode(&stream))))
+                        std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{}.jsonl", encode(&stream))))
                     });
                     match opened {
                         Ok(f) => {
@@ -262,10 +254,9 @@ impl Writer {
                     return;
                 }
                 let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
-                let g = index.entry(group.to_string()).or_insert_with(|| GroupIndex {
-                    creation_time: ingestion_time,
-                    streams: BTreeMap::new(),
-                });
+                let g = index
+                    .entry(group.to_string())
+                    .or_insert_with(|| GroupIndex { creation_time: ingestion_time, streams: BTreeMap::new() });
                 let s = g.streams.entry(stream.to_string()).or_insert_with(|| StreamInfo {
                     name: stream.to_string(),
                     creation_time: ingestion_time,

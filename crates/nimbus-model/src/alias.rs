@@ -71,7 +71,11 @@ pub fn validate_routing(primary: &str, weights: &BTreeMap<String, f64>) -> Resul
     }
     let (version, weight) = weights.iter().next().expect("one entry");
     if !(0.0..=1.0).contains(weight) || weight.is_nan() {
-        return Err(ApiError::validation(&weight.to_string(), "routingConfig.additionalVersionWeights", "Member must have value between 0.0 and 1.0"));
+        return Err(ApiError::validation(
+            &weight.to_string(),
+            "routingConfig.additionalVersionWeights",
+            "Member must have value between 0.0 and 1.0",
+        ));
     }
     if primary == LATEST || version == LATEST {
         return Err(ApiError::invalid("$LATEST is not supported for an alias pointing to more than 1 version"));
@@ -90,11 +94,7 @@ pub fn validate_routing(primary: &str, weights: &BTreeMap<String, f64>) -> Resul
 /// Follows alias links from `start` until a version or `$LATEST`, choosing between an
 /// alias's two versions with `roll` (uniform in [0, 1)). Errors name a missing alias, a
 /// cycle, or a chain deeper than [`MAX_ALIAS_CHAIN`].
-pub fn resolve<'a>(
-    start: &'a AliasConfig,
-    lookup: impl Fn(&str) -> Option<&'a AliasConfig>,
-    roll: f64,
-) -> Result<String, ApiError> {
+pub fn resolve<'a>(start: &'a AliasConfig, lookup: impl Fn(&str) -> Option<&'a AliasConfig>, roll: f64) -> Result<String, ApiError> {
     let mut alias = start;
     let mut seen: Vec<&str> = vec![&start.name];
     loop {
@@ -157,9 +157,10 @@ mod tests {
     fn cycles_depth_and_missing() {
         let a = [alias("a", "b", None), alias("b", "a", None)];
         assert_eq!(check(&a, "a", 0.0).unwrap_err().code, ErrorCode::InvalidParameterValue);
-        let deep: Vec<_> = (0..8).map(|i| alias(&format!("l{i}"), &if i == 7 { "1".to_string() } else { format!("l{}", i + 1) }, None)).collect();
-        assert!(check(&deep, "l0", 0.0).is_err());
-        assert!(check(&deep, "l4", 0.0).is_ok());
+        let deep: Vec<_> =
+            (0..8).map(|i| alias(&format!("l{i}"), &if i == 7 { "1".to_string() } else { format!("l{}", i + 1) }, None)).collect();
+        check(&deep, "l0", 0.0).unwrap_err();
+        check(&deep, "l4", 0.0).unwrap();
         let a = [alias("a", "gone", None)];
         assert_eq!(check(&a, "a", 0.0).unwrap_err().code, ErrorCode::ResourceNotFound);
     }
@@ -170,17 +171,17 @@ mod tests {
         assert_eq!(check(&a, "canary", 0.1).unwrap(), "2");
         assert_eq!(check(&a, "canary", 0.3).unwrap(), "1");
         let w = |v: &str, x: f64| BTreeMap::from([(v.to_string(), x)]);
-        assert!(validate_routing("1", &w("2", 0.5)).is_ok());
+        validate_routing("1", &w("2", 0.5)).unwrap();
         assert_eq!(validate_routing("1", &w("2", 1.5)).unwrap_err().code, ErrorCode::Validation);
         assert_eq!(validate_routing("$LATEST", &w("2", 0.5)).unwrap_err().code, ErrorCode::InvalidParameterValue);
-        assert!(validate_routing("1", &w("1", 0.5)).is_err());
+        validate_routing("1", &w("1", 0.5)).unwrap_err();
     }
 
     #[test]
     fn names() {
-        assert!(validate_name("prod").is_ok());
+        validate_name("prod").unwrap();
         assert!(validate_name("123").is_err());
         assert!(validate_name("a b").is_err());
-        assert!(validate_name("v1").is_ok());
+        validate_name("v1").unwrap();
     }
 }

@@ -18,15 +18,8 @@ impl Qualifier {
         if s == LATEST {
             return Ok(Qualifier::Latest);
         }
-        if s.is_empty()
-            || s.len() > 128
-            || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(ApiError::validation(
-                s,
-                "qualifier",
-                "Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)",
-            ));
+        if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(ApiError::validation(s, "qualifier", "Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)"));
         }
         Ok(Qualifier::Named(s.to_string()))
     }
@@ -48,9 +41,7 @@ pub struct FunctionRef {
 
 /// True for AWS's function name pattern `[a-zA-Z0-9-_]+`, 1–64 characters.
 pub fn is_valid_function_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 const NAME_PATTERN: &str = "Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?";
@@ -102,9 +93,9 @@ impl FunctionRef {
         let Some(param) = param.filter(|p| !p.is_empty()) else { return Ok(self) };
         let q = Qualifier::parse(param)?;
         match &self.qualifier {
-            Some(existing) if *existing != q => Err(ApiError::invalid(
-                "The derived qualifier from the function name does not match the specified qualifier.",
-            )),
+            Some(existing) if *existing != q => {
+                Err(ApiError::invalid("The derived qualifier from the function name does not match the specified qualifier."))
+            }
             _ => {
                 self.qualifier = Some(q);
                 Ok(self)
@@ -164,7 +155,7 @@ mod tests {
     #[test]
     fn qualifier_param_must_agree() {
         let r = FunctionRef::parse("f:1", &p()).unwrap();
-        assert!(r.clone().with_qualifier(Some("1")).is_ok());
+        r.clone().with_qualifier(Some("1")).unwrap();
         assert_eq!(r.with_qualifier(Some("2")).unwrap_err().code, ErrorCode::InvalidParameterValue);
         let r = FunctionRef::parse("f", &p()).unwrap().with_qualifier(Some("$LATEST")).unwrap();
         assert_eq!(r.qualifier, Some(Qualifier::Latest));

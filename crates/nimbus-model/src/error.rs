@@ -118,9 +118,7 @@ impl ApiError {
     pub fn validation(value: &str, field: &str, constraint: &str) -> Self {
         Self::new(
             ErrorCode::Validation,
-            format!(
-                "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
-            ),
+            format!("1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"),
         )
     }
 }

@@ -39,10 +39,7 @@ pub struct FunctionErrorPayload {
 
 impl FunctionErrorPayload {
     pub fn new(error_type: &str, request_id: &str, detail: &str) -> Self {
-        FunctionErrorPayload {
-            error_type: error_type.to_string(),
-            error_message: format!("RequestId: {request_id} Error: {detail}"),
-        }
+        FunctionErrorPayload { error_type: error_type.to_string(), error_message: format!("RequestId: {request_id} Error: {detail}") }
     }
 
     pub fn to_bytes(&self) -> Bytes {

@@ -121,10 +121,10 @@ mod tests {
         let p = Partition { region: "us-east-1".into(), account_id: "000000000000".into() };
         assert_eq!(parse_layer_name("libs", &p).unwrap().1, "libs");
         assert_eq!(parse_layer_name("arn:aws:lambda:us-east-1:111111111111:layer:libs", &p).unwrap().0, "111111111111");
-        assert!(parse_layer_name("bad name", &p).is_err());
+        parse_layer_name("bad name", &p).unwrap_err();
         let (r, a, n, v) = parse_layer_version_arn("arn:aws:lambda:us-east-1:000000000000:layer:libs:3").unwrap();
         assert_eq!((r.as_str(), a.as_str(), n.as_str(), v), ("us-east-1", "000000000000", "libs", 3));
-        assert!(parse_layer_version_arn("arn:aws:lambda:us-east-1:000000000000:layer:libs").is_err());
-        assert!(parse_layer_version_arn("arn:aws:lambda:us-east-1:000000000000:layer:libs:x").is_err());
+        parse_layer_version_arn("arn:aws:lambda:us-east-1:000000000000:layer:libs").unwrap_err();
+        parse_layer_version_arn("arn:aws:lambda:us-east-1:000000000000:layer:libs:x").unwrap_err();
     }
 }

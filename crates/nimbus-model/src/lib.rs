@@ -43,8 +43,5 @@ pub fn now_millis() -> i64 {
 
 /// AWS's `LastModified` format: `2026-11-27T12:00:00.000+0000`.
 pub fn format_last_modified(millis: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(millis)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
-        .to_string()
+    chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
 }

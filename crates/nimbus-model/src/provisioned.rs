@@ -124,7 +124,7 @@ pub fn check_limits(requested: u32, c: &Claims) -> Result<(), ApiError> {
 /// version gets its weight's share (rounded), the primary the rest; versions with none
 /// are left out.
 pub fn split(requested: u32, primary: &str, additional: Option<(&str, f64)>) -> Vec<(String, u32)> {
-    let extra = additional.map(|(v, w)| (v, ((requested as f64) * w.clamp(0.0, 1.0)).round() as u32));
+    let extra = additional.map(|(v, w)| (v, (f64::from(requested) * w.clamp(0.0, 1.0)).round() as u32));
     let mut out = Vec::new();
     let rest = requested - extra.map_or(0, |(_, n)| n);
     if rest > 0 {
@@ -166,7 +166,11 @@ mod tests {
         check(901, claims(0, 0, None, 0), Err(MINIMUM));
         check(400, claims(400, 100, None, 0), Ok(()));
         check(401, claims(400, 100, None, 0), Err(MINIMUM));
-        check(1001, claims(0, 0, None, 0), Err("Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [1000]."));
+        check(
+            1001,
+            claims(0, 0, None, 0),
+            Err("Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [1000]."),
+        );
         assert_eq!(claims(400, 100, None, 0).unreserved(), 500);
     }
 
@@ -181,7 +185,10 @@ mod tests {
         assert_eq!(e.message, "The function resource provided must be an alias or a published version.");
         let e = qualifier(None, Op::GetOrDelete).unwrap_err();
         assert_eq!(e.code, ErrorCode::Validation);
-        assert_eq!(e.message, "1 validation error detected: Value null at 'qualifier' failed to satisfy constraint: Member must not be null");
+        assert_eq!(
+            e.message,
+            "1 validation error detected: Value null at 'qualifier' failed to satisfy constraint: Member must not be null"
+        );
     }
 
     #[test]

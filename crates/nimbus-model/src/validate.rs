@@ -42,10 +42,10 @@ pub const RESERVED_ENV: &[&str] = &[
 ];
 
 pub fn memory(mb: i64) -> Result<u32, ApiError> {
-    if mb < MIN_MEMORY_MB as i64 {
+    if mb < i64::from(MIN_MEMORY_MB) {
         return Err(ApiError::validation(&mb.to_string(), "memorySize", "Member must have value greater than or equal to 128"));
     }
-    if mb > MAX_MEMORY_MB as i64 {
+    if mb > i64::from(MAX_MEMORY_MB) {
         return Err(ApiError::validation(&mb.to_string(), "memorySize", "Member must have value less than or equal to 10240"));
     }
     Ok(mb as u32)
@@ -55,7 +55,7 @@ pub fn timeout(secs: i64) -> Result<u32, ApiError> {
     if secs < 1 {
         return Err(ApiError::validation(&secs.to_string(), "timeout", "Member must have value greater than or equal to 1"));
     }
-    if secs > MAX_TIMEOUT_SECS as i64 {
+    if secs > i64::from(MAX_TIMEOUT_SECS) {
         return Err(ApiError::invalid(format!(
             "Timeout value must be less than or equal to {MAX_TIMEOUT_SECS} seconds. Timeout value provided: {secs}"
         )));
@@ -64,10 +64,10 @@ pub fn timeout(secs: i64) -> Result<u32, ApiError> {
 }
 
 pub fn ephemeral_storage(mb: i64) -> Result<u32, ApiError> {
-    if mb < MIN_EPHEMERAL_MB as i64 {
+    if mb < i64::from(MIN_EPHEMERAL_MB) {
         return Err(ApiError::validation(&mb.to_string(), "ephemeralStorage.size", "Member must have value greater than or equal to 512"));
     }
-    if mb > MAX_EPHEMERAL_MB as i64 {
+    if mb > i64::from(MAX_EPHEMERAL_MB) {
         return Err(ApiError::validation(&mb.to_string(), "ephemeralStorage.size", "Member must have value less than or equal to 10240"));
     }
     Ok(mb as u32)
@@ -132,9 +132,8 @@ pub fn environment(vars: &BTreeMap<String, String>) -> Result<(), ApiError> {
             )));
         }
         let mut chars = k.chars();
-        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-            && k.len() >= 2
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let valid =
+            chars.next().is_some_and(|c| c.is_ascii_alphabetic()) && k.len() >= 2 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
             return Err(ApiError::validation(
                 k,
@@ -175,7 +174,7 @@ mod tests {
     fn env_rules() {
         let mut v = BTreeMap::new();
         v.insert("GOOD_NAME".to_string(), "x".to_string());
-        assert!(environment(&v).is_ok());
+        environment(&v).unwrap();
         v.insert("AWS_REGION".to_string(), "x".to_string());
         assert_eq!(environment(&v).unwrap_err().code, ErrorCode::InvalidParameterValue);
         let mut v = BTreeMap::new();
@@ -188,14 +187,14 @@ mod tests {
 
     #[test]
     fn roles() {
-        assert!(role("arn:aws:iam::000000000000:role/lambda-role").is_ok());
+        role("arn:aws:iam::000000000000:role/lambda-role").unwrap();
         assert!(role("arn:aws:iam::123:role/x").is_err());
         assert!(role("nope").is_err());
     }
 
     #[test]
     fn runtimes() {
-        assert!(runtime("python3.12").is_ok());
+        runtime("python3.12").unwrap();
         assert_eq!(runtime("java21").unwrap_err().code, ErrorCode::InvalidParameterValue);
         assert_eq!(runtime("cobol").unwrap_err().code, ErrorCode::Validation);
     }

@@ -37,14 +37,17 @@ impl RedrivePolicy {
         }
         let bad = |reason: &str| QueueError::bad_value(text, "RedrivePolicy", reason);
         let raw: Raw = serde_json::from_str(text).map_err(|_| bad("Redrive policy is not a valid JSON map."))?;
-        let arn = raw.dead_letter_target_arn.ok_or_else(|| bad("Redrive policy does not contain mandatory attribute: deadLetterTargetArn."))?;
+        let arn =
+            raw.dead_letter_target_arn.ok_or_else(|| bad("Redrive policy does not contain mandatory attribute: deadLetterTargetArn."))?;
         let count = match raw.max_receive_count {
             Some(serde_json::Value::Number(n)) => n.as_u64(),
             Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().ok(),
             None => return Err(bad("Redrive policy does not contain mandatory attribute: maxReceiveCount.")),
             _ => None,
         };
-        let count = count.filter(|c| (1..=1000).contains(c)).ok_or_else(|| bad("Invalid value for maxReceiveCount: must be an integer from 1 to 1000."))?;
+        let count = count
+            .filter(|c| (1..=1000).contains(c))
+            .ok_or_else(|| bad("Invalid value for maxReceiveCount: must be an integer from 1 to 1000."))?;
         Ok(RedrivePolicy { dead_letter_target_arn: arn, max_receive_count: count as u32 })
     }
 }
@@ -247,8 +250,8 @@ pub const KNOWN: &[&str] = &[
 /// (counted in the 80).
 pub fn validate_queue_name(name: &str, fifo: bool) -> Result<(), QueueError> {
     let stem = if fifo { name.strip_suffix(".fifo") } else { Some(name) };
-    let ok = stem.is_some_and(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        && name.len() <= 80;
+    let ok =
+        stem.is_some_and(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')) && name.len() <= 80;
     if ok {
         Ok(())
     } else if fifo {
@@ -276,7 +279,13 @@ mod tests {
         assert!(!s.to_map().contains_key("FifoQueue"));
         s.apply(&map(&[("VisibilityTimeout", "5"), ("DelaySeconds", "900")]), Mode::Set).unwrap();
         assert_eq!(s.visibility_timeout, 5);
-        for (k, v) in [("VisibilityTimeout", "43201"), ("DelaySeconds", "-1"), ("MaximumMessageSize", "1048577"), ("MessageRetentionPeriod", "59"), ("ReceiveMessageWaitTimeSeconds", "21")] {
+        for (k, v) in [
+            ("VisibilityTimeout", "43201"),
+            ("DelaySeconds", "-1"),
+            ("MaximumMessageSize", "1048577"),
+            ("MessageRetentionPeriod", "59"),
+            ("ReceiveMessageWaitTimeSeconds", "21"),
+        ] {
             assert!(matches!(s.apply(&map(&[(k, v)]), Mode::Set), Err(QueueError::InvalidAttributeValue(_))), "{k}={v}");
         }
         assert!(matches!(s.apply(&map(&[("Nope", "1")]), Mode::Set), Err(QueueError::InvalidAttributeName(_))));
@@ -289,9 +298,9 @@ mod tests {
         let p = RedrivePolicy::parse(r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":"3"}"#).unwrap();
         assert_eq!(p.max_receive_count, 3);
         assert_eq!(p.to_json(), r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":3}"#);
-        assert!(RedrivePolicy::parse(r#"{"deadLetterTargetArn":"a","maxReceiveCount":0}"#).is_err());
-        assert!(RedrivePolicy::parse(r#"{"maxReceiveCount":1}"#).is_err());
-        assert!(RedrivePolicy::parse("nope").is_err());
+        RedrivePolicy::parse(r#"{"deadLetterTargetArn":"a","maxReceiveCount":0}"#).unwrap_err();
+        RedrivePolicy::parse(r#"{"maxReceiveCount":1}"#).unwrap_err();
+        RedrivePolicy::parse("nope").unwrap_err();
         let mut s = QueueSettings::new(false);
         s.apply(&map(&[("RedrivePolicy", &p.to_json())]), Mode::Set).unwrap();
         assert_eq!(QueueSettings::from_map(false, &s.to_map()), s);
@@ -301,11 +310,11 @@ mod tests {
 
     #[test]
     fn names() {
-        assert!(validate_queue_name("a-b_C9", false).is_ok());
-        assert!(validate_queue_name(&"a".repeat(80), false).is_ok());
+        validate_queue_name("a-b_C9", false).unwrap();
+        validate_queue_name(&"a".repeat(80), false).unwrap();
         assert!(validate_queue_name(&"a".repeat(81), false).is_err());
         assert!(validate_queue_name("a.fifo", false).is_err());
-        assert!(validate_queue_name("a.fifo", true).is_ok());
+        validate_queue_name("a.fifo", true).unwrap();
         assert!(validate_queue_name(".fifo", true).is_err());
         assert!(validate_queue_name("", false).is_err());
         assert!(validate_queue_name("a b", false).is_err());

@@ -14,11 +14,11 @@ mod store;
 
 pub use error::QueueError;
 pub use message::{AttributeValue, MessageAttributes};
+pub use service::queue_name_from_url;
 pub use service::{
     BatchEntry, BatchFailure, BatchOutcome, Clock, CreateQueue, QueueInfo, QueueService, ReceiveRequest, ReceivedMessage, SendMessage,
     SendResult, SystemClock, VisibilityChange,
 };
-pub use service::queue_name_from_url;
 
 #[cfg(test)]
 mod tests;

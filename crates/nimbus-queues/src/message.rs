@@ -124,10 +124,7 @@ fn valid_attribute_name(name: &str) -> bool {
 /// message size.
 pub fn validate_attributes(attrs: &MessageAttributes) -> Result<usize, QueueError> {
     if attrs.len() > 10 {
-        return Err(QueueError::invalid(format!(
-            "Number of message attributes [{}] exceeds the allowed maximum [10].",
-            attrs.len()
-        )));
+        return Err(QueueError::invalid(format!("Number of message attributes [{}] exceeds the allowed maximum [10].", attrs.len())));
     }
     let mut size = 0;
     for (name, v) in attrs {
@@ -150,7 +147,8 @@ fn validate_value(name: &str, v: &AttributeValue, what: &str) -> Result<(), Queu
         return Err(QueueError::invalid(format!("The message attribute '{name}' must contain non-empty message attribute type.")));
     }
     let base = v.data_type.split('.').next().unwrap_or("");
-    let label_ok = v.data_type.len() <= 256 && v.data_type[base.len()..].chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    let label_ok = v.data_type.len() <= 256
+        && v.data_type[base.len()..].chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
     if !matches!(base, "String" | "Number" | "Binary") || !label_ok {
         return Err(QueueError::invalid(format!(
             "The type of message (user) attribute '{name}' is invalid. You must use only the following supported type prefixes: Binary, Number, String."
@@ -278,10 +276,7 @@ mod tests {
     fn attribute_md5_matches_aws_cli_examples() {
         check_ends(&[("PostalCode", AttributeValue::string("String", "ABC123"))], "b8e89563", "e088e74f");
         check_ends(
-            &[
-                ("PostalCode", AttributeValue::string("String", "ABC123")),
-                ("City", AttributeValue::string("String", "Any City")),
-            ],
+            &[("PostalCode", AttributeValue::string("String", "ABC123")), ("City", AttributeValue::string("String", "Any City"))],
             "9424c491",
             "26bc3ae7",
         );
@@ -308,7 +303,7 @@ mod tests {
     fn validation() {
         assert!(validate_body("").is_err());
         assert!(matches!(validate_body("a\u{1}b"), Err(QueueError::InvalidMessageContents(_))));
-        assert!(validate_body("ok \u{10FFFF}\t\n").is_ok());
+        validate_body("ok \u{10FFFF}\t\n").unwrap();
         let ok = attrs(&[("a.b-c_d", AttributeValue::string("Number.float", "-1.5e3"))]);
         assert_eq!(validate_attributes(&ok).unwrap(), 7 + 12 + 6);
         for bad in [
@@ -323,7 +318,7 @@ mod tests {
             assert!(validate_attributes(&bad).is_err(), "{bad:?}");
         }
         let eleven: MessageAttributes = (0..11).map(|i| (format!("a{i}"), AttributeValue::string("String", "v"))).collect();
-        assert!(validate_attributes(&eleven).is_err());
+        validate_attributes(&eleven).unwrap_err();
     }
 
     #[test]
@@ -333,7 +328,8 @@ mod tests {
             ("geo.lat", AttributeValue::string("Number", "1")),
             ("geo.lon", AttributeValue::string("Number", "2")),
         ]);
-        let names = |r: &[&str]| select_attributes(&a, &r.iter().map(|s| s.to_string()).collect::<Vec<_>>()).into_keys().collect::<Vec<_>>();
+        let names =
+            |r: &[&str]| select_attributes(&a, &r.iter().map(|s| s.to_string()).collect::<Vec<_>>()).into_keys().collect::<Vec<_>>();
         assert_eq!(names(&["All"]).len(), 3);
         assert_eq!(names(&[".*"]).len(), 3);
         assert_eq!(names(&["geo.*"]), vec!["geo.lat", "geo.lon"]);

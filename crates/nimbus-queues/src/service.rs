@@ -193,7 +193,11 @@ fn decode_receipt(rh: &str) -> Result<(i64, i64, String), QueueError> {
 /// Message group and deduplication ids: up to 128 characters, alphanumeric or punctuation.
 fn validate_fifo_id(value: &str, param: &str) -> Result<(), QueueError> {
     if value.is_empty() || value.len() > 128 || !value.chars().all(|c| c.is_ascii_alphanumeric() || c.is_ascii_punctuation()) {
-        return Err(QueueError::bad_value(value, param, &format!("{param} can only include alphanumeric and punctuation characters. 1 to 128 in length.")));
+        return Err(QueueError::bad_value(
+            value,
+            param,
+            &format!("{param} can only include alphanumeric and punctuation characters. 1 to 128 in length."),
+        ));
     }
     Ok(())
 }
@@ -212,7 +216,8 @@ fn check_batch<T>(entries: &[BatchEntry<T>], entry_name: &str) -> Result<(), Que
     for e in entries {
         if e.id.is_empty() || e.id.len() > 80 || !e.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(QueueError::InvalidBatchEntryId(
-                "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.".into(),
+                "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long."
+                    .into(),
             ));
         }
         if !seen.insert(e.id.as_str()) {
@@ -223,7 +228,7 @@ fn check_batch<T>(entries: &[BatchEntry<T>], entry_name: &str) -> Result<(), Que
 }
 
 fn check_visibility(v: i64) -> Result<u32, QueueError> {
-    if (0..=MAX_VISIBILITY_TIMEOUT as i64).contains(&v) {
+    if (0..=i64::from(MAX_VISIBILITY_TIMEOUT)).contains(&v) {
         Ok(v as u32)
     } else {
         Err(QueueError::bad_value(v, "VisibilityTimeout", "Must be between 0 and 43200, if provided."))
@@ -346,13 +351,15 @@ impl QueueService {
     }
 
     /// Queue names in order, optionally by prefix, paginated when `max_results` is given.
-    pub async fn list_queues(&self, prefix: Option<String>, max_results: Option<i64>, next_token: Option<String>) -> Result<(Vec<String>, Option<String>), QueueError> {
+    pub async fn list_queues(
+        &self,
+        prefix: Option<String>,
+        max_results: Option<i64>,
+        next_token: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>), QueueError> {
         let limit = page_limit(max_results)?;
         let after = decode_token(next_token.as_deref())?;
-        let names = self
-            .store
-            .run(false, move |conn| Ok(store::all_queues(conn)?.into_iter().map(|q| q.name).collect::<Vec<_>>()))
-            .await?;
+        let names = self.store.run(false, move |conn| Ok(store::all_queues(conn)?.into_iter().map(|q| q.name).collect::<Vec<_>>())).await?;
         let filtered: Vec<String> = names.into_iter().filter(|n| prefix.as_deref().is_none_or(|p| n.starts_with(p))).collect();
         Ok(paginate(filtered, after, limit, max_results.is_some()))
     }
@@ -472,7 +479,12 @@ impl QueueService {
     }
 
     /// Queues whose redrive policy targets `name`.
-    pub async fn list_dead_letter_source_queues(&self, name: &str, max_results: Option<i64>, next_token: Option<String>) -> Result<(Vec<String>, Option<String>), QueueError> {
+    pub async fn list_dead_letter_source_queues(
+        &self,
+        name: &str,
+        max_results: Option<i64>,
+        next_token: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>), QueueError> {
         let limit = page_limit(max_results)?;
         let after = decode_token(next_token.as_deref())?;
         let n = name.to_string();
@@ -498,7 +510,7 @@ impl QueueService {
         let attr_size = message::validate_attributes(&input.attributes)?;
         message::validate_system_attributes(&input.system_attributes)?;
         if let Some(d) = input.delay_seconds {
-            if !(0..=MAX_DELAY as i64).contains(&d) {
+            if !(0..=i64::from(MAX_DELAY)).contains(&d) {
                 return Err(QueueError::bad_value(d, "DelaySeconds", "DelaySeconds must be >= 0 and <= 900."));
             }
         }
@@ -533,13 +545,27 @@ impl QueueService {
         Ok(r)
     }
 
-    pub async fn send_message_batch(&self, name: &str, entries: Vec<BatchEntry<SendMessage>>) -> Result<BatchOutcome<SendResult>, QueueError> {
+    pub async fn send_message_batch(
+        &self,
+        name: &str,
+        entries: Vec<BatchEntry<SendMessage>>,
+    ) -> Result<BatchOutcome<SendResult>, QueueError> {
         check_batch(&entries, "SendMessageBatchRequestEntry")?;
         let mut failed = Vec::new();
         let mut ready = Vec::new();
         let mut total = 0usize;
         for e in entries {
-            total += e.input.body.len() + e.input.attributes.iter().map(|(k, v)| k.len() + v.data_type.len() + v.string_value.as_ref().map_or(0, String::len) + v.binary_value.as_ref().map_or(0, Vec::len)).sum::<usize>();
+            total += e.input.body.len()
+                + e.input
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| {
+                        k.len()
+                            + v.data_type.len()
+                            + v.string_value.as_ref().map_or(0, String::len)
+                            + v.binary_value.as_ref().map_or(0, Vec::len)
+                    })
+                    .sum::<usize>();
             match self.prepare(e.input) {
                 Ok(p) => ready.push((e.id, p)),
                 Err(err) => failed.push(batch_failure(&e.id, &err)),
@@ -591,7 +617,7 @@ impl QueueService {
     async fn receive_up_to(&self, name: &str, req: ReceiveRequest) -> Result<Vec<ReceivedMessage>, QueueError> {
         let visibility = req.visibility_timeout.map(check_visibility).transpose()?;
         if let Some(w) = req.wait_time_seconds {
-            if !(0..=MAX_WAIT as i64).contains(&w) {
+            if !(0..=i64::from(MAX_WAIT)).contains(&w) {
                 return Err(QueueError::bad_value(w, "WaitTimeSeconds", "Must be >= 0 and <= 20, if provided."));
             }
         }
@@ -618,7 +644,7 @@ impl QueueService {
             if let Some(dlq) = redriven {
                 self.wake(&dlq);
             }
-            let wait = *wait.get_or_insert(Duration::from_secs(queue_wait as u64));
+            let wait = *wait.get_or_insert(Duration::from_secs(u64::from(queue_wait)));
             let elapsed = started.elapsed();
             if !msgs.is_empty() || elapsed >= wait {
                 return Ok(msgs);
@@ -635,7 +661,8 @@ impl QueueService {
     }
 
     pub async fn delete_message(&self, name: &str, receipt_handle: &str) -> Result<(), QueueError> {
-        let outcome = self.delete_message_batch_inner(name, vec![BatchEntry { id: String::new(), input: receipt_handle.to_string() }]).await?;
+        let outcome =
+            self.delete_message_batch_inner(name, vec![BatchEntry { id: String::new(), input: receipt_handle.to_string() }]).await?;
         match outcome.into_iter().next() {
             Some((_, r)) => r,
             None => Ok(()),
@@ -648,7 +675,11 @@ impl QueueService {
         Ok(split(results))
     }
 
-    async fn delete_message_batch_inner(&self, name: &str, entries: Vec<BatchEntry<String>>) -> Result<Vec<(String, Result<(), QueueError>)>, QueueError> {
+    async fn delete_message_batch_inner(
+        &self,
+        name: &str,
+        entries: Vec<BatchEntry<String>>,
+    ) -> Result<Vec<(String, Result<(), QueueError>)>, QueueError> {
         let n = name.to_string();
         let now = self.now();
         let results = self
@@ -672,7 +703,10 @@ impl QueueService {
     }
 
     pub async fn change_message_visibility(&self, name: &str, receipt_handle: &str, visibility_timeout: i64) -> Result<(), QueueError> {
-        let entries = vec![BatchEntry { id: String::new(), input: VisibilityChange { receipt_handle: receipt_handle.to_string(), visibility_timeout } }];
+        let entries = vec![BatchEntry {
+            id: String::new(),
+            input: VisibilityChange { receipt_handle: receipt_handle.to_string(), visibility_timeout },
+        }];
         let r = self.change_visibility_inner(name, entries).await?;
         match r.into_iter().next() {
             Some((_, r)) => r,
@@ -680,12 +714,20 @@ impl QueueService {
         }
     }
 
-    pub async fn change_message_visibility_batch(&self, name: &str, entries: Vec<BatchEntry<VisibilityChange>>) -> Result<BatchOutcome<()>, QueueError> {
+    pub async fn change_message_visibility_batch(
+        &self,
+        name: &str,
+        entries: Vec<BatchEntry<VisibilityChange>>,
+    ) -> Result<BatchOutcome<()>, QueueError> {
         check_batch(&entries, "ChangeMessageVisibilityBatchRequestEntry")?;
         Ok(split(self.change_visibility_inner(name, entries).await?))
     }
 
-    async fn change_visibility_inner(&self, name: &str, entries: Vec<BatchEntry<VisibilityChange>>) -> Result<Vec<(String, Result<(), QueueError>)>, QueueError> {
+    async fn change_visibility_inner(
+        &self,
+        name: &str,
+        entries: Vec<BatchEntry<VisibilityChange>>,
+    ) -> Result<Vec<(String, Result<(), QueueError>)>, QueueError> {
         let n = name.to_string();
         let now = self.now();
         let results = self
@@ -694,7 +736,8 @@ impl QueueService {
                 let q = store::get_queue(conn, &n)?;
                 let mut out = Vec::new();
                 for e in entries {
-                    let r = check_visibility(e.input.visibility_timeout).and_then(|t| change_visibility_in(conn, &q, &e.input.receipt_handle, t, now));
+                    let r = check_visibility(e.input.visibility_timeout)
+                        .and_then(|t| change_visibility_in(conn, &q, &e.input.receipt_handle, t, now));
                     if let Err(QueueError::Internal(x)) = r {
                         return Err(QueueError::Internal(x));
                     }
@@ -731,12 +774,18 @@ impl QueueService {
 
     /// Receives up to `max` messages (1–10,000) with all attributes, e.g. for an event
     /// source mapping.
-    pub async fn receive(&self, queue_arn: &str, max: u32, visibility_timeout: Option<u32>, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
+    pub async fn receive(
+        &self,
+        queue_arn: &str,
+        max: u32,
+        visibility_timeout: Option<u32>,
+        wait: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
         let name = self.name_from_arn(queue_arn).ok_or(QueueError::QueueDoesNotExist)?;
         let req = ReceiveRequest {
-            max_messages: max.clamp(1, 10_000) as i64,
+            max_messages: i64::from(max.clamp(1, 10_000)),
             visibility_timeout: visibility_timeout.map(i64::from),
-            wait_time_seconds: Some(wait.as_secs().min(MAX_WAIT as u64) as i64),
+            wait_time_seconds: Some(wait.as_secs().min(u64::from(MAX_WAIT)) as i64),
             system_attribute_names: vec!["All".into()],
             message_attribute_names: vec!["All".into()],
         };
@@ -867,7 +916,11 @@ fn send_in(conn: &Connection, q: &QueueRecord, p: Prepared, now: i64, sender: &s
             }
         };
     } else if let Some(d) = &m.dedup_id {
-        return Err(QueueError::bad_value(d, "MessageDeduplicationId", "The request include parameter that is not valid for this queue type."));
+        return Err(QueueError::bad_value(
+            d,
+            "MessageDeduplicationId",
+            "The request include parameter that is not valid for this queue type.",
+        ));
     }
     if let Some(d) = &dedup_id {
         if let Some((message_id, seq)) = store::find_duplicate(conn, q.id, d, now)? {
@@ -880,7 +933,7 @@ fn send_in(conn: &Connection, q: &QueueRecord, p: Prepared, now: i64, sender: &s
             });
         }
     }
-    let delay = m.delay_seconds.unwrap_or(s.delay_seconds as i64);
+    let delay = m.delay_seconds.unwrap_or(i64::from(s.delay_seconds));
     let message_id = uuid::Uuid::new_v4().to_string();
     let row = store::insert_message(
         conn,
@@ -893,7 +946,7 @@ fn send_in(conn: &Connection, q: &QueueRecord, p: Prepared, now: i64, sender: &s
             system_attributes: m.system_attributes,
             sent_at: now,
             available_at: now + delay * 1000,
-            expires_at: now + s.message_retention_period as i64 * 1000,
+            expires_at: now + i64::from(s.message_retention_period) * 1000,
             group_id: m.group_id,
             dedup_id: dedup_id.clone(),
             sender_id: sender.to_string(),
@@ -923,7 +976,7 @@ fn receive_in(
     (region, account): &(String, String),
 ) -> Result<ReceiveOutcome, QueueError> {
     let max = req.max_messages as usize;
-    let visibility = visibility.unwrap_or(q.settings.visibility_timeout) as i64;
+    let visibility = i64::from(visibility.unwrap_or(q.settings.visibility_timeout));
     let source_arn = format!("arn:aws:sqs:{region}:{account}:{}", q.name);
     let dlq = match &q.settings.redrive_policy {
         Some(p) => p
@@ -962,7 +1015,7 @@ fn receive_in(
                 if m.receive_count >= *max_receives {
                     let mut moved = m.message.clone();
                     moved.available_at = now;
-                    moved.expires_at = m.message.sent_at + dlq.settings.message_retention_period as i64 * 1000;
+                    moved.expires_at = m.message.sent_at + i64::from(dlq.settings.message_retention_period) * 1000;
                     moved.dlq_source_arn = Some(source_arn.clone());
                     store::insert_message(conn, dlq.id, &moved)?;
                     store::delete_message(conn, id)?;
@@ -988,7 +1041,14 @@ fn receive_in(
     Ok((out, next, redriven))
 }
 
-fn render_received(q: &QueueRecord, m: &store::StoredMessage, receipt_handle: String, count: u32, first: i64, req: &ReceiveRequest) -> ReceivedMessage {
+fn render_received(
+    q: &QueueRecord,
+    m: &store::StoredMessage,
+    receipt_handle: String,
+    count: u32,
+    first: i64,
+    req: &ReceiveRequest,
+) -> ReceivedMessage {
     let msg = &m.message;
     let wanted = |n: &str| req.system_attribute_names.iter().any(|w| w == "All" || w == n);
     let mut attributes = BTreeMap::new();
@@ -1042,10 +1102,11 @@ fn change_visibility_in(conn: &Connection, q: &QueueRecord, rh: &str, timeout: u
     if queue_id != q.id {
         return Err(invalid_receipt(rh));
     }
-    let not_inflight = || QueueError::MessageNotInflight("Message does not exist or is not available for visibility timeout change.".into());
+    let not_inflight =
+        || QueueError::MessageNotInflight("Message does not exist or is not available for visibility timeout change.".into());
     let m = store::load_message(conn, q.id, row)?.ok_or_else(not_inflight)?;
     if m.receipt.as_deref() != Some(nonce.as_str()) || m.message.available_at <= now {
         return Err(not_inflight());
     }
-    store::set_available_at(conn, row, now + timeout as i64 * 1000)
+    store::set_available_at(conn, row, now + i64::from(timeout) * 1000)
 }

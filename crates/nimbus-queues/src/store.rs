@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension};
 use nimbus_store::group_commit::GroupCommit;
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::attributes::QueueSettings;
 use crate::error::QueueError;
@@ -122,7 +122,13 @@ pub fn all_queues(conn: &Connection) -> Result<Vec<QueueRecord>, QueueError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn insert_queue(conn: &Connection, name: &str, settings: &QueueSettings, tags: &BTreeMap<String, String>, now_secs: i64) -> Result<QueueRecord, QueueError> {
+pub fn insert_queue(
+    conn: &Connection,
+    name: &str,
+    settings: &QueueSettings,
+    tags: &BTreeMap<String, String>,
+    now_secs: i64,
+) -> Result<QueueRecord, QueueError> {
     let attrs = serde_json::to_string(&settings.to_map()).map_err(|e| QueueError::Internal(e.to_string()))?;
     let tags_json = serde_json::to_string(tags).map_err(|e| QueueError::Internal(e.to_string()))?;
     conn.execute(
@@ -312,7 +318,9 @@ pub fn fifo_candidates(conn: &Connection, queue_id: i64, now: i64, max: usize) -
            AND COALESCE(group_id, '') NOT IN (SELECT value FROM json_each(?3))
          ORDER BY id LIMIT ?4",
     )?;
-    let rows = st.query_map(params![queue_id, now, blocked_json, (max * 10).max(100) as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let rows = st.query_map(params![queue_id, now, blocked_json, (max * 10).max(100) as i64], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
     let mut groups: Vec<(String, Vec<i64>)> = Vec::new();
     let mut taken = 0;
     for row in rows {
@@ -344,7 +352,14 @@ pub fn find_duplicate(conn: &Connection, queue_id: i64, dedup_id: &str, now: i64
     Ok(st.query_row(params![queue_id, dedup_id, now], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
 }
 
-pub fn remember_dedup(conn: &Connection, queue_id: i64, dedup_id: &str, message_id: &str, sequence: i64, expires_at: i64) -> Result<(), QueueError> {
+pub fn remember_dedup(
+    conn: &Connection,
+    queue_id: i64,
+    dedup_id: &str,
+    message_id: &str,
+    sequence: i64,
+    expires_at: i64,
+) -> Result<(), QueueError> {
     conn.prepare_cached("INSERT OR REPLACE INTO dedup (queue_id, dedup_id, message_id, sequence, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![queue_id, dedup_id, message_id, sequence, expires_at])?;
     Ok(())

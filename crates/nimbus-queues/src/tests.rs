@@ -43,7 +43,13 @@ async fn create(svc: &QueueService, name: &str, a: &[(&str, &str)]) {
 }
 
 fn now_req(max: i64) -> ReceiveRequest {
-    ReceiveRequest { max_messages: max, wait_time_seconds: Some(0), system_attribute_names: vec!["All".into()], message_attribute_names: vec!["All".into()], ..Default::default() }
+    ReceiveRequest {
+        max_messages: max,
+        wait_time_seconds: Some(0),
+        system_attribute_names: vec!["All".into()],
+        message_attribute_names: vec!["All".into()],
+        ..Default::default()
+    }
 }
 
 async fn bodies(svc: &QueueService, q: &str, max: i64) -> Vec<String> {
@@ -55,7 +61,10 @@ async fn queue_lifecycle() {
     let f = fixture();
     create(&f.svc, "q1", &[("VisibilityTimeout", "10")]).await;
     create(&f.svc, "q1", &[("VisibilityTimeout", "10")]).await;
-    let e = f.svc.create_queue(CreateQueue { name: "q1".into(), attributes: attrs(&[("VisibilityTimeout", "11")]), ..Default::default() }).await;
+    let e = f
+        .svc
+        .create_queue(CreateQueue { name: "q1".into(), attributes: attrs(&[("VisibilityTimeout", "11")]), ..Default::default() })
+        .await;
     assert!(matches!(e, Err(QueueError::QueueNameExists(_))), "{e:?}");
     create(&f.svc, "q2", &[]).await;
     create(&f.svc, "other", &[]).await;
@@ -105,7 +114,10 @@ async fn visibility_timeout_and_delete() {
     f.clock.advance(60);
     assert!(bodies(&f.svc, "q", 10).await.is_empty());
     assert!(matches!(f.svc.delete_message("q", "garbage").await, Err(QueueError::ReceiptHandleIsInvalid(_))));
-    assert!(matches!(f.svc.change_message_visibility("q", &third[0].receipt_handle, 43_201).await, Err(QueueError::InvalidParameterValue(_))));
+    assert!(matches!(
+        f.svc.change_message_visibility("q", &third[0].receipt_handle, 43_201).await,
+        Err(QueueError::InvalidParameterValue(_))
+    ));
 }
 
 #[tokio::test]
@@ -176,7 +188,10 @@ async fn fifo_visibility_expiry_redelivers_in_order() {
     let f = fixture();
     create(&f.svc, "o.fifo", &[("FifoQueue", "true"), ("VisibilityTimeout", "5")]).await;
     for (i, b) in ["1", "2", "3"].iter().enumerate() {
-        f.svc.send_message("o.fifo", SendMessage { group_id: Some("g".into()), dedup_id: Some(format!("d{i}")), ..SendMessage::new(*b) }).await.unwrap();
+        f.svc
+            .send_message("o.fifo", SendMessage { group_id: Some("g".into()), dedup_id: Some(format!("d{i}")), ..SendMessage::new(*b) })
+            .await
+            .unwrap();
     }
     assert_eq!(bodies(&f.svc, "o.fifo", 2).await, vec!["1", "2"]);
     f.clock.advance(5);
@@ -192,7 +207,11 @@ async fn fifo_visibility_expiry_redelivers_in_order() {
 async fn fifo_deduplication_window() {
     let f = fixture();
     create(&f.svc, "d.fifo", &[("FifoQueue", "true")]).await;
-    let send = |dedup: Option<&str>, body: &str| SendMessage { group_id: Some("g".into()), dedup_id: dedup.map(str::to_string), ..SendMessage::new(body) };
+    let send = |dedup: Option<&str>, body: &str| SendMessage {
+        group_id: Some("g".into()),
+        dedup_id: dedup.map(str::to_string),
+        ..SendMessage::new(body)
+    };
     let e = f.svc.send_message("d.fifo", send(None, "x")).await;
     assert!(matches!(e, Err(QueueError::InvalidParameterValue(_))), "needs a dedup id: {e:?}");
     let a = f.svc.send_message("d.fifo", send(Some("k"), "first")).await.unwrap();
@@ -229,13 +248,25 @@ async fn batches_and_validation() {
     assert_eq!(out.failed.len(), 2);
     assert_eq!(out.failed.iter().find(|f| f.id == "c").map(|f| f.code.as_str()), Some("InvalidMessageContents"));
     assert!(matches!(f.svc.send_message_batch("q", vec![]).await, Err(QueueError::EmptyBatchRequest(_))));
-    assert!(matches!(f.svc.send_message_batch("q", (0..11).map(|i| entry(&i.to_string(), "x")).collect()).await, Err(QueueError::TooManyEntriesInBatchRequest(_))));
-    assert!(matches!(f.svc.send_message_batch("q", vec![entry("a", "1"), entry("a", "2")]).await, Err(QueueError::BatchEntryIdsNotDistinct(_))));
+    assert!(matches!(
+        f.svc.send_message_batch("q", (0..11).map(|i| entry(&i.to_string(), "x")).collect()).await,
+        Err(QueueError::TooManyEntriesInBatchRequest(_))
+    ));
+    assert!(matches!(
+        f.svc.send_message_batch("q", vec![entry("a", "1"), entry("a", "2")]).await,
+        Err(QueueError::BatchEntryIdsNotDistinct(_))
+    ));
     assert!(matches!(f.svc.send_message_batch("q", vec![entry("a b", "1")]).await, Err(QueueError::InvalidBatchEntryId(_))));
     let got = f.svc.receive_message("q", now_req(10)).await.unwrap();
     let del = f
         .svc
-        .delete_message_batch("q", vec![BatchEntry { id: "ok".into(), input: got[0].receipt_handle.clone() }, BatchEntry { id: "bad".into(), input: "zzz".into() }])
+        .delete_message_batch(
+            "q",
+            vec![
+                BatchEntry { id: "ok".into(), input: got[0].receipt_handle.clone() },
+                BatchEntry { id: "bad".into(), input: "zzz".into() },
+            ],
+        )
         .await
         .unwrap();
     assert_eq!(del.successful.len(), 1);
@@ -312,7 +343,7 @@ async fn arn_api() {
     let arn = "arn:aws:sqs:us-east-1:000000000000:q";
     let info = f.svc.queue_by_arn(arn).await.unwrap();
     assert_eq!((info.name.as_str(), info.fifo, info.visibility_timeout), ("q", false, 30));
-    assert!(f.svc.queue_by_arn("arn:aws:sqs:us-east-1:111111111111:q").await.is_err());
+    f.svc.queue_by_arn("arn:aws:sqs:us-east-1:111111111111:q").await.unwrap_err();
     f.svc.send(arn, "via arn", MessageAttributes::new()).await.unwrap();
     let got = f.svc.receive(arn, 10, Some(60), Duration::ZERO).await.unwrap();
     assert_eq!(got[0].body, "via arn");

@@ -115,11 +115,9 @@ impl CgroupFs for KernelCgroupFs {
     }
 
     fn write(&self, path: &Path, value: &str) -> io::Result<()> {
-        let fd =
-            rustix::fs::open(path, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-                .map_err(|e| with_path(e.into(), "open", path))?;
-        let n = rustix::io::write(&fd, value.as_bytes())
-            .map_err(|e| with_path(e.into(), &format!("write {value:?} to"), path))?;
+        let fd = rustix::fs::open(path, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+            .map_err(|e| with_path(e.into(), "open", path))?;
+        let n = rustix::io::write(&fd, value.as_bytes()).map_err(|e| with_path(e.into(), &format!("write {value:?} to"), path))?;
         if n != value.len() {
             return Err(io::Error::new(io::ErrorKind::WriteZero, format!("short write to {}", path.display())));
         }
@@ -153,8 +151,8 @@ impl CgroupFs for KernelCgroupFs {
     fn open(&self, path: &Path, writable: bool) -> io::Result<Box<dyn CgroupFile>> {
         use rustix::fs::OFlags;
         let access = if writable { OFlags::RDWR } else { OFlags::RDONLY };
-        let fd = rustix::fs::open(path, access | OFlags::CLOEXEC, rustix::fs::Mode::empty())
-            .map_err(|e| with_path(e.into(), "open", path))?;
+        let fd =
+            rustix::fs::open(path, access | OFlags::CLOEXEC, rustix::fs::Mode::empty()).map_err(|e| with_path(e.into(), "open", path))?;
         Ok(Box::new(KernelCgroupFile { fd, path: path.to_owned() }))
     }
 
@@ -243,20 +241,15 @@ fn parse_mountinfo(text: &str) -> Mounts {
     for line in text.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
         let Some(sep) = fields.iter().position(|f| *f == "-") else { continue };
-        let (Some(mount_point), Some(fstype), Some(super_opts)) =
-            (fields.get(4), fields.get(sep + 1), fields.get(sep + 3))
-        else {
+        let (Some(mount_point), Some(fstype), Some(super_opts)) = (fields.get(4), fields.get(sep + 1), fields.get(sep + 3)) else {
             continue;
         };
         let mount_point = unescape_mount_path(mount_point);
         match *fstype {
             "cgroup2" if mounts.v2.is_none() => mounts.v2 = Some(mount_point),
             "cgroup" => {
-                let controllers: Vec<String> = super_opts
-                    .split(',')
-                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains('='))
-                    .map(str::to_owned)
-                    .collect();
+                let controllers: Vec<String> =
+                    super_opts.split(',').filter(|o| !matches!(*o, "rw" | "ro") && !o.contains('=')).map(str::to_owned).collect();
                 // Bind mounts of the same hierarchy: keep the first.
                 if !controllers.is_empty() && !mounts.v1.iter().any(|(_, c)| *c == controllers) {
                     mounts.v1.push((mount_point, controllers));
@@ -336,10 +329,7 @@ fn check_name(what: &str, name: &str) -> io::Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("invalid cgroup {what} {name:?}: use [A-Za-z0-9._-], no leading dot"),
-        ))
+        Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid cgroup {what} {name:?}: use [A-Za-z0-9._-], no leading dot")))
     }
 }
 
@@ -371,10 +361,9 @@ impl CgroupManager {
 
         // Each needed controller from a v1 hierarchy if it is mounted there, else from cgroup2.
         let v2_available: BTreeSet<String> = match &mounts.v2 {
-            Some(m) => fs
-                .read(&m.join("cgroup.controllers"))
-                .map(|s| s.split_whitespace().map(str::to_owned).collect())
-                .unwrap_or_default(),
+            Some(m) => {
+                fs.read(&m.join("cgroup.controllers")).map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+            }
             None => BTreeSet::new(),
         };
         let mut v2 = mounts.v2.as_ref().map(|m| Hierarchy::new(Version::V2, m, &parent_name));
@@ -412,8 +401,7 @@ impl CgroupManager {
             if !wanted.is_empty() {
                 let path = mount.join("cgroup.subtree_control");
                 let enabled = fs.read(&path).unwrap_or_default();
-                let todo: Vec<&str> =
-                    wanted.iter().copied().filter(|c| !enabled.split_whitespace().any(|e| e == *c)).collect();
+                let todo: Vec<&str> = wanted.iter().copied().filter(|c| !enabled.split_whitespace().any(|e| e == *c)).collect();
                 if !todo.is_empty() {
                     let value = todo.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(" ");
                     fs.write(&path, &value).map_err(|e| format!("cannot enable cgroup2 controllers: {e}"))?;
@@ -425,8 +413,7 @@ impl CgroupManager {
         let mut layout = Layout { fs: fs.clone(), mode: "cgroup2", hierarchies: Vec::new(), v2_kill: false };
         for h in v2.into_iter().chain(v1) {
             purge_tree(fs.as_ref(), &h.parent, h.version);
-            fs.mkdir(&h.parent)
-                .map_err(|e| format!("cannot create cgroups ({e}); they need root and a writable cgroupfs"))?;
+            fs.mkdir(&h.parent).map_err(|e| format!("cannot create cgroups ({e}); they need root and a writable cgroupfs"))?;
             layout.hierarchies.push(h);
         }
 
@@ -460,8 +447,7 @@ impl CgroupManager {
         }
         // A cgroup2 hierarchy that carries nothing we use is dropped again.
         let v2_kill = layout.v2_kill;
-        let useless =
-            |h: &Hierarchy| h.version == Version::V2 && !(h.memory || h.cpu || h.pids || h.freezer || v2_kill);
+        let useless = |h: &Hierarchy| h.version == Version::V2 && !(h.memory || h.cpu || h.pids || h.freezer || v2_kill);
         for h in layout.hierarchies.iter().filter(|h| useless(h)) {
             let _ = fs.rmdir(&h.parent);
         }
@@ -475,9 +461,7 @@ impl CgroupManager {
             (true, false) => "cgroup1",
         };
         if uses_v1 && !mountinfo.contains("favordynmods") {
-            tracing::debug!(
-                "cgroup v1 moves may wait for an RCU grace period (ms); mounting cgroup2 with favordynmods avoids it"
-            );
+            tracing::debug!("cgroup v1 moves may wait for an RCU grace period (ms); mounting cgroup2 with favordynmods avoids it");
         }
         tracing::info!(mode = layout.mode, groups = ?layout.hierarchies.iter().map(|h| &h.parent).collect::<Vec<_>>(), "cgroups ready");
         Ok(CgroupManager { layout: Arc::new(layout) })
@@ -525,8 +509,7 @@ impl CgroupManager {
                     Version::V1 => ("memory.max_usage_in_bytes", "memory.oom_control"),
                 };
                 // memory.peak needs Linux 5.19.
-                env.peak =
-                    fs.open(&dir.join(peak), false).map_err(|e| tracing::debug!(error = %e, "no peak memory")).ok();
+                env.peak = fs.open(&dir.join(peak), false).map_err(|e| tracing::debug!(error = %e, "no peak memory")).ok();
                 env.oom = Some(fs.open(&dir.join(oom), false)?);
             }
             if h.freezer {
@@ -583,8 +566,7 @@ fn limit_writes(h: &Hierarchy, limits: &Limits) -> Vec<(&'static str, String)> {
             }
             if h.cpu {
                 w.push(("cpu.weight", ENV_CPU_WEIGHT.to_string()));
-                let quota =
-                    if limits.cpu_millicores == 0 { "max".to_owned() } else { limits.cpu_quota_us().to_string() };
+                let quota = if limits.cpu_millicores == 0 { "max".to_owned() } else { limits.cpu_quota_us().to_string() };
                 w.push(("cpu.max", format!("{quota} {CPU_PERIOD_US}")));
             }
             if h.pids {
@@ -619,9 +601,7 @@ fn limit_writes(h: &Hierarchy, limits: &Limits) -> Vec<(&'static str, String)> {
 
 /// Pids listed in `<dir>/cgroup.procs`; garbage lines are skipped (kernel input).
 fn procs_in(fs: &dyn CgroupFs, dir: &Path) -> Vec<u32> {
-    fs.read(&dir.join("cgroup.procs"))
-        .map(|s| s.split_whitespace().filter_map(|p| p.parse().ok()).collect())
-        .unwrap_or_default()
+    fs.read(&dir.join("cgroup.procs")).map(|s| s.split_whitespace().filter_map(|p| p.parse().ok()).collect()).unwrap_or_default()
 }
 
 /// All group directories below `dir` (children before their parents), then `dir` itself.
@@ -803,9 +783,7 @@ impl EnvCgroup {
     pub fn is_frozen(&self) -> bool {
         let mut buf = [0u8; 64];
         match &self.freezer {
-            Some(Freezer::V2 { events, .. }) => {
-                events.read(&mut buf).is_ok_and(|n| keyed_value(&buf[..n], "frozen") == Some(1))
-            }
+            Some(Freezer::V2 { events, .. }) => events.read(&mut buf).is_ok_and(|n| keyed_value(&buf[..n], "frozen") == Some(1)),
             Some(Freezer::V1 { state }) => state.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"FROZEN")),
             None => false,
         }
@@ -870,8 +848,7 @@ impl EnvCgroup {
         }
         // Without cgroup.kill a freezer keeps forks from racing the sweep. (A frozen cgroup2
         // group still lets SIGKILL through; a frozen v1 one does not, hence the thaw inside.)
-        let v1_freezer =
-            self.layout.hierarchies.iter().zip(&self.dirs).find(|(h, _)| h.freezer && h.version == Version::V1);
+        let v1_freezer = self.layout.hierarchies.iter().zip(&self.dirs).find(|(h, _)| h.freezer && h.version == Version::V1);
         let freezer = v1_freezer.map(|(_, d)| d.join("freezer.state"));
         let frozen_v2 = self.kill_file.is_none() && matches!(self.freezer, Some(Freezer::V2 { .. }));
         if frozen_v2 {
@@ -931,12 +908,7 @@ mod recording {
         }
 
         /// A mounted hierarchy: its root files, and the files each new group gets.
-        pub fn hierarchy(
-            &self,
-            mount: &str,
-            root: &[(&'static str, &'static str)],
-            group: &[(&'static str, &'static str)],
-        ) -> &Self {
+        pub fn hierarchy(&self, mount: &str, root: &[(&'static str, &'static str)], group: &[(&'static str, &'static str)]) -> &Self {
             let mut s = self.state();
             s.dirs.insert(PathBuf::from(mount));
             for (f, v) in root {
@@ -972,8 +944,7 @@ mod recording {
         fn make_dir(&self, path: &Path) {
             let mut s = self.state();
             s.dirs.insert(path.to_owned());
-            let template =
-                s.templates.iter().find(|(m, _)| path.starts_with(m)).map(|(_, t)| t.clone()).unwrap_or_default();
+            let template = s.templates.iter().find(|(m, _)| path.starts_with(m)).map(|(_, t)| t.clone()).unwrap_or_default();
             for (f, v) in template {
                 s.files.insert(path.join(f), v.to_owned());
             }
@@ -1086,8 +1057,7 @@ mod recording {
 
     impl CgroupFile for RecordingFile {
         fn write(&self, value: &[u8]) -> io::Result<()> {
-            self.fs
-                .write(&self.path, std::str::from_utf8(value).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?)
+            self.fs.write(&self.path, std::str::from_utf8(value).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?)
         }
 
         fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -1164,10 +1134,7 @@ mod tests {
         let fs = RecordingFs::default();
         fs.hierarchy(
             "/sys/fs/cgroup",
-            &[
-                ("cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n"),
-                ("cgroup.subtree_control", "cpu memory\n"),
-            ],
+            &[("cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n"), ("cgroup.subtree_control", "cpu memory\n")],
             &[
                 PROCS,
                 ("cgroup.freeze", "0\n"),
@@ -1189,23 +1156,19 @@ mod tests {
     /// Legacy v1: cpu co-mounted with cpuacct, no swap accounting, no cgroup2.
     fn v1_fs() -> RecordingFs {
         let fs = RecordingFs::default();
-        fs.hierarchy(
-            "/sys/fs/cgroup/cpu,cpuacct",
-            &[],
-            &[PROCS, ("cpu.cfs_period_us", "100000\n"), ("cpu.cfs_quota_us", "-1\n")],
-        )
-        .hierarchy(
-            "/sys/fs/cgroup/memory",
-            &[],
-            &[
-                PROCS,
-                ("memory.limit_in_bytes", "9223372036854771712\n"),
-                ("memory.max_usage_in_bytes", "0\n"),
-                ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\n"),
-            ],
-        )
-        .hierarchy("/sys/fs/cgroup/pids", &[], &[PROCS, ("pids.max", "max\n")])
-        .hierarchy("/sys/fs/cgroup/freezer", &[], &[PROCS, ("freezer.state", "THAWED\n")]);
+        fs.hierarchy("/sys/fs/cgroup/cpu,cpuacct", &[], &[PROCS, ("cpu.cfs_period_us", "100000\n"), ("cpu.cfs_quota_us", "-1\n")])
+            .hierarchy(
+                "/sys/fs/cgroup/memory",
+                &[],
+                &[
+                    PROCS,
+                    ("memory.limit_in_bytes", "9223372036854771712\n"),
+                    ("memory.max_usage_in_bytes", "0\n"),
+                    ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\n"),
+                ],
+            )
+            .hierarchy("/sys/fs/cgroup/pids", &[], &[PROCS, ("pids.max", "max\n")])
+            .hierarchy("/sys/fs/cgroup/freezer", &[], &[PROCS, ("freezer.state", "THAWED\n")]);
         fs
     }
 
@@ -1224,11 +1187,7 @@ mod tests {
     fn cgroup_limits_follow_lambda() {
         fn check(mb: u32, millicores: u32, quota_us: u64) {
             let l = Limits::for_memory_mb(mb);
-            assert_eq!(
-                (l.memory_bytes, l.cpu_millicores, l.pids_max),
-                (u64::from(mb) << 20, millicores, 1024),
-                "{mb} MB"
-            );
+            assert_eq!((l.memory_bytes, l.cpu_millicores, l.pids_max), (u64::from(mb) << 20, millicores, 1024), "{mb} MB");
             assert_eq!(l.cpu_quota_us(), quota_us, "{mb} MB");
         }
         check(1769, 1000, 100_000);
@@ -1254,10 +1213,7 @@ mod tests {
 
         let m = parse_mountinfo(V1_MOUNTINFO);
         assert_eq!(m.v2, None);
-        assert_eq!(
-            m.v1[0],
-            (PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"), vec!["cpu".to_owned(), "cpuacct".to_owned()])
-        );
+        assert_eq!(m.v1[0], (PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"), vec!["cpu".to_owned(), "cpuacct".to_owned()]));
 
         let m = parse_mountinfo("41 31 0:38 / /mnt/my\\040cg rw - cgroup2 none rw\nbroken line\n");
         assert_eq!(m.v2, Some(PathBuf::from("/mnt/my cg")));
@@ -1370,15 +1326,9 @@ mod tests {
         // Invoke-path reads: exact keys only (oom_group_kill is not oom_kill).
         assert_eq!(env.peak_memory_bytes(), Some(0));
         fs.set("/sys/fs/cgroup/nimbus-t/e1/memory.peak", "5242880\n");
-        fs.set(
-            "/sys/fs/cgroup/nimbus-t/e1/memory.events",
-            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\noom_group_kill 1\n",
-        );
+        fs.set("/sys/fs/cgroup/nimbus-t/e1/memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\noom_group_kill 1\n");
         assert_eq!((env.peak_memory_bytes(), env.oom_killed()), (Some(5_242_880), false));
-        fs.set(
-            "/sys/fs/cgroup/nimbus-t/e1/memory.events",
-            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\noom_group_kill 1\n",
-        );
+        fs.set("/sys/fs/cgroup/nimbus-t/e1/memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\noom_group_kill 1\n");
         assert_eq!((env.oom_kill_count(), env.oom_killed()), (Some(2), true));
 
         env.freeze().expect("freeze");
@@ -1466,11 +1416,7 @@ mod tests {
         );
         assert_eq!(
             ops[6..9],
-            [
-                "rmdir /sys/fs/cgroup/memory/nimbus-t/old",
-                "rmdir /sys/fs/cgroup/memory/nimbus-t",
-                "mkdir /sys/fs/cgroup/memory/nimbus-t",
-            ]
+            ["rmdir /sys/fs/cgroup/memory/nimbus-t/old", "rmdir /sys/fs/cgroup/memory/nimbus-t", "mkdir /sys/fs/cgroup/memory/nimbus-t",]
         );
     }
 
@@ -1489,7 +1435,7 @@ mod tests {
         fs.fail_mkdir(io::ErrorKind::PermissionDenied);
         assert!(reason(&fs, HYBRID_MOUNTINFO).contains("need root"));
 
-        assert!(CgroupManager::open_with("../x", Arc::new(hybrid_fs()), HYBRID_MOUNTINFO).is_err());
+        CgroupManager::open_with("../x", Arc::new(hybrid_fs()), HYBRID_MOUNTINFO).unwrap_err();
     }
 
     #[test]
@@ -1497,18 +1443,14 @@ mod tests {
         let fs = hybrid_fs();
         let m = open(&fs, HYBRID_MOUNTINFO);
         for bad in ["", ".", "..", "../e", "a/b", ".hidden", "a b", "a\n"] {
-            assert_eq!(
-                m.create(bad, &Limits::for_memory_mb(128)).expect_err(bad).kind(),
-                io::ErrorKind::InvalidInput,
-                "{bad:?}"
-            );
+            assert_eq!(m.create(bad, &Limits::for_memory_mb(128)).expect_err(bad).kind(), io::ErrorKind::InvalidInput, "{bad:?}");
         }
-        assert!(m.create("fn-1.v2_3", &Limits::for_memory_mb(128)).is_ok());
+        m.create("fn-1.v2_3", &Limits::for_memory_mb(128)).unwrap();
 
         // The last group cannot be made (it exists already): the ones made so far go again.
         fs.take_ops();
         fs.group("/sys/fs/cgroup/pids/nimbus-t/e2", "");
-        assert!(m.create("e2", &Limits::for_memory_mb(128)).is_err());
+        m.create("e2", &Limits::for_memory_mb(128)).unwrap_err();
         let ops = fs.take_ops();
         assert!(ops.contains(&"rmdir /sys/fs/cgroup/unified/nimbus-t/e2".to_owned()), "{ops:?}");
         assert!(ops.contains(&"rmdir /sys/fs/cgroup/memory/nimbus-t/e2".to_owned()), "{ops:?}");
@@ -1656,11 +1598,7 @@ mod tests {
             let mut child = spawn_inside(&env, &[python(), "-c", "b=bytearray(200*1024*1024)"]);
             let status = wait_with_timeout(&mut child, Duration::from_secs(20)).expect("hog ended");
             let peak = env.peak_memory_bytes().unwrap_or(0);
-            println!(
-                "hog: {status:?}, oom_killed={}, oom_kill_count={:?}, peak={peak}",
-                env.oom_killed(),
-                env.oom_kill_count()
-            );
+            println!("hog: {status:?}, oom_killed={}, oom_kill_count={:?}, peak={peak}", env.oom_killed(), env.oom_kill_count());
             assert_eq!(status.signal(), Some(9), "killed by the OOM killer: {status:?}");
             assert!(env.oom_killed());
             assert!(peak > 60 << 20 && peak <= 64 << 20, "peak {peak} near the 64 MB limit");
@@ -1693,8 +1631,7 @@ mod tests {
             let Some(m) = manager("daemon") else { return };
             let env = m.create("d", &Limits::for_memory_mb(128)).expect("create");
             // A double-forked daemon (reparented away from us) that ignores SIGTERM.
-            let mut child =
-                spawn_inside(&env, &["sh", "-c", "trap '' TERM; (trap '' TERM; setsid sleep 30 &) ; exec sleep 30"]);
+            let mut child = spawn_inside(&env, &["sh", "-c", "trap '' TERM; (trap '' TERM; setsid sleep 30 &) ; exec sleep 30"]);
             std::thread::sleep(Duration::from_millis(100));
             let listed = read(&env.procs_files()[0]);
             assert!(listed.lines().count() >= 2, "daemon and shell listed: {listed:?}");
@@ -1703,8 +1640,7 @@ mod tests {
             assert!(wait_with_timeout(&mut child, Duration::from_secs(2)).is_some());
             for pid in listed.lines() {
                 assert!(
-                    !Path::new(&format!("/proc/{pid}")).exists()
-                        || read(Path::new(&format!("/proc/{pid}/stat"))).contains(") Z"),
+                    !Path::new(&format!("/proc/{pid}")).exists() || read(Path::new(&format!("/proc/{pid}/stat"))).contains(") Z"),
                     "{pid} gone"
                 );
             }
@@ -1712,6 +1648,7 @@ mod tests {
         }
 
         #[test]
+        #[allow(clippy::mem_forget)] // simulates a crash: nothing may run its Drop
         fn cgroup_real_restart_removes_a_crashed_runs_groups() {
             let Some(m) = manager("crash") else { return };
             let env = m.create("left", &Limits::for_memory_mb(128)).expect("create");

@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 use crate::capture::OutputCapture;
 use crate::cgroup::{CgroupManager, Limits};
 use crate::launch::{self, Code, Isolation, Process, Resources};
-use crate::runtime_api::{Delivery, Progress};
 use crate::pool::ProvisionKey;
+use crate::runtime_api::{Delivery, Progress};
 use crate::runtimes::RuntimeRegistry;
 use crate::{Invocation, Reply, SandboxError};
 
@@ -160,15 +160,19 @@ pub fn needs_fresh_process(spec: &EnvSpec, iso: &Isolation) -> bool {
         // Without a bootstrap, a fresh start reports AWS's error for that.
         return !sandboxed || !spec.code_dir.join("bootstrap").is_file();
     }
-    spec.environment.keys().any(|k| {
-        k.starts_with("PYTHON") || k.starts_with("NODE_") || k.starts_with("LD_") || k.starts_with("AWS_LAMBDA_NODEJS")
-    })
+    spec.environment
+        .keys()
+        .any(|k| k.starts_with("PYTHON") || k.starts_with("NODE_") || k.starts_with("LD_") || k.starts_with("AWS_LAMBDA_NODEJS"))
 }
 
 /// Prestarted runtimes are kept per key: one kind of gated sandbox serves every `provided`
 /// runtime.
 pub fn prestart_key(runtime: Runtime) -> Runtime {
-    if runtime.family() == RuntimeFamily::Provided { Runtime::ProvidedAl2023 } else { runtime }
+    if runtime.family() == RuntimeFamily::Provided {
+        Runtime::ProvidedAl2023
+    } else {
+        runtime
+    }
 }
 
 impl Environment {
@@ -494,10 +498,7 @@ fn environment_variables(
         ("TZ".into(), ":UTC".into()),
         ("LANG".into(), "en_US.UTF-8".into()),
         ("PATH".into(), format!("/usr/local/bin:/usr/bin/:/bin{}", opt_suffix("bin"))),
-        (
-            "LD_LIBRARY_PATH".into(),
-            format!("/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task}:{task}/lib{}", opt_suffix("lib")),
-        ),
+        ("LD_LIBRARY_PATH".into(), format!("/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task}:{task}/lib{}", opt_suffix("lib"))),
     ];
     if let Some(url) = endpoint_url {
         // The AWS SDKs (boto3, JS v3, Rust, Go, Java) send every service call here.

@@ -74,10 +74,8 @@ pub(crate) fn paths(iso: &Isolation, registry: &RuntimeRegistry, runtime: Runtim
     match iso {
         Isolation::Process => {
             let task = code_dir.to_string_lossy().into_owned();
-            let runtime_dir = registry
-                .runtime_dir(runtime.family())
-                .map(|d| d.to_string_lossy().into_owned())
-                .unwrap_or_else(|| task.clone());
+            let runtime_dir =
+                registry.runtime_dir(runtime.family()).map(|d| d.to_string_lossy().into_owned()).unwrap_or_else(|| task.clone());
             Paths { task, runtime_dir, opt: opt.map(|o| o.to_string_lossy().into_owned()) }
         }
         Isolation::Namespaces(_) => Paths {
@@ -211,7 +209,12 @@ const LANG_BIN: &str = "/var/lang/bin";
 const SYSTEM_DIRS: &[&str] = &["/usr/", "/bin/", "/lib/", "/lib64/", "/sbin/"];
 
 /// What to start, as (program, args) for the runtime's view.
-fn command_for(iso: &Isolation, runtime: Runtime, code: &Code<'_>, registry: &RuntimeRegistry) -> Result<(PathBuf, Vec<String>, Option<Bind>), Reply> {
+fn command_for(
+    iso: &Isolation,
+    runtime: Runtime,
+    code: &Code<'_>,
+    registry: &RuntimeRegistry,
+) -> Result<(PathBuf, Vec<String>, Option<Bind>), Reply> {
     let jailed = matches!(iso, Isolation::Namespaces(_));
     match runtime.family() {
         RuntimeFamily::Provided => {
@@ -328,9 +331,7 @@ pub(crate) async fn launch(
             }
             None => {
                 let linker = linker.clone();
-                let ns = tokio::task::spawn_blocking(move || linker.take())
-                    .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))??;
+                let ns = tokio::task::spawn_blocking(move || linker.take()).await.map_err(|e| std::io::Error::other(e.to_string()))??;
                 (ns.listener, Some(ns.fd))
             }
         },
@@ -406,7 +407,10 @@ pub(crate) async fn launch(
                 // AWS's limits, as rlimits where no sandbox enforces them.
                 let nofile = rustix::process::Rlimit { current: Some(1024), maximum: Some(1024) };
                 let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, nofile);
-                let _ = rustix::process::setrlimit(rustix::process::Resource::Core, rustix::process::Rlimit { current: Some(0), maximum: Some(0) });
+                let _ = rustix::process::setrlimit(
+                    rustix::process::Resource::Core,
+                    rustix::process::Rlimit { current: Some(0), maximum: Some(0) },
+                );
                 if !procs.is_empty() {
                     crate::cgroup::enter_current_process(&procs)?;
                 }

@@ -6,8 +6,8 @@
 mod capture;
 pub mod cgroup;
 mod environment;
-mod launch;
 pub mod jail;
+mod launch;
 pub mod network;
 mod pool;
 mod runtime_api;
@@ -36,15 +36,24 @@ pub struct Invocation {
 pub enum Reply {
     Response(Bytes),
     /// The runtime reported an error (`/invocation/{id}/error`): its type header and body.
-    FunctionError { error_type: Option<String>, body: Bytes },
+    FunctionError {
+        error_type: Option<String>,
+        body: Bytes,
+    },
     /// The runtime reported an init failure (`/runtime/init/error`).
-    InitError { error_type: Option<String>, body: Bytes },
+    InitError {
+        error_type: Option<String>,
+        body: Bytes,
+    },
     /// The runtime answered with more than the 6 MB limit.
     ResponseTooLarge,
     /// The process exited; the text is AWS's wording (`exit status 1`, `signal: killed`).
     Exited(String),
     /// The environment could not be started at all (missing bootstrap or interpreter).
-    StartFailed { error_type: String, message: String },
+    StartFailed {
+        error_type: String,
+        message: String,
+    },
     TimedOut,
 }
 

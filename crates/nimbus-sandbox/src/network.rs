@@ -25,13 +25,10 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{mpsc, Arc, Mutex};
 
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
-};
+use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo,
-    LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -131,13 +128,8 @@ impl Linker {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
             other => other?,
         }
-        let maker = Maker {
-            bridge_index,
-            host_netns: OwnedFd::from(std::fs::File::open("/proc/thread-self/ns/net")?),
-            network,
-            prefix,
-            cursor: 2,
-        };
+        let maker =
+            Maker { bridge_index, host_netns: OwnedFd::from(std::fs::File::open("/proc/thread-self/ns/net")?), network, prefix, cursor: 2 };
         let (tx, rx) = mpsc::channel();
         let ready = Arc::new(Mutex::new(Vec::new()));
         let pool = ready.clone();

@@ -15,10 +15,10 @@ use nimbus_logs::LogStore;
 
 use nimbus_model::{Runtime, RuntimeFamily};
 
-use crate::environment::{needs_fresh_process, prestart_key, EnvSpec, Environment, Host, Prestarted};
 use crate::cgroup::CgroupManager;
-use crate::Isolation;
+use crate::environment::{needs_fresh_process, prestart_key, EnvSpec, Environment, Host, Prestarted};
 use crate::runtimes::RuntimeRegistry;
+use crate::Isolation;
 use crate::{Reply, SandboxError};
 
 #[derive(Debug, Clone)]
@@ -41,9 +41,7 @@ pub struct PoolConfig {
 fn host_memory() -> Option<(u64, u64)> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
     };
     Some((field("MemAvailable:")?, field("MemTotal:")?))
 }

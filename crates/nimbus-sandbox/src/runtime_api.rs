@@ -40,7 +40,8 @@ pub(crate) fn init_failure(reply: &Reply) -> String {
     match reply {
         Reply::InitError { error_type, body } => {
             let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-            let kind = v["errorType"].as_str().map(str::to_string).or_else(|| error_type.clone()).unwrap_or_else(|| "Runtime.Unknown".into());
+            let kind =
+                v["errorType"].as_str().map(str::to_string).or_else(|| error_type.clone()).unwrap_or_else(|| "Runtime.Unknown".into());
             match v["errorMessage"].as_str() {
                 Some(m) if !m.is_empty() => format!("{kind}: {m}"),
                 _ => kind,
@@ -286,7 +287,10 @@ impl RuntimeApi {
                 return r;
             }
             if *stop.borrow() {
-                return respond(StatusCode::INTERNAL_SERVER_ERROR, "{\"errorMessage\":\"environment is shutting down\",\"errorType\":\"Runtime.Shutdown\"}");
+                return respond(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "{\"errorMessage\":\"environment is shutting down\",\"errorType\":\"Runtime.Shutdown\"}",
+                );
             }
             tokio::select! {
                 _ = self.assigned.notified() => {}
@@ -334,7 +338,10 @@ impl RuntimeApi {
                 return event_response(&d.invocation, deadline_ms);
             }
             if *stop.borrow() {
-                return respond(StatusCode::INTERNAL_SERVER_ERROR, "{\"errorMessage\":\"environment is shutting down\",\"errorType\":\"Runtime.Shutdown\"}");
+                return respond(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "{\"errorMessage\":\"environment is shutting down\",\"errorType\":\"Runtime.Shutdown\"}",
+                );
             }
             tokio::select! {
                 _ = self.event_ready.notified() => {}

@@ -49,7 +49,8 @@ fn exe() -> Option<&'static Path> {
             .and_then(|m| m.modified())
             .map_err(|e| format!("{}: {e}; run `cargo build -p nimbus` first", exe.display()))?;
         let src = manifest.join("src");
-        let newest = newest_mtime(&src.join("jail")).max(std::fs::metadata(src.join("jail.rs")).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH));
+        let newest = newest_mtime(&src.join("jail"))
+            .max(std::fs::metadata(src.join("jail.rs")).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH));
         assert!(built >= newest, "{} is older than src/jail*: run `cargo build -p nimbus`", exe.display());
         Ok(exe)
     });
@@ -309,14 +310,11 @@ if pid == 0:
     os._exit(7)
 print("fork", os.waitpid(pid, 0)[1] >> 8)
 "#;
-    let spec = JailSpec {
-        program: "/usr/bin/python3".into(),
-        args: vec!["-c".into(), py.into()],
-        ..JailSpec::default()
-    };
+    let spec = JailSpec { program: "/usr/bin/python3".into(), args: vec!["-c".into(), py.into()], ..JailSpec::default() };
     let r = run(exe, &spec, None);
     assert!(r.status.success());
-    for call in ["mount", "umount2", "unshare_user", "unshare_net", "ptrace", "personality", "bpf", "keyctl", "clone_newuser", "open_tree"] {
+    for call in ["mount", "umount2", "unshare_user", "unshare_net", "ptrace", "personality", "bpf", "keyctl", "clone_newuser", "open_tree"]
+    {
         assert_eq!(field(&r.out, call), Some("1"), "{call} must fail with EPERM");
     }
     assert_eq!(field(&r.out, "clone3"), Some("38"), "clone3 must fail with ENOSYS");
@@ -541,7 +539,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn summary(name: &str, mut v: Vec<Duration>) -> String {
     v.sort();
-    format!("{name:<44} p50 {:>7.3} ms  p99 {:>7.3} ms  max {:>7.3} ms", ms(percentile(&v, 0.5)), ms(percentile(&v, 0.99)), ms(v[v.len() - 1]))
+    format!(
+        "{name:<44} p50 {:>7.3} ms  p99 {:>7.3} ms  max {:>7.3} ms",
+        ms(percentile(&v, 0.5)),
+        ms(percentile(&v, 0.99)),
+        ms(v[v.len() - 1])
+    )
 }
 
 fn ms(d: Duration) -> f64 {

@@ -68,9 +68,7 @@ impl GroupCommit {
             });
             (ok, done)
         });
-        self.jobs
-            .send(Job { durable, work })
-            .map_err(|_| internal(format!("the {} database thread has stopped", self.name)))?;
+        self.jobs.send(Job { durable, work }).map_err(|_| internal(format!("the {} database thread has stopped", self.name)))?;
         rx.await.map_err(|_| internal(format!("the {} database job failed", self.name)))?
     }
 

@@ -11,11 +11,11 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use nimbus_model::alias::AliasConfig;
-use nimbus_model::layer::LayerVersion;
-use nimbus_model::invoke::{AsyncEvent, EventInvokeConfig};
-use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::event_source::EventSourceMapping;
+use nimbus_model::invoke::{AsyncEvent, EventInvokeConfig};
+use nimbus_model::layer::LayerVersion;
 use nimbus_model::provisioned::ProvisionedConfig;
+use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::FunctionConfig;
 
 pub use blob::{BlobStore, LocalBlobStore};

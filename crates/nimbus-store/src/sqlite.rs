@@ -6,11 +6,11 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use nimbus_model::alias::AliasConfig;
-use nimbus_model::layer::LayerVersion;
-use nimbus_model::invoke::{AsyncEvent, EventInvokeConfig};
-use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::event_source::EventSourceMapping;
+use nimbus_model::invoke::{AsyncEvent, EventInvokeConfig};
+use nimbus_model::layer::LayerVersion;
 use nimbus_model::provisioned::ProvisionedConfig;
+use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::FunctionConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -108,8 +108,7 @@ impl SqliteStore {
 }
 
 fn decode(json: String) -> rusqlite::Result<FunctionConfig> {
-    serde_json::from_str(&json)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_str(&json).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 fn decode_alias(json: String) -> rusqlite::Result<AliasConfig> {
@@ -117,8 +116,7 @@ fn decode_alias(json: String) -> rusqlite::Result<AliasConfig> {
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(json: String) -> rusqlite::Result<T> {
-    serde_json::from_str(&json)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_str(&json).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 fn encode(config: &FunctionConfig) -> String {
@@ -156,20 +154,16 @@ impl Store for SqliteStore {
 
     async fn get_function(&self, name: &str, version: &str) -> Result<Option<FunctionConfig>, StoreError> {
         self.with(|conn| {
-            conn.query_row(
-                "SELECT config FROM functions WHERE name = ?1 AND version = ?2",
-                params![name, version],
-                |row| decode(row.get(0)?),
-            )
+            conn.query_row("SELECT config FROM functions WHERE name = ?1 AND version = ?2", params![name, version], |row| {
+                decode(row.get(0)?)
+            })
             .optional()
         })
     }
 
     async fn list_functions(&self, version: &str, after: Option<&str>, limit: usize) -> Result<Vec<FunctionConfig>, StoreError> {
         self.with(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT config FROM functions WHERE version = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
-            )?;
+            let mut stmt = conn.prepare_cached("SELECT config FROM functions WHERE version = ?1 AND name > ?2 ORDER BY name LIMIT ?3")?;
             let rows = stmt.query_map(params![version, after.unwrap_or(""), limit as i64], |row| decode(row.get(0)?))?;
             rows.collect()
         })
@@ -191,11 +185,9 @@ impl Store for SqliteStore {
 
     async fn usage(&self) -> Result<(u64, u64), StoreError> {
         self.with(|conn| {
-            conn.query_row(
-                "SELECT COALESCE(SUM(code_size), 0), COUNT(DISTINCT name) FROM functions",
-                [],
-                |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
-            )
+            conn.query_row("SELECT COALESCE(SUM(code_size), 0), COUNT(DISTINCT name) FROM functions", [], |row| {
+                Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64))
+            })
         })
     }
 
@@ -312,11 +304,9 @@ impl Store for SqliteStore {
 
     async fn get_layer_version(&self, name: &str, version: u64) -> Result<Option<LayerVersion>, StoreError> {
         self.with(|conn| {
-            conn.query_row(
-                "SELECT config FROM layer_versions WHERE name = ?1 AND version = ?2",
-                params![name, version as i64],
-                |row| decode_json(row.get(0)?),
-            )
+            conn.query_row("SELECT config FROM layer_versions WHERE name = ?1 AND version = ?2", params![name, version as i64], |row| {
+                decode_json(row.get(0)?)
+            })
             .optional()
         })
     }
@@ -357,7 +347,8 @@ impl Store for SqliteStore {
     }
 
     async fn delete_layer_version(&self, name: &str, version: u64) -> Result<bool, StoreError> {
-        let n = self.with(|conn| conn.execute("DELETE FROM layer_versions WHERE name = ?1 AND version = ?2", params![name, version as i64]))?;
+        let n =
+            self.with(|conn| conn.execute("DELETE FROM layer_versions WHERE name = ?1 AND version = ?2", params![name, version as i64]))?;
         Ok(n > 0)
     }
 
@@ -386,9 +377,8 @@ impl Store for SqliteStore {
 
     async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>, StoreError> {
         self.with(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT event FROM async_events WHERE not_before <= ?1 ORDER BY not_before, enqueued LIMIT ?2",
-            )?;
+            let mut stmt =
+                conn.prepare_cached("SELECT event FROM async_events WHERE not_before <= ?1 ORDER BY not_before, enqueued LIMIT ?2")?;
             let rows = stmt.query_map(params![now_ms, limit as i64], |row| decode_json(row.get(0)?))?;
             rows.collect()
         })
@@ -401,9 +391,8 @@ impl Store for SqliteStore {
     async fn reschedule_event(&self, request_id: &str, attempts: u32, not_before_ms: i64) -> Result<(), StoreError> {
         self.with(|conn| {
             let tx = conn.unchecked_transaction()?;
-            let json: Option<String> = tx
-                .query_row("SELECT event FROM async_events WHERE request_id = ?1", params![request_id], |r| r.get(0))
-                .optional()?;
+            let json: Option<String> =
+                tx.query_row("SELECT event FROM async_events WHERE request_id = ?1", params![request_id], |r| r.get(0)).optional()?;
             if let Some(json) = json {
                 let mut e: AsyncEvent = decode_json(json)?;
                 e.attempts = attempts;
@@ -492,8 +481,7 @@ impl Store for SqliteStore {
 
     async fn get_function_url_by_id(&self, url_id: &str) -> Result<Option<FunctionUrlConfig>, StoreError> {
         self.with(|conn| {
-            conn.query_row("SELECT config FROM function_urls WHERE url_id = ?1", params![url_id], |row| decode_json(row.get(0)?))
-                .optional()
+            conn.query_row("SELECT config FROM function_urls WHERE url_id = ?1", params![url_id], |row| decode_json(row.get(0)?)).optional()
         })
     }
 
@@ -556,9 +544,8 @@ impl Store for SqliteStore {
 
     async fn list_provisioned_configs(&self, function: Option<&str>) -> Result<Vec<ProvisionedConfig>, StoreError> {
         self.with(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT config FROM provisioned_configs WHERE ?1 IS NULL OR function = ?1 ORDER BY function, qualifier",
-            )?;
+            let mut stmt = conn
+                .prepare_cached("SELECT config FROM provisioned_configs WHERE ?1 IS NULL OR function = ?1 ORDER BY function, qualifier")?;
             let rows = stmt.query_map(params![function], |row| decode_json(row.get(0)?))?;
             rows.collect()
         })
@@ -572,9 +559,7 @@ impl Store for SqliteStore {
     }
 
     async fn code_in_use(&self, digest: &str) -> Result<bool, StoreError> {
-        self.with(|conn| {
-            conn.query_row("SELECT EXISTS(SELECT 1 FROM functions WHERE code_digest = ?1)", params![digest], |row| row.get(0))
-        })
+        self.with(|conn| conn.query_row("SELECT EXISTS(SELECT 1 FROM functions WHERE code_digest = ?1)", params![digest], |row| row.get(0)))
     }
 }
 

@@ -58,7 +58,8 @@ fn bool_value(v: &str) -> Option<bool> {
 /// when the topic is FIFO.
 pub fn validate_topic_name(name: &str, fifo: bool) -> Result<(), TopicError> {
     let base = if fifo { name.strip_suffix(".fifo") } else { Some(name) };
-    let ok = base.is_some_and(|b| !b.is_empty() && name.len() <= 256 && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    let ok =
+        base.is_some_and(|b| !b.is_empty() && name.len() <= 256 && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
     if ok {
         return Ok(());
     }
@@ -85,7 +86,9 @@ pub fn check_topic_attribute(name: &str, value: &str, fifo: bool, on_create: boo
             if !fifo {
                 return Err(bad("Content-based deduplication can only be set for FIFO topics"));
             }
-            bool_value(value).map(|b| b.to_string()).ok_or_else(|| bad("Invalid value for ContentBasedDeduplication. Must be true or false."))
+            bool_value(value)
+                .map(|b| b.to_string())
+                .ok_or_else(|| bad("Invalid value for ContentBasedDeduplication. Must be true or false."))
         }
         "FifoThroughputScope" | "ArchivePolicy" if !fifo => Err(bad(&format!("{name} can only be set for FIFO topics"))),
         "Policy" | "DeliveryPolicy" | "DataProtectionPolicy" | "ArchivePolicy" => {
@@ -158,10 +161,14 @@ pub fn apply_subscription_attributes(
         match name.as_str() {
             "RawMessageDelivery" => {
                 let Some(b) = bool_value(value) else {
-                    return Err(TopicError::invalid(format!("{prefix}RawMessageDelivery: Invalid value [{value}]. Must be true or false.")));
+                    return Err(TopicError::invalid(format!(
+                        "{prefix}RawMessageDelivery: Invalid value [{value}]. Must be true or false."
+                    )));
                 };
                 if !matches!(protocol, "sqs" | "http" | "https" | "firehose") {
-                    return Err(TopicError::invalid(format!("{prefix}Delivery protocol [{protocol}] does not support raw message delivery.")));
+                    return Err(TopicError::invalid(format!(
+                        "{prefix}Delivery protocol [{protocol}] does not support raw message delivery."
+                    )));
                 }
                 out.insert(name.clone(), b.to_string());
             }
@@ -176,7 +183,8 @@ pub fn apply_subscription_attributes(
                     out.remove(name);
                     continue;
                 }
-                let v: Value = serde_json::from_str(value).map_err(|_| TopicError::invalid(format!("{prefix}RedrivePolicy: failed to parse JSON.")))?;
+                let v: Value = serde_json::from_str(value)
+                    .map_err(|_| TopicError::invalid(format!("{prefix}RedrivePolicy: failed to parse JSON.")))?;
                 let target = v.get("deadLetterTargetArn").and_then(Value::as_str).unwrap_or("");
                 if !target.starts_with("arn:aws:sqs:") || target.split(':').count() != 6 {
                     return Err(TopicError::invalid(format!("{prefix}RedrivePolicy: deadLetterTargetArn is an invalid arn")));

@@ -95,7 +95,19 @@ impl Dispatcher {
         for (d, m) in rows {
             let m = messages.entry(d.message_row).or_insert_with(|| Arc::new(m)).clone();
             let lane = lane(&m, &d.subscription);
-            p.jobs.insert(d.id, Job { id: d.id, message_row: d.message_row, message: m, subscription: d.subscription, attempts: d.attempts, next_at: d.next_at.min(now), lane, running: false });
+            p.jobs.insert(
+                d.id,
+                Job {
+                    id: d.id,
+                    message_row: d.message_row,
+                    message: m,
+                    subscription: d.subscription,
+                    attempts: d.attempts,
+                    next_at: d.next_at.min(now),
+                    lane,
+                    running: false,
+                },
+            );
         }
         drop(p);
         self.wake.notify_one();
@@ -107,7 +119,19 @@ impl Dispatcher {
         let mut p = self.lock();
         for (sub, id) in deliveries {
             let lane = lane(&m, sub);
-            p.jobs.insert(*id, Job { id: *id, message_row, message: m.clone(), subscription: sub.clone(), attempts: 0, next_at: now, lane, running: false });
+            p.jobs.insert(
+                *id,
+                Job {
+                    id: *id,
+                    message_row,
+                    message: m.clone(),
+                    subscription: sub.clone(),
+                    attempts: 0,
+                    next_at: now,
+                    lane,
+                    running: false,
+                },
+            );
         }
         drop(p);
         self.wake.notify_one();
@@ -267,8 +291,11 @@ impl TopicService {
             "lambda" => self.deliver.invoke_function(&sub.row.endpoint, m.lambda_event(arn, &self.urls)).await.map_err(Failure::Retry),
             "sqs" => {
                 let fifo_q = sub.row.endpoint.ends_with(".fifo");
-                let (body, attributes) =
-                    if sub.raw() { (m.body.for_protocol("sqs").to_string(), m.attributes.clone()) } else { (m.envelope("sqs", arn, &self.urls), MessageAttributes::new()) };
+                let (body, attributes) = if sub.raw() {
+                    (m.body.for_protocol("sqs").to_string(), m.attributes.clone())
+                } else {
+                    (m.envelope("sqs", arn, &self.urls), MessageAttributes::new())
+                };
                 let qm = QueueMessage {
                     body,
                     attributes,
@@ -304,7 +331,8 @@ impl TopicService {
         if raw {
             req = req.header("x-amz-sns-rawdelivery", "true");
         }
-        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| Failure::Permanent(format!("bad endpoint {}: {e}", sub.row.endpoint)))?;
+        let req =
+            req.body(Full::new(Bytes::from(body))).map_err(|e| Failure::Permanent(format!("bad endpoint {}: {e}", sub.row.endpoint)))?;
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
         let answer = tokio::time::timeout(self.config.http_timeout, async {
             let resp = client.request(req).await.map_err(|e| format!("{e}"))?;

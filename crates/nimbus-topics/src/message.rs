@@ -35,7 +35,10 @@ impl MessageAttribute {
     }
 
     fn size(&self, name: &str) -> usize {
-        name.len() + self.data_type.len() + self.string_value.as_ref().map_or(0, String::len) + self.binary_value.as_ref().map_or(0, Vec::len)
+        name.len()
+            + self.data_type.len()
+            + self.string_value.as_ref().map_or(0, String::len)
+            + self.binary_value.as_ref().map_or(0, Vec::len)
     }
 
     /// The value as the envelope and the Lambda event show it (binary as base64).
@@ -113,7 +116,11 @@ pub fn validate_attributes(attrs: &MessageAttributes) -> Result<(), TopicError> 
             }
             return Err(invalid_value(format!("The message attribute '{name}' with type '{}' must use field '{field}'.", a.data_type)));
         }
-        let empty = if wants_binary { a.binary_value.as_ref().is_some_and(Vec::is_empty) } else { a.string_value.as_ref().is_some_and(String::is_empty) };
+        let empty = if wants_binary {
+            a.binary_value.as_ref().is_some_and(Vec::is_empty)
+        } else {
+            a.string_value.as_ref().is_some_and(String::is_empty)
+        };
         if empty {
             return Err(invalid_value(format!(
                 "The message attribute '{name}' must contain non-empty message attribute value for message attribute type '{}'.",
@@ -160,8 +167,8 @@ impl Body {
     /// Parses a `MessageStructure=json` message with AWS's checks: a JSON object with a
     /// string `default`; keys with non-string values are ignored.
     pub fn structured(message: &str) -> Result<Body, TopicError> {
-        let v: Value = serde_json::from_str(message)
-            .map_err(|_| TopicError::invalid("Message Structure - JSON message body failed to parse"))?;
+        let v: Value =
+            serde_json::from_str(message).map_err(|_| TopicError::invalid("Message Structure - JSON message body failed to parse"))?;
         let Value::Object(m) = v else { return Err(TopicError::invalid("Message Structure - JSON message body failed to parse")) };
         let map: BTreeMap<String, String> = m.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string()))).collect();
         if !map.contains_key("default") {
@@ -296,7 +303,10 @@ impl StoredMessage {
                     ("SubscribeURL", s(&urls.subscribe(&self.topic_arn, token))),
                     ("Timestamp", s(&self.timestamp)),
                     ("SignatureVersion", s("1")),
-                    ("Signature", s(&signature(&[message, &self.message_id, "SubscriptionConfirmation", &self.timestamp, &self.topic_arn]))),
+                    (
+                        "Signature",
+                        s(&signature(&[message, &self.message_id, "SubscriptionConfirmation", &self.timestamp, &self.topic_arn])),
+                    ),
                     ("SigningCertURL", s(&urls.signing_cert())),
                 ])
             }
@@ -315,7 +325,14 @@ impl StoredMessage {
                 f.push(("SignatureVersion", s("1")));
                 f.push((
                     "Signature",
-                    s(&signature(&[message, &self.message_id, self.subject.as_deref().unwrap_or(""), "Notification", &self.timestamp, &self.topic_arn])),
+                    s(&signature(&[
+                        message,
+                        &self.message_id,
+                        self.subject.as_deref().unwrap_or(""),
+                        "Notification",
+                        &self.timestamp,
+                        &self.topic_arn,
+                    ])),
                 ));
                 f.push(("SigningCertURL", s(&urls.signing_cert())));
                 f.push(("UnsubscribeURL", s(&urls.unsubscribe(subscription_arn))));
@@ -343,7 +360,14 @@ impl StoredMessage {
             ("SignatureVersion", s("1")),
             (
                 "Signature",
-                s(&signature(&[message, &self.message_id, self.subject.as_deref().unwrap_or(""), "Notification", &self.timestamp, &self.topic_arn])),
+                s(&signature(&[
+                    message,
+                    &self.message_id,
+                    self.subject.as_deref().unwrap_or(""),
+                    "Notification",
+                    &self.timestamp,
+                    &self.topic_arn,
+                ])),
             ),
             ("SigningCertUrl", s(&urls.signing_cert())),
             ("UnsubscribeUrl", s(&urls.unsubscribe(subscription_arn))),

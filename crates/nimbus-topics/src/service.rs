@@ -220,8 +220,9 @@ impl TopicService {
     /// subscriptions, and (inside a Tokio runtime) starts delivering what was left pending.
     pub async fn open(path: &Path, config: TopicConfig, deliver: Arc<dyn Deliver>) -> Result<Arc<TopicService>, TopicError> {
         let store = Store::open(path)?;
-        let (topics, subs, pending) =
-            store.run(false, |conn| Ok((store::all_topics(conn)?, store::all_subscriptions(conn)?, store::pending_deliveries(conn)?))).await?;
+        let (topics, subs, pending) = store
+            .run(false, |conn| Ok((store::all_topics(conn)?, store::all_subscriptions(conn)?, store::pending_deliveries(conn)?)))
+            .await?;
         let svc = Arc::new(TopicService {
             store,
             urls: Urls { endpoint: config.endpoint.clone() },
@@ -294,10 +295,9 @@ impl TopicService {
         let parts: Vec<&str> = arn.split(':').collect();
         match parts.as_slice() {
             ["arn", p, "sns", _, _, topic, id] if p.starts_with("aws") && !topic.is_empty() && !id.is_empty() => Ok(()),
-            _ if parts.len() < 6 => Err(TopicError::invalid(format!(
-                "SubscriptionArn Reason: An ARN must have at least 6 elements, not {}",
-                parts.len()
-            ))),
+            _ if parts.len() < 6 => {
+                Err(TopicError::invalid(format!("SubscriptionArn Reason: An ARN must have at least 6 elements, not {}", parts.len())))
+            }
             _ => Err(TopicError::invalid("SubscriptionId")),
         }
     }
@@ -309,9 +309,16 @@ impl TopicService {
     // ---- topics --------------------------------------------------------------------
 
     /// Creates a topic, or returns the existing one when attributes and tags agree.
-    pub async fn create_topic(&self, name: &str, attrs: BTreeMap<String, String>, tags: BTreeMap<String, String>) -> Result<String, TopicError> {
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        attrs: BTreeMap<String, String>,
+        tags: BTreeMap<String, String>,
+    ) -> Result<String, TopicError> {
         let fifo = match attrs.get("FifoTopic") {
-            Some(v) => bool_attr(v).ok_or_else(|| TopicError::invalid("Attributes Reason: FifoTopic: Invalid value. Must be true or false."))?,
+            Some(v) => {
+                bool_attr(v).ok_or_else(|| TopicError::invalid("Attributes Reason: FifoTopic: Invalid value. Must be true or false."))?
+            }
             None => false,
         };
         attributes::validate_topic_name(name, fifo)?;
@@ -339,7 +346,8 @@ impl TopicService {
             }
             return Ok(existing.arn.clone());
         }
-        let row = TopicRow { name: name.to_string(), fifo, attributes: stored, tags, deleted_subscriptions: 0, created_at: now_ms() / 1000 };
+        let row =
+            TopicRow { name: name.to_string(), fifo, attributes: stored, tags, deleted_subscriptions: 0, created_at: now_ms() / 1000 };
         let r = row.clone();
         self.store.run(true, move |conn| store::insert_topic(conn, &r)).await?;
         let arn = self.topic_arn(name);
@@ -389,7 +397,8 @@ impl TopicService {
                 None => {}
             }
         }
-        let mut out: BTreeMap<String, String> = t.row.attributes.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut out: BTreeMap<String, String> =
+            t.row.attributes.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())).collect();
         out.entry("Policy".into()).or_insert_with(|| attributes::default_policy(&t.arn, &self.config.account));
         out.entry("DisplayName".into()).or_default();
         out.insert("Owner".into(), self.config.account.clone());
@@ -499,7 +508,9 @@ impl TopicService {
             }
         }
         if topic.row.fifo && protocol != "sqs" {
-            return Err(TopicError::invalid(format!("Invalid parameter: Endpoint Reason: FIFO topics deliver only to SQS queues, not {protocol}")));
+            return Err(TopicError::invalid(format!(
+                "Invalid parameter: Endpoint Reason: FIFO topics deliver only to SQS queues, not {protocol}"
+            )));
         }
         let attrs = attributes::apply_subscription_attributes(&BTreeMap::new(), &input.attributes, protocol, true)?;
 
@@ -507,7 +518,8 @@ impl TopicService {
         let topic = self.topic(&name)?;
         {
             let st = self.read_state();
-            let existing = topic.subs.iter().filter_map(|a| st.subs.get(a)).find(|s| s.row.protocol == protocol && s.row.endpoint == endpoint);
+            let existing =
+                topic.subs.iter().filter_map(|a| st.subs.get(a)).find(|s| s.row.protocol == protocol && s.row.endpoint == endpoint);
             if let Some(s) = existing {
                 if input.attributes.iter().any(|(k, _)| s.row.attributes.get(k) != attrs.get(k)) {
                     return Err(TopicError::invalid("Attributes Reason: Subscription already exists with different attributes"));
@@ -641,17 +653,27 @@ impl TopicService {
 
     pub fn list_subscriptions(&self, next_token: Option<&str>) -> Result<(Vec<SubscriptionSummary>, Option<String>), TopicError> {
         let st = self.read_state();
-        let all: Vec<(String, SubscriptionSummary)> =
-            st.topics.values().flat_map(|t| t.subs.iter()).filter_map(|a| st.subs.get(a)).map(|s| (s.row.arn.clone(), self.summary(s))).collect();
+        let all: Vec<(String, SubscriptionSummary)> = st
+            .topics
+            .values()
+            .flat_map(|t| t.subs.iter())
+            .filter_map(|a| st.subs.get(a))
+            .map(|s| (s.row.arn.clone(), self.summary(s)))
+            .collect();
         let (p, next) = page(&all, |(a, _)| a.as_str(), next_token)?;
         Ok((p.into_iter().map(|(_, s)| s).collect(), next))
     }
 
-    pub fn list_subscriptions_by_topic(&self, topic_arn: &str, next_token: Option<&str>) -> Result<(Vec<SubscriptionSummary>, Option<String>), TopicError> {
+    pub fn list_subscriptions_by_topic(
+        &self,
+        topic_arn: &str,
+        next_token: Option<&str>,
+    ) -> Result<(Vec<SubscriptionSummary>, Option<String>), TopicError> {
         let name = self.topic_name(topic_arn, "TopicArn")?;
         let st = self.read_state();
         let t = st.topics.get(&name).ok_or_else(TopicError::topic_not_found)?;
-        let all: Vec<(String, SubscriptionSummary)> = t.subs.iter().filter_map(|a| st.subs.get(a)).map(|s| (s.row.arn.clone(), self.summary(s))).collect();
+        let all: Vec<(String, SubscriptionSummary)> =
+            t.subs.iter().filter_map(|a| st.subs.get(a)).map(|s| (s.row.arn.clone(), self.summary(s))).collect();
         let (p, next) = page(&all, |(a, _)| a.as_str(), next_token)?;
         Ok((p.into_iter().map(|(_, s)| s).collect(), next))
     }
@@ -724,7 +746,9 @@ impl TopicService {
                     message::validate_fifo_id(&d, "MessageDeduplicationId")?;
                     d
                 }
-                None if topic.row.attributes.get("ContentBasedDeduplication").is_some_and(|v| v == "true") => message::content_dedup_id(&input.message),
+                None if topic.row.attributes.get("ContentBasedDeduplication").is_some_and(|v| v == "true") => {
+                    message::content_dedup_id(&input.message)
+                }
                 None => {
                     return Err(TopicError::invalid(
                         "The topic should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
@@ -855,7 +879,9 @@ impl TopicService {
         for (id, input) in entries {
             match self.prepare(&topic, input) {
                 Ok(m) => ok.push((id, m)),
-                Err(e) => outcome.failed.push(BatchFailure { id, code: e.code().into(), message: e.to_string(), sender_fault: e.sender_fault() }),
+                Err(e) => {
+                    outcome.failed.push(BatchFailure { id, code: e.code().into(), message: e.to_string(), sender_fault: e.sender_fault() })
+                }
             }
         }
         let (ids, messages): (Vec<String>, Vec<StoredMessage>) = ok.into_iter().unzip();

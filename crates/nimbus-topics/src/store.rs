@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension};
 use nimbus_store::group_commit::GroupCommit;
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::TopicError;
 use crate::message::StoredMessage;
@@ -140,7 +140,8 @@ pub fn all_topics(conn: &Connection) -> Result<Vec<TopicRow>, TopicError> {
 }
 
 pub fn all_subscriptions(conn: &Connection) -> Result<Vec<SubscriptionRow>, TopicError> {
-    let mut st = conn.prepare("SELECT arn, topic, protocol, endpoint, confirmed, token, attributes FROM subscriptions ORDER BY created_at, arn")?;
+    let mut st =
+        conn.prepare("SELECT arn, topic, protocol, endpoint, confirmed, token, attributes FROM subscriptions ORDER BY created_at, arn")?;
     let rows = st.query_map([], |r| {
         let attrs: String = r.get(6)?;
         Ok(SubscriptionRow {
@@ -243,7 +244,13 @@ pub fn pending_deliveries(conn: &Connection) -> Result<Vec<(DeliveryRow, StoredM
     )?;
     let rows = st.query_map([], |r| {
         Ok((
-            DeliveryRow { id: r.get(0)?, message_row: r.get(1)?, subscription: r.get(2)?, attempts: r.get::<_, i64>(3)?.max(0) as u32, next_at: r.get(4)? },
+            DeliveryRow {
+                id: r.get(0)?,
+                message_row: r.get(1)?,
+                subscription: r.get(2)?,
+                attempts: r.get::<_, i64>(3)?.max(0) as u32,
+                next_at: r.get(4)?,
+            },
             r.get::<_, String>(5)?,
         ))
     })?;
@@ -259,12 +266,24 @@ pub fn pending_deliveries(conn: &Connection) -> Result<Vec<(DeliveryRow, StoredM
 }
 
 /// The message a deduplication id stands for, if seen within the window.
-pub fn find_duplicate(conn: &Connection, topic_arn: &str, dedup_id: &str, now: i64) -> Result<Option<(String, Option<String>)>, TopicError> {
+pub fn find_duplicate(
+    conn: &Connection,
+    topic_arn: &str,
+    dedup_id: &str,
+    now: i64,
+) -> Result<Option<(String, Option<String>)>, TopicError> {
     let mut st = conn.prepare_cached("SELECT message_id, sequence FROM dedup WHERE topic = ?1 AND dedup_id = ?2 AND expires_at > ?3")?;
     Ok(st.query_row(params![topic_arn, dedup_id, now], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
 }
 
-pub fn remember_dedup(conn: &Connection, topic_arn: &str, dedup_id: &str, message_id: &str, sequence: Option<&str>, expires_at: i64) -> Result<(), TopicError> {
+pub fn remember_dedup(
+    conn: &Connection,
+    topic_arn: &str,
+    dedup_id: &str,
+    message_id: &str,
+    sequence: Option<&str>,
+    expires_at: i64,
+) -> Result<(), TopicError> {
     conn.prepare_cached("INSERT OR REPLACE INTO dedup (topic, dedup_id, message_id, sequence, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![topic_arn, dedup_id, message_id, sequence, expires_at])?;
     Ok(())

@@ -108,17 +108,37 @@ async fn fan_out_to_queues_and_functions_with_filters() {
     let topic = svc.create_topic("orders", BTreeMap::new(), BTreeMap::new()).await.expect("create");
     assert_eq!(topic, "arn:aws:sns:us-east-1:000000000000:orders");
     let q_sub = svc.subscribe(sub(&topic, "sqs", Q, &[])).await.expect("sqs");
-    svc.subscribe(sub(&topic, "sqs", RAW_Q, &[("RawMessageDelivery", "true"), ("FilterPolicy", r#"{"kind":["big"]}"#)])).await.expect("raw");
-    let fn_sub = svc.subscribe(sub(&topic, "lambda", FN, &[("FilterPolicyScope", "MessageBody"), ("FilterPolicy", r#"{"n":[{"numeric":[">",1]}]}"#)])).await.expect("fn");
+    svc.subscribe(sub(&topic, "sqs", RAW_Q, &[("RawMessageDelivery", "true"), ("FilterPolicy", r#"{"kind":["big"]}"#)]))
+        .await
+        .expect("raw");
+    let fn_sub = svc
+        .subscribe(sub(&topic, "lambda", FN, &[("FilterPolicyScope", "MessageBody"), ("FilterPolicy", r#"{"n":[{"numeric":[">",1]}]}"#)]))
+        .await
+        .expect("fn");
     assert_eq!(svc.subscribe(sub(&topic, "sqs", Q, &[])).await.expect("again"), q_sub, "subscribing twice is idempotent");
 
     let small = svc
-        .publish(&topic, PublishInput { message: r#"{"n":1}"#.into(), subject: Some("hi".into()), attributes: attrs(&[("kind", "String", "small")]), ..Default::default() })
+        .publish(
+            &topic,
+            PublishInput {
+                message: r#"{"n":1}"#.into(),
+                subject: Some("hi".into()),
+                attributes: attrs(&[("kind", "String", "small")]),
+                ..Default::default()
+            },
+        )
         .await
         .expect("publish");
     wait_for(&mut rx, 1, &rec).await;
     let big = svc
-        .publish(&topic, PublishInput { message: r#"{"n":2}"#.into(), attributes: attrs(&[("kind", "String", "big"), ("size", "Number", "7")]), ..Default::default() })
+        .publish(
+            &topic,
+            PublishInput {
+                message: r#"{"n":2}"#.into(),
+                attributes: attrs(&[("kind", "String", "big"), ("size", "Number", "7")]),
+                ..Default::default()
+            },
+        )
         .await
         .expect("publish");
     wait_for(&mut rx, 4, &rec).await;
@@ -145,12 +165,14 @@ async fn fan_out_to_queues_and_functions_with_filters() {
     assert!(e["UnsubscribeURL"].as_str().is_some_and(|u| u.starts_with("http://127.0.0.1:9001/?Action=Unsubscribe&SubscriptionArn=")));
     assert!(envelopes[1].get("Subject").is_none(), "no Subject key without a subject");
 
-    let raw: Vec<&QueueMessage> = sent.iter().filter_map(|s| if let Sent::Queue(q, m) = s { (q == RAW_Q).then_some(m) } else { None }).collect();
+    let raw: Vec<&QueueMessage> =
+        sent.iter().filter_map(|s| if let Sent::Queue(q, m) = s { (q == RAW_Q).then_some(m) } else { None }).collect();
     assert_eq!(raw.len(), 1, "only the big message passes the raw queue's filter");
     assert_eq!(raw[0].body, r#"{"n":2}"#);
     assert_eq!(raw[0].attributes["size"], MessageAttribute::string("Number", "7"));
 
-    let events: Vec<&Value> = sent.iter().filter_map(|s| if let Sent::Function(f, v) = s { (f == FN).then_some(v) } else { None }).collect();
+    let events: Vec<&Value> =
+        sent.iter().filter_map(|s| if let Sent::Function(f, v) = s { (f == FN).then_some(v) } else { None }).collect();
     assert_eq!(events.len(), 1, "only n > 1 passes the body filter");
     let r = &events[0]["Records"][0];
     assert_eq!(r["EventSource"], "aws:sns");
@@ -185,7 +207,10 @@ async fn structured_messages_pick_the_protocol_text() {
         svc.publish(&topic, input(r#"{"sqs":"x"}"#)).await.expect_err("no default"),
         TopicError::invalid("Message Structure - No default entry in JSON message body")
     );
-    assert_eq!(svc.publish(&topic, input("nope")).await.expect_err("bad"), TopicError::invalid("Message Structure - JSON message body failed to parse"));
+    assert_eq!(
+        svc.publish(&topic, input("nope")).await.expect_err("bad"),
+        TopicError::invalid("Message Structure - JSON message body failed to parse")
+    );
     svc.publish(&topic, input(r#"{"default":"d","sqs":"for queues"}"#)).await.expect("publish");
     wait_for(&mut rx, 2, &rec).await;
     for s in rec.sent() {
@@ -203,7 +228,7 @@ async fn fifo_topics_number_deduplicate_and_keep_group_order() {
     let svc = TopicService::open(&dir.path().join("topics.db"), config(), rec.clone()).await.expect("open");
     assert!(svc.create_topic("plain.fifo", BTreeMap::new(), BTreeMap::new()).await.is_err(), ".fifo names need FifoTopic");
     let fifo_attrs = BTreeMap::from([("FifoTopic".to_string(), "true".to_string())]);
-    assert!(svc.create_topic("nofifo", fifo_attrs.clone(), BTreeMap::new()).await.is_err());
+    svc.create_topic("nofifo", fifo_attrs.clone(), BTreeMap::new()).await.unwrap_err();
     let topic = svc.create_topic("t.fifo", fifo_attrs, BTreeMap::new()).await.expect("create");
     let std_topic = svc.create_topic("std", BTreeMap::new(), BTreeMap::new()).await.expect("create");
     let fq = "arn:aws:sqs:us-east-1:000000000000:q.fifo";
@@ -217,7 +242,10 @@ async fn fifo_topics_number_deduplicate_and_keep_group_order() {
         dedup_id: dedup.map(str::to_string),
         ..Default::default()
     };
-    assert_eq!(svc.publish(&topic, p("a", None, Some("1"))).await.expect_err("group"), TopicError::invalid("The MessageGroupId parameter is required for FIFO topics"));
+    assert_eq!(
+        svc.publish(&topic, p("a", None, Some("1"))).await.expect_err("group"),
+        TopicError::invalid("The MessageGroupId parameter is required for FIFO topics")
+    );
     assert!(svc.publish(&topic, p("a", Some("g"), None)).await.is_err(), "no dedup id and no content-based dedup");
     let first = svc.publish(&topic, p("m0", Some("g"), Some("d0"))).await.expect("publish");
     let again = svc.publish(&topic, p("other", Some("g"), Some("d0"))).await.expect("duplicate");
@@ -230,7 +258,18 @@ async fn fifo_topics_number_deduplicate_and_keep_group_order() {
         last = seq;
     }
     wait_for(&mut rx, 20, &rec).await;
-    let bodies: Vec<String> = rec.sent().into_iter().map(|s| if let Sent::Queue(_, m) = s { assert_eq!(m.group_id.as_deref(), Some("g")); m.body } else { panic!() }).collect();
+    let bodies: Vec<String> = rec
+        .sent()
+        .into_iter()
+        .map(|s| {
+            if let Sent::Queue(_, m) = s {
+                assert_eq!(m.group_id.as_deref(), Some("g"));
+                m.body
+            } else {
+                panic!()
+            }
+        })
+        .collect();
     assert_eq!(bodies, (0..20).map(|i| format!("m{i}")).collect::<Vec<_>>(), "one group, publish order");
 
     svc.set_topic_attributes(&topic, "ContentBasedDeduplication", "true").await.expect("set");
@@ -258,7 +297,13 @@ async fn acknowledged_publishes_survive_a_crash() {
     let got: Vec<String> = rec
         .sent()
         .into_iter()
-        .map(|s| if let Sent::Queue(_, m) = s { serde_json::from_str::<Value>(&m.body).expect("json")["MessageId"].as_str().expect("id").to_string() } else { panic!() })
+        .map(|s| {
+            if let Sent::Queue(_, m) = s {
+                serde_json::from_str::<Value>(&m.body).expect("json")["MessageId"].as_str().expect("id").to_string()
+            } else {
+                panic!()
+            }
+        })
         .collect();
     assert_eq!(got, ids);
     assert_eq!(second.list_subscriptions(None).expect("list").0.len(), 1, "subscriptions are durable");
@@ -292,7 +337,15 @@ async fn batches_report_each_entry() {
     let e = |id: &str, m: &str| (id.to_string(), PublishInput { message: m.into(), ..Default::default() });
     let out = svc.publish_batch(&topic, vec![e("a", "one"), e("b", ""), e("c", "three")]).await.expect("batch");
     assert_eq!(out.successful.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["a", "c"]);
-    assert_eq!(out.failed, vec![BatchFailure { id: "b".into(), code: "InvalidParameter".into(), message: "Invalid parameter: Empty message".into(), sender_fault: true }]);
+    assert_eq!(
+        out.failed,
+        vec![BatchFailure {
+            id: "b".into(),
+            code: "InvalidParameter".into(),
+            message: "Invalid parameter: Empty message".into(),
+            sender_fault: true
+        }]
+    );
     wait_for(&mut rx, 2, &rec).await;
     assert!(matches!(svc.publish_batch(&topic, vec![e("a", "1"), e("a", "2")]).await, Err(TopicError::BatchEntryIdsNotDistinct(_))));
     assert!(matches!(svc.publish_batch(&topic, vec![]).await, Err(TopicError::EmptyBatchRequest(_))));
@@ -300,7 +353,10 @@ async fn batches_report_each_entry() {
     assert!(matches!(svc.publish_batch(&topic, eleven).await, Err(TopicError::TooManyEntriesInBatchRequest(_))));
     assert!(matches!(svc.publish_batch(&topic, vec![e("bad id", "x")]).await, Err(TopicError::InvalidBatchEntryId(_))));
     let missing = "arn:aws:sns:us-east-1:000000000000:missing";
-    assert_eq!(svc.publish(missing, PublishInput { message: "x".into(), ..Default::default() }).await, Err(TopicError::NotFound("Topic does not exist".into())));
+    assert_eq!(
+        svc.publish(missing, PublishInput { message: "x".into(), ..Default::default() }).await,
+        Err(TopicError::NotFound("Topic does not exist".into()))
+    );
 }
 
 async fn recv(posts: &mut mpsc::UnboundedReceiver<(http::HeaderMap, String)>) -> (http::HeaderMap, String) {

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use nimbus_control::ControlPlane;
+use nimbus_events::pattern::EventPattern;
 use nimbus_invoke::Invoker;
 use nimbus_model::event_source::{sqs_limits, EventSourceMapping};
 use nimbus_model::{now_millis, ApiError, ErrorCode, FunctionRef, InvokeRequest, Partition};
-use nimbus_events::pattern::EventPattern;
 use nimbus_queues::{QueueService, ReceivedMessage};
 use nimbus_store::Store;
 use serde_json::{json, Map, Value};
@@ -78,14 +78,7 @@ fn store_err(e: impl std::fmt::Display) -> ApiError {
 
 impl EventSources {
     pub fn new(store: Arc<dyn Store>, control: Arc<ControlPlane>, invoker: Arc<Invoker>, queues: Arc<QueueService>) -> Arc<EventSources> {
-        Arc::new(EventSources {
-            store,
-            control,
-            invoker,
-            queues,
-            pollers: Mutex::new(HashMap::new()),
-            results: Mutex::new(HashMap::new()),
-        })
+        Arc::new(EventSources { store, control, invoker, queues, pollers: Mutex::new(HashMap::new()), results: Mutex::new(HashMap::new()) })
     }
 
     fn partition(&self) -> &Partition {
@@ -106,7 +99,14 @@ impl EventSources {
         ApiError::not_found(format!("The resource you requested does not exist. (Service: Lambda, Status Code: 404, UUID: {uuid})"))
     }
 
-    async fn check(&self, function: &FunctionRef, queue_arn: &str, batch: u32, window: u32, concurrency: Option<u32>) -> Result<(), ApiError> {
+    async fn check(
+        &self,
+        function: &FunctionRef,
+        queue_arn: &str,
+        batch: u32,
+        window: u32,
+        concurrency: Option<u32>,
+    ) -> Result<(), ApiError> {
         self.control.get(&function.name).await?;
         self.control.route(&function.name, function.qualifier.as_ref()).await?;
         let queue = self.queues.queue_by_arn(queue_arn).await.map_err(|_| {
@@ -119,14 +119,24 @@ impl EventSources {
             return Err(ApiError::invalid(format!("BatchSize must be between 1 and {max} for this queue.")));
         }
         if window > sqs_limits::MAX_WINDOW_SECS {
-            return Err(ApiError::validation(&window.to_string(), "maximumBatchingWindowInSeconds", "Member must have value less than or equal to 300"));
+            return Err(ApiError::validation(
+                &window.to_string(),
+                "maximumBatchingWindowInSeconds",
+                "Member must have value less than or equal to 300",
+            ));
         }
         if batch > 10 && window == 0 {
-            return Err(ApiError::invalid("Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10"));
+            return Err(ApiError::invalid(
+                "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10",
+            ));
         }
         if let Some(c) = concurrency {
             if !(sqs_limits::MIN_CONCURRENCY..=sqs_limits::MAX_CONCURRENCY).contains(&c) {
-                return Err(ApiError::validation(&c.to_string(), "scalingConfig.maximumConcurrency", "Member must have value between 2 and 1000"));
+                return Err(ApiError::validation(
+                    &c.to_string(),
+                    "scalingConfig.maximumConcurrency",
+                    "Member must have value between 2 and 1000",
+                ));
             }
         }
         Ok(())
@@ -141,7 +151,11 @@ impl EventSources {
         let window = n.window_secs.unwrap_or(0);
         self.check(&n.function, &n.event_source_arn, batch, window, n.maximum_concurrency).await?;
         let existing = self.store.list_event_source_mappings().await.map_err(store_err)?;
-        if existing.iter().any(|m| m.event_source_arn == n.event_source_arn && m.function == n.function.name && m.qualifier.as_deref() == n.function.qualifier.as_ref().map(|q| q.as_str())) {
+        if existing.iter().any(|m| {
+            m.event_source_arn == n.event_source_arn
+                && m.function == n.function.name
+                && m.qualifier.as_deref() == n.function.qualifier.as_ref().map(|q| q.as_str())
+        }) {
             return Err(ApiError::conflict(format!(
                 "An event source mapping with SQS arn (\" {} \") and function (\" {} \") already exists. Please update or delete the existing mapping with UUID {}",
                 n.event_source_arn,
@@ -203,10 +217,8 @@ impl EventSources {
             check_filters(&f)?;
             m.filters = f;
         }
-        let function = FunctionRef {
-            name: m.function.clone(),
-            qualifier: m.qualifier.as_deref().map(nimbus_model::Qualifier::parse).transpose()?,
-        };
+        let function =
+            FunctionRef { name: m.function.clone(), qualifier: m.qualifier.as_deref().map(nimbus_model::Qualifier::parse).transpose()? };
         self.check(&function, &m.event_source_arn, m.batch_size, m.maximum_batching_window_secs, m.maximum_concurrency).await?;
         m.last_modified_ms = now_millis();
         self.store.put_event_source_mapping(&m).await.map_err(store_err)?;
@@ -225,7 +237,13 @@ impl EventSources {
     }
 
     /// ListEventSourceMappings, filtered by queue and function.
-    pub async fn list(&self, source: Option<&str>, function: Option<&str>, marker: Option<&str>, max: usize) -> Result<(Vec<EventSourceMapping>, Option<String>), ApiError> {
+    pub async fn list(
+        &self,
+        source: Option<&str>,
+        function: Option<&str>,
+        marker: Option<&str>,
+        max: usize,
+    ) -> Result<(Vec<EventSourceMapping>, Option<String>), ApiError> {
         let all: Vec<EventSourceMapping> = self
             .store
             .list_event_source_mappings()
@@ -267,18 +285,20 @@ impl EventSources {
 
     /// Collects up to BatchSize messages, waiting up to the batching window to fill the batch.
     async fn collect_batch(&self, m: &EventSourceMapping) -> Result<Vec<ReceivedMessage>, String> {
-        let mut batch = self.queues.receive(&m.event_source_arn, m.batch_size, None, Duration::from_secs(20)).await.map_err(|e| e.to_string())?;
+        let mut batch =
+            self.queues.receive(&m.event_source_arn, m.batch_size, None, Duration::from_secs(20)).await.map_err(|e| e.to_string())?;
         if batch.is_empty() || m.maximum_batching_window_secs == 0 {
             return Ok(batch);
         }
-        let deadline = Instant::now() + Duration::from_secs(m.maximum_batching_window_secs as u64);
+        let deadline = Instant::now() + Duration::from_secs(u64::from(m.maximum_batching_window_secs));
         while (batch.len() as u32) < m.batch_size {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
             let want = m.batch_size - batch.len() as u32;
-            let more = self.queues.receive(&m.event_source_arn, want, None, left.min(Duration::from_secs(1))).await.map_err(|e| e.to_string())?;
+            let more =
+                self.queues.receive(&m.event_source_arn, want, None, left.min(Duration::from_secs(1))).await.map_err(|e| e.to_string())?;
             batch.extend(more);
         }
         Ok(batch)

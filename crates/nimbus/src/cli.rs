@@ -82,7 +82,10 @@ pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
             Cmd::TopicSubscribe { name, protocol, endpoint } => {
                 let arn = topic_arn(&api, &name).await?;
                 let xml = api
-                    .sns("Subscribe", &[("TopicArn", &arn), ("Protocol", &protocol), ("Endpoint", &endpoint), ("ReturnSubscriptionArn", "true")])
+                    .sns(
+                        "Subscribe",
+                        &[("TopicArn", &arn), ("Protocol", &protocol), ("Endpoint", &endpoint), ("ReturnSubscriptionArn", "true")],
+                    )
                     .await?;
                 println!("{}", xml_values(&xml, "SubscriptionArn").first().cloned().unwrap_or_default());
                 Ok(ExitCode::SUCCESS)
@@ -95,7 +98,8 @@ pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
             }
             Cmd::QueueLs => {
                 let list = api.sqs("ListQueues", json!({})).await?;
-                let urls: Vec<String> = list["QueueUrls"].as_array().into_iter().flatten().filter_map(|u| u.as_str().map(str::to_string)).collect();
+                let urls: Vec<String> =
+                    list["QueueUrls"].as_array().into_iter().flatten().filter_map(|u| u.as_str().map(str::to_string)).collect();
                 let mut rows = Vec::new();
                 for url in &urls {
                     let a = api.sqs("GetQueueAttributes", json!({"QueueUrl": url, "AttributeNames": ["All"]})).await?;
@@ -137,7 +141,9 @@ pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
             }
             Cmd::QueueReceive { name, max } => {
                 let url = api.sqs("GetQueueUrl", json!({ "QueueName": name })).await?["QueueUrl"].as_str().unwrap_or("").to_string();
-                let r = api.sqs("ReceiveMessage", json!({ "QueueUrl": url, "MaxNumberOfMessages": max.clamp(1, 10), "WaitTimeSeconds": 1 })).await?;
+                let r = api
+                    .sqs("ReceiveMessage", json!({ "QueueUrl": url, "MaxNumberOfMessages": max.clamp(1, 10), "WaitTimeSeconds": 1 }))
+                    .await?;
                 for m in r["Messages"].as_array().into_iter().flatten() {
                     println!("{}", m["Body"].as_str().unwrap_or(""));
                     api.sqs("DeleteMessage", json!({ "QueueUrl": url, "ReceiptHandle": m["ReceiptHandle"] })).await?;
@@ -159,7 +165,11 @@ pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
                 if opts.output == Output::Json {
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 } else {
-                    println!("published {name} version {} ({})", v["Version"].as_str().unwrap_or(""), v["CodeSha256"].as_str().unwrap_or(""));
+                    println!(
+                        "published {name} version {} ({})",
+                        v["Version"].as_str().unwrap_or(""),
+                        v["CodeSha256"].as_str().unwrap_or("")
+                    );
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -220,7 +230,12 @@ pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
                 if opts.output == Output::Json {
                     println!("{}", serde_json::to_string_pretty(&a)?);
                 } else {
-                    println!("{} {function}:{name} -> {}{}", if exists { "moved" } else { "created" }, a["FunctionVersion"].as_str().unwrap_or(""), weight.map(|w| format!(" (+{w})")).unwrap_or_default());
+                    println!(
+                        "{} {function}:{name} -> {}{}",
+                        if exists { "moved" } else { "created" },
+                        a["FunctionVersion"].as_str().unwrap_or(""),
+                        weight.map(|w| format!(" (+{w})")).unwrap_or_default()
+                    );
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -281,7 +296,12 @@ pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string_pretty(&versions)?);
                 } else {
                     for v in &versions {
-                        println!("{:<6} {:<70} {}", v["Version"], v["LayerVersionArn"].as_str().unwrap_or(""), v["Description"].as_str().unwrap_or(""));
+                        println!(
+                            "{:<6} {:<70} {}",
+                            v["Version"],
+                            v["LayerVersionArn"].as_str().unwrap_or(""),
+                            v["Description"].as_str().unwrap_or("")
+                        );
                     }
                 }
                 Ok(ExitCode::SUCCESS)
@@ -324,9 +344,7 @@ fn zip_dir(dir: &Path) -> anyhow::Result<(Vec<u8>, usize)> {
     for path in &files {
         let rel = path.strip_prefix(dir)?.to_string_lossy().replace('\\', "/");
         let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .unix_permissions(mode);
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).unix_permissions(mode);
         w.start_file(rel, opts)?;
         w.write_all(&std::fs::read(path)?)?;
     }
@@ -378,13 +396,11 @@ async fn deploy(api: &Api, d: Deploy, output: Output) -> anyhow::Result<ExitCode
         if text && !change.is_empty() {
             eprintln!("updating configuration of {}…", d.name);
         }
-        api.call("PUT", &format!("{path}/configuration"), &[], serde_json::to_vec(&Value::Object(change))?)
-            .await?
-            .ok()?
-            .json()?
+        api.call("PUT", &format!("{path}/configuration"), &[], serde_json::to_vec(&Value::Object(change))?).await?.ok()?.json()?
     } else {
         let runtime = d.runtime.ok_or_else(|| anyhow!("--runtime is needed to create {}", d.name))?;
-        let handler = d.handler.unwrap_or_else(|| if runtime.starts_with("provided") { "bootstrap".into() } else { "index.handler".into() });
+        let handler =
+            d.handler.unwrap_or_else(|| if runtime.starts_with("provided") { "bootstrap".into() } else { "index.handler".into() });
         if text {
             eprintln!("creating {}…", d.name);
         }
@@ -452,7 +468,14 @@ async fn mappings(api: &Api, function: Option<&str>, output: Output) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
-async fn invoke(api: &Api, name: &str, payload: Option<String>, logs: bool, asynchronous: bool, output: Output) -> anyhow::Result<ExitCode> {
+async fn invoke(
+    api: &Api,
+    name: &str,
+    payload: Option<String>,
+    logs: bool,
+    asynchronous: bool,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
     let body = match payload.as_deref() {
         None => b"{}".to_vec(),
         Some(p) => match p.strip_prefix('@') {
@@ -578,10 +601,7 @@ async fn topic_arn(api: &Api, name: &str) -> anyhow::Result<String> {
         return Ok(name.to_string());
     }
     let xml = api.sns("ListTopics", &[]).await?;
-    xml_values(&xml, "TopicArn")
-        .into_iter()
-        .find(|a| a.rsplit(':').next() == Some(name))
-        .ok_or_else(|| anyhow!("no topic named {name}"))
+    xml_values(&xml, "TopicArn").into_iter().find(|a| a.rsplit(':').next() == Some(name)).ok_or_else(|| anyhow!("no topic named {name}"))
 }
 
 /// The text of every `<tag>…</tag>` in an SNS XML answer (unescaped).
@@ -592,9 +612,7 @@ fn xml_values(xml: &str, tag: &str) -> Vec<String> {
     while let Some(i) = rest.find(&open) {
         let after = &rest[i + open.len()..];
         let Some(j) = after.find(&close) else { break };
-        out.push(
-            after[..j].replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&"),
-        );
+        out.push(after[..j].replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&"));
         rest = &after[j + close.len()..];
     }
     out

@@ -35,28 +35,22 @@ impl Answer {
             .map(str::to_string)
             .or_else(|| self.json().ok().and_then(|v| v["__type"].as_str().map(str::to_string)))
             .unwrap_or_else(|| format!("HTTP {}", self.status));
-        let message = self
-            .json()
-            .ok()
-            .and_then(|v| v["message"].as_str().or(v["Message"].as_str()).map(str::to_string))
-            .unwrap_or_default();
+        let message =
+            self.json().ok().and_then(|v| v["message"].as_str().or(v["Message"].as_str()).map(str::to_string)).unwrap_or_default();
         Err(anyhow!("{kind}: {message}"))
     }
 }
 
 impl Api {
     pub fn new(endpoint: &str) -> Api {
-        Api {
-            endpoint: endpoint.trim_end_matches('/').to_string(),
-            client: Client::builder(TokioExecutor::new()).build_http(),
-        }
+        Api { endpoint: endpoint.trim_end_matches('/').to_string(), client: Client::builder(TokioExecutor::new()).build_http() }
     }
 
     pub async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> anyhow::Result<Answer> {
-        let mut b = http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.endpoint))
-            .header("authorization", "AWS4-HMAC-SHA256 Credential=nimbus-cli/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0");
+        let mut b = http::Request::builder().method(method).uri(format!("{}{path}", self.endpoint)).header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=nimbus-cli/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
+        );
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
             b = b.header("content-type", "application/json");
         }
@@ -86,7 +80,8 @@ impl Api {
         let a = self.call("POST", "/", &[("content-type", "application/x-www-form-urlencoded")], form.into_bytes()).await?;
         let text = String::from_utf8_lossy(&a.body).into_owned();
         if a.status >= 300 {
-            let pick = |t: &str| text.split(&format!("<{t}>")).nth(1).and_then(|r| r.split(&format!("</{t}>")).next()).unwrap_or("").to_string();
+            let pick =
+                |t: &str| text.split(&format!("<{t}>")).nth(1).and_then(|r| r.split(&format!("</{t}>")).next()).unwrap_or("").to_string();
             return Err(anyhow!("{}: {}", pick("Code"), pick("Message")));
         }
         Ok(text)

@@ -86,7 +86,11 @@ pub struct ServerOpts {
 fn parse_subnet(text: &str) -> anyhow::Result<(std::net::Ipv4Addr, u8)> {
     let (ip, prefix) = text.split_once('/').ok_or_else(|| anyhow!("--sandbox-subnet wants ADDRESS/PREFIX, got {text}"))?;
     let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| anyhow!("--sandbox-subnet: {ip} is not an IPv4 address"))?;
-    let prefix: u8 = prefix.parse().ok().filter(|p| (16..=28).contains(p)).ok_or_else(|| anyhow!("--sandbox-subnet: prefix must be 16 to 28, got {prefix}"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| (16..=28).contains(p))
+        .ok_or_else(|| anyhow!("--sandbox-subnet: prefix must be 16 to 28, got {prefix}"))?;
     Ok((ip, prefix))
 }
 
@@ -134,9 +138,7 @@ pub fn print_runtimes(paths: &[String], output: Output) -> anyhow::Result<ExitCo
 
 pub fn run(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("NIMBUS_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("NIMBUS_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -171,8 +173,8 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             partition,
             opts.concurrency_limit,
         )
-            .await
-            .map_err(|e| anyhow!("opening the control plane: {e}"))?,
+        .await
+        .map_err(|e| anyhow!("opening the control plane: {e}"))?,
     );
     let logs = LogStore::open(&data.logs()).context("opening the log store")?;
     let registry = Arc::new(RuntimeRegistry::discover(&data.runtimes(), &parse_runtime_paths(&opts.runtime_paths)?)?);
@@ -183,9 +185,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             Err(why) => tracing::warn!("runtime {} unavailable: {why}", info.runtime),
         }
     }
-    let listener = tokio::net::TcpListener::bind(&opts.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let listener = tokio::net::TcpListener::bind(&opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;
     let local = listener.local_addr()?;
     let mut missing: Vec<&str> = Vec::new();
     let isolation = match (opts.isolation.as_str(), nimbus_sandbox::jail::available()) {
@@ -200,7 +200,10 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
                     match nimbus_sandbox::network::Linker::setup(nimbus_sandbox::network::BRIDGE, subnet, 2) {
                         Ok(linker) => Network::Linked(linker),
                         Err(e) => {
-                            tracing::warn!("NO NETWORK LINK for environments: cannot set up bridge {}: {e}. Environments get loopback only.", nimbus_sandbox::network::BRIDGE);
+                            tracing::warn!(
+                                "NO NETWORK LINK for environments: cannot set up bridge {}: {e}. Environments get loopback only.",
+                                nimbus_sandbox::network::BRIDGE
+                            );
                             missing.push("network link to the host");
                             Network::Isolated
                         }
@@ -277,12 +280,18 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         "limits": cgroups.as_ref().map(|c| format!("cgroups ({})", c.mode())),
         "missingGuarantees": missing,
     });
-    let pool = EnvironmentPool::new(PoolConfig { idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)), prestart: opts.prestart,
+    let pool = EnvironmentPool::new(
+        PoolConfig {
+            idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)),
+            prestart: opts.prestart,
             min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
             isolation,
             cgroups,
             endpoint_url,
-        }, registry, logs.clone());
+        },
+        registry,
+        logs.clone(),
+    );
     let invoker = Invoker::new(control.clone(), pool.clone());
     // Provisioned concurrency configs survive restarts: start their environments again.
     invoker.provision_all();
@@ -421,7 +430,8 @@ impl nimbus_topics::Deliver for TopicTargets {
                 (k, v)
             })
             .collect();
-        let message = nimbus_queues::SendMessage { body: m.body, attributes, group_id: m.group_id, dedup_id: m.dedup_id, ..Default::default() };
+        let message =
+            nimbus_queues::SendMessage { body: m.body, attributes, group_id: m.group_id, dedup_id: m.dedup_id, ..Default::default() };
         self.queues.send_message(&name, message).await.map(|_| ()).map_err(|e| e.to_string())
     }
 }

@@ -85,7 +85,8 @@ fn outer() -> Result<i32, Failure> {
     for procs in &spec.cgroup_procs {
         // SAFETY: getpid cannot fail.
         let pid = unsafe { libc::getpid() };
-        std::fs::write(procs, pid.to_string()).map_err(|e| Failure { step: format!("join cgroup {}", procs.display()), error: e.to_string() })?;
+        std::fs::write(procs, pid.to_string())
+            .map_err(|e| Failure { step: format!("join cgroup {}", procs.display()), error: e.to_string() })?;
     }
     let mut marks = vec![("spec+cgroup", sys::monotonic_ns())];
     // SAFETY: umask cannot fail; a fixed value makes the modes of what we create predictable.

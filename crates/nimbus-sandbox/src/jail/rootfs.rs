@@ -45,19 +45,44 @@ const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountStep {
     /// A read-only, nosuid, nodev bind of a host directory or file (with its submounts).
-    Bind { source: PathBuf, target: PathBuf, dir: bool },
+    Bind {
+        source: PathBuf,
+        target: PathBuf,
+        dir: bool,
+    },
     /// The server's shared mount point, bound read-only; the copy is a slave of the host's
     /// mount, so binds the server makes on it later appear inside.
-    SlaveBind { source: PathBuf, target: PathBuf },
+    SlaveBind {
+        source: PathBuf,
+        target: PathBuf,
+    },
     /// A host device node (nosuid, noexec; device access is its point).
-    Device { source: PathBuf, target: PathBuf },
-    Symlink { target: PathBuf, points_to: PathBuf },
+    Device {
+        source: PathBuf,
+        target: PathBuf,
+    },
+    Symlink {
+        target: PathBuf,
+        points_to: PathBuf,
+    },
     /// A file written into the root before it turns read-only.
-    File { target: PathBuf, contents: String },
-    Dir { target: PathBuf },
-    Tmpfs { target: PathBuf, size_mb: u32, mode: u32, noexec: bool },
+    File {
+        target: PathBuf,
+        contents: String,
+    },
+    Dir {
+        target: PathBuf,
+    },
+    Tmpfs {
+        target: PathBuf,
+        size_mb: u32,
+        mode: u32,
+        noexec: bool,
+    },
     /// A procfs of the sandbox's own PID namespace.
-    Proc { target: PathBuf },
+    Proc {
+        target: PathBuf,
+    },
 }
 
 impl MountStep {
@@ -224,7 +249,8 @@ pub fn plan(spec: &JailSpec) -> Result<Vec<MountStep>, String> {
         }
     }
     steps.push(MountStep::Tmpfs { target: "/dev/shm".into(), size_mb: spec.shm_size_mb, mode: 0o1777, noexec: true });
-    for (name, to) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+    for (name, to) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")]
+    {
         steps.push(MountStep::Symlink { target: Path::new("/dev").join(name), points_to: to.into() });
     }
     Ok(steps)
@@ -316,9 +342,7 @@ pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Resul
             MountStep::Symlink { points_to, .. } => {
                 std::os::unix::fs::symlink(points_to, &at).at(|| format!("symlink {}", step.target().display()))?
             }
-            MountStep::File { contents, .. } => {
-                fs::write(&at, contents).at(|| format!("write {}", step.target().display()))?
-            }
+            MountStep::File { contents, .. } => fs::write(&at, contents).at(|| format!("write {}", step.target().display()))?,
         }
         if let Some(tree) = tree {
             sys::move_mount_to(&tree, &at).at(|| format!("bind {}", step.target().display()))?;
@@ -333,8 +357,7 @@ pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Resul
                 sys::mount(c"tmpfs", &at, c"tmpfs", flags, Some(&data)).at(|| format!("mount tmpfs {}", step.target().display()))?;
             }
             MountStep::Proc { .. } => {
-                sys::mount(c"proc", &at, c"proc", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None)
-                    .at(|| "mount /proc".into())?;
+                sys::mount(c"proc", &at, c"proc", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None).at(|| "mount /proc".into())?;
             }
             _ => {}
         }

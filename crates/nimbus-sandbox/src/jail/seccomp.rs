@@ -7,9 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
-};
+use seccompiler::{BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule};
 
 /// Denied unconditionally with EPERM.
 #[cfg(target_arch = "x86_64")]
@@ -117,14 +115,12 @@ pub fn programs() -> Result<Vec<BpfProgram>, String> {
         .map(|&flag| rule(vec![cond(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)?]))
         .collect::<Result<Vec<_>, _>>()?;
     deny.insert(libc::SYS_clone, clone_rules);
-    let personality = PERSONALITIES
-        .iter()
-        .map(|&p| cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, p))
-        .collect::<Result<Vec<_>, _>>()?;
+    let personality =
+        PERSONALITIES.iter().map(|&p| cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, p)).collect::<Result<Vec<_>, _>>()?;
     deny.insert(libc::SYS_personality, vec![rule(personality)?]);
 
-    let eperm = SeccompFilter::new(deny, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)
-        .map_err(|e| e.to_string())?;
+    let eperm =
+        SeccompFilter::new(deny, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch).map_err(|e| e.to_string())?;
     let mut program = BpfProgram::try_from(eperm).map_err(|e| e.to_string())?;
 
     // seccompiler starts with the arch check: load arch; jeq AUDIT_ARCH_X86_64, skip 1;

@@ -10,11 +10,19 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
 }
 
 fn cvt_long(rc: libc::c_long) -> io::Result<libc::c_long> {
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
 }
 
 pub fn cpath(p: &Path) -> io::Result<CString> {
@@ -70,14 +78,7 @@ pub fn move_mount_to(tree: &OwnedFd, target: &Path) -> io::Result<()> {
     let c = cpath(target)?;
     // SAFETY: valid fd and paths.
     cvt_long(unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            libc::MOVE_MOUNT_F_EMPTY_PATH,
-        )
+        libc::syscall(libc::SYS_move_mount, tree.as_raw_fd(), c"".as_ptr(), libc::AT_FDCWD, c.as_ptr(), libc::MOVE_MOUNT_F_EMPTY_PATH)
     })?;
     Ok(())
 }
