@@ -1,68 +1,418 @@
 //! SQS on the wire: recognises SQS requests in both of AWS's protocols (JSON 1.0 with
 //! `X-Amz-Target: AmazonSQS.<Action>`, and the query protocol's form posts, also sent to a
-//! queue's URL), parses them into typed [`SqsCall`]s for `nimbus-queues`, and renders results
-//! and errors exactly as SQS does (JSON bodies with `__type` plus `x-amzn-query-error`, or
-//! XML documents with a RequestId).
+//! queue's URL), decodes them through `nimbus-protocol` against SQS's model into typed
+//! [`SqsCall`]s for `nimbus-queues`, and encodes typed outputs and [`QueueError`]s in the
+//! caller's protocol.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
+use base64::Engine;
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode};
+use http::Response;
 use nimbus_model::Partition;
+use nimbus_protocol::{calls, decode, encode, DecodeError, Protocol, SQS};
 use nimbus_queues::{
     queue_name_from_url, AttributeValue, BatchEntry, BatchFailure, BatchOutcome, CreateQueue, MessageAttributes, QueueError, QueueService,
     ReceiveRequest, ReceivedMessage, SendMessage, SendResult, VisibilityChange,
 };
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::action::{form_pairs, RawRequest};
-use crate::response::{self, Body};
+use crate::response::Body;
 
-const XMLNS: &str = "http://queue.amazonaws.com/doc/2012-11-05/";
 const VERSION: &str = "2012-11-05";
 
-/// Which protocol the caller speaks (and is answered in).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SqsProtocol {
-    Json,
-    Query,
-}
-
-/// One SQS request: the operation, parsed (or the error AWS would answer while parsing).
+/// One SQS request: the operation, decoded (or the error AWS would answer while decoding).
 #[derive(Debug)]
 pub struct SqsRequest {
-    pub protocol: SqsProtocol,
+    pub protocol: Protocol,
     pub operation: &'static str,
     /// `Host` of the request: queue URLs are built on it.
     pub host: String,
     pub call: Result<SqsCall, QueueError>,
 }
 
-/// Every SQS operation Nimbus serves, with typed inputs. Queues are named (URLs resolved).
-#[derive(Debug)]
-pub enum SqsCall {
-    CreateQueue(CreateQueue),
-    GetQueueUrl { name: String },
-    ListQueues { prefix: Option<String>, max_results: Option<i64>, next_token: Option<String> },
-    DeleteQueue { queue: String },
-    PurgeQueue { queue: String },
-    GetQueueAttributes { queue: String, names: Vec<String> },
-    SetQueueAttributes { queue: String, attributes: BTreeMap<String, String> },
-    SendMessage { queue: String, message: Box<SendMessage> },
-    SendMessageBatch { queue: String, entries: Vec<BatchEntry<SendMessage>> },
-    ReceiveMessage { queue: String, request: ReceiveRequest },
-    DeleteMessage { queue: String, receipt_handle: String },
-    DeleteMessageBatch { queue: String, entries: Vec<BatchEntry<String>> },
-    ChangeMessageVisibility { queue: String, receipt_handle: String, visibility_timeout: i64 },
-    ChangeMessageVisibilityBatch { queue: String, entries: Vec<BatchEntry<VisibilityChange>> },
-    TagQueue { queue: String, tags: BTreeMap<String, String> },
-    UntagQueue { queue: String, keys: Vec<String> },
-    ListQueueTags { queue: String },
-    ListDeadLetterSourceQueues { queue: String, max_results: Option<i64>, next_token: Option<String> },
+calls! {
+    /// Every SQS operation Nimbus serves, with its typed input (as SQS's model names it).
+    pub enum SqsCall {
+        CreateQueue(CreateQueueInput),
+        GetQueueUrl(GetQueueUrlInput),
+        ListQueues(ListQueuesInput),
+        DeleteQueue(QueueInput),
+        PurgeQueue(QueueInput),
+        GetQueueAttributes(GetQueueAttributesInput),
+        SetQueueAttributes(SetQueueAttributesInput),
+        SendMessage(SendMessageInput),
+        SendMessageBatch(SendMessageBatchInput),
+        ReceiveMessage(ReceiveMessageInput),
+        DeleteMessage(DeleteMessageInput),
+        DeleteMessageBatch(DeleteMessageBatchInput),
+        ChangeMessageVisibility(ChangeMessageVisibilityInput),
+        ChangeMessageVisibilityBatch(ChangeMessageVisibilityBatchInput),
+        TagQueue(TagQueueInput),
+        UntagQueue(UntagQueueInput),
+        ListQueueTags(QueueInput),
+        ListDeadLetterSourceQueues(ListDeadLetterSourceQueuesInput),
+    }
 }
 
-/// The operations, with the names IAM policies use.
+// ---- typed inputs (members as SQS's model names them) ---------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateQueueInput {
+    queue_name: String,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+    #[serde(default, rename = "tags")]
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetQueueUrlInput {
+    queue_name: String,
+    #[serde(default, rename = "QueueOwnerAWSAccountId")]
+    queue_owner_aws_account_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListQueuesInput {
+    queue_name_prefix: Option<String>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+}
+
+/// The input of operations that name only a queue.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueueInput {
+    queue_url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetQueueAttributesInput {
+    queue_url: String,
+    #[serde(default)]
+    attribute_names: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SetQueueAttributesInput {
+    queue_url: String,
+    attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WireAttributeValue {
+    data_type: String,
+    string_value: Option<String>,
+    binary_value: Option<String>,
+    #[serde(default)]
+    string_list_values: Vec<String>,
+    #[serde(default)]
+    binary_list_values: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SendMessageInput {
+    queue_url: String,
+    #[serde(flatten)]
+    message: WireMessage,
+}
+
+/// A message to send, in SendMessage and in SendMessageBatch's entries.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WireMessage {
+    message_body: String,
+    delay_seconds: Option<i64>,
+    #[serde(default)]
+    message_attributes: BTreeMap<String, WireAttributeValue>,
+    #[serde(default)]
+    message_system_attributes: BTreeMap<String, WireAttributeValue>,
+    message_group_id: Option<String>,
+    message_deduplication_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SendMessageBatchEntry {
+    id: String,
+    #[serde(flatten)]
+    message: WireMessage,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SendMessageBatchInput {
+    queue_url: String,
+    entries: Vec<SendMessageBatchEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReceiveMessageInput {
+    queue_url: String,
+    #[serde(default)]
+    attribute_names: Vec<String>,
+    #[serde(default)]
+    message_system_attribute_names: Vec<String>,
+    #[serde(default)]
+    message_attribute_names: Vec<String>,
+    max_number_of_messages: Option<i64>,
+    visibility_timeout: Option<i64>,
+    wait_time_seconds: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteMessageInput {
+    queue_url: String,
+    receipt_handle: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteMessageBatchEntry {
+    id: String,
+    receipt_handle: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteMessageBatchInput {
+    queue_url: String,
+    entries: Vec<DeleteMessageBatchEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChangeMessageVisibilityInput {
+    queue_url: String,
+    receipt_handle: String,
+    visibility_timeout: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChangeMessageVisibilityBatchEntry {
+    id: String,
+    receipt_handle: String,
+    visibility_timeout: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChangeMessageVisibilityBatchInput {
+    queue_url: String,
+    entries: Vec<ChangeMessageVisibilityBatchEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagQueueInput {
+    queue_url: String,
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagQueueInput {
+    queue_url: String,
+    tag_keys: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListDeadLetterSourceQueuesInput {
+    queue_url: String,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+}
+
+// ---- typed outputs ------------------------------------------------------------------
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct QueueUrlOutput {
+    queue_url: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListQueuesOutput {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    queue_urls: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ListDeadLetterSourceQueuesOutput {
+    #[serde(rename = "queueUrls")]
+    queue_urls: Vec<String>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AttributesOutput {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    attributes: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagsOutput {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SendMessageOutput {
+    message_id: String,
+    #[serde(rename = "MD5OfMessageBody")]
+    md5_of_message_body: String,
+    #[serde(rename = "MD5OfMessageAttributes", skip_serializing_if = "Option::is_none")]
+    md5_of_message_attributes: Option<String>,
+    #[serde(rename = "MD5OfMessageSystemAttributes", skip_serializing_if = "Option::is_none")]
+    md5_of_message_system_attributes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sequence_number: Option<String>,
+}
+
+impl From<SendResult> for SendMessageOutput {
+    fn from(r: SendResult) -> Self {
+        SendMessageOutput {
+            message_id: r.message_id,
+            md5_of_message_body: r.md5_of_body,
+            md5_of_message_attributes: r.md5_of_attributes,
+            md5_of_message_system_attributes: r.md5_of_system_attributes,
+            sequence_number: r.sequence_number,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SendMessageBatchResultEntry {
+    id: String,
+    #[serde(flatten)]
+    result: SendMessageOutput,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchIdEntry {
+    id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchResultErrorEntry {
+    id: String,
+    sender_fault: bool,
+    code: String,
+    message: String,
+}
+
+impl From<BatchFailure> for BatchResultErrorEntry {
+    fn from(f: BatchFailure) -> Self {
+        BatchResultErrorEntry { id: f.id, sender_fault: f.sender_fault, code: f.code, message: f.message }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchOutput<T> {
+    successful: Vec<T>,
+    failed: Vec<BatchResultErrorEntry>,
+}
+
+impl<T> BatchOutput<T> {
+    fn from_outcome<R>(b: BatchOutcome<R>, each: impl Fn(String, R) -> T) -> Self {
+        BatchOutput {
+            successful: b.successful.into_iter().map(|(id, r)| each(id, r)).collect(),
+            failed: b.failed.into_iter().map(BatchResultErrorEntry::from).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MessageAttributeValueOutput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    string_value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binary_value: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    string_list_values: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    binary_list_values: Vec<String>,
+    data_type: String,
+}
+
+impl From<AttributeValue> for MessageAttributeValueOutput {
+    fn from(v: AttributeValue) -> Self {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        MessageAttributeValueOutput {
+            string_value: v.string_value,
+            binary_value: v.binary_value.as_deref().map(b64),
+            string_list_values: v.string_list_values,
+            binary_list_values: v.binary_list_values.iter().map(|b| b64(b)).collect(),
+            data_type: v.data_type,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MessageOutput {
+    message_id: String,
+    receipt_handle: String,
+    #[serde(rename = "MD5OfBody")]
+    md5_of_body: String,
+    body: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    attributes: BTreeMap<String, String>,
+    #[serde(rename = "MD5OfMessageAttributes", skip_serializing_if = "Option::is_none")]
+    md5_of_message_attributes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_attributes: Option<BTreeMap<String, MessageAttributeValueOutput>>,
+}
+
+impl From<ReceivedMessage> for MessageOutput {
+    fn from(m: ReceivedMessage) -> Self {
+        let message_attributes =
+            m.md5_of_message_attributes.as_ref().map(|_| m.message_attributes.into_iter().map(|(k, v)| (k, v.into())).collect());
+        MessageOutput {
+            message_id: m.message_id,
+            receipt_handle: m.receipt_handle,
+            md5_of_body: m.md5_of_body,
+            body: m.body,
+            attributes: m.attributes,
+            md5_of_message_attributes: m.md5_of_message_attributes,
+            message_attributes,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReceiveMessageOutput {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    messages: Vec<MessageOutput>,
+}
+
+/// The operations, with the names IAM policies use (served or not).
 const OPERATIONS: &crate::action::OperationTable = &[
     ("CreateQueue", "sqs:CreateQueue"),
     ("GetQueueUrl", "sqs:GetQueueUrl"),
@@ -96,11 +446,7 @@ impl SqsRequest {
     }
 }
 
-fn operation(name: &str) -> Option<&'static str> {
-    crate::action::known_operation(OPERATIONS, name)
-}
-
-// ---- recognising and parsing --------------------------------------------------------
+// ---- recognising and decoding -------------------------------------------------------
 
 /// `/<12-digit account>/<queue>`: the path of a queue URL.
 fn queue_path(path: &str) -> Option<&str> {
@@ -110,15 +456,12 @@ fn queue_path(path: &str) -> Option<&str> {
 }
 
 /// Returns the SQS request `req` carries, or `None` when it is not an SQS request.
-pub fn recognize(req: &RawRequest<'_>, partition: &Partition) -> Option<SqsRequest> {
+pub fn recognize(req: &RawRequest<'_>, _partition: &Partition) -> Option<SqsRequest> {
     let host = req.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_string();
     if let Some(target) = req.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         let op_name = target.strip_prefix("AmazonSQS.")?;
-        let (operation, call) = match operation(op_name) {
-            Some(op) => (op, parse_json(op, &req.body, &partition.account_id)),
-            None => ("Unknown", Err(QueueError::InvalidAction(format!("The action {op_name} is not valid for this endpoint.")))),
-        };
-        return Some(SqsRequest { protocol: SqsProtocol::Json, operation, host, call });
+        let (operation, call) = decode_call(op_name, Protocol::AwsJson1_0, |op| decode::json(SQS.model(), op, &req.body));
+        return Some(SqsRequest { protocol: Protocol::AwsJson1_0, operation, host, call });
     }
     let mut params: Vec<(String, String)> = req.query.map(|q| form_pairs(q).collect()).unwrap_or_default();
     let on_queue = queue_path(req.path);
@@ -140,628 +483,230 @@ pub fn recognize(req: &RawRequest<'_>, partition: &Partition) -> Option<SqsReque
             params.push(("QueueUrl".into(), path.to_string()));
         }
     }
-    let (operation, call) = match operation(&action) {
-        Some(op) => (op, extract(op, &query_to_json(&params), &partition.account_id)),
-        None => ("Unknown", Err(QueueError::InvalidAction(format!("The action {action} is not valid for this endpoint.")))),
+    let (operation, call) = decode_call(&action, Protocol::AwsQuery, |op| decode::query(SQS.model(), op, &params));
+    Some(SqsRequest { protocol: Protocol::AwsQuery, operation, host, call })
+}
+
+/// The operation's static name and its typed call (or SQS's error for the request).
+fn decode_call(
+    name: &str,
+    protocol: Protocol,
+    decode: impl FnOnce(&str) -> Result<nimbus_protocol::Input, DecodeError>,
+) -> (&'static str, Result<SqsCall, QueueError>) {
+    let Some(operation) = crate::action::known_operation(OPERATIONS, name) else {
+        return ("Unknown", Err(QueueError::InvalidAction(format!("The action {name} is not valid for this endpoint."))));
     };
-    Some(SqsRequest { protocol: SqsProtocol::Query, operation, host, call })
-}
-
-fn parse_json(op: &'static str, body: &[u8], account: &str) -> Result<SqsCall, QueueError> {
-    let input: Value = if body.is_empty() {
-        Value::Object(Map::new())
-    } else {
-        serde_json::from_slice(body).map_err(|e| QueueError::Serialization(format!("Could not parse the request body as JSON: {e}")))?
-    };
-    if !input.is_object() {
-        return Err(QueueError::Serialization("The request body must be a JSON object.".into()));
+    if !SqsCall::OPERATIONS.contains(&operation) {
+        return (operation, Err(QueueError::UnsupportedOperation(format!("{operation} is not supported by Nimbus."))));
     }
-    extract(op, &input, account)
+    let call = decode(operation)
+        .and_then(|input| SqsCall::decode(operation, input).expect("served operations decode"))
+        .map_err(|e| decode_error(e, protocol));
+    (operation, call)
 }
 
-/// A parsed `a.1.b=c` parameter tree.
-#[derive(Debug, Default)]
-struct Tree {
-    value: Option<String>,
-    children: BTreeMap<String, Tree>,
-}
-
-impl Tree {
-    fn insert(&mut self, path: &[&str], value: String) {
-        match path.split_first() {
-            None => self.value = Some(value),
-            Some((head, rest)) => self.children.entry(head.to_string()).or_default().insert(rest, value),
+/// SQS's answer to a request that does not fit the operation's input shape.
+fn decode_error(e: DecodeError, protocol: Protocol) -> QueueError {
+    match e {
+        DecodeError::Malformed(m) => QueueError::Serialization(format!("Could not parse the request body as JSON: {m}")),
+        DecodeError::Missing { member } => {
+            let name = member.rsplit('.').next().unwrap_or(&member);
+            QueueError::MissingParameter(format!("The request must contain the parameter {name}."))
         }
-    }
-
-    /// The members of a list (`x.1`, `x.2`, or `x.member.1`), in index order.
-    fn items(&self) -> Vec<&Tree> {
-        let base = self.children.get("member").unwrap_or(self);
-        let mut v: Vec<(u64, &Tree)> = base.children.iter().filter_map(|(k, t)| k.parse::<u64>().ok().map(|i| (i, t))).collect();
-        v.sort_by_key(|(i, _)| *i);
-        v.into_iter().map(|(_, t)| t).collect()
-    }
-
-    fn text(&self, key: &str) -> Option<String> {
-        self.children.get(key).and_then(|t| t.value.clone())
-    }
-}
-
-/// Converts query parameters to the JSON protocol's input shape, so both protocols share
-/// one extraction.
-fn query_to_json(params: &[(String, String)]) -> Value {
-    let mut root = Tree::default();
-    for (k, v) in params {
-        let path: Vec<&str> = k.split('.').collect();
-        root.insert(&path, v.clone());
-    }
-    tree_to_json(&root)
-}
-
-fn attribute_value_json(t: &Tree) -> Value {
-    let mut o = Map::new();
-    for key in ["DataType", "StringValue", "BinaryValue"] {
-        if let Some(v) = t.text(key) {
-            o.insert(key.into(), Value::String(v));
+        DecodeError::Type { member, expected: "integer", value } => {
+            let name = member.rsplit('.').next().unwrap_or(&member);
+            QueueError::InvalidParameterValue(format!("Value {value} for parameter {name} is invalid. Reason: must be an integer."))
         }
-    }
-    for (from, to) in [("StringListValue", "StringListValues"), ("BinaryListValue", "BinaryListValues")] {
-        if let Some(l) = t.children.get(from) {
-            o.insert(to.into(), Value::Array(l.items().iter().filter_map(|i| i.value.clone().map(Value::String)).collect()));
+        DecodeError::Type { member, expected, .. } if protocol == Protocol::AwsJson1_0 => {
+            QueueError::Serialization(format!("{member} must be a {expected}."))
         }
-    }
-    Value::Object(o)
-}
-
-fn tree_to_json(t: &Tree) -> Value {
-    let mut o = Map::new();
-    for (key, child) in &t.children {
-        let pairs = |k: &str, v: &str| -> Map<String, Value> {
-            child.items().iter().filter_map(|i| Some((i.text(k)?, Value::String(i.text(v).unwrap_or_default())))).collect()
-        };
-        let list = || -> Value { Value::Array(child.items().iter().filter_map(|i| i.value.clone().map(Value::String)).collect()) };
-        match key.as_str() {
-            "Attribute" => {
-                o.insert("Attributes".into(), Value::Object(pairs("Name", "Value")));
-            }
-            "Tag" => {
-                let tags = Value::Object(pairs("Key", "Value"));
-                o.insert("Tags".into(), tags.clone());
-                o.insert("tags".into(), tags);
-            }
-            "Tags" => {
-                o.insert("Tags".into(), Value::Object(pairs("Key", "Value")));
-            }
-            "AttributeName" | "AttributeNames" => {
-                o.insert("AttributeNames".into(), list());
-            }
-            "MessageSystemAttributeName" | "MessageSystemAttributeNames" => {
-                o.insert("MessageSystemAttributeNames".into(), list());
-            }
-            "MessageAttributeName" | "MessageAttributeNames" => {
-                o.insert("MessageAttributeNames".into(), list());
-            }
-            "TagKey" | "TagKeys" => {
-                o.insert("TagKeys".into(), list());
-            }
-            "MessageAttribute" | "MessageSystemAttribute" => {
-                let m: Map<String, Value> = child
-                    .items()
-                    .iter()
-                    .filter_map(|i| Some((i.text("Name")?, i.children.get("Value").map(attribute_value_json).unwrap_or(Value::Null))))
-                    .collect();
-                o.insert(format!("{key}s"), Value::Object(m));
-            }
-            k if k.ends_with("BatchRequestEntry") => {
-                o.insert("Entries".into(), Value::Array(child.items().iter().map(|i| tree_to_json(i)).collect()));
-            }
-            _ => {
-                if let Some(v) = &child.value {
-                    o.insert(key.clone(), Value::String(v.clone()));
-                }
-            }
+        DecodeError::Type { member, value, .. } => {
+            QueueError::InvalidParameterValue(format!("Value {value} for parameter {member} is invalid."))
         }
-    }
-    Value::Object(o)
-}
-
-fn missing(name: &str) -> QueueError {
-    QueueError::MissingParameter(format!("The request must contain the parameter {name}."))
-}
-
-fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
-    v.get(name).filter(|x| !x.is_null())
-}
-
-fn opt_str(v: &Value, name: &str) -> Result<Option<String>, QueueError> {
-    match field(v, name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(_) => Err(QueueError::Serialization(format!("{name} must be a string."))),
+        DecodeError::Shape(m) => QueueError::Serialization(m),
     }
 }
 
-fn req_str(v: &Value, name: &str) -> Result<String, QueueError> {
-    opt_str(v, name)?.ok_or_else(|| missing(name))
-}
-
-fn opt_int(v: &Value, name: &str) -> Result<Option<i64>, QueueError> {
-    match field(v, name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| bad_int(name, &n.to_string())),
-        Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| bad_int(name, s)),
-        Some(other) => Err(bad_int(name, &other.to_string())),
-    }
-}
-
-fn str_list(v: &Value, name: &str) -> Result<Vec<String>, QueueError> {
-    match field(v, name) {
-        None => Ok(Vec::new()),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|x| x.as_str().map(str::to_string).ok_or_else(|| QueueError::Serialization(format!("{name} must be a list of strings."))))
-            .collect(),
-        Some(_) => Err(QueueError::Serialization(format!("{name} must be a list of strings."))),
-    }
-}
-
-fn str_map(v: &Value, name: &str) -> Result<BTreeMap<String, String>, QueueError> {
-    match field(v, name) {
-        None => Ok(BTreeMap::new()),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, x)| match x {
-                Value::String(s) => Ok((k.clone(), s.clone())),
-                Value::Number(n) => Ok((k.clone(), n.to_string())),
-                Value::Bool(b) => Ok((k.clone(), b.to_string())),
-                _ => Err(QueueError::Serialization(format!("{name} values must be strings."))),
-            })
-            .collect(),
-        Some(_) => Err(QueueError::Serialization(format!("{name} must be a map of strings."))),
-    }
-}
-
-fn message_attributes(v: &Value, name: &str) -> Result<MessageAttributes, QueueError> {
-    let Some(m) = field(v, name) else { return Ok(MessageAttributes::new()) };
-    let Value::Object(m) = m else { return Err(QueueError::Serialization(format!("{name} must be a map."))) };
-    let mut out = MessageAttributes::new();
-    for (attr, value) in m {
-        let data_type = opt_str(value, "DataType")?.unwrap_or_default();
-        let binary = |s: Option<String>| s.map(|s| nimbus_queues::message::decode_binary(&s)).transpose();
-        out.insert(
-            attr.clone(),
-            AttributeValue {
-                data_type,
-                string_value: opt_str(value, "StringValue")?,
-                binary_value: binary(opt_str(value, "BinaryValue")?)?,
-                string_list_values: str_list(value, "StringListValues")?,
-                binary_list_values: str_list(value, "BinaryListValues")?
-                    .iter()
-                    .map(|s| nimbus_queues::message::decode_binary(s))
-                    .collect::<Result<_, _>>()?,
-            },
-        );
-    }
-    Ok(out)
-}
-
-fn send_input(v: &Value) -> Result<SendMessage, QueueError> {
-    Ok(SendMessage {
-        body: opt_str(v, "MessageBody")?.unwrap_or_default(),
-        delay_seconds: opt_int(v, "DelaySeconds")?,
-        attributes: message_attributes(v, "MessageAttributes")?,
-        system_attributes: message_attributes(v, "MessageSystemAttributes")?,
-        group_id: opt_str(v, "MessageGroupId")?,
-        dedup_id: opt_str(v, "MessageDeduplicationId")?,
-    })
-}
-
-fn entries<T>(v: &Value, each: impl Fn(&Value) -> Result<T, QueueError>) -> Result<Vec<BatchEntry<T>>, QueueError> {
-    let list = match field(v, "Entries") {
-        None => Vec::new(),
-        Some(Value::Array(a)) => a.clone(),
-        Some(_) => return Err(QueueError::Serialization("Entries must be a list.".into())),
-    };
-    list.iter().map(|e| Ok(BatchEntry { id: opt_str(e, "Id")?.unwrap_or_default(), input: each(e)? })).collect()
-}
-
-fn extract(op: &'static str, v: &Value, account: &str) -> Result<SqsCall, QueueError> {
-    let queue = || -> Result<String, QueueError> { queue_name_from_url(&req_str(v, "QueueUrl")?, account) };
-    Ok(match op {
-        "CreateQueue" => SqsCall::CreateQueue(CreateQueue {
-            name: req_str(v, "QueueName")?,
-            attributes: str_map(v, "Attributes")?,
-            tags: str_map(v, "tags")?,
-        }),
-        "GetQueueUrl" => {
-            if let Some(owner) = opt_str(v, "QueueOwnerAWSAccountId")? {
-                if owner != account {
-                    return Err(QueueError::QueueDoesNotExist);
-                }
-            }
-            SqsCall::GetQueueUrl { name: req_str(v, "QueueName")? }
-        }
-        "ListQueues" => SqsCall::ListQueues {
-            prefix: opt_str(v, "QueueNamePrefix")?,
-            max_results: opt_int(v, "MaxResults")?,
-            next_token: opt_str(v, "NextToken")?,
-        },
-        "DeleteQueue" => SqsCall::DeleteQueue { queue: queue()? },
-        "PurgeQueue" => SqsCall::PurgeQueue { queue: queue()? },
-        "GetQueueAttributes" => SqsCall::GetQueueAttributes { queue: queue()?, names: str_list(v, "AttributeNames")? },
-        "SetQueueAttributes" => SqsCall::SetQueueAttributes { queue: queue()?, attributes: str_map(v, "Attributes")? },
-        "SendMessage" => {
-            let q = queue()?;
-            if field(v, "MessageBody").is_none() {
-                return Err(missing("MessageBody"));
-            }
-            SqsCall::SendMessage { queue: q, message: Box::new(send_input(v)?) }
-        }
-        "SendMessageBatch" => SqsCall::SendMessageBatch { queue: queue()?, entries: entries(v, send_input)? },
-        "ReceiveMessage" => {
-            let mut system = str_list(v, "AttributeNames")?;
-            system.extend(str_list(v, "MessageSystemAttributeNames")?);
-            SqsCall::ReceiveMessage {
-                queue: queue()?,
-                request: ReceiveRequest {
-                    max_messages: opt_int(v, "MaxNumberOfMessages")?.unwrap_or(1),
-                    visibility_timeout: opt_int(v, "VisibilityTimeout")?,
-                    wait_time_seconds: opt_int(v, "WaitTimeSeconds")?,
-                    system_attribute_names: system,
-                    message_attribute_names: str_list(v, "MessageAttributeNames")?,
+fn attributes_in(attrs: BTreeMap<String, WireAttributeValue>) -> Result<MessageAttributes, QueueError> {
+    let decode = nimbus_queues::message::decode_binary;
+    attrs
+        .into_iter()
+        .map(|(name, v)| {
+            Ok((
+                name,
+                AttributeValue {
+                    data_type: v.data_type,
+                    string_value: v.string_value,
+                    binary_value: v.binary_value.as_deref().map(decode).transpose()?,
+                    string_list_values: v.string_list_values,
+                    binary_list_values: v.binary_list_values.iter().map(|s| decode(s)).collect::<Result<_, _>>()?,
                 },
-            }
-        }
-        "DeleteMessage" => SqsCall::DeleteMessage { queue: queue()?, receipt_handle: req_str(v, "ReceiptHandle")? },
-        "DeleteMessageBatch" => SqsCall::DeleteMessageBatch { queue: queue()?, entries: entries(v, |e| req_str(e, "ReceiptHandle"))? },
-        "ChangeMessageVisibility" => SqsCall::ChangeMessageVisibility {
-            queue: queue()?,
-            receipt_handle: req_str(v, "ReceiptHandle")?,
-            visibility_timeout: opt_int(v, "VisibilityTimeout")?.ok_or_else(|| missing("VisibilityTimeout"))?,
-        },
-        "ChangeMessageVisibilityBatch" => SqsCall::ChangeMessageVisibilityBatch {
-            queue: queue()?,
-            entries: entries(v, |e| {
-                Ok(VisibilityChange {
-                    receipt_handle: req_str(e, "ReceiptHandle")?,
-                    visibility_timeout: opt_int(e, "VisibilityTimeout")?.ok_or_else(|| missing("VisibilityTimeout"))?,
-                })
-            })?,
-        },
-        "TagQueue" => SqsCall::TagQueue { queue: queue()?, tags: str_map(v, "Tags")? },
-        "UntagQueue" => SqsCall::UntagQueue { queue: queue()?, keys: str_list(v, "TagKeys")? },
-        "ListQueueTags" => SqsCall::ListQueueTags { queue: queue()? },
-        "ListDeadLetterSourceQueues" => SqsCall::ListDeadLetterSourceQueues {
-            queue: queue()?,
-            max_results: opt_int(v, "MaxResults")?,
-            next_token: opt_str(v, "NextToken")?,
-        },
-        other => return Err(QueueError::UnsupportedOperation(format!("{other} is not supported by Nimbus."))),
-    })
+            ))
+        })
+        .collect()
 }
 
-fn bad_int(name: &str, value: &str) -> QueueError {
-    QueueError::InvalidParameterValue(format!("Value {value} for parameter {name} is invalid. Reason: must be an integer."))
+impl WireMessage {
+    fn into_message(self) -> Result<SendMessage, QueueError> {
+        Ok(SendMessage {
+            body: self.message_body,
+            delay_seconds: self.delay_seconds,
+            attributes: attributes_in(self.message_attributes)?,
+            system_attributes: attributes_in(self.message_system_attributes)?,
+            group_id: self.message_group_id,
+            dedup_id: self.message_deduplication_id,
+        })
+    }
 }
 
 // ---- executing ----------------------------------------------------------------------
 
-fn attribute_value_out(v: &AttributeValue) -> Value {
-    use base64::Engine;
-    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    let mut o = Map::new();
-    o.insert("DataType".into(), json!(v.data_type));
-    if let Some(s) = &v.string_value {
-        o.insert("StringValue".into(), json!(s));
-    }
-    if let Some(b) = &v.binary_value {
-        o.insert("BinaryValue".into(), json!(b64(b)));
-    }
-    if !v.string_list_values.is_empty() {
-        o.insert("StringListValues".into(), json!(v.string_list_values));
-    }
-    if !v.binary_list_values.is_empty() {
-        o.insert("BinaryListValues".into(), json!(v.binary_list_values.iter().map(|b| b64(b)).collect::<Vec<_>>()));
-    }
-    Value::Object(o)
-}
-
-fn sent_out(r: &SendResult) -> Map<String, Value> {
-    let mut o = Map::new();
-    o.insert("MessageId".into(), json!(r.message_id));
-    o.insert("MD5OfMessageBody".into(), json!(r.md5_of_body));
-    if let Some(m) = &r.md5_of_attributes {
-        o.insert("MD5OfMessageAttributes".into(), json!(m));
-    }
-    if let Some(m) = &r.md5_of_system_attributes {
-        o.insert("MD5OfMessageSystemAttributes".into(), json!(m));
-    }
-    if let Some(s) = &r.sequence_number {
-        o.insert("SequenceNumber".into(), json!(s));
-    }
-    o
-}
-
-fn received_out(m: &ReceivedMessage) -> Value {
-    let mut o = Map::new();
-    o.insert("MessageId".into(), json!(m.message_id));
-    o.insert("ReceiptHandle".into(), json!(m.receipt_handle));
-    o.insert("MD5OfBody".into(), json!(m.md5_of_body));
-    o.insert("Body".into(), json!(m.body));
-    if !m.attributes.is_empty() {
-        o.insert("Attributes".into(), json!(m.attributes));
-    }
-    if let Some(md5) = &m.md5_of_message_attributes {
-        o.insert("MD5OfMessageAttributes".into(), json!(md5));
-        let attrs: Map<String, Value> = m.message_attributes.iter().map(|(k, v)| (k.clone(), attribute_value_out(v))).collect();
-        o.insert("MessageAttributes".into(), Value::Object(attrs));
-    }
-    Value::Object(o)
-}
-
-fn failures_out(f: &[BatchFailure]) -> Value {
-    Value::Array(f.iter().map(|f| json!({"Id": f.id, "SenderFault": f.sender_fault, "Code": f.code, "Message": f.message})).collect())
-}
-
-fn batch_out<T>(b: &BatchOutcome<T>, each: impl Fn(&str, &T) -> Value) -> Value {
-    json!({
-        "Successful": b.successful.iter().map(|(id, t)| each(id, t)).collect::<Vec<_>>(),
-        "Failed": failures_out(&b.failed),
-    })
-}
-
-fn page_out(key: &str, urls: Vec<String>, token: Option<String>) -> Value {
-    let mut o = Map::new();
-    if !urls.is_empty() || key == "queueUrls" {
-        o.insert(key.into(), json!(urls));
-    }
-    if let Some(t) = token {
-        o.insert("NextToken".into(), json!(t));
-    }
-    Value::Object(o)
-}
-
-async fn run(svc: &QueueService, host: &str, call: SqsCall) -> Result<Value, QueueError> {
+/// Runs one call and encodes its typed output.
+async fn run(svc: &QueueService, host: &str, call: SqsCall, out: &Out<'_>) -> Result<Response<Bytes>, QueueError> {
+    let account = svc.account().to_string();
+    let queue = |url: &str| queue_name_from_url(url, &account);
     let url = |name: &str| svc.queue_url(host, name);
     Ok(match call {
-        SqsCall::CreateQueue(input) => json!({"QueueUrl": url(&svc.create_queue(input).await?)}),
-        SqsCall::GetQueueUrl { name } => {
-            svc.get_queue(&name).await?;
-            json!({"QueueUrl": url(&name)})
+        SqsCall::CreateQueue(i) => {
+            let name = svc.create_queue(CreateQueue { name: i.queue_name, attributes: i.attributes, tags: i.tags }).await?;
+            out.typed(&QueueUrlOutput { queue_url: url(&name) })
         }
-        SqsCall::ListQueues { prefix, max_results, next_token } => {
-            let (names, token) = svc.list_queues(prefix, max_results, next_token).await?;
-            page_out("QueueUrls", names.iter().map(|n| url(n)).collect(), token)
-        }
-        SqsCall::DeleteQueue { queue } => {
-            svc.delete_queue(&queue).await?;
-            json!({})
-        }
-        SqsCall::PurgeQueue { queue } => {
-            svc.purge_queue(&queue).await?;
-            json!({})
-        }
-        SqsCall::GetQueueAttributes { queue, names } => {
-            let attrs = svc.get_queue_attributes(&queue, &names).await?;
-            if attrs.is_empty() {
-                json!({})
-            } else {
-                json!({"Attributes": attrs})
+        SqsCall::GetQueueUrl(i) => {
+            if i.queue_owner_aws_account_id.is_some_and(|owner| owner != account) {
+                return Err(QueueError::QueueDoesNotExist);
             }
+            svc.get_queue(&i.queue_name).await?;
+            out.typed(&QueueUrlOutput { queue_url: url(&i.queue_name) })
         }
-        SqsCall::SetQueueAttributes { queue, attributes } => {
-            svc.set_queue_attributes(&queue, attributes).await?;
-            json!({})
+        SqsCall::ListQueues(i) => {
+            let (names, next_token) = svc.list_queues(i.queue_name_prefix, i.max_results, i.next_token).await?;
+            out.typed(&ListQueuesOutput { queue_urls: names.iter().map(|n| url(n)).collect(), next_token })
         }
-        SqsCall::SendMessage { queue, message } => Value::Object(sent_out(&svc.send_message(&queue, *message).await?)),
-        SqsCall::SendMessageBatch { queue, entries } => {
-            let out = svc.send_message_batch(&queue, entries).await?;
-            batch_out(&out, |id, r| {
-                let mut o = sent_out(r);
-                o.insert("Id".into(), json!(id));
-                Value::Object(o)
-            })
+        SqsCall::DeleteQueue(i) => {
+            svc.delete_queue(&queue(&i.queue_url)?).await?;
+            out.empty()
         }
-        SqsCall::ReceiveMessage { queue, request } => {
-            let msgs = svc.receive_message(&queue, request).await?;
-            if msgs.is_empty() {
-                json!({})
-            } else {
-                json!({"Messages": msgs.iter().map(received_out).collect::<Vec<_>>()})
-            }
+        SqsCall::PurgeQueue(i) => {
+            svc.purge_queue(&queue(&i.queue_url)?).await?;
+            out.empty()
         }
-        SqsCall::DeleteMessage { queue, receipt_handle } => {
-            svc.delete_message(&queue, &receipt_handle).await?;
-            json!({})
+        SqsCall::GetQueueAttributes(i) => {
+            let attributes = svc.get_queue_attributes(&queue(&i.queue_url)?, &i.attribute_names).await?;
+            out.typed(&AttributesOutput { attributes })
         }
-        SqsCall::DeleteMessageBatch { queue, entries } => {
-            batch_out(&svc.delete_message_batch(&queue, entries).await?, |id, _| json!({"Id": id}))
+        SqsCall::SetQueueAttributes(i) => {
+            svc.set_queue_attributes(&queue(&i.queue_url)?, i.attributes).await?;
+            out.empty()
         }
-        SqsCall::ChangeMessageVisibility { queue, receipt_handle, visibility_timeout } => {
-            svc.change_message_visibility(&queue, &receipt_handle, visibility_timeout).await?;
-            json!({})
+        SqsCall::SendMessage(i) => {
+            let q = queue(&i.queue_url)?;
+            out.typed(&SendMessageOutput::from(svc.send_message(&q, i.message.into_message()?).await?))
         }
-        SqsCall::ChangeMessageVisibilityBatch { queue, entries } => {
-            batch_out(&svc.change_message_visibility_batch(&queue, entries).await?, |id, _| json!({"Id": id}))
+        SqsCall::SendMessageBatch(i) => {
+            let q = queue(&i.queue_url)?;
+            let entries = i
+                .entries
+                .into_iter()
+                .map(|e| Ok(BatchEntry { id: e.id, input: e.message.into_message()? }))
+                .collect::<Result<Vec<_>, QueueError>>()?;
+            let outcome = svc.send_message_batch(&q, entries).await?;
+            out.typed(&BatchOutput::from_outcome(outcome, |id, r| SendMessageBatchResultEntry { id, result: r.into() }))
         }
-        SqsCall::TagQueue { queue, tags } => {
-            svc.tag_queue(&queue, tags).await?;
-            json!({})
+        SqsCall::ReceiveMessage(i) => {
+            let q = queue(&i.queue_url)?;
+            let mut system_attribute_names = i.attribute_names;
+            system_attribute_names.extend(i.message_system_attribute_names);
+            let request = ReceiveRequest {
+                max_messages: i.max_number_of_messages.unwrap_or(1),
+                visibility_timeout: i.visibility_timeout,
+                wait_time_seconds: i.wait_time_seconds,
+                system_attribute_names,
+                message_attribute_names: i.message_attribute_names,
+            };
+            let messages = svc.receive_message(&q, request).await?;
+            out.typed(&ReceiveMessageOutput { messages: messages.into_iter().map(MessageOutput::from).collect() })
         }
-        SqsCall::UntagQueue { queue, keys } => {
-            svc.untag_queue(&queue, keys).await?;
-            json!({})
+        SqsCall::DeleteMessage(i) => {
+            svc.delete_message(&queue(&i.queue_url)?, &i.receipt_handle).await?;
+            out.empty()
         }
-        SqsCall::ListQueueTags { queue } => {
-            let tags = svc.list_queue_tags(&queue).await?;
-            if tags.is_empty() {
-                json!({})
-            } else {
-                json!({"Tags": tags})
-            }
+        SqsCall::DeleteMessageBatch(i) => {
+            let q = queue(&i.queue_url)?;
+            let entries = i.entries.into_iter().map(|e| BatchEntry { id: e.id, input: e.receipt_handle }).collect();
+            let outcome = svc.delete_message_batch(&q, entries).await?;
+            out.typed(&BatchOutput::from_outcome(outcome, |id, ()| BatchIdEntry { id }))
         }
-        SqsCall::ListDeadLetterSourceQueues { queue, max_results, next_token } => {
-            let (names, token) = svc.list_dead_letter_source_queues(&queue, max_results, next_token).await?;
-            page_out("queueUrls", names.iter().map(|n| url(n)).collect(), token)
+        SqsCall::ChangeMessageVisibility(i) => {
+            svc.change_message_visibility(&queue(&i.queue_url)?, &i.receipt_handle, i.visibility_timeout).await?;
+            out.empty()
+        }
+        SqsCall::ChangeMessageVisibilityBatch(i) => {
+            let q = queue(&i.queue_url)?;
+            let entries = i
+                .entries
+                .into_iter()
+                .map(|e| BatchEntry {
+                    id: e.id,
+                    input: VisibilityChange { receipt_handle: e.receipt_handle, visibility_timeout: e.visibility_timeout },
+                })
+                .collect();
+            let outcome = svc.change_message_visibility_batch(&q, entries).await?;
+            out.typed(&BatchOutput::from_outcome(outcome, |id, ()| BatchIdEntry { id }))
+        }
+        SqsCall::TagQueue(i) => {
+            svc.tag_queue(&queue(&i.queue_url)?, i.tags).await?;
+            out.empty()
+        }
+        SqsCall::UntagQueue(i) => {
+            svc.untag_queue(&queue(&i.queue_url)?, i.tag_keys).await?;
+            out.empty()
+        }
+        SqsCall::ListQueueTags(i) => out.typed(&TagsOutput { tags: svc.list_queue_tags(&queue(&i.queue_url)?).await? }),
+        SqsCall::ListDeadLetterSourceQueues(i) => {
+            let (names, next_token) = svc.list_dead_letter_source_queues(&queue(&i.queue_url)?, i.max_results, i.next_token).await?;
+            out.typed(&ListDeadLetterSourceQueuesOutput { queue_urls: names.iter().map(|n| url(n)).collect(), next_token })
         }
     })
+}
+
+/// Where a call's answer goes: its protocol, operation and request id.
+struct Out<'a> {
+    protocol: Protocol,
+    operation: &'a str,
+    request_id: &'a str,
+}
+
+impl Out<'_> {
+    fn typed<T: Serialize>(&self, output: &T) -> Response<Bytes> {
+        encode::output(&SQS, self.protocol, self.operation, output, self.request_id)
+    }
+
+    fn empty(&self) -> Response<Bytes> {
+        encode::empty(&SQS, self.protocol, self.operation, self.request_id)
+    }
 }
 
 /// Runs an SQS request and answers in its protocol.
 pub async fn execute(svc: &QueueService, req: SqsRequest) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
+    let out = Out { protocol: req.protocol, operation: req.operation, request_id: &request_id };
     let result = match req.call {
-        Ok(call) => run(svc, &req.host, call).await,
+        Ok(call) => run(svc, &req.host, call, &out).await,
         Err(e) => Err(e),
     };
-    if let Err(QueueError::Internal(e)) = &result {
-        tracing::error!(operation = req.operation, "sqs: {e}");
-    }
-    let mut r = match (req.protocol, result) {
-        (SqsProtocol::Json, Ok(v)) => json_response(StatusCode::OK, &v),
-        (SqsProtocol::Json, Err(e)) => {
-            let body = json!({"__type": format!("com.amazonaws.sqs#{}", e.type_name()), "message": e.to_string()});
-            let mut r = json_response(status(&e), &body);
-            let fault = if e.sender_fault() { "Sender" } else { "Receiver" };
-            if let Ok(h) = HeaderValue::from_str(&format!("{};{fault}", e.query_code())) {
-                r.headers_mut().insert("x-amzn-query-error", h);
-            }
-            r
+    let response = result.unwrap_or_else(|e| {
+        if let QueueError::Internal(m) = &e {
+            tracing::error!(operation = req.operation, "sqs: {m}");
         }
-        (SqsProtocol::Query, Ok(v)) => xml_response(StatusCode::OK, result_xml(req.operation, &v, &request_id)),
-        (SqsProtocol::Query, Err(e)) => xml_response(status(&e), error_xml(&e, &request_id)),
-    };
-    if let Ok(h) = HeaderValue::from_str(&request_id) {
-        r.headers_mut().insert("x-amzn-requestid", h);
-    }
-    r
-}
-
-fn status(e: &QueueError) -> StatusCode {
-    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
-}
-
-fn json_response(status: StatusCode, v: &Value) -> Response<Body> {
-    let mut r = response::json(status, v);
-    r.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.0"));
-    r
-}
-
-fn xml_response(status: StatusCode, body: String) -> Response<Body> {
-    response::raw(status, "text/xml", Bytes::from(body))
-}
-
-// ---- XML (query protocol) -----------------------------------------------------------
-
-fn escape(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// Writes `key: value` as the query protocol's XML: maps as flattened `Name`/`Value` (or
-/// `Key`/`Value`) entries, lists as repeated elements named as SQS names them.
-fn write_field(out: &mut String, op: &str, key: &str, v: &Value) {
-    match (key, v) {
-        ("Attributes" | "MessageAttributes" | "Tags", Value::Object(m)) => {
-            let (elem, k_name) = match key {
-                "Attributes" => ("Attribute", "Name"),
-                "MessageAttributes" => ("MessageAttribute", "Name"),
-                _ => ("Tag", "Key"),
-            };
-            for (k, val) in m {
-                let _ = write!(out, "<{elem}><{k_name}>");
-                escape(out, k);
-                let _ = write!(out, "</{k_name}>");
-                write_field(out, op, "Value", val);
-                let _ = write!(out, "</{elem}>");
-            }
-        }
-        (_, Value::Array(items)) => {
-            let elem = match key {
-                "QueueUrls" | "queueUrls" => "QueueUrl".to_string(),
-                "Messages" => "Message".to_string(),
-                "Failed" => "BatchResultErrorEntry".to_string(),
-                "Successful" => format!("{op}ResultEntry"),
-                "StringListValues" => "StringListValue".to_string(),
-                "BinaryListValues" => "BinaryListValue".to_string(),
-                other => other.to_string(),
-            };
-            for item in items {
-                write_field(out, op, &elem, item);
-            }
-        }
-        (_, Value::Object(m)) => {
-            let _ = write!(out, "<{key}>");
-            for (k, val) in m {
-                write_field(out, op, k, val);
-            }
-            let _ = write!(out, "</{key}>");
-        }
-        _ => {
-            let _ = write!(out, "<{key}>");
-            escape(out, &scalar(v));
-            let _ = write!(out, "</{key}>");
-        }
-    }
-}
-
-fn result_xml(op: &str, v: &Value, request_id: &str) -> String {
-    let mut out = String::with_capacity(512);
-    let _ = write!(out, "<?xml version=\"1.0\"?><{op}Response xmlns=\"{XMLNS}\">");
-    let fields = v.as_object().filter(|m| !m.is_empty());
-    let has_result = !matches!(
-        op,
-        "DeleteQueue" | "PurgeQueue" | "SetQueueAttributes" | "DeleteMessage" | "ChangeMessageVisibility" | "TagQueue" | "UntagQueue"
-    );
-    if has_result {
-        let _ = write!(out, "<{op}Result>");
-        if let Some(m) = fields {
-            for (k, val) in m {
-                write_field(&mut out, op, k, val);
-            }
-        }
-        let _ = write!(out, "</{op}Result>");
-    }
-    let _ = write!(out, "<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{op}Response>");
-    out
-}
-
-fn error_xml(e: &QueueError, request_id: &str) -> String {
-    let mut out = String::with_capacity(256);
-    let fault = if e.sender_fault() { "Sender" } else { "Receiver" };
-    let _ = write!(
-        out,
-        "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>{fault}</Type><Code>{}</Code><Message>",
-        e.query_code()
-    );
-    escape(&mut out, &e.to_string());
-    let _ = write!(out, "</Message><Detail/></Error><RequestId>{request_id}</RequestId></ErrorResponse>");
-    out
+        encode::error(&SQS, req.protocol, &e, &request_id)
+    });
+    response.map(http_body_util::Full::new)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::{HeaderMap, Method};
+    use http::{HeaderMap, HeaderValue, Method};
 
     fn partition() -> Partition {
         Partition { region: "us-east-1".into(), account_id: "000000000000".into() }
@@ -785,29 +730,30 @@ mod tests {
     }
 
     #[test]
-    fn query_protocol_parses_to_typed_calls() {
+    fn query_protocol_decodes_to_typed_calls() {
         let body = "Action=SendMessageBatch&Version=2012-11-05&QueueUrl=http%3A%2F%2Flocalhost%3A9001%2F000000000000%2Fq\
             &SendMessageBatchRequestEntry.1.Id=a&SendMessageBatchRequestEntry.1.MessageBody=hi+there\
             &SendMessageBatchRequestEntry.1.MessageAttribute.1.Name=City&SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.DataType=String\
             &SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringValue=Any%20City\
             &SendMessageBatchRequestEntry.2.Id=b&SendMessageBatchRequestEntry.2.MessageBody=x&SendMessageBatchRequestEntry.2.DelaySeconds=5";
         let r = query("/", body).expect("sqs");
-        assert_eq!(r.protocol, SqsProtocol::Query);
-        let Ok(SqsCall::SendMessageBatch { queue, entries }) = r.call else { panic!("{:?}", r.call) };
-        assert_eq!(queue, "q");
-        assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].input.body, "hi there");
-        assert_eq!(entries[0].input.attributes["City"].string_value.as_deref(), Some("Any City"));
-        assert_eq!(entries[1].input.delay_seconds, Some(5));
+        assert_eq!(r.protocol, Protocol::AwsQuery);
+        let Ok(SqsCall::SendMessageBatch(i)) = r.call else { panic!("{:?}", r.call) };
+        assert_eq!(i.queue_url, "http://localhost:9001/000000000000/q");
+        assert_eq!(i.entries.len(), 2);
+        let first = i.entries.into_iter().next().expect("entry").message.into_message().expect("valid");
+        assert_eq!(first.body, "hi there");
+        assert_eq!(first.attributes["City"].string_value.as_deref(), Some("Any City"));
 
         let r = query("/000000000000/q", "Action=ReceiveMessage&AttributeName.1=All&MessageAttributeName.1=geo.*&MaxNumberOfMessages=3")
             .expect("sqs");
-        let Ok(SqsCall::ReceiveMessage { queue, request }) = r.call else { panic!() };
-        assert_eq!((queue.as_str(), request.max_messages), ("q", 3));
-        assert_eq!(request.system_attribute_names, vec!["All"]);
-        assert_eq!(request.message_attribute_names, vec!["geo.*"]);
+        let Ok(SqsCall::ReceiveMessage(i)) = r.call else { panic!() };
+        assert_eq!((i.queue_url.as_str(), i.max_number_of_messages), ("/000000000000/q", Some(3)));
+        assert_eq!(i.attribute_names, vec!["All"]);
+        assert_eq!(i.message_attribute_names, vec!["geo.*"]);
 
-        let r = query("/", "Action=CreateQueue&Version=2012-11-05&QueueName=q&Attribute.1.Name=VisibilityTimeout&Attribute.1.Value=5&Tag.1.Key=k&Tag.1.Value=v").expect("sqs");
+        let r = query("/", "Action=CreateQueue&Version=2012-11-05&QueueName=q&Attribute.1.Name=VisibilityTimeout&Attribute.1.Value=5&Tag.1.Key=k&Tag.1.Value=v")
+            .expect("sqs");
         let Ok(SqsCall::CreateQueue(c)) = r.call else { panic!() };
         assert_eq!(c.attributes["VisibilityTimeout"], "5");
         assert_eq!(c.tags["k"], "v");
@@ -826,30 +772,20 @@ mod tests {
             body: Bytes::from_static(b"Action=SendMessage&Version=2012-11-05"),
         };
         assert!(recognize(&invoke, &partition()).is_none(), "a Lambda payload is never an SQS form");
-        let r = query("/", "Action=Nope&Version=2012-11-05").expect("sqs");
-        assert!(matches!(r.call, Err(QueueError::InvalidAction(_))));
-        let r = query("/", "Action=DeleteMessage&Version=2012-11-05&QueueUrl=q").expect("sqs");
-        assert!(matches!(r.call, Err(QueueError::MissingParameter(_))));
     }
 
     #[test]
-    fn xml_rendering() {
-        let v = json!({"Messages": [{"Body": "a<b", "Attributes": {"SentTimestamp": "1"}, "MessageAttributes": {"c": {"DataType": "String", "StringValue": "d"}}}]});
-        let x = result_xml("ReceiveMessage", &v, "rid");
-        assert!(x.contains("<ReceiveMessageResult><Message>"), "{x}");
-        assert!(x.contains("<Body>a&lt;b</Body>"), "{x}");
-        assert!(x.contains("<Attribute><Name>SentTimestamp</Name><Value>1</Value></Attribute>"), "{x}");
-        assert!(
-            x.contains(
-                "<MessageAttribute><Name>c</Name><Value><DataType>String</DataType><StringValue>d</StringValue></Value></MessageAttribute>"
-            ),
-            "{x}"
-        );
-        let x = result_xml("DeleteMessageBatch", &json!({"Successful": [{"Id": "a"}], "Failed": []}), "rid");
-        assert!(x.contains("<DeleteMessageBatchResultEntry><Id>a</Id></DeleteMessageBatchResultEntry>"), "{x}");
-        let x = result_xml("DeleteMessage", &json!({}), "rid");
-        assert_eq!(x, format!("<?xml version=\"1.0\"?><DeleteMessageResponse xmlns=\"{XMLNS}\"><ResponseMetadata><RequestId>rid</RequestId></ResponseMetadata></DeleteMessageResponse>"));
-        let e = error_xml(&QueueError::QueueDoesNotExist, "rid");
-        assert!(e.contains("<Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code>"), "{e}");
+    fn decoding_errors_are_sqs_errors() {
+        let cases: &[(&str, &str)] = &[
+            ("Action=Nope&Version=2012-11-05", "InvalidAction"),
+            ("Action=AddPermission&Version=2012-11-05", "AWS.SimpleQueueService.UnsupportedOperation"),
+            ("Action=DeleteMessage&Version=2012-11-05&QueueUrl=q", "MissingParameter"),
+            ("Action=ReceiveMessage&Version=2012-11-05&QueueUrl=q&MaxNumberOfMessages=x", "InvalidParameterValue"),
+            ("Action=SendMessage&Version=2012-11-05&QueueUrl=q&MessageBody=b&MessageAttribute.1.Name=a", "MissingParameter"),
+        ];
+        for (body, code) in cases {
+            let e = query("/", body).expect("sqs").call.expect_err(body);
+            assert_eq!(e.query_code(), *code, "{body}: {e}");
+        }
     }
 }

@@ -117,6 +117,21 @@ impl QueueError {
     }
 }
 
+impl nimbus_protocol::AwsError for QueueError {
+    fn code(&self) -> &str {
+        self.type_name()
+    }
+    fn query_code(&self) -> &str {
+        QueueError::query_code(self)
+    }
+    fn status(&self) -> u16 {
+        QueueError::status(self)
+    }
+    fn sender_fault(&self) -> bool {
+        QueueError::sender_fault(self)
+    }
+}
+
 impl From<rusqlite::Error> for QueueError {
     fn from(e: rusqlite::Error) -> Self {
         QueueError::Internal(format!("database: {e}"))

@@ -1,0 +1,258 @@
+//! Request decoders: a JSON body (awsJson 1.0/1.1) or query parameters (awsQuery) read
+//! against the operation's input shape, checked (types, required members) and handed on as
+//! an [`Input`] that only deserializes into the service's typed input.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Number, Value};
+
+use crate::error::DecodeError;
+use crate::model::{Model, ShapeRef, ShapeType};
+
+/// A request's input, decoded and checked against its shape. Opaque: the only thing to do
+/// with it is [`Input::parse`] it into the operation's input type.
+#[derive(Debug)]
+pub struct Input(Value);
+
+impl Input {
+    /// The typed input. Fails only when the service's type and the model disagree.
+    pub fn parse<T: DeserializeOwned>(self) -> Result<T, DecodeError> {
+        serde_json::from_value(self.0).map_err(|e| DecodeError::Shape(e.to_string()))
+    }
+
+    /// An input with no members (operations without an input shape).
+    pub fn empty() -> Input {
+        Input(Value::Object(Map::new()))
+    }
+}
+
+fn input_ref<'m>(model: &'m Model, operation: &str) -> Option<&'m ShapeRef> {
+    model.operation(operation).and_then(|o| o.input.as_ref())
+}
+
+/// Decodes an awsJson body. An empty body is an empty input.
+pub fn json(model: &Model, operation: &str, body: &[u8]) -> Result<Input, DecodeError> {
+    let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_slice(body).map_err(|e| DecodeError::Malformed(e.to_string()))?
+    };
+    if !value.is_object() {
+        return Err(DecodeError::Malformed("the request body must be a JSON object".into()));
+    }
+    if let Some(r) = input_ref(model, operation) {
+        check(model, r, &value, "")?;
+    }
+    Ok(Input(value))
+}
+
+/// Checks `value` against the shape `r` refers to: types, and required members present.
+/// Unknown members are ignored, as AWS ignores them.
+pub fn check(model: &Model, r: &ShapeRef, value: &Value, path: &str) -> Result<(), DecodeError> {
+    let shape = model.shape(r);
+    let wrong = |expected: &'static str| DecodeError::Type { member: path.to_string(), expected, value: brief(value) };
+    match shape.kind {
+        ShapeType::Structure => {
+            let obj = value.as_object().ok_or_else(|| wrong("structure"))?;
+            for name in &shape.required {
+                if obj.get(name).is_none_or(Value::is_null) {
+                    return Err(DecodeError::Missing { member: join(path, name) });
+                }
+            }
+            for (name, member) in &shape.members {
+                if let Some(v) = obj.get(name).filter(|v| !v.is_null()) {
+                    check(model, member, v, &join(path, name))?;
+                }
+            }
+        }
+        ShapeType::List => {
+            let items = value.as_array().ok_or_else(|| wrong("list"))?;
+            let member = shape.member.as_ref().expect("list shapes have a member");
+            for (i, item) in items.iter().enumerate() {
+                check(model, member, item, &join(path, &(i + 1).to_string()))?;
+            }
+        }
+        ShapeType::Map => {
+            let obj = value.as_object().ok_or_else(|| wrong("map"))?;
+            let v_ref = shape.value.as_ref().expect("map shapes have a value");
+            for (k, v) in obj {
+                check(model, v_ref, v, &join(path, k))?;
+            }
+        }
+        ShapeType::String => {
+            value.as_str().ok_or_else(|| wrong("string"))?;
+        }
+        ShapeType::Integer | ShapeType::Long => {
+            if !(value.is_i64() || value.is_u64()) {
+                return Err(wrong("integer"));
+            }
+        }
+        ShapeType::Double | ShapeType::Float => {
+            if !value.is_number() {
+                return Err(wrong("number"));
+            }
+        }
+        ShapeType::Boolean => {
+            value.as_bool().ok_or_else(|| wrong("boolean"))?;
+        }
+        ShapeType::Blob => {
+            value.as_str().ok_or_else(|| wrong("base64-encoded blob"))?;
+        }
+        ShapeType::Timestamp => {
+            if !(value.is_number() || value.is_string()) {
+                return Err(wrong("timestamp"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// A value as it appears in an error message: strings unquoted, others as JSON.
+fn brief(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+// ---- query ---------------------------------------------------------------------------
+
+/// `a.1.b=c` parameters as a tree.
+#[derive(Debug, Default)]
+struct Tree {
+    value: Option<String>,
+    children: BTreeMap<String, Tree>,
+}
+
+impl Tree {
+    fn insert(&mut self, path: &[&str], value: String) {
+        match path.split_first() {
+            None => self.value = Some(value),
+            Some((head, rest)) => self.children.entry((*head).to_string()).or_default().insert(rest, value),
+        }
+    }
+
+    /// Numbered children (`1`, `2`, …) in index order.
+    fn numbered(&self) -> Vec<&Tree> {
+        let mut v: Vec<(u64, &Tree)> = self.children.iter().filter_map(|(k, t)| k.parse::<u64>().ok().map(|i| (i, t))).collect();
+        v.sort_by_key(|(i, _)| *i);
+        v.into_iter().map(|(_, t)| t).collect()
+    }
+}
+
+/// Decodes awsQuery parameters (`Action` and `Version` are the caller's to strip or not:
+/// members the shape does not name are ignored).
+pub fn query(model: &Model, operation: &str, params: &[(String, String)]) -> Result<Input, DecodeError> {
+    let mut root = Tree::default();
+    for (k, v) in params {
+        let path: Vec<&str> = k.split('.').collect();
+        root.insert(&path, v.clone());
+    }
+    let value = match input_ref(model, operation) {
+        Some(r) => {
+            let v = from_tree(model, r, &root, "")?;
+            check(model, r, &v, "")?;
+            v
+        }
+        None => Value::Object(Map::new()),
+    };
+    Ok(Input(value))
+}
+
+/// The tree node holding a structure member: under its wire name (the reference's or the
+/// shape's `locationName`), or for a flattened list whose items are renamed, under the
+/// items' name; the model's member name is accepted too.
+fn member_node<'t>(model: &Model, tree: &'t Tree, name: &str, r: &ShapeRef) -> Option<&'t Tree> {
+    let shape = model.shape(r);
+    let mut candidates: Vec<&str> = Vec::with_capacity(3);
+    if shape.kind == ShapeType::List && model.flattened(r) {
+        if let Some(n) = shape.member.as_ref().and_then(|m| m.location_name.as_deref()) {
+            candidates.push(n);
+        }
+    }
+    candidates.extend(r.location_name.as_deref().or(shape.location_name.as_deref()));
+    candidates.push(name);
+    candidates.into_iter().find_map(|c| tree.children.get(c))
+}
+
+fn from_tree(model: &Model, r: &ShapeRef, node: &Tree, path: &str) -> Result<Value, DecodeError> {
+    let shape = model.shape(r);
+    let scalar = |expected: &'static str| -> Result<&str, DecodeError> {
+        node.value.as_deref().ok_or_else(|| DecodeError::Type { member: path.to_string(), expected, value: String::new() })
+    };
+    Ok(match shape.kind {
+        ShapeType::Structure => {
+            let mut obj = Map::new();
+            for (name, member) in &shape.members {
+                if let Some(child) = member_node(model, node, name, member) {
+                    obj.insert(name.clone(), from_tree(model, member, child, &join(path, name))?);
+                }
+            }
+            Value::Object(obj)
+        }
+        ShapeType::List => {
+            let member = shape.member.as_ref().expect("list shapes have a member");
+            // Items as `Name.N` (flattened) or `Name.member.N` (or the member's own name);
+            // either form is accepted.
+            let inner = member.location_name.as_deref().unwrap_or("member");
+            let base = node.children.get(inner).or_else(|| node.children.get("member")).unwrap_or(node);
+            let mut items = Vec::new();
+            for (i, item) in base.numbered().into_iter().enumerate() {
+                items.push(from_tree(model, member, item, &join(path, &(i + 1).to_string()))?);
+            }
+            Value::Array(items)
+        }
+        ShapeType::Map => {
+            let (k_ref, v_ref) = (shape.key.as_ref().expect("map key"), shape.value.as_ref().expect("map value"));
+            let k_name = k_ref.location_name.as_deref().unwrap_or("key");
+            let v_name = v_ref.location_name.as_deref().unwrap_or("value");
+            let base = node.children.get("entry").unwrap_or(node);
+            let mut obj = Map::new();
+            for entry in base.numbered() {
+                let Some(key) = entry.children.get(k_name).and_then(|k| k.value.clone()) else { continue };
+                // An entry without a value reads as an empty one (a structure then lacks its
+                // required members).
+                let empty = Tree::default();
+                let value = from_tree(model, v_ref, entry.children.get(v_name).unwrap_or(&empty), &join(path, &key))?;
+                obj.insert(key, value);
+            }
+            Value::Object(obj)
+        }
+        ShapeType::String | ShapeType::Blob | ShapeType::Timestamp => Value::String(node.value.clone().unwrap_or_default()),
+        ShapeType::Integer | ShapeType::Long => {
+            let text = scalar("integer")?;
+            let n: i64 = text.trim().parse().map_err(|_| DecodeError::Type {
+                member: path.to_string(),
+                expected: "integer",
+                value: text.to_string(),
+            })?;
+            Value::Number(n.into())
+        }
+        ShapeType::Double | ShapeType::Float => {
+            let text = scalar("number")?;
+            let n = text.trim().parse::<f64>().ok().and_then(Number::from_f64).ok_or_else(|| DecodeError::Type {
+                member: path.to_string(),
+                expected: "number",
+                value: text.to_string(),
+            })?;
+            Value::Number(n)
+        }
+        ShapeType::Boolean => {
+            let text = scalar("boolean")?;
+            match text.trim().to_ascii_lowercase().as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => return Err(DecodeError::Type { member: path.to_string(), expected: "boolean", value: text.to_string() }),
+            }
+        }
+    })
+}

@@ -1,0 +1,306 @@
+//! Response encoders: a typed output as the protocol's document (JSON as serde writes it;
+//! query XML laid out by the output shape: element names, flattened lists and maps, result
+//! wrappers), and every [`AwsError`] in the protocol's error shape with AWS's headers.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::Writer;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::AwsError;
+use crate::model::{Model, ShapeRef, ShapeType};
+use crate::{Protocol, Service};
+
+/// Writes `output`, the result of `operation`, in `protocol`.
+pub fn output<T: Serialize>(service: &Service, protocol: Protocol, operation: &str, output: &T, request_id: &str) -> Response<Bytes> {
+    let model = service.model();
+    match protocol {
+        Protocol::AwsJson1_0 | Protocol::AwsJson1_1 | Protocol::RestJson => {
+            let body = serde_json::to_vec(output).expect("typed outputs serialize");
+            #[cfg(debug_assertions)]
+            debug_check_output(model, operation, &body);
+            respond(StatusCode::OK, protocol.content_type(), Bytes::from(body), request_id)
+        }
+        Protocol::AwsQuery => {
+            let value = serde_json::to_value(output).expect("typed outputs serialize");
+            let xml = query_document(model, operation, &value, request_id);
+            respond(StatusCode::OK, protocol.content_type(), Bytes::from(xml), request_id)
+        }
+    }
+}
+
+/// Writes an operation's empty answer (operations without an output shape).
+pub fn empty(service: &Service, protocol: Protocol, operation: &str, request_id: &str) -> Response<Bytes> {
+    output(service, protocol, operation, &serde_json::Map::new(), request_id)
+}
+
+/// Checks (in debug builds, which the end-to-end suite runs) that a JSON answer matches the
+/// model's output shape: a member we name wrongly or type wrongly fails loudly.
+#[cfg(debug_assertions)]
+fn debug_check_output(model: &Model, operation: &str, body: &[u8]) {
+    let Some(out) = model.operation(operation).and_then(|o| o.output.as_ref()) else { return };
+    let value: Value = serde_json::from_slice(body).expect("just written");
+    if let Err(e) = crate::decode::check(model, out, &value, "") {
+        panic!("{operation} output does not match the model: {e}");
+    }
+    if let Some(unknown) = unknown_member(model, out, &value, "") {
+        panic!("{operation} output has a member the model does not define: {unknown}");
+    }
+}
+
+/// The first member of `value` that the shape does not define.
+#[cfg(debug_assertions)]
+fn unknown_member(model: &Model, r: &ShapeRef, value: &Value, path: &str) -> Option<String> {
+    let shape = model.shape(r);
+    match (shape.kind, value) {
+        (ShapeType::Structure, Value::Object(obj)) => obj.iter().find_map(|(k, v)| match shape.member(k) {
+            None => Some(format!("{path}.{k}")),
+            Some(m) => unknown_member(model, m, v, &format!("{path}.{k}")),
+        }),
+        (ShapeType::List, Value::Array(items)) => {
+            items.iter().find_map(|i| unknown_member(model, shape.member.as_ref()?, i, &format!("{path}[]")))
+        }
+        (ShapeType::Map, Value::Object(obj)) => obj.values().find_map(|v| unknown_member(model, shape.value.as_ref()?, v, path)),
+        _ => None,
+    }
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: Bytes, request_id: &str) -> Response<Bytes> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut().insert("content-type", HeaderValue::from_static(content_type));
+    if let Ok(h) = HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-amzn-requestid", h);
+    }
+    r
+}
+
+/// Writes `error` in `protocol`'s error shape.
+pub fn error(service: &Service, protocol: Protocol, error: &dyn AwsError, request_id: &str) -> Response<Bytes> {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let fault = if error.sender_fault() { "Sender" } else { "Receiver" };
+    let message = error.to_string();
+    match protocol {
+        Protocol::AwsJson1_0 | Protocol::AwsJson1_1 => {
+            #[derive(Serialize)]
+            struct JsonError<'a> {
+                #[serde(rename = "__type")]
+                kind: String,
+                message: &'a str,
+            }
+            let kind = format!("{}{}", service.json_type_prefix, error.code());
+            let body = serde_json::to_vec(&JsonError { kind, message: &message }).expect("serializes");
+            let mut r = respond(status, protocol.content_type(), Bytes::from(body), request_id);
+            if service.model().metadata.aws_query_compatible.is_some() {
+                if let Ok(h) = HeaderValue::from_str(&format!("{};{fault}", error.query_code())) {
+                    r.headers_mut().insert("x-amzn-query-error", h);
+                }
+            }
+            r
+        }
+        Protocol::RestJson => {
+            #[derive(Serialize)]
+            struct RestJsonError<'a> {
+                #[serde(rename = "Type")]
+                fault: &'a str,
+                message: &'a str,
+            }
+            let fault = if error.sender_fault() { "User" } else { "Service" };
+            let body = serde_json::to_vec(&RestJsonError { fault, message: &message }).expect("serializes");
+            let mut r = respond(status, protocol.content_type(), Bytes::from(body), request_id);
+            if let Ok(h) = HeaderValue::from_str(error.code()) {
+                r.headers_mut().insert("x-amzn-errortype", h);
+            }
+            r
+        }
+        Protocol::AwsQuery => {
+            let mut w = Xml::new();
+            w.decl();
+            w.open_ns("ErrorResponse", service.model().metadata.xml_namespace.as_deref());
+            w.open("Error");
+            w.leaf("Type", fault);
+            w.leaf("Code", error.query_code());
+            w.leaf("Message", &message);
+            if service.query_error_detail {
+                w.empty("Detail");
+            }
+            w.close("Error");
+            w.leaf("RequestId", request_id);
+            w.close("ErrorResponse");
+            respond(status, protocol.content_type(), Bytes::from(w.finish()), request_id)
+        }
+    }
+}
+
+// ---- query XML -----------------------------------------------------------------------
+
+/// A small XML writer over quick-xml. Text is escaped by quick-xml, plus `\r` as `&#xD;`
+/// (XML parsers would otherwise turn a message body's CR LF into LF).
+struct Xml(Writer<Vec<u8>>);
+
+impl Xml {
+    fn new() -> Xml {
+        Xml(Writer::new(Vec::with_capacity(512)))
+    }
+
+    fn write(&mut self, e: Event<'_>) {
+        self.0.write_event(e).expect("writing to memory cannot fail");
+    }
+
+    fn decl(&mut self) {
+        self.write(Event::Decl(BytesDecl::new("1.0", None, None)));
+    }
+
+    fn open(&mut self, name: &str) {
+        self.write(Event::Start(BytesStart::new(name)));
+    }
+
+    fn open_ns(&mut self, name: &str, ns: Option<&str>) {
+        let mut start = BytesStart::new(name);
+        if let Some(ns) = ns {
+            start.push_attribute(("xmlns", ns));
+        }
+        self.write(Event::Start(start));
+    }
+
+    fn close(&mut self, name: &str) {
+        self.write(Event::End(BytesEnd::new(name)));
+    }
+
+    fn empty(&mut self, name: &str) {
+        self.write(Event::Empty(BytesStart::new(name)));
+    }
+
+    fn text(&mut self, s: &str) {
+        let escaped = quick_xml::escape::escape(s);
+        if escaped.contains('\r') {
+            let with_cr = escaped.replace('\r', "&#xD;");
+            self.write(Event::Text(BytesText::from_escaped(with_cr)));
+        } else {
+            self.write(Event::Text(BytesText::from_escaped(escaped)));
+        }
+    }
+
+    fn leaf(&mut self, name: &str, text: &str) {
+        self.open(name);
+        self.text(text);
+        self.close(name);
+    }
+
+    fn finish(self) -> Vec<u8> {
+        self.0.into_inner()
+    }
+}
+
+/// `<{Op}Response xmlns><{Op}Result>…</{Op}Result><ResponseMetadata>…</…></{Op}Response>`.
+pub(crate) fn query_document(model: &Model, operation: &str, value: &Value, request_id: &str) -> Vec<u8> {
+    let mut w = Xml::new();
+    w.decl();
+    let response = format!("{operation}Response");
+    w.open_ns(&response, model.metadata.xml_namespace.as_deref());
+    if let Some(out) = model.operation(operation).and_then(|o| o.output.as_ref()) {
+        let wrapper = out.result_wrapper.clone().unwrap_or_else(|| format!("{operation}Result"));
+        w.open(&wrapper);
+        write_members(&mut w, model, out, value);
+        w.close(&wrapper);
+    }
+    w.open("ResponseMetadata");
+    w.leaf("RequestId", request_id);
+    w.close("ResponseMetadata");
+    w.close(&response);
+    w.finish()
+}
+
+/// A structure's members, in the model's order.
+fn write_members(w: &mut Xml, model: &Model, r: &ShapeRef, value: &Value) {
+    let Value::Object(obj) = value else { return };
+    for (name, member) in &model.shape(r).members {
+        if let Some(v) = obj.get(name).filter(|v| !v.is_null()) {
+            write_member(w, model, name, member, v);
+        }
+    }
+}
+
+/// One member named `name` (its wire name comes from the model).
+fn write_member(w: &mut Xml, model: &Model, name: &str, r: &ShapeRef, value: &Value) {
+    let shape = model.shape(r);
+    let elem = r.location_name.as_deref().or(shape.location_name.as_deref()).unwrap_or(name);
+    match shape.kind {
+        ShapeType::List if model.flattened(r) => {
+            let member = shape.member.as_ref().expect("list shapes have a member");
+            let item_name = member.location_name.as_deref().unwrap_or(elem);
+            for item in value.as_array().map(Vec::as_slice).unwrap_or_default() {
+                write_value(w, model, item_name, member, item);
+            }
+        }
+        ShapeType::Map if model.flattened(r) => write_entries(w, model, r, elem, value),
+        _ => write_value(w, model, elem, r, value),
+    }
+}
+
+/// A value as the element `name` (collections in their wrapped form).
+fn write_value(w: &mut Xml, model: &Model, name: &str, r: &ShapeRef, value: &Value) {
+    let shape = model.shape(r);
+    match shape.kind {
+        ShapeType::Structure => {
+            w.open(name);
+            write_members(w, model, r, value);
+            w.close(name);
+        }
+        ShapeType::List => {
+            let member = shape.member.as_ref().expect("list shapes have a member");
+            let item_name = member.location_name.as_deref().unwrap_or("member");
+            w.open(name);
+            for item in value.as_array().map(Vec::as_slice).unwrap_or_default() {
+                write_value(w, model, item_name, member, item);
+            }
+            w.close(name);
+        }
+        ShapeType::Map => {
+            w.open(name);
+            write_entries(w, model, r, "entry", value);
+            w.close(name);
+        }
+        ShapeType::Timestamp => w.leaf(name, &timestamp_text(value)),
+        _ => w.leaf(name, &scalar_text(value)),
+    }
+}
+
+/// A map's entries, each as `<entry_name><key/><value/></entry_name>` with the model's key
+/// and value names.
+fn write_entries(w: &mut Xml, model: &Model, r: &ShapeRef, entry_name: &str, value: &Value) {
+    let shape = model.shape(r);
+    let (k_ref, v_ref) = (shape.key.as_ref().expect("map key"), shape.value.as_ref().expect("map value"));
+    let k_name = k_ref.location_name.as_deref().unwrap_or("key");
+    let v_name = v_ref.location_name.as_deref().unwrap_or("value");
+    let Value::Object(entries) = value else { return };
+    for (k, v) in entries {
+        w.open(entry_name);
+        w.leaf(k_name, k);
+        write_value(w, model, v_name, v_ref, v);
+        w.close(entry_name);
+    }
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Query responses carry timestamps as ISO 8601; outputs hold them as epoch seconds.
+fn timestamp_text(v: &Value) -> String {
+    match v.as_f64() {
+        Some(secs) => {
+            let millis = (secs * 1000.0).round() as i64;
+            chrono::DateTime::from_timestamp_millis(millis)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .unwrap_or_else(|| scalar_text(v))
+        }
+        None => scalar_text(v),
+    }
+}

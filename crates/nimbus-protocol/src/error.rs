@@ -1,0 +1,48 @@
+//! The one error trait every service's errors implement, and what a decoder reports when a
+//! request does not fit its operation's input shape (each service turns that into its own
+//! AWS error: SQS says `MissingParameter`, SNS `InvalidParameter`, Lambda
+//! `InvalidParameterValueException`).
+
+/// An error as AWS answers it. Encoded per protocol in one place ([`crate::encode_error`]).
+pub trait AwsError: std::fmt::Display {
+    /// The error's name: the JSON protocols' `__type`, rest-json's `x-amzn-ErrorType`.
+    fn code(&self) -> &str;
+    /// The query protocol's `<Code>` (and the first half of `x-amzn-query-error`).
+    fn query_code(&self) -> &str {
+        self.code()
+    }
+    /// The HTTP status AWS answers with.
+    fn status(&self) -> u16;
+    /// `Sender` when the caller is at fault, `Receiver` when the service is.
+    fn sender_fault(&self) -> bool {
+        self.status() < 500
+    }
+}
+
+/// Why a request could not be decoded into its operation's input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The body is not a document of the protocol's format.
+    #[error("{0}")]
+    Malformed(String),
+    /// A required member is absent. `member` is its path (`Entries.1.Id`).
+    #[error("missing required member {member}")]
+    Missing { member: String },
+    /// A member's value does not have its shape's type.
+    #[error("{member}: expected {expected}, got {value}")]
+    Type { member: String, expected: &'static str, value: String },
+    /// The model's shape and the service's input type disagree (a bug on our side, or a
+    /// value the model allows and the type cannot hold).
+    #[error("{0}")]
+    Shape(String),
+}
+
+impl DecodeError {
+    /// The member the error is about, if any.
+    pub fn member(&self) -> Option<&str> {
+        match self {
+            DecodeError::Missing { member } | DecodeError::Type { member, .. } => Some(member),
+            _ => None,
+        }
+    }
+}

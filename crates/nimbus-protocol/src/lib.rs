@@ -1,0 +1,142 @@
+//! AWS's wire protocols, once for every service. A service is described by its botocore
+//! model (vendored in `models/`); requests are decoded against the operation's input shape
+//! into an [`Input`] that only deserializes into the service's typed input, typed outputs
+//! are encoded by the output shape, and every error implements [`AwsError`] and is encoded
+//! per protocol in one place ([`encode::error`]).
+//!
+//! ```text
+//! request ─► decode::{json, query} ─► Input ─► typed call ─► service ─► typed output
+//!                                                                         │
+//!                      response ◄─ encode::{output, error} ◄──────────────┘
+//! ```
+
+pub mod decode;
+pub mod encode;
+mod error;
+pub mod model;
+
+use std::sync::LazyLock;
+
+pub use decode::Input;
+pub use error::{AwsError, DecodeError};
+pub use model::Model;
+
+/// One of AWS's wire protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `X-Amz-Target` + a JSON body, `application/x-amz-json-1.0`.
+    AwsJson1_0,
+    /// The same with `application/x-amz-json-1.1`.
+    AwsJson1_1,
+    /// Form parameters in, XML out.
+    AwsQuery,
+    /// HTTP bindings (path, query string, headers) + JSON bodies.
+    RestJson,
+}
+
+impl Protocol {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Protocol::AwsJson1_0 => "application/x-amz-json-1.0",
+            Protocol::AwsJson1_1 => "application/x-amz-json-1.1",
+            Protocol::AwsQuery => "text/xml",
+            Protocol::RestJson => "application/json",
+        }
+    }
+}
+
+/// A service as the protocol layer sees it: its model and the few conventions the model
+/// does not record.
+pub struct Service {
+    model: &'static LazyLock<Model>,
+    /// Prefix of the JSON protocols' `__type` (`com.amazonaws.sqs#` for SQS, empty for most).
+    pub json_type_prefix: &'static str,
+    /// Whether query errors carry an empty `<Detail/>` (SQS's do).
+    pub query_error_detail: bool,
+}
+
+impl Service {
+    pub fn model(&self) -> &'static Model {
+        self.model
+    }
+}
+
+macro_rules! vendored {
+    ($($static:ident => $file:literal),* $(,)?) => {
+        $(static $static: LazyLock<Model> = LazyLock::new(|| Model::parse(include_str!(concat!("../models/", $file))));)*
+        /// Every vendored model, by file name (for tests that walk them).
+        pub fn all_models() -> Vec<(&'static str, &'static Model)> {
+            vec![$(($file, &*$static)),*]
+        }
+    };
+}
+
+vendored! {
+    SQS_MODEL => "sqs.json",
+    SNS_MODEL => "sns.json",
+    EVENTS_MODEL => "events.json",
+    LOGS_MODEL => "logs.json",
+    LAMBDA_MODEL => "lambda.json",
+    APIGATEWAYV2_MODEL => "apigatewayv2.json",
+}
+
+/// Amazon SQS (awsJson 1.0 with query-compatible errors, and awsQuery).
+pub static SQS: Service = Service { model: &SQS_MODEL, json_type_prefix: "com.amazonaws.sqs#", query_error_detail: true };
+/// Amazon SNS (awsQuery).
+pub static SNS: Service = Service { model: &SNS_MODEL, json_type_prefix: "", query_error_detail: false };
+/// Amazon EventBridge (awsJson 1.1).
+pub static EVENTS: Service = Service { model: &EVENTS_MODEL, json_type_prefix: "", query_error_detail: false };
+/// Amazon CloudWatch Logs (awsJson 1.1).
+pub static LOGS: Service = Service { model: &LOGS_MODEL, json_type_prefix: "", query_error_detail: false };
+/// AWS Lambda (rest-json).
+pub static LAMBDA: Service = Service { model: &LAMBDA_MODEL, json_type_prefix: "", query_error_detail: false };
+/// Amazon API Gateway V2 (rest-json).
+pub static APIGATEWAYV2: Service = Service { model: &APIGATEWAYV2_MODEL, json_type_prefix: "", query_error_detail: false };
+
+/// Declares a service's closed set of typed calls: one variant per operation, holding its
+/// typed input. Generates `decode(operation, Input)` (the only way from a decoded request
+/// to a call), `operation()` (the AWS operation name) and `OPERATIONS`.
+///
+/// ```ignore
+/// nimbus_protocol::calls! {
+///     /// Every SQS operation Nimbus serves.
+///     pub enum SqsCall {
+///         CreateQueue(CreateQueueInput),
+///         SendMessage(SendMessageInput),
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! calls {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $op:ident($input:ty)),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        $vis enum $name {
+            $($(#[$vmeta])* $op($input)),*
+        }
+
+        impl $name {
+            /// Every operation this set serves, by AWS name.
+            pub const OPERATIONS: &'static [&'static str] = &[$(stringify!($op)),*];
+
+            /// The call for `operation` from its decoded input; `None` if this set does
+            /// not serve it.
+            pub fn decode(operation: &str, input: $crate::Input) -> Option<Result<Self, $crate::DecodeError>> {
+                match operation {
+                    $(stringify!($op) => Some(input.parse::<$input>().map($name::$op)),)*
+                    _ => None,
+                }
+            }
+
+            /// The AWS operation name.
+            pub fn operation(&self) -> &'static str {
+                match self {
+                    $($name::$op(_) => stringify!($op)),*
+                }
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests;
