@@ -91,3 +91,15 @@ impl From<rusqlite::Error> for TopicError {
         TopicError::Internal(format!("database: {e}"))
     }
 }
+
+impl nimbus_protocol::AwsError for TopicError {
+    fn code(&self) -> &str {
+        TopicError::code(self)
+    }
+    fn status(&self) -> u16 {
+        TopicError::status(self)
+    }
+    fn sender_fault(&self) -> bool {
+        TopicError::sender_fault(self)
+    }
+}
