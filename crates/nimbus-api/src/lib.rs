@@ -19,3 +19,32 @@ mod sqs;
 
 pub use action::Action;
 pub use server::{serve, AppState};
+
+/// Walks SQS's and SNS's models: every operation Nimbus serves exists in the model, and its
+/// typed input accepts an input with every member the model defines, at the model's types.
+#[cfg(test)]
+mod model_walk {
+    use nimbus_protocol::{decode, Service, SNS, SQS};
+
+    fn walk(service: &Service, operations: &[&str], decode_call: impl Fn(&str, nimbus_protocol::Input) -> Result<(), String>) {
+        let model = service.model();
+        for op in operations {
+            let operation = model.operation(op).unwrap_or_else(|| panic!("{op} is not in the model"));
+            let Some(input) = &operation.input else { continue };
+            let example = model.example(input, 6);
+            let body = serde_json::to_vec(&example).expect("serializes");
+            let decoded = decode::json(model, op, &body).unwrap_or_else(|e| panic!("{op}: the model's own example fails: {e}"));
+            decode_call(op, decoded).unwrap_or_else(|e| panic!("{op}: the typed input refuses the model's example: {e}"));
+        }
+    }
+
+    #[test]
+    fn served_operations_match_the_models() {
+        walk(&SQS, crate::sqs::SqsCall::OPERATIONS, |op, i| {
+            crate::sqs::SqsCall::decode(op, i).expect("served").map(drop).map_err(|e| e.to_string())
+        });
+        walk(&SNS, crate::sns::SnsCall::OPERATIONS, |op, i| {
+            crate::sns::SnsCall::decode(op, i).expect("served").map(drop).map_err(|e| e.to_string())
+        });
+    }
+}

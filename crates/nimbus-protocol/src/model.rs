@@ -229,3 +229,40 @@ fn ordered_members<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Shape
     }
     d.deserialize_map(Ordered)
 }
+
+impl Model {
+    /// A value of the shape `r` refers to with every member set (lists and maps with one
+    /// entry, strings from their enum or `"x"`), for tests that walk the model: a typed input
+    /// must accept what the model allows. Recursive shapes stop at `depth`.
+    pub fn example(&self, r: &ShapeRef, depth: usize) -> serde_json::Value {
+        use serde_json::{json, Map, Value};
+        let shape = self.shape(r);
+        match shape.kind {
+            ShapeType::Structure => {
+                let mut obj = Map::new();
+                if depth > 0 {
+                    for (name, member) in &shape.members {
+                        if member.location.is_none() || member.location.as_deref() == Some("") {
+                            obj.insert(name.clone(), self.example(member, depth - 1));
+                        }
+                    }
+                }
+                Value::Object(obj)
+            }
+            ShapeType::List => match (&shape.member, depth) {
+                (Some(m), d) if d > 0 => Value::Array(vec![self.example(m, d - 1)]),
+                _ => json!([]),
+            },
+            ShapeType::Map => match (&shape.value, depth) {
+                (Some(v), d) if d > 0 => json!({ "k": self.example(v, d - 1) }),
+                _ => json!({}),
+            },
+            ShapeType::String => Value::String(shape.enum_values.first().cloned().unwrap_or_else(|| "x".into())),
+            ShapeType::Integer | ShapeType::Long => json!(shape.min.map_or(1, |m| m.max(1.0) as i64)),
+            ShapeType::Double | ShapeType::Float => json!(1.5),
+            ShapeType::Boolean => json!(true),
+            ShapeType::Blob => json!("eA=="),
+            ShapeType::Timestamp => json!(1_700_000_000),
+        }
+    }
+}
