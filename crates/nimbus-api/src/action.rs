@@ -377,7 +377,7 @@ pub fn parse(req: RawRequest<'_>, partition: &Partition) -> Result<Action, ApiEr
     if let Some(gateway) = crate::gateway::recognize(req.method, req.path, req.query, &req.body) {
         return Ok(Action::Gateway(gateway));
     }
-    if let Some(sqs) = crate::sqs::recognize(&req, partition) {
+    if let Some(sqs) = crate::sqs::recognize(&req) {
         return Ok(Action::Sqs(sqs));
     }
     if let Some(sns) = crate::sns::recognize(&req) {

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use bytes::Bytes;
 use http::Response;
-use nimbus_model::Partition;
 use nimbus_protocol::{calls, decode, encode, DecodeError, Protocol, SQS};
 use nimbus_queues::{
     queue_name_from_url, AttributeValue, BatchEntry, BatchFailure, BatchOutcome, CreateQueue, MessageAttributes, QueueError, QueueService,
@@ -456,7 +455,7 @@ fn queue_path(path: &str) -> Option<&str> {
 }
 
 /// Returns the SQS request `req` carries, or `None` when it is not an SQS request.
-pub fn recognize(req: &RawRequest<'_>, _partition: &Partition) -> Option<SqsRequest> {
+pub fn recognize(req: &RawRequest<'_>) -> Option<SqsRequest> {
     let host = req.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_string();
     if let Some(target) = req.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         let op_name = target.strip_prefix("AmazonSQS.")?;
@@ -708,10 +707,6 @@ mod tests {
     use super::*;
     use http::{HeaderMap, HeaderValue, Method};
 
-    fn partition() -> Partition {
-        Partition { region: "us-east-1".into(), account_id: "000000000000".into() }
-    }
-
     fn query(path: &str, body: &str) -> Option<SqsRequest> {
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded"));
@@ -726,7 +721,7 @@ mod tests {
             headers: &headers,
             body: Bytes::from(body.to_string()),
         };
-        recognize(&req, &partition())
+        recognize(&req)
     }
 
     #[test]
@@ -771,7 +766,7 @@ mod tests {
             headers: &headers,
             body: Bytes::from_static(b"Action=SendMessage&Version=2012-11-05"),
         };
-        assert!(recognize(&invoke, &partition()).is_none(), "a Lambda payload is never an SQS form");
+        assert!(recognize(&invoke).is_none(), "a Lambda payload is never an SQS form");
     }
 
     #[test]

@@ -20,11 +20,6 @@ impl Input {
     pub fn parse<T: DeserializeOwned>(self) -> Result<T, DecodeError> {
         serde_json::from_value(self.0).map_err(|e| DecodeError::Shape(e.to_string()))
     }
-
-    /// An input with no members (operations without an input shape).
-    pub fn empty() -> Input {
-        Input(Value::Object(Map::new()))
-    }
 }
 
 fn input_ref<'m>(model: &'m Model, operation: &str) -> Option<&'m ShapeRef> {

@@ -36,13 +36,3 @@ pub enum DecodeError {
     #[error("{0}")]
     Shape(String),
 }
-
-impl DecodeError {
-    /// The member the error is about, if any.
-    pub fn member(&self) -> Option<&str> {
-        match self {
-            DecodeError::Missing { member } | DecodeError::Type { member, .. } => Some(member),
-            _ => None,
-        }
-    }
-}

@@ -96,24 +96,6 @@ pub enum ShapeType {
     Float,
 }
 
-impl ShapeType {
-    pub fn name(self) -> &'static str {
-        match self {
-            ShapeType::Structure => "structure",
-            ShapeType::List => "list",
-            ShapeType::Map => "map",
-            ShapeType::String => "string",
-            ShapeType::Integer => "integer",
-            ShapeType::Long => "long",
-            ShapeType::Boolean => "boolean",
-            ShapeType::Blob => "blob",
-            ShapeType::Timestamp => "timestamp",
-            ShapeType::Double => "double",
-            ShapeType::Float => "float",
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Shape {
