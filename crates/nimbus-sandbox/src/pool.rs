@@ -57,6 +57,8 @@ struct PoolState {
     prestarted: HashMap<Runtime, Vec<Prestarted>>,
     /// Prestarts under way per runtime, so refills do not overshoot.
     starting: HashMap<Runtime, usize>,
+    /// Set by [`EnvironmentPool::shutdown`]: nothing new is prestarted or kept.
+    closed: bool,
     /// Environments kept initialized per provisioned concurrency config and version.
     provisioned: HashMap<Arc<ProvisionKey>, provisioned::ProvisionedSet>,
 }
@@ -66,11 +68,19 @@ pub struct EnvironmentPool {
     config: PoolConfig,
     registry: Arc<RuntimeRegistry>,
     logs: Arc<LogStore>,
+    /// Signalled whenever a prestart finishes, so shutdown can wait for those under way.
+    prestart_done: tokio::sync::Notify,
 }
 
 impl EnvironmentPool {
     pub fn new(config: PoolConfig, registry: Arc<RuntimeRegistry>, logs: Arc<LogStore>) -> Arc<EnvironmentPool> {
-        let pool = Arc::new(EnvironmentPool { state: Mutex::new(PoolState::default()), config, registry, logs });
+        let pool = Arc::new(EnvironmentPool {
+            state: Mutex::new(PoolState::default()),
+            config,
+            registry,
+            logs,
+            prestart_done: tokio::sync::Notify::new(),
+        });
         let mut kinds: Vec<Runtime> = pool
             .registry
             .list()
@@ -182,6 +192,9 @@ impl EnvironmentPool {
     fn refill(self: &Arc<Self>, runtime: Runtime) {
         let missing = {
             let mut st = self.lock();
+            if st.closed {
+                return;
+            }
             let have = st.prestarted.get(&runtime).map_or(0, Vec::len) + st.starting.get(&runtime).copied().unwrap_or(0);
             let missing = self.config.prestart.saturating_sub(have);
             *st.starting.entry(runtime).or_insert(0) += missing;
@@ -192,15 +205,28 @@ impl EnvironmentPool {
             tokio::spawn(async move {
                 let Some(pool) = weak.upgrade() else { return };
                 let started = Environment::prestart(runtime, &pool.config.isolation, pool.config.cgroups.as_deref(), &pool.registry).await;
-                let mut st = pool.lock();
-                if let Some(n) = st.starting.get_mut(&runtime) {
-                    *n = n.saturating_sub(1);
-                }
-                match started {
-                    Ok(Some(pre)) => st.prestarted.entry(runtime).or_default().push(pre),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!("cannot prestart {runtime}: {e}"),
-                }
+                let unwanted = {
+                    let mut st = pool.lock();
+                    if let Some(n) = st.starting.get_mut(&runtime) {
+                        *n = n.saturating_sub(1);
+                    }
+                    match started {
+                        // Finished after shutdown: dropped here (its mount points with it),
+                        // not left for a process exit that would skip the drop.
+                        Ok(Some(pre)) if st.closed => Some(pre),
+                        Ok(Some(pre)) => {
+                            st.prestarted.entry(runtime).or_default().push(pre);
+                            None
+                        }
+                        Ok(None) => None,
+                        Err(e) => {
+                            tracing::warn!("cannot prestart {runtime}: {e}");
+                            None
+                        }
+                    }
+                };
+                drop(unwanted);
+                pool.prestart_done.notify_waiters();
             });
         }
     }
@@ -295,14 +321,32 @@ impl EnvironmentPool {
         }
     }
 
-    /// Kills every idle environment (server shutdown).
-    pub fn shutdown(&self) {
-        let prestarted: Vec<Prestarted> = self.lock().prestarted.drain().flat_map(|(_, l)| l).collect();
+    /// Kills every idle environment and removes every prestarted one (server shutdown),
+    /// waiting up to `grace` for prestarts under way: the process exits right after, and a
+    /// sandbox dropped by nobody would leave its host mount points behind.
+    pub async fn shutdown(&self, grace: std::time::Duration) {
+        let prestarted: Vec<Prestarted> = {
+            let mut st = self.lock();
+            st.closed = true;
+            st.prestarted.drain().flat_map(|(_, l)| l).collect()
+        };
         drop(prestarted);
         let mut all: Vec<Arc<Environment>> = self.lock().idle.drain().flat_map(|(_, l)| l).collect();
         all.extend(self.lock().provisioned.drain().flat_map(|(_, set)| set.ready));
         for env in all {
             env.kill();
+        }
+        let settled = async {
+            loop {
+                let done = self.prestart_done.notified();
+                if self.lock().starting.values().all(|n| *n == 0) {
+                    return;
+                }
+                done.await;
+            }
+        };
+        if tokio::time::timeout(grace, settled).await.is_err() {
+            tracing::warn!("shutdown: prestarts still under way after {grace:?}; the next start removes what they leave");
         }
     }
 

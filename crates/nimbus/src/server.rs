@@ -361,7 +361,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
-    pool.shutdown();
+    pool.shutdown(std::time::Duration::from_secs(5)).await;
     logs.flush();
     drop(data);
     Ok(ExitCode::SUCCESS)
