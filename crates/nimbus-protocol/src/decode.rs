@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
 
@@ -13,12 +14,26 @@ use crate::model::{Model, ShapeRef, ShapeType};
 /// A request's input, decoded and checked against its shape. Opaque: the only thing to do
 /// with it is [`Input::parse`] it into the operation's input type.
 #[derive(Debug)]
-pub struct Input(Value);
+pub struct Input {
+    value: Value,
+    /// A REST operation's blob payload (Invoke's event), kept raw rather than in the JSON.
+    payload: Option<Bytes>,
+}
 
 impl Input {
+    pub(crate) fn new(value: Value, payload: Option<Bytes>) -> Input {
+        Input { value, payload }
+    }
+
     /// The typed input. Fails only when the service's type and the model disagree.
     pub fn parse<T: DeserializeOwned>(self) -> Result<T, DecodeError> {
-        serde_json::from_value(self.0).map_err(|e| DecodeError::Shape(e.to_string()))
+        serde_json::from_value(self.value).map_err(|e| DecodeError::Shape(e.to_string()))
+    }
+
+    /// The typed input and the raw payload (empty when the operation has none).
+    pub fn parse_with_payload<T: DeserializeOwned>(self) -> Result<(T, Bytes), DecodeError> {
+        let payload = self.payload.unwrap_or_default();
+        Ok((serde_json::from_value(self.value).map_err(|e| DecodeError::Shape(e.to_string()))?, payload))
     }
 }
 
@@ -39,7 +54,7 @@ pub fn json(model: &Model, operation: &str, body: &[u8]) -> Result<Input, Decode
     if let Some(r) = input_ref(model, operation) {
         check(model, r, &value, "")?;
     }
-    Ok(Input(value))
+    Ok(Input::new(value, None))
 }
 
 /// Checks `value` against the shape `r` refers to: types, and required members present.
@@ -160,7 +175,7 @@ pub fn query(model: &Model, operation: &str, params: &[(String, String)]) -> Res
         }
         None => Value::Object(Map::new()),
     };
-    Ok(Input(value))
+    Ok(Input::new(value, None))
 }
 
 /// The tree node holding a structure member: under its wire name (the reference's or the

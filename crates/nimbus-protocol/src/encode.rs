@@ -31,6 +31,79 @@ pub fn output<T: Serialize>(service: &Service, protocol: Protocol, operation: &s
     }
 }
 
+/// Writes a rest-json answer. Members the model binds to headers and to the status code go
+/// there; `payload` (a blob payload member, Invoke's result) is the body as it is, with its
+/// content type; otherwise the remaining members are the JSON body, and an operation
+/// without an output shape (or answering 204) has no body. The status is the output's status-code
+/// member, else the operation's `responseCode`.
+pub fn rest<T: Serialize>(
+    service: &Service,
+    operation: &str,
+    output: &T,
+    payload: Option<(Bytes, &'static str)>,
+    request_id: &str,
+) -> Response<Bytes> {
+    let model = service.model();
+    let op = model.operation(operation).expect("rest answers are for modelled operations");
+    let mut value = serde_json::to_value(output).expect("typed outputs serialize");
+    let mut status = op.http.response_code.unwrap_or(200);
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let body = match (&op.output, &mut value) {
+        (Some(out), Value::Object(obj)) => {
+            #[cfg(debug_assertions)]
+            debug_check_output(model, operation, &serde_json::to_vec(&obj).expect("serializes"));
+            let shape = model.shape(out);
+            for (name, member) in &shape.members {
+                let wire = member.location_name.as_deref().unwrap_or(name);
+                match member.location.as_deref() {
+                    Some("statusCode") => {
+                        if let Some(code) = obj.remove(name).and_then(|v| v.as_u64()) {
+                            status = u16::try_from(code).unwrap_or(status);
+                        }
+                    }
+                    Some("header") => {
+                        if let Some(v) = obj.remove(name).filter(|v| !v.is_null()) {
+                            headers.push((wire.to_string(), scalar_text(&v)));
+                        }
+                    }
+                    Some("headers") => {
+                        if let Some(Value::Object(map)) = obj.remove(name) {
+                            headers.extend(map.into_iter().map(|(k, v)| (format!("{wire}{k}"), scalar_text(&v))));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            match (payload, shape.payload.as_deref()) {
+                (Some((bytes, content_type)), Some(_)) => Some((bytes, content_type)),
+                (_, Some(p)) => obj.remove(p).map(|v| (Bytes::from(serde_json::to_vec(&v).expect("serializes")), "application/json")),
+                (_, None) => Some((Bytes::from(serde_json::to_vec(&obj).expect("serializes")), "application/json")),
+            }
+        }
+        _ => None,
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    // 204 No Content has no body, whatever members are left.
+    let body = body.filter(|_| status != StatusCode::NO_CONTENT);
+    let mut r = match body {
+        Some((bytes, content_type)) => respond(status, content_type, bytes, request_id),
+        None => {
+            let mut r = Response::new(Bytes::new());
+            *r.status_mut() = status;
+            if let Ok(h) = HeaderValue::from_str(request_id) {
+                r.headers_mut().insert("x-amzn-requestid", h);
+            }
+            r
+        }
+    };
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+            r.headers_mut().insert(k, v);
+        }
+    }
+    r
+}
+
 /// Writes an operation's empty answer (operations without an output shape).
 pub fn empty(service: &Service, protocol: Protocol, operation: &str, request_id: &str) -> Response<Bytes> {
     output(service, protocol, operation, &serde_json::Map::new(), request_id)
@@ -81,7 +154,7 @@ fn respond(status: StatusCode, content_type: &'static str, body: Bytes, request_
 pub fn error(service: &Service, protocol: Protocol, error: &dyn AwsError, request_id: &str) -> Response<Bytes> {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let fault = if error.sender_fault() { "Sender" } else { "Receiver" };
-    let message = error.to_string();
+    let message = error.message();
     match protocol {
         Protocol::AwsJson1_0 | Protocol::AwsJson1_1 => {
             #[derive(Serialize)]
@@ -106,9 +179,11 @@ pub fn error(service: &Service, protocol: Protocol, error: &dyn AwsError, reques
                 #[serde(rename = "Type")]
                 fault: &'a str,
                 message: &'a str,
+                #[serde(rename = "Reason", skip_serializing_if = "Option::is_none")]
+                reason: Option<&'a str>,
             }
             let fault = if error.sender_fault() { "User" } else { "Service" };
-            let body = serde_json::to_vec(&RestJsonError { fault, message: &message }).expect("serializes");
+            let body = serde_json::to_vec(&RestJsonError { fault, message: &message, reason: error.reason() }).expect("serializes");
             let mut r = respond(status, protocol.content_type(), Bytes::from(body), request_id);
             if let Ok(h) = HeaderValue::from_str(error.code()) {
                 r.headers_mut().insert("x-amzn-errortype", h);

@@ -3,7 +3,7 @@
 //! AWS error: SQS says `MissingParameter`, SNS `InvalidParameter`, Lambda
 //! `InvalidParameterValueException`).
 
-/// An error as AWS answers it. Encoded per protocol in one place ([`crate::encode_error`]).
+/// An error as AWS answers it. Encoded per protocol in one place ([`crate::encode::error`]).
 pub trait AwsError: std::fmt::Display {
     /// The error's name: the JSON protocols' `__type`, rest-json's `x-amzn-ErrorType`.
     fn code(&self) -> &str;
@@ -17,6 +17,14 @@ pub trait AwsError: std::fmt::Display {
     fn sender_fault(&self) -> bool {
         self.status() < 500
     }
+    /// The message on the wire (by default the error's `Display`).
+    fn message(&self) -> String {
+        self.to_string()
+    }
+    /// rest-json's `Reason` member (Lambda's throttles say which limit was hit).
+    fn reason(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Why a request could not be decoded into its operation's input.
@@ -28,6 +36,10 @@ pub enum DecodeError {
     /// A required member is absent. `member` is its path (`Entries.1.Id`).
     #[error("missing required member {member}")]
     Missing { member: String },
+    /// A URI label, query parameter or header (`member` is its wire name) that does not
+    /// read as its shape's type.
+    #[error("{member}: expected {expected}, got {value}")]
+    Binding { member: String, expected: &'static str, value: String },
     /// A member's value does not have its shape's type.
     #[error("{member}: expected {expected}, got {value}")]
     Type { member: String, expected: &'static str, value: String },

@@ -5,7 +5,7 @@
 //! per protocol in one place ([`encode::error`]).
 //!
 //! ```text
-//! request ─► decode::{json, query} ─► Input ─► typed call ─► service ─► typed output
+//! request ─► decode::{json, query}, rest::rest_json ─► Input ─► typed call ─► service ─► typed output
 //!                                                                         │
 //!                      response ◄─ encode::{output, error} ◄──────────────┘
 //! ```
@@ -14,6 +14,7 @@ pub mod decode;
 pub mod encode;
 mod error;
 pub mod model;
+pub mod rest;
 
 use std::sync::LazyLock;
 
@@ -95,7 +96,9 @@ pub static APIGATEWAYV2: Service = Service { model: &APIGATEWAYV2_MODEL, json_ty
 
 /// Declares a service's closed set of typed calls: one variant per operation, holding its
 /// typed input. Generates `decode(operation, Input)` (the only way from a decoded request
-/// to a call), `operation()` (the AWS operation name) and `OPERATIONS`.
+/// to a call), `operation()` (the AWS operation name) and `OPERATIONS`. An operation whose
+/// blob payload travels raw names the field that receives it: `Invoke(InvokeInput, payload
+/// => payload)`.
 ///
 /// ```ignore
 /// nimbus_protocol::calls! {
@@ -108,7 +111,7 @@ pub static APIGATEWAYV2: Service = Service { model: &APIGATEWAYV2_MODEL, json_ty
 /// ```
 #[macro_export]
 macro_rules! calls {
-    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $op:ident($input:ty)),* $(,)? }) => {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $op:ident($input:ty $(, payload => $field:ident)?)),* $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug)]
         $vis enum $name {
@@ -123,7 +126,12 @@ macro_rules! calls {
             /// not serve it.
             pub fn decode(operation: &str, input: $crate::Input) -> Option<Result<Self, $crate::DecodeError>> {
                 match operation {
-                    $(stringify!($op) => Some(input.parse::<$input>().map($name::$op)),)*
+                    $(stringify!($op) => Some(input.parse_with_payload::<$input>().map(|(typed, _payload)| {
+                        #[allow(unused_mut)]
+                        let mut typed = typed;
+                        $(typed.$field = _payload;)?
+                        $name::$op(typed)
+                    })),)*
                     _ => None,
                 }
             }

@@ -129,6 +129,9 @@ pub struct Shape {
     pub timestamp_format: Option<String>,
     #[serde(default)]
     pub exception: bool,
+    /// rest protocols: the member that is the whole HTTP body (a blob is sent raw).
+    #[serde(default)]
+    pub payload: Option<String>,
     #[serde(default)]
     pub error: Option<ErrorTrait>,
 }
@@ -224,9 +227,7 @@ impl Model {
                 let mut obj = Map::new();
                 if depth > 0 {
                     for (name, member) in &shape.members {
-                        if member.location.is_none() || member.location.as_deref() == Some("") {
-                            obj.insert(name.clone(), self.example(member, depth - 1));
-                        }
+                        obj.insert(name.clone(), self.example(member, depth - 1));
                     }
                 }
                 Value::Object(obj)

@@ -208,3 +208,103 @@ fn errors_per_protocol() {
     let r = encode::error(&SNS, Protocol::AwsQuery, &Gone, "rid");
     assert!(!body(&r).contains("Detail"), "SNS errors have no Detail");
 }
+
+// ---- rest-json ---------------------------------------------------------------------------
+
+fn lambda_request(method: &str, path: &str, query: Option<&str>, headers: &[(&str, &str)], body: &str) -> Result<(String, Value, bytes::Bytes), String> {
+    use crate::rest::{query_pairs, rest_json, HttpRequest, Router};
+    let router = Router::new(crate::LAMBDA.model());
+    let q = query_pairs(query);
+    let method = http::Method::from_bytes(method.as_bytes()).expect("method");
+    let m = router.find(&method, path, &q).ok_or("no route")?;
+    let mut h = http::HeaderMap::new();
+    for (k, v) in headers {
+        h.insert(http::HeaderName::from_bytes(k.as_bytes()).expect("name"), http::HeaderValue::from_str(v).expect("value"));
+    }
+    let body = bytes::Bytes::from(body.to_string());
+    let input = rest_json(crate::LAMBDA.model(), &m, &HttpRequest { headers: &h, query: &q, body: &body }).map_err(|e| e.to_string())?;
+    let (v, payload) = input.parse_with_payload::<Value>().map_err(|e| e.to_string())?;
+    Ok((m.operation.to_string(), v, payload))
+}
+
+#[test]
+fn rest_json_routes_and_bindings_follow_the_model() {
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, &'a [(&'a str, &'a str)], &'a str, &'a str, Value);
+    let cases: &[Case] = &[
+        ("GET", "/2015-03-31/functions/", None, &[], "", "ListFunctions", json!({})),
+        ("GET", "/2015-03-31/functions", Some("MaxItems=5&Marker=m+n"), &[], "", "ListFunctions", json!({"MaxItems": 5, "Marker": "m n"})),
+        (
+            "GET",
+            "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af",
+            Some("Qualifier=%24LATEST"),
+            &[],
+            "",
+            "GetFunction",
+            json!({"FunctionName": "arn:aws:lambda:us-east-1:000000000000:function:f", "Qualifier": "$LATEST"}),
+        ),
+        ("GET", "/2015-03-31/functions/f/configuration", None, &[], "", "GetFunctionConfiguration", json!({"FunctionName": "f"})),
+        ("PUT", "/2015-03-31/functions/f/aliases/live", None, &[], r#"{"FunctionVersion":"2"}"#, "UpdateAlias",
+            json!({"FunctionName": "f", "Name": "live", "FunctionVersion": "2"})),
+        // the literal query of the request URI picks the operation
+        ("GET", "/2018-10-31/layers", Some("find=LayerVersion&Arn=a"), &[], "", "GetLayerVersionByArn", json!({"Arn": "a"})),
+        ("GET", "/2018-10-31/layers", None, &[], "", "ListLayers", json!({})),
+        ("GET", "/2019-09-30/functions/f/provisioned-concurrency", Some("List=ALL"), &[], "", "ListProvisionedConcurrencyConfigs",
+            json!({"FunctionName": "f"})),
+        ("GET", "/2019-09-30/functions/f/provisioned-concurrency", Some("Qualifier=1"), &[], "", "GetProvisionedConcurrencyConfig",
+            json!({"FunctionName": "f", "Qualifier": "1"})),
+        // a long URI label
+        ("DELETE", "/2018-10-31/layers/l/versions/3", None, &[], "", "DeleteLayerVersion", json!({"LayerName": "l", "VersionNumber": 3})),
+        // headers
+        ("POST", "/2015-03-31/functions/f/invocations", None, &[("x-amz-invocation-type", "Event"), ("x-amz-log-type", "Tail")], "{}",
+            "Invoke", json!({"FunctionName": "f", "InvocationType": "Event", "LogType": "Tail"})),
+    ];
+    for (method, path, query, headers, body, op, want) in cases {
+        let (got_op, got, _) = lambda_request(method, path, *query, headers, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        assert_eq!((got_op.as_str(), &got), (*op, want), "{method} {path} {query:?}");
+    }
+    // Invoke's payload stays raw, out of the JSON.
+    let (_, v, payload) = lambda_request("POST", "/2015-03-31/functions/f/invocations", None, &[], r#"{"k": [1, 2]}"#).expect("invoke");
+    assert_eq!((v, &payload[..]), (json!({"FunctionName": "f"}), &br#"{"k": [1, 2]}"#[..]));
+}
+
+#[test]
+fn rest_json_rejects_what_does_not_fit() {
+    let cases: &[(&str, &str, Option<&str>, &str, &str)] = &[
+        ("GET", "/2015-03-31/functions", Some("MaxItems=many"), "", "MaxItems: expected integer, got many"),
+        ("GET", "/2018-10-31/layers/l/versions/x", None, "", "VersionNumber: expected integer, got x"),
+        ("POST", "/2015-03-31/functions/f/aliases", None, r#"{"Name":"a"}"#, "missing required member FunctionVersion"),
+        ("POST", "/2015-03-31/functions/f/aliases", None, r#"{"Name":"a","FunctionVersion":1}"#, "FunctionVersion: expected string, got 1"),
+        ("POST", "/2015-03-31/functions", None, "{not json", "key must be a string at line 1 column 2"),
+        ("POST", "/2015-03-31/functions", None, "[1]", "the request body must be a JSON object"),
+        ("GET", "/2019-09-30/functions/f/provisioned-concurrency", None, "", "missing required member Qualifier"),
+        ("GET", "/nope", None, "", "no route"),
+        ("PATCH", "/2015-03-31/functions/f", None, "", "no route"),
+    ];
+    for (method, path, query, body, want) in cases {
+        let got = lambda_request(method, path, *query, &[], body).expect_err(path);
+        assert_eq!(&got, want, "{method} {path}");
+    }
+}
+
+#[test]
+fn rest_json_answers_bind_headers_status_and_payload() {
+    use crate::encode;
+    // Invoke: headers from the output's members, the payload raw.
+    let out = json!({"StatusCode": 200, "ExecutedVersion": "$LATEST", "FunctionError": "Unhandled"});
+    let r = encode::rest(&crate::LAMBDA, "Invoke", &out, Some((bytes::Bytes::from_static(b"[1]"), "application/json")), "rid");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-amz-executed-version"], "$LATEST");
+    assert_eq!(r.headers()["x-amz-function-error"], "Unhandled");
+    assert_eq!(r.headers()["x-amzn-requestid"], "rid");
+    assert_eq!(&r.body()[..], b"[1]");
+    // The operation's responseCode; JSON members in the body.
+    let r = encode::rest(&crate::LAMBDA, "CreateAlias", &json!({"Name": "a", "FunctionVersion": "1"}), None, "rid");
+    assert_eq!(r.status(), 201);
+    assert_eq!(serde_json::from_slice::<Value>(r.body()).expect("json"), json!({"Name": "a", "FunctionVersion": "1"}));
+    // No output shape: no body.
+    let r = encode::rest(&crate::LAMBDA, "DeleteAlias", &json!({}), None, "rid");
+    assert_eq!((r.status().as_u16(), r.body().len()), (204, 0));
+    // A status-code member wins over the responseCode.
+    let r = encode::rest(&crate::LAMBDA, "DeleteFunction", &json!({"StatusCode": 204}), None, "rid");
+    assert_eq!((r.status().as_u16(), r.body().len()), (204, 0));
+}
