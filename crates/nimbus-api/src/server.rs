@@ -85,7 +85,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         headers: &parts.headers,
         body,
     };
-    let action = match action::parse(raw, state.control.partition()) {
+    let action = match action::parse(raw) {
         Ok(a) => a,
         Err(e) => return with_request_id(response::error(&e, protocol)),
     };
@@ -131,7 +131,12 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
                 Err(e) => Err(ApiError::service(format!("log query failed: {e}"))),
             }
         }
-        other => lambda::execute(&state, other, &host).await,
+        Action::Lambda(req) => return with_request_id(lambda::execute(&state, req, &host).await),
+        Action::GetCode { digest } => match state.control.code_zip(&digest).await {
+            Ok(Some(zip)) => Ok(response::raw(StatusCode::OK, "application/zip", zip.into())),
+            Ok(None) => Err(ApiError::not_found("No code with that digest")),
+            Err(e) => Err(e),
+        },
     };
     with_request_id(match result {
         Ok(r) => r,

@@ -427,7 +427,7 @@ fn decode_error(e: DecodeError) -> TopicError {
             "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
             path(&member)
         )),
-        DecodeError::Type { member, value, expected } => {
+        DecodeError::Type { member, value, expected } | DecodeError::Binding { member, value, expected } => {
             TopicError::invalid(format!("{member} Reason: {value} is not a valid {expected}", member = path(&member)))
         }
         DecodeError::Malformed(m) | DecodeError::Shape(m) => TopicError::invalid(m),

@@ -519,7 +519,7 @@ fn decode_error(e: DecodeError, protocol: Protocol) -> QueueError {
         DecodeError::Type { member, expected, .. } if protocol == Protocol::AwsJson1_0 => {
             QueueError::Serialization(format!("{member} must be a {expected}."))
         }
-        DecodeError::Type { member, value, .. } => {
+        DecodeError::Type { member, value, .. } | DecodeError::Binding { member, value, .. } => {
             QueueError::InvalidParameterValue(format!("Value {value} for parameter {member} is invalid."))
         }
         DecodeError::Shape(m) => QueueError::Serialization(m),

@@ -130,3 +130,18 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+impl nimbus_protocol::AwsError for ApiError {
+    fn code(&self) -> &str {
+        self.code.name()
+    }
+    fn status(&self) -> u16 {
+        self.code.status()
+    }
+    fn message(&self) -> String {
+        self.message.clone()
+    }
+    fn reason(&self) -> Option<&str> {
+        self.reason
+    }
+}

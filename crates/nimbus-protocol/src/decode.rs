@@ -57,22 +57,36 @@ pub fn json(model: &Model, operation: &str, body: &[u8]) -> Result<Input, Decode
     Ok(Input::new(value, None))
 }
 
-/// Checks `value` against the shape `r` refers to: types, and required members present.
-/// Unknown members are ignored, as AWS ignores them.
+/// Checks `value` against the shape `r` refers to: types everywhere first (AWS reads the
+/// whole document before it validates it), then required members present. Unknown members
+/// are ignored, as AWS ignores them.
 pub fn check(model: &Model, r: &ShapeRef, value: &Value, path: &str) -> Result<(), DecodeError> {
+    walk(model, r, value, path, Pass::Types)?;
+    walk(model, r, value, path, Pass::Required)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Types,
+    Required,
+}
+
+fn walk(model: &Model, r: &ShapeRef, value: &Value, path: &str, pass: Pass) -> Result<(), DecodeError> {
     let shape = model.shape(r);
     let wrong = |expected: &'static str| DecodeError::Type { member: path.to_string(), expected, value: brief(value) };
     match shape.kind {
         ShapeType::Structure => {
             let obj = value.as_object().ok_or_else(|| wrong("structure"))?;
-            for name in &shape.required {
-                if obj.get(name).is_none_or(Value::is_null) {
-                    return Err(DecodeError::Missing { member: join(path, name) });
+            if pass == Pass::Required {
+                for name in &shape.required {
+                    if obj.get(name).is_none_or(Value::is_null) {
+                        return Err(DecodeError::Missing { member: join(path, name) });
+                    }
                 }
             }
             for (name, member) in &shape.members {
                 if let Some(v) = obj.get(name).filter(|v| !v.is_null()) {
-                    check(model, member, v, &join(path, name))?;
+                    walk(model, member, v, &join(path, name), pass)?;
                 }
             }
         }
@@ -80,14 +94,14 @@ pub fn check(model: &Model, r: &ShapeRef, value: &Value, path: &str) -> Result<(
             let items = value.as_array().ok_or_else(|| wrong("list"))?;
             let member = shape.member.as_ref().expect("list shapes have a member");
             for (i, item) in items.iter().enumerate() {
-                check(model, member, item, &join(path, &(i + 1).to_string()))?;
+                walk(model, member, item, &join(path, &(i + 1).to_string()), pass)?;
             }
         }
         ShapeType::Map => {
             let obj = value.as_object().ok_or_else(|| wrong("map"))?;
             let v_ref = shape.value.as_ref().expect("map shapes have a value");
             for (k, v) in obj {
-                check(model, v_ref, v, &join(path, k))?;
+                walk(model, v_ref, v, &join(path, k), pass)?;
             }
         }
         ShapeType::String => {

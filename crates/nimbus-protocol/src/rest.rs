@@ -68,7 +68,8 @@ impl Route {
         if self.method != method {
             return None;
         }
-        let literal_query_present = self.query.iter().all(|(k, v)| query.iter().any(|(qk, qv)| qk == k && v.as_ref().is_none_or(|v| v == qv)));
+        let literal_query_present =
+            self.query.iter().all(|(k, v)| query.iter().any(|(qk, qv)| qk == k && v.as_ref().is_none_or(|v| v == qv)));
         if !literal_query_present {
             return None;
         }
@@ -136,7 +137,11 @@ impl Router {
         // Most specific first: literal query requirements, then literal segments; the name
         // last keeps the order stable.
         routes.sort_by(|a, b| {
-            (Reverse(a.query.len()), Reverse(a.literals()), &a.operation).cmp(&(Reverse(b.query.len()), Reverse(b.literals()), &b.operation))
+            (Reverse(a.query.len()), Reverse(a.literals()), &a.operation).cmp(&(
+                Reverse(b.query.len()),
+                Reverse(b.literals()),
+                &b.operation,
+            ))
         });
         Router { routes }
     }
@@ -192,7 +197,7 @@ pub fn rest_json(model: &Model, matched: &Matched<'_>, req: &HttpRequest<'_>) ->
         .members
         .iter()
         .filter(|(_, m)| m.location.as_deref() == Some("querystring"))
-        .filter_map(|(n, m)| Some(m.location_name.as_deref().unwrap_or(n)))
+        .map(|(n, m)| m.location_name.as_deref().unwrap_or(n))
         .collect();
     for (name, member) in &shape.members {
         let wire = member.location_name.as_deref().unwrap_or(name);

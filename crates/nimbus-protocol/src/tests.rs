@@ -211,7 +211,13 @@ fn errors_per_protocol() {
 
 // ---- rest-json ---------------------------------------------------------------------------
 
-fn lambda_request(method: &str, path: &str, query: Option<&str>, headers: &[(&str, &str)], body: &str) -> Result<(String, Value, bytes::Bytes), String> {
+fn lambda_request(
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(String, Value, bytes::Bytes), String> {
     use crate::rest::{query_pairs, rest_json, HttpRequest, Router};
     let router = Router::new(crate::LAMBDA.model());
     let q = query_pairs(query);
@@ -243,20 +249,48 @@ fn rest_json_routes_and_bindings_follow_the_model() {
             json!({"FunctionName": "arn:aws:lambda:us-east-1:000000000000:function:f", "Qualifier": "$LATEST"}),
         ),
         ("GET", "/2015-03-31/functions/f/configuration", None, &[], "", "GetFunctionConfiguration", json!({"FunctionName": "f"})),
-        ("PUT", "/2015-03-31/functions/f/aliases/live", None, &[], r#"{"FunctionVersion":"2"}"#, "UpdateAlias",
-            json!({"FunctionName": "f", "Name": "live", "FunctionVersion": "2"})),
+        (
+            "PUT",
+            "/2015-03-31/functions/f/aliases/live",
+            None,
+            &[],
+            r#"{"FunctionVersion":"2"}"#,
+            "UpdateAlias",
+            json!({"FunctionName": "f", "Name": "live", "FunctionVersion": "2"}),
+        ),
         // the literal query of the request URI picks the operation
         ("GET", "/2018-10-31/layers", Some("find=LayerVersion&Arn=a"), &[], "", "GetLayerVersionByArn", json!({"Arn": "a"})),
         ("GET", "/2018-10-31/layers", None, &[], "", "ListLayers", json!({})),
-        ("GET", "/2019-09-30/functions/f/provisioned-concurrency", Some("List=ALL"), &[], "", "ListProvisionedConcurrencyConfigs",
-            json!({"FunctionName": "f"})),
-        ("GET", "/2019-09-30/functions/f/provisioned-concurrency", Some("Qualifier=1"), &[], "", "GetProvisionedConcurrencyConfig",
-            json!({"FunctionName": "f", "Qualifier": "1"})),
+        (
+            "GET",
+            "/2019-09-30/functions/f/provisioned-concurrency",
+            Some("List=ALL"),
+            &[],
+            "",
+            "ListProvisionedConcurrencyConfigs",
+            json!({"FunctionName": "f"}),
+        ),
+        (
+            "GET",
+            "/2019-09-30/functions/f/provisioned-concurrency",
+            Some("Qualifier=1"),
+            &[],
+            "",
+            "GetProvisionedConcurrencyConfig",
+            json!({"FunctionName": "f", "Qualifier": "1"}),
+        ),
         // a long URI label
         ("DELETE", "/2018-10-31/layers/l/versions/3", None, &[], "", "DeleteLayerVersion", json!({"LayerName": "l", "VersionNumber": 3})),
         // headers
-        ("POST", "/2015-03-31/functions/f/invocations", None, &[("x-amz-invocation-type", "Event"), ("x-amz-log-type", "Tail")], "{}",
-            "Invoke", json!({"FunctionName": "f", "InvocationType": "Event", "LogType": "Tail"})),
+        (
+            "POST",
+            "/2015-03-31/functions/f/invocations",
+            None,
+            &[("x-amz-invocation-type", "Event"), ("x-amz-log-type", "Tail")],
+            "{}",
+            "Invoke",
+            json!({"FunctionName": "f", "InvocationType": "Event", "LogType": "Tail"}),
+        ),
     ];
     for (method, path, query, headers, body, op, want) in cases {
         let (got_op, got, _) = lambda_request(method, path, *query, headers, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"));

@@ -1,0 +1,1059 @@
+//! Lambda's typed inputs, as its model names them, and their checks into the control
+//! plane's requests with AWS's messages. Decoding (types, required members) was done by
+//! `nimbus-protocol` against the model; what is left here is what the model cannot say.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use bytes::Bytes;
+use nimbus_control::{AliasChange, ConfigChange, EventInvokeChange, NewFunction, NewLayerVersion, UrlChange};
+use nimbus_model::layer::LayerStatement;
+use nimbus_model::url::{AuthType, Cors};
+use nimbus_model::validate::{self, MAX_SYNC_PAYLOAD};
+use nimbus_model::{ApiError, ErrorCode, FunctionRef, Partition};
+use nimbus_triggers::{MappingChange, NewMapping};
+use serde::Deserialize;
+
+nimbus_protocol::calls! {
+    /// Every Lambda operation Nimbus serves, with its typed input.
+    pub enum LambdaCall {
+        CreateFunction(CreateFunctionInput),
+        GetFunction(FunctionInput),
+        GetFunctionConfiguration(FunctionInput),
+        ListFunctions(ListFunctionsInput),
+        UpdateFunctionCode(UpdateFunctionCodeInput),
+        UpdateFunctionConfiguration(UpdateFunctionConfigurationInput),
+        DeleteFunction(FunctionInput),
+        PublishVersion(PublishVersionInput),
+        ListVersionsByFunction(ListByFunctionInput),
+        CreateAlias(CreateAliasInput),
+        GetAlias(AliasInput),
+        UpdateAlias(UpdateAliasInput),
+        DeleteAlias(AliasInput),
+        ListAliases(ListAliasesInput),
+        GetAccountSettings(NoInput),
+        PutFunctionConcurrency(PutFunctionConcurrencyInput),
+        GetFunctionConcurrency(FunctionInput),
+        DeleteFunctionConcurrency(FunctionInput),
+        PutProvisionedConcurrencyConfig(PutProvisionedConcurrencyConfigInput),
+        GetProvisionedConcurrencyConfig(FunctionInput),
+        DeleteProvisionedConcurrencyConfig(FunctionInput),
+        ListProvisionedConcurrencyConfigs(ListByFunctionInput),
+        PublishLayerVersion(PublishLayerVersionInput),
+        GetLayerVersion(LayerVersionInput),
+        GetLayerVersionByArn(GetLayerVersionByArnInput),
+        ListLayers(ListLayersInput),
+        ListLayerVersions(ListLayersInput),
+        DeleteLayerVersion(LayerVersionInput),
+        AddLayerVersionPermission(AddLayerVersionPermissionInput),
+        RemoveLayerVersionPermission(RemoveLayerVersionPermissionInput),
+        GetLayerVersionPolicy(LayerVersionInput),
+        Invoke(InvokeInput, payload => payload),
+        InvokeAsync(InvokeAsyncInput, payload => invoke_args),
+        CreateEventSourceMapping(MappingInput),
+        GetEventSourceMapping(MappingIdInput),
+        UpdateEventSourceMapping(MappingInput),
+        DeleteEventSourceMapping(MappingIdInput),
+        ListEventSourceMappings(ListEventSourceMappingsInput),
+        CreateFunctionUrlConfig(UrlConfigInput),
+        GetFunctionUrlConfig(FunctionInput),
+        UpdateFunctionUrlConfig(UrlConfigInput),
+        DeleteFunctionUrlConfig(FunctionInput),
+        ListFunctionUrlConfigs(ListByFunctionInput),
+        PutFunctionEventInvokeConfig(EventInvokeConfigInput),
+        UpdateFunctionEventInvokeConfig(EventInvokeConfigInput),
+        GetFunctionEventInvokeConfig(FunctionInput),
+        DeleteFunctionEventInvokeConfig(FunctionInput),
+        ListFunctionEventInvokeConfigs(ListByFunctionInput),
+    }
+}
+
+/// An operation without input members.
+#[derive(Debug, Deserialize)]
+pub struct NoInput {}
+
+/// The input of operations that name a function (and, for most, a qualifier).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FunctionInput {
+    function_name: String,
+    qualifier: Option<String>,
+}
+
+impl FunctionInput {
+    /// The function, with its qualifier from the name or from `Qualifier` (which must agree).
+    pub fn function(&self, partition: &Partition) -> Result<FunctionRef, ApiError> {
+        function_ref(&self.function_name, self.qualifier.as_deref(), partition)
+    }
+}
+
+fn function_ref(name: &str, qualifier: Option<&str>, partition: &Partition) -> Result<FunctionRef, ApiError> {
+    FunctionRef::parse(name, partition)?.with_qualifier(qualifier.filter(|q| !q.is_empty()))
+}
+
+/// Paging members common to list operations.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Page {
+    marker: Option<String>,
+    max_items: Option<i64>,
+}
+
+impl Page {
+    pub fn marker(&self) -> Option<String> {
+        self.marker.clone().filter(|m| !m.is_empty())
+    }
+
+    /// MaxItems, 1 to 10,000 (50 when absent).
+    pub fn max_items(&self) -> Result<usize, ApiError> {
+        match self.max_items {
+            Some(n) if (1..=10_000).contains(&n) => Ok(n as usize),
+            Some(n) => Err(ApiError::validation(&n.to_string(), "maxItems", "Member must have value between 1 and 10000")),
+            None => Ok(50),
+        }
+    }
+
+    /// MaxItems where the model caps it lower than the usual 10,000.
+    pub fn max_items_up_to(&self, limit: i64) -> Result<usize, ApiError> {
+        match self.max_items {
+            Some(n) if n < 1 => Err(ApiError::validation(&n.to_string(), "maxItems", "Member must have value greater than or equal to 1")),
+            Some(n) if n > limit => {
+                Err(ApiError::validation(&n.to_string(), "maxItems", &format!("Member must have value less than or equal to {limit}")))
+            }
+            Some(n) => Ok(n as usize),
+            None => Ok(limit as usize),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListFunctionsInput {
+    function_version: Option<String>,
+    #[serde(flatten)]
+    pub page: Page,
+}
+
+impl ListFunctionsInput {
+    /// Whether every version is listed (`FunctionVersion=ALL`).
+    pub fn all_versions(&self) -> Result<bool, ApiError> {
+        match self.function_version.as_deref() {
+            None | Some("") => Ok(false),
+            Some("ALL") => Ok(true),
+            Some(v) => Err(ApiError::validation(v, "functionVersion", "Member must satisfy enum value set: [ALL]")),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListByFunctionInput {
+    function_name: String,
+    #[serde(flatten)]
+    pub page: Page,
+}
+
+impl ListByFunctionInput {
+    pub fn function(&self, partition: &Partition) -> Result<FunctionRef, ApiError> {
+        FunctionRef::parse(&self.function_name, partition)
+    }
+}
+
+// ---- functions -------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CodeInput {
+    zip_file: Option<String>,
+    #[serde(rename = "S3Bucket")]
+    s3_bucket: Option<String>,
+    image_uri: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EnvironmentInput {
+    variables: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EphemeralInput {
+    size: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeadLetterInput {
+    target_arn: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateFunctionInput {
+    function_name: String,
+    runtime: Option<String>,
+    role: String,
+    handler: Option<String>,
+    description: Option<String>,
+    timeout: Option<i64>,
+    memory_size: Option<i64>,
+    code: CodeInput,
+    environment: Option<EnvironmentInput>,
+    ephemeral_storage: Option<EphemeralInput>,
+    architectures: Option<Vec<String>>,
+    publish: Option<bool>,
+    package_type: Option<String>,
+    layers: Option<Vec<String>>,
+    dead_letter_config: Option<DeadLetterInput>,
+}
+
+impl CreateFunctionInput {
+    pub fn publish(&self) -> bool {
+        self.publish == Some(true)
+    }
+
+    pub fn into_new_function(self) -> Result<NewFunction, ApiError> {
+        let name = self.function_name;
+        if !nimbus_model::arn::is_valid_function_name(&name) {
+            return Err(ApiError::validation(
+                &name,
+                "functionName",
+                "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+ and have length less than or equal to 64",
+            ));
+        }
+        if self.package_type.as_deref().is_some_and(|p| p != "Zip") {
+            return Err(ApiError::invalid("Nimbus runs Zip packages only"));
+        }
+        validate::role(&self.role)?;
+        let runtime = validate::runtime(&required(self.runtime, "runtime")?)?;
+        let handler = required(self.handler, "handler")?;
+        validate::handler(&handler)?;
+        let description = self.description.unwrap_or_default();
+        validate::description(&description)?;
+        let environment = self.environment.and_then(|e| e.variables).unwrap_or_default();
+        validate::environment(&environment)?;
+        if self.code.s3_bucket.is_some() || self.code.image_uri.is_some() {
+            return Err(ApiError::invalid("Nimbus accepts code as ZipFile only"));
+        }
+        let architectures = self.architectures.unwrap_or_default();
+        if architectures.iter().any(|a| a != "x86_64" && a != "arm64") || architectures.len() > 1 {
+            return Err(ApiError::validation(
+                &format!("{architectures:?}"),
+                "architectures",
+                "Member must have length less than or equal to 1, Member must satisfy enum value set: [x86_64, arm64]",
+            ));
+        }
+        Ok(NewFunction {
+            name,
+            runtime,
+            role: self.role,
+            handler,
+            description,
+            timeout_secs: validate::timeout(self.timeout.unwrap_or(3))?,
+            memory_mb: validate::memory(self.memory_size.unwrap_or(128))?,
+            ephemeral_storage_mb: validate::ephemeral_storage(self.ephemeral_storage.map(|e| e.size).unwrap_or(512))?,
+            environment,
+            architectures,
+            layers: self.layers.unwrap_or_default(),
+            dead_letter_target: dead_letter(self.dead_letter_config)?.filter(|a| !a.is_empty()),
+            zip: decode_zip(self.code.zip_file.as_deref())?,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateFunctionCodeInput {
+    function_name: String,
+    zip_file: Option<String>,
+    #[serde(rename = "S3Bucket")]
+    s3_bucket: Option<String>,
+    image_uri: Option<String>,
+    publish: Option<bool>,
+    revision_id: Option<String>,
+}
+
+/// What UpdateFunctionCode asks for, checked.
+pub struct CodeUpdate {
+    pub function: FunctionRef,
+    pub zip: Vec<u8>,
+    pub revision_id: Option<String>,
+    pub publish: bool,
+}
+
+impl UpdateFunctionCodeInput {
+    pub fn into_update(self, partition: &Partition) -> Result<CodeUpdate, ApiError> {
+        let function = FunctionRef::parse(&self.function_name, partition)?;
+        if self.s3_bucket.is_some() || self.image_uri.is_some() {
+            return Err(ApiError::invalid("Nimbus accepts code as ZipFile only"));
+        }
+        let zip = decode_zip(self.zip_file.as_deref())?;
+        Ok(CodeUpdate { function, zip, revision_id: self.revision_id, publish: self.publish == Some(true) })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateFunctionConfigurationInput {
+    function_name: String,
+    runtime: Option<String>,
+    role: Option<String>,
+    handler: Option<String>,
+    description: Option<String>,
+    timeout: Option<i64>,
+    memory_size: Option<i64>,
+    environment: Option<EnvironmentInput>,
+    ephemeral_storage: Option<EphemeralInput>,
+    revision_id: Option<String>,
+    layers: Option<Vec<String>>,
+    dead_letter_config: Option<DeadLetterInput>,
+}
+
+impl UpdateFunctionConfigurationInput {
+    pub fn into_change(self, partition: &Partition) -> Result<(FunctionRef, ConfigChange), ApiError> {
+        let function = FunctionRef::parse(&self.function_name, partition)?;
+        let environment = match self.environment {
+            Some(e) => {
+                let vars = e.variables.unwrap_or_default();
+                validate::environment(&vars)?;
+                Some(vars)
+            }
+            None => None,
+        };
+        if let Some(h) = &self.handler {
+            validate::handler(h)?;
+        }
+        if let Some(d) = &self.description {
+            validate::description(d)?;
+        }
+        if let Some(r) = &self.role {
+            validate::role(r)?;
+        }
+        let change = ConfigChange {
+            runtime: self.runtime.as_deref().map(validate::runtime).transpose()?,
+            role: self.role,
+            handler: self.handler,
+            description: self.description,
+            timeout_secs: self.timeout.map(validate::timeout).transpose()?,
+            memory_mb: self.memory_size.map(validate::memory).transpose()?,
+            ephemeral_storage_mb: self.ephemeral_storage.map(|e| validate::ephemeral_storage(e.size)).transpose()?,
+            environment,
+            layers: self.layers,
+            dead_letter_target: dead_letter(self.dead_letter_config)?,
+            revision_id: self.revision_id,
+        };
+        Ok((function, change))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublishVersionInput {
+    function_name: String,
+    pub code_sha256: Option<String>,
+    pub description: Option<String>,
+    pub revision_id: Option<String>,
+}
+
+impl PublishVersionInput {
+    pub fn function(&self, partition: &Partition) -> Result<FunctionRef, ApiError> {
+        if let Some(d) = &self.description {
+            validate::description(d)?;
+        }
+        FunctionRef::parse(&self.function_name, partition)
+    }
+}
+
+/// DeadLetterConfig.TargetArn must name a queue or a topic; empty clears it.
+fn dead_letter(input: Option<DeadLetterInput>) -> Result<Option<String>, ApiError> {
+    let Some(arn) = input.and_then(|d| d.target_arn) else { return Ok(None) };
+    if !arn.is_empty() {
+        let service = arn.split(':').nth(2).unwrap_or("");
+        if !arn.starts_with("arn:aws") || !matches!(service, "sqs" | "sns") || arn.split(':').count() != 6 {
+            return Err(ApiError::invalid(format!("The dead-letter target {arn} must be an SQS queue or SNS topic ARN")));
+        }
+    }
+    Ok(Some(arn))
+}
+
+fn required<T>(v: Option<T>, field: &str) -> Result<T, ApiError> {
+    v.ok_or_else(|| ApiError::missing(field))
+}
+
+fn decode_zip(b64: Option<&str>) -> Result<Vec<u8>, ApiError> {
+    let b64 = b64.ok_or_else(|| ApiError::invalid("Please provide a source for function code: ZipFile"))?;
+    let zip = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| ApiError::invalid("Could not decode ZipFile: it must be base64-encoded"))?;
+    if zip.len() as u64 > validate::MAX_ZIPPED_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::RequestEntityTooLarge,
+            format!("Zipped size must be smaller than {} bytes", validate::MAX_ZIPPED_BYTES),
+        ));
+    }
+    Ok(zip)
+}
+
+// ---- aliases ---------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RoutingInput {
+    additional_version_weights: Option<BTreeMap<String, f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateAliasInput {
+    function_name: String,
+    pub name: String,
+    pub function_version: String,
+    description: Option<String>,
+    routing_config: Option<RoutingInput>,
+}
+
+impl CreateAliasInput {
+    /// (function, description, weights), checked.
+    pub fn checked(&mut self, partition: &Partition) -> Result<(FunctionRef, String, BTreeMap<String, f64>), ApiError> {
+        let function = FunctionRef::parse(&self.function_name, partition)?;
+        let description = self.description.take().unwrap_or_default();
+        validate::description(&description)?;
+        let weights = self.routing_config.take().and_then(|r| r.additional_version_weights).unwrap_or_default();
+        Ok((function, description, weights))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasInput {
+    function_name: String,
+    pub name: String,
+}
+
+impl AliasInput {
+    pub fn function(&self, partition: &Partition) -> Result<FunctionRef, ApiError> {
+        FunctionRef::parse(&self.function_name, partition)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateAliasInput {
+    function_name: String,
+    pub name: String,
+    function_version: Option<String>,
+    description: Option<String>,
+    routing_config: Option<RoutingInput>,
+    revision_id: Option<String>,
+}
+
+impl UpdateAliasInput {
+    pub fn into_change(self, partition: &Partition) -> Result<(FunctionRef, String, AliasChange), ApiError> {
+        let function = FunctionRef::parse(&self.function_name, partition)?;
+        if let Some(d) = &self.description {
+            validate::description(d)?;
+        }
+        let change = AliasChange {
+            function_version: self.function_version,
+            description: self.description,
+            routing: self.routing_config.map(|r| r.additional_version_weights.unwrap_or_default()),
+            revision_id: self.revision_id,
+        };
+        Ok((function, self.name, change))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListAliasesInput {
+    function_name: String,
+    function_version: Option<String>,
+    #[serde(flatten)]
+    pub page: Page,
+}
+
+impl ListAliasesInput {
+    pub fn function(&self, partition: &Partition) -> Result<FunctionRef, ApiError> {
+        FunctionRef::parse(&self.function_name, partition)
+    }
+
+    pub fn function_version(&self) -> Option<&str> {
+        self.function_version.as_deref().filter(|v| !v.is_empty())
+    }
+}
+
+// ---- concurrency -----------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutFunctionConcurrencyInput {
+    function_name: String,
+    reserved_concurrent_executions: i64,
+}
+
+impl PutFunctionConcurrencyInput {
+    pub fn checked(&self, partition: &Partition) -> Result<(FunctionRef, u32), ApiError> {
+        let function = FunctionRef::parse(&self.function_name, partition)?;
+        Ok((function, at_least(self.reserved_concurrent_executions, 0, "reservedConcurrentExecutions")?))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutProvisionedConcurrencyConfigInput {
+    function_name: String,
+    qualifier: String,
+    provisioned_concurrent_executions: i64,
+}
+
+impl PutProvisionedConcurrencyConfigInput {
+    pub fn checked(&self, partition: &Partition) -> Result<(FunctionRef, u32), ApiError> {
+        let function = function_ref(&self.function_name, Some(&self.qualifier), partition)?;
+        Ok((function, at_least(self.provisioned_concurrent_executions, 1, "provisionedConcurrentExecutions")?))
+    }
+}
+
+/// An integer member that must be at least `min`, with AWS's message.
+fn at_least(n: i64, min: i64, field: &str) -> Result<u32, ApiError> {
+    if n < min {
+        return Err(ApiError::validation(&n.to_string(), field, &format!("Member must have value greater than or equal to {min}")));
+    }
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+// ---- layers ----------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublishLayerVersionInput {
+    layer_name: String,
+    description: Option<String>,
+    content: CodeInput,
+    compatible_runtimes: Option<Vec<String>>,
+    compatible_architectures: Option<Vec<String>>,
+    license_info: Option<String>,
+}
+
+impl PublishLayerVersionInput {
+    pub fn into_new_version(self) -> Result<NewLayerVersion, ApiError> {
+        let name = self.layer_name;
+        if !nimbus_model::layer::is_valid_layer_name(&name) {
+            return Err(ApiError::validation(&name, "layerName", "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+"));
+        }
+        if self.content.s3_bucket.is_some() {
+            return Err(ApiError::invalid("Nimbus accepts layer content as ZipFile only"));
+        }
+        let description = self.description.unwrap_or_default();
+        validate::description(&description)?;
+        let runtimes = self.compatible_runtimes.unwrap_or_default();
+        if runtimes.len() > 15 {
+            return Err(ApiError::validation(
+                &format!("{runtimes:?}"),
+                "compatibleRuntimes",
+                "Member must have length less than or equal to 15",
+            ));
+        }
+        for r in &runtimes {
+            if r.parse::<nimbus_model::Runtime>().is_err() && !nimbus_model::Runtime::is_known_elsewhere(r) {
+                validate::runtime(r)?;
+            }
+        }
+        let architectures = self.compatible_architectures.unwrap_or_default();
+        if architectures.len() > 2 || architectures.iter().any(|a| a != "x86_64" && a != "arm64") {
+            return Err(ApiError::validation(
+                &format!("{architectures:?}"),
+                "compatibleArchitectures",
+                "Member must satisfy enum value set: [x86_64, arm64]",
+            ));
+        }
+        if self.license_info.as_deref().is_some_and(|l| l.len() > 512) {
+            return Err(ApiError::validation("…", "licenseInfo", "Member must have length less than or equal to 512"));
+        }
+        Ok(NewLayerVersion {
+            name,
+            description,
+            compatible_runtimes: runtimes,
+            compatible_architectures: architectures,
+            license_info: self.license_info,
+            zip: decode_zip(self.content.zip_file.as_deref())?,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LayerVersionInput {
+    pub layer_name: String,
+    version_number: i64,
+}
+
+impl LayerVersionInput {
+    pub fn version(&self) -> Result<u64, ApiError> {
+        layer_version(self.version_number)
+    }
+}
+
+fn layer_version(v: i64) -> Result<u64, ApiError> {
+    u64::try_from(v).map_err(|_| ApiError::validation(&v.to_string(), "versionNumber", "Member must have value greater than or equal to 0"))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetLayerVersionByArnInput {
+    pub arn: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListLayersInput {
+    /// ListLayerVersions only.
+    pub layer_name: Option<String>,
+    compatible_runtime: Option<String>,
+    compatible_architecture: Option<String>,
+    #[serde(flatten)]
+    pub page: Page,
+}
+
+impl ListLayersInput {
+    pub fn runtime(&self) -> Option<&str> {
+        self.compatible_runtime.as_deref().filter(|v| !v.is_empty())
+    }
+
+    pub fn architecture(&self) -> Option<&str> {
+        self.compatible_architecture.as_deref().filter(|v| !v.is_empty())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AddLayerVersionPermissionInput {
+    pub layer_name: String,
+    version_number: i64,
+    statement_id: String,
+    action: String,
+    principal: String,
+    organization_id: Option<String>,
+    revision_id: Option<String>,
+}
+
+impl AddLayerVersionPermissionInput {
+    /// (version, statement, revision id), checked as AWS checks them.
+    pub fn checked(self) -> Result<(u64, LayerStatement, Option<String>), ApiError> {
+        let sid = self.statement_id;
+        if sid.is_empty() || sid.len() > 100 || !sid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(ApiError::validation(&sid, "statementId", "Member must satisfy regular expression pattern: ([a-zA-Z0-9-_]+)"));
+        }
+        if self.action != "lambda:GetLayerVersion" {
+            return Err(ApiError::validation(
+                &self.action,
+                "action",
+                "Member must satisfy regular expression pattern: lambda:GetLayerVersion",
+            ));
+        }
+        let principal = self.principal;
+        let is_account = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
+        let ok = principal == "*"
+            || is_account(&principal)
+            || principal.strip_prefix("arn:aws:iam::").and_then(|r| r.strip_suffix(":root")).is_some_and(is_account);
+        if !ok {
+            return Err(ApiError::validation(
+                &principal,
+                "principal",
+                "Member must satisfy regular expression pattern: \\d{12}|\\*|arn:(aws[a-zA-Z-]*):iam::\\d{12}:root",
+            ));
+        }
+        let statement = LayerStatement { sid, action: self.action, principal, organization_id: self.organization_id };
+        Ok((layer_version(self.version_number)?, statement, self.revision_id.filter(|r| !r.is_empty())))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RemoveLayerVersionPermissionInput {
+    pub layer_name: String,
+    version_number: i64,
+    pub statement_id: String,
+    revision_id: Option<String>,
+}
+
+impl RemoveLayerVersionPermissionInput {
+    pub fn version(&self) -> Result<u64, ApiError> {
+        layer_version(self.version_number)
+    }
+
+    pub fn revision_id(&self) -> Option<&str> {
+        self.revision_id.as_deref().filter(|r| !r.is_empty())
+    }
+}
+
+// ---- invocation ------------------------------------------------------------------------
+
+/// AWS's limit on the base64 `X-Amz-Client-Context` header.
+const MAX_CLIENT_CONTEXT: usize = 3583;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InvokeInput {
+    function_name: String,
+    qualifier: Option<String>,
+    invocation_type: Option<String>,
+    log_type: Option<String>,
+    client_context: Option<String>,
+    /// The event, as sent (the body).
+    #[serde(skip)]
+    pub payload: Bytes,
+}
+
+/// What an Invoke asks for, checked.
+pub enum Invocation {
+    Sync(nimbus_model::InvokeRequest),
+    Async { function: FunctionRef, payload: Bytes },
+    DryRun(FunctionRef),
+}
+
+fn unparsable_payload() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidRequestContent,
+        "Could not parse request body into json: Could not parse payload into json: Unexpected character",
+    )
+}
+
+impl InvokeInput {
+    pub fn into_invocation(self, partition: &Partition) -> Result<Invocation, ApiError> {
+        let function = function_ref(&self.function_name, self.qualifier.as_deref(), partition)?;
+        let payload = if self.payload.is_empty() { Bytes::from_static(b"{}") } else { self.payload };
+        match self.invocation_type.as_deref().unwrap_or("RequestResponse") {
+            "RequestResponse" => {}
+            "DryRun" => return Ok(Invocation::DryRun(function)),
+            "Event" => {
+                if payload.len() <= nimbus_model::invoke::async_limits::MAX_PAYLOAD
+                    && serde_json::from_slice::<serde::de::IgnoredAny>(&payload).is_err()
+                {
+                    return Err(unparsable_payload());
+                }
+                return Ok(Invocation::Async { function, payload });
+            }
+            other => {
+                return Err(ApiError::validation(
+                    other,
+                    "invocationType",
+                    "Member must satisfy enum value set: [Event, RequestResponse, DryRun]",
+                ))
+            }
+        }
+        if payload.len() > MAX_SYNC_PAYLOAD {
+            return Err(ApiError::new(
+                ErrorCode::RequestTooLarge,
+                format!("Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"),
+            ));
+        }
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&payload).is_err() {
+            return Err(unparsable_payload());
+        }
+        let tail_log = match self.log_type.as_deref() {
+            None | Some("None") => false,
+            Some("Tail") => true,
+            Some(other) => return Err(ApiError::validation(other, "logType", "Member must satisfy enum value set: [None, Tail]")),
+        };
+        let client_context = match self.client_context.as_deref() {
+            None | Some("") => None,
+            Some(b64) => Some(client_context(b64)?),
+        };
+        Ok(Invocation::Sync(nimbus_model::InvokeRequest { function, payload, tail_log, client_context, request_id: None }))
+    }
+}
+
+/// `X-Amz-Client-Context`: base64 of a JSON object, decoded.
+fn client_context(b64: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::new(ErrorCode::InvalidRequestContent, "Client context must be a valid Base64-encoded JSON object.");
+    if b64.len() > MAX_CLIENT_CONTEXT {
+        return Err(ApiError::invalid(format!("Client context must be smaller than {MAX_CLIENT_CONTEXT} bytes")));
+    }
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|_| bad())?;
+    let value: serde_json::Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    if !value.is_object() {
+        return Err(bad());
+    }
+    String::from_utf8(raw).map_err(|_| bad())
+}
+
+/// The deprecated InvokeAsync: an asynchronous invocation of the unqualified function.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InvokeAsyncInput {
+    function_name: String,
+    #[serde(skip)]
+    pub invoke_args: Bytes,
+}
+
+impl InvokeAsyncInput {
+    pub fn into_invocation(self, partition: &Partition) -> Result<(FunctionRef, Bytes), ApiError> {
+        let function = FunctionRef::parse(&self.function_name, partition)?;
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&self.invoke_args).is_err() {
+            return Err(unparsable_payload());
+        }
+        Ok((function, self.invoke_args))
+    }
+}
+
+// ---- event-source mappings -------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScalingInput {
+    maximum_concurrency: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FilterInput {
+    pattern: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FilterCriteriaInput {
+    filters: Option<Vec<FilterInput>>,
+}
+
+/// CreateEventSourceMapping's and UpdateEventSourceMapping's input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MappingInput {
+    /// UpdateEventSourceMapping only.
+    #[serde(rename = "UUID")]
+    pub uuid: Option<String>,
+    event_source_arn: Option<String>,
+    function_name: Option<String>,
+    enabled: Option<bool>,
+    batch_size: Option<i64>,
+    maximum_batching_window_in_seconds: Option<i64>,
+    function_response_types: Option<Vec<String>>,
+    scaling_config: Option<ScalingInput>,
+    filter_criteria: Option<FilterCriteriaInput>,
+}
+
+impl MappingInput {
+    pub fn into_new(self, partition: &Partition) -> Result<NewMapping, ApiError> {
+        let function = FunctionRef::parse(&required(self.function_name.clone(), "functionName")?, partition)?;
+        let source = required(self.event_source_arn.clone(), "eventSourceArn")?;
+        Ok(NewMapping {
+            event_source_arn: source,
+            function,
+            enabled: self.enabled.unwrap_or(true),
+            batch_size: self.batch_size()?,
+            window_secs: self.window()?,
+            report_batch_item_failures: self.report_failures()?.unwrap_or(false),
+            maximum_concurrency: self.concurrency(),
+            filters: self.filters().unwrap_or_default(),
+        })
+    }
+
+    pub fn into_change(self, partition: &Partition) -> Result<MappingChange, ApiError> {
+        let function = match &self.function_name {
+            Some(f) => Some(FunctionRef::parse(f, partition)?),
+            None => None,
+        };
+        Ok(MappingChange {
+            function,
+            enabled: self.enabled,
+            batch_size: self.batch_size()?,
+            window_secs: self.window()?,
+            report_batch_item_failures: self.report_failures()?,
+            maximum_concurrency: self.scaling_config.as_ref().map(|_| self.concurrency()),
+            filters: self.filters(),
+        })
+    }
+
+    fn batch_size(&self) -> Result<Option<u32>, ApiError> {
+        match self.batch_size {
+            None => Ok(None),
+            Some(n) if (1..=10_000).contains(&n) => Ok(Some(n as u32)),
+            Some(n) => Err(ApiError::validation(&n.to_string(), "batchSize", "Member must have value between 1 and 10000")),
+        }
+    }
+
+    fn window(&self) -> Result<Option<u32>, ApiError> {
+        match self.maximum_batching_window_in_seconds {
+            None => Ok(None),
+            Some(n) if (0..=300).contains(&n) => Ok(Some(n as u32)),
+            Some(n) => {
+                Err(ApiError::validation(&n.to_string(), "maximumBatchingWindowInSeconds", "Member must have value between 0 and 300"))
+            }
+        }
+    }
+
+    fn report_failures(&self) -> Result<Option<bool>, ApiError> {
+        match &self.function_response_types {
+            None => Ok(None),
+            Some(t) if t.iter().all(|x| x == "ReportBatchItemFailures") => Ok(Some(!t.is_empty())),
+            Some(t) => Err(ApiError::validation(
+                &format!("{t:?}"),
+                "functionResponseTypes",
+                "Member must satisfy enum value set: [ReportBatchItemFailures]",
+            )),
+        }
+    }
+
+    /// FilterCriteria.Filters[].Pattern (each a JSON string; a filter without one is empty).
+    fn filters(&self) -> Option<Vec<String>> {
+        let criteria = self.filter_criteria.as_ref()?;
+        Some(criteria.filters.iter().flatten().map(|f| f.pattern.clone().unwrap_or_default()).collect())
+    }
+
+    fn concurrency(&self) -> Option<u32> {
+        self.scaling_config.as_ref().and_then(|s| s.maximum_concurrency).map(|n| u32::try_from(n).unwrap_or(0))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MappingIdInput {
+    #[serde(rename = "UUID")]
+    pub uuid: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListEventSourceMappingsInput {
+    event_source_arn: Option<String>,
+    function_name: Option<String>,
+    #[serde(flatten)]
+    pub page: Page,
+}
+
+impl ListEventSourceMappingsInput {
+    pub fn source(&self) -> Option<&str> {
+        self.event_source_arn.as_deref().filter(|v| !v.is_empty())
+    }
+
+    /// The function filter, by name.
+    pub fn function(&self, partition: &Partition) -> Result<Option<String>, ApiError> {
+        match self.function_name.as_deref().filter(|v| !v.is_empty()) {
+            Some(f) => Ok(Some(FunctionRef::parse(f, partition)?.name)),
+            None => Ok(None),
+        }
+    }
+}
+
+// ---- function URLs ---------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CorsInput {
+    allow_credentials: Option<bool>,
+    allow_headers: Option<Vec<String>>,
+    allow_methods: Option<Vec<String>>,
+    allow_origins: Option<Vec<String>>,
+    expose_headers: Option<Vec<String>>,
+    max_age: Option<i64>,
+}
+
+impl From<CorsInput> for Cors {
+    fn from(c: CorsInput) -> Cors {
+        Cors {
+            allow_credentials: c.allow_credentials.unwrap_or(false),
+            allow_headers: c.allow_headers.unwrap_or_default(),
+            allow_methods: c.allow_methods.unwrap_or_default(),
+            allow_origins: c.allow_origins.unwrap_or_default(),
+            expose_headers: c.expose_headers.unwrap_or_default(),
+            max_age: c.max_age.map(|n| u32::try_from(n).unwrap_or(0)),
+        }
+    }
+}
+
+/// CreateFunctionUrlConfig's and UpdateFunctionUrlConfig's input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UrlConfigInput {
+    function_name: String,
+    qualifier: Option<String>,
+    auth_type: Option<String>,
+    cors: Option<CorsInput>,
+    invoke_mode: Option<String>,
+}
+
+/// A new function URL, checked.
+pub struct NewUrl {
+    pub function: FunctionRef,
+    pub auth_type: AuthType,
+    pub cors: Option<Cors>,
+    pub invoke_mode: Option<String>,
+}
+
+impl UrlConfigInput {
+    pub fn into_new(self, partition: &Partition) -> Result<NewUrl, ApiError> {
+        let function = function_ref(&self.function_name, self.qualifier.as_deref(), partition)?;
+        let auth_type = auth_type(&required(self.auth_type, "authType")?)?;
+        Ok(NewUrl { function, auth_type, cors: self.cors.map(Cors::from), invoke_mode: self.invoke_mode })
+    }
+
+    pub fn into_change(self, partition: &Partition) -> Result<(FunctionRef, UrlChange), ApiError> {
+        let function = function_ref(&self.function_name, self.qualifier.as_deref(), partition)?;
+        let change = UrlChange {
+            auth_type: self.auth_type.as_deref().map(auth_type).transpose()?,
+            cors: self.cors.map(|c| Some(Cors::from(c))),
+            invoke_mode: self.invoke_mode,
+        };
+        Ok((function, change))
+    }
+}
+
+fn auth_type(s: &str) -> Result<AuthType, ApiError> {
+    match s {
+        "NONE" => Ok(AuthType::None),
+        "AWS_IAM" => Ok(AuthType::AwsIam),
+        other => Err(ApiError::validation(other, "authType", "Member must satisfy enum value set: [NONE, AWS_IAM]")),
+    }
+}
+
+// ---- asynchronous invocation configs ---------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DestinationInput {
+    destination: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DestinationConfigInput {
+    on_success: Option<DestinationInput>,
+    on_failure: Option<DestinationInput>,
+}
+
+/// PutFunctionEventInvokeConfig's and UpdateFunctionEventInvokeConfig's input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventInvokeConfigInput {
+    function_name: String,
+    qualifier: Option<String>,
+    maximum_retry_attempts: Option<i64>,
+    maximum_event_age_in_seconds: Option<i64>,
+    destination_config: Option<DestinationConfigInput>,
+}
+
+impl EventInvokeConfigInput {
+    pub fn into_change(self, partition: &Partition) -> Result<(FunctionRef, EventInvokeChange), ApiError> {
+        let function = function_ref(&self.function_name, self.qualifier.as_deref(), partition)?;
+        let uint = |v: Option<i64>, field: &str| -> Result<Option<u32>, ApiError> {
+            match v {
+                None => Ok(None),
+                Some(n) if n >= 0 => Ok(Some(n.min(i64::from(u32::MAX)) as u32)),
+                Some(n) => Err(ApiError::validation(&n.to_string(), field, "Member must have value greater than or equal to 0")),
+            }
+        };
+        let destination = |d: Option<DestinationInput>| d.map(|d| d.destination.filter(|s| !s.is_empty()));
+        let (on_success, on_failure) = match self.destination_config {
+            Some(d) => (destination(d.on_success), destination(d.on_failure)),
+            None => (None, None),
+        };
+        let change = EventInvokeChange {
+            maximum_retry_attempts: uint(self.maximum_retry_attempts, "maximumRetryAttempts")?,
+            maximum_event_age_secs: uint(self.maximum_event_age_in_seconds, "maximumEventAgeInSeconds")?,
+            on_success,
+            on_failure,
+        };
+        Ok((function, change))
+    }
+}

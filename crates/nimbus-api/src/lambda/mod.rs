@@ -1,0 +1,475 @@
+//! Lambda on the wire: requests are routed by the HTTP bindings of Lambda's model and
+//! decoded through `nimbus-protocol` into typed [`LambdaCall`]s; each call is checked,
+//! executed against the control plane, the invoker or the event sources, and answered with
+//! a typed output encoded as rest-json.
+
+mod input;
+mod output;
+
+use std::sync::LazyLock;
+
+use base64::Engine;
+use bytes::Bytes;
+use http::Response;
+use nimbus_model::{ApiError, ErrorCode, FunctionRef, Qualifier, LATEST};
+use nimbus_protocol::rest::{query_pairs, rest_json, HttpRequest, Router};
+use nimbus_protocol::{encode, DecodeError, Protocol, LAMBDA};
+use serde::Serialize;
+
+pub use input::LambdaCall;
+use input::{CodeUpdate, Invocation, NewUrl};
+use output::*;
+
+use crate::action::RawRequest;
+use crate::response::Body;
+use crate::server::AppState;
+
+static ROUTER: LazyLock<Router> = LazyLock::new(|| Router::new(LAMBDA.model()));
+
+/// One Lambda request: the call, decoded (or the error AWS would answer while decoding).
+#[derive(Debug)]
+pub struct LambdaRequest {
+    pub operation: &'static str,
+    pub call: Result<LambdaCall, ApiError>,
+}
+
+/// A Lambda request, if the path and method are one of Lambda's HTTP bindings.
+pub fn recognize(req: &RawRequest<'_>) -> Option<LambdaRequest> {
+    let query = query_pairs(req.query);
+    let matched = ROUTER.find(req.method, req.path, &query)?;
+    let operation = matched.operation;
+    let call = rest_json(LAMBDA.model(), &matched, &HttpRequest { headers: req.headers, query: &query, body: &req.body })
+        .map_err(decode_error)
+        .and_then(|input| match LambdaCall::decode(operation, input) {
+            Some(call) => call.map_err(decode_error),
+            None => {
+                Err(ApiError::new(ErrorCode::UnknownOperation, format!("Nimbus does not implement the Lambda operation {operation} yet")))
+            }
+        });
+    Some(LambdaRequest { operation, call })
+}
+
+/// Lambda's answer to a request that does not fit its operation's input shape.
+fn decode_error(e: DecodeError) -> ApiError {
+    let unparsable = |m: String| ApiError::new(ErrorCode::InvalidRequestContent, format!("Could not parse request body into json: {m}"));
+    match e {
+        DecodeError::Malformed(m) | DecodeError::Shape(m) => unparsable(m),
+        DecodeError::Missing { member } => ApiError::missing(&lower_camel(&member)),
+        DecodeError::Type { member, expected, value } => {
+            unparsable(format!("Could not deserialize {member}: expected {expected}, got {value}"))
+        }
+        DecodeError::Binding { member, expected, value } => {
+            let constraint = match expected {
+                "integer" | "number" => "Member must be a number".to_string(),
+                other => format!("Member must be a {other}"),
+            };
+            ApiError::validation(&value, &lower_camel(&member), &constraint)
+        }
+    }
+}
+
+/// `Code.ZipFile` as Lambda's validation messages name it: `code.zipFile`.
+fn lower_camel(path: &str) -> String {
+    path.split('.')
+        .map(|seg| {
+            let mut c = seg.chars();
+            match c.next() {
+                Some(first) => first.to_lowercase().chain(c).collect(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<String>>()
+        .join(".")
+}
+
+/// Runs the request and answers it; `host` is where download links point.
+pub async fn execute(state: &AppState, req: LambdaRequest, host: &str) -> Response<Body> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let result = match req.call {
+        Ok(call) => run(state, call, host, &request_id).await,
+        Err(e) => Err(e),
+    };
+    let response = result.unwrap_or_else(|e| {
+        if e.code == ErrorCode::Service {
+            tracing::error!(operation = req.operation, "lambda: {e}");
+        }
+        encode::error(&LAMBDA, Protocol::RestJson, &e, &request_id)
+    });
+    response.map(http_body_util::Full::new)
+}
+
+fn reply<T: Serialize>(operation: &str, output: &T, request_id: &str) -> Response<Bytes> {
+    encode::rest(&LAMBDA, operation, output, None, request_id)
+}
+
+/// Operations that change code or configuration act on `$LATEST` only.
+fn latest_only(f: &FunctionRef) -> Result<(), ApiError> {
+    match &f.qualifier {
+        None | Some(Qualifier::Latest) => Ok(()),
+        Some(Qualifier::Named(q)) => {
+            Err(ApiError::invalid(format!("This operation changes $LATEST only; the qualifier {q} is not allowed")))
+        }
+    }
+}
+
+/// Concurrency settings and aliases belong to the function, never to a version or alias.
+fn no_qualifier(f: &FunctionRef) -> Result<(), ApiError> {
+    if f.qualifier.is_some() {
+        return Err(ApiError::invalid("This operation does not support a qualifier: name the function only."));
+    }
+    Ok(())
+}
+
+fn qualifier_or_latest(f: &FunctionRef) -> &str {
+    f.qualifier.as_ref().map(|q| q.as_str()).unwrap_or(LATEST)
+}
+
+fn qualifier(f: &FunctionRef) -> Option<&str> {
+    f.qualifier.as_ref().map(|q| q.as_str())
+}
+
+async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Result<Response<Bytes>, ApiError> {
+    let control = &state.control;
+    let p = control.partition();
+    let op = call.operation();
+    Ok(match call {
+        LambdaCall::CreateFunction(input) => {
+            let publish = input.publish();
+            let function = input.into_new_function()?;
+            let name = function.name.clone();
+            let mut c = control.create(function).await?;
+            if publish {
+                c = control.publish(&name, None, None, None).await?;
+            }
+            reply(op, &FunctionConfiguration::new(p, &c, None), rid)
+        }
+        LambdaCall::GetFunction(input) => {
+            let f = input.function(p)?;
+            let c = control.get_qualified(&f.name, f.qualifier.as_ref()).await?;
+            let configuration = FunctionConfiguration::new(p, &c, qualifier(&f));
+            let code = FunctionCodeLocation { repository_type: "S3", location: format!("http://{host}/_nimbus/code/{}", c.code_digest) };
+            let latest = if c.version == LATEST { c } else { control.get(&f.name).await? };
+            let concurrency = latest.reserved_concurrency.map(|r| Concurrency { reserved_concurrent_executions: Some(r) });
+            reply(op, &GetFunctionResponse { configuration, code, tags: Default::default(), concurrency }, rid)
+        }
+        LambdaCall::GetFunctionConfiguration(input) => {
+            let f = input.function(p)?;
+            let c = control.get_qualified(&f.name, f.qualifier.as_ref()).await?;
+            reply(op, &FunctionConfiguration::new(p, &c, qualifier(&f)), rid)
+        }
+        LambdaCall::ListFunctions(input) => {
+            let all_versions = input.all_versions()?;
+            let (functions, next_marker) = control.list(input.page.marker().as_deref(), input.page.max_items()?).await?;
+            let mut items = Vec::new();
+            for c in &functions {
+                if all_versions {
+                    let (versions, _) = control.list_versions(&c.name, None, usize::MAX).await?;
+                    items.extend(versions.iter().map(|v| FunctionConfiguration::new(p, v, Some(&v.version))));
+                } else {
+                    items.push(FunctionConfiguration::new(p, c, None));
+                }
+            }
+            reply(op, &ListFunctionsResponse { functions: items, next_marker }, rid)
+        }
+        LambdaCall::UpdateFunctionCode(input) => {
+            let CodeUpdate { function, zip, revision_id, publish } = input.into_update(p)?;
+            latest_only(&function)?;
+            let mut c = control.update_code(&function.name, &zip, revision_id.as_deref()).await?;
+            if publish {
+                c = control.publish(&function.name, None, None, None).await?;
+            }
+            reply(op, &FunctionConfiguration::new(p, &c, None), rid)
+        }
+        LambdaCall::UpdateFunctionConfiguration(input) => {
+            let (function, change) = input.into_change(p)?;
+            latest_only(&function)?;
+            let c = control.update_config(&function.name, change).await?;
+            reply(op, &FunctionConfiguration::new(p, &c, None), rid)
+        }
+        LambdaCall::PublishVersion(input) => {
+            let function = input.function(p)?;
+            latest_only(&function)?;
+            let c = control.publish(&function.name, input.code_sha256.as_deref(), input.description, input.revision_id.as_deref()).await?;
+            reply(op, &FunctionConfiguration::new(p, &c, None), rid)
+        }
+        LambdaCall::ListVersionsByFunction(input) => {
+            let function = input.function(p)?;
+            latest_only(&function)?;
+            let (versions, next_marker) =
+                control.list_versions(&function.name, input.page.marker().as_deref(), input.page.max_items()?).await?;
+            let versions = versions.iter().map(|v| FunctionConfiguration::new(p, v, Some(&v.version))).collect();
+            reply(op, &ListVersionsByFunctionResponse { versions, next_marker }, rid)
+        }
+        LambdaCall::DeleteFunction(input) => {
+            let f = input.function(p)?;
+            match &f.qualifier {
+                Some(Qualifier::Latest) => {
+                    return Err(ApiError::invalid("$LATEST version cannot be deleted without deleting the function."))
+                }
+                Some(Qualifier::Named(q)) if nimbus_model::alias::is_version_number(q) => control.delete_version(&f.name, q).await?,
+                Some(Qualifier::Named(q)) => {
+                    return Err(ApiError::invalid(format!(
+                        "Deletion of aliases is not supported by DeleteFunction: use DeleteAlias for {q}"
+                    )))
+                }
+                None => control.delete(&f.name).await?,
+            }
+            reply(op, &StatusOnly { status_code: 204 }, rid)
+        }
+        LambdaCall::CreateAlias(mut input) => {
+            let (function, description, weights) = input.checked(p)?;
+            no_qualifier(&function)?;
+            let a = control.create_alias(&function.name, &input.name, &input.function_version, description, weights).await?;
+            reply(op, &AliasConfiguration::new(p, &a), rid)
+        }
+        LambdaCall::GetAlias(input) => {
+            let function = input.function(p)?;
+            no_qualifier(&function)?;
+            let a = control.get_alias(&function.name, &input.name).await?;
+            reply(op, &AliasConfiguration::new(p, &a), rid)
+        }
+        LambdaCall::UpdateAlias(input) => {
+            let (function, name, change) = input.into_change(p)?;
+            no_qualifier(&function)?;
+            let a = control.update_alias(&function.name, &name, change).await?;
+            reply(op, &AliasConfiguration::new(p, &a), rid)
+        }
+        LambdaCall::DeleteAlias(input) => {
+            let function = input.function(p)?;
+            no_qualifier(&function)?;
+            control.delete_alias(&function.name, &input.name).await?;
+            reply(op, &Empty {}, rid)
+        }
+        LambdaCall::ListAliases(input) => {
+            let function = input.function(p)?;
+            no_qualifier(&function)?;
+            let (aliases, next_marker) = control
+                .list_aliases(&function.name, input.function_version(), input.page.marker().as_deref(), input.page.max_items()?)
+                .await?;
+            let aliases = aliases.iter().map(|a| AliasConfiguration::new(p, a)).collect();
+            reply(op, &ListAliasesResponse { aliases, next_marker }, rid)
+        }
+        LambdaCall::GetAccountSettings(_) => {
+            let (code_size, count) = control.usage().await?;
+            let out = GetAccountSettingsResponse {
+                account_limit: AccountLimit {
+                    total_code_size: 80_530_636_800,
+                    code_size_unzipped: nimbus_model::validate::MAX_UNZIPPED_BYTES,
+                    code_size_zipped: nimbus_model::validate::MAX_ZIPPED_BYTES,
+                    concurrent_executions: control.concurrency_limit(),
+                    unreserved_concurrent_executions: control.unreserved_concurrency(),
+                },
+                account_usage: AccountUsage { total_code_size: code_size, function_count: count },
+            };
+            reply(op, &out, rid)
+        }
+        LambdaCall::PutFunctionConcurrency(input) => {
+            let (function, reserved) = input.checked(p)?;
+            no_qualifier(&function)?;
+            let c = control.set_reserved_concurrency(&function.name, Some(reserved)).await?;
+            reply(op, &Concurrency { reserved_concurrent_executions: c.reserved_concurrency }, rid)
+        }
+        LambdaCall::GetFunctionConcurrency(input) => {
+            let function = input.function(p)?;
+            no_qualifier(&function)?;
+            let c = control.get(&function.name).await?;
+            reply(op, &Concurrency { reserved_concurrent_executions: c.reserved_concurrency }, rid)
+        }
+        LambdaCall::DeleteFunctionConcurrency(input) => {
+            let function = input.function(p)?;
+            no_qualifier(&function)?;
+            control.set_reserved_concurrency(&function.name, None).await?;
+            reply(op, &Empty {}, rid)
+        }
+        LambdaCall::PutProvisionedConcurrencyConfig(input) => {
+            let (function, requested) = input.checked(p)?;
+            let c = control.put_provisioned(&function.name, function.qualifier.as_ref(), requested).await?;
+            reply(op, &ProvisionedConcurrencyConfig::new(state, &c, false), rid)
+        }
+        LambdaCall::GetProvisionedConcurrencyConfig(input) => {
+            let function = input.function(p)?;
+            let c = control.get_provisioned(&function.name, function.qualifier.as_ref()).await?;
+            reply(op, &ProvisionedConcurrencyConfig::new(state, &c, false), rid)
+        }
+        LambdaCall::DeleteProvisionedConcurrencyConfig(input) => {
+            let function = input.function(p)?;
+            control.delete_provisioned(&function.name, function.qualifier.as_ref()).await?;
+            reply(op, &Empty {}, rid)
+        }
+        LambdaCall::ListProvisionedConcurrencyConfigs(input) => {
+            let function = input.function(p)?;
+            let (list, next_marker) =
+                control.list_provisioned(&function.name, input.page.marker().as_deref(), input.page.max_items_up_to(50)?).await?;
+            let configs = list.iter().map(|c| ProvisionedConcurrencyConfig::new(state, c, true)).collect();
+            reply(op, &ListProvisionedConcurrencyConfigsResponse { provisioned_concurrency_configs: configs, next_marker }, rid)
+        }
+        LambdaCall::PublishLayerVersion(input) => {
+            let l = control.publish_layer_version(input.into_new_version()?).await?;
+            reply(op, &LayerVersionResponse::full(p, &l, host), rid)
+        }
+        LambdaCall::GetLayerVersion(input) => {
+            let l = control.get_layer_version(&input.layer_name, input.version()?).await?;
+            reply(op, &LayerVersionResponse::full(p, &l, host), rid)
+        }
+        LambdaCall::GetLayerVersionByArn(input) => {
+            let l = control.get_layer_version_by_arn(&input.arn).await?;
+            reply(op, &LayerVersionResponse::full(p, &l, host), rid)
+        }
+        LambdaCall::ListLayers(input) => {
+            let (layers, next_marker) =
+                control.list_layers(input.runtime(), input.architecture(), input.page.marker().as_deref(), input.page.max_items()?).await?;
+            let layers = layers
+                .iter()
+                .map(|l| LayersListItem {
+                    layer_name: l.layer_name.clone(),
+                    layer_arn: p.layer_arn(&l.layer_name),
+                    latest_matching_version: LayerVersionResponse::item(p, l),
+                })
+                .collect();
+            reply(op, &ListLayersResponse { layers, next_marker }, rid)
+        }
+        LambdaCall::ListLayerVersions(input) => {
+            let layer = input.layer_name.clone().unwrap_or_default();
+            let (versions, next_marker) = control
+                .list_layer_versions(&layer, input.runtime(), input.architecture(), input.page.marker().as_deref(), input.page.max_items()?)
+                .await?;
+            let layer_versions = versions.iter().map(|l| LayerVersionResponse::item(p, l)).collect();
+            reply(op, &ListLayerVersionsResponse { layer_versions, next_marker }, rid)
+        }
+        LambdaCall::DeleteLayerVersion(input) => {
+            control.delete_layer_version(&input.layer_name, input.version()?).await?;
+            reply(op, &Empty {}, rid)
+        }
+        LambdaCall::AddLayerVersionPermission(input) => {
+            let layer = input.layer_name.clone();
+            let (version, statement, revision_id) = input.checked()?;
+            let l = control.add_layer_permission(&layer, version, statement.clone(), revision_id.as_deref()).await?;
+            let statement = serde_json::to_string(&PolicyStatement::for_layer(p, &l, &statement)).expect("serializes");
+            reply(op, &PolicyResponse { statement: Some(statement), policy: None, revision_id: l.policy_revision }, rid)
+        }
+        LambdaCall::RemoveLayerVersionPermission(input) => {
+            control.remove_layer_permission(&input.layer_name, input.version()?, &input.statement_id, input.revision_id()).await?;
+            reply(op, &Empty {}, rid)
+        }
+        LambdaCall::GetLayerVersionPolicy(input) => {
+            let l = control.get_layer_version(&input.layer_name, input.version()?).await?;
+            if l.policy.is_empty() {
+                return Err(ApiError::not_found("No policy is associated with the given resource."));
+            }
+            let statement = l.policy.iter().map(|s| PolicyStatement::for_layer(p, &l, s)).collect();
+            let policy = serde_json::to_string(&PolicyDocument { version: "2012-10-17", id: "default", statement }).expect("serializes");
+            reply(op, &PolicyResponse { statement: None, policy: Some(policy), revision_id: l.policy_revision }, rid)
+        }
+        LambdaCall::Invoke(input) => match input.into_invocation(p)? {
+            Invocation::Sync(req) => {
+                let outcome = state.invoker.invoke_detached(req).await?;
+                let out = InvocationResponse {
+                    status_code: 200,
+                    function_error: outcome.function_error,
+                    log_result: outcome.log_tail.map(|tail| base64::engine::general_purpose::STANDARD.encode(tail)),
+                    executed_version: Some(outcome.executed_version),
+                };
+                encode::rest(&LAMBDA, op, &out, Some((outcome.payload, "application/json")), &outcome.request_id)
+            }
+            Invocation::Async { function, payload } => {
+                let request_id = state.async_invoker.submit(&function, payload).await?;
+                encode::rest(&LAMBDA, op, &InvocationResponse { status_code: 202, ..Default::default() }, None, &request_id)
+            }
+            Invocation::DryRun(f) => {
+                control.get_qualified(&f.name, f.qualifier.as_ref()).await?;
+                reply(op, &InvocationResponse { status_code: 204, ..Default::default() }, rid)
+            }
+        },
+        LambdaCall::InvokeAsync(input) => {
+            let (function, payload) = input.into_invocation(p)?;
+            let request_id = state.async_invoker.submit(&function, payload).await?;
+            encode::rest(&LAMBDA, op, &InvokeAsyncResponse { status: 202 }, None, &request_id)
+        }
+        LambdaCall::CreateEventSourceMapping(input) => {
+            let m = state.event_sources.create(input.into_new(p)?).await?;
+            reply(op, &EventSourceMappingConfiguration::new(p, &m, Some("Creating")), rid)
+        }
+        LambdaCall::GetEventSourceMapping(input) => {
+            let m = state.event_sources.get(&input.uuid).await?;
+            reply(op, &EventSourceMappingConfiguration::new(p, &m, None), rid)
+        }
+        LambdaCall::UpdateEventSourceMapping(mut input) => {
+            let uuid = input.uuid.take().unwrap_or_default();
+            let m = state.event_sources.update(&uuid, input.into_change(p)?).await?;
+            reply(op, &EventSourceMappingConfiguration::new(p, &m, Some("Updating")), rid)
+        }
+        LambdaCall::DeleteEventSourceMapping(input) => {
+            let m = state.event_sources.delete(&input.uuid).await?;
+            reply(op, &EventSourceMappingConfiguration::new(p, &m, Some("Deleting")), rid)
+        }
+        LambdaCall::ListEventSourceMappings(input) => {
+            let function = input.function(p)?;
+            let (list, next_marker) = state
+                .event_sources
+                .list(input.source(), function.as_deref(), input.page.marker().as_deref(), input.page.max_items()?)
+                .await?;
+            let event_source_mappings = list.iter().map(|m| EventSourceMappingConfiguration::new(p, m, None)).collect();
+            reply(op, &ListEventSourceMappingsResponse { event_source_mappings, next_marker }, rid)
+        }
+        LambdaCall::CreateFunctionUrlConfig(input) => {
+            let NewUrl { function, auth_type, cors, invoke_mode } = input.into_new(p)?;
+            let c = control.create_function_url(&function.name, qualifier(&function), auth_type, cors, invoke_mode).await?;
+            reply(op, &FunctionUrlConfigResponse::new(state, &c, true), rid)
+        }
+        LambdaCall::GetFunctionUrlConfig(input) => {
+            let function = input.function(p)?;
+            let c = control.get_function_url(&function.name, qualifier(&function)).await?;
+            reply(op, &FunctionUrlConfigResponse::new(state, &c, false), rid)
+        }
+        LambdaCall::UpdateFunctionUrlConfig(input) => {
+            let (function, change) = input.into_change(p)?;
+            let c = control.update_function_url(&function.name, qualifier(&function), change).await?;
+            reply(op, &FunctionUrlConfigResponse::new(state, &c, false), rid)
+        }
+        LambdaCall::DeleteFunctionUrlConfig(input) => {
+            let function = input.function(p)?;
+            control.delete_function_url(&function.name, qualifier(&function)).await?;
+            reply(op, &Empty {}, rid)
+        }
+        LambdaCall::ListFunctionUrlConfigs(input) => {
+            let function = input.function(p)?;
+            let list = control.list_function_urls(&function.name).await?;
+            let function_url_configs = list.iter().map(|c| FunctionUrlConfigResponse::new(state, c, false)).collect();
+            reply(op, &ListFunctionUrlConfigsResponse { function_url_configs }, rid)
+        }
+        LambdaCall::PutFunctionEventInvokeConfig(input) | LambdaCall::UpdateFunctionEventInvokeConfig(input) => {
+            let replace = op == "PutFunctionEventInvokeConfig";
+            let (function, change) = input.into_change(p)?;
+            let c = control.put_event_invoke_config(&function.name, qualifier_or_latest(&function), change, replace).await?;
+            reply(op, &FunctionEventInvokeConfig::new(p, &c), rid)
+        }
+        LambdaCall::GetFunctionEventInvokeConfig(input) => {
+            let function = input.function(p)?;
+            let c = control.get_event_invoke_config(&function.name, qualifier_or_latest(&function)).await?;
+            reply(op, &FunctionEventInvokeConfig::new(p, &c), rid)
+        }
+        LambdaCall::DeleteFunctionEventInvokeConfig(input) => {
+            let function = input.function(p)?;
+            control.delete_event_invoke_config(&function.name, qualifier_or_latest(&function)).await?;
+            reply(op, &Empty {}, rid)
+        }
+        LambdaCall::ListFunctionEventInvokeConfigs(input) => {
+            let function = input.function(p)?;
+            let list = control.list_event_invoke_configs(&function.name).await?;
+            let function_event_invoke_configs = list.iter().map(|c| FunctionEventInvokeConfig::new(p, c)).collect();
+            reply(op, &ListFunctionEventInvokeConfigsResponse { function_event_invoke_configs }, rid)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_paths_are_lower_camel() {
+        for (path, want) in [("FunctionName", "functionName"), ("Code.ZipFile", "code.zipFile"), ("", "")] {
+            assert_eq!(lower_camel(path), want);
+        }
+    }
+}
