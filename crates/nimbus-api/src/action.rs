@@ -4,7 +4,6 @@
 use bytes::Bytes;
 use http::{HeaderMap, Method};
 use nimbus_model::{ApiError, ErrorCode};
-use serde::Deserialize;
 
 /// Every request Nimbus serves: one variant per service, each holding that service's
 /// closed set of typed calls, plus Nimbus's own endpoints and the HTTP front doors of
@@ -22,7 +21,8 @@ pub enum Action {
     Lambda(crate::lambda::LambdaRequest),
     /// A request to a function URL.
     InvokeFunctionUrl(Box<crate::function_url::UrlRequest>),
-    Logs(LogsAction),
+    /// A CloudWatch Logs request (`X-Amz-Target: Logs_20140328.*`), decoded by [`crate::logs`].
+    Logs(crate::logs::LogsRequest),
     /// An SQS request (JSON or query protocol), parsed by [`crate::sqs`].
     Sqs(crate::sqs::SqsRequest),
     /// An EventBridge request (`X-Amz-Target: AWSEvents.*`), parsed by [`crate::events`].
@@ -35,14 +35,6 @@ pub enum Action {
     InvokeApi(Box<crate::gateway::ApiRequest>),
 }
 
-#[derive(Debug)]
-pub enum LogsAction {
-    DescribeLogGroups(serde_json::Value),
-    DescribeLogStreams(serde_json::Value),
-    GetLogEvents(serde_json::Value),
-    FilterLogEvents(serde_json::Value),
-}
-
 impl Action {
     /// The AWS operation name.
     pub fn name(&self) -> &'static str {
@@ -52,10 +44,7 @@ impl Action {
             Action::GetCode { .. } => "nimbus:GetCode",
             Action::Lambda(r) => r.operation,
             Action::InvokeFunctionUrl(_) => "lambda:InvokeFunctionUrl",
-            Action::Logs(LogsAction::DescribeLogGroups(_)) => "logs:DescribeLogGroups",
-            Action::Logs(LogsAction::DescribeLogStreams(_)) => "logs:DescribeLogStreams",
-            Action::Logs(LogsAction::GetLogEvents(_)) => "logs:GetLogEvents",
-            Action::Logs(LogsAction::FilterLogEvents(_)) => "logs:FilterLogEvents",
+            Action::Logs(r) => r.name(),
             Action::Sqs(r) => r.name(),
             Action::Events(r) => r.name(),
             Action::Sns(r) => r.name(),
@@ -137,12 +126,6 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn body_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.is_empty() { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidRequestContent, format!("Could not parse request body into json: {e}")))
-}
-
 fn not_found_route(method: &Method, path: &str) -> ApiError {
     ApiError::new(ErrorCode::UnknownOperation, format!("No operation matches {method} {path}"))
 }
@@ -176,7 +159,10 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
         if let Some(op) = target.strip_prefix("AWSEvents.") {
             return Ok(Action::Events(crate::events::parse(op, &req.body)));
         }
-        return parse_logs(target, &req.body);
+        if let Some(op) = target.strip_prefix(crate::logs::TARGET_PREFIX) {
+            return Ok(Action::Logs(crate::logs::parse(op, &req.body)));
+        }
+        return Err(ApiError::new(ErrorCode::UnknownOperation, format!("Unknown target {target}")));
     }
     if let Some(lambda) = crate::lambda::recognize(&req) {
         return Ok(Action::Lambda(lambda));
@@ -188,23 +174,6 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
         (&Method::GET, ["_nimbus", "code", digest]) => Ok(Action::GetCode { digest: digest.to_string() }),
         (m, _) => Err(not_found_route(m, req.path)),
     }
-}
-
-fn parse_logs(target: &str, body: &[u8]) -> Result<Action, ApiError> {
-    let op = target
-        .strip_prefix("Logs_20140328.")
-        .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, format!("Unknown target {target}")))?;
-    let input: serde_json::Value = body_json(body)?;
-    if !input.is_object() {
-        return Err(ApiError::new(ErrorCode::InvalidParameter, "The request body must be a JSON object"));
-    }
-    Ok(Action::Logs(match op {
-        "DescribeLogGroups" => LogsAction::DescribeLogGroups(input),
-        "DescribeLogStreams" => LogsAction::DescribeLogStreams(input),
-        "GetLogEvents" => LogsAction::GetLogEvents(input),
-        "FilterLogEvents" => LogsAction::FilterLogEvents(input),
-        _ => return Err(ApiError::new(ErrorCode::UnknownOperation, format!("Operation {op} is not supported"))),
-    }))
 }
 
 #[cfg(test)]

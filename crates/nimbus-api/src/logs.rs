@@ -1,45 +1,283 @@
-//! A CloudWatch Logs subset (JSON 1.1 protocol): enough for `aws logs`, boto3 and
-//! `nimbus logs` to read function logs.
+//! A CloudWatch Logs subset on the wire (JSON 1.1, `X-Amz-Target: Logs_20140328.<Action>`):
+//! requests decoded through `nimbus-protocol` against the Logs model into typed
+//! [`LogsCall`]s, answered from the log store with typed outputs. Enough for `aws logs`,
+//! boto3 and `nimbus logs` to read function logs.
 
+use std::fmt;
+
+use http::Response;
 use nimbus_logs::{FilterPattern, LogStore};
 use nimbus_model::{ApiError, ErrorCode};
-use serde_json::{json, Value};
+use nimbus_protocol::{calls, decode, encode, AwsError, DecodeError, Protocol, LOGS};
+use serde::{Deserialize, Serialize};
 
-use crate::action::LogsAction;
+use crate::response::Body;
 use crate::server::AppState;
 
-fn param<'a>(input: &'a Value, name: &str) -> Option<&'a Value> {
-    input.get(name).filter(|v| !v.is_null())
+/// The `X-Amz-Target` prefix of every Logs operation.
+pub const TARGET_PREFIX: &str = "Logs_20140328.";
+
+/// One Logs request: the call, decoded (or the error AWS would answer while decoding).
+#[derive(Debug)]
+pub struct LogsRequest {
+    pub operation: &'static str,
+    pub call: Result<LogsCall, LogsError>,
 }
 
-fn str_param<'a>(input: &'a Value, name: &str) -> Result<Option<&'a str>, ApiError> {
-    match param(input, name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ApiError::new(ErrorCode::InvalidParameter, format!("{name} must be a string"))),
+impl LogsRequest {
+    /// The IAM action name (`logs:GetLogEvents`).
+    pub fn name(&self) -> &'static str {
+        match &self.call {
+            Ok(LogsCall::DescribeLogGroups(_)) => "logs:DescribeLogGroups",
+            Ok(LogsCall::DescribeLogStreams(_)) => "logs:DescribeLogStreams",
+            Ok(LogsCall::GetLogEvents(_)) => "logs:GetLogEvents",
+            Ok(LogsCall::FilterLogEvents(_)) => "logs:FilterLogEvents",
+            Err(_) => "logs:Unknown",
+        }
     }
 }
 
-fn required_str<'a>(input: &'a Value, name: &str) -> Result<&'a str, ApiError> {
-    str_param(input, name)?.ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::InvalidParameter,
-            format!("1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null"),
-        )
-    })
+calls! {
+    /// Every Logs operation Nimbus serves, with its typed input.
+    pub enum LogsCall {
+        DescribeLogGroups(DescribeLogGroupsInput),
+        DescribeLogStreams(DescribeLogStreamsInput),
+        GetLogEvents(GetLogEventsInput),
+        FilterLogEvents(FilterLogEventsInput),
+    }
 }
 
-fn int_param(input: &Value, name: &str) -> Option<i64> {
-    param(input, name).and_then(Value::as_i64)
+/// An error as CloudWatch Logs answers it: every client error is a 400.
+#[derive(Debug)]
+pub struct LogsError(ApiError);
+
+impl fmt::Display for LogsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
-fn group_missing() -> ApiError {
-    ApiError::not_found("The specified log group does not exist.")
+impl AwsError for LogsError {
+    fn code(&self) -> &str {
+        self.0.code.name()
+    }
+    fn status(&self) -> u16 {
+        if self.0.code == ErrorCode::Service {
+            500
+        } else {
+            400
+        }
+    }
+    fn message(&self) -> String {
+        self.0.message.clone()
+    }
 }
 
-fn arn(state: &AppState, group: &str) -> String {
+impl From<ApiError> for LogsError {
+    fn from(e: ApiError) -> LogsError {
+        LogsError(e)
+    }
+}
+
+fn invalid(message: impl Into<String>) -> LogsError {
+    LogsError(ApiError::new(ErrorCode::InvalidParameter, message))
+}
+
+/// Decodes `Logs_20140328.<operation>`'s body.
+pub fn parse(operation: &str, body: &[u8]) -> LogsRequest {
+    let Some(&op) = LogsCall::OPERATIONS.iter().find(|o| **o == operation) else {
+        return LogsRequest {
+            operation: "Unknown",
+            call: Err(LogsError(ApiError::new(ErrorCode::UnknownOperation, format!("Operation {operation} is not supported")))),
+        };
+    };
+    let call = decode::json(LOGS.model(), op, body)
+        .and_then(|input| LogsCall::decode(op, input).expect("served operations decode"))
+        .map_err(decode_error);
+    LogsRequest { operation: op, call }
+}
+
+fn decode_error(e: DecodeError) -> LogsError {
+    match e {
+        DecodeError::Missing { member } => {
+            invalid(format!("1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"))
+        }
+        DecodeError::Type { member, expected, .. } | DecodeError::Binding { member, expected, .. } => {
+            LogsError(ApiError::new(ErrorCode::InvalidParameter, format!("{member} must be a {expected}")))
+        }
+        DecodeError::Malformed(m) | DecodeError::Shape(m) => {
+            LogsError(ApiError::new(ErrorCode::InvalidParameter, format!("The request body is not valid JSON: {m}")))
+        }
+    }
+}
+
+// ---- typed inputs ------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogGroupsInput {
+    log_group_name_prefix: Option<String>,
+    next_token: Option<String>,
+    limit: Option<i64>,
+}
+
+/// A log group by name or by ARN (`logGroupIdentifier`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupInput {
+    log_group_name: Option<String>,
+    log_group_identifier: Option<String>,
+}
+
+impl GroupInput {
+    fn name(&self) -> Result<String, LogsError> {
+        match (&self.log_group_name, &self.log_group_identifier) {
+            (Some(_), Some(_)) => Err(invalid("LogGroup name and LogGroup ARN are mutually exclusive parameters.")),
+            (Some(name), None) => Ok(name.clone()),
+            // arn:aws:logs:<region>:<account>:log-group:<name>[:*]
+            (None, Some(id)) => Ok(match id.split_once(":log-group:") {
+                Some((_, rest)) => rest.trim_end_matches(":*").to_string(),
+                None => id.clone(),
+            }),
+            (None, None) => Err(invalid("Should provide either name or ARN of the LogGroup.")),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogStreamsInput {
+    #[serde(flatten)]
+    group: GroupInput,
+    log_stream_name_prefix: Option<String>,
+    order_by: Option<String>,
+    descending: Option<bool>,
+    next_token: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetLogEventsInput {
+    #[serde(flatten)]
+    group: GroupInput,
+    log_stream_name: String,
+    start_time: Option<i64>,
+    end_time: Option<i64>,
+    next_token: Option<String>,
+    limit: Option<i64>,
+    start_from_head: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilterLogEventsInput {
+    #[serde(flatten)]
+    group: GroupInput,
+    log_stream_names: Option<Vec<String>>,
+    log_stream_name_prefix: Option<String>,
+    start_time: Option<i64>,
+    end_time: Option<i64>,
+    filter_pattern: Option<String>,
+    next_token: Option<String>,
+    limit: Option<i64>,
+}
+
+// ---- typed outputs -----------------------------------------------------------------------
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeLogGroupsOutput {
+    log_groups: Vec<LogGroup>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogGroup {
+    log_group_name: String,
+    creation_time: i64,
+    metric_filter_count: u32,
+    arn: String,
+    stored_bytes: u64,
+    log_group_class: &'static str,
+    log_group_arn: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeLogStreamsOutput {
+    log_streams: Vec<LogStream>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogStream {
+    log_stream_name: String,
+    creation_time: i64,
+    first_event_timestamp: i64,
+    last_event_timestamp: i64,
+    last_ingestion_time: i64,
+    upload_sequence_token: &'static str,
+    arn: String,
+    stored_bytes: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GetLogEventsOutput {
+    events: Vec<OutputLogEvent>,
+    next_forward_token: String,
+    next_backward_token: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutputLogEvent {
+    timestamp: i64,
+    message: String,
+    ingestion_time: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FilterLogEventsOutput {
+    events: Vec<FilteredLogEvent>,
+    searched_log_streams: Vec<SearchedLogStream>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FilteredLogEvent {
+    log_stream_name: String,
+    timestamp: i64,
+    message: String,
+    ingestion_time: i64,
+    event_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchedLogStream {
+    log_stream_name: String,
+    searched_completely: bool,
+}
+
+// ---- running -----------------------------------------------------------------------------
+
+fn group_missing() -> LogsError {
+    LogsError(ApiError::not_found("The specified log group does not exist."))
+}
+
+/// `arn:aws:logs:<region>:<account>:log-group:<name>` (AWS's `arn` adds `:*`).
+fn group_arn(state: &AppState, group: &str) -> String {
     let p = state.control.partition();
-    format!("arn:aws:logs:{}:{}:log-group:{}:*", p.region, p.account_id, group)
+    format!("arn:aws:logs:{}:{}:log-group:{}", p.region, p.account_id, group)
 }
 
 /// Offsets into a result list as pagination tokens (`f/<n>` forward, `b/<n>` backward).
@@ -49,119 +287,135 @@ fn offset(token: Option<&str>) -> Option<(char, usize)> {
     Some((dir.chars().next()?, n.parse().ok()?))
 }
 
-pub fn execute(state: &AppState, store: &LogStore, action: LogsAction) -> Result<Value, ApiError> {
-    match action {
-        LogsAction::DescribeLogGroups(input) => {
-            let prefix = str_param(&input, "logGroupNamePrefix")?.unwrap_or("");
-            let limit = int_param(&input, "limit").unwrap_or(50).clamp(1, 50) as usize;
-            let start = offset(str_param(&input, "nextToken")?).map(|(_, n)| n).unwrap_or(0);
-            let groups = store.groups(prefix);
-            let page: Vec<Value> = groups
-                .iter()
-                .skip(start)
-                .take(limit)
-                .map(|g| json!({"logGroupName": g.name, "creationTime": g.creation_time, "arn": arn(state, &g.name), "storedBytes": g.stored_bytes, "logGroupClass": "STANDARD"}))
-                .collect();
-            let mut out = json!({ "logGroups": page });
-            if start + limit < groups.len() {
-                out["nextToken"] = json!(format!("f/{}", start + limit));
-            }
-            Ok(out)
+fn limit(limit: Option<i64>, max: i64) -> usize {
+    limit.unwrap_or(max).clamp(1, max) as usize
+}
+
+/// Runs a call against the store (blocking: call it off the async workers) and answers it.
+pub fn execute(state: &AppState, store: &LogStore, req: LogsRequest) -> Response<Body> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let result = req.call.and_then(|call| run(state, store, call, &request_id));
+    let response = result.unwrap_or_else(|e| {
+        if e.0.code == ErrorCode::Service {
+            tracing::error!(operation = req.operation, "logs: {e}");
         }
-        LogsAction::DescribeLogStreams(input) => {
-            let group = required_str(&input, "logGroupName")?;
-            let mut streams = store.streams(group).ok_or_else(group_missing)?;
-            if let Some(prefix) = str_param(&input, "logStreamNamePrefix")? {
-                streams.retain(|s| s.name.starts_with(prefix));
-            }
-            let by_time = str_param(&input, "orderBy")? == Some("LastEventTime");
-            if by_time {
-                streams.sort_by_key(|s| s.last_event);
-            }
-            if param(&input, "descending").and_then(Value::as_bool) == Some(true) {
-                streams.reverse();
-            }
-            let limit = int_param(&input, "limit").unwrap_or(50).clamp(1, 50) as usize;
-            let start = offset(str_param(&input, "nextToken")?).map(|(_, n)| n).unwrap_or(0);
-            let page: Vec<Value> = streams
+        encode::error(&LOGS, Protocol::AwsJson1_1, &e, &request_id)
+    });
+    response.map(http_body_util::Full::new)
+}
+
+fn reply<T: Serialize>(operation: &str, request_id: &str, output: &T) -> Response<bytes::Bytes> {
+    encode::output(&LOGS, Protocol::AwsJson1_1, operation, output, request_id)
+}
+
+fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<Response<bytes::Bytes>, LogsError> {
+    let op = call.operation();
+    Ok(match call {
+        LogsCall::DescribeLogGroups(input) => {
+            let limit = limit(input.limit, 50);
+            let start = offset(input.next_token.as_deref()).map(|(_, n)| n).unwrap_or(0);
+            let groups = store.groups(input.log_group_name_prefix.as_deref().unwrap_or(""));
+            let log_groups = groups
                 .iter()
                 .skip(start)
                 .take(limit)
-                .map(|s| {
-                    json!({
-                        "logStreamName": s.name,
-                        "creationTime": s.creation_time,
-                        "firstEventTimestamp": s.first_event,
-                        "lastEventTimestamp": s.last_event,
-                        "lastIngestionTime": s.last_ingestion,
-                        "uploadSequenceToken": "1",
-                        "arn": format!("{}:log-stream:{}", arn(state, group).trim_end_matches(":*"), s.name),
-                        "storedBytes": s.stored_bytes,
-                    })
+                .map(|g| LogGroup {
+                    log_group_name: g.name.clone(),
+                    creation_time: g.creation_time,
+                    metric_filter_count: 0,
+                    arn: format!("{}:*", group_arn(state, &g.name)),
+                    stored_bytes: g.stored_bytes,
+                    log_group_class: "STANDARD",
+                    log_group_arn: group_arn(state, &g.name),
                 })
                 .collect();
-            let mut out = json!({ "logStreams": page });
-            if start + limit < streams.len() {
-                out["nextToken"] = json!(format!("f/{}", start + limit));
-            }
-            Ok(out)
+            let next_token = (start + limit < groups.len()).then(|| format!("f/{}", start + limit));
+            reply(op, rid, &DescribeLogGroupsOutput { log_groups, next_token })
         }
-        LogsAction::GetLogEvents(input) => {
-            let group = required_str(&input, "logGroupName")?;
-            let stream = required_str(&input, "logStreamName")?;
-            if store.streams(group).is_none() {
+        LogsCall::DescribeLogStreams(input) => {
+            let group = input.group.name()?;
+            let mut streams = store.streams(&group).ok_or_else(group_missing)?;
+            if let Some(prefix) = &input.log_stream_name_prefix {
+                streams.retain(|s| s.name.starts_with(prefix.as_str()));
+            }
+            if input.order_by.as_deref() == Some("LastEventTime") {
+                streams.sort_by_key(|s| s.last_event);
+            }
+            if input.descending == Some(true) {
+                streams.reverse();
+            }
+            let limit = limit(input.limit, 50);
+            let start = offset(input.next_token.as_deref()).map(|(_, n)| n).unwrap_or(0);
+            let log_streams = streams
+                .iter()
+                .skip(start)
+                .take(limit)
+                .map(|s| LogStream {
+                    log_stream_name: s.name.clone(),
+                    creation_time: s.creation_time,
+                    first_event_timestamp: s.first_event,
+                    last_event_timestamp: s.last_event,
+                    last_ingestion_time: s.last_ingestion,
+                    upload_sequence_token: "1",
+                    arn: format!("{}:log-stream:{}", group_arn(state, &group), s.name),
+                    stored_bytes: s.stored_bytes,
+                })
+                .collect();
+            let next_token = (start + limit < streams.len()).then(|| format!("f/{}", start + limit));
+            reply(op, rid, &DescribeLogStreamsOutput { log_streams, next_token })
+        }
+        LogsCall::GetLogEvents(input) => {
+            let group = input.group.name()?;
+            if store.streams(&group).is_none() {
                 return Err(group_missing());
             }
-            let events = store.read_stream(group, stream).ok_or_else(|| ApiError::not_found("The specified log stream does not exist."))?;
-            let start_time = int_param(&input, "startTime");
-            let end_time = int_param(&input, "endTime");
+            let events = store
+                .read_stream(&group, &input.log_stream_name)
+                .ok_or_else(|| LogsError(ApiError::not_found("The specified log stream does not exist.")))?;
+            let (start_time, end_time) = (input.start_time, input.end_time);
             let events: Vec<_> = events
                 .into_iter()
                 .filter(|e| start_time.is_none_or(|t| e.timestamp >= t) && end_time.is_none_or(|t| e.timestamp < t))
                 .collect();
-            let limit = int_param(&input, "limit").unwrap_or(10_000).clamp(1, 10_000) as usize;
-            let from_head = param(&input, "startFromHead").and_then(Value::as_bool).unwrap_or(false);
-            let (lo, hi) = match offset(str_param(&input, "nextToken")?) {
+            let limit = limit(input.limit, 10_000);
+            let (lo, hi) = match offset(input.next_token.as_deref()) {
                 Some(('f', n)) => (n.min(events.len()), (n + limit).min(events.len())),
                 Some(('b', n)) => (n.min(events.len()).saturating_sub(limit), n.min(events.len())),
-                _ if from_head => (0, limit.min(events.len())),
+                _ if input.start_from_head == Some(true) => (0, limit.min(events.len())),
                 _ => (events.len().saturating_sub(limit), events.len()),
             };
-            let page: Vec<Value> = events[lo..hi]
+            let events = events[lo..hi]
                 .iter()
-                .map(|e| json!({"timestamp": e.timestamp, "message": e.message, "ingestionTime": e.ingestion_time}))
+                .map(|e| OutputLogEvent { timestamp: e.timestamp, message: e.message.clone(), ingestion_time: e.ingestion_time })
                 .collect();
-            Ok(json!({ "events": page, "nextForwardToken": format!("f/{hi}"), "nextBackwardToken": format!("b/{lo}") }))
+            reply(op, rid, &GetLogEventsOutput { events, next_forward_token: format!("f/{hi}"), next_backward_token: format!("b/{lo}") })
         }
-        LogsAction::FilterLogEvents(input) => {
-            let group = required_str(&input, "logGroupName")?;
-            let names: Option<Vec<String>> = match param(&input, "logStreamNames") {
-                Some(Value::Array(a)) => Some(a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()),
-                _ => None,
-            };
-            let pattern = FilterPattern::parse(str_param(&input, "filterPattern")?.unwrap_or(""));
+        LogsCall::FilterLogEvents(input) => {
+            let group = input.group.name()?;
+            let pattern = FilterPattern::parse(input.filter_pattern.as_deref().unwrap_or(""));
             let mut hits = store
-                .filter(group, names.as_deref(), int_param(&input, "startTime"), int_param(&input, "endTime"), &pattern)
+                .filter(&group, input.log_stream_names.as_deref(), input.start_time, input.end_time, &pattern)
                 .ok_or_else(group_missing)?;
-            if let Some(prefix) = str_param(&input, "logStreamNamePrefix")? {
-                hits.retain(|(s, _)| s.starts_with(prefix));
+            if let Some(prefix) = &input.log_stream_name_prefix {
+                hits.retain(|(s, _)| s.starts_with(prefix.as_str()));
             }
-            let limit = int_param(&input, "limit").unwrap_or(10_000).clamp(1, 10_000) as usize;
-            let start = offset(str_param(&input, "nextToken")?).map(|(_, n)| n).unwrap_or(0);
-            let page: Vec<Value> = hits
+            let limit = limit(input.limit, 10_000);
+            let start = offset(input.next_token.as_deref()).map(|(_, n)| n).unwrap_or(0);
+            let events = hits
                 .iter()
                 .enumerate()
                 .skip(start)
                 .take(limit)
-                .map(|(i, (s, e))| {
-                    json!({"logStreamName": s, "timestamp": e.timestamp, "message": e.message, "ingestionTime": e.ingestion_time, "eventId": format!("{:020}{i:08}", e.timestamp)})
+                .map(|(i, (s, e))| FilteredLogEvent {
+                    log_stream_name: s.clone(),
+                    timestamp: e.timestamp,
+                    message: e.message.clone(),
+                    ingestion_time: e.ingestion_time,
+                    event_id: format!("{:020}{i:08}", e.timestamp),
                 })
                 .collect();
-            let mut out = json!({ "events": page, "searchedLogStreams": [] });
-            if start + limit < hits.len() {
-                out["nextToken"] = json!(format!("f/{}", start + limit));
-            }
-            Ok(out)
+            let next_token = (start + limit < hits.len()).then(|| format!("f/{}", start + limit));
+            reply(op, rid, &FilterLogEventsOutput { events, searched_log_streams: Vec::new(), next_token })
         }
-    }
+    })
 }

@@ -119,17 +119,13 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
             Ok(response::json(StatusCode::OK, &v))
         }
         Action::Health => Ok(response::raw(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))),
-        Action::Logs(la) => {
+        Action::Logs(req) => {
+            // The log store reads files: off the async workers.
             let st = state.clone();
-            match tokio::task::spawn_blocking(move || logs::execute(&st, &st.logs, la)).await {
-                Ok(Ok(v)) => {
-                    let mut r = response::json(StatusCode::OK, &v);
-                    r.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
-                    Ok(r)
-                }
-                Ok(Err(e)) => Err(e),
-                Err(e) => Err(ApiError::service(format!("log query failed: {e}"))),
-            }
+            return with_request_id(match tokio::task::spawn_blocking(move || logs::execute(&st, &st.logs, req)).await {
+                Ok(r) => r,
+                Err(e) => response::error(&ApiError::service(format!("log query failed: {e}")), protocol),
+            });
         }
         Action::Lambda(req) => return with_request_id(lambda::execute(&state, req, &host).await),
         Action::GetCode { digest } => match state.control.code_zip(&digest).await {
