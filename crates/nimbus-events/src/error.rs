@@ -62,3 +62,12 @@ impl From<rusqlite::Error> for EventsError {
         EventsError::Internal(format!("database: {e}"))
     }
 }
+
+impl nimbus_protocol::AwsError for EventsError {
+    fn code(&self) -> &str {
+        self.type_name()
+    }
+    fn status(&self) -> u16 {
+        EventsError::status(self)
+    }
+}
