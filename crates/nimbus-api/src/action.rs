@@ -115,13 +115,6 @@ pub(crate) fn form_pairs(s: &str) -> impl Iterator<Item = (String, String)> + '_
     })
 }
 
-pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    query?.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (decode_component(k) == name).then(|| decode_component(v))
-    })
-}
-
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -146,7 +139,7 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
     if let Some((url_id, path, format)) = crate::function_url::match_url(header(req.headers, "host"), req.path, req.url_domain) {
         return Ok(Action::InvokeFunctionUrl(Box::new(crate::function_url::UrlRequest { url_id, format, call: http_call(path) })));
     }
-    if let Some(gateway) = crate::gateway::recognize(req.method, req.path, req.query, &req.body) {
+    if let Some(gateway) = crate::gateway::recognize(&req) {
         return Ok(Action::Gateway(gateway));
     }
     if let Some(sqs) = crate::sqs::recognize(&req) {

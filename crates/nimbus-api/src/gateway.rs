@@ -1,87 +1,185 @@
-//! API Gateway V2 (HTTP APIs) on the wire. Management: rest-json under `/v2/apis…`, parsed
-//! into typed [`GatewayCall`]s for `nimbus-gateway`, answered with its records (camelCase
-//! members) and AWS's errors (`x-amzn-ErrorType` and `{"message": ...}`). Serving: requests
+//! API Gateway V2 (HTTP APIs) on the wire. Management: rest-json under `/v2/apis…`, routed
+//! and decoded through `nimbus-protocol` against API Gateway V2's model into typed
+//! [`GatewayCall`]s for `nimbus-gateway`, answered with its records (kept in the wire form)
+//! and AWS's errors (`x-amzn-ErrorType` and `{"message": ...}`). Serving: requests
 //! to `<api-id>.<api domain>` (the Host header alone is enough) or
 //! `/_aws/execute-api/<api-id>/…`, routed by the service, sent to the integration's function
 //! as a payload format 1.0 or 2.0 event (or, Nimbus's extension, an ALB target event), and the
 //! result mapped back with API Gateway's answers for every way an integration fails.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode};
-use nimbus_gateway::model::{ApiInput, DeploymentInput, IntegrationInput, RouteInput, StageInput, ALB_FORMAT, ALB_MULTI_VALUE_FORMAT};
+use nimbus_gateway::model::{
+    ApiInput, CorsConfiguration, DeploymentInput, IntegrationInput, RouteInput, StageInput, ALB_FORMAT, ALB_MULTI_VALUE_FORMAT,
+};
 use nimbus_gateway::proxy::{self as events, Context};
 use nimbus_gateway::{GatewayError, GatewayService};
 use nimbus_model::url::Cors;
 use nimbus_model::FunctionRef;
-use serde::Serialize;
-use serde_json::{json, Value};
+use nimbus_protocol::rest::{query_pairs, rest_json, HttpRequest, Router};
+use nimbus_protocol::{calls, encode, DecodeError, Protocol, APIGATEWAYV2};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use crate::action::decode_component;
+use crate::action::RawRequest;
 use crate::proxy::{self, HttpCall, Outcome};
 use crate::response::{self, Body};
 use crate::server::AppState;
 
-/// One management request: its IAM action and the parsed call (or the error AWS answers
-/// while parsing).
+/// One management request: its operation and the decoded call (or the error AWS answers
+/// while decoding).
 #[derive(Debug)]
 pub struct GatewayRequest {
     method: Method,
+    pub operation: &'static str,
     pub call: Result<GatewayCall, GatewayError>,
-    /// `maxResults` and `nextToken` of the Get* lists.
-    page: Page,
 }
 
-/// One page of a Get* list: `nextToken` is the offset of the next item.
+calls! {
+    /// Every API Gateway V2 operation Nimbus serves, with its typed input.
+    pub enum GatewayCall {
+        CreateApi(ApiInput),
+        GetApis(ListInput),
+        GetApi(ApiRef),
+        UpdateApi(ApiCall),
+        DeleteApi(ApiRef),
+        CreateRoute(RouteCall),
+        GetRoutes(ListInput),
+        GetRoute(RouteRef),
+        UpdateRoute(RouteCall),
+        DeleteRoute(RouteRef),
+        CreateIntegration(IntegrationCall),
+        GetIntegrations(ListInput),
+        GetIntegration(IntegrationRef),
+        UpdateIntegration(IntegrationCall),
+        DeleteIntegration(IntegrationRef),
+        CreateStage(StageCall),
+        GetStages(ListInput),
+        GetStage(StageRef),
+        UpdateStage(StageCall),
+        DeleteStage(StageRef),
+        CreateDeployment(DeploymentCall),
+        GetDeployments(ListInput),
+        GetDeployment(DeploymentRef),
+    }
+}
+
+/// The Get* lists: `maxResults` and `nextToken` (the offset of the next item).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListInput {
+    api_id: Option<String>,
+    max_results: Option<String>,
+    next_token: Option<String>,
+}
+
+impl ListInput {
+    fn page(&self) -> Result<Page, GatewayError> {
+        let max = match &self.max_results {
+            None => None,
+            Some(m) => Some(
+                m.parse::<usize>().ok().filter(|m| *m > 0).ok_or_else(|| GatewayError::BadRequest(format!("Invalid maxResults {m}")))?,
+            ),
+        };
+        let offset = match &self.next_token {
+            None => 0,
+            Some(t) => t.parse().map_err(|_| GatewayError::BadRequest(format!("Invalid nextToken {t}")))?,
+        };
+        Ok(Page { max, offset })
+    }
+
+    fn api(&self) -> &str {
+        self.api_id.as_deref().unwrap_or_default()
+    }
+}
+
+/// One page of a Get* list.
 #[derive(Debug, Default, Clone, Copy)]
 struct Page {
     max: Option<usize>,
     offset: usize,
 }
 
-impl Page {
-    fn parse(query: Option<&str>) -> Result<Page, GatewayError> {
-        let max = match crate::action::query_param(query, "maxResults") {
-            None => None,
-            Some(m) => Some(
-                m.parse::<usize>().ok().filter(|m| *m > 0).ok_or_else(|| GatewayError::BadRequest(format!("Invalid maxResults {m}")))?,
-            ),
-        };
-        let offset = match crate::action::query_param(query, "nextToken") {
-            None => 0,
-            Some(t) => t.parse().map_err(|_| GatewayError::BadRequest(format!("Invalid nextToken {t}")))?,
-        };
-        Ok(Page { max, offset })
-    }
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApiRef {
+    api_id: String,
 }
 
-/// Every API Gateway V2 operation Nimbus serves, with typed inputs.
-#[derive(Debug)]
-pub enum GatewayCall {
-    CreateApi(ApiInput),
-    GetApis,
-    GetApi(String),
-    UpdateApi(String, ApiInput),
-    DeleteApi(String),
-    CreateRoute(String, RouteInput),
-    GetRoutes(String),
-    GetRoute(String, String),
-    UpdateRoute(String, String, RouteInput),
-    DeleteRoute(String, String),
-    CreateIntegration(String, IntegrationInput),
-    GetIntegrations(String),
-    GetIntegration(String, String),
-    UpdateIntegration(String, String, IntegrationInput),
-    DeleteIntegration(String, String),
-    CreateStage(String, StageInput),
-    GetStages(String),
-    GetStage(String, String),
-    UpdateStage(String, String, StageInput),
-    DeleteStage(String, String),
-    CreateDeployment(String, DeploymentInput),
-    GetDeployments(String),
-    GetDeployment(String, String),
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApiCall {
+    api_id: String,
+    #[serde(flatten)]
+    input: ApiInput,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RouteRef {
+    api_id: String,
+    route_id: String,
+}
+
+/// CreateRoute (no `RouteId`) and UpdateRoute.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RouteCall {
+    api_id: String,
+    route_id: Option<String>,
+    #[serde(flatten)]
+    input: RouteInput,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IntegrationRef {
+    api_id: String,
+    integration_id: String,
+}
+
+/// CreateIntegration (no `IntegrationId`) and UpdateIntegration.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IntegrationCall {
+    api_id: String,
+    integration_id: Option<String>,
+    #[serde(flatten)]
+    input: IntegrationInput,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StageRef {
+    api_id: String,
+    stage_name: String,
+}
+
+/// CreateStage (`StageName` in the body) and UpdateStage (`StageName` in the URI).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StageCall {
+    api_id: String,
+    #[serde(flatten)]
+    input: StageInput,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeploymentRef {
+    api_id: String,
+    deployment_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeploymentCall {
+    api_id: String,
+    #[serde(flatten)]
+    input: DeploymentInput,
 }
 
 impl GatewayRequest {
@@ -97,123 +195,116 @@ impl GatewayRequest {
     }
 }
 
-fn input<T: for<'de> serde::Deserialize<'de>>(body: &[u8]) -> Result<T, GatewayError> {
-    let body = if body.is_empty() { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body).map_err(|e| GatewayError::BadRequest(format!("Could not parse the request body: {e}")))
-}
+static ROUTER: LazyLock<Router> = LazyLock::new(|| Router::new(APIGATEWAYV2.model()));
 
 /// Recognises a management request (`/v2/apis…`).
-pub fn recognize(method: &Method, path: &str, query: Option<&str>, body: &[u8]) -> Option<GatewayRequest> {
-    let rest = path.strip_prefix("/v2/apis")?;
+pub fn recognize(req: &RawRequest<'_>) -> Option<GatewayRequest> {
+    let rest = req.path.strip_prefix("/v2/apis")?;
     if !rest.is_empty() && !rest.starts_with('/') {
         return None;
     }
-    let segs: Vec<String> = rest.split('/').filter(|s| !s.is_empty()).map(decode_component).collect();
-    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let s = |v: &str| v.to_string();
-    use GatewayCall as C;
-    let call = (|| {
-        Ok(match (method, segs.as_slice()) {
-            (&Method::POST, []) => C::CreateApi(input(body)?),
-            (&Method::GET, []) => C::GetApis,
-            (&Method::GET, [api]) => C::GetApi(s(api)),
-            (&Method::PATCH, [api]) => C::UpdateApi(s(api), input(body)?),
-            (&Method::DELETE, [api]) => C::DeleteApi(s(api)),
-            (&Method::POST, [api, "routes"]) => C::CreateRoute(s(api), input(body)?),
-            (&Method::GET, [api, "routes"]) => C::GetRoutes(s(api)),
-            (&Method::GET, [api, "routes", id]) => C::GetRoute(s(api), s(id)),
-            (&Method::PATCH, [api, "routes", id]) => C::UpdateRoute(s(api), s(id), input(body)?),
-            (&Method::DELETE, [api, "routes", id]) => C::DeleteRoute(s(api), s(id)),
-            (&Method::POST, [api, "integrations"]) => C::CreateIntegration(s(api), input(body)?),
-            (&Method::GET, [api, "integrations"]) => C::GetIntegrations(s(api)),
-            (&Method::GET, [api, "integrations", id]) => C::GetIntegration(s(api), s(id)),
-            (&Method::PATCH, [api, "integrations", id]) => C::UpdateIntegration(s(api), s(id), input(body)?),
-            (&Method::DELETE, [api, "integrations", id]) => C::DeleteIntegration(s(api), s(id)),
-            (&Method::POST, [api, "stages"]) => C::CreateStage(s(api), input(body)?),
-            (&Method::GET, [api, "stages"]) => C::GetStages(s(api)),
-            (&Method::GET, [api, "stages", name]) => C::GetStage(s(api), s(name)),
-            (&Method::PATCH, [api, "stages", name]) => C::UpdateStage(s(api), s(name), input(body)?),
-            (&Method::DELETE, [api, "stages", name]) => C::DeleteStage(s(api), s(name)),
-            (&Method::POST, [api, "deployments"]) => C::CreateDeployment(s(api), input(body)?),
-            (&Method::GET, [api, "deployments"]) => C::GetDeployments(s(api)),
-            (&Method::GET, [api, "deployments", id]) => C::GetDeployment(s(api), s(id)),
-            _ => return Err(GatewayError::NotFound(format!("No operation matches {method} {path}"))),
-        })
-    })();
-    let (call, page) = match Page::parse(query) {
-        Ok(page) => (call, page),
-        Err(e) => (Err(e), Page::default()),
+    let query = query_pairs(req.query);
+    let method = req.method.clone();
+    let Some(matched) = ROUTER.find(req.method, req.path, &query) else {
+        let e = GatewayError::NotFound(format!("No operation matches {} {}", req.method, req.path));
+        return Some(GatewayRequest { method, operation: "Unknown", call: Err(e) });
     };
-    Some(GatewayRequest { method: method.clone(), call, page })
+    let operation = matched.operation;
+    if !GatewayCall::OPERATIONS.contains(&operation) {
+        let e = GatewayError::NotFound(format!("Nimbus does not implement the API Gateway operation {operation} yet"));
+        return Some(GatewayRequest { method, operation, call: Err(e) });
+    }
+    let call = rest_json(APIGATEWAYV2.model(), &matched, &HttpRequest { headers: req.headers, query: &query, body: &req.body })
+        .and_then(|input| GatewayCall::decode(operation, input).expect("served operations decode"))
+        .map_err(decode_error);
+    Some(GatewayRequest { method, operation, call })
 }
 
-fn error(e: &GatewayError) -> Response<Body> {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut r = response::json(status, &json!({ "message": e.to_string() }));
-    r.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(e.type_name()));
-    r
+/// API Gateway's answer to a request that does not fit its operation's input shape (members
+/// by their wire names, as its messages name them).
+fn decode_error(e: DecodeError) -> GatewayError {
+    let wire = |member: &str| {
+        let mut c = member.chars();
+        c.next().map(|f| f.to_lowercase().chain(c).collect::<String>()).unwrap_or_default()
+    };
+    match e {
+        DecodeError::Missing { member } => GatewayError::BadRequest(format!("Invalid input: {} is required", wire(&member))),
+        DecodeError::Type { member, expected, value } | DecodeError::Binding { member, expected, value } => {
+            GatewayError::BadRequest(format!("Invalid input: {} must be a {expected}, got {value}", wire(&member)))
+        }
+        DecodeError::Malformed(m) | DecodeError::Shape(m) => GatewayError::BadRequest(format!("Could not parse the request body: {m}")),
+    }
 }
 
-fn one<T: Serialize>(status: StatusCode, v: Result<T, GatewayError>) -> Result<Response<Body>, GatewayError> {
-    let v = serde_json::to_value(v?).map_err(|e| GatewayError::Internal(e.to_string()))?;
-    Ok(response::json(status, &v))
+/// A Get* list's answer: `{"Items": [...], "NextToken"}` in wire form.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Items<'a, T> {
+    items: &'a [T],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
-fn items<T: Serialize>(page: Page, v: Result<Vec<T>, GatewayError>) -> Result<Response<Body>, GatewayError> {
-    let all = v?;
+fn items<T: Serialize>(op: &str, rid: &str, page: Page, all: Vec<T>) -> Response<Bytes> {
     let end = page.max.map_or(all.len(), |m| page.offset.saturating_add(m).min(all.len()));
     let shown = all.get(page.offset.min(all.len())..end).unwrap_or_default();
-    let mut body = json!({ "items": serde_json::to_value(shown).map_err(|e| GatewayError::Internal(e.to_string()))? });
-    if end < all.len() {
-        body["nextToken"] = json!(end.to_string());
-    }
-    Ok(response::json(StatusCode::OK, &body))
+    let next_token = (end < all.len()).then(|| end.to_string());
+    encode::rest_from_wire(&APIGATEWAYV2, op, &Items { items: shown, next_token }, rid)
 }
 
-fn deleted(v: Result<(), GatewayError>) -> Result<Response<Body>, GatewayError> {
-    v.map(|()| response::empty(StatusCode::NO_CONTENT))
+#[derive(Serialize)]
+struct Empty {}
+
+/// One record as the answer.
+fn one<T: Serialize>(op: &str, rid: &str, v: Result<T, GatewayError>) -> Result<Response<Bytes>, GatewayError> {
+    v.map(|v| encode::rest_from_wire(&APIGATEWAYV2, op, &v, rid))
 }
 
-/// Runs a management request.
+/// Runs a management request. The service's records are kept in API Gateway's wire form, so
+/// each is the answer as it is.
 pub fn execute(svc: &GatewayService, req: GatewayRequest) -> Response<Body> {
     use GatewayCall as C;
-    const CREATED: StatusCode = StatusCode::CREATED;
-    const OK: StatusCode = StatusCode::OK;
-    let page = req.page;
+    let rid = uuid::Uuid::new_v4().to_string();
+    let rid = rid.as_str();
+    let op = req.operation;
+    let deleted = |v: Result<(), GatewayError>| v.map(|()| encode::rest(&APIGATEWAYV2, op, &Empty {}, None, rid));
     let result = req.call.and_then(|call| match call {
-        C::CreateApi(i) => one(CREATED, svc.create_api(i)),
-        C::GetApis => items(page, Ok(svc.get_apis())),
-        C::GetApi(a) => one(OK, svc.get_api(&a)),
-        C::UpdateApi(a, i) => one(OK, svc.update_api(&a, i)),
-        C::DeleteApi(a) => deleted(svc.delete_api(&a)),
-        C::CreateRoute(a, i) => one(CREATED, svc.create_route(&a, i)),
-        C::GetRoutes(a) => items(page, svc.get_routes(&a)),
-        C::GetRoute(a, id) => one(OK, svc.get_route(&a, &id)),
-        C::UpdateRoute(a, id, i) => one(OK, svc.update_route(&a, &id, i)),
-        C::DeleteRoute(a, id) => deleted(svc.delete_route(&a, &id)),
-        C::CreateIntegration(a, i) => one(CREATED, svc.create_integration(&a, i)),
-        C::GetIntegrations(a) => items(page, svc.get_integrations(&a)),
-        C::GetIntegration(a, id) => one(OK, svc.get_integration(&a, &id)),
-        C::UpdateIntegration(a, id, i) => one(OK, svc.update_integration(&a, &id, i)),
-        C::DeleteIntegration(a, id) => deleted(svc.delete_integration(&a, &id)),
-        C::CreateStage(a, i) => one(CREATED, svc.create_stage(&a, i)),
-        C::GetStages(a) => items(page, svc.get_stages(&a)),
-        C::GetStage(a, n) => one(OK, svc.get_stage(&a, &n)),
-        C::UpdateStage(a, n, i) => one(OK, svc.update_stage(&a, &n, i)),
-        C::DeleteStage(a, n) => deleted(svc.delete_stage(&a, &n)),
-        C::CreateDeployment(a, i) => one(CREATED, svc.create_deployment(&a, i)),
-        C::GetDeployments(a) => items(page, svc.get_deployments(&a)),
-        C::GetDeployment(a, id) => one(OK, svc.get_deployment(&a, &id)),
-    });
-    match result {
-        Ok(r) => r,
-        Err(e) => {
-            if matches!(e, GatewayError::Internal(_)) {
-                tracing::error!("{e}");
-            }
-            error(&e)
+        C::CreateApi(i) => one(op, rid, svc.create_api(i)),
+        C::GetApis(l) => Ok(items(op, rid, l.page()?, svc.get_apis())),
+        C::GetApi(a) => one(op, rid, svc.get_api(&a.api_id)),
+        C::UpdateApi(c) => one(op, rid, svc.update_api(&c.api_id, c.input)),
+        C::DeleteApi(a) => deleted(svc.delete_api(&a.api_id)),
+        C::CreateRoute(c) => one(op, rid, svc.create_route(&c.api_id, c.input)),
+        C::GetRoutes(l) => Ok(items(op, rid, l.page()?, svc.get_routes(l.api())?)),
+        C::GetRoute(r) => one(op, rid, svc.get_route(&r.api_id, &r.route_id)),
+        C::UpdateRoute(c) => one(op, rid, svc.update_route(&c.api_id, c.route_id.as_deref().unwrap_or_default(), c.input)),
+        C::DeleteRoute(r) => deleted(svc.delete_route(&r.api_id, &r.route_id)),
+        C::CreateIntegration(c) => one(op, rid, svc.create_integration(&c.api_id, c.input)),
+        C::GetIntegrations(l) => Ok(items(op, rid, l.page()?, svc.get_integrations(l.api())?)),
+        C::GetIntegration(r) => one(op, rid, svc.get_integration(&r.api_id, &r.integration_id)),
+        C::UpdateIntegration(c) => {
+            one(op, rid, svc.update_integration(&c.api_id, c.integration_id.as_deref().unwrap_or_default(), c.input))
         }
-    }
+        C::DeleteIntegration(r) => deleted(svc.delete_integration(&r.api_id, &r.integration_id)),
+        C::CreateStage(c) => one(op, rid, svc.create_stage(&c.api_id, c.input)),
+        C::GetStages(l) => Ok(items(op, rid, l.page()?, svc.get_stages(l.api())?)),
+        C::GetStage(r) => one(op, rid, svc.get_stage(&r.api_id, &r.stage_name)),
+        C::UpdateStage(c) => {
+            let name = c.input.stage_name.clone().unwrap_or_default();
+            one(op, rid, svc.update_stage(&c.api_id, &name, c.input))
+        }
+        C::DeleteStage(r) => deleted(svc.delete_stage(&r.api_id, &r.stage_name)),
+        C::CreateDeployment(c) => one(op, rid, svc.create_deployment(&c.api_id, c.input)),
+        C::GetDeployments(l) => Ok(items(op, rid, l.page()?, svc.get_deployments(l.api())?)),
+        C::GetDeployment(r) => one(op, rid, svc.get_deployment(&r.api_id, &r.deployment_id)),
+    });
+    let response = result.unwrap_or_else(|e| {
+        if matches!(e, GatewayError::Internal(_)) {
+            tracing::error!(operation = op, "apigateway: {e}");
+        }
+        encode::error(&APIGATEWAYV2, Protocol::RestJson, &e, rid)
+    });
+    response.map(http_body_util::Full::new)
 }
 
 // ---- serving ---------------------------------------------------------------------------
@@ -268,15 +359,14 @@ fn apigw_request_id() -> String {
 }
 
 /// An HTTP API's `corsConfiguration` as the CORS rules function URLs also use.
-fn cors_of(v: &Value) -> Cors {
-    let list = |k: &str| v[k].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+fn cors_of(c: &CorsConfiguration) -> Cors {
     Cors {
-        allow_credentials: v["allowCredentials"].as_bool().unwrap_or(false),
-        allow_headers: list("allowHeaders"),
-        allow_methods: list("allowMethods"),
-        allow_origins: list("allowOrigins"),
-        expose_headers: list("exposeHeaders"),
-        max_age: v["maxAge"].as_u64().and_then(|m| u32::try_from(m).ok()),
+        allow_credentials: c.allow_credentials.unwrap_or(false),
+        allow_headers: c.allow_headers.clone().unwrap_or_default(),
+        allow_methods: c.allow_methods.clone().unwrap_or_default(),
+        allow_origins: c.allow_origins.clone().unwrap_or_default(),
+        expose_headers: c.expose_headers.clone().unwrap_or_default(),
+        max_age: c.max_age.and_then(|m| u32::try_from(m).ok()),
     }
 }
 
@@ -410,13 +500,29 @@ mod tests {
         assert_eq!(match_api(None, "/_aws/execute-api/UPPER12345/", d), None);
     }
 
+    fn recognized(method: Method, path: &str, body: &'static [u8]) -> Option<GatewayRequest> {
+        let headers = http::HeaderMap::new();
+        recognize(&RawRequest {
+            url_domain: "lambda-url.us-east-1.localhost",
+            api_domain: "execute-api.us-east-1.localhost",
+            source_ip: "127.0.0.1".into(),
+            method: &method,
+            path,
+            query: None,
+            headers: &headers,
+            body: Bytes::from_static(body),
+        })
+    }
+
     #[test]
     fn management_paths() {
-        let r = recognize(&Method::POST, "/v2/apis/abc/routes", None, br#"{"routeKey":"GET /x"}"#).unwrap();
-        assert!(matches!(r.call, Ok(GatewayCall::CreateRoute(a, RouteInput { route_key: Some(k), .. })) if a == "abc" && k == "GET /x"));
-        let r = recognize(&Method::GET, "/v2/apis/abc/stages/%24default", None, b"").unwrap();
-        assert!(matches!(r.call, Ok(GatewayCall::GetStage(_, n)) if n == "$default"));
-        assert!(recognize(&Method::GET, "/v2/apisx", None, b"").is_none());
-        assert!(matches!(recognize(&Method::POST, "/v2/apis", None, b"{").unwrap().call, Err(GatewayError::BadRequest(_))));
+        let r = recognized(Method::POST, "/v2/apis/abc/routes", br#"{"routeKey":"GET /x"}"#).unwrap();
+        assert!(matches!(r.call, Ok(GatewayCall::CreateRoute(RouteCall { api_id, input: RouteInput { route_key: Some(k), .. }, .. }))
+            if api_id == "abc" && k == "GET /x"));
+        let r = recognized(Method::GET, "/v2/apis/abc/stages/%24default", b"").unwrap();
+        assert!(matches!(r.call, Ok(GatewayCall::GetStage(StageRef { stage_name, .. })) if stage_name == "$default"));
+        assert!(recognized(Method::GET, "/v2/apisx", b"").is_none());
+        assert!(matches!(recognized(Method::POST, "/v2/apis", b"{").unwrap().call, Err(GatewayError::BadRequest(_))));
+        assert!(matches!(recognized(Method::PUT, "/v2/apis/abc", b"").unwrap().call, Err(GatewayError::NotFound(_))));
     }
 }

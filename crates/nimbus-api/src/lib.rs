@@ -20,11 +20,11 @@ mod sqs;
 pub use action::Action;
 pub use server::{serve, AppState};
 
-/// Walks the models of SQS, SNS, EventBridge, Logs and Lambda: every operation Nimbus serves exists in the model, and its
+/// Walks the models of every service Nimbus serves: every operation Nimbus serves exists in the model, and its
 /// typed input accepts an input with every member the model defines, at the model's types.
 #[cfg(test)]
 mod model_walk {
-    use nimbus_protocol::{decode, Service, EVENTS, LAMBDA, LOGS, SNS, SQS};
+    use nimbus_protocol::{decode, Service, APIGATEWAYV2, EVENTS, LAMBDA, LOGS, SNS, SQS};
 
     fn walk(service: &Service, operations: &[&str], decode_call: impl Fn(&str, nimbus_protocol::Input) -> Result<(), String>) {
         let model = service.model();
@@ -48,6 +48,9 @@ mod model_walk {
         });
         walk(&EVENTS, crate::events::EventsCall::OPERATIONS, |op, i| {
             crate::events::EventsCall::decode(op, i).expect("served").map(drop).map_err(|e| e.to_string())
+        });
+        walk(&APIGATEWAYV2, crate::gateway::GatewayCall::OPERATIONS, |op, i| {
+            crate::gateway::GatewayCall::decode(op, i).expect("served").map(drop).map_err(|e| e.to_string())
         });
         walk(&LOGS, crate::logs::LogsCall::OPERATIONS, |op, i| {
             crate::logs::LogsCall::decode(op, i).expect("served").map(drop).map_err(|e| e.to_string())

@@ -43,3 +43,12 @@ impl From<rusqlite::Error> for GatewayError {
         GatewayError::Internal(format!("database: {e}"))
     }
 }
+
+impl nimbus_protocol::AwsError for GatewayError {
+    fn code(&self) -> &str {
+        self.type_name()
+    }
+    fn status(&self) -> u16 {
+        GatewayError::status(self)
+    }
+}

@@ -1,7 +1,8 @@
 //! The records of an HTTP API (API, route, integration, stage, deployment) as API Gateway V2
 //! names them: serialized, each is exactly the JSON object the management API returns
 //! (members in camelCase, as botocore's model gives their `locationName`), and what
-//! `gateway.db` stores.
+//! `gateway.db` stores. The inputs are named as the model names members (the protocol layer
+//! maps wire names to them).
 
 use std::collections::BTreeMap;
 
@@ -17,7 +18,7 @@ pub struct Api {
     pub api_endpoint: String,
     pub api_key_selection_expression: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cors_configuration: Option<serde_json::Value>,
+    pub cors_configuration: Option<CorsConfiguration>,
     pub created_date: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -29,6 +30,52 @@ pub struct Api {
     pub tags: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+}
+
+/// An API's CORS configuration, applied to every route (stored in camelCase, the wire
+/// form; read from a decoded input under the model's member names too).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CorsConfiguration {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "AllowCredentials")]
+    pub allow_credentials: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "AllowHeaders")]
+    pub allow_headers: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "AllowMethods")]
+    pub allow_methods: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "AllowOrigins")]
+    pub allow_origins: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "ExposeHeaders")]
+    pub expose_headers: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "MaxAge")]
+    pub max_age: Option<i64>,
+}
+
+/// A stage's route settings (stored and returned; Nimbus does not throttle by them).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "DataTraceEnabled")]
+    pub data_trace_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "DetailedMetricsEnabled")]
+    pub detailed_metrics_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "LoggingLevel")]
+    pub logging_level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "ThrottlingBurstLimit")]
+    pub throttling_burst_limit: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "ThrottlingRateLimit")]
+    pub throttling_rate_limit: Option<f64>,
 }
 
 /// A route: `GET /items/{id}`, `ANY /{proxy+}` or `$default`, and its target.
@@ -83,8 +130,8 @@ pub struct Stage {
     pub deployment_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    pub default_route_settings: serde_json::Value,
-    pub route_settings: serde_json::Value,
+    pub default_route_settings: RouteSettings,
+    pub route_settings: BTreeMap<String, RouteSettings>,
     #[serde(default)]
     pub stage_variables: BTreeMap<String, String>,
     #[serde(default)]
@@ -114,7 +161,7 @@ pub struct Snapshot {
 
 /// CreateApi / UpdateApi input (members as in botocore's model; all optional for updates).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "PascalCase")]
 pub struct ApiInput {
     pub name: Option<String>,
     pub protocol_type: Option<String>,
@@ -124,14 +171,14 @@ pub struct ApiInput {
     pub target: Option<String>,
     pub route_selection_expression: Option<String>,
     pub api_key_selection_expression: Option<String>,
-    pub cors_configuration: Option<serde_json::Value>,
+    pub cors_configuration: Option<CorsConfiguration>,
     pub disable_execute_api_endpoint: Option<bool>,
     pub tags: Option<BTreeMap<String, String>>,
 }
 
 /// CreateRoute / UpdateRoute input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "PascalCase")]
 pub struct RouteInput {
     pub route_key: Option<String>,
     pub target: Option<String>,
@@ -141,7 +188,7 @@ pub struct RouteInput {
 
 /// CreateIntegration / UpdateIntegration input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "PascalCase")]
 pub struct IntegrationInput {
     pub integration_type: Option<String>,
     pub integration_uri: Option<String>,
@@ -155,21 +202,21 @@ pub struct IntegrationInput {
 
 /// CreateStage / UpdateStage input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "PascalCase")]
 pub struct StageInput {
     pub stage_name: Option<String>,
     pub auto_deploy: Option<bool>,
     pub deployment_id: Option<String>,
     pub description: Option<String>,
     pub stage_variables: Option<BTreeMap<String, String>>,
-    pub default_route_settings: Option<serde_json::Value>,
-    pub route_settings: Option<serde_json::Value>,
+    pub default_route_settings: Option<RouteSettings>,
+    pub route_settings: Option<BTreeMap<String, RouteSettings>>,
     pub tags: Option<BTreeMap<String, String>>,
 }
 
 /// CreateDeployment input.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "PascalCase")]
 pub struct DeploymentInput {
     pub description: Option<String>,
     pub stage_name: Option<String>,

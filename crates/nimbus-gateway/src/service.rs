@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::GatewayError;
 use crate::model::{
-    Api, ApiInput, Deployment, DeploymentInput, Integration, IntegrationInput, Route, RouteInput, Snapshot, Stage, StageInput,
-    PAYLOAD_FORMATS,
+    Api, ApiInput, Deployment, DeploymentInput, Integration, IntegrationInput, Route, RouteInput, RouteSettings, Snapshot, Stage,
+    StageInput, PAYLOAD_FORMATS,
 };
 use crate::routing::{RouteKey, RouteTable};
 use crate::store::{self, Kind};
@@ -80,8 +80,8 @@ pub struct Resolved {
 /// What serving needs of an API before it picks a route.
 #[derive(Debug, Clone)]
 pub struct ApiFront {
-    /// The API's `corsConfiguration` (AWS's camelCase members).
-    pub cors: Option<serde_json::Value>,
+    /// The API's CORS configuration.
+    pub cors: Option<crate::model::CorsConfiguration>,
     pub disable_execute_api_endpoint: bool,
 }
 
@@ -666,8 +666,8 @@ fn new_stage(name: &str, auto_deploy: bool, created: &str) -> Stage {
         last_updated_date: created.to_string(),
         deployment_id: None,
         description: None,
-        default_route_settings: serde_json::json!({ "detailedMetricsEnabled": false }),
-        route_settings: serde_json::json!({}),
+        default_route_settings: RouteSettings { detailed_metrics_enabled: Some(false), ..RouteSettings::default() },
+        route_settings: BTreeMap::new(),
         stage_variables: BTreeMap::new(),
         tags: BTreeMap::new(),
         api_gateway_managed: false,

@@ -74,10 +74,14 @@ pub fn rest<T: Serialize>(
                     _ => {}
                 }
             }
+            let json = |v: &Value| Bytes::from(serde_json::to_vec(v).expect("serializes"));
             match (payload, shape.payload.as_deref()) {
                 (Some((bytes, content_type)), Some(_)) => Some((bytes, content_type)),
-                (_, Some(p)) => obj.remove(p).map(|v| (Bytes::from(serde_json::to_vec(&v).expect("serializes")), "application/json")),
-                (_, None) => Some((Bytes::from(serde_json::to_vec(&obj).expect("serializes")), "application/json")),
+                (_, Some(p)) => {
+                    let member = shape.member(p).expect("the payload is a member");
+                    obj.remove(p).map(|v| (json(&crate::rest::to_wire(model, member, v)), "application/json"))
+                }
+                (_, None) => Some((json(&crate::rest::to_wire(model, out, Value::Object(std::mem::take(obj)))), "application/json")),
             }
         }
         _ => None,
@@ -102,6 +106,19 @@ pub fn rest<T: Serialize>(
         }
     }
     r
+}
+
+/// Writes a rest-json answer from an output kept in its wire form (a service whose records
+/// are stored exactly as the API returns them, in `locationName`s): read back under the
+/// model's member names, then written as [`rest`] writes any output.
+pub fn rest_from_wire<T: Serialize>(service: &Service, operation: &str, wire: &T, request_id: &str) -> Response<Bytes> {
+    let model = service.model();
+    let value = serde_json::to_value(wire).expect("typed outputs serialize");
+    let value = match model.operation(operation).and_then(|o| o.output.as_ref()) {
+        Some(out) => crate::rest::from_wire(model, out, value),
+        None => value,
+    };
+    rest(service, operation, &value, None, request_id)
 }
 
 /// Writes an operation's empty answer (operations without an output shape).
@@ -182,8 +199,17 @@ pub fn error(service: &Service, protocol: Protocol, error: &dyn AwsError, reques
                 #[serde(rename = "Reason", skip_serializing_if = "Option::is_none")]
                 reason: Option<&'a str>,
             }
+            #[derive(Serialize)]
+            struct MessageOnly<'a> {
+                message: &'a str,
+            }
             let fault = if error.sender_fault() { "User" } else { "Service" };
-            let body = serde_json::to_vec(&RestJsonError { fault, message: &message, reason: error.reason() }).expect("serializes");
+            let body = if service.rest_error_fault {
+                serde_json::to_vec(&RestJsonError { fault, message: &message, reason: error.reason() })
+            } else {
+                serde_json::to_vec(&MessageOnly { message: &message })
+            }
+            .expect("serializes");
             let mut r = respond(status, protocol.content_type(), Bytes::from(body), request_id);
             if let Ok(h) = HeaderValue::from_str(error.code()) {
                 r.headers_mut().insert("x-amzn-errortype", h);

@@ -54,6 +54,9 @@ pub struct Service {
     pub json_type_prefix: &'static str,
     /// Whether query errors carry an empty `<Detail/>` (SQS's do).
     pub query_error_detail: bool,
+    /// Whether rest-json error bodies carry Lambda's `Type` (`User`/`Service`) beside the
+    /// message; API Gateway's carry the message alone.
+    pub rest_error_fault: bool,
 }
 
 impl Service {
@@ -82,17 +85,19 @@ vendored! {
 }
 
 /// Amazon SQS (awsJson 1.0 with query-compatible errors, and awsQuery).
-pub static SQS: Service = Service { model: &SQS_MODEL, json_type_prefix: "com.amazonaws.sqs#", query_error_detail: true };
+pub static SQS: Service =
+    Service { model: &SQS_MODEL, json_type_prefix: "com.amazonaws.sqs#", query_error_detail: true, rest_error_fault: false };
 /// Amazon SNS (awsQuery).
-pub static SNS: Service = Service { model: &SNS_MODEL, json_type_prefix: "", query_error_detail: false };
+pub static SNS: Service = Service { model: &SNS_MODEL, json_type_prefix: "", query_error_detail: false, rest_error_fault: false };
 /// Amazon EventBridge (awsJson 1.1).
-pub static EVENTS: Service = Service { model: &EVENTS_MODEL, json_type_prefix: "", query_error_detail: false };
+pub static EVENTS: Service = Service { model: &EVENTS_MODEL, json_type_prefix: "", query_error_detail: false, rest_error_fault: false };
 /// Amazon CloudWatch Logs (awsJson 1.1).
-pub static LOGS: Service = Service { model: &LOGS_MODEL, json_type_prefix: "", query_error_detail: false };
+pub static LOGS: Service = Service { model: &LOGS_MODEL, json_type_prefix: "", query_error_detail: false, rest_error_fault: false };
 /// AWS Lambda (rest-json).
-pub static LAMBDA: Service = Service { model: &LAMBDA_MODEL, json_type_prefix: "", query_error_detail: false };
+pub static LAMBDA: Service = Service { model: &LAMBDA_MODEL, json_type_prefix: "", query_error_detail: false, rest_error_fault: true };
 /// Amazon API Gateway V2 (rest-json).
-pub static APIGATEWAYV2: Service = Service { model: &APIGATEWAYV2_MODEL, json_type_prefix: "", query_error_detail: false };
+pub static APIGATEWAYV2: Service =
+    Service { model: &APIGATEWAYV2_MODEL, json_type_prefix: "", query_error_detail: false, rest_error_fault: false };
 
 /// Declares a service's closed set of typed calls: one variant per operation, holding its
 /// typed input. Generates `decode(operation, Input)` (the only way from a decoded request

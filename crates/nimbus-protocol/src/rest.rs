@@ -178,7 +178,7 @@ pub fn rest_json(model: &Model, matched: &Matched<'_>, req: &HttpRequest<'_>) ->
     let payload_member = shape.payload.as_deref().and_then(|p| shape.member(p).map(|r| (p, r)));
     let mut obj = match payload_member {
         Some(_) => Map::new(),
-        None => json_object(req.body)?,
+        None => from_wire_members(model, input_ref, json_object(req.body)?),
     };
     let mut raw_payload = None;
     if let Some((name, r)) = payload_member {
@@ -189,7 +189,7 @@ pub fn rest_json(model: &Model, matched: &Matched<'_>, req: &HttpRequest<'_>) ->
             }
             _ if req.body.is_empty() => {}
             _ => {
-                obj.insert(name.to_string(), Value::Object(json_object(req.body)?));
+                obj.insert(name.to_string(), from_wire(model, r, Value::Object(json_object(req.body)?)));
             }
         }
     }
@@ -293,4 +293,61 @@ fn scalar(model: &Model, r: &ShapeRef, text: &str, wire: &str) -> Result<Value, 
         },
         _ => Value::String(text.to_string()),
     })
+}
+
+/// A JSON body's members under their model names: the REST protocols key a member by its
+/// `locationName` when the model gives one (API Gateway's `name` for `Name`). Members the
+/// shape does not define are dropped; members bound elsewhere (URI, headers) are not read
+/// from the body.
+fn from_wire_members(model: &Model, r: &ShapeRef, obj: Map<String, Value>) -> Map<String, Value> {
+    match from_wire(model, r, Value::Object(obj)) {
+        Value::Object(o) => o,
+        _ => Map::new(),
+    }
+}
+
+pub(crate) fn from_wire(model: &Model, r: &ShapeRef, value: Value) -> Value {
+    rename(model, r, value, Direction::FromWire)
+}
+
+pub(crate) fn to_wire(model: &Model, r: &ShapeRef, value: Value) -> Value {
+    rename(model, r, value, Direction::ToWire)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    FromWire,
+    ToWire,
+}
+
+fn rename(model: &Model, r: &ShapeRef, value: Value, dir: Direction) -> Value {
+    let shape = model.shape(r);
+    match (shape.kind, value) {
+        (ShapeType::Structure, Value::Object(mut obj)) => {
+            let mut out = Map::new();
+            for (name, member) in &shape.members {
+                if member.location.is_some() {
+                    continue;
+                }
+                let wire = member.location_name.as_deref().unwrap_or(name);
+                let (from, to) = match dir {
+                    Direction::FromWire => (wire, name.as_str()),
+                    Direction::ToWire => (name.as_str(), wire),
+                };
+                if let Some(v) = obj.remove(from) {
+                    out.insert(to.to_string(), rename(model, member, v, dir));
+                }
+            }
+            Value::Object(out)
+        }
+        (ShapeType::List, Value::Array(items)) => {
+            let member = shape.member.as_ref().expect("list shapes have a member");
+            Value::Array(items.into_iter().map(|i| rename(model, member, i, dir)).collect())
+        }
+        (ShapeType::Map, Value::Object(obj)) => {
+            let v_ref = shape.value.as_ref().expect("map shapes have a value");
+            Value::Object(obj.into_iter().map(|(k, v)| (k, rename(model, v_ref, v, dir))).collect())
+        }
+        (_, v) => v,
+    }
 }

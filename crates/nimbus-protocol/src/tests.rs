@@ -342,3 +342,31 @@ fn rest_json_answers_bind_headers_status_and_payload() {
     let r = encode::rest(&crate::LAMBDA, "DeleteFunction", &json!({"StatusCode": 204}), None, "rid");
     assert_eq!((r.status().as_u16(), r.body().len()), (204, 0));
 }
+
+#[test]
+fn rest_json_bodies_use_location_names_on_the_wire() {
+    use crate::rest::{query_pairs, rest_json, HttpRequest, Router};
+    let model = crate::APIGATEWAYV2.model();
+    let router = Router::new(model);
+    let q = query_pairs(None);
+    let m = router.find(&http::Method::PATCH, "/v2/apis/abc123defg/routes/r1", &q).expect("UpdateRoute");
+    assert_eq!(m.operation, "UpdateRoute");
+    let body = bytes::Bytes::from_static(br#"{"routeKey":"GET /x","target":"integrations/i","unknown":1}"#);
+    let input = rest_json(model, &m, &HttpRequest { headers: &http::HeaderMap::new(), query: &q, body: &body }).expect("decodes");
+    assert_eq!(
+        input.parse::<Value>().expect("json"),
+        json!({"ApiId": "abc123defg", "RouteId": "r1", "RouteKey": "GET /x", "Target": "integrations/i"})
+    );
+    // Required members are checked under their model names, found under their wire names.
+    let m = router.find(&http::Method::POST, "/v2/apis", &q).expect("CreateApi");
+    let body = bytes::Bytes::from_static(br#"{"name":"a"}"#);
+    let e = rest_json(model, &m, &HttpRequest { headers: &http::HeaderMap::new(), query: &q, body: &body }).expect_err("ProtocolType");
+    assert_eq!(e, DecodeError::Missing { member: "ProtocolType".into() });
+
+    let out = json!({"ApiId": "abc123defg", "Name": "a", "CorsConfiguration": {"AllowOrigins": ["*"]}, "Tags": {"K": "v"}});
+    let r = encode::rest(&crate::APIGATEWAYV2, "GetApi", &out, None, "rid");
+    assert_eq!(
+        serde_json::from_slice::<Value>(r.body()).expect("json"),
+        json!({"apiId": "abc123defg", "name": "a", "corsConfiguration": {"allowOrigins": ["*"]}, "tags": {"K": "v"}})
+    );
+}

@@ -38,14 +38,13 @@ pub fn recognize(req: &RawRequest<'_>) -> Option<LambdaRequest> {
     let query = query_pairs(req.query);
     let matched = ROUTER.find(req.method, req.path, &query)?;
     let operation = matched.operation;
+    if !LambdaCall::OPERATIONS.contains(&operation) {
+        let e = ApiError::new(ErrorCode::UnknownOperation, format!("Nimbus does not implement the Lambda operation {operation} yet"));
+        return Some(LambdaRequest { operation, call: Err(e) });
+    }
     let call = rest_json(LAMBDA.model(), &matched, &HttpRequest { headers: req.headers, query: &query, body: &req.body })
-        .map_err(decode_error)
-        .and_then(|input| match LambdaCall::decode(operation, input) {
-            Some(call) => call.map_err(decode_error),
-            None => {
-                Err(ApiError::new(ErrorCode::UnknownOperation, format!("Nimbus does not implement the Lambda operation {operation} yet")))
-            }
-        });
+        .and_then(|input| LambdaCall::decode(operation, input).expect("served operations decode"))
+        .map_err(decode_error);
     Some(LambdaRequest { operation, call })
 }
 
