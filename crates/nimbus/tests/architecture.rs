@@ -18,7 +18,7 @@ fn cargo_graph(root: &Path) -> BTreeMap<String, Vec<String>> {
             if line.starts_with('[') {
                 in_deps = line == "[dependencies]";
             } else if in_deps && line.starts_with("nimbus-") {
-                let dep = line.split(|c: char| c == '.' || c == ' ' || c == '=').next().expect("a name");
+                let dep = line.split(['.', ' ', '=']).next().expect("a name");
                 deps.push(dep.to_string());
             }
         }
