@@ -16,6 +16,7 @@ use clap::Parser;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 
+mod protocol;
 mod sqs;
 
 #[derive(Parser)]
@@ -70,6 +71,9 @@ struct Args {
     /// Measure only the SQS API (SendMessage, ReceiveMessage + DeleteMessage).
     #[arg(long)]
     sqs_only: bool,
+    /// Measure only the protocol layer's decoding and encoding, in-process (no server).
+    #[arg(long)]
+    protocol: bool,
 }
 
 struct Server {
@@ -547,6 +551,11 @@ fn machine() -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.protocol {
+        println!("machine: {}", machine());
+        protocol::bench(args.seconds);
+        return Ok(());
+    }
     let server = start_server(&args)?;
     let mut s = connect(&server.addr).await?;
     println!("machine: {}", machine());
