@@ -15,7 +15,9 @@ use nimbus_model::{ApiError, ErrorCode};
 use tokio::net::TcpListener;
 
 use crate::action::{self, Action, RawRequest};
-use crate::response::{self, Body, Protocol};
+use nimbus_protocol::{encode, Protocol, LAMBDA, LOGS};
+
+use crate::response::{self, Body};
 use crate::{lambda, logs};
 
 /// Largest request body read: a 50 MB zip, base64-encoded inside JSON.
@@ -67,12 +69,12 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
 
 async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::SocketAddr) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let protocol = if parts.headers.contains_key("x-amz-target") { Protocol::AwsJson } else { Protocol::RestJson };
+    let json_target = parts.headers.contains_key("x-amz-target");
     let body: Bytes = match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => c.to_bytes(),
         Err(_) => {
             let e = ApiError::new(ErrorCode::RequestEntityTooLarge, format!("Request must be smaller than {MAX_BODY} bytes"));
-            return response::error(&e, protocol);
+            return edge_error(json_target, e);
         }
     };
     let raw = RawRequest {
@@ -87,24 +89,33 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     };
     let action = match action::parse(raw) {
         Ok(a) => a,
-        Err(e) => return with_request_id(response::error(&e, protocol)),
+        Err(e) => return edge_error(json_target, e),
     };
     tracing::debug!(action = action.name(), "request");
     let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
-    let result = match action {
-        Action::InvokeFunctionUrl(req) => Ok(crate::function_url::serve(&state, *req).await),
-        Action::InvokeApi(req) => return crate::gateway::serve(&state, *req).await,
+    match action {
+        Action::InvokeFunctionUrl(req) => with_request_id(crate::function_url::serve(&state, *req).await),
+        Action::InvokeApi(req) => crate::gateway::serve(&state, *req).await,
         Action::Gateway(req) => {
             // Changes commit to SQLite with fsync: off the async workers.
             let gateway = state.gateway.clone();
-            return with_request_id(match tokio::task::spawn_blocking(move || crate::gateway::execute(&gateway, req)).await {
+            match tokio::task::spawn_blocking(move || crate::gateway::execute(&gateway, req)).await {
                 Ok(r) => r,
-                Err(e) => response::error(&ApiError::service(format!("API Gateway request failed: {e}")), protocol),
-            });
+                Err(e) => edge_error(false, ApiError::service(format!("API Gateway request failed: {e}"))),
+            }
         }
-        Action::Sqs(req) => return crate::sqs::execute(&state.queues, req).await,
-        Action::Events(req) => return crate::events::execute(&state.events, req).await,
-        Action::Sns(req) => return crate::sns::execute(&state.topics, req).await,
+        Action::Sqs(req) => crate::sqs::execute(&state.queues, req).await,
+        Action::Events(req) => crate::events::execute(&state.events, req).await,
+        Action::Sns(req) => crate::sns::execute(&state.topics, req).await,
+        Action::Logs(req) => {
+            // The log store reads files: off the async workers.
+            let st = state.clone();
+            match tokio::task::spawn_blocking(move || logs::execute(&st, &st.logs, req)).await {
+                Ok(r) => r,
+                Err(e) => edge_error(true, ApiError::service(format!("log query failed: {e}"))),
+            }
+        }
+        Action::Lambda(req) => lambda::execute(&state, req, &host).await,
         Action::Status => {
             let mut v = state.status.clone();
             let (idle, busy) = state.invoker.pool().counts();
@@ -116,33 +127,31 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
                 "provisioned": provisioned,
                 "provisioning": provisioning,
             });
-            Ok(response::json(StatusCode::OK, &v))
+            with_request_id(response::json(StatusCode::OK, &v))
         }
-        Action::Health => Ok(response::raw(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))),
-        Action::Logs(req) => {
-            // The log store reads files: off the async workers.
-            let st = state.clone();
-            return with_request_id(match tokio::task::spawn_blocking(move || logs::execute(&st, &st.logs, req)).await {
-                Ok(r) => r,
-                Err(e) => response::error(&ApiError::service(format!("log query failed: {e}")), protocol),
-            });
-        }
-        Action::Lambda(req) => return with_request_id(lambda::execute(&state, req, &host).await),
+        Action::Health => with_request_id(response::raw(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))),
         Action::GetCode { digest } => match state.control.code_zip(&digest).await {
-            Ok(Some(zip)) => Ok(response::raw(StatusCode::OK, "application/zip", zip.into())),
-            Ok(None) => Err(ApiError::not_found("No code with that digest")),
-            Err(e) => Err(e),
+            Ok(Some(zip)) => with_request_id(response::raw(StatusCode::OK, "application/zip", zip.into())),
+            Ok(None) => edge_error(false, ApiError::not_found("No code with that digest")),
+            Err(e) => edge_error(false, e),
         },
+    }
+}
+
+/// An error found before a request reached its service (too large, no such route, a store
+/// failure on Nimbus's own endpoints), in the shape of the protocol it came in: awsJson 1.1
+/// for `X-Amz-Target` requests, else Lambda's rest-json.
+fn edge_error(json_target: bool, e: ApiError) -> Response<Body> {
+    if e.code == ErrorCode::Service {
+        tracing::error!("{e}");
+    }
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let r = if json_target {
+        encode::error(&LOGS, Protocol::AwsJson1_1, &logs::LogsError::from(e), &request_id)
+    } else {
+        encode::error(&LAMBDA, Protocol::RestJson, &e, &request_id)
     };
-    with_request_id(match result {
-        Ok(r) => r,
-        Err(e) => {
-            if e.code == ErrorCode::Service {
-                tracing::error!("{e}");
-            }
-            response::error(&e, protocol)
-        }
-    })
+    r.map(http_body_util::Full::new)
 }
 
 fn with_request_id(mut r: Response<Body>) -> Response<Body> {

@@ -152,4 +152,6 @@ macro_rules! calls {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
