@@ -66,7 +66,9 @@ def test_mapping_api(env):
     # Bad input.
     expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn.replace("jobs", "nope"), FunctionName="worker"),
            "InvalidParameterValueException", 400)
-    expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="ghost"), "ResourceNotFoundException", 404)
+    # AWS answers a missing function with 400 "Function does not exist" here.
+    msg = expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="ghost"), "InvalidParameterValueException", 400)
+    assert msg == "Function does not exist"
     expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="worker", BatchSize=11),
            "InvalidParameterValueException", 400)
     _, fifo_arn = queue(sqs, "jobs.fifo", FifoQueue="true")

@@ -205,10 +205,10 @@ mod tests {
         assert!(matches!(parse_req(Method::GET, "/_nimbus/code/abc", None, ""), Ok(Action::GetCode { .. })));
         assert_eq!(parse_req(Method::GET, "/nope", None, "").unwrap_err().code, ErrorCode::UnknownOperation);
         // Modelled but not served yet: Lambda's route, an error that says so.
-        let e = lambda(Method::GET, "/2017-03-31/tags/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af", None, "").unwrap_err();
+        let e = lambda(Method::GET, "/2015-03-31/functions/f/policy", None, "").unwrap_err();
         assert_eq!(
             (e.code, e.message.as_str()),
-            (ErrorCode::UnknownOperation, "Nimbus does not implement the Lambda operation ListTags yet")
+            (ErrorCode::UnknownOperation, "Nimbus does not implement the Lambda operation GetPolicy yet")
         );
     }
 

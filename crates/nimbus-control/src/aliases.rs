@@ -98,13 +98,23 @@ impl ControlPlane {
         Ok(a)
     }
 
+    /// GetAlias: AWS says "Cannot find alias arn: …" where UpdateAlias says "Alias not found: …".
     pub async fn get_alias(&self, name: &str, alias_name: &str) -> Result<AliasConfig, ApiError> {
+        self.load_alias(name, alias_name).await.map_err(|e| match e.code {
+            ErrorCode::ResourceNotFound if e.message.starts_with("Alias not found") => {
+                ApiError::not_found(format!("Cannot find alias arn: {}", self.partition.qualified_arn(name, alias_name)))
+            }
+            _ => e,
+        })
+    }
+
+    async fn load_alias(&self, name: &str, alias_name: &str) -> Result<AliasConfig, ApiError> {
         self.get(name).await?;
         self.store.get_alias(name, alias_name).await.map_err(store_err)?.ok_or_else(|| self.alias_not_found(name, alias_name))
     }
 
     pub async fn update_alias(&self, name: &str, alias_name: &str, change: AliasChange) -> Result<AliasConfig, ApiError> {
-        let current = self.get_alias(name, alias_name).await?;
+        let current = self.load_alias(name, alias_name).await?;
         if let Some(r) = change.revision_id.as_deref() {
             if r != current.revision_id {
                 return Err(ApiError::new(

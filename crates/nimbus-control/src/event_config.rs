@@ -3,7 +3,7 @@
 //! qualifier.
 
 use nimbus_model::invoke::{async_limits, EventInvokeConfig};
-use nimbus_model::{now_millis, ApiError, Qualifier};
+use nimbus_model::{now_millis, ApiError, ErrorCode, Qualifier};
 
 use crate::{store_err, ControlPlane};
 
@@ -33,13 +33,16 @@ pub fn validate_destination(arn: &str) -> Result<(), ApiError> {
 }
 
 impl ControlPlane {
+    /// The function and its qualifier exist (AWS: "The function doesn't exist." otherwise).
     async fn check_qualifier(&self, function: &str, qualifier: &str) -> Result<(), ApiError> {
-        self.get(function).await?;
+        let missing =
+            |e: ApiError| if e.code == ErrorCode::ResourceNotFound { ApiError::not_found("The function doesn't exist.") } else { e };
+        self.get(function).await.map_err(missing)?;
         let q = Qualifier::parse(qualifier)?;
-        self.route(function, Some(&q)).await?;
+        self.route(function, Some(&q)).await.map_err(missing)?;
         if let Qualifier::Named(v) = &q {
             if nimbus_model::alias::is_version_number(v) {
-                self.resolve_version(function, v).await?;
+                self.resolve_version(function, v).await.map_err(missing)?;
             }
         }
         Ok(())
@@ -100,8 +103,8 @@ impl ControlPlane {
         ApiError::not_found(format!("The function {} doesn't have an EventInvokeConfig", self.partition.qualified_arn(function, qualifier)))
     }
 
+    /// A missing function reads as a missing config, as AWS answers it.
     pub async fn get_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<EventInvokeConfig, ApiError> {
-        self.get(function).await?;
         self.store
             .get_event_invoke_config(function, qualifier)
             .await
@@ -115,12 +118,17 @@ impl ControlPlane {
     }
 
     pub async fn list_event_invoke_configs(&self, function: &str) -> Result<Vec<EventInvokeConfig>, ApiError> {
-        self.get(function).await?;
+        self.get(function).await.map_err(|e| {
+            if e.code == ErrorCode::ResourceNotFound {
+                ApiError::not_found("The function doesn't exist.")
+            } else {
+                e
+            }
+        })?;
         self.store.list_event_invoke_configs(function).await.map_err(store_err)
     }
 
     pub async fn delete_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<(), ApiError> {
-        self.get(function).await?;
         if !self.store.delete_event_invoke_config(function, qualifier).await.map_err(store_err)? {
             return Err(self.no_event_config(function, qualifier));
         }

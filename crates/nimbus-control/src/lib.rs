@@ -57,6 +57,7 @@ pub struct NewFunction {
     /// Layer version ARNs, in mount order.
     pub layers: Vec<String>,
     pub dead_letter_target: Option<String>,
+    pub tags: BTreeMap<String, String>,
     pub zip: Vec<u8>,
 }
 
@@ -78,6 +79,9 @@ pub struct ConfigChange {
 }
 
 pub use nimbus_model::provisioned::MIN_UNRESERVED;
+
+/// AWS's limit on a resource's tags.
+pub const MAX_TAGS: usize = 50;
 
 type ChangeListener = Box<dyn Fn(&str) + Send + Sync>;
 
@@ -224,6 +228,30 @@ impl ControlPlane {
         Ok(next)
     }
 
+    /// Replaces a function's tags (TagResource and UntagResource compute the new set).
+    pub async fn set_tags(&self, name: &str, change: impl FnOnce(&mut BTreeMap<String, String>)) -> Result<FunctionConfig, ApiError> {
+        let current = self.get(name).await?;
+        let mut tags = current.tags.clone();
+        change(&mut tags);
+        if tags.len() > MAX_TAGS {
+            return Err(ApiError::invalid("Number of tags exceeds resource tag limit."));
+        }
+        let next = FunctionConfig { tags, ..current.clone() };
+        match self.store.update_function(&next, &current.revision_id).await {
+            Ok(()) => {}
+            Err(StoreError::NotFound) => return Err(self.not_found(name)),
+            Err(StoreError::RevisionMismatch) => {
+                return Err(ApiError::conflict(format!(
+                    "The operation cannot be performed at this time. An update is in progress for resource: {}",
+                    self.partition.function_arn(name)
+                )))
+            }
+            Err(e) => return Err(store_err(e)),
+        }
+        self.view.put_version(self.materialize(next.clone()).await?);
+        Ok(next)
+    }
+
     pub fn partition(&self) -> &Partition {
         &self.partition
     }
@@ -290,6 +318,7 @@ impl ControlPlane {
             last_published: 0,
             layers,
             dead_letter_target: f.dead_letter_target,
+            tags: f.tags,
         };
         match self.store.create_function(&config).await {
             Ok(()) => {}

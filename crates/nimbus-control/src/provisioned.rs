@@ -316,6 +316,7 @@ mod tests {
             architectures: vec![],
             layers: vec![],
             dead_letter_target: None,
+            tags: Default::default(),
             zip: zip(),
         })
         .await

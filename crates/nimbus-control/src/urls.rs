@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use nimbus_model::alias;
 use nimbus_model::url::{new_url_id, AuthType, Cors, FunctionUrlConfig};
-use nimbus_model::{now_millis, ApiError, Qualifier, LATEST};
+use nimbus_model::{now_millis, ApiError, ErrorCode, Qualifier, LATEST};
 use nimbus_store::StoreError;
 
 use crate::{store_err, ControlPlane};
@@ -27,10 +27,19 @@ fn check_invoke_mode(mode: &str) -> Result<(), ApiError> {
     }
 }
 
+/// What the URL operations say when the function or alias they name is missing.
+fn function_missing(e: ApiError) -> ApiError {
+    if e.code == ErrorCode::ResourceNotFound {
+        ApiError::not_found("Function does not exist")
+    } else {
+        e
+    }
+}
+
 impl ControlPlane {
     /// A URL may front the function itself, `$LATEST`, or an alias, never a version.
     async fn check_url_qualifier(&self, function: &str, qualifier: Option<&str>) -> Result<(), ApiError> {
-        self.get(function).await?;
+        self.get(function).await.map_err(function_missing)?;
         let Some(q) = qualifier else { return Ok(()) };
         if q == LATEST {
             return Ok(());
@@ -42,16 +51,12 @@ impl ControlPlane {
                 "Member must satisfy regular expression pattern: ((?!^\\d+$)^[0-9a-zA-Z-_]+$)",
             ));
         }
-        self.route(function, Some(&Qualifier::Named(q.to_string()))).await?;
+        self.route(function, Some(&Qualifier::Named(q.to_string()))).await.map_err(function_missing)?;
         Ok(())
     }
 
-    fn url_not_found(&self, function: &str, qualifier: Option<&str>) -> ApiError {
-        let arn = match qualifier {
-            Some(q) => self.partition.qualified_arn(function, q),
-            None => self.partition.function_arn(function),
-        };
-        ApiError::not_found(format!("The resource you requested does not exist. Function URL config not found for {arn}"))
+    fn url_not_found(&self) -> ApiError {
+        ApiError::not_found("The resource you requested does not exist.")
     }
 
     pub async fn create_function_url(
@@ -87,8 +92,8 @@ impl ControlPlane {
     }
 
     pub async fn get_function_url(&self, function: &str, qualifier: Option<&str>) -> Result<FunctionUrlConfig, ApiError> {
-        self.get(function).await?;
-        self.store.get_function_url(function, qualifier).await.map_err(store_err)?.ok_or_else(|| self.url_not_found(function, qualifier))
+        self.get(function).await.map_err(|e| if e.code == ErrorCode::ResourceNotFound { self.url_not_found() } else { e })?;
+        self.store.get_function_url(function, qualifier).await.map_err(store_err)?.ok_or_else(|| self.url_not_found())
     }
 
     pub async fn update_function_url(
@@ -97,6 +102,7 @@ impl ControlPlane {
         qualifier: Option<&str>,
         change: UrlChange,
     ) -> Result<FunctionUrlConfig, ApiError> {
+        self.check_url_qualifier(function, qualifier).await?;
         let mut next = self.get_function_url(function, qualifier).await?;
         if let Some(a) = change.auth_type {
             next.auth_type = a;
@@ -110,7 +116,7 @@ impl ControlPlane {
         }
         next.modified_ms = now_millis();
         self.store.put_function_url(&next, false).await.map_err(|e| match e {
-            StoreError::NotFound => self.url_not_found(function, qualifier),
+            StoreError::NotFound => self.url_not_found(),
             e => store_err(e),
         })?;
         self.view.forget_url(&next.url_id);
@@ -125,7 +131,7 @@ impl ControlPlane {
     }
 
     pub async fn list_function_urls(&self, function: &str) -> Result<Vec<FunctionUrlConfig>, ApiError> {
-        self.get(function).await?;
+        self.get(function).await.map_err(function_missing)?;
         self.store.list_function_urls(function).await.map_err(store_err)
     }
 

@@ -117,11 +117,8 @@ impl ControlPlane {
             return Ok(r);
         }
         let config = self.store.get_function(name, version).await.map_err(store_err)?.ok_or_else(|| {
-            if version == LATEST {
-                self.not_found(name)
-            } else {
-                ApiError::not_found(format!("Function not found: {}", self.partition.qualified_arn(name, version)))
-            }
+            // Invoke names the version it looked for, `$LATEST` included.
+            ApiError::not_found(format!("Function not found: {}", self.partition.qualified_arn(name, version)))
         })?;
         let resolved = self.materialize(config).await?;
         self.view.put_version(resolved.clone());

@@ -47,6 +47,10 @@ pub struct FunctionConfig {
     /// DeadLetterConfig.TargetArn: where asynchronous events go after their last failure.
     #[serde(default)]
     pub dead_letter_target: Option<String>,
+    /// Tags (TagResource): kept on `$LATEST`, a property of the function like its reserved
+    /// concurrency; changing them keeps the revision.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 impl FunctionConfig {

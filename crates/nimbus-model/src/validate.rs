@@ -82,8 +82,13 @@ pub fn runtime(s: &str) -> Result<Runtime, ApiError> {
             "The runtime parameter of {s} is no longer supported for creating or updating AWS Lambda functions. We recommend you use a supported runtime while creating or updating functions."
         )));
     }
+    // AWS answers an unknown runtime with InvalidParameterValueException, the value unquoted
+    // and without the "1 validation error detected" preamble.
     let all: Vec<&str> = Runtime::ALL.iter().map(|r| r.id()).collect();
-    Err(ApiError::validation(s, "runtime", &format!("Member must satisfy enum value set: [{}]", all.join(", "))))
+    Err(ApiError::invalid(format!(
+        "Value {s} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [{}] or be a valid ARN",
+        all.join(", ")
+    )))
 }
 
 pub fn handler(s: &str) -> Result<(), ApiError> {
@@ -196,6 +201,12 @@ mod tests {
     fn runtimes() {
         runtime("python3.12").unwrap();
         assert_eq!(runtime("java21").unwrap_err().code, ErrorCode::InvalidParameterValue);
-        assert_eq!(runtime("cobol").unwrap_err().code, ErrorCode::Validation);
+        let e = runtime("cobol").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParameterValue);
+        assert!(
+            e.message.starts_with("Value cobol at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: ["),
+            "{e}"
+        );
+        assert!(e.message.ends_with("] or be a valid ARN"), "{e}");
     }
 }

@@ -191,25 +191,29 @@ pub fn error(service: &Service, protocol: Protocol, error: &dyn AwsError, reques
             r
         }
         Protocol::RestJson => {
+            /// The message member under the name the model's error shape gives it (Lambda's
+            /// ResourceNotFoundException says `Message`, most errors `message`).
             #[derive(Serialize)]
             struct RestJsonError<'a> {
-                #[serde(rename = "Type")]
-                fault: &'a str,
-                message: &'a str,
+                #[serde(rename = "Type", skip_serializing_if = "Option::is_none")]
+                fault: Option<&'a str>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                message: Option<&'a str>,
+                #[serde(rename = "Message", skip_serializing_if = "Option::is_none")]
+                capital_message: Option<&'a str>,
                 #[serde(rename = "Reason", skip_serializing_if = "Option::is_none")]
                 reason: Option<&'a str>,
             }
-            #[derive(Serialize)]
-            struct MessageOnly<'a> {
-                message: &'a str,
-            }
-            let fault = if error.sender_fault() { "User" } else { "Service" };
-            let body = if service.rest_error_fault {
-                serde_json::to_vec(&RestJsonError { fault, message: &message, reason: error.reason() })
-            } else {
-                serde_json::to_vec(&MessageOnly { message: &message })
-            }
-            .expect("serializes");
+            let capital = service.model().shapes.get(error.code()).is_some_and(|shape| {
+                shape
+                    .members
+                    .iter()
+                    .any(|(name, m)| name.eq_ignore_ascii_case("message") && m.location_name.as_deref().unwrap_or(name) == "Message")
+            });
+            let (message, capital_message) = if capital { (None, Some(message.as_str())) } else { (Some(message.as_str()), None) };
+            let fault = service.rest_error_fault.then_some(if error.sender_fault() { "User" } else { "Service" });
+            let reason = if service.rest_error_fault { error.reason() } else { None };
+            let body = serde_json::to_vec(&RestJsonError { fault, message, capital_message, reason }).expect("serializes");
             let mut r = respond(status, protocol.content_type(), Bytes::from(body), request_id);
             if let Ok(h) = HeaderValue::from_str(error.code()) {
                 r.headers_mut().insert("x-amzn-errortype", h);

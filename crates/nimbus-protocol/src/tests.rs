@@ -370,3 +370,27 @@ fn rest_json_bodies_use_location_names_on_the_wire() {
         json!({"apiId": "abc123defg", "name": "a", "corsConfiguration": {"allowOrigins": ["*"]}, "tags": {"K": "v"}})
     );
 }
+
+#[test]
+fn rest_json_error_bodies_name_the_message_as_the_model_does() {
+    struct E(&'static str, u16);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("m")
+        }
+    }
+    impl AwsError for E {
+        fn code(&self) -> &str {
+            self.0
+        }
+        fn status(&self) -> u16 {
+            self.1
+        }
+    }
+    let body = |service, e: E| serde_json::from_slice::<Value>(encode::error(service, Protocol::RestJson, &e, "r").body()).expect("json");
+    assert_eq!(body(&crate::LAMBDA, E("ResourceNotFoundException", 404)), json!({"Type": "User", "Message": "m"}));
+    assert_eq!(body(&crate::LAMBDA, E("InvalidParameterValueException", 400)), json!({"Type": "User", "message": "m"}));
+    assert_eq!(body(&crate::LAMBDA, E("ServiceException", 500)), json!({"Type": "Service", "Message": "m"}));
+    // API Gateway's `Message` member travels as `message`, and its errors carry no `Type`.
+    assert_eq!(body(&crate::APIGATEWAYV2, E("NotFoundException", 404)), json!({"message": "m"}));
+}

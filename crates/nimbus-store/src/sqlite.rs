@@ -590,6 +590,7 @@ mod tests {
             last_published: 0,
             layers: vec![],
             dead_letter_target: None,
+            tags: Default::default(),
         }
     }
 

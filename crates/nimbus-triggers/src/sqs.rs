@@ -95,8 +95,8 @@ impl EventSources {
         Ok(())
     }
 
-    fn not_found(&self, uuid: &str) -> ApiError {
-        ApiError::not_found(format!("The resource you requested does not exist. (Service: Lambda, Status Code: 404, UUID: {uuid})"))
+    fn not_found(&self, _uuid: &str) -> ApiError {
+        ApiError::not_found("The resource you requested does not exist.")
     }
 
     async fn check(
@@ -107,8 +107,10 @@ impl EventSources {
         window: u32,
         concurrency: Option<u32>,
     ) -> Result<(), ApiError> {
-        self.control.get(&function.name).await?;
-        self.control.route(&function.name, function.qualifier.as_ref()).await?;
+        // AWS: 400 "Function does not exist" for a missing function or qualifier.
+        let missing = |e: ApiError| if e.code == ErrorCode::ResourceNotFound { ApiError::invalid("Function does not exist") } else { e };
+        self.control.get(&function.name).await.map_err(missing)?;
+        self.control.route(&function.name, function.qualifier.as_ref()).await.map_err(missing)?;
         let queue = self.queues.queue_by_arn(queue_arn).await.map_err(|_| {
             ApiError::invalid(format!(
                 "Error occurred while ReceiveMessage. SQS Error Code: AWS.SimpleQueueService.NonExistentQueue. SQS Error Message: The specified queue does not exist. ({queue_arn})"

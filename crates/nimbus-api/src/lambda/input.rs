@@ -65,6 +65,9 @@ nimbus_protocol::calls! {
         GetFunctionEventInvokeConfig(FunctionInput),
         DeleteFunctionEventInvokeConfig(FunctionInput),
         ListFunctionEventInvokeConfigs(ListByFunctionInput),
+        TagResource(TagResourceInput),
+        UntagResource(UntagResourceInput),
+        ListTags(ResourceInput),
     }
 }
 
@@ -206,6 +209,7 @@ pub struct CreateFunctionInput {
     package_type: Option<String>,
     layers: Option<Vec<String>>,
     dead_letter_config: Option<DeadLetterInput>,
+    tags: Option<BTreeMap<String, String>>,
 }
 
 impl CreateFunctionInput {
@@ -215,11 +219,17 @@ impl CreateFunctionInput {
 
     pub fn into_new_function(self) -> Result<NewFunction, ApiError> {
         let name = self.function_name;
+        if name.len() > 64 && nimbus_model::arn::is_valid_function_name(&name[..64]) {
+            // AWS: a name that is only too long is an InvalidParameterValueException.
+            return Err(ApiError::invalid(format!(
+                "1 validation error detected: Value '{name}' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to 64"
+            )));
+        }
         if !nimbus_model::arn::is_valid_function_name(&name) {
             return Err(ApiError::validation(
                 &name,
                 "functionName",
-                "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+ and have length less than or equal to 64",
+                "Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
             ));
         }
         if self.package_type.as_deref().is_some_and(|p| p != "Zip") {
@@ -235,6 +245,10 @@ impl CreateFunctionInput {
         validate::environment(&environment)?;
         if self.code.s3_bucket.is_some() || self.code.image_uri.is_some() {
             return Err(ApiError::invalid("Nimbus accepts code as ZipFile only"));
+        }
+        let tags = self.tags.unwrap_or_default();
+        if tags.len() > nimbus_control::MAX_TAGS {
+            return Err(ApiError::invalid("Number of tags exceeds resource tag limit."));
         }
         let architectures = self.architectures.unwrap_or_default();
         if architectures.iter().any(|a| a != "x86_64" && a != "arm64") || architectures.len() > 1 {
@@ -257,6 +271,7 @@ impl CreateFunctionInput {
             architectures,
             layers: self.layers.unwrap_or_default(),
             dead_letter_target: dead_letter(self.dead_letter_config)?.filter(|a| !a.is_empty()),
+            tags,
             zip: decode_zip(self.code.zip_file.as_deref())?,
         })
     }
@@ -595,7 +610,10 @@ impl LayerVersionInput {
 }
 
 fn layer_version(v: i64) -> Result<u64, ApiError> {
-    u64::try_from(v).map_err(|_| ApiError::validation(&v.to_string(), "versionNumber", "Member must have value greater than or equal to 0"))
+    match u64::try_from(v) {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(ApiError::invalid("Layer Version Cannot be less than 1")),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -1056,4 +1074,79 @@ impl EventInvokeConfigInput {
         };
         Ok((function, change))
     }
+}
+
+// ---- tags ------------------------------------------------------------------------------
+
+/// A taggable resource by ARN (ListTags).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourceInput {
+    resource: String,
+}
+
+impl ResourceInput {
+    pub fn function(&self, partition: &Partition) -> Result<String, ApiError> {
+        tagged_function(&self.resource, partition)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagResourceInput {
+    resource: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl TagResourceInput {
+    pub fn function(&self, partition: &Partition) -> Result<String, ApiError> {
+        let name = tagged_function(&self.resource, partition)?;
+        if self.tags.is_empty() {
+            return Err(ApiError::invalid("An error occurred and the request cannot be processed."));
+        }
+        Ok(name)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagResourceInput {
+    resource: String,
+    pub tag_keys: Vec<String>,
+}
+
+impl UntagResourceInput {
+    pub fn function(&self, partition: &Partition) -> Result<String, ApiError> {
+        tagged_function(&self.resource, partition)
+    }
+}
+
+/// AWS's pattern for a taggable Lambda resource, as its validation message prints it.
+const TAGGABLE_PATTERN: &str = "Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:(function:[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?|layer:([a-zA-Z0-9-_]+)|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)";
+
+/// The function a tag operation names: an unqualified function ARN. A qualified one is
+/// refused as AWS refuses it; other taggable resources are not served yet.
+fn tagged_function(resource: &str, partition: &Partition) -> Result<String, ApiError> {
+    let parts: Vec<&str> = resource.split(':').collect();
+    let name_ok = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let shaped = parts.len() >= 7
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "lambda"
+        && parts[3].split('-').count() >= 3
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && matches!(parts[5], "function" | "layer" | "code-signing-config" | "event-source-mapping" | "capacity-provider")
+        && name_ok(parts[6])
+        && parts.len() <= 8;
+    if !shaped {
+        return Err(ApiError::validation(resource, "resource", TAGGABLE_PATTERN));
+    }
+    if parts[5] != "function" {
+        return Err(ApiError::invalid(format!("Nimbus keeps tags on functions only, not on {}", parts[5])));
+    }
+    if parts.len() == 8 {
+        return Err(ApiError::invalid("Tags on function aliases and versions are not supported. Please specify a function ARN."));
+    }
+    Ok(FunctionRef::parse(resource, partition)?.name)
 }

@@ -111,10 +111,20 @@ fn latest_only(f: &FunctionRef) -> Result<(), ApiError> {
     }
 }
 
-/// Concurrency settings and aliases belong to the function, never to a version or alias.
+/// Aliases belong to the function, never to a version or alias.
 fn no_qualifier(f: &FunctionRef) -> Result<(), ApiError> {
     if f.qualifier.is_some() {
         return Err(ApiError::invalid("This operation does not support a qualifier: name the function only."));
+    }
+    Ok(())
+}
+
+/// Reserved concurrency belongs to the function (AWS's words).
+fn function_only(f: &FunctionRef) -> Result<(), ApiError> {
+    if f.qualifier.is_some() {
+        return Err(ApiError::invalid(
+            "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.",
+        ));
     }
     Ok(())
 }
@@ -149,7 +159,7 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Resul
             let code = FunctionCodeLocation { repository_type: "S3", location: format!("http://{host}/_nimbus/code/{}", c.code_digest) };
             let latest = if c.version == LATEST { c } else { control.get(&f.name).await? };
             let concurrency = latest.reserved_concurrency.map(|r| Concurrency { reserved_concurrent_executions: Some(r) });
-            reply(op, &GetFunctionResponse { configuration, code, tags: Default::default(), concurrency }, rid)
+            reply(op, &GetFunctionResponse { configuration, code, tags: latest.tags, concurrency }, rid)
         }
         LambdaCall::GetFunctionConfiguration(input) => {
             let f = input.function(p)?;
@@ -264,19 +274,19 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Resul
         }
         LambdaCall::PutFunctionConcurrency(input) => {
             let (function, reserved) = input.checked(p)?;
-            no_qualifier(&function)?;
+            function_only(&function)?;
             let c = control.set_reserved_concurrency(&function.name, Some(reserved)).await?;
             reply(op, &Concurrency { reserved_concurrent_executions: c.reserved_concurrency }, rid)
         }
         LambdaCall::GetFunctionConcurrency(input) => {
             let function = input.function(p)?;
-            no_qualifier(&function)?;
+            function_only(&function)?;
             let c = control.get(&function.name).await?;
             reply(op, &Concurrency { reserved_concurrent_executions: c.reserved_concurrency }, rid)
         }
         LambdaCall::DeleteFunctionConcurrency(input) => {
             let function = input.function(p)?;
-            no_qualifier(&function)?;
+            function_only(&function)?;
             control.set_reserved_concurrency(&function.name, None).await?;
             reply(op, &Empty {}, rid)
         }
@@ -451,6 +461,20 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Resul
             let function = input.function(p)?;
             control.delete_event_invoke_config(&function.name, qualifier_or_latest(&function)).await?;
             reply(op, &Empty {}, rid)
+        }
+        LambdaCall::TagResource(input) => {
+            let name = input.function(p)?;
+            control.set_tags(&name, |tags| tags.extend(input.tags)).await?;
+            reply(op, &Empty {}, rid)
+        }
+        LambdaCall::UntagResource(input) => {
+            let name = input.function(p)?;
+            control.set_tags(&name, |tags| input.tag_keys.iter().for_each(|k| drop(tags.remove(k)))).await?;
+            reply(op, &Empty {}, rid)
+        }
+        LambdaCall::ListTags(input) => {
+            let name = input.function(p)?;
+            reply(op, &ListTagsResponse { tags: control.get(&name).await?.tags }, rid)
         }
         LambdaCall::ListFunctionEventInvokeConfigs(input) => {
             let function = input.function(p)?;

@@ -134,6 +134,8 @@ impl FunctionConfiguration {
 pub struct GetFunctionResponse {
     pub configuration: FunctionConfiguration,
     pub code: FunctionCodeLocation,
+    /// Absent while the function has none, as AWS answers.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<Concurrency>,
@@ -640,4 +642,10 @@ pub struct Empty {}
 #[serde(rename_all = "PascalCase")]
 pub struct StatusOnly {
     pub status_code: u16,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsResponse {
+    pub tags: BTreeMap<String, String>,
 }
