@@ -11,7 +11,12 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::error::EventsError;
 use crate::model::{BusInfo, RuleInfo, TargetSpec};
 
-const SCHEMA: &str = "
+/// `events.db`.
+const SCHEMA: nimbus_store::db::Schema = nimbus_store::db::Schema {
+    name: "events",
+    migrations: &[
+        // 1: the schema of the first release.
+        "
 CREATE TABLE IF NOT EXISTS buses (
     name TEXT PRIMARY KEY,
     doc TEXT NOT NULL
@@ -31,15 +36,11 @@ CREATE TABLE IF NOT EXISTS targets (
     doc TEXT NOT NULL,
     PRIMARY KEY (bus, rule, id)
 );
-PRAGMA user_version = 1;
-";
-
+",
+    ],
+};
 pub fn open(path: &Path) -> Result<Connection, EventsError> {
-    let conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute_batch(SCHEMA)?;
-    Ok(conn)
+    nimbus_store::db::open(path, &SCHEMA, nimbus_store::db::Durability::Full).map_err(EventsError::Internal)
 }
 
 fn to_json<T: Serialize>(v: &T) -> Result<String, EventsError> {

@@ -9,7 +9,12 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::GatewayError;
 
-const SCHEMA: &str = "
+/// `gateway.db`.
+const SCHEMA: nimbus_store::db::Schema = nimbus_store::db::Schema {
+    name: "gateway",
+    migrations: &[
+        // 1: the schema of the first release.
+        "
 CREATE TABLE IF NOT EXISTS records (
     api TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -17,9 +22,9 @@ CREATE TABLE IF NOT EXISTS records (
     doc TEXT NOT NULL,
     PRIMARY KEY (api, kind, id)
 );
-PRAGMA user_version = 1;
-";
-
+",
+    ],
+};
 /// The kinds of record, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -43,11 +48,7 @@ impl Kind {
 }
 
 pub fn open(path: &Path) -> Result<Connection, GatewayError> {
-    let conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute_batch(SCHEMA)?;
-    Ok(conn)
+    nimbus_store::db::open(path, &SCHEMA, nimbus_store::db::Durability::Full).map_err(GatewayError::Internal)
 }
 
 /// Every record of one kind, as (api id, record), in key order.

@@ -20,7 +20,12 @@ pub struct Store {
     db: GroupCommit,
 }
 
-const SCHEMA: &str = "
+/// `queues.db`.
+const SCHEMA: nimbus_store::db::Schema = nimbus_store::db::Schema {
+    name: "queue",
+    migrations: &[
+        // 1: the schema of the first release.
+        "
 CREATE TABLE IF NOT EXISTS queues (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
@@ -59,12 +64,13 @@ CREATE TABLE IF NOT EXISTS dedup (
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (queue_id, dedup_id)
 );
-";
-
+",
+    ],
+};
 impl Store {
     /// Opens (creating if needed) the database at `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Store, QueueError> {
-        Ok(Store { db: GroupCommit::open(path, "queue", SCHEMA).map_err(QueueError::Internal)? })
+        Ok(Store { db: GroupCommit::open(path, &SCHEMA).map_err(QueueError::Internal)? })
     }
 
     /// Runs `f` on the writer thread inside the next transaction and returns its result

@@ -29,17 +29,11 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Opens (creating if needed) the database at `path` in WAL mode, applies `schema`, and
-    /// starts the writer thread. `name` names the database in logs and errors.
-    pub fn open(path: &Path, name: &'static str, schema: &str) -> Result<GroupCommit, String> {
-        let setup = || -> rusqlite::Result<Connection> {
-            let conn = Connection::open(path)?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(None, "synchronous", "FULL")?;
-            conn.execute_batch(schema)?;
-            Ok(conn)
-        };
-        let conn = setup().map_err(|e| format!("opening the {name} database: {e}"))?;
+    /// Opens (creating if needed) the database at `path` through [`crate::db::open`]
+    /// (migrated to `schema`, commits durable) and starts the writer thread.
+    pub fn open(path: &Path, schema: &'static crate::db::Schema) -> Result<GroupCommit, String> {
+        let name = schema.name;
+        let conn = crate::db::open(path, schema, crate::db::Durability::Full)?;
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name(format!("nimbus-{name}-db"))

@@ -6,6 +6,7 @@ pub mod base64_serde;
 pub mod blob;
 pub mod code;
 pub mod datadir;
+pub mod db;
 pub mod group_commit;
 pub mod sqlite;
 

@@ -20,7 +20,12 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
-const SCHEMA: &str = "
+/// `nimbus.db`: functions and everything that hangs off them.
+pub const SCHEMA: crate::db::Schema = crate::db::Schema {
+    name: "function",
+    migrations: &[
+        // 1: the schema of the first release (2026-11).
+        "
 CREATE TABLE IF NOT EXISTS functions (
     name TEXT NOT NULL,
     version TEXT NOT NULL,
@@ -80,30 +85,37 @@ CREATE TABLE IF NOT EXISTS layer_versions (
     config TEXT NOT NULL,
     PRIMARY KEY (name, version)
 );
-";
-
+",
+    ],
+};
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let conn = Connection::open(path).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
-        conn.execute_batch(SCHEMA).map_err(backend)?;
+        let conn = crate::db::open(path, &SCHEMA, crate::db::Durability::Normal).map_err(StoreError::Backend)?;
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
-        let conn = Connection::open_in_memory().map_err(backend)?;
-        conn.execute_batch(SCHEMA).map_err(backend)?;
+        let conn = crate::db::open_in_memory(&SCHEMA).map_err(StoreError::Backend)?;
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
+    /// Runs `f` on the connection. SQLite blocks, so on a multi-threaded runtime this runs
+    /// under `block_in_place`: the worker hands its other tasks to the rest of the pool
+    /// first, and no async task waits behind a disk write (a current-thread runtime, as in
+    /// unit tests, just runs it).
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn).map_err(backend)
+        let run = || {
+            let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn).map_err(backend)
+        };
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+            _ => run(),
+        }
     }
 }
 

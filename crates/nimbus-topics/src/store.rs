@@ -20,7 +20,12 @@ pub struct Store {
     db: GroupCommit,
 }
 
-const SCHEMA: &str = "
+/// `topics.db`.
+const SCHEMA: nimbus_store::db::Schema = nimbus_store::db::Schema {
+    name: "topic",
+    migrations: &[
+        // 1: the schema of the first release.
+        "
 CREATE TABLE IF NOT EXISTS topics (
     name TEXT PRIMARY KEY,
     fifo INTEGER NOT NULL,
@@ -61,12 +66,13 @@ CREATE TABLE IF NOT EXISTS dedup (
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (topic, dedup_id)
 );
-";
-
+",
+    ],
+};
 impl Store {
     /// Opens (creating if needed) the database at `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Store, TopicError> {
-        Ok(Store { db: GroupCommit::open(path, "topic", SCHEMA).map_err(TopicError::Internal)? })
+        Ok(Store { db: GroupCommit::open(path, &SCHEMA).map_err(TopicError::Internal)? })
     }
 
     /// Runs `f` on the writer thread inside the next transaction and returns its result
