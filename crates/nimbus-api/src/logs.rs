@@ -132,7 +132,9 @@ pub struct GroupInput {
 impl GroupInput {
     fn name(&self) -> Result<String, LogsError> {
         match (&self.log_group_name, &self.log_group_identifier) {
-            (Some(_), Some(_)) => Err(invalid("LogGroup name and LogGroup ARN are mutually exclusive parameters.")),
+            (Some(_), Some(_)) => {
+                Err(LogsError(ApiError::new(ErrorCode::Validation, "LogGroup name and LogGroup ARN are mutually exclusive parameters.")))
+            }
             (Some(name), None) => Ok(name.clone()),
             // arn:aws:logs:<region>:<account>:log-group:<name>[:*]
             (None, Some(id)) => Ok(match id.split_once(":log-group:") {
@@ -280,15 +282,26 @@ fn group_arn(state: &AppState, group: &str) -> String {
     format!("arn:aws:logs:{}:{}:log-group:{}", p.region, p.account_id, group)
 }
 
-/// Offsets into a result list as pagination tokens (`f/<n>` forward, `b/<n>` backward).
-fn offset(token: Option<&str>) -> Option<(char, usize)> {
-    let t = token?;
-    let (dir, n) = t.split_once('/')?;
-    Some((dir.chars().next()?, n.parse().ok()?))
+/// Offsets into a result list as pagination tokens (`f/<n>` forward, `b/<n>` backward); a
+/// token Nimbus did not hand out is refused as AWS refuses it.
+fn offset(token: Option<&str>) -> Result<Option<(char, usize)>, LogsError> {
+    let Some(t) = token else { return Ok(None) };
+    let parsed = t.split_once('/').and_then(|(dir, n)| Some((dir.chars().next().filter(|c| matches!(c, 'f' | 'b'))?, n.parse().ok()?)));
+    parsed.map(Some).ok_or_else(|| invalid("The specified nextToken is invalid."))
 }
 
-fn limit(limit: Option<i64>, max: i64) -> usize {
-    limit.unwrap_or(max).clamp(1, max) as usize
+/// `limit`, at most `max` (AWS's validation message otherwise); `max` when absent.
+fn limit(limit: Option<i64>, max: i64) -> Result<usize, LogsError> {
+    match limit {
+        None => Ok(max as usize),
+        Some(n) if n < 1 => Err(invalid(format!(
+            "1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
+        ))),
+        Some(n) if n > max => Err(invalid(format!(
+            "1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value less than or equal to {max}"
+        ))),
+        Some(n) => Ok(n as usize),
+    }
 }
 
 /// Runs a call against the store (blocking: call it off the async workers) and answers it.
@@ -312,8 +325,8 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
     let op = call.operation();
     Ok(match call {
         LogsCall::DescribeLogGroups(input) => {
-            let limit = limit(input.limit, 50);
-            let start = offset(input.next_token.as_deref()).map(|(_, n)| n).unwrap_or(0);
+            let limit = limit(input.limit, 50)?;
+            let start = offset(input.next_token.as_deref())?.map(|(_, n)| n).unwrap_or(0);
             let groups = store.groups(input.log_group_name_prefix.as_deref().unwrap_or(""));
             let log_groups = groups
                 .iter()
@@ -333,6 +346,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             reply(op, rid, &DescribeLogGroupsOutput { log_groups, next_token })
         }
         LogsCall::DescribeLogStreams(input) => {
+            let limit = limit(input.limit, 50)?;
             let group = input.group.name()?;
             let mut streams = store.streams(&group).ok_or_else(group_missing)?;
             if let Some(prefix) = &input.log_stream_name_prefix {
@@ -344,8 +358,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             if input.descending == Some(true) {
                 streams.reverse();
             }
-            let limit = limit(input.limit, 50);
-            let start = offset(input.next_token.as_deref()).map(|(_, n)| n).unwrap_or(0);
+            let start = offset(input.next_token.as_deref())?.map(|(_, n)| n).unwrap_or(0);
             let log_streams = streams
                 .iter()
                 .skip(start)
@@ -365,6 +378,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             reply(op, rid, &DescribeLogStreamsOutput { log_streams, next_token })
         }
         LogsCall::GetLogEvents(input) => {
+            let limit = limit(input.limit, 10_000)?;
             let group = input.group.name()?;
             if store.streams(&group).is_none() {
                 return Err(group_missing());
@@ -377,8 +391,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
                 .into_iter()
                 .filter(|e| start_time.is_none_or(|t| e.timestamp >= t) && end_time.is_none_or(|t| e.timestamp < t))
                 .collect();
-            let limit = limit(input.limit, 10_000);
-            let (lo, hi) = match offset(input.next_token.as_deref()) {
+            let (lo, hi) = match offset(input.next_token.as_deref())? {
                 Some(('f', n)) => (n.min(events.len()), (n + limit).min(events.len())),
                 Some(('b', n)) => (n.min(events.len()).saturating_sub(limit), n.min(events.len())),
                 _ if input.start_from_head == Some(true) => (0, limit.min(events.len())),
@@ -391,6 +404,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             reply(op, rid, &GetLogEventsOutput { events, next_forward_token: format!("f/{hi}"), next_backward_token: format!("b/{lo}") })
         }
         LogsCall::FilterLogEvents(input) => {
+            let limit = limit(input.limit, 10_000)?;
             let group = input.group.name()?;
             let pattern = FilterPattern::parse(input.filter_pattern.as_deref().unwrap_or(""));
             let mut hits = store
@@ -399,8 +413,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             if let Some(prefix) = &input.log_stream_name_prefix {
                 hits.retain(|(s, _)| s.starts_with(prefix.as_str()));
             }
-            let limit = limit(input.limit, 10_000);
-            let start = offset(input.next_token.as_deref()).map(|(_, n)| n).unwrap_or(0);
+            let start = offset(input.next_token.as_deref())?.map(|(_, n)| n).unwrap_or(0);
             let events = hits
                 .iter()
                 .enumerate()

@@ -686,6 +686,27 @@ impl Out<'_> {
 }
 
 /// Runs an SQS request and answers in its protocol.
+/// QueueDoesNotExist as the query protocol words it.
+struct QueryMissingQueue(QueueError);
+
+impl std::fmt::Display for QueryMissingQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("The specified queue does not exist for this wsdl version.")
+    }
+}
+
+impl nimbus_protocol::AwsError for QueryMissingQueue {
+    fn code(&self) -> &str {
+        nimbus_protocol::AwsError::code(&self.0)
+    }
+    fn query_code(&self) -> &str {
+        nimbus_protocol::AwsError::query_code(&self.0)
+    }
+    fn status(&self) -> u16 {
+        nimbus_protocol::AwsError::status(&self.0)
+    }
+}
+
 pub async fn execute(svc: &QueueService, req: SqsRequest) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let out = Out { protocol: req.protocol, operation: req.operation, request_id: &request_id };
@@ -697,7 +718,11 @@ pub async fn execute(svc: &QueueService, req: SqsRequest) -> Response<Body> {
         if let QueueError::Internal(m) = &e {
             tracing::error!(operation = req.operation, "sqs: {m}");
         }
-        encode::error(&SQS, req.protocol, &e, &request_id)
+        match (&e, req.protocol) {
+            // The query protocol's text for a missing queue names the WSDL version.
+            (QueueError::QueueDoesNotExist, Protocol::AwsQuery) => encode::error(&SQS, req.protocol, &QueryMissingQueue(e), &request_id),
+            _ => encode::error(&SQS, req.protocol, &e, &request_id),
+        }
     });
     response.map(http_body_util::Full::new)
 }

@@ -36,8 +36,9 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// AWS takes the expression as written: no surrounding spaces, one space between a
+    /// rate's value and unit.
     pub fn parse(expr: &str) -> Result<Schedule, InvalidSchedule> {
-        let expr = expr.trim();
         if let Some(body) = expr.strip_prefix("rate(").and_then(|r| r.strip_suffix(')')) {
             return parse_rate(body).map(|every_ms| Schedule::Rate { every_ms });
         }
@@ -82,8 +83,8 @@ impl Schedule {
 
 /// `N minute(s)|hour(s)|day(s)`: 1 takes the singular, more the plural.
 fn parse_rate(body: &str) -> Result<i64, InvalidSchedule> {
-    let parts: Vec<&str> = body.split_whitespace().collect();
-    let [value, unit] = parts.as_slice() else { return invalid("rate wants a value and a unit") };
+    let parts: Vec<&str> = body.split(' ').collect();
+    let [value, unit] = parts.as_slice() else { return invalid("rate wants a value and a unit, one space apart") };
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return invalid("rate value is not a positive whole number");
     }
@@ -538,6 +539,9 @@ mod tests {
             "cron(, * * * ? *)",
             "cron(0 0 ? * FOO *)",
             "rate(1 minutes)",
+            "rate( 10 minutes )",
+            " rate(10 minutes)",
+            "rate(10  minutes)",
             "rate(5 minute)",
             "rate(0 minutes)",
             "rate(-1 minutes)",

@@ -798,9 +798,11 @@ impl EventsService {
         check_len(Some(pattern), "eventPattern", 0, 4096)?;
         let p = EventPattern::parse(pattern)?;
         let e: Value = serde_json::from_str(event).map_err(|_| validation("Parameter Event is not valid."))?;
+        // AWS requires these six; `resources` and `detail` may be absent (and must be an
+        // array where given).
         let complete = e.as_object().is_some_and(|o| {
             ["id", "account", "source", "time", "region", "detail-type"].iter().all(|k| o.get(*k).is_some_and(Value::is_string))
-                && o.get("resources").is_some_and(Value::is_array)
+                && o.get("resources").is_none_or(Value::is_array)
         });
         if !complete {
             return Err(validation("Parameter Event is not valid."));

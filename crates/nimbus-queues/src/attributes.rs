@@ -93,6 +93,8 @@ impl QueueSettings {
     /// The settable attributes as AWS names and renders them.
     pub fn to_map(&self) -> BTreeMap<String, String> {
         let mut m = self.passthrough.clone();
+        // On by default (queues made before Nimbus stored it included); a KMS key turns it off.
+        m.entry("SqsManagedSseEnabled".into()).or_insert_with(|| "true".into());
         m.insert("VisibilityTimeout".into(), self.visibility_timeout.to_string());
         m.insert("DelaySeconds".into(), self.delay_seconds.to_string());
         m.insert("MaximumMessageSize".into(), self.maximum_message_size.to_string());
@@ -152,7 +154,8 @@ impl QueueSettings {
                 }
                 "FifoQueue" => {
                     let want = boolean()?;
-                    if mode == Mode::Set {
+                    // AWS: a standard queue does not have the attribute at all.
+                    if mode == Mode::Set || (!self.fifo && !want) {
                         return Err(QueueError::InvalidAttributeName(format!("Unknown Attribute {name}.")));
                     }
                     if want != self.fifo {
@@ -191,6 +194,9 @@ impl QueueSettings {
                     } else {
                         if name != "KmsMasterKeyId" && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(value).is_err() {
                             return Err(QueueError::InvalidAttributeValue(format!("Invalid value for the parameter {name}.")));
+                        }
+                        if name == "KmsMasterKeyId" {
+                            self.passthrough.insert("SqsManagedSseEnabled".into(), "false".into());
                         }
                         self.passthrough.insert(name.clone(), value.clone());
                     }

@@ -43,6 +43,9 @@ pub enum QueueError {
     Serialization(String),
     #[error("{0}")]
     OverLimit(String),
+    /// A second PurgeQueue within 60 seconds (AWS answers 403).
+    #[error("{0}")]
+    PurgeQueueInProgress(String),
     /// Ours, not the caller's: the database failed.
     #[error("Internal error: {0}")]
     Internal(String),
@@ -55,8 +58,9 @@ impl QueueError {
         match self {
             QueueError::QueueDoesNotExist => "QueueDoesNotExist",
             QueueError::QueueNameExists(_) => "QueueNameExists",
-            QueueError::InvalidParameterValue(_) => "InvalidParameterValue",
-            QueueError::MissingParameter(_) => "MissingParameter",
+            // The JSON protocol's names for these two (the query protocol keeps the old ones).
+            QueueError::InvalidParameterValue(_) => "InvalidParameterValueException",
+            QueueError::MissingParameter(_) => "MissingRequiredParameterException",
             QueueError::ReceiptHandleIsInvalid(_) => "ReceiptHandleIsInvalid",
             QueueError::InvalidAttributeName(_) => "InvalidAttributeName",
             QueueError::InvalidAttributeValue(_) => "InvalidAttributeValue",
@@ -71,6 +75,7 @@ impl QueueError {
             QueueError::InvalidAction(_) => "InvalidAction",
             QueueError::Serialization(_) => "SerializationException",
             QueueError::OverLimit(_) => "OverLimit",
+            QueueError::PurgeQueueInProgress(_) => "PurgeQueueInProgress",
             QueueError::Internal(_) => "InternalError",
         }
     }
@@ -81,6 +86,9 @@ impl QueueError {
         match self {
             QueueError::QueueDoesNotExist => "AWS.SimpleQueueService.NonExistentQueue",
             QueueError::QueueNameExists(_) => "QueueAlreadyExists",
+            QueueError::InvalidParameterValue(_) => "InvalidParameterValue",
+            QueueError::MissingParameter(_) => "MissingParameter",
+            QueueError::PurgeQueueInProgress(_) => "AWS.SimpleQueueService.PurgeQueueInProgress",
             QueueError::BatchEntryIdsNotDistinct(_) => "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
             QueueError::EmptyBatchRequest(_) => "AWS.SimpleQueueService.EmptyBatchRequest",
             QueueError::TooManyEntriesInBatchRequest(_) => "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
@@ -102,7 +110,7 @@ impl QueueError {
     pub fn status(&self) -> u16 {
         match self {
             QueueError::Internal(_) => 500,
-            QueueError::OverLimit(_) => 403,
+            QueueError::OverLimit(_) | QueueError::PurgeQueueInProgress(_) => 403,
             _ => 400,
         }
     }

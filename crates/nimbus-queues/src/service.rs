@@ -148,12 +148,17 @@ pub struct QueueInfo {
 }
 
 /// The queue service. Cheap to share (`Arc`); all state is in the store.
+/// AWS allows one PurgeQueue per queue in this interval.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub struct QueueService {
     store: Store,
     region: String,
     account: String,
     clock: Arc<dyn Clock>,
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    /// When each queue was last purged (AWS allows one PurgeQueue per 60 seconds).
+    purged: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 /// A validated message, digests computed, waiting for its queue's checks.
@@ -166,7 +171,12 @@ struct Prepared {
 }
 
 fn batch_failure(id: &str, e: &QueueError) -> BatchFailure {
-    BatchFailure { id: id.to_string(), code: e.query_code().to_string(), message: e.to_string(), sender_fault: e.sender_fault() }
+    // Inside a batch AWS reports a missing member of an entry as InvalidParameterValue.
+    let code = match e {
+        QueueError::MissingParameter(_) => "InvalidParameterValue",
+        other => other.query_code(),
+    };
+    BatchFailure { id: id.to_string(), code: code.to_string(), message: e.to_string(), sender_fault: e.sender_fault() }
 }
 
 fn invalid_receipt(rh: &str) -> QueueError {
@@ -249,6 +259,7 @@ impl QueueService {
             account: account.to_string(),
             clock,
             waiters: Mutex::new(HashMap::new()),
+            purged: Mutex::new(HashMap::new()),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let weak: Weak<QueueService> = Arc::downgrade(&svc);
@@ -378,12 +389,19 @@ impl QueueService {
 
     pub async fn purge_queue(&self, name: &str) -> Result<(), QueueError> {
         let n = name.to_string();
-        self.store
-            .run(true, move |conn| {
-                let q = store::get_queue(conn, &n)?;
-                store::purge(conn, q.id)
-            })
-            .await
+        let queue_id = self.store.run(false, move |conn| store::get_queue(conn, &n).map(|q| q.id)).await?;
+        {
+            let mut purged = self.purged.lock().unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            purged.retain(|_, at| now.duration_since(*at) < PURGE_INTERVAL);
+            if purged.contains_key(name) {
+                return Err(QueueError::PurgeQueueInProgress(format!(
+                    "Only one PurgeQueue operation on {name} is allowed every 60 seconds."
+                )));
+            }
+            purged.insert(name.to_string(), now);
+        }
+        self.store.run(true, move |conn| store::purge(conn, queue_id)).await
     }
 
     /// GetQueueAttributes: `names` may hold `All`; an empty list returns nothing.
