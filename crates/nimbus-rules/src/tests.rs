@@ -560,6 +560,11 @@ fn empty_and_dialect() {
         assert_eq!(p.dialect(), Dialect::FilterPolicy(scope));
     }
     assert!(!Pattern::parse(EB, r#"{"a":["b"]}"#).expect("pattern").is_empty());
+    // A flat set has no nested keys: a nested field sees nothing there.
+    let values = |name: &str| (name == "a").then(|| vec![Scalar::Str("b".into())]);
+    assert!(Pattern::parse(EB, r#"{"a":{"b":[{"exists":false}]}}"#).expect("pattern").matches_flat(&values));
+    assert!(!Pattern::parse(EB, r#"{"a":{"b":["b"]}}"#).expect("pattern").matches_flat(&values));
+    assert!(Pattern::parse(EB, r#"{"a":["b"],"$or":[{"a":["x"]},{"c":[{"exists":false}]}]}"#).expect("pattern").matches_flat(&values));
     assert_eq!(Scope::parse("MessageBody"), Some(Scope::MessageBody));
     assert_eq!(Scope::parse("Body"), None);
     assert_eq!(Scope::MessageAttributes.as_str(), "MessageAttributes");
