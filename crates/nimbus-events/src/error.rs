@@ -57,6 +57,13 @@ impl EventsError {
     }
 }
 
+/// A pattern refused by the rule language, in EventBridge's words.
+impl From<nimbus_rules::RuleError> for EventsError {
+    fn from(e: nimbus_rules::RuleError) -> Self {
+        EventsError::InvalidEventPattern(e.to_string())
+    }
+}
+
 impl From<rusqlite::Error> for EventsError {
     fn from(e: rusqlite::Error) -> Self {
         EventsError::Internal(format!("database: {e}"))

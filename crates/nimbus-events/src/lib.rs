@@ -1,16 +1,16 @@
 //! Nimbus's EventBridge-compatible event service (CloudWatch Events): the domain, no wire
 //! formats. [`EventsService`] keeps event buses, rules and targets durably in SQLite
 //! (`<data>/events.db`) and implements EventBridge's actions with AWS's semantics: rules with
-//! event patterns ([`pattern`]) and schedule expressions ([`schedule`]), targets with
-//! `Input`/`InputPath`/`InputTransformer` ([`transform`]), PutEvents, TestEventPattern, and a
-//! scheduler ([`EventsService::run_scheduler`]) that fires scheduled rules once per period.
+//! event patterns (`nimbus-rules`' EventBridge dialect) and schedule expressions
+//! ([`schedule`]), targets with `Input`/`InputPath`/`InputTransformer` ([`transform`]),
+//! PutEvents, TestEventPattern, and a scheduler ([`EventsService::run_scheduler`]) that fires
+//! scheduled rules once per period.
 //! Matching events reach Lambda targets through an [`EventSink`], which the binary implements
 //! with asynchronous invocation; other target types are stored and listed but not delivered to.
 //! The HTTP edge (`nimbus-api`) parses requests into this crate's typed inputs.
 
 mod error;
 mod model;
-pub mod pattern;
 pub mod schedule;
 mod scheduler;
 mod service;

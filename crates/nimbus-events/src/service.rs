@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use base64::Engine;
 use bytes::Bytes;
+use nimbus_rules::{Dialect, Pattern};
 use rusqlite::{Connection, Transaction};
 use serde::Serialize;
 use serde_json::Value;
@@ -17,7 +18,6 @@ use tokio::sync::Notify;
 
 use crate::error::EventsError;
 use crate::model::{BusInfo, FailedEntry, Page, PutEventsEntry, PutEventsResult, PutRule, RuleInfo, TargetSpec, DEFAULT_BUS};
-use crate::pattern::EventPattern;
 use crate::schedule::Schedule;
 use crate::store;
 use crate::transform::{DeliveryContext, InputTransformer, JsonPath, Transform};
@@ -54,7 +54,7 @@ const MAX_PUT_EVENTS_BYTES: usize = 256 * 1024;
 pub(crate) struct Rule {
     pub(crate) info: RuleInfo,
     pub(crate) schedule: Option<Schedule>,
-    pub(crate) pattern: Option<EventPattern>,
+    pub(crate) pattern: Option<Pattern>,
     pub(crate) targets: Vec<Target>,
     pub(crate) next_fire_ms: Option<i64>,
 }
@@ -240,7 +240,7 @@ impl Rule {
                 None
             }
         });
-        let pattern = info.event_pattern.as_deref().and_then(|p| match EventPattern::parse(p) {
+        let pattern = info.event_pattern.as_deref().and_then(|p| match Pattern::parse(Dialect::EventPattern, p) {
             Ok(p) => Some(p),
             Err(e) => {
                 tracing::warn!(rule = info.name, "stored event pattern no longer parses: {e}");
@@ -421,7 +421,7 @@ impl EventsService {
             return Err(validation("ScheduleExpression is supported only on the default event bus."));
         }
         let pattern = match &event_pattern {
-            Some(p) => Some(EventPattern::parse(p)?),
+            Some(p) => Some(Pattern::parse(Dialect::EventPattern, p)?),
             None => None,
         };
         let info = RuleInfo {
@@ -796,7 +796,7 @@ impl EventsService {
     /// TestEventPattern: whether `event` (a whole event) matches `pattern`.
     pub fn test_event_pattern(&self, pattern: &str, event: &str) -> Result<bool, EventsError> {
         check_len(Some(pattern), "eventPattern", 0, 4096)?;
-        let p = EventPattern::parse(pattern)?;
+        let p = Pattern::parse(Dialect::EventPattern, pattern)?;
         let e: Value = serde_json::from_str(event).map_err(|_| validation("Parameter Event is not valid."))?;
         // AWS requires these six; `resources` and `detail` may be absent (and must be an
         // array where given).

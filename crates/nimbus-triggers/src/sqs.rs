@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use nimbus_control::ControlPlane;
-use nimbus_events::pattern::EventPattern;
 use nimbus_invoke::Invoker;
 use nimbus_model::event_source::{sqs_limits, EventSourceMapping};
 use nimbus_model::{now_millis, ApiError, ErrorCode, FunctionRef, InvokeRequest, Partition};
 use nimbus_queues::{QueueService, ReceivedMessage};
+use nimbus_rules::{Dialect, Pattern};
 use nimbus_store::Store;
 use serde_json::{json, Map, Value};
 
@@ -46,13 +46,13 @@ pub struct MappingChange {
 /// AWS allows at most this many filters per mapping.
 const MAX_FILTERS: usize = 5;
 
-/// Checks FilterCriteria patterns (EventBridge's syntax).
+/// Checks FilterCriteria patterns (the rule language's Lambda dialect).
 fn check_filters(filters: &[String]) -> Result<(), ApiError> {
     if filters.len() > MAX_FILTERS {
         return Err(ApiError::invalid(format!("FilterCriteria can hold at most {MAX_FILTERS} filters.")));
     }
     for f in filters {
-        EventPattern::parse(f).map_err(|e| ApiError::invalid(format!("Invalid filter pattern definition. {e}")))?;
+        Pattern::parse(Dialect::FilterCriteria, f).map_err(|e| ApiError::invalid(e.to_string()))?;
     }
     Ok(())
 }
@@ -351,7 +351,7 @@ impl EventSources {
         if m.filters.is_empty() {
             return batch;
         }
-        let patterns: Vec<EventPattern> = m.filters.iter().filter_map(|f| EventPattern::parse(f).ok()).collect();
+        let patterns: Vec<Pattern> = m.filters.iter().filter_map(|f| Pattern::parse(Dialect::FilterCriteria, f).ok()).collect();
         let mut kept = Vec::with_capacity(batch.len());
         for msg in batch {
             let mut record = self.record(m, &msg);
