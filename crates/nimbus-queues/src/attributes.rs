@@ -73,6 +73,7 @@ pub struct QueueSettings {
 impl QueueSettings {
     pub fn new(fifo: bool) -> QueueSettings {
         let mut passthrough = BTreeMap::new();
+        passthrough.insert("SqsManagedSseEnabled".to_string(), "true".to_string());
         if fifo {
             passthrough.insert("DeduplicationScope".to_string(), "queue".to_string());
             passthrough.insert("FifoThroughputLimit".to_string(), "perQueue".to_string());
