@@ -38,25 +38,20 @@ mod model_walk {
         }
     }
 
+    /// Walks one service's closed set of calls.
+    macro_rules! walk_calls {
+        ($service:expr, $calls:ty) => {
+            walk(&$service, <$calls>::OPERATIONS, |op, i| <$calls>::decode(op, i).expect("served").map(drop).map_err(|e| e.to_string()))
+        };
+    }
+
     #[test]
     fn served_operations_match_the_models() {
-        walk(&SQS, crate::sqs::SqsCall::OPERATIONS, |op, i| {
-            crate::sqs::SqsCall::decode(op, i).expect("served").map(drop).map_err(|e| e.to_string())
-        });
-        walk(&SNS, crate::sns::SnsCall::OPERATIONS, |op, i| {
-            crate::sns::SnsCall::decode(op, i).expect("served").map(drop).map_err(|e| e.to_string())
-        });
-        walk(&EVENTS, crate::events::EventsCall::OPERATIONS, |op, i| {
-            crate::events::EventsCall::decode(op, i).expect("served").map(drop).map_err(|e| e.to_string())
-        });
-        walk(&APIGATEWAYV2, crate::gateway::GatewayCall::OPERATIONS, |op, i| {
-            crate::gateway::GatewayCall::decode(op, i).expect("served").map(drop).map_err(|e| e.to_string())
-        });
-        walk(&LOGS, crate::logs::LogsCall::OPERATIONS, |op, i| {
-            crate::logs::LogsCall::decode(op, i).expect("served").map(drop).map_err(|e| e.to_string())
-        });
-        walk(&LAMBDA, crate::lambda::LambdaCall::OPERATIONS, |op, i| {
-            crate::lambda::LambdaCall::decode(op, i).expect("served").map(drop).map_err(|e| e.to_string())
-        });
+        walk_calls!(SQS, crate::sqs::SqsCall);
+        walk_calls!(SNS, crate::sns::SnsCall);
+        walk_calls!(EVENTS, crate::events::EventsCall);
+        walk_calls!(APIGATEWAYV2, crate::gateway::GatewayCall);
+        walk_calls!(LOGS, crate::logs::LogsCall);
+        walk_calls!(LAMBDA, crate::lambda::LambdaCall);
     }
 }

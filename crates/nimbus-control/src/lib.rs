@@ -204,17 +204,7 @@ impl ControlPlane {
             }
         }
         let next = FunctionConfig { reserved_concurrency: reserved, ..current.clone() };
-        match self.store.update_function(&next, &current.revision_id).await {
-            Ok(()) => {}
-            Err(StoreError::NotFound) => return Err(self.not_found(name)),
-            Err(StoreError::RevisionMismatch) => {
-                return Err(ApiError::conflict(format!(
-                    "The operation cannot be performed at this time. An update is in progress for resource: {}",
-                    self.partition.function_arn(name)
-                )))
-            }
-            Err(e) => return Err(store_err(e)),
-        }
+        self.store_property(name, &current, &next).await?;
         self.reserved_total.store(others + reserved.unwrap_or(0), Ordering::Relaxed);
         {
             let mut map = self.reserved.write().unwrap_or_else(|p| p.into_inner());
@@ -228,6 +218,20 @@ impl ControlPlane {
         Ok(next)
     }
 
+    /// Stores a change to a property of the function that keeps its revision (reserved
+    /// concurrency, tags), if `$LATEST` is still `current`.
+    async fn store_property(&self, name: &str, current: &FunctionConfig, next: &FunctionConfig) -> Result<(), ApiError> {
+        match self.store.update_function(next, &current.revision_id).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound) => Err(self.not_found(name)),
+            Err(StoreError::RevisionMismatch) => Err(ApiError::conflict(format!(
+                "The operation cannot be performed at this time. An update is in progress for resource: {}",
+                self.partition.function_arn(name)
+            ))),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
     /// Replaces a function's tags (TagResource and UntagResource compute the new set).
     pub async fn set_tags(&self, name: &str, change: impl FnOnce(&mut BTreeMap<String, String>)) -> Result<FunctionConfig, ApiError> {
         let current = self.get(name).await?;
@@ -237,17 +241,7 @@ impl ControlPlane {
             return Err(ApiError::invalid("Number of tags exceeds resource tag limit."));
         }
         let next = FunctionConfig { tags, ..current.clone() };
-        match self.store.update_function(&next, &current.revision_id).await {
-            Ok(()) => {}
-            Err(StoreError::NotFound) => return Err(self.not_found(name)),
-            Err(StoreError::RevisionMismatch) => {
-                return Err(ApiError::conflict(format!(
-                    "The operation cannot be performed at this time. An update is in progress for resource: {}",
-                    self.partition.function_arn(name)
-                )))
-            }
-            Err(e) => return Err(store_err(e)),
-        }
+        self.store_property(name, &current, &next).await?;
         self.view.put_version(self.materialize(next.clone()).await?);
         Ok(next)
     }
