@@ -165,3 +165,53 @@ def test_tags(lam, lam_raw, fn):
     assert msg.startswith("1 validation error detected: Value 'arn:aws:something' at 'resource' failed to satisfy constraint: ")
     assert _error(lambda: lam_raw.tag_resource(Resource=fn_arn, Tags={f"k{i}": "v" for i in range(50)})) == (
         "InvalidParameterValueException", 400, "Number of tags exceeds resource tag limit.")
+
+
+def test_resource_policies(lam, lam_raw, fn):
+    """AddPermission, GetPolicy, RemovePermission (TestLambdaPermissions::test_permission_exceptions
+    for the errors)."""
+    missing = unique("nope")
+    assert _error(lambda: lam_raw.get_policy(FunctionName=fn)) == (
+        "ResourceNotFoundException", 404, "The resource you requested does not exist.")
+    r = lam.add_permission(FunctionName=fn, StatementId="s3", Action="lambda:InvokeFunction", Principal="s3.amazonaws.com",
+                           SourceArn="arn:aws:s3:::bucket", SourceAccount=ACCOUNT)
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert json.loads(r["Statement"]) == {
+        "Sid": "s3", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "lambda:InvokeFunction",
+        "Resource": arn(fn), "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::bucket"},
+                                           "StringEquals": {"AWS:SourceAccount": ACCOUNT}}}
+    lam.add_permission(FunctionName=fn, StatementId="acct", Action="lambda:GetFunction", Principal="111122223333")
+    lam.add_permission(FunctionName=fn, StatementId="live", Action="lambda:InvokeFunction", Principal="*", Qualifier="live")
+    policy = lam.get_policy(FunctionName=fn)
+    doc = json.loads(policy["Policy"])
+    assert (doc["Version"], doc["Id"]) == ("2012-10-17", "default")
+    assert [(s["Sid"], s["Principal"]) for s in doc["Statement"]] == [
+        ("s3", {"Service": "s3.amazonaws.com"}), ("acct", {"AWS": "arn:aws:iam::111122223333:root"})]
+    live = json.loads(lam.get_policy(FunctionName=fn, Qualifier="live")["Policy"])["Statement"]
+    assert [(s["Sid"], s["Principal"], s["Resource"]) for s in live] == [("live", "*", f"{arn(fn)}:live")]
+    cases = [
+        (lambda: lam_raw.add_permission(FunctionName=fn, StatementId="s3", Action="lambda:InvokeFunction", Principal="*"),
+         ("ResourceConflictException", 409,
+          "The statement id (s3) provided already exists. Please provide a new statement id, or remove the existing statement.")),
+        (lambda: lam_raw.add_permission(FunctionName=missing, StatementId="x", Action="lambda:InvokeFunction", Principal="*"),
+         ("ResourceNotFoundException", 404, f"Function not found: {arn(missing)}")),
+        (lambda: lam_raw.remove_permission(FunctionName=missing, StatementId="x"),
+         ("ResourceNotFoundException", 404, f"No policy found for: {arn(missing)}")),
+        (lambda: lam_raw.remove_permission(FunctionName=fn, StatementId="nope"),
+         ("ResourceNotFoundException", 404, "Statement nope is not found in resource policy.")),
+        (lambda: lam_raw.add_permission(FunctionName=fn, StatementId="x", Action="lambda:InvokeFunction", Principal="*",
+                                        RevisionId="stale"),
+         ("PreconditionFailedException", 412,
+          "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to retrieve the latest Revision Id")),
+    ]
+    _check_all(cases)
+    r = lam.remove_permission(FunctionName=fn, StatementId="s3", RevisionId=policy["RevisionId"])
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert [s["Sid"] for s in json.loads(lam.get_policy(FunctionName=fn)["Policy"])["Statement"]] == ["acct"]
+    lam.remove_permission(FunctionName=fn, StatementId="acct")
+    assert _error(lambda: lam_raw.get_policy(FunctionName=fn))[0] == "ResourceNotFoundException"
+
+
+def _check_all(cases):
+    wrong = [(got, want) for call, want in cases if (got := _error(call)) != want]
+    assert wrong == [], "\n".join(f"got  {g}\nwant {w}" for g, w in wrong)

@@ -5,6 +5,7 @@
 mod aliases;
 mod event_config;
 mod layers;
+mod permissions;
 mod provisioned;
 mod urls;
 
@@ -220,7 +221,7 @@ impl ControlPlane {
 
     /// Stores a change to a property of the function that keeps its revision (reserved
     /// concurrency, tags), if `$LATEST` is still `current`.
-    async fn store_property(&self, name: &str, current: &FunctionConfig, next: &FunctionConfig) -> Result<(), ApiError> {
+    pub(crate) async fn store_property(&self, name: &str, current: &FunctionConfig, next: &FunctionConfig) -> Result<(), ApiError> {
         match self.store.update_function(next, &current.revision_id).await {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound) => Err(self.not_found(name)),
@@ -313,6 +314,7 @@ impl ControlPlane {
             layers,
             dead_letter_target: f.dead_letter_target,
             tags: f.tags,
+            policies: Default::default(),
         };
         match self.store.create_function(&config).await {
             Ok(()) => {}

@@ -51,6 +51,36 @@ pub struct FunctionConfig {
     /// concurrency; changing them keeps the revision.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// Resource-based policies (AddPermission), kept on `$LATEST` per qualifier (`""` for
+    /// the unqualified function). Stored and reported; enforced once requests are signed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policies: BTreeMap<String, FunctionPolicy>,
+}
+
+/// One qualifier's resource-based policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionPolicy {
+    pub statements: Vec<PermissionStatement>,
+    /// Changes with every statement added or removed (AddPermission's RevisionId).
+    pub revision_id: String,
+}
+
+/// One AddPermission statement, as given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionStatement {
+    pub sid: String,
+    pub action: String,
+    pub principal: String,
+    #[serde(default)]
+    pub source_arn: Option<String>,
+    #[serde(default)]
+    pub source_account: Option<String>,
+    #[serde(default)]
+    pub principal_org_id: Option<String>,
+    #[serde(default)]
+    pub event_source_token: Option<String>,
+    #[serde(default)]
+    pub function_url_auth_type: Option<String>,
 }
 
 impl FunctionConfig {

@@ -603,6 +603,7 @@ mod tests {
             layers: vec![],
             dead_letter_target: None,
             tags: Default::default(),
+            policies: Default::default(),
         }
     }
 

@@ -68,6 +68,9 @@ nimbus_protocol::calls! {
         TagResource(TagResourceInput),
         UntagResource(UntagResourceInput),
         ListTags(ResourceInput),
+        AddPermission(AddPermissionInput),
+        GetPolicy(FunctionInput),
+        RemovePermission(RemovePermissionInput),
     }
 }
 
@@ -1149,4 +1152,98 @@ fn tagged_function(resource: &str, partition: &Partition) -> Result<String, ApiE
         return Err(ApiError::invalid("Tags on function aliases and versions are not supported. Please specify a function ARN."));
     }
     Ok(FunctionRef::parse(resource, partition)?.name)
+}
+
+// ---- resource-based policies -----------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AddPermissionInput {
+    function_name: String,
+    statement_id: String,
+    action: String,
+    principal: String,
+    source_arn: Option<String>,
+    source_account: Option<String>,
+    event_source_token: Option<String>,
+    qualifier: Option<String>,
+    revision_id: Option<String>,
+    #[serde(rename = "PrincipalOrgID")]
+    principal_org_id: Option<String>,
+    function_url_auth_type: Option<String>,
+}
+
+/// What a permission change names: the function, its qualifier (if any) and the policy
+/// revision the caller expects.
+pub struct PolicyTarget {
+    pub function: FunctionRef,
+    pub revision_id: Option<String>,
+}
+
+impl PolicyTarget {
+    pub fn qualifier(&self) -> Option<&str> {
+        self.function.qualifier.as_ref().map(|q| q.as_str())
+    }
+}
+
+impl AddPermissionInput {
+    /// The target and the statement, checked against AWS's patterns.
+    pub fn checked(self, partition: &Partition) -> Result<(PolicyTarget, nimbus_model::function::PermissionStatement), ApiError> {
+        let function = function_ref(&self.function_name, self.qualifier.as_deref(), partition)?;
+        let sid_ok = |s: &str| !s.is_empty() && s.len() <= 100 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !sid_ok(&self.statement_id) {
+            return Err(ApiError::validation(
+                &self.statement_id,
+                "statementId",
+                "Member must satisfy regular expression pattern: ([a-zA-Z0-9-_]+)",
+            ));
+        }
+        let action_ok = self.action == "*"
+            || self
+                .action
+                .strip_prefix("lambda:")
+                .is_some_and(|a| a == "*" || (!a.is_empty() && a.bytes().all(|b| b.is_ascii_alphabetic())));
+        if !action_ok {
+            return Err(ApiError::validation(
+                &self.action,
+                "action",
+                "Member must satisfy regular expression pattern: (lambda:[*]|lambda:[a-zA-Z]+|[*])",
+            ));
+        }
+        if self.principal.is_empty() || self.principal.chars().any(char::is_whitespace) {
+            return Err(ApiError::validation(&self.principal, "principal", "Member must satisfy regular expression pattern: [^\\s]+"));
+        }
+        if let Some(a) = &self.source_account {
+            if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ApiError::validation(a, "sourceAccount", "Member must satisfy regular expression pattern: \\d{12}"));
+            }
+        }
+        let statement = nimbus_model::function::PermissionStatement {
+            sid: self.statement_id,
+            action: self.action,
+            principal: self.principal,
+            source_arn: self.source_arn,
+            source_account: self.source_account,
+            principal_org_id: self.principal_org_id,
+            event_source_token: self.event_source_token,
+            function_url_auth_type: self.function_url_auth_type,
+        };
+        Ok((PolicyTarget { function, revision_id: self.revision_id.filter(|r| !r.is_empty()) }, statement))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RemovePermissionInput {
+    function_name: String,
+    pub statement_id: String,
+    qualifier: Option<String>,
+    revision_id: Option<String>,
+}
+
+impl RemovePermissionInput {
+    pub fn target(&self, partition: &Partition) -> Result<PolicyTarget, ApiError> {
+        let function = function_ref(&self.function_name, self.qualifier.as_deref(), partition)?;
+        Ok(PolicyTarget { function, revision_id: self.revision_id.clone().filter(|r| !r.is_empty()) })
+    }
 }

@@ -476,6 +476,28 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Resul
             let name = input.function(p)?;
             reply(op, &ListTagsResponse { tags: control.get(&name).await?.tags }, rid)
         }
+        LambdaCall::AddPermission(input) => {
+            let (target, statement) = input.checked(p)?;
+            let (name, q) = (&target.function.name, target.qualifier());
+            control.add_permission(name, q, statement.clone(), target.revision_id.as_deref()).await?;
+            let statement = serde_json::to_string(&PolicyStatement::for_function(p, name, q, &statement)).expect("serializes");
+            reply(op, &PermissionResponse { statement }, rid)
+        }
+        LambdaCall::GetPolicy(input) => {
+            let f = input.function(p)?;
+            let q = qualifier(&f);
+            let policy = control.get_policy(&f.name, q).await?;
+            let statement = policy.statements.iter().map(|s| PolicyStatement::for_function(p, &f.name, q, s)).collect();
+            let document = serde_json::to_string(&PolicyDocument { version: "2012-10-17", id: "default", statement }).expect("serializes");
+            reply(op, &PolicyResponse { statement: None, policy: Some(document), revision_id: policy.revision_id }, rid)
+        }
+        LambdaCall::RemovePermission(input) => {
+            let target = input.target(p)?;
+            control
+                .remove_permission(&target.function.name, target.qualifier(), &input.statement_id, target.revision_id.as_deref())
+                .await?;
+            reply(op, &Empty {}, rid)
+        }
         LambdaCall::ListFunctionEventInvokeConfigs(input) => {
             let function = input.function(p)?;
             let list = control.list_event_invoke_configs(&function.name).await?;

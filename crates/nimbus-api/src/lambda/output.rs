@@ -405,9 +405,65 @@ enum Principal {
         #[serde(rename = "AWS")]
         aws: String,
     },
+    Service {
+        #[serde(rename = "Service")]
+        service: String,
+    },
+}
+
+impl Principal {
+    /// `*`, an account (`123456789012` or its root ARN) or another ARN, or a service.
+    fn of(principal: &str) -> Principal {
+        let is_account = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
+        if principal == "*" {
+            Principal::Anyone("*")
+        } else if is_account(principal) {
+            Principal::Aws { aws: format!("arn:aws:iam::{principal}:root") }
+        } else if principal.starts_with("arn:") {
+            Principal::Aws { aws: principal.to_string() }
+        } else {
+            Principal::Service { service: principal.to_string() }
+        }
+    }
 }
 
 impl PolicyStatement {
+    /// A function's statement as AWS renders it: conditions for the source, account,
+    /// organization, event-source token and URL auth type.
+    pub fn for_function(
+        p: &Partition,
+        name: &str,
+        qualifier: Option<&str>,
+        s: &nimbus_model::function::PermissionStatement,
+    ) -> PolicyStatement {
+        let mut condition: BTreeMap<&'static str, BTreeMap<&'static str, String>> = BTreeMap::new();
+        if let Some(arn) = &s.source_arn {
+            condition.entry("ArnLike").or_default().insert("AWS:SourceArn", arn.clone());
+        }
+        let equals = [
+            ("AWS:SourceAccount", &s.source_account),
+            ("aws:PrincipalOrgID", &s.principal_org_id),
+            ("lambda:EventSourceToken", &s.event_source_token),
+            ("lambda:FunctionUrlAuthType", &s.function_url_auth_type),
+        ];
+        for (key, value) in equals {
+            if let Some(v) = value {
+                condition.entry("StringEquals").or_default().insert(key, v.clone());
+            }
+        }
+        PolicyStatement {
+            sid: s.sid.clone(),
+            effect: "Allow",
+            principal: Principal::of(&s.principal),
+            action: s.action.clone(),
+            resource: match qualifier {
+                Some(q) => p.qualified_arn(name, q),
+                None => p.function_arn(name),
+            },
+            condition: (!condition.is_empty()).then_some(condition),
+        }
+    }
+
     /// A layer version's statement as AWS renders it.
     pub fn for_layer(p: &Partition, l: &LayerVersion, s: &LayerStatement) -> PolicyStatement {
         let principal = if s.principal == "*" {
@@ -648,4 +704,11 @@ pub struct StatusOnly {
 #[serde(rename_all = "PascalCase")]
 pub struct ListTagsResponse {
     pub tags: BTreeMap<String, String>,
+}
+
+/// AddPermission's answer: the statement as a JSON string.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PermissionResponse {
+    pub statement: String,
 }
