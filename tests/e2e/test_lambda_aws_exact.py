@@ -215,3 +215,13 @@ def test_resource_policies(lam, lam_raw, fn):
 def _check_all(cases):
     wrong = [(got, want) for call, want in cases if (got := _error(call)) != want]
     assert wrong == [], "\n".join(f"got  {g}\nwant {w}" for g, w in wrong)
+
+
+def test_recursion_config(lam, lam_raw, fn):
+    """Get/PutFunctionRecursionConfig: Terminate by default, kept once set."""
+    assert lam.get_function_recursion_config(FunctionName=fn)["RecursiveLoop"] == "Terminate"
+    assert lam.put_function_recursion_config(FunctionName=fn, RecursiveLoop="Allow")["RecursiveLoop"] == "Allow"
+    assert lam.get_function_recursion_config(FunctionName=fn)["RecursiveLoop"] == "Allow"
+    code, status, msg = _error(lambda: lam_raw.put_function_recursion_config(FunctionName=fn, RecursiveLoop="Sometimes"))
+    assert (code, status) == ("ValidationException", 400) and "[Allow, Terminate]" in msg
+    lam.put_function_recursion_config(FunctionName=fn, RecursiveLoop="Terminate")

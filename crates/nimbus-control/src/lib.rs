@@ -233,6 +233,15 @@ impl ControlPlane {
         }
     }
 
+    /// PutFunctionRecursionConfig.
+    pub async fn set_recursive_loop(&self, name: &str, value: &str) -> Result<FunctionConfig, ApiError> {
+        let current = self.get(name).await?;
+        let next = FunctionConfig { recursive_loop: Some(value.to_string()), ..current.clone() };
+        self.store_property(name, &current, &next).await?;
+        self.view.put_version(self.materialize(next.clone()).await?);
+        Ok(next)
+    }
+
     /// Replaces a function's tags (TagResource and UntagResource compute the new set).
     pub async fn set_tags(&self, name: &str, change: impl FnOnce(&mut BTreeMap<String, String>)) -> Result<FunctionConfig, ApiError> {
         let current = self.get(name).await?;
@@ -315,6 +324,7 @@ impl ControlPlane {
             dead_letter_target: f.dead_letter_target,
             tags: f.tags,
             policies: Default::default(),
+            recursive_loop: None,
         };
         match self.store.create_function(&config).await {
             Ok(()) => {}

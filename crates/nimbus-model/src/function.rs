@@ -55,6 +55,10 @@ pub struct FunctionConfig {
     /// the unqualified function). Stored and reported; enforced once requests are signed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub policies: BTreeMap<String, FunctionPolicy>,
+    /// PutFunctionRecursionConfig's `RecursiveLoop` (`Terminate` when unset, as in AWS).
+    /// Stored and reported; Nimbus does not yet trace calls to detect loops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recursive_loop: Option<String>,
 }
 
 /// One qualifier's resource-based policy.

@@ -604,6 +604,7 @@ mod tests {
             dead_letter_target: None,
             tags: Default::default(),
             policies: Default::default(),
+            recursive_loop: None,
         }
     }
 

@@ -71,6 +71,8 @@ nimbus_protocol::calls! {
         AddPermission(AddPermissionInput),
         GetPolicy(FunctionInput),
         RemovePermission(RemovePermissionInput),
+        GetFunctionRecursionConfig(FunctionInput),
+        PutFunctionRecursionConfig(RecursionConfigInput),
     }
 }
 
@@ -1245,5 +1247,25 @@ impl RemovePermissionInput {
     pub fn target(&self, partition: &Partition) -> Result<PolicyTarget, ApiError> {
         let function = function_ref(&self.function_name, self.qualifier.as_deref(), partition)?;
         Ok(PolicyTarget { function, revision_id: self.revision_id.clone().filter(|r| !r.is_empty()) })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecursionConfigInput {
+    function_name: String,
+    pub recursive_loop: String,
+}
+
+impl RecursionConfigInput {
+    pub fn function(&self, partition: &Partition) -> Result<FunctionRef, ApiError> {
+        if !matches!(self.recursive_loop.as_str(), "Allow" | "Terminate") {
+            return Err(ApiError::validation(
+                &self.recursive_loop,
+                "recursiveLoop",
+                "Member must satisfy enum value set: [Allow, Terminate]",
+            ));
+        }
+        FunctionRef::parse(&self.function_name, partition)
     }
 }

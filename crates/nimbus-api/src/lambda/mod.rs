@@ -498,6 +498,18 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Resul
                 .await?;
             reply(op, &Empty {}, rid)
         }
+        LambdaCall::GetFunctionRecursionConfig(input) => {
+            let f = input.function(p)?;
+            function_only(&f)?;
+            let c = control.get(&f.name).await?;
+            reply(op, &RecursionConfig { recursive_loop: c.recursive_loop.unwrap_or_else(|| "Terminate".into()) }, rid)
+        }
+        LambdaCall::PutFunctionRecursionConfig(input) => {
+            let f = input.function(p)?;
+            function_only(&f)?;
+            let c = control.set_recursive_loop(&f.name, &input.recursive_loop).await?;
+            reply(op, &RecursionConfig { recursive_loop: c.recursive_loop.unwrap_or_default() }, rid)
+        }
         LambdaCall::ListFunctionEventInvokeConfigs(input) => {
             let function = input.function(p)?;
             let list = control.list_event_invoke_configs(&function.name).await?;

@@ -712,3 +712,10 @@ pub struct ListTagsResponse {
 pub struct PermissionResponse {
     pub statement: String,
 }
+
+/// Get/PutFunctionRecursionConfig's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecursionConfig {
+    pub recursive_loop: String,
+}
