@@ -5,6 +5,7 @@ pub mod alias;
 pub mod arn;
 pub mod error;
 pub mod event_source;
+pub mod events;
 pub mod function;
 pub mod invoke;
 pub mod layer;

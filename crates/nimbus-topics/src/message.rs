@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use nimbus_model::events::{SnsEvent, SnsMessageAttribute, SnsNotification, SnsRecord};
+
 use crate::error::TopicError;
 
 /// Publish's limit on a message: body plus every attribute's name, type and value (256 KiB).
@@ -344,39 +346,44 @@ impl StoredMessage {
         }
     }
 
-    /// The event a subscribed Lambda function is invoked with (`aws_lambda_events`'
-    /// `SnsEvent`): one record, `Subject` null when absent, `…Url` spelled as Lambda does.
+    /// The event a subscribed Lambda function is invoked with: one record, `Subject` null
+    /// when absent, `…Url` spelled as Lambda does.
     pub fn lambda_event(&self, subscription_arn: &str, urls: &Urls) -> String {
-        let s = |v: &str| Value::String(v.to_string());
         let message = self.body.for_protocol("lambda");
-        let subject = self.subject.as_deref().map(s).unwrap_or(Value::Null);
-        let sns = ordered(vec![
-            ("Type", s("Notification")),
-            ("MessageId", s(&self.message_id)),
-            ("TopicArn", s(&self.topic_arn)),
-            ("Subject", subject),
-            ("Message", s(message)),
-            ("Timestamp", s(&self.timestamp)),
-            ("SignatureVersion", s("1")),
-            (
-                "Signature",
-                s(&signature(&[
-                    message,
-                    &self.message_id,
-                    self.subject.as_deref().unwrap_or(""),
-                    "Notification",
-                    &self.timestamp,
-                    &self.topic_arn,
-                ])),
-            ),
-            ("SigningCertUrl", s(&urls.signing_cert())),
-            ("UnsubscribeUrl", s(&urls.unsubscribe(subscription_arn))),
-            ("MessageAttributes", attributes_json(&self.attributes)),
+        let signature = signature(&[
+            message,
+            &self.message_id,
+            self.subject.as_deref().unwrap_or(""),
+            "Notification",
+            &self.timestamp,
+            &self.topic_arn,
         ]);
-        format!(
-            "{{\"Records\":[{{\"EventVersion\":\"1.0\",\"EventSubscriptionArn\":{},\"EventSource\":\"aws:sns\",\"Sns\":{sns}}}]}}",
-            Value::String(subscription_arn.to_string())
-        )
+        let sns = SnsNotification {
+            kind: "Notification".into(),
+            message_id: self.message_id.clone(),
+            topic_arn: self.topic_arn.clone(),
+            subject: self.subject.clone(),
+            message: message.to_string(),
+            timestamp: self.timestamp.clone(),
+            signature_version: "1".into(),
+            signature,
+            signing_cert_url: urls.signing_cert(),
+            unsubscribe_url: urls.unsubscribe(subscription_arn),
+            message_attributes: self
+                .attributes
+                .iter()
+                .map(|(k, a)| (k.clone(), SnsMessageAttribute { kind: a.data_type.clone(), value: a.display_value() }))
+                .collect(),
+        };
+        let event = SnsEvent {
+            records: vec![SnsRecord {
+                event_version: "1.0".into(),
+                event_subscription_arn: subscription_arn.to_string(),
+                event_source: "aws:sns".into(),
+                sns,
+            }],
+        };
+        serde_json::to_string(&event).expect("events serialize")
     }
 }
 

@@ -4,7 +4,7 @@
 //! batch is left alone: its messages come back after the visibility timeout and reach the
 //! queue's dead-letter queue through its redrive policy.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,11 +12,12 @@ use bytes::Bytes;
 use nimbus_control::ControlPlane;
 use nimbus_invoke::Invoker;
 use nimbus_model::event_source::{sqs_limits, EventSourceMapping};
+use nimbus_model::events::{SqsEvent, SqsMessageAttribute, SqsRecord};
 use nimbus_model::{now_millis, ApiError, ErrorCode, FunctionRef, InvokeRequest, Partition};
 use nimbus_queues::{QueueService, ReceivedMessage};
 use nimbus_rules::{Dialect, Pattern};
 use nimbus_store::Store;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 /// A validated CreateEventSourceMapping request.
 #[derive(Debug, Clone)]
@@ -307,42 +308,39 @@ impl EventSources {
     }
 
     /// AWS's SQS event for a batch.
-    fn event(&self, m: &EventSourceMapping, batch: &[ReceivedMessage]) -> Value {
-        let records: Vec<Value> = batch.iter().map(|msg| self.record(m, msg)).collect();
-        json!({ "Records": records })
+    fn event(&self, m: &EventSourceMapping, batch: &[ReceivedMessage]) -> SqsEvent {
+        SqsEvent { records: batch.iter().map(|msg| self.record(m, msg)).collect() }
     }
 
     /// AWS's SQS record for one message.
-    fn record(&self, m: &EventSourceMapping, msg: &ReceivedMessage) -> Value {
-        let region = self.partition().region.clone();
-        let mut attrs = Map::new();
-        for (k, v) in &msg.message_attributes {
-            let mut a = json!({
-                "dataType": v.data_type,
-                "stringListValues": v.string_list_values,
-                "binaryListValues": [],
-            });
-            if let Some(s) = &v.string_value {
-                a["stringValue"] = json!(s);
-            }
-            if let Some(b) = &v.binary_value {
-                use base64::Engine as _;
-                a["binaryValue"] = json!(base64::engine::general_purpose::STANDARD.encode(b));
-            }
-            attrs.insert(k.clone(), a);
+    fn record(&self, m: &EventSourceMapping, msg: &ReceivedMessage) -> SqsRecord {
+        use base64::Engine as _;
+        let message_attributes = msg
+            .message_attributes
+            .iter()
+            .map(|(k, v)| {
+                let attr = SqsMessageAttribute {
+                    string_value: v.string_value.clone(),
+                    binary_value: v.binary_value.as_ref().map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+                    string_list_values: v.string_list_values.clone(),
+                    binary_list_values: Vec::new(),
+                    data_type: v.data_type.clone(),
+                };
+                (k.clone(), attr)
+            })
+            .collect();
+        SqsRecord {
+            message_id: msg.message_id.clone(),
+            receipt_handle: msg.receipt_handle.clone(),
+            body: msg.body.clone(),
+            attributes: msg.attributes.clone(),
+            message_attributes,
+            md5_of_body: msg.md5_of_body.clone(),
+            md5_of_message_attributes: msg.md5_of_message_attributes.clone(),
+            event_source: "aws:sqs".into(),
+            event_source_arn: m.event_source_arn.clone(),
+            aws_region: self.partition().region.clone(),
         }
-        let system: BTreeMap<&String, &String> = msg.attributes.iter().collect();
-        json!({
-            "messageId": msg.message_id,
-            "receiptHandle": msg.receipt_handle,
-            "body": msg.body,
-            "attributes": system,
-            "messageAttributes": attrs,
-            "md5OfBody": msg.md5_of_body,
-            "eventSource": "aws:sqs",
-            "eventSourceARN": m.event_source_arn,
-            "awsRegion": region,
-        })
     }
 
     /// Drops (deletes) the messages no filter matches, as Lambda does for SQS; a body that
@@ -354,7 +352,7 @@ impl EventSources {
         let patterns: Vec<Pattern> = m.filters.iter().filter_map(|f| Pattern::parse(Dialect::FilterCriteria, f).ok()).collect();
         let mut kept = Vec::with_capacity(batch.len());
         for msg in batch {
-            let mut record = self.record(m, &msg);
+            let mut record = serde_json::to_value(self.record(m, &msg)).expect("records serialize");
             if let Ok(body @ Value::Object(_)) = serde_json::from_str::<Value>(&msg.body) {
                 record["body"] = body;
             }
@@ -382,7 +380,7 @@ impl EventSources {
                     continue;
                 }
             };
-            let payload = self.event(&m, &batch).to_string();
+            let payload = serde_json::to_string(&self.event(&m, &batch)).expect("events serialize");
             let req = InvokeRequest {
                 function: FunctionRef { name: m.function.clone(), qualifier: qualifier.clone() },
                 payload: Bytes::from(payload),
