@@ -12,10 +12,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use nimbus_control::ControlPlane;
+use nimbus_model::events::{DestinationRequestContext, DestinationResponseContext, InvocationRecord};
 use nimbus_model::invoke::{async_limits, AsyncEvent};
 use nimbus_model::{now_millis, ApiError, ErrorCode, FunctionRef, InvokeOutcome, InvokeRequest, Qualifier, LATEST};
 use nimbus_store::Store;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::Invoker;
@@ -219,7 +220,7 @@ impl AsyncInvoker {
             Attempt::Succeeded(outcome) => {
                 if let Some(dest) = config.as_ref().and_then(|c| c.on_success.as_ref()) {
                     let record = self.record(&event, "Success", event.attempts + 1, Some(&outcome));
-                    self.deliver(dest, record, &event, None).await;
+                    self.deliver(dest, Some(&record), &event, None).await;
                 }
                 self.complete(&event).await;
             }
@@ -270,7 +271,7 @@ impl AsyncInvoker {
     async fn fail(&self, event: &AsyncEvent, condition: &str, outcome: Option<&InvokeOutcome>, on_failure: Option<String>) {
         if let Some(dest) = on_failure {
             let record = self.record(event, condition, event.attempts.max(1), outcome);
-            self.deliver(&dest, record, event, None).await;
+            self.deliver(&dest, Some(&record), event, None).await;
         } else if let Ok(f) = self.control.get(&event.function).await {
             if let Some(dlq) = f.dead_letter_target {
                 let message = outcome
@@ -283,7 +284,7 @@ impl AsyncInvoker {
                     ("ErrorMessage".to_string(), message),
                 ];
                 let body = String::from_utf8_lossy(&event.payload).into_owned();
-                self.deliver(&dlq, Value::Null, event, Some((body, attributes))).await;
+                self.deliver(&dlq, None, event, Some((body, attributes))).await;
             }
         }
         tracing::info!(request_id = %event.request_id, function = %event.function, condition, "async event failed for good");
@@ -291,35 +292,40 @@ impl AsyncInvoker {
     }
 
     /// AWS's invocation record for destinations.
-    fn record(&self, event: &AsyncEvent, condition: &str, count: u32, outcome: Option<&InvokeOutcome>) -> Value {
+    fn record(&self, event: &AsyncEvent, condition: &str, count: u32, outcome: Option<&InvokeOutcome>) -> InvocationRecord {
         let p = self.control.partition();
         let qualifier = event.qualifier.clone().unwrap_or_else(|| LATEST.to_string());
-        let request_payload: Value = serde_json::from_slice(&event.payload).unwrap_or(Value::Null);
-        let mut record = json!({
-            "version": "1.0",
-            "timestamp": iso_now(),
-            "requestContext": {
-                "requestId": event.request_id,
-                "functionArn": p.qualified_arn(&event.function, &qualifier),
-                "condition": condition,
-                "approximateInvokeCount": count,
+        InvocationRecord {
+            version: "1.0".into(),
+            timestamp: iso_now(),
+            request_context: DestinationRequestContext {
+                request_id: event.request_id.clone(),
+                function_arn: p.qualified_arn(&event.function, &qualifier),
+                condition: condition.to_string(),
+                approximate_invoke_count: count,
             },
-            "requestPayload": request_payload,
-        });
-        if let Some(o) = outcome {
-            let mut ctx = json!({ "statusCode": 200, "executedVersion": o.executed_version });
-            if let Some(e) = &o.function_error {
-                ctx["functionError"] = json!(e);
-            }
-            record["responseContext"] = ctx;
-            record["responsePayload"] = serde_json::from_slice(&o.payload).unwrap_or_else(|_| json!(String::from_utf8_lossy(&o.payload)));
+            request_payload: serde_json::from_slice(&event.payload).unwrap_or(Value::Null),
+            response_context: outcome.map(|o| DestinationResponseContext {
+                status_code: 200,
+                executed_version: o.executed_version.clone(),
+                function_error: o.function_error.clone(),
+            }),
+            response_payload: outcome.map(|o| {
+                serde_json::from_slice(&o.payload).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&o.payload).into_owned()))
+            }),
         }
-        record
     }
 
     /// Sends a record (or a dead letter) to a function, queue or topic ARN.
-    async fn deliver(&self, arn: &str, record: Value, event: &AsyncEvent, dead_letter: Option<(String, Vec<(String, String)>)>) {
-        let (body, attributes) = dead_letter.unwrap_or_else(|| (record.to_string(), Vec::new()));
+    async fn deliver(
+        &self,
+        arn: &str,
+        record: Option<&InvocationRecord>,
+        event: &AsyncEvent,
+        dead_letter: Option<(String, Vec<(String, String)>)>,
+    ) {
+        let (body, attributes) =
+            dead_letter.unwrap_or_else(|| (serde_json::to_string(&record).expect("invocation records serialize"), Vec::new()));
         let result = if let Some(function) = function_from_arn(arn) {
             self.submit(&function, Bytes::from(body)).await.map(|_| ()).map_err(|e| e.to_string())
         } else {

@@ -92,6 +92,41 @@ pub struct SnsMessageAttribute {
     pub value: String,
 }
 
+/// The invocation record an asynchronous invocation's destination receives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvocationRecord {
+    pub version: String,
+    pub timestamp: String,
+    pub request_context: DestinationRequestContext,
+    /// The event as the function got it (JSON; `null` if it was not JSON).
+    pub request_payload: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_context: Option<DestinationResponseContext>,
+    /// The function's result (JSON, or its text as a string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_payload: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationRequestContext {
+    pub request_id: String,
+    pub function_arn: String,
+    /// `Success`, `RetriesExhausted`, `EventAgeExceeded`, …
+    pub condition: String,
+    pub approximate_invoke_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationResponseContext {
+    pub status_code: u16,
+    pub executed_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_error: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +182,24 @@ mod tests {
         assert!(text.contains(r#""Subject":null"#), "{text}");
         let read: aws_lambda_events::event::sns::SnsEvent = serde_json::from_str(&text).expect("reads a null subject");
         assert_eq!(read.records[0].sns.subject, None);
+    }
+
+    /// AWS's sample invocation record (Lambda developer guide, "Asynchronous invocation":
+    /// destinations).
+    const DESTINATION_SAMPLE: &str = r#"{"version":"1.0","timestamp":"2019-11-14T18:16:05.568Z",
+        "requestContext":{"requestId":"e4b46cbf-b738-xmpl-8880-a18cdf61200e",
+        "functionArn":"arn:aws:lambda:us-east-2:123456789012:function:my-function:$LATEST","condition":"RetriesExhausted",
+        "approximateInvokeCount":3},"requestPayload":{"ORDER_IDS":["9e07af03-ce31-4ff3-xmpl-36dce652cb4f","637de236-e7b2-464e-xmpl-baf57f86bb53"]},
+        "responseContext":{"statusCode":200,"executedVersion":"$LATEST","functionError":"Unhandled"},
+        "responsePayload":{"errorMessage":"RequestId: e4b46cbf-b738-xmpl-8880-a18cdf61200e Process exited before completing request"}}"#;
+
+    #[test]
+    fn destination_records_round_trip() {
+        let r: InvocationRecord = round_trip(DESTINATION_SAMPLE);
+        assert_eq!((r.request_context.condition.as_str(), r.request_context.approximate_invoke_count), ("RetriesExhausted", 3));
+        // A success record of a function without an error has no functionError.
+        let ok = DestinationResponseContext { status_code: 200, executed_version: "1".into(), function_error: None };
+        assert_eq!(serde_json::to_value(&ok).expect("serializes"), serde_json::json!({"statusCode": 200, "executedVersion": "1"}));
     }
 
     #[test]
