@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// One HTTP request as the function's event describes it.
 pub struct HttpRequest<'a> {
@@ -100,14 +100,6 @@ fn last_values(m: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, String> {
 }
 
 /// `null` for an empty map, as payload 1.0 and ALB events have it.
-fn or_null<T: serde::Serialize>(m: &BTreeMap<String, T>) -> Value {
-    if m.is_empty() {
-        Value::Null
-    } else {
-        json!(m)
-    }
-}
-
 fn user_agent<'a>(req: &'a HttpRequest<'_>) -> &'a str {
     req.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("")
 }
@@ -249,50 +241,151 @@ pub fn v2_event(req: &HttpRequest<'_>, ctx: &Context<'_>) -> Bytes {
     Bytes::from(serde_json::to_vec(&ev).expect("an event of strings serializes"))
 }
 
+/// Payload format 1.0 (the REST API proxy event), members in AWS's order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct V1Event<'a> {
+    version: &'static str,
+    resource: &'a str,
+    path: &'a str,
+    http_method: &'a str,
+    /// Empty maps are `null`, as AWS sends them.
+    headers: Option<BTreeMap<String, String>>,
+    multi_value_headers: Option<&'a BTreeMap<String, Vec<String>>>,
+    query_string_parameters: Option<BTreeMap<String, String>>,
+    multi_value_query_string_parameters: Option<&'a BTreeMap<String, Vec<String>>>,
+    request_context: V1Context<'a>,
+    path_parameters: Option<&'a BTreeMap<String, String>>,
+    stage_variables: Option<&'a BTreeMap<String, String>>,
+    body: Option<Cow<'a, str>>,
+    is_base64_encoded: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct V1Context<'a> {
+    account_id: &'a str,
+    api_id: &'a str,
+    domain_name: &'a str,
+    domain_prefix: &'a str,
+    extended_request_id: &'a str,
+    http_method: &'a str,
+    identity: V1Identity<'a>,
+    path: &'a str,
+    protocol: &'static str,
+    request_id: &'a str,
+    request_time: String,
+    request_time_epoch: i64,
+    resource_id: &'a str,
+    resource_path: &'a str,
+    stage: &'a str,
+}
+
+/// The caller's identity; only the source address and user agent are known without IAM.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct V1Identity<'a> {
+    access_key: Option<&'a str>,
+    account_id: Option<&'a str>,
+    caller: Option<&'a str>,
+    cognito_amr: Option<&'a str>,
+    cognito_authentication_provider: Option<&'a str>,
+    cognito_authentication_type: Option<&'a str>,
+    cognito_identity_id: Option<&'a str>,
+    cognito_identity_pool_id: Option<&'a str>,
+    principal_org_id: Option<&'a str>,
+    source_ip: &'a str,
+    user: Option<&'a str>,
+    user_agent: &'a str,
+    user_arn: Option<&'a str>,
+}
+
+fn non_empty<K, V>(m: &BTreeMap<K, V>) -> Option<&BTreeMap<K, V>> {
+    (!m.is_empty()).then_some(m)
+}
+
 /// Payload format 1.0 (the REST API proxy event): single values are the last ones given,
 /// empty maps are `null`.
 pub fn v1_event(req: &HttpRequest<'_>, ctx: &Context<'_>) -> Bytes {
     let headers = multi_headers(req.headers);
     let query = multi_pairs(req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let (body, b64) = body_field(req);
-    let empty = BTreeMap::new();
-    let ev = json!({
-        "version": "1.0",
-        "resource": ctx.resource,
-        "path": req.path,
-        "httpMethod": req.method,
-        "headers": or_null(&last_values(&headers)),
-        "multiValueHeaders": or_null(&headers),
-        "queryStringParameters": or_null(&last_values(&query)),
-        "multiValueQueryStringParameters": or_null(&query),
-        "requestContext": {
-            "accountId": ctx.account_id,
-            "apiId": ctx.api_id,
-            "domainName": ctx.domain_name,
-            "domainPrefix": ctx.domain_prefix,
-            "extendedRequestId": ctx.request_id,
-            "httpMethod": req.method,
-            "identity": {
-                "accessKey": null, "accountId": null, "caller": null, "cognitoAmr": null,
-                "cognitoAuthenticationProvider": null, "cognitoAuthenticationType": null,
-                "cognitoIdentityId": null, "cognitoIdentityPoolId": null, "principalOrgId": null,
-                "sourceIp": req.source_ip, "user": null, "userAgent": user_agent(req), "userArn": null,
+    let (body, is_base64_encoded) = body_field(req);
+    let ev = V1Event {
+        version: "1.0",
+        resource: ctx.resource,
+        path: req.path,
+        http_method: req.method,
+        headers: non_empty(&headers).map(last_values),
+        multi_value_headers: non_empty(&headers),
+        query_string_parameters: non_empty(&query).map(last_values),
+        multi_value_query_string_parameters: non_empty(&query),
+        request_context: V1Context {
+            account_id: ctx.account_id,
+            api_id: ctx.api_id,
+            domain_name: ctx.domain_name,
+            domain_prefix: ctx.domain_prefix,
+            extended_request_id: ctx.request_id,
+            http_method: req.method,
+            identity: V1Identity {
+                access_key: None,
+                account_id: None,
+                caller: None,
+                cognito_amr: None,
+                cognito_authentication_provider: None,
+                cognito_authentication_type: None,
+                cognito_identity_id: None,
+                cognito_identity_pool_id: None,
+                principal_org_id: None,
+                source_ip: req.source_ip,
+                user: None,
+                user_agent: user_agent(req),
+                user_arn: None,
             },
-            "path": req.path,
-            "protocol": "HTTP/1.1",
-            "requestId": ctx.request_id,
-            "requestTime": request_time(ctx.now),
-            "requestTimeEpoch": ctx.now.timestamp_millis(),
-            "resourceId": ctx.route_key,
-            "resourcePath": ctx.resource,
-            "stage": ctx.stage,
+            path: req.path,
+            protocol: "HTTP/1.1",
+            request_id: ctx.request_id,
+            request_time: request_time(ctx.now),
+            request_time_epoch: ctx.now.timestamp_millis(),
+            resource_id: ctx.route_key,
+            resource_path: ctx.resource,
+            stage: ctx.stage,
         },
-        "pathParameters": or_null(ctx.path_parameters.unwrap_or(&empty)),
-        "stageVariables": or_null(ctx.stage_variables.unwrap_or(&empty)),
-        "body": body,
-        "isBase64Encoded": b64,
-    });
-    Bytes::from(ev.to_string())
+        path_parameters: ctx.path_parameters.and_then(non_empty),
+        stage_variables: ctx.stage_variables.and_then(non_empty),
+        body,
+        is_base64_encoded,
+    };
+    Bytes::from(serde_json::to_vec(&ev).expect("events serialize"))
+}
+
+/// An Application Load Balancer target event.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AlbEvent<'a> {
+    request_context: AlbContext<'a>,
+    http_method: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query_string_parameters: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    multi_value_query_string_parameters: Option<&'a BTreeMap<String, Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    multi_value_headers: Option<&'a BTreeMap<String, Vec<String>>>,
+    body: Cow<'a, str>,
+    is_base64_encoded: bool,
+}
+
+#[derive(Serialize)]
+struct AlbContext<'a> {
+    elb: AlbTargetGroup<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AlbTargetGroup<'a> {
+    target_group_arn: &'a str,
 }
 
 /// An Application Load Balancer target event. As AWS's ALB does: query values are passed as
@@ -301,22 +394,19 @@ pub fn v1_event(req: &HttpRequest<'_>, ctx: &Context<'_>) -> Bytes {
 pub fn alb_event(req: &HttpRequest<'_>, target_group_arn: &str, multi_value: bool) -> Bytes {
     let headers = multi_headers(req.headers);
     let query = multi_pairs(req.raw_query.split('&').filter(|kv| !kv.is_empty()).map(|kv| kv.split_once('=').unwrap_or((kv, ""))));
-    let (body, b64) = body_field(req);
-    let mut ev = json!({
-        "requestContext": { "elb": { "targetGroupArn": target_group_arn } },
-        "httpMethod": req.method,
-        "path": req.path,
-        "body": body.unwrap_or_default(),
-        "isBase64Encoded": b64,
-    });
-    if multi_value {
-        ev["multiValueQueryStringParameters"] = json!(query);
-        ev["multiValueHeaders"] = json!(headers);
-    } else {
-        ev["queryStringParameters"] = json!(last_values(&query));
-        ev["headers"] = json!(last_values(&headers));
-    }
-    Bytes::from(ev.to_string())
+    let (body, is_base64_encoded) = body_field(req);
+    let ev = AlbEvent {
+        request_context: AlbContext { elb: AlbTargetGroup { target_group_arn } },
+        http_method: req.method,
+        path: req.path,
+        query_string_parameters: (!multi_value).then(|| last_values(&query)),
+        multi_value_query_string_parameters: multi_value.then_some(&query),
+        headers: (!multi_value).then(|| last_values(&headers)),
+        multi_value_headers: multi_value.then_some(&headers),
+        body: body.unwrap_or_default(),
+        is_base64_encoded,
+    };
+    Bytes::from(serde_json::to_vec(&ev).expect("events serialize"))
 }
 
 fn header_value(v: &Value) -> Option<HeaderValue> {
@@ -456,6 +546,7 @@ pub fn alb_response(payload: &[u8], multi_value: bool) -> Option<Response<Bytes>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn req<'a>(headers: &'a HeaderMap, query: &'a [(String, String)], raw_query: &'a str, body: &'a [u8]) -> HttpRequest<'a> {
         HttpRequest { method: "POST", path: "/prod/items/7", raw_query, query, headers, body, source_ip: "127.0.0.1" }
@@ -521,6 +612,27 @@ mod tests {
         let v1 = parse(v1_event(&req(&empty, &[], "", b""), &ctx(&none, &none)));
         assert!(v1["headers"].is_null() && v1["pathParameters"].is_null() && v1["body"].is_null());
         assert_eq!(parse(alb_event(&req(&empty, &[], "", b""), "arn:tg", false))["body"], "");
+    }
+
+    /// What Rust functions read these events with (`aws_lambda_events`) takes each format.
+    #[test]
+    fn rust_functions_read_every_format() {
+        use aws_lambda_events::event::{alb, apigw};
+        let h = headers();
+        let q = vec![("a".to_string(), "1".to_string())];
+        let params = BTreeMap::from([("id".to_string(), "7".to_string())]);
+        let vars = BTreeMap::new();
+        let r = req(&h, &q, "a=1", b"{}");
+        let c = ctx(&params, &vars);
+        let v2: apigw::ApiGatewayV2httpRequest = serde_json::from_slice(&v2_event(&r, &c)).expect("2.0 reads");
+        assert_eq!((v2.raw_path.as_deref(), v2.path_parameters.get("id").map(String::as_str)), (Some("/prod/items/7"), Some("7")));
+        let v1: apigw::ApiGatewayProxyRequest = serde_json::from_slice(&v1_event(&r, &c)).expect("1.0 reads");
+        // The request is application/octet-stream, so its body travels base64-encoded.
+        assert_eq!((v1.resource.as_deref(), v1.body.as_deref(), v1.is_base64_encoded), (Some("/items/{id}"), Some("e30="), true));
+        for multi in [false, true] {
+            let alb: alb::AlbTargetGroupRequest = serde_json::from_slice(&alb_event(&r, "arn:tg", multi)).expect("ALB reads");
+            assert_eq!(alb.request_context.elb.target_group_arn.as_deref(), Some("arn:tg"));
+        }
     }
 
     #[test]
