@@ -148,7 +148,12 @@ def test_eventbridge(server):
     ev.delete_event_bus(Name=unique("never"))
 
 
-def test_logs_errors(server, logs):
+def test_logs_errors(server, logs, make_fn, lam):
+    # logGroupNamePattern: a substring of the name.
+    fn = make_fn("python3.11", {"h.py": "def handler(e, c):\n    print('x')\n"}, "h.handler")
+    lam.invoke(FunctionName=fn.name, Payload=b"{}")
+    names = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePattern=fn.name[-12:])["logGroups"]]
+    assert names == [f"/aws/lambda/{fn.name}"]
     missing = unique("/aws/lambda/nope")
     cases = [
         # TestLogsEventsErrors::test_resource_does_not_exist
@@ -158,6 +163,9 @@ def test_logs_errors(server, logs):
         (lambda: logs.filter_log_events(logGroupName=missing, limit=10001),
          ("InvalidParameterException", 400,
           "1 validation error detected: Value '10001' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 10000")),
+        # test_describe_log_groups_prefix_and_pattern_error
+        (lambda: logs.describe_log_groups(logGroupNamePrefix="/aws", logGroupNamePattern="lambda"),
+         ("InvalidParameterException", 400, "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.")),
         # test_describe_log_streams_with_log_group_identifier
         (lambda: logs.describe_log_streams(logGroupName=missing, logGroupIdentifier=f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{missing}"),
          ("ValidationException", 400, "LogGroup name and LogGroup ARN are mutually exclusive parameters.")),

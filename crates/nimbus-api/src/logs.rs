@@ -117,6 +117,8 @@ fn decode_error(e: DecodeError) -> LogsError {
 #[serde(rename_all = "camelCase")]
 pub struct DescribeLogGroupsInput {
     log_group_name_prefix: Option<String>,
+    /// A case-sensitive substring of the name.
+    log_group_name_pattern: Option<String>,
     next_token: Option<String>,
     limit: Option<i64>,
 }
@@ -327,7 +329,13 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
         LogsCall::DescribeLogGroups(input) => {
             let limit = limit(input.limit, 50)?;
             let start = offset(input.next_token.as_deref())?.map(|(_, n)| n).unwrap_or(0);
-            let groups = store.groups(input.log_group_name_prefix.as_deref().unwrap_or(""));
+            if input.log_group_name_prefix.is_some() && input.log_group_name_pattern.is_some() {
+                return Err(invalid("LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters."));
+            }
+            let mut groups = store.groups(input.log_group_name_prefix.as_deref().unwrap_or(""));
+            if let Some(pattern) = &input.log_group_name_pattern {
+                groups.retain(|g| g.name.contains(pattern.as_str()));
+            }
             let log_groups = groups
                 .iter()
                 .skip(start)
