@@ -111,6 +111,26 @@ def test_sns_errors(server):
         # test_subscribe_with_invalid_protocol
         (lambda: sns.subscribe(TopicArn=topic, Protocol="test-protocol", Endpoint="x"),
          ("InvalidParameter", 400, "Invalid parameter: Amazon SNS does not support this protocol string: test-protocol")),
+        # test_publish_with_empty_subject, test_message_structure_json_exc
+        (lambda: sns.publish(TopicArn=topic, Message="m", Subject=""), ("InvalidParameter", 400, "Invalid parameter: Subject")),
+        (lambda: sns.publish(TopicArn=topic, Message=json.dumps({"sqs": "x"}), MessageStructure="json"),
+         ("InvalidParameter", 400, "Invalid parameter: Message Structure - No default entry in JSON message body")),
+        (lambda: sns.publish(TopicArn=topic, Message="{not json", MessageStructure="json"),
+         ("InvalidParameter", 400, "Invalid parameter: Message Structure - JSON message body failed to parse")),
+        # test_publish_batch_invalid_entry_id
+        (lambda: sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[{"Id": "message.id", "Message": "m"}]),
+         ("InvalidBatchEntryId", 400, "The Id of a batch entry in the batch request contains an impermissible character: message.id")),
+        # test_subscribe_to_sqs_with_queue_url
+        (lambda: sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint="http://localhost/000000000000/q"),
+         ("InvalidParameter", 400, "Invalid parameter: SQS endpoint ARN")),
+        # test_create_subscriptions_with_attributes
+        (lambda: sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:q",
+                               Attributes={"RawMessageDelivery": "wrongvalue"}),
+         ("InvalidParameter", 400, "Invalid parameter: Attributes Reason: RawMessageDelivery: Invalid value [wrongvalue]. Must be true or false.")),
+        # test_empty_or_wrong_message_attributes
+        (lambda: sns.publish(TopicArn=topic, Message="m", MessageAttributes={"attr1": {"DataType": "String", "StringValue": ""}}),
+         ("ParameterValueInvalid", 400,
+          "The message attribute 'attr1' must contain non-empty message attribute value for message attribute type 'String'.")),
         # test_not_found_error_on_set_subscription_attributes
         (lambda: sns.get_subscription_attributes(SubscriptionArn=f"{topic}:00000000-0000-0000-0000-000000000000"),
          ("NotFound", 404, "Subscription does not exist")),
