@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from helpers import invoke, unique
+from helpers import invoke, unique, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="isolation needs root (namespaces and cgroups)")
 
@@ -306,7 +306,9 @@ def test_hostile_functions_leave_host_and_others_unharmed(lam, make_fn):
     marker = f"{1000 + time.time() % 1000:.3f}"
     daemon = make_fn("python3.11", {"daemon.py": DAEMON}, "daemon.handler")
     assert invoke(lam, daemon.name, {"marker": marker}).ok() == "spawned"
-    assert host_processes_with(marker), "the daemon should be running while its environment lives"
+    # Seen by /proc once its exec has settled (a read in the middle of an exec can come back
+    # empty); give it a moment rather than one look.
+    wait_for(lambda: host_processes_with(marker), timeout=3, what="the daemon running while its environment lives")
     lam.delete_function(FunctionName=daemon.name)  # retires the environment
     deadline = time.time() + 10
     while host_processes_with(marker) and time.time() < deadline:
