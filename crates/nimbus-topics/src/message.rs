@@ -325,17 +325,7 @@ impl StoredMessage {
                 f.push(("Message", s(message)));
                 f.push(("Timestamp", s(&self.timestamp)));
                 f.push(("SignatureVersion", s("1")));
-                f.push((
-                    "Signature",
-                    s(&signature(&[
-                        message,
-                        &self.message_id,
-                        self.subject.as_deref().unwrap_or(""),
-                        "Notification",
-                        &self.timestamp,
-                        &self.topic_arn,
-                    ])),
-                ));
+                f.push(("Signature", s(&self.notification_signature(message))));
                 f.push(("SigningCertURL", s(&urls.signing_cert())));
                 f.push(("UnsubscribeURL", s(&urls.unsubscribe(subscription_arn))));
                 if !self.attributes.is_empty() {
@@ -346,18 +336,16 @@ impl StoredMessage {
         }
     }
 
+    /// The signature of a Notification carrying `message` (the text a subscriber receives).
+    fn notification_signature(&self, message: &str) -> String {
+        signature(&[message, &self.message_id, self.subject.as_deref().unwrap_or(""), "Notification", &self.timestamp, &self.topic_arn])
+    }
+
     /// The event a subscribed Lambda function is invoked with: one record, `Subject` null
     /// when absent, `…Url` spelled as Lambda does.
     pub fn lambda_event(&self, subscription_arn: &str, urls: &Urls) -> String {
         let message = self.body.for_protocol("lambda");
-        let signature = signature(&[
-            message,
-            &self.message_id,
-            self.subject.as_deref().unwrap_or(""),
-            "Notification",
-            &self.timestamp,
-            &self.topic_arn,
-        ]);
+        let signature = self.notification_signature(message);
         let sns = SnsNotification {
             kind: "Notification".into(),
             message_id: self.message_id.clone(),
