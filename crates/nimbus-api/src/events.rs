@@ -11,6 +11,7 @@ use nimbus_events::{
     BusInfo, EventsError, EventsService, FailedEntry, InputTransformerSpec, Page, PutEventsEntry, PutEventsResult, PutRule, RuleInfo,
     TargetSpec,
 };
+use nimbus_protocol::encode::Empty;
 use nimbus_protocol::{calls, decode, encode, DecodeError, Protocol, EVENTS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -25,6 +26,7 @@ pub struct EventsRequest {
 }
 
 calls! {
+    iam "events";
     /// Every EventBridge operation Nimbus serves, with its typed input.
     pub enum EventsCall {
         PutRule(PutRuleInput),
@@ -49,25 +51,7 @@ calls! {
 impl EventsRequest {
     /// The IAM action name (`events:PutRule`).
     pub fn name(&self) -> &'static str {
-        match self.operation {
-            "PutRule" => "events:PutRule",
-            "DescribeRule" => "events:DescribeRule",
-            "ListRules" => "events:ListRules",
-            "EnableRule" => "events:EnableRule",
-            "DisableRule" => "events:DisableRule",
-            "DeleteRule" => "events:DeleteRule",
-            "PutTargets" => "events:PutTargets",
-            "RemoveTargets" => "events:RemoveTargets",
-            "ListTargetsByRule" => "events:ListTargetsByRule",
-            "ListRuleNamesByTarget" => "events:ListRuleNamesByTarget",
-            "PutEvents" => "events:PutEvents",
-            "TestEventPattern" => "events:TestEventPattern",
-            "CreateEventBus" => "events:CreateEventBus",
-            "DeleteEventBus" => "events:DeleteEventBus",
-            "DescribeEventBus" => "events:DescribeEventBus",
-            "ListEventBuses" => "events:ListEventBuses",
-            _ => "events:Unknown",
-        }
+        EventsCall::iam_action(self.operation).unwrap_or("events:Unknown")
     }
 }
 
@@ -475,9 +459,6 @@ struct ListEventBusesOutput<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
 }
-
-#[derive(Serialize)]
-struct Empty {}
 
 // ---- running -----------------------------------------------------------------------------
 

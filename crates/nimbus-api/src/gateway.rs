@@ -19,6 +19,7 @@ use nimbus_gateway::proxy::{self as events, Context};
 use nimbus_gateway::{GatewayError, GatewayService};
 use nimbus_model::url::Cors;
 use nimbus_model::FunctionRef;
+use nimbus_protocol::encode::Empty;
 use nimbus_protocol::rest::{query_pairs, rest_json, HttpRequest, Router};
 use nimbus_protocol::{calls, encode, DecodeError, Protocol, APIGATEWAYV2};
 use serde::{Deserialize, Serialize};
@@ -251,9 +252,6 @@ fn items<T: Serialize>(op: &str, rid: &str, page: Page, all: Vec<T>) -> Response
     let next_token = (end < all.len()).then(|| end.to_string());
     encode::rest_from_wire(&APIGATEWAYV2, op, &Items { items: shown, next_token }, rid)
 }
-
-#[derive(Serialize)]
-struct Empty {}
 
 /// One record as the answer.
 fn one<T: Serialize>(op: &str, rid: &str, v: Result<T, GatewayError>) -> Result<Response<Bytes>, GatewayError> {

@@ -27,17 +27,12 @@ pub struct LogsRequest {
 impl LogsRequest {
     /// The IAM action name (`logs:GetLogEvents`).
     pub fn name(&self) -> &'static str {
-        match &self.call {
-            Ok(LogsCall::DescribeLogGroups(_)) => "logs:DescribeLogGroups",
-            Ok(LogsCall::DescribeLogStreams(_)) => "logs:DescribeLogStreams",
-            Ok(LogsCall::GetLogEvents(_)) => "logs:GetLogEvents",
-            Ok(LogsCall::FilterLogEvents(_)) => "logs:FilterLogEvents",
-            Err(_) => "logs:Unknown",
-        }
+        LogsCall::iam_action(self.operation).unwrap_or("logs:Unknown")
     }
 }
 
 calls! {
+    iam "logs";
     /// Every Logs operation Nimbus serves, with its typed input.
     pub enum LogsCall {
         DescribeLogGroups(DescribeLogGroupsInput),

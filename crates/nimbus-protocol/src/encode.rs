@@ -121,9 +121,13 @@ pub fn rest_from_wire<T: Serialize>(service: &Service, operation: &str, wire: &T
     rest(service, operation, &value, None, request_id)
 }
 
+/// The typed output of an operation that answers without members.
+#[derive(Debug, Serialize)]
+pub struct Empty {}
+
 /// Writes an operation's empty answer (operations without an output shape).
 pub fn empty(service: &Service, protocol: Protocol, operation: &str, request_id: &str) -> Response<Bytes> {
-    output(service, protocol, operation, &serde_json::Map::new(), request_id)
+    output(service, protocol, operation, &Empty {}, request_id)
 }
 
 /// Checks (in debug builds, which the end-to-end suite runs) that a JSON answer matches the

@@ -100,7 +100,8 @@ pub static APIGATEWAYV2: Service =
     Service { model: &APIGATEWAYV2_MODEL, json_type_prefix: "", query_error_detail: false, rest_error_fault: false };
 
 /// Declares a service's closed set of typed calls: one variant per operation, holding its
-/// typed input. Generates `decode(operation, Input)` (the only way from a decoded request
+/// typed input (`iam "events";` first also generates `iam_action`, the IAM name of each
+/// operation). Generates `decode(operation, Input)` (the only way from a decoded request
 /// to a call), `operation()` (the AWS operation name) and `OPERATIONS`. An operation whose
 /// blob payload travels raw names the field that receives it: `Invoke(InvokeInput, payload
 /// => payload)`.
@@ -116,6 +117,19 @@ pub static APIGATEWAYV2: Service =
 /// ```
 #[macro_export]
 macro_rules! calls {
+    (iam $prefix:literal; $(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $op:ident($input:ty $(, payload => $field:ident)?)),* $(,)? }) => {
+        $crate::calls! { $(#[$meta])* $vis enum $name { $($(#[$vmeta])* $op($input $(, payload => $field)?)),* } }
+
+        impl $name {
+            /// The IAM action an operation of this set is authorized as (`events:PutRule`).
+            pub fn iam_action(operation: &str) -> Option<&'static str> {
+                match operation {
+                    $(stringify!($op) => Some(concat!($prefix, ":", stringify!($op))),)*
+                    _ => None,
+                }
+            }
+        }
+    };
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $op:ident($input:ty $(, payload => $field:ident)?)),* $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug)]

@@ -151,13 +151,6 @@ impl Router {
         let segments: Vec<&str> = split_path(path).collect();
         self.routes.iter().find_map(|r| r.matches(method, &segments, query).map(|labels| Matched { operation: &r.operation, labels }))
     }
-
-    /// Whether some operation's path starts with `prefix`'s first segment (the request is
-    /// meant for this service even if no route matched it).
-    pub fn knows_prefix(&self, path: &str) -> bool {
-        let Some(first) = split_path(path).next() else { return false };
-        self.routes.iter().any(|r| matches!(r.segments.first(), Some(Segment::Literal(l)) if l == first))
-    }
 }
 
 /// One HTTP request as the REST decoders read it.

@@ -12,6 +12,7 @@ use base64::Engine;
 use bytes::Bytes;
 use http::Response;
 use nimbus_model::{ApiError, ErrorCode, FunctionRef, Qualifier, LATEST};
+use nimbus_protocol::encode::Empty;
 use nimbus_protocol::rest::{query_pairs, rest_json, HttpRequest, Router};
 use nimbus_protocol::{encode, DecodeError, Protocol, LAMBDA};
 use serde::Serialize;

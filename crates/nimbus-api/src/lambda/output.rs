@@ -689,10 +689,6 @@ pub struct InvokeAsyncResponse {
     pub status: u16,
 }
 
-/// An answer with no members (its status comes from the operation or the output).
-#[derive(Debug, Serialize)]
-pub struct Empty {}
-
 /// DeleteFunction's answer: AWS sends 204 with no body.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
