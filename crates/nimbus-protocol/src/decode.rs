@@ -1,4 +1,4 @@
-//! Request decoders: a JSON body (awsJson 1.0/1.1) or query parameters (awsQuery) read
+//! Request decoders: a JSON body (awsJson 1.0/1.1), a CBOR body (RPC v2) or query parameters (awsQuery) read
 //! against the operation's input shape, checked (types, required members) and handed on as
 //! an [`Input`] that only deserializes into the service's typed input.
 
@@ -146,6 +146,23 @@ fn brief(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// Decodes a Smithy RPC v2 CBOR body (an empty body is an empty input).
+pub fn cbor(model: &Model, operation: &str, body: &[u8]) -> Result<Input, DecodeError> {
+    let item = crate::cbor::parse(body)?;
+    if !matches!(item, ciborium::Value::Map(_)) {
+        return Err(DecodeError::Malformed("the request body must be a CBOR map".into()));
+    }
+    let value = match input_ref(model, operation) {
+        Some(r) => {
+            let v = crate::cbor::read(model, r, item, "")?;
+            check(model, r, &v, "")?;
+            v
+        }
+        None => Value::Object(Map::new()),
+    };
+    Ok(Input::new(value, None))
 }
 
 // ---- query ---------------------------------------------------------------------------

@@ -4,13 +4,12 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
-use quick_xml::Writer;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::AwsError;
 use crate::model::{Model, ShapeRef, ShapeType};
+use crate::xml::{self, scalar_text, Xml};
 use crate::{Protocol, Service};
 
 /// Writes `output`, the result of `operation`, in `protocol`.
@@ -28,6 +27,19 @@ pub fn output<T: Serialize>(service: &Service, protocol: Protocol, operation: &s
             let xml = query_document(model, operation, &value, request_id);
             respond(StatusCode::OK, protocol.content_type(), Bytes::from(xml), request_id)
         }
+        Protocol::RestXml => rest_xml(service, operation, output, None, request_id),
+        Protocol::RpcV2Cbor => {
+            let value = serde_json::to_value(output).expect("typed outputs serialize");
+            #[cfg(debug_assertions)]
+            debug_check_output(model, operation, &serde_json::to_vec(&value).expect("serializes"));
+            let body = match model.operation(operation).and_then(|o| o.output.as_ref()) {
+                Some(out) => Bytes::from(crate::cbor::to_bytes(&crate::cbor::write(model, out, &value))),
+                None => Bytes::new(),
+            };
+            let mut r = respond(StatusCode::OK, protocol.content_type(), body, request_id);
+            r.headers_mut().insert(crate::cbor::PROTOCOL_HEADER.0, HeaderValue::from_static(crate::cbor::PROTOCOL_HEADER.1));
+            r
+        }
     }
 }
 
@@ -42,6 +54,30 @@ pub fn rest<T: Serialize>(
     output: &T,
     payload: Option<(Bytes, &'static str)>,
     request_id: &str,
+) -> Response<Bytes> {
+    rest_answer(service, operation, output, payload, request_id, Protocol::RestJson)
+}
+
+/// Writes a rest-xml answer: bindings as [`rest`] writes them; the body is the payload
+/// member's document (its element named by the member), or a document of the remaining
+/// members whose root is [`Service::xml_root`], in the service's namespace.
+pub fn rest_xml<T: Serialize>(
+    service: &Service,
+    operation: &str,
+    output: &T,
+    payload: Option<(Bytes, &'static str)>,
+    request_id: &str,
+) -> Response<Bytes> {
+    rest_answer(service, operation, output, payload, request_id, Protocol::RestXml)
+}
+
+fn rest_answer<T: Serialize>(
+    service: &Service,
+    operation: &str,
+    output: &T,
+    payload: Option<(Bytes, &'static str)>,
+    request_id: &str,
+    protocol: Protocol,
 ) -> Response<Bytes> {
     let model = service.model();
     let op = model.operation(operation).expect("rest answers are for modelled operations");
@@ -63,7 +99,24 @@ pub fn rest<T: Serialize>(
                     }
                     Some("header") => {
                         if let Some(v) = obj.remove(name).filter(|v| !v.is_null()) {
-                            headers.push((wire.to_string(), scalar_text(&v)));
+                            let text = match model.shape(member).kind {
+                                ShapeType::Timestamp => xml::timestamp_text(
+                                    &v,
+                                    Some(
+                                        member
+                                            .timestamp_format
+                                            .as_deref()
+                                            .or(model.shape(member).timestamp_format.as_deref())
+                                            .unwrap_or("rfc822"),
+                                    ),
+                                ),
+                                ShapeType::List => v
+                                    .as_array()
+                                    .map(|items| items.iter().map(scalar_text).collect::<Vec<_>>().join(","))
+                                    .unwrap_or_default(),
+                                _ => scalar_text(&v),
+                            };
+                            headers.push((wire.to_string(), text));
                         }
                     }
                     Some("headers") => {
@@ -74,14 +127,31 @@ pub fn rest<T: Serialize>(
                     _ => {}
                 }
             }
-            let json = |v: &Value| Bytes::from(serde_json::to_vec(v).expect("serializes"));
+            let document = |r: &ShapeRef, root: Option<&str>, v: Value| -> (Bytes, &'static str) {
+                match protocol {
+                    Protocol::RestXml => {
+                        let mut w = Xml::new();
+                        w.decl(true);
+                        let member_root = r.location_name.clone().unwrap_or_else(|| r.shape.clone());
+                        let service_ns = service.xml_namespace.map(|ns| crate::model::XmlNamespace::Uri(ns.to_string()));
+                        let ns = r.xml_namespace.as_ref().or(model.shape(r).xml_namespace.as_ref()).or(service_ns.as_ref());
+                        xml::write_root(&mut w, model, root.unwrap_or(&member_root), ns, r, &v);
+                        (Bytes::from(w.finish()), "application/xml")
+                    }
+                    _ => (Bytes::from(serde_json::to_vec(&crate::rest::to_wire(model, r, v)).expect("serializes")), "application/json"),
+                }
+            };
             match (payload, shape.payload.as_deref()) {
                 (Some((bytes, content_type)), Some(_)) => Some((bytes, content_type)),
                 (_, Some(p)) => {
                     let member = shape.member(p).expect("the payload is a member");
-                    obj.remove(p).map(|v| (json(&crate::rest::to_wire(model, member, v)), "application/json"))
+                    let member = ShapeRef { location_name: member.location_name.clone().or_else(|| Some(p.to_string())), ..member.clone() };
+                    obj.remove(p).map(|v| document(&member, None, v))
                 }
-                (_, None) => Some((json(&crate::rest::to_wire(model, out, Value::Object(std::mem::take(obj)))), "application/json")),
+                (_, None) => {
+                    let root = service.xml_root(operation);
+                    Some(document(out, Some(&root), Value::Object(std::mem::take(obj))))
+                }
             }
         }
         _ => None,
@@ -187,11 +257,7 @@ pub fn error(service: &Service, protocol: Protocol, error: &dyn AwsError, reques
             let kind = format!("{}{}", service.json_type_prefix, error.code());
             let body = serde_json::to_vec(&JsonError { kind, message: &message }).expect("serializes");
             let mut r = respond(status, protocol.content_type(), Bytes::from(body), request_id);
-            if service.model().metadata.aws_query_compatible.is_some() {
-                if let Ok(h) = HeaderValue::from_str(&format!("{};{fault}", error.query_code())) {
-                    r.headers_mut().insert("x-amzn-query-error", h);
-                }
-            }
+            query_compatible(service, error, fault, &mut r);
             r
         }
         Protocol::RestJson => {
@@ -226,7 +292,7 @@ pub fn error(service: &Service, protocol: Protocol, error: &dyn AwsError, reques
         }
         Protocol::AwsQuery => {
             let mut w = Xml::new();
-            w.decl();
+            w.decl(false);
             w.open_ns("ErrorResponse", service.model().metadata.xml_namespace.as_deref());
             w.open("Error");
             w.leaf("Type", fault);
@@ -240,79 +306,76 @@ pub fn error(service: &Service, protocol: Protocol, error: &dyn AwsError, reques
             w.close("ErrorResponse");
             respond(status, protocol.content_type(), Bytes::from(w.finish()), request_id)
         }
+        Protocol::RestXml if service.xml_error_unwrapped => {
+            // S3: `<Error><Code/><Message/>…<RequestId/></Error>`.
+            let mut w = Xml::new();
+            w.decl(true);
+            w.open("Error");
+            w.leaf("Code", error.code());
+            w.leaf("Message", &message);
+            for (k, v) in error.fields() {
+                w.leaf(k, &v);
+            }
+            w.leaf("RequestId", request_id);
+            w.close("Error");
+            let mut r = respond(status, protocol.content_type(), Bytes::from(w.finish()), request_id);
+            if let Ok(h) = HeaderValue::from_str(request_id) {
+                r.headers_mut().insert("x-amz-request-id", h);
+            }
+            r
+        }
+        Protocol::RestXml => {
+            let mut w = Xml::new();
+            w.decl(false);
+            w.open_ns("ErrorResponse", service.xml_namespace);
+            w.open("Error");
+            w.leaf("Type", fault);
+            w.leaf("Code", error.code());
+            w.leaf("Message", &message);
+            for (k, v) in error.fields() {
+                w.leaf(k, &v);
+            }
+            w.close("Error");
+            w.leaf("RequestId", request_id);
+            w.close("ErrorResponse");
+            respond(status, protocol.content_type(), Bytes::from(w.finish()), request_id)
+        }
+        Protocol::RpcV2Cbor => {
+            use ciborium::Value as Cbor;
+            let body = Cbor::Map(vec![
+                (Cbor::Text("__type".into()), Cbor::Text(format!("{}{}", service.json_type_prefix, error.code()))),
+                (Cbor::Text("message".into()), Cbor::Text(message)),
+            ]);
+            let mut r = respond(status, protocol.content_type(), Bytes::from(crate::cbor::to_bytes(&body)), request_id);
+            r.headers_mut().insert(crate::cbor::PROTOCOL_HEADER.0, HeaderValue::from_static(crate::cbor::PROTOCOL_HEADER.1));
+            query_compatible(service, error, fault, &mut r);
+            r
+        }
+    }
+}
+
+/// A service whose JSON and CBOR errors also carry the query protocol's code says so in
+/// `x-amzn-query-error: Code;Sender`.
+fn query_compatible(service: &Service, error: &dyn AwsError, fault: &str, r: &mut Response<Bytes>) {
+    if service.model().metadata.aws_query_compatible.is_some() {
+        if let Ok(h) = HeaderValue::from_str(&format!("{};{fault}", error.query_code())) {
+            r.headers_mut().insert("x-amzn-query-error", h);
+        }
     }
 }
 
 // ---- query XML -----------------------------------------------------------------------
 
-/// A small XML writer over quick-xml. Text is escaped by quick-xml, plus `\r` as `&#xD;`
-/// (XML parsers would otherwise turn a message body's CR LF into LF).
-struct Xml(Writer<Vec<u8>>);
-
-impl Xml {
-    fn new() -> Xml {
-        Xml(Writer::new(Vec::with_capacity(512)))
-    }
-
-    fn write(&mut self, e: Event<'_>) {
-        self.0.write_event(e).expect("writing to memory cannot fail");
-    }
-
-    fn decl(&mut self) {
-        self.write(Event::Decl(BytesDecl::new("1.0", None, None)));
-    }
-
-    fn open(&mut self, name: &str) {
-        self.write(Event::Start(BytesStart::new(name)));
-    }
-
-    fn open_ns(&mut self, name: &str, ns: Option<&str>) {
-        let mut start = BytesStart::new(name);
-        if let Some(ns) = ns {
-            start.push_attribute(("xmlns", ns));
-        }
-        self.write(Event::Start(start));
-    }
-
-    fn close(&mut self, name: &str) {
-        self.write(Event::End(BytesEnd::new(name)));
-    }
-
-    fn empty(&mut self, name: &str) {
-        self.write(Event::Empty(BytesStart::new(name)));
-    }
-
-    fn text(&mut self, s: &str) {
-        let escaped = quick_xml::escape::escape(s);
-        if escaped.contains('\r') {
-            let with_cr = escaped.replace('\r', "&#xD;");
-            self.write(Event::Text(BytesText::from_escaped(with_cr)));
-        } else {
-            self.write(Event::Text(BytesText::from_escaped(escaped)));
-        }
-    }
-
-    fn leaf(&mut self, name: &str, text: &str) {
-        self.open(name);
-        self.text(text);
-        self.close(name);
-    }
-
-    fn finish(self) -> Vec<u8> {
-        self.0.into_inner()
-    }
-}
-
 /// `<{Op}Response xmlns><{Op}Result>…</{Op}Result><ResponseMetadata>…</…></{Op}Response>`.
 pub(crate) fn query_document(model: &Model, operation: &str, value: &Value, request_id: &str) -> Vec<u8> {
     let mut w = Xml::new();
-    w.decl();
+    w.decl(false);
     let response = format!("{operation}Response");
     w.open_ns(&response, model.metadata.xml_namespace.as_deref());
     if let Some(out) = model.operation(operation).and_then(|o| o.output.as_ref()) {
         let wrapper = out.result_wrapper.clone().unwrap_or_else(|| format!("{operation}Result"));
         w.open(&wrapper);
-        write_members(&mut w, model, out, value);
+        xml::write_members(&mut w, model, out, value);
         w.close(&wrapper);
     }
     w.open("ResponseMetadata");
@@ -320,96 +383,4 @@ pub(crate) fn query_document(model: &Model, operation: &str, value: &Value, requ
     w.close("ResponseMetadata");
     w.close(&response);
     w.finish()
-}
-
-/// A structure's members, in the model's order.
-fn write_members(w: &mut Xml, model: &Model, r: &ShapeRef, value: &Value) {
-    let Value::Object(obj) = value else { return };
-    for (name, member) in &model.shape(r).members {
-        if let Some(v) = obj.get(name).filter(|v| !v.is_null()) {
-            write_member(w, model, name, member, v);
-        }
-    }
-}
-
-/// One member named `name` (its wire name comes from the model).
-fn write_member(w: &mut Xml, model: &Model, name: &str, r: &ShapeRef, value: &Value) {
-    let shape = model.shape(r);
-    let elem = r.location_name.as_deref().or(shape.location_name.as_deref()).unwrap_or(name);
-    match shape.kind {
-        ShapeType::List if model.flattened(r) => {
-            let member = shape.member.as_ref().expect("list shapes have a member");
-            let item_name = member.location_name.as_deref().unwrap_or(elem);
-            for item in value.as_array().map(Vec::as_slice).unwrap_or_default() {
-                write_value(w, model, item_name, member, item);
-            }
-        }
-        ShapeType::Map if model.flattened(r) => write_entries(w, model, r, elem, value),
-        _ => write_value(w, model, elem, r, value),
-    }
-}
-
-/// A value as the element `name` (collections in their wrapped form).
-fn write_value(w: &mut Xml, model: &Model, name: &str, r: &ShapeRef, value: &Value) {
-    let shape = model.shape(r);
-    match shape.kind {
-        ShapeType::Structure => {
-            w.open(name);
-            write_members(w, model, r, value);
-            w.close(name);
-        }
-        ShapeType::List => {
-            let member = shape.member.as_ref().expect("list shapes have a member");
-            let item_name = member.location_name.as_deref().unwrap_or("member");
-            w.open(name);
-            for item in value.as_array().map(Vec::as_slice).unwrap_or_default() {
-                write_value(w, model, item_name, member, item);
-            }
-            w.close(name);
-        }
-        ShapeType::Map => {
-            w.open(name);
-            write_entries(w, model, r, "entry", value);
-            w.close(name);
-        }
-        ShapeType::Timestamp => w.leaf(name, &timestamp_text(value)),
-        _ => w.leaf(name, &scalar_text(value)),
-    }
-}
-
-/// A map's entries, each as `<entry_name><key/><value/></entry_name>` with the model's key
-/// and value names.
-fn write_entries(w: &mut Xml, model: &Model, r: &ShapeRef, entry_name: &str, value: &Value) {
-    let shape = model.shape(r);
-    let (k_ref, v_ref) = (shape.key.as_ref().expect("map key"), shape.value.as_ref().expect("map value"));
-    let k_name = k_ref.location_name.as_deref().unwrap_or("key");
-    let v_name = v_ref.location_name.as_deref().unwrap_or("value");
-    let Value::Object(entries) = value else { return };
-    for (k, v) in entries {
-        w.open(entry_name);
-        w.leaf(k_name, k);
-        write_value(w, model, v_name, v_ref, v);
-        w.close(entry_name);
-    }
-}
-
-fn scalar_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// Query responses carry timestamps as ISO 8601; outputs hold them as epoch seconds.
-fn timestamp_text(v: &Value) -> String {
-    match v.as_f64() {
-        Some(secs) => {
-            let millis = (secs * 1000.0).round() as i64;
-            chrono::DateTime::from_timestamp_millis(millis)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                .unwrap_or_else(|| scalar_text(v))
-        }
-        None => scalar_text(v),
-    }
 }

@@ -25,6 +25,11 @@ pub trait AwsError: std::fmt::Display {
     fn reason(&self) -> Option<&str> {
         None
     }
+    /// Members beside the code and message that the XML protocols write into `<Error>`
+    /// (S3's `<BucketName>`, `<Key>`).
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 }
 
 /// Why a request could not be decoded into its operation's input.

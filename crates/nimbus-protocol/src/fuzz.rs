@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::decode;
 use crate::model::Model;
-use crate::rest::{query_pairs, rest_json, HttpRequest, Router};
+use crate::rest::{query_pairs, rest_json, rest_xml, HttpRequest, Router};
 
 /// xorshift64*: small, fast, reproducible from its seed.
 struct Rng(u64);
@@ -110,6 +110,10 @@ fn fuzz_model(rng: &mut Rng, model: &Model, router: Option<&Router>) {
         let body = if rng.below(3) == 0 { rng.bytes(64) } else { mutate(rng, &example) };
         no_panic(|| format!("json {name} {}", lossy(&body)), || drop(decode::json(model, name, &body)));
 
+        let cbor_example = crate::cbor::to_bytes(&crate::cbor::write(model, input, &model.example(input, 4)));
+        let body = if rng.below(3) == 0 { rng.bytes(64) } else { mutate(rng, &cbor_example) };
+        no_panic(|| format!("cbor {name} {body:?}"), || drop(decode::cbor(model, name, &body)));
+
         let mut pairs = Vec::new();
         flatten("", &model.example(input, 4), &mut pairs);
         for p in pairs.iter_mut() {
@@ -133,16 +137,26 @@ fn fuzz_model(rng: &mut Rng, model: &Model, router: Option<&Router>) {
         for _ in 0..rng.below(3) {
             let value = lossy(&rng.bytes(12));
             if let Ok(v) = http::HeaderValue::from_str(&value) {
-                let names = ["x-amz-invocation-type", "x-amz-log-type", "x-amz-client-context", "content-type"];
+                let names =
+                    ["x-amz-invocation-type", "x-amz-log-type", "x-amz-client-context", "content-type", "x-amz-copy-source", "content-md5"];
                 headers.insert(names[rng.below(names.len())], v);
             }
         }
+        let xml = model.metadata.protocol == "rest-xml";
+        let example = if xml {
+            let mut w = crate::xml::Xml::new();
+            crate::xml::write_root(&mut w, model, "Root", None, input, &model.example(input, 4));
+            w.finish()
+        } else {
+            example
+        };
         let body = bytes::Bytes::from(if rng.below(3) == 0 { rng.bytes(64) } else { mutate(rng, &example) });
         no_panic(
             || format!("rest {method} {path} {query:?} {}", lossy(&body)),
             || {
-                if let Some(m) = router.find(&method, &path, &query) {
-                    drop(rest_json(model, &m, &HttpRequest { headers: &headers, query: &query, body: &body }));
+                if let Some(m) = router.find_with_headers(&method, &path, &query, &headers) {
+                    let req = HttpRequest { headers: &headers, query: &query, body: &body };
+                    drop(if xml { rest_xml(model, &m, &req) } else { rest_json(model, &m, &req) });
                 }
             },
         );
@@ -155,7 +169,8 @@ fn decoders_never_panic_on_hostile_input() {
     let seed = std::env::var("NIMBUS_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x9e37_79b9_7f4a_7c15u64);
     let mut rng = Rng(seed | 1);
     let models = crate::all_models();
-    let routers: Vec<Option<Router>> = models.iter().map(|(_, m)| (m.metadata.protocol == "rest-json").then(|| Router::new(m))).collect();
+    let routers: Vec<Option<Router>> =
+        models.iter().map(|(_, m)| matches!(m.metadata.protocol.as_str(), "rest-json" | "rest-xml").then(|| Router::new(m))).collect();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut rounds = 0;
     while Instant::now() < deadline {

@@ -10,11 +10,13 @@
 //!                      response ◄─ encode::{output, error} ◄──────────────┘
 //! ```
 
+pub mod cbor;
 pub mod decode;
 pub mod encode;
 mod error;
 pub mod model;
 pub mod rest;
+mod xml;
 
 use std::sync::LazyLock;
 
@@ -33,6 +35,10 @@ pub enum Protocol {
     AwsQuery,
     /// HTTP bindings (path, query string, headers) + JSON bodies.
     RestJson,
+    /// HTTP bindings + XML bodies (S3).
+    RestXml,
+    /// Smithy RPC v2: `POST /service/{Service}/operation/{Op}` with CBOR bodies.
+    RpcV2Cbor,
 }
 
 impl Protocol {
@@ -42,6 +48,8 @@ impl Protocol {
             Protocol::AwsJson1_1 => "application/x-amz-json-1.1",
             Protocol::AwsQuery => "text/xml",
             Protocol::RestJson => "application/json",
+            Protocol::RestXml => "application/xml",
+            Protocol::RpcV2Cbor => "application/cbor",
         }
     }
 }
@@ -57,11 +65,38 @@ pub struct Service {
     /// Whether rest-json error bodies carry Lambda's `Type` (`User`/`Service`) beside the
     /// message; API Gateway's carry the message alone.
     pub rest_error_fault: bool,
+    /// rest-xml: the namespace of response documents (S3's `http://s3.amazonaws.com/doc/2006-03-01/`).
+    pub xml_namespace: Option<&'static str>,
+    /// rest-xml: the root element of an operation's response document, where it is not
+    /// `{Operation}Result` (botocore's models do not record it: S3's ListObjectsV2 answers
+    /// `<ListBucketResult>`). GetBucketLocation, whose root is its one member's text, is
+    /// the S3 service's own to write.
+    pub xml_roots: &'static [(&'static str, &'static str)],
+    /// rest-xml: errors are a bare `<Error>` (S3) rather than `<ErrorResponse><Error>`.
+    pub xml_error_unwrapped: bool,
 }
 
 impl Service {
+    /// A service on `model` with the conventions most services follow.
+    const fn new(model: &'static LazyLock<Model>) -> Service {
+        Service {
+            model,
+            json_type_prefix: "",
+            query_error_detail: false,
+            rest_error_fault: false,
+            xml_namespace: None,
+            xml_roots: &[],
+            xml_error_unwrapped: false,
+        }
+    }
+
     pub fn model(&self) -> &'static Model {
         self.model
+    }
+
+    /// The root element of `operation`'s rest-xml response document.
+    pub fn xml_root(&self, operation: &str) -> String {
+        self.xml_roots.iter().find(|(op, _)| *op == operation).map_or_else(|| format!("{operation}Result"), |(_, root)| root.to_string())
     }
 }
 
@@ -82,22 +117,48 @@ vendored! {
     LOGS_MODEL => "logs.json",
     LAMBDA_MODEL => "lambda.json",
     APIGATEWAYV2_MODEL => "apigatewayv2.json",
+    CLOUDWATCH_MODEL => "cloudwatch.json",
+    S3_MODEL => "s3.json",
 }
 
 /// Amazon SQS (awsJson 1.0 with query-compatible errors, and awsQuery).
-pub static SQS: Service =
-    Service { model: &SQS_MODEL, json_type_prefix: "com.amazonaws.sqs#", query_error_detail: true, rest_error_fault: false };
+pub static SQS: Service = Service { json_type_prefix: "com.amazonaws.sqs#", query_error_detail: true, ..Service::new(&SQS_MODEL) };
 /// Amazon SNS (awsQuery).
-pub static SNS: Service = Service { model: &SNS_MODEL, json_type_prefix: "", query_error_detail: false, rest_error_fault: false };
+pub static SNS: Service = Service::new(&SNS_MODEL);
 /// Amazon EventBridge (awsJson 1.1).
-pub static EVENTS: Service = Service { model: &EVENTS_MODEL, json_type_prefix: "", query_error_detail: false, rest_error_fault: false };
+pub static EVENTS: Service = Service::new(&EVENTS_MODEL);
 /// Amazon CloudWatch Logs (awsJson 1.1).
-pub static LOGS: Service = Service { model: &LOGS_MODEL, json_type_prefix: "", query_error_detail: false, rest_error_fault: false };
+pub static LOGS: Service = Service::new(&LOGS_MODEL);
 /// AWS Lambda (rest-json).
-pub static LAMBDA: Service = Service { model: &LAMBDA_MODEL, json_type_prefix: "", query_error_detail: false, rest_error_fault: true };
+pub static LAMBDA: Service = Service { rest_error_fault: true, ..Service::new(&LAMBDA_MODEL) };
 /// Amazon API Gateway V2 (rest-json).
-pub static APIGATEWAYV2: Service =
-    Service { model: &APIGATEWAYV2_MODEL, json_type_prefix: "", query_error_detail: false, rest_error_fault: false };
+pub static APIGATEWAYV2: Service = Service::new(&APIGATEWAYV2_MODEL);
+/// Amazon CloudWatch metrics (RPC v2 CBOR, awsJson 1.0 and awsQuery, with query-compatible
+/// errors).
+pub static CLOUDWATCH: Service = Service { json_type_prefix: "com.amazonaws.cloudwatch#", ..Service::new(&CLOUDWATCH_MODEL) };
+/// Amazon S3 (rest-xml).
+pub static S3: Service = Service {
+    xml_namespace: Some("http://s3.amazonaws.com/doc/2006-03-01/"),
+    xml_roots: &[
+        ("ListBuckets", "ListAllMyBucketsResult"),
+        ("ListObjects", "ListBucketResult"),
+        ("ListObjectsV2", "ListBucketResult"),
+        ("ListObjectVersions", "ListVersionsResult"),
+        ("ListMultipartUploads", "ListMultipartUploadsResult"),
+        ("ListParts", "ListPartsResult"),
+        ("GetBucketTagging", "Tagging"),
+        ("GetObjectTagging", "Tagging"),
+        ("GetBucketVersioning", "VersioningConfiguration"),
+        ("GetBucketNotificationConfiguration", "NotificationConfiguration"),
+        ("GetBucketAcl", "AccessControlPolicy"),
+        ("GetObjectAcl", "AccessControlPolicy"),
+        ("GetBucketCors", "CORSConfiguration"),
+        ("GetBucketLifecycleConfiguration", "LifecycleConfiguration"),
+        ("DeleteObjects", "DeleteResult"),
+    ],
+    xml_error_unwrapped: true,
+    ..Service::new(&S3_MODEL)
+};
 
 /// Declares a service's closed set of typed calls: one variant per operation, holding its
 /// typed input (`iam "events";` first also generates `iam_action`, the IAM name of each
@@ -165,6 +226,8 @@ macro_rules! calls {
     };
 }
 
+#[cfg(test)]
+mod fixtures;
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]

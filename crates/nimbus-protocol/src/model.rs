@@ -77,6 +77,35 @@ pub struct ShapeRef {
     pub result_wrapper: Option<String>,
     #[serde(default)]
     pub timestamp_format: Option<String>,
+    /// rest-xml: the member is an attribute of its structure's element (`xsi:type`).
+    #[serde(default)]
+    pub xml_attribute: bool,
+    /// rest-xml: the namespace the member's element declares.
+    #[serde(default)]
+    pub xml_namespace: Option<XmlNamespace>,
+}
+
+/// An XML namespace as the models write it: a bare URI, or a URI with a prefix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum XmlNamespace {
+    Uri(String),
+    Prefixed {
+        #[serde(default)]
+        prefix: Option<String>,
+        uri: String,
+    },
+}
+
+impl XmlNamespace {
+    /// The attribute that declares it (`xmlns` or `xmlns:xsi`) and its URI.
+    pub fn attribute(&self) -> (String, &str) {
+        match self {
+            XmlNamespace::Uri(uri) => ("xmlns".to_string(), uri),
+            XmlNamespace::Prefixed { prefix: Some(p), uri } => (format!("xmlns:{p}"), uri),
+            XmlNamespace::Prefixed { prefix: None, uri } => ("xmlns".to_string(), uri),
+        }
+    }
 }
 
 /// The kind of a shape.
@@ -117,6 +146,8 @@ pub struct Shape {
     pub flattened: Option<bool>,
     #[serde(default)]
     pub location_name: Option<String>,
+    #[serde(default)]
+    pub xml_namespace: Option<XmlNamespace>,
     #[serde(default)]
     pub min: Option<f64>,
     #[serde(default)]

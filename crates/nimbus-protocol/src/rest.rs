@@ -26,6 +26,9 @@ struct Route {
     segments: Vec<Segment>,
     /// `?find=LayerVersion` in the request URI: the request must carry it.
     query: Vec<(String, Option<String>)>,
+    /// Required members bound to headers: S3's CopyObject is PutObject's binding plus
+    /// `x-amz-copy-source`.
+    headers: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -37,7 +40,7 @@ enum Segment {
 }
 
 impl Route {
-    fn parse(op: &Operation) -> Option<Route> {
+    fn parse(model: &Model, op: &Operation) -> Option<Route> {
         let method = Method::from_bytes(op.http.method.as_bytes()).ok()?;
         let (path, query) = op.http.request_uri.split_once('?').unwrap_or((&op.http.request_uri, ""));
         let segments = split_path(path)
@@ -57,15 +60,27 @@ impl Route {
                 None => (kv.to_string(), None),
             })
             .collect();
-        Some(Route { operation: op.name.clone(), method, segments, query })
+        let headers = match &op.input {
+            Some(r) => {
+                let shape = model.shape(r);
+                shape
+                    .members
+                    .iter()
+                    .filter(|(n, m)| m.location.as_deref() == Some("header") && shape.required.contains(n))
+                    .map(|(n, m)| m.location_name.clone().unwrap_or_else(|| n.clone()).to_ascii_lowercase())
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        Some(Route { operation: op.name.clone(), method, segments, query, headers })
     }
 
     fn literals(&self) -> usize {
         self.segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count()
     }
 
-    fn matches(&self, method: &Method, path: &[&str], query: &[(String, String)]) -> Option<Vec<(String, String)>> {
-        if self.method != method {
+    fn matches(&self, method: &Method, path: &[&str], query: &[(String, String)], headers: &HeaderMap) -> Option<Vec<(String, String)>> {
+        if self.method != method || !self.headers.iter().all(|h| headers.contains_key(h.as_str())) {
             return None;
         }
         let literal_query_present =
@@ -133,23 +148,32 @@ pub struct Matched<'r> {
 
 impl Router {
     pub fn new(model: &Model) -> Router {
-        let mut routes: Vec<Route> = model.operations.values().filter_map(Route::parse).collect();
-        // Most specific first: literal query requirements, then literal segments; the name
-        // last keeps the order stable.
+        let mut routes: Vec<Route> = model.operations.values().filter_map(|op| Route::parse(model, op)).collect();
+        // Most specific first: literal query requirements, then literal segments, then
+        // required headers; the name last keeps the order stable.
         routes.sort_by(|a, b| {
-            (Reverse(a.query.len()), Reverse(a.literals()), &a.operation).cmp(&(
+            (Reverse(a.query.len()), Reverse(a.literals()), Reverse(a.headers.len()), &a.operation).cmp(&(
                 Reverse(b.query.len()),
                 Reverse(b.literals()),
+                Reverse(b.headers.len()),
                 &b.operation,
             ))
         });
         Router { routes }
     }
 
-    /// The operation bound to `method` and `path` (trailing slashes ignored) with `query`.
+    /// The operation bound to `method` and `path` (trailing slashes ignored) with `query`,
+    /// for services whose bindings never differ by header alone.
     pub fn find(&self, method: &Method, path: &str, query: &[(String, String)]) -> Option<Matched<'_>> {
+        self.find_with_headers(method, path, query, &HeaderMap::new())
+    }
+
+    /// The operation bound to `method`, `path`, `query` and the required headers present.
+    pub fn find_with_headers(&self, method: &Method, path: &str, query: &[(String, String)], headers: &HeaderMap) -> Option<Matched<'_>> {
         let segments: Vec<&str> = split_path(path).collect();
-        self.routes.iter().find_map(|r| r.matches(method, &segments, query).map(|labels| Matched { operation: &r.operation, labels }))
+        self.routes
+            .iter()
+            .find_map(|r| r.matches(method, &segments, query, headers).map(|labels| Matched { operation: &r.operation, labels }))
     }
 }
 
@@ -163,15 +187,49 @@ pub struct HttpRequest<'a> {
 
 /// Decodes a rest-json request for the operation `matched` names: members bound to the URI,
 /// the query string and headers from there, a blob payload member as the raw body (kept out
-/// of the JSON: see [`Input::take_payload`]), and the other members from the JSON body.
+/// of the JSON: see [`Input::parse_with_payload`]), and the other members from the JSON body.
 pub fn rest_json(model: &Model, matched: &Matched<'_>, req: &HttpRequest<'_>) -> Result<Input, DecodeError> {
+    rest(model, matched, req, BodyFormat::Json)
+}
+
+/// Decodes a rest-xml request: the bindings as [`rest_json`] reads them, and the body as the
+/// XML document of the payload member (or of the input's unbound members).
+pub fn rest_xml(model: &Model, matched: &Matched<'_>, req: &HttpRequest<'_>) -> Result<Input, DecodeError> {
+    rest(model, matched, req, BodyFormat::Xml)
+}
+
+#[derive(Clone, Copy)]
+enum BodyFormat {
+    Json,
+    Xml,
+}
+
+impl BodyFormat {
+    /// The body as the structure of shape `r` (the member at `path` of the input), under
+    /// member names (`None` when empty).
+    fn read(self, model: &Model, r: &ShapeRef, body: &[u8], path: &str) -> Result<Option<Map<String, Value>>, DecodeError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        let value = match self {
+            BodyFormat::Json => from_wire(model, r, Value::Object(json_object(body)?)),
+            BodyFormat::Xml => crate::xml::read(model, r, &crate::xml::parse(body)?, path)?,
+        };
+        Ok(match value {
+            Value::Object(o) => Some(o),
+            _ => None,
+        })
+    }
+}
+
+fn rest(model: &Model, matched: &Matched<'_>, req: &HttpRequest<'_>, format: BodyFormat) -> Result<Input, DecodeError> {
     let op = model.operation(matched.operation).expect("routes come from the model");
     let Some(input_ref) = &op.input else { return Ok(Input::new(Value::Object(Map::new()), None)) };
     let shape = model.shape(input_ref);
     let payload_member = shape.payload.as_deref().and_then(|p| shape.member(p).map(|r| (p, r)));
     let mut obj = match payload_member {
         Some(_) => Map::new(),
-        None => from_wire_members(model, input_ref, json_object(req.body)?),
+        None => format.read(model, input_ref, req.body, "")?.unwrap_or_default(),
     };
     let mut raw_payload = None;
     if let Some((name, r)) = payload_member {
@@ -180,9 +238,10 @@ pub fn rest_json(model: &Model, matched: &Matched<'_>, req: &HttpRequest<'_>) ->
             ShapeType::String => {
                 obj.insert(name.to_string(), Value::String(String::from_utf8_lossy(req.body).into_owned()));
             }
-            _ if req.body.is_empty() => {}
             _ => {
-                obj.insert(name.to_string(), from_wire(model, r, Value::Object(json_object(req.body)?)));
+                if let Some(v) = format.read(model, r, req.body, name)? {
+                    obj.insert(name.to_string(), Value::Object(v));
+                }
             }
         }
     }
@@ -292,13 +351,6 @@ fn scalar(model: &Model, r: &ShapeRef, text: &str, wire: &str) -> Result<Value, 
 /// `locationName` when the model gives one (API Gateway's `name` for `Name`). Members the
 /// shape does not define are dropped; members bound elsewhere (URI, headers) are not read
 /// from the body.
-fn from_wire_members(model: &Model, r: &ShapeRef, obj: Map<String, Value>) -> Map<String, Value> {
-    match from_wire(model, r, Value::Object(obj)) {
-        Value::Object(o) => o,
-        _ => Map::new(),
-    }
-}
-
 pub(crate) fn from_wire(model: &Model, r: &ShapeRef, value: Value) -> Value {
     rename(model, r, value, Direction::FromWire)
 }

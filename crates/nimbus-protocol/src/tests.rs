@@ -394,3 +394,97 @@ fn rest_json_error_bodies_name_the_message_as_the_model_does() {
     // API Gateway's `Message` member travels as `message`, and its errors carry no `Type`.
     assert_eq!(body(&crate::APIGATEWAYV2, E("NotFoundException", 404)), json!({"message": "m"}));
 }
+
+#[test]
+fn cbor_decoding_errors() {
+    use ciborium::Value as C;
+    let cbor = |v: C| crate::cbor::to_bytes(&v);
+    let text = |s: &str| C::Text(s.into());
+    let map = |entries: Vec<(&str, C)>| C::Map(entries.into_iter().map(|(k, v)| (text(k), v)).collect());
+    let metric =
+        |v: C| map(vec![("Namespace", text("n")), ("MetricData", C::Array(vec![map(vec![("MetricName", text("m")), ("Value", v)])]))]);
+    let cases: Vec<(&str, Vec<u8>, DecodeError)> = vec![
+        ("truncated", cbor(metric(C::Float(1.5)))[..20].to_vec(), DecodeError::Malformed(String::new())),
+        ("trailing bytes", [cbor(map(vec![])), vec![0]].concat(), DecodeError::Malformed(String::new())),
+        ("not a map", cbor(C::Array(vec![])), DecodeError::Malformed(String::new())),
+        (
+            "a string for a double",
+            cbor(metric(text("1.5"))),
+            DecodeError::Type { member: "MetricData.1.Value".into(), expected: "number", value: "1.5".into() },
+        ),
+        (
+            "a missing required member",
+            cbor(map(vec![("MetricData", C::Array(vec![]))])),
+            DecodeError::Missing { member: "Namespace".into() },
+        ),
+        (
+            "a non-text key",
+            cbor(C::Map(vec![(C::Integer(1.into()), text("x"))])),
+            DecodeError::Type { member: String::new(), expected: "structure", value: "1".into() },
+        ),
+    ];
+    for (what, body, want) in cases {
+        let got = decode::cbor(crate::CLOUDWATCH.model(), "PutMetricData", &body).expect_err(what);
+        match (&got, &want) {
+            (DecodeError::Malformed(_), DecodeError::Malformed(_)) => {}
+            _ => assert_eq!(got, want, "{what}"),
+        }
+    }
+    // Timestamps arrive tagged (or bare) epoch seconds; nulls are absent members.
+    let ok = cbor(map(vec![
+        ("Namespace", text("n")),
+        (
+            "MetricData",
+            C::Array(vec![map(vec![("MetricName", text("m")), ("Timestamp", C::Tag(1, Box::new(C::Float(1.7e9)))), ("Unit", C::Null)])]),
+        ),
+    ]));
+    let v: Value = decode::cbor(crate::CLOUDWATCH.model(), "PutMetricData", &ok).expect("decodes").parse().expect("parses");
+    assert_eq!(v, json!({"Namespace": "n", "MetricData": [{"MetricName": "m", "Timestamp": 1.7e9}]}));
+    assert_eq!(
+        crate::cbor::route("/service/GraniteServiceVersion20100801/operation/ListMetrics"),
+        Some(("GraniteServiceVersion20100801", "ListMetrics"))
+    );
+    for bad in ["/service//operation/X", "/service/S/operation/", "/service/S/op/X", "/service/S/operation/X/Y", "/"] {
+        assert_eq!(crate::cbor::route(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn rest_xml_decoding_errors() {
+    use crate::rest::{rest_xml, HttpRequest, Router};
+    let model = crate::S3.model();
+    let router = Router::new(model);
+    let decode = |body: &str| {
+        let headers = http::HeaderMap::new();
+        let query = vec![("delete".to_string(), String::new())];
+        let m = router.find(&http::Method::POST, "/b1", &query).expect("DeleteObjects route");
+        assert_eq!(m.operation, "DeleteObjects");
+        let body = bytes::Bytes::from(body.to_string());
+        rest_xml(model, &m, &HttpRequest { headers: &headers, query: &query, body: &body }).and_then(|i| i.parse::<Value>())
+    };
+    let malformed = [
+        "<Delete><Object><Key>a</Key></Object>",
+        "<Delete></Object>",
+        "<Delete/><Delete/>",
+        "text<Delete/>",
+        "<!DOCTYPE d [<!ENTITY e \"x\">]><Delete><Object><Key>&e;</Key></Object></Delete>",
+        "<Delete><Object><Key>&unknown;</Key></Object></Delete>",
+    ];
+    for body in malformed {
+        assert!(matches!(decode(body), Err(DecodeError::Malformed(_))), "{body}: {:?}", decode(body));
+    }
+    assert_eq!(
+        decode("<Delete><Object><Key>a</Key></Object><Quiet>yes</Quiet></Delete>"),
+        Err(DecodeError::Type { member: "Delete.Quiet".into(), expected: "boolean", value: "yes".into() })
+    );
+    assert_eq!(
+        decode("<Delete><Object><VersionId>v</VersionId></Object></Delete>"),
+        Err(DecodeError::Missing { member: "Delete.Objects.1.Key".into() })
+    );
+    assert_eq!(decode(""), Err(DecodeError::Missing { member: "Delete".into() }));
+    // Entities and character references are text; the root's name is not checked.
+    assert_eq!(
+        decode("<?xml version=\"1.0\"?><Anything xmlns=\"x\"><Object><Key>a&amp;b&#x41;</Key></Object></Anything>"),
+        Ok(json!({"Bucket": "b1", "Delete": {"Objects": [{"Key": "a&bA"}]}}))
+    );
+}
