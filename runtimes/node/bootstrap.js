@@ -892,13 +892,18 @@ function invoke(inv, h, body) {
   }
 }
 
-// Response streaming (awslambda.streamifyResponse): the stream is collected
-// and posted as one buffered response, which is what a RequestResponse Invoke
-// of a streaming function returns on AWS.
+// Response streaming (awslambda.streamifyResponse): the handler's stream is posted to the
+// Runtime API as it is written (`Lambda-Runtime-Function-Response-Mode: streaming`,
+// chunked), on a connection of its own; an error after the first byte travels in the
+// trailers, as AWS's runtime sends it. Nimbus forwards the chunks to an
+// InvokeWithResponseStream caller or a RESPONSE_STREAM function URL as they arrive, and
+// collects them for a plain Invoke.
 let WritableClass = null;
+let httpModule = null;
 
 function invokeStreaming(inv, h, body) {
   if (!WritableClass) WritableClass = require('stream').Writable;
+  if (!httpModule) httpModule = require('http');
   let reported = false;
   const finishWith = (fn) => {
     if (reported) return;
@@ -906,22 +911,59 @@ function invokeStreaming(inv, h, body) {
     if (activeInvoke === inv) beforeExitAction = null;
     fn();
   };
+  let contentType = 'application/octet-stream';
+  let req = null; // opened at the first byte, so setContentType can still change the header
+  const open = () => {
+    if (req) return req;
+    const [host, port] = (process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001').split(':');
+    req = httpModule.request({
+      host,
+      port: Number(port),
+      method: 'POST',
+      path: `${API_BASE}/invocation/${encodeURIComponent(inv.id)}/response`,
+      agent: false,
+      headers: {
+        'Lambda-Runtime-Function-Response-Mode': 'streaming',
+        'Transfer-Encoding': 'chunked',
+        'Content-Type': contentType,
+        Trailer: 'Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body',
+      },
+    });
+    req.on('error', fatalClientError);
+    return req;
+  };
+  // Ends the posted response (with the error in the trailers, if any), then asks for the
+  // next event once the Runtime API has taken it.
+  const close = (err) => {
+    inv.reported = true;
+    const r = open();
+    r.on('response', (res) => {
+      res.resume();
+      res.on('end', scheduleNext);
+    });
+    if (err) {
+      const response = toRapidResponse(err);
+      r.addTrailers({
+        'Lambda-Runtime-Function-Error-Type': headerSafe(response.errorType),
+        'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(response)).toString('base64'),
+      });
+    }
+    r.end();
+  };
   const failWith = (err) =>
     finishWith(() => {
       structuredConsole.logError('Invoke Error', err);
-      postError(inv, err, scheduleNext);
+      if (req) close(err);
+      else postError(inv, err, scheduleNext); // nothing streamed yet: a plain error
     });
-  const chunks = [];
-  let contentType = 'application/octet-stream';
   const stream = new WritableClass({
     highWaterMark: userHandler[HANDLER_HIGHWATERMARK],
     write(chunk, encoding, callback) {
-      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk);
-      callback();
+      open().write(chunk, encoding, () => callback());
     },
   });
   stream.setContentType = (ct) => {
-    if (chunks.length) throw new InvalidStreamingOperation('Cannot set content-type, too late.');
+    if (req) throw new InvalidStreamingOperation('Cannot set content-type, too late.');
     contentType = ct;
   };
   beforeExitAction = () => failWith(new NodeJsExit());
@@ -937,13 +979,7 @@ function invokeStreaming(inv, h, body) {
     result.then(
       (value) => {
         if (typeof value !== 'undefined') console.warn('Streaming handlers ignore return values.');
-        const send = () =>
-          finishWith(() => {
-            inv.reported = true;
-            client
-              .postInvocationResponse(inv.id, Buffer.concat(chunks), contentType)
-              .then(afterPost(scheduleNext), fatalClientError);
-          });
+        const send = () => finishWith(() => close(null));
         if (stream.writableFinished) send();
         else if (stream.writableEnded) stream.once('finish', send);
         else failWith(new Error('Response stream is not finished.'));

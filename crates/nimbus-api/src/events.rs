@@ -595,7 +595,7 @@ pub async fn execute(svc: &EventsService, req: EventsRequest) -> Response<Body> 
         }
         encode::error(&EVENTS, Protocol::AwsJson1_1, &e, &request_id)
     });
-    response.map(http_body_util::Full::new)
+    response.map(crate::response::Body::from)
 }
 
 #[cfg(test)]

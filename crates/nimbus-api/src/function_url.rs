@@ -4,17 +4,19 @@
 //! does, with the URL's CORS rules. The events and the result mapping are
 //! `nimbus_gateway::proxy`'s, shared with API Gateway routes. Nimbus extension: by path
 //! `/_aws/elb/<url-id>/…` (or `/_aws/elb-multi-value/<url-id>/…`) the function gets an
-//! Application Load Balancer target event instead, for handlers written for ALB.
+//! Application Load Balancer target event instead, for handlers written for ALB. A URL in
+//! `RESPONSE_STREAM` mode streams the function's response to the client as it is written.
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use nimbus_gateway::proxy::{self as events, Context};
 use nimbus_model::url::{AuthType, FunctionUrlConfig};
-use nimbus_model::{FunctionRef, Qualifier};
+use nimbus_model::{FunctionRef, InvokeRequest, Qualifier};
 use serde_json::json;
 
 use crate::proxy::{self, HttpCall, Outcome};
 use crate::response::{self, Body};
 use crate::server::AppState;
+use crate::streaming::UrlStream;
 
 /// The event a URL request becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,19 +115,30 @@ pub async fn serve(state: &AppState, req: UrlRequest) -> Response<Body> {
     });
     let qualifier = config.qualifier.as_deref().and_then(|q| Qualifier::parse(q).ok());
     let function = FunctionRef { name: config.function.clone(), qualifier };
-    let mut r = match proxy::invoke(state, function, ev, &request_id, None).await {
-        Outcome::Result(payload) => {
+    let streams = config.invoke_mode == "RESPONSE_STREAM" && req.format == UrlFormat::V2;
+    let outcome = if streams && ev.len() <= nimbus_model::validate::MAX_SYNC_PAYLOAD {
+        let invoke = InvokeRequest { function, payload: ev, tail_log: false, client_context: None, request_id: Some(request_id.clone()) };
+        match crate::streaming::serve_url(state, invoke).await {
+            UrlStream::Streaming(r) => Err(r),
+            UrlStream::Whole(result) => Ok(proxy::outcome(result)),
+        }
+    } else {
+        Ok(proxy::invoke(state, function, ev, &request_id, None).await)
+    };
+    let mut r = match outcome {
+        Err(streaming) => streaming,
+        Ok(Outcome::Result(payload)) => {
             let mapped = match req.format {
                 UrlFormat::V2 => events::v2_response(&payload),
                 UrlFormat::Alb { multi_value } => events::alb_response(&payload, multi_value),
             };
             mapped.map(proxy::body).unwrap_or_else(|| message(StatusCode::BAD_GATEWAY, "Internal Server Error"))
         }
-        Outcome::FunctionError { .. } => message(StatusCode::BAD_GATEWAY, "Internal Server Error"),
-        Outcome::Throttled => message(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded."),
-        Outcome::FunctionMissing => message(StatusCode::NOT_FOUND, "Not Found"),
-        Outcome::TooLarge => message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
-        Outcome::TimedOut | Outcome::Failed => message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        Ok(Outcome::FunctionError { .. }) => message(StatusCode::BAD_GATEWAY, "Internal Server Error"),
+        Ok(Outcome::Throttled) => message(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded."),
+        Ok(Outcome::FunctionMissing) => message(StatusCode::NOT_FOUND, "Not Found"),
+        Ok(Outcome::TooLarge) => message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
+        Ok(Outcome::TimedOut | Outcome::Failed) => message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     };
     proxy::apply_cors(cors, &req.call, &mut r);
     if let Ok(v) = HeaderValue::from_str(&request_id) {

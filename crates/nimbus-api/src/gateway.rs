@@ -302,7 +302,7 @@ pub fn execute(svc: &GatewayService, req: GatewayRequest) -> Response<Body> {
         }
         encode::error(&APIGATEWAYV2, Protocol::RestJson, &e, rid)
     });
-    response.map(http_body_util::Full::new)
+    response.map(crate::response::Body::from)
 }
 
 // ---- serving ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ mod response;
 mod server;
 mod sns;
 mod sqs;
+mod streaming;
 
 pub use action::Action;
 pub use server::{serve, AppState};

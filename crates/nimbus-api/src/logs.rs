@@ -311,7 +311,7 @@ pub fn execute(state: &AppState, store: &LogStore, req: LogsRequest) -> Response
         }
         encode::error(&LOGS, Protocol::AwsJson1_1, &e, &request_id)
     });
-    response.map(http_body_util::Full::new)
+    response.map(crate::response::Body::from)
 }
 
 fn reply<T: Serialize>(operation: &str, request_id: &str, output: &T) -> Response<bytes::Bytes> {

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
-use http_body_util::Full;
 use nimbus_gateway::proxy::HttpRequest;
 use nimbus_model::url::Cors;
 use nimbus_model::validate::MAX_SYNC_PAYLOAD;
@@ -89,6 +88,11 @@ pub async fn invoke(state: &AppState, function: FunctionRef, event: Bytes, reque
             }
         }
     };
+    outcome(result)
+}
+
+/// What an HTTP front makes of an invocation's result.
+pub fn outcome(result: Result<nimbus_model::InvokeOutcome, nimbus_model::ApiError>) -> Outcome {
     match result {
         Ok(o) if o.function_error.is_none() => Outcome::Result(o.payload),
         Ok(o) => {
@@ -166,5 +170,5 @@ pub fn apply_cors(cors: Option<&Cors>, call: &HttpCall, r: &mut Response<Body>) 
 
 /// A mapped result as a response.
 pub fn body(r: Response<Bytes>) -> Response<Body> {
-    r.map(Full::new)
+    r.map(Body::from)
 }

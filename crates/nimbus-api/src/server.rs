@@ -151,7 +151,7 @@ fn edge_error(json_target: bool, e: ApiError) -> Response<Body> {
     } else {
         encode::error(&LAMBDA, Protocol::RestJson, &e, &request_id)
     };
-    r.map(http_body_util::Full::new)
+    r.map(crate::response::Body::from)
 }
 
 fn with_request_id(mut r: Response<Body>) -> Response<Body> {

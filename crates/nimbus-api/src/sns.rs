@@ -546,7 +546,7 @@ pub async fn execute(svc: &TopicService, req: SnsRequest) -> Response<Body> {
         }
         encode::error(&SNS, Protocol::AwsQuery, &e, &request_id)
     });
-    response.map(http_body_util::Full::new)
+    response.map(crate::response::Body::from)
 }
 
 #[cfg(test)]

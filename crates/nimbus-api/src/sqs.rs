@@ -724,7 +724,7 @@ pub async fn execute(svc: &QueueService, req: SqsRequest) -> Response<Body> {
             _ => encode::error(&SQS, req.protocol, &e, &request_id),
         }
     });
-    response.map(http_body_util::Full::new)
+    response.map(crate::response::Body::from)
 }
 
 #[cfg(test)]

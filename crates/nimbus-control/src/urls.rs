@@ -21,8 +21,7 @@ pub struct UrlChange {
 
 fn check_invoke_mode(mode: &str) -> Result<(), ApiError> {
     match mode {
-        "BUFFERED" => Ok(()),
-        "RESPONSE_STREAM" => Err(ApiError::invalid("InvokeMode RESPONSE_STREAM is not supported by Nimbus yet; use BUFFERED")),
+        "BUFFERED" | "RESPONSE_STREAM" => Ok(()),
         other => Err(ApiError::validation(other, "invokeMode", "Member must satisfy enum value set: [BUFFERED, RESPONSE_STREAM]")),
     }
 }

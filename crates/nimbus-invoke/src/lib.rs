@@ -8,6 +8,7 @@ mod concurrency;
 
 pub use async_invoke::{AsyncConfig, AsyncInvoker, MessageSink};
 pub use concurrency::ConcurrencyLimiter;
+pub use nimbus_sandbox::{StreamEvent, StreamSink};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -133,6 +134,20 @@ impl Invoker {
     }
 
     pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome, ApiError> {
+        self.invoke_into(req, None).await
+    }
+
+    /// [`Invoker::invoke_detached`] for a caller that reads the response as the function
+    /// streams it: chunks go to `sink` as they come, and the outcome's payload is empty when
+    /// they did (a function that does not stream answers in the payload, as usual).
+    pub async fn invoke_streaming(self: &Arc<Self>, req: InvokeRequest, sink: StreamSink) -> Result<InvokeOutcome, ApiError> {
+        let me = self.clone();
+        tokio::spawn(async move { me.invoke_into(req, Some(sink)).await })
+            .await
+            .map_err(|e| ApiError::service(format!("invocation task failed: {e}")))?
+    }
+
+    async fn invoke_into(&self, req: InvokeRequest, stream: Option<StreamSink>) -> Result<InvokeOutcome, ApiError> {
         let name = &req.function.name;
         let partition = self.control.partition();
         let function = self.control.resolve(name, req.function.qualifier.as_ref()).await?;
@@ -158,6 +173,9 @@ impl Invoker {
             None => partition.function_arn(name),
         };
 
+        if let Some(sink) = &stream {
+            let _ = sink.send(StreamEvent::Resolved { version: executed_version.clone() }).await;
+        }
         let invocation = Invocation {
             request_id: request_id.clone(),
             payload: req.payload,
@@ -165,6 +183,7 @@ impl Invoker {
             trace_id: trace_id(&request_id),
             client_context: req.client_context,
             timeout: std::time::Duration::from_secs(u64::from(function.config.timeout_secs)),
+            stream,
         };
         let start_line = format!("START RequestId: {request_id} Version: {}", spec.version);
         // A warm environment whose runtime died while idle (or is exiting after its last
@@ -237,6 +256,7 @@ impl Invoker {
         }
         let (payload, function_error) = match reply {
             Reply::Response(body) => (body, None),
+            Reply::Streamed => (Bytes::new(), None),
             Reply::FunctionError { body, error_type } => {
                 let body = if body.is_empty() {
                     FunctionErrorPayload::new(error_type.as_deref().unwrap_or("Unhandled"), &request_id, "").to_bytes()
@@ -259,6 +279,7 @@ impl Invoker {
 fn failure_payload(reply: Reply, request_id: &str, timeout_secs: u32) -> (Bytes, Option<String>) {
     let payload = match reply {
         Reply::Response(b) => return (b, None),
+        Reply::Streamed => return (Bytes::new(), None),
         Reply::FunctionError { body, .. } | Reply::InitError { body, .. } if !body.is_empty() => body,
         Reply::FunctionError { error_type, .. } | Reply::InitError { error_type, .. } => {
             FunctionErrorPayload::new(error_type.as_deref().unwrap_or("Runtime.Unknown"), request_id, "unknown error").to_bytes()

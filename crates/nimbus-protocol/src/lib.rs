@@ -14,6 +14,7 @@ pub mod cbor;
 pub mod decode;
 pub mod encode;
 mod error;
+pub mod eventstream;
 pub mod model;
 pub mod rest;
 mod xml;

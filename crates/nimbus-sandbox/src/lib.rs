@@ -29,12 +29,35 @@ pub struct Invocation {
     pub trace_id: String,
     pub client_context: Option<String>,
     pub timeout: std::time::Duration,
+    /// Where a streamed response goes as the runtime writes it (InvokeWithResponseStream,
+    /// function URLs in RESPONSE_STREAM mode). Without one, a streamed response is
+    /// collected and answered whole, as a plain Invoke of a streaming function is on AWS.
+    pub stream: Option<StreamSink>,
 }
+
+/// A streamed response as the runtime writes it.
+#[derive(Debug)]
+pub enum StreamEvent {
+    /// Sent by the invoker before the event goes out: the version that runs it.
+    Resolved {
+        version: String,
+    },
+    /// The runtime began a streamed response with this content type.
+    Start {
+        content_type: Option<String>,
+    },
+    Chunk(Bytes),
+}
+
+/// The receiving end of [`Invocation::stream`].
+pub type StreamSink = tokio::sync::mpsc::Sender<StreamEvent>;
 
 /// How an invocation ended, as the environment saw it.
 #[derive(Debug)]
 pub enum Reply {
     Response(Bytes),
+    /// The runtime streamed its response, and every byte went to [`Invocation::stream`].
+    Streamed,
     /// The runtime reported an error (`/invocation/{id}/error`): its type header and body.
     FunctionError {
         error_type: Option<String>,

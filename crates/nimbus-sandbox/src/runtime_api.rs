@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -15,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::capture::OutputCapture;
-use crate::{Invocation, Reply};
+use crate::{Invocation, Reply, StreamEvent, StreamSink};
 use nimbus_model::validate::MAX_SYNC_PAYLOAD;
 
 /// What the invoker hears back: first when the runtime picked the event up, then the end.
@@ -60,11 +61,19 @@ pub struct Delivery {
     pub progress: mpsc::Sender<Progress>,
 }
 
+/// The event a runtime is working on: its request id, the invoker waiting for the answer,
+/// and where a streamed answer goes.
+struct InFlight {
+    id: String,
+    progress: mpsc::Sender<Progress>,
+    stream: Option<StreamSink>,
+}
+
 #[derive(Default)]
 struct Slot {
     queued: Option<Delivery>,
     /// The request id being worked on and where its answer goes.
-    in_flight: Option<(String, mpsc::Sender<Progress>)>,
+    in_flight: Option<InFlight>,
     /// The invoker of an event that was queued but not yet picked up (init failures go here).
     waiting: Option<mpsc::Sender<Progress>>,
     started_at: Option<Instant>,
@@ -177,8 +186,8 @@ impl RuntimeApi {
         self.init_failed(&reply_for());
         let mut slot = self.lock();
         slot.queued = None;
-        if let Some((_, tx)) = slot.in_flight.take() {
-            let _ = tx.try_send(Progress::Done(reply_for()));
+        if let Some(f) = slot.in_flight.take() {
+            let _ = f.progress.try_send(Progress::Done(reply_for()));
         } else if let Some(tx) = slot.waiting.take() {
             let _ = tx.try_send(Progress::Done(reply_for()));
         }
@@ -243,23 +252,33 @@ impl RuntimeApi {
                 }
                 let id = id.to_string();
                 let error_type = header(&req, "lambda-runtime-function-error-type");
-                let tx = {
+                let in_flight = {
                     let mut slot = self.lock();
                     match &slot.in_flight {
-                        Some((current, _)) if *current == id => slot.in_flight.take().map(|(_, tx)| tx),
+                        Some(f) if f.id == id => slot.in_flight.take(),
                         _ => None,
                     }
                 };
-                let Some(tx) = tx else {
+                let Some(InFlight { progress: tx, stream, .. }) = in_flight else {
                     return respond(
                         StatusCode::BAD_REQUEST,
                         "{\"errorMessage\":\"Invalid request ID\",\"errorType\":\"InvalidRequestID\"}",
                     );
                 };
-                let reply = match read_body(req.into_body()).await {
-                    Some(body) if kind == "response" => Reply::Response(body),
-                    Some(body) => Reply::FunctionError { error_type, body },
-                    None => Reply::ResponseTooLarge,
+                let streaming = kind == "response"
+                    && header(&req, "lambda-runtime-function-response-mode").is_some_and(|m| m.eq_ignore_ascii_case("streaming"));
+                let reply = if streaming {
+                    let content_type = header(&req, "content-type");
+                    match stream {
+                        Some(sink) => forward_stream(req.into_body(), sink, content_type).await,
+                        None => collect_stream(req.into_body()).await,
+                    }
+                } else {
+                    match read_body(req.into_body()).await {
+                        Some(body) if kind == "response" => Reply::Response(body),
+                        Some(body) => Reply::FunctionError { error_type, body },
+                        None => Reply::ResponseTooLarge,
+                    }
                 };
                 let too_large = matches!(reply, Reply::ResponseTooLarge);
                 let _ = tx.try_send(Progress::Done(reply));
@@ -321,7 +340,11 @@ impl RuntimeApi {
                             slot.started_at.map(|s| s.elapsed())
                         };
                         slot.waiting = None;
-                        slot.in_flight = Some((d.invocation.request_id.clone(), d.progress.clone()));
+                        slot.in_flight = Some(InFlight {
+                            id: d.invocation.request_id.clone(),
+                            progress: d.progress.clone(),
+                            stream: d.invocation.stream.clone(),
+                        });
                         Some((d, init))
                     }
                     None => None,
@@ -358,6 +381,68 @@ fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
 /// Reads a body up to the 6 MB payload limit; None if it is larger.
 async fn read_body(body: Incoming) -> Option<Bytes> {
     Limited::new(body, MAX_SYNC_PAYLOAD).collect().await.ok().map(|c| c.to_bytes())
+}
+
+/// Largest streamed response: AWS's 200 MB.
+const MAX_STREAMED: usize = 200 * 1024 * 1024;
+
+/// The error a runtime reports in a streamed response's trailers, if any:
+/// `Lambda-Runtime-Function-Error-Type` and the base64 `Lambda-Runtime-Function-Error-Body`.
+fn trailer_error(trailers: &http::HeaderMap) -> Option<Reply> {
+    let error_type = trailers.get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).map(str::to_string)?;
+    let body = trailers
+        .get("lambda-runtime-function-error-body")
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.as_bytes()).ok())
+        .map(Bytes::from)
+        .unwrap_or_default();
+    Some(Reply::FunctionError { error_type: Some(error_type), body })
+}
+
+/// A streamed response for a caller that reads it as it comes: every chunk goes to `sink`
+/// as soon as the runtime sends it (a caller that went away stops receiving, the runtime
+/// still finishes). Ends with the trailers' error, if the runtime reported one.
+async fn forward_stream(mut body: Incoming, sink: StreamSink, content_type: Option<String>) -> Reply {
+    let mut open = sink.send(StreamEvent::Start { content_type }).await.is_ok();
+    let mut sent = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Reply::Exited("Runtime exited during a streamed response".into());
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                sent += data.len();
+                if sent > MAX_STREAMED {
+                    return Reply::FunctionError {
+                        error_type: Some("Function.ResponseSizeTooLarge".into()),
+                        body: Bytes::from_static(
+                            b"{\"errorMessage\":\"Response payload size exceeded maximum allowed payload size (209715200 bytes).\",\"errorType\":\"Function.ResponseSizeTooLarge\"}",
+                        ),
+                    };
+                }
+                if open && !data.is_empty() {
+                    open = sink.send(StreamEvent::Chunk(data)).await.is_ok();
+                }
+            }
+            Err(frame) => {
+                if let Some(error) = frame.trailers_ref().and_then(trailer_error) {
+                    return error;
+                }
+            }
+        }
+    }
+    Reply::Streamed
+}
+
+/// A streamed response for a caller that wants it whole (a plain Invoke): collected up to
+/// the 6 MB limit.
+async fn collect_stream(body: Incoming) -> Reply {
+    match Limited::new(body, MAX_SYNC_PAYLOAD).collect().await {
+        Ok(collected) => match collected.trailers().and_then(trailer_error) {
+            Some(error) => error,
+            None => Reply::Response(collected.to_bytes()),
+        },
+        Err(_) => Reply::ResponseTooLarge,
+    }
 }
 
 fn event_response(inv: &Invocation, deadline_ms: i64) -> Response<Body> {

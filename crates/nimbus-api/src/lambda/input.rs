@@ -49,6 +49,7 @@ nimbus_protocol::calls! {
         RemoveLayerVersionPermission(RemoveLayerVersionPermissionInput),
         GetLayerVersionPolicy(LayerVersionInput),
         Invoke(InvokeInput, payload => payload),
+        InvokeWithResponseStream(InvokeInput, payload => payload),
         InvokeAsync(InvokeAsyncInput, payload => invoke_args),
         CreateEventSourceMapping(MappingInput),
         GetEventSourceMapping(MappingIdInput),
@@ -735,6 +736,12 @@ pub enum Invocation {
     DryRun(FunctionRef),
 }
 
+/// What an InvokeWithResponseStream asks for, checked.
+pub enum StreamInvocation {
+    Run(nimbus_model::InvokeRequest),
+    DryRun(FunctionRef),
+}
+
 fn unparsable_payload() -> ApiError {
     ApiError::new(
         ErrorCode::InvalidRequestContent,
@@ -743,6 +750,20 @@ fn unparsable_payload() -> ApiError {
 }
 
 impl InvokeInput {
+    /// InvokeWithResponseStream's invocation: RequestResponse or DryRun only.
+    pub fn into_stream_invocation(self, partition: &Partition) -> Result<StreamInvocation, ApiError> {
+        let bad =
+            |other: &str| ApiError::validation(other, "invocationType", "Member must satisfy enum value set: [RequestResponse, DryRun]");
+        if let Some(other) = self.invocation_type.as_deref().filter(|t| !matches!(*t, "RequestResponse" | "DryRun")) {
+            return Err(bad(other));
+        }
+        match self.into_invocation(partition)? {
+            Invocation::Sync(req) => Ok(StreamInvocation::Run(req)),
+            Invocation::DryRun(f) => Ok(StreamInvocation::DryRun(f)),
+            Invocation::Async { .. } => Err(bad("Event")),
+        }
+    }
+
     pub fn into_invocation(self, partition: &Partition) -> Result<Invocation, ApiError> {
         let function = function_ref(&self.function_name, self.qualifier.as_deref(), partition)?;
         let payload = if self.payload.is_empty() { Bytes::from_static(b"{}") } else { self.payload };

@@ -18,7 +18,7 @@ use nimbus_protocol::{encode, DecodeError, Protocol, LAMBDA};
 use serde::Serialize;
 
 pub use input::LambdaCall;
-use input::{CodeUpdate, Invocation, NewUrl};
+use input::{CodeUpdate, Invocation, InvokeInput, NewUrl, StreamInvocation};
 use output::*;
 
 use crate::action::RawRequest;
@@ -89,13 +89,23 @@ pub async fn execute(state: &AppState, req: LambdaRequest, host: &str) -> Respon
         Ok(call) => run(state, call, host, &request_id).await,
         Err(e) => Err(e),
     };
-    let response = result.unwrap_or_else(|e| {
+    result.unwrap_or_else(|e| {
         if e.code == ErrorCode::Service {
             tracing::error!(operation = req.operation, "lambda: {e}");
         }
-        encode::error(&LAMBDA, Protocol::RestJson, &e, &request_id)
-    });
-    response.map(http_body_util::Full::new)
+        encode::error(&LAMBDA, Protocol::RestJson, &e, &request_id).map(Body::from)
+    })
+}
+
+async fn invoke_with_response_stream(state: &AppState, input: InvokeInput, rid: &str) -> Result<Response<Body>, ApiError> {
+    let op = "InvokeWithResponseStream";
+    match input.into_stream_invocation(state.control.partition())? {
+        StreamInvocation::Run(req) => crate::streaming::invoke_with_response_stream(state, req).await,
+        StreamInvocation::DryRun(f) => {
+            state.control.get_qualified(&f.name, f.qualifier.as_ref()).await?;
+            Ok(reply(op, &InvokeWithResponseStreamResponse { status_code: 204, ..Default::default() }, rid).map(Body::from))
+        }
+    }
 }
 
 fn reply<T: Serialize>(operation: &str, output: &T, request_id: &str) -> Response<Bytes> {
@@ -138,11 +148,13 @@ fn qualifier(f: &FunctionRef) -> Option<&str> {
     f.qualifier.as_ref().map(|q| q.as_str())
 }
 
-async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Result<Response<Bytes>, ApiError> {
+async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Result<Response<Body>, ApiError> {
     let control = &state.control;
     let p = control.partition();
     let op = call.operation();
-    Ok(match call {
+    let whole = match call {
+        // Its answer streams: it never becomes a whole response.
+        LambdaCall::InvokeWithResponseStream(input) => return invoke_with_response_stream(state, input, rid).await,
         LambdaCall::CreateFunction(input) => {
             let publish = input.publish();
             let function = input.into_new_function()?;
@@ -517,7 +529,8 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Resul
             let function_event_invoke_configs = list.iter().map(|c| FunctionEventInvokeConfig::new(p, c)).collect();
             reply(op, &ListFunctionEventInvokeConfigsResponse { function_event_invoke_configs }, rid)
         }
-    })
+    };
+    Ok(whole.map(Body::from))
 }
 
 #[cfg(test)]

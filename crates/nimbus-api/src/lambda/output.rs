@@ -682,6 +682,16 @@ pub struct InvocationResponse {
     pub executed_version: Option<String>,
 }
 
+/// InvokeWithResponseStream's answer when nothing streams (DryRun); a run streams its
+/// events through `crate::streaming`.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InvokeWithResponseStreamResponse {
+    pub status_code: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executed_version: Option<String>,
+}
+
 /// InvokeAsync's answer.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
