@@ -205,10 +205,10 @@ mod tests {
         assert!(matches!(parse_req(Method::GET, "/_nimbus/code/abc", None, ""), Ok(Action::GetCode { .. })));
         assert_eq!(parse_req(Method::GET, "/nope", None, "").unwrap_err().code, ErrorCode::UnknownOperation);
         // Modelled but not served yet: Lambda's route, an error that says so.
-        let e = lambda(Method::GET, "/2020-06-30/functions/f/code-signing-config", None, "").unwrap_err();
+        let e = lambda(Method::POST, "/2021-11-15/functions/f/response-streaming-invocations", None, "{}").unwrap_err();
         assert_eq!(
             (e.code, e.message.as_str()),
-            (ErrorCode::UnknownOperation, "Nimbus does not implement the Lambda operation GetFunctionCodeSigningConfig yet")
+            (ErrorCode::UnknownOperation, "Nimbus does not implement the Lambda operation InvokeWithResponseStream yet")
         );
     }
 

@@ -215,7 +215,7 @@ pub fn error(service: &Service, protocol: Protocol, error: &dyn AwsError, reques
                     .any(|(name, m)| name.eq_ignore_ascii_case("message") && m.location_name.as_deref().unwrap_or(name) == "Message")
             });
             let (message, capital_message) = if capital { (None, Some(message.as_str())) } else { (Some(message.as_str()), None) };
-            let fault = service.rest_error_fault.then_some(if error.sender_fault() { "User" } else { "Service" });
+            let fault = (service.rest_error_fault && error.typed()).then_some(if error.sender_fault() { "User" } else { "Service" });
             let reason = if service.rest_error_fault { error.reason() } else { None };
             let body = serde_json::to_vec(&RestJsonError { fault, message, capital_message, reason }).expect("serializes");
             let mut r = respond(status, protocol.content_type(), Bytes::from(body), request_id);
