@@ -103,7 +103,8 @@ mod tests {
     fn ids_look_like_aws_ids() {
         let id = new_id();
         assert_eq!(id.len(), 21);
-        assert!(parse_arn(&format!("arn:aws:lambda:us-east-1:000000000000:code-signing-config:{id}"), "m").is_ok());
+        let arn = format!("arn:aws:lambda:us-east-1:000000000000:code-signing-config:{id}");
+        assert_eq!(parse_arn(&arn, "m").map_err(|e| e.message), Ok(id));
     }
 
     #[test]
