@@ -3,6 +3,7 @@
 //! keeps the in-memory view the invoke path reads, so invoking never touches the database.
 
 mod aliases;
+mod code_signing;
 mod event_config;
 mod layers;
 mod permissions;
@@ -10,6 +11,7 @@ mod provisioned;
 mod urls;
 
 pub use aliases::AliasChange;
+pub use code_signing::CodeSigningChange;
 pub use event_config::{validate_destination, EventInvokeChange};
 pub use layers::NewLayerVersion;
 pub use provisioned::{OnDemandLimits, ProvisionTarget};
@@ -59,6 +61,8 @@ pub struct NewFunction {
     pub layers: Vec<String>,
     pub dead_letter_target: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// CodeSigningConfigArn's config id: it must exist; signatures are not verified.
+    pub code_signing_config_id: Option<String>,
     pub zip: Vec<u8>,
 }
 
@@ -103,6 +107,9 @@ pub struct ControlPlane {
     /// Held across the check and the write of reserved and provisioned concurrency, so two
     /// concurrent Puts cannot both pass the limits they share.
     concurrency_writes: tokio::sync::Mutex<()>,
+    /// Held across the check and the write of a code signing config's use, so a config is
+    /// never deleted while a function is being attached to it.
+    code_signing_writes: tokio::sync::Mutex<()>,
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
     code: CodeCache,
@@ -160,6 +167,7 @@ impl ControlPlane {
             provisioned_unreserved: std::sync::atomic::AtomicU32::new(0),
             provisioning_listeners: RwLock::new(Vec::new()),
             concurrency_writes: tokio::sync::Mutex::new(()),
+            code_signing_writes: tokio::sync::Mutex::new(()),
             store,
             blobs,
             code: dirs.code,
@@ -242,6 +250,21 @@ impl ControlPlane {
         Ok(next)
     }
 
+    /// PutRuntimeManagementConfig: kept on the record of the version named (`$LATEST`,
+    /// a number, or the version an alias points at).
+    pub async fn set_runtime_management(
+        &self,
+        name: &str,
+        qualifier: Option<&nimbus_model::Qualifier>,
+        value: nimbus_model::function::RuntimeManagement,
+    ) -> Result<FunctionConfig, ApiError> {
+        let current = self.get_qualified(name, qualifier).await?;
+        let next = FunctionConfig { runtime_management: Some(value), ..current.clone() };
+        self.store_property(name, &current, &next).await?;
+        self.view.put_version(self.materialize(next.clone()).await?);
+        Ok(next)
+    }
+
     /// Replaces a function's tags (TagResource and UntagResource compute the new set).
     pub async fn set_tags(&self, name: &str, change: impl FnOnce(&mut BTreeMap<String, String>)) -> Result<FunctionConfig, ApiError> {
         let current = self.get(name).await?;
@@ -297,6 +320,14 @@ impl ControlPlane {
         if self.store.get_function(&f.name, LATEST).await.map_err(store_err)?.is_some() {
             return Err(ApiError::conflict(format!("Function already exist: {}", f.name)));
         }
+        let _attaching = match &f.code_signing_config_id {
+            Some(id) => {
+                let writing = self.code_signing_writes.lock().await;
+                self.code_signing_config_for_function(id).await?;
+                Some(writing)
+            }
+            None => None,
+        };
         // Check the layers before storing any code.
         let summary = code::inspect(&f.zip).map_err(code_err)?;
         let layers = self.resolve_layers(&f.layers, summary.unzipped_size).await?;
@@ -325,6 +356,8 @@ impl ControlPlane {
             tags: f.tags,
             policies: Default::default(),
             recursive_loop: None,
+            code_signing_config_id: f.code_signing_config_id,
+            runtime_management: None,
         };
         match self.store.create_function(&config).await {
             Ok(()) => {}
@@ -332,6 +365,7 @@ impl ControlPlane {
             Err(e) => return Err(store_err(e)),
         }
         let _ = dir;
+        self.note_unverified_code(&config).await;
         let resolved = self.materialize(config.clone()).await?;
         self.changed(&config.name, Some(resolved));
         Ok(config)
@@ -401,6 +435,7 @@ impl ControlPlane {
         }
         let (digest, size, unzipped, _) = self.accept_code(zip).await?;
         let next = FunctionConfig { code_digest: digest, code_size: size, code_unzipped_size: unzipped, ..current.clone() };
+        self.note_unverified_code(&next).await;
         self.replace(&current, next).await
     }
 

@@ -101,4 +101,44 @@ impl ControlPlane {
         self.view.put_version(self.materialize(next).await?);
         Ok(())
     }
+
+    /// PutResourcePolicy: the qualifier's policy becomes `statements` (checked against the
+    /// revision the caller read, if given).
+    pub async fn replace_policy(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+        statements: Vec<PermissionStatement>,
+        revision_id: Option<&str>,
+    ) -> Result<FunctionPolicy, ApiError> {
+        let current = self.policy_target(name, qualifier).await?;
+        let key = qualifier.unwrap_or("").to_string();
+        Self::check_policy_revision(&current.policies.get(&key).cloned().unwrap_or_default(), revision_id)?;
+        let mut sids: Vec<&str> = statements.iter().map(|s| s.sid.as_str()).collect();
+        sids.sort_unstable();
+        if let Some(w) = sids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ApiError::invalid(format!("The statement id ({}) is used by more than one statement.", w[0])));
+        }
+        let policy = FunctionPolicy { statements, revision_id: new_revision_id() };
+        let mut next = current.clone();
+        next.policies.insert(key, policy.clone());
+        self.store_property(name, &current, &next).await?;
+        self.view.put_version(self.materialize(next).await?);
+        Ok(policy)
+    }
+
+    /// DeleteResourcePolicy: removes the qualifier's whole policy.
+    pub async fn delete_policy(&self, name: &str, qualifier: Option<&str>, revision_id: Option<&str>) -> Result<(), ApiError> {
+        let current = self.policy_target(name, qualifier).await?;
+        let key = qualifier.unwrap_or("");
+        let Some(policy) = current.policies.get(key) else {
+            return Err(ApiError::not_found("The resource you requested does not exist."));
+        };
+        Self::check_policy_revision(policy, revision_id)?;
+        let mut next = current.clone();
+        next.policies.remove(key);
+        self.store_property(name, &current, &next).await?;
+        self.view.put_version(self.materialize(next).await?);
+        Ok(())
+    }
 }

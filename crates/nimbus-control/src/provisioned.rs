@@ -317,6 +317,7 @@ mod tests {
             layers: vec![],
             dead_letter_target: None,
             tags: Default::default(),
+            code_signing_config_id: None,
             zip: zip(),
         })
         .await

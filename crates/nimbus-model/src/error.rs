@@ -25,6 +25,7 @@ pub enum ErrorCode {
     InvalidParameter,
     AccessDenied,
     ProvisionedConcurrencyConfigNotFound,
+    CodeSigningConfigNotFound,
 }
 
 impl ErrorCode {
@@ -47,12 +48,13 @@ impl ErrorCode {
             ErrorCode::InvalidParameter => "InvalidParameterException",
             ErrorCode::AccessDenied => "AccessDeniedException",
             ErrorCode::ProvisionedConcurrencyConfigNotFound => "ProvisionedConcurrencyConfigNotFoundException",
+            ErrorCode::CodeSigningConfigNotFound => "CodeSigningConfigNotFoundException",
         }
     }
 
     pub fn status(self) -> u16 {
         match self {
-            ErrorCode::ResourceNotFound | ErrorCode::ProvisionedConcurrencyConfigNotFound => 404,
+            ErrorCode::ResourceNotFound | ErrorCode::ProvisionedConcurrencyConfigNotFound | ErrorCode::CodeSigningConfigNotFound => 404,
             ErrorCode::ResourceConflict => 409,
             ErrorCode::PreconditionFailed => 412,
             ErrorCode::RequestTooLarge | ErrorCode::RequestEntityTooLarge => 413,
@@ -82,11 +84,14 @@ pub struct ApiError {
     pub message: String,
     /// AWS's `Reason` field, e.g. on TooManyRequestsException.
     pub reason: Option<&'static str>,
+    /// Whether the body carries `Type` (AWS leaves it out of a few answers, e.g. a code
+    /// signing config that is not found).
+    pub typed: bool,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), reason: None }
+        ApiError { code, message: message.into(), reason: None, typed: true }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::ResourceNotFound, message)
@@ -99,10 +104,14 @@ impl ApiError {
     }
     /// A throttle: 429 with AWS's `Reason`.
     pub fn throttled(reason: &'static str) -> Self {
-        ApiError { code: ErrorCode::TooManyRequests, message: "Rate Exceeded.".into(), reason: Some(reason) }
+        ApiError { code: ErrorCode::TooManyRequests, message: "Rate Exceeded.".into(), reason: Some(reason), typed: true }
     }
     pub fn service(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Service, message)
+    }
+    /// The same error without the body's `Type` member, as AWS sends some.
+    pub fn untyped(self) -> Self {
+        ApiError { typed: false, ..self }
     }
 
     /// AWS's message for a required member that is missing (its value is printed bare).
@@ -143,5 +152,8 @@ impl nimbus_protocol::AwsError for ApiError {
     }
     fn reason(&self) -> Option<&str> {
         self.reason
+    }
+    fn typed(&self) -> bool {
+        self.typed
     }
 }

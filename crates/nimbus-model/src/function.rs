@@ -59,6 +59,23 @@ pub struct FunctionConfig {
     /// Stored and reported; Nimbus does not yet trace calls to detect loops.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recursive_loop: Option<String>,
+    /// The code signing config attached (PutFunctionCodeSigningConfig or CreateFunction's
+    /// `CodeSigningConfigArn`), by id; kept on `$LATEST`. Signatures are not verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_signing_config_id: Option<String>,
+    /// PutRuntimeManagementConfig, on the version it was set for (`Auto` when unset).
+    /// Stored and reported; Nimbus has one build of each runtime, so it changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_management: Option<RuntimeManagement>,
+}
+
+/// A version's runtime update mode (`Auto`, `FunctionUpdate` or `Manual`) and, for
+/// `Manual`, the runtime version it is pinned to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeManagement {
+    pub update_runtime_on: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_version_arn: Option<String>,
 }
 
 /// One qualifier's resource-based policy.

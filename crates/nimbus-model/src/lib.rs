@@ -3,6 +3,7 @@
 
 pub mod alias;
 pub mod arn;
+pub mod code_signing;
 pub mod error;
 pub mod event_source;
 pub mod events;

@@ -30,6 +30,11 @@ pub trait AwsError: std::fmt::Display {
     fn fields(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }
+    /// Whether rest-json's body names the fault in `Type` (for services that do, AWS still
+    /// leaves it out of a few answers).
+    fn typed(&self) -> bool {
+        true
+    }
 }
 
 /// Why a request could not be decoded into its operation's input.

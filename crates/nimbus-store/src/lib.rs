@@ -12,6 +12,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use nimbus_model::alias::AliasConfig;
+use nimbus_model::code_signing::CodeSigningConfig;
 use nimbus_model::event_source::EventSourceMapping;
 use nimbus_model::invoke::{AsyncEvent, EventInvokeConfig};
 use nimbus_model::layer::LayerVersion;
@@ -119,4 +120,12 @@ pub trait Store: Send + Sync + 'static {
     /// One function's configs (or every function's), ordered by function and qualifier.
     async fn list_provisioned_configs(&self, function: Option<&str>) -> Result<Vec<ProvisionedConfig>, StoreError>;
     async fn delete_provisioned_config(&self, function: &str, qualifier: &str) -> Result<bool, StoreError>;
+
+    /// Creates (`create`; [`StoreError::Conflict`] if the id exists) or replaces
+    /// ([`StoreError::NotFound`] if it does not) a code signing config.
+    async fn put_code_signing_config(&self, config: &CodeSigningConfig, create: bool) -> Result<(), StoreError>;
+    async fn get_code_signing_config(&self, id: &str) -> Result<Option<CodeSigningConfig>, StoreError>;
+    /// Configs ordered by id, starting after `after`.
+    async fn list_code_signing_configs(&self, after: Option<&str>, limit: usize) -> Result<Vec<CodeSigningConfig>, StoreError>;
+    async fn delete_code_signing_config(&self, id: &str) -> Result<bool, StoreError>;
 }

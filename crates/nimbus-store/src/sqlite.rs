@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use nimbus_model::alias::AliasConfig;
+use nimbus_model::code_signing::CodeSigningConfig;
 use nimbus_model::event_source::EventSourceMapping;
 use nimbus_model::invoke::{AsyncEvent, EventInvokeConfig};
 use nimbus_model::layer::LayerVersion;
@@ -84,6 +85,13 @@ CREATE TABLE IF NOT EXISTS layer_versions (
     code_digest TEXT NOT NULL,
     config TEXT NOT NULL,
     PRIMARY KEY (name, version)
+);
+",
+        // 2: code signing configs (2026-12).
+        "
+CREATE TABLE code_signing_configs (
+    id TEXT PRIMARY KEY,
+    config TEXT NOT NULL
 );
 ",
     ],
@@ -570,6 +578,41 @@ impl Store for SqliteStore {
         Ok(n > 0)
     }
 
+    async fn put_code_signing_config(&self, c: &CodeSigningConfig, create: bool) -> Result<(), StoreError> {
+        let json = serde_json::to_string(c).expect("code signing config serializes");
+        let n = self.with(|conn| {
+            if create {
+                conn.execute("INSERT OR IGNORE INTO code_signing_configs (id, config) VALUES (?1, ?2)", params![c.id, json])
+            } else {
+                conn.execute("UPDATE code_signing_configs SET config = ?2 WHERE id = ?1", params![c.id, json])
+            }
+        })?;
+        match (n, create) {
+            (0, true) => Err(StoreError::Conflict),
+            (0, false) => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    async fn get_code_signing_config(&self, id: &str) -> Result<Option<CodeSigningConfig>, StoreError> {
+        self.with(|conn| {
+            conn.query_row("SELECT config FROM code_signing_configs WHERE id = ?1", params![id], |row| decode_json(row.get(0)?)).optional()
+        })
+    }
+
+    async fn list_code_signing_configs(&self, after: Option<&str>, limit: usize) -> Result<Vec<CodeSigningConfig>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT config FROM code_signing_configs WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+            let rows = stmt.query_map(params![after.unwrap_or(""), limit as i64], |row| decode_json(row.get(0)?))?;
+            rows.collect()
+        })
+    }
+
+    async fn delete_code_signing_config(&self, id: &str) -> Result<bool, StoreError> {
+        let n = self.with(|conn| conn.execute("DELETE FROM code_signing_configs WHERE id = ?1", params![id]))?;
+        Ok(n > 0)
+    }
+
     async fn code_in_use(&self, digest: &str) -> Result<bool, StoreError> {
         self.with(|conn| conn.query_row("SELECT EXISTS(SELECT 1 FROM functions WHERE code_digest = ?1)", params![digest], |row| row.get(0)))
     }
@@ -605,6 +648,8 @@ mod tests {
             tags: Default::default(),
             policies: Default::default(),
             recursive_loop: None,
+            code_signing_config_id: None,
+            runtime_management: None,
         }
     }
 

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use bytes::Bytes;
-use nimbus_control::{AliasChange, ConfigChange, EventInvokeChange, NewFunction, NewLayerVersion, UrlChange};
+use nimbus_control::{AliasChange, CodeSigningChange, ConfigChange, EventInvokeChange, NewFunction, NewLayerVersion, UrlChange};
+use nimbus_model::code_signing;
+use nimbus_model::function::RuntimeManagement;
 use nimbus_model::layer::LayerStatement;
 use nimbus_model::url::{AuthType, Cors};
 use nimbus_model::validate::{self, MAX_SYNC_PAYLOAD};
@@ -74,6 +76,42 @@ nimbus_protocol::calls! {
         RemovePermission(RemovePermissionInput),
         GetFunctionRecursionConfig(FunctionInput),
         PutFunctionRecursionConfig(RecursionConfigInput),
+        CreateCodeSigningConfig(CodeSigningConfigInput),
+        GetCodeSigningConfig(CodeSigningConfigInput),
+        UpdateCodeSigningConfig(CodeSigningConfigInput),
+        DeleteCodeSigningConfig(CodeSigningConfigInput),
+        ListCodeSigningConfigs(ListInput),
+        ListFunctionsByCodeSigningConfig(CodeSigningConfigInput),
+        PutFunctionCodeSigningConfig(FunctionCodeSigningConfigInput),
+        GetFunctionCodeSigningConfig(FunctionCodeSigningConfigInput),
+        DeleteFunctionCodeSigningConfig(FunctionCodeSigningConfigInput),
+        GetRuntimeManagementConfig(RuntimeManagementInput),
+        PutRuntimeManagementConfig(RuntimeManagementInput),
+        GetResourcePolicy(ResourcePolicyInput),
+        PutResourcePolicy(ResourcePolicyInput),
+        DeleteResourcePolicy(ResourcePolicyInput),
+        // Capacity providers (Lambda Managed Instances) and durable executions: not built
+        // yet; answered from one table (`unbuilt`) as AWS answers where none exist.
+        GetFunctionScalingConfig(UnbuiltInput),
+        PutFunctionScalingConfig(UnbuiltInput),
+        CreateCapacityProvider(UnbuiltInput),
+        GetCapacityProvider(UnbuiltInput),
+        UpdateCapacityProvider(UnbuiltInput),
+        DeleteCapacityProvider(UnbuiltInput),
+        ListCapacityProviders(UnbuiltInput),
+        ListFunctionVersionsByCapacityProvider(UnbuiltInput),
+        GetDurableExecution(UnbuiltInput),
+        GetDurableExecutionHistory(UnbuiltInput),
+        GetDurableExecutionState(UnbuiltInput),
+        ListDurableExecutionsByFunction(UnbuiltInput),
+        StopDurableExecution(UnbuiltInput),
+        PauseDurableExecution(UnbuiltInput),
+        ResumeDurableExecution(UnbuiltInput),
+        DeleteDurableExecution(UnbuiltInput),
+        CheckpointDurableExecution(UnbuiltInput),
+        SendDurableExecutionCallbackSuccess(UnbuiltInput),
+        SendDurableExecutionCallbackFailure(UnbuiltInput),
+        SendDurableExecutionCallbackHeartbeat(UnbuiltInput),
     }
 }
 
@@ -216,6 +254,7 @@ pub struct CreateFunctionInput {
     layers: Option<Vec<String>>,
     dead_letter_config: Option<DeadLetterInput>,
     tags: Option<BTreeMap<String, String>>,
+    code_signing_config_arn: Option<String>,
 }
 
 impl CreateFunctionInput {
@@ -278,6 +317,12 @@ impl CreateFunctionInput {
             layers: self.layers.unwrap_or_default(),
             dead_letter_target: dead_letter(self.dead_letter_config)?.filter(|a| !a.is_empty()),
             tags,
+            code_signing_config_id: self
+                .code_signing_config_arn
+                .as_deref()
+                .filter(|a| !a.is_empty())
+                .map(|a| code_signing::parse_arn(a, "codeSigningConfigArn"))
+                .transpose()?,
             zip: decode_zip(self.code.zip_file.as_deref())?,
         })
     }
@@ -709,6 +754,66 @@ impl RemoveLayerVersionPermissionInput {
     pub fn revision_id(&self) -> Option<&str> {
         self.revision_id.as_deref().filter(|r| !r.is_empty())
     }
+}
+
+/// PutResourcePolicy's document as AddPermission statements. Nimbus keeps a function's
+/// policy in that form, so a statement it cannot hold (a Deny, several actions or
+/// principals, other conditions) is refused rather than stored differently.
+pub fn policy_statements(document: &str) -> Result<Vec<nimbus_model::function::PermissionStatement>, ApiError> {
+    use serde_json::Value;
+    let doc: Value = serde_json::from_str(document).map_err(|_| ApiError::invalid("The policy is not a valid JSON document."))?;
+    let unsupported =
+        |what: &str| ApiError::invalid(format!("Nimbus keeps function policies in AddPermission's form and cannot store {what}."));
+    let statements = match doc.get("Statement") {
+        Some(Value::Array(list)) => list.clone(),
+        Some(one @ Value::Object(_)) => vec![one.clone()],
+        _ => return Err(ApiError::invalid("The policy must have a Statement.")),
+    };
+    let mut out = Vec::new();
+    for st in &statements {
+        let text = |key: &str| st.get(key).and_then(Value::as_str).map(String::from);
+        let sid = text("Sid").filter(|s| !s.is_empty()).ok_or_else(|| unsupported("a statement without a Sid"))?;
+        if text("Effect").as_deref() != Some("Allow") {
+            return Err(unsupported("a statement whose Effect is not Allow"));
+        }
+        let action = text("Action").ok_or_else(|| unsupported("a statement without exactly one Action"))?;
+        let principal = match st.get("Principal") {
+            Some(Value::String(p)) if p == "*" => p.clone(),
+            Some(Value::Object(m)) if m.len() == 1 => match m.iter().next() {
+                Some((k, Value::String(v))) if k == "AWS" || k == "Service" => v.clone(),
+                _ => return Err(unsupported("a statement without exactly one principal")),
+            },
+            _ => return Err(unsupported("a statement without exactly one principal")),
+        };
+        let mut statement = nimbus_model::function::PermissionStatement {
+            sid,
+            action,
+            principal,
+            source_arn: None,
+            source_account: None,
+            principal_org_id: None,
+            event_source_token: None,
+            function_url_auth_type: None,
+        };
+        if let Some(conditions) = st.get("Condition").and_then(Value::as_object) {
+            for (operator, keys) in conditions {
+                for (key, value) in keys.as_object().into_iter().flatten() {
+                    let value = value.as_str().map(String::from);
+                    let slot = match (operator.as_str(), key.as_str()) {
+                        ("ArnLike", "AWS:SourceArn") => &mut statement.source_arn,
+                        ("StringEquals", "AWS:SourceAccount") => &mut statement.source_account,
+                        ("StringEquals", "aws:PrincipalOrgID") => &mut statement.principal_org_id,
+                        ("StringEquals", "lambda:EventSourceToken") => &mut statement.event_source_token,
+                        ("StringEquals", "lambda:FunctionUrlAuthType") => &mut statement.function_url_auth_type,
+                        _ => return Err(unsupported(&format!("the condition {operator} {key}"))),
+                    };
+                    *slot = Some(value.ok_or_else(|| unsupported(&format!("a non-string condition value for {key}")))?);
+                }
+            }
+        }
+        out.push(statement);
+    }
+    Ok(out)
 }
 
 // ---- invocation ------------------------------------------------------------------------
@@ -1288,5 +1393,302 @@ impl RecursionConfigInput {
             ));
         }
         FunctionRef::parse(&self.function_name, partition)
+    }
+}
+
+/// A list operation with paging members only.
+#[derive(Debug, Deserialize)]
+pub struct ListInput {
+    #[serde(flatten)]
+    pub page: Page,
+}
+
+// ---- code signing configs --------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AllowedPublishersInput {
+    signing_profile_version_arns: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CodeSigningPoliciesInput {
+    untrusted_artifact_on_deployment: Option<String>,
+}
+
+/// The input of the operations on one code signing config (and of CreateCodeSigningConfig,
+/// which names none).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CodeSigningConfigInput {
+    code_signing_config_arn: Option<String>,
+    description: Option<String>,
+    allowed_publishers: Option<AllowedPublishersInput>,
+    code_signing_policies: Option<CodeSigningPoliciesInput>,
+    #[serde(flatten)]
+    pub page: Page,
+}
+
+impl CodeSigningConfigInput {
+    /// The config's id and the ARN as given (AWS's not-found texts repeat it).
+    pub fn config(&self) -> Result<(String, String), ApiError> {
+        let arn = self.code_signing_config_arn.clone().unwrap_or_default();
+        Ok((code_signing::parse_arn(&arn, "codeSigningConfigArn")?, arn))
+    }
+
+    /// CreateCodeSigningConfig's (description, publishers, policy); `Warn` by default.
+    pub fn into_new(self) -> Result<(String, Vec<String>, String), ApiError> {
+        let change = self.into_change()?;
+        let publishers = change.signing_profile_version_arns.ok_or_else(|| ApiError::missing("allowedPublishers"))?;
+        Ok((change.description.unwrap_or_default(), publishers, change.untrusted_artifact_on_deployment.unwrap_or_else(|| "Warn".into())))
+    }
+
+    /// UpdateCodeSigningConfig's change, checked.
+    pub fn into_change(self) -> Result<CodeSigningChange, ApiError> {
+        if let Some(d) = &self.description {
+            if d.chars().count() > 256 {
+                return Err(ApiError::validation(d, "description", "Member must have length less than or equal to 256"));
+            }
+        }
+        let publishers = self.allowed_publishers.map(|p| p.signing_profile_version_arns);
+        if let Some(p) = &publishers {
+            code_signing::publishers(p)?;
+        }
+        let policy = self.code_signing_policies.and_then(|p| p.untrusted_artifact_on_deployment);
+        Ok(CodeSigningChange {
+            description: self.description,
+            signing_profile_version_arns: publishers,
+            untrusted_artifact_on_deployment: policy.as_deref().map(code_signing::policy).transpose()?,
+        })
+    }
+}
+
+/// Put/Get/DeleteFunctionCodeSigningConfig: a function, unqualified.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FunctionCodeSigningConfigInput {
+    function_name: String,
+    code_signing_config_arn: Option<String>,
+}
+
+impl FunctionCodeSigningConfigInput {
+    pub fn function(&self, partition: &Partition) -> Result<FunctionRef, ApiError> {
+        FunctionRef::parse(&self.function_name, partition)
+    }
+
+    /// PutFunctionCodeSigningConfig's config: (id, ARN as given).
+    pub fn config(&self) -> Result<(String, String), ApiError> {
+        let arn = self.code_signing_config_arn.clone().ok_or_else(|| ApiError::missing("codeSigningConfigArn"))?;
+        Ok((code_signing::parse_arn(&arn, "codeSigningConfigArn")?, arn))
+    }
+}
+
+// ---- runtime management ----------------------------------------------------------------
+
+/// AWS's pattern for a runtime version ARN, as its validation messages print it.
+const RUNTIME_VERSION_ARN_PATTERN: &str = "Member must satisfy regular expression pattern: ((arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}::runtime:.+)|(arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:runtime/[A-Za-z0-9_.-]{1,128}/version/[A-Za-z0-9_.-]{1,128}))";
+
+/// Get/PutRuntimeManagementConfig: a function and a qualifier (`$LATEST` by default).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RuntimeManagementInput {
+    function_name: String,
+    qualifier: Option<String>,
+    update_runtime_on: Option<String>,
+    runtime_version_arn: Option<String>,
+}
+
+impl RuntimeManagementInput {
+    pub fn function(&self, partition: &Partition) -> Result<FunctionRef, ApiError> {
+        function_ref(&self.function_name, self.qualifier.as_deref(), partition)
+    }
+
+    /// PutRuntimeManagementConfig's setting, checked: a runtime version ARN is required
+    /// for `Manual` and kept only there (AWS reports none for the other modes).
+    pub fn setting(&self) -> Result<RuntimeManagement, ApiError> {
+        let mode = self.update_runtime_on.clone().ok_or_else(|| ApiError::missing("updateRuntimeOn"))?;
+        runtime_management(&mode, self.runtime_version_arn.as_deref())
+    }
+}
+
+fn runtime_management(mode: &str, arn: Option<&str>) -> Result<RuntimeManagement, ApiError> {
+    if !matches!(mode, "Auto" | "Manual" | "FunctionUpdate") {
+        return Err(ApiError::validation(mode, "updateRuntimeOn", "Member must satisfy enum value set: [Auto, Manual, FunctionUpdate]"));
+    }
+    let arn = arn.filter(|a| !a.is_empty());
+    if let Some(a) = arn {
+        if !is_runtime_version_arn(a) {
+            return Err(ApiError::validation(a, "runtimeVersionArn", RUNTIME_VERSION_ARN_PATTERN));
+        }
+    }
+    match (mode, arn) {
+        ("Manual", None) => Err(ApiError::invalid("RuntimeVersionArn must be specified when UpdateRuntimeOn is Manual.")),
+        ("Manual", Some(a)) => Ok(RuntimeManagement { update_runtime_on: mode.into(), runtime_version_arn: Some(a.into()) }),
+        _ => Ok(RuntimeManagement { update_runtime_on: mode.into(), runtime_version_arn: None }),
+    }
+}
+
+/// `arn:aws:lambda:<region>::runtime:<id>` (AWS's runtime versions) or
+/// `arn:aws:lambda:<region>:<account>:runtime/<name>/version/<version>`.
+fn is_runtime_version_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, service, region, account, rest] = parts[..] else { return false };
+    let word = |s: &str| (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    let head = prefix == "arn" && partition.starts_with("aws") && service == "lambda" && region.split('-').count() >= 3;
+    let tail = match account {
+        "" => rest.strip_prefix("runtime:").is_some_and(|id| !id.is_empty()),
+        a if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => {
+            let segs: Vec<&str> = rest.split('/').collect();
+            matches!(segs[..], ["runtime", name, "version", v] if word(name) && word(v))
+        }
+        _ => false,
+    };
+    head && tail && (26..=2048).contains(&arn.len())
+}
+
+// ---- resource policies by ARN (2026-07-09) ---------------------------------------------
+
+/// Get/Put/DeleteResourcePolicy: a Lambda resource by ARN, the policy document and the
+/// revision the caller expects.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourcePolicyInput {
+    resource_arn: String,
+    pub policy: Option<String>,
+    revision_id: Option<String>,
+}
+
+/// What a resource policy operation names.
+pub enum PolicyResource {
+    /// A function, with its qualifier if the ARN had one.
+    Function(FunctionRef),
+    /// A runtime (`runtime/...`): Nimbus has none of its own.
+    Runtime,
+}
+
+/// AWS's pattern for a resource-policy ARN, as its validation messages print it.
+const POLICY_RESOURCE_PATTERN: &str = "Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:(function:[a-zA-Z0-9-_]+(:(\\$LATEST(\\.PUBLISHED)?|[a-zA-Z0-9-_])+)?|runtime/[a-zA-Z0-9-_./]+)";
+
+impl ResourcePolicyInput {
+    pub fn resource(&self, partition: &Partition) -> Result<PolicyResource, ApiError> {
+        let arn = &self.resource_arn;
+        let invalid = || ApiError::validation(arn, "resourceArn", POLICY_RESOURCE_PATTERN);
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [prefix, part, service, region, account, rest] = parts[..] else { return Err(invalid()) };
+        let head = prefix == "arn"
+            && (part.is_empty() || part.starts_with("aws"))
+            && service == "lambda"
+            && region.split('-').count() >= 3
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && arn.len() <= 512;
+        if !head {
+            return Err(invalid());
+        }
+        if let Some(path) = rest.strip_prefix("runtime/") {
+            let ok = !path.is_empty() && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+            return if ok { Ok(PolicyResource::Runtime) } else { Err(invalid()) };
+        }
+        if !rest.starts_with("function:") {
+            return Err(invalid());
+        }
+        FunctionRef::parse(arn, partition).map(PolicyResource::Function).map_err(|_| invalid())
+    }
+
+    pub fn revision_id(&self) -> Option<&str> {
+        self.revision_id.as_deref().filter(|r| !r.is_empty())
+    }
+}
+
+// ---- not built yet ---------------------------------------------------------------------
+
+/// The members the `unbuilt` answers need from capacity provider, function scaling and
+/// durable execution operations (the rest of each input is decoded and checked against the
+/// model, then ignored).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UnbuiltInput {
+    pub function_name: Option<String>,
+    pub qualifier: Option<String>,
+    pub capacity_provider_name: Option<String>,
+    pub durable_execution_arn: Option<String>,
+    pub callback_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nimbus_model::ErrorCode;
+
+    #[test]
+    fn runtime_management_settings() {
+        let arn = "arn:aws:lambda:us-east-1::runtime:0123456789abcdef0123456789abcdef";
+        let custom = "arn:aws:lambda:us-east-1:123456789012:runtime/my-runtime/version/1";
+        let set = |mode: &str, arn: Option<&str>| {
+            Ok(RuntimeManagement { update_runtime_on: mode.into(), runtime_version_arn: arn.map(String::from) })
+        };
+        let cases: Vec<(&str, Option<&str>, Result<RuntimeManagement, ErrorCode>)> = vec![
+            ("Auto", None, set("Auto", None)),
+            ("FunctionUpdate", None, set("FunctionUpdate", None)),
+            ("Auto", Some(arn), set("Auto", None)),
+            ("Manual", Some(arn), set("Manual", Some(arn))),
+            ("Manual", Some(custom), set("Manual", Some(custom))),
+            ("Manual", None, Err(ErrorCode::InvalidParameterValue)),
+            ("Manual", Some(""), Err(ErrorCode::InvalidParameterValue)),
+            ("Manual", Some("arn:aws:lambda:us-east-1::function:x"), Err(ErrorCode::Validation)),
+            ("Manual", Some("not-an-arn"), Err(ErrorCode::Validation)),
+            ("auto", None, Err(ErrorCode::Validation)),
+            ("", None, Err(ErrorCode::Validation)),
+        ];
+        for (mode, arn, want) in cases {
+            assert_eq!(runtime_management(mode, arn).map_err(|e| e.code), want, "{mode} {arn:?}");
+        }
+    }
+
+    #[test]
+    fn policy_documents_in_addpermission_form() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Sid":"s3","Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},
+            "Action":"lambda:InvokeFunction","Resource":"arn:aws:lambda:us-east-1:000000000000:function:f",
+            "Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:s3:::b"},"StringEquals":{"AWS:SourceAccount":"000000000000"}}}]}"#;
+        let got = policy_statements(doc).unwrap();
+        assert_eq!((got[0].sid.as_str(), got[0].principal.as_str()), ("s3", "s3.amazonaws.com"));
+        assert_eq!(got[0].source_arn.as_deref(), Some("arn:aws:s3:::b"));
+        assert_eq!(got[0].source_account.as_deref(), Some("000000000000"));
+        let refused = [
+            "not json",
+            r#"{"Version":"2012-10-17"}"#,
+            r#"{"Statement":[{"Sid":"a","Effect":"Deny","Principal":"*","Action":"lambda:InvokeFunction"}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction"}]}"#,
+            r#"{"Statement":[{"Sid":"a","Effect":"Allow","Principal":"*","Action":["lambda:InvokeFunction","lambda:GetFunction"]}]}"#,
+            r#"{"Statement":[{"Sid":"a","Effect":"Allow","Principal":{"AWS":["1","2"]},"Action":"lambda:InvokeFunction"}]}"#,
+            r#"{"Statement":[{"Sid":"a","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction","Condition":{"IpAddress":{"aws:SourceIp":"1.2.3.4"}}}]}"#,
+        ];
+        for doc in refused {
+            assert_eq!(policy_statements(doc).map_err(|e| e.code).err(), Some(ErrorCode::InvalidParameterValue), "{doc}");
+        }
+    }
+
+    #[test]
+    fn resource_policy_arns() {
+        let p = Partition { region: "us-east-1".into(), account_id: "000000000000".into() };
+        let input = |arn: &str| ResourcePolicyInput { resource_arn: arn.into(), policy: None, revision_id: None };
+        let cases: &[(&str, Result<Option<&str>, ErrorCode>)] = &[
+            ("arn:aws:lambda:us-east-1:000000000000:function:f", Ok(None)),
+            ("arn:aws:lambda:us-east-1:000000000000:function:f:live", Ok(Some("live"))),
+            ("arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST", Ok(Some("$LATEST"))),
+            ("arn:aws:lambda:us-east-1:000000000000:runtime/custom/version/1", Err(ErrorCode::ResourceNotFound)),
+            ("arn:aws:lambda:us-east-1:000000000000:layer:l", Err(ErrorCode::Validation)),
+            ("arn:aws:lambda:us-east-1:000000000000:function:", Err(ErrorCode::Validation)),
+            ("f", Err(ErrorCode::Validation)),
+        ];
+        for (arn, want) in cases {
+            let got = match input(arn).resource(&p) {
+                Ok(PolicyResource::Function(f)) => Ok(f.qualifier.as_ref().map(|q| q.as_str().to_string())),
+                Ok(PolicyResource::Runtime) => Err(ErrorCode::ResourceNotFound),
+                Err(e) => Err(e.code),
+            };
+            assert_eq!(got, want.map(|q| q.map(String::from)), "{arn}");
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 mod input;
 mod output;
+mod unbuilt;
 
 use std::sync::LazyLock;
 
@@ -18,7 +19,7 @@ use nimbus_protocol::{encode, DecodeError, Protocol, LAMBDA};
 use serde::Serialize;
 
 pub use input::LambdaCall;
-use input::{CodeUpdate, Invocation, InvokeInput, NewUrl, StreamInvocation};
+use input::{CodeUpdate, Invocation, InvokeInput, NewUrl, PolicyResource, StreamInvocation};
 use output::*;
 
 use crate::action::RawRequest;
@@ -523,6 +524,157 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Resul
             let c = control.set_recursive_loop(&f.name, &input.recursive_loop).await?;
             reply(op, &RecursionConfig { recursive_loop: c.recursive_loop.unwrap_or_default() }, rid)
         }
+        LambdaCall::CreateCodeSigningConfig(input) => {
+            let (description, publishers, policy) = input.into_new()?;
+            let c = control.create_code_signing_config(description, publishers, policy).await?;
+            reply(op, &CodeSigningConfigResponse { code_signing_config: CodeSigningConfigView::new(p, &c) }, rid)
+        }
+        LambdaCall::GetCodeSigningConfig(input) => {
+            let (id, arn) = input.config()?;
+            let c = control.get_code_signing_config(&id, &arn).await?;
+            reply(op, &CodeSigningConfigResponse { code_signing_config: CodeSigningConfigView::new(p, &c) }, rid)
+        }
+        LambdaCall::UpdateCodeSigningConfig(input) => {
+            let (id, arn) = input.config()?;
+            let c = control.update_code_signing_config(&id, &arn, input.into_change()?).await?;
+            reply(op, &CodeSigningConfigResponse { code_signing_config: CodeSigningConfigView::new(p, &c) }, rid)
+        }
+        LambdaCall::DeleteCodeSigningConfig(input) => {
+            let (id, arn) = input.config()?;
+            control.delete_code_signing_config(&id, &arn).await?;
+            reply(op, &Empty {}, rid)
+        }
+        LambdaCall::ListCodeSigningConfigs(input) => {
+            let (list, next_marker) = control.list_code_signing_configs(input.page.marker().as_deref(), input.page.max_items()?).await?;
+            let code_signing_configs = list.iter().map(|c| CodeSigningConfigView::new(p, c)).collect();
+            reply(op, &ListCodeSigningConfigsResponse { code_signing_configs, next_marker }, rid)
+        }
+        LambdaCall::ListFunctionsByCodeSigningConfig(input) => {
+            let (id, arn) = input.config()?;
+            control.get_code_signing_config(&id, &arn).await?;
+            let max = input.page.max_items()?;
+            let marker = input.page.marker();
+            let names = control.functions_using_code_signing_config(&id).await?;
+            let mut page: Vec<String> = names.into_iter().filter(|n| marker.as_deref().is_none_or(|m| n.as_str() > m)).collect();
+            let next_marker = (page.len() > max).then(|| page[max - 1].clone());
+            page.truncate(max);
+            let function_arns = page.iter().map(|n| p.function_arn(n)).collect();
+            reply(op, &ListFunctionsByCodeSigningConfigResponse { function_arns, next_marker }, rid)
+        }
+        LambdaCall::PutFunctionCodeSigningConfig(input) => {
+            let (id, arn) = input.config()?;
+            let f = input.function(p)?;
+            function_only(&f)?;
+            control.put_function_code_signing_config(&f.name, &id, &arn).await?;
+            let out =
+                FunctionCodeSigningConfig { code_signing_config_arn: Some(p.code_signing_config_arn(&id)), function_name: Some(f.name) };
+            reply(op, &out, rid)
+        }
+        LambdaCall::GetFunctionCodeSigningConfig(input) => {
+            let f = input.function(p)?;
+            function_only(&f)?;
+            let c = control.get(&f.name).await?;
+            let out = match c.code_signing_config_id {
+                Some(id) => {
+                    FunctionCodeSigningConfig { code_signing_config_arn: Some(p.code_signing_config_arn(&id)), function_name: Some(f.name) }
+                }
+                None => FunctionCodeSigningConfig::default(),
+            };
+            reply(op, &out, rid)
+        }
+        LambdaCall::DeleteFunctionCodeSigningConfig(input) => {
+            let f = input.function(p)?;
+            function_only(&f)?;
+            control.delete_function_code_signing_config(&f.name).await?;
+            reply(op, &Empty {}, rid)
+        }
+        LambdaCall::GetRuntimeManagementConfig(input) => {
+            let f = input.function(p)?;
+            let c = control.get_qualified(&f.name, f.qualifier.as_ref()).await?;
+            let m = c.runtime_management.unwrap_or_else(|| nimbus_model::function::RuntimeManagement {
+                update_runtime_on: "Auto".into(),
+                runtime_version_arn: None,
+            });
+            let function_arn = runtime_management_arn(p, &f);
+            reply(
+                op,
+                &RuntimeManagementConfig {
+                    update_runtime_on: m.update_runtime_on,
+                    runtime_version_arn: m.runtime_version_arn,
+                    function_arn,
+                },
+                rid,
+            )
+        }
+        LambdaCall::PutRuntimeManagementConfig(input) => {
+            let f = input.function(p)?;
+            let setting = input.setting()?;
+            let c = control.set_runtime_management(&f.name, f.qualifier.as_ref(), setting).await?;
+            let m = c.runtime_management.unwrap_or_else(|| unreachable!("just set"));
+            let function_arn = runtime_management_arn(p, &f);
+            reply(
+                op,
+                &RuntimeManagementConfig {
+                    update_runtime_on: m.update_runtime_on,
+                    runtime_version_arn: m.runtime_version_arn,
+                    function_arn,
+                },
+                rid,
+            )
+        }
+        LambdaCall::GetResourcePolicy(input) => {
+            let PolicyResource::Function(f) = input.resource(p)? else { return Err(no_such_resource()) };
+            let q = qualifier(&f);
+            let policy = control.get_policy(&f.name, q).await?;
+            reply(op, &policy_response(p, &f, &policy), rid)
+        }
+        LambdaCall::PutResourcePolicy(input) => {
+            let PolicyResource::Function(f) = input.resource(p)? else { return Err(no_such_resource()) };
+            let statements = input::policy_statements(input.policy.as_deref().unwrap_or_default())?;
+            let policy = control.replace_policy(&f.name, qualifier(&f), statements, input.revision_id()).await?;
+            reply(op, &policy_response(p, &f, &policy), rid)
+        }
+        LambdaCall::DeleteResourcePolicy(input) => {
+            let PolicyResource::Function(f) = input.resource(p)? else { return Err(no_such_resource()) };
+            control.delete_policy(&f.name, qualifier(&f), input.revision_id()).await?;
+            reply(op, &Empty {}, rid)
+        }
+        LambdaCall::GetFunctionScalingConfig(input)
+        | LambdaCall::PutFunctionScalingConfig(input)
+        | LambdaCall::CreateCapacityProvider(input)
+        | LambdaCall::GetCapacityProvider(input)
+        | LambdaCall::UpdateCapacityProvider(input)
+        | LambdaCall::DeleteCapacityProvider(input)
+        | LambdaCall::ListCapacityProviders(input)
+        | LambdaCall::ListFunctionVersionsByCapacityProvider(input)
+        | LambdaCall::GetDurableExecution(input)
+        | LambdaCall::GetDurableExecutionHistory(input)
+        | LambdaCall::GetDurableExecutionState(input)
+        | LambdaCall::ListDurableExecutionsByFunction(input)
+        | LambdaCall::StopDurableExecution(input)
+        | LambdaCall::PauseDurableExecution(input)
+        | LambdaCall::ResumeDurableExecution(input)
+        | LambdaCall::DeleteDurableExecution(input)
+        | LambdaCall::CheckpointDurableExecution(input)
+        | LambdaCall::SendDurableExecutionCallbackSuccess(input)
+        | LambdaCall::SendDurableExecutionCallbackFailure(input)
+        | LambdaCall::SendDurableExecutionCallbackHeartbeat(input) => match unbuilt::outcome(op, &input, p)? {
+            unbuilt::Outcome::Error(e) => return Err(e),
+            unbuilt::Outcome::AfterFunction(f, e) => {
+                control.get(&f.name).await?;
+                return Err(e);
+            }
+            unbuilt::Outcome::EmptyList { function } => {
+                if let Some(f) = function {
+                    control.get_qualified(&f.name, f.qualifier.as_ref()).await?;
+                }
+                if op == "ListCapacityProviders" {
+                    reply(op, &ListCapacityProvidersResponse { capacity_providers: vec![] }, rid)
+                } else {
+                    reply(op, &ListDurableExecutionsResponse { durable_executions: vec![] }, rid)
+                }
+            }
+        },
         LambdaCall::ListFunctionEventInvokeConfigs(input) => {
             let function = input.function(p)?;
             let list = control.list_event_invoke_configs(&function.name).await?;
@@ -531,6 +683,28 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Resul
         }
     };
     Ok(whole.map(Body::from))
+}
+
+/// The function ARN runtime management answers with: unqualified unless a qualifier was
+/// named.
+fn runtime_management_arn(p: &nimbus_model::Partition, f: &FunctionRef) -> String {
+    match qualifier(f) {
+        Some(q) => p.qualified_arn(&f.name, q),
+        None => p.function_arn(&f.name),
+    }
+}
+
+/// A resource-policy ARN of a kind Nimbus has none of (a runtime).
+fn no_such_resource() -> ApiError {
+    ApiError::not_found("The resource you requested does not exist.")
+}
+
+/// Get/PutResourcePolicy's answer: the policy document as GetPolicy renders it.
+fn policy_response(p: &nimbus_model::Partition, f: &FunctionRef, policy: &nimbus_model::function::FunctionPolicy) -> PolicyResponse {
+    let q = qualifier(f);
+    let statement = policy.statements.iter().map(|s| PolicyStatement::for_function(p, &f.name, q, s)).collect();
+    let document = serde_json::to_string(&PolicyDocument { version: "2012-10-17", id: "default", statement }).expect("serializes");
+    PolicyResponse { statement: None, policy: Some(document), revision_id: policy.revision_id.clone() }
 }
 
 #[cfg(test)]

@@ -725,3 +725,98 @@ pub struct PermissionResponse {
 pub struct RecursionConfig {
     pub recursive_loop: String,
 }
+
+// ---- code signing configs --------------------------------------------------------------
+
+/// Create/Get/UpdateCodeSigningConfig's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CodeSigningConfigResponse {
+    pub code_signing_config: CodeSigningConfigView,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CodeSigningConfigView {
+    code_signing_config_id: String,
+    code_signing_config_arn: String,
+    description: String,
+    allowed_publishers: AllowedPublishers,
+    code_signing_policies: CodeSigningPolicies,
+    last_modified: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AllowedPublishers {
+    signing_profile_version_arns: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CodeSigningPolicies {
+    untrusted_artifact_on_deployment: String,
+}
+
+impl CodeSigningConfigView {
+    pub fn new(p: &Partition, c: &nimbus_model::code_signing::CodeSigningConfig) -> CodeSigningConfigView {
+        CodeSigningConfigView {
+            code_signing_config_id: c.id.clone(),
+            code_signing_config_arn: p.code_signing_config_arn(&c.id),
+            description: c.description.clone(),
+            allowed_publishers: AllowedPublishers { signing_profile_version_arns: c.signing_profile_version_arns.clone() },
+            code_signing_policies: CodeSigningPolicies { untrusted_artifact_on_deployment: c.untrusted_artifact_on_deployment.clone() },
+            last_modified: nimbus_model::format_last_modified(c.last_modified_ms),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListCodeSigningConfigsResponse {
+    pub code_signing_configs: Vec<CodeSigningConfigView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListFunctionsByCodeSigningConfigResponse {
+    pub function_arns: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
+/// Put/GetFunctionCodeSigningConfig's answer; AWS answers `{}` for a function without one.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FunctionCodeSigningConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_signing_config_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_name: Option<String>,
+}
+
+/// Get/PutRuntimeManagementConfig's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RuntimeManagementConfig {
+    pub update_runtime_on: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_version_arn: Option<String>,
+    pub function_arn: String,
+}
+
+/// ListCapacityProviders' answer: Nimbus has none.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListCapacityProvidersResponse {
+    pub capacity_providers: Vec<()>,
+}
+
+/// ListDurableExecutionsByFunction's answer: Nimbus runs none.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListDurableExecutionsResponse {
+    pub durable_executions: Vec<()>,
+}
