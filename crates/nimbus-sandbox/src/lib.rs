@@ -15,7 +15,7 @@ pub mod runtimes;
 
 pub use environment::{EnvSpec, Environment, InvokeTimings};
 pub use launch::{sweep_envs_dir, Isolation, NamespaceConfig, Network};
-pub use pool::{EnvironmentPool, PoolConfig, ProvisionKey, ProvisionedCounts};
+pub use pool::{Acquired, EnvironmentPool, PoolConfig, ProvisionKey, ProvisionedCounts};
 pub use runtimes::{RuntimeInfo, RuntimeRegistry};
 
 use bytes::Bytes;
