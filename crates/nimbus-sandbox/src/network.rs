@@ -240,7 +240,7 @@ impl Maker {
         // This thread makes the namespace and returns to the host's before it goes on.
         let (ns, listener) = {
             let _back = ReturnToNetns(&self.host_netns);
-            jail::enter_new_netns_with_listener(port)?
+            jail::enter_new_netns_with_listener(port).map_err(io::Error::other)?
         };
         let link = self.link(&ns)?;
         Ok(Netns { fd: ns, listener, link })

@@ -2,12 +2,13 @@
 //! OOM kills on the invoke path, and the kill loop that empties its groups (also used to
 //! remove what a crashed run left behind) before the directories go.
 
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{check_name, limit_writes, v1, v2, CgroupFile, CgroupFs, Layout, Limits, Version, KILL_WAIT, OPTIONAL_FILES, RMDIR_WAIT};
+use super::{
+    check_name, limit_writes, v1, v2, CgroupError, CgroupFile, CgroupFs, Layout, Limits, Version, KILL_WAIT, OPTIONAL_FILES, RMDIR_WAIT,
+};
 
 #[derive(Debug)]
 pub(super) enum Freezer {
@@ -45,7 +46,7 @@ pub(super) fn keyed_value(text: &[u8], key: &str) -> Option<u64> {
 impl EnvCgroup {
     /// Creates one environment's groups with its limits: memory (and memory+swap equal, so it
     /// cannot swap), CPU quota per period, pids.max. Then opens the files the invoke path uses.
-    pub(super) fn create(layout: &Arc<Layout>, env_id: &str, limits: &Limits) -> io::Result<EnvCgroup> {
+    pub(super) fn create(layout: &Arc<Layout>, env_id: &str, limits: &Limits) -> Result<EnvCgroup, CgroupError> {
         check_name("environment id", env_id)?;
         let fs = layout.fs.as_ref();
         let mut env = EnvCgroup {
@@ -67,7 +68,7 @@ impl EnvCgroup {
                 match fs.write(&dir.join(file), &value) {
                     Ok(()) => {}
                     // Swap accounting off (v1 without memsw) or no swap controller: nothing to cap.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound && OPTIONAL_FILES.contains(&file) => {
+                    Err(e) if e.is_not_found() && OPTIONAL_FILES.contains(&file) => {
                         tracing::debug!(file, "optional cgroup file missing");
                     }
                     Err(e) => return Err(e),
@@ -106,7 +107,7 @@ impl EnvCgroup {
 
     /// Applies new limits to a live environment (a prestarted one assigned to a function
     /// whose memory differs from the default it was started with).
-    pub fn set_limits(&self, limits: &Limits) -> io::Result<()> {
+    pub fn set_limits(&self, limits: &Limits) -> Result<(), CgroupError> {
         for (h, dir) in self.layout.hierarchies.iter().zip(&self.dirs) {
             let mut writes = limit_writes(h, limits);
             let v1_memory = h.version == Version::V1 && h.memory && limits.memory_bytes != 0;
@@ -116,7 +117,7 @@ impl EnvCgroup {
             for (file, value) in writes {
                 match self.layout.fs.write(&dir.join(file), &value) {
                     Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound && OPTIONAL_FILES.contains(&file) => {}
+                    Err(e) if e.is_not_found() && OPTIONAL_FILES.contains(&file) => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -126,7 +127,7 @@ impl EnvCgroup {
 
     /// Moves a process in from outside (for the non-jailed path). Its children started later
     /// follow it; ones it already has do not.
-    pub fn add_pid(&self, pid: u32) -> io::Result<()> {
+    pub fn add_pid(&self, pid: u32) -> Result<(), CgroupError> {
         let pid = pid.to_string();
         for p in &self.procs {
             self.layout.fs.write(p, &pid)?;
@@ -139,11 +140,11 @@ impl EnvCgroup {
     /// frozen by the time this returns, a busy one within microseconds to a scheduler tick (see
     /// [`EnvCgroup::is_frozen`]). It does not wait: spinning here can keep a busy process that
     /// shares this CPU from reaching the point where it freezes.
-    pub fn freeze(&self) -> io::Result<()> {
+    pub fn freeze(&self) -> Result<(), CgroupError> {
         match &self.freezer {
             Some(Freezer::V2 { freeze, .. }) => freeze.write(b"1"),
             Some(Freezer::V1 { state }) => state.write(b"FROZEN"),
-            None => Err(io::Error::new(io::ErrorKind::Unsupported, "no cgroup freezer on this host")),
+            None => Err(CgroupError::NoFreezer),
         }
     }
 
@@ -175,11 +176,11 @@ impl EnvCgroup {
     }
 
     /// Lets the environment run again.
-    pub fn thaw(&self) -> io::Result<()> {
+    pub fn thaw(&self) -> Result<(), CgroupError> {
         match &self.freezer {
             Some(Freezer::V2 { freeze, .. }) => freeze.write(b"0"),
             Some(Freezer::V1 { state }) => state.write(b"THAWED"),
-            None => Err(io::Error::new(io::ErrorKind::Unsupported, "no cgroup freezer on this host")),
+            None => Err(CgroupError::NoFreezer),
         }
     }
 
@@ -300,7 +301,7 @@ pub(super) fn remove_dirs(fs: &dyn CgroupFs, dirs: &[PathBuf], wait: Duration) {
         loop {
             match fs.rmdir(dir) {
                 Ok(()) => break,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                Err(e) if e.is_not_found() => break,
                 Err(e) if Instant::now() < deadline => {
                     tracing::trace!(error = %e, "rmdir retry");
                     std::thread::sleep(pause);

@@ -7,68 +7,67 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{Mode, OFlags};
+
+use super::error::{self, CgroupError};
+
 pub trait CgroupFs: Send + Sync + fmt::Debug {
-    fn read(&self, path: &Path) -> io::Result<String>;
+    fn read(&self, path: &Path) -> Result<String, CgroupError>;
     /// One `write(2)` of the whole value (cgroupfs takes each write as one command).
-    fn write(&self, path: &Path, value: &str) -> io::Result<()>;
-    fn mkdir(&self, path: &Path) -> io::Result<()>;
-    fn rmdir(&self, path: &Path) -> io::Result<()>;
+    fn write(&self, path: &Path, value: &str) -> Result<(), CgroupError>;
+    fn mkdir(&self, path: &Path) -> Result<(), CgroupError>;
+    fn rmdir(&self, path: &Path) -> Result<(), CgroupError>;
     fn exists(&self, path: &Path) -> bool;
     /// Immediate subdirectories (child groups).
-    fn subdirs(&self, path: &Path) -> io::Result<Vec<PathBuf>>;
+    fn subdirs(&self, path: &Path) -> Result<Vec<PathBuf>, CgroupError>;
     /// Opens a file for repeated reads or writes on the invoke path.
-    fn open(&self, path: &Path, writable: bool) -> io::Result<Box<dyn CgroupFile>>;
+    fn open(&self, path: &Path, writable: bool) -> Result<Box<dyn CgroupFile>, CgroupError>;
     /// Sends SIGKILL to a process (ours to send: it is in one of our groups).
-    fn kill(&self, pid: u32) -> io::Result<()>;
+    fn kill(&self, pid: u32) -> Result<(), CgroupError>;
 }
 
 /// An open cgroupfs file: each call is one positioned read or write at offset 0, which makes
 /// the kernel regenerate (or re-parse) the whole value.
 pub trait CgroupFile: Send + Sync + fmt::Debug {
-    fn write(&self, value: &[u8]) -> io::Result<()>;
-    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    fn write(&self, value: &[u8]) -> Result<(), CgroupError>;
+    fn read(&self, buf: &mut [u8]) -> Result<usize, CgroupError>;
 }
 
 /// [`CgroupFs`] on the real kernel.
 #[derive(Debug, Default)]
 pub struct KernelCgroupFs;
 
-fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
-    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
-}
-
 impl CgroupFs for KernelCgroupFs {
-    fn read(&self, path: &Path) -> io::Result<String> {
-        std::fs::read_to_string(path).map_err(|e| with_path(e, "read", path))
+    fn read(&self, path: &Path) -> Result<String, CgroupError> {
+        std::fs::read_to_string(path).map_err(error::read(path))
     }
 
-    fn write(&self, path: &Path, value: &str) -> io::Result<()> {
-        let fd = rustix::fs::open(path, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-            .map_err(|e| with_path(e.into(), "open", path))?;
-        let n = rustix::io::write(&fd, value.as_bytes()).map_err(|e| with_path(e.into(), &format!("write {value:?} to"), path))?;
+    fn write(&self, path: &Path, value: &str) -> Result<(), CgroupError> {
+        let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| error::open(path)(e.into()))?;
+        let n = rustix::io::write(&fd, value.as_bytes()).map_err(|e| error::write(path, value)(e.into()))?;
         if n != value.len() {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, format!("short write to {}", path.display())));
+            return Err(error::write(path, value)(io::Error::new(io::ErrorKind::WriteZero, "short write")));
         }
         Ok(())
     }
 
-    fn mkdir(&self, path: &Path) -> io::Result<()> {
-        std::fs::create_dir(path).map_err(|e| with_path(e, "mkdir", path))
+    fn mkdir(&self, path: &Path) -> Result<(), CgroupError> {
+        std::fs::create_dir(path).map_err(error::mkdir(path))
     }
 
-    fn rmdir(&self, path: &Path) -> io::Result<()> {
-        std::fs::remove_dir(path).map_err(|e| with_path(e, "rmdir", path))
+    fn rmdir(&self, path: &Path) -> Result<(), CgroupError> {
+        std::fs::remove_dir(path).map_err(error::rmdir(path))
     }
 
     fn exists(&self, path: &Path) -> bool {
         path.exists()
     }
 
-    fn subdirs(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
+    fn subdirs(&self, path: &Path) -> Result<Vec<PathBuf>, CgroupError> {
         let mut dirs = Vec::new();
-        for entry in std::fs::read_dir(path).map_err(|e| with_path(e, "list", path))? {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() {
+        for entry in std::fs::read_dir(path).map_err(error::list(path))? {
+            let entry = entry.map_err(error::list(path))?;
+            if entry.file_type().map_err(error::list(path))?.is_dir() {
                 dirs.push(entry.path());
             }
         }
@@ -76,22 +75,18 @@ impl CgroupFs for KernelCgroupFs {
         Ok(dirs)
     }
 
-    fn open(&self, path: &Path, writable: bool) -> io::Result<Box<dyn CgroupFile>> {
-        use rustix::fs::OFlags;
+    fn open(&self, path: &Path, writable: bool) -> Result<Box<dyn CgroupFile>, CgroupError> {
         let access = if writable { OFlags::RDWR } else { OFlags::RDONLY };
-        let fd =
-            rustix::fs::open(path, access | OFlags::CLOEXEC, rustix::fs::Mode::empty()).map_err(|e| with_path(e.into(), "open", path))?;
+        let fd = rustix::fs::open(path, access | OFlags::CLOEXEC, Mode::empty()).map_err(|e| error::open(path)(e.into()))?;
         Ok(Box::new(KernelCgroupFile { fd, path: path.to_owned() }))
     }
 
-    fn kill(&self, pid: u32) -> io::Result<()> {
-        let pid = i32::try_from(pid)
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("bad pid {pid}")))?;
-        match rustix::process::kill_process(pid, rustix::process::Signal::KILL) {
+    fn kill(&self, pid: u32) -> Result<(), CgroupError> {
+        let bad_pid = || CgroupError::Kill { pid, source: io::Error::new(io::ErrorKind::InvalidInput, "not a pid") };
+        let target = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw).ok_or_else(bad_pid)?;
+        match rustix::process::kill_process(target, rustix::process::Signal::KILL) {
             Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(CgroupError::Kill { pid, source: e.into() }),
         }
     }
 }
@@ -104,13 +99,13 @@ struct KernelCgroupFile {
 }
 
 impl CgroupFile for KernelCgroupFile {
-    fn write(&self, value: &[u8]) -> io::Result<()> {
-        rustix::io::pwrite(&self.fd, value, 0).map_err(|e| with_path(e.into(), "write", &self.path))?;
+    fn write(&self, value: &[u8]) -> Result<(), CgroupError> {
+        rustix::io::pwrite(&self.fd, value, 0).map_err(|e| error::write(&self.path, &String::from_utf8_lossy(value))(e.into()))?;
         Ok(())
     }
 
-    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        rustix::io::pread(&self.fd, buf, 0).map_err(|e| with_path(e.into(), "read", &self.path))
+    fn read(&self, buf: &mut [u8]) -> Result<usize, CgroupError> {
+        rustix::io::pread(&self.fd, buf, 0).map_err(|e| error::read(&self.path)(e.into()))
     }
 }
 
@@ -118,11 +113,11 @@ impl CgroupFile for KernelCgroupFile {
 /// its `cgroup.procs` files. Meant for the sandboxed child, first thing after fork (it allocates
 /// nothing for paths under 256 bytes, so it may run in `pre_exec`). Call it before
 /// `unshare(CLONE_NEWCGROUP)` (the kernel refuses moves to groups outside the caller's cgroup
-/// namespace) and before changing the root (the paths are the host's).
+/// namespace) and before changing the root (the paths are the host's). Its errors carry no
+/// path: building one would allocate.
 pub fn enter_current_process(procs_files: &[PathBuf]) -> io::Result<()> {
-    use rustix::fs::OFlags;
     for path in procs_files {
-        let fd = rustix::fs::open(path.as_path(), OFlags::WRONLY | OFlags::CLOEXEC, rustix::fs::Mode::empty())?;
+        let fd = rustix::fs::open(path.as_path(), OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
         rustix::io::write(&fd, b"0")?;
     }
     Ok(())

@@ -24,6 +24,7 @@
 //! with a recording double, without root.
 
 mod env;
+mod error;
 mod fs;
 mod mountinfo;
 #[cfg(test)]
@@ -34,10 +35,10 @@ mod v1;
 mod v2;
 
 pub use env::EnvCgroup;
+pub use error::CgroupError;
 pub use fs::{enter_current_process, CgroupFile, CgroupFs, KernelCgroupFs};
 
 use std::collections::BTreeSet;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,7 +158,7 @@ impl Drop for Layout {
 }
 
 /// Names become directory names: keep them to one harmless path component.
-pub(super) fn check_name(what: &str, name: &str) -> io::Result<()> {
+pub(super) fn check_name(what: &'static str, name: &str) -> Result<(), CgroupError> {
     let ok = !name.is_empty()
         && name.len() <= 200
         && !name.starts_with('.')
@@ -165,7 +166,7 @@ pub(super) fn check_name(what: &str, name: &str) -> io::Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid cgroup {what} {name:?}: use [A-Za-z0-9._-], no leading dot")))
+        Err(CgroupError::InvalidName { what, name: name.to_owned() })
     }
 }
 
@@ -180,18 +181,18 @@ impl CgroupManager {
     /// left behind (killing its processes), and creates the parent groups `nimbus-<instance>`.
     /// `instance` keeps two servers on one host apart (e.g. a hash of the data directory).
     /// `Err` says why cgroups cannot be used (not Linux, not root, read-only, no controllers).
-    pub fn open(instance: &str) -> Result<CgroupManager, String> {
+    pub fn open(instance: &str) -> Result<CgroupManager, CgroupError> {
         if !cfg!(target_os = "linux") {
-            return Err("cgroups need Linux".to_owned());
+            return Err(CgroupError::NotLinux);
         }
         let fs: Arc<dyn CgroupFs> = Arc::new(KernelCgroupFs);
-        let mountinfo = fs.read(Path::new("/proc/self/mountinfo")).map_err(|e| e.to_string())?;
+        let mountinfo = fs.read(Path::new("/proc/self/mountinfo"))?;
         Self::open_with(instance, fs, &mountinfo)
     }
 
     /// [`CgroupManager::open`] on a given filesystem and mount table (for tests).
-    pub fn open_with(instance: &str, fs: Arc<dyn CgroupFs>, mountinfo: &str) -> Result<CgroupManager, String> {
-        check_name("instance", instance).map_err(|e| e.to_string())?;
+    pub fn open_with(instance: &str, fs: Arc<dyn CgroupFs>, mountinfo: &str) -> Result<CgroupManager, CgroupError> {
+        check_name("instance", instance)?;
         let parent_name = format!("nimbus-{instance}");
         let mounts = parse_mountinfo(mountinfo);
 
@@ -223,11 +224,8 @@ impl CgroupManager {
         }
         if !missing.is_empty() {
             return Err(match (&mounts.v2, mounts.v1.is_empty()) {
-                (None, true) => "no cgroup filesystem is mounted".to_owned(),
-                _ => format!(
-                    "cgroup controller(s) {} not available (neither a v1 mount nor in cgroup2's cgroup.controllers)",
-                    missing.join(", ")
-                ),
+                (None, true) => CgroupError::NotMounted,
+                _ => CgroupError::ControllersMissing(missing),
             });
         }
 
@@ -240,7 +238,7 @@ impl CgroupManager {
                 let todo: Vec<&str> = wanted.iter().copied().filter(|c| !enabled.split_whitespace().any(|e| e == *c)).collect();
                 if !todo.is_empty() {
                     let value = v2::enable_value(&todo);
-                    fs.write(&path, &value).map_err(|e| format!("cannot enable cgroup2 controllers: {e}"))?;
+                    fs.write(&path, &value).map_err(|e| CgroupError::EnableControllers(Box::new(e)))?;
                 }
             }
         }
@@ -249,7 +247,7 @@ impl CgroupManager {
         let mut layout = Layout { fs: fs.clone(), mode: "cgroup2", hierarchies: Vec::new(), v2_kill: false };
         for h in v2.into_iter().chain(v1) {
             purge_tree(fs.as_ref(), &h.parent, h.version);
-            fs.mkdir(&h.parent).map_err(|e| format!("cannot create cgroups ({e}); they need root and a writable cgroupfs"))?;
+            fs.mkdir(&h.parent).map_err(|e| CgroupError::CreateParent(Box::new(e)))?;
             layout.hierarchies.push(h);
         }
 
@@ -257,8 +255,7 @@ impl CgroupManager {
             let wanted = v2::controllers(h);
             if !wanted.is_empty() {
                 let value = v2::enable_value(&wanted);
-                fs.write(&h.parent.join("cgroup.subtree_control"), &value)
-                    .map_err(|e| format!("cannot enable cgroup2 controllers: {e}"))?;
+                fs.write(&h.parent.join("cgroup.subtree_control"), &value).map_err(|e| CgroupError::EnableControllers(Box::new(e)))?;
             }
             h.freezer = fs.exists(&h.parent.join("cgroup.freeze"));
             layout.v2_kill = fs.exists(&h.parent.join("cgroup.kill"));
@@ -310,7 +307,7 @@ impl CgroupManager {
 
     /// Creates one environment's groups with its limits: memory (and memory+swap equal, so it
     /// cannot swap), CPU quota per period, pids.max. Then opens the files the invoke path uses.
-    pub fn create(&self, env_id: &str, limits: &Limits) -> io::Result<EnvCgroup> {
+    pub fn create(&self, env_id: &str, limits: &Limits) -> Result<EnvCgroup, CgroupError> {
         EnvCgroup::create(&self.layout, env_id, limits)
     }
 }

@@ -2,6 +2,7 @@
 //! just enough kernel behaviour (`cgroup.kill`, `cgroup.freeze`, `cgroup.procs`, busy
 //! `rmdir`) for the layout and lifecycle logic to run as on a real host.
 
+use super::error::{self, CgroupError};
 use super::{CgroupFile, CgroupFs};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -71,14 +72,14 @@ impl RecordingFs {
 }
 
 impl CgroupFs for RecordingFs {
-    fn read(&self, path: &Path) -> io::Result<String> {
-        self.state().files.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    fn read(&self, path: &Path) -> Result<String, CgroupError> {
+        self.state().files.get(path).cloned().ok_or_else(|| error::read(path)(io::ErrorKind::NotFound.into()))
     }
 
-    fn write(&self, path: &Path, value: &str) -> io::Result<()> {
+    fn write(&self, path: &Path, value: &str) -> Result<(), CgroupError> {
         let mut s = self.state();
         if !s.files.contains_key(path) {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("no {}", path.display())));
+            return Err(error::write(path, value)(io::ErrorKind::NotFound.into()));
         }
         s.ops.push(format!("write {} {value}", path.display()));
         let dir = path.parent().expect("file in a dir").to_owned();
@@ -105,17 +106,17 @@ impl CgroupFs for RecordingFs {
         Ok(())
     }
 
-    fn mkdir(&self, path: &Path) -> io::Result<()> {
+    fn mkdir(&self, path: &Path) -> Result<(), CgroupError> {
         {
             let mut s = self.state();
             if let Some(kind) = s.mkdir_error {
-                return Err(io::Error::from(kind));
+                return Err(error::mkdir(path)(kind.into()));
             }
             if s.dirs.contains(path) {
-                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+                return Err(error::mkdir(path)(io::ErrorKind::AlreadyExists.into()));
             }
             if !path.parent().is_some_and(|p| s.dirs.contains(p)) {
-                return Err(io::Error::from(io::ErrorKind::NotFound));
+                return Err(error::mkdir(path)(io::ErrorKind::NotFound.into()));
             }
             s.ops.push(format!("mkdir {}", path.display()));
         }
@@ -123,15 +124,15 @@ impl CgroupFs for RecordingFs {
         Ok(())
     }
 
-    fn rmdir(&self, path: &Path) -> io::Result<()> {
+    fn rmdir(&self, path: &Path) -> Result<(), CgroupError> {
         let mut s = self.state();
         if !s.dirs.contains(path) {
-            return Err(io::Error::from(io::ErrorKind::NotFound));
+            return Err(error::rmdir(path)(io::ErrorKind::NotFound.into()));
         }
         let busy = s.dirs.iter().any(|d| d.parent() == Some(path))
             || s.files.get(&path.join("cgroup.procs")).is_some_and(|p| !p.trim().is_empty());
         if busy {
-            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+            return Err(error::rmdir(path)(rustix::io::Errno::BUSY.into()));
         }
         s.ops.push(format!("rmdir {}", path.display()));
         s.dirs.remove(path);
@@ -144,18 +145,18 @@ impl CgroupFs for RecordingFs {
         s.dirs.contains(path) || s.files.contains_key(path)
     }
 
-    fn subdirs(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
+    fn subdirs(&self, path: &Path) -> Result<Vec<PathBuf>, CgroupError> {
         Ok(self.state().dirs.iter().filter(|d| d.parent() == Some(path)).cloned().collect())
     }
 
-    fn open(&self, path: &Path, _writable: bool) -> io::Result<Box<dyn CgroupFile>> {
+    fn open(&self, path: &Path, _writable: bool) -> Result<Box<dyn CgroupFile>, CgroupError> {
         if !self.state().files.contains_key(path) {
-            return Err(io::Error::from(io::ErrorKind::NotFound));
+            return Err(error::open(path)(io::ErrorKind::NotFound.into()));
         }
         Ok(Box::new(RecordingFile { fs: self.clone(), path: path.to_owned() }))
     }
 
-    fn kill(&self, pid: u32) -> io::Result<()> {
+    fn kill(&self, pid: u32) -> Result<(), CgroupError> {
         let mut s = self.state();
         s.ops.push(format!("kill {pid}"));
         let pid = pid.to_string();
@@ -175,11 +176,12 @@ struct RecordingFile {
 }
 
 impl CgroupFile for RecordingFile {
-    fn write(&self, value: &[u8]) -> io::Result<()> {
-        self.fs.write(&self.path, std::str::from_utf8(value).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?)
+    fn write(&self, value: &[u8]) -> Result<(), CgroupError> {
+        let value = std::str::from_utf8(value).expect("the cgroup code writes text");
+        self.fs.write(&self.path, value)
     }
 
-    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    fn read(&self, buf: &mut [u8]) -> Result<usize, CgroupError> {
         let content = self.fs.read(&self.path)?;
         let n = content.len().min(buf.len());
         buf[..n].copy_from_slice(&content.as_bytes()[..n]);

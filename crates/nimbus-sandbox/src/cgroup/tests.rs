@@ -310,7 +310,7 @@ fn cgroup_leftovers_of_a_crashed_run_are_killed_and_removed() {
 #[test]
 fn cgroup_unusable_hosts_say_why() {
     fn reason(fs: &RecordingFs, mountinfo: &str) -> String {
-        CgroupManager::open_with("t", Arc::new(fs.clone()), mountinfo).expect_err("unusable")
+        CgroupManager::open_with("t", Arc::new(fs.clone()), mountinfo).expect_err("unusable").to_string()
     }
     assert_eq!(reason(&RecordingFs::default(), ""), "no cgroup filesystem is mounted");
 
@@ -319,7 +319,7 @@ fn cgroup_unusable_hosts_say_why() {
     assert!(reason(&fs, V2).contains("memory, pids not available"), "{}", reason(&fs, V2));
 
     let fs = hybrid_fs();
-    fs.fail_mkdir(io::ErrorKind::PermissionDenied);
+    fs.fail_mkdir(std::io::ErrorKind::PermissionDenied);
     assert!(reason(&fs, HYBRID).contains("need root"));
 
     CgroupManager::open_with("../x", Arc::new(hybrid_fs()), HYBRID).unwrap_err();
@@ -330,7 +330,8 @@ fn cgroup_create_rejects_bad_ids_and_cleans_up_on_failure() {
     let fs = hybrid_fs();
     let m = open(&fs, HYBRID);
     for bad in ["", ".", "..", "../e", "a/b", ".hidden", "a b", "a\n"] {
-        assert_eq!(m.create(bad, &Limits::for_memory_mb(128)).expect_err(bad).kind(), io::ErrorKind::InvalidInput, "{bad:?}");
+        let e = m.create(bad, &Limits::for_memory_mb(128)).expect_err(bad);
+        assert!(matches!(e, CgroupError::InvalidName { what: "environment id", .. }), "{bad:?}: {e}");
     }
     m.create("fn-1.v2_3", &Limits::for_memory_mb(128)).unwrap();
 
