@@ -214,7 +214,8 @@ impl JailSpec {
         if self.tmp_size_mb == 0 || self.shm_size_mb == 0 {
             return Err(SpecError::EmptyTmpfs);
         }
-        if self.uid == 0 || self.gid == 0 {
+        // -1 would leave the id as it is: root's.
+        if self.uid == 0 || self.gid == 0 || self.uid == u32::MAX || self.gid == u32::MAX {
             return Err(SpecError::Root);
         }
         for (k, v) in &self.env {

@@ -52,13 +52,13 @@ impl JailError {
 }
 
 /// `map_err` helpers: `sys::unshare(flags).map_err(sys("unshare"))`.
-pub(super) fn sys(op: &'static str) -> impl FnOnce(io::Error) -> JailError {
-    move |source| JailError::Sys { op, source }
+pub(super) fn sys<E: Into<io::Error>>(op: &'static str) -> impl FnOnce(E) -> JailError {
+    move |source| JailError::Sys { op, source: source.into() }
 }
 
 /// `map_err` helper for calls on a path: `mkdirs(p).map_err(path("mkdir", p))`.
-pub(super) fn path<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> JailError + 'a {
-    move |source| JailError::Path { op, path: path.to_owned(), source }
+pub(super) fn path<'a, E: Into<io::Error>>(op: &'static str, path: &'a Path) -> impl FnOnce(E) -> JailError + 'a {
+    move |source| JailError::Path { op, path: path.to_owned(), source: source.into() }
 }
 
 /// What is wrong with a [`super::JailSpec`], in itself or on this host.

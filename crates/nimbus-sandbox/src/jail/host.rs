@@ -4,9 +4,13 @@
 
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
+
+use rustix::io::Errno;
+use rustix::mount::{MountPropagationFlags, UnmountFlags};
+use rustix::thread::UnshareFlags;
 
 use super::error::{path, sys as call};
 use super::{sys, JailError, JailSpec, Launch, Net, SpecError, NETNS_FD, SPEC_FD};
@@ -19,17 +23,17 @@ const THREAD_NETNS: &str = "/proc/thread-self/ns/net";
 /// concurrently with the spawn.
 pub fn prepare(spec: &JailSpec) -> Result<OwnedFd, JailError> {
     let json = serde_json::to_vec(spec).map_err(|source| JailError::Json { op: "encode the spec", source })?;
-    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| call("make the spec pipe")(e.into()))?;
-    let capacity = rustix::pipe::fcntl_getpipe_size(&write).map_err(|e| call("read the spec pipe's size")(e.into()))?;
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(call("make the spec pipe"))?;
+    let capacity = rustix::pipe::fcntl_getpipe_size(&write).map_err(call("read the spec pipe's size"))?;
     if json.len() > capacity {
         // Up to /proc/sys/fs/pipe-max-size (1 MiB by default); env vars are capped at 4 KB,
         // so only a pathological spec gets here.
-        let grown = rustix::pipe::fcntl_setpipe_size(&write, json.len()).map_err(|e| call("grow the spec pipe")(e.into()))?;
+        let grown = rustix::pipe::fcntl_setpipe_size(&write, json.len()).map_err(call("grow the spec pipe"))?;
         if json.len() > grown {
             return Err(call("grow the spec pipe")(io::Error::new(io::ErrorKind::InvalidInput, "jail spec larger than a pipe")));
         }
     }
-    sys::write_all(write.as_raw_fd(), &json).map_err(call("write the spec"))?;
+    sys::write_all(&write, &json).map_err(call("write the spec"))?;
     drop(write);
     Ok(read)
 }
@@ -46,7 +50,7 @@ pub fn prepare(spec: &JailSpec) -> Result<OwnedFd, JailError> {
 pub unsafe fn place_child_fds(fds: &[RawFd]) -> io::Result<()> {
     const MAX: usize = 8;
     if fds.len() > MAX {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        return Err(Errno::INVAL.into());
     }
     let floor = 3 + fds.len() as RawFd;
     let mut copies = [-1 as RawFd; MAX];
@@ -143,7 +147,7 @@ pub struct ReturnToNetns<'a>(pub &'a OwnedFd);
 
 impl Drop for ReturnToNetns<'_> {
     fn drop(&mut self) {
-        if let Err(e) = sys::setns(self.0.as_raw_fd(), libc::CLONE_NEWNET) {
+        if let Err(e) = sys::join_netns(self.0.as_fd()) {
             eprintln!("nimbus: cannot return to the host network namespace: {e}");
             std::process::abort();
         }
@@ -153,7 +157,7 @@ impl Drop for ReturnToNetns<'_> {
 /// Moves the calling thread into a new network namespace with `lo` up and returns it with a
 /// listener on its loopback at `port`. The thread stays there: call it on a thread of its own.
 pub fn enter_new_netns_with_listener(port: u16) -> Result<(OwnedFd, TcpListener), JailError> {
-    sys::unshare(libc::CLONE_NEWNET).map_err(call("unshare a network namespace"))?;
+    sys::unshare(UnshareFlags::NEWNET).map_err(call("unshare a network namespace"))?;
     sys::loopback_up().map_err(call("bring lo up"))?;
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(call("listen on the namespace's loopback"))?;
     let ns = std::fs::File::open(THREAD_NETNS).map_err(path("open", Path::new(THREAD_NETNS)))?;
@@ -173,11 +177,11 @@ pub fn write_launch(gate: OwnedFd, launch: &Launch) -> Result<(), JailError> {
 /// later propagate to the slave copies inside sandboxes ([`JailSpec::task_mount`]). Call
 /// once per directory.
 pub fn make_shared_mount_point(dir: &Path) -> Result<(), JailError> {
-    sys::mount_change(Some(dir), dir, libc::MS_BIND).map_err(path("bind onto itself", dir))?;
+    rustix::mount::mount_bind(dir, dir).map_err(path("bind onto itself", dir))?;
     // Private first: if the parent was shared, the bind joined its peer group; we want a
     // group that only this directory's sandboxes follow.
-    sys::mount_change(None, dir, libc::MS_PRIVATE).map_err(path("make private", dir))?;
-    sys::mount_change(None, dir, libc::MS_SHARED).map_err(path("make shared", dir))?;
+    rustix::mount::mount_change(dir, MountPropagationFlags::PRIVATE).map_err(path("make private", dir))?;
+    rustix::mount::mount_change(dir, MountPropagationFlags::SHARED).map_err(path("make shared", dir))?;
     Ok(())
 }
 
@@ -196,9 +200,9 @@ pub fn bind_code_into(task_mount: &Path, code_dir: &Path) -> Result<(), JailErro
 /// still running keeps its own copies).
 pub fn remove_shared_mount_point(dir: &Path) -> Result<(), JailError> {
     for _ in 0..64 {
-        if let Err(e) = sys::umount_detach(dir) {
+        if let Err(e) = rustix::mount::unmount(dir, UnmountFlags::DETACH) {
             // EINVAL: no longer a mount point; ENOENT: never made. Done either way.
-            return if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) { Ok(()) } else { Err(path("unmount", dir)(e)) };
+            return if matches!(e, Errno::INVAL | Errno::NOENT) { Ok(()) } else { Err(path("unmount", dir)(e)) };
         }
     }
     Ok(())
@@ -212,7 +216,7 @@ pub fn available() -> Result<(), JailError> {
         return Err(JailError::UnsupportedPlatform);
     }
     use rustix::thread::CapabilitySet as C;
-    let caps = rustix::thread::capabilities(None).map_err(|e| call("cannot read capabilities")(e.into()))?;
+    let caps = rustix::thread::capabilities(None).map_err(call("cannot read capabilities"))?;
     let needed = C::SYS_ADMIN | C::SETUID | C::SETGID | C::SETPCAP | C::NET_ADMIN;
     if !caps.effective.contains(needed) {
         return Err(JailError::MissingCapabilities { missing: needed - caps.effective });
@@ -227,9 +231,9 @@ pub fn available() -> Result<(), JailError> {
         return Err(JailError::NoSeccomp);
     }
     std::thread::spawn(|| -> Result<(), JailError> {
-        let flags = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET | libc::CLONE_NEWCGROUP;
+        let flags = UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC | UnshareFlags::NEWNET | UnshareFlags::NEWCGROUP;
         sys::unshare(flags).map_err(call("cannot create namespaces"))?;
-        sys::mount_change(None, Path::new("/"), libc::MS_REC | libc::MS_SLAVE)
+        rustix::mount::mount_change("/", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC)
             .map_err(call("cannot change mounts in a new mount namespace"))?;
         sys::loopback_up().map_err(call("cannot configure a new network namespace"))
     })

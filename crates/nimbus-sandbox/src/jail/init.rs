@@ -8,8 +8,11 @@
 
 use std::ffi::CString;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+
+use rustix::process::{Resource, Signal};
+use rustix::thread::UnshareFlags;
 
 use super::error::{path, sys as call};
 use super::rootfs::{self, MountStep};
@@ -46,7 +49,8 @@ struct Prepared {
 }
 
 fn read_spec() -> Result<JailSpec, JailError> {
-    // SAFETY: plain fcntl; checks fd 3 exists before anything takes ownership of it.
+    // SAFETY: plain fcntl; checks fd 3 exists before anything takes ownership of it (raw,
+    // because rustix's fcntl takes a BorrowedFd, which must be open to begin with).
     if unsafe { libc::fcntl(SPEC_FD, libc::F_GETFD) } < 0 {
         return Err(call("read spec from fd 3")(io::Error::last_os_error()));
     }
@@ -66,16 +70,15 @@ fn cstring(what: &'static str, bytes: &[u8]) -> Result<CString, JailError> {
 fn outer() -> Result<i32, JailError> {
     let started_ns = sys::monotonic_ns();
     // The server may die at any moment; we must not outlive it.
-    sys::set_pdeathsig_kill().map_err(call("prctl PDEATHSIG"))?;
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).map_err(call("prctl PDEATHSIG"))?;
     let spec = read_spec()?;
     for procs in &spec.cgroup_procs {
-        // SAFETY: getpid cannot fail.
-        let pid = unsafe { libc::getpid() };
+        let pid = rustix::process::getpid().as_raw_nonzero();
         std::fs::write(procs, pid.to_string()).map_err(path("join cgroup", procs))?;
     }
     let mut marks = vec![("spec+cgroup", sys::monotonic_ns())];
-    // SAFETY: umask cannot fail; a fixed value makes the modes of what we create predictable.
-    unsafe { libc::umask(0o022) };
+    // A fixed value makes the modes of what we create predictable.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
 
     let steps = rootfs::plan(&spec).map_err(JailError::Plan)?;
     let filters = seccomp::programs().map_err(|source| JailError::Seccomp { op: "build seccomp filter", source })?;
@@ -88,18 +91,20 @@ fn outer() -> Result<i32, JailError> {
     let cwd = cstring("cwd", spec.cwd.as_os_str().as_bytes())?;
     marks.push(("prepare", sys::monotonic_ns()));
 
-    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP;
+    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS | UnshareFlags::NEWCGROUP;
     match spec.net {
         Net::Host => {}
-        Net::New => flags |= libc::CLONE_NEWNET,
+        Net::New => flags |= UnshareFlags::NEWNET,
         Net::Join(fd) => {
-            sys::setns(fd, libc::CLONE_NEWNET).map_err(call("join network namespace"))?;
-            sys::close(fd);
+            // SAFETY: the fd is open and ours by contract with the server (see `command`);
+            // owning it closes it once joined.
+            let ns = unsafe { OwnedFd::from_raw_fd(fd) };
+            sys::join_netns(ns.as_fd()).map_err(call("join network namespace"))?;
         }
     }
     // The cgroup namespace comes after the cgroup move, so the sandbox's cgroup is its root.
     sys::unshare(flags).map_err(call("unshare"))?;
-    sys::sethostname(&spec.hostname).map_err(call("sethostname"))?;
+    rustix::system::sethostname(spec.hostname.as_bytes()).map_err(call("sethostname"))?;
     if spec.net == Net::New {
         sys::loopback_up().map_err(call("bring lo up"))?;
     }
@@ -108,7 +113,7 @@ fn outer() -> Result<i32, JailError> {
     let prepared = Prepared { spec, steps, filters, program, argv, envp, cwd, started_ns, marks };
     // init tells us how the runtime ended through this pipe: init itself cannot die by a
     // signal it sends itself (PID 1 ignores those), so its own status cannot carry one.
-    let (status_read, status_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| call("pipe")(e.into()))?;
+    let (status_read, status_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(call("pipe"))?;
     let me = sys::pidfd_self().map_err(call("pidfd_open"))?;
     match sys::fork().map_err(call("fork init"))? {
         sys::Forked::Child => {
@@ -150,7 +155,7 @@ fn mirror(status: libc::c_int) -> i32 {
 fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
     // The outer process may have died before PDEATHSIG was set here; then nothing would
     // ever kill us, so look.
-    if sys::set_pdeathsig_kill().is_err() || sys::pidfd_exited(&outer) {
+    if rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).is_err() || sys::pidfd_exited(&outer) {
         sys::exit_now(EXIT_SETUP_FAILED);
     }
     drop(outer);
@@ -158,7 +163,7 @@ fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
     let (ready_read, ready_write) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
         Ok(pair) => pair,
         Err(e) => {
-            report(&call("pipe")(e.into()));
+            report(&call("pipe")(e));
             sys::exit_now(EXIT_SETUP_FAILED);
         }
     };
@@ -183,7 +188,7 @@ fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
     }
     let message: Vec<u8> = marks.iter().flat_map(|(_, at)| at.to_le_bytes()).collect();
     // An error means the runtime already failed; its status, reaped below, says how.
-    let _ = sys::write_all(ready_write.as_raw_fd(), &message);
+    let _ = sys::write_all(&ready_write, &message);
     drop(ready_write);
 
     // Reap everything (orphans are re-parented to us) until the runtime itself ends; then
@@ -191,7 +196,7 @@ fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
     loop {
         match sys::wait(-1) {
             Ok((pid, status)) if pid == runtime => {
-                let _ = sys::write_all(status_write.as_raw_fd(), &status.to_le_bytes());
+                let _ = sys::write_all(&status_write, &status.to_le_bytes());
                 let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
                 sys::exit_now(code);
             }
@@ -229,9 +234,8 @@ fn runtime(mut p: Prepared, ready: OwnedFd) -> ! {
         p.marks.push(("gate", sys::monotonic_ns()));
     }
     // As the user, so a directory the runtime may not enter fails here, clearly.
-    // SAFETY: valid C string.
-    if unsafe { libc::chdir(p.cwd.as_ptr()) } < 0 {
-        report(&path("chdir", &p.spec.cwd)(io::Error::last_os_error()));
+    if let Err(e) = rustix::process::chdir(p.cwd.as_c_str()) {
+        report(&path("chdir", &p.spec.cwd)(e));
         sys::exit_now(EXIT_SETUP_FAILED);
     }
     if p.spec.timings {
@@ -268,15 +272,15 @@ fn pass_gate(p: &mut Prepared, fd: i32) -> Result<(), JailError> {
 fn drop_privileges(p: &mut Prepared) -> Result<(), JailError> {
     let spec = &p.spec;
     if let Some(n) = spec.rlimit_nproc {
-        sys::set_rlimit(libc::RLIMIT_NPROC, n).map_err(call("setrlimit NPROC"))?;
+        sys::set_rlimit(Resource::Nproc, n).map_err(call("setrlimit NPROC"))?;
     }
-    sys::set_rlimit(libc::RLIMIT_NOFILE, spec.rlimit_nofile).map_err(call("setrlimit NOFILE"))?;
-    sys::set_rlimit(libc::RLIMIT_CORE, 0).map_err(call("setrlimit CORE"))?;
+    sys::set_rlimit(Resource::Nofile, spec.rlimit_nofile).map_err(call("setrlimit NOFILE"))?;
+    sys::set_rlimit(Resource::Core, 0).map_err(call("setrlimit CORE"))?;
     // Needs CAP_SETPCAP, so before the uid changes.
     sys::drop_bounding_set().map_err(call("drop bounding capabilities"))?;
     sys::switch_user(spec.uid, spec.gid).map_err(call("switch user"))?;
     sys::clear_capabilities().map_err(call("clear capabilities"))?;
-    sys::set_no_new_privs().map_err(call("prctl NO_NEW_PRIVS"))?;
+    rustix::thread::set_no_new_privs(true).map_err(call("prctl NO_NEW_PRIVS"))?;
     p.marks.push(("user+caps", sys::monotonic_ns()));
     sys::cloexec_from(3).map_err(call("close inherited fds"))?;
     seccomp::apply(&p.filters).map_err(|source| JailError::Seccomp { op: "install seccomp filter", source })?;

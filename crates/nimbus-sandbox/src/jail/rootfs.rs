@@ -11,6 +11,8 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use super::error::{path, sys as call};
+use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+
 use super::sys;
 use super::{JailError, JailSpec, SpecError};
 
@@ -275,7 +277,7 @@ pub const BUILD_MARKS: [&str; 4] = ["capture", "populate", "pivot", "read-only"]
 pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Result<(), JailError> {
     // Our copy of the host's mounts stops sending events back (nothing we mount leaks to
     // the host) but keeps receiving them: that is what carries a late /var/task bind in.
-    sys::mount_change(None, Path::new("/"), libc::MS_REC | libc::MS_SLAVE).map_err(call("make / a slave"))?;
+    rustix::mount::mount_change("/", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC).map_err(call("make / a slave"))?;
 
     // Capture every source first (see STAGING).
     let mut trees: Vec<Option<OwnedFd>> = Vec::with_capacity(steps.len());
@@ -297,7 +299,7 @@ pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Resul
     marks.push(("capture", sys::monotonic_ns()));
 
     let staging = Path::new(STAGING);
-    sys::mount(c"tmpfs", staging, c"tmpfs", libc::MS_NOSUID | libc::MS_NODEV, Some(c"size=1m,mode=755"))
+    rustix::mount::mount(c"tmpfs", staging, c"tmpfs", MountFlags::NOSUID | MountFlags::NODEV, Some(c"size=1m,mode=755"))
         .map_err(call("mount root tmpfs"))?;
 
     // Directories already made, so each parent costs one mkdir at most (syscalls are most
@@ -333,14 +335,15 @@ pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Resul
         match step {
             MountStep::Tmpfs { size_mb, mode, noexec, .. } => {
                 let data = CString::new(format!("size={size_mb}m,mode={mode:o}")).expect("no NUL in formatted numbers");
-                let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
+                let mut flags = MountFlags::NOSUID | MountFlags::NODEV;
                 if *noexec {
-                    flags |= libc::MS_NOEXEC;
+                    flags |= MountFlags::NOEXEC;
                 }
-                sys::mount(c"tmpfs", &at, c"tmpfs", flags, Some(&data)).map_err(path("mount tmpfs", step.target()))?;
+                rustix::mount::mount(c"tmpfs", &at, c"tmpfs", flags, Some(data.as_c_str())).map_err(path("mount tmpfs", step.target()))?;
             }
             MountStep::Proc { .. } => {
-                sys::mount(c"proc", &at, c"proc", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None).map_err(call("mount /proc"))?;
+                rustix::mount::mount(c"proc", &at, c"proc", MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, None)
+                    .map_err(call("mount /proc"))?;
             }
             _ => {}
         }
@@ -348,9 +351,10 @@ pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Resul
 
     marks.push(("populate", sys::monotonic_ns()));
     std::env::set_current_dir(staging).map_err(call("chdir new root"))?;
-    sys::pivot_root_dot().map_err(call("pivot_root"))?;
+    // pivot_root(".", "."): the documented way to pivot without a put_old directory.
+    rustix::process::pivot_root(".", ".").map_err(call("pivot_root"))?;
     // The old root now sits on top of the new one at "."; detach it with everything under it.
-    sys::umount_detach(Path::new(".")).map_err(call("detach old root"))?;
+    rustix::mount::unmount(".", UnmountFlags::DETACH).map_err(call("detach old root"))?;
     std::env::set_current_dir("/").map_err(call("chdir /"))?;
     marks.push(("pivot", sys::monotonic_ns()));
     sys::set_mount_attrs(Path::new("/dev"), libc::MOUNT_ATTR_RDONLY).map_err(call("make /dev read-only"))?;
