@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 use nimbus_control::{ControlPlane, ResolvedFunction};
 use nimbus_model::{ApiError, FunctionErrorPayload, InvokeOutcome, InvokeRequest, Qualifier};
-use nimbus_sandbox::{EnvSpec, EnvironmentPool, Invocation, InvokeTimings, ProvisionKey, Reply};
+use nimbus_sandbox::{Acquired, EnvSpec, EnvironmentPool, Invocation, InvokeTimings, ProvisionKey, Reply};
 
 pub struct Invoker {
     control: Arc<ControlPlane>,
@@ -201,12 +201,12 @@ impl Invoker {
                 on_provisioned = false;
             }
             let acquired = match provisioned.take() {
-                Some(env) => Ok((env, false)),
+                Some(env) => Acquired::Ready { env, cold: false },
                 None => self.pool.acquire(&spec).await.map_err(|e| ApiError::service(e.to_string()))?,
             };
             let (env, cold) = match acquired {
-                Ok(acquired) => acquired,
-                Err(reply) => {
+                Acquired::Ready { env, cold } => (env, cold),
+                Acquired::Refused(reply) => {
                     let (payload, error) = failure_payload(reply, &request_id, function.config.timeout_secs);
                     return Ok(InvokeOutcome {
                         request_id,

@@ -273,8 +273,7 @@ impl Environment {
             Some(gate) => {
                 process.api.mark_started(Instant::now());
                 let launch = crate::jail::Launch { env: vars, cwd: Some(paths.task.into()) };
-                let message = serde_json::to_vec(&launch).map_err(std::io::Error::other)?;
-                crate::jail::write_launch(gate, &message)?;
+                crate::jail::write_launch(gate, &launch)?;
             }
             None => {
                 let vars: serde_json::Map<String, serde_json::Value> =

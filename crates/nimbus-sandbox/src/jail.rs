@@ -23,7 +23,7 @@
 //! path):
 //!
 //! ```no_run
-//! # fn main() -> std::io::Result<()> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use nimbus_sandbox::jail::{self, JailSpec, Net};
 //! let (netns, listener) = jail::new_netns_with_listener(9001)?; // serve `listener` as the Runtime API
 //! let spec = JailSpec { net: Net::Join(jail::NETNS_FD), env: vec![("AWS_LAMBDA_RUNTIME_API".into(), "127.0.0.1:9001".into())],
@@ -36,6 +36,7 @@
 //! # drop(child); Ok(()) }
 //! ```
 
+mod error;
 mod host;
 mod init;
 mod rootfs;
@@ -46,6 +47,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use error::{JailError, SeccompError, SpecError};
 pub use host::{
     available, bind_code_into, command, command_gated, enter_new_netns_with_listener, make_shared_mount_point, new_netns_with_listener,
     place_child_fds, prepare, remove_shared_mount_point, write_launch, ReturnToNetns,
@@ -196,48 +198,49 @@ impl JailSpec {
 
     /// The checks sandbox-init makes before touching anything; the server can call it first
     /// to fail early with the same message.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SpecError> {
         if self.version != JAIL_SPEC_VERSION {
-            return Err(format!("spec version {} (this binary speaks {JAIL_SPEC_VERSION})", self.version));
+            return Err(SpecError::Version { got: self.version });
         }
         if self.program.as_os_str().is_empty() {
-            return Err("no program".into());
+            return Err(SpecError::NoProgram);
         }
         if !self.cwd.is_absolute() {
-            return Err(format!("cwd {} is not absolute", self.cwd.display()));
+            return Err(SpecError::RelativeCwd(self.cwd.clone()));
         }
         if self.hostname.is_empty() || self.hostname.len() > 64 {
-            return Err(format!("hostname {:?} must be 1 to 64 bytes", self.hostname));
+            return Err(SpecError::Hostname(self.hostname.clone()));
         }
         if self.tmp_size_mb == 0 || self.shm_size_mb == 0 {
-            return Err("tmp_size_mb and shm_size_mb must be positive".into());
+            return Err(SpecError::EmptyTmpfs);
         }
-        if self.uid == 0 || self.gid == 0 {
-            return Err("the runtime must not run as root".into());
+        // -1 would leave the id as it is: root's.
+        if self.uid == 0 || self.gid == 0 || self.uid == u32::MAX || self.gid == u32::MAX {
+            return Err(SpecError::Root);
         }
         for (k, v) in &self.env {
             if k.is_empty() || k.contains(['=', '\0']) || v.contains('\0') {
-                return Err(format!("invalid environment variable {k:?}"));
+                return Err(SpecError::EnvVar(k.clone()));
             }
         }
         if self.args.iter().any(|a| a.contains('\0')) {
-            return Err("an argument contains a NUL byte".into());
+            return Err(SpecError::NulInArgument);
         }
         for b in &self.ro_binds {
             rootfs::check_target(&b.target)?;
             if !b.source.is_absolute() {
-                return Err(format!("bind source {} is not absolute", b.source.display()));
+                return Err(SpecError::BindSourceRelative(b.source.clone()));
             }
         }
         if let Net::Join(fd) = self.net {
             // 0-2 are stdio and 3 is the spec itself.
             if fd <= SPEC_FD {
-                return Err(format!("network namespace fd {fd} (must be above {SPEC_FD})"));
+                return Err(SpecError::NetnsFd(fd));
             }
         }
         if let Some(fd) = self.gate_fd {
             if fd <= SPEC_FD || self.net == Net::Join(fd) {
-                return Err(format!("gate fd {fd} (must be above {SPEC_FD} and not the network namespace's)"));
+                return Err(SpecError::GateFd(fd));
             }
         }
         Ok(())
@@ -245,7 +248,7 @@ impl JailSpec {
 
     /// What sandbox-init will mount for this spec on this host, in order (a dry run: it
     /// only looks at host paths).
-    pub fn mount_plan(&self) -> Result<Vec<MountStep>, String> {
+    pub fn mount_plan(&self) -> Result<Vec<MountStep>, SpecError> {
         rootfs::plan(self)
     }
 }

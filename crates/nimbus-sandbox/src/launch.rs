@@ -21,6 +21,23 @@ use crate::runtime_api::RuntimeApi;
 use crate::runtimes::RuntimeRegistry;
 use crate::{Reply, SandboxError};
 
+/// A step of starting a runtime process failed: which, and the error.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// A call that works on no path (a pipe, a listener, a descriptor copy).
+    #[error("{op}: {source}")]
+    Io { op: &'static str, source: std::io::Error },
+    #[error("{op} {}: {source}", path.display())]
+    Path { op: &'static str, path: PathBuf, source: std::io::Error },
+    /// Blocking work handed to a thread of its own never came back.
+    #[error("{op}: {source}")]
+    Blocking { op: &'static str, source: tokio::task::JoinError },
+}
+
+fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> LaunchError {
+    move |source| LaunchError::Io { op, source }
+}
+
 /// How environments are isolated (a server setting).
 #[derive(Debug, Clone)]
 pub enum Isolation {
@@ -158,11 +175,11 @@ pub(crate) struct LateMounts(PathBuf);
 const LATE_MOUNTS: [&str; 2] = ["task", "opt"];
 
 impl LateMounts {
-    fn create(envs_dir: &Path) -> std::io::Result<LateMounts> {
+    fn create(envs_dir: &Path) -> Result<LateMounts, SandboxError> {
         let late = LateMounts(envs_dir.join(uuid::Uuid::new_v4().simple().to_string()));
         for name in LATE_MOUNTS {
             let dir = late.0.join(name);
-            std::fs::create_dir_all(&dir)?;
+            std::fs::create_dir_all(&dir).map_err(|source| LaunchError::Path { op: "create", path: dir.clone(), source })?;
             jail::make_shared_mount_point(&dir)?;
         }
         Ok(late)
@@ -302,8 +319,9 @@ pub(crate) async fn launch(
     };
     let view = paths(iso, registry, runtime, host_code.unwrap_or(Path::new("/var/task")), opt);
 
-    let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(std::io::Error::from)?;
-    let capture = OutputCapture::new(read_end, sink)?;
+    let (read_end, write_end) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| io("create the output pipe")(e.into()))?;
+    let capture = OutputCapture::new(read_end, sink).map_err(io("watch the output pipe"))?;
     let api = RuntimeApi::new(capture.clone());
 
     // The Runtime API listener: inside the environment's own network namespace, or a
@@ -317,7 +335,7 @@ pub(crate) async fn launch(
         Isolation::Namespaces(NamespaceConfig { network: Network::Isolated, .. }) => {
             let (ns, l) = tokio::task::spawn_blocking(|| jail::new_netns_with_listener(RUNTIME_API_PORT))
                 .await
-                .map_err(|e| std::io::Error::other(e.to_string()))??;
+                .map_err(|source| LaunchError::Blocking { op: "make a network namespace", source })??;
             (l, Some(ns))
         }
         Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => match linker.take_ready() {
@@ -325,20 +343,23 @@ pub(crate) async fn launch(
             None if matches!(code, Code::Dir(_)) => {
                 let (ns, l) = tokio::task::spawn_blocking(|| jail::new_netns_with_listener(RUNTIME_API_PORT))
                     .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))??;
-                link_later = Some((linker.clone(), ns.try_clone()?));
+                    .map_err(|source| LaunchError::Blocking { op: "make a network namespace", source })??;
+                link_later = Some((linker.clone(), ns.try_clone().map_err(io("duplicate the network namespace's fd"))?));
                 (l, Some(ns))
             }
             None => {
                 let linker = linker.clone();
-                let ns = tokio::task::spawn_blocking(move || linker.take()).await.map_err(|e| std::io::Error::other(e.to_string()))??;
+                let ns = tokio::task::spawn_blocking(move || linker.take())
+                    .await
+                    .map_err(|source| LaunchError::Blocking { op: "take a linked network namespace", source })?
+                    .map_err(io("take a linked network namespace"))?;
                 (ns.listener, Some(ns.fd))
             }
         },
-        _ => (std::net::TcpListener::bind("127.0.0.1:0")?, None),
+        _ => (std::net::TcpListener::bind("127.0.0.1:0").map_err(io("listen on a host loopback port"))?, None),
     };
-    let addr = listener.local_addr()?.to_string();
-    api.serve_on(listener)?;
+    let addr = listener.local_addr().map_err(io("read the Runtime API's address"))?.to_string();
+    api.serve_on(listener).map_err(io("serve the Runtime API"))?;
     let env = vars(&addr, &view);
 
     let mut late_mounts = None;
@@ -360,7 +381,8 @@ pub(crate) async fn launch(
             // sandbox waits at the gate (before exec) until it is assigned.
             let gated = (late.is_some() && runtime.family() == RuntimeFamily::Provided) || link_later.is_some();
             let gate_read = if gated {
-                let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(std::io::Error::from)?;
+                let (read, write) =
+                    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| io("create the gate pipe")(e.into()))?;
                 gate = Some(write);
                 Some(read)
             } else {
@@ -395,7 +417,7 @@ pub(crate) async fn launch(
         }
     };
 
-    let stderr: OwnedFd = write_end.try_clone()?;
+    let stderr: OwnedFd = write_end.try_clone().map_err(io("duplicate the output pipe"))?;
     let mut cmd = tokio::process::Command::from(std_cmd);
     cmd.stdin(Stdio::null()).stdout(Stdio::from(write_end)).stderr(Stdio::from(stderr)).process_group(0).kill_on_drop(true);
     if matches!(iso, Isolation::Process) {
@@ -439,8 +461,8 @@ pub(crate) async fn launch(
             if let Err(e) = linker.link(&ns) {
                 tracing::warn!("cannot link an environment's network namespace (it keeps loopback only): {e}");
             }
-            let message = serde_json::to_vec(&launch).unwrap_or_default();
-            let _ = jail::write_launch(gate, &message);
+            // Unwritten, the gate still closes: the runtime then ends quietly.
+            let _ = jail::write_launch(gate, &launch);
         });
     }
     let pid = child.id().unwrap_or(0);

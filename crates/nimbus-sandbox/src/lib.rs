@@ -14,8 +14,8 @@ mod runtime_api;
 pub mod runtimes;
 
 pub use environment::{EnvSpec, Environment, InvokeTimings};
-pub use launch::{sweep_envs_dir, Isolation, NamespaceConfig, Network};
-pub use pool::{EnvironmentPool, PoolConfig, ProvisionKey, ProvisionedCounts};
+pub use launch::{sweep_envs_dir, Isolation, LaunchError, NamespaceConfig, Network};
+pub use pool::{Acquired, EnvironmentPool, PoolConfig, ProvisionKey, ProvisionedCounts};
 pub use runtimes::{RuntimeInfo, RuntimeRegistry};
 
 use bytes::Bytes;
@@ -80,8 +80,13 @@ pub enum Reply {
     TimedOut,
 }
 
+/// Why an environment could not be made (a server-side failure, not the function's).
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Cgroup(#[from] cgroup::CgroupError),
+    #[error(transparent)]
+    Jail(#[from] jail::JailError),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
 }

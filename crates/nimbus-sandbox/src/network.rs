@@ -22,7 +22,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::{mpsc, Arc, Mutex};
 
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
@@ -33,6 +33,9 @@ use netlink_packet_route::link::{
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+use rustix::io::Errno;
+use rustix::thread::LinkNameSpaceType;
 
 use crate::jail::{self, ReturnToNetns};
 
@@ -119,13 +122,13 @@ impl Linker {
         msg.header.change_mask = LinkFlags::Up;
         msg.attributes = vec![LinkAttribute::IfName(bridge.to_string()), LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)])];
         match nl.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
             other => other?,
         }
         nl.set_up(bridge)?;
         let bridge_index = if_index(bridge)?;
         match nl.add_address(bridge_index, gateway, prefix) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
             other => other?,
         }
         let maker =
@@ -184,8 +187,7 @@ impl Maker {
     fn run(mut self, rx: mpsc::Receiver<Request>, ready: Arc<Mutex<Vec<Netns>>>, keep_ready: usize) {
         // A higher priority than the runtimes and sandbox-inits it makes links for (root
         // may raise it; elsewhere this fails and changes nothing).
-        // SAFETY: plain syscalls.
-        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, -10) };
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), -10);
         let mut next = rx.recv();
         loop {
             match next {
@@ -240,7 +242,7 @@ impl Maker {
         // This thread makes the namespace and returns to the host's before it goes on.
         let (ns, listener) = {
             let _back = ReturnToNetns(&self.host_netns);
-            jail::enter_new_netns_with_listener(port)?
+            jail::enter_new_netns_with_listener(port).map_err(io::Error::other)?
         };
         let link = self.link(&ns)?;
         Ok(Netns { fd: ns, listener, link })
@@ -254,10 +256,7 @@ impl Maker {
         let mut host = Netlink::open()?;
         let mut inside = {
             let _back = ReturnToNetns(&self.host_netns);
-            // SAFETY: plain syscall on a valid fd.
-            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            rustix::thread::move_into_link_name_space(ns.as_fd(), Some(LinkNameSpaceType::Network))?;
             no_ipv6("default"); // for eth0, which arrives below
             Netlink::open()?
         };
@@ -282,7 +281,7 @@ impl Maker {
                     inside.add_default_route(index, self.gateway())?;
                     return Ok(LinkInfoHost { address, host_interface });
                 }
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => last_err = Some(e),
+                Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => last_err = Some(e),
                 Err(e) => return Err(e),
             }
         }
@@ -327,12 +326,10 @@ fn no_ipv6(interface: &str) {
 }
 
 fn if_index(name: &str) -> io::Result<u32> {
-    let c = std::ffi::CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in name"))?;
-    // SAFETY: valid NUL-terminated string.
-    match unsafe { libc::if_nametoindex(c.as_ptr()) } {
-        0 => Err(io::Error::last_os_error()),
-        i => Ok(i),
-    }
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    // What if_nametoindex(3) does: ask through any socket of this namespace.
+    let sock = rustix::net::socket_with(AddressFamily::INET, SocketType::DGRAM, SocketFlags::CLOEXEC, None)?;
+    Ok(rustix::net::netdevice::name_to_index(&sock, name)?)
 }
 
 /// `eth0`'s index inside the namespace the socket belongs to (the calling thread is in the
@@ -484,8 +481,7 @@ mod tests {
     fn inside<T: Send + 'static>(ns: &OwnedFd, f: impl FnOnce() -> T + Send + 'static) -> T {
         let fd = ns.try_clone().unwrap();
         std::thread::spawn(move || {
-            // SAFETY: plain syscall on a valid fd.
-            assert_eq!(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+            rustix::thread::move_into_link_name_space(fd.as_fd(), Some(LinkNameSpaceType::Network)).expect("setns");
             f()
         })
         .join()

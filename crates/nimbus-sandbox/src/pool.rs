@@ -63,6 +63,16 @@ struct PoolState {
     provisioned: HashMap<Arc<ProvisionKey>, provisioned::ProvisionedSet>,
 }
 
+/// What [`EnvironmentPool::acquire`] found for an invocation.
+pub enum Acquired {
+    /// An environment to invoke, taken from the pool; `cold` when it was started (or
+    /// adopted from a prestarted runtime) for this invocation, so its init runs first.
+    Ready { env: Arc<Environment>, cold: bool },
+    /// The function cannot start here (no interpreter, no bootstrap): the reply to give
+    /// the caller instead of an invocation's.
+    Refused(Reply),
+}
+
 pub struct EnvironmentPool {
     state: Mutex<PoolState>,
     config: PoolConfig,
@@ -115,9 +125,9 @@ impl EnvironmentPool {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A warm environment for `spec` if one is idle, else a newly started one. The bool is
-    /// true for a new (cold) environment.
-    pub async fn acquire(self: &Arc<Self>, spec: &Arc<EnvSpec>) -> Result<Result<(Arc<Environment>, bool), Reply>, SandboxError> {
+    /// A warm environment for `spec` if one is idle, else a newly started one (cold), or the
+    /// reply for a function that cannot start here at all.
+    pub async fn acquire(self: &Arc<Self>, spec: &Arc<EnvSpec>) -> Result<Acquired, SandboxError> {
         let key = (spec.function_name.clone(), spec.version.clone());
         let generation = {
             let mut st = self.lock();
@@ -128,7 +138,7 @@ impl EnvironmentPool {
                         st.busy += 1;
                         drop(st);
                         env.take_for_invocation();
-                        return Ok(Ok((env, false)));
+                        return Ok(Acquired::Ready { env, cold: false });
                     }
                 }
             }
@@ -138,10 +148,10 @@ impl EnvironmentPool {
         };
         let (generation, prestarted) = generation;
         match self.new_environment(spec, generation, prestarted, None).await {
-            Ok(Ok(env)) => Ok(Ok((env, true))),
+            Ok(Ok(env)) => Ok(Acquired::Ready { env, cold: true }),
             other => {
                 self.lock().busy -= 1;
-                other.map(|r| r.map(|env| (env, true)))
+                other.map(|r| r.map_or_else(Acquired::Refused, |env| Acquired::Ready { env, cold: true }))
             }
         }
     }

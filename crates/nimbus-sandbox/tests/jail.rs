@@ -39,7 +39,7 @@ fn exe() -> Option<&'static Path> {
         if rustix::process::geteuid().as_raw() != 0 {
             return Err("not root".into());
         }
-        jail::available()?;
+        jail::available().map_err(|e| e.to_string())?;
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
         let exe = match std::env::var_os("NIMBUS_BIN") {
             Some(p) => PathBuf::from(p),
@@ -162,7 +162,7 @@ fn mount_plan_shows_no_secrets() {
     });
     assert!(passwd.expect("generated passwd").contains("sbx_user1051:x:993:990:"));
     let missing = JailSpec { ro_binds: vec![Bind::same("/nonexistent/node22")], ..spec };
-    assert!(missing.mount_plan().unwrap_err().contains("/nonexistent/node22"));
+    assert!(missing.mount_plan().unwrap_err().to_string().contains("/nonexistent/node22"));
 }
 
 #[test]
@@ -486,7 +486,7 @@ fn gated_sandbox_execs_with_the_launch_environment() {
         env: vec![("GREETING".into(), "hello".into()), ("PATH".into(), "/usr/bin:/bin".into())],
         cwd: Some("/var/task".into()),
     };
-    jail::write_launch(write, &serde_json::to_vec(&launch).expect("json")).expect("open the gate");
+    jail::write_launch(write, &launch).expect("open the gate");
     let out = child.wait_with_output().expect("wait");
     let text = String::from_utf8_lossy(&out.stdout);
     println!("{text}{}", String::from_utf8_lossy(&out.stderr));

@@ -4,28 +4,36 @@
 
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
-use super::{sys, JailSpec, Net, NETNS_FD, SPEC_FD};
+use rustix::io::Errno;
+use rustix::mount::{MountPropagationFlags, UnmountFlags};
+use rustix::thread::UnshareFlags;
+
+use super::error::{path, sys as call};
+use super::{sys, JailError, JailSpec, Launch, Net, SpecError, NETNS_FD, SPEC_FD};
+
+/// The calling thread's network namespace.
+const THREAD_NETNS: &str = "/proc/thread-self/ns/net";
 
 /// A pipe whose read end holds `spec` as JSON, write end already closed: give the read end
 /// to sandbox-init as fd 3. The whole spec fits in the pipe, so nothing has to write
 /// concurrently with the spawn.
-pub fn prepare(spec: &JailSpec) -> io::Result<OwnedFd> {
-    let json = serde_json::to_vec(spec).map_err(io::Error::other)?;
-    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let capacity = rustix::pipe::fcntl_getpipe_size(&write)?;
+pub fn prepare(spec: &JailSpec) -> Result<OwnedFd, JailError> {
+    let json = serde_json::to_vec(spec).map_err(|source| JailError::Json { op: "encode the spec", source })?;
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(call("make the spec pipe"))?;
+    let capacity = rustix::pipe::fcntl_getpipe_size(&write).map_err(call("read the spec pipe's size"))?;
     if json.len() > capacity {
         // Up to /proc/sys/fs/pipe-max-size (1 MiB by default); env vars are capped at 4 KB,
         // so only a pathological spec gets here.
-        let grown = rustix::pipe::fcntl_setpipe_size(&write, json.len())?;
+        let grown = rustix::pipe::fcntl_setpipe_size(&write, json.len()).map_err(call("grow the spec pipe"))?;
         if json.len() > grown {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "jail spec larger than a pipe"));
+            return Err(call("grow the spec pipe")(io::Error::new(io::ErrorKind::InvalidInput, "jail spec larger than a pipe")));
         }
     }
-    sys::write_all(write.as_raw_fd(), &json)?;
+    sys::write_all(&write, &json).map_err(call("write the spec"))?;
     drop(write);
     Ok(read)
 }
@@ -42,7 +50,7 @@ pub fn prepare(spec: &JailSpec) -> io::Result<OwnedFd> {
 pub unsafe fn place_child_fds(fds: &[RawFd]) -> io::Result<()> {
     const MAX: usize = 8;
     if fds.len() > MAX {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        return Err(Errno::INVAL.into());
     }
     let floor = 3 + fds.len() as RawFd;
     let mut copies = [-1 as RawFd; MAX];
@@ -67,19 +75,22 @@ pub unsafe fn place_child_fds(fds: &[RawFd]) -> io::Result<()> {
 /// `Join(NETNS_FD)` whatever it said), and PDEATHSIG. The caller adds stdio, `process_group(0)`, and may convert it
 /// with `tokio::process::Command::from`. The fds are held by the command until it is
 /// dropped: drop it right after spawning.
-pub fn command(exe: &Path, spec: &JailSpec, netns: Option<OwnedFd>) -> io::Result<std::process::Command> {
+pub fn command(exe: &Path, spec: &JailSpec, netns: Option<OwnedFd>) -> Result<std::process::Command, JailError> {
     command_gated(exe, spec, netns, None)
 }
 
 /// [`command`], and `gate` (the read end of a pipe) placed after the others for the runtime
 /// to read its [`super::Launch`] from; the spec's `gate_fd` is set to match.
-pub fn command_gated(exe: &Path, spec: &JailSpec, netns: Option<OwnedFd>, gate: Option<OwnedFd>) -> io::Result<std::process::Command> {
+pub fn command_gated(
+    exe: &Path,
+    spec: &JailSpec,
+    netns: Option<OwnedFd>,
+    gate: Option<OwnedFd>,
+) -> Result<std::process::Command, JailError> {
     let mut spec = spec.clone();
     match (&netns, spec.net) {
         (Some(_), _) => spec.net = Net::Join(NETNS_FD),
-        (None, Net::Join(_)) => {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "Net::Join needs the namespace fd"));
-        }
+        (None, Net::Join(_)) => return Err(JailError::InvalidSpec(SpecError::NetnsMissing)),
         (None, _) => {}
     }
     let mut raw = [-1; 3];
@@ -95,7 +106,7 @@ pub fn command_gated(exe: &Path, spec: &JailSpec, netns: Option<OwnedFd>, gate: 
         spec.gate_fd = Some(SPEC_FD + count as i32);
         count += 1;
     }
-    spec.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    spec.validate().map_err(JailError::InvalidSpec)?;
     let spec_fd = prepare(&spec)?;
     raw[0] = spec_fd.as_raw_fd();
     debug_assert_eq!(SPEC_FD, 3);
@@ -120,11 +131,11 @@ pub fn command_gated(exe: &Path, spec: &JailSpec, netns: Option<OwnedFd>, gate: 
 /// the namespace they were made in); the fd keeps the namespace for sandbox-init to join.
 /// Every namespace is separate, so every environment can use the same port (AWS: 9001).
 /// The listener is blocking; call `set_nonblocking(true)` before handing it to tokio.
-pub fn new_netns_with_listener(port: u16) -> io::Result<(OwnedFd, TcpListener)> {
+pub fn new_netns_with_listener(port: u16) -> Result<(OwnedFd, TcpListener), JailError> {
     // unshare(CLONE_NEWNET) moves only the calling thread, and it comes back before this
     // returns (no thread of its own: under a burst of cold starts every hand-off between
     // threads waits behind hundreds of runnable processes).
-    let home = OwnedFd::from(std::fs::File::open("/proc/thread-self/ns/net")?);
+    let home = OwnedFd::from(std::fs::File::open(THREAD_NETNS).map_err(path("open", Path::new(THREAD_NETNS)))?);
     let _back = ReturnToNetns(&home);
     enter_new_netns_with_listener(port)
 }
@@ -136,7 +147,7 @@ pub struct ReturnToNetns<'a>(pub &'a OwnedFd);
 
 impl Drop for ReturnToNetns<'_> {
     fn drop(&mut self) {
-        if let Err(e) = sys::setns(self.0.as_raw_fd(), libc::CLONE_NEWNET) {
+        if let Err(e) = sys::join_netns(self.0.as_fd()) {
             eprintln!("nimbus: cannot return to the host network namespace: {e}");
             std::process::abort();
         }
@@ -145,31 +156,32 @@ impl Drop for ReturnToNetns<'_> {
 
 /// Moves the calling thread into a new network namespace with `lo` up and returns it with a
 /// listener on its loopback at `port`. The thread stays there: call it on a thread of its own.
-pub fn enter_new_netns_with_listener(port: u16) -> io::Result<(OwnedFd, TcpListener)> {
-    sys::unshare(libc::CLONE_NEWNET)?;
-    sys::loopback_up()?;
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
-    let ns = std::fs::File::open("/proc/thread-self/ns/net")?;
+pub fn enter_new_netns_with_listener(port: u16) -> Result<(OwnedFd, TcpListener), JailError> {
+    sys::unshare(UnshareFlags::NEWNET).map_err(call("unshare a network namespace"))?;
+    sys::loopback_up().map_err(call("bring lo up"))?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(call("listen on the namespace's loopback"))?;
+    let ns = std::fs::File::open(THREAD_NETNS).map_err(path("open", Path::new(THREAD_NETNS)))?;
     Ok((OwnedFd::from(ns), listener))
 }
 
-/// Opens a gated sandbox's gate: writes its launch message (a [`super::Launch`] as JSON)
-/// and closes the pipe. The message is far below the pipe's buffer, so this never blocks
-/// for long, even before the runtime reaches the gate.
-pub fn write_launch(gate: OwnedFd, message: &[u8]) -> io::Result<()> {
+/// Opens a gated sandbox's gate: writes its launch message (`launch` as JSON) and closes
+/// the pipe. The message is far below the pipe's buffer, so this never blocks for long,
+/// even before the runtime reaches the gate.
+pub fn write_launch(gate: OwnedFd, launch: &Launch) -> Result<(), JailError> {
+    let message = serde_json::to_vec(launch).map_err(|source| JailError::Json { op: "encode the launch message", source })?;
     let mut file = std::fs::File::from(gate);
-    std::io::Write::write_all(&mut file, message)
+    std::io::Write::write_all(&mut file, &message).map_err(call("write the launch message"))
 }
 
 /// Makes `dir` a mount point in a peer group of its own, shared, so that binds made on it
 /// later propagate to the slave copies inside sandboxes ([`JailSpec::task_mount`]). Call
 /// once per directory.
-pub fn make_shared_mount_point(dir: &Path) -> io::Result<()> {
-    sys::mount_change(Some(dir), dir, libc::MS_BIND)?;
+pub fn make_shared_mount_point(dir: &Path) -> Result<(), JailError> {
+    rustix::mount::mount_bind(dir, dir).map_err(path("bind onto itself", dir))?;
     // Private first: if the parent was shared, the bind joined its peer group; we want a
     // group that only this directory's sandboxes follow.
-    sys::mount_change(None, dir, libc::MS_PRIVATE)?;
-    sys::mount_change(None, dir, libc::MS_SHARED)?;
+    rustix::mount::mount_change(dir, MountPropagationFlags::PRIVATE).map_err(path("make private", dir))?;
+    rustix::mount::mount_change(dir, MountPropagationFlags::SHARED).map_err(path("make shared", dir))?;
     Ok(())
 }
 
@@ -177,19 +189,20 @@ pub fn make_shared_mount_point(dir: &Path) -> io::Result<()> {
 /// sandbox started with that `task_mount`. The bind is made read-only before it is attached
 /// (`open_tree` + `mount_setattr` + `move_mount`) because a read-only remount afterwards
 /// would not propagate: the copies inside would stay writable.
-pub fn bind_code_into(task_mount: &Path, code_dir: &Path) -> io::Result<()> {
-    let tree = sys::open_tree_clone(code_dir, true)?;
-    sys::set_tree_attrs(&tree, libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV, true)?;
-    sys::move_mount_to(&tree, task_mount)
+pub fn bind_code_into(task_mount: &Path, code_dir: &Path) -> Result<(), JailError> {
+    let tree = sys::open_tree_clone(code_dir, true).map_err(path("open_tree", code_dir))?;
+    sys::set_tree_attrs(&tree, libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV, true)
+        .map_err(path("mount_setattr", code_dir))?;
+    sys::move_mount_to(&tree, task_mount).map_err(path("move_mount onto", task_mount))
 }
 
 /// Undoes [`make_shared_mount_point`] and any [`bind_code_into`] on `dir` (lazily: a sandbox
 /// still running keeps its own copies).
-pub fn remove_shared_mount_point(dir: &Path) -> io::Result<()> {
+pub fn remove_shared_mount_point(dir: &Path) -> Result<(), JailError> {
     for _ in 0..64 {
-        if let Err(e) = sys::umount_detach(dir) {
+        if let Err(e) = rustix::mount::unmount(dir, UnmountFlags::DETACH) {
             // EINVAL: no longer a mount point; ENOENT: never made. Done either way.
-            return if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) { Ok(()) } else { Err(e) };
+            return if matches!(e, Errno::INVAL | Errno::NOENT) { Ok(()) } else { Err(path("unmount", dir)(e)) };
         }
     }
     Ok(())
@@ -198,35 +211,32 @@ pub fn remove_shared_mount_point(dir: &Path) -> io::Result<()> {
 /// Whether this host can build sandboxes: Linux on x86_64, the capabilities sandbox-init
 /// uses (root has them), and namespaces and mounts that actually work here (a container
 /// may forbid them). Cheap enough for start-up (a thread that unshares and exits).
-pub fn available() -> Result<(), String> {
+pub fn available() -> Result<(), JailError> {
     if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
-        return Err("isolation needs Linux on x86_64".into());
+        return Err(JailError::UnsupportedPlatform);
     }
     use rustix::thread::CapabilitySet as C;
-    let caps = rustix::thread::capabilities(None).map_err(|e| format!("cannot read capabilities: {e}"))?;
+    let caps = rustix::thread::capabilities(None).map_err(call("cannot read capabilities"))?;
     let needed = C::SYS_ADMIN | C::SETUID | C::SETGID | C::SETPCAP | C::NET_ADMIN;
     if !caps.effective.contains(needed) {
-        return Err(format!(
-            "isolation needs root (CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_NET_ADMIN); missing {:?}",
-            needed - caps.effective
-        ));
+        return Err(JailError::MissingCapabilities { missing: needed - caps.effective });
     }
     for ns in ["mnt", "pid", "ipc", "uts", "net", "cgroup"] {
         if !Path::new("/proc/self/ns").join(ns).exists() {
-            return Err(format!("the kernel has no {ns} namespaces"));
+            return Err(JailError::NoNamespace(ns));
         }
     }
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
+    let status = std::fs::read_to_string("/proc/self/status").map_err(path("read", Path::new("/proc/self/status")))?;
     if !status.lines().any(|l| l.starts_with("Seccomp:")) {
-        return Err("the kernel has no seccomp".into());
+        return Err(JailError::NoSeccomp);
     }
-    std::thread::spawn(|| -> Result<(), String> {
-        let flags = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET | libc::CLONE_NEWCGROUP;
-        sys::unshare(flags).map_err(|e| format!("cannot create namespaces: {e}"))?;
-        sys::mount_change(None, Path::new("/"), libc::MS_REC | libc::MS_SLAVE)
-            .map_err(|e| format!("cannot change mounts in a new mount namespace: {e}"))?;
-        sys::loopback_up().map_err(|e| format!("cannot configure a new network namespace: {e}"))
+    std::thread::spawn(|| -> Result<(), JailError> {
+        let flags = UnshareFlags::NEWNS | UnshareFlags::NEWUTS | UnshareFlags::NEWIPC | UnshareFlags::NEWNET | UnshareFlags::NEWCGROUP;
+        sys::unshare(flags).map_err(call("cannot create namespaces"))?;
+        rustix::mount::mount_change("/", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC)
+            .map_err(call("cannot change mounts in a new mount namespace"))?;
+        sys::loopback_up().map_err(call("cannot configure a new network namespace"))
     })
     .join()
-    .map_err(|_| "namespace probe thread panicked".to_string())?
+    .map_err(|_| JailError::ProbePanicked)?
 }

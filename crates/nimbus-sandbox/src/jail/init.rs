@@ -8,30 +8,19 @@
 
 use std::ffi::CString;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
-use super::rootfs::{self, MountStep, StepError};
-use super::{seccomp, sys, JailSpec, Net, EXIT_EXEC_FAILED, EXIT_SETUP_FAILED, SPEC_FD};
+use rustix::process::{Resource, Signal};
+use rustix::thread::UnshareFlags;
 
-/// A step that failed before exec: printed as `sandbox-init: <step>: <error>`, exit 126.
-struct Failure {
-    step: String,
-    error: String,
-}
+use super::error::{path, sys as call};
+use super::rootfs::{self, MountStep};
+use super::{seccomp, sys, JailError, JailSpec, Net, EXIT_EXEC_FAILED, EXIT_SETUP_FAILED, SPEC_FD};
 
-fn fail<E: std::fmt::Display>(step: &str) -> impl FnOnce(E) -> Failure + '_ {
-    move |e| Failure { step: step.to_string(), error: e.to_string() }
-}
-
-impl From<StepError> for Failure {
-    fn from(e: StepError) -> Self {
-        Failure { step: e.step, error: e.error.to_string() }
-    }
-}
-
-fn report(f: &Failure) {
-    eprintln!("sandbox-init: {}: {}", f.step, f.error);
+/// A step that failed before exec: printed as `sandbox-init: <error>`, exit 126.
+fn report(e: &JailError) {
+    eprintln!("sandbox-init: {e}");
 }
 
 /// Entry point of `nimbus sandbox-init`. Returns an exit code, or never returns (the runtime
@@ -39,8 +28,8 @@ fn report(f: &Failure) {
 pub fn init_main() -> i32 {
     match outer() {
         Ok(code) => code,
-        Err(f) => {
-            report(&f);
+        Err(e) => {
+            report(&e);
             EXIT_SETUP_FAILED
         }
     }
@@ -59,41 +48,40 @@ struct Prepared {
     marks: Vec<(&'static str, u64)>,
 }
 
-fn read_spec() -> Result<JailSpec, Failure> {
-    // SAFETY: plain fcntl; checks fd 3 exists before anything takes ownership of it.
+fn read_spec() -> Result<JailSpec, JailError> {
+    // SAFETY: plain fcntl; checks fd 3 exists before anything takes ownership of it (raw,
+    // because rustix's fcntl takes a BorrowedFd, which must be open to begin with).
     if unsafe { libc::fcntl(SPEC_FD, libc::F_GETFD) } < 0 {
-        return Err(fail("read spec from fd 3")(io::Error::last_os_error()));
+        return Err(call("read spec from fd 3")(io::Error::last_os_error()));
     }
     // SAFETY: fd 3 is open and ours by contract with the server; owning it closes it.
     let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(SPEC_FD) });
     let mut buf = Vec::new();
-    file.read_to_end(&mut buf).map_err(fail("read spec from fd 3"))?;
-    let spec: JailSpec = serde_json::from_slice(&buf).map_err(fail("parse spec"))?;
-    spec.validate().map_err(fail("check spec"))?;
+    file.read_to_end(&mut buf).map_err(call("read spec from fd 3"))?;
+    let spec: JailSpec = serde_json::from_slice(&buf).map_err(|source| JailError::Json { op: "parse spec", source })?;
+    spec.validate().map_err(JailError::InvalidSpec)?;
     Ok(spec)
 }
 
-fn cstring(what: &str, bytes: &[u8]) -> Result<CString, Failure> {
-    CString::new(bytes).map_err(|_| Failure { step: format!("prepare {what}"), error: "contains a NUL byte".into() })
+fn cstring(what: &'static str, bytes: &[u8]) -> Result<CString, JailError> {
+    CString::new(bytes).map_err(|_| JailError::Nul { what })
 }
 
-fn outer() -> Result<i32, Failure> {
+fn outer() -> Result<i32, JailError> {
     let started_ns = sys::monotonic_ns();
     // The server may die at any moment; we must not outlive it.
-    sys::set_pdeathsig_kill().map_err(fail("prctl PDEATHSIG"))?;
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).map_err(call("prctl PDEATHSIG"))?;
     let spec = read_spec()?;
     for procs in &spec.cgroup_procs {
-        // SAFETY: getpid cannot fail.
-        let pid = unsafe { libc::getpid() };
-        std::fs::write(procs, pid.to_string())
-            .map_err(|e| Failure { step: format!("join cgroup {}", procs.display()), error: e.to_string() })?;
+        let pid = rustix::process::getpid().as_raw_nonzero();
+        std::fs::write(procs, pid.to_string()).map_err(path("join cgroup", procs))?;
     }
     let mut marks = vec![("spec+cgroup", sys::monotonic_ns())];
-    // SAFETY: umask cannot fail; a fixed value makes the modes of what we create predictable.
-    unsafe { libc::umask(0o022) };
+    // A fixed value makes the modes of what we create predictable.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
 
-    let steps = rootfs::plan(&spec).map_err(fail("plan mounts"))?;
-    let filters = seccomp::programs().map_err(fail("build seccomp filter"))?;
+    let steps = rootfs::plan(&spec).map_err(JailError::Plan)?;
+    let filters = seccomp::programs().map_err(|source| JailError::Seccomp { op: "build seccomp filter", source })?;
     let program = cstring("program", spec.program.as_os_str().as_bytes())?;
     let mut argv = vec![program.clone()];
     for a in &spec.args {
@@ -103,30 +91,31 @@ fn outer() -> Result<i32, Failure> {
     let cwd = cstring("cwd", spec.cwd.as_os_str().as_bytes())?;
     marks.push(("prepare", sys::monotonic_ns()));
 
-    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP;
+    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS | UnshareFlags::NEWCGROUP;
     match spec.net {
         Net::Host => {}
-        Net::New => flags |= libc::CLONE_NEWNET,
+        Net::New => flags |= UnshareFlags::NEWNET,
         Net::Join(fd) => {
-            sys::setns(fd, libc::CLONE_NEWNET).map_err(fail("join network namespace"))?;
-            sys::close(fd);
+            // SAFETY: the fd is open and ours by contract with the server (see `command`);
+            // owning it closes it once joined.
+            let ns = unsafe { OwnedFd::from_raw_fd(fd) };
+            sys::join_netns(ns.as_fd()).map_err(call("join network namespace"))?;
         }
     }
     // The cgroup namespace comes after the cgroup move, so the sandbox's cgroup is its root.
-    sys::unshare(flags).map_err(fail("unshare"))?;
-    sys::sethostname(&spec.hostname).map_err(fail("sethostname"))?;
+    sys::unshare(flags).map_err(call("unshare"))?;
+    rustix::system::sethostname(spec.hostname.as_bytes()).map_err(call("sethostname"))?;
     if spec.net == Net::New {
-        sys::loopback_up().map_err(fail("bring lo up"))?;
+        sys::loopback_up().map_err(call("bring lo up"))?;
     }
     marks.push(("unshare", sys::monotonic_ns()));
 
     let prepared = Prepared { spec, steps, filters, program, argv, envp, cwd, started_ns, marks };
     // init tells us how the runtime ended through this pipe: init itself cannot die by a
     // signal it sends itself (PID 1 ignores those), so its own status cannot carry one.
-    let (status_read, status_write) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| fail("pipe")(io::Error::from(e)))?;
-    let me = sys::pidfd_self().map_err(fail("pidfd_open"))?;
-    match sys::fork().map_err(fail("fork init"))? {
+    let (status_read, status_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(call("pipe"))?;
+    let me = sys::pidfd_self().map_err(call("pidfd_open"))?;
+    match sys::fork().map_err(call("fork init"))? {
         sys::Forked::Child => {
             drop(status_read);
             init(prepared, status_write, me)
@@ -134,7 +123,7 @@ fn outer() -> Result<i32, Failure> {
         sys::Forked::Parent(pid) => {
             drop(status_write);
             drop(me);
-            let (_, status) = sys::wait(pid).map_err(fail("wait for init"))?;
+            let (_, status) = sys::wait(pid).map_err(call("wait for init"))?;
             let mut reported = [0u8; 4];
             let mut file = std::fs::File::from(status_read);
             let runtime_status = match file.read_exact(&mut reported) {
@@ -166,7 +155,7 @@ fn mirror(status: libc::c_int) -> i32 {
 fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
     // The outer process may have died before PDEATHSIG was set here; then nothing would
     // ever kill us, so look.
-    if sys::set_pdeathsig_kill().is_err() || sys::pidfd_exited(&outer) {
+    if rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).is_err() || sys::pidfd_exited(&outer) {
         sys::exit_now(EXIT_SETUP_FAILED);
     }
     drop(outer);
@@ -174,7 +163,7 @@ fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
     let (ready_read, ready_write) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
         Ok(pair) => pair,
         Err(e) => {
-            report(&fail("pipe")(io::Error::from(e)));
+            report(&call("pipe")(e));
             sys::exit_now(EXIT_SETUP_FAILED);
         }
     };
@@ -186,7 +175,7 @@ fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
         }
         Ok(sys::Forked::Parent(pid)) => pid,
         Err(e) => {
-            report(&fail("fork runtime")(e));
+            report(&call("fork runtime")(e));
             sys::exit_now(EXIT_SETUP_FAILED);
         }
     };
@@ -194,12 +183,12 @@ fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
     let mut marks = Vec::new();
     if let Err(e) = rootfs::build(&p.steps, &mut marks) {
         // Exiting takes the waiting runtime with us (it sees EOF first and stays quiet).
-        report(&e.into());
+        report(&e);
         sys::exit_now(EXIT_SETUP_FAILED);
     }
     let message: Vec<u8> = marks.iter().flat_map(|(_, at)| at.to_le_bytes()).collect();
     // An error means the runtime already failed; its status, reaped below, says how.
-    let _ = sys::write_all(ready_write.as_raw_fd(), &message);
+    let _ = sys::write_all(&ready_write, &message);
     drop(ready_write);
 
     // Reap everything (orphans are re-parented to us) until the runtime itself ends; then
@@ -207,7 +196,7 @@ fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
     loop {
         match sys::wait(-1) {
             Ok((pid, status)) if pid == runtime => {
-                let _ = sys::write_all(status_write.as_raw_fd(), &status.to_le_bytes());
+                let _ = sys::write_all(&status_write, &status.to_le_bytes());
                 let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
                 sys::exit_now(code);
             }
@@ -220,8 +209,8 @@ fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
 /// PID 2: gives up every privilege, waits for the root, then execs the runtime.
 fn runtime(mut p: Prepared, ready: OwnedFd) -> ! {
     p.marks.push(("fork runtime", sys::monotonic_ns()));
-    if let Err(f) = drop_privileges(&mut p) {
-        report(&f);
+    if let Err(e) = drop_privileges(&mut p) {
+        report(&e);
         sys::exit_now(EXIT_SETUP_FAILED);
     }
     // init sends the times of its build steps once the root is ready, then closes the pipe;
@@ -238,17 +227,15 @@ fn runtime(mut p: Prepared, ready: OwnedFd) -> ! {
     }
     p.marks.push(("wait for root", sys::monotonic_ns()));
     if let Some(fd) = p.spec.gate_fd {
-        if let Err(f) = pass_gate(&mut p, fd) {
-            report(&f);
+        if let Err(e) = pass_gate(&mut p, fd) {
+            report(&e);
             sys::exit_now(EXIT_SETUP_FAILED);
         }
         p.marks.push(("gate", sys::monotonic_ns()));
     }
     // As the user, so a directory the runtime may not enter fails here, clearly.
-    // SAFETY: valid C string.
-    if unsafe { libc::chdir(p.cwd.as_ptr()) } < 0 {
-        let error = io::Error::last_os_error().to_string();
-        report(&Failure { step: format!("chdir {}", p.spec.cwd.display()), error });
+    if let Err(e) = rustix::process::chdir(p.cwd.as_c_str()) {
+        report(&path("chdir", &p.spec.cwd)(e));
         sys::exit_now(EXIT_SETUP_FAILED);
     }
     if p.spec.timings {
@@ -264,15 +251,16 @@ fn runtime(mut p: Prepared, ready: OwnedFd) -> ! {
 /// Waits at the gate for the function this sandbox was built ahead of time for: its
 /// environment and working directory. End of file without a word means the server dropped
 /// the sandbox unused; then the runtime ends quietly.
-fn pass_gate(p: &mut Prepared, fd: i32) -> Result<(), Failure> {
+fn pass_gate(p: &mut Prepared, fd: i32) -> Result<(), JailError> {
     // SAFETY: the fd is ours by contract with the server (see `command_gated`).
     let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     let mut buf = Vec::new();
-    file.read_to_end(&mut buf).map_err(fail("read the launch message"))?;
+    file.read_to_end(&mut buf).map_err(call("read the launch message"))?;
     if buf.is_empty() {
         sys::exit_now(0);
     }
-    let launch: super::Launch = serde_json::from_slice(&buf).map_err(fail("parse the launch message"))?;
+    let launch: super::Launch =
+        serde_json::from_slice(&buf).map_err(|source| JailError::Json { op: "parse the launch message", source })?;
     p.envp = launch.env.iter().map(|(k, v)| cstring("environment", format!("{k}={v}").as_bytes())).collect::<Result<_, _>>()?;
     if let Some(cwd) = launch.cwd {
         p.cwd = cstring("cwd", cwd.as_os_str().as_bytes())?;
@@ -281,21 +269,21 @@ fn pass_gate(p: &mut Prepared, fd: i32) -> Result<(), Failure> {
     Ok(())
 }
 
-fn drop_privileges(p: &mut Prepared) -> Result<(), Failure> {
+fn drop_privileges(p: &mut Prepared) -> Result<(), JailError> {
     let spec = &p.spec;
     if let Some(n) = spec.rlimit_nproc {
-        sys::set_rlimit(libc::RLIMIT_NPROC, n).map_err(fail("setrlimit NPROC"))?;
+        sys::set_rlimit(Resource::Nproc, n).map_err(call("setrlimit NPROC"))?;
     }
-    sys::set_rlimit(libc::RLIMIT_NOFILE, spec.rlimit_nofile).map_err(fail("setrlimit NOFILE"))?;
-    sys::set_rlimit(libc::RLIMIT_CORE, 0).map_err(fail("setrlimit CORE"))?;
+    sys::set_rlimit(Resource::Nofile, spec.rlimit_nofile).map_err(call("setrlimit NOFILE"))?;
+    sys::set_rlimit(Resource::Core, 0).map_err(call("setrlimit CORE"))?;
     // Needs CAP_SETPCAP, so before the uid changes.
-    sys::drop_bounding_set().map_err(fail("drop bounding capabilities"))?;
-    sys::switch_user(spec.uid, spec.gid).map_err(fail("switch user"))?;
-    sys::clear_capabilities().map_err(fail("clear capabilities"))?;
-    sys::set_no_new_privs().map_err(fail("prctl NO_NEW_PRIVS"))?;
+    sys::drop_bounding_set().map_err(call("drop bounding capabilities"))?;
+    sys::switch_user(spec.uid, spec.gid).map_err(call("switch user"))?;
+    sys::clear_capabilities().map_err(call("clear capabilities"))?;
+    rustix::thread::set_no_new_privs(true).map_err(call("prctl NO_NEW_PRIVS"))?;
     p.marks.push(("user+caps", sys::monotonic_ns()));
-    sys::cloexec_from(3).map_err(fail("close inherited fds"))?;
-    seccomp::apply(&p.filters).map_err(fail("install seccomp filter"))?;
+    sys::cloexec_from(3).map_err(call("close inherited fds"))?;
+    seccomp::apply(&p.filters).map_err(|source| JailError::Seccomp { op: "install seccomp filter", source })?;
     p.marks.push(("seccomp", sys::monotonic_ns()));
     Ok(())
 }

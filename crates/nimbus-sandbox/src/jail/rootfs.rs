@@ -10,8 +10,11 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use super::error::{path, sys as call};
+use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+
 use super::sys;
-use super::JailSpec;
+use super::{JailError, JailSpec, SpecError};
 
 /// Where the new root's tmpfs is mounted before the pivot. Sources are all held open
 /// (`open_tree`) before this is mounted, so shadowing the host's `/tmp` in our private
@@ -111,17 +114,17 @@ impl MountStep {
 }
 
 /// A bind target must be absolute, plain (no `..`), and not the root itself.
-pub fn check_target(target: &Path) -> Result<(), String> {
+pub fn check_target(target: &Path) -> Result<(), SpecError> {
     if !target.is_absolute() || target.components().any(|c| !matches!(c, Component::RootDir | Component::Normal(_))) {
-        return Err(format!("bind target {} must be an absolute path without . or ..", target.display()));
+        return Err(SpecError::BindTargetNotPlain(target.to_owned()));
     }
     if target == Path::new("/") {
-        return Err("a bind target cannot be /".into());
+        return Err(SpecError::BindTargetRoot);
     }
     // These are mounted after the binds and would hide them.
     for reserved in ["/proc", "/dev", "/tmp"] {
         if target.starts_with(reserved) {
-            return Err(format!("bind target {} is under {reserved}", target.display()));
+            return Err(SpecError::BindTargetReserved { target: target.to_owned(), under: reserved });
         }
     }
     Ok(())
@@ -155,24 +158,24 @@ fn kind(path: &Path, follow: bool) -> Kind {
     }
 }
 
-fn required_dir(what: &str, path: &Path) -> Result<(), String> {
+fn required_dir(what: &'static str, path: &Path) -> Result<(), SpecError> {
     match kind(path, true) {
         Kind::Dir => Ok(()),
-        Kind::Missing => Err(format!("{what} {}: no such directory", path.display())),
-        _ => Err(format!("{what} {}: not a directory", path.display())),
+        Kind::Missing => Err(SpecError::DirMissing { what, path: path.to_owned() }),
+        _ => Err(SpecError::NotADir { what, path: path.to_owned() }),
     }
 }
 
 /// The steps for `spec` on this host (it only looks at host paths), in an order where
 /// every parent exists before its children.
-pub fn plan(spec: &JailSpec) -> Result<Vec<MountStep>, String> {
+pub fn plan(spec: &JailSpec) -> Result<Vec<MountStep>, SpecError> {
     let mut steps = Vec::new();
     for dir in SYSTEM_DIRS {
         let path = Path::new(dir);
         match kind(path, false) {
             Kind::Dir => steps.push(MountStep::Bind { source: path.into(), target: path.into(), dir: true }),
             Kind::Symlink(to) => steps.push(MountStep::Symlink { target: path.into(), points_to: to }),
-            Kind::Missing if *dir == "/usr" => return Err("/usr: missing on this host".into()),
+            Kind::Missing if *dir == "/usr" => return Err(SpecError::NoUsr),
             _ => {}
         }
     }
@@ -231,8 +234,8 @@ pub fn plan(spec: &JailSpec) -> Result<Vec<MountStep>, String> {
         let dir = match kind(&b.source, true) {
             Kind::Dir => true,
             Kind::File => false,
-            Kind::Missing => return Err(format!("bind source {}: no such file or directory", b.source.display())),
-            _ => return Err(format!("bind source {}: not a file or directory", b.source.display())),
+            Kind::Missing => return Err(SpecError::BindSourceMissing(b.source.clone())),
+            _ => return Err(SpecError::BindSourceKind(b.source.clone())),
         };
         steps.push(MountStep::Bind { source: b.source.clone(), target: b.target.clone(), dir });
     }
@@ -256,22 +259,6 @@ pub fn plan(spec: &JailSpec) -> Result<Vec<MountStep>, String> {
     Ok(steps)
 }
 
-/// A failed step: which one, and why.
-pub struct StepError {
-    pub step: String,
-    pub error: io::Error,
-}
-
-trait Context<T> {
-    fn at(self, step: impl FnOnce() -> String) -> Result<T, StepError>;
-}
-
-impl<T> Context<T> for io::Result<T> {
-    fn at(self, step: impl FnOnce() -> String) -> Result<T, StepError> {
-        self.map_err(|error| StepError { step: step(), error })
-    }
-}
-
 fn staged(target: &Path) -> PathBuf {
     // Targets are absolute (checked); joining a relative form keeps them under STAGING.
     Path::new(STAGING).join(target.strip_prefix("/").unwrap_or(target))
@@ -287,22 +274,22 @@ pub const BUILD_MARKS: [&str; 4] = ["capture", "populate", "pivot", "read-only"]
 /// Carries out `steps` in the calling process's (new, unshared) mount namespace, pivots
 /// into the result and leaves `/` and `/dev` read-only. Must run inside the new PID
 /// namespace (as its init) so that `/proc` shows the sandbox's processes.
-pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Result<(), StepError> {
+pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Result<(), JailError> {
     // Our copy of the host's mounts stops sending events back (nothing we mount leaks to
     // the host) but keeps receiving them: that is what carries a late /var/task bind in.
-    sys::mount_change(None, Path::new("/"), libc::MS_REC | libc::MS_SLAVE).at(|| "make / a slave".into())?;
+    rustix::mount::mount_change("/", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC).map_err(call("make / a slave"))?;
 
     // Capture every source first (see STAGING).
     let mut trees: Vec<Option<OwnedFd>> = Vec::with_capacity(steps.len());
     for step in steps {
         let tree = match step.source() {
             Some((source, recursive)) => {
-                let tree = sys::open_tree_clone(source, recursive).at(|| format!("open_tree {}", source.display()))?;
+                let tree = sys::open_tree_clone(source, recursive).map_err(path("open_tree", source))?;
                 let attrs = match step {
                     MountStep::Device { .. } => libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOEXEC,
                     _ => libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
                 };
-                sys::set_tree_attrs(&tree, attrs, recursive).at(|| format!("mount_setattr {}", source.display()))?;
+                sys::set_tree_attrs(&tree, attrs, recursive).map_err(path("mount_setattr", source))?;
                 Some(tree)
             }
             None => None,
@@ -312,8 +299,8 @@ pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Resul
     marks.push(("capture", sys::monotonic_ns()));
 
     let staging = Path::new(STAGING);
-    sys::mount(c"tmpfs", staging, c"tmpfs", libc::MS_NOSUID | libc::MS_NODEV, Some(c"size=1m,mode=755"))
-        .at(|| "mount root tmpfs".into())?;
+    rustix::mount::mount(c"tmpfs", staging, c"tmpfs", MountFlags::NOSUID | MountFlags::NODEV, Some(c"size=1m,mode=755"))
+        .map_err(call("mount root tmpfs"))?;
 
     // Directories already made, so each parent costs one mkdir at most (syscalls are most
     // of this function's time).
@@ -322,56 +309,56 @@ pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Resul
         let at = staged(step.target());
         let parent = at.parent().unwrap_or(staging);
         if !made.contains(parent) {
-            mkdirs(parent, 0o755).at(|| format!("mkdir {}", parent.display()))?;
+            mkdirs(parent, 0o755).map_err(path("mkdir", parent))?;
             made.extend(parent.ancestors().map(Path::to_path_buf));
         }
         match step {
             MountStep::Bind { dir, .. } => {
                 if *dir {
-                    fs::DirBuilder::new().mode(0o755).create(&at).at(|| format!("mkdir {}", step.target().display()))?;
+                    fs::DirBuilder::new().mode(0o755).create(&at).map_err(path("mkdir", step.target()))?;
                     made.insert(at.clone());
                 } else {
-                    touch(&at).at(|| format!("create {}", step.target().display()))?;
+                    touch(&at).map_err(path("create", step.target()))?;
                 }
             }
             MountStep::SlaveBind { .. } | MountStep::Dir { .. } | MountStep::Tmpfs { .. } | MountStep::Proc { .. } => {
-                fs::DirBuilder::new().mode(0o755).create(&at).at(|| format!("mkdir {}", step.target().display()))?;
+                fs::DirBuilder::new().mode(0o755).create(&at).map_err(path("mkdir", step.target()))?;
                 made.insert(at.clone());
             }
-            MountStep::Device { .. } => touch(&at).at(|| format!("create {}", step.target().display()))?,
-            MountStep::Symlink { points_to, .. } => {
-                std::os::unix::fs::symlink(points_to, &at).at(|| format!("symlink {}", step.target().display()))?
-            }
-            MountStep::File { contents, .. } => fs::write(&at, contents).at(|| format!("write {}", step.target().display()))?,
+            MountStep::Device { .. } => touch(&at).map_err(path("create", step.target()))?,
+            MountStep::Symlink { points_to, .. } => std::os::unix::fs::symlink(points_to, &at).map_err(path("symlink", step.target()))?,
+            MountStep::File { contents, .. } => fs::write(&at, contents).map_err(path("write", step.target()))?,
         }
         if let Some(tree) = tree {
-            sys::move_mount_to(&tree, &at).at(|| format!("bind {}", step.target().display()))?;
+            sys::move_mount_to(&tree, &at).map_err(path("bind", step.target()))?;
         }
         match step {
             MountStep::Tmpfs { size_mb, mode, noexec, .. } => {
                 let data = CString::new(format!("size={size_mb}m,mode={mode:o}")).expect("no NUL in formatted numbers");
-                let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
+                let mut flags = MountFlags::NOSUID | MountFlags::NODEV;
                 if *noexec {
-                    flags |= libc::MS_NOEXEC;
+                    flags |= MountFlags::NOEXEC;
                 }
-                sys::mount(c"tmpfs", &at, c"tmpfs", flags, Some(&data)).at(|| format!("mount tmpfs {}", step.target().display()))?;
+                rustix::mount::mount(c"tmpfs", &at, c"tmpfs", flags, Some(data.as_c_str())).map_err(path("mount tmpfs", step.target()))?;
             }
             MountStep::Proc { .. } => {
-                sys::mount(c"proc", &at, c"proc", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None).at(|| "mount /proc".into())?;
+                rustix::mount::mount(c"proc", &at, c"proc", MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, None)
+                    .map_err(call("mount /proc"))?;
             }
             _ => {}
         }
     }
 
     marks.push(("populate", sys::monotonic_ns()));
-    std::env::set_current_dir(staging).at(|| "chdir new root".into())?;
-    sys::pivot_root_dot().at(|| "pivot_root".into())?;
+    std::env::set_current_dir(staging).map_err(call("chdir new root"))?;
+    // pivot_root(".", "."): the documented way to pivot without a put_old directory.
+    rustix::process::pivot_root(".", ".").map_err(call("pivot_root"))?;
     // The old root now sits on top of the new one at "."; detach it with everything under it.
-    sys::umount_detach(Path::new(".")).at(|| "detach old root".into())?;
-    std::env::set_current_dir("/").at(|| "chdir /".into())?;
+    rustix::mount::unmount(".", UnmountFlags::DETACH).map_err(call("detach old root"))?;
+    std::env::set_current_dir("/").map_err(call("chdir /"))?;
     marks.push(("pivot", sys::monotonic_ns()));
-    sys::set_mount_attrs(Path::new("/dev"), libc::MOUNT_ATTR_RDONLY).at(|| "make /dev read-only".into())?;
-    sys::set_mount_attrs(Path::new("/"), libc::MOUNT_ATTR_RDONLY).at(|| "make / read-only".into())?;
+    sys::set_mount_attrs(Path::new("/dev"), libc::MOUNT_ATTR_RDONLY).map_err(call("make /dev read-only"))?;
+    sys::set_mount_attrs(Path::new("/"), libc::MOUNT_ATTR_RDONLY).map_err(call("make / read-only"))?;
     marks.push(("read-only", sys::monotonic_ns()));
     Ok(())
 }

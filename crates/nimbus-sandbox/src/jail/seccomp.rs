@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use super::SeccompError;
 use seccompiler::{BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule};
 
 /// Denied unconditionally with EPERM.
@@ -89,12 +90,12 @@ const CLONE_NS_FLAGS: &[u64] = &[
 /// ADDR_NO_RANDOMIZE, would weaken the next exec.
 const PERSONALITIES: &[u64] = &[0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
 
-fn cond(arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, String> {
-    SeccompCondition::new(arg, len, op, value).map_err(|e| e.to_string())
+fn cond(arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, SeccompError> {
+    Ok(SeccompCondition::new(arg, len, op, value)?)
 }
 
-fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, String> {
-    SeccompRule::new(conditions).map_err(|e| e.to_string())
+fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, SeccompError> {
+    Ok(SeccompRule::new(conditions)?)
 }
 
 /// The filter to install. seccompiler builds the deny list (one on-match action, EPERM);
@@ -103,7 +104,7 @@ fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, String> {
 /// checked). One filter, not two: installing one costs the kernel a pass over every
 /// syscall number to build its allow cache, so size and count show in the start time.
 #[cfg(target_arch = "x86_64")]
-pub fn programs() -> Result<Vec<BpfProgram>, String> {
+pub fn programs() -> Result<Vec<BpfProgram>, SeccompError> {
     use seccompiler::sock_filter;
     let arch = seccompiler::TargetArch::x86_64;
     let mut deny: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
@@ -119,9 +120,8 @@ pub fn programs() -> Result<Vec<BpfProgram>, String> {
         PERSONALITIES.iter().map(|&p| cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, p)).collect::<Result<Vec<_>, _>>()?;
     deny.insert(libc::SYS_personality, vec![rule(personality)?]);
 
-    let eperm =
-        SeccompFilter::new(deny, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch).map_err(|e| e.to_string())?;
-    let mut program = BpfProgram::try_from(eperm).map_err(|e| e.to_string())?;
+    let eperm = SeccompFilter::new(deny, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)?;
+    let mut program = BpfProgram::try_from(eperm)?;
 
     // seccompiler starts with the arch check: load arch; jeq AUDIT_ARCH_X86_64, skip 1;
     // return KILL_PROCESS. Its jump lands right after it, where the prefix goes; jumps are
@@ -135,7 +135,7 @@ pub fn programs() -> Result<Vec<BpfProgram>, String> {
         && program[1] == sock_filter { code: JEQ_K, jt: 1, jf: 0, k: program[1].k }
         && program[2].code == RET_K;
     if !arch_check_ok {
-        return Err("unexpected seccompiler program layout".into());
+        return Err(SeccompError::Layout("unexpected seccompiler program layout"));
     }
     let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
     let prefix = [
@@ -146,20 +146,20 @@ pub fn programs() -> Result<Vec<BpfProgram>, String> {
     ];
     program.splice(3..3, prefix);
     if program.len() > 4096 {
-        return Err("seccomp program too long".into());
+        return Err(SeccompError::Layout("seccomp program too long"));
     }
     Ok(vec![program])
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-pub fn programs() -> Result<Vec<BpfProgram>, String> {
-    Err("the seccomp filter is only written for x86_64".into())
+pub fn programs() -> Result<Vec<BpfProgram>, SeccompError> {
+    Err(SeccompError::Layout("the seccomp filter is only written for x86_64"))
 }
 
 /// Installs the programs on the calling thread (sets no_new_privs first, as seccomp needs).
-pub fn apply(programs: &[BpfProgram]) -> Result<(), String> {
+pub fn apply(programs: &[BpfProgram]) -> Result<(), SeccompError> {
     for p in programs {
-        seccompiler::apply_filter(p).map_err(|e| e.to_string())?;
+        seccompiler::apply_filter(p)?;
     }
     Ok(())
 }

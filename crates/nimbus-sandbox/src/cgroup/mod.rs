@@ -1,0 +1,346 @@
+//! Per-environment control groups: so one function's memory, CPU and process count are capped
+//! as Lambda caps them, so an idle environment can be frozen between invocations, and so every
+//! process an environment ever started (daemons included) dies with it.
+//!
+//! Layouts handled (detected from `/proc/self/mountinfo`):
+//! - **cgroup2**: one hierarchy; `memory`, `cpu` and `pids` are enabled in `cgroup.subtree_control`
+//!   of the mount root and of our parent group.
+//! - **hybrid**: v1 hierarchies carry the controllers (`/sys/fs/cgroup/memory`, …) and the
+//!   controller-less cgroup2 mount (`/sys/fs/cgroup/unified`) gives the cheap `cgroup.freeze`,
+//!   `cgroup.kill` and `cgroup.events`. So an environment is a directory in each of up to four
+//!   hierarchies, and a process must enter each of them ([`EnvCgroup::procs_files`]).
+//! - **cgroup1** (no cgroup2 mount): as hybrid, with the v1 freezer and kill-by-pid.
+//!
+//! Groups live at `<mount>/nimbus-<instance>/<env_id>`. The parent sits at the root of each
+//! hierarchy (as Docker's cgroupfs driver does), not below the server's own group: on cgroup2 a
+//! group holding processes cannot hand controllers down ("no internal processes"), and the
+//! server's own group belongs to whoever started it.
+//!
+//! Invoke-path operations ([`EnvCgroup::freeze`], [`EnvCgroup::thaw`],
+//! [`EnvCgroup::peak_memory_bytes`], [`EnvCgroup::oom_killed`]) use descriptors opened at create
+//! time: one `pwrite`/`pread` each, no allocation. That is 4 descriptors per environment.
+//!
+//! Everything touching the kernel goes through [`CgroupFs`], so the layout logic is unit-tested
+//! with a recording double, without root.
+
+mod env;
+mod error;
+mod fs;
+mod mountinfo;
+#[cfg(test)]
+mod recording;
+#[cfg(test)]
+mod tests;
+mod v1;
+mod v2;
+
+pub use env::EnvCgroup;
+pub use error::CgroupError;
+pub use fs::{enter_current_process, CgroupFile, CgroupFs, KernelCgroupFs};
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use env::{kill_listed, remove_dirs, tree_bottom_up};
+use mountinfo::parse_mountinfo;
+
+/// Lambda gives one full vCPU at 1,769 MB and scales CPU linearly with memory.
+pub const MB_PER_CORE: u64 = 1769;
+/// The CPU floor (about 1/16 of a core) so tiny test functions still make progress.
+pub const MIN_MILLICORES: u32 = 63;
+/// Lambda's limit on processes plus threads per environment.
+pub const DEFAULT_PIDS_MAX: u32 = 1024;
+/// CFS period used for the CPU quota.
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// How long `kill_all` waits for killed processes to leave the groups.
+pub(super) const KILL_WAIT: Duration = Duration::from_secs(2);
+/// How long `Drop` keeps retrying `rmdir` while the kernel still lists tasks.
+pub(super) const RMDIR_WAIT: Duration = Duration::from_millis(500);
+
+/// Resource limits of one environment. A zero field means "no limit".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Memory limit; memory plus swap is set to the same value, so the group cannot swap.
+    pub memory_bytes: u64,
+    /// CPU bandwidth in thousandths of a core (1000 = one full core).
+    pub cpu_millicores: u32,
+    /// Maximum number of processes and threads.
+    pub pids_max: u32,
+}
+
+impl Limits {
+    /// Lambda's rules: CPU proportional to memory (1,769 MB = one core), at least
+    /// [`MIN_MILLICORES`]; 1024 processes and threads.
+    pub fn for_memory_mb(mb: u32) -> Limits {
+        let millicores = u64::from(mb) * 1000 / MB_PER_CORE;
+        Limits {
+            memory_bytes: u64::from(mb) << 20,
+            cpu_millicores: u32::try_from(millicores).unwrap_or(u32::MAX).max(MIN_MILLICORES),
+            pids_max: DEFAULT_PIDS_MAX,
+        }
+    }
+
+    /// CFS quota per [`CPU_PERIOD_US`], at least the kernel's minimum of 1 ms.
+    pub(super) fn cpu_quota_us(&self) -> u64 {
+        (u64::from(self.cpu_millicores) * CPU_PERIOD_US / 1000).max(1000)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout detection
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Version {
+    V1,
+    V2,
+}
+
+/// One hierarchy we use, and what for.
+#[derive(Debug, Clone)]
+pub(super) struct Hierarchy {
+    pub(super) version: Version,
+    mount: PathBuf,
+    /// `<mount>/nimbus-<instance>`.
+    pub(super) parent: PathBuf,
+    pub(super) memory: bool,
+    pub(super) cpu: bool,
+    pub(super) pids: bool,
+    pub(super) freezer: bool,
+}
+
+impl Hierarchy {
+    fn new(version: Version, mount: &Path, parent_name: &str) -> Hierarchy {
+        Hierarchy {
+            version,
+            mount: mount.to_owned(),
+            parent: mount.join(parent_name),
+            memory: false,
+            cpu: false,
+            pids: false,
+            freezer: false,
+        }
+    }
+
+    fn set(&mut self, controller: &str) {
+        match controller {
+            "memory" => self.memory = true,
+            "cpu" => self.cpu = true,
+            "pids" => self.pids = true,
+            "freezer" => self.freezer = true,
+            _ => {}
+        }
+    }
+}
+
+/// The detected layout, shared by the manager and every environment (the parents are removed
+/// when the last of them is gone).
+#[derive(Debug)]
+pub(super) struct Layout {
+    pub(super) fs: Arc<dyn CgroupFs>,
+    mode: &'static str,
+    /// The cgroup2 hierarchy first, if used.
+    pub(super) hierarchies: Vec<Hierarchy>,
+    /// cgroup2 `cgroup.kill` is available (Linux 5.14+).
+    pub(super) v2_kill: bool,
+}
+
+impl Drop for Layout {
+    fn drop(&mut self) {
+        for h in &self.hierarchies {
+            if let Err(e) = self.fs.rmdir(&h.parent) {
+                tracing::debug!(error = %e, "cgroup parent not removed");
+            }
+        }
+    }
+}
+
+/// Names become directory names: keep them to one harmless path component.
+pub(super) fn check_name(what: &'static str, name: &str) -> Result<(), CgroupError> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(CgroupError::InvalidName { what, name: name.to_owned() })
+    }
+}
+
+/// Detected cgroup layout; created once at server start.
+#[derive(Debug)]
+pub struct CgroupManager {
+    layout: Arc<Layout>,
+}
+
+impl CgroupManager {
+    /// Detects cgroup2 / hybrid / cgroup1, removes what a previous run of the same `instance`
+    /// left behind (killing its processes), and creates the parent groups `nimbus-<instance>`.
+    /// `instance` keeps two servers on one host apart (e.g. a hash of the data directory).
+    /// `Err` says why cgroups cannot be used (not Linux, not root, read-only, no controllers).
+    pub fn open(instance: &str) -> Result<CgroupManager, CgroupError> {
+        if !cfg!(target_os = "linux") {
+            return Err(CgroupError::NotLinux);
+        }
+        let fs: Arc<dyn CgroupFs> = Arc::new(KernelCgroupFs);
+        let mountinfo = fs.read(Path::new("/proc/self/mountinfo"))?;
+        Self::open_with(instance, fs, &mountinfo)
+    }
+
+    /// [`CgroupManager::open`] on a given filesystem and mount table (for tests).
+    pub fn open_with(instance: &str, fs: Arc<dyn CgroupFs>, mountinfo: &str) -> Result<CgroupManager, CgroupError> {
+        check_name("instance", instance)?;
+        let parent_name = format!("nimbus-{instance}");
+        let mounts = parse_mountinfo(mountinfo);
+
+        // Each needed controller from a v1 hierarchy if it is mounted there, else from cgroup2.
+        let v2_available: BTreeSet<String> = match &mounts.v2 {
+            Some(m) => {
+                fs.read(&m.join("cgroup.controllers")).map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+            }
+            None => BTreeSet::new(),
+        };
+        let mut v2 = mounts.v2.as_ref().map(|m| Hierarchy::new(Version::V2, m, &parent_name));
+        let mut v1: Vec<Hierarchy> = Vec::new();
+        let mut missing = Vec::new();
+        for controller in ["memory", "cpu", "pids"] {
+            if let Some((mount, _)) = mounts.v1.iter().find(|(_, c)| c.iter().any(|c| c == controller)) {
+                match v1.iter_mut().find(|h| h.mount == *mount) {
+                    Some(h) => h.set(controller),
+                    None => {
+                        let mut h = Hierarchy::new(Version::V1, mount, &parent_name);
+                        h.set(controller);
+                        v1.push(h);
+                    }
+                }
+            } else if let (Some(h), true) = (v2.as_mut(), v2_available.contains(controller)) {
+                h.set(controller);
+            } else {
+                missing.push(controller);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(match (&mounts.v2, mounts.v1.is_empty()) {
+                (None, true) => CgroupError::NotMounted,
+                _ => CgroupError::ControllersMissing(missing),
+            });
+        }
+
+        // cgroup2 at the mount root: hand our controllers down (a no-op where already enabled).
+        if let (Some(h), Some(mount)) = (&v2, &mounts.v2) {
+            let wanted = v2::controllers(h);
+            if !wanted.is_empty() {
+                let path = mount.join("cgroup.subtree_control");
+                let enabled = fs.read(&path).unwrap_or_default();
+                let todo: Vec<&str> = wanted.iter().copied().filter(|c| !enabled.split_whitespace().any(|e| e == *c)).collect();
+                if !todo.is_empty() {
+                    let value = v2::enable_value(&todo);
+                    fs.write(&path, &value).map_err(|e| CgroupError::EnableControllers(Box::new(e)))?;
+                }
+            }
+        }
+
+        // Parents are created one by one into `layout`; dropping it on an error removes them.
+        let mut layout = Layout { fs: fs.clone(), mode: "cgroup2", hierarchies: Vec::new(), v2_kill: false };
+        for h in v2.into_iter().chain(v1) {
+            purge_tree(fs.as_ref(), &h.parent, h.version);
+            fs.mkdir(&h.parent).map_err(|e| CgroupError::CreateParent(Box::new(e)))?;
+            layout.hierarchies.push(h);
+        }
+
+        if let Some(h) = layout.hierarchies.iter_mut().find(|h| h.version == Version::V2) {
+            let wanted = v2::controllers(h);
+            if !wanted.is_empty() {
+                let value = v2::enable_value(&wanted);
+                fs.write(&h.parent.join("cgroup.subtree_control"), &value).map_err(|e| CgroupError::EnableControllers(Box::new(e)))?;
+            }
+            h.freezer = fs.exists(&h.parent.join("cgroup.freeze"));
+            layout.v2_kill = fs.exists(&h.parent.join("cgroup.kill"));
+        }
+        let v2_freezer = layout.hierarchies.iter().any(|h| h.version == Version::V2 && h.freezer);
+        if !v2_freezer {
+            // Old kernels or no cgroup2: the v1 freezer, if mounted.
+            if let Some((mount, _)) = mounts.v1.iter().find(|(_, c)| c.iter().any(|c| c == "freezer")) {
+                match layout.hierarchies.iter_mut().find(|h| h.version == Version::V1 && h.mount == *mount) {
+                    Some(h) => h.freezer = true,
+                    None => {
+                        let mut h = Hierarchy::new(Version::V1, mount, &parent_name);
+                        h.freezer = true;
+                        purge_tree(fs.as_ref(), &h.parent, h.version);
+                        match fs.mkdir(&h.parent) {
+                            Ok(()) => layout.hierarchies.push(h),
+                            Err(e) => tracing::warn!(error = %e, "v1 freezer unusable; environments cannot be frozen"),
+                        }
+                    }
+                }
+            }
+        }
+        // A cgroup2 hierarchy that carries nothing we use is dropped again.
+        let v2_kill = layout.v2_kill;
+        let useless = |h: &Hierarchy| h.version == Version::V2 && !(h.memory || h.cpu || h.pids || h.freezer || v2_kill);
+        for h in layout.hierarchies.iter().filter(|h| useless(h)) {
+            let _ = fs.rmdir(&h.parent);
+        }
+        layout.hierarchies.retain(|h| !useless(h));
+        let hierarchies = &layout.hierarchies;
+        let uses_v1 = hierarchies.iter().any(|h| h.version == Version::V1);
+        let uses_v2 = hierarchies.iter().any(|h| h.version == Version::V2);
+        layout.mode = match (uses_v1, uses_v2) {
+            (false, _) => "cgroup2",
+            (true, true) => "hybrid",
+            (true, false) => "cgroup1",
+        };
+        if uses_v1 && !mountinfo.contains("favordynmods") {
+            tracing::debug!("cgroup v1 moves may wait for an RCU grace period (ms); mounting cgroup2 with favordynmods avoids it");
+        }
+        tracing::info!(mode = layout.mode, groups = ?layout.hierarchies.iter().map(|h| &h.parent).collect::<Vec<_>>(), "cgroups ready");
+        Ok(CgroupManager { layout: Arc::new(layout) })
+    }
+
+    /// `"cgroup2"`, `"hybrid"` (v1 controllers plus cgroup2 for freeze/kill) or `"cgroup1"`.
+    pub fn mode(&self) -> &'static str {
+        self.layout.mode
+    }
+
+    /// Creates one environment's groups with its limits: memory (and memory+swap equal, so it
+    /// cannot swap), CPU quota per period, pids.max. Then opens the files the invoke path uses.
+    pub fn create(&self, env_id: &str, limits: &Limits) -> Result<EnvCgroup, CgroupError> {
+        EnvCgroup::create(&self.layout, env_id, limits)
+    }
+}
+
+/// Files whose absence only means the kernel lacks a feature we can live without.
+pub(super) const OPTIONAL_FILES: &[&str] =
+    &["memory.memsw.limit_in_bytes", "memory.swap.max", "memory.oom.group", "cpu.shares", "cpu.weight"];
+
+/// The (file, value) writes that apply `limits` to a new group of hierarchy `h`, in order.
+pub(super) fn limit_writes(h: &Hierarchy, limits: &Limits) -> Vec<(&'static str, String)> {
+    match h.version {
+        Version::V2 => v2::limit_writes(h, limits),
+        Version::V1 => v1::limit_writes(h, limits),
+    }
+}
+
+/// Removes a previous run's `<mount>/nimbus-<instance>` tree, killing its processes.
+fn purge_tree(fs: &dyn CgroupFs, parent: &Path, version: Version) {
+    if !fs.exists(parent) {
+        return;
+    }
+    tracing::info!(dir = %parent.display(), "removing cgroups left by a previous run");
+    if version == Version::V2 {
+        let _ = fs.write(&parent.join("cgroup.kill"), "1");
+    }
+    let mut dirs = Vec::new();
+    tree_bottom_up(fs, parent, &mut dirs);
+    let freezer = parent.join(v1::FREEZER_STATE);
+    let freezer = (version == Version::V1 && fs.exists(&freezer)).then_some(freezer.as_path());
+    if version == Version::V2 {
+        // A leftover frozen group: killed tasks die anyway in v2, but thaw for good measure.
+        let _ = fs.write(&parent.join("cgroup.freeze"), "0");
+    }
+    kill_listed(fs, &dirs, freezer, KILL_WAIT);
+    remove_dirs(fs, &dirs, RMDIR_WAIT);
+}
