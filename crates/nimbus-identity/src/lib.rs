@@ -1,0 +1,4 @@
+//! Who is calling: AWS Signature Version 4 verification of every signed request (header and
+//! presigned-query forms), and the credentials it is checked against.
+
+pub mod sigv4;
