@@ -396,5 +396,57 @@ pub fn sign(secret: &str, sig: &Signature, req: &Request<'_>, style: PathStyle) 
     hex::encode(hmac(&signing_key(secret, &sig.scope), &string_to_sign(sig, &cr)))
 }
 
+/// The headers a client adds to sign `req` (which must carry `host`): `x-amz-date`, the
+/// session token if any, and `authorization`, signing every header `req` has.
+pub fn sign_request(
+    key_id: &str,
+    secret: &str,
+    token: Option<&str>,
+    region: &str,
+    service: &str,
+    req: &Request<'_>,
+    now: DateTime<Utc>,
+) -> Vec<(&'static str, String)> {
+    let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
+    let mut headers = req.headers.clone();
+    let mut added: Vec<(&'static str, String)> = vec![("x-amz-date", amz_date.clone())];
+    if let Some(t) = token {
+        added.push(("x-amz-security-token", t.to_string()));
+    }
+    for (k, v) in &added {
+        if let Ok(v) = http::HeaderValue::from_str(v) {
+            headers.insert(*k, v);
+        }
+    }
+    let mut signed_headers: Vec<String> = headers.keys().map(|k| k.as_str().to_string()).collect();
+    signed_headers.sort();
+    signed_headers.dedup();
+    let sig = Signature {
+        scope: Scope {
+            access_key: key_id.to_string(),
+            date: now.format("%Y%m%d").to_string(),
+            region: region.to_string(),
+            service: service.to_string(),
+        },
+        signed_headers,
+        signature: String::new(),
+        amz_date,
+        at: now,
+        security_token: token.map(str::to_string),
+        form: Form::Header,
+    };
+    let style = if service == "s3" { PathStyle::S3 } else { PathStyle::Normalized };
+    let signature = sign(secret, &sig, &Request { headers: &headers, ..*req }, style);
+    added.push((
+        "authorization",
+        format!(
+            "{ALGORITHM} Credential={key_id}/{}/{region}/{service}/aws4_request, SignedHeaders={}, Signature={signature}",
+            sig.scope.date,
+            sig.signed_headers.join(";")
+        ),
+    ));
+    added
+}
+
 #[cfg(test)]
 mod tests;
