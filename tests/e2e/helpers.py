@@ -176,12 +176,26 @@ def http_request(url: str, method: str = "GET", body: bytes | None = None, heade
         return e.code, e.headers, e.read()
 
 
+# The key every test server accepts as its administrator's, and that every client in the
+# suite signs with (boto3, the aws CLI, the nimbus CLI, raw signed requests).
+ADMIN_KEY_ID, ADMIN_SECRET = "test", "test"
+
+
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment a Nimbus server (or CLI) is started with: ours minus NIMBUS_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NIMBUS_")}
+    """The environment a Nimbus server (or CLI) is started with: ours minus NIMBUS_*, plus
+    the administrator's key (the server takes it; the CLI signs with it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIMBUS_") and not k.startswith("AWS_")}
     env.setdefault("RUST_BACKTRACE", "1")
-    if extra:
-        env.update(extra)
+    env["NIMBUS_ADMIN_ACCESS_KEY_ID"] = ADMIN_KEY_ID
+    env["NIMBUS_ADMIN_SECRET_ACCESS_KEY"] = ADMIN_SECRET
+    env["AWS_ACCESS_KEY_ID"] = ADMIN_KEY_ID
+    env["AWS_SECRET_ACCESS_KEY"] = ADMIN_SECRET
+    for k, v in (extra or {}).items():
+        # None removes a variable (a server without the administrator's key, say).
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
     return env
 
 

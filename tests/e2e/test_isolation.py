@@ -93,6 +93,25 @@ def connects(host, port):
         return False
     finally:
         s.close()
+def signed_get(url, path):
+    """A SigV4-signed GET with the environment's role credentials (no SDK needed)."""
+    import datetime, hashlib, hmac
+    env = os.environ
+    key, secret, token, region = env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"], env["AWS_REGION"]
+    host = url.split("//")[1]
+    amz = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    scope = f"{amz[:8]}/{region}/lambda/aws4_request"
+    signed = "host;x-amz-date;x-amz-security-token"
+    canonical = "\n".join(["GET", path, "", f"host:{host}", f"x-amz-date:{amz}", f"x-amz-security-token:{token}", "", signed,
+                           hashlib.sha256(b"").hexdigest()])
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    k = ("AWS4" + secret).encode()
+    for part in (amz[:8], region, "lambda", "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+    headers = {"x-amz-date": amz, "x-amz-security-token": token,
+               "Authorization": f"AWS4-HMAC-SHA256 Credential={key}/{scope}, SignedHeaders={signed}, Signature={signature}"}
+    return urllib.request.urlopen(urllib.request.Request(url + path, headers=headers), timeout=5)
 def handler(event, context):
     global LISTENER
     url = os.environ["AWS_ENDPOINT_URL"]
@@ -103,7 +122,7 @@ def handler(event, context):
         LISTENER.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         LISTENER.bind(("0.0.0.0", 8080))
         LISTENER.listen(8)
-    with urllib.request.urlopen(url + "/2015-03-31/functions/", timeout=5) as r:
+    with signed_get(url, "/2015-03-31/functions/") as r:
         names = [f["FunctionName"] for f in json.load(r)["Functions"]]
     return {
         "endpoint": url,

@@ -6,6 +6,7 @@
 //! serve functions over plain HTTP. No other crate knows wire formats.
 
 mod action;
+mod auth;
 mod events;
 mod function_url;
 mod gateway;

@@ -24,6 +24,8 @@ use crate::{lambda, logs};
 const MAX_BODY: usize = 72 * 1024 * 1024;
 
 pub struct AppState {
+    /// The keys every AWS API request must be signed with; None with `--auth off`.
+    pub keys: Option<Arc<nimbus_identity::Keys>>,
     pub control: Arc<ControlPlane>,
     pub invoker: Arc<Invoker>,
     pub async_invoker: Arc<AsyncInvoker>,
@@ -85,12 +87,21 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         path: parts.uri.path(),
         query: parts.uri.query(),
         headers: &parts.headers,
-        body,
+        body: body.clone(),
     };
     let action = match action::parse(raw) {
         Ok(a) => a,
-        Err(e) => return edge_error(json_target, e),
+        Err(e) => {
+            if let Err(refused) = crate::auth::check_unparsed(state.keys.as_deref(), &parts, &body) {
+                return refused;
+            }
+            return edge_error(json_target, e);
+        }
     };
+    // The one place every AWS API request is authenticated.
+    if let Err(refused) = crate::auth::check(state.keys.as_deref(), &action, &parts, &body) {
+        return refused;
+    }
     tracing::debug!(action = action.name(), "request");
     let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     match action {
@@ -129,6 +140,10 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
             });
             with_request_id(response::json(StatusCode::OK, &v))
         }
+        Action::Health if state.keys.is_none() => with_request_id(response::json(
+            StatusCode::OK,
+            &serde_json::json!({"status": "ok", "auth": "off", "warning": "authentication is off: anyone who can reach this server can do anything"}),
+        )),
         Action::Health => with_request_id(response::raw(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))),
         Action::GetCode { digest } => match state.control.code_zip(&digest).await {
             Ok(Some(zip)) => with_request_id(response::raw(StatusCode::OK, "application/zip", zip.into())),

@@ -167,8 +167,20 @@ impl Keys {
         self.sessions.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
     }
 
-    /// Checks `req`'s signature: a known key, its session token, the signature itself.
+    /// Checks `req`'s signature (within AWS's 15-minute window): a known key, its session
+    /// token, the signature itself.
     pub fn authenticate(&self, req: &Request<'_>, now: DateTime<Utc>, style: PathStyle) -> Result<Caller, KeyError> {
+        self.authenticate_within(req, now, style, sigv4::MAX_SKEW_SECS)
+    }
+
+    /// [`Keys::authenticate`] with the service's own clock window.
+    pub fn authenticate_within(
+        &self,
+        req: &Request<'_>,
+        now: DateTime<Utc>,
+        style: PathStyle,
+        max_skew_secs: i64,
+    ) -> Result<Caller, KeyError> {
         let sig = sigv4::read(req)?;
         let key = self.lookup(&sig.scope.access_key).ok_or(AuthError::UnknownKey)?;
         if let Some(token) = &key.session_token {
@@ -180,7 +192,7 @@ impl Keys {
                 return Err(KeyError::ExpiredToken);
             }
         }
-        sigv4::verify(&sig, &key.secret, req, now, style)?;
+        sigv4::verify_within(&sig, &key.secret, req, now, style, max_skew_secs)?;
         Ok(Caller { principal: key.principal, access_key: key.id, region: sig.scope.region, service: sig.scope.service })
     }
 }

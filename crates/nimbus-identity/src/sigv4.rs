@@ -83,6 +83,10 @@ pub enum AuthError {
     /// A signature that does not have AWS's form; the text is AWS's.
     #[error("{0}")]
     Incomplete(String),
+    /// A well-formed signature that cannot be right (Host not signed, scope date off, both
+    /// header and query); the text is AWS's.
+    #[error("{0}")]
+    Invalid(String),
     /// The request's date is too far from now (or the presigned URL has expired).
     #[error("{0}")]
     Expired(String),
@@ -100,51 +104,71 @@ pub enum AuthError {
 /// Reads the signature of `req`, if it carries one: the `Authorization` header, or a
 /// presigned URL's query parameters.
 pub fn read(req: &Request<'_>) -> Result<Signature, AuthError> {
-    if let Some(auth) = req.headers.get(http::header::AUTHORIZATION) {
-        let auth = auth.to_str().map_err(|_| AuthError::Incomplete("Authorization header is not valid text".into()))?;
-        return read_header(auth, req.headers);
-    }
     let params = query_params(req.query);
-    if params.iter().any(|(k, _)| k == "X-Amz-Algorithm") {
-        return read_query(&params);
+    let presigned = params.iter().any(|(k, _)| k == "X-Amz-Algorithm");
+    let sig = match req.headers.get(http::header::AUTHORIZATION) {
+        Some(_) if presigned => {
+            return Err(AuthError::Invalid(
+                "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.".into(),
+            ))
+        }
+        Some(auth) => {
+            let auth = auth.to_str().map_err(|_| AuthError::Incomplete("Authorization header is not valid text".into()))?;
+            read_header(auth, req.headers)?
+        }
+        None if presigned => read_query(&params)?,
+        None => return Err(AuthError::Missing),
+    };
+    if !sig.signed_headers.iter().any(|h| h == "host") {
+        return Err(AuthError::Invalid("'Host' must be a 'SignedHeader' in the AWS Authorization.".into()));
     }
-    Err(AuthError::Missing)
+    let day = sig.at.format("%Y%m%d").to_string();
+    if sig.scope.date != day {
+        return Err(AuthError::Invalid(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{day}', from '{}'.",
+            sig.scope.date,
+            sig.at.format("%Y%m%dT%H%M%SZ")
+        )));
+    }
+    Ok(sig)
 }
 
 fn read_header(auth: &str, headers: &HeaderMap) -> Result<Signature, AuthError> {
-    let rest = auth.trim_start().strip_prefix(ALGORITHM).filter(|r| r.starts_with(' ')).ok_or_else(|| {
-        AuthError::Incomplete(format!("Unsupported Authorization Type: {}", auth.split_whitespace().next().unwrap_or("")))
-    })?;
+    // Not an AWS4 header at all: as if unsigned.
+    let Some(after) = auth.trim_start().strip_prefix("AWS4-") else { return Err(AuthError::Missing) };
+    let algorithm = after.split_whitespace().next().unwrap_or("");
+    if !algorithm.is_empty() && format!("AWS4-{algorithm}") != ALGORITHM && !algorithm.contains('=') {
+        return Err(AuthError::Incomplete(format!("Unsupported AWS 'algorithm': 'AWS4-{algorithm}' (only {ALGORITHM} for now). ")));
+    }
+    let rest = auth.trim_start().strip_prefix(ALGORITHM).unwrap_or(after);
     let mut credential = None;
     let mut signed_headers = None;
     let mut signature = None;
-    for part in rest.split(',') {
-        let Some((k, v)) = part.trim().split_once('=') else {
+    for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((k, v)) = part.split_once('=') else {
             return Err(AuthError::Incomplete(format!(
-                "Authorization header requires each component to be of the form key=value (the component '{}' is not)",
-                part.trim()
+                "'{part}' not a valid key=value pair (missing equal-sign) in Authorization header: '{auth}'."
             )));
         };
-        match k {
+        match k.trim() {
             "Credential" => credential = Some(v),
             "SignedHeaders" => signed_headers = Some(v),
             "Signature" => signature = Some(v),
             _ => {}
         }
     }
-    let missing: Vec<String> =
+    let date_header = headers.get("x-amz-date").or_else(|| headers.get(http::header::DATE)).and_then(|v| v.to_str().ok());
+    let mut problems: Vec<String> =
         [("Credential", credential.is_none()), ("Signature", signature.is_none()), ("SignedHeaders", signed_headers.is_none())]
             .iter()
             .filter(|(_, m)| *m)
             .map(|(name, _)| format!("Authorization header requires '{name}' parameter."))
             .collect();
-    let date_header = headers.get("x-amz-date").or_else(|| headers.get(http::header::DATE)).and_then(|v| v.to_str().ok());
-    let mut problems = missing;
     if date_header.is_none() {
         problems.push("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.".into());
     }
     if !problems.is_empty() {
-        return Err(AuthError::Incomplete(format!("{} Authorization={}", problems.join(" "), ALGORITHM)));
+        return Err(AuthError::Incomplete(format!("{} Authorization={auth}", problems.join(" "))));
     }
     let amz_date = date_header.unwrap_or_default().to_string();
     let security_token = headers.get("x-amz-security-token").and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -161,14 +185,14 @@ fn read_header(auth: &str, headers: &HeaderMap) -> Result<Signature, AuthError> 
 
 fn read_query(params: &[(String, String)]) -> Result<Signature, AuthError> {
     let get = |k: &str| params.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.as_str());
-    if get("X-Amz-Algorithm") != Some(ALGORITHM) {
-        return Err(AuthError::Incomplete("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"".into()));
+    if let Some(other) = get("X-Amz-Algorithm").filter(|a| *a != ALGORITHM) {
+        return Err(AuthError::Incomplete(format!("Unsupported AWS 'algorithm': '{other}' (only {ALGORITHM} for now). ")));
     }
     let required = ["X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date", "X-Amz-Expires"];
     let missing: Vec<String> =
-        required.iter().filter(|k| get(k).is_none()).map(|k| format!("Query-string authentication requires the {k} parameter.")).collect();
+        required.iter().filter(|k| get(k).is_none()).map(|k| format!("AWS query-string parameters must include '{k}'.")).collect();
     if !missing.is_empty() {
-        return Err(AuthError::Incomplete(missing.join(" ")));
+        return Err(AuthError::Incomplete(format!("{} Re-examine the query-string parameters.", missing.join(" "))));
     }
     let expires: u64 = get("X-Amz-Expires")
         .and_then(|e| e.parse().ok())
@@ -194,8 +218,11 @@ fn scope(credential: &str) -> Result<Scope, AuthError> {
         [key, date, region, service, "aws4_request"] if !key.is_empty() && date.len() == 8 => {
             Ok(Scope { access_key: key.to_string(), date: date.to_string(), region: region.to_string(), service: service.to_string() })
         }
+        [_, _, _, _, term] if parts.len() == 5 && *term != "aws4_request" => {
+            Err(AuthError::Invalid(format!("Credential should be scoped with a valid terminator: 'aws4_request', not '{term}'.")))
+        }
         _ => Err(AuthError::Incomplete(format!(
-            "Credential should be scoped to a valid region. Credential={credential} is not of the form <key>/<date>/<region>/<service>/aws4_request"
+            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
         ))),
     }
 }
@@ -217,23 +244,37 @@ fn parse_date(s: &str) -> Result<DateTime<Utc>, AuthError> {
 /// Checks `sig` over `req` with `secret` at `now`: the date window first (AWS answers an
 /// expired request so whatever its signature), then the body hash, then the signature.
 pub fn verify(sig: &Signature, secret: &str, req: &Request<'_>, now: DateTime<Utc>, style: PathStyle) -> Result<(), AuthError> {
+    verify_within(sig, secret, req, now, style, MAX_SKEW_SECS)
+}
+
+/// [`verify`] with another clock window (Lambda allows 5 minutes where most services allow 15).
+pub fn verify_within(
+    sig: &Signature,
+    secret: &str,
+    req: &Request<'_>,
+    now: DateTime<Utc>,
+    style: PathStyle,
+    max_skew_secs: i64,
+) -> Result<(), AuthError> {
     let fmt = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
     match sig.form {
         Form::Header => {
             let skew = sig.at.signed_duration_since(now).num_seconds();
-            if skew < -MAX_SKEW_SECS {
+            let window = chrono::Duration::seconds(max_skew_secs);
+            let minutes = max_skew_secs / 60;
+            if skew < -max_skew_secs {
                 return Err(AuthError::Expired(format!(
-                    "Signature expired: {} is now earlier than {} ({} - 15 min.)",
+                    "Signature expired: {} is now earlier than {} ({} - {minutes} min.)",
                     fmt(sig.at),
-                    fmt(now - chrono::Duration::seconds(MAX_SKEW_SECS)),
+                    fmt(now - window),
                     fmt(now)
                 )));
             }
-            if skew > MAX_SKEW_SECS {
+            if skew > max_skew_secs {
                 return Err(AuthError::Expired(format!(
-                    "Signature not yet current: {} is still later than {} ({} + 15 min.)",
+                    "Signature not yet current: {} is still later than {} ({} + {minutes} min.)",
                     fmt(sig.at),
-                    fmt(now + chrono::Duration::seconds(MAX_SKEW_SECS)),
+                    fmt(now + window),
                     fmt(now)
                 )));
             }

@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use nimbus_control::{ControlPlane, ResolvedFunction};
+use nimbus_identity::{Keys, Principal};
 use nimbus_model::{ApiError, FunctionErrorPayload, InvokeOutcome, InvokeRequest, Qualifier};
 use nimbus_sandbox::{Acquired, EnvSpec, EnvironmentPool, Invocation, InvokeTimings, ProvisionKey, Reply};
 
@@ -27,7 +28,15 @@ pub struct Invoker {
     limiter: Arc<ConcurrencyLimiter>,
     /// Serializes re-provisioning, so the last change to a function's configs wins.
     provisioning: tokio::sync::Mutex<()>,
+    /// Mints the execution role's credentials each environment gets (None: authentication
+    /// is off, and environments get none).
+    keys: RwLock<Option<Arc<Keys>>>,
 }
+
+/// How long the role credentials handed to environments are valid; specs are rebuilt (and
+/// new environments get fresh ones) when less than [`CREDENTIALS_RENEW`] is left.
+const CREDENTIALS_LIFETIME: chrono::Duration = chrono::Duration::hours(12);
+const CREDENTIALS_RENEW: chrono::Duration = chrono::Duration::hours(1);
 
 /// AWS's `Function.ResponseSizeTooLarge` message.
 const RESPONSE_TOO_LARGE: &str =
@@ -41,6 +50,7 @@ impl Invoker {
             specs: RwLock::new(HashMap::new()),
             limiter: Arc::new(ConcurrencyLimiter::default()),
             provisioning: tokio::sync::Mutex::new(()),
+            keys: RwLock::new(None),
         });
         let weak = Arc::downgrade(&invoker);
         control.on_change(move |name| {
@@ -88,6 +98,12 @@ impl Invoker {
         self.pool.unprovision_except(name, &keep);
     }
 
+    /// Environments from now on get credentials for their function's execution role, minted
+    /// from `keys`.
+    pub fn hand_out_credentials(&self, keys: Arc<Keys>) {
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Some(keys);
+    }
+
     pub fn pool(&self) -> &Arc<EnvironmentPool> {
         &self.pool
     }
@@ -102,10 +118,22 @@ impl Invoker {
         // Publishing or changing reserved concurrency bumps the revision id but changes
         // nothing an environment runs, so warm environments are matched on this instead.
         let fingerprint = format!("{}:{}", c.code_digest, c.last_modified_ms);
+        let fresh_until = chrono::Utc::now() + CREDENTIALS_RENEW;
         if let Some(s) = self.specs.read().unwrap_or_else(|p| p.into_inner()).get(&c.name).and_then(|v| v.get(&c.version)) {
-            if s.revision == fingerprint {
+            if s.revision == fingerprint && s.credentials_expire.is_none_or(|e| e > fresh_until) {
                 return s.clone();
             }
+        }
+        // The role's credentials, as AWS sets them (the session is named after the function).
+        let mut environment = c.environment.clone();
+        let mut credentials_expire = None;
+        if let Some(keys) = self.keys.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            let expires = chrono::Utc::now() + CREDENTIALS_LIFETIME;
+            let key = keys.mint_session(Principal::assumed_role(&c.role, &c.name), expires);
+            environment.insert("AWS_ACCESS_KEY_ID".into(), key.id);
+            environment.insert("AWS_SECRET_ACCESS_KEY".into(), key.secret);
+            environment.insert("AWS_SESSION_TOKEN".into(), key.session_token.unwrap_or_default());
+            credentials_expire = Some(expires);
         }
         let spec = Arc::new(EnvSpec {
             function_name: c.name.clone(),
@@ -116,7 +144,8 @@ impl Invoker {
             code_dir: f.code_dir.clone(),
             opt_dir: f.opt_dir.clone(),
             ephemeral_storage_mb: c.ephemeral_storage_mb,
-            environment: c.environment.clone(),
+            environment,
+            credentials_expire,
             region: self.control.partition().region.clone(),
             log_group: c.log_group(),
             revision: fingerprint,

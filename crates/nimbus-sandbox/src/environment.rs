@@ -52,6 +52,8 @@ pub struct EnvSpec {
     /// Size of `/tmp` (EphemeralStorage).
     pub ephemeral_storage_mb: u32,
     pub environment: BTreeMap<String, String>,
+    /// When the role credentials in `environment` expire (None: it holds none).
+    pub credentials_expire: Option<chrono::DateTime<chrono::Utc>>,
     pub region: String,
     pub log_group: String,
     /// Identifies the configuration; environments are reused only for the same one.

@@ -10,6 +10,38 @@ use hyper_util::rt::TokioExecutor;
 pub struct Api {
     endpoint: String,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    credentials: Option<Credentials>,
+}
+
+/// The key the CLI signs with.
+struct Credentials {
+    id: String,
+    secret: String,
+    token: Option<String>,
+}
+
+impl Credentials {
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), else the
+    /// `nimbus` profile of `AWS_SHARED_CREDENTIALS_FILE`, else the administrator's key the
+    /// server keeps in its data directory on this machine (`NIMBUS_DATA`, default `./.nimbus`).
+    fn find() -> Option<Credentials> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            return Some(Credentials { id, secret, token: var("AWS_SESSION_TOKEN") });
+        }
+        let files = [
+            var("AWS_SHARED_CREDENTIALS_FILE").map(std::path::PathBuf::from),
+            Some(
+                std::path::PathBuf::from(var("NIMBUS_DATA").unwrap_or_else(|| "./.nimbus".into()))
+                    .join(nimbus_identity::keys::CREDENTIALS_FILE),
+            ),
+        ];
+        files
+            .into_iter()
+            .flatten()
+            .find_map(|f| nimbus_identity::keys::read_credentials(&f).ok().flatten())
+            .map(|(id, secret)| Credentials { id, secret, token: None })
+    }
 }
 
 pub struct Answer {
@@ -43,19 +75,47 @@ impl Answer {
 
 impl Api {
     pub fn new(endpoint: &str) -> Api {
-        Api { endpoint: endpoint.trim_end_matches('/').to_string(), client: Client::builder(TokioExecutor::new()).build_http() }
+        Api {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            credentials: Credentials::find(),
+        }
     }
 
     pub async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> anyhow::Result<Answer> {
-        let mut b = http::Request::builder().method(method).uri(format!("{}{path}", self.endpoint)).header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=nimbus-cli/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
-        );
+        let uri: http::Uri = format!("{}{path}", self.endpoint).parse().context("a bad endpoint or path")?;
+        let mut h = http::HeaderMap::new();
+        if let Some(host) = uri.authority() {
+            h.insert(http::header::HOST, http::HeaderValue::from_str(host.as_str())?);
+        }
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
-            b = b.header("content-type", "application/json");
+            h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
         }
         for (k, v) in headers {
-            b = b.header(*k, *v);
+            h.insert(http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())?, http::HeaderValue::from_str(v)?);
+        }
+        if let Some(c) = &self.credentials {
+            // The service a request is signed for, from what it looks like.
+            let target = h.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let service = if target.starts_with("AmazonSQS") {
+                "sqs"
+            } else if target.starts_with("Logs_") {
+                "logs"
+            } else if h.get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded")) {
+                "sns"
+            } else {
+                "lambda"
+            };
+            let req = nimbus_identity::sigv4::Request { method, path: uri.path(), query: uri.query(), headers: &h, body: &body };
+            let added =
+                nimbus_identity::sigv4::sign_request(&c.id, &c.secret, c.token.as_deref(), "us-east-1", service, &req, chrono::Utc::now());
+            for (k, v) in added {
+                h.insert(k, http::HeaderValue::from_str(&v)?);
+            }
+        }
+        let mut b = http::Request::builder().method(method).uri(uri);
+        if let Some(hm) = b.headers_mut() {
+            *hm = h;
         }
         let req = b.body(Full::new(Bytes::from(body)))?;
         let resp = self

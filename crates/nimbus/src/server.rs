@@ -80,6 +80,17 @@ pub struct ServerOpts {
     /// Threads serving the API and the Runtime APIs (default: one per core).
     #[arg(long, env = "NIMBUS_WORKER_THREADS")]
     worker_threads: Option<usize>,
+    /// `on`: every AWS API request must be signed (SigV4) with a key Nimbus knows. `off`:
+    /// anyone who can reach the port can do anything (throwaway local use only).
+    #[arg(long, env = "NIMBUS_AUTH", default_value = "on", value_parser = ["on", "off"])]
+    auth: String,
+    /// The administrator's access key id (with --admin-secret-access-key). Without them,
+    /// the key stored in the data directory is used, or one is generated there on the first
+    /// start (`<data>/credentials`, profile `nimbus`).
+    #[arg(long, env = "NIMBUS_ADMIN_ACCESS_KEY_ID", requires = "admin_secret_access_key")]
+    admin_access_key_id: Option<String>,
+    #[arg(long, env = "NIMBUS_ADMIN_SECRET_ACCESS_KEY", requires = "admin_access_key_id", hide_env_values = true)]
+    admin_secret_access_key: Option<String>,
 }
 
 /// `10.213.0.0/16` into its address and prefix length.
@@ -156,6 +167,24 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(data.tmp())?;
 
     let partition = Partition { region: opts.region.clone(), account_id: opts.account_id.clone() };
+    let keys = if opts.auth == "on" {
+        let given = opts.admin_access_key_id.clone().zip(opts.admin_secret_access_key.clone());
+        let (keys, source) = nimbus_identity::Keys::open(data.root(), given, &opts.account_id)
+            .map_err(|e| anyhow!("the administrator's key in {}: {e}", data.root().display()))?;
+        match source {
+            nimbus_identity::AdminKeySource::Given => tracing::info!("requests must be signed; administrator key {}", keys.admin_key_id()),
+            nimbus_identity::AdminKeySource::Stored(p) | nimbus_identity::AdminKeySource::Generated(p) => tracing::info!(
+                "requests must be signed; the administrator's key is in {} (use it with: export AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE={})",
+                p.display(),
+                p.display(),
+                nimbus_identity::keys::PROFILE
+            ),
+        }
+        Some(Arc::new(keys))
+    } else {
+        tracing::warn!("AUTHENTICATION IS OFF (--auth off): anyone who can reach this server can deploy and run code, read every log and empty every queue");
+        None
+    };
     let store = Arc::new(SqliteStore::open(&data.db_path()).map_err(|e| anyhow!("opening the database: {e}"))?);
     let blobs = Arc::new(LocalBlobStore::new(data.blobs()));
     if opts.concurrency_limit == 0 {
@@ -293,6 +322,9 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         logs.clone(),
     );
     let invoker = Invoker::new(control.clone(), pool.clone());
+    if let Some(k) = &keys {
+        invoker.hand_out_credentials(k.clone());
+    }
     // Provisioned concurrency configs survive restarts: start their environments again.
     invoker.provision_all();
     let async_invoker = AsyncInvoker::new(
@@ -335,6 +367,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     )
     .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
     let state = Arc::new(AppState {
+        keys,
         control,
         invoker,
         async_invoker,

@@ -140,24 +140,51 @@ fn refusals_name_what_is_wrong() {
         (
             &[("Host", "h"), ("X-Amz-Date", "20261203T110000Z"), ("Authorization", "AWS4-HMAC-SHA256 SignedHeaders=host, Signature=ab")],
             None,
-            AuthError::Incomplete("Authorization header requires 'Credential' parameter. Authorization=AWS4-HMAC-SHA256".into()),
+            AuthError::Incomplete(
+                "Authorization header requires 'Credential' parameter. Authorization=AWS4-HMAC-SHA256 SignedHeaders=host, Signature=ab".into(),
+            ),
         ),
         (
             &[("Host", "h"), ("Authorization", "AWS4-HMAC-SHA256 Credential=K/20261203/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=ab")],
             None,
             AuthError::Incomplete(
-                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=AWS4-HMAC-SHA256".into(),
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=AWS4-HMAC-SHA256 Credential=K/20261203/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=ab".into(),
             ),
         ),
         (
             &[("Host", "h"), ("X-Amz-Date", "20261203T110000Z"), ("Authorization", "AWS K:signature")],
             None,
-            AuthError::Incomplete("Unsupported Authorization Type: AWS".into()),
+            AuthError::Missing,
+        ),
+        (
+            &[("Host", "h"), ("X-Amz-Date", "20261203T110000Z"), ("Authorization", "AWS4-HMAC-SHA1 Credential=a")],
+            None,
+            AuthError::Incomplete("Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA1' (only AWS4-HMAC-SHA256 for now). ".into()),
+        ),
+        (
+            &[("Host", "h"), ("X-Amz-Date", "20261203T110000Z"), ("Authorization", "AWS4-HMAC-SHA256 Credential=a/b/c/d, SignedHeaders=host, Signature=ab")],
+            None,
+            AuthError::Incomplete("Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got 'a/b/c/d'".into()),
+        ),
+        (
+            &[("Host", "h"), ("X-Amz-Date", "20261203T110000Z"), ("Authorization", "AWS4-HMAC-SHA256 Credential=K/20261203/us-east-1/lambda/aws4_request, SignedHeaders=x-amz-date, Signature=ab")],
+            None,
+            AuthError::Invalid("'Host' must be a 'SignedHeader' in the AWS Authorization.".into()),
+        ),
+        (
+            &[("Host", "h"), ("X-Amz-Date", "20261203T110000Z"), ("Authorization", "AWS4-HMAC-SHA256 Credential=K/20261202/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=ab")],
+            None,
+            AuthError::Invalid("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '20261202' != '20261203', from '20261203T110000Z'.".into()),
+        ),
+        (
+            &[("Host", "h"), ("X-Amz-Date", "20261203T110000Z"), ("Authorization", "AWS4-HMAC-SHA256 Credential=K/20261203/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=ab")],
+            Some("X-Amz-Algorithm=AWS4-HMAC-SHA256"),
+            AuthError::Invalid("Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.".into()),
         ),
         (
             &[("Host", "h")],
             Some("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=K%2F20261203%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261203T110000Z&X-Amz-SignedHeaders=host&X-Amz-Signature=ab"),
-            AuthError::Incomplete("Query-string authentication requires the X-Amz-Expires parameter.".into()),
+            AuthError::Incomplete("AWS query-string parameters must include 'X-Amz-Expires'. Re-examine the query-string parameters.".into()),
         ),
     ];
     for (h, query, want) in cases {

@@ -1,0 +1,180 @@
+//! Authentication at the edge: every request to an AWS API is checked here, once, after it
+//! was parsed into its [`Action`] and before its service runs it. A request that is not
+//! signed by a key Nimbus knows is answered with its service's own AWS error. Function
+//! URLs and HTTP APIs are the functions' front doors (their `AWS_IAM` modes are checked by
+//! their own paths); `/health`, `/_nimbus/status` and the code links are Nimbus's own.
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::Response;
+use nimbus_identity::sigv4::{self, AuthError, PathStyle};
+use nimbus_identity::{Caller, KeyError, Keys};
+use nimbus_protocol::{encode, AwsError, Protocol, Service};
+
+use crate::action::Action;
+use crate::response::Body;
+
+/// How a service's errors travel, for the auth errors it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    /// Lambda and API Gateway (rest-json): 403 with `x-amzn-ErrorType`.
+    RestJson,
+    /// awsJson services (EventBridge, Logs, and SQS's JSON protocol with its query codes).
+    Json,
+    /// awsQuery services (SNS, SQS's query protocol): `<ErrorResponse>`.
+    Query,
+}
+
+/// The service and protocol of an AWS API action; None for Nimbus's own endpoints and the
+/// functions' front doors.
+fn wire(action: &Action) -> Option<(&'static Service, Protocol, Family)> {
+    Some(match action {
+        Action::Lambda(_) => (&nimbus_protocol::LAMBDA, Protocol::RestJson, Family::RestJson),
+        Action::Gateway(_) => (&nimbus_protocol::APIGATEWAYV2, Protocol::RestJson, Family::RestJson),
+        Action::Logs(_) => (&nimbus_protocol::LOGS, Protocol::AwsJson1_1, Family::Json),
+        Action::Events(_) => (&nimbus_protocol::EVENTS, Protocol::AwsJson1_1, Family::Json),
+        Action::Sqs(r) => match r.protocol {
+            Protocol::AwsQuery => (&nimbus_protocol::SQS, Protocol::AwsQuery, Family::Query),
+            p => (&nimbus_protocol::SQS, p, Family::Json),
+        },
+        Action::Sns(_) => (&nimbus_protocol::SNS, Protocol::AwsQuery, Family::Query),
+        Action::Health | Action::Status | Action::GetCode { .. } | Action::InvokeFunctionUrl(_) | Action::InvokeApi(_) => return None,
+    })
+}
+
+/// An authentication failure as AWS answers it.
+#[derive(Debug)]
+struct Refusal {
+    code: &'static str,
+    query_code: &'static str,
+    status: u16,
+    message: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl AwsError for Refusal {
+    fn code(&self) -> &str {
+        self.code
+    }
+    fn query_code(&self) -> &str {
+        self.query_code
+    }
+    fn status(&self) -> u16 {
+        self.status
+    }
+    /// Signature errors come from AWS's front end, not the service: no `Type`.
+    fn typed(&self) -> bool {
+        false
+    }
+}
+
+const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
+const EXPIRED_TOKEN: &str = "The security token included in the request is expired";
+
+/// AWS's answer to `failure` in `family`'s conventions (recorded answers and their sources:
+/// `/work/shared/AWS-NOTES.md`, "Authentication errors").
+fn refusal(family: Family, failure: &KeyError) -> Refusal {
+    use Family::*;
+    let r = |code, query_code, status, message: &str| Refusal { code, query_code, status, message: message.to_string() };
+    // The status of each family: rest-json 403 throughout, awsJson 400 throughout, awsQuery
+    // 403 but 400 for a malformed signature.
+    let (denied, malformed) = match family {
+        RestJson => (403, 403),
+        Json => (400, 400),
+        Query => (403, 400),
+    };
+    let mismatch = |m: &str| match family {
+        Query => r("SignatureDoesNotMatch", "SignatureDoesNotMatch", denied, m),
+        _ => r("InvalidSignatureException", "SignatureDoesNotMatch", denied, m),
+    };
+    match failure {
+        KeyError::Signature(AuthError::Missing) => match family {
+            Query => r("MissingAuthenticationToken", "MissingAuthenticationToken", denied, "Request is missing Authentication Token"),
+            _ => r("MissingAuthenticationTokenException", "MissingAuthenticationToken", denied, "Missing Authentication Token"),
+        },
+        KeyError::Signature(AuthError::Incomplete(m)) => match family {
+            Query => r("IncompleteSignature", "IncompleteSignature", malformed, m),
+            _ => r("IncompleteSignatureException", "IncompleteSignature", malformed, m),
+        },
+        KeyError::Signature(AuthError::UnknownKey) | KeyError::BadToken => match family {
+            Query => r("InvalidClientTokenId", "InvalidClientTokenId", denied, INVALID_TOKEN),
+            _ => r("UnrecognizedClientException", "InvalidClientTokenId", denied, INVALID_TOKEN),
+        },
+        // A body that does not match its declared hash is a signature over another body.
+        KeyError::Signature(AuthError::Mismatch { .. } | AuthError::ContentSha256Mismatch) => mismatch(SIGNATURE_MISMATCH),
+        KeyError::Signature(AuthError::Invalid(m) | AuthError::Expired(m)) => mismatch(m),
+        KeyError::ExpiredToken => match family {
+            Query => r("ExpiredToken", "ExpiredToken", denied, EXPIRED_TOKEN),
+            _ => r("ExpiredTokenException", "ExpiredToken", denied, EXPIRED_TOKEN),
+        },
+    }
+}
+
+/// The service a request that did not parse looks addressed to, from its headers and body.
+fn guess(parts: &Parts, body: &Bytes) -> (&'static Service, Protocol, Family) {
+    let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let target = header("x-amz-target");
+    if target.starts_with("AmazonSQS") {
+        return (&nimbus_protocol::SQS, Protocol::AwsJson1_0, Family::Json);
+    }
+    if target.starts_with("AWSEvents") {
+        return (&nimbus_protocol::EVENTS, Protocol::AwsJson1_1, Family::Json);
+    }
+    if !target.is_empty() {
+        return (&nimbus_protocol::LOGS, Protocol::AwsJson1_1, Family::Json);
+    }
+    if header("content-type").starts_with("application/x-www-form-urlencoded") {
+        let sqs = body.windows(18).any(|w| w == b"Version=2012-11-05") || parts.uri.path().len() > 1;
+        return if sqs {
+            (&nimbus_protocol::SQS, Protocol::AwsQuery, Family::Query)
+        } else {
+            (&nimbus_protocol::SNS, Protocol::AwsQuery, Family::Query)
+        };
+    }
+    if parts.uri.path().starts_with("/v2/") {
+        return (&nimbus_protocol::APIGATEWAYV2, Protocol::RestJson, Family::RestJson);
+    }
+    (&nimbus_protocol::LAMBDA, Protocol::RestJson, Family::RestJson)
+}
+
+/// For a request that did not parse into an action: AWS checks the signature first, so an
+/// unauthenticated one hears that rather than what is wrong with it.
+pub fn check_unparsed(keys: Option<&Keys>, parts: &Parts, body: &Bytes) -> Result<(), Response<Body>> {
+    let Some(keys) = keys else { return Ok(()) };
+    let wire = guess(parts, body);
+    authenticate(keys, wire, sigv4::MAX_SKEW_SECS, "unparsed", parts, body).map(|_| ())
+}
+
+/// Authenticates `action`: Ok(None) for actions that are not AWS API calls or when
+/// authentication is off, Ok(caller) for a good signature, else the service's error answer.
+pub fn check(keys: Option<&Keys>, action: &Action, parts: &Parts, body: &Bytes) -> Result<Option<Caller>, Response<Body>> {
+    let (Some(keys), Some(wire)) = (keys, wire(action)) else { return Ok(None) };
+    // Lambda allows 5 minutes of clock skew (as AWS's answers show); the others 15.
+    let window = if matches!(action, Action::Lambda(_)) { 5 * 60 } else { sigv4::MAX_SKEW_SECS };
+    authenticate(keys, wire, window, action.name(), parts, body).map(Some)
+}
+
+fn authenticate(
+    keys: &Keys,
+    (service, protocol, family): (&'static Service, Protocol, Family),
+    window: i64,
+    what: &str,
+    parts: &Parts,
+    body: &Bytes,
+) -> Result<Caller, Response<Body>> {
+    let req =
+        sigv4::Request { method: parts.method.as_str(), path: parts.uri.path(), query: parts.uri.query(), headers: &parts.headers, body };
+    keys.authenticate_within(&req, chrono::Utc::now(), PathStyle::Normalized, window).map_err(|failure| {
+        if let KeyError::Signature(AuthError::Mismatch { canonical_request, .. }) = &failure {
+            tracing::debug!(action = what, "signature mismatch; canonical request was:\n{canonical_request}");
+        }
+        let request_id = uuid::Uuid::new_v4().to_string();
+        encode::error(service, protocol, &refusal(family, &failure), &request_id).map(Body::from)
+    })
+}
