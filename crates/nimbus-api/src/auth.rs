@@ -145,7 +145,7 @@ fn guess(parts: &Parts, body: &Bytes) -> (&'static Service, Protocol, Family) {
 
 /// For a request that did not parse into an action: AWS checks the signature first, so an
 /// unauthenticated one hears that rather than what is wrong with it.
-pub fn check_unparsed(keys: Option<&Keys>, parts: &Parts, body: &Bytes) -> Result<(), Response<Body>> {
+pub fn check_unparsed(keys: Option<&Keys>, parts: &Parts, body: &Bytes) -> Result<(), Box<Response<Body>>> {
     let Some(keys) = keys else { return Ok(()) };
     let wire = guess(parts, body);
     authenticate(keys, wire, sigv4::MAX_SKEW_SECS, "unparsed", parts, body).map(|_| ())
@@ -153,7 +153,7 @@ pub fn check_unparsed(keys: Option<&Keys>, parts: &Parts, body: &Bytes) -> Resul
 
 /// Authenticates `action`: Ok(None) for actions that are not AWS API calls or when
 /// authentication is off, Ok(caller) for a good signature, else the service's error answer.
-pub fn check(keys: Option<&Keys>, action: &Action, parts: &Parts, body: &Bytes) -> Result<Option<Caller>, Response<Body>> {
+pub fn check(keys: Option<&Keys>, action: &Action, parts: &Parts, body: &Bytes) -> Result<Option<Caller>, Box<Response<Body>>> {
     let (Some(keys), Some(wire)) = (keys, wire(action)) else { return Ok(None) };
     // Lambda allows 5 minutes of clock skew (as AWS's answers show); the others 15.
     let window = if matches!(action, Action::Lambda(_)) { 5 * 60 } else { sigv4::MAX_SKEW_SECS };
@@ -167,7 +167,7 @@ fn authenticate(
     what: &str,
     parts: &Parts,
     body: &Bytes,
-) -> Result<Caller, Response<Body>> {
+) -> Result<Caller, Box<Response<Body>>> {
     let req =
         sigv4::Request { method: parts.method.as_str(), path: parts.uri.path(), query: parts.uri.query(), headers: &parts.headers, body };
     keys.authenticate_within(&req, chrono::Utc::now(), PathStyle::Normalized, window).map_err(|failure| {
@@ -175,6 +175,6 @@ fn authenticate(
             tracing::debug!(action = what, "signature mismatch; canonical request was:\n{canonical_request}");
         }
         let request_id = uuid::Uuid::new_v4().to_string();
-        encode::error(service, protocol, &refusal(family, &failure), &request_id).map(Body::from)
+        Box::new(encode::error(service, protocol, &refusal(family, &failure), &request_id).map(Body::from))
     })
 }

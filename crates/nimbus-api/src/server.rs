@@ -93,14 +93,14 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         Ok(a) => a,
         Err(e) => {
             if let Err(refused) = crate::auth::check_unparsed(state.keys.as_deref(), &parts, &body) {
-                return refused;
+                return *refused;
             }
             return edge_error(json_target, e);
         }
     };
     // The one place every AWS API request is authenticated.
     if let Err(refused) = crate::auth::check(state.keys.as_deref(), &action, &parts, &body) {
-        return refused;
+        return *refused;
     }
     tracing::debug!(action = action.name(), "request");
     let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
