@@ -51,12 +51,27 @@ pub(crate) enum Change {
     /// A bus with its rules and their targets.
     DeleteBus(String),
     PutRule(RuleInfo, Option<i64>),
-    SetNextFire { bus: String, rule: String, next_fire_ms: Option<i64> },
+    SetNextFire {
+        bus: String,
+        rule: String,
+        next_fire_ms: Option<i64>,
+    },
     /// A rule with its targets.
-    DeleteRule { bus: String, rule: String },
+    DeleteRule {
+        bus: String,
+        rule: String,
+    },
     /// A rule's targets, in order, in place of those it had.
-    ReplaceTargets { bus: String, rule: String, targets: Vec<TargetSpec> },
-    DeleteTarget { bus: String, rule: String, id: String },
+    ReplaceTargets {
+        bus: String,
+        rule: String,
+        targets: Vec<TargetSpec>,
+    },
+    DeleteTarget {
+        bus: String,
+        rule: String,
+        id: String,
+    },
 }
 
 /// The changes of one write, in order; committed together or not at all.

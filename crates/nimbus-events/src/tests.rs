@@ -514,8 +514,9 @@ async fn scheduler_task_fires_with_the_real_clock() {
 async fn envelopes_are_aws_sample_events() {
     const SAMPLE: &str = r#"{"version":"0","id":"6a7e8feb-b491-4cf7-a9f1-bf3703467718","detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","account":"111122223333","time":"2017-12-22T18:43:48Z","region":"us-west-1","resources":["arn:aws:ec2:us-west-1:123456789012:instance/i-1234567890abcdef0"],"detail":{"instance-id":"i-1234567890abcdef0","state":"terminated"}}"#;
     let dir = tempfile::tempdir().expect("tempdir");
-    let svc =
-        EventsService::open(&dir.path().join("events.db"), "us-west-1", "111122223333", Arc::new(RecordingSink::default())).await.expect("open");
+    let svc = EventsService::open(&dir.path().join("events.db"), "us-west-1", "111122223333", Arc::new(RecordingSink::default()))
+        .await
+        .expect("open");
     let sample: Value = serde_json::from_str(SAMPLE).expect("json");
     let resources = vec!["arn:aws:ec2:us-west-1:123456789012:instance/i-1234567890abcdef0".to_string()];
     let event = svc.make_event(

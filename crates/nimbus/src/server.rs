@@ -334,6 +334,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         &opts.account_id,
         &format!("{api_domain}:{}", listener.local_addr()?.port()),
     )
+    .await
     .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
     let state = Arc::new(AppState {
         control,
