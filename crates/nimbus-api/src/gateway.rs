@@ -260,42 +260,14 @@ fn one<T: Serialize>(op: &str, rid: &str, v: Result<T, GatewayError>) -> Result<
 
 /// Runs a management request. The service's records are kept in API Gateway's wire form, so
 /// each is the answer as it is.
-pub fn execute(svc: &GatewayService, req: GatewayRequest) -> Response<Body> {
-    use GatewayCall as C;
+pub async fn execute(svc: &GatewayService, req: GatewayRequest) -> Response<Body> {
     let rid = uuid::Uuid::new_v4().to_string();
     let rid = rid.as_str();
     let op = req.operation;
-    let deleted = |v: Result<(), GatewayError>| v.map(|()| encode::rest(&APIGATEWAYV2, op, &Empty {}, None, rid));
-    let result = req.call.and_then(|call| match call {
-        C::CreateApi(i) => one(op, rid, svc.create_api(i)),
-        C::GetApis(l) => Ok(items(op, rid, l.page()?, svc.get_apis())),
-        C::GetApi(a) => one(op, rid, svc.get_api(&a.api_id)),
-        C::UpdateApi(c) => one(op, rid, svc.update_api(&c.api_id, c.input)),
-        C::DeleteApi(a) => deleted(svc.delete_api(&a.api_id)),
-        C::CreateRoute(c) => one(op, rid, svc.create_route(&c.api_id, c.input)),
-        C::GetRoutes(l) => Ok(items(op, rid, l.page()?, svc.get_routes(l.api())?)),
-        C::GetRoute(r) => one(op, rid, svc.get_route(&r.api_id, &r.route_id)),
-        C::UpdateRoute(c) => one(op, rid, svc.update_route(&c.api_id, c.route_id.as_deref().unwrap_or_default(), c.input)),
-        C::DeleteRoute(r) => deleted(svc.delete_route(&r.api_id, &r.route_id)),
-        C::CreateIntegration(c) => one(op, rid, svc.create_integration(&c.api_id, c.input)),
-        C::GetIntegrations(l) => Ok(items(op, rid, l.page()?, svc.get_integrations(l.api())?)),
-        C::GetIntegration(r) => one(op, rid, svc.get_integration(&r.api_id, &r.integration_id)),
-        C::UpdateIntegration(c) => {
-            one(op, rid, svc.update_integration(&c.api_id, c.integration_id.as_deref().unwrap_or_default(), c.input))
-        }
-        C::DeleteIntegration(r) => deleted(svc.delete_integration(&r.api_id, &r.integration_id)),
-        C::CreateStage(c) => one(op, rid, svc.create_stage(&c.api_id, c.input)),
-        C::GetStages(l) => Ok(items(op, rid, l.page()?, svc.get_stages(l.api())?)),
-        C::GetStage(r) => one(op, rid, svc.get_stage(&r.api_id, &r.stage_name)),
-        C::UpdateStage(c) => {
-            let name = c.input.stage_name.clone().unwrap_or_default();
-            one(op, rid, svc.update_stage(&c.api_id, &name, c.input))
-        }
-        C::DeleteStage(r) => deleted(svc.delete_stage(&r.api_id, &r.stage_name)),
-        C::CreateDeployment(c) => one(op, rid, svc.create_deployment(&c.api_id, c.input)),
-        C::GetDeployments(l) => Ok(items(op, rid, l.page()?, svc.get_deployments(l.api())?)),
-        C::GetDeployment(r) => one(op, rid, svc.get_deployment(&r.api_id, &r.deployment_id)),
-    });
+    let result = match req.call {
+        Ok(call) => run(svc, op, rid, call).await,
+        Err(e) => Err(e),
+    };
     let response = result.unwrap_or_else(|e| {
         if matches!(e, GatewayError::Internal(_)) {
             tracing::error!(operation = op, "apigateway: {e}");
@@ -303,6 +275,42 @@ pub fn execute(svc: &GatewayService, req: GatewayRequest) -> Response<Body> {
         encode::error(&APIGATEWAYV2, Protocol::RestJson, &e, rid)
     });
     response.map(crate::response::Body::from)
+}
+
+/// One management call.
+async fn run(svc: &GatewayService, op: &str, rid: &str, call: GatewayCall) -> Result<Response<Bytes>, GatewayError> {
+    use GatewayCall as C;
+    let deleted = |v: Result<(), GatewayError>| v.map(|()| encode::rest(&APIGATEWAYV2, op, &Empty {}, None, rid));
+    match call {
+        C::CreateApi(i) => one(op, rid, svc.create_api(i).await),
+        C::GetApis(l) => Ok(items(op, rid, l.page()?, svc.get_apis())),
+        C::GetApi(a) => one(op, rid, svc.get_api(&a.api_id)),
+        C::UpdateApi(c) => one(op, rid, svc.update_api(&c.api_id, c.input).await),
+        C::DeleteApi(a) => deleted(svc.delete_api(&a.api_id).await),
+        C::CreateRoute(c) => one(op, rid, svc.create_route(&c.api_id, c.input).await),
+        C::GetRoutes(l) => Ok(items(op, rid, l.page()?, svc.get_routes(l.api())?)),
+        C::GetRoute(r) => one(op, rid, svc.get_route(&r.api_id, &r.route_id)),
+        C::UpdateRoute(c) => one(op, rid, svc.update_route(&c.api_id, c.route_id.as_deref().unwrap_or_default(), c.input).await),
+        C::DeleteRoute(r) => deleted(svc.delete_route(&r.api_id, &r.route_id).await),
+        C::CreateIntegration(c) => one(op, rid, svc.create_integration(&c.api_id, c.input).await),
+        C::GetIntegrations(l) => Ok(items(op, rid, l.page()?, svc.get_integrations(l.api())?)),
+        C::GetIntegration(r) => one(op, rid, svc.get_integration(&r.api_id, &r.integration_id)),
+        C::UpdateIntegration(c) => {
+            one(op, rid, svc.update_integration(&c.api_id, c.integration_id.as_deref().unwrap_or_default(), c.input).await)
+        }
+        C::DeleteIntegration(r) => deleted(svc.delete_integration(&r.api_id, &r.integration_id).await),
+        C::CreateStage(c) => one(op, rid, svc.create_stage(&c.api_id, c.input).await),
+        C::GetStages(l) => Ok(items(op, rid, l.page()?, svc.get_stages(l.api())?)),
+        C::GetStage(r) => one(op, rid, svc.get_stage(&r.api_id, &r.stage_name)),
+        C::UpdateStage(c) => {
+            let name = c.input.stage_name.clone().unwrap_or_default();
+            one(op, rid, svc.update_stage(&c.api_id, &name, c.input).await)
+        }
+        C::DeleteStage(r) => deleted(svc.delete_stage(&r.api_id, &r.stage_name).await),
+        C::CreateDeployment(c) => one(op, rid, svc.create_deployment(&c.api_id, c.input).await),
+        C::GetDeployments(l) => Ok(items(op, rid, l.page()?, svc.get_deployments(l.api())?)),
+        C::GetDeployment(r) => one(op, rid, svc.get_deployment(&r.api_id, &r.deployment_id)),
+    }
 }
 
 // ---- serving ---------------------------------------------------------------------------

@@ -107,14 +107,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     match action {
         Action::InvokeFunctionUrl(req) => with_request_id(crate::function_url::serve(&state, *req).await),
         Action::InvokeApi(req) => crate::gateway::serve(&state, *req).await,
-        Action::Gateway(req) => {
-            // Changes commit to SQLite with fsync: off the async workers.
-            let gateway = state.gateway.clone();
-            match tokio::task::spawn_blocking(move || crate::gateway::execute(&gateway, req)).await {
-                Ok(r) => r,
-                Err(e) => edge_error(false, ApiError::service(format!("API Gateway request failed: {e}"))),
-            }
-        }
+        Action::Gateway(req) => crate::gateway::execute(&state.gateway, req).await,
         Action::Sqs(req) => crate::sqs::execute(&state.queues, req).await,
         Action::Events(req) => crate::events::execute(&state.events, req).await,
         Action::Sns(req) => crate::sns::execute(&state.topics, req).await,

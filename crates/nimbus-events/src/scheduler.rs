@@ -18,7 +18,6 @@ use serde_json::json;
 
 use crate::error::EventsError;
 use crate::service::{deliveries_for, format_time, Apply, EventsService, State};
-use crate::store;
 
 /// The longest the scheduler sleeps without looking (rules changing wake it sooner).
 const MAX_SLEEP_MS: i64 = 60_000;
@@ -46,7 +45,7 @@ impl EventsService {
             return Ok(Vec::new());
         }
         let due = self
-            .write(move |tx, state| {
+            .write(move |changes, state| {
                 let mut due = Vec::new();
                 for (key, rule) in &state.rules {
                     let (Some(schedule), Some(next)) = (&rule.schedule, rule.next_fire_ms) else { continue };
@@ -55,7 +54,7 @@ impl EventsService {
                     }
                     let fire = schedule.latest_due(next, now_ms);
                     let following = schedule.next_after(fire, now_ms);
-                    store::set_next_fire(tx, &key.0, &key.1, following)?;
+                    changes.set_next_fire(&key.0, &key.1, following);
                     due.push((key.clone(), fire, following, fire != next));
                 }
                 let updates: Vec<_> = due.iter().map(|(key, _, following, _)| (key.clone(), *following)).collect();

@@ -1,17 +1,16 @@
 //! [`EventsService`]: EventBridge's actions over durable buses, rules and targets. Rules live
-//! in memory (compiled patterns, schedules and input transforms) behind the database: every
-//! change is committed first and applied to memory after, by one writer at a time, so
-//! PutEvents matches against memory and never touches the database. Matching events go to
-//! Lambda targets through an [`EventSink`].
+//! in memory (compiled patterns, schedules and input transforms) behind the store: every
+//! change is committed first (as typed [`Changes`]) and applied to memory after, by one writer
+//! at a time, so PutEvents matches against memory and never touches the database. Matching
+//! events go to Lambda targets through an [`EventSink`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use bytes::Bytes;
 use nimbus_rules::{Dialect, Pattern};
-use rusqlite::{Connection, Transaction};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -19,7 +18,7 @@ use tokio::sync::Notify;
 use crate::error::EventsError;
 use crate::model::{BusInfo, FailedEntry, Page, PutEventsEntry, PutEventsResult, PutRule, RuleInfo, TargetSpec, DEFAULT_BUS};
 use crate::schedule::Schedule;
-use crate::store;
+use crate::store::{Changes, EventsStore};
 use crate::transform::{DeliveryContext, InputTransformer, JsonPath, Transform};
 
 /// Milliseconds since the Unix epoch; swappable so tests can move time.
@@ -75,7 +74,10 @@ pub(crate) struct State {
 pub(crate) type Apply = Box<dyn FnOnce(&mut State) + Send>;
 
 pub(crate) struct Shared {
-    db: Mutex<Connection>,
+    store: EventsStore,
+    /// Held from reading the state a change is made from until that change is in memory:
+    /// one writer at a time, so each change sees those before it.
+    writer: tokio::sync::Mutex<()>,
     pub(crate) state: RwLock<State>,
 }
 
@@ -264,19 +266,19 @@ impl Rule {
 impl EventsService {
     /// Opens (creating if needed) the database at `path` (`<data>/events.db`). The scheduler
     /// is not started: run [`EventsService::run_scheduler`].
-    pub fn open(path: &Path, region: &str, account: &str, sink: Arc<dyn EventSink>) -> Result<Arc<EventsService>, EventsError> {
-        EventsService::open_with_clock(path, region, account, sink, Arc::new(SystemClock))
+    pub async fn open(path: &Path, region: &str, account: &str, sink: Arc<dyn EventSink>) -> Result<Arc<EventsService>, EventsError> {
+        EventsService::open_with_clock(path, region, account, sink, Arc::new(SystemClock)).await
     }
 
-    pub fn open_with_clock(
+    pub async fn open_with_clock(
         path: &Path,
         region: &str,
         account: &str,
         sink: Arc<dyn EventSink>,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<EventsService>, EventsError> {
-        let mut conn = store::open(path)?;
-        let loaded = store::load(&conn)?;
+        let store = EventsStore::open(path)?;
+        let loaded = store.load().await?;
         let mut state = State::default();
         for bus in loaded.buses {
             state.buses.insert(bus.name.clone(), bus);
@@ -290,9 +292,9 @@ impl EventsService {
                 created_ms: now,
                 modified_ms: now,
             };
-            let tx = conn.transaction()?;
-            store::put_bus(&tx, &bus)?;
-            tx.commit()?;
+            let mut changes = Changes::default();
+            changes.put_bus(&bus);
+            store.commit(changes).await?;
             state.buses.insert(bus.name.clone(), bus);
         }
         let mut targets: BTreeMap<(String, String), Vec<TargetSpec>> = BTreeMap::new();
@@ -309,7 +311,7 @@ impl EventsService {
             account: account.to_string(),
             clock,
             sink,
-            shared: Arc::new(Shared { db: Mutex::new(conn), state: RwLock::new(state) }),
+            shared: Arc::new(Shared { store, writer: tokio::sync::Mutex::new(()), state: RwLock::new(state) }),
             schedule_changed: Notify::new(),
         }))
     }
@@ -322,26 +324,25 @@ impl EventsService {
         &self.account
     }
 
-    /// Runs `f` in one transaction on a blocking thread, one writer at a time; after the
-    /// commit, the change `f` returned is applied to memory.
+    /// Makes one change, one writer at a time: `f` reads the state and lists the stored
+    /// changes; once they are committed (fsync'd), the change `f` returned is applied to
+    /// memory. It runs as a task of its own, so a caller that goes away cannot leave a
+    /// committed change out of memory.
     pub(crate) async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Transaction<'_>, &State) -> Result<(T, Apply), EventsError> + Send + 'static,
+        f: impl FnOnce(&mut Changes, &State) -> Result<(T, Apply), EventsError> + Send + 'static,
     ) -> Result<T, EventsError> {
         let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut db = shared.db.lock().unwrap_or_else(|e| e.into_inner());
-            let tx = db.transaction()?;
-            let (out, apply) = {
-                let state = shared.read();
-                f(&tx, &state)?
-            };
-            tx.commit()?;
+        tokio::spawn(async move {
+            let _writer = shared.writer.lock().await;
+            let mut changes = Changes::default();
+            let (out, apply) = f(&mut changes, &shared.read())?;
+            shared.store.commit(changes).await?;
             apply(&mut shared.state.write().unwrap_or_else(|e| e.into_inner()));
             Ok(out)
         })
         .await
-        .map_err(|e| EventsError::Internal(format!("the events database task failed: {e}")))?
+        .map_err(|e| EventsError::Internal(format!("the events write failed: {e}")))?
     }
 
     /// The bus a request names (a name or an ARN; the default bus when none).
@@ -438,7 +439,7 @@ impl EventsService {
         };
         let now = self.clock.now_ms();
         let arn = info.arn.clone();
-        self.write(move |tx, state| {
+        self.write(move |changes, state| {
             if !state.buses.contains_key(&info.event_bus) {
                 return Err(Self::no_bus(&info.event_bus));
             }
@@ -464,7 +465,7 @@ impl EventsService {
                     info.tags = old.info.tags.clone();
                 }
             }
-            store::put_rule(tx, &info, next_fire_ms)?;
+            changes.put_rule(&info, next_fire_ms);
             let apply: Apply = Box::new(move |st: &mut State| match st.rules.get_mut(&key) {
                 Some(rule) => {
                     rule.info = info;
@@ -529,7 +530,7 @@ impl EventsService {
         let bus = self.bus_name(bus)?;
         let key = (bus, name.to_string());
         let now = self.clock.now_ms();
-        self.write(move |tx, state| {
+        self.write(move |changes, state| {
             let rule = state.rules.get(&key).ok_or_else(|| Self::no_rule(&key.0, &key.1))?;
             let mut info = rule.info.clone();
             let was_enabled = info.enabled();
@@ -540,7 +541,7 @@ impl EventsService {
                 Some(s) if info.enabled() => s.first_fire(now),
                 _ => None,
             };
-            store::put_rule(tx, &info, next_fire_ms)?;
+            changes.put_rule(&info, next_fire_ms);
             let apply: Apply = Box::new(move |st: &mut State| {
                 if let Some(r) = st.rules.get_mut(&key) {
                     r.info = info;
@@ -559,7 +560,7 @@ impl EventsService {
         check_name(name, "name")?;
         let bus = self.bus_name(bus)?;
         let key = (bus, name.to_string());
-        self.write(move |tx, state| {
+        self.write(move |changes, state| {
             if !state.buses.contains_key(&key.0) {
                 return Err(Self::no_bus(&key.0));
             }
@@ -567,7 +568,7 @@ impl EventsService {
             if !rule.targets.is_empty() {
                 return Err(validation("Rule can't be deleted since it has targets."));
             }
-            store::delete_rule(tx, &key.0, &key.1)?;
+            changes.delete_rule(&key.0, &key.1);
             let apply: Apply = Box::new(move |st: &mut State| {
                 st.rules.remove(&key);
             });
@@ -596,7 +597,7 @@ impl EventsService {
             compiled.push(Target { spec: t, transform });
         }
         let key = (bus, rule.to_string());
-        self.write(move |tx, state| {
+        self.write(move |changes, state| {
             let r = state.rules.get(&key).ok_or_else(|| Self::no_rule(&key.0, &key.1))?;
             let ids: BTreeSet<&str> =
                 r.targets.iter().map(|t| t.spec.id.as_str()).chain(compiled.iter().map(|t| t.spec.id.as_str())).collect();
@@ -611,7 +612,7 @@ impl EventsService {
                     None => order.push(&t.spec),
                 }
             }
-            store::replace_targets(tx, &key.0, &key.1, &order)?;
+            changes.replace_targets(&key.0, &key.1, &order);
             let apply: Apply = Box::new(move |st: &mut State| {
                 if let Some(r) = st.rules.get_mut(&key) {
                     for t in compiled {
@@ -638,12 +639,12 @@ impl EventsService {
             check_name(id, "ids.member")?;
         }
         let key = (bus, rule.to_string());
-        self.write(move |tx, state| {
+        self.write(move |changes, state| {
             if !state.rules.contains_key(&key) {
                 return Err(Self::no_rule(&key.0, &key.1));
             }
             for id in &ids {
-                store::delete_target(tx, &key.0, &key.1, id)?;
+                changes.delete_target(&key.0, &key.1, id);
             }
             let apply: Apply = Box::new(move |st: &mut State| {
                 if let Some(r) = st.rules.get_mut(&key) {
@@ -832,11 +833,11 @@ impl EventsService {
         let now = self.clock.now_ms();
         let bus = BusInfo { name: name.to_string(), arn: self.bus_arn(name), description, created_ms: now, modified_ms: now };
         let arn = bus.arn.clone();
-        self.write(move |tx, state| {
+        self.write(move |changes, state| {
             if state.buses.contains_key(&bus.name) {
                 return Err(EventsError::ResourceAlreadyExists(format!("Event bus {} already exists.", bus.name)));
             }
-            store::put_bus(tx, &bus)?;
+            changes.put_bus(&bus);
             let apply: Apply = Box::new(move |st: &mut State| {
                 st.buses.insert(bus.name.clone(), bus);
             });
@@ -854,11 +855,11 @@ impl EventsService {
             return Err(validation("Cannot delete event bus default."));
         }
         let name = name.to_string();
-        self.write(move |tx, state| {
+        self.write(move |changes, state| {
             if !state.buses.contains_key(&name) {
                 return Ok(((), Box::new(|_: &mut State| {}) as Apply));
             }
-            store::delete_bus(tx, &name)?;
+            changes.delete_bus(&name);
             let apply: Apply = Box::new(move |st: &mut State| {
                 st.buses.remove(&name);
                 st.rules.retain(|(b, _), _| *b != name);

@@ -1,11 +1,16 @@
-//! Durable event buses, rules and targets: one SQLite file (`events.db`, WAL,
-//! `synchronous=FULL`). Rows hold each record as JSON next to the columns it is found by; a
-//! scheduled rule's next fire time has its own column, written (and fsync'd) before that fire
-//! is delivered, so a restart never fires the same period twice.
+//! Durable event buses, rules and targets: [`EventsStore`], the service's whole view of its
+//! storage: everything at start ([`EventsStore::load`]) and a list of typed [`Change`]s
+//! committed in one transaction ([`EventsStore::commit`]). Another backend (PostgreSQL)
+//! implements these two calls. The SQLite one is one file (`events.db`, WAL) behind its
+//! group-commit writer thread; every commit is fsync'd before it is acknowledged. Rows hold
+//! each record as JSON next to the columns it is found by; a scheduled rule's next fire time
+//! has its own column, written (and fsync'd) before that fire is delivered, so a restart never
+//! fires the same period twice.
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, Transaction};
+use nimbus_store::group_commit::GroupCommit;
+use rusqlite::{params, Connection};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::EventsError;
@@ -39,8 +44,94 @@ CREATE TABLE IF NOT EXISTS targets (
 ",
     ],
 };
-pub fn open(path: &Path) -> Result<Connection, EventsError> {
-    nimbus_store::db::open(path, &SCHEMA, nimbus_store::db::Durability::Full).map_err(EventsError::Internal)
+/// A change to what is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Change {
+    PutBus(BusInfo),
+    /// A bus with its rules and their targets.
+    DeleteBus(String),
+    PutRule(RuleInfo, Option<i64>),
+    SetNextFire {
+        bus: String,
+        rule: String,
+        next_fire_ms: Option<i64>,
+    },
+    /// A rule with its targets.
+    DeleteRule {
+        bus: String,
+        rule: String,
+    },
+    /// A rule's targets, in order, in place of those it had.
+    ReplaceTargets {
+        bus: String,
+        rule: String,
+        targets: Vec<TargetSpec>,
+    },
+    DeleteTarget {
+        bus: String,
+        rule: String,
+        id: String,
+    },
+}
+
+/// The changes of one write, in order; committed together or not at all.
+#[derive(Debug, Default)]
+pub(crate) struct Changes(pub(crate) Vec<Change>);
+
+impl Changes {
+    pub fn put_bus(&mut self, bus: &BusInfo) {
+        self.0.push(Change::PutBus(bus.clone()));
+    }
+
+    pub fn delete_bus(&mut self, name: &str) {
+        self.0.push(Change::DeleteBus(name.to_string()));
+    }
+
+    pub fn put_rule(&mut self, rule: &RuleInfo, next_fire_ms: Option<i64>) {
+        self.0.push(Change::PutRule(rule.clone(), next_fire_ms));
+    }
+
+    pub fn set_next_fire(&mut self, bus: &str, rule: &str, next_fire_ms: Option<i64>) {
+        self.0.push(Change::SetNextFire { bus: bus.to_string(), rule: rule.to_string(), next_fire_ms });
+    }
+
+    pub fn delete_rule(&mut self, bus: &str, rule: &str) {
+        self.0.push(Change::DeleteRule { bus: bus.to_string(), rule: rule.to_string() });
+    }
+
+    pub fn replace_targets(&mut self, bus: &str, rule: &str, targets: &[&TargetSpec]) {
+        let targets = targets.iter().map(|t| (*t).clone()).collect();
+        self.0.push(Change::ReplaceTargets { bus: bus.to_string(), rule: rule.to_string(), targets });
+    }
+
+    pub fn delete_target(&mut self, bus: &str, rule: &str, id: &str) {
+        self.0.push(Change::DeleteTarget { bus: bus.to_string(), rule: rule.to_string(), id: id.to_string() });
+    }
+}
+
+/// The event service's storage.
+pub(crate) struct EventsStore {
+    db: GroupCommit,
+}
+
+impl EventsStore {
+    /// Opens (creating if needed) `events.db` and starts its writer thread.
+    pub fn open(path: &Path) -> Result<EventsStore, EventsError> {
+        Ok(EventsStore { db: GroupCommit::open(path, &SCHEMA).map_err(EventsError::Internal)? })
+    }
+
+    /// Everything stored.
+    pub async fn load(&self) -> Result<Loaded, EventsError> {
+        self.db.run(false, load, EventsError::Internal).await
+    }
+
+    /// Commits `changes` in one transaction, fsync'd before this returns.
+    pub async fn commit(&self, changes: Changes) -> Result<(), EventsError> {
+        if changes.0.is_empty() {
+            return Ok(());
+        }
+        self.db.run(true, move |conn| changes.0.iter().try_for_each(|c| apply(conn, c)), EventsError::Internal).await
+    }
 }
 
 fn to_json<T: Serialize>(v: &T) -> Result<String, EventsError> {
@@ -58,7 +149,7 @@ pub struct Loaded {
     pub targets: Vec<(String, String, TargetSpec)>,
 }
 
-pub fn load(conn: &Connection) -> Result<Loaded, EventsError> {
+fn load(conn: &Connection) -> Result<Loaded, EventsError> {
     let mut buses = Vec::new();
     let mut st = conn.prepare("SELECT doc FROM buses ORDER BY name")?;
     for doc in st.query_map([], |r| r.get::<_, String>(0))? {
@@ -79,51 +170,95 @@ pub fn load(conn: &Connection) -> Result<Loaded, EventsError> {
     Ok(Loaded { buses, rules, targets })
 }
 
-pub fn put_bus(tx: &Transaction<'_>, bus: &BusInfo) -> Result<(), EventsError> {
-    tx.execute("INSERT OR REPLACE INTO buses (name, doc) VALUES (?1, ?2)", params![bus.name, to_json(bus)?])?;
-    Ok(())
-}
-
-/// Deletes a bus with its rules and their targets.
-pub fn delete_bus(tx: &Transaction<'_>, name: &str) -> Result<(), EventsError> {
-    tx.execute("DELETE FROM targets WHERE bus = ?1", [name])?;
-    tx.execute("DELETE FROM rules WHERE bus = ?1", [name])?;
-    tx.execute("DELETE FROM buses WHERE name = ?1", [name])?;
-    Ok(())
-}
-
-pub fn put_rule(tx: &Transaction<'_>, rule: &RuleInfo, next_fire_ms: Option<i64>) -> Result<(), EventsError> {
-    tx.execute(
-        "INSERT OR REPLACE INTO rules (bus, name, doc, next_fire_ms) VALUES (?1, ?2, ?3, ?4)",
-        params![rule.event_bus, rule.name, to_json(rule)?, next_fire_ms],
-    )?;
-    Ok(())
-}
-
-pub fn set_next_fire(tx: &Transaction<'_>, bus: &str, name: &str, next_fire_ms: Option<i64>) -> Result<(), EventsError> {
-    tx.execute("UPDATE rules SET next_fire_ms = ?3 WHERE bus = ?1 AND name = ?2", params![bus, name, next_fire_ms])?;
-    Ok(())
-}
-
-pub fn delete_rule(tx: &Transaction<'_>, bus: &str, name: &str) -> Result<(), EventsError> {
-    tx.execute("DELETE FROM targets WHERE bus = ?1 AND rule = ?2", [bus, name])?;
-    tx.execute("DELETE FROM rules WHERE bus = ?1 AND name = ?2", [bus, name])?;
-    Ok(())
-}
-
-/// Stores a rule's targets, in order, in place of those it had.
-pub fn replace_targets(tx: &Transaction<'_>, bus: &str, rule: &str, targets: &[&TargetSpec]) -> Result<(), EventsError> {
-    tx.execute("DELETE FROM targets WHERE bus = ?1 AND rule = ?2", [bus, rule])?;
-    for (position, target) in targets.iter().enumerate() {
-        tx.execute(
-            "INSERT INTO targets (bus, rule, id, position, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![bus, rule, target.id, position as i64, to_json(target)?],
-        )?;
+fn apply(conn: &Connection, change: &Change) -> Result<(), EventsError> {
+    match change {
+        Change::PutBus(bus) => {
+            conn.execute("INSERT OR REPLACE INTO buses (name, doc) VALUES (?1, ?2)", params![bus.name, to_json(bus)?])?;
+        }
+        Change::DeleteBus(name) => {
+            conn.execute("DELETE FROM targets WHERE bus = ?1", [name])?;
+            conn.execute("DELETE FROM rules WHERE bus = ?1", [name])?;
+            conn.execute("DELETE FROM buses WHERE name = ?1", [name])?;
+        }
+        Change::PutRule(rule, next_fire_ms) => {
+            conn.execute(
+                "INSERT OR REPLACE INTO rules (bus, name, doc, next_fire_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![rule.event_bus, rule.name, to_json(rule)?, next_fire_ms],
+            )?;
+        }
+        Change::SetNextFire { bus, rule, next_fire_ms } => {
+            conn.execute("UPDATE rules SET next_fire_ms = ?3 WHERE bus = ?1 AND name = ?2", params![bus, rule, next_fire_ms])?;
+        }
+        Change::DeleteRule { bus, rule } => {
+            conn.execute("DELETE FROM targets WHERE bus = ?1 AND rule = ?2", [bus, rule])?;
+            conn.execute("DELETE FROM rules WHERE bus = ?1 AND name = ?2", [bus, rule])?;
+        }
+        Change::ReplaceTargets { bus, rule, targets } => {
+            conn.execute("DELETE FROM targets WHERE bus = ?1 AND rule = ?2", [bus, rule])?;
+            for (position, target) in targets.iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO targets (bus, rule, id, position, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![bus, rule, target.id, position as i64, to_json(target)?],
+                )?;
+            }
+        }
+        Change::DeleteTarget { bus, rule, id } => {
+            conn.execute("DELETE FROM targets WHERE bus = ?1 AND rule = ?2 AND id = ?3", [bus, rule, id])?;
+        }
     }
     Ok(())
 }
 
-pub fn delete_target(tx: &Transaction<'_>, bus: &str, rule: &str, id: &str) -> Result<(), EventsError> {
-    tx.execute("DELETE FROM targets WHERE bus = ?1 AND rule = ?2 AND id = ?3", [bus, rule, id])?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(bus: &str, name: &str) -> RuleInfo {
+        RuleInfo {
+            name: name.into(),
+            arn: format!("arn:{bus}:{name}"),
+            event_bus: bus.into(),
+            schedule_expression: Some("rate(1 minute)".into()),
+            event_pattern: None,
+            state: "ENABLED".into(),
+            description: None,
+            role_arn: None,
+            created_by: "000000000000".into(),
+            tags: vec![],
+        }
+    }
+
+    fn bus(name: &str) -> BusInfo {
+        BusInfo { name: name.into(), arn: format!("arn:{name}"), description: None, created_ms: 1, modified_ms: 1 }
+    }
+
+    /// Changes commit in order, and what is loaded back is what they describe.
+    #[tokio::test]
+    async fn changes_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.db");
+        let store = EventsStore::open(&path).expect("open");
+        let (a, b, c) = (TargetSpec::new("a", "arn:a"), TargetSpec::new("b", "arn:b"), TargetSpec::new("c", "arn:c"));
+        let mut changes = Changes::default();
+        changes.put_bus(&bus("default"));
+        changes.put_bus(&bus("custom"));
+        changes.put_rule(&rule("default", "r1"), Some(10));
+        changes.put_rule(&rule("custom", "r2"), None);
+        changes.replace_targets("default", "r1", &[&b, &a]);
+        changes.replace_targets("custom", "r2", &[&c]);
+        store.commit(changes).await.expect("commit");
+        let mut changes = Changes::default();
+        changes.set_next_fire("default", "r1", Some(20));
+        changes.replace_targets("default", "r1", &[&c, &b, &a]);
+        changes.delete_target("default", "r1", "b");
+        changes.delete_bus("custom");
+        store.commit(changes).await.expect("commit");
+        drop(store);
+
+        let loaded = EventsStore::open(&path).expect("reopen").load().await.expect("load");
+        assert_eq!(loaded.buses, [bus("default")]);
+        assert_eq!(loaded.rules, [(rule("default", "r1"), Some(20))]);
+        let targets: Vec<_> = loaded.targets.iter().map(|(bus, rule, t)| (bus.as_str(), rule.as_str(), t.id.as_str())).collect();
+        assert_eq!(targets, [("default", "r1", "c"), ("default", "r1", "a")]);
+    }
 }

@@ -54,10 +54,11 @@ struct Fixture {
     clock: Arc<ManualClock>,
 }
 
-fn open(dir: &Path, now: i64) -> Fixture {
+async fn open(dir: &Path, now: i64) -> Fixture {
     let sink = Arc::new(RecordingSink::default());
     let clock = Arc::new(ManualClock(AtomicI64::new(now)));
     let svc = EventsService::open_with_clock(&dir.join("events.db"), "us-east-1", "000000000000", sink.clone(), clock.clone())
+        .await
         .expect("open events.db");
     Fixture { svc, sink, clock }
 }
@@ -90,7 +91,7 @@ fn code(e: EventsError) -> &'static str {
 #[tokio::test]
 async fn rules_crud() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let f = open(dir.path(), T0);
+    let f = open(dir.path(), T0).await;
     let arn =
         f.svc.put_rule(PutRule { description: Some("d".into()), ..pattern_rule("r1", json!({"source": ["app"]})) }).await.expect("put");
     assert_eq!(arn, "arn:aws:events:us-east-1:000000000000:rule/r1");
@@ -127,7 +128,7 @@ async fn rules_crud() {
 
     // Everything survives a restart.
     drop(f);
-    let f = open(dir.path(), T0);
+    let f = open(dir.path(), T0).await;
     assert_eq!(f.svc.list_rules(None, None, None, None).await.expect("list").items.len(), 4);
     assert_eq!(f.svc.describe_rule("r1", None).await.expect("describe").arn, arn);
 }
@@ -135,7 +136,7 @@ async fn rules_crud() {
 #[tokio::test]
 async fn rule_validation() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let f = open(dir.path(), T0);
+    let f = open(dir.path(), T0).await;
     let check = |r: Result<String, EventsError>, want: &str, msg: &str| {
         let e = r.expect_err(msg);
         assert_eq!(code(e.clone()), want, "{msg}: {e}");
@@ -183,7 +184,7 @@ async fn rule_validation() {
 #[tokio::test]
 async fn targets() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let f = open(dir.path(), T0);
+    let f = open(dir.path(), T0).await;
     f.svc.put_rule(pattern_rule("r", json!({"source": ["app"]}))).await.expect("put");
     let ids = |page: Page<TargetSpec>| page.items.into_iter().map(|t| t.id).collect::<Vec<_>>();
     let mut sqs = TargetSpec::new("q", "arn:aws:sqs:us-east-1:000000000000:queue");
@@ -241,14 +242,14 @@ async fn targets() {
 
     // Targets survive a restart, in order.
     drop(f);
-    let f = open(dir.path(), T0);
+    let f = open(dir.path(), T0).await;
     assert_eq!(ids(f.svc.list_targets_by_rule("r", None, None, None).await.expect("list")), ["a", "q", "c", "d"]);
 }
 
 #[tokio::test]
 async fn put_events_delivers_to_matching_enabled_lambda_targets() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let f = open(dir.path(), T0);
+    let f = open(dir.path(), T0).await;
     f.svc.put_rule(pattern_rule("orders", json!({"source": ["shop"], "detail": {"total": [{"numeric": [">", 100]}]}}))).await.expect("put");
     f.svc.put_rule(pattern_rule("all-shop", json!({"source": [{"prefix": "sho"}]}))).await.expect("put");
     f.svc.put_rule(PutRule { state: Some("DISABLED".into()), ..pattern_rule("off", json!({"source": ["shop"]})) }).await.expect("put");
@@ -345,7 +346,7 @@ async fn put_events_delivers_to_matching_enabled_lambda_targets() {
 #[tokio::test]
 async fn custom_buses() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let f = open(dir.path(), T0);
+    let f = open(dir.path(), T0).await;
     let arn = f.svc.create_event_bus("orders", Some("d".into()), None).await.expect("create");
     assert_eq!(arn, "arn:aws:events:us-east-1:000000000000:event-bus/orders");
     assert_eq!(code(f.svc.create_event_bus("orders", None, None).await.expect_err("dup")), "ResourceAlreadyExistsException");
@@ -372,7 +373,7 @@ async fn custom_buses() {
 #[tokio::test]
 async fn test_event_pattern() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let f = open(dir.path(), T0);
+    let f = open(dir.path(), T0).await;
     let event = json!({"id": "1", "account": "000000000000", "source": "s", "time": "2024-01-01T00:00:00Z", "region": "us-east-1",
                        "resources": [], "detail-type": "x", "detail": {"a": 1}})
     .to_string();
@@ -390,7 +391,7 @@ const MINUTE: i64 = 60_000;
 #[tokio::test]
 async fn schedules_fire_once_per_period() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let f = open(dir.path(), T0 + 15_000);
+    let f = open(dir.path(), T0 + 15_000).await;
     let arn = f.svc.put_rule(schedule_rule("every-minute", "cron(* * * * ? *)")).await.expect("put");
     f.svc.put_targets("every-minute", None, vec![TargetSpec::new("fn", FN)]).await.expect("t");
     let five = f.svc.put_rule(schedule_rule("five", "rate(5 minutes)")).await.expect("put");
@@ -437,14 +438,14 @@ async fn schedules_fire_once_per_period() {
 #[tokio::test]
 async fn restart_never_fires_a_period_twice() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let f = open(dir.path(), T0 + 15_000);
+    let f = open(dir.path(), T0 + 15_000).await;
     let arn = f.svc.put_rule(schedule_rule("every-minute", "cron(* * * * ? *)")).await.expect("put");
     f.svc.put_targets("every-minute", None, vec![TargetSpec::new("fn", FN)]).await.expect("t");
     assert_eq!(f.svc.tick(T0 + MINUTE + 100).await.expect("tick").len(), 1);
     drop(f);
 
     // Restarted within the same minute: nothing is due.
-    let f = open(dir.path(), T0 + MINUTE + 200);
+    let f = open(dir.path(), T0 + MINUTE + 200).await;
     assert_eq!(f.svc.next_fire_ms(), Some(T0 + 2 * MINUTE));
     assert!(f.svc.tick(T0 + MINUTE + 200).await.expect("tick").is_empty());
     assert_eq!(f.svc.tick(T0 + 2 * MINUTE).await.expect("tick").len(), 1);
@@ -452,7 +453,7 @@ async fn restart_never_fires_a_period_twice() {
     drop(f);
 
     // Down for ten minutes: one fire on start, for the most recent missed minute, not a burst.
-    let f = open(dir.path(), T0 + 12 * MINUTE + 30_000);
+    let f = open(dir.path(), T0 + 12 * MINUTE + 30_000).await;
     let fired = f.svc.tick(T0 + 12 * MINUTE + 30_000).await.expect("tick");
     assert_eq!(fired, vec![Fired { rule_arn: arn, time_ms: T0 + 12 * MINUTE, skipped_missed: true }]);
     let calls = f.sink.take();
@@ -465,7 +466,7 @@ async fn restart_never_fires_a_period_twice() {
 #[tokio::test]
 async fn updating_a_rule_keeps_or_restarts_its_schedule() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let f = open(dir.path(), T0);
+    let f = open(dir.path(), T0).await;
     f.svc.put_rule(schedule_rule("r", "rate(10 minutes)")).await.expect("put");
     assert_eq!(f.svc.next_fire_ms(), Some(T0 + 10 * MINUTE));
     f.clock.set(T0 + 3 * MINUTE);
@@ -484,7 +485,7 @@ async fn updating_a_rule_keeps_or_restarts_its_schedule() {
 async fn scheduler_task_fires_with_the_real_clock() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sink = Arc::new(RecordingSink::default());
-    let svc = EventsService::open(&dir.path().join("events.db"), "us-east-1", "000000000000", sink.clone()).expect("open");
+    let svc = EventsService::open(&dir.path().join("events.db"), "us-east-1", "000000000000", sink.clone()).await.expect("open");
     let task = tokio::spawn(svc.clone().run_scheduler());
     svc.put_rule(schedule_rule("soon", "rate(1 minute)")).await.expect("put");
     svc.put_targets("soon", None, vec![TargetSpec::new("fn", FN)]).await.expect("t");
@@ -509,12 +510,13 @@ async fn scheduler_task_fires_with_the_real_clock() {
 /// AWS's sample event (EventBridge user guide, "Amazon EventBridge events"): the envelope
 /// Nimbus writes for the same values is the sample, key order included, and Rust functions
 /// read it with `aws_lambda_events`.
-#[test]
-fn envelopes_are_aws_sample_events() {
+#[tokio::test]
+async fn envelopes_are_aws_sample_events() {
     const SAMPLE: &str = r#"{"version":"0","id":"6a7e8feb-b491-4cf7-a9f1-bf3703467718","detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","account":"111122223333","time":"2017-12-22T18:43:48Z","region":"us-west-1","resources":["arn:aws:ec2:us-west-1:123456789012:instance/i-1234567890abcdef0"],"detail":{"instance-id":"i-1234567890abcdef0","state":"terminated"}}"#;
     let dir = tempfile::tempdir().expect("tempdir");
-    let svc =
-        EventsService::open(&dir.path().join("events.db"), "us-west-1", "111122223333", Arc::new(RecordingSink::default())).expect("open");
+    let svc = EventsService::open(&dir.path().join("events.db"), "us-west-1", "111122223333", Arc::new(RecordingSink::default()))
+        .await
+        .expect("open");
     let sample: Value = serde_json::from_str(SAMPLE).expect("json");
     let resources = vec!["arn:aws:ec2:us-west-1:123456789012:instance/i-1234567890abcdef0".to_string()];
     let event = svc.make_event(

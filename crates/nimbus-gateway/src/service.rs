@@ -1,14 +1,13 @@
 //! [`GatewayService`]: API Gateway V2's management actions for HTTP APIs over durable records,
 //! and [`GatewayService::resolve`], which picks the stage and route of a request to
 //! `execute-api`. Every API lives in memory with its compiled route tables behind
-//! `gateway.db`: a change is committed first and applied to memory after (one writer at a
-//! time), so serving a request never touches the database.
+//! `gateway.db`: a change is committed first (as typed [`Changes`]) and applied to memory
+//! after (one writer at a time), so serving a request never touches the database.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
-use rusqlite::{Connection, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::GatewayError;
@@ -17,7 +16,7 @@ use crate::model::{
     StageInput, PAYLOAD_FORMATS,
 };
 use crate::routing::{RouteKey, RouteTable};
-use crate::store::{self, Kind};
+use crate::store::{Changes, GatewayStore, Kind};
 
 /// The stage served at the API's root.
 pub const DEFAULT_STAGE: &str = "$default";
@@ -90,9 +89,14 @@ pub struct GatewayService {
     account: String,
     /// `execute-api.<region>.localhost:<port>`: an API's endpoint is `http://<api-id>.<this>`.
     endpoint_suffix: String,
-    db: Mutex<Connection>,
-    apis: RwLock<BTreeMap<String, Arc<ApiState>>>,
+    store: Arc<GatewayStore>,
+    /// Held from reading an API a change is made from until that change is in memory: one
+    /// writer at a time, so each change sees those before it.
+    writer: Arc<tokio::sync::Mutex<()>>,
+    apis: Arc<RwLock<Apis>>,
 }
+
+type Apis = BTreeMap<String, Arc<ApiState>>;
 
 fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -136,28 +140,28 @@ fn check_stage_name(name: &str) -> Result<(), GatewayError> {
 
 impl GatewayService {
     /// Opens (or creates) `gateway.db` and loads every API into memory.
-    pub fn open(path: &Path, account: &str, endpoint_suffix: &str) -> Result<Arc<GatewayService>, GatewayError> {
-        let conn = store::open(path)?;
+    pub async fn open(path: &Path, account: &str, endpoint_suffix: &str) -> Result<Arc<GatewayService>, GatewayError> {
+        let store = GatewayStore::open(path)?;
         let mut apis: BTreeMap<String, ApiState> = BTreeMap::new();
-        for (_, api) in store::load::<Api>(&conn, Kind::Api)? {
+        for (_, api) in store.load::<Api>(Kind::Api).await? {
             apis.insert(api.api_id.clone(), ApiState::new(api));
         }
-        for (id, r) in store::load::<Route>(&conn, Kind::Route)? {
+        for (id, r) in store.load::<Route>(Kind::Route).await? {
             if let Some(a) = apis.get_mut(&id) {
                 a.routes.insert(r.route_id.clone(), r);
             }
         }
-        for (id, i) in store::load::<Integration>(&conn, Kind::Integration)? {
+        for (id, i) in store.load::<Integration>(Kind::Integration).await? {
             if let Some(a) = apis.get_mut(&id) {
                 a.integrations.insert(i.integration_id.clone(), i);
             }
         }
-        for (id, s) in store::load::<Stage>(&conn, Kind::Stage)? {
+        for (id, s) in store.load::<Stage>(Kind::Stage).await? {
             if let Some(a) = apis.get_mut(&id) {
                 a.stages.insert(s.stage_name.clone(), s);
             }
         }
-        for (id, d) in store::load::<StoredDeployment>(&conn, Kind::Deployment)? {
+        for (id, d) in store.load::<StoredDeployment>(Kind::Deployment).await? {
             if let Some(a) = apis.get_mut(&id) {
                 let table = Arc::new(RouteTable::new(&d.snapshot.routes, &d.snapshot.integrations));
                 a.deployments.insert(d.deployment.deployment_id.clone(), (d, table));
@@ -173,8 +177,9 @@ impl GatewayService {
         Ok(Arc::new(GatewayService {
             account: account.to_string(),
             endpoint_suffix: endpoint_suffix.to_string(),
-            db: Mutex::new(conn),
-            apis: RwLock::new(apis),
+            store: Arc::new(store),
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+            apis: Arc::new(RwLock::new(apis)),
         }))
     }
 
@@ -192,21 +197,43 @@ impl GatewayService {
         api
     }
 
-    /// Runs one change to an API: `f` edits a copy and writes its rows; the copy replaces the
-    /// API in memory once the transaction has committed.
-    fn change<R>(
+    /// Runs one change to an API: `f` edits a copy and lists the stored changes; the copy
+    /// replaces the API in memory once they are committed.
+    async fn change<R>(
         &self,
         api_id: &str,
-        f: impl FnOnce(&mut ApiState, &Transaction<'_>) -> Result<R, GatewayError>,
+        f: impl FnOnce(&mut ApiState, &mut Changes) -> Result<R, GatewayError>,
     ) -> Result<R, GatewayError> {
-        let mut db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        let writer = self.writer.clone().lock_owned().await;
         let mut next = (*self.state(api_id)?).clone();
-        let tx = db.transaction()?;
-        let out = f(&mut next, &tx)?;
-        tx.commit()?;
+        let mut changes = Changes::default();
+        let out = f(&mut next, &mut changes)?;
         next.recompile();
-        self.apis.write().unwrap_or_else(|e| e.into_inner()).insert(api_id.to_string(), Arc::new(next));
+        let api_id = api_id.to_string();
+        self.commit(writer, changes, move |apis| {
+            apis.insert(api_id, Arc::new(next));
+        })
+        .await?;
         Ok(out)
+    }
+
+    /// Commits `changes`, then applies `apply` to memory, as a task of its own (a caller that
+    /// goes away cannot leave a committed change out of memory) holding the writer's turn.
+    async fn commit(
+        &self,
+        writer: tokio::sync::OwnedMutexGuard<()>,
+        changes: Changes,
+        apply: impl FnOnce(&mut Apis) + Send + 'static,
+    ) -> Result<(), GatewayError> {
+        let (store, apis) = (self.store.clone(), self.apis.clone());
+        tokio::spawn(async move {
+            let _writer = writer;
+            store.commit(changes).await?;
+            apply(&mut apis.write().unwrap_or_else(|e| e.into_inner()));
+            Ok(())
+        })
+        .await
+        .map_err(|e| GatewayError::Internal(format!("the API Gateway write failed: {e}")))?
     }
 
     // ---- APIs ----------------------------------------------------------------------
@@ -214,7 +241,7 @@ impl GatewayService {
     /// CreateApi, including quick create (`target` = a function ARN: an AWS_PROXY
     /// integration, a route for `routeKey` (default `$default`), and an auto-deploying
     /// `$default` stage).
-    pub fn create_api(&self, input: ApiInput) -> Result<Api, GatewayError> {
+    pub async fn create_api(&self, input: ApiInput) -> Result<Api, GatewayError> {
         let name = input.name.filter(|n| !n.is_empty()).ok_or_else(|| bad("Name is required"))?;
         match input.protocol_type.as_deref() {
             Some("HTTP") => {}
@@ -252,9 +279,9 @@ impl GatewayService {
             version: input.version,
         };
         let mut state = ApiState::new(api.clone());
-        let mut db = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = db.transaction()?;
-        store::put(&tx, &api.api_id, Kind::Api, &api.api_id, &api)?;
+        let writer = self.writer.clone().lock_owned().await;
+        let mut changes = Changes::default();
+        changes.put(&api.api_id, Kind::Api, &api.api_id, &api)?;
         if let Some((key, target)) = quick {
             let integration = Integration {
                 integration_id: new_id(7),
@@ -277,16 +304,19 @@ impl GatewayService {
                 api_gateway_managed: true,
             };
             let stage = Stage { api_gateway_managed: true, ..new_stage(DEFAULT_STAGE, true, &created) };
-            store::put(&tx, &api.api_id, Kind::Integration, &integration.integration_id, &integration)?;
-            store::put(&tx, &api.api_id, Kind::Route, &route.route_id, &route)?;
-            store::put(&tx, &api.api_id, Kind::Stage, &stage.stage_name, &stage)?;
+            changes.put(&api.api_id, Kind::Integration, &integration.integration_id, &integration)?;
+            changes.put(&api.api_id, Kind::Route, &route.route_id, &route)?;
+            changes.put(&api.api_id, Kind::Stage, &stage.stage_name, &stage)?;
             state.integrations.insert(integration.integration_id.clone(), integration);
             state.routes.insert(route.route_id.clone(), route);
             state.stages.insert(stage.stage_name.clone(), stage);
         }
-        tx.commit()?;
         state.recompile();
-        self.apis.write().unwrap_or_else(|e| e.into_inner()).insert(api.api_id.clone(), Arc::new(state));
+        let id = api.api_id.clone();
+        self.commit(writer, changes, move |apis| {
+            apis.insert(id, Arc::new(state));
+        })
+        .await?;
         Ok(self.with_endpoint(api))
     }
 
@@ -299,49 +329,53 @@ impl GatewayService {
         apis.values().map(|a| self.with_endpoint(a.api.clone())).collect()
     }
 
-    pub fn update_api(&self, api_id: &str, input: ApiInput) -> Result<Api, GatewayError> {
+    pub async fn update_api(&self, api_id: &str, input: ApiInput) -> Result<Api, GatewayError> {
         if input.protocol_type.as_deref().is_some_and(|p| p != "HTTP") {
             return Err(bad("The protocol type of an API cannot be changed"));
         }
         if input.target.is_some() || input.route_key.is_some() {
             return Err(bad("Nimbus does not update quick-create Target or RouteKey; change the route and integration instead"));
         }
-        let api = self.change(api_id, |s, tx| {
-            if let Some(n) = input.name {
-                if n.is_empty() {
-                    return Err(bad("Name must not be empty"));
+        let api = self
+            .change(api_id, |s, changes| {
+                if let Some(n) = input.name {
+                    if n.is_empty() {
+                        return Err(bad("Name must not be empty"));
+                    }
+                    s.api.name = n;
                 }
-                s.api.name = n;
-            }
-            if input.description.is_some() {
-                s.api.description = input.description;
-            }
-            if input.version.is_some() {
-                s.api.version = input.version;
-            }
-            if let Some(d) = input.disable_execute_api_endpoint {
-                s.api.disable_execute_api_endpoint = d;
-            }
-            if input.cors_configuration.is_some() {
-                s.api.cors_configuration = input.cors_configuration;
-            }
-            if let Some(e) = input.api_key_selection_expression {
-                s.api.api_key_selection_expression = e;
-            }
-            store::put(tx, api_id, Kind::Api, api_id, &s.api)?;
-            Ok(s.api.clone())
-        })?;
+                if input.description.is_some() {
+                    s.api.description = input.description;
+                }
+                if input.version.is_some() {
+                    s.api.version = input.version;
+                }
+                if let Some(d) = input.disable_execute_api_endpoint {
+                    s.api.disable_execute_api_endpoint = d;
+                }
+                if input.cors_configuration.is_some() {
+                    s.api.cors_configuration = input.cors_configuration;
+                }
+                if let Some(e) = input.api_key_selection_expression {
+                    s.api.api_key_selection_expression = e;
+                }
+                changes.put(api_id, Kind::Api, api_id, &s.api)?;
+                Ok(s.api.clone())
+            })
+            .await?;
         Ok(self.with_endpoint(api))
     }
 
-    pub fn delete_api(&self, api_id: &str) -> Result<(), GatewayError> {
-        let mut db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+    pub async fn delete_api(&self, api_id: &str) -> Result<(), GatewayError> {
+        let writer = self.writer.clone().lock_owned().await;
         self.state(api_id)?;
-        let tx = db.transaction()?;
-        store::delete_api(&tx, api_id)?;
-        tx.commit()?;
-        self.apis.write().unwrap_or_else(|e| e.into_inner()).remove(api_id);
-        Ok(())
+        let mut changes = Changes::default();
+        changes.delete_api(api_id);
+        let api_id = api_id.to_string();
+        self.commit(writer, changes, move |apis| {
+            apis.remove(&api_id);
+        })
+        .await
     }
 
     // ---- routes --------------------------------------------------------------------
@@ -372,11 +406,11 @@ impl GatewayService {
         }
     }
 
-    pub fn create_route(&self, api_id: &str, input: RouteInput) -> Result<Route, GatewayError> {
+    pub async fn create_route(&self, api_id: &str, input: RouteInput) -> Result<Route, GatewayError> {
         let key = input.route_key.ok_or_else(|| bad("RouteKey is required"))?;
         check_route_key(&key)?;
         Self::check_authorization(input.authorization_type.as_deref())?;
-        self.change(api_id, |s, tx| {
+        self.change(api_id, |s, changes| {
             Self::check_route_unique(s, &key, None)?;
             if let Some(t) = &input.target {
                 Self::check_target(s, t)?;
@@ -389,18 +423,19 @@ impl GatewayService {
                 authorization_type: "NONE".into(),
                 api_gateway_managed: false,
             };
-            store::put(tx, api_id, Kind::Route, &route.route_id, &route)?;
+            changes.put(api_id, Kind::Route, &route.route_id, &route)?;
             s.routes.insert(route.route_id.clone(), route.clone());
             Ok(route)
         })
+        .await
     }
 
-    pub fn update_route(&self, api_id: &str, route_id: &str, input: RouteInput) -> Result<Route, GatewayError> {
+    pub async fn update_route(&self, api_id: &str, route_id: &str, input: RouteInput) -> Result<Route, GatewayError> {
         if let Some(k) = &input.route_key {
             check_route_key(k)?;
         }
         Self::check_authorization(input.authorization_type.as_deref())?;
-        self.change(api_id, |s, tx| {
+        self.change(api_id, |s, changes| {
             let mut route = s.routes.get(route_id).cloned().ok_or_else(|| route_not_found(route_id))?;
             if let Some(k) = input.route_key {
                 Self::check_route_unique(s, &k, Some(route_id))?;
@@ -413,10 +448,11 @@ impl GatewayService {
             if let Some(r) = input.api_key_required {
                 route.api_key_required = r;
             }
-            store::put(tx, api_id, Kind::Route, route_id, &route)?;
+            changes.put(api_id, Kind::Route, route_id, &route)?;
             s.routes.insert(route_id.to_string(), route.clone());
             Ok(route)
         })
+        .await
     }
 
     pub fn get_routes(&self, api_id: &str) -> Result<Vec<Route>, GatewayError> {
@@ -427,11 +463,13 @@ impl GatewayService {
         self.state(api_id)?.routes.get(route_id).cloned().ok_or_else(|| route_not_found(route_id))
     }
 
-    pub fn delete_route(&self, api_id: &str, route_id: &str) -> Result<(), GatewayError> {
-        self.change(api_id, |s, tx| {
+    pub async fn delete_route(&self, api_id: &str, route_id: &str) -> Result<(), GatewayError> {
+        self.change(api_id, |s, changes| {
             s.routes.remove(route_id).ok_or_else(|| route_not_found(route_id))?;
-            store::delete(tx, api_id, Kind::Route, route_id)
+            changes.delete(api_id, Kind::Route, route_id);
+            Ok(())
         })
+        .await
     }
 
     // ---- integrations --------------------------------------------------------------
@@ -475,7 +513,7 @@ impl GatewayService {
         Ok(())
     }
 
-    pub fn create_integration(&self, api_id: &str, input: IntegrationInput) -> Result<Integration, GatewayError> {
+    pub async fn create_integration(&self, api_id: &str, input: IntegrationInput) -> Result<Integration, GatewayError> {
         if input.integration_type.is_none() {
             return Err(bad("IntegrationType is required"));
         }
@@ -500,21 +538,23 @@ impl GatewayService {
             api_gateway_managed: false,
         };
         Self::apply_integration(&mut i, input)?;
-        self.change(api_id, |s, tx| {
-            store::put(tx, api_id, Kind::Integration, &i.integration_id, &i)?;
+        self.change(api_id, |s, changes| {
+            changes.put(api_id, Kind::Integration, &i.integration_id, &i)?;
             s.integrations.insert(i.integration_id.clone(), i.clone());
             Ok(i)
         })
+        .await
     }
 
-    pub fn update_integration(&self, api_id: &str, id: &str, input: IntegrationInput) -> Result<Integration, GatewayError> {
-        self.change(api_id, |s, tx| {
+    pub async fn update_integration(&self, api_id: &str, id: &str, input: IntegrationInput) -> Result<Integration, GatewayError> {
+        self.change(api_id, |s, changes| {
             let mut i = s.integrations.get(id).cloned().ok_or_else(|| integration_not_found(id))?;
             Self::apply_integration(&mut i, input)?;
-            store::put(tx, api_id, Kind::Integration, id, &i)?;
+            changes.put(api_id, Kind::Integration, id, &i)?;
             s.integrations.insert(id.to_string(), i.clone());
             Ok(i)
         })
+        .await
     }
 
     pub fn get_integrations(&self, api_id: &str) -> Result<Vec<Integration>, GatewayError> {
@@ -525,8 +565,8 @@ impl GatewayService {
         self.state(api_id)?.integrations.get(id).cloned().ok_or_else(|| integration_not_found(id))
     }
 
-    pub fn delete_integration(&self, api_id: &str, id: &str) -> Result<(), GatewayError> {
-        self.change(api_id, |s, tx| {
+    pub async fn delete_integration(&self, api_id: &str, id: &str) -> Result<(), GatewayError> {
+        self.change(api_id, |s, changes| {
             if !s.integrations.contains_key(id) {
                 return Err(integration_not_found(id));
             }
@@ -538,36 +578,40 @@ impl GatewayService {
                 )));
             }
             s.integrations.remove(id);
-            store::delete(tx, api_id, Kind::Integration, id)
+            changes.delete(api_id, Kind::Integration, id);
+            Ok(())
         })
+        .await
     }
 
     // ---- stages and deployments ----------------------------------------------------
 
-    pub fn create_stage(&self, api_id: &str, input: StageInput) -> Result<Stage, GatewayError> {
+    pub async fn create_stage(&self, api_id: &str, input: StageInput) -> Result<Stage, GatewayError> {
         let name = input.stage_name.clone().ok_or_else(|| bad("StageName is required"))?;
         check_stage_name(&name)?;
-        self.change(api_id, |s, tx| {
+        self.change(api_id, |s, changes| {
             if s.stages.contains_key(&name) {
                 return Err(GatewayError::Conflict(format!("Stage {name} already exists")));
             }
             let mut stage = new_stage(&name, false, &now());
             apply_stage(s, &mut stage, input)?;
-            store::put(tx, api_id, Kind::Stage, &name, &stage)?;
+            changes.put(api_id, Kind::Stage, &name, &stage)?;
             s.stages.insert(name, stage.clone());
             Ok(stage)
         })
+        .await
     }
 
-    pub fn update_stage(&self, api_id: &str, name: &str, input: StageInput) -> Result<Stage, GatewayError> {
-        self.change(api_id, |s, tx| {
+    pub async fn update_stage(&self, api_id: &str, name: &str, input: StageInput) -> Result<Stage, GatewayError> {
+        self.change(api_id, |s, changes| {
             let mut stage = s.stages.get(name).cloned().ok_or_else(|| stage_not_found(name))?;
             apply_stage(s, &mut stage, StageInput { stage_name: None, ..input })?;
             stage.last_updated_date = now();
-            store::put(tx, api_id, Kind::Stage, name, &stage)?;
+            changes.put(api_id, Kind::Stage, name, &stage)?;
             s.stages.insert(name.to_string(), stage.clone());
             Ok(stage)
         })
+        .await
     }
 
     pub fn get_stages(&self, api_id: &str) -> Result<Vec<Stage>, GatewayError> {
@@ -578,17 +622,19 @@ impl GatewayService {
         self.state(api_id)?.stages.get(name).cloned().ok_or_else(|| stage_not_found(name))
     }
 
-    pub fn delete_stage(&self, api_id: &str, name: &str) -> Result<(), GatewayError> {
-        self.change(api_id, |s, tx| {
+    pub async fn delete_stage(&self, api_id: &str, name: &str) -> Result<(), GatewayError> {
+        self.change(api_id, |s, changes| {
             s.stages.remove(name).ok_or_else(|| stage_not_found(name))?;
-            store::delete(tx, api_id, Kind::Stage, name)
+            changes.delete(api_id, Kind::Stage, name);
+            Ok(())
         })
+        .await
     }
 
     /// CreateDeployment: freezes the routes and integrations; with `stageName`, that stage
     /// serves the new deployment.
-    pub fn create_deployment(&self, api_id: &str, input: DeploymentInput) -> Result<Deployment, GatewayError> {
-        self.change(api_id, |s, tx| {
+    pub async fn create_deployment(&self, api_id: &str, input: DeploymentInput) -> Result<Deployment, GatewayError> {
+        self.change(api_id, |s, changes| {
             let deployment = Deployment {
                 deployment_id: new_id(7),
                 auto_deployed: false,
@@ -600,15 +646,16 @@ impl GatewayService {
                 let mut stage = s.stages.get(name).cloned().ok_or_else(|| stage_not_found(name))?;
                 stage.deployment_id = Some(deployment.deployment_id.clone());
                 stage.last_updated_date = now();
-                store::put(tx, api_id, Kind::Stage, name, &stage)?;
+                changes.put(api_id, Kind::Stage, name, &stage)?;
                 s.stages.insert(name.clone(), stage);
             }
             let stored = StoredDeployment { deployment: deployment.clone(), snapshot: s.snapshot() };
-            store::put(tx, api_id, Kind::Deployment, &deployment.deployment_id, &stored)?;
+            changes.put(api_id, Kind::Deployment, &deployment.deployment_id, &stored)?;
             let table = Arc::new(RouteTable::new(&stored.snapshot.routes, &stored.snapshot.integrations));
             s.deployments.insert(deployment.deployment_id.clone(), (stored, table));
             Ok(deployment)
         })
+        .await
     }
 
     pub fn get_deployments(&self, api_id: &str) -> Result<Vec<Deployment>, GatewayError> {

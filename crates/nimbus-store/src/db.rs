@@ -2,8 +2,9 @@
 //! place, and the store's schema brought up to date by its ordered migrations
 //! (`rusqlite_migration`, which records how far a database got in `PRAGMA user_version`).
 //!
-//! A store declares its [`Schema`] once; adding a column or a table is appending one
-//! migration. Migration 1 of every store is the schema its first release created (with
+//! Only [`crate::group_commit`] opens databases, so every store has one connection, owned by
+//! its writer thread. A store declares its [`Schema`] once; adding a column or a table is
+//! appending one migration. Migration 1 of every store is the schema its first release created (with
 //! `IF NOT EXISTS`, so databases written before migrations existed, at `user_version` 0,
 //! pass through it unchanged). A database from a newer Nimbus (more migrations than this
 //! build knows) is refused rather than guessed at.
@@ -38,7 +39,7 @@ impl Schema {
 
 /// Opens (creating if needed) the database at `path` in WAL mode with `durability`, and
 /// migrates it to `schema`'s latest version.
-pub fn open(path: &Path, schema: &Schema, durability: Durability) -> Result<Connection, String> {
+pub(crate) fn open(path: &Path, schema: &Schema, durability: Durability) -> Result<Connection, String> {
     let setup = || -> Result<Connection, String> {
         let mut conn = Connection::open(path).map_err(|e| e.to_string())?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| e.to_string())?;
@@ -56,7 +57,7 @@ pub fn open(path: &Path, schema: &Schema, durability: Durability) -> Result<Conn
 }
 
 /// An in-memory database with `schema` (tests).
-pub fn open_in_memory(schema: &Schema) -> Result<Connection, String> {
+pub(crate) fn open_in_memory(schema: &Schema) -> Result<Connection, String> {
     let mut conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
     migrate(&mut conn, schema)?;
     Ok(conn)

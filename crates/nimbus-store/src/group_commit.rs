@@ -3,7 +3,9 @@
 //! savepoint, so one failure does not undo its neighbours) and answers each only after the
 //! commit. A group holding a durable job commits with `synchronous=FULL` (an acknowledged
 //! write survives `kill -9` and power loss); groups of non-durable jobs skip the fsync.
-//! The built-in queue and topic services both store their state this way.
+//! Every SQLite store of Nimbus writes this way (nimbus.db's `SqliteStore`, and the queue,
+//! topic, event and API Gateway stores), and reads too: a read is a job like any other, so no
+//! SQLite call ever runs on an async worker thread.
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -32,8 +34,15 @@ impl GroupCommit {
     /// Opens (creating if needed) the database at `path` through [`crate::db::open`]
     /// (migrated to `schema`, commits durable) and starts the writer thread.
     pub fn open(path: &Path, schema: &'static crate::db::Schema) -> Result<GroupCommit, String> {
-        let name = schema.name;
-        let conn = crate::db::open(path, schema, crate::db::Durability::Full)?;
+        GroupCommit::start(crate::db::open(path, schema, crate::db::Durability::Full)?, schema.name)
+    }
+
+    /// An in-memory database with `schema` behind a writer thread (tests).
+    pub fn open_in_memory(schema: &'static crate::db::Schema) -> Result<GroupCommit, String> {
+        GroupCommit::start(crate::db::open_in_memory(schema)?, schema.name)
+    }
+
+    fn start(conn: Connection, name: &'static str) -> Result<GroupCommit, String> {
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name(format!("nimbus-{name}-db"))
@@ -135,5 +144,69 @@ fn writer(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, name: &str) {
         for done in dones {
             done(commit.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SCHEMA: crate::db::Schema = crate::db::Schema { name: "t", migrations: &["CREATE TABLE t (k TEXT PRIMARY KEY);"] };
+
+    fn insert(k: &'static str) -> impl FnOnce(&Connection) -> Result<usize, String> + Send + 'static {
+        move |c| c.execute("INSERT INTO t (k) VALUES (?1)", [k]).map_err(|e| e.to_string())
+    }
+
+    async fn keys(db: &GroupCommit) -> Vec<String> {
+        db.run(
+            false,
+            |c| {
+                let mut st = c.prepare("SELECT k FROM t ORDER BY k").map_err(|e| e.to_string())?;
+                let rows = st.query_map([], |r| r.get(0)).map_err(|e| e.to_string())?;
+                rows.collect::<Result<Vec<String>, _>>().map_err(|e| e.to_string())
+            },
+            |e| e,
+        )
+        .await
+        .expect("read")
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_is_undone_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = GroupCommit::open(&dir.path().join("t.db"), &SCHEMA).expect("open");
+        // Queued together, so they most likely share a group; either way each stands alone.
+        let fail = |c: &Connection| -> Result<(), String> {
+            c.execute("INSERT INTO t (k) VALUES ('undone')", []).map_err(|e| e.to_string())?;
+            Err("refused".into())
+        };
+        let (a, b, c, d) = tokio::join!(
+            db.run(true, insert("a"), |e| e),
+            db.run(true, fail, |e| e),
+            db.run(false, insert("a"), |e| e),
+            db.run(false, insert("b"), |e| e)
+        );
+        assert_eq!(a, Ok(1));
+        assert_eq!(b, Err("refused".to_string()));
+        assert!(c.expect_err("duplicate key").contains("UNIQUE"), "a job's SQL error is its own");
+        assert_eq!(d, Ok(1));
+        assert_eq!(keys(&db).await, ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn durable_groups_commit_with_full_sync() {
+        let db = GroupCommit::open_in_memory(&SCHEMA).expect("open");
+        let sync = |c: &Connection| c.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0)).map_err(|e| e.to_string());
+        // One job at a time: each is its own group. 2 is FULL, 1 is NORMAL.
+        for (durable, want) in [(false, 1), (true, 2), (true, 2), (false, 1)] {
+            assert_eq!(db.run(durable, sync, |e| e).await, Ok(want), "durable {durable}");
+        }
+    }
+
+    #[tokio::test]
+    async fn spawned_jobs_run_before_later_ones() {
+        let db = GroupCommit::open_in_memory(&SCHEMA).expect("open");
+        db.spawn(|c| c.execute("INSERT INTO t (k) VALUES ('spawned')", []).map(|_| ()));
+        assert_eq!(keys(&db).await, ["spawned"]);
     }
 }

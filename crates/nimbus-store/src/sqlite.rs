@@ -1,8 +1,9 @@
-//! The embedded [`Store`]: one SQLite file in WAL mode. Calls are short and run under a
-//! mutex on the caller's thread; nothing on the invoke path reads from here.
+//! The embedded [`Store`]: one SQLite file (`nimbus.db`) in WAL mode, owned by its
+//! [`GroupCommit`] writer thread: every call, read or write, is a job on that thread, so no
+//! SQLite call runs on an async worker and concurrent writes (async accepts) share commits.
+//! Nothing on the invoke path reads from here.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use nimbus_model::alias::AliasConfig;
@@ -15,10 +16,11 @@ use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::FunctionConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::group_commit::GroupCommit;
 use crate::{Store, StoreError};
 
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    db: GroupCommit,
 }
 
 /// `nimbus.db`: functions and everything that hangs off them.
@@ -96,43 +98,33 @@ CREATE TABLE code_signing_configs (
 ",
     ],
 };
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+/// The SQLite backend's failures are the store's backend errors.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
 }
 
 impl SqliteStore {
+    /// Opens (creating if needed) `nimbus.db` and starts its writer thread.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let conn = crate::db::open(path, &SCHEMA, crate::db::Durability::Normal).map_err(StoreError::Backend)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore { db: GroupCommit::open(path, &SCHEMA).map_err(StoreError::Backend)? })
     }
 
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
-        let conn = crate::db::open_in_memory(&SCHEMA).map_err(StoreError::Backend)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore { db: GroupCommit::open_in_memory(&SCHEMA).map_err(StoreError::Backend)? })
     }
 
-    /// Runs `f` on the connection. SQLite blocks, so on a multi-threaded runtime this runs
-    /// under `block_in_place`: the worker hands its other tasks to the rest of the pool
-    /// first, and no async task waits behind a disk write (a current-thread runtime, as in
-    /// unit tests, just runs it).
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
-        let run = || {
-            let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&conn).map_err(backend)
-        };
-        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
-            _ => run(),
-        }
+    /// Runs `f` on the writer thread inside the next group's transaction (in a savepoint of
+    /// its own: an error undoes what `f` wrote) and answers once that group has committed.
+    /// Nothing here asks for an fsync: `nimbus.db` has always committed with
+    /// `synchronous=NORMAL` (in WAL mode a commit survives a crash of the process).
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.db.run(false, f, StoreError::Backend).await
     }
-}
-
-fn decode(json: String) -> rusqlite::Result<FunctionConfig> {
-    serde_json::from_str(&json).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
-}
-
-fn decode_alias(json: String) -> rusqlite::Result<AliasConfig> {
-    decode_json(json)
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(json: String) -> rusqlite::Result<T> {
@@ -143,439 +135,468 @@ fn encode(config: &FunctionConfig) -> String {
     serde_json::to_string(config).expect("function config serializes")
 }
 
+/// The rows of a query whose first column is a JSON document.
+fn query_docs<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |row| decode_json(row.get(0)?))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The document of the row a query finds, if any.
+fn query_doc<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<T>, StoreError> {
+    Ok(conn.query_row(sql, params, |row| decode_json(row.get(0)?)).optional()?)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_function(&self, c: &FunctionConfig) -> Result<(), StoreError> {
-        let inserted = self.with(|conn| {
-            conn.execute(
+        let (c, json) = (c.clone(), encode(c));
+        self.with(move |conn| {
+            let inserted = conn.execute(
                 "INSERT OR IGNORE INTO functions (name, version, revision, code_digest, code_size, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![c.name, c.version, c.revision_id, c.code_digest, c.code_size as i64, encode(c)],
-            )
-        })?;
-        if inserted == 0 {
-            return Err(StoreError::Conflict);
-        }
-        Ok(())
+                params![c.name, c.version, c.revision_id, c.code_digest, c.code_size as i64, json],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn update_function(&self, c: &FunctionConfig, expected_revision: &str) -> Result<(), StoreError> {
-        let changed = self.with(|conn| {
-            conn.execute(
+        let (c, json, expected) = (c.clone(), encode(c), expected_revision.to_string());
+        self.with(move |conn| {
+            let changed = conn.execute(
                 "UPDATE functions SET revision = ?3, code_digest = ?4, code_size = ?5, config = ?6 WHERE name = ?1 AND version = ?2 AND revision = ?7",
-                params![c.name, c.version, c.revision_id, c.code_digest, c.code_size as i64, encode(c), expected_revision],
-            )
-        })?;
-        if changed == 0 {
-            let exists = self.get_function(&c.name, &c.version).await?.is_some();
-            return Err(if exists { StoreError::RevisionMismatch } else { StoreError::NotFound });
-        }
-        Ok(())
+                params![c.name, c.version, c.revision_id, c.code_digest, c.code_size as i64, json, expected],
+            )?;
+            if changed == 0 {
+                let exists: bool = conn.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM functions WHERE name = ?1 AND version = ?2)",
+                    params![c.name, c.version],
+                    |r| r.get(0),
+                )?;
+                return Err(if exists { StoreError::RevisionMismatch } else { StoreError::NotFound });
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn get_function(&self, name: &str, version: &str) -> Result<Option<FunctionConfig>, StoreError> {
-        self.with(|conn| {
-            conn.query_row("SELECT config FROM functions WHERE name = ?1 AND version = ?2", params![name, version], |row| {
-                decode(row.get(0)?)
-            })
-            .optional()
-        })
+        let (name, version) = (name.to_string(), version.to_string());
+        self.with(move |conn| query_doc(conn, "SELECT config FROM functions WHERE name = ?1 AND version = ?2", params![name, version]))
+            .await
     }
 
     async fn list_functions(&self, version: &str, after: Option<&str>, limit: usize) -> Result<Vec<FunctionConfig>, StoreError> {
-        self.with(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT config FROM functions WHERE version = ?1 AND name > ?2 ORDER BY name LIMIT ?3")?;
-            let rows = stmt.query_map(params![version, after.unwrap_or(""), limit as i64], |row| decode(row.get(0)?))?;
-            rows.collect()
+        let (version, after) = (version.to_string(), after.unwrap_or("").to_string());
+        self.with(move |conn| {
+            query_docs(
+                conn,
+                "SELECT config FROM functions WHERE version = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+                params![version, after, limit as i64],
+            )
         })
+        .await
     }
 
     async fn delete_function(&self, name: &str) -> Result<bool, StoreError> {
-        let n = self.with(|conn| {
-            let tx = conn.unchecked_transaction()?;
-            let n = tx.execute("DELETE FROM functions WHERE name = ?1", params![name])?;
-            tx.execute("DELETE FROM aliases WHERE function = ?1", params![name])?;
-            tx.execute("DELETE FROM event_invoke_configs WHERE function = ?1", params![name])?;
-            tx.execute("DELETE FROM function_urls WHERE function = ?1", params![name])?;
-            tx.execute("DELETE FROM provisioned_configs WHERE function = ?1", params![name])?;
-            tx.commit()?;
-            Ok(n)
-        })?;
-        Ok(n > 0)
+        let name = name.to_string();
+        self.with(move |conn| {
+            let n = conn.execute("DELETE FROM functions WHERE name = ?1", params![name])?;
+            conn.execute("DELETE FROM aliases WHERE function = ?1", params![name])?;
+            conn.execute("DELETE FROM event_invoke_configs WHERE function = ?1", params![name])?;
+            conn.execute("DELETE FROM function_urls WHERE function = ?1", params![name])?;
+            conn.execute("DELETE FROM provisioned_configs WHERE function = ?1", params![name])?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     async fn usage(&self) -> Result<(u64, u64), StoreError> {
         self.with(|conn| {
-            conn.query_row("SELECT COALESCE(SUM(code_size), 0), COUNT(DISTINCT name) FROM functions", [], |row| {
+            Ok(conn.query_row("SELECT COALESCE(SUM(code_size), 0), COUNT(DISTINCT name) FROM functions", [], |row| {
                 Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64))
-            })
+            })?)
         })
+        .await
     }
 
     async fn publish_version(&self, latest: &FunctionConfig, expected_revision: &str, version: &FunctionConfig) -> Result<(), StoreError> {
-        enum Outcome {
-            Done,
-            Stale,
-            Exists,
-        }
-        let outcome = self.with(|conn| {
-            let tx = conn.unchecked_transaction()?;
-            let changed = tx.execute(
+        let (latest_json, version_json) = (encode(latest), encode(version));
+        let (latest, version, expected) = (latest.clone(), version.clone(), expected_revision.to_string());
+        // Both rows or neither: an error rolls the job's savepoint back.
+        self.with(move |conn| {
+            let changed = conn.execute(
                 "UPDATE functions SET revision = ?3, config = ?4 WHERE name = ?1 AND version = ?2 AND revision = ?5",
-                params![latest.name, latest.version, latest.revision_id, encode(latest), expected_revision],
+                params![latest.name, latest.version, latest.revision_id, latest_json, expected],
             )?;
             if changed == 0 {
-                return Ok(Outcome::Stale);
+                return Err(StoreError::RevisionMismatch);
             }
-            let inserted = tx.execute(
+            let inserted = conn.execute(
                 "INSERT OR IGNORE INTO functions (name, version, revision, code_digest, code_size, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![version.name, version.version, version.revision_id, version.code_digest, version.code_size as i64, encode(version)],
+                params![version.name, version.version, version.revision_id, version.code_digest, version.code_size as i64, version_json],
             )?;
             if inserted == 0 {
-                return Ok(Outcome::Exists);
+                return Err(StoreError::Conflict);
             }
-            tx.commit()?;
-            Ok(Outcome::Done)
-        })?;
-        match outcome {
-            Outcome::Done => Ok(()),
-            Outcome::Stale => Err(StoreError::RevisionMismatch),
-            Outcome::Exists => Err(StoreError::Conflict),
-        }
+            Ok(())
+        })
+        .await
     }
 
     async fn list_versions(&self, name: &str) -> Result<Vec<FunctionConfig>, StoreError> {
-        self.with(|conn| {
-            let mut stmt = conn.prepare_cached(
+        let name = name.to_string();
+        self.with(move |conn| {
+            query_docs(
+                conn,
                 "SELECT config FROM functions WHERE name = ?1 ORDER BY CASE WHEN version = '$LATEST' THEN -1 ELSE CAST(version AS INTEGER) END",
-            )?;
-            let rows = stmt.query_map(params![name], |row| decode(row.get(0)?))?;
-            rows.collect()
+                params![name],
+            )
         })
+        .await
     }
 
     async fn delete_version(&self, name: &str, version: &str) -> Result<bool, StoreError> {
-        let n = self.with(|conn| conn.execute("DELETE FROM functions WHERE name = ?1 AND version = ?2", params![name, version]))?;
-        Ok(n > 0)
+        let (name, version) = (name.to_string(), version.to_string());
+        self.with(move |conn| Ok(conn.execute("DELETE FROM functions WHERE name = ?1 AND version = ?2", params![name, version])? > 0)).await
     }
 
     async fn put_alias(&self, alias: &AliasConfig, expected_revision: Option<&str>) -> Result<(), StoreError> {
         let json = serde_json::to_string(alias).expect("alias serializes");
-        let changed = self.with(|conn| match expected_revision {
-            None => conn.execute(
-                "INSERT OR IGNORE INTO aliases (function, name, revision, config) VALUES (?1, ?2, ?3, ?4)",
-                params![alias.function_name, alias.name, alias.revision_id, json],
-            ),
-            Some(rev) => conn.execute(
-                "UPDATE aliases SET revision = ?3, config = ?4 WHERE function = ?1 AND name = ?2 AND revision = ?5",
-                params![alias.function_name, alias.name, alias.revision_id, json, rev],
-            ),
-        })?;
-        match (changed, expected_revision) {
-            (0, None) => Err(StoreError::Conflict),
-            (0, Some(_)) => {
-                let exists = self.get_alias(&alias.function_name, &alias.name).await?.is_some();
-                Err(if exists { StoreError::RevisionMismatch } else { StoreError::NotFound })
+        let (a, expected) = (alias.clone(), expected_revision.map(str::to_string));
+        self.with(move |conn| {
+            let changed = match &expected {
+                None => conn.execute(
+                    "INSERT OR IGNORE INTO aliases (function, name, revision, config) VALUES (?1, ?2, ?3, ?4)",
+                    params![a.function_name, a.name, a.revision_id, json],
+                )?,
+                Some(rev) => conn.execute(
+                    "UPDATE aliases SET revision = ?3, config = ?4 WHERE function = ?1 AND name = ?2 AND revision = ?5",
+                    params![a.function_name, a.name, a.revision_id, json, rev],
+                )?,
+            };
+            match (changed, expected) {
+                (0, None) => Err(StoreError::Conflict),
+                (0, Some(_)) => {
+                    let exists: bool = conn.query_row(
+                        "SELECT EXISTS(SELECT 1 FROM aliases WHERE function = ?1 AND name = ?2)",
+                        params![a.function_name, a.name],
+                        |r| r.get(0),
+                    )?;
+                    Err(if exists { StoreError::RevisionMismatch } else { StoreError::NotFound })
+                }
+                _ => Ok(()),
             }
-            _ => Ok(()),
-        }
+        })
+        .await
     }
 
     async fn get_alias(&self, function: &str, name: &str) -> Result<Option<AliasConfig>, StoreError> {
-        self.with(|conn| {
-            conn.query_row("SELECT config FROM aliases WHERE function = ?1 AND name = ?2", params![function, name], |row| {
-                decode_alias(row.get(0)?)
-            })
-            .optional()
-        })
+        let (function, name) = (function.to_string(), name.to_string());
+        self.with(move |conn| query_doc(conn, "SELECT config FROM aliases WHERE function = ?1 AND name = ?2", params![function, name]))
+            .await
     }
 
     async fn list_aliases(&self, function: &str) -> Result<Vec<AliasConfig>, StoreError> {
-        self.with(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT config FROM aliases WHERE function = ?1 ORDER BY name")?;
-            let rows = stmt.query_map(params![function], |row| decode_alias(row.get(0)?))?;
-            rows.collect()
-        })
+        let function = function.to_string();
+        self.with(move |conn| query_docs(conn, "SELECT config FROM aliases WHERE function = ?1 ORDER BY name", params![function])).await
     }
 
     async fn delete_alias(&self, function: &str, name: &str) -> Result<bool, StoreError> {
-        let n = self.with(|conn| conn.execute("DELETE FROM aliases WHERE function = ?1 AND name = ?2", params![function, name]))?;
-        Ok(n > 0)
+        let (function, name) = (function.to_string(), name.to_string());
+        self.with(move |conn| Ok(conn.execute("DELETE FROM aliases WHERE function = ?1 AND name = ?2", params![function, name])? > 0)).await
     }
 
     async fn publish_layer_version(&self, layer: &LayerVersion) -> Result<u64, StoreError> {
-        self.with(|conn| {
-            let tx = conn.unchecked_transaction()?;
-            tx.execute(
+        let mut record = layer.clone();
+        self.with(move |conn| {
+            conn.execute(
                 "INSERT INTO layer_names (name, last_version) VALUES (?1, 1) ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1",
-                params![layer.layer_name],
+                params![record.layer_name],
             )?;
             let version: i64 =
-                tx.query_row("SELECT last_version FROM layer_names WHERE name = ?1", params![layer.layer_name], |r| r.get(0))?;
-            let mut record = layer.clone();
+                conn.query_row("SELECT last_version FROM layer_names WHERE name = ?1", params![record.layer_name], |r| r.get(0))?;
             record.version = version as u64;
-            tx.execute(
+            conn.execute(
                 "INSERT INTO layer_versions (name, version, code_digest, config) VALUES (?1, ?2, ?3, ?4)",
                 params![record.layer_name, version, record.code_digest, serde_json::to_string(&record).expect("layer serializes")],
             )?;
-            tx.commit()?;
             Ok(version as u64)
         })
+        .await
     }
 
     async fn get_layer_version(&self, name: &str, version: u64) -> Result<Option<LayerVersion>, StoreError> {
-        self.with(|conn| {
-            conn.query_row("SELECT config FROM layer_versions WHERE name = ?1 AND version = ?2", params![name, version as i64], |row| {
-                decode_json(row.get(0)?)
-            })
-            .optional()
+        let name = name.to_string();
+        self.with(move |conn| {
+            query_doc(conn, "SELECT config FROM layer_versions WHERE name = ?1 AND version = ?2", params![name, version as i64])
         })
+        .await
     }
 
     async fn list_layer_versions(&self, name: &str) -> Result<Vec<LayerVersion>, StoreError> {
-        self.with(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT config FROM layer_versions WHERE name = ?1 ORDER BY version DESC")?;
-            let rows = stmt.query_map(params![name], |row| decode_json(row.get(0)?))?;
-            rows.collect()
-        })
+        let name = name.to_string();
+        self.with(move |conn| query_docs(conn, "SELECT config FROM layer_versions WHERE name = ?1 ORDER BY version DESC", params![name]))
+            .await
     }
 
     async fn list_layer_names(&self) -> Result<Vec<String>, StoreError> {
         self.with(|conn| {
             let mut stmt = conn.prepare_cached("SELECT DISTINCT name FROM layer_versions ORDER BY name")?;
             let rows = stmt.query_map([], |row| row.get(0))?;
-            rows.collect()
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
+        .await
     }
 
     async fn update_layer_version(&self, layer: &LayerVersion, expected_policy_revision: &str) -> Result<(), StoreError> {
-        let current = self.get_layer_version(&layer.layer_name, layer.version).await?.ok_or(StoreError::NotFound)?;
-        if current.policy_revision != expected_policy_revision {
-            return Err(StoreError::RevisionMismatch);
-        }
-        let json = serde_json::to_string(layer).expect("layer serializes");
-        let old = serde_json::to_string(&current).expect("layer serializes");
-        let n = self.with(|conn| {
+        let (layer, expected) = (layer.clone(), expected_policy_revision.to_string());
+        // Read and write in one job: nothing can change the record in between.
+        self.with(move |conn| {
+            let current: LayerVersion = query_doc(
+                conn,
+                "SELECT config FROM layer_versions WHERE name = ?1 AND version = ?2",
+                params![layer.layer_name, layer.version as i64],
+            )?
+            .ok_or(StoreError::NotFound)?;
+            if current.policy_revision != expected {
+                return Err(StoreError::RevisionMismatch);
+            }
+            let json = serde_json::to_string(&layer).expect("layer serializes");
             conn.execute(
-                "UPDATE layer_versions SET config = ?3 WHERE name = ?1 AND version = ?2 AND config = ?4",
-                params![layer.layer_name, layer.version as i64, json, old],
-            )
-        })?;
-        if n == 0 {
-            return Err(StoreError::RevisionMismatch);
-        }
-        Ok(())
+                "UPDATE layer_versions SET config = ?3 WHERE name = ?1 AND version = ?2",
+                params![layer.layer_name, layer.version as i64, json],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn delete_layer_version(&self, name: &str, version: u64) -> Result<bool, StoreError> {
-        let n =
-            self.with(|conn| conn.execute("DELETE FROM layer_versions WHERE name = ?1 AND version = ?2", params![name, version as i64]))?;
-        Ok(n > 0)
+        let name = name.to_string();
+        self.with(move |conn| {
+            Ok(conn.execute("DELETE FROM layer_versions WHERE name = ?1 AND version = ?2", params![name, version as i64])? > 0)
+        })
+        .await
     }
 
     async fn digest_in_use(&self, digest: &str) -> Result<bool, StoreError> {
         // Function records name their layers' digests inside their JSON.
-        let pattern = format!("%{digest}%");
-        self.with(|conn| {
-            conn.query_row(
+        let (pattern, digest) = (format!("%{digest}%"), digest.to_string());
+        self.with(move |conn| {
+            Ok(conn.query_row(
                 "SELECT EXISTS(SELECT 1 FROM functions WHERE code_digest = ?1 OR config LIKE ?2) OR EXISTS(SELECT 1 FROM layer_versions WHERE code_digest = ?1)",
                 params![digest, pattern],
                 |row| row.get(0),
-            )
+            )?)
         })
+        .await
     }
 
     async fn enqueue_event(&self, e: &AsyncEvent) -> Result<(), StoreError> {
         let json = serde_json::to_string(e).expect("event serializes");
-        self.with(|conn| {
-            conn.execute(
-                "INSERT OR REPLACE INTO async_events (request_id, not_before, enqueued, event) VALUES (?1, ?2, ?3, ?4)",
-                params![e.request_id, e.not_before_ms, e.enqueued_ms, json],
-            )
-        })?;
-        Ok(())
+        let (id, not_before, enqueued) = (e.request_id.clone(), e.not_before_ms, e.enqueued_ms);
+        self.with(move |conn| {
+            conn.prepare_cached("INSERT OR REPLACE INTO async_events (request_id, not_before, enqueued, event) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![id, not_before, enqueued, json])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>, StoreError> {
-        self.with(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT event FROM async_events WHERE not_before <= ?1 ORDER BY not_before, enqueued LIMIT ?2")?;
-            let rows = stmt.query_map(params![now_ms, limit as i64], |row| decode_json(row.get(0)?))?;
-            rows.collect()
+        self.with(move |conn| {
+            query_docs(
+                conn,
+                "SELECT event FROM async_events WHERE not_before <= ?1 ORDER BY not_before, enqueued LIMIT ?2",
+                params![now_ms, limit as i64],
+            )
         })
+        .await
     }
 
     async fn next_event_due(&self) -> Result<Option<i64>, StoreError> {
-        self.with(|conn| conn.query_row("SELECT MIN(not_before) FROM async_events", [], |row| row.get(0)))
+        self.with(|conn| Ok(conn.query_row("SELECT MIN(not_before) FROM async_events", [], |row| row.get(0))?)).await
     }
 
     async fn reschedule_event(&self, request_id: &str, attempts: u32, not_before_ms: i64) -> Result<(), StoreError> {
-        self.with(|conn| {
-            let tx = conn.unchecked_transaction()?;
-            let json: Option<String> =
-                tx.query_row("SELECT event FROM async_events WHERE request_id = ?1", params![request_id], |r| r.get(0)).optional()?;
-            if let Some(json) = json {
-                let mut e: AsyncEvent = decode_json(json)?;
+        let request_id = request_id.to_string();
+        self.with(move |conn| {
+            let event: Option<AsyncEvent> = query_doc(conn, "SELECT event FROM async_events WHERE request_id = ?1", params![request_id])?;
+            if let Some(mut e) = event {
                 e.attempts = attempts;
                 e.not_before_ms = not_before_ms;
-                tx.execute(
+                conn.execute(
                     "UPDATE async_events SET not_before = ?2, event = ?3 WHERE request_id = ?1",
                     params![request_id, not_before_ms, serde_json::to_string(&e).expect("event serializes")],
                 )?;
             }
-            tx.commit()
+            Ok(())
         })
+        .await
     }
 
     async fn complete_event(&self, request_id: &str) -> Result<(), StoreError> {
-        self.with(|conn| conn.execute("DELETE FROM async_events WHERE request_id = ?1", params![request_id]))?;
-        Ok(())
+        let request_id = request_id.to_string();
+        self.with(move |conn| {
+            conn.prepare_cached("DELETE FROM async_events WHERE request_id = ?1")?.execute(params![request_id])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn put_event_invoke_config(&self, c: &EventInvokeConfig) -> Result<(), StoreError> {
         let json = serde_json::to_string(c).expect("config serializes");
-        self.with(|conn| {
+        let (function, qualifier) = (c.function.clone(), c.qualifier.clone());
+        self.with(move |conn| {
             conn.execute(
                 "INSERT OR REPLACE INTO event_invoke_configs (function, qualifier, config) VALUES (?1, ?2, ?3)",
-                params![c.function, c.qualifier, json],
-            )
-        })?;
-        Ok(())
+                params![function, qualifier, json],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn get_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<Option<EventInvokeConfig>, StoreError> {
-        self.with(|conn| {
-            conn.query_row(
-                "SELECT config FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2",
-                params![function, qualifier],
-                |row| decode_json(row.get(0)?),
-            )
-            .optional()
+        let (function, qualifier) = (function.to_string(), qualifier.to_string());
+        self.with(move |conn| {
+            query_doc(conn, "SELECT config FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2", params![function, qualifier])
         })
+        .await
     }
 
     async fn list_event_invoke_configs(&self, function: &str) -> Result<Vec<EventInvokeConfig>, StoreError> {
-        self.with(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT config FROM event_invoke_configs WHERE function = ?1 ORDER BY qualifier")?;
-            let rows = stmt.query_map(params![function], |row| decode_json(row.get(0)?))?;
-            rows.collect()
+        let function = function.to_string();
+        self.with(move |conn| {
+            query_docs(conn, "SELECT config FROM event_invoke_configs WHERE function = ?1 ORDER BY qualifier", params![function])
         })
+        .await
     }
 
     async fn delete_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<bool, StoreError> {
-        let n = self.with(|conn| {
-            conn.execute("DELETE FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2", params![function, qualifier])
-        })?;
-        Ok(n > 0)
+        let (function, qualifier) = (function.to_string(), qualifier.to_string());
+        self.with(move |conn| {
+            Ok(conn.execute("DELETE FROM event_invoke_configs WHERE function = ?1 AND qualifier = ?2", params![function, qualifier])? > 0)
+        })
+        .await
     }
 
     async fn put_function_url(&self, c: &FunctionUrlConfig, create: bool) -> Result<(), StoreError> {
         let json = serde_json::to_string(c).expect("url config serializes");
-        let q = c.qualifier.clone().unwrap_or_default();
-        let n = self.with(|conn| {
-            if create {
+        let (function, qualifier, url_id) = (c.function.clone(), c.qualifier.clone().unwrap_or_default(), c.url_id.clone());
+        self.with(move |conn| {
+            let n = if create {
                 conn.execute(
                     "INSERT OR IGNORE INTO function_urls (function, qualifier, url_id, config) VALUES (?1, ?2, ?3, ?4)",
-                    params![c.function, q, c.url_id, json],
-                )
+                    params![function, qualifier, url_id, json],
+                )?
             } else {
-                conn.execute("UPDATE function_urls SET config = ?3 WHERE function = ?1 AND qualifier = ?2", params![c.function, q, json])
+                conn.execute(
+                    "UPDATE function_urls SET config = ?3 WHERE function = ?1 AND qualifier = ?2",
+                    params![function, qualifier, json],
+                )?
+            };
+            match (n, create) {
+                (0, true) => Err(StoreError::Conflict),
+                (0, false) => Err(StoreError::NotFound),
+                _ => Ok(()),
             }
-        })?;
-        match (n, create) {
-            (0, true) => Err(StoreError::Conflict),
-            (0, false) => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
+        })
+        .await
     }
 
     async fn get_function_url(&self, function: &str, qualifier: Option<&str>) -> Result<Option<FunctionUrlConfig>, StoreError> {
-        self.with(|conn| {
-            conn.query_row(
-                "SELECT config FROM function_urls WHERE function = ?1 AND qualifier = ?2",
-                params![function, qualifier.unwrap_or("")],
-                |row| decode_json(row.get(0)?),
-            )
-            .optional()
+        let (function, qualifier) = (function.to_string(), qualifier.unwrap_or("").to_string());
+        self.with(move |conn| {
+            query_doc(conn, "SELECT config FROM function_urls WHERE function = ?1 AND qualifier = ?2", params![function, qualifier])
         })
+        .await
     }
 
     async fn get_function_url_by_id(&self, url_id: &str) -> Result<Option<FunctionUrlConfig>, StoreError> {
-        self.with(|conn| {
-            conn.query_row("SELECT config FROM function_urls WHERE url_id = ?1", params![url_id], |row| decode_json(row.get(0)?)).optional()
-        })
+        let url_id = url_id.to_string();
+        self.with(move |conn| query_doc(conn, "SELECT config FROM function_urls WHERE url_id = ?1", params![url_id])).await
     }
 
     async fn list_function_urls(&self, function: &str) -> Result<Vec<FunctionUrlConfig>, StoreError> {
-        self.with(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT config FROM function_urls WHERE function = ?1 ORDER BY qualifier")?;
-            let rows = stmt.query_map(params![function], |row| decode_json(row.get(0)?))?;
-            rows.collect()
+        let function = function.to_string();
+        self.with(move |conn| {
+            query_docs(conn, "SELECT config FROM function_urls WHERE function = ?1 ORDER BY qualifier", params![function])
         })
+        .await
     }
 
     async fn delete_function_url(&self, function: &str, qualifier: Option<&str>) -> Result<bool, StoreError> {
-        let n = self.with(|conn| {
-            conn.execute("DELETE FROM function_urls WHERE function = ?1 AND qualifier = ?2", params![function, qualifier.unwrap_or("")])
-        })?;
-        Ok(n > 0)
+        let (function, qualifier) = (function.to_string(), qualifier.unwrap_or("").to_string());
+        self.with(move |conn| {
+            Ok(conn.execute("DELETE FROM function_urls WHERE function = ?1 AND qualifier = ?2", params![function, qualifier])? > 0)
+        })
+        .await
     }
 
     async fn put_event_source_mapping(&self, m: &EventSourceMapping) -> Result<(), StoreError> {
         let json = serde_json::to_string(m).expect("mapping serializes");
-        self.with(|conn| {
+        let (uuid, created) = (m.uuid.clone(), m.last_modified_ms);
+        self.with(move |conn| {
             conn.execute(
                 "INSERT INTO event_source_mappings (uuid, created, config) VALUES (?1, ?2, ?3) ON CONFLICT(uuid) DO UPDATE SET config = ?3",
-                params![m.uuid, m.last_modified_ms, json],
-            )
-        })?;
-        Ok(())
+                params![uuid, created, json],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn get_event_source_mapping(&self, uuid: &str) -> Result<Option<EventSourceMapping>, StoreError> {
-        self.with(|conn| {
-            conn.query_row("SELECT config FROM event_source_mappings WHERE uuid = ?1", params![uuid], |row| decode_json(row.get(0)?))
-                .optional()
-        })
+        let uuid = uuid.to_string();
+        self.with(move |conn| query_doc(conn, "SELECT config FROM event_source_mappings WHERE uuid = ?1", params![uuid])).await
     }
 
     async fn list_event_source_mappings(&self) -> Result<Vec<EventSourceMapping>, StoreError> {
-        self.with(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT config FROM event_source_mappings ORDER BY created, uuid")?;
-            let rows = stmt.query_map([], |row| decode_json(row.get(0)?))?;
-            rows.collect()
-        })
+        self.with(|conn| query_docs(conn, "SELECT config FROM event_source_mappings ORDER BY created, uuid", [])).await
     }
 
     async fn delete_event_source_mapping(&self, uuid: &str) -> Result<bool, StoreError> {
-        let n = self.with(|conn| conn.execute("DELETE FROM event_source_mappings WHERE uuid = ?1", params![uuid]))?;
-        Ok(n > 0)
+        let uuid = uuid.to_string();
+        self.with(move |conn| Ok(conn.execute("DELETE FROM event_source_mappings WHERE uuid = ?1", params![uuid])? > 0)).await
     }
 
     async fn put_provisioned_config(&self, c: &ProvisionedConfig) -> Result<(), StoreError> {
         let json = serde_json::to_string(c).expect("provisioned config serializes");
-        self.with(|conn| {
+        let (function, qualifier) = (c.function.clone(), c.qualifier.clone());
+        self.with(move |conn| {
             conn.execute(
                 "INSERT OR REPLACE INTO provisioned_configs (function, qualifier, config) VALUES (?1, ?2, ?3)",
-                params![c.function, c.qualifier, json],
-            )
-        })?;
-        Ok(())
+                params![function, qualifier, json],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn list_provisioned_configs(&self, function: Option<&str>) -> Result<Vec<ProvisionedConfig>, StoreError> {
-        self.with(|conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT config FROM provisioned_configs WHERE ?1 IS NULL OR function = ?1 ORDER BY function, qualifier")?;
-            let rows = stmt.query_map(params![function], |row| decode_json(row.get(0)?))?;
-            rows.collect()
+        let function = function.map(str::to_string);
+        self.with(move |conn| {
+            query_docs(
+                conn,
+                "SELECT config FROM provisioned_configs WHERE ?1 IS NULL OR function = ?1 ORDER BY function, qualifier",
+                params![function],
+            )
         })
+        .await
     }
 
     async fn delete_provisioned_config(&self, function: &str, qualifier: &str) -> Result<bool, StoreError> {
-        let n = self.with(|conn| {
-            conn.execute("DELETE FROM provisioned_configs WHERE function = ?1 AND qualifier = ?2", params![function, qualifier])
-        })?;
-        Ok(n > 0)
+        let (function, qualifier) = (function.to_string(), qualifier.to_string());
+        self.with(move |conn| {
+            Ok(conn.execute("DELETE FROM provisioned_configs WHERE function = ?1 AND qualifier = ?2", params![function, qualifier])? > 0)
+        })
+        .await
     }
 
     async fn put_code_signing_config(&self, c: &CodeSigningConfig, create: bool) -> Result<(), StoreError> {
@@ -614,7 +635,11 @@ impl Store for SqliteStore {
     }
 
     async fn code_in_use(&self, digest: &str) -> Result<bool, StoreError> {
-        self.with(|conn| conn.query_row("SELECT EXISTS(SELECT 1 FROM functions WHERE code_digest = ?1)", params![digest], |row| row.get(0)))
+        let digest = digest.to_string();
+        self.with(move |conn| {
+            Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM functions WHERE code_digest = ?1)", params![digest], |row| row.get(0))?)
+        })
+        .await
     }
 }
 
@@ -710,5 +735,49 @@ mod tests {
         assert!(s.list_aliases("a").await.unwrap().is_empty());
         assert!(!s.delete_function("a").await.unwrap());
         assert!(s.get_function("a", LATEST).await.unwrap().is_none());
+    }
+
+    /// A call that fails after writing leaves nothing behind (its job's savepoint is rolled
+    /// back), even when other calls commit in the same group.
+    #[tokio::test]
+    async fn failed_calls_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("nimbus.db")).unwrap();
+        s.create_function(&cfg("a", "1")).await.unwrap();
+        let mut v1 = cfg("a", "v1");
+        v1.version = "1".into();
+        s.publish_version(&cfg("a", "2"), "1", &v1).await.unwrap();
+        // Publishing version 1 again: $LATEST's update is undone with the failed insert.
+        let (latest, b) = (cfg("a", "3"), cfg("b", "1"));
+        let (again, other) = tokio::join!(s.publish_version(&latest, "2", &v1), s.create_function(&b));
+        assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+        other.unwrap();
+        assert_eq!(s.get_function("a", LATEST).await.unwrap().unwrap().revision_id, "2");
+        assert_eq!(s.list_functions(LATEST, None, 10).await.unwrap().len(), 2);
+        // Layer policies: compare-and-swap on the policy revision, read and written at once.
+        let layer = LayerVersion {
+            layer_name: "l".into(),
+            version: 0,
+            description: String::new(),
+            compatible_runtimes: vec![],
+            compatible_architectures: vec![],
+            license_info: None,
+            code_digest: "cd".into(),
+            code_size: 1,
+            unzipped_size: 1,
+            created_ms: 0,
+            policy: vec![],
+            policy_revision: "p1".into(),
+        };
+        assert_eq!(s.publish_layer_version(&layer).await.unwrap(), 1);
+        let moved = LayerVersion { version: 1, policy_revision: "p2".into(), ..layer.clone() };
+        assert!(matches!(s.update_layer_version(&moved, "p0").await, Err(StoreError::RevisionMismatch)));
+        s.update_layer_version(&moved, "p1").await.unwrap();
+        assert!(matches!(s.update_layer_version(&LayerVersion { version: 9, ..moved.clone() }, "p2").await, Err(StoreError::NotFound)));
+        assert_eq!(s.get_layer_version("l", 1).await.unwrap().unwrap().policy_revision, "p2");
+        // Reopened: what was acknowledged is there.
+        drop(s);
+        let s = SqliteStore::open(&dir.path().join("nimbus.db")).unwrap();
+        assert_eq!(s.list_versions("a").await.unwrap().len(), 2);
     }
 }

@@ -340,6 +340,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     event_sources.start().await.map_err(|e| anyhow!("starting event source mappings: {e}"))?;
     let event_sink = Arc::new(LambdaSink { invoker: async_invoker.clone(), partition: control.partition().clone() });
     let events = nimbus_events::EventsService::open(&data.root().join("events.db"), &opts.region, &opts.account_id, event_sink)
+        .await
         .map_err(|e| anyhow!("opening the events database: {e}"))?;
     tokio::spawn(events.clone().run_scheduler());
     // Subscribers are handed links to this server (confirmation, unsubscribe).
@@ -365,6 +366,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         &opts.account_id,
         &format!("{api_domain}:{}", listener.local_addr()?.port()),
     )
+    .await
     .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
     let state = Arc::new(AppState {
         keys,
