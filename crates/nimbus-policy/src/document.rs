@@ -335,7 +335,16 @@ fn check(statements: &[&Map<String, Value>], kind: Kind) -> Result<(), PolicyErr
 fn legacy_date(value: &str) -> Option<()> {
     let lower = value.to_ascii_lowercase();
     if lower.contains('t') || lower.contains('-') {
-        parse_date(value).map(drop)
+        // IAM reads years from -292275054 to 292278993 (Java's range); the calendar used here
+        // stops sooner, so such a year is checked alone and the rest read with year 2000.
+        let unsigned = lower.strip_prefix('-').unwrap_or(&lower);
+        let year_len = unsigned.find(|c: char| !c.is_ascii_digit()).unwrap_or(unsigned.len());
+        let year: i64 = unsigned[..year_len].parse().ok()?;
+        let year = if lower.starts_with('-') { -year } else { year };
+        if !(-292_275_054..=292_278_993).contains(&year) {
+            return None;
+        }
+        parse_date(&format!("2000{}", &unsigned[year_len..])).map(drop)
     } else {
         value.parse::<i64>().ok().filter(|v| *v >= 0).map(drop)
     }

@@ -17,7 +17,8 @@
 //! let bob = Principal::user("123456789012", "bob", "AIDAEXAMPLE");
 //! let context = Context::new();
 //! let request = Request { principal: &bob, action: "lambda:GetFunction", resource: "*", context: &context };
-//! let outcome = evaluate(&request, &Policies { identity: &[&policy], ..Policies::default() });
+//! let identity = [&policy];
+//! let outcome = evaluate(&request, &Policies { identity: &identity, ..Policies::default() });
 //! assert_eq!(outcome.decision, Decision::Allow);
 //! ```
 

@@ -1,0 +1,3 @@
+//! Table tests of the policy language against AWS's documented and recorded behaviour.
+
+mod validation;
