@@ -169,8 +169,11 @@ fn strings(value: &Value) -> Option<Vec<&str>> {
     }
 }
 
+/// A JSON object: the document or one statement.
+type Object = Map<String, Value>;
+
 /// The grammar: element names and types. `None` is "Syntax errors in policy.".
-fn syntax(doc: &Value) -> Option<(&Map<String, Value>, Vec<&Map<String, Value>>)> {
+fn syntax(doc: &Value) -> Option<(&Object, Vec<&Object>)> {
     let top = doc.as_object()?;
     if !top.keys().all(|k| TOP_ELEMENTS.contains(&k.as_str())) {
         return None;

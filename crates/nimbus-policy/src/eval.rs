@@ -233,8 +233,8 @@ fn named(principals: &Principals, request: &Request<'_>) -> Option<Named> {
     }
     let p = request.principal;
     match p.kind {
-        PrincipalType::Service => principals.service.iter().any(|s| *s == p.arn).then_some(Named::Direct),
-        PrincipalType::WebIdentity => principals.federated.iter().any(|s| *s == p.arn).then_some(Named::Direct),
+        PrincipalType::Service => principals.service.contains(&p.arn).then_some(Named::Direct),
+        PrincipalType::WebIdentity => principals.federated.contains(&p.arn).then_some(Named::Direct),
         _ => principals
             .aws
             .iter()

@@ -125,7 +125,7 @@ fn atom(tokens: &[Token], mut at: Cursor, vars: &dyn Resolve) -> Atom {
 }
 
 fn same(a: char, b: char, ignore_case: bool) -> bool {
-    a == b || (ignore_case && a.to_lowercase().eq(b.to_lowercase()))
+    a == b || (ignore_case && if a.is_ascii() && b.is_ascii() { a.eq_ignore_ascii_case(&b) } else { a.to_lowercase().eq(b.to_lowercase()) })
 }
 
 /// Whether two strings are equal ignoring case.
@@ -139,6 +139,12 @@ pub(crate) fn matches(tokens: &[Token], text: &str, ignore_case: bool, vars: &dy
 }
 
 fn glob(tokens: &[Token], text: &str, ignore_case: bool, vars: &dyn Resolve) -> bool {
+    match tokens {
+        [] => return text.is_empty(),
+        [Token::Star] => return true,
+        [Token::Lit(lit)] if !ignore_case => return text == lit,
+        _ => {}
+    }
     let mut p = Cursor { token: 0, offset: 0 };
     let mut t = 0;
     let mut star: Option<(Cursor, usize)> = None;
@@ -210,14 +216,19 @@ impl Pattern {
         if self.literal {
             return if ignore_case { eq_ignore_case(text, &self.prefix) } else { text == self.prefix };
         }
-        let starts = if ignore_case {
-            let mut chars = text.chars();
-            self.prefix.chars().all(|p| chars.next().is_some_and(|c| same(p, c, true)))
-        } else {
-            text.starts_with(&self.prefix)
-        };
-        if !starts {
-            return false;
+        // The literal prefix first: most patterns are refused by it (another service's actions).
+        let n = self.prefix.len();
+        if self.prefix.is_ascii() {
+            let starts = match text.as_bytes().get(..n) {
+                Some(head) if ignore_case => head.eq_ignore_ascii_case(self.prefix.as_bytes()),
+                Some(head) => head == self.prefix.as_bytes(),
+                None => false,
+            };
+            if !starts {
+                return false;
+            }
+            let rest = if n > 0 { &self.tokens[1..] } else { &self.tokens[..] };
+            return text.is_char_boundary(n) && matches(rest, &text[n..], ignore_case, vars);
         }
         matches(&self.tokens, text, ignore_case, vars)
     }
