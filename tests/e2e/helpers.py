@@ -421,6 +421,16 @@ def signed_request(
         conn.close()
 
 
+def admin_signed(endpoint: str, service: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> dict[str, str]:
+    """`headers` plus a SigV4 signature with the test servers' administrator key, for raw
+    requests built by hand (`path` may carry a query string; `Host` is the endpoint's)."""
+    req = botocore.awsrequest.AWSRequest(method=method, url=endpoint + path, data=body, headers=dict(headers))
+    botocore.auth.SigV4Auth(botocore.credentials.Credentials(ADMIN_KEY_ID, ADMIN_SECRET), service, REGION).add_auth(req)
+    out = dict(req.headers.items())
+    out["Host"] = urllib.parse.urlsplit(endpoint).netloc
+    return out
+
+
 def error_code_of(headers: dict[str, str], body: bytes) -> str | None:
     """The AWS error code the way botocore's rest-json parser finds it."""
     code = headers.get("x-amzn-errortype")

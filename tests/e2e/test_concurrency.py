@@ -4,7 +4,7 @@ that 100 stay unreserved, and throttling with TooManyRequestsException and AWS's
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import ROLE, client_error, concurrently, create_function, invoke, make_zip, unique
+from helpers import admin_signed, ROLE, client_error, concurrently, create_function, invoke, make_zip, unique
 
 SLEEPY = {"index.js": "exports.handler = async (e) => { await new Promise(r => setTimeout(r, e.ms || 0)); return 'done'; };"}
 
@@ -123,8 +123,10 @@ def test_an_invocation_outlives_a_client_that_disconnects(server_factory):
     invoke(lam, "slow", {"sleep": 0, "token": "warm"}).ok()
     body = json.dumps({"sleep": 1, "token": "gone"}).encode()
     conn = socket.create_connection(("127.0.0.1", s.port))
-    conn.sendall(b"POST /2015-03-31/functions/slow/invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    path = "/2015-03-31/functions/slow/invocations"
+    signed = admin_signed(s.endpoint, "lambda", "POST", path, {"Content-Type": "application/json"}, body)
+    head = "".join(f"{k}: {v}\r\n" for k, v in signed.items())
+    conn.sendall(f"POST {path} HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
     time.sleep(0.3)
     conn.close()
 

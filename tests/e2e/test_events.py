@@ -13,7 +13,7 @@ import urllib.parse
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import aws_cli_runner, ACCOUNT, REGION, client_error, create_function, make_zip, unique, wait_for
+from helpers import admin_signed, aws_cli_runner, ACCOUNT, REGION, client_error, create_function, make_zip, unique, wait_for
 
 RECORDER = {"index.js": "exports.handler = async (e) => { console.log('RECORD ' + JSON.stringify(e)); return 'ok'; };"}
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -338,8 +338,9 @@ def test_wire_format(server):
     def post(target: str, body: dict) -> tuple[int, dict, dict]:
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
         try:
-            conn.request("POST", "/", body=json.dumps(body), headers={
-                "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"AWSEvents.{target}"})
+            data = json.dumps(body).encode()
+            conn.request("POST", "/", body=data, headers=admin_signed(server.endpoint, "events", "POST", "/", {
+                "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"AWSEvents.{target}"}, data))
             r = conn.getresponse()
             return r.status, {k.lower(): v for k, v in r.getheaders()}, json.loads(r.read() or b"{}")
         finally:

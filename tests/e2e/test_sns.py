@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import aws_cli_runner, ACCOUNT, REGION, client_error, create_function, make_zip, unique, wait_for
+from helpers import admin_signed, aws_cli_runner, ACCOUNT, REGION, client_error, create_function, make_zip, unique, wait_for
 
 NS = {"s": "http://sns.amazonaws.com/doc/2010-03-31/"}
 TOPIC_PREFIX = f"arn:aws:sns:{REGION}:{ACCOUNT}:"
@@ -119,10 +119,12 @@ def raw_query(server, params: dict, method: str = "POST") -> tuple[int, dict, ET
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     try:
         if method == "POST":
-            conn.request("POST", "/", body=urllib.parse.urlencode(params),
-                         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+            data = urllib.parse.urlencode(params).encode()
+            conn.request("POST", "/", body=data, headers=admin_signed(
+                server.endpoint, "sns", "POST", "/", {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}, data))
         else:
-            conn.request("GET", "/?" + urllib.parse.urlencode(params))
+            path = "/?" + urllib.parse.urlencode(params)
+            conn.request("GET", path, headers=admin_signed(server.endpoint, "sns", "GET", path, {}))
         r = conn.getresponse()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, ET.fromstring(r.read())
     finally:

@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import aws_cli_runner, ACCOUNT, REGION, client_error, sqs_attributes_md5, unique
+from helpers import admin_signed, aws_cli_runner, ACCOUNT, REGION, client_error, sqs_attributes_md5, unique
 
 NS = {"q": "http://queue.amazonaws.com/doc/2012-11-05/"}
 
@@ -66,8 +66,9 @@ def raw_json(server, target: str, body: dict) -> tuple[int, dict, dict]:
     u = urllib.parse.urlsplit(server.endpoint)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     try:
-        conn.request("POST", "/", body=json.dumps(body), headers={
-            "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"AmazonSQS.{target}"})
+        data = json.dumps(body).encode()
+        conn.request("POST", "/", body=data, headers=admin_signed(server.endpoint, "sqs", "POST", "/", {
+            "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"AmazonSQS.{target}"}, data))
         r = conn.getresponse()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, json.loads(r.read() or b"{}")
     finally:
@@ -78,8 +79,9 @@ def raw_query(server, params: dict, path: str = "/") -> tuple[int, ET.Element]:
     u = urllib.parse.urlsplit(server.endpoint)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     try:
-        conn.request("POST", path, body=urllib.parse.urlencode(params),
-                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+        data = urllib.parse.urlencode(params).encode()
+        conn.request("POST", path, body=data, headers=admin_signed(
+            server.endpoint, "sqs", "POST", path, {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}, data))
         r = conn.getresponse()
         return r.status, ET.fromstring(r.read())
     finally:

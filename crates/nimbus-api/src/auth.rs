@@ -2,7 +2,8 @@
 //! was parsed into its [`Action`] and before its service runs it. A request that is not
 //! signed by a key Nimbus knows is answered with its service's own AWS error. Function
 //! URLs and HTTP APIs are the functions' front doors (their `AWS_IAM` modes are checked by
-//! their own paths); `/health`, `/_nimbus/status` and the code links are Nimbus's own.
+//! their own paths); `/health`, `/_nimbus/status` and the code links are Nimbus's own; SNS's
+//! confirm and unsubscribe links work unsigned, as on AWS.
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -37,6 +38,9 @@ fn wire(action: &Action) -> Option<(&'static Service, Protocol, Family)> {
             Protocol::AwsQuery => (&nimbus_protocol::SQS, Protocol::AwsQuery, Family::Query),
             p => (&nimbus_protocol::SQS, p, Family::Json),
         },
+        // The links SNS puts in its messages (SubscribeURL, UnsubscribeURL) work unsigned, as
+        // on AWS: whoever holds the token may confirm or cancel that subscription.
+        Action::Sns(r) if matches!(r.operation, "ConfirmSubscription" | "Unsubscribe") => return None,
         Action::Sns(_) => (&nimbus_protocol::SNS, Protocol::AwsQuery, Family::Query),
         Action::Health | Action::Status | Action::GetCode { .. } | Action::InvokeFunctionUrl(_) | Action::InvokeApi(_) => return None,
     })
