@@ -44,6 +44,10 @@ struct Args {
     /// starts an interpreter).
     #[arg(long, default_value_t = 1)]
     prestart: usize,
+    /// Start the server with `--auth off` and send unsigned requests (the cost of
+    /// authentication is the difference to a default run).
+    #[arg(long)]
+    no_auth: bool,
     /// Instead of the usual runs: durable asynchronous accepts (InvocationType Event) per
     /// second, and messages per second through an SQS queue trigger (batch size 10).
     #[arg(long)]
@@ -97,6 +101,11 @@ fn start_server(args: &Args) -> anyhow::Result<Server> {
     let mut cmd = Command::new(&args.nimbus);
     cmd.args(["server", "--listen", &format!("127.0.0.1:{port}"), "--data"])
         .arg(&data)
+        .args(if args.no_auth {
+            vec!["--auth".to_string(), "off".to_string()]
+        } else {
+            vec!["--admin-access-key-id".into(), BENCH_KEY.0.into(), "--admin-secret-access-key".into(), BENCH_KEY.1.into()]
+        })
         .arg("--prestart")
         .arg(args.prestart.to_string())
         // NIMBUS_BENCH_SERVER_LOG (e.g. `nimbus_sandbox::network=debug`) shows the server's own timings.
@@ -135,8 +144,29 @@ async fn connect(addr: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     Ok(send)
 }
 
+/// The key the bench server is started with and every request is signed with, as an AWS
+/// SDK signs (`--no-auth`: the server runs with `--auth off` and requests go unsigned).
+pub(crate) const BENCH_KEY: (&str, &str) = ("AKIANIMBUSBENCH00000", "bench-secret-key-bench-secret-key-0000000");
+static SIGN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Signs `req` (whose body is `body`) with [`BENCH_KEY`], unless authentication is off.
+pub(crate) fn sign(req: &mut http::Request<Full<Bytes>>, body: &[u8], service: &str) {
+    if !SIGN.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let method = req.method().as_str().to_string();
+    let r = nimbus_identity::sigv4::Request { method: &method, path: &path, query: query.as_deref(), headers: req.headers(), body };
+    let added = nimbus_identity::sigv4::sign_request(BENCH_KEY.0, BENCH_KEY.1, None, "us-east-1", service, &r, chrono::Utc::now());
+    for (k, v) in added {
+        req.headers_mut().insert(k, http::HeaderValue::from_str(&v).expect("signature headers are text"));
+    }
+}
+
 async fn call(s: &mut SendRequest<Full<Bytes>>, method: &str, path: &str, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
-    let req = http::Request::builder().method(method).uri(path).header("host", "bench").body(Full::new(body))?;
+    let mut req = http::Request::builder().method(method).uri(path).header("host", "bench").body(Full::new(body.clone()))?;
+    sign(&mut req, &body, "lambda");
     s.ready().await?;
     let resp = s.send_request(req).await?;
     let status = resp.status().as_u16();
@@ -346,12 +376,13 @@ async fn async_and_triggers(addr: &str, s: &mut SendRequest<Full<Bytes>>, second
             let mut lat = Vec::new();
             while Instant::now() < end {
                 let t = Instant::now();
-                let req = http::Request::builder()
+                let mut req = http::Request::builder()
                     .method("POST")
                     .uri("/2015-03-31/functions/echo/invocations")
                     .header("host", "bench")
                     .header("x-amz-invocation-type", "Event")
                     .body(Full::new(Bytes::from_static(b"{\"n\":1}")))?;
+                sign(&mut req, b"{\"n\":1}", "lambda");
                 c.ready().await?;
                 let resp = c.send_request(req).await?;
                 let status = resp.status().as_u16();
@@ -551,6 +582,7 @@ fn machine() -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    SIGN.store(!args.no_auth, std::sync::atomic::Ordering::Relaxed);
     if args.protocol {
         println!("machine: {}", machine());
         protocol::bench(args.seconds);

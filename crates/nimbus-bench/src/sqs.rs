@@ -14,13 +14,15 @@ use serde_json::{json, Value};
 use crate::{connect, pct, us};
 
 pub(crate) async fn sqs(s: &mut SendRequest<Full<Bytes>>, action: &str, body: Value) -> anyhow::Result<Value> {
-    let req = http::Request::builder()
+    let body = Bytes::from(body.to_string());
+    let mut req = http::Request::builder()
         .method("POST")
         .uri("/")
         .header("host", "bench")
         .header("content-type", "application/x-amz-json-1.0")
         .header("x-amz-target", format!("AmazonSQS.{action}"))
-        .body(Full::new(Bytes::from(body.to_string())))?;
+        .body(Full::new(body.clone()))?;
+    crate::sign(&mut req, &body, "sqs");
     s.ready().await?;
     let resp = s.send_request(req).await?;
     let status = resp.status().as_u16();
