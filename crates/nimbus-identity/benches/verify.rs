@@ -44,6 +44,8 @@ fn main() {
         }
         best = best.min(t.elapsed().as_nanos() as f64 / n as f64);
     }
-    println!("SigV4 verification of a signed Invoke (read, key lookup, canonical request, HMAC chain): {best:.0} ns (best of 5 runs of 50,000)");
+    println!(
+        "SigV4 verification of a signed Invoke (read, key lookup, canonical request, HMAC chain): {best:.0} ns (best of 5 runs of 50,000)"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
