@@ -601,13 +601,16 @@ impl Store for SqliteStore {
 
     async fn put_code_signing_config(&self, c: &CodeSigningConfig, create: bool) -> Result<(), StoreError> {
         let json = serde_json::to_string(c).expect("code signing config serializes");
-        let n = self.with(|conn| {
-            if create {
-                conn.execute("INSERT OR IGNORE INTO code_signing_configs (id, config) VALUES (?1, ?2)", params![c.id, json])
-            } else {
-                conn.execute("UPDATE code_signing_configs SET config = ?2 WHERE id = ?1", params![c.id, json])
-            }
-        })?;
+        let id = c.id.clone();
+        let n = self
+            .with(move |conn| {
+                Ok(if create {
+                    conn.execute("INSERT OR IGNORE INTO code_signing_configs (id, config) VALUES (?1, ?2)", params![id, json])?
+                } else {
+                    conn.execute("UPDATE code_signing_configs SET config = ?2 WHERE id = ?1", params![id, json])?
+                })
+            })
+            .await?;
         match (n, create) {
             (0, true) => Err(StoreError::Conflict),
             (0, false) => Err(StoreError::NotFound),
@@ -616,21 +619,28 @@ impl Store for SqliteStore {
     }
 
     async fn get_code_signing_config(&self, id: &str) -> Result<Option<CodeSigningConfig>, StoreError> {
-        self.with(|conn| {
-            conn.query_row("SELECT config FROM code_signing_configs WHERE id = ?1", params![id], |row| decode_json(row.get(0)?)).optional()
+        let id = id.to_string();
+        self.with(move |conn| {
+            Ok(conn
+                .query_row("SELECT config FROM code_signing_configs WHERE id = ?1", params![id], |row| decode_json(row.get(0)?))
+                .optional()?)
         })
+        .await
     }
 
     async fn list_code_signing_configs(&self, after: Option<&str>, limit: usize) -> Result<Vec<CodeSigningConfig>, StoreError> {
-        self.with(|conn| {
+        let after = after.unwrap_or("").to_string();
+        self.with(move |conn| {
             let mut stmt = conn.prepare_cached("SELECT config FROM code_signing_configs WHERE id > ?1 ORDER BY id LIMIT ?2")?;
-            let rows = stmt.query_map(params![after.unwrap_or(""), limit as i64], |row| decode_json(row.get(0)?))?;
-            rows.collect()
+            let rows = stmt.query_map(params![after, limit as i64], |row| decode_json(row.get(0)?))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
+        .await
     }
 
     async fn delete_code_signing_config(&self, id: &str) -> Result<bool, StoreError> {
-        let n = self.with(|conn| conn.execute("DELETE FROM code_signing_configs WHERE id = ?1", params![id]))?;
+        let id = id.to_string();
+        let n = self.with(move |conn| Ok(conn.execute("DELETE FROM code_signing_configs WHERE id = ?1", params![id])?)).await?;
         Ok(n > 0)
     }
 
