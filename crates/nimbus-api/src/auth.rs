@@ -132,7 +132,9 @@ fn guess(parts: &Parts, body: &Bytes) -> (&'static Service, Protocol, Family) {
         return (&nimbus_protocol::LOGS, Protocol::AwsJson1_1, Family::Json);
     }
     if header("content-type").starts_with("application/x-www-form-urlencoded") {
-        let version = |v: &[u8]| body.windows(v.len()).any(|w| w == v) || parts.uri.query().is_some_and(|q| q.as_bytes().windows(v.len()).any(|w| w == v));
+        let version = |v: &[u8]| {
+            body.windows(v.len()).any(|w| w == v) || parts.uri.query().is_some_and(|q| q.as_bytes().windows(v.len()).any(|w| w == v))
+        };
         if version(b"Version=2010-05-08") {
             return (&nimbus_protocol::IAM, Protocol::AwsQuery, Family::Query);
         }

@@ -380,9 +380,10 @@ fn decode_error(e: DecodeError) -> IamError {
             "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
             camel(&member)
         )),
-        DecodeError::Type { member, value, expected } | DecodeError::Binding { member, value, expected } => IamError::Validation(
-            format!("1 validation error detected: Value '{value}' at '{}' failed to satisfy constraint: Member must be {expected}", camel(&member)),
-        ),
+        DecodeError::Type { member, value, expected } | DecodeError::Binding { member, value, expected } => IamError::Validation(format!(
+            "1 validation error detected: Value '{value}' at '{}' failed to satisfy constraint: Member must be {expected}",
+            camel(&member)
+        )),
         DecodeError::Malformed(m) | DecodeError::Shape(m) => IamError::Validation(m),
     }
 }
@@ -558,8 +559,10 @@ async fn run_iam(svc: &std::sync::Arc<IamService>, call: IamCall, caller: &Princ
             svc.detach_policy(Owner::Role, i.role_name, i.policy_arn).await?;
             out.empty()
         }
-        ListAttachedRolePolicies(i) => out
-            .typed(&AttachedPoliciesOutput { attached_policies: svc.list_attached_policies(Owner::Role, &i.role_name)?, is_truncated: false }),
+        ListAttachedRolePolicies(i) => out.typed(&AttachedPoliciesOutput {
+            attached_policies: svc.list_attached_policies(Owner::Role, &i.role_name)?,
+            is_truncated: false,
+        }),
         AttachUserPolicy(i) => {
             svc.attach_policy(Owner::User, i.user_name, i.policy_arn).await?;
             out.empty()
@@ -568,8 +571,10 @@ async fn run_iam(svc: &std::sync::Arc<IamService>, call: IamCall, caller: &Princ
             svc.detach_policy(Owner::User, i.user_name, i.policy_arn).await?;
             out.empty()
         }
-        ListAttachedUserPolicies(i) => out
-            .typed(&AttachedPoliciesOutput { attached_policies: svc.list_attached_policies(Owner::User, &i.user_name)?, is_truncated: false }),
+        ListAttachedUserPolicies(i) => out.typed(&AttachedPoliciesOutput {
+            attached_policies: svc.list_attached_policies(Owner::User, &i.user_name)?,
+            is_truncated: false,
+        }),
     })
 }
 
@@ -651,7 +656,8 @@ mod tests {
         assert_eq!(r.name(), "iam:CreateUser");
         let Ok(IamCall::CreateUser(c)) = r.call else { panic!("{:?}", r.call) };
         assert_eq!((c.user_name.as_str(), c.path.as_deref()), ("bob", Some("/team/")));
-        let Some(Recognized::Iam(r)) = post("Action=CreateRole&Version=2010-05-08&RoleName=r&AssumeRolePolicyDocument=%7B%7D&MaxSessionDuration=7200")
+        let Some(Recognized::Iam(r)) =
+            post("Action=CreateRole&Version=2010-05-08&RoleName=r&AssumeRolePolicyDocument=%7B%7D&MaxSessionDuration=7200")
         else {
             panic!()
         };
@@ -660,8 +666,9 @@ mod tests {
         let Some(Recognized::Iam(r)) = post("Action=CreateUser&Version=2010-05-08") else { panic!() };
         let Err(IamError::Validation(m)) = r.call else { panic!("{:?}", r.call) };
         assert_eq!(m, "1 validation error detected: Value null at 'userName' failed to satisfy constraint: Member must not be null");
-        let Some(Recognized::Sts(r)) = post("Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A000000000000%3Arole%2Fr&RoleSessionName=s&ExternalId=x")
-        else {
+        let Some(Recognized::Sts(r)) = post(
+            "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A000000000000%3Arole%2Fr&RoleSessionName=s&ExternalId=x",
+        ) else {
             panic!()
         };
         assert_eq!(r.name(), "sts:AssumeRole");

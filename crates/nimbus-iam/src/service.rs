@@ -512,7 +512,8 @@ impl IamService {
             "Inactive" => false,
             _ => {
                 return Err(IamError::Validation(
-                    "1 validation error detected: Value at 'status' failed to satisfy constraint: Member must satisfy enum value set".into(),
+                    "1 validation error detected: Value at 'status' failed to satisfy constraint: Member must satisfy enum value set"
+                        .into(),
                 ))
             }
         };
@@ -611,7 +612,12 @@ impl IamService {
 
     // ---- inline policies ------------------------------------------------------------------
 
-    fn owner_change(st: &State, owner: Owner, name: &str, edit: impl FnOnce(&mut BTreeMap<String, String>, &mut Vec<String>) -> Result<(), IamError>) -> Result<Change, IamError> {
+    fn owner_change(
+        st: &State,
+        owner: Owner,
+        name: &str,
+        edit: impl FnOnce(&mut BTreeMap<String, String>, &mut Vec<String>) -> Result<(), IamError>,
+    ) -> Result<Change, IamError> {
         match owner {
             Owner::User => {
                 let mut u = st.users.get(name).cloned().ok_or_else(|| owner.not_found(name))?;

@@ -123,7 +123,8 @@ impl IamService {
                 return Err(duration_error(d, "less than or equal to 43200"));
             }
         }
-        let (_, role_name) = names::role_arn(&input.role_arn).ok_or_else(|| IamError::Validation(format!("{} is invalid", input.role_arn)))?;
+        let (_, role_name) =
+            names::role_arn(&input.role_arn).ok_or_else(|| IamError::Validation(format!("{} is invalid", input.role_arn)))?;
         let principal = self.policy_principal(caller);
         let denied = || {
             IamError::AccessDenied(format!(
@@ -152,9 +153,7 @@ impl IamService {
         }
         let duration = input.duration_seconds.unwrap_or(3600);
         if duration > role.max_session {
-            return Err(IamError::Validation(
-                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.".into(),
-            ));
+            return Err(IamError::Validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.".into()));
         }
         let session = Principal::assumed_role(&role_arn, &input.role_session_name);
         let user = AssumedRoleUser { assumed_role_id: format!("{}:{}", role.id, input.role_session_name), arn: session.arn.clone() };

@@ -108,15 +108,20 @@ async fn roles_policies_and_attachments() {
     assert_eq!(r.max_session_duration, None);
     assert_eq!(svc.get_role("r").unwrap().max_session_duration, Some(3600));
     assert_eq!(
-        code(svc.put_inline_policy(Owner::Role, "r".into(), "p".into(), r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#.into()).await),
+        code(
+            svc.put_inline_policy(
+                Owner::Role,
+                "r".into(),
+                "p".into(),
+                r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#.into()
+            )
+            .await
+        ),
         "400 MalformedPolicyDocument: Policy document must be version 2012-10-17 or greater."
     );
     svc.put_inline_policy(Owner::Role, "r".into(), "p".into(), ALLOW_ALL.into()).await.unwrap();
     assert_eq!(svc.list_inline_policies(Owner::Role, "r").unwrap(), ["p"]);
-    assert_eq!(
-        code(svc.get_inline_policy(Owner::Role, "r", "q")),
-        "404 NoSuchEntity: The role policy with name q cannot be found."
-    );
+    assert_eq!(code(svc.get_inline_policy(Owner::Role, "r", "q")), "404 NoSuchEntity: The role policy with name q cannot be found.");
     let basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
     svc.attach_policy(Owner::Role, "r".into(), basic.into()).await.unwrap();
     let missing = "arn:aws:iam::000000000000:policy/nope";
