@@ -164,8 +164,8 @@ async fn the_store_keeps_everything_across_restarts() {
     let again = IamService::open(&path, ACCOUNT, Some(keys)).await.unwrap();
     assert_eq!(again.get_user(Some("bob"), &root()).unwrap().user_name.as_deref(), Some("bob"));
     assert_eq!(again.list_access_keys(Some("bob".into()), &root()).unwrap()[0].access_key_id, k.access_key_id);
-    assert!(again.get_role("r").is_ok());
-    assert!(again.get_policy("arn:aws:iam::000000000000:policy/x/mine").is_ok());
+    again.get_role("r").unwrap();
+    again.get_policy("arn:aws:iam::000000000000:policy/x/mine").unwrap();
 }
 
 #[tokio::test]
