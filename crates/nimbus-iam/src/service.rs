@@ -3,7 +3,7 @@
 //! them to memory and to the authenticating keys, all in a task of its own, so a caller that
 //! goes away cannot leave memory behind the database.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -29,6 +29,38 @@ pub(crate) struct State {
     pub(crate) roles: BTreeMap<String, RoleRecord>,
     pub(crate) policies: BTreeMap<String, PolicyRecord>,
     pub(crate) keys: BTreeMap<String, KeyRecord>,
+    /// Every stored identity-policy document (inline and customer managed), parsed once when
+    /// stored, by its text: what authorization evaluates.
+    pub(crate) parsed: HashMap<String, Arc<Policy>>,
+}
+
+impl State {
+    /// Parses the documents that are new and forgets the ones no record holds any more.
+    fn reparse(&mut self) {
+        let texts: Vec<&String> = self
+            .users
+            .values()
+            .flat_map(|u| u.inline.values())
+            .chain(self.roles.values().flat_map(|r| r.inline.values()))
+            .chain(self.policies.values().map(|p| &p.document))
+            .collect();
+        let mut parsed = HashMap::with_capacity(texts.len());
+        for t in texts {
+            let p = match self.parsed.get(t) {
+                Some(p) => p.clone(),
+                // Stored documents were checked before they were stored.
+                None => match Policy::parse(t, Kind::Identity) {
+                    Ok(p) => Arc::new(p),
+                    Err(e) => {
+                        tracing::warn!("iam.db holds a policy IAM would refuse ({e}); it is ignored");
+                        continue;
+                    }
+                },
+            };
+            parsed.insert(t.clone(), p);
+        }
+        self.parsed = parsed;
+    }
 }
 
 /// IAM and STS for one account.
@@ -250,6 +282,7 @@ impl IamService {
 
     fn apply(&self, changes: Vec<Change>) {
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let documents = changes.iter().any(|c| !matches!(c, Change::PutKey(_) | Change::DeleteKey(_)));
         for change in changes {
             match change {
                 Change::PutUser(u) => {
@@ -295,6 +328,9 @@ impl IamService {
                     st.keys.remove(&id);
                 }
             }
+        }
+        if documents {
+            st.reparse();
         }
     }
 
@@ -815,12 +851,12 @@ impl IamService {
             },
             _ => return vec![],
         };
-        let mut out: Vec<Arc<Policy>> = inline.values().filter_map(|d| Policy::parse(d, Kind::Identity).ok().map(Arc::new)).collect();
+        let mut out: Vec<Arc<Policy>> = inline.values().filter_map(|d| st.parsed.get(d).cloned()).collect();
         for arn in attached {
-            if let Some(m) = nimbus_policy::managed::get(&arn) {
-                out.push(Arc::new(m.policy.clone()));
+            if let Some(m) = managed(&arn) {
+                out.push(m);
             } else if let Some(p) = self.local_policy(&st, &arn) {
-                out.extend(Policy::parse(&p.document, Kind::Identity).ok().map(Arc::new));
+                out.extend(st.parsed.get(&p.document).cloned());
             }
         }
         out
@@ -830,6 +866,12 @@ impl IamService {
     pub fn trust_policy(&self, role: &str) -> Option<Policy> {
         self.read().roles.get(role).and_then(|r| Policy::parse(&r.trust, Kind::Trust).ok())
     }
+}
+
+/// An AWS managed policy's document, shared.
+fn managed(arn: &str) -> Option<Arc<Policy>> {
+    static ALL: std::sync::OnceLock<HashMap<&'static str, Arc<Policy>>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| nimbus_policy::managed::all().iter().map(|m| (m.arn, Arc::new(m.policy.clone()))).collect()).get(arn).cloned()
 }
 
 fn inline_not_found(owner: Owner, policy: &str) -> IamError {

@@ -136,7 +136,12 @@ async fn roles_policies_and_attachments() {
     assert_eq!(code(svc.delete_policy(mine.arn.clone()).await), "409 DeleteConflict: Cannot delete a policy attached to entities.");
     assert_eq!(code(svc.delete_role("r".into()).await), "409 DeleteConflict: Cannot delete entity, must delete policies first.");
     // The role's sessions get its inline and attached policies, parsed.
-    assert_eq!(svc.identity_policies("arn:aws:sts::000000000000:assumed-role/r/s").len(), 3);
+    let policies = svc.identity_policies("arn:aws:sts::000000000000:assumed-role/r/s");
+    assert_eq!(policies.len(), 3);
+    // Parsed once, when stored.
+    let again = svc.identity_policies("arn:aws:sts::000000000000:assumed-role/r/s");
+    assert!(policies.iter().zip(&again).all(|(a, b)| Arc::ptr_eq(a, b)));
+    assert!(svc.identity_policies(&format!("arn:aws:iam::{ACCOUNT}:root")).is_empty());
     assert!(svc.trust_policy("r").is_some());
     assert_eq!(svc.list_policies(Scope::Local, false, None).len(), 1);
     assert!(svc.list_policies(Scope::Aws, false, None).iter().any(|p| p.arn == basic && p.attachment_count == 1));
