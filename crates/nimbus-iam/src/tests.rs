@@ -223,3 +223,16 @@ async fn assume_role_follows_the_trust_policy() {
         assert_eq!(code(svc.assume_role(&who, input)), want);
     }
 }
+
+#[tokio::test]
+async fn a_trust_policy_naming_the_account_delegates_to_the_callers_policies() {
+    let (svc, _) = service().await;
+    svc.create_user("eve".into(), None).await.unwrap();
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"sts:AssumeRole"}]}"#;
+    let role = svc.create_role("shared".into(), None, trust.into(), None, None).await.unwrap();
+    let ask = || AssumeRoleInput { role_arn: role.arn.clone(), role_session_name: "s1".into(), ..AssumeRoleInput::default() };
+    assert_eq!(code(svc.assume_role(&user("eve"), ask()).map(|_| ())).split(':').next(), Some("403 AccessDenied"));
+    let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::000000000000:role/shared"}]}"#;
+    svc.put_inline_policy(Owner::User, "eve".into(), "assume".into(), allow.into()).await.unwrap();
+    assert_eq!(svc.assume_role(&user("eve"), ask()).unwrap().assumed_role_user.arn, "arn:aws:sts::000000000000:assumed-role/shared/s1");
+}
