@@ -29,6 +29,10 @@ pub enum Action {
     Events(crate::events::EventsRequest),
     /// An SNS request (query protocol), parsed by [`crate::sns`].
     Sns(crate::sns::SnsRequest),
+    /// An IAM request (query protocol, `Version=2010-05-08`), parsed by [`crate::iam`].
+    Iam(crate::iam::IamRequest),
+    /// An STS request (query protocol, `Version=2011-06-15`), parsed by [`crate::iam`].
+    Sts(crate::iam::StsRequest),
     /// An API Gateway V2 management request (`/v2/apis…`), parsed by [`crate::gateway`].
     Gateway(crate::gateway::GatewayRequest),
     /// A request to an HTTP API's `execute-api` endpoint.
@@ -48,6 +52,8 @@ impl Action {
             Action::Sqs(r) => r.name(),
             Action::Events(r) => r.name(),
             Action::Sns(r) => r.name(),
+            Action::Iam(r) => r.name(),
+            Action::Sts(r) => r.name(),
             Action::Gateway(r) => r.name(),
             Action::InvokeApi(_) => "execute-api:Invoke",
         }
@@ -144,6 +150,11 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
     }
     if let Some(sqs) = crate::sqs::recognize(&req) {
         return Ok(Action::Sqs(sqs));
+    }
+    match crate::iam::recognize(&req) {
+        Some(crate::iam::Recognized::Iam(r)) => return Ok(Action::Iam(r)),
+        Some(crate::iam::Recognized::Sts(r)) => return Ok(Action::Sts(r)),
+        None => {}
     }
     if let Some(sns) = crate::sns::recognize(&req) {
         return Ok(Action::Sns(sns));

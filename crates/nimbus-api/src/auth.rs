@@ -42,6 +42,8 @@ fn wire(action: &Action) -> Option<(&'static Service, Protocol, Family)> {
         // on AWS: whoever holds the token may confirm or cancel that subscription.
         Action::Sns(r) if matches!(r.operation, "ConfirmSubscription" | "Unsubscribe") => return None,
         Action::Sns(_) => (&nimbus_protocol::SNS, Protocol::AwsQuery, Family::Query),
+        Action::Iam(_) => (&nimbus_protocol::IAM, Protocol::AwsQuery, Family::Query),
+        Action::Sts(_) => (&nimbus_protocol::STS, Protocol::AwsQuery, Family::Query),
         Action::Health | Action::Status | Action::GetCode { .. } | Action::InvokeFunctionUrl(_) | Action::InvokeApi(_) => return None,
     })
 }
@@ -134,7 +136,16 @@ fn guess(parts: &Parts, body: &Bytes) -> (&'static Service, Protocol, Family) {
         return (&nimbus_protocol::LOGS, Protocol::AwsJson1_1, Family::Json);
     }
     if header("content-type").starts_with("application/x-www-form-urlencoded") {
-        let sqs = body.windows(18).any(|w| w == b"Version=2012-11-05") || parts.uri.path().len() > 1;
+        let version = |v: &[u8]| {
+            body.windows(v.len()).any(|w| w == v) || parts.uri.query().is_some_and(|q| q.as_bytes().windows(v.len()).any(|w| w == v))
+        };
+        if version(b"Version=2010-05-08") {
+            return (&nimbus_protocol::IAM, Protocol::AwsQuery, Family::Query);
+        }
+        if version(b"Version=2011-06-15") {
+            return (&nimbus_protocol::STS, Protocol::AwsQuery, Family::Query);
+        }
+        let sqs = version(b"Version=2012-11-05") || parts.uri.path().len() > 1;
         return if sqs {
             (&nimbus_protocol::SQS, Protocol::AwsQuery, Family::Query)
         } else {

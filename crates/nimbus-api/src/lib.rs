@@ -10,6 +10,7 @@ mod auth;
 mod events;
 mod function_url;
 mod gateway;
+mod iam;
 mod lambda;
 mod logs;
 mod proxy;

@@ -41,6 +41,8 @@ pub struct AppState {
     pub events: Arc<nimbus_events::EventsService>,
     pub topics: Arc<nimbus_topics::TopicService>,
     pub gateway: Arc<nimbus_gateway::GatewayService>,
+    /// IAM and STS (users' Active keys also live in `keys`).
+    pub iam: Arc<nimbus_iam::IamService>,
     /// HTTP APIs are served by host name under this domain (`<api-id>.<api domain>`).
     pub api_domain: String,
 }
@@ -99,9 +101,10 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         }
     };
     // The one place every AWS API request is authenticated.
-    if let Err(refused) = crate::auth::check(state.keys.as_deref(), &action, &parts, &body) {
-        return *refused;
-    }
+    let caller = match crate::auth::check(state.keys.as_deref(), &action, &parts, &body) {
+        Ok(caller) => caller,
+        Err(refused) => return *refused,
+    };
     tracing::debug!(action = action.name(), "request");
     let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     match action {
@@ -111,6 +114,8 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         Action::Sqs(req) => crate::sqs::execute(&state.queues, req).await,
         Action::Events(req) => crate::events::execute(&state.events, req).await,
         Action::Sns(req) => crate::sns::execute(&state.topics, req).await,
+        Action::Iam(req) => crate::iam::execute_iam(&state.iam, req, caller.as_ref()).await,
+        Action::Sts(req) => crate::iam::execute_sts(&state.iam, req, caller.as_ref()),
         Action::Logs(req) => {
             // The log store reads files: off the async workers.
             let st = state.clone();

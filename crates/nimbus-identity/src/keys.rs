@@ -78,6 +78,9 @@ pub struct Caller {
 pub struct Keys {
     admin: AccessKey,
     sessions: RwLock<HashMap<String, AccessKey>>,
+    /// IAM users' Active keys, kept current by the IAM service ([`Keys::put_user_key`],
+    /// [`Keys::remove_user_key`]).
+    users: RwLock<HashMap<String, AccessKey>>,
 }
 
 /// Where the administrator's key came from.
@@ -103,15 +106,16 @@ fn random(bytes: usize) -> Vec<u8> {
     buf
 }
 
-/// `AKIA`/`ASIA` + 16 characters of AWS's access-key alphabet.
-fn key_id(prefix: &str) -> String {
+/// `AKIA`/`ASIA` (or any 4-letter prefix: IAM's unique ids are `AIDA…`, `AROA…`) + 16
+/// characters of AWS's access-key alphabet.
+pub fn key_id(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let id: String = random(16).iter().map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect();
     format!("{prefix}{id}")
 }
 
 /// 40 characters, like AWS's secrets.
-fn secret() -> String {
+pub fn secret() -> String {
     base64::engine::general_purpose::STANDARD.encode(random(30))
 }
 
@@ -132,7 +136,7 @@ impl Keys {
             },
         };
         let admin = AccessKey { id, secret, principal: Principal::root(account), session_token: None, expires: None };
-        Ok((Keys { admin, sessions: RwLock::new(HashMap::new()) }, source))
+        Ok((Keys { admin, sessions: RwLock::new(HashMap::new()), users: RwLock::new(HashMap::new()) }, source))
     }
 
     pub fn admin_key_id(&self) -> &str {
@@ -160,9 +164,27 @@ impl Keys {
         self.sessions.write().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
+    /// Makes an IAM user's key authenticate requests (it was created, or set Active).
+    pub fn put_user_key(&self, key: AccessKey) {
+        self.users.write().unwrap_or_else(|p| p.into_inner()).insert(key.id.clone(), key);
+    }
+
+    /// Stops an IAM user's key from authenticating (deleted, or set Inactive).
+    pub fn remove_user_key(&self, id: &str) {
+        self.users.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
+    /// Forgets every session key of `principal_arn` (its role or user is gone).
+    pub fn revoke_principal(&self, principal_arn: &str) {
+        self.sessions.write().unwrap_or_else(|p| p.into_inner()).retain(|_, k| k.principal.arn != principal_arn);
+    }
+
     fn lookup(&self, id: &str) -> Option<AccessKey> {
         if id == self.admin.id {
             return Some(self.admin.clone());
+        }
+        if let Some(k) = self.users.read().unwrap_or_else(|p| p.into_inner()).get(id) {
+            return Some(k.clone());
         }
         self.sessions.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
     }
@@ -296,6 +318,20 @@ mod tests {
         keys.revoke(&session.id);
         let h = signed(&session, Some(&token), now);
         let req = Request { headers: &h, ..req };
+        assert_eq!(keys.authenticate(&req, now, PathStyle::Normalized), Err(KeyError::Signature(AuthError::UnknownKey)));
+        // An IAM user's key, while it is Active.
+        let user = AccessKey {
+            id: "AKIAUSER".into(),
+            secret: "user-secret".into(),
+            principal: Principal { account: "000000000000".into(), arn: "arn:aws:iam::000000000000:user/bob".into() },
+            session_token: None,
+            expires: None,
+        };
+        keys.put_user_key(user.clone());
+        let h = signed(&user, None, now);
+        let req = Request { headers: &h, ..req };
+        assert_eq!(keys.authenticate(&req, now, PathStyle::Normalized).unwrap().principal.arn, "arn:aws:iam::000000000000:user/bob");
+        keys.remove_user_key("AKIAUSER");
         assert_eq!(keys.authenticate(&req, now, PathStyle::Normalized), Err(KeyError::Signature(AuthError::UnknownKey)));
         // The admin's key, no token.
         let admin = AccessKey {

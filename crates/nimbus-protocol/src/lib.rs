@@ -120,6 +120,8 @@ vendored! {
     APIGATEWAYV2_MODEL => "apigatewayv2.json",
     CLOUDWATCH_MODEL => "cloudwatch.json",
     S3_MODEL => "s3.json",
+    IAM_MODEL => "iam.json",
+    STS_MODEL => "sts.json",
 }
 
 /// Amazon SQS (awsJson 1.0 with query-compatible errors, and awsQuery).
@@ -137,6 +139,10 @@ pub static APIGATEWAYV2: Service = Service::new(&APIGATEWAYV2_MODEL);
 /// Amazon CloudWatch metrics (RPC v2 CBOR, awsJson 1.0 and awsQuery, with query-compatible
 /// errors).
 pub static CLOUDWATCH: Service = Service { json_type_prefix: "com.amazonaws.cloudwatch#", ..Service::new(&CLOUDWATCH_MODEL) };
+/// AWS Identity and Access Management (awsQuery).
+pub static IAM: Service = Service::new(&IAM_MODEL);
+/// AWS Security Token Service (awsQuery).
+pub static STS: Service = Service::new(&STS_MODEL);
 /// Amazon S3 (rest-xml).
 pub static S3: Service = Service {
     xml_namespace: Some("http://s3.amazonaws.com/doc/2006-03-01/"),

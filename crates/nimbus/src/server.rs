@@ -368,7 +368,11 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     )
     .await
     .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
+    let iam = nimbus_iam::IamService::open(&data.root().join("iam.db"), &opts.account_id, keys.clone())
+        .await
+        .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
     let state = Arc::new(AppState {
+        iam,
         keys,
         control,
         invoker,

@@ -1,0 +1,22 @@
+//! IAM and STS, the domain: users, their access keys, roles, inline and managed policies and
+//! their attachments (kept in `<data>/iam.db` through [`store::IamStore`], mirrored in memory),
+//! and STS's answers about and for the authenticated caller (GetCallerIdentity, AssumeRole
+//! with the role's trust policy evaluated by `nimbus-policy`, GetSessionToken). Users' Active
+//! keys are handed to `nimbus_identity::Keys`, so they authenticate requests at once.
+//! No wire formats here: `nimbus-api::iam` decodes requests and encodes these typed answers.
+//!
+//! Authorization is not enforced yet; what it will need is here:
+//! [`IamService::identity_policies`] (a principal's inline and attached policies, parsed) and
+//! [`IamService::trust_policy`].
+
+mod error;
+mod names;
+mod service;
+pub mod store;
+mod sts;
+#[cfg(test)]
+mod tests;
+
+pub use error::IamError;
+pub use service::*;
+pub use sts::{AssumeRoleInput, AssumedRoleUser, CallerIdentity, Credentials, RoleSession};

@@ -1,0 +1,182 @@
+//! STS: who the caller is (GetCallerIdentity), role sessions (AssumeRole, the role's trust
+//! policy evaluated by `nimbus-policy` for the caller, `sts:ExternalId` in the context), and
+//! GetSessionToken. Session keys are minted by `nimbus_identity::Keys`, so they authenticate
+//! at once and expire on their own.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use nimbus_identity::Principal;
+use nimbus_policy::{evaluate, Context, Kind, Policies, Policy, Request};
+use serde::Serialize;
+
+use crate::names::{self, Who};
+use crate::{IamError, IamService};
+
+/// GetCallerIdentity's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CallerIdentity {
+    pub user_id: String,
+    pub account: String,
+    pub arn: String,
+}
+
+/// Temporary credentials (`Credentials`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    /// ISO 8601.
+    pub expiration: String,
+}
+
+/// `AssumedRoleUser`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AssumedRoleUser {
+    pub assumed_role_id: String,
+    pub arn: String,
+}
+
+/// AssumeRole's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RoleSession {
+    pub credentials: Credentials,
+    pub assumed_role_user: AssumedRoleUser,
+}
+
+/// What AssumeRole is asked.
+#[derive(Debug, Clone, Default)]
+pub struct AssumeRoleInput {
+    pub role_arn: String,
+    pub role_session_name: String,
+    pub duration_seconds: Option<i64>,
+    pub external_id: Option<String>,
+}
+
+fn duration_error(value: i64, bound: &str) -> IamError {
+    IamError::Validation(format!(
+        "1 validation error detected: Value '{value}' at 'durationSeconds' failed to satisfy constraint: Member must have value {bound}"
+    ))
+}
+
+impl IamService {
+    /// `nimbus-policy`'s view of an authenticated principal.
+    pub fn policy_principal(&self, caller: &Principal) -> nimbus_policy::Principal {
+        let st = self.read();
+        match names::who(&caller.arn) {
+            Who::Root { account } => nimbus_policy::Principal::root(&account),
+            Who::User { account, name } => {
+                let id = st.users.get(&name).map(|u| u.id.clone()).unwrap_or_default();
+                let mut p = nimbus_policy::Principal::user(&account, &name, &id);
+                p.arn = caller.arn.clone();
+                p
+            }
+            Who::AssumedRole { account, role, session } => {
+                let id = st
+                    .roles
+                    .get(&role)
+                    .map(|r| r.id.clone())
+                    .unwrap_or_else(|| names::stable_role_id(&format!("arn:aws:iam::{account}:role/{role}")));
+                nimbus_policy::Principal::assumed_role(&account, &role, &session, &id)
+            }
+            Who::Other => nimbus_policy::Principal { arn: caller.arn.clone(), ..nimbus_policy::Principal::root(&caller.account) },
+        }
+    }
+
+    /// GetCallerIdentity.
+    pub fn caller_identity(&self, caller: &Principal) -> CallerIdentity {
+        let p = self.policy_principal(caller);
+        CallerIdentity { user_id: p.id, account: caller.account.clone(), arn: caller.arn.clone() }
+    }
+
+    fn credentials(&self, principal: Principal, expires: DateTime<Utc>) -> Credentials {
+        let (id, secret, token) = match &self.keys {
+            Some(keys) => {
+                let k = keys.mint_session(principal, expires);
+                (k.id, k.secret, k.session_token.unwrap_or_default())
+            }
+            // Authentication is off: the credentials are well-formed and never checked.
+            None => (nimbus_identity::keys::key_id("ASIA"), nimbus_identity::keys::secret(), nimbus_identity::keys::secret()),
+        };
+        Credentials {
+            access_key_id: id,
+            secret_access_key: secret,
+            session_token: token,
+            expiration: expires.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        }
+    }
+
+    /// AssumeRole: the caller gets a session of the role if the role's trust policy (and,
+    /// where the trust policy names only the account, the caller's own policies) allow it.
+    pub fn assume_role(self: &Arc<Self>, caller: &Principal, input: AssumeRoleInput) -> Result<RoleSession, IamError> {
+        names::check_session_name(&input.role_session_name)?;
+        if let Some(d) = input.duration_seconds {
+            if d < 900 {
+                return Err(duration_error(d, "greater than or equal to 900"));
+            }
+            if d > 43200 {
+                return Err(duration_error(d, "less than or equal to 43200"));
+            }
+        }
+        let (_, role_name) =
+            names::role_arn(&input.role_arn).ok_or_else(|| IamError::Validation(format!("{} is invalid", input.role_arn)))?;
+        let principal = self.policy_principal(caller);
+        let denied = || {
+            IamError::AccessDenied(format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {}",
+                caller.arn, input.role_arn
+            ))
+        };
+        if principal.kind == nimbus_policy::PrincipalType::Root {
+            return Err(IamError::AccessDenied("Roles may not be assumed by root accounts.".into()));
+        }
+        let role = self.read().roles.get(&role_name).cloned().ok_or_else(denied)?;
+        let role_arn = names::arn(&self.account, "role", &role.path, &role.name);
+        if role_arn != input.role_arn {
+            return Err(denied());
+        }
+        let trust = Policy::parse(&role.trust, Kind::Trust).map_err(|_| denied())?;
+        let mut context = Context::new().with_time(std::time::SystemTime::now());
+        if let Some(ext) = &input.external_id {
+            context = context.with("sts:ExternalId", ext);
+        }
+        let identity = self.identity_policies(&caller.arn);
+        let identity: Vec<&Policy> = identity.iter().map(|p| p.as_ref()).collect();
+        let request = Request { principal: &principal, action: "sts:AssumeRole", resource: &role_arn, context: &context };
+        if !evaluate(&request, &Policies { identity: &identity, resource: Some(&trust), ..Policies::default() }).allowed() {
+            return Err(denied());
+        }
+        let duration = input.duration_seconds.unwrap_or(3600);
+        if duration > role.max_session {
+            return Err(IamError::Validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.".into()));
+        }
+        let session = Principal::assumed_role(&role_arn, &input.role_session_name);
+        let user = AssumedRoleUser { assumed_role_id: format!("{}:{}", role.id, input.role_session_name), arn: session.arn.clone() };
+        let credentials = self.credentials(session, Utc::now() + chrono::Duration::seconds(duration));
+        Ok(RoleSession { credentials, assumed_role_user: user })
+    }
+
+    /// GetSessionToken: temporary credentials for the calling user (or root).
+    pub fn get_session_token(&self, caller: &Principal, duration_seconds: Option<i64>) -> Result<Credentials, IamError> {
+        let root = match names::who(&caller.arn) {
+            Who::Root { .. } => true,
+            Who::User { .. } => false,
+            _ => return Err(IamError::AccessDenied("Cannot call GetSessionToken with session credentials".into())),
+        };
+        let d = duration_seconds.unwrap_or(if root { 3600 } else { 43200 });
+        if d < 900 {
+            return Err(duration_error(d, "greater than or equal to 900"));
+        }
+        if d > 129600 {
+            return Err(duration_error(d, "less than or equal to 129600"));
+        }
+        // Root sessions last at most an hour.
+        let d = if root { d.min(3600) } else { d };
+        Ok(self.credentials(caller.clone(), Utc::now() + chrono::Duration::seconds(d)))
+    }
+}

@@ -1,0 +1,238 @@
+//! The service over an in-memory `iam.db`: each operation's answers and refusals as tables,
+//! keys reaching `nimbus_identity::Keys`, the store's round trip, and AssumeRole's trust checks.
+
+use std::sync::Arc;
+
+use nimbus_identity::{Keys, Principal};
+
+use crate::store::IamStore;
+use crate::{AssumeRoleInput, IamError, IamService, Owner, Scope};
+
+const ACCOUNT: &str = "000000000000";
+const TRUST_LAMBDA: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+fn root() -> Principal {
+    Principal::root(ACCOUNT)
+}
+
+fn user(name: &str) -> Principal {
+    Principal { account: ACCOUNT.into(), arn: format!("arn:aws:iam::{ACCOUNT}:user/{name}") }
+}
+
+async fn service() -> (Arc<IamService>, Arc<Keys>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, _) = Keys::open(dir.path(), Some(("AKIAADMIN".into(), "s".into())), ACCOUNT).unwrap();
+    let keys = Arc::new(keys);
+    (IamService::with_store(IamStore::open_in_memory().unwrap(), ACCOUNT, Some(keys.clone())).await.unwrap(), keys)
+}
+
+fn code(r: Result<impl std::fmt::Debug, IamError>) -> String {
+    match r {
+        Ok(v) => format!("ok {v:?}"),
+        Err(e) => format!("{} {}: {e}", e.status(), e.code()),
+    }
+}
+
+#[tokio::test]
+async fn users_and_their_refusals() {
+    let (svc, _) = service().await;
+    let bob = svc.create_user("bob".into(), None).await.unwrap();
+    assert_eq!(bob.arn, "arn:aws:iam::000000000000:user/bob");
+    assert!(bob.user_id.starts_with("AIDA") && bob.user_id.len() == 20);
+    let cases: Vec<(Result<String, IamError>, &str)> = vec![
+        (svc.create_user("bob".into(), None).await.map(|u| u.arn), "409 EntityAlreadyExists: User with name bob already exists."),
+        (svc.get_user(Some("nobody"), &root()).map(|u| u.arn), "404 NoSuchEntity: The user with name nobody cannot be found."),
+        (
+            svc.create_user("b b".into(), None).await.map(|u| u.arn),
+            r"400 ValidationError: 1 validation error detected: Value 'b b' at 'userName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\w+=,.@-]+",
+        ),
+        (svc.get_user(None, &user("bob")).map(|u| u.arn), r#"ok "arn:aws:iam::000000000000:user/bob""#),
+        (svc.get_user(None, &root()).map(|u| u.arn), r#"ok "arn:aws:iam::000000000000:root""#),
+        (
+            svc.get_user(None, &Principal::assumed_role("arn:aws:iam::000000000000:role/r", "s")).map(|u| u.arn),
+            "400 ValidationError: Must specify userName when calling with non-User credentials",
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(code(got), want);
+    }
+    let path = svc.create_user("carol".into(), Some("/team/".into())).await.unwrap();
+    assert_eq!(path.arn, "arn:aws:iam::000000000000:user/team/carol");
+    assert_eq!(svc.list_users(Some("/team/")).len(), 1);
+    assert_eq!(svc.list_users(None).len(), 2);
+}
+
+#[tokio::test]
+async fn keys_authenticate_while_active_and_block_deletion() {
+    let (svc, _keys) = service().await;
+    svc.create_user("bob".into(), None).await.unwrap();
+    let k = svc.create_access_key(Some("bob".into()), &root()).await.unwrap();
+    assert!(k.access_key_id.starts_with("AKIA") && k.access_key_id.len() == 20 && k.secret_access_key.len() == 40);
+    svc.create_access_key(Some("bob".into()), &root()).await.unwrap();
+    assert_eq!(
+        code(svc.create_access_key(Some("bob".into()), &root()).await),
+        "409 LimitExceeded: Cannot exceed quota for AccessKeysPerUser: 2"
+    );
+    assert_eq!(code(svc.delete_user("bob".into()).await), "409 DeleteConflict: Cannot delete entity, must delete access keys first.");
+    svc.update_access_key(None, k.access_key_id.clone(), "Inactive", &user("bob")).await.unwrap();
+    let listed = svc.list_access_keys(Some("bob".into()), &root()).unwrap();
+    assert_eq!(listed.iter().filter(|k| k.status == "Inactive").count(), 1);
+    assert_eq!(
+        code(svc.delete_access_key(Some("bob".into()), "AKIANOPE".into(), &root()).await),
+        "404 NoSuchEntity: The Access Key with id AKIANOPE cannot be found."
+    );
+    for k in listed {
+        svc.delete_access_key(Some("bob".into()), k.access_key_id, &root()).await.unwrap();
+    }
+    svc.put_inline_policy(Owner::User, "bob".into(), "p".into(), ALLOW_ALL.into()).await.unwrap();
+    assert_eq!(code(svc.delete_user("bob".into()).await), "409 DeleteConflict: Cannot delete entity, must delete policies first.");
+    svc.delete_inline_policy(Owner::User, "bob".into(), "p".into()).await.unwrap();
+    svc.delete_user("bob".into()).await.unwrap();
+}
+
+#[tokio::test]
+async fn roles_policies_and_attachments() {
+    let (svc, _) = service().await;
+    assert_eq!(
+        code(svc.create_role("r".into(), None, "{not json".into(), None, None).await.map(|r| r.arn)),
+        "400 MalformedPolicyDocument: This policy contains invalid Json"
+    );
+    assert_eq!(
+        code(svc.create_role("r".into(), None, ALLOW_ALL.into(), None, None).await.map(|r| r.arn)),
+        "400 MalformedPolicyDocument: Has prohibited field Resource"
+    );
+    let r = svc.create_role("r".into(), None, TRUST_LAMBDA.into(), None, None).await.unwrap();
+    assert!(r.assume_role_policy_document.starts_with("%7B%22Version%22"), "{}", r.assume_role_policy_document);
+    assert_eq!(r.max_session_duration, None);
+    assert_eq!(svc.get_role("r").unwrap().max_session_duration, Some(3600));
+    assert_eq!(
+        code(
+            svc.put_inline_policy(
+                Owner::Role,
+                "r".into(),
+                "p".into(),
+                r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#.into()
+            )
+            .await
+        ),
+        "400 MalformedPolicyDocument: Policy document must be version 2012-10-17 or greater."
+    );
+    svc.put_inline_policy(Owner::Role, "r".into(), "p".into(), ALLOW_ALL.into()).await.unwrap();
+    assert_eq!(svc.list_inline_policies(Owner::Role, "r").unwrap(), ["p"]);
+    assert_eq!(code(svc.get_inline_policy(Owner::Role, "r", "q")), "404 NoSuchEntity: The role policy with name q cannot be found.");
+    let basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
+    svc.attach_policy(Owner::Role, "r".into(), basic.into()).await.unwrap();
+    let missing = "arn:aws:iam::000000000000:policy/nope";
+    assert_eq!(
+        code(svc.attach_policy(Owner::Role, "r".into(), missing.into()).await),
+        "404 NoSuchEntity: Policy arn:aws:iam::000000000000:policy/nope does not exist or is not attachable."
+    );
+    let mine = svc.create_policy("mine".into(), None, ALLOW_ALL.into(), None).await.unwrap();
+    assert_eq!(mine.arn, "arn:aws:iam::000000000000:policy/mine");
+    svc.attach_policy(Owner::Role, "r".into(), mine.arn.clone()).await.unwrap();
+    assert_eq!(svc.get_policy(&mine.arn).unwrap().attachment_count, 1);
+    assert_eq!(code(svc.delete_policy(mine.arn.clone()).await), "409 DeleteConflict: Cannot delete a policy attached to entities.");
+    assert_eq!(code(svc.delete_role("r".into()).await), "409 DeleteConflict: Cannot delete entity, must delete policies first.");
+    // The role's sessions get its inline and attached policies, parsed.
+    let policies = svc.identity_policies("arn:aws:sts::000000000000:assumed-role/r/s");
+    assert_eq!(policies.len(), 3);
+    // Parsed once, when stored.
+    let again = svc.identity_policies("arn:aws:sts::000000000000:assumed-role/r/s");
+    assert!(policies.iter().zip(&again).all(|(a, b)| Arc::ptr_eq(a, b)));
+    assert!(svc.identity_policies(&format!("arn:aws:iam::{ACCOUNT}:root")).is_empty());
+    assert!(svc.trust_policy("r").is_some());
+    assert_eq!(svc.list_policies(Scope::Local, false, None).len(), 1);
+    assert!(svc.list_policies(Scope::Aws, false, None).iter().any(|p| p.arn == basic && p.attachment_count == 1));
+    assert_eq!(svc.list_policies(Scope::All, true, None).len(), 2);
+    svc.detach_policy(Owner::Role, "r".into(), mine.arn.clone()).await.unwrap();
+    assert_eq!(
+        code(svc.detach_policy(Owner::Role, "r".into(), mine.arn.clone()).await),
+        "404 NoSuchEntity: Policy arn:aws:iam::000000000000:policy/mine was not found."
+    );
+    svc.delete_policy(mine.arn).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_store_keeps_everything_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iam.db");
+    let (keys, _) = Keys::open(dir.path(), Some(("AKIAADMIN".into(), "s".into())), ACCOUNT).unwrap();
+    let keys = Arc::new(keys);
+    let svc = IamService::open(&path, ACCOUNT, Some(keys.clone())).await.unwrap();
+    svc.create_user("bob".into(), None).await.unwrap();
+    let k = svc.create_access_key(Some("bob".into()), &root()).await.unwrap();
+    svc.create_role("r".into(), None, TRUST_LAMBDA.into(), None, None).await.unwrap();
+    svc.create_policy("mine".into(), Some("/x/".into()), ALLOW_ALL.into(), None).await.unwrap();
+    drop(svc);
+    let again = IamService::open(&path, ACCOUNT, Some(keys)).await.unwrap();
+    assert_eq!(again.get_user(Some("bob"), &root()).unwrap().user_name.as_deref(), Some("bob"));
+    assert_eq!(again.list_access_keys(Some("bob".into()), &root()).unwrap()[0].access_key_id, k.access_key_id);
+    again.get_role("r").unwrap();
+    again.get_policy("arn:aws:iam::000000000000:policy/x/mine").unwrap();
+}
+
+#[tokio::test]
+async fn assume_role_follows_the_trust_policy() {
+    let (svc, _) = service().await;
+    svc.create_user("bob".into(), None).await.unwrap();
+    svc.create_user("eve".into(), None).await.unwrap();
+    let trust_bob = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"ext"}}}]}"#;
+    let role = svc.create_role("r".into(), None, trust_bob.into(), None, None).await.unwrap();
+    let ask = |session: &str, ext: Option<&str>, duration: Option<i64>| AssumeRoleInput {
+        role_arn: role.arn.clone(),
+        role_session_name: session.into(),
+        duration_seconds: duration,
+        external_id: ext.map(str::to_string),
+    };
+    let s = svc.assume_role(&user("bob"), ask("s1", Some("ext"), None)).unwrap();
+    assert_eq!(s.assumed_role_user.arn, "arn:aws:sts::000000000000:assumed-role/r/s1");
+    assert_eq!(s.assumed_role_user.assumed_role_id, format!("{}:s1", role.role_id));
+    assert!(s.credentials.access_key_id.starts_with("ASIA"));
+    let session = Principal::assumed_role(&role.arn, "s1");
+    assert_eq!(svc.caller_identity(&session).user_id, format!("{}:s1", role.role_id));
+    let denied = "403 AccessDenied: User: arn:aws:iam::000000000000:user/eve is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::000000000000:role/r";
+    let cases: Vec<(Principal, AssumeRoleInput, String)> = vec![
+        (user("eve"), ask("s2", Some("ext"), None), denied.into()),
+        (user("bob"), ask("s2", Some("other"), None), denied.replace("user/eve", "user/bob")),
+        (user("bob"), ask("s2", None, None), denied.replace("user/eve", "user/bob")),
+        (root(), ask("s2", Some("ext"), None), "403 AccessDenied: Roles may not be assumed by root accounts.".into()),
+        (
+            user("bob"),
+            ask("s2", Some("ext"), Some(7200)),
+            "400 ValidationError: The requested DurationSeconds exceeds the MaxSessionDuration set for this role.".into(),
+        ),
+        (
+            user("bob"),
+            ask("s2", Some("ext"), Some(100)),
+            "400 ValidationError: 1 validation error detected: Value '100' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900".into(),
+        ),
+        (
+            user("bob"),
+            ask("Session1:2", Some("ext"), None),
+            r"400 ValidationError: 1 validation error detected: Value 'Session1:2' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\w+=,.@-]*".into(),
+        ),
+        (
+            user("bob"),
+            AssumeRoleInput { role_arn: "nothing-valid-in-here".into(), ..ask("s2", None, None) },
+            "400 ValidationError: nothing-valid-in-here is invalid".into(),
+        ),
+    ];
+    for (who, input, want) in cases {
+        assert_eq!(code(svc.assume_role(&who, input)), want);
+    }
+}
+
+#[tokio::test]
+async fn a_trust_policy_naming_the_account_delegates_to_the_callers_policies() {
+    let (svc, _) = service().await;
+    svc.create_user("eve".into(), None).await.unwrap();
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"sts:AssumeRole"}]}"#;
+    let role = svc.create_role("shared".into(), None, trust.into(), None, None).await.unwrap();
+    let ask = || AssumeRoleInput { role_arn: role.arn.clone(), role_session_name: "s1".into(), ..AssumeRoleInput::default() };
+    assert_eq!(code(svc.assume_role(&user("eve"), ask()).map(|_| ())).split(':').next(), Some("403 AccessDenied"));
+    let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::000000000000:role/shared"}]}"#;
+    svc.put_inline_policy(Owner::User, "eve".into(), "assume".into(), allow.into()).await.unwrap();
+    assert_eq!(svc.assume_role(&user("eve"), ask()).unwrap().assumed_role_user.arn, "arn:aws:sts::000000000000:assumed-role/shared/s1");
+}
