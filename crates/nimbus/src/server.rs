@@ -14,7 +14,7 @@ use nimbus_invoke::{AsyncConfig, AsyncInvoker, Invoker};
 use nimbus_logs::LogStore;
 use nimbus_model::{Partition, Runtime};
 use nimbus_sandbox::{EnvironmentPool, Isolation, NamespaceConfig, Network, PoolConfig, RuntimeRegistry};
-use nimbus_store::{CodeCache, DataDir, LocalBlobStore, OptCache, SqliteStore};
+use nimbus_store::{CodeCache, DataDir, LocalBlobStore, MasterKeySource, OptCache, SqliteStore};
 
 use crate::Output;
 
@@ -91,6 +91,11 @@ pub struct ServerOpts {
     admin_access_key_id: Option<String>,
     #[arg(long, env = "NIMBUS_ADMIN_SECRET_ACCESS_KEY", requires = "admin_access_key_id", hide_env_values = true)]
     admin_secret_access_key: Option<String>,
+    /// The key that seals secrets at rest (environment variables, KMS key material): a file
+    /// of 32 raw bytes or 64 hex digits, kept apart from the data directory. Without it,
+    /// `<data>/master.key` is used, or generated there (owner-only) on the first start.
+    #[arg(long, env = "NIMBUS_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
 }
 
 /// `10.213.0.0/16` into its address and prefix length.
@@ -185,7 +190,39 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         tracing::warn!("AUTHENTICATION IS OFF (--auth off): anyone who can reach this server can deploy and run code, read every log and empty every queue");
         None
     };
-    let store = Arc::new(SqliteStore::open(&data.db_path()).map_err(|e| anyhow!("opening the database: {e}"))?);
+    let (master, master_source) =
+        nimbus_store::MasterKey::open(data.root(), opts.master_key_file.as_deref()).map_err(|e| anyhow!("the master key: {e}"))?;
+    let store = match SqliteStore::open(&data.db_path(), master.clone()) {
+        Ok(store) => Arc::new(store),
+        Err(nimbus_store::StoreError::Sealing(nimbus_store::sealing::SealError::WrongMasterKey)) => {
+            return Err(match master_source {
+                MasterKeySource::Generated(path) => {
+                    // Not the key the records were sealed under: do not leave it behind.
+                    let _ = std::fs::remove_file(&path);
+                    anyhow!(
+                        "the master key is missing: {} holds records sealed under a master key, but {} does not exist; restore that file or pass --master-key-file (a new key cannot open them)",
+                        data.db_path().display(),
+                        path.display()
+                    )
+                }
+                MasterKeySource::Given(path) | MasterKeySource::Stored(path) => anyhow!(
+                    "the master key in {} is not the one {} was sealed under; start with the right key (--master-key-file or <data>/{})",
+                    path.display(),
+                    data.db_path().display(),
+                    nimbus_store::sealing::MASTER_KEY_FILE
+                ),
+            });
+        }
+        Err(e) => return Err(anyhow!("opening the database: {e}")),
+    };
+    match &master_source {
+        MasterKeySource::Generated(p) => {
+            tracing::info!("generated the master key {} (keep it: without it no environment variable opens)", p.display())
+        }
+        MasterKeySource::Given(p) | MasterKeySource::Stored(p) => {
+            tracing::info!("secrets at rest are sealed under the master key {}", p.display())
+        }
+    }
     let blobs = Arc::new(LocalBlobStore::new(data.blobs()));
     if opts.concurrency_limit == 0 {
         return Err(anyhow!("--concurrency-limit must be at least 1"));
