@@ -39,6 +39,7 @@ pub struct AppState {
     pub queues: Arc<nimbus_queues::QueueService>,
     pub event_sources: Arc<nimbus_triggers::EventSources>,
     pub events: Arc<nimbus_events::EventsService>,
+    pub kms: Arc<nimbus_kms::KmsService>,
     pub topics: Arc<nimbus_topics::TopicService>,
     pub gateway: Arc<nimbus_gateway::GatewayService>,
     /// HTTP APIs are served by host name under this domain (`<api-id>.<api domain>`).
@@ -110,6 +111,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         Action::Gateway(req) => crate::gateway::execute(&state.gateway, req).await,
         Action::Sqs(req) => crate::sqs::execute(&state.queues, req).await,
         Action::Events(req) => crate::events::execute(&state.events, req).await,
+        Action::Kms(req) => crate::kms::execute(&state.kms, req).await,
         Action::Sns(req) => crate::sns::execute(&state.topics, req).await,
         Action::Logs(req) => {
             // The log store reads files: off the async workers.

@@ -68,6 +68,8 @@ pub struct KeyInfo {
     pub deletion_date: Option<f64>,
     #[serde(default)]
     pub pending_window_days: Option<u32>,
+    /// DescribeKey's `CurrentKeyMaterialId` (64 hex digits, random, as AWS's look).
+    pub material_id: String,
     /// The key material, sealed by the master key for this key id.
     #[serde(with = "hex_bytes")]
     material: Vec<u8>,
@@ -162,11 +164,10 @@ impl KmsService {
             let docs: Vec<String> = stmt.query_map([], |r| r.get(0)).map_err(internal)?.collect::<Result<_, _>>().map_err(internal)?;
             for doc in docs {
                 let key: KeyInfo = serde_json::from_str(&doc).map_err(|e| KmsError::Internal(e.to_string()))?;
-                let material = master
-                    .unwrap(&key.material, &material_context(&key.id))
-                    .ok()
-                    .and_then(|m| <[u8; 32]>::try_from(m).ok())
-                    .ok_or_else(|| KmsError::Internal(format!("the material of KMS key {} does not open with the master key", key.id)))?;
+                let material =
+                    master.unwrap(&key.material, &material_context(&key.id)).ok().and_then(|m| <[u8; 32]>::try_from(m).ok()).ok_or_else(
+                        || KmsError::Internal(format!("the material of KMS key {} does not open with the master key", key.id)),
+                    )?;
                 state.keys.insert(key.id.clone(), (key, material));
             }
             let mut stmt = conn.prepare("SELECT doc FROM aliases").map_err(internal)?;
@@ -198,7 +199,8 @@ impl KmsService {
     /// The key id `key_id` names: a key id, key ARN, alias name or alias ARN.
     fn resolve(&self, state: &State, key_id: &str) -> Result<String, KmsError> {
         let alias_prefix = format!("arn:aws:kms:{}:{}:", self.region, self.account);
-        let alias = key_id.strip_prefix(&alias_prefix).filter(|r| r.starts_with("alias/")).or(Some(key_id).filter(|k| k.starts_with("alias/")));
+        let alias =
+            key_id.strip_prefix(&alias_prefix).filter(|r| r.starts_with("alias/")).or(Some(key_id).filter(|k| k.starts_with("alias/")));
         if let Some(name) = alias {
             return state
                 .aliases
@@ -250,7 +252,9 @@ impl KmsService {
                     for (key, id, doc) in rows {
                         match (key, doc) {
                             (true, Some(doc)) => conn.execute("INSERT OR REPLACE INTO keys (id, doc) VALUES (?1, ?2)", params![id, doc]),
-                            (false, Some(doc)) => conn.execute("INSERT OR REPLACE INTO aliases (name, doc) VALUES (?1, ?2)", params![id, doc]),
+                            (false, Some(doc)) => {
+                                conn.execute("INSERT OR REPLACE INTO aliases (name, doc) VALUES (?1, ?2)", params![id, doc])
+                            }
                             (_, None) => conn.execute("DELETE FROM aliases WHERE name = ?1", params![id]),
                         }
                         .map_err(|e| KmsError::Internal(e.to_string()))?;
@@ -306,6 +310,7 @@ impl KmsService {
                 state: KeyState::Enabled,
                 deletion_date: None,
                 pending_window_days: None,
+                material_id: hex::encode(sealing::random_key()),
                 material: svc.master.wrap(&material, &material_context(&id)),
                 id,
             };

@@ -215,6 +215,8 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(anyhow!("opening the database: {e}")),
     };
+    let kms = nimbus_kms::KmsService::open(Some(&data.root().join("kms.db")), master, &opts.region, &opts.account_id)
+        .map_err(|e| anyhow!("opening the KMS database: {e}"))?;
     match &master_source {
         MasterKeySource::Generated(p) => {
             tracing::info!("generated the master key {} (keep it: without it no environment variable opens)", p.display())
@@ -414,6 +416,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         queues,
         event_sources,
         events,
+        kms,
         topics,
         status,
         url_domain,
