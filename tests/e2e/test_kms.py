@@ -157,3 +157,49 @@ def test_aws_cli_encrypt(aws_cli, server, kms, tmp_path):
     assert cp.returncode == 0, cp.err
     blob = base64.b64decode(json.loads(cp.out)["CiphertextBlob"])
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"from the cli"
+
+
+HANDLER_PY = """
+import os
+def handler(event, context):
+    return {"secret": os.environ.get("SECRET")}
+"""
+
+
+def test_function_variables_under_a_kms_key(kms, lam, server):
+    from helpers import create_function, make_zip
+
+    key = kms.create_key(Description="function env")["KeyMetadata"]
+    name = unique("kmsfn")
+    fn = create_function(lam, name, "python3.11", "index.handler", make_zip({"index.py": HANDLER_PY}),
+                         Environment={"Variables": {"SECRET": "under-a-cmk"}}, KMSKeyArn=key["Arn"])
+    try:
+        assert fn.config["KMSKeyArn"] == key["Arn"]
+        conf = lam.get_function_configuration(FunctionName=name)
+        assert (conf["KMSKeyArn"], conf["Environment"]["Variables"]) == (key["Arn"], {"SECRET": "under-a-cmk"})
+        out = lam.invoke(FunctionName=name, Payload=b"{}")
+        assert json.loads(out["Payload"].read()) == {"secret": "under-a-cmk"}
+
+        # Disabled: invoking fails as AWS's does, with a 502 KMSDisabledException.
+        kms.disable_key(KeyId=key["KeyId"])
+        with pytest.raises(ClientError) as e:
+            lam.invoke(FunctionName=name, Payload=b"{}")
+        code, message, status = error(e)
+        assert (code, status) == ("KMSDisabledException", 502)
+        assert message.startswith("Lambda was unable to decrypt the environment variables because the KMS key used is disabled."), message
+        # The configuration is still readable; an update cannot seal under a disabled key.
+        assert lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"] == {"SECRET": "under-a-cmk"}
+        with pytest.raises(ClientError) as e:
+            lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"SECRET": "new"}})
+        assert error(e)[0] == "InvalidParameterValueException"
+
+        kms.enable_key(KeyId=key["KeyId"])
+        out = lam.invoke(FunctionName=name, Payload=b"{}")
+        assert json.loads(out["Payload"].read()) == {"secret": "under-a-cmk"}
+
+        kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+        with pytest.raises(ClientError) as e:
+            lam.invoke(FunctionName=name, Payload=b"{}")
+        assert error(e)[:1] == ("KMSInvalidStateException",) and error(e)[2] == 502
+    finally:
+        lam.delete_function(FunctionName=name)

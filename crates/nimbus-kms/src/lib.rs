@@ -135,7 +135,10 @@ pub struct KmsService {
     account: String,
     master: MasterKey,
     db: GroupCommit,
-    state: tokio::sync::Mutex<State>,
+    /// Read by every call without waiting (crypto runs on it, also from sync code);
+    /// replaced only by a writer holding `writer`, after its commit.
+    state: std::sync::RwLock<State>,
+    writer: tokio::sync::Mutex<()>,
 }
 
 fn now() -> f64 {
@@ -184,8 +187,13 @@ impl KmsService {
             account: account.to_string(),
             master,
             db,
-            state: tokio::sync::Mutex::new(state),
+            state: std::sync::RwLock::new(state),
+            writer: tokio::sync::Mutex::new(()),
         }))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn key_arn(&self, id: &str) -> String {
@@ -275,9 +283,10 @@ impl KmsService {
     ) -> Result<T, KmsError> {
         let svc = self.clone();
         tokio::spawn(async move {
-            let mut state = svc.state.lock().await;
-            let (out, changes) = f(&svc, &state)?;
+            let _one_writer = svc.writer.lock().await;
+            let (out, changes) = f(&svc, &svc.read())?;
             svc.commit(&changes).await?;
+            let mut state = svc.state.write().unwrap_or_else(|p| p.into_inner());
             for change in changes {
                 match change {
                     Change::Key(k, m) => {
@@ -320,14 +329,14 @@ impl KmsService {
     }
 
     pub async fn describe_key(&self, key_id: &str) -> Result<KeyInfo, KmsError> {
-        let state = self.state.lock().await;
+        let state = self.read();
         let id = self.resolve(&state, key_id)?;
         Ok(state.keys[&id].0.clone())
     }
 
     /// ListKeys: by key id, `limit` at a time after `marker`.
     pub async fn list_keys(&self, limit: Option<usize>, marker: Option<&str>) -> Page<KeyInfo> {
-        let state = self.state.lock().await;
+        let state = self.read();
         let limit = limit.unwrap_or(1000).clamp(1, 1000);
         let mut items: Vec<KeyInfo> =
             state.keys.values().filter(|(k, _)| marker.is_none_or(|m| k.id.as_str() > m)).map(|(k, _)| k.clone()).take(limit + 1).collect();
@@ -436,14 +445,14 @@ impl KmsService {
 
     /// ListAliases: every alias, or those of one key, by name.
     pub async fn list_aliases(&self, key_id: Option<&str>) -> Result<Vec<AliasInfo>, KmsError> {
-        let state = self.state.lock().await;
+        let state = self.read();
         let id = key_id.map(|k| self.resolve(&state, k)).transpose()?;
         Ok(state.aliases.values().filter(|a| id.as_ref().is_none_or(|id| &a.target_key_id == id)).cloned().collect())
     }
 
     /// Encrypt: a ciphertext blob of `plaintext` under the key, for `context`.
     pub async fn encrypt(&self, key_id: &str, plaintext: &[u8], context: &BTreeMap<String, String>) -> Result<(Vec<u8>, String), KmsError> {
-        let state = self.state.lock().await;
+        let state = self.read();
         let (key, material) = self.usable(&state, key_id)?;
         Ok((seal_blob(&key.id, material, plaintext, context), key.arn.clone()))
     }
@@ -456,7 +465,7 @@ impl KmsService {
         context: &BTreeMap<String, String>,
         key_id: Option<&str>,
     ) -> Result<(Vec<u8>, String), KmsError> {
-        let state = self.state.lock().await;
+        let state = self.read();
         self.open_blob(&state, blob, context, key_id)
     }
 
@@ -500,7 +509,7 @@ impl KmsService {
         destination_key_id: &str,
         destination_context: &BTreeMap<String, String>,
     ) -> Result<ReEncrypted, KmsError> {
-        let state = self.state.lock().await;
+        let state = self.read();
         let (dest, dest_material) = self.usable(&state, destination_key_id)?;
         let (plain, source_key_arn) = self.open_blob(&state, blob, source_context, source_key_id)?;
         Ok(ReEncrypted {
@@ -508,6 +517,34 @@ impl KmsService {
             source_key_arn,
             key_arn: dest.arn.clone(),
         })
+    }
+}
+
+/// The encryption context a record's context becomes when a KMS key wraps its data key.
+fn record_context(context: &[u8]) -> BTreeMap<String, String> {
+    BTreeMap::from([("nimbus:record".to_string(), String::from_utf8_lossy(context).into_owned())])
+}
+
+/// Functions' data keys wrapped by KMS keys (`KMSKeyArn`).
+impl sealing::KeyWrapper for KmsService {
+    fn wrap(&self, key_arn: &str, data_key: &[u8], context: &[u8]) -> Result<Vec<u8>, String> {
+        let state = self.read();
+        let (key, material) = self.usable(&state, key_arn).map_err(|e| format!("KMS Exception: {} KMS Message: {e}", e.type_name()))?;
+        Ok(seal_blob(&key.id, material, data_key, &record_context(context)))
+    }
+
+    fn unwrap(&self, key_arn: &str, wrapped: &[u8], context: &[u8]) -> Result<Vec<u8>, String> {
+        let state = self.read();
+        let (id, sealed) = split_blob(wrapped).ok_or_else(|| format!("the data key wrapped by {key_arn} is not a KMS ciphertext"))?;
+        let (_, material) = state.keys.get(id).ok_or_else(|| format!("the KMS key {key_arn} does not exist"))?;
+        sealing::decrypt(material, sealed, &blob_context(id, &record_context(context))).map_err(|e| e.to_string())
+    }
+}
+
+impl KmsService {
+    /// Whether `key_id` may encrypt and decrypt now (the error says why not).
+    pub fn check_usable(&self, key_id: &str) -> Result<(), KmsError> {
+        self.usable(&self.read(), key_id).map(drop)
     }
 }
 

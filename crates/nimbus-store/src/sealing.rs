@@ -35,6 +35,9 @@ pub enum SealError {
     /// The database's check value does not open with this master key.
     #[error("the master key does not open this data directory's sealed records (they were sealed under another key)")]
     WrongMasterKey,
+    /// The KMS key named to wrap a data key refused or is unknown.
+    #[error("{0}")]
+    Kms(String),
 }
 
 /// Seals `plaintext` under `key` for `context`: a random 96-bit nonce, then the ciphertext
@@ -65,6 +68,15 @@ pub fn random_key() -> [u8; 32] {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).expect("the OS random source works");
     key
+}
+
+/// Keys other than the master key that may wrap a record's data key: Nimbus's KMS keys,
+/// named by ARN (a function's `KMSKeyArn`). Wrapping needs a usable key; unwrapping is
+/// Nimbus reading its own records and does not look at the key's state (the invoke path
+/// refuses a function whose key is not usable).
+pub trait KeyWrapper: Send + Sync {
+    fn wrap(&self, key_arn: &str, data_key: &[u8], context: &[u8]) -> Result<Vec<u8>, String>;
+    fn unwrap(&self, key_arn: &str, wrapped: &[u8], context: &[u8]) -> Result<Vec<u8>, String>;
 }
 
 /// The key every data key is wrapped by. Never printed.
@@ -101,6 +113,9 @@ pub struct Envelope {
     /// The value, sealed by the data key.
     #[serde(with = "b64")]
     pub data: Vec<u8>,
+    /// The KMS key that wrapped the data key, when not the master key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key: Option<String>,
 }
 
 mod b64 {
@@ -157,12 +172,28 @@ impl MasterKey {
     /// Seals `plaintext` for `context` under a fresh data key wrapped by this key.
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Envelope {
         let data_key = random_key();
-        Envelope { v: 1, key: self.wrap(&data_key, context), data: encrypt(&data_key, plaintext, context) }
+        Envelope { v: 1, key: self.wrap(&data_key, context), data: encrypt(&data_key, plaintext, context), kms_key: None }
     }
 
     /// Opens an [`Envelope`] sealed by [`MasterKey::seal`] for the same context.
     pub fn open_envelope(&self, envelope: &Envelope, context: &[u8]) -> Result<Vec<u8>, SealError> {
         let data_key: [u8; 32] = self.unwrap(&envelope.key, context)?.try_into().map_err(|_| SealError::Invalid)?;
+        decrypt(&data_key, &envelope.data, context)
+    }
+
+    /// [`MasterKey::seal`] with the data key wrapped by the KMS key `kms_key` instead.
+    pub fn seal_with(&self, wrapper: &dyn KeyWrapper, kms_key: &str, plaintext: &[u8], context: &[u8]) -> Result<Envelope, SealError> {
+        let data_key = random_key();
+        let key = wrapper.wrap(kms_key, &data_key, context).map_err(SealError::Kms)?;
+        Ok(Envelope { v: 1, key, data: encrypt(&data_key, plaintext, context), kms_key: Some(kms_key.to_string()) })
+    }
+
+    /// Opens an envelope whichever key wrapped its data key.
+    pub fn open_any(&self, wrapper: Option<&dyn KeyWrapper>, envelope: &Envelope, context: &[u8]) -> Result<Vec<u8>, SealError> {
+        let Some(kms_key) = &envelope.kms_key else { return self.open_envelope(envelope, context) };
+        let wrapper = wrapper.ok_or_else(|| SealError::Kms(format!("no KMS to open a data key wrapped by {kms_key}")))?;
+        let data_key: [u8; 32] =
+            wrapper.unwrap(kms_key, &envelope.key, context).map_err(SealError::Kms)?.try_into().map_err(|_| SealError::Invalid)?;
         decrypt(&data_key, &envelope.data, context)
     }
 

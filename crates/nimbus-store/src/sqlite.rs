@@ -18,7 +18,7 @@ use nimbus_model::FunctionConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::group_commit::GroupCommit;
-use crate::sealing::{Envelope, MasterKey};
+use crate::sealing::{Envelope, KeyWrapper, MasterKey};
 use crate::{Store, StoreError};
 
 pub struct SqliteStore {
@@ -117,6 +117,8 @@ CREATE TABLE sealing (
 #[derive(Clone)]
 struct Sealer {
     master: Arc<MasterKey>,
+    /// Nimbus's KMS, for functions with a `KMSKeyArn`.
+    kms: Option<Arc<dyn KeyWrapper>>,
 }
 
 fn environment_context(name: &str, version: &str) -> Vec<u8> {
@@ -125,16 +127,20 @@ fn environment_context(name: &str, version: &str) -> Vec<u8> {
 
 impl Sealer {
     /// The stored document: the config with `environment` replaced by `sealed_environment`.
-    fn encode(&self, c: &FunctionConfig) -> String {
+    fn encode(&self, c: &FunctionConfig) -> Result<String, StoreError> {
         let mut doc = serde_json::to_value(c).expect("function config serializes");
         let fields = doc.as_object_mut().expect("a struct serializes to an object");
         fields.remove("environment");
         if !c.environment.is_empty() {
             let plain = serde_json::to_vec(&c.environment).expect("variables serialize");
-            let sealed = self.master.seal(&plain, &environment_context(&c.name, &c.version));
+            let context = environment_context(&c.name, &c.version);
+            let sealed = match (&c.kms_key_arn, &self.kms) {
+                (Some(arn), Some(kms)) => self.master.seal_with(kms.as_ref(), arn, &plain, &context)?,
+                _ => self.master.seal(&plain, &context),
+            };
             fields.insert("sealed_environment".into(), serde_json::to_value(sealed).expect("envelope serializes"));
         }
-        doc.to_string()
+        Ok(doc.to_string())
     }
 
     /// A stored document back to a config, its environment opened (or, written by an
@@ -149,7 +155,7 @@ impl Sealer {
                 let (name, version) = (text("name"), text("version"));
                 let plain = self
                     .master
-                    .open_envelope(&envelope, &environment_context(&name, &version))
+                    .open_any(self.kms.as_deref(), &envelope, &environment_context(&name, &version))
                     .map_err(|e| StoreError::Backend(format!("the environment of function {name} version {version} does not open: {e}")))?;
                 fields.insert("environment".into(), serde_json::from_slice(&plain).map_err(bad)?);
             }
@@ -193,7 +199,7 @@ impl Sealer {
                 continue;
             }
             let config = self.decode(&json)?;
-            tx.execute("UPDATE functions SET config = ?3 WHERE name = ?1 AND version = ?2", params![name, version, self.encode(&config)])?;
+            tx.execute("UPDATE functions SET config = ?3 WHERE name = ?1 AND version = ?2", params![name, version, self.encode(&config)?])?;
             sealed += 1;
         }
         tx.commit()?;
@@ -218,16 +224,22 @@ impl SqliteStore {
     /// are sealed under ([`crate::sealing::SealError::WrongMasterKey`] if not), seals what an
     /// earlier release left in plain text, and starts its writer thread.
     pub fn open(path: &Path, master: MasterKey) -> Result<SqliteStore, StoreError> {
-        SqliteStore::open_at(Some(path), master)
+        SqliteStore::open_at(Some(path), master, None)
+    }
+
+    /// [`SqliteStore::open`] with Nimbus's KMS wrapping the data keys of functions that
+    /// name a `KMSKeyArn`.
+    pub fn open_with_kms(path: &Path, master: MasterKey, kms: Arc<dyn KeyWrapper>) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_at(Some(path), master, Some(kms))
     }
 
     /// An in-memory store sealing under a random key (tests).
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
-        SqliteStore::open_at(None, MasterKey::generate())
+        SqliteStore::open_at(None, MasterKey::generate(), None)
     }
 
-    fn open_at(path: Option<&Path>, master: MasterKey) -> Result<SqliteStore, StoreError> {
-        let sealer = Sealer { master: Arc::new(master) };
+    fn open_at(path: Option<&Path>, master: MasterKey, kms: Option<Arc<dyn KeyWrapper>>) -> Result<SqliteStore, StoreError> {
+        let sealer = Sealer { master: Arc::new(master), kms };
         let db = GroupCommit::open_prepared(path, &SCHEMA, |conn| sealer.seal_at_rest(conn), StoreError::Backend)?;
         Ok(SqliteStore { db, sealer })
     }
@@ -263,7 +275,7 @@ fn query_doc<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str, param
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_function(&self, c: &FunctionConfig) -> Result<(), StoreError> {
-        let (c, json) = (c.clone(), self.sealer.encode(c));
+        let (c, json) = (c.clone(), self.sealer.encode(c)?);
         self.with(move |conn| {
             let inserted = conn.execute(
                 "INSERT OR IGNORE INTO functions (name, version, revision, code_digest, code_size, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -278,7 +290,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_function(&self, c: &FunctionConfig, expected_revision: &str) -> Result<(), StoreError> {
-        let (c, json, expected) = (c.clone(), self.sealer.encode(c), expected_revision.to_string());
+        let (c, json, expected) = (c.clone(), self.sealer.encode(c)?, expected_revision.to_string());
         self.with(move |conn| {
             let changed = conn.execute(
                 "UPDATE functions SET revision = ?3, code_digest = ?4, code_size = ?5, config = ?6 WHERE name = ?1 AND version = ?2 AND revision = ?7",
@@ -340,7 +352,7 @@ impl Store for SqliteStore {
     }
 
     async fn publish_version(&self, latest: &FunctionConfig, expected_revision: &str, version: &FunctionConfig) -> Result<(), StoreError> {
-        let (latest_json, version_json) = (self.sealer.encode(latest), self.sealer.encode(version));
+        let (latest_json, version_json) = (self.sealer.encode(latest)?, self.sealer.encode(version)?);
         let (latest, version, expected) = (latest.clone(), version.clone(), expected_revision.to_string());
         // Both rows or neither: an error rolls the job's savepoint back.
         self.with(move |conn| {
@@ -791,6 +803,7 @@ mod tests {
             recursive_loop: None,
             code_signing_config_id: None,
             runtime_management: None,
+            kms_key_arn: None,
         }
     }
 

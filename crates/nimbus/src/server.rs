@@ -192,7 +192,17 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     };
     let (master, master_source) =
         nimbus_store::MasterKey::open(data.root(), opts.master_key_file.as_deref()).map_err(|e| anyhow!("the master key: {e}"))?;
-    let store = match SqliteStore::open(&data.db_path(), master.clone()) {
+    let kms = match nimbus_kms::KmsService::open(Some(&data.root().join("kms.db")), master.clone(), &opts.region, &opts.account_id) {
+        Ok(kms) => kms,
+        Err(e) => {
+            if let MasterKeySource::Generated(path) = &master_source {
+                // A KMS database this new key cannot open: the key file was lost.
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(anyhow!("opening the KMS database: {e}"));
+        }
+    };
+    let store = match SqliteStore::open_with_kms(&data.db_path(), master, kms.clone()) {
         Ok(store) => Arc::new(store),
         Err(nimbus_store::StoreError::Sealing(nimbus_store::sealing::SealError::WrongMasterKey)) => {
             return Err(match master_source {
@@ -215,8 +225,6 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(anyhow!("opening the database: {e}")),
     };
-    let kms = nimbus_kms::KmsService::open(Some(&data.root().join("kms.db")), master, &opts.region, &opts.account_id)
-        .map_err(|e| anyhow!("opening the KMS database: {e}"))?;
     match &master_source {
         MasterKeySource::Generated(p) => {
             tracing::info!("generated the master key {} (keep it: without it no environment variable opens)", p.display())
@@ -373,6 +381,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         AsyncConfig { retry_delay: Duration::from_millis(opts.async_retry_delay_ms), parallelism: 64 },
     );
     tokio::spawn(async_invoker.clone().run());
+    invoker.check_environment_keys(Arc::new(FunctionKeys(kms.clone())));
     let queues = nimbus_queues::QueueService::open(&data.root().join("queues.db"), &opts.region, &opts.account_id)
         .map_err(|e| anyhow!("opening the queue database: {e}"))?;
     let event_sources = nimbus_triggers::EventSources::new(store.clone(), control.clone(), invoker.clone(), queues.clone());
@@ -446,6 +455,31 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
 struct LambdaSink {
     invoker: Arc<AsyncInvoker>,
     partition: Partition,
+}
+
+/// Lambda's view of Nimbus's KMS: whether a function's `KMSKeyArn` can decrypt its
+/// variables, with Lambda's exceptions and messages.
+struct FunctionKeys(Arc<nimbus_kms::KmsService>);
+
+impl nimbus_invoke::EnvironmentKeys for FunctionKeys {
+    fn check(&self, key_arn: &str) -> Result<(), nimbus_model::ApiError> {
+        use nimbus_model::{ApiError, ErrorCode};
+        let reason = "Please check the function's AWS KMS key settings.";
+        self.0.check_usable(key_arn).map_err(|e| match e {
+            nimbus_kms::KmsError::Disabled(m) => ApiError::new(
+                ErrorCode::KmsDisabled,
+                format!("Lambda was unable to decrypt the environment variables because the KMS key used is disabled. {reason} KMS Exception: DisabledException KMS Message: {m}"),
+            ),
+            nimbus_kms::KmsError::InvalidState(m) => ApiError::new(
+                ErrorCode::KmsInvalidState,
+                format!("Lambda was unable to decrypt the environment variables because the KMS key used is in an invalid state for KMS Decrypt. {reason} KMS Exception: KMSInvalidStateException KMS Message: {m}"),
+            ),
+            other => ApiError::new(
+                ErrorCode::KmsNotFound,
+                format!("Lambda was unable to decrypt the environment variables because the KMS key was not found. {reason} KMS Exception: {} KMS Message: {other}", other.type_name()),
+            ),
+        })
+    }
 }
 
 #[async_trait::async_trait]
