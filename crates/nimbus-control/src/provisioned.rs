@@ -318,6 +318,7 @@ mod tests {
             dead_letter_target: None,
             tags: Default::default(),
             code_signing_config_id: None,
+            kms_key_arn: None,
             zip: zip(),
         })
         .await

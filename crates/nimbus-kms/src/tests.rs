@@ -21,7 +21,8 @@ async fn ciphertexts_open_only_with_their_key_and_context() {
     assert_eq!(arn, a.arn);
     let mut flipped = blob.clone();
     *flipped.last_mut().expect("non-empty") ^= 1;
-    let cases: Vec<(&str, Vec<u8>, BTreeMap<String, String>, Option<&str>, Result<&[u8], KmsError>)> = vec![
+    type Case<'a> = (&'a str, Vec<u8>, BTreeMap<String, String>, Option<&'a str>, Result<&'a [u8], KmsError>);
+    let cases: Vec<Case> = vec![
         ("round trip", blob.clone(), good.clone(), None, Ok(b"secret")),
         ("by key id", blob.clone(), good.clone(), Some(&a.id), Ok(b"secret")),
         ("other context", blob.clone(), ctx(&[("purpose", "other")]), None, Err(KmsError::InvalidCiphertext)),
@@ -45,7 +46,7 @@ async fn states_aliases_and_restarts() {
     let (blob, _) = kms.encrypt(&key.id, b"x", &ctx(&[])).await.expect("encrypt");
     kms.create_alias("alias/app", &key.id).await.expect("alias");
     assert_eq!(kms.describe_key("alias/app").await.expect("by alias").id, key.id);
-    assert_eq!(kms.describe_key(&format!("arn:aws:kms:us-east-1:000000000000:alias/app")).await.expect("by alias arn").id, key.id);
+    assert_eq!(kms.describe_key("arn:aws:kms:us-east-1:000000000000:alias/app").await.expect("by alias arn").id, key.id);
     assert_eq!(kms.describe_key(&key.arn).await.expect("by arn").id, key.id);
     assert!(matches!(kms.create_alias("alias/app", &key.id).await, Err(KmsError::AlreadyExists(_))));
     assert!(matches!(kms.create_alias("app", &key.id).await, Err(KmsError::Validation(_))));
