@@ -529,7 +529,7 @@ fn record_context(context: &[u8]) -> BTreeMap<String, String> {
 impl sealing::KeyWrapper for KmsService {
     fn wrap(&self, key_arn: &str, data_key: &[u8], context: &[u8]) -> Result<Vec<u8>, String> {
         let state = self.read();
-        let (key, material) = self.usable(&state, key_arn).map_err(|e| format!("KMS Exception: {} KMS Message: {e}", e.type_name()))?;
+        let (key, material) = self.usable(&state, key_arn).map_err(|e| format!("KMS Exception: {}KMS Message: {e}", e.type_name()))?;
         Ok(seal_blob(&key.id, material, data_key, &record_context(context)))
     }
 

@@ -468,15 +468,15 @@ impl nimbus_invoke::EnvironmentKeys for FunctionKeys {
         self.0.check_usable(key_arn).map_err(|e| match e {
             nimbus_kms::KmsError::Disabled(m) => ApiError::new(
                 ErrorCode::KmsDisabled,
-                format!("Lambda was unable to decrypt the environment variables because the KMS key used is disabled. {reason} KMS Exception: DisabledException KMS Message: {m}"),
+                format!("Lambda was unable to decrypt the environment variables because the KMS key used is disabled. {reason} KMS Exception: DisabledExceptionKMS Message: {m}"),
             ),
             nimbus_kms::KmsError::InvalidState(m) => ApiError::new(
                 ErrorCode::KmsInvalidState,
-                format!("Lambda was unable to decrypt the environment variables because the KMS key used is in an invalid state for KMS Decrypt. {reason} KMS Exception: KMSInvalidStateException KMS Message: {m}"),
+                format!("Lambda was unable to decrypt the environment variables because the KMS key used is in an invalid state for KMS Decrypt. {reason} KMS Exception: KMSInvalidStateExceptionKMS Message: {m}"),
             ),
             other => ApiError::new(
                 ErrorCode::KmsNotFound,
-                format!("Lambda was unable to decrypt the environment variables because the KMS key was not found. {reason} KMS Exception: {} KMS Message: {other}", other.type_name()),
+                format!("Lambda was unable to decrypt the environment variables because the KMS key was not found. {reason} KMS Exception: {}KMS Message: {other}", other.type_name()),
             ),
         })
     }
