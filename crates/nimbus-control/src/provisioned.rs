@@ -297,7 +297,7 @@ mod tests {
             opt: OptCache::new(dir.join("opt"), dir.join("tmp")),
         };
         let partition = Partition { region: "us-east-1".into(), account_id: "000000000000".into() };
-        let store = Arc::new(SqliteStore::open(&dir.join("db"), nimbus_store::MasterKey::generate()).unwrap());
+        let store = Arc::new(SqliteStore::open(&dir.join("db"), nimbus_store::MasterKey::from_bytes([9; 32])).unwrap());
         ControlPlane::open(store, Arc::new(LocalBlobStore::new(dir.join("blobs"))), dirs, partition, 1000).await.unwrap()
     }
 
