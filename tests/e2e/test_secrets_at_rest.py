@@ -112,3 +112,27 @@ def test_an_external_key_file_keeps_the_key_out_of_the_data_dir(server_factory, 
     assert not (s.data_dir / "master.key").exists()
     assert data_dir_holds(s.data_dir, needle) == []
     assert json.loads(json.dumps(secret_of(lam, name))) == needle
+
+
+def test_variables_under_a_kms_key_are_sealed_and_survive_a_restart(server_factory):
+    from helpers import boto_client
+
+    s = server_factory()
+    lam, kms = s.lambda_client(), boto_client("kms", s.endpoint)
+    key = kms.create_key()["KeyMetadata"]
+    name = unique("sealed-kms")
+    needle = f"kms-needle-{unique('v')}"
+    create_function(lam, name, "python3.11", "index.handler", make_zip({"index.py": HANDLER_PY}),
+                    Environment={"Variables": {"SECRET": needle}}, KMSKeyArn=key["Arn"])
+    assert data_dir_holds(s.data_dir, needle) == []
+    s.restart()
+    lam, kms = s.lambda_client(), boto_client("kms", s.endpoint)
+    assert secret_of(lam, name) == needle
+    assert invoked(lam, name) == {"secret": needle}
+    # The key's state is kept across the restart, and still decides whether the function runs.
+    kms.disable_key(KeyId=key["KeyId"])
+    s.restart()
+    with pytest.raises(Exception) as e:
+        s.lambda_client().invoke(FunctionName=name, Payload=b"{}")
+    assert e.value.response["Error"]["Code"] == "KMSDisabledException"
+    assert data_dir_holds(s.data_dir, needle) == []
