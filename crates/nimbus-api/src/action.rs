@@ -27,6 +27,8 @@ pub enum Action {
     Sqs(crate::sqs::SqsRequest),
     /// An EventBridge request (`X-Amz-Target: AWSEvents.*`), parsed by [`crate::events`].
     Events(crate::events::EventsRequest),
+    /// A KMS request (`X-Amz-Target: TrentService.*`), parsed by [`crate::kms`].
+    Kms(crate::kms::KmsRequest),
     /// An SNS request (query protocol), parsed by [`crate::sns`].
     Sns(crate::sns::SnsRequest),
     /// An IAM request (query protocol, `Version=2010-05-08`), parsed by [`crate::iam`].
@@ -51,6 +53,7 @@ impl Action {
             Action::Logs(r) => r.name(),
             Action::Sqs(r) => r.name(),
             Action::Events(r) => r.name(),
+            Action::Kms(r) => r.name(),
             Action::Sns(r) => r.name(),
             Action::Iam(r) => r.name(),
             Action::Sts(r) => r.name(),
@@ -162,6 +165,9 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
     if let Some(target) = header(req.headers, "x-amz-target") {
         if let Some(op) = target.strip_prefix("AWSEvents.") {
             return Ok(Action::Events(crate::events::parse(op, &req.body)));
+        }
+        if let Some(op) = target.strip_prefix(crate::kms::TARGET_PREFIX) {
+            return Ok(Action::Kms(crate::kms::parse(op, &req.body)));
         }
         if let Some(op) = target.strip_prefix(crate::logs::TARGET_PREFIX) {
             return Ok(Action::Logs(crate::logs::parse(op, &req.body)));

@@ -20,7 +20,7 @@ use crate::response::Body;
 enum Family {
     /// Lambda and API Gateway (rest-json): 403 with `x-amzn-ErrorType`.
     RestJson,
-    /// awsJson services (EventBridge, Logs, and SQS's JSON protocol with its query codes).
+    /// awsJson services (EventBridge, Logs, KMS, and SQS's JSON protocol with its query codes).
     Json,
     /// awsQuery services (SNS, SQS's query protocol): `<ErrorResponse>`.
     Query,
@@ -34,6 +34,7 @@ fn wire(action: &Action) -> Option<(&'static Service, Protocol, Family)> {
         Action::Gateway(_) => (&nimbus_protocol::APIGATEWAYV2, Protocol::RestJson, Family::RestJson),
         Action::Logs(_) => (&nimbus_protocol::LOGS, Protocol::AwsJson1_1, Family::Json),
         Action::Events(_) => (&nimbus_protocol::EVENTS, Protocol::AwsJson1_1, Family::Json),
+        Action::Kms(_) => (&nimbus_protocol::KMS, Protocol::AwsJson1_1, Family::Json),
         Action::Sqs(r) => match r.protocol {
             Protocol::AwsQuery => (&nimbus_protocol::SQS, Protocol::AwsQuery, Family::Query),
             p => (&nimbus_protocol::SQS, p, Family::Json),
@@ -131,6 +132,9 @@ fn guess(parts: &Parts, body: &Bytes) -> (&'static Service, Protocol, Family) {
     }
     if target.starts_with("AWSEvents") {
         return (&nimbus_protocol::EVENTS, Protocol::AwsJson1_1, Family::Json);
+    }
+    if target.starts_with("TrentService") {
+        return (&nimbus_protocol::KMS, Protocol::AwsJson1_1, Family::Json);
     }
     if !target.is_empty() {
         return (&nimbus_protocol::LOGS, Protocol::AwsJson1_1, Family::Json);

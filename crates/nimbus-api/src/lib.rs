@@ -1,7 +1,7 @@
 //! The HTTP edge. Every request is parsed into one value of the closed [`Action`] set (the
 //! single place where authorization will slot in), executed against the control plane, the
 //! invoker or the log store, and answered in the AWS wire protocol the caller speaks:
-//! rest-json for Lambda, JSON 1.1 for CloudWatch Logs and EventBridge, JSON 1.0 and query (XML)
+//! rest-json for Lambda, JSON 1.1 for CloudWatch Logs, EventBridge and KMS, JSON 1.0 and query (XML)
 //! for SQS, query (XML) for SNS, rest-json for API Gateway V2; function URLs and HTTP APIs
 //! serve functions over plain HTTP. No other crate knows wire formats.
 
@@ -11,6 +11,7 @@ mod events;
 mod function_url;
 mod gateway;
 mod iam;
+mod kms;
 mod lambda;
 mod logs;
 mod proxy;
@@ -27,7 +28,7 @@ pub use server::{serve, AppState};
 /// typed input accepts an input with every member the model defines, at the model's types.
 #[cfg(test)]
 mod model_walk {
-    use nimbus_protocol::{decode, Service, APIGATEWAYV2, EVENTS, LAMBDA, LOGS, SNS, SQS};
+    use nimbus_protocol::{decode, Service, APIGATEWAYV2, EVENTS, KMS, LAMBDA, LOGS, SNS, SQS};
 
     fn walk(service: &Service, operations: &[&str], decode_call: impl Fn(&str, nimbus_protocol::Input) -> Result<(), String>) {
         let model = service.model();
@@ -55,6 +56,7 @@ mod model_walk {
         walk_calls!(EVENTS, crate::events::EventsCall);
         walk_calls!(APIGATEWAYV2, crate::gateway::GatewayCall);
         walk_calls!(LOGS, crate::logs::LogsCall);
+        walk_calls!(KMS, crate::kms::KmsCall);
         walk_calls!(LAMBDA, crate::lambda::LambdaCall);
     }
 }

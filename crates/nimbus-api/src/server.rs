@@ -39,6 +39,7 @@ pub struct AppState {
     pub queues: Arc<nimbus_queues::QueueService>,
     pub event_sources: Arc<nimbus_triggers::EventSources>,
     pub events: Arc<nimbus_events::EventsService>,
+    pub kms: Arc<nimbus_kms::KmsService>,
     pub topics: Arc<nimbus_topics::TopicService>,
     pub gateway: Arc<nimbus_gateway::GatewayService>,
     /// IAM and STS (users' Active keys also live in `keys`).
@@ -113,6 +114,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         Action::Gateway(req) => crate::gateway::execute(&state.gateway, req).await,
         Action::Sqs(req) => crate::sqs::execute(&state.queues, req).await,
         Action::Events(req) => crate::events::execute(&state.events, req).await,
+        Action::Kms(req) => crate::kms::execute(&state.kms, req).await,
         Action::Sns(req) => crate::sns::execute(&state.topics, req).await,
         Action::Iam(req) => crate::iam::execute_iam(&state.iam, req, caller.as_ref()).await,
         Action::Sts(req) => crate::iam::execute_sts(&state.iam, req, caller.as_ref()),

@@ -63,6 +63,8 @@ pub struct NewFunction {
     pub tags: BTreeMap<String, String>,
     /// CodeSigningConfigArn's config id: it must exist; signatures are not verified.
     pub code_signing_config_id: Option<String>,
+    /// KMSKeyArn: the KMS key that wraps the environment's data key.
+    pub kms_key_arn: Option<String>,
     pub zip: Vec<u8>,
 }
 
@@ -80,6 +82,8 @@ pub struct ConfigChange {
     pub layers: Option<Vec<String>>,
     /// `Some("")` clears the dead-letter target.
     pub dead_letter_target: Option<String>,
+    /// `Some("")` goes back to Nimbus's own key.
+    pub kms_key_arn: Option<String>,
     pub revision_id: Option<String>,
 }
 
@@ -121,7 +125,13 @@ pub struct ControlPlane {
 }
 
 pub(crate) fn store_err(e: StoreError) -> ApiError {
-    ApiError::service(format!("storage error: {e}"))
+    match e {
+        // The function's KMSKeyArn could not wrap its data key.
+        StoreError::Sealing(nimbus_store::sealing::SealError::Kms(why)) => ApiError::invalid(format!(
+            "Lambda was unable to configure access to your environment variables because the KMS key is invalid for CreateGrant. Please check your KMS key settings. {why}"
+        )),
+        e => ApiError::service(format!("storage error: {e}")),
+    }
 }
 
 pub(crate) fn code_err(e: CodeError) -> ApiError {
@@ -358,6 +368,7 @@ impl ControlPlane {
             recursive_loop: None,
             code_signing_config_id: f.code_signing_config_id,
             runtime_management: None,
+            kms_key_arn: f.kms_key_arn,
         };
         match self.store.create_function(&config).await {
             Ok(()) => {}
@@ -469,6 +480,9 @@ impl ControlPlane {
         }
         if let Some(dlq) = change.dead_letter_target {
             next.dead_letter_target = (!dlq.is_empty()).then_some(dlq);
+        }
+        if let Some(arn) = change.kms_key_arn {
+            next.kms_key_arn = (!arn.is_empty()).then_some(arn);
         }
         if let Some(arns) = change.layers {
             next.layers = self.resolve_layers(&arns, next.code_unzipped_size).await?;

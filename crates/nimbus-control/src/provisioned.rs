@@ -297,7 +297,7 @@ mod tests {
             opt: OptCache::new(dir.join("opt"), dir.join("tmp")),
         };
         let partition = Partition { region: "us-east-1".into(), account_id: "000000000000".into() };
-        let store = Arc::new(SqliteStore::open(&dir.join("db")).unwrap());
+        let store = Arc::new(SqliteStore::open(&dir.join("db"), nimbus_store::MasterKey::from_bytes([9; 32])).unwrap());
         ControlPlane::open(store, Arc::new(LocalBlobStore::new(dir.join("blobs"))), dirs, partition, 1000).await.unwrap()
     }
 
@@ -318,6 +318,7 @@ mod tests {
             dead_letter_target: None,
             tags: Default::default(),
             code_signing_config_id: None,
+            kms_key_arn: None,
             zip: zip(),
         })
         .await

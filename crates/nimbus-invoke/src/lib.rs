@@ -19,6 +19,12 @@ use nimbus_identity::{Keys, Principal};
 use nimbus_model::{ApiError, FunctionErrorPayload, InvokeOutcome, InvokeRequest, Qualifier};
 use nimbus_sandbox::{Acquired, EnvSpec, EnvironmentPool, Invocation, InvokeTimings, ProvisionKey, Reply};
 
+/// Whether a function's KMS key can decrypt its environment variables now: Lambda's
+/// `KMSDisabledException`, `KMSInvalidStateException` or `KMSNotFoundException` if not.
+pub trait EnvironmentKeys: Send + Sync {
+    fn check(&self, key_arn: &str) -> Result<(), ApiError>;
+}
+
 pub struct Invoker {
     control: Arc<ControlPlane>,
     pool: Arc<EnvironmentPool>,
@@ -31,6 +37,7 @@ pub struct Invoker {
     /// Mints the execution role's credentials each environment gets (None: authentication
     /// is off, and environments get none).
     keys: RwLock<Option<Arc<Keys>>>,
+    env_keys: RwLock<Option<Arc<dyn EnvironmentKeys>>>,
 }
 
 /// How long the role credentials handed to environments are valid; specs are rebuilt (and
@@ -51,6 +58,7 @@ impl Invoker {
             limiter: Arc::new(ConcurrencyLimiter::default()),
             provisioning: tokio::sync::Mutex::new(()),
             keys: RwLock::new(None),
+            env_keys: RwLock::new(None),
         });
         let weak = Arc::downgrade(&invoker);
         control.on_change(move |name| {
@@ -102,6 +110,11 @@ impl Invoker {
     /// from `keys`.
     pub fn hand_out_credentials(&self, keys: Arc<Keys>) {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Some(keys);
+    }
+
+    /// Functions with a `KMSKeyArn` are checked against `keys` before they run.
+    pub fn check_environment_keys(&self, keys: Arc<dyn EnvironmentKeys>) {
+        *self.env_keys.write().unwrap_or_else(|p| p.into_inner()) = Some(keys);
     }
 
     pub fn pool(&self) -> &Arc<EnvironmentPool> {
@@ -181,6 +194,13 @@ impl Invoker {
         let partition = self.control.partition();
         let function = self.control.resolve(name, req.function.qualifier.as_ref()).await?;
         let executed_version = function.config.version.clone();
+        // A function whose KMS key cannot decrypt its variables does not run (AWS's
+        // KMSDisabledException and kin), before any environment is taken or started.
+        if let Some(arn) = &function.config.kms_key_arn {
+            if let Some(keys) = self.env_keys.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                keys.check(arn)?;
+            }
+        }
         let spec = self.spec_for(&function);
         // A provisioned environment of the invoked version or alias first; beyond those,
         // on-demand ones within the function's (or the account's) remaining concurrency.

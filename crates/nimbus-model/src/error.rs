@@ -26,6 +26,10 @@ pub enum ErrorCode {
     AccessDenied,
     ProvisionedConcurrencyConfigNotFound,
     CodeSigningConfigNotFound,
+    /// The function's KMS key cannot decrypt its environment variables (502, as AWS).
+    KmsDisabled,
+    KmsInvalidState,
+    KmsNotFound,
 }
 
 impl ErrorCode {
@@ -49,6 +53,9 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "AccessDeniedException",
             ErrorCode::ProvisionedConcurrencyConfigNotFound => "ProvisionedConcurrencyConfigNotFoundException",
             ErrorCode::CodeSigningConfigNotFound => "CodeSigningConfigNotFoundException",
+            ErrorCode::KmsDisabled => "KMSDisabledException",
+            ErrorCode::KmsInvalidState => "KMSInvalidStateException",
+            ErrorCode::KmsNotFound => "KMSNotFoundException",
         }
     }
 
@@ -62,6 +69,7 @@ impl ErrorCode {
             ErrorCode::AccessDenied => 403,
             ErrorCode::TooManyRequests => 429,
             ErrorCode::Service => 500,
+            ErrorCode::KmsDisabled | ErrorCode::KmsInvalidState | ErrorCode::KmsNotFound => 502,
             ErrorCode::UnknownOperation => 404,
             _ => 400,
         }
@@ -69,7 +77,7 @@ impl ErrorCode {
 
     /// `User` for the caller's mistakes, `Service` for ours: AWS's `Type` field.
     pub fn fault(self) -> &'static str {
-        if self == ErrorCode::Service {
+        if matches!(self, ErrorCode::Service | ErrorCode::KmsDisabled | ErrorCode::KmsInvalidState | ErrorCode::KmsNotFound) {
             "Service"
         } else {
             "User"

@@ -67,6 +67,10 @@ pub struct FunctionConfig {
     /// Stored and reported; Nimbus has one build of each runtime, so it changes nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_management: Option<RuntimeManagement>,
+    /// KMSKeyArn: the KMS key that wraps the data key of this version's environment
+    /// variables (else Nimbus's master key does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_arn: Option<String>,
 }
 
 /// A version's runtime update mode (`Auto`, `FunctionUpdate` or `Manual`) and, for

@@ -122,6 +122,7 @@ vendored! {
     S3_MODEL => "s3.json",
     IAM_MODEL => "iam.json",
     STS_MODEL => "sts.json",
+    KMS_MODEL => "kms.json",
 }
 
 /// Amazon SQS (awsJson 1.0 with query-compatible errors, and awsQuery).
@@ -132,6 +133,8 @@ pub static SNS: Service = Service::new(&SNS_MODEL);
 pub static EVENTS: Service = Service::new(&EVENTS_MODEL);
 /// Amazon CloudWatch Logs (awsJson 1.1).
 pub static LOGS: Service = Service::new(&LOGS_MODEL);
+/// AWS Key Management Service (awsJson 1.1, `TrentService.*`).
+pub static KMS: Service = Service::new(&KMS_MODEL);
 /// AWS Lambda (rest-json).
 pub static LAMBDA: Service = Service { rest_error_fault: true, ..Service::new(&LAMBDA_MODEL) };
 /// Amazon API Gateway V2 (rest-json).

@@ -42,6 +42,24 @@ impl GroupCommit {
         GroupCommit::start(crate::db::open_in_memory(schema)?, schema.name)
     }
 
+    /// Like [`GroupCommit::open`] (or an in-memory database when `path` is None), with a
+    /// start-up step run on the migrated connection before the writer thread takes it (work
+    /// that needs more than SQL, such as sealing records a migration left in plain text).
+    pub fn open_prepared<E>(
+        path: Option<&Path>,
+        schema: &'static crate::db::Schema,
+        prepare: impl FnOnce(&mut Connection) -> Result<(), E>,
+        internal: fn(String) -> E,
+    ) -> Result<GroupCommit, E> {
+        let mut conn = match path {
+            Some(path) => crate::db::open(path, schema, crate::db::Durability::Full),
+            None => crate::db::open_in_memory(schema),
+        }
+        .map_err(internal)?;
+        prepare(&mut conn)?;
+        GroupCommit::start(conn, schema.name).map_err(internal)
+    }
+
     fn start(conn: Connection, name: &'static str) -> Result<GroupCommit, String> {
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()

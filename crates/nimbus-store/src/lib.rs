@@ -8,6 +8,7 @@ pub mod code;
 pub mod datadir;
 pub mod db;
 pub mod group_commit;
+pub mod sealing;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -23,6 +24,7 @@ use nimbus_model::FunctionConfig;
 pub use blob::{BlobStore, LocalBlobStore};
 pub use code::{CodeCache, CodeError, OptCache};
 pub use datadir::DataDir;
+pub use sealing::{MasterKey, MasterKeySource};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,9 @@ pub enum StoreError {
     NotFound,
     #[error("storage backend: {0}")]
     Backend(String),
+    /// A sealed secret or the master key (a wrong key at open, an altered record).
+    #[error(transparent)]
+    Sealing(#[from] sealing::SealError),
 }
 
 /// Function records, keyed by (name, version). Every write is atomic; updates are

@@ -4,6 +4,7 @@
 //! Nothing on the invoke path reads from here.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use nimbus_model::alias::AliasConfig;
@@ -17,10 +18,12 @@ use nimbus_model::FunctionConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::group_commit::GroupCommit;
+use crate::sealing::{Envelope, KeyWrapper, MasterKey};
 use crate::{Store, StoreError};
 
 pub struct SqliteStore {
     db: GroupCommit,
+    sealer: Sealer,
 }
 
 /// `nimbus.db`: functions and everything that hangs off them.
@@ -96,8 +99,119 @@ CREATE TABLE code_signing_configs (
     config TEXT NOT NULL
 );
 ",
+        // 3: environment variables sealed at rest (2026-12). The check value of the master
+        // key the records are sealed under; `SqliteStore::open` then seals every record an
+        // earlier release left in plain text (it needs the key, so it is not SQL).
+        "
+CREATE TABLE sealing (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    key_check BLOB NOT NULL
+);
+",
     ],
 };
+
+/// How function records keep their environment variables: sealed under a fresh data key
+/// wrapped by the master key, for that function and version (a sealed environment copied to
+/// another record does not open).
+#[derive(Clone)]
+struct Sealer {
+    master: Arc<MasterKey>,
+    /// Nimbus's KMS, for functions with a `KMSKeyArn`.
+    kms: Option<Arc<dyn KeyWrapper>>,
+}
+
+fn environment_context(name: &str, version: &str) -> Vec<u8> {
+    format!("nimbus:function-environment:{name}:{version}").into_bytes()
+}
+
+impl Sealer {
+    /// The stored document: the config with `environment` replaced by `sealed_environment`.
+    fn encode(&self, c: &FunctionConfig) -> Result<String, StoreError> {
+        let mut doc = serde_json::to_value(c).expect("function config serializes");
+        let fields = doc.as_object_mut().expect("a struct serializes to an object");
+        fields.remove("environment");
+        if !c.environment.is_empty() {
+            let plain = serde_json::to_vec(&c.environment).expect("variables serialize");
+            let context = environment_context(&c.name, &c.version);
+            let sealed = match (&c.kms_key_arn, &self.kms) {
+                (Some(arn), Some(kms)) => self.master.seal_with(kms.as_ref(), arn, &plain, &context)?,
+                _ => self.master.seal(&plain, &context),
+            };
+            fields.insert("sealed_environment".into(), serde_json::to_value(sealed).expect("envelope serializes"));
+        }
+        Ok(doc.to_string())
+    }
+
+    /// A stored document back to a config, its environment opened (or, written by an
+    /// earlier release, in plain text).
+    fn decode(&self, json: &str) -> Result<FunctionConfig, StoreError> {
+        let bad = |e: serde_json::Error| StoreError::Backend(format!("a stored function record does not read: {e}"));
+        let mut doc: serde_json::Value = serde_json::from_str(json).map_err(bad)?;
+        if let Some(fields) = doc.as_object_mut() {
+            if let Some(sealed) = fields.remove("sealed_environment") {
+                let envelope: Envelope = serde_json::from_value(sealed).map_err(bad)?;
+                let text = |k: &str| fields.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                let (name, version) = (text("name"), text("version"));
+                let plain = self
+                    .master
+                    .open_any(self.kms.as_deref(), &envelope, &environment_context(&name, &version))
+                    .map_err(|e| StoreError::Backend(format!("the environment of function {name} version {version} does not open: {e}")))?;
+                fields.insert("environment".into(), serde_json::from_slice(&plain).map_err(bad)?);
+            }
+        }
+        serde_json::from_value(doc).map_err(bad)
+    }
+
+    fn docs(&self, conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<FunctionConfig>, StoreError> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, |row| row.get::<_, String>(0))?;
+        rows.map(|json| self.decode(&json?)).collect()
+    }
+
+    fn doc(&self, conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<FunctionConfig>, StoreError> {
+        let json: Option<String> = conn.query_row(sql, params, |row| row.get(0)).optional()?;
+        json.map(|j| self.decode(&j)).transpose()
+    }
+
+    /// At open: checks the master key against the database's check value (recording it on
+    /// the first open), then seals every record still holding plain-text variables. In one
+    /// transaction; then the file is rewritten and the WAL truncated, so no plain text stays
+    /// behind.
+    fn seal_at_rest(&self, conn: &mut Connection) -> Result<(), StoreError> {
+        let tx = conn.transaction()?;
+        let check: Option<Vec<u8>> = tx.query_row("SELECT key_check FROM sealing WHERE id = 1", [], |r| r.get(0)).optional()?;
+        match check {
+            Some(check) => self.master.verify(&check)?,
+            None => {
+                tx.execute("INSERT INTO sealing (id, key_check) VALUES (1, ?1)", params![self.master.key_check()])?;
+            }
+        }
+        let plain: Vec<(String, String, String)> = {
+            let mut stmt = tx.prepare("SELECT name, version, config FROM functions")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let mut sealed = 0;
+        for (name, version, json) in plain {
+            let doc: serde_json::Value = serde_json::from_str(&json).map_err(|e| StoreError::Backend(e.to_string()))?;
+            if doc.get("environment").is_none() {
+                continue;
+            }
+            let config = self.decode(&json)?;
+            tx.execute("UPDATE functions SET config = ?3 WHERE name = ?1 AND version = ?2", params![name, version, self.encode(&config)?])?;
+            sealed += 1;
+        }
+        tx.commit()?;
+        if sealed > 0 {
+            // Rewrites every page, so the freed plain text is gone from the file too.
+            conn.execute_batch("VACUUM")?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            tracing::info!("sealed the environment variables of {sealed} function records written by an earlier release");
+        }
+        Ok(())
+    }
+}
 /// The SQLite backend's failures are the store's backend errors.
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -106,13 +220,28 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `nimbus.db` and starts its writer thread.
-    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        Ok(SqliteStore { db: GroupCommit::open(path, &SCHEMA).map_err(StoreError::Backend)? })
+    /// Opens (creating if needed) `nimbus.db`, checks that `master` is the key its records
+    /// are sealed under ([`crate::sealing::SealError::WrongMasterKey`] if not), seals what an
+    /// earlier release left in plain text, and starts its writer thread.
+    pub fn open(path: &Path, master: MasterKey) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_at(Some(path), master, None)
     }
 
+    /// [`SqliteStore::open`] with Nimbus's KMS wrapping the data keys of functions that
+    /// name a `KMSKeyArn`.
+    pub fn open_with_kms(path: &Path, master: MasterKey, kms: Arc<dyn KeyWrapper>) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_at(Some(path), master, Some(kms))
+    }
+
+    /// An in-memory store sealing under a random key (tests).
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
-        Ok(SqliteStore { db: GroupCommit::open_in_memory(&SCHEMA).map_err(StoreError::Backend)? })
+        SqliteStore::open_at(None, MasterKey::generate(), None)
+    }
+
+    fn open_at(path: Option<&Path>, master: MasterKey, kms: Option<Arc<dyn KeyWrapper>>) -> Result<SqliteStore, StoreError> {
+        let sealer = Sealer { master: Arc::new(master), kms };
+        let db = GroupCommit::open_prepared(path, &SCHEMA, |conn| sealer.seal_at_rest(conn), StoreError::Backend)?;
+        Ok(SqliteStore { db, sealer })
     }
 
     /// Runs `f` on the writer thread inside the next group's transaction (in a savepoint of
@@ -131,10 +260,6 @@ fn decode_json<T: serde::de::DeserializeOwned>(json: String) -> rusqlite::Result
     serde_json::from_str(&json).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
-fn encode(config: &FunctionConfig) -> String {
-    serde_json::to_string(config).expect("function config serializes")
-}
-
 /// The rows of a query whose first column is a JSON document.
 fn query_docs<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<T>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
@@ -150,7 +275,7 @@ fn query_doc<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str, param
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_function(&self, c: &FunctionConfig) -> Result<(), StoreError> {
-        let (c, json) = (c.clone(), encode(c));
+        let (c, json) = (c.clone(), self.sealer.encode(c)?);
         self.with(move |conn| {
             let inserted = conn.execute(
                 "INSERT OR IGNORE INTO functions (name, version, revision, code_digest, code_size, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -165,7 +290,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_function(&self, c: &FunctionConfig, expected_revision: &str) -> Result<(), StoreError> {
-        let (c, json, expected) = (c.clone(), encode(c), expected_revision.to_string());
+        let (c, json, expected) = (c.clone(), self.sealer.encode(c)?, expected_revision.to_string());
         self.with(move |conn| {
             let changed = conn.execute(
                 "UPDATE functions SET revision = ?3, code_digest = ?4, code_size = ?5, config = ?6 WHERE name = ?1 AND version = ?2 AND revision = ?7",
@@ -186,14 +311,16 @@ impl Store for SqliteStore {
 
     async fn get_function(&self, name: &str, version: &str) -> Result<Option<FunctionConfig>, StoreError> {
         let (name, version) = (name.to_string(), version.to_string());
-        self.with(move |conn| query_doc(conn, "SELECT config FROM functions WHERE name = ?1 AND version = ?2", params![name, version]))
+        let sealer = self.sealer.clone();
+        self.with(move |conn| sealer.doc(conn, "SELECT config FROM functions WHERE name = ?1 AND version = ?2", params![name, version]))
             .await
     }
 
     async fn list_functions(&self, version: &str, after: Option<&str>, limit: usize) -> Result<Vec<FunctionConfig>, StoreError> {
         let (version, after) = (version.to_string(), after.unwrap_or("").to_string());
+        let sealer = self.sealer.clone();
         self.with(move |conn| {
-            query_docs(
+            sealer.docs(
                 conn,
                 "SELECT config FROM functions WHERE version = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
                 params![version, after, limit as i64],
@@ -225,7 +352,7 @@ impl Store for SqliteStore {
     }
 
     async fn publish_version(&self, latest: &FunctionConfig, expected_revision: &str, version: &FunctionConfig) -> Result<(), StoreError> {
-        let (latest_json, version_json) = (encode(latest), encode(version));
+        let (latest_json, version_json) = (self.sealer.encode(latest)?, self.sealer.encode(version)?);
         let (latest, version, expected) = (latest.clone(), version.clone(), expected_revision.to_string());
         // Both rows or neither: an error rolls the job's savepoint back.
         self.with(move |conn| {
@@ -250,8 +377,9 @@ impl Store for SqliteStore {
 
     async fn list_versions(&self, name: &str) -> Result<Vec<FunctionConfig>, StoreError> {
         let name = name.to_string();
+        let sealer = self.sealer.clone();
         self.with(move |conn| {
-            query_docs(
+            sealer.docs(
                 conn,
                 "SELECT config FROM functions WHERE name = ?1 ORDER BY CASE WHEN version = '$LATEST' THEN -1 ELSE CAST(version AS INTEGER) END",
                 params![name],
@@ -600,22 +728,20 @@ impl Store for SqliteStore {
     }
 
     async fn put_code_signing_config(&self, c: &CodeSigningConfig, create: bool) -> Result<(), StoreError> {
-        let json = serde_json::to_string(c).expect("code signing config serializes");
-        let id = c.id.clone();
-        let n = self
-            .with(move |conn| {
-                Ok(if create {
-                    conn.execute("INSERT OR IGNORE INTO code_signing_configs (id, config) VALUES (?1, ?2)", params![id, json])?
-                } else {
-                    conn.execute("UPDATE code_signing_configs SET config = ?2 WHERE id = ?1", params![id, json])?
-                })
-            })
-            .await?;
-        match (n, create) {
-            (0, true) => Err(StoreError::Conflict),
-            (0, false) => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
+        let (id, json) = (c.id.clone(), serde_json::to_string(c).expect("code signing config serializes"));
+        self.with(move |conn| {
+            let n = if create {
+                conn.execute("INSERT OR IGNORE INTO code_signing_configs (id, config) VALUES (?1, ?2)", params![id, json])?
+            } else {
+                conn.execute("UPDATE code_signing_configs SET config = ?2 WHERE id = ?1", params![id, json])?
+            };
+            match (n, create) {
+                (0, true) => Err(StoreError::Conflict),
+                (0, false) => Err(StoreError::NotFound),
+                _ => Ok(()),
+            }
+        })
+        .await
     }
 
     async fn get_code_signing_config(&self, id: &str) -> Result<Option<CodeSigningConfig>, StoreError> {
@@ -633,8 +759,7 @@ impl Store for SqliteStore {
 
     async fn delete_code_signing_config(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_string();
-        let n = self.with(move |conn| Ok(conn.execute("DELETE FROM code_signing_configs WHERE id = ?1", params![id])?)).await?;
-        Ok(n > 0)
+        self.with(move |conn| Ok(conn.execute("DELETE FROM code_signing_configs WHERE id = ?1", params![id])? > 0)).await
     }
 
     async fn code_in_use(&self, digest: &str) -> Result<bool, StoreError> {
@@ -678,6 +803,7 @@ mod tests {
             recursive_loop: None,
             code_signing_config_id: None,
             runtime_management: None,
+            kms_key_arn: None,
         }
     }
 
@@ -745,7 +871,7 @@ mod tests {
     #[tokio::test]
     async fn failed_calls_write_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(&dir.path().join("nimbus.db")).unwrap();
+        let s = SqliteStore::open(&dir.path().join("nimbus.db"), MasterKey::from_bytes([3; 32])).unwrap();
         s.create_function(&cfg("a", "1")).await.unwrap();
         let mut v1 = cfg("a", "v1");
         v1.version = "1".into();
@@ -780,7 +906,72 @@ mod tests {
         assert_eq!(s.get_layer_version("l", 1).await.unwrap().unwrap().policy_revision, "p2");
         // Reopened: what was acknowledged is there.
         drop(s);
-        let s = SqliteStore::open(&dir.path().join("nimbus.db")).unwrap();
+        let s = SqliteStore::open(&dir.path().join("nimbus.db"), MasterKey::from_bytes([3; 32])).unwrap();
         assert_eq!(s.list_versions("a").await.unwrap().len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod sealing_tests {
+    use super::*;
+    use crate::sealing::SealError;
+    use nimbus_model::{Runtime, LATEST};
+
+    fn with_env(name: &str, version: &str, value: &str) -> FunctionConfig {
+        let mut c: FunctionConfig = serde_json::from_value(serde_json::json!({
+            "name": name, "version": version, "runtime": Runtime::Python311.id(), "role": "r", "handler": "h.h",
+            "timeout_secs": 3, "memory_mb": 128, "ephemeral_storage_mb": 512, "code_digest": "ab", "code_size": 1,
+            "code_unzipped_size": 1, "last_modified_ms": 0, "revision_id": "1"
+        }))
+        .expect("config");
+        c.environment.insert("SECRET".into(), value.into());
+        c
+    }
+
+    fn file_bytes(dir: &Path) -> Vec<u8> {
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("read dir") {
+            all.extend(std::fs::read(entry.expect("entry").path()).unwrap_or_default());
+        }
+        all
+    }
+
+    fn contains(hay: &[u8], needle: &str) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
+    /// Sealed on disk, opened on read; another key is refused at open; plain-text records of
+    /// an earlier release are sealed at open.
+    #[tokio::test]
+    async fn environments_are_sealed_at_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nimbus.db");
+        let key = MasterKey::from_bytes([5; 32]);
+        {
+            let s = SqliteStore::open(&path, key.clone()).expect("open");
+            s.create_function(&with_env("f", LATEST, "plain-needle-1")).await.expect("create");
+            let latest = with_env("f", LATEST, "plain-needle-1");
+            s.publish_version(&latest, "1", &with_env("f", "1", "plain-needle-1")).await.expect("publish");
+            let got = s.get_function("f", "1").await.expect("get").expect("some");
+            assert_eq!(got.environment["SECRET"], "plain-needle-1");
+        }
+        assert!(!contains(&file_bytes(dir.path()), "plain-needle-1"));
+        assert!(matches!(SqliteStore::open(&path, MasterKey::from_bytes([6; 32])), Err(StoreError::Sealing(SealError::WrongMasterKey))));
+
+        // A record written in plain text (as by an earlier release) is sealed at the next open.
+        {
+            let conn = Connection::open(&path).expect("raw open");
+            let plain = serde_json::to_string(&with_env("g", LATEST, "plain-needle-2")).expect("json");
+            conn.execute(
+                "INSERT INTO functions (name, version, revision, code_digest, code_size, config) VALUES ('g', '$LATEST', '1', 'ab', 1, ?1)",
+                params![plain],
+            )
+            .expect("insert");
+        }
+        let s = SqliteStore::open(&path, key).expect("reopen");
+        assert_eq!(s.get_function("g", LATEST).await.expect("get").expect("some").environment["SECRET"], "plain-needle-2");
+        assert_eq!(s.list_versions("f").await.expect("versions").len(), 2);
+        drop(s);
+        assert!(!contains(&file_bytes(dir.path()), "plain-needle-2"));
     }
 }

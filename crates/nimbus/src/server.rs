@@ -14,7 +14,7 @@ use nimbus_invoke::{AsyncConfig, AsyncInvoker, Invoker};
 use nimbus_logs::LogStore;
 use nimbus_model::{Partition, Runtime};
 use nimbus_sandbox::{EnvironmentPool, Isolation, NamespaceConfig, Network, PoolConfig, RuntimeRegistry};
-use nimbus_store::{CodeCache, DataDir, LocalBlobStore, OptCache, SqliteStore};
+use nimbus_store::{CodeCache, DataDir, LocalBlobStore, MasterKeySource, OptCache, SqliteStore};
 
 use crate::Output;
 
@@ -91,6 +91,11 @@ pub struct ServerOpts {
     admin_access_key_id: Option<String>,
     #[arg(long, env = "NIMBUS_ADMIN_SECRET_ACCESS_KEY", requires = "admin_access_key_id", hide_env_values = true)]
     admin_secret_access_key: Option<String>,
+    /// The key that seals secrets at rest (environment variables, KMS key material): a file
+    /// of 32 raw bytes or 64 hex digits, kept apart from the data directory. Without it,
+    /// `<data>/master.key` is used, or generated there (owner-only) on the first start.
+    #[arg(long, env = "NIMBUS_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
 }
 
 /// `10.213.0.0/16` into its address and prefix length.
@@ -185,7 +190,49 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         tracing::warn!("AUTHENTICATION IS OFF (--auth off): anyone who can reach this server can deploy and run code, read every log and empty every queue");
         None
     };
-    let store = Arc::new(SqliteStore::open(&data.db_path()).map_err(|e| anyhow!("opening the database: {e}"))?);
+    let (master, master_source) =
+        nimbus_store::MasterKey::open(data.root(), opts.master_key_file.as_deref()).map_err(|e| anyhow!("the master key: {e}"))?;
+    let kms = match nimbus_kms::KmsService::open(Some(&data.root().join("kms.db")), master.clone(), &opts.region, &opts.account_id) {
+        Ok(kms) => kms,
+        Err(e) => {
+            if let MasterKeySource::Generated(path) = &master_source {
+                // A KMS database this new key cannot open: the key file was lost.
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(anyhow!("opening the KMS database: {e}"));
+        }
+    };
+    let store = match SqliteStore::open_with_kms(&data.db_path(), master, kms.clone()) {
+        Ok(store) => Arc::new(store),
+        Err(nimbus_store::StoreError::Sealing(nimbus_store::sealing::SealError::WrongMasterKey)) => {
+            return Err(match master_source {
+                MasterKeySource::Generated(path) => {
+                    // Not the key the records were sealed under: do not leave it behind.
+                    let _ = std::fs::remove_file(&path);
+                    anyhow!(
+                        "the master key is missing: {} holds records sealed under a master key, but {} does not exist; restore that file or pass --master-key-file (a new key cannot open them)",
+                        data.db_path().display(),
+                        path.display()
+                    )
+                }
+                MasterKeySource::Given(path) | MasterKeySource::Stored(path) => anyhow!(
+                    "the master key in {} is not the one {} was sealed under; start with the right key (--master-key-file or <data>/{})",
+                    path.display(),
+                    data.db_path().display(),
+                    nimbus_store::sealing::MASTER_KEY_FILE
+                ),
+            });
+        }
+        Err(e) => return Err(anyhow!("opening the database: {e}")),
+    };
+    match &master_source {
+        MasterKeySource::Generated(p) => {
+            tracing::info!("generated the master key {} (keep it: without it no environment variable opens)", p.display())
+        }
+        MasterKeySource::Given(p) | MasterKeySource::Stored(p) => {
+            tracing::info!("secrets at rest are sealed under the master key {}", p.display())
+        }
+    }
     let blobs = Arc::new(LocalBlobStore::new(data.blobs()));
     if opts.concurrency_limit == 0 {
         return Err(anyhow!("--concurrency-limit must be at least 1"));
@@ -334,6 +381,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         AsyncConfig { retry_delay: Duration::from_millis(opts.async_retry_delay_ms), parallelism: 64 },
     );
     tokio::spawn(async_invoker.clone().run());
+    invoker.check_environment_keys(Arc::new(FunctionKeys(kms.clone())));
     let queues = nimbus_queues::QueueService::open(&data.root().join("queues.db"), &opts.region, &opts.account_id)
         .map_err(|e| anyhow!("opening the queue database: {e}"))?;
     let event_sources = nimbus_triggers::EventSources::new(store.clone(), control.clone(), invoker.clone(), queues.clone());
@@ -381,6 +429,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         queues,
         event_sources,
         events,
+        kms,
         topics,
         status,
         url_domain,
@@ -410,6 +459,31 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
 struct LambdaSink {
     invoker: Arc<AsyncInvoker>,
     partition: Partition,
+}
+
+/// Lambda's view of Nimbus's KMS: whether a function's `KMSKeyArn` can decrypt its
+/// variables, with Lambda's exceptions and messages.
+struct FunctionKeys(Arc<nimbus_kms::KmsService>);
+
+impl nimbus_invoke::EnvironmentKeys for FunctionKeys {
+    fn check(&self, key_arn: &str) -> Result<(), nimbus_model::ApiError> {
+        use nimbus_model::{ApiError, ErrorCode};
+        let reason = "Please check the function's AWS KMS key settings.";
+        self.0.check_usable(key_arn).map_err(|e| match e {
+            nimbus_kms::KmsError::Disabled(m) => ApiError::new(
+                ErrorCode::KmsDisabled,
+                format!("Lambda was unable to decrypt the environment variables because the KMS key used is disabled. {reason} KMS Exception: DisabledExceptionKMS Message: {m}"),
+            ),
+            nimbus_kms::KmsError::InvalidState(m) => ApiError::new(
+                ErrorCode::KmsInvalidState,
+                format!("Lambda was unable to decrypt the environment variables because the KMS key used is in an invalid state for KMS Decrypt. {reason} KMS Exception: KMSInvalidStateExceptionKMS Message: {m}"),
+            ),
+            other => ApiError::new(
+                ErrorCode::KmsNotFound,
+                format!("Lambda was unable to decrypt the environment variables because the KMS key was not found. {reason} KMS Exception: {}KMS Message: {other}", other.type_name()),
+            ),
+        })
+    }
 }
 
 #[async_trait::async_trait]

@@ -255,6 +255,8 @@ pub struct CreateFunctionInput {
     dead_letter_config: Option<DeadLetterInput>,
     tags: Option<BTreeMap<String, String>>,
     code_signing_config_arn: Option<String>,
+    #[serde(rename = "KMSKeyArn")]
+    kms_key_arn: Option<String>,
 }
 
 impl CreateFunctionInput {
@@ -316,6 +318,7 @@ impl CreateFunctionInput {
             architectures,
             layers: self.layers.unwrap_or_default(),
             dead_letter_target: dead_letter(self.dead_letter_config)?.filter(|a| !a.is_empty()),
+            kms_key_arn: self.kms_key_arn.filter(|a| !a.is_empty()),
             tags,
             code_signing_config_id: self
                 .code_signing_config_arn
@@ -374,6 +377,8 @@ pub struct UpdateFunctionConfigurationInput {
     revision_id: Option<String>,
     layers: Option<Vec<String>>,
     dead_letter_config: Option<DeadLetterInput>,
+    #[serde(rename = "KMSKeyArn")]
+    kms_key_arn: Option<String>,
 }
 
 impl UpdateFunctionConfigurationInput {
@@ -407,6 +412,7 @@ impl UpdateFunctionConfigurationInput {
             environment,
             layers: self.layers,
             dead_letter_target: dead_letter(self.dead_letter_config)?,
+            kms_key_arn: self.kms_key_arn,
             revision_id: self.revision_id,
         };
         Ok((function, change))

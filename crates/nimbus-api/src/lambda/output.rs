@@ -33,6 +33,8 @@ pub struct FunctionConfiguration {
     environment: Option<EnvironmentResponse>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dead_letter_config: Option<DeadLetterConfig>,
+    #[serde(rename = "KMSKeyArn", skip_serializing_if = "Option::is_none")]
+    kms_key_arn: Option<String>,
     tracing_config: TracingConfig,
     revision_id: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -114,6 +116,7 @@ impl FunctionConfiguration {
             code_sha256: c.code_sha256_base64(),
             version: c.version.clone(),
             environment: (!c.environment.is_empty()).then(|| EnvironmentResponse { variables: c.environment.clone() }),
+            kms_key_arn: c.kms_key_arn.clone(),
             dead_letter_config: c.dead_letter_target.clone().map(|target_arn| DeadLetterConfig { target_arn }),
             tracing_config: TracingConfig { mode: "PassThrough" },
             revision_id: c.revision_id.clone(),
