@@ -124,6 +124,23 @@ pub(crate) fn form_pairs(s: &str) -> impl Iterator<Item = (String, String)> + '_
     })
 }
 
+/// A query-protocol request's parameters: the query string's, then a form body's (`form`:
+/// whether the body is read as one).
+pub(crate) fn query_protocol_params(req: &RawRequest<'_>, form: bool) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = req.query.map(|q| form_pairs(q).collect()).unwrap_or_default();
+    if form && !req.body.is_empty() {
+        if let Ok(body) = std::str::from_utf8(&req.body) {
+            params.extend(form_pairs(body));
+        }
+    }
+    params
+}
+
+/// Whether a request's body is a form (`application/x-www-form-urlencoded`).
+pub(crate) fn is_form(req: &RawRequest<'_>) -> bool {
+    header(req.headers, "content-type").unwrap_or("").starts_with("application/x-www-form-urlencoded")
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }

@@ -11,7 +11,7 @@ use nimbus_identity::{Caller, Principal};
 use nimbus_protocol::{calls, decode, encode, AwsError, DecodeError, Protocol, Service, IAM, STS};
 use serde::{Deserialize, Serialize};
 
-use crate::action::{form_pairs, RawRequest};
+use crate::action::RawRequest;
 use crate::response::Body;
 
 const IAM_VERSION: &str = "2010-05-08";
@@ -424,13 +424,7 @@ pub fn recognize(req: &RawRequest<'_>) -> Option<Recognized> {
     if req.headers.contains_key("x-amz-target") || !matches!(req.path, "" | "/") {
         return None;
     }
-    let mut params: Vec<(String, String)> = req.query.map(|q| form_pairs(q).collect()).unwrap_or_default();
-    let content_type = req.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if content_type.starts_with("application/x-www-form-urlencoded") && !req.body.is_empty() {
-        if let Ok(body) = std::str::from_utf8(&req.body) {
-            params.extend(form_pairs(body));
-        }
-    }
+    let params = crate::action::query_protocol_params(req, crate::action::is_form(req));
     let version = params.iter().rev().find(|(k, _)| k == "Version").map(|(_, v)| v.clone())?;
     if version != IAM_VERSION && version != STS_VERSION {
         return None;

@@ -16,7 +16,7 @@ use nimbus_queues::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::action::{form_pairs, RawRequest};
+use crate::action::RawRequest;
 use crate::response::Body;
 
 const VERSION: &str = "2012-11-05";
@@ -462,16 +462,11 @@ pub fn recognize(req: &RawRequest<'_>) -> Option<SqsRequest> {
         let (operation, call) = decode_call(op_name, Protocol::AwsJson1_0, |op| decode::json(SQS.model(), op, &req.body));
         return Some(SqsRequest { protocol: Protocol::AwsJson1_0, operation, host, call });
     }
-    let mut params: Vec<(String, String)> = req.query.map(|q| form_pairs(q).collect()).unwrap_or_default();
     let on_queue = queue_path(req.path);
     let content_type = req.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
     // A form body, or any body posted to a queue URL; never a Lambda payload.
-    let form = content_type.starts_with("application/x-www-form-urlencoded") || (content_type.is_empty() && on_queue.is_some());
-    if form && !req.body.is_empty() {
-        if let Ok(body) = std::str::from_utf8(&req.body) {
-            params.extend(form_pairs(body));
-        }
-    }
+    let form = crate::action::is_form(req) || (content_type.is_empty() && on_queue.is_some());
+    let mut params = crate::action::query_protocol_params(req, form);
     let action = params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone())?;
     let versioned = params.iter().any(|(k, v)| k == "Version" && v == VERSION);
     if !versioned && on_queue.is_none() {

@@ -591,36 +591,13 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Resul
         LambdaCall::GetRuntimeManagementConfig(input) => {
             let f = input.function(p)?;
             let c = control.get_qualified(&f.name, f.qualifier.as_ref()).await?;
-            let m = c.runtime_management.unwrap_or_else(|| nimbus_model::function::RuntimeManagement {
-                update_runtime_on: "Auto".into(),
-                runtime_version_arn: None,
-            });
-            let function_arn = runtime_management_arn(p, &f);
-            reply(
-                op,
-                &RuntimeManagementConfig {
-                    update_runtime_on: m.update_runtime_on,
-                    runtime_version_arn: m.runtime_version_arn,
-                    function_arn,
-                },
-                rid,
-            )
+            reply(op, &RuntimeManagementConfig::new(runtime_management_arn(p, &f), c.runtime_management), rid)
         }
         LambdaCall::PutRuntimeManagementConfig(input) => {
             let f = input.function(p)?;
             let setting = input.setting()?;
             let c = control.set_runtime_management(&f.name, f.qualifier.as_ref(), setting).await?;
-            let m = c.runtime_management.unwrap_or_else(|| unreachable!("just set"));
-            let function_arn = runtime_management_arn(p, &f);
-            reply(
-                op,
-                &RuntimeManagementConfig {
-                    update_runtime_on: m.update_runtime_on,
-                    runtime_version_arn: m.runtime_version_arn,
-                    function_arn,
-                },
-                rid,
-            )
+            reply(op, &RuntimeManagementConfig::new(runtime_management_arn(p, &f), c.runtime_management), rid)
         }
         LambdaCall::GetResourcePolicy(input) => {
             let PolicyResource::Function(f) = input.resource(p)? else { return Err(no_such_resource()) };

@@ -810,6 +810,15 @@ pub struct RuntimeManagementConfig {
     pub function_arn: String,
 }
 
+impl RuntimeManagementConfig {
+    /// A version's setting (`Auto` when it has none, AWS's default).
+    pub fn new(function_arn: String, m: Option<nimbus_model::function::RuntimeManagement>) -> RuntimeManagementConfig {
+        let m =
+            m.unwrap_or_else(|| nimbus_model::function::RuntimeManagement { update_runtime_on: "Auto".into(), runtime_version_arn: None });
+        RuntimeManagementConfig { update_runtime_on: m.update_runtime_on, runtime_version_arn: m.runtime_version_arn, function_arn }
+    }
+}
+
 /// ListCapacityProviders' answer: Nimbus has none.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
