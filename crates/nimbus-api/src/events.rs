@@ -12,7 +12,7 @@ use nimbus_events::{
     TargetSpec,
 };
 use nimbus_protocol::encode::Empty;
-use nimbus_protocol::{calls, decode, encode, DecodeError, Protocol, EVENTS};
+use nimbus_protocol::{calls, encode, DecodeError, Protocol, EVENTS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -57,16 +57,13 @@ impl EventsRequest {
 
 /// Decodes the body of an `AWSEvents.<operation>` request.
 pub fn parse(operation: &str, body: &[u8]) -> EventsRequest {
-    let Some(&op) = EventsCall::OPERATIONS.iter().find(|o| **o == operation) else {
-        return EventsRequest {
+    match EventsCall::from_json(&EVENTS, operation, body) {
+        Some((operation, call)) => EventsRequest { operation, call: call.map_err(decode_error) },
+        None => EventsRequest {
             operation: "Unknown",
             call: Err(EventsError::UnknownOperation(format!("Operation {operation} is not supported by this endpoint."))),
-        };
-    };
-    let call = decode::json(EVENTS.model(), op, body)
-        .and_then(|input| EventsCall::decode(op, input).expect("served operations decode"))
-        .map_err(decode_error);
-    EventsRequest { operation: op, call }
+        },
+    }
 }
 
 /// EventBridge's answer to a request that does not fit the operation's input shape. Paths

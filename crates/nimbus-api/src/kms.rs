@@ -9,7 +9,7 @@ use base64::Engine;
 use http::Response;
 use nimbus_kms::{AliasInfo, KeyInfo, KeyState, KmsError, KmsService};
 use nimbus_protocol::encode::Empty;
-use nimbus_protocol::{calls, decode, encode, DecodeError, Protocol, KMS};
+use nimbus_protocol::{calls, encode, DecodeError, Protocol, KMS};
 use serde::{Deserialize, Serialize};
 
 use crate::response::Body;
@@ -55,16 +55,13 @@ impl KmsRequest {
 
 /// Decodes the body of a `TrentService.<operation>` request.
 pub fn parse(operation: &str, body: &[u8]) -> KmsRequest {
-    let Some(&op) = KmsCall::OPERATIONS.iter().find(|o| **o == operation) else {
-        return KmsRequest {
+    match KmsCall::from_json(&KMS, operation, body) {
+        Some((operation, call)) => KmsRequest { operation, call: call.map_err(decode_error) },
+        None => KmsRequest {
             operation: "Unknown",
             call: Err(KmsError::UnknownOperation(format!("Operation {operation} is not supported by this endpoint."))),
-        };
-    };
-    let call = decode::json(KMS.model(), op, body)
-        .and_then(|input| KmsCall::decode(op, input).expect("served operations decode"))
-        .map_err(decode_error);
-    KmsRequest { operation: op, call }
+        },
+    }
 }
 
 /// A member path as KMS's validation messages name it: `keyId`.

@@ -8,7 +8,7 @@ use std::fmt;
 use http::Response;
 use nimbus_logs::{FilterPattern, LogStore};
 use nimbus_model::{ApiError, ErrorCode};
-use nimbus_protocol::{calls, decode, encode, AwsError, DecodeError, Protocol, LOGS};
+use nimbus_protocol::{calls, encode, AwsError, DecodeError, Protocol, LOGS};
 use serde::{Deserialize, Serialize};
 
 use crate::response::Body;
@@ -80,16 +80,13 @@ fn invalid(message: impl Into<String>) -> LogsError {
 
 /// Decodes `Logs_20140328.<operation>`'s body.
 pub fn parse(operation: &str, body: &[u8]) -> LogsRequest {
-    let Some(&op) = LogsCall::OPERATIONS.iter().find(|o| **o == operation) else {
-        return LogsRequest {
+    match LogsCall::from_json(&LOGS, operation, body) {
+        Some((operation, call)) => LogsRequest { operation, call: call.map_err(decode_error) },
+        None => LogsRequest {
             operation: "Unknown",
             call: Err(LogsError(ApiError::new(ErrorCode::UnknownOperation, format!("Operation {operation} is not supported")))),
-        };
-    };
-    let call = decode::json(LOGS.model(), op, body)
-        .and_then(|input| LogsCall::decode(op, input).expect("served operations decode"))
-        .map_err(decode_error);
-    LogsRequest { operation: op, call }
+        },
+    }
 }
 
 fn decode_error(e: DecodeError) -> LogsError {

@@ -226,6 +226,20 @@ macro_rules! calls {
                 }
             }
 
+            /// An awsJson request: `operation` (from `X-Amz-Target`) as this set spells it and
+            /// its body decoded against `service`'s model into the call; `None` if the set does
+            /// not serve the operation.
+            pub fn from_json(
+                service: &$crate::Service,
+                operation: &str,
+                body: &[u8],
+            ) -> Option<(&'static str, Result<Self, $crate::DecodeError>)> {
+                let op = *Self::OPERATIONS.iter().find(|o| **o == operation)?;
+                let call = $crate::decode::json(service.model(), op, body)
+                    .and_then(|input| Self::decode(op, input).expect("served operations decode"));
+                Some((op, call))
+            }
+
             /// The AWS operation name.
             pub fn operation(&self) -> &'static str {
                 match self {
