@@ -194,6 +194,13 @@ impl GatewayRequest {
             _ => "apigateway:PUT",
         }
     }
+
+    /// What IAM authorizes this call as: its action and resource (None when it did not decode:
+    /// it fails on its own, and reveals nothing).
+    pub(crate) fn target(&self, _scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
+        self.call.as_ref().ok()?;
+        Some(crate::authz::Target::any(self.name()))
+    }
 }
 
 static ROUTER: LazyLock<Router> = LazyLock::new(|| Router::new(APIGATEWAYV2.model()));

@@ -85,12 +85,26 @@ impl IamRequest {
     pub fn name(&self) -> &'static str {
         IamCall::iam_action(self.operation).unwrap_or("iam:Unknown")
     }
+
+    /// What IAM authorizes this call as: its action and resource (None when it did not decode:
+    /// it fails on its own, and reveals nothing).
+    pub(crate) fn target(&self, _scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
+        self.call.as_ref().ok()?;
+        Some(crate::authz::Target::any(self.name()))
+    }
 }
 
 impl StsRequest {
     /// The IAM action name (`sts:AssumeRole`).
     pub fn name(&self) -> &'static str {
         StsCall::iam_action(self.operation).unwrap_or("sts:Unknown")
+    }
+
+    /// What IAM authorizes this call as: its action and resource (None when it did not decode:
+    /// it fails on its own, and reveals nothing).
+    pub(crate) fn target(&self, _scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
+        self.call.as_ref().ok()?;
+        Some(crate::authz::Target::any(self.name()))
     }
 }
 

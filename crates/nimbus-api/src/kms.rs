@@ -51,6 +51,13 @@ impl KmsRequest {
     pub fn name(&self) -> &'static str {
         KmsCall::iam_action(self.operation).unwrap_or("kms:Unknown")
     }
+
+    /// What IAM authorizes this call as: its action and resource (None when it did not decode:
+    /// it fails on its own, and reveals nothing).
+    pub(crate) fn target(&self, _scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
+        self.call.as_ref().ok()?;
+        Some(crate::authz::Target::any(self.name()))
+    }
 }
 
 /// Decodes the body of a `TrentService.<operation>` request.

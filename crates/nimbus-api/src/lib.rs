@@ -7,6 +7,7 @@
 
 mod action;
 mod auth;
+mod authz;
 mod events;
 mod function_url;
 mod gateway;

@@ -29,6 +29,13 @@ impl LogsRequest {
     pub fn name(&self) -> &'static str {
         LogsCall::iam_action(self.operation).unwrap_or("logs:Unknown")
     }
+
+    /// What IAM authorizes this call as: its action and resource (None when it did not decode:
+    /// it fails on its own, and reveals nothing).
+    pub(crate) fn target(&self, _scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
+        self.call.as_ref().ok()?;
+        Some(crate::authz::Target::any(self.name()))
+    }
 }
 
 calls! {

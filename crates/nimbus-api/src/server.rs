@@ -106,6 +106,14 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         Ok(caller) => caller,
         Err(refused) => return *refused,
     };
+    // ... and authorized, against the caller's policies and the resource's.
+    if let Some(caller) = &caller {
+        let source_ip = peer.ip().to_string();
+        let conn = crate::authz::Connection { source_ip: &source_ip, secure: false };
+        if let Err(denied) = crate::authz::authorize(&state, caller, &action, &conn).await {
+            return *denied;
+        }
+    }
     tracing::debug!(action = action.name(), "request");
     let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     match action {

@@ -372,6 +372,13 @@ impl SnsRequest {
     pub fn name(&self) -> &'static str {
         crate::action::iam_action(OPERATIONS, self.operation, "sns:Unknown")
     }
+
+    /// What IAM authorizes this call as: its action and resource (None when it did not decode:
+    /// it fails on its own, and reveals nothing).
+    pub(crate) fn target(&self, _scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
+        self.call.as_ref().ok()?;
+        Some(crate::authz::Target::any(self.name()))
+    }
 }
 
 // ---- recognising and decoding -------------------------------------------------------

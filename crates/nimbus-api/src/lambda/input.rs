@@ -13,6 +13,8 @@ use nimbus_model::layer::LayerStatement;
 use nimbus_model::url::{AuthType, Cors};
 use nimbus_model::validate::{self, MAX_SYNC_PAYLOAD};
 use nimbus_model::{ApiError, ErrorCode, FunctionRef, Partition};
+
+mod target;
 use nimbus_triggers::{MappingChange, NewMapping};
 use serde::Deserialize;
 

@@ -35,6 +35,22 @@ pub struct LambdaRequest {
     pub call: Result<LambdaCall, ApiError>,
 }
 
+impl LambdaRequest {
+    /// What IAM authorizes this call as (None when it did not decode).
+    pub(crate) fn target(&self, scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
+        self.call.as_ref().ok().map(|c| c.target(scope))
+    }
+}
+
+/// The resource-based policy document of the function (or version, or alias) `arn` names, as
+/// GetPolicy renders it; None when it has none or does not exist.
+pub(crate) async fn function_policy(state: &AppState, arn: &str) -> Option<String> {
+    let p = state.control.partition();
+    let f = FunctionRef::parse(arn, p).ok()?;
+    let policy = state.control.get_policy(&f.name, qualifier(&f)).await.ok()?;
+    policy_response(p, &f, &policy).policy
+}
+
 /// A Lambda request, if the path and method are one of Lambda's HTTP bindings.
 pub fn recognize(req: &RawRequest<'_>) -> Option<LambdaRequest> {
     let query = query_pairs(req.query);
