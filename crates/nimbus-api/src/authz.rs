@@ -20,6 +20,8 @@ use crate::server::AppState;
 pub struct Scope<'a> {
     pub account: &'a str,
     pub region: &'a str,
+    /// The caller's ARN (calls on "myself", such as IAM's GetUser without a name).
+    pub principal: &'a str,
 }
 
 /// What IAM authorizes one call as.
@@ -164,7 +166,7 @@ pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn:
     if principal.kind == PrincipalType::Root {
         return Ok(());
     }
-    let scope = Scope { account: &caller.principal.account, region: &state.control.partition().region };
+    let scope = Scope { account: &caller.principal.account, region: &state.control.partition().region, principal: &caller.principal.arn };
     let Some(target) = action.target(&scope) else { return Ok(()) };
     let identity = state.iam.identity_policies(&caller.principal.arn);
     let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
