@@ -33,6 +33,11 @@ from botocore.exceptions import ClientError
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/nimbus-e2e"
+# The trust policy of an execution role: Lambda may assume it.
+TRUST_LAMBDA = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
 API = "/2015-03-31"
 
 LAST_MODIFIED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$")
@@ -255,8 +260,10 @@ class Server:
             if rc is not None:
                 raise RuntimeError(f"nimbus server exited with {rc} before becoming healthy:\n{self.log_tail()}")
             try:
-                status, _, _ = http_get(self.endpoint + "/health", timeout=1.0)
+                status, _, body = http_get(self.endpoint + "/health", timeout=1.0)
                 if status == 200:
+                    if b'"auth":"off"' not in body.replace(b" ", b""):
+                        ensure_execution_role(self.endpoint)
                     return self
             except OSError:
                 pass
@@ -315,6 +322,30 @@ class Server:
         return events_client(self.endpoint, validate=validate)
     def sns_client(self, *, validate: bool = True):
         return sns_client(self.endpoint, validate=validate)
+
+
+def ensure_execution_role(endpoint: str) -> None:
+    """The suite's execution role (ROLE): trusts Lambda and may do anything, as the functions
+    of most tests call Nimbus with it. CreateFunction refuses a role that does not exist."""
+    iam = boto_client("iam", endpoint)
+    name = ROLE.rsplit("/", 1)[1]
+    try:
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    except iam.exceptions.EntityAlreadyExistsException:
+        return
+    except ClientError:
+        return  # a server that does not take the suite's administrator key
+    iam.attach_role_policy(RoleName=name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+
+
+def public_url(lam, **kwargs) -> dict:
+    """CreateFunctionUrlConfig with AuthType NONE plus the resource-policy statement that lets
+    anyone call it, which AWS requires of URLs made through the API (the console adds it)."""
+    cfg = lam.create_function_url_config(AuthType="NONE", **kwargs)
+    extra = {"Qualifier": kwargs["Qualifier"]} if "Qualifier" in kwargs else {}
+    lam.add_permission(FunctionName=kwargs["FunctionName"], StatementId="FunctionURLAllowPublicAccess",
+                       Action="lambda:InvokeFunctionUrl", Principal="*", FunctionUrlAuthType="NONE", **extra)
+    return cfg
 
 
 def boto_client(service: str, endpoint: str, *, validate: bool = True, region: str = REGION):

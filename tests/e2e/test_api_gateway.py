@@ -9,7 +9,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import aws_cli_runner, ACCOUNT, arn, boto_client, client_error, create_function, http_request as request, make_zip, unique
+from helpers import aws_cli_runner, ACCOUNT, arn, boto_client, client_error, create_function, http_request as request, make_zip, public_url, unique
 
 # Handlers as in AWS's API Gateway and ALB examples.
 NODE_ECHO = {"index.mjs": """
@@ -392,7 +392,7 @@ def test_alb_mode_on_routes_and_urls(apigw, lam, server, make_fn):
         assert ev["multiValueQueryStringParameters"] == {"q": ["a%20b", "2"]} and ev["multiValueHeaders"]["x-h"] == ["1"]
         assert ev["body"] == "" and "headers" not in ev and "queryStringParameters" not in ev
         # The same handler behind a function URL, through /_aws/elb/<url-id>/.
-        url = lam.create_function_url_config(FunctionName=fn.name, AuthType="NONE")["FunctionUrl"]
+        url = public_url(lam, FunctionName=fn.name)["FunctionUrl"]
         url_id = url.split("//", 1)[1].split(".", 1)[0]
         status, headers, body = request(f"{server.endpoint}/_aws/elb/{url_id}/from-url?k=v")
         ev = json.loads(body)

@@ -10,7 +10,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from helpers import arn, client_error, http_request as request
+from helpers import ACCOUNT, arn, boto_client, client_error, http_request as request, public_url, unique
 
 ECHO = {"index.js": "exports.handler = async (event) => ({ statusCode: 200, headers: {'content-type': 'application/json'}, body: JSON.stringify(event) });"}
 SHAPES = {"index.js": """
@@ -70,7 +70,7 @@ def test_url_config_api(lam, lam_raw, make_fn):
 
 def test_request_becomes_v2_event(server, lam, make_fn):
     fn = make_fn("nodejs20.x", ECHO, "index.handler")
-    url_id = url_id_of(lam.create_function_url_config(FunctionName=fn.name, AuthType="NONE"))
+    url_id = url_id_of(public_url(lam, FunctionName=fn.name))
     status, _, body = request(path_url(server, url_id, "/items/42?a=1&a=2&b=x%20y"), "POST", b'{"k":"v"}',
                               {"content-type": "application/json", "cookie": "c1=v1; c2=v2", "x-trace": "t"})
     assert status == 200, body
@@ -99,7 +99,7 @@ def test_request_becomes_v2_event(server, lam, make_fn):
 
 def test_responses_map_like_aws(server, lam, make_fn):
     fn = make_fn("nodejs20.x", SHAPES, "index.handler")
-    url_id = url_id_of(lam.create_function_url_config(FunctionName=fn.name, AuthType="NONE"))
+    url_id = url_id_of(public_url(lam, FunctionName=fn.name))
     status, headers, body = request(path_url(server, url_id, "/full"))
     assert (status, body) == (201, b"created")
     assert headers["x-custom"] == "yes" and headers["content-type"] == "text/plain"
@@ -116,8 +116,8 @@ def test_responses_map_like_aws(server, lam, make_fn):
 
 def test_cors(server, lam, make_fn):
     fn = make_fn("nodejs20.x", SHAPES, "index.handler")
-    url_id = url_id_of(lam.create_function_url_config(
-        FunctionName=fn.name, AuthType="NONE",
+    url_id = url_id_of(public_url(
+        lam, FunctionName=fn.name,
         Cors={"AllowOrigins": ["https://app.example"], "AllowMethods": ["GET", "POST"], "AllowHeaders": ["x-token"],
               "ExposeHeaders": ["x-custom"], "MaxAge": 300}))
     status, headers, _ = request(path_url(server, url_id, "/plain"), "OPTIONS",
@@ -133,12 +133,66 @@ def test_cors(server, lam, make_fn):
     assert headers["access-control-allow-origin"] == "https://app.example" and headers["access-control-expose-headers"] == "x-custom"
 
 
+FORBIDDEN_IAM = ("Forbidden. For troubleshooting Function URL authorization issues, see: "
+                 "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html")
+
+
+def signed_headers(url, key, secret):
+    signed = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials(key, secret), "lambda", "us-east-1").add_auth(signed)
+    return dict(signed.headers)
+
+
+def test_none_url_needs_the_public_statement(server, lam, make_fn):
+    fn = make_fn("nodejs20.x", SHAPES, "index.handler")
+    url_id = url_id_of(lam.create_function_url_config(FunctionName=fn.name, AuthType="NONE"))
+    url = path_url(server, url_id, "/plain")
+    # As on AWS: a URL made through the API answers 403 until the function's policy lets
+    # everyone call it.
+    status, headers, body = request(url)
+    assert (status, headers["x-amzn-ErrorType"], json.loads(body)) == (403, "AccessDeniedException", {"Message": "Forbidden"})
+    # A statement for another auth type does not do.
+    lam.add_permission(FunctionName=fn.name, StatementId="iam-only", Action="lambda:InvokeFunctionUrl", Principal="*",
+                       FunctionUrlAuthType="AWS_IAM")
+    assert request(url)[0] == 403
+    lam.add_permission(FunctionName=fn.name, StatementId="public", Action="lambda:InvokeFunctionUrl", Principal="*",
+                       FunctionUrlAuthType="NONE")
+    status, _, body = request(url)
+    assert (status, json.loads(body)) == (200, {"hello": "world"})
+    lam.remove_permission(FunctionName=fn.name, StatementId="public")
+    assert request(url)[0] == 403
+
+
 def test_aws_iam_auth(server, lam, make_fn):
     fn = make_fn("nodejs20.x", SHAPES, "index.handler")
     url_id = url_id_of(lam.create_function_url_config(FunctionName=fn.name, AuthType="AWS_IAM"))
     url = path_url(server, url_id, "/plain")
-    assert request(url)[0] == 403
-    signed = AWSRequest(method="GET", url=url)
-    SigV4Auth(Credentials("test", "test"), "lambda", "us-east-1").add_auth(signed)
-    status, _, body = request(url, headers=dict(signed.headers))
+    status, headers, body = request(url)
+    assert (status, headers["x-amzn-ErrorType"], json.loads(body)) == (403, "AccessDeniedException", {"Message": "Forbidden"})
+    # The account's root (the administrator) may call it.
+    status, _, body = request(url, headers=signed_headers(url, "test", "test"))
     assert (status, json.loads(body)) == (200, {"hello": "world"})
+    # A wrong secret, or a signature over another path, is refused.
+    for headers in (signed_headers(url, "test", "wrong"), signed_headers(path_url(server, url_id, "/full"), "test", "test")):
+        status, _, body = request(url, headers=headers)
+        assert (status, json.loads(body)) == (403, {"Message": FORBIDDEN_IAM})
+    # An IAM user needs lambda:InvokeFunctionUrl, from its own policy or the function's.
+    iam = boto_client("iam", server.endpoint)
+    user = unique("url-user")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+
+    def as_user():
+        return request(url, headers=signed_headers(url, key["AccessKeyId"], key["SecretAccessKey"]))
+
+    status, _, body = as_user()
+    assert (status, json.loads(body)) == (403, {"Message": FORBIDDEN_IAM})
+    lam.add_permission(FunctionName=fn.name, StatementId="user", Action="lambda:InvokeFunctionUrl",
+                       Principal=f"arn:aws:iam::{ACCOUNT}:user/{user}", FunctionUrlAuthType="AWS_IAM")
+    assert as_user()[0] == 200
+    lam.remove_permission(FunctionName=fn.name, StatementId="user")
+    assert as_user()[0] == 403
+    iam.put_user_policy(UserName=user, PolicyName="url", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "lambda:InvokeFunctionUrl", "Resource": arn(fn.name),
+         "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}}}]}))
+    assert as_user()[0] == 200

@@ -14,7 +14,7 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import ACCOUNT, REGION, arn, aws_cli_runner, client_error, create_function, make_zip, signed_request, unique
+from helpers import ACCOUNT, REGION, ROLE, arn, aws_cli_runner, client_error, create_function, make_zip, signed_request, unique
 
 PY = {"h.py": "def handler(event, context):\n    return event\n"}
 PROFILE = f"arn:aws:signer:{REGION}:{ACCOUNT}:/signing-profiles/test"
@@ -136,7 +136,7 @@ def test_create_function_with_a_code_signing_config(lam, lam_raw):
     # Deleting the function frees the config.
     lam.delete_code_signing_config(CodeSigningConfigArn=csc)
     code, status, _ = _error(lambda: lam_raw.create_function(
-        FunctionName=unique("signed"), Runtime="python3.11", Role=f"arn:aws:iam::{ACCOUNT}:role/r", Handler="h.handler",
+        FunctionName=unique("signed"), Runtime="python3.11", Role=ROLE, Handler="h.handler",
         Code={"ZipFile": make_zip(PY)}, CodeSigningConfigArn=csc))
     assert (code, status) == ("CodeSigningConfigNotFoundException", 404)
 

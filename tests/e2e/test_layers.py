@@ -7,7 +7,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import expect_error as expect, ACCOUNT, Entry, big_sparse_zip, client_error, http_get, invoke, make_zip, sha256_b64, unique
+from helpers import expect_error as expect, ACCOUNT, ROLE, Entry, big_sparse_zip, client_error, http_get, invoke, make_zip, sha256_b64, unique
 
 NODE_LIB = {
     "nodejs/node_modules/greet/index.js": "module.exports = (n) => `hello ${n} from layer one`;",
@@ -113,7 +113,7 @@ def test_layer_errors(lam, make_fn, layer_name):
     arn = lam.publish_layer_version(LayerName=layer_name, Content={"ZipFile": make_zip(NODE_LIB)})["LayerVersionArn"]
     name = unique("lyr")
     base = dict(FunctionName=name, Runtime="nodejs20.x", Handler="index.handler",
-                Role=f"arn:aws:iam::{ACCOUNT}:role/r", Code={"ZipFile": make_zip(NODE_FN)})
+                Role=ROLE, Code={"ZipFile": make_zip(NODE_FN)})
     expect(lambda: lam.create_function(**base, Layers=[arn] * 6), "InvalidParameterValueException", 400)
     expect(lambda: lam.create_function(**base, Layers=[arn[:-1] + "9"]), "InvalidParameterValueException", 400)
     other = arn.replace(f":{ACCOUNT}:", ":111111111111:")
@@ -127,7 +127,7 @@ def test_code_plus_layers_within_250mb(lam, layer_name):
     big = lam.publish_layer_version(LayerName=layer_name, Content={"ZipFile": big_sparse_zip(200 * 1024 * 1024)})["LayerVersionArn"]
     name = unique("toobig")
     msg = expect(lambda: lam.create_function(FunctionName=name, Runtime="nodejs20.x", Handler="index.handler",
-                                             Role=f"arn:aws:iam::{ACCOUNT}:role/r",
+                                             Role=ROLE,
                                              Code={"ZipFile": big_sparse_zip(60 * 1024 * 1024)}, Layers=[big]),
                  "InvalidParameterValueException", 400)
     assert "262144000" in msg

@@ -12,7 +12,7 @@ import urllib.parse
 
 import pytest
 
-from helpers import client_error
+from helpers import client_error, public_url
 
 SLOW = {"index.js": """
 exports.handler = awslambda.streamifyResponse(async (event, responseStream, context) => {
@@ -131,7 +131,7 @@ def test_invoke_with_response_stream_errors(lam_raw, make_fn):
 
 def test_function_url_streams_with_the_prelude(server, lam, make_fn):
     fn = make_fn("nodejs20.x", HTTP_STREAM, "index.handler")
-    cfg = lam.create_function_url_config(FunctionName=fn.name, AuthType="NONE", InvokeMode="RESPONSE_STREAM")
+    cfg = public_url(lam, FunctionName=fn.name, InvokeMode="RESPONSE_STREAM")
     assert cfg["InvokeMode"] == "RESPONSE_STREAM"
     url_id = cfg["FunctionUrl"].split("//", 1)[1].split(".", 1)[0]
     endpoint = urllib.parse.urlsplit(server.endpoint)
@@ -167,7 +167,7 @@ def test_function_url_streams_with_the_prelude(server, lam, make_fn):
 
 def test_function_url_stream_without_prelude_and_buffered_functions(server, lam, make_fn):
     slow = make_fn("nodejs20.x", SLOW, "index.handler")
-    url = lam.create_function_url_config(FunctionName=slow.name, AuthType="NONE", InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
+    url = public_url(lam, FunctionName=slow.name, InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
     url_id = url.split("//", 1)[1].split(".", 1)[0]
     endpoint = urllib.parse.urlsplit(server.endpoint)
     conn = http.client.HTTPConnection(endpoint.hostname, endpoint.port, timeout=30)
@@ -180,7 +180,7 @@ def test_function_url_stream_without_prelude_and_buffered_functions(server, lam,
     # A function that does not stream, behind a RESPONSE_STREAM URL: its result maps as a
     # buffered URL's does.
     plain = make_fn("nodejs20.x", {"index.js": "exports.handler = async () => ({ statusCode: 202, body: 'whole' });"}, "index.handler")
-    url = lam.create_function_url_config(FunctionName=plain.name, AuthType="NONE", InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
+    url = public_url(lam, FunctionName=plain.name, InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
     url_id = url.split("//", 1)[1].split(".", 1)[0]
     conn = http.client.HTTPConnection(endpoint.hostname, endpoint.port, timeout=30)
     conn.request("GET", f"/_aws/lambda-url/{url_id}/")

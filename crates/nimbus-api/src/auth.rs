@@ -197,3 +197,29 @@ fn authenticate(
         Box::new(encode::error(service, protocol, &refusal(family, &failure), &request_id).map(Body::from))
     })
 }
+
+/// Who signed a request to a function's front door (a function URL, an HTTP API route), whose
+/// `AWS_IAM` authorization is decided on its own path.
+#[derive(Debug)]
+pub enum Signer {
+    /// Authentication is off: nothing is checked.
+    Off,
+    /// No signature at all.
+    Unsigned,
+    /// A good signature by a known key.
+    Signed(Caller),
+    /// A signature that does not hold.
+    Refused(KeyError),
+}
+
+/// Checks a front-door request's signature, if it has one.
+pub fn signer(keys: Option<&Keys>, parts: &Parts, body: &Bytes) -> Signer {
+    let Some(keys) = keys else { return Signer::Off };
+    let req =
+        sigv4::Request { method: parts.method.as_str(), path: parts.uri.path(), query: parts.uri.query(), headers: &parts.headers, body };
+    match keys.authenticate_within(&req, chrono::Utc::now(), PathStyle::Normalized, sigv4::MAX_SKEW_SECS) {
+        Ok(caller) => Signer::Signed(caller),
+        Err(KeyError::Signature(AuthError::Missing)) => Signer::Unsigned,
+        Err(e) => Signer::Refused(e),
+    }
+}

@@ -190,14 +190,130 @@ pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn:
     Err(Box::new(encode::error(how.service, how.protocol, &denied, &request_id).map(Body::from)))
 }
 
+/// Who asks, for a decision outside the API edge.
+pub enum Who<'a> {
+    /// A signed caller.
+    Caller(&'a Caller),
+    /// An unsigned request.
+    Anonymous,
+}
+
+/// Whether `who` may do `action` on `resource`, with `extra` context keys, against its
+/// identity policies (for callers) and the resource's policy; Err carries AWS's denial text.
+pub async fn decide(
+    state: &AppState,
+    who: Who<'_>,
+    action: &str,
+    resource: &str,
+    extra: &[(&str, &str)],
+    conn: &Connection<'_>,
+) -> Result<(), String> {
+    let (principal, identity) = match who {
+        Who::Caller(caller) => {
+            let p = state.iam.policy_principal(&caller.principal);
+            if p.kind == PrincipalType::Root {
+                return Ok(());
+            }
+            (p, state.iam.identity_policies(&caller.principal.arn))
+        }
+        Who::Anonymous => (nimbus_policy::Principal::anonymous(), Vec::new()),
+    };
+    let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
+    let resource_policy = resource_policy(state, resource).await;
+    let mut context = Context::new().with_time(std::time::SystemTime::now()).with("aws:SourceIp", conn.source_ip).with(
+        "aws:SecureTransport",
+        if conn.secure { "true" } else { "false" },
+    );
+    for (k, v) in extra {
+        context.set(k, vec![v.to_string()]);
+    }
+    let request = Request { principal: &principal, action, resource, context: &context };
+    let evaluation = evaluate(&request, &Policies { identity: &identity, resource: resource_policy.as_ref(), ..Policies::default() });
+    if evaluation.allowed() {
+        Ok(())
+    } else {
+        Err(evaluation.message(&request).to_string())
+    }
+}
+
 /// The resource-based policy of the resource `arn` names, if it has one: a function's
 /// (per qualifier), a queue's, a topic's, a key's.
 pub async fn resource_policy(state: &AppState, arn: &str) -> Option<Policy> {
     let mut parts = arn.splitn(6, ':');
     let (Some("arn"), Some(_partition), Some(service)) = (parts.next(), parts.next(), parts.next()) else { return None };
     let text = match service {
-        "lambda" => crate::lambda::function_policy(state, arn).await?,
+        "lambda" => crate::lambda::function_policy(&state.control, arn).await?,
         _ => return None,
     };
     Policy::parse(&text, Kind::Resource).map_err(|e| tracing::warn!("{arn}: stored resource policy does not parse: {e}")).ok()
+}
+
+/// AWS's answer when a function's role does not exist or does not trust Lambda.
+const ROLE_NOT_ASSUMABLE: &str = "The role defined for the function cannot be assumed by Lambda.";
+
+/// A function's execution role, when authentication is on: it must exist and its trust policy
+/// must let `lambda.amazonaws.com` assume it (else AWS's InvalidParameterValueException), and
+/// a caller other than the account's root must be allowed `iam:PassRole` on it.
+pub fn check_execution_role(state: &AppState, caller: Option<&Caller>, role_arn: &str) -> Result<(), nimbus_model::ApiError> {
+    use nimbus_model::{ApiError, ErrorCode};
+    if state.keys.is_none() {
+        return Ok(());
+    }
+    let not_assumable = || ApiError::invalid(ROLE_NOT_ASSUMABLE);
+    let name = role_arn.rsplit('/').next().unwrap_or_default();
+    let role = state.iam.get_role(name).map_err(|_| not_assumable())?;
+    if role.arn != role_arn {
+        return Err(not_assumable());
+    }
+    let trust = state.iam.trust_policy(name).ok_or_else(not_assumable)?;
+    let lambda = nimbus_policy::Principal::service("lambda.amazonaws.com");
+    let context = Context::new().with_time(std::time::SystemTime::now());
+    let assume = Request { principal: &lambda, action: "sts:AssumeRole", resource: role_arn, context: &context };
+    if !evaluate(&assume, &Policies { resource: Some(&trust), ..Policies::default() }).allowed() {
+        return Err(not_assumable());
+    }
+    let Some(caller) = caller else { return Ok(()) };
+    let principal = state.iam.policy_principal(&caller.principal);
+    if principal.kind == PrincipalType::Root {
+        return Ok(());
+    }
+    let identity = state.iam.identity_policies(&caller.principal.arn);
+    let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
+    let context = Context::new().with_time(std::time::SystemTime::now()).with("iam:PassedToService", "lambda.amazonaws.com");
+    let pass = Request { principal: &principal, action: "iam:PassRole", resource: role_arn, context: &context };
+    let evaluation = evaluate(&pass, &Policies { identity: &identity, ..Policies::default() });
+    if evaluation.allowed() {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::AccessDenied, evaluation.message(&pass).to_string()))
+    }
+}
+
+/// Whether the AWS service principal `service` (`events.amazonaws.com`, `sns.amazonaws.com`)
+/// may invoke the function `function_arn` (qualified or not) for the source `source_arn`
+/// (a rule, a topic) of `source_account`: the function's resource policy must allow it, as AWS
+/// requires of every trigger that is not an event-source mapping. Err carries the denial.
+pub async fn service_may_invoke(
+    control: &nimbus_control::ControlPlane,
+    service: &str,
+    function_arn: &str,
+    source_arn: &str,
+    source_account: &str,
+) -> Result<(), String> {
+    // `$LATEST` is the unqualified function's: its policy and its ARN.
+    let function_arn = function_arn.strip_suffix(":$LATEST").unwrap_or(function_arn);
+    let principal = nimbus_policy::Principal::service(service);
+    let text = crate::lambda::function_policy(control, function_arn).await;
+    let policy = text.and_then(|t| Policy::parse(&t, Kind::Resource).ok());
+    let context = Context::new()
+        .with_time(std::time::SystemTime::now())
+        .with("aws:SourceArn", source_arn)
+        .with("aws:SourceAccount", source_account);
+    let request = Request { principal: &principal, action: "lambda:InvokeFunction", resource: function_arn, context: &context };
+    let evaluation = evaluate(&request, &Policies { resource: policy.as_ref(), ..Policies::default() });
+    if evaluation.allowed() {
+        Ok(())
+    } else {
+        Err(format!("{service} is not allowed to invoke {function_arn} for {source_arn}: no statement of the function's policy allows it"))
+    }
 }

@@ -7,12 +7,14 @@
 //! Application Load Balancer target event instead, for handlers written for ALB. A URL in
 //! `RESPONSE_STREAM` mode streams the function's response to the client as it is written.
 
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Response, StatusCode};
 use nimbus_gateway::proxy::{self as events, Context};
 use nimbus_model::url::{AuthType, FunctionUrlConfig};
 use nimbus_model::{FunctionRef, InvokeRequest, Qualifier};
 use serde_json::json;
 
+use crate::auth::Signer;
+use crate::authz::{self, Connection, Who};
 use crate::proxy::{self, HttpCall, Outcome};
 use crate::response::{self, Body};
 use crate::server::AppState;
@@ -58,16 +60,45 @@ fn message(status: StatusCode, text: &str) -> Response<Body> {
     response::json(status, &json!({ "Message": text }))
 }
 
-/// A well-formed SigV4 Authorization header (checking the signature itself comes with the
-/// IAM issue).
-fn has_sigv4(headers: &HeaderMap) -> bool {
-    headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|a| {
-        a.starts_with("AWS4-HMAC-SHA256 ") && a.contains("Credential=") && a.contains("SignedHeaders=") && a.contains("Signature=")
+/// AWS's answer to a URL request its auth type does not let through.
+fn forbidden(text: &str) -> Response<Body> {
+    let mut r = message(StatusCode::FORBIDDEN, text);
+    r.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static("AccessDeniedException"));
+    r
+}
+
+const FORBIDDEN_IAM: &str =
+    "Forbidden. For troubleshooting Function URL authorization issues, see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html";
+
+/// Whether the URL's caller may invoke it: `lambda:InvokeFunctionUrl` on the function (as the
+/// URL qualifies it) with `lambda:FunctionUrlAuthType`, for the anonymous caller of a `NONE`
+/// URL (the function's policy must allow `"Principal": "*"`, as AWS requires of URLs made
+/// through the API) or the signer of an `AWS_IAM` request (its own policies or the function's).
+async fn authorize(state: &AppState, config: &FunctionUrlConfig, signer: &Signer, conn: &Connection<'_>) -> Result<(), Response<Body>> {
+    let partition = state.control.partition();
+    let resource = match &config.qualifier {
+        Some(q) => partition.qualified_arn(&config.function, q),
+        None => partition.function_arn(&config.function),
+    };
+    let (who, auth_type) = match (config.auth_type, signer) {
+        (_, Signer::Off) => return Ok(()),
+        (AuthType::None, _) => (Who::Anonymous, "NONE"),
+        (AuthType::AwsIam, Signer::Unsigned) => return Err(forbidden("Forbidden")),
+        (AuthType::AwsIam, Signer::Refused(e)) => {
+            tracing::debug!(url = %config.url_id, "function URL signature refused: {e}");
+            return Err(forbidden(FORBIDDEN_IAM));
+        }
+        (AuthType::AwsIam, Signer::Signed(caller)) => (Who::Caller(caller), "AWS_IAM"),
+    };
+    let extra = [("lambda:FunctionUrlAuthType", auth_type)];
+    authz::decide(state, who, "lambda:InvokeFunctionUrl", &resource, &extra, conn).await.map_err(|why| {
+        tracing::debug!(url = %config.url_id, "function URL request denied: {why}");
+        forbidden(if auth_type == "NONE" { "Forbidden" } else { FORBIDDEN_IAM })
     })
 }
 
 /// Serves one URL request end to end.
-pub async fn serve(state: &AppState, req: UrlRequest) -> Response<Body> {
+pub async fn serve(state: &AppState, req: UrlRequest, signer: Signer, conn: &Connection<'_>) -> Response<Body> {
     let config: std::sync::Arc<FunctionUrlConfig> = match state.control.url_by_id(&req.url_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return message(StatusCode::NOT_FOUND, "Not Found"),
@@ -81,8 +112,8 @@ pub async fn serve(state: &AppState, req: UrlRequest) -> Response<Body> {
     if let Some(r) = proxy::preflight(cors, &req.call, StatusCode::OK) {
         return r;
     }
-    if config.auth_type == AuthType::AwsIam && !has_sigv4(&req.call.headers) {
-        return message(StatusCode::FORBIDDEN, "Forbidden");
+    if let Err(refused) = authorize(state, &config, &signer, conn).await {
+        return refused;
     }
     let request_id = uuid::Uuid::new_v4().to_string();
     let domain_name = format!("{}.{}", req.url_id, state.url_domain);

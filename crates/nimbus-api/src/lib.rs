@@ -23,6 +23,7 @@ mod sqs;
 mod streaming;
 
 pub use action::Action;
+pub use authz::service_may_invoke;
 pub use server::{serve, AppState};
 
 /// Walks the models of every service Nimbus serves: every operation Nimbus serves exists in the model, and its

@@ -107,9 +107,9 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         Err(refused) => return *refused,
     };
     // ... and authorized, against the caller's policies and the resource's.
+    let source_ip = peer.ip().to_string();
+    let conn = crate::authz::Connection { source_ip: &source_ip, secure: false };
     if let Some(caller) = &caller {
-        let source_ip = peer.ip().to_string();
-        let conn = crate::authz::Connection { source_ip: &source_ip, secure: false };
         if let Err(denied) = crate::authz::authorize(&state, caller, &action, &conn).await {
             return *denied;
         }
@@ -117,7 +117,10 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     tracing::debug!(action = action.name(), "request");
     let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     match action {
-        Action::InvokeFunctionUrl(req) => with_request_id(crate::function_url::serve(&state, *req).await),
+        Action::InvokeFunctionUrl(req) => {
+            let signer = crate::auth::signer(state.keys.as_deref(), &parts, &body);
+            with_request_id(crate::function_url::serve(&state, *req, signer, &conn).await)
+        }
         Action::InvokeApi(req) => crate::gateway::serve(&state, *req).await,
         Action::Gateway(req) => crate::gateway::execute(&state.gateway, req).await,
         Action::Sqs(req) => crate::sqs::execute(&state.queues, req).await,
@@ -134,7 +137,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
                 Err(e) => edge_error(true, ApiError::service(format!("log query failed: {e}"))),
             }
         }
-        Action::Lambda(req) => lambda::execute(&state, req, &host).await,
+        Action::Lambda(req) => lambda::execute(&state, req, &host, caller.as_ref()).await,
         Action::Status => {
             let mut v = state.status.clone();
             let (idle, busy) = state.invoker.pool().counts();

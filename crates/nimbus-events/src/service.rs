@@ -40,8 +40,9 @@ impl Clock for SystemClock {
 #[async_trait::async_trait]
 pub trait EventSink: Send + Sync {
     /// Durably queues `payload` for an asynchronous invocation of the function `function_arn`
-    /// (a Lambda ARN, possibly qualified).
-    async fn invoke_function(&self, function_arn: &str, payload: Bytes) -> Result<(), String>;
+    /// (a Lambda ARN, possibly qualified) on behalf of the rule `rule_arn` (which the
+    /// function's resource policy must allow).
+    async fn invoke_function(&self, function_arn: &str, rule_arn: &str, payload: Bytes) -> Result<(), String>;
 }
 
 /// Targets a rule may have (AWS's quota).
@@ -788,7 +789,7 @@ impl EventsService {
 
     pub(crate) async fn deliver(&self, deliveries: Vec<Delivery>) {
         for d in deliveries {
-            if let Err(e) = self.sink.invoke_function(&d.function_arn, Bytes::from(d.payload)).await {
+            if let Err(e) = self.sink.invoke_function(&d.function_arn, &d.rule_arn, Bytes::from(d.payload)).await {
                 tracing::warn!(rule = d.rule, target = d.target_id, "event not delivered to {}: {e}", d.function_arn);
             }
         }
@@ -898,6 +899,7 @@ impl EventsService {
 /// One payload for one function.
 pub(crate) struct Delivery {
     pub(crate) function_arn: String,
+    pub(crate) rule_arn: String,
     pub(crate) payload: String,
     pub(crate) rule: String,
     pub(crate) target_id: String,
@@ -915,6 +917,7 @@ pub(crate) fn deliveries_for(rule: &Rule, event: &Event, ingestion: &str) -> Vec
         })
         .map(|t| Delivery {
             function_arn: t.spec.arn.clone(),
+            rule_arn: rule.info.arn.clone(),
             payload: t.transform.apply(&event.value, &event.text, &ctx),
             rule: rule.info.name.clone(),
             target_id: t.spec.id.clone(),

@@ -41,7 +41,7 @@ impl RecordingSink {
 
 #[async_trait::async_trait]
 impl EventSink for RecordingSink {
-    async fn invoke_function(&self, function_arn: &str, payload: Bytes) -> Result<(), String> {
+    async fn invoke_function(&self, function_arn: &str, _rule_arn: &str, payload: Bytes) -> Result<(), String> {
         let text = String::from_utf8(payload.to_vec()).map_err(|e| e.to_string())?;
         self.calls.lock().expect("lock").push((function_arn.to_string(), text));
         Ok(())

@@ -235,6 +235,7 @@ fn named(principals: &Principals, request: &Request<'_>) -> Option<Named> {
     match p.kind {
         PrincipalType::Service => principals.service.contains(&p.arn).then_some(Named::Direct),
         PrincipalType::WebIdentity => principals.federated.contains(&p.arn).then_some(Named::Direct),
+        PrincipalType::Anonymous => None,
         _ => principals
             .aws
             .iter()

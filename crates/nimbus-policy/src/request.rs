@@ -22,6 +22,8 @@ pub enum PrincipalType {
     Service,
     /// A web-identity or SAML provider asking to assume a role (trust policies' `Federated`).
     WebIdentity,
+    /// An unsigned request (a public function URL's caller): only `"Principal": "*"` names it.
+    Anonymous,
 }
 
 /// The identity a request was authenticated as.
@@ -93,6 +95,18 @@ impl Principal {
         }
     }
 
+    /// Whoever sent an unsigned request.
+    pub fn anonymous() -> Self {
+        Self {
+            kind: PrincipalType::Anonymous,
+            arn: "anonymous".to_string(),
+            account: String::new(),
+            name: None,
+            id: "anonymous".to_string(),
+            role_arn: None,
+        }
+    }
+
     /// `arn:aws:iam::<account>:root`, what an account principal in a policy stands for.
     pub(crate) fn is_account(&self, account_arn: &str) -> bool {
         !self.account.is_empty()
@@ -107,6 +121,7 @@ impl Principal {
             PrincipalType::FederatedUser => "FederatedUser",
             PrincipalType::Service => "Service",
             PrincipalType::WebIdentity => "WebIdentityUser",
+            PrincipalType::Anonymous => "Anonymous",
         }
     }
 }

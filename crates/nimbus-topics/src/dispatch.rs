@@ -37,8 +37,9 @@ pub struct QueueMessage {
 /// asynchronous invoker and the queue service.
 #[async_trait]
 pub trait Deliver: Send + Sync {
-    /// Queues an asynchronous invocation of the function (ARN, maybe qualified).
-    async fn invoke_function(&self, function_arn: &str, payload: String) -> Result<(), String>;
+    /// Queues an asynchronous invocation of the function (ARN, maybe qualified) for a message
+    /// of the topic `topic_arn` (which the function's resource policy must allow).
+    async fn invoke_function(&self, function_arn: &str, topic_arn: &str, payload: String) -> Result<(), String>;
     /// Sends a message to the queue.
     async fn send_to_queue(&self, queue_arn: &str, message: QueueMessage) -> Result<(), String>;
 }
@@ -288,7 +289,10 @@ impl TopicService {
     async fn attempt(&self, sub: &Subscription, m: &StoredMessage) -> Result<(), Failure> {
         let arn = sub.row.arn.as_str();
         match sub.row.protocol.as_str() {
-            "lambda" => self.deliver.invoke_function(&sub.row.endpoint, m.lambda_event(arn, &self.urls)).await.map_err(Failure::Retry),
+            "lambda" => {
+                let topic = arn.rsplit_once(':').map_or(arn, |(topic, _)| topic);
+                self.deliver.invoke_function(&sub.row.endpoint, topic, m.lambda_event(arn, &self.urls)).await.map_err(Failure::Retry)
+            }
             "sqs" => {
                 let fifo_q = sub.row.endpoint.ends_with(".fifo");
                 let (body, attributes) = if sub.raw() {

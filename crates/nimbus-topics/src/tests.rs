@@ -46,7 +46,7 @@ impl Recorder {
 
 #[async_trait]
 impl Deliver for Recorder {
-    async fn invoke_function(&self, arn: &str, payload: String) -> Result<(), String> {
+    async fn invoke_function(&self, arn: &str, _topic_arn: &str, payload: String) -> Result<(), String> {
         if self.hang {
             std::future::pending::<()>().await;
         }

@@ -20,7 +20,7 @@ pub struct Deploy {
     pub memory: Option<u32>,
     pub timeout: Option<u32>,
     pub env: Vec<String>,
-    pub role: String,
+    pub role: Option<String>,
     pub layers: Vec<String>,
 }
 
@@ -351,6 +351,30 @@ fn zip_dir(dir: &Path) -> anyhow::Result<(Vec<u8>, usize)> {
     Ok((w.finish()?.into_inner(), files.len()))
 }
 
+/// The role `deploy` gives a new function when none is named: `nimbus-function`, trusting
+/// Lambda with `AWSLambdaBasicExecutionRole` attached, created the first time it is needed.
+const DEFAULT_ROLE: &str = "nimbus-function";
+
+async fn default_role(api: &Api, text: bool) -> anyhow::Result<String> {
+    if let Ok(xml) = api.iam("GetRole", &[("RoleName", DEFAULT_ROLE)]).await {
+        return Ok(crate::client::xml_text(&xml, "Arn"));
+    }
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let xml = api
+        .iam(
+            "CreateRole",
+            &[("RoleName", DEFAULT_ROLE), ("AssumeRolePolicyDocument", trust), ("Description", "Created by nimbus deploy")],
+        )
+        .await
+        .context("creating the default execution role")?;
+    let basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
+    api.iam("AttachRolePolicy", &[("RoleName", DEFAULT_ROLE), ("PolicyArn", basic)]).await?;
+    if text {
+        eprintln!("created the execution role {DEFAULT_ROLE} (basic Lambda permissions)");
+    }
+    Ok(crate::client::xml_text(&xml, "Arn"))
+}
+
 async fn deploy(api: &Api, d: Deploy, output: Output) -> anyhow::Result<ExitCode> {
     let text = output == Output::Text;
     if !d.dir.is_dir() {
@@ -401,6 +425,10 @@ async fn deploy(api: &Api, d: Deploy, output: Output) -> anyhow::Result<ExitCode
         let runtime = d.runtime.ok_or_else(|| anyhow!("--runtime is needed to create {}", d.name))?;
         let handler =
             d.handler.unwrap_or_else(|| if runtime.starts_with("provided") { "bootstrap".into() } else { "index.handler".into() });
+        let role = match d.role {
+            Some(role) => role,
+            None => default_role(api, text).await?,
+        };
         if text {
             eprintln!("creating {}…", d.name);
         }
@@ -408,7 +436,7 @@ async fn deploy(api: &Api, d: Deploy, output: Output) -> anyhow::Result<ExitCode
             "FunctionName": d.name,
             "Runtime": runtime,
             "Handler": handler,
-            "Role": d.role,
+            "Role": role,
             "Code": { "ZipFile": zip_b64 },
         });
         if let Some(m) = d.memory {

@@ -130,7 +130,17 @@ impl Api {
 
     /// An SNS query-protocol call; returns the XML answer (errors as `Code: Message`).
     pub async fn sns(&self, action: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
-        let mut form = format!("Action={action}&Version=2010-03-31");
+        self.query("2010-03-31", action, params).await
+    }
+
+    /// An IAM query-protocol call; returns the XML answer (errors as `Code: Message`).
+    pub async fn iam(&self, action: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
+        self.query("2010-05-08", action, params).await
+    }
+
+    /// A query-protocol call of the service with API version `version`.
+    async fn query(&self, version: &str, action: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
+        let mut form = format!("Action={action}&Version={version}");
         for (k, v) in params {
             form.push('&');
             form.push_str(k);
@@ -140,9 +150,7 @@ impl Api {
         let a = self.call("POST", "/", &[("content-type", "application/x-www-form-urlencoded")], form.into_bytes()).await?;
         let text = String::from_utf8_lossy(&a.body).into_owned();
         if a.status >= 300 {
-            let pick =
-                |t: &str| text.split(&format!("<{t}>")).nth(1).and_then(|r| r.split(&format!("</{t}>")).next()).unwrap_or("").to_string();
-            return Err(anyhow!("{}: {}", pick("Code"), pick("Message")));
+            return Err(anyhow!("{}: {}", xml_text(&text, "Code"), xml_text(&text, "Message")));
         }
         Ok(text)
     }
@@ -166,6 +174,11 @@ impl Api {
             .ok()?;
         a.json()
     }
+}
+
+/// The text of the first `<tag>` element of a query-protocol answer ("" if none).
+pub fn xml_text(xml: &str, tag: &str) -> String {
+    xml.split(&format!("<{tag}>")).nth(1).and_then(|r| r.split(&format!("</{tag}>")).next()).unwrap_or("").to_string()
 }
 
 /// Percent-encodes a form value.

@@ -60,8 +60,11 @@ enum Command {
         /// Environment variable, KEY=VALUE (repeatable).
         #[arg(long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
-        #[arg(long, default_value = "arn:aws:iam::000000000000:role/nimbus-function")]
-        role: String,
+        /// The execution role's ARN. Without it, a new function gets the role
+        /// `nimbus-function` (created on first use with Lambda's basic execution policy, as
+        /// the AWS console does).
+        #[arg(long)]
+        role: Option<String>,
         /// A layer version ARN to mount under /opt (repeatable, in order; replaces the
         /// function's list).
         #[arg(long = "layer", value_name = "ARN")]

@@ -386,7 +386,8 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow!("opening the queue database: {e}"))?;
     let event_sources = nimbus_triggers::EventSources::new(store.clone(), control.clone(), invoker.clone(), queues.clone());
     event_sources.start().await.map_err(|e| anyhow!("starting event source mappings: {e}"))?;
-    let event_sink = Arc::new(LambdaSink { invoker: async_invoker.clone(), partition: control.partition().clone() });
+    let guard = keys.as_ref().map(|_| control.clone());
+    let event_sink = Arc::new(LambdaSink { invoker: async_invoker.clone(), partition: control.partition().clone(), guard: guard.clone() });
     let events = nimbus_events::EventsService::open(&data.root().join("events.db"), &opts.region, &opts.account_id, event_sink)
         .await
         .map_err(|e| anyhow!("opening the events database: {e}"))?;
@@ -402,7 +403,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let topics = nimbus_topics::TopicService::open(
         &data.root().join("topics.db"),
         nimbus_topics::TopicConfig::new(&opts.region, &opts.account_id, &public),
-        Arc::new(TopicTargets { async_invoker: async_invoker.clone(), queues: queues.clone(), partition: control.partition().clone() }),
+        Arc::new(TopicTargets { async_invoker: async_invoker.clone(), queues: queues.clone(), partition: control.partition().clone(), guard }),
     )
     .await
     .map_err(|e| anyhow!("opening the topic database: {e}"))?;
@@ -455,10 +456,13 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Events for Lambda targets of rules go to the asynchronous invocation queue.
+/// Events for Lambda targets of rules go to the asynchronous invocation queue, if the
+/// function's resource policy lets EventBridge invoke it for that rule (checked when
+/// authentication is on).
 struct LambdaSink {
     invoker: Arc<AsyncInvoker>,
     partition: Partition,
+    guard: Option<Arc<ControlPlane>>,
 }
 
 /// Lambda's view of Nimbus's KMS: whether a function's `KMSKeyArn` can decrypt its
@@ -488,7 +492,10 @@ impl nimbus_invoke::EnvironmentKeys for FunctionKeys {
 
 #[async_trait::async_trait]
 impl nimbus_events::EventSink for LambdaSink {
-    async fn invoke_function(&self, function_arn: &str, payload: bytes::Bytes) -> Result<(), String> {
+    async fn invoke_function(&self, function_arn: &str, rule_arn: &str, payload: bytes::Bytes) -> Result<(), String> {
+        if let Some(control) = &self.guard {
+            nimbus_api::service_may_invoke(control, "events.amazonaws.com", function_arn, rule_arn, &self.partition.account_id).await?;
+        }
         let function = nimbus_model::FunctionRef::parse(function_arn, &self.partition).map_err(|e| e.message)?;
         self.invoker.submit(&function, payload).await.map(|_| ()).map_err(|e| e.message)
     }
@@ -521,11 +528,16 @@ struct TopicTargets {
     async_invoker: Arc<AsyncInvoker>,
     queues: Arc<nimbus_queues::QueueService>,
     partition: Partition,
+    /// With authentication on: functions are invoked only where their policy lets SNS.
+    guard: Option<Arc<ControlPlane>>,
 }
 
 #[async_trait::async_trait]
 impl nimbus_topics::Deliver for TopicTargets {
-    async fn invoke_function(&self, function_arn: &str, payload: String) -> Result<(), String> {
+    async fn invoke_function(&self, function_arn: &str, topic_arn: &str, payload: String) -> Result<(), String> {
+        if let Some(control) = &self.guard {
+            nimbus_api::service_may_invoke(control, "sns.amazonaws.com", function_arn, topic_arn, &self.partition.account_id).await?;
+        }
         let function = nimbus_model::FunctionRef::parse(function_arn, &self.partition).map_err(|e| e.to_string())?;
         self.async_invoker.submit(&function, bytes::Bytes::from(payload)).await.map(|_| ()).map_err(|e| e.to_string())
     }

@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use base64::Engine;
 use bytes::Bytes;
 use http::Response;
+use nimbus_identity::Caller;
 use nimbus_model::{ApiError, ErrorCode, FunctionRef, Qualifier, LATEST};
 use nimbus_protocol::encode::Empty;
 use nimbus_protocol::rest::{query_pairs, rest_json, HttpRequest, Router};
@@ -44,10 +45,10 @@ impl LambdaRequest {
 
 /// The resource-based policy document of the function (or version, or alias) `arn` names, as
 /// GetPolicy renders it; None when it has none or does not exist.
-pub(crate) async fn function_policy(state: &AppState, arn: &str) -> Option<String> {
-    let p = state.control.partition();
+pub(crate) async fn function_policy(control: &nimbus_control::ControlPlane, arn: &str) -> Option<String> {
+    let p = control.partition();
     let f = FunctionRef::parse(arn, p).ok()?;
-    let policy = state.control.get_policy(&f.name, qualifier(&f)).await.ok()?;
+    let policy = control.get_policy(&f.name, qualifier(&f)).await.ok()?;
     policy_response(p, &f, &policy).policy
 }
 
@@ -100,10 +101,10 @@ fn lower_camel(path: &str) -> String {
 }
 
 /// Runs the request and answers it; `host` is where download links point.
-pub async fn execute(state: &AppState, req: LambdaRequest, host: &str) -> Response<Body> {
+pub async fn execute(state: &AppState, req: LambdaRequest, host: &str, caller: Option<&Caller>) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let result = match req.call {
-        Ok(call) => run(state, call, host, &request_id).await,
+        Ok(call) => run(state, call, host, &request_id, caller).await,
         Err(e) => Err(e),
     };
     result.unwrap_or_else(|e| {
@@ -165,7 +166,7 @@ fn qualifier(f: &FunctionRef) -> Option<&str> {
     f.qualifier.as_ref().map(|q| q.as_str())
 }
 
-async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Result<Response<Body>, ApiError> {
+async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str, caller: Option<&Caller>) -> Result<Response<Body>, ApiError> {
     let control = &state.control;
     let p = control.partition();
     let op = call.operation();
@@ -175,6 +176,7 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Resul
         LambdaCall::CreateFunction(input) => {
             let publish = input.publish();
             let function = input.into_new_function()?;
+            crate::authz::check_execution_role(state, caller, &function.role)?;
             let name = function.name.clone();
             let mut c = control.create(function).await?;
             if publish {
@@ -222,6 +224,9 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str) -> Resul
         LambdaCall::UpdateFunctionConfiguration(input) => {
             let (function, change) = input.into_change(p)?;
             latest_only(&function)?;
+            if let Some(role) = &change.role {
+                crate::authz::check_execution_role(state, caller, role)?;
+            }
             let c = control.update_config(&function.name, change).await?;
             reply(op, &FunctionConfiguration::new(p, &c, None), rid)
         }
