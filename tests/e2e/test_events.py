@@ -77,8 +77,16 @@ def rules(events):
 
 @pytest.fixture
 def recorder(make_fn):
-    """recorder() -> a new function that logs every event it gets."""
-    return lambda: make_fn("nodejs20.x", RECORDER, "index.handler", prefix="evt")
+    """recorder() -> a new function that logs every event it gets, and that EventBridge may
+    invoke (its policy allows `events.amazonaws.com`, which AWS requires of rule targets)."""
+
+    def make():
+        fn = make_fn("nodejs20.x", RECORDER, "index.handler", prefix="evt")
+        fn.client.add_permission(FunctionName=fn.name, StatementId="events", Action="lambda:InvokeFunction",
+                                 Principal="events.amazonaws.com")
+        return fn
+
+    return make
 
 
 def test_rules_crud_and_errors(events, events_raw, rules):
@@ -400,6 +408,8 @@ def test_schedule_fires_every_minute_once(server_factory):
     lam, logs, events = s.lambda_client(), s.logs_client(), s.events_client()
     create_function(lam, "ticker", "nodejs20.x", "index.handler", make_zip(RECORDER))
     arn = events.put_rule(Name="every-minute", ScheduleExpression="cron(* * * * ? *)")["RuleArn"]
+    lam.add_permission(FunctionName="ticker", StatementId="events", Action="lambda:InvokeFunction",
+                       Principal="events.amazonaws.com", SourceArn=arn)
     events.put_targets(Rule="every-minute", Targets=[{"Id": "fn", "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ticker"}])
     got = wait_for(lambda: records(logs, "ticker"), timeout=75, interval=0.5, what="the scheduled event")
     e = got[0]
@@ -418,3 +428,28 @@ def test_schedule_fires_every_minute_once(server_factory):
     times = [r["time"] for r in records(logs, "ticker")]
     assert len(times) == len(set(times)), times
     assert times[0] == e["time"]
+
+
+def test_a_rule_invokes_only_functions_whose_policy_allows_it(events, logs, rules, make_fn):
+    fn = make_fn("nodejs20.x", RECORDER, "index.handler", prefix="evt")
+    source = unique("app.guarded")
+    name = rules(EventPattern=json.dumps({"source": [source]}))
+    other = rules(EventPattern=json.dumps({"source": ["nothing"]}))
+    events.put_targets(Rule=name, Targets=[{"Id": "fn", "Arn": fn.arn}])
+
+    def send(kind):
+        assert events.put_events(Entries=[{"Source": source, "DetailType": kind, "Detail": "{}"}])["FailedEntryCount"] == 0
+
+    send("no-policy")
+    # A statement for another rule does not let this one in.
+    fn.client.add_permission(FunctionName=fn.name, StatementId="other", Action="lambda:InvokeFunction",
+                             Principal="events.amazonaws.com", SourceArn=rule_arn(other))
+    send("other-rule")
+    time.sleep(2.5)
+    assert records(logs, fn.name) == []
+    fn.client.add_permission(FunctionName=fn.name, StatementId="this", Action="lambda:InvokeFunction",
+                             Principal="events.amazonaws.com", SourceArn=rule_arn(name))
+    send("allowed")
+    got = wait_for(lambda: records(logs, fn.name), timeout=20, what="the allowed event")
+    time.sleep(1.0)
+    assert [e["detail-type"] for e in records(logs, fn.name)] == ["allowed"], got

@@ -281,6 +281,8 @@ def sns_events(logs, name):
 def test_lambda_subscription_receives_the_sns_event(sns, logs, topic, make_fn):
     fn = make_fn("nodejs20.x", SNS_RECORDER, "index.handler")
     arn = topic()
+    fn.client.add_permission(FunctionName=fn.name, StatementId="sns", Action="lambda:InvokeFunction",
+                             Principal="sns.amazonaws.com", SourceArn=arn)
     sub = sns.subscribe(TopicArn=arn, Protocol="lambda", Endpoint=fn.arn)["SubscriptionArn"]
     assert sns.get_subscription_attributes(SubscriptionArn=sub)["Attributes"]["PendingConfirmation"] == "false"
     r = sns.publish(TopicArn=arn, Message='{"order": 1}', MessageAttributes={
@@ -710,3 +712,21 @@ def test_acknowledged_publishes_survive_kill_9(server_factory):
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
         # At least once: a copy in flight at the kill may come twice, but none is lost.
         assert got == published, f"{queue_url}: missing {len(published - got)} of {len(published)}"
+
+
+def test_a_topic_invokes_only_functions_whose_policy_allows_it(sns, logs, topic, make_fn):
+    fn = make_fn("nodejs20.x", SNS_RECORDER, "index.handler")
+    arn, other = topic(), topic()
+    sns.subscribe(TopicArn=arn, Protocol="lambda", Endpoint=fn.arn)
+    sns.publish(TopicArn=arn, Message="no-policy")
+    fn.client.add_permission(FunctionName=fn.name, StatementId="other", Action="lambda:InvokeFunction",
+                             Principal="sns.amazonaws.com", SourceArn=other)
+    sns.publish(TopicArn=arn, Message="other-topic")
+    time.sleep(2.5)
+    assert sns_events(logs, fn.name) == []
+    fn.client.add_permission(FunctionName=fn.name, StatementId="this", Action="lambda:InvokeFunction",
+                             Principal="sns.amazonaws.com", SourceArn=arn)
+    sns.publish(TopicArn=arn, Message="allowed")
+    wait_for(lambda: sns_events(logs, fn.name), timeout=20, what="the allowed message")
+    time.sleep(1.0)
+    assert [e["Records"][0]["Sns"]["Message"] for e in sns_events(logs, fn.name)] == ["allowed"]

@@ -70,6 +70,8 @@ pub struct Resolved {
     pub stage_variables: BTreeMap<String, String>,
     pub route_key: String,
     pub route_id: String,
+    /// `NONE` or `AWS_IAM`.
+    pub authorization_type: String,
     /// `/items/{id}` or `$default`.
     pub resource: String,
     pub path_parameters: BTreeMap<String, String>,
@@ -401,8 +403,8 @@ impl GatewayService {
 
     fn check_authorization(t: Option<&str>) -> Result<(), GatewayError> {
         match t {
-            None | Some("NONE") => Ok(()),
-            Some(other) => Err(bad(format!("Nimbus serves routes with AuthorizationType NONE only, not {other}"))),
+            None | Some("NONE") | Some("AWS_IAM") => Ok(()),
+            Some(other) => Err(bad(format!("Nimbus serves routes with AuthorizationType NONE or AWS_IAM, not {other}"))),
         }
     }
 
@@ -420,7 +422,7 @@ impl GatewayService {
                 route_key: key,
                 target: input.target,
                 api_key_required: input.api_key_required.unwrap_or(false),
-                authorization_type: "NONE".into(),
+                authorization_type: input.authorization_type.unwrap_or_else(|| "NONE".into()),
                 api_gateway_managed: false,
             };
             changes.put(api_id, Kind::Route, &route.route_id, &route)?;
@@ -447,6 +449,9 @@ impl GatewayService {
             }
             if let Some(r) = input.api_key_required {
                 route.api_key_required = r;
+            }
+            if let Some(t) = input.authorization_type {
+                route.authorization_type = t;
             }
             changes.put(api_id, Kind::Route, route_id, &route)?;
             s.routes.insert(route_id.to_string(), route.clone());
@@ -694,6 +699,7 @@ impl GatewayService {
             stage_variables: stage.stage_variables.clone(),
             route_key: selected.route.route_key.clone(),
             route_id: selected.route.route_id.clone(),
+            authorization_type: selected.route.authorization_type.clone(),
             resource: selected.resource.to_string(),
             path_parameters: selected.path_parameters,
             integration: selected.integration?.clone(),

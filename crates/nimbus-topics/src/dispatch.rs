@@ -39,9 +39,42 @@ pub struct QueueMessage {
 pub trait Deliver: Send + Sync {
     /// Queues an asynchronous invocation of the function (ARN, maybe qualified) for a message
     /// of the topic `topic_arn` (which the function's resource policy must allow).
-    async fn invoke_function(&self, function_arn: &str, topic_arn: &str, payload: String) -> Result<(), String>;
+    async fn invoke_function(&self, function_arn: &str, topic_arn: &str, payload: String) -> Result<(), Undelivered>;
     /// Sends a message to the queue.
-    async fn send_to_queue(&self, queue_arn: &str, message: QueueMessage) -> Result<(), String>;
+    async fn send_to_queue(&self, queue_arn: &str, message: QueueMessage) -> Result<(), Undelivered>;
+}
+
+/// Why a delivery did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undelivered {
+    /// Worth retrying (the target is busy or failed).
+    Transient(String),
+    /// The target refuses the topic (its policy does not allow it): retrying cannot help, so
+    /// the message goes to the dead-letter queue at once, as SNS does with client-side errors.
+    Refused(String),
+}
+
+impl std::fmt::Display for Undelivered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Undelivered::Transient(why) | Undelivered::Refused(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<String> for Undelivered {
+    fn from(why: String) -> Self {
+        Undelivered::Transient(why)
+    }
+}
+
+impl From<Undelivered> for Failure {
+    fn from(u: Undelivered) -> Self {
+        match u {
+            Undelivered::Transient(why) => Failure::Retry(why),
+            Undelivered::Refused(why) => Failure::Permanent(why),
+        }
+    }
 }
 
 /// Deliveries running at once.
@@ -291,7 +324,7 @@ impl TopicService {
         match sub.row.protocol.as_str() {
             "lambda" => {
                 let topic = arn.rsplit_once(':').map_or(arn, |(topic, _)| topic);
-                self.deliver.invoke_function(&sub.row.endpoint, topic, m.lambda_event(arn, &self.urls)).await.map_err(Failure::Retry)
+                self.deliver.invoke_function(&sub.row.endpoint, topic, m.lambda_event(arn, &self.urls)).await.map_err(Failure::from)
             }
             "sqs" => {
                 let fifo_q = sub.row.endpoint.ends_with(".fifo");
@@ -306,7 +339,7 @@ impl TopicService {
                     group_id: if fifo_q { m.group_id.clone() } else { None },
                     dedup_id: if fifo_q { m.dedup_id.clone() } else { None },
                 };
-                self.deliver.send_to_queue(&sub.row.endpoint, qm).await.map_err(Failure::Retry)
+                self.deliver.send_to_queue(&sub.row.endpoint, qm).await.map_err(Failure::from)
             }
             "http" | "https" => self.post(sub, m).await,
             other => Err(Failure::Permanent(format!("protocol {other} is not delivered"))),

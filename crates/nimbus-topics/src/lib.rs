@@ -12,7 +12,7 @@ pub mod message;
 mod service;
 mod store;
 
-pub use dispatch::{Deliver, QueueMessage};
+pub use dispatch::{Deliver, QueueMessage, Undelivered};
 pub use error::TopicError;
 pub use filter::{FilterPolicy, Scope};
 pub use message::{MessageAttribute, MessageAttributes};

@@ -46,19 +46,19 @@ impl Recorder {
 
 #[async_trait]
 impl Deliver for Recorder {
-    async fn invoke_function(&self, arn: &str, _topic_arn: &str, payload: String) -> Result<(), String> {
+    async fn invoke_function(&self, arn: &str, _topic_arn: &str, payload: String) -> Result<(), crate::Undelivered> {
         if self.hang {
             std::future::pending::<()>().await;
         }
         self.push(Sent::Function(arn.into(), serde_json::from_str(&payload).map_err(|e| e.to_string())?));
         Ok(())
     }
-    async fn send_to_queue(&self, arn: &str, m: QueueMessage) -> Result<(), String> {
+    async fn send_to_queue(&self, arn: &str, m: QueueMessage) -> Result<(), crate::Undelivered> {
         if self.hang {
             std::future::pending::<()>().await;
         }
         if self.failing.iter().any(|f| f == arn) {
-            return Err("queue refused".into());
+            return Err(crate::Undelivered::Transient("queue refused".into()));
         }
         self.push(Sent::Queue(arn.into(), m));
         Ok(())

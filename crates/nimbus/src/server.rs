@@ -534,16 +534,18 @@ struct TopicTargets {
 
 #[async_trait::async_trait]
 impl nimbus_topics::Deliver for TopicTargets {
-    async fn invoke_function(&self, function_arn: &str, topic_arn: &str, payload: String) -> Result<(), String> {
+    async fn invoke_function(&self, function_arn: &str, topic_arn: &str, payload: String) -> Result<(), nimbus_topics::Undelivered> {
         if let Some(control) = &self.guard {
-            nimbus_api::service_may_invoke(control, "sns.amazonaws.com", function_arn, topic_arn, &self.partition.account_id).await?;
+            nimbus_api::service_may_invoke(control, "sns.amazonaws.com", function_arn, topic_arn, &self.partition.account_id)
+                .await
+                .map_err(nimbus_topics::Undelivered::Refused)?;
         }
         let function = nimbus_model::FunctionRef::parse(function_arn, &self.partition).map_err(|e| e.to_string())?;
-        self.async_invoker.submit(&function, bytes::Bytes::from(payload)).await.map(|_| ()).map_err(|e| e.to_string())
+        self.async_invoker.submit(&function, bytes::Bytes::from(payload)).await.map(|_| ()).map_err(|e| e.to_string().into())
     }
 
-    async fn send_to_queue(&self, queue_arn: &str, m: nimbus_topics::QueueMessage) -> Result<(), String> {
-        let name = self.queues.name_from_arn(queue_arn).ok_or_else(|| format!("{queue_arn}: no such queue"))?;
+    async fn send_to_queue(&self, queue_arn: &str, m: nimbus_topics::QueueMessage) -> Result<(), nimbus_topics::Undelivered> {
+        let name = self.queues.name_from_arn(queue_arn).ok_or_else(|| nimbus_topics::Undelivered::Transient(format!("{queue_arn}: no such queue")))?;
         let attributes = m
             .attributes
             .into_iter()
@@ -557,6 +559,6 @@ impl nimbus_topics::Deliver for TopicTargets {
             .collect();
         let message =
             nimbus_queues::SendMessage { body: m.body, attributes, group_id: m.group_id, dedup_id: m.dedup_id, ..Default::default() };
-        self.queues.send_message(&name, message).await.map(|_| ()).map_err(|e| e.to_string())
+        self.queues.send_message(&name, message).await.map(|_| ()).map_err(|e| e.to_string().into())
     }
 }
