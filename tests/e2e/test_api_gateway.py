@@ -7,6 +7,9 @@ import base64
 import json
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from helpers import aws_cli_runner, ACCOUNT, arn, boto_client, client_error, create_function, http_request as request, make_zip, public_url, unique
@@ -63,6 +66,28 @@ def lambda_handler(event, context):
 @pytest.fixture(scope="module")
 def apigw(server):
     return boto_client("apigatewayv2", server.endpoint)
+
+
+def allow_api_gateway(lam, name, source_arn=None, qualifier=None):
+    """The statement AWS requires before API Gateway may invoke a function (a version or an
+    alias has its own policy)."""
+    extra = {"SourceArn": source_arn} if source_arn else {}
+    if qualifier:
+        extra["Qualifier"] = qualifier
+    lam.add_permission(FunctionName=name, StatementId=unique("apigw"), Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com", **extra)
+
+
+@pytest.fixture
+def make_fn(make_fn):
+    """The shared make_fn, for functions API Gateway may invoke."""
+
+    def make(*args, **kwargs):
+        fn = make_fn(*args, **kwargs)
+        allow_api_gateway(fn.client, fn.name)
+        return fn
+
+    return make
 
 
 @pytest.fixture
@@ -232,6 +257,8 @@ def test_quick_create_v2_event(apigw, server, make_fn):
 def test_qualified_and_apigateway_style_uris(apigw, lam, server, make_fn):
     fn = make_fn("nodejs20.x", NODE_ECHO, "index.handler", Publish=True)
     lam.create_alias(FunctionName=fn.name, Name="live", FunctionVersion="1")
+    for qualifier in ("live", "1"):
+        allow_api_gateway(lam, fn.name, qualifier=qualifier)
     api_id = apigw.create_api(Name="uris", ProtocolType="HTTP")["ApiId"]
     try:
         alias = apigw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=arn(fn.name) + ":live",
@@ -408,6 +435,7 @@ def test_apis_survive_restart(server_factory, tmp_path):
     s = server_factory()
     lam = s.lambda_client()
     fn = create_function(lam, unique("gw"), "nodejs20.x", "index.handler", make_zip(NODE_ECHO))
+    allow_api_gateway(lam, fn.name)
     apigw = boto_client("apigatewayv2", s.endpoint)
     api_id = apigw.create_api(Name="durable", ProtocolType="HTTP", Target=arn(fn.name), RouteKey="GET /hello/{who}")["ApiId"]
     apigw.create_stage(ApiId=api_id, StageName="live", StageVariables={"v": "1"})
@@ -423,3 +451,46 @@ def test_apis_survive_restart(server_factory, tmp_path):
         ev = json.loads(body)
         assert ev["pathParameters"] == {"who": "world"} and ev["requestContext"]["stage"] == stage
     assert ev["stageVariables"] == {"v": "1"}
+
+
+def test_api_gateway_needs_the_functions_permission_and_iam_routes_a_signature(server, apigw, lam):
+    """As on AWS: without a statement for `apigateway.amazonaws.com` naming the route's ARN the
+    integration answers 500; an `AWS_IAM` route wants a SigV4 signature by a principal allowed
+    `execute-api:Invoke`."""
+
+    name = unique("gw-guard")
+    create_function(lam, name, "nodejs20.x", "index.handler", make_zip(NODE_ECHO))
+    api_id = apigw.create_api(Name="guarded", ProtocolType="HTTP", Target=arn(name), RouteKey="GET /open")["ApiId"]
+    url = f"{server.endpoint}/_aws/execute-api/{api_id}/open"
+    status, _, body = request(url)
+    assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
+    # A statement for another API does not do; one for this API's route does.
+    allow_api_gateway(lam, name, f"arn:aws:execute-api:us-east-1:{ACCOUNT}:otherapi/*/*/open")
+    assert request(url)[0] == 500
+    allow_api_gateway(lam, name, f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/*/GET/open")
+    assert request(url)[0] == 200
+
+    # An AWS_IAM route.
+    integration = apigw.get_routes(ApiId=api_id)["Items"][0]["Target"]
+    route = apigw.create_route(ApiId=api_id, RouteKey="GET /private", Target=integration, AuthorizationType="AWS_IAM")
+    assert route["AuthorizationType"] == "AWS_IAM"
+    allow_api_gateway(lam, name, f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/*/GET/private")
+    private = f"{server.endpoint}/_aws/execute-api/{api_id}/private"
+    status, _, body = request(private)
+    assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
+
+    def signed(key, secret):
+        r = AWSRequest(method="GET", url=private)
+        SigV4Auth(Credentials(key, secret), "execute-api", "us-east-1").add_auth(r)
+        return request(private, headers=dict(r.headers))
+
+    assert signed("test", "test")[0] == 200
+    assert signed("test", "wrong")[0] == 403
+    iam = boto_client("iam", server.endpoint)
+    user = unique("gw-user")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    assert signed(key["AccessKeyId"], key["SecretAccessKey"])[0] == 403
+    iam.put_user_policy(UserName=user, PolicyName="invoke", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"arn:aws:execute-api:*:*:{api_id}/*/GET/private"}]}))
+    assert signed(key["AccessKeyId"], key["SecretAccessKey"])[0] == 200

@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::action::RawRequest;
+use crate::auth::Signer;
+use crate::authz::{self, Connection, Who};
 use crate::proxy::{self, HttpCall, Outcome};
 use crate::response::{self, Body};
 use crate::server::AppState;
@@ -407,7 +409,7 @@ fn add_forwarding_headers(call: &mut HttpCall, port: u16) {
 }
 
 /// Serves one `execute-api` request end to end.
-pub async fn serve(state: &AppState, mut req: ApiRequest) -> Response<Body> {
+pub async fn serve(state: &AppState, mut req: ApiRequest, signer: Signer, conn: &Connection<'_>) -> Response<Body> {
     let request_id = apigw_request_id();
     add_forwarding_headers(&mut req.call, state.port);
     let mut r = match state.gateway.front(&req.api_id) {
@@ -421,7 +423,7 @@ pub async fn serve(state: &AppState, mut req: ApiRequest) -> Response<Body> {
             match proxy::preflight(cors.as_ref(), &req.call, StatusCode::NO_CONTENT) {
                 Some(r) => r,
                 None => {
-                    let mut r = serve_inner(state, &req, &request_id).await;
+                    let mut r = serve_inner(state, &req, &request_id, &signer, conn).await;
                     proxy::apply_cors(cors.as_ref(), &req.call, &mut r);
                     r
                 }
@@ -434,7 +436,48 @@ pub async fn serve(state: &AppState, mut req: ApiRequest) -> Response<Body> {
     r
 }
 
-async fn serve_inner(state: &AppState, req: &ApiRequest, request_id: &str) -> Response<Body> {
+/// Whether the route lets the request through (`AWS_IAM` routes: a good signature by a
+/// principal allowed `execute-api:Invoke` on the request's ARN) and API Gateway may invoke
+/// the integration's function (the function's policy must allow `apigateway.amazonaws.com`
+/// for the route's ARN, as AWS requires). The answers are API Gateway's.
+async fn authorize(
+    state: &AppState,
+    req: &ApiRequest,
+    target: &nimbus_gateway::Resolved,
+    function_arn: &str,
+    signer: &Signer,
+    conn: &Connection<'_>,
+) -> Result<(), Response<Body>> {
+    if matches!(signer, Signer::Off) {
+        return Ok(());
+    }
+    let partition = state.control.partition();
+    let prefix = format!("arn:aws:execute-api:{}:{}:{}/{}", partition.region, partition.account_id, req.api_id, target.stage);
+    if target.authorization_type == "AWS_IAM" {
+        let caller = match signer {
+            Signer::Signed(caller) => caller,
+            _ => return Err(message(StatusCode::FORBIDDEN, "Forbidden")),
+        };
+        let resource = format!("{prefix}/{}{}", req.call.method, req.call.path);
+        if let Err(why) = authz::decide(state, Who::Caller(caller), "execute-api:Invoke", &resource, &[], conn).await {
+            tracing::debug!(api = %req.api_id, "request denied: {why}");
+            return Err(message(StatusCode::FORBIDDEN, "Forbidden"));
+        }
+    }
+    // The source ARN API Gateway invokes with: the route's method and resource path.
+    let source = match target.route_key.split_once(' ') {
+        Some((method, _)) => format!("{prefix}/{}{}", if method == "ANY" { "*" } else { method }, target.resource),
+        None => format!("{prefix}/{}", target.route_key),
+    };
+    authz::service_may_invoke(&state.control, "apigateway.amazonaws.com", function_arn, &source, &partition.account_id).await.map_err(
+        |why| {
+            tracing::warn!(api = %req.api_id, "integration not invoked: {why}");
+            message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        },
+    )
+}
+
+async fn serve_inner(state: &AppState, req: &ApiRequest, request_id: &str, signer: &Signer, conn: &Connection<'_>) -> Response<Body> {
     let Some(target) = state.gateway.resolve(&req.api_id, req.call.method.as_str(), &req.call.path) else {
         return message(StatusCode::NOT_FOUND, "Not Found");
     };
@@ -449,6 +492,11 @@ async fn serve_inner(state: &AppState, req: &ApiRequest, request_id: &str) -> Re
         // integration cannot be invoked.
         _ => return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     };
+    if let Some(arn) = nimbus_gateway::function_arn(&integration.integration_uri) {
+        if let Err(refused) = authorize(state, req, &target, arn, signer, conn).await {
+            return refused;
+        }
+    }
     let domain_name = format!("{}.{}", req.api_id, state.api_domain);
     let format = integration.payload_format_version.as_str();
     let ev: Bytes = req.call.with_view(|view| {

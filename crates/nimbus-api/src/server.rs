@@ -121,7 +121,10 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
             let signer = crate::auth::signer(state.keys.as_deref(), &parts, &body);
             with_request_id(crate::function_url::serve(&state, *req, signer, &conn).await)
         }
-        Action::InvokeApi(req) => crate::gateway::serve(&state, *req).await,
+        Action::InvokeApi(req) => {
+            let signer = crate::auth::signer(state.keys.as_deref(), &parts, &body);
+            crate::gateway::serve(&state, *req, signer, &conn).await
+        }
         Action::Gateway(req) => crate::gateway::execute(&state.gateway, req).await,
         Action::Sqs(req) => crate::sqs::execute(&state.queues, req).await,
         Action::Events(req) => crate::events::execute(&state.events, req).await,
