@@ -507,7 +507,7 @@ def create_function(
         FunctionName=name,
         Runtime=runtime,
         Handler=handler,
-        Role=ROLE,
+        Role=kwargs.pop("Role", ROLE),
         Code={"ZipFile": zip_bytes},
         **kwargs,
     )

@@ -244,3 +244,40 @@ def test_functions_get_their_roles_temporary_credentials(server, lam, make_fn):
     # The secret never shows in the function's configuration.
     cfg = json.dumps(lam.get_function(FunctionName=fn.name), default=str)
     assert creds["AWS_SECRET_ACCESS_KEY"] not in cfg and creds["AWS_SESSION_TOKEN"] not in cfg
+
+
+# (what, headers added to a signed request): malformed or oversized authentication headers.
+MALFORMED = [
+    ("garbage Authorization", {"Authorization": "AWS4-HMAC-SHA256 garbage"}),
+    ("no Signature", {"Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host"}),
+    ("unknown algorithm", {"Authorization": "AWS5-HMAC-SHA512 Credential=x, SignedHeaders=host, Signature=00"}),
+    ("64 KB Authorization", {"Authorization": "AWS4-HMAC-SHA256 Credential=" + "A" * 65536 + ", SignedHeaders=host, Signature=00"}),
+    ("bad X-Amz-Date", {"X-Amz-Date": "yesterday"}),
+    ("non-UTF-8 Authorization", {"Authorization": b"AWS4-HMAC-SHA256 Credential=\xff\xfe/x, SignedHeaders=host, Signature=00"}),
+]
+
+
+@pytest.mark.parametrize("label", sorted(REQUESTS))
+def test_malformed_and_oversized_auth_headers_get_the_services_error(server, label):
+    """Every endpoint answers a malformed or oversized signature with its own AWS error (a
+    4xx with a code, never a 5xx, a hang or a dropped server), and keeps serving."""
+    method, path, headers, body, service = REQUESTS[label]
+    ep = server.endpoint
+    for what, extra in MALFORMED:
+        h = signed_headers(ep, service, method, path, headers, body)
+        h.update(extra)
+        status, code, _ = error_of(*raw(ep, method, path, h, body))
+        assert 400 <= status < 500 and code, (what, status, code)
+        assert code in ("IncompleteSignatureException", "IncompleteSignature", "InvalidSignatureException",
+                        "SignatureDoesNotMatch", "UnrecognizedClientException", "InvalidClientTokenId",
+                        "MissingAuthenticationTokenException", "MissingAuthenticationToken"), (what, code)
+    # A header block far over any limit is refused at the door; the server goes on.
+    h = signed_headers(ep, service, method, path, headers, body)
+    h["X-Padding"] = "x" * (1 << 20)
+    try:
+        status = raw(ep, method, path, h, body)[0]
+        assert status in (400, 431), status
+    except (ConnectionError, http.client.HTTPException):
+        pass
+    status, _, _ = raw(ep, method, path, signed_headers(ep, service, method, path, headers, body), body)
+    assert status == 200

@@ -76,7 +76,9 @@ def test_region_and_account_flags(server_factory):
     s = server_factory(args=["--region", "eu-west-1", "--account-id", "123456789012"])
     lam = s.lambda_client(region="eu-west-1")
     name = unique("regacct")
-    fn = create_function(lam, name, "nodejs20.x", "index.handler", make_zip({"index.js": COUNTER_JS}))
+    # The suite's role exists in this server's account.
+    role = "arn:aws:iam::123456789012:role/nimbus-e2e"
+    fn = create_function(lam, name, "nodejs20.x", "index.handler", make_zip({"index.js": COUNTER_JS}), Role=role)
     full = f"arn:aws:lambda:eu-west-1:123456789012:function:{name}"
     assert fn.config["FunctionArn"] == full
     assert lam.get_function_configuration(FunctionName=full)["FunctionArn"] == full
@@ -174,7 +176,7 @@ def test_memory_pressure_reaps_idle_environments(server_factory):
 def test_relative_data_dir_works_from_the_working_directory(nimbus_bin, tmp_path):
     """`--data ./data` (the README's default is `./.nimbus`) is resolved against the server's
     working directory, also for paths that sandboxes bind."""
-    from helpers import lambda_client
+    from helpers import ensure_execution_role, lambda_client
 
     port = free_port()
     proc = subprocess.Popen([nimbus_bin, "server", "--listen", f"127.0.0.1:{port}", "--data", "./data"], cwd=tmp_path,
@@ -190,6 +192,7 @@ def test_relative_data_dir_works_from_the_working_directory(nimbus_bin, tmp_path
                 pass
             assert time.monotonic() < deadline and proc.poll() is None, "server did not come up"
             time.sleep(0.05)
+        ensure_execution_role(endpoint)
         lam = lambda_client(endpoint)
         create_function(lam, "rel", "nodejs20.x", "index.handler", make_zip({"index.js": COUNTER_JS}))
         assert invoke(lam, "rel", {}).ok()["n"] == 1

@@ -178,6 +178,32 @@ async fn call(s: &mut SendRequest<Full<Bytes>>, method: &str, path: &str, body: 
     Ok((status, body))
 }
 
+/// The execution role the bench's functions use (CreateFunction wants one that exists and
+/// trusts Lambda).
+async fn create_role(s: &mut SendRequest<Full<Bytes>>) -> anyhow::Result<()> {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let form = format!(
+        "Action=CreateRole&Version=2010-05-08&RoleName=bench&AssumeRolePolicyDocument={}",
+        percent_encoding::utf8_percent_encode(trust, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let body = Bytes::from(form);
+    let mut req = http::Request::builder()
+        .method("POST")
+        .uri("/")
+        .header("host", "bench")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(body.clone()))?;
+    sign(&mut req, &body, "iam");
+    s.ready().await?;
+    let resp = s.send_request(req).await?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await?.to_bytes();
+    if status != 200 && !String::from_utf8_lossy(&body).contains("EntityAlreadyExists") {
+        bail!("create role: {status} {}", String::from_utf8_lossy(&body));
+    }
+    Ok(())
+}
+
 /// Functions get 1,769 MB (one full core, as in Lambda) so that the CPU share does not
 /// cap what is measured: the platform's overhead.
 async fn create(s: &mut SendRequest<Full<Bytes>>, name: &str, runtime: &str, handler: &str, zip: String) -> anyhow::Result<()> {
@@ -306,11 +332,19 @@ async fn hello_server() -> anyhow::Result<String> {
     Ok(addr)
 }
 
-/// Creates the echo function's URL; returns its id.
+/// Creates the echo function's URL, open to anyone; returns its id.
 async fn echo_url_id(s: &mut SendRequest<Full<Bytes>>) -> anyhow::Result<String> {
     let (st, body) = call(s, "POST", "/2021-10-31/functions/echo/url", Bytes::from_static(b"{\"AuthType\":\"NONE\"}")).await?;
     if st != 201 {
         bail!("create url: {}", String::from_utf8_lossy(&body));
+    }
+    let public = serde_json::json!({
+        "StatementId": "FunctionURLAllowPublicAccess", "Action": "lambda:InvokeFunctionUrl", "Principal": "*",
+        "FunctionUrlAuthType": "NONE",
+    });
+    let (st, b) = call(s, "POST", "/2015-03-31/functions/echo/policy", Bytes::from(public.to_string())).await?;
+    if st != 201 && st != 409 {
+        bail!("url permission: {}", String::from_utf8_lossy(&b));
     }
     let v: serde_json::Value = serde_json::from_slice(&body)?;
     let id = v["FunctionUrl"].as_str().unwrap_or_default().trim_start_matches("http://").split('.').next().unwrap_or_default().to_string();
@@ -602,6 +636,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let echo = std::fs::read(&args.echo).with_context(|| format!("reading {}", args.echo.display()))?;
+    create_role(&mut s).await.context("creating the execution role")?;
     create(&mut s, "echo", "provided.al2023", "bootstrap", zip_files(&[("bootstrap", echo, 0o755)])?).await.context("creating echo")?;
     if let Some(n) = args.burst {
         return burst(&server.addr, n).await;
