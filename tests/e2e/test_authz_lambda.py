@@ -205,3 +205,42 @@ def test_a_function_acts_with_exactly_its_roles_permissions(server, iam, lam, tw
     assert (get_status, get_error) == (403, "AccessDeniedException")
     assert (got.get("message") or got.get("Message")) == (f"User: {session} is not authorized to perform: lambda:GetFunction on resource: {fn_arn(a)} "
                               "because no identity-based policy allows the lambda:GetFunction action")
+
+
+def test_the_role_must_reach_queues_the_function_uses(server, iam, lam):
+    """Lambda checks the execution role when a dead-letter queue, a destination or an SQS
+    trigger is set, with AWS's InvalidParameterValueException texts."""
+    sqs = server.sqs_client()
+    queue_url = sqs.create_queue(QueueName=unique("role-q"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    role = unique("basic-role")
+    role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))["Role"]["Arn"]
+    iam.attach_role_policy(RoleName=role, PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+    fn = unique("role-fn")
+    code = {"ZipFile": make_zip({"index.py": PY_ECHO})}
+
+    def invalid(call, message):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert client_error(e) == ("InvalidParameterValueException", 400, message)
+
+    invalid(lambda: lam.create_function(FunctionName=fn, Runtime="python3.11", Handler="index.handler", Role=role_arn, Code=code,
+                                        DeadLetterConfig={"TargetArn": queue_arn}),
+            "The provided execution role does not have permissions to call SendMessage on SQS")
+    lam.create_function(FunctionName=fn, Runtime="python3.11", Handler="index.handler", Role=role_arn, Code=code)
+    lam.get_waiter("function_active_v2").wait(FunctionName=fn, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    invalid(lambda: lam.put_function_event_invoke_config(FunctionName=fn, DestinationConfig={"OnFailure": {"Destination": queue_arn}}),
+            f"The function's execution role does not have permissions to call SendMessage on {queue_arn}")
+    invalid(lambda: lam.create_event_source_mapping(FunctionName=fn, EventSourceArn=queue_arn),
+            "The provided execution role does not have permissions to call ReceiveMessage on SQS")
+    assert lam.list_event_source_mappings(FunctionName=fn)["EventSourceMappings"] == []
+
+    # With the permissions, each is accepted.
+    iam.attach_role_policy(RoleName=role, PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole")
+    iam.put_role_policy(RoleName=role, PolicyName="send", PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn}))
+    lam.update_function_configuration(FunctionName=fn, DeadLetterConfig={"TargetArn": queue_arn})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=fn, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    lam.put_function_event_invoke_config(FunctionName=fn, DestinationConfig={"OnFailure": {"Destination": queue_arn}})
+    uuid = lam.create_event_source_mapping(FunctionName=fn, EventSourceArn=queue_arn, Enabled=False)["UUID"]
+    lam.delete_event_source_mapping(UUID=uuid)

@@ -317,3 +317,71 @@ pub async fn service_may_invoke(
         Err(format!("{service} is not allowed to invoke {function_arn} for {source_arn}: no statement of the function's policy allows it"))
     }
 }
+
+/// Whether a session of the role `role_arn` (as a function named `function` holds it) may do
+/// `action` on `resource`: the role's identity policies and the resource's policy.
+pub async fn role_may(state: &AppState, role_arn: &str, function: &str, action: &str, resource: &str) -> bool {
+    let session = nimbus_identity::Principal::assumed_role(role_arn, function);
+    let principal = state.iam.policy_principal(&session);
+    let identity = state.iam.identity_policies(&session.arn);
+    let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
+    let resource_policy = resource_policy(state, resource).await;
+    let context = Context::new().with_time(std::time::SystemTime::now()).with("aws:SourceArn", resource);
+    let request = Request { principal: &principal, action, resource, context: &context };
+    evaluate(&request, &Policies { identity: &identity, resource: resource_policy.as_ref(), ..Policies::default() }).allowed()
+}
+
+/// What a function's role must be allowed to send to a target: (IAM action, the operation
+/// AWS's messages name, the service they name).
+fn send_action(target_arn: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    match target_arn.split(':').nth(2)? {
+        "sqs" => Some(("sqs:SendMessage", "SendMessage", "SQS")),
+        "sns" => Some(("sns:Publish", "Publish", "SNS")),
+        "lambda" => Some(("lambda:InvokeFunction", "InvokeFunction", "Lambda")),
+        "events" => Some(("events:PutEvents", "PutEvents", "EventBridge")),
+        _ => None,
+    }
+}
+
+/// A dead-letter target (DeadLetterConfig) the function's role must be able to send to, as
+/// Lambda checks when it is set.
+pub async fn check_dead_letter_target(state: &AppState, role_arn: &str, function: &str, target: &str) -> Result<(), nimbus_model::ApiError> {
+    if state.keys.is_none() || target.is_empty() {
+        return Ok(());
+    }
+    let Some((action, operation, service)) = send_action(target) else { return Ok(()) };
+    if role_may(state, role_arn, function, action, target).await {
+        return Ok(());
+    }
+    Err(nimbus_model::ApiError::invalid(format!("The provided execution role does not have permissions to call {operation} on {service}")))
+}
+
+/// An asynchronous invocation's destination the function's role must be able to send to.
+pub async fn check_destination(state: &AppState, role_arn: &str, function: &str, target: &str) -> Result<(), nimbus_model::ApiError> {
+    if state.keys.is_none() || target.is_empty() {
+        return Ok(());
+    }
+    let Some((action, operation, _)) = send_action(target) else { return Ok(()) };
+    if role_may(state, role_arn, function, action, target).await {
+        return Ok(());
+    }
+    Err(nimbus_model::ApiError::invalid(format!("The function's execution role does not have permissions to call {operation} on {target}")))
+}
+
+/// An SQS event-source mapping: the function's role must be able to receive, delete and read
+/// the queue's attributes (what `AWSLambdaSQSQueueExecutionRole` grants), as Lambda checks.
+pub async fn check_queue_poller(state: &AppState, role_arn: &str, function: &str, queue_arn: &str) -> Result<(), nimbus_model::ApiError> {
+    if state.keys.is_none() || !queue_arn.starts_with("arn:aws:sqs:") {
+        return Ok(());
+    }
+    for (action, operation) in
+        [("sqs:ReceiveMessage", "ReceiveMessage"), ("sqs:DeleteMessage", "DeleteMessage"), ("sqs:GetQueueAttributes", "GetQueueAttributes")]
+    {
+        if !role_may(state, role_arn, function, action, queue_arn).await {
+            return Err(nimbus_model::ApiError::invalid(format!(
+                "The provided execution role does not have permissions to call {operation} on SQS"
+            )));
+        }
+    }
+    Ok(())
+}

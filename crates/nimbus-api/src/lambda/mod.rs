@@ -177,6 +177,9 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str, caller: 
             let publish = input.publish();
             let function = input.into_new_function()?;
             crate::authz::check_execution_role(state, caller, &function.role)?;
+            if let Some(target) = &function.dead_letter_target {
+                crate::authz::check_dead_letter_target(state, &function.role, &function.name, target).await?;
+            }
             let name = function.name.clone();
             let mut c = control.create(function).await?;
             if publish {
@@ -226,6 +229,13 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str, caller: 
             latest_only(&function)?;
             if let Some(role) = &change.role {
                 crate::authz::check_execution_role(state, caller, role)?;
+            }
+            if let Some(target) = &change.dead_letter_target {
+                let role = match &change.role {
+                    Some(r) => r.clone(),
+                    None => control.get(&function.name).await?.role,
+                };
+                crate::authz::check_dead_letter_target(state, &role, &function.name, target).await?;
             }
             let c = control.update_config(&function.name, change).await?;
             reply(op, &FunctionConfiguration::new(p, &c, None), rid)
@@ -430,7 +440,12 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str, caller: 
             encode::rest(&LAMBDA, op, &InvokeAsyncResponse { status: 202 }, None, &request_id)
         }
         LambdaCall::CreateEventSourceMapping(input) => {
-            let m = state.event_sources.create(input.into_new(p)?).await?;
+            let new = input.into_new(p)?;
+            // A missing function is the mapping service's to answer, in its words.
+            if let Ok(f) = control.get(&new.function.name).await {
+                crate::authz::check_queue_poller(state, &f.role, &new.function.name, &new.event_source_arn).await?;
+            }
+            let m = state.event_sources.create(new).await?;
             reply(op, &EventSourceMappingConfiguration::new(p, &m, Some("Creating")), rid)
         }
         LambdaCall::GetEventSourceMapping(input) => {
@@ -484,6 +499,13 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str, caller: 
         LambdaCall::PutFunctionEventInvokeConfig(input) | LambdaCall::UpdateFunctionEventInvokeConfig(input) => {
             let replace = op == "PutFunctionEventInvokeConfig";
             let (function, change) = input.into_change(p)?;
+            let destinations = [&change.on_success, &change.on_failure];
+            if destinations.iter().any(|d| matches!(d, Some(Some(_)))) {
+                let role = control.get(&function.name).await?.role;
+                for target in destinations.into_iter().flatten().flatten() {
+                    crate::authz::check_destination(state, &role, &function.name, target).await?;
+                }
+            }
             let c = control.put_event_invoke_config(&function.name, qualifier_or_latest(&function), change, replace).await?;
             reply(op, &FunctionEventInvokeConfig::new(p, &c), rid)
         }
