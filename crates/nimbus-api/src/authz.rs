@@ -220,10 +220,10 @@ pub async fn decide(
     };
     let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
     let resource_policy = resource_policy(state, resource).await;
-    let mut context = Context::new().with_time(std::time::SystemTime::now()).with("aws:SourceIp", conn.source_ip).with(
-        "aws:SecureTransport",
-        if conn.secure { "true" } else { "false" },
-    );
+    let mut context = Context::new()
+        .with_time(std::time::SystemTime::now())
+        .with("aws:SourceIp", conn.source_ip)
+        .with("aws:SecureTransport", if conn.secure { "true" } else { "false" });
     for (k, v) in extra {
         context.set(k, vec![v.to_string()]);
     }
@@ -305,10 +305,8 @@ pub async fn service_may_invoke(
     let principal = nimbus_policy::Principal::service(service);
     let text = crate::lambda::function_policy(control, function_arn).await;
     let policy = text.and_then(|t| Policy::parse(&t, Kind::Resource).ok());
-    let context = Context::new()
-        .with_time(std::time::SystemTime::now())
-        .with("aws:SourceArn", source_arn)
-        .with("aws:SourceAccount", source_account);
+    let context =
+        Context::new().with_time(std::time::SystemTime::now()).with("aws:SourceArn", source_arn).with("aws:SourceAccount", source_account);
     let request = Request { principal: &principal, action: "lambda:InvokeFunction", resource: function_arn, context: &context };
     let evaluation = evaluate(&request, &Policies { resource: policy.as_ref(), ..Policies::default() });
     if evaluation.allowed() {
@@ -345,7 +343,12 @@ fn send_action(target_arn: &str) -> Option<(&'static str, &'static str, &'static
 
 /// A dead-letter target (DeadLetterConfig) the function's role must be able to send to, as
 /// Lambda checks when it is set.
-pub async fn check_dead_letter_target(state: &AppState, role_arn: &str, function: &str, target: &str) -> Result<(), nimbus_model::ApiError> {
+pub async fn check_dead_letter_target(
+    state: &AppState,
+    role_arn: &str,
+    function: &str,
+    target: &str,
+) -> Result<(), nimbus_model::ApiError> {
     if state.keys.is_none() || target.is_empty() {
         return Ok(());
     }

@@ -361,10 +361,7 @@ async fn default_role(api: &Api, text: bool) -> anyhow::Result<String> {
     }
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     let xml = api
-        .iam(
-            "CreateRole",
-            &[("RoleName", DEFAULT_ROLE), ("AssumeRolePolicyDocument", trust), ("Description", "Created by nimbus deploy")],
-        )
+        .iam("CreateRole", &[("RoleName", DEFAULT_ROLE), ("AssumeRolePolicyDocument", trust), ("Description", "Created by nimbus deploy")])
         .await
         .context("creating the default execution role")?;
     let basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";

@@ -403,7 +403,12 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let topics = nimbus_topics::TopicService::open(
         &data.root().join("topics.db"),
         nimbus_topics::TopicConfig::new(&opts.region, &opts.account_id, &public),
-        Arc::new(TopicTargets { async_invoker: async_invoker.clone(), queues: queues.clone(), partition: control.partition().clone(), guard }),
+        Arc::new(TopicTargets {
+            async_invoker: async_invoker.clone(),
+            queues: queues.clone(),
+            partition: control.partition().clone(),
+            guard,
+        }),
     )
     .await
     .map_err(|e| anyhow!("opening the topic database: {e}"))?;
@@ -545,7 +550,10 @@ impl nimbus_topics::Deliver for TopicTargets {
     }
 
     async fn send_to_queue(&self, queue_arn: &str, m: nimbus_topics::QueueMessage) -> Result<(), nimbus_topics::Undelivered> {
-        let name = self.queues.name_from_arn(queue_arn).ok_or_else(|| nimbus_topics::Undelivered::Transient(format!("{queue_arn}: no such queue")))?;
+        let name = self
+            .queues
+            .name_from_arn(queue_arn)
+            .ok_or_else(|| nimbus_topics::Undelivered::Transient(format!("{queue_arn}: no such queue")))?;
         let attributes = m
             .attributes
             .into_iter()
