@@ -69,6 +69,10 @@ struct Args {
     /// takes 100 ms, on demand (cold) against provisioned concurrency (initialized ahead).
     #[arg(long)]
     provisioned: bool,
+    /// Instead of the usual runs: warm invokes signed by the administrator, by an IAM user
+    /// allowed by its identity policy, and by one allowed by the function's resource policy.
+    #[arg(long)]
+    authz: bool,
     /// Extra runtime interpreters to pass to the server (RUNTIME=PATH).
     #[arg(long = "runtime-path")]
     runtime_paths: Vec<String>,
@@ -151,6 +155,11 @@ static SIGN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(
 
 /// Signs `req` (whose body is `body`) with [`BENCH_KEY`], unless authentication is off.
 pub(crate) fn sign(req: &mut http::Request<Full<Bytes>>, body: &[u8], service: &str) {
+    sign_with(req, body, service, BENCH_KEY);
+}
+
+/// Signs `req` with `key`, unless authentication is off.
+fn sign_with(req: &mut http::Request<Full<Bytes>>, body: &[u8], service: &str, key: (&str, &str)) {
     if !SIGN.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
@@ -158,7 +167,7 @@ pub(crate) fn sign(req: &mut http::Request<Full<Bytes>>, body: &[u8], service: &
     let query = req.uri().query().map(str::to_string);
     let method = req.method().as_str().to_string();
     let r = nimbus_identity::sigv4::Request { method: &method, path: &path, query: query.as_deref(), headers: req.headers(), body };
-    let added = nimbus_identity::sigv4::sign_request(BENCH_KEY.0, BENCH_KEY.1, None, "us-east-1", service, &r, chrono::Utc::now());
+    let added = nimbus_identity::sigv4::sign_request(key.0, key.1, None, "us-east-1", service, &r, chrono::Utc::now());
     for (k, v) in added {
         req.headers_mut().insert(k, http::HeaderValue::from_str(&v).expect("signature headers are text"));
     }
@@ -178,14 +187,12 @@ async fn call(s: &mut SendRequest<Full<Bytes>>, method: &str, path: &str, body: 
     Ok((status, body))
 }
 
-/// The execution role the bench's functions use (CreateFunction wants one that exists and
-/// trusts Lambda).
-async fn create_role(s: &mut SendRequest<Full<Bytes>>) -> anyhow::Result<()> {
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let form = format!(
-        "Action=CreateRole&Version=2010-05-08&RoleName=bench&AssumeRolePolicyDocument={}",
-        percent_encoding::utf8_percent_encode(trust, percent_encoding::NON_ALPHANUMERIC)
-    );
+/// One IAM call (query protocol) signed by the administrator: (status, XML answer).
+async fn iam(s: &mut SendRequest<Full<Bytes>>, action: &str, params: &[(&str, &str)]) -> anyhow::Result<(u16, String)> {
+    let mut form = format!("Action={action}&Version=2010-05-08");
+    for (k, v) in params {
+        form.push_str(&format!("&{k}={}", percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)));
+    }
     let body = Bytes::from(form);
     let mut req = http::Request::builder()
         .method("POST")
@@ -198,8 +205,83 @@ async fn create_role(s: &mut SendRequest<Full<Bytes>>) -> anyhow::Result<()> {
     let resp = s.send_request(req).await?;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await?.to_bytes();
-    if status != 200 && !String::from_utf8_lossy(&body).contains("EntityAlreadyExists") {
-        bail!("create role: {status} {}", String::from_utf8_lossy(&body));
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// The execution role the bench's functions use (CreateFunction wants one that exists and
+/// trusts Lambda).
+async fn create_role(s: &mut SendRequest<Full<Bytes>>) -> anyhow::Result<()> {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let (status, body) = iam(s, "CreateRole", &[("RoleName", "bench"), ("AssumeRolePolicyDocument", trust)]).await?;
+    if status != 200 && !body.contains("EntityAlreadyExists") {
+        bail!("create role: {status} {body}");
+    }
+    Ok(())
+}
+
+/// A new IAM user with an access key (and `policy` inline, if given): (user ARN, key id, secret).
+async fn bench_user(s: &mut SendRequest<Full<Bytes>>, name: &str, policy: Option<&str>) -> anyhow::Result<(String, String, String)> {
+    let pick = |xml: &str, tag: &str| {
+        xml.split(&format!("<{tag}>")).nth(1).and_then(|r| r.split(&format!("</{tag}>")).next()).unwrap_or_default().to_string()
+    };
+    let (st, xml) = iam(s, "CreateUser", &[("UserName", name)]).await?;
+    if st != 200 {
+        bail!("create user: {st} {xml}");
+    }
+    let arn = pick(&xml, "Arn");
+    if let Some(p) = policy {
+        let (st, xml) = iam(s, "PutUserPolicy", &[("UserName", name), ("PolicyName", "bench"), ("PolicyDocument", p)]).await?;
+        if st != 200 {
+            bail!("put user policy: {st} {xml}");
+        }
+    }
+    let (st, xml) = iam(s, "CreateAccessKey", &[("UserName", name)]).await?;
+    if st != 200 {
+        bail!("create access key: {st} {xml}");
+    }
+    Ok((arn, pick(&xml, "AccessKeyId"), pick(&xml, "SecretAccessKey")))
+}
+
+/// Warm invokes (c=1) signed by the administrator (the account's root: allowed without
+/// evaluation), by an IAM user whose inline policy allows the invoke, and by a user whom only
+/// the function's resource policy allows: what authorization costs on the hot path.
+async fn authz_runs(s: &mut SendRequest<Full<Bytes>>, requests: usize) -> anyhow::Result<()> {
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["lambda:InvokeFunction","lambda:GetFunction"],"Resource":"arn:aws:lambda:*:*:function:echo*"}]}"#;
+    let (_, id1, secret1) = bench_user(s, "bench-invoker", Some(policy)).await?;
+    let (arn2, id2, secret2) = bench_user(s, "bench-grantee", None).await?;
+    let grant = serde_json::json!({"StatementId": "grantee", "Action": "lambda:InvokeFunction", "Principal": arn2});
+    let (st, b) = call(s, "POST", "/2015-03-31/functions/echo/policy", Bytes::from(grant.to_string())).await?;
+    if st != 201 {
+        bail!("add permission: {st} {}", String::from_utf8_lossy(&b));
+    }
+    println!("\n| warm invoke (c=1) signed by | p50 | p99 |");
+    println!("|---|---|---|");
+    let runs = [
+        ("the administrator (root)", (BENCH_KEY.0, BENCH_KEY.1)),
+        ("an IAM user (identity policy)", (id1.as_str(), secret1.as_str())),
+        ("an IAM user (function's resource policy)", (id2.as_str(), secret2.as_str())),
+    ];
+    for (label, key) in runs {
+        let mut lat = Vec::with_capacity(requests);
+        for i in 0..=requests {
+            let t = Instant::now();
+            let body = Bytes::from_static(b"{\"ping\":1}");
+            let path = "/2015-03-31/functions/echo/invocations";
+            let mut req = http::Request::builder().method("POST").uri(path).header("host", "bench").body(Full::new(body.clone()))?;
+            sign_with(&mut req, &body, "lambda", key);
+            s.ready().await?;
+            let resp = s.send_request(req).await?;
+            let status = resp.status().as_u16();
+            let out = resp.into_body().collect().await?.to_bytes();
+            if status != 200 {
+                bail!("{label}: invoke answered {status} {}", String::from_utf8_lossy(&out));
+            }
+            if i > 0 {
+                lat.push(t.elapsed());
+            }
+        }
+        lat.sort();
+        println!("| {label} | {} | {} |", us(pct(&lat, 0.5)), us(pct(&lat, 0.99)));
     }
     Ok(())
 }
@@ -652,6 +734,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.provisioned {
         return provisioned(&mut s, args.cold.max(1), args.cold_spacing_ms).await;
+    }
+    if args.authz {
+        return authz_runs(&mut s, args.requests).await;
     }
     invoke(&mut s, "echo").await?;
     let mut lat = Vec::with_capacity(args.requests);
