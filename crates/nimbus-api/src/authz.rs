@@ -177,7 +177,7 @@ pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn:
     }
     let shown = spelled(action, target.action);
     let request = Request { principal: &principal, action: &shown, resource: &target.resource, context: &context };
-    let policies = Policies { identity: &identity, resource: resource.as_ref(), session: None, boundary: None };
+    let policies = Policies { identity: &identity, resource: resource.as_ref(), session: None, boundary: None, resource_required: false };
     let evaluation = evaluate(&request, &policies);
     if evaluation.allowed() {
         return Ok(());
