@@ -361,7 +361,7 @@ async fn run(svc: &Arc<KmsService>, call: KmsCall, rid: &str) -> Result<Response
             if let Some(origin) = i.origin.as_deref().filter(|o| *o != "AWS_KMS") {
                 return Err(KmsError::UnsupportedOperation(format!("Nimbus serves AWS_KMS keys only, not {origin}")));
             }
-            let key = svc.create_key(i.description.unwrap_or_default()).await?;
+            let key = svc.create_key(i.description.unwrap_or_default(), None).await?;
             reply(op, rid, &KeyMetadataOutput { key_metadata: KeyMetadata::new(&key) })
         }
         KmsCall::DescribeKey(i) => {
