@@ -60,9 +60,7 @@ impl LambdaCall {
             GetFunctionConcurrency(i) => f("lambda:GetFunctionConcurrency", &i.function_name, None),
             DeleteFunctionConcurrency(i) => f("lambda:DeleteFunctionConcurrency", &i.function_name, None),
             PutProvisionedConcurrencyConfig(i) => f("lambda:PutProvisionedConcurrencyConfig", &i.function_name, Some(&i.qualifier)),
-            GetProvisionedConcurrencyConfig(i) => {
-                f("lambda:GetProvisionedConcurrencyConfig", &i.function_name, i.qualifier.as_deref())
-            }
+            GetProvisionedConcurrencyConfig(i) => f("lambda:GetProvisionedConcurrencyConfig", &i.function_name, i.qualifier.as_deref()),
             DeleteProvisionedConcurrencyConfig(i) => {
                 f("lambda:DeleteProvisionedConcurrencyConfig", &i.function_name, i.qualifier.as_deref())
             }
@@ -82,9 +80,7 @@ impl LambdaCall {
             RemoveLayerVersionPermission(i) => {
                 Target::on("lambda:RemoveLayerVersionPermission", layer_arn(scope, &i.layer_name, Some(i.version_number)))
             }
-            GetLayerVersionPolicy(i) => {
-                Target::on("lambda:GetLayerVersionPolicy", layer_arn(scope, &i.layer_name, Some(i.version_number)))
-            }
+            GetLayerVersionPolicy(i) => Target::on("lambda:GetLayerVersionPolicy", layer_arn(scope, &i.layer_name, Some(i.version_number))),
             // Invoking is one permission however the answer travels.
             Invoke(i) | InvokeWithResponseStream(i) => f("lambda:InvokeFunction", &i.function_name, i.qualifier.as_deref()),
             InvokeAsync(i) => f("lambda:InvokeAsync", &i.function_name, None),
@@ -124,13 +120,9 @@ impl LambdaCall {
             DeleteFunctionUrlConfig(i) => f("lambda:DeleteFunctionUrlConfig", &i.function_name, i.qualifier.as_deref()),
             ListFunctionUrlConfigs(i) => f("lambda:ListFunctionUrlConfigs", &i.function_name, None),
             PutFunctionEventInvokeConfig(i) => f("lambda:PutFunctionEventInvokeConfig", &i.function_name, i.qualifier.as_deref()),
-            UpdateFunctionEventInvokeConfig(i) => {
-                f("lambda:UpdateFunctionEventInvokeConfig", &i.function_name, i.qualifier.as_deref())
-            }
+            UpdateFunctionEventInvokeConfig(i) => f("lambda:UpdateFunctionEventInvokeConfig", &i.function_name, i.qualifier.as_deref()),
             GetFunctionEventInvokeConfig(i) => f("lambda:GetFunctionEventInvokeConfig", &i.function_name, i.qualifier.as_deref()),
-            DeleteFunctionEventInvokeConfig(i) => {
-                f("lambda:DeleteFunctionEventInvokeConfig", &i.function_name, i.qualifier.as_deref())
-            }
+            DeleteFunctionEventInvokeConfig(i) => f("lambda:DeleteFunctionEventInvokeConfig", &i.function_name, i.qualifier.as_deref()),
             ListFunctionEventInvokeConfigs(i) => f("lambda:ListFunctionEventInvokeConfigs", &i.function_name, None),
             TagResource(i) => Target::on("lambda:TagResource", i.resource.clone()),
             UntagResource(i) => Target::on("lambda:UntagResource", i.resource.clone()),
@@ -202,7 +194,7 @@ mod tests {
 
     #[test]
     fn function_arns() {
-        let scope = Scope { account: "123456789012", region: "us-east-1", principal: "arn:aws:iam::123456789012:root" };
+        let scope = crate::authz::testing::scope();
         let cases: &[(&str, Option<&str>, &str)] = &[
             ("f", None, "arn:aws:lambda:us-east-1:123456789012:function:f"),
             ("f", Some("live"), "arn:aws:lambda:us-east-1:123456789012:function:f:live"),
