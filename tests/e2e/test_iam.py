@@ -1,8 +1,9 @@
 """IAM and STS: users, access keys, roles, inline and managed policies over the query
 protocol with boto3 and the aws CLI; a user's new key authenticates (Lambda, STS) until it is
 made Inactive or deleted; AssumeRole follows the role's trust policy and its session
-credentials authenticate. Authorization is not enforced yet. Exact answers recorded from AWS
-are listed in tests/e2e/data/aws-answers/iam-sts.md."""
+credentials authenticate (and may do what their identity policies allow; authorization itself
+is tested in test_authz_services.py). Exact answers recorded from AWS are listed in
+tests/e2e/data/aws-answers/iam-sts.md."""
 
 import json
 import os
@@ -192,8 +193,16 @@ def test_malformed_policy_documents(iam, call, document, message):
         iam.delete_role(RoleName=role)
 
 
+# What the users and sessions below call, besides GetCallerIdentity (which needs nothing).
+ALLOW_LISTING_AND_SELF = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["lambda:ListFunctions", "iam:GetUser"], "Resource": "*"}],
+}
+
+
 def test_a_users_key_authenticates_until_inactive_or_deleted(server, iam):
     name, key = make_user_with_key(iam)
+    iam.put_user_policy(UserName=name, PolicyName="list", PolicyDocument=json.dumps(ALLOW_LISTING_AND_SELF))
     lam = client_with(server, "lambda", key["AccessKeyId"], key["SecretAccessKey"])
     assert "Functions" in lam.list_functions()
     sts = client_with(server, "sts", key["AccessKeyId"], key["SecretAccessKey"])
@@ -216,6 +225,7 @@ def test_a_users_key_authenticates_until_inactive_or_deleted(server, iam):
     with pytest.raises(ClientError) as e:
         sts.get_caller_identity()
     assert client_error(e)[:2] == ("InvalidClientTokenId", 403)
+    iam.delete_user_policy(UserName=name, PolicyName="list")
     iam.delete_user(UserName=name)
 
 
@@ -229,6 +239,7 @@ def test_assume_role_follows_the_trust_policy(server, iam):
                        "Condition": {"StringEquals": {"sts:ExternalId": "secret-ext"}}}],
     }
     role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role, PolicyName="list", PolicyDocument=json.dumps(ALLOW_LISTING_AND_SELF))
     sts = client_with(server, "sts", key["AccessKeyId"], key["SecretAccessKey"])
     out = sts.assume_role(RoleArn=role_arn, RoleSessionName="s1", ExternalId="secret-ext", DurationSeconds=900)
     creds = out["Credentials"]
@@ -264,6 +275,7 @@ def test_assume_role_follows_the_trust_policy(server, iam):
     ident = client_with(server, "sts", tok["AccessKeyId"], tok["SecretAccessKey"], tok["SessionToken"]).get_caller_identity()
     assert ident["Arn"] == user_arn
 
+    iam.delete_role_policy(RoleName=role, PolicyName="list")
     iam.delete_role(RoleName=role)
     iam.delete_role(RoleName=other)
     iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])

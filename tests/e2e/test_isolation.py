@@ -93,25 +93,25 @@ def connects(host, port):
         return False
     finally:
         s.close()
-def signed_get(url, path):
+def signed_get(url, path, service="lambda", query=""):
     """A SigV4-signed GET with the environment's role credentials (no SDK needed)."""
     import datetime, hashlib, hmac
     env = os.environ
     key, secret, token, region = env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"], env["AWS_REGION"]
     host = url.split("//")[1]
     amz = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    scope = f"{amz[:8]}/{region}/lambda/aws4_request"
+    scope = f"{amz[:8]}/{region}/{service}/aws4_request"
     signed = "host;x-amz-date;x-amz-security-token"
-    canonical = "\n".join(["GET", path, "", f"host:{host}", f"x-amz-date:{amz}", f"x-amz-security-token:{token}", "", signed,
+    canonical = "\n".join(["GET", path, query, f"host:{host}", f"x-amz-date:{amz}", f"x-amz-security-token:{token}", "", signed,
                            hashlib.sha256(b"").hexdigest()])
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz, scope, hashlib.sha256(canonical.encode()).hexdigest()])
     k = ("AWS4" + secret).encode()
-    for part in (amz[:8], region, "lambda", "aws4_request"):
+    for part in (amz[:8], region, service, "aws4_request"):
         k = hmac.new(k, part.encode(), hashlib.sha256).digest()
     signature = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
     headers = {"x-amz-date": amz, "x-amz-security-token": token,
                "Authorization": f"AWS4-HMAC-SHA256 Credential={key}/{scope}, SignedHeaders={signed}, Signature={signature}"}
-    return urllib.request.urlopen(urllib.request.Request(url + path, headers=headers), timeout=5)
+    return urllib.request.urlopen(urllib.request.Request(url + path + ("?" + query if query else ""), headers=headers), timeout=5)
 def handler(event, context):
     global LISTENER
     url = os.environ["AWS_ENDPOINT_URL"]
@@ -122,12 +122,13 @@ def handler(event, context):
         LISTENER.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         LISTENER.bind(("0.0.0.0", 8080))
         LISTENER.listen(8)
-    with signed_get(url, "/2015-03-31/functions/") as r:
-        names = [f["FunctionName"] for f in json.load(r)["Functions"]]
+    # GetCallerIdentity needs no permission: the role's policies do not matter here.
+    with signed_get(url, "/", "sts", "Action=GetCallerIdentity&Version=2011-06-15") as r:
+        identity = r.read().decode()
     return {
         "endpoint": url,
         "address": my_address(gateway),
-        "sees_itself_in_list": context.function_name in names,
+        "knows_itself": f"/{context.function_name}</Arn>" in identity,
         "peer_reachable": connects(event["peer"], 8080) if event.get("peer") else None,
         "runtime_api": os.environ["AWS_LAMBDA_RUNTIME_API"],
     }
@@ -145,7 +146,7 @@ def test_environments_reach_the_api_through_their_link_but_not_each_other(server
     a = make_fn("python3.11", {"net.py": NET_PROBE}, "net.handler")
     out_b = invoke(lam, b.name, {"listen": True}).ok()
     assert out_b["endpoint"] == status["endpointUrl"] and out_b["endpoint"].endswith(f":{port}")
-    assert out_b["sees_itself_in_list"] is True, "the function called ListFunctions through AWS_ENDPOINT_URL"
+    assert out_b["knows_itself"] is True, "the function called GetCallerIdentity through AWS_ENDPOINT_URL as its role session"
     assert out_b["address"] != out_b["endpoint"].split("//")[1].split(":")[0]
     out_a = invoke(lam, a.name, {"peer": out_b["address"]}).ok()
     assert out_a["address"] != out_b["address"]

@@ -3,7 +3,8 @@
 //! signed by a key Nimbus knows is answered with its service's own AWS error. Function
 //! URLs and HTTP APIs are the functions' front doors (their `AWS_IAM` modes are checked by
 //! their own paths); `/health`, `/_nimbus/status` and the code links are Nimbus's own; SNS's
-//! confirm and unsubscribe links work unsigned, as on AWS.
+//! confirm and unsubscribe links work unsigned, as on AWS (signed, as SDKs send these calls,
+//! they are checked, and then authorized, like any other call).
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -170,10 +171,21 @@ pub fn check_unparsed(keys: Option<&Keys>, parts: &Parts, body: &Bytes) -> Resul
     authenticate(keys, wire, sigv4::MAX_SKEW_SECS, "unparsed", parts, body).map(|_| ())
 }
 
-/// Authenticates `action`: Ok(None) for actions that are not AWS API calls or when
-/// authentication is off, Ok(caller) for a good signature, else the service's error answer.
+/// Whether the request carries a signature (a header or a presigned URL's).
+fn signed(parts: &Parts) -> bool {
+    parts.headers.contains_key(http::header::AUTHORIZATION) || parts.uri.query().is_some_and(|q| q.contains("X-Amz-Signature="))
+}
+
+/// Authenticates `action`: Ok(None) for actions that are not AWS API calls (or SNS's unsigned
+/// links) or when authentication is off, Ok(caller) for a good signature, else the service's
+/// error answer.
 pub fn check(keys: Option<&Keys>, action: &Action, parts: &Parts, body: &Bytes) -> Result<Option<Caller>, Box<Response<Body>>> {
-    let (Some(keys), Some(wire)) = (keys, wire(action)) else { return Ok(None) };
+    let Some(keys) = keys else { return Ok(None) };
+    let wire = match (wire(action), action) {
+        (Some(wire), _) => wire,
+        (None, Action::Sns(_)) if signed(parts) => (&nimbus_protocol::SNS, Protocol::AwsQuery, Family::Query),
+        (None, _) => return Ok(None),
+    };
     // Lambda allows 5 minutes of clock skew (as AWS's answers show); the others 15.
     let window = if matches!(action, Action::Lambda(_)) { 5 * 60 } else { sigv4::MAX_SKEW_SECS };
     authenticate(keys, wire, window, action.name(), parts, body).map(Some)

@@ -1,9 +1,12 @@
 //! Authorization at the edge: after [`crate::auth`] has said who signed a request, this is
 //! the one place that decides whether that principal may make the call. Every typed call of
 //! every service names its IAM action and resource ([`Target`], from each service module's
-//! `target`); the principal's identity policies (from IAM), the resource's own policy (a
-//! function's, a queue's, a topic's, a key's) and the request's context keys are evaluated by
-//! `nimbus-policy` as AWS documents it. A denial is answered in the service's own shape.
+//! `target`, its table of AWS's Service Authorization Reference); the principal's identity
+//! policies (from IAM), the resource's own policy (a function's, a queue's, a topic's, a
+//! key's, a role's trust policy) and the request's context keys are evaluated by
+//! `nimbus-policy` as AWS documents it. A KMS key policy and a trust policy are required: they
+//! must let the caller in themselves or name the account (delegating to IAM policies). A
+//! denial is answered in the service's own shape and words.
 
 use std::sync::Arc;
 
@@ -15,13 +18,44 @@ use crate::action::Action;
 use crate::response::Body;
 use crate::server::AppState;
 
-/// Where a call is made: the account and region its unnamed resources belong to.
-#[derive(Debug, Clone, Copy)]
+/// Where a call is made: the account and region its unnamed resources belong to, and the
+/// names a target resolves as the services do.
+#[derive(Clone, Copy)]
 pub struct Scope<'a> {
     pub account: &'a str,
     pub region: &'a str,
     /// The caller's ARN (calls on "myself", such as IAM's GetUser without a name).
     pub principal: &'a str,
+    pub names: &'a dyn Names,
+}
+
+impl std::fmt::Debug for Scope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scope").field("account", &self.account).field("region", &self.region).field("principal", &self.principal).finish()
+    }
+}
+
+/// What a target needs resolved as the services resolve it: the resource a call acts on is
+/// the key an alias names, or the user with its path, not the name the request spells.
+pub trait Names: Sync {
+    /// The ARN of the KMS key `key_id` names (key id, key ARN, alias name or alias ARN).
+    fn kms_key_arn(&self, key_id: &str) -> Option<String>;
+    /// The ARN of IAM user `name`, with its path.
+    fn iam_user_arn(&self, name: &str) -> Option<String>;
+    /// The ARN of IAM role `name`, with its path.
+    fn iam_role_arn(&self, name: &str) -> Option<String>;
+}
+
+impl Names for AppState {
+    fn kms_key_arn(&self, key_id: &str) -> Option<String> {
+        self.kms.key_arn_of(key_id)
+    }
+    fn iam_user_arn(&self, name: &str) -> Option<String> {
+        self.iam.user_arn(name)
+    }
+    fn iam_role_arn(&self, name: &str) -> Option<String> {
+        self.iam.role_arn(name)
+    }
 }
 
 /// What IAM authorizes one call as.
@@ -31,25 +65,67 @@ pub struct Target {
     pub action: &'static str,
     /// The resource's ARN, or `*` for calls that act on no one resource (ListFunctions).
     pub resource: String,
-    /// Context keys the call adds (`lambda:FunctionUrlAuthType`, `sqs:…`).
-    pub context: Vec<(&'static str, String)>,
+    /// Context keys the call adds (`lambda:FunctionUrlAuthType`, `kms:EncryptionContextKeys`),
+    /// each with its values.
+    pub context: Vec<(String, Vec<String>)>,
+    /// Further actions on further resources the call needs as well, each evaluated like the
+    /// first (KMS's ReEncrypt: `kms:ReEncryptFrom` on the source key and `kms:ReEncryptTo` on
+    /// the destination; CreateAlias: the alias and its key; PutEvents: every bus it names).
+    pub also: Vec<(&'static str, String)>,
 }
 
 impl Target {
     /// `action` on no particular resource.
     pub fn any(action: &'static str) -> Self {
-        Target { action, resource: "*".into(), context: Vec::new() }
+        Target { action, resource: "*".into(), context: Vec::new(), also: Vec::new() }
     }
 
     /// `action` on `resource`.
     pub fn on(action: &'static str, resource: impl Into<String>) -> Self {
-        Target { action, resource: resource.into(), context: Vec::new() }
+        Target { action, resource: resource.into(), context: Vec::new(), also: Vec::new() }
     }
 
     /// With the context key `key` set to `value`.
-    pub fn with(mut self, key: &'static str, value: impl Into<String>) -> Self {
-        self.context.push((key, value.into()));
+    pub fn with(self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.with_values(key, vec![value.into()])
+    }
+
+    /// With the context key `key` set to `values` (a multivalued key such as `aws:TagKeys`;
+    /// none leaves the key absent).
+    pub fn with_values(mut self, key: impl Into<String>, values: Vec<String>) -> Self {
+        if !values.is_empty() {
+            self.context.push((key.into(), values));
+        }
         self
+    }
+
+    /// With `key` set when there is a value.
+    pub fn with_some(self, key: impl Into<String>, value: Option<impl Into<String>>) -> Self {
+        match value {
+            Some(v) => self.with(key, v),
+            None => self,
+        }
+    }
+
+    /// Needing `action` on `resource` too.
+    pub fn and(mut self, action: &'static str, resource: impl Into<String>) -> Self {
+        self.also.push((action, resource.into()));
+        self
+    }
+
+    /// With the tag keys (`aws:TagKeys`) and tags (`aws:RequestTag/<key>`) of a request.
+    pub fn with_tags<'t>(mut self, tags: impl IntoIterator<Item = (&'t str, &'t str)>) -> Self {
+        let mut keys = Vec::new();
+        for (k, v) in tags {
+            self.context.push((format!("aws:RequestTag/{k}"), vec![v.to_string()]));
+            keys.push(k.to_string());
+        }
+        self.with_values("aws:TagKeys", keys)
+    }
+
+    /// Every (action, resource) the call needs, the first one first.
+    pub fn checks(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        std::iter::once((self.action, self.resource.as_str())).chain(self.also.iter().map(|(a, r)| (*a, r.as_str())))
     }
 }
 
@@ -72,17 +148,25 @@ impl Action {
     }
 }
 
-/// How a service words and ships its AccessDenied answer.
+/// How a service words and ships its AccessDenied answer (tests/e2e/data/aws-answers/
+/// auth-errors.md, the "9 IAM deny" rows).
 struct Denial {
     service: &'static Service,
     protocol: Protocol,
     code: &'static str,
     query_code: &'static str,
     status: u16,
+    /// KMS's body says `Message`.
+    capital_message: bool,
+    /// Whether the message says why (`because no identity-based policy allows …`, `with an
+    /// explicit deny in …`); STS's AssumeRole denial does not.
+    reason: bool,
 }
 
 fn denial(action: &Action) -> Option<Denial> {
-    let d = |service, protocol, code, query_code, status| Some(Denial { service, protocol, code, query_code, status });
+    let d = |service, protocol, code, query_code, status| {
+        Some(Denial { service, protocol, code, query_code, status, capital_message: false, reason: true })
+    };
     match action {
         Action::Lambda(_) => d(&nimbus_protocol::LAMBDA, Protocol::RestJson, "AccessDeniedException", "AccessDenied", 403),
         Action::Gateway(_) => d(&nimbus_protocol::APIGATEWAYV2, Protocol::RestJson, "AccessDeniedException", "AccessDenied", 403),
@@ -90,9 +174,12 @@ fn denial(action: &Action) -> Option<Denial> {
         Action::Sns(_) => d(&nimbus_protocol::SNS, Protocol::AwsQuery, "AuthorizationError", "AuthorizationError", 403),
         Action::Events(_) => d(&nimbus_protocol::EVENTS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400),
         Action::Logs(_) => d(&nimbus_protocol::LOGS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400),
-        Action::Kms(_) => d(&nimbus_protocol::KMS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400),
+        Action::Kms(_) => d(&nimbus_protocol::KMS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400)
+            .map(|d| Denial { capital_message: true, ..d }),
         Action::Iam(_) => d(&nimbus_protocol::IAM, Protocol::AwsQuery, "AccessDenied", "AccessDenied", 403),
-        Action::Sts(_) => d(&nimbus_protocol::STS, Protocol::AwsQuery, "AccessDenied", "AccessDenied", 403),
+        Action::Sts(_) => {
+            d(&nimbus_protocol::STS, Protocol::AwsQuery, "AccessDenied", "AccessDenied", 403).map(|d| Denial { reason: false, ..d })
+        }
         _ => None,
     }
 }
@@ -138,6 +225,9 @@ impl AwsError for Denied<'_> {
     fn status(&self) -> u16 {
         self.how.status
     }
+    fn capital_message(&self) -> bool {
+        self.how.capital_message
+    }
 }
 
 /// What the connection tells about a request, for its context keys.
@@ -166,28 +256,84 @@ pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn:
     if principal.kind == PrincipalType::Root {
         return Ok(());
     }
-    let scope = Scope { account: &caller.principal.account, region: &state.control.partition().region, principal: &caller.principal.arn };
+    let scope = Scope {
+        account: &caller.principal.account,
+        region: &state.control.partition().region,
+        principal: &caller.principal.arn,
+        names: state,
+    };
     let Some(target) = action.target(&scope) else { return Ok(()) };
     let identity = state.iam.identity_policies(&caller.principal.arn);
     let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
-    let resource = resource_policy(state, &target.resource).await;
     let mut context = base_context(caller, conn);
     for (k, v) in &target.context {
-        context.set(k, vec![v.clone()]);
+        context.set(k, v.clone());
     }
-    let shown = spelled(action, target.action);
-    let request = Request { principal: &principal, action: &shown, resource: &target.resource, context: &context };
-    let policies = Policies { identity: &identity, resource: resource.as_ref(), session: None, boundary: None };
-    let evaluation = evaluate(&request, &policies);
-    if evaluation.allowed() {
-        return Ok(());
+    for (iam_action, resource) in target.checks() {
+        let on_resource = resource_policy(state, iam_action, resource).await;
+        let shown = spelled(action, iam_action);
+        let request = Request { principal: &principal, action: &shown, resource, context: &context };
+        let policies = Policies {
+            identity: &identity,
+            resource: on_resource.policy.as_ref(),
+            session: None,
+            boundary: None,
+            resource_required: on_resource.required,
+        };
+        let evaluation = evaluate(&request, &policies);
+        if evaluation.allowed() {
+            continue;
+        }
+        let Some(how) = denial(action) else { return Ok(()) };
+        let message = if how.reason {
+            evaluation.message(&request).to_string()
+        } else {
+            format!("User: {} is not authorized to perform: {shown} on resource: {resource}", principal.arn)
+        };
+        tracing::info!(principal = %principal.arn, action = %shown, resource = %resource, "access denied");
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let denied = Denied { how: &how, message };
+        return Err(Box::new(encode::error(how.service, how.protocol, &denied, &request_id).map(Body::from)));
     }
-    let Some(how) = denial(action) else { return Ok(()) };
-    let message = evaluation.message(&request).to_string();
-    tracing::info!(principal = %principal.arn, action = %shown, resource = %target.resource, "access denied");
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let denied = Denied { how: &how, message };
-    Err(Box::new(encode::error(how.service, how.protocol, &denied, &request_id).map(Body::from)))
+    Ok(())
+}
+
+/// A resource's own policy, as evaluation takes it.
+#[derive(Debug, Default)]
+pub struct ResourcePolicy {
+    pub policy: Option<Policy>,
+    /// It must allow (or delegate to IAM) for anything to be allowed: a KMS key's policy, a
+    /// role's trust policy.
+    pub required: bool,
+}
+
+/// The resource-based policy that applies to `action` on the resource `arn` names: a
+/// function's (per qualifier), a queue's, a topic's (its own or SNS's default), a KMS key's
+/// (its own or KMS's default; required), a role's trust policy for `sts:AssumeRole`
+/// (required, even when the role does not exist).
+pub async fn resource_policy(state: &AppState, action: &str, arn: &str) -> ResourcePolicy {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ["arn", _partition, service, region, account, resource] = parts.as_slice() else { return ResourcePolicy::default() };
+    let ours = state.control.partition();
+    let here = *region == ours.region && *account == ours.account_id;
+    let (text, required) = match *service {
+        "lambda" => (crate::lambda::function_policy(&state.control, arn).await, false),
+        "sqs" if here => (state.queues.queue_policy(resource).await, false),
+        "sns" => (state.topics.topic_policy(arn), false),
+        "kms" if resource.starts_with("key/") => match state.kms.key_policy(arn) {
+            Ok(text) => (Some(text), true),
+            // No such key: the service answers NotFoundException to whoever IAM lets ask.
+            Err(_) => (None, false),
+        },
+        "iam" if action.eq_ignore_ascii_case("sts:AssumeRole") => {
+            return ResourcePolicy { policy: state.iam.trust_policy_at(arn), required: true };
+        }
+        _ => (None, false),
+    };
+    let policy = text.and_then(|text| {
+        Policy::parse(&text, Kind::Resource).map_err(|e| tracing::warn!("{arn}: stored resource policy does not parse: {e}")).ok()
+    });
+    ResourcePolicy { policy, required }
 }
 
 /// Who asks, for a decision outside the API edge.
@@ -219,7 +365,7 @@ pub async fn decide(
         Who::Anonymous => (nimbus_policy::Principal::anonymous(), Vec::new()),
     };
     let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
-    let resource_policy = resource_policy(state, resource).await;
+    let on_resource = resource_policy(state, action, resource).await;
     let mut context = Context::new()
         .with_time(std::time::SystemTime::now())
         .with("aws:SourceIp", conn.source_ip)
@@ -228,24 +374,18 @@ pub async fn decide(
         context.set(k, vec![v.to_string()]);
     }
     let request = Request { principal: &principal, action, resource, context: &context };
-    let evaluation = evaluate(&request, &Policies { identity: &identity, resource: resource_policy.as_ref(), ..Policies::default() });
+    let policies = Policies {
+        identity: &identity,
+        resource: on_resource.policy.as_ref(),
+        resource_required: on_resource.required,
+        ..Policies::default()
+    };
+    let evaluation = evaluate(&request, &policies);
     if evaluation.allowed() {
         Ok(())
     } else {
         Err(evaluation.message(&request).to_string())
     }
-}
-
-/// The resource-based policy of the resource `arn` names, if it has one: a function's
-/// (per qualifier), a queue's, a topic's, a key's.
-pub async fn resource_policy(state: &AppState, arn: &str) -> Option<Policy> {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(_partition), Some(service)) = (parts.next(), parts.next(), parts.next()) else { return None };
-    let text = match service {
-        "lambda" => crate::lambda::function_policy(&state.control, arn).await?,
-        _ => return None,
-    };
-    Policy::parse(&text, Kind::Resource).map_err(|e| tracing::warn!("{arn}: stored resource policy does not parse: {e}")).ok()
 }
 
 /// AWS's answer when a function's role does not exist or does not trust Lambda.
@@ -323,10 +463,16 @@ pub async fn role_may(state: &AppState, role_arn: &str, function: &str, action: 
     let principal = state.iam.policy_principal(&session);
     let identity = state.iam.identity_policies(&session.arn);
     let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
-    let resource_policy = resource_policy(state, resource).await;
+    let on_resource = resource_policy(state, action, resource).await;
     let context = Context::new().with_time(std::time::SystemTime::now()).with("aws:SourceArn", resource);
     let request = Request { principal: &principal, action, resource, context: &context };
-    evaluate(&request, &Policies { identity: &identity, resource: resource_policy.as_ref(), ..Policies::default() }).allowed()
+    let policies = Policies {
+        identity: &identity,
+        resource: on_resource.policy.as_ref(),
+        resource_required: on_resource.required,
+        ..Policies::default()
+    };
+    evaluate(&request, &policies).allowed()
 }
 
 /// What a function's role must be allowed to send to a target: (IAM action, the operation
@@ -387,4 +533,102 @@ pub async fn check_queue_poller(state: &AppState, role_arn: &str, function: &str
         }
     }
     Ok(())
+}
+
+/// For the per-service tables: requests parsed as the server parses them, in a scope whose
+/// names are known.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::action::RawRequest;
+    use bytes::Bytes;
+    use http::{HeaderMap, HeaderValue, Method};
+
+    pub const ACCOUNT: &str = "123456789012";
+    pub const CALLER: &str = "arn:aws:iam::123456789012:user/me";
+    /// The key `alias/app` names.
+    pub const KEY_ID: &str = "0b9d2d8e-6f1c-4c38-9a53-3c1b3f7a2e11";
+    pub const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/0b9d2d8e-6f1c-4c38-9a53-3c1b3f7a2e11";
+
+    /// One alias (`alias/app` → [`KEY`]), user `ann` at path `/team/`, role `deployer` at
+    /// path `/ci/`.
+    pub struct Known;
+
+    impl Names for Known {
+        fn kms_key_arn(&self, key_id: &str) -> Option<String> {
+            let alias_arn = format!("arn:aws:kms:us-east-1:{ACCOUNT}:alias/app");
+            [KEY_ID, KEY, "alias/app", alias_arn.as_str()].contains(&key_id).then(|| KEY.to_string())
+        }
+        fn iam_user_arn(&self, name: &str) -> Option<String> {
+            (name == "ann").then(|| format!("arn:aws:iam::{ACCOUNT}:user/team/ann"))
+        }
+        fn iam_role_arn(&self, name: &str) -> Option<String> {
+            (name == "deployer").then(|| format!("arn:aws:iam::{ACCOUNT}:role/ci/deployer"))
+        }
+    }
+
+    pub fn scope() -> Scope<'static> {
+        Scope { account: ACCOUNT, region: "us-east-1", principal: CALLER, names: &Known }
+    }
+
+    fn parse(method: Method, path: &str, headers: &[(&'static str, &str)], body: &str) -> Action {
+        let mut map = HeaderMap::new();
+        map.insert("host", HeaderValue::from_static("localhost:9001"));
+        for (k, v) in headers {
+            map.insert(*k, HeaderValue::from_str(v).expect("header"));
+        }
+        let (path, query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        let req = RawRequest {
+            url_domain: "lambda-url.us-east-1.localhost",
+            api_domain: "execute-api.us-east-1.localhost",
+            source_ip: "127.0.0.1".into(),
+            method: &method,
+            path,
+            query,
+            headers: &map,
+            body: Bytes::from(body.to_string()),
+        };
+        crate::action::parse(req).expect("a request of a service")
+    }
+
+    /// An awsJson request (`X-Amz-Target: <target>`).
+    pub fn json(target: &str, body: &str) -> Action {
+        parse(Method::POST, "/", &[("x-amz-target", target), ("content-type", "application/x-amz-json-1.1")], body)
+    }
+
+    /// A query-protocol form post to `path`.
+    pub fn form_at(path: &str, body: &str) -> Action {
+        parse(Method::POST, path, &[("content-type", "application/x-www-form-urlencoded; charset=utf-8")], body)
+    }
+
+    /// A query-protocol form post to `/`.
+    pub fn form(body: &str) -> Action {
+        form_at("/", body)
+    }
+
+    /// A rest-json request.
+    pub fn rest(method: Method, path: &str, body: &str) -> Action {
+        parse(method, path, &[("content-type", "application/json")], body)
+    }
+
+    /// Checks each request's action and resource.
+    pub fn check(cases: Vec<(Action, &str, &str)>) {
+        for (action, want_action, want_resource) in cases {
+            let t = action.target(&scope()).unwrap_or_else(|| panic!("{action:?} has a target"));
+            assert_eq!((t.action, t.resource.as_str()), (want_action, want_resource), "{action:?}");
+        }
+    }
+
+    /// The target of `action`.
+    pub fn target(action: &Action) -> Target {
+        action.target(&scope()).unwrap_or_else(|| panic!("{action:?} has a target"))
+    }
+
+    /// The values of context key `key` in `t`.
+    pub fn context<'t>(t: &'t Target, key: &str) -> Option<&'t [String]> {
+        t.context.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_slice())
+    }
 }

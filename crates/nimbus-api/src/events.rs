@@ -18,6 +18,8 @@ use serde_json::{Map, Value};
 
 use crate::response::Body;
 
+mod target;
+
 /// One EventBridge request: the operation, decoded (or the error AWS would answer while decoding).
 #[derive(Debug)]
 pub struct EventsRequest {
@@ -52,13 +54,6 @@ impl EventsRequest {
     /// The IAM action name (`events:PutRule`).
     pub fn name(&self) -> &'static str {
         EventsCall::iam_action(self.operation).unwrap_or("events:Unknown")
-    }
-
-    /// What IAM authorizes this call as: its action and resource (None when it did not decode:
-    /// it fails on its own, and reveals nothing).
-    pub(crate) fn target(&self, _scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
-        self.call.as_ref().ok()?;
-        Some(crate::authz::Target::any(self.name()))
     }
 }
 

@@ -32,6 +32,8 @@ use crate::proxy::{self, HttpCall, Outcome};
 use crate::response::{self, Body};
 use crate::server::AppState;
 
+mod target;
+
 /// One management request: its operation and the decoded call (or the error AWS answers
 /// while decoding).
 #[derive(Debug)]
@@ -195,13 +197,6 @@ impl GatewayRequest {
             Method::DELETE => "apigateway:DELETE",
             _ => "apigateway:PUT",
         }
-    }
-
-    /// What IAM authorizes this call as: its action and resource (None when it did not decode:
-    /// it fails on its own, and reveals nothing).
-    pub(crate) fn target(&self, _scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
-        self.call.as_ref().ok()?;
-        Some(crate::authz::Target::any(self.name()))
     }
 }
 

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::action::RawRequest;
 use crate::response::Body;
 
+mod target;
+
 const IAM_VERSION: &str = "2010-05-08";
 const STS_VERSION: &str = "2011-06-15";
 
@@ -85,26 +87,12 @@ impl IamRequest {
     pub fn name(&self) -> &'static str {
         IamCall::iam_action(self.operation).unwrap_or("iam:Unknown")
     }
-
-    /// What IAM authorizes this call as: its action and resource (None when it did not decode:
-    /// it fails on its own, and reveals nothing).
-    pub(crate) fn target(&self, _scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
-        self.call.as_ref().ok()?;
-        Some(crate::authz::Target::any(self.name()))
-    }
 }
 
 impl StsRequest {
     /// The IAM action name (`sts:AssumeRole`).
     pub fn name(&self) -> &'static str {
         StsCall::iam_action(self.operation).unwrap_or("sts:Unknown")
-    }
-
-    /// What IAM authorizes this call as: its action and resource (None when it did not decode:
-    /// it fails on its own, and reveals nothing).
-    pub(crate) fn target(&self, _scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
-        self.call.as_ref().ok()?;
-        Some(crate::authz::Target::any(self.name()))
     }
 }
 

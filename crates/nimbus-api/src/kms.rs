@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::response::Body;
 
+mod target;
+
 /// The `X-Amz-Target` prefix of KMS.
 pub const TARGET_PREFIX: &str = "TrentService.";
 
@@ -43,6 +45,9 @@ calls! {
         GenerateDataKey(GenerateDataKeyInput),
         GenerateDataKeyWithoutPlaintext(GenerateDataKeyInput),
         ReEncrypt(ReEncryptInput),
+        GetKeyPolicy(KeyPolicyInput),
+        PutKeyPolicy(PutKeyPolicyInput),
+        ListKeyPolicies(KeyIdInput),
     }
 }
 
@@ -50,13 +55,6 @@ impl KmsRequest {
     /// The IAM action name (`kms:Encrypt`).
     pub fn name(&self) -> &'static str {
         KmsCall::iam_action(self.operation).unwrap_or("kms:Unknown")
-    }
-
-    /// What IAM authorizes this call as: its action and resource (None when it did not decode:
-    /// it fails on its own, and reveals nothing).
-    pub(crate) fn target(&self, _scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
-        self.call.as_ref().ok()?;
-        Some(crate::authz::Target::any(self.name()))
     }
 }
 
@@ -95,6 +93,9 @@ fn decode_error(e: DecodeError) -> KmsError {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateKeyInput {
+    policy: Option<String>,
+    #[serde(default)]
+    bypass_policy_lockout_safety_check: bool,
     description: Option<String>,
     key_usage: Option<String>,
     key_spec: Option<String>,
@@ -106,6 +107,24 @@ pub struct CreateKeyInput {
 #[serde(rename_all = "PascalCase")]
 pub struct KeyIdInput {
     key_id: String,
+}
+
+/// GetKeyPolicy: a key and the name of its policy (`default`, the only one).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyPolicyInput {
+    key_id: String,
+    policy_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutKeyPolicyInput {
+    key_id: String,
+    policy_name: Option<String>,
+    policy: String,
+    #[serde(default)]
+    bypass_policy_lockout_safety_check: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,6 +273,20 @@ struct ScheduleKeyDeletionOutput<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
+struct KeyPolicyOutput {
+    policy: String,
+    policy_name: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListKeyPoliciesOutput {
+    policy_names: [&'static str; 1],
+    truncated: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 struct KeyIdOutput<'a> {
     key_id: &'a str,
 }
@@ -343,6 +376,22 @@ fn symmetric_only(algorithm: Option<&str>) -> Result<(), KmsError> {
     }
 }
 
+/// A key's only policy is `default`.
+const POLICY_NAME: &str = "default";
+
+fn policy_name(name: Option<&str>) -> Result<(), KmsError> {
+    match name {
+        None | Some(POLICY_NAME) => Ok(()),
+        Some(other) => Err(KmsError::NotFound(format!("No such policy exists: {other}"))),
+    }
+}
+
+/// A key policy document, checked as IAM checks resource-based policies.
+fn key_policy(text: String) -> Result<String, KmsError> {
+    nimbus_policy::Policy::parse(&text, nimbus_policy::Kind::Resource).map_err(|e| KmsError::MalformedPolicyDocument(e.to_string()))?;
+    Ok(text)
+}
+
 fn reply<T: Serialize>(operation: &str, request_id: &str, output: &T) -> Response<bytes::Bytes> {
     encode::output(&KMS, Protocol::AwsJson1_1, operation, output, request_id)
 }
@@ -361,7 +410,8 @@ async fn run(svc: &Arc<KmsService>, call: KmsCall, rid: &str) -> Result<Response
             if let Some(origin) = i.origin.as_deref().filter(|o| *o != "AWS_KMS") {
                 return Err(KmsError::UnsupportedOperation(format!("Nimbus serves AWS_KMS keys only, not {origin}")));
             }
-            let key = svc.create_key(i.description.unwrap_or_default()).await?;
+            let policy = i.policy.map(key_policy).transpose()?;
+            let key = svc.create_key(i.description.unwrap_or_default(), policy).await?;
             reply(op, rid, &KeyMetadataOutput { key_metadata: KeyMetadata::new(&key) })
         }
         KmsCall::DescribeKey(i) => {
@@ -483,6 +533,19 @@ async fn run(svc: &Arc<KmsService>, call: KmsCall, rid: &str) -> Result<Response
                     key_id: &key.key_arn,
                 },
             )
+        }
+        KmsCall::GetKeyPolicy(i) => {
+            policy_name(i.policy_name.as_deref())?;
+            reply(op, rid, &KeyPolicyOutput { policy: svc.key_policy(&i.key_id)?, policy_name: POLICY_NAME })
+        }
+        KmsCall::PutKeyPolicy(i) => {
+            policy_name(i.policy_name.as_deref())?;
+            svc.put_key_policy(&i.key_id, key_policy(i.policy)?).await?;
+            reply(op, rid, &Empty {})
+        }
+        KmsCall::ListKeyPolicies(i) => {
+            svc.key_policy(&i.key_id)?;
+            reply(op, rid, &ListKeyPoliciesOutput { policy_names: [POLICY_NAME], truncated: false })
         }
         KmsCall::ReEncrypt(i) => {
             let Some(ciphertext) = i.ciphertext_blob else {

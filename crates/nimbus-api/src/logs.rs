@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::response::Body;
 use crate::server::AppState;
 
+mod target;
+
 /// The `X-Amz-Target` prefix of every Logs operation.
 pub const TARGET_PREFIX: &str = "Logs_20140328.";
 
@@ -28,13 +30,6 @@ impl LogsRequest {
     /// The IAM action name (`logs:GetLogEvents`).
     pub fn name(&self) -> &'static str {
         LogsCall::iam_action(self.operation).unwrap_or("logs:Unknown")
-    }
-
-    /// What IAM authorizes this call as: its action and resource (None when it did not decode:
-    /// it fails on its own, and reveals nothing).
-    pub(crate) fn target(&self, _scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
-        self.call.as_ref().ok()?;
-        Some(crate::authz::Target::any(self.name()))
     }
 }
 

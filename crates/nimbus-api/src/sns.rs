@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::action::RawRequest;
 use crate::response::Body;
 
+mod target;
+
 const VERSION: &str = "2010-03-31";
 
 /// One SNS request: the operation and its decoded call (or the error AWS would answer).
@@ -371,13 +373,6 @@ impl SnsRequest {
     /// The IAM action name (`sns:Publish`).
     pub fn name(&self) -> &'static str {
         crate::action::iam_action(OPERATIONS, self.operation, "sns:Unknown")
-    }
-
-    /// What IAM authorizes this call as: its action and resource (None when it did not decode:
-    /// it fails on its own, and reveals nothing).
-    pub(crate) fn target(&self, _scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
-        self.call.as_ref().ok()?;
-        Some(crate::authz::Target::any(self.name()))
     }
 }
 

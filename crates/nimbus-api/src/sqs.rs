@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::action::RawRequest;
 use crate::response::Body;
 
+mod target;
+
 const VERSION: &str = "2012-11-05";
 
 /// One SQS request: the operation, decoded (or the error AWS would answer while decoding).
@@ -442,13 +444,6 @@ impl SqsRequest {
     /// The IAM action name (`sqs:SendMessage`).
     pub fn name(&self) -> &'static str {
         crate::action::iam_action(OPERATIONS, self.operation, "sqs:Unknown")
-    }
-
-    /// What IAM authorizes this call as: its action and resource (None when it did not decode:
-    /// it fails on its own, and reveals nothing).
-    pub(crate) fn target(&self, _scope: &crate::authz::Scope<'_>) -> Option<crate::authz::Target> {
-        self.call.as_ref().ok()?;
-        Some(crate::authz::Target::any(self.name()))
     }
 }
 

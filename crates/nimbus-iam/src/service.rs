@@ -833,7 +833,7 @@ impl IamService {
             .collect())
     }
 
-    // ---- for authorization (next step) ----------------------------------------------------
+    // ---- for authorization ----------------------------------------------------
 
     /// The identity-based policies of the principal `principal_arn` (an IAM user, or a role
     /// session: its role's), inline then attached, parsed. Root and unknown principals have
@@ -865,6 +865,25 @@ impl IamService {
     /// A role's trust policy, parsed.
     pub fn trust_policy(&self, role: &str) -> Option<Policy> {
         self.read().roles.get(role).and_then(|r| Policy::parse(&r.trust, Kind::Trust).ok())
+    }
+
+    /// The trust policy of the role `role_arn` names (path included), parsed; None when no
+    /// such role exists.
+    pub fn trust_policy_at(&self, role_arn: &str) -> Option<Policy> {
+        let (_, name) = names::role_arn(role_arn)?;
+        let st = self.read();
+        let role = st.roles.get(&name).filter(|r| names::arn(&self.account, "role", &r.path, &r.name) == role_arn)?;
+        Policy::parse(&role.trust, Kind::Trust).ok()
+    }
+
+    /// The ARN of user `name`, with its path, if the user exists.
+    pub fn user_arn(&self, name: &str) -> Option<String> {
+        self.read().users.get(name).map(|u| names::arn(&self.account, "user", &u.path, &u.name))
+    }
+
+    /// The ARN of role `name`, with its path, if the role exists.
+    pub fn role_arn(&self, name: &str) -> Option<String> {
+        self.read().roles.get(name).map(|r| names::arn(&self.account, "role", &r.path, &r.name))
     }
 }
 

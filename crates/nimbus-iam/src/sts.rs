@@ -148,7 +148,10 @@ impl IamService {
         let identity = self.identity_policies(&caller.arn);
         let identity: Vec<&Policy> = identity.iter().map(|p| p.as_ref()).collect();
         let request = Request { principal: &principal, action: "sts:AssumeRole", resource: &role_arn, context: &context };
-        if !evaluate(&request, &Policies { identity: &identity, resource: Some(&trust), ..Policies::default() }).allowed() {
+        // The trust policy must let the caller in (or name the account, delegating to the
+        // caller's identity policies): an identity policy alone never does.
+        let policies = Policies { identity: &identity, resource: Some(&trust), resource_required: true, ..Policies::default() };
+        if !evaluate(&request, &policies).allowed() {
             return Err(denied());
         }
         let duration = input.duration_seconds.unwrap_or(3600);

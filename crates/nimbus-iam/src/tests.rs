@@ -235,4 +235,10 @@ async fn a_trust_policy_naming_the_account_delegates_to_the_callers_policies() {
     let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::000000000000:role/shared"}]}"#;
     svc.put_inline_policy(Owner::User, "eve".into(), "assume".into(), allow.into()).await.unwrap();
     assert_eq!(svc.assume_role(&user("eve"), ask()).unwrap().assumed_role_user.arn, "arn:aws:sts::000000000000:assumed-role/shared/s1");
+    // A trust policy that names neither eve nor the account: her sts:AssumeRole allow is not enough.
+    let lambda_only = svc.create_role("lambda-only".into(), None, TRUST_LAMBDA.into(), None, None).await.unwrap();
+    let anything = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#;
+    svc.put_inline_policy(Owner::User, "eve".into(), "assume".into(), anything.into()).await.unwrap();
+    let ask_other = AssumeRoleInput { role_arn: lambda_only.arn.clone(), role_session_name: "s2".into(), ..AssumeRoleInput::default() };
+    assert_eq!(code(svc.assume_role(&user("eve"), ask_other).map(|_| ())).split(':').next(), Some("403 AccessDenied"));
 }

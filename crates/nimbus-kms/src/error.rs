@@ -22,6 +22,9 @@ pub enum KmsError {
     IncorrectKey,
     #[error("{0}")]
     AlreadyExists(String),
+    /// A key policy that is not a policy document (the text says why, in IAM's words).
+    #[error("{0}")]
+    MalformedPolicyDocument(String),
     #[error("{0}")]
     Validation(String),
     #[error("{0}")]
@@ -46,6 +49,7 @@ impl KmsError {
             KmsError::InvalidCiphertext => "InvalidCiphertextException",
             KmsError::IncorrectKey => "IncorrectKeyException",
             KmsError::AlreadyExists(_) => "AlreadyExistsException",
+            KmsError::MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
             KmsError::Validation(_) => "ValidationException",
             KmsError::UnsupportedOperation(_) => "UnsupportedOperationException",
             KmsError::Serialization(_) => "SerializationException",

@@ -1,8 +1,9 @@
 //! The KMS domain, no wire formats: symmetric keys (`SYMMETRIC_DEFAULT`, AES-256-GCM) with
 //! their states (Enabled, Disabled, PendingDeletion), aliases, and the cryptographic calls
-//! (Encrypt, Decrypt, GenerateDataKey, ReEncrypt). Key material is kept in `<data>/kms.db`
-//! sealed by the server's master key; keys and aliases are in memory, changed one writer at
-//! a time after their commit.
+//! (Encrypt, Decrypt, GenerateDataKey, ReEncrypt), and each key's key policy (the default one,
+//! which lets the account's IAM policies decide, unless another was given). Key material is
+//! kept in `<data>/kms.db` sealed by the server's master key; keys and aliases are in memory,
+//! changed one writer at a time after their commit.
 //!
 //! A ciphertext blob is `NK1` + the key id (36 characters) + AES-GCM's nonce, ciphertext and
 //! tag; the associated data binds the key id and the encryption context, so Decrypt needs no
@@ -70,6 +71,10 @@ pub struct KeyInfo {
     pub pending_window_days: Option<u32>,
     /// DescribeKey's `CurrentKeyMaterialId` (64 hex digits, random, as AWS's look).
     pub material_id: String,
+    /// The key policy as given to CreateKey or PutKeyPolicy; None for the default one
+    /// ([`default_key_policy`]). Authorization reads it (keys of earlier releases have none).
+    #[serde(default)]
+    pub policy: Option<String>,
     /// The key material, sealed by the master key for this key id.
     #[serde(with = "hex_bytes")]
     material: Vec<u8>,
@@ -306,8 +311,9 @@ impl KmsService {
         .map_err(|e| KmsError::Internal(e.to_string()))?
     }
 
-    /// CreateKey: a new `SYMMETRIC_DEFAULT` key, enabled.
-    pub async fn create_key(self: &Arc<Self>, description: String) -> Result<KeyInfo, KmsError> {
+    /// CreateKey: a new `SYMMETRIC_DEFAULT` key, enabled, under `policy` (already checked
+    /// as a policy document by the caller) or the default key policy.
+    pub async fn create_key(self: &Arc<Self>, description: String, policy: Option<String>) -> Result<KeyInfo, KmsError> {
         self.change(move |svc, _| {
             let id = uuid::Uuid::new_v4().to_string();
             let material = sealing::random_key();
@@ -320,12 +326,43 @@ impl KmsService {
                 deletion_date: None,
                 pending_window_days: None,
                 material_id: hex::encode(sealing::random_key()),
+                policy,
                 material: svc.master.wrap(&material, &material_context(&id)),
                 id,
             };
             Ok((key.clone(), vec![Change::Key(Box::new(key), material)]))
         })
         .await
+    }
+
+    /// GetKeyPolicy: the key's policy, the default one if none was set.
+    pub fn key_policy(&self, key_id: &str) -> Result<String, KmsError> {
+        let state = self.read();
+        let id = self.resolve(&state, key_id)?;
+        let key = &state.keys[&id].0;
+        Ok(key.policy.clone().unwrap_or_else(|| default_key_policy(&self.account)))
+    }
+
+    /// PutKeyPolicy: replaces the key's policy (already checked as a policy document).
+    pub async fn put_key_policy(self: &Arc<Self>, key_id: &str, policy: String) -> Result<(), KmsError> {
+        let key_id = key_id.to_string();
+        self.change(move |svc, state| {
+            let id = svc.resolve(state, &key_id)?;
+            let (mut key, material) = state.keys[&id].clone();
+            if key.state == KeyState::PendingDeletion {
+                return Err(KmsError::InvalidState(format!("{} is pending deletion.", key.arn)));
+            }
+            key.policy = Some(policy);
+            Ok(((), vec![Change::Key(Box::new(key), material)]))
+        })
+        .await
+    }
+
+    /// The ARN of the key `key_id` names (a key id, key ARN, alias name or alias ARN), if it
+    /// names one that exists.
+    pub fn key_arn_of(&self, key_id: &str) -> Option<String> {
+        let state = self.read();
+        self.resolve(&state, key_id).ok().map(|id| state.keys[&id].0.arn.clone())
     }
 
     pub async fn describe_key(&self, key_id: &str) -> Result<KeyInfo, KmsError> {
@@ -546,6 +583,33 @@ impl KmsService {
     pub fn check_usable(&self, key_id: &str) -> Result<(), KmsError> {
         self.usable(&self.read(), key_id).map(drop)
     }
+}
+
+/// The key policy AWS gives a key created without one ("Default key policy" in the KMS
+/// Developer Guide): the account's root, that is its IAM policies, may do everything. Laid
+/// out as GetKeyPolicy returns it.
+pub fn default_key_policy(account: &str) -> String {
+    format!(
+        r#"{{
+  "Version" : "2012-10-17",
+  "Id" : "key-default-1",
+  "Statement" : [ {{
+    "Sid" : "Enable IAM User Permissions",
+    "Effect" : "Allow",
+    "Principal" : {{
+      "AWS" : "arn:aws:iam::{account}:root"
+    }},
+    "Action" : "kms:*",
+    "Resource" : "*"
+  }} ]
+}}"#
+    )
+}
+
+/// The id of the key a ciphertext blob was made with (read from the blob, as Decrypt does
+/// when no `KeyId` is given); None if it is not one of Nimbus's ciphertexts.
+pub fn ciphertext_key_id(blob: &[u8]) -> Option<&str> {
+    split_blob(blob).map(|(id, _)| id)
 }
 
 fn check_alias_name(name: &str) -> Result<(), KmsError> {

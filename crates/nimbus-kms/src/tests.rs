@@ -14,8 +14,8 @@ fn service(dir: &Path, master: MasterKey) -> Arc<KmsService> {
 async fn ciphertexts_open_only_with_their_key_and_context() {
     let dir = tempfile::tempdir().expect("tempdir");
     let kms = service(dir.path(), MasterKey::from_bytes([1; 32]));
-    let a = kms.create_key("a".into()).await.expect("key a");
-    let b = kms.create_key("b".into()).await.expect("key b");
+    let a = kms.create_key("a".into(), None).await.expect("key a");
+    let b = kms.create_key("b".into(), None).await.expect("key b");
     let good = ctx(&[("purpose", "test")]);
     let (blob, arn) = kms.encrypt(&a.id, b"secret", &good).await.expect("encrypt");
     assert_eq!(arn, a.arn);
@@ -42,7 +42,7 @@ async fn states_aliases_and_restarts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let master = MasterKey::from_bytes([2; 32]);
     let kms = service(dir.path(), master.clone());
-    let key = kms.create_key(String::new()).await.expect("key");
+    let key = kms.create_key(String::new(), None).await.expect("key");
     let (blob, _) = kms.encrypt(&key.id, b"x", &ctx(&[])).await.expect("encrypt");
     kms.create_alias("alias/app", &key.id).await.expect("alias");
     assert_eq!(kms.describe_key("alias/app").await.expect("by alias").id, key.id);
@@ -78,4 +78,32 @@ async fn states_aliases_and_restarts() {
     assert_eq!(kms.describe_key("fake-key-id").await.unwrap_err(), KmsError::NotFound("Invalid keyId 'fake-key-id'".into()));
     drop(kms);
     assert!(KmsService::open(Some(&dir.path().join("kms.db")), MasterKey::from_bytes([3; 32]), "us-east-1", "0").is_err());
+}
+
+#[tokio::test]
+async fn key_policies_and_what_authorization_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let master = MasterKey::from_bytes([4; 32]);
+    let kms = service(dir.path(), master.clone());
+    let default = kms.create_key("d".into(), None).await.expect("key");
+    let own = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/a"},"Action":"kms:*","Resource":"*"}]}"#;
+    let custom = kms.create_key("c".into(), Some(own.into())).await.expect("key");
+    assert_eq!(kms.key_policy(&default.id).expect("policy"), default_key_policy("000000000000"));
+    let parsed: serde_json::Value = serde_json::from_str(&default_key_policy("000000000000")).expect("JSON");
+    assert_eq!(parsed["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::000000000000:root");
+    assert_eq!(kms.key_policy(&custom.arn).expect("policy"), own);
+    kms.put_key_policy(&default.id, own.into()).await.expect("put");
+    kms.create_alias("alias/c", &custom.id).await.expect("alias");
+    assert_eq!(kms.key_arn_of("alias/c").as_deref(), Some(custom.arn.as_str()));
+    assert_eq!(kms.key_arn_of("arn:aws:kms:us-east-1:000000000000:alias/c").as_deref(), Some(custom.arn.as_str()));
+    assert_eq!(kms.key_arn_of(&default.id).as_deref(), Some(default.arn.as_str()));
+    assert_eq!(kms.key_arn_of("alias/none"), None);
+    let (blob, _) = kms.encrypt("alias/c", b"x", &ctx(&[])).await.expect("encrypt");
+    assert_eq!(ciphertext_key_id(&blob), Some(custom.id.as_str()));
+    assert_eq!(ciphertext_key_id(b"nope"), None);
+    drop(kms);
+    let kms = service(dir.path(), master);
+    assert_eq!(kms.key_policy(&default.id).expect("policy after a restart"), own);
+    kms.schedule_key_deletion(&default.id, None).await.expect("schedule");
+    assert!(matches!(kms.put_key_policy(&default.id, own.into()).await, Err(KmsError::InvalidState(_))));
 }

@@ -4,6 +4,10 @@
 //! an identity-based policy (or a resource-based policy naming the session's role) must allow,
 //! and a permissions boundary and a session policy, where present, must allow too; everything
 //! else is an implicit deny. The account's root user is allowed unless explicitly denied.
+//!
+//! Some resource policies are required ([`Policies::resource_required`]): a KMS key policy and
+//! a role's trust policy must allow the request themselves, or name the account and so
+//! delegate to the identity-based policies; identity-based policies alone do not allow.
 
 use std::fmt;
 
@@ -21,6 +25,10 @@ pub struct Policies<'p> {
     pub session: Option<&'p Policy>,
     /// The principal's permissions boundary.
     pub boundary: Option<&'p Policy>,
+    /// Whether the resource policy must allow (a KMS key policy, a role's trust policy for
+    /// `sts:AssumeRole`): by naming the requester or its role, or by naming the account, which
+    /// delegates to the identity-based policies. Without it (or with none) nothing allows.
+    pub resource_required: bool,
 }
 
 /// The outcome.
@@ -163,6 +171,9 @@ pub fn evaluate<'p>(request: &Request<'_>, policies: &Policies<'p>) -> Evaluatio
         return Evaluation { decision: Decision::Allow, statement: None, missing: None };
     }
     let resource_allow = policies.resource.and_then(|p| find(p, Effect::Allow, request).map(|(i, named)| (p, i, named)));
+    if policies.resource_required && resource_allow.is_none() {
+        return implicit(PolicyType::Resource);
+    }
     if let Some((policy, index, Some(Named::Direct))) = resource_allow {
         return allow(PolicyType::Resource, policy, index);
     }

@@ -260,10 +260,15 @@ pub fn error(service: &Service, protocol: Protocol, error: &dyn AwsError, reques
             struct JsonError<'a> {
                 #[serde(rename = "__type")]
                 kind: String,
-                message: &'a str,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                message: Option<&'a str>,
+                #[serde(rename = "Message", skip_serializing_if = "Option::is_none")]
+                capital_message: Option<&'a str>,
             }
             let kind = format!("{}{}", service.json_type_prefix, error.code());
-            let body = serde_json::to_vec(&JsonError { kind, message: &message }).expect("serializes");
+            let (message, capital_message) =
+                if error.capital_message() { (None, Some(message.as_str())) } else { (Some(message.as_str()), None) };
+            let body = serde_json::to_vec(&JsonError { kind, message, capital_message }).expect("serializes");
             let mut r = respond(status, protocol.content_type(), Bytes::from(body), request_id);
             query_compatible(service, error, fault, &mut r);
             r
@@ -282,12 +287,13 @@ pub fn error(service: &Service, protocol: Protocol, error: &dyn AwsError, reques
                 #[serde(rename = "Reason", skip_serializing_if = "Option::is_none")]
                 reason: Option<&'a str>,
             }
-            let capital = service.model().shapes.get(error.code()).is_some_and(|shape| {
-                shape
-                    .members
-                    .iter()
-                    .any(|(name, m)| name.eq_ignore_ascii_case("message") && m.location_name.as_deref().unwrap_or(name) == "Message")
-            });
+            let capital = error.capital_message()
+                || service.model().shapes.get(error.code()).is_some_and(|shape| {
+                    shape
+                        .members
+                        .iter()
+                        .any(|(name, m)| name.eq_ignore_ascii_case("message") && m.location_name.as_deref().unwrap_or(name) == "Message")
+                });
             let (message, capital_message) = if capital { (None, Some(message.as_str())) } else { (Some(message.as_str()), None) };
             let fault = (service.rest_error_fault && error.typed()).then_some(if error.sender_fault() { "User" } else { "Service" });
             let reason = if service.rest_error_fault { error.reason() } else { None };

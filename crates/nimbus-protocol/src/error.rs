@@ -30,6 +30,11 @@ pub trait AwsError: std::fmt::Display {
     fn fields(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }
+    /// Whether the JSON body names the message `Message` rather than `message` (KMS's
+    /// AccessDeniedException does; for rest-json the model's error shape also decides).
+    fn capital_message(&self) -> bool {
+        false
+    }
     /// Whether rest-json's body names the fault in `Type` (for services that do, AWS still
     /// leaves it out of a few answers).
     fn typed(&self) -> bool {

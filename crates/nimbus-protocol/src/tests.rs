@@ -396,6 +396,31 @@ fn rest_json_error_bodies_name_the_message_as_the_model_does() {
 }
 
 #[test]
+fn json_error_bodies_say_message_unless_the_error_capitalizes_it() {
+    struct E(bool);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("m")
+        }
+    }
+    impl AwsError for E {
+        fn code(&self) -> &str {
+            "AccessDeniedException"
+        }
+        fn status(&self) -> u16 {
+            400
+        }
+        fn capital_message(&self) -> bool {
+            self.0
+        }
+    }
+    let body = |e: E| serde_json::from_slice::<Value>(encode::error(&crate::KMS, Protocol::AwsJson1_1, &e, "r").body()).expect("json");
+    // KMS's AccessDeniedException, as AWS answers it (auth-errors.md, KMS row 9).
+    assert_eq!(body(E(true)), json!({"__type": "AccessDeniedException", "Message": "m"}));
+    assert_eq!(body(E(false)), json!({"__type": "AccessDeniedException", "message": "m"}));
+}
+
+#[test]
 fn cbor_decoding_errors() {
     use ciborium::Value as C;
     let cbor = |v: C| crate::cbor::to_bytes(&v);

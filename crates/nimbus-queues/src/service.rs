@@ -361,6 +361,17 @@ impl QueueService {
         self.store.run(false, move |conn| store::get_queue(conn, &name).map(|_| ())).await
     }
 
+    /// The queue's `Policy` attribute (its resource-based policy), if it has one; None also
+    /// when the queue does not exist.
+    pub async fn queue_policy(&self, name: &str) -> Option<String> {
+        let name = name.to_string();
+        self.store
+            .run(false, move |conn| Ok(store::get_queue(conn, &name).ok().and_then(|q| q.settings.passthrough.get("Policy").cloned())))
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// Queue names in order, optionally by prefix, paginated when `max_results` is given.
     pub async fn list_queues(
         &self,

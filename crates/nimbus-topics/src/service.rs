@@ -414,6 +414,18 @@ impl TopicService {
         Ok(out)
     }
 
+    /// The topic's access policy (its `Policy` attribute, or the default one GetTopicAttributes
+    /// shows); None when the topic does not exist.
+    pub fn topic_policy(&self, arn: &str) -> Option<String> {
+        let name = self.topic_name(arn, "TopicArn").ok()?;
+        let st = self.read_state();
+        let t = st.topics.get(&name)?;
+        Some(match t.row.attributes.get("Policy").filter(|p| !p.is_empty()) {
+            Some(p) => p.clone(),
+            None => attributes::default_policy(&t.arn, &self.config.account),
+        })
+    }
+
     pub async fn set_topic_attributes(&self, arn: &str, name: &str, value: &str) -> Result<(), TopicError> {
         let topic = self.topic_name(arn, "TopicArn")?;
         let _guard = self.control.lock().await;

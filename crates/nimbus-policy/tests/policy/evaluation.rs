@@ -23,6 +23,8 @@ struct Case<'a> {
     resource_policy: Option<Policy>,
     boundary: Option<Policy>,
     session: Option<Policy>,
+    /// A KMS key policy or a trust policy: it must allow or delegate.
+    resource_required: bool,
     expected: Decision,
     /// The kind of policy that decided (deny or allow) or that lacked an allow.
     by: Option<PolicyType>,
@@ -40,6 +42,7 @@ impl Default for Case<'_> {
             resource_policy: None,
             boundary: None,
             session: None,
+            resource_required: false,
             expected: Decision::ImplicitDeny,
             by: None,
         }
@@ -53,6 +56,7 @@ fn run(case: &Case<'_>) {
         resource: case.resource_policy.as_ref(),
         session: case.session.as_ref(),
         boundary: case.boundary.as_ref(),
+        resource_required: case.resource_required,
     };
     let request = Request { principal: &case.principal, action: case.action, resource: case.resource, context: &case.context };
     let got = evaluate(&request, &policies);
@@ -71,6 +75,16 @@ const CARLOS_USER: &str = r#"{"Version": "2012-10-17", "Statement": [
   {"Sid": "DenyS3Logs", "Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::*log*"}]}"#;
 const CARLOS_BUCKET: &str = r#"{"Version": "2012-10-17", "Statement": [
   {"Sid": "AllowCarlosRead", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:user/carlossalazar"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::amzn-s3-demo-bucket-carlossalazar-logs/*"}]}"#;
+
+/// KMS's default key policy ("Default key policy" in the KMS Developer Guide): the account may
+/// use IAM policies to control access to the key.
+const DEFAULT_KEY_POLICY: &str = r#"{"Version": "2012-10-17", "Id": "key-default-1", "Statement": [
+  {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
+/// A key policy that names one user and not the account.
+const KEY_POLICY_FOR_ALICE: &str = r#"{"Version": "2012-10-17", "Statement": [
+  {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:user/alice"}, "Action": "kms:*", "Resource": "*"}]}"#;
+const KMS_DECRYPT: &str = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}}"#;
+const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
 /// "Example: Using NotAction and NotResource" style: deny everything outside us-east-1 functions.
 const LAMBDA_DEV: &str = r#"{"Version": "2012-10-17", "Statement": [
@@ -458,6 +472,88 @@ fn documented_cases() {
             expected: Decision::Allow,
             ..Case::default()
         },
+        Case {
+            name: "KMS: the default key policy names the account: it delegates to IAM, whose policy allows",
+            action: "kms:Decrypt",
+            resource: KEY,
+            identity: vec![identity(KMS_DECRYPT)],
+            resource_policy: Some(resource(DEFAULT_KEY_POLICY)),
+            resource_required: true,
+            expected: Decision::Allow,
+            by: Some(PolicyType::Identity),
+            ..Case::default()
+        },
+        Case {
+            name: "... and without an identity policy nothing allows",
+            action: "kms:Decrypt",
+            resource: KEY,
+            resource_policy: Some(resource(DEFAULT_KEY_POLICY)),
+            resource_required: true,
+            expected: Decision::ImplicitDeny,
+            by: Some(PolicyType::Identity),
+            ..Case::default()
+        },
+        Case {
+            name: "KMS: a key policy without the account does not delegate: IAM's allow is not enough",
+            action: "kms:Decrypt",
+            resource: KEY,
+            identity: vec![identity(KMS_DECRYPT)],
+            resource_policy: Some(resource(KEY_POLICY_FOR_ALICE)),
+            resource_required: true,
+            expected: Decision::ImplicitDeny,
+            by: Some(PolicyType::Resource),
+            ..Case::default()
+        },
+        Case {
+            name: "... a required policy that is absent allows nothing either",
+            action: "kms:Decrypt",
+            resource: KEY,
+            identity: vec![identity(KMS_DECRYPT)],
+            resource_required: true,
+            expected: Decision::ImplicitDeny,
+            by: Some(PolicyType::Resource),
+            ..Case::default()
+        },
+        Case {
+            name: "... while a key policy naming the user allows it without an identity policy",
+            principal: Principal::user(ACCOUNT, "alice", "AIDAALICE"),
+            action: "kms:Decrypt",
+            resource: KEY,
+            resource_policy: Some(resource(KEY_POLICY_FOR_ALICE)),
+            resource_required: true,
+            expected: Decision::Allow,
+            by: Some(PolicyType::Resource),
+            ..Case::default()
+        },
+        Case {
+            name: "... and an identity policy's deny still wins over it",
+            principal: Principal::user(ACCOUNT, "alice", "AIDAALICE"),
+            action: "kms:Decrypt",
+            resource: KEY,
+            identity: vec![identity(r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"kms:*","Resource":"*"}}"#)],
+            resource_policy: Some(resource(KEY_POLICY_FOR_ALICE)),
+            resource_required: true,
+            expected: Decision::ExplicitDeny,
+            by: Some(PolicyType::Identity),
+            ..Case::default()
+        },
+        Case {
+            name: "trust policy naming another principal: the caller's sts:AssumeRole allow is not enough",
+            action: "sts:AssumeRole",
+            resource: "arn:aws:iam::111122223333:role/r",
+            identity: vec![identity(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}}"#)],
+            resource_policy: Some(
+                Policy::parse(
+                    r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}}"#,
+                    Kind::Trust,
+                )
+                .expect("trust policy"),
+            ),
+            resource_required: true,
+            expected: Decision::ImplicitDeny,
+            by: Some(PolicyType::Resource),
+            ..Case::default()
+        },
     ];
     for case in &cases {
         run(case);
@@ -482,6 +578,14 @@ fn access_denied_messages() {
     assert_eq!(
         denied.message(&request).to_string(),
         "User: arn:aws:iam::111122223333:user/bob is not authorized to perform: lambda:GetFunction on resource: arn:aws:lambda:us-east-1:111122223333:function:f with an explicit deny in an identity-based policy"
+    );
+    // A key policy that does not let the user in (KMS's recorded wording, no final period).
+    let key_policy = resource(KEY_POLICY_FOR_ALICE);
+    let decrypt = Request { principal: &bob, action: "kms:Decrypt", resource: KEY, context: &context };
+    let denied = evaluate(&decrypt, &Policies { resource: Some(&key_policy), resource_required: true, ..Policies::default() });
+    assert_eq!(
+        denied.message(&decrypt).to_string(),
+        format!("User: arn:aws:iam::111122223333:user/bob is not authorized to perform: kms:Decrypt on resource: {KEY} because no resource-based policy allows the kms:Decrypt action")
     );
 }
 

@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn function_arns() {
-        let scope = Scope { account: "123456789012", region: "us-east-1", principal: "arn:aws:iam::123456789012:root" };
+        let scope = crate::authz::testing::scope();
         let cases: &[(&str, Option<&str>, &str)] = &[
             ("f", None, "arn:aws:lambda:us-east-1:123456789012:function:f"),
             ("f", Some("live"), "arn:aws:lambda:us-east-1:123456789012:function:f:live"),
