@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use nimbus_identity::{AccessKey, Keys, Principal};
 use nimbus_policy::{Kind, Policy};
+use nimbus_store::MasterKey;
 use serde::Serialize;
 
 use crate::names::{self, Who};
@@ -221,9 +222,10 @@ fn check_size(text: &str, max: usize, member: &str) -> Result<(), IamError> {
 }
 
 impl IamService {
-    /// Opens `iam.db` at `path`, loads it, and hands every Active user key to `keys`.
-    pub async fn open(path: &Path, account: &str, keys: Option<Arc<Keys>>) -> Result<Arc<IamService>, IamError> {
-        Self::with_store(IamStore::open(path)?, account, keys).await
+    /// Opens `iam.db` at `path` (its secrets sealed under `master`), loads it, and hands
+    /// every Active user key to `keys`.
+    pub async fn open(path: &Path, account: &str, keys: Option<Arc<Keys>>, master: MasterKey) -> Result<Arc<IamService>, IamError> {
+        Self::with_store(IamStore::open(path, master)?, account, keys).await
     }
 
     /// The same over an already opened store (tests use an in-memory one).

@@ -158,15 +158,16 @@ async fn roles_policies_and_attachments() {
 async fn the_store_keeps_everything_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("iam.db");
+    let master = nimbus_store::MasterKey::generate();
     let (keys, _) = Keys::open(dir.path(), Some(("AKIAADMIN".into(), "s".into())), ACCOUNT).unwrap();
     let keys = Arc::new(keys);
-    let svc = IamService::open(&path, ACCOUNT, Some(keys.clone())).await.unwrap();
+    let svc = IamService::open(&path, ACCOUNT, Some(keys.clone()), master.clone()).await.unwrap();
     svc.create_user("bob".into(), None).await.unwrap();
     let k = svc.create_access_key(Some("bob".into()), &root()).await.unwrap();
     svc.create_role("r".into(), None, TRUST_LAMBDA.into(), None, None).await.unwrap();
     svc.create_policy("mine".into(), Some("/x/".into()), ALLOW_ALL.into(), None).await.unwrap();
     drop(svc);
-    let again = IamService::open(&path, ACCOUNT, Some(keys)).await.unwrap();
+    let again = IamService::open(&path, ACCOUNT, Some(keys), master).await.unwrap();
     assert_eq!(again.get_user(Some("bob"), &root()).unwrap().user_name.as_deref(), Some("bob"));
     assert_eq!(again.list_access_keys(Some("bob".into()), &root()).unwrap()[0].access_key_id, k.access_key_id);
     again.get_role("r").unwrap();
@@ -235,4 +236,46 @@ async fn a_trust_policy_naming_the_account_delegates_to_the_callers_policies() {
     let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::000000000000:role/shared"}]}"#;
     svc.put_inline_policy(Owner::User, "eve".into(), "assume".into(), allow.into()).await.unwrap();
     assert_eq!(svc.assume_role(&user("eve"), ask()).unwrap().assumed_role_user.arn, "arn:aws:sts::000000000000:assumed-role/shared/s1");
+}
+
+/// Whether any file in `dir` (the database, its WAL) holds `needle`.
+fn on_disk(dir: &std::path::Path, needle: &str) -> bool {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .any(|e| std::fs::read(e.unwrap().path()).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())))
+}
+
+#[tokio::test]
+async fn secret_keys_are_sealed_at_rest_and_plain_ones_are_sealed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iam.db");
+    let master = nimbus_store::MasterKey::generate();
+    let (keys, _) = Keys::open(dir.path(), Some(("AKIAADMIN".into(), "s".into())), ACCOUNT).unwrap();
+    let keys = Arc::new(keys);
+    let svc = IamService::open(&path, ACCOUNT, Some(keys.clone()), master.clone()).await.unwrap();
+    svc.create_user("bob".into(), None).await.unwrap();
+    let k = svc.create_access_key(Some("bob".into()), &root()).await.unwrap();
+    drop(svc);
+    assert!(!on_disk(dir.path(), &k.secret_access_key));
+
+    // A key as an earlier release stored it: the secret in plain text.
+    let plain = "PlainSecretOfAnEarlierRelease0123456789+";
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let doc = format!(r#"{{"id":"AKIAOLDKEY","secret":"{plain}","user":"bob","active":true,"created":1}}"#);
+        conn.execute("INSERT INTO access_keys (id, user, doc) VALUES ('AKIAOLDKEY', 'bob', ?1)", [doc]).unwrap();
+    }
+    assert!(on_disk(dir.path(), plain));
+    let again = IamService::open(&path, ACCOUNT, Some(keys.clone()), master.clone()).await.unwrap();
+    let ids: Vec<String> = again.list_access_keys(Some("bob".into()), &root()).unwrap().into_iter().map(|k| k.access_key_id).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&"AKIAOLDKEY".to_string()));
+    assert_eq!(again.read().keys["AKIAOLDKEY"].secret, plain);
+    assert_eq!(again.read().keys[&k.access_key_id].secret, k.secret_access_key);
+    drop(again);
+    assert!(!on_disk(dir.path(), plain), "the plain text is gone from every file");
+
+    // Another master key does not open them.
+    let wrong = IamService::open(&path, ACCOUNT, Some(keys), nimbus_store::MasterKey::generate()).await;
+    assert!(matches!(wrong, Err(IamError::Internal(ref m)) if m.contains("master key")), "{:?}", wrong.err());
 }

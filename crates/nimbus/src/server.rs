@@ -202,7 +202,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             return Err(anyhow!("opening the KMS database: {e}"));
         }
     };
-    let store = match SqliteStore::open_with_kms(&data.db_path(), master, kms.clone()) {
+    let store = match SqliteStore::open_with_kms(&data.db_path(), master.clone(), kms.clone()) {
         Ok(store) => Arc::new(store),
         Err(nimbus_store::StoreError::Sealing(nimbus_store::sealing::SealError::WrongMasterKey)) => {
             return Err(match master_source {
@@ -416,7 +416,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     )
     .await
     .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
-    let iam = nimbus_iam::IamService::open(&data.root().join("iam.db"), &opts.account_id, keys.clone())
+    let iam = nimbus_iam::IamService::open(&data.root().join("iam.db"), &opts.account_id, keys.clone(), master)
         .await
         .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
     let state = Arc::new(AppState {
