@@ -177,7 +177,8 @@ pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn:
     }
     let shown = spelled(action, target.action);
     let request = Request { principal: &principal, action: &shown, resource: &target.resource, context: &context };
-    let policies = Policies { identity: &identity, resource: resource.as_ref(), session: None, boundary: None };
+    let session = caller.session_policy.as_deref().map(|p| state.iam.session_policy(p));
+    let policies = Policies { identity: &identity, resource: resource.as_ref(), session: session.as_deref(), boundary: None };
     let evaluation = evaluate(&request, &policies);
     if evaluation.allowed() {
         return Ok(());

@@ -3,13 +3,17 @@
 //! writer thread, every job committed with `synchronous=FULL`). The surface is typed:
 //! [`IamStore::load`] everything at start, [`IamStore::commit`] a list of [`Change`]s in one
 //! transaction; no `rusqlite` type leaves this module. Secrets never reach the file in plain
-//! text: an access key's secret is sealed (`nimbus_store::sealing`, under the master key, for
-//! that key id) when its document is written and opened when it is read.
+//! text: an access key's secret, and a session's secret and token, are sealed
+//! (`nimbus_store::sealing`, under the master key, for that key id) when their document is
+//! written and opened when it is read. Sessions (STS's and environments' temporary keys) are
+//! kept until they expire (and `nimbus_identity::keys::EXPIRED_SESSIONS_KEPT` after, to be
+//! refused as expired): older ones are pruned at open and with every new one.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use nimbus_identity::{AccessKey, Principal, SessionPolicy};
 use nimbus_store::group_commit::GroupCommit;
 use nimbus_store::sealing::{self, Envelope, MasterKey};
 use rusqlite::{params, Connection};
@@ -103,6 +107,40 @@ fn key_context(id: &str) -> Vec<u8> {
     format!("nimbus:iam-access-key:{id}").into_bytes()
 }
 
+/// A session key's document in `sessions`: who it stands for, until when, its session
+/// policies, and its secret and token sealed together.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredSession {
+    id: String,
+    account: String,
+    principal: String,
+    /// Epoch milliseconds.
+    expires: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inline_policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    policy_arns: Vec<String>,
+    sealed: Envelope,
+}
+
+/// The sealed part of a session.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionSecrets {
+    secret: String,
+    token: String,
+}
+
+fn session_context(id: &str) -> Vec<u8> {
+    format!("nimbus:sts-session:{id}").into_bytes()
+}
+
+/// Sessions that expired before this (epoch milliseconds) are forgotten.
+fn forgotten_before() -> i64 {
+    (chrono::Utc::now() - nimbus_identity::keys::EXPIRED_SESSIONS_KEPT).timestamp_millis()
+}
+
 /// One change to the store; a list of them commits in one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -114,6 +152,10 @@ pub enum Change {
     DeletePolicy(String),
     PutKey(KeyRecord),
     DeleteKey(String),
+    /// A session key (it has an expiry and a token); expired ones go with it.
+    PutSession(AccessKey),
+    /// Every session of a principal (by ARN: a deleted user's).
+    DeleteSessionsOf(String),
 }
 
 /// Everything in the store.
@@ -123,6 +165,8 @@ pub struct Snapshot {
     pub roles: Vec<RoleRecord>,
     pub policies: Vec<PolicyRecord>,
     pub keys: Vec<KeyRecord>,
+    /// Sessions that have not expired.
+    pub sessions: Vec<AccessKey>,
 }
 
 /// `iam.db`'s schema: append migrations, never edit them.
@@ -144,6 +188,17 @@ CREATE TABLE sealing (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     key_check BLOB NOT NULL
 );
+",
+        // 3: session keys outlive a restart (2026-12-04), their secrets sealed.
+        "
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    principal TEXT NOT NULL,
+    expires INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX sessions_by_expiry ON sessions (expires);
+CREATE INDEX sessions_by_principal ON sessions (principal);
 ",
     ],
 };
@@ -188,13 +243,53 @@ impl Sealer {
         Ok(KeyRecord { id: stored.id, secret, user: stored.user, active: stored.active, created: stored.created })
     }
 
+    fn session_doc(&self, k: &AccessKey) -> Result<(String, i64), IamError> {
+        let expires =
+            k.expires.map(|e| e.timestamp_millis()).ok_or_else(|| IamError::Internal(format!("session {} has no expiry", k.id)))?;
+        let secrets = SessionSecrets { secret: k.secret.clone(), token: k.session_token.clone().unwrap_or_default() };
+        let plain = serde_json::to_vec(&secrets).map_err(|e| IamError::Internal(e.to_string()))?;
+        let policy = k.session_policy.as_deref();
+        let doc = json(&StoredSession {
+            id: k.id.clone(),
+            account: k.principal.account.clone(),
+            principal: k.principal.arn.clone(),
+            expires,
+            inline_policy: policy.and_then(|p| p.inline.clone()),
+            policy_arns: policy.map(|p| p.managed.clone()).unwrap_or_default(),
+            sealed: self.master.seal(&plain, &session_context(&k.id)),
+        })?;
+        Ok((doc, expires))
+    }
+
+    fn session(&self, doc: &str) -> Result<AccessKey, IamError> {
+        let stored: StoredSession = serde_json::from_str(doc).map_err(|e| IamError::Internal(format!("iam.db sessions: {e}")))?;
+        let plain = self
+            .master
+            .open_envelope(&stored.sealed, &session_context(&stored.id))
+            .map_err(|e| IamError::Internal(format!("session {} does not open: {e}", stored.id)))?;
+        let secrets: SessionSecrets =
+            serde_json::from_slice(&plain).map_err(|e| IamError::Internal(format!("session {}: {e}", stored.id)))?;
+        let policy = (stored.inline_policy.is_some() || !stored.policy_arns.is_empty())
+            .then(|| Arc::new(SessionPolicy { inline: stored.inline_policy, managed: stored.policy_arns }));
+        Ok(AccessKey {
+            id: stored.id,
+            secret: secrets.secret,
+            principal: Principal { account: stored.account, arn: stored.principal },
+            session_token: Some(secrets.token),
+            expires: chrono::DateTime::from_timestamp_millis(stored.expires),
+            session_policy: policy,
+        })
+    }
+
     /// At open, before the writer thread starts: checks the master key against the
-    /// database's check value (recording it on the first open), then seals every secret an
-    /// earlier release left in plain text, in one transaction, and scrubs the file.
-    fn seal_at_rest(&self, conn: &mut Connection) -> Result<(), IamError> {
+    /// database's check value (recording it on the first open), forgets expired sessions,
+    /// then seals every secret an earlier release left in plain text, in one transaction,
+    /// and scrubs the file.
+    fn prepare(&self, conn: &mut Connection) -> Result<(), IamError> {
         let store = |e: nimbus_store::StoreError| IamError::Internal(format!("iam.db: {e}"));
         let tx = conn.transaction().map_err(sql)?;
         sealing::check_database_key(&tx, &self.master).map_err(store)?;
+        tx.execute("DELETE FROM sessions WHERE expires <= ?1", params![forgotten_before()]).map_err(sql)?;
         let docs: Vec<String> = {
             let mut stmt = tx.prepare("SELECT doc FROM access_keys").map_err(sql)?;
             let rows = stmt.query_map([], |r| r.get(0)).map_err(sql)?;
@@ -255,6 +350,16 @@ fn apply(conn: &Connection, sealer: &Sealer, change: &Change) -> Result<(), IamE
             .execute("INSERT OR REPLACE INTO access_keys (id, user, doc) VALUES (?1, ?2, ?3)", params![k.id, k.user, sealer.key_doc(k)?])
             .map_err(sql)?,
         Change::DeleteKey(id) => conn.execute("DELETE FROM access_keys WHERE id = ?1", params![id]).map_err(sql)?,
+        Change::PutSession(k) => {
+            let (doc, expires) = sealer.session_doc(k)?;
+            conn.execute("DELETE FROM sessions WHERE expires <= ?1", params![forgotten_before()]).map_err(sql)?;
+            conn.execute(
+                "INSERT OR REPLACE INTO sessions (id, principal, expires, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![k.id, k.principal.arn, expires, doc],
+            )
+            .map_err(sql)?
+        }
+        Change::DeleteSessionsOf(arn) => conn.execute("DELETE FROM sessions WHERE principal = ?1", params![arn]).map_err(sql)?,
     };
     Ok(())
 }
@@ -274,7 +379,7 @@ impl IamStore {
 
     fn open_at(path: Option<&Path>, master: MasterKey) -> Result<IamStore, IamError> {
         let sealer = Sealer { master: Arc::new(master) };
-        let db = GroupCommit::open_prepared(path, &SCHEMA, |conn| sealer.seal_at_rest(conn), IamError::Internal)?;
+        let db = GroupCommit::open_prepared(path, &SCHEMA, |conn| sealer.prepare(conn), IamError::Internal)?;
         Ok(IamStore { db, sealer })
     }
 
@@ -286,7 +391,13 @@ impl IamStore {
                 false,
                 move |conn| {
                     let keys: Vec<String> = rows(conn, "access_keys", Ok::<String, String>)?;
+                    let sessions: Vec<String> = {
+                        let mut stmt = conn.prepare("SELECT doc FROM sessions WHERE expires > ?1 ORDER BY expires").map_err(sql)?;
+                        let docs = stmt.query_map(params![forgotten_before()], |r| r.get(0)).map_err(sql)?;
+                        docs.collect::<rusqlite::Result<_>>().map_err(sql)?
+                    };
                     Ok(Snapshot {
+                        sessions: sessions.iter().map(|d| sealer.session(d)).collect::<Result<_, _>>()?,
                         users: rows(conn, "users", parse)?,
                         roles: rows(conn, "roles", parse)?,
                         policies: rows(conn, "policies", parse)?,

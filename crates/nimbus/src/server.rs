@@ -368,9 +368,13 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         registry,
         logs.clone(),
     );
+    // IAM first: environments' role sessions are issued (and kept) by it.
+    let iam = nimbus_iam::IamService::open(&data.root().join("iam.db"), &opts.account_id, keys.clone(), master)
+        .await
+        .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
     let invoker = Invoker::new(control.clone(), pool.clone());
-    if let Some(k) = &keys {
-        invoker.hand_out_credentials(k.clone());
+    if keys.is_some() {
+        invoker.hand_out_credentials(Arc::new(RoleSessions(iam.clone())));
     }
     // Provisioned concurrency configs survive restarts: start their environments again.
     invoker.provision_all();
@@ -416,9 +420,6 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     )
     .await
     .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
-    let iam = nimbus_iam::IamService::open(&data.root().join("iam.db"), &opts.account_id, keys.clone(), master)
-        .await
-        .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
     let state = Arc::new(AppState {
         iam,
         keys,
@@ -459,6 +460,21 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
 struct LambdaSink {
     invoker: Arc<AsyncInvoker>,
     partition: Partition,
+}
+
+/// Execution environments' role sessions, issued by IAM: recorded (sealed) in `iam.db`
+/// before they authenticate, so they outlive a restart until they expire.
+struct RoleSessions(Arc<nimbus_iam::IamService>);
+
+#[async_trait::async_trait]
+impl nimbus_invoke::CredentialIssuer for RoleSessions {
+    async fn issue(
+        &self,
+        principal: nimbus_identity::Principal,
+        expires: chrono::DateTime<chrono::Utc>,
+    ) -> Result<nimbus_identity::AccessKey, String> {
+        self.0.issue_session(principal, expires, None).await.map_err(|e| e.to_string())
+    }
 }
 
 /// Lambda's view of Nimbus's KMS: whether a function's `KMSKeyArn` can decrypt its
