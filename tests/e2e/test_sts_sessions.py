@@ -1,8 +1,9 @@
 """STS sessions: the temporary credentials of AssumeRole, GetSessionToken and the execution
 roles of functions outlive a restart of the server (recorded in iam.db with their secrets
-sealed: no file of the data directory holds a secret or a token) until they expire; and
+sealed: no file of the data directory holds a secret or a token) until they expire;
 AssumeRole's session policies (`Policy`, `PolicyArns`) limit what a role session may do, as
-AWS evaluates them."""
+AWS evaluates them; and environments, provisioned ones included, are renewed before their
+role credentials expire."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from helpers import ACCOUNT, REGION, ROLE, boto_client, client_error, create_function, data_dir_holds, make_zip, unique
+from helpers import ACCOUNT, REGION, ROLE, boto_client, client_error, create_function, data_dir_holds, make_zip, unique, wait_for
 
 TRUST_LAMBDA = {
     "Version": "2012-10-17",
@@ -185,3 +186,83 @@ def test_session_policies_are_checked_as_sts_checks_them(server):
     ok = sts.assume_role(RoleArn=role_arn, RoleSessionName="managed",
                          PolicyArns=[{"arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}])
     assert ok["Credentials"]["AccessKeyId"].startswith("ASIA")
+
+
+RENEWED_PY = """
+import os, time, uuid
+TOKEN = uuid.uuid4().hex
+def handler(event, context):
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    return {"key": os.environ["AWS_ACCESS_KEY_ID"], "secret": os.environ["AWS_SECRET_ACCESS_KEY"],
+            "token": os.environ["AWS_SESSION_TOKEN"], "env": TOKEN,
+            "init": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")}
+"""
+
+# Credentials live 16 s on this server: renewed 4 s (a quarter) before they expire.
+LIFETIME = 16
+
+
+def test_provisioned_environments_are_recycled_before_their_credentials_expire(server_factory):
+    s = server_factory(args=["--credentials-lifetime", str(LIFETIME)])
+    iam = boto_client("iam", s.endpoint)
+    role = ROLE.rsplit("/", 1)[1]
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+    iam.put_role_policy(RoleName=role, PolicyName="may", PolicyDocument=allow("sts:GetCallerIdentity"))
+    lam = s.lambda_client()
+    fn = unique("renewed")
+    create_function(lam, fn, "python3.11", "index.handler", make_zip({"index.py": RENEWED_PY}), Timeout=30)
+    version = lam.publish_version(FunctionName=fn)["Version"]
+    lam.put_provisioned_concurrency_config(FunctionName=fn, Qualifier=version, ProvisionedConcurrentExecutions=1)
+    wait_for(lambda: lam.get_provisioned_concurrency_config(FunctionName=fn, Qualifier=version)["Status"] == "READY",
+             timeout=30, what="READY")
+
+    def run(qualifier: str, payload: dict | None = None) -> dict:
+        out = lam.invoke(FunctionName=f"{fn}:{qualifier}", Payload=json.dumps(payload or {}).encode())
+        assert "FunctionError" not in out, out["Payload"].read()
+        return json.loads(out["Payload"].read())
+
+    def creds(got: dict) -> dict:
+        return {"AccessKeyId": got["key"], "SecretAccessKey": got["secret"], "SessionToken": got["token"]}
+
+    def works(got: dict) -> bool:
+        arn = with_creds(s.endpoint, "sts", creds(got)).get_caller_identity()["Arn"]
+        return arn == f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{fn}"
+
+    first = run(version)
+    assert first["init"] == "provisioned-concurrency" and works(first)
+    on_demand = run("$LATEST")
+    assert works(on_demand)
+
+    # An invocation running while its environment is recycled (the renewal starts 12 s
+    # after the credentials were issued, at provisioning) runs to its end, with the
+    # credentials it started with.
+    long = run(version, {"sleep": 11})
+    assert long["env"] == first["env"] and long["key"] == first["key"], long
+
+    # Before the credentials expire the provisioned environment is replaced by a new one,
+    # initialized as provisioned, with new credentials that work.
+    renewed = wait_for(lambda: (lambda g: g if g["key"] != first["key"] else None)(run(version)),
+                       timeout=LIFETIME + 10, interval=0.5, what="a renewed provisioned environment")
+    assert renewed["env"] != first["env"] and renewed["init"] == "provisioned-concurrency"
+    assert works(renewed)
+    config = lam.get_provisioned_concurrency_config(FunctionName=fn, Qualifier=version)
+    assert (config["Status"], config["AllocatedProvisionedConcurrentExecutions"]) == ("READY", 1), config
+    # On-demand environments too get new credentials (warm ones with the old are not reused).
+    later = wait_for(lambda: (lambda g: g if g["key"] != on_demand["key"] else None)(run("$LATEST")),
+                     timeout=LIFETIME + 10, interval=0.5, what="renewed on-demand credentials")
+    assert works(later)
+
+    # The old credentials expire as they said; the new ones outlive a restart until then.
+    def expired(got: dict) -> bool:
+        try:
+            with_creds(s.endpoint, "sts", creds(got)).get_caller_identity()
+            return False
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "ExpiredToken", e.response["Error"]
+            return True
+
+    wait_for(lambda: expired(first), timeout=LIFETIME + 5, interval=0.5, what="the first credentials to expire")
+    s.restart()
+    assert works(renewed)
+    wait_for(lambda: expired(renewed), timeout=LIFETIME + 5, interval=0.5, what="the renewed credentials to expire")

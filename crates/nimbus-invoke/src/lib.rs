@@ -44,17 +44,29 @@ pub struct Invoker {
     provisioning: tokio::sync::Mutex<()>,
     /// Issues the execution role's credentials each environment gets (None: authentication
     /// is off, and environments get none).
-    issuer: RwLock<Option<Arc<dyn CredentialIssuer>>>,
+    credentials: RwLock<Option<Arc<Credentials>>>,
     /// Held while a spec's credentials are issued, so a burst of first invocations issues
     /// one session, not one each.
     issuing: tokio::sync::Mutex<()>,
     env_keys: RwLock<Option<Arc<dyn EnvironmentKeys>>>,
 }
 
-/// How long the role credentials handed to environments are valid; specs are rebuilt (and
-/// new environments get fresh ones) when less than [`CREDENTIALS_RENEW`] is left.
-const CREDENTIALS_LIFETIME: chrono::Duration = chrono::Duration::hours(12);
-const CREDENTIALS_RENEW: chrono::Duration = chrono::Duration::hours(1);
+/// How long the role credentials handed to environments are valid by default.
+pub const CREDENTIALS_LIFETIME: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+/// At most this long before their credentials expire, environments are renewed: specs are
+/// rebuilt with fresh credentials (new environments start with those, warm ones with the old
+/// ones are not reused) and provisioned environments are replaced. It is longer than any
+/// function's timeout (15 minutes), so no invocation outlives its credentials.
+const CREDENTIALS_RENEW: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The credentials environments get: who issues them and for how long.
+struct Credentials {
+    issuer: Arc<dyn CredentialIssuer>,
+    lifetime: chrono::Duration,
+    /// How long before they expire they are renewed: an hour, or a quarter of a shorter
+    /// lifetime.
+    renew: chrono::Duration,
+}
 
 /// AWS's `Function.ResponseSizeTooLarge` message.
 const RESPONSE_TOO_LARGE: &str =
@@ -68,7 +80,7 @@ impl Invoker {
             specs: RwLock::new(HashMap::new()),
             limiter: Arc::new(ConcurrencyLimiter::default()),
             provisioning: tokio::sync::Mutex::new(()),
-            issuer: RwLock::new(None),
+            credentials: RwLock::new(None),
             issuing: tokio::sync::Mutex::new(()),
             env_keys: RwLock::new(None),
         });
@@ -125,9 +137,35 @@ impl Invoker {
     }
 
     /// Environments from now on get credentials for their function's execution role,
-    /// issued by `issuer`.
-    pub fn hand_out_credentials(&self, issuer: Arc<dyn CredentialIssuer>) {
-        *self.issuer.write().unwrap_or_else(|p| p.into_inner()) = Some(issuer);
+    /// issued by `issuer`, valid for `lifetime` ([`CREDENTIALS_LIFETIME`] in service; tests
+    /// shorten it). Provisioned environments are replaced before theirs expire.
+    pub fn hand_out_credentials(self: &Arc<Self>, issuer: Arc<dyn CredentialIssuer>, lifetime: std::time::Duration) {
+        let lifetime = chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(12));
+        let renew = chrono::Duration::from_std(CREDENTIALS_RENEW).expect("an hour").min(lifetime / 4);
+        *self.credentials.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(Credentials { issuer, lifetime, renew }));
+        let period =
+            (renew / 4).to_std().unwrap_or_default().clamp(std::time::Duration::from_millis(250), std::time::Duration::from_secs(60));
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(invoker) = weak.upgrade() else { return };
+                invoker.renew_provisioned(renew).await;
+            }
+        });
+    }
+
+    /// Provisions again the functions whose provisioned environments' credentials expire
+    /// within `renew`: their specs are rebuilt with fresh credentials, and the pool replaces
+    /// the environments (each old one serves until its replacement is initialized, and an
+    /// invocation running on it runs to its end).
+    async fn renew_provisioned(&self, renew: chrono::Duration) {
+        for name in self.pool.provisioned_expiring(chrono::Utc::now() + renew) {
+            tracing::info!(function = %name, "renewing the credentials of provisioned environments");
+            self.reprovision(&name).await;
+        }
     }
 
     /// Functions with a `KMSKeyArn` are checked against `keys` before they run.
@@ -148,7 +186,8 @@ impl Invoker {
     /// current.
     fn cached_spec(&self, f: &ResolvedFunction) -> Option<Arc<EnvSpec>> {
         let c = &f.config;
-        let fresh_until = chrono::Utc::now() + CREDENTIALS_RENEW;
+        let renew = self.credentials.read().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(chrono::Duration::zero(), |c| c.renew);
+        let fresh_until = chrono::Utc::now() + renew;
         let specs = self.specs.read().unwrap_or_else(|p| p.into_inner());
         let s = specs.get(&c.name).and_then(|v| v.get(&c.version))?;
         (s.revision == fingerprint(f) && s.credentials_expire.is_none_or(|e| e > fresh_until)).then(|| s.clone())
@@ -166,10 +205,11 @@ impl Invoker {
         // The role's credentials, as AWS sets them (the session is named after the function).
         let mut environment = c.environment.clone();
         let mut credentials_expire = None;
-        let issuer = self.issuer.read().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some(issuer) = issuer {
-            let expires = chrono::Utc::now() + CREDENTIALS_LIFETIME;
-            let key = issuer
+        let credentials = self.credentials.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(credentials) = credentials {
+            let expires = chrono::Utc::now() + credentials.lifetime;
+            let key = credentials
+                .issuer
                 .issue(Principal::assumed_role(&c.role, &c.name), expires)
                 .await
                 .map_err(|e| ApiError::service(format!("cannot issue the execution role's credentials: {e}")))?;

@@ -96,6 +96,10 @@ pub struct ServerOpts {
     /// `<data>/master.key` is used, or generated there (owner-only) on the first start.
     #[arg(long, env = "NIMBUS_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
+    /// Seconds the role credentials handed to execution environments are valid (AWS's 12
+    /// hours); environments are renewed before they expire. For tests (at least 5).
+    #[arg(long, env = "NIMBUS_CREDENTIALS_LIFETIME", default_value_t = 43200, hide = true)]
+    credentials_lifetime: u64,
 }
 
 /// `10.213.0.0/16` into its address and prefix length.
@@ -374,7 +378,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
     let invoker = Invoker::new(control.clone(), pool.clone());
     if keys.is_some() {
-        invoker.hand_out_credentials(Arc::new(RoleSessions(iam.clone())));
+        invoker.hand_out_credentials(Arc::new(RoleSessions(iam.clone())), Duration::from_secs(opts.credentials_lifetime.max(5)));
     }
     // Provisioned concurrency configs survive restarts: start their environments again.
     invoker.provision_all();
