@@ -69,7 +69,7 @@ pub struct PolicyRecord {
     pub document: String,
 }
 
-/// An IAM user's access key (in memory; stored as a [`StoredKey`], its secret sealed).
+/// An IAM user's access key (in memory; stored with its secret sealed).
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     pub id: String,
