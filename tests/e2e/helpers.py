@@ -140,6 +140,20 @@ def big_sparse_zip(unzipped_bytes: int) -> bytes:
 # ---------------------------------------------------------------------------------
 
 
+def data_dir_holds(data_dir: Path, needle: str) -> list[str]:
+    """The files under `data_dir` whose bytes contain `needle`."""
+    hits = []
+    for root, _dirs, files in os.walk(data_dir):
+        for name in files:
+            path = Path(root) / name
+            try:
+                if needle.encode() in path.read_bytes():
+                    hits.append(str(path))
+            except OSError:
+                pass
+    return hits
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

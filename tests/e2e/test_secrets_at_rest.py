@@ -1,7 +1,7 @@
-"""Environment variables are sealed at rest (AES-256-GCM, data keys wrapped by the master
-key kept apart from the database): no file of the data directory holds a variable's value,
-a restart with the same key serves them, and a wrong or missing key stops the start with a
-clear message."""
+"""Secrets are sealed at rest (AES-256-GCM, data keys wrapped by the master key kept apart
+from the database): no file of the data directory holds an environment variable's value or
+an IAM user's secret access key, a restart with the same key serves them, and a wrong or
+missing key stops the start with a clear message."""
 
 from __future__ import annotations
 
@@ -11,27 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import create_function, make_zip, unique
+from helpers import boto_client, create_function, data_dir_holds, make_zip, unique
 
 HANDLER_PY = """
 import os
 def handler(event, context):
     return {"secret": os.environ.get("SECRET")}
 """
-
-
-def data_dir_holds(data_dir: Path, needle: str) -> list[str]:
-    """The files under `data_dir` whose bytes contain `needle`."""
-    hits = []
-    for root, _dirs, files in os.walk(data_dir):
-        for name in files:
-            path = Path(root) / name
-            try:
-                if needle.encode() in path.read_bytes():
-                    hits.append(str(path))
-            except OSError:
-                pass
-    return hits
 
 
 def invoked(lam, name: str, qualifier: str = "$LATEST") -> dict:
@@ -100,6 +86,25 @@ def test_variables_are_sealed_in_every_file_and_survive_a_restart(server_factory
     assert not key_file.exists()
 
 
+def test_no_secret_access_key_is_in_any_file(server_factory):
+    s = server_factory()
+    iam = boto_client("iam", s.endpoint)
+    user = unique("sealed-user")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="who", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    secret = key["SecretAccessKey"]
+    assert data_dir_holds(s.data_dir, secret) == []
+    s.restart()
+    assert data_dir_holds(s.data_dir, secret) == []
+    # Opened again at start: the key still signs.
+    import boto3
+
+    as_user = boto3.session.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=secret, region_name="us-east-1")
+    assert as_user.client("sts", endpoint_url=s.endpoint).get_caller_identity()["Arn"].endswith(f":user/{user}")
+
+
 def test_an_external_key_file_keeps_the_key_out_of_the_data_dir(server_factory, tmp_path):
     key = tmp_path / "external.key"
     key.write_bytes(os.urandom(32))
@@ -115,8 +120,6 @@ def test_an_external_key_file_keeps_the_key_out_of_the_data_dir(server_factory, 
 
 
 def test_variables_under_a_kms_key_are_sealed_and_survive_a_restart(server_factory):
-    from helpers import boto_client
-
     s = server_factory()
     lam, kms = s.lambda_client(), boto_client("kms", s.endpoint)
     key = kms.create_key()["KeyMetadata"]

@@ -36,7 +36,17 @@ def _code(v: int) -> bytes:
     return make_zip({"h.py": f"def handler(event, context):\n    print('hello from v{v}')\n    return {{'v': {v}}}\n"})
 
 
-def populate(endpoint: str) -> None:
+# What IAM keeps: a user with a key and a policy that lets the key be used, a role trusting
+# that user, a customer managed policy attached to the role.
+IAM_USER, IAM_ROLE, IAM_POLICY = "keep-user", "keep-role", "keep-policy"
+USER_CAN = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["sts:GetCallerIdentity", "lambda:ListFunctions", "sts:AssumeRole"], "Resource": "*"}]}
+
+
+def populate(endpoint: str) -> dict:
+    """Makes one of everything; answers the IAM user's access key (its secret is shown only
+    once)."""
+    key = populate_iam(endpoint)
     lam = boto_client("lambda", endpoint)
     create_function(lam, FN, "python3.11", "h.handler", _code(1), Environment={"Variables": {"KEEP": "kept"}})
     lam.publish_version(FunctionName=FN)
@@ -66,6 +76,38 @@ def populate(endpoint: str) -> None:
 
     gw = boto_client("apigatewayv2", endpoint)
     gw.create_api(Name="keep-api", ProtocolType="HTTP", Target=arn(FN))
+    return key
+
+
+def populate_iam(endpoint: str) -> dict:
+    iam = boto_client("iam", endpoint)
+    user_arn = iam.create_user(UserName=IAM_USER)["User"]["Arn"]
+    key = iam.create_access_key(UserName=IAM_USER)["AccessKey"]
+    iam.put_user_policy(UserName=IAM_USER, PolicyName="keep", PolicyDocument=json.dumps(USER_CAN))
+    trust = {"Version": "2012-10-17",
+             "Statement": [{"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName=IAM_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:ListFunctions", "Resource": "*"}]}
+    policy = iam.create_policy(PolicyName=IAM_POLICY, PolicyDocument=json.dumps(allow))["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=IAM_ROLE, PolicyArn=policy)
+    return {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+
+
+def verify_iam(endpoint: str, key: dict) -> None:
+    """What `populate_iam` made is there, and the user's key (`AccessKeyId`,
+    `SecretAccessKey`) still signs requests."""
+    import boto3
+
+    iam = boto_client("iam", endpoint)
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName=IAM_USER)["AccessKeyMetadata"]] == [key["AccessKeyId"]]
+    assert iam.list_user_policies(UserName=IAM_USER)["PolicyNames"] == ["keep"]
+    attached = iam.list_attached_role_policies(RoleName=IAM_ROLE)["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == [IAM_POLICY], attached
+    as_user = boto3.session.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+                                    region_name=REGION)
+    ident = as_user.client("sts", endpoint_url=endpoint).get_caller_identity()
+    assert ident["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/{IAM_USER}", ident
+    assert "Functions" in as_user.client("lambda", endpoint_url=endpoint).list_functions()
 
 
 def verify(endpoint: str) -> None:
@@ -118,8 +160,9 @@ def make(nimbus_bin: str, out: str) -> None:
         s = Server(nimbus_bin, data, Path(tmp) / "server.log", name="fixture")
         s.start()
         try:
-            populate(s.endpoint)
+            key = populate(s.endpoint)
             verify(s.endpoint)
+            verify_iam(s.endpoint, key)
             time.sleep(1)  # let the log writer flush
         finally:
             s.stop()

@@ -269,6 +269,7 @@ pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn:
     for (k, v) in &target.context {
         context.set(k, v.clone());
     }
+    let session = caller.session_policy.as_deref().map(|p| state.iam.session_policy(p));
     for (iam_action, resource) in target.checks() {
         let on_resource = resource_policy(state, iam_action, resource).await;
         let shown = spelled(action, iam_action);
@@ -276,7 +277,7 @@ pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn:
         let policies = Policies {
             identity: &identity,
             resource: on_resource.policy.as_ref(),
-            session: None,
+            session: session.as_deref(),
             boundary: None,
             resource_required: on_resource.required,
         };

@@ -246,6 +246,15 @@ pub struct AssumeRoleWire {
     role_session_name: String,
     duration_seconds: Option<i64>,
     external_id: Option<String>,
+    policy: Option<String>,
+    #[serde(default)]
+    policy_arns: Vec<PolicyDescriptor>,
+}
+
+/// `PolicyDescriptorType`: a managed session policy, by ARN.
+#[derive(Debug, Deserialize)]
+pub struct PolicyDescriptor {
+    arn: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -574,19 +583,27 @@ async fn run_iam(svc: &std::sync::Arc<IamService>, call: IamCall, caller: &Princ
     })
 }
 
-fn run_sts(svc: &std::sync::Arc<IamService>, call: StsCall, caller: &Principal, out: &Out<'_>) -> Result<Response<Bytes>, IamError> {
+async fn run_sts(svc: &std::sync::Arc<IamService>, call: StsCall, caller: &Principal, out: &Out<'_>) -> Result<Response<Bytes>, IamError> {
     Ok(match call {
         StsCall::GetCallerIdentity(_) => out.typed(&svc.caller_identity(caller)),
-        StsCall::AssumeRole(i) => out.typed(&svc.assume_role(
-            caller,
-            AssumeRoleInput {
-                role_arn: i.role_arn,
-                role_session_name: i.role_session_name,
-                duration_seconds: i.duration_seconds,
-                external_id: i.external_id,
-            },
-        )?),
-        StsCall::GetSessionToken(i) => out.typed(&SessionTokenOutput { credentials: svc.get_session_token(caller, i.duration_seconds)? }),
+        StsCall::AssumeRole(i) => out.typed(
+            &svc.assume_role(
+                caller,
+                AssumeRoleInput {
+                    role_arn: i.role_arn,
+                    role_session_name: i.role_session_name,
+                    duration_seconds: i.duration_seconds,
+                    external_id: i.external_id,
+                    policy: i.policy,
+                    // A descriptor without an ARN names nothing.
+                    policy_arns: i.policy_arns.into_iter().filter_map(|d| d.arn).collect(),
+                },
+            )
+            .await?,
+        ),
+        StsCall::GetSessionToken(i) => {
+            out.typed(&SessionTokenOutput { credentials: svc.get_session_token(caller, i.duration_seconds).await? })
+        }
     })
 }
 
@@ -618,10 +635,13 @@ pub async fn execute_iam(svc: &std::sync::Arc<IamService>, req: IamRequest, call
 }
 
 /// Runs an STS request and answers with STS's XML.
-pub fn execute_sts(svc: &std::sync::Arc<IamService>, req: StsRequest, caller: Option<&Caller>) -> Response<Body> {
+pub async fn execute_sts(svc: &std::sync::Arc<IamService>, req: StsRequest, caller: Option<&Caller>) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let out = Out { service: &STS, operation: req.operation, request_id: &request_id };
-    let result = req.call.and_then(|call| run_sts(svc, call, &principal(svc, caller), &out));
+    let result = match req.call {
+        Ok(call) => run_sts(svc, call, &principal(svc, caller), &out).await,
+        Err(e) => Err(e),
+    };
     finish(&STS, req.operation, &request_id, result)
 }
 

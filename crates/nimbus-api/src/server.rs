@@ -131,7 +131,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         Action::Kms(req) => crate::kms::execute(&state.kms, req).await,
         Action::Sns(req) => crate::sns::execute(&state.topics, req).await,
         Action::Iam(req) => crate::iam::execute_iam(&state.iam, req, caller.as_ref()).await,
-        Action::Sts(req) => crate::iam::execute_sts(&state.iam, req, caller.as_ref()),
+        Action::Sts(req) => crate::iam::execute_sts(&state.iam, req, caller.as_ref()).await,
         Action::Logs(req) => {
             // The log store reads files: off the async workers.
             let st = state.clone();

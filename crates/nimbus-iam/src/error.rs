@@ -19,6 +19,9 @@ pub enum IamError {
     /// 409 `LimitExceeded`.
     #[error("{0}")]
     LimitExceeded(String),
+    /// 400 `PackedPolicyTooLarge`: AssumeRole's session policies take more than their space.
+    #[error("{0}")]
+    PackedPolicyTooLarge(String),
     /// 400 `ValidationError` (modelled constraints, and STS's checks).
     #[error("{0}")]
     Validation(String),
@@ -43,6 +46,7 @@ impl IamError {
             IamError::NoSuchEntity(_) => "NoSuchEntity",
             IamError::EntityAlreadyExists(_) => "EntityAlreadyExists",
             IamError::MalformedPolicyDocument(_) => "MalformedPolicyDocument",
+            IamError::PackedPolicyTooLarge(_) => "PackedPolicyTooLarge",
             IamError::DeleteConflict(_) => "DeleteConflict",
             IamError::LimitExceeded(_) => "LimitExceeded",
             IamError::Validation(_) => "ValidationError",

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use nimbus_identity::{AccessKey, Keys, Principal};
+use nimbus_identity::{AccessKey, Keys, Principal, SessionPolicy};
 use nimbus_policy::{Kind, Policy};
+use nimbus_store::MasterKey;
 use serde::Serialize;
 
 use crate::names::{self, Who};
@@ -63,6 +64,10 @@ impl State {
     }
 }
 
+/// A session's policies as one, with the managed policies it was made of (compared by
+/// pointer: a changed managed policy is a new `Arc`).
+type CombinedSessionPolicy = (Vec<Arc<Policy>>, Arc<Policy>);
+
 /// IAM and STS for one account.
 pub struct IamService {
     pub(crate) account: String,
@@ -71,6 +76,8 @@ pub struct IamService {
     writer: tokio::sync::Mutex<()>,
     /// Where users' Active keys go to authenticate; None with `--auth off`.
     pub(crate) keys: Option<Arc<Keys>>,
+    /// Role sessions' session policies, combined: with the managed policies they were made of.
+    session_policies: std::sync::Mutex<HashMap<SessionPolicy, CombinedSessionPolicy>>,
 }
 
 // ---- typed answers (the members are IAM's model names) ---------------------------------
@@ -221,9 +228,10 @@ fn check_size(text: &str, max: usize, member: &str) -> Result<(), IamError> {
 }
 
 impl IamService {
-    /// Opens `iam.db` at `path`, loads it, and hands every Active user key to `keys`.
-    pub async fn open(path: &Path, account: &str, keys: Option<Arc<Keys>>) -> Result<Arc<IamService>, IamError> {
-        Self::with_store(IamStore::open(path)?, account, keys).await
+    /// Opens `iam.db` at `path` (its secrets sealed under `master`), loads it, and hands
+    /// every Active user key to `keys`.
+    pub async fn open(path: &Path, account: &str, keys: Option<Arc<Keys>>, master: MasterKey) -> Result<Arc<IamService>, IamError> {
+        Self::with_store(IamStore::open(path, master)?, account, keys).await
     }
 
     /// The same over an already opened store (tests use an in-memory one).
@@ -235,6 +243,7 @@ impl IamService {
             state: RwLock::new(State::default()),
             writer: tokio::sync::Mutex::new(()),
             keys,
+            session_policies: std::sync::Mutex::new(HashMap::new()),
         };
         let changes = snapshot
             .users
@@ -243,6 +252,7 @@ impl IamService {
             .chain(snapshot.roles.into_iter().map(Change::PutRole))
             .chain(snapshot.policies.into_iter().map(Change::PutPolicy))
             .chain(snapshot.keys.into_iter().map(Change::PutKey))
+            .chain(snapshot.sessions.into_iter().map(Change::PutSession))
             .collect();
         svc.apply(changes);
         Ok(Arc::new(svc))
@@ -276,23 +286,38 @@ impl IamService {
         .map_err(|e| IamError::Internal(format!("iam change failed: {e}")))?
     }
 
+    /// A new session key for `principal`, valid until `expires`: recorded in `iam.db` (its
+    /// secret and token sealed) before it authenticates, so it outlives a restart until it
+    /// expires. With authentication off it is well-formed and never checked, nor kept.
+    pub async fn issue_session(
+        self: &Arc<Self>,
+        principal: Principal,
+        expires: chrono::DateTime<chrono::Utc>,
+        session_policy: Option<Arc<SessionPolicy>>,
+    ) -> Result<AccessKey, IamError> {
+        let key = AccessKey::new_session(principal, expires, session_policy);
+        if self.keys.is_none() {
+            return Ok(key);
+        }
+        self.change(move |_| Ok((key.clone(), vec![Change::PutSession(key)]))).await
+    }
+
     fn user_principal(&self, user: &UserRecord) -> Principal {
         Principal { account: self.account.clone(), arn: names::arn(&self.account, "user", &user.path, &user.name) }
     }
 
     fn apply(&self, changes: Vec<Change>) {
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
-        let documents = changes.iter().any(|c| !matches!(c, Change::PutKey(_) | Change::DeleteKey(_)));
+        let documents = changes
+            .iter()
+            .any(|c| !matches!(c, Change::PutKey(_) | Change::DeleteKey(_) | Change::PutSession(_) | Change::DeleteSessionsOf(_)));
         for change in changes {
             match change {
                 Change::PutUser(u) => {
                     st.users.insert(u.name.clone(), u);
                 }
                 Change::DeleteUser(n) => {
-                    if let (Some(u), Some(keys)) = (st.users.remove(&n), &self.keys) {
-                        // Sessions from GetSessionToken die with their user.
-                        keys.revoke_principal(&self.user_principal(&u).arn);
-                    }
+                    st.users.remove(&n);
                 }
                 Change::PutRole(r) => {
                     st.roles.insert(r.name.clone(), r);
@@ -315,6 +340,7 @@ impl IamService {
                                 principal: self.user_principal(u),
                                 session_token: None,
                                 expires: None,
+                                session_policy: None,
                             }),
                             _ => keys.remove_user_key(&k.id),
                         }
@@ -326,6 +352,16 @@ impl IamService {
                         keys.remove_user_key(&id);
                     }
                     st.keys.remove(&id);
+                }
+                Change::PutSession(k) => {
+                    if let Some(keys) = &self.keys {
+                        keys.put_session(k);
+                    }
+                }
+                Change::DeleteSessionsOf(arn) => {
+                    if let Some(keys) = &self.keys {
+                        keys.revoke_principal(&arn);
+                    }
                 }
             }
         }
@@ -449,6 +485,7 @@ impl IamService {
     }
 
     pub async fn delete_user(self: &Arc<Self>, name: String) -> Result<(), IamError> {
+        let this = self.clone();
         self.change(move |st| {
             let u = st.users.get(&name).ok_or_else(|| Owner::User.not_found(&name))?;
             if st.keys.values().any(|k| k.user == name) {
@@ -460,7 +497,9 @@ impl IamService {
             if !u.attached.is_empty() {
                 return Err(IamError::DeleteConflict("Cannot delete entity, must detach all policies first.".into()));
             }
-            Ok(((), vec![Change::DeleteUser(name)]))
+            // Sessions from GetSessionToken die with their user.
+            let arn = names::arn(&this.account, "user", &u.path, &u.name);
+            Ok(((), vec![Change::DeleteUser(name), Change::DeleteSessionsOf(arn)]))
         })
         .await
     }
@@ -862,6 +901,38 @@ impl IamService {
         out
     }
 
+    /// Whether `arn` names a managed policy: an AWS managed one, or one of this account's.
+    pub(crate) fn managed_policy_exists(&self, arn: &str) -> bool {
+        managed(arn).is_some() || self.local_policy(&self.read(), arn).is_some()
+    }
+
+    /// A role session's session policies as the one policy authorization evaluates: the
+    /// inline document and the named managed policies' current documents, any of them
+    /// allowing being enough (a managed policy deleted since grants nothing). Rebuilt only
+    /// when a managed policy it names changed.
+    pub fn session_policy(&self, session: &SessionPolicy) -> Arc<Policy> {
+        let parts: Vec<Arc<Policy>> = {
+            let st = self.read();
+            session
+                .managed
+                .iter()
+                .filter_map(|arn| managed(arn).or_else(|| self.local_policy(&st, arn).and_then(|p| st.parsed.get(&p.document).cloned())))
+                .collect()
+        };
+        let mut cache = self.session_policies.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((used, combined)) = cache.get(session) {
+            if used.len() == parts.len() && used.iter().zip(&parts).all(|(a, b)| Arc::ptr_eq(a, b)) {
+                return combined.clone();
+            }
+        }
+        let combined = Arc::new(combine(session.inline.as_deref(), &parts));
+        if cache.len() >= SESSION_POLICY_CACHE {
+            cache.clear();
+        }
+        cache.insert(session.clone(), (parts, combined.clone()));
+        combined
+    }
+
     /// A role's trust policy, parsed.
     pub fn trust_policy(&self, role: &str) -> Option<Policy> {
         self.read().roles.get(role).and_then(|r| Policy::parse(&r.trust, Kind::Trust).ok())
@@ -885,6 +956,35 @@ impl IamService {
     pub fn role_arn(&self, name: &str) -> Option<String> {
         self.read().roles.get(name).map(|r| names::arn(&self.account, "role", &r.path, &r.name))
     }
+}
+
+/// Session policies kept combined (see [`IamService::session_policy`]) before the cache
+/// starts over.
+const SESSION_POLICY_CACHE: usize = 1024;
+
+/// One policy holding the statements of an inline session policy and of managed ones.
+fn combine(inline: Option<&str>, managed: &[Arc<Policy>]) -> Policy {
+    let mut statements = Vec::new();
+    for text in inline.into_iter().chain(managed.iter().map(|p| p.text())) {
+        match serde_json::from_str::<serde_json::Value>(text).ok().and_then(|mut v| v.get_mut("Statement").map(serde_json::Value::take)) {
+            Some(serde_json::Value::Array(list)) => statements.extend(list),
+            Some(one) => statements.push(one),
+            None => {}
+        }
+    }
+    if statements.is_empty() {
+        // Nothing left to allow with (its managed policies were deleted): allows nothing.
+        statements.push(serde_json::json!({"Effect": "Allow", "Action": "nimbus:Nothing", "Resource": "arn:aws:nimbus:::nothing"}));
+    }
+    let text = serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string();
+    Policy::parse(&text, Kind::Identity).unwrap_or_else(|e| {
+        tracing::warn!("session policies that were valid do not combine ({e}); the session is allowed nothing");
+        Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"nimbus:Nothing","Resource":"arn:aws:nimbus:::nothing"}]}"#,
+            Kind::Identity,
+        )
+        .expect("a valid policy")
+    })
 }
 
 /// An AWS managed policy's document, shared.

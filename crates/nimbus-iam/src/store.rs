@@ -2,12 +2,20 @@
 //! stored as a JSON document in its own table, behind `nimbus_store::group_commit` (one
 //! writer thread, every job committed with `synchronous=FULL`). The surface is typed:
 //! [`IamStore::load`] everything at start, [`IamStore::commit`] a list of [`Change`]s in one
-//! transaction; no `rusqlite` type leaves this module.
+//! transaction; no `rusqlite` type leaves this module. Secrets never reach the file in plain
+//! text: an access key's secret, and a session's secret and token, are sealed
+//! (`nimbus_store::sealing`, under the master key, for that key id) when their document is
+//! written and opened when it is read. Sessions (STS's and environments' temporary keys) are
+//! kept until they expire (and `nimbus_identity::keys::EXPIRED_SESSIONS_KEPT` after, to be
+//! refused as expired): older ones are pruned at open and with every new one.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
+use nimbus_identity::{AccessKey, Principal, SessionPolicy};
 use nimbus_store::group_commit::GroupCommit;
+use nimbus_store::sealing::{self, Envelope, MasterKey};
 use rusqlite::{params, Connection};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -61,14 +69,76 @@ pub struct PolicyRecord {
     pub document: String,
 }
 
-/// An IAM user's access key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An IAM user's access key (in memory; stored with its secret sealed).
+#[derive(Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     pub id: String,
     pub secret: String,
     pub user: String,
     pub active: bool,
     pub created: i64,
+}
+
+impl std::fmt::Debug for KeyRecord {
+    /// Never prints the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord").field("id", &self.id).field("user", &self.user).field("active", &self.active).finish()
+    }
+}
+
+/// An access key's document in `access_keys`. Releases before the secrets were sealed
+/// wrote `secret` in plain text; [`IamStore::open`] seals those.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredKey {
+    id: String,
+    user: String,
+    active: bool,
+    created: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_secret: Option<Envelope>,
+}
+
+/// What an access key's secret is sealed for: a sealed secret copied to another key's row
+/// does not open.
+fn key_context(id: &str) -> Vec<u8> {
+    format!("nimbus:iam-access-key:{id}").into_bytes()
+}
+
+/// A session key's document in `sessions`: who it stands for, until when, its session
+/// policies, and its secret and token sealed together.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredSession {
+    id: String,
+    account: String,
+    principal: String,
+    /// Epoch milliseconds.
+    expires: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inline_policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    policy_arns: Vec<String>,
+    sealed: Envelope,
+}
+
+/// The sealed part of a session.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionSecrets {
+    secret: String,
+    token: String,
+}
+
+fn session_context(id: &str) -> Vec<u8> {
+    format!("nimbus:sts-session:{id}").into_bytes()
+}
+
+/// Sessions that expired before this (epoch milliseconds) are forgotten.
+fn forgotten_before() -> i64 {
+    (chrono::Utc::now() - nimbus_identity::keys::EXPIRED_SESSIONS_KEPT).timestamp_millis()
 }
 
 /// One change to the store; a list of them commits in one transaction.
@@ -82,6 +152,10 @@ pub enum Change {
     DeletePolicy(String),
     PutKey(KeyRecord),
     DeleteKey(String),
+    /// A session key (it has an expiry and a token); expired ones go with it.
+    PutSession(AccessKey),
+    /// Every session of a principal (by ARN: a deleted user's).
+    DeleteSessionsOf(String),
 }
 
 /// Everything in the store.
@@ -91,6 +165,8 @@ pub struct Snapshot {
     pub roles: Vec<RoleRecord>,
     pub policies: Vec<PolicyRecord>,
     pub keys: Vec<KeyRecord>,
+    /// Sessions that have not expired.
+    pub sessions: Vec<AccessKey>,
 }
 
 /// `iam.db`'s schema: append migrations, never edit them.
@@ -104,12 +180,137 @@ CREATE TABLE IF NOT EXISTS roles (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS policies (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS access_keys (id TEXT PRIMARY KEY, user TEXT NOT NULL, doc TEXT NOT NULL);
 ",
+        // 2: secrets sealed at rest (2026-12-04). The check value of the master key the
+        // secrets are sealed under; `IamStore::open` then seals the access keys' secrets an
+        // earlier release stored in plain text (it needs the key, so it is not SQL).
+        "
+CREATE TABLE sealing (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    key_check BLOB NOT NULL
+);
+",
+        // 3: session keys outlive a restart (2026-12-04), their secrets sealed.
+        "
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    principal TEXT NOT NULL,
+    expires INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX sessions_by_expiry ON sessions (expires);
+CREATE INDEX sessions_by_principal ON sessions (principal);
+",
     ],
 };
 
 /// Handle to `iam.db`'s writer thread.
 pub struct IamStore {
     db: GroupCommit,
+    sealer: Sealer,
+}
+
+/// Seals and opens the secrets in `iam.db`'s documents.
+#[derive(Clone)]
+struct Sealer {
+    master: Arc<MasterKey>,
+}
+
+impl Sealer {
+    fn key_doc(&self, k: &KeyRecord) -> Result<String, IamError> {
+        json(&StoredKey {
+            id: k.id.clone(),
+            user: k.user.clone(),
+            active: k.active,
+            created: k.created,
+            secret: None,
+            sealed_secret: Some(self.master.seal(k.secret.as_bytes(), &key_context(&k.id))),
+        })
+    }
+
+    fn key(&self, doc: &str) -> Result<KeyRecord, IamError> {
+        let stored: StoredKey = serde_json::from_str(doc).map_err(|e| IamError::Internal(format!("iam.db access_keys: {e}")))?;
+        let secret = match (stored.sealed_secret, stored.secret) {
+            (Some(sealed), _) => {
+                let plain = self
+                    .master
+                    .open_envelope(&sealed, &key_context(&stored.id))
+                    .map_err(|e| IamError::Internal(format!("the secret of access key {} does not open: {e}", stored.id)))?;
+                String::from_utf8(plain).map_err(|_| IamError::Internal(format!("the secret of access key {} is not text", stored.id)))?
+            }
+            (None, Some(plain)) => plain,
+            (None, None) => return Err(IamError::Internal(format!("access key {} has no secret", stored.id))),
+        };
+        Ok(KeyRecord { id: stored.id, secret, user: stored.user, active: stored.active, created: stored.created })
+    }
+
+    fn session_doc(&self, k: &AccessKey) -> Result<(String, i64), IamError> {
+        let expires =
+            k.expires.map(|e| e.timestamp_millis()).ok_or_else(|| IamError::Internal(format!("session {} has no expiry", k.id)))?;
+        let secrets = SessionSecrets { secret: k.secret.clone(), token: k.session_token.clone().unwrap_or_default() };
+        let plain = serde_json::to_vec(&secrets).map_err(|e| IamError::Internal(e.to_string()))?;
+        let policy = k.session_policy.as_deref();
+        let doc = json(&StoredSession {
+            id: k.id.clone(),
+            account: k.principal.account.clone(),
+            principal: k.principal.arn.clone(),
+            expires,
+            inline_policy: policy.and_then(|p| p.inline.clone()),
+            policy_arns: policy.map(|p| p.managed.clone()).unwrap_or_default(),
+            sealed: self.master.seal(&plain, &session_context(&k.id)),
+        })?;
+        Ok((doc, expires))
+    }
+
+    fn session(&self, doc: &str) -> Result<AccessKey, IamError> {
+        let stored: StoredSession = serde_json::from_str(doc).map_err(|e| IamError::Internal(format!("iam.db sessions: {e}")))?;
+        let plain = self
+            .master
+            .open_envelope(&stored.sealed, &session_context(&stored.id))
+            .map_err(|e| IamError::Internal(format!("session {} does not open: {e}", stored.id)))?;
+        let secrets: SessionSecrets =
+            serde_json::from_slice(&plain).map_err(|e| IamError::Internal(format!("session {}: {e}", stored.id)))?;
+        let policy = (stored.inline_policy.is_some() || !stored.policy_arns.is_empty())
+            .then(|| Arc::new(SessionPolicy { inline: stored.inline_policy, managed: stored.policy_arns }));
+        Ok(AccessKey {
+            id: stored.id,
+            secret: secrets.secret,
+            principal: Principal { account: stored.account, arn: stored.principal },
+            session_token: Some(secrets.token),
+            expires: chrono::DateTime::from_timestamp_millis(stored.expires),
+            session_policy: policy,
+        })
+    }
+
+    /// At open, before the writer thread starts: checks the master key against the
+    /// database's check value (recording it on the first open), forgets expired sessions,
+    /// then seals every secret an earlier release left in plain text, in one transaction,
+    /// and scrubs the file.
+    fn prepare(&self, conn: &mut Connection) -> Result<(), IamError> {
+        let store = |e: nimbus_store::StoreError| IamError::Internal(format!("iam.db: {e}"));
+        let tx = conn.transaction().map_err(sql)?;
+        sealing::check_database_key(&tx, &self.master).map_err(store)?;
+        tx.execute("DELETE FROM sessions WHERE expires <= ?1", params![forgotten_before()]).map_err(sql)?;
+        let docs: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT doc FROM access_keys").map_err(sql)?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(sql)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(sql)?
+        };
+        let mut sealed = 0;
+        for doc in docs {
+            let plain = serde_json::from_str::<serde_json::Value>(&doc).ok().is_some_and(|v| v.get("secret").is_some());
+            if plain {
+                let key = self.key(&doc)?;
+                tx.execute("UPDATE access_keys SET doc = ?2 WHERE id = ?1", params![key.id, self.key_doc(&key)?]).map_err(sql)?;
+                sealed += 1;
+            }
+        }
+        tx.commit().map_err(sql)?;
+        if sealed > 0 {
+            sealing::scrub_freed_pages(conn).map_err(sql)?;
+            tracing::info!("sealed the secrets of {sealed} IAM access keys stored in plain text by an earlier release");
+        }
+        Ok(())
+    }
 }
 
 fn sql(e: rusqlite::Error) -> IamError {
@@ -120,17 +321,18 @@ fn json<T: Serialize>(v: &T) -> Result<String, IamError> {
     serde_json::to_string(v).map_err(|e| IamError::Internal(format!("iam.db: {e}")))
 }
 
-fn rows<T: DeserializeOwned>(conn: &Connection, table: &str) -> Result<Vec<T>, IamError> {
+/// Every document of `table`, in creation order, read by `read`.
+fn rows<T>(conn: &Connection, table: &str, read: impl Fn(String) -> Result<T, String>) -> Result<Vec<T>, IamError> {
     let mut stmt = conn.prepare(&format!("SELECT doc FROM {table} ORDER BY rowid")).map_err(sql)?;
     let docs = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(sql)?;
-    docs.map(|d| {
-        let d = d.map_err(sql)?;
-        serde_json::from_str(&d).map_err(|e| IamError::Internal(format!("iam.db {table}: {e}")))
-    })
-    .collect()
+    docs.map(|d| read(d.map_err(sql)?).map_err(|e| IamError::Internal(format!("iam.db {table}: {e}")))).collect()
 }
 
-fn apply(conn: &Connection, change: &Change) -> Result<(), IamError> {
+fn parse<T: DeserializeOwned>(doc: String) -> Result<T, String> {
+    serde_json::from_str(&doc).map_err(|e| e.to_string())
+}
+
+fn apply(conn: &Connection, sealer: &Sealer, change: &Change) -> Result<(), IamError> {
     match change {
         Change::PutUser(u) => {
             conn.execute("INSERT OR REPLACE INTO users (name, doc) VALUES (?1, ?2)", params![u.name, json(u)?]).map_err(sql)?
@@ -145,35 +347,61 @@ fn apply(conn: &Connection, change: &Change) -> Result<(), IamError> {
         }
         Change::DeletePolicy(n) => conn.execute("DELETE FROM policies WHERE name = ?1", params![n]).map_err(sql)?,
         Change::PutKey(k) => conn
-            .execute("INSERT OR REPLACE INTO access_keys (id, user, doc) VALUES (?1, ?2, ?3)", params![k.id, k.user, json(k)?])
+            .execute("INSERT OR REPLACE INTO access_keys (id, user, doc) VALUES (?1, ?2, ?3)", params![k.id, k.user, sealer.key_doc(k)?])
             .map_err(sql)?,
         Change::DeleteKey(id) => conn.execute("DELETE FROM access_keys WHERE id = ?1", params![id]).map_err(sql)?,
+        Change::PutSession(k) => {
+            let (doc, expires) = sealer.session_doc(k)?;
+            conn.execute("DELETE FROM sessions WHERE expires <= ?1", params![forgotten_before()]).map_err(sql)?;
+            conn.execute(
+                "INSERT OR REPLACE INTO sessions (id, principal, expires, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![k.id, k.principal.arn, expires, doc],
+            )
+            .map_err(sql)?
+        }
+        Change::DeleteSessionsOf(arn) => conn.execute("DELETE FROM sessions WHERE principal = ?1", params![arn]).map_err(sql)?,
     };
     Ok(())
 }
 
 impl IamStore {
-    /// Opens (creating and migrating) `path`.
-    pub fn open(path: &Path) -> Result<IamStore, IamError> {
-        Ok(IamStore { db: GroupCommit::open(path, &SCHEMA).map_err(IamError::Internal)? })
+    /// Opens (creating and migrating) `path`, its secrets sealed under `master`: checks that
+    /// it is the key they were sealed under, and seals what an earlier release left in plain
+    /// text.
+    pub fn open(path: &Path, master: MasterKey) -> Result<IamStore, IamError> {
+        Self::open_at(Some(path), master)
     }
 
-    /// An in-memory store (tests).
+    /// An in-memory store sealing under a random key (tests).
     pub fn open_in_memory() -> Result<IamStore, IamError> {
-        Ok(IamStore { db: GroupCommit::open_in_memory(&SCHEMA).map_err(IamError::Internal)? })
+        Self::open_at(None, MasterKey::generate())
+    }
+
+    fn open_at(path: Option<&Path>, master: MasterKey) -> Result<IamStore, IamError> {
+        let sealer = Sealer { master: Arc::new(master) };
+        let db = GroupCommit::open_prepared(path, &SCHEMA, |conn| sealer.prepare(conn), IamError::Internal)?;
+        Ok(IamStore { db, sealer })
     }
 
     /// Everything stored, in creation order.
     pub async fn load(&self) -> Result<Snapshot, IamError> {
+        let sealer = self.sealer.clone();
         self.db
             .run(
                 false,
-                |conn| {
+                move |conn| {
+                    let keys: Vec<String> = rows(conn, "access_keys", Ok::<String, String>)?;
+                    let sessions: Vec<String> = {
+                        let mut stmt = conn.prepare("SELECT doc FROM sessions WHERE expires > ?1 ORDER BY expires").map_err(sql)?;
+                        let docs = stmt.query_map(params![forgotten_before()], |r| r.get(0)).map_err(sql)?;
+                        docs.collect::<rusqlite::Result<_>>().map_err(sql)?
+                    };
                     Ok(Snapshot {
-                        users: rows(conn, "users")?,
-                        roles: rows(conn, "roles")?,
-                        policies: rows(conn, "policies")?,
-                        keys: rows(conn, "access_keys")?,
+                        sessions: sessions.iter().map(|d| sealer.session(d)).collect::<Result<_, _>>()?,
+                        users: rows(conn, "users", parse)?,
+                        roles: rows(conn, "roles", parse)?,
+                        policies: rows(conn, "policies", parse)?,
+                        keys: keys.iter().map(|d| sealer.key(d)).collect::<Result<_, _>>()?,
                     })
                 },
                 IamError::internal,
@@ -183,6 +411,7 @@ impl IamStore {
 
     /// Commits `changes` in one transaction (durably).
     pub async fn commit(&self, changes: Vec<Change>) -> Result<(), IamError> {
-        self.db.run(true, move |conn| changes.iter().try_for_each(|c| apply(conn, c)), IamError::internal).await
+        let sealer = self.sealer.clone();
+        self.db.run(true, move |conn| changes.iter().try_for_each(|c| apply(conn, &sealer, c)), IamError::internal).await
     }
 }

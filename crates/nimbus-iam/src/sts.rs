@@ -1,12 +1,14 @@
 //! STS: who the caller is (GetCallerIdentity), role sessions (AssumeRole, the role's trust
-//! policy evaluated by `nimbus-policy` for the caller, `sts:ExternalId` in the context), and
-//! GetSessionToken. Session keys are minted by `nimbus_identity::Keys`, so they authenticate
-//! at once and expire on their own.
+//! policy evaluated by `nimbus-policy` for the caller, `sts:ExternalId` in the context, and
+//! session policies: `Policy` and `PolicyArns`), and GetSessionToken. Session keys are
+//! issued by [`IamService::issue_session`]: recorded (sealed) in `iam.db`, then handed to
+//! `nimbus_identity::Keys`, so they authenticate at once, survive a restart and expire on
+//! their own.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use nimbus_identity::Principal;
+use nimbus_identity::{Principal, SessionPolicy};
 use nimbus_policy::{evaluate, Context, Kind, Policies, Policy, Request};
 use serde::Serialize;
 
@@ -47,6 +49,10 @@ pub struct AssumedRoleUser {
 pub struct RoleSession {
     pub credentials: Credentials,
     pub assumed_role_user: AssumedRoleUser,
+    /// How much of the space for session policies they take, in percent (only when the
+    /// session has some).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packed_policy_size: Option<u32>,
 }
 
 /// What AssumeRole is asked.
@@ -56,7 +62,17 @@ pub struct AssumeRoleInput {
     pub role_session_name: String,
     pub duration_seconds: Option<i64>,
     pub external_id: Option<String>,
+    /// The inline session policy (`Policy`).
+    pub policy: Option<String>,
+    /// Managed session policies' ARNs (`PolicyArns`).
+    pub policy_arns: Vec<String>,
 }
+
+/// The plain text session policies may take: the inline document and the managed policies'
+/// ARNs together (AWS packs them into the session token; beyond it, PackedPolicyTooLarge).
+const SESSION_POLICY_SPACE: usize = 2048;
+/// Managed session policies one AssumeRole may name.
+const MAX_POLICY_ARNS: usize = 10;
 
 fn duration_error(value: i64, bound: &str) -> IamError {
     IamError::Validation(format!(
@@ -94,26 +110,67 @@ impl IamService {
         CallerIdentity { user_id: p.id, account: caller.account.clone(), arn: caller.arn.clone() }
     }
 
-    fn credentials(&self, principal: Principal, expires: DateTime<Utc>) -> Credentials {
-        let (id, secret, token) = match &self.keys {
-            Some(keys) => {
-                let k = keys.mint_session(principal, expires);
-                (k.id, k.secret, k.session_token.unwrap_or_default())
-            }
-            // Authentication is off: the credentials are well-formed and never checked.
-            None => (nimbus_identity::keys::key_id("ASIA"), nimbus_identity::keys::secret(), nimbus_identity::keys::secret()),
-        };
-        Credentials {
-            access_key_id: id,
-            secret_access_key: secret,
-            session_token: token,
+    async fn credentials(
+        self: &Arc<Self>,
+        principal: Principal,
+        expires: DateTime<Utc>,
+        policy: Option<Arc<SessionPolicy>>,
+    ) -> Result<Credentials, IamError> {
+        let k = self.issue_session(principal, expires, policy).await?;
+        Ok(Credentials {
+            access_key_id: k.id,
+            secret_access_key: k.secret,
+            session_token: k.session_token.unwrap_or_default(),
             expiration: expires.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        })
+    }
+
+    /// AssumeRole's `Policy` and `PolicyArns` checked as STS checks them, and the share of
+    /// the packed space they take (percent).
+    fn check_session_policy(&self, inline: Option<String>, arns: Vec<String>) -> Result<Option<(Arc<SessionPolicy>, u32)>, IamError> {
+        if inline.is_none() && arns.is_empty() {
+            return Ok(None);
         }
+        if let Some(text) = &inline {
+            if text.is_empty() {
+                return Err(IamError::Validation(
+                    "1 validation error detected: Value '' at 'policy' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
+                ));
+            }
+            if !text.chars().all(|c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{ff}')) {
+                return Err(IamError::pattern(text, "policy", r"[\u0009\u000A\u000D\u0020-\u00FF]+"));
+            }
+            Policy::parse(text, Kind::Identity).map_err(|e| IamError::MalformedPolicyDocument(e.to_string()))?;
+        }
+        if arns.len() > MAX_POLICY_ARNS {
+            return Err(IamError::Validation(format!(
+                "1 validation error detected: Value at 'policyArns' failed to satisfy constraint: Member must have length less than or equal to {MAX_POLICY_ARNS}"
+            )));
+        }
+        for (i, arn) in arns.iter().enumerate() {
+            if arn.chars().count() < 20 {
+                return Err(IamError::Validation(format!(
+                    "1 validation error detected: Value '{arn}' at 'policyArns.{}.member.arn' failed to satisfy constraint: Member must have length greater than or equal to 20",
+                    i + 1
+                )));
+            }
+            if !self.managed_policy_exists(arn) {
+                return Err(IamError::MalformedPolicyDocument(format!("Policy {arn} does not exist or is not attachable.")));
+            }
+        }
+        let used = inline.as_deref().map_or(0, |t| t.chars().count()) + arns.iter().map(|a| a.chars().count()).sum::<usize>();
+        let percent = (used * 100).div_ceil(SESSION_POLICY_SPACE) as u32;
+        if used > SESSION_POLICY_SPACE {
+            return Err(IamError::PackedPolicyTooLarge(format!(
+                "Packed policy consumes {percent}% of allotted space, please use smaller policy."
+            )));
+        }
+        Ok(Some((Arc::new(SessionPolicy { inline, managed: arns }), percent)))
     }
 
     /// AssumeRole: the caller gets a session of the role if the role's trust policy (and,
     /// where the trust policy names only the account, the caller's own policies) allow it.
-    pub fn assume_role(self: &Arc<Self>, caller: &Principal, input: AssumeRoleInput) -> Result<RoleSession, IamError> {
+    pub async fn assume_role(self: &Arc<Self>, caller: &Principal, input: AssumeRoleInput) -> Result<RoleSession, IamError> {
         names::check_session_name(&input.role_session_name)?;
         if let Some(d) = input.duration_seconds {
             if d < 900 {
@@ -125,6 +182,7 @@ impl IamService {
         }
         let (_, role_name) =
             names::role_arn(&input.role_arn).ok_or_else(|| IamError::Validation(format!("{} is invalid", input.role_arn)))?;
+        let session_policy = self.check_session_policy(input.policy, input.policy_arns)?;
         let principal = self.policy_principal(caller);
         let denied = || {
             IamError::AccessDenied(format!(
@@ -135,7 +193,8 @@ impl IamService {
         if principal.kind == nimbus_policy::PrincipalType::Root {
             return Err(IamError::AccessDenied("Roles may not be assumed by root accounts.".into()));
         }
-        let role = self.read().roles.get(&role_name).cloned().ok_or_else(denied)?;
+        let role = self.read().roles.get(&role_name).cloned();
+        let role = role.ok_or_else(denied)?;
         let role_arn = names::arn(&self.account, "role", &role.path, &role.name);
         if role_arn != input.role_arn {
             return Err(denied());
@@ -160,12 +219,13 @@ impl IamService {
         }
         let session = Principal::assumed_role(&role_arn, &input.role_session_name);
         let user = AssumedRoleUser { assumed_role_id: format!("{}:{}", role.id, input.role_session_name), arn: session.arn.clone() };
-        let credentials = self.credentials(session, Utc::now() + chrono::Duration::seconds(duration));
-        Ok(RoleSession { credentials, assumed_role_user: user })
+        let (policy, packed) = session_policy.unzip();
+        let credentials = self.credentials(session, Utc::now() + chrono::Duration::seconds(duration), policy).await?;
+        Ok(RoleSession { credentials, assumed_role_user: user, packed_policy_size: packed })
     }
 
     /// GetSessionToken: temporary credentials for the calling user (or root).
-    pub fn get_session_token(&self, caller: &Principal, duration_seconds: Option<i64>) -> Result<Credentials, IamError> {
+    pub async fn get_session_token(self: &Arc<Self>, caller: &Principal, duration_seconds: Option<i64>) -> Result<Credentials, IamError> {
         let root = match names::who(&caller.arn) {
             Who::Root { .. } => true,
             Who::User { .. } => false,
@@ -180,6 +240,6 @@ impl IamService {
         }
         // Root sessions last at most an hour.
         let d = if root { d.min(3600) } else { d };
-        Ok(self.credentials(caller.clone(), Utc::now() + chrono::Duration::seconds(d)))
+        self.credentials(caller.clone(), Utc::now() + chrono::Duration::seconds(d), None).await
     }
 }

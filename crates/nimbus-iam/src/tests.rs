@@ -158,15 +158,16 @@ async fn roles_policies_and_attachments() {
 async fn the_store_keeps_everything_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("iam.db");
+    let master = nimbus_store::MasterKey::generate();
     let (keys, _) = Keys::open(dir.path(), Some(("AKIAADMIN".into(), "s".into())), ACCOUNT).unwrap();
     let keys = Arc::new(keys);
-    let svc = IamService::open(&path, ACCOUNT, Some(keys.clone())).await.unwrap();
+    let svc = IamService::open(&path, ACCOUNT, Some(keys.clone()), master.clone()).await.unwrap();
     svc.create_user("bob".into(), None).await.unwrap();
     let k = svc.create_access_key(Some("bob".into()), &root()).await.unwrap();
     svc.create_role("r".into(), None, TRUST_LAMBDA.into(), None, None).await.unwrap();
     svc.create_policy("mine".into(), Some("/x/".into()), ALLOW_ALL.into(), None).await.unwrap();
     drop(svc);
-    let again = IamService::open(&path, ACCOUNT, Some(keys)).await.unwrap();
+    let again = IamService::open(&path, ACCOUNT, Some(keys), master).await.unwrap();
     assert_eq!(again.get_user(Some("bob"), &root()).unwrap().user_name.as_deref(), Some("bob"));
     assert_eq!(again.list_access_keys(Some("bob".into()), &root()).unwrap()[0].access_key_id, k.access_key_id);
     again.get_role("r").unwrap();
@@ -185,8 +186,9 @@ async fn assume_role_follows_the_trust_policy() {
         role_session_name: session.into(),
         duration_seconds: duration,
         external_id: ext.map(str::to_string),
+        ..AssumeRoleInput::default()
     };
-    let s = svc.assume_role(&user("bob"), ask("s1", Some("ext"), None)).unwrap();
+    let s = svc.assume_role(&user("bob"), ask("s1", Some("ext"), None)).await.unwrap();
     assert_eq!(s.assumed_role_user.arn, "arn:aws:sts::000000000000:assumed-role/r/s1");
     assert_eq!(s.assumed_role_user.assumed_role_id, format!("{}:s1", role.role_id));
     assert!(s.credentials.access_key_id.starts_with("ASIA"));
@@ -220,7 +222,7 @@ async fn assume_role_follows_the_trust_policy() {
         ),
     ];
     for (who, input, want) in cases {
-        assert_eq!(code(svc.assume_role(&who, input)), want);
+        assert_eq!(code(svc.assume_role(&who, input).await), want);
     }
 }
 
@@ -231,14 +233,181 @@ async fn a_trust_policy_naming_the_account_delegates_to_the_callers_policies() {
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"sts:AssumeRole"}]}"#;
     let role = svc.create_role("shared".into(), None, trust.into(), None, None).await.unwrap();
     let ask = || AssumeRoleInput { role_arn: role.arn.clone(), role_session_name: "s1".into(), ..AssumeRoleInput::default() };
-    assert_eq!(code(svc.assume_role(&user("eve"), ask()).map(|_| ())).split(':').next(), Some("403 AccessDenied"));
+    assert_eq!(code(svc.assume_role(&user("eve"), ask()).await.map(|_| ())).split(':').next(), Some("403 AccessDenied"));
     let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::000000000000:role/shared"}]}"#;
     svc.put_inline_policy(Owner::User, "eve".into(), "assume".into(), allow.into()).await.unwrap();
-    assert_eq!(svc.assume_role(&user("eve"), ask()).unwrap().assumed_role_user.arn, "arn:aws:sts::000000000000:assumed-role/shared/s1");
+    assert_eq!(
+        svc.assume_role(&user("eve"), ask()).await.unwrap().assumed_role_user.arn,
+        "arn:aws:sts::000000000000:assumed-role/shared/s1"
+    );
     // A trust policy that names neither eve nor the account: her sts:AssumeRole allow is not enough.
     let lambda_only = svc.create_role("lambda-only".into(), None, TRUST_LAMBDA.into(), None, None).await.unwrap();
     let anything = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#;
     svc.put_inline_policy(Owner::User, "eve".into(), "assume".into(), anything.into()).await.unwrap();
     let ask_other = AssumeRoleInput { role_arn: lambda_only.arn.clone(), role_session_name: "s2".into(), ..AssumeRoleInput::default() };
-    assert_eq!(code(svc.assume_role(&user("eve"), ask_other).map(|_| ())).split(':').next(), Some("403 AccessDenied"));
+    assert_eq!(code(svc.assume_role(&user("eve"), ask_other).await.map(|_| ())).split(':').next(), Some("403 AccessDenied"));
+}
+
+/// Whether any file in `dir` (the database, its WAL) holds `needle`.
+fn on_disk(dir: &std::path::Path, needle: &str) -> bool {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .any(|e| std::fs::read(e.unwrap().path()).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())))
+}
+
+#[tokio::test]
+async fn secret_keys_are_sealed_at_rest_and_plain_ones_are_sealed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iam.db");
+    let master = nimbus_store::MasterKey::generate();
+    let (keys, _) = Keys::open(dir.path(), Some(("AKIAADMIN".into(), "s".into())), ACCOUNT).unwrap();
+    let keys = Arc::new(keys);
+    let svc = IamService::open(&path, ACCOUNT, Some(keys.clone()), master.clone()).await.unwrap();
+    svc.create_user("bob".into(), None).await.unwrap();
+    let k = svc.create_access_key(Some("bob".into()), &root()).await.unwrap();
+    drop(svc);
+    assert!(!on_disk(dir.path(), &k.secret_access_key));
+
+    // A key as an earlier release stored it: the secret in plain text.
+    let plain = "PlainSecretOfAnEarlierRelease0123456789+";
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let doc = format!(r#"{{"id":"AKIAOLDKEY","secret":"{plain}","user":"bob","active":true,"created":1}}"#);
+        conn.execute("INSERT INTO access_keys (id, user, doc) VALUES ('AKIAOLDKEY', 'bob', ?1)", [doc]).unwrap();
+    }
+    assert!(on_disk(dir.path(), plain));
+    let again = IamService::open(&path, ACCOUNT, Some(keys.clone()), master.clone()).await.unwrap();
+    let ids: Vec<String> = again.list_access_keys(Some("bob".into()), &root()).unwrap().into_iter().map(|k| k.access_key_id).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&"AKIAOLDKEY".to_string()));
+    assert_eq!(again.read().keys["AKIAOLDKEY"].secret, plain);
+    assert_eq!(again.read().keys[&k.access_key_id].secret, k.secret_access_key);
+    drop(again);
+    assert!(!on_disk(dir.path(), plain), "the plain text is gone from every file");
+
+    // Another master key does not open them.
+    let wrong = IamService::open(&path, ACCOUNT, Some(keys), nimbus_store::MasterKey::generate()).await;
+    assert!(matches!(wrong, Err(IamError::Internal(ref m)) if m.contains("master key")), "{:?}", wrong.err());
+}
+
+#[tokio::test]
+async fn sessions_outlive_a_restart_until_they_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iam.db");
+    let master = nimbus_store::MasterKey::generate();
+    let open = |keys: &Arc<Keys>| IamService::open(&path, ACCOUNT, Some(keys.clone()), master.clone());
+    let fresh_keys = || Arc::new(Keys::open(dir.path(), Some(("AKIAADMIN".into(), "s".into())), ACCOUNT).unwrap().0);
+    let keys = fresh_keys();
+    let svc = open(&keys).await.unwrap();
+    svc.create_user("bob".into(), None).await.unwrap();
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":"sts:AssumeRole"}]}"#;
+    let role = svc.create_role("r".into(), None, trust.into(), None, None).await.unwrap();
+    let inline = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:ListQueues","Resource":"*"}]}"#;
+    let assumed = svc
+        .assume_role(
+            &user("bob"),
+            AssumeRoleInput {
+                role_arn: role.arn.clone(),
+                role_session_name: "s1".into(),
+                policy: Some(inline.into()),
+                ..AssumeRoleInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(assumed.packed_policy_size.is_some_and(|p| p > 0 && p < 100));
+    let token = svc.get_session_token(&user("bob"), Some(900)).await.unwrap();
+    let now = chrono::Utc::now();
+    let short = svc.issue_session(user("bob"), now + chrono::Duration::milliseconds(300), None).await.unwrap();
+    drop(svc);
+    for secret in
+        [&assumed.credentials.secret_access_key, &assumed.credentials.session_token, &token.secret_access_key, &token.session_token]
+    {
+        assert!(!on_disk(dir.path(), secret));
+    }
+
+    // A new server: the sessions are back, with their policies; the expired one is not.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let keys = fresh_keys();
+    let svc = open(&keys).await.unwrap();
+    let sessions = keys.sessions();
+    let back = sessions.iter().find(|k| k.id == assumed.credentials.access_key_id).expect("the role session");
+    assert_eq!(back.secret, assumed.credentials.secret_access_key);
+    assert_eq!(back.session_token.as_deref(), Some(assumed.credentials.session_token.as_str()));
+    assert_eq!(back.principal.arn, "arn:aws:sts::000000000000:assumed-role/r/s1");
+    assert_eq!(back.session_policy.as_ref().and_then(|p| p.inline.as_deref()), Some(inline));
+    assert!(sessions.iter().any(|k| k.id == token.access_key_id));
+    assert!(!sessions.iter().any(|k| k.id == short.id), "an expired session does not authenticate");
+
+    // A deleted user's sessions go with it, also from the store.
+    svc.delete_user("bob".into()).await.unwrap();
+    assert!(!keys.sessions().iter().any(|k| k.id == token.access_key_id));
+    drop(svc);
+    let keys = fresh_keys();
+    let _svc = open(&keys).await.unwrap();
+    let ids: Vec<String> = keys.sessions().into_iter().map(|k| k.id).collect();
+    assert_eq!(ids, vec![assumed.credentials.access_key_id.clone()]);
+}
+
+#[tokio::test]
+async fn session_policies_are_checked_as_sts_checks_them() {
+    let (svc, _) = service().await;
+    svc.create_user("bob".into(), None).await.unwrap();
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":"sts:AssumeRole"}]}"#;
+    let role = svc.create_role("r".into(), None, trust.into(), None, None).await.unwrap();
+    let mine = svc.create_policy("mine".into(), None, ALLOW_ALL.into(), None).await.unwrap();
+    let ask = |policy: Option<&str>, arns: &[&str]| AssumeRoleInput {
+        role_arn: role.arn.clone(),
+        role_session_name: "s1".into(),
+        policy: policy.map(str::to_string),
+        policy_arns: arns.iter().map(|a| a.to_string()).collect(),
+        ..AssumeRoleInput::default()
+    };
+    let big = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"sqs:ListQueues","Resource":"*","Condition":{{"StringEquals":{{"aws:PrincipalTag/x":"{}"}}}}}}]}}"#,
+        "a".repeat(2100)
+    );
+    let cases: Vec<(AssumeRoleInput, &str)> = vec![
+        (ask(Some(ALLOW_ALL), &[]), "ok 5"),
+        (ask(None, &[&mine.arn, "arn:aws:iam::aws:policy/service-role/AWSLambdaRole"]), "ok 5"),
+        (ask(Some("{not json"), &[]), "400 MalformedPolicyDocument: Syntax errors in policy."),
+        (ask(Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*"}]}"#), &[]), "400 MalformedPolicyDocument: Policy statement must contain resources."),
+        (ask(Some(""), &[]), "400 ValidationError: 1 validation error detected: Value '' at 'policy' failed to satisfy constraint: Member must have length greater than or equal to 1"),
+        (ask(Some(&big), &[]), "400 PackedPolicyTooLarge: Packed policy consumes 111% of allotted space, please use smaller policy."),
+        (ask(None, &["arn:aws:iam::000000000000:policy/absent"]), "400 MalformedPolicyDocument: Policy arn:aws:iam::000000000000:policy/absent does not exist or is not attachable."),
+        (ask(None, &["short"]), "400 ValidationError: 1 validation error detected: Value 'short' at 'policyArns.1.member.arn' failed to satisfy constraint: Member must have length greater than or equal to 20"),
+    ];
+    for (input, want) in cases {
+        let got = svc.assume_role(&user("bob"), input).await.map(|s| s.packed_policy_size.unwrap_or_default());
+        assert_eq!(code(got), want);
+    }
+}
+
+#[tokio::test]
+async fn a_sessions_policies_combine_inline_and_managed_ones_as_they_are_now() {
+    use nimbus_identity::SessionPolicy;
+    use nimbus_policy::{evaluate, Context, Policies, Request};
+
+    let (svc, _) = service().await;
+    let list = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:ListQueues","Resource":"*"}]}"#;
+    let send = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:SendMessage","Resource":"*"}]}"#;
+    let managed = svc.create_policy("send".into(), None, send.into(), None).await.unwrap();
+    let session = SessionPolicy { inline: Some(list.into()), managed: vec![managed.arn.clone()] };
+    let principal = nimbus_policy::Principal::assumed_role(ACCOUNT, "r", "s", "AROAEXAMPLE");
+    let context = Context::new();
+    let allowed = |policy: &nimbus_policy::Policy, action: &str| {
+        let all = nimbus_policy::Policy::parse(ALLOW_ALL, nimbus_policy::Kind::Identity).unwrap();
+        let request = Request { principal: &principal, action, resource: "*", context: &context };
+        let identity = [&all];
+        evaluate(&request, &Policies { identity: &identity, session: Some(policy), ..Policies::default() }).allowed()
+    };
+    let combined = svc.session_policy(&session);
+    assert!(allowed(&combined, "sqs:ListQueues") && allowed(&combined, "sqs:SendMessage") && !allowed(&combined, "sqs:CreateQueue"));
+    assert!(Arc::ptr_eq(&combined, &svc.session_policy(&session)), "kept while nothing changed");
+    // The managed policy deleted: it grants nothing any more.
+    svc.delete_policy(managed.arn.clone()).await.unwrap();
+    let now = svc.session_policy(&session);
+    assert!(allowed(&now, "sqs:ListQueues") && !allowed(&now, "sqs:SendMessage"));
+    let only_managed = SessionPolicy { inline: None, managed: vec![managed.arn] };
+    assert!(!allowed(&svc.session_policy(&only_managed), "sqs:ListQueues"));
 }

@@ -1,18 +1,24 @@
 //! The access keys Nimbus knows: the administrator's (given at start, or generated on the
-//! first start and kept owner-only in the data directory), and short-lived session keys it
-//! hands to execution environments. [`Keys::authenticate`] is the one place a request's
-//! signature is checked against them.
+//! first start and kept owner-only in the data directory), IAM users' keys, and short-lived
+//! session keys (STS's, and the role sessions handed to execution environments; minted by
+//! [`AccessKey::new_session`], kept durably by `nimbus-iam`, registered here with
+//! [`Keys::put_session`]). [`Keys::authenticate`] is the one place a request's signature is
+//! checked against them.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
 
 use crate::sigv4::{self, AuthError, PathStyle, Request};
+
+/// How long an expired session key is still recognized, so that it is refused as expired
+/// (`ExpiredToken`, as AWS answers) rather than as unknown.
+pub const EXPIRED_SESSIONS_KEPT: chrono::Duration = chrono::Duration::hours(1);
 
 /// Who a key belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +41,19 @@ impl Principal {
     }
 }
 
+/// The session policies a role session was created with (AssumeRole's `Policy` and
+/// `PolicyArns`): the session may do only what its role's policies allow and these allow
+/// too. Managed policies are named, not copied, so their current document applies, as in AWS.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct SessionPolicy {
+    /// The inline session policy, as submitted.
+    pub inline: Option<String>,
+    /// Managed policies' ARNs, in the order given.
+    pub managed: Vec<String>,
+}
+
 /// A key pair and what it stands for.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AccessKey {
     pub id: String,
     pub secret: String,
@@ -44,12 +61,29 @@ pub struct AccessKey {
     /// Session keys carry a token that must come with every request, and expire.
     pub session_token: Option<String>,
     pub expires: Option<DateTime<Utc>>,
+    /// A role session's session policies, if it was created with any.
+    pub session_policy: Option<Arc<SessionPolicy>>,
 }
 
 impl std::fmt::Debug for AccessKey {
     /// Never prints the secret or the token.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessKey").field("id", &self.id).field("principal", &self.principal).field("expires", &self.expires).finish()
+    }
+}
+
+impl AccessKey {
+    /// A new session key for `principal`, valid until `expires` (`ASIA…`, a 40-character
+    /// secret, a token). It authenticates nothing until it is [`Keys::put_session`].
+    pub fn new_session(principal: Principal, expires: DateTime<Utc>, session_policy: Option<Arc<SessionPolicy>>) -> AccessKey {
+        AccessKey {
+            id: key_id("ASIA"),
+            secret: secret(),
+            principal,
+            session_token: Some(base64::engine::general_purpose::STANDARD.encode(random(48))),
+            expires: Some(expires),
+            session_policy,
+        }
     }
 }
 
@@ -73,6 +107,8 @@ pub struct Caller {
     /// The region and service the request was signed for.
     pub region: String,
     pub service: String,
+    /// The session policies of the role session that signed, if any.
+    pub session_policy: Option<Arc<SessionPolicy>>,
 }
 
 pub struct Keys {
@@ -135,7 +171,7 @@ impl Keys {
                 }
             },
         };
-        let admin = AccessKey { id, secret, principal: Principal::root(account), session_token: None, expires: None };
+        let admin = AccessKey { id, secret, principal: Principal::root(account), session_token: None, expires: None, session_policy: None };
         Ok((Keys { admin, sessions: RwLock::new(HashMap::new()), users: RwLock::new(HashMap::new()) }, source))
     }
 
@@ -143,20 +179,29 @@ impl Keys {
         &self.admin.id
     }
 
-    /// A new session key for `principal`, valid until `expires`.
+    /// A new session key for `principal`, valid until `expires`, authenticating at once
+    /// (in memory only: `nimbus-iam` mints the keys it hands out durably).
     pub fn mint_session(&self, principal: Principal, expires: DateTime<Utc>) -> AccessKey {
-        let key = AccessKey {
-            id: key_id("ASIA"),
-            secret: secret(),
-            principal,
-            session_token: Some(base64::engine::general_purpose::STANDARD.encode(random(48))),
-            expires: Some(expires),
-        };
-        let mut sessions = self.sessions.write().unwrap_or_else(|p| p.into_inner());
-        let now = Utc::now();
-        sessions.retain(|_, k| k.expires.is_none_or(|e| e > now));
-        sessions.insert(key.id.clone(), key.clone());
+        let key = AccessKey::new_session(principal, expires, None);
+        self.put_session(key.clone());
         key
+    }
+
+    /// Makes a session key authenticate until it expires (and answer `ExpiredToken` for
+    /// [`EXPIRED_SESSIONS_KEPT`] after), and forgets the ones expired longer ago.
+    pub fn put_session(&self, key: AccessKey) {
+        let mut sessions = self.sessions.write().unwrap_or_else(|p| p.into_inner());
+        let kept_after = Utc::now() - EXPIRED_SESSIONS_KEPT;
+        sessions.retain(|_, k| k.expires.is_none_or(|e| e > kept_after));
+        if key.expires.is_none_or(|e| e > kept_after) {
+            sessions.insert(key.id.clone(), key);
+        }
+    }
+
+    /// The session keys that authenticate now.
+    pub fn sessions(&self) -> Vec<AccessKey> {
+        let now = Utc::now();
+        self.sessions.read().unwrap_or_else(|p| p.into_inner()).values().filter(|k| k.expires.is_none_or(|e| e > now)).cloned().collect()
     }
 
     /// Forgets a session key (its environment is gone).
@@ -215,7 +260,13 @@ impl Keys {
             }
         }
         sigv4::verify_within(&sig, &key.secret, req, now, style, max_skew_secs)?;
-        Ok(Caller { principal: key.principal, access_key: key.id, region: sig.scope.region, service: sig.scope.service })
+        Ok(Caller {
+            principal: key.principal,
+            access_key: key.id,
+            region: sig.scope.region,
+            service: sig.scope.service,
+            session_policy: key.session_policy,
+        })
     }
 }
 
@@ -326,6 +377,7 @@ mod tests {
             principal: Principal { account: "000000000000".into(), arn: "arn:aws:iam::000000000000:user/bob".into() },
             session_token: None,
             expires: None,
+            session_policy: None,
         };
         keys.put_user_key(user.clone());
         let h = signed(&user, None, now);
@@ -340,9 +392,40 @@ mod tests {
             principal: Principal::root("000000000000"),
             session_token: None,
             expires: None,
+            session_policy: None,
         };
         let h = signed(&admin, None, now);
         let req = Request { headers: &h, ..req };
         assert_eq!(keys.authenticate(&req, now, PathStyle::Normalized).unwrap().principal.arn, "arn:aws:iam::000000000000:root");
+    }
+
+    #[test]
+    fn put_sessions_carry_their_policy_and_expired_ones_are_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, _) = Keys::open(dir.path(), Some(("AKIAADMIN".into(), "s".into())), "000000000000").unwrap();
+        let now = Utc::now();
+        let principal = Principal::assumed_role("arn:aws:iam::000000000000:role/r", "s");
+        let policy = Arc::new(SessionPolicy { inline: Some("{}".into()), managed: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()] });
+        let key = AccessKey::new_session(principal.clone(), now + chrono::Duration::hours(1), Some(policy.clone()));
+        assert!(key.id.starts_with("ASIA") && key.secret.len() == 40 && !format!("{key:?}").contains(&key.secret));
+        keys.put_session(key.clone());
+        let expired = AccessKey::new_session(principal.clone(), now - chrono::Duration::seconds(1), None);
+        keys.put_session(expired.clone());
+        keys.put_session(AccessKey::new_session(principal, now - EXPIRED_SESSIONS_KEPT - chrono::Duration::seconds(1), None));
+        assert_eq!(keys.sessions(), vec![key.clone()]);
+        // Recently expired: known, and refused as expired.
+        assert_eq!(keys.lookup(&expired.id), Some(expired));
+        assert_eq!(keys.sessions.read().unwrap().len(), 2);
+        let mut h = http::HeaderMap::new();
+        h.insert("host", "127.0.0.1:9001".parse().unwrap());
+        let added = {
+            let req = Request { method: "GET", path: "/", query: None, headers: &h, body: b"" };
+            sigv4::sign_request(&key.id, &key.secret, key.session_token.as_deref(), "us-east-1", "sqs", &req, now)
+        };
+        for (k, v) in added {
+            h.insert(k, v.parse().unwrap());
+        }
+        let req = Request { method: "GET", path: "/", query: None, headers: &h, body: b"" };
+        assert_eq!(keys.authenticate(&req, now, PathStyle::Normalized).unwrap().session_policy, Some(policy));
     }
 }

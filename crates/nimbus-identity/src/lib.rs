@@ -4,4 +4,4 @@
 pub mod keys;
 pub mod sigv4;
 
-pub use keys::{AccessKey, AdminKeySource, Caller, KeyError, Keys, Principal};
+pub use keys::{AccessKey, AdminKeySource, Caller, KeyError, Keys, Principal, SessionPolicy};

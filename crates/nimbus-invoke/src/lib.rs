@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use nimbus_control::{ControlPlane, ResolvedFunction};
-use nimbus_identity::{Keys, Principal};
+use nimbus_identity::{AccessKey, Principal};
 use nimbus_model::{ApiError, FunctionErrorPayload, InvokeOutcome, InvokeRequest, Qualifier};
 use nimbus_sandbox::{Acquired, EnvSpec, EnvironmentPool, Invocation, InvokeTimings, ProvisionKey, Reply};
 
@@ -23,6 +23,14 @@ use nimbus_sandbox::{Acquired, EnvSpec, EnvironmentPool, Invocation, InvokeTimin
 /// `KMSDisabledException`, `KMSInvalidStateException` or `KMSNotFoundException` if not.
 pub trait EnvironmentKeys: Send + Sync {
     fn check(&self, key_arn: &str) -> Result<(), ApiError>;
+}
+
+/// Issues the execution role's session keys that environments get. The binary's issuer is
+/// `nimbus-iam`, which records each key (sealed) before it authenticates, so credentials a
+/// function was given outlive a restart of the server until they expire.
+#[async_trait::async_trait]
+pub trait CredentialIssuer: Send + Sync {
+    async fn issue(&self, principal: Principal, expires: chrono::DateTime<chrono::Utc>) -> Result<AccessKey, String>;
 }
 
 pub struct Invoker {
@@ -34,16 +42,31 @@ pub struct Invoker {
     limiter: Arc<ConcurrencyLimiter>,
     /// Serializes re-provisioning, so the last change to a function's configs wins.
     provisioning: tokio::sync::Mutex<()>,
-    /// Mints the execution role's credentials each environment gets (None: authentication
+    /// Issues the execution role's credentials each environment gets (None: authentication
     /// is off, and environments get none).
-    keys: RwLock<Option<Arc<Keys>>>,
+    credentials: RwLock<Option<Arc<Credentials>>>,
+    /// Held while a spec's credentials are issued, so a burst of first invocations issues
+    /// one session, not one each.
+    issuing: tokio::sync::Mutex<()>,
     env_keys: RwLock<Option<Arc<dyn EnvironmentKeys>>>,
 }
 
-/// How long the role credentials handed to environments are valid; specs are rebuilt (and
-/// new environments get fresh ones) when less than [`CREDENTIALS_RENEW`] is left.
-const CREDENTIALS_LIFETIME: chrono::Duration = chrono::Duration::hours(12);
-const CREDENTIALS_RENEW: chrono::Duration = chrono::Duration::hours(1);
+/// How long the role credentials handed to environments are valid by default.
+pub const CREDENTIALS_LIFETIME: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+/// At most this long before their credentials expire, environments are renewed: specs are
+/// rebuilt with fresh credentials (new environments start with those, warm ones with the old
+/// ones are not reused) and provisioned environments are replaced. It is longer than any
+/// function's timeout (15 minutes), so no invocation outlives its credentials.
+const CREDENTIALS_RENEW: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The credentials environments get: who issues them and for how long.
+struct Credentials {
+    issuer: Arc<dyn CredentialIssuer>,
+    lifetime: chrono::Duration,
+    /// How long before they expire they are renewed: an hour, or a quarter of a shorter
+    /// lifetime.
+    renew: chrono::Duration,
+}
 
 /// AWS's `Function.ResponseSizeTooLarge` message.
 const RESPONSE_TOO_LARGE: &str =
@@ -57,7 +80,8 @@ impl Invoker {
             specs: RwLock::new(HashMap::new()),
             limiter: Arc::new(ConcurrencyLimiter::default()),
             provisioning: tokio::sync::Mutex::new(()),
-            keys: RwLock::new(None),
+            credentials: RwLock::new(None),
+            issuing: tokio::sync::Mutex::new(()),
             env_keys: RwLock::new(None),
         });
         let weak = Arc::downgrade(&invoker);
@@ -98,7 +122,13 @@ impl Invoker {
                     continue;
                 }
             };
-            let spec = self.spec_for(&function);
+            let spec = match self.spec_for(&function).await {
+                Ok(spec) => spec,
+                Err(e) => {
+                    tracing::warn!(function = name, version = %t.version, "cannot provision: {}", e.message);
+                    continue;
+                }
+            };
             let key = ProvisionKey { function: name.to_string(), qualifier: t.qualifier, version: t.version };
             self.pool.provision(key.clone(), spec, t.count as usize, t.epoch);
             keep.push(key);
@@ -106,10 +136,36 @@ impl Invoker {
         self.pool.unprovision_except(name, &keep);
     }
 
-    /// Environments from now on get credentials for their function's execution role, minted
-    /// from `keys`.
-    pub fn hand_out_credentials(&self, keys: Arc<Keys>) {
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Some(keys);
+    /// Environments from now on get credentials for their function's execution role,
+    /// issued by `issuer`, valid for `lifetime` ([`CREDENTIALS_LIFETIME`] in service; tests
+    /// shorten it). Provisioned environments are replaced before theirs expire.
+    pub fn hand_out_credentials(self: &Arc<Self>, issuer: Arc<dyn CredentialIssuer>, lifetime: std::time::Duration) {
+        let lifetime = chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(12));
+        let renew = chrono::Duration::from_std(CREDENTIALS_RENEW).expect("an hour").min(lifetime / 4);
+        *self.credentials.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(Credentials { issuer, lifetime, renew }));
+        let period =
+            (renew / 4).to_std().unwrap_or_default().clamp(std::time::Duration::from_millis(250), std::time::Duration::from_secs(60));
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(invoker) = weak.upgrade() else { return };
+                invoker.renew_provisioned(renew).await;
+            }
+        });
+    }
+
+    /// Provisions again the functions whose provisioned environments' credentials expire
+    /// within `renew`: their specs are rebuilt with fresh credentials, and the pool replaces
+    /// the environments (each old one serves until its replacement is initialized, and an
+    /// invocation running on it runs to its end).
+    async fn renew_provisioned(&self, renew: chrono::Duration) {
+        for name in self.pool.provisioned_expiring(chrono::Utc::now() + renew) {
+            tracing::info!(function = %name, "renewing the credentials of provisioned environments");
+            self.reprovision(&name).await;
+        }
     }
 
     /// Functions with a `KMSKeyArn` are checked against `keys` before they run.
@@ -126,23 +182,37 @@ impl Invoker {
         self.limiter.in_flight()
     }
 
-    fn spec_for(&self, f: &ResolvedFunction) -> Arc<EnvSpec> {
+    /// The spec `f`'s environments start from, while its configuration and credentials are
+    /// current.
+    fn cached_spec(&self, f: &ResolvedFunction) -> Option<Arc<EnvSpec>> {
         let c = &f.config;
-        // Publishing or changing reserved concurrency bumps the revision id but changes
-        // nothing an environment runs, so warm environments are matched on this instead.
-        let fingerprint = format!("{}:{}", c.code_digest, c.last_modified_ms);
-        let fresh_until = chrono::Utc::now() + CREDENTIALS_RENEW;
-        if let Some(s) = self.specs.read().unwrap_or_else(|p| p.into_inner()).get(&c.name).and_then(|v| v.get(&c.version)) {
-            if s.revision == fingerprint && s.credentials_expire.is_none_or(|e| e > fresh_until) {
-                return s.clone();
-            }
+        let renew = self.credentials.read().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(chrono::Duration::zero(), |c| c.renew);
+        let fresh_until = chrono::Utc::now() + renew;
+        let specs = self.specs.read().unwrap_or_else(|p| p.into_inner());
+        let s = specs.get(&c.name).and_then(|v| v.get(&c.version))?;
+        (s.revision == fingerprint(f) && s.credentials_expire.is_none_or(|e| e > fresh_until)).then(|| s.clone())
+    }
+
+    async fn spec_for(&self, f: &ResolvedFunction) -> Result<Arc<EnvSpec>, ApiError> {
+        if let Some(s) = self.cached_spec(f) {
+            return Ok(s);
         }
+        let _one_at_a_time = self.issuing.lock().await;
+        if let Some(s) = self.cached_spec(f) {
+            return Ok(s);
+        }
+        let c = &f.config;
         // The role's credentials, as AWS sets them (the session is named after the function).
         let mut environment = c.environment.clone();
         let mut credentials_expire = None;
-        if let Some(keys) = self.keys.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            let expires = chrono::Utc::now() + CREDENTIALS_LIFETIME;
-            let key = keys.mint_session(Principal::assumed_role(&c.role, &c.name), expires);
+        let credentials = self.credentials.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(credentials) = credentials {
+            let expires = chrono::Utc::now() + credentials.lifetime;
+            let key = credentials
+                .issuer
+                .issue(Principal::assumed_role(&c.role, &c.name), expires)
+                .await
+                .map_err(|e| ApiError::service(format!("cannot issue the execution role's credentials: {e}")))?;
             environment.insert("AWS_ACCESS_KEY_ID".into(), key.id);
             environment.insert("AWS_SECRET_ACCESS_KEY".into(), key.secret);
             environment.insert("AWS_SESSION_TOKEN".into(), key.session_token.unwrap_or_default());
@@ -161,10 +231,10 @@ impl Invoker {
             credentials_expire,
             region: self.control.partition().region.clone(),
             log_group: c.log_group(),
-            revision: fingerprint,
+            revision: fingerprint(f),
         });
         self.specs.write().unwrap_or_else(|p| p.into_inner()).entry(c.name.clone()).or_default().insert(c.version.clone(), spec.clone());
-        spec
+        Ok(spec)
     }
 
     /// [`Invoker::invoke`] on a task of its own, for callers whose future may be dropped (an
@@ -201,7 +271,7 @@ impl Invoker {
                 keys.check(arn)?;
             }
         }
-        let spec = self.spec_for(&function);
+        let spec = self.spec_for(&function).await?;
         // A provisioned environment of the invoked version or alias first; beyond those,
         // on-demand ones within the function's (or the account's) remaining concurrency.
         let mut provisioned = match &req.function.qualifier {
@@ -322,6 +392,12 @@ impl Invoker {
         self.pool.release(env);
         Ok(InvokeOutcome { request_id, payload, function_error, log_tail, executed_version })
     }
+}
+
+/// What warm environments are matched on: publishing or changing reserved concurrency bumps
+/// the revision id but changes nothing an environment runs.
+fn fingerprint(f: &ResolvedFunction) -> String {
+    format!("{}:{}", f.config.code_digest, f.config.last_modified_ms)
 }
 
 /// The payload AWS returns when the service, not the function, reports the failure.

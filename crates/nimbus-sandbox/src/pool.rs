@@ -134,7 +134,10 @@ impl EnvironmentPool {
             let generation = st.generations.get(&spec.function_name).copied().unwrap_or(0);
             if let Some(list) = st.idle.get_mut(&key) {
                 while let Some(env) = list.pop() {
-                    if env.is_alive() && env.generation == generation && env.spec.revision == spec.revision {
+                    // Not one whose credentials are older than the spec's (renewed before
+                    // they expire): it is dropped, as an outdated one.
+                    let current = env.spec.revision == spec.revision && env.spec.credentials_expire >= spec.credentials_expire;
+                    if env.is_alive() && env.generation == generation && current {
                         st.busy += 1;
                         drop(st);
                         env.take_for_invocation();

@@ -211,6 +211,34 @@ impl MasterKey {
     }
 }
 
+/// The table a database keeps its master key's check value in; each sealing store creates
+/// it in one of its migrations:
+/// `CREATE TABLE sealing (id INTEGER PRIMARY KEY CHECK (id = 1), key_check BLOB NOT NULL)`.
+const CHECK_TABLE: &str = "sealing";
+
+/// At a store's open, in its transaction: checks that `master` is the key the database's
+/// records are sealed under ([`SealError::WrongMasterKey`] if not), recording its check
+/// value on the first open.
+pub fn check_database_key(tx: &rusqlite::Transaction<'_>, master: &MasterKey) -> Result<(), crate::StoreError> {
+    use rusqlite::OptionalExtension;
+    let check: Option<Vec<u8>> = tx.query_row(&format!("SELECT key_check FROM {CHECK_TABLE} WHERE id = 1"), [], |r| r.get(0)).optional()?;
+    match check {
+        Some(check) => master.verify(&check)?,
+        None => {
+            tx.execute(&format!("INSERT INTO {CHECK_TABLE} (id, key_check) VALUES (1, ?1)"), [master.key_check()])?;
+        }
+    }
+    Ok(())
+}
+
+/// After plain-text secrets were sealed in place (outside any transaction): rewrites every
+/// page of the file and truncates the WAL, so the freed plain text is gone from the disk
+/// too, not only from the tables.
+pub fn scrub_freed_pages(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("VACUUM")?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+}
+
 fn read_key_file(path: &Path) -> Result<MasterKey, SealError> {
     let bytes = std::fs::read(path).map_err(|source| SealError::KeyFile { path: path.to_path_buf(), source })?;
     let bad = |reason: &str| SealError::BadKeyFile { path: path.to_path_buf(), reason: reason.to_string() };

@@ -180,13 +180,7 @@ impl Sealer {
     /// behind.
     fn seal_at_rest(&self, conn: &mut Connection) -> Result<(), StoreError> {
         let tx = conn.transaction()?;
-        let check: Option<Vec<u8>> = tx.query_row("SELECT key_check FROM sealing WHERE id = 1", [], |r| r.get(0)).optional()?;
-        match check {
-            Some(check) => self.master.verify(&check)?,
-            None => {
-                tx.execute("INSERT INTO sealing (id, key_check) VALUES (1, ?1)", params![self.master.key_check()])?;
-            }
-        }
+        crate::sealing::check_database_key(&tx, &self.master)?;
         let plain: Vec<(String, String, String)> = {
             let mut stmt = tx.prepare("SELECT name, version, config FROM functions")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -204,9 +198,7 @@ impl Sealer {
         }
         tx.commit()?;
         if sealed > 0 {
-            // Rewrites every page, so the freed plain text is gone from the file too.
-            conn.execute_batch("VACUUM")?;
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            crate::sealing::scrub_freed_pages(conn)?;
             tracing::info!("sealed the environment variables of {sealed} function records written by an earlier release");
         }
         Ok(())

@@ -96,6 +96,10 @@ pub struct ServerOpts {
     /// `<data>/master.key` is used, or generated there (owner-only) on the first start.
     #[arg(long, env = "NIMBUS_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
+    /// Seconds the role credentials handed to execution environments are valid (AWS's 12
+    /// hours); environments are renewed before they expire. For tests (at least 5).
+    #[arg(long, env = "NIMBUS_CREDENTIALS_LIFETIME", default_value_t = 43200, hide = true)]
+    credentials_lifetime: u64,
 }
 
 /// `10.213.0.0/16` into its address and prefix length.
@@ -202,7 +206,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             return Err(anyhow!("opening the KMS database: {e}"));
         }
     };
-    let store = match SqliteStore::open_with_kms(&data.db_path(), master, kms.clone()) {
+    let store = match SqliteStore::open_with_kms(&data.db_path(), master.clone(), kms.clone()) {
         Ok(store) => Arc::new(store),
         Err(nimbus_store::StoreError::Sealing(nimbus_store::sealing::SealError::WrongMasterKey)) => {
             return Err(match master_source {
@@ -368,9 +372,13 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         registry,
         logs.clone(),
     );
+    // IAM first: environments' role sessions are issued (and kept) by it.
+    let iam = nimbus_iam::IamService::open(&data.root().join("iam.db"), &opts.account_id, keys.clone(), master)
+        .await
+        .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
     let invoker = Invoker::new(control.clone(), pool.clone());
-    if let Some(k) = &keys {
-        invoker.hand_out_credentials(k.clone());
+    if keys.is_some() {
+        invoker.hand_out_credentials(Arc::new(RoleSessions(iam.clone())), Duration::from_secs(opts.credentials_lifetime.max(5)));
     }
     // Provisioned concurrency configs survive restarts: start their environments again.
     invoker.provision_all();
@@ -422,9 +430,6 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     )
     .await
     .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
-    let iam = nimbus_iam::IamService::open(&data.root().join("iam.db"), &opts.account_id, keys.clone())
-        .await
-        .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
     let state = Arc::new(AppState {
         iam,
         keys,
@@ -468,6 +473,21 @@ struct LambdaSink {
     invoker: Arc<AsyncInvoker>,
     partition: Partition,
     guard: Option<Arc<ControlPlane>>,
+}
+
+/// Execution environments' role sessions, issued by IAM: recorded (sealed) in `iam.db`
+/// before they authenticate, so they outlive a restart until they expire.
+struct RoleSessions(Arc<nimbus_iam::IamService>);
+
+#[async_trait::async_trait]
+impl nimbus_invoke::CredentialIssuer for RoleSessions {
+    async fn issue(
+        &self,
+        principal: nimbus_identity::Principal,
+        expires: chrono::DateTime<chrono::Utc>,
+    ) -> Result<nimbus_identity::AccessKey, String> {
+        self.0.issue_session(principal, expires, None).await.map_err(|e| e.to_string())
+    }
 }
 
 /// Lambda's view of Nimbus's KMS: whether a function's `KMSKeyArn` can decrypt its

@@ -1,7 +1,11 @@
 //! Provisioned concurrency in the pool: per config and version, a set of environments
 //! whose init ran ahead of any invocation (`AWS_LAMBDA_INITIALIZATION_TYPE=
 //! provisioned-concurrency`). They are never reaped for idleness or memory pressure; one
-//! that dies is replaced; invocations take them before any on-demand environment.
+//! that dies is replaced; invocations take them before any on-demand environment. They may
+//! live longer than the role credentials they were started with: when the set's spec is
+//! renewed (same configuration, fresh credentials), each environment is recycled as AWS
+//! does: a replacement is started and initialized, and only then is the old one retired (at
+//! once when idle, after its invocation when busy).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,7 +28,7 @@ pub(super) struct ProvisionedSet {
     /// Initialized and idle (frozen), most recently used last.
     pub(super) ready: Vec<Arc<Environment>>,
     /// Taken by invocations.
-    busy: usize,
+    busy: Vec<Arc<Environment>>,
     /// Starting or initializing.
     starting: usize,
     /// How the last init failed; no more are started until the config changes.
@@ -40,8 +44,31 @@ pub(super) struct ProvisionedSet {
 static NEXT_SET_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl ProvisionedSet {
+    /// Initialized environments, idle or busy, current or waiting to be replaced.
     fn allocated(&self) -> usize {
-        self.ready.len() + self.busy
+        self.ready.len() + self.busy.len()
+    }
+
+    /// Whether `env` runs the set's spec as it is now: its configuration and its credentials
+    /// (an environment started before the spec was renewed is replaced).
+    fn current(&self, env: &Environment) -> bool {
+        env.spec.revision == self.spec.revision && env.spec.credentials_expire == self.spec.credentials_expire
+    }
+
+    /// Initialized environments that need no replacement.
+    fn current_allocated(&self) -> usize {
+        self.ready.iter().chain(&self.busy).filter(|e| self.current(e)).count()
+    }
+
+    /// Idle environments of an older spec that the set no longer needs (their replacements
+    /// are initialized), oldest first, taken out to be killed.
+    fn retire_surplus(&mut self) -> Vec<Arc<Environment>> {
+        let mut retired = Vec::new();
+        while self.allocated() > self.target {
+            let Some(i) = self.ready.iter().position(|e| !self.current(e)) else { break };
+            retired.push(self.ready.remove(i));
+        }
+        retired
     }
 }
 
@@ -71,7 +98,7 @@ impl EnvironmentPool {
                     spec: spec.clone(),
                     target: 0,
                     ready: Vec::new(),
-                    busy: 0,
+                    busy: Vec::new(),
                     starting: 0,
                     failure: None,
                     epoch,
@@ -83,6 +110,10 @@ impl EnvironmentPool {
                     killed.append(&mut set.ready);
                     set.spec = spec;
                     set.failure = None;
+                } else if set.spec.credentials_expire != spec.credentials_expire {
+                    // Renewed credentials: the old environments serve until their
+                    // replacements are initialized (top_up starts those).
+                    set.spec = spec;
                 }
                 if set.epoch != epoch || set.target != count {
                     set.failure = None;
@@ -90,7 +121,9 @@ impl EnvironmentPool {
                 set.epoch = epoch;
                 set.target = count;
                 while set.allocated() > count && !set.ready.is_empty() {
-                    killed.push(set.ready.remove(0));
+                    // Ones waiting for replacement first, then the least recently used.
+                    let i = set.ready.iter().position(|e| !set.current(e)).unwrap_or(0);
+                    killed.push(set.ready.remove(i));
                 }
                 killed
             }
@@ -123,7 +156,7 @@ impl EnvironmentPool {
             if set.failure.is_some() {
                 return;
             }
-            let missing = set.target.saturating_sub(set.allocated() + set.starting);
+            let missing = set.target.saturating_sub(set.current_allocated() + set.starting);
             set.starting += missing;
             (set.spec.clone(), missing, generation, set.id)
         };
@@ -141,7 +174,7 @@ impl EnvironmentPool {
                     Ok(Err(reply)) => Err(crate::runtime_api::init_failure(&reply)),
                     Err(e) => Err(e.to_string()),
                 };
-                let (surplus, again) = {
+                let (surplus, again, retired) = {
                     let mut st = pool.lock();
                     let Some(set) = st.provisioned.get_mut(&key).filter(|s| s.id == set_id) else {
                         // Released (or replaced by a new set) while this one started.
@@ -153,26 +186,27 @@ impl EnvironmentPool {
                     };
                     set.starting = set.starting.saturating_sub(1);
                     match started {
-                        Ok((env, took)) if set.spec.revision == env.spec.revision && set.allocated() < set.target => {
+                        Ok((env, took)) if set.current(&env) && set.current_allocated() < set.target => {
                             tracing::debug!(function = %key.function, qualifier = %key.qualifier, "provisioned an environment in {took:?}");
                             env.freeze_soon();
                             set.ready.push(env);
-                            (None, false)
+                            // It may replace one started with credentials since renewed.
+                            (None, false, set.retire_surplus())
                         }
-                        // Started for a configuration that changed meanwhile: the set may
-                        // still be short of environments of the new one.
+                        // Started for a configuration (or credentials) that changed
+                        // meanwhile: the set may still be short of current environments.
                         Ok((env, _)) => {
-                            let short = set.allocated() + set.starting < set.target;
-                            (Some(env), short)
+                            let short = set.current_allocated() + set.starting < set.target;
+                            (Some(env), short, Vec::new())
                         }
                         Err(why) => {
                             tracing::warn!(function = %key.function, qualifier = %key.qualifier, "provisioned concurrency: init failed: {why}");
                             set.failure = Some(why);
-                            (None, false)
+                            (None, false, Vec::new())
                         }
                     }
                 };
-                if let Some(env) = surplus {
+                for env in surplus.into_iter().chain(retired) {
                     env.kill();
                 }
                 if again {
@@ -186,23 +220,21 @@ impl EnvironmentPool {
     /// version, taken for an invocation (thawed).
     pub fn take_provisioned(self: &Arc<Self>, qualifier: &str, spec: &Arc<EnvSpec>) -> Option<Arc<Environment>> {
         let key = ProvisionKey { function: spec.function_name.clone(), qualifier: qualifier.to_string(), version: spec.version.clone() };
-        let mut replace = false;
-        let taken = {
+        let (taken, replace) = {
             let mut st = self.lock();
             let set = st.provisioned.get_mut(&key)?;
-            let mut taken = None;
-            while let Some(env) = set.ready.pop() {
-                if env.is_alive() && env.spec.revision == spec.revision {
-                    taken = Some(env);
-                    break;
-                }
-                replace = true;
-            }
-            if taken.is_some() {
-                set.busy += 1;
+            // Dead or outdated ones go (dropped: killed), and are replaced below.
+            let before = set.ready.len();
+            set.ready.retain(|env| env.is_alive() && env.spec.revision == spec.revision);
+            let replace = set.ready.len() != before;
+            // The most recently used current one, else one waiting for its replacement.
+            let i = set.ready.iter().rposition(|e| set.current(e)).or(set.ready.len().checked_sub(1));
+            let taken = i.map(|i| set.ready.remove(i));
+            if let Some(env) = &taken {
+                set.busy.push(env.clone());
                 st.busy += 1;
             }
-            taken
+            (taken, replace)
         };
         if replace {
             self.top_up(&Arc::new(key));
@@ -216,26 +248,32 @@ impl EnvironmentPool {
     /// alive and wanted; a dead one is replaced.
     pub(super) fn release_provisioned(self: &Arc<Self>, env: Arc<Environment>) {
         let key = env.provisioned.clone().expect("a provisioned environment");
-        let (keep, replace) = {
+        let (keep, replace, retired) = {
             let mut st = self.lock();
             st.busy -= 1;
             match st.provisioned.get_mut(&key) {
-                None => (false, false),
+                None => (false, false, Vec::new()),
                 Some(set) => {
-                    set.busy = set.busy.saturating_sub(1);
+                    set.busy.retain(|e| !Arc::ptr_eq(e, &env));
                     let alive = env.is_alive() && set.spec.revision == env.spec.revision;
-                    if alive && set.allocated() < set.target {
+                    // One waiting for its replacement stays only while the set would be
+                    // short without it.
+                    let wanted = if set.current(&env) { set.current_allocated() < set.target } else { set.allocated() < set.target };
+                    if alive && wanted {
                         *env.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
                         env.freeze_soon();
                         set.ready.push(env.clone());
-                        (true, false)
+                        (true, false, set.retire_surplus())
                     } else {
-                        (false, !alive)
+                        (false, !alive, Vec::new())
                     }
                 }
             }
         };
         if !keep {
+            env.kill();
+        }
+        for env in retired {
             env.kill();
         }
         if replace {
@@ -258,7 +296,7 @@ impl EnvironmentPool {
                     }
                     alive
                 });
-                if set.ready.len() != before || (set.failure.is_none() && set.allocated() + set.starting < set.target) {
+                if set.ready.len() != before || (set.failure.is_none() && set.current_allocated() + set.starting < set.target) {
                     short.push(key.clone());
                 }
             }
@@ -285,6 +323,21 @@ impl EnvironmentPool {
             }
         }
         c
+    }
+
+    /// The functions whose provisioned environments' credentials expire by `before`: their
+    /// sets want a renewed spec ([`EnvironmentPool::provision`] with it recycles them).
+    pub fn provisioned_expiring(&self, before: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+        let st = self.lock();
+        let mut names: Vec<String> = st
+            .provisioned
+            .iter()
+            .filter(|(_, set)| set.spec.credentials_expire.is_some_and(|e| e <= before))
+            .map(|(key, _)| key.function.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Provisioned environments in all: (initialized, starting).
