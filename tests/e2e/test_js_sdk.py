@@ -121,7 +121,6 @@ def test_the_administrator(js, tmp_path):
     ok(r["deleteFunction"])
 
 
-
 PY_ECHO = "def handler(event, context):\n    return event\n"
 
 
@@ -322,12 +321,15 @@ def inside(server, targets, role_arn: str, runtime: str, handler_files: dict, la
                         MemorySize=1769, Layers=[layer_arn], Code={"ZipFile": make_zip(handler_files)})
     try:
         lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-        event = {"allowedQueue": targets["allowedQueue"]["name"], "otherQueue": targets["otherQueue"]["name"], "body": f"from {tag}"}
+        event = {"allowedQueue": targets["allowedQueue"]["name"], "otherQueue": targets["otherQueue"]["name"],
+                 "outsideUrl": targets["allowedQueue"]["url"], "body": f"from {tag}"}
         resp = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode(), LogType="Tail")
         body = resp["Payload"].read()
         log = base64.b64decode(resp.get("LogResult", "")).decode(errors="replace")
         assert "FunctionError" not in resp, f"{body!r}\n{log}"
-        return {"name": name, "report": json.loads(body), "log": log}
+        return {"name": name, "report": json.loads(body), "log": log,
+                "received": received(server, targets["allowedQueue"]["url"]),
+                "receivedOther": received(server, targets["otherQueue"]["url"])}
     finally:
         lam.delete_function(FunctionName=name)
         lam.delete_layer_version(LayerName=layer_name, VersionNumber=1)
@@ -340,21 +342,33 @@ def check_inside(server, targets, role: tuple[str, str], got: dict, tag: str):
     assert r["endpoint"].startswith("http://") and r["endpoint"].endswith(f":{server.port}"), r
     assert r["keyInEnvironment"] == "ASIA", r  # the role's session key, from the environment
     assert ok(r["whoami"]) == session, got["log"]
-    # The URL as the function sees the server (which a URL minted outside may not be).
+    # The URL as the function sees the server.
     assert ok(r["urlAllowed"]) == f"{r['endpoint']}/{ACCOUNT}/{targets['allowedQueue']['name']}", got["log"]
     assert error(r["urlOther"]) == sqs_denied(session, targets["otherQueue"]["arn"], "sqs:getqueueurl"), got["log"]
     assert ok(r["sendAllowed"]), got["log"]
     assert error(r["sendOther"]) == sqs_denied(session, targets["otherQueue"]["arn"]), got["log"]
-    assert received(server, targets["allowedQueue"]["url"]) == [f"from {tag}"]
-    assert received(server, targets["otherQueue"]["url"]) == []
+    assert f"from {tag}" in got["received"] and got["receivedOther"] == []
 
 
-def test_a_node_function_acts_with_its_role_through_the_js_sdk(server, targets, function_role):
+@pytest.fixture(scope="module")
+def node_inside(server, targets, function_role) -> dict:
     layer = node_layer_zip(["@aws-sdk/client-sqs", "@aws-sdk/client-sts"])
     assert len(layer) < 1 << 20, len(layer)
-    got = inside(server, targets, function_role[1], "nodejs22.x", {"index.js": (JS / "in_function.cjs").read_text()},
-                 layer, "node")
-    check_inside(server, targets, function_role, got, "node")
+    return inside(server, targets, function_role[1], "nodejs22.x", {"index.js": (JS / "in_function.cjs").read_text()},
+                  layer, "node")
+
+
+def test_a_node_function_acts_with_its_role_through_the_js_sdk(server, targets, function_role, node_inside):
+    check_inside(server, targets, function_role, node_inside, "node")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a queue URL minted outside (http://127.0.0.1:<port>/...) names the sandbox's own loopback inside a linked "
+    "environment, and the JS SDK's SQS client sends to the QueueUrl's host (useQueueUrlAsEndpoint): ECONNREFUSED"))
+def test_a_node_function_can_use_a_queue_url_made_outside(node_inside):
+    r = node_inside["report"]
+    assert ok(r["sendOutsideUrl"]), node_inside["log"]
+    assert "from node (outside url)" in node_inside["received"]
 
 
 PY_INSIDE = '''
@@ -393,9 +407,11 @@ def handler(event, context):
         return out
     # The other queue's URL, though the role may not ask for it: the same place, another name.
     other_url = allowed_url.rsplit("/", 1)[0] + "/" + event["otherQueue"]
-    send = lambda url: attempt(lambda: sqs.send_message(QueueUrl=url, MessageBody=event["body"])["MessageId"])
-    out["sendAllowed"] = send(allowed_url)
-    out["sendOther"] = send(other_url)
+    send = lambda url, body: attempt(lambda: sqs.send_message(QueueUrl=url, MessageBody=body)["MessageId"])
+    out["sendAllowed"] = send(allowed_url, event["body"])
+    out["sendOther"] = send(other_url, event["body"])
+    # A URL made outside: botocore sends to its endpoint whatever host the URL names.
+    out["sendOutsideUrl"] = send(event["outsideUrl"], event["body"] + " (outside url)")
     return out
 '''
 
@@ -408,3 +424,4 @@ def test_a_python_function_acts_with_its_role_through_boto3(server, targets, fun
     got = inside(server, targets, function_role[1], "python3.11", {"index.py": PY_INSIDE}, layer, "python")
     assert got["report"]["boto3"] == [boto3.__version__, "/opt/python/boto3/__init__.py"], got["report"]
     check_inside(server, targets, function_role, got, "python")
+    assert ok(got["report"]["sendOutsideUrl"]) and "from python (outside url)" in got["received"]

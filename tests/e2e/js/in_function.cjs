@@ -3,7 +3,7 @@
 // region in the code. The SDK finds the role's credentials, AWS_REGION and
 // AWS_ENDPOINT_URL in the environment. It reports each call's result or error.
 //
-// event: {allowedQueue, otherQueue (names), body}
+// event: {allowedQueue, otherQueue (names), outsideUrl (the allowed queue's URL as made outside), body}
 
 const { SQSClient, GetQueueUrlCommand, SendMessageCommand } = require("@aws-sdk/client-sqs");
 const { STSClient, GetCallerIdentityCommand } = require("@aws-sdk/client-sts");
@@ -31,8 +31,10 @@ exports.handler = async (event) => {
   if (!allowedUrl) return out;
   // The other queue's URL, though the role may not ask for it: the same place, another name.
   const otherUrl = allowedUrl.slice(0, allowedUrl.lastIndexOf("/") + 1) + event.otherQueue;
-  const send = (QueueUrl) => attempt(async () => (await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: event.body }))).MessageId);
-  out.sendAllowed = await send(allowedUrl);
-  out.sendOther = await send(otherUrl);
+  const send = (QueueUrl, MessageBody) => attempt(async () => (await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody }))).MessageId);
+  out.sendAllowed = await send(allowedUrl, event.body);
+  out.sendOther = await send(otherUrl, event.body);
+  // A URL made outside: the SQS client sends to the host the URL names.
+  out.sendOutsideUrl = await send(event.outsideUrl, `${event.body} (outside url)`);
   return out;
 };
