@@ -66,6 +66,7 @@ impl Action {
             Action::Sns(r) => r.target(scope),
             Action::Iam(r) => r.target(scope),
             Action::Sts(r) => r.target(scope),
+            Action::Ec2(r) => r.target(scope),
             Action::Gateway(r) => r.target(scope),
             Action::Health | Action::Status | Action::GetCode { .. } | Action::InvokeFunctionUrl(_) | Action::InvokeApi(_) => None,
         }
@@ -79,10 +80,13 @@ struct Denial {
     code: &'static str,
     query_code: &'static str,
     status: u16,
+    /// What the service says before IAM's sentence (EC2: "You are not authorized to
+    /// perform this operation.").
+    preface: &'static str,
 }
 
 fn denial(action: &Action) -> Option<Denial> {
-    let d = |service, protocol, code, query_code, status| Some(Denial { service, protocol, code, query_code, status });
+    let d = |service, protocol, code, query_code, status| Some(Denial { service, protocol, code, query_code, status, preface: "" });
     match action {
         Action::Lambda(_) => d(&nimbus_protocol::LAMBDA, Protocol::RestJson, "AccessDeniedException", "AccessDenied", 403),
         Action::Gateway(_) => d(&nimbus_protocol::APIGATEWAYV2, Protocol::RestJson, "AccessDeniedException", "AccessDenied", 403),
@@ -93,6 +97,10 @@ fn denial(action: &Action) -> Option<Denial> {
         Action::Kms(_) => d(&nimbus_protocol::KMS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400),
         Action::Iam(_) => d(&nimbus_protocol::IAM, Protocol::AwsQuery, "AccessDenied", "AccessDenied", 403),
         Action::Sts(_) => d(&nimbus_protocol::STS, Protocol::AwsQuery, "AccessDenied", "AccessDenied", 403),
+        Action::Ec2(_) => Some(Denial {
+            preface: "You are not authorized to perform this operation. ",
+            ..d(&nimbus_protocol::EC2, Protocol::Ec2, "UnauthorizedOperation", "UnauthorizedOperation", 403)?
+        }),
         _ => None,
     }
 }
@@ -183,7 +191,7 @@ pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn:
         return Ok(());
     }
     let Some(how) = denial(action) else { return Ok(()) };
-    let message = evaluation.message(&request).to_string();
+    let message = format!("{}{}", how.preface, evaluation.message(&request));
     tracing::info!(principal = %principal.arn, action = %shown, resource = %target.resource, "access denied");
     let request_id = uuid::Uuid::new_v4().to_string();
     let denied = Denied { how: &how, message };

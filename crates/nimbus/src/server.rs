@@ -425,8 +425,12 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let iam = nimbus_iam::IamService::open(&data.root().join("iam.db"), &opts.account_id, keys.clone())
         .await
         .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
+    let network = nimbus_network::NetworkService::open(&data.root().join("network.db"), &opts.region, &opts.account_id)
+        .await
+        .map_err(|e| anyhow!("opening the network database: {e}"))?;
     let state = Arc::new(AppState {
         iam,
+        network,
         keys,
         control,
         invoker,
