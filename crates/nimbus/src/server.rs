@@ -428,6 +428,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let network = nimbus_network::NetworkService::open(&data.root().join("network.db"), &opts.region, &opts.account_id)
         .await
         .map_err(|e| anyhow!("opening the network database: {e}"))?;
+    network.set_attachments(Arc::new(FunctionInterfaces(control.clone())));
     let state = Arc::new(AppState {
         iam,
         network,
@@ -463,6 +464,24 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     logs.flush();
     drop(data);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What uses a subnet or security group: functions whose VpcConfig names it (their network
+/// interfaces, in EC2's terms), so neither is deleted under them.
+struct FunctionInterfaces(Arc<ControlPlane>);
+
+#[async_trait::async_trait]
+impl nimbus_network::Attachments for FunctionInterfaces {
+    async fn users(&self, id: &str) -> Vec<String> {
+        match self.0.functions_using_network(id).await {
+            Ok(users) => users,
+            Err(e) => {
+                // Unknown is in use: a subnet is never deleted from under a function.
+                tracing::warn!("cannot list the functions using {id}: {}", e.message);
+                vec![String::from("unknown")]
+            }
+        }
+    }
 }
 
 /// Events for Lambda targets of rules go to the asynchronous invocation queue, if the
