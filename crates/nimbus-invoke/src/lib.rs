@@ -25,6 +25,13 @@ pub trait EnvironmentKeys: Send + Sync {
     fn check(&self, key_arn: &str) -> Result<(), ApiError>;
 }
 
+/// Turns a function's VpcConfig into its environments' network: the blocks of its subnets
+/// and VPC, and its security groups' rules (the binary reads them from `nimbus-network`).
+/// `Ok(None)`: this server cannot enforce VPC networks, and runs the function as any other.
+pub trait NetworkPlans: Send + Sync {
+    fn plan(&self, vpc: &nimbus_model::VpcConfig) -> Result<Option<nimbus_sandbox::network::VpcPlan>, ApiError>;
+}
+
 pub struct Invoker {
     control: Arc<ControlPlane>,
     pool: Arc<EnvironmentPool>,
@@ -38,6 +45,7 @@ pub struct Invoker {
     /// is off, and environments get none).
     keys: RwLock<Option<Arc<Keys>>>,
     env_keys: RwLock<Option<Arc<dyn EnvironmentKeys>>>,
+    networks: RwLock<Option<Arc<dyn NetworkPlans>>>,
 }
 
 /// How long the role credentials handed to environments are valid; specs are rebuilt (and
@@ -59,6 +67,7 @@ impl Invoker {
             provisioning: tokio::sync::Mutex::new(()),
             keys: RwLock::new(None),
             env_keys: RwLock::new(None),
+            networks: RwLock::new(None),
         });
         let weak = Arc::downgrade(&invoker);
         control.on_change(move |name| {
@@ -98,7 +107,13 @@ impl Invoker {
                     continue;
                 }
             };
-            let spec = self.spec_for(&function);
+            let spec = match self.spec_for(&function) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(function = name, version = %t.version, "cannot provision: {}", e.message);
+                    continue;
+                }
+            };
             let key = ProvisionKey { function: name.to_string(), qualifier: t.qualifier, version: t.version };
             self.pool.provision(key.clone(), spec, t.count as usize, t.epoch);
             keep.push(key);
@@ -117,6 +132,30 @@ impl Invoker {
         *self.env_keys.write().unwrap_or_else(|p| p.into_inner()) = Some(keys);
     }
 
+    /// Functions with a VpcConfig get their environments' network from `plans`.
+    pub fn plan_networks(&self, plans: Arc<dyn NetworkPlans>) {
+        *self.networks.write().unwrap_or_else(|p| p.into_inner()) = Some(plans);
+    }
+
+    /// A security group's rules changed (or it went away): environments of functions in it
+    /// are retired, so the next ones start with the new rules (busy ones finish first).
+    pub fn network_changed(&self, group: &str) {
+        let names: Vec<String> = {
+            let specs = self.specs.read().unwrap_or_else(|p| p.into_inner());
+            specs
+                .iter()
+                .filter(|(_, versions)| {
+                    versions.values().any(|s| s.network.as_ref().is_some_and(|n| n.security_groups.iter().any(|g| g == group)))
+                })
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        for name in names {
+            self.specs.write().unwrap_or_else(|p| p.into_inner()).remove(&name);
+            self.pool.retire(&name);
+        }
+    }
+
     pub fn pool(&self) -> &Arc<EnvironmentPool> {
         &self.pool
     }
@@ -126,7 +165,7 @@ impl Invoker {
         self.limiter.in_flight()
     }
 
-    fn spec_for(&self, f: &ResolvedFunction) -> Arc<EnvSpec> {
+    fn spec_for(&self, f: &ResolvedFunction) -> Result<Arc<EnvSpec>, ApiError> {
         let c = &f.config;
         // Publishing or changing reserved concurrency bumps the revision id but changes
         // nothing an environment runs, so warm environments are matched on this instead.
@@ -134,9 +173,14 @@ impl Invoker {
         let fresh_until = chrono::Utc::now() + CREDENTIALS_RENEW;
         if let Some(s) = self.specs.read().unwrap_or_else(|p| p.into_inner()).get(&c.name).and_then(|v| v.get(&c.version)) {
             if s.revision == fingerprint && s.credentials_expire.is_none_or(|e| e > fresh_until) {
-                return s.clone();
+                return Ok(s.clone());
             }
         }
+        // A function in a VPC runs only with its network: an error here fails the invocation.
+        let network = match (&c.vpc, self.networks.read().unwrap_or_else(|p| p.into_inner()).as_ref()) {
+            (Some(vpc), Some(plans)) if vpc.attached() => plans.plan(vpc)?.map(Arc::new),
+            _ => None,
+        };
         // The role's credentials, as AWS sets them (the session is named after the function).
         let mut environment = c.environment.clone();
         let mut credentials_expire = None;
@@ -162,9 +206,10 @@ impl Invoker {
             region: self.control.partition().region.clone(),
             log_group: c.log_group(),
             revision: fingerprint,
+            network,
         });
         self.specs.write().unwrap_or_else(|p| p.into_inner()).entry(c.name.clone()).or_default().insert(c.version.clone(), spec.clone());
-        spec
+        Ok(spec)
     }
 
     /// [`Invoker::invoke`] on a task of its own, for callers whose future may be dropped (an
@@ -201,7 +246,7 @@ impl Invoker {
                 keys.check(arn)?;
             }
         }
-        let spec = self.spec_for(&function);
+        let spec = self.spec_for(&function)?;
         // A provisioned environment of the invoked version or alias first; beyond those,
         // on-demand ones within the function's (or the account's) remaining concurrency.
         let mut provisioned = match &req.function.qualifier {
