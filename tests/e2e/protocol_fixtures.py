@@ -1,5 +1,5 @@
-"""Wire fixtures for the protocols no served service speaks yet (RPC v2 CBOR, rest-xml), made
-and checked by botocore itself.
+"""Wire fixtures for the protocols no other test drives through botocore's own serializer and
+parser (RPC v2 CBOR, rest-xml, and EC2's query dialect), made and checked by botocore itself.
 
 `crates/nimbus-protocol/fixtures/botocore.json` holds cases of two kinds:
 - requests: botocore serializes `value` (the operation's input, in the JSON form Nimbus's
@@ -26,11 +26,12 @@ import botocore.session
 from botocore.awsrequest import HeadersDict
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
+from botocore.utils import percent_encode_sequence
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "crates" / "nimbus-protocol" / "fixtures" / "botocore.json"
 
-SERVICES = {"cloudwatch": "smithy-rpc-v2-cbor", "s3": "rest-xml"}
+SERVICES = {"cloudwatch": "smithy-rpc-v2-cbor", "s3": "rest-xml", "ec2": "ec2"}
 
 T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
 
@@ -110,6 +111,37 @@ REQUESTS = [
     ),
 ]
 
+REQUESTS += [
+    (
+        "ec2",
+        "CreateVpc",
+        {
+            "CidrBlock": "10.0.0.0/16",
+            "TagSpecifications": [{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "a&b"}, {"Key": "team", "Value": "x y"}]}],
+        },
+    ),
+    (
+        "ec2",
+        "DescribeVpcs",
+        {"VpcIds": ["vpc-0123456789abcdef0", "vpc-1"], "Filters": [{"Name": "tag:Name", "Values": ["a", "b"]}], "MaxResults": 5},
+    ),
+    ("ec2", "CreateSubnet", {"VpcId": "vpc-1", "CidrBlock": "10.0.1.0/24", "AvailabilityZone": "us-east-1a"}),
+    ("ec2", "CreateSecurityGroup", {"GroupName": "web", "Description": "web tier", "VpcId": "vpc-1"}),
+    (
+        "ec2",
+        "AuthorizeSecurityGroupIngress",
+        {
+            "GroupId": "sg-1",
+            "IpPermissions": [
+                {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8", "Description": "inside"}]},
+                {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": "sg-2"}]},
+            ],
+        },
+    ),
+    ("ec2", "RevokeSecurityGroupEgress", {"GroupId": "sg-1", "IpPermissions": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}),
+    ("ec2", "DeleteSecurityGroup", {"GroupId": "sg-1"}),
+]
+
 # (service, operation, status, value, raw payload member or None) for each response case;
 # the HTTP is written by the Rust side.
 RESPONSES = [
@@ -180,12 +212,72 @@ RESPONSES = [
     ),
 ]
 
+RESPONSES += [
+    (
+        "ec2",
+        "CreateVpc",
+        200,
+        {
+            "Vpc": {
+                "OwnerId": "000000000000",
+                "InstanceTenancy": "default",
+                "Ipv6CidrBlockAssociationSet": [],
+                "CidrBlockAssociationSet": [
+                    {"AssociationId": "vpc-cidr-assoc-1", "CidrBlock": "10.0.0.0/16", "CidrBlockState": {"State": "associated"}}
+                ],
+                "IsDefault": False,
+                "Tags": [{"Key": "Name", "Value": "a&b"}],
+                "VpcId": "vpc-0123456789abcdef0",
+                "State": "available",
+                "CidrBlock": "10.0.0.0/16",
+                "DhcpOptionsId": "default",
+            }
+        },
+    ),
+    (
+        "ec2",
+        "DescribeSecurityGroups",
+        200,
+        {
+            "SecurityGroups": [
+                {
+                    "GroupId": "sg-1",
+                    "IpPermissionsEgress": [
+                        {"IpProtocol": "-1", "UserIdGroupPairs": [], "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [], "PrefixListIds": []}
+                    ],
+                    "Tags": [],
+                    "VpcId": "vpc-1",
+                    "SecurityGroupArn": "arn:aws:ec2:us-east-1:000000000000:security-group/sg-1",
+                    "OwnerId": "000000000000",
+                    "GroupName": "web",
+                    "Description": "web <tier>",
+                    "IpPermissions": [
+                        {
+                            "IpProtocol": "tcp",
+                            "FromPort": 443,
+                            "ToPort": 443,
+                            "UserIdGroupPairs": [{"UserId": "000000000000", "GroupId": "sg-2"}],
+                            "IpRanges": [],
+                            "Ipv6Ranges": [],
+                            "PrefixListIds": [],
+                        }
+                    ],
+                }
+            ]
+        },
+    ),
+    ("ec2", "DeleteVpc", 200, {}),
+    ("ec2", "DeleteSecurityGroup", 200, {"Return": True, "GroupId": "sg-1"}),
+]
+
 # (service, code, query code, status, message, extra fields, the code botocore reports) for
 # each error case; the HTTP is written by the Rust side.
 ERRORS = [
     ("cloudwatch", "ResourceNotFoundException", "ResourceNotFoundException", 404, "no such dashboard", {}, "ResourceNotFoundException"),
     ("cloudwatch", "InvalidParameterValueException", "InvalidParameterValue", 400, "bad <value> & more", {}, "InvalidParameterValue"),
     ("s3", "NoSuchKey", "NoSuchKey", 404, "The specified key does not exist.", {"Key": "a&b"}, "NoSuchKey"),
+    ("ec2", "InvalidVpcID.NotFound", "InvalidVpcID.NotFound", 400, "The vpc ID 'vpc-1' does not exist", {}, "InvalidVpcID.NotFound"),
+    ("ec2", "AuthFailure", "AuthFailure", 401, "AWS was not able to validate the provided access credentials", {}, "AuthFailure"),
 ]
 
 
@@ -237,6 +329,8 @@ def serialize_request(service: str, operation: str, value: dict) -> dict:
     ser = create_serializer(SERVICES[service], include_validation=True)
     req = ser.serialize_to_request(to_botocore(op.input_shape, value) if op.input_shape else {}, op)
     body = req["body"]
+    if isinstance(body, dict):  # query-style protocols: form parameters, as botocore sends them
+        body = percent_encode_sequence(body)
     if isinstance(body, str):
         body = body.encode()
     elif hasattr(body, "read"):

@@ -349,6 +349,8 @@ def test_process_isolation_fallback(server_factory):
     doc = json.loads(body)
     assert status == 200 and doc["isolation"] == "process"
     assert "namespaces" in doc["missingGuarantees"] and "seccomp" in doc["missingGuarantees"]
+    # Without namespaces a function's VpcConfig cannot be enforced, and the status says so.
+    assert any(m.startswith("VPC networks: VpcConfig is stored, not enforced") for m in doc["missingGuarantees"]), doc
 
 
 def test_status_reports_full_isolation(server):

@@ -1,5 +1,5 @@
-"""botocore parses what Nimbus's encoders write for the protocols no served service speaks
-yet (RPC v2 CBOR, rest-xml): the responses and errors in
+"""botocore parses what Nimbus's encoders write for the protocols no other test drives
+through botocore's own parser (RPC v2 CBOR, rest-xml, ec2): the responses and errors in
 crates/nimbus-protocol/fixtures/botocore.json, which the Rust test proves the encoders write
 byte for byte (see protocol_fixtures.py)."""
 

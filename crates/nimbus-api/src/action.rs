@@ -35,6 +35,9 @@ pub enum Action {
     Iam(crate::iam::IamRequest),
     /// An STS request (query protocol, `Version=2011-06-15`), parsed by [`crate::iam`].
     Sts(crate::iam::StsRequest),
+    /// An EC2 request (the ec2 protocol, `Version=2016-11-15`): VPCs, subnets and security
+    /// groups, parsed by [`crate::ec2`].
+    Ec2(crate::ec2::Ec2Request),
     /// An API Gateway V2 management request (`/v2/apis…`), parsed by [`crate::gateway`].
     Gateway(crate::gateway::GatewayRequest),
     /// A request to an HTTP API's `execute-api` endpoint.
@@ -57,6 +60,7 @@ impl Action {
             Action::Sns(r) => r.name(),
             Action::Iam(r) => r.name(),
             Action::Sts(r) => r.name(),
+            Action::Ec2(r) => r.name(),
             Action::Gateway(r) => r.name(),
             Action::InvokeApi(_) => "execute-api:Invoke",
         }
@@ -175,6 +179,9 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
         Some(crate::iam::Recognized::Iam(r)) => return Ok(Action::Iam(r)),
         Some(crate::iam::Recognized::Sts(r)) => return Ok(Action::Sts(r)),
         None => {}
+    }
+    if let Some(ec2) = crate::ec2::recognize(&req) {
+        return Ok(Action::Ec2(ec2));
     }
     if let Some(sns) = crate::sns::recognize(&req) {
         return Ok(Action::Sns(sns));

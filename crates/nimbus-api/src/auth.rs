@@ -25,6 +25,8 @@ enum Family {
     Json,
     /// awsQuery services (SNS, SQS's query protocol): `<ErrorResponse>`.
     Query,
+    /// EC2: `<Response><Errors>`, and codes of its own (`AuthFailure`, 401).
+    Ec2,
 }
 
 /// The service and protocol of an AWS API action; None for Nimbus's own endpoints and the
@@ -46,6 +48,7 @@ fn wire(action: &Action) -> Option<(&'static Service, Protocol, Family)> {
         Action::Sns(_) => (&nimbus_protocol::SNS, Protocol::AwsQuery, Family::Query),
         Action::Iam(_) => (&nimbus_protocol::IAM, Protocol::AwsQuery, Family::Query),
         Action::Sts(_) => (&nimbus_protocol::STS, Protocol::AwsQuery, Family::Query),
+        Action::Ec2(_) => (&nimbus_protocol::EC2, Protocol::Ec2, Family::Ec2),
         Action::Health | Action::Status | Action::GetCode { .. } | Action::InvokeFunctionUrl(_) | Action::InvokeApi(_) => return None,
     })
 }
@@ -84,6 +87,8 @@ impl AwsError for Refusal {
 const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
 const EXPIRED_TOKEN: &str = "The security token included in the request is expired";
+/// EC2's answer to credentials it cannot validate (an unknown key, a bad token, a stale date).
+const EC2_AUTH_FAILURE: &str = "AWS was not able to validate the provided access credentials";
 
 /// AWS's answer to `failure` in `family`'s conventions (recorded answers and their sources:
 /// `/work/shared/AWS-NOTES.md`, "Authentication errors").
@@ -96,7 +101,26 @@ fn refusal(family: Family, failure: &KeyError) -> Refusal {
         RestJson => (403, 403),
         Json => (400, 400),
         Query => (403, 400),
+        Ec2 => (401, 400),
     };
+    if family == Ec2 {
+        // EC2 answers most failures as AuthFailure (401); a signature over other bytes is
+        // SignatureDoesNotMatch (403), an expired session RequestExpired (400), as EC2's
+        // answers recorded in public issue threads show.
+        return match failure {
+            KeyError::Signature(AuthError::Missing) => {
+                r("MissingAuthenticationToken", "MissingAuthenticationToken", denied, "Request is missing Authentication Token")
+            }
+            KeyError::Signature(AuthError::Incomplete(m)) => r("IncompleteSignature", "IncompleteSignature", malformed, m),
+            KeyError::Signature(AuthError::Mismatch { .. } | AuthError::ContentSha256Mismatch) => {
+                r("SignatureDoesNotMatch", "SignatureDoesNotMatch", 403, SIGNATURE_MISMATCH)
+            }
+            KeyError::ExpiredToken => r("RequestExpired", "RequestExpired", 400, "Request has expired."),
+            KeyError::Signature(AuthError::UnknownKey | AuthError::Invalid(_) | AuthError::Expired(_)) | KeyError::BadToken => {
+                r("AuthFailure", "AuthFailure", denied, EC2_AUTH_FAILURE)
+            }
+        };
+    }
     let mismatch = |m: &str| match family {
         Query => r("SignatureDoesNotMatch", "SignatureDoesNotMatch", denied, m),
         _ => r("InvalidSignatureException", "SignatureDoesNotMatch", denied, m),
@@ -149,6 +173,9 @@ fn guess(parts: &Parts, body: &Bytes) -> (&'static Service, Protocol, Family) {
         }
         if version(b"Version=2011-06-15") {
             return (&nimbus_protocol::STS, Protocol::AwsQuery, Family::Query);
+        }
+        if version(b"Version=2016-11-15") {
+            return (&nimbus_protocol::EC2, Protocol::Ec2, Family::Ec2);
         }
         let sqs = version(b"Version=2012-11-05") || parts.uri.path().len() > 1;
         return if sqs {

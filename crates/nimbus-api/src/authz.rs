@@ -142,6 +142,7 @@ impl Action {
             Action::Sns(r) => r.target(scope),
             Action::Iam(r) => r.target(scope),
             Action::Sts(r) => r.target(scope),
+            Action::Ec2(r) => r.target(scope),
             Action::Gateway(r) => r.target(scope),
             Action::Health | Action::Status | Action::GetCode { .. } | Action::InvokeFunctionUrl(_) | Action::InvokeApi(_) => None,
         }
@@ -161,11 +162,14 @@ struct Denial {
     /// Whether the message says why (`because no identity-based policy allows …`, `with an
     /// explicit deny in …`); STS's AssumeRole denial does not.
     reason: bool,
+    /// What the service says before IAM's sentence (EC2: "You are not authorized to
+    /// perform this operation.").
+    preface: &'static str,
 }
 
 fn denial(action: &Action) -> Option<Denial> {
     let d = |service, protocol, code, query_code, status| {
-        Some(Denial { service, protocol, code, query_code, status, capital_message: false, reason: true })
+        Some(Denial { service, protocol, code, query_code, status, capital_message: false, reason: true, preface: "" })
     };
     match action {
         Action::Lambda(_) => d(&nimbus_protocol::LAMBDA, Protocol::RestJson, "AccessDeniedException", "AccessDenied", 403),
@@ -180,6 +184,10 @@ fn denial(action: &Action) -> Option<Denial> {
         Action::Sts(_) => {
             d(&nimbus_protocol::STS, Protocol::AwsQuery, "AccessDenied", "AccessDenied", 403).map(|d| Denial { reason: false, ..d })
         }
+        Action::Ec2(_) => Some(Denial {
+            preface: "You are not authorized to perform this operation. ",
+            ..d(&nimbus_protocol::EC2, Protocol::Ec2, "UnauthorizedOperation", "UnauthorizedOperation", 403)?
+        }),
         _ => None,
     }
 }
@@ -287,7 +295,7 @@ pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn:
         }
         let Some(how) = denial(action) else { return Ok(()) };
         let message = if how.reason {
-            evaluation.message(&request).to_string()
+            format!("{}{}", how.preface, evaluation.message(&request))
         } else {
             format!("User: {} is not authorized to perform: {shown} on resource: {resource}", principal.arn)
         };

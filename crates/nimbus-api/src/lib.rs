@@ -2,12 +2,13 @@
 //! single place where authorization will slot in), executed against the control plane, the
 //! invoker or the log store, and answered in the AWS wire protocol the caller speaks:
 //! rest-json for Lambda, JSON 1.1 for CloudWatch Logs, EventBridge and KMS, JSON 1.0 and query (XML)
-//! for SQS, query (XML) for SNS, rest-json for API Gateway V2; function URLs and HTTP APIs
+//! for SQS, query (XML) for SNS, the ec2 protocol for EC2, rest-json for API Gateway V2; function URLs and HTTP APIs
 //! serve functions over plain HTTP. No other crate knows wire formats.
 
 mod action;
 mod auth;
 mod authz;
+mod ec2;
 mod events;
 mod function_url;
 mod gateway;
@@ -30,7 +31,7 @@ pub use server::{serve, AppState};
 /// typed input accepts an input with every member the model defines, at the model's types.
 #[cfg(test)]
 mod model_walk {
-    use nimbus_protocol::{decode, Service, APIGATEWAYV2, EVENTS, KMS, LAMBDA, LOGS, SNS, SQS};
+    use nimbus_protocol::{decode, Service, APIGATEWAYV2, EC2, EVENTS, KMS, LAMBDA, LOGS, SNS, SQS};
 
     fn walk(service: &Service, operations: &[&str], decode_call: impl Fn(&str, nimbus_protocol::Input) -> Result<(), String>) {
         let model = service.model();
@@ -60,5 +61,6 @@ mod model_walk {
         walk_calls!(LOGS, crate::logs::LogsCall);
         walk_calls!(KMS, crate::kms::KmsCall);
         walk_calls!(LAMBDA, crate::lambda::LambdaCall);
+        walk_calls!(EC2, crate::ec2::Ec2Call);
     }
 }

@@ -44,6 +44,8 @@ pub struct AppState {
     pub gateway: Arc<nimbus_gateway::GatewayService>,
     /// IAM and STS (users' Active keys also live in `keys`).
     pub iam: Arc<nimbus_iam::IamService>,
+    /// EC2's VPCs, subnets and security groups.
+    pub network: Arc<nimbus_network::NetworkService>,
     /// HTTP APIs are served by host name under this domain (`<api-id>.<api domain>`).
     pub api_domain: String,
 }
@@ -132,6 +134,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         Action::Sns(req) => crate::sns::execute(&state.topics, req).await,
         Action::Iam(req) => crate::iam::execute_iam(&state.iam, req, caller.as_ref()).await,
         Action::Sts(req) => crate::iam::execute_sts(&state.iam, req, caller.as_ref()).await,
+        Action::Ec2(req) => crate::ec2::execute(&state.network, req).await,
         Action::Logs(req) => {
             // The log store reads files: off the async workers.
             let st = state.clone();

@@ -65,6 +65,8 @@ pub struct NewFunction {
     pub code_signing_config_id: Option<String>,
     /// KMSKeyArn: the KMS key that wraps the environment's data key.
     pub kms_key_arn: Option<String>,
+    /// VpcConfig, checked against the network objects by the caller.
+    pub vpc: Option<nimbus_model::VpcConfig>,
     pub zip: Vec<u8>,
 }
 
@@ -84,6 +86,8 @@ pub struct ConfigChange {
     pub dead_letter_target: Option<String>,
     /// `Some("")` goes back to Nimbus's own key.
     pub kms_key_arn: Option<String>,
+    /// A new VpcConfig (empty lists detach the function), checked by the caller.
+    pub vpc: Option<nimbus_model::VpcConfig>,
     pub revision_id: Option<String>,
 }
 
@@ -369,6 +373,7 @@ impl ControlPlane {
             code_signing_config_id: f.code_signing_config_id,
             runtime_management: None,
             kms_key_arn: f.kms_key_arn,
+            vpc: f.vpc,
         };
         match self.store.create_function(&config).await {
             Ok(()) => {}
@@ -484,6 +489,10 @@ impl ControlPlane {
         if let Some(arn) = change.kms_key_arn {
             next.kms_key_arn = (!arn.is_empty()).then_some(arn);
         }
+        if let Some(vpc) = change.vpc {
+            // Detaching a function that never had one leaves it without.
+            next.vpc = (vpc.attached() || next.vpc.is_some()).then_some(vpc);
+        }
         if let Some(arns) = change.layers {
             next.layers = self.resolve_layers(&arns, next.code_unzipped_size).await?;
         }
@@ -521,6 +530,28 @@ impl ControlPlane {
     }
 
     /// The zip behind a digest, for GetFunction's Code.Location.
+    /// The functions (each version's ARN) whose VpcConfig names the subnet or security
+    /// group `id`: what EC2 would call its dependent network interfaces.
+    pub async fn functions_using_network(&self, id: &str) -> Result<Vec<String>, ApiError> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let (page, next) = self.list(marker.as_deref(), 100).await?;
+            for f in page {
+                for v in self.store.list_versions(&f.name).await.map_err(store_err)? {
+                    let uses = v.vpc.as_ref().is_some_and(|c| c.subnet_ids.iter().chain(c.security_group_ids.iter()).any(|x| x == id));
+                    if uses {
+                        out.push(self.partition.qualified_arn(&v.name, &v.version));
+                    }
+                }
+            }
+            match next {
+                Some(n) => marker = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
     pub async fn code_zip(&self, digest: &str) -> Result<Option<Vec<u8>>, ApiError> {
         self.blobs.get(digest).await.map_err(store_err)
     }

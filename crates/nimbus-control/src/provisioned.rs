@@ -319,6 +319,7 @@ mod tests {
             tags: Default::default(),
             code_signing_config_id: None,
             kms_key_arn: None,
+            vpc: None,
             zip: zip(),
         })
         .await

@@ -20,6 +20,7 @@ fn same_function(a: &FunctionConfig, b: &FunctionConfig) -> bool {
         && a.ephemeral_storage_mb == b.ephemeral_storage_mb
         && a.environment == b.environment
         && a.architectures == b.architectures
+        && a.vpc == b.vpc
 }
 
 impl ControlPlane {

@@ -33,6 +33,13 @@ pub trait CredentialIssuer: Send + Sync {
     async fn issue(&self, principal: Principal, expires: chrono::DateTime<chrono::Utc>) -> Result<AccessKey, String>;
 }
 
+/// Turns a function's VpcConfig into its environments' network: the blocks of its subnets
+/// and VPC, and its security groups' rules (the binary reads them from `nimbus-network`).
+/// `Ok(None)`: this server cannot enforce VPC networks, and runs the function as any other.
+pub trait NetworkPlans: Send + Sync {
+    fn plan(&self, vpc: &nimbus_model::VpcConfig) -> Result<Option<nimbus_sandbox::network::VpcPlan>, ApiError>;
+}
+
 pub struct Invoker {
     control: Arc<ControlPlane>,
     pool: Arc<EnvironmentPool>,
@@ -49,6 +56,7 @@ pub struct Invoker {
     /// one session, not one each.
     issuing: tokio::sync::Mutex<()>,
     env_keys: RwLock<Option<Arc<dyn EnvironmentKeys>>>,
+    networks: RwLock<Option<Arc<dyn NetworkPlans>>>,
 }
 
 /// How long the role credentials handed to environments are valid by default.
@@ -83,6 +91,7 @@ impl Invoker {
             credentials: RwLock::new(None),
             issuing: tokio::sync::Mutex::new(()),
             env_keys: RwLock::new(None),
+            networks: RwLock::new(None),
         });
         let weak = Arc::downgrade(&invoker);
         control.on_change(move |name| {
@@ -173,6 +182,30 @@ impl Invoker {
         *self.env_keys.write().unwrap_or_else(|p| p.into_inner()) = Some(keys);
     }
 
+    /// Functions with a VpcConfig get their environments' network from `plans`.
+    pub fn plan_networks(&self, plans: Arc<dyn NetworkPlans>) {
+        *self.networks.write().unwrap_or_else(|p| p.into_inner()) = Some(plans);
+    }
+
+    /// A security group's rules changed (or it went away): environments of functions in it
+    /// are retired, so the next ones start with the new rules (busy ones finish first).
+    pub fn network_changed(&self, group: &str) {
+        let names: Vec<String> = {
+            let specs = self.specs.read().unwrap_or_else(|p| p.into_inner());
+            specs
+                .iter()
+                .filter(|(_, versions)| {
+                    versions.values().any(|s| s.network.as_ref().is_some_and(|n| n.security_groups.iter().any(|g| g == group)))
+                })
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        for name in names {
+            self.specs.write().unwrap_or_else(|p| p.into_inner()).remove(&name);
+            self.pool.retire(&name);
+        }
+    }
+
     pub fn pool(&self) -> &Arc<EnvironmentPool> {
         &self.pool
     }
@@ -202,6 +235,11 @@ impl Invoker {
             return Ok(s);
         }
         let c = &f.config;
+        // A function in a VPC runs only with its network: an error here fails the invocation.
+        let network = match (&c.vpc, self.networks.read().unwrap_or_else(|p| p.into_inner()).as_ref()) {
+            (Some(vpc), Some(plans)) if vpc.attached() => plans.plan(vpc)?.map(Arc::new),
+            _ => None,
+        };
         // The role's credentials, as AWS sets them (the session is named after the function).
         let mut environment = c.environment.clone();
         let mut credentials_expire = None;
@@ -232,6 +270,7 @@ impl Invoker {
             region: self.control.partition().region.clone(),
             log_group: c.log_group(),
             revision: fingerprint(f),
+            network,
         });
         self.specs.write().unwrap_or_else(|p| p.into_inner()).entry(c.name.clone()).or_default().insert(c.version.clone(), spec.clone());
         Ok(spec)

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     KmsDisabled,
     KmsInvalidState,
     KmsNotFound,
+    /// The function's VPC network could not be set up (502, as AWS answers EC2's failures).
+    Ec2Unexpected,
 }
 
 impl ErrorCode {
@@ -56,6 +58,7 @@ impl ErrorCode {
             ErrorCode::KmsDisabled => "KMSDisabledException",
             ErrorCode::KmsInvalidState => "KMSInvalidStateException",
             ErrorCode::KmsNotFound => "KMSNotFoundException",
+            ErrorCode::Ec2Unexpected => "EC2UnexpectedException",
         }
     }
 
@@ -69,7 +72,7 @@ impl ErrorCode {
             ErrorCode::AccessDenied => 403,
             ErrorCode::TooManyRequests => 429,
             ErrorCode::Service => 500,
-            ErrorCode::KmsDisabled | ErrorCode::KmsInvalidState | ErrorCode::KmsNotFound => 502,
+            ErrorCode::KmsDisabled | ErrorCode::KmsInvalidState | ErrorCode::KmsNotFound | ErrorCode::Ec2Unexpected => 502,
             ErrorCode::UnknownOperation => 404,
             _ => 400,
         }
@@ -77,7 +80,10 @@ impl ErrorCode {
 
     /// `User` for the caller's mistakes, `Service` for ours: AWS's `Type` field.
     pub fn fault(self) -> &'static str {
-        if matches!(self, ErrorCode::Service | ErrorCode::KmsDisabled | ErrorCode::KmsInvalidState | ErrorCode::KmsNotFound) {
+        if matches!(
+            self,
+            ErrorCode::Service | ErrorCode::KmsDisabled | ErrorCode::KmsInvalidState | ErrorCode::KmsNotFound | ErrorCode::Ec2Unexpected
+        ) {
             "Service"
         } else {
             "User"

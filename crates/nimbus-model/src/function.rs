@@ -71,6 +71,29 @@ pub struct FunctionConfig {
     /// variables (else Nimbus's master key does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_arn: Option<String>,
+    /// VpcConfig: the subnets and security groups of the function's network (None: never
+    /// set; empty lists: detached). Kept by every version published from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<VpcConfig>,
+}
+
+/// A function's VPC attachment, checked against Nimbus's network objects when set: every
+/// subnet and group exists and all are in `vpc_id`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpcConfig {
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    /// Empty when the lists are.
+    pub vpc_id: String,
+    #[serde(default)]
+    pub ipv6_allowed_for_dual_stack: bool,
+}
+
+impl VpcConfig {
+    /// Whether the function is attached to a VPC (not merely detached from one).
+    pub fn attached(&self) -> bool {
+        !self.subnet_ids.is_empty()
+    }
 }
 
 /// A version's runtime update mode (`Auto`, `FunctionUpdate` or `Manual`) and, for

@@ -17,7 +17,7 @@ pub mod validate;
 
 pub use arn::{FunctionRef, Qualifier};
 pub use error::{ApiError, ErrorCode};
-pub use function::{FunctionConfig, LATEST};
+pub use function::{FunctionConfig, VpcConfig, LATEST};
 pub use invoke::{FunctionErrorPayload, InvokeOutcome, InvokeRequest};
 pub use runtime::{Runtime, RuntimeFamily};
 

@@ -1,4 +1,4 @@
-//! Request decoders: a JSON body (awsJson 1.0/1.1), a CBOR body (RPC v2) or query parameters (awsQuery) read
+//! Request decoders: a JSON body (awsJson 1.0/1.1), a CBOR body (RPC v2) or query parameters (awsQuery, ec2) read
 //! against the operation's input shape, checked (types, required members) and handed on as
 //! an [`Input`] that only deserializes into the service's typed input.
 
@@ -190,9 +190,29 @@ impl Tree {
     }
 }
 
+/// How a query-style protocol names members and lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    /// awsQuery: members by `locationName` (or the member name), lists wrapped
+    /// (`Name.member.N`) or flattened (`Name.N`).
+    Query,
+    /// ec2: members by `queryName`, else the capitalized `locationName`, else the member
+    /// name (botocore's `EC2Serializer`); every list flattened (`Name.N`).
+    Ec2,
+}
+
 /// Decodes awsQuery parameters (`Action` and `Version` are the caller's to strip or not:
 /// members the shape does not name are ignored).
 pub fn query(model: &Model, operation: &str, params: &[(String, String)]) -> Result<Input, DecodeError> {
+    query_dialect(model, operation, params, Dialect::Query)
+}
+
+/// Decodes the ec2 protocol's parameters (EC2's query dialect).
+pub fn ec2(model: &Model, operation: &str, params: &[(String, String)]) -> Result<Input, DecodeError> {
+    query_dialect(model, operation, params, Dialect::Ec2)
+}
+
+fn query_dialect(model: &Model, operation: &str, params: &[(String, String)], dialect: Dialect) -> Result<Input, DecodeError> {
     let mut root = Tree::default();
     for (k, v) in params {
         let path: Vec<&str> = k.split('.').collect();
@@ -200,13 +220,27 @@ pub fn query(model: &Model, operation: &str, params: &[(String, String)]) -> Res
     }
     let value = match input_ref(model, operation) {
         Some(r) => {
-            let v = from_tree(model, r, &root, "")?;
+            let v = from_tree(model, r, &root, "", dialect)?;
             check(model, r, &v, "")?;
             v
         }
         None => Value::Object(Map::new()),
     };
     Ok(Input::new(value, None))
+}
+
+/// A member's name in an ec2 request.
+fn ec2_name(model: &Model, name: &str, r: &ShapeRef) -> String {
+    if let Some(q) = &r.query_name {
+        return q.clone();
+    }
+    match r.location_name.as_deref().or(model.shape(r).location_name.as_deref()) {
+        Some(l) => {
+            let mut c = l.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        }
+        None => name.to_string(),
+    }
 }
 
 /// The tree node holding a structure member: under its wire name (the reference's or the
@@ -225,7 +259,7 @@ fn member_node<'t>(model: &Model, tree: &'t Tree, name: &str, r: &ShapeRef) -> O
     candidates.into_iter().find_map(|c| tree.children.get(c))
 }
 
-fn from_tree(model: &Model, r: &ShapeRef, node: &Tree, path: &str) -> Result<Value, DecodeError> {
+fn from_tree(model: &Model, r: &ShapeRef, node: &Tree, path: &str, dialect: Dialect) -> Result<Value, DecodeError> {
     let shape = model.shape(r);
     let scalar = |expected: &'static str| -> Result<&str, DecodeError> {
         node.value.as_deref().ok_or_else(|| DecodeError::Type { member: path.to_string(), expected, value: String::new() })
@@ -234,8 +268,12 @@ fn from_tree(model: &Model, r: &ShapeRef, node: &Tree, path: &str) -> Result<Val
         ShapeType::Structure => {
             let mut obj = Map::new();
             for (name, member) in &shape.members {
-                if let Some(child) = member_node(model, node, name, member) {
-                    obj.insert(name.clone(), from_tree(model, member, child, &join(path, name))?);
+                let child = match dialect {
+                    Dialect::Query => member_node(model, node, name, member),
+                    Dialect::Ec2 => node.children.get(&ec2_name(model, name, member)),
+                };
+                if let Some(child) = child {
+                    obj.insert(name.clone(), from_tree(model, member, child, &join(path, name), dialect)?);
                 }
             }
             Value::Object(obj)
@@ -245,10 +283,13 @@ fn from_tree(model: &Model, r: &ShapeRef, node: &Tree, path: &str) -> Result<Val
             // Items as `Name.N` (flattened) or `Name.member.N` (or the member's own name);
             // either form is accepted.
             let inner = member.location_name.as_deref().unwrap_or("member");
-            let base = node.children.get(inner).or_else(|| node.children.get("member")).unwrap_or(node);
+            let base = match dialect {
+                Dialect::Query => node.children.get(inner).or_else(|| node.children.get("member")).unwrap_or(node),
+                Dialect::Ec2 => node,
+            };
             let mut items = Vec::new();
             for (i, item) in base.numbered().into_iter().enumerate() {
-                items.push(from_tree(model, member, item, &join(path, &(i + 1).to_string()))?);
+                items.push(from_tree(model, member, item, &join(path, &(i + 1).to_string()), dialect)?);
             }
             Value::Array(items)
         }
@@ -263,7 +304,7 @@ fn from_tree(model: &Model, r: &ShapeRef, node: &Tree, path: &str) -> Result<Val
                 // An entry without a value reads as an empty one (a structure then lacks its
                 // required members).
                 let empty = Tree::default();
-                let value = from_tree(model, v_ref, entry.children.get(v_name).unwrap_or(&empty), &join(path, &key))?;
+                let value = from_tree(model, v_ref, entry.children.get(v_name).unwrap_or(&empty), &join(path, &key), dialect)?;
                 obj.insert(key, value);
             }
             Value::Object(obj)

@@ -28,6 +28,13 @@ pub fn output<T: Serialize>(service: &Service, protocol: Protocol, operation: &s
             respond(StatusCode::OK, protocol.content_type(), Bytes::from(xml), request_id)
         }
         Protocol::RestXml => rest_xml(service, operation, output, None, request_id),
+        Protocol::Ec2 => {
+            let value = serde_json::to_value(output).expect("typed outputs serialize");
+            #[cfg(debug_assertions)]
+            debug_check_output(model, operation, &serde_json::to_vec(&value).expect("serializes"));
+            let xml = ec2_document(service, operation, &value, request_id);
+            respond(StatusCode::OK, protocol.content_type(), Bytes::from(xml), request_id)
+        }
         Protocol::RpcV2Cbor => {
             let value = serde_json::to_value(output).expect("typed outputs serialize");
             #[cfg(debug_assertions)]
@@ -354,6 +361,21 @@ pub fn error(service: &Service, protocol: Protocol, error: &dyn AwsError, reques
             w.close("ErrorResponse");
             respond(status, protocol.content_type(), Bytes::from(w.finish()), request_id)
         }
+        Protocol::Ec2 => {
+            // `<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>`.
+            let mut w = Xml::new();
+            w.decl(true);
+            w.open("Response");
+            w.open("Errors");
+            w.open("Error");
+            w.leaf("Code", error.code());
+            w.leaf("Message", &message);
+            w.close("Error");
+            w.close("Errors");
+            w.leaf("RequestID", request_id);
+            w.close("Response");
+            respond(status, protocol.content_type(), Bytes::from(w.finish()), request_id)
+        }
         Protocol::RpcV2Cbor => {
             use ciborium::Value as Cbor;
             let body = Cbor::Map(vec![
@@ -379,6 +401,24 @@ fn query_compatible(service: &Service, error: &dyn AwsError, fault: &str, r: &mu
 }
 
 // ---- query XML -----------------------------------------------------------------------
+
+/// `<{Op}Response xmlns><requestId/>…members…</{Op}Response>`: the ec2 protocol's answer,
+/// members under their `locationName`s with no result wrapper. An operation without an
+/// output shape answers `<return>true</return>`, as EC2 does.
+pub(crate) fn ec2_document(service: &Service, operation: &str, value: &Value, request_id: &str) -> Vec<u8> {
+    let model = service.model();
+    let mut w = Xml::new();
+    w.decl(true);
+    let response = format!("{operation}Response");
+    w.open_ns(&response, service.xml_namespace.or(model.metadata.xml_namespace.as_deref()));
+    w.leaf("requestId", request_id);
+    match model.operation(operation).and_then(|o| o.output.as_ref()) {
+        Some(out) => xml::write_members(&mut w, model, out, value),
+        None => w.leaf("return", "true"),
+    }
+    w.close(&response);
+    w.finish()
+}
 
 /// `<{Op}Response xmlns><{Op}Result>…</{Op}Result><ResponseMetadata>…</…></{Op}Response>`.
 pub(crate) fn query_document(model: &Model, operation: &str, value: &Value, request_id: &str) -> Vec<u8> {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::rest::{query_pairs, HttpRequest, Router};
-use crate::{cbor, decode, encode, AwsError, Protocol, Service, CLOUDWATCH, S3};
+use crate::{cbor, decode, encode, AwsError, Protocol, Service, CLOUDWATCH, EC2, S3};
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/botocore.json");
 
@@ -37,6 +37,7 @@ fn service(name: &str) -> (&'static Service, Protocol) {
     match name {
         "cloudwatch" => (&CLOUDWATCH, Protocol::RpcV2Cbor),
         "s3" => (&S3, Protocol::RestXml),
+        "ec2" => (&EC2, Protocol::Ec2),
         other => panic!("no fixtures service {other}"),
     }
 }
@@ -71,6 +72,14 @@ fn botocore_requests_decode_to_their_values() {
                 let (_, op) = cbor::route(&case.http.path).expect("an RPC v2 path");
                 assert_eq!(op, case.operation);
                 let input = decode::cbor(model, op, &body).unwrap_or_else(|e| panic!("{label}: {e}"));
+                input.parse_with_payload::<Value>().expect("parses")
+            }
+            Protocol::Ec2 => {
+                assert_eq!((case.http.method.as_str(), case.http.path.as_str()), ("POST", "/"), "{label}");
+                let params = query_pairs(Some(std::str::from_utf8(&body).expect("a form body")));
+                let action = params.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.as_str());
+                assert_eq!(action, Some(case.operation.as_str()), "{label}");
+                let input = decode::ec2(model, &case.operation, &params).unwrap_or_else(|e| panic!("{label}: {e}"));
                 input.parse_with_payload::<Value>().expect("parses")
             }
             _ => {

@@ -125,6 +125,7 @@ fn fuzz_model(rng: &mut Rng, model: &Model, router: Option<&Router>) {
             }
         }
         no_panic(|| format!("query {name} {pairs:?}"), || drop(decode::query(model, name, &pairs)));
+        no_panic(|| format!("ec2 {name} {pairs:?}"), || drop(decode::ec2(model, name, &pairs)));
 
         let Some(router) = router else { continue };
         // The operation's own URI with random labels, or a mutation of it.

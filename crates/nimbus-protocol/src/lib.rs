@@ -40,6 +40,10 @@ pub enum Protocol {
     RestXml,
     /// Smithy RPC v2: `POST /service/{Service}/operation/{Op}` with CBOR bodies.
     RpcV2Cbor,
+    /// EC2's own query dialect: form parameters named by capitalized `locationName`s, every
+    /// list flattened (`Name.1`); answers are `<{Op}Response>` with a `<requestId>` and the
+    /// members by their `locationName`s (no result wrapper), errors a `<Response><Errors>`.
+    Ec2,
 }
 
 impl Protocol {
@@ -51,6 +55,7 @@ impl Protocol {
             Protocol::RestJson => "application/json",
             Protocol::RestXml => "application/xml",
             Protocol::RpcV2Cbor => "application/cbor",
+            Protocol::Ec2 => "text/xml;charset=UTF-8",
         }
     }
 }
@@ -123,6 +128,7 @@ vendored! {
     IAM_MODEL => "iam.json",
     STS_MODEL => "sts.json",
     KMS_MODEL => "kms.json",
+    EC2_MODEL => "ec2.json",
 }
 
 /// Amazon SQS (awsJson 1.0 with query-compatible errors, and awsQuery).
@@ -146,6 +152,9 @@ pub static CLOUDWATCH: Service = Service { json_type_prefix: "com.amazonaws.clou
 pub static IAM: Service = Service::new(&IAM_MODEL);
 /// AWS Security Token Service (awsQuery).
 pub static STS: Service = Service::new(&STS_MODEL);
+/// Amazon EC2 (the ec2 protocol; its model trimmed to the operations Nimbus serves). AWS's
+/// answers carry the namespace with a trailing slash, which the model leaves out.
+pub static EC2: Service = Service { xml_namespace: Some("http://ec2.amazonaws.com/doc/2016-11-15/"), ..Service::new(&EC2_MODEL) };
 /// Amazon S3 (rest-xml).
 pub static S3: Service = Service {
     xml_namespace: Some("http://s3.amazonaws.com/doc/2006-03-01/"),

@@ -67,6 +67,10 @@ pub struct ShapeRef {
     pub shape: String,
     #[serde(default)]
     pub location_name: Option<String>,
+    /// The ec2 protocol's request name of a member, where it is not its capitalized
+    /// `locationName`.
+    #[serde(default)]
+    pub query_name: Option<String>,
     /// `header`, `headers`, `uri`, `querystring`, `statusCode` (REST protocols).
     #[serde(default)]
     pub location: Option<String>,

@@ -58,6 +58,9 @@ pub struct EnvSpec {
     pub log_group: String,
     /// Identifies the configuration; environments are reused only for the same one.
     pub revision: String,
+    /// The function's VPC network (its subnets and security groups), when it has one: its
+    /// environments are linked into the VPC's router with their groups as packet filter.
+    pub network: Option<Arc<crate::network::VpcPlan>>,
 }
 
 /// What every environment of one server shares: how it is isolated and limited, where its
@@ -158,6 +161,10 @@ pub fn needs_fresh_process(spec: &EnvSpec, iso: &Isolation) -> bool {
     if sandboxed && spec.ephemeral_storage_mb != DEFAULT_TMP_MB {
         return true;
     }
+    // A prestarted sandbox's network is the host's link, not the function's VPC.
+    if sandboxed && spec.network.is_some() {
+        return true;
+    }
     if spec.runtime.family() == RuntimeFamily::Provided {
         // Without a bootstrap, a fresh start reports AWS's error for that.
         return !sandboxed || !spec.code_dir.join("bootstrap").is_file();
@@ -197,6 +204,7 @@ impl Environment {
             tmp_mb: spec.ephemeral_storage_mb,
             opt: spec.opt_dir.as_deref(),
             sink: Some(sink),
+            vpc: spec.network.clone(),
         };
         let process = match launch::launch(iso, registry, spec.runtime, Code::Dir(&spec.code_dir), res, |addr, paths| {
             environment_variables(&spec, paths, addr, &log_stream, endpoint_url, provisioned.is_some())
@@ -234,7 +242,7 @@ impl Environment {
             },
             Isolation::Namespaces(_) => Code::Later,
         };
-        let res = Resources { cgroups, memory_mb: PRESTART_MEMORY_MB, tmp_mb: DEFAULT_TMP_MB, opt: None, sink: None };
+        let res = Resources { cgroups, memory_mb: PRESTART_MEMORY_MB, tmp_mb: DEFAULT_TMP_MB, opt: None, sink: None, vpc: None };
         match launch::launch(iso, registry, runtime, code, res, vars).await? {
             Ok(process) => Ok(Some(Prestarted { runtime, process: Some(process) })),
             Err(_) => Ok(None),

@@ -49,8 +49,8 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{JailError, SeccompError, SpecError};
 pub use host::{
-    available, bind_code_into, command, command_gated, enter_new_netns_with_listener, make_shared_mount_point, new_netns_with_listener,
-    place_child_fds, prepare, remove_shared_mount_point, write_launch, ReturnToNetns,
+    available, bind_code_into, command, command_gated, enter_new_netns_with_listener, make_shared_mount_point, new_netns,
+    new_netns_with_listener, place_child_fds, prepare, remove_shared_mount_point, write_launch, ReturnToNetns,
 };
 pub use init::init_main;
 pub use rootfs::MountStep;

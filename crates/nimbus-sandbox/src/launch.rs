@@ -288,6 +288,9 @@ pub(crate) struct Resources<'a> {
     pub tmp_mb: u32,
     pub opt: Option<&'a Path>,
     pub sink: Option<LogSink>,
+    /// The function's VPC network: a linked environment joins its VPC instead of the host's
+    /// bridge, linked before the runtime starts.
+    pub vpc: Option<Arc<crate::network::VpcPlan>>,
 }
 
 pub(crate) async fn launch(
@@ -337,6 +340,28 @@ pub(crate) async fn launch(
                 .await
                 .map_err(|source| LaunchError::Blocking { op: "make a network namespace", source })??;
             (l, Some(ns))
+        }
+        Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) if res.vpc.is_some() => {
+            // A function in a VPC: a bare namespace, linked into its VPC (security groups
+            // applied) before anything runs in it. Without that link it does not run.
+            let plan = res.vpc.clone().expect("matched");
+            let linker = linker.clone();
+            let made = tokio::task::spawn_blocking(move || {
+                let (ns, l) = jail::new_netns_with_listener(RUNTIME_API_PORT).map_err(std::io::Error::other)?;
+                linker.link_vpc(&ns, plan).map(|link| (ns, l, link))
+            })
+            .await
+            .map_err(|source| LaunchError::Blocking { op: "link a VPC environment", source })?;
+            match made {
+                Ok((ns, l, _link)) => (l, Some(ns)),
+                Err(e) => {
+                    tracing::warn!("cannot link an environment into its VPC: {e}");
+                    return Ok(Err(Reply::StartFailed {
+                        error_type: "EC2UnexpectedException".into(),
+                        message: format!("Nimbus could not attach the function's environment to its VPC: {e}"),
+                    }));
+                }
+            }
         }
         Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => match linker.take_ready() {
             Some(ns) => (ns.listener, Some(ns.fd)),

@@ -796,6 +796,7 @@ mod tests {
             code_signing_config_id: None,
             runtime_management: None,
             kms_key_arn: None,
+            vpc: None,
         }
     }
 

@@ -354,6 +354,22 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     if cgroups.is_none() {
         missing.extend(["memory limit", "CPU share", "process limit", "freezing between invocations"]);
     }
+    // Functions in a VPC: linked into their VPC with their security groups as packet
+    // filter, which takes linked namespaces and nftables.
+    let vpc_linker = match &isolation {
+        Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => {
+            linker.set_endpoint_port(local.port());
+            if !linker.vpc_capable() {
+                tracing::warn!("nftables (nft) is not installed: functions with a VpcConfig will not start until it is");
+                missing.push("VPC networks: nftables (nft) is not installed, functions in a VPC do not start");
+            }
+            true
+        }
+        _ => {
+            missing.push("VPC networks: VpcConfig is stored, not enforced (needs namespaces and --network linked)");
+            false
+        }
+    };
     let status = serde_json::json!({
         "isolation": isolation.describe(),
         "endpointUrl": endpoint_url,
@@ -377,6 +393,21 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
     let invoker = Invoker::new(control.clone(), pool.clone());
+    let network = nimbus_network::NetworkService::open(&data.root().join("network.db"), &opts.region, &opts.account_id)
+        .await
+        .map_err(|e| anyhow!("opening the network database: {e}"))?;
+    network.set_attachments(Arc::new(FunctionInterfaces(control.clone())));
+    if vpc_linker {
+        invoker.plan_networks(Arc::new(VpcNetworks(network.clone())));
+    }
+    {
+        let invoker = Arc::downgrade(&invoker);
+        network.on_group_change(move |group| {
+            if let Some(invoker) = invoker.upgrade() {
+                invoker.network_changed(group);
+            }
+        });
+    }
     if keys.is_some() {
         invoker.hand_out_credentials(Arc::new(RoleSessions(iam.clone())), Duration::from_secs(opts.credentials_lifetime.max(5)));
     }
@@ -432,6 +463,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
     let state = Arc::new(AppState {
         iam,
+        network,
         keys,
         control,
         invoker,
@@ -464,6 +496,77 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     logs.flush();
     drop(data);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What uses a subnet or security group: functions whose VpcConfig names it (their network
+/// interfaces, in EC2's terms), so neither is deleted under them.
+struct FunctionInterfaces(Arc<ControlPlane>);
+
+#[async_trait::async_trait]
+impl nimbus_network::Attachments for FunctionInterfaces {
+    async fn users(&self, id: &str) -> Vec<String> {
+        match self.0.functions_using_network(id).await {
+            Ok(users) => users,
+            Err(e) => {
+                // Unknown is in use: a subnet is never deleted from under a function.
+                tracing::warn!("cannot list the functions using {id}: {}", e.message);
+                vec![String::from("unknown")]
+            }
+        }
+    }
+}
+
+/// A function's VpcConfig as its environments' network: its subnets' and VPC's blocks from
+/// the network objects, and its security groups' rules as packet filter rules. Rules that
+/// name a security group (rather than a block) are not enforced: they match nothing.
+struct VpcNetworks(Arc<nimbus_network::NetworkService>);
+
+impl VpcNetworks {
+    fn rule(r: &nimbus_network::store::RuleRecord) -> Option<nimbus_sandbox::network::FilterRule> {
+        use nimbus_sandbox::network::{FilterRule, Traffic};
+        let nimbus_network::store::Peer::Cidr(block) = &r.peer else { return None };
+        let block = nimbus_network::Cidr::parse(block, false)?;
+        let port = |p: Option<i64>| p.and_then(|p| u16::try_from(p).ok());
+        let byte = |p: Option<i64>| p.and_then(|p| u8::try_from(p).ok());
+        let traffic = match r.protocol.as_str() {
+            "-1" => Traffic::All,
+            "tcp" => Traffic::Tcp(port(r.from_port)?, port(r.to_port)?),
+            "udp" => Traffic::Udp(port(r.from_port)?, port(r.to_port)?),
+            "icmp" => Traffic::Icmp { kind: byte(r.from_port), code: byte(r.to_port) },
+            // Environments have no IPv6.
+            "icmpv6" => return None,
+            n => Traffic::Protocol(n.parse().ok()?),
+        };
+        Some(FilterRule { traffic, peer: (block.network, block.prefix) })
+    }
+}
+
+impl nimbus_invoke::NetworkPlans for VpcNetworks {
+    fn plan(&self, vpc: &nimbus_model::VpcConfig) -> Result<Option<nimbus_sandbox::network::VpcPlan>, nimbus_model::ApiError> {
+        use nimbus_model::{ApiError, ErrorCode};
+        let gone =
+            |what: &str, id: &str| ApiError::new(ErrorCode::Ec2Unexpected, format!("The function's {what} {id} does not exist any more"));
+        let block = self.0.vpc(&vpc.vpc_id).ok_or_else(|| gone("VPC", &vpc.vpc_id))?.cidr;
+        let mut subnets = Vec::new();
+        for id in &vpc.subnet_ids {
+            let s = self.0.subnet(id).ok_or_else(|| gone("subnet", id))?;
+            subnets.push((s.cidr.network, s.cidr.prefix));
+        }
+        let (mut egress, mut ingress) = (Vec::new(), Vec::new());
+        for id in &vpc.security_group_ids {
+            let g = self.0.group(id).ok_or_else(|| gone("security group", id))?;
+            egress.extend(g.egress.iter().filter_map(Self::rule));
+            ingress.extend(g.ingress.iter().filter_map(Self::rule));
+        }
+        Ok(Some(nimbus_sandbox::network::VpcPlan {
+            vpc_id: vpc.vpc_id.clone(),
+            vpc_cidr: (block.network, block.prefix),
+            subnets,
+            security_groups: vpc.security_group_ids.clone(),
+            egress,
+            ingress,
+        }))
+    }
 }
 
 /// Events for Lambda targets of rules go to the asynchronous invocation queue, if the

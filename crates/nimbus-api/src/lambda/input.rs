@@ -259,6 +259,8 @@ pub struct CreateFunctionInput {
     code_signing_config_arn: Option<String>,
     #[serde(rename = "KMSKeyArn")]
     kms_key_arn: Option<String>,
+    /// Checked against the network objects by [`super::vpc`].
+    pub(crate) vpc_config: Option<super::vpc::VpcConfigInput>,
 }
 
 impl CreateFunctionInput {
@@ -321,6 +323,7 @@ impl CreateFunctionInput {
             layers: self.layers.unwrap_or_default(),
             dead_letter_target: dead_letter(self.dead_letter_config)?.filter(|a| !a.is_empty()),
             kms_key_arn: self.kms_key_arn.filter(|a| !a.is_empty()),
+            vpc: None,
             tags,
             code_signing_config_id: self
                 .code_signing_config_arn
@@ -381,6 +384,8 @@ pub struct UpdateFunctionConfigurationInput {
     dead_letter_config: Option<DeadLetterInput>,
     #[serde(rename = "KMSKeyArn")]
     kms_key_arn: Option<String>,
+    /// Checked against the network objects by [`super::vpc`].
+    pub(crate) vpc_config: Option<super::vpc::VpcConfigInput>,
 }
 
 impl UpdateFunctionConfigurationInput {
@@ -415,6 +420,7 @@ impl UpdateFunctionConfigurationInput {
             layers: self.layers,
             dead_letter_target: dead_letter(self.dead_letter_config)?,
             kms_key_arn: self.kms_key_arn,
+            vpc: None,
             revision_id: self.revision_id,
         };
         Ok((function, change))

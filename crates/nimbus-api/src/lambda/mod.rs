@@ -6,6 +6,7 @@
 mod input;
 mod output;
 mod unbuilt;
+mod vpc;
 
 use std::sync::LazyLock;
 
@@ -173,13 +174,15 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str, caller: 
     let whole = match call {
         // Its answer streams: it never becomes a whole response.
         LambdaCall::InvokeWithResponseStream(input) => return invoke_with_response_stream(state, input, rid).await,
-        LambdaCall::CreateFunction(input) => {
+        LambdaCall::CreateFunction(mut input) => {
             let publish = input.publish();
-            let function = input.into_new_function()?;
+            let vpc_config = input.vpc_config.take();
+            let mut function = input.into_new_function()?;
             crate::authz::check_execution_role(state, caller, &function.role)?;
             if let Some(target) = &function.dead_letter_target {
                 crate::authz::check_dead_letter_target(state, &function.role, &function.name, target).await?;
             }
+            function.vpc = vpc::resolve(state, vpc_config, &function.role)?;
             let name = function.name.clone();
             let mut c = control.create(function).await?;
             if publish {
@@ -224,8 +227,9 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str, caller: 
             }
             reply(op, &FunctionConfiguration::new(p, &c, None), rid)
         }
-        LambdaCall::UpdateFunctionConfiguration(input) => {
-            let (function, change) = input.into_change(p)?;
+        LambdaCall::UpdateFunctionConfiguration(mut input) => {
+            let vpc_config = input.vpc_config.take();
+            let (function, mut change) = input.into_change(p)?;
             latest_only(&function)?;
             if let Some(role) = &change.role {
                 crate::authz::check_execution_role(state, caller, role)?;
@@ -237,6 +241,7 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str, caller: 
                 };
                 crate::authz::check_dead_letter_target(state, &role, &function.name, target).await?;
             }
+            vpc::update(state, &function.name, vpc_config, &mut change).await?;
             let c = control.update_config(&function.name, change).await?;
             reply(op, &FunctionConfiguration::new(p, &c, None), rid)
         }

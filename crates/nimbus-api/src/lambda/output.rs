@@ -39,6 +39,8 @@ pub struct FunctionConfiguration {
     revision_id: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     layers: Vec<Layer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vpc_config: Option<VpcConfigResponse>,
     state: &'static str,
     last_update_status: &'static str,
     package_type: &'static str,
@@ -58,6 +60,15 @@ struct EnvironmentResponse {
 #[serde(rename_all = "PascalCase")]
 struct DeadLetterConfig {
     target_arn: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct VpcConfigResponse {
+    subnet_ids: Vec<String>,
+    security_group_ids: Vec<String>,
+    vpc_id: String,
+    ipv6_allowed_for_dual_stack: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -121,6 +132,12 @@ impl FunctionConfiguration {
             tracing_config: TracingConfig { mode: "PassThrough" },
             revision_id: c.revision_id.clone(),
             layers: c.layers.iter().map(|l| Layer { arn: l.arn.clone(), code_size: l.code_size }).collect(),
+            vpc_config: c.vpc.as_ref().map(|v| VpcConfigResponse {
+                subnet_ids: v.subnet_ids.clone(),
+                security_group_ids: v.security_group_ids.clone(),
+                vpc_id: v.vpc_id.clone(),
+                ipv6_allowed_for_dual_stack: v.ipv6_allowed_for_dual_stack,
+            }),
             state: "Active",
             last_update_status: "Successful",
             package_type: "Zip",

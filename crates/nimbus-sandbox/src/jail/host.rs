@@ -140,6 +140,17 @@ pub fn new_netns_with_listener(port: u16) -> Result<(OwnedFd, TcpListener), Jail
     enter_new_netns_with_listener(port)
 }
 
+/// A new network namespace with only `lo`, up (a VPC's router lives in one). Made on the
+/// calling thread, which comes back before this returns.
+pub fn new_netns() -> Result<OwnedFd, JailError> {
+    let home = OwnedFd::from(std::fs::File::open(THREAD_NETNS).map_err(path("open", Path::new(THREAD_NETNS)))?);
+    let _back = ReturnToNetns(&home);
+    sys::unshare(UnshareFlags::NEWNET).map_err(call("unshare a network namespace"))?;
+    sys::loopback_up().map_err(call("bring lo up"))?;
+    let ns = std::fs::File::open(THREAD_NETNS).map_err(path("open", Path::new(THREAD_NETNS)))?;
+    Ok(OwnedFd::from(ns))
+}
+
 /// Returns the calling thread to a network namespace when dropped. A thread that cannot go
 /// back would go on serving the server from inside an environment's namespace, so that
 /// aborts.

@@ -17,12 +17,15 @@
 //! lives as long as the namespace: when the last process and socket in it are gone, the
 //! kernel removes both ends; nothing is left after a crash.
 //!
-//! Per-function network rules (a VPC's subnets and security groups) slot in at
-//! [`Linker::new_netns`]: it is the one place an environment's link is made.
+//! An environment of a function in a VPC is linked differently, into its VPC's router and
+//! with its security groups as its packet filter: see [`vpc`].
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
@@ -38,6 +41,9 @@ use rustix::io::Errno;
 use rustix::thread::LinkNameSpaceType;
 
 use crate::jail::{self, ReturnToNetns};
+
+mod vpc;
+pub use vpc::{find_nft, FilterRule, Traffic, VpcPlan};
 
 /// The default subnet of environments' addresses; its first address is the gateway.
 pub const DEFAULT_SUBNET: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 213, 0, 0), 16);
@@ -57,6 +63,10 @@ pub struct Linker {
     /// Namespaces made ahead of time, most recent last.
     ready: Arc<Mutex<Vec<Netns>>>,
     requests: Mutex<mpsc::Sender<Request>>,
+    /// The Nimbus API's port at the gateway, which environments in a VPC may always reach.
+    endpoint_port: AtomicU16,
+    /// Whether VPC environments can be filtered here (`nft` found).
+    vpc_capable: bool,
 }
 
 enum Request {
@@ -64,6 +74,8 @@ enum Request {
     Make(mpsc::SyncSender<io::Result<Netns>>),
     /// Link this existing namespace now.
     Link(OwnedFd, mpsc::SyncSender<io::Result<LinkInfoHost>>),
+    /// Link this existing namespace into its VPC now (the endpoint's port with it).
+    LinkVpc(OwnedFd, Arc<VpcPlan>, u16, mpsc::SyncSender<io::Result<LinkInfoHost>>),
     /// One was taken from the ready ones: make another when idle.
     Refill,
 }
@@ -78,6 +90,10 @@ struct Maker {
     /// Next host number to try (addresses are tried round-robin so a freed one is not
     /// reused at once).
     cursor: u32,
+    /// `nft`, for VPC environments' packet filters (None: not installed).
+    nft: Option<PathBuf>,
+    /// Each VPC's router, made when its first environment is linked.
+    routers: HashMap<String, vpc::Router>,
 }
 
 /// A linked network namespace with its Runtime API listener, not yet used.
@@ -131,14 +147,42 @@ impl Linker {
             Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
             other => other?,
         }
-        let maker =
-            Maker { bridge_index, host_netns: OwnedFd::from(std::fs::File::open("/proc/thread-self/ns/net")?), network, prefix, cursor: 2 };
+        let nft = find_nft();
+        let vpc_capable = nft.is_some();
+        let maker = Maker {
+            bridge_index,
+            host_netns: OwnedFd::from(std::fs::File::open("/proc/thread-self/ns/net")?),
+            network,
+            prefix,
+            cursor: 2,
+            nft,
+            routers: HashMap::new(),
+        };
         let (tx, rx) = mpsc::channel();
         let ready = Arc::new(Mutex::new(Vec::new()));
         let pool = ready.clone();
         std::thread::Builder::new().name("nimbus-linker".into()).spawn(move || maker.run(rx, pool, keep_ready))?;
         let _ = tx.send(Request::Refill);
-        Ok(Arc::new(Linker { gateway, ready, requests: Mutex::new(tx) }))
+        Ok(Arc::new(Linker { gateway, ready, requests: Mutex::new(tx), endpoint_port: AtomicU16::new(0), vpc_capable }))
+    }
+
+    /// The port of the Nimbus API at the gateway address: environments in a VPC may always
+    /// reach it, whatever their security groups say.
+    pub fn set_endpoint_port(&self, port: u16) {
+        self.endpoint_port.store(port, Ordering::Relaxed);
+    }
+
+    /// Whether environments in a VPC can get their packet filters here (`nft` is installed).
+    pub fn vpc_capable(&self) -> bool {
+        self.vpc_capable
+    }
+
+    /// Links an existing namespace into its VPC (see [`vpc`]). Blocking until the maker
+    /// thread has done it; call it off the async threads.
+    pub fn link_vpc(&self, ns: &OwnedFd, plan: Arc<VpcPlan>) -> io::Result<LinkInfoHost> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send(Request::LinkVpc(ns.try_clone()?, plan, self.endpoint_port.load(Ordering::Relaxed), tx))?;
+        rx.recv().map_err(|_| io::Error::other("the linker thread is gone"))?
     }
 
     /// The host's address on the bridge: environments reach the Nimbus API here.
@@ -198,6 +242,12 @@ impl Maker {
                     let began = std::time::Instant::now();
                     let linked = self.link(&ns);
                     tracing::debug!(took_us = began.elapsed().as_micros() as u64, "linked network namespace");
+                    let _ = reply.send(linked);
+                }
+                Ok(Request::LinkVpc(ns, plan, port, reply)) => {
+                    let began = std::time::Instant::now();
+                    let linked = self.link_vpc(&ns, &plan, port);
+                    tracing::debug!(took_us = began.elapsed().as_micros() as u64, vpc = %plan.vpc_id, "linked a VPC environment");
                     let _ = reply.send(linked);
                 }
                 Ok(Request::Refill) => {}
@@ -276,7 +326,7 @@ impl Maker {
                 Ok(()) => {
                     host.isolate_port(&host_interface)?;
                     inside.set_up(INSIDE_IF)?;
-                    let index = inside_index(&mut inside)?;
+                    let index = link_index(&mut inside, INSIDE_IF)?;
                     inside.add_address(index, address, self.prefix)?;
                     inside.add_default_route(index, self.gateway())?;
                     return Ok(LinkInfoHost { address, host_interface });
@@ -332,15 +382,15 @@ fn if_index(name: &str) -> io::Result<u32> {
     Ok(rustix::net::netdevice::name_to_index(&sock, name)?)
 }
 
-/// `eth0`'s index inside the namespace the socket belongs to (the calling thread is in the
-/// host's, so `if_nametoindex` would look in the wrong place).
-fn inside_index(nl: &mut Netlink) -> io::Result<u32> {
+/// The index of the interface `name` inside the namespace the socket belongs to (the
+/// calling thread is in the host's, so `if_nametoindex` would look in the wrong place).
+fn link_index(nl: &mut Netlink, name: &str) -> io::Result<u32> {
     let mut get = LinkMessage::default();
-    get.attributes = vec![LinkAttribute::IfName(INSIDE_IF.into())];
+    get.attributes = vec![LinkAttribute::IfName(name.into())];
     let reply = nl.exchange(RouteNetlinkMessage::GetLink(get), 0)?;
     match reply {
         Some(RouteNetlinkMessage::NewLink(m)) => Ok(m.header.index),
-        _ => Err(io::Error::other("no link message for eth0")),
+        _ => Err(io::Error::other(format!("no link message for {name}"))),
     }
 }
 
