@@ -145,6 +145,7 @@ class ServerFactory:
         env: dict[str, str] | None = None,
         use_env_config: bool = False,
         start: bool = True,
+        ca_bundle: str | None = None,
     ) -> Server:
         n = len(self.servers)
         data_dir = Path(data_dir) if data_dir else self.tmp_path / f"data{n}"
@@ -156,6 +157,7 @@ class ServerFactory:
             env=env,
             use_env_config=use_env_config,
             name=f"test-server-{n}",
+            ca_bundle=ca_bundle,
         )
         self.servers.append(s)
         if start:

@@ -176,10 +176,11 @@ def wait_for(cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0
         time.sleep(interval)
 
 
-def http_get(url: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+def http_get(url: str, timeout: float = 10.0, context=None) -> tuple[int, dict[str, str], bytes]:
+    """A GET; `context` is the ssl.SSLContext for an https URL."""
     req = urllib.request.Request(url, method="GET")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
     except urllib.error.HTTPError as e:
         return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
@@ -231,8 +232,11 @@ class Server:
         env: dict[str, str] | None = None,
         use_env_config: bool = False,
         name: str = "server",
+        ca_bundle: str | None = None,
     ):
         self.bin = bin
+        # Set for a server started with --tls-cert/--tls-key: clients trust these certificates.
+        self.ca_bundle = ca_bundle
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.args = list(args or [])
@@ -245,7 +249,15 @@ class Server:
     @property
     def endpoint(self) -> str:
         assert self.port is not None, "server not started"
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ca_bundle else 'http'}://127.0.0.1:{self.port}"
+
+    def ssl_context(self):
+        """What a client verifying this server uses (None for a plain-HTTP server)."""
+        if not self.ca_bundle:
+            return None
+        import ssl
+
+        return ssl.create_default_context(cafile=self.ca_bundle)
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         env = server_env(self.extra_env)
@@ -274,10 +286,10 @@ class Server:
             if rc is not None:
                 raise RuntimeError(f"nimbus server exited with {rc} before becoming healthy:\n{self.log_tail()}")
             try:
-                status, _, body = http_get(self.endpoint + "/health", timeout=1.0)
+                status, _, body = http_get(self.endpoint + "/health", timeout=1.0, context=self.ssl_context())
                 if status == 200:
                     if b'"auth":"off"' not in body.replace(b" ", b""):
-                        ensure_execution_role(self.endpoint)
+                        ensure_execution_role(self.endpoint, self.ca_bundle)
                     return self
             except OSError:
                 pass
@@ -324,24 +336,32 @@ class Server:
 
     # clients ---------------------------------------------------------------------
     def lambda_client(self, *, validate: bool = True, region: str = REGION):
-        return lambda_client(self.endpoint, validate=validate, region=region)
+        return boto_client("lambda", self.endpoint, validate=validate, region=region, verify=self.ca_bundle)
 
     def logs_client(self, *, region: str = REGION):
-        return boto_client("logs", self.endpoint, region=region)
+        return boto_client("logs", self.endpoint, region=region, verify=self.ca_bundle)
 
     def sqs_client(self, *, validate: bool = True, protocol: str = "json"):
+        if protocol == "json":
+            return boto_client("sqs", self.endpoint, validate=validate, verify=self.ca_bundle)
         return sqs_client(self.endpoint, validate=validate, protocol=protocol)
 
     def events_client(self, *, validate: bool = True):
-        return events_client(self.endpoint, validate=validate)
+        return boto_client("events", self.endpoint, validate=validate, verify=self.ca_bundle)
+
     def sns_client(self, *, validate: bool = True):
-        return sns_client(self.endpoint, validate=validate)
+        return boto_client("sns", self.endpoint, validate=validate, verify=self.ca_bundle)
+
+    def client(self, service: str, **kwargs):
+        """A boto3 client of any service for this server (signed with the test keys unless
+        aws_access_key_id/... are given)."""
+        return boto_client(service, self.endpoint, verify=self.ca_bundle, **kwargs)
 
 
-def ensure_execution_role(endpoint: str) -> None:
+def ensure_execution_role(endpoint: str, verify: str | None = None) -> None:
     """The suite's execution role (ROLE): trusts Lambda and may do anything, as the functions
     of most tests call Nimbus with it. CreateFunction refuses a role that does not exist."""
-    iam = boto_client("iam", endpoint)
+    iam = boto_client("iam", endpoint, verify=verify)
     name = ROLE.rsplit("/", 1)[1]
     try:
         iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
@@ -362,7 +382,9 @@ def public_url(lam, **kwargs) -> dict:
     return cfg
 
 
-def boto_client(service: str, endpoint: str, *, validate: bool = True, region: str = REGION):
+def boto_client(service: str, endpoint: str, *, validate: bool = True, region: str = REGION, verify: str | None = None,
+                aws_access_key_id: str = "test", aws_secret_access_key: str = "test"):
+    """A boto3 client; `verify` is the CA bundle for an https endpoint."""
     cfg = Config(
         retries={"max_attempts": 0},
         read_timeout=60,
@@ -374,9 +396,10 @@ def boto_client(service: str, endpoint: str, *, validate: bool = True, region: s
         service,
         endpoint_url=endpoint,
         region_name=region,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        aws_access_key_id=aws_access_key_id,
+        aws_secret_access_key=aws_secret_access_key,
         config=cfg,
+        verify=verify,
     )
 
 

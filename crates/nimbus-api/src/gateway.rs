@@ -383,7 +383,7 @@ fn cors_of(c: &CorsConfiguration) -> Cors {
 /// The headers API Gateway adds before the integration sees a request: `x-forwarded-for`
 /// (the client appended), `-proto`, `-port`, and an `x-amzn-trace-id` (the HTTP API event
 /// examples in the developer guide carry all four).
-fn add_forwarding_headers(call: &mut HttpCall, port: u16) {
+fn add_forwarding_headers(call: &mut HttpCall, scheme: &'static str, port: u16) {
     let h = &mut call.headers;
     let forwarded = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {}", call.source_ip),
@@ -392,7 +392,7 @@ fn add_forwarding_headers(call: &mut HttpCall, port: u16) {
     if let Ok(v) = HeaderValue::from_str(&forwarded) {
         h.insert("x-forwarded-for", v);
     }
-    h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    h.insert("x-forwarded-proto", HeaderValue::from_static(scheme));
     h.insert("x-forwarded-port", HeaderValue::from(port));
     if !h.contains_key("x-amzn-trace-id") {
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -406,7 +406,7 @@ fn add_forwarding_headers(call: &mut HttpCall, port: u16) {
 /// Serves one `execute-api` request end to end.
 pub async fn serve(state: &AppState, mut req: ApiRequest, signer: Signer, conn: &Connection<'_>) -> Response<Body> {
     let request_id = apigw_request_id();
-    add_forwarding_headers(&mut req.call, state.port);
+    add_forwarding_headers(&mut req.call, state.scheme(), state.port);
     let mut r = match state.gateway.front(&req.api_id) {
         None => message(StatusCode::NOT_FOUND, "Not Found"),
         // AWS answers 403 on the default endpoint of an API that disabled it.

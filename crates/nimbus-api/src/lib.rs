@@ -3,7 +3,8 @@
 //! invoker or the log store, and answered in the AWS wire protocol the caller speaks:
 //! rest-json for Lambda, JSON 1.1 for CloudWatch Logs, EventBridge and KMS, JSON 1.0 and query (XML)
 //! for SQS, query (XML) for SNS, the ec2 protocol for EC2, rest-json for API Gateway V2; function URLs and HTTP APIs
-//! serve functions over plain HTTP. No other crate knows wire formats.
+//! serve functions over plain HTTP. Every listener speaks HTTPS instead when the server has a
+//! certificate ([`tls`]). No other crate knows wire formats.
 
 mod action;
 mod auth;
@@ -22,6 +23,7 @@ mod server;
 mod sns;
 mod sqs;
 mod streaming;
+pub mod tls;
 
 pub use action::Action;
 pub use authz::service_may_invoke;

@@ -48,9 +48,23 @@ pub struct AppState {
     pub network: Arc<nimbus_network::NetworkService>,
     /// HTTP APIs are served by host name under this domain (`<api-id>.<api domain>`).
     pub api_domain: String,
+    /// Set when every listener speaks HTTPS (`--tls-cert`): the URLs handed out say so.
+    pub tls: Option<crate::tls::Tls>,
 }
 
-/// Serves the API on `listener` until the task is dropped.
+impl AppState {
+    /// The scheme of the URLs this server hands out.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+/// Serves the API on `listener` until the task is dropped: over HTTPS when the state has
+/// TLS, else plain HTTP.
 pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -64,17 +78,33 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         tokio::spawn(async move {
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let svc = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(state, req, peer).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, svc).await;
+            match state.tls.clone() {
+                None => serve_connection(stream, state, peer, false).await,
+                // The handshake runs in the connection's own task: a slow or failed one
+                // holds up nobody else.
+                Some(tls) => match tls.accept(stream, peer).await {
+                    crate::tls::Accepted::Tls(stream) => serve_connection(*stream, state, peer, true).await,
+                    crate::tls::Accepted::Refused => {}
+                },
+            }
         });
     }
 }
 
-async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::SocketAddr) -> Response<Body> {
+/// HTTP/1.1 on one connection, plain or inside TLS (`secure`).
+async fn serve_connection<S>(stream: S, state: Arc<AppState>, peer: std::net::SocketAddr, secure: bool)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let svc = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(state, req, peer, secure).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, svc).await;
+}
+
+async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::SocketAddr, secure: bool) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let json_target = parts.headers.contains_key("x-amz-target");
     let body: Bytes = match Limited::new(body, MAX_BODY).collect().await {
@@ -110,14 +140,16 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     };
     // ... and authorized, against the caller's policies and the resource's.
     let source_ip = peer.ip().to_string();
-    let conn = crate::authz::Connection { source_ip: &source_ip, secure: false };
+    let conn = crate::authz::Connection { source_ip: &source_ip, secure };
     if let Some(caller) = &caller {
         if let Err(denied) = crate::authz::authorize(&state, caller, &action, &conn).await {
             return *denied;
         }
     }
     tracing::debug!(action = action.name(), "request");
-    let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
+    let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    // Where links in answers point: this server, as the caller reached it.
+    let origin = format!("{}://{host}", state.scheme());
     match action {
         Action::InvokeFunctionUrl(req) => {
             let signer = crate::auth::signer(state.keys.as_deref(), &parts, &body);
@@ -128,7 +160,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
             crate::gateway::serve(&state, *req, signer, &conn).await
         }
         Action::Gateway(req) => crate::gateway::execute(&state.gateway, req).await,
-        Action::Sqs(req) => crate::sqs::execute(&state.queues, req).await,
+        Action::Sqs(req) => crate::sqs::execute(&state.queues, req, state.scheme()).await,
         Action::Events(req) => crate::events::execute(&state.events, req).await,
         Action::Kms(req) => crate::kms::execute(&state.kms, req).await,
         Action::Sns(req) => crate::sns::execute(&state.topics, req).await,
@@ -143,7 +175,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
                 Err(e) => edge_error(true, ApiError::service(format!("log query failed: {e}"))),
             }
         }
-        Action::Lambda(req) => lambda::execute(&state, req, &host, caller.as_ref()).await,
+        Action::Lambda(req) => lambda::execute(&state, req, &origin, caller.as_ref()).await,
         Action::Status => {
             let mut v = state.status.clone();
             let (idle, busy) = state.invoker.pool().counts();

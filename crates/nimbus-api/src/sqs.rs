@@ -558,10 +558,10 @@ impl WireMessage {
 // ---- executing ----------------------------------------------------------------------
 
 /// Runs one call and encodes its typed output.
-async fn run(svc: &QueueService, host: &str, call: SqsCall, out: &Out<'_>) -> Result<Response<Bytes>, QueueError> {
+async fn run(svc: &QueueService, origin: &str, call: SqsCall, out: &Out<'_>) -> Result<Response<Bytes>, QueueError> {
     let account = svc.account().to_string();
     let queue = |url: &str| queue_name_from_url(url, &account);
-    let url = |name: &str| svc.queue_url(host, name);
+    let url = |name: &str| svc.queue_url(origin, name);
     Ok(match call {
         SqsCall::CreateQueue(i) => {
             let name = svc.create_queue(CreateQueue { name: i.queue_name, attributes: i.attributes, tags: i.tags }).await?;
@@ -704,11 +704,12 @@ impl nimbus_protocol::AwsError for QueryMissingQueue {
     }
 }
 
-pub async fn execute(svc: &QueueService, req: SqsRequest) -> Response<Body> {
+/// Runs the request; `scheme` is the one queue URLs are given with.
+pub async fn execute(svc: &QueueService, req: SqsRequest, scheme: &str) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let out = Out { protocol: req.protocol, operation: req.operation, request_id: &request_id };
     let result = match req.call {
-        Ok(call) => run(svc, &req.host, call, &out).await,
+        Ok(call) => run(svc, &format!("{scheme}://{}", req.host), call, &out).await,
         Err(e) => Err(e),
     };
     let response = result.unwrap_or_else(|e| {

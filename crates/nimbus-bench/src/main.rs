@@ -82,6 +82,14 @@ struct Args {
     /// Measure only the protocol layer's decoding and encoding, in-process (no server).
     #[arg(long)]
     protocol: bool,
+    /// Start the server with HTTPS (`--tls-cert`, `--tls-key`) and connect over TLS,
+    /// trusting --tls-ca (PEM files, e.g. made with openssl for 127.0.0.1).
+    #[arg(long, requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
 }
 
 struct Server {
@@ -119,6 +127,9 @@ fn start_server(args: &Args) -> anyhow::Result<Server> {
     for p in &args.runtime_paths {
         cmd.arg("--runtime-path").arg(p);
     }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+    }
     let child = cmd.spawn().with_context(|| format!("starting {}", args.nimbus.display()))?;
     let addr = format!("127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -140,12 +151,46 @@ fn zip_files(files: &[(&str, Vec<u8>, u32)]) -> anyhow::Result<String> {
     Ok(base64::engine::general_purpose::STANDARD.encode(w.finish()?.into_inner()))
 }
 
+/// Set with --tls-cert: connections to the server speak TLS, trusting --tls-ca.
+static TLS: std::sync::OnceLock<tokio_rustls::TlsConnector> = std::sync::OnceLock::new();
+
+fn tls_connector(ca: &std::path::Path) -> anyhow::Result<tokio_rustls::TlsConnector> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))? {
+        roots.add(cert?)?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// One keep-alive HTTP/1.1 connection to `addr`: over TLS to the Nimbus server when
+/// --tls-cert is given (the in-process hello server stays plain).
 async fn connect(addr: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    connect_with(addr, TLS.get()).await
+}
+
+async fn connect_with(addr: &str, tls: Option<&tokio_rustls::TlsConnector>) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
-    let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    Ok(send)
+    match tls {
+        Some(tls) => {
+            let name = rustls::pki_types::ServerName::IpAddress(stream.peer_addr()?.ip().into());
+            let stream = tls.connect(name, stream).await?;
+            let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            Ok(send)
+        }
+        None => {
+            let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            Ok(send)
+        }
+    }
 }
 
 /// The key the bench server is started with and every request is signed with, as an AWS
@@ -362,6 +407,18 @@ async fn load_path(
     concurrency: usize,
     seconds: u64,
 ) -> anyhow::Result<(f64, Duration, Duration)> {
+    load_path_with(addr, TLS.get(), method, path, body, concurrency, seconds).await
+}
+
+async fn load_path_with(
+    addr: &str,
+    tls: Option<&'static tokio_rustls::TlsConnector>,
+    method: &'static str,
+    path: &str,
+    body: &'static [u8],
+    concurrency: usize,
+    seconds: u64,
+) -> anyhow::Result<(f64, Duration, Duration)> {
     let end = Instant::now() + Duration::from_secs(seconds);
     let barrier = Arc::new(tokio::sync::Barrier::new(concurrency));
     let mut tasks = Vec::new();
@@ -370,7 +427,7 @@ async fn load_path(
         let path = path.to_string();
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
-            let mut s = connect(&addr).await?;
+            let mut s = connect_with(&addr, tls).await?;
             call(&mut s, method, &path, Bytes::from_static(body)).await?; // warm
             barrier.wait().await;
             let mut lat = Vec::new();
@@ -429,7 +486,16 @@ async fn echo_url_id(s: &mut SendRequest<Full<Bytes>>) -> anyhow::Result<String>
         bail!("url permission: {}", String::from_utf8_lossy(&b));
     }
     let v: serde_json::Value = serde_json::from_slice(&body)?;
-    let id = v["FunctionUrl"].as_str().unwrap_or_default().trim_start_matches("http://").split('.').next().unwrap_or_default().to_string();
+    let id = v["FunctionUrl"]
+        .as_str()
+        .unwrap_or_default()
+        .split("://")
+        .nth(1)
+        .unwrap_or_default()
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     Ok(id)
 }
 
@@ -445,7 +511,7 @@ async fn urls(addr: &str, s: &mut SendRequest<Full<Bytes>>, seconds: u64) -> any
         println!("| function URL | {c} | {} | {} | {r:.0} |", us(p50), us(p99));
         let (r, p50, p99) = load_path(addr, "POST", "/2015-03-31/functions/echo/invocations", b"{\"ping\":1}", c, seconds).await?;
         println!("| Invoke API | {c} | {} | {} | {r:.0} |", us(p50), us(p99));
-        let (r, p50, p99) = load_path(&hello, "GET", "/", b"", c, seconds).await?;
+        let (r, p50, p99) = load_path_with(&hello, None, "GET", "/", b"", c, seconds).await?;
         println!("| plain hyper hello server | {c} | {} | {} | {r:.0} |", us(p50), us(p99));
     }
     Ok(())
@@ -707,6 +773,9 @@ async fn main() -> anyhow::Result<()> {
         println!("machine: {}", machine());
         protocol::bench(args.seconds);
         return Ok(());
+    }
+    if let Some(ca) = &args.tls_ca {
+        let _ = TLS.set(tls_connector(ca)?);
     }
     let server = start_server(&args)?;
     let mut s = connect(&server.addr).await?;

@@ -89,8 +89,10 @@ pub struct ApiFront {
 /// The HTTP API service. Share it with `Arc`.
 pub struct GatewayService {
     account: String,
-    /// `execute-api.<region>.localhost:<port>`: an API's endpoint is `http://<api-id>.<this>`.
+    /// `execute-api.<region>.localhost:<port>`: an API's endpoint is `<scheme>://<api-id>.<this>`.
     endpoint_suffix: String,
+    /// `http`, or `https` when the server speaks TLS.
+    endpoint_scheme: String,
     store: Arc<GatewayStore>,
     /// Held from reading an API a change is made from until that change is in memory: one
     /// writer at a time, so each change sees those before it.
@@ -141,8 +143,14 @@ fn check_stage_name(name: &str) -> Result<(), GatewayError> {
 }
 
 impl GatewayService {
-    /// Opens (or creates) `gateway.db` and loads every API into memory.
-    pub async fn open(path: &Path, account: &str, endpoint_suffix: &str) -> Result<Arc<GatewayService>, GatewayError> {
+    /// Opens (or creates) `gateway.db` and loads every API into memory. APIs are served at
+    /// `<endpoint_scheme>://<api-id>.<endpoint_suffix>`.
+    pub async fn open(
+        path: &Path,
+        account: &str,
+        endpoint_scheme: &str,
+        endpoint_suffix: &str,
+    ) -> Result<Arc<GatewayService>, GatewayError> {
         let store = GatewayStore::open(path)?;
         let mut apis: BTreeMap<String, ApiState> = BTreeMap::new();
         for (_, api) in store.load::<Api>(Kind::Api).await? {
@@ -179,6 +187,7 @@ impl GatewayService {
         Ok(Arc::new(GatewayService {
             account: account.to_string(),
             endpoint_suffix: endpoint_suffix.to_string(),
+            endpoint_scheme: endpoint_scheme.to_string(),
             store: Arc::new(store),
             writer: Arc::new(tokio::sync::Mutex::new(())),
             apis: Arc::new(RwLock::new(apis)),
@@ -195,7 +204,7 @@ impl GatewayService {
     }
 
     fn with_endpoint(&self, mut api: Api) -> Api {
-        api.api_endpoint = format!("http://{}.{}", api.api_id, self.endpoint_suffix);
+        api.api_endpoint = format!("{}://{}.{}", self.endpoint_scheme, api.api_id, self.endpoint_suffix);
         api
     }
 

@@ -6,7 +6,7 @@ use crate::{GatewayError, GatewayService};
 const FN: &str = "arn:aws:lambda:us-east-1:000000000000:function:echo";
 
 async fn open(dir: &tempfile::TempDir) -> std::sync::Arc<GatewayService> {
-    GatewayService::open(&dir.path().join("gateway.db"), "000000000000", "execute-api.test:1").await.unwrap()
+    GatewayService::open(&dir.path().join("gateway.db"), "000000000000", "http", "execute-api.test:1").await.unwrap()
 }
 
 async fn api(svc: &GatewayService, target: Option<&str>) -> String {

@@ -289,9 +289,9 @@ impl QueueService {
         format!("arn:aws:sqs:{}:{}:{name}", self.region, self.account)
     }
 
-    /// `http://<host>/<account>/<name>`.
-    pub fn queue_url(&self, host: &str, name: &str) -> String {
-        format!("http://{host}/{}/{name}", self.account)
+    /// `<origin>/<account>/<name>`, the origin being `http(s)://<host>`.
+    pub fn queue_url(&self, origin: &str, name: &str) -> String {
+        format!("{origin}/{}/{name}", self.account)
     }
 
     /// The queue name in a queue URL, a path or a bare name (see [`queue_name_from_url`]).

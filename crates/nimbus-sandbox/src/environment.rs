@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::capture::OutputCapture;
 use crate::cgroup::{CgroupManager, Limits};
-use crate::launch::{self, Code, Isolation, Process, Resources};
+use crate::launch::{self, Code, Isolation, Process, Resources, TrustedCertificates};
 use crate::pool::ProvisionKey;
 use crate::runtime_api::{Delivery, Progress};
 use crate::runtimes::RuntimeRegistry;
@@ -73,6 +73,8 @@ pub struct Host<'a> {
     pub logs: &'a LogStore,
     /// `AWS_ENDPOINT_URL` in every environment.
     pub endpoint_url: Option<&'a str>,
+    /// What runtimes trust when that endpoint speaks HTTPS.
+    pub trust: Option<&'a TrustedCertificates>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -194,7 +196,7 @@ impl Environment {
         generation: u64,
         provisioned: Option<Arc<ProvisionKey>>,
     ) -> Result<Result<Arc<Environment>, Reply>, SandboxError> {
-        let Host { iso, cgroups, registry, logs, endpoint_url } = *host;
+        let Host { iso, cgroups, registry, logs, endpoint_url, trust } = *host;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         let sink = logs.sink(&spec.log_group, &log_stream);
@@ -205,6 +207,7 @@ impl Environment {
             opt: spec.opt_dir.as_deref(),
             sink: Some(sink),
             vpc: spec.network.clone(),
+            trust,
         };
         let process = match launch::launch(iso, registry, spec.runtime, Code::Dir(&spec.code_dir), res, |addr, paths| {
             environment_variables(&spec, paths, addr, &log_stream, endpoint_url, provisioned.is_some())
@@ -218,14 +221,10 @@ impl Environment {
     }
 
     /// Starts a managed runtime ahead of time, not yet tied to a function.
-    pub async fn prestart(
-        runtime: Runtime,
-        iso: &Isolation,
-        cgroups: Option<&CgroupManager>,
-        registry: &RuntimeRegistry,
-    ) -> Result<Option<Prestarted>, SandboxError> {
+    pub async fn prestart(runtime: Runtime, host: &Host<'_>) -> Result<Option<Prestarted>, SandboxError> {
+        let Host { iso, cgroups, registry, trust, .. } = *host;
         let vars = |addr: &str, paths: &launch::Paths| {
-            vec![
+            let mut v = vec![
                 ("AWS_LAMBDA_RUNTIME_API".to_string(), addr.to_string()),
                 ("AWS_EXECUTION_ENV".to_string(), format!("AWS_Lambda_{runtime}")),
                 ("LAMBDA_RUNTIME_DIR".to_string(), paths.runtime_dir.clone()),
@@ -233,7 +232,10 @@ impl Environment {
                 ("TZ".to_string(), ":UTC".to_string()),
                 ("LANG".to_string(), "en_US.UTF-8".to_string()),
                 ("PATH".to_string(), "/usr/local/bin:/usr/bin/:/bin".to_string()),
-            ]
+            ];
+            // Node reads NODE_EXTRA_CA_CERTS when it starts, before any assignment.
+            v.extend(paths.trust.as_deref().into_iter().flat_map(TrustedCertificates::variables));
+            v
         };
         let code = match iso {
             Isolation::Process => match registry.runtime_dir(runtime.family()) {
@@ -242,7 +244,7 @@ impl Environment {
             },
             Isolation::Namespaces(_) => Code::Later,
         };
-        let res = Resources { cgroups, memory_mb: PRESTART_MEMORY_MB, tmp_mb: DEFAULT_TMP_MB, opt: None, sink: None, vpc: None };
+        let res = Resources { cgroups, memory_mb: PRESTART_MEMORY_MB, tmp_mb: DEFAULT_TMP_MB, opt: None, sink: None, vpc: None, trust };
         match launch::launch(iso, registry, runtime, code, res, vars).await? {
             Ok(process) => Ok(Some(Prestarted { runtime, process: Some(process) })),
             Err(_) => Ok(None),
@@ -258,7 +260,7 @@ impl Environment {
         generation: u64,
         provisioned: Option<Arc<ProvisionKey>>,
     ) -> Result<Arc<Environment>, SandboxError> {
-        let Host { iso, registry, logs, endpoint_url, .. } = *host;
+        let Host { iso, registry, logs, endpoint_url, trust, .. } = *host;
         let process = pre.process.take().expect("a prestarted runtime is adopted once");
         if let Some(cg) = &process.cgroup {
             if spec.memory_mb != PRESTART_MEMORY_MB {
@@ -271,7 +273,7 @@ impl Environment {
                 crate::jail::bind_code_into(&late.opt(), opt)?;
             }
         }
-        let paths = launch::paths(iso, registry, spec.runtime, &spec.code_dir, spec.opt_dir.as_deref());
+        let paths = launch::paths(iso, registry, spec.runtime, &spec.code_dir, spec.opt_dir.as_deref(), trust);
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         process.capture.set_sink(logs.sink(&spec.log_group, &log_stream));
@@ -513,6 +515,8 @@ fn environment_variables(
         // The AWS SDKs (boto3, JS v3, Rust, Go, Java) send every service call here.
         v.push(("AWS_ENDPOINT_URL".into(), url.to_string()));
     }
+    // ... and trust its certificate when it speaks HTTPS.
+    v.extend(paths.trust.as_deref().into_iter().flat_map(TrustedCertificates::variables));
     if family != RuntimeFamily::Provided {
         v.push(("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{}", spec.runtime)));
     }

@@ -80,25 +80,75 @@ impl Isolation {
     }
 }
 
+/// Certificates the runtimes of one server trust beyond the system's roots, so that their
+/// SDKs can call the Nimbus API over HTTPS: a host directory holding [`Self::SERVER`] (the
+/// API's own certificate chain) and [`Self::BUNDLE`] (the host's roots plus that chain).
+/// Certificates only: a sandbox sees the directory read-only at `/etc/nimbus`, a process
+/// runtime at its host path.
+#[derive(Debug, Clone)]
+pub struct TrustedCertificates {
+    /// An absolute host path (it is bound into sandboxes).
+    pub dir: PathBuf,
+}
+
+impl TrustedCertificates {
+    /// The Nimbus API's certificate chain (`NODE_EXTRA_CA_CERTS`: Node adds it to its roots).
+    pub const SERVER: &'static str = "nimbus.pem";
+    /// The host's roots plus the chain (`AWS_CA_BUNDLE`, `SSL_CERT_FILE`: these replace the
+    /// default roots, so calls to anywhere else still verify).
+    pub const BUNDLE: &'static str = "bundle.pem";
+
+    /// The variables that point a runtime's SDKs at the certificates in `dir` (as it sees it).
+    pub(crate) fn variables(dir: &str) -> [(String, String); 3] {
+        let bundle = format!("{dir}/{}", Self::BUNDLE);
+        [
+            // botocore (boto3, the aws CLI) and the AWS SDKs that read the shared setting.
+            ("AWS_CA_BUNDLE".into(), bundle.clone()),
+            // Node.js reads it once, when the process starts.
+            ("NODE_EXTRA_CA_CERTS".into(), format!("{dir}/{}", Self::SERVER)),
+            // OpenSSL's default file: Python's ssl/urllib, Go, rustls-native-certs.
+            ("SSL_CERT_FILE".into(), bundle),
+        ]
+    }
+}
+
+/// Where a sandbox sees [`TrustedCertificates::dir`].
+const TRUST_DIR: &str = "/etc/nimbus";
+
 /// Paths as the runtime sees them.
 pub(crate) struct Paths {
     pub task: String,
     pub runtime_dir: String,
     pub opt: Option<String>,
+    /// The directory of [`TrustedCertificates`], if the server has one.
+    pub trust: Option<String>,
 }
 
-pub(crate) fn paths(iso: &Isolation, registry: &RuntimeRegistry, runtime: Runtime, code_dir: &Path, opt: Option<&Path>) -> Paths {
+pub(crate) fn paths(
+    iso: &Isolation,
+    registry: &RuntimeRegistry,
+    runtime: Runtime,
+    code_dir: &Path,
+    opt: Option<&Path>,
+    trust: Option<&TrustedCertificates>,
+) -> Paths {
     match iso {
         Isolation::Process => {
             let task = code_dir.to_string_lossy().into_owned();
             let runtime_dir =
                 registry.runtime_dir(runtime.family()).map(|d| d.to_string_lossy().into_owned()).unwrap_or_else(|| task.clone());
-            Paths { task, runtime_dir, opt: opt.map(|o| o.to_string_lossy().into_owned()) }
+            Paths {
+                task,
+                runtime_dir,
+                opt: opt.map(|o| o.to_string_lossy().into_owned()),
+                trust: trust.map(|t| t.dir.to_string_lossy().into_owned()),
+            }
         }
         Isolation::Namespaces(_) => Paths {
             task: "/var/task".into(),
             runtime_dir: if runtime.family() == RuntimeFamily::Provided { "/var/task".into() } else { "/var/runtime".into() },
             opt: opt.map(|_| "/opt".into()),
+            trust: trust.map(|_| TRUST_DIR.into()),
         },
     }
 }
@@ -291,6 +341,7 @@ pub(crate) struct Resources<'a> {
     /// The function's VPC network: a linked environment joins its VPC instead of the host's
     /// bridge, linked before the runtime starts.
     pub vpc: Option<Arc<crate::network::VpcPlan>>,
+    pub trust: Option<&'a TrustedCertificates>,
 }
 
 pub(crate) async fn launch(
@@ -305,7 +356,7 @@ pub(crate) async fn launch(
         Ok(c) => c,
         Err(reply) => return Ok(Err(reply)),
     };
-    let (opt, tmp_mb, sink) = (res.opt, res.tmp_mb, res.sink);
+    let (opt, tmp_mb, sink, trust) = (res.opt, res.tmp_mb, res.sink, res.trust);
     let cgroup = match res.cgroups {
         // Full CPU until init is done (Lambda's init phase is not held to the memory-sized
         // CPU share either); the environment applies the CPU limit after init.
@@ -320,7 +371,7 @@ pub(crate) async fn launch(
         Code::Dir(d) => Some(d),
         Code::Later => None,
     };
-    let view = paths(iso, registry, runtime, host_code.unwrap_or(Path::new("/var/task")), opt);
+    let view = paths(iso, registry, runtime, host_code.unwrap_or(Path::new("/var/task")), opt, trust);
 
     let (read_end, write_end) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| io("create the output pipe")(e.into()))?;
@@ -430,7 +481,7 @@ pub(crate) async fn launch(
                 opt_mount: late.as_ref().map(LateMounts::opt),
                 runtime_dir: registry.runtime_dir(runtime.family()).map(Path::to_path_buf),
                 layers_dir: opt.map(Path::to_path_buf),
-                ro_binds: bind.into_iter().collect(),
+                ro_binds: bind.into_iter().chain(trust.map(|t| Bind { source: t.dir.clone(), target: PathBuf::from(TRUST_DIR) })).collect(),
                 tmp_size_mb: tmp_mb,
                 net: if netns.is_some() { Net::Join(jail::NETNS_FD) } else { Net::Host },
                 cgroup_procs: procs.clone(),

@@ -14,7 +14,7 @@ mod runtime_api;
 pub mod runtimes;
 
 pub use environment::{EnvSpec, Environment, InvokeTimings};
-pub use launch::{sweep_envs_dir, Isolation, LaunchError, NamespaceConfig, Network};
+pub use launch::{sweep_envs_dir, Isolation, LaunchError, NamespaceConfig, Network, TrustedCertificates};
 pub use pool::{Acquired, EnvironmentPool, PoolConfig, ProvisionKey, ProvisionedCounts};
 pub use runtimes::{RuntimeInfo, RuntimeRegistry};
 

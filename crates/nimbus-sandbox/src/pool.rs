@@ -35,6 +35,8 @@ pub struct PoolConfig {
     pub cgroups: Option<Arc<CgroupManager>>,
     /// The Nimbus API as functions reach it (`AWS_ENDPOINT_URL` in every environment).
     pub endpoint_url: Option<String>,
+    /// The certificates that API is served with, for runtimes to trust (None: plain HTTP).
+    pub trust: Option<crate::TrustedCertificates>,
 }
 
 /// (MemAvailable, MemTotal) in kB from /proc/meminfo.
@@ -198,6 +200,7 @@ impl EnvironmentPool {
             registry: &self.registry,
             logs: &self.logs,
             endpoint_url: self.config.endpoint_url.as_deref(),
+            trust: self.config.trust.as_ref(),
         }
     }
 
@@ -217,7 +220,7 @@ impl EnvironmentPool {
             let weak = Arc::downgrade(self);
             tokio::spawn(async move {
                 let Some(pool) = weak.upgrade() else { return };
-                let started = Environment::prestart(runtime, &pool.config.isolation, pool.config.cgroups.as_deref(), &pool.registry).await;
+                let started = Environment::prestart(runtime, &pool.host()).await;
                 let unwanted = {
                     let mut st = pool.lock();
                     if let Some(n) = st.starting.get_mut(&runtime) {

@@ -57,7 +57,7 @@ impl From<Deploy> for Cmd {
 pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
-        let api = Api::new(&opts.endpoint);
+        let api = Api::new(&opts.endpoint, opts.ca_bundle.as_deref())?;
         match cmd {
             Cmd::Deploy(d) => deploy(&api, *d, opts.output).await,
             Cmd::Invoke { name, payload, logs, asynchronous } => invoke(&api, &name, payload, logs, asynchronous, opts.output).await,

@@ -1,16 +1,59 @@
 //! A small HTTP client for the CLI: one request at a time to the Nimbus API, answers
 //! decoded from Lambda's and CloudWatch Logs' JSON.
 
-use anyhow::{anyhow, Context};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 
 pub struct Api {
     endpoint: String,
-    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     credentials: Option<Credentials>,
+}
+
+/// How the CLI connects: plain HTTP, or HTTPS trusting `ca_bundle` (PEM; as the aws CLI's
+/// `--ca-bundle`, it replaces the system's roots) or else the system's roots.
+fn connector(endpoint: &str, ca_bundle: Option<&Path>) -> anyhow::Result<HttpsConnector<HttpConnector>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match ca_bundle {
+        Some(path) => {
+            let pem = std::fs::read(path).with_context(|| format!("cannot read the CA bundle {}", path.display()))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|_| anyhow!("{}: malformed PEM", path.display()))?;
+                roots.add(cert).with_context(|| format!("{}: a certificate rustls cannot use", path.display()))?;
+            }
+            if roots.is_empty() {
+                bail!("{} holds no PEM certificate", path.display());
+            }
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            builder.with_tls_config(config)
+        }
+        // The system's roots are read only when they can be needed.
+        None if endpoint.starts_with("https://") => builder
+            .with_provider_and_native_roots(provider)
+            .context("cannot read the system's root certificates (give the server's with --ca-bundle)")?,
+        None => builder.with_tls_config(
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        ),
+    };
+    Ok(builder.https_or_http().enable_http1().build())
 }
 
 /// The key the CLI signs with.
@@ -67,19 +110,22 @@ impl Answer {
             .map(str::to_string)
             .or_else(|| self.json().ok().and_then(|v| v["__type"].as_str().map(str::to_string)))
             .unwrap_or_else(|| format!("HTTP {}", self.status));
-        let message =
-            self.json().ok().and_then(|v| v["message"].as_str().or(v["Message"].as_str()).map(str::to_string)).unwrap_or_default();
+        let message = match self.json() {
+            Ok(v) => v["message"].as_str().or(v["Message"].as_str()).unwrap_or_default().to_string(),
+            // Not an AWS error: a plain-text answer (a plain-HTTP request to an HTTPS port) says why.
+            Err(_) => String::from_utf8_lossy(&self.body[..self.body.len().min(200)]).trim().to_string(),
+        };
         Err(anyhow!("{kind}: {message}"))
     }
 }
 
 impl Api {
-    pub fn new(endpoint: &str) -> Api {
-        Api {
+    pub fn new(endpoint: &str, ca_bundle: Option<&Path>) -> anyhow::Result<Api> {
+        Ok(Api {
             endpoint: endpoint.trim_end_matches('/').to_string(),
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: Client::builder(TokioExecutor::new()).build(connector(endpoint, ca_bundle)?),
             credentials: Credentials::find(),
-        }
+        })
     }
 
     pub async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> anyhow::Result<Answer> {

@@ -28,6 +28,9 @@ pub struct ClientOpts {
     /// The Nimbus server to talk to.
     #[arg(long, env = "NIMBUS_ENDPOINT", default_value = "http://127.0.0.1:9001", global = true)]
     pub endpoint: String,
+    /// Certificates (PEM) to trust for an https:// endpoint instead of the system's roots.
+    #[arg(long, env = "AWS_CA_BUNDLE", value_name = "PATH", global = true)]
+    pub ca_bundle: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text", global = true)]
     pub output: Output,

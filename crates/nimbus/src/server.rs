@@ -100,6 +100,56 @@ pub struct ServerOpts {
     /// hours); environments are renewed before they expire. For tests (at least 5).
     #[arg(long, env = "NIMBUS_CREDENTIALS_LIFETIME", default_value_t = 43200, hide = true)]
     credentials_lifetime: u64,
+    /// Serve every listener over HTTPS with this certificate chain (PEM: the server's
+    /// certificate first, then any intermediates), with --tls-key.
+    #[arg(long, env = "NIMBUS_TLS_CERT", value_name = "PATH")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
+    #[arg(long, env = "NIMBUS_TLS_KEY", value_name = "PATH")]
+    tls_key: Option<PathBuf>,
+}
+
+/// The server's TLS from `--tls-cert` and `--tls-key`: both, or neither.
+fn load_tls(cert: Option<&std::path::Path>, key: Option<&std::path::Path>) -> anyhow::Result<Option<nimbus_api::tls::Tls>> {
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(nimbus_api::tls::Tls::load(cert, key)?)),
+        (Some(_), None) => Err(anyhow!("--tls-cert (NIMBUS_TLS_CERT) needs --tls-key (NIMBUS_TLS_KEY): give both, or neither")),
+        (None, Some(_)) => Err(anyhow!("--tls-key (NIMBUS_TLS_KEY) needs --tls-cert (NIMBUS_TLS_CERT): give both, or neither")),
+    }
+}
+
+/// Writes what runtimes trust when the API speaks HTTPS into `<data>/trust` (world-readable:
+/// certificates only, bound into sandboxes): the chain, and the host's roots plus the chain.
+/// Without TLS the directory is removed.
+fn write_trusted_certificates(
+    data: &DataDir,
+    tls: Option<&nimbus_api::tls::Tls>,
+) -> anyhow::Result<Option<nimbus_sandbox::TrustedCertificates>> {
+    use nimbus_sandbox::TrustedCertificates;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let dir = data.root().join("trust");
+    let _ = std::fs::remove_dir_all(&dir);
+    let Some(tls) = tls else { return Ok(None) };
+    std::fs::DirBuilder::new().mode(0o755).create(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let chain = tls.certificates_pem();
+    // Debian/Ubuntu, Fedora/RHEL, Alpine/Arch: the first that exists.
+    let system = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let mut bundle = system;
+    if !bundle.is_empty() && !bundle.ends_with('\n') {
+        bundle.push('\n');
+    }
+    bundle.push_str(&chain);
+    for (name, text) in [(TrustedCertificates::SERVER, &chain), (TrustedCertificates::BUNDLE, &bundle)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+    }
+    let dir = std::fs::canonicalize(&dir).with_context(|| format!("locating {}", dir.display()))?;
+    Ok(Some(TrustedCertificates { dir }))
 }
 
 /// `10.213.0.0/16` into its address and prefix length.
@@ -170,6 +220,8 @@ pub fn run(opts: ServerOpts) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
+    let tls = load_tls(opts.tls_cert.as_deref(), opts.tls_key.as_deref())?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let data = DataDir::open(&opts.data).map_err(|e| anyhow!(e))?;
     // Leftovers of a crash: half-unpacked code.
     let _ = nimbus_store::code::remove_tree(&data.tmp());
@@ -324,7 +376,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     // environments (served by a second listener unless the first listens everywhere), else
     // the listen address; isolated environments have no way out.
     let mut gateway_listener = None;
-    let endpoint_url = match &isolation {
+    let endpoint = match &isolation {
         Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => {
             if !local.ip().is_unspecified() {
                 // Bound to the bridge: only environments' connections arrive here. A host
@@ -340,14 +392,26 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
                 };
                 gateway_listener = Some(bind().with_context(|| format!("cannot listen on {}:{}", linker.gateway(), local.port()))?);
             }
-            Some(format!("http://{}:{}", linker.gateway(), local.port()))
+            Some(std::net::SocketAddr::new(linker.gateway().into(), local.port()))
         }
         Isolation::Namespaces(NamespaceConfig { network: Network::Isolated, .. }) => None,
         _ => {
             let ip = if local.ip().is_unspecified() { std::net::Ipv4Addr::LOCALHOST.into() } else { local.ip() };
-            Some(format!("http://{}", std::net::SocketAddr::new(ip, local.port())))
+            Some(std::net::SocketAddr::new(ip, local.port()))
         }
     };
+    if let (Some(tls), Some(addr)) = (&tls, endpoint) {
+        // Functions' SDKs verify the certificate against the address they call.
+        if !tls.names_ip(addr.ip()) {
+            tracing::warn!(
+                "the TLS certificate does not name {}, where functions reach this server (AWS_ENDPOINT_URL): their SDK calls will fail to verify it; add it to the certificate's subject alternative names (IP:{})",
+                addr.ip(),
+                addr.ip()
+            );
+        }
+    }
+    let endpoint_url = endpoint.map(|addr| format!("{scheme}://{addr}"));
+    let trust = write_trusted_certificates(&data, tls.as_ref())?;
     if matches!(isolation, Isolation::Process) {
         missing.extend(["namespaces", "read-only root", "unprivileged user", "seccomp", "per-environment network"]);
     }
@@ -384,6 +448,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             isolation,
             cgroups,
             endpoint_url,
+            trust,
         },
         registry,
         logs.clone(),
@@ -437,7 +502,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         if a.ip().is_unspecified() {
             a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        format!("http://{a}")
+        format!("{scheme}://{a}")
     };
     let topics = nimbus_topics::TopicService::open(
         &data.root().join("topics.db"),
@@ -457,6 +522,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let gateway = nimbus_gateway::GatewayService::open(
         &data.root().join("gateway.db"),
         &opts.account_id,
+        scheme,
         &format!("{api_domain}:{}", listener.local_addr()?.port()),
     )
     .await
@@ -479,8 +545,9 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         gateway,
         api_domain,
         port: listener.local_addr()?.port(),
+        tls,
     });
-    tracing::info!("Nimbus listening on http://{} (data in {})", listener.local_addr()?, data.root().display());
+    tracing::info!("Nimbus listening on {scheme}://{} (data in {})", listener.local_addr()?, data.root().display());
 
     if let Some(l) = gateway_listener {
         tokio::spawn(nimbus_api::serve(l, state.clone()));

@@ -101,11 +101,11 @@ fn lower_camel(path: &str) -> String {
         .join(".")
 }
 
-/// Runs the request and answers it; `host` is where download links point.
-pub async fn execute(state: &AppState, req: LambdaRequest, host: &str, caller: Option<&Caller>) -> Response<Body> {
+/// Runs the request and answers it; `origin` (`http(s)://host`) is where download links point.
+pub async fn execute(state: &AppState, req: LambdaRequest, origin: &str, caller: Option<&Caller>) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let result = match req.call {
-        Ok(call) => run(state, call, host, &request_id, caller).await,
+        Ok(call) => run(state, call, origin, &request_id, caller).await,
         Err(e) => Err(e),
     };
     result.unwrap_or_else(|e| {
@@ -167,7 +167,7 @@ fn qualifier(f: &FunctionRef) -> Option<&str> {
     f.qualifier.as_ref().map(|q| q.as_str())
 }
 
-async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str, caller: Option<&Caller>) -> Result<Response<Body>, ApiError> {
+async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller: Option<&Caller>) -> Result<Response<Body>, ApiError> {
     let control = &state.control;
     let p = control.partition();
     let op = call.operation();
@@ -194,7 +194,7 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str, caller: 
             let f = input.function(p)?;
             let c = control.get_qualified(&f.name, f.qualifier.as_ref()).await?;
             let configuration = FunctionConfiguration::new(p, &c, qualifier(&f));
-            let code = FunctionCodeLocation { repository_type: "S3", location: format!("http://{host}/_nimbus/code/{}", c.code_digest) };
+            let code = FunctionCodeLocation { repository_type: "S3", location: format!("{origin}/_nimbus/code/{}", c.code_digest) };
             let latest = if c.version == LATEST { c } else { control.get(&f.name).await? };
             let concurrency = latest.reserved_concurrency.map(|r| Concurrency { reserved_concurrent_executions: Some(r) });
             reply(op, &GetFunctionResponse { configuration, code, tags: latest.tags, concurrency }, rid)
@@ -364,15 +364,15 @@ async fn run(state: &AppState, call: LambdaCall, host: &str, rid: &str, caller: 
         }
         LambdaCall::PublishLayerVersion(input) => {
             let l = control.publish_layer_version(input.into_new_version()?).await?;
-            reply(op, &LayerVersionResponse::full(p, &l, host), rid)
+            reply(op, &LayerVersionResponse::full(p, &l, origin), rid)
         }
         LambdaCall::GetLayerVersion(input) => {
             let l = control.get_layer_version(&input.layer_name, input.version()?).await?;
-            reply(op, &LayerVersionResponse::full(p, &l, host), rid)
+            reply(op, &LayerVersionResponse::full(p, &l, origin), rid)
         }
         LambdaCall::GetLayerVersionByArn(input) => {
             let l = control.get_layer_version_by_arn(&input.arn).await?;
-            reply(op, &LayerVersionResponse::full(p, &l, host), rid)
+            reply(op, &LayerVersionResponse::full(p, &l, origin), rid)
         }
         LambdaCall::ListLayers(input) => {
             let (layers, next_marker) =

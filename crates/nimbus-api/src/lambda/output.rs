@@ -332,11 +332,11 @@ struct LayerVersionContent {
 }
 
 impl LayerVersionResponse {
-    /// `host` serves the content's download link.
-    pub fn full(p: &Partition, l: &LayerVersion, host: &str) -> LayerVersionResponse {
+    /// `origin` (`http(s)://host`) serves the content's download link.
+    pub fn full(p: &Partition, l: &LayerVersion, origin: &str) -> LayerVersionResponse {
         LayerVersionResponse {
             content: Some(LayerVersionContent {
-                location: format!("http://{host}/_nimbus/code/{}", l.code_digest),
+                location: format!("{origin}/_nimbus/code/{}", l.code_digest),
                 code_sha256: nimbus_model::function::digest_to_base64(&l.code_digest),
                 code_size: l.code_size,
             }),
@@ -612,7 +612,7 @@ impl FunctionUrlConfigResponse {
         let p = state.control.partition();
         let iso = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
         FunctionUrlConfigResponse {
-            function_url: format!("http://{}.{}:{}/", c.url_id, state.url_domain, state.port),
+            function_url: format!("{}://{}.{}:{}/", state.scheme(), c.url_id, state.url_domain, state.port),
             function_arn: match &c.qualifier {
                 Some(q) => p.qualified_arn(&c.function, q),
                 None => p.function_arn(&c.function),
