@@ -345,7 +345,10 @@ def test_queues_async_invoke_and_mappings(cli, cleanup, tmp_path, logs, lam, ser
     name = unique("cliasync")
     cleanup.append(name)
     app = write_tree(tmp_path / "app", {"index.js": "exports.handler = async (e) => { console.log('GOT ' + e.n); return e; };"})
-    assert cli("deploy", str(app), "--name", name, "--runtime", "nodejs20.x", "--handler", "index.handler").returncode == 0
+    # A role that may poll the queue below (`deploy`'s default role has only basic execution
+    # permissions, and Lambda refuses a queue trigger whose role cannot receive).
+    assert cli("deploy", str(app), "--name", name, "--runtime", "nodejs20.x", "--handler", "index.handler",
+               "--role", ROLE).returncode == 0
     cp = cli("invoke", name, '{"n": 7}', "--async")
     assert cp.returncode == 0 and cp.out.startswith("accepted ("), _explain(cp)
 
