@@ -81,6 +81,23 @@ pub struct RawRequest<'a> {
     pub body: Bytes,
 }
 
+#[cfg(test)]
+impl<'a> RawRequest<'a> {
+    /// A request as the unit tests make them: from loopback, under the default domains.
+    pub(crate) fn for_test(method: &'a Method, path: &'a str, query: Option<&'a str>, headers: &'a HeaderMap, body: Bytes) -> Self {
+        RawRequest {
+            url_domain: "lambda-url.us-east-1.localhost",
+            api_domain: "execute-api.us-east-1.localhost",
+            source_ip: "127.0.0.1".into(),
+            method,
+            path,
+            query,
+            headers,
+            body,
+        }
+    }
+}
+
 /// Decodes one percent-encoded URL component (`+` as space, as in query strings).
 pub(crate) fn decode_component(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -217,16 +234,7 @@ mod tests {
 
     fn parse_req(method: Method, path: &str, query: Option<&str>, body: &str) -> Result<Action, ApiError> {
         let headers = HeaderMap::new();
-        parse(RawRequest {
-            url_domain: "lambda-url.us-east-1.localhost",
-            api_domain: "execute-api.us-east-1.localhost",
-            source_ip: "127.0.0.1".into(),
-            method: &method,
-            path,
-            query,
-            headers: &headers,
-            body: Bytes::from(body.to_string()),
-        })
+        parse(RawRequest::for_test(&method, path, query, &headers, Bytes::from(body.to_string())))
     }
 
     fn lambda(method: Method, path: &str, query: Option<&str>, body: &str) -> Result<LambdaCall, ApiError> {

@@ -504,6 +504,29 @@ pub async fn check_dead_letter_target(
     function: &str,
     target: &str,
 ) -> Result<(), nimbus_model::ApiError> {
+    check_send(state, role_arn, function, target, |operation, service| {
+        format!("The provided execution role does not have permissions to call {operation} on {service}")
+    })
+    .await
+}
+
+/// An asynchronous invocation's destination the function's role must be able to send to.
+pub async fn check_destination(state: &AppState, role_arn: &str, function: &str, target: &str) -> Result<(), nimbus_model::ApiError> {
+    check_send(state, role_arn, function, target, |operation, _| {
+        format!("The function's execution role does not have permissions to call {operation} on {target}")
+    })
+    .await
+}
+
+/// Whether the role may send to `target` (when authentication is on); `refusal(operation,
+/// service)` words the InvalidParameterValueException otherwise.
+async fn check_send(
+    state: &AppState,
+    role_arn: &str,
+    function: &str,
+    target: &str,
+    refusal: impl FnOnce(&str, &str) -> String,
+) -> Result<(), nimbus_model::ApiError> {
     if state.keys.is_none() || target.is_empty() {
         return Ok(());
     }
@@ -511,19 +534,7 @@ pub async fn check_dead_letter_target(
     if role_may(state, role_arn, function, action, target).await {
         return Ok(());
     }
-    Err(nimbus_model::ApiError::invalid(format!("The provided execution role does not have permissions to call {operation} on {service}")))
-}
-
-/// An asynchronous invocation's destination the function's role must be able to send to.
-pub async fn check_destination(state: &AppState, role_arn: &str, function: &str, target: &str) -> Result<(), nimbus_model::ApiError> {
-    if state.keys.is_none() || target.is_empty() {
-        return Ok(());
-    }
-    let Some((action, operation, _)) = send_action(target) else { return Ok(()) };
-    if role_may(state, role_arn, function, action, target).await {
-        return Ok(());
-    }
-    Err(nimbus_model::ApiError::invalid(format!("The function's execution role does not have permissions to call {operation} on {target}")))
+    Err(nimbus_model::ApiError::invalid(refusal(operation, service)))
 }
 
 /// An SQS event-source mapping: the function's role must be able to receive, delete and read
@@ -590,16 +601,7 @@ pub(crate) mod testing {
             Some((p, q)) => (p, Some(q)),
             None => (path, None),
         };
-        let req = RawRequest {
-            url_domain: "lambda-url.us-east-1.localhost",
-            api_domain: "execute-api.us-east-1.localhost",
-            source_ip: "127.0.0.1".into(),
-            method: &method,
-            path,
-            query,
-            headers: &map,
-            body: Bytes::from(body.to_string()),
-        };
+        let req = RawRequest::for_test(&method, path, query, &map, Bytes::from(body.to_string()));
         crate::action::parse(req).expect("a request of a service")
     }
 

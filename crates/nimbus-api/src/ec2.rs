@@ -458,16 +458,7 @@ mod tests {
     fn post(body: &str) -> Option<Ec2Request> {
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"));
-        let req = RawRequest {
-            url_domain: "lambda-url.us-east-1.localhost",
-            api_domain: "execute-api.us-east-1.localhost",
-            source_ip: "127.0.0.1".into(),
-            method: &Method::POST,
-            path: "/",
-            query: None,
-            headers: &headers,
-            body: Bytes::from(body.to_string()),
-        };
+        let req = RawRequest::for_test(&Method::POST, "/", None, &headers, Bytes::from(body.to_string()));
         recognize(&req)
     }
 
@@ -501,7 +492,12 @@ mod tests {
 
     #[test]
     fn targets_name_ec2_resources() {
-        let scope = Scope { account: "123456789012", region: "us-east-1", principal: "arn:aws:iam::123456789012:root" };
+        let scope = Scope {
+            account: "123456789012",
+            region: "us-east-1",
+            principal: "arn:aws:iam::123456789012:root",
+            names: &crate::authz::testing::Known,
+        };
         let t = |body: &str| post(body).unwrap().target(&scope).unwrap();
         assert_eq!(
             t("Action=DeleteVpc&Version=2016-11-15&VpcId=vpc-1"),

@@ -558,16 +558,7 @@ mod tests {
 
     fn recognized(method: Method, path: &str, body: &'static [u8]) -> Option<GatewayRequest> {
         let headers = http::HeaderMap::new();
-        recognize(&RawRequest {
-            url_domain: "lambda-url.us-east-1.localhost",
-            api_domain: "execute-api.us-east-1.localhost",
-            source_ip: "127.0.0.1".into(),
-            method: &method,
-            path,
-            query: None,
-            headers: &headers,
-            body: Bytes::from_static(body),
-        })
+        recognize(&RawRequest::for_test(&method, path, None, &headers, Bytes::from_static(body)))
     }
 
     #[test]

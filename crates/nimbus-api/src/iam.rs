@@ -653,16 +653,7 @@ mod tests {
     fn post(body: &str) -> Option<Recognized> {
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"));
-        let req = RawRequest {
-            url_domain: "lambda-url.us-east-1.localhost",
-            api_domain: "execute-api.us-east-1.localhost",
-            source_ip: "127.0.0.1".into(),
-            method: &Method::POST,
-            path: "/",
-            query: None,
-            headers: &headers,
-            body: Bytes::from(body.to_string()),
-        };
+        let req = RawRequest::for_test(&Method::POST, "/", None, &headers, Bytes::from(body.to_string()));
         recognize(&req)
     }
 

@@ -734,16 +734,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded"));
         headers.insert("host", HeaderValue::from_static("localhost:9001"));
-        let req = RawRequest {
-            url_domain: "lambda-url.us-east-1.localhost",
-            api_domain: "execute-api.us-east-1.localhost",
-            source_ip: "127.0.0.1".into(),
-            method: &Method::POST,
-            path,
-            query: None,
-            headers: &headers,
-            body: Bytes::from(body.to_string()),
-        };
+        let req = RawRequest::for_test(&Method::POST, path, None, &headers, Bytes::from(body.to_string()));
         recognize(&req)
     }
 
@@ -779,16 +770,13 @@ mod tests {
         assert!(query("/", "Action=Publish&Version=2010-03-31").is_none(), "another service's query");
         assert!(query("/2015-03-31/functions", "").is_none());
         let headers = HeaderMap::new();
-        let invoke = RawRequest {
-            url_domain: "lambda-url.us-east-1.localhost",
-            api_domain: "execute-api.us-east-1.localhost",
-            source_ip: "127.0.0.1".into(),
-            method: &Method::POST,
-            path: "/2015-03-31/functions/f/invocations",
-            query: None,
-            headers: &headers,
-            body: Bytes::from_static(b"Action=SendMessage&Version=2012-11-05"),
-        };
+        let invoke = RawRequest::for_test(
+            &Method::POST,
+            "/2015-03-31/functions/f/invocations",
+            None,
+            &headers,
+            Bytes::from_static(b"Action=SendMessage&Version=2012-11-05"),
+        );
         assert!(recognize(&invoke).is_none(), "a Lambda payload is never an SQS form");
     }
 

@@ -39,7 +39,7 @@ pub struct ClientOpts {
 #[derive(Subcommand)]
 enum Command {
     /// Run the Nimbus server.
-    Server(server::ServerOpts),
+    Server(Box<server::ServerOpts>),
     /// List the runtimes and the interpreters that run them.
     Runtimes {
         #[arg(long = "runtime-path", value_name = "RUNTIME=PATH")]
@@ -273,7 +273,7 @@ fn main() -> std::process::ExitCode {
     }
     let args = Args::parse();
     let result = match args.command {
-        Command::Server(opts) => server::run(opts),
+        Command::Server(opts) => server::run(*opts),
         Command::Runtimes { runtime_paths, output } => server::print_runtimes(&runtime_paths, output),
         Command::Deploy { dir, name, runtime, handler, memory, timeout, env, role, layers, client } => {
             cli::run(client, cli::Deploy { dir, name, runtime, handler, memory, timeout, env, role, layers }.into())
