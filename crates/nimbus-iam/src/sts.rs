@@ -100,7 +100,14 @@ impl IamService {
                     .unwrap_or_else(|| names::stable_role_id(&format!("arn:aws:iam::{account}:role/{role}")));
                 nimbus_policy::Principal::assumed_role(&account, &role, &session, &id)
             }
-            Who::Other => nimbus_policy::Principal { arn: caller.arn.clone(), ..nimbus_policy::Principal::root(&caller.account) },
+            // An ARN Nimbus does not issue keys for: evaluated like a user without policies
+            // (never as root, which would skip authorization).
+            Who::Other => nimbus_policy::Principal {
+                kind: nimbus_policy::PrincipalType::User,
+                arn: caller.arn.clone(),
+                id: caller.arn.clone(),
+                ..nimbus_policy::Principal::root(&caller.account)
+            },
         }
     }
 

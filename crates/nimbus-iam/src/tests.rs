@@ -411,3 +411,20 @@ async fn a_sessions_policies_combine_inline_and_managed_ones_as_they_are_now() {
     let only_managed = SessionPolicy { inline: None, managed: vec![managed.arn] };
     assert!(!allowed(&svc.session_policy(&only_managed), "sqs:ListQueues"));
 }
+
+#[tokio::test]
+async fn only_the_accounts_root_is_evaluated_as_root() {
+    let (svc, _) = service().await;
+    let cases = [
+        ("arn:aws:iam::000000000000:root", true),
+        ("arn:aws:iam::000000000000:user/bob", false),
+        ("arn:aws:sts::000000000000:assumed-role/r/s", false),
+        // ARNs Nimbus issues no keys for fail closed: evaluated, never waved through.
+        ("arn:aws:sts::000000000000:federated-user/x", false),
+        ("not an arn", false),
+    ];
+    for (arn, is_root) in cases {
+        let p = svc.policy_principal(&Principal { account: ACCOUNT.into(), arn: arn.into() });
+        assert_eq!(p.kind == nimbus_policy::PrincipalType::Root, is_root, "{arn}");
+    }
+}
