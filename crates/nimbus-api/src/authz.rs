@@ -284,7 +284,7 @@ pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn:
         let request = Request { principal: &principal, action: &shown, resource, context: &context };
         let policies = Policies {
             identity: &identity,
-            resource: on_resource.policy.as_ref(),
+            resource: on_resource.policy.as_deref(),
             session: session.as_deref(),
             boundary: None,
             resource_required: on_resource.required,
@@ -310,7 +310,7 @@ pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn:
 /// A resource's own policy, as evaluation takes it.
 #[derive(Debug, Default)]
 pub struct ResourcePolicy {
-    pub policy: Option<Policy>,
+    pub policy: Option<Arc<Policy>>,
     /// It must allow (or delegate to IAM) for anything to be allowed: a KMS key's policy, a
     /// role's trust policy.
     pub required: bool,
@@ -335,14 +335,35 @@ pub async fn resource_policy(state: &AppState, action: &str, arn: &str) -> Resou
             Err(_) => (None, false),
         },
         "iam" if action.eq_ignore_ascii_case("sts:AssumeRole") => {
-            return ResourcePolicy { policy: state.iam.trust_policy_at(arn), required: true };
+            return ResourcePolicy { policy: state.iam.trust_policy_at(arn).map(Arc::new), required: true };
         }
         _ => (None, false),
     };
-    let policy = text.and_then(|text| {
-        Policy::parse(&text, Kind::Resource).map_err(|e| tracing::warn!("{arn}: stored resource policy does not parse: {e}")).ok()
-    });
+    let policy = text.and_then(|text| parsed(arn, text));
     ResourcePolicy { policy, required }
+}
+
+/// `text` parsed as a resource policy, from a cache of the documents parsed lately: a
+/// resource's policy is read on every call that touches it, and parsing costs tens of µs.
+fn parsed(arn: &str, text: String) -> Option<Arc<Policy>> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    /// Documents kept; past it the cache starts over.
+    const KEPT: usize = 1024;
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Policy>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(p) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&text) {
+        return Some(p.clone());
+    }
+    let policy = Arc::new(
+        Policy::parse(&text, Kind::Resource).map_err(|e| tracing::warn!("{arn}: stored resource policy does not parse: {e}")).ok()?,
+    );
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= KEPT {
+        cache.clear();
+    }
+    cache.insert(text, policy.clone());
+    Some(policy)
 }
 
 /// Who asks, for a decision outside the API edge.
@@ -385,7 +406,7 @@ pub async fn decide(
     let request = Request { principal: &principal, action, resource, context: &context };
     let policies = Policies {
         identity: &identity,
-        resource: on_resource.policy.as_ref(),
+        resource: on_resource.policy.as_deref(),
         resource_required: on_resource.required,
         ..Policies::default()
     };
@@ -453,11 +474,11 @@ pub async fn service_may_invoke(
     let function_arn = function_arn.strip_suffix(":$LATEST").unwrap_or(function_arn);
     let principal = nimbus_policy::Principal::service(service);
     let text = crate::lambda::function_policy(control, function_arn).await;
-    let policy = text.and_then(|t| Policy::parse(&t, Kind::Resource).ok());
+    let policy = text.and_then(|t| parsed(function_arn, t));
     let context =
         Context::new().with_time(std::time::SystemTime::now()).with("aws:SourceArn", source_arn).with("aws:SourceAccount", source_account);
     let request = Request { principal: &principal, action: "lambda:InvokeFunction", resource: function_arn, context: &context };
-    let evaluation = evaluate(&request, &Policies { resource: policy.as_ref(), ..Policies::default() });
+    let evaluation = evaluate(&request, &Policies { resource: policy.as_deref(), ..Policies::default() });
     if evaluation.allowed() {
         Ok(())
     } else {
@@ -477,7 +498,7 @@ pub async fn role_may(state: &AppState, role_arn: &str, function: &str, action: 
     let request = Request { principal: &principal, action, resource, context: &context };
     let policies = Policies {
         identity: &identity,
-        resource: on_resource.policy.as_ref(),
+        resource: on_resource.policy.as_deref(),
         resource_required: on_resource.required,
         ..Policies::default()
     };

@@ -55,6 +55,13 @@ impl ControlPlane {
         Ok(policy)
     }
 
+    /// The policy of the function `name` (or of its `qualifier`) as authorization reads it on
+    /// every call: from the in-memory view, not the store. None when it has none.
+    pub async fn policy_in_force(&self, name: &str, qualifier: Option<&str>) -> Option<FunctionPolicy> {
+        let latest = self.resolve_version(name, nimbus_model::LATEST).await.ok()?;
+        latest.config.policies.get(qualifier.unwrap_or("")).filter(|p| !p.statements.is_empty()).cloned()
+    }
+
     /// GetPolicy: AWS answers a missing function and a missing policy alike.
     pub async fn get_policy(&self, name: &str, qualifier: Option<&str>) -> Result<FunctionPolicy, ApiError> {
         let missing = || ApiError::not_found("The resource you requested does not exist.");

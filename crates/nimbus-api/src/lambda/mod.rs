@@ -49,7 +49,7 @@ impl LambdaRequest {
 pub(crate) async fn function_policy(control: &nimbus_control::ControlPlane, arn: &str) -> Option<String> {
     let p = control.partition();
     let f = FunctionRef::parse(arn, p).ok()?;
-    let policy = control.get_policy(&f.name, qualifier(&f)).await.ok()?;
+    let policy = control.policy_in_force(&f.name, qualifier(&f)).await?;
     policy_response(p, &f, &policy).policy
 }
 
