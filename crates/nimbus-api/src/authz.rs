@@ -256,14 +256,18 @@ pub fn base_context(caller: &Caller, conn: &Connection<'_>) -> Context {
         .with("aws:RequestedRegion", &caller.region)
 }
 
+/// `principal` as evaluation sees it, with its identity policies; None for the account's
+/// root, whom Nimbus allows without evaluating.
+fn evaluated(state: &AppState, principal: &nimbus_identity::Principal) -> Option<(nimbus_policy::Principal, Vec<Arc<Policy>>)> {
+    let p = state.iam.policy_principal(principal);
+    (p.kind != PrincipalType::Root).then(|| (p, state.iam.identity_policies(&principal.arn)))
+}
+
 /// Authorizes `action` for `caller`: Ok when allowed (always for the account's root user,
 /// whom only an explicit deny stops and Nimbus writes none for), else the service's
 /// AccessDenied answer.
 pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn: &Connection<'_>) -> Result<(), Box<http::Response<Body>>> {
-    let principal = state.iam.policy_principal(&caller.principal);
-    if principal.kind == PrincipalType::Root {
-        return Ok(());
-    }
+    let Some((principal, identity)) = evaluated(state, &caller.principal) else { return Ok(()) };
     let scope = Scope {
         account: &caller.principal.account,
         region: &state.control.partition().region,
@@ -271,7 +275,6 @@ pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn:
         names: state,
     };
     let Some(target) = action.target(&scope) else { return Ok(()) };
-    let identity = state.iam.identity_policies(&caller.principal.arn);
     let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
     let mut context = base_context(caller, conn);
     for (k, v) in &target.context {
@@ -385,13 +388,10 @@ pub async fn decide(
     conn: &Connection<'_>,
 ) -> Result<(), String> {
     let (principal, identity) = match who {
-        Who::Caller(caller) => {
-            let p = state.iam.policy_principal(&caller.principal);
-            if p.kind == PrincipalType::Root {
-                return Ok(());
-            }
-            (p, state.iam.identity_policies(&caller.principal.arn))
-        }
+        Who::Caller(caller) => match evaluated(state, &caller.principal) {
+            Some(evaluated) => evaluated,
+            None => return Ok(()),
+        },
         Who::Anonymous => (nimbus_policy::Principal::anonymous(), Vec::new()),
     };
     let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
@@ -442,12 +442,7 @@ pub fn check_execution_role(state: &AppState, caller: Option<&Caller>, role_arn:
     if !evaluate(&assume, &Policies { resource: Some(&trust), ..Policies::default() }).allowed() {
         return Err(not_assumable());
     }
-    let Some(caller) = caller else { return Ok(()) };
-    let principal = state.iam.policy_principal(&caller.principal);
-    if principal.kind == PrincipalType::Root {
-        return Ok(());
-    }
-    let identity = state.iam.identity_policies(&caller.principal.arn);
+    let Some((principal, identity)) = caller.and_then(|c| evaluated(state, &c.principal)) else { return Ok(()) };
     let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
     let context = Context::new().with_time(std::time::SystemTime::now()).with("iam:PassedToService", "lambda.amazonaws.com");
     let pass = Request { principal: &principal, action: "iam:PassRole", resource: role_arn, context: &context };
@@ -490,8 +485,7 @@ pub async fn service_may_invoke(
 /// `action` on `resource`: the role's identity policies and the resource's policy.
 pub async fn role_may(state: &AppState, role_arn: &str, function: &str, action: &str, resource: &str) -> bool {
     let session = nimbus_identity::Principal::assumed_role(role_arn, function);
-    let principal = state.iam.policy_principal(&session);
-    let identity = state.iam.identity_policies(&session.arn);
+    let Some((principal, identity)) = evaluated(state, &session) else { return true };
     let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
     let on_resource = resource_policy(state, action, resource).await;
     let context = Context::new().with_time(std::time::SystemTime::now()).with("aws:SourceArn", resource);

@@ -555,16 +555,7 @@ mod tests {
         if !body.is_empty() {
             headers.insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"));
         }
-        let req = RawRequest {
-            url_domain: "lambda-url.us-east-1.localhost",
-            api_domain: "execute-api.us-east-1.localhost",
-            source_ip: "127.0.0.1".into(),
-            method,
-            path,
-            query,
-            headers: &headers,
-            body: Bytes::from(body.to_string()),
-        };
+        let req = RawRequest::for_test(method, path, query, &headers, Bytes::from(body.to_string()));
         recognize(&req)
     }
 

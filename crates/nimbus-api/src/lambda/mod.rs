@@ -182,7 +182,7 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
             if let Some(target) = &function.dead_letter_target {
                 crate::authz::check_dead_letter_target(state, &function.role, &function.name, target).await?;
             }
-            function.vpc = vpc::resolve(state, vpc_config, &function.role)?;
+            function.vpc = vpc::resolve(state, vpc_config, &function.role).await?;
             let name = function.name.clone();
             let mut c = control.create(function).await?;
             if publish {

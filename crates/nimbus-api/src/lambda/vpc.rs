@@ -5,11 +5,8 @@
 //! manage network interfaces (what `AWSLambdaVPCAccessExecutionRole` grants). Lambda's
 //! messages quote EC2's errors for what it looked up.
 
-use std::sync::Arc;
-
 use nimbus_control::ConfigChange;
 use nimbus_model::{ApiError, VpcConfig};
-use nimbus_policy::{evaluate, Context, Policies, Policy, Request};
 use serde::Deserialize;
 
 use crate::server::AppState;
@@ -57,7 +54,7 @@ fn check_list(ids: &[String], member: &str, max: usize, prefix: &str, pattern: &
 
 /// The stored VpcConfig for `input` (None: no VpcConfig given), checked against the network
 /// objects and the execution `role`.
-pub(super) fn resolve(state: &AppState, input: Option<VpcConfigInput>, role: &str) -> Result<Option<VpcConfig>, ApiError> {
+pub(super) async fn resolve(state: &AppState, input: Option<VpcConfigInput>, role: &str) -> Result<Option<VpcConfig>, ApiError> {
     let Some(input) = input else { return Ok(None) };
     let subnets = input.subnet_ids.unwrap_or_default();
     let groups = input.security_group_ids.unwrap_or_default();
@@ -98,7 +95,7 @@ pub(super) fn resolve(state: &AppState, input: Option<VpcConfigInput>, role: &st
     if ipv6 {
         return Err(ApiError::invalid("Nimbus's VPC subnets are IPv4 only: Ipv6AllowedForDualStack cannot be true."));
     }
-    check_role(state, role)?;
+    check_role(state, role).await?;
     Ok(Some(VpcConfig { subnet_ids: subnets, security_group_ids: groups, vpc_id, ipv6_allowed_for_dual_stack: false }))
 }
 
@@ -110,9 +107,9 @@ pub(super) async fn update(state: &AppState, name: &str, input: Option<VpcConfig
     }
     let current = state.control.get(name).await?;
     let role = change.role.clone().unwrap_or_else(|| current.role.clone());
-    match resolve(state, input, &role)? {
+    match resolve(state, input, &role).await? {
         Some(vpc) => change.vpc = Some(vpc),
-        None if current.vpc.as_ref().is_some_and(VpcConfig::attached) => check_role(state, &role)?,
+        None if current.vpc.as_ref().is_some_and(VpcConfig::attached) => check_role(state, &role).await?,
         None => {}
     }
     Ok(())
@@ -120,20 +117,12 @@ pub(super) async fn update(state: &AppState, name: &str, input: Option<VpcConfig
 
 /// With signed requests, the role must be allowed to manage network interfaces, as AWS
 /// checks when it attaches a function to a VPC.
-fn check_role(state: &AppState, role: &str) -> Result<(), ApiError> {
+async fn check_role(state: &AppState, role: &str) -> Result<(), ApiError> {
     if state.keys.is_none() {
         return Ok(());
     }
-    let session = nimbus_identity::Principal::assumed_role(role, "nimbus-vpc-check");
-    let principal = state.iam.policy_principal(&session);
-    let held: Vec<Arc<Policy>> = state.iam.identity_policies(&session.arn);
-    let identity: Vec<&Policy> = held.iter().map(Arc::as_ref).collect();
-    let context = Context::new();
     for call in INTERFACE_CALLS {
-        let action = format!("ec2:{call}");
-        let request = Request { principal: &principal, action: &action, resource: "*", context: &context };
-        let policies = Policies { identity: &identity, ..Policies::default() };
-        if !evaluate(&request, &policies).allowed() {
+        if !crate::authz::role_may(state, role, "nimbus-vpc-check", &format!("ec2:{call}"), "*").await {
             return Err(ApiError::invalid(format!("The provided execution role does not have permissions to call {call} on EC2")));
         }
     }
