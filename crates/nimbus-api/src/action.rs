@@ -29,6 +29,9 @@ pub enum Action {
     Events(crate::events::EventsRequest),
     /// A KMS request (`X-Amz-Target: TrentService.*`), parsed by [`crate::kms`].
     Kms(crate::kms::KmsRequest),
+    /// An Organizations request (`X-Amz-Target: AWSOrganizationsV20161128.*`), parsed by
+    /// [`crate::organizations`].
+    Organizations(crate::organizations::OrganizationsRequest),
     /// An SNS request (query protocol), parsed by [`crate::sns`].
     Sns(crate::sns::SnsRequest),
     /// An IAM request (query protocol, `Version=2010-05-08`), parsed by [`crate::iam`].
@@ -57,6 +60,7 @@ impl Action {
             Action::Sqs(r) => r.name(),
             Action::Events(r) => r.name(),
             Action::Kms(r) => r.name(),
+            Action::Organizations(r) => r.name(),
             Action::Sns(r) => r.name(),
             Action::Iam(r) => r.name(),
             Action::Sts(r) => r.name(),
@@ -209,6 +213,9 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
         }
         if let Some(op) = target.strip_prefix(crate::kms::TARGET_PREFIX) {
             return Ok(Action::Kms(crate::kms::parse(op, &req.body)));
+        }
+        if let Some(op) = target.strip_prefix(crate::organizations::TARGET_PREFIX) {
+            return Ok(Action::Organizations(crate::organizations::parse(op, &req.body)));
         }
         if let Some(op) = target.strip_prefix(crate::logs::TARGET_PREFIX) {
             return Ok(Action::Logs(crate::logs::parse(op, &req.body)));

@@ -38,6 +38,7 @@ fn wire(action: &Action) -> Option<(&'static Service, Protocol, Family)> {
         Action::Logs(_) => (&nimbus_protocol::LOGS, Protocol::AwsJson1_1, Family::Json),
         Action::Events(_) => (&nimbus_protocol::EVENTS, Protocol::AwsJson1_1, Family::Json),
         Action::Kms(_) => (&nimbus_protocol::KMS, Protocol::AwsJson1_1, Family::Json),
+        Action::Organizations(_) => (&nimbus_protocol::ORGANIZATIONS, Protocol::AwsJson1_1, Family::Json),
         Action::Sqs(r) => match r.protocol {
             Protocol::AwsQuery => (&nimbus_protocol::SQS, Protocol::AwsQuery, Family::Query),
             p => (&nimbus_protocol::SQS, p, Family::Json),

@@ -139,6 +139,7 @@ impl Action {
             Action::Sqs(r) => r.target(scope),
             Action::Events(r) => r.target(scope),
             Action::Kms(r) => r.target(scope),
+            Action::Organizations(r) => r.target(scope),
             Action::Sns(r) => r.target(scope),
             Action::Iam(r) => r.target(scope),
             Action::Sts(r) => r.target(scope),
@@ -181,6 +182,8 @@ fn denial(action: &Action) -> Option<Denial> {
         Action::Kms(_) => d(&nimbus_protocol::KMS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400)
             .map(|d| Denial { capital_message: true, ..d }),
         Action::Iam(_) => d(&nimbus_protocol::IAM, Protocol::AwsQuery, "AccessDenied", "AccessDenied", 403),
+        Action::Organizations(_) => d(&nimbus_protocol::ORGANIZATIONS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400)
+            .map(|d| Denial { capital_message: true, ..d }),
         Action::Sts(_) => {
             d(&nimbus_protocol::STS, Protocol::AwsQuery, "AccessDenied", "AccessDenied", 403).map(|d| Denial { reason: false, ..d })
         }
@@ -263,16 +266,41 @@ fn evaluated(state: &AppState, principal: &nimbus_identity::Principal) -> Option
     (p.kind != PrincipalType::Root).then(|| (p, state.iam.identity_policies(&principal.arn)))
 }
 
-/// Authorizes `action` for `caller`: Ok when allowed (always for the account's root user,
-/// whom only an explicit deny stops and Nimbus writes none for), else the service's
-/// AccessDenied answer.
-pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn: &Connection<'_>) -> Result<(), Box<http::Response<Body>>> {
-    let Some((principal, identity)) = evaluated(state, &caller.principal) else { return Ok(()) };
+/// The account whose resource `action` acts on: the caller's own (`home`), or another
+/// account this server holds when the resource's ARN names it (a cross-account call).
+pub fn owner(home: &Arc<AppState>, caller: &Caller, action: &Action) -> Arc<AppState> {
+    let scope =
+        Scope { account: home.account(), region: &home.control.partition().region, principal: &caller.principal.arn, names: &**home };
+    let Some(target) = action.target(&scope) else { return home.clone() };
+    match target.resource.split(':').nth(4) {
+        Some(account) if account.len() == 12 && account != home.account() => home.accounts.get(account).unwrap_or_else(|| home.clone()),
+        _ => home.clone(),
+    }
+}
+
+/// Authorizes `action` for `caller` of the account `home` on a resource of `owner` (the same
+/// account, or another for a cross-account call): Ok when allowed (always for the account's
+/// root user in its own account, whom only an explicit deny stops and Nimbus writes none
+/// for), else the service's AccessDenied answer.
+pub async fn authorize(
+    home: &AppState,
+    owner: &AppState,
+    caller: &Caller,
+    action: &Action,
+    conn: &Connection<'_>,
+) -> Result<(), Box<http::Response<Body>>> {
+    let cross_account = home.account() != owner.account();
+    let (principal, identity) = match evaluated(home, &caller.principal) {
+        Some(evaluated) => evaluated,
+        None if cross_account => (home.iam.policy_principal(&caller.principal), Vec::new()),
+        None => return Ok(()),
+    };
+    let state = owner;
     let scope = Scope {
         account: &caller.principal.account,
         region: &state.control.partition().region,
         principal: &caller.principal.arn,
-        names: state,
+        names: home,
     };
     let Some(target) = action.target(&scope) else { return Ok(()) };
     let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
@@ -280,7 +308,7 @@ pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn:
     for (k, v) in &target.context {
         context.set(k, v.clone());
     }
-    let session = caller.session_policy.as_deref().map(|p| state.iam.session_policy(p));
+    let session = caller.session_policy.as_deref().map(|p| home.iam.session_policy(p));
     for (iam_action, resource) in target.checks() {
         let on_resource = resource_policy(state, iam_action, resource).await;
         let shown = spelled(action, iam_action);
@@ -291,6 +319,7 @@ pub async fn authorize(state: &AppState, caller: &Caller, action: &Action, conn:
             session: session.as_deref(),
             boundary: None,
             resource_required: on_resource.required,
+            cross_account,
         };
         let evaluation = evaluate(&request, &policies);
         if evaluation.allowed() {

@@ -583,11 +583,18 @@ async fn run_iam(svc: &std::sync::Arc<IamService>, call: IamCall, caller: &Princ
     })
 }
 
-async fn run_sts(svc: &std::sync::Arc<IamService>, call: StsCall, caller: &Principal, out: &Out<'_>) -> Result<Response<Bytes>, IamError> {
+async fn run_sts(
+    svc: &std::sync::Arc<IamService>,
+    home: &IamService,
+    call: StsCall,
+    caller: &Principal,
+    out: &Out<'_>,
+) -> Result<Response<Bytes>, IamError> {
     Ok(match call {
-        StsCall::GetCallerIdentity(_) => out.typed(&svc.caller_identity(caller)),
+        StsCall::GetCallerIdentity(_) => out.typed(&home.caller_identity(caller)),
         StsCall::AssumeRole(i) => out.typed(
             &svc.assume_role(
+                home,
                 caller,
                 AssumeRoleInput {
                     role_arn: i.role_arn,
@@ -634,12 +641,13 @@ pub async fn execute_iam(svc: &std::sync::Arc<IamService>, req: IamRequest, call
     finish(&IAM, req.operation, &request_id, result)
 }
 
-/// Runs an STS request and answers with STS's XML.
-pub async fn execute_sts(svc: &std::sync::Arc<IamService>, req: StsRequest, caller: Option<&Caller>) -> Response<Body> {
+/// Runs an STS request and answers with STS's XML: `svc` is the IAM of the account the call
+/// acts in (the role's, for AssumeRole), `home` the caller's own.
+pub async fn execute_sts(svc: &std::sync::Arc<IamService>, home: &IamService, req: StsRequest, caller: Option<&Caller>) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let out = Out { service: &STS, operation: req.operation, request_id: &request_id };
     let result = match req.call {
-        Ok(call) => run_sts(svc, call, &principal(svc, caller), &out).await,
+        Ok(call) => run_sts(svc, home, call, &principal(home, caller), &out).await,
         Err(e) => Err(e),
     };
     finish(&STS, req.operation, &request_id, result)

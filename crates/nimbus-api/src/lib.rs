@@ -6,6 +6,7 @@
 //! serve functions over plain HTTP. Every listener speaks HTTPS instead when the server has a
 //! certificate ([`tls`]). No other crate knows wire formats.
 
+mod accounts;
 mod action;
 mod auth;
 mod authz;
@@ -17,6 +18,7 @@ mod iam;
 mod kms;
 mod lambda;
 mod logs;
+mod organizations;
 mod proxy;
 mod response;
 mod server;
@@ -25,6 +27,7 @@ mod sqs;
 mod streaming;
 pub mod tls;
 
+pub use accounts::{Accounts, OpenAccount};
 pub use action::Action;
 pub use authz::service_may_invoke;
 pub use server::{serve, AppState};
@@ -64,5 +67,6 @@ mod model_walk {
         walk_calls!(KMS, crate::kms::KmsCall);
         walk_calls!(LAMBDA, crate::lambda::LambdaCall);
         walk_calls!(EC2, crate::ec2::Ec2Call);
+        walk_calls!(nimbus_protocol::ORGANIZATIONS, crate::organizations::OrganizationsCall);
     }
 }

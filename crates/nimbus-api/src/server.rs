@@ -50,9 +50,16 @@ pub struct AppState {
     pub api_domain: String,
     /// Set when every listener speaks HTTPS (`--tls-cert`): the URLs handed out say so.
     pub tls: Option<crate::tls::Tls>,
+    /// Every account this server holds (this one among them).
+    pub accounts: Arc<crate::accounts::Accounts>,
 }
 
 impl AppState {
+    /// The account these services are.
+    pub fn account(&self) -> &str {
+        &self.control.partition().account_id
+    }
+
     /// The scheme of the URLs this server hands out.
     pub fn scheme(&self) -> &'static str {
         if self.tls.is_some() {
@@ -138,11 +145,19 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         Ok(caller) => caller,
         Err(refused) => return *refused,
     };
+    // Served by the caller's account, or by the account whose resource it names ...
+    let home = caller.as_ref().and_then(|c| state.accounts.get(&c.principal.account)).unwrap_or(state);
+    let state = match (&caller, &action) {
+        (Some(caller), _) => crate::authz::owner(&home, caller, &action),
+        (None, Action::InvokeFunctionUrl(req)) => home.accounts.owner_of_url(&req.url_id).await.unwrap_or_else(|| home.clone()),
+        (None, Action::InvokeApi(req)) => home.accounts.owner_of_api(&req.api_id).unwrap_or_else(|| home.clone()),
+        (None, _) => home.clone(),
+    };
     // ... and authorized, against the caller's policies and the resource's.
     let source_ip = peer.ip().to_string();
     let conn = crate::authz::Connection { source_ip: &source_ip, secure };
     if let Some(caller) = &caller {
-        if let Err(denied) = crate::authz::authorize(&state, caller, &action, &conn).await {
+        if let Err(denied) = crate::authz::authorize(&home, &state, caller, &action, &conn).await {
             return *denied;
         }
     }
@@ -165,7 +180,8 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         Action::Kms(req) => crate::kms::execute(&state.kms, req).await,
         Action::Sns(req) => crate::sns::execute(&state.topics, req).await,
         Action::Iam(req) => crate::iam::execute_iam(&state.iam, req, caller.as_ref()).await,
-        Action::Sts(req) => crate::iam::execute_sts(&state.iam, req, caller.as_ref()).await,
+        Action::Sts(req) => crate::iam::execute_sts(&state.iam, &home.iam, req, caller.as_ref()).await,
+        Action::Organizations(req) => crate::organizations::execute(&state, req, home.account()).await,
         Action::Ec2(req) => crate::ec2::execute(&state.network, req).await,
         Action::Logs(req) => {
             // The log store reads files: off the async workers.

@@ -14,6 +14,7 @@
 
 mod error;
 mod names;
+pub mod organizations;
 mod service;
 pub mod store;
 mod sts;

@@ -177,7 +177,14 @@ impl IamService {
 
     /// AssumeRole: the caller gets a session of the role if the role's trust policy (and,
     /// where the trust policy names only the account, the caller's own policies) allow it.
-    pub async fn assume_role(self: &Arc<Self>, caller: &Principal, input: AssumeRoleInput) -> Result<RoleSession, IamError> {
+    /// `home` is the IAM of the caller's account: this one, or another for a cross-account
+    /// call, whose policies must allow it as well as the trust policy.
+    pub async fn assume_role(
+        self: &Arc<Self>,
+        home: &IamService,
+        caller: &Principal,
+        input: AssumeRoleInput,
+    ) -> Result<RoleSession, IamError> {
         names::check_session_name(&input.role_session_name)?;
         if let Some(d) = input.duration_seconds {
             if d < 900 {
@@ -190,7 +197,7 @@ impl IamService {
         let (_, role_name) =
             names::role_arn(&input.role_arn).ok_or_else(|| IamError::Validation(format!("{} is invalid", input.role_arn)))?;
         let session_policy = self.check_session_policy(input.policy, input.policy_arns)?;
-        let principal = self.policy_principal(caller);
+        let principal = home.policy_principal(caller);
         let denied = || {
             IamError::AccessDenied(format!(
                 "User: {} is not authorized to perform: sts:AssumeRole on resource: {}",
@@ -211,12 +218,18 @@ impl IamService {
         if let Some(ext) = &input.external_id {
             context = context.with("sts:ExternalId", ext);
         }
-        let identity = self.identity_policies(&caller.arn);
+        let identity = home.identity_policies(&caller.arn);
         let identity: Vec<&Policy> = identity.iter().map(|p| p.as_ref()).collect();
         let request = Request { principal: &principal, action: "sts:AssumeRole", resource: &role_arn, context: &context };
         // The trust policy must let the caller in (or name the account, delegating to the
         // caller's identity policies): an identity policy alone never does.
-        let policies = Policies { identity: &identity, resource: Some(&trust), resource_required: true, ..Policies::default() };
+        let policies = Policies {
+            identity: &identity,
+            resource: Some(&trust),
+            resource_required: true,
+            cross_account: caller.account != self.account,
+            ..Policies::default()
+        };
         if !evaluate(&request, &policies).allowed() {
             return Err(denied());
         }

@@ -188,7 +188,7 @@ async fn assume_role_follows_the_trust_policy() {
         external_id: ext.map(str::to_string),
         ..AssumeRoleInput::default()
     };
-    let s = svc.assume_role(&user("bob"), ask("s1", Some("ext"), None)).await.unwrap();
+    let s = svc.assume_role(&svc, &user("bob"), ask("s1", Some("ext"), None)).await.unwrap();
     assert_eq!(s.assumed_role_user.arn, "arn:aws:sts::000000000000:assumed-role/r/s1");
     assert_eq!(s.assumed_role_user.assumed_role_id, format!("{}:s1", role.role_id));
     assert!(s.credentials.access_key_id.starts_with("ASIA"));
@@ -222,7 +222,7 @@ async fn assume_role_follows_the_trust_policy() {
         ),
     ];
     for (who, input, want) in cases {
-        assert_eq!(code(svc.assume_role(&who, input).await), want);
+        assert_eq!(code(svc.assume_role(&svc, &who, input).await), want);
     }
 }
 
@@ -233,11 +233,11 @@ async fn a_trust_policy_naming_the_account_delegates_to_the_callers_policies() {
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"sts:AssumeRole"}]}"#;
     let role = svc.create_role("shared".into(), None, trust.into(), None, None).await.unwrap();
     let ask = || AssumeRoleInput { role_arn: role.arn.clone(), role_session_name: "s1".into(), ..AssumeRoleInput::default() };
-    assert_eq!(code(svc.assume_role(&user("eve"), ask()).await.map(|_| ())).split(':').next(), Some("403 AccessDenied"));
+    assert_eq!(code(svc.assume_role(&svc, &user("eve"), ask()).await.map(|_| ())).split(':').next(), Some("403 AccessDenied"));
     let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::000000000000:role/shared"}]}"#;
     svc.put_inline_policy(Owner::User, "eve".into(), "assume".into(), allow.into()).await.unwrap();
     assert_eq!(
-        svc.assume_role(&user("eve"), ask()).await.unwrap().assumed_role_user.arn,
+        svc.assume_role(&svc, &user("eve"), ask()).await.unwrap().assumed_role_user.arn,
         "arn:aws:sts::000000000000:assumed-role/shared/s1"
     );
     // A trust policy that names neither eve nor the account: her sts:AssumeRole allow is not enough.
@@ -245,7 +245,7 @@ async fn a_trust_policy_naming_the_account_delegates_to_the_callers_policies() {
     let anything = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#;
     svc.put_inline_policy(Owner::User, "eve".into(), "assume".into(), anything.into()).await.unwrap();
     let ask_other = AssumeRoleInput { role_arn: lambda_only.arn.clone(), role_session_name: "s2".into(), ..AssumeRoleInput::default() };
-    assert_eq!(code(svc.assume_role(&user("eve"), ask_other).await.map(|_| ())).split(':').next(), Some("403 AccessDenied"));
+    assert_eq!(code(svc.assume_role(&svc, &user("eve"), ask_other).await.map(|_| ())).split(':').next(), Some("403 AccessDenied"));
 }
 
 /// Whether any file in `dir` (the database, its WAL) holds `needle`.
@@ -305,6 +305,7 @@ async fn sessions_outlive_a_restart_until_they_expire() {
     let inline = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:ListQueues","Resource":"*"}]}"#;
     let assumed = svc
         .assume_role(
+            &svc,
             &user("bob"),
             AssumeRoleInput {
                 role_arn: role.arn.clone(),
@@ -378,7 +379,7 @@ async fn session_policies_are_checked_as_sts_checks_them() {
         (ask(None, &["short"]), "400 ValidationError: 1 validation error detected: Value 'short' at 'policyArns.1.member.arn' failed to satisfy constraint: Member must have length greater than or equal to 20"),
     ];
     for (input, want) in cases {
-        let got = svc.assume_role(&user("bob"), input).await.map(|s| s.packed_policy_size.unwrap_or_default());
+        let got = svc.assume_role(&svc, &user("bob"), input).await.map(|s| s.packed_policy_size.unwrap_or_default());
         assert_eq!(code(got), want);
     }
 }

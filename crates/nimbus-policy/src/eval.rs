@@ -29,6 +29,11 @@ pub struct Policies<'p> {
     /// `sts:AssumeRole`): by naming the requester or its role, or by naming the account, which
     /// delegates to the identity-based policies. Without it (or with none) nothing allows.
     pub resource_required: bool,
+    /// Whether the resource belongs to another account than the principal's: then the
+    /// resource's policy must allow the principal (or its account) and the principal's own
+    /// account must allow it too, by its identity policies (root's are implicit), as in
+    /// AWS's cross-account policy evaluation.
+    pub cross_account: bool,
 }
 
 /// The outcome.
@@ -167,10 +172,23 @@ pub fn evaluate<'p>(request: &Request<'_>, policies: &Policies<'p>) -> Evaluatio
         missing: None,
     };
     let implicit = |missing| Evaluation { decision: Decision::ImplicitDeny, statement: None, missing: Some(missing) };
+    let resource_allow = policies.resource.and_then(|p| find(p, Effect::Allow, request).map(|(i, named)| (p, i, named)));
+    if policies.cross_account {
+        let Some((policy, index, _)) = resource_allow else { return implicit(PolicyType::Resource) };
+        if request.principal.kind == PrincipalType::Root {
+            return allow(PolicyType::Resource, policy, index);
+        }
+        let Some((policy, index)) = policies.identity.iter().find_map(|p| find(p, Effect::Allow, request).map(|(i, _)| (*p, i))) else {
+            return implicit(PolicyType::Identity);
+        };
+        return match limited(policies, request) {
+            Some(missing) => implicit(missing),
+            None => allow(PolicyType::Identity, policy, index),
+        };
+    }
     if request.principal.kind == PrincipalType::Root {
         return Evaluation { decision: Decision::Allow, statement: None, missing: None };
     }
-    let resource_allow = policies.resource.and_then(|p| find(p, Effect::Allow, request).map(|(i, named)| (p, i, named)));
     if policies.resource_required && resource_allow.is_none() {
         return implicit(PolicyType::Resource);
     }
@@ -185,17 +203,21 @@ pub fn evaluate<'p>(request: &Request<'_>, policies: &Policies<'p>) -> Evaluatio
             },
         );
     let Some((policy_type, policy, index)) = identity_allow else { return implicit(PolicyType::Identity) };
-    if let Some(boundary) = policies.boundary {
-        if find(boundary, Effect::Allow, request).is_none() {
-            return implicit(PolicyType::Boundary);
-        }
+    match limited(policies, request) {
+        Some(missing) => implicit(missing),
+        None => allow(policy_type, policy, index),
     }
-    if let Some(session) = policies.session {
-        if find(session, Effect::Allow, request).is_none() {
-            return implicit(PolicyType::Session);
-        }
+}
+
+/// The permissions boundary or session policy that does not allow `request`, if one does not.
+fn limited(policies: &Policies<'_>, request: &Request<'_>) -> Option<PolicyType> {
+    if policies.boundary.is_some_and(|b| find(b, Effect::Allow, request).is_none()) {
+        return Some(PolicyType::Boundary);
     }
-    allow(policy_type, policy, index)
+    if policies.session.is_some_and(|s| find(s, Effect::Allow, request).is_none()) {
+        return Some(PolicyType::Session);
+    }
+    None
 }
 
 /// The first statement of `effect` in `policy` that applies to `request`, with how its

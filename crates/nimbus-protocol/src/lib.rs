@@ -129,6 +129,7 @@ vendored! {
     STS_MODEL => "sts.json",
     KMS_MODEL => "kms.json",
     EC2_MODEL => "ec2.json",
+    ORGANIZATIONS_MODEL => "organizations.json",
 }
 
 /// Amazon SQS (awsJson 1.0 with query-compatible errors, and awsQuery).
@@ -150,6 +151,8 @@ pub static APIGATEWAYV2: Service = Service::new(&APIGATEWAYV2_MODEL);
 pub static CLOUDWATCH: Service = Service { json_type_prefix: "com.amazonaws.cloudwatch#", ..Service::new(&CLOUDWATCH_MODEL) };
 /// AWS Identity and Access Management (awsQuery).
 pub static IAM: Service = Service::new(&IAM_MODEL);
+/// AWS Organizations (awsJson 1.1): accounts.
+pub static ORGANIZATIONS: Service = Service::new(&ORGANIZATIONS_MODEL);
 /// AWS Security Token Service (awsQuery).
 pub static STS: Service = Service::new(&STS_MODEL);
 /// Amazon EC2 (the ec2 protocol; its model trimmed to the operations Nimbus serves). AWS's

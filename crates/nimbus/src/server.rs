@@ -223,11 +223,6 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let tls = load_tls(opts.tls_cert.as_deref(), opts.tls_key.as_deref())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let data = DataDir::open(&opts.data).map_err(|e| anyhow!(e))?;
-    // Leftovers of a crash: half-unpacked code.
-    let _ = nimbus_store::code::remove_tree(&data.tmp());
-    std::fs::create_dir_all(data.tmp())?;
-
-    let partition = Partition { region: opts.region.clone(), account_id: opts.account_id.clone() };
     let keys = if opts.auth == "on" {
         let given = opts.admin_access_key_id.clone().zip(opts.admin_secret_access_key.clone());
         let (keys, source) = nimbus_identity::Keys::open(data.root(), given, &opts.account_id)
@@ -248,39 +243,35 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     };
     let (master, master_source) =
         nimbus_store::MasterKey::open(data.root(), opts.master_key_file.as_deref()).map_err(|e| anyhow!("the master key: {e}"))?;
-    let kms = match nimbus_kms::KmsService::open(Some(&data.root().join("kms.db")), master.clone(), &opts.region, &opts.account_id) {
-        Ok(kms) => kms,
-        Err(e) => {
+    // The management account's sealed stores first: they tell whether the master key is the
+    // right one.
+    let sealed = open_sealed(&data, &master, &opts.region, &opts.account_id).map_err(|e| match e {
+        Sealed::WrongMasterKey => match &master_source {
+            MasterKeySource::Generated(path) => {
+                // Not the key the records were sealed under: do not leave it behind.
+                let _ = std::fs::remove_file(path);
+                anyhow!(
+                    "the master key is missing: {} holds records sealed under a master key, but {} does not exist; restore that file or pass --master-key-file (a new key cannot open them)",
+                    data.db_path().display(),
+                    path.display()
+                )
+            }
+            MasterKeySource::Given(path) | MasterKeySource::Stored(path) => anyhow!(
+                "the master key in {} is not the one {} was sealed under; start with the right key (--master-key-file or <data>/{})",
+                path.display(),
+                data.db_path().display(),
+                nimbus_store::sealing::MASTER_KEY_FILE
+            ),
+        },
+        Sealed::Kms(why) => {
             if let MasterKeySource::Generated(path) = &master_source {
                 // A KMS database this new key cannot open: the key file was lost.
                 let _ = std::fs::remove_file(path);
             }
-            return Err(anyhow!("opening the KMS database: {e}"));
+            anyhow!("opening the KMS database: {why}")
         }
-    };
-    let store = match SqliteStore::open_with_kms(&data.db_path(), master.clone(), kms.clone()) {
-        Ok(store) => Arc::new(store),
-        Err(nimbus_store::StoreError::Sealing(nimbus_store::sealing::SealError::WrongMasterKey)) => {
-            return Err(match master_source {
-                MasterKeySource::Generated(path) => {
-                    // Not the key the records were sealed under: do not leave it behind.
-                    let _ = std::fs::remove_file(&path);
-                    anyhow!(
-                        "the master key is missing: {} holds records sealed under a master key, but {} does not exist; restore that file or pass --master-key-file (a new key cannot open them)",
-                        data.db_path().display(),
-                        path.display()
-                    )
-                }
-                MasterKeySource::Given(path) | MasterKeySource::Stored(path) => anyhow!(
-                    "the master key in {} is not the one {} was sealed under; start with the right key (--master-key-file or <data>/{})",
-                    path.display(),
-                    data.db_path().display(),
-                    nimbus_store::sealing::MASTER_KEY_FILE
-                ),
-            });
-        }
-        Err(e) => return Err(anyhow!("opening the database: {e}")),
-    };
+        Sealed::Store(why) => anyhow!("opening the database: {why}"),
+    })?;
     match &master_source {
         MasterKeySource::Generated(p) => {
             tracing::info!("generated the master key {} (keep it: without it no environment variable opens)", p.display())
@@ -289,26 +280,9 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             tracing::info!("secrets at rest are sealed under the master key {}", p.display())
         }
     }
-    let blobs = Arc::new(LocalBlobStore::new(data.blobs()));
     if opts.concurrency_limit == 0 {
         return Err(anyhow!("--concurrency-limit must be at least 1"));
     }
-    let control = Arc::new(
-        ControlPlane::open(
-            store.clone(),
-            blobs,
-            CodeDirs {
-                code: CodeCache::new(data.code(), data.tmp()),
-                layers: CodeCache::new(data.layers(), data.tmp()),
-                opt: OptCache::new(data.opt(), data.tmp()),
-            },
-            partition,
-            opts.concurrency_limit,
-        )
-        .await
-        .map_err(|e| anyhow!("opening the control plane: {e}"))?,
-    );
-    let logs = LogStore::open(&data.logs()).context("opening the log store")?;
     let registry = Arc::new(RuntimeRegistry::discover(&data.runtimes(), &parse_runtime_paths(&opts.runtime_paths)?)?);
     for info in registry.list() {
         match &info.interpreter {
@@ -440,62 +414,15 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         "limits": cgroups.as_ref().map(|c| format!("cgroups ({})", c.mode())),
         "missingGuarantees": missing,
     });
-    let pool = EnvironmentPool::new(
-        PoolConfig {
-            idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)),
-            prestart: opts.prestart,
-            min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
-            isolation,
-            cgroups,
-            endpoint_url,
-            trust,
-        },
-        registry,
-        logs.clone(),
-    );
-    // IAM first: environments' role sessions are issued (and kept) by it.
-    let iam = nimbus_iam::IamService::open(&data.root().join("iam.db"), &opts.account_id, keys.clone(), master)
-        .await
-        .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
-    let invoker = Invoker::new(control.clone(), pool.clone());
-    let network = nimbus_network::NetworkService::open(&data.root().join("network.db"), &opts.region, &opts.account_id)
-        .await
-        .map_err(|e| anyhow!("opening the network database: {e}"))?;
-    network.set_attachments(Arc::new(FunctionInterfaces(control.clone())));
-    if vpc_linker {
-        invoker.plan_networks(Arc::new(VpcNetworks(network.clone())));
-    }
-    {
-        let invoker = Arc::downgrade(&invoker);
-        network.on_group_change(move |group| {
-            if let Some(invoker) = invoker.upgrade() {
-                invoker.network_changed(group);
-            }
-        });
-    }
-    if keys.is_some() {
-        invoker.hand_out_credentials(Arc::new(RoleSessions(iam.clone())), Duration::from_secs(opts.credentials_lifetime.max(5)));
-    }
-    // Provisioned concurrency configs survive restarts: start their environments again.
-    invoker.provision_all();
-    let async_invoker = AsyncInvoker::new(
-        store.clone(),
-        control.clone(),
-        invoker.clone(),
-        AsyncConfig { retry_delay: Duration::from_millis(opts.async_retry_delay_ms), parallelism: 64 },
-    );
-    tokio::spawn(async_invoker.clone().run());
-    invoker.check_environment_keys(Arc::new(FunctionKeys(kms.clone())));
-    let queues = nimbus_queues::QueueService::open(&data.root().join("queues.db"), &opts.region, &opts.account_id)
-        .map_err(|e| anyhow!("opening the queue database: {e}"))?;
-    let event_sources = nimbus_triggers::EventSources::new(store.clone(), control.clone(), invoker.clone(), queues.clone());
-    event_sources.start().await.map_err(|e| anyhow!("starting event source mappings: {e}"))?;
-    let guard = keys.as_ref().map(|_| control.clone());
-    let event_sink = Arc::new(LambdaSink { invoker: async_invoker.clone(), partition: control.partition().clone(), guard: guard.clone() });
-    let events = nimbus_events::EventsService::open(&data.root().join("events.db"), &opts.region, &opts.account_id, event_sink)
-        .await
-        .map_err(|e| anyhow!("opening the events database: {e}"))?;
-    tokio::spawn(events.clone().run_scheduler());
+    let pool_config = PoolConfig {
+        idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)),
+        prestart: opts.prestart,
+        min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
+        isolation,
+        cgroups,
+        endpoint_url,
+        trust,
+    };
     // Subscribers are handed links to this server (confirmation, unsubscribe).
     let public = {
         let mut a = listener.local_addr()?;
@@ -504,50 +431,41 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         }
         format!("{scheme}://{a}")
     };
-    let topics = nimbus_topics::TopicService::open(
-        &data.root().join("topics.db"),
-        nimbus_topics::TopicConfig::new(&opts.region, &opts.account_id, &public),
-        Arc::new(TopicTargets {
-            async_invoker: async_invoker.clone(),
-            queues: queues.clone(),
-            partition: control.partition().clone(),
-            guard,
-        }),
-    )
-    .await
-    .map_err(|e| anyhow!("opening the topic database: {e}"))?;
-    async_invoker.set_message_sink(Arc::new(MessageSinks { queues: queues.clone(), topics: topics.clone() }));
-    let url_domain = opts.url_domain.clone().unwrap_or_else(|| format!("lambda-url.{}.localhost", opts.region));
-    let api_domain = opts.api_domain.clone().unwrap_or_else(|| format!("execute-api.{}.localhost", opts.region));
-    let gateway = nimbus_gateway::GatewayService::open(
-        &data.root().join("gateway.db"),
-        &opts.account_id,
-        scheme,
-        &format!("{api_domain}:{}", listener.local_addr()?.port()),
-    )
-    .await
-    .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
-    let state = Arc::new(AppState {
-        iam,
-        network,
+    let port = listener.local_addr()?.port();
+    let organizations = nimbus_iam::organizations::Organizations::open(&data.root().join("organizations.db"), &opts.account_id)
+        .await
+        .map_err(|e| anyhow!("opening the organizations database: {e}"))?;
+    let accounts = nimbus_api::Accounts::new(organizations.clone());
+    let shared = Arc::new(Shared {
+        root: data.root().to_path_buf(),
+        management: opts.account_id.clone(),
+        region: opts.region.clone(),
+        concurrency_limit: opts.concurrency_limit,
+        async_retry_delay: Duration::from_millis(opts.async_retry_delay_ms),
+        credentials_lifetime: Duration::from_secs(opts.credentials_lifetime.max(5)),
+        master,
         keys,
-        control,
-        invoker,
-        async_invoker,
-        logs: logs.clone(),
-        queues,
-        event_sources,
-        events,
-        kms,
-        topics,
+        pool_config,
+        registry,
+        vpc_linker,
         status,
-        url_domain,
-        gateway,
-        api_domain,
-        port: listener.local_addr()?.port(),
+        scheme,
+        public,
+        url_domain: opts.url_domain.clone().unwrap_or_else(|| format!("lambda-url.{}.localhost", opts.region)),
+        api_domain: opts.api_domain.clone().unwrap_or_else(|| format!("execute-api.{}.localhost", opts.region)),
+        port,
         tls,
+        accounts: accounts.clone(),
+        opened: std::sync::Mutex::new(Vec::new()),
     });
-    tracing::info!("Nimbus listening on {scheme}://{} (data in {})", listener.local_addr()?, data.root().display());
+    let state = shared.open_account(&opts.account_id, data, Some(sealed)).await?;
+    accounts.insert(state.clone());
+    for id in organizations.member_accounts() {
+        let member = shared.open_member(id.clone()).await.with_context(|| format!("opening account {id}"))?;
+        accounts.insert(member);
+    }
+    accounts.set_opener(Arc::new(Opener(shared.clone())));
+    tracing::info!("Nimbus listening on {scheme}://{} (data in {})", listener.local_addr()?, shared.root.display());
 
     if let Some(l) = gateway_listener {
         tokio::spawn(nimbus_api::serve(l, state.clone()));
@@ -559,10 +477,222 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
-    pool.shutdown(std::time::Duration::from_secs(5)).await;
-    logs.flush();
-    drop(data);
+    let opened = std::mem::take(&mut *shared.opened.lock().unwrap_or_else(|p| p.into_inner()));
+    for account in &opened {
+        account.pool.shutdown(std::time::Duration::from_secs(5)).await;
+        account.logs.flush();
+    }
+    drop(opened);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What every account of one server shares, and how an account's services are opened.
+struct Shared {
+    /// The data directory: the management account's, with the other accounts' under
+    /// `accounts/<id>/`.
+    root: PathBuf,
+    management: String,
+    region: String,
+    concurrency_limit: u32,
+    async_retry_delay: Duration,
+    credentials_lifetime: Duration,
+    master: nimbus_store::MasterKey,
+    keys: Option<Arc<nimbus_identity::Keys>>,
+    pool_config: PoolConfig,
+    registry: Arc<RuntimeRegistry>,
+    vpc_linker: bool,
+    status: serde_json::Value,
+    scheme: &'static str,
+    public: String,
+    url_domain: String,
+    api_domain: String,
+    port: u16,
+    tls: Option<nimbus_api::tls::Tls>,
+    accounts: Arc<nimbus_api::Accounts>,
+    /// Every account opened, for shutdown.
+    opened: std::sync::Mutex<Vec<Opened>>,
+}
+
+/// An opened account's parts that shutdown stops, and its data directory's lock.
+struct Opened {
+    pool: Arc<EnvironmentPool>,
+    logs: Arc<LogStore>,
+    _data: DataDir,
+}
+
+/// Why an account's sealed stores did not open.
+enum Sealed {
+    /// The records are sealed under another master key.
+    WrongMasterKey,
+    Kms(String),
+    Store(String),
+}
+
+/// An account's KMS keys and its main database, both sealed under the master key.
+fn open_sealed(
+    data: &DataDir,
+    master: &nimbus_store::MasterKey,
+    region: &str,
+    account: &str,
+) -> Result<(Arc<nimbus_kms::KmsService>, Arc<SqliteStore>), Sealed> {
+    let kms = nimbus_kms::KmsService::open(Some(&data.root().join("kms.db")), master.clone(), region, account)
+        .map_err(|e| Sealed::Kms(e.to_string()))?;
+    match SqliteStore::open_with_kms(&data.db_path(), master.clone(), kms.clone()) {
+        Ok(store) => Ok((kms, Arc::new(store))),
+        Err(nimbus_store::StoreError::Sealing(nimbus_store::sealing::SealError::WrongMasterKey)) => Err(Sealed::WrongMasterKey),
+        Err(e) => Err(Sealed::Store(e.to_string())),
+    }
+}
+
+impl Shared {
+    /// A member account's services, in `<data>/accounts/<id>/`.
+    async fn open_member(self: &Arc<Self>, account: String) -> anyhow::Result<Arc<AppState>> {
+        let data = DataDir::open(&self.root.join("accounts").join(&account)).map_err(|e| anyhow!(e))?;
+        self.open_account(&account, data, None).await
+    }
+
+    /// The services of `account`, whose state is in `data` (`sealed`: its KMS and database
+    /// when already open).
+    async fn open_account(
+        self: &Arc<Self>,
+        account: &str,
+        data: DataDir,
+        sealed: Option<(Arc<nimbus_kms::KmsService>, Arc<SqliteStore>)>,
+    ) -> anyhow::Result<Arc<AppState>> {
+        // Leftovers of a crash: half-unpacked code.
+        let _ = nimbus_store::code::remove_tree(&data.tmp());
+        std::fs::create_dir_all(data.tmp())?;
+        let (kms, store) = match sealed {
+            Some(sealed) => sealed,
+            None => open_sealed(&data, &self.master, &self.region, account).map_err(|e| match e {
+                Sealed::WrongMasterKey => anyhow!("{} is sealed under another master key", data.db_path().display()),
+                Sealed::Kms(why) => anyhow!("opening the KMS database: {why}"),
+                Sealed::Store(why) => anyhow!("opening the database: {why}"),
+            })?,
+        };
+        let partition = Partition { region: self.region.clone(), account_id: account.to_string() };
+        let blobs = Arc::new(LocalBlobStore::new(data.blobs()));
+        let control = Arc::new(
+            ControlPlane::open(
+                store.clone(),
+                blobs,
+                CodeDirs {
+                    code: CodeCache::new(data.code(), data.tmp()),
+                    layers: CodeCache::new(data.layers(), data.tmp()),
+                    opt: OptCache::new(data.opt(), data.tmp()),
+                },
+                partition,
+                self.concurrency_limit,
+            )
+            .await
+            .map_err(|e| anyhow!("opening the control plane: {e}"))?,
+        );
+        let logs = LogStore::open(&data.logs()).context("opening the log store")?;
+        let mut pool_config = self.pool_config.clone();
+        if account != self.management {
+            // Runtimes started ahead of time serve the management account's cold starts.
+            pool_config.prestart = 0;
+        }
+        let pool = EnvironmentPool::new(pool_config, self.registry.clone(), logs.clone());
+        // IAM first: environments' role sessions are issued (and kept) by it.
+        let iam = nimbus_iam::IamService::open(&data.root().join("iam.db"), account, self.keys.clone(), self.master.clone())
+            .await
+            .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
+        let invoker = Invoker::new(control.clone(), pool.clone());
+        let network = nimbus_network::NetworkService::open(&data.root().join("network.db"), &self.region, account)
+            .await
+            .map_err(|e| anyhow!("opening the network database: {e}"))?;
+        network.set_attachments(Arc::new(FunctionInterfaces(control.clone())));
+        if self.vpc_linker {
+            invoker.plan_networks(Arc::new(VpcNetworks(network.clone())));
+        }
+        {
+            let invoker = Arc::downgrade(&invoker);
+            network.on_group_change(move |group| {
+                if let Some(invoker) = invoker.upgrade() {
+                    invoker.network_changed(group);
+                }
+            });
+        }
+        if self.keys.is_some() {
+            invoker.hand_out_credentials(Arc::new(RoleSessions(iam.clone())), self.credentials_lifetime);
+        }
+        // Provisioned concurrency configs survive restarts: start their environments again.
+        invoker.provision_all();
+        let async_invoker = AsyncInvoker::new(
+            store.clone(),
+            control.clone(),
+            invoker.clone(),
+            AsyncConfig { retry_delay: self.async_retry_delay, parallelism: 64 },
+        );
+        tokio::spawn(async_invoker.clone().run());
+        invoker.check_environment_keys(Arc::new(FunctionKeys(kms.clone())));
+        let queues = nimbus_queues::QueueService::open(&data.root().join("queues.db"), &self.region, account)
+            .map_err(|e| anyhow!("opening the queue database: {e}"))?;
+        let event_sources = nimbus_triggers::EventSources::new(store.clone(), control.clone(), invoker.clone(), queues.clone());
+        event_sources.start().await.map_err(|e| anyhow!("starting event source mappings: {e}"))?;
+        let guard = self.keys.as_ref().map(|_| control.clone());
+        let event_sink =
+            Arc::new(LambdaSink { invoker: async_invoker.clone(), partition: control.partition().clone(), guard: guard.clone() });
+        let events = nimbus_events::EventsService::open(&data.root().join("events.db"), &self.region, account, event_sink)
+            .await
+            .map_err(|e| anyhow!("opening the events database: {e}"))?;
+        tokio::spawn(events.clone().run_scheduler());
+        let topics = nimbus_topics::TopicService::open(
+            &data.root().join("topics.db"),
+            nimbus_topics::TopicConfig::new(&self.region, account, &self.public),
+            Arc::new(TopicTargets {
+                async_invoker: async_invoker.clone(),
+                queues: queues.clone(),
+                partition: control.partition().clone(),
+                guard,
+            }),
+        )
+        .await
+        .map_err(|e| anyhow!("opening the topic database: {e}"))?;
+        async_invoker.set_message_sink(Arc::new(MessageSinks { queues: queues.clone(), topics: topics.clone() }));
+        let gateway = nimbus_gateway::GatewayService::open(
+            &data.root().join("gateway.db"),
+            account,
+            self.scheme,
+            &format!("{}:{}", self.api_domain, self.port),
+        )
+        .await
+        .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
+        let state = Arc::new(AppState {
+            iam,
+            network,
+            keys: self.keys.clone(),
+            control,
+            invoker,
+            async_invoker,
+            logs: logs.clone(),
+            queues,
+            event_sources,
+            events,
+            kms,
+            topics,
+            status: self.status.clone(),
+            url_domain: self.url_domain.clone(),
+            gateway,
+            api_domain: self.api_domain.clone(),
+            port: self.port,
+            tls: self.tls.clone(),
+            accounts: self.accounts.clone(),
+        });
+        self.opened.lock().unwrap_or_else(|p| p.into_inner()).push(Opened { pool, logs, _data: data });
+        Ok(state)
+    }
+}
+
+/// Opens the accounts Organizations' CreateAccount makes.
+struct Opener(Arc<Shared>);
+
+#[async_trait::async_trait]
+impl nimbus_api::OpenAccount for Opener {
+    async fn open(&self, account: String) -> Result<Arc<AppState>, String> {
+        self.0.open_member(account).await.map_err(|e| format!("{e:#}"))
+    }
 }
 
 /// What uses a subnet or security group: functions whose VpcConfig names it (their network

@@ -25,6 +25,8 @@ struct Case<'a> {
     session: Option<Policy>,
     /// A KMS key policy or a trust policy: it must allow or delegate.
     resource_required: bool,
+    /// The resource is another account's.
+    cross_account: bool,
     expected: Decision,
     /// The kind of policy that decided (deny or allow) or that lacked an allow.
     by: Option<PolicyType>,
@@ -43,6 +45,7 @@ impl Default for Case<'_> {
             boundary: None,
             session: None,
             resource_required: false,
+            cross_account: false,
             expected: Decision::ImplicitDeny,
             by: None,
         }
@@ -57,6 +60,7 @@ fn run(case: &Case<'_>) {
         session: case.session.as_ref(),
         boundary: case.boundary.as_ref(),
         resource_required: case.resource_required,
+        cross_account: case.cross_account,
     };
     let request = Request { principal: &case.principal, action: case.action, resource: case.resource, context: &case.context };
     let got = evaluate(&request, &policies);
@@ -550,6 +554,104 @@ fn documented_cases() {
                 .expect("trust policy"),
             ),
             resource_required: true,
+            expected: Decision::ImplicitDeny,
+            by: Some(PolicyType::Resource),
+            ..Case::default()
+        },
+    ];
+    for case in &cases {
+        run(case);
+    }
+}
+
+/// "Cross-account policy evaluation logic" (IAM User Guide): a principal of account
+/// 444455556666 on a resource of 111122223333 needs an allow from the resource's policy
+/// (naming it or its account) and from its own account's identity policies.
+#[test]
+fn cross_account_cases() {
+    const OTHER: &str = "444455556666";
+    let f = "arn:aws:lambda:us-east-1:111122223333:function:shared";
+    let invoke_any = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"lambda:InvokeFunction","Resource":"*"}}"#;
+    let names_account = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"lambda:InvokeFunction","Resource":"arn:aws:lambda:us-east-1:111122223333:function:shared"}}"#;
+    let names_user = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:user/ops"},"Action":"lambda:InvokeFunction","Resource":"*"}}"#;
+    let denies_account = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"lambda:*","Resource":"*"},{"Effect":"Deny","Principal":{"AWS":"444455556666"},"Action":"lambda:InvokeFunction","Resource":"*"}]}"#;
+    let ops = || Principal::user(OTHER, "ops", "AIDAOPS");
+    let cases = vec![
+        Case {
+            name: "both allow: the resource policy names the account, the user's policy allows",
+            principal: ops(),
+            action: "lambda:InvokeFunction",
+            resource: f,
+            identity: vec![identity(invoke_any)],
+            resource_policy: Some(resource(names_account)),
+            cross_account: true,
+            expected: Decision::Allow,
+            by: Some(PolicyType::Identity),
+            ..Case::default()
+        },
+        Case {
+            name: "the resource policy names the user directly: the user's own account must still allow",
+            principal: ops(),
+            action: "lambda:InvokeFunction",
+            resource: f,
+            resource_policy: Some(resource(names_user)),
+            cross_account: true,
+            expected: Decision::ImplicitDeny,
+            by: Some(PolicyType::Identity),
+            ..Case::default()
+        },
+        Case {
+            name: "an identity policy alone never reaches into another account",
+            principal: ops(),
+            action: "lambda:InvokeFunction",
+            resource: f,
+            identity: vec![identity(invoke_any)],
+            cross_account: true,
+            expected: Decision::ImplicitDeny,
+            by: Some(PolicyType::Resource),
+            ..Case::default()
+        },
+        Case {
+            name: "the other account's root needs the resource policy too",
+            principal: Principal::root(OTHER),
+            action: "lambda:InvokeFunction",
+            resource: f,
+            cross_account: true,
+            expected: Decision::ImplicitDeny,
+            by: Some(PolicyType::Resource),
+            ..Case::default()
+        },
+        Case {
+            name: "... and with it, root's own account allows implicitly",
+            principal: Principal::root(OTHER),
+            action: "lambda:InvokeFunction",
+            resource: f,
+            resource_policy: Some(resource(names_account)),
+            cross_account: true,
+            expected: Decision::Allow,
+            by: Some(PolicyType::Resource),
+            ..Case::default()
+        },
+        Case {
+            name: "an explicit deny in the resource policy wins",
+            principal: ops(),
+            action: "lambda:InvokeFunction",
+            resource: f,
+            identity: vec![identity(invoke_any)],
+            resource_policy: Some(resource(denies_account)),
+            cross_account: true,
+            expected: Decision::ExplicitDeny,
+            by: Some(PolicyType::Resource),
+            ..Case::default()
+        },
+        Case {
+            name: "a user of a third account is not the account the policy names",
+            principal: Principal::user("777788889999", "ops", "AIDAOPS3"),
+            action: "lambda:InvokeFunction",
+            resource: f,
+            identity: vec![identity(invoke_any)],
+            resource_policy: Some(resource(names_account)),
+            cross_account: true,
             expected: Decision::ImplicitDeny,
             by: Some(PolicyType::Resource),
             ..Case::default()
