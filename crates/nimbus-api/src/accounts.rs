@@ -42,6 +42,11 @@ impl Accounts {
         self.states.write().unwrap_or_else(|p| p.into_inner()).insert(id, state);
     }
 
+    /// Whether this server holds more than one account (else every call is its own account's).
+    pub fn several(&self) -> bool {
+        self.states.read().unwrap_or_else(|p| p.into_inner()).len() > 1
+    }
+
     /// The services of `account`, if this server holds it.
     pub fn get(&self, account: &str) -> Option<Arc<AppState>> {
         self.states.read().unwrap_or_else(|p| p.into_inner()).get(account).cloned()
@@ -72,8 +77,11 @@ impl Accounts {
         Ok(())
     }
 
-    /// The account that has the function URL `url_id`.
+    /// The account that has the function URL `url_id` (None: the only one, or none).
     pub async fn owner_of_url(&self, url_id: &str) -> Option<Arc<AppState>> {
+        if !self.several() {
+            return None;
+        }
         for state in self.all() {
             if let Ok(Some(_)) = state.control.url_by_id(url_id).await {
                 return Some(state);
@@ -82,8 +90,11 @@ impl Accounts {
         None
     }
 
-    /// The account that has the HTTP API `api_id`.
+    /// The account that has the HTTP API `api_id` (None: the only one, or none).
     pub fn owner_of_api(&self, api_id: &str) -> Option<Arc<AppState>> {
+        if !self.several() {
+            return None;
+        }
         self.all().into_iter().find(|s| s.gateway.front(api_id).is_some())
     }
 }

@@ -269,6 +269,9 @@ fn evaluated(state: &AppState, principal: &nimbus_identity::Principal) -> Option
 /// The account whose resource `action` acts on: the caller's own (`home`), or another
 /// account this server holds when the resource's ARN names it (a cross-account call).
 pub fn owner(home: &Arc<AppState>, caller: &Caller, action: &Action) -> Arc<AppState> {
+    if !home.accounts.several() {
+        return home.clone();
+    }
     let scope =
         Scope { account: home.account(), region: &home.control.partition().region, principal: &caller.principal.arn, names: &**home };
     let Some(target) = action.target(&scope) else { return home.clone() };
