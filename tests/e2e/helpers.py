@@ -372,6 +372,15 @@ def ensure_execution_role(endpoint: str, verify: str | None = None) -> None:
     iam.attach_role_policy(RoleName=name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
 
 
+def sns_may_send(queue_arn: str, topic_arn: str | None = None) -> str:
+    """A queue `Policy` that lets SNS send to the queue for `topic_arn` (or for any topic of
+    the account), as AWS requires of a queue a topic delivers to."""
+    source = topic_arn or f"arn:aws:sns:{REGION}:{queue_arn.split(':')[4]}:*"
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
+        "Resource": queue_arn, "Condition": {"ArnLike": {"aws:SourceArn": source}}}]})
+
+
 def public_url(lam, **kwargs) -> dict:
     """CreateFunctionUrlConfig with AuthType NONE plus the resource-policy statement that lets
     anyone call it, which AWS requires of URLs made through the API (the console adds it)."""

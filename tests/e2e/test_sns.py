@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import admin_signed, aws_cli_runner, ACCOUNT, REGION, client_error, create_function, make_zip, unique, wait_for
+from helpers import admin_signed, aws_cli_runner, ACCOUNT, REGION, client_error, create_function, make_zip, sns_may_send, unique, wait_for
 
 NS = {"s": "http://sns.amazonaws.com/doc/2010-03-31/"}
 TOPIC_PREFIX = f"arn:aws:sns:{REGION}:{ACCOUNT}:"
@@ -74,9 +74,10 @@ def queue_(sqs):
         attrs = {k: str(v) for k, v in attributes.items()}
         if fifo:
             attrs["FifoQueue"] = "true"
-        url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+        arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+        url = sqs.create_queue(QueueName=name, Attributes={**attrs, "Policy": sns_may_send(arn)})["QueueUrl"]
         made.append(url)
-        return url, f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+        return url, arn
 
     yield make
     for url in made:
@@ -638,10 +639,10 @@ def test_aws_cli(aws_cli, server, tmp_path):
         rc, out, err = aws("sns", "get-topic-attributes", "--topic-arn", arn)
         assert rc == 0, err
         assert json.loads(out)["Attributes"]["DisplayName"] == "FromCli"
-        rc, out, err = aws("sqs", "create-queue", "--queue-name", name)
+        qarn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+        rc, out, err = aws("sqs", "create-queue", "--queue-name", name, "--attributes", json.dumps({"Policy": sns_may_send(qarn, arn)}))
         assert rc == 0, err
         url = json.loads(out)["QueueUrl"]
-        qarn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
         rc, out, err = aws("sns", "subscribe", "--topic-arn", arn, "--protocol", "sqs", "--notification-endpoint", qarn,
                            "--attributes", '{"RawMessageDelivery":"true"}')
         assert rc == 0, err
@@ -671,7 +672,7 @@ def test_async_dead_letters_reach_a_topic(server_factory):
     s = server_factory(args=["--async-retry-delay-ms", "200"])
     lam, sns, sqs = s.lambda_client(), s.sns_client(), s.sqs_client()
     arn = sns.create_topic(Name="dead-letters")["TopicArn"]
-    url = sqs.create_queue(QueueName="dl-copies")["QueueUrl"]
+    url = sqs.create_queue(QueueName="dl-copies", Attributes={"Policy": sns_may_send(f"arn:aws:sqs:{REGION}:{ACCOUNT}:dl-copies", arn)})["QueueUrl"]
     sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:dl-copies",
                   Attributes={"RawMessageDelivery": "true"})
     create_function(lam, "doomed", "nodejs20.x", "index.handler", make_zip(FLAKY), DeadLetterConfig={"TargetArn": arn})
@@ -687,7 +688,8 @@ def test_acknowledged_publishes_survive_kill_9(server_factory):
     s = server_factory()
     sns, sqs = s.sns_client(), s.sqs_client()
     arn = sns.create_topic(Name="durable")["TopicArn"]
-    url = sqs.create_queue(QueueName="durable-copies")["QueueUrl"]
+    url = sqs.create_queue(QueueName="durable-copies",
+                           Attributes={"Policy": sns_may_send(f"arn:aws:sqs:{REGION}:{ACCOUNT}:durable-copies", arn)})["QueueUrl"]
     sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:durable-copies")
     # A queue that does not exist yet: its deliveries are still pending (retried) at the kill.
     sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:late-copies")
@@ -701,7 +703,8 @@ def test_acknowledged_publishes_survive_kill_9(server_factory):
     s.start()
     sns, sqs = s.sns_client(), s.sqs_client()
     assert sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"][0]["Endpoint"].endswith(":durable-copies")
-    late_url = sqs.create_queue(QueueName="late-copies")["QueueUrl"]
+    late_url = sqs.create_queue(QueueName="late-copies",
+                                Attributes={"Policy": sns_may_send(f"arn:aws:sqs:{REGION}:{ACCOUNT}:late-copies", arn)})["QueueUrl"]
     url = sqs.get_queue_url(QueueName="durable-copies")["QueueUrl"]
     for queue_url in (url, late_url):
         got: set[str] = set()
@@ -730,3 +733,30 @@ def test_a_topic_invokes_only_functions_whose_policy_allows_it(sns, logs, topic,
     wait_for(lambda: sns_events(logs, fn.name), timeout=20, what="the allowed message")
     time.sleep(1.0)
     assert [e["Records"][0]["Sns"]["Message"] for e in sns_events(logs, fn.name)] == ["allowed"]
+
+
+def test_a_topic_sends_only_to_queues_whose_policy_allows_it(sns, sqs, topic):
+    """As on AWS, a queue gets a topic's messages only if its `Policy` lets sns.amazonaws.com
+    `sqs:SendMessage` for that topic; a refused message is not retried, it goes to the
+    subscription's dead-letter queue (which needs such a policy too)."""
+    arn, other = topic(), topic()
+    name, dlq_name = unique("guarded"), unique("guarded-dlq")
+    q_arn, dlq_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}", f"arn:aws:sqs:{REGION}:{ACCOUNT}:{dlq_name}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=dlq_name, Attributes={"Policy": sns_may_send(dlq_arn, arn)})["QueueUrl"]
+    try:
+        sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=q_arn, Attributes={
+            "RawMessageDelivery": "true", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn})})
+        sns.publish(TopicArn=arn, Message="no-policy")
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": sns_may_send(q_arn, other)})
+        sns.publish(TopicArn=arn, Message="other-topic")
+        dead = drain(sqs, dlq, 2)
+        assert sorted(json.loads(m["Body"])["Message"] for m in dead) == ["no-policy", "other-topic"]
+        nothing_more(sqs, url)
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": sns_may_send(q_arn, arn)})
+        sns.publish(TopicArn=arn, Message="allowed")
+        assert [m["Body"] for m in drain(sqs, url, 1)] == ["allowed"]
+        nothing_more(sqs, dlq)
+    finally:
+        for u in (url, dlq):
+            sqs.delete_queue(QueueUrl=u)

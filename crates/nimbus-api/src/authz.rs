@@ -513,6 +513,29 @@ pub async fn service_may_invoke(
     }
 }
 
+/// Whether the AWS service principal `service` (`sns.amazonaws.com`) may send to the queue
+/// `queue_arn`, whose `Policy` is `policy`, for the source `source_arn` (a topic) of
+/// `source_account`: the policy must allow `sqs:SendMessage`, as AWS requires of topics that
+/// deliver to queues. Err carries why not.
+pub fn service_may_send(
+    policy: Option<String>,
+    service: &str,
+    queue_arn: &str,
+    source_arn: &str,
+    source_account: &str,
+) -> Result<(), String> {
+    let principal = nimbus_policy::Principal::service(service);
+    let policy = policy.and_then(|t| parsed(queue_arn, t));
+    let context =
+        Context::new().with_time(std::time::SystemTime::now()).with("aws:SourceArn", source_arn).with("aws:SourceAccount", source_account);
+    let request = Request { principal: &principal, action: "sqs:SendMessage", resource: queue_arn, context: &context };
+    if evaluate(&request, &Policies { resource: policy.as_deref(), ..Policies::default() }).allowed() {
+        Ok(())
+    } else {
+        Err(format!("{service} is not allowed to send to {queue_arn} for {source_arn}: no statement of the queue's policy allows it"))
+    }
+}
+
 /// Whether a session of the role `role_arn` (as a function named `function` holds it) may do
 /// `action` on `resource`: the role's identity policies and the resource's policy.
 pub async fn role_may(state: &AppState, role_arn: &str, function: &str, action: &str, resource: &str) -> bool {

@@ -29,7 +29,7 @@ pub mod tls;
 
 pub use accounts::{Accounts, OpenAccount};
 pub use action::Action;
-pub use authz::service_may_invoke;
+pub use authz::{service_may_invoke, service_may_send};
 pub use server::{serve, AppState};
 
 /// Walks the models of every service Nimbus serves: every operation Nimbus serves exists in the model, and its

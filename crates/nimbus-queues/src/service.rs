@@ -364,12 +364,13 @@ impl QueueService {
     /// The queue's `Policy` attribute (its resource-based policy), if it has one; None also
     /// when the queue does not exist.
     pub async fn queue_policy(&self, name: &str) -> Option<String> {
+        self.stored_policy(name).await.ok().flatten()
+    }
+
+    /// The queue's `Policy`, if it has one; Err when there is no such queue.
+    pub async fn stored_policy(&self, name: &str) -> Result<Option<String>, QueueError> {
         let name = name.to_string();
-        self.store
-            .run(false, move |conn| Ok(store::get_queue(conn, &name).ok().and_then(|q| q.settings.passthrough.get("Policy").cloned())))
-            .await
-            .ok()
-            .flatten()
+        self.store.run(false, move |conn| Ok(store::get_queue(conn, &name)?.settings.passthrough.get("Policy").cloned())).await
     }
 
     /// Queue names in order, optionally by prefix, paginated when `max_results` is given.

@@ -40,8 +40,9 @@ pub trait Deliver: Send + Sync {
     /// Queues an asynchronous invocation of the function (ARN, maybe qualified) for a message
     /// of the topic `topic_arn` (which the function's resource policy must allow).
     async fn invoke_function(&self, function_arn: &str, topic_arn: &str, payload: String) -> Result<(), Undelivered>;
-    /// Sends a message to the queue.
-    async fn send_to_queue(&self, queue_arn: &str, message: QueueMessage) -> Result<(), Undelivered>;
+    /// Sends a message of the topic `topic_arn` to the queue (whose policy must let SNS send
+    /// for that topic).
+    async fn send_to_queue(&self, queue_arn: &str, topic_arn: &str, message: QueueMessage) -> Result<(), Undelivered>;
 }
 
 /// Why a delivery did not happen.
@@ -314,7 +315,8 @@ impl TopicService {
             group_id: if fifo_q { m.group_id.clone().or_else(|| Some("nimbus".into())) } else { None },
             dedup_id: if fifo_q { Some(m.message_id.clone()) } else { None },
         };
-        if let Err(e) = self.deliver.send_to_queue(&dlq, qm).await {
+        let topic = sub.row.arn.rsplit_once(':').map_or(sub.row.arn.as_str(), |(topic, _)| topic);
+        if let Err(e) = self.deliver.send_to_queue(&dlq, topic, qm).await {
             tracing::warn!(subscription = sub.row.arn, "dead-letter queue {dlq}: {e}");
         }
     }
@@ -339,7 +341,8 @@ impl TopicService {
                     group_id: if fifo_q { m.group_id.clone() } else { None },
                     dedup_id: if fifo_q { m.dedup_id.clone() } else { None },
                 };
-                self.deliver.send_to_queue(&sub.row.endpoint, qm).await.map_err(Failure::from)
+                let topic = arn.rsplit_once(':').map_or(arn, |(topic, _)| topic);
+                self.deliver.send_to_queue(&sub.row.endpoint, topic, qm).await.map_err(Failure::from)
             }
             "http" | "https" => self.post(sub, m).await,
             other => Err(Failure::Permanent(format!("protocol {other} is not delivered"))),

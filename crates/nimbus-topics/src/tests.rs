@@ -53,7 +53,7 @@ impl Deliver for Recorder {
         self.push(Sent::Function(arn.into(), serde_json::from_str(&payload).map_err(|e| e.to_string())?));
         Ok(())
     }
-    async fn send_to_queue(&self, arn: &str, m: QueueMessage) -> Result<(), crate::Undelivered> {
+    async fn send_to_queue(&self, arn: &str, _topic: &str, m: QueueMessage) -> Result<(), crate::Undelivered> {
         if self.hang {
             std::future::pending::<()>().await;
         }

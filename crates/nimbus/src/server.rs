@@ -853,7 +853,8 @@ struct TopicTargets {
     async_invoker: Arc<AsyncInvoker>,
     queues: Arc<nimbus_queues::QueueService>,
     partition: Partition,
-    /// With authentication on: functions are invoked only where their policy lets SNS.
+    /// With authentication on: functions are invoked, and queues sent to, only where their
+    /// policy lets SNS.
     guard: Option<Arc<ControlPlane>>,
 }
 
@@ -869,11 +870,23 @@ impl nimbus_topics::Deliver for TopicTargets {
         self.async_invoker.submit(&function, bytes::Bytes::from(payload)).await.map(|_| ()).map_err(|e| e.to_string().into())
     }
 
-    async fn send_to_queue(&self, queue_arn: &str, m: nimbus_topics::QueueMessage) -> Result<(), nimbus_topics::Undelivered> {
+    async fn send_to_queue(
+        &self,
+        queue_arn: &str,
+        topic_arn: &str,
+        m: nimbus_topics::QueueMessage,
+    ) -> Result<(), nimbus_topics::Undelivered> {
         let name = self
             .queues
             .name_from_arn(queue_arn)
             .ok_or_else(|| nimbus_topics::Undelivered::Transient(format!("{queue_arn}: no such queue")))?;
+        if self.guard.is_some() {
+            // A queue that does not exist (yet) is retried; one that refuses the topic is not.
+            let policy =
+                self.queues.stored_policy(&name).await.map_err(|e| nimbus_topics::Undelivered::Transient(format!("{queue_arn}: {e}")))?;
+            nimbus_api::service_may_send(policy, "sns.amazonaws.com", queue_arn, topic_arn, &self.partition.account_id)
+                .map_err(nimbus_topics::Undelivered::Refused)?;
+        }
         let attributes = m
             .attributes
             .into_iter()
