@@ -4,7 +4,7 @@ service's own AccessDenied answer (code, HTTP status, and the message naming the
 action and the resource, as AWS words it: tests/e2e/data/aws-answers/auth-errors.md, rows
 "9 IAM deny"). An explicit Deny beats an Allow; a queue's or a topic's policy naming another
 user lets that user in without any identity policy; a KMS key policy that does not name the
-account keeps out even a user whose IAM policy allows everything. Every test is signed for
+account keeps out even a user whose IAM policy allows everything, and the account's root too. Every test is signed for
 real (boto3 with the users' own access keys) and has denials in it: without authorization it
 fails."""
 
@@ -285,13 +285,18 @@ def test_a_key_policy_without_the_account_keeps_out_even_an_iam_allowed_user(ser
     admin = boto_client("kms", server.endpoint)
     everything = User(server, iam, policy(allow("kms:*")))
     named = User(server, iam)  # no identity policy: the key policy alone lets it in
-    key_policy = json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": named.arn}, "Action": ["kms:DescribeKey", "kms:Encrypt"], "Resource": "*"}],
-    })
-    key = admin.create_key(Policy=key_policy, BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]
-    # The administrator (the account's root) is not held to key policies in Nimbus.
+    use_it = {"Effect": "Allow", "Principal": {"AWS": named.arn}, "Action": ["kms:DescribeKey", "kms:Encrypt"], "Resource": "*"}
+    # The account may administer the policy (through IAM), but not use the key.
+    administer = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                  "Action": ["kms:GetKeyPolicy", "kms:PutKeyPolicy"], "Resource": "*"}
+    key_policy = json.dumps({"Version": "2012-10-17", "Statement": [use_it, administer]})
+    key = admin.create_key(Policy=key_policy)["KeyMetadata"]
     assert json.loads(admin.get_key_policy(KeyId=key["KeyId"])["Policy"]) == json.loads(key_policy)
+    # The account's root is held to the key policy too, as on AWS.
+    assert refused(admin.encrypt, KeyId=key["KeyId"], Plaintext=b"x") == (
+        "AccessDeniedException", 400,
+        f"User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: kms:Encrypt on resource: {key['Arn']} "
+        "because no resource-based policy allows the kms:Encrypt action")
 
     assert refused(everything.client("kms").describe_key, KeyId=key["KeyId"]) == (
         "AccessDeniedException", 400,
@@ -310,6 +315,15 @@ def test_a_key_policy_without_the_account_keeps_out_even_an_iam_allowed_user(ser
     # A key policy that is not a policy is refused.
     assert refused(admin.put_key_policy, KeyId=key["KeyId"], PolicyName="default", Policy="{}")[:2] == (
         "MalformedPolicyDocumentException", 400)
+    # So is one that would lock its caller out of the key's policy, unless the caller says so
+    # (BypassPolicyLockoutSafetyCheck); then nobody but the named user gets in.
+    lockout = ("MalformedPolicyDocumentException", 400, "The new key policy will not allow you to update the key policy in the future.")
+    locked = json.dumps({"Version": "2012-10-17", "Statement": [use_it]})
+    assert refused(admin.put_key_policy, KeyId=key["KeyId"], PolicyName="default", Policy=locked) == lockout
+    assert refused(admin.create_key, Policy=locked) == lockout
+    sealed = admin.create_key(Policy=locked, BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]
+    assert refused(admin.get_key_policy, KeyId=sealed["KeyId"], PolicyName="default")[:2] == ("AccessDeniedException", 400)
+    assert named.client("kms").describe_key(KeyId=sealed["KeyId"])["KeyMetadata"]["Arn"] == sealed["Arn"]
 
 
 # ---- IAM and STS ----------------------------------------------------------------------

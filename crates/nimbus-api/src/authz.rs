@@ -259,8 +259,17 @@ pub fn base_context(caller: &Caller, conn: &Connection<'_>) -> Context {
         .with("aws:RequestedRegion", &caller.region)
 }
 
+/// What KMS's lockout safety check evaluates a new key policy of `owner` for: `caller` of
+/// the account `home` and its identity policies.
+pub fn lockout(home: &AppState, owner: &AppState, caller: &Caller) -> crate::kms::Lockout {
+    let (principal, identity) =
+        evaluated(home, &caller.principal).unwrap_or_else(|| (home.iam.policy_principal(&caller.principal), Vec::new()));
+    let p = owner.control.partition();
+    crate::kms::Lockout { principal, identity, key_arn_prefix: format!("arn:aws:kms:{}:{}:key/", p.region, p.account_id) }
+}
+
 /// `principal` as evaluation sees it, with its identity policies; None for the account's
-/// root, whom Nimbus allows without evaluating.
+/// root, whom Nimbus allows without evaluating (but for KMS key policies).
 fn evaluated(state: &AppState, principal: &nimbus_identity::Principal) -> Option<(nimbus_policy::Principal, Vec<Arc<Policy>>)> {
     let p = state.iam.policy_principal(principal);
     (p.kind != PrincipalType::Root).then(|| (p, state.iam.identity_policies(&principal.arn)))
@@ -295,7 +304,9 @@ pub async fn authorize(
     let cross_account = home.account() != owner.account();
     let (principal, identity) = match evaluated(home, &caller.principal) {
         Some(evaluated) => evaluated,
-        None if cross_account => (home.iam.policy_principal(&caller.principal), Vec::new()),
+        // Root is evaluated only where a resource policy binds it too: another account's
+        // resource, or a KMS key (whose policy must name the account, as on AWS).
+        None if cross_account || matches!(action, Action::Kms(_)) => (home.iam.policy_principal(&caller.principal), Vec::new()),
         None => return Ok(()),
     };
     let state = owner;

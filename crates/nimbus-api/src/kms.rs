@@ -396,7 +396,35 @@ fn reply<T: Serialize>(operation: &str, request_id: &str, output: &T) -> Respons
     encode::output(&KMS, Protocol::AwsJson1_1, operation, output, request_id)
 }
 
-async fn run(svc: &Arc<KmsService>, call: KmsCall, rid: &str) -> Result<Response<bytes::Bytes>, KmsError> {
+/// Who asks, for KMS's policy lockout safety check: a key policy given without
+/// `BypassPolicyLockoutSafetyCheck` must let its caller make a later PutKeyPolicy request.
+pub struct Lockout {
+    pub principal: nimbus_policy::Principal,
+    pub identity: Vec<Arc<nimbus_policy::Policy>>,
+    /// The ARN a key about to be created will have, but for its id (`arn:aws:kms:<region>:<account>:key/`).
+    pub key_arn_prefix: String,
+}
+
+impl Lockout {
+    /// Refuses `policy` (for the key `key_arn`) if it would lock the caller out.
+    fn check(&self, policy: &str, key_arn: &str) -> Result<(), KmsError> {
+        use nimbus_policy::{evaluate, Context, Kind, Policies, Policy, Request};
+        let locked =
+            || KmsError::MalformedPolicyDocument("The new key policy will not allow you to update the key policy in the future.".into());
+        let policy = Policy::parse(policy, Kind::Resource).map_err(|_| locked())?;
+        let identity: Vec<&Policy> = self.identity.iter().map(Arc::as_ref).collect();
+        let context = Context::new().with_time(std::time::SystemTime::now());
+        let request = Request { principal: &self.principal, action: "kms:PutKeyPolicy", resource: key_arn, context: &context };
+        let policies = Policies { identity: &identity, resource: Some(&policy), resource_required: true, ..Policies::default() };
+        if evaluate(&request, &policies).allowed() {
+            Ok(())
+        } else {
+            Err(locked())
+        }
+    }
+}
+
+async fn run(svc: &Arc<KmsService>, call: KmsCall, rid: &str, lockout: Option<&Lockout>) -> Result<Response<bytes::Bytes>, KmsError> {
     let op = call.operation();
     let ctx = |c: Context| c.unwrap_or_default();
     Ok(match call {
@@ -411,6 +439,10 @@ async fn run(svc: &Arc<KmsService>, call: KmsCall, rid: &str) -> Result<Response
                 return Err(KmsError::UnsupportedOperation(format!("Nimbus serves AWS_KMS keys only, not {origin}")));
             }
             let policy = i.policy.map(key_policy).transpose()?;
+            if let (Some(policy), Some(lockout), false) = (&policy, lockout, i.bypass_policy_lockout_safety_check) {
+                // The new key's id is not known yet; a policy names it as `*`.
+                lockout.check(policy, &format!("{}{}", lockout.key_arn_prefix, uuid::Uuid::new_v4()))?;
+            }
             let key = svc.create_key(i.description.unwrap_or_default(), policy).await?;
             reply(op, rid, &KeyMetadataOutput { key_metadata: KeyMetadata::new(&key) })
         }
@@ -540,7 +572,11 @@ async fn run(svc: &Arc<KmsService>, call: KmsCall, rid: &str) -> Result<Response
         }
         KmsCall::PutKeyPolicy(i) => {
             policy_name(i.policy_name.as_deref())?;
-            svc.put_key_policy(&i.key_id, key_policy(i.policy)?).await?;
+            let policy = key_policy(i.policy)?;
+            if let (Some(lockout), false, Some(arn)) = (lockout, i.bypass_policy_lockout_safety_check, svc.key_arn_of(&i.key_id)) {
+                lockout.check(&policy, &arn)?;
+            }
+            svc.put_key_policy(&i.key_id, policy).await?;
             reply(op, rid, &Empty {})
         }
         KmsCall::ListKeyPolicies(i) => {
@@ -580,10 +616,10 @@ async fn run(svc: &Arc<KmsService>, call: KmsCall, rid: &str) -> Result<Response
 }
 
 /// Runs a request and answers in KMS's shapes.
-pub async fn execute(svc: &Arc<KmsService>, req: KmsRequest) -> Response<Body> {
+pub async fn execute(svc: &Arc<KmsService>, req: KmsRequest, lockout: Option<&Lockout>) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let result = match req.call {
-        Ok(call) => run(svc, call, &request_id).await,
+        Ok(call) => run(svc, call, &request_id, lockout).await,
         Err(e) => Err(e),
     };
     let response = result.unwrap_or_else(|e| {

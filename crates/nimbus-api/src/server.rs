@@ -177,7 +177,10 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         Action::Gateway(req) => crate::gateway::execute(&state.gateway, req).await,
         Action::Sqs(req) => crate::sqs::execute(&state.queues, req, state.scheme()).await,
         Action::Events(req) => crate::events::execute(&state.events, req).await,
-        Action::Kms(req) => crate::kms::execute(&state.kms, req).await,
+        Action::Kms(req) => {
+            let lockout = caller.as_ref().map(|c| crate::authz::lockout(&home, &state, c));
+            crate::kms::execute(&state.kms, req, lockout.as_ref()).await
+        }
         Action::Sns(req) => crate::sns::execute(&state.topics, req).await,
         Action::Iam(req) => crate::iam::execute_iam(&state.iam, req, caller.as_ref()).await,
         Action::Sts(req) => crate::iam::execute_sts(&state.iam, &home.iam, req, caller.as_ref()).await,

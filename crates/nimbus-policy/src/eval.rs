@@ -186,11 +186,11 @@ pub fn evaluate<'p>(request: &Request<'_>, policies: &Policies<'p>) -> Evaluatio
             None => allow(PolicyType::Identity, policy, index),
         };
     }
-    if request.principal.kind == PrincipalType::Root {
-        return Evaluation { decision: Decision::Allow, statement: None, missing: None };
-    }
     if policies.resource_required && resource_allow.is_none() {
         return implicit(PolicyType::Resource);
+    }
+    if request.principal.kind == PrincipalType::Root {
+        return Evaluation { decision: Decision::Allow, statement: None, missing: None };
     }
     if let Some((policy, index, Some(Named::Direct))) = resource_allow {
         return allow(PolicyType::Resource, policy, index);

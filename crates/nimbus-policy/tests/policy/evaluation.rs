@@ -509,6 +509,27 @@ fn documented_cases() {
             ..Case::default()
         },
         Case {
+            name: "KMS: the account's root may use a key whose policy names the account",
+            principal: Principal::root(ACCOUNT),
+            action: "kms:Decrypt",
+            resource: KEY,
+            resource_policy: Some(resource(DEFAULT_KEY_POLICY)),
+            resource_required: true,
+            expected: Decision::Allow,
+            ..Case::default()
+        },
+        Case {
+            name: "... but not one whose policy leaves the account out (root is bound by key policies too)",
+            principal: Principal::root(ACCOUNT),
+            action: "kms:Decrypt",
+            resource: KEY,
+            resource_policy: Some(resource(KEY_POLICY_FOR_ALICE)),
+            resource_required: true,
+            expected: Decision::ImplicitDeny,
+            by: Some(PolicyType::Resource),
+            ..Case::default()
+        },
+        Case {
             name: "... a required policy that is absent allows nothing either",
             action: "kms:Decrypt",
             resource: KEY,
