@@ -93,12 +93,16 @@ impl IamService {
                 p
             }
             Who::AssumedRole { account, role, session } => {
-                let id = st
-                    .roles
-                    .get(&role)
-                    .map(|r| r.id.clone())
-                    .unwrap_or_else(|| names::stable_role_id(&format!("arn:aws:iam::{account}:role/{role}")));
-                nimbus_policy::Principal::assumed_role(&account, &role, &session, &id)
+                let known = st.roles.get(&role).filter(|_| account == self.account);
+                let id =
+                    known.map(|r| r.id.clone()).unwrap_or_else(|| names::stable_role_id(&format!("arn:aws:iam::{account}:role/{role}")));
+                let mut p = nimbus_policy::Principal::assumed_role(&account, &role, &session, &id);
+                // The role's ARN (`aws:PrincipalArn`, what resource policies naming the role
+                // match) has the role's path; the session's ARN does not.
+                if let Some(r) = known {
+                    p.role_arn = Some(names::arn(&account, "role", &r.path, &r.name));
+                }
+                p
             }
             // An ARN Nimbus does not issue keys for: evaluated like a user without policies
             // (never as root, which would skip authorization).

@@ -429,3 +429,22 @@ async fn only_the_accounts_root_is_evaluated_as_root() {
         assert_eq!(p.kind == nimbus_policy::PrincipalType::Root, is_root, "{arn}");
     }
 }
+
+#[tokio::test]
+async fn a_role_sessions_principal_arn_has_the_roles_path() {
+    let (svc, _) = service().await;
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    svc.create_role("deep".into(), Some("/team/app/".into()), trust.into(), None, None).await.unwrap();
+    let cases = [
+        ("arn:aws:sts::000000000000:assumed-role/deep/s", Some("arn:aws:iam::000000000000:role/team/app/deep")),
+        // A role this account does not have (gone, or another account's): its ARN as the session names it.
+        ("arn:aws:sts::000000000000:assumed-role/gone/s", Some("arn:aws:iam::000000000000:role/gone")),
+        ("arn:aws:sts::111122223333:assumed-role/deep/s", Some("arn:aws:iam::111122223333:role/deep")),
+    ];
+    for (arn, role_arn) in cases {
+        let account = arn.split(':').nth(4).unwrap();
+        let p = svc.policy_principal(&Principal { account: account.into(), arn: arn.into() });
+        assert_eq!(p.arn, arn);
+        assert_eq!(p.role_arn.as_deref(), role_arn, "{arn}");
+    }
+}
