@@ -260,3 +260,75 @@ def test_logs_flushed_shortly_before_sigterm(server_factory):
     s.restart()  # immediately: the flush must happen on shutdown
     msgs = log_events(s.logs_client(), f"/aws/lambda/{name}", stream)
     assert any(m.startswith(f"REPORT RequestId: {inv.request_id}") for m in msgs), msgs
+
+
+BIG_LINES_PY = """
+def handler(event, context):
+    for i in range(event["lines"]):
+        print(f"big {event['n']:03d} {i:03d} " + "x" * event["size"])
+    return "ok"
+"""
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_log_queries_answer_at_most_a_megabyte_and_page_on(server_factory):
+    """FilterLogEvents and GetLogEvents answer at most 1 MB of events (AWS's cap), page on with
+    their tokens to every event exactly once, and read from disk within that budget: six
+    queries at once over a 24 MB group do not grow the server by the group's size."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    s = server_factory()
+    lam, logs = s.lambda_client(), s.logs_client()
+    name = unique("biglogs")
+    create_function(lam, name, "python3.11", "index.handler", make_zip({"index.py": BIG_LINES_PY}), MemorySize=512)
+    lines, size, invocations = 40, 100_000, 6
+    for n in range(invocations):
+        invoke(lam, name, {"n": n, "lines": lines, "size": size}).ok()
+    group = f"/aws/lambda/{name}"
+    wanted = invocations * lines
+
+    def cap(events):
+        return sum(len(e["message"].encode()) + 26 for e in events)
+
+    def big(events):
+        return [e["message"][:11] for e in events if e["message"].startswith("big ")]
+
+    def filter_all():
+        got, kwargs, pages = [], {"logGroupName": group, "filterPattern": "big"}, 0
+        while True:
+            page = logs.filter_log_events(**kwargs)
+            pages += 1
+            assert cap(page["events"]) <= 1_048_576, cap(page["events"])
+            got += big(page["events"])
+            if "nextToken" not in page:
+                return got, pages
+            kwargs["nextToken"] = page["nextToken"]
+
+    got, pages = wait_for(lambda: (r := filter_all()) and len(r[0]) >= wanted and r, timeout=30, what="every big line")
+    assert got == sorted(got) and len(got) == len(set(got)) == wanted, (len(got), len(set(got)))
+    assert pages >= wanted * size // 1_048_576
+    # GetLogEvents: forward from the head, then backward from the tail, a megabyte at most.
+    streams = [st["logStreamName"] for st in logs.describe_log_streams(logGroupName=group)["logStreams"]]
+    forward = []
+    for stream in streams:
+        page = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)
+        while page["events"]:
+            assert cap(page["events"]) <= 1_048_576
+            forward += big(page["events"])
+            page = logs.get_log_events(logGroupName=group, logStreamName=stream, nextToken=page["nextForwardToken"])
+    assert sorted(forward) == got
+    tail = logs.get_log_events(logGroupName=group, logStreamName=streams[0])
+    assert 0 < cap(tail["events"]) <= 1_048_576
+    before = logs.get_log_events(logGroupName=group, logStreamName=streams[0], nextToken=tail["nextBackwardToken"])
+    assert before["events"] and before["events"][-1]["timestamp"] <= tail["events"][0]["timestamp"]
+
+    rss_before = _rss_kb(s.proc.pid)
+    with ThreadPoolExecutor(6) as ex:
+        answers = list(ex.map(lambda _: logs.filter_log_events(logGroupName=group, filterPattern="big"), range(6)))
+    grown_mb = (_rss_kb(s.proc.pid) - rss_before) / 1024
+    assert all(a["events"] and "nextToken" in a for a in answers)
+    assert grown_mb < 40, f"the server grew by {grown_mb:.0f} MB answering six pages of a {wanted * size // 1_000_000} MB group"

@@ -6,7 +6,7 @@
 use std::fmt;
 
 use http::Response;
-use nimbus_logs::{FilterPattern, LogStore};
+use nimbus_logs::{Cursor, FilterPattern, LogStore, Position};
 use nimbus_model::{ApiError, ErrorCode};
 use nimbus_protocol::{calls, encode, AwsError, DecodeError, Protocol, LOGS};
 use serde::{Deserialize, Serialize};
@@ -286,6 +286,29 @@ fn offset(token: Option<&str>) -> Result<Option<(char, usize)>, LogsError> {
     parsed.map(Some).ok_or_else(|| invalid("The specified nextToken is invalid."))
 }
 
+/// A FilterLogEvents token: the position of the last event handed out (`<time>/<line>/<hex
+/// stream name>`).
+fn position_token(p: &Position) -> String {
+    let hex: String = p.stream.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{}/{}/{hex}", p.timestamp, p.line)
+}
+
+fn position(token: &str) -> Result<Position, LogsError> {
+    let invalid_token = || invalid("The specified nextToken is invalid.");
+    let mut parts = token.splitn(3, '/');
+    let (Some(t), Some(line), Some(hex)) = (parts.next(), parts.next(), parts.next()) else { return Err(invalid_token()) };
+    let bytes: Option<Vec<u8>> =
+        (0..hex.len() / 2).map(|i| hex.get(2 * i..2 * i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect();
+    let stream = bytes.filter(|_| hex.len() % 2 == 0).and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid_token)?;
+    Ok(Position { timestamp: t.parse().map_err(|_| invalid_token())?, line: line.parse().map_err(|_| invalid_token())?, stream })
+}
+
+/// A number for a stream name, to make event ids unique across a group's streams.
+fn stream_number(stream: &str) -> u64 {
+    // FNV-1a: stable across releases and builds, unlike std's hasher.
+    stream.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
 /// `limit`, at most `max` (AWS's validation message otherwise); `max` when absent.
 fn limit(limit: Option<i64>, max: i64) -> Result<usize, LogsError> {
     match limit {
@@ -385,23 +408,20 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             if store.streams(&group).is_none() {
                 return Err(group_missing());
             }
-            let events = store
-                .read_stream(&group, &input.log_stream_name)
-                .ok_or_else(|| LogsError(ApiError::not_found("The specified log stream does not exist.")))?;
-            let (start_time, end_time) = (input.start_time, input.end_time);
-            let events: Vec<_> = events
-                .into_iter()
-                .filter(|e| start_time.is_none_or(|t| e.timestamp >= t) && end_time.is_none_or(|t| e.timestamp < t))
-                .collect();
-            let (lo, hi) = match offset(input.next_token.as_deref())? {
-                Some(('f', n)) => (n.min(events.len()), (n + limit).min(events.len())),
-                Some(('b', n)) => (n.min(events.len()).saturating_sub(limit), n.min(events.len())),
-                _ if input.start_from_head == Some(true) => (0, limit.min(events.len())),
-                _ => (events.len().saturating_sub(limit), events.len()),
+            let from = match offset(input.next_token.as_deref())? {
+                Some(('f', n)) => Cursor::Forward(n),
+                Some((_, n)) => Cursor::Backward(n),
+                None if input.start_from_head == Some(true) => Cursor::Head,
+                None => Cursor::Tail,
             };
-            let events = events[lo..hi]
-                .iter()
-                .map(|e| OutputLogEvent { timestamp: e.timestamp, message: e.message.clone(), ingestion_time: e.ingestion_time })
+            let page = store
+                .stream_page(&group, &input.log_stream_name, input.start_time, input.end_time, from, limit)
+                .ok_or_else(|| LogsError(ApiError::not_found("The specified log stream does not exist.")))?;
+            let (lo, hi) = (page.lo, page.hi);
+            let events = page
+                .events
+                .into_iter()
+                .map(|e| OutputLogEvent { timestamp: e.timestamp, message: e.message, ingestion_time: e.ingestion_time })
                 .collect();
             reply(op, rid, &GetLogEventsOutput { events, next_forward_token: format!("f/{hi}"), next_backward_token: format!("b/{lo}") })
         }
@@ -409,27 +429,32 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             let limit = limit(input.limit, 10_000)?;
             let group = input.group.name()?;
             let pattern = FilterPattern::parse(input.filter_pattern.as_deref().unwrap_or(""));
-            let mut hits = store
-                .filter(&group, input.log_stream_names.as_deref(), input.start_time, input.end_time, &pattern)
+            let after = input.next_token.as_deref().map(position).transpose()?;
+            let page = store
+                .filter_page(
+                    &group,
+                    input.log_stream_names.as_deref(),
+                    input.log_stream_name_prefix.as_deref(),
+                    input.start_time,
+                    input.end_time,
+                    &pattern,
+                    after.as_ref(),
+                    limit,
+                )
                 .ok_or_else(group_missing)?;
-            if let Some(prefix) = &input.log_stream_name_prefix {
-                hits.retain(|(s, _)| s.starts_with(prefix.as_str()));
-            }
-            let start = offset(input.next_token.as_deref())?.map(|(_, n)| n).unwrap_or(0);
-            let events = hits
-                .iter()
-                .enumerate()
-                .skip(start)
-                .take(limit)
-                .map(|(i, (s, e))| FilteredLogEvent {
-                    log_stream_name: s.clone(),
+            // The next page resumes after the last event of this one.
+            let next_token = page.next.and(page.events.last()).map(|(p, _)| position_token(p));
+            let events = page
+                .events
+                .into_iter()
+                .map(|(at, e)| FilteredLogEvent {
+                    event_id: format!("{:020}{:016}{:020}", e.timestamp, at.line, stream_number(&at.stream)),
+                    log_stream_name: at.stream,
                     timestamp: e.timestamp,
-                    message: e.message.clone(),
+                    message: e.message,
                     ingestion_time: e.ingestion_time,
-                    event_id: format!("{:020}{i:08}", e.timestamp),
                 })
                 .collect();
-            let next_token = (start + limit < hits.len()).then(|| format!("f/{}", start + limit));
             reply(op, rid, &FilterLogEventsOutput { events, searched_log_streams: Vec::new(), next_token })
         }
     })

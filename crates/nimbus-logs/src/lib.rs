@@ -7,7 +7,7 @@ mod filter;
 mod store;
 
 pub use filter::FilterPattern;
-pub use store::{GroupInfo, LogStore, StoredEvent, StreamInfo};
+pub use store::{Cursor, FilterPage, GroupInfo, LogStore, Position, StoredEvent, StreamInfo, StreamPage, PAGE_BYTES};
 
 use std::sync::Arc;
 

@@ -107,47 +107,74 @@ impl LogStore {
         index.get(group).map(|g| g.streams.values().cloned().collect())
     }
 
-    /// Every event of a stream in order, or None if the stream does not exist.
-    pub fn read_stream(&self, group: &str, stream: &str) -> Option<Vec<StoredEvent>> {
+    /// One page of a stream's events within `[start, end)` (as GetLogEvents numbers them:
+    /// by position among those events), at most `limit` events and [`PAGE_BYTES`]: read from
+    /// disk line by line, so a query holds no more than its page whatever the stream's size.
+    /// None if the stream does not exist.
+    pub fn stream_page(
+        &self,
+        group: &str,
+        stream: &str,
+        start: Option<i64>,
+        end: Option<i64>,
+        from: Cursor,
+        limit: usize,
+    ) -> Option<StreamPage> {
+        self.flush();
         {
             let index = self.index.read().unwrap_or_else(|p| p.into_inner());
             index.get(group)?.streams.get(stream)?;
         }
-        self.flush();
-        Some(read_events(&self.stream_path(group, stream)))
+        let events = EventLines::open(&self.stream_path(group, stream))
+            .map(|(_, e)| e)
+            .filter(|e| start.is_none_or(|t| e.timestamp >= t) && end.is_none_or(|t| e.timestamp < t));
+        Some(page_of(events, from, limit, PAGE_BYTES))
     }
 
-    /// Events of a group's streams (all, or those named) in time order that match `pattern`
-    /// within `[start, end]`.
-    pub fn filter(
+    /// One page of the events of a group's streams (all, those named, or those with a name
+    /// prefix) that match `pattern` within `[start, end]`, in time order, after `after`: at
+    /// most `limit` events and [`PAGE_BYTES`], and where the next page starts if there is
+    /// more. Streams are read one at a time, line by line, keeping only the best page so far,
+    /// so memory stays within a page whatever the group's size. None if the group does not
+    /// exist.
+    #[allow(clippy::too_many_arguments)]
+    pub fn filter_page(
         &self,
         group: &str,
         streams: Option<&[String]>,
+        prefix: Option<&str>,
         start: Option<i64>,
         end: Option<i64>,
         pattern: &FilterPattern,
-    ) -> Option<Vec<(String, StoredEvent)>> {
+        after: Option<&Position>,
+        limit: usize,
+    ) -> Option<FilterPage> {
+        self.flush();
         let names: Vec<String> = {
             let index = self.index.read().unwrap_or_else(|p| p.into_inner());
             let g = index.get(group)?;
             g.streams
                 .values()
                 .filter(|s| streams.is_none_or(|wanted| wanted.contains(&s.name)))
+                .filter(|s| prefix.is_none_or(|p| s.name.starts_with(p)))
                 .filter(|s| start.is_none_or(|t| s.last_event >= t) && end.is_none_or(|t| s.first_event <= t))
                 .map(|s| s.name.clone())
                 .collect()
         };
-        self.flush();
-        let mut out = Vec::new();
+        let mut best = BestPage::new(limit, PAGE_BYTES);
         for name in names {
-            for e in read_events(&self.stream_path(group, &name)) {
-                if start.is_none_or(|t| e.timestamp >= t) && end.is_none_or(|t| e.timestamp <= t) && pattern.matches(&e.message) {
-                    out.push((name.clone(), e));
+            for (line, e) in EventLines::open(&self.stream_path(group, &name)) {
+                if !(start.is_none_or(|t| e.timestamp >= t) && end.is_none_or(|t| e.timestamp <= t)) {
+                    continue;
                 }
+                let at = Position { timestamp: e.timestamp, stream: name.clone(), line };
+                if after.is_some_and(|a| at <= *a) || !pattern.matches(&e.message) {
+                    continue;
+                }
+                best.offer(at, e);
             }
         }
-        out.sort_by_key(|(_, e)| e.timestamp);
-        Some(out)
+        Some(best.finish())
     }
 
     /// Removes a whole group (used when its function is deleted is *not* AWS behaviour;
@@ -157,9 +184,176 @@ impl LogStore {
     }
 }
 
-fn read_events(path: &Path) -> Vec<StoredEvent> {
-    let Ok(f) = File::open(path) else { return Vec::new() };
-    BufReader::new(f).lines().map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect()
+/// AWS's cap on the events of one GetLogEvents or FilterLogEvents answer: 1 MB, counting
+/// each event as its message's bytes plus 26 (as PutLogEvents counts a batch).
+pub const PAGE_BYTES: usize = 1_048_576;
+
+fn event_bytes(e: &StoredEvent) -> usize {
+    e.message.len() + 26
+}
+
+/// A stream file's events with their line numbers, read one line at a time (lines that do not
+/// parse, such as a torn last line after a crash, are skipped but counted).
+struct EventLines {
+    lines: Option<std::io::Lines<BufReader<File>>>,
+    line: u64,
+}
+
+impl EventLines {
+    fn open(path: &Path) -> EventLines {
+        EventLines { lines: File::open(path).ok().map(|f| BufReader::with_capacity(64 * 1024, f).lines()), line: 0 }
+    }
+}
+
+impl Iterator for EventLines {
+    type Item = (u64, StoredEvent);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let text = self.lines.as_mut()?.next()?.ok()?;
+            let line = self.line;
+            self.line += 1;
+            if let Ok(e) = serde_json::from_str(&text) {
+                return Some((line, e));
+            }
+        }
+    }
+}
+
+/// Where a GetLogEvents page starts or ends, by position among the stream's events in range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    /// The first page from the head.
+    Head,
+    /// The last page (AWS's default without `startFromHead`).
+    Tail,
+    /// The page starting at this position (a forward token).
+    Forward(usize),
+    /// The page ending before this position (a backward token).
+    Backward(usize),
+}
+
+/// One GetLogEvents page: events `[lo, hi)` of the stream's events in range.
+#[derive(Debug, Default)]
+pub struct StreamPage {
+    pub events: Vec<StoredEvent>,
+    pub lo: usize,
+    pub hi: usize,
+}
+
+/// The page of `events` that `from` names, at most `limit` events and `max_bytes` (but at
+/// least one event, however large); holds no more than the page while it reads.
+fn page_of(events: impl Iterator<Item = StoredEvent>, from: Cursor, limit: usize, max_bytes: usize) -> StreamPage {
+    let limit = limit.max(1);
+    match from {
+        Cursor::Head | Cursor::Forward(_) => {
+            let n = if let Cursor::Forward(n) = from { n } else { 0 };
+            let (mut out, mut bytes, mut seen) = (Vec::new(), 0, 0);
+            for e in events {
+                seen += 1;
+                if seen <= n {
+                    continue;
+                }
+                if out.len() == limit || (!out.is_empty() && bytes + event_bytes(&e) > max_bytes) {
+                    break;
+                }
+                bytes += event_bytes(&e);
+                out.push(e);
+            }
+            let lo = n.min(seen);
+            StreamPage { hi: lo + out.len(), lo, events: out }
+        }
+        Cursor::Tail | Cursor::Backward(_) => {
+            let stop = if let Cursor::Backward(n) = from { n } else { usize::MAX };
+            let (mut window, mut bytes, mut seen) = (std::collections::VecDeque::new(), 0, 0);
+            for e in events {
+                if seen == stop {
+                    break;
+                }
+                seen += 1;
+                bytes += event_bytes(&e);
+                window.push_back(e);
+                while window.len() > limit || (window.len() > 1 && bytes > max_bytes) {
+                    if let Some(old) = window.pop_front() {
+                        bytes -= event_bytes(&old);
+                    }
+                }
+            }
+            StreamPage { lo: seen - window.len(), hi: seen, events: window.into() }
+        }
+    }
+}
+
+/// Where an event sits in FilterLogEvents' order: time, then stream, then line.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub timestamp: i64,
+    pub stream: String,
+    pub line: u64,
+}
+
+/// One FilterLogEvents page, and where the next starts (None: nothing more).
+#[derive(Debug, Default)]
+pub struct FilterPage {
+    pub events: Vec<(Position, StoredEvent)>,
+    pub next: Option<Position>,
+}
+
+/// The first events in [`Position`] order among those offered, as many as fit in `limit`
+/// events and `max_bytes`: a max-heap that drops its last event whenever the page overflows,
+/// remembering the earliest one dropped (where the next page starts).
+struct BestPage {
+    heap: std::collections::BinaryHeap<Ranked>,
+    bytes: usize,
+    limit: usize,
+    max_bytes: usize,
+    dropped: Option<Position>,
+}
+
+struct Ranked(Position, StoredEvent);
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl BestPage {
+    fn new(limit: usize, max_bytes: usize) -> BestPage {
+        BestPage { heap: Default::default(), bytes: 0, limit: limit.max(1), max_bytes, dropped: None }
+    }
+
+    fn offer(&mut self, at: Position, e: StoredEvent) {
+        if self.dropped.as_ref().is_some_and(|d| at > *d) {
+            // Past an event already left for the next page: it cannot be on this one.
+            return;
+        }
+        self.bytes += event_bytes(&e);
+        self.heap.push(Ranked(at, e));
+        while self.heap.len() > self.limit || (self.heap.len() > 1 && self.bytes > self.max_bytes) {
+            let Some(Ranked(at, e)) = self.heap.pop() else { break };
+            self.bytes -= event_bytes(&e);
+            if self.dropped.as_ref().is_none_or(|d| at < *d) {
+                self.dropped = Some(at);
+            }
+        }
+    }
+
+    fn finish(self) -> FilterPage {
+        let events = self.heap.into_sorted_vec().into_iter().map(|Ranked(at, e)| (at, e)).collect();
+        FilterPage { events, next: self.dropped }
+    }
 }
 
 fn scan(root: &Path) -> std::io::Result<BTreeMap<String, GroupIndex>> {
@@ -170,16 +364,22 @@ fn scan(root: &Path) -> std::io::Result<BTreeMap<String, GroupIndex>> {
         for s in std::fs::read_dir(g.path())?.flatten() {
             let fname = s.file_name();
             let Some(stream) = fname.to_str().and_then(|n| n.strip_suffix(".jsonl")).and_then(decode) else { continue };
-            let events = read_events(&s.path());
-            let Some(first) = events.first() else { continue };
-            let info = StreamInfo {
-                name: stream.clone(),
-                creation_time: first.ingestion_time,
-                first_event: events.iter().map(|e| e.timestamp).min().unwrap_or(0),
-                last_event: events.iter().map(|e| e.timestamp).max().unwrap_or(0),
-                last_ingestion: events.last().map(|e| e.ingestion_time).unwrap_or(0),
-                stored_bytes: events.iter().map(|e| e.message.len() as u64).sum(),
-            };
+            // Line by line: the index is a few numbers per stream, never the events.
+            let mut info: Option<StreamInfo> = None;
+            for (_, e) in EventLines::open(&s.path()) {
+                let i = info.get_or_insert_with(|| StreamInfo {
+                    name: stream.clone(),
+                    creation_time: e.ingestion_time,
+                    first_event: e.timestamp,
+                    last_event: e.timestamp,
+                    ..Default::default()
+                });
+                i.first_event = i.first_event.min(e.timestamp);
+                i.last_event = i.last_event.max(e.timestamp);
+                i.last_ingestion = e.ingestion_time;
+                i.stored_bytes += e.message.len() as u64;
+            }
+            let Some(info) = info else { continue };
             gi.creation_time = gi.creation_time.min(info.creation_time);
             gi.streams.insert(stream, info);
         }
@@ -286,7 +486,7 @@ mod tests {
             sink.emit(1, "START RequestId: 1".into());
             sink.emit(2, "hello\nworld".into());
             store.flush();
-            let ev = store.read_stream("/aws/lambda/f", "2026/11/27/[$LATEST]abc").unwrap();
+            let ev = store.stream_page("/aws/lambda/f", "2026/11/27/[$LATEST]abc", None, None, Cursor::Head, 100).unwrap().events;
             assert_eq!(ev.len(), 2);
             assert_eq!(ev[1].message, "hello\nworld");
         }
@@ -295,8 +495,82 @@ mod tests {
         let streams = store.streams("/aws/lambda/f").unwrap();
         assert_eq!(streams[0].first_event, 1);
         assert_eq!(streams[0].last_event, 2);
-        let hits = store.filter("/aws/lambda/f", None, None, None, &FilterPattern::parse("hello")).unwrap();
-        assert_eq!(hits.len(), 1);
+        let hits = store.filter_page("/aws/lambda/f", None, None, None, None, &FilterPattern::parse("hello"), None, 100).unwrap();
+        assert_eq!((hits.events.len(), hits.next), (1, None));
         assert!(store.streams("/aws/lambda/none").is_none());
+    }
+
+    fn ev(timestamp: i64, size: usize) -> StoredEvent {
+        StoredEvent { timestamp, ingestion_time: timestamp, message: "x".repeat(size) }
+    }
+
+    #[test]
+    fn stream_pages_hold_at_most_a_page() {
+        let events = || (0..10).map(|t| ev(t, 74)); // 100 bytes each, as counted
+        let window = |p: StreamPage| (p.events.iter().map(|e| e.timestamp).collect::<Vec<_>>(), p.lo, p.hi);
+        let cases: Vec<(Cursor, usize, usize, (Vec<i64>, usize, usize))> = vec![
+            (Cursor::Head, 3, 10_000, (vec![0, 1, 2], 0, 3)),
+            (Cursor::Forward(8), 3, 10_000, (vec![8, 9], 8, 10)),
+            (Cursor::Forward(10), 3, 10_000, (vec![], 10, 10)),
+            (Cursor::Forward(50), 3, 10_000, (vec![], 10, 10)),
+            (Cursor::Tail, 3, 10_000, (vec![7, 8, 9], 7, 10)),
+            (Cursor::Backward(7), 3, 10_000, (vec![4, 5, 6], 4, 7)),
+            (Cursor::Backward(2), 3, 10_000, (vec![0, 1], 0, 2)),
+            (Cursor::Backward(0), 3, 10_000, (vec![], 0, 0)),
+            // The byte cap: 250 bytes hold two of these events.
+            (Cursor::Head, 10, 250, (vec![0, 1], 0, 2)),
+            (Cursor::Tail, 10, 250, (vec![8, 9], 8, 10)),
+            // ... but never less than one event, however large.
+            (Cursor::Head, 10, 50, (vec![0], 0, 1)),
+            (Cursor::Tail, 10, 50, (vec![9], 9, 10)),
+        ];
+        for (from, limit, bytes, want) in cases {
+            assert_eq!(window(page_of(events(), from, limit, bytes)), want, "{from:?} limit {limit} bytes {bytes}");
+        }
+    }
+
+    #[test]
+    fn filter_pages_take_the_earliest_events_that_fit() {
+        let at = |t: i64, s: &str, line: u64| Position { timestamp: t, stream: s.into(), line };
+        // Two streams offered one after the other, interleaved in time.
+        let offers = [(1, "a", 0), (4, "a", 1), (6, "a", 2), (2, "b", 0), (3, "b", 1), (5, "b", 2)];
+        let cases: Vec<(usize, usize, Vec<i64>, Option<Position>)> = vec![
+            (10, 10_000, vec![1, 2, 3, 4, 5, 6], None),
+            (3, 10_000, vec![1, 2, 3], Some(at(4, "a", 1))),
+            (10, 250, vec![1, 2], Some(at(3, "b", 1))),
+            (1, 10_000, vec![1], Some(at(2, "b", 0))),
+        ];
+        for (limit, bytes, want, next) in cases {
+            let mut best = BestPage::new(limit, bytes);
+            for (t, s, line) in offers {
+                best.offer(at(t, s, line), ev(t, 74));
+            }
+            let page = best.finish();
+            assert_eq!(page.events.iter().map(|(p, _)| p.timestamp).collect::<Vec<_>>(), want, "limit {limit} bytes {bytes}");
+            assert_eq!(page.next, next, "limit {limit} bytes {bytes}");
+        }
+    }
+
+    #[test]
+    fn filter_pages_resume_where_the_last_one_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path()).unwrap();
+        for (stream, times) in [("a", [1, 4, 6, 7]), ("b", [2, 3, 5, 8])] {
+            let sink = store.sink("g", stream);
+            for t in times {
+                sink.emit(t, format!("line {t}"));
+            }
+        }
+        let mut seen = Vec::new();
+        let mut after = None;
+        for _ in 0..10 {
+            let page = store.filter_page("g", None, None, None, None, &FilterPattern::parse(""), after.as_ref(), 3).unwrap();
+            seen.extend(page.events.iter().map(|(p, _)| p.timestamp));
+            let Some(next) = page.next else { break };
+            // The next page starts at `next`: resume after the last event returned.
+            after = page.events.last().map(|(p, _)| p.clone());
+            assert!(after.as_ref().is_some_and(|a| *a < next));
+        }
+        assert_eq!(seen, vec![1, 2, 3, 4, 5, 6, 7, 8]);
     }
 }

@@ -54,6 +54,42 @@ impl From<Deploy> for Cmd {
     }
 }
 
+/// Lets the topic `topic_arn` send to the queue `queue_arn`, as the SQS console does when it
+/// subscribes a queue to a topic: a statement for `sns.amazonaws.com` with the topic as
+/// `aws:SourceArn` is added to the queue's `Policy` (kept as it is if one already names it).
+async fn let_topic_send(api: &Api, topic_arn: &str, queue_arn: &str) -> anyhow::Result<()> {
+    let parts: Vec<&str> = queue_arn.split(':').collect();
+    let [_, _, "sqs", _, account, queue] = parts.as_slice() else { return Err(anyhow!("{queue_arn} is not a queue ARN")) };
+    let url = api.sqs("GetQueueUrl", json!({ "QueueName": queue, "QueueOwnerAWSAccountId": account })).await?["QueueUrl"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let attrs = api.sqs("GetQueueAttributes", json!({ "QueueUrl": url, "AttributeNames": ["Policy"] })).await?;
+    let mut policy: serde_json::Value = match attrs["Attributes"]["Policy"].as_str() {
+        Some(text) => serde_json::from_str(text).map_err(|e| anyhow!("the queue's policy is not JSON: {e}"))?,
+        None => json!({ "Version": "2012-10-17", "Statement": [] }),
+    };
+    if policy.to_string().contains(topic_arn) {
+        return Ok(());
+    }
+    let statement = json!({
+        "Sid": format!("topic-{}", topic_arn.rsplit(':').next().unwrap_or_default()),
+        "Effect": "Allow",
+        "Principal": { "Service": "sns.amazonaws.com" },
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": { "ArnEquals": { "aws:SourceArn": topic_arn } },
+    });
+    match &mut policy["Statement"] {
+        serde_json::Value::Array(list) => list.push(statement),
+        single @ serde_json::Value::Object(_) => *single = json!([single.take(), statement]),
+        other => *other = json!([statement]),
+    }
+    api.sqs("SetQueueAttributes", json!({ "QueueUrl": url, "Attributes": { "Policy": policy.to_string() } })).await?;
+    eprintln!("the queue's policy now lets {topic_arn} send to it");
+    Ok(())
+}
+
 pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
@@ -81,6 +117,9 @@ pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
             }
             Cmd::TopicSubscribe { name, protocol, endpoint } => {
                 let arn = topic_arn(&api, &name).await?;
+                if protocol == "sqs" {
+                    let_topic_send(&api, &arn, &endpoint).await?;
+                }
                 let xml = api
                     .sns(
                         "Subscribe",

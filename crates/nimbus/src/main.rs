@@ -169,6 +169,7 @@ enum TopicCommand {
         client: ClientOpts,
     },
     /// Subscribe an endpoint: PROTOCOL is lambda, sqs, http or https; ENDPOINT an ARN or URL.
+    /// A queue's policy is given a statement that lets the topic send to it.
     Subscribe {
         name: String,
         protocol: String,
