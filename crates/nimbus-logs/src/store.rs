@@ -508,7 +508,9 @@ mod tests {
     fn stream_pages_hold_at_most_a_page() {
         let events = || (0..10).map(|t| ev(t, 74)); // 100 bytes each, as counted
         let window = |p: StreamPage| (p.events.iter().map(|e| e.timestamp).collect::<Vec<_>>(), p.lo, p.hi);
-        let cases: Vec<(Cursor, usize, usize, (Vec<i64>, usize, usize))> = vec![
+        /// (cursor, limit, byte cap, (timestamps, lo, hi)).
+        type Case = (Cursor, usize, usize, (Vec<i64>, usize, usize));
+        let cases: Vec<Case> = vec![
             (Cursor::Head, 3, 10_000, (vec![0, 1, 2], 0, 3)),
             (Cursor::Forward(8), 3, 10_000, (vec![8, 9], 8, 10)),
             (Cursor::Forward(10), 3, 10_000, (vec![], 10, 10)),
