@@ -130,10 +130,7 @@ impl ControlPlane {
         self.own_layer(&account, &name)?;
         if let Some(l) = self.store.get_layer_version(&name, version).await.map_err(store_err)? {
             self.store.delete_layer_version(&name, version).await.map_err(store_err)?;
-            if let Ok(false) = self.store.digest_in_use(&l.code_digest).await {
-                let _ = self.blobs.delete(&l.code_digest).await;
-                self.layer_code.remove(&l.code_digest);
-            }
+            self.collect_layer(&l.code_digest).await;
         }
         Ok(())
     }

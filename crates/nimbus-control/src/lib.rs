@@ -35,6 +35,9 @@ pub struct ResolvedFunction {
     pub config: FunctionConfig,
     pub code_dir: PathBuf,
     pub opt_dir: Option<PathBuf>,
+    /// Handles on the trees those paths are in: while they live (in environments started
+    /// from this function), the trees stay on disk, even after the function is deleted.
+    pub trees: Vec<Arc<code::Tree>>,
 }
 
 /// Where unpacked code lives: functions' code, layers, and merged `/opt` trees.
@@ -192,6 +195,7 @@ impl ControlPlane {
             listeners: RwLock::new(Vec::new()),
         };
         control.recount_provisioned();
+        control.collect_unreferenced().await;
         Ok(control)
     }
 
@@ -518,14 +522,51 @@ impl ControlPlane {
         for d in digests {
             self.collect_code(d).await;
         }
+        // Layer versions deleted while this function used them go with it.
+        let mut layers: Vec<&str> = versions.iter().flat_map(|v| v.layers.iter().map(|l| l.code_digest.as_str())).collect();
+        layers.sort_unstable();
+        layers.dedup();
+        for d in layers {
+            self.collect_layer(d).await;
+        }
         Ok(())
     }
 
-    /// Removes a code blob and its unpacked copy once no function refers to it.
+    /// Removes a code blob and its unpacked copy once no function refers to it (the copy
+    /// when the last environment running from it ends).
     pub(crate) async fn collect_code(&self, digest: &str) {
         if let Ok(false) = self.store.digest_in_use(digest).await {
             let _ = self.blobs.delete(digest).await;
             self.code.remove(digest);
+        }
+    }
+
+    /// The same for a layer's blob and unpacked copy.
+    pub(crate) async fn collect_layer(&self, digest: &str) {
+        if let Ok(false) = self.store.digest_in_use(digest).await {
+            let _ = self.blobs.delete(digest).await;
+            self.layer_code.remove(digest);
+        }
+    }
+
+    /// At start: what a crash or an earlier release left behind: unpacked code and layers
+    /// and blobs that no function or layer version refers to, and every merged `/opt` (built
+    /// again when a function needs it).
+    async fn collect_unreferenced(&self) {
+        self.opt.clear();
+        for (cache, digests) in [(&self.code, self.code.digests()), (&self.layer_code, self.layer_code.digests())] {
+            for d in digests {
+                if let Ok(false) = self.store.digest_in_use(&d).await {
+                    cache.remove(&d);
+                }
+            }
+        }
+        if let Ok(all) = self.blobs.list().await {
+            for d in all {
+                if let Ok(false) = self.store.digest_in_use(&d).await {
+                    let _ = self.blobs.delete(&d).await;
+                }
+            }
         }
     }
 

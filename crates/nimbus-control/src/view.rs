@@ -127,31 +127,49 @@ impl ControlPlane {
 
     /// Makes sure a configuration's code and layers are unpacked (the caches are
     /// disposable: a missing directory is rebuilt from its blob) and merges its `/opt`.
+    /// Each tree is leased before it is looked at, so a function deleted meanwhile cannot
+    /// take it away under the environment about to start from it.
     pub(crate) async fn materialize(&self, config: FunctionConfig) -> Result<Arc<ResolvedFunction>, ApiError> {
-        let code_dir = self.unpacked(&self.code, &config.code_digest).await?;
+        let mut trees = Vec::with_capacity(config.layers.len() + 2);
+        let code = self.code.lease(&config.code_digest);
+        let code_dir = self.unpacked(&self.code, &config, &config.code_digest).await?;
+        trees.push(code);
         let opt_dir = if config.layers.is_empty() {
             None
         } else {
             let mut layers = Vec::with_capacity(config.layers.len());
             for l in &config.layers {
-                layers.push((l.code_digest.clone(), self.unpacked(&self.layer_code, &l.code_digest).await?));
+                trees.push(self.layer_code.lease(&l.code_digest));
+                layers.push((l.code_digest.clone(), self.unpacked(&self.layer_code, &config, &l.code_digest).await?));
             }
-            Some(self.opt.ensure(&layers).map_err(code_err)?)
+            let opt = self.opt.ensure(&layers).map_err(code_err)?;
+            let dir = opt.path().to_path_buf();
+            trees.push(opt);
+            Some(dir)
         };
-        Ok(Arc::new(ResolvedFunction { config, code_dir, opt_dir }))
+        Ok(Arc::new(ResolvedFunction { config, code_dir, opt_dir, trees }))
     }
 
-    async fn unpacked(&self, cache: &nimbus_store::CodeCache, digest: &str) -> Result<std::path::PathBuf, ApiError> {
+    async fn unpacked(
+        &self,
+        cache: &nimbus_store::CodeCache,
+        config: &FunctionConfig,
+        digest: &str,
+    ) -> Result<std::path::PathBuf, ApiError> {
         let dir = cache.dir(digest);
         if dir.is_dir() {
             return Ok(dir);
         }
-        let zip = self
-            .blobs
-            .get(digest)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(|| ApiError::service(format!("blob {digest} is missing from the blob store")))?;
+        let Some(zip) = self.blobs.get(digest).await.map_err(store_err)? else {
+            // Deleted since it was looked up: for the caller, it is gone.
+            if let Ok(false) = self.store.digest_in_use(digest).await {
+                return Err(ApiError::not_found(format!(
+                    "Function not found: {}",
+                    self.partition.qualified_arn(&config.name, &config.version)
+                )));
+            }
+            return Err(ApiError::service(format!("blob {digest} is missing from the blob store")));
+        };
         cache.ensure(digest, &zip).map_err(code_err)
     }
 

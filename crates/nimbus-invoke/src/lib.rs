@@ -271,6 +271,7 @@ impl Invoker {
             log_group: c.log_group(),
             revision: fingerprint(f),
             network,
+            holds: f.trees.iter().map(|t| t.clone() as Arc<dyn std::any::Any + Send + Sync>).collect(),
         });
         self.specs.write().unwrap_or_else(|p| p.into_inner()).entry(c.name.clone()).or_default().insert(c.version.clone(), spec.clone());
         Ok(spec)

@@ -61,6 +61,9 @@ pub struct EnvSpec {
     /// The function's VPC network (its subnets and security groups), when it has one: its
     /// environments are linked into the VPC's router with their groups as packet filter.
     pub network: Option<Arc<crate::network::VpcPlan>>,
+    /// What `code_dir` and `opt_dir` belong to, held while any environment of this spec
+    /// lives (the trees stay on disk until then, even if the function is deleted).
+    pub holds: Vec<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// What every environment of one server shares: how it is isolated and limited, where its

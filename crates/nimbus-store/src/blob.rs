@@ -14,6 +14,8 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn put(&self, data: &[u8]) -> Result<String, StoreError>;
     async fn get(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError>;
     async fn delete(&self, digest: &str) -> Result<(), StoreError>;
+    /// Every digest stored.
+    async fn list(&self) -> Result<Vec<String>, StoreError>;
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -85,6 +87,26 @@ impl BlobStore for LocalBlobStore {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
             _ => Ok(()),
         }
+    }
+
+    async fn list(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let Ok(dirs) = std::fs::read_dir(&self.root) else { return Ok(out) };
+        for dir in dirs.flatten() {
+            for f in std::fs::read_dir(dir.path()).map_err(io)?.flatten() {
+                let name = f.file_name();
+                let Some(name) = name.to_str() else { continue };
+                match name.strip_suffix(".zip") {
+                    Some(digest) if self.path(digest).is_some() => out.push(digest.to_string()),
+                    // A write a crash cut short.
+                    _ if name.starts_with(".tmp-") => {
+                        let _ = std::fs::remove_file(f.path());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

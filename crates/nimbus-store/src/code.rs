@@ -4,6 +4,7 @@
 
 use std::io::{Cursor, Read};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use nimbus_model::validate::MAX_UNZIPPED_BYTES;
 
@@ -107,19 +108,133 @@ fn unpack_into(zip: &[u8], dest: &Path) -> Result<(), CodeError> {
     Ok(())
 }
 
+/// Unpacked trees in use. A tree that its cache lets go of ([`CodeCache::remove`], when no
+/// function refers to its code any more) while an environment still runs from it stays on
+/// disk until the last [`Tree`] handle to it is dropped; a tree is taken off its path by a
+/// rename first (under the lock that hands out handles), so nobody is ever handed a
+/// half-deleted tree, and a new handle for the same path simply unpacks it again.
+#[derive(Default)]
+struct Leases {
+    state: std::sync::Mutex<LeaseState>,
+}
+
+#[derive(Default)]
+struct LeaseState {
+    live: std::collections::HashMap<PathBuf, std::sync::Weak<Tree>>,
+    /// Trees to remove when their last handle goes.
+    doomed: std::collections::HashSet<PathBuf>,
+}
+
+/// A handle on an unpacked tree (a function's code, a layer, a merged `/opt`): the tree
+/// stays on disk while any handle lives.
+#[derive(Debug)]
+pub struct Tree {
+    path: PathBuf,
+    leases: std::sync::Weak<Leases>,
+    tmp: PathBuf,
+}
+
+impl std::fmt::Debug for Leases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Leases")
+    }
+}
+
+impl Tree {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let Some(leases) = self.leases.upgrade() else { return };
+        let trash = {
+            let mut st = leases.lock();
+            // A newer handle for the same path may have replaced this one's entry.
+            if st.live.get(&self.path).is_some_and(|w| w.strong_count() > 0) {
+                return;
+            }
+            st.live.remove(&self.path);
+            if !st.doomed.remove(&self.path) {
+                return;
+            }
+            take_away(&self.path, &self.tmp)
+        };
+        if let Some(trash) = trash {
+            let _ = remove_tree(&trash);
+        }
+    }
+}
+
+/// Moves `path` out of the way into `tmp` (to be removed there), if it exists.
+fn take_away(path: &Path, tmp: &Path) -> Option<PathBuf> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let trash = tmp.join(format!("trash-{}-{n}", std::process::id()));
+    let _ = std::fs::create_dir_all(tmp);
+    std::fs::rename(path, &trash).ok().map(|()| trash)
+}
+
+impl Leases {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LeaseState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A handle on `path` (the live one, or a new one); un-dooms it.
+    fn lease(self: &Arc<Self>, path: PathBuf, tmp: &Path) -> Arc<Tree> {
+        let mut st = self.lock();
+        st.doomed.remove(&path);
+        if let Some(t) = st.live.get(&path).and_then(std::sync::Weak::upgrade) {
+            return t;
+        }
+        let t = Arc::new(Tree { path: path.clone(), leases: Arc::downgrade(self), tmp: tmp.to_path_buf() });
+        st.live.insert(path, Arc::downgrade(&t));
+        t
+    }
+
+    /// Removes `path` now if no handle holds it, else when the last one goes.
+    fn dispose(&self, path: PathBuf, tmp: &Path) {
+        let trash = {
+            let mut st = self.lock();
+            if st.live.get(&path).is_some_and(|w| w.strong_count() > 0) {
+                st.doomed.insert(path);
+                return;
+            }
+            st.live.remove(&path);
+            take_away(&path, tmp)
+        };
+        if let Some(trash) = trash {
+            let _ = remove_tree(&trash);
+        }
+    }
+
+    /// Whether a handle holds `path`.
+    fn held(&self, path: &Path) -> bool {
+        self.lock().live.get(path).is_some_and(|w| w.strong_count() > 0)
+    }
+}
+
 /// Unpacked code, one read-only directory per digest under `root`.
 pub struct CodeCache {
     root: PathBuf,
     tmp: PathBuf,
+    leases: Arc<Leases>,
 }
 
 impl CodeCache {
     pub fn new(root: PathBuf, tmp: PathBuf) -> CodeCache {
-        CodeCache { root, tmp }
+        CodeCache { root, tmp, leases: Arc::default() }
     }
 
     pub fn dir(&self, digest: &str) -> PathBuf {
         self.root.join(digest)
+    }
+
+    /// A handle on `digest`'s tree, which keeps it on disk while it lives; the tree may not
+    /// be unpacked yet ([`CodeCache::ensure`] does that).
+    pub fn lease(&self, digest: &str) -> Arc<Tree> {
+        self.leases.lease(self.dir(digest), &self.tmp)
     }
 
     /// Returns the directory holding `digest`'s code, unpacking it first if needed. Unpacks
@@ -148,8 +263,16 @@ impl CodeCache {
         }
     }
 
+    /// Lets go of `digest`'s tree: removed now, or when the last environment running from it
+    /// ends.
     pub fn remove(&self, digest: &str) {
-        let _ = remove_tree(&self.dir(digest));
+        self.leases.dispose(self.dir(digest), &self.tmp);
+    }
+
+    /// The digests unpacked here.
+    pub fn digests(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else { return Vec::new() };
+        entries.flatten().filter_map(|e| e.file_name().to_str().map(str::to_string)).collect()
     }
 }
 
@@ -223,19 +346,36 @@ mod tests {
 
 /// The `/opt` a function sees: its layers' unpacked trees merged in order (a later layer's
 /// file wins), built once per distinct list of layers from hard links into the unpacked
-/// layers, so no cold start copies or unzips anything.
+/// layers, so no cold start copies or unzips anything. Merged trees are derived data: one is
+/// removed when the last handle on it goes, and built again when asked for.
 pub struct OptCache {
     root: PathBuf,
     tmp: PathBuf,
+    leases: Arc<Leases>,
 }
 
 impl OptCache {
     pub fn new(root: PathBuf, tmp: PathBuf) -> OptCache {
-        OptCache { root, tmp }
+        OptCache { root, tmp, leases: Arc::default() }
     }
 
-    /// The merged directory for `layers` (unpacked layer dirs with their digests).
-    pub fn ensure(&self, layers: &[(String, PathBuf)]) -> Result<PathBuf, CodeError> {
+    /// Removes every merged tree (at start, before any is handed out).
+    pub fn clear(&self) {
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            for e in entries.flatten() {
+                let path = e.path();
+                if !self.leases.held(&path) {
+                    if let Some(trash) = take_away(&path, &self.tmp) {
+                        let _ = remove_tree(&trash);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A handle on the merged tree for `layers` (unpacked layer dirs with their digests),
+    /// built first if needed; it stays while a handle lives and goes with the last one.
+    pub fn ensure(&self, layers: &[(String, PathBuf)]) -> Result<Arc<Tree>, CodeError> {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         for (digest, _) in layers {
@@ -244,8 +384,16 @@ impl OptCache {
         }
         let key = hex::encode(h.finalize());
         let dir = self.root.join(&key);
+        let tree = self.leases.lease(dir.clone(), &self.tmp);
+        // Gone with its last handle.
+        self.leases.lock().doomed.insert(dir.clone());
+        self.build(&key, &dir, layers)?;
+        Ok(tree)
+    }
+
+    fn build(&self, key: &str, dir: &Path, layers: &[(String, PathBuf)]) -> Result<(), CodeError> {
         if dir.is_dir() {
-            return Ok(dir);
+            return Ok(());
         }
         std::fs::create_dir_all(&self.root)?;
         std::fs::create_dir_all(&self.tmp)?;
@@ -258,11 +406,11 @@ impl OptCache {
                 return Err(e.into());
             }
         }
-        match std::fs::rename(&staging, &dir) {
-            Ok(()) => Ok(dir),
+        match std::fs::rename(&staging, dir) {
+            Ok(()) => Ok(()),
             Err(_) if dir.is_dir() => {
                 let _ = remove_tree(&staging);
-                Ok(dir)
+                Ok(())
             }
             Err(e) => Err(e.into()),
         }
@@ -316,11 +464,45 @@ mod opt_tests {
         std::fs::write(b.join("python/x.py"), "b").unwrap();
         let cache = OptCache::new(dir.path().join("opt"), dir.path().join("tmp"));
         let merged = cache.ensure(&[("da".into(), a.clone()), ("db".into(), b.clone())]).unwrap();
-        assert_eq!(std::fs::read_to_string(merged.join("python/x.py")).unwrap(), "b");
-        assert_eq!(std::fs::read_to_string(merged.join("python/only_a.py")).unwrap(), "a");
+        let path = merged.path().to_path_buf();
+        assert_eq!(std::fs::read_to_string(path.join("python/x.py")).unwrap(), "b");
+        assert_eq!(std::fs::read_to_string(path.join("python/only_a.py")).unwrap(), "a");
         // The same list reuses the merged tree; another order is another tree.
-        assert_eq!(cache.ensure(&[("da".into(), a.clone()), ("db".into(), b.clone())]).unwrap(), merged);
+        let again = cache.ensure(&[("da".into(), a.clone()), ("db".into(), b.clone())]).unwrap();
+        assert!(Arc::ptr_eq(&again, &merged));
         let other = cache.ensure(&[("db".into(), b), ("da".into(), a)]).unwrap();
-        assert_eq!(std::fs::read_to_string(other.join("python/x.py")).unwrap(), "a");
+        assert_eq!(std::fs::read_to_string(other.path().join("python/x.py")).unwrap(), "a");
+        // Derived data: gone with its last handle.
+        drop((merged, again));
+        assert!(!path.exists());
+        assert!(other.path().exists());
+    }
+
+    #[test]
+    fn a_tree_stays_while_a_handle_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CodeCache::new(dir.path().join("code"), dir.path().join("tmp"));
+        let tree = |d: &str| {
+            std::fs::create_dir_all(cache.dir(d).join("sub")).unwrap();
+            std::fs::write(cache.dir(d).join("sub/h.py"), "x").unwrap();
+        };
+        // (held by an environment when removed, taken again before the last handle goes)
+        for (held, retaken) in [(false, false), (true, false), (true, true)] {
+            tree("d");
+            let lease = held.then(|| cache.lease("d"));
+            cache.remove("d");
+            assert_eq!(cache.dir("d").join("sub/h.py").exists(), held, "held {held}");
+            let again = retaken.then(|| cache.lease("d"));
+            drop(lease);
+            // Taken again (a new function with the same code): it is no longer doomed.
+            assert_eq!(cache.dir("d").exists(), retaken, "held {held} retaken {retaken}");
+            drop(again);
+            assert_eq!(cache.dir("d").exists(), retaken, "a live tree is not removed by its last handle");
+            cache.remove("d");
+            assert!(!cache.dir("d").exists());
+        }
+        assert!(cache.digests().is_empty());
+        // Nothing is left in the temporary directory either.
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).map(|d| d.count()).unwrap_or(0), 0);
     }
 }
