@@ -8,7 +8,9 @@ their sessions outlive a restart."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 import boto3
 import pytest
@@ -159,6 +161,9 @@ def test_resources_are_per_account_and_cross_account_needs_both_policies(server_
     assert invoke_json(admin_lam, name) == {"account": ACCOUNT, "tag": "management"}
     assert invoke_json(member_lam, name) == {"account": account, "tag": "member"}
     assert [f["FunctionName"] for f in member_lam.list_functions()["Functions"]] == [name]
+    # Its code downloads from its own account's link.
+    status, _, body = http_request(member_lam.get_function(FunctionName=name)["Code"]["Location"])
+    assert status == 200 and zipfile.ZipFile(io.BytesIO(body)).read("index.py").decode() == ECHO_PY
     # Each account's IAM is its own: the member's roles are not the management account's.
     member_roles = {r["RoleName"] for r in client(s.endpoint, "iam", creds).list_roles()["Roles"]}
     assert "OrganizationAccountAccessRole" in member_roles and "nimbus-e2e" not in member_roles

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -78,6 +80,15 @@ def test_get_function_and_code_location(lam, make_fn):
     status, _, body = http_get(loc)
     assert status == 200
     assert body == fn.zip_bytes
+    # A presigned link, as AWS's: the digest alone (CodeSha256 gives it away) does not
+    # download the code, nor does a link with its signature or expiry changed.
+    base, query = loc.split("?", 1)
+    assert "X-Nimbus-Expires=" in query and "X-Nimbus-Signature=" in query
+    expires = int(query.split("X-Nimbus-Expires=")[1].split("&")[0])
+    assert 590 <= expires - time.time() <= 610
+    for bad in (base, f"{base}?{query[:-2]}00", loc.replace(f"X-Nimbus-Expires={expires}", f"X-Nimbus-Expires={expires + 60}")):
+        status, _, body = http_get(bad)
+        assert status == 403 and b"<Code>AccessDenied</Code>" in body, (bad, status, body)
     conf = _cfg(lam.get_function_configuration(FunctionName=fn.name))
     assert resp["Configuration"] == conf
     assert conf["CodeSha256"] == fn.config["CodeSha256"]

@@ -13,9 +13,13 @@ pub enum Action {
     Health,
     /// Nimbus's own status: isolation mode and which guarantees are missing.
     Status,
-    /// The zip behind GetFunction's `Code.Location`.
+    /// The zip behind GetFunction's `Code.Location` (a link signed by this server).
     GetCode {
+        account: String,
         digest: String,
+        /// The link's path and query, which carry its signature.
+        path: String,
+        query: Option<String>,
     },
     /// A Lambda request (rest-json), decoded by [`crate::lambda`].
     Lambda(crate::lambda::LambdaRequest),
@@ -229,7 +233,12 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
     match (req.method, segments.as_slice()) {
         (&Method::GET, ["health"]) => Ok(Action::Health),
         (&Method::GET, ["_nimbus", "status"]) => Ok(Action::Status),
-        (&Method::GET, ["_nimbus", "code", digest]) => Ok(Action::GetCode { digest: digest.to_string() }),
+        (&Method::GET, ["_nimbus", "code", account, digest]) => Ok(Action::GetCode {
+            account: account.to_string(),
+            digest: digest.to_string(),
+            path: req.path.to_string(),
+            query: req.query.map(str::to_string),
+        }),
         (m, _) => Err(not_found_route(m, req.path)),
     }
 }
@@ -258,7 +267,7 @@ mod tests {
         assert!(matches!(lambda(Method::POST, "/2015-03-31/functions/f/invocations", None, "{}"), Ok(LambdaCall::Invoke(_))));
         assert!(matches!(lambda(Method::GET, "/2016-08-19/account-settings/", None, ""), Ok(LambdaCall::GetAccountSettings(_))));
         assert!(matches!(parse_req(Method::GET, "/health", None, ""), Ok(Action::Health)));
-        assert!(matches!(parse_req(Method::GET, "/_nimbus/code/abc", None, ""), Ok(Action::GetCode { .. })));
+        assert!(matches!(parse_req(Method::GET, "/_nimbus/code/000000000000/abc", None, ""), Ok(Action::GetCode { .. })));
         assert_eq!(parse_req(Method::GET, "/nope", None, "").unwrap_err().code, ErrorCode::UnknownOperation);
         // Every operation of Lambda's model is served (a model update's new ones answer
         // UnknownOperationException until they are).

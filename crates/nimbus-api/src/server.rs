@@ -213,11 +213,25 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
             &serde_json::json!({"status": "ok", "auth": "off", "warning": "authentication is off: anyone who can reach this server can do anything"}),
         )),
         Action::Health => with_request_id(response::raw(StatusCode::OK, "application/json", Bytes::from_static(b"{\"status\":\"ok\"}"))),
-        Action::GetCode { digest } => match state.control.code_zip(&digest).await {
-            Ok(Some(zip)) => with_request_id(response::raw(StatusCode::OK, "application/zip", zip.into())),
-            Ok(None) => edge_error(false, ApiError::not_found("No code with that digest")),
-            Err(e) => edge_error(false, e),
-        },
+        Action::GetCode { account, digest, path, query } => {
+            // Served to whoever holds a link this server signed, until it expires, as AWS's
+            // presigned S3 URLs; refused as S3 refuses them.
+            if !state.accounts.links.verify(&path, query.as_deref(), chrono::Utc::now().timestamp()) {
+                return with_request_id(response::raw(
+                    StatusCode::FORBIDDEN,
+                    "application/xml",
+                    Bytes::from_static(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Request has expired or its signature does not match</Message></Error>"),
+                ));
+            }
+            let Some(owner) = state.accounts.get(&account) else {
+                return edge_error(false, ApiError::not_found("No code with that digest"));
+            };
+            match owner.control.code_zip(&digest).await {
+                Ok(Some(zip)) => with_request_id(response::raw(StatusCode::OK, "application/zip", zip.into())),
+                Ok(None) => edge_error(false, ApiError::not_found("No code with that digest")),
+                Err(e) => edge_error(false, e),
+            }
+        }
     }
 }
 

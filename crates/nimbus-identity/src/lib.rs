@@ -1,7 +1,9 @@
 //! Who is calling: AWS Signature Version 4 verification of every signed request (header and
-//! presigned-query forms), and the credentials it is checked against.
+//! presigned-query forms), the credentials it is checked against, and the links Nimbus signs
+//! itself (`links`).
 
 pub mod keys;
+pub mod links;
 pub mod sigv4;
 
 pub use keys::{AccessKey, AdminKeySource, Caller, KeyError, Keys, Principal, SessionPolicy};

@@ -127,6 +127,13 @@ async fn invoke_with_response_stream(state: &AppState, input: InvokeInput, rid: 
     }
 }
 
+/// A zip's download link, as AWS's presigned S3 URLs: it works unsigned for ten minutes
+/// (`nimbus_identity::links`), from `origin` (`http(s)://host`).
+fn code_location(state: &AppState, origin: &str, digest: &str) -> String {
+    let path = format!("/_nimbus/code/{}/{digest}", state.account());
+    format!("{origin}{path}?{}", state.accounts.links.query(&path, chrono::Utc::now().timestamp()))
+}
+
 fn reply<T: Serialize>(operation: &str, output: &T, request_id: &str) -> Response<Bytes> {
     encode::rest(&LAMBDA, operation, output, None, request_id)
 }
@@ -194,7 +201,7 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
             let f = input.function(p)?;
             let c = control.get_qualified(&f.name, f.qualifier.as_ref()).await?;
             let configuration = FunctionConfiguration::new(p, &c, qualifier(&f));
-            let code = FunctionCodeLocation { repository_type: "S3", location: format!("{origin}/_nimbus/code/{}", c.code_digest) };
+            let code = FunctionCodeLocation { repository_type: "S3", location: code_location(state, origin, &c.code_digest) };
             let latest = if c.version == LATEST { c } else { control.get(&f.name).await? };
             let concurrency = latest.reserved_concurrency.map(|r| Concurrency { reserved_concurrent_executions: Some(r) });
             reply(op, &GetFunctionResponse { configuration, code, tags: latest.tags, concurrency }, rid)
@@ -364,15 +371,15 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
         }
         LambdaCall::PublishLayerVersion(input) => {
             let l = control.publish_layer_version(input.into_new_version()?).await?;
-            reply(op, &LayerVersionResponse::full(p, &l, origin), rid)
+            reply(op, &LayerVersionResponse::full(p, &l, code_location(state, origin, &l.code_digest)), rid)
         }
         LambdaCall::GetLayerVersion(input) => {
             let l = control.get_layer_version(&input.layer_name, input.version()?).await?;
-            reply(op, &LayerVersionResponse::full(p, &l, origin), rid)
+            reply(op, &LayerVersionResponse::full(p, &l, code_location(state, origin, &l.code_digest)), rid)
         }
         LambdaCall::GetLayerVersionByArn(input) => {
             let l = control.get_layer_version_by_arn(&input.arn).await?;
-            reply(op, &LayerVersionResponse::full(p, &l, origin), rid)
+            reply(op, &LayerVersionResponse::full(p, &l, code_location(state, origin, &l.code_digest)), rid)
         }
         LambdaCall::ListLayers(input) => {
             let (layers, next_marker) =

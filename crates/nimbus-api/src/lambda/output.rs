@@ -332,11 +332,11 @@ struct LayerVersionContent {
 }
 
 impl LayerVersionResponse {
-    /// `origin` (`http(s)://host`) serves the content's download link.
-    pub fn full(p: &Partition, l: &LayerVersion, origin: &str) -> LayerVersionResponse {
+    /// With `location`, the content's download link.
+    pub fn full(p: &Partition, l: &LayerVersion, location: String) -> LayerVersionResponse {
         LayerVersionResponse {
             content: Some(LayerVersionContent {
-                location: format!("{origin}/_nimbus/code/{}", l.code_digest),
+                location,
                 code_sha256: nimbus_model::function::digest_to_base64(&l.code_digest),
                 code_size: l.code_size,
             }),
