@@ -24,10 +24,11 @@ mod sns;
 mod sqs;
 mod streaming;
 pub mod tls;
+pub mod urls;
 
 pub use action::Action;
 pub use authz::service_may_invoke;
-pub use server::{serve, AppState};
+pub use server::{serve, serve_stream, AppState};
 
 /// Walks the models of every service Nimbus serves: every operation Nimbus serves exists in the model, and its
 /// typed input accepts an input with every member the model defines, at the model's types.

@@ -329,7 +329,10 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
                 "isolated" => Network::Isolated,
                 _ => {
                     let subnet = parse_subnet(&opts.sandbox_subnet)?;
-                    match nimbus_sandbox::network::Linker::setup(nimbus_sandbox::network::BRIDGE, subnet, 2) {
+                    // The server's loopback address leads to the server inside environments
+                    // too (`nimbus_sandbox::server_door`), so the URLs it hands out work there.
+                    let door = (local.ip().is_loopback() || local.ip().is_unspecified()).then_some(local.port());
+                    match nimbus_sandbox::network::Linker::setup(nimbus_sandbox::network::BRIDGE, subnet, 2, door) {
                         Ok(linker) => Network::Linked(linker),
                         Err(e) => {
                             tracing::warn!(
@@ -420,6 +423,10 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     }
     // Functions in a VPC: linked into their VPC with their security groups as packet
     // filter, which takes linked namespaces and nftables.
+    let linker = match &isolation {
+        Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => Some(linker.clone()),
+        _ => None,
+    };
     let vpc_linker = match &isolation {
         Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => {
             linker.set_endpoint_port(local.port());
@@ -519,14 +526,19 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     async_invoker.set_message_sink(Arc::new(MessageSinks { queues: queues.clone(), topics: topics.clone() }));
     let url_domain = opts.url_domain.clone().unwrap_or_else(|| format!("lambda-url.{}.localhost", opts.region));
     let api_domain = opts.api_domain.clone().unwrap_or_else(|| format!("execute-api.{}.localhost", opts.region));
-    let gateway = nimbus_gateway::GatewayService::open(
-        &data.root().join("gateway.db"),
-        &opts.account_id,
+    // URLs handed out: on the address the caller used, environments' way in answered with
+    // the server's own; function URLs and APIs by path unless a domain was chosen.
+    let urls = nimbus_api::urls::Urls {
         scheme,
-        &format!("{api_domain}:{}", listener.local_addr()?.port()),
-    )
-    .await
-    .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
+        public: public.split_once("://").map(|(_, a)| a.to_string()).unwrap_or_default(),
+        environments: linker.as_ref().map(|l| std::net::SocketAddr::new(l.gateway().into(), local.port()).to_string()),
+        url_domain: opts.url_domain.clone(),
+        api_domain: opts.api_domain.clone(),
+        port: local.port(),
+    };
+    let gateway = nimbus_gateway::GatewayService::open(&data.root().join("gateway.db"), &opts.account_id)
+        .await
+        .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
     let state = Arc::new(AppState {
         iam,
         network,
@@ -545,8 +557,18 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         gateway,
         api_domain,
         port: listener.local_addr()?.port(),
+        urls,
         tls,
     });
+    if let Some(linker) = &linker {
+        // Held weakly: the state holds the pool, which holds the linker.
+        let state = Arc::downgrade(&state);
+        linker.open_door(nimbus_sandbox::ServerDoor::new(move |stream, peer| {
+            if let Some(state) = state.upgrade() {
+                nimbus_api::serve_stream(stream, peer, state);
+            }
+        }));
+    }
     tracing::info!("Nimbus listening on {scheme}://{} (data in {})", listener.local_addr()?, data.root().display());
 
     if let Some(l) = gateway_listener {
