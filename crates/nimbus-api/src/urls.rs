@@ -93,7 +93,11 @@ mod tests {
     fn function_urls_and_api_endpoints_by_path_unless_a_domain_was_chosen() {
         let id = "abcdefghijklmnopqrstuvwxyz012345";
         let cases = [
-            (urls(None, None, None), "http://127.0.0.1:9001/_aws/lambda-url/abcdefghijklmnopqrstuvwxyz012345/", "http://127.0.0.1:9001/_aws/execute-api/a1b2c3d4e5"),
+            (
+                urls(None, None, None),
+                "http://127.0.0.1:9001/_aws/lambda-url/abcdefghijklmnopqrstuvwxyz012345/",
+                "http://127.0.0.1:9001/_aws/execute-api/a1b2c3d4e5",
+            ),
             (
                 urls(None, Some("lambda-url.us-east-1.nimbus.test"), Some("execute-api.us-east-1.nimbus.test")),
                 "http://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.nimbus.test:9001/",
