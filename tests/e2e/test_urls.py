@@ -314,3 +314,33 @@ def test_the_server_on_the_runtime_apis_port(server_factory):
         assert out["functionUrl"][0] == 200 and json.loads(out["functionUrl"][2])["rawPath"] == "/from-9001", out
         assert out["codeLocation"][:2] == [200, got["Configuration"]["CodeSha256"]], out
         assert out["health"][0] == 200, out
+
+
+GET_PROBE = '''
+import urllib.request
+def handler(event, context):
+    out = {}
+    for url in event["urls"]:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                out[url] = r.status
+        except OSError as e:
+            out[url] = repr(e)
+    return out
+'''
+
+
+def test_urls_on_localhost_work_inside_too(server, handed_out):
+    """A client on the host that calls the server `localhost` gets URLs on `localhost`;
+    inside, `localhost` is the environment's loopback (127.0.0.1 and ::1), where the server's
+    port leads to the server."""
+    local = server.endpoint.replace("127.0.0.1", "localhost")
+    lam = boto_client("lambda", local)
+    url = lam.get_function_url_config(FunctionName=handed_out["functionName"])["FunctionUrl"]
+    assert url == f"{local}/_aws/lambda-url/{url_id(handed_out['functionUrl'])}/"
+    name = unique("urls-localhost")
+    create_function(lam, name, "python3.11", "index.handler", make_zip({"index.py": GET_PROBE}))
+    urls = [url + "from-localhost", f"http://[::1]:{server.port}/health", f"http://127.0.0.1:{server.port}/health"]
+    got = json.loads(lam.invoke(FunctionName=name, Payload=json.dumps({"urls": urls}).encode())["Payload"].read())
+    assert got == {u: 200 for u in urls}, got
+    lam.delete_function(FunctionName=name)
