@@ -1,5 +1,6 @@
 """Every URL Nimbus hands out works from everywhere, with no name to resolve (issue 18, item
-4): queue URLs, function URLs, HTTP API endpoints and `Code.Location`, used from the host by
+4): queue URLs, function URLs, HTTP API endpoints, `Code.Location` and SNS's confirmation and
+unsubscribe links, used from the host by
 Python's urllib and Node's fetch, and from inside functions by boto3 and the JS SDK v3 (from
 layers, as in test_js_sdk.py) with urllib and fetch; a URL a function gets inside is the
 one the host got. Function URLs and API endpoints are given by path on the server's own
@@ -23,7 +24,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from helpers import (ACCOUNT, ADMIN_KEY_ID, ADMIN_SECRET, REGION, ROLE, boto_client, create_function, http_get, make_zip,
-                     public_url, run, unique, url_id)
+                     public_url, run, unique, url_id, wait_for)
 from test_js_sdk import JS, node_layer_zip, python_layer_zip
 
 TARGET = """
@@ -343,4 +344,39 @@ def test_urls_on_localhost_work_inside_too(server, handed_out):
     urls = [url + "from-localhost", f"http://[::1]:{server.port}/health", f"http://127.0.0.1:{server.port}/health"]
     got = json.loads(lam.invoke(FunctionName=name, Payload=json.dumps({"urls": urls}).encode())["Payload"].read())
     assert got == {u: 200 for u in urls}, got
+    lam.delete_function(FunctionName=name)
+
+
+SNS_SUBSCRIBER = '''
+import base64, json, urllib.request
+def handler(event, context):
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    doc = json.loads(body)
+    link = doc.get("SubscribeURL") if doc["Type"] == "SubscriptionConfirmation" else doc.get("UnsubscribeURL")
+    with urllib.request.urlopen(link, timeout=10) as r:
+        print("followed", doc["Type"], r.status)
+    return {"statusCode": 200, "body": "ok"}
+'''
+
+
+def test_sns_links_followed_from_inside_a_function(server, lam):
+    """An HTTP subscriber that is a function URL: SNS posts the confirmation to the URL, the
+    function follows its SubscribeURL from inside; a notification's UnsubscribeURL too."""
+    sns = server.sns_client()
+    name = unique("urls-sns")
+    create_function(lam, name, "python3.11", "index.handler", make_zip({"index.py": SNS_SUBSCRIBER}))
+    url = public_url(lam, FunctionName=name)["FunctionUrl"]
+    topic = sns.create_topic(Name=unique("urls-topic"))["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url)
+
+    def subscriptions():
+        return [s["SubscriptionArn"] for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]]
+
+    confirmed = wait_for(lambda: [a for a in subscriptions() if a.startswith(topic + ":")], timeout=20, what="the function to confirm")
+    assert sns.get_subscription_attributes(SubscriptionArn=confirmed[0])["Attributes"]["Endpoint"] == url
+    sns.publish(TopicArn=topic, Message="unsubscribe me")
+    wait_for(lambda: subscriptions() == [], timeout=20, what="the function to unsubscribe")
+    sns.delete_topic(TopicArn=topic)
     lam.delete_function(FunctionName=name)
