@@ -427,8 +427,8 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => Some(linker.clone()),
         _ => None,
     };
-    let vpc_linker = match &isolation {
-        Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => {
+    let vpc_linker = match &linker {
+        Some(linker) => {
             linker.set_endpoint_port(local.port());
             if !linker.vpc_capable() {
                 tracing::warn!("nftables (nft) is not installed: functions with a VpcConfig will not start until it is");
@@ -504,13 +504,14 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow!("opening the events database: {e}"))?;
     tokio::spawn(events.clone().run_scheduler());
     // Subscribers are handed links to this server (confirmation, unsubscribe).
-    let public = {
+    let public_addr = {
         let mut a = listener.local_addr()?;
         if a.ip().is_unspecified() {
             a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        format!("{scheme}://{a}")
+        a
     };
+    let public = format!("{scheme}://{public_addr}");
     let topics = nimbus_topics::TopicService::open(
         &data.root().join("topics.db"),
         nimbus_topics::TopicConfig::new(&opts.region, &opts.account_id, &public),
@@ -530,7 +531,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     // the server's own; function URLs and APIs by path unless a domain was chosen.
     let urls = nimbus_api::urls::Urls {
         scheme,
-        public: public.split_once("://").map(|(_, a)| a.to_string()).unwrap_or_default(),
+        public: public_addr.to_string(),
         environments: linker.as_ref().map(|l| std::net::SocketAddr::new(l.gateway().into(), local.port()).to_string()),
         url_domain: opts.url_domain.clone(),
         api_domain: opts.api_domain.clone(),
