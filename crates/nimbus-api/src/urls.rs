@@ -31,10 +31,18 @@ impl Urls {
     /// way in exists only there) or one that named no host.
     pub fn origin(&self, host: Option<&str>) -> String {
         let host = match host {
-            Some(h) if !h.is_empty() && self.environments.as_deref() != Some(h) => h,
+            Some(h) if !h.is_empty() && !self.is_environments(h) => h,
             _ => &self.public,
         };
         format!("{}://{host}", self.scheme)
+    }
+
+    /// Whether `host` (a Host header) names environments' way in, with its port or, when
+    /// that is the scheme's default, without.
+    fn is_environments(&self, host: &str) -> bool {
+        let Some(inside) = self.environments.as_deref() else { return false };
+        let default_port = if self.scheme == "https" { ":443" } else { ":80" };
+        host == inside || inside.strip_suffix(default_port) == Some(host)
     }
 
     /// A function URL (with its trailing slash, as AWS gives it).
@@ -72,6 +80,7 @@ mod tests {
     #[test]
     fn origins_follow_the_caller_except_inside_environments() {
         let bridged = urls(Some("10.213.0.1:9001"), None, None);
+        let on_80 = Urls { public: "127.0.0.1:80".into(), port: 80, ..urls(Some("10.213.0.1:80"), None, None) };
         let cases = [
             (&bridged, Some("127.0.0.1:9001"), "http://127.0.0.1:9001"),
             (&bridged, Some("localhost:9001"), "http://localhost:9001"),
@@ -81,6 +90,9 @@ mod tests {
             (&bridged, Some("10.213.0.1:9002"), "http://10.213.0.1:9002"),
             (&bridged, None, "http://127.0.0.1:9001"),
             (&bridged, Some(""), "http://127.0.0.1:9001"),
+            (&on_80, Some("10.213.0.1"), "http://127.0.0.1:80"),
+            (&on_80, Some("10.213.0.1:80"), "http://127.0.0.1:80"),
+            (&on_80, Some("10.213.0.2"), "http://10.213.0.2"),
         ];
         for (u, host, want) in cases {
             assert_eq!(u.origin(host), want, "{host:?}");
