@@ -53,14 +53,15 @@ pub struct ServerOpts {
     /// AWS waits about a minute).
     #[arg(long, env = "NIMBUS_ASYNC_RETRY_DELAY_MS", default_value_t = 60_000)]
     async_retry_delay_ms: u64,
-    /// Domain under which function URLs are served by host name (`<url-id>.<domain>`);
-    /// default `lambda-url.<region>.localhost`. They are also served by path at
-    /// `/_aws/lambda-url/<url-id>/`.
+    /// Domain under which function URLs are handed out and served by host name
+    /// (`<url-id>.<domain>`; its names are yours to resolve). Without it, `FunctionUrl` is
+    /// by path on this server's address (`/_aws/lambda-url/<url-id>/`), which needs no name
+    /// resolved, and `lambda-url.<region>.localhost` is still served.
     #[arg(long, env = "NIMBUS_URL_DOMAIN")]
     url_domain: Option<String>,
-    /// Domain under which HTTP APIs (API Gateway V2) are served by host name
-    /// (`<api-id>.<domain>`); default `execute-api.<region>.localhost`. They are also served
-    /// by path at `/_aws/execute-api/<api-id>/`.
+    /// Domain under which HTTP APIs (API Gateway V2) are handed out and served by host name
+    /// (`<api-id>.<domain>`). Without it, `ApiEndpoint` is by path on this server's address
+    /// (`/_aws/execute-api/<api-id>`), and `execute-api.<region>.localhost` is still served.
     #[arg(long, env = "NIMBUS_API_DOMAIN")]
     api_domain: Option<String>,
     /// How environments are isolated: `namespaces` (each in its own namespaces, read-only
