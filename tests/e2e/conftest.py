@@ -146,6 +146,7 @@ class ServerFactory:
         use_env_config: bool = False,
         start: bool = True,
         ca_bundle: str | None = None,
+        port: int | None = None,
     ) -> Server:
         n = len(self.servers)
         data_dir = Path(data_dir) if data_dir else self.tmp_path / f"data{n}"
@@ -158,6 +159,7 @@ class ServerFactory:
             use_env_config=use_env_config,
             name=f"test-server-{n}",
             ca_bundle=ca_bundle,
+            port=port,
         )
         self.servers.append(s)
         if start:

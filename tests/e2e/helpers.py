@@ -233,6 +233,7 @@ class Server:
         use_env_config: bool = False,
         name: str = "server",
         ca_bundle: str | None = None,
+        port: int | None = None,
     ):
         self.bin = bin
         # Set for a server started with --tls-cert/--tls-key: clients trust these certificates.
@@ -243,6 +244,8 @@ class Server:
         self.extra_env = dict(env or {})
         self.use_env_config = use_env_config
         self.name = name
+        # A port of the test's choosing (else a free one at each start).
+        self.fixed_port = port
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
 
@@ -273,7 +276,7 @@ class Server:
     def start(self, timeout: float = 15.0) -> "Server":
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = self.fixed_port or free_port()
         cmd, env = self.command()
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== start {cmd} =====\n".encode())
@@ -379,6 +382,16 @@ def sns_may_send(queue_arn: str, topic_arn: str | None = None) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
         "Resource": queue_arn, "Condition": {"ArnLike": {"aws:SourceArn": source}}}]})
+
+
+def url_id(url: str) -> str:
+    """The id in a function URL or an API endpoint, by path (`http://127.0.0.1:<port>/_aws/
+    lambda-url/<id>/`, Nimbus's default) or by host name (`http://<id>.lambda-url.…`)."""
+    rest = url.split("//", 1)[1]
+    for kind in ("/_aws/lambda-url/", "/_aws/execute-api/"):
+        if kind in rest:
+            return rest.split(kind, 1)[1].split("/", 1)[0]
+    return rest.split(".", 1)[0]
 
 
 def public_url(lam, **kwargs) -> dict:

@@ -12,6 +12,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+import helpers
 from helpers import aws_cli_runner, ACCOUNT, arn, boto_client, client_error, create_function, http_request as request, make_zip, public_url, unique
 
 # Handlers as in AWS's API Gateway and ALB examples.
@@ -130,7 +131,7 @@ def test_management_with_aws_cli(cli, server, make_fn):
     api_id = api["ApiId"]
     assert len(api_id) == 10 and api["ProtocolType"] == "HTTP"
     assert api["RouteSelectionExpression"] == "$request.method $request.path"
-    assert api["ApiEndpoint"] == f"http://{host_of(api_id)}:{server.port}"
+    assert api["ApiEndpoint"] == by_path(server, api_id)
     integ = cli("create-integration", "--api-id", api_id, "--integration-type", "AWS_PROXY",
                 "--integration-uri", arn(fn.name), "--payload-format-version", "2.0")
     assert integ["IntegrationType"] == "AWS_PROXY" and integ["PayloadFormatVersion"] == "2.0" and integ["TimeoutInMillis"] == 30000
@@ -420,7 +421,7 @@ def test_alb_mode_on_routes_and_urls(apigw, lam, server, make_fn):
         assert ev["body"] == "" and "headers" not in ev and "queryStringParameters" not in ev
         # The same handler behind a function URL, through /_aws/elb/<url-id>/.
         url = public_url(lam, FunctionName=fn.name)["FunctionUrl"]
-        url_id = url.split("//", 1)[1].split(".", 1)[0]
+        url_id = helpers.url_id(url)
         status, headers, body = request(f"{server.endpoint}/_aws/elb/{url_id}/from-url?k=v")
         ev = json.loads(body)
         assert status == 200 and ev["path"] == "/from-url" and ev["queryStringParameters"] == {"k": "v"}
@@ -443,7 +444,7 @@ def test_apis_survive_restart(server_factory, tmp_path):
     s.restart()
     apigw = boto_client("apigatewayv2", s.endpoint)
     api = apigw.get_api(ApiId=api_id)
-    assert api["Name"] == "durable" and api["ApiEndpoint"].endswith(f":{s.port}")
+    assert api["Name"] == "durable" and api["ApiEndpoint"] == by_path(s, api_id)
     assert [r["RouteKey"] for r in apigw.get_routes(ApiId=api_id)["Items"]] == ["GET /hello/{who}"]
     for path, stage in (("/hello/world", "$default"), ("/live/hello/world", "live")):
         status, _, body = request(by_path(s, api_id, path))

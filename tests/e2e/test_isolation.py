@@ -50,6 +50,7 @@ def handler(event, context):
         "hostname": socket.gethostname(),
         "runtime_api": os.environ["AWS_LAMBDA_RUNTIME_API"],
         "server_reachable": connects(event["port"]),
+        "host_service_reachable": connects(event["host_port"]),
     }
 '''
 
@@ -59,7 +60,12 @@ def test_sandbox_view(server, lam, make_fn):
     fn = make_fn("python3.11", {"probe.py": PROBE}, "probe.handler")
     data_dir = str(server.data_dir)
     port = int(server.endpoint.rsplit(":", 1)[1])
-    out = invoke(lam, fn.name, {"paths": [data_dir, data_dir + "/code", "/work", "/root", "/etc/passwd"], "port": port}).ok()
+    host_service = socket.create_server(("127.0.0.1", 0))  # another service on the host's loopback
+    try:
+        out = invoke(lam, fn.name, {"paths": [data_dir, data_dir + "/code", "/work", "/root", "/etc/passwd"], "port": port,
+                                    "host_port": host_service.getsockname()[1]}).ok()
+    finally:
+        host_service.close()
     assert (out["uid"], out["gid"]) == (993, 990)
     assert out["cap_eff"] == "0000000000000000" and out["no_new_privs"] == "1" and out["seccomp"] == "2"
     assert out["pids"][:2] == [1, 2] and max(out["pids"]) < 50, out["pids"]
@@ -69,7 +75,10 @@ def test_sandbox_view(server, lam, make_fn):
     assert out["write_task"] in ("EROFS", "EACCES") and out["write_root"] in ("EROFS", "EACCES")
     assert out["write_tmp"] is True
     assert out["runtime_api"] == "127.0.0.1:9001"
-    assert out["server_reachable"] is False, "127.0.0.1 is the environment's own loopback, not the host's"
+    # 127.0.0.1 is the environment's own loopback, not the host's: only the server's own
+    # port there leads to the server (so its URLs work inside), nothing else on the host.
+    assert out["host_service_reachable"] is False, "a service on the host's loopback was reached"
+    assert out["server_reachable"] is True, "the server's address does not lead to the server"
     assert other.name not in json.dumps(out)
 
 

@@ -12,6 +12,7 @@ import urllib.parse
 
 import pytest
 
+import helpers
 from helpers import client_error, public_url
 
 SLOW = {"index.js": """
@@ -133,7 +134,7 @@ def test_function_url_streams_with_the_prelude(server, lam, make_fn):
     fn = make_fn("nodejs20.x", HTTP_STREAM, "index.handler")
     cfg = public_url(lam, FunctionName=fn.name, InvokeMode="RESPONSE_STREAM")
     assert cfg["InvokeMode"] == "RESPONSE_STREAM"
-    url_id = cfg["FunctionUrl"].split("//", 1)[1].split(".", 1)[0]
+    url_id = helpers.url_id(cfg["FunctionUrl"])
     endpoint = urllib.parse.urlsplit(server.endpoint)
     conn = http.client.HTTPConnection(endpoint.hostname, endpoint.port, timeout=30)
     t0 = time.monotonic()
@@ -168,7 +169,7 @@ def test_function_url_streams_with_the_prelude(server, lam, make_fn):
 def test_function_url_stream_without_prelude_and_buffered_functions(server, lam, make_fn):
     slow = make_fn("nodejs20.x", SLOW, "index.handler")
     url = public_url(lam, FunctionName=slow.name, InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
-    url_id = url.split("//", 1)[1].split(".", 1)[0]
+    url_id = helpers.url_id(url)
     endpoint = urllib.parse.urlsplit(server.endpoint)
     conn = http.client.HTTPConnection(endpoint.hostname, endpoint.port, timeout=30)
     conn.request("GET", f"/_aws/lambda-url/{url_id}/")
@@ -181,7 +182,7 @@ def test_function_url_stream_without_prelude_and_buffered_functions(server, lam,
     # buffered URL's does.
     plain = make_fn("nodejs20.x", {"index.js": "exports.handler = async () => ({ statusCode: 202, body: 'whole' });"}, "index.handler")
     url = public_url(lam, FunctionName=plain.name, InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
-    url_id = url.split("//", 1)[1].split(".", 1)[0]
+    url_id = helpers.url_id(url)
     conn = http.client.HTTPConnection(endpoint.hostname, endpoint.port, timeout=30)
     conn.request("GET", f"/_aws/lambda-url/{url_id}/")
     r = conn.getresponse()

@@ -34,6 +34,12 @@ def handler(event, context):
     if mode == "endpoint":
         with urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL"] + "/health", timeout=5) as r:
             return {"status": r.status}
+    if mode == "url":
+        try:
+            with urllib.request.urlopen(event["url"], timeout=5) as r:
+                return {"status": r.status}
+        except OSError as e:
+            return {"error": repr(e)}
     if mode == "listen":
         srv = socket.socket()
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -169,6 +175,20 @@ def test_security_group_egress_rules_decide_what_a_function_reaches(lam, ec2, ro
     finally:
         allowed.close()
         blocked.close()
+
+
+def test_urls_made_on_the_host_work_in_a_vpc_whatever_its_groups_say(server, lam, ec2, role, functions):
+    """The server's own address (the one in every URL it hands the host) leads to the server
+    inside a VPC environment too, on its loopback, like the Nimbus endpoint: even with no
+    egress rule at all."""
+    vpc, subnet = network(ec2, "10.64.0.0/16", "10.64.1.0/24")
+    closed = ec2.create_security_group(GroupName=unique("closed"), Description="no egress", VpcId=vpc)["GroupId"]
+    ec2.revoke_security_group_egress(GroupId=closed, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    fenced = functions(role, {"SubnetIds": [subnet], "SecurityGroupIds": [closed]})
+    code = lam.get_function(FunctionName=fenced)["Code"]["Location"]
+    assert code.startswith(server.endpoint + "/")
+    assert call(lam, fenced, {"mode": "url", "url": code}) == {"status": 200}
+    assert call(lam, fenced, {"mode": "url", "url": server.endpoint + "/health"}) == {"status": 200}
 
 
 def test_functions_in_different_vpcs_cannot_reach_each_other(lam, ec2, role, gateway, functions):

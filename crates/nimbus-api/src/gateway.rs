@@ -263,13 +263,18 @@ fn one<T: Serialize>(op: &str, rid: &str, v: Result<T, GatewayError>) -> Result<
 }
 
 /// Runs a management request. The service's records are kept in API Gateway's wire form, so
-/// each is the answer as it is.
-pub async fn execute(svc: &GatewayService, req: GatewayRequest) -> Response<Body> {
+/// each is the answer as it is, with its `ApiEndpoint` under `origin` (see `crate::urls`).
+pub async fn execute(state: &AppState, req: GatewayRequest, origin: &str) -> Response<Body> {
+    let svc = &state.gateway;
+    let endpoint = |mut api: nimbus_gateway::model::Api| {
+        api.api_endpoint = state.urls.api_endpoint(origin, &api.api_id);
+        api
+    };
     let rid = uuid::Uuid::new_v4().to_string();
     let rid = rid.as_str();
     let op = req.operation;
     let result = match req.call {
-        Ok(call) => run(svc, op, rid, call).await,
+        Ok(call) => run(svc, op, rid, call, &endpoint).await,
         Err(e) => Err(e),
     };
     let response = result.unwrap_or_else(|e| {
@@ -282,14 +287,20 @@ pub async fn execute(svc: &GatewayService, req: GatewayRequest) -> Response<Body
 }
 
 /// One management call.
-async fn run(svc: &GatewayService, op: &str, rid: &str, call: GatewayCall) -> Result<Response<Bytes>, GatewayError> {
+async fn run(
+    svc: &GatewayService,
+    op: &str,
+    rid: &str,
+    call: GatewayCall,
+    endpoint: &(dyn Fn(nimbus_gateway::model::Api) -> nimbus_gateway::model::Api + Sync),
+) -> Result<Response<Bytes>, GatewayError> {
     use GatewayCall as C;
     let deleted = |v: Result<(), GatewayError>| v.map(|()| encode::rest(&APIGATEWAYV2, op, &Empty {}, None, rid));
     match call {
-        C::CreateApi(i) => one(op, rid, svc.create_api(i).await),
-        C::GetApis(l) => Ok(items(op, rid, l.page()?, svc.get_apis())),
-        C::GetApi(a) => one(op, rid, svc.get_api(&a.api_id)),
-        C::UpdateApi(c) => one(op, rid, svc.update_api(&c.api_id, c.input).await),
+        C::CreateApi(i) => one(op, rid, svc.create_api(i).await.map(endpoint)),
+        C::GetApis(l) => Ok(items(op, rid, l.page()?, svc.get_apis().into_iter().map(endpoint).collect())),
+        C::GetApi(a) => one(op, rid, svc.get_api(&a.api_id).map(endpoint)),
+        C::UpdateApi(c) => one(op, rid, svc.update_api(&c.api_id, c.input).await.map(endpoint)),
         C::DeleteApi(a) => deleted(svc.delete_api(&a.api_id).await),
         C::CreateRoute(c) => one(op, rid, svc.create_route(&c.api_id, c.input).await),
         C::GetRoutes(l) => Ok(items(op, rid, l.page()?, svc.get_routes(l.api())?)),

@@ -26,11 +26,12 @@ mod sns;
 mod sqs;
 mod streaming;
 pub mod tls;
+pub mod urls;
 
 pub use accounts::{Accounts, OpenAccount};
 pub use action::Action;
 pub use authz::{service_may_invoke, service_may_send};
-pub use server::{serve, AppState};
+pub use server::{serve, serve_stream, AppState};
 
 /// Walks the models of every service Nimbus serves: every operation Nimbus serves exists in the model, and its
 /// typed input accepts an input with every member the model defines, at the model's types.

@@ -32,10 +32,12 @@ pub struct AppState {
     pub logs: Arc<LogStore>,
     /// What `GET /_nimbus/status` reports (isolation, limits, missing guarantees).
     pub status: serde_json::Value,
-    /// Function URLs are served by host name under this domain.
+    /// Function URLs are recognised by host name under this domain.
     pub url_domain: String,
-    /// The port the server listens on, for the URLs it hands out.
+    /// The port the server listens on (API Gateway's `X-Forwarded-Port`).
     pub port: u16,
+    /// How the URLs handed out are made.
+    pub urls: crate::urls::Urls,
     pub queues: Arc<nimbus_queues::QueueService>,
     pub event_sources: Arc<nimbus_triggers::EventSources>,
     pub events: Arc<nimbus_events::EventsService>,
@@ -46,7 +48,7 @@ pub struct AppState {
     pub iam: Arc<nimbus_iam::IamService>,
     /// EC2's VPCs, subnets and security groups.
     pub network: Arc<nimbus_network::NetworkService>,
-    /// HTTP APIs are served by host name under this domain (`<api-id>.<api domain>`).
+    /// HTTP APIs are recognised by host name under this domain (`<api-id>.<api domain>`).
     pub api_domain: String,
     /// Set when every listener speaks HTTPS (`--tls-cert`): the URLs handed out say so.
     pub tls: Option<crate::tls::Tls>,
@@ -82,20 +84,26 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        tokio::spawn(async move {
-            match state.tls.clone() {
-                None => serve_connection(stream, state, peer, false).await,
-                // The handshake runs in the connection's own task: a slow or failed one
-                // holds up nobody else.
-                Some(tls) => match tls.accept(stream, peer).await {
-                    crate::tls::Accepted::Tls(stream) => serve_connection(*stream, state, peer, true).await,
-                    crate::tls::Accepted::Refused => {}
-                },
-            }
-        });
+        serve_stream(stream, peer, state.clone());
     }
+}
+
+/// Serves the API on one accepted connection, in a task of its own: over HTTPS when the
+/// state has TLS, else plain HTTP. (Connections made inside environments to the server's
+/// own address arrive here too, from `nimbus_sandbox::server_door`.)
+pub fn serve_stream(stream: tokio::net::TcpStream, peer: std::net::SocketAddr, state: Arc<AppState>) {
+    let _ = stream.set_nodelay(true);
+    tokio::spawn(async move {
+        match state.tls.clone() {
+            None => serve_connection(stream, state, peer, false).await,
+            // The handshake runs in the connection's own task: a slow or failed one
+            // holds up nobody else.
+            Some(tls) => match tls.accept(stream, peer).await {
+                crate::tls::Accepted::Tls(stream) => serve_connection(*stream, state, peer, true).await,
+                crate::tls::Accepted::Refused => {}
+            },
+        }
+    });
 }
 
 /// HTTP/1.1 on one connection, plain or inside TLS (`secure`).
@@ -162,9 +170,9 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         }
     }
     tracing::debug!(action = action.name(), "request");
-    let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-    // Where links in answers point: this server, as the caller reached it.
-    let origin = format!("{}://{host}", state.scheme());
+    let host = parts.headers.get("host").and_then(|h| h.to_str().ok());
+    // Where links in answers point: this server, as the caller reached it (see `urls`).
+    let origin = state.urls.origin(host);
     match action {
         Action::InvokeFunctionUrl(req) => {
             let signer = crate::auth::signer(state.keys.as_deref(), &parts, &body);
@@ -174,8 +182,8 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
             let signer = crate::auth::signer(state.keys.as_deref(), &parts, &body);
             crate::gateway::serve(&state, *req, signer, &conn).await
         }
-        Action::Gateway(req) => crate::gateway::execute(&state.gateway, req).await,
-        Action::Sqs(req) => crate::sqs::execute(&state.queues, req, state.scheme()).await,
+        Action::Gateway(req) => crate::gateway::execute(&state, req, &origin).await,
+        Action::Sqs(req) => crate::sqs::execute(&state.queues, req, &origin).await,
         Action::Events(req) => crate::events::execute(&state.events, req).await,
         Action::Kms(req) => {
             let lockout = caller.as_ref().map(|c| crate::authz::lockout(&home, &state, c));

@@ -28,8 +28,6 @@ const VERSION: &str = "2012-11-05";
 pub struct SqsRequest {
     pub protocol: Protocol,
     pub operation: &'static str,
-    /// `Host` of the request: queue URLs are built on it.
-    pub host: String,
     pub call: Result<SqsCall, QueueError>,
 }
 
@@ -458,11 +456,10 @@ fn queue_path(path: &str) -> Option<&str> {
 
 /// Returns the SQS request `req` carries, or `None` when it is not an SQS request.
 pub fn recognize(req: &RawRequest<'_>) -> Option<SqsRequest> {
-    let host = req.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_string();
     if let Some(target) = req.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         let op_name = target.strip_prefix("AmazonSQS.")?;
         let (operation, call) = decode_call(op_name, Protocol::AwsJson1_0, |op| decode::json(SQS.model(), op, &req.body));
-        return Some(SqsRequest { protocol: Protocol::AwsJson1_0, operation, host, call });
+        return Some(SqsRequest { protocol: Protocol::AwsJson1_0, operation, call });
     }
     let on_queue = queue_path(req.path);
     let content_type = req.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -480,7 +477,7 @@ pub fn recognize(req: &RawRequest<'_>) -> Option<SqsRequest> {
         }
     }
     let (operation, call) = decode_call(&action, Protocol::AwsQuery, |op| decode::query(SQS.model(), op, &params));
-    Some(SqsRequest { protocol: Protocol::AwsQuery, operation, host, call })
+    Some(SqsRequest { protocol: Protocol::AwsQuery, operation, call })
 }
 
 /// The operation's static name and its typed call (or SQS's error for the request).
@@ -704,12 +701,12 @@ impl nimbus_protocol::AwsError for QueryMissingQueue {
     }
 }
 
-/// Runs the request; `scheme` is the one queue URLs are given with.
-pub async fn execute(svc: &QueueService, req: SqsRequest, scheme: &str) -> Response<Body> {
+/// Runs the request; queue URLs are given under `origin` (`http(s)://host`).
+pub async fn execute(svc: &QueueService, req: SqsRequest, origin: &str) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let out = Out { protocol: req.protocol, operation: req.operation, request_id: &request_id };
     let result = match req.call {
-        Ok(call) => run(svc, &format!("{scheme}://{}", req.host), call, &out).await,
+        Ok(call) => run(svc, origin, call, &out).await,
         Err(e) => Err(e),
     };
     let response = result.unwrap_or_else(|e| {

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct Api {
     pub api_id: String,
-    /// Filled in when answering (it names this server's current port).
+    /// Filled in by the HTTP edge when answering (it names this server as the caller
+    /// reached it).
     #[serde(default)]
     pub api_endpoint: String,
     pub api_key_selection_expression: String,

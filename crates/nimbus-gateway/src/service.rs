@@ -89,10 +89,6 @@ pub struct ApiFront {
 /// The HTTP API service. Share it with `Arc`.
 pub struct GatewayService {
     account: String,
-    /// `execute-api.<region>.localhost:<port>`: an API's endpoint is `<scheme>://<api-id>.<this>`.
-    endpoint_suffix: String,
-    /// `http`, or `https` when the server speaks TLS.
-    endpoint_scheme: String,
     store: Arc<GatewayStore>,
     /// Held from reading an API a change is made from until that change is in memory: one
     /// writer at a time, so each change sees those before it.
@@ -143,14 +139,8 @@ fn check_stage_name(name: &str) -> Result<(), GatewayError> {
 }
 
 impl GatewayService {
-    /// Opens (or creates) `gateway.db` and loads every API into memory. APIs are served at
-    /// `<endpoint_scheme>://<api-id>.<endpoint_suffix>`.
-    pub async fn open(
-        path: &Path,
-        account: &str,
-        endpoint_scheme: &str,
-        endpoint_suffix: &str,
-    ) -> Result<Arc<GatewayService>, GatewayError> {
+    /// Opens (or creates) `gateway.db` and loads every API into memory.
+    pub async fn open(path: &Path, account: &str) -> Result<Arc<GatewayService>, GatewayError> {
         let store = GatewayStore::open(path)?;
         let mut apis: BTreeMap<String, ApiState> = BTreeMap::new();
         for (_, api) in store.load::<Api>(Kind::Api).await? {
@@ -186,8 +176,6 @@ impl GatewayService {
             .collect();
         Ok(Arc::new(GatewayService {
             account: account.to_string(),
-            endpoint_suffix: endpoint_suffix.to_string(),
-            endpoint_scheme: endpoint_scheme.to_string(),
             store: Arc::new(store),
             writer: Arc::new(tokio::sync::Mutex::new(())),
             apis: Arc::new(RwLock::new(apis)),
@@ -201,11 +189,6 @@ impl GatewayService {
             .get(api_id)
             .cloned()
             .ok_or_else(|| GatewayError::NotFound(format!("Invalid API identifier specified {}:{api_id}", self.account)))
-    }
-
-    fn with_endpoint(&self, mut api: Api) -> Api {
-        api.api_endpoint = format!("{}://{}.{}", self.endpoint_scheme, api.api_id, self.endpoint_suffix);
-        api
     }
 
     /// Runs one change to an API: `f` edits a copy and lists the stored changes; the copy
@@ -328,16 +311,16 @@ impl GatewayService {
             apis.insert(id, Arc::new(state));
         })
         .await?;
-        Ok(self.with_endpoint(api))
+        Ok(api)
     }
 
     pub fn get_api(&self, api_id: &str) -> Result<Api, GatewayError> {
-        Ok(self.with_endpoint(self.state(api_id)?.api.clone()))
+        Ok(self.state(api_id)?.api.clone())
     }
 
     pub fn get_apis(&self) -> Vec<Api> {
         let apis = self.apis.read().unwrap_or_else(|e| e.into_inner());
-        apis.values().map(|a| self.with_endpoint(a.api.clone())).collect()
+        apis.values().map(|a| a.api.clone()).collect()
     }
 
     pub async fn update_api(&self, api_id: &str, input: ApiInput) -> Result<Api, GatewayError> {
@@ -374,7 +357,7 @@ impl GatewayService {
                 Ok(s.api.clone())
             })
             .await?;
-        Ok(self.with_endpoint(api))
+        Ok(api)
     }
 
     pub async fn delete_api(&self, api_id: &str) -> Result<(), GatewayError> {

@@ -50,7 +50,8 @@ use serde::{Deserialize, Serialize};
 pub use error::{JailError, SeccompError, SpecError};
 pub use host::{
     available, bind_code_into, command, command_gated, enter_new_netns_with_listener, make_shared_mount_point, new_netns,
-    new_netns_with_listener, place_child_fds, prepare, remove_shared_mount_point, write_launch, ReturnToNetns,
+    new_netns_with_listener, new_netns_with_listeners, place_child_fds, prepare, remove_shared_mount_point, server_listeners, write_launch,
+    ReturnToNetns,
 };
 pub use init::init_main;
 pub use rootfs::MountStep;

@@ -385,6 +385,13 @@ pub(crate) async fn launch(
     // sandbox is built; the runtime waits at its gate until the link is up (see below).
     // The linker and a handle on the namespace it is to link.
     let mut link_later: Option<(Arc<Linker>, OwnedFd)> = None;
+    // A linked namespace also has listeners at the server's own port (`server_door`).
+    let mut server_listeners: Vec<std::net::TcpListener> = Vec::new();
+    let door = match iso {
+        Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => linker.door(),
+        _ => None,
+    };
+    let server_port = door.as_ref().map(|(port, _)| *port);
     let (listener, netns): (std::net::TcpListener, Option<OwnedFd>) = match iso {
         Isolation::Namespaces(NamespaceConfig { network: Network::Isolated, .. }) => {
             let (ns, l) = tokio::task::spawn_blocking(|| jail::new_netns_with_listener(RUNTIME_API_PORT))
@@ -398,13 +405,16 @@ pub(crate) async fn launch(
             let plan = res.vpc.clone().expect("matched");
             let linker = linker.clone();
             let made = tokio::task::spawn_blocking(move || {
-                let (ns, l) = jail::new_netns_with_listener(RUNTIME_API_PORT).map_err(std::io::Error::other)?;
-                linker.link_vpc(&ns, plan).map(|link| (ns, l, link))
+                let (ns, l, server) = jail::new_netns_with_listeners(RUNTIME_API_PORT, server_port).map_err(std::io::Error::other)?;
+                linker.link_vpc(&ns, plan).map(|link| (ns, l, server, link))
             })
             .await
             .map_err(|source| LaunchError::Blocking { op: "link a VPC environment", source })?;
             match made {
-                Ok((ns, l, _link)) => (l, Some(ns)),
+                Ok((ns, l, server, _link)) => {
+                    server_listeners = server;
+                    (l, Some(ns))
+                }
                 Err(e) => {
                     tracing::warn!("cannot link an environment into its VPC: {e}");
                     return Ok(Err(Reply::StartFailed {
@@ -415,12 +425,16 @@ pub(crate) async fn launch(
             }
         }
         Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => match linker.take_ready() {
-            Some(ns) => (ns.listener, Some(ns.fd)),
+            Some(ns) => {
+                server_listeners = ns.server;
+                (ns.listener, Some(ns.fd))
+            }
             None if matches!(code, Code::Dir(_)) => {
-                let (ns, l) = tokio::task::spawn_blocking(|| jail::new_netns_with_listener(RUNTIME_API_PORT))
+                let (ns, l, server) = tokio::task::spawn_blocking(move || jail::new_netns_with_listeners(RUNTIME_API_PORT, server_port))
                     .await
                     .map_err(|source| LaunchError::Blocking { op: "make a network namespace", source })??;
                 link_later = Some((linker.clone(), ns.try_clone().map_err(io("duplicate the network namespace's fd"))?));
+                server_listeners = server;
                 (l, Some(ns))
             }
             None => {
@@ -429,13 +443,22 @@ pub(crate) async fn launch(
                     .await
                     .map_err(|source| LaunchError::Blocking { op: "take a linked network namespace", source })?
                     .map_err(io("take a linked network namespace"))?;
+                server_listeners = ns.server;
                 (ns.listener, Some(ns.fd))
             }
         },
         _ => (std::net::TcpListener::bind("127.0.0.1:0").map_err(io("listen on a host loopback port"))?, None),
     };
     let addr = listener.local_addr().map_err(io("read the Runtime API's address"))?.to_string();
-    api.serve_on(listener).map_err(io("serve the Runtime API"))?;
+    // The Runtime API's listener takes in the server's connections too when both have the
+    // same port (9001); else the server's own listeners do.
+    let shared = door.as_ref().filter(|(port, _)| *port == RUNTIME_API_PORT).map(|(_, d)| d.clone());
+    api.serve_on(listener, shared).map_err(io("serve the Runtime API"))?;
+    if let Some((_, door)) = &door {
+        for l in server_listeners {
+            crate::server_door::serve(l, door.clone(), api.stopped()).map_err(io("serve the server's port inside the environment"))?;
+        }
+    }
     let env = vars(&addr, &view);
 
     let mut late_mounts = None;

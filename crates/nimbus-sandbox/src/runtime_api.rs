@@ -198,8 +198,10 @@ impl RuntimeApi {
     }
 
     /// Serves the Runtime API on `listener` (a loopback port, possibly inside the
-    /// environment's network namespace) until shutdown.
-    pub fn serve_on(self: &Arc<Self>, listener: std::net::TcpListener) -> std::io::Result<()> {
+    /// environment's network namespace) until shutdown. With a `door` (the server's port is
+    /// this listener's, see [`crate::server_door`]), connections that are not for the
+    /// Runtime API go through it to the server.
+    pub fn serve_on(self: &Arc<Self>, listener: std::net::TcpListener, door: Option<crate::ServerDoor>) -> std::io::Result<()> {
         listener.set_nonblocking(true)?;
         let listener = TcpListener::from_std(listener)?;
         let api = self.clone();
@@ -209,10 +211,16 @@ impl RuntimeApi {
                 tokio::select! {
                     _ = stop.changed() => return,
                     accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
+                        let Ok((stream, peer)) = accepted else { continue };
                         let _ = stream.set_nodelay(true);
                         let api = api.clone();
+                        let door = door.clone();
                         tokio::spawn(async move {
+                            if let Some(door) = door {
+                                if !crate::server_door::is_runtime_side(&stream).await {
+                                    return door.enter(stream, peer);
+                                }
+                            }
                             let io = hyper_util::rt::TokioIo::new(stream);
                             let svc = hyper::service::service_fn(move |req| {
                                 let api = api.clone();
@@ -225,6 +233,11 @@ impl RuntimeApi {
             }
         });
         Ok(())
+    }
+
+    /// Turns true when the environment stops serving.
+    pub(crate) fn stopped(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {

@@ -53,14 +53,15 @@ pub struct ServerOpts {
     /// AWS waits about a minute).
     #[arg(long, env = "NIMBUS_ASYNC_RETRY_DELAY_MS", default_value_t = 60_000)]
     async_retry_delay_ms: u64,
-    /// Domain under which function URLs are served by host name (`<url-id>.<domain>`);
-    /// default `lambda-url.<region>.localhost`. They are also served by path at
-    /// `/_aws/lambda-url/<url-id>/`.
+    /// Domain under which function URLs are handed out and served by host name
+    /// (`<url-id>.<domain>`; its names are yours to resolve). Without it, `FunctionUrl` is
+    /// by path on this server's address (`/_aws/lambda-url/<url-id>/`), which needs no name
+    /// resolved, and `lambda-url.<region>.localhost` is still served.
     #[arg(long, env = "NIMBUS_URL_DOMAIN")]
     url_domain: Option<String>,
-    /// Domain under which HTTP APIs (API Gateway V2) are served by host name
-    /// (`<api-id>.<domain>`); default `execute-api.<region>.localhost`. They are also served
-    /// by path at `/_aws/execute-api/<api-id>/`.
+    /// Domain under which HTTP APIs (API Gateway V2) are handed out and served by host name
+    /// (`<api-id>.<domain>`). Without it, `ApiEndpoint` is by path on this server's address
+    /// (`/_aws/execute-api/<api-id>`), and `execute-api.<region>.localhost` is still served.
     #[arg(long, env = "NIMBUS_API_DOMAIN")]
     api_domain: Option<String>,
     /// How environments are isolated: `namespaces` (each in its own namespaces, read-only
@@ -303,7 +304,10 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
                 "isolated" => Network::Isolated,
                 _ => {
                     let subnet = parse_subnet(&opts.sandbox_subnet)?;
-                    match nimbus_sandbox::network::Linker::setup(nimbus_sandbox::network::BRIDGE, subnet, 2) {
+                    // The server's loopback address leads to the server inside environments
+                    // too (`nimbus_sandbox::server_door`), so the URLs it hands out work there.
+                    let door = (local.ip().is_loopback() || local.ip().is_unspecified()).then_some(local.port());
+                    match nimbus_sandbox::network::Linker::setup(nimbus_sandbox::network::BRIDGE, subnet, 2, door) {
                         Ok(linker) => Network::Linked(linker),
                         Err(e) => {
                             tracing::warn!(
@@ -394,8 +398,12 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     }
     // Functions in a VPC: linked into their VPC with their security groups as packet
     // filter, which takes linked namespaces and nftables.
-    let vpc_linker = match &isolation {
-        Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => {
+    let linker = match &isolation {
+        Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => Some(linker.clone()),
+        _ => None,
+    };
+    let vpc_linker = match &linker {
+        Some(linker) => {
             linker.set_endpoint_port(local.port());
             if !linker.vpc_capable() {
                 tracing::warn!("nftables (nft) is not installed: functions with a VpcConfig will not start until it is");
@@ -424,14 +432,24 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         trust,
     };
     // Subscribers are handed links to this server (confirmation, unsubscribe).
-    let public = {
+    let public_addr = {
         let mut a = listener.local_addr()?;
         if a.ip().is_unspecified() {
             a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        format!("{scheme}://{a}")
+        a
     };
     let port = listener.local_addr()?.port();
+    // URLs handed out: on the address the caller used, environments' way in answered with
+    // the server's own; function URLs and APIs by path unless a domain was chosen.
+    let urls = nimbus_api::urls::Urls {
+        scheme,
+        public: public_addr.to_string(),
+        environments: linker.as_ref().map(|l| std::net::SocketAddr::new(l.gateway().into(), local.port()).to_string()),
+        url_domain: opts.url_domain.clone(),
+        api_domain: opts.api_domain.clone(),
+        port: local.port(),
+    };
     let organizations = nimbus_iam::organizations::Organizations::open(&data.root().join("organizations.db"), &opts.account_id)
         .await
         .map_err(|e| anyhow!("opening the organizations database: {e}"))?;
@@ -449,11 +467,11 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         registry,
         vpc_linker,
         status,
-        scheme,
-        public,
+        public: format!("{scheme}://{public_addr}"),
         url_domain: opts.url_domain.clone().unwrap_or_else(|| format!("lambda-url.{}.localhost", opts.region)),
         api_domain: opts.api_domain.clone().unwrap_or_else(|| format!("execute-api.{}.localhost", opts.region)),
         port,
+        urls,
         tls,
         accounts: accounts.clone(),
         opened: std::sync::Mutex::new(Vec::new()),
@@ -465,6 +483,17 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         accounts.insert(member);
     }
     accounts.set_opener(Arc::new(Opener(shared.clone())));
+    if let Some(linker) = &linker {
+        // Environments of every account come in through the management account's state
+        // (requests go on to their caller's account from there). Held weakly: the state
+        // holds the pool, which holds the linker.
+        let state = Arc::downgrade(&state);
+        linker.open_door(nimbus_sandbox::ServerDoor::new(move |stream, peer| {
+            if let Some(state) = state.upgrade() {
+                nimbus_api::serve_stream(stream, peer, state);
+            }
+        }));
+    }
     tracing::info!("Nimbus listening on {scheme}://{} (data in {})", listener.local_addr()?, shared.root.display());
 
     if let Some(l) = gateway_listener {
@@ -502,11 +531,11 @@ struct Shared {
     registry: Arc<RuntimeRegistry>,
     vpc_linker: bool,
     status: serde_json::Value,
-    scheme: &'static str,
     public: String,
     url_domain: String,
     api_domain: String,
     port: u16,
+    urls: nimbus_api::urls::Urls,
     tls: Option<nimbus_api::tls::Tls>,
     accounts: Arc<nimbus_api::Accounts>,
     /// Every account opened, for shutdown.
@@ -651,14 +680,9 @@ impl Shared {
         .await
         .map_err(|e| anyhow!("opening the topic database: {e}"))?;
         async_invoker.set_message_sink(Arc::new(MessageSinks { queues: queues.clone(), topics: topics.clone() }));
-        let gateway = nimbus_gateway::GatewayService::open(
-            &data.root().join("gateway.db"),
-            account,
-            self.scheme,
-            &format!("{}:{}", self.api_domain, self.port),
-        )
-        .await
-        .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
+        let gateway = nimbus_gateway::GatewayService::open(&data.root().join("gateway.db"), account)
+            .await
+            .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
         let state = Arc::new(AppState {
             iam,
             network,
@@ -677,6 +701,7 @@ impl Shared {
             gateway,
             api_domain: self.api_domain.clone(),
             port: self.port,
+            urls: self.urls.clone(),
             tls: self.tls.clone(),
             accounts: self.accounts.clone(),
         });

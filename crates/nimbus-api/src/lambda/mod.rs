@@ -485,17 +485,17 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
         LambdaCall::CreateFunctionUrlConfig(input) => {
             let NewUrl { function, auth_type, cors, invoke_mode } = input.into_new(p)?;
             let c = control.create_function_url(&function.name, qualifier(&function), auth_type, cors, invoke_mode).await?;
-            reply(op, &FunctionUrlConfigResponse::new(state, &c, true), rid)
+            reply(op, &FunctionUrlConfigResponse::new(state, origin, &c, true), rid)
         }
         LambdaCall::GetFunctionUrlConfig(input) => {
             let function = input.function(p)?;
             let c = control.get_function_url(&function.name, qualifier(&function)).await?;
-            reply(op, &FunctionUrlConfigResponse::new(state, &c, false), rid)
+            reply(op, &FunctionUrlConfigResponse::new(state, origin, &c, false), rid)
         }
         LambdaCall::UpdateFunctionUrlConfig(input) => {
             let (function, change) = input.into_change(p)?;
             let c = control.update_function_url(&function.name, qualifier(&function), change).await?;
-            reply(op, &FunctionUrlConfigResponse::new(state, &c, false), rid)
+            reply(op, &FunctionUrlConfigResponse::new(state, origin, &c, false), rid)
         }
         LambdaCall::DeleteFunctionUrlConfig(input) => {
             let function = input.function(p)?;
@@ -505,7 +505,7 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
         LambdaCall::ListFunctionUrlConfigs(input) => {
             let function = input.function(p)?;
             let list = control.list_function_urls(&function.name).await?;
-            let function_url_configs = list.iter().map(|c| FunctionUrlConfigResponse::new(state, c, false)).collect();
+            let function_url_configs = list.iter().map(|c| FunctionUrlConfigResponse::new(state, origin, c, false)).collect();
             reply(op, &ListFunctionUrlConfigsResponse { function_url_configs }, rid)
         }
         LambdaCall::PutFunctionEventInvokeConfig(input) | LambdaCall::UpdateFunctionEventInvokeConfig(input) => {

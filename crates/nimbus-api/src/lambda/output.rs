@@ -608,11 +608,12 @@ struct CorsResponse {
 }
 
 impl FunctionUrlConfigResponse {
-    pub fn new(state: &AppState, c: &FunctionUrlConfig, created: bool) -> FunctionUrlConfigResponse {
+    /// `origin`: where the caller reached this server (see `crate::urls`).
+    pub fn new(state: &AppState, origin: &str, c: &FunctionUrlConfig, created: bool) -> FunctionUrlConfigResponse {
         let p = state.control.partition();
         let iso = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
         FunctionUrlConfigResponse {
-            function_url: format!("{}://{}.{}:{}/", state.scheme(), c.url_id, state.url_domain, state.port),
+            function_url: state.urls.function_url(origin, &c.url_id),
             function_arn: match &c.qualifier {
                 Some(q) => p.qualified_arn(&c.function, q),
                 None => p.function_arn(&c.function),

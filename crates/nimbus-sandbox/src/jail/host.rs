@@ -132,12 +132,39 @@ pub fn command_gated(
 /// Every namespace is separate, so every environment can use the same port (AWS: 9001).
 /// The listener is blocking; call `set_nonblocking(true)` before handing it to tokio.
 pub fn new_netns_with_listener(port: u16) -> Result<(OwnedFd, TcpListener), JailError> {
+    new_netns_with_listeners(port, None).map(|(ns, listener, _)| (ns, listener))
+}
+
+/// [`new_netns_with_listener`], plus the [`server_listeners`] at `server_port` if given (an
+/// environment linked to the host: the server's own address leads to the server there too).
+pub fn new_netns_with_listeners(port: u16, server_port: Option<u16>) -> Result<(OwnedFd, TcpListener, Vec<TcpListener>), JailError> {
     // unshare(CLONE_NEWNET) moves only the calling thread, and it comes back before this
     // returns (no thread of its own: under a burst of cold starts every hand-off between
     // threads waits behind hundreds of runnable processes).
     let home = OwnedFd::from(std::fs::File::open(THREAD_NETNS).map_err(path("open", Path::new(THREAD_NETNS)))?);
     let _back = ReturnToNetns(&home);
-    enter_new_netns_with_listener(port)
+    let (ns, listener) = enter_new_netns_with_listener(port)?;
+    let server = match server_port {
+        Some(p) => server_listeners(p, p != port)?,
+        None => Vec::new(),
+    };
+    Ok((ns, listener, server))
+}
+
+/// Listeners at `port` on the loopback of the calling thread's network namespace, where
+/// connections to the server's own address are taken in (`crate::server_door`): 127.0.0.1
+/// if `v4` (not when the Runtime API listens there, which then takes them in itself), and
+/// ::1 where the namespace has IPv6 (`localhost` may resolve to it first). Blocking
+/// listeners, like [`new_netns_with_listener`]'s.
+pub fn server_listeners(port: u16, v4: bool) -> Result<Vec<TcpListener>, JailError> {
+    let mut out = Vec::with_capacity(2);
+    if v4 {
+        out.push(TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(call("listen at the server's port on the namespace's loopback"))?);
+    }
+    if let Ok(l) = TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, port)) {
+        out.push(l);
+    }
+    Ok(out)
 }
 
 /// A new network namespace with only `lo`, up (a VPC's router lives in one). Made on the

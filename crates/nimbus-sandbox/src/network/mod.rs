@@ -3,12 +3,14 @@
 //! *isolated* bridge port, so an environment reaches the host (the Nimbus API at the
 //! gateway address, other host services, and beyond as the host routes) but never another
 //! environment. Its Runtime API listens on the namespace's own loopback, out of everyone
-//! else's reach.
+//! else's reach; so does the server's door (`crate::server_door`), at the server's own port,
+//! so that the server's loopback address leads to the server inside too.
 //!
 //! ```text
 //!  host netns                               environment netns
 //!  nimbus0 (bridge, 10.213.0.1/16) ── nb2a ═══ eth0 10.213.0.42/16, default via 10.213.0.1
 //!          (isolated port)                     lo 127.0.0.1 — Runtime API :9001
+//!                                                 127.0.0.1, ::1 — the server's port (door)
 //! ```
 //!
 //! Addresses are allocated without any state of ours: the host end of the pair is named
@@ -26,7 +28,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
@@ -67,6 +69,10 @@ pub struct Linker {
     endpoint_port: AtomicU16,
     /// Whether VPC environments can be filtered here (`nft` found).
     vpc_capable: bool,
+    /// The server's port, at which every linked namespace gets a door to the server.
+    server_port: Option<u16>,
+    /// Where those doors lead (set once the server can serve).
+    door: Arc<OnceLock<crate::ServerDoor>>,
 }
 
 enum Request {
@@ -94,13 +100,17 @@ struct Maker {
     nft: Option<PathBuf>,
     /// Each VPC's router, made when its first environment is linked.
     routers: HashMap<String, vpc::Router>,
+    /// The server's port, listened at in every namespace made (see `Linker::server_port`).
+    server_port: Option<u16>,
 }
 
-/// A linked network namespace with its Runtime API listener, not yet used.
+/// A linked network namespace with its Runtime API listener (and its listeners at the
+/// server's port), not yet used.
 #[derive(Debug)]
 pub struct Netns {
     pub fd: OwnedFd,
     pub listener: TcpListener,
+    pub server: Vec<TcpListener>,
     pub link: LinkInfoHost,
 }
 
@@ -117,8 +127,10 @@ pub struct LinkInfoHost {
 impl Linker {
     /// Creates the bridge with the gateway address (or takes the one there is), brings it
     /// up, and starts the maker thread, which keeps `keep_ready` linked namespaces made
-    /// ahead of time. `subnet` must be a /16 to /28 private network.
-    pub fn setup(bridge: &str, subnet: (Ipv4Addr, u8), keep_ready: usize) -> io::Result<Arc<Linker>> {
+    /// ahead of time. `subnet` must be a /16 to /28 private network. With `server_port`,
+    /// every namespace gets listeners at that port on its loopback, served through the door
+    /// given to [`Linker::open_door`].
+    pub fn setup(bridge: &str, subnet: (Ipv4Addr, u8), keep_ready: usize, server_port: Option<u16>) -> io::Result<Arc<Linker>> {
         let (net, prefix) = subnet;
         if !(16..=28).contains(&prefix) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("subnet prefix /{prefix} must be /16 to /28")));
@@ -157,13 +169,45 @@ impl Linker {
             cursor: 2,
             nft,
             routers: HashMap::new(),
+            server_port,
         };
         let (tx, rx) = mpsc::channel();
         let ready = Arc::new(Mutex::new(Vec::new()));
         let pool = ready.clone();
         std::thread::Builder::new().name("nimbus-linker".into()).spawn(move || maker.run(rx, pool, keep_ready))?;
         let _ = tx.send(Request::Refill);
-        Ok(Arc::new(Linker { gateway, ready, requests: Mutex::new(tx), endpoint_port: AtomicU16::new(0), vpc_capable }))
+        Ok(Arc::new(Linker {
+            gateway,
+            ready,
+            requests: Mutex::new(tx),
+            endpoint_port: AtomicU16::new(server_port.unwrap_or(0)),
+            vpc_capable,
+            server_port,
+            door: Arc::new(OnceLock::new()),
+        }))
+    }
+
+    /// The port at which linked namespaces take in connections for the server.
+    pub fn server_port(&self) -> Option<u16> {
+        self.server_port
+    }
+
+    /// Where connections to the server's port inside environments go from now on (until
+    /// then they are closed). Set once; later calls change nothing.
+    pub fn open_door(&self, door: crate::ServerDoor) {
+        let _ = self.door.set(door);
+    }
+
+    /// The server's port and the door there (closed until [`Linker::open_door`]; an
+    /// environment started before then gets it open once it is).
+    pub(crate) fn door(&self) -> Option<(u16, crate::ServerDoor)> {
+        let cell = self.door.clone();
+        let door = crate::ServerDoor::new(move |stream, peer| {
+            if let Some(door) = cell.get() {
+                door.enter(stream, peer);
+            }
+        });
+        self.server_port.map(|port| (port, door))
     }
 
     /// The port of the Nimbus API at the gateway address: environments in a VPC may always
@@ -287,15 +331,20 @@ impl Maker {
     }
 
     /// A new network namespace with `lo` up, a Runtime API listener on its loopback at
-    /// `port`, and `eth0` linked to the bridge.
+    /// `port` (and the server's port's), and `eth0` linked to the bridge.
     fn make(&mut self, port: u16) -> io::Result<Netns> {
         // This thread makes the namespace and returns to the host's before it goes on.
-        let (ns, listener) = {
+        let (ns, listener, server) = {
             let _back = ReturnToNetns(&self.host_netns);
-            jail::enter_new_netns_with_listener(port).map_err(io::Error::other)?
+            let (ns, listener) = jail::enter_new_netns_with_listener(port).map_err(io::Error::other)?;
+            let server = match self.server_port {
+                Some(p) => jail::server_listeners(p, p != port).map_err(io::Error::other)?,
+                None => Vec::new(),
+            };
+            (ns, listener, server)
         };
         let link = self.link(&ns)?;
-        Ok(Netns { fd: ns, listener, link })
+        Ok(Netns { fd: ns, listener, server, link })
     }
 
     /// Links the namespace open at `ns` to the bridge: a veth pair, its host end an isolated
@@ -561,12 +610,12 @@ mod tests {
             eprintln!("skipped: needs root");
             return;
         }
-        let linker = Linker::setup("nimbustest0", (Ipv4Addr::new(10, 214, 7, 0), 24), 0).unwrap();
+        let linker = Linker::setup("nimbustest0", (Ipv4Addr::new(10, 214, 7, 0), 24), 0, None).unwrap();
         assert_eq!(linker.gateway(), Ipv4Addr::new(10, 214, 7, 1));
         let host = TcpListener::bind((linker.gateway(), 0)).unwrap();
         let host_port = host.local_addr().unwrap().port();
-        let Netns { fd: a, listener: _api_a, link: link_a } = linker.take().unwrap();
-        let Netns { fd: b, listener: _api_b, link: link_b } = linker.take().unwrap();
+        let Netns { fd: a, listener: _api_a, link: link_a, .. } = linker.take().unwrap();
+        let Netns { fd: b, listener: _api_b, link: link_b, .. } = linker.take().unwrap();
         assert_ne!(link_a.address, link_b.address);
 
         // A reaches the host at the gateway address, seen from its own address.

@@ -357,7 +357,7 @@ mod tests {
             eprintln!("skipped: needs root and nft");
             return;
         }
-        let linker = super::super::Linker::setup("nimbustest1", (Ipv4Addr::new(10, 214, 9, 0), 24), 0).unwrap();
+        let linker = super::super::Linker::setup("nimbustest1", (Ipv4Addr::new(10, 214, 9, 0), 24), 0, None).unwrap();
         let gw = linker.gateway();
         let open = TcpListener::bind((gw, 0)).unwrap();
         let closed = TcpListener::bind((gw, 0)).unwrap();
