@@ -5,15 +5,17 @@ query-protocol requests a service cannot place. Each answer is the one AWS gives
 from __future__ import annotations
 
 import io
-import os
+import json
+import socket
 import struct
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import ROLE, client_error, create_function, invoke, make_zip, unique
+from helpers import Entry, ROLE, all_group_messages, client_error, create_function, invoke, make_zip, unique
 
 PY = {"h.py": "def handler(event, context):\n    return {'ok': True}\n"}
 UNREADABLE = "Could not unzip uploaded file. Please check your file, then try to upload again."
@@ -136,3 +138,91 @@ def test_zip_with_long_but_legal_paths_runs(make_fn, lam):
     create_function(lam, name, "python3.11", "h.handler", z)
     assert invoke(lam, name, {"p": "n" * 255}).ok() == 5
     assert invoke(lam, name, {"p": deep}).ok() == 3
+
+
+# ---- HTTP framing -------------------------------------------------------------------
+
+
+def _raw_exchange(port: int, request: bytes) -> tuple[int, bytes]:
+    """Sends `request` as is, closes the sending side, and returns the answer's status and
+    its headers and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(request)
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1]), data
+
+
+@pytest.mark.parametrize("framing", ["bad chunk", "body shorter than Content-Length"])
+def test_invoke_with_broken_framing_is_400_not_413(server, framing):
+    head = f"POST /2015-03-31/functions/{unique('framing')}/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    if framing == "bad chunk":
+        req = (head + "Transfer-Encoding: chunked\r\n\r\n").encode() + b"zz\r\n{}\r\n0\r\n\r\n"
+    else:
+        req = (head + "Content-Length: 1000\r\n\r\n").encode() + b'{"a": 1}'
+    status, answer = _raw_exchange(server.port, req)
+    assert status == 400, answer
+    assert b"InvalidRequestContentException" in answer, answer
+
+
+# A hand-written runtime that takes each event and then breaks its response's framing.
+BROKEN_RESPONSE = """#!/usr/bin/python3
+import os, socket, urllib.request
+where = os.environ["AWS_LAMBDA_RUNTIME_API"]
+host, port = where.rsplit(":", 1)
+while True:
+    with urllib.request.urlopen("http://" + where + "/2018-06-01/runtime/invocation/next") as r:
+        rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
+        r.read()
+    s = socket.create_connection((host, int(port)))
+    head = "POST /2018-06-01/runtime/invocation/" + rid + "/response HTTP/1.1\\r\\nHost: " + where + "\\r\\n"
+    if os.environ["BREAK"] == "chunk":
+        s.sendall((head + "Transfer-Encoding: chunked\\r\\n\\r\\n").encode() + b"zz\\r\\nnot a chunk\\r\\n")
+    else:
+        s.sendall((head + "Content-Length: 100\\r\\n\\r\\n").encode() + b'{"partial":')
+    s.shutdown(socket.SHUT_WR)
+    try:
+        s.recv(4096)
+    except OSError:
+        pass
+    s.close()
+"""
+
+
+@pytest.mark.parametrize("how", ["chunk", "short"])
+def test_runtime_response_with_broken_framing_is_truncated_not_too_large(lam, make_fn, how):
+    fn = make_fn("provided.al2023", make_zip({"bootstrap": Entry(BROKEN_RESPONSE, 0o755)}), "x",
+                 Environment={"Variables": {"BREAK": how}}, Timeout=10)
+    for _ in range(2):
+        t0 = time.monotonic()
+        inv = invoke(lam, fn.name, {})
+        doc = inv.failed()
+        assert doc["errorType"] == "Runtime.TruncatedResponse", doc
+        assert "ResponseSizeTooLarge" not in json.dumps(doc)
+        assert time.monotonic() - t0 < 8, "the broken response waited for the timeout"
+
+
+def test_init_that_never_reaches_next_is_retried_within_the_timeout(lam, logs, make_fn):
+    """AWS: an on-demand init has 10 s; then the environment is reset and init runs again as
+    part of the invocation, within the function's timeout."""
+    fn = make_fn("provided.al2023", make_zip({"bootstrap": Entry("#!/bin/sh\nsleep 600\n", 0o755)}), "x", Timeout=3)
+    t0 = time.monotonic()
+    inv = invoke(lam, fn.name, {})
+    elapsed = time.monotonic() - t0
+    doc = inv.failed()
+    assert doc == {"errorType": "Sandbox.Timedout",
+                   "errorMessage": f"RequestId: {inv.request_id} Error: Task timed out after 3.00 seconds"}, doc
+    assert 12.5 < elapsed < 16, f"took {elapsed:.1f} s; AWS takes the 10 s init limit plus the 3 s timeout"
+    assert "Phase: invoke\tStatus: timeout" in inv.log, inv.log
+    messages = []
+    for _ in range(20):
+        messages = all_group_messages(logs, f"/aws/lambda/{fn.name}")
+        if any("Phase: init" in m for m in messages):
+            break
+        time.sleep(0.25)
+    first = [m for m in messages if m.startswith("INIT_REPORT Init Duration: ") and m.endswith("\tPhase: init\tStatus: timeout")]
+    assert len(first) == 1, messages
+    took = float(first[0].split("Init Duration: ")[1].split(" ms")[0])
+    assert 9_900 < took < 11_000, first

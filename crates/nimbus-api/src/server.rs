@@ -109,10 +109,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     let json_target = parts.headers.contains_key("x-amz-target");
     let body: Bytes = match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => c.to_bytes(),
-        Err(_) => {
-            let e = ApiError::new(ErrorCode::RequestEntityTooLarge, format!("Request must be smaller than {MAX_BODY} bytes"));
-            return edge_error(json_target, e);
-        }
+        Err(e) => return edge_error(json_target, body_error(e.as_ref())),
     };
     let raw = RawRequest {
         url_domain: &state.url_domain,
@@ -200,6 +197,16 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
             Err(e) => edge_error(false, e),
         },
     }
+}
+
+/// Why a request's body could not be read: too large (413), or a body whose framing is
+/// broken (a bad chunk, a connection closed before `Content-Length` bytes came), which is
+/// the client's malformed request (400), not its size.
+fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
+    if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+        return ApiError::new(ErrorCode::RequestEntityTooLarge, format!("Request must be smaller than {MAX_BODY} bytes"));
+    }
+    ApiError::new(ErrorCode::InvalidRequestContent, format!("Could not read the request body: {e}"))
 }
 
 /// An error found before a request reached its service (too large, no such route, a store
