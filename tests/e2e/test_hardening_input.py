@@ -4,8 +4,10 @@ query-protocol requests a service cannot place. Each answer is the one AWS gives
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
+import re
 import socket
 import struct
 import time
@@ -15,7 +17,17 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import Entry, ROLE, all_group_messages, client_error, create_function, invoke, make_zip, unique
+from helpers import (
+    ROLE,
+    Entry,
+    admin_signed,
+    all_group_messages,
+    client_error,
+    create_function,
+    invoke,
+    make_zip,
+    unique,
+)
 
 PY = {"h.py": "def handler(event, context):\n    return {'ok': True}\n"}
 UNREADABLE = "Could not unzip uploaded file. Please check your file, then try to upload again."
@@ -226,3 +238,47 @@ def test_init_that_never_reaches_next_is_retried_within_the_timeout(lam, logs, m
     assert len(first) == 1, messages
     took = float(first[0].split("Init Duration: ")[1].split(" ms")[0])
     assert 9_900 < took < 11_000, first
+
+
+# ---- query-protocol requests a service cannot place -----------------------------------
+
+FORM = "application/x-www-form-urlencoded; charset=utf-8"
+SQS_VERSION, SNS_VERSION = "2012-11-05", "2010-03-31"
+NAMESPACE = {"sqs": 'xmlns="http://queue.amazonaws.com/doc/2012-11-05/"', "sns": 'xmlns="http://sns.amazonaws.com/doc/2010-03-31/"'}
+
+# (service, content type, body, the service's error code)
+UNPLACEABLE = [
+    ("sqs", FORM, b"Action=ListQueues", "MissingParameter"),
+    ("sqs", FORM, b"Action=ListQueues&Version=2099-01-01", "InvalidAction"),
+    ("sqs", FORM, b"Action=ListQueues&Version=" + SNS_VERSION.encode(), "InvalidAction"),
+    ("sqs", FORM, b"Action=ListQueues&Version=2012-11-05&QueueNamePrefix=%ff%fe", "MalformedQueryString"),
+    ("sqs", FORM, b"Action=ListQueues&Version=2012-11-05&QueueNamePrefix=\xff", "MalformedQueryString"),
+    ("sqs", FORM, b"Version=2012-11-05", "MissingAction"),
+    ("sqs", "text/plain", b"Action=ListQueues&Version=2012-11-05", "MissingAction"),
+    ("sns", FORM, b"Action=ListTopics", "MissingParameter"),
+    ("sns", FORM, b"Action=ListTopics&Version=2099-01-01", "InvalidAction"),
+    ("sns", FORM, b"Action=ListTopics&Version=" + SQS_VERSION.encode(), "InvalidAction"),
+    ("sns", FORM, b"Action=ListTopics&Version=2010-03-31&NextToken=%c3%28", "MalformedQueryString"),
+    ("sns", FORM, b"Version=2010-03-31", "MissingAction"),
+    ("sns", "text/plain", b"Action=ListTopics&Version=2010-03-31", "MissingAction"),
+]
+
+
+@pytest.mark.parametrize("service,content_type,body,code", UNPLACEABLE,
+                         ids=[f"{s}-{c}-{b[:40]!r}" for s, _, b, c in UNPLACEABLE])
+def test_query_requests_a_service_cannot_place_get_its_xml_error(server, service, content_type, body, code):
+    headers = admin_signed(server.endpoint, service, "POST", "/", {"Content-Type": content_type}, body)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.request("POST", "/", body=body, headers=headers)
+        r = conn.getresponse()
+        status, text = r.status, r.read().decode()
+    finally:
+        conn.close()
+    assert status == 400, (status, text)
+    assert re.search(r"^(<\?xml[^>]*>\s*)?<ErrorResponse", text), text
+    assert f"<Code>{code}</Code>" in text, text
+    # The service signed for answers, not the one whose version the request carries.
+    assert NAMESPACE[service] in text, text
+    assert "<Type>Sender</Type>" in text, text
+    assert re.search(r"<RequestId>[0-9a-f-]{36}</RequestId>", text), text

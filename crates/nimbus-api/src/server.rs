@@ -233,3 +233,22 @@ fn with_request_id(mut r: Response<Body>) -> Response<Body> {
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::Full;
+
+    #[tokio::test]
+    async fn body_errors_are_sorted_by_cause() {
+        let over = Limited::new(Full::new(Bytes::from_static(b"0123456789")), 4).collect().await.expect_err("over the limit");
+        let broken: Box<dyn std::error::Error + Send + Sync> =
+            Box::new(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed before message completed"));
+        let cases: [(&(dyn std::error::Error + 'static), ErrorCode, u16); 2] =
+            [(over.as_ref(), ErrorCode::RequestEntityTooLarge, 413), (broken.as_ref(), ErrorCode::InvalidRequestContent, 400)];
+        for (error, code, status) in cases {
+            let e = body_error(error);
+            assert_eq!((e.code, e.code.status()), (code, status), "{error}");
+        }
+    }
+}

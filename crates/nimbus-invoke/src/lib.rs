@@ -525,6 +525,17 @@ mod tests {
     }
 
     #[test]
+    fn init_report_format() {
+        let cases = [
+            (Duration::from_micros(10_000_380), "init", "INIT_REPORT Init Duration: 10000.38 ms\tPhase: init\tStatus: timeout"),
+            (Duration::from_millis(3000), "invoke", "INIT_REPORT Init Duration: 3000.00 ms\tPhase: invoke\tStatus: timeout"),
+        ];
+        for (took, phase, line) in cases {
+            assert_eq!(init_report(took, phase, "timeout"), line);
+        }
+    }
+
+    #[test]
     fn trace_header_shape() {
         let t = trace_id("0f0e0d0c-0b0a-4908-8706-050403020100");
         assert!(t.starts_with("Root=1-"), "{t}");

@@ -485,3 +485,22 @@ fn event_response(inv: &Invocation, deadline_ms: i64) -> Response<Body> {
     b.body(Full::new(inv.payload.clone()))
         .unwrap_or_else(|_| respond(StatusCode::INTERNAL_SERVER_ERROR, "{\"errorMessage\":\"bad header\",\"errorType\":\"Internal\"}"))
 }
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+    use http_body_util::Full;
+
+    /// Only the limit's own error is a response too large; any other failure to read a
+    /// body is a broken response.
+    #[tokio::test]
+    async fn body_errors_are_sorted_by_cause() {
+        let over = Limited::new(Full::new(Bytes::from_static(b"0123456789")), 4).collect().await.expect_err("over the limit");
+        let broken = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed before message completed");
+        let cases: [(&(dyn std::error::Error + 'static), BodyError); 2] =
+            [(over.as_ref(), BodyError::TooLarge), (&broken, BodyError::Broken)];
+        for (error, want) in cases {
+            assert_eq!(body_error(error), want, "{error}");
+        }
+    }
+}
