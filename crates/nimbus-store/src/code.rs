@@ -422,8 +422,9 @@ mod tests {
         let max_path = format!("{}/{}", vec!["d".repeat(254); 16].join("/"), "f".repeat(MAX_PATH_BYTES - 16 * 255));
         assert_eq!(max_path.len(), MAX_PATH_BYTES);
         let too_long_path = format!("{max_path}g");
-        // (entries, None when it is accepted or a piece of the message naming why not)
-        let cases: Vec<(Vec<(&str, bool)>, Option<&str>)> = vec![
+        /// (entries, None when it is accepted or a piece of the message naming why not)
+        type Case<'a> = (Vec<(&'a str, bool)>, Option<&'a str>);
+        let cases: Vec<Case> = vec![
             (vec![("h.py", false), ("lib/", true), ("lib/a.py", false)], None),
             (vec![("lib/a.py", false), ("lib/", true), ("lib/b/", true), ("lib/b/c", false)], None),
             (vec![("./", true), ("./h.py", false), ("a//b", false)], None),
