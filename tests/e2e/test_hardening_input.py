@@ -146,10 +146,16 @@ def test_zip_with_long_but_legal_paths_runs(make_fn, lam):
             b"    return os.stat(e['p'], dir_fd=root).st_size\n")
     z = _zip([("h.py", code),
               ("n" * 255, b"12345"), (deep, b"123")])
+    # ... and in a layer, merged into /opt wherever the data directory is.
+    layer = lam.publish_layer_version(LayerName=unique("deep"), Content={"ZipFile": _zip([(deep, b"1234")])})
     name = unique("zip-long")
-    create_function(lam, name, "python3.11", "h.handler", z)
+    create_function(lam, name, "python3.11", "h.handler", z, Layers=[layer["LayerVersionArn"]])
     assert invoke(lam, name, {"p": "n" * 255}).ok() == 5
     assert invoke(lam, name, {"p": deep}).ok() == 3
+    update = (b"import os\ndef handler(e, c):\n    return os.stat(e['p'], dir_fd=os.open('/opt', os.O_RDONLY)).st_size\n")
+    lam.update_function_code(FunctionName=name, ZipFile=_zip([("h.py", update)]))
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    assert invoke(lam, name, {"p": deep}).ok() == 4
 
 
 # ---- HTTP framing -------------------------------------------------------------------

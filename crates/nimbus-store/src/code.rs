@@ -3,12 +3,13 @@
 //! cache that every environment running that code shares.
 
 use std::collections::HashMap;
+use std::ffi::CStr;
 use std::io::{Cursor, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use nimbus_model::validate::MAX_UNZIPPED_BYTES;
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 /// Linux's limit on one file name (`NAME_MAX`).
@@ -401,7 +402,7 @@ mod tests {
     }
 
     /// A zip of `entries` (name, is a directory), each file holding "x".
-    fn tree(entries: &[(&str, bool)]) -> Vec<u8> {
+    pub(super) fn tree(entries: &[(&str, bool)]) -> Vec<u8> {
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
         for (name, dir) in entries {
             if *dir {
@@ -559,11 +560,16 @@ impl OptCache {
         let staging = self.tmp.join(format!("opt-{key}-{}", std::process::id()));
         let _ = remove_tree(&staging);
         std::fs::create_dir_all(&staging)?;
-        for (_, layer) in layers {
-            if let Err(e) = overlay(layer, &staging) {
-                let _ = remove_tree(&staging);
-                return Err(e.into());
+        let merged = (|| -> std::io::Result<()> {
+            let dest = open_dir(&staging)?;
+            for (_, layer) in layers {
+                overlay(&open_dir(layer)?, &dest)?;
             }
+            Ok(())
+        })();
+        if let Err(e) = merged {
+            let _ = remove_tree(&staging);
+            return Err(e.into());
         }
         match std::fs::rename(&staging, &dir) {
             Ok(()) => Ok(dir),
@@ -576,32 +582,76 @@ impl OptCache {
     }
 }
 
-/// Lays `src`'s tree over `dest`: directories merge, files and links replace.
-fn overlay(src: &Path, dest: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(src)? {
-        let entry = entry?;
-        let from = entry.path();
-        let to = dest.join(entry.file_name());
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            if to.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
-                std::fs::remove_file(&to)?;
+fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
+    Ok(rustix::fs::open(path, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?)
+}
+
+/// `name` in `dir`, opened as a directory (never through a link).
+fn open_dir_at(dir: &OwnedFd, name: &CStr) -> std::io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(dir, name, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?)
+}
+
+/// What `name` in `dir` is, if it exists (a link is a link, not what it points to).
+fn kind_at(dir: &OwnedFd, name: &CStr) -> std::io::Result<Option<FileType>> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(FileType::from_raw_mode(st.st_mode))),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The entries of a directory, without `.` and `..`.
+fn entries(dir: &OwnedFd) -> std::io::Result<Vec<std::ffi::CString>> {
+    let mut out = Vec::new();
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let name = entry?.file_name().to_owned();
+        if name.as_bytes() != b"." && name.as_bytes() != b".." {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// Removes `name` and everything under it from `dir`.
+fn remove_at(dir: &OwnedFd, name: &CStr) -> std::io::Result<()> {
+    if kind_at(dir, name)? != Some(FileType::Directory) {
+        return Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?);
+    }
+    let sub = open_dir_at(dir, name)?;
+    for child in entries(&sub)? {
+        remove_at(&sub, &child)?;
+    }
+    Ok(rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?)
+}
+
+/// Lays `src`'s tree over `dest`: directories merge, files and links replace. Works on
+/// directory descriptors, so only an entry's own path counts towards Linux's limits (a
+/// layer's deepest paths fit under `/opt`, not necessarily under the data directory).
+fn overlay(src: &OwnedFd, dest: &OwnedFd) -> std::io::Result<()> {
+    for name in entries(src)? {
+        let kind = kind_at(src, &name)?.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+        let existing = kind_at(dest, &name)?;
+        if kind == FileType::Directory {
+            if existing.is_some_and(|k| k != FileType::Directory) {
+                rustix::fs::unlinkat(dest, &name, AtFlags::empty())?;
             }
-            std::fs::create_dir_all(&to)?;
-            overlay(&from, &to)?;
+            if existing != Some(FileType::Directory) {
+                rustix::fs::mkdirat(dest, &name, Mode::from_raw_mode(0o755))?;
+            }
+            overlay(&open_dir_at(src, &name)?, &open_dir_at(dest, &name)?)?;
             continue;
         }
-        if let Ok(m) = to.symlink_metadata() {
-            if m.is_dir() {
-                remove_tree(&to)?;
-            } else {
-                std::fs::remove_file(&to)?;
-            }
+        if existing.is_some() {
+            remove_at(dest, &name)?;
         }
-        if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
-        } else if std::fs::hard_link(&from, &to).is_err() {
-            std::fs::copy(&from, &to)?;
+        if kind == FileType::Symlink {
+            let target = rustix::fs::readlinkat(src, &name, Vec::new())?;
+            rustix::fs::symlinkat(target.as_c_str(), dest, &name)?;
+        } else if rustix::fs::linkat(src, &name, dest, &name, AtFlags::empty()).is_err() {
+            let from = rustix::fs::openat(src, &name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+            let mode = Mode::from_raw_mode(rustix::fs::fstat(&from)?.st_mode & 0o777);
+            let to = rustix::fs::openat(dest, &name, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC, mode)?;
+            std::io::copy(&mut std::fs::File::from(from), &mut std::fs::File::from(to))?;
         }
     }
     Ok(())
@@ -609,6 +659,7 @@ fn overlay(src: &Path, dest: &Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod opt_tests {
+    use super::tests::tree as tests_zip;
     use super::*;
 
     #[test]
@@ -629,5 +680,28 @@ mod opt_tests {
         assert_eq!(cache.ensure(&[("da".into(), a.clone()), ("db".into(), b.clone())]).unwrap(), merged);
         let other = cache.ensure(&[("db".into(), b), ("da".into(), a)]).unwrap();
         assert_eq!(std::fs::read_to_string(other.join("python/x.py")).unwrap(), "a");
+    }
+
+    /// Layers whose deepest paths fit under `/opt` merge wherever the data directory is,
+    /// however long its own path; a later layer's file replaces a directory and the reverse.
+    #[test]
+    fn deep_layers_and_kind_changes_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = format!("{}/{}", vec!["d".repeat(254); 16].join("/"), "f".repeat(MAX_PATH_BYTES - 16 * 255));
+        let layer = |name: &str, entries: &[(&str, bool)]| {
+            let codes = CodeCache::new(dir.path().join("layers"), dir.path().join("tmp"));
+            codes.ensure(name, &tests_zip(entries)).unwrap()
+        };
+        let a = layer("a", &[(&deep, false), ("x/inner.py", false), ("y.py", false)]);
+        let b = layer("b", &[("x", false), ("y.py/inner.py", false)]);
+        let cache = OptCache::new(dir.path().join("opt"), dir.path().join("tmp"));
+        let merged = cache.ensure(&[("a".into(), a), ("b".into(), b)]).unwrap();
+        let root = std::fs::File::open(&merged).unwrap();
+        let at = |rel: &str| rustix::fs::statat(&root, rel, AtFlags::SYMLINK_NOFOLLOW).map(|st| FileType::from_raw_mode(st.st_mode));
+        assert_eq!(at(&deep), Ok(FileType::RegularFile));
+        assert_eq!(at("x"), Ok(FileType::RegularFile));
+        assert_eq!(at("y.py"), Ok(FileType::Directory));
+        assert_eq!(at("y.py/inner.py"), Ok(FileType::RegularFile));
+        remove_tree(&merged).unwrap();
     }
 }
