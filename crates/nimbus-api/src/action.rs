@@ -106,8 +106,14 @@ impl<'a> RawRequest<'a> {
     }
 }
 
-/// Decodes one percent-encoded URL component (`+` as space, as in query strings).
+/// Decodes one percent-encoded URL component (`+` as space, as in query strings); what is
+/// not UTF-8 is replaced.
 pub(crate) fn decode_component(s: &str) -> String {
+    String::from_utf8_lossy(&decode_bytes(s)).into_owned()
+}
+
+/// The bytes one percent-encoded URL component stands for.
+fn decode_bytes(s: &str) -> Vec<u8> {
     let bytes = s.as_bytes();
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(bytes.len());
@@ -127,7 +133,7 @@ pub(crate) fn decode_component(s: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 /// A service's operations: (operation name, IAM action name), e.g. `("SendMessage",
@@ -165,6 +171,65 @@ pub(crate) fn query_protocol_params(req: &RawRequest<'_>, form: bool) -> Vec<(St
     params
 }
 
+/// Why a query-protocol request addressed to a service (by its signature's scope) names none
+/// of its operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unplaced {
+    /// The query string or the form body is not URL-encoded UTF-8.
+    Malformed,
+    /// No `Action` parameter (a body that is not a form is not read for one).
+    MissingAction,
+    /// An `Action` without the `Version` parameter.
+    MissingVersion { action: String },
+    /// An `Action` with another version than the service's.
+    OtherVersion { action: String, version: String },
+}
+
+/// A form's `key=value` pairs, or None when one of them does not decode to UTF-8.
+fn strict_form_pairs(s: &[u8]) -> Option<Vec<(String, String)>> {
+    let text = std::str::from_utf8(s).ok()?;
+    let strict = |c: &str| String::from_utf8(decode_bytes(c)).ok();
+    text.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            Some((strict(k)?, strict(v)?))
+        })
+        .collect()
+}
+
+/// Why `req`, a query-protocol request its service's recognizer did not claim, is not one of
+/// its calls.
+pub(crate) fn unplaced(req: &RawRequest<'_>) -> Unplaced {
+    let Some(mut params) = strict_form_pairs(req.query.unwrap_or("").as_bytes()) else { return Unplaced::Malformed };
+    if is_form(req) {
+        let Some(body) = strict_form_pairs(&req.body) else { return Unplaced::Malformed };
+        params.extend(body);
+    }
+    let last = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let Some(action) = last("Action").filter(|a| !a.is_empty()) else { return Unplaced::MissingAction };
+    match last("Version") {
+        None => Unplaced::MissingVersion { action },
+        // With the service's own version its recognizer places (or refuses) the action, so
+        // the version is another one.
+        Some(version) => Unplaced::OtherVersion { action, version },
+    }
+}
+
+/// The service a request's SigV4 credential scope names (`sqs` in
+/// `AKID/20250101/us-east-1/sqs/aws4_request`), if it is signed.
+fn signed_for(req: &RawRequest<'_>) -> Option<String> {
+    let sig = nimbus_identity::sigv4::read(&nimbus_identity::sigv4::Request {
+        method: req.method.as_str(),
+        path: req.path,
+        query: req.query,
+        headers: req.headers,
+        body: &req.body,
+    })
+    .ok()?;
+    Some(sig.scope.service)
+}
+
 /// Whether a request's body is a form (`application/x-www-form-urlencoded`).
 pub(crate) fn is_form(req: &RawRequest<'_>) -> bool {
     header(req.headers, "content-type").unwrap_or("").starts_with("application/x-www-form-urlencoded")
@@ -196,6 +261,18 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
     }
     if let Some(gateway) = crate::gateway::recognize(&req) {
         return Ok(Action::Gateway(gateway));
+    }
+    // A request signed for SQS or SNS is that service's: one it cannot place on an operation
+    // (no or another `Version`, no `Action`, a body that is not a form or not text) hears
+    // why from that service, in its shape, rather than from whichever service its
+    // parameters look like.
+    let target = req.headers.contains_key("x-amz-target");
+    match signed_for(&req).as_deref() {
+        Some("sqs") if !target && unplaced(&req) == Unplaced::Malformed => return Ok(Action::Sqs(crate::sqs::unplaced(&req))),
+        Some("sqs") => return Ok(Action::Sqs(crate::sqs::recognize(&req).unwrap_or_else(|| crate::sqs::unplaced(&req)))),
+        Some("sns") if !target && unplaced(&req) == Unplaced::Malformed => return Ok(Action::Sns(crate::sns::unplaced(&req))),
+        Some("sns") if !target => return Ok(Action::Sns(crate::sns::recognize(&req).unwrap_or_else(|| crate::sns::unplaced(&req)))),
+        _ => {}
     }
     if let Some(sqs) = crate::sqs::recognize(&req) {
         return Ok(Action::Sqs(sqs));
@@ -304,6 +381,41 @@ mod tests {
             let e = lambda(method.clone(), path, *query, body).expect_err(body);
             assert_eq!(e.code, *code, "{body}: {e}");
             assert!(message.is_empty() || e.message == *message, "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn unplaceable_query_requests() {
+        let form = "application/x-www-form-urlencoded; charset=utf-8";
+        let other = |action: &str, version: &str| Unplaced::OtherVersion { action: action.into(), version: version.into() };
+        // (content type, query, body, why)
+        let cases: Vec<(&str, Option<&str>, &[u8], Unplaced)> = vec![
+            (form, None, b"Action=ListQueues", Unplaced::MissingVersion { action: "ListQueues".into() }),
+            (form, None, b"Action=ListQueues&Version=2099-01-01", other("ListQueues", "2099-01-01")),
+            (form, None, b"Action=A&Version=1&Action=B&Version=2", other("B", "2")),
+            (form, Some("Action=ListQueues&Version=v"), b"", other("ListQueues", "v")),
+            (form, None, b"Version=2012-11-05", Unplaced::MissingAction),
+            (form, None, b"Action=&Version=2012-11-05", Unplaced::MissingAction),
+            (form, None, b"", Unplaced::MissingAction),
+            ("text/plain", None, b"Action=ListQueues&Version=2012-11-05", Unplaced::MissingAction),
+            ("", None, b"Action=ListQueues&Version=2012-11-05", Unplaced::MissingAction),
+            (form, None, b"Action=ListQueues&QueueNamePrefix=%ff", Unplaced::Malformed),
+            (form, None, b"Action=ListQueues&QueueNamePrefix=%c3%28", Unplaced::Malformed),
+            (form, None, b"Action=ListQueues&QueueNamePrefix=\xff", Unplaced::Malformed),
+            (form, Some("Action=%fe"), b"", Unplaced::Malformed),
+            // A replacement character that was sent is text, not a broken byte.
+            (form, None, "Action=\u{FFFD}&Version=x".as_bytes(), other("\u{FFFD}", "x")),
+            (form, None, b"Action=A%EF%BF%BD&Version=x", other("A\u{FFFD}", "x")),
+            // Not a form: its bytes are not read, text or not.
+            ("application/json", None, b"\xff\xfe", Unplaced::MissingAction),
+        ];
+        for (content_type, query, body, want) in cases {
+            let mut headers = HeaderMap::new();
+            if !content_type.is_empty() {
+                headers.insert("content-type", content_type.parse().unwrap());
+            }
+            let req = RawRequest::for_test(&Method::POST, "/", query, &headers, Bytes::copy_from_slice(body));
+            assert_eq!(unplaced(&req), want, "{content_type} {query:?} {:?}", String::from_utf8_lossy(body));
         }
     }
 

@@ -124,10 +124,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     let json_target = parts.headers.contains_key("x-amz-target");
     let body: Bytes = match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => c.to_bytes(),
-        Err(_) => {
-            let e = ApiError::new(ErrorCode::RequestEntityTooLarge, format!("Request must be smaller than {MAX_BODY} bytes"));
-            return edge_error(json_target, e);
-        }
+        Err(e) => return edge_error(json_target, body_error(e.as_ref())),
     };
     let raw = RawRequest {
         url_domain: &state.url_domain,
@@ -243,6 +240,16 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     }
 }
 
+/// Why a request's body could not be read: too large (413), or a body whose framing is
+/// broken (a bad chunk, a connection closed before `Content-Length` bytes came), which is
+/// the client's malformed request (400), not its size.
+fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
+    if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+        return ApiError::new(ErrorCode::RequestEntityTooLarge, format!("Request must be smaller than {MAX_BODY} bytes"));
+    }
+    ApiError::new(ErrorCode::InvalidRequestContent, format!("Could not read the request body: {e}"))
+}
+
 /// An error found before a request reached its service (too large, no such route, a store
 /// failure on Nimbus's own endpoints), in the shape of the protocol it came in: awsJson 1.1
 /// for `X-Amz-Target` requests, else Lambda's rest-json.
@@ -266,4 +273,23 @@ fn with_request_id(mut r: Response<Body>) -> Response<Body> {
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::Full;
+
+    #[tokio::test]
+    async fn body_errors_are_sorted_by_cause() {
+        let over = Limited::new(Full::new(Bytes::from_static(b"0123456789")), 4).collect().await.expect_err("over the limit");
+        let broken: Box<dyn std::error::Error + Send + Sync> =
+            Box::new(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed before message completed"));
+        let cases: [(&(dyn std::error::Error + 'static), ErrorCode, u16); 2] =
+            [(over.as_ref(), ErrorCode::RequestEntityTooLarge, 413), (broken.as_ref(), ErrorCode::InvalidRequestContent, 400)];
+        for (error, code, status) in cases {
+            let e = body_error(error);
+            assert_eq!((e.code, e.code.status()), (code, status), "{error}");
+        }
+    }
 }

@@ -402,6 +402,20 @@ pub fn recognize(req: &RawRequest<'_>) -> Option<SnsRequest> {
     Some(SnsRequest { operation, call })
 }
 
+/// SNS's answer to a query-protocol request signed for SNS that names none of its calls.
+pub fn unplaced(req: &RawRequest<'_>) -> SnsRequest {
+    use crate::action::Unplaced;
+    let e = match crate::action::unplaced(req) {
+        Unplaced::Malformed => TopicError::MalformedQueryString("The request body is not URL-encoded UTF-8.".into()),
+        Unplaced::MissingAction => TopicError::MissingAction("The request must contain the parameter Action.".into()),
+        Unplaced::MissingVersion { .. } => TopicError::MissingParameter("The request must contain the parameter Version.".into()),
+        Unplaced::OtherVersion { action, version } => {
+            TopicError::InvalidAction(format!("Could not find operation {action} for version {version}"))
+        }
+    };
+    SnsRequest { operation: "Unknown", call: Err(e) }
+}
+
 /// SNS's answer to a request that does not fit the operation's input shape: AWS's
 /// validation message, naming the member in lowerCamelCase (`messageAttributes.a.member.dataType`).
 fn decode_error(e: DecodeError) -> TopicError {

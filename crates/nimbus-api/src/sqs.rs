@@ -480,6 +480,20 @@ pub fn recognize(req: &RawRequest<'_>) -> Option<SqsRequest> {
     Some(SqsRequest { protocol: Protocol::AwsQuery, operation, call })
 }
 
+/// SQS's answer to a query-protocol request signed for SQS that names none of its calls.
+pub fn unplaced(req: &RawRequest<'_>) -> SqsRequest {
+    use crate::action::Unplaced;
+    let e = match crate::action::unplaced(req) {
+        Unplaced::Malformed => QueueError::Serialization("The request body is not URL-encoded UTF-8.".into()),
+        Unplaced::MissingAction => QueueError::MissingAction("The request must contain the parameter Action.".into()),
+        Unplaced::MissingVersion { .. } => QueueError::MissingParameter("The request must contain the parameter Version.".into()),
+        Unplaced::OtherVersion { action, version } => {
+            QueueError::InvalidAction(format!("Could not find operation {action} for version {version}"))
+        }
+    };
+    SqsRequest { protocol: Protocol::AwsQuery, operation: "Unknown", call: Err(e) }
+}
+
 /// The operation's static name and its typed call (or SQS's error for the request).
 fn decode_call(
     name: &str,

@@ -48,8 +48,9 @@ impl ControlPlane {
             return Err(ApiError::invalid("Uploaded file must be a non-empty zip"));
         }
         let summary = code::inspect(&v.zip).map_err(code_err)?;
-        let digest = self.blobs.put(&v.zip).await.map_err(store_err)?;
+        let digest = nimbus_store::blob::sha256_hex(&v.zip);
         self.layer_code.ensure(&digest, &v.zip).map_err(code_err)?;
+        self.blobs.put(&v.zip).await.map_err(store_err)?;
         let mut record = LayerVersion {
             layer_name: v.name,
             version: 0,

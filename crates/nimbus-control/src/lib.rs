@@ -329,8 +329,11 @@ impl ControlPlane {
             return Err(ApiError::invalid("Uploaded file must be a non-empty zip"));
         }
         let summary = code::inspect(zip).map_err(code_err)?;
-        let digest = self.blobs.put(zip).await.map_err(store_err)?;
+        // Unpacked (which reads every entry to its end) before the blob is stored, so a zip
+        // that cannot be unpacked leaves nothing behind.
+        let digest = nimbus_store::blob::sha256_hex(zip);
         let dir = self.code.ensure(&digest, zip).map_err(code_err)?;
+        self.blobs.put(zip).await.map_err(store_err)?;
         Ok((digest, zip.len() as u64, summary.unzipped_size, dir))
     }
 

@@ -335,13 +335,14 @@ impl Invoker {
         if let Some(sink) = &stream {
             let _ = sink.send(StreamEvent::Resolved { version: executed_version.clone() }).await;
         }
-        let invocation = Invocation {
+        let mut invocation = Invocation {
             request_id: request_id.clone(),
             payload: req.payload,
             invoked_arn,
             trace_id: trace_id(&request_id),
             client_context: req.client_context,
             timeout: std::time::Duration::from_secs(u64::from(function.config.timeout_secs)),
+            init_within_timeout: false,
             stream,
         };
         let start_line = format!("START RequestId: {request_id} Version: {}", spec.version);
@@ -381,12 +382,21 @@ impl Invoker {
                 self.pool.release(env);
                 continue;
             }
+            // An init that ran past its 10 seconds: AWS logs it, resets the environment and
+            // runs init again as part of the invocation, within the function's timeout.
+            if let Reply::InitTimedOut(took) = reply {
+                env.capture().service_line(init_report(took, "init", "timeout"));
+                env.kill();
+                self.pool.release(env);
+                invocation.init_within_timeout = true;
+                continue;
+            }
             break (env, reply, timings);
         };
         // Over its memory limit the kernel killed something in the environment: AWS
         // reports Runtime.OutOfMemory and resets the environment.
         let out_of_memory = env.out_of_memory();
-        if out_of_memory || matches!(reply, Reply::InitError { .. } | Reply::Exited(_) | Reply::TimedOut) {
+        if out_of_memory || matches!(reply, Reply::InitError { .. } | Reply::Exited(_) | Reply::TimedOut | Reply::TruncatedResponse) {
             env.kill();
         }
         let reply = match reply {
@@ -404,6 +414,10 @@ impl Invoker {
             capture.service_line(start_line);
         }
         let timed_out = matches!(reply, Reply::TimedOut);
+        if timed_out && !timings.delivered {
+            // The second init took the whole timeout.
+            capture.service_line(init_report(timings.duration, "invoke", "timeout"));
+        }
         match &reply {
             Reply::TimedOut => capture.service_line(format!(
                 "{} {request_id} Task timed out after {}.00 seconds",
@@ -450,13 +464,23 @@ fn failure_payload(reply: Reply, request_id: &str, timeout_secs: u32) -> (Bytes,
             FunctionErrorPayload::new(error_type.as_deref().unwrap_or("Runtime.Unknown"), request_id, "unknown error").to_bytes()
         }
         Reply::ResponseTooLarge => Bytes::from_static(RESPONSE_TOO_LARGE.as_bytes()),
+        Reply::TruncatedResponse => {
+            FunctionErrorPayload::new("Runtime.TruncatedResponse", request_id, "Runtime.TruncatedResponse").to_bytes()
+        }
         Reply::Exited(why) => FunctionErrorPayload::new("Runtime.ExitError", request_id, &why).to_bytes(),
         Reply::StartFailed { error_type, message } => FunctionErrorPayload::new(&error_type, request_id, &message).to_bytes(),
-        Reply::TimedOut => {
+        // Only reached when the second init cannot be started; the invoker retries the first.
+        Reply::TimedOut | Reply::InitTimedOut(_) => {
             FunctionErrorPayload::new("Sandbox.Timedout", request_id, &format!("Task timed out after {timeout_secs}.00 seconds")).to_bytes()
         }
     };
     (payload, Some("Unhandled".to_string()))
+}
+
+/// AWS's line for an init that did not end well: `INIT_REPORT Init Duration: 10000.38 ms\tPhase:
+/// init\tStatus: timeout` (phase `invoke` for the init AWS runs again inside an invocation).
+fn init_report(took: std::time::Duration, phase: &str, status: &str) -> String {
+    format!("INIT_REPORT Init Duration: {:.2} ms\tPhase: {phase}\tStatus: {status}", took.as_secs_f64() * 1000.0)
 }
 
 fn report_line(request_id: &str, t: &InvokeTimings, memory_mb: u32, timed_out: bool) -> String {
@@ -499,6 +523,17 @@ mod tests {
             report_line("id", &t, 128, false),
             "REPORT RequestId: id\tDuration: 2.30 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 1.50 ms"
         );
+    }
+
+    #[test]
+    fn init_report_format() {
+        let cases = [
+            (Duration::from_micros(10_000_380), "init", "INIT_REPORT Init Duration: 10000.38 ms\tPhase: init\tStatus: timeout"),
+            (Duration::from_millis(3000), "invoke", "INIT_REPORT Init Duration: 3000.00 ms\tPhase: invoke\tStatus: timeout"),
+        ];
+        for (took, phase, line) in cases {
+            assert_eq!(init_report(took, phase, "timeout"), line);
+        }
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub enum QueueError {
     /// The request names an operation this endpoint does not serve.
     #[error("{0}")]
     InvalidAction(String),
+    /// A query-protocol request without an `Action`.
+    #[error("{0}")]
+    MissingAction(String),
     /// The request body could not be read as the protocol's format.
     #[error("{0}")]
     Serialization(String),
@@ -73,6 +76,7 @@ impl QueueError {
             QueueError::MessageNotInflight(_) => "MessageNotInflight",
             QueueError::UnsupportedOperation(_) => "UnsupportedOperation",
             QueueError::InvalidAction(_) => "InvalidAction",
+            QueueError::MissingAction(_) => "MissingAction",
             QueueError::Serialization(_) => "SerializationException",
             QueueError::OverLimit(_) => "OverLimit",
             QueueError::PurgeQueueInProgress(_) => "PurgeQueueInProgress",

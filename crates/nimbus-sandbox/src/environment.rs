@@ -407,12 +407,15 @@ impl Environment {
     /// killed. The output is drained into the log before this returns.
     pub async fn invoke(&self, invocation: Invocation, start_line: String) -> (Reply, InvokeTimings) {
         let timeout = invocation.timeout;
+        let init_within_timeout = invocation.init_within_timeout;
         let (tx, mut rx) = mpsc::channel(2);
         let submitted = Instant::now();
         self.process.api.submit(Delivery { invocation, start_line, progress: tx });
         let mut timings = InvokeTimings::default();
 
-        let first_limit = submitted + INIT_TIMEOUT.max(timeout);
+        // An on-demand init has 10 seconds to reach `/next`; the second one AWS runs after
+        // that shares the function's timeout with the invocation.
+        let first_limit = submitted + if init_within_timeout { timeout } else { INIT_TIMEOUT };
         let mut delivered_at = None;
         let reply = loop {
             let limit = match delivered_at {
@@ -435,6 +438,9 @@ impl Environment {
                 Ok(None) => break Reply::Exited("Runtime exited without providing a reason".into()),
                 Err(_) => {
                     self.kill();
+                    if delivered_at.is_none() && !init_within_timeout {
+                        break Reply::InitTimedOut(submitted.elapsed());
+                    }
                     break Reply::TimedOut;
                 }
             }

@@ -31,6 +31,10 @@ pub struct Invocation {
     pub trace_id: String,
     pub client_context: Option<String>,
     pub timeout: std::time::Duration,
+    /// Whether the environment's init counts against `timeout` (AWS's second init, after an
+    /// on-demand init ran past [`environment::INIT_TIMEOUT`]); otherwise init has its own
+    /// 10 seconds and the timeout starts when the runtime takes the event.
+    pub init_within_timeout: bool,
     /// Where a streamed response goes as the runtime writes it (InvokeWithResponseStream,
     /// function URLs in RESPONSE_STREAM mode). Without one, a streamed response is
     /// collected and answered whole, as a plain Invoke of a streaming function is on AWS.
@@ -72,6 +76,9 @@ pub enum Reply {
     },
     /// The runtime answered with more than the 6 MB limit.
     ResponseTooLarge,
+    /// The runtime's response broke off before its end (a bad chunk, a connection closed
+    /// short of its `Content-Length`): AWS's `Runtime.TruncatedResponse`.
+    TruncatedResponse,
     /// The process exited; the text is AWS's wording (`exit status 1`, `signal: killed`).
     Exited(String),
     /// The environment could not be started at all (missing bootstrap or interpreter).
@@ -80,6 +87,9 @@ pub enum Reply {
         message: String,
     },
     TimedOut,
+    /// An on-demand environment's init did not reach `/next` within [`environment::INIT_TIMEOUT`]; the
+    /// time it took. AWS then runs init again within the function's timeout.
+    InitTimedOut(std::time::Duration),
 }
 
 /// Why an environment could not be made (a server-side failure, not the function's).

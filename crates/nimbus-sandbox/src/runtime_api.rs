@@ -251,7 +251,7 @@ impl RuntimeApi {
             (&Method::GET, "nimbus/assignment") => self.assignment().await,
             (&Method::POST, "init/error") => {
                 let error_type = header(&req, "lambda-runtime-function-error-type");
-                let body = read_body(req.into_body()).await.unwrap_or_default();
+                let body = read_body(req.into_body()).await.ok().unwrap_or_default();
                 self.capture.drain(true);
                 self.fail_pending(|| Reply::InitError { error_type: error_type.clone(), body: body.clone() });
                 respond(StatusCode::ACCEPTED, ACCEPTED)
@@ -288,9 +288,13 @@ impl RuntimeApi {
                     }
                 } else {
                     match read_body(req.into_body()).await {
-                        Some(body) if kind == "response" => Reply::Response(body),
-                        Some(body) => Reply::FunctionError { error_type, body },
-                        None => Reply::ResponseTooLarge,
+                        Ok(body) if kind == "response" => Reply::Response(body),
+                        Ok(body) => Reply::FunctionError { error_type, body },
+                        Err(BodyError::TooLarge) => Reply::ResponseTooLarge,
+                        Err(BodyError::Broken) if kind == "response" => Reply::TruncatedResponse,
+                        // An error whose body cannot be read is reported by its type alone,
+                        // as AWS does.
+                        Err(BodyError::Broken) => Reply::FunctionError { error_type, body: Bytes::new() },
                     }
                 };
                 let too_large = matches!(reply, Reply::ResponseTooLarge);
@@ -391,9 +395,28 @@ fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
     req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
-/// Reads a body up to the 6 MB payload limit; None if it is larger.
-async fn read_body(body: Incoming) -> Option<Bytes> {
-    Limited::new(body, MAX_SYNC_PAYLOAD).collect().await.ok().map(|c| c.to_bytes())
+/// Why a posted body could not be read whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyError {
+    /// More than the limit: the function's response is too large.
+    TooLarge,
+    /// The framing broke (a bad chunk, a connection closed before `Content-Length` bytes):
+    /// the runtime's fault, not the response's size.
+    Broken,
+}
+
+/// Sorts a body read's failure: only the limit's own error means "too large".
+fn body_error(e: &(dyn std::error::Error + 'static)) -> BodyError {
+    if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+        BodyError::TooLarge
+    } else {
+        BodyError::Broken
+    }
+}
+
+/// Reads a body up to the 6 MB payload limit.
+async fn read_body(body: Incoming) -> Result<Bytes, BodyError> {
+    Limited::new(body, MAX_SYNC_PAYLOAD).collect().await.map(|c| c.to_bytes()).map_err(|e| body_error(e.as_ref()))
 }
 
 /// Largest streamed response: AWS's 200 MB.
@@ -419,7 +442,7 @@ async fn forward_stream(mut body: Incoming, sink: StreamSink, content_type: Opti
     let mut sent = 0usize;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
-            return Reply::Exited("Runtime exited during a streamed response".into());
+            return Reply::TruncatedResponse;
         };
         match frame.into_data() {
             Ok(data) => {
@@ -454,7 +477,10 @@ async fn collect_stream(body: Incoming) -> Reply {
             Some(error) => error,
             None => Reply::Response(collected.to_bytes()),
         },
-        Err(_) => Reply::ResponseTooLarge,
+        Err(e) => match body_error(e.as_ref()) {
+            BodyError::TooLarge => Reply::ResponseTooLarge,
+            BodyError::Broken => Reply::TruncatedResponse,
+        },
     }
 }
 
@@ -471,4 +497,23 @@ fn event_response(inv: &Invocation, deadline_ms: i64) -> Response<Body> {
     }
     b.body(Full::new(inv.payload.clone()))
         .unwrap_or_else(|_| respond(StatusCode::INTERNAL_SERVER_ERROR, "{\"errorMessage\":\"bad header\",\"errorType\":\"Internal\"}"))
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+    use http_body_util::Full;
+
+    /// Only the limit's own error is a response too large; any other failure to read a
+    /// body is a broken response.
+    #[tokio::test]
+    async fn body_errors_are_sorted_by_cause() {
+        let over = Limited::new(Full::new(Bytes::from_static(b"0123456789")), 4).collect().await.expect_err("over the limit");
+        let broken = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed before message completed");
+        let cases: [(&(dyn std::error::Error + 'static), BodyError); 2] =
+            [(over.as_ref(), BodyError::TooLarge), (&broken, BodyError::Broken)];
+        for (error, want) in cases {
+            assert_eq!(body_error(error), want, "{error}");
+        }
+    }
 }

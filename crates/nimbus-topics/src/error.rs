@@ -33,6 +33,15 @@ pub enum TopicError {
     /// The request names an operation SNS does not have (or Nimbus does not serve).
     #[error("{0}")]
     InvalidAction(String),
+    /// A query-protocol request without an `Action`.
+    #[error("{0}")]
+    MissingAction(String),
+    /// A query-protocol request without a parameter every request needs (`Version`).
+    #[error("{0}")]
+    MissingParameter(String),
+    /// A form body that is not URL-encoded UTF-8.
+    #[error("{0}")]
+    MalformedQueryString(String),
     /// Ours, not the caller's: the database failed.
     #[error("Internal error: {0}")]
     Internal(String),
@@ -54,6 +63,9 @@ impl TopicError {
             TopicError::BatchRequestTooLong(_) => "BatchRequestTooLong",
             TopicError::TagLimitExceeded(_) => "TagLimitExceeded",
             TopicError::InvalidAction(_) => "InvalidAction",
+            TopicError::MissingAction(_) => "MissingAction",
+            TopicError::MissingParameter(_) => "MissingParameter",
+            TopicError::MalformedQueryString(_) => "MalformedQueryString",
             TopicError::Internal(_) => "InternalError",
         }
     }

@@ -129,6 +129,19 @@ impl Api {
     }
 
     pub async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> anyhow::Result<Answer> {
+        self.call_as(None, method, path, headers, body).await
+    }
+
+    /// [`Client::call`] signed for `service` (the SigV4 scope's service, which the server
+    /// routes query-protocol requests by), or for the service the request looks addressed to.
+    async fn call_as(
+        &self,
+        service: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<Answer> {
         let uri: http::Uri = format!("{}{path}", self.endpoint).parse().context("a bad endpoint or path")?;
         let mut h = http::HeaderMap::new();
         if let Some(host) = uri.authority() {
@@ -143,7 +156,9 @@ impl Api {
         if let Some(c) = &self.credentials {
             // The service a request is signed for, from what it looks like.
             let target = h.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
-            let service = if target.starts_with("AmazonSQS") {
+            let service = if let Some(service) = service {
+                service
+            } else if target.starts_with("AmazonSQS") {
                 "sqs"
             } else if target.starts_with("Logs_") {
                 "logs"
@@ -176,16 +191,16 @@ impl Api {
 
     /// An SNS query-protocol call; returns the XML answer (errors as `Code: Message`).
     pub async fn sns(&self, action: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
-        self.query("2010-03-31", action, params).await
+        self.query("sns", "2010-03-31", action, params).await
     }
 
     /// An IAM query-protocol call; returns the XML answer (errors as `Code: Message`).
     pub async fn iam(&self, action: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
-        self.query("2010-05-08", action, params).await
+        self.query("iam", "2010-05-08", action, params).await
     }
 
-    /// A query-protocol call of the service with API version `version`.
-    async fn query(&self, version: &str, action: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
+    /// A query-protocol call of `service`, whose API version is `version`.
+    async fn query(&self, service: &str, version: &str, action: &str, params: &[(&str, &str)]) -> anyhow::Result<String> {
         let mut form = format!("Action={action}&Version={version}");
         for (k, v) in params {
             form.push('&');
@@ -193,7 +208,8 @@ impl Api {
             form.push('=');
             form.push_str(&url_encode(v));
         }
-        let a = self.call("POST", "/", &[("content-type", "application/x-www-form-urlencoded")], form.into_bytes()).await?;
+        let a =
+            self.call_as(Some(service), "POST", "/", &[("content-type", "application/x-www-form-urlencoded")], form.into_bytes()).await?;
         let text = String::from_utf8_lossy(&a.body).into_owned();
         if a.status >= 300 {
             return Err(anyhow!("{}: {}", xml_text(&text, "Code"), xml_text(&text, "Message")));
