@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::capture::OutputCapture;
+use crate::connections::{ConnectionLimits, ThawedClock, ThawedTimer};
 use crate::{Invocation, Reply, StreamEvent, StreamSink};
 use nimbus_model::validate::MAX_SYNC_PAYLOAD;
 
@@ -91,6 +92,9 @@ pub struct RuntimeApi {
     shutdown: watch::Sender<bool>,
     capture: Arc<OutputCapture>,
     init: watch::Sender<InitPhase>,
+    limits: ConnectionLimits,
+    /// The environment's time, stopped while it is frozen: connections' idle time.
+    clock: Arc<ThawedClock>,
 }
 
 type Body = Full<Bytes>;
@@ -104,7 +108,7 @@ fn respond(status: StatusCode, body: &'static str) -> Response<Body> {
 const ACCEPTED: &str = "{\"status\":\"OK\"}";
 
 impl RuntimeApi {
-    pub fn new(capture: Arc<OutputCapture>) -> Arc<RuntimeApi> {
+    pub fn new(capture: Arc<OutputCapture>, limits: ConnectionLimits) -> Arc<RuntimeApi> {
         let (shutdown, _) = watch::channel(false);
         let (init, _) = watch::channel(InitPhase::Running);
         Arc::new(RuntimeApi {
@@ -115,7 +119,14 @@ impl RuntimeApi {
             shutdown,
             capture,
             init,
+            limits,
+            clock: ThawedClock::new(),
         })
+    }
+
+    /// The environment's clock (paused while it is frozen).
+    pub fn clock(&self) -> &ThawedClock {
+        &self.clock
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
@@ -198,27 +209,49 @@ impl RuntimeApi {
     }
 
     /// Serves the Runtime API on `listener` (a loopback port, possibly inside the
-    /// environment's network namespace) until shutdown.
+    /// environment's network namespace) until shutdown, within the environment's
+    /// [`ConnectionLimits`] (see [`crate::connections`]).
     pub fn serve_on(self: &Arc<Self>, listener: std::net::TcpListener) -> std::io::Result<()> {
         listener.set_nonblocking(true)?;
         let listener = TcpListener::from_std(listener)?;
         let api = self.clone();
         let mut stop = self.shutdown.subscribe();
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.limits.max_connections));
+        let mut warned = false;
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = stop.changed() => return,
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
+                        let Ok(slot) = slots.clone().try_acquire_owned() else {
+                            // Only the environment's own processes reach this port: closing is
+                            // the whole answer, and it is logged once per environment.
+                            if !std::mem::replace(&mut warned, true) {
+                                tracing::warn!(
+                                    max = api.limits.max_connections,
+                                    "an environment opened more Runtime API connections than allowed at once: closing the extra ones"
+                                );
+                            }
+                            drop(stream);
+                            continue;
+                        };
                         let _ = stream.set_nodelay(true);
                         let api = api.clone();
                         tokio::spawn(async move {
+                            let _slot = slot;
                             let io = hyper_util::rt::TokioIo::new(stream);
+                            let timer = ThawedTimer(api.clock.clone());
+                            let idle = api.limits.idle_timeout;
                             let svc = hyper::service::service_fn(move |req| {
                                 let api = api.clone();
                                 async move { Ok::<_, Infallible>(api.handle(req).await) }
                             });
-                            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .timer(timer)
+                                .header_read_timeout(idle)
+                                .serve_connection(io, svc)
+                                .await;
                         });
                     }
                 }
