@@ -9,6 +9,7 @@
 mod action;
 mod auth;
 mod authz;
+pub mod conn;
 mod ec2;
 mod events;
 mod function_url;

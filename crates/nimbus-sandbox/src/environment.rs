@@ -377,7 +377,7 @@ impl Environment {
                     st.frozen = cg.freeze().is_ok();
                     if st.frozen {
                         // Its connections' idle time stops with it.
-                        env.process.api.clock().pause();
+                        env.process.api.clock().set_frozen(true);
                     }
                 }
             }
@@ -393,7 +393,7 @@ impl Environment {
             if let Some(cg) = &self.process.cgroup {
                 let _ = cg.thaw();
             }
-            self.process.api.clock().resume();
+            self.process.api.clock().set_frozen(false);
             st.frozen = false;
         }
     }

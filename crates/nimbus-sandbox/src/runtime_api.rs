@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::capture::OutputCapture;
-use crate::connections::{ConnectionLimits, ThawedClock, ThawedTimer};
+use crate::connections::{ConnectionLimits, IdleClock, IdleTimer};
 use crate::{Invocation, Reply, StreamEvent, StreamSink};
 use nimbus_model::validate::MAX_SYNC_PAYLOAD;
 
@@ -93,8 +93,8 @@ pub struct RuntimeApi {
     capture: Arc<OutputCapture>,
     init: watch::Sender<InitPhase>,
     limits: ConnectionLimits,
-    /// The environment's time, stopped while it is frozen: connections' idle time.
-    clock: Arc<ThawedClock>,
+    /// Connections' idle time: stopped while the environment is frozen or busy.
+    clock: Arc<IdleClock>,
 }
 
 type Body = Full<Bytes>;
@@ -120,12 +120,12 @@ impl RuntimeApi {
             capture,
             init,
             limits,
-            clock: ThawedClock::new(),
+            clock: IdleClock::new(),
         })
     }
 
-    /// The environment's clock (paused while it is frozen).
-    pub fn clock(&self) -> &ThawedClock {
+    /// The environment's clock for idle connections.
+    pub fn clock(&self) -> &IdleClock {
         &self.clock
     }
 
@@ -241,7 +241,7 @@ impl RuntimeApi {
                         tokio::spawn(async move {
                             let _slot = slot;
                             let io = hyper_util::rt::TokioIo::new(stream);
-                            let timer = ThawedTimer(api.clock.clone());
+                            let timer = IdleTimer(api.clock.clone());
                             let idle = api.limits.idle_timeout;
                             let svc = hyper::service::service_fn(move |req| {
                                 let api = api.clone();
@@ -315,6 +315,7 @@ impl RuntimeApi {
                 };
                 let too_large = matches!(reply, Reply::ResponseTooLarge);
                 let _ = tx.try_send(Progress::Done(reply));
+                self.clock.set_busy(false);
                 if too_large {
                     return respond(
                         StatusCode::PAYLOAD_TOO_LARGE,
@@ -384,6 +385,8 @@ impl RuntimeApi {
                 }
             };
             if let Some((d, init_duration)) = taken {
+                // Connections are not idle while the runtime works on an event.
+                self.clock.set_busy(true);
                 // Whatever the runtime printed while initializing goes before START.
                 self.capture.drain(true);
                 self.capture.reset_tail();

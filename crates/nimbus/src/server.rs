@@ -107,6 +107,31 @@ pub struct ServerOpts {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
     #[arg(long, env = "NIMBUS_TLS_KEY", value_name = "PATH")]
     tls_key: Option<PathBuf>,
+    /// Seconds a client has to send a complete request head, on a new connection and
+    /// between requests on a kept-alive one (the idle keep-alive timeout).
+    #[arg(long, env = "NIMBUS_HTTP_HEADER_TIMEOUT", default_value_t = 60.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    http_header_timeout: f64,
+    /// Longest pause, in seconds, while a request body is read (answered 408).
+    #[arg(long, env = "NIMBUS_HTTP_BODY_TIMEOUT", default_value_t = 60.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    http_body_timeout: f64,
+    /// Connections each listener serves at once; more are answered 503 and closed.
+    #[arg(long, env = "NIMBUS_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Seconds an environment's Runtime API connection may go without a complete request
+    /// head, counted while the environment is not frozen. For tests.
+    #[arg(long, default_value_t = 60.0, hide = true, value_parser = positive_seconds)]
+    runtime_api_idle_timeout: f64,
+    /// Runtime API connections an environment may hold at once. For tests.
+    #[arg(long, default_value_t = 8, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
+    runtime_api_max_connections: u32,
+}
+
+/// A duration in seconds: positive and finite.
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(s),
+        _ => Err(format!("{text:?} is not a number of seconds between 0 and 86400")),
+    }
 }
 
 /// The server's TLS from `--tls-cert` and `--tls-key`: both, or neither.
@@ -438,8 +463,11 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         "isolation": isolation.describe(),
         "endpointUrl": endpoint_url,
         "limits": cgroups.as_ref().map(|c| format!("cgroups ({})", c.mode())),
+        "cgroups": cgroups.as_ref().map(|c| c.parents()).unwrap_or_default(),
         "missingGuarantees": missing,
     });
+    // Removed at the stop, busy environments and all.
+    let cgroups_at_stop = cgroups.clone();
     let pool = EnvironmentPool::new(
         PoolConfig {
             idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)),
@@ -449,6 +477,10 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             cgroups,
             endpoint_url,
             trust,
+            runtime_api: nimbus_sandbox::connections::ConnectionLimits {
+                idle_timeout: Duration::from_secs_f64(opts.runtime_api_idle_timeout),
+                max_connections: opts.runtime_api_max_connections as usize,
+            },
         },
         registry,
         logs.clone(),
@@ -546,6 +578,11 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         api_domain,
         port: listener.local_addr()?.port(),
         tls,
+        limits: nimbus_api::conn::ConnectionLimits {
+            header_timeout: Duration::from_secs_f64(opts.http_header_timeout),
+            body_timeout: Duration::from_secs_f64(opts.http_body_timeout),
+            max_connections: opts.max_connections as usize,
+        },
     });
     tracing::info!("Nimbus listening on {scheme}://{} (data in {})", listener.local_addr()?, data.root().display());
 
@@ -560,6 +597,12 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("shutting down");
     pool.shutdown(std::time::Duration::from_secs(5)).await;
+    if let Some(cgroups) = cgroups_at_stop {
+        // Everything the server made goes: environments still busy are killed with their
+        // groups. (Their network namespaces, veth pairs and VPC routers' nftables tables
+        // die with their processes and with this one; the shared bridge stays.)
+        let _ = tokio::task::spawn_blocking(move || cgroups.remove_all()).await;
+    }
     logs.flush();
     drop(data);
     Ok(ExitCode::SUCCESS)
