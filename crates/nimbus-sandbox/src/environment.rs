@@ -247,7 +247,16 @@ impl Environment {
             },
             Isolation::Namespaces(_) => Code::Later,
         };
-        let res = Resources { cgroups, memory_mb: PRESTART_MEMORY_MB, tmp_mb: DEFAULT_TMP_MB, opt: None, sink: None, vpc: None, trust, runtime_api };
+        let res = Resources {
+            cgroups,
+            memory_mb: PRESTART_MEMORY_MB,
+            tmp_mb: DEFAULT_TMP_MB,
+            opt: None,
+            sink: None,
+            vpc: None,
+            trust,
+            runtime_api,
+        };
         match launch::launch(iso, registry, runtime, code, res, vars).await? {
             Ok(process) => Ok(Some(Prestarted { runtime, process: Some(process) })),
             Err(_) => Ok(None),

@@ -226,6 +226,8 @@ fn cgroup_real_restart_removes_a_crashed_runs_groups() {
 #[allow(clippy::mem_forget)] // simulates a crash: nothing may run its Drop
 fn cgroup_real_start_removes_the_groups_of_a_server_that_is_gone() {
     let Some(gone) = manager("gone") else { return };
+    // A live server without a claim file (an earlier release's) is not touched.
+    let Some(old) = manager("old") else { return };
     let env = gone.create("left", &Limits::for_memory_mb(128)).expect("create");
     let mut child = spawn_inside(&env, &["sleep", "30"]);
     let dirs: Vec<PathBuf> = env.dirs.clone();
@@ -237,8 +239,6 @@ fn cgroup_real_start_removes_the_groups_of_a_server_that_is_gone() {
     let claims = std::env::temp_dir().join(format!("nimbus-cgroup-claims-{}-other", std::process::id()));
     std::fs::create_dir_all(&claims).expect("claims dir");
     std::fs::write(claims.join(format!("test-{}-gone.lock", std::process::id())), "").expect("lock file");
-    // A live server without a claim file (an earlier release's) is not touched.
-    let Some(old) = manager("old") else { return };
     let _ = std::fs::remove_file(claims.join(format!("test-{}-old.lock", std::process::id())));
 
     let other = open_real(&format!("test-{}-other", std::process::id()), &owner::LockFiles::new(&claims)).expect("open");
