@@ -67,6 +67,12 @@ def ifindex(path: Path) -> str:
         return ""
 
 
+def mounts_under(root: Path) -> list[str]:
+    root = str(root.resolve())
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(root + "/")]
+
+
 def deploy(server) -> tuple[object, str]:
     lam = server.lambda_client()
     name = unique("cleanup")
@@ -106,17 +112,22 @@ def test_stop_removes_every_cgroup_the_server_made(server_factory):
 def test_a_crashed_servers_cgroups_are_removed_by_the_next_start_of_any_server(server_factory):
     crashed = server_factory()
     parents = cgroup_parents(crashed)
+    sandboxed = status(crashed)["isolation"].startswith("namespaces")
     lam, name = deploy(crashed)
     concurrently(4, lambda _: invoke(lam, name, {"ms": 500}).ok())
     crashed.kill()  # SIGKILL: nothing is cleaned up
     envs = [g for g in groups_under(parents) if g not in parents]
     assert envs, "the crashed server's environments left groups behind"
+    if sandboxed:
+        assert mounts_under(crashed.data_dir), "prestarted sandboxes' code mounts are left behind"
 
     # Another server, on another data directory, removes them as it starts.
     other = server_factory()
     left = groups_under(parents)
     assert left == [], f"a dead server's cgroups stay after another server started: {left[:5]}"
     assert groups_under(cgroup_parents(other)), "the other server's own groups are there"
+    # ... and what it left in its data directory (mount points of its sandboxes).
+    assert mounts_under(crashed.data_dir) == []
 
     # The crashed server's next start on its own data directory also starts clean, and a
     # live server's groups are never taken by another's start.

@@ -387,9 +387,17 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         std::fs::canonicalize(data.root()).unwrap_or_else(|_| data.root().to_path_buf()).hash(&mut h);
         format!("{:016x}", h.finish())
     };
-    let cgroups = match nimbus_sandbox::cgroup::CgroupManager::open(&instance) {
+    let cgroups = match nimbus_sandbox::cgroup::CgroupManager::open(&instance, &data.root().display().to_string()) {
         Ok(m) => {
             tracing::info!("limits: cgroups ({})", m.mode());
+            // Servers that crashed (their sets were just removed) may have left mount
+            // points in their data directories, which may never be used again.
+            for root in m.gone() {
+                let root = std::path::Path::new(root);
+                if DataDir::if_unused(root, |root| nimbus_sandbox::sweep_envs_dir(&root.join("envs"))) {
+                    tracing::info!(data = %root.display(), "removed what a server that is gone left in its data directory");
+                }
+            }
             Some(Arc::new(m))
         }
         Err(why) => {

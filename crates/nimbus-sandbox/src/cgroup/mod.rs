@@ -208,6 +208,7 @@ pub(super) fn check_name(what: &'static str, name: &str) -> Result<(), CgroupErr
 #[derive(Debug)]
 pub struct CgroupManager {
     layout: Arc<Layout>,
+    gone: Vec<String>,
 }
 
 impl CgroupManager {
@@ -217,13 +218,15 @@ impl CgroupManager {
     /// are gone, and creates the parent groups `nimbus-<instance>`. `instance` keeps two
     /// servers on one host apart (e.g. a hash of the data directory). `Err` says why cgroups
     /// cannot be used (not Linux, not root, read-only, no controllers).
-    pub fn open(instance: &str) -> Result<CgroupManager, CgroupError> {
+    /// `note` is kept in the claim (the server's data directory): [`CgroupManager::gone`]
+    /// hands it to the server that removes this set after a crash.
+    pub fn open(instance: &str, note: &str) -> Result<CgroupManager, CgroupError> {
         if !cfg!(target_os = "linux") {
             return Err(CgroupError::NotLinux);
         }
         let fs: Arc<dyn CgroupFs> = Arc::new(KernelCgroupFs);
         let mountinfo = fs.read(Path::new("/proc/self/mountinfo"))?;
-        Self::open_with(instance, fs, &mountinfo, &owner::LockFiles::new(owner::DEFAULT_DIR))
+        Self::open_with(instance, fs, &mountinfo, &owner::LockFiles::new(owner::DEFAULT_DIR).with_note(note))
     }
 
     /// [`CgroupManager::open`] on a given filesystem, mount table and claims (for tests).
@@ -354,8 +357,14 @@ impl CgroupManager {
             tracing::debug!("cgroup v1 moves may wait for an RCU grace period (ms); mounting cgroup2 with favordynmods avoids it");
         }
         tracing::info!(mode = layout.mode, groups = ?layout.hierarchies.iter().map(|h| &h.parent).collect::<Vec<_>>(), "cgroups ready");
-        sweep_orphans(fs.as_ref(), &layout.hierarchies, instance, owners);
-        Ok(CgroupManager { layout: Arc::new(layout) })
+        let gone = sweep_orphans(fs.as_ref(), &layout.hierarchies, instance, owners);
+        Ok(CgroupManager { layout: Arc::new(layout), gone })
+    }
+
+    /// The notes (data directories) of the servers that were gone and whose sets this
+    /// start removed: they may have left other things there.
+    pub fn gone(&self) -> &[String] {
+        &self.gone
     }
 
     /// The set's parent directories, one per hierarchy used.
@@ -407,8 +416,9 @@ pub(super) fn limit_writes(h: &Hierarchy, limits: &Limits) -> Vec<(&'static str,
 
 /// Removes the sets of servers that are gone (their claim is free), in every hierarchy
 /// in use: `<mount>/nimbus-<other>` for each `other` than `ours`. Sets whose owner cannot be
-/// known (no claim) stay.
-fn sweep_orphans(fs: &dyn CgroupFs, hierarchies: &[Hierarchy], ours: &str, owners: &dyn Owners) {
+/// known (no claim) stay. Returns the notes of the servers whose sets were removed.
+fn sweep_orphans(fs: &dyn CgroupFs, hierarchies: &[Hierarchy], ours: &str, owners: &dyn Owners) -> Vec<String> {
+    let mut notes = Vec::new();
     let mut instances = BTreeSet::new();
     for h in hierarchies {
         for dir in fs.subdirs(&h.mount).unwrap_or_default() {
@@ -426,10 +436,12 @@ fn sweep_orphans(fs: &dyn CgroupFs, hierarchies: &[Hierarchy], ours: &str, owner
         for (parent, version) in &parents {
             purge_tree(fs, parent, *version);
         }
+        notes.extend(claim.note());
         if parents.iter().all(|(p, _)| !fs.exists(p)) {
             claim.forget();
         }
     }
+    notes
 }
 
 /// Removes a `<mount>/nimbus-<instance>` tree, killing its processes.

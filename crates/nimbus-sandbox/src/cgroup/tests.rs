@@ -94,6 +94,9 @@ enum Owner {
 struct FakeClaim(String, Arc<Mutex<Vec<String>>>);
 
 impl owner::Claim for FakeClaim {
+    fn note(&self) -> Option<String> {
+        Some(format!("/data/{}", self.0))
+    }
     fn forget(self: Box<Self>) {
         self.1.lock().unwrap().push(format!("forget {}", self.0));
     }
@@ -371,7 +374,8 @@ fn cgroup_sets_of_servers_that_are_gone_are_removed_at_start() {
     }
     fs.group("/sys/fs/cgroup/memory/docker", "");
     let owners = LoggedOwners::with(&cases.map(|(i, o, _)| (i, o)));
-    let _m = CgroupManager::open_with("t", Arc::new(fs.clone()), HYBRID, &owners).expect("open");
+    let m = CgroupManager::open_with("t", Arc::new(fs.clone()), HYBRID, &owners).expect("open");
+    assert_eq!(m.gone(), ["/data/gone"], "where the gone server kept its data, for the rest of its leftovers");
     for (instance, owner, removed) in cases {
         for mount in ["unified", "memory", "cpu", "pids"] {
             let dir = format!("/sys/fs/cgroup/{mount}/nimbus-{instance}");
