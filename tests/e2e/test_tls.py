@@ -10,6 +10,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -310,3 +311,33 @@ def test_a_certificate_that_does_not_name_the_functions_address_is_warned_about(
         assert warning not in s.log_tail(20000)
     else:  # the bridge's gateway
         assert warning in s.log_tail(20000)
+
+
+def test_tls_connections_are_capped_and_timed(server_factory, certs):
+    """Over HTTPS too: an idle connection is closed after the header timeout, and one over
+    the cap is answered 503 once its handshake is done."""
+    s = server_factory(args=["--tls-cert", str(certs["chain"]), "--tls-key", str(certs["key"]),
+                             "--max-connections", "2", "--http-header-timeout", "2"], ca_bundle=str(certs["ca"]))
+    ctx = s.ssl_context()
+    time.sleep(2.5)  # the start's own client connections time out first
+
+    def tls_connect():
+        return ctx.wrap_socket(socket.create_connection(("127.0.0.1", s.port), timeout=10), server_hostname="127.0.0.1")
+
+    held = [tls_connect() for _ in range(2)]
+    over = tls_connect()
+    over.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    answer = over.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 503"), answer
+    over.close()
+    # The held connections send nothing: closed by the header timeout, freeing their slots.
+    t0 = time.monotonic()
+    for h in held:
+        h.settimeout(6)
+        try:
+            assert h.recv(10) == b""
+        except (ConnectionResetError, ssl.SSLError):
+            pass
+    assert time.monotonic() - t0 < 5
+    status, _, _ = http_get(s.endpoint + "/health", context=s.ssl_context())
+    assert status == 200

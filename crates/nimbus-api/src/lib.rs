@@ -10,6 +10,7 @@ mod accounts;
 mod action;
 mod auth;
 mod authz;
+pub mod conn;
 mod ec2;
 mod events;
 mod function_url;

@@ -54,6 +54,8 @@ pub struct AppState {
     pub tls: Option<crate::tls::Tls>,
     /// Every account this server holds (this one among them).
     pub accounts: Arc<crate::accounts::Accounts>,
+    /// Timeouts and the connection cap of each listener.
+    pub limits: crate::conn::ConnectionLimits,
 }
 
 impl AppState {
@@ -73,8 +75,10 @@ impl AppState {
 }
 
 /// Serves the API on `listener` until the task is dropped: over HTTPS when the state has
-/// TLS, else plain HTTP.
+/// TLS, else plain HTTP; within the state's connection limits ([`crate::conn`]).
 pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
+    let local = listener.local_addr().unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+    let slots = crate::conn::Slots::new(local, &state.limits);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -84,7 +88,28 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
                 continue;
             }
         };
-        serve_stream(stream, peer, state.clone());
+        let slot = match slots.admit() {
+            crate::conn::Admission::Serve(slot) => slot,
+            crate::conn::Admission::Refuse(refusing) => {
+                let tls = state.tls.clone();
+                tokio::spawn(async move {
+                    let _refusing = refusing;
+                    match tls {
+                        None => crate::conn::refuse(stream).await,
+                        Some(tls) => {
+                            if let Ok(crate::tls::Accepted::Tls(stream)) =
+                                tokio::time::timeout(crate::conn::refusal_time(), tls.accept(stream, peer)).await
+                            {
+                                crate::conn::refuse(*stream).await;
+                            }
+                        }
+                    }
+                });
+                continue;
+            }
+            crate::conn::Admission::Close => continue,
+        };
+        serve_admitted(stream, peer, state.clone(), Some(slot));
     }
 }
 
@@ -92,8 +117,19 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
 /// state has TLS, else plain HTTP. (Connections made inside environments to the server's
 /// own address arrive here too, from `nimbus_sandbox::server_door`.)
 pub fn serve_stream(stream: tokio::net::TcpStream, peer: std::net::SocketAddr, state: Arc<AppState>) {
+    serve_admitted(stream, peer, state, None);
+}
+
+/// [`serve_stream`] holding `slot` (the listener's connection slot) while it serves.
+fn serve_admitted(
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    state: Arc<AppState>,
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+) {
     let _ = stream.set_nodelay(true);
     tokio::spawn(async move {
+        let _slot = slot;
         match state.tls.clone() {
             None => serve_connection(stream, state, peer, false).await,
             // The handshake runs in the connection's own task: a slow or failed one
@@ -112,18 +148,24 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let io = hyper_util::rt::TokioIo::new(stream);
+    let limits = state.limits;
     let svc = hyper::service::service_fn(move |req| {
         let state = state.clone();
         async move { Ok::<_, Infallible>(handle(state, req, peer, secure).await) }
     });
-    let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, svc).await;
+    let _ = crate::conn::http1(&limits).serve_connection(io, svc).await;
 }
 
 async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::SocketAddr, secure: bool) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let json_target = parts.headers.contains_key("x-amz-target");
+    let body = tower_http::timeout::TimeoutBody::new(state.limits.body_timeout, body);
     let body: Bytes = match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => c.to_bytes(),
+        Err(e) if e.is::<tower_http::timeout::TimeoutError>() => {
+            tracing::debug!(%peer, "a request body paused longer than the body timeout: answered 408");
+            return crate::conn::body_timed_out(&state.limits);
+        }
         Err(e) => return edge_error(json_target, body_error(e.as_ref())),
     };
     let raw = RawRequest {

@@ -78,6 +78,8 @@ pub struct Host<'a> {
     pub endpoint_url: Option<&'a str>,
     /// What runtimes trust when that endpoint speaks HTTPS.
     pub trust: Option<&'a TrustedCertificates>,
+    /// Limits on each environment's Runtime API connections.
+    pub runtime_api: crate::connections::ConnectionLimits,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -199,7 +201,7 @@ impl Environment {
         generation: u64,
         provisioned: Option<Arc<ProvisionKey>>,
     ) -> Result<Result<Arc<Environment>, Reply>, SandboxError> {
-        let Host { iso, cgroups, registry, logs, endpoint_url, trust } = *host;
+        let Host { iso, cgroups, registry, logs, endpoint_url, trust, runtime_api } = *host;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         let sink = logs.sink(&spec.log_group, &log_stream);
@@ -211,6 +213,7 @@ impl Environment {
             sink: Some(sink),
             vpc: spec.network.clone(),
             trust,
+            runtime_api,
         };
         let process = match launch::launch(iso, registry, spec.runtime, Code::Dir(&spec.code_dir), res, |addr, paths| {
             environment_variables(&spec, paths, addr, &log_stream, endpoint_url, provisioned.is_some())
@@ -225,7 +228,7 @@ impl Environment {
 
     /// Starts a managed runtime ahead of time, not yet tied to a function.
     pub async fn prestart(runtime: Runtime, host: &Host<'_>) -> Result<Option<Prestarted>, SandboxError> {
-        let Host { iso, cgroups, registry, trust, .. } = *host;
+        let Host { iso, cgroups, registry, trust, runtime_api, .. } = *host;
         let vars = |addr: &str, paths: &launch::Paths| {
             let mut v = vec![
                 ("AWS_LAMBDA_RUNTIME_API".to_string(), addr.to_string()),
@@ -247,7 +250,16 @@ impl Environment {
             },
             Isolation::Namespaces(_) => Code::Later,
         };
-        let res = Resources { cgroups, memory_mb: PRESTART_MEMORY_MB, tmp_mb: DEFAULT_TMP_MB, opt: None, sink: None, vpc: None, trust };
+        let res = Resources {
+            cgroups,
+            memory_mb: PRESTART_MEMORY_MB,
+            tmp_mb: DEFAULT_TMP_MB,
+            opt: None,
+            sink: None,
+            vpc: None,
+            trust,
+            runtime_api,
+        };
         match launch::launch(iso, registry, runtime, code, res, vars).await? {
             Ok(process) => Ok(Some(Prestarted { runtime, process: Some(process) })),
             Err(_) => Ok(None),
@@ -375,6 +387,10 @@ impl Environment {
             if st.epoch == epoch && !st.frozen {
                 if let Some(cg) = &env.process.cgroup {
                     st.frozen = cg.freeze().is_ok();
+                    if st.frozen {
+                        // Its connections' idle time stops with it.
+                        env.process.api.clock().set_frozen(true);
+                    }
                 }
             }
         });
@@ -389,6 +405,7 @@ impl Environment {
             if let Some(cg) = &self.process.cgroup {
                 let _ = cg.thaw();
             }
+            self.process.api.clock().set_frozen(false);
             st.frozen = false;
         }
     }

@@ -342,6 +342,7 @@ pub(crate) struct Resources<'a> {
     /// bridge, linked before the runtime starts.
     pub vpc: Option<Arc<crate::network::VpcPlan>>,
     pub trust: Option<&'a TrustedCertificates>,
+    pub runtime_api: crate::connections::ConnectionLimits,
 }
 
 pub(crate) async fn launch(
@@ -376,7 +377,7 @@ pub(crate) async fn launch(
     let (read_end, write_end) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| io("create the output pipe")(e.into()))?;
     let capture = OutputCapture::new(read_end, sink).map_err(io("watch the output pipe"))?;
-    let api = RuntimeApi::new(capture.clone());
+    let api = RuntimeApi::new(capture.clone(), res.runtime_api);
 
     // The Runtime API listener: inside the environment's own network namespace, or a
     // host loopback port.

@@ -5,6 +5,7 @@
 
 mod capture;
 pub mod cgroup;
+pub mod connections;
 mod environment;
 pub mod jail;
 mod launch;

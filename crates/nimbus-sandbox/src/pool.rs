@@ -37,6 +37,8 @@ pub struct PoolConfig {
     pub endpoint_url: Option<String>,
     /// The certificates that API is served with, for runtimes to trust (None: plain HTTP).
     pub trust: Option<crate::TrustedCertificates>,
+    /// Limits on each environment's Runtime API connections.
+    pub runtime_api: crate::connections::ConnectionLimits,
 }
 
 /// (MemAvailable, MemTotal) in kB from /proc/meminfo.
@@ -201,6 +203,7 @@ impl EnvironmentPool {
             logs: &self.logs,
             endpoint_url: self.config.endpoint_url.as_deref(),
             trust: self.config.trust.as_ref(),
+            runtime_api: self.config.runtime_api,
         }
     }
 

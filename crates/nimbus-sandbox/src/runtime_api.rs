@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::capture::OutputCapture;
+use crate::connections::{ConnectionLimits, IdleClock, IdleTimer};
 use crate::{Invocation, Reply, StreamEvent, StreamSink};
 use nimbus_model::validate::MAX_SYNC_PAYLOAD;
 
@@ -91,6 +92,9 @@ pub struct RuntimeApi {
     shutdown: watch::Sender<bool>,
     capture: Arc<OutputCapture>,
     init: watch::Sender<InitPhase>,
+    limits: ConnectionLimits,
+    /// Connections' idle time: stopped while the environment is frozen or busy.
+    clock: Arc<IdleClock>,
 }
 
 type Body = Full<Bytes>;
@@ -104,7 +108,7 @@ fn respond(status: StatusCode, body: &'static str) -> Response<Body> {
 const ACCEPTED: &str = "{\"status\":\"OK\"}";
 
 impl RuntimeApi {
-    pub fn new(capture: Arc<OutputCapture>) -> Arc<RuntimeApi> {
+    pub fn new(capture: Arc<OutputCapture>, limits: ConnectionLimits) -> Arc<RuntimeApi> {
         let (shutdown, _) = watch::channel(false);
         let (init, _) = watch::channel(InitPhase::Running);
         Arc::new(RuntimeApi {
@@ -115,7 +119,14 @@ impl RuntimeApi {
             shutdown,
             capture,
             init,
+            limits,
+            clock: IdleClock::new(),
         })
+    }
+
+    /// The environment's clock for idle connections.
+    pub fn clock(&self) -> &IdleClock {
+        &self.clock
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
@@ -198,7 +209,8 @@ impl RuntimeApi {
     }
 
     /// Serves the Runtime API on `listener` (a loopback port, possibly inside the
-    /// environment's network namespace) until shutdown. With a `door` (the server's port is
+    /// environment's network namespace) until shutdown, within the environment's
+    /// [`ConnectionLimits`] (see [`crate::connections`]). With a `door` (the server's port is
     /// this listener's, see [`crate::server_door`]), connections that are not for the
     /// Runtime API go through it to the server.
     pub fn serve_on(self: &Arc<Self>, listener: std::net::TcpListener, door: Option<crate::ServerDoor>) -> std::io::Result<()> {
@@ -206,27 +218,50 @@ impl RuntimeApi {
         let listener = TcpListener::from_std(listener)?;
         let api = self.clone();
         let mut stop = self.shutdown.subscribe();
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.limits.max_connections));
+        let mut warned = false;
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = stop.changed() => return,
                     accepted = listener.accept() => {
                         let Ok((stream, peer)) = accepted else { continue };
+                        let Ok(slot) = slots.clone().try_acquire_owned() else {
+                            // Only the environment's own processes reach this port: closing is
+                            // the whole answer, and it is logged once per environment.
+                            if !std::mem::replace(&mut warned, true) {
+                                tracing::warn!(
+                                    max = api.limits.max_connections,
+                                    "an environment opened more Runtime API connections than allowed at once: closing the extra ones"
+                                );
+                            }
+                            drop(stream);
+                            continue;
+                        };
                         let _ = stream.set_nodelay(true);
                         let api = api.clone();
                         let door = door.clone();
                         tokio::spawn(async move {
                             if let Some(door) = door {
                                 if !crate::server_door::is_runtime_side(&stream).await {
+                                    // The server's connection: not one of the Runtime API's.
+                                    drop(slot);
                                     return door.enter(stream, peer);
                                 }
                             }
+                            let _slot = slot;
                             let io = hyper_util::rt::TokioIo::new(stream);
+                            let timer = IdleTimer(api.clock.clone());
+                            let idle = api.limits.idle_timeout;
                             let svc = hyper::service::service_fn(move |req| {
                                 let api = api.clone();
                                 async move { Ok::<_, Infallible>(api.handle(req).await) }
                             });
-                            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .timer(timer)
+                                .header_read_timeout(idle)
+                                .serve_connection(io, svc)
+                                .await;
                         });
                     }
                 }
@@ -299,6 +334,7 @@ impl RuntimeApi {
                 };
                 let too_large = matches!(reply, Reply::ResponseTooLarge);
                 let _ = tx.try_send(Progress::Done(reply));
+                self.clock.set_busy(false);
                 if too_large {
                     return respond(
                         StatusCode::PAYLOAD_TOO_LARGE,
@@ -368,6 +404,8 @@ impl RuntimeApi {
                 }
             };
             if let Some((d, init_duration)) = taken {
+                // Connections are not idle while the runtime works on an event.
+                self.clock.set_busy(true);
                 // Whatever the runtime printed while initializing goes before START.
                 self.capture.drain(true);
                 self.capture.reset_tail();

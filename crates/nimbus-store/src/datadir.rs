@@ -44,6 +44,18 @@ impl DataDir {
         Ok(DataDir { root, _lock: lock })
     }
 
+    /// Runs `f` on the data directory at `root` if it is one (it has a `nimbus.lock`) and no
+    /// server holds it, with its lock held meanwhile (for removing what a crashed server
+    /// left there). Whether `f` ran.
+    pub fn if_unused(root: &Path, f: impl FnOnce(&Path)) -> bool {
+        let Ok(lock) = std::fs::OpenOptions::new().read(true).write(true).open(root.join("nimbus.lock")) else { return false };
+        if flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err() {
+            return false;
+        }
+        f(root);
+        true
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -108,6 +108,31 @@ pub struct ServerOpts {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
     #[arg(long, env = "NIMBUS_TLS_KEY", value_name = "PATH")]
     tls_key: Option<PathBuf>,
+    /// Seconds a client has to send a complete request head, on a new connection and
+    /// between requests on a kept-alive one (the idle keep-alive timeout).
+    #[arg(long, env = "NIMBUS_HTTP_HEADER_TIMEOUT", default_value_t = 60.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    http_header_timeout: f64,
+    /// Longest pause, in seconds, while a request body is read (answered 408).
+    #[arg(long, env = "NIMBUS_HTTP_BODY_TIMEOUT", default_value_t = 60.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    http_body_timeout: f64,
+    /// Connections each listener serves at once; more are answered 503 and closed.
+    #[arg(long, env = "NIMBUS_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Seconds an environment's Runtime API connection may go without a complete request
+    /// head, counted while the environment is not frozen. For tests.
+    #[arg(long, default_value_t = 60.0, hide = true, value_parser = positive_seconds)]
+    runtime_api_idle_timeout: f64,
+    /// Runtime API connections an environment may hold at once. For tests.
+    #[arg(long, default_value_t = 8, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
+    runtime_api_max_connections: u32,
+}
+
+/// A duration in seconds: positive and finite.
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(s),
+        _ => Err(format!("{text:?} is not a number of seconds between 0 and 86400")),
+    }
 }
 
 /// The server's TLS from `--tls-cert` and `--tls-key`: both, or neither.
@@ -340,9 +365,17 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         std::fs::canonicalize(data.root()).unwrap_or_else(|_| data.root().to_path_buf()).hash(&mut h);
         format!("{:016x}", h.finish())
     };
-    let cgroups = match nimbus_sandbox::cgroup::CgroupManager::open(&instance) {
+    let cgroups = match nimbus_sandbox::cgroup::CgroupManager::open(&instance, &data.root().display().to_string()) {
         Ok(m) => {
             tracing::info!("limits: cgroups ({})", m.mode());
+            // Servers that crashed (their sets were just removed) may have left mount
+            // points in their data directories, which may never be used again.
+            for root in m.gone() {
+                let root = std::path::Path::new(root);
+                if DataDir::if_unused(root, |root| nimbus_sandbox::sweep_envs_dir(&root.join("envs"))) {
+                    tracing::info!(data = %root.display(), "removed what a server that is gone left in its data directory");
+                }
+            }
             Some(Arc::new(m))
         }
         Err(why) => {
@@ -420,8 +453,11 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         "isolation": isolation.describe(),
         "endpointUrl": endpoint_url,
         "limits": cgroups.as_ref().map(|c| format!("cgroups ({})", c.mode())),
+        "cgroups": cgroups.as_ref().map(|c| c.parents()).unwrap_or_default(),
         "missingGuarantees": missing,
     });
+    // Removed at the stop, busy environments and all.
+    let cgroups_at_stop = cgroups.clone();
     let pool_config = PoolConfig {
         idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)),
         prestart: opts.prestart,
@@ -430,6 +466,10 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         cgroups,
         endpoint_url,
         trust,
+        runtime_api: nimbus_sandbox::connections::ConnectionLimits {
+            idle_timeout: Duration::from_secs_f64(opts.runtime_api_idle_timeout),
+            max_connections: opts.runtime_api_max_connections as usize,
+        },
     };
     // Subscribers are handed links to this server (confirmation, unsubscribe).
     let public_addr = {
@@ -475,6 +515,11 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         tls,
         accounts: accounts.clone(),
         opened: std::sync::Mutex::new(Vec::new()),
+        limits: nimbus_api::conn::ConnectionLimits {
+            header_timeout: Duration::from_secs_f64(opts.http_header_timeout),
+            body_timeout: Duration::from_secs_f64(opts.http_body_timeout),
+            max_connections: opts.max_connections as usize,
+        },
     });
     let state = shared.open_account(&opts.account_id, data, Some(sealed)).await?;
     accounts.insert(state.clone());
@@ -512,6 +557,12 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         account.logs.flush();
     }
     drop(opened);
+    if let Some(cgroups) = cgroups_at_stop {
+        // Everything the server made goes: environments still busy are killed with their
+        // groups. (Their network namespaces, veth pairs and VPC routers' nftables tables
+        // die with their processes and with this one; the shared bridge stays.)
+        let _ = tokio::task::spawn_blocking(move || cgroups.remove_all()).await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -536,6 +587,7 @@ struct Shared {
     api_domain: String,
     port: u16,
     urls: nimbus_api::urls::Urls,
+    limits: nimbus_api::conn::ConnectionLimits,
     tls: Option<nimbus_api::tls::Tls>,
     accounts: Arc<nimbus_api::Accounts>,
     /// Every account opened, for shutdown.
@@ -702,6 +754,7 @@ impl Shared {
             api_domain: self.api_domain.clone(),
             port: self.port,
             urls: self.urls.clone(),
+            limits: self.limits,
             tls: self.tls.clone(),
             accounts: self.accounts.clone(),
         });

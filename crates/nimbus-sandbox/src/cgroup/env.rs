@@ -210,6 +210,9 @@ impl EnvCgroup {
     /// daemons) and waits until they are gone: cgroup2 `cgroup.kill`, else freeze, SIGKILL each
     /// listed pid, thaw. The groups are left thawed and empty.
     pub fn kill_all(&self) {
+        if self.layout.is_closed() {
+            return; // the whole set is gone already (the server's stop)
+        }
         let fs = self.layout.fs.as_ref();
         if let Some(kill) = &self.kill_file {
             if let Err(e) = fs.write(kill, "1") {
@@ -236,6 +239,9 @@ impl EnvCgroup {
 
 impl Drop for EnvCgroup {
     fn drop(&mut self) {
+        if self.layout.is_closed() {
+            return;
+        }
         self.kill_all();
         let fs = self.layout.fs.as_ref();
         let mut dirs = Vec::new();

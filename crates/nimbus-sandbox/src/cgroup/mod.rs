@@ -20,6 +20,11 @@
 //! [`EnvCgroup::peak_memory_bytes`], [`EnvCgroup::oom_killed`]) use descriptors opened at create
 //! time: one `pwrite`/`pread` each, no allocation. That is 4 descriptors per environment.
 //!
+//! Nothing is left behind: [`CgroupManager::remove_all`] (the server's stop) kills what is
+//! left and removes the whole set; a start removes what a crashed run of the same instance
+//! left, and the sets of servers that are gone, whatever their data directory ([`owner`]: a
+//! running server holds a lock on its instance's name).
+//!
 //! Everything touching the kernel goes through [`CgroupFs`], so the layout logic is unit-tested
 //! with a recording double, without root.
 
@@ -27,6 +32,7 @@ mod env;
 mod error;
 mod fs;
 mod mountinfo;
+pub mod owner;
 #[cfg(test)]
 mod recording;
 #[cfg(test)]
@@ -40,11 +46,13 @@ pub use fs::{enter_current_process, CgroupFile, CgroupFs, KernelCgroupFs};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use env::{kill_listed, remove_dirs, tree_bottom_up};
 use mountinfo::parse_mountinfo;
+use owner::{Claim, Owners};
 
 /// Lambda gives one full vCPU at 1,769 MB and scales CPU linearly with memory.
 pub const MB_PER_CORE: u64 = 1769;
@@ -145,15 +153,41 @@ pub(super) struct Layout {
     pub(super) hierarchies: Vec<Hierarchy>,
     /// cgroup2 `cgroup.kill` is available (Linux 5.14+).
     pub(super) v2_kill: bool,
+    /// This server's claim on the instance's name (None where claims cannot be kept).
+    claim: Mutex<Option<Box<dyn Claim>>>,
+    /// Everything was removed ([`CgroupManager::remove_all`]): environments dropped later
+    /// have nothing left to kill or remove.
+    pub(super) closed: AtomicBool,
+}
+
+impl Layout {
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Gives up the claim; forgets it when nothing of the set is left.
+    fn release(&self, set_removed: bool) {
+        let claim = self.claim.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match claim {
+            Some(c) if set_removed => c.forget(),
+            _ => {}
+        }
+    }
 }
 
 impl Drop for Layout {
     fn drop(&mut self) {
+        if self.is_closed() {
+            return;
+        }
+        let mut removed = true;
         for h in &self.hierarchies {
             if let Err(e) = self.fs.rmdir(&h.parent) {
+                removed &= e.is_not_found();
                 tracing::debug!(error = %e, "cgroup parent not removed");
             }
         }
+        self.release(removed);
     }
 }
 
@@ -174,26 +208,39 @@ pub(super) fn check_name(what: &'static str, name: &str) -> Result<(), CgroupErr
 #[derive(Debug)]
 pub struct CgroupManager {
     layout: Arc<Layout>,
+    gone: Vec<String>,
 }
 
 impl CgroupManager {
-    /// Detects cgroup2 / hybrid / cgroup1, removes what a previous run of the same `instance`
-    /// left behind (killing its processes), and creates the parent groups `nimbus-<instance>`.
-    /// `instance` keeps two servers on one host apart (e.g. a hash of the data directory).
-    /// `Err` says why cgroups cannot be used (not Linux, not root, read-only, no controllers).
-    pub fn open(instance: &str) -> Result<CgroupManager, CgroupError> {
+    /// Detects cgroup2 / hybrid / cgroup1, claims `instance` (a lock in
+    /// [`owner::DEFAULT_DIR`] held while this server runs), removes what a previous run of
+    /// the same `instance` left behind (killing its processes) and the sets of servers that
+    /// are gone, and creates the parent groups `nimbus-<instance>`. `instance` keeps two
+    /// servers on one host apart (e.g. a hash of the data directory). `Err` says why cgroups
+    /// cannot be used (not Linux, not root, read-only, no controllers).
+    /// `note` is kept in the claim (the server's data directory): [`CgroupManager::gone`]
+    /// hands it to the server that removes this set after a crash.
+    pub fn open(instance: &str, note: &str) -> Result<CgroupManager, CgroupError> {
         if !cfg!(target_os = "linux") {
             return Err(CgroupError::NotLinux);
         }
         let fs: Arc<dyn CgroupFs> = Arc::new(KernelCgroupFs);
         let mountinfo = fs.read(Path::new("/proc/self/mountinfo"))?;
-        Self::open_with(instance, fs, &mountinfo)
+        Self::open_with(instance, fs, &mountinfo, &owner::LockFiles::new(owner::DEFAULT_DIR).with_note(note))
     }
 
-    /// [`CgroupManager::open`] on a given filesystem and mount table (for tests).
-    pub fn open_with(instance: &str, fs: Arc<dyn CgroupFs>, mountinfo: &str) -> Result<CgroupManager, CgroupError> {
+    /// [`CgroupManager::open`] on a given filesystem, mount table and claims (for tests).
+    pub fn open_with(instance: &str, fs: Arc<dyn CgroupFs>, mountinfo: &str, owners: &dyn Owners) -> Result<CgroupManager, CgroupError> {
         check_name("instance", instance)?;
         let parent_name = format!("nimbus-{instance}");
+        // Claimed before anything is made: a sweeping server never takes a set being built.
+        let claim = match owners.claim(instance) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim the cgroup set (servers started later cannot remove it if this one crashes)");
+                None
+            }
+        };
         let mounts = parse_mountinfo(mountinfo);
 
         // Each needed controller from a v1 hierarchy if it is mounted there, else from cgroup2.
@@ -244,8 +291,18 @@ impl CgroupManager {
         }
 
         // Parents are created one by one into `layout`; dropping it on an error removes them.
-        let mut layout = Layout { fs: fs.clone(), mode: "cgroup2", hierarchies: Vec::new(), v2_kill: false };
+        let mut layout = Layout {
+            fs: fs.clone(),
+            mode: "cgroup2",
+            hierarchies: Vec::new(),
+            v2_kill: false,
+            claim: Mutex::new(claim),
+            closed: AtomicBool::new(false),
+        };
         for h in v2.into_iter().chain(v1) {
+            if fs.exists(&h.parent) {
+                tracing::info!(dir = %h.parent.display(), "removing cgroups left by a previous run");
+            }
             purge_tree(fs.as_ref(), &h.parent, h.version);
             fs.mkdir(&h.parent).map_err(|e| CgroupError::CreateParent(Box::new(e)))?;
             layout.hierarchies.push(h);
@@ -269,6 +326,9 @@ impl CgroupManager {
                     None => {
                         let mut h = Hierarchy::new(Version::V1, mount, &parent_name);
                         h.freezer = true;
+                        if fs.exists(&h.parent) {
+                            tracing::info!(dir = %h.parent.display(), "removing cgroups left by a previous run");
+                        }
                         purge_tree(fs.as_ref(), &h.parent, h.version);
                         match fs.mkdir(&h.parent) {
                             Ok(()) => layout.hierarchies.push(h),
@@ -297,7 +357,37 @@ impl CgroupManager {
             tracing::debug!("cgroup v1 moves may wait for an RCU grace period (ms); mounting cgroup2 with favordynmods avoids it");
         }
         tracing::info!(mode = layout.mode, groups = ?layout.hierarchies.iter().map(|h| &h.parent).collect::<Vec<_>>(), "cgroups ready");
-        Ok(CgroupManager { layout: Arc::new(layout) })
+        let gone = sweep_orphans(fs.as_ref(), &layout.hierarchies, instance, owners);
+        Ok(CgroupManager { layout: Arc::new(layout), gone })
+    }
+
+    /// The notes (data directories) of the servers that were gone and whose sets this
+    /// start removed: they may have left other things there.
+    pub fn gone(&self) -> &[String] {
+        &self.gone
+    }
+
+    /// The set's parent directories, one per hierarchy used.
+    pub fn parents(&self) -> Vec<PathBuf> {
+        self.layout.hierarchies.iter().map(|h| h.parent.clone()).collect()
+    }
+
+    /// The server's stop: kills every process still in the set (busy environments too),
+    /// removes every group and the parents, and gives up the claim. Environments dropped
+    /// after this have nothing left to do. Blocks (up to the kill and rmdir waits).
+    pub fn remove_all(&self) {
+        if self.layout.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let fs = self.layout.fs.as_ref();
+        for h in &self.layout.hierarchies {
+            purge_tree(fs, &h.parent, h.version);
+        }
+        let removed = self.layout.hierarchies.iter().all(|h| !fs.exists(&h.parent));
+        if !removed {
+            tracing::warn!("cgroups left behind at stop; the next server started on this host removes them");
+        }
+        self.layout.release(removed);
     }
 
     /// `"cgroup2"`, `"hybrid"` (v1 controllers plus cgroup2 for freeze/kill) or `"cgroup1"`.
@@ -324,12 +414,41 @@ pub(super) fn limit_writes(h: &Hierarchy, limits: &Limits) -> Vec<(&'static str,
     }
 }
 
-/// Removes a previous run's `<mount>/nimbus-<instance>` tree, killing its processes.
+/// Removes the sets of servers that are gone (their claim is free), in every hierarchy
+/// in use: `<mount>/nimbus-<other>` for each `other` than `ours`. Sets whose owner cannot be
+/// known (no claim) stay. Returns the notes of the servers whose sets were removed.
+fn sweep_orphans(fs: &dyn CgroupFs, hierarchies: &[Hierarchy], ours: &str, owners: &dyn Owners) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut instances = BTreeSet::new();
+    for h in hierarchies {
+        for dir in fs.subdirs(&h.mount).unwrap_or_default() {
+            let name = dir.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("nimbus-"));
+            if let Some(name) = name.filter(|n| *n != ours && check_name("instance", n).is_ok()) {
+                instances.insert(name.to_owned());
+            }
+        }
+    }
+    for instance in instances {
+        let Some(claim) = owners.orphaned(&instance) else { continue };
+        let parents: Vec<(PathBuf, Version)> =
+            hierarchies.iter().map(|h| (h.mount.join(format!("nimbus-{instance}")), h.version)).collect();
+        tracing::info!(instance, "removing the cgroups of a server that is gone");
+        for (parent, version) in &parents {
+            purge_tree(fs, parent, *version);
+        }
+        notes.extend(claim.note());
+        if parents.iter().all(|(p, _)| !fs.exists(p)) {
+            claim.forget();
+        }
+    }
+    notes
+}
+
+/// Removes a `<mount>/nimbus-<instance>` tree, killing its processes.
 fn purge_tree(fs: &dyn CgroupFs, parent: &Path, version: Version) {
     if !fs.exists(parent) {
         return;
     }
-    tracing::info!(dir = %parent.display(), "removing cgroups left by a previous run");
     if version == Version::V2 {
         let _ = fs.write(&parent.join("cgroup.kill"), "1");
     }

@@ -5,6 +5,7 @@
 use super::mountinfo::samples::{HYBRID, V1, V2};
 use super::recording::RecordingFs;
 use super::*;
+use std::collections::BTreeMap;
 
 const PROCS: (&str, &str) = ("cgroup.procs", "");
 
@@ -81,8 +82,61 @@ fn v1_fs() -> RecordingFs {
     fs
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Owner {
+    Running,
+    Gone,
+    /// No lock file: a server of an earlier release.
+    Unknown,
+}
+
+#[derive(Debug)]
+struct FakeClaim(String, Arc<Mutex<Vec<String>>>);
+
+impl owner::Claim for FakeClaim {
+    fn note(&self) -> Option<String> {
+        Some(format!("/data/{}", self.0))
+    }
+    fn forget(self: Box<Self>) {
+        self.1.lock().unwrap().push(format!("forget {}", self.0));
+    }
+}
+
+/// Claims in memory: each instance's owner, and a log of what happened to the claims.
+#[derive(Debug, Default, Clone)]
+struct LoggedOwners {
+    states: Arc<Mutex<BTreeMap<String, Owner>>>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl LoggedOwners {
+    fn with(states: &[(&str, Owner)]) -> LoggedOwners {
+        let owners = LoggedOwners::default();
+        owners.states.lock().unwrap().extend(states.iter().map(|(i, o)| (i.to_string(), *o)));
+        owners
+    }
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Owners for LoggedOwners {
+    fn claim(&self, instance: &str) -> std::io::Result<Box<dyn owner::Claim>> {
+        self.log.lock().unwrap().push(format!("claim {instance}"));
+        self.states.lock().unwrap().insert(instance.to_owned(), Owner::Running);
+        Ok(Box::new(FakeClaim(instance.to_owned(), self.log.clone())))
+    }
+    fn orphaned(&self, instance: &str) -> Option<Box<dyn owner::Claim>> {
+        let gone = self.states.lock().unwrap().get(instance) == Some(&Owner::Gone);
+        if gone {
+            self.log.lock().unwrap().push(format!("orphaned {instance}"));
+        }
+        gone.then(|| Box::new(FakeClaim(instance.to_owned(), self.log.clone())) as Box<dyn owner::Claim>)
+    }
+}
+
 fn open(fs: &RecordingFs, mountinfo: &str) -> CgroupManager {
-    CgroupManager::open_with("t", Arc::new(fs.clone()), mountinfo).expect("open")
+    CgroupManager::open_with("t", Arc::new(fs.clone()), mountinfo, &LoggedOwners::default()).expect("open")
 }
 
 /// Environments are handed between tasks and threads.
@@ -308,9 +362,54 @@ fn cgroup_leftovers_of_a_crashed_run_are_killed_and_removed() {
 }
 
 #[test]
+fn cgroup_sets_of_servers_that_are_gone_are_removed_at_start() {
+    // (instance, its owner, what a start of "t" does with its set)
+    let cases = [("gone", Owner::Gone, true), ("running", Owner::Running, false), ("old", Owner::Unknown, false)];
+    let fs = hybrid_fs();
+    for (instance, _, _) in cases {
+        for mount in ["unified", "memory", "cpu", "pids"] {
+            fs.group(&format!("/sys/fs/cgroup/{mount}/nimbus-{instance}"), "");
+            fs.group(&format!("/sys/fs/cgroup/{mount}/nimbus-{instance}/env"), "31\n");
+        }
+    }
+    fs.group("/sys/fs/cgroup/memory/docker", "");
+    let owners = LoggedOwners::with(&cases.map(|(i, o, _)| (i, o)));
+    let m = CgroupManager::open_with("t", Arc::new(fs.clone()), HYBRID, &owners).expect("open");
+    assert_eq!(m.gone(), ["/data/gone"], "where the gone server kept its data, for the rest of its leftovers");
+    for (instance, owner, removed) in cases {
+        for mount in ["unified", "memory", "cpu", "pids"] {
+            let dir = format!("/sys/fs/cgroup/{mount}/nimbus-{instance}");
+            assert_eq!(!fs.exists(Path::new(&dir)), removed, "{dir} ({owner:?})");
+        }
+    }
+    assert!(fs.exists(Path::new("/sys/fs/cgroup/memory/docker")), "not ours");
+    assert!(fs.take_ops().contains(&"kill 31".to_owned()), "the dead server's environments are killed");
+    assert_eq!(owners.log(), ["claim t", "orphaned gone", "forget gone"]);
+}
+
+#[test]
+fn cgroup_stop_removes_the_whole_set() {
+    for (fs, mountinfo) in [(hybrid_fs(), HYBRID), (v2_fs(), V2), (v1_fs(), V1)] {
+        let owners = LoggedOwners::default();
+        let m = CgroupManager::open_with("t", Arc::new(fs.clone()), mountinfo, &owners).expect("open");
+        let parents = m.parents();
+        let idle = m.create("idle", &Limits::for_memory_mb(128)).expect("create");
+        let busy = m.create("busy", &Limits::for_memory_mb(128)).expect("create");
+        busy.add_pid(51).expect("add");
+        fs.take_ops();
+        m.remove_all();
+        assert!(parents.iter().all(|p| !fs.exists(p)), "{mountinfo}: {parents:?} left");
+        assert!(fs.take_ops().iter().any(|op| op == "kill 51" || op.ends_with("nimbus-t/cgroup.kill 1")), "{mountinfo}: busy killed");
+        drop((idle, busy, m));
+        assert_eq!(fs.take_ops(), Vec::<String>::new(), "{mountinfo}: nothing left to do after the stop");
+        assert_eq!(owners.log(), ["claim t", "forget t"], "{mountinfo}");
+    }
+}
+
+#[test]
 fn cgroup_unusable_hosts_say_why() {
     fn reason(fs: &RecordingFs, mountinfo: &str) -> String {
-        CgroupManager::open_with("t", Arc::new(fs.clone()), mountinfo).expect_err("unusable").to_string()
+        CgroupManager::open_with("t", Arc::new(fs.clone()), mountinfo, &LoggedOwners::default()).expect_err("unusable").to_string()
     }
     assert_eq!(reason(&RecordingFs::default(), ""), "no cgroup filesystem is mounted");
 
@@ -322,7 +421,7 @@ fn cgroup_unusable_hosts_say_why() {
     fs.fail_mkdir(std::io::ErrorKind::PermissionDenied);
     assert!(reason(&fs, HYBRID).contains("need root"));
 
-    CgroupManager::open_with("../x", Arc::new(hybrid_fs()), HYBRID).unwrap_err();
+    CgroupManager::open_with("../x", Arc::new(hybrid_fs()), HYBRID, &LoggedOwners::default()).unwrap_err();
 }
 
 #[test]

@@ -13,13 +13,23 @@ fn manager(test: &str) -> Option<CgroupManager> {
         println!("skipped {test}: not root");
         return None;
     }
-    match CgroupManager::open(&format!("test-{}-{test}", std::process::id())) {
+    match open_real(&format!("test-{}-{test}", std::process::id()), &lock_dir(test)) {
         Ok(m) => Some(m),
         Err(e) => {
             println!("skipped {test}: no usable cgroups: {e}");
             None
         }
     }
+}
+
+/// Claims of one test, apart from real servers' (and from the other tests').
+fn lock_dir(test: &str) -> owner::LockFiles {
+    owner::LockFiles::new(std::env::temp_dir().join(format!("nimbus-cgroup-claims-{}-{test}", std::process::id())))
+}
+
+fn open_real(instance: &str, owners: &dyn Owners) -> Result<CgroupManager, CgroupError> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    CgroupManager::open_with(instance, Arc::new(KernelCgroupFs), &mountinfo, owners)
 }
 
 fn dir_of(env: &EnvCgroup, pick: impl Fn(&Hierarchy) -> bool) -> Option<PathBuf> {
@@ -204,11 +214,43 @@ fn cgroup_real_restart_removes_a_crashed_runs_groups() {
     std::mem::forget(env);
     std::mem::forget(m);
     assert!(dirs.iter().all(|d| d.exists()));
-    let m2 = CgroupManager::open(&format!("test-{}-crash", std::process::id())).expect("reopen");
+    // (Its claim is still held by this process: the restart claims in a directory of its own.)
+    let m2 = open_real(&format!("test-{}-crash", std::process::id()), &lock_dir("crash-restart")).expect("reopen");
     let status = wait_with_timeout(&mut child, Duration::from_secs(2)).expect("leftover killed");
     assert_eq!(status.signal(), Some(9));
     assert!(dirs.iter().all(|d| !d.exists()), "leftover groups removed");
     drop(m2);
+}
+
+#[test]
+#[allow(clippy::mem_forget)] // simulates a crash: nothing may run its Drop
+fn cgroup_real_start_removes_the_groups_of_a_server_that_is_gone() {
+    let Some(gone) = manager("gone") else { return };
+    // A live server without a claim file (an earlier release's) is not touched.
+    let Some(old) = manager("old") else { return };
+    let env = gone.create("left", &Limits::for_memory_mb(128)).expect("create");
+    let mut child = spawn_inside(&env, &["sleep", "30"]);
+    let dirs: Vec<PathBuf> = env.dirs.clone();
+    let parents = gone.parents();
+    std::mem::forget(env);
+    std::mem::forget(gone);
+    // The "gone" server's claim is still held by this process; a dead server's is a lock file
+    // nobody holds: make one where the other server looks.
+    let claims = std::env::temp_dir().join(format!("nimbus-cgroup-claims-{}-other", std::process::id()));
+    std::fs::create_dir_all(&claims).expect("claims dir");
+    std::fs::write(claims.join(format!("test-{}-gone.lock", std::process::id())), "").expect("lock file");
+    let _ = std::fs::remove_file(claims.join(format!("test-{}-old.lock", std::process::id())));
+
+    let other = open_real(&format!("test-{}-other", std::process::id()), &owner::LockFiles::new(&claims)).expect("open");
+    let status = wait_with_timeout(&mut child, Duration::from_secs(2)).expect("the dead server's process killed");
+    assert_eq!(status.signal(), Some(9));
+    assert!(dirs.iter().chain(&parents).all(|d| !d.exists()), "the dead server's groups removed");
+    assert!(!claims.join(format!("test-{}-gone.lock", std::process::id())).exists(), "its claim forgotten");
+    assert!(old.parents().iter().all(|d| d.exists()), "an unclaimed set stays");
+    other.remove_all();
+    assert!(other.parents().iter().all(|d| !d.exists()), "stop removes the set");
+    drop((old, other));
+    let _ = std::fs::remove_dir_all(&claims);
 }
 
 fn stats(mut v: Vec<Duration>) -> String {
