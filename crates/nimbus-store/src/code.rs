@@ -878,12 +878,17 @@ mod opt_tests {
         let b = layer("b", &[("x", false), ("y.py/inner.py", false)]);
         let cache = OptCache::new(dir.path().join("opt"), dir.path().join("tmp"));
         let merged = cache.ensure(&[("a".into(), a), ("b".into(), b)]).unwrap();
-        let root = std::fs::File::open(&merged).unwrap();
+        let root = std::fs::File::open(merged.path()).unwrap();
         let at = |rel: &str| rustix::fs::statat(&root, rel, AtFlags::SYMLINK_NOFOLLOW).map(|st| FileType::from_raw_mode(st.st_mode));
         assert_eq!(at(&deep), Ok(FileType::RegularFile));
         assert_eq!(at("x"), Ok(FileType::RegularFile));
         assert_eq!(at("y.py"), Ok(FileType::Directory));
         assert_eq!(at("y.py/inner.py"), Ok(FileType::RegularFile));
-        remove_tree(&merged).unwrap();
+        // Merged trees go with their last handle, however deep.
+        let path = merged.path().to_path_buf();
+        drop((root, merged));
+        assert!(!path.exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("tmp")).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }
