@@ -17,7 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from helpers import ACCOUNT, REGION, TRUST_LAMBDA, boto_client, client_error, create_function, http_request, make_zip, unique
+from helpers import ACCOUNT, REGION, TRUST_LAMBDA, boto_client, client_error, create_function, http_request, make_zip, unique, url_id
 
 ECHO_PY = """
 import os
@@ -216,8 +216,7 @@ def test_resources_are_per_account_and_cross_account_needs_both_policies(server_
     member_lam.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunctionUrl", Principal="*",
                               FunctionUrlAuthType="NONE")
     url = member_lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
-    url_id = url.split("//", 1)[1].split(".", 1)[0]
-    status, _, body = http_request(f"{s.endpoint}/_aws/lambda-url/{url_id}/", "POST", b"{}")
+    status, _, body = http_request(f"{s.endpoint}/_aws/lambda-url/{url_id(url)}/", "POST", b"{}")
     assert status == 200 and json.loads(body) == {"account": account, "tag": "member"}
 
     # Everything outlives a restart: the account, its function, the session's credentials.

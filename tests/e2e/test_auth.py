@@ -5,6 +5,7 @@ start and found by the nimbus CLI; functions get their role's temporary credenti
 `--auth off` says so."""
 
 import datetime
+import html
 import json
 import os
 import stat
@@ -66,7 +67,7 @@ def error_of(status, headers, body):
     """(status, code, message) however the protocol carries them."""
     text = body.decode("utf-8", "replace")
     if text.lstrip().startswith("<"):
-        pick = lambda t: text.split(f"<{t}>")[1].split(f"</{t}>")[0] if f"<{t}>" in text else None
+        pick = lambda t: html.unescape(text.split(f"<{t}>")[1].split(f"</{t}>")[0]) if f"<{t}>" in text else None
         return status, pick("Code"), pick("Message")
     doc = json.loads(text or "{}")
     code = headers.get("x-amzn-errortype") or doc.get("__type", "")
@@ -113,6 +114,9 @@ def test_each_service_refuses_what_is_not_signed_by_a_known_key(server, label):
     h["X-Amz-Date"] = h["X-Amz-Date"][:-3] + seconds
     got = error_of(*raw(ep, method, path, h, body))
     assert got[:2] == wrong, got
+    # A good signature made for another service: AWS names the one it wants.
+    got = error_of(*raw(ep, method, path, signed_headers(ep, "s3", method, path, headers, body), body))
+    assert got == (*wrong, f"Credential should be scoped to correct service: '{service}'."), got
 
 
 def test_stale_and_future_requests(server):

@@ -12,7 +12,7 @@ import time
 
 from botocore.exceptions import ClientError
 
-from helpers import create_function, http_request, make_zip, public_url, unique
+from helpers import create_function, http_request, make_zip, public_url, unique, url_id
 
 SLOW_PY = """
 import time
@@ -42,9 +42,7 @@ def test_invocations_racing_a_delete_run_the_code_or_get_404(server_factory):
     for round_ in range(3):
         name = unique(f"racing{round_}")
         create_function(lam, name, "python3.11", "h.handler", make_zip({"h.py": SLOW_PY, "helper.py": HELPER_PY}))
-        url = public_url(lam, FunctionName=name)["FunctionUrl"]
-        url_id = url.split("//", 1)[1].split(".", 1)[0]
-        path_url = f"{s.endpoint}/_aws/lambda-url/{url_id}/"
+        path_url = f"{s.endpoint}/_aws/lambda-url/{url_id(public_url(lam, FunctionName=name)['FunctionUrl'])}/"
         stop = threading.Event()
         seen: dict[str, int] = {}
         lock = threading.Lock()

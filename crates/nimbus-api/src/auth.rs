@@ -216,7 +216,34 @@ pub fn check(keys: Option<&Keys>, action: &Action, parts: &Parts, body: &Bytes) 
     };
     // Lambda allows 5 minutes of clock skew (as AWS's answers show); the others 15.
     let window = if matches!(action, Action::Lambda(_)) { 5 * 60 } else { sigv4::MAX_SKEW_SECS };
-    authenticate(keys, wire, window, action.name(), parts, body).map(Some)
+    let caller = authenticate(keys, wire, window, action.name(), parts, body)?;
+    // A signature is for one service: AWS refuses one made for another.
+    if let Some(name) = signing_name(action).filter(|name| !caller.service.eq_ignore_ascii_case(name)) {
+        let failure = KeyError::Signature(AuthError::Invalid(format!("Credential should be scoped to correct service: '{name}'.")));
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let (service, protocol, family) = wire;
+        return Err(Box::new(encode::error(service, protocol, &refusal(family, &failure), &request_id).map(Body::from)));
+    }
+    Ok(Some(caller))
+}
+
+/// The service name a request to `action`'s service is signed for (its credential scope),
+/// as the SDKs take it from the service's model (`signingName`, else `endpointPrefix`).
+fn signing_name(action: &Action) -> Option<&'static str> {
+    Some(match action {
+        Action::Lambda(_) => "lambda",
+        Action::Gateway(_) => "apigateway",
+        Action::Sqs(_) => "sqs",
+        Action::Sns(_) => "sns",
+        Action::Events(_) => "events",
+        Action::Logs(_) => "logs",
+        Action::Kms(_) => "kms",
+        Action::Iam(_) => "iam",
+        Action::Sts(_) => "sts",
+        Action::Ec2(_) => "ec2",
+        Action::Organizations(_) => "organizations",
+        _ => return None,
+    })
 }
 
 fn authenticate(
