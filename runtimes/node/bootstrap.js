@@ -571,7 +571,73 @@ function tryRequireFile(file, extension) {
 
 async function tryAwaitImport(file, extension) {
   const p = file + (extension || '');
-  return fs.existsSync(p) ? await import(pathToFileURL(p).href) : undefined;
+  if (!fs.existsSync(p)) return undefined;
+  registerLayerResolution();
+  return await import(pathToFileURL(p).href);
+}
+
+// ES modules ignore NODE_PATH, so on their own they would not find packages in layers
+// (/opt/nodejs/node<major>/node_modules, /opt/nodejs/node_modules) or the runtime's SDK
+// (/var/runtime/node_modules). A resolve hook gives them AWS's behaviour: Node's own
+// resolution first (the function's node_modules win), then each node_modules directory of
+// NODE_PATH in order. Node 22.15+ runs the hook in this thread (module.registerHooks);
+// older versions in a loader thread (module.register), so it is registered only when an
+// ES module handler is loaded.
+const LAYER_RESOLVE_HOOK = `
+import { pathToFileURL } from 'node:url';
+let dirs = [];
+export function initialize(data) { dirs = data.dirs; }
+const bare = (s) => !/^(?:[./]|[a-zA-Z][a-zA-Z0-9+.-]*:)/.test(s);
+const missing = (e) => e && (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND');
+export async function resolve(specifier, context, nextResolve) {
+  try {
+    return await nextResolve(specifier, context);
+  } catch (e) {
+    if (!missing(e) || !bare(specifier)) throw e;
+    for (const dir of dirs) {
+      try {
+        return await nextResolve(specifier, { ...context, parentURL: pathToFileURL(dir + '/../.nimbus-resolve.mjs').href });
+      } catch (e2) {
+        if (!missing(e2)) throw e2;
+      }
+    }
+    throw e;
+  }
+}
+`;
+
+let layerResolutionRegistered = false;
+function registerLayerResolution() {
+  if (layerResolutionRegistered) return;
+  layerResolutionRegistered = true;
+  const dirs = (process.env.NODE_PATH || '').split(':').filter((d) => d && d.endsWith('/node_modules'));
+  if (dirs.length === 0) return;
+  const mod = require('module');
+  const bare = (s) => !/^(?:[./]|[a-zA-Z][a-zA-Z0-9+.-]*:)/.test(s);
+  const missing = (e) => e && (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND');
+  if (typeof mod.registerHooks === 'function') {
+    const parents = dirs.map((d) => pathToFileURL(d + '/../.nimbus-resolve.mjs').href);
+    mod.registerHooks({
+      resolve(specifier, context, nextResolve) {
+        try {
+          return nextResolve(specifier, context);
+        } catch (e) {
+          // require() already searches NODE_PATH; only import needs the fallback.
+          if (!missing(e) || !bare(specifier) || !(context.conditions || []).includes('import')) throw e;
+          for (const parentURL of parents) {
+            try {
+              return nextResolve(specifier, { ...context, parentURL });
+            } catch (e2) {
+              if (!missing(e2)) throw e2;
+            }
+          }
+          throw e;
+        }
+      },
+    });
+  } else if (typeof mod.register === 'function') {
+    mod.register('data:text/javascript,' + encodeURIComponent(LAYER_RESOLVE_HOOK), { data: { dirs } });
+  }
 }
 
 function hasFolderPackageJsonTypeModule(folder) {
