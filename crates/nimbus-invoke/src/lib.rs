@@ -81,6 +81,11 @@ const RESPONSE_TOO_LARGE: &str =
     "{\"errorMessage\":\"Response payload size exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"Function.ResponseSizeTooLarge\"}";
 
 impl Invoker {
+    /// Why `runtime` cannot run on this server (no interpreter), or None when it can.
+    pub fn runtime_unavailable(&self, runtime: nimbus_model::Runtime) -> Option<String> {
+        self.pool.registry().get(runtime).interpreter.as_ref().err().cloned()
+    }
+
     pub fn new(control: Arc<ControlPlane>, pool: Arc<EnvironmentPool>) -> Arc<Invoker> {
         let invoker = Arc::new(Invoker {
             control: control.clone(),

@@ -309,10 +309,17 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow!("opening the control plane: {e}"))?,
     );
     let logs = LogStore::open(&data.logs()).context("opening the log store")?;
-    let registry = Arc::new(RuntimeRegistry::discover(&data.runtimes(), &parse_runtime_paths(&opts.runtime_paths)?)?);
+    let registry = Arc::new(
+        RuntimeRegistry::discover(&data.runtimes(), &parse_runtime_paths(&opts.runtime_paths)?)
+            .with_context(|| format!("the runtime store {} is not usable", data.runtimes().display()))?,
+    );
+    if let Err(e) = crate::install::check_writable(&data.runtimes()) {
+        tracing::warn!("{e:#}: `nimbus runtimes install` cannot add runtimes or SDKs to it");
+    }
     for info in registry.list() {
+        let sdk = info.sdk.as_deref().map(|s| format!(" with {s}")).unwrap_or_default();
         match &info.interpreter {
-            Ok(p) if info.version.is_some() => tracing::info!("runtime {} on {}", info.runtime, p.display()),
+            Ok(p) if info.version.is_some() => tracing::info!("runtime {} on {}{sdk}", info.runtime, p.display()),
             Ok(_) => {}
             Err(why) => tracing::warn!("runtime {} unavailable: {why}", info.runtime),
         }
