@@ -161,12 +161,7 @@ impl RuntimeRegistry {
             } else if let Some(path) = configured.get(&runtime) {
                 match probe(runtime, path) {
                     Ok(v) => RuntimeInfo { runtime, interpreter: Ok(path.clone()), version: Some(v), sdk: None },
-                    Err(e) => RuntimeInfo {
-                        runtime,
-                        interpreter: Err(format!("configured interpreter: {e}")),
-                        version: None,
-                        sdk: None,
-                    },
+                    Err(e) => RuntimeInfo { runtime, interpreter: Err(format!("configured interpreter: {e}")), version: None, sdk: None },
                 }
             } else if let Some((path, v)) = installed(dir, runtime) {
                 RuntimeInfo { runtime, interpreter: Ok(path), version: Some(v), sdk: None }

@@ -318,9 +318,7 @@ fn pinned_wheels(text: &str) -> anyhow::Result<Vec<(String, String, String)>> {
         let mut words = line.split_whitespace();
         let spec = words.next().unwrap_or_default();
         let (name, version) = spec.split_once("==").ok_or_else(|| anyhow!("{line:?}: not pinned with =="))?;
-        let hash = words
-            .find_map(|w| w.strip_prefix("--hash=sha256:"))
-            .ok_or_else(|| anyhow!("{line:?}: no --hash=sha256:"))?;
+        let hash = words.find_map(|w| w.strip_prefix("--hash=sha256:")).ok_or_else(|| anyhow!("{line:?}: no --hash=sha256:"))?;
         out.push((name.to_string(), version.to_string(), hash.to_string()));
     }
     Ok(out)
@@ -376,9 +374,7 @@ async fn install_python_sdk(fetch: &Fetcher, root: &Path) -> anyhow::Result<()> 
             let file = doc
                 .get("files")
                 .and_then(Value::as_array)
-                .and_then(|files| {
-                    files.iter().find(|f| f.pointer("/hashes/sha256").and_then(Value::as_str) == Some(hash.as_str()))
-                })
+                .and_then(|files| files.iter().find(|f| f.pointer("/hashes/sha256").and_then(Value::as_str) == Some(hash.as_str())))
                 .and_then(|f| f.get("url").and_then(Value::as_str))
                 .map(|u| join_url(&url, u))
                 .ok_or_else(|| anyhow!("PyPI has no file of {name} {version} with the pinned sha256 {hash}"))?;
@@ -782,7 +778,9 @@ mod tests {
 
     #[test]
     fn archive_paths() {
-        let cases: &[(&str, bool, Result<Option<&str>, ()>)] = &[
+        // (archive path, strip the top directory, the path unpacked or Err for refused)
+        type Case<'a> = (&'a str, bool, Result<Option<&'a str>, ()>);
+        let cases: &[Case] = &[
             ("package/bin/node", true, Ok(Some("bin/node"))),
             ("package/", true, Ok(None)),
             ("./package/lib/a.js", true, Ok(Some("lib/a.js"))),
