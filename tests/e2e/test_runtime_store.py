@@ -353,6 +353,11 @@ def test_a_function_for_a_missing_runtime_is_failed(nimbus_bin, server, lam, mak
             assert (c["State"], c["StateReasonCode"], c["LastUpdateStatus"], c["LastUpdateStatusReasonCode"]) == \
                 ("Failed", "InvalidRuntime", "Failed", "InvalidRuntime"), c
             assert "nodejs24.x" in c["StateReason"] and "nimbus runtimes install nodejs24.x" in c["StateReason"], c
+        # Invoking it is AWS's InvalidRuntimeException (502), before any environment starts.
+        with pytest.raises(lam.exceptions.InvalidRuntimeException) as e:
+            lam.invoke(FunctionName=name, Payload=b"{}")
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 502
+        assert "nodejs24.x" in e.value.response["Error"]["Message"]
         # botocore's waiter reads Failed as failure, at once.
         with pytest.raises(Exception, match="Failed"):
             lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 3})

@@ -315,6 +315,13 @@ impl Invoker {
                 keys.check(arn)?;
             }
         }
+        // A function whose runtime cannot run here is Failed (its configuration says why).
+        if let Some(why) = self.runtime_unavailable(function.config.runtime) {
+            return Err(ApiError::new(
+                nimbus_model::ErrorCode::InvalidRuntime,
+                format!("The runtime {} is not available on this Nimbus server: {why}", function.config.runtime),
+            ));
+        }
         let spec = self.spec_for(&function).await?;
         // A provisioned environment of the invoked version or alias first; beyond those,
         // on-demand ones within the function's (or the account's) remaining concurrency.

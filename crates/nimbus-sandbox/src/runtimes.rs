@@ -167,7 +167,9 @@ impl RuntimeRegistry {
                 RuntimeInfo { runtime, interpreter: Ok(path), version: Some(v), sdk: None }
             } else {
                 let install = match runtime.family() {
-                    RuntimeFamily::Node => format!("install one with `nimbus runtimes install {runtime}` or "),
+                    RuntimeFamily::Node => {
+                        format!("install one with `nimbus runtimes install {runtime}` (then restart the server) or ")
+                    }
                     _ => String::new(),
                 };
                 let mut found = Err(format!(

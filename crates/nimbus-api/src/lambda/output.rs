@@ -169,9 +169,7 @@ impl FunctionConfiguration {
     pub fn with_runtime_check(mut self, unavailable: Option<String>) -> FunctionConfiguration {
         if let Some(why) = unavailable {
             let runtime = self.runtime;
-            let reason = format!(
-                "The runtime {runtime} is not available on this Nimbus server: {why}. Install it with                  `nimbus runtimes install {runtime}` and restart the server."
-            );
+            let reason = format!("The runtime {runtime} is not available on this Nimbus server: {why}");
             self.state = "Failed";
             self.state_reason = Some(reason.clone());
             self.state_reason_code = Some("InvalidRuntime");
