@@ -572,17 +572,28 @@ function tryRequireFile(file, extension) {
 async function tryAwaitImport(file, extension) {
   const p = file + (extension || '');
   if (!fs.existsSync(p)) return undefined;
-  registerLayerResolution();
-  return await import(pathToFileURL(p).href);
+  const url = pathToFileURL(p).href;
+  if (registerLayerResolution(false)) return await import(url);
+  try {
+    return await import(url);
+  } catch (e) {
+    // Node 20 without layers: the hook (a loader thread, tens of milliseconds) only once a
+    // package was not found. Resolution fails before any module runs, so nothing ran
+    // twice; the failed graph is cached under its URL, hence the retry's query string.
+    if (!(e && e.code === 'ERR_MODULE_NOT_FOUND' && /Cannot find package '/.test(e.message))) throw e;
+    if (!registerLayerResolution(true)) throw e;
+    return await import(url + '?nimbus-resolve');
+  }
 }
 
 // ES modules ignore NODE_PATH, so on their own they would not find packages in layers
 // (/opt/nodejs/node<major>/node_modules, /opt/nodejs/node_modules) or the runtime's SDK
 // (/var/runtime/node_modules). A resolve hook gives them AWS's behaviour: Node's own
 // resolution first (the function's node_modules win), then each node_modules directory of
-// NODE_PATH in order. Node 22.15+ runs the hook in this thread (module.registerHooks);
-// older versions in a loader thread (module.register), so it is registered only when an
-// ES module handler is loaded.
+// NODE_PATH in order. Node 22.15+ runs the hook in this thread (module.registerHooks,
+// about free); Node 20 in a loader thread (module.register, tens of milliseconds), so
+// there it is registered up front only when a layer has Node packages (/opt/nodejs), else
+// only once an import did not find a package.
 const LAYER_RESOLVE_HOOK = `
 import { pathToFileURL } from 'node:url';
 let dirs = [];
@@ -606,13 +617,18 @@ export async function resolve(specifier, context, nextResolve) {
 }
 `;
 
+// Registers the hook (`force`: also where it is costly); true once it is registered.
 let layerResolutionRegistered = false;
-function registerLayerResolution() {
-  if (layerResolutionRegistered) return;
-  layerResolutionRegistered = true;
+function registerLayerResolution(force) {
+  if (layerResolutionRegistered) return true;
   const dirs = (process.env.NODE_PATH || '').split(':').filter((d) => d && d.endsWith('/node_modules'));
-  if (dirs.length === 0) return;
+  if (dirs.length === 0) return false;
   const mod = require('module');
+  const cheap = typeof mod.registerHooks === 'function';
+  // The layers' directories (<opt>/nodejs/node_modules, <opt>/nodejs/node<major>/node_modules).
+  const layers = dirs.some((d) => /\/nodejs\/(node\d+\/)?node_modules$/.test(d) && fs.existsSync(d));
+  if (!cheap && !force && !layers) return false;
+  layerResolutionRegistered = true;
   const bare = (s) => !/^(?:[./]|[a-zA-Z][a-zA-Z0-9+.-]*:)/.test(s);
   const missing = (e) => e && (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND');
   if (typeof mod.registerHooks === 'function') {
@@ -637,7 +653,10 @@ function registerLayerResolution() {
     });
   } else if (typeof mod.register === 'function') {
     mod.register('data:text/javascript,' + encodeURIComponent(LAYER_RESOLVE_HOOK), { data: { dirs } });
+  } else {
+    return false;
   }
+  return true;
 }
 
 function hasFolderPackageJsonTypeModule(folder) {
