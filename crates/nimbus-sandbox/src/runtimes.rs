@@ -242,3 +242,62 @@ fn write_if_changed(path: &Path, content: &str) -> std::io::Result<()> {
     std::fs::write(&tmp, content)?;
     std::fs::rename(tmp, path)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// A runtime store under the system's temp dir, removed when dropped.
+    struct TempStore(PathBuf);
+
+    impl Drop for TempStore {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn fake_node(root: &Path, runtime: Runtime, prints: &str, record: bool) {
+        let bin = store::interpreter_dir(root, runtime).join("bin");
+        std::fs::create_dir_all(&bin).expect("mkdir");
+        let node = bin.join("node");
+        std::fs::write(&node, format!("#!/bin/sh\necho {prints}\n")).expect("write");
+        std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        if record {
+            std::fs::write(store::interpreter_dir(root, runtime).join(store::INSTALL_RECORD), "{}").expect("record");
+        }
+    }
+
+    #[test]
+    fn the_store_s_interpreters_and_sdks() {
+        let root = TempStore(std::env::temp_dir().join(format!("nimbus-store-test-{}", uuid::Uuid::new_v4().simple())));
+        let r = &root.0;
+        // (runtime, what its node prints, record written, found in the store)
+        let cases = [
+            (Runtime::Nodejs24, "v24.1.0", true, true),
+            // A partial install (no record) is not used.
+            (Runtime::Nodejs22, "v22.3.0", false, false),
+            // An interpreter of another major is not used.
+            (Runtime::Nodejs20, "v21.0.0", true, false),
+        ];
+        for (runtime, prints, record, _) in cases {
+            fake_node(r, runtime, prints, record);
+        }
+        let sdk = store::node_sdk_dir(r);
+        std::fs::create_dir_all(&sdk).expect("mkdir");
+        let record =
+            r#"{"packages": {"@aws-sdk/client-lambda": "3.9.0", "@aws-sdk/client-sqs": "3.9.0", "@aws-sdk/lib-dynamodb": "3.9.0"}}"#;
+        std::fs::write(sdk.join(store::INSTALL_RECORD), record).expect("write");
+        let registry = RuntimeRegistry::inspect(r, &BTreeMap::new());
+        for (runtime, _, _, found) in cases {
+            let info = registry.get(runtime);
+            let in_store = info.interpreter.as_ref().is_ok_and(|p| p.starts_with(r));
+            assert_eq!(in_store, found, "{runtime}: {:?}", info.interpreter);
+            assert_eq!(info.sdk.as_deref(), Some("AWS SDK for JavaScript v3 3.9.0 (2 clients)"), "{runtime}");
+        }
+        assert_eq!(registry.get(Runtime::Nodejs24).version.as_deref(), Some("24.1.0"));
+        // No Python SDK installed: none listed.
+        assert_eq!(registry.get(Runtime::Python311).sdk, None);
+    }
+}
