@@ -100,6 +100,7 @@ pub fn run(data: &Path, targets: &[String], sources: Sources) -> anyhow::Result<
     let root = data.join("runtimes");
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create the runtime store {}", root.display()))?;
     check_writable(&root)?;
+    remove_leftovers(&root);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
         let fetch = Fetcher::new(sources)?;
@@ -135,6 +136,19 @@ pub fn check_writable(root: &Path) -> anyhow::Result<()> {
     std::fs::write(&probe, b"").with_context(|| format!("the runtime store {} is not writable", root.display()))?;
     let _ = std::fs::remove_file(probe);
     Ok(())
+}
+
+/// Staging and replaced directories an interrupted install left behind (an hour old: a
+/// concurrent install's are younger).
+fn remove_leftovers(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|a| a.as_secs() > 3600);
+        if (name.starts_with(".staging-") || name.starts_with(".old-")) && old {
+            remove_tree(&e.path());
+        }
+    }
 }
 
 /// Python interpreters come from the host: Nimbus has no package source for them.
