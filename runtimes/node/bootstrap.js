@@ -571,7 +571,92 @@ function tryRequireFile(file, extension) {
 
 async function tryAwaitImport(file, extension) {
   const p = file + (extension || '');
-  return fs.existsSync(p) ? await import(pathToFileURL(p).href) : undefined;
+  if (!fs.existsSync(p)) return undefined;
+  const url = pathToFileURL(p).href;
+  if (registerLayerResolution(false)) return await import(url);
+  try {
+    return await import(url);
+  } catch (e) {
+    // Node 20 without layers: the hook (a loader thread, tens of milliseconds) only once a
+    // package was not found. Resolution fails before any module runs, so nothing ran
+    // twice; the failed graph is cached under its URL, hence the retry's query string.
+    if (!(e && e.code === 'ERR_MODULE_NOT_FOUND' && /Cannot find package '/.test(e.message))) throw e;
+    if (!registerLayerResolution(true)) throw e;
+    return await import(url + '?nimbus-resolve');
+  }
+}
+
+// ES modules ignore NODE_PATH, so on their own they would not find packages in layers
+// (/opt/nodejs/node<major>/node_modules, /opt/nodejs/node_modules) or the runtime's SDK
+// (/var/runtime/node_modules). A resolve hook gives them AWS's behaviour: Node's own
+// resolution first (the function's node_modules win), then each node_modules directory of
+// NODE_PATH in order. Node 22.15+ runs the hook in this thread (module.registerHooks,
+// about free); Node 20 in a loader thread (module.register, tens of milliseconds), so
+// there it is registered up front only when a layer has Node packages (/opt/nodejs), else
+// only once an import did not find a package.
+const LAYER_RESOLVE_HOOK = `
+import { pathToFileURL } from 'node:url';
+let dirs = [];
+export function initialize(data) { dirs = data.dirs; }
+const bare = (s) => !/^(?:[./]|[a-zA-Z][a-zA-Z0-9+.-]*:)/.test(s);
+const missing = (e) => e && (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND');
+export async function resolve(specifier, context, nextResolve) {
+  try {
+    return await nextResolve(specifier, context);
+  } catch (e) {
+    if (!missing(e) || !bare(specifier)) throw e;
+    for (const dir of dirs) {
+      try {
+        return await nextResolve(specifier, { ...context, parentURL: pathToFileURL(dir + '/../.nimbus-resolve.mjs').href });
+      } catch (e2) {
+        if (!missing(e2)) throw e2;
+      }
+    }
+    throw e;
+  }
+}
+`;
+
+// Registers the hook (`force`: also where it is costly); true once it is registered.
+let layerResolutionRegistered = false;
+function registerLayerResolution(force) {
+  if (layerResolutionRegistered) return true;
+  const dirs = (process.env.NODE_PATH || '').split(':').filter((d) => d && d.endsWith('/node_modules'));
+  if (dirs.length === 0) return false;
+  const mod = require('module');
+  const cheap = typeof mod.registerHooks === 'function';
+  // The layers' directories (<opt>/nodejs/node_modules, <opt>/nodejs/node<major>/node_modules).
+  const layers = dirs.some((d) => /\/nodejs\/(node\d+\/)?node_modules$/.test(d) && fs.existsSync(d));
+  if (!cheap && !force && !layers) return false;
+  layerResolutionRegistered = true;
+  const bare = (s) => !/^(?:[./]|[a-zA-Z][a-zA-Z0-9+.-]*:)/.test(s);
+  const missing = (e) => e && (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND');
+  if (typeof mod.registerHooks === 'function') {
+    const parents = dirs.map((d) => pathToFileURL(d + '/../.nimbus-resolve.mjs').href);
+    mod.registerHooks({
+      resolve(specifier, context, nextResolve) {
+        try {
+          return nextResolve(specifier, context);
+        } catch (e) {
+          // require() already searches NODE_PATH; only import needs the fallback.
+          if (!missing(e) || !bare(specifier) || !(context.conditions || []).includes('import')) throw e;
+          for (const parentURL of parents) {
+            try {
+              return nextResolve(specifier, { ...context, parentURL });
+            } catch (e2) {
+              if (!missing(e2)) throw e2;
+            }
+          }
+          throw e;
+        }
+      },
+    });
+  } else if (typeof mod.register === 'function') {
+    mod.register('data:text/javascript,' + encodeURIComponent(LAYER_RESOLVE_HOOK), { data: { dirs } });
+  } else {
+    return false;
+  }
+  return true;
 }
 
 function hasFolderPackageJsonTypeModule(folder) {

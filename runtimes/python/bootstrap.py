@@ -834,6 +834,16 @@ def _prepare_sys_path(task_root):
     if sys.path and sys.path[0] and os.path.abspath(sys.path[0]) == here:
         del sys.path[0]
     sys.path.insert(0, task_root)
+    # The runtime's AWS SDK (boto3, botocore; `nimbus runtimes install sdk`) comes after the
+    # function's code and its layers (PYTHONPATH) and before the standard library, where
+    # AWS has /var/runtime: a function's or a layer's own copy wins.
+    sdk = os.path.join(here, "sdk")
+    if os.path.isdir(sdk) and sdk not in sys.path:
+        layers = set(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)
+        pos = 1
+        while pos < len(sys.path) and sys.path[pos] in layers:
+            pos += 1
+        sys.path.insert(pos, sdk)
 
 
 def _runtime_error_exit(e):

@@ -26,7 +26,7 @@ const ENV_TOKEN = require('crypto').randomUUID(); // pids repeat across PID name
 exports.handler = async (event) => ({ n: ++n, pid: ENV_TOKEN });
 """
 
-ALL_RUNTIMES = ["provided.al2023", "provided.al2", "nodejs20.x", "nodejs22.x", "python3.11", "python3.12", "python3.13"]
+ALL_RUNTIMES = ["provided.al2023", "provided.al2", "nodejs20.x", "nodejs22.x", "nodejs24.x", "python3.11", "python3.12", "python3.13"]
 
 
 def test_health(server):

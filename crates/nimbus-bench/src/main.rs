@@ -73,6 +73,11 @@ struct Args {
     /// allowed by its identity policy, and by one allowed by the function's resource policy.
     #[arg(long)]
     authz: bool,
+    /// Instead of the usual runs: cold starts of functions that import the runtime's AWS SDK
+    /// (installed into the bench server's data directory by `nimbus runtimes install sdk`)
+    /// and create clients during init, next to the same functions without the SDK.
+    #[arg(long)]
+    sdk: bool,
     /// Extra runtime interpreters to pass to the server (RUNTIME=PATH).
     #[arg(long = "runtime-path")]
     runtime_paths: Vec<String>,
@@ -129,6 +134,12 @@ fn start_server(args: &Args) -> anyhow::Result<Server> {
     }
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+    }
+    if args.sdk {
+        let st = Command::new(&args.nimbus).args(["runtimes", "install", "sdk", "--data"]).arg(&data).stdout(Stdio::null()).status()?;
+        if !st.success() {
+            bail!("nimbus runtimes install sdk failed");
+        }
     }
     let child = cmd.spawn().with_context(|| format!("starting {}", args.nimbus.display()))?;
     let addr = format!("127.0.0.1:{port}");
@@ -743,6 +754,59 @@ async fn burst(addr: &str, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Cold starts of functions that load the runtime's AWS SDK during init (as AWS counts the
+/// SDK's import in the init phase), next to the same runtimes without it.
+async fn sdk_cold_starts(s: &mut SendRequest<Full<Bytes>>, n: usize, spacing_ms: u64) -> anyhow::Result<()> {
+    let node_sdk = b"import { SQSClient } from '@aws-sdk/client-sqs';\nimport { LambdaClient } from '@aws-sdk/client-lambda';\n\
+const sqs = new SQSClient({});\nconst lambda = new LambdaClient({});\nexport const handler = async (e) => e;\n"
+        .to_vec();
+    let node_cjs_sdk = b"const { SQSClient } = require('@aws-sdk/client-sqs');\nconst sqs = new SQSClient({});\n\
+exports.handler = async (e) => e;\n"
+        .to_vec();
+    let node_bare = b"export const handler = async (e) => e;\n".to_vec();
+    let py_sdk = b"import boto3\nsqs = boto3.client('sqs')\n\ndef handler(e, c):\n    return e\n".to_vec();
+    let py_bare = b"def handler(e, c):\n    return e\n".to_vec();
+    let node_cjs_bare = b"exports.handler = async (e) => e;\n".to_vec();
+    let cases: Vec<(&str, &str, &str, &str, String)> = vec![
+        ("sdk-none-cjs", "nodejs20.x", "no SDK (CommonJS)", "index.handler", zip_files(&[("index.js", node_cjs_bare, 0o644)])?),
+        ("sdk-none-node", "nodejs20.x", "no SDK (ES module)", "index.handler", zip_files(&[("index.mjs", node_bare, 0o644)])?),
+        (
+            "sdk-esm-node",
+            "nodejs20.x",
+            "client-sqs + client-lambda (ES module)",
+            "index.handler",
+            zip_files(&[("index.mjs", node_sdk, 0o644)])?,
+        ),
+        ("sdk-cjs-node", "nodejs20.x", "client-sqs (CommonJS)", "index.handler", zip_files(&[("index.js", node_cjs_sdk, 0o644)])?),
+        ("sdk-none-py", "python3.11", "no SDK", "index.handler", zip_files(&[("index.py", py_bare, 0o644)])?),
+        ("sdk-boto3-py", "python3.11", "boto3 + an SQS client", "index.handler", zip_files(&[("index.py", py_sdk, 0o644)])?),
+    ];
+    println!("\n| cold start (prestarted runtime) | init loads | first invoke p50 | p90 |");
+    println!("|---|---|---|---|");
+    for (name, runtime, what, handler, zip) in cases {
+        create(s, name, runtime, handler, zip).await?;
+        // The function must work (an import error would also answer 200, and fast).
+        let (st, body) = call(s, "POST", &format!("/2015-03-31/functions/{name}/invocations"), Bytes::from_static(b"{\"ping\":1}")).await?;
+        if st != 200 || serde_json::from_slice::<serde_json::Value>(&body).ok() != Some(serde_json::json!({"ping": 1})) {
+            bail!("{name}: {st} {}", String::from_utf8_lossy(&body));
+        }
+        let mut cold = Vec::new();
+        for i in 0..n {
+            let change = serde_json::json!({"Environment": {"Variables": {"NN": i.to_string()}}});
+            let (st, body) =
+                call(s, "PUT", &format!("/2015-03-31/functions/{name}/configuration"), Bytes::from(change.to_string())).await?;
+            if st != 200 {
+                bail!("update: {}", String::from_utf8_lossy(&body));
+            }
+            tokio::time::sleep(Duration::from_millis(spacing_ms)).await;
+            cold.push(invoke(s, name).await?);
+        }
+        cold.sort();
+        println!("| {runtime} | {what} | {} | {} |", ms(pct(&cold, 0.5)), ms(pct(&cold, 0.9)));
+    }
+    Ok(())
+}
+
 /// Wall time of starting a process and waiting for it to exit, median of `n`.
 fn bare_start(program: &str, args: &[&str], n: usize) -> Duration {
     let mut v: Vec<Duration> = (0..n)
@@ -806,6 +870,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.authz {
         return authz_runs(&mut s, args.requests).await;
+    }
+    if args.sdk {
+        return sdk_cold_starts(&mut s, args.cold.max(1), args.cold_spacing_ms).await;
     }
     invoke(&mut s, "echo").await?;
     let mut lat = Vec::with_capacity(args.requests);

@@ -81,6 +81,11 @@ const RESPONSE_TOO_LARGE: &str =
     "{\"errorMessage\":\"Response payload size exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"Function.ResponseSizeTooLarge\"}";
 
 impl Invoker {
+    /// Why `runtime` cannot run on this server (no interpreter), or None when it can.
+    pub fn runtime_unavailable(&self, runtime: nimbus_model::Runtime) -> Option<String> {
+        self.pool.registry().get(runtime).interpreter.as_ref().err().cloned()
+    }
+
     pub fn new(control: Arc<ControlPlane>, pool: Arc<EnvironmentPool>) -> Arc<Invoker> {
         let invoker = Arc::new(Invoker {
             control: control.clone(),
@@ -310,6 +315,13 @@ impl Invoker {
             if let Some(keys) = self.env_keys.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
                 keys.check(arn)?;
             }
+        }
+        // A function whose runtime cannot run here is Failed (its configuration says why).
+        if let Some(why) = self.runtime_unavailable(function.config.runtime) {
+            return Err(ApiError::new(
+                nimbus_model::ErrorCode::InvalidRuntime,
+                format!("The runtime {} is not available on this Nimbus server: {why}", function.config.runtime),
+            ));
         }
         let spec = self.spec_for(&function).await?;
         // A provisioned environment of the invoked version or alias first; beyond those,

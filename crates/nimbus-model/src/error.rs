@@ -32,6 +32,8 @@ pub enum ErrorCode {
     KmsNotFound,
     /// The function's VPC network could not be set up (502, as AWS answers EC2's failures).
     Ec2Unexpected,
+    /// The function's runtime cannot run on this server (502, as AWS).
+    InvalidRuntime,
 }
 
 impl ErrorCode {
@@ -59,6 +61,7 @@ impl ErrorCode {
             ErrorCode::KmsInvalidState => "KMSInvalidStateException",
             ErrorCode::KmsNotFound => "KMSNotFoundException",
             ErrorCode::Ec2Unexpected => "EC2UnexpectedException",
+            ErrorCode::InvalidRuntime => "InvalidRuntimeException",
         }
     }
 
@@ -72,7 +75,11 @@ impl ErrorCode {
             ErrorCode::AccessDenied => 403,
             ErrorCode::TooManyRequests => 429,
             ErrorCode::Service => 500,
-            ErrorCode::KmsDisabled | ErrorCode::KmsInvalidState | ErrorCode::KmsNotFound | ErrorCode::Ec2Unexpected => 502,
+            ErrorCode::KmsDisabled
+            | ErrorCode::KmsInvalidState
+            | ErrorCode::KmsNotFound
+            | ErrorCode::Ec2Unexpected
+            | ErrorCode::InvalidRuntime => 502,
             ErrorCode::UnknownOperation => 404,
             _ => 400,
         }
@@ -82,7 +89,12 @@ impl ErrorCode {
     pub fn fault(self) -> &'static str {
         if matches!(
             self,
-            ErrorCode::Service | ErrorCode::KmsDisabled | ErrorCode::KmsInvalidState | ErrorCode::KmsNotFound | ErrorCode::Ec2Unexpected
+            ErrorCode::Service
+                | ErrorCode::KmsDisabled
+                | ErrorCode::KmsInvalidState
+                | ErrorCode::KmsNotFound
+                | ErrorCode::Ec2Unexpected
+                | ErrorCode::InvalidRuntime
         ) {
             "Service"
         } else {

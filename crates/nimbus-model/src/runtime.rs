@@ -9,6 +9,7 @@ pub enum Runtime {
     ProvidedAl2,
     Nodejs20,
     Nodejs22,
+    Nodejs24,
     Python311,
     Python312,
     Python313,
@@ -33,7 +34,6 @@ const KNOWN_ELSEWHERE: &[&str] = &[
     "nodejs14.x",
     "nodejs16.x",
     "nodejs18.x",
-    "nodejs24.x",
     "java8",
     "java8.al2",
     "java11",
@@ -63,11 +63,12 @@ const KNOWN_ELSEWHERE: &[&str] = &[
 ];
 
 impl Runtime {
-    pub const ALL: [Runtime; 7] = [
+    pub const ALL: [Runtime; 8] = [
         Runtime::ProvidedAl2023,
         Runtime::ProvidedAl2,
         Runtime::Nodejs20,
         Runtime::Nodejs22,
+        Runtime::Nodejs24,
         Runtime::Python311,
         Runtime::Python312,
         Runtime::Python313,
@@ -79,6 +80,7 @@ impl Runtime {
             Runtime::ProvidedAl2 => "provided.al2",
             Runtime::Nodejs20 => "nodejs20.x",
             Runtime::Nodejs22 => "nodejs22.x",
+            Runtime::Nodejs24 => "nodejs24.x",
             Runtime::Python311 => "python3.11",
             Runtime::Python312 => "python3.12",
             Runtime::Python313 => "python3.13",
@@ -88,7 +90,7 @@ impl Runtime {
     pub fn family(self) -> RuntimeFamily {
         match self {
             Runtime::ProvidedAl2023 | Runtime::ProvidedAl2 => RuntimeFamily::Provided,
-            Runtime::Nodejs20 | Runtime::Nodejs22 => RuntimeFamily::Node,
+            Runtime::Nodejs20 | Runtime::Nodejs22 | Runtime::Nodejs24 => RuntimeFamily::Node,
             Runtime::Python311 | Runtime::Python312 | Runtime::Python313 => RuntimeFamily::Python,
         }
     }
@@ -99,6 +101,7 @@ impl Runtime {
             Runtime::ProvidedAl2023 | Runtime::ProvidedAl2 => None,
             Runtime::Nodejs20 => Some("20"),
             Runtime::Nodejs22 => Some("22"),
+            Runtime::Nodejs24 => Some("24"),
             Runtime::Python311 => Some("3.11"),
             Runtime::Python312 => Some("3.12"),
             Runtime::Python313 => Some("3.13"),

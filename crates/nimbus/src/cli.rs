@@ -503,6 +503,14 @@ async fn deploy(api: &Api, d: Deploy, output: Output) -> anyhow::Result<ExitCode
     } else {
         println!("{}", serde_json::to_string_pretty(&config)?);
     }
+    // A function that cannot run here (no interpreter for its runtime) is deployed but
+    // Failed: say why and how to fix it, and exit non-zero so scripts notice.
+    if config["State"] == "Failed" || config["LastUpdateStatus"] == "Failed" {
+        let code = config["StateReasonCode"].as_str().or(config["LastUpdateStatusReasonCode"].as_str()).unwrap_or("");
+        let reason = config["StateReason"].as_str().or(config["LastUpdateStatusReason"].as_str()).unwrap_or("");
+        eprintln!("{} is Failed ({code}): {reason}", config["FunctionName"].as_str().unwrap_or(&d.name));
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,6 +3,7 @@
 
 mod cli;
 mod client;
+mod install;
 mod server;
 
 use std::path::PathBuf;
@@ -37,13 +38,34 @@ pub struct ClientOpts {
 }
 
 #[derive(Subcommand)]
+enum RuntimesCommand {
+    /// Install into the data directory's runtime store: a Node.js runtime (`nodejs22.x`:
+    /// its official build from the npm registry, and the AWS SDK for JavaScript v3), a
+    /// Python runtime (the host's interpreter, and boto3 from PyPI), or `sdk` (both SDKs).
+    /// Downloads are checked against their checksums; the server finds the result at start.
+    Install {
+        /// Runtime ids (nodejs20.x, nodejs22.x, nodejs24.x, python3.11, ...) or `sdk`.
+        #[arg(required = true, value_name = "RUNTIME|sdk")]
+        targets: Vec<String>,
+        /// The server's data directory.
+        #[arg(long, env = "NIMBUS_DATA", default_value = "./.nimbus")]
+        data: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the Nimbus server.
     Server(Box<server::ServerOpts>),
-    /// List the runtimes and the interpreters that run them.
+    /// List the runtimes, the interpreters that run them and the AWS SDKs they provide.
     Runtimes {
+        #[command(subcommand)]
+        command: Option<RuntimesCommand>,
         #[arg(long = "runtime-path", value_name = "RUNTIME=PATH")]
         runtime_paths: Vec<String>,
+        /// The server's data directory (its runtime store is `<data>/runtimes`).
+        #[arg(long, env = "NIMBUS_DATA", default_value = "./.nimbus")]
+        data: PathBuf,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
@@ -275,7 +297,10 @@ fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Server(opts) => server::run(*opts),
-        Command::Runtimes { runtime_paths, output } => server::print_runtimes(&runtime_paths, output),
+        Command::Runtimes { command: None, runtime_paths, data, output } => server::print_runtimes(&data, &runtime_paths, output),
+        Command::Runtimes { command: Some(RuntimesCommand::Install { targets, data }), .. } => {
+            install::run(&data, &targets, install::Sources::from_env())
+        }
         Command::Deploy { dir, name, runtime, handler, memory, timeout, env, role, layers, client } => {
             cli::run(client, cli::Deploy { dir, name, runtime, handler, memory, timeout, env, role, layers }.into())
         }

@@ -2,7 +2,7 @@
 //! together from the command line's configuration, and shuts them down cleanly.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -200,10 +200,8 @@ fn parse_runtime_paths(items: &[String]) -> anyhow::Result<BTreeMap<Runtime, Pat
     Ok(out)
 }
 
-pub fn print_runtimes(paths: &[String], output: Output) -> anyhow::Result<ExitCode> {
-    let dir = std::env::temp_dir().join(format!("nimbus-runtimes-{}", std::process::id()));
-    let registry = RuntimeRegistry::discover(&dir, &parse_runtime_paths(paths)?)?;
-    let _ = std::fs::remove_dir_all(&dir);
+pub fn print_runtimes(data: &Path, paths: &[String], output: Output) -> anyhow::Result<ExitCode> {
+    let registry = RuntimeRegistry::inspect(&data.join("runtimes"), &parse_runtime_paths(paths)?);
     let rows: Vec<serde_json::Value> = registry
         .list()
         .map(|i| {
@@ -213,6 +211,7 @@ pub fn print_runtimes(paths: &[String], output: Output) -> anyhow::Result<ExitCo
                 "path": i.interpreter.as_ref().ok().map(|p| p.display().to_string()),
                 "version": i.version,
                 "reason": i.interpreter.as_ref().err(),
+                "sdk": i.sdk,
             })
         })
         .collect();
@@ -220,9 +219,10 @@ pub fn print_runtimes(paths: &[String], output: Output) -> anyhow::Result<ExitCo
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         for i in registry.list() {
+            let sdk = i.sdk.as_deref().map(|s| format!("; SDK: {s}")).unwrap_or_default();
             match &i.interpreter {
                 Ok(p) if i.version.is_some() => {
-                    println!("{:<16} available  {} ({})", i.runtime.id(), p.display(), i.version.as_deref().unwrap_or(""))
+                    println!("{:<16} available  {} ({}{sdk})", i.runtime.id(), p.display(), i.version.as_deref().unwrap_or(""))
                 }
                 Ok(_) => println!("{:<16} available  the function's own bootstrap", i.runtime.id()),
                 Err(why) => println!("{:<16} missing    {why}", i.runtime.id()),
@@ -309,10 +309,17 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     if opts.concurrency_limit == 0 {
         return Err(anyhow!("--concurrency-limit must be at least 1"));
     }
-    let registry = Arc::new(RuntimeRegistry::discover(&data.runtimes(), &parse_runtime_paths(&opts.runtime_paths)?)?);
+    let registry = Arc::new(
+        RuntimeRegistry::discover(&data.runtimes(), &parse_runtime_paths(&opts.runtime_paths)?)
+            .with_context(|| format!("the runtime store {} is not usable", data.runtimes().display()))?,
+    );
+    if let Err(e) = crate::install::check_writable(&data.runtimes()) {
+        tracing::warn!("{e:#}: `nimbus runtimes install` cannot add runtimes or SDKs to it");
+    }
     for info in registry.list() {
+        let sdk = info.sdk.as_deref().map(|s| format!(" with {s}")).unwrap_or_default();
         match &info.interpreter {
-            Ok(p) if info.version.is_some() => tracing::info!("runtime {} on {}", info.runtime, p.display()),
+            Ok(p) if info.version.is_some() => tracing::info!("runtime {} on {}{sdk}", info.runtime, p.display()),
             Ok(_) => {}
             Err(why) => tracing::warn!("runtime {} unavailable: {why}", info.runtime),
         }

@@ -174,6 +174,11 @@ fn qualifier(f: &FunctionRef) -> Option<&str> {
     f.qualifier.as_ref().map(|q| q.as_str())
 }
 
+/// A function's configuration as Lambda answers it, its state included.
+fn configuration(state: &AppState, c: &nimbus_model::FunctionConfig, qualifier: Option<&str>) -> FunctionConfiguration {
+    FunctionConfiguration::new(state.control.partition(), c, qualifier).with_runtime_check(state.invoker.runtime_unavailable(c.runtime))
+}
+
 async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller: Option<&Caller>) -> Result<Response<Body>, ApiError> {
     let control = &state.control;
     let p = control.partition();
@@ -195,12 +200,12 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
             if publish {
                 c = control.publish(&name, None, None, None).await?;
             }
-            reply(op, &FunctionConfiguration::new(p, &c, None), rid)
+            reply(op, &configuration(state, &c, None), rid)
         }
         LambdaCall::GetFunction(input) => {
             let f = input.function(p)?;
             let c = control.get_qualified(&f.name, f.qualifier.as_ref()).await?;
-            let configuration = FunctionConfiguration::new(p, &c, qualifier(&f));
+            let configuration = configuration(state, &c, qualifier(&f));
             let code = FunctionCodeLocation { repository_type: "S3", location: code_location(state, origin, &c.code_digest) };
             let latest = if c.version == LATEST { c } else { control.get(&f.name).await? };
             let concurrency = latest.reserved_concurrency.map(|r| Concurrency { reserved_concurrent_executions: Some(r) });
@@ -209,7 +214,7 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
         LambdaCall::GetFunctionConfiguration(input) => {
             let f = input.function(p)?;
             let c = control.get_qualified(&f.name, f.qualifier.as_ref()).await?;
-            reply(op, &FunctionConfiguration::new(p, &c, qualifier(&f)), rid)
+            reply(op, &configuration(state, &c, qualifier(&f)), rid)
         }
         LambdaCall::ListFunctions(input) => {
             let all_versions = input.all_versions()?;
@@ -218,9 +223,9 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
             for c in &functions {
                 if all_versions {
                     let (versions, _) = control.list_versions(&c.name, None, usize::MAX).await?;
-                    items.extend(versions.iter().map(|v| FunctionConfiguration::new(p, v, Some(&v.version))));
+                    items.extend(versions.iter().map(|v| configuration(state, v, Some(&v.version))));
                 } else {
-                    items.push(FunctionConfiguration::new(p, c, None));
+                    items.push(configuration(state, c, None));
                 }
             }
             reply(op, &ListFunctionsResponse { functions: items, next_marker }, rid)
@@ -232,7 +237,7 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
             if publish {
                 c = control.publish(&function.name, None, None, None).await?;
             }
-            reply(op, &FunctionConfiguration::new(p, &c, None), rid)
+            reply(op, &configuration(state, &c, None), rid)
         }
         LambdaCall::UpdateFunctionConfiguration(mut input) => {
             let vpc_config = input.vpc_config.take();
@@ -250,20 +255,20 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
             }
             vpc::update(state, &function.name, vpc_config, &mut change).await?;
             let c = control.update_config(&function.name, change).await?;
-            reply(op, &FunctionConfiguration::new(p, &c, None), rid)
+            reply(op, &configuration(state, &c, None), rid)
         }
         LambdaCall::PublishVersion(input) => {
             let function = input.function(p)?;
             latest_only(&function)?;
             let c = control.publish(&function.name, input.code_sha256.as_deref(), input.description, input.revision_id.as_deref()).await?;
-            reply(op, &FunctionConfiguration::new(p, &c, None), rid)
+            reply(op, &configuration(state, &c, None), rid)
         }
         LambdaCall::ListVersionsByFunction(input) => {
             let function = input.function(p)?;
             latest_only(&function)?;
             let (versions, next_marker) =
                 control.list_versions(&function.name, input.page.marker().as_deref(), input.page.max_items()?).await?;
-            let versions = versions.iter().map(|v| FunctionConfiguration::new(p, v, Some(&v.version))).collect();
+            let versions = versions.iter().map(|v| configuration(state, v, Some(&v.version))).collect();
             reply(op, &ListVersionsByFunctionResponse { versions, next_marker }, rid)
         }
         LambdaCall::DeleteFunction(input) => {

@@ -42,7 +42,15 @@ pub struct FunctionConfiguration {
     #[serde(skip_serializing_if = "Option::is_none")]
     vpc_config: Option<VpcConfigResponse>,
     state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_reason_code: Option<&'static str>,
     last_update_status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_update_status_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_update_status_reason_code: Option<&'static str>,
     package_type: &'static str,
     architectures: Vec<String>,
     ephemeral_storage: EphemeralStorage,
@@ -139,13 +147,37 @@ impl FunctionConfiguration {
                 ipv6_allowed_for_dual_stack: v.ipv6_allowed_for_dual_stack,
             }),
             state: "Active",
+            state_reason: None,
+            state_reason_code: None,
             last_update_status: "Successful",
+            last_update_status_reason: None,
+            last_update_status_reason_code: None,
             package_type: "Zip",
             architectures: c.architectures.clone(),
             ephemeral_storage: EphemeralStorage { size: c.ephemeral_storage_mb },
             snap_start: SnapStart { apply_on: "None", optimization_status: "Off" },
             logging_config: LoggingConfig { log_format: "Text", log_group: c.log_group() },
         }
+    }
+}
+
+impl FunctionConfiguration {
+    /// A function whose runtime has no interpreter on this server cannot run: `Failed`,
+    /// with AWS's `InvalidRuntime` code and a reason that says how to install it (what
+    /// AWS's waiters and deployment tools read). Derived at each answer, so the function
+    /// is `Active` again once the server has the runtime.
+    pub fn with_runtime_check(mut self, unavailable: Option<String>) -> FunctionConfiguration {
+        if let Some(why) = unavailable {
+            let runtime = self.runtime;
+            let reason = format!("The runtime {runtime} is not available on this Nimbus server: {why}");
+            self.state = "Failed";
+            self.state_reason = Some(reason.clone());
+            self.state_reason_code = Some("InvalidRuntime");
+            self.last_update_status = "Failed";
+            self.last_update_status_reason = Some(reason);
+            self.last_update_status_reason_code = Some("InvalidRuntime");
+        }
+        self
     }
 }
 
