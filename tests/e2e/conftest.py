@@ -171,6 +171,23 @@ class ServerFactory:
             s.stop()
 
 
+@pytest.fixture(scope="session")
+def sdk_server(nimbus_bin, node22, tmp_path_factory):
+    """A server whose runtime store holds the AWS SDKs (`nimbus runtimes install sdk`, from
+    the download cache after a machine's first run), installed before it starts."""
+    base = tmp_path_factory.mktemp("sdk-server")
+    root = Path(__file__).resolve().parents[2]
+    cache = os.environ.get("NIMBUS_DOWNLOAD_CACHE") or str(root / ".tools" / "download-cache")
+    cp = helpers.run([nimbus_bin, "runtimes", "install", "sdk", "--data", str(base / "data")],
+                     env=helpers.server_env({"NIMBUS_DOWNLOAD_CACHE": cache}), timeout=600)
+    assert cp.returncode == 0, cp.stdout.decode(errors="replace") + cp.stderr.decode(errors="replace")
+    s = Server(nimbus_bin, base / "data", base / "server.log", args=["--runtime-path", f"nodejs22.x={node22}"],
+               name="sdk-server")
+    s.start()
+    yield s
+    s.stop()
+
+
 @pytest.fixture
 def server_factory(nimbus_bin, tmp_path):
     """Start private servers (each on a fresh data dir unless given one); all stopped after."""

@@ -13,6 +13,7 @@ from helpers import (
     LOG_STREAM_RE,
     REPORT_RE,
     all_group_messages,
+    client_error,
     create_function,
     invoke,
     log_events,
@@ -92,6 +93,33 @@ def test_trace_id_changes_per_invocation(lam, make_fn):
                  "index.handler")
     a, b = invoke(lam, fn.name, {}).ok(), invoke(lam, fn.name, {}).ok()
     assert a and b and a != b
+
+
+def test_tracing_mode_samples_invocations(lam, lam_raw, make_fn):
+    """TracingConfig as AWS keeps it: PassThrough unless set; Active samples every invocation
+    (Sampled=1 in the header the function gets); the X-Ray SDKs' variables are there either way."""
+    code = {"index.js": "exports.handler = async () => ({ t: process.env._X_AMZN_TRACE_ID, "
+                        "m: process.env.AWS_XRAY_CONTEXT_MISSING, d: process.env.AWS_XRAY_DAEMON_ADDRESS });\n"}
+    fn = make_fn("nodejs20.x", code, "index.handler")
+    assert fn.config["TracingConfig"] == {"Mode": "PassThrough"}
+    out = invoke(lam, fn.name, {}).ok()
+    assert ";Sampled=0" in out["t"] and out["m"] == "LOG_ERROR" and out["d"].endswith(":2000"), out
+    updated = lam.update_function_configuration(FunctionName=fn.name, TracingConfig={"Mode": "Active"})
+    assert updated["TracingConfig"] == {"Mode": "Active"}
+    lam.get_waiter("function_updated_v2").wait(FunctionName=fn.name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert ";Sampled=1" in invoke(lam, fn.name, {}).ok()["t"]
+    # A version keeps its mode; a change of mode alone is something new to publish.
+    v1 = lam.publish_version(FunctionName=fn.name)
+    assert v1["TracingConfig"] == {"Mode": "Active"}
+    lam.update_function_configuration(FunctionName=fn.name, TracingConfig={"Mode": "PassThrough"})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=fn.name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert lam.publish_version(FunctionName=fn.name)["Version"] != v1["Version"]
+    assert lam.get_function_configuration(FunctionName=fn.name, Qualifier=v1["Version"])["TracingConfig"]["Mode"] == "Active"
+    with pytest.raises(ClientError) as e:
+        lam_raw.update_function_configuration(FunctionName=fn.name, TracingConfig={"Mode": "Sometimes"})
+    assert client_error(e) == ("ValidationException", 400, "1 validation error detected: Value 'Sometimes' at "
+                               "'tracingConfig.mode' failed to satisfy constraint: Member must satisfy enum value set: "
+                               "[Active, PassThrough]")
 
 
 def test_user_env_update_reaches_function(lam, make_fn):

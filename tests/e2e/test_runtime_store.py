@@ -39,19 +39,6 @@ def runtimes(nimbus_bin: str, data: Path) -> dict[str, dict]:
     return {r["runtime"]: r for r in json.loads(cp.stdout)}
 
 
-@pytest.fixture(scope="module")
-def sdk_server(nimbus_bin, node22, tmp_path_factory):
-    """A server whose runtime store holds both SDKs, installed before it starts."""
-    base = tmp_path_factory.mktemp("sdk-server")
-    cp = install(nimbus_bin, base / "data", "sdk")
-    assert cp.returncode == 0, cp.out + cp.err
-    s = Server(nimbus_bin, base / "data", base / "server.log", args=["--runtime-path", f"nodejs22.x={node22}"],
-               name="sdk-server")
-    s.start()
-    yield s
-    s.stop()
-
-
 # ---- the SDK in the runtimes ------------------------------------------------------------
 
 NODE_SDK_ESM = """

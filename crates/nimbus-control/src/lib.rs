@@ -70,6 +70,8 @@ pub struct NewFunction {
     pub kms_key_arn: Option<String>,
     /// VpcConfig, checked against the network objects by the caller.
     pub vpc: Option<nimbus_model::VpcConfig>,
+    /// TracingConfig `Mode: Active`.
+    pub tracing_active: bool,
     pub zip: Vec<u8>,
 }
 
@@ -91,6 +93,8 @@ pub struct ConfigChange {
     pub kms_key_arn: Option<String>,
     /// A new VpcConfig (empty lists detach the function), checked by the caller.
     pub vpc: Option<nimbus_model::VpcConfig>,
+    /// TracingConfig's mode: `Some(true)` for `Active`.
+    pub tracing_active: Option<bool>,
     pub revision_id: Option<String>,
 }
 
@@ -381,6 +385,7 @@ impl ControlPlane {
             runtime_management: None,
             kms_key_arn: f.kms_key_arn,
             vpc: f.vpc,
+            tracing_active: f.tracing_active,
         };
         match self.store.create_function(&config).await {
             Ok(()) => {}
@@ -495,6 +500,9 @@ impl ControlPlane {
         }
         if let Some(arn) = change.kms_key_arn {
             next.kms_key_arn = (!arn.is_empty()).then_some(arn);
+        }
+        if let Some(active) = change.tracing_active {
+            next.tracing_active = active;
         }
         if let Some(vpc) = change.vpc {
             // Detaching a function that never had one leaves it without.

@@ -320,6 +320,7 @@ mod tests {
             code_signing_config_id: None,
             kms_key_arn: None,
             vpc: None,
+            tracing_active: false,
             zip: zip(),
         })
         .await

@@ -21,6 +21,7 @@ fn same_function(a: &FunctionConfig, b: &FunctionConfig) -> bool {
         && a.environment == b.environment
         && a.architectures == b.architectures
         && a.vpc == b.vpc
+        && a.tracing_active == b.tracing_active
 }
 
 impl ControlPlane {

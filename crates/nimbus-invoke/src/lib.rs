@@ -351,7 +351,7 @@ impl Invoker {
             request_id: request_id.clone(),
             payload: req.payload,
             invoked_arn,
-            trace_id: trace_id(&request_id),
+            trace_id: trace_id(&request_id, function.config.tracing_active),
             client_context: req.client_context,
             timeout: std::time::Duration::from_secs(u64::from(function.config.timeout_secs)),
             init_within_timeout: false,
@@ -511,11 +511,19 @@ fn report_line(request_id: &str, t: &InvokeTimings, memory_mb: u32, timed_out: b
     line
 }
 
-/// An X-Ray style trace header: `Root=1-<epoch hex>-<24 hex>;Parent=<16 hex>;Sampled=0`.
-fn trace_id(request_id: &str) -> String {
-    let hex: String = request_id.chars().filter(|c| *c != '-').collect();
+/// An X-Ray style trace header: `Root=1-<epoch hex>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>`,
+/// sampled when the function's tracing mode is `Active`.
+fn trace_id(request_id: &str, sampled: bool) -> String {
+    let hex: String = request_id.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    let hex = format!("{hex:0<32}");
     let secs = chrono::Utc::now().timestamp();
-    format!("Root=1-{secs:08x}-{};Parent={};Sampled=0;Lineage=1:{}:0", &hex[..24], &hex[16..32], &hex[..8])
+    format!(
+        "Root=1-{secs:08x}-{};Parent={};Sampled={};Lineage=1:{}:0",
+        &hex[..24],
+        &hex[16..32],
+        u8::from(sampled),
+        &hex[..8]
+    )
 }
 
 #[cfg(test)]
@@ -550,8 +558,15 @@ mod tests {
 
     #[test]
     fn trace_header_shape() {
-        let t = trace_id("0f0e0d0c-0b0a-4908-8706-050403020100");
-        assert!(t.starts_with("Root=1-"), "{t}");
-        assert!(t.contains(";Parent="));
+        let cases = [
+            ("0f0e0d0c-0b0a-4908-8706-050403020100", false, "-0f0e0d0c0b0a490887060504;Parent=8706050403020100;Sampled=0;"),
+            ("0f0e0d0c-0b0a-4908-8706-050403020100", true, "-0f0e0d0c0b0a490887060504;Parent=8706050403020100;Sampled=1;"),
+            // A caller's own request id (not a UUID) still makes a well-formed header.
+            ("req-1", false, "-100000000000000000000000;Parent=0000000000000000;Sampled=0;"),
+        ];
+        for (id, sampled, part) in cases {
+            let t = trace_id(id, sampled);
+            assert!(t.starts_with("Root=1-") && t.contains(part), "{t}");
+        }
     }
 }

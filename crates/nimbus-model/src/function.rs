@@ -75,6 +75,10 @@ pub struct FunctionConfig {
     /// set; empty lists: detached). Kept by every version published from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc: Option<VpcConfig>,
+    /// TracingConfig `Mode: Active`: invocations are sampled (`Sampled=1` in the trace
+    /// header the function gets) instead of passing the caller's decision through.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tracing_active: bool,
 }
 
 /// A function's VPC attachment, checked against Nimbus's network objects when set: every

@@ -73,6 +73,19 @@ managed![
         "Provides minimum permissions for a Lambda function to execute while accessing a resource within a VPC - create, describe, delete network interfaces and write permissions to CloudWatch Logs."
     ),
     ("AWSLambdaRole", "/service-role/", "v1", "Default policy for AWS Lambda service role."),
+    (
+        "AWSLambda_ReadOnlyAccess",
+        "/",
+        "v3",
+        "Grants read-only access to AWS Lambda service, AWS Lambda console features, and other related AWS services."
+    ),
+    ("AWSXrayWriteOnlyAccess", "/", "v2", "AWS X-Ray write only managed policy"),
+    (
+        "AWSXRayDaemonWriteAccess",
+        "/",
+        "v2",
+        "Allow the AWS X-Ray Daemon to relay raw trace segments data to the service's API and retrieve sampling data (rules, targets, etc.) to be used by the X-Ray SDK."
+    ),
     ("AdministratorAccess", "/", "v1", "Provides full access to AWS services and resources."),
     ("ReadOnlyAccess", "/", "v178", "Provides read-only access to AWS services and resources."),
 ];

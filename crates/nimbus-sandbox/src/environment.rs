@@ -530,6 +530,13 @@ fn environment_variables(
         ("AWS_DEFAULT_REGION".into(), spec.region.clone()),
         ("_HANDLER".into(), spec.handler.clone()),
         ("_X_AMZN_TRACE_ID".into(), String::new()),
+        // As on AWS, whether or not tracing is active: the X-Ray SDKs log instead of throwing
+        // outside a segment, and send segments to a daemon address (nothing listens there in
+        // Nimbus; UDP to it is dropped). A function's own values win.
+        ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
+        ("AWS_XRAY_DAEMON_ADDRESS".into(), "127.0.0.1:2000".into()),
+        ("_AWS_XRAY_DAEMON_ADDRESS".into(), "127.0.0.1".into()),
+        ("_AWS_XRAY_DAEMON_PORT".into(), "2000".into()),
         ("LAMBDA_TASK_ROOT".into(), task.clone()),
         ("LAMBDA_RUNTIME_DIR".into(), runtime_dir.clone()),
         ("TZ".into(), ":UTC".into()),

@@ -797,6 +797,7 @@ mod tests {
             runtime_management: None,
             kms_key_arn: None,
             vpc: None,
+            tracing_active: false,
         }
     }
 

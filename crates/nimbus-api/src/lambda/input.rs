@@ -233,6 +233,12 @@ pub struct EphemeralInput {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+pub struct TracingInput {
+    mode: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct DeadLetterInput {
     target_arn: Option<String>,
 }
@@ -259,6 +265,7 @@ pub struct CreateFunctionInput {
     code_signing_config_arn: Option<String>,
     #[serde(rename = "KMSKeyArn")]
     kms_key_arn: Option<String>,
+    tracing_config: Option<TracingInput>,
     /// Checked against the network objects by [`super::vpc`].
     pub(crate) vpc_config: Option<super::vpc::VpcConfigInput>,
 }
@@ -324,6 +331,7 @@ impl CreateFunctionInput {
             dead_letter_target: dead_letter(self.dead_letter_config)?.filter(|a| !a.is_empty()),
             kms_key_arn: self.kms_key_arn.filter(|a| !a.is_empty()),
             vpc: None,
+            tracing_active: tracing(self.tracing_config)?.unwrap_or(false),
             tags,
             code_signing_config_id: self
                 .code_signing_config_arn
@@ -384,6 +392,7 @@ pub struct UpdateFunctionConfigurationInput {
     dead_letter_config: Option<DeadLetterInput>,
     #[serde(rename = "KMSKeyArn")]
     kms_key_arn: Option<String>,
+    tracing_config: Option<TracingInput>,
     /// Checked against the network objects by [`super::vpc`].
     pub(crate) vpc_config: Option<super::vpc::VpcConfigInput>,
 }
@@ -421,6 +430,7 @@ impl UpdateFunctionConfigurationInput {
             dead_letter_target: dead_letter(self.dead_letter_config)?,
             kms_key_arn: self.kms_key_arn,
             vpc: None,
+            tracing_active: tracing(self.tracing_config)?,
             revision_id: self.revision_id,
         };
         Ok((function, change))
@@ -446,6 +456,19 @@ impl PublishVersionInput {
 }
 
 /// DeadLetterConfig.TargetArn must name a queue or a topic; empty clears it.
+/// TracingConfig's mode: `Some(true)` for `Active`, `Some(false)` for `PassThrough`, `None`
+/// when not given.
+fn tracing(input: Option<TracingInput>) -> Result<Option<bool>, ApiError> {
+    match input.and_then(|t| t.mode).as_deref() {
+        None => Ok(None),
+        Some("Active") => Ok(Some(true)),
+        Some("PassThrough") => Ok(Some(false)),
+        Some(other) => {
+            Err(ApiError::validation(other, "tracingConfig.mode", "Member must satisfy enum value set: [Active, PassThrough]"))
+        }
+    }
+}
+
 fn dead_letter(input: Option<DeadLetterInput>) -> Result<Option<String>, ApiError> {
     let Some(arn) = input.and_then(|d| d.target_arn) else { return Ok(None) };
     if !arn.is_empty() {

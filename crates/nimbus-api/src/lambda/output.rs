@@ -137,7 +137,7 @@ impl FunctionConfiguration {
             environment: (!c.environment.is_empty()).then(|| EnvironmentResponse { variables: c.environment.clone() }),
             kms_key_arn: c.kms_key_arn.clone(),
             dead_letter_config: c.dead_letter_target.clone().map(|target_arn| DeadLetterConfig { target_arn }),
-            tracing_config: TracingConfig { mode: "PassThrough" },
+            tracing_config: TracingConfig { mode: if c.tracing_active { "Active" } else { "PassThrough" } },
             revision_id: c.revision_id.clone(),
             layers: c.layers.iter().map(|l| Layer { arn: l.arn.clone(), code_size: l.code_size }).collect(),
             vpc_config: c.vpc.as_ref().map(|v| VpcConfigResponse {

@@ -715,7 +715,7 @@ fn access_denied_messages() {
 #[test]
 fn managed_policies() {
     let all = nimbus_policy::managed::all();
-    assert_eq!(all.len(), 8);
+    assert_eq!(all.len(), 11);
     let basic = nimbus_policy::managed::get("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole").expect("known");
     assert_eq!(basic.default_version, "v1");
     let role = Principal::assumed_role(ACCOUNT, "fn-role", "fn", "AROAX");
@@ -735,4 +735,22 @@ fn managed_policies() {
     let delete = Request { action: "lambda:DeleteFunction", ..get };
     assert!(!evaluate(&delete, &Policies { identity: &ids, ..Policies::default() }).allowed());
     assert!(nimbus_policy::managed::get("arn:aws:iam::aws:policy/AWSLambdaBasicExecutionRole").is_none(), "the path is part of the ARN");
+
+    // AWS's samples give their functions AWSLambda_ReadOnlyAccess: lambda:Get*/List* on
+    // everything, but logs reads only in Lambda's own groups.
+    let lambda_ro = nimbus_policy::managed::get("arn:aws:iam::aws:policy/AWSLambda_ReadOnlyAccess").expect("known");
+    let ids = [&lambda_ro.policy];
+    let cases = [
+        ("lambda:GetAccountSettings", "*", true),
+        ("lambda:ListFunctions", "*", true),
+        ("lambda:InvokeFunction", "arn:aws:lambda:us-east-1:111122223333:function:f", false),
+        ("logs:GetLogEvents", "arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/f:log-stream:s", true),
+        ("logs:GetLogEvents", "arn:aws:logs:us-east-1:111122223333:log-group:/app/f:log-stream:s", false),
+    ];
+    for (action, resource, allowed) in cases {
+        let r = Request { action, resource, ..put };
+        assert_eq!(evaluate(&r, &Policies { identity: &ids, ..Policies::default() }).allowed(), allowed, "{action} on {resource}");
+    }
+    let xray = nimbus_policy::managed::get("arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess").expect("known");
+    assert_eq!(xray.default_version, "v2");
 }
