@@ -276,7 +276,7 @@ impl Invoker {
             log_group: c.log_group(),
             revision: fingerprint(f),
             network,
-            holds: f.trees.iter().map(|t| t.clone() as Arc<dyn std::any::Any + Send + Sync>).collect(),
+            holds: f.trees.iter().map(|t| Arc::new(HeldTree(t.clone())) as Arc<dyn nimbus_sandbox::Held>).collect(),
         });
         self.specs.write().unwrap_or_else(|p| p.into_inner()).entry(c.name.clone()).or_default().insert(c.version.clone(), spec.clone());
         Ok(spec)
@@ -511,19 +511,23 @@ fn report_line(request_id: &str, t: &InvokeTimings, memory_mb: u32, timed_out: b
     line
 }
 
+/// A code or layer tree an environment runs from, as the sandbox pool sees it.
+#[derive(Debug)]
+struct HeldTree(Arc<nimbus_store::code::Tree>);
+
+impl nimbus_sandbox::Held for HeldTree {
+    fn let_go(&self) -> bool {
+        self.0.let_go()
+    }
+}
+
 /// An X-Ray style trace header: `Root=1-<epoch hex>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>`,
 /// sampled when the function's tracing mode is `Active`.
 fn trace_id(request_id: &str, sampled: bool) -> String {
     let hex: String = request_id.chars().filter(|c| c.is_ascii_hexdigit()).collect();
     let hex = format!("{hex:0<32}");
     let secs = chrono::Utc::now().timestamp();
-    format!(
-        "Root=1-{secs:08x}-{};Parent={};Sampled={};Lineage=1:{}:0",
-        &hex[..24],
-        &hex[16..32],
-        u8::from(sampled),
-        &hex[..8]
-    )
+    format!("Root=1-{secs:08x}-{};Parent={};Sampled={};Lineage=1:{}:0", &hex[..24], &hex[16..32], u8::from(sampled), &hex[..8])
 }
 
 #[cfg(test)]
@@ -562,7 +566,7 @@ mod tests {
             ("0f0e0d0c-0b0a-4908-8706-050403020100", false, "-0f0e0d0c0b0a490887060504;Parent=8706050403020100;Sampled=0;"),
             ("0f0e0d0c-0b0a-4908-8706-050403020100", true, "-0f0e0d0c0b0a490887060504;Parent=8706050403020100;Sampled=1;"),
             // A caller's own request id (not a UUID) still makes a well-formed header.
-            ("req-1", false, "-100000000000000000000000;Parent=0000000000000000;Sampled=0;"),
+            ("req-1", false, "-e10000000000000000000000;Parent=0000000000000000;Sampled=0;"),
         ];
         for (id, sampled, part) in cases {
             let t = trace_id(id, sampled);

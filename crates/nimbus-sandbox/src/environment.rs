@@ -63,7 +63,21 @@ pub struct EnvSpec {
     pub network: Option<Arc<crate::network::VpcPlan>>,
     /// What `code_dir` and `opt_dir` belong to, held while any environment of this spec
     /// lives (the trees stay on disk until then, even if the function is deleted).
-    pub holds: Vec<Arc<dyn std::any::Any + Send + Sync>>,
+    pub holds: Vec<Arc<dyn Held>>,
+}
+
+impl EnvSpec {
+    /// Whether anything it holds was let go: its environments are not kept.
+    pub fn let_go(&self) -> bool {
+        self.holds.iter().any(|h| h.let_go())
+    }
+}
+
+/// Something an environment's spec holds on to (an unpacked code or layer tree).
+pub trait Held: Send + Sync + std::fmt::Debug {
+    /// Whether its owner has let go of it (the function or layer is gone): an environment
+    /// holding it finishes what it runs and is never kept for another invocation.
+    fn let_go(&self) -> bool;
 }
 
 /// What every environment of one server shares: how it is isolated and limited, where its

@@ -15,7 +15,7 @@ mod runtime_api;
 pub mod runtimes;
 pub mod server_door;
 
-pub use environment::{EnvSpec, Environment, InvokeTimings};
+pub use environment::{EnvSpec, Environment, Held, InvokeTimings};
 pub use launch::{sweep_envs_dir, Isolation, LaunchError, NamespaceConfig, Network, TrustedCertificates};
 pub use pool::{Acquired, EnvironmentPool, PoolConfig, ProvisionKey, ProvisionedCounts};
 pub use runtimes::{RuntimeInfo, RuntimeRegistry};

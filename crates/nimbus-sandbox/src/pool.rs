@@ -141,7 +141,7 @@ impl EnvironmentPool {
                     // Not one whose credentials are older than the spec's (renewed before
                     // they expire): it is dropped, as an outdated one.
                     let current = env.spec.revision == spec.revision && env.spec.credentials_expire >= spec.credentials_expire;
-                    if env.is_alive() && env.generation == generation && current {
+                    if env.is_alive() && env.generation == generation && current && !env.spec.let_go() {
                         st.busy += 1;
                         drop(st);
                         env.take_for_invocation();
@@ -258,7 +258,10 @@ impl EnvironmentPool {
         let mut st = self.lock();
         st.busy -= 1;
         let generation = st.generations.get(&env.spec.function_name).copied().unwrap_or(0);
-        if !env.is_alive() || env.generation != generation {
+        // Also not one whose code was let go: an invocation that resolved the function just
+        // before it was deleted starts its environment after the retirement (so of the new
+        // generation); kept, it would hold the deleted code until it idled out.
+        if !env.is_alive() || env.generation != generation || env.spec.let_go() {
             return;
         }
         *env.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();

@@ -328,6 +328,12 @@ impl Tree {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether its cache has let go of the tree (no function refers to it any more): it
+    /// lives only as long as the handles still on it.
+    pub fn let_go(&self) -> bool {
+        self.leases.upgrade().is_some_and(|l| l.lock().doomed.contains(&self.path))
+    }
 }
 
 impl Drop for Tree {
@@ -848,9 +854,12 @@ mod opt_tests {
         for (held, retaken) in [(false, false), (true, false), (true, true)] {
             tree("d");
             let lease = held.then(|| cache.lease("d"));
+            assert!(!lease.as_ref().is_some_and(|l| l.let_go()));
             cache.remove("d");
             assert_eq!(cache.dir("d").join("sub/h.py").exists(), held, "held {held}");
+            assert_eq!(lease.as_ref().map(|l| l.let_go()), held.then_some(true), "held {held}");
             let again = retaken.then(|| cache.lease("d"));
+            assert!(!again.as_ref().is_some_and(|l| l.let_go()), "taken again: kept");
             drop(lease);
             // Taken again (a new function with the same code): it is no longer doomed.
             assert_eq!(cache.dir("d").exists(), retaken, "held {held} retaken {retaken}");

@@ -463,9 +463,7 @@ fn tracing(input: Option<TracingInput>) -> Result<Option<bool>, ApiError> {
         None => Ok(None),
         Some("Active") => Ok(Some(true)),
         Some("PassThrough") => Ok(Some(false)),
-        Some(other) => {
-            Err(ApiError::validation(other, "tracingConfig.mode", "Member must satisfy enum value set: [Active, PassThrough]"))
-        }
+        Some(other) => Err(ApiError::validation(other, "tracingConfig.mode", "Member must satisfy enum value set: [Active, PassThrough]")),
     }
 }
 
