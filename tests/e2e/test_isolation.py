@@ -236,9 +236,11 @@ def test_cpu_share_follows_memory(lam, make_fn):
     invoke(lam, big.name, {"ms": 10}).ok()
     s = invoke(lam, small.name, {"ms": 600}).ok()
     b = invoke(lam, big.name, {"ms": 600}).ok()
-    # 128 MB gets 128/1769 of a core (about 7 %); 1,769 MB a whole one.
+    # 128 MB gets 128/1769 of a core (about 7 %); 1,769 MB a whole one: a cap the small one
+    # never passes, and a share the big one gets as far as a busy machine leaves it (on an
+    # idle one, > 90 %; under a parallel build, 45 % was seen).
     assert s["cpuMs"] < 0.25 * s["wallMs"], s
-    assert b["cpuMs"] > 0.6 * b["wallMs"], b
+    assert b["cpuMs"] > max(0.3 * b["wallMs"], 3 * s["cpuMs"]), (s, b)
 
 
 TMP_FILL = r'''
