@@ -52,6 +52,26 @@ pub enum Action {
 }
 
 impl Action {
+    /// The service that serves it, as the server's request metrics name it.
+    pub fn service(&self) -> &'static str {
+        match self {
+            Action::Health | Action::Status | Action::GetCode { .. } => "nimbus",
+            Action::Lambda(_) => "lambda",
+            Action::InvokeFunctionUrl(_) => "lambda-url",
+            Action::Logs(_) => "logs",
+            Action::Sqs(_) => "sqs",
+            Action::Events(_) => "events",
+            Action::Kms(_) => "kms",
+            Action::Organizations(_) => "organizations",
+            Action::Sns(_) => "sns",
+            Action::Iam(_) => "iam",
+            Action::Sts(_) => "sts",
+            Action::Ec2(_) => "ec2",
+            Action::Gateway(_) => "apigateway",
+            Action::InvokeApi(_) => "execute-api",
+        }
+    }
+
     /// The AWS operation name.
     pub fn name(&self) -> &'static str {
         match self {

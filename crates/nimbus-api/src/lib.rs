@@ -19,6 +19,7 @@ mod iam;
 mod kms;
 mod lambda;
 mod logs;
+mod metrics;
 mod organizations;
 mod proxy;
 mod response;
@@ -32,6 +33,7 @@ pub mod urls;
 pub use accounts::{Accounts, OpenAccount};
 pub use action::Action;
 pub use authz::{service_may_invoke, service_may_send};
+pub use metrics::serve_metrics;
 pub use server::{serve, serve_stream, AppState};
 
 /// Walks the models of every service Nimbus serves: every operation Nimbus serves exists in the model, and its

@@ -56,6 +56,8 @@ pub struct AppState {
     pub accounts: Arc<crate::accounts::Accounts>,
     /// Timeouts and the connection cap of each listener.
     pub limits: crate::conn::ConnectionLimits,
+    /// What the server counts for its operators (one for every account).
+    pub metrics: Arc<nimbus_metrics::Metrics>,
 }
 
 impl AppState {
@@ -156,7 +158,23 @@ where
     let _ = crate::conn::http1(&limits).serve_connection(io, svc).await;
 }
 
+/// [`route`], counted (by service, status code and time to the response's head).
 async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::SocketAddr, secure: bool) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let metrics = state.metrics.clone();
+    let mut service = "unknown";
+    let response = route(state, req, peer, secure, &mut service).await;
+    metrics.request(service, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn route(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    peer: std::net::SocketAddr,
+    secure: bool,
+    service: &mut &'static str,
+) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let json_target = parts.headers.contains_key("x-amz-target");
     let body = tower_http::timeout::TimeoutBody::new(state.limits.body_timeout, body);
@@ -179,7 +197,10 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
         body: body.clone(),
     };
     let action = match action::parse(raw) {
-        Ok(a) => a,
+        Ok(a) => {
+            *service = a.service();
+            a
+        }
         Err(e) => {
             if let Err(refused) = crate::auth::check_unparsed(state.keys.as_deref(), &parts, &body) {
                 return *refused;

@@ -57,6 +57,8 @@ pub struct Invoker {
     issuing: tokio::sync::Mutex<()>,
     env_keys: RwLock<Option<Arc<dyn EnvironmentKeys>>>,
     networks: RwLock<Option<Arc<dyn NetworkPlans>>>,
+    /// Where invocations are counted (set once, by [`Invoker::count_into`]).
+    metrics: std::sync::OnceLock<Arc<nimbus_metrics::Metrics>>,
 }
 
 /// How long the role credentials handed to environments are valid by default.
@@ -97,6 +99,7 @@ impl Invoker {
             issuing: tokio::sync::Mutex::new(()),
             env_keys: RwLock::new(None),
             networks: RwLock::new(None),
+            metrics: std::sync::OnceLock::new(),
         });
         let weak = Arc::downgrade(&invoker);
         control.on_change(move |name| {
@@ -220,6 +223,39 @@ impl Invoker {
         self.limiter.in_flight()
     }
 
+    /// Counts this account's invocations and throttles into `metrics`, which also reads its
+    /// environments and invocations in flight when scraped.
+    pub fn count_into(self: &Arc<Self>, metrics: Arc<nimbus_metrics::Metrics>) {
+        let weak = Arc::downgrade(self);
+        metrics.watch_account(&self.control.partition().account_id, move || {
+            let Some(inv) = weak.upgrade() else { return nimbus_metrics::AccountGauges::default() };
+            let (idle, busy) = inv.pool.counts();
+            let (provisioned, _) = inv.pool.provisioned_totals();
+            nimbus_metrics::AccountGauges {
+                idle: idle as u64,
+                busy: busy as u64,
+                provisioned: provisioned as u64,
+                in_flight: u64::from(inv.in_flight()),
+            }
+        });
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// A concurrency refusal, counted as Lambda's Throttles.
+    fn throttled(&self, name: &str, e: ApiError) -> ApiError {
+        if let Some(m) = self.metrics.get() {
+            m.throttled(&self.control.partition().account_id, name);
+        }
+        e
+    }
+
+    fn count(&self, name: &str, version: &str, error: bool, duration: std::time::Duration, init: Option<std::time::Duration>) {
+        if let Some(m) = self.metrics.get() {
+            let account = &self.control.partition().account_id;
+            m.invoked(&nimbus_metrics::Invocation { account, function: name, version, error, duration, init });
+        }
+    }
+
     /// The spec `f`'s environments start from, while its configuration and credentials are
     /// current.
     fn cached_spec(&self, f: &ResolvedFunction) -> Option<Arc<EnvSpec>> {
@@ -335,7 +371,7 @@ impl Invoker {
             Some(_) => self.limiter.provisioned(name),
             None => {
                 let limits = self.control.on_demand_limits(name);
-                self.limiter.try_acquire(name, limits.reserved, limits.unreserved)?
+                self.limiter.try_acquire(name, limits.reserved, limits.unreserved).map_err(|e| self.throttled(name, e))?
             }
         };
         let request_id = req.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -369,7 +405,7 @@ impl Invoker {
                 // The provisioned environment died before it took the event; its
                 // replacement is an on-demand one and counts as such.
                 let limits = self.control.on_demand_limits(name);
-                _permit = self.limiter.try_acquire(name, limits.reserved, limits.unreserved)?;
+                _permit = self.limiter.try_acquire(name, limits.reserved, limits.unreserved).map_err(|e| self.throttled(name, e))?;
                 on_provisioned = false;
             }
             let acquired = match provisioned.take() {
@@ -380,6 +416,7 @@ impl Invoker {
                 Acquired::Ready { env, cold } => (env, cold),
                 Acquired::Refused(reply) => {
                     let (payload, error) = failure_payload(reply, &request_id, function.config.timeout_secs);
+                    self.count(name, &executed_version, true, std::time::Duration::ZERO, None);
                     return Ok(InvokeOutcome {
                         request_id,
                         payload,
@@ -456,6 +493,7 @@ impl Invoker {
         capture.service_line(report_line(&request_id, &timings, function.config.memory_mb, timed_out));
         let log_tail = req.tail_log.then(|| capture.tail());
         self.pool.release(env);
+        self.count(name, &executed_version, function_error.is_some(), timings.duration, timings.init_duration);
         Ok(InvokeOutcome { request_id, payload, function_error, log_tail, executed_version })
     }
 }

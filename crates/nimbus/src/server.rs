@@ -23,6 +23,10 @@ pub struct ServerOpts {
     /// Address to listen on.
     #[arg(long, env = "NIMBUS_LISTEN", default_value = "127.0.0.1:9001")]
     listen: String,
+    /// Address of the operators' metrics listener (`GET /metrics`, Prometheus text; not
+    /// authenticated: keep it on loopback or a private network). Off unless given.
+    #[arg(long, env = "NIMBUS_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<String>,
     /// Directory holding all state.
     #[arg(long, env = "NIMBUS_DATA", default_value = "./.nimbus")]
     data: PathBuf,
@@ -326,6 +330,10 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     }
     let listener = tokio::net::TcpListener::bind(&opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;
     let local = listener.local_addr()?;
+    let metrics_listener = match &opts.metrics_listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for metrics"))?),
+        None => None,
+    };
     let mut missing: Vec<&str> = Vec::new();
     let isolation = match (opts.isolation.as_str(), nimbus_sandbox::jail::available()) {
         ("process", _) => Isolation::Process,
@@ -521,6 +529,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         urls,
         tls,
         accounts: accounts.clone(),
+        metrics: nimbus_metrics::Metrics::new(),
         opened: std::sync::Mutex::new(Vec::new()),
         limits: nimbus_api::conn::ConnectionLimits {
             header_timeout: Duration::from_secs_f64(opts.http_header_timeout),
@@ -550,6 +559,10 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
 
     if let Some(l) = gateway_listener {
         tokio::spawn(nimbus_api::serve(l, state.clone()));
+    }
+    if let Some(l) = metrics_listener {
+        tracing::info!("metrics on http://{}/metrics", l.local_addr()?);
+        tokio::spawn(nimbus_api::serve_metrics(l, shared.metrics.clone(), shared.limits));
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -597,6 +610,7 @@ struct Shared {
     limits: nimbus_api::conn::ConnectionLimits,
     tls: Option<nimbus_api::tls::Tls>,
     accounts: Arc<nimbus_api::Accounts>,
+    metrics: Arc<nimbus_metrics::Metrics>,
     /// Every account opened, for shutdown.
     opened: std::sync::Mutex<Vec<Opened>>,
 }
@@ -687,6 +701,7 @@ impl Shared {
             .await
             .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
         let invoker = Invoker::new(control.clone(), pool.clone());
+        invoker.count_into(self.metrics.clone());
         let network = nimbus_network::NetworkService::open(&data.root().join("network.db"), &self.region, account)
             .await
             .map_err(|e| anyhow!("opening the network database: {e}"))?;
@@ -762,6 +777,7 @@ impl Shared {
             port: self.port,
             urls: self.urls.clone(),
             limits: self.limits,
+            metrics: self.metrics.clone(),
             tls: self.tls.clone(),
             accounts: self.accounts.clone(),
         });
