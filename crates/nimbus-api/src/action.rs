@@ -36,6 +36,8 @@ pub enum Action {
     /// An Organizations request (`X-Amz-Target: AWSOrganizationsV20161128.*`), parsed by
     /// [`crate::organizations`].
     Organizations(crate::organizations::OrganizationsRequest),
+    /// A CloudWatch metrics call (RPC v2 CBOR, JSON 1.0 or query).
+    CloudWatch(crate::cloudwatch::CloudWatchRequest),
     /// An SNS request (query protocol), parsed by [`crate::sns`].
     Sns(crate::sns::SnsRequest),
     /// An IAM request (query protocol, `Version=2010-05-08`), parsed by [`crate::iam`].
@@ -63,6 +65,7 @@ impl Action {
             Action::Events(_) => "events",
             Action::Kms(_) => "kms",
             Action::Organizations(_) => "organizations",
+            Action::CloudWatch(_) => "cloudwatch",
             Action::Sns(_) => "sns",
             Action::Iam(_) => "iam",
             Action::Sts(_) => "sts",
@@ -85,6 +88,7 @@ impl Action {
             Action::Events(r) => r.name(),
             Action::Kms(r) => r.name(),
             Action::Organizations(r) => r.name(),
+            Action::CloudWatch(r) => r.name(),
             Action::Sns(r) => r.name(),
             Action::Iam(r) => r.name(),
             Action::Sts(r) => r.name(),
@@ -282,6 +286,9 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
     if let Some(gateway) = crate::gateway::recognize(&req) {
         return Ok(Action::Gateway(gateway));
     }
+    if let Some(cw) = crate::cloudwatch::recognize(&req) {
+        return Ok(Action::CloudWatch(cw));
+    }
     // A request signed for SQS or SNS is that service's: one it cannot place on an operation
     // (no or another `Version`, no `Action`, a body that is not a form or not text) hears
     // why from that service, in its shape, rather than from whichever service its
@@ -317,6 +324,9 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
         }
         if let Some(op) = target.strip_prefix(crate::organizations::TARGET_PREFIX) {
             return Ok(Action::Organizations(crate::organizations::parse(op, &req.body)));
+        }
+        if let Some(op) = target.strip_prefix(crate::cloudwatch::TARGET_PREFIX) {
+            return Ok(Action::CloudWatch(crate::cloudwatch::parse_json(op, &req.body)));
         }
         if let Some(op) = target.strip_prefix(crate::logs::TARGET_PREFIX) {
             return Ok(Action::Logs(crate::logs::parse(op, &req.body)));

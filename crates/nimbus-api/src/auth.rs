@@ -39,6 +39,10 @@ fn wire(action: &Action) -> Option<(&'static Service, Protocol, Family)> {
         Action::Events(_) => (&nimbus_protocol::EVENTS, Protocol::AwsJson1_1, Family::Json),
         Action::Kms(_) => (&nimbus_protocol::KMS, Protocol::AwsJson1_1, Family::Json),
         Action::Organizations(_) => (&nimbus_protocol::ORGANIZATIONS, Protocol::AwsJson1_1, Family::Json),
+        Action::CloudWatch(r) => match r.protocol {
+            Protocol::AwsQuery => (&nimbus_protocol::CLOUDWATCH, Protocol::AwsQuery, Family::Query),
+            p => (&nimbus_protocol::CLOUDWATCH, p, Family::Json),
+        },
         Action::Sqs(r) => match r.protocol {
             Protocol::AwsQuery => (&nimbus_protocol::SQS, Protocol::AwsQuery, Family::Query),
             p => (&nimbus_protocol::SQS, p, Family::Json),
@@ -242,6 +246,7 @@ fn signing_name(action: &Action) -> Option<&'static str> {
         Action::Sts(_) => "sts",
         Action::Ec2(_) => "ec2",
         Action::Organizations(_) => "organizations",
+        Action::CloudWatch(_) => "monitoring",
         _ => return None,
     })
 }

@@ -140,6 +140,7 @@ impl Action {
             Action::Events(r) => r.target(scope),
             Action::Kms(r) => r.target(scope),
             Action::Organizations(r) => r.target(scope),
+            Action::CloudWatch(r) => r.target(scope),
             Action::Sns(r) => r.target(scope),
             Action::Iam(r) => r.target(scope),
             Action::Sts(r) => r.target(scope),
@@ -184,6 +185,7 @@ fn denial(action: &Action) -> Option<Denial> {
         Action::Iam(_) => d(&nimbus_protocol::IAM, Protocol::AwsQuery, "AccessDenied", "AccessDenied", 403),
         Action::Organizations(_) => d(&nimbus_protocol::ORGANIZATIONS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400)
             .map(|d| Denial { capital_message: true, ..d }),
+        Action::CloudWatch(r) => d(&nimbus_protocol::CLOUDWATCH, r.protocol, "AccessDenied", "AccessDenied", 403),
         Action::Sts(_) => {
             d(&nimbus_protocol::STS, Protocol::AwsQuery, "AccessDenied", "AccessDenied", 403).map(|d| Denial { reason: false, ..d })
         }

@@ -10,6 +10,7 @@ mod accounts;
 mod action;
 mod auth;
 mod authz;
+mod cloudwatch;
 pub mod conn;
 mod ec2;
 mod events;
@@ -43,11 +44,21 @@ mod model_walk {
     use nimbus_protocol::{decode, Service, APIGATEWAYV2, EC2, EVENTS, KMS, LAMBDA, LOGS, SNS, SQS};
 
     fn walk(service: &Service, operations: &[&str], decode_call: impl Fn(&str, nimbus_protocol::Input) -> Result<(), String>) {
+        walk_to(service, operations, 6, decode_call)
+    }
+
+    /// [`walk`] with examples `depth` levels deep (CloudWatch's metric data nests deeper).
+    fn walk_to(
+        service: &Service,
+        operations: &[&str],
+        depth: usize,
+        decode_call: impl Fn(&str, nimbus_protocol::Input) -> Result<(), String>,
+    ) {
         let model = service.model();
         for op in operations {
             let operation = model.operation(op).unwrap_or_else(|| panic!("{op} is not in the model"));
             let Some(input) = &operation.input else { continue };
-            let example = model.example(input, 6);
+            let example = model.example(input, depth);
             let body = serde_json::to_vec(&example).expect("serializes");
             let decoded = decode::json(model, op, &body).unwrap_or_else(|e| panic!("{op}: the model's own example fails: {e}"));
             decode_call(op, decoded).unwrap_or_else(|e| panic!("{op}: the typed input refuses the model's example: {e}"));
@@ -72,5 +83,9 @@ mod model_walk {
         walk_calls!(LAMBDA, crate::lambda::LambdaCall);
         walk_calls!(EC2, crate::ec2::Ec2Call);
         walk_calls!(nimbus_protocol::ORGANIZATIONS, crate::organizations::OrganizationsCall);
+        type Cw = crate::cloudwatch::CloudWatchCall;
+        walk_to(&nimbus_protocol::CLOUDWATCH, Cw::OPERATIONS, 8, |op, i| {
+            Cw::decode(op, i).expect("served").map(drop).map_err(|e| e.to_string())
+        });
     }
 }

@@ -58,6 +58,8 @@ pub struct AppState {
     pub limits: crate::conn::ConnectionLimits,
     /// What the server counts for its operators (one for every account).
     pub metrics: Arc<nimbus_metrics::Metrics>,
+    /// CloudWatch's metrics of this account.
+    pub metric_store: Arc<nimbus_metrics::cloudwatch::MetricStore>,
 }
 
 impl AppState {
@@ -253,6 +255,7 @@ async fn route(
         Action::Iam(req) => crate::iam::execute_iam(&state.iam, req, caller.as_ref()).await,
         Action::Sts(req) => crate::iam::execute_sts(&state.iam, &home.iam, req, caller.as_ref()).await,
         Action::Organizations(req) => crate::organizations::execute(&state, req, home.account()).await,
+        Action::CloudWatch(req) => crate::cloudwatch::execute(&state.metric_store, req).await,
         Action::Ec2(req) => crate::ec2::execute(&state.network, req).await,
         Action::Logs(req) => {
             // The log store reads files: off the async workers.

@@ -59,6 +59,9 @@ pub struct Invoker {
     networks: RwLock<Option<Arc<dyn NetworkPlans>>>,
     /// Where invocations are counted (set once, by [`Invoker::count_into`]).
     metrics: std::sync::OnceLock<Arc<nimbus_metrics::Metrics>>,
+    /// The account's CloudWatch metrics, where AWS/Lambda's are recorded (set once, by
+    /// [`Invoker::record_into`]).
+    cloudwatch: std::sync::OnceLock<Arc<nimbus_metrics::cloudwatch::MetricStore>>,
 }
 
 /// How long the role credentials handed to environments are valid by default.
@@ -100,6 +103,7 @@ impl Invoker {
             env_keys: RwLock::new(None),
             networks: RwLock::new(None),
             metrics: std::sync::OnceLock::new(),
+            cloudwatch: std::sync::OnceLock::new(),
         });
         let weak = Arc::downgrade(&invoker);
         control.on_change(move |name| {
@@ -241,11 +245,28 @@ impl Invoker {
         let _ = self.metrics.set(metrics);
     }
 
+    /// Records AWS/Lambda's metrics (Invocations, Errors, Throttles, Duration,
+    /// ConcurrentExecutions) into the account's CloudWatch store, as Lambda publishes them.
+    pub fn record_into(&self, store: Arc<nimbus_metrics::cloudwatch::MetricStore>) {
+        let _ = self.cloudwatch.set(store);
+    }
+
+    /// One AWS/Lambda datapoint, for the account (no dimension) and for the function.
+    fn lambda_metric(&self, name: &str, metric: &str, unit: &str, value: f64) {
+        use nimbus_metrics::cloudwatch::{Aggregate, SeriesKey};
+        let Some(store) = self.cloudwatch.get() else { return };
+        let now = chrono::Utc::now().timestamp_millis();
+        store.record(SeriesKey::new("AWS/Lambda", metric, Vec::new()), unit, now, Aggregate::of(value, 1.0));
+        let by_function = vec![("FunctionName".to_string(), name.to_string())];
+        store.record(SeriesKey::new("AWS/Lambda", metric, by_function), unit, now, Aggregate::of(value, 1.0));
+    }
+
     /// A concurrency refusal, counted as Lambda's Throttles.
     fn throttled(&self, name: &str, e: ApiError) -> ApiError {
         if let Some(m) = self.metrics.get() {
             m.throttled(&self.control.partition().account_id, name);
         }
+        self.lambda_metric(name, "Throttles", "Count", 1.0);
         e
     }
 
@@ -253,6 +274,12 @@ impl Invoker {
         if let Some(m) = self.metrics.get() {
             let account = &self.control.partition().account_id;
             m.invoked(&nimbus_metrics::Invocation { account, function: name, version, error, duration, init });
+        }
+        if self.cloudwatch.get().is_some() {
+            self.lambda_metric(name, "Invocations", "Count", 1.0);
+            self.lambda_metric(name, "Errors", "Count", if error { 1.0 } else { 0.0 });
+            self.lambda_metric(name, "Duration", "Milliseconds", duration.as_secs_f64() * 1000.0);
+            self.lambda_metric(name, "ConcurrentExecutions", "Count", f64::from(self.in_flight()));
         }
     }
 

@@ -9,6 +9,8 @@
 //! are counted under `function="_other"`, so a flood of function names or versions cannot
 //! grow memory without bound; services and status codes are closed sets.
 
+pub mod cloudwatch;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -702,6 +702,23 @@ impl Shared {
             .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
         let invoker = Invoker::new(control.clone(), pool.clone());
         invoker.count_into(self.metrics.clone());
+        let metric_store =
+            Arc::new(nimbus_metrics::cloudwatch::MetricStore::open(&data.root().join("metrics.db")).map_err(|e| anyhow!(e))?);
+        invoker.record_into(metric_store.clone());
+        {
+            // AWS/Lambda's datapoints are summed in memory and written every ten seconds.
+            let store = Arc::downgrade(&metric_store);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(10));
+                loop {
+                    tick.tick().await;
+                    let Some(store) = store.upgrade() else { break };
+                    if let Err(e) = store.flush(chrono::Utc::now().timestamp_millis()).await {
+                        tracing::warn!("writing metrics: {e}");
+                    }
+                }
+            });
+        }
         let network = nimbus_network::NetworkService::open(&data.root().join("network.db"), &self.region, account)
             .await
             .map_err(|e| anyhow!("opening the network database: {e}"))?;
@@ -778,6 +795,7 @@ impl Shared {
             urls: self.urls.clone(),
             limits: self.limits,
             metrics: self.metrics.clone(),
+            metric_store,
             tls: self.tls.clone(),
             accounts: self.accounts.clone(),
         });

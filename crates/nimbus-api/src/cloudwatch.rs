@@ -1,0 +1,630 @@
+//! CloudWatch metrics on the wire, in the three protocols the SDKs speak: Smithy RPC v2
+//! CBOR (`POST /service/GraniteServiceVersion20100801/operation/<Op>`, botocore's default),
+//! JSON 1.0 (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`) and the query protocol
+//! (`Action=<Op>&Version=2010-08-01`, older CLIs), decoded against CloudWatch's model into
+//! typed calls on the account's [`MetricStore`] and answered in the caller's protocol, with
+//! query-compatible error codes.
+
+use std::collections::BTreeMap;
+
+use http::Response;
+use nimbus_metrics::cloudwatch::{Aggregate, Datum, MetricStore, SeriesKey};
+use nimbus_protocol::{calls, decode, encode, AwsError, DecodeError, Protocol, CLOUDWATCH};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::action::RawRequest;
+use crate::authz::{Scope, Target};
+use crate::response::Body;
+
+/// The JSON protocol's `X-Amz-Target` prefix, and the RPC v2 service name.
+pub const TARGET_PREFIX: &str = "GraniteServiceVersion20100801.";
+const RPC_SERVICE: &str = "GraniteServiceVersion20100801";
+const VERSION: &str = "2010-08-01";
+/// ListMetrics' page.
+const LIST_PAGE: usize = 500;
+/// GetMetricData's datapoints per call (AWS: 100,800).
+const MAX_DATAPOINTS: usize = 100_800;
+
+#[derive(Debug)]
+pub struct CloudWatchRequest {
+    pub operation: &'static str,
+    pub protocol: Protocol,
+    pub call: Result<CloudWatchCall, CwError>,
+}
+
+calls! {
+    iam "cloudwatch";
+    /// Every CloudWatch operation Nimbus serves, with its typed input.
+    pub enum CloudWatchCall {
+        PutMetricData(PutMetricDataInput),
+        GetMetricStatistics(GetMetricStatisticsInput),
+        GetMetricData(GetMetricDataInput),
+        ListMetrics(ListMetricsInput),
+    }
+}
+
+/// CloudWatch's errors: the JSON/CBOR name, the query code, the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CwError {
+    InvalidParameterValue(String),
+    InvalidParameterCombination(String),
+    MissingParameter(String),
+    InvalidNextToken(String),
+    InvalidAction(String),
+    Internal(String),
+}
+
+impl std::fmt::Display for CwError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CwError::InvalidParameterValue(m)
+            | CwError::InvalidParameterCombination(m)
+            | CwError::MissingParameter(m)
+            | CwError::InvalidNextToken(m)
+            | CwError::InvalidAction(m)
+            | CwError::Internal(m) => f.write_str(m),
+        }
+    }
+}
+
+impl AwsError for CwError {
+    fn code(&self) -> &str {
+        match self {
+            CwError::InvalidParameterValue(_) => "InvalidParameterValueException",
+            CwError::InvalidParameterCombination(_) => "InvalidParameterCombinationException",
+            CwError::MissingParameter(_) => "MissingRequiredParameterException",
+            CwError::InvalidNextToken(_) => "InvalidNextToken",
+            CwError::InvalidAction(_) => "InvalidAction",
+            CwError::Internal(_) => "InternalServiceFault",
+        }
+    }
+
+    fn query_code(&self) -> &str {
+        match self {
+            CwError::InvalidParameterValue(_) => "InvalidParameterValue",
+            CwError::InvalidParameterCombination(_) => "InvalidParameterCombination",
+            CwError::MissingParameter(_) => "MissingParameter",
+            CwError::InvalidNextToken(_) => "InvalidNextToken",
+            CwError::InvalidAction(_) => "InvalidAction",
+            CwError::Internal(_) => "InternalServiceError",
+        }
+    }
+
+    fn status(&self) -> u16 {
+        match self {
+            CwError::Internal(_) => 500,
+            _ => 400,
+        }
+    }
+}
+
+fn decode_error(e: DecodeError) -> CwError {
+    match e {
+        DecodeError::Missing { member } => CwError::MissingParameter(format!("The parameter {member} is required.")),
+        DecodeError::Type { member, value, .. } | DecodeError::Binding { member, value, .. } => {
+            CwError::InvalidParameterValue(format!("The value {value} for parameter {member} is invalid."))
+        }
+        DecodeError::Malformed(m) | DecodeError::Shape(m) => CwError::InvalidParameterValue(m),
+    }
+}
+
+fn unknown(operation: &str) -> CloudWatchRequest {
+    CloudWatchRequest {
+        operation: "Unknown",
+        protocol: Protocol::AwsQuery,
+        call: Err(CwError::InvalidAction(format!("Could not find operation {operation} for version {VERSION}"))),
+    }
+}
+
+/// A CloudWatch request in the RPC v2 CBOR or the query protocol (the JSON protocol is
+/// placed by its target, in [`parse_json`]).
+pub fn recognize(req: &RawRequest<'_>) -> Option<CloudWatchRequest> {
+    if let Some((service, operation)) = nimbus_protocol::cbor::route(req.path) {
+        if service != RPC_SERVICE {
+            return None;
+        }
+        let Some((op, call)) = decoded(operation, |op| decode::cbor(CLOUDWATCH.model(), op, &req.body)) else {
+            return Some(CloudWatchRequest { protocol: Protocol::RpcV2Cbor, ..unknown(operation) });
+        };
+        return Some(CloudWatchRequest { operation: op, protocol: Protocol::RpcV2Cbor, call });
+    }
+    if req.headers.contains_key("x-amz-target") || !matches!(req.path, "" | "/") {
+        return None;
+    }
+    let params = crate::action::query_protocol_params(req, crate::action::is_form(req));
+    if params.iter().rev().find(|(k, _)| k == "Version").map(|(_, v)| v.as_str()) != Some(VERSION) {
+        return None;
+    }
+    let action = params.iter().rev().find(|(k, _)| k == "Action").map(|(_, v)| v.clone())?;
+    match decoded(&action, |op| decode::query(CLOUDWATCH.model(), op, &params)) {
+        Some((operation, call)) => Some(CloudWatchRequest { operation, protocol: Protocol::AwsQuery, call }),
+        None => Some(unknown(&action)),
+    }
+}
+
+/// A JSON 1.0 request (`X-Amz-Target: GraniteServiceVersion20100801.<operation>`).
+pub fn parse_json(operation: &str, body: &[u8]) -> CloudWatchRequest {
+    match decoded(operation, |op| decode::json(CLOUDWATCH.model(), op, body)) {
+        Some((op, call)) => CloudWatchRequest { operation: op, protocol: Protocol::AwsJson1_0, call },
+        None => CloudWatchRequest { protocol: Protocol::AwsJson1_0, ..unknown(operation) },
+    }
+}
+
+fn decoded(
+    operation: &str,
+    decode: impl FnOnce(&str) -> Result<nimbus_protocol::Input, DecodeError>,
+) -> Option<(&'static str, Result<CloudWatchCall, CwError>)> {
+    let op = CloudWatchCall::iam_action(operation).map(|a| a.trim_start_matches("cloudwatch:"))?;
+    let call = decode(op).and_then(|input| CloudWatchCall::decode(op, input).expect("listed operations are served")).map_err(decode_error);
+    Some((op, call))
+}
+
+impl CloudWatchRequest {
+    /// The IAM action name (`cloudwatch:PutMetricData`).
+    pub fn name(&self) -> &'static str {
+        CloudWatchCall::iam_action(self.operation).unwrap_or("cloudwatch:Unknown")
+    }
+
+    /// What IAM authorizes this call as: CloudWatch's metric calls have no resource-level
+    /// permissions (`*`); `cloudwatch:namespace` is their condition key.
+    pub(crate) fn target(&self, _scope: &Scope<'_>) -> Option<Target> {
+        let call = self.call.as_ref().ok()?;
+        let target = Target::any(CloudWatchCall::iam_action(call.operation())?);
+        Some(match call {
+            CloudWatchCall::PutMetricData(i) => target.with_values("cloudwatch:namespace", vec![i.namespace.clone()]),
+            _ => target,
+        })
+    }
+}
+
+// ---- typed inputs --------------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DimensionInput {
+    name: String,
+    value: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StatisticSetInput {
+    sample_count: f64,
+    sum: f64,
+    minimum: f64,
+    maximum: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricDatumInput {
+    metric_name: String,
+    dimensions: Option<Vec<DimensionInput>>,
+    timestamp: Option<Value>,
+    value: Option<f64>,
+    statistic_values: Option<StatisticSetInput>,
+    values: Option<Vec<f64>>,
+    counts: Option<Vec<f64>>,
+    unit: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutMetricDataInput {
+    namespace: String,
+    metric_data: Option<Vec<MetricDatumInput>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetMetricStatisticsInput {
+    namespace: String,
+    metric_name: String,
+    dimensions: Option<Vec<DimensionInput>>,
+    start_time: Value,
+    end_time: Value,
+    period: i64,
+    statistics: Option<Vec<String>>,
+    extended_statistics: Option<Vec<String>>,
+    unit: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricInput {
+    namespace: Option<String>,
+    metric_name: Option<String>,
+    dimensions: Option<Vec<DimensionInput>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricStatInput {
+    metric: MetricInput,
+    period: i64,
+    stat: String,
+    unit: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricDataQueryInput {
+    id: String,
+    metric_stat: Option<MetricStatInput>,
+    expression: Option<String>,
+    label: Option<String>,
+    return_data: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetMetricDataInput {
+    metric_data_queries: Vec<MetricDataQueryInput>,
+    start_time: Value,
+    end_time: Value,
+    scan_by: Option<String>,
+    max_datapoints: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DimensionFilterInput {
+    name: String,
+    value: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListMetricsInput {
+    namespace: Option<String>,
+    metric_name: Option<String>,
+    dimensions: Option<Vec<DimensionFilterInput>>,
+    next_token: Option<String>,
+}
+
+// ---- outputs -------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DimensionOut {
+    name: String,
+    value: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DatapointOut {
+    timestamp: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample_count: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    average: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sum: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    minimum: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    maximum: Option<f64>,
+    unit: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extended_statistics: Option<BTreeMap<String, f64>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetMetricStatisticsOutput {
+    label: String,
+    datapoints: Vec<DatapointOut>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MetricDataResultOut {
+    id: String,
+    label: String,
+    timestamps: Vec<f64>,
+    values: Vec<f64>,
+    status_code: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetMetricDataOutput {
+    metric_data_results: Vec<MetricDataResultOut>,
+    messages: Vec<Value>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MetricOut {
+    namespace: String,
+    metric_name: String,
+    dimensions: Vec<DimensionOut>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListMetricsOutput {
+    metrics: Vec<MetricOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+// ---- running calls -------------------------------------------------------------------
+
+/// A timestamp as the protocols decode it: epoch seconds (JSON, CBOR) or ISO 8601 text
+/// (query).
+fn millis(v: &Value, member: &str) -> Result<i64, CwError> {
+    match v {
+        Value::Number(n) => n.as_f64().map(|s| (s * 1000.0) as i64),
+        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .ok()
+            .or_else(|| s.parse::<f64>().ok().map(|secs| (secs * 1000.0) as i64)),
+        _ => None,
+    }
+    .ok_or_else(|| CwError::InvalidParameterValue(format!("The value {v} for parameter {member} is invalid.")))
+}
+
+fn dims(d: Option<Vec<DimensionInput>>) -> Vec<(String, String)> {
+    d.unwrap_or_default().into_iter().map(|d| (d.name, d.value)).collect()
+}
+
+fn datum(namespace: &str, i: usize, d: MetricDatumInput, now_ms: i64) -> Result<Datum, CwError> {
+    let at = format!("MetricData.member.{i}");
+    let both = |a: &str, b: &str| {
+        CwError::InvalidParameterCombination(format!(
+            "The parameters {at}.{a} and {at}.{b} are mutually exclusive and you have specified both."
+        ))
+    };
+    if d.value.is_some() && d.values.is_some() {
+        return Err(both("Value", "Values"));
+    }
+    if d.value.is_some() && d.statistic_values.is_some() {
+        return Err(both("Value", "StatisticValues"));
+    }
+    if d.values.is_some() && d.statistic_values.is_some() {
+        return Err(both("Values", "StatisticValues"));
+    }
+    let timestamp_ms = match &d.timestamp {
+        Some(t) => millis(t, &format!("{at}.Timestamp"))?,
+        None => now_ms,
+    };
+    if timestamp_ms > now_ms + 2 * 3600 * 1000 {
+        return Err(CwError::InvalidParameterValue(format!(
+            "The parameter {at}.Timestamp must specify a time no more than two hours in the future."
+        )));
+    }
+    if timestamp_ms < now_ms - nimbus_metrics::cloudwatch::RETENTION_DAYS * 24 * 3600 * 1000 {
+        return Err(CwError::InvalidParameterValue(format!("The parameter {at}.Timestamp must specify a time within the past two weeks.")));
+    }
+    let values = match (d.value, d.statistic_values, d.values) {
+        (Some(v), _, _) => Aggregate::of(v, 1.0),
+        (_, Some(s), _) => Aggregate::of_set(s.sample_count, s.sum, s.minimum, s.maximum),
+        (_, _, Some(values)) => {
+            let counts = d.counts.unwrap_or_else(|| vec![1.0; values.len()]);
+            if counts.len() != values.len() {
+                return Err(CwError::InvalidParameterValue(format!(
+                    "The parameters {at}.Values and {at}.Counts must be of the same size."
+                )));
+            }
+            let mut a = Aggregate::default();
+            for (v, c) in values.iter().zip(counts) {
+                a.merge(&Aggregate::of(*v, c));
+            }
+            a
+        }
+        (None, None, None) => {
+            return Err(CwError::InvalidParameterCombination(format!(
+                "The parameters {at}.Value, {at}.StatisticValues and {at}.Values are mutually exclusive and you have specified none."
+            )))
+        }
+    };
+    let unit = d.unit.unwrap_or_else(|| "None".to_string());
+    Ok(Datum { key: SeriesKey::new(namespace, &d.metric_name, dims(d.dimensions)), unit, timestamp_ms, values })
+}
+
+fn check_period(period: i64, member: &str) -> Result<(), CwError> {
+    if period <= 0 || (period >= 60 && period % 60 != 0) || (period < 60 && ![1, 5, 10, 20, 30].contains(&period)) {
+        return Err(CwError::InvalidParameterValue(format!("The parameter {member} must be a multiple of 60.")));
+    }
+    Ok(())
+}
+
+async fn run(
+    store: &MetricStore,
+    call: CloudWatchCall,
+    protocol: Protocol,
+    operation: &str,
+    rid: &str,
+) -> Result<Response<bytes::Bytes>, CwError> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let internal = CwError::Internal;
+    match call {
+        CloudWatchCall::PutMetricData(i) => {
+            if i.namespace.starts_with("AWS/") {
+                return Err(CwError::InvalidParameterValue(format!("The value {} for parameter Namespace is invalid.", i.namespace)));
+            }
+            let data = i.metric_data.unwrap_or_default();
+            let data = data.into_iter().enumerate().map(|(n, d)| datum(&i.namespace, n + 1, d, now_ms)).collect::<Result<Vec<_>, _>>()?;
+            store.put(data).await.map_err(internal)?;
+            Ok(encode::empty(&CLOUDWATCH, protocol, operation, rid))
+        }
+        CloudWatchCall::GetMetricStatistics(i) => {
+            let (start, end) = (millis(&i.start_time, "StartTime")?, millis(&i.end_time, "EndTime")?);
+            check_period(i.period, "Period")?;
+            let stats = i.statistics.unwrap_or_default();
+            let extended = i.extended_statistics.unwrap_or_default();
+            if stats.is_empty() == extended.is_empty() {
+                return Err(CwError::InvalidParameterCombination(
+                    "Must specify either Statistics or ExtendedStatistics, but not both.".into(),
+                ));
+            }
+            if start >= end {
+                return Err(CwError::InvalidParameterValue("The parameter StartTime must be less than the parameter EndTime.".into()));
+            }
+            let key = SeriesKey::new(&i.namespace, &i.metric_name, dims(i.dimensions));
+            let periods = store.query(key, start, end, i.period, i.unit, !extended.is_empty()).await.map_err(internal)?;
+            let pick = |name: &str, a: &Aggregate| stats.iter().any(|s| s == name).then(|| a.statistic(name)).flatten();
+            let datapoints = periods
+                .iter()
+                .map(|p| DatapointOut {
+                    timestamp: p.start_ms as f64 / 1000.0,
+                    sample_count: pick("SampleCount", &p.values),
+                    average: pick("Average", &p.values),
+                    sum: pick("Sum", &p.values),
+                    minimum: pick("Minimum", &p.values),
+                    maximum: pick("Maximum", &p.values),
+                    unit: p.unit.clone(),
+                    extended_statistics: (!extended.is_empty())
+                        .then(|| extended.iter().filter_map(|e| p.values.statistic(e).map(|v| (e.clone(), v))).collect()),
+                })
+                .collect();
+            Ok(encode::output(&CLOUDWATCH, protocol, operation, &GetMetricStatisticsOutput { label: i.metric_name, datapoints }, rid))
+        }
+        CloudWatchCall::GetMetricData(i) => {
+            let (start, end) = (millis(&i.start_time, "StartTime")?, millis(&i.end_time, "EndTime")?);
+            let descending = match i.scan_by.as_deref() {
+                None | Some("TimestampDescending") => true,
+                Some("TimestampAscending") => false,
+                Some(other) => return Err(CwError::InvalidParameterValue(format!("The value {other} for parameter ScanBy is invalid."))),
+            };
+            let mut results = Vec::new();
+            let mut budget = i.max_datapoints.and_then(|m| usize::try_from(m).ok()).unwrap_or(MAX_DATAPOINTS);
+            for (n, q) in i.metric_data_queries.into_iter().enumerate() {
+                if q.expression.is_some() {
+                    return Err(CwError::InvalidParameterValue(format!(
+                        "The parameter MetricDataQueries.member.{}.Expression is not supported: Nimbus evaluates MetricStat queries only.",
+                        n + 1
+                    )));
+                }
+                let Some(stat) = q.metric_stat else {
+                    return Err(CwError::MissingParameter(format!(
+                        "The parameter MetricDataQueries.member.{}.MetricStat is required.",
+                        n + 1
+                    )));
+                };
+                check_period(stat.period, &format!("MetricDataQueries.member.{}.MetricStat.Period", n + 1))?;
+                if q.return_data == Some(false) {
+                    continue;
+                }
+                let name = stat.metric.metric_name.clone().unwrap_or_default();
+                let key = SeriesKey::new(&stat.metric.namespace.unwrap_or_default(), &name, dims(stat.metric.dimensions));
+                let percentile = stat.stat.starts_with('p');
+                let mut periods = store.query(key, start, end, stat.period, stat.unit, percentile).await.map_err(internal)?;
+                if descending {
+                    periods.reverse();
+                }
+                let (mut timestamps, mut values) = (Vec::new(), Vec::new());
+                for p in periods.iter().take(budget) {
+                    if let Some(v) = p.values.statistic(&stat.stat) {
+                        timestamps.push(p.start_ms as f64 / 1000.0);
+                        values.push(v);
+                    }
+                }
+                budget = budget.saturating_sub(values.len());
+                results.push(MetricDataResultOut { id: q.id, label: q.label.unwrap_or(name), timestamps, values, status_code: "Complete" });
+            }
+            Ok(encode::output(
+                &CLOUDWATCH,
+                protocol,
+                operation,
+                &GetMetricDataOutput { metric_data_results: results, messages: Vec::new() },
+                rid,
+            ))
+        }
+        CloudWatchCall::ListMetrics(i) => {
+            let filters = i.dimensions.unwrap_or_default().into_iter().map(|f| (f.name, f.value)).collect();
+            let all = store.list(i.namespace, i.metric_name, filters).await.map_err(internal)?;
+            let from = match &i.next_token {
+                Some(t) => t
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n <= all.len())
+                    .ok_or_else(|| CwError::InvalidNextToken("The service cannot find the next token.".into()))?,
+                None => 0,
+            };
+            let end = (from + LIST_PAGE).min(all.len());
+            let metrics = all[from..end]
+                .iter()
+                .map(|k| MetricOut {
+                    namespace: k.namespace.clone(),
+                    metric_name: k.name.clone(),
+                    dimensions: k.dimensions.iter().map(|(n, v)| DimensionOut { name: n.clone(), value: v.clone() }).collect(),
+                })
+                .collect();
+            let next_token = (end < all.len()).then(|| end.to_string());
+            Ok(encode::output(&CLOUDWATCH, protocol, operation, &ListMetricsOutput { metrics, next_token }, rid))
+        }
+    }
+}
+
+pub async fn execute(store: &MetricStore, req: CloudWatchRequest) -> Response<Body> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let result = match req.call {
+        Ok(call) => run(store, call, req.protocol, req.operation, &request_id).await,
+        Err(e) => Err(e),
+    };
+    let response = result.unwrap_or_else(|e| {
+        if let CwError::Internal(msg) = &e {
+            tracing::error!(operation = req.operation, "cloudwatch: {msg}");
+        }
+        encode::error(&CLOUDWATCH, req.protocol, &e, &request_id)
+    });
+    response.map(Body::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(json: &str) -> Result<Vec<Datum>, CwError> {
+        let i: PutMetricDataInput = serde_json::from_str(json).unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        i.metric_data.unwrap_or_default().into_iter().enumerate().map(|(n, d)| datum(&i.namespace, n + 1, d, now)).collect()
+    }
+
+    #[test]
+    fn put_metric_data_rules() {
+        let m = "MetricData.member.1";
+        let cases = [
+            (
+                r#""Value": 1, "Values": [1]"#,
+                CwError::InvalidParameterCombination(format!(
+                    "The parameters {m}.Value and {m}.Values are mutually exclusive and you have specified both."
+                )),
+            ),
+            (
+                r#""Value": 1, "StatisticValues": {"SampleCount": 1, "Sum": 1, "Minimum": 1, "Maximum": 1}"#,
+                CwError::InvalidParameterCombination(format!(
+                    "The parameters {m}.Value and {m}.StatisticValues are mutually exclusive and you have specified both."
+                )),
+            ),
+            (
+                r#""Values": [1, 2], "Counts": [1]"#,
+                CwError::InvalidParameterValue(format!("The parameters {m}.Values and {m}.Counts must be of the same size.")),
+            ),
+            (
+                r#""Value": 1, "Timestamp": 4102444800"#,
+                CwError::InvalidParameterValue(format!(
+                    "The parameter {m}.Timestamp must specify a time no more than two hours in the future."
+                )),
+            ),
+        ];
+        for (fields, want) in cases {
+            let body = format!(r#"{{"Namespace": "App", "MetricData": [{{"MetricName": "M", {fields}}}]}}"#);
+            assert_eq!(put(&body).unwrap_err(), want, "{fields}");
+        }
+        let ok = put(r#"{"Namespace": "App", "MetricData": [{"MetricName": "M", "Values": [1, 3], "Counts": [2, 1], "Unit": "Count", "Dimensions": [{"Name": "b", "Value": "2"}, {"Name": "a", "Value": "1"}]}]}"#).unwrap();
+        assert_eq!((ok[0].values.count, ok[0].values.sum, ok[0].unit.as_str()), (3.0, 5.0, "Count"));
+        assert_eq!(ok[0].key.dimensions[0].0, "a", "dimensions are kept sorted");
+    }
+
+    #[test]
+    fn periods() {
+        for (p, ok) in [(60, true), (300, true), (1, true), (30, true), (0, false), (90, false), (7, false)] {
+            assert_eq!(check_period(p, "Period").is_ok(), ok, "{p}");
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! CloudWatch's metric store, one per account: series (namespace, metric name, dimensions)
+//! holding one-minute datapoints (sample count, sum, minimum, maximum, and a log-scale
+//! histogram for percentiles), kept [`RETENTION_DAYS`] days in SQLite. PutMetricData's
+//! values are on disk before it answers; the server's own metrics (AWS/Lambda) are summed
+//! in memory and written every few seconds, and before every read.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Mutex;
+
+use nimbus_store::db::Schema;
+use nimbus_store::group_commit::GroupCommit;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// How long datapoints are kept (AWS keeps one-minute data 15 days).
+pub const RETENTION_DAYS: i64 = 15;
+const MINUTE_MS: i64 = 60_000;
+/// Histogram buckets grow by 1 % (a percentile is within 0.5 % of the true value).
+const GROWTH: f64 = 1.01;
+
+static SCHEMA: Schema = Schema {
+    name: "metrics",
+    migrations: &["
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    dimensions TEXT NOT NULL,
+    UNIQUE (namespace, name, dimensions)
+);
+CREATE TABLE IF NOT EXISTS points (
+    series INTEGER NOT NULL,
+    unit TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    count REAL NOT NULL,
+    sum REAL NOT NULL,
+    min REAL NOT NULL,
+    max REAL NOT NULL,
+    histogram TEXT NOT NULL,
+    PRIMARY KEY (series, unit, minute)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS points_by_minute ON points (minute);
+"],
+};
+
+/// A metric: its namespace, name and dimensions (sorted by name, as AWS compares them).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: Vec<(String, String)>,
+}
+
+impl SeriesKey {
+    pub fn new(namespace: &str, name: &str, mut dimensions: Vec<(String, String)>) -> SeriesKey {
+        dimensions.sort();
+        SeriesKey { namespace: namespace.to_string(), name: name.to_string(), dimensions }
+    }
+
+    fn dimensions_text(&self) -> String {
+        serde_json::to_string(&self.dimensions).unwrap_or_default()
+    }
+}
+
+/// What is known of a metric over some time: the statistics AWS reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Aggregate {
+    pub count: f64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Log-scale bucket → how many values fell in it (`i32::MIN`: zero and below).
+    pub histogram: BTreeMap<i32, f64>,
+}
+
+impl Aggregate {
+    /// `count` values equal to `value`.
+    pub fn of(value: f64, count: f64) -> Aggregate {
+        let mut a = Aggregate { count, sum: value * count, min: value, max: value, histogram: BTreeMap::new() };
+        a.histogram.insert(bucket(value), count);
+        a
+    }
+
+    /// A statistic set (no distribution: percentiles see its values at its average).
+    pub fn of_set(count: f64, sum: f64, min: f64, max: f64) -> Aggregate {
+        let mut histogram = BTreeMap::new();
+        if count > 0.0 {
+            histogram.insert(bucket(sum / count), count);
+        }
+        Aggregate { count, sum, min, max, histogram }
+    }
+
+    pub fn merge(&mut self, other: &Aggregate) {
+        if other.count <= 0.0 && other.histogram.is_empty() {
+            return;
+        }
+        if self.count <= 0.0 && self.histogram.is_empty() {
+            *self = other.clone();
+            return;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        for (b, n) in &other.histogram {
+            *self.histogram.entry(*b).or_insert(0.0) += n;
+        }
+    }
+
+    pub fn average(&self) -> f64 {
+        if self.count > 0.0 {
+            self.sum / self.count
+        } else {
+            0.0
+        }
+    }
+
+    /// The `p`th percentile (0–100), from the histogram, clamped to the minimum and maximum.
+    pub fn percentile(&self, p: f64) -> Option<f64> {
+        let total: f64 = self.histogram.values().sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let rank = (p / 100.0 * total).max(f64::MIN_POSITIVE);
+        let mut seen = 0.0;
+        for (b, n) in &self.histogram {
+            seen += n;
+            if seen >= rank {
+                return Some(value_of(*b).clamp(self.min, self.max));
+            }
+        }
+        Some(self.max)
+    }
+
+    /// One statistic by AWS's name: `Sum`, `Average`, `Minimum`, `Maximum`, `SampleCount`,
+    /// or a percentile `p90`, `p99.9`.
+    pub fn statistic(&self, name: &str) -> Option<f64> {
+        match name {
+            "Sum" => Some(self.sum),
+            "Average" => Some(self.average()),
+            "Minimum" => Some(self.min),
+            "Maximum" => Some(self.max),
+            "SampleCount" => Some(self.count),
+            p => p
+                .strip_prefix('p')
+                .and_then(|n| n.parse::<f64>().ok())
+                .filter(|n| (0.0..=100.0).contains(n))
+                .and_then(|n| self.percentile(n)),
+        }
+    }
+}
+
+fn bucket(v: f64) -> i32 {
+    if v <= 0.0 || !v.is_finite() {
+        return i32::MIN;
+    }
+    (v.ln() / GROWTH.ln()).round() as i32
+}
+
+fn value_of(b: i32) -> f64 {
+    if b == i32::MIN {
+        0.0
+    } else {
+        GROWTH.powi(b)
+    }
+}
+
+/// Values for one series, as PutMetricData or the server gives them.
+#[derive(Debug, Clone)]
+pub struct Datum {
+    pub key: SeriesKey,
+    pub unit: String,
+    /// Milliseconds since the epoch.
+    pub timestamp_ms: i64,
+    pub values: Aggregate,
+}
+
+/// A series' datapoints summed into periods.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Period {
+    /// The period's start, milliseconds since the epoch.
+    pub start_ms: i64,
+    pub unit: String,
+    pub values: Aggregate,
+}
+
+type Pending = HashMap<(SeriesKey, String, i64), Aggregate>;
+
+pub struct MetricStore {
+    db: GroupCommit,
+    /// The server's own datapoints not yet written.
+    pending: Mutex<Pending>,
+    /// When expired datapoints were last dropped (ms; a sweep reads every series).
+    swept_ms: std::sync::atomic::AtomicI64,
+}
+
+/// Expired datapoints are dropped at most this often.
+const SWEEP_EVERY_MS: i64 = 60_000;
+
+fn internal(e: String) -> String {
+    e
+}
+
+fn write(conn: &Connection, data: impl IntoIterator<Item = ((SeriesKey, String, i64), Aggregate)>) -> Result<(), String> {
+    let err = |e: rusqlite::Error| e.to_string();
+    for ((key, unit, minute), values) in data {
+        let dims = key.dimensions_text();
+        conn.execute(
+            "INSERT OR IGNORE INTO series (namespace, name, dimensions) VALUES (?1, ?2, ?3)",
+            params![key.namespace, key.name, dims],
+        )
+        .map_err(err)?;
+        let id: i64 = conn
+            .query_row(
+                "SELECT id FROM series WHERE namespace = ?1 AND name = ?2 AND dimensions = ?3",
+                params![key.namespace, key.name, dims],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        let mut agg = conn
+            .query_row(
+                "SELECT count, sum, min, max, histogram FROM points WHERE series = ?1 AND unit = ?2 AND minute = ?3",
+                params![id, unit, minute],
+                row_aggregate,
+            )
+            .optional()
+            .map_err(err)?
+            .unwrap_or_default();
+        agg.merge(&values);
+        let histogram = serde_json::to_string(&agg.histogram.iter().map(|(b, n)| (*b, *n)).collect::<Vec<_>>()).unwrap_or_default();
+        conn.execute(
+            "INSERT OR REPLACE INTO points (series, unit, minute, count, sum, min, max, histogram) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![id, unit, minute, agg.count, agg.sum, agg.min, agg.max, histogram],
+        )
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+fn row_aggregate(r: &rusqlite::Row<'_>) -> rusqlite::Result<Aggregate> {
+    row_values(r, true)
+}
+
+/// A stored datapoint; its histogram only when `histogram` (percentiles) is asked for.
+fn row_values(r: &rusqlite::Row<'_>, histogram: bool) -> rusqlite::Result<Aggregate> {
+    let pairs: Vec<(i32, f64)> = if histogram { serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default() } else { Vec::new() };
+    Ok(Aggregate { count: r.get(0)?, sum: r.get(1)?, min: r.get(2)?, max: r.get(3)?, histogram: pairs.into_iter().collect() })
+}
+
+impl MetricStore {
+    pub fn open(path: &Path) -> Result<MetricStore, String> {
+        Ok(MetricStore { db: GroupCommit::open(path, &SCHEMA)?, pending: Mutex::new(HashMap::new()), swept_ms: Default::default() })
+    }
+
+    pub fn open_in_memory() -> Result<MetricStore, String> {
+        Ok(MetricStore { db: GroupCommit::open_in_memory(&SCHEMA)?, pending: Mutex::new(HashMap::new()), swept_ms: Default::default() })
+    }
+
+    fn minute(ts_ms: i64) -> i64 {
+        ts_ms.div_euclid(MINUTE_MS) * MINUTE_MS
+    }
+
+    /// Stores `data` (PutMetricData) before it returns.
+    pub async fn put(&self, data: Vec<Datum>) -> Result<(), String> {
+        let rows: Vec<_> = data.into_iter().map(|d| ((d.key, d.unit, Self::minute(d.timestamp_ms)), d.values)).collect();
+        self.db.run(true, move |conn| write(conn, rows), internal).await
+    }
+
+    /// Adds one of the server's own datapoints (written with the next [`MetricStore::flush`]).
+    pub fn record(&self, key: SeriesKey, unit: &str, timestamp_ms: i64, values: Aggregate) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.entry((key, unit.to_string(), Self::minute(timestamp_ms))).or_default().merge(&values);
+    }
+
+    /// Writes the server's pending datapoints, and (at most once a minute, or when `now_ms`
+    /// jumps ahead) drops those past the retention.
+    pub async fn flush(&self, now_ms: i64) -> Result<(), String> {
+        let pending: Pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let swept = self.swept_ms.load(std::sync::atomic::Ordering::Relaxed);
+        let sweep = now_ms - swept >= SWEEP_EVERY_MS || now_ms < swept;
+        if pending.is_empty() && !sweep {
+            return Ok(());
+        }
+        if sweep {
+            self.swept_ms.store(now_ms, std::sync::atomic::Ordering::Relaxed);
+        }
+        let oldest = Self::minute(now_ms) - RETENTION_DAYS * 24 * 60 * MINUTE_MS;
+        self.db
+            .run(
+                false,
+                move |conn| {
+                    write(conn, pending)?;
+                    if sweep {
+                        conn.execute("DELETE FROM points WHERE minute < ?1", params![oldest]).map_err(|e| e.to_string())?;
+                        conn.execute("DELETE FROM series WHERE id NOT IN (SELECT DISTINCT series FROM points)", [])
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                },
+                internal,
+            )
+            .await
+    }
+
+    /// `key`'s datapoints in [start, end), summed into periods of `period_s` seconds aligned
+    /// on the start, of one unit (or of all, when `unit` is None), oldest first; with their
+    /// histograms (for percentiles) only when `percentiles`.
+    pub async fn query(
+        &self,
+        key: SeriesKey,
+        start_ms: i64,
+        end_ms: i64,
+        period_s: i64,
+        unit: Option<String>,
+        percentiles: bool,
+    ) -> Result<Vec<Period>, String> {
+        self.flush(chrono_now_ms()).await?;
+        let period_ms = period_s.max(1) * 1000;
+        self.db
+            .run(
+                false,
+                move |conn| {
+                    let dims = key.dimensions_text();
+                    let id: Option<i64> = conn
+                        .query_row("SELECT id FROM series WHERE namespace = ?1 AND name = ?2 AND dimensions = ?3", params![key.namespace, key.name, dims], |r| r.get(0))
+                        .optional()
+                        .map_err(|e| e.to_string())?;
+                    let Some(id) = id else { return Ok(Vec::new()) };
+                    let mut stmt = conn
+                        .prepare("SELECT count, sum, min, max, histogram, unit, minute FROM points WHERE series = ?1 AND minute >= ?2 AND minute < ?3 ORDER BY minute")
+                        .map_err(|e| e.to_string())?;
+                    let rows = stmt
+                        .query_map(params![id, start_ms, end_ms], |r| Ok((row_values(r, percentiles)?, r.get::<_, String>(5)?, r.get::<_, i64>(6)?)))
+                        .map_err(|e| e.to_string())?;
+                    let mut periods: BTreeMap<i64, Period> = BTreeMap::new();
+                    for row in rows {
+                        let (agg, row_unit, minute) = row.map_err(|e| e.to_string())?;
+                        if unit.as_ref().is_some_and(|u| *u != row_unit) {
+                            continue;
+                        }
+                        let start = start_ms + (minute - start_ms).div_euclid(period_ms) * period_ms;
+                        let p = periods.entry(start).or_insert_with(|| Period { start_ms: start, unit: row_unit.clone(), values: Aggregate::default() });
+                        p.values.merge(&agg);
+                    }
+                    Ok(periods.into_values().collect())
+                },
+                internal,
+            )
+            .await
+    }
+
+    /// Every series with datapoints, in `namespace` and of `name` when given, having every
+    /// dimension of `filters` (a filter without a value matches any value).
+    pub async fn list(
+        &self,
+        namespace: Option<String>,
+        name: Option<String>,
+        filters: Vec<(String, Option<String>)>,
+    ) -> Result<Vec<SeriesKey>, String> {
+        self.flush(chrono_now_ms()).await?;
+        self.db
+            .run(
+                false,
+                move |conn| {
+                    let mut stmt = conn
+                        .prepare("SELECT namespace, name, dimensions FROM series ORDER BY namespace, name, dimensions")
+                        .map_err(|e| e.to_string())?;
+                    let rows = stmt
+                        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+                        .map_err(|e| e.to_string())?;
+                    let mut out = Vec::new();
+                    for row in rows {
+                        let (ns, n, dims) = row.map_err(|e| e.to_string())?;
+                        if namespace.as_ref().is_some_and(|x| *x != ns) || name.as_ref().is_some_and(|x| *x != n) {
+                            continue;
+                        }
+                        let dimensions: Vec<(String, String)> = serde_json::from_str(&dims).unwrap_or_default();
+                        let matches = filters.iter().all(|(fname, fvalue)| {
+                            dimensions.iter().any(|(dn, dv)| dn == fname && fvalue.as_ref().is_none_or(|v| v == dv))
+                        });
+                        if matches {
+                            out.push(SeriesKey { namespace: ns, name: n, dimensions });
+                        }
+                    }
+                    Ok(out)
+                },
+                internal,
+            )
+            .await
+    }
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(dims: &[(&str, &str)]) -> SeriesKey {
+        SeriesKey::new("App", "Latency", dims.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect())
+    }
+
+    #[test]
+    fn statistics_of_values() {
+        let mut a = Aggregate::default();
+        for v in 1..=100 {
+            a.merge(&Aggregate::of(f64::from(v), 1.0));
+        }
+        let cases = [
+            ("Sum", 5050.0),
+            ("Average", 50.5),
+            ("Minimum", 1.0),
+            ("Maximum", 100.0),
+            ("SampleCount", 100.0),
+            ("p50", 50.0),
+            ("p90", 90.0),
+            ("p99", 99.0),
+            ("p100", 100.0),
+        ];
+        for (stat, want) in cases {
+            let got = a.statistic(stat).unwrap();
+            assert!((got - want).abs() <= want * 0.01, "{stat}: {got} vs {want}");
+        }
+        assert_eq!(a.statistic("p101"), None);
+        assert_eq!(a.statistic("Median"), None);
+        // Zeros and a statistic set.
+        let mut z = Aggregate::of(0.0, 3.0);
+        z.merge(&Aggregate::of_set(2.0, 10.0, 4.0, 6.0));
+        assert_eq!((z.count, z.sum, z.min, z.max), (5.0, 10.0, 0.0, 6.0));
+        assert_eq!(z.statistic("p50"), Some(0.0));
+    }
+
+    #[tokio::test]
+    async fn stores_sums_into_periods_and_lists() {
+        let store = MetricStore::open_in_memory().unwrap();
+        let t0 = (chrono_now_ms() / MINUTE_MS - 10) * MINUTE_MS;
+        let d = |k: SeriesKey, unit: &str, at: i64, v: f64| Datum {
+            key: k,
+            unit: unit.into(),
+            timestamp_ms: at,
+            values: Aggregate::of(v, 1.0),
+        };
+        store
+            .put(vec![
+                d(key(&[("Service", "api")]), "Milliseconds", t0 + 1_000, 10.0),
+                d(key(&[("Service", "api")]), "Milliseconds", t0 + 61_000, 30.0),
+                d(key(&[("Service", "api")]), "Milliseconds", t0 + 125_000, 50.0),
+                d(key(&[("Service", "web")]), "Milliseconds", t0, 7.0),
+            ])
+            .await
+            .unwrap();
+        store.record(key(&[("Service", "api")]), "Milliseconds", t0 + 62_000, Aggregate::of(20.0, 1.0));
+        let p = store.query(key(&[("Service", "api")]), t0, t0 + 180_000, 120, None, true).await.unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].start_ms, p[0].values.count, p[0].values.sum), (t0, 3.0, 60.0));
+        assert_eq!((p[1].start_ms, p[1].values.sum), (t0 + 120_000, 50.0));
+        assert!(store.query(key(&[("Service", "api")]), t0, t0 + 180_000, 60, Some("Seconds".into()), false).await.unwrap().is_empty());
+        assert!(store.query(key(&[]), t0, t0 + 180_000, 60, None, false).await.unwrap().is_empty());
+        let all = store.list(Some("App".into()), None, vec![]).await.unwrap();
+        assert_eq!(all.len(), 2);
+        let web = store.list(None, Some("Latency".into()), vec![("Service".into(), Some("web".into()))]).await.unwrap();
+        assert_eq!(web, vec![key(&[("Service", "web")])]);
+        assert_eq!(store.list(None, None, vec![("Service".into(), None)]).await.unwrap().len(), 2);
+        // Past the retention, data and series go.
+        store.flush(t0 + (RETENTION_DAYS * 24 * 60 + 5) * MINUTE_MS).await.unwrap();
+        assert!(store.list(None, None, vec![]).await.unwrap().is_empty());
+    }
+}

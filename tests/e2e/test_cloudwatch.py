@@ -1,0 +1,169 @@
+"""CloudWatch metrics in the three protocols the SDKs speak (RPC v2 CBOR, botocore's default;
+JSON 1.0; query): PutMetricData, GetMetricStatistics (statistics and percentiles),
+GetMetricData (MetricStat queries), ListMetrics, AWS's validation errors with their query
+codes; AWS/Lambda's own metrics from invocations; datapoints that survive a restart; the
+aws CLI."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+
+import boto3
+import botocore.session
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from helpers import REGION, aws_cli_runner, invoke, unique
+
+
+def cloudwatch(endpoint: str, protocol: str | None, tmp_path) -> object:
+    """A boto3 CloudWatch client speaking `protocol` (None: botocore's choice, RPC v2 CBOR),
+    by a copy of botocore's own model that lists only that protocol."""
+    session = botocore.session.Session()
+    if protocol:
+        loader = session.get_component("data_loader")
+        model = copy.deepcopy(loader.load_service_model("cloudwatch", "service-2"))
+        model["metadata"]["protocol"] = protocol
+        model["metadata"]["protocols"] = [protocol]
+        where = tmp_path / f"models-{protocol}"
+        d = where / "cloudwatch" / model["metadata"]["apiVersion"]
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "service-2.json").write_text(json.dumps(model))
+        loader.search_paths.insert(0, str(where))
+    return boto3.Session(botocore_session=session).client(
+        "cloudwatch", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}))
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@pytest.mark.parametrize("protocol", [None, "json", "query"])
+def test_put_get_list_in_every_protocol(server, tmp_path, protocol):
+    cw = cloudwatch(server.endpoint, protocol, tmp_path)
+    ns = unique("App")
+    t = now().replace(second=0, microsecond=0) - dt.timedelta(minutes=5)
+    dims = [{"Name": "Service", "Value": "api"}]
+    cw.put_metric_data(Namespace=ns, MetricData=[
+        {"MetricName": "Latency", "Dimensions": dims, "Timestamp": t, "Values": [10.0, 20.0, 30.0], "Counts": [1, 1, 2], "Unit": "Milliseconds"},
+        {"MetricName": "Latency", "Dimensions": dims, "Timestamp": t + dt.timedelta(minutes=1), "Value": 100.0, "Unit": "Milliseconds"},
+        {"MetricName": "Latency", "Dimensions": [{"Name": "Service", "Value": "web"}], "Timestamp": t, "Value": 1.0, "Unit": "Milliseconds"},
+        {"MetricName": "Hits", "Timestamp": t, "StatisticValues": {"SampleCount": 4, "Sum": 8, "Minimum": 1, "Maximum": 3}, "Unit": "Count"},
+    ])
+    stats = cw.get_metric_statistics(Namespace=ns, MetricName="Latency", Dimensions=dims, StartTime=t - dt.timedelta(minutes=1),
+                                     EndTime=t + dt.timedelta(minutes=3), Period=60,
+                                     Statistics=["Sum", "SampleCount", "Average", "Minimum", "Maximum"])
+    assert stats["Label"] == "Latency"
+    points = sorted(stats["Datapoints"], key=lambda p: p["Timestamp"])
+    assert [(p["Sum"], p["SampleCount"], p["Minimum"], p["Maximum"], p["Unit"]) for p in points] == [
+        (90.0, 4.0, 10.0, 30.0, "Milliseconds"), (100.0, 1.0, 100.0, 100.0, "Milliseconds")]
+    assert points[0]["Average"] == 22.5 and points[0]["Timestamp"] == t
+    pct = cw.get_metric_statistics(Namespace=ns, MetricName="Latency", Dimensions=dims, StartTime=t, EndTime=t + dt.timedelta(minutes=2),
+                                   Period=120, ExtendedStatistics=["p50", "p99"])
+    ext = pct["Datapoints"][0]["ExtendedStatistics"]
+    assert abs(ext["p50"] - 30.0) < 0.5 and abs(ext["p99"] - 100.0) < 1.0, ext
+
+    data = cw.get_metric_data(StartTime=t - dt.timedelta(minutes=1), EndTime=t + dt.timedelta(minutes=3), MetricDataQueries=[
+        {"Id": "lat", "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "Latency", "Dimensions": dims}, "Period": 60, "Stat": "Maximum"}},
+        {"Id": "hits", "Label": "hits per minute", "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "Hits"}, "Period": 60, "Stat": "Sum"}},
+        {"Id": "hidden", "ReturnData": False, "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "Hits"}, "Period": 60, "Stat": "Sum"}},
+    ])
+    results = {r["Id"]: r for r in data["MetricDataResults"]}
+    assert set(results) == {"lat", "hits"}
+    assert results["lat"]["Label"] == "Latency" and results["lat"]["StatusCode"] == "Complete"
+    assert results["lat"]["Values"] == [100.0, 30.0], "newest first (TimestampDescending)"
+    assert results["lat"]["Timestamps"] == [t + dt.timedelta(minutes=1), t]
+    assert (results["hits"]["Label"], results["hits"]["Values"]) == ("hits per minute", [8.0])
+
+    listed = cw.list_metrics(Namespace=ns)["Metrics"]
+    assert sorted((m["MetricName"], json.dumps(m["Dimensions"])) for m in listed) == sorted([
+        ("Hits", "[]"), ("Latency", json.dumps([{"Name": "Service", "Value": "api"}])),
+        ("Latency", json.dumps([{"Name": "Service", "Value": "web"}]))])
+    web = cw.list_metrics(Namespace=ns, Dimensions=[{"Name": "Service", "Value": "web"}])["Metrics"]
+    assert [m["Dimensions"] for m in web] == [[{"Name": "Service", "Value": "web"}]]
+    assert len(cw.list_metrics(Namespace=ns, Dimensions=[{"Name": "Service"}])["Metrics"]) == 2
+
+
+@pytest.mark.parametrize("protocol", [None, "json", "query"])
+def test_errors_as_aws_answers_them(server, tmp_path, protocol):
+    cw = cloudwatch(server.endpoint, protocol, tmp_path)
+    m = "MetricData.member.1"
+    cases = [
+        ([{"MetricName": "M", "Value": 1.0, "Values": [1.0]}], "InvalidParameterCombination",
+         f"The parameters {m}.Value and {m}.Values are mutually exclusive and you have specified both."),
+        ([{"MetricName": "M", "Values": [1.0, 2.0], "Counts": [1.0]}], "InvalidParameterValue",
+         f"The parameters {m}.Values and {m}.Counts must be of the same size."),
+    ]
+    for data, code, message in cases:
+        with pytest.raises(ClientError) as e:
+            cw.put_metric_data(Namespace="App", MetricData=data)
+        err = e.value.response["Error"]
+        assert (err["Code"], err["Message"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (code, message, 400)
+    with pytest.raises(ClientError) as e:
+        cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[{"MetricName": "M", "Value": 1.0}])
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
+    with pytest.raises(ClientError) as e:
+        cw.get_metric_statistics(Namespace="App", MetricName="M", StartTime=now() - dt.timedelta(hours=1), EndTime=now(), Period=60)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterCombination"
+
+
+def test_lambda_publishes_its_metrics(server, lam, make_fn, tmp_path):
+    fn = make_fn("nodejs20.x", {"index.js": "exports.handler = async (e) => { if (e.fail) throw new Error('no'); return 1; };\n"},
+                 "index.handler")
+    start = now() - dt.timedelta(minutes=1)
+    for payload in ({}, {}, {"fail": True}):
+        invoke(lam, fn.name, payload)
+    cw = cloudwatch(server.endpoint, None, tmp_path)
+    by_fn = [{"Name": "FunctionName", "Value": fn.name}]
+
+    def total(metric: str, stat: str = "Sum") -> float:
+        pts = cw.get_metric_statistics(Namespace="AWS/Lambda", MetricName=metric, Dimensions=by_fn, StartTime=start,
+                                       EndTime=now() + dt.timedelta(minutes=1), Period=300, Statistics=[stat])["Datapoints"]
+        return sum(p[stat] for p in pts)
+
+    assert total("Invocations") == 3
+    assert total("Errors") == 1
+    assert total("Duration", "SampleCount") == 3
+    assert total("ConcurrentExecutions", "Maximum") >= 1
+    names = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/Lambda", Dimensions=by_fn)["Metrics"]}
+    assert {"Invocations", "Errors", "Duration", "ConcurrentExecutions"} <= names
+
+
+def test_datapoints_survive_a_restart_and_the_cli_reads_them(server_factory, aws_cli, tmp_path):
+    s = server_factory()
+    aws = aws_cli_runner(aws_cli, s.endpoint, tmp_path / "home")
+    cp = aws("cloudwatch", "put-metric-data", "--namespace", "Cli", "--metric-name", "Jobs", "--value", "7", "--unit", "Count")
+    assert cp.returncode == 0, cp.err
+    s.restart()
+    aws = aws_cli_runner(aws_cli, s.endpoint, tmp_path / "home")
+    start = (now() - dt.timedelta(minutes=5)).isoformat()
+    end = (now() + dt.timedelta(minutes=5)).isoformat()
+    cp = aws("cloudwatch", "get-metric-statistics", "--namespace", "Cli", "--metric-name", "Jobs", "--start-time", start,
+             "--end-time", end, "--period", "600", "--statistics", "Sum")
+    assert cp.returncode == 0, cp.err
+    out = json.loads(cp.out)
+    assert [(p["Sum"], p["Unit"]) for p in out["Datapoints"]] == [(7.0, "Count")]
+
+
+def test_calls_are_authorized(server, tmp_path):
+    """CloudWatch's metric calls act on `*`, with `cloudwatch:namespace` to condition on."""
+    iam = server.client("iam")
+    user = unique("metrics-writer")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="put-app", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+        "Condition": {"StringEquals": {"cloudwatch:namespace": "App"}}}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    session = boto3.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], region_name=REGION)
+    cw = session.client("cloudwatch", endpoint_url=server.endpoint, config=Config(retries={"max_attempts": 1}))
+    cw.put_metric_data(Namespace="App", MetricData=[{"MetricName": "M", "Value": 1.0}])
+    for call in (lambda: cw.put_metric_data(Namespace="Other", MetricData=[{"MetricName": "M", "Value": 1.0}]),
+                 lambda: cw.list_metrics()):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["Error"]["Code"] == "AccessDenied", e.value.response
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
