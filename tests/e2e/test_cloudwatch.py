@@ -133,6 +133,34 @@ def test_lambda_publishes_its_metrics(server, lam, make_fn, tmp_path):
     assert {"Invocations", "Errors", "Duration", "ConcurrentExecutions"} <= names
 
 
+EMF_PY = r'''
+import json, time
+def handler(event, context):
+    # As AWS Lambda Powertools' Metrics writes its line.
+    print(json.dumps({"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
+        "Namespace": event["ns"], "Dimensions": [["service"]],
+        "Metrics": [{"Name": "Bookings", "Unit": "Count"}, {"Name": "Latency", "Unit": "Milliseconds"}]}]},
+        "service": "booking", "Bookings": 1, "Latency": [12.0, 18.0]}))
+    return "ok"
+'''
+
+
+def test_embedded_metric_format_lines_become_metrics(server, make_fn, lam, tmp_path):
+    fn = make_fn("python3.11", {"app.py": EMF_PY}, "app.handler")
+    ns = unique("Airline")
+    start = now() - dt.timedelta(minutes=1)
+    for _ in range(2):
+        assert invoke(lam, fn.name, {"ns": ns}).ok() == "ok"
+    cw = cloudwatch(server.endpoint, None, tmp_path)
+    dims = [{"Name": "service", "Value": "booking"}]
+    window = {"StartTime": start, "EndTime": now() + dt.timedelta(minutes=1), "Period": 300}
+    bookings = cw.get_metric_statistics(Namespace=ns, MetricName="Bookings", Dimensions=dims, Statistics=["Sum"], **window)
+    assert [(p["Sum"], p["Unit"]) for p in bookings["Datapoints"]] == [(2.0, "Count")]
+    latency = cw.get_metric_statistics(Namespace=ns, MetricName="Latency", Dimensions=dims, Statistics=["SampleCount", "Maximum"],
+                                       **window)
+    assert [(p["SampleCount"], p["Maximum"]) for p in latency["Datapoints"]] == [(4.0, 18.0)]
+
+
 def test_datapoints_survive_a_restart_and_the_cli_reads_them(server_factory, aws_cli, tmp_path):
     s = server_factory()
     aws = aws_cli_runner(aws_cli, s.endpoint, tmp_path / "home")

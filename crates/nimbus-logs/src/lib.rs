@@ -18,16 +18,26 @@ pub(crate) enum Command {
     Flush(std::sync::mpsc::SyncSender<()>),
 }
 
+/// Sees the log events that carry CloudWatch's embedded metric format (a `"_aws"` member):
+/// `(group, timestamp, message)`. Called as they are emitted, so it must be quick.
+pub type MetricLines = Arc<dyn Fn(&str, i64, &str) + Send + Sync>;
+
 /// A cheap handle that appends events to one log stream, in order.
 #[derive(Clone)]
 pub struct LogSink {
     tx: tokio::sync::mpsc::UnboundedSender<Command>,
     group: Arc<str>,
     stream: Arc<str>,
+    metric_lines: Option<MetricLines>,
 }
 
 impl LogSink {
     pub fn emit(&self, timestamp: i64, message: String) {
+        if let Some(observe) = &self.metric_lines {
+            if message.contains("\"_aws\"") {
+                observe(&self.group, timestamp, &message);
+            }
+        }
         let _ = self.tx.send(Command::Append { group: self.group.clone(), stream: self.stream.clone(), timestamp, message });
     }
 

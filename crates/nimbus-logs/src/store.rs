@@ -50,6 +50,8 @@ pub struct LogStore {
     root: PathBuf,
     index: Arc<Index>,
     tx: tokio::sync::mpsc::UnboundedSender<Command>,
+    /// Given the embedded-metric lines of every sink made after it is set.
+    metric_lines: RwLock<Option<crate::MetricLines>>,
 }
 
 fn now_ms() -> i64 {
@@ -73,11 +75,18 @@ impl LogStore {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let writer = Writer { root: root.to_path_buf(), index: index.clone(), files: HashMap::new() };
         std::thread::Builder::new().name("nimbus-log-writer".into()).spawn(move || writer.run(rx))?;
-        Ok(Arc::new(LogStore { root: root.to_path_buf(), index, tx }))
+        Ok(Arc::new(LogStore { root: root.to_path_buf(), index, tx, metric_lines: RwLock::new(None) }))
     }
 
     pub fn sink(&self, group: &str, stream: &str) -> LogSink {
-        LogSink { tx: self.tx.clone(), group: group.into(), stream: stream.into() }
+        let metric_lines = self.metric_lines.read().unwrap_or_else(|p| p.into_inner()).clone();
+        LogSink { tx: self.tx.clone(), group: group.into(), stream: stream.into(), metric_lines }
+    }
+
+    /// Hands the lines in CloudWatch's embedded metric format to `observe` (the account's
+    /// metrics), as CloudWatch Logs turns them into metrics.
+    pub fn on_metric_lines(&self, observe: crate::MetricLines) {
+        *self.metric_lines.write().unwrap_or_else(|p| p.into_inner()) = Some(observe);
     }
 
     /// Waits until everything sent before this call is written.

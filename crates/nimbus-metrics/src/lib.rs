@@ -10,6 +10,7 @@
 //! grow memory without bound; services and status codes are closed sets.
 
 pub mod cloudwatch;
+pub mod emf;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

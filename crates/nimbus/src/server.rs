@@ -706,6 +706,17 @@ impl Shared {
             Arc::new(nimbus_metrics::cloudwatch::MetricStore::open(&data.root().join("metrics.db")).map_err(|e| anyhow!(e))?);
         invoker.record_into(metric_store.clone());
         {
+            // Log lines in the embedded metric format become metrics, as in CloudWatch Logs.
+            let store = Arc::downgrade(&metric_store);
+            logs.on_metric_lines(Arc::new(move |_group, timestamp, message| {
+                if let Some(store) = store.upgrade() {
+                    for d in nimbus_metrics::emf::extract(message, timestamp) {
+                        store.record(d.key, &d.unit, d.timestamp_ms, d.values);
+                    }
+                }
+            }));
+        }
+        {
             // AWS/Lambda's datapoints are summed in memory and written every ten seconds.
             let store = Arc::downgrade(&metric_store);
             tokio::spawn(async move {
