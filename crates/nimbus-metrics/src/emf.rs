@@ -81,8 +81,11 @@ fn datapoints(root: &Map<String, Value>, default_ms: i64) -> Option<Vec<Datum>> 
 mod tests {
     use super::*;
 
-    /// What `extract` made, as (namespace, name, dimensions, unit, sum, count, timestamp).
-    fn summary(line: &str) -> Vec<(String, String, Vec<(String, String)>, String, f64, f64, i64)> {
+    /// (namespace, name, dimensions, unit, sum, count, timestamp)
+    type Summary = (String, String, Vec<(String, String)>, String, f64, f64, i64);
+
+    /// What `extract` made.
+    fn summary(line: &str) -> Vec<Summary> {
         extract(line, 7)
             .into_iter()
             .map(|d| (d.key.namespace, d.key.name, d.key.dimensions, d.unit, d.values.sum, d.values.count, d.timestamp_ms))
