@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 
@@ -200,3 +201,17 @@ def test_relative_data_dir_works_from_the_working_directory(nimbus_bin, tmp_path
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def test_json_log_format(server_factory):
+    """`--log-format json`: every line the server logs is one JSON object with a level and a
+    message; levels from NIMBUS_LOG."""
+    s = server_factory(args=["--log-format", "json"], env={"NIMBUS_LOG": "debug"})
+    s.lambda_client().list_functions()
+    s.stop()
+    lines = [l for l in s.log_path.read_text().splitlines() if l.strip() and not l.startswith("=====")]
+    records = [json.loads(l) for l in lines]
+    assert records and all(r["level"] in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR") for r in records)
+    messages = [r["fields"].get("message", "") for r in records]
+    assert any("Nimbus listening on" in m for m in messages), messages[:20]
+    assert any(r["level"] == "DEBUG" for r in records)

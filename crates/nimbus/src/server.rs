@@ -27,6 +27,10 @@ pub struct ServerOpts {
     /// authenticated: keep it on loopback or a private network). Off unless given.
     #[arg(long, env = "NIMBUS_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<String>,
+    /// The server's own log lines: `text` for people, `json` (one object per line) for log
+    /// collectors. Levels come from `NIMBUS_LOG` (else `RUST_LOG`, else `info`).
+    #[arg(long, env = "NIMBUS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     /// Directory holding all state.
     #[arg(long, env = "NIMBUS_DATA", default_value = "./.nimbus")]
     data: PathBuf,
@@ -237,10 +241,15 @@ pub fn print_runtimes(data: &Path, paths: &[String], output: Output) -> anyhow::
 }
 
 pub fn run(opts: ServerOpts) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("NIMBUS_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NIMBUS_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if opts.log_format == "json" {
+        logs.json().with_current_span(false).init();
+    } else {
+        logs.init();
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = opts.worker_threads {
         builder.worker_threads(n.max(1));
