@@ -195,3 +195,69 @@ def test_calls_are_authorized(server, tmp_path):
             call()
         assert e.value.response["Error"]["Code"] == "AccessDenied", e.value.response
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_alarms_evaluate_and_notify_their_topics(server_factory, tmp_path):
+    """An alarm goes from INSUFFICIENT_DATA to ALARM when its metric crosses the threshold
+    and tells its SNS action in AWS's notification format; SetAlarmState moves it and tells
+    the OK action; alarms survive a restart; errors as AWS answers them."""
+    from helpers import sns_may_send
+
+    s = server_factory(args=["--alarm-interval-ms", "300"])
+    sns, sqs = s.sns_client(), s.sqs_client()
+    topic = sns.create_topic(Name=unique("alarms"))["TopicArn"]
+    queue = sqs.create_queue(QueueName=unique("alarm-inbox"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": sns_may_send(queue_arn, topic)})
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+
+    cw = cloudwatch(s.endpoint, None, tmp_path)
+    ns, name = unique("Shop"), unique("errors-high")
+    dims = [{"Name": "Service", "Value": "cart"}]
+    cw.put_metric_alarm(AlarmName=name, AlarmDescription="too many errors", Namespace=ns, MetricName="Errors", Dimensions=dims,
+                        Statistic="Sum", Period=60, EvaluationPeriods=3, DatapointsToAlarm=1, Threshold=5.0,
+                        ComparisonOperator="GreaterThanThreshold", AlarmActions=[topic], OKActions=[topic])
+    a = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+    assert (a["StateValue"], a["StateReason"], a["Threshold"], a["AlarmActions"]) == (
+        "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation", 5.0, [topic])
+    assert a["AlarmArn"] == f"arn:aws:cloudwatch:{REGION}:000000000000:alarm:{name}"
+
+    last_minute = now().replace(second=0, microsecond=0) - dt.timedelta(minutes=1)
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Errors", "Dimensions": dims, "Value": 10.0,
+                                                  "Timestamp": last_minute + dt.timedelta(seconds=1), "Unit": "Count"}])
+
+    def next_notification(timeout: float = 10.0) -> dict:
+        deadline = dt.datetime.now() + dt.timedelta(seconds=timeout)
+        while dt.datetime.now() < deadline:
+            got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+            if got:
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=got[0]["ReceiptHandle"])
+                return json.loads(got[0]["Body"])
+        raise AssertionError("no alarm notification")
+
+    alarm = next_notification()
+    assert (alarm["AlarmName"], alarm["OldStateValue"], alarm["NewStateValue"]) == (name, "INSUFFICIENT_DATA", "ALARM")
+    assert alarm["NewStateReason"].startswith("Threshold Crossed: 1 datapoint [10.0 (")
+    assert alarm["NewStateReason"].endswith(")] was greater than the threshold (5.0).")
+    assert alarm["Trigger"]["Statistic"] == "SUM" and alarm["Trigger"]["Dimensions"] == [{"value": "cart", "name": "Service"}]
+    assert alarm["AlarmDescription"] == "too many errors" and alarm["Region"] == "US East (N. Virginia)"
+    assert cw.describe_alarms(StateValue="ALARM")["MetricAlarms"][0]["AlarmName"] == name
+
+    cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="fixed by hand")
+    ok = next_notification()
+    assert (ok["OldStateValue"], ok["NewStateValue"], ok["NewStateReason"]) == ("ALARM", "OK", "fixed by hand")
+
+    with pytest.raises(ClientError) as e:
+        cw.set_alarm_state(AlarmName="nope", StateValue="OK", StateReason="x")
+    assert (e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("ResourceNotFound", 404)
+    with pytest.raises(ClientError) as e:
+        cw.set_alarm_state(AlarmName=name, StateValue="INVALID", StateReason="x")
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    assert e.value.response["Error"]["Message"] == ("1 validation error detected: Value 'INVALID' at 'stateValue' failed to satisfy "
+                                                    "constraint: Member must satisfy enum value set: [INSUFFICIENT_DATA, ALARM, OK]")
+
+    s.restart()
+    cw = cloudwatch(s.endpoint, None, tmp_path)
+    assert [a["AlarmName"] for a in cw.describe_alarms(AlarmNamePrefix=name[:8])["MetricAlarms"]] == [name]
+    cw.delete_alarms(AlarmNames=[name])
+    assert cw.describe_alarms(AlarmNames=[name])["MetricAlarms"] == []

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use http::Response;
+use nimbus_metrics::alarms::{self, Alarm};
 use nimbus_metrics::cloudwatch::{Aggregate, Datum, MetricStore, SeriesKey};
 use nimbus_protocol::{calls, decode, encode, AwsError, DecodeError, Protocol, CLOUDWATCH};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,12 @@ calls! {
         GetMetricStatistics(GetMetricStatisticsInput),
         GetMetricData(GetMetricDataInput),
         ListMetrics(ListMetricsInput),
+        PutMetricAlarm(PutMetricAlarmInput),
+        DescribeAlarms(DescribeAlarmsInput),
+        DeleteAlarms(AlarmNamesInput),
+        SetAlarmState(SetAlarmStateInput),
+        EnableAlarmActions(AlarmNamesInput),
+        DisableAlarmActions(AlarmNamesInput),
     }
 }
 
@@ -52,6 +59,8 @@ pub enum CwError {
     MissingParameter(String),
     InvalidNextToken(String),
     InvalidAction(String),
+    Validation(String),
+    ResourceNotFound(String),
     Internal(String),
 }
 
@@ -63,6 +72,8 @@ impl std::fmt::Display for CwError {
             | CwError::MissingParameter(m)
             | CwError::InvalidNextToken(m)
             | CwError::InvalidAction(m)
+            | CwError::Validation(m)
+            | CwError::ResourceNotFound(m)
             | CwError::Internal(m) => f.write_str(m),
         }
     }
@@ -76,6 +87,8 @@ impl AwsError for CwError {
             CwError::MissingParameter(_) => "MissingRequiredParameterException",
             CwError::InvalidNextToken(_) => "InvalidNextToken",
             CwError::InvalidAction(_) => "InvalidAction",
+            CwError::Validation(_) => "ValidationException",
+            CwError::ResourceNotFound(_) => "ResourceNotFound",
             CwError::Internal(_) => "InternalServiceFault",
         }
     }
@@ -87,6 +100,8 @@ impl AwsError for CwError {
             CwError::MissingParameter(_) => "MissingParameter",
             CwError::InvalidNextToken(_) => "InvalidNextToken",
             CwError::InvalidAction(_) => "InvalidAction",
+            CwError::Validation(_) => "ValidationError",
+            CwError::ResourceNotFound(_) => "ResourceNotFound",
             CwError::Internal(_) => "InternalServiceError",
         }
     }
@@ -94,6 +109,7 @@ impl AwsError for CwError {
     fn status(&self) -> u16 {
         match self {
             CwError::Internal(_) => 500,
+            CwError::ResourceNotFound(_) => 404,
             _ => 400,
         }
     }
@@ -283,7 +299,134 @@ pub struct ListMetricsInput {
     next_token: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutMetricAlarmInput {
+    alarm_name: String,
+    alarm_description: Option<String>,
+    actions_enabled: Option<bool>,
+    #[serde(rename = "OKActions")]
+    ok_actions: Option<Vec<String>>,
+    alarm_actions: Option<Vec<String>>,
+    insufficient_data_actions: Option<Vec<String>>,
+    metric_name: Option<String>,
+    namespace: Option<String>,
+    statistic: Option<String>,
+    extended_statistic: Option<String>,
+    dimensions: Option<Vec<DimensionInput>>,
+    period: Option<i64>,
+    unit: Option<String>,
+    evaluation_periods: i64,
+    datapoints_to_alarm: Option<i64>,
+    threshold: Option<f64>,
+    comparison_operator: String,
+    treat_missing_data: Option<String>,
+    metrics: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeAlarmsInput {
+    alarm_names: Option<Vec<String>>,
+    alarm_name_prefix: Option<String>,
+    state_value: Option<String>,
+    action_prefix: Option<String>,
+    max_records: Option<i64>,
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AlarmNamesInput {
+    alarm_names: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SetAlarmStateInput {
+    alarm_name: String,
+    state_value: String,
+    state_reason: String,
+}
+
 // ---- outputs -------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MetricAlarmOut {
+    alarm_name: String,
+    alarm_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alarm_description: Option<String>,
+    alarm_configuration_updated_timestamp: f64,
+    actions_enabled: bool,
+    #[serde(rename = "OKActions")]
+    ok_actions: Vec<String>,
+    alarm_actions: Vec<String>,
+    insufficient_data_actions: Vec<String>,
+    state_value: String,
+    state_reason: String,
+    state_updated_timestamp: f64,
+    state_transitioned_timestamp: f64,
+    metric_name: String,
+    namespace: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    statistic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extended_statistic: Option<String>,
+    dimensions: Vec<DimensionOut>,
+    period: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<String>,
+    evaluation_periods: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    datapoints_to_alarm: Option<i64>,
+    threshold: f64,
+    comparison_operator: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    treat_missing_data: Option<String>,
+}
+
+impl MetricAlarmOut {
+    fn from(a: &Alarm) -> MetricAlarmOut {
+        let secs = |ms: i64| ms as f64 / 1000.0;
+        MetricAlarmOut {
+            alarm_name: a.name.clone(),
+            alarm_arn: a.arn.clone(),
+            alarm_description: a.description.clone(),
+            alarm_configuration_updated_timestamp: secs(a.configuration_updated_ms),
+            actions_enabled: a.actions_enabled,
+            ok_actions: a.ok_actions.clone(),
+            alarm_actions: a.alarm_actions.clone(),
+            insufficient_data_actions: a.insufficient_data_actions.clone(),
+            state_value: a.state.clone(),
+            state_reason: a.state_reason.clone(),
+            state_updated_timestamp: secs(a.state_updated_ms),
+            state_transitioned_timestamp: secs(a.state_transitioned_ms),
+            metric_name: a.metric_name.clone(),
+            namespace: a.namespace.clone(),
+            statistic: a.statistic.clone(),
+            extended_statistic: a.extended_statistic.clone(),
+            dimensions: a.dimensions.iter().map(|(n, v)| DimensionOut { name: n.clone(), value: v.clone() }).collect(),
+            period: a.period,
+            unit: a.unit.clone(),
+            evaluation_periods: a.evaluation_periods,
+            datapoints_to_alarm: a.datapoints_to_alarm,
+            threshold: a.threshold,
+            comparison_operator: a.comparison.clone(),
+            treat_missing_data: a.treat_missing_data.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeAlarmsOutput {
+    metric_alarms: Vec<MetricAlarmOut>,
+    composite_alarms: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -432,13 +575,121 @@ fn check_period(period: i64, member: &str) -> Result<(), CwError> {
     Ok(())
 }
 
+/// Where a CloudWatch call runs: the account's metrics, and its topics for alarm actions.
+pub struct Context<'a> {
+    pub store: &'a MetricStore,
+    pub topics: &'a nimbus_topics::TopicService,
+    pub region: &'a str,
+    pub account: &'a str,
+}
+
+fn enum_value(value: &str, member: &str, allowed: &[&str]) -> Result<(), CwError> {
+    if allowed.contains(&value) {
+        return Ok(());
+    }
+    Err(CwError::Validation(format!(
+        "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+        allowed.join(", ")
+    )))
+}
+
+const STATISTICS: [&str; 5] = ["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
+
+fn alarm_of(i: PutMetricAlarmInput, region: &str, account: &str, now_ms: i64) -> Result<Alarm, CwError> {
+    if i.metrics.is_some() {
+        return Err(CwError::InvalidParameterValue(
+            "Metric math alarms (Metrics) are not supported by Nimbus; use MetricName and Namespace.".into(),
+        ));
+    }
+    let required = |v: Option<String>, name: &str| v.ok_or_else(|| CwError::MissingParameter(format!("The parameter {name} is required.")));
+    let metric_name = required(i.metric_name, "MetricName")?;
+    let namespace = required(i.namespace, "Namespace")?;
+    let period = i.period.ok_or_else(|| CwError::MissingParameter("The parameter Period is required.".into()))?;
+    let threshold = i.threshold.ok_or_else(|| CwError::MissingParameter("The parameter Threshold is required.".into()))?;
+    match (&i.statistic, &i.extended_statistic) {
+        (Some(s), None) => enum_value(s, "statistic", &STATISTICS)?,
+        (None, Some(p)) if Aggregate::of(1.0, 1.0).statistic(p).is_some() => {}
+        (None, Some(p)) => {
+            return Err(CwError::InvalidParameterValue(format!("The value {p} for parameter ExtendedStatistic is not supported.")))
+        }
+        _ => {
+            return Err(CwError::InvalidParameterCombination(
+                "Exactly one element of the Statistic and ExtendedStatistic parameters must be specified.".into(),
+            ))
+        }
+    }
+    enum_value(&i.comparison_operator, "comparisonOperator", &alarms::COMPARISONS)?;
+    if let Some(t) = &i.treat_missing_data {
+        enum_value(t, "treatMissingData", &alarms::MISSING_DATA)?;
+    }
+    check_period(period, "Period")?;
+    if i.evaluation_periods < 1 {
+        return Err(CwError::Validation(format!(
+            "1 validation error detected: Value '{}' at 'evaluationPeriods' failed to satisfy constraint: Member must have value greater than or equal to 1",
+            i.evaluation_periods
+        )));
+    }
+    if i.datapoints_to_alarm.is_some_and(|m| m < 1 || m > i.evaluation_periods) {
+        return Err(CwError::Validation("DatapointsToAlarm must be between 1 and EvaluationPeriods.".into()));
+    }
+    Ok(Alarm {
+        arn: format!("arn:aws:cloudwatch:{region}:{account}:alarm:{}", i.alarm_name),
+        name: i.alarm_name,
+        description: i.alarm_description,
+        actions_enabled: i.actions_enabled.unwrap_or(true),
+        ok_actions: i.ok_actions.unwrap_or_default(),
+        alarm_actions: i.alarm_actions.unwrap_or_default(),
+        insufficient_data_actions: i.insufficient_data_actions.unwrap_or_default(),
+        namespace,
+        metric_name,
+        dimensions: dims(i.dimensions),
+        statistic: i.statistic,
+        extended_statistic: i.extended_statistic,
+        period,
+        unit: i.unit,
+        evaluation_periods: i.evaluation_periods,
+        datapoints_to_alarm: i.datapoints_to_alarm,
+        threshold,
+        comparison: i.comparison_operator,
+        treat_missing_data: i.treat_missing_data,
+        state: alarms::INSUFFICIENT_DATA.into(),
+        state_reason: "Unchecked: Initial alarm creation".into(),
+        state_updated_ms: now_ms,
+        state_transitioned_ms: now_ms,
+        configuration_updated_ms: now_ms,
+    })
+}
+
+/// Sends an alarm's state change to the SNS topics among its actions for the new state, as
+/// AWS does (other action kinds are kept but not run).
+pub async fn notify(topics: &nimbus_topics::TopicService, alarm: &Alarm, old_state: &str, region: &str, account: &str) {
+    let region_name = match region {
+        "us-east-1" => "US East (N. Virginia)",
+        "us-east-2" => "US East (Ohio)",
+        "us-west-1" => "US West (N. California)",
+        "us-west-2" => "US West (Oregon)",
+        "eu-west-1" => "EU (Ireland)",
+        "eu-central-1" => "EU (Frankfurt)",
+        other => other,
+    };
+    let body = alarms::notification(alarm, old_state, region_name, account).to_string();
+    for arn in alarms::actions_for(alarm) {
+        if arn.starts_with("arn:aws:sns:") {
+            if let Err(e) = topics.publish_to_arn(arn, &body, Vec::new()).await {
+                tracing::warn!(alarm = %alarm.name, "alarm action {arn} failed: {e}");
+            }
+        }
+    }
+}
+
 async fn run(
-    store: &MetricStore,
+    cx: &Context<'_>,
     call: CloudWatchCall,
     protocol: Protocol,
     operation: &str,
     rid: &str,
 ) -> Result<Response<bytes::Bytes>, CwError> {
+    let store = cx.store;
     let now_ms = chrono::Utc::now().timestamp_millis();
     let internal = CwError::Internal;
     match call {
@@ -557,13 +808,75 @@ async fn run(
             let next_token = (end < all.len()).then(|| end.to_string());
             Ok(encode::output(&CLOUDWATCH, protocol, operation, &ListMetricsOutput { metrics, next_token }, rid))
         }
+        CloudWatchCall::PutMetricAlarm(i) => {
+            let alarm = alarm_of(i, cx.region, cx.account, now_ms)?;
+            store.put_alarm(alarm).await.map_err(internal)?;
+            Ok(encode::empty(&CLOUDWATCH, protocol, operation, rid))
+        }
+        CloudWatchCall::DescribeAlarms(i) => {
+            if let Some(s) = &i.state_value {
+                enum_value(s, "stateValue", &[alarms::INSUFFICIENT_DATA, alarms::ALARM, alarms::OK])?;
+            }
+            let page = i.max_records.unwrap_or(50).clamp(1, 100) as usize;
+            let all: Vec<Alarm> = store
+                .alarms()
+                .into_iter()
+                .filter(|a| i.alarm_names.as_ref().is_none_or(|n| n.contains(&a.name)))
+                .filter(|a| i.alarm_name_prefix.as_ref().is_none_or(|p| a.name.starts_with(p.as_str())))
+                .filter(|a| i.state_value.as_ref().is_none_or(|s| *s == a.state))
+                .filter(|a| {
+                    i.action_prefix.as_ref().is_none_or(|p| {
+                        a.alarm_actions.iter().chain(&a.ok_actions).chain(&a.insufficient_data_actions).any(|x| x.starts_with(p.as_str()))
+                    })
+                })
+                .collect();
+            let from = match &i.next_token {
+                Some(t) => t
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n <= all.len())
+                    .ok_or_else(|| CwError::InvalidNextToken("The service cannot find the next token.".into()))?,
+                None => 0,
+            };
+            let end = (from + page).min(all.len());
+            let out = DescribeAlarmsOutput {
+                metric_alarms: all[from..end].iter().map(MetricAlarmOut::from).collect(),
+                composite_alarms: Vec::new(),
+                next_token: (end < all.len()).then(|| end.to_string()),
+            };
+            Ok(encode::output(&CLOUDWATCH, protocol, operation, &out, rid))
+        }
+        CloudWatchCall::DeleteAlarms(i) => {
+            let unknown = store.delete_alarms(i.alarm_names).await.map_err(internal)?;
+            if let Some(name) = unknown.first() {
+                return Err(CwError::ResourceNotFound(format!("The alarm {name} does not exist.")));
+            }
+            Ok(encode::empty(&CLOUDWATCH, protocol, operation, rid))
+        }
+        CloudWatchCall::SetAlarmState(i) => {
+            enum_value(&i.state_value, "stateValue", &[alarms::INSUFFICIENT_DATA, alarms::ALARM, alarms::OK])?;
+            let Some((alarm, old)) =
+                store.set_alarm_state(&i.alarm_name, &i.state_value, &i.state_reason, now_ms).await.map_err(internal)?
+            else {
+                return Err(CwError::ResourceNotFound(String::new()));
+            };
+            if let Some(old) = old {
+                notify(cx.topics, &alarm, &old, cx.region, cx.account).await;
+            }
+            Ok(encode::empty(&CLOUDWATCH, protocol, operation, rid))
+        }
+        CloudWatchCall::EnableAlarmActions(i) | CloudWatchCall::DisableAlarmActions(i) => {
+            let enable = operation == "EnableAlarmActions";
+            store.set_actions_enabled(&i.alarm_names, enable).await.map_err(internal)?;
+            Ok(encode::empty(&CLOUDWATCH, protocol, operation, rid))
+        }
     }
 }
 
-pub async fn execute(store: &MetricStore, req: CloudWatchRequest) -> Response<Body> {
+pub async fn execute(cx: &Context<'_>, req: CloudWatchRequest) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let result = match req.call {
-        Ok(call) => run(store, call, req.protocol, req.operation, &request_id).await,
+        Ok(call) => run(cx, call, req.protocol, req.operation, &request_id).await,
         Err(e) => Err(e),
     };
     let response = result.unwrap_or_else(|e| {

@@ -34,6 +34,7 @@ pub mod urls;
 pub use accounts::{Accounts, OpenAccount};
 pub use action::Action;
 pub use authz::{service_may_invoke, service_may_send};
+pub use cloudwatch::notify as notify_alarm;
 pub use metrics::serve_metrics;
 pub use server::{serve, serve_stream, AppState};
 

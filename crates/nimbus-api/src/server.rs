@@ -255,7 +255,15 @@ async fn route(
         Action::Iam(req) => crate::iam::execute_iam(&state.iam, req, caller.as_ref()).await,
         Action::Sts(req) => crate::iam::execute_sts(&state.iam, &home.iam, req, caller.as_ref()).await,
         Action::Organizations(req) => crate::organizations::execute(&state, req, home.account()).await,
-        Action::CloudWatch(req) => crate::cloudwatch::execute(&state.metric_store, req).await,
+        Action::CloudWatch(req) => {
+            let cx = crate::cloudwatch::Context {
+                store: &state.metric_store,
+                topics: &state.topics,
+                region: &state.control.partition().region,
+                account: state.account(),
+            };
+            crate::cloudwatch::execute(&cx, req).await
+        }
         Action::Ec2(req) => crate::ec2::execute(&state.network, req).await,
         Action::Logs(req) => {
             // The log store reads files: off the async workers.

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 
+use crate::alarms::Alarm;
 use nimbus_store::db::Schema;
 use nimbus_store::group_commit::GroupCommit;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -20,7 +21,8 @@ const GROWTH: f64 = 1.01;
 
 static SCHEMA: Schema = Schema {
     name: "metrics",
-    migrations: &["
+    migrations: &[
+        "
 CREATE TABLE IF NOT EXISTS series (
     id INTEGER PRIMARY KEY,
     namespace TEXT NOT NULL,
@@ -40,7 +42,14 @@ CREATE TABLE IF NOT EXISTS points (
     PRIMARY KEY (series, unit, minute)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS points_by_minute ON points (minute);
-"],
+",
+        "
+CREATE TABLE IF NOT EXISTS alarms (
+    name TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+",
+    ],
 };
 
 /// A metric: its namespace, name and dimensions (sorted by name, as AWS compares them).
@@ -188,6 +197,8 @@ type Pending = HashMap<(SeriesKey, String, i64), Aggregate>;
 
 pub struct MetricStore {
     db: GroupCommit,
+    /// Metric alarms by name (kept in `alarms` too).
+    alarms: Mutex<BTreeMap<String, Alarm>>,
     /// The server's own datapoints not yet written.
     pending: Mutex<Pending>,
     /// When expired datapoints were last dropped (ms; a sweep reads every series).
@@ -249,11 +260,153 @@ fn row_values(r: &rusqlite::Row<'_>, histogram: bool) -> rusqlite::Result<Aggreg
 
 impl MetricStore {
     pub fn open(path: &Path) -> Result<MetricStore, String> {
-        Ok(MetricStore { db: GroupCommit::open(path, &SCHEMA)?, pending: Mutex::new(HashMap::new()), swept_ms: Default::default() })
+        Self::opened(Some(path))
     }
 
     pub fn open_in_memory() -> Result<MetricStore, String> {
-        Ok(MetricStore { db: GroupCommit::open_in_memory(&SCHEMA)?, pending: Mutex::new(HashMap::new()), swept_ms: Default::default() })
+        Self::opened(None)
+    }
+
+    fn opened(path: Option<&Path>) -> Result<MetricStore, String> {
+        let mut alarms = BTreeMap::new();
+        let db = GroupCommit::open_prepared(
+            path,
+            &SCHEMA,
+            |conn| {
+                let mut stmt = conn.prepare("SELECT doc FROM alarms").map_err(|e| e.to_string())?;
+                let docs = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| e.to_string())?;
+                for doc in docs {
+                    let alarm: Alarm = serde_json::from_str(&doc.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+                    alarms.insert(alarm.name.clone(), alarm);
+                }
+                Ok(())
+            },
+            internal,
+        )?;
+        Ok(MetricStore { db, alarms: Mutex::new(alarms), pending: Mutex::new(HashMap::new()), swept_ms: Default::default() })
+    }
+
+    fn alarms_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Alarm>> {
+        self.alarms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every alarm, by name.
+    pub fn alarms(&self) -> Vec<Alarm> {
+        self.alarms_lock().values().cloned().collect()
+    }
+
+    async fn save_alarms(&self, alarms: Vec<Alarm>, deleted: Vec<String>) -> Result<(), String> {
+        let docs: Vec<(String, String)> = alarms.iter().map(|a| (a.name.clone(), serde_json::to_string(a).unwrap_or_default())).collect();
+        self.db
+            .run(
+                true,
+                move |conn| {
+                    for (name, doc) in docs {
+                        conn.execute("INSERT OR REPLACE INTO alarms (name, doc) VALUES (?1, ?2)", params![name, doc])
+                            .map_err(|e| e.to_string())?;
+                    }
+                    for name in deleted {
+                        conn.execute("DELETE FROM alarms WHERE name = ?1", params![name]).map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                },
+                internal,
+            )
+            .await
+    }
+
+    /// PutMetricAlarm: creates or replaces `alarm`; a replaced one keeps its state.
+    pub async fn put_alarm(&self, mut alarm: Alarm) -> Result<(), String> {
+        if let Some(old) = self.alarms_lock().get(&alarm.name) {
+            alarm.state = old.state.clone();
+            alarm.state_reason = old.state_reason.clone();
+            alarm.state_updated_ms = old.state_updated_ms;
+            alarm.state_transitioned_ms = old.state_transitioned_ms;
+        }
+        self.save_alarms(vec![alarm.clone()], Vec::new()).await?;
+        self.alarms_lock().insert(alarm.name.clone(), alarm);
+        Ok(())
+    }
+
+    /// DeleteAlarms: the names that do not exist, if any (nothing is deleted then).
+    pub async fn delete_alarms(&self, names: Vec<String>) -> Result<Vec<String>, String> {
+        let unknown: Vec<String> = {
+            let alarms = self.alarms_lock();
+            names.iter().filter(|n| !alarms.contains_key(*n)).cloned().collect()
+        };
+        if !unknown.is_empty() {
+            return Ok(unknown);
+        }
+        self.save_alarms(Vec::new(), names.clone()).await?;
+        let mut alarms = self.alarms_lock();
+        for n in &names {
+            alarms.remove(n);
+        }
+        Ok(Vec::new())
+    }
+
+    /// Enables or disables the actions of the named alarms (unknown names are skipped).
+    pub async fn set_actions_enabled(&self, names: &[String], enabled: bool) -> Result<(), String> {
+        let changed: Vec<Alarm> = {
+            let mut alarms = self.alarms_lock();
+            let mut changed = Vec::new();
+            for n in names {
+                if let Some(a) = alarms.get_mut(n) {
+                    a.actions_enabled = enabled;
+                    changed.push(a.clone());
+                }
+            }
+            changed
+        };
+        self.save_alarms(changed, Vec::new()).await
+    }
+
+    /// Moves an alarm to `state` with `reason` (SetAlarmState, or an evaluation); returns the
+    /// alarm and its old state when the state changed. None: no such alarm.
+    pub async fn set_alarm_state(
+        &self,
+        name: &str,
+        state: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Option<(Alarm, Option<String>)>, String> {
+        let (alarm, old) = {
+            let mut alarms = self.alarms_lock();
+            let Some(a) = alarms.get_mut(name) else { return Ok(None) };
+            let old = a.state.clone();
+            a.state_reason = reason.to_string();
+            a.state_updated_ms = now_ms;
+            if old != state {
+                a.state = state.to_string();
+                a.state_transitioned_ms = now_ms;
+            }
+            (a.clone(), (old != state).then_some(old))
+        };
+        self.save_alarms(vec![alarm.clone()], Vec::new()).await?;
+        Ok(Some((alarm, old)))
+    }
+
+    /// Evaluates every alarm on its latest periods before `now_ms`; returns those whose
+    /// state changed, with their old state.
+    pub async fn evaluate_alarms(&self, now_ms: i64) -> Result<Vec<(Alarm, String)>, String> {
+        let mut changed = Vec::new();
+        for alarm in self.alarms() {
+            let period_ms = alarm.period.max(1) * 1000;
+            let end = now_ms.div_euclid(period_ms) * period_ms;
+            let start = end - alarm.evaluation_periods.max(1) * period_ms;
+            let key = SeriesKey::new(&alarm.namespace, &alarm.metric_name, alarm.dimensions.clone());
+            let percentile = alarm.extended_statistic.is_some();
+            let periods = self.query(key, start, end, alarm.period, alarm.unit.clone(), percentile).await?;
+            let periods: Vec<(i64, Aggregate)> = periods.into_iter().map(|p| (p.start_ms, p.values)).collect();
+            let Some((state, reason)) = alarm.evaluate(&periods) else { continue };
+            if state == alarm.state {
+                continue;
+            }
+            if let Some((a, Some(old))) = self.set_alarm_state(&alarm.name, state, &reason, now_ms).await? {
+                changed.push((a, old));
+            }
+        }
+        Ok(changed)
     }
 
     fn minute(ts_ms: i64) -> i64 {

@@ -9,6 +9,7 @@
 //! are counted under `function="_other"`, so a flood of function names or versions cannot
 //! grow memory without bound; services and status codes are closed sets.
 
+pub mod alarms;
 pub mod cloudwatch;
 pub mod emf;
 

@@ -61,6 +61,9 @@ pub struct ServerOpts {
     /// AWS waits about a minute).
     #[arg(long, env = "NIMBUS_ASYNC_RETRY_DELAY_MS", default_value_t = 60_000)]
     async_retry_delay_ms: u64,
+    /// How often metric alarms are evaluated, in milliseconds (AWS: every minute). For tests.
+    #[arg(long, default_value_t = 60_000, hide = true, value_parser = clap::value_parser!(u64).range(100..))]
+    alarm_interval_ms: u64,
     /// Domain under which function URLs are handed out and served by host name
     /// (`<url-id>.<domain>`; its names are yours to resolve). Without it, `FunctionUrl` is
     /// by path on this server's address (`/_aws/lambda-url/<url-id>/`), which needs no name
@@ -524,6 +527,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         region: opts.region.clone(),
         concurrency_limit: opts.concurrency_limit,
         async_retry_delay: Duration::from_millis(opts.async_retry_delay_ms),
+        alarm_interval: Duration::from_millis(opts.alarm_interval_ms),
         credentials_lifetime: Duration::from_secs(opts.credentials_lifetime.max(5)),
         master,
         keys,
@@ -604,6 +608,7 @@ struct Shared {
     region: String,
     concurrency_limit: u32,
     async_retry_delay: Duration,
+    alarm_interval: Duration,
     credentials_lifetime: Duration,
     master: nimbus_store::MasterKey,
     keys: Option<Arc<nimbus_identity::Keys>>,
@@ -791,6 +796,28 @@ impl Shared {
         .await
         .map_err(|e| anyhow!("opening the topic database: {e}"))?;
         async_invoker.set_message_sink(Arc::new(MessageSinks { queues: queues.clone(), topics: topics.clone() }));
+        {
+            // Metric alarms are evaluated on the stored metrics; state changes notify their
+            // SNS actions.
+            let (store, topics) = (Arc::downgrade(&metric_store), Arc::downgrade(&topics));
+            let (region, account, every) = (self.region.clone(), account.to_string(), self.alarm_interval);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let (Some(store), Some(topics)) = (store.upgrade(), topics.upgrade()) else { break };
+                    match store.evaluate_alarms(chrono::Utc::now().timestamp_millis()).await {
+                        Ok(changed) => {
+                            for (alarm, old) in changed {
+                                nimbus_api::notify_alarm(&topics, &alarm, &old, &region, &account).await;
+                            }
+                        }
+                        Err(e) => tracing::warn!("evaluating alarms: {e}"),
+                    }
+                }
+            });
+        }
         let gateway = nimbus_gateway::GatewayService::open(&data.root().join("gateway.db"), account)
             .await
             .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
