@@ -11,13 +11,20 @@ pub mod rules;
 mod store;
 
 pub use filter::FilterPattern;
-pub use store::{Cursor, FilterPage, GroupInfo, LogError, LogStore, Position, StoredEvent, StreamInfo, StreamPage, PAGE_BYTES, SWEEP_EVERY};
+pub use store::{
+    now_ms, Cursor, FilterPage, GroupInfo, LogError, LogStore, Position, StoredEvent, StreamInfo, StreamPage, PAGE_BYTES, SWEEP_EVERY,
+};
 
 use std::sync::Arc;
 
 /// One line of log output, as it is sent to the writer.
 pub(crate) enum Command {
-    Append { group: Arc<str>, stream: Arc<str>, timestamp: i64, message: String },
+    Append {
+        group: Arc<str>,
+        stream: Arc<str>,
+        timestamp: i64,
+        message: String,
+    },
     Flush(std::sync::mpsc::SyncSender<()>),
     /// A change run on the writer thread, in order with the lines (it answers for itself).
     Run(Box<dyn FnOnce(&mut store::Writer) + Send>),

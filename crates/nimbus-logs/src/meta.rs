@@ -14,6 +14,9 @@ pub(crate) const META_FILE: &str = ".group.json";
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct GroupMeta {
+    /// The group's name (its directory's name is a digest of a long one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub creation_time: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_in_days: Option<u32>,
@@ -63,6 +66,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read(dir.path()), None);
         let meta = GroupMeta {
+            name: Some("g".into()),
             creation_time: 5,
             retention_in_days: Some(7),
             tags: [("env".to_string(), "test".to_string())].into(),

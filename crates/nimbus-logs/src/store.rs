@@ -67,8 +67,9 @@ struct GroupIndex {
 }
 
 impl GroupIndex {
-    fn meta(&self) -> GroupMeta {
+    fn meta(&self, name: &str) -> GroupMeta {
         GroupMeta {
+            name: Some(name.to_string()),
             creation_time: self.creation_time,
             retention_in_days: self.retention,
             tags: self.tags.clone(),
@@ -114,12 +115,24 @@ pub struct LogStore {
     tx: tokio::sync::mpsc::UnboundedSender<Command>,
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// The clock the store stamps ingestion with (milliseconds since the epoch).
+pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Names longer than this are kept under a digest: hex doubles a name's length, and a file
+/// name holds at most 255 bytes.
+const MAX_HEX_NAME: usize = 100;
+
+/// A group's directory or a stream's file name: the name in hex, or for a long one `x` and a
+/// digest of it (the name itself then lives in the group's metadata, see [`meta`]).
 fn encode(name: &str) -> String {
-    name.bytes().map(|b| format!("{b:02x}")).collect()
+    if name.len() <= MAX_HEX_NAME {
+        return name.bytes().map(|b| format!("{b:02x}")).collect();
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    format!("x{}", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 fn decode(hex: &str) -> Option<String> {
@@ -541,12 +554,16 @@ fn group_info(name: &str, g: &GroupIndex) -> GroupInfo {
 fn scan(root: &Path) -> std::io::Result<BTreeMap<String, GroupIndex>> {
     let mut out = BTreeMap::new();
     for g in std::fs::read_dir(root)?.flatten() {
-        let Some(group) = g.file_name().to_str().and_then(decode) else { continue };
         let meta = meta::read(&g.path());
+        let dir_name = g.file_name();
+        let Some(group) = dir_name.to_str().and_then(decode).or_else(|| meta.as_ref()?.name.clone()) else { continue };
         let mut gi = GroupIndex { creation_time: i64::MAX, ..Default::default() };
         for s in std::fs::read_dir(g.path())?.flatten() {
             let fname = s.file_name();
-            let Some(stream) = fname.to_str().and_then(|n| n.strip_suffix(".jsonl")).and_then(decode) else { continue };
+            let Some(stem) = fname.to_str().and_then(|n| n.strip_suffix(".jsonl")) else { continue };
+            // A long name is found among the streams the metadata names.
+            let long = || meta.as_ref()?.streams.keys().find(|k| encode(k) == stem).cloned();
+            let Some(stream) = decode(stem).or_else(long) else { continue };
             // Line by line: the index is a few numbers per stream, never the events.
             let mut info: Option<StreamInfo> = None;
             for (_, e) in EventLines::open(&s.path()) {
@@ -625,18 +642,28 @@ impl Writer {
         self.root.join(encode(group))
     }
 
+    fn stream_file(&self, group: &str, stream: &str) -> PathBuf {
+        self.group_dir(group).join(format!("{}.jsonl", encode(stream)))
+    }
+
     fn index(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, GroupIndex>> {
         self.index.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Appends events to a stream (made, with its group, if missing: Lambda's lines), then
     /// indexes them; with `sync`, flushed and fsynced before it returns.
-    fn append(&mut self, group: &Arc<str>, stream: &Arc<str>, events: impl Iterator<Item = (i64, String)>, sync: bool) -> std::io::Result<()> {
+    fn append(
+        &mut self,
+        group: &Arc<str>,
+        stream: &Arc<str>,
+        events: impl Iterator<Item = (i64, String)>,
+        sync: bool,
+    ) -> std::io::Result<()> {
         let key = (group.clone(), stream.clone());
         if !self.files.contains_key(&key) {
             let dir = self.group_dir(group);
             std::fs::create_dir_all(&dir)?;
-            let f = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{}.jsonl", encode(stream))))?;
+            let f = std::fs::OpenOptions::new().create(true).append(true).open(self.stream_file(group, stream))?;
             self.files.insert(key.clone(), BufWriter::with_capacity(16 * 1024, f));
         }
         let w = self.files.get_mut(&key).expect("inserted above");
@@ -654,9 +681,7 @@ impl Writer {
             w.get_ref().sync_data()?;
         }
         let mut index = self.index();
-        let g = index
-            .entry(group.to_string())
-            .or_insert_with(|| GroupIndex { creation_time: ingestion_time, ..Default::default() });
+        let g = index.entry(group.to_string()).or_insert_with(|| GroupIndex { creation_time: ingestion_time, ..Default::default() });
         let s = g.streams.entry(stream.to_string()).or_insert_with(|| StreamInfo::empty(stream, ingestion_time));
         for e in &written {
             s.add(e);
@@ -675,7 +700,7 @@ impl Writer {
             return Err(LogError::GroupExists);
         }
         let gi = GroupIndex { creation_time: now_ms(), tags, has_meta: true, ..Default::default() };
-        meta::write(&self.group_dir(group), &gi.meta())?;
+        meta::write(&self.group_dir(group), &gi.meta(group))?;
         self.index().insert(group.to_string(), gi);
         Ok(())
     }
@@ -701,7 +726,7 @@ impl Writer {
         let before = (g.retention, g.tags.clone(), g.created.clone(), g.has_meta);
         change(g);
         g.has_meta = true;
-        if let Err(e) = meta::write(&dir, &g.meta()) {
+        if let Err(e) = meta::write(&dir, &g.meta(group)) {
             (g.retention, g.tags, g.created, g.has_meta) = before;
             return Err(e.into());
         }
@@ -726,7 +751,7 @@ impl Writer {
     fn delete_stream(&mut self, group: &str, stream: &str) -> Result<(), LogError> {
         self.existing_stream(group, stream)?;
         self.files.remove(&(Arc::from(group), Arc::from(stream)));
-        match std::fs::remove_file(self.group_dir(group).join(format!("{}.jsonl", encode(stream)))) {
+        match std::fs::remove_file(self.stream_file(group, stream)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
@@ -762,7 +787,7 @@ impl Writer {
     }
 
     fn expire(&mut self, group: &str, s: &StreamInfo, cutoff: i64) -> Result<(), LogError> {
-        let path = self.group_dir(group).join(format!("{}.jsonl", encode(&s.name)));
+        let path = self.stream_file(group, &s.name);
         if let Some(mut w) = self.files.remove(&(Arc::from(group), Arc::from(s.name.as_str()))) {
             w.flush()?;
         }
@@ -957,13 +982,22 @@ mod tests {
                 assert_eq!(got, want, "{what}");
             }
             store.create_group("empty", BTreeMap::new()).unwrap();
+            // The longest names AWS allows: kept under a digest, found again by their metadata.
+            store.create_group(&"g".repeat(512), BTreeMap::new()).unwrap();
+            store.create_stream(&"g".repeat(512), &"s".repeat(512)).unwrap();
+            store.put(&"g".repeat(512), &"s".repeat(512), vec![(t0, "long".into())]).unwrap();
             store.create_group("gone", BTreeMap::new()).unwrap();
             store.sink("gone", "lambda").emit(1, "x".into());
             store.delete_group("gone").unwrap();
         }
         // Everything but the events' order is metadata: all of it survives a restart.
         let store = LogStore::open(dir.path()).unwrap();
-        assert_eq!(store.groups("").iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["app", "empty"]);
+        assert_eq!(
+            store.groups("").iter().map(|g| g.name.clone()).collect::<Vec<_>>(),
+            ["app".to_string(), "empty".into(), "g".repeat(512)]
+        );
+        let long = store.stream_page(&"g".repeat(512), &"s".repeat(512), None, None, Cursor::Head, 10).unwrap();
+        assert_eq!(long.events[0].message, "long");
         assert_eq!(store.group("app").unwrap().retention_in_days, Some(3653));
         assert_eq!(store.tags("app").unwrap(), [("k".to_string(), "v".to_string())].into());
         let streams = store.streams("app").unwrap();
