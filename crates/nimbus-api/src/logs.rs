@@ -781,3 +781,62 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_arns() {
+        let cases = [
+            ("arn:aws:logs:us-east-1:123456789012:log-group:/app/x", Some("/app/x")),
+            ("arn:aws:logs:us-east-1:123456789012:log-group:/app/x:*", Some("/app/x")),
+            ("arn:aws:logs:us-east-1:123456789012:log-group:/app/x:log-stream:s", None),
+            ("arn:aws:logs:us-east-1:123456789012:log-group:", None),
+            ("arn:aws:logs:us-east-1:123456789012:destination:d", None),
+            ("arn:aws:lambda:us-east-1:123456789012:function:f", None),
+            ("/app/x", None),
+        ];
+        for (arn, want) in cases {
+            assert_eq!(group_of_arn(arn), want, "{arn}");
+        }
+    }
+
+    #[test]
+    fn group_tokens_round_trip() {
+        for name in ["/aws/lambda/f", "a", "#x.y-z_1"] {
+            assert_eq!(name_after(&name_token(name)).unwrap(), name);
+        }
+        for bad in ["", "g/", "g/0", "g/zz", "f/3", "bogus"] {
+            assert!(bad == "g/" || name_after(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_wording() {
+        let msg = |e: LogsError| (e.code, e.message);
+        let inv = |m: &str| ("InvalidParameterException", m.to_string());
+        let cases: Vec<(LogsError, (&str, String))> = vec![
+            (check_group("").unwrap_err(), inv("1 validation error detected: Value '' at 'logGroupName' failed to satisfy constraint: Member must have length greater than or equal to 1")),
+            (check_group(&"a".repeat(513)).unwrap_err(), inv("Invalid LogGroup or LogStream, both must have length less than or equal to 512.")),
+            (check_stream(&"a".repeat(513)).unwrap_err(), inv("Invalid LogGroup or LogStream, both must have length less than or equal to 512.")),
+            (check_group("a b").unwrap_err(), inv(r"1 validation error detected: Value 'a b' at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\.\-_/#A-Za-z0-9]+")),
+            (check_stream("a*").unwrap_err(), inv("1 validation error detected: Value 'a*' at 'logStreamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*")),
+            (batch_error(BatchError::OutOfOrder), inv("Log events in a single PutLogEvents request must be in chronological order.")),
+            (batch_error(BatchError::SpansTooLong), inv("The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")),
+            (batch_error(BatchError::TooLarge(1_048_577)), inv("Upload too large: 1048577 bytes exceeds limit of 1048576")),
+            (LogError::GroupExists.into(), ("ResourceAlreadyExistsException", "The specified log group already exists".into())),
+            (LogError::StreamExists.into(), ("ResourceAlreadyExistsException", "The specified log stream already exists".into())),
+            (LogError::GroupMissing.into(), ("ResourceNotFoundException", "The specified log group does not exist.".into())),
+            (LogError::StreamMissing.into(), ("ResourceNotFoundException", "The specified log stream does not exist.".into())),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got.status(), 400, "{got}");
+            assert_eq!(msg(got), want);
+        }
+        let ours = LogsError::from(LogError::Io("disk full".into()));
+        assert_eq!((ours.code(), ours.status()), ("ServiceUnavailableException", 500));
+        assert_eq!(sequence_token().len(), 56);
+        assert!(sequence_token().bytes().all(|b| b.is_ascii_digit()));
+    }
+}

@@ -190,7 +190,9 @@ mod tests {
     #[test]
     fn names() {
         let long = "a".repeat(513);
-        let cases: Vec<(&str, Result<(), NameError>, Result<(), NameError>)> = vec![
+        /// (name, as a group name, as a stream name)
+        type Case<'a> = (&'a str, Result<(), NameError>, Result<(), NameError>);
+        let cases: Vec<Case> = vec![
             ("/aws/lambda/f", Ok(()), Ok(())),
             ("my-app_1.#x", Ok(()), Ok(())),
             ("", Err(NameError::Empty), Err(NameError::Empty)),

@@ -695,7 +695,7 @@ impl Writer {
         g.streams.get(stream).map(|_| ()).ok_or(LogError::StreamMissing)
     }
 
-    fn create_group(&mut self, group: &str, tags: BTreeMap<String, String>) -> Result<(), LogError> {
+    fn create_group(&self, group: &str, tags: BTreeMap<String, String>) -> Result<(), LogError> {
         if self.index.read().unwrap_or_else(|p| p.into_inner()).contains_key(group) {
             return Err(LogError::GroupExists);
         }
@@ -719,7 +719,7 @@ impl Writer {
     }
 
     /// Changes a group's metadata and writes it (the group then outlives its streams).
-    fn change_meta(&mut self, group: &str, change: impl FnOnce(&mut GroupIndex)) -> Result<(), LogError> {
+    fn change_meta(&self, group: &str, change: impl FnOnce(&mut GroupIndex)) -> Result<(), LogError> {
         let dir = self.group_dir(group);
         let mut index = self.index();
         let g = index.get_mut(group).ok_or(LogError::GroupMissing)?;
@@ -733,7 +733,7 @@ impl Writer {
         Ok(())
     }
 
-    fn create_stream(&mut self, group: &str, stream: &str) -> Result<(), LogError> {
+    fn create_stream(&self, group: &str, stream: &str) -> Result<(), LogError> {
         {
             let index = self.index.read().unwrap_or_else(|p| p.into_inner());
             let g = index.get(group).ok_or(LogError::GroupMissing)?;
@@ -1052,7 +1052,9 @@ mod tests {
             }
             out
         };
-        let cases: Vec<(&str, Vec<(&str, Vec<i64>)>)> = vec![
+        /// (group, its streams with their events' ages in days)
+        type Case<'a> = (&'a str, Vec<(&'a str, Vec<i64>)>);
+        let cases: Vec<Case> = vec![
             ("kept", vec![("recent", vec![4, 3])]),
             ("mixed", vec![("half", vec![2, 1]), ("made-empty", vec![])]),
             ("forever", vec![("old", vec![90, 80])]),
