@@ -51,8 +51,9 @@ pub(crate) fn write(group_dir: &Path, meta: &GroupMeta) -> std::io::Result<()> {
     f.write_all(&serde_json::to_vec(meta).expect("group metadata serializes"))?;
     f.sync_all()?;
     std::fs::rename(&tmp, path(group_dir))?;
-    if let Ok(dir) = std::fs::File::open(group_dir) {
-        let _ = dir.sync_all();
+    // The rename, and the group's directory itself when it is new, must last.
+    for dir in [Some(group_dir), group_dir.parent()].into_iter().flatten() {
+        std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
 }

@@ -662,8 +662,20 @@ impl Writer {
         let key = (group.clone(), stream.clone());
         if !self.files.contains_key(&key) {
             let dir = self.group_dir(group);
+            let path = self.stream_file(group, stream);
+            let new_dir = !dir.exists();
             std::fs::create_dir_all(&dir)?;
-            let f = std::fs::OpenOptions::new().create(true).append(true).open(self.stream_file(group, stream))?;
+            let new_file = !path.exists();
+            let f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            if sync {
+                // A durable put into a file just made: its directory entry must last too.
+                if new_file {
+                    File::open(&dir)?.sync_all()?;
+                }
+                if new_dir {
+                    File::open(&self.root)?.sync_all()?;
+                }
+            }
             self.files.insert(key.clone(), BufWriter::with_capacity(16 * 1024, f));
         }
         let w = self.files.get_mut(&key).expect("inserted above");
