@@ -261,3 +261,20 @@ def test_alarms_evaluate_and_notify_their_topics(server_factory, tmp_path):
     assert [a["AlarmName"] for a in cw.describe_alarms(AlarmNamePrefix=name[:8])["MetricAlarms"]] == [name]
     cw.delete_alarms(AlarmNames=[name])
     assert cw.describe_alarms(AlarmNames=[name])["MetricAlarms"] == []
+
+
+def test_emf_events_put_to_cloudwatch_logs_become_metrics(server, tmp_path):
+    """PutLogEvents of EMF lines (as the CloudWatch agent and EMF libraries send them)."""
+    logs = server.logs_client()
+    group, ns = unique("/app/emf"), unique("Agent")
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    t = int(now().timestamp() * 1000)
+    line = json.dumps({"_aws": {"Timestamp": t, "CloudWatchMetrics": [{"Namespace": ns, "Dimensions": [[]],
+                                                                      "Metrics": [{"Name": "Queued", "Unit": "Count"}]}]}, "Queued": 4})
+    logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=[{"timestamp": t, "message": line}])
+    cw = cloudwatch(server.endpoint, None, tmp_path)
+    pts = cw.get_metric_statistics(Namespace=ns, MetricName="Queued", StartTime=now() - dt.timedelta(minutes=2),
+                                   EndTime=now() + dt.timedelta(minutes=1), Period=300, Statistics=["Sum"])["Datapoints"]
+    assert [(p["Sum"], p["Unit"]) for p in pts] == [(4.0, "Count")]
+    logs.delete_log_group(logGroupName=group)

@@ -1,12 +1,16 @@
 //! A CloudWatch Logs subset on the wire (JSON 1.1, `X-Amz-Target: Logs_20140328.<Action>`):
 //! requests decoded through `nimbus-protocol` against the Logs model into typed
 //! [`LogsCall`]s, answered from the log store with typed outputs. Enough for `aws logs`,
-//! boto3 and `nimbus logs` to read function logs.
+//! boto3 and `nimbus logs` to read function logs, and for applications to keep logs of their
+//! own: groups and streams made and deleted, PutLogEvents with AWS's batch rules,
+//! retention policies and tags.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use http::Response;
-use nimbus_logs::{Cursor, FilterPattern, LogStore, Position};
+use nimbus_logs::rules::{self, BatchError, NameError};
+use nimbus_logs::{Cursor, FilterPattern, LogError, LogStore, Position};
 use nimbus_model::{ApiError, ErrorCode};
 use nimbus_protocol::{calls, encode, AwsError, DecodeError, Protocol, LOGS};
 use serde::{Deserialize, Serialize};
@@ -41,43 +45,98 @@ calls! {
         DescribeLogStreams(DescribeLogStreamsInput),
         GetLogEvents(GetLogEventsInput),
         FilterLogEvents(FilterLogEventsInput),
+        CreateLogGroup(CreateLogGroupInput),
+        DeleteLogGroup(GroupNameInput),
+        CreateLogStream(StreamNameInput),
+        DeleteLogStream(StreamNameInput),
+        PutLogEvents(PutLogEventsInput),
+        PutRetentionPolicy(PutRetentionPolicyInput),
+        DeleteRetentionPolicy(GroupNameInput),
+        TagLogGroup(TagLogGroupInput),
+        UntagLogGroup(UntagLogGroupInput),
+        ListTagsLogGroup(GroupNameInput),
+        TagResource(TagResourceInput),
+        UntagResource(UntagResourceInput),
+        ListTagsForResource(ResourceInput),
     }
 }
 
-/// An error as CloudWatch Logs answers it: every client error is a 400.
+/// An error as CloudWatch Logs answers it: every client error is a 400 (even
+/// ResourceNotFoundException), ours a 500.
 #[derive(Debug)]
-pub struct LogsError(ApiError);
+pub struct LogsError {
+    code: &'static str,
+    message: String,
+    ours: bool,
+}
+
+impl LogsError {
+    fn new(code: &'static str, message: impl Into<String>) -> LogsError {
+        LogsError { code, message: message.into(), ours: false }
+    }
+}
 
 impl fmt::Display for LogsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        write!(f, "{}: {}", self.code, self.message)
     }
 }
 
 impl AwsError for LogsError {
     fn code(&self) -> &str {
-        self.0.code.name()
+        self.code
     }
     fn status(&self) -> u16 {
-        if self.0.code == ErrorCode::Service {
+        if self.ours {
             500
         } else {
             400
         }
     }
     fn message(&self) -> String {
-        self.0.message.clone()
+        self.message.clone()
     }
 }
 
 impl From<ApiError> for LogsError {
     fn from(e: ApiError) -> LogsError {
-        LogsError(e)
+        LogsError { code: e.code.name(), ours: e.code == ErrorCode::Service, message: e.message }
+    }
+}
+
+impl From<LogError> for LogsError {
+    fn from(e: LogError) -> LogsError {
+        match e {
+            LogError::GroupExists | LogError::StreamExists => LogsError::new("ResourceAlreadyExistsException", e.to_string()),
+            LogError::GroupMissing | LogError::StreamMissing => LogsError::new("ResourceNotFoundException", e.to_string()),
+            LogError::Io(_) => LogsError { code: "ServiceUnavailableException", message: e.to_string(), ours: true },
+        }
     }
 }
 
 fn invalid(message: impl Into<String>) -> LogsError {
-    LogsError(ApiError::new(ErrorCode::InvalidParameter, message))
+    LogsError::new("InvalidParameterException", message)
+}
+
+/// AWS's wording for a value outside its member's constraint.
+fn constraint(value: &str, member: &str, rule: &str) -> LogsError {
+    invalid(format!("1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: Member must {rule}"))
+}
+
+fn check_name(name: &str, member: &str, check: fn(&str) -> Result<(), NameError>) -> Result<(), LogsError> {
+    check(name).map_err(|e| match e {
+        NameError::Empty => constraint(name, member, "have length greater than or equal to 1"),
+        NameError::TooLong => invalid("Invalid LogGroup or LogStream, both must have length less than or equal to 512."),
+        NameError::Pattern(p) => constraint(name, member, &format!("satisfy regular expression pattern: {p}")),
+    })
+}
+
+fn check_group(name: &str) -> Result<(), LogsError> {
+    check_name(name, "logGroupName", rules::check_group_name)
+}
+
+fn check_stream(name: &str) -> Result<(), LogsError> {
+    check_name(name, "logStreamName", rules::check_stream_name)
 }
 
 /// Decodes `Logs_20140328.<operation>`'s body.
@@ -86,7 +145,7 @@ pub fn parse(operation: &str, body: &[u8]) -> LogsRequest {
         Some((operation, call)) => LogsRequest { operation, call: call.map_err(decode_error) },
         None => LogsRequest {
             operation: "Unknown",
-            call: Err(LogsError(ApiError::new(ErrorCode::UnknownOperation, format!("Operation {operation} is not supported")))),
+            call: Err(ApiError::new(ErrorCode::UnknownOperation, format!("Operation {operation} is not supported")).into()),
         },
     }
 }
@@ -97,11 +156,9 @@ fn decode_error(e: DecodeError) -> LogsError {
             invalid(format!("1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"))
         }
         DecodeError::Type { member, expected, .. } | DecodeError::Binding { member, expected, .. } => {
-            LogsError(ApiError::new(ErrorCode::InvalidParameter, format!("{member} must be a {expected}")))
+            invalid(format!("{member} must be a {expected}"))
         }
-        DecodeError::Malformed(m) | DecodeError::Shape(m) => {
-            LogsError(ApiError::new(ErrorCode::InvalidParameter, format!("The request body is not valid JSON: {m}")))
-        }
+        DecodeError::Malformed(m) | DecodeError::Shape(m) => invalid(format!("The request body is not valid JSON: {m}")),
     }
 }
 
@@ -129,7 +186,7 @@ impl GroupInput {
     fn name(&self) -> Result<String, LogsError> {
         match (&self.log_group_name, &self.log_group_identifier) {
             (Some(_), Some(_)) => {
-                Err(LogsError(ApiError::new(ErrorCode::Validation, "LogGroup name and LogGroup ARN are mutually exclusive parameters.")))
+                Err(LogsError::new("ValidationException", "LogGroup name and LogGroup ARN are mutually exclusive parameters."))
             }
             (Some(name), None) => Ok(name.clone()),
             // arn:aws:logs:<region>:<account>:log-group:<name>[:*]
@@ -181,6 +238,106 @@ pub struct FilterLogEventsInput {
     limit: Option<i64>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateLogGroupInput {
+    log_group_name: String,
+    tags: Option<BTreeMap<String, String>>,
+}
+
+/// A call on one group, by name.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupNameInput {
+    log_group_name: String,
+}
+
+/// A call on one stream, by group and stream name.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamNameInput {
+    log_group_name: String,
+    log_stream_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputLogEvent {
+    timestamp: i64,
+    message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutLogEventsInput {
+    log_group_name: String,
+    log_stream_name: String,
+    log_events: Vec<InputLogEvent>,
+    /// Accepted and ignored, as AWS does now.
+    #[allow(dead_code)]
+    sequence_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutRetentionPolicyInput {
+    log_group_name: String,
+    retention_in_days: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagLogGroupInput {
+    log_group_name: String,
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UntagLogGroupInput {
+    log_group_name: String,
+    tags: Vec<String>,
+}
+
+/// A call on a resource by ARN (Nimbus tags log groups only).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceInput {
+    resource_arn: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagResourceInput {
+    resource_arn: String,
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UntagResourceInput {
+    resource_arn: String,
+    tag_keys: Vec<String>,
+}
+
+/// The group a log-group ARN names (`arn:aws:logs:<region>:<account>:log-group:<name>`,
+/// with or without AWS's `:*`).
+fn group_of_arn(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(_), Some("logs"), Some(_), Some(_), Some(rest)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let name = rest.strip_prefix("log-group:")?;
+    let name = name.strip_suffix(":*").unwrap_or(name);
+    (!name.is_empty() && !name.contains(':')).then_some(name)
+}
+
+fn resource_group(arn: &str) -> Result<&str, LogsError> {
+    group_of_arn(arn).ok_or_else(|| invalid(format!("Invalid resource arn: {arn}")))
+}
+
 // ---- typed outputs -----------------------------------------------------------------------
 
 #[derive(Serialize)]
@@ -196,11 +353,14 @@ struct DescribeLogGroupsOutput {
 struct LogGroup {
     log_group_name: String,
     creation_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention_in_days: Option<u32>,
     metric_filter_count: u32,
     arn: String,
     stored_bytes: u64,
     log_group_class: &'static str,
     log_group_arn: String,
+    deletion_protection_enabled: bool,
 }
 
 #[derive(Serialize)]
@@ -216,10 +376,15 @@ struct DescribeLogStreamsOutput {
 struct LogStream {
     log_stream_name: String,
     creation_time: i64,
-    first_event_timestamp: i64,
-    last_event_timestamp: i64,
-    last_ingestion_time: i64,
-    upload_sequence_token: &'static str,
+    /// The event fields are left out while the stream holds none, as AWS does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_event_timestamp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_event_timestamp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_ingestion_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upload_sequence_token: Option<String>,
     arn: String,
     stored_bytes: u64,
 }
@@ -266,10 +431,37 @@ struct SearchedLogStream {
     searched_completely: bool,
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PutLogEventsOutput {
+    next_sequence_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rejected_log_events_info: Option<RejectedLogEventsInfo>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RejectedLogEventsInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    too_new_log_event_start_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    too_old_log_event_end_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expired_log_event_end_index: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct TagsOutput {
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
 // ---- running -----------------------------------------------------------------------------
 
 fn group_missing() -> LogsError {
-    LogsError(ApiError::not_found("The specified log group does not exist."))
+    LogError::GroupMissing.into()
 }
 
 /// `arn:aws:logs:<region>:<account>:log-group:<name>` (AWS's `arn` adds `:*`).
@@ -284,6 +476,36 @@ fn offset(token: Option<&str>) -> Result<Option<(char, usize)>, LogsError> {
     let Some(t) = token else { return Ok(None) };
     let parsed = t.split_once('/').and_then(|(dir, n)| Some((dir.chars().next().filter(|c| matches!(c, 'f' | 'b'))?, n.parse().ok()?)));
     parsed.map(Some).ok_or_else(|| invalid("The specified nextToken is invalid."))
+}
+
+/// A DescribeLogGroups token: the last name handed out (`g/<hex name>`).
+fn name_token(name: &str) -> String {
+    format!("g/{}", name.bytes().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+fn name_after(token: &str) -> Result<String, LogsError> {
+    let hex = token.strip_prefix("g/").filter(|h| h.len() % 2 == 0).ok_or_else(|| invalid("The specified nextToken is invalid."))?;
+    let bytes: Option<Vec<u8>> =
+        (0..hex.len() / 2).map(|i| hex.get(2 * i..2 * i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect();
+    bytes.and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| invalid("The specified nextToken is invalid."))
+}
+
+/// A sequence token as AWS still hands them out (56 digits); nothing checks them any more.
+fn sequence_token() -> String {
+    let n = uuid::Uuid::new_v4().as_u128() % 10u128.pow(36);
+    format!("4965{:016}{n:036}", nimbus_logs::now_ms().rem_euclid(10i64.pow(16)))
+}
+
+fn batch_error(e: BatchError) -> LogsError {
+    match e {
+        BatchError::Empty => constraint("[]", "logEvents", "have length greater than or equal to 1"),
+        BatchError::TooManyEvents(_) => {
+            invalid("1 validation error detected: Value at 'logEvents' failed to satisfy constraint: Member must have length less than or equal to 10000")
+        }
+        BatchError::TooLarge(n) => invalid(format!("Upload too large: {n} bytes exceeds limit of {}", rules::MAX_BATCH_BYTES)),
+        BatchError::OutOfOrder => invalid("Log events in a single PutLogEvents request must be in chronological order."),
+        BatchError::SpansTooLong => invalid("The batch of log events in a single PutLogEvents request cannot span more than 24 hours."),
+    }
 }
 
 /// A FilterLogEvents token: the position of the last event handed out (`<time>/<line>/<hex
@@ -328,7 +550,7 @@ pub fn execute(state: &AppState, store: &LogStore, req: LogsRequest) -> Response
     let request_id = uuid::Uuid::new_v4().to_string();
     let result = req.call.and_then(|call| run(state, store, call, &request_id));
     let response = result.unwrap_or_else(|e| {
-        if e.0.code == ErrorCode::Service {
+        if e.ours {
             tracing::error!(operation = req.operation, "logs: {e}");
         }
         encode::error(&LOGS, Protocol::AwsJson1_1, &e, &request_id)
@@ -345,40 +567,54 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
     Ok(match call {
         LogsCall::DescribeLogGroups(input) => {
             let limit = limit(input.limit, 50)?;
-            let start = offset(input.next_token.as_deref())?.map(|(_, n)| n).unwrap_or(0);
             if input.log_group_name_prefix.is_some() && input.log_group_name_pattern.is_some() {
                 return Err(invalid("LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters."));
             }
+            // By name; a page resumes after the last name handed out, so groups made or
+            // deleted meanwhile shift nothing.
+            let after = input.next_token.as_deref().map(name_after).transpose()?;
             let mut groups = store.groups(input.log_group_name_prefix.as_deref().unwrap_or(""));
             if let Some(pattern) = &input.log_group_name_pattern {
                 groups.retain(|g| g.name.contains(pattern.as_str()));
             }
+            groups.retain(|g| after.as_ref().is_none_or(|a| g.name > *a));
+            let more = groups.len() > limit;
+            groups.truncate(limit);
+            let next_token = more.then(|| groups.last().map(|g| name_token(&g.name))).flatten();
             let log_groups = groups
-                .iter()
-                .skip(start)
-                .take(limit)
+                .into_iter()
                 .map(|g| LogGroup {
-                    log_group_name: g.name.clone(),
-                    creation_time: g.creation_time,
-                    metric_filter_count: 0,
                     arn: format!("{}:*", group_arn(state, &g.name)),
+                    log_group_arn: group_arn(state, &g.name),
+                    log_group_name: g.name,
+                    creation_time: g.creation_time,
+                    retention_in_days: g.retention_in_days,
+                    metric_filter_count: 0,
                     stored_bytes: g.stored_bytes,
                     log_group_class: "STANDARD",
-                    log_group_arn: group_arn(state, &g.name),
+                    deletion_protection_enabled: false,
                 })
                 .collect();
-            let next_token = (start + limit < groups.len()).then(|| format!("f/{}", start + limit));
             reply(op, rid, &DescribeLogGroupsOutput { log_groups, next_token })
         }
         LogsCall::DescribeLogStreams(input) => {
             let limit = limit(input.limit, 50)?;
             let group = input.group.name()?;
+            let by_time = match input.order_by.as_deref() {
+                None | Some("LogStreamName") => false,
+                Some("LastEventTime") => true,
+                Some(other) => return Err(constraint(other, "orderBy", "satisfy enum value set: [LogStreamName, LastEventTime]")),
+            };
+            if by_time && input.log_stream_name_prefix.is_some() {
+                return Err(invalid("Cannot order by LastEventTime with a logStreamNamePrefix."));
+            }
             let mut streams = store.streams(&group).ok_or_else(group_missing)?;
             if let Some(prefix) = &input.log_stream_name_prefix {
                 streams.retain(|s| s.name.starts_with(prefix.as_str()));
             }
-            if input.order_by.as_deref() == Some("LastEventTime") {
-                streams.sort_by_key(|s| s.last_event);
+            if by_time {
+                // Streams without events count as the oldest; ties by name (stable sort).
+                streams.sort_by_key(|s| s.last_event.unwrap_or(0));
             }
             if input.descending == Some(true) {
                 streams.reverse();
@@ -394,7 +630,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
                     first_event_timestamp: s.first_event,
                     last_event_timestamp: s.last_event,
                     last_ingestion_time: s.last_ingestion,
-                    upload_sequence_token: "1",
+                    upload_sequence_token: s.last_event.map(|_| sequence_token()),
                     arn: format!("{}:log-stream:{}", group_arn(state, &group), s.name),
                     stored_bytes: s.stored_bytes,
                 })
@@ -416,7 +652,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             };
             let page = store
                 .stream_page(&group, &input.log_stream_name, input.start_time, input.end_time, from, limit)
-                .ok_or_else(|| LogsError(ApiError::not_found("The specified log stream does not exist.")))?;
+                .ok_or_else(|| LogsError::from(LogError::StreamMissing))?;
             let (lo, hi) = (page.lo, page.hi);
             let events = page
                 .events
@@ -457,5 +693,150 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
                 .collect();
             reply(op, rid, &FilterLogEventsOutput { events, searched_log_streams: Vec::new(), next_token })
         }
+        LogsCall::CreateLogGroup(input) => {
+            check_group(&input.log_group_name)?;
+            store.create_group(&input.log_group_name, input.tags.unwrap_or_default())?;
+            reply(op, rid, &Empty {})
+        }
+        LogsCall::DeleteLogGroup(input) => {
+            check_group(&input.log_group_name)?;
+            store.delete_group(&input.log_group_name)?;
+            reply(op, rid, &Empty {})
+        }
+        LogsCall::CreateLogStream(input) => {
+            check_group(&input.log_group_name)?;
+            check_stream(&input.log_stream_name)?;
+            store.create_stream(&input.log_group_name, &input.log_stream_name)?;
+            reply(op, rid, &Empty {})
+        }
+        LogsCall::DeleteLogStream(input) => {
+            check_group(&input.log_group_name)?;
+            check_stream(&input.log_stream_name)?;
+            store.delete_stream(&input.log_group_name, &input.log_stream_name)?;
+            reply(op, rid, &Empty {})
+        }
+        LogsCall::PutLogEvents(input) => {
+            check_group(&input.log_group_name)?;
+            check_stream(&input.log_stream_name)?;
+            let group = store.group(&input.log_group_name).ok_or_else(group_missing)?;
+            let sizes: Vec<(i64, usize)> = input.log_events.iter().map(|e| (e.timestamp, e.message.len())).collect();
+            if let Some(i) = input.log_events.iter().position(|e| e.message.is_empty()) {
+                return Err(constraint("", &format!("logEvents.{}.member.message", i + 1), "have length greater than or equal to 1"));
+            }
+            let rejected = rules::check_batch(&sizes, nimbus_logs::now_ms(), group.retention_in_days).map_err(batch_error)?;
+            let accepted = rejected.accepted(input.log_events.len());
+            let events = input.log_events.into_iter().skip(accepted.start).take(accepted.len()).map(|e| (e.timestamp, e.message)).collect();
+            store.put(&input.log_group_name, &input.log_stream_name, events)?;
+            let rejected_log_events_info = (!rejected.is_empty()).then_some(RejectedLogEventsInfo {
+                too_new_log_event_start_index: rejected.too_new_start,
+                too_old_log_event_end_index: rejected.too_old_end,
+                expired_log_event_end_index: rejected.expired_end,
+            });
+            reply(op, rid, &PutLogEventsOutput { next_sequence_token: sequence_token(), rejected_log_events_info })
+        }
+        LogsCall::PutRetentionPolicy(input) => {
+            check_group(&input.log_group_name)?;
+            let days = u32::try_from(input.retention_in_days).ok().filter(|d| rules::RETENTION_DAYS.contains(d)).ok_or_else(|| {
+                let allowed: Vec<String> = rules::RETENTION_DAYS.iter().map(u32::to_string).collect();
+                constraint(
+                    &input.retention_in_days.to_string(),
+                    "retentionInDays",
+                    &format!("satisfy enum value set: [{}]", allowed.join(", ")),
+                )
+            })?;
+            store.set_retention(&input.log_group_name, Some(days))?;
+            reply(op, rid, &Empty {})
+        }
+        LogsCall::DeleteRetentionPolicy(input) => {
+            check_group(&input.log_group_name)?;
+            store.set_retention(&input.log_group_name, None)?;
+            reply(op, rid, &Empty {})
+        }
+        LogsCall::TagLogGroup(input) => {
+            check_group(&input.log_group_name)?;
+            store.tag(&input.log_group_name, input.tags)?;
+            reply(op, rid, &Empty {})
+        }
+        LogsCall::UntagLogGroup(input) => {
+            check_group(&input.log_group_name)?;
+            store.untag(&input.log_group_name, input.tags)?;
+            reply(op, rid, &Empty {})
+        }
+        LogsCall::ListTagsLogGroup(input) => {
+            check_group(&input.log_group_name)?;
+            let tags = store.tags(&input.log_group_name).ok_or_else(group_missing)?;
+            reply(op, rid, &TagsOutput { tags })
+        }
+        LogsCall::TagResource(input) => {
+            store.tag(resource_group(&input.resource_arn)?, input.tags)?;
+            reply(op, rid, &Empty {})
+        }
+        LogsCall::UntagResource(input) => {
+            store.untag(resource_group(&input.resource_arn)?, input.tag_keys)?;
+            reply(op, rid, &Empty {})
+        }
+        LogsCall::ListTagsForResource(input) => {
+            let tags = store.tags(resource_group(&input.resource_arn)?).ok_or_else(group_missing)?;
+            reply(op, rid, &TagsOutput { tags })
+        }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_arns() {
+        let cases = [
+            ("arn:aws:logs:us-east-1:123456789012:log-group:/app/x", Some("/app/x")),
+            ("arn:aws:logs:us-east-1:123456789012:log-group:/app/x:*", Some("/app/x")),
+            ("arn:aws:logs:us-east-1:123456789012:log-group:/app/x:log-stream:s", None),
+            ("arn:aws:logs:us-east-1:123456789012:log-group:", None),
+            ("arn:aws:logs:us-east-1:123456789012:destination:d", None),
+            ("arn:aws:lambda:us-east-1:123456789012:function:f", None),
+            ("/app/x", None),
+        ];
+        for (arn, want) in cases {
+            assert_eq!(group_of_arn(arn), want, "{arn}");
+        }
+    }
+
+    #[test]
+    fn group_tokens_round_trip() {
+        for name in ["/aws/lambda/f", "a", "#x.y-z_1"] {
+            assert_eq!(name_after(&name_token(name)).unwrap(), name);
+        }
+        for bad in ["", "g/", "g/0", "g/zz", "f/3", "bogus"] {
+            assert!(bad == "g/" || name_after(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_wording() {
+        let msg = |e: LogsError| (e.code, e.message);
+        let inv = |m: &str| ("InvalidParameterException", m.to_string());
+        let cases: Vec<(LogsError, (&str, String))> = vec![
+            (check_group("").unwrap_err(), inv("1 validation error detected: Value '' at 'logGroupName' failed to satisfy constraint: Member must have length greater than or equal to 1")),
+            (check_group(&"a".repeat(513)).unwrap_err(), inv("Invalid LogGroup or LogStream, both must have length less than or equal to 512.")),
+            (check_stream(&"a".repeat(513)).unwrap_err(), inv("Invalid LogGroup or LogStream, both must have length less than or equal to 512.")),
+            (check_group("a b").unwrap_err(), inv(r"1 validation error detected: Value 'a b' at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\.\-_/#A-Za-z0-9]+")),
+            (check_stream("a*").unwrap_err(), inv("1 validation error detected: Value 'a*' at 'logStreamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*")),
+            (batch_error(BatchError::OutOfOrder), inv("Log events in a single PutLogEvents request must be in chronological order.")),
+            (batch_error(BatchError::SpansTooLong), inv("The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")),
+            (batch_error(BatchError::TooLarge(1_048_577)), inv("Upload too large: 1048577 bytes exceeds limit of 1048576")),
+            (LogError::GroupExists.into(), ("ResourceAlreadyExistsException", "The specified log group already exists".into())),
+            (LogError::StreamExists.into(), ("ResourceAlreadyExistsException", "The specified log stream already exists".into())),
+            (LogError::GroupMissing.into(), ("ResourceNotFoundException", "The specified log group does not exist.".into())),
+            (LogError::StreamMissing.into(), ("ResourceNotFoundException", "The specified log stream does not exist.".into())),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got.status(), 400, "{got}");
+            assert_eq!(msg(got), want);
+        }
+        let ours = LogsError::from(LogError::Io("disk full".into()));
+        assert_eq!((ours.code(), ours.status()), ("ServiceUnavailableException", 500));
+        assert_eq!(sequence_token().len(), 56);
+        assert!(sequence_token().bytes().all(|b| b.is_ascii_digit()));
+    }
 }

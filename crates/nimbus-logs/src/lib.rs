@@ -1,21 +1,33 @@
 //! Function logs kept the way CloudWatch Logs shapes them: log groups (`/aws/lambda/<name>`)
 //! holding log streams (one per execution environment) of timestamped events. Writes go
 //! through one ordered channel to a writer thread, so the invoke path never waits on disk;
-//! events are appended to one JSON-lines file per stream and survive restarts.
+//! events are appended to one JSON-lines file per stream and survive restarts. Groups and
+//! streams can also be made, tagged, given a retention (swept) and written to through the
+//! CloudWatch Logs API; their metadata is kept beside their events (`meta`).
 
 mod filter;
+mod meta;
+pub mod rules;
 mod store;
 
 pub use filter::FilterPattern;
-pub use store::{Cursor, FilterPage, GroupInfo, LogStore, Position, StoredEvent, StreamInfo, StreamPage, PAGE_BYTES};
+pub use store::{
+    now_ms, Cursor, FilterPage, GroupInfo, LogError, LogStore, Position, StoredEvent, StreamInfo, StreamPage, PAGE_BYTES, SWEEP_EVERY,
+};
 
 use std::sync::Arc;
 
 /// One line of log output, as it is sent to the writer.
-#[derive(Debug)]
 pub(crate) enum Command {
-    Append { group: Arc<str>, stream: Arc<str>, timestamp: i64, message: String },
+    Append {
+        group: Arc<str>,
+        stream: Arc<str>,
+        timestamp: i64,
+        message: String,
+    },
     Flush(std::sync::mpsc::SyncSender<()>),
+    /// A change run on the writer thread, in order with the lines (it answers for itself).
+    Run(Box<dyn FnOnce(&mut store::Writer) + Send>),
 }
 
 /// Sees the log events that carry CloudWatch's embedded metric format (a `"_aws"` member):

@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
+use crate::meta::{self, GroupMeta};
 use crate::{Command, FilterPattern, LogSink};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,10 +26,24 @@ pub struct StoredEvent {
 pub struct StreamInfo {
     pub name: String,
     pub creation_time: i64,
-    pub first_event: i64,
-    pub last_event: i64,
-    pub last_ingestion: i64,
+    /// None while the stream holds no events (one CreateLogStream made).
+    pub first_event: Option<i64>,
+    pub last_event: Option<i64>,
+    pub last_ingestion: Option<i64>,
     pub stored_bytes: u64,
+}
+
+impl StreamInfo {
+    fn empty(name: &str, creation_time: i64) -> StreamInfo {
+        StreamInfo { name: name.to_string(), creation_time, ..Default::default() }
+    }
+
+    fn add(&mut self, e: &StoredEvent) {
+        self.first_event = Some(self.first_event.map_or(e.timestamp, |t| t.min(e.timestamp)));
+        self.last_event = Some(self.last_event.map_or(e.timestamp, |t| t.max(e.timestamp)));
+        self.last_ingestion = Some(e.ingestion_time);
+        self.stored_bytes += e.message.len() as u64;
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -36,15 +51,63 @@ pub struct GroupInfo {
     pub name: String,
     pub creation_time: i64,
     pub stored_bytes: u64,
+    pub retention_in_days: Option<u32>,
 }
 
 #[derive(Default)]
 struct GroupIndex {
     creation_time: i64,
     streams: BTreeMap<String, StreamInfo>,
+    retention: Option<u32>,
+    tags: BTreeMap<String, String>,
+    /// Streams CreateLogStream made (kept in the group's metadata even while empty).
+    created: BTreeMap<String, i64>,
+    /// Whether the group has a metadata file (it then exists even with no streams).
+    has_meta: bool,
+}
+
+impl GroupIndex {
+    fn meta(&self, name: &str) -> GroupMeta {
+        GroupMeta {
+            name: Some(name.to_string()),
+            creation_time: self.creation_time,
+            retention_in_days: self.retention,
+            tags: self.tags.clone(),
+            streams: self.created.clone(),
+        }
+    }
 }
 
 type Index = RwLock<BTreeMap<String, GroupIndex>>;
+
+/// Why a change to the store was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogError {
+    GroupExists,
+    GroupMissing,
+    StreamExists,
+    StreamMissing,
+    /// The disk failed us (the message says how).
+    Io(String),
+}
+
+impl std::fmt::Display for LogError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogError::GroupExists => f.write_str("The specified log group already exists"),
+            LogError::GroupMissing => f.write_str("The specified log group does not exist."),
+            LogError::StreamExists => f.write_str("The specified log stream already exists"),
+            LogError::StreamMissing => f.write_str("The specified log stream does not exist."),
+            LogError::Io(e) => write!(f, "log store: {e}"),
+        }
+    }
+}
+
+impl From<std::io::Error> for LogError {
+    fn from(e: std::io::Error) -> LogError {
+        LogError::Io(e.to_string())
+    }
+}
 
 pub struct LogStore {
     root: PathBuf,
@@ -54,12 +117,24 @@ pub struct LogStore {
     metric_lines: RwLock<Option<crate::MetricLines>>,
 }
 
-fn now_ms() -> i64 {
+/// The clock the store stamps ingestion with (milliseconds since the epoch).
+pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Names longer than this are kept under a digest: hex doubles a name's length, and a file
+/// name holds at most 255 bytes.
+const MAX_HEX_NAME: usize = 100;
+
+/// A group's directory or a stream's file name: the name in hex, or for a long one `x` and a
+/// digest of it (the name itself then lives in the group's metadata, see [`meta`]).
 fn encode(name: &str) -> String {
-    name.bytes().map(|b| format!("{b:02x}")).collect()
+    if name.len() <= MAX_HEX_NAME {
+        return name.bytes().map(|b| format!("{b:02x}")).collect();
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    format!("x{}", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 fn decode(hex: &str) -> Option<String> {
@@ -67,14 +142,28 @@ fn decode(hex: &str) -> Option<String> {
     String::from_utf8(bytes?).ok()
 }
 
+/// How often the retention sweep runs (besides at start and when a policy is set): events
+/// past their group's retention are gone within this long.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
 impl LogStore {
-    /// Opens the store under `root`, indexes what is there, and starts the writer thread.
+    /// Opens the store under `root`, indexes what is there, and starts the writer thread (and
+    /// the retention sweep, run once now and then every [`SWEEP_EVERY`]).
     pub fn open(root: &Path) -> std::io::Result<Arc<LogStore>> {
         std::fs::create_dir_all(root)?;
         let index = Arc::new(RwLock::new(scan(root)?));
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let writer = Writer { root: root.to_path_buf(), index: index.clone(), files: HashMap::new() };
         std::thread::Builder::new().name("nimbus-log-writer".into()).spawn(move || writer.run(rx))?;
+        let _ = tx.send(Command::Run(Box::new(|w| w.sweep(now_ms(), None))));
+        let weak = tx.downgrade();
+        std::thread::Builder::new().name("nimbus-log-sweep".into()).spawn(move || loop {
+            std::thread::sleep(SWEEP_EVERY);
+            let Some(tx) = weak.upgrade() else { break };
+            if tx.send(Command::Run(Box::new(|w| w.sweep(now_ms(), None)))).is_err() {
+                break;
+            }
+        })?;
         Ok(Arc::new(LogStore { root: root.to_path_buf(), index, tx, metric_lines: RwLock::new(None) }))
     }
 
@@ -97,20 +186,129 @@ impl LogStore {
         }
     }
 
-    pub fn groups(&self, prefix: &str) -> Vec<GroupInfo> {
-        let index = self.index.read().unwrap_or_else(|p| p.into_inner());
-        index
-            .iter()
-            .filter(|(name, _)| name.starts_with(prefix))
-            .map(|(name, g)| GroupInfo {
-                name: name.clone(),
-                creation_time: g.creation_time,
-                stored_bytes: g.streams.values().map(|s| s.stored_bytes).sum(),
-            })
-            .collect()
+    /// Runs `f` on the writer thread, after everything sent before, and waits for its answer:
+    /// every change but Lambda's own lines goes this way, so changes never race the writer.
+    fn on_writer<T: Send + 'static>(&self, f: impl FnOnce(&mut Writer) -> Result<T, LogError> + Send + 'static) -> Result<T, LogError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let stopped = || LogError::Io("the log writer has stopped".into());
+        self.tx
+            .send(Command::Run(Box::new(move |w| {
+                let _ = tx.send(f(w));
+            })))
+            .map_err(|_| stopped())?;
+        rx.recv().map_err(|_| stopped())?
     }
 
-    /// The streams of a group, or None if the group does not exist.
+    /// CreateLogGroup.
+    pub fn create_group(&self, group: &str, tags: BTreeMap<String, String>) -> Result<(), LogError> {
+        let group = group.to_string();
+        self.on_writer(move |w| w.create_group(&group, tags))
+    }
+
+    /// DeleteLogGroup: the group, its streams and their events.
+    pub fn delete_group(&self, group: &str) -> Result<(), LogError> {
+        let group = group.to_string();
+        self.on_writer(move |w| w.delete_group(&group))
+    }
+
+    /// CreateLogStream.
+    pub fn create_stream(&self, group: &str, stream: &str) -> Result<(), LogError> {
+        let (group, stream) = (group.to_string(), stream.to_string());
+        self.on_writer(move |w| w.create_stream(&group, &stream))
+    }
+
+    /// DeleteLogStream.
+    pub fn delete_stream(&self, group: &str, stream: &str) -> Result<(), LogError> {
+        let (group, stream) = (group.to_string(), stream.to_string());
+        self.on_writer(move |w| w.delete_stream(&group, &stream))
+    }
+
+    /// PutRetentionPolicy (Some) or DeleteRetentionPolicy (None); setting one sweeps the
+    /// group at once.
+    pub fn set_retention(&self, group: &str, days: Option<u32>) -> Result<(), LogError> {
+        let group = group.to_string();
+        self.on_writer(move |w| {
+            w.change_meta(&group, |g| g.retention = days)?;
+            if days.is_some() {
+                w.sweep(now_ms(), Some(&group));
+            }
+            Ok(())
+        })
+    }
+
+    /// Adds or replaces tags on a group.
+    pub fn tag(&self, group: &str, tags: BTreeMap<String, String>) -> Result<(), LogError> {
+        let group = group.to_string();
+        self.on_writer(move |w| w.change_meta(&group, |g| g.tags.extend(tags)))
+    }
+
+    /// Removes tags from a group (keys it does not have are ignored).
+    pub fn untag(&self, group: &str, keys: Vec<String>) -> Result<(), LogError> {
+        let group = group.to_string();
+        self.on_writer(move |w| {
+            w.change_meta(&group, |g| {
+                for k in &keys {
+                    g.tags.remove(k);
+                }
+            })
+        })
+    }
+
+    /// A group's tags, or None if the group does not exist.
+    pub fn tags(&self, group: &str) -> Option<BTreeMap<String, String>> {
+        let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+        index.get(group).map(|g| g.tags.clone())
+    }
+
+    /// PutLogEvents: appends `events` (in order) to an existing stream and returns once they
+    /// are on disk (written and fsynced).
+    pub fn put(&self, group: &str, stream: &str, events: Vec<(i64, String)>) -> Result<(), LogError> {
+        let (group, stream): (Arc<str>, Arc<str>) = (group.into(), stream.into());
+        let metric_lines = self.metric_lines.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let observed = metric_lines.map(|observe| {
+            let metric: Vec<(i64, String)> = events.iter().filter(|(_, m)| m.contains("\"_aws\"")).cloned().collect();
+            (observe, metric)
+        });
+        let g = group.clone();
+        self.on_writer(move |w| {
+            w.existing_stream(&group, &stream)?;
+            if events.is_empty() {
+                return Ok(());
+            }
+            w.append(&group, &stream, events.into_iter(), true).map_err(LogError::from)
+        })?;
+        // Stored: events in the embedded metric format become metrics too (as the
+        // CloudWatch agent's EMF lines do in AWS).
+        if let Some((observe, metric)) = observed {
+            for (ts, m) in metric {
+                observe(&g, ts, &m);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every event older than its group's retention at `now` (milliseconds); a stream
+    /// left with no events goes away. Runs by itself every [`SWEEP_EVERY`]; waits for it.
+    pub fn sweep(&self, now: i64) {
+        let _ = self.on_writer(move |w| {
+            w.sweep(now, None);
+            Ok(())
+        });
+    }
+
+    /// One group, if it exists.
+    pub fn group(&self, group: &str) -> Option<GroupInfo> {
+        let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+        index.get(group).map(|g| group_info(group, g))
+    }
+
+    /// The groups whose names start with `prefix`, by name.
+    pub fn groups(&self, prefix: &str) -> Vec<GroupInfo> {
+        let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+        index.iter().filter(|(name, _)| name.starts_with(prefix)).map(|(name, g)| group_info(name, g)).collect()
+    }
+
+    /// The streams of a group, by name, or None if the group does not exist.
     pub fn streams(&self, group: &str) -> Option<Vec<StreamInfo>> {
         let index = self.index.read().unwrap_or_else(|p| p.into_inner());
         index.get(group).map(|g| g.streams.values().cloned().collect())
@@ -166,7 +364,10 @@ impl LogStore {
                 .values()
                 .filter(|s| streams.is_none_or(|wanted| wanted.contains(&s.name)))
                 .filter(|s| prefix.is_none_or(|p| s.name.starts_with(p)))
-                .filter(|s| start.is_none_or(|t| s.last_event >= t) && end.is_none_or(|t| s.first_event <= t))
+                .filter(|s| {
+                    let (Some(first), Some(last)) = (s.first_event, s.last_event) else { return false };
+                    start.is_none_or(|t| last >= t) && end.is_none_or(|t| first <= t)
+                })
                 .map(|s| s.name.clone())
                 .collect()
         };
@@ -186,8 +387,7 @@ impl LogStore {
         Some(best.finish())
     }
 
-    /// Removes a whole group (used when its function is deleted is *not* AWS behaviour;
-    /// kept for tests and cleanup tools).
+    /// Where a stream's events are kept.
     pub fn stream_path(&self, group: &str, stream: &str) -> PathBuf {
         self.root.join(encode(group)).join(format!("{}.jsonl", encode(stream)))
     }
@@ -365,41 +565,56 @@ impl BestPage {
     }
 }
 
+fn group_info(name: &str, g: &GroupIndex) -> GroupInfo {
+    GroupInfo {
+        name: name.to_string(),
+        creation_time: g.creation_time,
+        stored_bytes: g.streams.values().map(|s| s.stored_bytes).sum(),
+        retention_in_days: g.retention,
+    }
+}
+
 fn scan(root: &Path) -> std::io::Result<BTreeMap<String, GroupIndex>> {
     let mut out = BTreeMap::new();
     for g in std::fs::read_dir(root)?.flatten() {
-        let Some(group) = g.file_name().to_str().and_then(decode) else { continue };
+        let meta = meta::read(&g.path());
+        let dir_name = g.file_name();
+        let Some(group) = dir_name.to_str().and_then(decode).or_else(|| meta.as_ref()?.name.clone()) else { continue };
         let mut gi = GroupIndex { creation_time: i64::MAX, ..Default::default() };
         for s in std::fs::read_dir(g.path())?.flatten() {
             let fname = s.file_name();
-            let Some(stream) = fname.to_str().and_then(|n| n.strip_suffix(".jsonl")).and_then(decode) else { continue };
+            let Some(stem) = fname.to_str().and_then(|n| n.strip_suffix(".jsonl")) else { continue };
+            // A long name is found among the streams the metadata names.
+            let long = || meta.as_ref()?.streams.keys().find(|k| encode(k) == stem).cloned();
+            let Some(stream) = decode(stem).or_else(long) else { continue };
             // Line by line: the index is a few numbers per stream, never the events.
             let mut info: Option<StreamInfo> = None;
             for (_, e) in EventLines::open(&s.path()) {
-                let i = info.get_or_insert_with(|| StreamInfo {
-                    name: stream.clone(),
-                    creation_time: e.ingestion_time,
-                    first_event: e.timestamp,
-                    last_event: e.timestamp,
-                    ..Default::default()
-                });
-                i.first_event = i.first_event.min(e.timestamp);
-                i.last_event = i.last_event.max(e.timestamp);
-                i.last_ingestion = e.ingestion_time;
-                i.stored_bytes += e.message.len() as u64;
+                info.get_or_insert_with(|| StreamInfo::empty(&stream, e.ingestion_time)).add(&e);
             }
             let Some(info) = info else { continue };
             gi.creation_time = gi.creation_time.min(info.creation_time);
             gi.streams.insert(stream, info);
         }
-        if !gi.streams.is_empty() {
+        if let Some(meta) = meta {
+            gi.creation_time = meta.creation_time;
+            gi.retention = meta.retention_in_days;
+            gi.tags = meta.tags;
+            for (name, created) in &meta.streams {
+                gi.streams.entry(name.clone()).or_insert_with(|| StreamInfo::empty(name, *created)).creation_time = *created;
+            }
+            gi.created = meta.streams;
+            gi.has_meta = true;
+        }
+        if gi.has_meta || !gi.streams.is_empty() {
             out.insert(group, gi);
         }
     }
     Ok(out)
 }
 
-struct Writer {
+/// The writer thread's state: the only code that changes files or the index.
+pub(crate) struct Writer {
     root: PathBuf,
     index: Arc<Index>,
     files: HashMap<(Arc<str>, Arc<str>), BufWriter<File>>,
@@ -437,48 +652,216 @@ impl Writer {
     fn handle(&mut self, cmd: Command, waiters: &mut Vec<std::sync::mpsc::SyncSender<()>>) {
         match cmd {
             Command::Flush(tx) => waiters.push(tx),
+            Command::Run(f) => f(self),
             Command::Append { group, stream, timestamp, message } => {
-                let ingestion_time = now_ms();
-                let event = StoredEvent { timestamp, ingestion_time, message };
-                let key = (group.clone(), stream.clone());
-                if !self.files.contains_key(&key) {
-                    let dir = self.root.join(encode(&group));
-                    let opened = std::fs::create_dir_all(&dir).and_then(|_| {
-                        std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{}.jsonl", encode(&stream))))
-                    });
-                    match opened {
-                        Ok(f) => {
-                            self.files.insert(key.clone(), BufWriter::with_capacity(16 * 1024, f));
-                        }
-                        Err(e) => {
-                            tracing::warn!("cannot open log stream {stream}: {e}");
-                            return;
-                        }
-                    }
+                if let Err(e) = self.append(&group, &stream, std::iter::once((timestamp, message)), false) {
+                    tracing::warn!("cannot write log stream {stream}: {e}");
                 }
-                let w = self.files.get_mut(&key).expect("inserted above");
-                let mut line = serde_json::to_vec(&event).expect("log event serializes");
-                line.push(b'\n');
-                if w.write_all(&line).is_err() {
-                    return;
-                }
-                let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
-                let g = index
-                    .entry(group.to_string())
-                    .or_insert_with(|| GroupIndex { creation_time: ingestion_time, streams: BTreeMap::new() });
-                let s = g.streams.entry(stream.to_string()).or_insert_with(|| StreamInfo {
-                    name: stream.to_string(),
-                    creation_time: ingestion_time,
-                    first_event: event.timestamp,
-                    last_event: event.timestamp,
-                    ..Default::default()
-                });
-                s.first_event = s.first_event.min(event.timestamp);
-                s.last_event = s.last_event.max(event.timestamp);
-                s.last_ingestion = ingestion_time;
-                s.stored_bytes += event.message.len() as u64;
             }
         }
+    }
+
+    fn group_dir(&self, group: &str) -> PathBuf {
+        self.root.join(encode(group))
+    }
+
+    fn stream_file(&self, group: &str, stream: &str) -> PathBuf {
+        self.group_dir(group).join(format!("{}.jsonl", encode(stream)))
+    }
+
+    fn index(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, GroupIndex>> {
+        self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends events to a stream (made, with its group, if missing: Lambda's lines), then
+    /// indexes them; with `sync`, flushed and fsynced before it returns.
+    fn append(
+        &mut self,
+        group: &Arc<str>,
+        stream: &Arc<str>,
+        events: impl Iterator<Item = (i64, String)>,
+        sync: bool,
+    ) -> std::io::Result<()> {
+        let key = (group.clone(), stream.clone());
+        if !self.files.contains_key(&key) {
+            let dir = self.group_dir(group);
+            let path = self.stream_file(group, stream);
+            let new_dir = !dir.exists();
+            std::fs::create_dir_all(&dir)?;
+            let new_file = !path.exists();
+            let f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            if sync {
+                // A durable put into a file just made: its directory entry must last too.
+                if new_file {
+                    File::open(&dir)?.sync_all()?;
+                }
+                if new_dir {
+                    File::open(&self.root)?.sync_all()?;
+                }
+            }
+            self.files.insert(key.clone(), BufWriter::with_capacity(16 * 1024, f));
+        }
+        let w = self.files.get_mut(&key).expect("inserted above");
+        let ingestion_time = now_ms();
+        let mut written = Vec::new();
+        for (timestamp, message) in events {
+            let event = StoredEvent { timestamp, ingestion_time, message };
+            let mut line = serde_json::to_vec(&event).expect("log event serializes");
+            line.push(b'\n');
+            w.write_all(&line)?;
+            written.push(event);
+        }
+        if sync {
+            w.flush()?;
+            w.get_ref().sync_data()?;
+        }
+        let mut index = self.index();
+        let g = index.entry(group.to_string()).or_insert_with(|| GroupIndex { creation_time: ingestion_time, ..Default::default() });
+        let s = g.streams.entry(stream.to_string()).or_insert_with(|| StreamInfo::empty(stream, ingestion_time));
+        for e in &written {
+            s.add(e);
+        }
+        Ok(())
+    }
+
+    fn existing_stream(&self, group: &str, stream: &str) -> Result<(), LogError> {
+        let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+        let g = index.get(group).ok_or(LogError::GroupMissing)?;
+        g.streams.get(stream).map(|_| ()).ok_or(LogError::StreamMissing)
+    }
+
+    fn create_group(&self, group: &str, tags: BTreeMap<String, String>) -> Result<(), LogError> {
+        if self.index.read().unwrap_or_else(|p| p.into_inner()).contains_key(group) {
+            return Err(LogError::GroupExists);
+        }
+        let gi = GroupIndex { creation_time: now_ms(), tags, has_meta: true, ..Default::default() };
+        meta::write(&self.group_dir(group), &gi.meta(group))?;
+        self.index().insert(group.to_string(), gi);
+        Ok(())
+    }
+
+    fn delete_group(&mut self, group: &str) -> Result<(), LogError> {
+        if !self.index.read().unwrap_or_else(|p| p.into_inner()).contains_key(group) {
+            return Err(LogError::GroupMissing);
+        }
+        self.files.retain(|(g, _), _| &**g != group);
+        match std::fs::remove_dir_all(self.group_dir(group)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        self.index().remove(group);
+        Ok(())
+    }
+
+    /// Changes a group's metadata and writes it (the group then outlives its streams).
+    fn change_meta(&self, group: &str, change: impl FnOnce(&mut GroupIndex)) -> Result<(), LogError> {
+        let dir = self.group_dir(group);
+        let mut index = self.index();
+        let g = index.get_mut(group).ok_or(LogError::GroupMissing)?;
+        let before = (g.retention, g.tags.clone(), g.created.clone(), g.has_meta);
+        change(g);
+        g.has_meta = true;
+        if let Err(e) = meta::write(&dir, &g.meta(group)) {
+            (g.retention, g.tags, g.created, g.has_meta) = before;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    fn create_stream(&self, group: &str, stream: &str) -> Result<(), LogError> {
+        {
+            let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+            let g = index.get(group).ok_or(LogError::GroupMissing)?;
+            if g.streams.contains_key(stream) {
+                return Err(LogError::StreamExists);
+            }
+        }
+        let now = now_ms();
+        self.change_meta(group, |g| {
+            g.created.insert(stream.to_string(), now);
+            g.streams.insert(stream.to_string(), StreamInfo::empty(stream, now));
+        })
+    }
+
+    fn delete_stream(&mut self, group: &str, stream: &str) -> Result<(), LogError> {
+        self.existing_stream(group, stream)?;
+        self.files.remove(&(Arc::from(group), Arc::from(stream)));
+        match std::fs::remove_file(self.stream_file(group, stream)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        self.change_meta(group, |g| {
+            g.created.remove(stream);
+            g.streams.remove(stream);
+        })
+    }
+
+    /// Removes the events older than their group's retention at `now` (all groups, or one):
+    /// a stream whose events are all older goes away, one with some older is rewritten
+    /// without them (a new file renamed over the old); streams without events stay.
+    fn sweep(&mut self, now: i64, only: Option<&str>) {
+        let work: Vec<(String, i64, Vec<StreamInfo>)> = {
+            let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+            index
+                .iter()
+                .filter(|(name, _)| only.is_none_or(|o| o == name.as_str()))
+                .filter_map(|(name, g)| {
+                    let cutoff = now - i64::from(g.retention?) * crate::rules::DAY_MS;
+                    let old: Vec<StreamInfo> = g.streams.values().filter(|s| s.first_event.is_some_and(|t| t < cutoff)).cloned().collect();
+                    (!old.is_empty()).then(|| (name.clone(), cutoff, old))
+                })
+                .collect()
+        };
+        for (group, cutoff, streams) in work {
+            for s in streams {
+                if let Err(e) = self.expire(&group, &s, cutoff) {
+                    tracing::warn!("retention sweep of {group} / {}: {e}", s.name);
+                }
+            }
+        }
+    }
+
+    fn expire(&mut self, group: &str, s: &StreamInfo, cutoff: i64) -> Result<(), LogError> {
+        let path = self.stream_file(group, &s.name);
+        if let Some(mut w) = self.files.remove(&(Arc::from(group), Arc::from(s.name.as_str()))) {
+            w.flush()?;
+        }
+        if s.last_event.is_some_and(|t| t < cutoff) {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+            let has_meta = self.index.read().unwrap_or_else(|p| p.into_inner()).get(group).is_some_and(|g| g.has_meta);
+            let forget = |g: &mut GroupIndex| {
+                g.created.remove(&s.name);
+                g.streams.remove(&s.name);
+            };
+            if has_meta {
+                return self.change_meta(group, forget);
+            }
+            if let Some(g) = self.index().get_mut(group) {
+                forget(g);
+            }
+            return Ok(());
+        }
+        let tmp = path.with_extension("jsonl.tmp");
+        let mut info = StreamInfo::empty(&s.name, s.creation_time);
+        {
+            let mut out = BufWriter::new(File::create(&tmp)?);
+            for (_, e) in EventLines::open(&path).filter(|(_, e)| e.timestamp >= cutoff) {
+                let mut line = serde_json::to_vec(&e).expect("log event serializes");
+                line.push(b'\n');
+                out.write_all(&line)?;
+                info.add(&e);
+            }
+            out.flush()?;
+            out.get_ref().sync_data()?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        if let Some(g) = self.index().get_mut(group) {
+            g.streams.insert(s.name.clone(), info);
+        }
+        Ok(())
     }
 }
 
@@ -502,8 +885,8 @@ mod tests {
         let store = LogStore::open(dir.path()).unwrap();
         assert_eq!(store.groups("/aws/lambda/").len(), 1);
         let streams = store.streams("/aws/lambda/f").unwrap();
-        assert_eq!(streams[0].first_event, 1);
-        assert_eq!(streams[0].last_event, 2);
+        assert_eq!(streams[0].first_event, Some(1));
+        assert_eq!(streams[0].last_event, Some(2));
         let hits = store.filter_page("/aws/lambda/f", None, None, None, None, &FilterPattern::parse("hello"), None, 100).unwrap();
         assert_eq!((hits.events.len(), hits.next), (1, None));
         assert!(store.streams("/aws/lambda/none").is_none());
@@ -583,5 +966,146 @@ mod tests {
             assert!(after.as_ref().is_some_and(|a| *a < next));
         }
         assert_eq!(seen, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn groups_and_streams_made_through_the_api() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = LogStore::open(dir.path()).unwrap();
+            let tags: BTreeMap<String, String> = [("env".to_string(), "test".to_string())].into();
+            let t0 = now_ms();
+            store.create_group("app", tags.clone()).unwrap();
+            type Step<'a> = (&'a str, Result<(), LogError>);
+            let steps: Vec<Step> = vec![
+                ("create app again", store.create_group("app", BTreeMap::new())),
+                ("stream in a missing group", store.create_stream("none", "s")),
+                ("stream", store.create_stream("app", "s")),
+                ("stream again", store.create_stream("app", "s")),
+                ("second stream", store.create_stream("app", "t")),
+                ("put to a missing stream", store.put("app", "none", vec![(1, "x".into())])),
+                ("put to a missing group", store.put("none", "s", vec![(1, "x".into())])),
+                ("put", store.put("app", "s", vec![(t0 + 10, "a".into()), (t0 + 20, "bb".into())])),
+                ("delete a missing stream", store.delete_stream("app", "none")),
+                ("delete t", store.delete_stream("app", "t")),
+                ("retention of a missing group", store.set_retention("none", Some(1))),
+                ("retention", store.set_retention("app", Some(3653))),
+                ("tag a missing group", store.tag("none", BTreeMap::new())),
+                ("tag", store.tag("app", [("k".to_string(), "v".to_string())].into())),
+                ("untag", store.untag("app", vec!["env".into(), "nope".into()])),
+                ("delete a missing group", store.delete_group("none")),
+            ];
+            let want = [
+                Err(LogError::GroupExists),
+                Err(LogError::GroupMissing),
+                Ok(()),
+                Err(LogError::StreamExists),
+                Ok(()),
+                Err(LogError::StreamMissing),
+                Err(LogError::GroupMissing),
+                Ok(()),
+                Err(LogError::StreamMissing),
+                Ok(()),
+                Err(LogError::GroupMissing),
+                Ok(()),
+                Err(LogError::GroupMissing),
+                Ok(()),
+                Ok(()),
+                Err(LogError::GroupMissing),
+            ];
+            for ((what, got), want) in steps.into_iter().zip(want) {
+                assert_eq!(got, want, "{what}");
+            }
+            store.create_group("empty", BTreeMap::new()).unwrap();
+            // The longest names AWS allows: kept under a digest, found again by their metadata.
+            store.create_group(&"g".repeat(512), BTreeMap::new()).unwrap();
+            store.create_stream(&"g".repeat(512), &"s".repeat(512)).unwrap();
+            store.put(&"g".repeat(512), &"s".repeat(512), vec![(t0, "long".into())]).unwrap();
+            store.create_group("gone", BTreeMap::new()).unwrap();
+            store.sink("gone", "lambda").emit(1, "x".into());
+            store.delete_group("gone").unwrap();
+        }
+        // Everything but the events' order is metadata: all of it survives a restart.
+        let store = LogStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.groups("").iter().map(|g| g.name.clone()).collect::<Vec<_>>(),
+            ["app".to_string(), "empty".into(), "g".repeat(512)]
+        );
+        let long = store.stream_page(&"g".repeat(512), &"s".repeat(512), None, None, Cursor::Head, 10).unwrap();
+        assert_eq!(long.events[0].message, "long");
+        assert_eq!(store.group("app").unwrap().retention_in_days, Some(3653));
+        assert_eq!(store.tags("app").unwrap(), [("k".to_string(), "v".to_string())].into());
+        let streams = store.streams("app").unwrap();
+        let times: Vec<_> = streams.iter().map(|s| (s.name.as_str(), s.last_event.zip(s.first_event).map(|(l, f)| l - f))).collect();
+        assert_eq!(times, [("s", Some(10))]);
+        assert_eq!(streams[0].stored_bytes, 3);
+        assert!(store.streams("empty").unwrap().is_empty());
+        assert!(store.group("gone").is_none());
+    }
+
+    #[test]
+    fn retention_sweep() {
+        const DAY: i64 = crate::rules::DAY_MS;
+        let now = now_ms();
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path()).unwrap();
+        // (group, retention, stream, event times in days before now)
+        let layout: &[(&str, Option<u32>, &str, &[i64])] = &[
+            ("kept", Some(5), "recent", &[4, 3]),
+            ("mixed", Some(3), "half", &[5, 4, 2, 1]),
+            ("mixed", Some(3), "old", &[9, 8]),
+            ("mixed", Some(3), "made-empty", &[]),
+            ("forever", None, "old", &[90, 80]),
+            ("lambda", None, "env", &[3, 2]),
+        ];
+        for (group, retention, stream, days) in layout {
+            let _ = store.create_group(group, BTreeMap::new());
+            let _ = store.set_retention(group, *retention);
+            if days.is_empty() {
+                store.create_stream(group, stream).unwrap();
+            } else if *group == "lambda" {
+                let sink = store.sink(group, stream);
+                days.iter().for_each(|d| sink.emit(now - d * DAY, format!("{d}")));
+                store.flush();
+            } else {
+                let _ = store.create_stream(group, stream);
+                store.put(group, stream, days.iter().map(|d| (now - d * DAY, format!("{d}"))).collect()).unwrap();
+            }
+        }
+        // Lambda's group gets its retention after its events: set, it sweeps the group at once.
+        store.set_retention("lambda", Some(1)).unwrap();
+        assert!(store.streams("lambda").unwrap().is_empty());
+        store.sweep(now);
+        let remaining = |group: &str| -> Vec<(String, Vec<i64>)> {
+            let mut out = Vec::new();
+            for s in store.streams(group).unwrap_or_default() {
+                let page = store.stream_page(group, &s.name, None, None, Cursor::Head, 100).unwrap();
+                out.push((s.name.clone(), page.events.iter().map(|e| (now - e.timestamp) / DAY).collect()));
+                if let Some(first) = s.first_event {
+                    assert_eq!(first, page.events[0].timestamp, "{group}/{}: index follows the file", s.name);
+                }
+            }
+            out
+        };
+        /// (group, its streams with their events' ages in days)
+        type Case<'a> = (&'a str, Vec<(&'a str, Vec<i64>)>);
+        let cases: Vec<Case> = vec![
+            ("kept", vec![("recent", vec![4, 3])]),
+            ("mixed", vec![("half", vec![2, 1]), ("made-empty", vec![])]),
+            ("forever", vec![("old", vec![90, 80])]),
+            // Every event expired: the stream is gone, the group (it has a retention) stays.
+            ("lambda", vec![]),
+        ];
+        for (group, want) in cases {
+            let want: Vec<(String, Vec<i64>)> = want.into_iter().map(|(s, d)| (s.to_string(), d)).collect();
+            assert_eq!(remaining(group), want, "{group}");
+        }
+        assert!(store.group("lambda").is_some());
+        assert!(!store.stream_path("mixed", "old").exists());
+        // And after a restart.
+        drop(store);
+        let store = LogStore::open(dir.path()).unwrap();
+        assert_eq!(store.streams("mixed").unwrap().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["half", "made-empty"]);
+        assert_eq!(store.streams("mixed").unwrap()[0].first_event, Some(now - 2 * DAY));
     }
 }
