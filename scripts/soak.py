@@ -653,6 +653,11 @@ def main() -> int:
                 samples.append(s)
                 print(s.line(mix), flush=True)
                 next_sample += SAMPLE_EVERY
+        if time.monotonic() >= next_sample - 0.5:  # the sample due at the end
+            n_ok, n_err, mix, prev = ledger.window(prev)
+            s = sample(server, instance, time.monotonic() - t0, n_ok, n_err)
+            samples.append(s)
+            print(s.line(mix), flush=True)
         stop.set()
         for t in threads:
             t.join(timeout=90)
