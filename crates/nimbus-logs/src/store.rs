@@ -153,7 +153,7 @@ impl LogStore {
         std::fs::create_dir_all(root)?;
         let index = Arc::new(RwLock::new(scan(root)?));
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let writer = Writer { root: root.to_path_buf(), index: index.clone(), files: HashMap::new() };
+        let writer = Writer { root: root.to_path_buf(), index: index.clone(), files: OpenStreams::new(MAX_OPEN_FILES, IDLE_CLOSE) };
         std::thread::Builder::new().name("nimbus-log-writer".into()).spawn(move || writer.run(rx))?;
         let _ = tx.send(Command::Run(Box::new(|w| w.sweep(now_ms(), None))));
         let weak = tx.downgrade();
@@ -617,10 +617,79 @@ fn scan(root: &Path) -> std::io::Result<BTreeMap<String, GroupIndex>> {
 pub(crate) struct Writer {
     root: PathBuf,
     index: Arc<Index>,
-    files: HashMap<(Arc<str>, Arc<str>), BufWriter<File>>,
+    files: OpenStreams<BufWriter<File>>,
 }
 
-const MAX_OPEN_FILES: usize = 256;
+/// At most this many stream files are kept open between batches.
+const MAX_OPEN_FILES: usize = 64;
+/// A stream file not written for this long is closed: every environment writes a stream of
+/// its own, so under churn the streams written recently are few and the ones ever written
+/// are many (kept open, each was an fd and a 16 KiB buffer until 256 piled up).
+const IDLE_CLOSE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The writer's open stream files, each with when it was last written; `sweep` closes the
+/// idle ones and the least recently written beyond a cap.
+struct OpenStreams<F> {
+    files: HashMap<(Arc<str>, Arc<str>), (F, std::time::Instant)>,
+    max_open: usize,
+    idle_close: std::time::Duration,
+}
+
+impl<F> OpenStreams<F> {
+    fn new(max_open: usize, idle_close: std::time::Duration) -> Self {
+        OpenStreams { files: HashMap::new(), max_open, idle_close }
+    }
+
+    /// The open file of `key`, opened by `open` if it is not; marked written at `now`.
+    fn get_or_open<E>(
+        &mut self,
+        key: (Arc<str>, Arc<str>),
+        now: std::time::Instant,
+        open: impl FnOnce() -> Result<F, E>,
+    ) -> Result<&mut F, E> {
+        let entry = match self.files.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert((open()?, now)),
+        };
+        entry.1 = now;
+        Ok(&mut entry.0)
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut F> {
+        self.files.values_mut().map(|(f, _)| f)
+    }
+
+    fn remove(&mut self, key: &(Arc<str>, Arc<str>)) -> Option<F> {
+        self.files.remove(key).map(|(f, _)| f)
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&(Arc<str>, Arc<str>), &mut F) -> bool) {
+        self.files.retain(|k, (f, _)| keep(k, f));
+    }
+
+    /// Closes (drops) the files idle since before `now - idle_close`, then the least
+    /// recently written ones beyond `max_open`.
+    fn sweep(&mut self, now: std::time::Instant) {
+        self.files.retain(|_, (_, at)| now.saturating_duration_since(*at) < self.idle_close);
+        if self.files.len() > self.max_open {
+            let mut ages: Vec<std::time::Instant> = self.files.values().map(|(_, at)| *at).collect();
+            ages.sort_unstable_by(|a, b| b.cmp(a));
+            let keep_from = ages[self.max_open - 1];
+            let mut room = self.max_open;
+            // The newest `max_open`; among equal times, whichever come first.
+            self.files.retain(|_, (_, at)| {
+                let keep = *at >= keep_from && room > 0;
+                room -= usize::from(keep);
+                keep
+            });
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.files.len()
+    }
+}
 /// How long the writer waits after a batch before taking the next one.
 const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 
@@ -637,9 +706,7 @@ impl Writer {
                     tracing::warn!("log write failed: {e}");
                 }
             }
-            if self.files.len() > MAX_OPEN_FILES {
-                self.files.clear();
-            }
+            self.files.sweep(std::time::Instant::now());
             for w in waiters {
                 let _ = w.send(());
             }
@@ -683,9 +750,10 @@ impl Writer {
         sync: bool,
     ) -> std::io::Result<()> {
         let key = (group.clone(), stream.clone());
-        if !self.files.contains_key(&key) {
-            let dir = self.group_dir(group);
-            let path = self.stream_file(group, stream);
+        let root = &self.root;
+        let w = self.files.get_or_open(key, std::time::Instant::now(), || -> std::io::Result<_> {
+            let dir = root.join(encode(group));
+            let path = dir.join(format!("{}.jsonl", encode(stream)));
             let new_dir = !dir.exists();
             std::fs::create_dir_all(&dir)?;
             let new_file = !path.exists();
@@ -696,12 +764,11 @@ impl Writer {
                     File::open(&dir)?.sync_all()?;
                 }
                 if new_dir {
-                    File::open(&self.root)?.sync_all()?;
+                    File::open(root)?.sync_all()?;
                 }
             }
-            self.files.insert(key.clone(), BufWriter::with_capacity(16 * 1024, f));
-        }
-        let w = self.files.get_mut(&key).expect("inserted above");
+            Ok(BufWriter::with_capacity(16 * 1024, f))
+        })?;
         let ingestion_time = now_ms();
         let mut written = Vec::new();
         for (timestamp, message) in events {
@@ -868,6 +935,57 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_streams_close_idle_files_and_keep_the_newest_within_the_cap() {
+        let t0 = std::time::Instant::now();
+        let at = |s: u64| t0 + std::time::Duration::from_secs(s);
+        let key = |i: u32| -> (Arc<str>, Arc<str>) { ("g".into(), format!("s{i}").into()) };
+        let mut open = OpenStreams::new(3, std::time::Duration::from_secs(10));
+        let mut opened = 0;
+        for i in 0..5 {
+            open.get_or_open(key(i), at(u64::from(i)), || -> Result<u32, ()> {
+                opened += 1;
+                Ok(i)
+            })
+            .unwrap();
+        }
+        // Written again: not reopened, and now the newest.
+        assert_eq!(*open.get_or_open(key(0), at(5), || -> Result<u32, ()> { panic!("reopened") }).unwrap(), 0);
+        assert_eq!((open.len(), opened), (5, 5));
+        open.sweep(at(5));
+        let mut kept: Vec<u32> = open.values_mut().map(|f| *f).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, vec![0, 3, 4], "the three most recently written");
+        // Ten seconds without a write closes a file.
+        open.sweep(at(13));
+        let mut kept: Vec<u32> = open.values_mut().map(|f| *f).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, vec![0, 4]);
+        open.sweep(at(16));
+        assert_eq!(open.len(), 0);
+        // A failed open leaves nothing behind.
+        assert_eq!(open.get_or_open(key(9), at(16), || Err::<u32, _>("denied")).map(|f| *f), Err("denied"));
+        assert_eq!(open.len(), 0);
+    }
+
+    #[test]
+    fn a_stream_written_after_its_file_was_closed_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path()).unwrap();
+        let sink = store.sink("/aws/lambda/f", "s");
+        sink.emit(1, "one".into());
+        store.flush();
+        // Many other streams push the first one's file out of the open set.
+        for i in 0..(MAX_OPEN_FILES + 5) {
+            store.sink("/aws/lambda/f", &format!("other-{i}")).emit(2, "x".into());
+        }
+        store.flush();
+        sink.emit(3, "two".into());
+        store.flush();
+        let ev = store.stream_page("/aws/lambda/f", "s", None, None, Cursor::Head, 100).unwrap().events;
+        assert_eq!(ev.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["one", "two"]);
+    }
 
     #[test]
     fn write_read_reopen() {
