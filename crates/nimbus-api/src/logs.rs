@@ -3,14 +3,15 @@
 //! [`LogsCall`]s, answered from the log store with typed outputs. Enough for `aws logs`,
 //! boto3 and `nimbus logs` to read function logs, and for applications to keep logs of their
 //! own: groups and streams made and deleted, PutLogEvents with AWS's batch rules,
-//! retention policies and tags.
+//! retention policies and tags; subscription filters that send matching events to a Lambda
+//! function (checked against the function's resource policy as AWS checks it).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use http::Response;
 use nimbus_logs::rules::{self, BatchError, NameError};
-use nimbus_logs::{Cursor, FilterPattern, LogError, LogStore, Position};
+use nimbus_logs::{Cursor, FilterPattern, LogError, LogStore, Position, SubscriptionFilter};
 use nimbus_model::{ApiError, ErrorCode};
 use nimbus_protocol::{calls, encode, AwsError, DecodeError, Protocol, LOGS};
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,9 @@ calls! {
         TagResource(TagResourceInput),
         UntagResource(UntagResourceInput),
         ListTagsForResource(ResourceInput),
+        PutSubscriptionFilter(PutSubscriptionFilterInput),
+        DescribeSubscriptionFilters(DescribeSubscriptionFiltersInput),
+        DeleteSubscriptionFilter(DeleteSubscriptionFilterInput),
     }
 }
 
@@ -108,7 +112,10 @@ impl From<LogError> for LogsError {
     fn from(e: LogError) -> LogsError {
         match e {
             LogError::GroupExists | LogError::StreamExists => LogsError::new("ResourceAlreadyExistsException", e.to_string()),
-            LogError::GroupMissing | LogError::StreamMissing => LogsError::new("ResourceNotFoundException", e.to_string()),
+            LogError::GroupMissing | LogError::StreamMissing | LogError::FilterMissing => {
+                LogsError::new("ResourceNotFoundException", e.to_string())
+            }
+            LogError::LimitExceeded => LogsError::new("LimitExceededException", e.to_string()),
             LogError::Io(_) => LogsError { code: "ServiceUnavailableException", message: e.to_string(), ours: true },
         }
     }
@@ -320,6 +327,33 @@ pub struct UntagResourceInput {
     tag_keys: Vec<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutSubscriptionFilterInput {
+    log_group_name: String,
+    filter_name: String,
+    filter_pattern: String,
+    destination_arn: String,
+    role_arn: Option<String>,
+    distribution: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeSubscriptionFiltersInput {
+    log_group_name: String,
+    filter_name_prefix: Option<String>,
+    next_token: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteSubscriptionFilterInput {
+    log_group_name: String,
+    filter_name: String,
+}
+
 /// The group a log-group ARN names (`arn:aws:logs:<region>:<account>:log-group:<name>`,
 /// with or without AWS's `:*`).
 fn group_of_arn(arn: &str) -> Option<&str> {
@@ -457,6 +491,94 @@ struct TagsOutput {
 
 #[derive(Serialize)]
 struct Empty {}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeSubscriptionFiltersOutput {
+    subscription_filters: Vec<SubscriptionFilterOutput>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionFilterOutput {
+    filter_name: String,
+    log_group_name: String,
+    filter_pattern: String,
+    destination_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_arn: Option<String>,
+    distribution: String,
+    apply_on_transformed_logs: bool,
+    creation_time: i64,
+}
+
+/// AWS's answer when a Lambda destination does not exist or its policy does not let CloudWatch
+/// Logs invoke it.
+const LAMBDA_REFUSED: &str =
+    "Could not execute the lambda function. Make sure you have given CloudWatch Logs permission to execute your function.";
+
+/// AWS's answer for a Lambda destination in another account.
+const CROSS_ACCOUNT: &str =
+    "Cross-account lambda invocation passing is not allowed. You must use DestinationPolicies to create cross account lambda triggers.";
+
+/// A subscription filter's name and pattern, as the model constrains them.
+fn check_filter(name: &str, pattern: &str, distribution: Option<&str>) -> Result<(), LogsError> {
+    if name.is_empty() {
+        return Err(constraint(name, "filterName", "have length greater than or equal to 1"));
+    }
+    if name.len() > 512 {
+        return Err(constraint(name, "filterName", "have length less than or equal to 512"));
+    }
+    if name.contains([':', '*']) {
+        return Err(constraint(name, "filterName", "satisfy regular expression pattern: [^:*]*"));
+    }
+    if pattern.len() > 1024 {
+        return Err(constraint(pattern, "filterPattern", "have length less than or equal to 1024"));
+    }
+    if let Some(d) = distribution.filter(|d| !["Random", "ByLogStream"].contains(d)) {
+        return Err(constraint(d, "distribution", "satisfy enum value set: [Random, ByLogStream]"));
+    }
+    Ok(())
+}
+
+/// Whether events of `group` may go to `destination`: a Lambda function of this account whose
+/// resource policy lets CloudWatch Logs (`logs.amazonaws.com` or the regional
+/// `logs.<region>.amazonaws.com`) invoke it for the group, as AWS checks when the filter is
+/// put. Other destinations (Kinesis, Firehose, Logs destinations) are not served.
+fn check_destination(state: &AppState, group: Option<&str>, destination: &str, role: Option<&str>) -> Result<(), LogsError> {
+    let p = state.control.partition();
+    let parts: Vec<&str> = destination.splitn(7, ':').collect();
+    let vendor = parts.get(2).copied().unwrap_or_default();
+    if parts.len() < 6 || parts[0] != "arn" {
+        return Err(invalid(format!("Invalid destinationArn: {destination}")));
+    }
+    if vendor != "lambda" {
+        if role.is_none() {
+            return Err(invalid(format!("destinationArn for vendor {vendor} cannot be used without roleArn")));
+        }
+        return Err(invalid("Could not deliver test message to specified destination. Check if the destination is valid."));
+    }
+    if parts[4] != p.account_id {
+        return Err(LogsError::new("AccessDeniedException", CROSS_ACCOUNT));
+    }
+    let Some(group) = group else { return Ok(()) };
+    let source = format!("{}:*", group_arn(state, group));
+    let allowed = tokio::runtime::Handle::current().block_on(async {
+        for service in ["logs.amazonaws.com".to_string(), format!("logs.{}.amazonaws.com", p.region)] {
+            if crate::authz::service_may_invoke(&state.control, &service, destination, &source, &p.account_id).await.is_ok() {
+                return true;
+            }
+        }
+        false
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(invalid(LAMBDA_REFUSED))
+    }
+}
 
 // ---- running -----------------------------------------------------------------------------
 
@@ -779,6 +901,59 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             let tags = store.tags(resource_group(&input.resource_arn)?).ok_or_else(group_missing)?;
             reply(op, rid, &TagsOutput { tags })
         }
+        LogsCall::PutSubscriptionFilter(input) => {
+            check_group(&input.log_group_name)?;
+            check_filter(&input.filter_name, &input.filter_pattern, input.distribution.as_deref())?;
+            // AWS refuses another account's function before it looks for the group.
+            check_destination(state, None, &input.destination_arn, input.role_arn.as_deref())?;
+            let filters = store.subscription_filters(&input.log_group_name).ok_or_else(group_missing)?;
+            if filters.len() >= nimbus_logs::subscription::MAX_FILTERS && !filters.iter().any(|f| f.filter_name == input.filter_name) {
+                return Err(LogError::LimitExceeded.into());
+            }
+            check_destination(state, Some(&input.log_group_name), &input.destination_arn, input.role_arn.as_deref())?;
+            let filter = SubscriptionFilter {
+                filter_name: input.filter_name,
+                filter_pattern: input.filter_pattern,
+                destination_arn: input.destination_arn,
+                role_arn: input.role_arn,
+                distribution: input.distribution.unwrap_or_else(|| "ByLogStream".into()),
+                creation_time: nimbus_logs::now_ms(),
+            };
+            store.put_subscription_filter(&input.log_group_name, filter)?;
+            reply(op, rid, &Empty {})
+        }
+        LogsCall::DescribeSubscriptionFilters(input) => {
+            check_group(&input.log_group_name)?;
+            let limit = limit(input.limit, 50)?;
+            let after = input.next_token.as_deref().map(name_after).transpose()?;
+            let mut filters = store.subscription_filters(&input.log_group_name).ok_or_else(group_missing)?;
+            filters.retain(|f| {
+                input.filter_name_prefix.as_deref().is_none_or(|p| f.filter_name.starts_with(p))
+                    && after.as_ref().is_none_or(|a| f.filter_name > *a)
+            });
+            let more = filters.len() > limit;
+            filters.truncate(limit);
+            let next_token = more.then(|| filters.last().map(|f| name_token(&f.filter_name))).flatten();
+            let subscription_filters = filters
+                .into_iter()
+                .map(|f| SubscriptionFilterOutput {
+                    filter_name: f.filter_name,
+                    log_group_name: input.log_group_name.clone(),
+                    filter_pattern: f.filter_pattern,
+                    destination_arn: f.destination_arn,
+                    role_arn: f.role_arn,
+                    distribution: f.distribution,
+                    apply_on_transformed_logs: false,
+                    creation_time: f.creation_time,
+                })
+                .collect();
+            reply(op, rid, &DescribeSubscriptionFiltersOutput { subscription_filters, next_token })
+        }
+        LogsCall::DeleteSubscriptionFilter(input) => {
+            check_group(&input.log_group_name)?;
+            store.delete_subscription_filter(&input.log_group_name, &input.filter_name)?;
+            reply(op, rid, &Empty {})
+        }
     })
 }
 
@@ -822,6 +997,9 @@ mod tests {
             (check_stream(&"a".repeat(513)).unwrap_err(), inv("Invalid LogGroup or LogStream, both must have length less than or equal to 512.")),
             (check_group("a b").unwrap_err(), inv(r"1 validation error detected: Value 'a b' at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\.\-_/#A-Za-z0-9]+")),
             (check_stream("a*").unwrap_err(), inv("1 validation error detected: Value 'a*' at 'logStreamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*")),
+            (check_filter("", "", None).unwrap_err(), inv("1 validation error detected: Value '' at 'filterName' failed to satisfy constraint: Member must have length greater than or equal to 1")),
+            (check_filter("a:b", "", None).unwrap_err(), inv("1 validation error detected: Value 'a:b' at 'filterName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*")),
+            (check_filter("f", "", Some("Sideways")).unwrap_err(), inv("1 validation error detected: Value 'Sideways' at 'distribution' failed to satisfy constraint: Member must satisfy enum value set: [Random, ByLogStream]")),
             (batch_error(BatchError::OutOfOrder), inv("Log events in a single PutLogEvents request must be in chronological order.")),
             (batch_error(BatchError::SpansTooLong), inv("The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")),
             (batch_error(BatchError::TooLarge(1_048_577)), inv("Upload too large: 1048577 bytes exceeds limit of 1048576")),
@@ -829,6 +1007,8 @@ mod tests {
             (LogError::StreamExists.into(), ("ResourceAlreadyExistsException", "The specified log stream already exists".into())),
             (LogError::GroupMissing.into(), ("ResourceNotFoundException", "The specified log group does not exist.".into())),
             (LogError::StreamMissing.into(), ("ResourceNotFoundException", "The specified log stream does not exist.".into())),
+            (LogError::FilterMissing.into(), ("ResourceNotFoundException", "The specified subscription filter does not exist.".into())),
+            (LogError::LimitExceeded.into(), ("LimitExceededException", "Resource limit exceeded.".into())),
         ];
         for (got, want) in cases {
             assert_eq!(got.status(), 400, "{got}");

@@ -3,17 +3,20 @@
 //! through one ordered channel to a writer thread, so the invoke path never waits on disk;
 //! events are appended to one JSON-lines file per stream and survive restarts. Groups and
 //! streams can also be made, tagged, given a retention (swept) and written to through the
-//! CloudWatch Logs API; their metadata is kept beside their events (`meta`).
+//! CloudWatch Logs API; their metadata is kept beside their events (`meta`). Subscription
+//! filters send the events that match them to a Lambda function (`subscription`).
 
 mod filter;
 mod meta;
 pub mod rules;
 mod store;
+pub mod subscription;
 
 pub use filter::FilterPattern;
 pub use store::{
     now_ms, Cursor, FilterPage, GroupInfo, LogError, LogStore, Position, StoredEvent, StreamInfo, StreamPage, PAGE_BYTES, SWEEP_EVERY,
 };
+pub use subscription::{Deliver, SubscriptionFilter};
 
 use std::sync::Arc;
 
@@ -41,6 +44,7 @@ pub struct LogSink {
     group: Arc<str>,
     stream: Arc<str>,
     metric_lines: Option<MetricLines>,
+    subscriptions: Arc<subscription::Subscriptions>,
 }
 
 impl LogSink {
@@ -50,6 +54,7 @@ impl LogSink {
                 observe(&self.group, timestamp, &message);
             }
         }
+        self.subscriptions.offer(&self.group, &self.stream, timestamp, &message);
         let _ = self.tx.send(Command::Append { group: self.group.clone(), stream: self.stream.clone(), timestamp, message });
     }
 

@@ -1,5 +1,5 @@
 //! What a log group is beyond its events, kept across restarts: its creation time, retention,
-//! tags and the streams CreateLogStream made (which may hold no events yet), in a small JSON
+//! tags, subscription filters and the streams CreateLogStream made (which may hold no events yet), in a small JSON
 //! file in the group's directory (`<root>/<hex group>/.group.json`), replaced whole by a
 //! rename after an fsync. Lambda's groups get one only once something is set on them.
 
@@ -25,6 +25,9 @@ pub(crate) struct GroupMeta {
     /// Streams made by CreateLogStream, with their creation times.
     #[serde(default)]
     pub streams: BTreeMap<String, i64>,
+    /// Its subscription filters (at most two), by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscription_filters: Vec<crate::SubscriptionFilter>,
 }
 
 pub(crate) fn path(group_dir: &Path) -> PathBuf {
@@ -72,6 +75,14 @@ mod tests {
             retention_in_days: Some(7),
             tags: [("env".to_string(), "test".to_string())].into(),
             streams: [("s".to_string(), 6)].into(),
+            subscription_filters: vec![crate::SubscriptionFilter {
+                filter_name: "f".into(),
+                filter_pattern: "ERROR".into(),
+                destination_arn: "arn:aws:lambda:us-east-1:123456789012:function:c".into(),
+                role_arn: None,
+                distribution: "ByLogStream".into(),
+                creation_time: 7,
+            }],
         };
         write(dir.path(), &meta).unwrap();
         assert_eq!(read(dir.path()), Some(meta));

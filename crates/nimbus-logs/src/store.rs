@@ -10,7 +10,8 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{self, GroupMeta};
-use crate::{Command, FilterPattern, LogSink};
+use crate::subscription::{Subscriptions, MAX_FILTERS};
+use crate::{Command, FilterPattern, LogSink, SubscriptionFilter};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredEvent {
@@ -64,6 +65,7 @@ struct GroupIndex {
     created: BTreeMap<String, i64>,
     /// Whether the group has a metadata file (it then exists even with no streams).
     has_meta: bool,
+    filters: Vec<SubscriptionFilter>,
 }
 
 impl GroupIndex {
@@ -74,6 +76,7 @@ impl GroupIndex {
             retention_in_days: self.retention,
             tags: self.tags.clone(),
             streams: self.created.clone(),
+            subscription_filters: self.filters.clone(),
         }
     }
 }
@@ -87,6 +90,9 @@ pub enum LogError {
     GroupMissing,
     StreamExists,
     StreamMissing,
+    FilterMissing,
+    /// A group's subscription filters are at AWS's limit.
+    LimitExceeded,
     /// The disk failed us (the message says how).
     Io(String),
 }
@@ -98,6 +104,8 @@ impl std::fmt::Display for LogError {
             LogError::GroupMissing => f.write_str("The specified log group does not exist."),
             LogError::StreamExists => f.write_str("The specified log stream already exists"),
             LogError::StreamMissing => f.write_str("The specified log stream does not exist."),
+            LogError::FilterMissing => f.write_str("The specified subscription filter does not exist."),
+            LogError::LimitExceeded => f.write_str("Resource limit exceeded."),
             LogError::Io(e) => write!(f, "log store: {e}"),
         }
     }
@@ -115,6 +123,8 @@ pub struct LogStore {
     tx: tokio::sync::mpsc::UnboundedSender<Command>,
     /// Given the embedded-metric lines of every sink made after it is set.
     metric_lines: RwLock<Option<crate::MetricLines>>,
+    /// The groups' subscription filters, shared with every sink.
+    subscriptions: Arc<Subscriptions>,
 }
 
 /// The clock the store stamps ingestion with (milliseconds since the epoch).
@@ -151,9 +161,19 @@ impl LogStore {
     /// the retention sweep, run once now and then every [`SWEEP_EVERY`]).
     pub fn open(root: &Path) -> std::io::Result<Arc<LogStore>> {
         std::fs::create_dir_all(root)?;
-        let index = Arc::new(RwLock::new(scan(root)?));
+        let index = scan(root)?;
+        let subscriptions = Arc::new(Subscriptions::default());
+        for (name, g) in &index {
+            subscriptions.set(name, &g.filters);
+        }
+        let index = Arc::new(RwLock::new(index));
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let writer = Writer { root: root.to_path_buf(), index: index.clone(), files: OpenStreams::new(MAX_OPEN_FILES, IDLE_CLOSE) };
+        let writer = Writer {
+            root: root.to_path_buf(),
+            index: index.clone(),
+            files: OpenStreams::new(MAX_OPEN_FILES, IDLE_CLOSE),
+            subscriptions: subscriptions.clone(),
+        };
         std::thread::Builder::new().name("nimbus-log-writer".into()).spawn(move || writer.run(rx))?;
         let _ = tx.send(Command::Run(Box::new(|w| w.sweep(now_ms(), None))));
         let weak = tx.downgrade();
@@ -164,12 +184,60 @@ impl LogStore {
                 break;
             }
         })?;
-        Ok(Arc::new(LogStore { root: root.to_path_buf(), index, tx, metric_lines: RwLock::new(None) }))
+        Ok(Arc::new(LogStore { root: root.to_path_buf(), index, tx, metric_lines: RwLock::new(None), subscriptions }))
     }
 
     pub fn sink(&self, group: &str, stream: &str) -> LogSink {
         let metric_lines = self.metric_lines.read().unwrap_or_else(|p| p.into_inner()).clone();
-        LogSink { tx: self.tx.clone(), group: group.into(), stream: stream.into(), metric_lines }
+        LogSink { tx: self.tx.clone(), group: group.into(), stream: stream.into(), metric_lines, subscriptions: self.subscriptions.clone() }
+    }
+
+    /// Starts delivering the events that match subscription filters: batches go to `deliver`
+    /// (which queues the destination's invocation), naming `owner` as their account.
+    pub fn on_subscribed(&self, owner: &str, deliver: crate::Deliver) -> std::io::Result<()> {
+        self.subscriptions.start(owner.to_string(), deliver)
+    }
+
+    /// PutSubscriptionFilter: adds a filter to a group, or replaces the one of its name; a
+    /// group has at most [`MAX_FILTERS`].
+    pub fn put_subscription_filter(&self, group: &str, filter: SubscriptionFilter) -> Result<(), LogError> {
+        let group = group.to_string();
+        self.on_writer(move |w| {
+            {
+                let index = w.index.read().unwrap_or_else(|p| p.into_inner());
+                let g = index.get(&group).ok_or(LogError::GroupMissing)?;
+                if !g.filters.iter().any(|f| f.filter_name == filter.filter_name) && g.filters.len() >= MAX_FILTERS {
+                    return Err(LogError::LimitExceeded);
+                }
+            }
+            w.change_meta(&group, |g| match g.filters.iter_mut().find(|f| f.filter_name == filter.filter_name) {
+                Some(old) => *old = filter,
+                None => g.filters.push(filter),
+            })
+        })
+    }
+
+    /// DeleteSubscriptionFilter.
+    pub fn delete_subscription_filter(&self, group: &str, name: &str) -> Result<(), LogError> {
+        let (group, name) = (group.to_string(), name.to_string());
+        self.on_writer(move |w| {
+            {
+                let index = w.index.read().unwrap_or_else(|p| p.into_inner());
+                let g = index.get(&group).ok_or(LogError::GroupMissing)?;
+                if !g.filters.iter().any(|f| f.filter_name == name) {
+                    return Err(LogError::FilterMissing);
+                }
+            }
+            w.change_meta(&group, |g| g.filters.retain(|f| f.filter_name != name))
+        })
+    }
+
+    /// A group's subscription filters, by name, or None if the group does not exist.
+    pub fn subscription_filters(&self, group: &str) -> Option<Vec<SubscriptionFilter>> {
+        let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+        let mut filters = index.get(group)?.filters.clone();
+        filters.sort_by(|a, b| a.filter_name.cmp(&b.filter_name));
+        Some(filters)
     }
 
     /// Hands the lines in CloudWatch's embedded metric format to `observe` (the account's
@@ -270,10 +338,14 @@ impl LogStore {
             (observe, metric)
         });
         let g = group.clone();
+        let subscriptions = self.subscriptions.clone();
         self.on_writer(move |w| {
             w.existing_stream(&group, &stream)?;
             if events.is_empty() {
                 return Ok(());
+            }
+            for (timestamp, message) in &events {
+                subscriptions.offer(&group, &stream, *timestamp, message);
             }
             w.append(&group, &stream, events.into_iter(), true).map_err(LogError::from)
         })?;
@@ -604,6 +676,7 @@ fn scan(root: &Path) -> std::io::Result<BTreeMap<String, GroupIndex>> {
                 gi.streams.entry(name.clone()).or_insert_with(|| StreamInfo::empty(name, *created)).creation_time = *created;
             }
             gi.created = meta.streams;
+            gi.filters = meta.subscription_filters;
             gi.has_meta = true;
         }
         if gi.has_meta || !gi.streams.is_empty() {
@@ -618,6 +691,7 @@ pub(crate) struct Writer {
     root: PathBuf,
     index: Arc<Index>,
     files: OpenStreams<BufWriter<File>>,
+    subscriptions: Arc<Subscriptions>,
 }
 
 /// At most this many stream files are kept open between batches.
@@ -817,6 +891,7 @@ impl Writer {
             _ => {}
         }
         self.index().remove(group);
+        self.subscriptions.set(group, &[]);
         Ok(())
     }
 
@@ -825,13 +900,14 @@ impl Writer {
         let dir = self.group_dir(group);
         let mut index = self.index();
         let g = index.get_mut(group).ok_or(LogError::GroupMissing)?;
-        let before = (g.retention, g.tags.clone(), g.created.clone(), g.has_meta);
+        let before = (g.retention, g.tags.clone(), g.created.clone(), g.has_meta, g.filters.clone());
         change(g);
         g.has_meta = true;
         if let Err(e) = meta::write(&dir, &g.meta(group)) {
-            (g.retention, g.tags, g.created, g.has_meta) = before;
+            (g.retention, g.tags, g.created, g.has_meta, g.filters) = before;
             return Err(e.into());
         }
+        self.subscriptions.set(group, &g.filters);
         Ok(())
     }
 
@@ -1084,6 +1160,82 @@ mod tests {
             assert!(after.as_ref().is_some_and(|a| *a < next));
         }
         assert_eq!(seen, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn subscription_filters_limit_replace_delete_and_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let filter = |name: &str, pattern: &str| SubscriptionFilter {
+            filter_name: name.into(),
+            filter_pattern: pattern.into(),
+            destination_arn: "arn:aws:lambda:us-east-1:123456789012:function:c".into(),
+            role_arn: None,
+            distribution: "ByLogStream".into(),
+            creation_time: 1,
+        };
+        let got: Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        {
+            let store = LogStore::open(dir.path()).unwrap();
+            store.create_group("app", BTreeMap::new()).unwrap();
+            type Step<'a> = (&'a str, Result<(), LogError>);
+            let steps: Vec<Step> = vec![
+                ("missing group", store.put_subscription_filter("none", filter("a", ""))),
+                ("a", store.put_subscription_filter("app", filter("a", ""))),
+                ("b", store.put_subscription_filter("app", filter("b", "x"))),
+                ("c over the limit", store.put_subscription_filter("app", filter("c", ""))),
+                ("b replaced", store.put_subscription_filter("app", filter("b", "ERROR"))),
+                ("delete a missing filter", store.delete_subscription_filter("app", "c")),
+                ("delete in a missing group", store.delete_subscription_filter("none", "a")),
+                ("delete a", store.delete_subscription_filter("app", "a")),
+            ];
+            let outcomes: Vec<(&str, Result<(), LogError>)> = steps.into_iter().collect();
+            assert_eq!(
+                outcomes,
+                vec![
+                    ("missing group", Err(LogError::GroupMissing)),
+                    ("a", Ok(())),
+                    ("b", Ok(())),
+                    ("c over the limit", Err(LogError::LimitExceeded)),
+                    ("b replaced", Ok(())),
+                    ("delete a missing filter", Err(LogError::FilterMissing)),
+                    ("delete in a missing group", Err(LogError::GroupMissing)),
+                    ("delete a", Ok(())),
+                ]
+            );
+            assert_eq!(store.subscription_filters("app"), Some(vec![filter("b", "ERROR")]));
+            assert_eq!(store.subscription_filters("none"), None);
+        }
+        // Reopened: the filter is still there, and still delivers (from sinks and puts).
+        let store = LogStore::open(dir.path()).unwrap();
+        assert_eq!(store.subscription_filters("app"), Some(vec![filter("b", "ERROR")]));
+        let sink = got.clone();
+        store
+            .on_subscribed(
+                "123456789012",
+                Arc::new(move |_, group, payload| {
+                    let m = crate::subscription::decode_payload(&payload).unwrap();
+                    let lines = m.log_events.into_iter().map(|e| format!("{group}/{}: {}", m.log_stream, e.message));
+                    sink.lock().unwrap().extend(lines);
+                }),
+            )
+            .unwrap();
+        store.sink("app", "lambda").emit(1, "an ERROR".into());
+        store.sink("app", "lambda").emit(2, "fine".into());
+        store.create_stream("app", "s").unwrap();
+        store.put("app", "s", vec![(now_ms(), "ERROR put".into()), (now_ms(), "ok".into())]).unwrap();
+        for _ in 0..50 {
+            if got.lock().unwrap().len() >= 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let mut lines = got.lock().unwrap().clone();
+        lines.sort();
+        assert_eq!(lines, vec!["app/lambda: an ERROR", "app/s: ERROR put"]);
+        // Filters go with their group.
+        store.delete_group("app").unwrap();
+        store.create_group("app", BTreeMap::new()).unwrap();
+        assert_eq!(store.subscription_filters("app"), Some(vec![]));
     }
 
     #[test]

@@ -771,6 +771,29 @@ impl Shared {
             AsyncConfig { retry_delay: self.async_retry_delay, parallelism: 64 },
         );
         tokio::spawn(async_invoker.clone().run());
+        {
+            // Events that match a log group's subscription filters are invoked on their
+            // function asynchronously, as CloudWatch Logs does (retries and DLQ apply); with
+            // authentication on, only while the function's policy still lets CloudWatch Logs.
+            let invoker = Arc::downgrade(&async_invoker);
+            let partition = control.partition().clone();
+            let guard = self.keys.as_ref().map(|_| control.clone());
+            let runtime = tokio::runtime::Handle::current();
+            logs.on_subscribed(
+                &partition.account_id.clone(),
+                Arc::new(move |destination: &str, group: &str, payload: Vec<u8>| {
+                    let Some(invoker) = invoker.upgrade() else { return };
+                    let (destination, partition, guard) = (destination.to_string(), partition.clone(), guard.clone());
+                    let source = format!("arn:aws:logs:{}:{}:log-group:{group}:*", partition.region, partition.account_id);
+                    runtime.spawn(async move {
+                        if let Err(e) = deliver_log_batch(&invoker, &partition, guard.as_deref(), &destination, &source, payload).await {
+                            tracing::warn!("log subscription to {destination}: {e}");
+                        }
+                    });
+                }),
+            )
+            .context("starting log subscriptions")?;
+        }
         invoker.check_environment_keys(Arc::new(FunctionKeys(kms.clone())));
         let queues = nimbus_queues::QueueService::open(&data.root().join("queues.db"), &self.region, account)
             .map_err(|e| anyhow!("opening the queue database: {e}"))?;
@@ -990,6 +1013,26 @@ impl nimbus_events::EventSink for LambdaSink {
         let function = nimbus_model::FunctionRef::parse(function_arn, &self.partition).map_err(|e| e.message)?;
         self.invoker.submit(&function, payload).await.map(|_| ()).map_err(|e| e.message)
     }
+}
+
+/// One batch of a log group's subscription filter (`source`, the group's ARN), queued for
+/// its function.
+async fn deliver_log_batch(
+    invoker: &AsyncInvoker,
+    partition: &Partition,
+    guard: Option<&ControlPlane>,
+    function_arn: &str,
+    source: &str,
+    payload: Vec<u8>,
+) -> Result<(), String> {
+    if let Some(control) = guard {
+        let regional = format!("logs.{}.amazonaws.com", partition.region);
+        if nimbus_api::service_may_invoke(control, "logs.amazonaws.com", function_arn, source, &partition.account_id).await.is_err() {
+            nimbus_api::service_may_invoke(control, &regional, function_arn, source, &partition.account_id).await?;
+        }
+    }
+    let function = nimbus_model::FunctionRef::parse(function_arn, partition).map_err(|e| e.message)?;
+    invoker.submit(&function, bytes::Bytes::from(payload)).await.map(|_| ()).map_err(|e| e.message)
 }
 
 /// Dead letters and destination records of asynchronous invocations go to the built-in

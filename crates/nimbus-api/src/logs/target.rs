@@ -41,6 +41,9 @@ impl LogsRequest {
             TagResource(i) => Target::on("logs:TagResource", resource_arn(&i.resource_arn)?),
             UntagResource(i) => Target::on("logs:UntagResource", resource_arn(&i.resource_arn)?),
             ListTagsForResource(i) => Target::on("logs:ListTagsForResource", resource_arn(&i.resource_arn)?),
+            PutSubscriptionFilter(i) => Target::on("logs:PutSubscriptionFilter", stream_arn(scope, &i.log_group_name, "")),
+            DescribeSubscriptionFilters(i) => Target::on("logs:DescribeSubscriptionFilters", stream_arn(scope, &i.log_group_name, "")),
+            DeleteSubscriptionFilter(i) => Target::on("logs:DeleteSubscriptionFilter", stream_arn(scope, &i.log_group_name, "")),
         })
     }
 }
@@ -87,6 +90,16 @@ mod tests {
             (l("TagResource", &format!(r#"{{"resourceArn":"{A}","tags":{{"k":"v"}}}}"#)), "logs:TagResource", A),
             (l("UntagResource", &format!(r#"{{"resourceArn":"{A}:*","tagKeys":["k"]}}"#)), "logs:UntagResource", A),
             (l("ListTagsForResource", &format!(r#"{{"resourceArn":"{A}"}}"#)), "logs:ListTagsForResource", A),
+            (
+                l(
+                    "PutSubscriptionFilter",
+                    r#"{"logGroupName":"/aws/lambda/f","filterName":"s","filterPattern":"","destinationArn":"arn:aws:lambda:us-east-1:123456789012:function:c"}"#,
+                ),
+                "logs:PutSubscriptionFilter",
+                G,
+            ),
+            (l("DescribeSubscriptionFilters", r#"{"logGroupName":"/aws/lambda/f"}"#), "logs:DescribeSubscriptionFilters", G),
+            (l("DeleteSubscriptionFilter", r#"{"logGroupName":"/aws/lambda/f","filterName":"s"}"#), "logs:DeleteSubscriptionFilter", G),
         ]);
         // An ARN that names no log group: the call fails on its own.
         assert!(l("ListTagsForResource", r#"{"resourceArn":"arn:aws:lambda:us-east-1:123456789012:function:f"}"#)
