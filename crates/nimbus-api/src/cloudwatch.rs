@@ -568,6 +568,18 @@ fn datum(namespace: &str, i: usize, d: MetricDatumInput, now_ms: i64) -> Result<
     Ok(Datum { key: SeriesKey::new(namespace, &d.metric_name, dims(d.dimensions)), unit, timestamp_ms, values })
 }
 
+/// Where a page starts: the `NextToken` a previous page returned (an index into the list).
+fn page_start(token: Option<&str>, len: usize) -> Result<usize, CwError> {
+    match token {
+        Some(t) => t
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= len)
+            .ok_or_else(|| CwError::InvalidNextToken("The service cannot find the next token.".into())),
+        None => Ok(0),
+    }
+}
+
 fn check_period(period: i64, member: &str) -> Result<(), CwError> {
     if period <= 0 || (period >= 60 && period % 60 != 0) || (period < 60 && ![1, 5, 10, 20, 30].contains(&period)) {
         return Err(CwError::InvalidParameterValue(format!("The parameter {member} must be a multiple of 60.")));
@@ -788,14 +800,7 @@ async fn run(
         CloudWatchCall::ListMetrics(i) => {
             let filters = i.dimensions.unwrap_or_default().into_iter().map(|f| (f.name, f.value)).collect();
             let all = store.list(i.namespace, i.metric_name, filters).await.map_err(internal)?;
-            let from = match &i.next_token {
-                Some(t) => t
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n <= all.len())
-                    .ok_or_else(|| CwError::InvalidNextToken("The service cannot find the next token.".into()))?,
-                None => 0,
-            };
+            let from = page_start(i.next_token.as_deref(), all.len())?;
             let end = (from + LIST_PAGE).min(all.len());
             let metrics = all[from..end]
                 .iter()
@@ -830,14 +835,7 @@ async fn run(
                     })
                 })
                 .collect();
-            let from = match &i.next_token {
-                Some(t) => t
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n <= all.len())
-                    .ok_or_else(|| CwError::InvalidNextToken("The service cannot find the next token.".into()))?,
-                None => 0,
-            };
+            let from = page_start(i.next_token.as_deref(), all.len())?;
             let end = (from + page).min(all.len());
             let out = DescribeAlarmsOutput {
                 metric_alarms: all[from..end].iter().map(MetricAlarmOut::from).collect(),
