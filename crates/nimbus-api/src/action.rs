@@ -197,6 +197,21 @@ pub(crate) fn query_protocol_params(req: &RawRequest<'_>, form: bool) -> Vec<(St
 
 /// Why a query-protocol request addressed to a service (by its signature's scope) names none
 /// of its operations.
+/// A query-protocol request (`/`, no `X-Amz-Target`) for the service API `version`: its
+/// parameters and its `Action` (the last of each, as AWS reads them); None otherwise.
+pub(crate) fn query_request(req: &RawRequest<'_>, version: &str) -> Option<(Vec<(String, String)>, String)> {
+    if req.headers.contains_key("x-amz-target") || !matches!(req.path, "" | "/") {
+        return None;
+    }
+    let params = query_protocol_params(req, is_form(req));
+    let last = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    if last("Version").as_deref() != Some(version) {
+        return None;
+    }
+    let action = last("Action")?;
+    Some((params, action))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Unplaced {
     /// The query string or the form body is not URL-encoded UTF-8.

@@ -145,14 +145,7 @@ pub fn recognize(req: &RawRequest<'_>) -> Option<CloudWatchRequest> {
         };
         return Some(CloudWatchRequest { operation: op, protocol: Protocol::RpcV2Cbor, call });
     }
-    if req.headers.contains_key("x-amz-target") || !matches!(req.path, "" | "/") {
-        return None;
-    }
-    let params = crate::action::query_protocol_params(req, crate::action::is_form(req));
-    if params.iter().rev().find(|(k, _)| k == "Version").map(|(_, v)| v.as_str()) != Some(VERSION) {
-        return None;
-    }
-    let action = params.iter().rev().find(|(k, _)| k == "Action").map(|(_, v)| v.clone())?;
+    let (params, action) = crate::action::query_request(req, VERSION)?;
     match decoded(&action, |op| decode::query(CLOUDWATCH.model(), op, &params)) {
         Some((operation, call)) => Some(CloudWatchRequest { operation, protocol: Protocol::AwsQuery, call }),
         None => Some(unknown(&action)),

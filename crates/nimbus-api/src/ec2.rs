@@ -310,14 +310,7 @@ fn decode_error(e: DecodeError) -> NetworkError {
 
 /// Returns the EC2 request `req` carries, or `None` when it is not one.
 pub fn recognize(req: &RawRequest<'_>) -> Option<Ec2Request> {
-    if req.headers.contains_key("x-amz-target") || !matches!(req.path, "" | "/") {
-        return None;
-    }
-    let params = crate::action::query_protocol_params(req, crate::action::is_form(req));
-    if params.iter().rev().find(|(k, _)| k == "Version").map(|(_, v)| v.as_str()) != Some(VERSION) {
-        return None;
-    }
-    let action = params.iter().rev().find(|(k, _)| k == "Action").map(|(_, v)| v.clone())?;
+    let (params, action) = crate::action::query_request(req, VERSION)?;
     let Some(operation) = Ec2Call::OPERATIONS.iter().copied().find(|op| *op == action) else {
         return Some(Ec2Request { operation: "Unknown", call: Err(NetworkError::InvalidAction(action)) });
     };

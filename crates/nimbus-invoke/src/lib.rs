@@ -251,14 +251,17 @@ impl Invoker {
         let _ = self.cloudwatch.set(store);
     }
 
-    /// One AWS/Lambda datapoint, for the account (no dimension) and for the function.
-    fn lambda_metric(&self, name: &str, metric: &str, unit: &str, value: f64) {
+    /// AWS/Lambda datapoints `(metric, unit, value)` of one moment, for the account (no
+    /// dimension) and for the function.
+    fn lambda_metrics(&self, name: &str, points: &[(&str, &str, f64)]) {
         use nimbus_metrics::cloudwatch::{Aggregate, SeriesKey};
         let Some(store) = self.cloudwatch.get() else { return };
         let now = chrono::Utc::now().timestamp_millis();
-        store.record(SeriesKey::new("AWS/Lambda", metric, Vec::new()), unit, now, Aggregate::of(value, 1.0));
         let by_function = vec![("FunctionName".to_string(), name.to_string())];
-        store.record(SeriesKey::new("AWS/Lambda", metric, by_function), unit, now, Aggregate::of(value, 1.0));
+        for (metric, unit, value) in points {
+            store.record(SeriesKey::new("AWS/Lambda", metric, Vec::new()), unit, now, Aggregate::of(*value, 1.0));
+            store.record(SeriesKey::new("AWS/Lambda", metric, by_function.clone()), unit, now, Aggregate::of(*value, 1.0));
+        }
     }
 
     /// A concurrency refusal, counted as Lambda's Throttles.
@@ -266,7 +269,7 @@ impl Invoker {
         if let Some(m) = self.metrics.get() {
             m.throttled(&self.control.partition().account_id, name);
         }
-        self.lambda_metric(name, "Throttles", "Count", 1.0);
+        self.lambda_metrics(name, &[("Throttles", "Count", 1.0)]);
         e
     }
 
@@ -275,12 +278,15 @@ impl Invoker {
             let account = &self.control.partition().account_id;
             m.invoked(&nimbus_metrics::Invocation { account, function: name, version, error, duration, init });
         }
-        if self.cloudwatch.get().is_some() {
-            self.lambda_metric(name, "Invocations", "Count", 1.0);
-            self.lambda_metric(name, "Errors", "Count", if error { 1.0 } else { 0.0 });
-            self.lambda_metric(name, "Duration", "Milliseconds", duration.as_secs_f64() * 1000.0);
-            self.lambda_metric(name, "ConcurrentExecutions", "Count", f64::from(self.in_flight()));
-        }
+        self.lambda_metrics(
+            name,
+            &[
+                ("Invocations", "Count", 1.0),
+                ("Errors", "Count", if error { 1.0 } else { 0.0 }),
+                ("Duration", "Milliseconds", duration.as_secs_f64() * 1000.0),
+                ("ConcurrentExecutions", "Count", f64::from(self.in_flight())),
+            ],
+        );
     }
 
     /// The spec `f`'s environments start from, while its configuration and credentials are
