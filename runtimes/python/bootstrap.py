@@ -452,44 +452,42 @@ def _log_format_is_json():
     return bool(value) and value.upper() == "JSON"
 
 
+# Read again once a prestarted runtime has its function's variables (see main).
 _LOG_FORMAT_JSON = _log_format_is_json()
 
-if _LOG_FORMAT_JSON:
 
-    def log_error(error_result, log_sink):
+def log_error(error_result, log_sink):
+    if _LOG_FORMAT_JSON:
         error_result = {
             "timestamp": time.strftime(_DATETIME_FORMAT, time.gmtime(time.time())),
             "log_level": "ERROR",
             **error_result,
         }
         log_sink.log_error([to_json(error_result)])
-
-else:
-
-    def log_error(error_result, log_sink):
-        error_description = "[ERROR]"
-        error_result_type = error_result.get("errorType")
+        return
+    error_description = "[ERROR]"
+    error_result_type = error_result.get("errorType")
+    if error_result_type:
+        error_description += " " + error_result_type
+    error_result_message = error_result.get("errorMessage")
+    if error_result_message:
         if error_result_type:
-            error_description += " " + error_result_type
-        error_result_message = error_result.get("errorMessage")
-        if error_result_message:
-            if error_result_type:
-                error_description += ":"
-            error_description += " " + error_result_message
+            error_description += ":"
+        error_description += " " + error_result_message
 
-        error_message_lines = [error_description]
-        stack_trace = error_result.get("stackTrace")
-        if stack_trace is not None:
-            error_message_lines += ["Traceback (most recent call last):"]
-            for trace_element in stack_trace:
-                if trace_element == "":
-                    error_message_lines += [""]
-                else:
-                    for trace_line in trace_element.splitlines():
-                        error_message_lines += [
-                            replace_line_indentation(trace_line, " ", ERROR_LOG_IDENT)
-                        ]
-        log_sink.log_error(error_message_lines)
+    error_message_lines = [error_description]
+    stack_trace = error_result.get("stackTrace")
+    if stack_trace is not None:
+        error_message_lines += ["Traceback (most recent call last):"]
+        for trace_element in stack_trace:
+            if trace_element == "":
+                error_message_lines += [""]
+            else:
+                for trace_line in trace_element.splitlines():
+                    error_message_lines += [
+                        replace_line_indentation(trace_line, " ", ERROR_LOG_IDENT)
+                    ]
+    log_sink.log_error(error_message_lines)
 
 
 def _setup_logging(log_sink):
@@ -878,12 +876,13 @@ def _adopt_assignment(client):
 
 
 def main():
-    global _GLOBAL_AWS_REQUEST_ID, _GLOBAL_TENANT_ID
+    global _GLOBAL_AWS_REQUEST_ID, _GLOBAL_TENANT_ID, _LOG_FORMAT_JSON
 
     _prepare_stdio()
     client = RuntimeClient(os.environ.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"))
     if os.environ.get("NIMBUS_PRESTARTED") == "1":
         _adopt_assignment(client)
+        _LOG_FORMAT_JSON = _log_format_is_json()
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     _prepare_sys_path(task_root)
     log_sink = StandardLogSink()

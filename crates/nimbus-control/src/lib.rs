@@ -72,6 +72,8 @@ pub struct NewFunction {
     pub vpc: Option<nimbus_model::VpcConfig>,
     /// TracingConfig `Mode: Active`.
     pub tracing_active: bool,
+    /// LoggingConfig, checked.
+    pub logging: nimbus_model::logging::LoggingConfig,
     pub zip: Vec<u8>,
 }
 
@@ -95,6 +97,8 @@ pub struct ConfigChange {
     pub vpc: Option<nimbus_model::VpcConfig>,
     /// TracingConfig's mode: `Some(true)` for `Active`.
     pub tracing_active: Option<bool>,
+    /// LoggingConfig's given fields, checked against the current configuration here.
+    pub logging: Option<nimbus_model::logging::LoggingChange>,
     pub revision_id: Option<String>,
 }
 
@@ -386,6 +390,7 @@ impl ControlPlane {
             kms_key_arn: f.kms_key_arn,
             vpc: f.vpc,
             tracing_active: f.tracing_active,
+            logging: f.logging,
         };
         match self.store.create_function(&config).await {
             Ok(()) => {}
@@ -503,6 +508,9 @@ impl ControlPlane {
         }
         if let Some(active) = change.tracing_active {
             next.tracing_active = active;
+        }
+        if let Some(logging) = change.logging {
+            next.logging = next.logging.apply(logging)?;
         }
         if let Some(vpc) = change.vpc {
             // Detaching a function that never had one leaves it without.

@@ -321,6 +321,7 @@ mod tests {
             kms_key_arn: None,
             vpc: None,
             tracing_active: false,
+            logging: Default::default(),
             zip: zip(),
         })
         .await

@@ -22,6 +22,7 @@ fn same_function(a: &FunctionConfig, b: &FunctionConfig) -> bool {
         && a.architectures == b.architectures
         && a.vpc == b.vpc
         && a.tracing_active == b.tracing_active
+        && a.logging == b.logging
 }
 
 impl ControlPlane {

@@ -5,6 +5,7 @@
 
 mod async_invoke;
 mod concurrency;
+mod platform_log;
 
 pub use async_invoke::{AsyncConfig, AsyncInvoker, MessageSink};
 pub use concurrency::ConcurrencyLimiter;
@@ -17,7 +18,8 @@ use bytes::Bytes;
 use nimbus_control::{ControlPlane, ResolvedFunction};
 use nimbus_identity::{AccessKey, Principal};
 use nimbus_model::{ApiError, FunctionErrorPayload, InvokeOutcome, InvokeRequest, Qualifier};
-use nimbus_sandbox::{Acquired, EnvSpec, EnvironmentPool, Invocation, InvokeTimings, ProvisionKey, Reply};
+use nimbus_sandbox::{Acquired, EnvSpec, EnvironmentPool, Invocation, ProvisionKey, Reply};
+use platform_log::{PlatformLog, Status};
 
 /// Whether a function's KMS key can decrypt its environment variables now: Lambda's
 /// `KMSDisabledException`, `KMSInvalidStateException` or `KMSNotFoundException` if not.
@@ -343,6 +345,7 @@ impl Invoker {
             credentials_expire,
             region: self.control.partition().region.clone(),
             log_group: c.log_group(),
+            json_log_level: c.logging.application_filter(),
             revision: fingerprint(f),
             network,
             holds: f.trees.iter().map(|t| Arc::new(HeldTree(t.clone())) as Arc<dyn nimbus_sandbox::Held>).collect(),
@@ -426,7 +429,9 @@ impl Invoker {
             init_within_timeout: false,
             stream,
         };
-        let start_line = format!("START RequestId: {request_id} Version: {}", spec.version);
+        let platform = PlatformLog::new(&function.config.logging);
+        let traced = function.config.tracing_active.then_some(invocation.trace_id.clone());
+        let start_line = platform.start(&request_id, &spec.version, traced.as_deref());
         // A warm environment whose runtime died while idle (or is exiting after its last
         // error), or a prestarted one that died before it took the event (its sandbox was
         // built before the function was known), is replaced by a fresh one once, invisibly
@@ -467,7 +472,7 @@ impl Invoker {
             // An init that ran past its 10 seconds: AWS logs it, resets the environment and
             // runs init again as part of the invocation, within the function's timeout.
             if let Reply::InitTimedOut(took) = reply {
-                env.capture().service_line(init_report(took, "init", "timeout"));
+                env.capture().service_line_opt(platform.init_report(took, "init", "timeout"));
                 env.kill();
                 self.pool.release(env);
                 invocation.init_within_timeout = true;
@@ -493,22 +498,19 @@ impl Invoker {
         if !timings.delivered {
             // The runtime never took the event (it failed or died in init): AWS still logs
             // the invocation's START, after the init output (which stays in the tail).
-            capture.service_line(start_line);
+            capture.service_line_opt(start_line);
         }
         let timed_out = matches!(reply, Reply::TimedOut);
         if timed_out && !timings.delivered {
             // The second init took the whole timeout.
-            capture.service_line(init_report(timings.duration, "invoke", "timeout"));
+            capture.service_line_opt(platform.init_report(timings.duration, "invoke", "timeout"));
         }
         match &reply {
-            Reply::TimedOut => capture.service_line(format!(
-                "{} {request_id} Task timed out after {}.00 seconds",
-                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-                function.config.timeout_secs
-            )),
-            Reply::Exited(why) => capture.service_line(format!("RequestId: {request_id} Error: {why}\nRuntime.ExitError")),
+            Reply::TimedOut => capture.service_line_opt(platform.timed_out(&request_id, function.config.timeout_secs)),
+            Reply::Exited(why) => capture.service_line_opt(platform.exited(&request_id, why)),
             _ => {}
         }
+        let status = status_of(&reply);
         let (payload, function_error) = match reply {
             Reply::Response(body) => (body, None),
             Reply::Streamed => (Bytes::new(), None),
@@ -522,8 +524,9 @@ impl Invoker {
             }
             other => failure_payload(other, &request_id, function.config.timeout_secs),
         };
-        capture.service_line(format!("END RequestId: {request_id}"));
-        capture.service_line(report_line(&request_id, &timings, function.config.memory_mb, timed_out));
+        capture.service_line_opt(platform.runtime_done(&request_id, &timings, &status));
+        capture.service_line_opt(platform.end(&request_id));
+        capture.service_line_opt(platform.report(&request_id, &timings, function.config.memory_mb, &status, traced.as_deref()));
         let log_tail = req.tail_log.then(|| capture.tail());
         self.pool.release(env);
         self.count(name, &executed_version, function_error.is_some(), timings.duration, timings.init_duration);
@@ -560,26 +563,19 @@ fn failure_payload(reply: Reply, request_id: &str, timeout_secs: u32) -> (Bytes,
     (payload, Some("Unhandled".to_string()))
 }
 
-/// AWS's line for an init that did not end well: `INIT_REPORT Init Duration: 10000.38 ms\tPhase:
-/// init\tStatus: timeout` (phase `invoke` for the init AWS runs again inside an invocation).
-fn init_report(took: std::time::Duration, phase: &str, status: &str) -> String {
-    format!("INIT_REPORT Init Duration: {:.2} ms\tPhase: {phase}\tStatus: {status}", took.as_secs_f64() * 1000.0)
-}
-
-fn report_line(request_id: &str, t: &InvokeTimings, memory_mb: u32, timed_out: bool) -> String {
-    let ms = t.duration.as_secs_f64() * 1000.0;
-    let mut line = format!(
-        "REPORT RequestId: {request_id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: {} MB",
-        ms.ceil().max(1.0) as u64,
-        t.max_memory_mb
-    );
-    if let Some(init) = t.init_duration {
-        line.push_str(&format!("\tInit Duration: {:.2} ms", init.as_secs_f64() * 1000.0));
+/// How an invocation ended, for its report.
+fn status_of(reply: &Reply) -> Status {
+    let error = |t: &Option<String>, default: &str| Status::Error(t.clone().unwrap_or_else(|| default.to_string()));
+    match reply {
+        Reply::Response(_) | Reply::Streamed => Status::Success,
+        Reply::TimedOut | Reply::InitTimedOut(_) => Status::Timeout,
+        Reply::FunctionError { error_type, .. } => error(error_type, "Unhandled"),
+        Reply::InitError { error_type, .. } => error(error_type, "Runtime.Unknown"),
+        Reply::ResponseTooLarge => Status::Error("Function.ResponseSizeTooLarge".into()),
+        Reply::TruncatedResponse => Status::Error("Runtime.TruncatedResponse".into()),
+        Reply::Exited(_) => Status::Error("Runtime.ExitError".into()),
+        Reply::StartFailed { error_type, .. } => Status::Error(error_type.clone()),
     }
-    if timed_out {
-        line.push_str("\tStatus: timeout");
-    }
-    line
 }
 
 /// A code or layer tree an environment runs from, as the sandbox pool sees it.
@@ -604,32 +600,6 @@ fn trace_id(request_id: &str, sampled: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn report_format() {
-        let t = InvokeTimings {
-            init_duration: Some(Duration::from_micros(1500)),
-            duration: Duration::from_micros(2300),
-            max_memory_mb: 40,
-            delivered: true,
-        };
-        assert_eq!(
-            report_line("id", &t, 128, false),
-            "REPORT RequestId: id\tDuration: 2.30 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 1.50 ms"
-        );
-    }
-
-    #[test]
-    fn init_report_format() {
-        let cases = [
-            (Duration::from_micros(10_000_380), "init", "INIT_REPORT Init Duration: 10000.38 ms\tPhase: init\tStatus: timeout"),
-            (Duration::from_millis(3000), "invoke", "INIT_REPORT Init Duration: 3000.00 ms\tPhase: invoke\tStatus: timeout"),
-        ];
-        for (took, phase, line) in cases {
-            assert_eq!(init_report(took, phase, "timeout"), line);
-        }
-    }
 
     #[test]
     fn trace_header_shape() {

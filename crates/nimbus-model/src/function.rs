@@ -79,6 +79,9 @@ pub struct FunctionConfig {
     /// header the function gets) instead of passing the caller's decision through.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tracing_active: bool,
+    /// LoggingConfig: log format, levels and log group.
+    #[serde(default, skip_serializing_if = "crate::logging::LoggingConfig::is_default")]
+    pub logging: crate::logging::LoggingConfig,
 }
 
 /// A function's VPC attachment, checked against Nimbus's network objects when set: every
@@ -141,8 +144,12 @@ impl FunctionConfig {
         digest_to_base64(&self.code_digest)
     }
 
+    /// Where the function's logs go: `LoggingConfig.LogGroup`, else `/aws/lambda/<name>`.
     pub fn log_group(&self) -> String {
-        format!("/aws/lambda/{}", self.name)
+        match &self.logging.log_group {
+            Some(group) => group.clone(),
+            None => format!("/aws/lambda/{}", self.name),
+        }
     }
 }
 

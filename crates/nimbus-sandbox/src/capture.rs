@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use nimbus_logs::LogSink;
+use nimbus_model::logging::{line_level, LogLevel};
 use tokio::io::unix::AsyncFd;
 
 /// AWS returns at most this much of an invocation's log with `LogType: Tail`.
@@ -24,6 +25,9 @@ struct CaptureState {
     /// Where events go; None while a prestarted runtime waits for its function (its
     /// output then belongs to no log stream and is dropped).
     sink: Option<LogSink>,
+    /// With JSON logs, the function's application log level: lines below it are dropped
+    /// (their level read by [`line_level`]).
+    min_level: Option<LogLevel>,
     partial: Vec<u8>,
     tail: Vec<u8>,
     eof: bool,
@@ -46,23 +50,24 @@ fn now_ms() -> i64 {
 
 impl OutputCapture {
     /// Takes the read end of the output pipe (made non-blocking here).
-    pub fn new(read_end: OwnedFd, sink: Option<LogSink>) -> std::io::Result<Arc<OutputCapture>> {
+    pub fn new(read_end: OwnedFd, sink: Option<LogSink>, min_level: Option<LogLevel>) -> std::io::Result<Arc<OutputCapture>> {
         rustix::io::ioctl_fionbio(&read_end, true)?;
         // SAFETY: an OwnedFd keeps its descriptor open and unchanged for as long as it lives,
         // and the AsyncFd owns it.
         let fd = unsafe { AsyncFd::register_with_interest(read_end, tokio::io::Interest::READABLE) }
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(Arc::new(OutputCapture { fd, state: Mutex::new(CaptureState { sink, ..Default::default() }) }))
+        Ok(Arc::new(OutputCapture { fd, state: Mutex::new(CaptureState { sink, min_level, ..Default::default() }) }))
     }
 
-    /// Directs output to a log stream from now on (when a prestarted runtime is assigned).
-    /// Output written before is dropped.
-    pub fn set_sink(&self, sink: LogSink) {
+    /// Directs output to a log stream from now on (when a prestarted runtime is assigned),
+    /// filtered by `min_level`. Output written before is dropped.
+    pub fn set_sink(&self, sink: LogSink, min_level: Option<LogLevel>) {
         let mut st = self.lock();
         self.read_available(&mut st);
         st.partial.clear();
         st.tail.clear();
         st.sink = Some(sink);
+        st.min_level = min_level;
     }
 
     /// Writes a service line (START, END, REPORT…) into the stream, in order with output.
@@ -71,6 +76,13 @@ impl OutputCapture {
         st.push_tail(&line);
         if let Some(sink) = &st.sink {
             sink.emit(now_ms(), line);
+        }
+    }
+
+    /// [`OutputCapture::service_line`] for a line the function's log settings may leave out.
+    pub fn service_line_opt(&self, line: Option<String>) {
+        if let Some(line) = line {
+            self.service_line(line);
         }
     }
 
@@ -147,6 +159,9 @@ impl OutputCapture {
         // Runtimes write a multi-line message as one line with `\r` for newlines (AWS's
         // convention), so one console call stays one event.
         let message = String::from_utf8_lossy(line).replace('\r', "\n");
+        if st.min_level.is_some_and(|min| line_level(&message) < min) {
+            return;
+        }
         st.push_tail(&message);
         if let Some(sink) = &st.sink {
             sink.emit(now_ms(), message);

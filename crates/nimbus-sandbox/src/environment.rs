@@ -56,6 +56,9 @@ pub struct EnvSpec {
     pub credentials_expire: Option<chrono::DateTime<chrono::Utc>>,
     pub region: String,
     pub log_group: String,
+    /// With the JSON log format, the application log level (lines below it are dropped;
+    /// the runtime is told by `AWS_LAMBDA_LOG_FORMAT`/`AWS_LAMBDA_LOG_LEVEL`). None: text logs.
+    pub json_log_level: Option<nimbus_model::logging::LogLevel>,
     /// Identifies the configuration; environments are reused only for the same one.
     pub revision: String,
     /// The function's VPC network (its subnets and security groups), when it has one: its
@@ -225,6 +228,7 @@ impl Environment {
             tmp_mb: spec.ephemeral_storage_mb,
             opt: spec.opt_dir.as_deref(),
             sink: Some(sink),
+            log_filter: spec.json_log_level,
             vpc: spec.network.clone(),
             trust,
             runtime_api,
@@ -270,6 +274,7 @@ impl Environment {
             tmp_mb: DEFAULT_TMP_MB,
             opt: None,
             sink: None,
+            log_filter: None,
             vpc: None,
             trust,
             runtime_api,
@@ -305,7 +310,7 @@ impl Environment {
         let paths = launch::paths(iso, registry, spec.runtime, &spec.code_dir, spec.opt_dir.as_deref(), trust);
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
-        process.capture.set_sink(logs.sink(&spec.log_group, &log_stream));
+        process.capture.set_sink(logs.sink(&spec.log_group, &log_stream), spec.json_log_level);
         let vars = environment_variables(&spec, &paths, &process.addr, &log_stream, endpoint_url, provisioned.is_some());
         let mut process = process;
         match process.gate.take() {
@@ -436,7 +441,7 @@ impl Environment {
     /// Runs one invocation: waits for the runtime to take it (through init on a cold
     /// start), then for its answer until the function's timeout. A timed-out environment is
     /// killed. The output is drained into the log before this returns.
-    pub async fn invoke(&self, invocation: Invocation, start_line: String) -> (Reply, InvokeTimings) {
+    pub async fn invoke(&self, invocation: Invocation, start_line: Option<String>) -> (Reply, InvokeTimings) {
         let timeout = invocation.timeout;
         let init_within_timeout = invocation.init_within_timeout;
         let (tx, mut rx) = mpsc::channel(2);
@@ -558,6 +563,10 @@ fn environment_variables(
         ("PATH".into(), format!("/usr/local/bin:/usr/bin/:/bin{}", opt_suffix("bin"))),
         ("LD_LIBRARY_PATH".into(), format!("/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task}:{task}/lib{}", opt_suffix("lib"))),
     ];
+    if let Some(level) = spec.json_log_level {
+        v.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
+        v.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.as_str().into()));
+    }
     if let Some(url) = endpoint_url {
         // The AWS SDKs (boto3, JS v3, Rust, Go, Java) send every service call here.
         v.push(("AWS_ENDPOINT_URL".into(), url.to_string()));

@@ -338,6 +338,8 @@ pub(crate) struct Resources<'a> {
     pub tmp_mb: u32,
     pub opt: Option<&'a Path>,
     pub sink: Option<LogSink>,
+    /// The application log level the output is filtered by (JSON logs only).
+    pub log_filter: Option<nimbus_model::logging::LogLevel>,
     /// The function's VPC network: a linked environment joins its VPC instead of the host's
     /// bridge, linked before the runtime starts.
     pub vpc: Option<Arc<crate::network::VpcPlan>>,
@@ -357,7 +359,7 @@ pub(crate) async fn launch(
         Ok(c) => c,
         Err(reply) => return Ok(Err(reply)),
     };
-    let (opt, tmp_mb, sink, trust) = (res.opt, res.tmp_mb, res.sink, res.trust);
+    let (opt, tmp_mb, sink, log_filter, trust) = (res.opt, res.tmp_mb, res.sink, res.log_filter, res.trust);
     let cgroup = match res.cgroups {
         // Full CPU until init is done (Lambda's init phase is not held to the memory-sized
         // CPU share either); the environment applies the CPU limit after init.
@@ -376,7 +378,7 @@ pub(crate) async fn launch(
 
     let (read_end, write_end) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| io("create the output pipe")(e.into()))?;
-    let capture = OutputCapture::new(read_end, sink).map_err(io("watch the output pipe"))?;
+    let capture = OutputCapture::new(read_end, sink, log_filter).map_err(io("watch the output pipe"))?;
     let api = RuntimeApi::new(capture.clone(), res.runtime_api);
 
     // The Runtime API listener: inside the environment's own network namespace, or a

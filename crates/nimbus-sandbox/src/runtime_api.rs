@@ -58,7 +58,7 @@ pub(crate) fn init_failure(reply: &Reply) -> String {
 
 pub struct Delivery {
     pub invocation: Invocation,
-    pub start_line: String,
+    pub start_line: Option<String>,
     pub progress: mpsc::Sender<Progress>,
 }
 
@@ -409,7 +409,7 @@ impl RuntimeApi {
                 // Whatever the runtime printed while initializing goes before START.
                 self.capture.drain(true);
                 self.capture.reset_tail();
-                self.capture.service_line(d.start_line);
+                self.capture.service_line_opt(d.start_line);
                 let at = Instant::now();
                 let deadline_ms = chrono::Utc::now().timestamp_millis() + d.invocation.timeout.as_millis() as i64;
                 let _ = d.progress.try_send(Progress::Delivered { at, init_duration });

@@ -798,6 +798,7 @@ mod tests {
             kms_key_arn: None,
             vpc: None,
             tracing_active: false,
+            logging: Default::default(),
         }
     }
 

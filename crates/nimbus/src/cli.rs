@@ -633,7 +633,13 @@ async fn ls(api: &Api, output: Output) -> anyhow::Result<ExitCode> {
 }
 
 async fn logs(api: &Api, name: &str, follow: bool, output: Output) -> anyhow::Result<ExitCode> {
-    let group = format!("/aws/lambda/{name}");
+    // The function's LoggingConfig.LogGroup; its default group if it cannot be read.
+    let config = api.call("GET", &format!("/2015-03-31/functions/{name}/configuration"), &[], vec![]).await?;
+    let group = match config.ok().and_then(|r| r.json()) {
+        Ok(c) => c["LoggingConfig"]["LogGroup"].as_str().map(str::to_string),
+        Err(_) => None,
+    }
+    .unwrap_or_else(|| format!("/aws/lambda/{name}"));
     let mut seen = std::collections::HashSet::new();
     let mut since: Option<i64> = None;
     loop {

@@ -10,6 +10,7 @@ use nimbus_control::{AliasChange, CodeSigningChange, ConfigChange, EventInvokeCh
 use nimbus_model::code_signing;
 use nimbus_model::function::RuntimeManagement;
 use nimbus_model::layer::LayerStatement;
+use nimbus_model::logging::{LoggingChange, LoggingConfig};
 use nimbus_model::url::{AuthType, Cors};
 use nimbus_model::validate::{self, MAX_SYNC_PAYLOAD};
 use nimbus_model::{ApiError, ErrorCode, FunctionRef, Partition};
@@ -239,6 +240,26 @@ pub struct TracingInput {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+pub struct LoggingInput {
+    log_format: Option<String>,
+    application_log_level: Option<String>,
+    system_log_level: Option<String>,
+    log_group: Option<String>,
+}
+
+impl From<LoggingInput> for LoggingChange {
+    fn from(l: LoggingInput) -> LoggingChange {
+        LoggingChange {
+            format: l.log_format,
+            application_level: l.application_log_level,
+            system_level: l.system_log_level,
+            log_group: l.log_group,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct DeadLetterInput {
     target_arn: Option<String>,
 }
@@ -266,6 +287,7 @@ pub struct CreateFunctionInput {
     #[serde(rename = "KMSKeyArn")]
     kms_key_arn: Option<String>,
     tracing_config: Option<TracingInput>,
+    logging_config: Option<Box<LoggingInput>>,
     /// Checked against the network objects by [`super::vpc`].
     pub(crate) vpc_config: Option<super::vpc::VpcConfigInput>,
 }
@@ -332,6 +354,10 @@ impl CreateFunctionInput {
             kms_key_arn: self.kms_key_arn.filter(|a| !a.is_empty()),
             vpc: None,
             tracing_active: tracing(self.tracing_config)?.unwrap_or(false),
+            logging: match self.logging_config {
+                Some(l) => LoggingConfig::default().apply((*l).into())?,
+                None => LoggingConfig::default(),
+            },
             tags,
             code_signing_config_id: self
                 .code_signing_config_arn
@@ -393,6 +419,7 @@ pub struct UpdateFunctionConfigurationInput {
     #[serde(rename = "KMSKeyArn")]
     kms_key_arn: Option<String>,
     tracing_config: Option<TracingInput>,
+    logging_config: Option<Box<LoggingInput>>,
     /// Checked against the network objects by [`super::vpc`].
     pub(crate) vpc_config: Option<super::vpc::VpcConfigInput>,
 }
@@ -431,6 +458,7 @@ impl UpdateFunctionConfigurationInput {
             kms_key_arn: self.kms_key_arn,
             vpc: None,
             tracing_active: tracing(self.tracing_config)?,
+            logging: self.logging_config.map(|l| (*l).into()),
             revision_id: self.revision_id,
         };
         Ok((function, change))

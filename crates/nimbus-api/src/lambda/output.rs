@@ -109,6 +109,10 @@ struct SnapStart {
 #[serde(rename_all = "PascalCase")]
 struct LoggingConfig {
     log_format: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    application_log_level: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_log_level: Option<&'static str>,
     log_group: String,
 }
 
@@ -156,7 +160,12 @@ impl FunctionConfiguration {
             architectures: c.architectures.clone(),
             ephemeral_storage: EphemeralStorage { size: c.ephemeral_storage_mb },
             snap_start: SnapStart { apply_on: "None", optimization_status: "Off" },
-            logging_config: LoggingConfig { log_format: "Text", log_group: c.log_group() },
+            logging_config: LoggingConfig {
+                log_format: c.logging.format.as_str(),
+                application_log_level: c.logging.application_level.map(|l| l.as_str()),
+                system_log_level: c.logging.system_level.map(|l| l.as_str()),
+                log_group: c.log_group(),
+            },
         }
     }
 }
