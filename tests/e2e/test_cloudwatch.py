@@ -89,6 +89,57 @@ def test_put_get_list_in_every_protocol(server, tmp_path, protocol):
 
 
 @pytest.mark.parametrize("protocol", [None, "json", "query"])
+def test_metric_math(server, tmp_path, protocol):
+    cw = cloudwatch(server.endpoint, protocol, tmp_path)
+    ns = unique("Math")
+    t = now().replace(second=0, microsecond=0) - dt.timedelta(minutes=10)
+    minute = dt.timedelta(minutes=1)
+    cw.put_metric_data(Namespace=ns, MetricData=[
+        *[{"MetricName": "Requests", "Timestamp": t + k * minute, "Value": v} for k, v in enumerate([10.0, 20.0, 40.0])],
+        *[{"MetricName": "Errors", "Timestamp": t + k * minute, "Value": v} for k, v in [(0, 1.0), (2, 10.0)]],
+    ])
+
+    def stat(id_, name, **kw):
+        return {"Id": id_, "MetricStat": {"Metric": {"Namespace": ns, "MetricName": name}, "Period": 60, "Stat": "Sum"}, **kw}
+
+    data = cw.get_metric_data(StartTime=t, EndTime=t + 3 * minute, ScanBy="TimestampAscending", MetricDataQueries=[
+        {"Id": "rate", "Expression": "100 * errors / requests", "Label": "Error rate"},
+        stat("requests", "Requests", ReturnData=False),
+        stat("errors", "Errors", ReturnData=False),
+        {"Id": "filled", "Expression": "FILL(errors, 0)"},
+        {"Id": "total", "Expression": "SUM(METRICS())"},
+        {"Id": "twice", "Expression": "rate * 2"},
+        {"Id": "mean", "Expression": "AVG(requests)"},
+    ])
+    got = {r["Id"]: (r["Label"], r["Values"], [int((ts - t).total_seconds() // 60) for ts in r["Timestamps"]])
+           for r in data["MetricDataResults"]}
+    assert got == {
+        "rate": ("Error rate", [10.0, 25.0], [0, 2]),
+        "filled": ("filled", [1.0, 0.0, 10.0], [0, 1, 2]),
+        "total": ("total", [11.0, 20.0, 50.0], [0, 1, 2]),
+        "twice": ("twice", [20.0, 50.0], [0, 2]),
+        "mean": ("mean", [70.0 / 3] * 3, [0, 1, 2]),
+    }, got
+
+    bad = [
+        ([{"Id": "e1", "Expression": "m9 * 2"}], "ValidationError", "Error in expression e1: Unrecognized metric id: m9"),
+        ([{"Id": "e1", "Expression": "e2 + 1"}, {"Id": "e2", "Expression": "e1 + 1"}], "ValidationError",
+         "Error in expression e1: Circular dependency between expressions"),
+        ([{"Id": "e1", "Expression": "SUM(("}], "ValidationError", "Error in expression e1: Unexpected end of expression"),
+        ([stat("m1", "Requests"), stat("m1", "Errors")], "ValidationError",
+         "The values for parameter id in MetricDataQueries are not unique."),
+        ([{**stat("m1", "Requests"), "Expression": "1"}], "InvalidParameterCombination",
+         "The parameters MetricDataQueries.member.1.MetricStat and MetricDataQueries.member.1.Expression are mutually "
+         "exclusive and you have specified both."),
+    ]
+    for queries, code, message in bad:
+        with pytest.raises(ClientError) as e:
+            cw.get_metric_data(StartTime=t, EndTime=t + 3 * minute, MetricDataQueries=queries)
+        err = e.value.response["Error"]
+        assert (err["Code"], err["Message"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (code, message, 400)
+
+
+@pytest.mark.parametrize("protocol", [None, "json", "query"])
 def test_errors_as_aws_answers_them(server, tmp_path, protocol):
     cw = cloudwatch(server.endpoint, protocol, tmp_path)
     m = "MetricData.member.1"

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use http::Response;
 use nimbus_metrics::alarms::{self, Alarm};
 use nimbus_metrics::cloudwatch::{Aggregate, Datum, MetricStore, SeriesKey};
+use nimbus_metrics::math;
 use nimbus_protocol::{calls, decode, encode, AwsError, DecodeError, Protocol, CLOUDWATCH};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -264,6 +265,7 @@ pub struct MetricDataQueryInput {
     expression: Option<String>,
     label: Option<String>,
     return_data: Option<bool>,
+    period: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -746,41 +748,18 @@ async fn run(
                 Some("TimestampAscending") => false,
                 Some(other) => return Err(CwError::InvalidParameterValue(format!("The value {other} for parameter ScanBy is invalid."))),
             };
+            let evaluated = metric_data(store, i.metric_data_queries, start, end).await?;
             let mut results = Vec::new();
             let mut budget = i.max_datapoints.and_then(|m| usize::try_from(m).ok()).unwrap_or(MAX_DATAPOINTS);
-            for (n, q) in i.metric_data_queries.into_iter().enumerate() {
-                if q.expression.is_some() {
-                    return Err(CwError::InvalidParameterValue(format!(
-                        "The parameter MetricDataQueries.member.{}.Expression is not supported: Nimbus evaluates MetricStat queries only.",
-                        n + 1
-                    )));
-                }
-                let Some(stat) = q.metric_stat else {
-                    return Err(CwError::MissingParameter(format!(
-                        "The parameter MetricDataQueries.member.{}.MetricStat is required.",
-                        n + 1
-                    )));
-                };
-                check_period(stat.period, &format!("MetricDataQueries.member.{}.MetricStat.Period", n + 1))?;
-                if q.return_data == Some(false) {
-                    continue;
-                }
-                let name = stat.metric.metric_name.clone().unwrap_or_default();
-                let key = SeriesKey::new(&stat.metric.namespace.unwrap_or_default(), &name, dims(stat.metric.dimensions));
-                let percentile = stat.stat.starts_with('p');
-                let mut periods = store.query(key, start, end, stat.period, stat.unit, percentile).await.map_err(internal)?;
+            for (id, label, series) in evaluated {
+                let mut points: Vec<(i64, f64)> = series.into_iter().collect();
                 if descending {
-                    periods.reverse();
+                    points.reverse();
                 }
-                let (mut timestamps, mut values) = (Vec::new(), Vec::new());
-                for p in periods.iter().take(budget) {
-                    if let Some(v) = p.values.statistic(&stat.stat) {
-                        timestamps.push(p.start_ms as f64 / 1000.0);
-                        values.push(v);
-                    }
-                }
-                budget = budget.saturating_sub(values.len());
-                results.push(MetricDataResultOut { id: q.id, label: q.label.unwrap_or(name), timestamps, values, status_code: "Complete" });
+                points.truncate(budget);
+                budget -= points.len();
+                let (timestamps, values) = points.into_iter().map(|(t, v)| (t as f64 / 1000.0, v)).unzip();
+                results.push(MetricDataResultOut { id, label, timestamps, values, status_code: "Complete" });
             }
             Ok(encode::output(
                 &CLOUDWATCH,
@@ -862,6 +841,114 @@ async fn run(
             Ok(encode::empty(&CLOUDWATCH, protocol, operation, rid))
         }
     }
+}
+
+/// GetMetricData's queries: every `MetricStat` read in one batch, then each `Expression`
+/// evaluated once what it refers to is known (in any order; a cycle or an unknown id is an
+/// error). The results to return (`ReturnData` not false), in query order: id, label, points.
+async fn metric_data(
+    store: &nimbus_metrics::cloudwatch::MetricStore,
+    queries: Vec<MetricDataQueryInput>,
+    start: i64,
+    end: i64,
+) -> Result<Vec<(String, String, math::Series)>, CwError> {
+    use nimbus_metrics::cloudwatch::SeriesQuery;
+    let mut seen = std::collections::HashSet::new();
+    let mut reads = Vec::new();
+    let mut stats = Vec::new();
+    let mut expressions = Vec::new();
+    for (n, q) in queries.iter().enumerate() {
+        let member = format!("MetricDataQueries.member.{}", n + 1);
+        if !seen.insert(q.id.as_str()) {
+            return Err(CwError::Validation("The values for parameter id in MetricDataQueries are not unique.".into()));
+        }
+        let id_ok = q.id.starts_with(|c: char| c.is_ascii_lowercase()) && q.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !id_ok {
+            return Err(CwError::Validation(format!(
+                "The value {} for parameter {member}.Id is invalid: it must start with a lowercase letter and hold only letters, digits and underscores.",
+                q.id
+            )));
+        }
+        match (&q.metric_stat, &q.expression) {
+            (Some(_), Some(_)) => {
+                return Err(CwError::InvalidParameterCombination(format!(
+                    "The parameters {member}.MetricStat and {member}.Expression are mutually exclusive and you have specified both."
+                )))
+            }
+            (None, None) => return Err(CwError::MissingParameter(format!("The parameter {member}.MetricStat is required."))),
+            (Some(stat), None) => {
+                check_period(stat.period, &format!("{member}.MetricStat.Period"))?;
+                let key = SeriesKey::new(
+                    stat.metric.namespace.as_deref().unwrap_or_default(),
+                    stat.metric.metric_name.as_deref().unwrap_or_default(),
+                    dims(stat.metric.dimensions.clone()),
+                );
+                reads.push(SeriesQuery { key, period_s: stat.period, unit: stat.unit.clone(), percentiles: stat.stat.starts_with('p') });
+                stats.push(n);
+            }
+            (None, Some(text)) => {
+                let parsed =
+                    math::Expression::parse(text).map_err(|e| CwError::Validation(format!("Error in expression {}: {e}", q.id)))?;
+                expressions.push((n, parsed));
+            }
+        }
+    }
+    let periods = store.query_many(reads, start, end).await.map_err(CwError::Internal)?;
+    let mut done: Vec<(String, math::Value)> = Vec::new();
+    let mut labels = BTreeMap::new();
+    let mut metric_ids = Vec::new();
+    let mut longest = 60;
+    for (&n, periods) in stats.iter().zip(periods) {
+        let (q, stat) = (&queries[n], queries[n].metric_stat.as_ref().expect("a metric query"));
+        let series = periods.iter().filter_map(|p| p.values.statistic(&stat.stat).map(|v| (p.start_ms, v))).collect();
+        labels.insert(q.id.clone(), q.label.clone().or_else(|| stat.metric.metric_name.clone()).unwrap_or_default());
+        metric_ids.push(q.id.clone());
+        longest = longest.max(stat.period);
+        done.push((q.id.clone(), math::Value::Series(series)));
+    }
+    // Expressions in dependency order: each round evaluates those whose references are done.
+    let mut pending = expressions;
+    while !pending.is_empty() {
+        let ready = |e: &math::Expression| {
+            e.ids().iter().all(|id| done.iter().any(|(d, _)| d == id) || !pending_has(&queries, id))
+                && (!e.uses_all_metrics() || metric_ids.iter().all(|m| done.iter().any(|(d, _)| d == m)))
+        };
+        let Some(at) = pending.iter().position(|(_, e)| ready(e)) else {
+            let (n, _) = &pending[0];
+            return Err(CwError::Validation(format!("Error in expression {}: Circular dependency between expressions", queries[*n].id)));
+        };
+        let (n, e) = pending.remove(at);
+        let q = &queries[n];
+        let cx = math::Context {
+            results: &done,
+            metric_ids: &metric_ids,
+            labels: &labels,
+            start_ms: start,
+            end_ms: end,
+            period_s: q.period.unwrap_or(longest).max(1),
+        };
+        let series = e
+            .evaluate(&cx)
+            .and_then(|v| v.into_series(&cx))
+            .map_err(|err| CwError::Validation(format!("Error in expression {}: {err}", q.id)))?;
+        done.push((q.id.clone(), math::Value::Series(series)));
+    }
+    let mut out = Vec::new();
+    for q in queries {
+        if q.return_data == Some(false) {
+            continue;
+        }
+        let Some(at) = done.iter().position(|(id, _)| *id == q.id) else { continue };
+        let math::Value::Series(series) = std::mem::replace(&mut done[at].1, math::Value::Scalar(0.0)) else { continue };
+        let label = q.label.or_else(|| q.metric_stat.and_then(|s| s.metric.metric_name)).unwrap_or_else(|| q.id.clone());
+        out.push((q.id, label, series));
+    }
+    Ok(out)
+}
+
+/// Whether `id` names one of the queries (an expression whose result is not yet known).
+fn pending_has(queries: &[MetricDataQueryInput], id: &str) -> bool {
+    queries.iter().any(|q| q.id == id)
 }
 
 pub async fn execute(cx: &Context<'_>, req: CloudWatchRequest) -> Response<Body> {

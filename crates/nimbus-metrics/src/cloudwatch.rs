@@ -253,6 +253,41 @@ fn row_aggregate(r: &rusqlite::Row<'_>) -> rusqlite::Result<Aggregate> {
 }
 
 /// A stored datapoint; its histogram only when `histogram` (percentiles) is asked for.
+/// One series to read, and how (see [`MetricStore::query`]).
+#[derive(Debug, Clone)]
+pub struct SeriesQuery {
+    pub key: SeriesKey,
+    pub period_s: i64,
+    pub unit: Option<String>,
+    pub percentiles: bool,
+}
+
+fn read_periods(conn: &rusqlite::Connection, q: &SeriesQuery, start_ms: i64, end_ms: i64) -> Result<Vec<Period>, String> {
+    let period_ms = q.period_s.max(1) * 1000;
+    let id: Option<i64> = conn
+        .prepare_cached("SELECT id FROM series WHERE namespace = ?1 AND name = ?2 AND dimensions = ?3")
+        .and_then(|mut st| st.query_row(params![q.key.namespace, q.key.name, q.key.dimensions_text()], |r| r.get(0)).optional())
+        .map_err(|e| e.to_string())?;
+    let Some(id) = id else { return Ok(Vec::new()) };
+    let mut stmt = conn
+        .prepare_cached("SELECT count, sum, min, max, histogram, unit, minute FROM points WHERE series = ?1 AND minute >= ?2 AND minute < ?3 ORDER BY minute")
+        .map_err(|e| e.to_string())?;
+    let rows = stmt
+        .query_map(params![id, start_ms, end_ms], |r| Ok((row_values(r, q.percentiles)?, r.get::<_, String>(5)?, r.get::<_, i64>(6)?)))
+        .map_err(|e| e.to_string())?;
+    let mut periods: BTreeMap<i64, Period> = BTreeMap::new();
+    for row in rows {
+        let (agg, row_unit, minute) = row.map_err(|e| e.to_string())?;
+        if q.unit.as_ref().is_some_and(|u| *u != row_unit) {
+            continue;
+        }
+        let start = start_ms + (minute - start_ms).div_euclid(period_ms) * period_ms;
+        let p = periods.entry(start).or_insert_with(|| Period { start_ms: start, unit: row_unit.clone(), values: Aggregate::default() });
+        p.values.merge(&agg);
+    }
+    Ok(periods.into_values().collect())
+}
+
 fn row_values(r: &rusqlite::Row<'_>, histogram: bool) -> rusqlite::Result<Aggregate> {
     let pairs: Vec<(i32, f64)> = if histogram { serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default() } else { Vec::new() };
     Ok(Aggregate { count: r.get(0)?, sum: r.get(1)?, min: r.get(2)?, max: r.get(3)?, histogram: pairs.into_iter().collect() })
@@ -467,39 +502,15 @@ impl MetricStore {
         unit: Option<String>,
         percentiles: bool,
     ) -> Result<Vec<Period>, String> {
+        let mut all = self.query_many(vec![SeriesQuery { key, period_s, unit, percentiles }], start_ms, end_ms).await?;
+        Ok(all.pop().unwrap_or_default())
+    }
+
+    /// [`MetricStore::query`] for several series at once (GetMetricData's queries): one
+    /// flush and one job on the database thread for all of them.
+    pub async fn query_many(&self, queries: Vec<SeriesQuery>, start_ms: i64, end_ms: i64) -> Result<Vec<Vec<Period>>, String> {
         self.flush(chrono_now_ms()).await?;
-        let period_ms = period_s.max(1) * 1000;
-        self.db
-            .run(
-                false,
-                move |conn| {
-                    let dims = key.dimensions_text();
-                    let id: Option<i64> = conn
-                        .query_row("SELECT id FROM series WHERE namespace = ?1 AND name = ?2 AND dimensions = ?3", params![key.namespace, key.name, dims], |r| r.get(0))
-                        .optional()
-                        .map_err(|e| e.to_string())?;
-                    let Some(id) = id else { return Ok(Vec::new()) };
-                    let mut stmt = conn
-                        .prepare("SELECT count, sum, min, max, histogram, unit, minute FROM points WHERE series = ?1 AND minute >= ?2 AND minute < ?3 ORDER BY minute")
-                        .map_err(|e| e.to_string())?;
-                    let rows = stmt
-                        .query_map(params![id, start_ms, end_ms], |r| Ok((row_values(r, percentiles)?, r.get::<_, String>(5)?, r.get::<_, i64>(6)?)))
-                        .map_err(|e| e.to_string())?;
-                    let mut periods: BTreeMap<i64, Period> = BTreeMap::new();
-                    for row in rows {
-                        let (agg, row_unit, minute) = row.map_err(|e| e.to_string())?;
-                        if unit.as_ref().is_some_and(|u| *u != row_unit) {
-                            continue;
-                        }
-                        let start = start_ms + (minute - start_ms).div_euclid(period_ms) * period_ms;
-                        let p = periods.entry(start).or_insert_with(|| Period { start_ms: start, unit: row_unit.clone(), values: Aggregate::default() });
-                        p.values.merge(&agg);
-                    }
-                    Ok(periods.into_values().collect())
-                },
-                internal,
-            )
-            .await
+        self.db.run(false, move |conn| queries.iter().map(|q| read_periods(conn, q, start_ms, end_ms)).collect(), internal).await
     }
 
     /// Every series with datapoints, in `namespace` and of `name` when given, having every

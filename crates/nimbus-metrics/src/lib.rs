@@ -12,6 +12,7 @@
 pub mod alarms;
 pub mod cloudwatch;
 pub mod emf;
+pub mod math;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
