@@ -181,7 +181,57 @@ def test_lambda_publishes_its_metrics(server, lam, make_fn, tmp_path):
     assert total("Duration", "SampleCount") == 3
     assert total("ConcurrentExecutions", "Maximum") >= 1
     names = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/Lambda", Dimensions=by_fn)["Metrics"]}
-    assert {"Invocations", "Errors", "Duration", "ConcurrentExecutions"} <= names
+    assert {"Invocations", "Errors", "Duration", "ConcurrentExecutions", "ColdStarts", "InitDuration"} <= names
+    assert total("ColdStarts") >= 1 and total("InitDuration", "SampleCount") == total("ColdStarts")
+
+
+def test_lambda_metrics_by_resource_version_and_async(server, lam, make_fn, tmp_path):
+    fn = make_fn("nodejs20.x", {"index.js": "exports.handler = async (e) => { if (e.fail) throw new Error('no'); return 1; };\n"},
+                 "index.handler")
+    v1 = lam.publish_version(FunctionName=fn.name)["Version"]
+    lam.create_alias(FunctionName=fn.name, Name="live", FunctionVersion=v1)
+    start = now() - dt.timedelta(minutes=1)
+    invoke(lam, f"{fn.name}:live")
+    invoke(lam, f"{fn.name}:live", {"fail": True})
+    invoke(lam, f"{fn.name}:{v1}")
+    lam.put_function_event_invoke_config(FunctionName=fn.name, MaximumRetryAttempts=0)
+    lam.invoke(FunctionName=fn.name, InvocationType="Event", Payload=b"{}")
+    lam.invoke(FunctionName=fn.name, InvocationType="Event", Payload=b'{"fail": true}')
+    cw = cloudwatch(server.endpoint, None, tmp_path)
+
+    def total(metric: str, dims: list[dict], stat: str = "Sum") -> float:
+        pts = cw.get_metric_statistics(Namespace="AWS/Lambda", MetricName=metric, Dimensions=dims, StartTime=start,
+                                       EndTime=now() + dt.timedelta(minutes=1), Period=300, Statistics=[stat])["Datapoints"]
+        return sum(p[stat] for p in pts)
+
+    by_fn = [{"Name": "FunctionName", "Value": fn.name}]
+    alias = by_fn + [{"Name": "Resource", "Value": f"{fn.name}:live"}]
+    version = by_fn + [{"Name": "Resource", "Value": f"{fn.name}:{v1}"}]
+    executed = alias + [{"Name": "ExecutedVersion", "Value": v1}]
+    assert (total("Invocations", alias), total("Errors", alias)) == (2, 1)
+    assert (total("Invocations", executed), total("Errors", executed)) == (2, 1)
+    assert total("Invocations", version) == 1
+    assert wait_until(lambda: total("Invocations", by_fn) == 5), total("Invocations", by_fn)
+    assert total("AsyncEventsReceived", by_fn) == 2
+    assert total("AsyncEventAge", by_fn, "SampleCount") == 2
+    # The failing event had no retry, destination or dead-letter queue: dropped.
+    assert wait_until(lambda: total("AsyncEventsDropped", by_fn) == 1)
+    def key(d):
+        return json.dumps(sorted(d, key=lambda x: x["Name"]))
+
+    dims = {key(m["Dimensions"]) for m in cw.list_metrics(Namespace="AWS/Lambda", MetricName="Invocations", Dimensions=by_fn)["Metrics"]}
+    assert {key(d) for d in (by_fn, alias, version, executed)} <= dims, dims
+
+
+def wait_until(cond, timeout: float = 15.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.3)
+    return cond()
 
 
 EMF_PY = r'''

@@ -121,6 +121,7 @@ impl AsyncInvoker {
             not_before_ms: now,
         };
         self.store.enqueue_event(&event).await.map_err(|e| ApiError::service(format!("queueing the event: {e}")))?;
+        self.metric(&event, &[("AsyncEventsReceived", "Count", 1.0)]);
         self.wake.notify_one();
         Ok(event.request_id)
     }
@@ -216,6 +217,7 @@ impl AsyncInvoker {
             self.fail(&event, "EventAgeExceeded", None, config.as_ref().and_then(|c| c.on_failure.clone())).await;
             return;
         }
+        self.metric(&event, &[("AsyncEventAge", "Milliseconds", age_ms as f64)]);
         match self.attempt(&event).await {
             Attempt::Succeeded(outcome) => {
                 if let Some(dest) = config.as_ref().and_then(|c| c.on_success.as_ref()) {
@@ -244,6 +246,7 @@ impl AsyncInvoker {
             }
             Attempt::Gone(e) => {
                 tracing::warn!(request_id = %event.request_id, "dropping async event: {e}");
+                self.metric(&event, &[("AsyncEventsDropped", "Count", 1.0)]);
                 self.complete(&event).await;
             }
             Attempt::SystemError(e) => {
@@ -269,9 +272,10 @@ impl AsyncInvoker {
     /// Final failure: the OnFailure destination gets the invocation record; otherwise the
     /// function's dead-letter queue gets the event with AWS's attributes.
     async fn fail(&self, event: &AsyncEvent, condition: &str, outcome: Option<&InvokeOutcome>, on_failure: Option<String>) {
+        let mut kept = false;
         if let Some(dest) = on_failure {
             let record = self.record(event, condition, event.attempts.max(1), outcome);
-            self.deliver(&dest, Some(&record), event, None).await;
+            kept = self.deliver(&dest, Some(&record), event, None).await;
         } else if let Ok(f) = self.control.get(&event.function).await {
             if let Some(dlq) = f.dead_letter_target {
                 let message = outcome
@@ -284,8 +288,12 @@ impl AsyncInvoker {
                     ("ErrorMessage".to_string(), message),
                 ];
                 let body = String::from_utf8_lossy(&event.payload).into_owned();
-                self.deliver(&dlq, None, event, Some((body, attributes))).await;
+                kept = self.deliver(&dlq, None, event, Some((body, attributes))).await;
             }
+        }
+        if !kept {
+            // Neither a destination nor a dead-letter queue took it: AWS counts it dropped.
+            self.metric(event, &[("AsyncEventsDropped", "Count", 1.0)]);
         }
         tracing::info!(request_id = %event.request_id, function = %event.function, condition, "async event failed for good");
         self.complete(event).await;
@@ -316,14 +324,22 @@ impl AsyncInvoker {
         }
     }
 
-    /// Sends a record (or a dead letter) to a function, queue or topic ARN.
+    /// AWS/Lambda datapoints about `event`, by its function and qualifier.
+    fn metric(&self, event: &AsyncEvent, points: &[(&str, &str, f64)]) {
+        let at = crate::MetricDims { function: &event.function, qualifier: event.qualifier.as_deref(), executed_version: None };
+        self.invoker.lambda_metrics(&at, points);
+    }
+
+    /// Sends a record (or a dead letter) to a function, queue or topic ARN; whether it was
+    /// taken. A failure counts as AWS's `DeadLetterErrors` or `DestinationDeliveryFailures`.
     async fn deliver(
         &self,
         arn: &str,
         record: Option<&InvocationRecord>,
         event: &AsyncEvent,
         dead_letter: Option<(String, Vec<(String, String)>)>,
-    ) {
+    ) -> bool {
+        let failure_metric = if dead_letter.is_some() { "DeadLetterErrors" } else { "DestinationDeliveryFailures" };
         let (body, attributes) =
             dead_letter.unwrap_or_else(|| (serde_json::to_string(&record).expect("invocation records serialize"), Vec::new()));
         let result = if let Some(function) = function_from_arn(arn) {
@@ -335,8 +351,13 @@ impl AsyncInvoker {
                 None => Err("no queue or topic service is running".to_string()),
             }
         };
-        if let Err(e) = result {
-            tracing::warn!(request_id = %event.request_id, destination = arn, "delivering to the destination failed: {e}");
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(request_id = %event.request_id, destination = arn, "delivering to the destination failed: {e}");
+                self.metric(event, &[(failure_metric, "Count", 1.0)]);
+                false
+            }
         }
     }
 }

@@ -254,34 +254,57 @@ impl Invoker {
     }
 
     /// AWS/Lambda datapoints `(metric, unit, value)` of one moment, for the account (no
-    /// dimension) and for the function.
-    fn lambda_metrics(&self, name: &str, points: &[(&str, &str, f64)]) {
+    /// dimension), for the function, and as AWS adds them for a qualified invocation: by
+    /// `Resource` (`name:qualifier`) and, through an alias, by the version that ran
+    /// (`ExecutedVersion`).
+    pub(crate) fn lambda_metrics(&self, at: &MetricDims<'_>, points: &[(&str, &str, f64)]) {
         use nimbus_metrics::cloudwatch::{Aggregate, SeriesKey};
         let Some(store) = self.cloudwatch.get() else { return };
         let now = chrono::Utc::now().timestamp_millis();
-        let by_function = vec![("FunctionName".to_string(), name.to_string())];
+        let function = ("FunctionName".to_string(), at.function.to_string());
+        let resource = at.qualifier.map(|q| ("Resource".to_string(), format!("{}:{q}", at.function)));
         for (metric, unit, value) in points {
-            store.record(SeriesKey::new("AWS/Lambda", metric, Vec::new()), unit, now, Aggregate::of(*value, 1.0));
-            store.record(SeriesKey::new("AWS/Lambda", metric, by_function.clone()), unit, now, Aggregate::of(*value, 1.0));
+            let record = |dims: Vec<(String, String)>| {
+                store.record(SeriesKey::new("AWS/Lambda", metric, dims), unit, now, Aggregate::of(*value, 1.0))
+            };
+            record(Vec::new());
+            record(vec![function.clone()]);
+            if let Some(resource) = &resource {
+                record(vec![function.clone(), resource.clone()]);
+                if let Some(version) = at.executed_version {
+                    record(vec![function.clone(), resource.clone(), ("ExecutedVersion".to_string(), version.to_string())]);
+                }
+            }
         }
     }
 
     /// A concurrency refusal, counted as Lambda's Throttles.
-    fn throttled(&self, name: &str, e: ApiError) -> ApiError {
+    fn throttled(&self, name: &str, qualifier: Option<&Qualifier>, e: ApiError) -> ApiError {
         if let Some(m) = self.metrics.get() {
             m.throttled(&self.control.partition().account_id, name);
         }
-        self.lambda_metrics(name, &[("Throttles", "Count", 1.0)]);
+        let at = MetricDims { function: name, qualifier: qualifier.map(Qualifier::as_str), executed_version: None };
+        self.lambda_metrics(&at, &[("Throttles", "Count", 1.0)]);
         e
     }
 
-    fn count(&self, name: &str, version: &str, error: bool, duration: std::time::Duration, init: Option<std::time::Duration>) {
+    fn count(
+        &self,
+        name: &str,
+        qualifier: Option<&Qualifier>,
+        version: &str,
+        error: bool,
+        duration: std::time::Duration,
+        init: Option<std::time::Duration>,
+    ) {
         if let Some(m) = self.metrics.get() {
             let account = &self.control.partition().account_id;
             m.invoked(&nimbus_metrics::Invocation { account, function: name, version, error, duration, init });
         }
+        let via_alias = matches!(qualifier, Some(Qualifier::Named(q)) if q.parse::<u64>().is_err());
+        let at = MetricDims { function: name, qualifier: qualifier.map(Qualifier::as_str), executed_version: via_alias.then_some(version) };
         self.lambda_metrics(
-            name,
+            &at,
             &[
                 ("Invocations", "Count", 1.0),
                 ("Errors", "Count", if error { 1.0 } else { 0.0 }),
@@ -289,6 +312,14 @@ impl Invoker {
                 ("ConcurrentExecutions", "Count", f64::from(self.in_flight())),
             ],
         );
+        if let Some(init) = init {
+            // Not AWS's: cold starts and their init time, by function only.
+            let by_function = MetricDims { function: name, qualifier: None, executed_version: None };
+            self.lambda_metrics(
+                &by_function,
+                &[("ColdStarts", "Count", 1.0), ("InitDuration", "Milliseconds", init.as_secs_f64() * 1000.0)],
+            );
+        }
     }
 
     /// The spec `f`'s environments start from, while its configuration and credentials are
@@ -407,7 +438,9 @@ impl Invoker {
             Some(_) => self.limiter.provisioned(name),
             None => {
                 let limits = self.control.on_demand_limits(name);
-                self.limiter.try_acquire(name, limits.reserved, limits.unreserved).map_err(|e| self.throttled(name, e))?
+                self.limiter
+                    .try_acquire(name, limits.reserved, limits.unreserved)
+                    .map_err(|e| self.throttled(name, req.function.qualifier.as_ref(), e))?
             }
         };
         let request_id = req.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -443,7 +476,10 @@ impl Invoker {
                 // The provisioned environment died before it took the event; its
                 // replacement is an on-demand one and counts as such.
                 let limits = self.control.on_demand_limits(name);
-                _permit = self.limiter.try_acquire(name, limits.reserved, limits.unreserved).map_err(|e| self.throttled(name, e))?;
+                _permit = self
+                    .limiter
+                    .try_acquire(name, limits.reserved, limits.unreserved)
+                    .map_err(|e| self.throttled(name, req.function.qualifier.as_ref(), e))?;
                 on_provisioned = false;
             }
             let acquired = match provisioned.take() {
@@ -454,7 +490,7 @@ impl Invoker {
                 Acquired::Ready { env, cold } => (env, cold),
                 Acquired::Refused(reply) => {
                     let (payload, error) = failure_payload(reply, &request_id, function.config.timeout_secs);
-                    self.count(name, &executed_version, true, std::time::Duration::ZERO, None);
+                    self.count(name, req.function.qualifier.as_ref(), &executed_version, true, std::time::Duration::ZERO, None);
                     return Ok(InvokeOutcome {
                         request_id,
                         payload,
@@ -529,9 +565,24 @@ impl Invoker {
         capture.service_line_opt(platform.report(&request_id, &timings, function.config.memory_mb, &status, traced.as_deref()));
         let log_tail = req.tail_log.then(|| capture.tail());
         self.pool.release(env);
-        self.count(name, &executed_version, function_error.is_some(), timings.duration, timings.init_duration);
+        self.count(
+            name,
+            req.function.qualifier.as_ref(),
+            &executed_version,
+            function_error.is_some(),
+            timings.duration,
+            timings.init_duration,
+        );
         Ok(InvokeOutcome { request_id, payload, function_error, log_tail, executed_version })
     }
+}
+
+/// Where an AWS/Lambda datapoint is counted besides the account: the function, the qualifier
+/// it was invoked by, and the version an alias ran.
+pub(crate) struct MetricDims<'a> {
+    pub function: &'a str,
+    pub qualifier: Option<&'a str>,
+    pub executed_version: Option<&'a str>,
 }
 
 /// What warm environments are matched on: publishing or changing reserved concurrency bumps
