@@ -2,6 +2,9 @@
 //! `$.list[0]`) with strings (`*` wildcards), numbers, `IS NULL`, `IS TRUE`/`IS FALSE` and
 //! `NOT EXISTS`, joined by `&&` (binding tighter) and `||`, grouped by parentheses.
 
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::{Op, Operand, PatternError};
@@ -53,6 +56,149 @@ pub(crate) enum Expr {
     Or(Box<Expr>, Box<Expr>),
 }
 
+/// The members and elements an expression's selectors reach, as a tree: decoding a message
+/// keeps only these (the rest is skipped without being built).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Wanted {
+    members: Vec<(String, Wanted)>,
+    indexes: Vec<(usize, Wanted)>,
+    /// A selector ends here: the value is kept whole.
+    whole: bool,
+}
+
+impl Wanted {
+    fn add(&mut self, steps: &[Step]) {
+        let Some((first, rest)) = steps.split_first() else {
+            self.whole = true;
+            return;
+        };
+        let child = match first {
+            Step::Member(m) => match self.members.iter().position(|(k, _)| k == m) {
+                Some(i) => &mut self.members[i].1,
+                None => {
+                    self.members.push((m.clone(), Wanted::default()));
+                    &mut self.members.last_mut().expect("just pushed").1
+                }
+            },
+            Step::Index(n) => match self.indexes.iter().position(|(k, _)| k == n) {
+                Some(i) => &mut self.indexes[i].1,
+                None => {
+                    self.indexes.push((*n, Wanted::default()));
+                    &mut self.indexes.last_mut().expect("just pushed").1
+                }
+            },
+        };
+        child.add(rest);
+    }
+
+    /// The message as a JSON object holding only what the selectors reach, if it is one.
+    pub(crate) fn document(&self, message: &str) -> Option<Value> {
+        if !message.trim_start().starts_with('{') {
+            return None;
+        }
+        let mut de = serde_json::Deserializer::from_str(message);
+        let doc = self.deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        Some(doc).filter(Value::is_object)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for &Wanted {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        if self.whole {
+            return serde::Deserialize::deserialize(d);
+        }
+        d.deserialize_any(self)
+    }
+}
+
+/// A member name, matched against the wanted ones without being copied.
+struct Key<'w>(&'w Wanted);
+
+impl<'de, 'w> DeserializeSeed<'de> for Key<'w> {
+    type Value = Option<(String, &'w Wanted)>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'w> Visitor<'_> for Key<'w> {
+    type Value = Option<(String, &'w Wanted)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.0.members.iter().find(|(k, _)| k == v).map(|(k, w)| (k.clone(), w)))
+    }
+}
+
+impl<'de> Visitor<'de> for &Wanted {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key_seed(Key(self))? {
+            match key {
+                Some((name, child)) => {
+                    let v = map.next_value_seed(child)?;
+                    out.insert(name, v);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        // Elements not wanted stand as nulls up to the last wanted one, so indexes still hold.
+        let last = self.indexes.iter().map(|(i, _)| *i).max();
+        let mut out = Vec::new();
+        let mut i = 0;
+        loop {
+            let wanted = self.indexes.iter().find(|(n, _)| *n == i).map(|(_, w)| w);
+            let more = match wanted {
+                Some(w) => seq.next_element_seed(w)?.map(|v| out.push(v)).is_some(),
+                None if last.is_some_and(|l| i < l) => seq.next_element::<IgnoredAny>()?.map(|_| out.push(Value::Null)).is_some(),
+                None => seq.next_element::<IgnoredAny>()?.is_some(),
+            };
+            if !more {
+                return Ok(Value::Array(out));
+            }
+            i += 1;
+        }
+    }
+}
+
 /// The message as a JSON object, if it is one.
 pub(crate) fn document(message: &str) -> Option<Value> {
     if !message.trim_start().starts_with('{') {
@@ -71,6 +217,23 @@ impl Expr {
             return Err(PatternError);
         }
         Ok(e)
+    }
+
+    /// What the expression's selectors reach.
+    pub(crate) fn wanted(&self) -> Wanted {
+        let mut w = Wanted::default();
+        self.selectors(&mut |s| w.add(&s.0));
+        w
+    }
+
+    fn selectors(&self, f: &mut impl FnMut(&Selector)) {
+        match self {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                a.selectors(f);
+                b.selectors(f);
+            }
+            Expr::Cond(s, _) => f(s),
+        }
     }
 
     pub(crate) fn eval(&self, doc: &Value) -> bool {

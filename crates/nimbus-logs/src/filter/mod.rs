@@ -37,7 +37,8 @@ enum Kind {
     Nothing,
     /// Alternatives (`?` starts one): an event matches if one group matches.
     Terms(Vec<Group>),
-    Json(json::Expr),
+    /// The expression, and what its selectors reach (all a match needs decoded).
+    Json(json::Expr, json::Wanted),
     Delimited(delimited::Pattern),
 }
 
@@ -111,7 +112,8 @@ impl FilterPattern {
             let body = p.strip_prefix('{').and_then(|b| b.strip_suffix('}')).ok_or(PatternError)?;
             let expr = json::Expr::parse(body)?;
             let required = expr.required().into_iter().map(|text| Literal { text, escapable: true }).collect();
-            return Ok(FilterPattern { kind: Kind::Json(expr), required });
+            let wanted = expr.wanted();
+            return Ok(FilterPattern { kind: Kind::Json(expr, wanted), required });
         }
         if p.starts_with('[') {
             let body = p.strip_prefix('[').and_then(|b| b.strip_suffix(']')).ok_or(PatternError)?;
@@ -136,7 +138,7 @@ impl FilterPattern {
             Kind::All => true,
             Kind::Nothing => false,
             Kind::Terms(groups) => groups.iter().any(|g| g.matches(message)),
-            Kind::Json(expr) => json::document(message).is_some_and(|doc| expr.eval(&doc)),
+            Kind::Json(expr, wanted) => wanted.document(message).is_some_and(|doc| expr.eval(&doc)),
             Kind::Delimited(p) => p.match_fields(message).is_some(),
         }
     }
@@ -150,7 +152,8 @@ impl FilterPattern {
             Kind::All => Some(Matched::Text),
             Kind::Nothing => None,
             Kind::Terms(groups) => groups.iter().any(|g| g.matches(message)).then_some(Matched::Text),
-            Kind::Json(expr) => json::document(message).filter(|doc| expr.eval(doc)).map(Matched::Json),
+            // The whole document: metric values and dimensions name members of their own.
+            Kind::Json(expr, _) => json::document(message).filter(|doc| expr.eval(doc)).map(Matched::Json),
             Kind::Delimited(p) => p.match_fields(message).map(Matched::Fields),
         }
     }
@@ -165,19 +168,22 @@ impl FilterPattern {
     /// backslashes or control characters appears in the escaped line exactly when it appears
     /// in the message; a message with a backslash shows it doubled.
     pub fn may_match_line(&self, line: &str) -> bool {
+        if matches!(self.kind, Kind::Json(..)) && !object_message(line) {
+            return false;
+        }
         self.required.iter().all(|l| line.contains(l.text.as_str()) || (l.escapable && line.contains(r"\\")))
     }
 
     /// Whether this is a JSON or space-delimited pattern (which can extract values).
     pub fn extracts(&self) -> bool {
-        matches!(self.kind, Kind::Json(_) | Kind::Delimited(_))
+        matches!(self.kind, Kind::Json(..) | Kind::Delimited(_))
     }
 
     /// Whether a metric value or dimension `selector` can be taken from this pattern's
     /// matches: `$.…` from JSON patterns, `$name` of one of a space-delimited pattern's fields.
     pub fn has_selector(&self, selector: &str) -> bool {
         match &self.kind {
-            Kind::Json(_) => selector.starts_with("$.") && json::Selector::parse(selector).is_ok(),
+            Kind::Json(..) => selector.starts_with("$.") && json::Selector::parse(selector).is_ok(),
             Kind::Delimited(p) => selector.strip_prefix('$').is_some_and(|n| p.names().any(|f| f == n)),
             _ => false,
         }
@@ -187,6 +193,20 @@ impl FilterPattern {
 impl Group {
     fn matches(&self, message: &str) -> bool {
         self.must.iter().all(|t| message.contains(t.as_str())) && !self.must_not.iter().any(|t| message.contains(t.as_str()))
+    }
+}
+
+/// Whether a stored line's message (`"m":"…"`, escaped) may be a JSON object: it starts with
+/// `{` after any whitespace. A line not of that form is not ruled out.
+fn object_message(line: &str) -> bool {
+    let Some(at) = line.find(r#""m":""#) else { return true };
+    let mut rest = &line[at + 5..];
+    loop {
+        rest = rest.trim_start_matches(' ');
+        match rest.get(..2) {
+            Some(r"\n" | r"\t" | r"\r") => rest = &rest[2..],
+            _ => return rest.starts_with('{'),
+        }
     }
 }
 
@@ -484,6 +504,8 @@ mod tests {
             (r#"{ $.eventType NOT EXISTS }"#, "not json", false),
             (r#"{ $.a = "b" }"#, r#"{"a":"\u0062"}"#, true),
             (r#"{$.level="ERROR"&&$.ms>100}"#, r#"{"level":"ERROR","ms":150}"#, true),
+            (r#"{ $.level = "ERROR" }"#, " \n\t {\"level\": \"ERROR\"}\n", true),
+            (r#"{ $.level = "ERROR" }"#, "[\"level\", \"ERROR\"]", false),
         ]);
     }
 
