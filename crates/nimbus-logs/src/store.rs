@@ -523,37 +523,56 @@ impl LogStore {
                 .map(|s| s.name.clone())
                 .collect()
         };
-        let mut best = BestPage::new(limit, PAGE_BYTES);
-        let mut text = String::new();
-        for name in names {
-            let Ok(file) = File::open(self.stream_path(group, &name)) else { continue };
-            let mut reader = BufReader::with_capacity(256 * 1024, file);
-            // Line by line into one buffer: a line the pattern's literals rule out is never
-            // decoded, and only a matching event's message is copied.
-            for line in 0u64.. {
-                text.clear();
-                match reader.read_line(&mut text) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
+        // The streams split between (at most) two threads, each keeping its own best page;
+        // the pages are merged at the end.
+        let scan = |names: &[String]| {
+            let mut best = BestPage::new(limit, PAGE_BYTES);
+            let mut text = String::new();
+            for name in names {
+                let Ok(file) = File::open(self.stream_path(group, name)) else { continue };
+                let mut reader = BufReader::with_capacity(256 * 1024, file);
+                // Line by line into one buffer: a line the pattern's literals rule out is never
+                // decoded, and only a matching event's message is copied.
+                for line in 0u64.. {
+                    text.clear();
+                    match reader.read_line(&mut text) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    if !pattern.may_match_line(&text) {
+                        continue;
+                    }
+                    let Ok(e) = serde_json::from_str::<EventRef>(&text) else { continue };
+                    if !(start.is_none_or(|t| e.t >= t) && end.is_none_or(|t| e.t <= t)) {
+                        continue;
+                    }
+                    let key = (e.t, name.as_str(), line);
+                    if after.is_some_and(|a| key <= (a.timestamp, a.stream.as_str(), a.line)) || !best.may_take(key) {
+                        continue;
+                    }
+                    if !pattern.matches(&e.m) {
+                        continue;
+                    }
+                    let at = Position { timestamp: e.t, stream: name.clone(), line };
+                    best.offer(at, StoredEvent { timestamp: e.t, ingestion_time: e.i, message: e.m.into_owned() });
                 }
-                if !pattern.may_match_line(&text) {
-                    continue;
-                }
-                let Ok(e) = serde_json::from_str::<EventRef>(&text) else { continue };
-                if !(start.is_none_or(|t| e.t >= t) && end.is_none_or(|t| e.t <= t)) {
-                    continue;
-                }
-                let key = (e.t, name.as_str(), line);
-                if after.is_some_and(|a| key <= (a.timestamp, a.stream.as_str(), a.line)) || !best.may_take(key) {
-                    continue;
-                }
-                if !pattern.matches(&e.m) {
-                    continue;
-                }
-                let at = Position { timestamp: e.t, stream: name.clone(), line };
-                best.offer(at, StoredEvent { timestamp: e.t, ingestion_time: e.i, message: e.m.into_owned() });
             }
-        }
+            best
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(SCAN_THREADS);
+        let best = if threads < 2 || names.len() < 2 {
+            scan(&names)
+        } else {
+            let (a, b) = names.split_at(names.len() / 2);
+            std::thread::scope(|s| {
+                let other = s.spawn(|| scan(b));
+                let mine = scan(a);
+                match other.join() {
+                    Ok(other) => mine.merge(other),
+                    Err(_) => scan(b).merge(mine),
+                }
+            })
+        };
         Some(best.finish())
     }
 
@@ -562,6 +581,9 @@ impl LogStore {
         self.root.join(encode(group)).join(format!("{}.jsonl", encode(stream)))
     }
 }
+
+/// How many threads one FilterLogEvents reads its streams with (the machine permitting).
+const SCAN_THREADS: usize = 2;
 
 /// AWS's cap on the events of one GetLogEvents or FilterLogEvents answer: 1 MB, counting
 /// each event as its message's bytes plus 26 (as PutLogEvents counts a batch).
@@ -732,6 +754,27 @@ impl BestPage {
                 self.dropped = Some(at);
             }
         }
+    }
+
+    /// This page and `other` (built from other streams) as one: `other`'s events offered to
+    /// this one, and nothing after where either page stopped (the other streams' events past
+    /// that point were never read).
+    fn merge(mut self, other: BestPage) -> BestPage {
+        let cut = other.dropped.clone();
+        for Ranked(at, e) in other.heap.into_vec() {
+            self.offer(at, e);
+        }
+        if let Some(cut) = cut {
+            while self.heap.peek().is_some_and(|r| r.0 > cut) {
+                if let Some(Ranked(_, e)) = self.heap.pop() {
+                    self.bytes -= event_bytes(&e);
+                }
+            }
+            if self.dropped.as_ref().is_none_or(|d| cut < *d) {
+                self.dropped = Some(cut);
+            }
+        }
+        self
     }
 
     fn finish(self) -> FilterPage {
@@ -1244,6 +1287,17 @@ mod tests {
             let page = best.finish();
             assert_eq!(page.events.iter().map(|(p, _)| p.timestamp).collect::<Vec<_>>(), want, "limit {limit} bytes {bytes}");
             assert_eq!(page.next, next, "limit {limit} bytes {bytes}");
+            // The same page from each stream's own, merged (either way round).
+            for first in ["a", "b"] {
+                let (mut x, mut y) = (BestPage::new(limit, bytes), BestPage::new(limit, bytes));
+                for (t, s, line) in offers {
+                    let page = if s == first { &mut x } else { &mut y };
+                    page.offer(at(t, s, line), ev(t, 74));
+                }
+                let page = x.merge(y).finish();
+                assert_eq!(page.events.iter().map(|(p, _)| p.timestamp).collect::<Vec<_>>(), want, "merged, limit {limit}");
+                assert_eq!(page.next, next, "merged, limit {limit} bytes {bytes}");
+            }
         }
     }
 
