@@ -4,14 +4,16 @@
 //! boto3 and `nimbus logs` to read function logs, and for applications to keep logs of their
 //! own: groups and streams made and deleted, PutLogEvents with AWS's batch rules,
 //! retention policies and tags; subscription filters that send matching events to a Lambda
-//! function (checked against the function's resource policy as AWS checks it).
+//! function (checked against the function's resource policy as AWS checks it); metric filters
+//! (Put/Describe/Delete/TestMetricFilter) whose matches become CloudWatch datapoints. Filter
+//! patterns are parsed once per request (a bad one is refused as AWS refuses it).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use http::Response;
 use nimbus_logs::rules::{self, BatchError, NameError};
-use nimbus_logs::{Cursor, FilterPattern, LogError, LogStore, Position, SubscriptionFilter};
+use nimbus_logs::{Cursor, FilterPattern, LogError, LogStore, MetricFilter, MetricTransformation, Position, SubscriptionFilter};
 use nimbus_model::{ApiError, ErrorCode};
 use nimbus_protocol::{calls, encode, AwsError, DecodeError, Protocol, LOGS};
 use serde::{Deserialize, Serialize};
@@ -62,6 +64,10 @@ calls! {
         PutSubscriptionFilter(PutSubscriptionFilterInput),
         DescribeSubscriptionFilters(DescribeSubscriptionFiltersInput),
         DeleteSubscriptionFilter(DeleteSubscriptionFilterInput),
+        PutMetricFilter(PutMetricFilterInput),
+        DescribeMetricFilters(DescribeMetricFiltersInput),
+        DeleteMetricFilter(DeleteMetricFilterInput),
+        TestMetricFilter(TestMetricFilterInput),
     }
 }
 
@@ -112,13 +118,18 @@ impl From<LogError> for LogsError {
     fn from(e: LogError) -> LogsError {
         match e {
             LogError::GroupExists | LogError::StreamExists => LogsError::new("ResourceAlreadyExistsException", e.to_string()),
-            LogError::GroupMissing | LogError::StreamMissing | LogError::FilterMissing => {
+            LogError::GroupMissing | LogError::StreamMissing | LogError::FilterMissing | LogError::MetricFilterMissing => {
                 LogsError::new("ResourceNotFoundException", e.to_string())
             }
             LogError::LimitExceeded => LogsError::new("LimitExceededException", e.to_string()),
             LogError::Io(_) => LogsError { code: "ServiceUnavailableException", message: e.to_string(), ours: true },
         }
     }
+}
+
+/// A filter pattern, parsed once for the request (AWS refuses a bad one as invalid).
+fn filter_pattern(pattern: &str) -> Result<FilterPattern, LogsError> {
+    FilterPattern::parse(pattern).map_err(|e| invalid(e.to_string()))
 }
 
 fn invalid(message: impl Into<String>) -> LogsError {
@@ -354,6 +365,51 @@ pub struct DeleteSubscriptionFilterInput {
     filter_name: String,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricTransformationInput {
+    metric_name: String,
+    metric_namespace: String,
+    metric_value: String,
+    default_value: Option<f64>,
+    dimensions: Option<BTreeMap<String, String>>,
+    unit: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutMetricFilterInput {
+    log_group_name: String,
+    filter_name: String,
+    filter_pattern: String,
+    metric_transformations: Vec<MetricTransformationInput>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeMetricFiltersInput {
+    log_group_name: Option<String>,
+    filter_name_prefix: Option<String>,
+    next_token: Option<String>,
+    limit: Option<i64>,
+    metric_name: Option<String>,
+    metric_namespace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteMetricFilterInput {
+    log_group_name: String,
+    filter_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestMetricFilterInput {
+    filter_pattern: String,
+    log_event_messages: Vec<String>,
+}
+
 /// The group a log-group ARN names (`arn:aws:logs:<region>:<account>:log-group:<name>`,
 /// with or without AWS's `:*`).
 fn group_of_arn(arn: &str) -> Option<&str> {
@@ -512,6 +568,134 @@ struct SubscriptionFilterOutput {
     distribution: String,
     apply_on_transformed_logs: bool,
     creation_time: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DescribeMetricFiltersOutput {
+    metric_filters: Vec<MetricFilterOutput>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricFilterOutput {
+    filter_name: String,
+    filter_pattern: String,
+    metric_transformations: Vec<MetricTransformation>,
+    creation_time: i64,
+    log_group_name: String,
+    apply_on_transformed_logs: bool,
+}
+
+#[derive(Serialize)]
+struct TestMetricFilterOutput {
+    matches: Vec<MetricFilterMatchRecord>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricFilterMatchRecord {
+    event_number: i64,
+    event_message: String,
+    extracted_values: BTreeMap<String, String>,
+}
+
+/// CloudWatch's units, as the Logs model lists them.
+const UNITS: &[&str] = &[
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+];
+
+/// A metric name or namespace as the model constrains them.
+fn check_metric_name(value: &str, member: &str) -> Result<(), LogsError> {
+    if value.len() > 255 {
+        return Err(constraint(value, member, "have length less than or equal to 255"));
+    }
+    if value.contains([':', '*', '$']) {
+        return Err(constraint(value, member, "satisfy regular expression pattern: [^:*$]*"));
+    }
+    Ok(())
+}
+
+/// How AWS's validation message prints a transformation (Java's `toString`).
+fn transformation_text(t: &MetricTransformationInput) -> String {
+    let dims = t
+        .dimensions
+        .as_ref()
+        .map_or("null".to_string(), |d| format!("{{{}}}", d.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")));
+    format!(
+        "MetricTransformation(metricName={}, metricNamespace={}, metricValue={}, defaultValue={}, unit={}, dimensions={dims})",
+        t.metric_name,
+        t.metric_namespace,
+        t.metric_value,
+        t.default_value.map_or("null".to_string(), |v| format!("{v:?}")),
+        t.unit.as_deref().unwrap_or("null"),
+    )
+}
+
+/// A PutMetricFilter's transformation, checked as the model and AWS check it (exactly one;
+/// its value and dimensions taken from what the pattern extracts).
+fn metric_transformation(input: Vec<MetricTransformationInput>, pattern: &FilterPattern) -> Result<MetricTransformation, LogsError> {
+    if input.len() != 1 {
+        let rule = if input.is_empty() { "have length greater than or equal to 1" } else { "have length less than or equal to 1" };
+        let listed = input.iter().map(transformation_text).collect::<Vec<_>>().join(", ");
+        return Err(constraint(&format!("[{listed}]"), "metricTransformations", rule));
+    }
+    let t = input.into_iter().next().expect("exactly one");
+    check_metric_name(&t.metric_name, "metricTransformations.1.member.metricName")?;
+    check_metric_name(&t.metric_namespace, "metricTransformations.1.member.metricNamespace")?;
+    if t.metric_value.len() > 100 {
+        return Err(constraint(&t.metric_value, "metricTransformations.1.member.metricValue", "have length less than or equal to 100"));
+    }
+    if let Some(u) = t.unit.as_deref().filter(|u| !UNITS.contains(u)) {
+        return Err(constraint(u, "metricTransformations.1.member.unit", &format!("satisfy enum value set: [{}]", UNITS.join(", "))));
+    }
+    let dimensions = t.dimensions.unwrap_or_default();
+    if dimensions.len() > 3 {
+        return Err(LogError::LimitExceeded.into());
+    }
+    let out = MetricTransformation {
+        metric_name: t.metric_name,
+        metric_namespace: t.metric_namespace,
+        metric_value: t.metric_value,
+        default_value: t.default_value,
+        dimensions,
+        unit: t.unit,
+    };
+    out.check(pattern).map_err(|e| invalid(e.to_string()))?;
+    Ok(out)
+}
+
+/// A DescribeMetricFilters token: the (filter, group) last handed out.
+fn metric_filter_token(filter: &str, group: &str) -> String {
+    name_token(&format!("{filter}\u{0}{group}"))
 }
 
 /// AWS's answer when a Lambda destination does not exist or its policy does not let CloudWatch
@@ -711,7 +895,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
                     log_group_name: g.name,
                     creation_time: g.creation_time,
                     retention_in_days: g.retention_in_days,
-                    metric_filter_count: 0,
+                    metric_filter_count: g.metric_filter_count as u32,
                     stored_bytes: g.stored_bytes,
                     log_group_class: "STANDARD",
                     deletion_protection_enabled: false,
@@ -786,7 +970,11 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
         LogsCall::FilterLogEvents(input) => {
             let limit = limit(input.limit, 10_000)?;
             let group = input.group.name()?;
-            let pattern = FilterPattern::parse(input.filter_pattern.as_deref().unwrap_or(""));
+            let pattern = input.filter_pattern.as_deref().unwrap_or("");
+            if pattern.len() > 1024 {
+                return Err(constraint(pattern, "filterPattern", "have length less than or equal to 1024"));
+            }
+            let pattern = filter_pattern(pattern)?;
             let after = input.next_token.as_deref().map(position).transpose()?;
             let page = store
                 .filter_page(
@@ -904,6 +1092,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
         LogsCall::PutSubscriptionFilter(input) => {
             check_group(&input.log_group_name)?;
             check_filter(&input.filter_name, &input.filter_pattern, input.distribution.as_deref())?;
+            filter_pattern(&input.filter_pattern)?;
             // AWS refuses another account's function before it looks for the group.
             check_destination(state, None, &input.destination_arn, input.role_arn.as_deref())?;
             let filters = store.subscription_filters(&input.log_group_name).ok_or_else(group_missing)?;
@@ -953,6 +1142,89 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             check_group(&input.log_group_name)?;
             store.delete_subscription_filter(&input.log_group_name, &input.filter_name)?;
             reply(op, rid, &Empty {})
+        }
+        LogsCall::PutMetricFilter(input) => {
+            check_group(&input.log_group_name)?;
+            check_filter(&input.filter_name, &input.filter_pattern, None)?;
+            let pattern = filter_pattern(&input.filter_pattern)?;
+            let transformation = metric_transformation(input.metric_transformations, &pattern)?;
+            let filter = MetricFilter {
+                filter_name: input.filter_name,
+                filter_pattern: input.filter_pattern,
+                metric_transformations: vec![transformation],
+                creation_time: nimbus_logs::now_ms(),
+            };
+            store.put_metric_filter(&input.log_group_name, filter)?;
+            reply(op, rid, &Empty {})
+        }
+        LogsCall::DescribeMetricFilters(input) => {
+            if let Some(g) = &input.log_group_name {
+                check_group(g)?;
+            }
+            if let Some(p) = input.filter_name_prefix.as_deref().filter(|p| p.len() > 512) {
+                return Err(constraint(p, "filterNamePrefix", "have length less than or equal to 512"));
+            }
+            if let Some(n) = &input.metric_name {
+                check_metric_name(n, "metricName")?;
+            }
+            if let Some(n) = &input.metric_namespace {
+                check_metric_name(n, "metricNamespace")?;
+            }
+            let limit = limit(input.limit, 50)?;
+            let after = input.next_token.as_deref().map(name_after).transpose()?;
+            let mut filters = store.metric_filters(input.log_group_name.as_deref()).ok_or_else(group_missing)?;
+            filters.retain(|(group, f)| {
+                let t = &f.metric_transformations;
+                input.filter_name_prefix.as_deref().is_none_or(|p| f.filter_name.starts_with(p))
+                    && input.metric_name.as_deref().is_none_or(|n| t.iter().any(|t| t.metric_name == n))
+                    && input.metric_namespace.as_deref().is_none_or(|n| t.iter().any(|t| t.metric_namespace == n))
+                    && after.as_ref().is_none_or(|a| format!("{}\u{0}{group}", f.filter_name) > *a)
+            });
+            let more = filters.len() > limit;
+            filters.truncate(limit);
+            let next_token = more.then(|| filters.last().map(|(g, f)| metric_filter_token(&f.filter_name, g))).flatten();
+            let metric_filters = filters
+                .into_iter()
+                .map(|(group, f)| MetricFilterOutput {
+                    filter_name: f.filter_name,
+                    filter_pattern: f.filter_pattern,
+                    metric_transformations: f.metric_transformations,
+                    creation_time: f.creation_time,
+                    log_group_name: group,
+                    apply_on_transformed_logs: false,
+                })
+                .collect();
+            reply(op, rid, &DescribeMetricFiltersOutput { metric_filters, next_token })
+        }
+        LogsCall::DeleteMetricFilter(input) => {
+            check_group(&input.log_group_name)?;
+            check_filter(&input.filter_name, "", None)?;
+            store.delete_metric_filter(&input.log_group_name, &input.filter_name)?;
+            reply(op, rid, &Empty {})
+        }
+        LogsCall::TestMetricFilter(input) => {
+            if input.filter_pattern.len() > 1024 {
+                return Err(constraint(&input.filter_pattern, "filterPattern", "have length less than or equal to 1024"));
+            }
+            if input.log_event_messages.is_empty() {
+                return Err(constraint("[]", "logEventMessages", "have length greater than or equal to 1"));
+            }
+            if input.log_event_messages.len() > 50 {
+                return Err(invalid(
+                    "1 validation error detected: Value at 'logEventMessages' failed to satisfy constraint: Member must have length less than or equal to 50",
+                ));
+            }
+            let pattern = filter_pattern(&input.filter_pattern)?;
+            let matches = input
+                .log_event_messages
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, message)| {
+                    let extracted_values = pattern.evaluate(&message)?.extracted();
+                    Some(MetricFilterMatchRecord { event_number: i as i64 + 1, event_message: message, extracted_values })
+                })
+                .collect();
+            reply(op, rid, &TestMetricFilterOutput { matches })
         }
     })
 }

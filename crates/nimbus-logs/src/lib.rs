@@ -4,15 +4,19 @@
 //! events are appended to one JSON-lines file per stream and survive restarts. Groups and
 //! streams can also be made, tagged, given a retention (swept) and written to through the
 //! CloudWatch Logs API; their metadata is kept beside their events (`meta`). Subscription
-//! filters send the events that match them to a Lambda function (`subscription`).
+//! filters send the events that match them to a Lambda function (`subscription`); metric
+//! filters turn them into CloudWatch datapoints (`metric_filter`). Filter patterns (terms,
+//! JSON, space-delimited) are parsed once and matched per event (`filter`).
 
 mod filter;
 mod meta;
+pub mod metric_filter;
 pub mod rules;
 mod store;
 pub mod subscription;
 
-pub use filter::FilterPattern;
+pub use filter::{FilterPattern, Matched, PatternError};
+pub use metric_filter::{MetricDatapoint, MetricFilter, MetricTransformation, MetricValues};
 pub use store::{
     now_ms, Cursor, FilterPage, GroupInfo, LogError, LogStore, Position, StoredEvent, StreamInfo, StreamPage, PAGE_BYTES, SWEEP_EVERY,
 };
@@ -45,6 +49,7 @@ pub struct LogSink {
     stream: Arc<str>,
     metric_lines: Option<MetricLines>,
     subscriptions: Arc<subscription::Subscriptions>,
+    metric_filters: Arc<metric_filter::MetricFilters>,
 }
 
 impl LogSink {
@@ -55,6 +60,7 @@ impl LogSink {
             }
         }
         self.subscriptions.offer(&self.group, &self.stream, timestamp, &message);
+        self.metric_filters.offer(&self.group, [(timestamp, message.as_str())]);
         let _ = self.tx.send(Command::Append { group: self.group.clone(), stream: self.stream.clone(), timestamp, message });
     }
 

@@ -1,5 +1,5 @@
 //! What a log group is beyond its events, kept across restarts: its creation time, retention,
-//! tags, subscription filters and the streams CreateLogStream made (which may hold no events yet), in a small JSON
+//! tags, subscription and metric filters and the streams CreateLogStream made (which may hold no events yet), in a small JSON
 //! file in the group's directory (`<root>/<hex group>/.group.json`), replaced whole by a
 //! rename after an fsync. Lambda's groups get one only once something is set on them.
 
@@ -28,6 +28,9 @@ pub(crate) struct GroupMeta {
     /// Its subscription filters (at most two), by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subscription_filters: Vec<crate::SubscriptionFilter>,
+    /// Its metric filters (at most 100), by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_filters: Vec<crate::MetricFilter>,
 }
 
 pub(crate) fn path(group_dir: &Path) -> PathBuf {
@@ -82,6 +85,19 @@ mod tests {
                 role_arn: None,
                 distribution: "ByLogStream".into(),
                 creation_time: 7,
+            }],
+            metric_filters: vec![crate::MetricFilter {
+                filter_name: "m".into(),
+                filter_pattern: "{ $.ms > 0 }".into(),
+                metric_transformations: vec![crate::MetricTransformation {
+                    metric_name: "Latency".into(),
+                    metric_namespace: "App".into(),
+                    metric_value: "$.ms".into(),
+                    default_value: None,
+                    dimensions: [("Server".to_string(), "$.server".to_string())].into(),
+                    unit: Some("Milliseconds".into()),
+                }],
+                creation_time: 8,
             }],
         };
         write(dir.path(), &meta).unwrap();

@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{self, GroupMeta};
+use crate::metric_filter::{MetricFilter, MetricFilters, MAX_METRIC_FILTERS};
 use crate::subscription::{Subscriptions, MAX_FILTERS};
 use crate::{Command, FilterPattern, LogSink, SubscriptionFilter};
 
@@ -21,6 +22,15 @@ pub struct StoredEvent {
     pub ingestion_time: i64,
     #[serde(rename = "m")]
     pub message: String,
+}
+
+/// A stored event read without copying its message (unless it has escapes).
+#[derive(Deserialize)]
+struct EventRef<'a> {
+    t: i64,
+    i: i64,
+    #[serde(borrow)]
+    m: std::borrow::Cow<'a, str>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -53,6 +63,7 @@ pub struct GroupInfo {
     pub creation_time: i64,
     pub stored_bytes: u64,
     pub retention_in_days: Option<u32>,
+    pub metric_filter_count: usize,
 }
 
 #[derive(Default)]
@@ -66,6 +77,7 @@ struct GroupIndex {
     /// Whether the group has a metadata file (it then exists even with no streams).
     has_meta: bool,
     filters: Vec<SubscriptionFilter>,
+    metric_filters: Vec<MetricFilter>,
 }
 
 impl GroupIndex {
@@ -77,6 +89,7 @@ impl GroupIndex {
             tags: self.tags.clone(),
             streams: self.created.clone(),
             subscription_filters: self.filters.clone(),
+            metric_filters: self.metric_filters.clone(),
         }
     }
 }
@@ -91,7 +104,8 @@ pub enum LogError {
     StreamExists,
     StreamMissing,
     FilterMissing,
-    /// A group's subscription filters are at AWS's limit.
+    MetricFilterMissing,
+    /// A group's subscription (or metric) filters are at AWS's limit.
     LimitExceeded,
     /// The disk failed us (the message says how).
     Io(String),
@@ -105,6 +119,7 @@ impl std::fmt::Display for LogError {
             LogError::StreamExists => f.write_str("The specified log stream already exists"),
             LogError::StreamMissing => f.write_str("The specified log stream does not exist."),
             LogError::FilterMissing => f.write_str("The specified subscription filter does not exist."),
+            LogError::MetricFilterMissing => f.write_str("The specified metric filter does not exist."),
             LogError::LimitExceeded => f.write_str("Resource limit exceeded."),
             LogError::Io(e) => write!(f, "log store: {e}"),
         }
@@ -125,6 +140,8 @@ pub struct LogStore {
     metric_lines: RwLock<Option<crate::MetricLines>>,
     /// The groups' subscription filters, shared with every sink.
     subscriptions: Arc<Subscriptions>,
+    /// The groups' metric filters, shared with every sink.
+    metric_filters: Arc<MetricFilters>,
 }
 
 /// The clock the store stamps ingestion with (milliseconds since the epoch).
@@ -163,8 +180,10 @@ impl LogStore {
         std::fs::create_dir_all(root)?;
         let index = scan(root)?;
         let subscriptions = Arc::new(Subscriptions::default());
+        let metric_filters = Arc::new(MetricFilters::default());
         for (name, g) in &index {
             subscriptions.set(name, &g.filters);
+            metric_filters.set(name, &g.metric_filters);
         }
         let index = Arc::new(RwLock::new(index));
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -173,6 +192,7 @@ impl LogStore {
             index: index.clone(),
             files: OpenStreams::new(MAX_OPEN_FILES, IDLE_CLOSE),
             subscriptions: subscriptions.clone(),
+            metric_filters: metric_filters.clone(),
         };
         std::thread::Builder::new().name("nimbus-log-writer".into()).spawn(move || writer.run(rx))?;
         let _ = tx.send(Command::Run(Box::new(|w| w.sweep(now_ms(), None))));
@@ -184,12 +204,19 @@ impl LogStore {
                 break;
             }
         })?;
-        Ok(Arc::new(LogStore { root: root.to_path_buf(), index, tx, metric_lines: RwLock::new(None), subscriptions }))
+        Ok(Arc::new(LogStore { root: root.to_path_buf(), index, tx, metric_lines: RwLock::new(None), subscriptions, metric_filters }))
     }
 
     pub fn sink(&self, group: &str, stream: &str) -> LogSink {
         let metric_lines = self.metric_lines.read().unwrap_or_else(|p| p.into_inner()).clone();
-        LogSink { tx: self.tx.clone(), group: group.into(), stream: stream.into(), metric_lines, subscriptions: self.subscriptions.clone() }
+        LogSink {
+            tx: self.tx.clone(),
+            group: group.into(),
+            stream: stream.into(),
+            metric_lines,
+            subscriptions: self.subscriptions.clone(),
+            metric_filters: self.metric_filters.clone(),
+        }
     }
 
     /// Starts delivering the events that match subscription filters: batches go to `deliver`
@@ -230,6 +257,57 @@ impl LogStore {
             }
             w.change_meta(&group, |g| g.filters.retain(|f| f.filter_name != name))
         })
+    }
+
+    /// Starts turning the events that match metric filters into datapoints for `observe`.
+    pub fn on_metric_values(&self, observe: crate::MetricValues) {
+        self.metric_filters.start(observe);
+    }
+
+    /// PutMetricFilter: adds a filter to a group, or replaces the one of its name; a group has
+    /// at most [`MAX_METRIC_FILTERS`].
+    pub fn put_metric_filter(&self, group: &str, filter: MetricFilter) -> Result<(), LogError> {
+        let group = group.to_string();
+        self.on_writer(move |w| {
+            {
+                let index = w.index.read().unwrap_or_else(|p| p.into_inner());
+                let g = index.get(&group).ok_or(LogError::GroupMissing)?;
+                if !g.metric_filters.iter().any(|f| f.filter_name == filter.filter_name) && g.metric_filters.len() >= MAX_METRIC_FILTERS {
+                    return Err(LogError::LimitExceeded);
+                }
+            }
+            w.change_meta(&group, |g| match g.metric_filters.iter_mut().find(|f| f.filter_name == filter.filter_name) {
+                Some(old) => *old = filter,
+                None => g.metric_filters.push(filter),
+            })
+        })
+    }
+
+    /// DeleteMetricFilter.
+    pub fn delete_metric_filter(&self, group: &str, name: &str) -> Result<(), LogError> {
+        let (group, name) = (group.to_string(), name.to_string());
+        self.on_writer(move |w| {
+            {
+                let index = w.index.read().unwrap_or_else(|p| p.into_inner());
+                let g = index.get(&group).ok_or(LogError::GroupMissing)?;
+                if !g.metric_filters.iter().any(|f| f.filter_name == name) {
+                    return Err(LogError::MetricFilterMissing);
+                }
+            }
+            w.change_meta(&group, |g| g.metric_filters.retain(|f| f.filter_name != name))
+        })
+    }
+
+    /// The metric filters of one group (None if it does not exist) or of all, with their
+    /// groups, by filter name then group name.
+    pub fn metric_filters(&self, group: Option<&str>) -> Option<Vec<(String, MetricFilter)>> {
+        let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<(String, MetricFilter)> = match group {
+            Some(name) => index.get(name)?.metric_filters.iter().map(|f| (name.to_string(), f.clone())).collect(),
+            None => index.iter().flat_map(|(name, g)| g.metric_filters.iter().map(move |f| (name.clone(), f.clone()))).collect(),
+        };
+        out.sort_by(|a, b| (&a.1.filter_name, &a.0).cmp(&(&b.1.filter_name, &b.0)));
+        Some(out)
     }
 
     /// A group's subscription filters, by name, or None if the group does not exist.
@@ -339,6 +417,7 @@ impl LogStore {
         });
         let g = group.clone();
         let subscriptions = self.subscriptions.clone();
+        let metric_filters = self.metric_filters.clone();
         self.on_writer(move |w| {
             w.existing_stream(&group, &stream)?;
             if events.is_empty() {
@@ -347,6 +426,7 @@ impl LogStore {
             for (timestamp, message) in &events {
                 subscriptions.offer(&group, &stream, *timestamp, message);
             }
+            metric_filters.offer(&group, events.iter().map(|(t, m)| (*t, m.as_str())));
             w.append(&group, &stream, events.into_iter(), true).map_err(LogError::from)
         })?;
         // Stored: events in the embedded metric format become metrics too (as the
@@ -443,19 +523,56 @@ impl LogStore {
                 .map(|s| s.name.clone())
                 .collect()
         };
-        let mut best = BestPage::new(limit, PAGE_BYTES);
-        for name in names {
-            for (line, e) in EventLines::open(&self.stream_path(group, &name)) {
-                if !(start.is_none_or(|t| e.timestamp >= t) && end.is_none_or(|t| e.timestamp <= t)) {
-                    continue;
+        // The streams split between (at most) two threads, each keeping its own best page;
+        // the pages are merged at the end.
+        let scan = |names: &[String]| {
+            let mut best = BestPage::new(limit, PAGE_BYTES);
+            let mut text = String::new();
+            for name in names {
+                let Ok(file) = File::open(self.stream_path(group, name)) else { continue };
+                let mut reader = BufReader::with_capacity(256 * 1024, file);
+                // Line by line into one buffer: a line the pattern's literals rule out is never
+                // decoded, and only a matching event's message is copied.
+                for line in 0u64.. {
+                    text.clear();
+                    match reader.read_line(&mut text) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    if !pattern.may_match_line(&text) {
+                        continue;
+                    }
+                    let Ok(e) = serde_json::from_str::<EventRef>(&text) else { continue };
+                    if !(start.is_none_or(|t| e.t >= t) && end.is_none_or(|t| e.t <= t)) {
+                        continue;
+                    }
+                    let key = (e.t, name.as_str(), line);
+                    if after.is_some_and(|a| key <= (a.timestamp, a.stream.as_str(), a.line)) || !best.may_take(key) {
+                        continue;
+                    }
+                    if !pattern.matches(&e.m) {
+                        continue;
+                    }
+                    let at = Position { timestamp: e.t, stream: name.clone(), line };
+                    best.offer(at, StoredEvent { timestamp: e.t, ingestion_time: e.i, message: e.m.into_owned() });
                 }
-                let at = Position { timestamp: e.timestamp, stream: name.clone(), line };
-                if after.is_some_and(|a| at <= *a) || !pattern.matches(&e.message) {
-                    continue;
-                }
-                best.offer(at, e);
             }
-        }
+            best
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(SCAN_THREADS);
+        let best = if threads < 2 || names.len() < 2 {
+            scan(&names)
+        } else {
+            let (a, b) = names.split_at(names.len() / 2);
+            std::thread::scope(|s| {
+                let other = s.spawn(|| scan(b));
+                let mine = scan(a);
+                match other.join() {
+                    Ok(other) => mine.merge(other),
+                    Err(_) => scan(b).merge(mine),
+                }
+            })
+        };
         Some(best.finish())
     }
 
@@ -464,6 +581,9 @@ impl LogStore {
         self.root.join(encode(group)).join(format!("{}.jsonl", encode(stream)))
     }
 }
+
+/// How many threads one FilterLogEvents reads its streams with (the machine permitting).
+const SCAN_THREADS: usize = 2;
 
 /// AWS's cap on the events of one GetLogEvents or FilterLogEvents answer: 1 MB, counting
 /// each event as its message's bytes plus 26 (as PutLogEvents counts a batch).
@@ -615,6 +735,11 @@ impl BestPage {
         BestPage { heap: Default::default(), bytes: 0, limit: limit.max(1), max_bytes, dropped: None }
     }
 
+    /// Whether an event at `(time, stream, line)` could still be on the page.
+    fn may_take(&self, (t, stream, line): (i64, &str, u64)) -> bool {
+        self.dropped.as_ref().is_none_or(|d| (t, stream, line) <= (d.timestamp, d.stream.as_str(), d.line))
+    }
+
     fn offer(&mut self, at: Position, e: StoredEvent) {
         if self.dropped.as_ref().is_some_and(|d| at > *d) {
             // Past an event already left for the next page: it cannot be on this one.
@@ -631,6 +756,27 @@ impl BestPage {
         }
     }
 
+    /// This page and `other` (built from other streams) as one: `other`'s events offered to
+    /// this one, and nothing after where either page stopped (the other streams' events past
+    /// that point were never read).
+    fn merge(mut self, other: BestPage) -> BestPage {
+        let cut = other.dropped.clone();
+        for Ranked(at, e) in other.heap.into_vec() {
+            self.offer(at, e);
+        }
+        if let Some(cut) = cut {
+            while self.heap.peek().is_some_and(|r| r.0 > cut) {
+                if let Some(Ranked(_, e)) = self.heap.pop() {
+                    self.bytes -= event_bytes(&e);
+                }
+            }
+            if self.dropped.as_ref().is_none_or(|d| cut < *d) {
+                self.dropped = Some(cut);
+            }
+        }
+        self
+    }
+
     fn finish(self) -> FilterPage {
         let events = self.heap.into_sorted_vec().into_iter().map(|Ranked(at, e)| (at, e)).collect();
         FilterPage { events, next: self.dropped }
@@ -643,6 +789,7 @@ fn group_info(name: &str, g: &GroupIndex) -> GroupInfo {
         creation_time: g.creation_time,
         stored_bytes: g.streams.values().map(|s| s.stored_bytes).sum(),
         retention_in_days: g.retention,
+        metric_filter_count: g.metric_filters.len(),
     }
 }
 
@@ -677,6 +824,7 @@ fn scan(root: &Path) -> std::io::Result<BTreeMap<String, GroupIndex>> {
             }
             gi.created = meta.streams;
             gi.filters = meta.subscription_filters;
+            gi.metric_filters = meta.metric_filters;
             gi.has_meta = true;
         }
         if gi.has_meta || !gi.streams.is_empty() {
@@ -692,6 +840,7 @@ pub(crate) struct Writer {
     index: Arc<Index>,
     files: OpenStreams<BufWriter<File>>,
     subscriptions: Arc<Subscriptions>,
+    metric_filters: Arc<MetricFilters>,
 }
 
 /// At most this many stream files are kept open between batches.
@@ -892,6 +1041,7 @@ impl Writer {
         }
         self.index().remove(group);
         self.subscriptions.set(group, &[]);
+        self.metric_filters.set(group, &[]);
         Ok(())
     }
 
@@ -900,14 +1050,15 @@ impl Writer {
         let dir = self.group_dir(group);
         let mut index = self.index();
         let g = index.get_mut(group).ok_or(LogError::GroupMissing)?;
-        let before = (g.retention, g.tags.clone(), g.created.clone(), g.has_meta, g.filters.clone());
+        let before = (g.retention, g.tags.clone(), g.created.clone(), g.has_meta, g.filters.clone(), g.metric_filters.clone());
         change(g);
         g.has_meta = true;
         if let Err(e) = meta::write(&dir, &g.meta(group)) {
-            (g.retention, g.tags, g.created, g.has_meta, g.filters) = before;
+            (g.retention, g.tags, g.created, g.has_meta, g.filters, g.metric_filters) = before;
             return Err(e.into());
         }
         self.subscriptions.set(group, &g.filters);
+        self.metric_filters.set(group, &g.metric_filters);
         Ok(())
     }
 
@@ -1081,7 +1232,7 @@ mod tests {
         let streams = store.streams("/aws/lambda/f").unwrap();
         assert_eq!(streams[0].first_event, Some(1));
         assert_eq!(streams[0].last_event, Some(2));
-        let hits = store.filter_page("/aws/lambda/f", None, None, None, None, &FilterPattern::parse("hello"), None, 100).unwrap();
+        let hits = store.filter_page("/aws/lambda/f", None, None, None, None, &FilterPattern::parse("hello").unwrap(), None, 100).unwrap();
         assert_eq!((hits.events.len(), hits.next), (1, None));
         assert!(store.streams("/aws/lambda/none").is_none());
     }
@@ -1136,6 +1287,17 @@ mod tests {
             let page = best.finish();
             assert_eq!(page.events.iter().map(|(p, _)| p.timestamp).collect::<Vec<_>>(), want, "limit {limit} bytes {bytes}");
             assert_eq!(page.next, next, "limit {limit} bytes {bytes}");
+            // The same page from each stream's own, merged (either way round).
+            for first in ["a", "b"] {
+                let (mut x, mut y) = (BestPage::new(limit, bytes), BestPage::new(limit, bytes));
+                for (t, s, line) in offers {
+                    let page = if s == first { &mut x } else { &mut y };
+                    page.offer(at(t, s, line), ev(t, 74));
+                }
+                let page = x.merge(y).finish();
+                assert_eq!(page.events.iter().map(|(p, _)| p.timestamp).collect::<Vec<_>>(), want, "merged, limit {limit}");
+                assert_eq!(page.next, next, "merged, limit {limit} bytes {bytes}");
+            }
         }
     }
 
@@ -1152,7 +1314,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut after = None;
         for _ in 0..10 {
-            let page = store.filter_page("g", None, None, None, None, &FilterPattern::parse(""), after.as_ref(), 3).unwrap();
+            let page = store.filter_page("g", None, None, None, None, &FilterPattern::parse("").unwrap(), after.as_ref(), 3).unwrap();
             seen.extend(page.events.iter().map(|(p, _)| p.timestamp));
             let Some(next) = page.next else { break };
             // The next page starts at `next`: resume after the last event returned.

@@ -76,7 +76,11 @@ impl Subscriptions {
             .map(|f| Active {
                 name: f.filter_name.as_str().into(),
                 destination: f.destination_arn.as_str().into(),
-                pattern: FilterPattern::parse(&f.filter_pattern),
+                pattern: FilterPattern::parse(&f.filter_pattern).unwrap_or_else(|e| {
+                    // Kept from before the pattern was checked: it sends nothing.
+                    tracing::warn!("subscription filter {} of {group}: {e}", f.filter_name);
+                    FilterPattern::nothing()
+                }),
             })
             .collect();
         by_group.insert(group.to_string(), active.into());

@@ -729,6 +729,16 @@ impl Shared {
                     }
                 }
             }));
+            // And so do the matches of the groups' metric filters.
+            let store = Arc::downgrade(&metric_store);
+            logs.on_metric_values(Arc::new(move |points| {
+                if let Some(store) = store.upgrade() {
+                    for p in points {
+                        let key = nimbus_metrics::cloudwatch::SeriesKey::new(&p.namespace, &p.name, p.dimensions);
+                        store.record(key, &p.unit, p.timestamp, nimbus_metrics::cloudwatch::Aggregate::of(p.value, 1.0));
+                    }
+                }
+            }));
         }
         {
             // AWS/Lambda's datapoints are summed in memory and written every ten seconds.

@@ -44,6 +44,13 @@ impl LogsRequest {
             PutSubscriptionFilter(i) => Target::on("logs:PutSubscriptionFilter", stream_arn(scope, &i.log_group_name, "")),
             DescribeSubscriptionFilters(i) => Target::on("logs:DescribeSubscriptionFilters", stream_arn(scope, &i.log_group_name, "")),
             DeleteSubscriptionFilter(i) => Target::on("logs:DeleteSubscriptionFilter", stream_arn(scope, &i.log_group_name, "")),
+            PutMetricFilter(i) => Target::on("logs:PutMetricFilter", stream_arn(scope, &i.log_group_name, "")),
+            DescribeMetricFilters(i) => {
+                Target::on("logs:DescribeMetricFilters", stream_arn(scope, i.log_group_name.as_deref().unwrap_or(""), ""))
+            }
+            DeleteMetricFilter(i) => Target::on("logs:DeleteMetricFilter", stream_arn(scope, &i.log_group_name, "")),
+            // TestMetricFilter reads no resource.
+            TestMetricFilter(_) => Target::any("logs:TestMetricFilter"),
         })
     }
 }
@@ -100,6 +107,18 @@ mod tests {
             ),
             (l("DescribeSubscriptionFilters", r#"{"logGroupName":"/aws/lambda/f"}"#), "logs:DescribeSubscriptionFilters", G),
             (l("DeleteSubscriptionFilter", r#"{"logGroupName":"/aws/lambda/f","filterName":"s"}"#), "logs:DeleteSubscriptionFilter", G),
+            (
+                l(
+                    "PutMetricFilter",
+                    r#"{"logGroupName":"/aws/lambda/f","filterName":"m","filterPattern":"ERROR","metricTransformations":[{"metricName":"E","metricNamespace":"N","metricValue":"1"}]}"#,
+                ),
+                "logs:PutMetricFilter",
+                G,
+            ),
+            (l("DescribeMetricFilters", r#"{"logGroupName":"/aws/lambda/f"}"#), "logs:DescribeMetricFilters", G),
+            (l("DescribeMetricFilters", "{}"), "logs:DescribeMetricFilters", "arn:aws:logs:us-east-1:123456789012:log-group::log-stream:"),
+            (l("DeleteMetricFilter", r#"{"logGroupName":"/aws/lambda/f","filterName":"m"}"#), "logs:DeleteMetricFilter", G),
+            (l("TestMetricFilter", r#"{"filterPattern":"ERROR","logEventMessages":["x"]}"#), "logs:TestMetricFilter", "*"),
         ]);
         // An ARN that names no log group: the call fails on its own.
         assert!(l("ListTagsForResource", r#"{"resourceArn":"arn:aws:lambda:us-east-1:123456789012:function:f"}"#)
