@@ -139,6 +139,33 @@ def test_metric_math(server, tmp_path, protocol):
         assert (err["Code"], err["Message"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (code, message, 400)
 
 
+def test_high_resolution_metrics(server, tmp_path):
+    cw = cloudwatch(server.endpoint, None, tmp_path)
+    ns = unique("HighRes")
+    t = now().replace(second=0, microsecond=0) - dt.timedelta(minutes=2)
+    second = dt.timedelta(seconds=1)
+    cw.put_metric_data(Namespace=ns, MetricData=[
+        {"MetricName": "Fast", "Timestamp": t + 1 * second, "Value": 1.0, "StorageResolution": 1},
+        {"MetricName": "Fast", "Timestamp": t + 2 * second, "Value": 2.0, "StorageResolution": 1},
+        {"MetricName": "Fast", "Timestamp": t + 12 * second, "Value": 4.0, "StorageResolution": 1},
+        {"MetricName": "Slow", "Timestamp": t + 1 * second, "Value": 1.0},
+    ])
+
+    def sums(name, period):
+        pts = cw.get_metric_statistics(Namespace=ns, MetricName=name, StartTime=t, EndTime=t + dt.timedelta(minutes=1),
+                                       Period=period, Statistics=["Sum"])["Datapoints"]
+        return sorted((int((p["Timestamp"] - t).total_seconds()), p["Sum"]) for p in pts)
+
+    assert sums("Fast", 1) == [(1, 1.0), (2, 2.0), (12, 4.0)]
+    assert sums("Fast", 10) == [(0, 3.0), (10, 4.0)]
+    assert sums("Fast", 60) == [(0, 7.0)]
+    assert sums("Slow", 1) == []  # stored at one minute only, as AWS stores it
+    assert sums("Slow", 60) == [(0, 1.0)]
+    with pytest.raises(ClientError) as e:
+        cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Fast", "Value": 1.0, "StorageResolution": 5}])
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
 @pytest.mark.parametrize("protocol", [None, "json", "query"])
 def test_errors_as_aws_answers_them(server, tmp_path, protocol):
     cw = cloudwatch(server.endpoint, protocol, tmp_path)
@@ -360,8 +387,35 @@ def test_alarms_evaluate_and_notify_their_topics(server_factory, tmp_path):
     s.restart()
     cw = cloudwatch(s.endpoint, None, tmp_path)
     assert [a["AlarmName"] for a in cw.describe_alarms(AlarmNamePrefix=name[:8])["MetricAlarms"]] == [name]
+
+    # The alarm's history, newest first, kept across the restart (the evaluator may have put
+    # it back in ALARM since: its data still breaches).
+    items = cw.describe_alarm_history(AlarmName=name)["AlarmHistoryItems"]
+    oldest = list(reversed(items))[:5]
+    assert [(i["HistoryItemType"], i["HistorySummary"]) for i in oldest] == [
+        ("ConfigurationUpdate", f'Alarm "{name}" created'),
+        ("StateUpdate", "Alarm updated from INSUFFICIENT_DATA to ALARM"),
+        ("Action", f"Successfully executed action {topic}"),
+        ("StateUpdate", "Alarm updated from ALARM to OK"),
+        ("Action", f"Successfully executed action {topic}"),
+    ], [i["HistorySummary"] for i in items]
+    assert all(i["AlarmName"] == name and i["AlarmType"] == "MetricAlarm" for i in items)
+    assert [i["Timestamp"] for i in items] == sorted((i["Timestamp"] for i in items), reverse=True)
+    state = json.loads(oldest[3]["HistoryData"])
+    assert state["oldState"]["stateValue"] == "ALARM" and state["newState"] == {"stateValue": "OK", "stateReason": "fixed by hand"}
+    assert json.loads(oldest[0]["HistoryData"])["type"] == "Create"
+    only_states = cw.describe_alarm_history(AlarmName=name, HistoryItemType="StateUpdate", ScanBy="TimestampAscending")
+    assert [i["HistorySummary"] for i in only_states["AlarmHistoryItems"]][:2] == [
+        "Alarm updated from INSUFFICIENT_DATA to ALARM", "Alarm updated from ALARM to OK"]
+    page = cw.describe_alarm_history(AlarmName=name, MaxRecords=2, ScanBy="TimestampAscending")
+    assert len(page["AlarmHistoryItems"]) == 2 and page["NextToken"]
+    rest = cw.describe_alarm_history(AlarmName=name, MaxRecords=2, NextToken=page["NextToken"], ScanBy="TimestampAscending")
+    assert [i["HistorySummary"] for i in rest["AlarmHistoryItems"]] == [i["HistorySummary"] for i in oldest[2:4]]
+    assert cw.describe_alarm_history(AlarmName=name, AlarmTypes=["CompositeAlarm"])["AlarmHistoryItems"] == []
+
     cw.delete_alarms(AlarmNames=[name])
     assert cw.describe_alarms(AlarmNames=[name])["MetricAlarms"] == []
+    assert cw.describe_alarm_history(AlarmName=name)["AlarmHistoryItems"][0]["HistorySummary"] == f'Alarm "{name}" deleted'
 
 
 def test_emf_events_put_to_cloudwatch_logs_become_metrics(server, tmp_path):

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use http::Response;
 use nimbus_metrics::alarms::{self, Alarm};
-use nimbus_metrics::cloudwatch::{Aggregate, Datum, MetricStore, SeriesKey};
+use nimbus_metrics::cloudwatch::{Aggregate, Datum, HistoryItem, MetricStore, SeriesKey};
 use nimbus_metrics::math;
 use nimbus_protocol::{calls, decode, encode, AwsError, DecodeError, Protocol, CLOUDWATCH};
 use serde::{Deserialize, Serialize};
@@ -49,6 +49,7 @@ calls! {
         SetAlarmState(SetAlarmStateInput),
         EnableAlarmActions(AlarmNamesInput),
         DisableAlarmActions(AlarmNamesInput),
+        DescribeAlarmHistory(DescribeAlarmHistoryInput),
     }
 }
 
@@ -217,6 +218,7 @@ pub struct MetricDatumInput {
     values: Option<Vec<f64>>,
     counts: Option<Vec<f64>>,
     unit: Option<String>,
+    storage_resolution: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -327,6 +329,38 @@ pub struct DescribeAlarmsInput {
     state_value: Option<String>,
     action_prefix: Option<String>,
     max_records: Option<i64>,
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeAlarmHistoryInput {
+    alarm_name: Option<String>,
+    alarm_types: Option<Vec<String>>,
+    history_item_type: Option<String>,
+    start_date: Option<Value>,
+    end_date: Option<Value>,
+    max_records: Option<i64>,
+    next_token: Option<String>,
+    scan_by: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AlarmHistoryItemOut {
+    alarm_name: String,
+    alarm_type: &'static str,
+    timestamp: f64,
+    history_item_type: String,
+    history_summary: String,
+    history_data: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeAlarmHistoryOutput {
+    alarm_history_items: Vec<AlarmHistoryItemOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
 }
 
@@ -560,7 +594,14 @@ fn datum(namespace: &str, i: usize, d: MetricDatumInput, now_ms: i64) -> Result<
         }
     };
     let unit = d.unit.unwrap_or_else(|| "None".to_string());
-    Ok(Datum { key: SeriesKey::new(namespace, &d.metric_name, dims(d.dimensions)), unit, timestamp_ms, values })
+    let high_resolution = match d.storage_resolution {
+        None | Some(60) => false,
+        Some(1) => true,
+        Some(other) => {
+            return Err(CwError::InvalidParameterValue(format!("The value {other} for parameter {at}.StorageResolution is invalid.")))
+        }
+    };
+    Ok(Datum { key: SeriesKey::new(namespace, &d.metric_name, dims(d.dimensions)), unit, timestamp_ms, values, high_resolution })
 }
 
 /// Where a page starts: the `NextToken` a previous page returned (an index into the list).
@@ -669,7 +710,14 @@ fn alarm_of(i: PutMetricAlarmInput, region: &str, account: &str, now_ms: i64) ->
 
 /// Sends an alarm's state change to the SNS topics among its actions for the new state, as
 /// AWS does (other action kinds are kept but not run).
-pub async fn notify(topics: &nimbus_topics::TopicService, alarm: &Alarm, old_state: &str, region: &str, account: &str) {
+pub async fn notify(
+    store: &MetricStore,
+    topics: &nimbus_topics::TopicService,
+    alarm: &Alarm,
+    old_state: &str,
+    region: &str,
+    account: &str,
+) {
     let region_name = match region {
         "us-east-1" => "US East (N. Virginia)",
         "us-east-2" => "US East (Ohio)",
@@ -680,12 +728,19 @@ pub async fn notify(topics: &nimbus_topics::TopicService, alarm: &Alarm, old_sta
         other => other,
     };
     let body = alarms::notification(alarm, old_state, region_name, account).to_string();
+    let mut history = Vec::new();
     for arn in alarms::actions_for(alarm) {
         if arn.starts_with("arn:aws:sns:") {
-            if let Err(e) = topics.publish_to_arn(arn, &body, Vec::new()).await {
+            let outcome = topics.publish_to_arn(arn, &body, Vec::new()).await;
+            if let Err(e) = &outcome {
                 tracing::warn!(alarm = %alarm.name, "alarm action {arn} failed: {e}");
             }
+            let error = outcome.as_ref().err().map(|e| e.to_string());
+            history.push(HistoryItem::action(alarm, arn, error.as_deref(), chrono::Utc::now().timestamp_millis()));
         }
+    }
+    if let Err(e) = store.add_history(history).await {
+        tracing::warn!(alarm = %alarm.name, "recording the alarm's actions: {e}");
     }
 }
 
@@ -831,9 +886,53 @@ async fn run(
                 return Err(CwError::ResourceNotFound(String::new()));
             };
             if let Some(old) = old {
-                notify(cx.topics, &alarm, &old, cx.region, cx.account).await;
+                notify(store, cx.topics, &alarm, &old, cx.region, cx.account).await;
             }
             Ok(encode::empty(&CLOUDWATCH, protocol, operation, rid))
+        }
+        CloudWatchCall::DescribeAlarmHistory(i) => {
+            if let Some(kind) = &i.history_item_type {
+                enum_value(
+                    kind,
+                    "historyItemType",
+                    &["ConfigurationUpdate", "StateUpdate", "Action", "AlarmContributorStateUpdate", "AlarmContributorAction"],
+                )?;
+            }
+            let ascending = match i.scan_by.as_deref() {
+                None | Some("TimestampDescending") => false,
+                Some("TimestampAscending") => true,
+                Some(other) => return Err(CwError::InvalidParameterValue(format!("The value {other} for parameter ScanBy is invalid."))),
+            };
+            let start = i.start_date.as_ref().map(|v| millis(v, "StartDate")).transpose()?.unwrap_or(0);
+            let end = i.end_date.as_ref().map(|v| millis(v, "EndDate")).transpose()?.unwrap_or(i64::MAX);
+            // Every alarm Nimbus keeps is a metric alarm.
+            let metric_alarms = i.alarm_types.as_ref().is_none_or(|t| t.iter().any(|t| t == "MetricAlarm"));
+            let mut items = if metric_alarms {
+                store.history(i.alarm_name, i.history_item_type, start, end).await.map_err(internal)?
+            } else {
+                Vec::new()
+            };
+            if ascending {
+                items.reverse();
+            }
+            let page = i.max_records.unwrap_or(100).clamp(1, 100) as usize;
+            let from = page_start(i.next_token.as_deref(), items.len())?;
+            let to = (from + page).min(items.len());
+            let out = DescribeAlarmHistoryOutput {
+                alarm_history_items: items[from..to]
+                    .iter()
+                    .map(|h| AlarmHistoryItemOut {
+                        alarm_name: h.alarm_name.clone(),
+                        alarm_type: "MetricAlarm",
+                        timestamp: h.timestamp_ms as f64 / 1000.0,
+                        history_item_type: h.kind.clone(),
+                        history_summary: h.summary.clone(),
+                        history_data: h.data.clone(),
+                    })
+                    .collect(),
+                next_token: (to < items.len()).then(|| to.to_string()),
+            };
+            Ok(encode::output(&CLOUDWATCH, protocol, operation, &out, rid))
         }
         CloudWatchCall::EnableAlarmActions(i) | CloudWatchCall::DisableAlarmActions(i) => {
             let enable = operation == "EnableAlarmActions";

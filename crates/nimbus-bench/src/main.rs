@@ -78,6 +78,11 @@ struct Args {
     /// and create clients during init, next to the same functions without the SDK.
     #[arg(long)]
     sdk: bool,
+    /// Instead of the usual runs: warm invokes of the echo function next to the same function
+    /// printing N log lines per invocation (c=1 and c=8): the invocation slowdown and the log
+    /// lines per second the server stores.
+    #[arg(long)]
+    chatty: Option<u64>,
     /// Extra runtime interpreters to pass to the server (RUNTIME=PATH).
     #[arg(long = "runtime-path")]
     runtime_paths: Vec<String>,
@@ -365,6 +370,52 @@ async fn invoke(s: &mut SendRequest<Full<Bytes>>, name: &str) -> anyhow::Result<
         bail!("invoke {name}: {status} {}", String::from_utf8_lossy(&body));
     }
     Ok(took)
+}
+
+/// Log ingestion: the echo function and a copy printing `lines` lines per invocation, warm,
+/// one after the other at concurrency 1 and under load at concurrency 8.
+async fn chatty(
+    addr: &str,
+    s: &mut SendRequest<Full<Bytes>>,
+    echo: Vec<u8>,
+    lines: u64,
+    requests: usize,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let body = serde_json::json!({
+        "FunctionName": "chatty", "Runtime": "provided.al2023", "Handler": "bootstrap",
+        "Role": "arn:aws:iam::000000000000:role/bench", "MemorySize": 1769,
+        "Environment": {"Variables": {"LOG_LINES": lines.to_string()}},
+        "Code": {"ZipFile": zip_files(&[("bootstrap", echo, 0o755)])?},
+    });
+    let (st, b) = call(s, "POST", "/2015-03-31/functions", Bytes::from(body.to_string())).await?;
+    if st != 201 {
+        bail!("create chatty: {}", String::from_utf8_lossy(&b));
+    }
+    println!("\n| warm invoke, provided echo | c=1 p50 | c=1 invocations/s | c=8 invocations/s | log lines/s stored (c=8) |");
+    println!("|---|---|---|---|---|");
+    let mut base = (0.0, 0.0);
+    for (label, name, n) in [("quiet (4 lines: START, END, REPORT…)", "echo", 0), ("chatty", "chatty", lines)] {
+        invoke(s, name).await?;
+        let mut lat = Vec::with_capacity(requests);
+        let t = Instant::now();
+        for _ in 0..requests {
+            lat.push(invoke(s, name).await?);
+        }
+        let serial = requests as f64 / t.elapsed().as_secs_f64();
+        lat.sort();
+        let (rps, _, _) = load(addr, name, 8, seconds).await?;
+        let stored = rps * (n + 3) as f64;
+        let slower = if n == 0 {
+            base = (serial, rps);
+            String::new()
+        } else {
+            format!(" ({:+.1} %, {:+.1} %)", (serial / base.0 - 1.0) * 100.0, (rps / base.1 - 1.0) * 100.0)
+        };
+        let label = if n == 0 { label.to_string() } else { format!("{n} lines per invocation{slower}") };
+        println!("| {label} | {} | {serial:.0} | {rps:.0} | {stored:.0} |", us(pct(&lat, 0.5)));
+    }
+    Ok(())
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -873,6 +924,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.sdk {
         return sdk_cold_starts(&mut s, args.cold.max(1), args.cold_spacing_ms).await;
+    }
+    if let Some(lines) = args.chatty {
+        let echo = std::fs::read(&args.echo)?;
+        return chatty(&server.addr, &mut s, echo, lines, args.requests, args.seconds).await;
     }
     invoke(&mut s, "echo").await?;
     let mut lat = Vec::with_capacity(args.requests);

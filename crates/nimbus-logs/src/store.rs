@@ -913,17 +913,36 @@ impl<F> OpenStreams<F> {
         self.files.len()
     }
 }
+/// Consecutive lines for one stream: (group, stream, lines).
+type StreamRun = (Arc<str>, Arc<str>, Vec<(i64, String)>);
+
 /// How long the writer waits after a batch before taking the next one.
 const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl Writer {
     fn run(mut self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Command>) {
+        // Consecutive lines of one stream are appended together (one file lookup and one
+        // index update for the run, not per line).
+        let mut run: Option<StreamRun> = None;
         while let Some(cmd) = rx.blocking_recv() {
             let mut waiters = Vec::new();
-            self.handle(cmd, &mut waiters);
-            while let Ok(cmd) = rx.try_recv() {
-                self.handle(cmd, &mut waiters);
+            let mut next = Some(cmd);
+            while let Some(cmd) = next.take().or_else(|| rx.try_recv().ok()) {
+                match cmd {
+                    Command::Append { group, stream, timestamp, message } => match &mut run {
+                        Some((g, st, lines)) if Arc::ptr_eq(g, &group) && Arc::ptr_eq(st, &stream) => lines.push((timestamp, message)),
+                        _ => {
+                            self.append_run(run.take());
+                            run = Some((group, stream, vec![(timestamp, message)]));
+                        }
+                    },
+                    other => {
+                        self.append_run(run.take());
+                        self.handle(other, &mut waiters);
+                    }
+                }
             }
+            self.append_run(run.take());
             for w in self.files.values_mut() {
                 if let Err(e) = w.flush() {
                     tracing::warn!("log write failed: {e}");
@@ -936,6 +955,13 @@ impl Writer {
             // Batch: a busy server would otherwise wake this thread for every line, a
             // context switch per invocation; a short nap lets lines pile up instead.
             std::thread::sleep(BATCH_PAUSE);
+        }
+    }
+
+    fn append_run(&mut self, run: Option<StreamRun>) {
+        let Some((group, stream, lines)) = run else { return };
+        if let Err(e) = self.append(&group, &stream, lines.into_iter(), false) {
+            tracing::warn!("cannot write log stream {stream}: {e}");
         }
     }
 
@@ -994,9 +1020,11 @@ impl Writer {
         })?;
         let ingestion_time = now_ms();
         let mut written = Vec::new();
+        let mut line = Vec::with_capacity(256);
         for (timestamp, message) in events {
             let event = StoredEvent { timestamp, ingestion_time, message };
-            let mut line = serde_json::to_vec(&event).expect("log event serializes");
+            line.clear();
+            serde_json::to_writer(&mut line, &event).expect("log event serializes");
             line.push(b'\n');
             w.write_all(&line)?;
             written.push(event);
@@ -1006,8 +1034,14 @@ impl Writer {
             w.get_ref().sync_data()?;
         }
         let mut index = self.index();
-        let g = index.entry(group.to_string()).or_insert_with(|| GroupIndex { creation_time: ingestion_time, ..Default::default() });
-        let s = g.streams.entry(stream.to_string()).or_insert_with(|| StreamInfo::empty(stream, ingestion_time));
+        if !index.contains_key(&**group) {
+            index.insert(group.to_string(), GroupIndex { creation_time: ingestion_time, ..Default::default() });
+        }
+        let g = index.get_mut(&**group).expect("just made");
+        if !g.streams.contains_key(&**stream) {
+            g.streams.insert(stream.to_string(), StreamInfo::empty(stream, ingestion_time));
+        }
+        let s = g.streams.get_mut(&**stream).expect("just made");
         for e in &written {
             s.add(e);
         }

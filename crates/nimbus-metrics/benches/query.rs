@@ -26,6 +26,7 @@ async fn main() {
                 unit: "Milliseconds".into(),
                 timestamp_ms: day_start + m * 60_000,
                 values: Aggregate::of(1.0 + (m % 37) as f64, 3.0),
+                high_resolution: false,
             })
             .collect();
         store.put(data).await.expect("put");

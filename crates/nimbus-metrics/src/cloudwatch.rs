@@ -15,6 +15,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 /// How long datapoints are kept (AWS keeps one-minute data 15 days).
 pub const RETENTION_DAYS: i64 = 15;
+/// How long alarm history is kept (AWS: two weeks).
+pub const HISTORY_RETENTION_MS: i64 = 14 * 24 * 3600 * 1000;
+/// How long high-resolution (one-second) datapoints are kept, as AWS keeps them: 3 hours.
+pub const FINE_RETENTION_MS: i64 = 3 * 3600 * 1000;
 const MINUTE_MS: i64 = 60_000;
 /// Histogram buckets grow by 1 % (a percentile is within 0.5 % of the true value).
 const GROWTH: f64 = 1.01;
@@ -48,6 +52,31 @@ CREATE TABLE IF NOT EXISTS alarms (
     name TEXT PRIMARY KEY,
     doc TEXT NOT NULL
 );
+",
+        "
+CREATE TABLE IF NOT EXISTS fine_points (
+    series INTEGER NOT NULL,
+    unit TEXT NOT NULL,
+    second INTEGER NOT NULL,
+    count REAL NOT NULL,
+    sum REAL NOT NULL,
+    min REAL NOT NULL,
+    max REAL NOT NULL,
+    histogram TEXT NOT NULL,
+    PRIMARY KEY (series, unit, second)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fine_points_by_second ON fine_points (second);
+",
+        "
+CREATE TABLE IF NOT EXISTS alarm_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alarm_history_by_time ON alarm_history (at);
 ",
     ],
 };
@@ -182,6 +211,76 @@ pub struct Datum {
     /// Milliseconds since the epoch.
     pub timestamp_ms: i64,
     pub values: Aggregate,
+    /// `StorageResolution: 1`: also kept per second (for [`FINE_RETENTION_MS`]), so periods
+    /// of 1 to 30 seconds can be read.
+    pub high_resolution: bool,
+}
+
+/// One entry of an alarm's history, as DescribeAlarmHistory shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryItem {
+    pub alarm_name: String,
+    pub timestamp_ms: i64,
+    /// `ConfigurationUpdate`, `StateUpdate` or `Action`.
+    pub kind: String,
+    pub summary: String,
+    /// AWS's `HistoryData`: a JSON document.
+    pub data: String,
+}
+
+impl HistoryItem {
+    fn configuration(alarm: &Alarm, change: &str, now_ms: i64) -> HistoryItem {
+        let (verb, member) = match change {
+            "Create" => ("created", "createdAlarm"),
+            "Delete" => ("deleted", "deletedAlarm"),
+            _ => ("updated", "updatedAlarm"),
+        };
+        let config = serde_json::json!({
+            "alarmName": alarm.name, "alarmArn": alarm.arn, "namespace": alarm.namespace, "metricName": alarm.metric_name,
+            "dimensions": alarm.dimensions.iter().map(|(n, v)| serde_json::json!({"name": n, "value": v})).collect::<Vec<_>>(),
+            "statistic": alarm.statistic, "extendedStatistic": alarm.extended_statistic, "period": alarm.period,
+            "evaluationPeriods": alarm.evaluation_periods, "threshold": alarm.threshold, "comparisonOperator": alarm.comparison,
+            "actionsEnabled": alarm.actions_enabled, "alarmActions": alarm.alarm_actions, "okActions": alarm.ok_actions,
+            "insufficientDataActions": alarm.insufficient_data_actions,
+        });
+        HistoryItem {
+            alarm_name: alarm.name.clone(),
+            timestamp_ms: now_ms,
+            kind: "ConfigurationUpdate".into(),
+            summary: format!("Alarm \"{}\" {verb}", alarm.name),
+            data: serde_json::json!({"version": "1.0", "type": change, member: config}).to_string(),
+        }
+    }
+
+    fn state(alarm: &Alarm, old_state: &str, old_reason: &str, now_ms: i64) -> HistoryItem {
+        HistoryItem {
+            alarm_name: alarm.name.clone(),
+            timestamp_ms: now_ms,
+            kind: "StateUpdate".into(),
+            summary: format!("Alarm updated from {old_state} to {}", alarm.state),
+            data: serde_json::json!({
+                "version": "1.0",
+                "oldState": {"stateValue": old_state, "stateReason": old_reason},
+                "newState": {"stateValue": alarm.state, "stateReason": alarm.state_reason},
+            })
+            .to_string(),
+        }
+    }
+
+    /// An alarm action's outcome (`error` None: it ran).
+    pub fn action(alarm: &Alarm, arn: &str, error: Option<&str>, now_ms: i64) -> HistoryItem {
+        let (summary, data) = match error {
+            None => (
+                format!("Successfully executed action {arn}"),
+                serde_json::json!({"actionState": "Succeeded", "notificationResource": arn}),
+            ),
+            Some(e) => (
+                format!("Failed to execute action {arn}"),
+                serde_json::json!({"actionState": "Failed", "notificationResource": arn, "error": e}),
+            ),
+        };
+        HistoryItem { alarm_name: alarm.name.clone(), timestamp_ms: now_ms, kind: "Action".into(), summary, data: data.to_string() }
+    }
 }
 
 /// A series' datapoints summed into periods.
@@ -201,6 +300,8 @@ pub struct MetricStore {
     alarms: Mutex<BTreeMap<String, Alarm>>,
     /// The server's own datapoints not yet written.
     pending: Mutex<Pending>,
+    /// Their one-second copies, for high-resolution ones (EMF's `StorageResolution: 1`).
+    pending_fine: Mutex<Pending>,
     /// When expired datapoints were last dropped (ms; a sweep reads every series).
     swept_ms: std::sync::atomic::AtomicI64,
 }
@@ -213,6 +314,44 @@ fn internal(e: String) -> String {
 }
 
 fn write(conn: &Connection, data: impl IntoIterator<Item = ((SeriesKey, String, i64), Aggregate)>) -> Result<(), String> {
+    write_into(conn, Grain::Minute, data)
+}
+
+/// Which table a datapoint goes to: one-minute `points` or one-second `fine_points`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grain {
+    Minute,
+    Second,
+}
+
+impl Grain {
+    fn select(self) -> &'static str {
+        match self {
+            Grain::Minute => "SELECT count, sum, min, max, histogram FROM points WHERE series = ?1 AND unit = ?2 AND minute = ?3",
+            Grain::Second => "SELECT count, sum, min, max, histogram FROM fine_points WHERE series = ?1 AND unit = ?2 AND second = ?3",
+        }
+    }
+
+    fn upsert(self) -> &'static str {
+        match self {
+            Grain::Minute => "INSERT OR REPLACE INTO points (series, unit, minute, count, sum, min, max, histogram) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            Grain::Second => "INSERT OR REPLACE INTO fine_points (series, unit, second, count, sum, min, max, histogram) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        }
+    }
+
+    fn range(self) -> &'static str {
+        match self {
+            Grain::Minute => "SELECT count, sum, min, max, histogram, unit, minute FROM points WHERE series = ?1 AND minute >= ?2 AND minute < ?3 ORDER BY minute",
+            Grain::Second => "SELECT count, sum, min, max, histogram, unit, second FROM fine_points WHERE series = ?1 AND second >= ?2 AND second < ?3 ORDER BY second",
+        }
+    }
+}
+
+fn write_into(
+    conn: &Connection,
+    grain: Grain,
+    data: impl IntoIterator<Item = ((SeriesKey, String, i64), Aggregate)>,
+) -> Result<(), String> {
     let err = |e: rusqlite::Error| e.to_string();
     for ((key, unit, minute), values) in data {
         let dims = key.dimensions_text();
@@ -229,21 +368,15 @@ fn write(conn: &Connection, data: impl IntoIterator<Item = ((SeriesKey, String, 
             )
             .map_err(err)?;
         let mut agg = conn
-            .query_row(
-                "SELECT count, sum, min, max, histogram FROM points WHERE series = ?1 AND unit = ?2 AND minute = ?3",
-                params![id, unit, minute],
-                row_aggregate,
-            )
-            .optional()
+            .prepare_cached(grain.select())
+            .and_then(|mut st| st.query_row(params![id, unit, minute], row_aggregate).optional())
             .map_err(err)?
             .unwrap_or_default();
         agg.merge(&values);
         let histogram = serde_json::to_string(&agg.histogram.iter().map(|(b, n)| (*b, *n)).collect::<Vec<_>>()).unwrap_or_default();
-        conn.execute(
-            "INSERT OR REPLACE INTO points (series, unit, minute, count, sum, min, max, histogram) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![id, unit, minute, agg.count, agg.sum, agg.min, agg.max, histogram],
-        )
-        .map_err(err)?;
+        conn.prepare_cached(grain.upsert())
+            .and_then(|mut st| st.execute(params![id, unit, minute, agg.count, agg.sum, agg.min, agg.max, histogram]))
+            .map_err(err)?;
     }
     Ok(())
 }
@@ -269,9 +402,9 @@ fn read_periods(conn: &rusqlite::Connection, q: &SeriesQuery, start_ms: i64, end
         .and_then(|mut st| st.query_row(params![q.key.namespace, q.key.name, q.key.dimensions_text()], |r| r.get(0)).optional())
         .map_err(|e| e.to_string())?;
     let Some(id) = id else { return Ok(Vec::new()) };
-    let mut stmt = conn
-        .prepare_cached("SELECT count, sum, min, max, histogram, unit, minute FROM points WHERE series = ?1 AND minute >= ?2 AND minute < ?3 ORDER BY minute")
-        .map_err(|e| e.to_string())?;
+    // Periods under a minute read the one-second datapoints (high-resolution metrics only).
+    let grain = if q.period_s < 60 { Grain::Second } else { Grain::Minute };
+    let mut stmt = conn.prepare_cached(grain.range()).map_err(|e| e.to_string())?;
     let rows = stmt
         .query_map(params![id, start_ms, end_ms], |r| Ok((row_values(r, q.percentiles)?, r.get::<_, String>(5)?, r.get::<_, i64>(6)?)))
         .map_err(|e| e.to_string())?;
@@ -318,7 +451,13 @@ impl MetricStore {
             },
             internal,
         )?;
-        Ok(MetricStore { db, alarms: Mutex::new(alarms), pending: Mutex::new(HashMap::new()), swept_ms: Default::default() })
+        Ok(MetricStore {
+            db,
+            alarms: Mutex::new(alarms),
+            pending: Mutex::new(HashMap::new()),
+            pending_fine: Mutex::new(HashMap::new()),
+            swept_ms: Default::default(),
+        })
     }
 
     fn alarms_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Alarm>> {
@@ -352,15 +491,74 @@ impl MetricStore {
 
     /// PutMetricAlarm: creates or replaces `alarm`; a replaced one keeps its state.
     pub async fn put_alarm(&self, mut alarm: Alarm) -> Result<(), String> {
-        if let Some(old) = self.alarms_lock().get(&alarm.name) {
+        let existed = if let Some(old) = self.alarms_lock().get(&alarm.name) {
             alarm.state = old.state.clone();
             alarm.state_reason = old.state_reason.clone();
             alarm.state_updated_ms = old.state_updated_ms;
             alarm.state_transitioned_ms = old.state_transitioned_ms;
-        }
+            true
+        } else {
+            false
+        };
         self.save_alarms(vec![alarm.clone()], Vec::new()).await?;
+        let item = HistoryItem::configuration(&alarm, if existed { "Update" } else { "Create" }, alarm.configuration_updated_ms);
         self.alarms_lock().insert(alarm.name.clone(), alarm);
-        Ok(())
+        self.add_history(vec![item]).await
+    }
+
+    /// Adds entries to the alarms' history.
+    pub async fn add_history(&self, items: Vec<HistoryItem>) -> Result<(), String> {
+        self.db
+            .run(
+                false,
+                move |conn| {
+                    for i in items {
+                        conn.prepare_cached("INSERT INTO alarm_history (name, at, kind, summary, data) VALUES (?1, ?2, ?3, ?4, ?5)")
+                            .and_then(|mut st| st.execute(params![i.alarm_name, i.timestamp_ms, i.kind, i.summary, i.data]))
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                },
+                internal,
+            )
+            .await
+    }
+
+    /// DescribeAlarmHistory's items in [start, end), of one alarm and one kind when given,
+    /// newest first.
+    pub async fn history(
+        &self,
+        name: Option<String>,
+        kind: Option<String>,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<HistoryItem>, String> {
+        self.db
+            .run(
+                false,
+                move |conn| {
+                    let mut st = conn
+                        .prepare_cached(
+                            "SELECT name, at, kind, summary, data FROM alarm_history WHERE at >= ?1 AND at < ?2 \
+                             AND (?3 IS NULL OR name = ?3) AND (?4 IS NULL OR kind = ?4) ORDER BY at DESC, id DESC",
+                        )
+                        .map_err(|e| e.to_string())?;
+                    let rows = st
+                        .query_map(params![start_ms, end_ms, name, kind], |r| {
+                            Ok(HistoryItem {
+                                alarm_name: r.get(0)?,
+                                timestamp_ms: r.get(1)?,
+                                kind: r.get(2)?,
+                                summary: r.get(3)?,
+                                data: r.get(4)?,
+                            })
+                        })
+                        .map_err(|e| e.to_string())?;
+                    rows.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+                },
+                internal,
+            )
+            .await
     }
 
     /// DeleteAlarms: the names that do not exist, if any (nothing is deleted then).
@@ -373,10 +571,12 @@ impl MetricStore {
             return Ok(unknown);
         }
         self.save_alarms(Vec::new(), names.clone()).await?;
-        let mut alarms = self.alarms_lock();
-        for n in &names {
-            alarms.remove(n);
-        }
+        let now = chrono_now_ms();
+        let items: Vec<HistoryItem> = {
+            let mut alarms = self.alarms_lock();
+            names.iter().filter_map(|n| alarms.remove(n)).map(|a| HistoryItem::configuration(&a, "Delete", now)).collect()
+        };
+        self.add_history(items).await?;
         Ok(Vec::new())
     }
 
@@ -405,19 +605,22 @@ impl MetricStore {
         reason: &str,
         now_ms: i64,
     ) -> Result<Option<(Alarm, Option<String>)>, String> {
-        let (alarm, old) = {
+        let (alarm, old, old_reason) = {
             let mut alarms = self.alarms_lock();
             let Some(a) = alarms.get_mut(name) else { return Ok(None) };
             let old = a.state.clone();
-            a.state_reason = reason.to_string();
+            let old_reason = std::mem::replace(&mut a.state_reason, reason.to_string());
             a.state_updated_ms = now_ms;
             if old != state {
                 a.state = state.to_string();
                 a.state_transitioned_ms = now_ms;
             }
-            (a.clone(), (old != state).then_some(old))
+            (a.clone(), (old != state).then_some(old), old_reason)
         };
         self.save_alarms(vec![alarm.clone()], Vec::new()).await?;
+        if let Some(old) = &old {
+            self.add_history(vec![HistoryItem::state(&alarm, old, &old_reason, now_ms)]).await?;
+        }
         Ok(Some((alarm, old)))
     }
 
@@ -450,8 +653,31 @@ impl MetricStore {
 
     /// Stores `data` (PutMetricData) before it returns.
     pub async fn put(&self, data: Vec<Datum>) -> Result<(), String> {
+        let fine: Vec<_> = data
+            .iter()
+            .filter(|d| d.high_resolution)
+            .map(|d| ((d.key.clone(), d.unit.clone(), d.timestamp_ms.div_euclid(1000) * 1000), d.values.clone()))
+            .collect();
         let rows: Vec<_> = data.into_iter().map(|d| ((d.key, d.unit, Self::minute(d.timestamp_ms)), d.values)).collect();
-        self.db.run(true, move |conn| write(conn, rows), internal).await
+        self.db
+            .run(
+                true,
+                move |conn| {
+                    write(conn, rows)?;
+                    write_into(conn, Grain::Second, fine)
+                },
+                internal,
+            )
+            .await
+    }
+
+    /// [`MetricStore::record`] for a datapoint that may be high-resolution.
+    pub fn record_datum(&self, d: Datum) {
+        if d.high_resolution {
+            let mut fine = self.pending_fine.lock().unwrap_or_else(|p| p.into_inner());
+            fine.entry((d.key.clone(), d.unit.clone(), d.timestamp_ms.div_euclid(1000) * 1000)).or_default().merge(&d.values);
+        }
+        self.record(d.key, &d.unit, d.timestamp_ms, d.values);
     }
 
     /// Adds one of the server's own datapoints (written with the next [`MetricStore::flush`]).
@@ -464,9 +690,10 @@ impl MetricStore {
     /// jumps ahead) drops those past the retention.
     pub async fn flush(&self, now_ms: i64) -> Result<(), String> {
         let pending: Pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let fine: Pending = std::mem::take(&mut *self.pending_fine.lock().unwrap_or_else(|p| p.into_inner()));
         let swept = self.swept_ms.load(std::sync::atomic::Ordering::Relaxed);
         let sweep = now_ms - swept >= SWEEP_EVERY_MS || now_ms < swept;
-        if pending.is_empty() && !sweep {
+        if pending.is_empty() && fine.is_empty() && !sweep {
             return Ok(());
         }
         if sweep {
@@ -478,8 +705,13 @@ impl MetricStore {
                 false,
                 move |conn| {
                     write(conn, pending)?;
+                    write_into(conn, Grain::Second, fine)?;
                     if sweep {
                         conn.execute("DELETE FROM points WHERE minute < ?1", params![oldest]).map_err(|e| e.to_string())?;
+                        conn.execute("DELETE FROM fine_points WHERE second < ?1", params![now_ms - FINE_RETENTION_MS])
+                            .map_err(|e| e.to_string())?;
+                        conn.execute("DELETE FROM alarm_history WHERE at < ?1", params![now_ms - HISTORY_RETENTION_MS])
+                            .map_err(|e| e.to_string())?;
                         conn.execute("DELETE FROM series WHERE id NOT IN (SELECT DISTINCT series FROM points)", [])
                             .map_err(|e| e.to_string())?;
                     }
@@ -597,6 +829,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn high_resolution_datapoints_read_by_the_second() {
+        let store = MetricStore::open_in_memory().unwrap();
+        let t0 = (chrono_now_ms() / MINUTE_MS - 10) * MINUTE_MS;
+        let d = |at: i64, v: f64, high_resolution: bool| Datum {
+            key: key(&[]),
+            unit: "Count".into(),
+            timestamp_ms: t0 + at,
+            values: Aggregate::of(v, 1.0),
+            high_resolution,
+        };
+        store.put(vec![d(1_200, 1.0, true), d(1_900, 2.0, true), d(7_000, 4.0, true), d(31_000, 8.0, true)]).await.unwrap();
+        // An EMF-style one, recorded in memory and written with the next flush.
+        store.record_datum(d(12_000, 16.0, true));
+        let sums = |p: Vec<Period>| p.iter().map(|p| ((p.start_ms - t0) / 1000, p.values.sum)).collect::<Vec<_>>();
+        let cases: Vec<(i64, Vec<(i64, f64)>)> = vec![
+            (1, vec![(1, 3.0), (7, 4.0), (12, 16.0), (31, 8.0)]),
+            (10, vec![(0, 7.0), (10, 16.0), (30, 8.0)]),
+            (30, vec![(0, 23.0), (30, 8.0)]),
+            (60, vec![(0, 31.0)]),
+        ];
+        for (period, want) in cases {
+            let got = sums(store.query(key(&[]), t0, t0 + 60_000, period, None, false).await.unwrap());
+            assert_eq!(got, want, "period {period}");
+        }
+        // Standard-resolution data has no one-second copy.
+        store.put(vec![Datum { key: key(&[("K", "v")]), ..d(5_000, 1.0, false) }]).await.unwrap();
+        assert!(store.query(key(&[("K", "v")]), t0, t0 + 60_000, 1, None, false).await.unwrap().is_empty());
+        assert_eq!(store.query(key(&[("K", "v")]), t0, t0 + 60_000, 60, None, false).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
     async fn stores_sums_into_periods_and_lists() {
         let store = MetricStore::open_in_memory().unwrap();
         let t0 = (chrono_now_ms() / MINUTE_MS - 10) * MINUTE_MS;
@@ -605,6 +868,7 @@ mod tests {
             unit: unit.into(),
             timestamp_ms: at,
             values: Aggregate::of(v, 1.0),
+            high_resolution: false,
         };
         store
             .put(vec![

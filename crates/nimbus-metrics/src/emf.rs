@@ -55,6 +55,7 @@ fn datapoints(root: &Map<String, Value>, default_ms: i64) -> Option<Vec<Datum>> 
         for m in metrics {
             let name = m.get("Name")?.as_str().filter(|n| !n.is_empty())?;
             let unit = m.get("Unit").and_then(Value::as_str).unwrap_or("None");
+            let high_resolution = m.get("StorageResolution").and_then(Value::as_i64) == Some(1);
             let values = match root.get(name)? {
                 Value::Number(n) => vec![n.as_f64()?],
                 Value::Array(items) if items.len() <= MAX_VALUES => items.iter().map(Value::as_f64).collect::<Option<Vec<_>>>()?,
@@ -70,6 +71,7 @@ fn datapoints(root: &Map<String, Value>, default_ms: i64) -> Option<Vec<Datum>> 
                     unit: unit.to_string(),
                     timestamp_ms,
                     values: agg.clone(),
+                    high_resolution,
                 });
             }
         }

@@ -725,7 +725,7 @@ impl Shared {
             logs.on_metric_lines(Arc::new(move |_group, timestamp, message| {
                 if let Some(store) = store.upgrade() {
                     for d in nimbus_metrics::emf::extract(message, timestamp) {
-                        store.record(d.key, &d.unit, d.timestamp_ms, d.values);
+                        store.record_datum(d);
                     }
                 }
             }));
@@ -843,7 +843,7 @@ impl Shared {
                     match store.evaluate_alarms(chrono::Utc::now().timestamp_millis()).await {
                         Ok(changed) => {
                             for (alarm, old) in changed {
-                                nimbus_api::notify_alarm(&topics, &alarm, &old, &region, &account).await;
+                                nimbus_api::notify_alarm(&store, &topics, &alarm, &old, &region, &account).await;
                             }
                         }
                         Err(e) => tracing::warn!("evaluating alarms: {e}"),
