@@ -418,6 +418,72 @@ def test_alarms_evaluate_and_notify_their_topics(server_factory, tmp_path):
     assert cw.describe_alarm_history(AlarmName=name)["AlarmHistoryItems"][0]["HistorySummary"] == f'Alarm "{name}" deleted'
 
 
+def test_composite_alarms(server_factory, tmp_path):
+    from helpers import sns_may_send
+
+    s = server_factory(args=["--alarm-interval-ms", "300"])
+    sns, sqs = s.sns_client(), s.sqs_client()
+    topic = sns.create_topic(Name=unique("composite"))["TopicArn"]
+    queue = sqs.create_queue(QueueName=unique("composite-inbox"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": sns_may_send(queue_arn, topic)})
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    cw = cloudwatch(s.endpoint, None, tmp_path)
+    ns = unique("Svc")
+    for name in ("cpu", "mem"):
+        cw.put_metric_alarm(AlarmName=name, Namespace=ns, MetricName=name, Statistic="Average", Period=60, EvaluationPeriods=1,
+                            Threshold=90.0, ComparisonOperator="GreaterThanThreshold", TreatMissingData="ignore")
+    rule = 'ALARM(cpu) AND (ALARM("mem") OR NOT OK(mem))'
+    cw.put_composite_alarm(AlarmName="service-down", AlarmRule=rule, AlarmActions=[topic], AlarmDescription="both")
+
+    def composite():
+        got = cw.describe_alarms(AlarmNames=["service-down"], AlarmTypes=["CompositeAlarm"])["CompositeAlarms"]
+        return got[0] if got else None
+
+    # Children start INSUFFICIENT_DATA: NOT OK(mem) holds, ALARM(cpu) does not.
+    c = composite()
+    assert (c["AlarmRule"], c["StateValue"], c["AlarmDescription"]) == (rule, "OK", "both")
+    assert c["AlarmArn"] == f"arn:aws:cloudwatch:{REGION}:000000000000:alarm:service-down"
+    # Without AlarmTypes, DescribeAlarms lists metric alarms only, as AWS does.
+    assert cw.describe_alarms(AlarmNames=["service-down"]) ["MetricAlarms"] == []
+    assert cw.describe_alarms(AlarmNames=["service-down"])["CompositeAlarms"] == []
+
+    cw.set_alarm_state(AlarmName="cpu", StateValue="ALARM", StateReason="hot")
+    c = composite()
+    assert c["StateValue"] == "ALARM", c
+    assert c["StateReason"].startswith(f"arn:aws:cloudwatch:{REGION}:000000000000:alarm:cpu transitioned to ALARM at "), c
+    deadline = dt.datetime.now() + dt.timedelta(seconds=10)
+    body = None
+    while body is None and dt.datetime.now() < deadline:
+        got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+        body = json.loads(got[0]["Body"]) if got else None
+    assert body and (body["AlarmName"], body["OldStateValue"], body["NewStateValue"], body["AlarmRule"]) == (
+        "service-down", "OK", "ALARM", rule), body
+
+    cw.set_alarm_state(AlarmName="mem", StateValue="OK", StateReason="fine")
+    assert composite()["StateValue"] == "OK"
+    history = cw.describe_alarm_history(AlarmName="service-down", HistoryItemType="StateUpdate")["AlarmHistoryItems"]
+    assert [h["HistorySummary"] for h in history][:2] == ["Alarm updated from ALARM to OK", "Alarm updated from OK to ALARM"]
+    assert history[0]["AlarmType"] == "CompositeAlarm"
+
+    both = cw.describe_alarms(AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    assert {a["AlarmName"] for a in both["MetricAlarms"]} == {"cpu", "mem"}
+    assert [a["AlarmName"] for a in both["CompositeAlarms"]] == ["service-down"]
+
+    for bad_rule, part in [("ALARM(nope)", "alarms [nope] in the alarm rule do not exist"),
+                           ("ALARM(cpu) AND", "Error in alarm rule"),
+                           ("ALARM(self)", "alarms [self] in the alarm rule do not exist")]:
+        with pytest.raises(ClientError) as e:
+            cw.put_composite_alarm(AlarmName="self", AlarmRule=bad_rule)
+        assert e.value.response["Error"]["Code"] == "ValidationError" and part in e.value.response["Error"]["Message"], bad_rule
+
+    s.restart()
+    cw = cloudwatch(s.endpoint, None, tmp_path)
+    assert composite()["AlarmRule"] == rule
+    cw.delete_alarms(AlarmNames=["service-down"])
+    assert composite() is None
+
+
 def test_emf_events_put_to_cloudwatch_logs_become_metrics(server, tmp_path):
     """PutLogEvents of EMF lines (as the CloudWatch agent and EMF libraries send them)."""
     logs = server.logs_client()

@@ -50,6 +50,7 @@ calls! {
         EnableAlarmActions(AlarmNamesInput),
         DisableAlarmActions(AlarmNamesInput),
         DescribeAlarmHistory(DescribeAlarmHistoryInput),
+        PutCompositeAlarm(PutCompositeAlarmInput),
     }
 }
 
@@ -325,11 +326,66 @@ pub struct PutMetricAlarmInput {
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeAlarmsInput {
     alarm_names: Option<Vec<String>>,
+    alarm_types: Option<Vec<String>>,
     alarm_name_prefix: Option<String>,
     state_value: Option<String>,
     action_prefix: Option<String>,
     max_records: Option<i64>,
     next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutCompositeAlarmInput {
+    alarm_name: String,
+    alarm_rule: String,
+    alarm_description: Option<String>,
+    actions_enabled: Option<bool>,
+    #[serde(rename = "OKActions")]
+    ok_actions: Option<Vec<String>>,
+    alarm_actions: Option<Vec<String>>,
+    insufficient_data_actions: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CompositeAlarmOut {
+    actions_enabled: bool,
+    alarm_actions: Vec<String>,
+    alarm_arn: String,
+    alarm_configuration_updated_timestamp: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alarm_description: Option<String>,
+    alarm_name: String,
+    alarm_rule: String,
+    insufficient_data_actions: Vec<String>,
+    #[serde(rename = "OKActions")]
+    ok_actions: Vec<String>,
+    state_reason: String,
+    state_updated_timestamp: f64,
+    state_value: String,
+    state_transitioned_timestamp: f64,
+}
+
+impl CompositeAlarmOut {
+    fn from(a: &Alarm) -> CompositeAlarmOut {
+        let secs = |ms: i64| ms as f64 / 1000.0;
+        CompositeAlarmOut {
+            actions_enabled: a.actions_enabled,
+            alarm_actions: a.alarm_actions.clone(),
+            alarm_arn: a.arn.clone(),
+            alarm_configuration_updated_timestamp: secs(a.configuration_updated_ms),
+            alarm_description: a.description.clone(),
+            alarm_name: a.name.clone(),
+            alarm_rule: a.rule.clone().unwrap_or_default(),
+            insufficient_data_actions: a.insufficient_data_actions.clone(),
+            ok_actions: a.ok_actions.clone(),
+            state_reason: a.state_reason.clone(),
+            state_updated_timestamp: secs(a.state_updated_ms),
+            state_value: a.state.clone(),
+            state_transitioned_timestamp: secs(a.state_transitioned_ms),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -452,7 +508,7 @@ impl MetricAlarmOut {
 #[serde(rename_all = "PascalCase")]
 struct DescribeAlarmsOutput {
     metric_alarms: Vec<MetricAlarmOut>,
-    composite_alarms: Vec<Value>,
+    composite_alarms: Vec<CompositeAlarmOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
 }
@@ -705,6 +761,7 @@ fn alarm_of(i: PutMetricAlarmInput, region: &str, account: &str, now_ms: i64) ->
         state_updated_ms: now_ms,
         state_transitioned_ms: now_ms,
         configuration_updated_ms: now_ms,
+        rule: None,
     })
 }
 
@@ -850,9 +907,15 @@ async fn run(
                 enum_value(s, "stateValue", &[alarms::INSUFFICIENT_DATA, alarms::ALARM, alarms::OK])?;
             }
             let page = i.max_records.unwrap_or(50).clamp(1, 100) as usize;
+            // Metric alarms only, unless AlarmTypes asks for composites too (as AWS answers).
+            let types = i.alarm_types.clone().unwrap_or_else(|| vec!["MetricAlarm".to_string()]);
+            for t in &types {
+                enum_value(t, "alarmTypes", &["CompositeAlarm", "MetricAlarm"])?;
+            }
             let all: Vec<Alarm> = store
                 .alarms()
                 .into_iter()
+                .filter(|a| types.iter().any(|t| (t == "CompositeAlarm") == a.rule.is_some()))
                 .filter(|a| i.alarm_names.as_ref().is_none_or(|n| n.contains(&a.name)))
                 .filter(|a| i.alarm_name_prefix.as_ref().is_none_or(|p| a.name.starts_with(p.as_str())))
                 .filter(|a| i.state_value.as_ref().is_none_or(|s| *s == a.state))
@@ -865,8 +928,8 @@ async fn run(
             let from = page_start(i.next_token.as_deref(), all.len())?;
             let end = (from + page).min(all.len());
             let out = DescribeAlarmsOutput {
-                metric_alarms: all[from..end].iter().map(MetricAlarmOut::from).collect(),
-                composite_alarms: Vec::new(),
+                metric_alarms: all[from..end].iter().filter(|a| a.rule.is_none()).map(MetricAlarmOut::from).collect(),
+                composite_alarms: all[from..end].iter().filter(|a| a.rule.is_some()).map(CompositeAlarmOut::from).collect(),
                 next_token: (end < all.len()).then(|| end.to_string()),
             };
             Ok(encode::output(&CLOUDWATCH, protocol, operation, &out, rid))
@@ -888,6 +951,58 @@ async fn run(
             if let Some(old) = old {
                 notify(store, cx.topics, &alarm, &old, cx.region, cx.account).await;
             }
+            for (alarm, old) in store.evaluate_composites(now_ms).await.map_err(internal)? {
+                notify(store, cx.topics, &alarm, &old, cx.region, cx.account).await;
+            }
+            Ok(encode::empty(&CLOUDWATCH, protocol, operation, rid))
+        }
+        CloudWatchCall::PutCompositeAlarm(i) => {
+            if i.alarm_rule.is_empty() || i.alarm_rule.len() > 10240 {
+                return Err(CwError::Validation(
+                    "1 validation error detected: Value at 'alarmRule' failed to satisfy constraint: Member must have length between 1 and 10240".into(),
+                ));
+            }
+            let rule = alarms::Rule::parse(&i.alarm_rule).map_err(|e| CwError::Validation(format!("Error in alarm rule: {e}")))?;
+            let known = store.alarms();
+            let missing: Vec<String> =
+                rule.alarms().into_iter().filter(|n| *n == i.alarm_name || !known.iter().any(|a| a.name == *n)).collect();
+            if !missing.is_empty() {
+                return Err(CwError::Validation(format!(
+                    "Could not save the composite alarm as alarms [{}] in the alarm rule do not exist",
+                    missing.join(", ")
+                )));
+            }
+            let alarm = Alarm {
+                arn: format!("arn:aws:cloudwatch:{}:{}:alarm:{}", cx.region, cx.account, i.alarm_name),
+                name: i.alarm_name,
+                description: i.alarm_description,
+                actions_enabled: i.actions_enabled.unwrap_or(true),
+                ok_actions: i.ok_actions.unwrap_or_default(),
+                alarm_actions: i.alarm_actions.unwrap_or_default(),
+                insufficient_data_actions: i.insufficient_data_actions.unwrap_or_default(),
+                namespace: String::new(),
+                metric_name: String::new(),
+                dimensions: Vec::new(),
+                statistic: None,
+                extended_statistic: None,
+                period: 0,
+                unit: None,
+                evaluation_periods: 0,
+                datapoints_to_alarm: None,
+                threshold: 0.0,
+                comparison: String::new(),
+                treat_missing_data: None,
+                state: alarms::INSUFFICIENT_DATA.into(),
+                state_reason: "Unchecked: Initial alarm creation".into(),
+                state_updated_ms: now_ms,
+                state_transitioned_ms: now_ms,
+                configuration_updated_ms: now_ms,
+                rule: Some(i.alarm_rule),
+            };
+            store.put_alarm(alarm).await.map_err(internal)?;
+            for (alarm, old) in store.evaluate_composites(now_ms).await.map_err(internal)? {
+                notify(store, cx.topics, &alarm, &old, cx.region, cx.account).await;
+            }
             Ok(encode::empty(&CLOUDWATCH, protocol, operation, rid))
         }
         CloudWatchCall::DescribeAlarmHistory(i) => {
@@ -905,13 +1020,16 @@ async fn run(
             };
             let start = i.start_date.as_ref().map(|v| millis(v, "StartDate")).transpose()?.unwrap_or(0);
             let end = i.end_date.as_ref().map(|v| millis(v, "EndDate")).transpose()?.unwrap_or(i64::MAX);
-            // Every alarm Nimbus keeps is a metric alarm.
-            let metric_alarms = i.alarm_types.as_ref().is_none_or(|t| t.iter().any(|t| t == "MetricAlarm"));
-            let mut items = if metric_alarms {
-                store.history(i.alarm_name, i.history_item_type, start, end).await.map_err(internal)?
-            } else {
-                Vec::new()
-            };
+            let composites: std::collections::HashSet<String> =
+                store.alarms().into_iter().filter(|a| a.rule.is_some()).map(|a| a.name).collect();
+            let types = i.alarm_types.clone().unwrap_or_else(|| vec!["MetricAlarm".to_string(), "CompositeAlarm".to_string()]);
+            let mut items: Vec<_> = store
+                .history(i.alarm_name, i.history_item_type, start, end)
+                .await
+                .map_err(internal)?
+                .into_iter()
+                .filter(|h| types.iter().any(|t| (t == "CompositeAlarm") == composites.contains(&h.alarm_name)))
+                .collect();
             if ascending {
                 items.reverse();
             }
@@ -923,7 +1041,7 @@ async fn run(
                     .iter()
                     .map(|h| AlarmHistoryItemOut {
                         alarm_name: h.alarm_name.clone(),
-                        alarm_type: "MetricAlarm",
+                        alarm_type: if composites.contains(&h.alarm_name) { "CompositeAlarm" } else { "MetricAlarm" },
                         timestamp: h.timestamp_ms as f64 / 1000.0,
                         history_item_type: h.kind.clone(),
                         history_summary: h.summary.clone(),

@@ -2,7 +2,8 @@
 //! (INSUFFICIENT_DATA → OK / ALARM by "M out of N" breaching datapoints, missing data
 //! treated as asked), and the notification AWS sends to an alarm's SNS actions when its
 //! state changes. Evaluation is a pure function of the alarm and its latest periods; the
-//! [`crate::cloudwatch::MetricStore`] keeps the alarms and runs it.
+//! [`crate::cloudwatch::MetricStore`] keeps the alarms and runs it. Composite alarms are
+//! alarms with an `AlarmRule` over other alarms' states ([`Rule`]), evaluated after them.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,133 @@ pub struct Alarm {
     pub state_updated_ms: i64,
     pub state_transitioned_ms: i64,
     pub configuration_updated_ms: i64,
+    /// A composite alarm's `AlarmRule` (it then has no metric).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}
+
+/// A composite alarm's rule: `ALARM("name")`, `OK(name)`, `INSUFFICIENT_DATA(…)`, `TRUE`,
+/// `FALSE`, `NOT`, `AND`, `OR` and parentheses (`NOT` binds tightest, then `AND`, then `OR`);
+/// an alarm is named by its name or ARN.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    State(&'static str, String),
+    Const(bool),
+    Not(Box<Rule>),
+    And(Box<Rule>, Box<Rule>),
+    Or(Box<Rule>, Box<Rule>),
+}
+
+impl Rule {
+    pub fn parse(text: &str) -> Result<Rule, String> {
+        let tokens = rule_tokens(text)?;
+        let mut at = 0;
+        let rule = rule_or(&tokens, &mut at)?;
+        if at != tokens.len() {
+            return Err(format!("Unexpected '{}'", tokens[at]));
+        }
+        Ok(rule)
+    }
+
+    /// The alarms it names (names, or the names at the end of ARNs), in order.
+    pub fn alarms(&self) -> Vec<String> {
+        match self {
+            Rule::State(_, name) => vec![name.clone()],
+            Rule::Const(_) => Vec::new(),
+            Rule::Not(r) => r.alarms(),
+            Rule::And(a, b) | Rule::Or(a, b) => [a.alarms(), b.alarms()].concat(),
+        }
+    }
+
+    /// Its value given each named alarm's state (an unknown alarm matches no state).
+    pub fn holds(&self, state_of: &dyn Fn(&str) -> Option<String>) -> bool {
+        match self {
+            Rule::State(state, name) => state_of(name).as_deref() == Some(*state),
+            Rule::Const(v) => *v,
+            Rule::Not(r) => !r.holds(state_of),
+            Rule::And(a, b) => a.holds(state_of) && b.holds(state_of),
+            Rule::Or(a, b) => a.holds(state_of) || b.holds(state_of),
+        }
+    }
+}
+
+fn rule_tokens(text: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '(' || c == ')' {
+            out.push(c.to_string());
+            i += 1;
+        } else if c == '"' {
+            let end = chars[i + 1..].iter().position(|&d| d == '"').ok_or("Unterminated quote")?;
+            out.push(format!("\"{}", chars[i + 1..i + 1 + end].iter().collect::<String>()));
+            i += end + 2;
+        } else {
+            let start = i;
+            while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '(' && chars[i] != ')' && chars[i] != '"' {
+                i += 1;
+            }
+            out.push(chars[start..i].iter().collect());
+        }
+    }
+    Ok(out)
+}
+
+fn rule_or(t: &[String], at: &mut usize) -> Result<Rule, String> {
+    let mut left = rule_and(t, at)?;
+    while t.get(*at).is_some_and(|w| w == "OR") {
+        *at += 1;
+        left = Rule::Or(Box::new(left), Box::new(rule_and(t, at)?));
+    }
+    Ok(left)
+}
+
+fn rule_and(t: &[String], at: &mut usize) -> Result<Rule, String> {
+    let mut left = rule_not(t, at)?;
+    while t.get(*at).is_some_and(|w| w == "AND") {
+        *at += 1;
+        left = Rule::And(Box::new(left), Box::new(rule_not(t, at)?));
+    }
+    Ok(left)
+}
+
+fn rule_not(t: &[String], at: &mut usize) -> Result<Rule, String> {
+    let word = t.get(*at).ok_or("Unexpected end of the rule")?.clone();
+    *at += 1;
+    let state = match word.as_str() {
+        "NOT" => return Ok(Rule::Not(Box::new(rule_not(t, at)?))),
+        "TRUE" => return Ok(Rule::Const(true)),
+        "FALSE" => return Ok(Rule::Const(false)),
+        "(" => {
+            let r = rule_or(t, at)?;
+            if t.get(*at).map(String::as_str) != Some(")") {
+                return Err("Expected ')'".into());
+            }
+            *at += 1;
+            return Ok(r);
+        }
+        "ALARM" => ALARM,
+        "OK" => OK,
+        "INSUFFICIENT_DATA" => INSUFFICIENT_DATA,
+        other => return Err(format!("Unexpected '{}'", other.trim_start_matches('"'))),
+    };
+    let open = t.get(*at).map(String::as_str) == Some("(");
+    let name = t.get(*at + 1).filter(|n| *n != ")").cloned();
+    let close = t.get(*at + 2).map(String::as_str) == Some(")");
+    match (open, name, close) {
+        (true, Some(name), true) => {
+            *at += 3;
+            let name = name.trim_start_matches('"');
+            // An ARN names the alarm at its end.
+            let name = if name.starts_with("arn:") { name.rsplit(":alarm:").next().unwrap_or(name) } else { name };
+            Ok(Rule::State(state, name.to_string()))
+        }
+        _ => Err(format!("{state} takes one alarm name or ARN in parentheses")),
+    }
 }
 
 /// The comparison operators metric alarms take.
@@ -159,6 +287,23 @@ pub fn notification(alarm: &Alarm, old_state: &str, region: &str, account: &str)
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
         .to_string();
+    if let Some(rule) = &alarm.rule {
+        return serde_json::json!({
+            "AlarmName": alarm.name,
+            "AlarmDescription": alarm.description,
+            "AWSAccountId": account,
+            "NewStateValue": alarm.state,
+            "NewStateReason": alarm.state_reason,
+            "StateChangeTime": time,
+            "Region": region,
+            "AlarmArn": alarm.arn,
+            "OldStateValue": old_state,
+            "AlarmRule": rule,
+            "OKActions": alarm.ok_actions,
+            "AlarmActions": alarm.alarm_actions,
+            "InsufficientDataActions": alarm.insufficient_data_actions,
+        });
+    }
     serde_json::json!({
         "AlarmName": alarm.name,
         "AlarmDescription": alarm.description,
@@ -232,6 +377,38 @@ mod tests {
             state_updated_ms: 0,
             state_transitioned_ms: 0,
             configuration_updated_ms: 0,
+            rule: None,
+        }
+    }
+
+    #[test]
+    fn composite_rules() {
+        let states = |name: &str| match name {
+            "cpu" => Some(ALARM.to_string()),
+            "mem" => Some(OK.to_string()),
+            "disk" => Some(INSUFFICIENT_DATA.to_string()),
+            _ => None,
+        };
+        let cases = [
+            ("ALARM(cpu)", true),
+            ("ALARM(\"cpu\")", true),
+            ("ALARM(\"arn:aws:cloudwatch:us-east-1:1:alarm:cpu\")", true),
+            ("ALARM(cpu) AND ALARM(mem)", false),
+            ("ALARM(cpu) OR ALARM(mem)", true),
+            ("ALARM(cpu) AND NOT OK(mem)", false),
+            ("ALARM(mem) OR ALARM(cpu) AND OK(mem)", true),
+            ("(ALARM(mem) OR ALARM(cpu)) AND INSUFFICIENT_DATA(disk)", true),
+            ("NOT (ALARM(cpu) OR ALARM(mem))", false),
+            ("TRUE AND NOT FALSE", true),
+            ("ALARM(gone)", false),
+        ];
+        for (text, want) in cases {
+            let rule = Rule::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(rule.holds(&states), want, "{text}");
+        }
+        assert_eq!(Rule::parse("ALARM(a) OR NOT OK(\"b c\")").unwrap().alarms(), ["a", "b c"]);
+        for bad in ["ALARM(cpu", "ALARM cpu", "ALARM(cpu) AND", "MAYBE(cpu)", "(ALARM(cpu)", "ALARM(cpu) ALARM(mem)", ""] {
+            assert!(Rule::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -629,6 +629,9 @@ impl MetricStore {
     pub async fn evaluate_alarms(&self, now_ms: i64) -> Result<Vec<(Alarm, String)>, String> {
         let mut changed = Vec::new();
         for alarm in self.alarms() {
+            if alarm.rule.is_some() {
+                continue;
+            }
             let period_ms = alarm.period.max(1) * 1000;
             let end = now_ms.div_euclid(period_ms) * period_ms;
             let start = end - alarm.evaluation_periods.max(1) * period_ms;
@@ -644,7 +647,55 @@ impl MetricStore {
                 changed.push((a, old));
             }
         }
+        changed.extend(self.evaluate_composites(now_ms).await?);
         Ok(changed)
+    }
+
+    /// Evaluates every composite alarm's rule on the current states of the alarms it names
+    /// (ALARM when it holds, else OK); returns those whose state changed, with their old
+    /// state. Run after metric alarms are evaluated and after SetAlarmState.
+    pub async fn evaluate_composites(&self, now_ms: i64) -> Result<Vec<(Alarm, String)>, String> {
+        let mut changed = Vec::new();
+        // A composite may name another: a few rounds let a change travel up.
+        for _ in 0..4 {
+            let mut moved = false;
+            for c in self.alarms().into_iter().filter(|a| a.rule.is_some()) {
+                let Some((state, reason)) = self.composite_state(&c) else { continue };
+                if state == c.state {
+                    continue;
+                }
+                if let Some((a, Some(old))) = self.set_alarm_state(&c.name, state, &reason, now_ms).await? {
+                    changed.push((a, old));
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// A composite alarm's state by its rule, and AWS's kind of reason (the child that moved
+    /// last: "<ARN> transitioned to ALARM at <time>").
+    fn composite_state(&self, c: &Alarm) -> Option<(&'static str, String)> {
+        let rule = crate::alarms::Rule::parse(c.rule.as_deref()?).ok()?;
+        let alarms = self.alarms_lock();
+        let holds = rule.holds(&|name: &str| alarms.get(name).map(|a| a.state.clone()));
+        let state = if holds { crate::alarms::ALARM } else { crate::alarms::OK };
+        let last = rule.alarms().iter().filter_map(|n| alarms.get(n)).max_by_key(|a| a.state_transitioned_ms).cloned();
+        let reason = match last {
+            Some(child) => format!(
+                "{} transitioned to {} at {}",
+                child.arn,
+                child.state,
+                chrono::DateTime::from_timestamp_millis(child.state_transitioned_ms)
+                    .unwrap_or_default()
+                    .format("%A %d %B, %Y %H:%M:%S UTC")
+            ),
+            None => format!("The alarm rule evaluated to {}", if holds { "TRUE" } else { "FALSE" }),
+        };
+        Some((state, reason))
     }
 
     fn minute(ts_ms: i64) -> i64 {
