@@ -232,6 +232,28 @@ def test_initialized_ahead_and_spill_over(pc):
     # $LATEST and the version itself are not the alias: they run on demand.
     assert invoke(lam, name, {}).ok()["init_type"] == "on-demand"
 
+    # CloudWatch's provisioned-concurrency metrics for the alias: 4 invocations on its
+    # environments, 1 spilled over, at most 2 of 2 in use.
+    import datetime as dt
+
+    from helpers import boto_client
+
+    cw = boto_client("cloudwatch", server.endpoint)
+    dims = [{"Name": "FunctionName", "Value": name}, {"Name": "Resource", "Value": f"{name}:live"}]
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def stat(metric: str, statistic: str) -> float:
+        pts = cw.get_metric_statistics(Namespace="AWS/Lambda", MetricName=metric, Dimensions=dims, Period=300,
+                                       StartTime=now - dt.timedelta(minutes=10), EndTime=now + dt.timedelta(minutes=5),
+                                       Statistics=[statistic])["Datapoints"]
+        return sum(p[statistic] for p in pts) if statistic == "Sum" else max((p[statistic] for p in pts), default=0.0)
+
+    assert stat("ProvisionedConcurrencyInvocations", "Sum") == 4
+    assert stat("ProvisionedConcurrencySpilloverInvocations", "Sum") == 1
+    assert stat("ProvisionedConcurrentExecutions", "Maximum") == 2
+    assert stat("ProvisionedConcurrencyUtilization", "Maximum") == 1.0
+    assert stat("UnreservedConcurrentExecutions", "SampleCount") == 0  # account-level only
+
 
 def test_failed_init_reports_failed(pc):
     server, lam, _ = pc

@@ -61,6 +61,11 @@ impl ControlPlane {
         self.configs().get(name).map_or(0, |c| c.values().map(|c| c.requested).sum())
     }
 
+    /// The provisioned concurrency configured for one qualifier of `name` (from memory).
+    pub fn provisioned_requested(&self, name: &str, qualifier: &str) -> Option<u32> {
+        self.configs().get(name).and_then(|c| c.get(qualifier)).map(|c| c.requested)
+    }
+
     /// Limits for an on-demand invocation of `name` (from memory: the invoke path calls it).
     pub fn on_demand_limits(&self, name: &str) -> OnDemandLimits {
         let reserved = self.reserved.read().unwrap_or_else(|p| p.into_inner()).get(name).copied();

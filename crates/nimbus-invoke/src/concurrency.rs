@@ -13,6 +13,8 @@ struct Counts {
     per_function: HashMap<String, u32>,
     /// In flight across functions without a reservation.
     unreserved: u32,
+    /// In flight on provisioned environments, per function name.
+    provisioned: HashMap<String, u32>,
     total: u32,
 }
 
@@ -64,13 +66,22 @@ impl ConcurrencyLimiter {
     /// A slot for an invocation that runs on a provisioned environment: never throttled
     /// (there are only as many such environments as were provisioned).
     pub fn provisioned(self: &Arc<Self>, function: &str) -> Permit {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner()).total += 1;
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.total += 1;
+        *c.provisioned.entry(function.to_string()).or_default() += 1;
         Permit { limiter: self.clone(), function: function.to_string(), pool: Pool::Provisioned }
     }
 
     /// Invocations running now.
     pub fn in_flight(&self) -> u32 {
         self.counts.lock().unwrap_or_else(|p| p.into_inner()).total
+    }
+
+    /// Invocations running now of functions without a reservation (AWS's
+    /// UnreservedConcurrentExecutions), and of `function` on provisioned environments.
+    pub fn unreserved_and_provisioned(&self, function: &str) -> (u32, u32) {
+        let c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        (c.unreserved, c.provisioned.get(function).copied().unwrap_or(0))
     }
 }
 
@@ -79,7 +90,15 @@ impl Drop for Permit {
         let mut c = self.limiter.counts.lock().unwrap_or_else(|p| p.into_inner());
         c.total = c.total.saturating_sub(1);
         match self.pool {
-            Pool::Provisioned => return,
+            Pool::Provisioned => {
+                if let Some(n) = c.provisioned.get_mut(&self.function) {
+                    *n -= 1;
+                    if *n == 0 {
+                        c.provisioned.remove(&self.function);
+                    }
+                }
+                return;
+            }
             Pool::Unreserved => c.unreserved = c.unreserved.saturating_sub(1),
             Pool::Reserved => {}
         }

@@ -257,6 +257,16 @@ impl Invoker {
     /// dimension), for the function, and as AWS adds them for a qualified invocation: by
     /// `Resource` (`name:qualifier`) and, through an alias, by the version that ran
     /// (`ExecutedVersion`).
+    /// AWS/Lambda datapoints for the account only (no dimension).
+    fn lambda_metrics_account(&self, points: &[(&str, &str, f64)]) {
+        use nimbus_metrics::cloudwatch::{Aggregate, SeriesKey};
+        let Some(store) = self.cloudwatch.get() else { return };
+        let now = chrono::Utc::now().timestamp_millis();
+        for (metric, unit, value) in points {
+            store.record(SeriesKey::new("AWS/Lambda", metric, Vec::new()), unit, now, Aggregate::of(*value, 1.0));
+        }
+    }
+
     pub(crate) fn lambda_metrics(&self, at: &MetricDims<'_>, points: &[(&str, &str, f64)]) {
         use nimbus_metrics::cloudwatch::{Aggregate, SeriesKey};
         let Some(store) = self.cloudwatch.get() else { return };
@@ -288,11 +298,13 @@ impl Invoker {
         e
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn count(
         &self,
         name: &str,
         qualifier: Option<&Qualifier>,
         version: &str,
+        provisioned: bool,
         error: bool,
         duration: std::time::Duration,
         init: Option<std::time::Duration>,
@@ -312,6 +324,23 @@ impl Invoker {
                 ("ConcurrentExecutions", "Count", f64::from(self.in_flight())),
             ],
         );
+        // Concurrency as AWS reports it: the account's unreserved share, and a provisioned
+        // qualifier's use of its environments (or the invocations that spilled over).
+        let (unreserved, on_provisioned) = self.limiter.unreserved_and_provisioned(name);
+        self.lambda_metrics_account(&[("UnreservedConcurrentExecutions", "Count", f64::from(unreserved))]);
+        let requested = qualifier.and_then(|q| self.control.provisioned_requested(name, q.as_str()));
+        if provisioned {
+            let mut points = vec![
+                ("ProvisionedConcurrencyInvocations", "Count", 1.0),
+                ("ProvisionedConcurrentExecutions", "Count", f64::from(on_provisioned.max(1))),
+            ];
+            if let Some(r) = requested.filter(|r| *r > 0) {
+                points.push(("ProvisionedConcurrencyUtilization", "None", f64::from(on_provisioned.max(1)) / f64::from(r)));
+            }
+            self.lambda_metrics(&at, &points);
+        } else if requested.is_some() {
+            self.lambda_metrics(&at, &[("ProvisionedConcurrencySpilloverInvocations", "Count", 1.0)]);
+        }
         if let Some(init) = init {
             // Not AWS's: cold starts and their init time, by function only.
             let by_function = MetricDims { function: name, qualifier: None, executed_version: None };
@@ -490,7 +519,15 @@ impl Invoker {
                 Acquired::Ready { env, cold } => (env, cold),
                 Acquired::Refused(reply) => {
                     let (payload, error) = failure_payload(reply, &request_id, function.config.timeout_secs);
-                    self.count(name, req.function.qualifier.as_ref(), &executed_version, true, std::time::Duration::ZERO, None);
+                    self.count(
+                        name,
+                        req.function.qualifier.as_ref(),
+                        &executed_version,
+                        on_provisioned,
+                        true,
+                        std::time::Duration::ZERO,
+                        None,
+                    );
                     return Ok(InvokeOutcome {
                         request_id,
                         payload,
@@ -569,6 +606,7 @@ impl Invoker {
             name,
             req.function.qualifier.as_ref(),
             &executed_version,
+            on_provisioned,
             function_error.is_some(),
             timings.duration,
             timings.init_duration,
