@@ -615,6 +615,33 @@ fn datum(namespace: &str, i: usize, d: MetricDatumInput, now_ms: i64) -> Result<
     if d.values.is_some() && d.statistic_values.is_some() {
         return Err(both("Values", "StatisticValues"));
     }
+    if d.dimensions.as_ref().is_some_and(|ds| ds.len() > MAX_DIMENSIONS) {
+        return Err(CwError::InvalidParameterValue(format!(
+            "The collection {at}.Dimensions must not have a size greater than {MAX_DIMENSIONS}."
+        )));
+    }
+    for (member, n) in [("Values", d.values.as_ref().map(Vec::len)), ("Counts", d.counts.as_ref().map(Vec::len))] {
+        if n.is_some_and(|n| n > MAX_VALUES) {
+            return Err(CwError::InvalidParameterValue(format!(
+                "The collection {at}.{member} must not have a size greater than {MAX_VALUES}."
+            )));
+        }
+    }
+    // CloudWatch takes numbers between 8.515920e-109 and 1.174271e+108 in magnitude (or 0).
+    let in_range = |v: f64| v.is_finite() && (v == 0.0 || (8.515920e-109..=1.174271e+108).contains(&v.abs()));
+    let numbers = d.value.iter().map(|v| ("Value", *v)).chain(d.values.iter().flatten().map(|v| ("Values", *v))).chain(
+        d.statistic_values
+            .iter()
+            .flat_map(|s| [("StatisticValues.Sum", s.sum), ("StatisticValues.Minimum", s.minimum), ("StatisticValues.Maximum", s.maximum)]),
+    );
+    for (member, v) in numbers {
+        if !in_range(v) {
+            return Err(CwError::InvalidParameterValue(format!("The value {v:e} for parameter {at}.{member} is invalid.")));
+        }
+    }
+    if let Some(unit) = &d.unit {
+        enum_value(unit, &format!("metricData.{i}.member.unit"), &UNITS)?;
+    }
     let timestamp_ms = match &d.timestamp {
         Some(t) => millis(t, &format!("{at}.Timestamp"))?,
         None => now_ms,
@@ -698,6 +725,39 @@ fn enum_value(value: &str, member: &str, allowed: &[&str]) -> Result<(), CwError
 }
 
 const STATISTICS: [&str; 5] = ["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
+/// A datum's dimensions and values at most (AWS's limits).
+const MAX_DIMENSIONS: usize = 30;
+const MAX_VALUES: usize = 150;
+/// CloudWatch's `StandardUnit` values.
+const UNITS: [&str; 27] = [
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+];
 
 fn alarm_of(i: PutMetricAlarmInput, region: &str, account: &str, now_ms: i64) -> Result<Alarm, CwError> {
     if i.metrics.is_some() {
@@ -1218,6 +1278,23 @@ mod tests {
                 CwError::InvalidParameterValue(format!(
                     "The parameter {m}.Timestamp must specify a time no more than two hours in the future."
                 )),
+            ),
+            (r#""Value": 1e200"#, CwError::InvalidParameterValue(format!("The value 1e200 for parameter {m}.Value is invalid."))),
+            (r#""Values": [1, 1e-200]"#, CwError::InvalidParameterValue(format!("The value 1e-200 for parameter {m}.Values is invalid."))),
+            (
+                r#""Value": 1, "Unit": "Furlongs""#,
+                CwError::Validation(format!(
+                    "1 validation error detected: Value 'Furlongs' at 'metricData.1.member.unit' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                    UNITS.join(", ")
+                )),
+            ),
+            (
+                &format!(r#""Value": 1, "Dimensions": [{}]"#, (0..31).map(|n| format!(r#"{{"Name": "d{n}", "Value": "v"}}"#)).collect::<Vec<_>>().join(",")),
+                CwError::InvalidParameterValue(format!("The collection {m}.Dimensions must not have a size greater than 30.")),
+            ),
+            (
+                &format!(r#""Values": [{}]"#, vec!["1"; 151].join(",")),
+                CwError::InvalidParameterValue(format!("The collection {m}.Values must not have a size greater than 150.")),
             ),
         ];
         for (fields, want) in cases {
