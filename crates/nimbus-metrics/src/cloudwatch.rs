@@ -302,9 +302,15 @@ pub struct MetricStore {
     pending: Mutex<Pending>,
     /// Their one-second copies, for high-resolution ones (EMF's `StorageResolution: 1`).
     pending_fine: Mutex<Pending>,
+    /// Whether datapoints are being dropped because [`MAX_PENDING`] was reached.
+    dropping: std::sync::atomic::AtomicBool,
     /// When expired datapoints were last dropped (ms; a sweep reads every series).
     swept_ms: std::sync::atomic::AtomicI64,
 }
+
+/// The most series × minutes (or seconds) held in memory between two flushes (of the server's
+/// own and EMF datapoints); beyond it, datapoints of new series are dropped until the next flush.
+const MAX_PENDING: usize = 100_000;
 
 /// Expired datapoints are dropped at most this often.
 const SWEEP_EVERY_MS: i64 = 60_000;
@@ -456,6 +462,7 @@ impl MetricStore {
             alarms: Mutex::new(alarms),
             pending: Mutex::new(HashMap::new()),
             pending_fine: Mutex::new(HashMap::new()),
+            dropping: Default::default(),
             swept_ms: Default::default(),
         })
     }
@@ -726,7 +733,10 @@ impl MetricStore {
     pub fn record_datum(&self, d: Datum) {
         if d.high_resolution {
             let mut fine = self.pending_fine.lock().unwrap_or_else(|p| p.into_inner());
-            fine.entry((d.key.clone(), d.unit.clone(), d.timestamp_ms.div_euclid(1000) * 1000)).or_default().merge(&d.values);
+            let slot = (d.key.clone(), d.unit.clone(), d.timestamp_ms.div_euclid(1000) * 1000);
+            if !self.over_cap(&fine, &slot) {
+                fine.entry(slot).or_default().merge(&d.values);
+            }
         }
         self.record(d.key, &d.unit, d.timestamp_ms, d.values);
     }
@@ -734,7 +744,24 @@ impl MetricStore {
     /// Adds one of the server's own datapoints (written with the next [`MetricStore::flush`]).
     pub fn record(&self, key: SeriesKey, unit: &str, timestamp_ms: i64, values: Aggregate) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.entry((key, unit.to_string(), Self::minute(timestamp_ms))).or_default().merge(&values);
+        let slot = (key, unit.to_string(), Self::minute(timestamp_ms));
+        if self.over_cap(&pending, &slot) {
+            return;
+        }
+        pending.entry(slot).or_default().merge(&values);
+    }
+
+    /// Whether `slot` is a new series beyond [`MAX_PENDING`]: a flood of distinct series
+    /// between two flushes keeps memory bounded by dropping their datapoints (said once per
+    /// flush).
+    fn over_cap(&self, pending: &Pending, slot: &(SeriesKey, String, i64)) -> bool {
+        if pending.len() < MAX_PENDING || pending.contains_key(slot) {
+            return false;
+        }
+        if !self.dropping.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!("more than {MAX_PENDING} metric series written within one flush: dropping datapoints of new series");
+        }
+        true
     }
 
     /// Writes the server's pending datapoints, and (at most once a minute, or when `now_ms`
@@ -742,6 +769,7 @@ impl MetricStore {
     pub async fn flush(&self, now_ms: i64) -> Result<(), String> {
         let pending: Pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         let fine: Pending = std::mem::take(&mut *self.pending_fine.lock().unwrap_or_else(|p| p.into_inner()));
+        self.dropping.store(false, std::sync::atomic::Ordering::Relaxed);
         let swept = self.swept_ms.load(std::sync::atomic::Ordering::Relaxed);
         let sweep = now_ms - swept >= SWEEP_EVERY_MS || now_ms < swept;
         if pending.is_empty() && fine.is_empty() && !sweep {
@@ -877,6 +905,30 @@ mod tests {
         z.merge(&Aggregate::of_set(2.0, 10.0, 4.0, 6.0));
         assert_eq!((z.count, z.sum, z.min, z.max), (5.0, 10.0, 0.0, 6.0));
         assert_eq!(z.statistic("p50"), Some(0.0));
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_series_is_bounded_in_memory() {
+        let store = MetricStore::open_in_memory().unwrap();
+        let now = chrono_now_ms();
+        for n in 0..MAX_PENDING + 10 {
+            store.record(key(&[("Id", &n.to_string())]), "Count", now, Aggregate::of(1.0, 1.0));
+        }
+        // Known series still add up; new ones past the cap are dropped.
+        store.record(key(&[("Id", "0")]), "Count", now, Aggregate::of(1.0, 1.0));
+        assert_eq!(store.pending.lock().unwrap().len(), MAX_PENDING);
+        store.flush(now).await.unwrap();
+        assert!(store.pending.lock().unwrap().is_empty());
+        let p = store.query(key(&[("Id", "0")]), now - 60_000, now + 60_000, 60, None, false).await.unwrap();
+        assert_eq!(p[0].values.sum, 2.0);
+        assert!(store
+            .query(key(&[("Id", &MAX_PENDING.to_string())]), now - 60_000, now + 60_000, 60, None, false)
+            .await
+            .unwrap()
+            .is_empty());
+        // After a flush, new series are taken again.
+        store.record(key(&[("Id", "late")]), "Count", now, Aggregate::of(1.0, 1.0));
+        assert_eq!(store.pending.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]
