@@ -94,3 +94,97 @@ def test_sqs_counts_sends_receives_deletes_and_samples_gauges(cw, sqs):
         "NumberOfMessagesDeleted", "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible",
         "ApproximateNumberOfMessagesDelayed", "ApproximateAgeOfOldestMessage"}
     assert all(m["Dimensions"] == by_queue for m in metrics), metrics
+
+
+HANDLER = "exports.handler = async (e) => { console.log(JSON.stringify(e)); return 'ok'; };\n"
+
+
+def function(srv, principal: str) -> tuple[str, str]:
+    """A function that `principal` may invoke: (name, ARN)."""
+    lam = srv.lambda_client()
+    name = unique("metered")
+    fn = create_function(lam, name, "nodejs20.x", "index.handler", make_zip({"index.js": HANDLER}))
+    lam.add_permission(FunctionName=name, StatementId="service", Action="lambda:InvokeFunction", Principal=principal)
+    return name, fn.config["FunctionArn"]
+
+
+def test_sns_counts_publishes_deliveries_failures_and_filtered_out(srv, cw, sqs):
+    sns = srv.sns_client()
+    topic_name = unique("metered")
+    topic = sns.create_topic(Name=topic_name)["TopicArn"]
+    by_topic = [{"Name": "TopicName", "Value": topic_name}]
+
+    def queue(policy: bool) -> tuple[str, str]:
+        name = unique("from-sns")
+        arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+        attrs = {"Policy": sns_may_send(arn)} if policy else {}
+        return name, sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+
+    (q_name, _), (filtered_name, _), (refusing_name, _) = queue(True), queue(True), queue(False)
+    arn_of = lambda n: f"arn:aws:sqs:{REGION}:{ACCOUNT}:{n}"  # noqa: E731
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn_of(q_name))
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn_of(filtered_name),
+                  Attributes={"FilterPolicy": json.dumps({"kind": ["big"]})})
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn_of(refusing_name))
+    _, fn_arn = function(srv, "sns.amazonaws.com")
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=fn_arn)
+
+    sns.publish(TopicArn=topic, Message="big one", MessageAttributes={"kind": {"DataType": "String", "StringValue": "big"}})
+    sns.publish(TopicArn=topic, Message="small")
+
+    assert stat(cw, "AWS/SNS", "NumberOfMessagesPublished", by_topic) == 2
+    assert stat(cw, "AWS/SNS", "PublishSize", by_topic, "Sum") == len("big one") + len("kind") + len("String") + len("big") + len("small")
+    assert unit_of(cw, "AWS/SNS", "PublishSize", by_topic) == "Bytes"
+    assert stat(cw, "AWS/SNS", "NumberOfNotificationsFilteredOut", by_topic) == 1
+    # Queue, function (queued for its asynchronous invocation) and the filtered queue's one.
+    wait_for(lambda: stat(cw, "AWS/SNS", "NumberOfNotificationsDelivered", by_topic) == 5, timeout=15,
+             what="five deliveries counted")
+    # The queue whose policy does not let SNS send refuses: failed at once, not retried.
+    wait_for(lambda: stat(cw, "AWS/SNS", "NumberOfNotificationsFailed", by_topic) == 2, timeout=15, what="two failures counted")
+    # What SNS sent into the queues is counted by SQS too.
+    assert stat(cw, "AWS/SQS", "NumberOfMessagesSent", [{"Name": "QueueName", "Value": q_name}]) == 2
+    assert stat(cw, "AWS/SQS", "NumberOfMessagesSent", [{"Name": "QueueName", "Value": filtered_name}]) == 1
+    assert stat(cw, "AWS/SQS", "NumberOfMessagesSent", [{"Name": "QueueName", "Value": refusing_name}]) is None
+
+    metrics = cw.list_metrics(Namespace="AWS/SNS", Dimensions=by_topic)["Metrics"]
+    assert {m["MetricName"] for m in metrics} == {
+        "NumberOfMessagesPublished", "PublishSize", "NumberOfNotificationsDelivered", "NumberOfNotificationsFailed",
+        "NumberOfNotificationsFilteredOut"}
+    assert all(m["Dimensions"] == by_topic for m in metrics), metrics
+
+
+def test_events_count_matches_triggers_and_invocations(srv, cw):
+    events = srv.events_client()
+    rule = unique("metered")
+    events.put_rule(Name=rule, EventPattern=json.dumps({"source": ["metered.shop"]}))
+    _, allowed = function(srv, "events.amazonaws.com")
+    _, refusing = function(srv, "sns.amazonaws.com")
+    events.put_targets(Rule=rule, Targets=[{"Id": "allowed", "Arn": allowed}, {"Id": "refusing", "Arn": refusing}])
+    bus = "metered-bus"
+    events.create_event_bus(Name=bus)
+    custom = unique("on-bus")
+    events.put_rule(Name=custom, EventBusName=bus, EventPattern=json.dumps({"source": ["metered.shop"]}))
+    events.put_targets(Rule=custom, EventBusName=bus, Targets=[{"Id": "allowed", "Arn": allowed}])
+    entry = {"Source": "metered.shop", "DetailType": "Order", "Detail": "{}"}
+    out = events.put_events(Entries=[entry, entry, {**entry, "Source": "elsewhere"}, {**entry, "EventBusName": bus}])
+    assert out["FailedEntryCount"] == 0
+
+    by_rule = [{"Name": "RuleName", "Value": rule}]
+    on_bus = [{"Name": "EventBusName", "Value": bus}, {"Name": "RuleName", "Value": custom}]
+    assert stat(cw, "AWS/Events", "MatchedEvents", by_rule) == 2
+    assert stat(cw, "AWS/Events", "TriggeredRules", by_rule) == 2
+    assert stat(cw, "AWS/Events", "Invocations", by_rule) == 4
+    # The function whose policy does not let EventBridge invoke it.
+    assert stat(cw, "AWS/Events", "FailedInvocations", by_rule) == 2
+    assert stat(cw, "AWS/Events", "Invocations", on_bus) == 1
+    assert stat(cw, "AWS/Events", "FailedInvocations", on_bus) is None
+    assert stat(cw, "AWS/Events", "Invocations", []) == 5
+    assert stat(cw, "AWS/Events", "MatchedEvents", []) == 3
+    assert unit_of(cw, "AWS/Events", "Invocations", by_rule) == "Count"
+
+    listed = cw.list_metrics(Namespace="AWS/Events", Dimensions=by_rule)["Metrics"]
+    assert {m["MetricName"] for m in listed} == {"MatchedEvents", "TriggeredRules", "Invocations", "FailedInvocations"}
+    assert all(m["Dimensions"] == by_rule for m in listed), listed
+    listed = cw.list_metrics(Namespace="AWS/Events", Dimensions=on_bus)["Metrics"]
+    assert {m["MetricName"] for m in listed} == {"MatchedEvents", "TriggeredRules", "Invocations"}
+    assert all(m["Dimensions"] == on_bus for m in listed), listed

@@ -825,7 +825,7 @@ impl Shared {
         .await
         .map_err(|e| anyhow!("opening the topic database: {e}"))?;
         async_invoker.set_message_sink(Arc::new(MessageSinks { queues: queues.clone(), topics: topics.clone() }));
-        crate::service_metrics::wire(&metric_store, &queues, self.queue_gauge_interval);
+        crate::service_metrics::wire(&metric_store, &queues, &topics, &events, self.queue_gauge_interval);
         {
             // Metric alarms are evaluated on the stored metrics; state changes notify their
             // SNS actions.

@@ -25,11 +25,31 @@ impl nimbus_queues::QueueMetrics for Recorder {
     }
 }
 
+impl nimbus_topics::TopicMetrics for Recorder {
+    fn record(&self, topic: &str, metric: nimbus_topics::TopicMetric, value: f64, timestamp_ms: i64) {
+        self.point("AWS/SNS", metric.name(), metric.unit(), &[("TopicName", topic)], value, timestamp_ms);
+    }
+}
+
+impl nimbus_events::EventsMetrics for Recorder {
+    fn record(&self, metric: nimbus_events::EventsMetric, dimensions: &[(&'static str, &str)], value: f64, timestamp_ms: i64) {
+        self.point("AWS/Events", metric.name(), metric.unit(), dimensions, value, timestamp_ms);
+    }
+}
+
 /// Hands every service of one account a recorder into `store`, and samples the queues'
 /// gauges every `gauge_interval` (AWS: each minute).
-pub fn wire(store: &Arc<MetricStore>, queues: &Arc<nimbus_queues::QueueService>, gauge_interval: Duration) {
+pub fn wire(
+    store: &Arc<MetricStore>,
+    queues: &Arc<nimbus_queues::QueueService>,
+    topics: &nimbus_topics::TopicService,
+    events: &nimbus_events::EventsService,
+    gauge_interval: Duration,
+) {
     let recorder = Arc::new(Recorder(Arc::downgrade(store)));
-    queues.record_into(recorder);
+    queues.record_into(recorder.clone());
+    topics.record_into(recorder.clone());
+    events.record_into(recorder);
     let queues = Arc::downgrade(queues);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(gauge_interval);
