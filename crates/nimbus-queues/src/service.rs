@@ -151,6 +151,9 @@ pub struct QueueInfo {
 /// The queue service. Cheap to share (`Arc`); all state is in the store.
 /// AWS allows one PurgeQueue per queue in this interval.
 const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// An empty queue's gauges are reported this long (AWS: a queue is active for up to six
+/// hours after its last activity).
+pub const GAUGES_WHILE_EMPTY: Duration = Duration::from_secs(6 * 3600);
 
 pub struct QueueService {
     store: Store,
@@ -162,6 +165,8 @@ pub struct QueueService {
     purged: Mutex<HashMap<String, std::time::Instant>>,
     /// Where `AWS/SQS` datapoints go, once the binary says (`record_into`).
     metrics: std::sync::OnceLock<Arc<dyn QueueMetrics>>,
+    /// Since when each queue has been seen empty by the gauges' sampler (ms).
+    empty_since: Mutex<HashMap<String, i64>>,
 }
 
 /// A validated message, digests computed, waiting for its queue's checks.
@@ -264,6 +269,7 @@ impl QueueService {
             waiters: Mutex::new(HashMap::new()),
             purged: Mutex::new(HashMap::new()),
             metrics: std::sync::OnceLock::new(),
+            empty_since: Mutex::new(HashMap::new()),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let weak: Weak<QueueService> = Arc::downgrade(&svc);
@@ -301,13 +307,28 @@ impl QueueService {
         self.count(queue, QueueMetric::SentMessageSize, size as f64, now);
     }
 
-    /// Records every queue's gauges (ApproximateNumberOfMessagesVisible, …NotVisible,
-    /// …Delayed, ApproximateAgeOfOldestMessage), as AWS does each minute.
+    /// Records the queues' gauges (ApproximateNumberOfMessagesVisible, …NotVisible,
+    /// …Delayed, ApproximateAgeOfOldestMessage), as AWS does each minute for active queues:
+    /// a queue found empty for longer than [`GAUGES_WHILE_EMPTY`] is left out until it holds
+    /// a message again.
     pub async fn record_gauges(&self) -> Result<(), QueueError> {
         let Some(m) = self.metrics.get() else { return Ok(()) };
         let now = self.now();
         let gauges = self.store.run(false, move |conn| store::gauges(conn, now)).await?;
-        for g in &gauges {
+        let quiet = {
+            let mut empty_since = self.empty_since.lock().unwrap_or_else(|p| p.into_inner());
+            let before = std::mem::take(&mut *empty_since);
+            let mut quiet = HashSet::new();
+            for g in gauges.iter().filter(|g| g.visible + g.not_visible + g.delayed == 0) {
+                let since = before.get(&g.queue).copied().unwrap_or(now);
+                empty_since.insert(g.queue.clone(), since);
+                if now - since > GAUGES_WHILE_EMPTY.as_millis() as i64 {
+                    quiet.insert(g.queue.clone());
+                }
+            }
+            quiet
+        };
+        for g in gauges.iter().filter(|g| !quiet.contains(&g.queue)) {
             for (metric, value) in g.points() {
                 m.record(&g.queue, metric, value, now);
             }

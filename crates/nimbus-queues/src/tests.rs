@@ -433,6 +433,17 @@ async fn gauges_say_where_each_message_is() {
     assert_eq!(one("g", QueueMetric::ApproximateAgeOfOldestMessage), vec![42.0]);
     assert_eq!(one("empty", QueueMetric::ApproximateNumberOfMessagesVisible), vec![0.0]);
     assert_eq!(one("empty", QueueMetric::ApproximateAgeOfOldestMessage), vec![0.0]);
+    // An empty queue is reported for six hours, then not until it holds a message again.
+    f.clock.advance(6 * 3600);
+    f.svc.record_gauges().await.expect("gauges");
+    assert_eq!(one("empty", QueueMetric::ApproximateNumberOfMessagesVisible).len(), 2);
+    f.clock.advance(60);
+    f.svc.record_gauges().await.expect("gauges");
+    assert_eq!(one("empty", QueueMetric::ApproximateNumberOfMessagesVisible).len(), 2, "quiet for over six hours");
+    assert_eq!(one("g", QueueMetric::ApproximateNumberOfMessagesVisible).len(), 3, "a queue with messages always");
+    f.svc.send_message("empty", SendMessage::new("wake up")).await.expect("send");
+    f.svc.record_gauges().await.expect("gauges");
+    assert_eq!(one("empty", QueueMetric::ApproximateNumberOfMessagesVisible).last(), Some(&1.0));
     assert_eq!(QueueMetric::ApproximateAgeOfOldestMessage.unit(), "Seconds");
     assert_eq!(QueueMetric::SentMessageSize.unit(), "Bytes");
 }
