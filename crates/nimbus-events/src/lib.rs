@@ -10,6 +10,7 @@
 //! The HTTP edge (`nimbus-api`) parses requests into this crate's typed inputs.
 
 mod error;
+pub mod metrics;
 mod model;
 pub mod schedule;
 mod scheduler;
@@ -18,6 +19,7 @@ mod store;
 pub mod transform;
 
 pub use error::EventsError;
+pub use metrics::{EventsMetric, EventsMetrics};
 pub use model::{
     BusInfo, FailedEntry, InputTransformerSpec, Page, PutEventsEntry, PutEventsResult, PutRule, RuleInfo, TargetSpec, DEFAULT_BUS,
 };

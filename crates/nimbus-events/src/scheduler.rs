@@ -78,6 +78,7 @@ impl EventsService {
                 let id = uuid::Uuid::new_v4().to_string();
                 let resources = [rule.info.arn.clone()];
                 let event = self.make_event(&id, "Scheduled Event", "aws.events", &format_time(fire), &resources, &json!({}));
+                self.matched(&rule.info.event_bus, std::slice::from_ref(&rule.info.name));
                 deliveries.extend(deliveries_for(rule, &event, &ingestion));
                 if skipped_missed {
                     tracing::info!(rule = rule.info.name, "missed scheduled periods skipped; firing once for {}", format_time(fire));

@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::error::EventsError;
+use crate::metrics::{rule_dimensions, EventsMetric, EventsMetrics};
 use crate::model::{BusInfo, FailedEntry, Page, PutEventsEntry, PutEventsResult, PutRule, RuleInfo, TargetSpec, DEFAULT_BUS};
 use crate::schedule::Schedule;
 use crate::store::{Changes, EventsStore};
@@ -97,6 +98,8 @@ pub struct EventsService {
     pub(crate) shared: Arc<Shared>,
     /// Wakes the scheduler when rules change.
     pub(crate) schedule_changed: Notify,
+    /// Where `AWS/Events` datapoints go, once the binary says (`record_into`).
+    metrics: std::sync::OnceLock<Arc<dyn EventsMetrics>>,
 }
 
 /// An event ready to be matched and delivered.
@@ -313,6 +316,7 @@ impl EventsService {
             clock,
             sink,
             shared: Arc::new(Shared { store, writer: tokio::sync::Mutex::new(()), state: RwLock::new(state) }),
+            metrics: std::sync::OnceLock::new(),
             schedule_changed: Notify::new(),
         }))
     }
@@ -729,7 +733,9 @@ impl EventsService {
         for entry in entries {
             match self.accept(entry, now) {
                 Ok((bus, event_id, event)) => {
-                    deliveries.extend(self.matching_deliveries(&bus, &event, &ingestion));
+                    let (matched, to) = self.matching_deliveries(&bus, &event, &ingestion);
+                    self.matched(&bus, &matched);
+                    deliveries.extend(to);
                     results.push(PutEventsResult::Accepted { event_id });
                 }
                 Err((code, message)) => results.push(PutEventsResult::Failed { error_code: code.into(), error_message: message }),
@@ -773,23 +779,54 @@ impl EventsService {
         Event { value, text }
     }
 
-    /// (function ARN, payload, rule name) for each Lambda target of each enabled rule on
-    /// `bus` whose pattern matches.
-    fn matching_deliveries(&self, bus: &str, event: &Event, ingestion: &str) -> Vec<Delivery> {
+    /// The enabled rules on `bus` whose patterns match, and (function ARN, payload, rule
+    /// name) for each of their Lambda targets.
+    fn matching_deliveries(&self, bus: &str, event: &Event, ingestion: &str) -> (Vec<String>, Vec<Delivery>) {
         let state = self.shared.read();
-        let mut out = Vec::new();
-        for ((_, _), rule) in state.rules.range((bus.to_string(), String::new())..).take_while(|((b, _), _)| b == bus) {
+        let (mut matched, mut out) = (Vec::new(), Vec::new());
+        for ((_, name), rule) in state.rules.range((bus.to_string(), String::new())..).take_while(|((b, _), _)| b == bus) {
             let Some(p) = &rule.pattern else { continue };
             if rule.info.enabled() && p.matches(&event.value) {
+                matched.push(name.clone());
                 out.extend(deliveries_for(rule, event, ingestion));
             }
         }
-        out
+        (matched, out)
+    }
+
+    /// Sends this service's `AWS/Events` datapoints to `metrics` from now on.
+    pub fn record_into(&self, metrics: Arc<dyn EventsMetrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// One event matched `rules` of `bus` (maybe none): MatchedEvents for the account and
+    /// each rule, TriggeredRules for each rule.
+    pub(crate) fn matched(&self, bus: &str, rules: &[String]) {
+        let Some(m) = self.metrics.get() else { return };
+        if rules.is_empty() {
+            return;
+        }
+        let now = self.clock.now_ms();
+        m.record(EventsMetric::MatchedEvents, &[], 1.0, now);
+        for rule in rules {
+            let dims = rule_dimensions(bus, rule);
+            m.record(EventsMetric::MatchedEvents, &dims, 1.0, now);
+            m.record(EventsMetric::TriggeredRules, &dims, 1.0, now);
+        }
     }
 
     pub(crate) async fn deliver(&self, deliveries: Vec<Delivery>) {
         for d in deliveries {
-            if let Err(e) = self.sink.invoke_function(&d.function_arn, &d.rule_arn, Bytes::from(d.payload)).await {
+            let result = self.sink.invoke_function(&d.function_arn, &d.rule_arn, Bytes::from(d.payload)).await;
+            if let Some(m) = self.metrics.get() {
+                let (now, dims) = (self.clock.now_ms(), rule_dimensions(&d.bus, &d.rule));
+                m.record(EventsMetric::Invocations, &[], 1.0, now);
+                m.record(EventsMetric::Invocations, &dims, 1.0, now);
+                if result.is_err() {
+                    m.record(EventsMetric::FailedInvocations, &dims, 1.0, now);
+                }
+            }
+            if let Err(e) = result {
                 tracing::warn!(rule = d.rule, target = d.target_id, "event not delivered to {}: {e}", d.function_arn);
             }
         }
@@ -902,6 +939,8 @@ pub(crate) struct Delivery {
     pub(crate) rule_arn: String,
     pub(crate) payload: String,
     pub(crate) rule: String,
+    /// The rule's bus.
+    pub(crate) bus: String,
     pub(crate) target_id: String,
 }
 
@@ -920,6 +959,7 @@ pub(crate) fn deliveries_for(rule: &Rule, event: &Event, ingestion: &str) -> Vec
             rule_arn: rule.info.arn.clone(),
             payload: t.transform.apply(&event.value, &event.text, &ctx),
             rule: rule.info.name.clone(),
+            bus: rule.info.event_bus.clone(),
             target_id: t.spec.id.clone(),
         })
         .collect()

@@ -532,3 +532,81 @@ async fn envelopes_are_aws_sample_events() {
         serde_json::from_str(&event.text).expect("aws_lambda_events reads it");
     assert_eq!((read.source.as_deref(), read.detail_type.as_deref()), (Some("aws.ec2"), Some("EC2 Instance State-change Notification")));
 }
+
+/// Records every `AWS/Events` datapoint, with its dimensions as text.
+#[derive(Default)]
+struct Counted(Mutex<Vec<(EventsMetric, String, f64)>>);
+
+impl EventsMetrics for Counted {
+    fn record(&self, metric: EventsMetric, dimensions: &[(&'static str, &str)], value: f64, _timestamp_ms: i64) {
+        let dims = dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        self.0.lock().expect("lock").push((metric, dims, value));
+    }
+}
+
+impl Counted {
+    fn sum(&self, metric: EventsMetric, dims: &str) -> f64 {
+        self.0.lock().expect("lock").iter().filter(|(m, d, _)| *m == metric && d == dims).map(|(_, _, v)| v).sum()
+    }
+}
+
+#[tokio::test]
+async fn matches_triggers_and_invocations_are_counted_by_rule_and_account() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = open(dir.path(), T0).await;
+    let counted = Arc::new(Counted::default());
+    f.svc.record_into(counted.clone());
+    f.svc.create_event_bus("orders", None, None).await.expect("bus");
+    f.svc.put_rule(pattern_rule("shop", json!({"source": ["shop"]}))).await.expect("rule");
+    f.svc.put_rule(pattern_rule("also", json!({"source": ["shop"]}))).await.expect("rule");
+    f.svc
+        .put_rule(PutRule { event_bus: Some("orders".into()), ..pattern_rule("custom", json!({"source": ["shop"]})) })
+        .await
+        .expect("rule");
+    f.svc.put_targets("shop", None, vec![TargetSpec::new("a", FN), TargetSpec::new("b", FN)]).await.expect("targets");
+    f.svc.put_targets("custom", Some("orders"), vec![TargetSpec::new("a", FN)]).await.expect("targets");
+    let shop = entry("shop", "Order", json!({}));
+    let on_orders = PutEventsEntry { event_bus: Some("orders".into()), ..entry("shop", "Order", json!({})) };
+    f.svc.put_events(vec![shop.clone(), shop, entry("other", "Order", json!({})), on_orders]).await.expect("put events");
+
+    assert_eq!(counted.sum(EventsMetric::MatchedEvents, ""), 3.0, "each matching event once, whatever matched it");
+    assert_eq!(counted.sum(EventsMetric::MatchedEvents, "RuleName=shop"), 2.0);
+    assert_eq!(counted.sum(EventsMetric::TriggeredRules, "RuleName=shop"), 2.0);
+    assert_eq!(counted.sum(EventsMetric::TriggeredRules, "RuleName=also"), 2.0, "a rule without targets is triggered too");
+    assert_eq!(counted.sum(EventsMetric::TriggeredRules, "EventBusName=orders,RuleName=custom"), 1.0);
+    assert_eq!(counted.sum(EventsMetric::Invocations, "RuleName=shop"), 4.0, "two targets, two events");
+    assert_eq!(counted.sum(EventsMetric::Invocations, "RuleName=also"), 0.0);
+    assert_eq!(counted.sum(EventsMetric::Invocations, "EventBusName=orders,RuleName=custom"), 1.0);
+    assert_eq!(counted.sum(EventsMetric::Invocations, ""), 5.0);
+    assert_eq!(counted.sum(EventsMetric::FailedInvocations, "RuleName=shop"), 0.0);
+
+    f.svc.put_rule(schedule_rule("tick", "rate(1 minute)")).await.expect("schedule");
+    f.svc.put_targets("tick", None, vec![TargetSpec::new("a", FN)]).await.expect("targets");
+    f.clock.0.fetch_add(61_000, std::sync::atomic::Ordering::SeqCst);
+    f.svc.tick(f.clock.now_ms()).await.expect("tick");
+    assert_eq!(counted.sum(EventsMetric::TriggeredRules, "RuleName=tick"), 1.0);
+    assert_eq!(counted.sum(EventsMetric::Invocations, "RuleName=tick"), 1.0);
+}
+
+/// A sink that refuses every event.
+struct Refusing;
+
+#[async_trait::async_trait]
+impl EventSink for Refusing {
+    async fn invoke_function(&self, _function_arn: &str, _rule_arn: &str, _payload: Bytes) -> Result<(), String> {
+        Err("not allowed".into())
+    }
+}
+
+#[tokio::test]
+async fn a_refused_target_is_a_failed_invocation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let svc = EventsService::open(&dir.path().join("events.db"), "us-east-1", "000000000000", Arc::new(Refusing)).await.expect("open");
+    let counted = Arc::new(Counted::default());
+    svc.record_into(counted.clone());
+    svc.put_rule(pattern_rule("shop", json!({"source": ["shop"]}))).await.expect("rule");
+    svc.put_targets("shop", None, vec![TargetSpec::new("a", FN)]).await.expect("targets");
+    svc.put_events(vec![entry("shop", "Order", json!({}))]).await.expect("put events");
+    assert_eq!(counted.sum(EventsMetric::Invocations, "RuleName=shop"), 1.0);
+    assert_eq!(counted.sum(EventsMetric::FailedInvocations, "RuleName=shop"), 1.0);
+}

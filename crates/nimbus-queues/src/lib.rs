@@ -9,11 +9,13 @@
 pub mod attributes;
 mod error;
 pub mod message;
+pub mod metrics;
 mod service;
 mod store;
 
 pub use error::QueueError;
 pub use message::{AttributeValue, MessageAttributes};
+pub use metrics::{QueueGauges, QueueMetric, QueueMetrics};
 pub use service::queue_name_from_url;
 pub use service::{
     BatchEntry, BatchFailure, BatchOutcome, Clock, CreateQueue, QueueInfo, QueueService, ReceiveRequest, ReceivedMessage, SendMessage,

@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use crate::attributes::{self, Mode, QueueSettings, KNOWN, MAX_DELAY, MAX_VISIBILITY_TIMEOUT, MAX_WAIT};
 use crate::error::QueueError;
 use crate::message::{self, MessageAttributes};
+use crate::metrics::{QueueMetric, QueueMetrics};
 use crate::store::{self, NewMessage, QueueRecord, Store};
 
 /// FIFO deduplication window.
@@ -150,6 +151,9 @@ pub struct QueueInfo {
 /// The queue service. Cheap to share (`Arc`); all state is in the store.
 /// AWS allows one PurgeQueue per queue in this interval.
 const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// An empty queue's gauges are reported this long (AWS: a queue is active for up to six
+/// hours after its last activity).
+pub const GAUGES_WHILE_EMPTY: Duration = Duration::from_secs(6 * 3600);
 
 pub struct QueueService {
     store: Store,
@@ -159,6 +163,10 @@ pub struct QueueService {
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
     /// When each queue was last purged (AWS allows one PurgeQueue per 60 seconds).
     purged: Mutex<HashMap<String, std::time::Instant>>,
+    /// Where `AWS/SQS` datapoints go, once the binary says (`record_into`).
+    metrics: std::sync::OnceLock<Arc<dyn QueueMetrics>>,
+    /// Since when each queue has been seen empty by the gauges' sampler (ms).
+    empty_since: Mutex<HashMap<String, i64>>,
 }
 
 /// A validated message, digests computed, waiting for its queue's checks.
@@ -260,6 +268,8 @@ impl QueueService {
             clock,
             waiters: Mutex::new(HashMap::new()),
             purged: Mutex::new(HashMap::new()),
+            metrics: std::sync::OnceLock::new(),
+            empty_since: Mutex::new(HashMap::new()),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let weak: Weak<QueueService> = Arc::downgrade(&svc);
@@ -278,6 +288,52 @@ impl QueueService {
 
     fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Sends this service's `AWS/SQS` datapoints to `metrics` from now on.
+    pub fn record_into(&self, metrics: Arc<dyn QueueMetrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    fn count(&self, queue: &str, metric: QueueMetric, value: f64, now: i64) {
+        if let Some(m) = self.metrics.get() {
+            m.record(queue, metric, value, now);
+        }
+    }
+
+    /// A message added to `queue`: NumberOfMessagesSent and its SentMessageSize.
+    fn sent(&self, queue: &str, size: usize, now: i64) {
+        self.count(queue, QueueMetric::NumberOfMessagesSent, 1.0, now);
+        self.count(queue, QueueMetric::SentMessageSize, size as f64, now);
+    }
+
+    /// Records the queues' gauges (ApproximateNumberOfMessagesVisible, …NotVisible,
+    /// …Delayed, ApproximateAgeOfOldestMessage), as AWS does each minute for active queues:
+    /// a queue found empty for longer than [`GAUGES_WHILE_EMPTY`] is left out until it holds
+    /// a message again.
+    pub async fn record_gauges(&self) -> Result<(), QueueError> {
+        let Some(m) = self.metrics.get() else { return Ok(()) };
+        let now = self.now();
+        let gauges = self.store.run(false, move |conn| store::gauges(conn, now)).await?;
+        let quiet = {
+            let mut empty_since = self.empty_since.lock().unwrap_or_else(|p| p.into_inner());
+            let before = std::mem::take(&mut *empty_since);
+            let mut quiet = HashSet::new();
+            for g in gauges.iter().filter(|g| g.visible + g.not_visible + g.delayed == 0) {
+                let since = before.get(&g.queue).copied().unwrap_or(now);
+                empty_since.insert(g.queue.clone(), since);
+                if now - since > GAUGES_WHILE_EMPTY.as_millis() as i64 {
+                    quiet.insert(g.queue.clone());
+                }
+            }
+            quiet
+        };
+        for g in gauges.iter().filter(|g| !quiet.contains(&g.queue)) {
+            for (metric, value) in g.points() {
+                m.record(&g.queue, metric, value, now);
+            }
+        }
+        Ok(())
     }
 
     pub fn account(&self) -> &str {
@@ -561,6 +617,7 @@ impl QueueService {
 
     pub async fn send_message(&self, name: &str, input: SendMessage) -> Result<SendResult, QueueError> {
         let p = self.prepare(input)?;
+        let size = p.size;
         let n = name.to_string();
         let now = self.now();
         let sender = self.account.clone();
@@ -571,6 +628,7 @@ impl QueueService {
                 send_in(conn, &q, p, now, &sender)
             })
             .await?;
+        self.sent(name, size, now);
         self.wake(name);
         Ok(r)
     }
@@ -617,8 +675,9 @@ impl QueueService {
                 let mut ok = Vec::new();
                 let mut failed = Vec::new();
                 for (id, p) in ready {
+                    let size = p.size;
                     match send_in(conn, &q, p, now, &sender) {
-                        Ok(r) => ok.push((id, r)),
+                        Ok(r) => ok.push((id, r, size)),
                         Err(QueueError::Internal(e)) => return Err(QueueError::Internal(e)),
                         Err(e) => failed.push(batch_failure(&id, &e)),
                     }
@@ -630,7 +689,14 @@ impl QueueService {
         if !ok.is_empty() {
             self.wake(name);
         }
-        Ok(BatchOutcome { successful: ok, failed })
+        let successful = ok
+            .into_iter()
+            .map(|(id, r, size)| {
+                self.sent(name, size, now);
+                (id, r)
+            })
+            .collect();
+        Ok(BatchOutcome { successful, failed })
     }
 
     /// ReceiveMessage, long-polling up to the wait time: returns as soon as a message is
@@ -677,6 +743,10 @@ impl QueueService {
             let wait = *wait.get_or_insert(Duration::from_secs(u64::from(queue_wait)));
             let elapsed = started.elapsed();
             if !msgs.is_empty() || elapsed >= wait {
+                match msgs.len() {
+                    0 => self.count(name, QueueMetric::NumberOfEmptyReceives, 1.0, self.now()),
+                    n => self.count(name, QueueMetric::NumberOfMessagesReceived, n as f64, self.now()),
+                }
                 return Ok(msgs);
             }
             let mut sleep_for = wait - elapsed;
@@ -727,6 +797,10 @@ impl QueueService {
                 Ok(out)
             })
             .await?;
+        let deleted = results.iter().filter(|(_, r)| r.is_ok()).count();
+        if deleted > 0 {
+            self.count(name, QueueMetric::NumberOfMessagesDeleted, deleted as f64, now);
+        }
         // Deleting an in-flight FIFO message unblocks its group.
         self.wake(name);
         Ok(results)

@@ -166,6 +166,31 @@ pub fn purge(conn: &Connection, id: i64) -> Result<(), QueueError> {
     Ok(())
 }
 
+/// Every queue's gauges at `now` (ms), in one read: visible, in flight and delayed
+/// messages, and the age of the oldest message not yet expired.
+pub fn gauges(conn: &Connection, now: i64) -> Result<Vec<crate::metrics::QueueGauges>, QueueError> {
+    let mut st = conn.prepare_cached(
+        "SELECT q.name,
+            COALESCE(SUM(m.available_at <= ?1), 0),
+            COALESCE(SUM(m.available_at > ?1 AND m.receive_count > 0), 0),
+            COALESCE(SUM(m.available_at > ?1 AND m.receive_count = 0), 0),
+            MIN(m.sent_at)
+         FROM queues q LEFT JOIN messages m ON m.queue_id = q.id AND m.expires_at > ?1
+         GROUP BY q.id ORDER BY q.name",
+    )?;
+    let rows = st.query_map([now], |r| {
+        let oldest: Option<i64> = r.get(4)?;
+        Ok(crate::metrics::QueueGauges {
+            queue: r.get(0)?,
+            visible: r.get::<_, i64>(1)? as u64,
+            not_visible: r.get::<_, i64>(2)? as u64,
+            delayed: r.get::<_, i64>(3)? as u64,
+            oldest_age_s: oldest.map_or(0, |t| ((now - t).max(0) / 1000) as u64),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// (visible, in flight, delayed) at `now` (ms).
 pub fn counts(conn: &Connection, id: i64, now: i64) -> Result<(u64, u64, u64), QueueError> {
     let mut st = conn.prepare_cached(

@@ -358,3 +358,92 @@ async fn arn_api() {
     }
     assert_eq!(f.svc.receive(arn, 100, None, Duration::ZERO).await.unwrap().len(), 25);
 }
+
+/// Records every datapoint the service reports, for the metric tests.
+#[derive(Default)]
+struct Recorded(std::sync::Mutex<Vec<(String, QueueMetric, f64)>>);
+
+impl QueueMetrics for Recorded {
+    fn record(&self, queue: &str, metric: QueueMetric, value: f64, _timestamp_ms: i64) {
+        self.0.lock().expect("lock").push((queue.to_string(), metric, value));
+    }
+}
+
+impl Recorded {
+    fn sum(&self, queue: &str, metric: QueueMetric) -> f64 {
+        self.0.lock().expect("lock").iter().filter(|(q, m, _)| q == queue && *m == metric).map(|(_, _, v)| v).sum()
+    }
+
+    fn values(&self, queue: &str, metric: QueueMetric) -> Vec<f64> {
+        self.0.lock().expect("lock").iter().filter(|(q, m, _)| q == queue && *m == metric).map(|(_, _, v)| *v).collect()
+    }
+}
+
+#[tokio::test]
+async fn counts_what_the_api_did_for_cloudwatch() {
+    let f = fixture();
+    let rec = Arc::new(Recorded::default());
+    f.svc.record_into(rec.clone());
+    create(&f.svc, "m", &[]).await;
+    f.svc.send_message("m", SendMessage::new("hello")).await.expect("send");
+    let batch = vec![
+        BatchEntry { id: "a".into(), input: SendMessage::new("ab") },
+        BatchEntry { id: "b".into(), input: SendMessage { delay_seconds: Some(-1), ..SendMessage::new("bad") } },
+    ];
+    let out = f.svc.send_message_batch("m", batch).await.expect("batch");
+    assert_eq!((out.successful.len(), out.failed.len()), (1, 1));
+    assert_eq!(rec.sum("m", QueueMetric::NumberOfMessagesSent), 2.0, "only what was added counts");
+    assert_eq!(rec.values("m", QueueMetric::SentMessageSize), vec![5.0, 2.0]);
+
+    let got = f.svc.receive_message("m", now_req(10)).await.expect("receive");
+    assert_eq!(got.len(), 2);
+    assert!(f.svc.receive_message("m", now_req(10)).await.expect("receive").is_empty());
+    assert_eq!(rec.sum("m", QueueMetric::NumberOfMessagesReceived), 2.0);
+    assert_eq!(rec.sum("m", QueueMetric::NumberOfEmptyReceives), 1.0);
+
+    f.svc.delete_message("m", &got[0].receipt_handle).await.expect("delete");
+    let entries = vec![
+        BatchEntry { id: "x".into(), input: got[1].receipt_handle.clone() },
+        BatchEntry { id: "y".into(), input: "not a handle".into() },
+    ];
+    f.svc.delete_message_batch("m", entries).await.expect("delete batch");
+    assert_eq!(rec.sum("m", QueueMetric::NumberOfMessagesDeleted), 2.0, "the bad handle is not counted");
+}
+
+#[tokio::test]
+async fn gauges_say_where_each_message_is() {
+    let f = fixture();
+    let rec = Arc::new(Recorded::default());
+    create(&f.svc, "g", &[]).await;
+    create(&f.svc, "empty", &[]).await;
+    f.svc.send_message("g", SendMessage::new("old")).await.expect("send");
+    f.clock.advance(30);
+    f.svc.send_message("g", SendMessage::new("visible")).await.expect("send");
+    f.svc.send_message("g", SendMessage { delay_seconds: Some(60), ..SendMessage::new("later") }).await.expect("send");
+    let got = f.svc.receive_message("g", now_req(1)).await.expect("receive");
+    assert_eq!(got[0].body, "old");
+    f.clock.advance(12);
+    f.svc.record_gauges().await.expect("no observer, nothing to do");
+    f.svc.record_into(rec.clone());
+    f.svc.record_gauges().await.expect("gauges");
+    let one = |q: &str, m| rec.values(q, m);
+    assert_eq!(one("g", QueueMetric::ApproximateNumberOfMessagesVisible), vec![1.0]);
+    assert_eq!(one("g", QueueMetric::ApproximateNumberOfMessagesNotVisible), vec![1.0]);
+    assert_eq!(one("g", QueueMetric::ApproximateNumberOfMessagesDelayed), vec![1.0]);
+    assert_eq!(one("g", QueueMetric::ApproximateAgeOfOldestMessage), vec![42.0]);
+    assert_eq!(one("empty", QueueMetric::ApproximateNumberOfMessagesVisible), vec![0.0]);
+    assert_eq!(one("empty", QueueMetric::ApproximateAgeOfOldestMessage), vec![0.0]);
+    // An empty queue is reported for six hours, then not until it holds a message again.
+    f.clock.advance(6 * 3600);
+    f.svc.record_gauges().await.expect("gauges");
+    assert_eq!(one("empty", QueueMetric::ApproximateNumberOfMessagesVisible).len(), 2);
+    f.clock.advance(60);
+    f.svc.record_gauges().await.expect("gauges");
+    assert_eq!(one("empty", QueueMetric::ApproximateNumberOfMessagesVisible).len(), 2, "quiet for over six hours");
+    assert_eq!(one("g", QueueMetric::ApproximateNumberOfMessagesVisible).len(), 3, "a queue with messages always");
+    f.svc.send_message("empty", SendMessage::new("wake up")).await.expect("send");
+    f.svc.record_gauges().await.expect("gauges");
+    assert_eq!(one("empty", QueueMetric::ApproximateNumberOfMessagesVisible).last(), Some(&1.0));
+    assert_eq!(QueueMetric::ApproximateAgeOfOldestMessage.unit(), "Seconds");
+    assert_eq!(QueueMetric::SentMessageSize.unit(), "Bytes");
+}

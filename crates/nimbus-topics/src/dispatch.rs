@@ -19,6 +19,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::Notify;
 
 use crate::message::{Kind, MessageAttributes, StoredMessage};
+use crate::metrics::TopicMetric;
 use crate::service::{now_ms, Subscription, TopicService};
 use crate::store::{self, DeliveryRow};
 
@@ -273,6 +274,14 @@ impl TopicService {
             Some("http" | "https") => self.config.max_attempts,
             _ => self.config.managed_max_attempts,
         };
+        let notification = matches!(job.message.kind, Kind::Notification);
+        if notification && sub.is_some() {
+            match &result {
+                Ok(()) => self.count(&job.message.topic_arn, TopicMetric::NumberOfNotificationsDelivered, 1.0),
+                Err(Failure::Retry(_)) if attempts < max_attempts => {}
+                Err(_) => self.count(&job.message.topic_arn, TopicMetric::NumberOfNotificationsFailed, 1.0),
+            }
+        }
         let retry_at = match (&result, &sub) {
             (Ok(()), _) | (_, None) => None,
             (Err(Failure::Retry(_)), _) if attempts < max_attempts => {

@@ -9,6 +9,7 @@ mod dispatch;
 mod error;
 pub mod filter;
 pub mod message;
+pub mod metrics;
 mod service;
 mod store;
 
@@ -16,6 +17,7 @@ pub use dispatch::{Deliver, QueueMessage, Undelivered};
 pub use error::TopicError;
 pub use filter::{FilterPolicy, Scope};
 pub use message::{MessageAttribute, MessageAttributes};
+pub use metrics::{TopicMetric, TopicMetrics};
 pub use service::{
     BatchFailure, BatchOutcome, PublishInput, PublishResult, SubscribeInput, SubscriptionSummary, TopicConfig, TopicService,
 };

@@ -14,6 +14,7 @@ use crate::dispatch::{Deliver, Dispatcher};
 use crate::error::TopicError;
 use crate::filter::{FilterPolicy, Scope};
 use crate::message::{self, Body, Kind, MessageAttributes, StoredMessage, Urls, MAX_MESSAGE_BYTES};
+use crate::metrics::{TopicMetric, TopicMetrics};
 use crate::store::{self, Store, SubscriptionRow, TopicRow};
 
 /// FIFO deduplication window.
@@ -175,6 +176,8 @@ pub struct TopicService {
     control: Mutex<()>,
     pub(crate) dispatcher: Dispatcher,
     pub(crate) deliver: Arc<dyn Deliver>,
+    /// Where `AWS/SNS` datapoints go, once the binary says (`record_into`).
+    metrics: std::sync::OnceLock<Arc<dyn TopicMetrics>>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -231,6 +234,7 @@ impl TopicService {
             control: Mutex::new(()),
             dispatcher: Dispatcher::default(),
             deliver,
+            metrics: std::sync::OnceLock::new(),
         });
         {
             let mut st = svc.write_state();
@@ -795,20 +799,45 @@ impl TopicService {
         })
     }
 
-    /// The confirmed subscriptions of `topic` whose filter policies pass `m`.
-    fn recipients(&self, topic_name: &str, m: &StoredMessage) -> Vec<String> {
+    /// The confirmed subscriptions of `topic` whose filter policies pass `m`, and how many
+    /// policies filtered it out.
+    fn recipients(&self, topic_name: &str, m: &StoredMessage) -> (Vec<String>, usize) {
         let st = self.read_state();
-        let Some(t) = st.topics.get(topic_name) else { return Vec::new() };
-        t.subs.iter().filter_map(|a| st.subs.get(a)).filter(|s| s.row.confirmed && s.passes(m)).map(|s| s.row.arn.clone()).collect()
+        let Some(t) = st.topics.get(topic_name) else { return (Vec::new(), 0) };
+        let (mut to, mut filtered_out) = (Vec::new(), 0);
+        for s in t.subs.iter().filter_map(|a| st.subs.get(a)).filter(|s| s.row.confirmed) {
+            if s.passes(m) {
+                to.push(s.row.arn.clone());
+            } else {
+                filtered_out += 1;
+            }
+        }
+        (to, filtered_out)
+    }
+
+    /// Sends this service's `AWS/SNS` datapoints to `metrics` from now on.
+    pub fn record_into(&self, metrics: Arc<dyn TopicMetrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// One `AWS/SNS` datapoint for the topic `topic_arn` names.
+    pub(crate) fn count(&self, topic_arn: &str, metric: TopicMetric, value: f64) {
+        if let Some(m) = self.metrics.get() {
+            let topic = topic_arn.rsplit_once(':').map_or(topic_arn, |(_, name)| name);
+            m.record(topic, metric, value, now_ms());
+        }
     }
 
     /// Records messages durably with their deliveries (FIFO: deduplicated, numbered) and
     /// hands the deliveries to the dispatcher. Returns one result per message.
-    async fn commit(&self, topic: &Topic, messages: Vec<StoredMessage>) -> Result<Vec<PublishResult>, TopicError> {
+    /// `messages` come with their sizes (PublishSize).
+    async fn commit(&self, topic: &Topic, messages: Vec<(StoredMessage, usize)>) -> Result<Vec<PublishResult>, TopicError> {
+        let mut counts = Vec::with_capacity(messages.len());
         let prepared: Vec<(StoredMessage, Vec<String>)> = messages
             .into_iter()
-            .map(|m| {
-                let to = self.recipients(&topic.row.name, &m);
+            .map(|(m, size)| {
+                let (to, filtered_out) = self.recipients(&topic.row.name, &m);
+                counts.push((size, filtered_out));
                 (m, to)
             })
             .collect();
@@ -837,8 +866,13 @@ impl TopicService {
             })
             .await?;
         let mut results = Vec::with_capacity(committed.len());
-        for (result, queued) in committed {
+        for ((result, queued), (size, filtered_out)) in committed.into_iter().zip(counts) {
             if let Some((m, row, deliveries)) = queued {
+                self.count(&topic.arn, TopicMetric::NumberOfMessagesPublished, 1.0);
+                self.count(&topic.arn, TopicMetric::PublishSize, size as f64);
+                if filtered_out > 0 {
+                    self.count(&topic.arn, TopicMetric::NumberOfNotificationsFilteredOut, filtered_out as f64);
+                }
                 if !deliveries.is_empty() {
                     self.dispatcher.enqueue(self, Arc::new(m), row, &deliveries);
                 }
@@ -852,8 +886,9 @@ impl TopicService {
     pub async fn publish(&self, topic_arn: &str, input: PublishInput) -> Result<PublishResult, TopicError> {
         let name = self.topic_name(topic_arn, "TopicArn")?;
         let topic = self.topic(&name)?;
+        let size = message::message_size(&input.message, &input.attributes);
         let m = self.prepare(&topic, input)?;
-        let mut out = self.commit(&topic, vec![m]).await?;
+        let mut out = self.commit(&topic, vec![(m, size)]).await?;
         out.pop().ok_or_else(|| TopicError::Internal("publish recorded nothing".into()))
     }
 
@@ -889,14 +924,15 @@ impl TopicService {
         let mut outcome = BatchOutcome::default();
         let mut ok = Vec::new();
         for (id, input) in entries {
+            let size = message::message_size(&input.message, &input.attributes);
             match self.prepare(&topic, input) {
-                Ok(m) => ok.push((id, m)),
+                Ok(m) => ok.push((id, (m, size))),
                 Err(e) => {
                     outcome.failed.push(BatchFailure { id, code: e.code().into(), message: e.to_string(), sender_fault: e.sender_fault() })
                 }
             }
         }
-        let (ids, messages): (Vec<String>, Vec<StoredMessage>) = ok.into_iter().unzip();
+        let (ids, messages): (Vec<String>, Vec<(StoredMessage, usize)>) = ok.into_iter().unzip();
         if !messages.is_empty() {
             let results = self.commit(&topic, messages).await?;
             outcome.successful = ids.into_iter().zip(results).collect();

@@ -429,3 +429,50 @@ async fn http_subscriptions_confirm_then_receive() {
     let doc: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(doc["Message"], "after", "nothing was sent while pending");
 }
+
+/// Records every `AWS/SNS` datapoint the service reports.
+#[derive(Default)]
+struct Counted(Mutex<Vec<(String, TopicMetric, f64)>>);
+
+impl TopicMetrics for Counted {
+    fn record(&self, topic: &str, metric: TopicMetric, value: f64, _timestamp_ms: i64) {
+        self.0.lock().expect("lock").push((topic.to_string(), metric, value));
+    }
+}
+
+impl Counted {
+    fn values(&self, metric: TopicMetric) -> Vec<f64> {
+        self.0.lock().expect("lock").iter().filter(|(t, m, _)| t == "counted" && *m == metric).map(|(_, _, v)| *v).collect()
+    }
+}
+
+#[tokio::test]
+async fn publishes_deliveries_failures_and_filtered_out_are_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let rec = Arc::new(Recorder { failing: vec![Q.to_string()], tx: Mutex::new(Some(tx)), ..Default::default() });
+    let svc = TopicService::open(&dir.path().join("topics.db"), config(), rec.clone()).await.expect("open");
+    let counted = Arc::new(Counted::default());
+    svc.record_into(counted.clone());
+    let topic = svc.create_topic("counted", BTreeMap::new(), BTreeMap::new()).await.expect("create");
+    svc.subscribe(sub(&topic, "sqs", Q, &[])).await.expect("failing queue");
+    svc.subscribe(sub(&topic, "sqs", RAW_Q, &[("FilterPolicy", r#"{"kind":["big"]}"#)])).await.expect("filtered queue");
+    svc.subscribe(sub(&topic, "lambda", FN, &[])).await.expect("function");
+    let big = PublishInput { message: "big one".into(), attributes: attrs(&[("kind", "String", "big")]), ..Default::default() };
+    svc.publish(&topic, big).await.expect("publish");
+    svc.publish(&topic, PublishInput { message: "small".into(), ..Default::default() }).await.expect("publish");
+    wait_for(&mut rx, 3, &rec).await;
+    // The failing queue's deliveries end after three attempts each.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while counted.values(TopicMetric::NumberOfNotificationsFailed).len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "failures not counted: {:?}", counted.0.lock().expect("lock"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(counted.values(TopicMetric::NumberOfMessagesPublished), vec![1.0, 1.0]);
+    let kind_size = 4 + "String".len() + 3;
+    assert_eq!(counted.values(TopicMetric::PublishSize), vec![(7 + kind_size) as f64, 5.0]);
+    assert_eq!(counted.values(TopicMetric::NumberOfNotificationsFilteredOut), vec![1.0], "the small one, by one policy");
+    assert_eq!(counted.values(TopicMetric::NumberOfNotificationsDelivered).iter().sum::<f64>(), 3.0);
+    assert_eq!(counted.values(TopicMetric::NumberOfNotificationsFailed), vec![1.0, 1.0], "once each, after the retries");
+    assert_eq!(TopicMetric::PublishSize.unit(), "Bytes");
+}

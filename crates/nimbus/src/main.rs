@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod install;
 mod server;
+mod service_metrics;
 
 use std::path::PathBuf;
 

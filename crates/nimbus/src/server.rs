@@ -64,6 +64,10 @@ pub struct ServerOpts {
     /// How often metric alarms are evaluated, in milliseconds (AWS: every minute). For tests.
     #[arg(long, default_value_t = 60_000, hide = true, value_parser = clap::value_parser!(u64).range(100..))]
     alarm_interval_ms: u64,
+    /// How often the queues' gauges (ApproximateNumberOfMessagesVisible, …) are sampled
+    /// into AWS/SQS, in milliseconds (AWS: every minute). For tests.
+    #[arg(long, default_value_t = 60_000, hide = true, value_parser = clap::value_parser!(u64).range(100..))]
+    queue_gauge_interval_ms: u64,
     /// Domain under which function URLs are handed out and served by host name
     /// (`<url-id>.<domain>`; its names are yours to resolve). Without it, `FunctionUrl` is
     /// by path on this server's address (`/_aws/lambda-url/<url-id>/`), which needs no name
@@ -528,6 +532,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         concurrency_limit: opts.concurrency_limit,
         async_retry_delay: Duration::from_millis(opts.async_retry_delay_ms),
         alarm_interval: Duration::from_millis(opts.alarm_interval_ms),
+        queue_gauge_interval: Duration::from_millis(opts.queue_gauge_interval_ms),
         credentials_lifetime: Duration::from_secs(opts.credentials_lifetime.max(5)),
         master,
         keys,
@@ -609,6 +614,7 @@ struct Shared {
     concurrency_limit: u32,
     async_retry_delay: Duration,
     alarm_interval: Duration,
+    queue_gauge_interval: Duration,
     credentials_lifetime: Duration,
     master: nimbus_store::MasterKey,
     keys: Option<Arc<nimbus_identity::Keys>>,
@@ -829,6 +835,7 @@ impl Shared {
         .await
         .map_err(|e| anyhow!("opening the topic database: {e}"))?;
         async_invoker.set_message_sink(Arc::new(MessageSinks { queues: queues.clone(), topics: topics.clone() }));
+        crate::service_metrics::wire(&metric_store, &queues, &topics, &events, self.queue_gauge_interval);
         {
             // Metric alarms are evaluated on the stored metrics; state changes notify their
             // SNS actions.
