@@ -12,6 +12,7 @@ pub mod invoke;
 pub mod layer;
 pub mod provisioned;
 pub mod runtime;
+pub mod trace;
 pub mod url;
 pub mod validate;
 

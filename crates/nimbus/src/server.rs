@@ -27,6 +27,12 @@ pub struct ServerOpts {
     /// authenticated: keep it on loopback or a private network). Off unless given.
     #[arg(long, env = "NIMBUS_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<String>,
+    /// Export a trace of every invocation (queue wait, init, invoke, response) to this
+    /// OpenTelemetry collector over OTLP/HTTP protobuf, e.g. `http://127.0.0.1:4318`
+    /// (`/v1/traces` is appended). `OTEL_EXPORTER_OTLP_ENDPOINT` is not read; the batch
+    /// processor's `OTEL_BSP_*` settings are. Off unless given.
+    #[arg(long, env = "NIMBUS_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
     /// The server's own log lines: `text` for people, `json` (one object per line) for log
     /// collectors. Levels come from `NIMBUS_LOG` (else `RUST_LOG`, else `info`).
     #[arg(long, env = "NIMBUS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
@@ -342,6 +348,15 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     }
     let listener = tokio::net::TcpListener::bind(&opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;
     let local = listener.local_addr()?;
+    let traces = match &opts.otlp_endpoint {
+        Some(endpoint) => {
+            let service = nimbus_trace::Service { version: env!("CARGO_PKG_VERSION").to_string(), host: host_name() };
+            let traces = nimbus_trace::OtlpTraces::start(endpoint, &service, tokio::runtime::Handle::current())?;
+            tracing::info!("invocation traces go to {endpoint} (OTLP/HTTP)");
+            Some(traces)
+        }
+        None => None,
+    };
     let metrics_listener = match &opts.metrics_listen {
         Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for metrics"))?),
         None => None,
@@ -543,6 +558,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         tls,
         accounts: accounts.clone(),
         metrics: nimbus_metrics::Metrics::new(),
+        traces: traces.clone(),
         opened: std::sync::Mutex::new(Vec::new()),
         limits: nimbus_api::conn::ConnectionLimits {
             header_timeout: Duration::from_secs_f64(opts.http_header_timeout),
@@ -590,6 +606,10 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         account.logs.flush();
     }
     drop(opened);
+    if let Some(traces) = traces {
+        // The last spans go out (or are given up on) before the runtime stops.
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
     if let Some(cgroups) = cgroups_at_stop {
         // Everything the server made goes: environments still busy are killed with their
         // groups. (Their network namespaces, veth pairs and VPC routers' nftables tables
@@ -625,6 +645,8 @@ struct Shared {
     tls: Option<nimbus_api::tls::Tls>,
     accounts: Arc<nimbus_api::Accounts>,
     metrics: Arc<nimbus_metrics::Metrics>,
+    /// Where invocation traces are exported (`--otlp-endpoint`).
+    traces: Option<Arc<nimbus_trace::OtlpTraces>>,
     /// Every account opened, for shutdown.
     opened: std::sync::Mutex<Vec<Opened>>,
 }
@@ -716,6 +738,9 @@ impl Shared {
             .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
         let invoker = Invoker::new(control.clone(), pool.clone());
         invoker.count_into(self.metrics.clone());
+        if let Some(traces) = &self.traces {
+            invoker.trace_into(traces.clone());
+        }
         let metric_store =
             Arc::new(nimbus_metrics::cloudwatch::MetricStore::open(&data.root().join("metrics.db")).map_err(|e| anyhow!(e))?);
         invoker.record_into(metric_store.clone());
@@ -1111,4 +1136,9 @@ impl nimbus_topics::Deliver for TopicTargets {
             nimbus_queues::SendMessage { body: m.body, attributes, group_id: m.group_id, dedup_id: m.dedup_id, ..Default::default() };
         self.queues.send_message(&name, message).await.map(|_| ()).map_err(|e| e.to_string().into())
     }
+}
+
+/// This host's name, for the traces' resource (`host.name`).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into())
 }
