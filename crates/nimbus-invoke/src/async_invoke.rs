@@ -132,6 +132,7 @@ impl AsyncInvoker {
             enqueued_ms: now,
             not_before_ms: now,
             trace: None,
+            trigger: trace.trigger,
         };
         let sink = self.invoker.traces.get().filter(|_| trace.parent.and_then(|p| p.sampled) != Some(false));
         let accepted = match sink {
@@ -240,7 +241,7 @@ impl AsyncInvoker {
             // Its processing continues the trace it was accepted in.
             trace: nimbus_model::trace::TraceContext {
                 parent: event.trace.as_deref().and_then(nimbus_model::trace::Parent::from_xray),
-                trigger: nimbus_model::trace::Trigger::Other,
+                trigger: event.trigger,
             },
         };
         match self.invoker.invoke(req).await {

@@ -67,6 +67,9 @@ pub struct AsyncEvent {
     /// processing continues.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// What kind of source submitted it (a topic, a rule, a direct Invoke).
+    #[serde(default, skip_serializing_if = "crate::trace::Trigger::is_other")]
+    pub trigger: crate::trace::Trigger,
 }
 
 /// PutFunctionEventInvokeConfig: retries, event age and destinations of a function's (or

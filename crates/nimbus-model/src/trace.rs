@@ -34,7 +34,13 @@ fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
 }
 
 fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
-    bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 32];
+    for (i, b) in bytes.iter().take(16).enumerate() {
+        buf[2 * i] = DIGITS[usize::from(b >> 4)];
+        buf[2 * i + 1] = DIGITS[usize::from(b & 15)];
+    }
+    f.write_str(std::str::from_utf8(&buf[..2 * bytes.len().min(16)]).expect("hex digits are ASCII"))
 }
 
 impl TraceId {
@@ -162,7 +168,8 @@ impl Parent {
 }
 
 /// What kind of source started an invocation, as OpenTelemetry's `faas.trigger` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Trigger {
     /// Function URLs and API Gateway routes.
     Http,
@@ -178,6 +185,10 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    pub fn is_other(&self) -> bool {
+        *self == Trigger::Other
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Http => "http",
@@ -203,7 +214,7 @@ pub struct TraceContext {
 /// should hang from, the sampling decision, and AWS's `Lineage` (recursive-loop counter).
 pub fn function_header(trace_id: TraceId, parent: SpanId, sampled: bool) -> String {
     let hex = trace_id.to_string();
-    format!("Root={};Parent={parent};Sampled={};Lineage=1:{}:0", trace_id.xray_root(), u8::from(sampled), &hex[24..])
+    format!("Root=1-{}-{};Parent={parent};Sampled={};Lineage=1:{}:0", &hex[..8], &hex[8..], u8::from(sampled), &hex[24..])
 }
 
 /// When each phase of one invocation began and ended, and what it was: handed by the

@@ -348,7 +348,8 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     }
     let listener = tokio::net::TcpListener::bind(&opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;
     let local = listener.local_addr()?;
-    let traces = match &opts.otlp_endpoint {
+    // An empty endpoint (an unset variable in a unit file) is off.
+    let traces = match opts.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
         Some(endpoint) => {
             let service = nimbus_trace::Service { version: env!("CARGO_PKG_VERSION").to_string(), host: host_name() };
             let traces = nimbus_trace::OtlpTraces::start(endpoint, &service, tokio::runtime::Handle::current())?;
@@ -1036,7 +1037,7 @@ impl nimbus_events::EventSink for LambdaSink {
             nimbus_api::service_may_invoke(control, "events.amazonaws.com", function_arn, rule_arn, &self.partition.account_id).await?;
         }
         let function = nimbus_model::FunctionRef::parse(function_arn, &self.partition).map_err(|e| e.message)?;
-        self.invoker.submit(&function, payload).await.map(|_| ()).map_err(|e| e.message)
+        self.invoker.submit_traced(&function, payload, pubsub()).await.map(|_| ()).map_err(|e| e.message)
     }
 }
 
@@ -1057,7 +1058,7 @@ async fn deliver_log_batch(
         }
     }
     let function = nimbus_model::FunctionRef::parse(function_arn, partition).map_err(|e| e.message)?;
-    invoker.submit(&function, bytes::Bytes::from(payload)).await.map(|_| ()).map_err(|e| e.message)
+    invoker.submit_traced(&function, bytes::Bytes::from(payload), pubsub()).await.map(|_| ()).map_err(|e| e.message)
 }
 
 /// Dead letters and destination records of asynchronous invocations go to the built-in
@@ -1101,7 +1102,11 @@ impl nimbus_topics::Deliver for TopicTargets {
                 .map_err(nimbus_topics::Undelivered::Refused)?;
         }
         let function = nimbus_model::FunctionRef::parse(function_arn, &self.partition).map_err(|e| e.to_string())?;
-        self.async_invoker.submit(&function, bytes::Bytes::from(payload)).await.map(|_| ()).map_err(|e| e.to_string().into())
+        self.async_invoker
+            .submit_traced(&function, bytes::Bytes::from(payload), pubsub())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string().into())
     }
 
     async fn send_to_queue(
@@ -1141,4 +1146,9 @@ impl nimbus_topics::Deliver for TopicTargets {
 /// This host's name, for the traces' resource (`host.name`).
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+}
+
+/// The trace context of an event a topic, a rule or a log subscription hands to a function.
+fn pubsub() -> nimbus_model::trace::TraceContext {
+    nimbus_model::trace::TraceContext { parent: None, trigger: nimbus_model::trace::Trigger::PubSub }
 }
