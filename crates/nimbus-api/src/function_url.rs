@@ -146,15 +146,23 @@ pub async fn serve(state: &AppState, req: UrlRequest, signer: Signer, conn: &Con
     });
     let qualifier = config.qualifier.as_deref().and_then(|q| Qualifier::parse(q).ok());
     let function = FunctionRef { name: config.function.clone(), qualifier };
+    let trace = proxy::trace_parent(&req.call.headers);
     let streams = config.invoke_mode == "RESPONSE_STREAM" && req.format == UrlFormat::V2;
     let outcome = if streams && ev.len() <= nimbus_model::validate::MAX_SYNC_PAYLOAD {
-        let invoke = InvokeRequest { function, payload: ev, tail_log: false, client_context: None, request_id: Some(request_id.clone()) };
+        let invoke = InvokeRequest {
+            function,
+            payload: ev,
+            tail_log: false,
+            client_context: None,
+            request_id: Some(request_id.clone()),
+            trace: nimbus_model::trace::TraceContext { parent: trace, trigger: nimbus_model::trace::Trigger::Http },
+        };
         match crate::streaming::serve_url(state, invoke).await {
             UrlStream::Streaming(r) => Err(r),
             UrlStream::Whole(result) => Ok(proxy::outcome(result)),
         }
     } else {
-        Ok(proxy::invoke(state, function, ev, &request_id, None).await)
+        Ok(proxy::invoke(state, function, ev, &request_id, None, trace).await)
     };
     let mut r = match outcome {
         Err(streaming) => streaming,

@@ -533,7 +533,7 @@ async fn serve_inner(state: &AppState, req: &ApiRequest, request_id: &str, signe
     });
     let timeout = Duration::from_millis(integration.timeout_in_millis.into());
     let invoke_id = uuid::Uuid::new_v4().to_string();
-    match proxy::invoke(state, function, ev, &invoke_id, Some(timeout)).await {
+    match proxy::invoke(state, function, ev, &invoke_id, Some(timeout), proxy::trace_parent(&req.call.headers)).await {
         Outcome::Result(payload) => {
             let mapped = match format {
                 "1.0" => events::v1_response(&payload),

@@ -8,12 +8,20 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use nimbus_gateway::proxy::HttpRequest;
+use nimbus_model::trace::{Parent, TraceContext, Trigger};
 use nimbus_model::url::Cors;
 use nimbus_model::validate::MAX_SYNC_PAYLOAD;
 use nimbus_model::{ErrorCode, FunctionRef, InvokeRequest};
 
 use crate::response::{self as responses, Body};
 use crate::server::AppState;
+
+/// The trace context an HTTP request carries: W3C `traceparent`, else X-Ray's
+/// `X-Amzn-Trace-Id` (malformed ones are ignored).
+pub fn trace_parent(headers: &HeaderMap) -> Option<Parent> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    Parent::from_headers(get("traceparent"), get("x-amzn-trace-id"))
+}
 
 /// An HTTP request to a function's front, as received.
 #[derive(Debug)]
@@ -70,12 +78,25 @@ pub enum Outcome {
 /// Invokes `function` with `event` and sorts the result. With `timeout`, the caller stops
 /// waiting after it; the invocation itself runs to its end in the background (as Lambda's
 /// does when API Gateway gives up).
-pub async fn invoke(state: &AppState, function: FunctionRef, event: Bytes, request_id: &str, timeout: Option<Duration>) -> Outcome {
+pub async fn invoke(
+    state: &AppState,
+    function: FunctionRef,
+    event: Bytes,
+    request_id: &str,
+    timeout: Option<Duration>,
+    trace: Option<Parent>,
+) -> Outcome {
     if event.len() > MAX_SYNC_PAYLOAD {
         return Outcome::TooLarge;
     }
-    let request =
-        InvokeRequest { function, payload: event, tail_log: false, client_context: None, request_id: Some(request_id.to_string()) };
+    let request = InvokeRequest {
+        function,
+        payload: event,
+        tail_log: false,
+        client_context: None,
+        request_id: Some(request_id.to_string()),
+        trace: TraceContext { parent: trace, trigger: Trigger::Http },
+    };
     let invoker = state.invoker.clone();
     let result = match timeout {
         None => invoker.invoke_detached(request).await,

@@ -199,8 +199,16 @@ async fn route(
         body: body.clone(),
     };
     let action = match action::parse(raw) {
-        Ok(a) => {
+        Ok(mut a) => {
             *service = a.service();
+            // The caller's trace context, which the invocation joins.
+            if let Action::Lambda(crate::lambda::LambdaRequest {
+                call: Ok(crate::lambda::LambdaCall::Invoke(input) | crate::lambda::LambdaCall::InvokeWithResponseStream(input)),
+                ..
+            }) = &mut a
+            {
+                input.trace = crate::proxy::trace_parent(&parts.headers);
+            }
             a
         }
         Err(e) => {

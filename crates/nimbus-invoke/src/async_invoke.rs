@@ -102,6 +102,18 @@ impl AsyncInvoker {
     /// Accepts an event: checks the function and qualifier exist, stores the event, and
     /// returns its request id. The 202 is sent only after this returns.
     pub async fn submit(&self, function: &FunctionRef, payload: Bytes) -> Result<String, ApiError> {
+        self.submit_traced(function, payload, nimbus_model::trace::TraceContext::default()).await
+    }
+
+    /// [`AsyncInvoker::submit`] in the caller's trace: the event keeps the context (the
+    /// accepting span's, when traces are exported) and its processing continues it.
+    pub async fn submit_traced(
+        &self,
+        function: &FunctionRef,
+        payload: Bytes,
+        trace: nimbus_model::trace::TraceContext,
+    ) -> Result<String, ApiError> {
+        let (started_at, started) = (std::time::Instant::now(), std::time::SystemTime::now());
         if payload.len() > async_limits::MAX_PAYLOAD {
             return Err(ApiError::new(
                 ErrorCode::RequestTooLarge,
@@ -111,7 +123,7 @@ impl AsyncInvoker {
         // From the in-memory view: the function and its qualifier must exist.
         self.control.resolve(&function.name, function.qualifier.as_ref()).await?;
         let now = now_millis();
-        let event = AsyncEvent {
+        let mut event = AsyncEvent {
             request_id: uuid::Uuid::new_v4().to_string(),
             function: function.name.clone(),
             qualifier: function.qualifier.as_ref().map(|q| q.as_str().to_string()),
@@ -119,10 +131,41 @@ impl AsyncInvoker {
             attempts: 0,
             enqueued_ms: now,
             not_before_ms: now,
+            trace: None,
+            trigger: trace.trigger,
+        };
+        let sink = self.invoker.traces.get().filter(|_| trace.parent.and_then(|p| p.sampled) != Some(false));
+        let accepted = match sink {
+            None => {
+                event.trace = trace.parent.map(|p| p.to_xray());
+                None
+            }
+            Some(sink) => {
+                let ids = crate::trace::TraceIds::for_request(&trace);
+                event.trace = Some(
+                    nimbus_model::trace::Parent { trace_id: ids.trace_id, span_id: Some(ids.span_id), sampled: ids.sampled }.to_xray(),
+                );
+                Some((sink, ids))
+            }
         };
         self.store.enqueue_event(&event).await.map_err(|e| ApiError::service(format!("queueing the event: {e}")))?;
         self.metric(&event, &[("AsyncEventsReceived", "Count", 1.0)]);
         self.wake.notify_one();
+        if let Some((sink, ids)) = accepted {
+            let partition = self.control.partition();
+            sink.accepted(nimbus_model::trace::AcceptedEvent {
+                trace_id: ids.trace_id,
+                span_id: ids.span_id,
+                parent: ids.parent,
+                function: event.function.clone(),
+                qualifier: event.qualifier.clone(),
+                region: partition.region.clone(),
+                account: partition.account_id.clone(),
+                request_id: event.request_id.clone(),
+                started,
+                ended: started + started_at.elapsed(),
+            });
+        }
         Ok(event.request_id)
     }
 
@@ -196,6 +239,11 @@ impl AsyncInvoker {
             tail_log: false,
             client_context: None,
             request_id: Some(event.request_id.clone()),
+            // Its processing continues the trace it was accepted in.
+            trace: nimbus_model::trace::TraceContext {
+                parent: event.trace.as_deref().and_then(nimbus_model::trace::Parent::from_xray),
+                trigger: event.trigger,
+            },
         };
         match self.invoker.invoke(req).await {
             Ok(o) if o.function_error.is_none() => Attempt::Succeeded(o),

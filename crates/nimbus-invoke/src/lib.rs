@@ -6,6 +6,7 @@
 mod async_invoke;
 mod concurrency;
 mod platform_log;
+mod trace;
 
 pub use async_invoke::{AsyncConfig, AsyncInvoker, MessageSink};
 pub use concurrency::ConcurrencyLimiter;
@@ -64,6 +65,8 @@ pub struct Invoker {
     /// The account's CloudWatch metrics, where AWS/Lambda's are recorded (set once, by
     /// [`Invoker::record_into`]).
     cloudwatch: std::sync::OnceLock<Arc<nimbus_metrics::cloudwatch::MetricStore>>,
+    /// Where each invocation's trace goes (set once, by [`Invoker::trace_into`]).
+    traces: trace::Sink,
 }
 
 /// How long the role credentials handed to environments are valid by default.
@@ -106,6 +109,7 @@ impl Invoker {
             networks: RwLock::new(None),
             metrics: std::sync::OnceLock::new(),
             cloudwatch: std::sync::OnceLock::new(),
+            traces: trace::Sink::new(),
         });
         let weak = Arc::downgrade(&invoker);
         control.on_change(move |name| {
@@ -251,6 +255,11 @@ impl Invoker {
     /// ConcurrentExecutions) into the account's CloudWatch store, as Lambda publishes them.
     pub fn record_into(&self, store: Arc<nimbus_metrics::cloudwatch::MetricStore>) {
         let _ = self.cloudwatch.set(store);
+    }
+
+    /// Hands every invocation's trace (ids and phases) to `sink` from now on.
+    pub fn trace_into(&self, sink: Arc<dyn nimbus_model::trace::TraceSink>) {
+        let _ = self.traces.set(sink);
     }
 
     /// AWS/Lambda datapoints `(metric, unit, value)` of one moment, for the account (no
@@ -436,11 +445,36 @@ impl Invoker {
             .map_err(|e| ApiError::service(format!("invocation task failed: {e}")))?
     }
 
-    async fn invoke_into(&self, req: InvokeRequest, stream: Option<StreamSink>) -> Result<InvokeOutcome, ApiError> {
+    async fn invoke_into(&self, mut req: InvokeRequest, stream: Option<StreamSink>) -> Result<InvokeOutcome, ApiError> {
+        let ids = trace::TraceIds::for_request(&req.trace);
+        let sink = self.traces.get().filter(|_| ids.sampled != Some(false));
+        let mut timeline = trace::Timeline::start(sink.is_some(), req.trace.trigger);
+        let request_id = req.request_id.get_or_insert_with(|| uuid::Uuid::new_v4().to_string());
+        // What the trace names, kept only when there is a trace.
+        let names =
+            sink.map(|_| (request_id.clone(), req.function.name.clone(), req.function.qualifier.as_ref().map(|q| q.as_str().to_string())));
+        let result = self.run(req, stream, &ids, &mut timeline).await;
+        if let (Some(sink), Some((request_id, function, qualifier))) = (sink, names) {
+            if let Err(e) = &result {
+                timeline.error = Some(e.code.name().to_string());
+            }
+            sink.record(timeline.finish(&ids, &function, qualifier, request_id, self.control.partition()));
+        }
+        result
+    }
+
+    async fn run(
+        &self,
+        req: InvokeRequest,
+        stream: Option<StreamSink>,
+        ids: &trace::TraceIds,
+        timeline: &mut trace::Timeline,
+    ) -> Result<InvokeOutcome, ApiError> {
         let name = &req.function.name;
         let partition = self.control.partition();
         let function = self.control.resolve(name, req.function.qualifier.as_ref()).await?;
         let executed_version = function.config.version.clone();
+        timeline.version = Some(executed_version.clone());
         // A function whose KMS key cannot decrypt its variables does not run (AWS's
         // KMSDisabledException and kin), before any environment is taken or started.
         if let Some(arn) = &function.config.kms_key_arn {
@@ -472,7 +506,7 @@ impl Invoker {
                     .map_err(|e| self.throttled(name, req.function.qualifier.as_ref(), e))?
             }
         };
-        let request_id = req.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let request_id = req.request_id.clone().unwrap_or_default();
         let invoked_arn = match &req.function.qualifier {
             Some(q) => partition.qualified_arn(name, q.as_str()),
             None => partition.function_arn(name),
@@ -481,11 +515,14 @@ impl Invoker {
         if let Some(sink) = &stream {
             let _ = sink.send(StreamEvent::Resolved { version: executed_version.clone() }).await;
         }
+        if timeline.enabled {
+            timeline.invoked_arn = Some(invoked_arn.clone());
+        }
         let mut invocation = Invocation {
             request_id: request_id.clone(),
             payload: req.payload,
             invoked_arn,
-            trace_id: trace_id(&request_id, function.config.tracing_active),
+            trace_id: ids.function_header(function.config.tracing_active),
             client_context: req.client_context,
             timeout: std::time::Duration::from_secs(u64::from(function.config.timeout_secs)),
             init_within_timeout: false,
@@ -515,10 +552,14 @@ impl Invoker {
                 Some(env) => Acquired::Ready { env, cold: false },
                 None => self.pool.acquire(&spec).await.map_err(|e| ApiError::service(e.to_string()))?,
             };
+            timeline.ready = Some(std::time::Instant::now());
             let (env, cold) = match acquired {
                 Acquired::Ready { env, cold } => (env, cold),
                 Acquired::Refused(reply) => {
                     let (payload, error) = failure_payload(reply, &request_id, function.config.timeout_secs);
+                    if timeline.enabled {
+                        timeline.error = Some(trace::error_type(&payload));
+                    }
                     self.count(
                         name,
                         req.function.qualifier.as_ref(),
@@ -538,6 +579,10 @@ impl Invoker {
                 }
             };
             let (reply, timings) = env.invoke(invocation.clone(), start_line.clone()).await;
+            timeline.answered = Some(std::time::Instant::now());
+            timeline.cold = cold;
+            timeline.handler = timings.delivered.then_some(timings.duration);
+            timeline.init = timings.init_duration;
             if (!cold || env.adopted) && !timings.delivered && matches!(reply, Reply::Exited(_)) && attempts == 1 {
                 self.pool.release(env);
                 continue;
@@ -597,6 +642,9 @@ impl Invoker {
             }
             other => failure_payload(other, &request_id, function.config.timeout_secs),
         };
+        if timeline.enabled && function_error.is_some() {
+            timeline.error = Some(trace::error_type(&payload));
+        }
         capture.service_line_opt(platform.runtime_done(&request_id, &timings, &status));
         capture.service_line_opt(platform.end(&request_id));
         capture.service_line_opt(platform.report(&request_id, &timings, function.config.memory_mb, &status, traced.as_deref()));
@@ -674,33 +722,5 @@ struct HeldTree(Arc<nimbus_store::code::Tree>);
 impl nimbus_sandbox::Held for HeldTree {
     fn let_go(&self) -> bool {
         self.0.let_go()
-    }
-}
-
-/// An X-Ray style trace header: `Root=1-<epoch hex>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>`,
-/// sampled when the function's tracing mode is `Active`.
-fn trace_id(request_id: &str, sampled: bool) -> String {
-    let hex: String = request_id.chars().filter(|c| c.is_ascii_hexdigit()).collect();
-    let hex = format!("{hex:0<32}");
-    let secs = chrono::Utc::now().timestamp();
-    format!("Root=1-{secs:08x}-{};Parent={};Sampled={};Lineage=1:{}:0", &hex[..24], &hex[16..32], u8::from(sampled), &hex[..8])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trace_header_shape() {
-        let cases = [
-            ("0f0e0d0c-0b0a-4908-8706-050403020100", false, "-0f0e0d0c0b0a490887060504;Parent=8706050403020100;Sampled=0;"),
-            ("0f0e0d0c-0b0a-4908-8706-050403020100", true, "-0f0e0d0c0b0a490887060504;Parent=8706050403020100;Sampled=1;"),
-            // A caller's own request id (not a UUID) still makes a well-formed header.
-            ("req-1", false, "-e10000000000000000000000;Parent=0000000000000000;Sampled=0;"),
-        ];
-        for (id, sampled, part) in cases {
-            let t = trace_id(id, sampled);
-            assert!(t.starts_with("Root=1-") && t.contains(part), "{t}");
-        }
     }
 }

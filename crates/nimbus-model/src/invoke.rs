@@ -16,6 +16,8 @@ pub struct InvokeRequest {
     /// A request id chosen beforehand (an asynchronous event keeps the one it was
     /// accepted with); None mints a new one.
     pub request_id: Option<String>,
+    /// The caller's trace context and the kind of trigger.
+    pub trace: crate::trace::TraceContext,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +63,13 @@ pub struct AsyncEvent {
     pub enqueued_ms: i64,
     /// Not to be run before this time (retry backoff).
     pub not_before_ms: i64,
+    /// The trace context the event was accepted in (X-Ray's header form), which its
+    /// processing continues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+    /// What kind of source submitted it (a topic, a rule, a direct Invoke).
+    #[serde(default, skip_serializing_if = "crate::trace::Trigger::is_other")]
+    pub trigger: crate::trace::Trigger,
 }
 
 /// PutFunctionEventInvokeConfig: retries, event age and destinations of a function's (or

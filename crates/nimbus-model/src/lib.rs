@@ -13,6 +13,7 @@ pub mod layer;
 pub mod logging;
 pub mod provisioned;
 pub mod runtime;
+pub mod trace;
 pub mod url;
 pub mod validate;
 

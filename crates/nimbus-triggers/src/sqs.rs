@@ -387,6 +387,7 @@ impl EventSources {
                 tail_log: false,
                 client_context: None,
                 request_id: None,
+                trace: nimbus_model::trace::TraceContext { parent: None, trigger: nimbus_model::trace::Trigger::PubSub },
             };
             let failed: HashSet<String> = match self.invoker.invoke(req).await {
                 Ok(o) if o.function_error.is_none() => {

@@ -27,6 +27,12 @@ pub struct ServerOpts {
     /// authenticated: keep it on loopback or a private network). Off unless given.
     #[arg(long, env = "NIMBUS_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<String>,
+    /// Export a trace of every invocation (queue wait, init, invoke, response) to this
+    /// OpenTelemetry collector over OTLP/HTTP protobuf, e.g. `http://127.0.0.1:4318`
+    /// (`/v1/traces` is appended). `OTEL_EXPORTER_OTLP_ENDPOINT` is not read; the batch
+    /// processor's `OTEL_BSP_*` settings are. Off unless given.
+    #[arg(long, env = "NIMBUS_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
     /// The server's own log lines: `text` for people, `json` (one object per line) for log
     /// collectors. Levels come from `NIMBUS_LOG` (else `RUST_LOG`, else `info`).
     #[arg(long, env = "NIMBUS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
@@ -346,6 +352,16 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     }
     let listener = tokio::net::TcpListener::bind(&opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;
     let local = listener.local_addr()?;
+    // An empty endpoint (an unset variable in a unit file) is off.
+    let traces = match opts.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
+        Some(endpoint) => {
+            let service = nimbus_trace::Service { version: env!("CARGO_PKG_VERSION").to_string(), host: host_name() };
+            let traces = nimbus_trace::OtlpTraces::start(endpoint, &service, tokio::runtime::Handle::current())?;
+            tracing::info!("invocation traces go to {endpoint} (OTLP/HTTP)");
+            Some(traces)
+        }
+        None => None,
+    };
     let metrics_listener = match &opts.metrics_listen {
         Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for metrics"))?),
         None => None,
@@ -548,6 +564,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         tls,
         accounts: accounts.clone(),
         metrics: nimbus_metrics::Metrics::new(),
+        traces: traces.clone(),
         opened: std::sync::Mutex::new(Vec::new()),
         limits: nimbus_api::conn::ConnectionLimits {
             header_timeout: Duration::from_secs_f64(opts.http_header_timeout),
@@ -595,6 +612,10 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         account.logs.flush();
     }
     drop(opened);
+    if let Some(traces) = traces {
+        // The last spans go out (or are given up on) before the runtime stops.
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
     if let Some(cgroups) = cgroups_at_stop {
         // Everything the server made goes: environments still busy are killed with their
         // groups. (Their network namespaces, veth pairs and VPC routers' nftables tables
@@ -631,6 +652,8 @@ struct Shared {
     tls: Option<nimbus_api::tls::Tls>,
     accounts: Arc<nimbus_api::Accounts>,
     metrics: Arc<nimbus_metrics::Metrics>,
+    /// Where invocation traces are exported (`--otlp-endpoint`).
+    traces: Option<Arc<nimbus_trace::OtlpTraces>>,
     /// Every account opened, for shutdown.
     opened: std::sync::Mutex<Vec<Opened>>,
 }
@@ -722,6 +745,9 @@ impl Shared {
             .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
         let invoker = Invoker::new(control.clone(), pool.clone());
         invoker.count_into(self.metrics.clone());
+        if let Some(traces) = &self.traces {
+            invoker.trace_into(traces.clone());
+        }
         let metric_store =
             Arc::new(nimbus_metrics::cloudwatch::MetricStore::open(&data.root().join("metrics.db")).map_err(|e| anyhow!(e))?);
         invoker.record_into(metric_store.clone());
@@ -1028,7 +1054,7 @@ impl nimbus_events::EventSink for LambdaSink {
             nimbus_api::service_may_invoke(control, "events.amazonaws.com", function_arn, rule_arn, &self.partition.account_id).await?;
         }
         let function = nimbus_model::FunctionRef::parse(function_arn, &self.partition).map_err(|e| e.message)?;
-        self.invoker.submit(&function, payload).await.map(|_| ()).map_err(|e| e.message)
+        self.invoker.submit_traced(&function, payload, pubsub()).await.map(|_| ()).map_err(|e| e.message)
     }
 }
 
@@ -1049,7 +1075,7 @@ async fn deliver_log_batch(
         }
     }
     let function = nimbus_model::FunctionRef::parse(function_arn, partition).map_err(|e| e.message)?;
-    invoker.submit(&function, bytes::Bytes::from(payload)).await.map(|_| ()).map_err(|e| e.message)
+    invoker.submit_traced(&function, bytes::Bytes::from(payload), pubsub()).await.map(|_| ()).map_err(|e| e.message)
 }
 
 /// Dead letters and destination records of asynchronous invocations go to the built-in
@@ -1093,7 +1119,11 @@ impl nimbus_topics::Deliver for TopicTargets {
                 .map_err(nimbus_topics::Undelivered::Refused)?;
         }
         let function = nimbus_model::FunctionRef::parse(function_arn, &self.partition).map_err(|e| e.to_string())?;
-        self.async_invoker.submit(&function, bytes::Bytes::from(payload)).await.map(|_| ()).map_err(|e| e.to_string().into())
+        self.async_invoker
+            .submit_traced(&function, bytes::Bytes::from(payload), pubsub())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string().into())
     }
 
     async fn send_to_queue(
@@ -1128,4 +1158,14 @@ impl nimbus_topics::Deliver for TopicTargets {
             nimbus_queues::SendMessage { body: m.body, attributes, group_id: m.group_id, dedup_id: m.dedup_id, ..Default::default() };
         self.queues.send_message(&name, message).await.map(|_| ()).map_err(|e| e.to_string().into())
     }
+}
+
+/// This host's name, for the traces' resource (`host.name`).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+}
+
+/// The trace context of an event a topic, a rule or a log subscription hands to a function.
+fn pubsub() -> nimbus_model::trace::TraceContext {
+    nimbus_model::trace::TraceContext { parent: None, trigger: nimbus_model::trace::Trigger::PubSub }
 }

@@ -895,12 +895,15 @@ pub struct InvokeInput {
     /// The event, as sent (the body).
     #[serde(skip)]
     pub payload: Bytes,
+    /// The caller's trace context (`traceparent` or `X-Amzn-Trace-Id`), set by the edge.
+    #[serde(skip)]
+    pub trace: Option<nimbus_model::trace::Parent>,
 }
 
 /// What an Invoke asks for, checked.
 pub enum Invocation {
     Sync(nimbus_model::InvokeRequest),
-    Async { function: FunctionRef, payload: Bytes },
+    Async { function: FunctionRef, payload: Bytes, trace: nimbus_model::trace::TraceContext },
     DryRun(FunctionRef),
 }
 
@@ -935,6 +938,7 @@ impl InvokeInput {
     pub fn into_invocation(self, partition: &Partition) -> Result<Invocation, ApiError> {
         let function = function_ref(&self.function_name, self.qualifier.as_deref(), partition)?;
         let payload = if self.payload.is_empty() { Bytes::from_static(b"{}") } else { self.payload };
+        let trace = nimbus_model::trace::TraceContext { parent: self.trace, trigger: nimbus_model::trace::Trigger::Other };
         match self.invocation_type.as_deref().unwrap_or("RequestResponse") {
             "RequestResponse" => {}
             "DryRun" => return Ok(Invocation::DryRun(function)),
@@ -944,7 +948,7 @@ impl InvokeInput {
                 {
                     return Err(unparsable_payload());
                 }
-                return Ok(Invocation::Async { function, payload });
+                return Ok(Invocation::Async { function, payload, trace });
             }
             other => {
                 return Err(ApiError::validation(
@@ -972,7 +976,7 @@ impl InvokeInput {
             None | Some("") => None,
             Some(b64) => Some(client_context(b64)?),
         };
-        Ok(Invocation::Sync(nimbus_model::InvokeRequest { function, payload, tail_log, client_context, request_id: None }))
+        Ok(Invocation::Sync(nimbus_model::InvokeRequest { function, payload, tail_log, client_context, request_id: None, trace }))
     }
 }
 

@@ -442,8 +442,8 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
                 };
                 encode::rest(&LAMBDA, op, &out, Some((outcome.payload, "application/json")), &outcome.request_id)
             }
-            Invocation::Async { function, payload } => {
-                let request_id = state.async_invoker.submit(&function, payload).await?;
+            Invocation::Async { function, payload, trace } => {
+                let request_id = state.async_invoker.submit_traced(&function, payload, trace).await?;
                 encode::rest(&LAMBDA, op, &InvocationResponse { status_code: 202, ..Default::default() }, None, &request_id)
             }
             Invocation::DryRun(f) => {
