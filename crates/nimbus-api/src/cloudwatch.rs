@@ -728,36 +728,7 @@ const STATISTICS: [&str; 5] = ["SampleCount", "Average", "Sum", "Minimum", "Maxi
 /// A datum's dimensions and values at most (AWS's limits).
 const MAX_DIMENSIONS: usize = 30;
 const MAX_VALUES: usize = 150;
-/// CloudWatch's `StandardUnit` values.
-const UNITS: [&str; 27] = [
-    "Seconds",
-    "Microseconds",
-    "Milliseconds",
-    "Bytes",
-    "Kilobytes",
-    "Megabytes",
-    "Gigabytes",
-    "Terabytes",
-    "Bits",
-    "Kilobits",
-    "Megabits",
-    "Gigabits",
-    "Terabits",
-    "Percent",
-    "Count",
-    "Bytes/Second",
-    "Kilobytes/Second",
-    "Megabytes/Second",
-    "Gigabytes/Second",
-    "Terabytes/Second",
-    "Bits/Second",
-    "Kilobits/Second",
-    "Megabits/Second",
-    "Gigabits/Second",
-    "Terabits/Second",
-    "Count/Second",
-    "None",
-];
+use nimbus_metrics::cloudwatch::STANDARD_UNITS as UNITS;
 
 fn alarm_of(i: PutMetricAlarmInput, region: &str, account: &str, now_ms: i64) -> Result<Alarm, CwError> {
     if i.metrics.is_some() {

@@ -603,35 +603,7 @@ struct MetricFilterMatchRecord {
 }
 
 /// CloudWatch's units, as the Logs model lists them.
-const UNITS: &[&str] = &[
-    "Seconds",
-    "Microseconds",
-    "Milliseconds",
-    "Bytes",
-    "Kilobytes",
-    "Megabytes",
-    "Gigabytes",
-    "Terabytes",
-    "Bits",
-    "Kilobits",
-    "Megabits",
-    "Gigabits",
-    "Terabits",
-    "Percent",
-    "Count",
-    "Bytes/Second",
-    "Kilobytes/Second",
-    "Megabytes/Second",
-    "Gigabytes/Second",
-    "Terabytes/Second",
-    "Bits/Second",
-    "Kilobits/Second",
-    "Megabits/Second",
-    "Gigabits/Second",
-    "Terabits/Second",
-    "Count/Second",
-    "None",
-];
+const UNITS: &[&str] = &nimbus_metrics::cloudwatch::STANDARD_UNITS;
 
 /// A metric name or namespace as the model constrains them.
 fn check_metric_name(value: &str, member: &str) -> Result<(), LogsError> {

@@ -15,6 +15,37 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 /// How long datapoints are kept (AWS keeps one-minute data 15 days).
 pub const RETENTION_DAYS: i64 = 15;
+/// CloudWatch's `StandardUnit` values (PutMetricData's units, metric filters' units).
+pub const STANDARD_UNITS: [&str; 27] = [
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+];
+
 /// How long alarm history is kept (AWS: two weeks).
 pub const HISTORY_RETENTION_MS: i64 = 14 * 24 * 3600 * 1000;
 /// How long high-resolution (one-second) datapoints are kept, as AWS keeps them: 3 hours.
