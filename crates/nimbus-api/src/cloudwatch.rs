@@ -1011,24 +1011,14 @@ async fn run(
                 ok_actions: i.ok_actions.unwrap_or_default(),
                 alarm_actions: i.alarm_actions.unwrap_or_default(),
                 insufficient_data_actions: i.insufficient_data_actions.unwrap_or_default(),
-                namespace: String::new(),
-                metric_name: String::new(),
-                dimensions: Vec::new(),
-                statistic: None,
-                extended_statistic: None,
-                period: 0,
-                unit: None,
-                evaluation_periods: 0,
-                datapoints_to_alarm: None,
-                threshold: 0.0,
-                comparison: String::new(),
-                treat_missing_data: None,
                 state: alarms::INSUFFICIENT_DATA.into(),
                 state_reason: "Unchecked: Initial alarm creation".into(),
                 state_updated_ms: now_ms,
                 state_transitioned_ms: now_ms,
                 configuration_updated_ms: now_ms,
                 rule: Some(i.alarm_rule),
+                // A composite alarm has no metric.
+                ..Alarm::default()
             };
             store.put_alarm(alarm).await.map_err(internal)?;
             for (alarm, old) in store.evaluate_composites(now_ms).await.map_err(internal)? {

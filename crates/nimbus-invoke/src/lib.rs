@@ -263,38 +263,28 @@ impl Invoker {
     }
 
     /// AWS/Lambda datapoints `(metric, unit, value)` of one moment, for the account (no
-    /// dimension), for the function, and as AWS adds them for a qualified invocation: by
-    /// `Resource` (`name:qualifier`) and, through an alias, by the version that ran
-    /// (`ExecutedVersion`).
-    /// AWS/Lambda datapoints for the account only (no dimension).
-    fn lambda_metrics_account(&self, points: &[(&str, &str, f64)]) {
-        use nimbus_metrics::cloudwatch::{Aggregate, SeriesKey};
-        let Some(store) = self.cloudwatch.get() else { return };
-        let now = chrono::Utc::now().timestamp_millis();
-        for (metric, unit, value) in points {
-            store.record(SeriesKey::new("AWS/Lambda", metric, Vec::new()), unit, now, Aggregate::of(*value, 1.0));
-        }
-    }
-
+    /// dimension), for the function (unless `at.function` is empty: the account's only), and
+    /// as AWS adds them for a qualified invocation: by `Resource` (`name:qualifier`) and,
+    /// through an alias, by the version that ran (`ExecutedVersion`). One lock on the store.
     pub(crate) fn lambda_metrics(&self, at: &MetricDims<'_>, points: &[(&str, &str, f64)]) {
         use nimbus_metrics::cloudwatch::{Aggregate, SeriesKey};
         let Some(store) = self.cloudwatch.get() else { return };
         let now = chrono::Utc::now().timestamp_millis();
-        let function = ("FunctionName".to_string(), at.function.to_string());
-        let resource = at.qualifier.map(|q| ("Resource".to_string(), format!("{}:{q}", at.function)));
-        for (metric, unit, value) in points {
-            let record = |dims: Vec<(String, String)>| {
-                store.record(SeriesKey::new("AWS/Lambda", metric, dims), unit, now, Aggregate::of(*value, 1.0))
-            };
-            record(Vec::new());
-            record(vec![function.clone()]);
-            if let Some(resource) = &resource {
-                record(vec![function.clone(), resource.clone()]);
+        let mut sets: Vec<Vec<(String, String)>> = vec![Vec::new()];
+        if !at.function.is_empty() {
+            let function = ("FunctionName".to_string(), at.function.to_string());
+            sets.push(vec![function.clone()]);
+            if let Some(q) = at.qualifier {
+                let resource = ("Resource".to_string(), format!("{}:{q}", at.function));
+                sets.push(vec![function.clone(), resource.clone()]);
                 if let Some(version) = at.executed_version {
-                    record(vec![function.clone(), resource.clone(), ("ExecutedVersion".to_string(), version.to_string())]);
+                    sets.push(vec![function, resource, ("ExecutedVersion".to_string(), version.to_string())]);
                 }
             }
         }
+        store.record_many(points.iter().flat_map(|(metric, unit, value)| {
+            sets.iter().map(move |dims| (SeriesKey::new("AWS/Lambda", metric, dims.clone()), *unit, now, Aggregate::of(*value, 1.0)))
+        }));
     }
 
     /// A concurrency refusal, counted as Lambda's Throttles.
@@ -336,7 +326,8 @@ impl Invoker {
         // Concurrency as AWS reports it: the account's unreserved share, and a provisioned
         // qualifier's use of its environments (or the invocations that spilled over).
         let (unreserved, on_provisioned) = self.limiter.unreserved_and_provisioned(name);
-        self.lambda_metrics_account(&[("UnreservedConcurrentExecutions", "Count", f64::from(unreserved))]);
+        let account = MetricDims { function: "", qualifier: None, executed_version: None };
+        self.lambda_metrics(&account, &[("UnreservedConcurrentExecutions", "Count", f64::from(unreserved))]);
         let requested = qualifier.and_then(|q| self.control.provisioned_requested(name, q.as_str()));
         if provisioned {
             let mut points = vec![

@@ -22,7 +22,34 @@ pub use store::{
 };
 pub use subscription::{Deliver, SubscriptionFilter};
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// What each group that has some keeps of a kind of filter (subscription or metric), looked
+/// up for every line emitted or put: a read lock and an `Arc` clone.
+pub(crate) struct ByGroup<T>(RwLock<HashMap<String, Arc<[T]>>>);
+
+impl<T> Default for ByGroup<T> {
+    fn default() -> Self {
+        ByGroup(RwLock::default())
+    }
+}
+
+impl<T> ByGroup<T> {
+    /// Sets (or, with none, forgets) a group's items.
+    pub(crate) fn set(&self, group: &str, items: Vec<T>) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if items.is_empty() {
+            map.remove(group);
+        } else {
+            map.insert(group.to_string(), items.into());
+        }
+    }
+
+    pub(crate) fn get(&self, group: &str) -> Option<Arc<[T]>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).get(group).cloned()
+    }
+}
 
 /// One line of log output, as it is sent to the writer.
 pub(crate) enum Command {

@@ -5,7 +5,7 @@
 //! line (emitted or put), as for subscription filters; the datapoints go to the account's
 //! [`MetricValues`] observer (its CloudWatch metric store).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -151,18 +151,13 @@ impl Active {
 /// The metric filters of every group that has some, and where their datapoints go.
 #[derive(Default)]
 pub(crate) struct MetricFilters {
-    by_group: RwLock<HashMap<String, Arc<[Active]>>>,
+    by_group: crate::ByGroup<Active>,
     out: RwLock<Option<MetricValues>>,
 }
 
 impl MetricFilters {
     /// Sets (or, with none, forgets) a group's filters.
     pub(crate) fn set(&self, group: &str, filters: &[MetricFilter]) {
-        let mut by_group = self.by_group.write().unwrap_or_else(|p| p.into_inner());
-        if filters.is_empty() {
-            by_group.remove(group);
-            return;
-        }
         let active: Vec<Active> = filters
             .iter()
             .filter_map(|f| {
@@ -171,7 +166,7 @@ impl MetricFilters {
                 Some(Active { pattern, transformations })
             })
             .collect();
-        by_group.insert(group.to_string(), active.into());
+        self.by_group.set(group, active);
     }
 
     /// Starts handing datapoints to `observe`.
@@ -181,7 +176,7 @@ impl MetricFilters {
 
     /// Offers events that reached `group` to its filters.
     pub(crate) fn offer<'m>(&self, group: &str, events: impl IntoIterator<Item = (i64, &'m str)>) {
-        let Some(filters) = self.by_group.read().unwrap_or_else(|p| p.into_inner()).get(group).cloned() else { return };
+        let Some(filters) = self.by_group.get(group) else { return };
         let Some(observe) = self.out.read().unwrap_or_else(|p| p.into_inner()).clone() else { return };
         let mut points = Vec::new();
         for (timestamp, message) in events {

@@ -59,18 +59,13 @@ struct Matched {
 /// The filters of every group that has some, and where matching events go.
 #[derive(Default)]
 pub(crate) struct Subscriptions {
-    by_group: RwLock<HashMap<String, Arc<[Active]>>>,
+    by_group: crate::ByGroup<Active>,
     out: RwLock<Option<std::sync::mpsc::Sender<Matched>>>,
 }
 
 impl Subscriptions {
     /// Sets (or, with none, forgets) a group's filters.
     pub(crate) fn set(&self, group: &str, filters: &[SubscriptionFilter]) {
-        let mut by_group = self.by_group.write().unwrap_or_else(|p| p.into_inner());
-        if filters.is_empty() {
-            by_group.remove(group);
-            return;
-        }
         let active: Vec<Active> = filters
             .iter()
             .map(|f| Active {
@@ -83,12 +78,12 @@ impl Subscriptions {
                 }),
             })
             .collect();
-        by_group.insert(group.to_string(), active.into());
+        self.by_group.set(group, active);
     }
 
     /// Offers an event that reached `group`/`stream` to the group's filters.
     pub(crate) fn offer(&self, group: &Arc<str>, stream: &Arc<str>, timestamp: i64, message: &str) {
-        let Some(filters) = self.by_group.read().unwrap_or_else(|p| p.into_inner()).get(&**group).cloned() else { return };
+        let Some(filters) = self.by_group.get(group) else { return };
         let out = self.out.read().unwrap_or_else(|p| p.into_inner());
         let Some(out) = out.as_ref() else { return };
         for f in filters.iter().filter(|f| f.pattern.matches(message)) {

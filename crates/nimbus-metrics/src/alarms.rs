@@ -14,7 +14,7 @@ pub const OK: &str = "OK";
 pub const ALARM: &str = "ALARM";
 
 /// A metric alarm as stored (and as DescribeAlarms shows it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Alarm {
     pub name: String,
     pub arn: String,
@@ -287,28 +287,10 @@ pub fn notification(alarm: &Alarm, old_state: &str, region: &str, account: &str)
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
         .to_string();
-    if let Some(rule) = &alarm.rule {
-        return serde_json::json!({
-            "AlarmName": alarm.name,
-            "AlarmDescription": alarm.description,
-            "AWSAccountId": account,
-            "NewStateValue": alarm.state,
-            "NewStateReason": alarm.state_reason,
-            "StateChangeTime": time,
-            "Region": region,
-            "AlarmArn": alarm.arn,
-            "OldStateValue": old_state,
-            "AlarmRule": rule,
-            "OKActions": alarm.ok_actions,
-            "AlarmActions": alarm.alarm_actions,
-            "InsufficientDataActions": alarm.insufficient_data_actions,
-        });
-    }
-    serde_json::json!({
+    let mut message = serde_json::json!({
         "AlarmName": alarm.name,
         "AlarmDescription": alarm.description,
         "AWSAccountId": account,
-        "AlarmConfigurationUpdatedTimestamp": chrono::DateTime::from_timestamp_millis(alarm.configuration_updated_ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string(),
         "NewStateValue": alarm.state,
         "NewStateReason": alarm.state_reason,
         "StateChangeTime": time,
@@ -318,21 +300,32 @@ pub fn notification(alarm: &Alarm, old_state: &str, region: &str, account: &str)
         "OKActions": alarm.ok_actions,
         "AlarmActions": alarm.alarm_actions,
         "InsufficientDataActions": alarm.insufficient_data_actions,
-        "Trigger": {
-            "MetricName": alarm.metric_name,
-            "Namespace": alarm.namespace,
-            "StatisticType": if alarm.extended_statistic.is_some() { "ExtendedStatistic" } else { "Statistic" },
-            "Statistic": alarm.stat().to_uppercase(),
-            "Unit": alarm.unit,
-            "Dimensions": alarm.dimensions.iter().map(|(n, v)| serde_json::json!({"value": v, "name": n})).collect::<Vec<_>>(),
-            "Period": alarm.period,
-            "EvaluationPeriods": alarm.evaluation_periods,
-            "ComparisonOperator": alarm.comparison,
-            "Threshold": alarm.threshold,
-            "TreatMissingData": alarm.treat_missing_data.clone().unwrap_or_default(),
-            "EvaluateLowSampleCountPercentile": "",
-        },
-    })
+    });
+    // A composite alarm names its rule; a metric alarm its configuration time and trigger.
+    let extra = match &alarm.rule {
+        Some(rule) => serde_json::json!({ "AlarmRule": rule }),
+        None => serde_json::json!({
+            "AlarmConfigurationUpdatedTimestamp": chrono::DateTime::from_timestamp_millis(alarm.configuration_updated_ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string(),
+            "Trigger": {
+                "MetricName": alarm.metric_name,
+                "Namespace": alarm.namespace,
+                "StatisticType": if alarm.extended_statistic.is_some() { "ExtendedStatistic" } else { "Statistic" },
+                "Statistic": alarm.stat().to_uppercase(),
+                "Unit": alarm.unit,
+                "Dimensions": alarm.dimensions.iter().map(|(n, v)| serde_json::json!({"value": v, "name": n})).collect::<Vec<_>>(),
+                "Period": alarm.period,
+                "EvaluationPeriods": alarm.evaluation_periods,
+                "ComparisonOperator": alarm.comparison,
+                "Threshold": alarm.threshold,
+                "TreatMissingData": alarm.treat_missing_data.clone().unwrap_or_default(),
+                "EvaluateLowSampleCountPercentile": "",
+            },
+        }),
+    };
+    if let (Some(m), serde_json::Value::Object(extra)) = (message.as_object_mut(), extra) {
+        m.extend(extra);
+    }
+    message
 }
 
 /// The actions of the state an alarm moved to (when its actions are enabled).

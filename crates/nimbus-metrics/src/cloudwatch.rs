@@ -774,12 +774,18 @@ impl MetricStore {
 
     /// Adds one of the server's own datapoints (written with the next [`MetricStore::flush`]).
     pub fn record(&self, key: SeriesKey, unit: &str, timestamp_ms: i64, values: Aggregate) {
+        self.record_many([(key, unit, timestamp_ms, values)]);
+    }
+
+    /// [`MetricStore::record`] for several datapoints under one lock (an invocation's).
+    pub fn record_many<'u>(&self, points: impl IntoIterator<Item = (SeriesKey, &'u str, i64, Aggregate)>) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = (key, unit.to_string(), Self::minute(timestamp_ms));
-        if self.over_cap(&pending, &slot) {
-            return;
+        for (key, unit, timestamp_ms, values) in points {
+            let slot = (key, unit.to_string(), Self::minute(timestamp_ms));
+            if !self.over_cap(&pending, &slot) {
+                pending.entry(slot).or_default().merge(&values);
+            }
         }
-        pending.entry(slot).or_default().merge(&values);
     }
 
     /// Whether `slot` is a new series beyond [`MAX_PENDING`]: a flood of distinct series

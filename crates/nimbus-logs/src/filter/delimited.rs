@@ -4,6 +4,7 @@
 //! string (`*` wildcards) or a number, joined by `&&` (binding tighter) and `||`; a condition
 //! after `&&`/`||` may name another field.
 
+use super::Lexer;
 use super::{Op, Operand, PatternError};
 
 #[derive(Debug, Clone)]
@@ -131,7 +132,7 @@ fn parse_field(text: &str) -> Result<Field, PatternError> {
     if text == "..." {
         return Ok(Field::Ellipsis);
     }
-    let mut lexer = Lexer { s: text, pos: 0 };
+    let mut lexer = Lexer::new(text);
     let name = lexer.name()?;
     let mut cond: Vec<Vec<Compare>> = Vec::new();
     lexer.skip_ws();
@@ -156,31 +157,7 @@ fn parse_field(text: &str) -> Result<Field, PatternError> {
     Ok(Field::Named { name, cond })
 }
 
-struct Lexer<'a> {
-    s: &'a str,
-    pos: usize,
-}
-
 impl<'a> Lexer<'a> {
-    fn rest(&self) -> &'a str {
-        &self.s[self.pos..]
-    }
-
-    fn skip_ws(&mut self) {
-        let r = self.rest();
-        self.pos += r.len() - r.trim_start().len();
-    }
-
-    fn eat(&mut self, token: &str) -> bool {
-        self.skip_ws();
-        if self.rest().starts_with(token) {
-            self.pos += token.len();
-            true
-        } else {
-            false
-        }
-    }
-
     fn name(&mut self) -> Result<String, PatternError> {
         self.skip_ws();
         let r = self.rest();

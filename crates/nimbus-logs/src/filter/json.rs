@@ -2,6 +2,7 @@
 //! `$.list[0]`) with strings (`*` wildcards), numbers, `IS NULL`, `IS TRUE`/`IS FALSE` and
 //! `NOT EXISTS`, joined by `&&` (binding tighter) and `||`, grouped by parentheses.
 
+use super::Lexer;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -23,7 +24,7 @@ pub(crate) struct Selector(Vec<Step>);
 impl Selector {
     /// A whole selector (as metric values and dimensions name them).
     pub(crate) fn parse(s: &str) -> Result<Selector, PatternError> {
-        let mut lexer = Lexer { s, pos: 0 };
+        let mut lexer = Lexer::new(s);
         let sel = lexer.selector()?;
         if lexer.pos != s.len() {
             return Err(PatternError);
@@ -210,7 +211,7 @@ pub(crate) fn document(message: &str) -> Option<Value> {
 impl Expr {
     /// Parses what is between a pattern's braces.
     pub(crate) fn parse(body: &str) -> Result<Expr, PatternError> {
-        let mut lexer = Lexer { s: body, pos: 0 };
+        let mut lexer = Lexer::new(body);
         let e = lexer.or()?;
         lexer.skip_ws();
         if lexer.pos != body.len() {
@@ -278,31 +279,7 @@ impl Expr {
     }
 }
 
-struct Lexer<'a> {
-    s: &'a str,
-    pos: usize,
-}
-
 impl<'a> Lexer<'a> {
-    fn rest(&self) -> &'a str {
-        &self.s[self.pos..]
-    }
-
-    fn skip_ws(&mut self) {
-        let r = self.rest();
-        self.pos += r.len() - r.trim_start().len();
-    }
-
-    fn eat(&mut self, token: &str) -> bool {
-        self.skip_ws();
-        if self.rest().starts_with(token) {
-            self.pos += token.len();
-            true
-        } else {
-            false
-        }
-    }
-
     /// A keyword, as a whole word.
     fn eat_word(&mut self, word: &str) -> bool {
         self.skip_ws();

@@ -11,6 +11,38 @@ mod json;
 
 use std::collections::BTreeMap;
 
+/// A read position in a pattern's text, shared by the JSON and space-delimited parsers
+/// (each adds its own grammar to it).
+struct Lexer<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Lexer<'a> {
+    fn new(s: &'a str) -> Lexer<'a> {
+        Lexer { s, pos: 0 }
+    }
+
+    fn rest(&self) -> &'a str {
+        &self.s[self.pos..]
+    }
+
+    fn skip_ws(&mut self) {
+        let r = self.rest();
+        self.pos += r.len() - r.trim_start().len();
+    }
+
+    fn eat(&mut self, token: &str) -> bool {
+        self.skip_ws();
+        if self.rest().starts_with(token) {
+            self.pos += token.len();
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Why a filter pattern was refused; AWS answers `InvalidParameterException` with this text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatternError;
