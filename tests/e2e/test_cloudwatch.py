@@ -175,6 +175,9 @@ def test_errors_as_aws_answers_them(server, tmp_path, protocol):
          f"The parameters {m}.Value and {m}.Values are mutually exclusive and you have specified both."),
         ([{"MetricName": "M", "Values": [1.0, 2.0], "Counts": [1.0]}], "InvalidParameterValue",
          f"The parameters {m}.Values and {m}.Counts must be of the same size."),
+        ([{"MetricName": "M", "Value": 1e200}], "InvalidParameterValue", f"The value 1e200 for parameter {m}.Value is invalid."),
+        ([{"MetricName": "M", "Value": 1.0, "Dimensions": [{"Name": f"d{n}", "Value": "v"} for n in range(31)]}],
+         "InvalidParameterValue", f"The collection {m}.Dimensions must not have a size greater than 30."),
     ]
     for data, code, message in cases:
         with pytest.raises(ClientError) as e:
