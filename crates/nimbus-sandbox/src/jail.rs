@@ -41,6 +41,7 @@ mod host;
 mod init;
 mod rootfs;
 mod seccomp;
+mod spawner;
 mod sys;
 
 use std::path::PathBuf;
@@ -49,12 +50,13 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{JailError, SeccompError, SpecError};
 pub use host::{
-    available, bind_code_into, command, command_gated, enter_new_netns_with_listener, make_shared_mount_point, new_netns,
-    new_netns_with_listener, new_netns_with_listeners, place_child_fds, prepare, remove_shared_mount_point, server_listeners, write_launch,
-    ReturnToNetns,
+    available, bind_code_into, command, command_gated, command_with, enter_new_netns_with_listener, make_shared_mount_point, new_netns,
+    new_netns_with_listener, new_netns_with_listeners, place_child_fds, prepare, remove_shared_mount_point, sandbox_fds, server_listeners,
+    write_launch, ReturnToNetns,
 };
 pub use init::init_main;
 pub use rootfs::MountStep;
+pub use spawner::{spawner_main, SandboxChild, Spawner};
 
 /// The version of the fd-3 contract; sandbox-init refuses any other.
 pub const JAIL_SPEC_VERSION: u32 = 1;

@@ -51,6 +51,9 @@ pub enum Isolation {
 pub struct NamespaceConfig {
     /// The nimbus binary (it runs `sandbox-init`).
     pub exe: PathBuf,
+    /// Forks sandbox-init so the server does not ([`jail::Spawner`]); without one, or once
+    /// it is gone, the server spawns `exe sandbox-init` itself.
+    pub spawner: Option<jail::Spawner>,
     pub network: Network,
     /// Where per-environment mount points for late code assignment live.
     pub envs_dir: PathBuf,
@@ -468,11 +471,15 @@ pub(crate) async fn launch(
     let mut gate = None;
     // The launch message for a runtime waiting for its link: its whole environment.
     let mut launch_later = None;
+    // Made by the spawner (its reply), else a command the server spawns itself.
+    let mut spawned = None;
+    let mut output = Some(write_end);
+    let started = Instant::now();
     let std_cmd = match iso {
         Isolation::Process => {
             let mut c = std::process::Command::new(&program);
             c.args(&args).env_clear().envs(env).current_dir(host_code.unwrap_or(Path::new("/")));
-            c
+            Some(c)
         }
         Isolation::Namespaces(ns) => {
             let late = match code {
@@ -515,46 +522,27 @@ pub(crate) async fn launch(
                 ..JailSpec::new(program.clone())
             };
             late_mounts = late;
-            jail::command_gated(&ns.exe, &spec, netns, gate_read)?
+            let fds = jail::sandbox_fds(&spec, netns, gate_read)?;
+            if let Some(spawner) = ns.spawner.as_ref().filter(|s| s.is_alive()) {
+                let output = output.take().expect("the output pipe is used once");
+                spawned = Some(spawn_with(spawner, output, fds, &api, &program, started).await);
+                None
+            } else {
+                Some(jail::command_with(&ns.exe, fds))
+            }
         }
     };
-
-    let stderr: OwnedFd = write_end.try_clone().map_err(io("duplicate the output pipe"))?;
-    let mut cmd = tokio::process::Command::from(std_cmd);
-    cmd.stdin(Stdio::null()).stdout(Stdio::from(write_end)).stderr(Stdio::from(stderr)).process_group(0).kill_on_drop(true);
-    if matches!(iso, Isolation::Process) {
-        // SAFETY: the closure makes raw syscalls only (prctl, setrlimit, and writes of "0"
-        // into cgroup files prepared before the fork), all async-signal-safe, no allocation.
-        unsafe {
-            cmd.pre_exec(move || {
-                rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
-                // AWS's limits, as rlimits where no sandbox enforces them.
-                let nofile = rustix::process::Rlimit { current: Some(1024), maximum: Some(1024) };
-                let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, nofile);
-                let _ = rustix::process::setrlimit(
-                    rustix::process::Resource::Core,
-                    rustix::process::Rlimit { current: Some(0), maximum: Some(0) },
-                );
-                if !procs.is_empty() {
-                    crate::cgroup::enter_current_process(&procs)?;
-                }
-                Ok(())
-            });
+    let mut child = match (std_cmd, spawned) {
+        (_, Some(Ok(child))) => Child::Spawned(child),
+        (_, Some(Err(reply))) => return Ok(Err(reply)),
+        (Some(std_cmd), None) => {
+            match spawn_command(std_cmd, output.take().expect("the output pipe is used once"), iso, procs, &api, &program, started) {
+                Ok(child) => Child::Forked(child),
+                Err(reply) => return Ok(Err(reply)),
+            }
         }
-    }
-    let started = Instant::now();
-    api.mark_started(started);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            api.shutdown();
-            return Ok(Err(Reply::StartFailed {
-                error_type: "Runtime.InvalidEntrypoint".into(),
-                message: format!("fork/exec {}: {}", program.display(), e.kind().to_string().to_lowercase()),
-            }));
-        }
+        (None, None) => unreachable!("a launch either spawned or built a command"),
     };
-    drop(cmd); // closes our copies of the pipe's write end (and fds 3 and 4), so EOF means the process is gone
     if let (Some((linker, ns)), Some(launch)) = (link_later, launch_later) {
         // The sandbox builds while the linker thread links its namespace; then the gate
         // opens. Without a link the function still runs (loopback only), as it says.
@@ -567,7 +555,7 @@ pub(crate) async fn launch(
             let _ = jail::write_launch(gate, &launch);
         });
     }
-    let pid = child.id().unwrap_or(0);
+    let pid = child.id();
     tokio::spawn(capture.clone().run());
 
     let dead = Arc::new(AtomicBool::new(false));
@@ -595,4 +583,106 @@ pub(crate) async fn launch(
         });
     }
     Ok(Ok(Process { api, capture, addr, pid, dead, started, late: late_mounts, gate, cgroup }))
+}
+
+/// A runtime process: spawned by the server itself (process isolation, or no spawner), or
+/// made by the [`jail::Spawner`].
+enum Child {
+    Forked(tokio::process::Child),
+    Spawned(jail::SandboxChild),
+}
+
+impl Child {
+    fn id(&self) -> u32 {
+        match self {
+            Child::Forked(c) => c.id().unwrap_or(0),
+            Child::Spawned(c) => c.id(),
+        }
+    }
+
+    async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        match self {
+            Child::Forked(c) => c.wait().await,
+            Child::Spawned(c) => c.wait().await,
+        }
+    }
+}
+
+/// The reply for a runtime process that could not be started.
+fn not_started(program: &Path, e: &std::io::Error) -> Reply {
+    Reply::StartFailed {
+        error_type: "Runtime.InvalidEntrypoint".into(),
+        message: format!("fork/exec {}: {}", program.display(), e.kind().to_string().to_lowercase()),
+    }
+}
+
+/// Has the spawner make sandbox-init with `output` as its stdout and stderr and `fds` at 3, …
+/// Our copies of `output` and `fds` are closed when this returns, so end of file on the
+/// output means the process is gone.
+async fn spawn_with(
+    spawner: &jail::Spawner,
+    output: OwnedFd,
+    fds: Vec<OwnedFd>,
+    api: &RuntimeApi,
+    program: &Path,
+    started: Instant,
+) -> Result<jail::SandboxChild, Reply> {
+    use std::os::fd::AsFd;
+    api.mark_started(started);
+    let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+    spawner.spawn(output.as_fd(), output.as_fd(), &borrowed).await.map_err(|e| {
+        tracing::warn!("the sandbox spawner could not start a sandbox: {e}");
+        api.shutdown();
+        not_started(program, &e)
+    })
+}
+
+/// Spawns `std_cmd` as the server's own child: stdin `/dev/null`, `output` as stdout and
+/// stderr, its own process group, killed if dropped; in process isolation, AWS's rlimits
+/// and the cgroups (`procs`) are applied before exec.
+fn spawn_command(
+    std_cmd: std::process::Command,
+    output: OwnedFd,
+    iso: &Isolation,
+    procs: Vec<PathBuf>,
+    api: &RuntimeApi,
+    program: &Path,
+    started: Instant,
+) -> Result<tokio::process::Child, Reply> {
+    let stderr = match output.try_clone() {
+        Ok(fd) => fd,
+        Err(e) => {
+            api.shutdown();
+            return Err(not_started(program, &e));
+        }
+    };
+    let mut cmd = tokio::process::Command::from(std_cmd);
+    cmd.stdin(Stdio::null()).stdout(Stdio::from(output)).stderr(Stdio::from(stderr)).process_group(0).kill_on_drop(true);
+    if matches!(iso, Isolation::Process) {
+        // SAFETY: the closure makes raw syscalls only (prctl, setrlimit, and writes of "0"
+        // into cgroup files prepared before the fork), all async-signal-safe, no allocation.
+        unsafe {
+            cmd.pre_exec(move || {
+                rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+                // AWS's limits, as rlimits where no sandbox enforces them.
+                let nofile = rustix::process::Rlimit { current: Some(1024), maximum: Some(1024) };
+                let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, nofile);
+                let _ = rustix::process::setrlimit(
+                    rustix::process::Resource::Core,
+                    rustix::process::Rlimit { current: Some(0), maximum: Some(0) },
+                );
+                if !procs.is_empty() {
+                    crate::cgroup::enter_current_process(&procs)?;
+                }
+                Ok(())
+            });
+        }
+    }
+    api.mark_started(started);
+    let child = cmd.spawn().map_err(|e| {
+        api.shutdown();
+        not_started(program, &e)
+    });
+    drop(cmd); // closes our copies of the pipe's write end (and fds 3 and 4), so EOF means the process is gone
+    child
 }

@@ -392,11 +392,16 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
                     }
                 }
             };
-            Isolation::Namespaces(NamespaceConfig {
-                exe: std::env::current_exe().context("locating the nimbus binary")?,
-                network,
-                envs_dir: data.envs(),
-            })
+            let exe = std::env::current_exe().context("locating the nimbus binary")?;
+            // Sandboxes are forked by a small process of their own, not by this server.
+            let spawner = match nimbus_sandbox::jail::Spawner::start(&exe) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!("cannot start the sandbox spawner ({e}); the server spawns sandboxes itself");
+                    None
+                }
+            };
+            Isolation::Namespaces(NamespaceConfig { exe, spawner, network, envs_dir: data.envs() })
         }
         ("namespaces", Err(why)) => return Err(anyhow!("--isolation namespaces is not possible here: {why}")),
         (_, Err(why)) => {
