@@ -110,10 +110,9 @@ pub struct JailSpec {
     pub gate_fd: Option<i32>,
     /// More read-only binds (an interpreter installed outside `/usr`).
     pub ro_binds: Vec<Bind>,
-    /// Size of `/tmp` (AWS's EphemeralStorage, 512 MB by default).
+    /// Size of the sandbox's one tmpfs, which `/tmp` and `/dev/shm` share (AWS's
+    /// EphemeralStorage, 512 MB by default; the root's few generated files live there too).
     pub tmp_size_mb: u32,
-    /// Size of `/dev/shm`; its pages are charged to the memory cgroup like any others.
-    pub shm_size_mb: u32,
     pub net: Net,
     /// `RLIMIT_NPROC`. The kernel counts it per uid across the whole host, not per sandbox:
     /// with one uid shared by all sandboxes it caps their sum. `None` leaves the limit to
@@ -184,7 +183,6 @@ impl Default for JailSpec {
             gate_fd: None,
             ro_binds: Vec::new(),
             tmp_size_mb: 512,
-            shm_size_mb: 64,
             net: Net::Host,
             rlimit_nproc: Some(1024),
             rlimit_nofile: 1024,
@@ -214,7 +212,7 @@ impl JailSpec {
         if self.hostname.is_empty() || self.hostname.len() > 64 {
             return Err(SpecError::Hostname(self.hostname.clone()));
         }
-        if self.tmp_size_mb == 0 || self.shm_size_mb == 0 {
+        if self.tmp_size_mb == 0 {
             return Err(SpecError::EmptyTmpfs);
         }
         // -1 would leave the id as it is: root's.

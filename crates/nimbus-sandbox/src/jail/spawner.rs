@@ -54,6 +54,7 @@ pub struct Spawner {
 }
 
 struct Inner {
+    pid: u32,
     sock: AsyncFd<OwnedFd>,
     pending: Mutex<HashMap<u64, oneshot::Sender<io::Result<SandboxChild>>>>,
     next: AtomicU64,
@@ -97,7 +98,7 @@ impl Spawner {
             drop(theirs);
             let mut child = match child {
                 Ok(c) => {
-                    let _ = started_tx.send(Ok(()));
+                    let _ = started_tx.send(Ok(c.id()));
                     c
                 }
                 Err(e) => {
@@ -115,8 +116,9 @@ impl Spawner {
                 std::thread::park();
             }
         })?;
-        started_rx.recv().map_err(|_| io::Error::other("the spawner thread died"))??;
+        let pid = started_rx.recv().map_err(|_| io::Error::other("the spawner thread died"))??;
         let inner = Arc::new(Inner {
+            pid,
             // SAFETY: the socket is owned by the AsyncFd and closed only when it drops.
             sock: unsafe { AsyncFd::register_with_interest(ours, Interest::READABLE | Interest::WRITABLE)? },
             pending: Mutex::new(HashMap::new()),
@@ -125,6 +127,11 @@ impl Spawner {
         });
         tokio::spawn(read_replies(inner.clone()));
         Ok(Spawner { inner })
+    }
+
+    /// The spawner process's pid.
+    pub fn pid(&self) -> u32 {
+        self.inner.pid
     }
 
     /// Whether requests can still succeed.
