@@ -238,13 +238,22 @@ impl SqliteStore {
 
     /// Runs `f` on the writer thread inside the next group's transaction (in a savepoint of
     /// its own: an error undoes what `f` wrote) and answers once that group has committed.
-    /// Nothing here asks for an fsync: `nimbus.db` has always committed with
-    /// `synchronous=NORMAL` (in WAL mode a commit survives a crash of the process).
+    /// These commits skip the fsync (`synchronous=NORMAL`: in WAL mode a commit survives a
+    /// crash of the process); only accepted async events ask for one ([`SqliteStore::durably`]).
     async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.db.run(false, f, StoreError::Backend).await
+    }
+
+    /// [`SqliteStore::with`], answered only once the group's commit is on disk (fsync'd:
+    /// it survives a crash of the machine too). Concurrent callers share one fsync.
+    async fn durably<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.db.run(true, f, StoreError::Backend).await
     }
 }
 
@@ -520,7 +529,7 @@ impl Store for SqliteStore {
     async fn enqueue_event(&self, e: &AsyncEvent) -> Result<(), StoreError> {
         let json = serde_json::to_string(e).expect("event serializes");
         let (id, not_before, enqueued) = (e.request_id.clone(), e.not_before_ms, e.enqueued_ms);
-        self.with(move |conn| {
+        self.durably(move |conn| {
             conn.prepare_cached("INSERT OR REPLACE INTO async_events (request_id, not_before, enqueued, event) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![id, not_before, enqueued, json])?;
             Ok(())
@@ -543,18 +552,14 @@ impl Store for SqliteStore {
         self.with(|conn| Ok(conn.query_row("SELECT MIN(not_before) FROM async_events", [], |row| row.get(0))?)).await
     }
 
-    async fn reschedule_event(&self, request_id: &str, attempts: u32, not_before_ms: i64) -> Result<(), StoreError> {
-        let request_id = request_id.to_string();
+    async fn reschedule_event(&self, e: &AsyncEvent) -> Result<(), StoreError> {
+        // Serialized here, on the caller's thread, rather than read back and rewritten on
+        // the writer's: the dispatcher's copy is the stored one with the new schedule.
+        let json = serde_json::to_string(e).expect("event serializes");
+        let (id, not_before) = (e.request_id.clone(), e.not_before_ms);
         self.with(move |conn| {
-            let event: Option<AsyncEvent> = query_doc(conn, "SELECT event FROM async_events WHERE request_id = ?1", params![request_id])?;
-            if let Some(mut e) = event {
-                e.attempts = attempts;
-                e.not_before_ms = not_before_ms;
-                conn.execute(
-                    "UPDATE async_events SET not_before = ?2, event = ?3 WHERE request_id = ?1",
-                    params![request_id, not_before_ms, serde_json::to_string(&e).expect("event serializes")],
-                )?;
-            }
+            conn.prepare_cached("UPDATE async_events SET not_before = ?2, event = ?3 WHERE request_id = ?1")?
+                .execute(params![id, not_before, json])?;
             Ok(())
         })
         .await
