@@ -199,3 +199,55 @@ impl ControlPlane {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provisioned::tests::{control, function};
+
+    fn retries(n: u32) -> EventInvokeChange {
+        EventInvokeChange { maximum_retry_attempts: Some(n), ..Default::default() }
+    }
+
+    async fn applied(c: &ControlPlane, qualifier: &str) -> Option<u32> {
+        c.event_invoke_config("f", qualifier).await.unwrap().and_then(|x| x.maximum_retry_attempts)
+    }
+
+    /// What the dispatcher reads follows every write: put, update, delete, and the
+    /// function's deletion.
+    #[tokio::test]
+    async fn the_dispatchers_view_follows_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = control(dir.path()).await;
+        function(&c, "f").await;
+        assert_eq!(applied(&c, "$LATEST").await, None);
+        c.put_event_invoke_config("f", "$LATEST", retries(1), true).await.unwrap();
+        assert_eq!(applied(&c, "$LATEST").await, Some(1));
+        assert_eq!(applied(&c, "live").await, None, "per qualifier");
+        c.put_event_invoke_config("f", "$LATEST", retries(0), false).await.unwrap();
+        assert_eq!(applied(&c, "$LATEST").await, Some(0));
+        c.delete_event_invoke_config("f", "$LATEST").await.unwrap();
+        assert_eq!(applied(&c, "$LATEST").await, None);
+        c.put_event_invoke_config("f", "live", retries(2), true).await.unwrap();
+        assert_eq!(applied(&c, "live").await, Some(2));
+        c.delete("f").await.unwrap();
+        function(&c, "f").await;
+        assert_eq!(applied(&c, "live").await, None, "the deleted function's configs went with it");
+    }
+
+    /// A read that started before a write is not kept.
+    #[test]
+    fn a_read_overlapping_a_write_is_not_kept() {
+        let known = EventConfigs::default();
+        let (hit, read_at) = known.get("f", "$LATEST");
+        assert!(hit.is_none());
+        known.forget("f", "$LATEST"); // a write committed while the read ran
+        known.fill("f", "$LATEST", read_at, None);
+        assert!(known.get("f", "$LATEST").0.is_none());
+        let (_, read_at) = known.get("f", "$LATEST");
+        known.fill("f", "$LATEST", read_at, None);
+        assert_eq!(known.get("f", "$LATEST").0, Some(None));
+        known.forget_function("f");
+        assert!(known.get("f", "$LATEST").0.is_none());
+    }
+}

@@ -909,6 +909,44 @@ mod tests {
         let s = SqliteStore::open(&dir.path().join("nimbus.db"), MasterKey::from_bytes([3; 32])).unwrap();
         assert_eq!(s.list_versions("a").await.unwrap().len(), 2);
     }
+
+    /// The async queue: due order, a retry stored from the dispatcher's copy, a finished
+    /// event's late retry ignored, and accepted events still there after a reopen.
+    #[tokio::test]
+    async fn async_events_queue_and_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nimbus.db");
+        let s = SqliteStore::open(&path, MasterKey::from_bytes([4; 32])).unwrap();
+        let event = |id: &str, at: i64| AsyncEvent {
+            request_id: id.into(),
+            function: "f".into(),
+            qualifier: None,
+            payload: br#"{"n":1}"#.to_vec(),
+            attempts: 0,
+            enqueued_ms: at,
+            not_before_ms: at,
+            trace: None,
+            trigger: Default::default(),
+        };
+        let (a, b, c) = (event("a", 10), event("b", 20), event("c", 30));
+        let (x, y, z) = tokio::join!(s.enqueue_event(&a), s.enqueue_event(&b), s.enqueue_event(&c));
+        (x.unwrap(), y.unwrap(), z.unwrap());
+        let ids = |events: Vec<AsyncEvent>| events.into_iter().map(|e| e.request_id).collect::<Vec<_>>();
+        assert_eq!(ids(s.due_events(25, 10).await.unwrap()), ["a", "b"]);
+        // `a` failed once: retried after `c`.
+        s.reschedule_event(&AsyncEvent { attempts: 1, not_before_ms: 40, ..a.clone() }).await.unwrap();
+        assert_eq!(s.next_event_due().await.unwrap(), Some(20));
+        let due = s.due_events(100, 10).await.unwrap();
+        assert_eq!(due.iter().map(|e| (e.request_id.as_str(), e.attempts)).collect::<Vec<_>>(), [("b", 0), ("c", 0), ("a", 1)]);
+        assert_eq!(due[2], AsyncEvent { attempts: 1, not_before_ms: 40, ..a.clone() });
+        // A retry recorded after the event finished does not bring it back.
+        s.complete_event("b").await.unwrap();
+        s.reschedule_event(&AsyncEvent { not_before_ms: 50, ..b.clone() }).await.unwrap();
+        assert_eq!(ids(s.due_events(100, 10).await.unwrap()), ["c", "a"]);
+        drop(s);
+        let s = SqliteStore::open(&path, MasterKey::from_bytes([4; 32])).unwrap();
+        assert_eq!(ids(s.due_events(100, 10).await.unwrap()), ["c", "a"]);
+    }
 }
 
 #[cfg(test)]
