@@ -930,7 +930,9 @@ mod tests {
         };
         let (a, b, c) = (event("a", 10), event("b", 20), event("c", 30));
         let (x, y, z) = tokio::join!(s.enqueue_event(&a), s.enqueue_event(&b), s.enqueue_event(&c));
-        (x.unwrap(), y.unwrap(), z.unwrap());
+        for accepted in [x, y, z] {
+            accepted.unwrap();
+        }
         let ids = |events: Vec<AsyncEvent>| events.into_iter().map(|e| e.request_id).collect::<Vec<_>>();
         assert_eq!(ids(s.due_events(25, 10).await.unwrap()), ["a", "b"]);
         // `a` failed once: retried after `c`.
