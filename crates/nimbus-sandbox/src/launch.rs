@@ -38,6 +38,43 @@ fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> LaunchError {
     move |source| LaunchError::Io { op, source }
 }
 
+/// Whether each start is logged with where its time went (`--trace-starts`): the server's
+/// steps, then sandbox-init's own (its timings line, kept out of the function's log).
+static TRACE_STARTS: AtomicBool = AtomicBool::new(false);
+
+/// Turns the start timeline on or off (a server setting; see [`TRACE_STARTS`]).
+pub fn trace_starts(on: bool) {
+    TRACE_STARTS.store(on, Ordering::Relaxed);
+}
+
+/// The server's side of one start, for `--trace-starts`: when each step ended.
+struct Timeline {
+    begun: Instant,
+    marks: Vec<(&'static str, Instant)>,
+}
+
+impl Timeline {
+    fn new() -> Option<Timeline> {
+        TRACE_STARTS.load(Ordering::Relaxed).then(|| Timeline { begun: Instant::now(), marks: Vec::with_capacity(6) })
+    }
+
+    fn mark(this: &mut Option<Timeline>, step: &'static str) {
+        if let Some(t) = this {
+            t.marks.push((step, Instant::now()));
+        }
+    }
+
+    fn log(self, runtime: Runtime, pid: u32) {
+        let mut line = String::new();
+        let mut last = self.begun;
+        for (step, at) in &self.marks {
+            line.push_str(&format!(" {step} {:.3}ms", (*at - last).as_secs_f64() * 1e3));
+            last = *at;
+        }
+        tracing::info!(target: "nimbus_sandbox::starts", "start of {runtime} (pid {pid}), server:{line} total {:.3}ms", (last - self.begun).as_secs_f64() * 1e3);
+    }
+}
+
 /// How environments are isolated (a server setting).
 #[derive(Debug, Clone)]
 pub enum Isolation {
@@ -363,6 +400,7 @@ pub(crate) async fn launch(
         Err(reply) => return Ok(Err(reply)),
     };
     let (opt, tmp_mb, sink, log_filter, trust) = (res.opt, res.tmp_mb, res.sink, res.log_filter, res.trust);
+    let mut timeline = Timeline::new();
     let cgroup = match res.cgroups {
         // Full CPU until init is done (Lambda's init phase is not held to the memory-sized
         // CPU share either); the environment applies the CPU limit after init.
@@ -372,6 +410,7 @@ pub(crate) async fn launch(
         }
         None => None,
     };
+    Timeline::mark(&mut timeline, "cgroup");
     let procs: Vec<PathBuf> = cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default();
     let host_code: Option<&Path> = match code {
         Code::Dir(d) => Some(d),
@@ -382,6 +421,9 @@ pub(crate) async fn launch(
     let (read_end, write_end) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| io("create the output pipe")(e.into()))?;
     let capture = OutputCapture::new(read_end, sink, log_filter).map_err(io("watch the output pipe"))?;
+    if timeline.is_some() && matches!(iso, Isolation::Namespaces(_)) {
+        capture.divert_timings();
+    }
     let api = RuntimeApi::new(capture.clone(), res.runtime_api);
 
     // The Runtime API listener: inside the environment's own network namespace, or a
@@ -455,6 +497,7 @@ pub(crate) async fn launch(
         },
         _ => (std::net::TcpListener::bind("127.0.0.1:0").map_err(io("listen on a host loopback port"))?, None),
     };
+    Timeline::mark(&mut timeline, "network");
     let addr = listener.local_addr().map_err(io("read the Runtime API's address"))?.to_string();
     // The Runtime API's listener takes in the server's connections too when both have the
     // same port (9001); else the server's own listeners do.
@@ -466,6 +509,7 @@ pub(crate) async fn launch(
         }
     }
     let env = vars(&addr, &view);
+    Timeline::mark(&mut timeline, "runtime-api");
 
     let mut late_mounts = None;
     let mut gate = None;
@@ -519,6 +563,7 @@ pub(crate) async fn launch(
                 net: if netns.is_some() { Net::Join(jail::NETNS_FD) } else { Net::Host },
                 cgroup_procs: procs.clone(),
                 rlimit_nproc: None,
+                timings: timeline.is_some(),
                 ..JailSpec::new(program.clone())
             };
             late_mounts = late;
@@ -556,6 +601,10 @@ pub(crate) async fn launch(
         });
     }
     let pid = child.id();
+    Timeline::mark(&mut timeline, "spawn");
+    if let Some(t) = timeline {
+        t.log(runtime, pid);
+    }
     tokio::spawn(capture.clone().run());
 
     let dead = Arc::new(AtomicBool::new(false));

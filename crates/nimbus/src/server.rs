@@ -67,6 +67,11 @@ pub struct ServerOpts {
     /// AWS waits about a minute).
     #[arg(long, env = "NIMBUS_ASYNC_RETRY_DELAY_MS", default_value_t = 60_000)]
     async_retry_delay_ms: u64,
+    /// Log where each environment's start went: the server's steps (cgroup, network,
+    /// Runtime API, spawn) and sandbox-init's own, one line each (target
+    /// `nimbus_sandbox::starts`).
+    #[arg(long, env = "NIMBUS_TRACE_STARTS")]
+    trace_starts: bool,
     /// How often metric alarms are evaluated, in milliseconds (AWS: every minute). For tests.
     #[arg(long, default_value_t = 60_000, hide = true, value_parser = clap::value_parser!(u64).range(100..))]
     alarm_interval_ms: u64,
@@ -410,6 +415,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         }
     };
     tracing::info!("isolation: {}", isolation.describe());
+    nimbus_sandbox::trace_starts(opts.trace_starts);
     // Control groups: memory, CPU and process limits, freezing, peak memory.
     let instance = {
         use std::hash::{Hash, Hasher};

@@ -101,7 +101,7 @@ pub fn sandbox_fds(spec: &JailSpec, netns: Option<OwnedFd>, gate: Option<OwnedFd
         (None, Net::Join(_)) => return Err(JailError::InvalidSpec(SpecError::NetnsMissing)),
         (None, _) => {}
     }
-    let first_extra = SPEC_FD + 1 + netns.is_some() as i32;
+    let first_extra = SPEC_FD + 1 + i32::from(netns.is_some());
     spec.gate_fd = gate.as_ref().map(|_| first_extra);
     spec.validate().map_err(JailError::InvalidSpec)?;
     debug_assert_eq!(SPEC_FD, 3);
