@@ -59,6 +59,11 @@ pub struct ServerOpts {
     /// cold start skips the interpreter's own start-up (0 turns this off).
     #[arg(long, env = "NIMBUS_PRESTART", default_value_t = 1)]
     prestart: usize,
+    /// Most runtimes of one kind kept prestarted when recent cold starts ask for more than
+    /// `--prestart` (each cold start in the last 10 s asks for one more; back to
+    /// `--prestart` a minute after the last).
+    #[arg(long, env = "NIMBUS_PRESTART_MAX", default_value_t = 32)]
+    prestart_max: usize,
     /// Reap idle environments, least recently used first, while less than this percentage
     /// of the host's memory is available (0 turns it off).
     #[arg(long, env = "NIMBUS_MIN_AVAILABLE_MEMORY_PERCENT", default_value_t = 10.0)]
@@ -519,6 +524,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let pool_config = PoolConfig {
         idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)),
         prestart: opts.prestart,
+        prestart_max: opts.prestart_max,
         min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
         isolation,
         cgroups,
