@@ -81,6 +81,9 @@ pub enum Acquired {
     /// The function cannot start here (no interpreter, no bootstrap): the reply to give
     /// the caller instead of an invocation's.
     Refused(Reply),
+    /// No environment was idle and the caller's `may_add` said no new one may be started
+    /// now (the function's scaling rate).
+    AtScaleLimit,
 }
 
 pub struct EnvironmentPool {
@@ -138,6 +141,12 @@ impl EnvironmentPool {
     /// A warm environment for `spec` if one is idle, else a newly started one (cold), or the
     /// reply for a function that cannot start here at all.
     pub async fn acquire(self: &Arc<Self>, spec: &Arc<EnvSpec>) -> Result<Acquired, SandboxError> {
+        self.acquire_or_scale(spec, || true).await
+    }
+
+    /// [`EnvironmentPool::acquire`], asking `may_add` before it starts (or adopts) a new
+    /// environment: [`Acquired::AtScaleLimit`] when it says no.
+    pub async fn acquire_or_scale(self: &Arc<Self>, spec: &Arc<EnvSpec>, may_add: impl FnOnce() -> bool) -> Result<Acquired, SandboxError> {
         let key = (spec.function_name.clone(), spec.version.clone());
         let generation = {
             let mut st = self.lock();
@@ -154,6 +163,9 @@ impl EnvironmentPool {
                         return Ok(Acquired::Ready { env, cold: false });
                     }
                 }
+            }
+            if !may_add() {
+                return Ok(Acquired::AtScaleLimit);
             }
             st.busy += 1;
             let prestarted = self.take_prestarted(&mut st, spec);

@@ -59,6 +59,11 @@ pub struct ServerOpts {
     /// cold start skips the interpreter's own start-up (0 turns this off).
     #[arg(long, env = "NIMBUS_PRESTART", default_value_t = 1)]
     prestart: usize,
+    /// New execution environments each function may add every 10 seconds (AWS's
+    /// concurrency scaling rate is 1,000); beyond it, invocations that find no idle
+    /// environment are throttled (429 TooManyRequestsException).
+    #[arg(long, env = "NIMBUS_SCALE_UP_RATE", default_value_t = nimbus_invoke::DEFAULT_SCALE_UP_PER_10S)]
+    scale_up_rate: u32,
     /// Most runtimes of one kind kept prestarted when recent cold starts ask for more than
     /// `--prestart` (each cold start in the last 10 s asks for one more; back to
     /// `--prestart` a minute after the last).
@@ -563,6 +568,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         management: opts.account_id.clone(),
         region: opts.region.clone(),
         concurrency_limit: opts.concurrency_limit,
+        scale_up_rate: opts.scale_up_rate,
         async_retry_delay: Duration::from_millis(opts.async_retry_delay_ms),
         alarm_interval: Duration::from_millis(opts.alarm_interval_ms),
         queue_gauge_interval: Duration::from_millis(opts.queue_gauge_interval_ms),
@@ -653,6 +659,8 @@ struct Shared {
     async_retry_delay: Duration,
     alarm_interval: Duration,
     queue_gauge_interval: Duration,
+    /// New environments per function every 10 seconds (`--scale-up-rate`).
+    scale_up_rate: u32,
     credentials_lifetime: Duration,
     master: nimbus_store::MasterKey,
     keys: Option<Arc<nimbus_identity::Keys>>,
@@ -761,6 +769,7 @@ impl Shared {
             .await
             .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
         let invoker = Invoker::new(control.clone(), pool.clone());
+        invoker.set_scale_up_rate(self.scale_up_rate);
         invoker.count_into(self.metrics.clone());
         if let Some(traces) = &self.traces {
             invoker.trace_into(traces.clone());
