@@ -67,10 +67,31 @@ struct PoolState {
     starting: HashMap<Runtime, usize>,
     /// Recent cold starts per prestart kind: how many to keep ready.
     demand: HashMap<Runtime, demand::Demand>,
+    /// Environments being started (or adopted) for invocations right now. Runtimes beyond
+    /// the floor are prestarted only when there are none: during a burst they would take
+    /// the CPU from the starts the burst waits for, and save it nothing.
+    cold_starting: usize,
     /// Set by [`EnvironmentPool::shutdown`]: nothing new is prestarted or kept.
     closed: bool,
     /// Environments kept initialized per provisioned concurrency config and version.
     provisioned: HashMap<Arc<ProvisionKey>, provisioned::ProvisionedSet>,
+}
+
+/// Counts one start in [`PoolState::cold_starting`] while it lives (also when the caller's
+/// future is dropped half-way).
+struct ColdStart<'a>(&'a EnvironmentPool);
+
+impl<'a> ColdStart<'a> {
+    fn begin(pool: &'a EnvironmentPool) -> ColdStart<'a> {
+        pool.lock().cold_starting += 1;
+        ColdStart(pool)
+    }
+}
+
+impl Drop for ColdStart<'_> {
+    fn drop(&mut self) {
+        self.0.lock().cold_starting -= 1;
+    }
 }
 
 /// What [`EnvironmentPool::acquire`] found for an invocation.
@@ -173,10 +194,15 @@ impl EnvironmentPool {
         };
         let (generation, prestarted) = generation;
         if prestarted.is_none() && !needs_fresh_process(spec, &self.config.isolation) {
-            // More will be kept ready from now on (the adoption refills by itself).
+            // The floor is kept at once (the adoption refills by itself); more once the
+            // burst is over (the tick).
             self.refill(prestart_key(spec.runtime));
         }
-        match self.new_environment(spec, generation, prestarted, None).await {
+        let made = {
+            let _starting = ColdStart::begin(self);
+            self.new_environment(spec, generation, prestarted, None).await
+        };
+        match made {
             Ok(Ok(env)) => Ok(Acquired::Ready { env, cold: true }),
             other => {
                 self.lock().busy -= 1;
@@ -240,11 +266,11 @@ impl EnvironmentPool {
     /// spare).
     fn refill(self: &Arc<Self>, runtime: Runtime) {
         let policy = self.demand_policy();
-        let mut target = {
+        let (mut target, busy) = {
             let st = self.lock();
-            st.demand.get(&runtime).map_or(policy.floor, |d| d.target(Instant::now(), &policy))
+            (st.demand.get(&runtime).map_or(policy.floor, |d| d.target(Instant::now(), &policy)), st.cold_starting > 0)
         };
-        if target > policy.floor && !self.memory_to_spare() {
+        if target > policy.floor && (busy || !self.memory_to_spare()) {
             target = policy.floor;
         }
         let missing = {
@@ -351,6 +377,11 @@ impl EnvironmentPool {
         self.reap_idle();
         self.maintain_provisioned();
         self.settle_prestarted();
+        // Kinds in demand are topped up above the floor once no cold start is under way.
+        let wanted: Vec<Runtime> = self.lock().demand.keys().copied().collect();
+        for runtime in wanted {
+            self.refill(runtime);
+        }
     }
 
     /// Whether the host has memory for runtimes beyond the floor: twice the reaper's
