@@ -490,6 +490,9 @@ async fn warm_table(server_pid: u32, addr: &str, s: &mut SendRequest<Full<Bytes>
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
