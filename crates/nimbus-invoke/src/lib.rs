@@ -667,7 +667,10 @@ impl Invoker {
 /// An invocation run by whoever awaits it; dropped before it finished (its caller went
 /// away), it finishes on a task of its own, as a Lambda invocation runs to its end. A panic
 /// inside is answered as a service error, as a failed task's would be.
-struct FinishOnDrop(Option<std::pin::Pin<Box<dyn std::future::Future<Output = Result<InvokeOutcome, ApiError>> + Send>>>);
+struct FinishOnDrop(Option<Running>);
+
+/// An invocation under way, as [`FinishOnDrop`] holds it.
+type Running = std::pin::Pin<Box<dyn std::future::Future<Output = Result<InvokeOutcome, ApiError>> + Send>>;
 
 impl std::future::Future for FinishOnDrop {
     type Output = Result<InvokeOutcome, ApiError>;
