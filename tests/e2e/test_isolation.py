@@ -289,6 +289,37 @@ def test_frozen_between_invocations(lam, make_fn):
     assert out["lateByMs"] > 700, out
 
 
+BACKGROUND = r'''
+let ticks = [], timer = null;
+exports.handler = async (event) => {
+  if (event.start) {
+    ticks = [];
+    timer = setInterval(() => { ticks.push(Date.now()); }, 2);
+    return { returnedAt: Date.now(), pid: process.pid };
+  }
+  clearInterval(timer);
+  return { ticks, pid: process.pid };
+};
+'''
+
+
+def test_background_work_stops_soon_after_the_response(lam, make_fn):
+    """An idle environment is frozen within a short bound of its last response (20 ms of
+    grace + a 5 ms tick on the server: an environment used again within the grace is never
+    frozen and thawed). Work a function leaves running, a 2 ms interval here, runs only that
+    long; the assertion leaves room for a loaded machine."""
+    fn = make_fn("nodejs20.x", {"index.js": BACKGROUND}, "index.handler")
+    first = invoke(lam, fn.name, {"start": True}).ok()
+    time.sleep(1.0)
+    after = invoke(lam, fn.name, {}).ok()
+    assert after["pid"] == first["pid"], "the same environment"
+    # Ticks from before the freeze; the thaw may let one more fire about a second later.
+    before_freeze = [t for t in after["ticks"] if t < first["returnedAt"] + 500]
+    ran_for = max(before_freeze, default=first["returnedAt"]) - first["returnedAt"]
+    assert ran_for < 250, f"background work ran {ran_for} ms after the response"
+    assert not [t for t in after["ticks"] if first["returnedAt"] + 500 <= t < first["returnedAt"] + 900], "ticks while frozen"
+
+
 FORK_BOMB = r'''
 import os, time
 def handler(event, context):

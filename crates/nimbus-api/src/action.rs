@@ -256,8 +256,17 @@ pub(crate) fn unplaced(req: &RawRequest<'_>) -> Unplaced {
 }
 
 /// The service a request's SigV4 credential scope names (`sqs` in
-/// `AKID/20250101/us-east-1/sqs/aws4_request`), if it is signed.
+/// `AKID/20250101/us-east-1/sqs/aws4_request`), if it is signed for SQS or SNS (the only
+/// ones placed by it).
 fn signed_for(req: &RawRequest<'_>) -> Option<String> {
+    // Most requests are signed in their Authorization header for another service: its
+    // credential scope alone says so, without a full read (which the authentication does).
+    if let Some(auth) = header(req.headers, "authorization") {
+        let service = auth.split_once("Credential=").and_then(|(_, c)| c.split([',', ' ']).next()).and_then(|c| c.split('/').nth(3));
+        if !matches!(service, Some("sqs" | "sns")) {
+            return None;
+        }
+    }
     let sig = nimbus_identity::sigv4::read(&nimbus_identity::sigv4::Request {
         method: req.method.as_str(),
         path: req.path,

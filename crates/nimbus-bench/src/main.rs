@@ -423,7 +423,81 @@ async fn chatty(
     Ok(())
 }
 
+/// The warm table: invokes of the echo function next to the two-hop floor
+/// ([`two_hop_floor`]) measured in the same run, each floor run right before the invokes it
+/// is compared with. Floor requests are the same signed Invoke requests (the proxy ignores
+/// the signature), so the client's own work is the same on both sides.
+async fn warm_table(server_pid: u32, addr: &str, s: &mut SendRequest<Full<Bytes>>, requests: usize, seconds: u64) -> anyhow::Result<()> {
+    const PATH: &str = "/2015-03-31/functions/echo/invocations";
+    let floor = two_hop_floor()?;
+    let me = std::process::id();
+    // CPU time per request, of the Nimbus server and of the floor's proxy: steadier than
+    // latency on a busy machine.
+    let per_request = |ns: u64, n: usize| Duration::from_nanos(ns / n.max(1) as u64);
+    let mut f = connect_with(&floor, None).await?;
+    let serial = |lat: &mut Vec<Duration>, total: Duration| (requests as f64 / total.as_secs_f64(), std::mem::take(lat));
+    let mut floor_lat = Vec::with_capacity(requests);
+    call(&mut f, "POST", PATH, Bytes::from_static(b"{\"ping\":1}")).await?;
+    let cpu = cpu_ns(me, Some(FLOOR_PROXY));
+    let t = Instant::now();
+    for _ in 0..requests {
+        let t = Instant::now();
+        call(&mut f, "POST", PATH, Bytes::from_static(b"{\"ping\":1}")).await?;
+        floor_lat.push(t.elapsed());
+    }
+    let (floor_rps, mut floor_lat) = serial(&mut floor_lat, t.elapsed());
+    let floor_cpu = per_request(cpu_ns(me, Some(FLOOR_PROXY)) - cpu, requests);
+    invoke(s, "echo").await?;
+    let mut lat = Vec::with_capacity(requests);
+    let cpu = cpu_ns(server_pid, None);
+    let t = Instant::now();
+    for _ in 0..requests {
+        lat.push(invoke(s, "echo").await?);
+    }
+    let (rps, mut lat) = serial(&mut lat, t.elapsed());
+    let server_cpu = per_request(cpu_ns(server_pid, None) - cpu, requests);
+    lat.sort();
+    floor_lat.sort();
+    println!(
+        "\n| warm invoke, provided echo | p50 | p99 | invocations/s | server CPU per invoke | floor p50 | floor p99 | floor requests/s | proxy CPU per request | p50 / floor | rate / floor |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let row = |c: usize,
+               (rps, p50, p99): (f64, Duration, Duration),
+               cpu: Duration,
+               (frps, fp50, fp99): (f64, Duration, Duration),
+               fcpu: Duration| {
+        println!(
+            "| concurrency {c} | {} | {} | {rps:.0} | {} | {} | {} | {frps:.0} | {} | {:.2}× | {:.2}× |",
+            us(p50),
+            us(p99),
+            us(cpu),
+            us(fp50),
+            us(fp99),
+            us(fcpu),
+            p50.as_secs_f64() / fp50.as_secs_f64(),
+            rps / frps
+        )
+    };
+    row(1, (rps, pct(&lat, 0.5), pct(&lat, 0.99)), server_cpu, (floor_rps, pct(&floor_lat, 0.5), pct(&floor_lat, 0.99)), floor_cpu);
+    for c in [32] {
+        let cpu = cpu_ns(me, Some(FLOOR_PROXY));
+        let floor_run = load_path_with(&floor, None, "POST", PATH, b"{\"ping\":1}", c, seconds).await?;
+        let floor_cpu = per_request(cpu_ns(me, Some(FLOOR_PROXY)) - cpu, (floor_run.0 * seconds as f64) as usize);
+        // Its environments started first (their starts are not warm invokes' cost).
+        load(addr, "echo", c, 1).await?;
+        let cpu = cpu_ns(server_pid, None);
+        let run = load(addr, "echo", c, seconds).await?;
+        let server_cpu = per_request(cpu_ns(server_pid, None) - cpu, (run.0 * seconds as f64) as usize);
+        row(c, run, server_cpu, floor_run, floor_cpu);
+    }
+    Ok(())
+}
+
 fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
@@ -536,6 +610,84 @@ async fn hello_server() -> anyhow::Result<String> {
         }
     });
     Ok(addr)
+}
+
+/// The floor proxy's threads, whose CPU time the warm table reports.
+const FLOOR_PROXY: &str = "floor-proxy";
+
+/// CPU time in ns the threads of process `pid` (those named `name`, if given) have run,
+/// from each thread's schedstat.
+fn cpu_ns(pid: u32, name: Option<&str>) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .flatten()
+        .filter(|t| name.is_none_or(|n| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == n)))
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok()?.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The floor for a warm invoke: the same two HTTP hops an invoke makes (client → Nimbus
+/// API; Nimbus → the runtime's Runtime API and back), as a hyper proxy in front of a hyper
+/// server that echoes the body. Each runs on threads and a runtime of its own, as the
+/// server and the runtime do (two workers each, on this machine's cores); each client
+/// connection gets one keep-alive upstream connection, as each environment has one
+/// Runtime API connection. Returns the proxy's address.
+fn two_hop_floor() -> anyhow::Result<String> {
+    fn runtime(name: &str) -> std::io::Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name(name).enable_all().build()
+    }
+    let echo_rt = runtime("floor-echo")?;
+    let echo = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let echo_addr = echo.local_addr()?;
+    echo.set_nonblocking(true)?;
+    std::thread::spawn(move || {
+        echo_rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(echo).expect("a tokio listener");
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+                        let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(body)))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), svc).await;
+                });
+            }
+        })
+    });
+    let proxy_rt = runtime(FLOOR_PROXY)?;
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let proxy_addr = proxy.local_addr()?.to_string();
+    proxy.set_nonblocking(true)?;
+    std::thread::spawn(move || {
+        proxy_rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(proxy).expect("a tokio listener");
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(async move {
+                    let Ok(upstream) = connect_with(&echo_addr.to_string(), None).await else { return };
+                    let upstream = Arc::new(tokio::sync::Mutex::new(upstream));
+                    let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let upstream = upstream.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await?.to_bytes();
+                            let forwarded = http::Request::from_parts(parts, Full::new(body));
+                            let mut up = upstream.lock().await;
+                            up.ready().await?;
+                            let resp = up.send_request(forwarded).await?;
+                            drop(up);
+                            let (parts, body) = resp.into_parts();
+                            let body = body.collect().await?.to_bytes();
+                            Ok::<_, hyper::Error>(http::Response::from_parts(parts, Full::new(body)))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), svc).await;
+                });
+            }
+        })
+    });
+    Ok(proxy_addr)
 }
 
 /// Creates the echo function's URL, open to anyone; returns its id.
@@ -980,20 +1132,7 @@ async fn main() -> anyhow::Result<()> {
         let echo = std::fs::read(&args.echo)?;
         return chatty(&server.addr, &mut s, echo, lines, args.requests, args.seconds).await;
     }
-    invoke(&mut s, "echo").await?;
-    let mut lat = Vec::with_capacity(args.requests);
-    for _ in 0..args.requests {
-        lat.push(invoke(&mut s, "echo").await?);
-    }
-    lat.sort();
-    let total: Duration = lat.iter().sum();
-    println!("\n| warm invoke, provided echo | p50 | p99 | invocations/s |");
-    println!("|---|---|---|---|");
-    println!("| concurrency 1 | {} | {} | {:.0} |", us(pct(&lat, 0.5)), us(pct(&lat, 0.99)), args.requests as f64 / total.as_secs_f64());
-    for c in [32] {
-        let (rps, p50, p99) = load(&server.addr, "echo", c, args.seconds).await?;
-        println!("| concurrency {c} | {} | {} | {rps:.0} |", us(p50), us(p99));
-    }
+    warm_table(server.child.id(), &server.addr, &mut s, args.requests, args.seconds).await?;
 
     // Alias resolution on the invoke path: the same echo function called directly, through
     // a version, an alias, and an alias chain.

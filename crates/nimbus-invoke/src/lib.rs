@@ -93,6 +93,10 @@ struct Credentials {
     renew: chrono::Duration,
 }
 
+/// How far below its memory limit an environment's (possibly slightly stale) peak must be
+/// for a successful invocation to skip the OOM check.
+const OOM_MARGIN_MB: u64 = 32;
+
 /// AWS's `Function.ResponseSizeTooLarge` message.
 const RESPONSE_TOO_LARGE: &str =
     "{\"errorMessage\":\"Response payload size exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"Function.ResponseSizeTooLarge\"}";
@@ -431,9 +435,12 @@ impl Invoker {
     /// [`Invoker::invoke`] on a task of its own, for callers whose future may be dropped (an
     /// HTTP client that disconnects): the invocation still runs to its end, as Lambda's
     /// does, and its environment and concurrency go back to the pool and the limiter.
+    /// It runs in the caller's task while the caller waits (no task and no wake-up of
+    /// another worker per invocation); only a caller that goes away hands the rest of it to
+    /// a task of its own.
     pub async fn invoke_detached(self: &Arc<Self>, req: InvokeRequest) -> Result<InvokeOutcome, ApiError> {
         let me = self.clone();
-        tokio::spawn(async move { me.invoke(req).await }).await.map_err(|e| ApiError::service(format!("invocation task failed: {e}")))?
+        FinishOnDrop(Some(Box::pin(async move { me.invoke(req).await }))).await
     }
 
     pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome, ApiError> {
@@ -616,7 +623,10 @@ impl Invoker {
         };
         // Over its memory limit the kernel killed something in the environment: AWS
         // reports Runtime.OutOfMemory and resets the environment.
-        let out_of_memory = env.out_of_memory();
+        // (A successful answer with the peak well below the limit cannot have met the
+        // OOM killer: the counter's read is spared.)
+        let below_limit = timings.max_memory_mb + OOM_MARGIN_MB < u64::from(function.config.memory_mb);
+        let out_of_memory = !(below_limit && matches!(reply, Reply::Response(_) | Reply::Streamed)) && env.out_of_memory();
         if out_of_memory || matches!(reply, Reply::InitError { .. } | Reply::Exited(_) | Reply::TimedOut | Reply::TruncatedResponse) {
             env.kill();
         }
@@ -676,6 +686,44 @@ impl Invoker {
             timings.init_duration,
         );
         Ok(InvokeOutcome { request_id, payload, function_error, log_tail, executed_version })
+    }
+}
+
+/// An invocation run by whoever awaits it; dropped before it finished (its caller went
+/// away), it finishes on a task of its own, as a Lambda invocation runs to its end. A panic
+/// inside is answered as a service error, as a failed task's would be.
+struct FinishOnDrop(Option<Running>);
+
+/// An invocation under way, as [`FinishOnDrop`] holds it.
+type Running = std::pin::Pin<Box<dyn std::future::Future<Output = Result<InvokeOutcome, ApiError>> + Send>>;
+
+impl std::future::Future for FinishOnDrop {
+    type Output = Result<InvokeOutcome, ApiError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let Some(fut) = self.0.as_mut() else {
+            return std::task::Poll::Ready(Err(ApiError::service("invocation polled after it finished")));
+        };
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+        match polled {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(out)) => {
+                self.0 = None;
+                std::task::Poll::Ready(out)
+            }
+            Err(_) => {
+                self.0 = None;
+                std::task::Poll::Ready(Err(ApiError::service("invocation task failed: it panicked")))
+            }
+        }
+    }
+}
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        if let (Some(fut), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            rt.spawn(fut);
+        }
     }
 }
 

@@ -104,7 +104,11 @@ impl IdleClock {
         now.checked_sub(stopped).unwrap_or(now)
     }
 
-    /// Waits until this clock reads `deadline`.
+    /// Waits until this clock reads `deadline`. A sleep on the running clock is not told when
+    /// it stops (every invocation stops it, and waking each sleeper twice per invocation
+    /// would cost the invoke path a task wake-up on another worker): it wakes at the host's
+    /// deadline, finds the clock behind, and sleeps on; only a sleeper of the stopped clock
+    /// waits to hear that it runs again.
     async fn sleep_until(self: Arc<Self>, deadline: Instant) {
         let mut stopped = self.stopped.subscribe();
         loop {
@@ -118,10 +122,7 @@ impl IdleClock {
             if now >= deadline {
                 return;
             }
-            tokio::select! {
-                _ = tokio::time::sleep(deadline - now) => {}
-                _ = stopped.changed() => {}
-            }
+            tokio::time::sleep(deadline - now).await;
         }
     }
 }

@@ -20,12 +20,13 @@ use crate::runtime_api::{Delivery, Progress};
 use crate::runtimes::RuntimeRegistry;
 use crate::{Invocation, Reply, SandboxError};
 
-/// How long an idle environment runs on before it is frozen.
-const FREEZE_GRACE: Duration = Duration::from_millis(2);
-
+/// Freezing between invocations (see [`crate::freezer`]).
 #[derive(Default)]
 struct FreezeState {
-    epoch: u64,
+    /// When the environment is to be frozen: set when it goes idle, cleared when taken.
+    freeze_at: Option<Instant>,
+    /// It has an entry in the freezer's queue.
+    queued: bool,
     frozen: bool,
 }
 
@@ -37,6 +38,8 @@ const PRESTART_MEMORY_MB: u32 = 128;
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How stale a peak-memory reading may be when reused for a REPORT line.
 const MEMORY_SAMPLE_PERIOD: Duration = Duration::from_millis(50);
+/// An invocation this short reuses a recent peak-memory reading.
+const QUICK_INVOCATION: Duration = Duration::from_millis(1);
 
 /// Everything needed to start an environment for one function configuration.
 #[derive(Debug, Clone)]
@@ -389,37 +392,50 @@ impl Environment {
         self.process.kill();
     }
 
-    /// Called when the environment goes idle: freezes it after [`FREEZE_GRACE`] unless an
-    /// invocation took it again by then. Under load an environment is reused within the
-    /// grace period and never pays for freeze and thaw; an idle one stops its timers and
-    /// background work until the next invocation, as in Lambda.
-    pub fn freeze_soon(self: &Arc<Self>) {
-        if self.process.cgroup.is_none() {
-            return;
-        }
-        let epoch = self.freeze.lock().unwrap_or_else(|p| p.into_inner()).epoch;
-        let env = Arc::downgrade(self);
-        tokio::spawn(async move {
-            tokio::time::sleep(FREEZE_GRACE).await;
-            let Some(env) = env.upgrade() else { return };
-            let mut st = env.freeze.lock().unwrap_or_else(|p| p.into_inner());
-            if st.epoch == epoch && !st.frozen {
-                if let Some(cg) = &env.process.cgroup {
-                    st.frozen = cg.freeze().is_ok();
-                    if st.frozen {
-                        // Its connections' idle time stops with it.
-                        env.process.api.clock().set_frozen(true);
+    /// Called when the environment goes idle, to be frozen at `freeze_at` unless an
+    /// invocation takes it again by then: the deadline to queue it at in the freezer, or
+    /// None when it is queued already (its entry then finds the new deadline) or has no
+    /// freezer to freeze.
+    pub(crate) fn went_idle(&self, freeze_at: Instant) -> Option<Instant> {
+        self.process.cgroup.as_ref()?;
+        let mut st = self.freeze.lock().unwrap_or_else(|p| p.into_inner());
+        st.freeze_at = Some(freeze_at);
+        (!std::mem::replace(&mut st.queued, true)).then_some(freeze_at)
+    }
+
+    /// The freezer's call when this environment's entry is due at `now`: freezes it if it
+    /// is still idle and its deadline passed; returns a later deadline to queue it at again
+    /// when it was used (and went idle again) meanwhile.
+    pub(crate) fn freeze_if_idle(&self, now: Instant) -> Option<Instant> {
+        let mut st = self.freeze.lock().unwrap_or_else(|p| p.into_inner());
+        st.queued = false;
+        match st.freeze_at {
+            None => None,
+            Some(at) if at > now => {
+                st.queued = true;
+                Some(at)
+            }
+            Some(_) => {
+                st.freeze_at = None;
+                if !st.frozen {
+                    if let Some(cg) = &self.process.cgroup {
+                        st.frozen = cg.freeze().is_ok();
+                        if st.frozen {
+                            // Its connections' idle time stops with it.
+                            self.process.api.clock().set_frozen(true);
+                        }
                     }
                 }
+                None
             }
-        });
+        }
     }
 
     /// Called when an invocation takes the environment: cancels a pending freeze and thaws
     /// it if it was frozen.
     pub fn take_for_invocation(&self) {
         let mut st = self.freeze.lock().unwrap_or_else(|p| p.into_inner());
-        st.epoch += 1;
+        st.freeze_at = None;
         if st.frozen {
             if let Some(cg) = &self.process.cgroup {
                 let _ = cg.thaw();
@@ -483,22 +499,31 @@ impl Environment {
         };
         timings.duration = delivered_at.map(|at| at.elapsed()).unwrap_or_else(|| submitted.elapsed());
         self.process.capture.drain(true);
-        timings.max_memory_mb = self.sample_peak_memory();
+        timings.max_memory_mb = self.sample_peak_memory(timings.duration);
         (reply, timings)
     }
 
-    /// Peak resident memory of the runtime process in MB (VmHWM), kept across its death.
-    /// Reading /proc costs ~15 µs, so back-to-back invocations reuse a reading up to
-    /// [`MEMORY_SAMPLE_PERIOD`] old; VmHWM only grows, so a reading is never too high.
-    fn sample_peak_memory(&self) -> u64 {
-        if let Some(bytes) = self.process.cgroup.as_ref().and_then(|c| c.peak_memory_bytes()) {
-            let mb = bytes.div_ceil(1024 * 1024);
-            self.peak_memory_mb.fetch_max(mb, Ordering::Relaxed);
-            return self.peak_memory_mb.load(Ordering::Relaxed);
-        }
+    /// Peak memory of the environment in MB: its cgroup's peak, else the runtime process's
+    /// VmHWM (kept across its death). Each read costs a system call (~7 µs on a cgroup, ~15 µs
+    /// for /proc), so a reading up to [`MEMORY_SAMPLE_PERIOD`] old is reused: always for the
+    /// /proc reading, and for the cgroup's after an invocation that ran under
+    /// [`QUICK_INVOCATION`] (too short to grow much). A peak only grows, so a reading is
+    /// never too high.
+    fn sample_peak_memory(&self, ran: Duration) -> u64 {
         let now = self.created.elapsed().as_millis() as u64;
         let last = self.memory_sampled_ms.load(Ordering::Relaxed);
         let fresh = last != 0 && now.saturating_sub(last) < MEMORY_SAMPLE_PERIOD.as_millis() as u64;
+        if let Some(cg) = self.process.cgroup.as_ref() {
+            if !(fresh && ran < QUICK_INVOCATION) {
+                if let Some(bytes) = cg.peak_memory_bytes() {
+                    self.memory_sampled_ms.store(now.max(1), Ordering::Relaxed);
+                    self.peak_memory_mb.fetch_max(bytes.div_ceil(1024 * 1024), Ordering::Relaxed);
+                    return self.peak_memory_mb.load(Ordering::Relaxed);
+                }
+            } else {
+                return self.peak_memory_mb.load(Ordering::Relaxed);
+            }
+        }
         if self.is_alive() && !fresh {
             self.memory_sampled_ms.store(now.max(1), Ordering::Relaxed);
             if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.process.pid)) {

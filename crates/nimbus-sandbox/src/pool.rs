@@ -18,6 +18,7 @@ use nimbus_model::{Runtime, RuntimeFamily};
 
 use crate::cgroup::CgroupManager;
 use crate::environment::{needs_fresh_process, prestart_key, EnvSpec, Environment, Host, Prestarted};
+use crate::freezer::Freezer;
 use crate::runtimes::RuntimeRegistry;
 use crate::Isolation;
 use crate::{Reply, SandboxError};
@@ -114,6 +115,8 @@ pub struct EnvironmentPool {
     logs: Arc<LogStore>,
     /// Signalled whenever a prestart finishes, so shutdown can wait for those under way.
     prestart_done: tokio::sync::Notify,
+    /// Freezes environments that stay idle.
+    freezer: Arc<Freezer>,
 }
 
 impl EnvironmentPool {
@@ -124,6 +127,7 @@ impl EnvironmentPool {
             registry,
             logs,
             prestart_done: tokio::sync::Notify::new(),
+            freezer: Freezer::start(),
         });
         let mut kinds: Vec<Runtime> = pool
             .registry
@@ -330,7 +334,7 @@ impl EnvironmentPool {
         }
         *env.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         let key = (env.spec.function_name.clone(), env.spec.version.clone());
-        env.freeze_soon();
+        self.freezer.idle(&env);
         st.idle.entry(key).or_default().push(env);
     }
 

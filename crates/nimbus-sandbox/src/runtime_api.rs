@@ -523,18 +523,29 @@ async fn collect_stream(body: Incoming) -> Reply {
 }
 
 fn event_response(inv: &Invocation, deadline_ms: i64) -> Response<Body> {
-    let mut b = Response::builder()
-        .status(StatusCode::OK)
-        .header("content-type", "application/json")
-        .header("lambda-runtime-aws-request-id", &inv.request_id)
-        .header("lambda-runtime-deadline-ms", deadline_ms.to_string())
-        .header("lambda-runtime-invoked-function-arn", &inv.invoked_arn)
-        .header("lambda-runtime-trace-id", &inv.trace_id);
-    if let Some(cc) = &inv.client_context {
-        b = b.header("lambda-runtime-client-context", cc);
+    use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+    // Names made once (not parsed per event); values checked as any header's.
+    let value = |v: &str| HeaderValue::from_str(v);
+    let headers = (|| {
+        let mut h = http::HeaderMap::with_capacity(6);
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(HeaderName::from_static("lambda-runtime-aws-request-id"), value(&inv.request_id)?);
+        h.insert(HeaderName::from_static("lambda-runtime-deadline-ms"), HeaderValue::from(deadline_ms));
+        h.insert(HeaderName::from_static("lambda-runtime-invoked-function-arn"), value(&inv.invoked_arn)?);
+        h.insert(HeaderName::from_static("lambda-runtime-trace-id"), value(&inv.trace_id)?);
+        if let Some(cc) = &inv.client_context {
+            h.insert(HeaderName::from_static("lambda-runtime-client-context"), value(cc)?);
+        }
+        Ok::<_, http::header::InvalidHeaderValue>(h)
+    })();
+    match headers {
+        Ok(headers) => {
+            let mut r = Response::new(Full::new(inv.payload.clone()));
+            *r.headers_mut() = headers;
+            r
+        }
+        Err(_) => respond(StatusCode::INTERNAL_SERVER_ERROR, "{\"errorMessage\":\"bad header\",\"errorType\":\"Internal\"}"),
     }
-    b.body(Full::new(inv.payload.clone()))
-        .unwrap_or_else(|_| respond(StatusCode::INTERNAL_SERVER_ERROR, "{\"errorMessage\":\"bad header\",\"errorType\":\"Internal\"}"))
 }
 
 #[cfg(test)]

@@ -188,7 +188,7 @@ impl EnvironmentPool {
                     match started {
                         Ok((env, took)) if set.current(&env) && set.current_allocated() < set.target => {
                             tracing::debug!(function = %key.function, qualifier = %key.qualifier, "provisioned an environment in {took:?}");
-                            env.freeze_soon();
+                            pool.freezer.idle(&env);
                             set.ready.push(env);
                             // It may replace one started with credentials since renewed.
                             (None, false, set.retire_surplus())
@@ -261,7 +261,7 @@ impl EnvironmentPool {
                     let wanted = if set.current(&env) { set.current_allocated() < set.target } else { set.allocated() < set.target };
                     if alive && wanted {
                         *env.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-                        env.freeze_soon();
+                        self.freezer.idle(&env);
                         set.ready.push(env.clone());
                         (true, false, set.retire_surplus())
                     } else {
