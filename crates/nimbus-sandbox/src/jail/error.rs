@@ -15,6 +15,9 @@ pub enum JailError {
     /// The spec asks for something this host does not have ([`super::JailSpec::mount_plan`]).
     #[error("plan mounts: {0}")]
     Plan(#[source] SpecError),
+    /// A sandbox built ahead of time passed its gate without the code bound into it.
+    #[error("the function's code did not reach this sandbox ({} is missing)", .0.display())]
+    CodeMissing(PathBuf),
     /// A call that works on no path failed (`unshare`, `prctl`, `fork`, …).
     #[error("{op}: {source}")]
     Sys { op: &'static str, source: io::Error },

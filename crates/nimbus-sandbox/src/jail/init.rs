@@ -10,6 +10,7 @@ use std::ffi::CString;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use rustix::process::{Resource, Signal};
 use rustix::thread::UnshareFlags;
@@ -229,6 +230,14 @@ fn runtime(mut p: Prepared, ready: OwnedFd) -> ! {
     if let Some(fd) = p.spec.gate_fd {
         if let Err(e) = pass_gate(&mut p, fd) {
             report(&e);
+            sys::exit_now(EXIT_SETUP_FAILED);
+        }
+        // The server adopts a gated sandbox only for code that has its program, and binds
+        // the code before it opens the gate; a program missing now means the bind did not
+        // reach this sandbox (made while its root was being built). Setup failed, so the
+        // server starts a fresh one, rather than the function's entrypoint being blamed.
+        if p.spec.task_mount.is_some() && !Path::new(&p.spec.program).exists() {
+            report(&JailError::CodeMissing(p.spec.program.clone()));
             sys::exit_now(EXIT_SETUP_FAILED);
         }
         p.marks.push(("gate", sys::monotonic_ns()));
