@@ -1,0 +1,179 @@
+"""Bursts and limits (issue 13), not timed: a burst of 300 concurrent invocations leaves
+nothing behind once the server stops (no sandbox processes, network namespaces, veth pairs,
+cgroups or mount points), and a burst past the server's own limits (a low descriptor limit)
+is answered with AWS's throttling or a clean error, never a crash or a hang; the server
+serves normally after it, and every asynchronous event it acknowledged with 202 still runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import concurrently, create_function, make_zip, signed_request, wait_for
+from test_cleanup import cgroup_parents, groups_under, host_interface, ifindex, mounts_under, status
+
+BURST = 300
+
+
+@pytest.fixture(scope="module")
+def echo_zip() -> bytes:
+    return make_zip({"bootstrap": Path(os.environ["RUST_ECHO_BOOTSTRAP"]).read_bytes()})
+
+
+def invoke_raw(server, name: str, payload: dict, *, event: bool = False, timeout: float = 120) -> tuple[int, dict, bytes]:
+    """One invocation on a connection of its own: (status, headers, body); status 0 with the
+    client's error as body when the server did not answer."""
+    headers = {"X-Amz-Invocation-Type": "Event"} if event else {}
+    try:
+        return signed_request(server.endpoint, "POST", f"/2015-03-31/functions/{name}/invocations",
+                              json.dumps(payload).encode(), headers=headers, timeout=timeout)
+    except OSError as e:
+        return 0, {}, repr(e).encode()
+
+
+def error_of(st: int, headers: dict, body: bytes) -> str:
+    """`429 TooManyRequestsException (ConcurrentInvocationLimitExceeded)`, the way an SDK reads it."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = {}
+    ty = (headers.get("x-amzn-errortype") or "").split(":")[0] or (doc.get("__type") or doc.get("Type") or "") if isinstance(doc, dict) else ""
+    reason = doc.get("Reason") if isinstance(doc, dict) else None
+    return f"{st} {ty}" + (f" ({reason})" if reason else "")
+
+
+# ---------------------------------------------------------------------------------------
+# What a burst leaves behind
+# ---------------------------------------------------------------------------------------
+
+
+def procs_in(groups: list[Path]) -> set[tuple[int, str]]:
+    """(pid, start time) of every process in these groups: a pid taken again later by
+    another process is not mistaken for one of these."""
+    out = set()
+    for g in groups:
+        for f in ("cgroup.procs", "tasks"):
+            try:
+                pids = (g / f).read_text().split()
+            except OSError:
+                continue
+            for pid in pids:
+                if (start := start_time(int(pid))) is not None:
+                    out.add((int(pid), start))
+    return out
+
+
+def start_time(pid: int) -> str | None:
+    """When `pid` started, if it is alive (a zombie is not: it is dead, and holds nothing
+    but its pid until its new parent, the host's init, reaps it)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def netns_of(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
+
+
+def linked_address(pid: int) -> str | None:
+    """The address of eth0 in the network namespace of `pid`, if it is linked (a local
+    address of the sandbox subnet in its routing table)."""
+    try:
+        lines = Path(f"/proc/{pid}/net/fib_trie").read_text().splitlines()
+    except OSError:
+        return None
+    for prev, line in zip(lines, lines[1:]):
+        if "/32 host LOCAL" in line and "10.213." in prev:
+            return prev.split()[-1]
+    return None
+
+
+def holders_of(namespaces: set[str]) -> list[str]:
+    """Every process (or open descriptor, or bind mount) on the host that still holds one of
+    these network namespaces."""
+    held = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        if (ns := netns_of(int(p.name))) in namespaces:
+            held.append(f"pid {p.name} in {ns}")
+        try:
+            for fd in (p / "fd").iterdir():
+                try:
+                    if os.readlink(fd) in namespaces:
+                        held.append(f"pid {p.name} holds {os.readlink(fd)} open")
+                except OSError:
+                    pass
+        except OSError:
+            pass
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[-3] == "nsfs" and fields[3] in namespaces:
+                held.append(f"mount {fields[4]}")
+    return held
+
+
+def test_a_burst_of_300_leaves_nothing_behind(server_factory, echo_zip):
+    if os.geteuid() != 0:
+        pytest.skip("sandboxes need root (namespaces and cgroups)")
+    s = server_factory()
+    st = status(s)
+    if not st["isolation"].startswith("namespaces"):
+        pytest.skip(f"this server runs without namespaces: {st['isolation']}")
+    parents = cgroup_parents(s)
+    lam = s.lambda_client()
+    create_function(lam, "burst", "provided.al2023", "bootstrap", echo_zip, Timeout=60)
+
+    # Snapshot what the sandboxes are while the burst runs: their processes, their network
+    # namespaces and their host-side veth ends.
+    seen_procs: set[tuple[int, str]] = set()
+    seen_netns: set[str] = set()
+    seen_veths: dict[Path, str] = {}
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            procs = procs_in(groups_under(parents))
+            seen_procs.update(procs)
+            for pid, _ in procs:
+                if (ns := netns_of(pid)) and ns != own_netns:
+                    seen_netns.add(ns)
+                    if (veth := host_interface(linked_address(pid))) and veth[1]:
+                        seen_veths.setdefault(*veth)
+            time.sleep(0.3)
+
+    own_netns = netns_of(os.getpid())
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    results = concurrently(BURST, lambda i: invoke_raw(s, "burst", {"sleep_ms": 2000, "i": i}))
+    done.set()
+    watcher.join()
+    errors = [error_of(*r) for r in results if r[0] != 200 or "x-amz-function-error" in r[1]]
+    assert errors == [], f"{len(errors)} of {BURST} failed: {sorted(set(errors))}"
+    assert len({json.loads(r[2])["requestId"] for r in results}) == BURST
+    assert len(seen_netns) >= 100, f"only {len(seen_netns)} sandbox network namespaces seen during the burst"
+    if "linked" in st["isolation"]:
+        assert len(seen_veths) >= 100, f"only {len(seen_veths)} veth pairs seen during the burst"
+
+    assert s.stop(timeout=30) == 0
+    # Processes, cgroups and mount points go with the stop itself ...
+    alive = [pid for pid, start in seen_procs if start_time(pid) == start]
+    assert alive == [], f"{len(alive)} sandbox processes outlived the server: {alive[:10]}"
+    left = groups_under(parents)
+    assert left == [], f"cgroups left after the stop: {left[:5]}"
+    assert mounts_under(s.data_dir) == [], "mount points left under the data directory"
+    # ... network namespaces and their veth pairs as the kernel lets them go.
+    assert holders_of(seen_netns) == [], "network namespaces held after the stop"
+    wait_for(lambda: all(ifindex(path) != index for path, index in seen_veths.items()), timeout=30,
+             what=f"{len(seen_veths)} veth pairs gone")
