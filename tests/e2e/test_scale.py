@@ -177,3 +177,91 @@ def test_a_burst_of_300_leaves_nothing_behind(server_factory, echo_zip):
     assert holders_of(seen_netns) == [], "network namespaces held after the stop"
     wait_for(lambda: all(ifindex(path) != index for path, index in seen_veths.items()), timeout=30,
              what=f"{len(seen_veths)} veth pairs gone")
+
+
+# ---------------------------------------------------------------------------------------
+# Past the server's limits
+# ---------------------------------------------------------------------------------------
+
+# AWS's reasons for a 429 on Invoke (botocore's lambda ThrottleReason).
+THROTTLE_REASONS = {
+    "ConcurrentInvocationLimitExceeded", "FunctionInvocationRateLimitExceeded",
+    "ReservedFunctionConcurrentInvocationLimitExceeded", "ReservedFunctionInvocationRateLimitExceeded",
+    "CallerRateLimitExceeded", "ConcurrentSnapshotCreateLimitExceeded",
+}
+NOFILE = 1024
+SYNC, ASYNC = 150, 150
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_a_burst_past_the_descriptor_limit_is_throttled_and_every_accepted_event_runs(server_factory, echo_zip, nimbus_bin, tmp_path):
+    # The server under a low descriptor limit (soft and hard: it cannot raise it).
+    wrapper = tmp_path / "nimbus-low-nofile"
+    wrapper.write_text(f'#!/bin/sh\nulimit -n {NOFILE} || exit 99\nexec "{nimbus_bin}" "$@"\n')
+    wrapper.chmod(0o755)
+    s = server_factory(args=["--async-retry-delay-ms", "200"], start=False)
+    s.bin = str(wrapper)
+    s.start()
+    pid = s.proc.pid
+    lam, sqs = s.lambda_client(), s.sqs_client()
+    create_function(lam, "burst", "provided.al2023", "bootstrap", echo_zip, Timeout=60)
+    queue = sqs.create_queue(QueueName="ran")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lam.put_function_event_invoke_config(FunctionName="burst", MaximumEventAgeInSeconds=3600,
+                                         DestinationConfig={"OnSuccess": {"Destination": queue_arn}})
+    assert invoke_raw(s, "burst", {})[0] == 200
+    idle_fds = open_fds(pid)
+    assert idle_fds < NOFILE / 2, f"the server needs {idle_fds} descriptors idle: raise NOFILE"
+
+    # A burst of synchronous invocations (each holding an environment for 1.5 s) and
+    # asynchronous events at once: far more environments than the descriptors allow.
+    def one(i: int):
+        if i % 2:
+            return "event", i, invoke_raw(s, "burst", {"n": i, "sleep_ms": 200}, event=True, timeout=90)
+        return "sync", i, invoke_raw(s, "burst", {"n": i, "sleep_ms": 1500}, timeout=90)
+
+    results = concurrently(SYNC + ASYNC, one)
+    assert s.proc.poll() is None, f"the server exited with {s.proc.returncode} during the burst"
+
+    outcomes: dict[str, int] = {}
+    accepted = set()
+    for kind, i, (st, headers, body) in results:
+        if kind == "event" and st == 202:
+            accepted.add(i)
+            continue
+        if kind == "sync" and st == 200 and "x-amz-function-error" not in headers:
+            outcomes["200"] = outcomes.get("200", 0) + 1
+            continue
+        what = f"{kind} " + error_of(st, headers, body)
+        outcomes[what] = outcomes.get(what, 0) + 1
+        if st == 429:
+            assert json.loads(body).get("Reason") in THROTTLE_REASONS, body
+            assert headers.get("x-amzn-errortype", "").startswith("TooManyRequestsException"), headers
+        else:
+            # No other answer but a clean AWS error: never a dropped connection or a hang.
+            assert st >= 400 and (headers.get("x-amzn-errortype") or json.loads(body).get("Type")), (kind, st, headers, body[:300])
+    print(f"outcomes: {outcomes}; {len(accepted)} events accepted")
+    throttled = sum(n for k, n in outcomes.items() if " 429 " in f" {k} ")
+    assert throttled > 0, f"the burst never reached the limit: {outcomes}"
+    assert outcomes.get("200", 0) > 0, f"nothing succeeded: {outcomes}"
+    assert len(accepted) > ASYNC / 2, f"only {len(accepted)} of {ASYNC} events accepted: {outcomes}"
+
+    # The server serves normally again once the burst is over ...
+    wait_for(lambda: invoke_raw(s, "burst", {"after": 1}, timeout=30)[0] == 200, timeout=60, what="a normal invocation after the burst")
+    assert lam.get_function(FunctionName="burst")["Configuration"]["State"] == "Active"
+    # ... and every event it acknowledged has run (its OnSuccess record is in the queue).
+    ran: set[int] = set()
+
+    def all_ran():
+        for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            ran.add(json.loads(m["Body"])["requestPayload"]["n"])
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+        return accepted <= ran
+
+    wait_for(all_ran, timeout=180, interval=0.1, what=f"all {len(accepted)} accepted events to run ({len(accepted - ran)} left)")
+    assert ran <= accepted
+    assert s.proc.poll() is None
+    assert open_fds(pid) < NOFILE, "descriptors held after the burst"

@@ -74,6 +74,11 @@ struct Args {
     /// descriptors, and its warm-invoke and ListFunctions latency while it holds them.
     #[arg(long)]
     density: Option<usize>,
+    /// With --density: each invocation sleeps this long instead of waiting at the barrier
+    /// on the host (no traffic to the host: past its neighbour table's size, linked
+    /// environments cannot reach it).
+    #[arg(long, requires = "density")]
+    density_sleep_ms: Option<u64>,
     /// The runtime of --burst and --density: provided (the echo bootstrap), python3.11 or
     /// nodejs20.x.
     #[arg(long, default_value = "provided", value_parser = ["provided", "python3.11", "nodejs20.x"])]
@@ -884,7 +889,7 @@ async fn main() -> anyhow::Result<()> {
         return scale::burst(&server.addr, server.child.id(), &mut s, &args.echo, &args.runtime, n).await;
     }
     if let Some(n) = args.density {
-        return scale::density(&server.addr, server.child.id(), &mut s, &args.echo, &args.runtime, n).await;
+        return scale::density(&server.addr, server.child.id(), &mut s, &args.echo, &args.runtime, n, args.density_sleep_ms).await;
     }
     if args.urls {
         return urls(&server.addr, &mut s, args.seconds).await;

@@ -33,11 +33,12 @@ struct Kind {
 const NODE_CODE: &[u8] = br#"const http = require('http');
 exports.handler = async (e) => {
   if (e.barrier) {
-    await new Promise((done) => {
-      const req = http.get(e.barrier, (res) => { res.resume(); res.on('end', done); });
-      req.on('error', done);
-      req.setTimeout(e.hold_ms || 600000, () => { req.destroy(); done(); });
+    const failed = await new Promise((done) => {
+      const req = http.get(e.barrier, (res) => { res.resume(); res.on('end', () => done(null)); });
+      req.on('error', (err) => done(String(err)));
+      req.setTimeout(e.hold_ms || 600000, () => { req.destroy(); done('barrier timeout'); });
     });
+    if (failed) return { ok: false, barrier: failed };
   }
   if (e.sleep_ms) await new Promise((r) => setTimeout(r, e.sleep_ms));
   return { ok: true };
@@ -237,6 +238,7 @@ pub(crate) async fn burst(
     let bare = bare(&k, echo, 20);
     let floor = Duration::from_secs(1) + bare.mul_f64(n as f64 / cores() as f64);
     let before = Usage::now(pid);
+    let neighbours = neighbour_table();
     let watch = Watch::start(pid);
     let started = Instant::now();
     let tasks: Vec<_> = (0..n)
@@ -271,6 +273,9 @@ pub(crate) async fn burst(
     );
     if !failed.is_empty() {
         println!("failures by type: {}", tally(&failed));
+    }
+    if let Some(note) = neighbour_note(neighbours) {
+        println!("{note}");
     }
     Ok(())
 }
@@ -339,6 +344,35 @@ fn environments(parents: &[PathBuf]) -> (usize, u64, usize) {
     (groups.len(), bytes, frozen)
 }
 
+/// How often the host's IPv4 neighbour (ARP) table was full (`table_fulls` of
+/// /proc/net/stat/arp_cache), and its hard size (`gc_thresh3`): every linked environment
+/// that talks to the host (the Nimbus API at the gateway, the barrier) needs an entry.
+pub(crate) fn neighbour_table() -> (u64, u64) {
+    let fulls = std::fs::read_to_string("/proc/net/stat/arp_cache")
+        .ok()
+        .and_then(|t| {
+            let mut lines = t.lines();
+            let head: Vec<&str> = lines.next()?.split_whitespace().collect();
+            let i = head.iter().position(|h| *h == "table_fulls")?;
+            // One line per CPU, in hex.
+            Some(lines.filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(i)?, 16).ok()).sum())
+        })
+        .unwrap_or(0);
+    let size = std::fs::read_to_string("/proc/sys/net/ipv4/neigh/default/gc_thresh3").ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0);
+    (fulls, size)
+}
+
+fn neighbour_note(before: (u64, u64)) -> Option<String> {
+    let after = neighbour_table();
+    (after.0 > before.0).then(|| {
+        format!(
+            "the host's neighbour (ARP) table was full {} times (net.ipv4.neigh.default.gc_thresh3 = {}): linked environments past it cannot reach the host",
+            after.0 - before.0,
+            after.1
+        )
+    })
+}
+
 fn mem_available_kb() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -377,6 +411,7 @@ pub(crate) async fn density(
     echo: &Path,
     runtime: &str,
     n: usize,
+    sleep_ms: Option<u64>,
 ) -> anyhow::Result<()> {
     let k = kind(runtime)?;
     let status: serde_json::Value = {
@@ -399,6 +434,7 @@ pub(crate) async fn density(
     let (base_groups, base_bytes, _) = environments(&parents);
     let base_available = mem_available_kb();
     let before = Usage::now(pid);
+    let neighbours = neighbour_table();
 
     // The barrier listens on every address: a linked environment reaches the host at its
     // gateway, the first address of the sandbox subnet (the server's default).
@@ -407,7 +443,9 @@ pub(crate) async fn density(
     let (open, _) = tokio::sync::watch::channel(false);
     let barrier = Arc::new(Barrier { arrived: AtomicUsize::new(0), lost: AtomicUsize::new(0), target: n, open });
     tokio::spawn(serve_barrier(listener, barrier.clone()));
-    let payload = if k.code.is_empty() {
+    let payload = if let Some(ms) = sleep_ms {
+        serde_json::json!({"sleep_ms": ms})
+    } else if k.code.is_empty() {
         // The echo bootstrap cannot wait at a barrier: it holds long enough for all to start.
         serde_json::json!({"sleep_ms": (n as u64 * 20).max(5000)})
     } else {
@@ -476,10 +514,13 @@ pub(crate) async fn density(
     );
     println!("|---|---|---|---|---|---|---|");
     let all_in = all_in.lock().unwrap_or_else(|p| p.into_inner()).map(ms).unwrap_or_else(|| "-".into());
-    let arrived = if k.code.is_empty() { "-".to_string() } else { arrived.to_string() };
+    let arrived = if k.code.is_empty() || sleep_ms.is_some() { "-".to_string() } else { arrived.to_string() };
     println!("| {} | {n} | {arrived} | {} | {all_in} (all answered after {}) | {held} | {frozen} |", k.runtime, failed.len(), ms(wall));
     if !failed.is_empty() {
         println!("failures by type: {}", tally(&failed));
+    }
+    if let Some(note) = neighbour_note(neighbours) {
+        println!("{note}");
     }
     println!("\n| held idle | cgroup-charged memory per environment | host MemAvailable drop per environment | server before | server peak while starting | server while holding |");
     println!("|---|---|---|---|---|---|");

@@ -546,6 +546,12 @@ pub(crate) async fn launch(
     api.mark_started(started);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
+        // Out of descriptors, processes or memory: the server's capacity, not the function's
+        // fault (the invocation is throttled, see `SandboxError::is_exhaustion`).
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN | libc::ENOMEM)) => {
+            api.shutdown();
+            return Err(io("start the runtime")(e).into());
+        }
         Err(e) => {
             api.shutdown();
             return Ok(Err(Reply::StartFailed {
