@@ -136,3 +136,23 @@ impl SandboxError {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_descriptors_processes_or_memory_is_exhaustion_other_failures_are_not() {
+        let os = std::io::Error::from_raw_os_error;
+        let launch = |errno| SandboxError::Launch(LaunchError::Io { op: "make the spec pipe", source: os(errno) });
+        for errno in [libc::EMFILE, libc::ENFILE, libc::EAGAIN, libc::ENOMEM] {
+            assert!(launch(errno).is_exhaustion(), "{errno}");
+        }
+        assert!(!launch(libc::ENOENT).is_exhaustion());
+        assert!(!launch(libc::EPERM).is_exhaustion());
+        let cgroup = cgroup::CgroupError::Open { path: "/sys/fs/cgroup/x/cgroup.freeze".into(), source: os(libc::EMFILE) };
+        assert!(SandboxError::Cgroup(cgroup).is_exhaustion());
+        let jail = jail::JailError::Sys { op: "fork", source: os(libc::EAGAIN) };
+        assert!(SandboxError::Jail(jail).is_exhaustion());
+    }
+}
