@@ -82,16 +82,24 @@ fn kind(runtime: &str) -> anyhow::Result<Kind> {
     })
 }
 
-/// Creates the run's function (the echo bootstrap for `provided`), `memory_mb` and a
-/// timeout long enough to hold at a barrier.
-async fn create_function(s: &mut SendRequest<Full<Bytes>>, name: &str, k: &Kind, echo: &Path, memory_mb: u32) -> anyhow::Result<()> {
+/// Creates the run's function (the echo bootstrap for `provided`) with `memory_mb` and a
+/// timeout of `timeout_s` (AWS's default of 3 for a burst, as the echo function has; long
+/// enough to hold at a barrier for density).
+async fn create_function(
+    s: &mut SendRequest<Full<Bytes>>,
+    name: &str,
+    k: &Kind,
+    echo: &Path,
+    memory_mb: u32,
+    timeout_s: u32,
+) -> anyhow::Result<()> {
     let (code, mode) = if k.code.is_empty() {
         (std::fs::read(echo).with_context(|| format!("reading {}", echo.display()))?, 0o755)
     } else {
         (k.code.to_vec(), 0o644)
     };
     let body = serde_json::json!({
-        "FunctionName": name, "Runtime": k.runtime, "Handler": k.handler, "MemorySize": memory_mb, "Timeout": 900,
+        "FunctionName": name, "Runtime": k.runtime, "Handler": k.handler, "MemorySize": memory_mb, "Timeout": timeout_s,
         "Role": "arn:aws:iam::000000000000:role/bench", "Code": {"ZipFile": zip_files(&[(k.file, code, mode)])?},
     });
     let (st, b) = call(s, "POST", "/2015-03-31/functions", Bytes::from(body.to_string())).await?;
@@ -233,7 +241,7 @@ pub(crate) async fn burst(
     let k = kind(runtime)?;
     let name = if k.code.is_empty() { "echo".to_string() } else { "burst".to_string() };
     if !k.code.is_empty() {
-        create_function(s, &name, &k, echo, 1769).await?;
+        create_function(s, &name, &k, echo, 1769, 3).await?;
     }
     let bare = bare(&k, echo, 20);
     let floor = Duration::from_secs(1) + bare.mul_f64(n as f64 / cores() as f64);
@@ -425,7 +433,7 @@ pub(crate) async fn density(
     if parents.is_empty() {
         bail!("the server runs without cgroups ({}): nothing to measure", status["isolation"]);
     }
-    create_function(s, "idle", &k, echo, 512).await?;
+    create_function(s, "idle", &k, echo, 512, 900).await?;
     // The peer the server must keep serving: warm invokes of another function, ListFunctions.
     let invoke_path = "/2015-03-31/functions/echo/invocations";
     call(s, "POST", invoke_path, Bytes::from_static(b"{}")).await?;
