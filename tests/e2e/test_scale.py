@@ -41,9 +41,10 @@ def error_of(st: int, headers: dict, body: bytes) -> str:
     try:
         doc = json.loads(body)
     except ValueError:
-        doc = {}
-    ty = (headers.get("x-amzn-errortype") or "").split(":")[0] or (doc.get("__type") or doc.get("Type") or "") if isinstance(doc, dict) else ""
-    reason = doc.get("Reason") if isinstance(doc, dict) else None
+        doc = None
+    doc = doc if isinstance(doc, dict) else {}
+    ty = (headers.get("x-amzn-errortype") or "").split(":")[0] or doc.get("__type") or doc.get("Type") or ""
+    reason = doc.get("Reason")
     return f"{st} {ty}" + (f" ({reason})" if reason else "")
 
 
