@@ -137,3 +137,18 @@ def test_an_invocation_outlives_a_client_that_disconnects(server_factory):
              what="the abandoned invocation to finish")
     wait_for(lambda: status()["busy"] == 0 and status()["inFlight"] == 0, timeout=5, what="the environment to come back")
     assert invoke(lam, "slow", {"sleep": 0, "token": "again"}).ok() == {"ok": True}
+
+
+def test_scaling_rate_throttles_new_environments_only(server_factory):
+    # Three new environments per 10 s: the fourth at once is throttled, warm ones are not.
+    s = server_factory(args=["--scale-up-rate", "3"])
+    lam = s.lambda_client()
+    name = unique("scale")
+    create_function(lam, name, "nodejs20.x", "index.handler", make_zip(SLEEPY))
+    results = _concurrently(4, lambda: invoke(lam, name, {"ms": 1500}).ok())
+    assert sorted(r[0] for r in results) == ["err", "ok", "ok", "ok"], results
+    err = [r for r in results if r[0] == "err"][0]
+    assert err[1][:2] == ("TooManyRequestsException", 429), err
+    # Three warm environments serve three at once again, throttled by nothing.
+    results = _concurrently(3, lambda: invoke(lam, name, {"ms": 100}).ok())
+    assert [r[0] for r in results] == ["ok"] * 3, results

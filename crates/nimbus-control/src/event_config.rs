@@ -2,10 +2,64 @@
 //! maximum event age and destinations for a function's asynchronous invocations, per
 //! qualifier.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use nimbus_model::invoke::{async_limits, EventInvokeConfig};
 use nimbus_model::{now_millis, ApiError, ErrorCode, Qualifier};
 
 use crate::{store_err, ControlPlane};
+
+/// The configs the async dispatcher applies, kept in memory: it looks one up for every
+/// attempt (and a throttled event is attempted again and again), which was a read on the
+/// store's writer thread each time. Each (function, qualifier)'s config, or its absence, as
+/// last read; dropped when one is written and when the function is deleted. A read that
+/// overlapped a write is not kept (the generation moved on while it ran).
+#[derive(Default)]
+pub(crate) struct EventConfigs(Mutex<Known>);
+
+#[derive(Default)]
+struct Known {
+    generation: u64,
+    /// By function, then qualifier.
+    configs: HashMap<String, HashMap<String, Option<EventInvokeConfig>>>,
+}
+
+impl EventConfigs {
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cached config (outer None: not known), and the generation a read should be
+    /// filled in with.
+    fn get(&self, function: &str, qualifier: &str) -> (Option<Option<EventInvokeConfig>>, u64) {
+        let known = self.known();
+        (known.configs.get(function).and_then(|by_qualifier| by_qualifier.get(qualifier)).cloned(), known.generation)
+    }
+
+    fn fill(&self, function: &str, qualifier: &str, read_at: u64, config: Option<EventInvokeConfig>) {
+        let mut known = self.known();
+        if known.generation == read_at {
+            known.configs.entry(function.to_string()).or_default().insert(qualifier.to_string(), config);
+        }
+    }
+
+    /// After a write of one config (committed).
+    fn forget(&self, function: &str, qualifier: &str) {
+        let mut known = self.known();
+        known.generation += 1;
+        if let Some(by_qualifier) = known.configs.get_mut(function) {
+            by_qualifier.remove(qualifier);
+        }
+    }
+
+    /// After a function's deletion (committed), which removes its configs.
+    pub(crate) fn forget_function(&self, function: &str) {
+        let mut known = self.known();
+        known.generation += 1;
+        known.configs.remove(function);
+    }
+}
 
 /// Fields of a Put (all replace) or Update (only the given ones change) request. `Some(None)`
 /// clears a destination.
@@ -95,7 +149,9 @@ impl ControlPlane {
             last_modified_ms: now_millis(),
             ..base
         };
-        self.store.put_event_invoke_config(&next).await.map_err(store_err)?;
+        let written = self.store.put_event_invoke_config(&next).await.map_err(store_err);
+        self.event_configs.forget(function, qualifier);
+        written?;
         Ok(next)
     }
 
@@ -114,7 +170,13 @@ impl ControlPlane {
 
     /// The config the dispatcher applies to an event (None: AWS's defaults).
     pub async fn event_invoke_config(&self, function: &str, qualifier: &str) -> Result<Option<EventInvokeConfig>, ApiError> {
-        self.store.get_event_invoke_config(function, qualifier).await.map_err(store_err)
+        let (known, generation) = self.event_configs.get(function, qualifier);
+        if let Some(config) = known {
+            return Ok(config);
+        }
+        let config = self.store.get_event_invoke_config(function, qualifier).await.map_err(store_err)?;
+        self.event_configs.fill(function, qualifier, generation, config.clone());
+        Ok(config)
     }
 
     pub async fn list_event_invoke_configs(&self, function: &str) -> Result<Vec<EventInvokeConfig>, ApiError> {
@@ -129,9 +191,63 @@ impl ControlPlane {
     }
 
     pub async fn delete_event_invoke_config(&self, function: &str, qualifier: &str) -> Result<(), ApiError> {
-        if !self.store.delete_event_invoke_config(function, qualifier).await.map_err(store_err)? {
+        let deleted = self.store.delete_event_invoke_config(function, qualifier).await.map_err(store_err);
+        self.event_configs.forget(function, qualifier);
+        if !deleted? {
             return Err(self.no_event_config(function, qualifier));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provisioned::tests::{control, function};
+
+    fn retries(n: u32) -> EventInvokeChange {
+        EventInvokeChange { maximum_retry_attempts: Some(n), ..Default::default() }
+    }
+
+    async fn applied(c: &ControlPlane, qualifier: &str) -> Option<u32> {
+        c.event_invoke_config("f", qualifier).await.unwrap().and_then(|x| x.maximum_retry_attempts)
+    }
+
+    /// What the dispatcher reads follows every write: put, update, delete, and the
+    /// function's deletion.
+    #[tokio::test]
+    async fn the_dispatchers_view_follows_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = control(dir.path()).await;
+        function(&c, "f").await;
+        assert_eq!(applied(&c, "$LATEST").await, None);
+        c.put_event_invoke_config("f", "$LATEST", retries(1), true).await.unwrap();
+        assert_eq!(applied(&c, "$LATEST").await, Some(1));
+        assert_eq!(applied(&c, "live").await, None, "per qualifier");
+        c.put_event_invoke_config("f", "$LATEST", retries(0), false).await.unwrap();
+        assert_eq!(applied(&c, "$LATEST").await, Some(0));
+        c.delete_event_invoke_config("f", "$LATEST").await.unwrap();
+        assert_eq!(applied(&c, "$LATEST").await, None);
+        c.put_event_invoke_config("f", "live", retries(2), true).await.unwrap();
+        assert_eq!(applied(&c, "live").await, Some(2));
+        c.delete("f").await.unwrap();
+        function(&c, "f").await;
+        assert_eq!(applied(&c, "live").await, None, "the deleted function's configs went with it");
+    }
+
+    /// A read that started before a write is not kept.
+    #[test]
+    fn a_read_overlapping_a_write_is_not_kept() {
+        let known = EventConfigs::default();
+        let (hit, read_at) = known.get("f", "$LATEST");
+        assert!(hit.is_none());
+        known.forget("f", "$LATEST"); // a write committed while the read ran
+        known.fill("f", "$LATEST", read_at, None);
+        assert!(known.get("f", "$LATEST").0.is_none());
+        let (_, read_at) = known.get("f", "$LATEST");
+        known.fill("f", "$LATEST", read_at, None);
+        assert_eq!(known.get("f", "$LATEST").0, Some(None));
+        known.forget_function("f");
+        assert!(known.get("f", "$LATEST").0.is_none());
     }
 }

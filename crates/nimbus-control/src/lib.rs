@@ -136,6 +136,8 @@ pub struct ControlPlane {
     opt: OptCache,
     partition: Partition,
     view: view::View,
+    /// Event-invoke configs as the async dispatcher reads them.
+    event_configs: event_config::EventConfigs,
     listeners: RwLock<Vec<ChangeListener>>,
 }
 
@@ -200,6 +202,7 @@ impl ControlPlane {
             opt: dirs.opt,
             partition,
             view: view::View::default(),
+            event_configs: event_config::EventConfigs::default(),
             listeners: RwLock::new(Vec::new()),
         };
         control.recount_provisioned();
@@ -526,7 +529,9 @@ impl ControlPlane {
         let versions = self.store.list_versions(name).await.map_err(store_err)?;
         let Some(latest) = versions.iter().find(|v| v.version == LATEST) else { return Err(self.not_found(name)) };
         let reserved = latest.reserved_concurrency;
-        if !self.store.delete_function(name).await.map_err(store_err)? {
+        let deleted = self.store.delete_function(name).await.map_err(store_err);
+        self.event_configs.forget_function(name);
+        if !deleted? {
             return Err(self.not_found(name));
         }
         if let Some(r) = reserved {

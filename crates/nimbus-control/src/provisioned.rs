@@ -277,7 +277,7 @@ impl ControlPlane {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Write;
     use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
@@ -295,7 +295,7 @@ mod tests {
         w.finish().unwrap().into_inner()
     }
 
-    async fn control(dir: &std::path::Path) -> ControlPlane {
+    pub(crate) async fn control(dir: &std::path::Path) -> ControlPlane {
         let dirs = CodeDirs {
             code: CodeCache::new(dir.join("code"), dir.join("tmp")),
             layers: CodeCache::new(dir.join("layers"), dir.join("tmp")),
@@ -307,7 +307,7 @@ mod tests {
     }
 
     /// Creates `name` with versions 1 and 2 and alias `live` → 1.
-    async fn function(c: &ControlPlane, name: &str) {
+    pub(crate) async fn function(c: &ControlPlane, name: &str) {
         c.create(NewFunction {
             name: name.into(),
             runtime: Runtime::Python311,

@@ -283,14 +283,15 @@ impl AsyncInvoker {
                 } else {
                     let delay = self.config.retry_delay.saturating_mul(1 << (attempts - 1).min(6));
                     tracing::debug!(request_id = %event.request_id, attempts, "async event failed; retrying");
-                    self.reschedule(&event, attempts, delay).await;
+                    self.reschedule(event, attempts, delay).await;
                 }
             }
             Attempt::Throttled => {
                 // Throttles do not count as attempts; back off (longer the older the event,
                 // up to a minute) and try again.
                 let delay = Duration::from_millis((age_ms as u64 / 10).clamp(250, 60_000));
-                self.reschedule(&event, event.attempts, delay).await;
+                let attempts = event.attempts;
+                self.reschedule(event, attempts, delay).await;
             }
             Attempt::Gone(e) => {
                 tracing::warn!(request_id = %event.request_id, "dropping async event: {e}");
@@ -299,14 +300,15 @@ impl AsyncInvoker {
             }
             Attempt::SystemError(e) => {
                 tracing::warn!(request_id = %event.request_id, "async invocation failed in the service: {e}");
-                self.reschedule(&event, event.attempts, Duration::from_secs(1)).await;
+                let attempts = event.attempts;
+                self.reschedule(event, attempts, Duration::from_secs(1)).await;
             }
         }
     }
 
-    async fn reschedule(&self, event: &AsyncEvent, attempts: u32, delay: Duration) {
-        let at = now_millis() + delay.as_millis() as i64;
-        if let Err(e) = self.store.reschedule_event(&event.request_id, attempts, at).await {
+    async fn reschedule(&self, event: AsyncEvent, attempts: u32, delay: Duration) {
+        let event = AsyncEvent { attempts, not_before_ms: now_millis() + delay.as_millis() as i64, ..event };
+        if let Err(e) = self.store.reschedule_event(&event).await {
             tracing::warn!("rescheduling an async event: {e}");
         }
     }

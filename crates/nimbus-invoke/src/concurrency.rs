@@ -85,6 +85,50 @@ impl ConcurrencyLimiter {
     }
 }
 
+/// AWS's concurrency scaling rate: how fast one function may add execution environments.
+/// A bucket per function holds up to `per_10s` new environments and refills continuously
+/// (AWS: 1,000 every 10 seconds, never more than 1,000 at once); an invocation that finds no
+/// idle environment takes one, or is throttled.
+pub struct ScaleLimiter {
+    per_10s: std::sync::atomic::AtomicU32,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+/// Buckets kept before full ones (functions not scaling now) are forgotten.
+const MAX_BUCKETS: usize = 4096;
+
+impl ScaleLimiter {
+    pub fn new(per_10s: u32) -> ScaleLimiter {
+        ScaleLimiter { per_10s: per_10s.into(), buckets: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn set_rate(&self, per_10s: u32) {
+        self.per_10s.store(per_10s, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Takes one new environment for `function` at `now`, or says it must wait.
+    pub fn try_add(&self, function: &str, now: std::time::Instant) -> Result<(), ApiError> {
+        let cap = f64::from(self.per_10s.load(std::sync::atomic::Ordering::Relaxed));
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(function) {
+            buckets.retain(|_, b| b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * cap / 10.0 < cap);
+        }
+        let b = buckets.entry(function.to_string()).or_insert(Bucket { tokens: cap, at: now });
+        b.tokens = (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * cap / 10.0).min(cap);
+        b.at = now;
+        if b.tokens < 1.0 {
+            return Err(ApiError::throttled("ConcurrentInvocationLimitExceeded"));
+        }
+        b.tokens -= 1.0;
+        Ok(())
+    }
+}
+
 impl Drop for Permit {
     fn drop(&mut self) {
         let mut c = self.limiter.counts.lock().unwrap_or_else(|p| p.into_inner());
@@ -146,6 +190,45 @@ mod tests {
         let _b = l.try_acquire("b", None, 1).unwrap();
         drop(p);
         assert_eq!(l.in_flight(), 2);
+    }
+
+    #[test]
+    fn scaling_refills_continuously_up_to_the_rate() {
+        let t0 = std::time::Instant::now();
+        let ms = std::time::Duration::from_millis;
+        let l = ScaleLimiter::new(10);
+        // (taken at this offset in ms, expected to pass)
+        let steps: &[(u64, bool)] = &[
+            (0, true),
+            (0, true),
+            (0, true),
+            (0, true),
+            (0, true),
+            (0, true),
+            (0, true),
+            (0, true),
+            (0, true),
+            (0, true),
+            (0, false),   // ten at once, then empty
+            (500, false), // half a token back
+            (1000, true), // one per second (10 per 10 s)
+            (1000, false),
+            (60_000, true), // never more than ten saved up
+        ];
+        for (i, (at, ok)) in steps.iter().enumerate() {
+            let got = l.try_add("f", t0 + ms(*at));
+            assert_eq!(got.is_ok(), *ok, "step {i} at {at} ms");
+            if let Err(e) = got {
+                assert_eq!(e.code, ErrorCode::TooManyRequests);
+                assert_eq!(e.reason, Some("ConcurrentInvocationLimitExceeded"));
+            }
+        }
+        for _ in 0..9 {
+            l.try_add("f", t0 + ms(60_000)).unwrap();
+        }
+        l.try_add("f", t0 + ms(60_000)).unwrap_err();
+        // Each function scales on its own.
+        l.try_add("g", t0 + ms(60_000)).unwrap();
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub trait NetworkPlans: Send + Sync {
     fn plan(&self, vpc: &nimbus_model::VpcConfig) -> Result<Option<nimbus_sandbox::network::VpcPlan>, ApiError>;
 }
 
+/// New environments each function may add every 10 seconds unless configured: ten times
+/// AWS's concurrency scaling rate (1,000 every 10 seconds), since a host here makes them in
+/// milliseconds; still a bound on how fast one function can take the host.
+pub const DEFAULT_SCALE_UP_PER_10S: u32 = 10_000;
+
 pub struct Invoker {
     control: Arc<ControlPlane>,
     pool: Arc<EnvironmentPool>,
@@ -50,6 +55,8 @@ pub struct Invoker {
     /// configuration changes.
     specs: RwLock<HashMap<String, HashMap<String, Arc<EnvSpec>>>>,
     limiter: Arc<ConcurrencyLimiter>,
+    /// How fast each function may add environments (AWS's concurrency scaling rate).
+    scale: concurrency::ScaleLimiter,
     /// Serializes re-provisioning, so the last change to a function's configs wins.
     provisioning: tokio::sync::Mutex<()>,
     /// Issues the execution role's credentials each environment gets (None: authentication
@@ -96,12 +103,19 @@ impl Invoker {
         self.pool.registry().get(runtime).interpreter.as_ref().err().cloned()
     }
 
+    /// Sets how many new environments each function may add every 10 seconds (AWS's
+    /// concurrency scaling rate, 1,000; see [`DEFAULT_SCALE_UP_PER_10S`]).
+    pub fn set_scale_up_rate(&self, per_10s: u32) {
+        self.scale.set_rate(per_10s);
+    }
+
     pub fn new(control: Arc<ControlPlane>, pool: Arc<EnvironmentPool>) -> Arc<Invoker> {
         let invoker = Arc::new(Invoker {
             control: control.clone(),
             pool: pool.clone(),
             specs: RwLock::new(HashMap::new()),
             limiter: Arc::new(ConcurrencyLimiter::default()),
+            scale: concurrency::ScaleLimiter::new(DEFAULT_SCALE_UP_PER_10S),
             provisioning: tokio::sync::Mutex::new(()),
             credentials: RwLock::new(None),
             issuing: tokio::sync::Mutex::new(()),
@@ -552,11 +566,22 @@ impl Invoker {
             }
             let acquired = match provisioned.take() {
                 Some(env) => Acquired::Ready { env, cold: false },
-                None => self.pool.acquire(&spec).await.map_err(|e| self.cannot_start(name, req.function.qualifier.as_ref(), e))?,
+                None => self
+                    .pool
+                    .acquire_or_scale(&spec, || self.scale.try_add(name, std::time::Instant::now()).is_ok())
+                    .await
+                    .map_err(|e| self.cannot_start(name, req.function.qualifier.as_ref(), e))?,
             };
             timeline.ready = Some(std::time::Instant::now());
             let (env, cold) = match acquired {
                 Acquired::Ready { env, cold } => (env, cold),
+                Acquired::AtScaleLimit => {
+                    return Err(self.throttled(
+                        name,
+                        req.function.qualifier.as_ref(),
+                        ApiError::throttled("ConcurrentInvocationLimitExceeded"),
+                    ))
+                }
                 Acquired::Refused(reply) => {
                     let (payload, error) = failure_payload(reply, &request_id, function.config.timeout_secs);
                     if timeline.enabled {

@@ -31,6 +31,9 @@ struct CaptureState {
     partial: Vec<u8>,
     tail: Vec<u8>,
     eof: bool,
+    /// `--trace-starts`: sandbox-init's timings line goes to the server's log, not the
+    /// function's (the first such line only).
+    divert_timings: bool,
 }
 
 impl CaptureState {
@@ -68,6 +71,12 @@ impl OutputCapture {
         st.tail.clear();
         st.sink = Some(sink);
         st.min_level = min_level;
+    }
+
+    /// Sends sandbox-init's timings line (its first line starting `sandbox-init: timings:`)
+    /// to the server's log instead of the function's.
+    pub fn divert_timings(&self) {
+        self.lock().divert_timings = true;
     }
 
     /// Writes a service line (START, END, REPORT…) into the stream, in order with output.
@@ -159,6 +168,13 @@ impl OutputCapture {
         // Runtimes write a multi-line message as one line with `\r` for newlines (AWS's
         // convention), so one console call stays one event.
         let message = String::from_utf8_lossy(line).replace('\r', "\n");
+        if st.divert_timings {
+            if let Some(steps) = message.strip_prefix("sandbox-init: timings:") {
+                st.divert_timings = false;
+                tracing::info!(target: "nimbus_sandbox::starts", "sandbox-init:{steps}");
+                return;
+            }
+        }
         if st.min_level.is_some_and(|min| line_level(&message) < min) {
             return;
         }

@@ -41,6 +41,7 @@ mod host;
 mod init;
 mod rootfs;
 mod seccomp;
+mod spawner;
 mod sys;
 
 use std::path::PathBuf;
@@ -49,12 +50,13 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{JailError, SeccompError, SpecError};
 pub use host::{
-    available, bind_code_into, command, command_gated, enter_new_netns_with_listener, make_shared_mount_point, new_netns,
-    new_netns_with_listener, new_netns_with_listeners, place_child_fds, prepare, remove_shared_mount_point, server_listeners, write_launch,
-    ReturnToNetns,
+    available, bind_code_into, command, command_gated, command_with, enter_new_netns_with_listener, make_shared_mount_point, new_netns,
+    new_netns_with_listener, new_netns_with_listeners, place_child_fds, prepare, remove_shared_mount_point, sandbox_fds, server_listeners,
+    write_launch, ReturnToNetns,
 };
 pub use init::init_main;
 pub use rootfs::MountStep;
+pub use spawner::{spawner_main, SandboxChild, Spawner};
 
 /// The version of the fd-3 contract; sandbox-init refuses any other.
 pub const JAIL_SPEC_VERSION: u32 = 1;
@@ -108,10 +110,9 @@ pub struct JailSpec {
     pub gate_fd: Option<i32>,
     /// More read-only binds (an interpreter installed outside `/usr`).
     pub ro_binds: Vec<Bind>,
-    /// Size of `/tmp` (AWS's EphemeralStorage, 512 MB by default).
+    /// Size of the sandbox's one tmpfs, which `/tmp` and `/dev/shm` share (AWS's
+    /// EphemeralStorage, 512 MB by default; the root's few generated files live there too).
     pub tmp_size_mb: u32,
-    /// Size of `/dev/shm`; its pages are charged to the memory cgroup like any others.
-    pub shm_size_mb: u32,
     pub net: Net,
     /// `RLIMIT_NPROC`. The kernel counts it per uid across the whole host, not per sandbox:
     /// with one uid shared by all sandboxes it caps their sum. `None` leaves the limit to
@@ -182,7 +183,6 @@ impl Default for JailSpec {
             gate_fd: None,
             ro_binds: Vec::new(),
             tmp_size_mb: 512,
-            shm_size_mb: 64,
             net: Net::Host,
             rlimit_nproc: Some(1024),
             rlimit_nofile: 1024,
@@ -212,7 +212,7 @@ impl JailSpec {
         if self.hostname.is_empty() || self.hostname.len() > 64 {
             return Err(SpecError::Hostname(self.hostname.clone()));
         }
-        if self.tmp_size_mb == 0 || self.shm_size_mb == 0 {
+        if self.tmp_size_mb == 0 {
             return Err(SpecError::EmptyTmpfs);
         }
         // -1 would leave the id as it is: root's.

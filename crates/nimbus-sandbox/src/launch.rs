@@ -38,6 +38,43 @@ fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> LaunchError {
     move |source| LaunchError::Io { op, source }
 }
 
+/// Whether each start is logged with where its time went (`--trace-starts`): the server's
+/// steps, then sandbox-init's own (its timings line, kept out of the function's log).
+static TRACE_STARTS: AtomicBool = AtomicBool::new(false);
+
+/// Turns the start timeline on or off (a server setting; see [`TRACE_STARTS`]).
+pub fn trace_starts(on: bool) {
+    TRACE_STARTS.store(on, Ordering::Relaxed);
+}
+
+/// The server's side of one start, for `--trace-starts`: when each step ended.
+struct Timeline {
+    begun: Instant,
+    marks: Vec<(&'static str, Instant)>,
+}
+
+impl Timeline {
+    fn new() -> Option<Timeline> {
+        TRACE_STARTS.load(Ordering::Relaxed).then(|| Timeline { begun: Instant::now(), marks: Vec::with_capacity(6) })
+    }
+
+    fn mark(this: &mut Option<Timeline>, step: &'static str) {
+        if let Some(t) = this {
+            t.marks.push((step, Instant::now()));
+        }
+    }
+
+    fn log(self, runtime: Runtime, pid: u32) {
+        let mut line = String::new();
+        let mut last = self.begun;
+        for (step, at) in &self.marks {
+            line.push_str(&format!(" {step} {:.3}ms", (*at - last).as_secs_f64() * 1e3));
+            last = *at;
+        }
+        tracing::info!(target: "nimbus_sandbox::starts", "start of {runtime} (pid {pid}), server:{line} total {:.3}ms", (last - self.begun).as_secs_f64() * 1e3);
+    }
+}
+
 /// How environments are isolated (a server setting).
 #[derive(Debug, Clone)]
 pub enum Isolation {
@@ -51,6 +88,9 @@ pub enum Isolation {
 pub struct NamespaceConfig {
     /// The nimbus binary (it runs `sandbox-init`).
     pub exe: PathBuf,
+    /// Forks sandbox-init so the server does not ([`jail::Spawner`]); without one, or once
+    /// it is gone, the server spawns `exe sandbox-init` itself.
+    pub spawner: Option<jail::Spawner>,
     pub network: Network,
     /// Where per-environment mount points for late code assignment live.
     pub envs_dir: PathBuf,
@@ -360,6 +400,7 @@ pub(crate) async fn launch(
         Err(reply) => return Ok(Err(reply)),
     };
     let (opt, tmp_mb, sink, log_filter, trust) = (res.opt, res.tmp_mb, res.sink, res.log_filter, res.trust);
+    let mut timeline = Timeline::new();
     let cgroup = match res.cgroups {
         // Full CPU until init is done (Lambda's init phase is not held to the memory-sized
         // CPU share either); the environment applies the CPU limit after init.
@@ -369,6 +410,7 @@ pub(crate) async fn launch(
         }
         None => None,
     };
+    Timeline::mark(&mut timeline, "cgroup");
     let procs: Vec<PathBuf> = cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default();
     let host_code: Option<&Path> = match code {
         Code::Dir(d) => Some(d),
@@ -379,6 +421,9 @@ pub(crate) async fn launch(
     let (read_end, write_end) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| io("create the output pipe")(e.into()))?;
     let capture = OutputCapture::new(read_end, sink, log_filter).map_err(io("watch the output pipe"))?;
+    if timeline.is_some() && matches!(iso, Isolation::Namespaces(_)) {
+        capture.divert_timings();
+    }
     let api = RuntimeApi::new(capture.clone(), res.runtime_api);
 
     // The Runtime API listener: inside the environment's own network namespace, or a
@@ -452,6 +497,7 @@ pub(crate) async fn launch(
         },
         _ => (std::net::TcpListener::bind("127.0.0.1:0").map_err(io("listen on a host loopback port"))?, None),
     };
+    Timeline::mark(&mut timeline, "network");
     let addr = listener.local_addr().map_err(io("read the Runtime API's address"))?.to_string();
     // The Runtime API's listener takes in the server's connections too when both have the
     // same port (9001); else the server's own listeners do.
@@ -463,16 +509,21 @@ pub(crate) async fn launch(
         }
     }
     let env = vars(&addr, &view);
+    Timeline::mark(&mut timeline, "runtime-api");
 
     let mut late_mounts = None;
     let mut gate = None;
     // The launch message for a runtime waiting for its link: its whole environment.
     let mut launch_later = None;
+    // Made by the spawner (its reply), else a command the server spawns itself.
+    let mut spawned = None;
+    let mut output = Some(write_end);
+    let started = Instant::now();
     let std_cmd = match iso {
         Isolation::Process => {
             let mut c = std::process::Command::new(&program);
             c.args(&args).env_clear().envs(env).current_dir(host_code.unwrap_or(Path::new("/")));
-            c
+            Some(c)
         }
         Isolation::Namespaces(ns) => {
             let late = match code {
@@ -512,55 +563,31 @@ pub(crate) async fn launch(
                 net: if netns.is_some() { Net::Join(jail::NETNS_FD) } else { Net::Host },
                 cgroup_procs: procs.clone(),
                 rlimit_nproc: None,
+                timings: timeline.is_some(),
                 ..JailSpec::new(program.clone())
             };
             late_mounts = late;
-            jail::command_gated(&ns.exe, &spec, netns, gate_read)?
+            let fds = jail::sandbox_fds(&spec, netns, gate_read)?;
+            if let Some(spawner) = ns.spawner.as_ref().filter(|s| s.is_alive()) {
+                let output = output.take().expect("the output pipe is used once");
+                spawned = Some(spawn_with(spawner, output, fds, &api, &program, started).await);
+                None
+            } else {
+                Some(jail::command_with(&ns.exe, fds))
+            }
         }
     };
-
-    let stderr: OwnedFd = write_end.try_clone().map_err(io("duplicate the output pipe"))?;
-    let mut cmd = tokio::process::Command::from(std_cmd);
-    cmd.stdin(Stdio::null()).stdout(Stdio::from(write_end)).stderr(Stdio::from(stderr)).process_group(0).kill_on_drop(true);
-    if matches!(iso, Isolation::Process) {
-        // SAFETY: the closure makes raw syscalls only (prctl, setrlimit, and writes of "0"
-        // into cgroup files prepared before the fork), all async-signal-safe, no allocation.
-        unsafe {
-            cmd.pre_exec(move || {
-                rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
-                // AWS's limits, as rlimits where no sandbox enforces them.
-                let nofile = rustix::process::Rlimit { current: Some(1024), maximum: Some(1024) };
-                let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, nofile);
-                let _ = rustix::process::setrlimit(
-                    rustix::process::Resource::Core,
-                    rustix::process::Rlimit { current: Some(0), maximum: Some(0) },
-                );
-                if !procs.is_empty() {
-                    crate::cgroup::enter_current_process(&procs)?;
-                }
-                Ok(())
-            });
+    let mut child = match (std_cmd, spawned) {
+        (_, Some(Ok(child))) => Child::Spawned(child),
+        (_, Some(Err(e))) => return spawn_failed(&program, e).map(Err),
+        (Some(std_cmd), None) => {
+            match spawn_command(std_cmd, output.take().expect("the output pipe is used once"), iso, procs, &api, started) {
+                Ok(child) => Child::Forked(child),
+                Err(e) => return spawn_failed(&program, e).map(Err),
+            }
         }
-    }
-    let started = Instant::now();
-    api.mark_started(started);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        // Out of descriptors, processes or memory: the server's capacity, not the function's
-        // fault (the invocation is throttled, see `SandboxError::is_exhaustion`).
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN | libc::ENOMEM)) => {
-            api.shutdown();
-            return Err(io("start the runtime")(e).into());
-        }
-        Err(e) => {
-            api.shutdown();
-            return Ok(Err(Reply::StartFailed {
-                error_type: "Runtime.InvalidEntrypoint".into(),
-                message: format!("fork/exec {}: {}", program.display(), e.kind().to_string().to_lowercase()),
-            }));
-        }
+        (None, None) => unreachable!("a launch either spawned or built a command"),
     };
-    drop(cmd); // closes our copies of the pipe's write end (and fds 3 and 4), so EOF means the process is gone
     if let (Some((linker, ns)), Some(launch)) = (link_later, launch_later) {
         // The sandbox builds while the linker thread links its namespace; then the gate
         // opens. Without a link the function still runs (loopback only), as it says.
@@ -573,7 +600,11 @@ pub(crate) async fn launch(
             let _ = jail::write_launch(gate, &launch);
         });
     }
-    let pid = child.id().unwrap_or(0);
+    let pid = child.id();
+    Timeline::mark(&mut timeline, "spawn");
+    if let Some(t) = timeline {
+        t.log(runtime, pid);
+    }
     tokio::spawn(capture.clone().run());
 
     let dead = Arc::new(AtomicBool::new(false));
@@ -601,4 +632,112 @@ pub(crate) async fn launch(
         });
     }
     Ok(Ok(Process { api, capture, addr, pid, dead, started, late: late_mounts, gate, cgroup }))
+}
+
+/// A runtime process: spawned by the server itself (process isolation, or no spawner), or
+/// made by the [`jail::Spawner`].
+enum Child {
+    Forked(tokio::process::Child),
+    Spawned(jail::SandboxChild),
+}
+
+impl Child {
+    fn id(&self) -> u32 {
+        match self {
+            Child::Forked(c) => c.id().unwrap_or(0),
+            Child::Spawned(c) => c.id(),
+        }
+    }
+
+    async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        match self {
+            Child::Forked(c) => c.wait().await,
+            Child::Spawned(c) => c.wait().await,
+        }
+    }
+}
+
+/// The reply for a runtime process that could not be started.
+fn not_started(program: &Path, e: &std::io::Error) -> Reply {
+    Reply::StartFailed {
+        error_type: "Runtime.InvalidEntrypoint".into(),
+        message: format!("fork/exec {}: {}", program.display(), e.kind().to_string().to_lowercase()),
+    }
+}
+
+/// What a failed spawn means: out of descriptors, processes or memory is the server's
+/// capacity, not the function's fault (the invocation is throttled, see
+/// `SandboxError::is_exhaustion`); anything else is an entrypoint that cannot start.
+fn spawn_failed(program: &Path, e: std::io::Error) -> Result<Reply, SandboxError> {
+    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN | libc::ENOMEM)) {
+        return Err(io("start the runtime")(e).into());
+    }
+    Ok(not_started(program, &e))
+}
+
+/// Has the spawner make sandbox-init with `output` as its stdout and stderr and `fds` at 3, …
+/// Our copies of `output` and `fds` are closed when this returns, so end of file on the
+/// output means the process is gone.
+async fn spawn_with(
+    spawner: &jail::Spawner,
+    output: OwnedFd,
+    fds: Vec<OwnedFd>,
+    api: &RuntimeApi,
+    program: &Path,
+    started: Instant,
+) -> std::io::Result<jail::SandboxChild> {
+    use std::os::fd::AsFd;
+    api.mark_started(started);
+    let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+    spawner.spawn(output.as_fd(), output.as_fd(), &borrowed).await.map_err(|e| {
+        tracing::warn!("the sandbox spawner could not start a sandbox for {}: {e}", program.display());
+        api.shutdown();
+        e
+    })
+}
+
+/// Spawns `std_cmd` as the server's own child: stdin `/dev/null`, `output` as stdout and
+/// stderr, its own process group, killed if dropped; in process isolation, AWS's rlimits
+/// and the cgroups (`procs`) are applied before exec.
+fn spawn_command(
+    std_cmd: std::process::Command,
+    output: OwnedFd,
+    iso: &Isolation,
+    procs: Vec<PathBuf>,
+    api: &RuntimeApi,
+    started: Instant,
+) -> std::io::Result<tokio::process::Child> {
+    let stderr = match output.try_clone() {
+        Ok(fd) => fd,
+        Err(e) => {
+            api.shutdown();
+            return Err(e);
+        }
+    };
+    let mut cmd = tokio::process::Command::from(std_cmd);
+    cmd.stdin(Stdio::null()).stdout(Stdio::from(output)).stderr(Stdio::from(stderr)).process_group(0).kill_on_drop(true);
+    if matches!(iso, Isolation::Process) {
+        // SAFETY: the closure makes raw syscalls only (prctl, setrlimit, and writes of "0"
+        // into cgroup files prepared before the fork), all async-signal-safe, no allocation.
+        unsafe {
+            cmd.pre_exec(move || {
+                rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+                // AWS's limits, as rlimits where no sandbox enforces them.
+                let nofile = rustix::process::Rlimit { current: Some(1024), maximum: Some(1024) };
+                let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, nofile);
+                let _ = rustix::process::setrlimit(
+                    rustix::process::Resource::Core,
+                    rustix::process::Rlimit { current: Some(0), maximum: Some(0) },
+                );
+                if !procs.is_empty() {
+                    crate::cgroup::enter_current_process(&procs)?;
+                }
+                Ok(())
+            });
+        }
+    }
+    api.mark_started(started);
+    let child = cmd.spawn().inspect_err(|_| api.shutdown());
+    drop(cmd); // closes our copies of the pipe's write end (and fds 3 and 4), so EOF means the process is gone
+    child
 }

@@ -16,7 +16,7 @@ pub mod runtimes;
 pub mod server_door;
 
 pub use environment::{EnvSpec, Environment, Held, InvokeTimings};
-pub use launch::{sweep_envs_dir, Isolation, LaunchError, NamespaceConfig, Network, TrustedCertificates};
+pub use launch::{sweep_envs_dir, trace_starts, Isolation, LaunchError, NamespaceConfig, Network, TrustedCertificates};
 pub use pool::{Acquired, EnvironmentPool, PoolConfig, ProvisionKey, ProvisionedCounts};
 pub use runtimes::{RuntimeInfo, RuntimeRegistry};
 pub use server_door::ServerDoor;

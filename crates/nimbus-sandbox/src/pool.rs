@@ -3,6 +3,7 @@
 //! and idle ones reaped after the idle timeout. Environments kept initialized for
 //! provisioned concurrency live apart (`provisioned`), out of every reaper's reach.
 
+mod demand;
 mod provisioned;
 
 pub use provisioned::{ProvisionKey, ProvisionedCounts};
@@ -27,6 +28,9 @@ pub struct PoolConfig {
     pub idle_timeout: Duration,
     /// Managed runtimes kept started ahead of time, per runtime (0 turns it off).
     pub prestart: usize,
+    /// At most this many per runtime when recent cold starts ask for more than `prestart`
+    /// (see `pool::demand`).
+    pub prestart_max: usize,
     /// Reap idle environments (least recently used first) while the host has less than
     /// this fraction of its memory available; None turns it off.
     pub min_available_fraction: Option<f64>,
@@ -61,6 +65,8 @@ struct PoolState {
     prestarted: HashMap<Runtime, Vec<Prestarted>>,
     /// Prestarts under way per runtime, so refills do not overshoot.
     starting: HashMap<Runtime, usize>,
+    /// Recent cold starts per prestart kind: how many to keep ready.
+    demand: HashMap<Runtime, demand::Demand>,
     /// Set by [`EnvironmentPool::shutdown`]: nothing new is prestarted or kept.
     closed: bool,
     /// Environments kept initialized per provisioned concurrency config and version.
@@ -75,6 +81,9 @@ pub enum Acquired {
     /// The function cannot start here (no interpreter, no bootstrap): the reply to give
     /// the caller instead of an invocation's.
     Refused(Reply),
+    /// No environment was idle and the caller's `may_add` said no new one may be started
+    /// now (the function's scaling rate).
+    AtScaleLimit,
 }
 
 pub struct EnvironmentPool {
@@ -132,6 +141,12 @@ impl EnvironmentPool {
     /// A warm environment for `spec` if one is idle, else a newly started one (cold), or the
     /// reply for a function that cannot start here at all.
     pub async fn acquire(self: &Arc<Self>, spec: &Arc<EnvSpec>) -> Result<Acquired, SandboxError> {
+        self.acquire_or_scale(spec, || true).await
+    }
+
+    /// [`EnvironmentPool::acquire`], asking `may_add` before it starts (or adopts) a new
+    /// environment: [`Acquired::AtScaleLimit`] when it says no.
+    pub async fn acquire_or_scale(self: &Arc<Self>, spec: &Arc<EnvSpec>, may_add: impl FnOnce() -> bool) -> Result<Acquired, SandboxError> {
         let key = (spec.function_name.clone(), spec.version.clone());
         let generation = {
             let mut st = self.lock();
@@ -149,11 +164,18 @@ impl EnvironmentPool {
                     }
                 }
             }
+            if !may_add() {
+                return Ok(Acquired::AtScaleLimit);
+            }
             st.busy += 1;
             let prestarted = self.take_prestarted(&mut st, spec);
             (generation, prestarted)
         };
         let (generation, prestarted) = generation;
+        if prestarted.is_none() && !needs_fresh_process(spec, &self.config.isolation) {
+            // More will be kept ready from now on (the adoption refills by itself).
+            self.refill(prestart_key(spec.runtime));
+        }
         match self.new_environment(spec, generation, prestarted, None).await {
             Ok(Ok(env)) => Ok(Acquired::Ready { env, cold: true }),
             other => {
@@ -168,6 +190,8 @@ impl EnvironmentPool {
         if needs_fresh_process(spec, &self.config.isolation) {
             return None;
         }
+        let policy = self.demand_policy();
+        st.demand.entry(prestart_key(spec.runtime)).or_default().record(Instant::now(), &policy);
         st.prestarted.get_mut(&prestart_key(spec.runtime)).and_then(|list| {
             // Dead ones go; ones still starting stay for later.
             list.retain(Prestarted::is_alive);
@@ -207,15 +231,29 @@ impl EnvironmentPool {
         }
     }
 
-    /// Starts prestarted runtimes in the background until `config.prestart` are ready.
+    fn demand_policy(&self) -> demand::DemandPolicy {
+        demand::DemandPolicy::new(self.config.prestart, self.config.prestart_max)
+    }
+
+    /// Starts prestarted runtimes in the background until as many as recent demand asks
+    /// for are ready (`config.prestart` at least; more only while the host has memory to
+    /// spare).
     fn refill(self: &Arc<Self>, runtime: Runtime) {
+        let policy = self.demand_policy();
+        let mut target = {
+            let st = self.lock();
+            st.demand.get(&runtime).map_or(policy.floor, |d| d.target(Instant::now(), &policy))
+        };
+        if target > policy.floor && !self.memory_to_spare() {
+            target = policy.floor;
+        }
         let missing = {
             let mut st = self.lock();
             if st.closed {
                 return;
             }
             let have = st.prestarted.get(&runtime).map_or(0, Vec::len) + st.starting.get(&runtime).copied().unwrap_or(0);
-            let missing = self.config.prestart.saturating_sub(have);
+            let missing = target.saturating_sub(have);
             *st.starting.entry(runtime).or_insert(0) += missing;
             missing
         };
@@ -307,10 +345,41 @@ impl EnvironmentPool {
         self.relieve_memory_pressure();
     }
 
-    /// Periodic upkeep of provisioned sets and the idle reaper, for the tick task.
+    /// Periodic upkeep of provisioned sets, the idle reaper and the prestarted runtimes,
+    /// for the tick task.
     fn tick(self: &Arc<Self>) {
         self.reap_idle();
         self.maintain_provisioned();
+        self.settle_prestarted();
+    }
+
+    /// Whether the host has memory for runtimes beyond the floor: twice the reaper's
+    /// threshold available (or a fifth of the memory without one).
+    fn memory_to_spare(&self) -> bool {
+        let wanted = self.config.min_available_fraction.map_or(0.2, |f| 2.0 * f);
+        host_memory().is_none_or(|(available, total)| available as f64 >= total as f64 * wanted)
+    }
+
+    /// Drops prestarted runtimes above the floor of kinds no cold start has asked for in a
+    /// while, newest first (the oldest are the most likely to be fully initialized).
+    fn settle_prestarted(&self) {
+        let policy = self.demand_policy();
+        let now = Instant::now();
+        let surplus: Vec<Prestarted> = {
+            let mut st = self.lock();
+            let st = &mut *st;
+            let mut out = Vec::new();
+            for (runtime, list) in st.prestarted.iter_mut() {
+                if list.len() > policy.floor && st.demand.get(runtime).is_none_or(|d| d.settled(now, &policy)) {
+                    out.extend(list.drain(policy.floor..));
+                }
+            }
+            out
+        };
+        if !surplus.is_empty() {
+            tracing::debug!(count = surplus.len(), "dropping prestarted runtimes no longer in demand");
+        }
+        drop(surplus);
     }
 
     /// Under host memory pressure, kills idle environments, least recently used first,

@@ -224,7 +224,8 @@ fn file_system_is_minimal_and_read_only() {
          touch /var/task/new 2>&1; touch /new 2>&1; touch /usr/new 2>&1; touch /etc/new 2>&1; touch /dev/new 2>&1; \
          echo ok > /tmp/w && cat /tmp/w; echo ok > /dev/shm/w && cat /dev/shm/w; echo x > /dev/null && echo null-ok; \
          head -c4 /dev/urandom | wc -c; ls -l /dev/fd/ >/dev/null && echo fd-ok; \
-         getent hosts $(hostname) >/dev/null && echo hostname-resolves; python3 -c 'import getpass; print(getpass.getuser())'",
+         getent hosts $(hostname) >/dev/null && echo hostname-resolves; python3 -c 'import getpass; print(getpass.getuser())'; \
+         cp /bin/true /tmp/t && /tmp/t && echo tmp-exec; cp /bin/true /dev/shm/t && (/dev/shm/t 2>/dev/null || echo shm-noexec)",
         repo = repo.display(),
         marker = host_marker.0.display(),
     );
@@ -235,7 +236,7 @@ fn file_system_is_minimal_and_read_only() {
     for p in ["/var/task/new", "/new", "/usr/new", "/etc/new", "/dev/new"] {
         assert!(r.out.contains(&format!("touch: cannot touch '{p}': Read-only file system")), "{p} must be read-only");
     }
-    assert!(r.out.ends_with("ok\nok\nnull-ok\n4\nfd-ok\nhostname-resolves\nsbx_user1051\n"));
+    assert!(r.out.ends_with("ok\nok\nnull-ok\n4\nfd-ok\nhostname-resolves\nsbx_user1051\ntmp-exec\nshm-noexec\n"), "{}", r.out);
 }
 
 /// A runtime whose interpreter lives outside /usr (Node 22 from the repo's .tools) runs
@@ -614,6 +615,33 @@ fn startup_cost() {
     rows.push(summary("sandbox-init Net::Host → running", run));
     rows.push(summary("sandbox-init Net::Host → exited", exit));
 
+    // The same through the spawner (no exec of the nimbus binary; forked from a small
+    // process, which matters more next to a large server than next to this test).
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let (mut run, mut exit) = (vec![], vec![]);
+    rt.block_on(async {
+        use std::os::fd::AsFd;
+        let spawner = jail::Spawner::start(exe).expect("start the spawner");
+        for i in 0..RUNS + 5 {
+            let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+            let fds = jail::sandbox_fds(&spec, None, None).expect("fds");
+            let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+            let t = Instant::now();
+            let mut child = spawner.spawn(write.as_fd(), write.as_fd(), &borrowed).await.expect("spawn");
+            drop((fds, write));
+            let mut byte = [0u8; 1];
+            std::fs::File::from(read).read_exact(&mut byte).expect("first byte");
+            let running = t.elapsed();
+            assert!(child.wait().await.expect("wait").success());
+            if i >= 5 {
+                run.push(running);
+                exit.push(t.elapsed());
+            }
+        }
+    });
+    rows.push(summary("spawner, Net::Host → running", run));
+    rows.push(summary("spawner, Net::Host → exited", exit));
+
     let (mut run, mut exit, mut ns) = (vec![], vec![], vec![]);
     for _ in 0..RUNS {
         let t = Instant::now();
@@ -648,4 +676,96 @@ fn startup_cost() {
     }
     lines.sort_by_key(|l| l.rsplit("total ").next().and_then(|t| t.trim_end_matches("ms").parse::<f64>().ok()).map(|t| (t * 1e3) as u64));
     println!("\nstart-up, {RUNS} runs each:\n{}\nmedian phases: {}", rows.join("\n"), lines.get(lines.len() / 2).map_or("", |s| s));
+}
+
+/// Output of a sandbox made by the spawner: `(status, stdout+stderr)`.
+async fn spawned(spawner: &jail::Spawner, spec: &JailSpec) -> (std::process::ExitStatus, String) {
+    use std::os::fd::AsFd;
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+    let fds = jail::sandbox_fds(spec, None, None).expect("fds");
+    let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+    let mut child = spawner.spawn(write.as_fd(), write.as_fd(), &borrowed).await.expect("spawn");
+    drop((fds, write));
+    // Made with CLONE_PARENT: the child is ours, not the spawner's.
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
+    if let Some(ppid) = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(1)) {
+        assert_eq!(ppid, std::process::id().to_string(), "{stat}");
+    }
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut out = String::new();
+        std::fs::File::from(read).read_to_string(&mut out).expect("read output");
+        out
+    });
+    let status = child.wait().await.expect("wait");
+    (status, reader.await.expect("reader"))
+}
+
+#[test]
+fn spawner_starts_sandboxes_as_our_children() {
+    let Some(exe) = exe() else { return };
+    let _g = shared();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(spawner_checks(exe));
+}
+
+async fn spawner_checks(exe: &Path) {
+    let spawner = jail::Spawner::start(exe).expect("start the spawner");
+    // Nothing of the spawner's is left open in the runtime: stdio, then ls's own directory.
+    let (status, out) = spawned(&spawner, &sh("ls /proc/self/fd | tr '\\n' ' '; echo; cat /proc/self/comm; echo to-stderr >&2")).await;
+    assert!(status.success(), "{status:?} {out}");
+    assert!(out.starts_with("0 1 2 3 \n"), "{out}");
+    assert!(out.contains("to-stderr"), "{out}");
+    // Exit codes and signals come back as the runtime ended.
+    let (status, _) = spawned(&spawner, &sh("exit 7")).await;
+    assert_eq!(status.code(), Some(7));
+    let (status, _) = spawned(&spawner, &sh("kill -9 $$")).await;
+    assert_eq!(status.signal(), Some(9));
+    // Errors of sandbox-init itself are reported as usual.
+    let (status, out) = spawned(&spawner, &JailSpec::new("/no/such/program")).await;
+    assert_eq!(status.code(), Some(jail::EXIT_EXEC_FAILED), "{out}");
+    assert!(out.contains("no such file or directory"), "{out}");
+
+    // Many at once: each reply reaches its own request.
+    let runs = (0..40).map(|i| {
+        let spawner = spawner.clone();
+        tokio::spawn(async move { (i, spawned(&spawner, &sh(&format!("echo n={i}"))).await) })
+    });
+    for run in runs {
+        let (i, (status, out)) = run.await.expect("task");
+        assert!(status.success(), "{status:?}");
+        assert_eq!(out.trim(), format!("n={i}"));
+    }
+
+    // Dropped before it ends: killed (not left running).
+    {
+        use std::os::fd::AsFd;
+        let fds = jail::sandbox_fds(&sh("sleep 100"), None, None).expect("fds");
+        let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+        let null = std::fs::File::open("/dev/null").expect("null");
+        let child = spawner.spawn(null.as_fd(), null.as_fd(), &borrowed).await.expect("spawn");
+        let pid = child.id();
+        drop(child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = state.rsplit(')').next().and_then(|r| r.split_whitespace().next()).unwrap_or("gone").to_string();
+            if state == "Z" || state == "gone" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "a dropped sandbox is still {state}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    // Once the spawner is gone, requests fail at once (the server then spawns itself).
+    rustix::process::kill_process(rustix::process::Pid::from_raw(spawner.pid() as i32).expect("pid"), rustix::process::Signal::KILL)
+        .expect("kill the spawner");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while spawner.is_alive() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!spawner.is_alive());
+    use std::os::fd::AsFd;
+    let null = std::fs::File::open("/dev/null").expect("null");
+    spawner.spawn(null.as_fd(), null.as_fd(), &[]).await.expect_err("the spawner is gone");
 }

@@ -90,14 +90,16 @@ pub trait Store: Send + Sync + 'static {
     /// Whether any layer version or function record still refers to this digest.
     async fn digest_in_use(&self, digest: &str) -> Result<bool, StoreError>;
 
-    /// Stores an accepted asynchronous event durably (it survives a crash once this returns).
+    /// Stores an accepted asynchronous event durably: fsync'd before this returns, so it
+    /// survives a crash of the process or of the machine.
     async fn enqueue_event(&self, event: &AsyncEvent) -> Result<(), StoreError>;
     /// Events due at `now_ms`, oldest first.
     async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>, StoreError>;
     /// The earliest `not_before_ms` of any waiting event.
     async fn next_event_due(&self) -> Result<Option<i64>, StoreError>;
-    /// Records a retry (attempts and backoff) of a waiting event.
-    async fn reschedule_event(&self, request_id: &str, attempts: u32, not_before_ms: i64) -> Result<(), StoreError>;
+    /// Records a retry of a waiting event: `event` as it is now (its attempts and the
+    /// backoff in `not_before_ms`), stored only if the event is still waiting.
+    async fn reschedule_event(&self, event: &AsyncEvent) -> Result<(), StoreError>;
     /// Removes a finished event.
     async fn complete_event(&self, request_id: &str) -> Result<(), StoreError>;
 

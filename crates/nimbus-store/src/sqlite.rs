@@ -238,13 +238,22 @@ impl SqliteStore {
 
     /// Runs `f` on the writer thread inside the next group's transaction (in a savepoint of
     /// its own: an error undoes what `f` wrote) and answers once that group has committed.
-    /// Nothing here asks for an fsync: `nimbus.db` has always committed with
-    /// `synchronous=NORMAL` (in WAL mode a commit survives a crash of the process).
+    /// These commits skip the fsync (`synchronous=NORMAL`: in WAL mode a commit survives a
+    /// crash of the process); only accepted async events ask for one ([`SqliteStore::durably`]).
     async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.db.run(false, f, StoreError::Backend).await
+    }
+
+    /// [`SqliteStore::with`], answered only once the group's commit is on disk (fsync'd:
+    /// it survives a crash of the machine too). Concurrent callers share one fsync.
+    async fn durably<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.db.run(true, f, StoreError::Backend).await
     }
 }
 
@@ -520,7 +529,7 @@ impl Store for SqliteStore {
     async fn enqueue_event(&self, e: &AsyncEvent) -> Result<(), StoreError> {
         let json = serde_json::to_string(e).expect("event serializes");
         let (id, not_before, enqueued) = (e.request_id.clone(), e.not_before_ms, e.enqueued_ms);
-        self.with(move |conn| {
+        self.durably(move |conn| {
             conn.prepare_cached("INSERT OR REPLACE INTO async_events (request_id, not_before, enqueued, event) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![id, not_before, enqueued, json])?;
             Ok(())
@@ -543,18 +552,14 @@ impl Store for SqliteStore {
         self.with(|conn| Ok(conn.query_row("SELECT MIN(not_before) FROM async_events", [], |row| row.get(0))?)).await
     }
 
-    async fn reschedule_event(&self, request_id: &str, attempts: u32, not_before_ms: i64) -> Result<(), StoreError> {
-        let request_id = request_id.to_string();
+    async fn reschedule_event(&self, e: &AsyncEvent) -> Result<(), StoreError> {
+        // Serialized here, on the caller's thread, rather than read back and rewritten on
+        // the writer's: the dispatcher's copy is the stored one with the new schedule.
+        let json = serde_json::to_string(e).expect("event serializes");
+        let (id, not_before) = (e.request_id.clone(), e.not_before_ms);
         self.with(move |conn| {
-            let event: Option<AsyncEvent> = query_doc(conn, "SELECT event FROM async_events WHERE request_id = ?1", params![request_id])?;
-            if let Some(mut e) = event {
-                e.attempts = attempts;
-                e.not_before_ms = not_before_ms;
-                conn.execute(
-                    "UPDATE async_events SET not_before = ?2, event = ?3 WHERE request_id = ?1",
-                    params![request_id, not_before_ms, serde_json::to_string(&e).expect("event serializes")],
-                )?;
-            }
+            conn.prepare_cached("UPDATE async_events SET not_before = ?2, event = ?3 WHERE request_id = ?1")?
+                .execute(params![id, not_before, json])?;
             Ok(())
         })
         .await
@@ -903,6 +908,46 @@ mod tests {
         drop(s);
         let s = SqliteStore::open(&dir.path().join("nimbus.db"), MasterKey::from_bytes([3; 32])).unwrap();
         assert_eq!(s.list_versions("a").await.unwrap().len(), 2);
+    }
+
+    /// The async queue: due order, a retry stored from the dispatcher's copy, a finished
+    /// event's late retry ignored, and accepted events still there after a reopen.
+    #[tokio::test]
+    async fn async_events_queue_and_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nimbus.db");
+        let s = SqliteStore::open(&path, MasterKey::from_bytes([4; 32])).unwrap();
+        let event = |id: &str, at: i64| AsyncEvent {
+            request_id: id.into(),
+            function: "f".into(),
+            qualifier: None,
+            payload: br#"{"n":1}"#.to_vec(),
+            attempts: 0,
+            enqueued_ms: at,
+            not_before_ms: at,
+            trace: None,
+            trigger: Default::default(),
+        };
+        let (a, b, c) = (event("a", 10), event("b", 20), event("c", 30));
+        let (x, y, z) = tokio::join!(s.enqueue_event(&a), s.enqueue_event(&b), s.enqueue_event(&c));
+        for accepted in [x, y, z] {
+            accepted.unwrap();
+        }
+        let ids = |events: Vec<AsyncEvent>| events.into_iter().map(|e| e.request_id).collect::<Vec<_>>();
+        assert_eq!(ids(s.due_events(25, 10).await.unwrap()), ["a", "b"]);
+        // `a` failed once: retried after `c`.
+        s.reschedule_event(&AsyncEvent { attempts: 1, not_before_ms: 40, ..a.clone() }).await.unwrap();
+        assert_eq!(s.next_event_due().await.unwrap(), Some(20));
+        let due = s.due_events(100, 10).await.unwrap();
+        assert_eq!(due.iter().map(|e| (e.request_id.as_str(), e.attempts)).collect::<Vec<_>>(), [("b", 0), ("c", 0), ("a", 1)]);
+        assert_eq!(due[2], AsyncEvent { attempts: 1, not_before_ms: 40, ..a.clone() });
+        // A retry recorded after the event finished does not bring it back.
+        s.complete_event("b").await.unwrap();
+        s.reschedule_event(&AsyncEvent { not_before_ms: 50, ..b.clone() }).await.unwrap();
+        assert_eq!(ids(s.due_events(100, 10).await.unwrap()), ["c", "a"]);
+        drop(s);
+        let s = SqliteStore::open(&path, MasterKey::from_bytes([4; 32])).unwrap();
+        assert_eq!(ids(s.due_events(100, 10).await.unwrap()), ["c", "a"]);
     }
 }
 

@@ -146,6 +146,9 @@ enum Command {
     /// the server, never by hand).
     #[command(hide = true, name = "sandbox-init")]
     SandboxInit,
+    /// Internal: forks sandbox-init for a running server (started by the server).
+    #[command(hide = true, name = "sandbox-spawner")]
+    SandboxSpawner,
     /// Publish $LATEST as a new version.
     Publish {
         name: String,
@@ -292,8 +295,11 @@ enum AliasCommand {
 
 fn main() -> std::process::ExitCode {
     // sandbox-init sits on every sandboxed cold start: dispatch it before building the CLI.
-    if std::env::args_os().nth(1).is_some_and(|a| a == "sandbox-init") {
-        return std::process::ExitCode::from(nimbus_sandbox::jail::init_main().clamp(0, 255) as u8);
+    match std::env::args_os().nth(1) {
+        Some(a) if a == "sandbox-init" => return std::process::ExitCode::from(nimbus_sandbox::jail::init_main().clamp(0, 255) as u8),
+        // The small process that forks sandbox-init for a running server.
+        Some(a) if a == "sandbox-spawner" => return std::process::ExitCode::from(nimbus_sandbox::jail::spawner_main().clamp(0, 255) as u8),
+        _ => {}
     }
     let args = Args::parse();
     let result = match args.command {
@@ -341,7 +347,7 @@ fn main() -> std::process::ExitCode {
             AliasCommand::Ls { function, client } => cli::run(client, cli::Cmd::AliasLs { function }),
             AliasCommand::Rm { function, name, client } => cli::run(client, cli::Cmd::AliasRm { function, name }),
         },
-        Command::SandboxInit => unreachable!("handled above"),
+        Command::SandboxInit | Command::SandboxSpawner => unreachable!("handled above"),
     };
     match result {
         Ok(code) => code,

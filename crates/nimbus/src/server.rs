@@ -59,6 +59,16 @@ pub struct ServerOpts {
     /// cold start skips the interpreter's own start-up (0 turns this off).
     #[arg(long, env = "NIMBUS_PRESTART", default_value_t = 1)]
     prestart: usize,
+    /// New execution environments each function may add every 10 seconds (AWS's
+    /// concurrency scaling rate is 1,000); beyond it, invocations that find no idle
+    /// environment are throttled (429 TooManyRequestsException).
+    #[arg(long, env = "NIMBUS_SCALE_UP_RATE", default_value_t = nimbus_invoke::DEFAULT_SCALE_UP_PER_10S)]
+    scale_up_rate: u32,
+    /// Most runtimes of one kind kept prestarted when recent cold starts ask for more than
+    /// `--prestart` (each cold start in the last 10 s asks for one more; back to
+    /// `--prestart` a minute after the last).
+    #[arg(long, env = "NIMBUS_PRESTART_MAX", default_value_t = 32)]
+    prestart_max: usize,
     /// Reap idle environments, least recently used first, while less than this percentage
     /// of the host's memory is available (0 turns it off).
     #[arg(long, env = "NIMBUS_MIN_AVAILABLE_MEMORY_PERCENT", default_value_t = 10.0)]
@@ -67,6 +77,11 @@ pub struct ServerOpts {
     /// AWS waits about a minute).
     #[arg(long, env = "NIMBUS_ASYNC_RETRY_DELAY_MS", default_value_t = 60_000)]
     async_retry_delay_ms: u64,
+    /// Log where each environment's start went: the server's steps (cgroup, network,
+    /// Runtime API, spawn) and sandbox-init's own, one line each (target
+    /// `nimbus_sandbox::starts`).
+    #[arg(long, env = "NIMBUS_TRACE_STARTS")]
+    trace_starts: bool,
     /// How often metric alarms are evaluated, in milliseconds (AWS: every minute). For tests.
     #[arg(long, default_value_t = 60_000, hide = true, value_parser = clap::value_parser!(u64).range(100..))]
     alarm_interval_ms: u64,
@@ -414,11 +429,16 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
                     }
                 }
             };
-            Isolation::Namespaces(NamespaceConfig {
-                exe: std::env::current_exe().context("locating the nimbus binary")?,
-                network,
-                envs_dir: data.envs(),
-            })
+            let exe = std::env::current_exe().context("locating the nimbus binary")?;
+            // Sandboxes are forked by a small process of their own, not by this server.
+            let spawner = match nimbus_sandbox::jail::Spawner::start(&exe) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!("cannot start the sandbox spawner ({e}); the server spawns sandboxes itself");
+                    None
+                }
+            };
+            Isolation::Namespaces(NamespaceConfig { exe, spawner, network, envs_dir: data.envs() })
         }
         ("namespaces", Err(why)) => return Err(anyhow!("--isolation namespaces is not possible here: {why}")),
         (_, Err(why)) => {
@@ -427,6 +447,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         }
     };
     tracing::info!("isolation: {}", isolation.describe());
+    nimbus_sandbox::trace_starts(opts.trace_starts);
     // Control groups: memory, CPU and process limits, freezing, peak memory.
     let instance = {
         use std::hash::{Hash, Hasher};
@@ -530,6 +551,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let pool_config = PoolConfig {
         idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)),
         prestart: opts.prestart,
+        prestart_max: opts.prestart_max,
         min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
         isolation,
         cgroups,
@@ -568,6 +590,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         management: opts.account_id.clone(),
         region: opts.region.clone(),
         concurrency_limit: opts.concurrency_limit,
+        scale_up_rate: opts.scale_up_rate,
         async_retry_delay: Duration::from_millis(opts.async_retry_delay_ms),
         alarm_interval: Duration::from_millis(opts.alarm_interval_ms),
         queue_gauge_interval: Duration::from_millis(opts.queue_gauge_interval_ms),
@@ -658,6 +681,8 @@ struct Shared {
     async_retry_delay: Duration,
     alarm_interval: Duration,
     queue_gauge_interval: Duration,
+    /// New environments per function every 10 seconds (`--scale-up-rate`).
+    scale_up_rate: u32,
     credentials_lifetime: Duration,
     master: nimbus_store::MasterKey,
     keys: Option<Arc<nimbus_identity::Keys>>,
@@ -766,6 +791,7 @@ impl Shared {
             .await
             .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
         let invoker = Invoker::new(control.clone(), pool.clone());
+        invoker.set_scale_up_rate(self.scale_up_rate);
         invoker.count_into(self.metrics.clone());
         if let Some(traces) = &self.traces {
             invoker.trace_into(traces.clone());

@@ -72,7 +72,7 @@ pub enum SpecError {
     RelativeCwd(PathBuf),
     #[error("hostname {0:?} must be 1 to 64 bytes")]
     Hostname(String),
-    #[error("tmp_size_mb and shm_size_mb must be positive")]
+    #[error("tmp_size_mb must be positive")]
     EmptyTmpfs,
     #[error("the runtime must not run as root")]
     Root,

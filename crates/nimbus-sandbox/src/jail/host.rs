@@ -87,35 +87,40 @@ pub fn command_gated(
     netns: Option<OwnedFd>,
     gate: Option<OwnedFd>,
 ) -> Result<std::process::Command, JailError> {
+    Ok(command_with(exe, sandbox_fds(spec, netns, gate)?))
+}
+
+/// The fds sandbox-init gets at 3, 4, … for `spec`: the spec pipe ([`prepare`]), then
+/// `netns` (the spec's `net` becomes `Join(NETNS_FD)` whatever it said), then `gate` (the
+/// spec's `gate_fd` is set to match). Hand them to [`command_with`] or to the
+/// [`super::Spawner`].
+pub fn sandbox_fds(spec: &JailSpec, netns: Option<OwnedFd>, gate: Option<OwnedFd>) -> Result<Vec<OwnedFd>, JailError> {
     let mut spec = spec.clone();
     match (&netns, spec.net) {
         (Some(_), _) => spec.net = Net::Join(NETNS_FD),
         (None, Net::Join(_)) => return Err(JailError::InvalidSpec(SpecError::NetnsMissing)),
         (None, _) => {}
     }
-    let mut raw = [-1; 3];
-    raw[0] = -2; // the spec's fd, filled in below
-    let mut count = 1;
-    if let Some(fd) = &netns {
-        raw[count] = fd.as_raw_fd();
-        count += 1;
-    }
-    spec.gate_fd = None;
-    if let Some(fd) = &gate {
-        raw[count] = fd.as_raw_fd();
-        spec.gate_fd = Some(SPEC_FD + count as i32);
-        count += 1;
-    }
+    let first_extra = SPEC_FD + 1 + i32::from(netns.is_some());
+    spec.gate_fd = gate.as_ref().map(|_| first_extra);
     spec.validate().map_err(JailError::InvalidSpec)?;
-    let spec_fd = prepare(&spec)?;
-    raw[0] = spec_fd.as_raw_fd();
     debug_assert_eq!(SPEC_FD, 3);
-    let held = (spec_fd, netns, gate);
+    Ok([Some(prepare(&spec)?), netns, gate].into_iter().flatten().collect())
+}
 
+/// A `std::process::Command` that runs `exe sandbox-init` with `fds` (from [`sandbox_fds`])
+/// at 3, 4, …: empty environment, cwd `/`, PDEATHSIG. The fds are held by the command until
+/// it is dropped: drop it right after spawning.
+pub fn command_with(exe: &Path, fds: Vec<OwnedFd>) -> std::process::Command {
+    let mut raw = [-1; 3];
+    let count = fds.len().min(raw.len());
+    for (slot, fd) in raw.iter_mut().zip(&fds) {
+        *slot = fd.as_raw_fd();
+    }
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("sandbox-init").env_clear().current_dir("/");
     let in_child = move || {
-        let _ = &held;
+        let _ = &fds;
         // SAFETY: pre_exec runs in the forked child, about to exec.
         unsafe { place_child_fds(&raw[..count])? };
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
@@ -123,7 +128,7 @@ pub fn command_gated(
     };
     // SAFETY: the closure makes raw syscalls only (fcntl, dup2, prctl) and allocates nothing.
     unsafe { cmd.pre_exec(in_child) };
-    Ok(cmd)
+    cmd
 }
 
 /// A new network namespace with `lo` up and a listener on `127.0.0.1:port` inside it (0

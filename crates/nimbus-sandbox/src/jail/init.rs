@@ -181,7 +181,7 @@ fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
     };
     drop(ready_read);
     let mut marks = Vec::new();
-    if let Err(e) = rootfs::build(&p.steps, &mut marks) {
+    if let Err(e) = rootfs::build(&p.steps, p.spec.tmp_size_mb, &mut marks) {
         // Exiting takes the waiting runtime with us (it sees EOF first and stays quiet).
         report(&e);
         sys::exit_now(EXIT_SETUP_FAILED);

@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::fs;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use super::error::{path, sys as call};
@@ -76,9 +76,13 @@ pub enum MountStep {
     Dir {
         target: PathBuf,
     },
-    Tmpfs {
+    /// A writable directory of the root's own tmpfs (bound onto itself, so it stays
+    /// writable when the root turns read-only). Every such directory shares the root's
+    /// size, AWS's ephemeral storage: one file system per sandbox, not one per directory
+    /// (each file system the kernel makes costs a superblock and its shrinker, whose
+    /// bookkeeping grows with every memory cgroup on the host).
+    Scratch {
         target: PathBuf,
-        size_mb: u32,
         mode: u32,
         noexec: bool,
     },
@@ -97,7 +101,7 @@ impl MountStep {
             | MountStep::Symlink { target, .. }
             | MountStep::File { target, .. }
             | MountStep::Dir { target }
-            | MountStep::Tmpfs { target, .. }
+            | MountStep::Scratch { target, .. }
             | MountStep::Proc { target } => target,
         }
     }
@@ -121,7 +125,7 @@ pub fn check_target(target: &Path) -> Result<(), SpecError> {
     if target == Path::new("/") {
         return Err(SpecError::BindTargetRoot);
     }
-    // These are mounted after the binds and would hide them.
+    // These are made after the binds and would hide them.
     for reserved in ["/proc", "/dev", "/tmp"] {
         if target.starts_with(reserved) {
             return Err(SpecError::BindTargetReserved { target: target.to_owned(), under: reserved });
@@ -240,18 +244,18 @@ pub fn plan(spec: &JailSpec) -> Result<Vec<MountStep>, SpecError> {
         steps.push(MountStep::Bind { source: b.source.clone(), target: b.target.clone(), dir });
     }
 
-    steps.push(MountStep::Tmpfs { target: "/tmp".into(), size_mb: spec.tmp_size_mb, mode: 0o1777, noexec: false });
+    steps.push(MountStep::Scratch { target: "/tmp".into(), mode: 0o1777, noexec: false });
     steps.push(MountStep::Proc { target: "/proc".into() });
 
-    // /dev: a small tmpfs (made read-only with the root) holding only harmless nodes.
-    steps.push(MountStep::Tmpfs { target: "/dev".into(), size_mb: 1, mode: 0o755, noexec: true });
+    // /dev: a directory of the (read-only) root holding only harmless nodes.
+    steps.push(MountStep::Dir { target: "/dev".into() });
     for dev in DEVICES {
         let path = Path::new("/dev").join(dev);
         if let Kind::CharDevice = kind(&path, true) {
             steps.push(MountStep::Device { source: path.clone(), target: path });
         }
     }
-    steps.push(MountStep::Tmpfs { target: "/dev/shm".into(), size_mb: spec.shm_size_mb, mode: 0o1777, noexec: true });
+    steps.push(MountStep::Scratch { target: "/dev/shm".into(), mode: 0o1777, noexec: true });
     for (name, to) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")]
     {
         steps.push(MountStep::Symlink { target: Path::new("/dev").join(name), points_to: to.into() });
@@ -272,9 +276,10 @@ fn mkdirs(path: &Path, mode: u32) -> io::Result<()> {
 pub const BUILD_MARKS: [&str; 4] = ["capture", "populate", "pivot", "read-only"];
 
 /// Carries out `steps` in the calling process's (new, unshared) mount namespace, pivots
-/// into the result and leaves `/` and `/dev` read-only. Must run inside the new PID
+/// into the result and leaves `/` (and so `/dev`) read-only; the root is one tmpfs of
+/// `size_mb`, whose [`MountStep::Scratch`] directories stay writable. Must run inside the new PID
 /// namespace (as its init) so that `/proc` shows the sandbox's processes.
-pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Result<(), JailError> {
+pub fn build(steps: &[MountStep], size_mb: u32, marks: &mut Vec<(&'static str, u64)>) -> Result<(), JailError> {
     // Our copy of the host's mounts stops sending events back (nothing we mount leaks to
     // the host) but keeps receiving them: that is what carries a late /var/task bind in.
     rustix::mount::mount_change("/", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC).map_err(call("make / a slave"))?;
@@ -299,7 +304,16 @@ pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Resul
     marks.push(("capture", sys::monotonic_ns()));
 
     let staging = Path::new(STAGING);
-    rustix::mount::mount(c"tmpfs", staging, c"tmpfs", MountFlags::NOSUID | MountFlags::NODEV, Some(c"size=1m,mode=755"))
+    // The generated files' pages on top, so that /tmp holds exactly `size_mb`.
+    let generated_kb: u64 = steps
+        .iter()
+        .map(|s| match s {
+            MountStep::File { contents, .. } => (contents.len() as u64).div_ceil(4096) * 4,
+            _ => 0,
+        })
+        .sum();
+    let data = CString::new(format!("size={}k,mode=755", u64::from(size_mb) * 1024 + generated_kb)).expect("no NUL in formatted numbers");
+    rustix::mount::mount(c"tmpfs", staging, c"tmpfs", MountFlags::NOSUID | MountFlags::NODEV, Some(data.as_c_str()))
         .map_err(call("mount root tmpfs"))?;
 
     // Directories already made, so each parent costs one mkdir at most (syscalls are most
@@ -321,7 +335,7 @@ pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Resul
                     touch(&at).map_err(path("create", step.target()))?;
                 }
             }
-            MountStep::SlaveBind { .. } | MountStep::Dir { .. } | MountStep::Tmpfs { .. } | MountStep::Proc { .. } => {
+            MountStep::SlaveBind { .. } | MountStep::Dir { .. } | MountStep::Scratch { .. } | MountStep::Proc { .. } => {
                 fs::DirBuilder::new().mode(0o755).create(&at).map_err(path("mkdir", step.target()))?;
                 made.insert(at.clone());
             }
@@ -333,13 +347,15 @@ pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Resul
             sys::move_mount_to(&tree, &at).map_err(path("bind", step.target()))?;
         }
         match step {
-            MountStep::Tmpfs { size_mb, mode, noexec, .. } => {
-                let data = CString::new(format!("size={size_mb}m,mode={mode:o}")).expect("no NUL in formatted numbers");
-                let mut flags = MountFlags::NOSUID | MountFlags::NODEV;
+            MountStep::Scratch { mode, noexec, .. } => {
+                // mkdir's mode went through the umask.
+                fs::set_permissions(&at, fs::Permissions::from_mode(*mode)).map_err(path("chmod", step.target()))?;
+                // A mount of its own (the root's nosuid and nodev carried over), which the
+                // root's read-only flag does not reach.
+                rustix::mount::mount_bind(&at, &at).map_err(path("bind onto itself", step.target()))?;
                 if *noexec {
-                    flags |= MountFlags::NOEXEC;
+                    sys::set_mount_attrs(&at, libc::MOUNT_ATTR_NOEXEC).map_err(path("mount_setattr", step.target()))?;
                 }
-                rustix::mount::mount(c"tmpfs", &at, c"tmpfs", flags, Some(data.as_c_str())).map_err(path("mount tmpfs", step.target()))?;
             }
             MountStep::Proc { .. } => {
                 rustix::mount::mount(c"proc", &at, c"proc", MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, None)
@@ -357,7 +373,6 @@ pub fn build(steps: &[MountStep], marks: &mut Vec<(&'static str, u64)>) -> Resul
     rustix::mount::unmount(".", UnmountFlags::DETACH).map_err(call("detach old root"))?;
     std::env::set_current_dir("/").map_err(call("chdir /"))?;
     marks.push(("pivot", sys::monotonic_ns()));
-    sys::set_mount_attrs(Path::new("/dev"), libc::MOUNT_ATTR_RDONLY).map_err(call("make /dev read-only"))?;
     sys::set_mount_attrs(Path::new("/"), libc::MOUNT_ATTR_RDONLY).map_err(call("make / read-only"))?;
     marks.push(("read-only", sys::monotonic_ns()));
     Ok(())

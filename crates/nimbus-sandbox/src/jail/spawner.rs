@@ -1,0 +1,441 @@
+//! The spawner: a small single-threaded process (`nimbus sandbox-spawner`) started once with
+//! the server, which forks every `sandbox-init` so that the server itself never forks on a
+//! cold start. Forking the server copies the page tables of a large multi-threaded process
+//! and is followed by an exec of the whole binary; forking the spawner copies a few hundred
+//! kilobytes of mappings and runs sandbox-init's code directly, no exec.
+//!
+//! ```text
+//! server ──(unix seqpacket: id + fds)──► spawner ── clone3(CLONE_PARENT | CLONE_PIDFD)
+//!    ▲                                      │            └── sandbox-init (the server's child)
+//!    └──────(id, pid, errno + pidfd)────────┘
+//! ```
+//!
+//! The child is made with `CLONE_PARENT`, so it is the server's child (reaped by the server
+//! through its pidfd, see [`SandboxChild`]) exactly as if the server had spawned it, and its
+//! parent-death signal follows the server's spawner thread, which never exits. The child
+//! gets `/dev/null` as stdin, the two output fds as stdout and stderr, and the request's
+//! other fds at 3, 4, … (sandbox-init's fd contract, [`super::command_gated`]); everything
+//! else is closed before sandbox-init's code runs.
+//!
+//! Where the spawner cannot start or dies, the server falls back to spawning sandbox-init
+//! itself ([`Spawner::spawn`] fails and the caller uses [`super::command_gated`]).
+
+use std::collections::HashMap;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rustix::io::Errno;
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::sync::oneshot;
+
+use super::sys;
+
+/// The spawner's end of its socket.
+const SOCKET_FD: RawFd = 3;
+/// Most fds one request carries: stdout, stderr and sandbox-init's 3, 4 and 5.
+const MAX_FDS: usize = 8;
+/// A request: id (u64) and the number of fds (u32). A reply: id, pid (i32), errno (i32),
+/// with the pidfd attached when the errno is 0.
+const REQUEST_LEN: usize = 12;
+const REPLY_LEN: usize = 16;
+
+/// The server's handle on its spawner. Cheap to clone; requests may be made concurrently.
+#[derive(Clone)]
+pub struct Spawner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pid: u32,
+    sock: AsyncFd<OwnedFd>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<io::Result<SandboxChild>>>>,
+    next: AtomicU64,
+    /// Set once the spawner's socket broke: every later request fails at once.
+    dead: AtomicBool,
+}
+
+impl std::fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spawner").field("dead", &self.inner.dead.load(Ordering::Relaxed)).finish()
+    }
+}
+
+impl Spawner {
+    /// Starts `exe sandbox-spawner` from a thread of its own that lives as long as the
+    /// server (a child's parent-death signal follows the thread that made it, and the
+    /// sandboxes are made as the children of that thread). Call within a tokio runtime.
+    pub fn start(exe: &Path) -> io::Result<Spawner> {
+        let (ours, theirs) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )?;
+        rustix::io::ioctl_fionbio(&ours, true)?;
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let exe = exe.to_path_buf();
+        std::thread::Builder::new().name("nimbus-spawner".into()).spawn(move || {
+            let theirs_raw = theirs.as_raw_fd();
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.arg("sandbox-spawner").env_clear().current_dir("/").stdin(std::process::Stdio::null());
+            let in_child = move || {
+                // SAFETY: in the forked child, about to exec; raw syscalls only.
+                unsafe { super::place_child_fds(&[theirs_raw])? };
+                rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+                Ok(())
+            };
+            // SAFETY: the closure makes raw syscalls only (fcntl, dup2, prctl).
+            unsafe { cmd.pre_exec(in_child) };
+            let child = cmd.spawn();
+            drop(theirs);
+            let mut child = match child {
+                Ok(c) => {
+                    let _ = started_tx.send(Ok(c.id()));
+                    c
+                }
+                Err(e) => {
+                    let _ = started_tx.send(Err(e));
+                    return;
+                }
+            };
+            match child.wait() {
+                Ok(status) => tracing::error!("the sandbox spawner ended ({status}); sandboxes are now spawned by the server"),
+                Err(e) => tracing::error!("cannot wait for the sandbox spawner: {e}"),
+            }
+            // The sandboxes made by the spawner are this thread's children: their
+            // parent-death signal fires when it ends, so it never does.
+            loop {
+                std::thread::park();
+            }
+        })?;
+        let pid = started_rx.recv().map_err(|_| io::Error::other("the spawner thread died"))??;
+        let inner = Arc::new(Inner {
+            pid,
+            // SAFETY: the socket is owned by the AsyncFd and closed only when it drops.
+            sock: unsafe { AsyncFd::register_with_interest(ours, Interest::READABLE | Interest::WRITABLE)? },
+            pending: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(1),
+            dead: AtomicBool::new(false),
+        });
+        tokio::spawn(read_replies(inner.clone()));
+        Ok(Spawner { inner })
+    }
+
+    /// The spawner process's pid.
+    pub fn pid(&self) -> u32 {
+        self.inner.pid
+    }
+
+    /// Whether requests can still succeed.
+    pub fn is_alive(&self) -> bool {
+        !self.inner.dead.load(Ordering::SeqCst)
+    }
+
+    /// Starts sandbox-init with `stdout` and `stderr` as its output and `fds` at 3, 4, …
+    /// (the spec pipe first; see [`super::command_gated`] for the order), in a new process
+    /// group, with the parent-death signal set. The caller's fds may be dropped once this
+    /// returns (the spawner has its own copies).
+    pub async fn spawn(&self, stdout: BorrowedFd<'_>, stderr: BorrowedFd<'_>, fds: &[BorrowedFd<'_>]) -> io::Result<SandboxChild> {
+        if fds.len() + 2 > MAX_FDS {
+            return Err(Errno::INVAL.into());
+        }
+        if !self.is_alive() {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the sandbox spawner is gone"));
+        }
+        let id = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.inner.pending.lock().expect("pending").insert(id, tx);
+        let mut all = Vec::with_capacity(fds.len() + 2);
+        all.push(stdout);
+        all.push(stderr);
+        all.extend_from_slice(fds);
+        let mut header = [0u8; REQUEST_LEN];
+        header[..8].copy_from_slice(&id.to_le_bytes());
+        header[8..].copy_from_slice(&(all.len() as u32).to_le_bytes());
+        let sent = loop {
+            let mut guard = match self.inner.sock.writable().await {
+                Ok(g) => g,
+                Err(e) => break Err(e),
+            };
+            let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+            let mut control = SendAncillaryBuffer::new(&mut space);
+            control.push(SendAncillaryMessage::ScmRights(&all));
+            match guard
+                .try_io(|s| rustix::net::sendmsg(s, &[IoSlice::new(&header)], &mut control, SendFlags::NOSIGNAL).map_err(io::Error::from))
+            {
+                Ok(result) => break result,
+                Err(_would_block) => continue,
+            }
+        };
+        if let Err(e) = sent {
+            self.inner.pending.lock().expect("pending").remove(&id);
+            self.inner.dead.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
+        rx.await.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::BrokenPipe, "the sandbox spawner is gone")))
+    }
+}
+
+/// Reads the spawner's replies and hands each to its request; when the socket breaks, fails
+/// every request still waiting.
+async fn read_replies(inner: Arc<Inner>) {
+    loop {
+        let mut guard = match inner.sock.readable().await {
+            Ok(g) => g,
+            Err(_) => break,
+        };
+        let mut buf = [0u8; REPLY_LEN];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let got = guard.try_io(|s| {
+            rustix::net::recvmsg(s, &mut [IoSliceMut::new(&mut buf)], &mut control, RecvFlags::CMSG_CLOEXEC).map_err(io::Error::from)
+        });
+        match got {
+            Err(_would_block) => continue,
+            Ok(Ok(m)) if m.bytes == REPLY_LEN => {}
+            Ok(_) => break, // end of file, an error, or a short message
+        }
+        let pidfd = control.drain().find_map(|m| match m {
+            RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+            _ => None,
+        });
+        let id = u64::from_le_bytes(buf[..8].try_into().expect("8 bytes"));
+        let pid = i32::from_le_bytes(buf[8..12].try_into().expect("4 bytes"));
+        let errno = i32::from_le_bytes(buf[12..].try_into().expect("4 bytes"));
+        let result = match (errno, pidfd) {
+            (0, Some(fd)) => SandboxChild::new(pid as u32, fd),
+            (0, None) => Err(io::Error::other("the spawner sent no pidfd")),
+            (e, _) => Err(io::Error::from_raw_os_error(e)),
+        };
+        if let Some(tx) = inner.pending.lock().expect("pending").remove(&id) {
+            let _ = tx.send(result);
+        }
+    }
+    inner.dead.store(true, Ordering::SeqCst);
+    let waiting: Vec<_> = inner.pending.lock().expect("pending").drain().collect();
+    for (_, tx) in waiting {
+        let _ = tx.send(Err(io::Error::new(io::ErrorKind::BrokenPipe, "the sandbox spawner is gone")));
+    }
+    tracing::error!("the sandbox spawner's socket closed; sandboxes are now spawned by the server");
+}
+
+/// A child of the server made by the spawner, known by its pidfd: waited for (and reaped)
+/// by [`SandboxChild::wait`], killed if dropped before that.
+#[derive(Debug)]
+pub struct SandboxChild {
+    pid: u32,
+    pidfd: AsyncFd<OwnedFd>,
+    reaped: bool,
+}
+
+impl SandboxChild {
+    fn new(pid: u32, pidfd: OwnedFd) -> io::Result<SandboxChild> {
+        // SAFETY: the pidfd is owned by the AsyncFd and closed only when it drops.
+        let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE)? };
+        Ok(SandboxChild { pid, pidfd, reaped: false })
+    }
+
+    pub fn id(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits until the process ends and reaps it: its status as `waitpid` would give it.
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        loop {
+            let mut guard = self.pidfd.readable().await?;
+            let waited = rustix::process::waitid(
+                rustix::process::WaitId::PidFd(self.pidfd.get_ref().as_fd()),
+                rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG,
+            );
+            match waited {
+                Ok(Some(status)) => {
+                    self.reaped = true;
+                    let raw = match (status.exit_status(), status.terminating_signal()) {
+                        (Some(code), _) => (code & 0xff) << 8,
+                        (None, Some(sig)) => sig | if status.dumped() { 0x80 } else { 0 },
+                        (None, None) => 0,
+                    };
+                    return Ok(ExitStatus::from_raw(raw));
+                }
+                Ok(None) => guard.clear_ready(),
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl Drop for SandboxChild {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = rustix::process::pidfd_send_signal(self.pidfd.get_ref(), rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// `clone_args` of `clone3(2)`.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Entry point of `nimbus sandbox-spawner`: serves requests on fd 3 until the server closes
+/// it. Single-threaded: each child is a plain copy of this small process.
+pub fn spawner_main() -> i32 {
+    // SAFETY: fd 3 is the socket by contract with `Spawner::start`; checked before owning it.
+    if unsafe { libc::fcntl(SOCKET_FD, libc::F_GETFD) } < 0 {
+        eprintln!("sandbox-spawner: no socket at fd 3");
+        return 1;
+    }
+    // SAFETY: as above.
+    let sock = unsafe { OwnedFd::from_raw_fd(SOCKET_FD) };
+    let devnull = match std::fs::File::open("/dev/null") {
+        Ok(f) => OwnedFd::from(f),
+        Err(e) => {
+            eprintln!("sandbox-spawner: open /dev/null: {e}");
+            return 1;
+        }
+    };
+    let server = rustix::process::getppid().map(|p| p.as_raw_nonzero().get()).unwrap_or(0);
+    loop {
+        let mut header = [0u8; REQUEST_LEN];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let got = match rustix::net::recvmsg(&sock, &mut [IoSliceMut::new(&mut header)], &mut control, RecvFlags::CMSG_CLOEXEC) {
+            Ok(m) => m,
+            Err(Errno::INTR) => continue,
+            Err(e) => {
+                eprintln!("sandbox-spawner: recvmsg: {e}");
+                return 1;
+            }
+        };
+        if got.bytes == 0 {
+            return 0; // the server closed its end
+        }
+        let mut fds: Vec<OwnedFd> = Vec::with_capacity(MAX_FDS);
+        for m in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(received) = m {
+                fds.extend(received);
+            }
+        }
+        let id = u64::from_le_bytes(header[..8].try_into().expect("8 bytes"));
+        let count = u32::from_le_bytes(header[8..].try_into().expect("4 bytes")) as usize;
+        let (pid, errno, pidfd) = if got.bytes != REQUEST_LEN || count != fds.len() || count < 2 {
+            (0, libc::EINVAL, None)
+        } else {
+            match clone_child(server, &devnull, &fds) {
+                Ok((pid, pidfd)) => (pid, 0, Some(pidfd)),
+                Err(e) => (0, e.raw_os_error().unwrap_or(libc::EIO), None),
+            }
+        };
+        drop(fds);
+        let mut reply = [0u8; REPLY_LEN];
+        reply[..8].copy_from_slice(&id.to_le_bytes());
+        reply[8..12].copy_from_slice(&pid.to_le_bytes());
+        reply[12..].copy_from_slice(&errno.to_le_bytes());
+        let borrowed: Vec<BorrowedFd<'_>> = pidfd.iter().map(|f| f.as_fd()).collect();
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !borrowed.is_empty() {
+            control.push(SendAncillaryMessage::ScmRights(&borrowed));
+        }
+        loop {
+            match rustix::net::sendmsg(&sock, &[IoSlice::new(&reply)], &mut control, SendFlags::NOSIGNAL) {
+                Ok(_) => break,
+                Err(Errno::INTR) => continue,
+                Err(_) => return 0, // the server is gone
+            }
+        }
+    }
+}
+
+/// Makes one sandbox-init process as the server's child and returns its pid and pidfd.
+fn clone_child(server: i32, devnull: &OwnedFd, fds: &[OwnedFd]) -> io::Result<(i32, OwnedFd)> {
+    let mut pidfd: RawFd = -1;
+    let args = CloneArgs {
+        flags: (libc::CLONE_PARENT | libc::CLONE_PIDFD) as u64,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        // With CLONE_PARENT the child's exit signal is the spawner's own (SIGCHLD); clone3
+        // wants 0 here.
+        exit_signal: 0,
+        ..CloneArgs::default()
+    };
+    // SAFETY: clone3 without CLONE_VM is a fork; this process is single-threaded, so the
+    // child may go on allocating. `args` lives across the call.
+    let pid = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        child(server, devnull, fds);
+    }
+    // SAFETY: clone3 wrote a fresh pidfd that nothing else owns.
+    Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+}
+
+/// The new process: stdio and fds in place, nothing else open, then sandbox-init's code.
+fn child(server: i32, devnull: &OwnedFd, fds: &[OwnedFd]) -> ! {
+    // Our parent is the server (CLONE_PARENT): die with it, and make sure it is still there.
+    if rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)).is_err()
+        || rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) != Some(server)
+    {
+        sys::exit_now(super::EXIT_SETUP_FAILED);
+    }
+    // What `ps` and /proc/<pid>/comm show (the command line stays the spawner's).
+    let _ = rustix::thread::set_name(c"sandbox-init");
+    // process_group(0), as the server's own spawns do (a kill of the group reaches all).
+    if rustix::process::setpgid(None, None).is_err() {
+        sys::exit_now(super::EXIT_SETUP_FAILED);
+    }
+    let mut sources: Vec<RawFd> = Vec::with_capacity(fds.len() + 1);
+    sources.push(devnull.as_raw_fd());
+    sources.extend(fds.iter().map(|f| f.as_raw_fd()));
+    if arrange_fds(&sources).is_err() {
+        sys::exit_now(super::EXIT_SETUP_FAILED);
+    }
+    // SAFETY: plain syscall; everything from here up is a copy we no longer need (the
+    // socket, /dev/null, the received fds' original numbers).
+    unsafe { libc::syscall(libc::SYS_close_range, sources.len() as u32, u32::MAX, 0u32) };
+    sys::exit_now(super::init_main())
+}
+
+/// Places `sources[i]` at fd `i` (0, 1, 2, 3, …) without close-on-exec; handles sources
+/// that already sit in the target range.
+fn arrange_fds(sources: &[RawFd]) -> io::Result<()> {
+    let floor = sources.len() as RawFd;
+    let mut copies = Vec::with_capacity(sources.len());
+    for &fd in sources {
+        // SAFETY: plain syscall.
+        let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, floor) };
+        if copy < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        copies.push(copy);
+    }
+    for (i, &copy) in copies.iter().enumerate() {
+        // SAFETY: plain syscall; dup2 leaves the new fd without close-on-exec.
+        if unsafe { libc::dup2(copy, i as RawFd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
