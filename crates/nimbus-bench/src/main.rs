@@ -1,7 +1,8 @@
 //! `nimbus-bench`: measures the invoke hot path of a real `nimbus server` (started here on a
 //! free port with a fresh data directory): warm invoke latency and throughput for a
 //! `provided` echo function, and cold-start cost per runtime next to each runtime's own bare
-//! start time. Prints a Markdown table for the README. `--sqs-only` measures the SQS API instead.
+//! start time. Prints a Markdown table for the README. `--sqs-only` measures the SQS API instead;
+//! `--burst` and `--density` measure scale (`scale`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 
 mod protocol;
+mod scale;
 mod sqs;
 
 #[derive(Parser)]
@@ -66,9 +68,25 @@ struct Args {
     #[arg(long)]
     gateway: bool,
     /// Instead of the usual runs: N concurrent invocations of a function that sleeps 1 s
-    /// (one environment each), reporting wall time and failures.
+    /// (one environment each) in --runtime, reporting wall time, failures by error type, the
+    /// server's peak RSS and descriptors, next to N × the runtime's bare start ÷ cores. Over
+    /// 1,000 the server's account concurrency limit is raised to N.
     #[arg(long)]
     burst: Option<usize>,
+    /// Instead of the usual runs: start N environments of a --runtime function at once, let
+    /// them go idle (frozen), and report the host memory each costs, the server's RSS and
+    /// descriptors, and its warm-invoke and ListFunctions latency while it holds them.
+    #[arg(long)]
+    density: Option<usize>,
+    /// With --density: each invocation sleeps this long instead of waiting at the barrier
+    /// on the host (no traffic to the host: past its neighbour table's size, linked
+    /// environments cannot reach it).
+    #[arg(long, requires = "density")]
+    density_sleep_ms: Option<u64>,
+    /// The runtime of --burst and --density: provided (the echo bootstrap), python3.11 or
+    /// nodejs20.x.
+    #[arg(long, default_value = "provided", value_parser = ["provided", "python3.11", "nodejs20.x"])]
+    runtime: String,
     /// Instead of the usual runs: the first invocation of a new Python version whose init
     /// takes 100 ms, on demand (cold) against provisioned concurrency (initialized ahead).
     #[arg(long)]
@@ -141,6 +159,11 @@ fn start_server(args: &Args) -> anyhow::Result<Server> {
         .stderr(Stdio::inherit());
     for p in &args.runtime_paths {
         cmd.arg("--runtime-path").arg(p);
+    }
+    // AWS's default account limit is 1,000 concurrent executions; a larger scale run asks
+    // for more, as one would ask AWS.
+    if let Some(n) = args.burst.max(args.density).filter(|n| *n > 1000) {
+        cmd.arg("--concurrency-limit").arg(n.to_string());
     }
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
@@ -912,8 +935,6 @@ async fn async_and_triggers(
     Ok(())
 }
 
-/// `n` concurrent invocations of the echo function sleeping 1 s: every one needs its own
-/// environment, so this measures creating `n` environments at once.
 /// Publishes a new version of `name` (a configuration change makes it new).
 async fn publish(s: &mut SendRequest<Full<Bytes>>, name: &str, round: usize) -> anyhow::Result<String> {
     let change = serde_json::json!({"Environment": {"Variables": {"ROUND": round.to_string()}}});
@@ -965,46 +986,6 @@ async fn provisioned(s: &mut SendRequest<Full<Bytes>>, rounds: usize, spacing_ms
     println!("|---|---|---|");
     println!("| on demand (cold start, prestarted runtime) | {} | {} |", ms(pct(&on_demand, 0.5)), ms(pct(&on_demand, 0.99)));
     println!("| provisioned concurrency 1, READY | {} | {} |", ms(pct(&provisioned, 0.5)), ms(pct(&provisioned, 0.99)));
-    Ok(())
-}
-
-async fn burst(addr: &str, n: usize) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(n);
-    for _ in 0..n {
-        let addr = addr.to_string();
-        tasks.push(tokio::spawn(async move {
-            let mut s = connect(&addr).await?;
-            let t = Instant::now();
-            let (status, body) =
-                call(&mut s, "POST", "/2015-03-31/functions/echo/invocations", Bytes::from_static(b"{\"sleep_ms\":1000}")).await?;
-            anyhow::Ok((status, t.elapsed(), body))
-        }));
-    }
-    let mut ok = 0;
-    let mut failed = Vec::new();
-    let mut lat = Vec::new();
-    for t in tasks {
-        match t.await? {
-            Ok((200, d, _)) => {
-                ok += 1;
-                lat.push(d);
-            }
-            Ok((status, _, body)) => failed.push(format!("{status} {}", String::from_utf8_lossy(&body))),
-            Err(e) => failed.push(e.to_string()),
-        }
-    }
-    let wall = started.elapsed();
-    lat.sort();
-    if lat.is_empty() {
-        bail!("all {n} invocations failed; first: {}", failed.first().map(String::as_str).unwrap_or(""));
-    }
-    println!("\n| burst of {n} concurrent 1 s invocations | succeeded | failed | wall time | p50 | p99 |");
-    println!("|---|---|---|---|---|---|");
-    println!("| provided echo | {ok} | {} | {} | {} | {} |", failed.len(), ms(wall), ms(pct(&lat, 0.5)), ms(pct(&lat, 0.99)));
-    if let Some(f) = failed.first() {
-        println!("first failure: {f}");
-    }
     Ok(())
 }
 
@@ -1108,7 +1089,10 @@ async fn main() -> anyhow::Result<()> {
     create_role(&mut s).await.context("creating the execution role")?;
     create(&mut s, "echo", "provided.al2023", "bootstrap", zip_files(&[("bootstrap", echo, 0o755)])?).await.context("creating echo")?;
     if let Some(n) = args.burst {
-        return burst(&server.addr, n).await;
+        return scale::burst(&server.addr, server.child.id(), &mut s, &args.echo, &args.runtime, n).await;
+    }
+    if let Some(n) = args.density {
+        return scale::density(&server.addr, server.child.id(), &mut s, &args.echo, &args.runtime, n, args.density_sleep_ms).await;
     }
     if args.urls {
         return urls(&server.addr, &mut s, args.seconds).await;

@@ -315,6 +315,17 @@ impl Invoker {
         e
     }
 
+    /// The error for an environment the server could not make: throttling when the host ran
+    /// out of descriptors, processes or memory (a burst past its capacity; asynchronous
+    /// events are retried then, as throttled ones), else a service error.
+    fn cannot_start(&self, name: &str, qualifier: Option<&Qualifier>, e: nimbus_sandbox::SandboxError) -> ApiError {
+        if e.is_exhaustion() {
+            tracing::warn!(function = name, "cannot start an environment, throttling the invocation: {e}");
+            return self.throttled(name, qualifier, ApiError::throttled("ConcurrentInvocationLimitExceeded"));
+        }
+        ApiError::service(e.to_string())
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn count(
         &self,
@@ -566,7 +577,7 @@ impl Invoker {
                     .pool
                     .acquire_or_scale(&spec, || self.scale.try_add(name, std::time::Instant::now()).is_ok())
                     .await
-                    .map_err(|e| ApiError::service(e.to_string()))?,
+                    .map_err(|e| self.cannot_start(name, req.function.qualifier.as_ref(), e))?,
             };
             timeline.ready = Some(std::time::Instant::now());
             let (env, cold) = match acquired {

@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+/// The pause before accepting again after an accept failed (out of descriptors: the
+/// connection stays in the backlog, so retrying at once would fail again, in a busy loop).
+pub(crate) const ACCEPT_RETRY: Duration = Duration::from_millis(20);
+
 /// Limits on one environment's Runtime API connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {

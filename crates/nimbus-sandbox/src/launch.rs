@@ -579,11 +579,11 @@ pub(crate) async fn launch(
     };
     let mut child = match (std_cmd, spawned) {
         (_, Some(Ok(child))) => Child::Spawned(child),
-        (_, Some(Err(reply))) => return Ok(Err(reply)),
+        (_, Some(Err(e))) => return spawn_failed(&program, e).map(Err),
         (Some(std_cmd), None) => {
-            match spawn_command(std_cmd, output.take().expect("the output pipe is used once"), iso, procs, &api, &program, started) {
+            match spawn_command(std_cmd, output.take().expect("the output pipe is used once"), iso, procs, &api, started) {
                 Ok(child) => Child::Forked(child),
-                Err(reply) => return Ok(Err(reply)),
+                Err(e) => return spawn_failed(&program, e).map(Err),
             }
         }
         (None, None) => unreachable!("a launch either spawned or built a command"),
@@ -665,6 +665,16 @@ fn not_started(program: &Path, e: &std::io::Error) -> Reply {
     }
 }
 
+/// What a failed spawn means: out of descriptors, processes or memory is the server's
+/// capacity, not the function's fault (the invocation is throttled, see
+/// `SandboxError::is_exhaustion`); anything else is an entrypoint that cannot start.
+fn spawn_failed(program: &Path, e: std::io::Error) -> Result<Reply, SandboxError> {
+    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN | libc::ENOMEM)) {
+        return Err(io("start the runtime")(e).into());
+    }
+    Ok(not_started(program, &e))
+}
+
 /// Has the spawner make sandbox-init with `output` as its stdout and stderr and `fds` at 3, …
 /// Our copies of `output` and `fds` are closed when this returns, so end of file on the
 /// output means the process is gone.
@@ -675,14 +685,14 @@ async fn spawn_with(
     api: &RuntimeApi,
     program: &Path,
     started: Instant,
-) -> Result<jail::SandboxChild, Reply> {
+) -> std::io::Result<jail::SandboxChild> {
     use std::os::fd::AsFd;
     api.mark_started(started);
     let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
     spawner.spawn(output.as_fd(), output.as_fd(), &borrowed).await.map_err(|e| {
-        tracing::warn!("the sandbox spawner could not start a sandbox: {e}");
+        tracing::warn!("the sandbox spawner could not start a sandbox for {}: {e}", program.display());
         api.shutdown();
-        not_started(program, &e)
+        e
     })
 }
 
@@ -695,14 +705,13 @@ fn spawn_command(
     iso: &Isolation,
     procs: Vec<PathBuf>,
     api: &RuntimeApi,
-    program: &Path,
     started: Instant,
-) -> Result<tokio::process::Child, Reply> {
+) -> std::io::Result<tokio::process::Child> {
     let stderr = match output.try_clone() {
         Ok(fd) => fd,
         Err(e) => {
             api.shutdown();
-            return Err(not_started(program, &e));
+            return Err(e);
         }
     };
     let mut cmd = tokio::process::Command::from(std_cmd);
@@ -728,10 +737,7 @@ fn spawn_command(
         }
     }
     api.mark_started(started);
-    let child = cmd.spawn().map_err(|e| {
-        api.shutdown();
-        not_started(program, &e)
-    });
+    let child = cmd.spawn().inspect_err(|_| api.shutdown());
     drop(cmd); // closes our copies of the pipe's write end (and fds 3 and 4), so EOF means the process is gone
     child
 }

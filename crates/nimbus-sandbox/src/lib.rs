@@ -104,3 +104,56 @@ pub enum SandboxError {
     #[error(transparent)]
     Launch(#[from] LaunchError),
 }
+
+/// Raises this process's soft descriptor limit (RLIMIT_NOFILE) to its hard limit, as Go's
+/// runtime does: the server holds about ten descriptors per running environment and one per
+/// connection, far more than a usual soft limit of 1,024. Environments get AWS's 1,024 of
+/// their own. Returns the limit now in force (None: unlimited or unknown).
+pub fn raise_descriptor_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        if let Err(e) = setrlimit(Resource::Nofile, Rlimit { current: limit.maximum, maximum: limit.maximum }) {
+            tracing::warn!("cannot raise the descriptor limit to its hard limit: {e}");
+        }
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+impl SandboxError {
+    /// Whether the host (or this server) ran out of something an environment needs:
+    /// descriptors (EMFILE, ENFILE), processes or threads (EAGAIN from fork/clone), memory
+    /// (ENOMEM). Nothing is wrong with the function then, and the invocation is throttled, as
+    /// AWS throttles what it has no capacity for; a later one may well start.
+    pub fn is_exhaustion(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = cause {
+            let errno = e.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error);
+            if matches!(errno, Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN | libc::ENOMEM)) {
+                return true;
+            }
+            cause = e.source();
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_descriptors_processes_or_memory_is_exhaustion_other_failures_are_not() {
+        let os = std::io::Error::from_raw_os_error;
+        let launch = |errno| SandboxError::Launch(LaunchError::Io { op: "make the spec pipe", source: os(errno) });
+        for errno in [libc::EMFILE, libc::ENFILE, libc::EAGAIN, libc::ENOMEM] {
+            assert!(launch(errno).is_exhaustion(), "{errno}");
+        }
+        assert!(!launch(libc::ENOENT).is_exhaustion());
+        assert!(!launch(libc::EPERM).is_exhaustion());
+        let cgroup = cgroup::CgroupError::Open { path: "/sys/fs/cgroup/x/cgroup.freeze".into(), source: os(libc::EMFILE) };
+        assert!(SandboxError::Cgroup(cgroup).is_exhaustion());
+        let jail = jail::JailError::Sys { op: "fork", source: os(libc::EAGAIN) };
+        assert!(SandboxError::Jail(jail).is_exhaustion());
+    }
+}

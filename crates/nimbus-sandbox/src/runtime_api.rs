@@ -225,7 +225,12 @@ impl RuntimeApi {
                 tokio::select! {
                     _ = stop.changed() => return,
                     accepted = listener.accept() => {
-                        let Ok((stream, peer)) = accepted else { continue };
+                        let Ok((stream, peer)) = accepted else {
+                            // Out of descriptors (EMFILE): the connection waits in the backlog,
+                            // so an immediate retry would fail again and spin; retry shortly.
+                            tokio::time::sleep(crate::connections::ACCEPT_RETRY).await;
+                            continue;
+                        };
                         let Ok(slot) = slots.clone().try_acquire_owned() else {
                             // Only the environment's own processes reach this port: closing is
                             // the whole answer, and it is logged once per environment.

@@ -103,8 +103,10 @@ pub(crate) fn serve(listener: std::net::TcpListener, door: ServerDoor, mut stop:
             tokio::select! {
                 _ = stop.changed() => return,
                 accepted = listener.accept() => {
-                    if let Ok((stream, peer)) = accepted {
-                        door.enter(stream, peer);
+                    match accepted {
+                        Ok((stream, peer)) => door.enter(stream, peer),
+                        // Out of descriptors: retry shortly rather than spin (see runtime_api).
+                        Err(_) => tokio::time::sleep(crate::connections::ACCEPT_RETRY).await,
                     }
                 }
             }

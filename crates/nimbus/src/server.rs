@@ -163,6 +163,27 @@ pub struct ServerOpts {
     runtime_api_max_connections: u32,
 }
 
+/// Raises the soft descriptor limit to the hard one and says what a low limit means: past
+/// it, invocations are throttled (429) for want of descriptors, not run.
+fn check_descriptor_limit() {
+    // What each sandboxed environment's init sets (`JailSpec::rlimit_nofile`, AWS's 1,024);
+    // it cannot raise its hard limit past the server's.
+    const PER_ENVIRONMENT: u64 = 1024;
+    match nimbus_sandbox::raise_descriptor_limit() {
+        Some(n) if n < PER_ENVIRONMENT => tracing::warn!(
+            limit = n,
+            "the descriptor limit (RLIMIT_NOFILE) is below the {} each sandboxed environment gets (AWS's): sandboxes cannot start; raise the hard limit",
+            PER_ENVIRONMENT
+        ),
+        Some(n) if n < 16 * 1024 => tracing::warn!(
+            limit = n,
+            "the descriptor limit (RLIMIT_NOFILE) allows about {} running environments at once (each takes about ten in the server); past that, invocations are throttled",
+            n / 10
+        ),
+        _ => {}
+    }
+}
+
 /// A duration in seconds: positive and finite.
 fn positive_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -287,6 +308,7 @@ pub fn run(opts: ServerOpts) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
+    check_descriptor_limit();
     let tls = load_tls(opts.tls_cert.as_deref(), opts.tls_key.as_deref())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let data = DataDir::open(&opts.data).map_err(|e| anyhow!(e))?;

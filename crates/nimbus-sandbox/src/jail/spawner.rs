@@ -212,7 +212,17 @@ async fn read_replies(inner: Arc<Inner>) {
         let errno = i32::from_le_bytes(buf[12..].try_into().expect("4 bytes"));
         let result = match (errno, pidfd) {
             (0, Some(fd)) => SandboxChild::new(pid as u32, fd),
-            (0, None) => Err(io::Error::other("the spawner sent no pidfd")),
+            // The sandbox was made but its pidfd did not reach us: the kernel drops the
+            // SCM_RIGHTS it cannot install when our descriptor table is full. Nobody could
+            // ever wait for that child, so it is killed and reaped by pid here, and the
+            // spawn fails as out of descriptors (the invocation is throttled).
+            (0, None) => {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                    std::thread::spawn(move || rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()));
+                }
+                Err(io::Error::from_raw_os_error(libc::EMFILE))
+            }
             (e, _) => Err(io::Error::from_raw_os_error(e)),
         };
         if let Some(tx) = inner.pending.lock().expect("pending").remove(&id) {

@@ -1,0 +1,280 @@
+"""Bursts and limits (issue 13), not timed: a burst of 300 concurrent invocations leaves
+nothing behind once the server stops (no sandbox processes, network namespaces, veth pairs,
+cgroups or mount points), and a burst past the server's own limits (a low descriptor limit)
+is answered with AWS's throttling or a clean error, never a crash or a hang; the server
+serves normally after it, and every asynchronous event it acknowledged with 202 still runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import concurrently, create_function, make_zip, signed_request, wait_for
+from test_cleanup import cgroup_parents, groups_under, host_interface, ifindex, mounts_under, status
+
+BURST = 300
+
+
+@pytest.fixture(scope="module")
+def echo_zip() -> bytes:
+    return make_zip({"bootstrap": Path(os.environ["RUST_ECHO_BOOTSTRAP"]).read_bytes()})
+
+
+def invoke_raw(server, name: str, payload: dict, *, event: bool = False, timeout: float = 120) -> tuple[int, dict, bytes]:
+    """One invocation on a connection of its own: (status, headers, body); status 0 with the
+    client's error as body when the server did not answer."""
+    headers = {"X-Amz-Invocation-Type": "Event"} if event else {}
+    try:
+        return signed_request(server.endpoint, "POST", f"/2015-03-31/functions/{name}/invocations",
+                              json.dumps(payload).encode(), headers=headers, timeout=timeout)
+    except OSError as e:
+        return 0, {}, repr(e).encode()
+
+
+def error_of(st: int, headers: dict, body: bytes) -> str:
+    """`429 TooManyRequestsException (ConcurrentInvocationLimitExceeded)`, the way an SDK reads it."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    doc = doc if isinstance(doc, dict) else {}
+    ty = (headers.get("x-amzn-errortype") or "").split(":")[0] or doc.get("__type") or doc.get("Type") or ""
+    if "x-amz-function-error" in headers:
+        ty = f"function error {doc.get('errorType')}: {str(doc.get('errorMessage'))[:200]}"
+    reason = doc.get("Reason")
+    return f"{st} {ty}" + (f" ({reason})" if reason else "")
+
+
+# ---------------------------------------------------------------------------------------
+# What a burst leaves behind
+# ---------------------------------------------------------------------------------------
+
+
+def procs_in(groups: list[Path]) -> set[tuple[int, str]]:
+    """(pid, start time) of every process in these groups: a pid taken again later by
+    another process is not mistaken for one of these."""
+    out = set()
+    for g in groups:
+        for f in ("cgroup.procs", "tasks"):
+            try:
+                pids = (g / f).read_text().split()
+            except OSError:
+                continue
+            for pid in pids:
+                if (start := start_time(int(pid))) is not None:
+                    out.add((int(pid), start))
+    return out
+
+
+def start_time(pid: int) -> str | None:
+    """When `pid` started, if it is alive (a zombie is not: it is dead, and holds nothing
+    but its pid until its new parent, the host's init, reaps it)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def netns_of(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
+
+
+def linked_address(pid: int) -> str | None:
+    """The address of eth0 in the network namespace of `pid`, if it is linked (a local
+    address of the sandbox subnet in its routing table)."""
+    try:
+        lines = Path(f"/proc/{pid}/net/fib_trie").read_text().splitlines()
+    except OSError:
+        return None
+    for prev, line in zip(lines, lines[1:]):
+        if "/32 host LOCAL" in line and "10.213." in prev:
+            return prev.split()[-1]
+    return None
+
+
+def cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()[:80]
+    except OSError:
+        return "?"
+
+
+def holders_of(namespaces: set[str]) -> list[str]:
+    """Every process (or open descriptor, or bind mount) on the host that still holds one of
+    these network namespaces."""
+    held = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        if (ns := netns_of(int(p.name))) in namespaces:
+            held.append(f"pid {p.name} ({cmdline(p)}) in {ns}")
+        try:
+            for fd in (p / "fd").iterdir():
+                try:
+                    if os.readlink(fd) in namespaces:
+                        held.append(f"pid {p.name} ({cmdline(p)}) holds {os.readlink(fd)} open")
+                except OSError:
+                    pass
+        except OSError:
+            pass
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[-3] == "nsfs" and fields[3] in namespaces:
+                held.append(f"mount {fields[4]}")
+    return held
+
+
+def test_a_burst_of_300_leaves_nothing_behind(server_factory, echo_zip):
+    if os.geteuid() != 0:
+        pytest.skip("sandboxes need root (namespaces and cgroups)")
+    s = server_factory()
+    st = status(s)
+    if not st["isolation"].startswith("namespaces"):
+        pytest.skip(f"this server runs without namespaces: {st['isolation']}")
+    parents = cgroup_parents(s)
+    lam = s.lambda_client()
+    create_function(lam, "burst", "provided.al2023", "bootstrap", echo_zip, Timeout=60)
+
+    # Snapshot what the sandboxes are while the burst runs: their processes, their network
+    # namespaces and their host-side veth ends.
+    seen_procs: set[tuple[int, str]] = set()
+    seen_netns: set[str] = set()
+    seen_veths: dict[Path, str] = {}
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            procs = procs_in(groups_under(parents))
+            seen_procs.update(procs)
+            for pid, _ in procs:
+                if (ns := netns_of(pid)) and ns != own_netns:
+                    seen_netns.add(ns)
+                    if (veth := host_interface(linked_address(pid))) and veth[1]:
+                        seen_veths.setdefault(*veth)
+            time.sleep(0.3)
+
+    own_netns = netns_of(os.getpid())
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    results = concurrently(BURST, lambda i: invoke_raw(s, "burst", {"sleep_ms": 2000, "i": i}))
+    done.set()
+    watcher.join()
+    errors = [error_of(*r) for r in results if r[0] != 200 or "x-amz-function-error" in r[1]]
+    assert errors == [], f"{len(errors)} of {BURST} failed: {sorted(set(errors))}"
+    assert len({json.loads(r[2])["requestId"] for r in results}) == BURST
+    assert len(seen_netns) >= 100, f"only {len(seen_netns)} sandbox network namespaces seen during the burst"
+    if "linked" in st["isolation"]:
+        assert len(seen_veths) >= 100, f"only {len(seen_veths)} veth pairs seen during the burst"
+
+    assert s.stop(timeout=30) == 0
+    # Processes, cgroups and mount points go with the stop itself ...
+    alive = [pid for pid, start in seen_procs if start_time(pid) == start]
+    assert alive == [], f"{len(alive)} sandbox processes outlived the server: {alive[:10]}"
+    left = groups_under(parents)
+    assert left == [], f"cgroups left after the stop: {left[:5]}"
+    assert mounts_under(s.data_dir) == [], "mount points left under the data directory"
+    # ... network namespaces and their veth pairs as the kernel lets them go.
+    # (A process of the server's that holds one is given a few seconds to finish exiting.)
+    deadline = time.monotonic() + 15
+    while (held := holders_of(seen_netns)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert held == [], f"network namespaces held after the stop: {held[:10]}"
+    wait_for(lambda: all(ifindex(path) != index for path, index in seen_veths.items()), timeout=30,
+             what=f"{len(seen_veths)} veth pairs gone")
+
+
+# ---------------------------------------------------------------------------------------
+# Past the server's limits
+# ---------------------------------------------------------------------------------------
+
+# AWS's reasons for a 429 on Invoke (botocore's lambda ThrottleReason).
+THROTTLE_REASONS = {
+    "ConcurrentInvocationLimitExceeded", "FunctionInvocationRateLimitExceeded",
+    "ReservedFunctionConcurrentInvocationLimitExceeded", "ReservedFunctionInvocationRateLimitExceeded",
+    "CallerRateLimitExceeded", "ConcurrentSnapshotCreateLimitExceeded",
+}
+NOFILE = 1024
+SYNC, ASYNC = 150, 150
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_a_burst_past_the_descriptor_limit_is_throttled_and_every_accepted_event_runs(server_factory, echo_zip, nimbus_bin, tmp_path):
+    # The server under a low descriptor limit (soft and hard: it cannot raise it).
+    wrapper = tmp_path / "nimbus-low-nofile"
+    wrapper.write_text(f'#!/bin/sh\nulimit -n {NOFILE} || exit 99\nexec "{nimbus_bin}" "$@"\n')
+    wrapper.chmod(0o755)
+    s = server_factory(args=["--async-retry-delay-ms", "200"], start=False)
+    s.bin = str(wrapper)
+    s.start()
+    pid = s.proc.pid
+    lam, sqs = s.lambda_client(), s.sqs_client()
+    create_function(lam, "burst", "provided.al2023", "bootstrap", echo_zip, Timeout=60)
+    queue = sqs.create_queue(QueueName="ran")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lam.put_function_event_invoke_config(FunctionName="burst", MaximumEventAgeInSeconds=3600,
+                                         DestinationConfig={"OnSuccess": {"Destination": queue_arn}})
+    assert invoke_raw(s, "burst", {})[0] == 200
+    idle_fds = open_fds(pid)
+    assert idle_fds < NOFILE / 2, f"the server needs {idle_fds} descriptors idle: raise NOFILE"
+
+    # A burst of synchronous invocations (each holding an environment for 1.5 s) and
+    # asynchronous events at once: far more environments than the descriptors allow.
+    def one(i: int):
+        if i % 2:
+            return "event", i, invoke_raw(s, "burst", {"n": i, "sleep_ms": 200}, event=True, timeout=90)
+        return "sync", i, invoke_raw(s, "burst", {"n": i, "sleep_ms": 1500}, timeout=90)
+
+    results = concurrently(SYNC + ASYNC, one)
+    assert s.proc.poll() is None, f"the server exited with {s.proc.returncode} during the burst"
+
+    outcomes: dict[str, int] = {}
+    accepted = set()
+    for kind, i, (st, headers, body) in results:
+        if kind == "event" and st == 202:
+            accepted.add(i)
+            continue
+        if kind == "sync" and st == 200 and "x-amz-function-error" not in headers:
+            outcomes["200"] = outcomes.get("200", 0) + 1
+            continue
+        what = f"{kind} " + error_of(st, headers, body)
+        outcomes[what] = outcomes.get(what, 0) + 1
+        if st == 429:
+            assert json.loads(body).get("Reason") in THROTTLE_REASONS, body
+            assert headers.get("x-amzn-errortype", "").startswith("TooManyRequestsException"), headers
+        else:
+            # No other answer but a clean AWS error: never a dropped connection or a hang.
+            assert st >= 400 and (headers.get("x-amzn-errortype") or json.loads(body).get("Type")), (kind, st, headers, body[:300])
+    print(f"outcomes: {outcomes}; {len(accepted)} events accepted")
+    throttled = sum(n for k, n in outcomes.items() if " 429 " in f" {k} ")
+    assert throttled > 0, f"the burst never reached the limit: {outcomes}"
+    assert outcomes.get("200", 0) > 0, f"nothing succeeded: {outcomes}"
+    assert len(accepted) > ASYNC / 2, f"only {len(accepted)} of {ASYNC} events accepted: {outcomes}"
+
+    # The server serves normally again once the burst is over ...
+    wait_for(lambda: invoke_raw(s, "burst", {"after": 1}, timeout=30)[0] == 200, timeout=60, what="a normal invocation after the burst")
+    assert lam.get_function(FunctionName="burst")["Configuration"]["State"] == "Active"
+    # ... and every event it acknowledged has run (its OnSuccess record is in the queue).
+    ran: set[int] = set()
+
+    def all_ran():
+        for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            ran.add(json.loads(m["Body"])["requestPayload"]["n"])
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+        return accepted <= ran
+
+    wait_for(all_ran, timeout=180, interval=0.1, what=f"all {len(accepted)} accepted events to run ({len(accepted - ran)} left)")
+    assert ran <= accepted
+    assert s.proc.poll() is None
