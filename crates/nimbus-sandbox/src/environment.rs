@@ -387,6 +387,11 @@ impl Environment {
         Ok(started.elapsed())
     }
 
+    /// Its Runtime API (whose `initialized` says when init is over).
+    pub(crate) fn runtime_api(&self) -> Arc<crate::runtime_api::RuntimeApi> {
+        self.process.api.clone()
+    }
+
     /// Kills the whole process group; the exit watcher then fails anything pending.
     pub fn kill(&self) {
         self.process.kill();

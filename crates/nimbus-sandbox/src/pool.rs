@@ -44,6 +44,11 @@ pub struct PoolConfig {
     pub trust: Option<crate::TrustedCertificates>,
     /// Limits on each environment's Runtime API connections.
     pub runtime_api: crate::connections::ConnectionLimits,
+    /// Environments started for invocations that may be initializing at once; the rest wait
+    /// their turn before their start (and their init clock) begins. On an overloaded host a
+    /// burst would otherwise start everything at once, each init would crawl, and inits
+    /// past AWS's 10 s would fail (`Sandbox.Timedout`) with their work lost.
+    pub max_initializing: usize,
 }
 
 /// (MemAvailable, MemTotal) in kB from /proc/meminfo.
@@ -117,10 +122,13 @@ pub struct EnvironmentPool {
     prestart_done: tokio::sync::Notify,
     /// Freezes environments that stay idle.
     freezer: Arc<Freezer>,
+    /// One permit per environment initializing (`PoolConfig::max_initializing`).
+    initializing: Arc<tokio::sync::Semaphore>,
 }
 
 impl EnvironmentPool {
     pub fn new(config: PoolConfig, registry: Arc<RuntimeRegistry>, logs: Arc<LogStore>) -> Arc<EnvironmentPool> {
+        let max_initializing = config.max_initializing.max(1);
         let pool = Arc::new(EnvironmentPool {
             state: Mutex::new(PoolState::default()),
             config,
@@ -128,6 +136,7 @@ impl EnvironmentPool {
             logs,
             prestart_done: tokio::sync::Notify::new(),
             freezer: Freezer::start(),
+            initializing: Arc::new(tokio::sync::Semaphore::new(max_initializing)),
         });
         let mut kinds: Vec<Runtime> = pool
             .registry
@@ -246,7 +255,18 @@ impl EnvironmentPool {
                 Err(e) => tracing::warn!("adopting a prestarted runtime failed, starting a fresh one: {e}"),
             }
         }
-        Environment::start(spec.clone(), &self.host(), generation, provisioned).await
+        // A fresh start waits for its turn; its permit is held until the runtime's init is
+        // over (its first `/next`, a failure, or the init limit).
+        let permit = self.initializing.clone().acquire_owned().await.ok();
+        let made = Environment::start(spec.clone(), &self.host(), generation, provisioned).await;
+        if let (Some(permit), Ok(Ok(env))) = (permit, &made) {
+            let api = env.runtime_api();
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(crate::environment::INIT_TIMEOUT, api.initialized()).await;
+                drop(permit);
+            });
+        }
+        made
     }
 
     fn host(&self) -> Host<'_> {
