@@ -65,7 +65,7 @@ pub struct ServerOpts {
     #[arg(long, env = "NIMBUS_SCALE_UP_RATE", default_value_t = nimbus_invoke::DEFAULT_SCALE_UP_PER_10S)]
     scale_up_rate: u32,
     /// Environments started for invocations that may be initializing at once (the rest
-    /// wait their turn, and their init clock starts with it); default 16 per core.
+    /// wait their turn, and their init clock starts with it); default 64 per core.
     #[arg(long, env = "NIMBUS_MAX_INITIALIZING")]
     max_initializing: Option<usize>,
     /// Most runtimes of one kind kept prestarted when recent cold starts ask for more than
@@ -558,7 +558,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         prestart_max: opts.prestart_max,
         max_initializing: opts
             .max_initializing
-            .unwrap_or_else(|| 16 * std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(2)),
+            .unwrap_or_else(|| 64 * std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(2)),
         min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
         isolation,
         cgroups,
