@@ -865,10 +865,18 @@ def _adopt_assignment(client):
     if status != 200:
         os._exit(1)
     assignment = json.loads(body)
+    _adopt(assignment["env"], assignment["cwd"])
+
+
+def _adopt(env, cwd):
+    """Takes on a function's environment variables and working directory in an interpreter
+    that started before they were known (prestarted, or forked from a zygote)."""
+    global _LOG_FORMAT_JSON
     os.environ.clear()
-    os.environ.update(assignment["env"])
-    os.chdir(assignment["cwd"])
+    os.environ.update(env)
+    os.chdir(cwd)
     time.tzset()
+    _LOG_FORMAT_JSON = _log_format_is_json()
     # PYTHONPATH (layer paths) is read at interpreter start, which has passed: apply it
     # where the interpreter would have put it, right after the script's directory.
     extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -882,7 +890,6 @@ def main():
     client = RuntimeClient(os.environ.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"))
     if os.environ.get("NIMBUS_PRESTARTED") == "1":
         _adopt_assignment(client)
-        _LOG_FORMAT_JSON = _log_format_is_json()
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     _prepare_sys_path(task_root)
     log_sink = StandardLogSink()
@@ -929,4 +936,10 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if os.environ.get("NIMBUS_ZYGOTE") == "1":
+        # Started as a Python zygote (see zygote.py): fork runtimes from here.
+        import zygote
+
+        zygote.serve(sys.modules[__name__])
+    else:
+        main()

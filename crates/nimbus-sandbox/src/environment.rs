@@ -196,9 +196,36 @@ pub fn needs_fresh_process(spec: &EnvSpec, iso: &Isolation) -> bool {
         // Without a bootstrap, a fresh start reports AWS's error for that.
         return !sandboxed || !spec.code_dir.join("bootstrap").is_file();
     }
+    starts_differently(spec)
+}
+
+/// Whether the function sets variables an interpreter reads when it starts (which a runtime
+/// started before them, prestarted or forked, would miss).
+fn starts_differently(spec: &EnvSpec) -> bool {
     spec.environment
         .keys()
         .any(|k| k.starts_with("PYTHON") || k.starts_with("NODE_") || k.starts_with("LD_") || k.starts_with("AWS_LAMBDA_NODEJS"))
+}
+
+/// Whether `spec`'s fresh environments may be forked from a Python zygote: a sandboxed
+/// Python runtime whose interpreter has the same paths inside and out (a system one), and
+/// no variable that changes how an interpreter starts (the zygote started with fixed ones,
+/// those of a prestarted runtime, [`zygote_variables`]).
+pub fn zygote_eligible(spec: &EnvSpec, iso: &Isolation, registry: &RuntimeRegistry) -> bool {
+    matches!(iso, Isolation::Namespaces(_))
+        && spec.runtime.family() == RuntimeFamily::Python
+        && registry.get(spec.runtime).interpreter.as_ref().is_ok_and(|p| launch::in_system_dirs(p))
+        && !starts_differently(spec)
+        && !spec.environment.keys().any(|k| k == "LANG" || k.starts_with("LC_") || k == "TZ")
+}
+
+/// A zygote's whole environment: what a prestarted runtime starts with, before any function.
+pub fn zygote_variables() -> Vec<(String, String)> {
+    vec![
+        ("TZ".to_string(), ":UTC".to_string()),
+        ("LANG".to_string(), "en_US.UTF-8".to_string()),
+        ("PATH".to_string(), "/usr/local/bin:/usr/bin/:/bin".to_string()),
+    ]
 }
 
 /// Prestarted runtimes are kept per key: one kind of gated sandbox serves every `provided`
@@ -215,11 +242,13 @@ impl Environment {
     /// Starts the runtime process. Returns `Ok(Err(Reply::StartFailed))` when the function
     /// cannot run at all here (no interpreter, no bootstrap), which is the caller's problem
     /// to report, not a server error.
+    /// `zygote`: a connection to the function's Python zygote to fork the runtime from.
     pub async fn start(
         spec: Arc<EnvSpec>,
         host: &Host<'_>,
         generation: u64,
         provisioned: Option<Arc<ProvisionKey>>,
+        zygote: Option<std::os::fd::OwnedFd>,
     ) -> Result<Result<Arc<Environment>, Reply>, SandboxError> {
         let Host { iso, cgroups, registry, logs, endpoint_url, trust, runtime_api } = *host;
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -235,6 +264,7 @@ impl Environment {
             vpc: spec.network.clone(),
             trust,
             runtime_api,
+            zygote,
         };
         let process = match launch::launch(iso, registry, spec.runtime, Code::Dir(&spec.code_dir), res, |addr, paths| {
             environment_variables(&spec, paths, addr, &log_stream, endpoint_url, provisioned.is_some())
@@ -281,6 +311,7 @@ impl Environment {
             vpc: None,
             trust,
             runtime_api,
+            zygote: None,
         };
         match launch::launch(iso, registry, runtime, code, res, vars).await? {
             Ok(process) => Ok(Some(Prestarted { runtime, process: Some(process) })),

@@ -43,6 +43,7 @@ mod rootfs;
 mod seccomp;
 mod spawner;
 mod sys;
+mod zygote;
 
 use std::path::PathBuf;
 
@@ -51,12 +52,14 @@ use serde::{Deserialize, Serialize};
 pub use error::{JailError, SeccompError, SpecError};
 pub use host::{
     available, bind_code_into, command, command_gated, command_with, enter_new_netns_with_listener, make_shared_mount_point, new_netns,
-    new_netns_with_listener, new_netns_with_listeners, place_child_fds, prepare, remove_shared_mount_point, sandbox_fds, server_listeners,
+    new_netns_with_listener, new_netns_with_listeners, place_child_fds, prepare, remove_shared_mount_point, sandbox_fds, sandbox_fds_with,
+    server_listeners,
     write_launch, ReturnToNetns,
 };
 pub use init::init_main;
 pub use rootfs::MountStep;
 pub use spawner::{spawner_main, SandboxChild, Spawner};
+pub use zygote::{Zygote, SCRIPT as ZYGOTE_SCRIPT};
 
 /// The version of the fd-3 contract; sandbox-init refuses any other.
 pub const JAIL_SPEC_VERSION: u32 = 1;
@@ -108,6 +111,11 @@ pub struct JailSpec {
     /// root is built and before it execs: a sandbox built ahead of time waits here for the
     /// function it will run. Set by [`command_gated`].
     pub gate_fd: Option<i32>,
+    /// An inherited unix socket to a Python zygote (`runtimes/python/zygote.py`): init builds
+    /// the root, passes the gate, and has the zygote fork the runtime into the sandbox
+    /// instead of exec'ing `program` (see [`Zygote`]). Set by
+    /// [`sandbox_fds_with`].
+    pub zygote_fd: Option<i32>,
     /// More read-only binds (an interpreter installed outside `/usr`).
     pub ro_binds: Vec<Bind>,
     /// Size of the sandbox's one tmpfs, which `/tmp` and `/dev/shm` share (AWS's
@@ -181,6 +189,7 @@ impl Default for JailSpec {
             layers_dir: None,
             opt_mount: None,
             gate_fd: None,
+            zygote_fd: None,
             ro_binds: Vec::new(),
             tmp_size_mb: 512,
             net: Net::Host,
@@ -242,6 +251,11 @@ impl JailSpec {
         if let Some(fd) = self.gate_fd {
             if fd <= SPEC_FD || self.net == Net::Join(fd) {
                 return Err(SpecError::GateFd(fd));
+            }
+        }
+        if let Some(fd) = self.zygote_fd {
+            if fd <= SPEC_FD || self.net == Net::Join(fd) || self.gate_fd == Some(fd) {
+                return Err(SpecError::ZygoteFd(fd));
             }
         }
         Ok(())

@@ -315,6 +315,12 @@ const LANG_BIN: &str = "/var/lang/bin";
 /// System directories every sandbox has; an interpreter elsewhere is bound in.
 const SYSTEM_DIRS: &[&str] = &["/usr/", "/bin/", "/lib/", "/lib64/", "/sbin/"];
 
+/// Whether an interpreter is in the system directories (the same path inside a sandbox).
+pub(crate) fn in_system_dirs(interpreter: &Path) -> bool {
+    let text = interpreter.to_string_lossy();
+    SYSTEM_DIRS.iter().any(|d| text.starts_with(d))
+}
+
 /// What to start, as (program, args) for the runtime's view.
 fn command_for(
     iso: &Isolation,
@@ -356,8 +362,7 @@ fn command_for(
             // An interpreter outside the system directories (e.g. a Node build from the
             // npm registry) is bound at /var/lang/bin, where AWS keeps its runtimes; its
             // host path may be anywhere, even under /tmp, which a sandbox has its own of.
-            let text = interpreter.to_string_lossy();
-            let elsewhere = jailed && !SYSTEM_DIRS.iter().any(|d| text.starts_with(d));
+            let elsewhere = jailed && !in_system_dirs(&interpreter);
             let (interpreter, bind) = match (elsewhere, interpreter.parent(), interpreter.file_name()) {
                 (true, Some(dir), Some(file)) => {
                     (Path::new(LANG_BIN).join(file), Some(Bind { source: dir.to_path_buf(), target: PathBuf::from(LANG_BIN) }))
@@ -385,6 +390,9 @@ pub(crate) struct Resources<'a> {
     pub vpc: Option<Arc<crate::network::VpcPlan>>,
     pub trust: Option<&'a TrustedCertificates>,
     pub runtime_api: crate::connections::ConnectionLimits,
+    /// A connection to the function's Python zygote: the runtime is forked from it instead
+    /// of started (sandboxed Python runtimes only; ignored otherwise).
+    pub zygote: Option<OwnedFd>,
 }
 
 pub(crate) async fn launch(
@@ -400,6 +408,7 @@ pub(crate) async fn launch(
         Err(reply) => return Ok(Err(reply)),
     };
     let (opt, tmp_mb, sink, log_filter, trust) = (res.opt, res.tmp_mb, res.sink, res.log_filter, res.trust);
+    let zygote = res.zygote.filter(|_| runtime.family() == RuntimeFamily::Python);
     let mut timeline = Timeline::new();
     let cgroup = match res.cgroups {
         // Full CPU until init is done (Lambda's init phase is not held to the memory-sized
@@ -567,7 +576,7 @@ pub(crate) async fn launch(
                 ..JailSpec::new(program.clone())
             };
             late_mounts = late;
-            let fds = jail::sandbox_fds(&spec, netns, gate_read)?;
+            let fds = jail::sandbox_fds_with(&spec, netns, gate_read, zygote)?;
             if let Some(spawner) = ns.spawner.as_ref().filter(|s| s.is_alive()) {
                 let output = output.take().expect("the output pipe is used once");
                 spawned = Some(spawn_with(spawner, output, fds, &api, &program, started).await);

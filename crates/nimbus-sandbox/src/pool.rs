@@ -5,6 +5,7 @@
 
 mod demand;
 mod provisioned;
+mod zygotes;
 
 pub use provisioned::{ProvisionKey, ProvisionedCounts};
 
@@ -17,7 +18,9 @@ use nimbus_logs::LogStore;
 use nimbus_model::{Runtime, RuntimeFamily};
 
 use crate::cgroup::CgroupManager;
-use crate::environment::{needs_fresh_process, prestart_key, EnvSpec, Environment, Host, Prestarted};
+use crate::environment::{
+    needs_fresh_process, prestart_key, zygote_eligible, zygote_variables, EnvSpec, Environment, Host, Prestarted,
+};
 use crate::freezer::Freezer;
 use crate::runtimes::RuntimeRegistry;
 use crate::Isolation;
@@ -49,6 +52,9 @@ pub struct PoolConfig {
     /// burst would otherwise start everything at once, each init would crawl, and inits
     /// past AWS's 10 s would fail (`Sandbox.Timedout`) with their work lost.
     pub max_initializing: usize,
+    /// A Python function's fresh starts fork from a zygote of that function once this many
+    /// of them are under way at once (0: never; see `pool::zygotes`).
+    pub zygote_after: usize,
 }
 
 /// (MemAvailable, MemTotal) in kB from /proc/meminfo.
@@ -81,6 +87,8 @@ struct PoolState {
     closed: bool,
     /// Environments kept initialized per provisioned concurrency config and version.
     provisioned: HashMap<Arc<ProvisionKey>, provisioned::ProvisionedSet>,
+    /// Python zygotes per function version, and fresh starts under way per function version.
+    zygotes: zygotes::Zygotes<Key>,
 }
 
 /// Counts one start in [`PoolState::cold_starting`] while it lives (also when the caller's
@@ -97,6 +105,18 @@ impl<'a> ColdStart<'a> {
 impl Drop for ColdStart<'_> {
     fn drop(&mut self) {
         self.0.lock().cold_starting -= 1;
+    }
+}
+
+/// Counts one fresh start of a function version while it lives (for its zygote).
+struct FreshStart<'a> {
+    pool: &'a EnvironmentPool,
+    key: Key,
+}
+
+impl Drop for FreshStart<'_> {
+    fn drop(&mut self) {
+        self.pool.lock().zygotes.finished(&self.key);
     }
 }
 
@@ -258,7 +278,8 @@ impl EnvironmentPool {
         // A fresh start waits for its turn; its permit is held until the runtime's init is
         // over (its first `/next`, a failure, or the init limit).
         let permit = self.initializing.clone().acquire_owned().await.ok();
-        let made = Environment::start(spec.clone(), &self.host(), generation, provisioned).await;
+        let (zygote, _fresh) = self.zygote_for(spec);
+        let made = Environment::start(spec.clone(), &self.host(), generation, provisioned, zygote).await;
         if let (Some(permit), Ok(Ok(env))) = (permit, &made) {
             let api = env.runtime_api();
             tokio::spawn(async move {
@@ -267,6 +288,43 @@ impl EnvironmentPool {
             });
         }
         made
+    }
+
+    /// A connection to `spec`'s zygote if this fresh start should fork from one (starting
+    /// the zygote if this start is the one that makes it worth it), and the start counted
+    /// as under way until the guard drops.
+    fn zygote_for(&self, spec: &EnvSpec) -> (Option<std::os::fd::OwnedFd>, FreshStart<'_>) {
+        let key = (spec.function_name.clone(), spec.version.clone());
+        let eligible = zygote_eligible(spec, &self.config.isolation, &self.registry);
+        let now = Instant::now();
+        let mut replaced = Vec::new();
+        let zygote = {
+            let mut st = self.lock();
+            match st.zygotes.begin(&key, eligible, self.config.zygote_after, now) {
+                zygotes::Plan::Plain => None,
+                zygotes::Plan::Fork(z) => Some(z),
+                zygotes::Plan::StartOne => match self.start_zygote(spec.runtime) {
+                    Ok(z) => {
+                        let z = Arc::new(z);
+                        tracing::debug!(function = %spec.function_name, version = %spec.version, "started a Python zygote");
+                        replaced = st.zygotes.insert(key.clone(), z.clone(), now);
+                        Some(z)
+                    }
+                    Err(e) => {
+                        tracing::warn!("cannot start a Python zygote (environments start without one): {e}");
+                        None
+                    }
+                },
+            }
+        };
+        drop(replaced);
+        (zygote.as_deref().and_then(zygotes::connect), FreshStart { pool: self, key })
+    }
+
+    fn start_zygote(&self, runtime: Runtime) -> std::io::Result<crate::jail::Zygote> {
+        let interpreter = self.registry.get(runtime).interpreter.as_ref().map_err(|why| std::io::Error::other(why.clone()))?;
+        let dir = self.registry.runtime_dir(RuntimeFamily::Python).ok_or_else(|| std::io::Error::other("no Python runtime directory"))?;
+        crate::jail::Zygote::start(interpreter, dir, &zygote_variables())
     }
 
     fn host(&self) -> Host<'_> {
@@ -398,6 +456,8 @@ impl EnvironmentPool {
     /// Periodic upkeep of provisioned sets, the idle reaper and the prestarted runtimes,
     /// for the tick task.
     fn tick(self: &Arc<Self>) {
+        let expired = self.lock().zygotes.expire(Instant::now());
+        drop(expired);
         self.reap_idle();
         self.maintain_provisioned();
         self.settle_prestarted();
@@ -477,6 +537,8 @@ impl EnvironmentPool {
             st.prestarted.drain().flat_map(|(_, l)| l).collect()
         };
         drop(prestarted);
+        let zygotes = self.lock().zygotes.drain();
+        drop(zygotes);
         let mut all: Vec<Arc<Environment>> = self.lock().idle.drain().flat_map(|(_, l)| l).collect();
         all.extend(self.lock().provisioned.drain().flat_map(|(_, set)| set.ready));
         for env in all {

@@ -12,6 +12,7 @@ use nimbus_model::{Runtime, RuntimeFamily};
 
 const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/node/bootstrap.js");
 const PYTHON_BOOTSTRAP: &str = include_str!("../../../runtimes/python/bootstrap.py");
+const PYTHON_ZYGOTE: &str = include_str!("../../../runtimes/python/zygote.py");
 
 /// Where each runtime's interpreter is, or why it is missing.
 #[derive(Debug, Clone)]
@@ -147,6 +148,7 @@ impl RuntimeRegistry {
         let registry = RuntimeRegistry::inspect(dir, configured);
         write_if_changed(&registry.node_dir.join("bootstrap.js"), NODE_BOOTSTRAP)?;
         write_if_changed(&registry.python_dir.join("bootstrap.py"), PYTHON_BOOTSTRAP)?;
+        write_if_changed(&registry.python_dir.join(crate::jail::ZYGOTE_SCRIPT), PYTHON_ZYGOTE)?;
         Ok(registry)
     }
 

@@ -73,6 +73,11 @@ pub struct ServerOpts {
     /// `--prestart` a minute after the last).
     #[arg(long, env = "NIMBUS_PRESTART_MAX", default_value_t = 32)]
     prestart_max: usize,
+    /// Once this many environments of one Python function are starting at once, its
+    /// further new environments are forked from an interpreter started once for that
+    /// function (a zygote) instead of each starting its own (0 turns this off).
+    #[arg(long, env = "NIMBUS_ZYGOTE_AFTER", default_value_t = 2)]
+    zygote_after: usize,
     /// Reap idle environments, least recently used first, while less than this percentage
     /// of the host's memory is available (0 turns it off).
     #[arg(long, env = "NIMBUS_MIN_AVAILABLE_MEMORY_PERCENT", default_value_t = 10.0)]
@@ -556,6 +561,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)),
         prestart: opts.prestart,
         prestart_max: opts.prestart_max,
+        zygote_after: opts.zygote_after,
         max_initializing: opts
             .max_initializing
             .unwrap_or_else(|| 64 * std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(2)),

@@ -18,6 +18,9 @@ pub enum JailError {
     /// A sandbox built ahead of time passed its gate without the code bound into it.
     #[error("the function's code did not reach this sandbox ({} is missing)", .0.display())]
     CodeMissing(PathBuf),
+    /// The Python zygote did not start the runtime (it printed why, or it is gone).
+    #[error("the zygote did not start the runtime")]
+    Zygote,
     /// A call that works on no path failed (`unshare`, `prctl`, `fork`, …).
     #[error("{op}: {source}")]
     Sys { op: &'static str, source: io::Error },
@@ -100,6 +103,8 @@ pub enum SpecError {
     NetnsFd(i32),
     #[error("gate fd {0} (must be above {spec} and not the network namespace's)", spec = super::SPEC_FD)]
     GateFd(i32),
+    #[error("zygote fd {0} (must be above {spec} and none of the other fds)", spec = super::SPEC_FD)]
+    ZygoteFd(i32),
     #[error("Net::Join needs the namespace fd")]
     NetnsMissing,
     #[error("/usr: missing on this host")]

@@ -95,6 +95,17 @@ pub fn command_gated(
 /// spec's `gate_fd` is set to match). Hand them to [`command_with`] or to the
 /// [`super::Spawner`].
 pub fn sandbox_fds(spec: &JailSpec, netns: Option<OwnedFd>, gate: Option<OwnedFd>) -> Result<Vec<OwnedFd>, JailError> {
+    sandbox_fds_with(spec, netns, gate, None)
+}
+
+/// [`sandbox_fds`], and `zygote` (a connection to a Python zygote) after the others; the
+/// spec's `zygote_fd` is set to match.
+pub fn sandbox_fds_with(
+    spec: &JailSpec,
+    netns: Option<OwnedFd>,
+    gate: Option<OwnedFd>,
+    zygote: Option<OwnedFd>,
+) -> Result<Vec<OwnedFd>, JailError> {
     let mut spec = spec.clone();
     match (&netns, spec.net) {
         (Some(_), _) => spec.net = Net::Join(NETNS_FD),
@@ -103,16 +114,17 @@ pub fn sandbox_fds(spec: &JailSpec, netns: Option<OwnedFd>, gate: Option<OwnedFd
     }
     let first_extra = SPEC_FD + 1 + i32::from(netns.is_some());
     spec.gate_fd = gate.as_ref().map(|_| first_extra);
+    spec.zygote_fd = zygote.as_ref().map(|_| first_extra + i32::from(gate.is_some()));
     spec.validate().map_err(JailError::InvalidSpec)?;
     debug_assert_eq!(SPEC_FD, 3);
-    Ok([Some(prepare(&spec)?), netns, gate].into_iter().flatten().collect())
+    Ok([Some(prepare(&spec)?), netns, gate, zygote].into_iter().flatten().collect())
 }
 
 /// A `std::process::Command` that runs `exe sandbox-init` with `fds` (from [`sandbox_fds`])
 /// at 3, 4, …: empty environment, cwd `/`, PDEATHSIG. The fds are held by the command until
 /// it is dropped: drop it right after spawning.
 pub fn command_with(exe: &Path, fds: Vec<OwnedFd>) -> std::process::Command {
-    let mut raw = [-1; 3];
+    let mut raw = [-1; 4];
     let count = fds.len().min(raw.len());
     for (slot, fd) in raw.iter_mut().zip(&fds) {
         *slot = fd.as_raw_fd();

@@ -17,10 +17,10 @@ use rustix::thread::UnshareFlags;
 
 use super::error::{path, sys as call};
 use super::rootfs::{self, MountStep};
-use super::{seccomp, sys, JailError, JailSpec, Net, EXIT_EXEC_FAILED, EXIT_SETUP_FAILED, SPEC_FD};
+use super::{seccomp, sys, zygote, JailError, JailSpec, Net, EXIT_EXEC_FAILED, EXIT_SETUP_FAILED, SPEC_FD};
 
 /// A step that failed before exec: printed as `sandbox-init: <error>`, exit 126.
-fn report(e: &JailError) {
+pub(super) fn report(e: &JailError) {
     eprintln!("sandbox-init: {e}");
 }
 
@@ -37,10 +37,10 @@ pub fn init_main() -> i32 {
 }
 
 /// Everything prepared before the first fork, so the children only make syscalls.
-struct Prepared {
-    spec: JailSpec,
-    steps: Vec<MountStep>,
-    filters: Vec<seccompiler::BpfProgram>,
+pub(super) struct Prepared {
+    pub(super) spec: JailSpec,
+    pub(super) steps: Vec<MountStep>,
+    pub(super) filters: Vec<seccompiler::BpfProgram>,
     program: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
@@ -64,7 +64,7 @@ fn read_spec() -> Result<JailSpec, JailError> {
     Ok(spec)
 }
 
-fn cstring(what: &'static str, bytes: &[u8]) -> Result<CString, JailError> {
+pub(super) fn cstring(what: &'static str, bytes: &[u8]) -> Result<CString, JailError> {
     CString::new(bytes).map_err(|_| JailError::Nul { what })
 }
 
@@ -161,6 +161,9 @@ fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
     }
     drop(outer);
     p.marks.push(("fork init", sys::monotonic_ns()));
+    if let Some(fd) = p.spec.zygote_fd {
+        zygote::run(p, status_write, fd);
+    }
     let (ready_read, ready_write) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
         Ok(pair) => pair,
         Err(e) => {
@@ -261,21 +264,28 @@ fn runtime(mut p: Prepared, ready: OwnedFd) -> ! {
 /// environment and working directory. End of file without a word means the server dropped
 /// the sandbox unused; then the runtime ends quietly.
 fn pass_gate(p: &mut Prepared, fd: i32) -> Result<(), JailError> {
-    // SAFETY: the fd is ours by contract with the server (see `command_gated`).
-    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    let mut buf = Vec::new();
-    file.read_to_end(&mut buf).map_err(call("read the launch message"))?;
-    if buf.is_empty() {
+    let Some(launch) = read_launch(fd)? else {
         sys::exit_now(0);
-    }
-    let launch: super::Launch =
-        serde_json::from_slice(&buf).map_err(|source| JailError::Json { op: "parse the launch message", source })?;
+    };
     p.envp = launch.env.iter().map(|(k, v)| cstring("environment", format!("{k}={v}").as_bytes())).collect::<Result<_, _>>()?;
     if let Some(cwd) = launch.cwd {
         p.cwd = cstring("cwd", cwd.as_os_str().as_bytes())?;
         p.spec.cwd = cwd;
     }
     Ok(())
+}
+
+/// Reads the gate at `fd` (ours by contract with the server, see `command_gated`) to its
+/// end: the launch message, or None when the server closed it without one.
+pub(super) fn read_launch(fd: i32) -> Result<Option<super::Launch>, JailError> {
+    // SAFETY: the fd is ours by contract with the server; owning it closes it.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf).map_err(call("read the launch message"))?;
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_slice(&buf).map(Some).map_err(|source| JailError::Json { op: "parse the launch message", source })
 }
 
 fn drop_privileges(p: &mut Prepared) -> Result<(), JailError> {

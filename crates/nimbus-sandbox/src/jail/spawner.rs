@@ -40,7 +40,7 @@ use super::sys;
 
 /// The spawner's end of its socket.
 const SOCKET_FD: RawFd = 3;
-/// Most fds one request carries: stdout, stderr and sandbox-init's 3, 4 and 5.
+/// Most fds one request carries: stdout, stderr and sandbox-init's 3 to 6.
 const MAX_FDS: usize = 8;
 /// A request: id (u64) and the number of fds (u32). A reply: id, pid (i32), errno (i32),
 /// with the pidfd attached when the errno is 0.
