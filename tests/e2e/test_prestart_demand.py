@@ -57,7 +57,8 @@ def ticks_now() -> int:
 
 
 def test_a_burst_of_cold_starts_leaves_more_runtimes_ready(server_factory):
-    s = server_factory(args=["--prestart", "1", "--prestart-max", "5"])
+    # Without zygotes: these bursts are to start (and then adopt) runtimes of their own.
+    s = server_factory(args=["--prestart", "1", "--prestart-max", "5", "--zygote-after", "0"])
     lam = s.lambda_client()
     code = make_zip({"index.py": PY})
     a = create_function(lam, unique("demand-a"), "python3.11", "index.handler", code, Timeout=30)

@@ -1,0 +1,200 @@
+"""Python zygotes: a bursting Python function's new environments are forked from an
+interpreter started once for that function. Each forked runtime must be as independent as a
+freshly started one (its own random state, namespaces, cgroups, descriptors, user, seccomp
+filter and environment), behave the same when it fails, and outlive a zygote that is gone.
+
+The servers here start every Python environment from a zygote (`--zygote-after 1`, no
+prestarted runtimes), so each assertion is about forked runtimes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import concurrently, create_function, invoke, make_zip, unique, wait_for
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes need root")
+
+INTROSPECT = r'''
+import hashlib, os, random, sys, time
+def handler(event, context):
+    time.sleep(event.get("s", 0))
+    status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+    fds = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            fds[fd] = os.readlink("/proc/self/fd/" + fd)
+        except OSError:
+            pass
+    mode = event.get("mode")
+    if mode == "exit":
+        os._exit(3)
+    if mode == "oom":
+        hog = []
+        while True:
+            hog.append(bytearray(16 << 20))
+    return {
+        "ppid": os.getppid(),
+        "pid": os.getpid(),
+        "random": random.random(),
+        "urandom": os.urandom(8).hex(),
+        "hash": hash("nimbus"),
+        "net": os.readlink("/proc/self/ns/net"),
+        "mnt": os.readlink("/proc/self/ns/mnt"),
+        "fds": fds,
+        "uid": status["Uid"].split(),
+        "gid": status["Gid"].split(),
+        "capeff": status["CapEff"].strip(),
+        "capbnd": status["CapBnd"].strip(),
+        "nnp": status["NoNewPrivs"].strip(),
+        "seccomp": status["Seccomp"].strip(),
+        "env": {k: v for k, v in os.environ.items() if k.startswith(("SECRET", "NIMBUS"))},
+        "argv": sys.argv,
+        "cmdline": open("/proc/self/cmdline", "rb").read().split(b"\0")[:-1][-1].decode(),
+        "main": sys.modules["__main__"].__file__,
+        "cwd": os.getcwd(),
+        "zygote_module": "zygote" in sys.modules,
+        "tmp": os.listdir("/tmp"),
+        "mark": open("/tmp/mark", "w").write(context.aws_request_id),
+    }
+'''
+
+
+def _processes() -> dict[int, tuple[int, bytes, str]]:
+    """pid → (ppid, initial environment, cgroups) of every process on the host."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                out[int(entry.name)] = (ppid, (entry / "environ").read_bytes(), (entry / "cgroup").read_text())
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def zygote_pids(server) -> set[int]:
+    """This server's zygote and everything forked from it: processes whose initial
+    environment says NIMBUS_ZYGOTE=1 that are the server's descendants or in one of its
+    environments' cgroups (a runtime's waiter is re-parented when its zygote is gone)."""
+    procs = _processes()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    tree, todo = set(), [server.proc.pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            tree.add(c)
+            todo.append(c)
+    parents = {part for pid in tree for line in procs[pid][2].splitlines() for part in line.split("/") if part.startswith("nimbus-")}
+    mine = lambda pid: pid in tree or any(f"/{p}/" in procs[pid][2] for p in parents)  # noqa: E731
+    return {pid for pid, (_, env, _) in procs.items() if b"NIMBUS_ZYGOTE=1" in env and mine(pid)}
+
+
+def forked_runtimes(s, name: str, n: int, payload: dict) -> list[dict]:
+    out = concurrently(n, lambda _: invoke(s.lambda_client(), name, payload).ok())
+    return out
+
+
+def test_forked_runtimes_are_as_independent_as_fresh_ones(server_factory):
+    s = server_factory(args=["--zygote-after", "1", "--prestart", "0"])
+    lam = s.lambda_client()
+    code = make_zip({"index.py": INTROSPECT})
+    a = create_function(lam, unique("zyg-a"), "python3.11", "index.handler", code,
+                        Environment={"Variables": {"SECRET_A": "alpha"}}, Timeout=30)
+    b = create_function(lam, unique("zyg-b"), "python3.11", "index.handler", code,
+                        Environment={"Variables": {"SECRET_B": "beta"}}, Timeout=30)
+
+    runs_a = forked_runtimes(s, a.name, 6, {"s": 1.5})
+    runs_b = forked_runtimes(s, b.name, 3, {"s": 1.5})
+    for r in runs_a + runs_b:
+        # Forked: the runtime's parent (the zygote's waiter) is outside its PID namespace.
+        assert r["ppid"] == 0 and r["pid"] == 2, r
+        assert r["uid"] == ["993"] * 4 and r["gid"] == ["990"] * 4, r
+        assert r["capeff"] == "0000000000000000" and r["capbnd"] == "0000000000000000", r
+        assert r["nnp"] == "1" and r["seccomp"] == "2", r
+        # Nothing of the zygote's descriptors: stdin, the log pipe, its own Runtime API socket.
+        assert r["fds"]["0"] == "/dev/null", r["fds"]
+        assert r["fds"]["1"].startswith("pipe:") and r["fds"]["1"] == r["fds"]["2"], r["fds"]
+        others = {k: v for k, v in r["fds"].items() if k not in ("0", "1", "2")}
+        assert all(v.startswith("socket:") for v in others.values()), r["fds"]
+        assert len(others) <= 2, r["fds"]
+        # As a runtime started with `python -u /var/runtime/bootstrap.py` looks.
+        assert r["argv"] == ["/var/runtime/bootstrap.py"] and r["cmdline"] == "/var/runtime/bootstrap.py", r
+        assert r["main"] == "/var/runtime/bootstrap.py" and r["cwd"] == "/var/task", r
+        assert r["zygote_module"] is False, r
+        # Its own /tmp: only what this invocation wrote.
+        assert r["tmp"] == [], r
+    assert [r["env"] for r in runs_a] == [{"SECRET_A": "alpha"}] * 6
+    assert [r["env"] for r in runs_b] == [{"SECRET_B": "beta"}] * 3
+    everyone = runs_a + runs_b
+    for key in ("random", "urandom", "net", "mnt"):
+        values = [r[key] for r in everyone]
+        assert len(set(values)) == len(values), (key, values)
+    # What a fork cannot renew: the string-hash secret, shared by one function's runtimes
+    # only (a zygote serves one function).
+    assert len({r["hash"] for r in runs_a}) == 1 and len({r["hash"] for r in runs_b}) == 1
+    assert runs_a[0]["hash"] != runs_b[0]["hash"]
+
+    # Every runtime is in a cgroup of its own (seen from the host).
+    groups = set()
+    for pid in zygote_pids(s):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            nspid = [line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")][0]
+            cgroups = Path(f"/proc/{pid}/cgroup").read_text()
+        except (OSError, IndexError):
+            continue
+        if nspid[-1:] == ["2"] and len(nspid) == 2:
+            groups.add(cgroups)
+    assert len(groups) == 9, groups
+
+
+def test_forked_runtimes_fail_and_are_limited_like_fresh_ones(server_factory):
+    s = server_factory(args=["--zygote-after", "1", "--prestart", "0"])
+    lam = s.lambda_client()
+    fn = create_function(lam, unique("zyg-fail"), "python3.11", "index.handler", make_zip({"index.py": INTROSPECT}),
+                         MemorySize=128, Timeout=30)
+    results = concurrently(3, lambda i: invoke(lam, fn.name, {"s": 0.5, "mode": ["exit", "oom", None][i]}))
+    exit_doc = results[0].failed()
+    assert exit_doc["errorType"] == "Runtime.ExitError", exit_doc
+    assert exit_doc["errorMessage"].endswith("Runtime exited with error: exit status 3"), exit_doc
+    oom_doc = results[1].failed()
+    assert oom_doc["errorType"] == "Runtime.OutOfMemory", oom_doc
+    assert results[2].ok()["ppid"] == 0
+    assert "REPORT RequestId" in results[2].log
+
+
+def test_runtimes_outlive_their_zygote_and_a_new_one_is_started(server_factory):
+    s = server_factory(args=["--zygote-after", "1", "--prestart", "0"])
+    lam = s.lambda_client()
+    fn = create_function(lam, unique("zyg-life"), "python3.11", "index.handler", make_zip({"index.py": INTROSPECT}),
+                         Timeout=30)
+    first = forked_runtimes(s, fn.name, 3, {"s": 1})
+    assert all(r["ppid"] == 0 for r in first)
+    # The zygote is the one of them whose parent is the server.
+    zygotes = [p for p in zygote_pids(s) if int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1]) == s.proc.pid]
+    assert len(zygotes) == 1, zygotes
+    os.kill(zygotes[0], signal.SIGKILL)
+    wait_for(lambda: not Path(f"/proc/{zygotes[0]}").exists() or "Z" in Path(f"/proc/{zygotes[0]}/stat").read_text().split()[2],
+             timeout=5, what="the zygote gone")
+    # Its three runtimes still answer (warm), each from its own environment.
+    again = forked_runtimes(s, fn.name, 3, {"s": 0.5})
+    assert {r["net"] for r in again} == {r["net"] for r in first}
+    # A new burst gets a new zygote.
+    more = forked_runtimes(s, fn.name, 6, {"s": 1})
+    assert all(r["ppid"] == 0 for r in more)
+    assert len({r["net"] for r in more} - {r["net"] for r in first}) == 3
+
+    # The stop leaves nothing of the zygotes behind.
+    before = zygote_pids(s)
+    assert before
+    s.stop()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(Path(f"/proc/{p}").exists() for p in before):
+        time.sleep(0.2)
+    assert not [p for p in before if Path(f"/proc/{p}").exists()], "zygote processes outlived the server"
