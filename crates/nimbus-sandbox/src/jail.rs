@@ -53,8 +53,7 @@ pub use error::{JailError, SeccompError, SpecError};
 pub use host::{
     available, bind_code_into, command, command_gated, command_with, enter_new_netns_with_listener, make_shared_mount_point, new_netns,
     new_netns_with_listener, new_netns_with_listeners, place_child_fds, prepare, remove_shared_mount_point, sandbox_fds, sandbox_fds_with,
-    server_listeners,
-    write_launch, ReturnToNetns,
+    server_listeners, write_launch, ReturnToNetns,
 };
 pub use init::init_main;
 pub use rootfs::MountStep;

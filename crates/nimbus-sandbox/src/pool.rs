@@ -18,9 +18,7 @@ use nimbus_logs::LogStore;
 use nimbus_model::{Runtime, RuntimeFamily};
 
 use crate::cgroup::CgroupManager;
-use crate::environment::{
-    needs_fresh_process, prestart_key, zygote_eligible, zygote_variables, EnvSpec, Environment, Host, Prestarted,
-};
+use crate::environment::{needs_fresh_process, prestart_key, zygote_eligible, zygote_variables, EnvSpec, Environment, Host, Prestarted};
 use crate::freezer::Freezer;
 use crate::runtimes::RuntimeRegistry;
 use crate::Isolation;

@@ -216,7 +216,8 @@ fn start(p: Prepared, conn: &OwnedFd) -> Result<i32, JailError> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     control.push(SendAncillaryMessage::ScmRights(&fds));
-    rustix::net::sendmsg(conn, &[IoSlice::new(&body)], &mut control, SendFlags::NOSIGNAL).map_err(|e| call("ask the zygote")(io::Error::from(e)))?;
+    rustix::net::sendmsg(conn, &[IoSlice::new(&body)], &mut control, SendFlags::NOSIGNAL)
+        .map_err(|e| call("ask the zygote")(io::Error::from(e)))?;
     drop(me);
     let mut status = [0u8; 4];
     let mut file = std::fs::File::from(conn.try_clone().map_err(call("dup the zygote connection"))?);

@@ -17,33 +17,50 @@ pub const IDLE: Duration = Duration::from_secs(30);
 /// At most this many zygotes at once; a new one replaces the least recently used.
 pub const MAX: usize = 16;
 
-struct Slot {
-    zygote: Arc<Zygote>,
+/// What the policy needs to know of a zygote (a trait so the tests can stand in for one).
+pub trait Alive {
+    fn is_alive(&self) -> bool;
+}
+
+impl Alive for Zygote {
+    fn is_alive(&self) -> bool {
+        Zygote::is_alive(self)
+    }
+}
+
+struct Slot<Z> {
+    zygote: Arc<Z>,
     last_used: Instant,
 }
 
 /// The pool's zygotes and its fresh starts under way, per function version.
-#[derive(Default)]
-pub struct Zygotes<K> {
-    slots: HashMap<K, Slot>,
+pub struct Zygotes<K, Z = Zygote> {
+    slots: HashMap<K, Slot<Z>>,
     starting: HashMap<K, usize>,
 }
 
+impl<K, Z> Default for Zygotes<K, Z> {
+    fn default() -> Self {
+        Zygotes { slots: HashMap::new(), starting: HashMap::new() }
+    }
+}
+
 /// What to do for one fresh start.
-pub enum Plan {
+#[derive(Debug)]
+pub enum Plan<Z = Zygote> {
     /// Start without a zygote.
     Plain,
     /// Fork from this running zygote.
-    Fork(Arc<Zygote>),
+    Fork(Arc<Z>),
     /// Start a zygote for the function (then [`Zygotes::insert`] it) and fork from it.
     StartOne,
 }
 
-impl<K: std::hash::Hash + Eq + Clone> Zygotes<K> {
+impl<K: std::hash::Hash + Eq + Clone, Z: Alive> Zygotes<K, Z> {
     /// Counts a fresh start of `key` (until [`Zygotes::finished`]) and says how to make it:
     /// `after` is the number of starts under way (this one included) from which a zygote is
     /// worth it; 0 never.
-    pub fn begin(&mut self, key: &K, eligible: bool, after: usize, now: Instant) -> Plan {
+    pub fn begin(&mut self, key: &K, eligible: bool, after: usize, now: Instant) -> Plan<Z> {
         let starting = self.starting.entry(key.clone()).or_default();
         *starting += 1;
         let starting = *starting;
@@ -76,8 +93,8 @@ impl<K: std::hash::Hash + Eq + Clone> Zygotes<K> {
 
     /// Keeps a zygote just started for `key`; returns the one it replaces, if any (drop it
     /// outside the pool's lock).
-    pub fn insert(&mut self, key: K, zygote: Arc<Zygote>, now: Instant) -> Vec<Arc<Zygote>> {
-        let mut gone: Vec<Arc<Zygote>> = self.slots.remove(&key).map(|s| s.zygote).into_iter().collect();
+    pub fn insert(&mut self, key: K, zygote: Arc<Z>, now: Instant) -> Vec<Arc<Z>> {
+        let mut gone: Vec<Arc<Z>> = self.slots.remove(&key).map(|s| s.zygote).into_iter().collect();
         if self.slots.len() >= MAX {
             if let Some(oldest) = self.slots.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| k.clone()) {
                 gone.extend(self.slots.remove(&oldest).map(|s| s.zygote));
@@ -88,7 +105,7 @@ impl<K: std::hash::Hash + Eq + Clone> Zygotes<K> {
     }
 
     /// Removes zygotes unused for [`IDLE`] or dead; returns them to drop outside the lock.
-    pub fn expire(&mut self, now: Instant) -> Vec<Arc<Zygote>> {
+    pub fn expire(&mut self, now: Instant) -> Vec<Arc<Z>> {
         let stale: Vec<K> = self
             .slots
             .iter()
@@ -99,7 +116,7 @@ impl<K: std::hash::Hash + Eq + Clone> Zygotes<K> {
     }
 
     /// Every zygote (server shutdown).
-    pub fn drain(&mut self) -> Vec<Arc<Zygote>> {
+    pub fn drain(&mut self) -> Vec<Arc<Z>> {
         self.slots.drain().map(|(_, s)| s.zygote).collect()
     }
 }
@@ -112,5 +129,91 @@ pub fn connect(zygote: &Zygote) -> Option<OwnedFd> {
             tracing::debug!("a zygote did not take a connection (the runtime starts without it): {e}");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    struct Fake(AtomicBool);
+
+    impl Alive for Fake {
+        fn is_alive(&self) -> bool {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    fn plan_name(p: &Plan<Fake>) -> &'static str {
+        match p {
+            Plan::Plain => "plain",
+            Plan::Fork(_) => "fork",
+            Plan::StartOne => "start",
+        }
+    }
+
+    #[test]
+    fn a_zygote_is_started_once_enough_starts_are_under_way() {
+        // (starts already under way, eligible, after) → plan for one more start
+        let cases = [
+            (0, true, 1, "start"),
+            (0, true, 2, "plain"),
+            (1, true, 2, "start"),
+            (5, true, 2, "start"),
+            (5, false, 2, "plain"),
+            (5, true, 0, "plain"),
+        ];
+        let now = Instant::now();
+        for (under_way, eligible, after, want) in cases {
+            let mut z: Zygotes<&str, Fake> = Zygotes::default();
+            for _ in 0..under_way {
+                z.begin(&"f", false, after, now);
+            }
+            let got = z.begin(&"f", eligible, after, now);
+            assert_eq!(plan_name(&got), want, "{under_way} under way, eligible {eligible}, after {after}");
+        }
+    }
+
+    #[test]
+    fn finished_starts_no_longer_count() {
+        let now = Instant::now();
+        let mut z: Zygotes<&str, Fake> = Zygotes::default();
+        z.begin(&"f", true, 2, now);
+        z.finished(&"f");
+        assert_eq!(plan_name(&z.begin(&"f", true, 2, now)), "plain");
+        // Another function's starts are its own.
+        assert_eq!(plan_name(&z.begin(&"g", true, 2, now)), "plain");
+    }
+
+    #[test]
+    fn a_live_zygote_is_used_a_dead_or_idle_one_goes() {
+        let now = Instant::now();
+        let mut z: Zygotes<&str, Fake> = Zygotes::default();
+        let live = Arc::new(Fake(AtomicBool::new(true)));
+        assert!(z.insert("f", live.clone(), now).is_empty());
+        assert_eq!(plan_name(&z.begin(&"f", true, 5, now)), "fork");
+        // Used just now: kept by the expiry; unused for IDLE: let go.
+        assert!(z.expire(now + IDLE / 2).is_empty());
+        assert_eq!(z.expire(now + IDLE).len(), 1);
+        assert_eq!(plan_name(&z.begin(&"f", true, 5, now)), "plain");
+        // A dead one is dropped by the next start, which then decides afresh.
+        let dead = Arc::new(Fake(AtomicBool::new(false)));
+        z.insert("f", dead, now);
+        assert_eq!(plan_name(&z.begin(&"f", true, 1, now)), "start");
+    }
+
+    #[test]
+    fn at_most_max_zygotes_the_least_recently_used_goes() {
+        let now = Instant::now();
+        let mut z: Zygotes<usize, Fake> = Zygotes::default();
+        for i in 0..MAX {
+            assert!(z.insert(i, Arc::new(Fake(AtomicBool::new(true))), now + Duration::from_millis(i as u64)).is_empty());
+        }
+        let gone = z.insert(MAX, Arc::new(Fake(AtomicBool::new(true))), now + Duration::from_secs(1));
+        assert_eq!(gone.len(), 1);
+        assert_eq!(plan_name(&z.begin(&0, true, 9, now)), "plain", "the oldest (0) was replaced");
+        assert_eq!(plan_name(&z.begin(&1, true, 9, now)), "fork");
     }
 }
