@@ -119,7 +119,9 @@ pub struct Environment {
     pub generation: u64,
     /// Set for an environment kept initialized by provisioned concurrency: whose it is.
     pub provisioned: Option<Arc<ProvisionKey>>,
-    /// Made from a prestarted runtime or sandbox (built before it was assigned).
+    /// Made from a prestarted runtime or sandbox (built before it was assigned), or forked
+    /// from a zygote: a start that can fail for reasons that are not the function's, so one
+    /// that dies before it takes its first event is replaced once.
     pub adopted: bool,
     process: Process,
     peak_memory_mb: AtomicU64,
@@ -251,6 +253,7 @@ impl Environment {
         zygote: Option<std::os::fd::OwnedFd>,
     ) -> Result<Result<Arc<Environment>, Reply>, SandboxError> {
         let Host { iso, cgroups, registry, logs, endpoint_url, trust, runtime_api } = *host;
+        let forked = zygote.is_some() && spec.runtime.family() == RuntimeFamily::Python && matches!(iso, Isolation::Namespaces(_));
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         let sink = logs.sink(&spec.log_group, &log_stream);
@@ -274,7 +277,7 @@ impl Environment {
             Ok(p) => p,
             Err(reply) => return Ok(Err(reply)),
         };
-        Ok(Ok(Environment::from_process(id, spec, log_stream, generation, process, provisioned, false)))
+        Ok(Ok(Environment::from_process(id, spec, log_stream, generation, process, provisioned, forked)))
     }
 
     /// Starts a managed runtime ahead of time, not yet tied to a function.
