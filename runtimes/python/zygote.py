@@ -219,11 +219,19 @@ def serve(bootstrap):
                 msg, fds = _recv(sock, 1 << 18)
             except OSError:
                 msg, fds = b"", []
-            if msg and len(fds) == 2:
-                req = json.loads(msg)
-                if os.fork() == 0:
-                    conn = sock.detach()
-                    _waiter(conn, req, fds[0], fds[1], bootstrap)
+            try:
+                if msg and len(fds) == 2:
+                    req = json.loads(msg)
+                    if os.fork() == 0:
+                        try:
+                            _waiter(sock.detach(), req, fds[0], fds[1], bootstrap)
+                        finally:
+                            # Never back into this loop as a second zygote.
+                            os._exit(EXIT_SETUP_FAILED)
+            except Exception as e:
+                # That sandbox's init sees the connection close without a status: its start
+                # failed, and the server starts another. The zygote serves on.
+                sys.stderr.write("nimbus zygote: a request failed: %r\n" % (e,))
             for fd in fds:
                 os.close(fd)
             sock.close()
