@@ -11,17 +11,19 @@ its function, forks a copy into each new sandbox of that function:
 
     server ──(control socket, fd 3: one connection per sandbox)──► zygote
     sandbox init (PID 1 inside) ──(its connection: request + its pidfd and output fd)──► zygote
-    zygote ── fork ──► waiter: joins the sandbox's cgroups and namespaces, gives up root
-                       exactly as sandbox-init does (rlimits, bounding set, groups, uid/gid,
-                       no_new_privs, every other fd closed, the seccomp filter), then
-                       ── fork ──► runtime (PID 2 inside): the function's environment and
-                                   working directory, then bootstrap.main()
-                       waits for the runtime and sends its wait status to init.
+    zygote: setns(init's pidfd) into the sandbox's namespaces, fork, back into its own
+            ── child, PID 2 inside: waits until the zygote has put it into the sandbox's
+               cgroups, gives up root exactly as sandbox-init's runtime does (rlimits,
+               bounding set, groups, uid/gid, no_new_privs, every other fd closed, the
+               seccomp filter), takes the function's environment and working directory,
+               then bootstrap.main()
+    zygote: reaps the runtime and sends its wait status to that sandbox's init.
 
 A forked child gets its own `random` state (CPython reseeds it at fork) and nothing of the
 zygote's descriptors; what it shares with its siblings is what a fork cannot change: the
 interpreter's string-hash secret and the address-space layout. That is why a zygote serves
-one function only (see ARCHITECTURE.md, "Python zygotes").
+one function only (see ARCHITECTURE.md). Once the server closes the control socket, the
+zygote serves what it was already sent and exits when its last runtime has ended.
 
 The zygote reads nothing from functions: its only peers are the server and sandbox init
 processes, which run as root. Standard library only.
@@ -48,6 +50,10 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 NAMESPACES = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
+
+# The namespaces a zygote returns to after each fork (its own, opened once).
+_OWN = (("mnt", CLONE_NEWNS), ("net", CLONE_NEWNET), ("ipc", CLONE_NEWIPC), ("uts", CLONE_NEWUTS),
+        ("cgroup", CLONE_NEWCGROUP), ("pid", CLONE_NEWPID))
 
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -115,46 +121,51 @@ def _install_seccomp(programs):
         _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "install seccomp filter")
 
 
-def _waiter(conn, req, init_pidfd, output, bootstrap):
-    """The zygote's child: into the sandbox, down to the function's user, then the runtime's
-    parent. Never returns."""
-    status = EXIT_SETUP_FAILED << 8
+def _fork_into(init_pidfd, own):
+    """Forks a child inside the sandbox whose init `init_pidfd` is: the zygote joins the
+    sandbox's namespaces, forks (the child is PID 2 there and stays), and returns to its
+    own."""
+    _check(_libc.setns(init_pidfd, NAMESPACES), "join the sandbox's namespaces")
     try:
-        # Not tied to the zygote's life: a zygote let go when idle leaves its sandboxes
-        # running. When the server dies, sandbox-init's processes die with it, and the
-        # kernel kills the runtime with its PID namespace; then this one ends too.
+        pid = os.fork()
+    except BaseException:
+        _return_home(own)
+        raise
+    if pid != 0:
+        _return_home(own)
+    return pid
+
+
+def _return_home(own):
+    for _, fd, kind in own:
+        if _libc.setns(fd, kind) != 0:
+            # A zygote must never serve from inside a sandbox: end (the server starts
+            # another; the sandboxes that were waiting on this one start afresh).
+            os._exit(EXIT_SETUP_FAILED)
+
+
+def _child(go, req, output, bootstrap):
+    """The forked runtime (PID 2 inside): waits until the zygote has moved it into the
+    sandbox's cgroups, gives up root, then runs as a fresh runtime would. Never returns."""
+    try:
+        signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        pid = str(os.getpid())
-        for procs in req["cgroups"]:
-            with open(procs, "w") as f:
-                f.write(pid)
-        _check(_libc.setns(init_pidfd, NAMESPACES), "join the sandbox's namespaces")
-        os.close(init_pidfd)
+        if os.read(go, 1) != b"g":
+            os._exit(EXIT_SETUP_FAILED)
+        os.close(go)
         os.dup2(output, 1)
         os.dup2(output, 2)
-        os.close(output)
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
-        os.close(null)
         _drop_privileges(req)
-        os.closerange(3, conn)
-        os.closerange(conn + 1, 1 << 20)
+        os.closerange(3, 1 << 20)
         _install_seccomp(req["seccomp"])
-        child = os.fork()
     except BaseException as e:
         try:
             os.write(2, ("sandbox-init: zygote: %s\n" % (e,)).encode("utf-8", "replace"))
-            os.write(conn, struct.pack("<i", status))
         finally:
             os._exit(EXIT_SETUP_FAILED)
-    if child == 0:
-        os.close(conn)
-        _runtime(req, bootstrap)
-    try:
-        _, status = os.waitpid(child, 0)
-        os.write(conn, struct.pack("<i", status))
-    finally:
-        os._exit(0)
+    _runtime(req, bootstrap)
 
 
 def _runtime(req, bootstrap):
@@ -194,45 +205,109 @@ def _recv(sock, size):
     return msg, fds
 
 
+def _start(conn, req, init_pidfd, output, bootstrap, own, children):
+    """One sandbox's runtime: forked into it, moved into its cgroups, then let go."""
+    go_read, go_write = os.pipe()
+    try:
+        pid = _fork_into(init_pidfd, own)
+    except BaseException:
+        os.close(go_read)
+        os.close(go_write)
+        raise
+    if pid == 0:
+        try:
+            os.close(go_write)
+            _child(go_read, req, output, bootstrap)
+        finally:
+            # Never back into the serving loop as a second zygote.
+            os._exit(EXIT_SETUP_FAILED)
+    os.close(go_read)
+    children[pid] = conn
+    try:
+        for procs in req["cgroups"]:
+            with open(procs, "w") as f:
+                f.write(str(pid))
+        os.write(go_write, b"g")
+    finally:
+        # Without the word the child ends (setup failed), and is reaped as any other.
+        os.close(go_write)
+
+
 def serve(bootstrap):
     """The zygote's loop (bootstrap.py calls it instead of its main() when started as one):
-    forks a runtime for every sandbox init that asks, until the server closes the control
-    socket."""
+    forks a runtime for every sandbox init that asks and reports each runtime's end, until
+    the server has closed the control socket and the last runtime has ended."""
     _warm_up()
-    # Waiters are reaped by the kernel; each one reports its runtime's end itself.
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    own = [(name, os.open("/proc/self/ns/" + name, os.O_RDONLY | os.O_CLOEXEC), kind) for name, kind in _OWN]
+    # Runtimes' ends wake the loop: a no-op handler, so that the wakeup fd is written.
+    wake_read, wake_write = socket.socketpair()
+    wake_read.setblocking(False)
+    wake_write.setblocking(False)
+    signal.set_wakeup_fd(wake_write.fileno())
+    signal.signal(signal.SIGCHLD, lambda *_: None)
     control = socket.socket(fileno=CONTROL_FD)
     selector = selectors.DefaultSelector()
     selector.register(control, selectors.EVENT_READ)
-    while True:
+    selector.register(wake_read, selectors.EVENT_READ)
+    children = {}  # runtime pid → its init's connection
+    pending = 0  # connections sent to us whose init has not asked yet
+    closing = False
+    while not (closing and not children and not pending):
         for key, _ in selector.select():
             sock = key.fileobj
+            if sock is wake_read:
+                try:
+                    while wake_read.recv(512):
+                        pass
+                except OSError:
+                    pass
+                _reap(children)
+                continue
             if sock is control:
                 msg, fds = _recv(control, 16)
                 if not msg and not fds:
-                    os._exit(0)
+                    selector.unregister(control)
+                    control.close()
+                    closing = True
                 for fd in fds:
                     selector.register(socket.socket(fileno=fd), selectors.EVENT_READ)
+                    pending += 1
                 continue
             selector.unregister(sock)
+            pending -= 1
             try:
                 msg, fds = _recv(sock, 1 << 18)
             except OSError:
                 msg, fds = b"", []
             try:
                 if msg and len(fds) == 2:
-                    req = json.loads(msg)
-                    if os.fork() == 0:
-                        try:
-                            _waiter(sock.detach(), req, fds[0], fds[1], bootstrap)
-                        finally:
-                            # Never back into this loop as a second zygote.
-                            os._exit(EXIT_SETUP_FAILED)
+                    _start(sock, json.loads(msg), fds[0], fds[1], bootstrap, own, children)
+                    sock = None
             except Exception as e:
                 # That sandbox's init sees the connection close without a status: its start
                 # failed, and the server starts another. The zygote serves on.
                 sys.stderr.write("nimbus zygote: a request failed: %r\n" % (e,))
             for fd in fds:
                 os.close(fd)
-            sock.close()
+            if sock is not None:
+                sock.close()
+        _reap(children)
+    os._exit(0)
 
+
+def _reap(children):
+    """Sends each ended runtime's wait status to its sandbox's init."""
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = children.pop(pid, None)
+        if conn is not None:
+            try:
+                conn.send(struct.pack("<i", status))
+            except OSError:
+                pass
+            conn.close()

@@ -1,7 +1,8 @@
 """Python zygotes: a bursting Python function's new environments are forked from an
 interpreter started once for that function. Each forked runtime must be as independent as a
 freshly started one (its own random state, namespaces, cgroups, descriptors, user, seccomp
-filter and environment), behave the same when it fails, and outlive a zygote that is gone.
+filter and environment) and behave the same when it fails; a zygote that dies takes its
+sandboxes with it, and the next burst gets a new one.
 
 The servers here start every Python environment from a zygote (`--zygote-after 1`, no
 prestarted runtimes), so each assertion is about forked runtimes."""
@@ -78,9 +79,9 @@ def _processes() -> dict[int, tuple[int, bytes, str]]:
 
 
 def zygote_pids(server) -> set[int]:
-    """This server's zygote and everything forked from it: processes whose initial
+    """This server's zygotes and the runtimes forked from them: processes whose initial
     environment says NIMBUS_ZYGOTE=1 that are the server's descendants or in one of its
-    environments' cgroups (a runtime's waiter is re-parented when its zygote is gone)."""
+    environments' cgroups."""
     procs = _processes()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _, _) in procs.items():
@@ -112,7 +113,7 @@ def test_forked_runtimes_are_as_independent_as_fresh_ones(server_factory):
     runs_a = forked_runtimes(s, a.name, 6, {"s": 1.5})
     runs_b = forked_runtimes(s, b.name, 3, {"s": 1.5})
     for r in runs_a + runs_b:
-        # Forked: the runtime's parent (the zygote's waiter) is outside its PID namespace.
+        # Forked: the runtime's parent (the zygote) is outside its PID namespace.
         assert r["ppid"] == 0 and r["pid"] == 2, r
         assert r["uid"] == ["993"] * 4 and r["gid"] == ["990"] * 4, r
         assert r["capeff"] == "0000000000000000" and r["capbnd"] == "0000000000000000", r
@@ -169,26 +170,28 @@ def test_forked_runtimes_fail_and_are_limited_like_fresh_ones(server_factory):
     assert "REPORT RequestId" in results[2].log
 
 
-def test_runtimes_outlive_their_zygote_and_a_new_one_is_started(server_factory):
+def test_a_dead_zygote_takes_its_sandboxes_and_the_next_burst_gets_a_new_one(server_factory):
     s = server_factory(args=["--zygote-after", "1", "--prestart", "0"])
     lam = s.lambda_client()
     fn = create_function(lam, unique("zyg-life"), "python3.11", "index.handler", make_zip({"index.py": INTROSPECT}),
                          Timeout=30)
     first = forked_runtimes(s, fn.name, 3, {"s": 1})
     assert all(r["ppid"] == 0 for r in first)
-    # The zygote is the one of them whose parent is the server.
-    zygotes = [p for p in zygote_pids(s) if int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1]) == s.proc.pid]
-    assert len(zygotes) == 1, zygotes
+    # The zygote is the one of them whose parent is the server; the runtimes are its children.
+    pids = zygote_pids(s)
+    parent = {p: int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1]) for p in pids}
+    zygotes = [p for p in pids if parent[p] == s.proc.pid]
+    assert len(zygotes) == 1, (zygotes, parent)
+    runtimes = [p for p in pids if parent[p] == zygotes[0]]
+    assert len(runtimes) == 3, (runtimes, parent)
     os.kill(zygotes[0], signal.SIGKILL)
-    wait_for(lambda: not Path(f"/proc/{zygotes[0]}").exists() or "Z" in Path(f"/proc/{zygotes[0]}/stat").read_text().split()[2],
-             timeout=5, what="the zygote gone")
-    # Its three runtimes still answer (warm), each from its own environment.
-    again = forked_runtimes(s, fn.name, 3, {"s": 0.5})
-    assert {r["net"] for r in again} == {r["net"] for r in first}
-    # A new burst gets a new zygote.
-    more = forked_runtimes(s, fn.name, 6, {"s": 1})
+    # Nobody is left to report their ends: their sandboxes end with it.
+    wait_for(lambda: not any(Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2] for p in runtimes),
+             timeout=10, what="the dead zygote's runtimes gone")
+    # The next burst runs in new environments, forked from a new zygote.
+    more = forked_runtimes(s, fn.name, 4, {"s": 1})
     assert all(r["ppid"] == 0 for r in more)
-    assert len({r["net"] for r in more} - {r["net"] for r in first}) == 3
+    assert not {r["net"] for r in more} & {r["net"] for r in first}
 
     # The stop leaves nothing of the zygotes behind.
     before = zygote_pids(s)

@@ -1,22 +1,25 @@
 //! Python zygotes: a runtime forked from an interpreter that started once, instead of a new
 //! interpreter per sandbox. Both ends of the contract live here: [`Zygote`] is the server's
-//! handle on one `runtimes/python/zygote.py` process; [`run`] is what a sandbox's init does
-//! instead of forking and exec'ing the runtime when its spec has a `zygote_fd`.
+//! handle on one zygote (`bootstrap.py` started with `NIMBUS_ZYGOTE=1`, serving from
+//! `runtimes/python/zygote.py`); [`run`] is what a sandbox's init does instead of forking
+//! and exec'ing the runtime when its spec has a `zygote_fd`.
 //!
 //! ```text
 //! server ──(control: one new connection per sandbox, SCM_RIGHTS)──► zygote (root, host)
 //! init (PID 1 inside) ──(its connection: request JSON + its pidfd and output fd)──► zygote
-//! zygote ── fork ──► waiter: cgroups, setns(init's pidfd), gives up root as sandbox-init's
-//!                    runtime does (rlimits, bounding set, ids, no_new_privs, fds, seccomp)
-//!                    ── fork ──► runtime (PID 2 inside): bootstrap.main()
-//!                    sends the runtime's wait status back on the connection.
+//! zygote: setns(init's pidfd), fork, setns back to its own namespaces
+//!         └── runtime (PID 2 inside): put into the sandbox's cgroups by the zygote, gives up
+//!             root as sandbox-init's runtime does (rlimits, bounding set, ids,
+//!             no_new_privs, fds, seccomp), then bootstrap.main()
+//! zygote: reaps the runtime, sends its wait status back on the connection.
 //! ```
 //!
-//! Invariants: init ends as the runtime ended (its status comes from the waiter; end of file
+//! Invariants: init ends as the runtime ended (its status comes from the zygote; end of file
 //! without it is a setup failure, exit 126), so the server sees a zygote's runtime exactly as
-//! it sees an exec'd one. A zygote may be let go at any time: waiters are not tied to it.
-//! A zygote's children share its string-hash secret and address layout, so one zygote
-//! serves one function.
+//! it sees an exec'd one. A zygote the server lets go (its control socket closed) serves
+//! what it was sent and exits when its last runtime has ended; a zygote that dies takes its
+//! runtimes' sandboxes with it (their inits see end of file). A zygote's children share its
+//! string-hash secret and address layout, so one zygote serves one function.
 
 use std::ffi::CString;
 use std::io::{self, IoSlice, Read};
@@ -35,8 +38,8 @@ use super::{rootfs, sys, JailError, EXIT_SETUP_FAILED};
 /// started as a zygote).
 pub const SCRIPT: &str = "zygote.py";
 
-/// A running zygote. Dropping it closes its control socket (it exits) and kills it; the
-/// runtimes it forked keep running.
+/// A running zygote. Dropping it closes its control socket: the zygote takes no new
+/// sandboxes and exits once the runtimes it forked have ended.
 #[derive(Debug)]
 pub struct Zygote {
     control: OwnedFd,
@@ -80,9 +83,8 @@ impl Zygote {
         };
         // SAFETY: the closure makes raw syscalls only (fcntl, dup2, unshare, mount, mkdir).
         unsafe { cmd.pre_exec(in_child) };
-        let mut cmd = tokio::process::Command::from(cmd);
-        cmd.kill_on_drop(true);
-        let child = cmd.spawn();
+        // Not killed when dropped: it reports its runtimes' ends until the last one.
+        let child = tokio::process::Command::from(cmd).spawn();
         drop(theirs);
         Ok(Zygote { control: ours, child: std::sync::Mutex::new(child?) })
     }
