@@ -1,7 +1,7 @@
 //! When a Python function's new environments fork from a zygote of that function: once
 //! `after` of its environments are being started at once (a burst), a zygote is started
 //! for it and every further fresh start forks from it, until it has not been used for
-//! [`IDLE`]. One zygote per function version, because forked interpreters share their
+//! [`IDLE`] (then it drains). One zygote per function version, because forked interpreters share their
 //! string-hash secret and address layout (see `jail::Zygote`).
 
 use std::collections::HashMap;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::jail::Zygote;
 
-/// A zygote unused this long is let go (its runtimes keep running).
+/// A zygote unused this long is let go (it drains: its runtimes keep running).
 pub const IDLE: Duration = Duration::from_secs(30);
 
 /// At most this many zygotes at once; a new one replaces the least recently used.
