@@ -121,12 +121,17 @@ class _Encoder(json.JSONEncoder):
         return super().default(obj)
 
 
-_ENSURE_ASCII = os.environ.get("AWS_EXECUTION_ENV") not in {
-    "AWS_Lambda_python3.12",
-    "AWS_Lambda_python3.13",
-    "AWS_Lambda_python3.14",
-    "AWS_Lambda_python3.15",
-}
+def _ensure_ascii():
+    return os.environ.get("AWS_EXECUTION_ENV") not in {
+        "AWS_Lambda_python3.12",
+        "AWS_Lambda_python3.13",
+        "AWS_Lambda_python3.14",
+        "AWS_Lambda_python3.15",
+    }
+
+
+# Made again once a runtime started ahead of time has its function's variables (_adopt).
+_ENSURE_ASCII = _ensure_ascii()
 _encoder = _Encoder(ensure_ascii=_ENSURE_ASCII, allow_nan=True)
 to_json = _encoder.encode
 
@@ -871,12 +876,15 @@ def _adopt_assignment(client):
 def _adopt(env, cwd):
     """Takes on a function's environment variables and working directory in an interpreter
     that started before they were known (prestarted, or forked from a zygote)."""
-    global _LOG_FORMAT_JSON
+    global _LOG_FORMAT_JSON, _ENSURE_ASCII, _encoder, to_json
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
     time.tzset()
     _LOG_FORMAT_JSON = _log_format_is_json()
+    _ENSURE_ASCII = _ensure_ascii()
+    _encoder = _Encoder(ensure_ascii=_ENSURE_ASCII, allow_nan=True)
+    to_json = _encoder.encode
     # PYTHONPATH (layer paths) is read at interpreter start, which has passed: apply it
     # where the interpreter would have put it, right after the script's directory.
     extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]

@@ -13,10 +13,11 @@ its function, forks a copy into each new sandbox of that function:
     sandbox init (PID 1 inside) ──(its connection: request + its pidfd and output fd)──► zygote
     zygote: setns(init's pidfd) into the sandbox's namespaces, fork, back into its own
             ── child, PID 2 inside: waits until the zygote has put it into the sandbox's
-               cgroups, gives up root exactly as sandbox-init's runtime does (rlimits,
-               bounding set, groups, uid/gid, no_new_privs, every other fd closed, the
-               seccomp filter), takes the function's environment and working directory,
-               then bootstrap.main()
+               cgroups, reads the rest of init's request itself (the function's variables
+               never pass through the zygote), its own session, gives up root exactly as
+               sandbox-init's runtime does (rlimits, bounding set, groups, uid/gid,
+               no_new_privs, every other fd closed, the seccomp filter), takes the
+               function's environment and working directory, then bootstrap.main()
     zygote: reaps the runtime and sends its wait status to that sandbox's init.
 
 A forked child gets its own `random` state (CPython reseeds it at fork) and nothing of the
@@ -56,6 +57,7 @@ _OWN = (("mnt", CLONE_NEWNS), ("net", CLONE_NEWNET), ("ipc", CLONE_NEWIPC), ("ut
         ("cgroup", CLONE_NEWCGROUP), ("pid", CLONE_NEWPID))
 
 PR_CAPBSET_DROP = 24
+PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
@@ -106,6 +108,9 @@ def _drop_privileges(req):
     os.setgroups([])
     os.setresgid(req["gid"], req["gid"], req["gid"])
     os.setresuid(req["uid"], req["uid"], req["uid"])
+    # Changing ids without an exec leaves a process undumpable (its /proc files root's);
+    # an exec'd runtime is dumpable.
+    _check(_libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl DUMPABLE")
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
     _check(_libc.capset(ctypes.byref(header), data), "clear capabilities")
@@ -144,15 +149,22 @@ def _return_home(own):
             os._exit(EXIT_SETUP_FAILED)
 
 
-def _child(go, req, output, bootstrap):
+def _child(go, conn, output, bootstrap):
     """The forked runtime (PID 2 inside): waits until the zygote has moved it into the
-    sandbox's cgroups, gives up root, then runs as a fresh runtime would. Never returns."""
+    sandbox's cgroups, reads the rest of its request (the function's ids, limits, variables
+    and seccomp program: they never pass through the zygote), gives up root, then runs as a
+    fresh runtime would. Never returns."""
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         if os.read(go, 1) != b"g":
             os._exit(EXIT_SETUP_FAILED)
         os.close(go)
+        req = json.loads(conn.recv(1 << 18))
+        # Its own session and process group (as sandbox-init's processes have): no signal
+        # to a group reaches it from outside, nor one of its own outside the sandbox.
+        os.setsid()
+        os.umask(0o022)
         os.dup2(output, 1)
         os.dup2(output, 2)
         null = os.open("/dev/null", os.O_RDONLY)
@@ -180,14 +192,21 @@ def _runtime(req, bootstrap):
         bootstrap.main()
         code = 0
     except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if e.code is None or isinstance(e.code, int):
+            code = e.code or 0
+        else:
+            # As the interpreter does: the message on stderr, status 1.
+            sys.stderr.write("%s\n" % (e.code,))
     except BaseException:
         import traceback
 
         traceback.print_exc()
     try:
         import atexit
+        import threading
 
+        # What an interpreter does at exit: join non-daemon threads, then atexit.
+        threading._shutdown()
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -205,7 +224,7 @@ def _recv(sock, size):
     return msg, fds
 
 
-def _start(conn, req, init_pidfd, output, bootstrap, own, children):
+def _start(conn, cgroups, init_pidfd, output, bootstrap, own, children):
     """One sandbox's runtime: forked into it, moved into its cgroups, then let go."""
     go_read, go_write = os.pipe()
     try:
@@ -217,14 +236,14 @@ def _start(conn, req, init_pidfd, output, bootstrap, own, children):
     if pid == 0:
         try:
             os.close(go_write)
-            _child(go_read, req, output, bootstrap)
+            _child(go_read, conn, output, bootstrap)
         finally:
             # Never back into the serving loop as a second zygote.
             os._exit(EXIT_SETUP_FAILED)
     os.close(go_read)
     children[pid] = conn
     try:
-        for procs in req["cgroups"]:
+        for procs in cgroups:
             with open(procs, "w") as f:
                 f.write(str(pid))
         os.write(go_write, b"g")
@@ -264,7 +283,10 @@ def serve(bootstrap):
                 _reap(children)
                 continue
             if sock is control:
-                msg, fds = _recv(control, 16)
+                try:
+                    msg, fds = _recv(control, 16)
+                except OSError:
+                    msg, fds = b"", []
                 if not msg and not fds:
                     selector.unregister(control)
                     control.close()
@@ -281,7 +303,7 @@ def serve(bootstrap):
                 msg, fds = b"", []
             try:
                 if msg and len(fds) == 2:
-                    _start(sock, json.loads(msg), fds[0], fds[1], bootstrap, own, children)
+                    _start(sock, json.loads(msg)["cgroups"], fds[0], fds[1], bootstrap, own, children)
                     sock = None
             except Exception as e:
                 # That sandbox's init sees the connection close without a status: its start

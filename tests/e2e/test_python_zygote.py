@@ -21,7 +21,13 @@ from helpers import concurrently, create_function, invoke, make_zip, unique, wai
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes need root")
 
 INTROSPECT = r'''
-import hashlib, os, random, sys, time
+import ctypes, os, random, sys, time
+def _native():
+    # A shared library shipped in the package's lib/, found through AWS's LD_LIBRARY_PATH.
+    try:
+        return ctypes.CDLL("libnimbusz.so").zlibVersion is not None
+    except OSError as e:
+        return str(e)
 def handler(event, context):
     time.sleep(event.get("s", 0))
     status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
@@ -60,6 +66,10 @@ def handler(event, context):
         "cwd": os.getcwd(),
         "zygote_module": "zygote" in sys.modules,
         "tmp": os.listdir("/tmp"),
+        "umask": oct(os.umask(0o022)),
+        "session_leader": os.getsid(0) == os.getpid(),
+        "proc_io_readable": os.access("/proc/self/io", os.R_OK),
+        "native": _native(),
         "mark": open("/tmp/mark", "w").write(context.aws_request_id),
     }
 '''
@@ -96,6 +106,12 @@ def zygote_pids(server) -> set[int]:
     return {pid for pid, (_, env, _) in procs.items() if b"NIMBUS_ZYGOTE=1" in env and mine(pid)}
 
 
+def package() -> bytes:
+    """The introspecting handler, and a system library shipped as lib/libnimbusz.so."""
+    zlib = next(p for p in ("/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1") if Path(p).exists())
+    return make_zip({"index.py": INTROSPECT, "lib/libnimbusz.so": Path(zlib).read_bytes()})
+
+
 def forked_runtimes(s, name: str, n: int, payload: dict) -> list[dict]:
     out = concurrently(n, lambda _: invoke(s.lambda_client(), name, payload).ok())
     return out
@@ -104,7 +120,7 @@ def forked_runtimes(s, name: str, n: int, payload: dict) -> list[dict]:
 def test_forked_runtimes_are_as_independent_as_fresh_ones(server_factory):
     s = server_factory(args=["--zygote-after", "1", "--prestart", "0"])
     lam = s.lambda_client()
-    code = make_zip({"index.py": INTROSPECT})
+    code = package()
     a = create_function(lam, unique("zyg-a"), "python3.11", "index.handler", code,
                         Environment={"Variables": {"SECRET_A": "alpha"}}, Timeout=30)
     b = create_function(lam, unique("zyg-b"), "python3.11", "index.handler", code,
@@ -130,6 +146,10 @@ def test_forked_runtimes_are_as_independent_as_fresh_ones(server_factory):
         assert r["zygote_module"] is False, r
         # Its own /tmp: only what this invocation wrote.
         assert r["tmp"] == [], r
+        # A session of its own, umask 022, dumpable (its /proc files its own), as exec'd.
+        assert r["session_leader"] is True and r["umask"] == "0o22" and r["proc_io_readable"] is True, r
+        # LD_LIBRARY_PATH (/var/task/lib) is searched, though the loader read it in the zygote.
+        assert r["native"] is True, r
     assert [r["env"] for r in runs_a] == [{"SECRET_A": "alpha"}] * 6
     assert [r["env"] for r in runs_b] == [{"SECRET_B": "beta"}] * 3
     everyone = runs_a + runs_b
@@ -158,7 +178,7 @@ def test_forked_runtimes_are_as_independent_as_fresh_ones(server_factory):
 def test_forked_runtimes_fail_and_are_limited_like_fresh_ones(server_factory):
     s = server_factory(args=["--zygote-after", "1", "--prestart", "0"])
     lam = s.lambda_client()
-    fn = create_function(lam, unique("zyg-fail"), "python3.11", "index.handler", make_zip({"index.py": INTROSPECT}),
+    fn = create_function(lam, unique("zyg-fail"), "python3.11", "index.handler", package(),
                          MemorySize=128, Timeout=30)
     results = concurrently(3, lambda i: invoke(lam, fn.name, {"s": 0.5, "mode": ["exit", "oom", None][i]}))
     exit_doc = results[0].failed()
@@ -173,7 +193,7 @@ def test_forked_runtimes_fail_and_are_limited_like_fresh_ones(server_factory):
 def test_a_dead_zygote_takes_its_sandboxes_and_the_next_burst_gets_a_new_one(server_factory):
     s = server_factory(args=["--zygote-after", "1", "--prestart", "0"])
     lam = s.lambda_client()
-    fn = create_function(lam, unique("zyg-life"), "python3.11", "index.handler", make_zip({"index.py": INTROSPECT}),
+    fn = create_function(lam, unique("zyg-life"), "python3.11", "index.handler", package(),
                          Timeout=30)
     first = forked_runtimes(s, fn.name, 3, {"s": 1})
     assert all(r["ppid"] == 0 for r in first)
@@ -185,13 +205,15 @@ def test_a_dead_zygote_takes_its_sandboxes_and_the_next_burst_gets_a_new_one(ser
     runtimes = [p for p in pids if parent[p] == zygotes[0]]
     assert len(runtimes) == 3, (runtimes, parent)
     os.kill(zygotes[0], signal.SIGKILL)
-    # Nobody is left to report their ends: their sandboxes end with it.
-    wait_for(lambda: not any(Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2] for p in runtimes),
-             timeout=10, what="the dead zygote's runtimes gone")
-    # The next burst runs in new environments, forked from a new zygote.
+    # Nobody is left to report their runtimes' ends: their sandboxes end as soon as they run
+    # again (they are frozen while idle), and what they were given is retried in new ones.
     more = forked_runtimes(s, fn.name, 4, {"s": 1})
     assert all(r["ppid"] == 0 for r in more)
-    assert not {r["net"] for r in more} & {r["net"] for r in first}
+    wait_for(lambda: not any(Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2] for p in runtimes),
+             timeout=10, what="the dead zygote's runtimes gone")
+    # ... and a new zygote serves the function.
+    now = zygote_pids(s)
+    assert [p for p in now if p not in pids and int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1]) == s.proc.pid]
 
     # The stop leaves nothing of the zygotes behind.
     before = zygote_pids(s)

@@ -221,12 +221,17 @@ pub fn zygote_eligible(spec: &EnvSpec, iso: &Isolation, registry: &RuntimeRegist
         && !spec.environment.keys().any(|k| k == "LANG" || k.starts_with("LC_") || k == "TZ")
 }
 
-/// A zygote's whole environment: what a prestarted runtime starts with, before any function.
-pub fn zygote_variables() -> Vec<(String, String)> {
+/// A zygote's whole environment: what a runtime of `spec` reads at its start and nothing
+/// else (no variable of the function's, no credential: the zygote runs as root on the host).
+/// `LD_LIBRARY_PATH` is AWS's for the function (the dynamic loader reads it only at start).
+pub fn zygote_variables(spec: &EnvSpec) -> Vec<(String, String)> {
+    let opt = if spec.opt_dir.is_some() { ":/opt/lib" } else { "" };
     vec![
         ("TZ".to_string(), ":UTC".to_string()),
         ("LANG".to_string(), "en_US.UTF-8".to_string()),
         ("PATH".to_string(), "/usr/local/bin:/usr/bin/:/bin".to_string()),
+        ("LD_LIBRARY_PATH".to_string(), format!("/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib{opt}")),
+        ("AWS_EXECUTION_ENV".to_string(), format!("AWS_Lambda_{}", spec.runtime)),
     ]
 }
 

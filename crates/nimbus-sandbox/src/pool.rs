@@ -66,6 +66,10 @@ fn host_memory() -> Option<(u64, u64)> {
 
 type Key = (String, String);
 
+/// A zygote serves one function version of one runtime and generation: a function changed,
+/// deleted or made again gets a zygote of its own.
+type ZygoteKey = (String, String, Runtime, u64);
+
 #[derive(Default)]
 struct PoolState {
     idle: HashMap<Key, Vec<Arc<Environment>>>,
@@ -86,7 +90,7 @@ struct PoolState {
     /// Environments kept initialized per provisioned concurrency config and version.
     provisioned: HashMap<Arc<ProvisionKey>, provisioned::ProvisionedSet>,
     /// Python zygotes per function version, and fresh starts under way per function version.
-    zygotes: zygotes::Zygotes<Key>,
+    zygotes: zygotes::Zygotes<ZygoteKey>,
 }
 
 /// Counts one start in [`PoolState::cold_starting`] while it lives (also when the caller's
@@ -109,7 +113,7 @@ impl Drop for ColdStart<'_> {
 /// Counts one fresh start of a function version while it lives (for its zygote).
 struct FreshStart<'a> {
     pool: &'a EnvironmentPool,
-    key: Key,
+    key: ZygoteKey,
 }
 
 impl Drop for FreshStart<'_> {
@@ -276,7 +280,7 @@ impl EnvironmentPool {
         // A fresh start waits for its turn; its permit is held until the runtime's init is
         // over (its first `/next`, a failure, or the init limit).
         let permit = self.initializing.clone().acquire_owned().await.ok();
-        let (zygote, _fresh) = self.zygote_for(spec);
+        let (zygote, _fresh) = self.zygote_for(spec, generation);
         let made = Environment::start(spec.clone(), &self.host(), generation, provisioned, zygote).await;
         if let (Some(permit), Ok(Ok(env))) = (permit, &made) {
             let api = env.runtime_api();
@@ -291,8 +295,8 @@ impl EnvironmentPool {
     /// A connection to `spec`'s zygote if this fresh start should fork from one (starting
     /// the zygote if this start is the one that makes it worth it), and the start counted
     /// as under way until the guard drops.
-    fn zygote_for(&self, spec: &EnvSpec) -> (Option<std::os::fd::OwnedFd>, FreshStart<'_>) {
-        let key = (spec.function_name.clone(), spec.version.clone());
+    fn zygote_for(&self, spec: &EnvSpec, generation: u64) -> (Option<std::os::fd::OwnedFd>, FreshStart<'_>) {
+        let key = (spec.function_name.clone(), spec.version.clone(), spec.runtime, generation);
         let eligible = zygote_eligible(spec, &self.config.isolation, &self.registry);
         let now = Instant::now();
         let mut replaced = Vec::new();
@@ -301,7 +305,7 @@ impl EnvironmentPool {
             match st.zygotes.begin(&key, eligible, self.config.zygote_after, now) {
                 zygotes::Plan::Plain => None,
                 zygotes::Plan::Fork(z) => Some(z),
-                zygotes::Plan::StartOne => match self.start_zygote(spec.runtime) {
+                zygotes::Plan::StartOne => match self.start_zygote(spec) {
                     Ok(z) => {
                         let z = Arc::new(z);
                         tracing::debug!(function = %spec.function_name, version = %spec.version, "started a Python zygote");
@@ -319,10 +323,10 @@ impl EnvironmentPool {
         (zygote.as_deref().and_then(zygotes::connect), FreshStart { pool: self, key })
     }
 
-    fn start_zygote(&self, runtime: Runtime) -> std::io::Result<crate::jail::Zygote> {
-        let interpreter = self.registry.get(runtime).interpreter.as_ref().map_err(|why| std::io::Error::other(why.clone()))?;
+    fn start_zygote(&self, spec: &EnvSpec) -> std::io::Result<crate::jail::Zygote> {
+        let interpreter = self.registry.get(spec.runtime).interpreter.as_ref().map_err(|why| std::io::Error::other(why.clone()))?;
         let dir = self.registry.runtime_dir(RuntimeFamily::Python).ok_or_else(|| std::io::Error::other("no Python runtime directory"))?;
-        crate::jail::Zygote::start(interpreter, dir, &zygote_variables())
+        crate::jail::Zygote::start(interpreter, dir, &zygote_variables(spec))
     }
 
     fn host(&self) -> Host<'_> {

@@ -78,10 +78,14 @@ impl Zygote {
         let in_child = move || {
             // SAFETY: in the forked child, about to exec; raw syscalls only.
             unsafe { super::place_child_fds(&[theirs_raw])? };
+            // A session of its own, which its runtimes leave for theirs: no signal to the
+            // server's process group (a terminal's Ctrl-C) reaches it.
+            rustix::process::setsid()?;
             // SAFETY: raw syscalls on C strings made before the fork; nothing allocates.
             unsafe { private_runtime_dir(&dir) }
         };
-        // SAFETY: the closure makes raw syscalls only (fcntl, dup2, unshare, mount, mkdir).
+        // SAFETY: the closure makes raw syscalls only (fcntl, dup2, setsid, unshare, mount,
+        // mkdir).
         unsafe { cmd.pre_exec(in_child) };
         // Not killed when dropped: it reports its runtimes' ends until the last one.
         let child = tokio::process::Command::from(cmd).spawn();
@@ -115,8 +119,9 @@ impl Zygote {
 const RUNTIME_DIR: &str = "/var/runtime";
 
 /// In a zygote's forked child before exec: a mount namespace of its own, a tmpfs over `/var`
-/// and the runtime directory `dir` bound read-only at `/var/runtime` (entered first, as the
-/// bind's source: the tmpfs may hide its path).
+/// with the runtime directory `dir` bound read-only at `/var/runtime` (entered first, as the
+/// bind's source: the tmpfs may hide its path) and an empty `/var/task/lib`, and a tmpfs over
+/// `/opt` with an empty `lib`.
 ///
 /// # Safety
 /// Only in a forked child about to exec (it changes the process's mount namespace and cwd).
@@ -136,6 +141,20 @@ unsafe fn private_runtime_dir(dir: &CString) -> io::Result<()> {
             c"size=64k,mode=755".as_ptr().cast(),
         ))?;
         check(libc::mkdir(c"/var/runtime".as_ptr(), 0o755))?;
+        // The directories of LD_LIBRARY_PATH, which the dynamic loader reads once, at the
+        // zygote's start, and marks missing for good when a lookup finds one absent: its
+        // runtimes, forked into sandboxes where they hold the function's code and layers,
+        // must search them.
+        check(libc::mkdir(c"/var/task".as_ptr(), 0o755))?;
+        check(libc::mkdir(c"/var/task/lib".as_ptr(), 0o755))?;
+        check(libc::mount(
+            c"tmpfs".as_ptr(),
+            c"/opt".as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            c"size=16k,mode=755".as_ptr().cast(),
+        ))?;
+        check(libc::mkdir(c"/opt/lib".as_ptr(), 0o755))?;
         check(libc::mount(c".".as_ptr(), c"/var/runtime".as_ptr(), none, libc::MS_BIND, std::ptr::null()))?;
         check(libc::mount(
             none,
@@ -200,8 +219,10 @@ fn start(p: Prepared, conn: &OwnedFd) -> Result<i32, JailError> {
         })
         .collect();
     let env: serde_json::Map<String, serde_json::Value> = env.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+    // Two messages: what the zygote itself needs to fork the runtime into this sandbox, and
+    // what only the runtime reads (the function's variables never pass through the zygote).
+    let placement = serde_json::json!({ "cgroups": p.spec.cgroup_procs });
     let request = serde_json::json!({
-        "cgroups": p.spec.cgroup_procs,
         "uid": p.spec.uid,
         "gid": p.spec.gid,
         "nproc": p.spec.rlimit_nproc,
@@ -210,7 +231,9 @@ fn start(p: Prepared, conn: &OwnedFd) -> Result<i32, JailError> {
         "env": env,
         "seccomp": seccomp,
     });
-    let body = serde_json::to_vec(&request).map_err(|source| JailError::Json { op: "encode the zygote request", source })?;
+    let encode =
+        |v: &serde_json::Value| serde_json::to_vec(v).map_err(|source| JailError::Json { op: "encode the zygote request", source });
+    let (placement, body) = (encode(&placement)?, encode(&request)?);
     let me = sys::pidfd_self().map_err(call("pidfd_open"))?;
     // SAFETY: fd 1 is the output pipe sandbox-init was started with; it outlives this call.
     let output = unsafe { BorrowedFd::borrow_raw(1) };
@@ -218,9 +241,10 @@ fn start(p: Prepared, conn: &OwnedFd) -> Result<i32, JailError> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     control.push(SendAncillaryMessage::ScmRights(&fds));
-    rustix::net::sendmsg(conn, &[IoSlice::new(&body)], &mut control, SendFlags::NOSIGNAL)
+    rustix::net::sendmsg(conn, &[IoSlice::new(&placement)], &mut control, SendFlags::NOSIGNAL)
         .map_err(|e| call("ask the zygote")(io::Error::from(e)))?;
     drop(me);
+    rustix::net::send(conn, &body, SendFlags::NOSIGNAL).map_err(|e| call("send the runtime its request")(io::Error::from(e)))?;
     let mut status = [0u8; 4];
     let mut file = std::fs::File::from(conn.try_clone().map_err(call("dup the zygote connection"))?);
     file.read_exact(&mut status).map_err(|_| JailError::Zygote)?;
