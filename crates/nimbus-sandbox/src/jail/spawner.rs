@@ -73,12 +73,7 @@ impl Spawner {
     /// server (a child's parent-death signal follows the thread that made it, and the
     /// sandboxes are made as the children of that thread). Call within a tokio runtime.
     pub fn start(exe: &Path) -> io::Result<Spawner> {
-        let (ours, theirs) = rustix::net::socketpair(
-            rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::SEQPACKET,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )?;
+        let (ours, theirs) = super::sys::seqpacket_pair()?;
         rustix::io::ioctl_fionbio(&ours, true)?;
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let exe = exe.to_path_buf();

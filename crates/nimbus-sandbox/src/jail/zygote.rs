@@ -17,8 +17,9 @@
 //! Invariants: init ends as the runtime ended (its status comes from the zygote; end of file
 //! without it is a setup failure, exit 126), so the server sees a zygote's runtime exactly as
 //! it sees an exec'd one. A zygote the server lets go (its control socket closed) serves
-//! what it was sent and exits when its last runtime has ended; a zygote that dies takes its
-//! runtimes' sandboxes with it (their inits see end of file). A zygote's children share its
+//! what it was sent and exits when its last runtime has ended; if a zygote dies, its
+//! runtimes run on (each init waits for its PID 2 through a pidfd, and reports it killed
+//! when it ends: its real status was the zygote's to read). A zygote's children share its
 //! string-hash secret and address layout, so one zygote serves one function.
 
 use std::ffi::CString;
@@ -55,12 +56,7 @@ impl Zygote {
     /// socket is at fd 3. Call within a tokio runtime.
     pub fn start(interpreter: &Path, runtime_dir: &Path, env: &[(String, String)]) -> io::Result<Zygote> {
         use std::os::unix::process::CommandExt;
-        let (ours, theirs) = rustix::net::socketpair(
-            rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::SEQPACKET,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )?;
+        let (ours, theirs) = super::sys::seqpacket_pair()?;
         // A zygote that falls behind must not stall the server: a full socket is an error,
         // and that start goes without the zygote.
         rustix::io::ioctl_fionbio(&ours, true)?;
@@ -100,12 +96,7 @@ impl Zygote {
 
     /// A new connection for one sandbox: give it to sandbox-init ([`super::sandbox_fds_with`]).
     pub fn connect(&self) -> io::Result<OwnedFd> {
-        let (ours, theirs) = rustix::net::socketpair(
-            rustix::net::AddressFamily::UNIX,
-            rustix::net::SocketType::SEQPACKET,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )?;
+        let (ours, theirs) = super::sys::seqpacket_pair()?;
         let fds = [theirs.as_fd()];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = SendAncillaryBuffer::new(&mut space);
@@ -133,13 +124,7 @@ unsafe fn private_runtime_dir(dir: &CString) -> io::Result<()> {
         check(libc::unshare(libc::CLONE_NEWNS))?;
         check(libc::mount(none, c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()))?;
         check(libc::chdir(dir.as_ptr()))?;
-        check(libc::mount(
-            c"tmpfs".as_ptr(),
-            c"/var".as_ptr(),
-            c"tmpfs".as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            c"size=64k,mode=755".as_ptr().cast(),
-        ))?;
+        check(tmpfs(c"/var", c"size=64k,mode=755"))?;
         check(libc::mkdir(c"/var/runtime".as_ptr(), 0o755))?;
         // The directories of LD_LIBRARY_PATH, which the dynamic loader reads once, at the
         // zygote's start, and marks missing for good when a lookup finds one absent: its
@@ -147,13 +132,7 @@ unsafe fn private_runtime_dir(dir: &CString) -> io::Result<()> {
         // must search them.
         check(libc::mkdir(c"/var/task".as_ptr(), 0o755))?;
         check(libc::mkdir(c"/var/task/lib".as_ptr(), 0o755))?;
-        check(libc::mount(
-            c"tmpfs".as_ptr(),
-            c"/opt".as_ptr(),
-            c"tmpfs".as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            c"size=16k,mode=755".as_ptr().cast(),
-        ))?;
+        check(tmpfs(c"/opt", c"size=16k,mode=755"))?;
         check(libc::mkdir(c"/opt/lib".as_ptr(), 0o755))?;
         check(libc::mount(c".".as_ptr(), c"/var/runtime".as_ptr(), none, libc::MS_BIND, std::ptr::null()))?;
         check(libc::mount(
@@ -166,6 +145,23 @@ unsafe fn private_runtime_dir(dir: &CString) -> io::Result<()> {
         check(libc::chdir(c"/".as_ptr()))?;
     }
     Ok(())
+}
+
+/// Mounts a small tmpfs (no suid, devices or exec) at `target`; the raw return value.
+///
+/// # Safety
+/// A plain syscall on NUL-terminated strings; changes the calling process's mounts.
+unsafe fn tmpfs(target: &std::ffi::CStr, options: &std::ffi::CStr) -> libc::c_int {
+    // SAFETY: NUL-terminated strings that outlive the call.
+    unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            options.as_ptr().cast(),
+        )
+    }
 }
 
 /// init's side (PID 1 of a sandbox whose spec has a `zygote_fd`): builds the root, passes
@@ -247,6 +243,28 @@ fn start(p: Prepared, conn: &OwnedFd) -> Result<i32, JailError> {
     rustix::net::send(conn, &body, SendFlags::NOSIGNAL).map_err(|e| call("send the runtime its request")(io::Error::from(e)))?;
     let mut status = [0u8; 4];
     let mut file = std::fs::File::from(conn.try_clone().map_err(call("dup the zygote connection"))?);
-    file.read_exact(&mut status).map_err(|_| JailError::Zygote)?;
-    Ok(i32::from_le_bytes(status))
+    match file.read_exact(&mut status) {
+        Ok(()) => Ok(i32::from_le_bytes(status)),
+        Err(_) => outlive_zygote(),
+    }
+}
+
+/// The zygote is gone before it reported the runtime's end. If the runtime (PID 2 here, the
+/// first process it forked into this sandbox) runs, the sandbox goes on until it ends:
+/// its status is lost with the zygote (the runtime was its child), so it ends as killed.
+/// If there is none, the zygote never started it: setup failed.
+fn outlive_zygote() -> Result<i32, JailError> {
+    use rustix::event::{PollFd, PollFlags};
+    let Some(pid) = rustix::process::Pid::from_raw(2) else { return Err(JailError::Zygote) };
+    let Ok(runtime) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) else {
+        return Err(JailError::Zygote);
+    };
+    loop {
+        let mut fds = [PollFd::new(&runtime, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, None) {
+            Ok(_) if fds[0].revents().contains(PollFlags::IN) => return Ok(libc::SIGKILL),
+            Ok(_) | Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(call("wait for the runtime")(io::Error::from(e))),
+        }
+    }
 }
