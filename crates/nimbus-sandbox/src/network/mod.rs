@@ -148,9 +148,14 @@ impl Linker {
         let mut msg = LinkMessage::default();
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
-        msg.attributes = vec![LinkAttribute::IfName(bridge.to_string()), LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)])];
+        msg.attributes = vec![
+            LinkAttribute::IfName(bridge.to_string()),
+            LinkAttribute::Address(fixed_bridge_mac().to_vec()),
+            LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]),
+        ];
         match nl.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL) {
-            Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
+            // A bridge an earlier server made: given an address of its own, if it has none.
+            Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => nl.pin_address(bridge)?,
             other => other?,
         }
         nl.set_up(bridge)?;
@@ -388,6 +393,14 @@ impl Maker {
     }
 }
 
+/// A random, locally administered unicast MAC address, set on a bridge when it is made:
+/// an address given explicitly stays (see [`Netlink::pin_address`]).
+fn fixed_bridge_mac() -> [u8; 6] {
+    let random = uuid::Uuid::new_v4();
+    let b = random.as_bytes();
+    [(b[0] & 0xfe) | 0x02, b[1], b[2], b[3], b[4], b[5]]
+}
+
 /// The interface of a host route (other than the default route and the bridge's own route
 /// for exactly this subnet) that overlaps `network/mask`: taking such a subnet would hijack
 /// the host's traffic to it, or clash with another server's subnet on the same bridge.
@@ -501,6 +514,23 @@ impl Netlink {
                 offset += size;
             }
         }
+    }
+
+    /// Gives a bridge a MAC address of its own unless one was set already. A bridge whose
+    /// address was never set takes the lowest of its ports' addresses, so it changes as
+    /// environments come and go; every change flushes the host's neighbour entries for it,
+    /// and every environment that cached the old address loses its gateway until its own
+    /// entry expires (tens of seconds of silence). Its present address may be a port's (it
+    /// was taken from one), so it gets a new one, not that one pinned.
+    fn pin_address(&mut self, name: &str) -> io::Result<()> {
+        let sys = std::path::Path::new("/sys/class/net").join(name);
+        // 3: NET_ADDR_SET.
+        if std::fs::read_to_string(sys.join("addr_assign_type"))?.trim() == "3" {
+            return Ok(());
+        }
+        let mut m = LinkMessage::default();
+        m.attributes = vec![LinkAttribute::IfName(name.into()), LinkAttribute::Address(fixed_bridge_mac().to_vec())];
+        self.request(RouteNetlinkMessage::NewLink(m), 0)
     }
 
     fn set_up(&mut self, name: &str) -> io::Result<()> {

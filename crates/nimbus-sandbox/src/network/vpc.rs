@@ -217,8 +217,13 @@ impl Maker {
             let mut bridge = LinkMessage::default();
             bridge.header.flags = LinkFlags::Up;
             bridge.header.change_mask = LinkFlags::Up;
-            bridge.attributes =
-                vec![LinkAttribute::IfName(VPC_BRIDGE.into()), LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)])];
+            // Its address given, so it stays as environments come and go (see
+            // `Netlink::pin_address`): they keep reaching their router.
+            bridge.attributes = vec![
+                LinkAttribute::IfName(VPC_BRIDGE.into()),
+                LinkAttribute::Address(super::fixed_bridge_mac().to_vec()),
+                LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]),
+            ];
             nl.request(RouteNetlinkMessage::NewLink(bridge), NLM_F_CREATE | NLM_F_EXCL)?;
             nl.set_up(VPC_BRIDGE)?;
             let bridge_index = link_index(&mut nl, VPC_BRIDGE)?;
