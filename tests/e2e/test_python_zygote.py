@@ -222,3 +222,37 @@ def test_runtimes_outlive_a_dead_zygote_and_the_next_burst_gets_a_new_one(server
     while time.time() < deadline and any(Path(f"/proc/{p}").exists() for p in before):
         time.sleep(0.2)
     assert not [p for p in before if Path(f"/proc/{p}").exists()], "zygote processes outlived the server"
+
+
+NATIVE = r'''
+import ctypes
+def handler(event, context):
+    try:
+        return ctypes.CDLL("libnimbusz.so").zlibVersion is not None
+    except OSError as e:
+        return str(e)
+'''
+
+
+def test_a_prestarted_runtime_finds_the_functions_libraries(server_factory):
+    """A runtime started ahead of time (its loader read LD_LIBRARY_PATH before the code was
+    bound) still finds a library the package ships in lib/."""
+    s = server_factory(args=["--prestart", "1", "--zygote-after", "0"])
+    lam = s.lambda_client()
+
+    def prestarted() -> bool:
+        procs = _processes()
+        tree, todo = set(), [s.proc.pid]
+        while todo:
+            parent = todo.pop()
+            for pid, (ppid, _, _) in procs.items():
+                if ppid == parent and pid not in tree:
+                    tree.add(pid)
+                    todo.append(pid)
+        return any(b"NIMBUS_PRESTARTED=1" in procs[p][1] for p in tree)
+
+    wait_for(prestarted, timeout=15, what="a prestarted Python runtime")
+    zlib = next(p for p in ("/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1") if Path(p).exists())
+    fn = create_function(lam, unique("prestart-lib"), "python3.11", "index.handler",
+                         make_zip({"index.py": NATIVE, "lib/libnimbusz.so": Path(zlib).read_bytes()}))
+    assert invoke(lam, fn.name, {}).ok() is True

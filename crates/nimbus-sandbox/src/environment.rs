@@ -294,6 +294,12 @@ impl Environment {
                 ("AWS_EXECUTION_ENV".to_string(), format!("AWS_Lambda_{runtime}")),
                 ("LAMBDA_RUNTIME_DIR".to_string(), paths.runtime_dir.clone()),
                 ("NIMBUS_PRESTARTED".to_string(), "1".to_string()),
+                // The dynamic loader reads it once, at start: the function's libraries
+                // (/var/task/lib, /opt/lib, bound later) are searched only if it names them.
+                (
+                    "LD_LIBRARY_PATH".to_string(),
+                    "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib".to_string(),
+                ),
                 ("TZ".to_string(), ":UTC".to_string()),
                 ("LANG".to_string(), "en_US.UTF-8".to_string()),
                 ("PATH".to_string(), "/usr/local/bin:/usr/bin/:/bin".to_string()),

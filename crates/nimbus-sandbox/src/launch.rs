@@ -271,6 +271,11 @@ impl LateMounts {
             let dir = late.0.join(name);
             std::fs::create_dir_all(&dir).map_err(|source| LaunchError::Path { op: "create", path: dir.clone(), source })?;
             jail::make_shared_mount_point(&dir)?;
+            // Seen as /var/task/lib and /opt/lib until the code and layers are bound over
+            // them: the runtime's dynamic loader, started before, never searches again a
+            // directory of LD_LIBRARY_PATH it once found missing.
+            let lib = dir.join("lib");
+            std::fs::create_dir_all(&lib).map_err(|source| LaunchError::Path { op: "create", path: lib, source })?;
         }
         Ok(late)
     }

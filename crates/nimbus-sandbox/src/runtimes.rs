@@ -149,6 +149,11 @@ impl RuntimeRegistry {
         write_if_changed(&registry.node_dir.join("bootstrap.js"), NODE_BOOTSTRAP)?;
         write_if_changed(&registry.python_dir.join("bootstrap.py"), PYTHON_BOOTSTRAP)?;
         write_if_changed(&registry.python_dir.join(crate::jail::ZYGOTE_SCRIPT), PYTHON_ZYGOTE)?;
+        // `/var/runtime/lib` of AWS's LD_LIBRARY_PATH, present (empty) so that a runtime's
+        // loader does not mark it missing for good (see `launch::LateMounts`).
+        for dir in [&registry.node_dir, &registry.python_dir] {
+            std::fs::create_dir_all(dir.join("lib"))?;
+        }
         Ok(registry)
     }
 
