@@ -221,18 +221,31 @@ pub fn zygote_eligible(spec: &EnvSpec, iso: &Isolation, registry: &RuntimeRegist
         && !spec.environment.keys().any(|k| k == "LANG" || k.starts_with("LC_") || k == "TZ")
 }
 
-/// A zygote's whole environment: what a runtime of `spec` reads at its start and nothing
-/// else (no variable of the function's, no credential: the zygote runs as root on the host).
-/// `LD_LIBRARY_PATH` is AWS's for the function (the dynamic loader reads it only at start).
-pub fn zygote_variables(spec: &EnvSpec) -> Vec<(String, String)> {
-    let opt = if spec.opt_dir.is_some() { ":/opt/lib" } else { "" };
+/// AWS's `LD_LIBRARY_PATH` for a runtime whose bootstrap is in `runtime_dir`, code in `task`
+/// and layers (if any) in `opt`.
+fn ld_library_path(runtime_dir: &str, task: &str, opt: Option<&str>) -> String {
+    let opt = opt.map(|o| format!(":{o}/lib")).unwrap_or_default();
+    format!("/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task}:{task}/lib{opt}")
+}
+
+/// What a managed runtime started before its function is known (prestarted, or a zygote)
+/// reads at its start: AWS's values, nothing of any function's. `LD_LIBRARY_PATH` is read
+/// by the dynamic loader only at start, so it names the sandbox's code and layer
+/// directories already (`with_layers`).
+fn start_variables(runtime: Runtime, with_layers: bool) -> Vec<(String, String)> {
     vec![
+        ("AWS_EXECUTION_ENV".to_string(), format!("AWS_Lambda_{runtime}")),
+        ("LD_LIBRARY_PATH".to_string(), ld_library_path("/var/runtime", "/var/task", with_layers.then_some("/opt"))),
         ("TZ".to_string(), ":UTC".to_string()),
         ("LANG".to_string(), "en_US.UTF-8".to_string()),
         ("PATH".to_string(), "/usr/local/bin:/usr/bin/:/bin".to_string()),
-        ("LD_LIBRARY_PATH".to_string(), format!("/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib{opt}")),
-        ("AWS_EXECUTION_ENV".to_string(), format!("AWS_Lambda_{}", spec.runtime)),
     ]
+}
+
+/// A zygote's whole environment: what a runtime of `spec` reads at its start and nothing
+/// else (no variable of the function's, no credential: the zygote runs as root on the host).
+pub fn zygote_variables(spec: &EnvSpec) -> Vec<(String, String)> {
+    start_variables(spec.runtime, spec.opt_dir.is_some())
 }
 
 /// Prestarted runtimes are kept per key: one kind of gated sandbox serves every `provided`
@@ -258,7 +271,6 @@ impl Environment {
         zygote: Option<std::os::fd::OwnedFd>,
     ) -> Result<Result<Arc<Environment>, Reply>, SandboxError> {
         let Host { iso, cgroups, registry, logs, endpoint_url, trust, runtime_api } = *host;
-        let forked = zygote.is_some() && spec.runtime.family() == RuntimeFamily::Python && matches!(iso, Isolation::Namespaces(_));
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         let sink = logs.sink(&spec.log_group, &log_stream);
@@ -282,6 +294,7 @@ impl Environment {
             Ok(p) => p,
             Err(reply) => return Ok(Err(reply)),
         };
+        let forked = process.forked;
         Ok(Ok(Environment::from_process(id, spec, log_stream, generation, process, provisioned, forked)))
     }
 
@@ -291,19 +304,11 @@ impl Environment {
         let vars = |addr: &str, paths: &launch::Paths| {
             let mut v = vec![
                 ("AWS_LAMBDA_RUNTIME_API".to_string(), addr.to_string()),
-                ("AWS_EXECUTION_ENV".to_string(), format!("AWS_Lambda_{runtime}")),
                 ("LAMBDA_RUNTIME_DIR".to_string(), paths.runtime_dir.clone()),
                 ("NIMBUS_PRESTARTED".to_string(), "1".to_string()),
-                // The dynamic loader reads it once, at start: the function's libraries
-                // (/var/task/lib, /opt/lib, bound later) are searched only if it names them.
-                (
-                    "LD_LIBRARY_PATH".to_string(),
-                    "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib".to_string(),
-                ),
-                ("TZ".to_string(), ":UTC".to_string()),
-                ("LANG".to_string(), "en_US.UTF-8".to_string()),
-                ("PATH".to_string(), "/usr/local/bin:/usr/bin/:/bin".to_string()),
             ];
+            // Its function's layers, if any, are bound at /opt later.
+            v.extend(start_variables(runtime, true));
             // Node reads NODE_EXTRA_CA_CERTS when it starts, before any assignment.
             v.extend(paths.trust.as_deref().into_iter().flat_map(TrustedCertificates::variables));
             v
@@ -636,7 +641,7 @@ fn environment_variables(
         ("TZ".into(), ":UTC".into()),
         ("LANG".into(), "en_US.UTF-8".into()),
         ("PATH".into(), format!("/usr/local/bin:/usr/bin/:/bin{}", opt_suffix("bin"))),
-        ("LD_LIBRARY_PATH".into(), format!("/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task}:{task}/lib{}", opt_suffix("lib"))),
+        ("LD_LIBRARY_PATH".into(), ld_library_path(&runtime_dir, &task, opt.as_deref())),
     ];
     if let Some(level) = spec.json_log_level {
         v.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));

@@ -208,6 +208,8 @@ pub(crate) struct Process {
     pub pid: u32,
     pub dead: Arc<AtomicBool>,
     pub started: Instant,
+    /// Forked from a Python zygote rather than exec'd.
+    pub forked: bool,
     /// The host mount points its `/var/task` and `/opt` follow (prestarted sandboxes).
     pub late: Option<LateMounts>,
     /// The write end of its gate (a prestarted `provided` sandbox waits there for its
@@ -413,7 +415,8 @@ pub(crate) async fn launch(
         Err(reply) => return Ok(Err(reply)),
     };
     let (opt, tmp_mb, sink, log_filter, trust) = (res.opt, res.tmp_mb, res.sink, res.log_filter, res.trust);
-    let zygote = res.zygote.filter(|_| runtime.family() == RuntimeFamily::Python);
+    let zygote = res.zygote.filter(|_| runtime.family() == RuntimeFamily::Python && matches!(iso, Isolation::Namespaces(_)));
+    let forked = zygote.is_some();
     let mut timeline = Timeline::new();
     let cgroup = match res.cgroups {
         // Full CPU until init is done (Lambda's init phase is not held to the memory-sized
@@ -645,7 +648,7 @@ pub(crate) async fn launch(
             api.shutdown();
         });
     }
-    Ok(Ok(Process { api, capture, addr, pid, dead, started, late: late_mounts, gate, cgroup }))
+    Ok(Ok(Process { api, capture, addr, pid, dead, started, forked, late: late_mounts, gate, cgroup }))
 }
 
 /// A runtime process: spawned by the server itself (process isolation, or no spawner), or
