@@ -1,9 +1,10 @@
 //! Who is calling: AWS Signature Version 4 verification of every signed request (header and
-//! presigned-query forms), the credentials it is checked against, and the links Nimbus signs
-//! itself (`links`).
+//! presigned-query forms), the credentials it is checked against, the links Nimbus signs
+//! itself (`links`), and the web console's one-time login links (`login`).
 
 pub mod keys;
 pub mod links;
+pub mod login;
 pub mod sigv4;
 
 pub use keys::{AccessKey, AdminKeySource, Caller, KeyError, Keys, Principal, SessionPolicy};
