@@ -1,0 +1,113 @@
+//! The code editor: CodeMirror 6 with highlighting and bracket matching per language, one
+//! editor state per open file (each keeps its own undo history), Ctrl/Cmd-S to save.
+import { useEffect, useRef } from "preact/hooks";
+import { EditorView, basicSetup } from "codemirror";
+import { EditorState, Compartment, type Extension } from "@codemirror/state";
+import { keymap } from "@codemirror/view";
+import { indentWithTab } from "@codemirror/commands";
+import { javascript } from "@codemirror/lang-javascript";
+import { python } from "@codemirror/lang-python";
+import { json } from "@codemirror/lang-json";
+import { yaml } from "@codemirror/lang-yaml";
+import { oneDark } from "@codemirror/theme-one-dark";
+import { languageOf } from "../lib/zip";
+
+function language(path: string): Extension {
+  switch (languageOf(path)) {
+    case "javascript":
+      return javascript();
+    case "typescript":
+      return javascript({ typescript: true });
+    case "python":
+      return python();
+    case "json":
+      return json();
+    case "yaml":
+      return yaml();
+    default:
+      return [];
+  }
+}
+
+const dark = () => document.documentElement.dataset.theme === "dark";
+
+export interface EditorProps {
+  /** Which document is shown; a new key is a new editor state. */
+  docKey: string;
+  path: string;
+  initial: string;
+  readOnly?: boolean;
+  onChange?: (text: string) => void;
+  onSave?: () => void;
+  label?: string;
+}
+
+/** States of documents that were open, by key, so switching tabs keeps undo history. */
+const states = new Map<string, EditorState>();
+
+export function forgetEditorState(prefix: string) {
+  for (const k of [...states.keys()]) if (k.startsWith(prefix)) states.delete(k);
+}
+
+export function Editor({ docKey, path, initial, readOnly, onChange, onSave, label }: EditorProps) {
+  const host = useRef<HTMLDivElement>(null);
+  const view = useRef<EditorView | null>(null);
+  const theme = useRef(new Compartment());
+  const handlers = useRef({ onChange, onSave });
+  handlers.current = { onChange, onSave };
+
+  const makeState = () =>
+    EditorState.create({
+      doc: initial,
+      extensions: [
+        basicSetup,
+        keymap.of([
+          indentWithTab,
+          {
+            key: "Mod-s",
+            preventDefault: true,
+            run: () => {
+              handlers.current.onSave?.();
+              return true;
+            },
+          },
+        ]),
+        language(path),
+        theme.current.of(dark() ? oneDark : []),
+        EditorState.readOnly.of(!!readOnly),
+        EditorView.editable.of(!readOnly),
+        EditorView.contentAttributes.of({ "aria-label": label ?? `Editor: ${path}` }),
+        EditorView.updateListener.of((u) => {
+          if (u.docChanged) handlers.current.onChange?.(u.state.doc.toString());
+        }),
+      ],
+    });
+
+  useEffect(() => {
+    const state = states.get(docKey) ?? makeState();
+    if (!view.current) {
+      view.current = new EditorView({ state, parent: host.current! });
+    } else {
+      const prev = view.current.state;
+      view.current.setState(state);
+      void prev;
+    }
+    // Follow the page's theme.
+    view.current.dispatch({ effects: theme.current.reconfigure(dark() ? oneDark : []) });
+    return () => {
+      if (view.current) states.set(docKey, view.current.state);
+    };
+  }, [docKey, readOnly]);
+
+  useEffect(() => {
+    const obs = new MutationObserver(() => view.current?.dispatch({ effects: theme.current.reconfigure(dark() ? oneDark : []) }));
+    obs.observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
+    return () => {
+      obs.disconnect();
+      view.current?.destroy();
+      view.current = null;
+    };
+  }, []);
+
+  return <div class="editor" ref={host} />;
+}

@@ -1,0 +1,137 @@
+//! A function's package as the editor holds it: a flat map of paths to bytes, read from and
+//! written to the zip Lambda stores (fflate, in the browser).
+import { unzipSync, zipSync, strFromU8, strToU8 } from "fflate";
+
+/** AWS's limit for editing a package in the console (the zip's size). */
+export const EDITABLE_LIMIT = 3 * 1024 * 1024;
+
+export type Files = Map<string, Uint8Array>;
+
+/** Normalises a path typed by a person: no leading `/` or `./`, no `..`, `/` separators. */
+export function cleanPath(p: string): string | null {
+  const parts = p.replace(/\\/g, "/").split("/").filter((s) => s !== "" && s !== ".");
+  if (parts.length === 0 || parts.some((s) => s === "..")) return null;
+  return parts.join("/");
+}
+
+/** The files of a zip (directories dropped: the tree is made from the paths). */
+export function unpack(zip: Uint8Array): Files {
+  const out: Files = new Map();
+  const entries = unzipSync(zip);
+  for (const [name, data] of Object.entries(entries)) {
+    if (name.endsWith("/")) continue;
+    const p = cleanPath(name);
+    if (p) out.set(p, data);
+  }
+  return out;
+}
+
+/** A zip of the files, sorted by path, with fixed times so the same tree zips the same. */
+export function pack(files: Files): Uint8Array {
+  const input: Record<string, [Uint8Array, { mtime: Date; attrs?: number }]> = {};
+  const mtime = new Date(Date.UTC(2020, 0, 1));
+  for (const p of [...files.keys()].sort()) {
+    // Unix mode 0644 (or 0755 for a `bootstrap`) in the upper half of the external attributes.
+    const mode = p === "bootstrap" || p.endsWith("/bootstrap") ? 0o100755 : 0o100644;
+    input[p] = [files.get(p)!, { mtime, attrs: mode << 16 }];
+  }
+  return zipSync(input as any, { level: 6 });
+}
+
+/** Whether bytes are text the editor can show (UTF-8 without NULs). */
+export function isText(data: Uint8Array): boolean {
+  if (data.length > 1024 * 1024) return false;
+  for (let i = 0; i < Math.min(data.length, 8000); i++) if (data[i] === 0) return false;
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(data);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const text = (data: Uint8Array) => strFromU8(data);
+export const bytes = (s: string) => strToU8(s);
+
+/** The language the editor highlights a path in. */
+export function languageOf(path: string): "javascript" | "typescript" | "python" | "json" | "yaml" | "text" {
+  const ext = path.slice(path.lastIndexOf(".") + 1).toLowerCase();
+  switch (ext) {
+    case "js":
+    case "mjs":
+    case "cjs":
+      return "javascript";
+    case "ts":
+    case "mts":
+    case "cts":
+      return "typescript";
+    case "py":
+      return "python";
+    case "json":
+      return "json";
+    case "yml":
+    case "yaml":
+      return "yaml";
+    default:
+      return "text";
+  }
+}
+
+export interface TreeNode {
+  name: string;
+  path: string;
+  dir: boolean;
+  children: TreeNode[];
+}
+
+/** The folder tree of a set of paths (folders first, then files, each by name). */
+export function tree(paths: Iterable<string>, folders: Iterable<string> = []): TreeNode {
+  const root: TreeNode = { name: "", path: "", dir: true, children: [] };
+  const dirOf = (parts: string[]) => {
+    let node = root;
+    for (let i = 0; i < parts.length; i++) {
+      let next = node.children.find((c) => c.dir && c.name === parts[i]);
+      if (!next) {
+        next = { name: parts[i], path: parts.slice(0, i + 1).join("/"), dir: true, children: [] };
+        node.children.push(next);
+      }
+      node = next;
+    }
+    return node;
+  };
+  for (const f of folders) dirOf(f.split("/"));
+  for (const p of paths) {
+    const parts = p.split("/");
+    dirOf(parts.slice(0, -1)).children.push({ name: parts[parts.length - 1], path: p, dir: false, children: [] });
+  }
+  const sort = (n: TreeNode) => {
+    n.children.sort((a, b) => (a.dir === b.dir ? a.name.localeCompare(b.name) : a.dir ? -1 : 1));
+    n.children.forEach(sort);
+  };
+  sort(root);
+  return root;
+}
+
+/** Renames a file or a folder (every path under it); refuses to overwrite. */
+export function rename(files: Files, from: string, to: string): Files | string {
+  const target = cleanPath(to);
+  if (!target) return "That is not a valid path.";
+  const out: Files = new Map();
+  let moved = 0;
+  for (const [p, d] of files) {
+    let q = p;
+    if (p === from) q = target;
+    else if (p.startsWith(from + "/")) q = target + p.slice(from.length);
+    if (q !== p) moved++;
+    if (q !== p && files.has(q)) return `${q} already exists.`;
+    out.set(q, d);
+  }
+  return moved ? out : `${from} does not exist.`;
+}
+
+/** Removes a file, or a folder with everything under it. */
+export function remove(files: Files, path: string): Files {
+  const out: Files = new Map();
+  for (const [p, d] of files) if (p !== path && !p.startsWith(path + "/")) out.set(p, d);
+  return out;
+}

@@ -1,0 +1,309 @@
+//! The Triggers & destinations tab: a diagram of the function with what invokes it and where
+//! its results go, each with its state; add an SQS trigger, enable/disable or remove
+//! triggers, and set destinations.
+import { useEffect, useState } from "preact/hooks";
+import {
+  CreateEventSourceMappingCommand,
+  DeleteEventSourceMappingCommand,
+  DeleteFunctionUrlConfigCommand,
+  GetFunctionEventInvokeConfigCommand,
+  GetFunctionUrlConfigCommand,
+  GetPolicyCommand,
+  ListEventSourceMappingsCommand,
+  PutFunctionEventInvokeConfigCommand,
+  RemovePermissionCommand,
+  UpdateEventSourceMappingCommand,
+  type EventSourceMappingConfiguration,
+} from "@aws-sdk/client-lambda";
+import { GetQueueAttributesCommand, ListQueuesCommand } from "@aws-sdk/client-sqs";
+import { useApp } from "../../ctx";
+import { describeError } from "../../session";
+import { Dialog, ErrorBox, Field, Spinner } from "../../components/ui";
+import { arnName, serviceOfArn, triggersFromPolicy, type Destinations, type Trigger } from "../../lib/triggers";
+import type { FunctionProps } from "../Function";
+
+export function TriggersTab({ name, fn }: FunctionProps) {
+  const app = useApp();
+  const [triggers, setTriggers] = useState<Trigger[] | null>(null);
+  const [mappings, setMappings] = useState<EventSourceMappingConfiguration[]>([]);
+  const [dest, setDest] = useState<Destinations>({});
+  const [error, setError] = useState<string | null>(null);
+  const [adding, setAdding] = useState(false);
+  const [editingDest, setEditingDest] = useState(false);
+
+  const load = async () => {
+    try {
+      const out: Trigger[] = [];
+      const esm = await app.call((c) => c.lambda.send(new ListEventSourceMappingsCommand({ FunctionName: name })));
+      const ms = esm.EventSourceMappings ?? [];
+      setMappings(ms);
+      for (const m of ms) {
+        out.push({
+          id: `mapping:${m.UUID}`,
+          kind: serviceOfArn(m.EventSourceArn ?? ""),
+          label: arnName(m.EventSourceArn ?? ""),
+          detail: `batch size ${m.BatchSize}${m.MaximumBatchingWindowInSeconds ? `, window ${m.MaximumBatchingWindowInSeconds}s` : ""}`,
+          state: m.State,
+          remove: { type: "mapping", uuid: m.UUID! },
+        });
+      }
+      try {
+        const url = await app.call((c) => c.lambda.send(new GetFunctionUrlConfigCommand({ FunctionName: name })));
+        out.push({ id: "url", kind: "Function URL", label: url.FunctionUrl ?? "", detail: `auth ${url.AuthType}`, remove: { type: "url" } });
+      } catch (e) {
+        if ((e as Error).name !== "ResourceNotFoundException") throw e;
+      }
+      try {
+        const p = await app.call((c) => c.lambda.send(new GetPolicyCommand({ FunctionName: name })));
+        out.push(...triggersFromPolicy(p.Policy));
+      } catch (e) {
+        if ((e as Error).name !== "ResourceNotFoundException") throw e;
+      }
+      const d: Destinations = { deadLetter: fn.Configuration?.DeadLetterConfig?.TargetArn };
+      try {
+        const eic = await app.call((c) => c.lambda.send(new GetFunctionEventInvokeConfigCommand({ FunctionName: name })));
+        d.onSuccess = eic.DestinationConfig?.OnSuccess?.Destination;
+        d.onFailure = eic.DestinationConfig?.OnFailure?.Destination;
+      } catch (e) {
+        if ((e as Error).name !== "ResourceNotFoundException") throw e;
+      }
+      setDest(d);
+      setTriggers(out);
+    } catch (e) {
+      setError(describeError(e));
+      setTriggers((t) => t ?? []);
+    }
+  };
+
+  useEffect(() => {
+    load();
+  }, [name]);
+
+  const act = async (f: () => Promise<unknown>, done: string) => {
+    setError(null);
+    try {
+      await f();
+      app.toast(done);
+      await load();
+    } catch (e) {
+      setError(describeError(e));
+    }
+  };
+
+  const removeTrigger = (t: Trigger) => {
+    if (!t.remove || !confirm(`Remove the trigger ${t.kind} ${t.label}?`)) return;
+    const r = t.remove;
+    act(
+      () =>
+        app.call((c) =>
+          r.type === "mapping"
+            ? c.lambda.send(new DeleteEventSourceMappingCommand({ UUID: r.uuid }))
+            : r.type === "url"
+              ? c.lambda.send(new DeleteFunctionUrlConfigCommand({ FunctionName: name }))
+              : c.lambda.send(new RemovePermissionCommand({ FunctionName: name, StatementId: r.sid })),
+        ),
+      `Removed the trigger ${t.label}.`,
+    );
+  };
+
+  const toggle = (t: Trigger) => {
+    if (t.remove?.type !== "mapping") return;
+    const uuid = t.remove.uuid;
+    const enable = t.state === "Disabled";
+    act(() => app.call((c) => c.lambda.send(new UpdateEventSourceMappingCommand({ UUID: uuid, Enabled: enable }))), `${enable ? "Enabled" : "Disabled"} ${t.label}.`);
+  };
+
+  if (!triggers) return <Spinner />;
+  const destList: [string, string | undefined][] = [
+    ["On success", dest.onSuccess],
+    ["On failure", dest.onFailure],
+    ["Dead-letter queue", dest.deadLetter],
+  ];
+
+  return (
+    <div class="stack">
+      <ErrorBox error={error} onClose={() => setError(null)} />
+      <div class="diagram" aria-label="Function overview">
+        <div class="diagram-col">
+          <h3>Triggers</h3>
+          {triggers.length === 0 && <p class="muted small">None</p>}
+          {triggers.map((t) => (
+            <div key={t.id} class="diagram-box trigger" aria-label={`Trigger ${t.kind} ${t.label}`}>
+              <div class="row">
+                <strong>{t.kind}</strong>
+                {t.state && <span class={`badge state-${t.state.toLowerCase()}`}>{t.state}</span>}
+              </div>
+              <div class="mono small" title={t.detail}>
+                {t.label}
+              </div>
+              <div class="muted small">{t.detail}</div>
+              <div class="row">
+                {t.remove?.type === "mapping" && (
+                  <button class="ghost small" onClick={() => toggle(t)}>
+                    {t.state === "Disabled" ? "Enable" : "Disable"}
+                  </button>
+                )}
+                {t.remove && (
+                  <button class="ghost small danger" onClick={() => removeTrigger(t)}>
+                    Remove
+                  </button>
+                )}
+              </div>
+            </div>
+          ))}
+          <button onClick={() => setAdding(true)}>+ Add trigger</button>
+        </div>
+        <div class="diagram-arrow" aria-hidden="true">
+          →
+        </div>
+        <div class="diagram-col center">
+          <div class="diagram-box function">
+            <strong>λ {name}</strong>
+            <div class="muted small">{fn.Configuration?.Runtime}</div>
+          </div>
+        </div>
+        <div class="diagram-arrow" aria-hidden="true">
+          →
+        </div>
+        <div class="diagram-col">
+          <h3>Destinations</h3>
+          {destList
+            .filter(([, arn]) => arn)
+            .map(([label, arn]) => (
+              <div key={label} class="diagram-box destination" aria-label={`Destination ${label}`}>
+                <strong>{label}</strong>
+                <div class="muted small">{serviceOfArn(arn!)}</div>
+                <div class="mono small">{arnName(arn!)}</div>
+              </div>
+            ))}
+          {!destList.some(([, a]) => a) && <p class="muted small">None</p>}
+          <button onClick={() => setEditingDest(true)}>Edit destinations</button>
+        </div>
+      </div>
+      {mappings.length > 0 && <p class="muted small">{mappings.length} event source mapping(s).</p>}
+      <AddTrigger open={adding} name={name} onClose={() => setAdding(false)} onAdded={() => { setAdding(false); load(); }} />
+      <EditDestinations open={editingDest} name={name} dest={dest} onClose={() => setEditingDest(false)} onSaved={() => { setEditingDest(false); load(); }} />
+    </div>
+  );
+}
+
+function AddTrigger({ open, name, onClose, onAdded }: { open: boolean; name: string; onClose: () => void; onAdded: () => void }) {
+  const app = useApp();
+  const [queues, setQueues] = useState<string[]>([]);
+  const [queue, setQueue] = useState("");
+  const [batch, setBatch] = useState(10);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    if (!open) return;
+    setError(null);
+    app
+      .call((c) => c.sqs.send(new ListQueuesCommand({})))
+      .then((r) => {
+        setQueues(r.QueueUrls ?? []);
+        setQueue((q) => q || r.QueueUrls?.[0] || "");
+      })
+      .catch((e) => setError(describeError(e)));
+  }, [open]);
+  const add = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const attrs = await app.call((c) => c.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queue, AttributeNames: ["QueueArn"] })));
+      await app.call((c) =>
+        c.lambda.send(new CreateEventSourceMappingCommand({ FunctionName: name, EventSourceArn: attrs.Attributes!.QueueArn!, BatchSize: batch, Enabled: true })),
+      );
+      app.toast("Added the SQS trigger.");
+      onAdded();
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog title="Add trigger" open={open} onClose={onClose}>
+      <form class="stack" onSubmit={add}>
+        <Field label="Source">
+          <select disabled>
+            <option>SQS</option>
+          </select>
+        </Field>
+        <Field label="Queue">
+          <select name="queue" value={queue} onChange={(e) => setQueue(e.currentTarget.value)} required>
+            {queues.length === 0 && <option value="">No queues in this account</option>}
+            {queues.map((q) => (
+              <option key={q} value={q}>
+                {q.split("/").pop()}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field label="Batch size" hint="1–10,000">
+          <input name="batchSize" type="number" min={1} max={10000} value={batch} onInput={(e) => setBatch(Number(e.currentTarget.value))} />
+        </Field>
+        <p class="muted small">The function's execution role needs sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes on the queue.</p>
+        <ErrorBox error={error} />
+        <div class="dialog-actions">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button class="primary" type="submit" disabled={busy || !queue}>
+            Add
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+function EditDestinations({ open, name, dest, onClose, onSaved }: { open: boolean; name: string; dest: Destinations; onClose: () => void; onSaved: () => void }) {
+  const app = useApp();
+  const [ok, setOk] = useState(dest.onSuccess ?? "");
+  const [fail, setFail] = useState(dest.onFailure ?? "");
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    setOk(dest.onSuccess ?? "");
+    setFail(dest.onFailure ?? "");
+    setError(null);
+  }, [open]);
+  const save = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await app.call((c) =>
+        c.lambda.send(
+          new PutFunctionEventInvokeConfigCommand({
+            FunctionName: name,
+            DestinationConfig: { OnSuccess: ok ? { Destination: ok } : {}, OnFailure: fail ? { Destination: fail } : {} },
+          }),
+        ),
+      );
+      app.toast("Saved the destinations.");
+      onSaved();
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+  return (
+    <Dialog title="Destinations of asynchronous invocations" open={open} onClose={onClose}>
+      <form class="stack" onSubmit={save}>
+        <Field label="On success" hint="A queue, topic, function or event bus ARN; empty for none.">
+          <input name="onSuccess" value={ok} onInput={(e) => setOk(e.currentTarget.value)} />
+        </Field>
+        <Field label="On failure">
+          <input name="onFailure" value={fail} onInput={(e) => setFail(e.currentTarget.value)} />
+        </Field>
+        <ErrorBox error={error} />
+        <div class="dialog-actions">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button class="primary" type="submit">
+            Save
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}

@@ -1,0 +1,122 @@
+//! Who is signed in: the access key kept in this browser tab's session storage only, the
+//! region the server serves, and the AWS SDK clients that sign every call with that key.
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
+import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
+import { IAMClient } from "@aws-sdk/client-iam";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { STSClient, GetCallerIdentityCommand } from "@aws-sdk/client-sts";
+
+export interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  expiration?: string;
+}
+
+export interface Session {
+  credentials: Credentials;
+  region: string;
+  /** The caller's ARN, from GetCallerIdentity. */
+  arn: string;
+  account: string;
+}
+
+const KEY = "nimbus.session";
+
+export function loadSession(): Session | null {
+  try {
+    const raw = sessionStorage.getItem(KEY);
+    return raw ? (JSON.parse(raw) as Session) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveSession(s: Session | null) {
+  if (s) sessionStorage.setItem(KEY, JSON.stringify(s));
+  else sessionStorage.removeItem(KEY);
+}
+
+/** The region this server serves (`/_nimbus/status`), us-east-1 if it does not say. */
+export async function serverRegion(): Promise<string> {
+  try {
+    const r = await fetch("/_nimbus/status");
+    const v = await r.json();
+    return typeof v.region === "string" ? v.region : "us-east-1";
+  } catch {
+    return "us-east-1";
+  }
+}
+
+function sdkCredentials(c: Credentials) {
+  return {
+    accessKeyId: c.accessKeyId,
+    secretAccessKey: c.secretAccessKey,
+    sessionToken: c.sessionToken,
+    expiration: c.expiration ? new Date(c.expiration) : undefined,
+  };
+}
+
+export class Clients {
+  lambda: LambdaClient;
+  cloudwatch: CloudWatchClient;
+  logs: CloudWatchLogsClient;
+  iam: IAMClient;
+  sqs: SQSClient;
+  sts: STSClient;
+
+  constructor(credentials: Credentials, region: string) {
+    const config = { region, endpoint: location.origin, credentials: sdkCredentials(credentials), maxAttempts: 1 };
+    this.lambda = new LambdaClient(config);
+    this.cloudwatch = new CloudWatchClient(config);
+    this.logs = new CloudWatchLogsClient(config);
+    this.iam = new IAMClient(config);
+    this.sqs = new SQSClient(config);
+    this.sts = new STSClient(config);
+  }
+}
+
+/** Checks a key by asking who it is; the session it makes, or the error the server gave. */
+export async function signIn(credentials: Credentials, region: string): Promise<Session> {
+  const sts = new STSClient({ region, endpoint: location.origin, credentials: sdkCredentials(credentials), maxAttempts: 1 });
+  const who = await sts.send(new GetCallerIdentityCommand({}));
+  return { credentials, region, arn: who.Arn ?? "", account: who.Account ?? "" };
+}
+
+/** Trades a one-time login link's token for temporary credentials of the administrator. */
+export async function redeemLoginToken(token: string): Promise<Credentials> {
+  const r = await fetch("/_nimbus/console/session", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ token }),
+  });
+  const v = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(v.message ?? `The server answered ${r.status}.`);
+  return { accessKeyId: v.AccessKeyId, secretAccessKey: v.SecretAccessKey, sessionToken: v.SessionToken, expiration: v.Expiration };
+}
+
+/** Errors that mean the key no longer works: the console goes back to sign-in. */
+const SIGNED_OUT = new Set([
+  "ExpiredToken",
+  "ExpiredTokenException",
+  "UnrecognizedClientException",
+  "InvalidClientTokenId",
+  "InvalidSignatureException",
+  "SignatureDoesNotMatch",
+  "IncompleteSignature",
+  "MissingAuthenticationToken",
+]);
+
+export function isSignedOutError(e: unknown): boolean {
+  const name = (e as { name?: string })?.name ?? "";
+  return SIGNED_OUT.has(name);
+}
+
+/** An API error as a person reads it: the exception's name and AWS's message. */
+export function describeError(e: unknown): string {
+  const err = e as { name?: string; message?: string };
+  const name = err?.name && err.name !== "Error" ? err.name : "";
+  const msg = err?.message ?? String(e);
+  return name && !msg.startsWith(name) ? `${name}: ${msg}` : msg;
+}
