@@ -1,0 +1,249 @@
+// Drives Nimbus's web console in a real headless Chromium (Debian's /usr/bin/chromium through
+// playwright-core), as a person would: the one-time login link, sign-out and sign-in with a
+// key, create from a blueprint, edit and deploy, test, configure, publish, alias, trigger,
+// monitor, logs. Every page is saved as a screenshot. Prints a JSON report of what it saw;
+// exits non-zero with the step that failed.
+//
+//   node console_ui.mjs '{"base":"http://127.0.0.1:PORT","loginUrl":"...","accessKeyId":"...",
+//                         "secretAccessKey":"...","shots":"/tmp/dir","queueName":"q","fn":"name"}'
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const cfg = JSON.parse(process.argv[2]);
+mkdirSync(cfg.shots, { recursive: true });
+const report = { steps: [], consoleErrors: [] };
+const T = 30_000;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+});
+const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+const page = await context.newPage();
+page.setDefaultTimeout(T);
+page.on("console", (m) => m.type() === "error" && report.consoleErrors.push(m.text()));
+page.on("pageerror", (e) => report.consoleErrors.push(`pageerror: ${e.message}`));
+page.on("dialog", (d) => d.accept(d.type() === "prompt" ? d.defaultValue() : undefined));
+
+let n = 0;
+const shot = async (name) => {
+  n += 1;
+  const path = `${cfg.shots}/${String(n).padStart(2, "0")}-${name}.png`;
+  await page.screenshot({ path, fullPage: true });
+  return path;
+};
+
+async function step(name, f) {
+  const started = Date.now();
+  try {
+    const seen = await f();
+    report.steps.push({ name, ms: Date.now() - started, seen });
+  } catch (e) {
+    report.failed = { step: name, error: String(e?.stack ?? e) };
+    try {
+      report.failed.screenshot = await shot(`failed-${name.replace(/\W+/g, "-")}`);
+    } catch {}
+    console.log(JSON.stringify(report));
+    await browser.close();
+    process.exit(1);
+  }
+}
+
+const text = (sel) => page.locator(sel).first().innerText();
+const toast = (re) => page.locator(".toast", { hasText: re }).first().waitFor();
+
+await step("the one-time login link signs in", async () => {
+  await page.goto(cfg.loginUrl);
+  await page.getByRole("heading", { name: "Functions" }).waitFor();
+  const who = await text(".who");
+  await shot("functions-empty");
+  return { who, url: page.url() };
+});
+
+await step("a used login link does not sign in again", async () => {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.goto(cfg.loginUrl);
+  await page.locator(".error").waitFor();
+  return { error: await text(".error") };
+});
+
+await step("sign in with an access key", async () => {
+  await page.goto(`${cfg.base}/#/login`);
+  await page.getByLabel("Access key ID").fill(cfg.accessKeyId);
+  await page.getByLabel("Secret access key").fill("wrong" + cfg.secretAccessKey);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator(".error").waitFor();
+  const refused = await text(".error");
+  await page.getByLabel("Secret access key").fill(cfg.secretAccessKey);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Functions" }).waitFor();
+  const stored = await page.evaluate(() => ({ session: !!sessionStorage.getItem("nimbus.session"), local: Object.keys(localStorage) }));
+  return { refused, stored };
+});
+
+await step("create a function from a blueprint", async () => {
+  await page.getByRole("link", { name: "Create function" }).first().click();
+  await page.getByText("SQS consumer (Python)").click();
+  await page.getByLabel("Function name").fill(cfg.fn);
+  await page.locator("select[name=runtime]").selectOption(cfg.runtime);
+  await shot("create");
+  await page.getByRole("button", { name: "Create function" }).click();
+  await page.getByRole("heading", { name: cfg.fn }).waitFor();
+  await page.locator(".cm-content").first().waitFor();
+  await page.getByText("lambda_function.py").first().waitFor();
+  return { url: page.url() };
+});
+
+const NEW_CODE = `import os
+
+
+def lambda_handler(event, context):
+    print("console edit ran for", event.get("name"))
+    return {"edited": True, "greeting": os.environ.get("GREETING", "unset"), "name": event.get("name")}
+`;
+
+await step("edit the code and deploy with Ctrl-S", async () => {
+  const editor = page.locator(".cm-content").first();
+  await editor.click();
+  await page.keyboard.press("Control+A");
+  await page.keyboard.press("Delete");
+  await page.keyboard.insertText(NEW_CODE);
+  await page.locator(".dirty-note").waitFor();
+  const marker = await text(".dirty-note");
+  await shot("code-unsaved");
+  await page.keyboard.press("Control+S");
+  await toast(/Deployed/);
+  await page.locator(".dirty-note").waitFor({ state: "detached" });
+  await shot("code-deployed");
+  return { marker };
+});
+
+await step("an invalid test event is flagged before invoking", async () => {
+  await page.getByRole("tab", { name: "Test" }).click();
+  const editor = page.locator(".cm-content").first();
+  await editor.click();
+  await page.keyboard.press("Control+A");
+  await page.keyboard.press("Delete");
+  await page.keyboard.insertText('{"name": ');
+  await page.getByRole("button", { name: "Test", exact: true }).click();
+  await page.locator(".field-error").waitFor();
+  return { error: await text(".field-error") };
+});
+
+await step("run a test event and see the new output and log lines", async () => {
+  const editor = page.locator(".cm-content").first();
+  await editor.click();
+  await page.keyboard.press("Control+A");
+  await page.keyboard.press("Delete");
+  await page.keyboard.insertText('{"name": "ada"}');
+  await page.getByLabel("Event name").fill("ada-event");
+  await page.getByRole("button", { name: "Save event" }).click();
+  await page.getByRole("button", { name: "Test", exact: true }).click();
+  await page.getByText("Execution succeeded").waitFor();
+  const response = await text("pre[aria-label=Response]");
+  const log = await text("pre[aria-label='Log output']");
+  const facts = await text(".facts");
+  await shot("test");
+  return { response, log, facts };
+});
+
+await step("change memory and an environment variable", async () => {
+  await page.getByRole("tab", { name: "Configuration" }).click();
+  const general = page.getByRole("region", { name: "General configuration" });
+  await general.locator("input[name=memory]").fill("256");
+  await general.getByRole("button", { name: "Save" }).click();
+  await toast(/Saved the general configuration/);
+  const env = page.getByRole("region", { name: "Environment variables" });
+  await env.getByRole("button", { name: "Add variable" }).click();
+  await env.getByLabel("Key 1").fill("GREETING");
+  await env.getByLabel("Value 1").fill("hello from the console");
+  const masked = await env.getByLabel("Value 1").getAttribute("type");
+  await env.getByRole("button", { name: "Save" }).click();
+  await toast(/Saved the environment variables/);
+  await shot("configuration");
+  await page.getByRole("tab", { name: "Test" }).click();
+  await page.getByRole("button", { name: "Test", exact: true }).click();
+  await page.getByText("Execution succeeded").waitFor();
+  await page.locator("pre[aria-label=Response]", { hasText: "hello from the console" }).waitFor();
+  const badges = await text(".badges");
+  return { masked, response: await text("pre[aria-label=Response]"), badges };
+});
+
+await step("publish a version and point an alias at it", async () => {
+  await page.getByRole("tab", { name: "Versions & aliases" }).click();
+  await page.getByLabel("Version description").fill("first from the console");
+  await page.getByRole("button", { name: "Publish new version" }).click();
+  await toast(/Published version 1/);
+  await page.getByRole("button", { name: "Create alias" }).click();
+  const dialog = page.locator("dialog[open]");
+  await dialog.locator("input[name=aliasName]").fill("live");
+  await dialog.locator("select[name=aliasTarget]").selectOption("1");
+  await dialog.getByRole("button", { name: "Save" }).click();
+  await toast(/Created the alias live/);
+  await page.locator("svg.aliasgraph").waitFor();
+  await shot("aliases");
+  return { aliases: await text("table[aria-label='Alias list']") };
+});
+
+await step("add an SQS trigger", async () => {
+  await page.getByRole("tab", { name: "Triggers & destinations" }).click();
+  await page.getByRole("button", { name: "+ Add trigger" }).click();
+  const dialog = page.locator("dialog[open]");
+  await dialog.locator("select[name=queue]").selectOption({ label: cfg.queueName });
+  await dialog.locator("input[name=batchSize]").fill("5");
+  await dialog.getByRole("button", { name: "Add" }).click();
+  await toast(/Added the SQS trigger/);
+  const box = page.locator(".diagram-box.trigger", { hasText: cfg.queueName });
+  await box.waitFor();
+  await shot("triggers");
+  return { trigger: await box.innerText() };
+});
+
+await step("see the invocations on the monitoring chart", async () => {
+  await page.getByRole("tab", { name: "Monitor" }).click();
+  const chart = page.locator("figure.chart[aria-label=Invocations]");
+  await chart.waitFor();
+  await page.waitForFunction(() => {
+    const f = document.querySelector("figure.chart[aria-label=Invocations]");
+    const m = /Invocations=(\d+)/.exec(f?.getAttribute("data-series") ?? "");
+    return m && Number(m[1]) >= 2;
+  });
+  await page.locator("figure.chart canvas").first().waitFor();
+  await shot("monitor");
+  return { series: await chart.getAttribute("data-series") };
+});
+
+await step("read the logs", async () => {
+  await page.getByRole("tab", { name: "Logs" }).click();
+  await page.locator(".logline", { hasText: "console edit ran for ada" }).first().waitFor();
+  await page.locator("table[aria-label='Recent invocations']").waitFor();
+  await shot("logs");
+  return { lines: await page.locator(".logline").count() };
+});
+
+await step("the functions list shows the function with its numbers", async () => {
+  await page.getByRole("link", { name: "Functions" }).first().click();
+  const row = page.locator("tr", { hasText: cfg.fn });
+  await row.waitFor();
+  await page.waitForFunction((fn) => {
+    const tr = [...document.querySelectorAll("tbody tr")].find((r) => r.textContent.includes(fn));
+    return tr && !tr.textContent.includes("–");
+  }, cfg.fn);
+  await page.getByLabel("Search functions").fill("zzz-no-such");
+  await page.getByText("No function matches").waitFor();
+  await page.getByLabel("Search functions").fill(cfg.fn);
+  await shot("functions");
+  return { row: await row.innerText() };
+});
+
+await step("dark theme", async () => {
+  await page.getByRole("button", { name: /Switch to dark theme/ }).click();
+  await page.goto(`${cfg.base}/#/functions/${cfg.fn}/code`);
+  await page.locator(".cm-content").first().waitFor();
+  await shot("code-dark");
+  return { theme: await page.evaluate(() => document.documentElement.dataset.theme) };
+});
+
+console.log(JSON.stringify(report));
+await browser.close();

@@ -1,0 +1,115 @@
+"""The web console in a real headless Chromium (Debian's chromium, driven by playwright-core
+from tests/e2e/js/console_ui.mjs), against a real server: the one-time login link, sign-in
+with a key, create from a blueprint, edit and deploy, test events, configuration, versions
+and aliases, an SQS trigger, the monitoring chart and the logs. What the browser did is
+then checked on the server with boto3. Screenshots of every page land in the test's
+directory (and in $NIMBUS_CONSOLE_SHOTS when set)."""
+
+import io
+import json
+import os
+import re
+import shutil
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from helpers import ADMIN_KEY_ID, ADMIN_SECRET, run, wait_for
+
+JS = Path(__file__).parent / "js"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def node_js():
+    node = os.environ.get("NODE22")
+    if not (JS / "node_modules" / "playwright-core" / "package.json").is_file():
+        pytest.fail("playwright-core is not installed in tests/e2e/js: run scripts/test --setup-only", pytrace=False)
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: scripts/test installs Debian's chromium", pytrace=False)
+    return node
+
+
+def login_link(server) -> str:
+    def find():
+        m = re.search(r"(https?://\S+/#/login/[A-Za-z0-9_-]+)", server.log_tail(200_000))
+        return m and m.group(1)
+
+    return wait_for(find, timeout=10, what="the console login link in the server's log")
+
+
+@pytest.mark.timeout(480)
+def test_a_person_uses_the_console_end_to_end(server_factory, node_js, tmp_path):
+    server = server_factory()
+    link = login_link(server)
+    sqs = server.sqs_client()
+    sqs.create_queue(QueueName="console-jobs")
+    shots = tmp_path / "shots"
+    doc = {
+        "base": server.endpoint,
+        "loginUrl": link,
+        "accessKeyId": ADMIN_KEY_ID,
+        "secretAccessKey": ADMIN_SECRET,
+        "shots": str(shots),
+        "queueName": "console-jobs",
+        "fn": "console-fn",
+        "runtime": "python3.11",
+    }
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LANG": "C.UTF-8", "CHROMIUM": CHROMIUM}
+    cp = run([node_js, str(JS / "console_ui.mjs"), json.dumps(doc)], env=env, timeout=420, cwd=JS)
+    out = cp.stdout.decode(errors="replace")
+    if os.environ.get("NIMBUS_CONSOLE_SHOTS"):
+        shutil.copytree(shots, os.environ["NIMBUS_CONSOLE_SHOTS"], dirs_exist_ok=True)
+    lines = out.strip().splitlines()
+    assert lines, f"no report; stderr:\n{cp.stderr.decode(errors='replace')}"
+    report = json.loads(lines[-1])
+    assert cp.returncode == 0 and "failed" not in report, json.dumps(report.get("failed", report), indent=2)
+    seen = {s["name"]: s["seen"] for s in report["steps"]}
+
+    # Sign-in: the link once, then a wrong secret refused with AWS's error, then the key.
+    assert seen["the one-time login link signs in"]["who"].endswith("us-east-1")
+    assert "already used or is not valid" in seen["a used login link does not sign in again"]["error"]
+    key = seen["sign in with an access key"]
+    assert "SignatureDoesNotMatch" in key["refused"] or "InvalidClientTokenId" in key["refused"], key
+    assert key["stored"]["session"] is True
+    assert not any("session" in k for k in key["stored"]["local"]), "the key must stay in session storage"
+
+    # The editor's unsaved marker, then the deployed code ran.
+    assert "1 change not deployed" in seen["edit the code and deploy with Ctrl-S"]["marker"]
+    assert "not valid JSON" in seen["an invalid test event is flagged before invoking"]["error"]
+    test = seen["run a test event and see the new output and log lines"]
+    assert json.loads(test["response"]) == {"edited": True, "greeting": "unset", "name": "ada"}
+    assert "console edit ran for ada" in test["log"] and "REPORT RequestId" in test["log"]
+    assert "Billed duration" in test["facts"] and "Init duration" in test["facts"]
+    config = seen["change memory and an environment variable"]
+    assert config["masked"] == "password"
+    assert json.loads(config["response"])["greeting"] == "hello from the console"
+    assert "256 MB" in config["badges"]
+    assert "live" in seen["publish a version and point an alias at it"]["aliases"]
+    assert "console-jobs" in seen["add an SQS trigger"]["trigger"]
+    invocations = int(re.search(r"Invocations=(\d+)", seen["see the invocations on the monitoring chart"]["series"]).group(1))
+    assert invocations >= 2
+    assert seen["read the logs"]["lines"] >= 4
+    assert seen["dark theme"]["theme"] == "dark"
+    assert not report["consoleErrors"], report["consoleErrors"]
+
+    # What the browser did is what the server holds.
+    lam = server.lambda_client()
+    fn = lam.get_function(FunctionName="console-fn")
+    cfg = fn["Configuration"]
+    assert cfg["MemorySize"] == 256
+    assert cfg["Environment"]["Variables"] == {"GREETING": "hello from the console"}
+    assert cfg["Role"].split("/")[-1].startswith("console-fn-role-")
+    with urllib.request.urlopen(fn["Code"]["Location"]) as r:
+        code = zipfile.ZipFile(io.BytesIO(r.read())).read("lambda_function.py").decode()
+    assert 'print("console edit ran for", event.get("name"))' in code
+    versions = [v["Version"] for v in lam.list_versions_by_function(FunctionName="console-fn")["Versions"]]
+    assert versions == ["$LATEST", "1"]
+    assert lam.get_alias(FunctionName="console-fn", Name="live")["FunctionVersion"] == "1"
+    (mapping,) = lam.list_event_source_mappings(FunctionName="console-fn")["EventSourceMappings"]
+    assert mapping["EventSourceArn"].endswith(":console-jobs") and mapping["BatchSize"] == 5
+
+    pngs = sorted(p.name for p in shots.glob("*.png"))
+    assert len(pngs) >= 10, pngs
