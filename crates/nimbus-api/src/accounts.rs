@@ -24,13 +24,22 @@ pub struct Accounts {
     pub organizations: Arc<Organizations>,
     /// Signs the download links of code and layers (`Code.Location`) of every account.
     pub links: nimbus_identity::links::LinkSigner,
+    /// The web console's one-time login link (`crate::console`): one for the whole server,
+    /// trading for the management account root's credentials.
+    pub logins: nimbus_identity::login::LoginTokens,
     states: RwLock<HashMap<String, Arc<AppState>>>,
     opener: OnceLock<Arc<dyn OpenAccount>>,
 }
 
 impl Accounts {
     pub fn new(organizations: Arc<Organizations>) -> Arc<Accounts> {
-        Arc::new(Accounts { organizations, links: Default::default(), states: RwLock::new(HashMap::new()), opener: OnceLock::new() })
+        Arc::new(Accounts {
+            organizations,
+            links: Default::default(),
+            logins: Default::default(),
+            states: RwLock::new(HashMap::new()),
+            opener: OnceLock::new(),
+        })
     }
 
     /// How accounts created later are opened (set once, by the server).

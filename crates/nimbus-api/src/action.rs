@@ -51,13 +51,15 @@ pub enum Action {
     Gateway(crate::gateway::GatewayRequest),
     /// A request to an HTTP API's `execute-api` endpoint.
     InvokeApi(Box<crate::gateway::ApiRequest>),
+    /// The web console: its files, and its login ([`crate::console`]).
+    Console(crate::console::ConsoleCall),
 }
 
 impl Action {
     /// The service that serves it, as the server's request metrics name it.
     pub fn service(&self) -> &'static str {
         match self {
-            Action::Health | Action::Status | Action::GetCode { .. } => "nimbus",
+            Action::Health | Action::Status | Action::GetCode { .. } | Action::Console(_) => "nimbus",
             Action::Lambda(_) => "lambda",
             Action::InvokeFunctionUrl(_) => "lambda-url",
             Action::Logs(_) => "logs",
@@ -95,6 +97,7 @@ impl Action {
             Action::Ec2(r) => r.name(),
             Action::Gateway(r) => r.name(),
             Action::InvokeApi(_) => "execute-api:Invoke",
+            Action::Console(c) => c.name(),
         }
     }
 }
@@ -360,6 +363,10 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
     if let Some(lambda) = crate::lambda::recognize(&req) {
         return Ok(Action::Lambda(lambda));
     }
+    // Last: the console takes only what no service claims.
+    if let Some(console) = crate::console::recognize(&req) {
+        return Ok(Action::Console(console));
+    }
     let segments: Vec<&str> = req.path.trim_start_matches('/').trim_end_matches('/').split('/').collect();
     match (req.method, segments.as_slice()) {
         (&Method::GET, ["health"]) => Ok(Action::Health),
@@ -377,6 +384,7 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::console::ConsoleCall;
     use crate::lambda::LambdaCall;
 
     fn parse_req(method: Method, path: &str, query: Option<&str>, body: &str) -> Result<Action, ApiError> {
@@ -400,12 +408,67 @@ mod tests {
         assert!(matches!(parse_req(Method::GET, "/health", None, ""), Ok(Action::Health)));
         assert!(matches!(parse_req(Method::GET, "/_nimbus/code/000000000000/abc", None, ""), Ok(Action::GetCode { .. })));
         assert_eq!(parse_req(Method::GET, "/nope", None, "").unwrap_err().code, ErrorCode::UnknownOperation);
+        // The console: its files (`/` only when nothing else claims it), its login.
+        let console = |method: Method, path: &str, query: Option<&str>| match parse_req(method, path, query, "") {
+            Ok(Action::Console(ConsoleCall::Asset { path })) => Some(path),
+            _ => None,
+        };
+        assert_eq!(console(Method::GET, "/", None).as_deref(), Some(""));
+        assert_eq!(console(Method::HEAD, "/", None).as_deref(), Some(""));
+        assert_eq!(console(Method::GET, "/", Some("")).as_deref(), Some(""));
+        assert_eq!(console(Method::GET, "/_console", None).as_deref(), Some(""));
+        assert_eq!(console(Method::GET, "/_console/", None).as_deref(), Some(""));
+        assert_eq!(console(Method::HEAD, "/_console/assets/index-1a2b.js", None).as_deref(), Some("assets/index-1a2b.js"));
+        assert_eq!(console(Method::GET, "/_console/../x", None).as_deref(), Some("../x"), "looked up in the table, never on disk");
+        assert_eq!(console(Method::GET, "/_consolex", None), None);
+        assert_eq!(console(Method::POST, "/", None), None);
+        assert_eq!(console(Method::GET, "/", Some("Action=ListQueues&Version=2012-11-05")), None);
+        assert_eq!(parse_req(Method::POST, "/_console/", None, "").unwrap_err().code, ErrorCode::UnknownOperation);
+        assert!(matches!(
+            parse_req(Method::POST, "/_nimbus/console/session", None, "{}"),
+            Ok(Action::Console(ConsoleCall::Session { .. }))
+        ));
+        assert!(matches!(parse_req(Method::POST, "/_nimbus/console/link", None, ""), Ok(Action::Console(ConsoleCall::Link))));
+        assert_eq!(parse_req(Method::GET, "/_nimbus/console/session", None, "").unwrap_err().code, ErrorCode::UnknownOperation);
         // Every operation of Lambda's model is served (a model update's new ones answer
         // UnknownOperationException until they are).
         assert!(matches!(
             lambda(Method::POST, "/2021-11-15/functions/f/response-streaming-invocations", None, "{}"),
             Ok(LambdaCall::InvokeWithResponseStream(_))
         ));
+    }
+
+    /// `/` is the console's only for a browser: a signed or AWS-looking request to it goes to
+    /// its service (or hears why it is none).
+    #[test]
+    fn the_console_takes_only_what_no_service_claims() {
+        let form = "application/x-www-form-urlencoded";
+        let signed = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00";
+        let s3 = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+        // (method, headers, body, the console's)
+        type Case<'a> = (Method, &'a [(&'a str, &'a str)], &'a str, bool);
+        let cases: &[Case] = &[
+            (Method::GET, &[], "", true),
+            (Method::GET, &[("accept", "text/html"), ("user-agent", "Mozilla/5.0")], "", true),
+            (Method::GET, &[("authorization", s3)], "", false),
+            (Method::GET, &[("x-amz-date", "20250101T000000Z")], "", false),
+            (Method::GET, &[("x-amz-content-sha256", "UNSIGNED-PAYLOAD")], "", false),
+            (Method::POST, &[("content-type", form)], "Action=ListQueues&Version=2012-11-05", false),
+            (Method::POST, &[("content-type", form), ("authorization", signed)], "Action=ListQueues&Version=2012-11-05", false),
+            (Method::POST, &[("x-amz-target", "AmazonSQS.ListQueues"), ("content-type", "application/x-amz-json-1.0")], "{}", false),
+        ];
+        for (method, headers, body, want) in cases {
+            let mut map = HeaderMap::new();
+            for (k, v) in *headers {
+                map.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            }
+            let parsed = parse(RawRequest::for_test(method, "/", None, &map, Bytes::from(body.to_string())));
+            assert_eq!(matches!(parsed, Ok(Action::Console(_))), *want, "{method} {headers:?} {body}: {parsed:?}");
+        }
+        let mut map = HeaderMap::new();
+        map.insert("content-type", form.parse().unwrap());
+        let sqs = parse(RawRequest::for_test(&Method::POST, "/", None, &map, Bytes::from_static(b"Action=ListQueues&Version=2012-11-05")));
+        assert!(matches!(sqs, Ok(Action::Sqs(_))), "{sqs:?}");
     }
 
     #[test]

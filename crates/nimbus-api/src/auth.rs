@@ -2,9 +2,13 @@
 //! was parsed into its [`Action`] and before its service runs it. A request that is not
 //! signed by a key Nimbus knows is answered with its service's own AWS error. Function
 //! URLs and HTTP APIs are the functions' front doors (their `AWS_IAM` modes are checked by
-//! their own paths); `/health`, `/_nimbus/status` and the code links are Nimbus's own; SNS's
-//! confirm and unsubscribe links work unsigned, as on AWS (signed, as SDKs send these calls,
-//! they are checked, and then authorized, like any other call).
+//! their own paths); `/health`, `/_nimbus/status` and the code links are Nimbus's own, and so
+//! are the web console's files (`/_console/…`, and `/` for a browser) and its login
+//! (`POST /_nimbus/console/session`, whose one-time token is the credential); a new console
+//! login link (`POST /_nimbus/console/link`) is signed, checked here like any AWS call, and
+//! made for the account's root only; SNS's confirm and unsubscribe links work unsigned, as on
+//! AWS (signed, as SDKs send these calls, they are checked, and then authorized, like any
+//! other call).
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -54,7 +58,15 @@ fn wire(action: &Action) -> Option<(&'static Service, Protocol, Family)> {
         Action::Iam(_) => (&nimbus_protocol::IAM, Protocol::AwsQuery, Family::Query),
         Action::Sts(_) => (&nimbus_protocol::STS, Protocol::AwsQuery, Family::Query),
         Action::Ec2(_) => (&nimbus_protocol::EC2, Protocol::Ec2, Family::Ec2),
-        Action::Health | Action::Status | Action::GetCode { .. } | Action::InvokeFunctionUrl(_) | Action::InvokeApi(_) => return None,
+        // A new console login link is the account root's to make: signed like a Lambda call
+        // (any service's scope), refused as Lambda refuses.
+        Action::Console(crate::console::ConsoleCall::Link) => (&nimbus_protocol::LAMBDA, Protocol::RestJson, Family::RestJson),
+        Action::Health
+        | Action::Status
+        | Action::GetCode { .. }
+        | Action::Console(_)
+        | Action::InvokeFunctionUrl(_)
+        | Action::InvokeApi(_) => return None,
     })
 }
 

@@ -146,7 +146,12 @@ impl Action {
             Action::Sts(r) => r.target(scope),
             Action::Ec2(r) => r.target(scope),
             Action::Gateway(r) => r.target(scope),
-            Action::Health | Action::Status | Action::GetCode { .. } | Action::InvokeFunctionUrl(_) | Action::InvokeApi(_) => None,
+            Action::Health
+            | Action::Status
+            | Action::GetCode { .. }
+            | Action::Console(_)
+            | Action::InvokeFunctionUrl(_)
+            | Action::InvokeApi(_) => None,
         }
     }
 }

@@ -3,8 +3,9 @@
 //! invoker or the log store, and answered in the AWS wire protocol the caller speaks:
 //! rest-json for Lambda, JSON 1.1 for CloudWatch Logs, EventBridge and KMS, JSON 1.0 and query (XML)
 //! for SQS, query (XML) for SNS, the ec2 protocol for EC2, rest-json for API Gateway V2; function URLs and HTTP APIs
-//! serve functions over plain HTTP. Every listener speaks HTTPS instead when the server has a
-//! certificate ([`tls`]). No other crate knows wire formats.
+//! serve functions over plain HTTP, and [`console`] the web console's files and its login.
+//! Every listener speaks HTTPS instead when the server has a certificate ([`tls`]). No other
+//! crate knows wire formats.
 
 mod accounts;
 mod action;
@@ -12,6 +13,7 @@ mod auth;
 mod authz;
 mod cloudwatch;
 pub mod conn;
+pub mod console;
 mod ec2;
 mod events;
 mod function_url;

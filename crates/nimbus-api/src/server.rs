@@ -282,6 +282,7 @@ async fn route(
             }
         }
         Action::Lambda(req) => lambda::execute(&state, req, &origin, caller.as_ref()).await,
+        Action::Console(call) => crate::console::serve(&state, call, &parts.headers, caller.as_ref(), &origin).await,
         Action::Status => {
             let mut v = state.status.clone();
             let (idle, busy) = state.invoker.pool().counts();

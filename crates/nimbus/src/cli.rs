@@ -1,5 +1,5 @@
-//! The client subcommands: deploy, invoke, ls, logs, rm. Readable output by default,
-//! `--output json` for scripts.
+//! The client subcommands: deploy, invoke, ls, logs, rm, console (a login link to the web
+//! console). Readable output by default, `--output json` for scripts.
 
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
@@ -37,6 +37,7 @@ pub enum Cmd {
     QueueSend { name: String, body: String },
     QueueReceive { name: String, max: u32 },
     Ls,
+    Console,
     Logs { name: String, follow: bool },
     Rm { name: String },
     Publish { name: String, description: Option<String> },
@@ -190,6 +191,18 @@ pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Cmd::Ls => ls(&api, opts.output).await,
+            Cmd::Console => {
+                // Signed with the administrator's key, as every call of the CLI.
+                let link = api.call("POST", "/_nimbus/console/link", &[], b"{}".to_vec()).await?.ok()?.json()?;
+                let url = link["url"].as_str().ok_or_else(|| anyhow!("the server's answer has no url"))?;
+                if opts.output == Output::Json {
+                    println!("{}", serde_json::to_string_pretty(&link)?);
+                } else {
+                    println!("{url}");
+                    eprintln!("open it once: it signs you in as the account's root, then stops working");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             Cmd::Logs { name, follow } => logs(&api, &name, follow, opts.output).await,
             Cmd::Publish { name, description } => {
                 let body = match description {

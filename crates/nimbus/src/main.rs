@@ -142,6 +142,13 @@ enum Command {
         #[command(flatten)]
         client: ClientOpts,
     },
+    /// Print a one-time login link to the web console (signed in as the account's root).
+    /// Only the newest link works: this one replaces any unused one, such as the link the
+    /// server printed at start.
+    Console {
+        #[command(flatten)]
+        client: ClientOpts,
+    },
     /// Internal: isolates one execution environment, then runs its runtime (started by
     /// the server, never by hand).
     #[command(hide = true, name = "sandbox-init")]
@@ -330,6 +337,7 @@ fn main() -> std::process::ExitCode {
             QueueCommand::Receive { name, max, client } => cli::run(client, cli::Cmd::QueueReceive { name, max }),
         },
         Command::Ls { client } => cli::run(client, cli::Cmd::Ls),
+        Command::Console { client } => cli::run(client, cli::Cmd::Console),
         Command::Logs { name, follow, client } => cli::run(client, cli::Cmd::Logs { name, follow }),
         Command::Rm { name, client } => cli::run(client, cli::Cmd::Rm { name }),
         Command::Publish { name, description, client } => cli::run(client, cli::Cmd::Publish { name, description }),

@@ -649,6 +649,12 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         }));
     }
     tracing::info!("Nimbus listening on {scheme}://{} (data in {})", listener.local_addr()?, shared.root.display());
+    if let Some(why) = nimbus_api::console::missing() {
+        tracing::warn!("this binary has no web console (built with NIMBUS_CONSOLE_SKIP=1): {why}");
+    }
+    // The only line that shows a login token: a one-time link to the console, signed in as
+    // the management account's root (`nimbus console` makes another).
+    tracing::info!("console: {}", nimbus_api::console::login_link(&accounts, &shared.public));
 
     if let Some(l) = gateway_listener {
         tokio::spawn(nimbus_api::serve(l, state.clone()));
