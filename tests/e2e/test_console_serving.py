@@ -1,0 +1,219 @@
+"""The web console as the binary serves it: its files at `/` (for a browser only: signed AWS
+requests to `/` still reach their services) and under `/_console/`, with their security,
+cache and gzip headers; and its login: the one-time link the server prints at start and
+`nimbus console` makes, whose token `POST /_nimbus/console/session` trades, once, for session
+credentials of the account's root that every service takes."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import re
+import urllib.parse
+
+import pytest
+
+from helpers import ACCOUNT, REGION, Server, admin_signed, boto_client, http_request, run, server_env, unique
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+       "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; "
+       "form-action 'self'")
+LINK_RE = re.compile(r"console: (\S+/#/login/([A-Za-z0-9_-]+))")
+REFUSED = "This login link was already used or is not valid. Run `nimbus console` for a new one."
+CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml",
+                 ".png": "image/png", ".woff2": "font/woff2"}
+
+
+@pytest.fixture(scope="module")
+def console_server(nimbus_bin, tmp_path_factory):
+    base = tmp_path_factory.mktemp("console-server")
+    s = Server(nimbus_bin, base / "data", base / "server.log", name="console-server")
+    s.start()
+    yield s
+    s.stop()
+
+
+def raw(server: Server, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""):
+    """One request with the path sent exactly as given: (status, headers, body)."""
+    u = urllib.parse.urlsplit(server.endpoint)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+def startup_link(server: Server) -> str:
+    links = LINK_RE.findall(server.log_path.read_text(errors="replace"))
+    assert len(links) == 1, f"one login link in the log, not {len(links)}"
+    return links[0][0]
+
+
+def token_of(link: str) -> str:
+    m = re.fullmatch(r"(\S+)/#/login/([A-Za-z0-9_-]{43})", link)
+    assert m, link
+    return m.group(2)
+
+
+def session(server: Server, token: str):
+    status, headers, body = http_request(server.endpoint + "/_nimbus/console/session", "POST",
+                                         json.dumps({"token": token}).encode(), {"Content-Type": "application/json"})
+    return status, headers, json.loads(body)
+
+
+def check_security_headers(headers: dict[str, str]):
+    assert headers["content-security-policy"] == CSP
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_index_at_root_and_under_console(console_server):
+    status, headers, index = raw(console_server, "GET", "/", {"Accept": "text/html"})
+    assert status == 200, index[:300]
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert headers["cache-control"] == "no-cache"
+    check_security_headers(headers)
+    assert b"<html" in index.lower()
+    for path in ("/_console/", "/_console", "/_console/index.html"):
+        status, headers, body = raw(console_server, "GET", path)
+        assert (status, body) == (200, index), path
+        check_security_headers(headers)
+    status, headers, body = raw(console_server, "HEAD", "/")
+    assert (status, body) == (200, b"")
+    assert int(headers["content-length"]) == len(index)
+
+
+def test_assets_are_served_with_their_type_cache_and_gzip(console_server):
+    _, _, index = raw(console_server, "GET", "/")
+    paths = sorted(set(re.findall(r"""(?:src|href)="(/_console/assets/[^"]+)\"""", index.decode())))
+    assert paths, f"index.html refers to no file under /_console/assets/ (a console-less build?):\n{index.decode()[:500]}"
+    for path in paths:
+        ext = "." + path.rsplit(".", 1)[-1]
+        status, headers, plain = raw(console_server, "GET", path, {"Accept-Encoding": "identity"})
+        assert status == 200, path
+        if ext in CONTENT_TYPES:
+            assert headers["content-type"] == CONTENT_TYPES[ext], path
+        assert headers["cache-control"] == "public, max-age=31536000, immutable", path
+        assert "content-encoding" not in headers, path
+        check_security_headers(headers)
+        status, headers, body = raw(console_server, "GET", path, {"Accept-Encoding": "gzip, deflate, br"})
+        assert status == 200, path
+        if ext in (".js", ".css"):
+            assert headers["content-encoding"] == "gzip", path
+            assert headers["vary"] == "Accept-Encoding", path
+            assert len(body) < len(plain) and gzip.decompress(body) == plain, path
+        elif headers.get("content-encoding") == "gzip":
+            assert gzip.decompress(body) == plain, path
+
+
+def test_unknown_files_are_404(console_server):
+    for path in ("/_console/assets/nope-00000000.js", "/_console/nope.html", "/_console/../../Cargo.toml",
+                 "/_console/%2e%2e/%2e%2e/Cargo.toml", "/_console/assets/../../../../etc/passwd"):
+        status, headers, body = raw(console_server, "GET", path)
+        assert status == 404, (path, body[:200])
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert b"root:" not in body and b"[workspace]" not in body
+
+
+def test_signed_requests_to_root_reach_their_services(console_server):
+    # SQS's query protocol: a signed POST / with a form.
+    sqs = console_server.sqs_client(protocol="query")
+    url = sqs.create_queue(QueueName=unique("console-q"))["QueueUrl"]
+    assert url in sqs.list_queues().get("QueueUrls", [])
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    json_sqs = console_server.sqs_client()
+    assert json_sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"][0]["Body"] == "hello"
+    # A signed GET / (as S3's ListBuckets sends it) is an AWS call, never the console's page.
+    headers = admin_signed(console_server.endpoint, "s3", "GET", "/", {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    status, headers, body = raw(console_server, "GET", "/", headers)
+    assert status >= 400 and "text/html" not in headers.get("content-type", ""), (status, headers, body[:200])
+    # An AWS query without a signature is not the console's either: it hears it is unsigned.
+    status, headers, body = raw(console_server, "GET", "/?Action=ListQueues&Version=2012-11-05")
+    assert status == 403 and b"<html" not in body.lower(), (status, body[:300])
+
+
+def test_the_startup_link_signs_in_once(server_factory):
+    s = server_factory()
+    link = startup_link(s)
+    assert link.startswith(s.endpoint + "/#/login/"), link
+    token = token_of(link)
+    status, headers, creds = session(s, token)
+    assert status == 200, creds
+    assert headers["Cache-Control"] == "no-store"
+    assert set(creds) == {"AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration", "AccountId"}
+    assert creds["AccessKeyId"].startswith("ASIA") and creds["AccountId"] == ACCOUNT
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", creds["Expiration"]), creds["Expiration"]
+    keys = dict(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"])
+    import boto3
+
+    def client(service: str):
+        return boto3.session.Session().client(service, endpoint_url=s.endpoint, region_name=REGION,
+                                              aws_session_token=creds["SessionToken"], **keys)
+
+    assert client("sts").get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:root"
+    assert isinstance(client("lambda").list_functions()["Functions"], list)
+    client("sqs").list_queues()
+    # Once only; and a token that never was is refused alike.
+    for t in (token, "A" * 43, "", "not a token"):
+        status, _, answer = session(s, t)
+        assert (status, answer) == (403, {"message": REFUSED}), t
+    status, _, body = http_request(s.endpoint + "/_nimbus/console/session", "POST", b"{not json")
+    assert status == 400, body
+    # No secret in the server's log; the token only on its one line.
+    log = s.log_path.read_text(errors="replace")
+    assert log.count(token) == 1
+    for secret in (creds["SecretAccessKey"], creds["SessionToken"]):
+        assert secret not in log
+
+
+def nimbus_console(nimbus_bin: str, s: Server, *args: str, env: dict | None = None):
+    cp = run([nimbus_bin, "console", "--endpoint", s.endpoint, *args], env=server_env(env))
+    return cp.returncode, cp.stdout.decode(errors="replace"), cp.stderr.decode(errors="replace")
+
+
+def test_nimbus_console_makes_a_new_link(nimbus_bin, server_factory):
+    s = server_factory()
+    first_startup = token_of(startup_link(s))
+    rc, out, err = nimbus_console(nimbus_bin, s)
+    assert rc == 0, err
+    link = out.strip()
+    assert link.startswith(s.endpoint + "/#/login/"), out
+    rc, out, err = nimbus_console(nimbus_bin, s, "--output", "json")
+    assert rc == 0, err
+    newest = json.loads(out)["url"]
+    # Only the newest link works: each new one replaces the unused one before it.
+    for old in (first_startup, token_of(link)):
+        assert session(s, old)[0] == 403
+    status, _, creds = session(s, token_of(newest))
+    assert status == 200, creds
+    assert session(s, token_of(newest))[0] == 403
+    # The console's own session (the account's root) may make a link too.
+    rc, out, err = nimbus_console(nimbus_bin, s, env={"AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+                                                      "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+                                                      "AWS_SESSION_TOKEN": creds["SessionToken"]})
+    assert rc == 0, err
+    assert session(s, token_of(out.strip()))[0] == 200
+
+
+def test_making_a_link_takes_the_account_root(nimbus_bin, console_server):
+    endpoint = console_server.endpoint
+    status, headers, body = http_request(endpoint + "/_nimbus/console/link", "POST", b"{}", {"Content-Type": "application/json"})
+    assert status == 403, body
+    assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert b"login" not in body
+    # A bad signature is refused as any call's is.
+    rc, out, err = nimbus_console(nimbus_bin, console_server, env={"AWS_SECRET_ACCESS_KEY": "wrong"})
+    assert rc != 0 and "/#/login/" not in out, (out, err)
+    # An IAM user, even one allowed everything, is not the account's root.
+    iam = boto_client("iam", endpoint)
+    user = unique("console-user")
+    iam.create_user(UserName=user)
+    iam.attach_user_policy(UserName=user, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    rc, out, err = nimbus_console(nimbus_bin, console_server, env={"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                                                                   "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]})
+    assert rc != 0 and "/#/login/" not in out, (out, err)
+    assert "root" in err, err
