@@ -550,6 +550,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     };
     let status = serde_json::json!({
         "isolation": isolation.describe(),
+        "region": opts.region,
         "endpointUrl": endpoint_url,
         "limits": cgroups.as_ref().map(|c| format!("cgroups ({})", c.mode())),
         "cgroups": cgroups.as_ref().map(|c| c.parents()).unwrap_or_default(),
