@@ -10,7 +10,7 @@ import { FunctionPage } from "./pages/Function";
 
 type Theme = "light" | "dark";
 
-function initialTheme(): Theme {
+export function initialTheme(): Theme {
   const saved = localStorage.getItem("nimbus.theme");
   if (saved === "light" || saved === "dark") return saved;
   return matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
@@ -127,7 +127,7 @@ export function App() {
           {route.page === "create" && <Create />}
           {route.page === "function" && <FunctionPage key={route.name} name={route.name} tab={route.tab} />}
         </main>
-        <Toasts toasts={toasts} />
+        <Toasts toasts={toasts.slice(-3)} />
       </div>
     </AppContext.Provider>
   );

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import helpers
 from helpers import ADMIN_KEY_ID, ADMIN_SECRET, run, wait_for
 
 JS = Path(__file__).parent / "js"
@@ -93,7 +94,10 @@ def test_a_person_uses_the_console_end_to_end(server_factory, node_js, tmp_path)
     assert invocations >= 2
     assert seen["read the logs"]["lines"] >= 4
     assert seen["dark theme"]["theme"] == "dark"
+    again = seen["edits made after coming back to the Code tab count, and can be discarded"]
+    assert "1 change not deployed" in again["marker"] and again["discarded"], again
     assert not report["consoleErrors"], report["consoleErrors"]
+    assert not report["serverErrors"], report["serverErrors"]
 
     # What the browser did is what the server holds.
     lam = server.lambda_client()
@@ -113,3 +117,44 @@ def test_a_person_uses_the_console_end_to_end(server_factory, node_js, tmp_path)
 
     pngs = sorted(p.name for p in shots.glob("*.png"))
     assert len(pngs) >= 10, pngs
+
+
+@pytest.mark.timeout(300)
+def test_a_failed_deploy_and_a_revoked_key_lose_no_edits(server_factory, node_js, tmp_path):
+    server = server_factory()
+    iam = server.client("iam")
+    lam = server.lambda_client()
+    helpers.ensure_execution_role(server.endpoint)
+    lam.create_function(
+        FunctionName="kept-edits", Runtime="python3.11", Handler="app.handler", Role=helpers.ROLE,
+        Code={"ZipFile": helpers.make_zip({"app.py": "def handler(event, context):\n    return event\n"})},
+    )
+    iam.create_user(UserName="reader")
+    iam.put_user_policy(UserName="reader", PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["lambda:Get*", "lambda:List*", "lambda:InvokeFunction", "logs:*", "cloudwatch:Get*"], "Resource": "*"}],
+    }))
+    key = iam.create_access_key(UserName="reader")["AccessKey"]
+    doc = {
+        "base": server.endpoint, "shots": str(tmp_path / "shots"), "fn": "kept-edits", "region": "us-east-1",
+        "user": {"accessKeyId": key["AccessKeyId"], "secretAccessKey": key["SecretAccessKey"], "userName": "reader"},
+        "admin": {"accessKeyId": ADMIN_KEY_ID, "secretAccessKey": ADMIN_SECRET},
+    }
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LANG": "C.UTF-8", "CHROMIUM": CHROMIUM}
+    cp = run([node_js, str(JS / "console_ui_failures.mjs"), json.dumps(doc)], env=env, timeout=240, cwd=JS)
+    report = json.loads(cp.stdout.decode(errors="replace").strip().splitlines()[-1])
+    assert cp.returncode == 0 and "failed" not in report, json.dumps(report.get("failed", report), indent=2)
+    seen = {s["name"]: s["seen"] for s in report["steps"]}
+
+    failed = seen["a deploy that fails shows AWS's error and keeps the edits"]
+    assert "AccessDeniedException" in failed["error"] and "lambda:UpdateFunctionCode" in failed["error"], failed
+    assert failed["kept"] and failed["dirty"]
+    revoked = seen["a revoked key sends the reader back to sign-in"]
+    assert "no longer accepted" in revoked["notice"] and "unsaved edits are kept" in revoked["notice"]
+    again = seen["signing in again returns to the page with the edits restored"]
+    assert again["back"].endswith("#/functions/kept-edits/test") and again["restored"]
+    assert not report["consoleErrors"] and not report["serverErrors"], report
+
+    with urllib.request.urlopen(lam.get_function(FunctionName="kept-edits")["Code"]["Location"]) as r:
+        code = zipfile.ZipFile(io.BytesIO(r.read())).read("app.py").decode()
+    assert "# edited by a reader who may not deploy" in code

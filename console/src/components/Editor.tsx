@@ -31,6 +31,9 @@ function language(path: string): Extension {
 
 const dark = () => document.documentElement.dataset.theme === "dark";
 
+/** One theme compartment for every editor: saved states are reused by later editors. */
+const theme = new Compartment();
+
 export interface EditorProps {
   /** Which document is shown; a new key is a new editor state. */
   docKey: string;
@@ -42,6 +45,12 @@ export interface EditorProps {
   label?: string;
 }
 
+/**
+ * The callbacks of the component showing each view. Saved states outlive the component that
+ * made them, so their listeners find the current component's callbacks through the view.
+ */
+const handlersOf = new WeakMap<EditorView, { onChange?: (text: string) => void; onSave?: () => void }>();
+
 /** States of documents that were open, by key, so switching tabs keeps undo history. */
 const states = new Map<string, EditorState>();
 
@@ -52,9 +61,7 @@ export function forgetEditorState(prefix: string) {
 export function Editor({ docKey, path, initial, readOnly, onChange, onSave, label }: EditorProps) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
-  const theme = useRef(new Compartment());
-  const handlers = useRef({ onChange, onSave });
-  handlers.current = { onChange, onSave };
+  if (view.current) handlersOf.set(view.current, { onChange, onSave });
 
   const makeState = () =>
     EditorState.create({
@@ -66,19 +73,19 @@ export function Editor({ docKey, path, initial, readOnly, onChange, onSave, labe
           {
             key: "Mod-s",
             preventDefault: true,
-            run: () => {
-              handlers.current.onSave?.();
+            run: (v) => {
+              handlersOf.get(v)?.onSave?.();
               return true;
             },
           },
         ]),
         language(path),
-        theme.current.of(dark() ? oneDark : []),
+        theme.of(dark() ? oneDark : []),
         EditorState.readOnly.of(!!readOnly),
         EditorView.editable.of(!readOnly),
         EditorView.contentAttributes.of({ "aria-label": label ?? `Editor: ${path}` }),
         EditorView.updateListener.of((u) => {
-          if (u.docChanged) handlers.current.onChange?.(u.state.doc.toString());
+          if (u.docChanged) handlersOf.get(u.view)?.onChange?.(u.state.doc.toString());
         }),
       ],
     });
@@ -87,20 +94,21 @@ export function Editor({ docKey, path, initial, readOnly, onChange, onSave, labe
     const state = states.get(docKey) ?? makeState();
     if (!view.current) {
       view.current = new EditorView({ state, parent: host.current! });
+      handlersOf.set(view.current, { onChange, onSave });
     } else {
       const prev = view.current.state;
       view.current.setState(state);
       void prev;
     }
     // Follow the page's theme.
-    view.current.dispatch({ effects: theme.current.reconfigure(dark() ? oneDark : []) });
+    view.current.dispatch({ effects: theme.reconfigure(dark() ? oneDark : []) });
     return () => {
       if (view.current) states.set(docKey, view.current.state);
     };
   }, [docKey, readOnly]);
 
   useEffect(() => {
-    const obs = new MutationObserver(() => view.current?.dispatch({ effects: theme.current.reconfigure(dark() ? oneDark : []) }));
+    const obs = new MutationObserver(() => view.current?.dispatch({ effects: theme.reconfigure(dark() ? oneDark : []) }));
     obs.observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
     return () => {
       obs.disconnect();

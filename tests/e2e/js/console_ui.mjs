@@ -6,56 +6,17 @@
 //
 //   node console_ui.mjs '{"base":"http://127.0.0.1:PORT","loginUrl":"...","accessKeyId":"...",
 //                         "secretAccessKey":"...","shots":"/tmp/dir","queueName":"q","fn":"name"}'
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { open } from "./console_lib.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
-mkdirSync(cfg.shots, { recursive: true });
-const report = { steps: [], consoleErrors: [] };
-const T = 30_000;
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
-const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
-const page = await context.newPage();
-page.setDefaultTimeout(T);
-page.on("console", (m) => m.type() === "error" && report.consoleErrors.push(m.text()));
-page.on("pageerror", (e) => report.consoleErrors.push(`pageerror: ${e.message}`));
-page.on("dialog", (d) => d.accept(d.type() === "prompt" ? d.defaultValue() : undefined));
-
-let n = 0;
-const shot = async (name) => {
-  n += 1;
-  const path = `${cfg.shots}/${String(n).padStart(2, "0")}-${name}.png`;
-  await page.screenshot({ path, fullPage: true });
-  return path;
-};
-
-async function step(name, f) {
-  const started = Date.now();
-  try {
-    const seen = await f();
-    report.steps.push({ name, ms: Date.now() - started, seen });
-  } catch (e) {
-    report.failed = { step: name, error: String(e?.stack ?? e) };
-    try {
-      report.failed.screenshot = await shot(`failed-${name.replace(/\W+/g, "-")}`);
-    } catch {}
-    console.log(JSON.stringify(report));
-    await browser.close();
-    process.exit(1);
-  }
-}
+const { page, step, shot, finish } = await open(cfg);
 
 const text = (sel) => page.locator(sel).first().innerText();
 const toast = (re) => page.locator(".toast", { hasText: re }).first().waitFor();
 
 await step("the one-time login link signs in", async () => {
   await page.goto(cfg.loginUrl);
-  await page.getByRole("heading", { name: "Functions" }).waitFor();
+  await page.getByRole("heading", { name: "Functions", exact: true }).waitFor();
   const who = await text(".who");
   await shot("functions-empty");
   return { who, url: page.url() };
@@ -77,7 +38,7 @@ await step("sign in with an access key", async () => {
   const refused = await text(".error");
   await page.getByLabel("Secret access key").fill(cfg.secretAccessKey);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Functions" }).waitFor();
+  await page.getByRole("heading", { name: "Functions", exact: true }).waitFor();
   const stored = await page.evaluate(() => ({ session: !!sessionStorage.getItem("nimbus.session"), local: Object.keys(localStorage) }));
   return { refused, stored };
 });
@@ -89,7 +50,7 @@ await step("create a function from a blueprint", async () => {
   await page.locator("select[name=runtime]").selectOption(cfg.runtime);
   await shot("create");
   await page.getByRole("button", { name: "Create function" }).click();
-  await page.getByRole("heading", { name: cfg.fn }).waitFor();
+  await page.getByRole("heading", { name: cfg.fn, exact: true }).waitFor();
   await page.locator(".cm-content").first().waitFor();
   await page.getByText("lambda_function.py").first().waitFor();
   return { url: page.url() };
@@ -146,6 +107,20 @@ await step("run a test event and see the new output and log lines", async () => 
   const facts = await text(".facts");
   await shot("test");
   return { response, log, facts };
+});
+
+await step("edits made after coming back to the Code tab count, and can be discarded", async () => {
+  await page.getByRole("tab", { name: "Code" }).click();
+  await page.locator(".cm-content", { hasText: "console edit ran for" }).waitFor();
+  await page.locator(".cm-content").first().click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.insertText("# a second edit\n");
+  await page.locator(".dirty-note").waitFor();
+  const marker = await page.locator(".dirty-note").innerText();
+  await page.getByRole("button", { name: "Discard changes" }).click();
+  await page.locator(".dirty-note").waitFor({ state: "detached" });
+  const after = await page.locator(".cm-content").first().innerText();
+  return { marker, discarded: !after.includes("a second edit") };
 });
 
 await step("change memory and an environment variable", async () => {
@@ -245,5 +220,4 @@ await step("dark theme", async () => {
   return { theme: await page.evaluate(() => document.documentElement.dataset.theme) };
 });
 
-console.log(JSON.stringify(report));
-await browser.close();
+await finish();

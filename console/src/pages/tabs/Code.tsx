@@ -99,7 +99,7 @@ export function CodeTab({ name, fn, reload }: FunctionProps) {
     return () => {
       cancelled = true;
     };
-  }, [config.CodeSha256, generation]);
+  }, [config.CodeSha256]);
 
   const changed = useMemo(() => (deployed ? changedPaths(files, deployed) : []), [files, deployed]);
   const dirty = new Set(changed);
@@ -208,6 +208,11 @@ export function CodeTab({ name, fn, reload }: FunctionProps) {
     dropDraft(localStorage, account, name);
     forgetEditorState(`${name}:`);
     setNotice(null);
+    setFiles(new Map(deployed ?? []));
+    setFolders([]);
+    setOpen(open.filter((p) => deployed?.has(p)));
+    if (active && !deployed?.has(active)) setActive(null);
+    // New editor states, made from the deployed text.
     setGeneration((g) => g + 1);
   };
 

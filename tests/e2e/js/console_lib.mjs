@@ -1,0 +1,54 @@
+// What the console's browser scripts share: a headless Chromium page, screenshots, and steps
+// that make up a JSON report (the first failing step ends the run with its screenshot).
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+export async function open(cfg) {
+  mkdirSync(cfg.shots, { recursive: true });
+  const report = { steps: [], consoleErrors: [], serverErrors: [], refused: [] };
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30_000);
+  // A refused API call shows in the console as "Failed to load resource"; those are told
+  // apart by their responses below (4xx are expected in places: a used link, a wrong key,
+  // GetPolicy of a function without one), every other console error is a bug.
+  page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && report.consoleErrors.push(m.text()));
+  page.on("pageerror", (e) => report.consoleErrors.push(`pageerror: ${e.message}`));
+  page.on("response", (r) => {
+    if (r.status() >= 500) report.serverErrors.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+    else if (r.status() >= 400) report.refused.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname} ${r.request().headers()["x-amz-target"] ?? ""}`);
+  });
+  page.on("dialog", (d) => d.accept(d.type() === "prompt" ? d.defaultValue() : undefined));
+
+  let n = 0;
+  const shot = async (name) => {
+    n += 1;
+    const path = `${cfg.shots}/${String(n).padStart(2, "0")}-${name}.png`;
+    await page.screenshot({ path, fullPage: true });
+    return path;
+  };
+  const finish = async (code = 0) => {
+    console.log(JSON.stringify(report));
+    await browser.close();
+    process.exit(code);
+  };
+  const step = async (name, f) => {
+    const started = Date.now();
+    try {
+      const seen = await f();
+      report.steps.push({ name, ms: Date.now() - started, seen });
+    } catch (e) {
+      report.failed = { step: name, error: String(e?.stack ?? e) };
+      try {
+        report.failed.screenshot = await shot(`failed-${name.replace(/\W+/g, "-")}`);
+      } catch {}
+      await finish(1);
+    }
+  };
+  return { page, step, shot, finish, report };
+}
