@@ -5,6 +5,8 @@ import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { IAMClient } from "@aws-sdk/client-iam";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { SNSClient } from "@aws-sdk/client-sns";
 import { STSClient, GetCallerIdentityCommand } from "@aws-sdk/client-sts";
 
 export interface Credentials {
@@ -65,6 +67,8 @@ export class Clients {
   iam: IAMClient;
   sqs: SQSClient;
   sts: STSClient;
+  events: EventBridgeClient;
+  sns: SNSClient;
 
   constructor(credentials: Credentials, region: string) {
     const config = { region, endpoint: location.origin, credentials: sdkCredentials(credentials), maxAttempts: 1 };
@@ -74,6 +78,8 @@ export class Clients {
     this.iam = new IAMClient(config);
     this.sqs = new SQSClient(config);
     this.sts = new STSClient(config);
+    this.events = new EventBridgeClient(config);
+    this.sns = new SNSClient(config);
   }
 }
 

@@ -89,7 +89,10 @@ def test_a_person_uses_the_console_end_to_end(server_factory, node_js, tmp_path)
     assert json.loads(config["response"])["greeting"] == "hello from the console"
     assert "256 MB" in config["badges"]
     assert "live" in seen["publish a version and point an alias at it"]["aliases"]
+    assert "1 / 1 READY" in seen["provision concurrency for the alias"]["row"]
     assert "console-jobs" in seen["add an SQS trigger"]["trigger"]
+    schedule = seen["add a schedule, disable it, remove it"]
+    assert "Use rate(5 minutes)" in schedule["invalid"] and "schedule rate(1 hour)" in schedule["added"], schedule
     invocations = int(re.search(r"Invocations=(\d+)", seen["see the invocations on the monitoring chart"]["series"]).group(1))
     assert invocations >= 2
     assert seen["read the logs"]["lines"] >= 4
@@ -112,8 +115,16 @@ def test_a_person_uses_the_console_end_to_end(server_factory, node_js, tmp_path)
     versions = [v["Version"] for v in lam.list_versions_by_function(FunctionName="console-fn")["Versions"]]
     assert versions == ["$LATEST", "1"]
     assert lam.get_alias(FunctionName="console-fn", Name="live")["FunctionVersion"] == "1"
+    assert lam.get_provisioned_concurrency_config(FunctionName="console-fn", Qualifier="live")["RequestedProvisionedConcurrentExecutions"] == 1
     (mapping,) = lam.list_event_source_mappings(FunctionName="console-fn")["EventSourceMappings"]
     assert mapping["EventSourceArn"].endswith(":console-jobs") and mapping["BatchSize"] == 5
+
+    events = server.client("events")
+    rule = events.describe_rule(Name="console-fn-schedule")
+    assert rule["State"] == "DISABLED" and rule["ScheduleExpression"] == "rate(1 hour)"
+    assert events.list_targets_by_rule(Rule="console-fn-schedule")["Targets"] == []
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_policy(FunctionName="console-fn")
 
     pngs = sorted(p.name for p in shots.glob("*.png"))
     assert len(pngs) >= 10, pngs

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { arnName, serviceOfArn, triggersFromPolicy } from "./triggers";
+import { arnName, checkSchedule, serviceOfArn, statementId, triggersFromPolicy } from "./triggers";
 
 describe("triggersFromPolicy", () => {
   it("finds the services a policy lets invoke, with their sources", () => {
@@ -25,6 +25,7 @@ describe("triggersFromPolicy", () => {
         label: "nightly",
         detail: "arn:aws:events:us-east-1:000000000000:rule/nightly",
         remove: { type: "statement", sid: "rule" },
+        source: "arn:aws:events:us-east-1:000000000000:rule/nightly",
       },
       { id: "statement:topic", kind: "SNS", label: "SNS", detail: "any SNS source (statement topic)", remove: { type: "statement", sid: "topic" } },
     ]);
@@ -42,4 +43,21 @@ describe("arn helpers", () => {
     expect(arnName(arn)).toBe(name);
     expect(serviceOfArn(arn)).toBe(svc);
   });
+});
+
+describe("checkSchedule", () => {
+  it.each([
+    ["rate(5 minutes)", null],
+    ["rate(1 hour)", null],
+    ["cron(0 12 * * ? *)", null],
+    ["rate(1 minutes)", "Use rate(1 minute)."],
+    ["rate(5 minute)", "Use rate(5 minutes)."],
+    ["rate(0 minutes)", "A rate is at least 1."],
+    ["every 5 minutes", "Use rate(5 minutes) or cron(0 12 * * ? *)."],
+    ["cron(0 12 * *)", "Use rate(5 minutes) or cron(0 12 * * ? *)."],
+  ])("%s", (e, want) => expect(checkSchedule(e)).toBe(want));
+});
+
+describe("statementId", () => {
+  it("keeps what Lambda accepts", () => expect(statementId("my.rule", "events")).toBe("my_rule-events"));
 });

@@ -9,6 +9,8 @@ export interface Trigger {
   state?: string;
   /** How it is removed: an event source mapping by UUID, a policy statement by Sid, the URL. */
   remove?: { type: "mapping"; uuid: string } | { type: "statement"; sid: string } | { type: "url" };
+  /** The resource that invokes it (a rule's or topic's ARN), when a statement names one. */
+  source?: string;
 }
 
 const SERVICES: Record<string, string> = {
@@ -57,6 +59,7 @@ export function triggersFromPolicy(policy: string | undefined): Trigger[] {
       label: src ? arnName(src) : service,
       detail: src || `any ${service} source (statement ${st.Sid})`,
       remove: { type: "statement", sid: st.Sid },
+      ...(src ? { source: src } : {}),
     });
   }
   return out;
@@ -66,4 +69,23 @@ export interface Destinations {
   onSuccess?: string;
   onFailure?: string;
   deadLetter?: string;
+}
+
+/** A statement id Lambda accepts (letters, digits, `-`, `_`; up to 100) made from names. */
+export function statementId(...parts: string[]): string {
+  return parts.join("-").replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 100);
+}
+
+/** Checks an EventBridge schedule expression's shape, as PutRule would. */
+export function checkSchedule(expr: string): string | null {
+  const e = expr.trim();
+  const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(e);
+  if (rate) {
+    const n = Number(rate[1]);
+    if (n < 1) return "A rate is at least 1.";
+    if ((n === 1) !== !rate[2].endsWith("s")) return n === 1 ? `Use rate(1 ${rate[2].replace(/s$/, "")}).` : `Use rate(${n} ${rate[2]}s).`;
+    return null;
+  }
+  if (/^cron\((\S+ ){5}\S+\)$/.test(e)) return null;
+  return "Use rate(5 minutes) or cron(0 12 * * ? *).";
 }

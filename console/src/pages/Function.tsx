@@ -6,13 +6,17 @@ import { useApp } from "../ctx";
 import { describeError } from "../session";
 import { ErrorBox, Spinner, fmtTime } from "../components/ui";
 import { TABS, href, type Tab } from "../router";
-import { CodeTab } from "./tabs/Code";
-import { TestTab } from "./tabs/Test";
-import { MonitorTab } from "./tabs/Monitor";
-import { LogsTab } from "./tabs/Logs";
-import { ConfigurationTab } from "./tabs/Configuration";
-import { AliasesTab } from "./tabs/Aliases";
-import { TriggersTab } from "./tabs/Triggers";
+import { lazy, Suspense } from "preact/compat";
+
+// Each tab is its own chunk: the editor (CodeMirror) and the charts (uPlot) load only when
+// a tab that uses them is opened, so the sign-in page and the list stay small.
+const CodeTab = lazy(() => import("./tabs/Code").then((m) => m.CodeTab));
+const TestTab = lazy(() => import("./tabs/Test").then((m) => m.TestTab));
+const MonitorTab = lazy(() => import("./tabs/Monitor").then((m) => m.MonitorTab));
+const LogsTab = lazy(() => import("./tabs/Logs").then((m) => m.LogsTab));
+const ConfigurationTab = lazy(() => import("./tabs/Configuration").then((m) => m.ConfigurationTab));
+const AliasesTab = lazy(() => import("./tabs/Aliases").then((m) => m.AliasesTab));
+const TriggersTab = lazy(() => import("./tabs/Triggers").then((m) => m.TriggersTab));
 
 const LABELS: Record<Tab, string> = {
   code: "Code",
@@ -83,7 +87,7 @@ export function FunctionPage({ name, tab }: { name: string; tab: Tab }) {
         {!fn ? (
           error ? null : <Spinner />
         ) : (
-          <>
+          <Suspense fallback={<Spinner />}>
             {tab === "code" && <CodeTab name={name} fn={fn} reload={reload} />}
             {tab === "test" && <TestTab name={name} fn={fn} reload={reload} />}
             {tab === "monitor" && <MonitorTab name={name} fn={fn} reload={reload} />}
@@ -91,7 +95,7 @@ export function FunctionPage({ name, tab }: { name: string; tab: Tab }) {
             {tab === "configuration" && <ConfigurationTab name={name} fn={fn} reload={reload} />}
             {tab === "aliases" && <AliasesTab name={name} fn={fn} reload={reload} />}
             {tab === "triggers" && <TriggersTab name={name} fn={fn} reload={reload} />}
-          </>
+          </Suspense>
         )}
       </div>
     </section>

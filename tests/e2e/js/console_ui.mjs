@@ -161,6 +161,14 @@ await step("publish a version and point an alias at it", async () => {
   return { aliases: await text("table[aria-label='Alias list']") };
 });
 
+await step("provision concurrency for the alias", async () => {
+  const row = page.locator("table[aria-label='Alias list'] tr", { hasText: "live" });
+  await row.getByRole("button", { name: "Provisioned…" }).click();
+  await toast(/Provisioning 1 environment for live/);
+  await page.locator("table[aria-label='Alias list'] td", { hasText: "READY" }).waitFor({ timeout: 60_000 });
+  return { row: await row.innerText() };
+});
+
 await step("add an SQS trigger", async () => {
   await page.getByRole("tab", { name: "Triggers & destinations" }).click();
   await page.getByRole("button", { name: "+ Add trigger" }).click();
@@ -173,6 +181,25 @@ await step("add an SQS trigger", async () => {
   await box.waitFor();
   await shot("triggers");
   return { trigger: await box.innerText() };
+});
+
+await step("add a schedule, disable it, remove it", async () => {
+  await page.getByRole("button", { name: "+ Add trigger" }).click();
+  const dialog = page.locator("dialog[open]");
+  await dialog.locator("select[name=source]").selectOption("schedule");
+  await dialog.locator("input[name=schedule]").fill("every hour");
+  const invalid = await dialog.locator(".field-error").innerText();
+  await dialog.locator("input[name=schedule]").fill("rate(1 hour)");
+  await dialog.getByRole("button", { name: "Add" }).click();
+  await toast(/Added the schedule/);
+  const box = page.locator(".diagram-box.trigger", { hasText: "EventBridge" });
+  await box.locator(".badge", { hasText: "Enabled" }).waitFor();
+  const added = await box.innerText();
+  await box.getByRole("button", { name: "Disable" }).click();
+  await box.locator(".badge", { hasText: "Disabled" }).waitFor();
+  await box.getByRole("button", { name: "Remove" }).click();
+  await box.waitFor({ state: "detached" });
+  return { invalid, added };
 });
 
 await step("see the invocations on the monitoring chart", async () => {

@@ -4,6 +4,10 @@ import { useEffect, useState } from "preact/hooks";
 import {
   CreateAliasCommand,
   DeleteAliasCommand,
+  DeleteProvisionedConcurrencyConfigCommand,
+  ListProvisionedConcurrencyConfigsCommand,
+  PutProvisionedConcurrencyConfigCommand,
+  type ProvisionedConcurrencyConfigListItem,
   ListAliasesCommand,
   ListVersionsByFunctionCommand,
   PublishVersionCommand,
@@ -30,6 +34,7 @@ export function AliasesTab({ name, reload }: FunctionProps) {
   const app = useApp();
   const [versions, setVersions] = useState<FunctionConfiguration[] | null>(null);
   const [aliases, setAliases] = useState<AliasConfiguration[]>([]);
+  const [provisioned, setProvisioned] = useState<Map<string, ProvisionedConcurrencyConfigListItem>>(new Map());
   const [error, setError] = useState<string | null>(null);
   const [description, setDescription] = useState("");
   const [busy, setBusy] = useState(false);
@@ -45,8 +50,11 @@ export function AliasesTab({ name, reload }: FunctionProps) {
         marker = r.NextMarker;
       } while (marker);
       const as = await app.call((c) => c.lambda.send(new ListAliasesCommand({ FunctionName: name })));
+      const pcs = await app.call((c) => c.lambda.send(new ListProvisionedConcurrencyConfigsCommand({ FunctionName: name })));
       setVersions(vs);
       setAliases(as.Aliases ?? []);
+      // Keyed by the qualifier: the configs' ARNs end in it.
+      setProvisioned(new Map((pcs.ProvisionedConcurrencyConfigs ?? []).map((p) => [p.FunctionArn!.split(":").pop()!, p])));
     } catch (e) {
       setError(describeError(e));
       setVersions((v) => v ?? []);
@@ -56,6 +64,14 @@ export function AliasesTab({ name, reload }: FunctionProps) {
   useEffect(() => {
     load();
   }, [name]);
+
+  // While environments are being provisioned, follow their status.
+  const provisioning = [...provisioned.values()].some((p) => p.Status === "IN_PROGRESS");
+  useEffect(() => {
+    if (!provisioning) return;
+    const t = setTimeout(load, 2000);
+    return () => clearTimeout(t);
+  }, [provisioning, provisioned]);
 
   const publish = async () => {
     setBusy(true);
@@ -81,6 +97,30 @@ export function AliasesTab({ name, reload }: FunctionProps) {
     app.toast(`${e.isNew ? "Created" : "Updated"} the alias ${e.name}.`);
     setEditing(null);
     await load();
+  };
+
+  const setProvisionedFor = async (qualifier: string) => {
+    const current = provisioned.get(qualifier)?.RequestedProvisionedConcurrentExecutions;
+    const answer = prompt(`Provisioned concurrency of ${qualifier} (0 or empty removes it)`, current ? String(current) : "1");
+    if (answer === null) return;
+    const n = Number(answer.trim() || "0");
+    if (!Number.isInteger(n) || n < 0) return setError("Provisioned concurrency is a whole number of environments.");
+    try {
+      if (n === 0) await app.call((c) => c.lambda.send(new DeleteProvisionedConcurrencyConfigCommand({ FunctionName: name, Qualifier: qualifier })));
+      else
+        await app.call((c) =>
+          c.lambda.send(new PutProvisionedConcurrencyConfigCommand({ FunctionName: name, Qualifier: qualifier, ProvisionedConcurrentExecutions: n })),
+        );
+      app.toast(n ? `Provisioning ${n} environment${n > 1 ? "s" : ""} for ${qualifier}.` : `Removed the provisioned concurrency of ${qualifier}.`);
+      await load();
+    } catch (e) {
+      setError(describeError(e));
+    }
+  };
+
+  const describeProvisioned = (q: string) => {
+    const p = provisioned.get(q);
+    return p ? `${p.AllocatedProvisionedConcurrentExecutions ?? 0} / ${p.RequestedProvisionedConcurrentExecutions} ${p.Status}` : "–";
   };
 
   const removeAlias = async (a: string) => {
@@ -175,6 +215,7 @@ export function AliasesTab({ name, reload }: FunctionProps) {
                   <th>Points at</th>
                   <th>Weights</th>
                   <th>Description</th>
+                  <th>Provisioned</th>
                   <th>
                     <span class="sr-only">Actions</span>
                   </th>
@@ -191,9 +232,13 @@ export function AliasesTab({ name, reload }: FunctionProps) {
                         .join(", ") || "–"}
                     </td>
                     <td>{a.Description}</td>
+                    <td>{describeProvisioned(a.Name!)}</td>
                     <td class="actions">
                       <button class="ghost small" onClick={() => edit(a)}>
                         Edit
+                      </button>
+                      <button class="ghost small" onClick={() => setProvisionedFor(a.Name!)}>
+                        Provisioned…
                       </button>
                       <button class="ghost small danger" onClick={() => removeAlias(a.Name!)}>
                         Delete
@@ -215,6 +260,10 @@ export function AliasesTab({ name, reload }: FunctionProps) {
               <th>Description</th>
               <th>Last modified</th>
               <th>Code SHA-256</th>
+              <th>Provisioned</th>
+              <th>
+                <span class="sr-only">Actions</span>
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -224,6 +273,14 @@ export function AliasesTab({ name, reload }: FunctionProps) {
                 <td>{v.Description}</td>
                 <td>{fmtTime(v.LastModified)}</td>
                 <td class="mono small">{v.CodeSha256?.slice(0, 12)}…</td>
+                <td>{v.Version === "$LATEST" ? "" : describeProvisioned(v.Version!)}</td>
+                <td class="actions">
+                  {v.Version !== "$LATEST" && (
+                    <button class="ghost small" onClick={() => setProvisionedFor(v.Version!)}>
+                      Provisioned…
+                    </button>
+                  )}
+                </td>
               </tr>
             ))}
           </tbody>

@@ -16,10 +16,21 @@ import {
   type EventSourceMappingConfiguration,
 } from "@aws-sdk/client-lambda";
 import { GetQueueAttributesCommand, ListQueuesCommand } from "@aws-sdk/client-sqs";
+import {
+  DescribeRuleCommand,
+  DisableRuleCommand,
+  EnableRuleCommand,
+  ListTargetsByRuleCommand,
+  PutRuleCommand,
+  PutTargetsCommand,
+  RemoveTargetsCommand,
+} from "@aws-sdk/client-eventbridge";
+import { ListSubscriptionsByTopicCommand, ListTopicsCommand, SubscribeCommand, UnsubscribeCommand } from "@aws-sdk/client-sns";
+import { AddPermissionCommand } from "@aws-sdk/client-lambda";
 import { useApp } from "../../ctx";
 import { describeError } from "../../session";
 import { Dialog, ErrorBox, Field, Spinner } from "../../components/ui";
-import { arnName, serviceOfArn, triggersFromPolicy, type Destinations, type Trigger } from "../../lib/triggers";
+import { arnName, checkSchedule, serviceOfArn, statementId, triggersFromPolicy, type Destinations, type Trigger } from "../../lib/triggers";
 import type { FunctionProps } from "../Function";
 
 export function TriggersTab({ name, fn }: FunctionProps) {
@@ -55,7 +66,19 @@ export function TriggersTab({ name, fn }: FunctionProps) {
       }
       try {
         const p = await app.call((c) => c.lambda.send(new GetPolicyCommand({ FunctionName: name })));
-        out.push(...triggersFromPolicy(p.Policy));
+        for (const t of triggersFromPolicy(p.Policy)) {
+          // A rule's state and schedule, as AWS's console shows them.
+          if (t.kind === "EventBridge" && t.source?.includes(":rule/")) {
+            try {
+              const r = await app.call((c) => c.events.send(new DescribeRuleCommand({ Name: t.label })));
+              t.state = r.State === "DISABLED" ? "Disabled" : "Enabled";
+              t.detail = r.ScheduleExpression ? `schedule ${r.ScheduleExpression}` : `event pattern ${r.EventPattern ?? ""}`;
+            } catch {
+              t.detail = `${t.detail} (the rule is gone)`;
+            }
+          }
+          out.push(t);
+        }
       } catch (e) {
         if ((e as Error).name !== "ResourceNotFoundException") throw e;
       }
@@ -90,27 +113,42 @@ export function TriggersTab({ name, fn }: FunctionProps) {
     }
   };
 
+  const fnArn = fn.Configuration!.FunctionArn!;
+  const targetsMe = (arn: string | undefined) => !!arn && (arn === fnArn || arn.startsWith(fnArn + ":"));
+
   const removeTrigger = (t: Trigger) => {
     if (!t.remove || !confirm(`Remove the trigger ${t.kind} ${t.label}?`)) return;
     const r = t.remove;
-    act(
-      () =>
-        app.call((c) =>
-          r.type === "mapping"
-            ? c.lambda.send(new DeleteEventSourceMappingCommand({ UUID: r.uuid }))
-            : r.type === "url"
-              ? c.lambda.send(new DeleteFunctionUrlConfigCommand({ FunctionName: name }))
-              : c.lambda.send(new RemovePermissionCommand({ FunctionName: name, StatementId: r.sid })),
-        ),
-      `Removed the trigger ${t.label}.`,
-    );
+    act(async () => {
+      if (r.type === "mapping") return app.call((c) => c.lambda.send(new DeleteEventSourceMappingCommand({ UUID: r.uuid })));
+      if (r.type === "url") return app.call((c) => c.lambda.send(new DeleteFunctionUrlConfigCommand({ FunctionName: name })));
+      // The rule or topic stays; it stops sending here (its target or subscription goes).
+      if (t.kind === "EventBridge" && t.source?.includes(":rule/")) {
+        const targets = await app.call((c) => c.events.send(new ListTargetsByRuleCommand({ Rule: t.label }))).catch(() => ({ Targets: [] }));
+        const ids = (targets.Targets ?? []).filter((x) => targetsMe(x.Arn)).map((x) => x.Id!);
+        if (ids.length) await app.call((c) => c.events.send(new RemoveTargetsCommand({ Rule: t.label, Ids: ids })));
+      }
+      if (t.kind === "SNS" && t.source) {
+        const subs = await app.call((c) => c.sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: t.source }))).catch(() => ({ Subscriptions: [] }));
+        for (const sub of subs.Subscriptions ?? []) {
+          if (sub.Protocol === "lambda" && targetsMe(sub.Endpoint)) await app.call((c) => c.sns.send(new UnsubscribeCommand({ SubscriptionArn: sub.SubscriptionArn })));
+        }
+      }
+      return app.call((c) => c.lambda.send(new RemovePermissionCommand({ FunctionName: name, StatementId: r.sid })));
+    }, `Removed the trigger ${t.label}.`);
   };
 
   const toggle = (t: Trigger) => {
-    if (t.remove?.type !== "mapping") return;
-    const uuid = t.remove.uuid;
     const enable = t.state === "Disabled";
-    act(() => app.call((c) => c.lambda.send(new UpdateEventSourceMappingCommand({ UUID: uuid, Enabled: enable }))), `${enable ? "Enabled" : "Disabled"} ${t.label}.`);
+    if (t.remove?.type === "mapping") {
+      const uuid = t.remove.uuid;
+      act(() => app.call((c) => c.lambda.send(new UpdateEventSourceMappingCommand({ UUID: uuid, Enabled: enable }))), `${enable ? "Enabled" : "Disabled"} ${t.label}.`);
+    } else if (t.kind === "EventBridge") {
+      act(
+        () => app.call((c) => c.events.send(enable ? new EnableRuleCommand({ Name: t.label }) : new DisableRuleCommand({ Name: t.label }))),
+        `${enable ? "Enabled" : "Disabled"} ${t.label}.`,
+      );
+    }
   };
 
   if (!triggers) return <Spinner />;
@@ -138,7 +176,7 @@ export function TriggersTab({ name, fn }: FunctionProps) {
               </div>
               <div class="muted small">{t.detail}</div>
               <div class="row">
-                {t.remove?.type === "mapping" && (
+                {t.state && (
                   <button class="ghost small" onClick={() => toggle(t)}>
                     {t.state === "Disabled" ? "Enable" : "Disable"}
                   </button>
@@ -181,17 +219,22 @@ export function TriggersTab({ name, fn }: FunctionProps) {
         </div>
       </div>
       {mappings.length > 0 && <p class="muted small">{mappings.length} event source mapping(s).</p>}
-      <AddTrigger open={adding} name={name} onClose={() => setAdding(false)} onAdded={() => { setAdding(false); load(); }} />
+      <AddTrigger open={adding} name={name} functionArn={fnArn} onClose={() => setAdding(false)} onAdded={() => { setAdding(false); load(); }} />
       <EditDestinations open={editingDest} name={name} dest={dest} onClose={() => setEditingDest(false)} onSaved={() => { setEditingDest(false); load(); }} />
     </div>
   );
 }
 
-function AddTrigger({ open, name, onClose, onAdded }: { open: boolean; name: string; onClose: () => void; onAdded: () => void }) {
+function AddTrigger({ open, name, functionArn, onClose, onAdded }: { open: boolean; name: string; functionArn: string; onClose: () => void; onAdded: () => void }) {
   const app = useApp();
+  const [source, setSource] = useState<"sqs" | "schedule" | "sns">("sqs");
   const [queues, setQueues] = useState<string[]>([]);
   const [queue, setQueue] = useState("");
   const [batch, setBatch] = useState(10);
+  const [topics, setTopics] = useState<string[]>([]);
+  const [topic, setTopic] = useState("");
+  const [rule, setRule] = useState(`${name}-schedule`);
+  const [schedule, setSchedule] = useState("rate(5 minutes)");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   useEffect(() => {
@@ -204,17 +247,58 @@ function AddTrigger({ open, name, onClose, onAdded }: { open: boolean; name: str
         setQueue((q) => q || r.QueueUrls?.[0] || "");
       })
       .catch((e) => setError(describeError(e)));
+    app
+      .call((c) => c.sns.send(new ListTopicsCommand({})))
+      .then((r) => {
+        const arns = (r.Topics ?? []).map((t) => t.TopicArn!);
+        setTopics(arns);
+        setTopic((t) => t || arns[0] || "");
+      })
+      .catch(() => setTopics([]));
   }, [open]);
+  const scheduleError = source === "schedule" ? checkSchedule(schedule) : null;
   const add = async (e: Event) => {
     e.preventDefault();
+    if (scheduleError) return;
     setBusy(true);
     setError(null);
     try {
-      const attrs = await app.call((c) => c.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queue, AttributeNames: ["QueueArn"] })));
-      await app.call((c) =>
-        c.lambda.send(new CreateEventSourceMappingCommand({ FunctionName: name, EventSourceArn: attrs.Attributes!.QueueArn!, BatchSize: batch, Enabled: true })),
-      );
-      app.toast("Added the SQS trigger.");
+      if (source === "sqs") {
+        const attrs = await app.call((c) => c.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queue, AttributeNames: ["QueueArn"] })));
+        await app.call((c) =>
+          c.lambda.send(new CreateEventSourceMappingCommand({ FunctionName: name, EventSourceArn: attrs.Attributes!.QueueArn!, BatchSize: batch, Enabled: true })),
+        );
+        app.toast("Added the SQS trigger.");
+      } else if (source === "schedule") {
+        const r = await app.call((c) => c.events.send(new PutRuleCommand({ Name: rule, ScheduleExpression: schedule.trim(), State: "ENABLED" })));
+        await app.call((c) =>
+          c.lambda.send(
+            new AddPermissionCommand({
+              FunctionName: name,
+              StatementId: statementId(rule, "events"),
+              Action: "lambda:InvokeFunction",
+              Principal: "events.amazonaws.com",
+              SourceArn: r.RuleArn,
+            }),
+          ),
+        );
+        await app.call((c) => c.events.send(new PutTargetsCommand({ Rule: rule, Targets: [{ Id: statementId(name), Arn: functionArn }] })));
+        app.toast(`Added the schedule ${rule}.`);
+      } else {
+        await app.call((c) =>
+          c.lambda.send(
+            new AddPermissionCommand({
+              FunctionName: name,
+              StatementId: statementId(arnName(topic), "sns"),
+              Action: "lambda:InvokeFunction",
+              Principal: "sns.amazonaws.com",
+              SourceArn: topic,
+            }),
+          ),
+        );
+        await app.call((c) => c.sns.send(new SubscribeCommand({ TopicArn: topic, Protocol: "lambda", Endpoint: functionArn })));
+        app.toast(`Subscribed to ${arnName(topic)}.`);
+      }
       onAdded();
     } catch (err) {
       setError(describeError(err));
@@ -226,30 +310,59 @@ function AddTrigger({ open, name, onClose, onAdded }: { open: boolean; name: str
     <Dialog title="Add trigger" open={open} onClose={onClose}>
       <form class="stack" onSubmit={add}>
         <Field label="Source">
-          <select disabled>
-            <option>SQS</option>
+          <select name="source" value={source} onChange={(e) => setSource(e.currentTarget.value as "sqs" | "schedule" | "sns")}>
+            <option value="sqs">SQS queue</option>
+            <option value="schedule">EventBridge schedule</option>
+            <option value="sns">SNS topic</option>
           </select>
         </Field>
-        <Field label="Queue">
-          <select name="queue" value={queue} onChange={(e) => setQueue(e.currentTarget.value)} required>
-            {queues.length === 0 && <option value="">No queues in this account</option>}
-            {queues.map((q) => (
-              <option key={q} value={q}>
-                {q.split("/").pop()}
-              </option>
-            ))}
-          </select>
-        </Field>
-        <Field label="Batch size" hint="1–10,000">
-          <input name="batchSize" type="number" min={1} max={10000} value={batch} onInput={(e) => setBatch(Number(e.currentTarget.value))} />
-        </Field>
-        <p class="muted small">The function's execution role needs sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes on the queue.</p>
+        {source === "sqs" && (
+          <>
+            <Field label="Queue">
+              <select name="queue" value={queue} onChange={(e) => setQueue(e.currentTarget.value)} required>
+                {queues.length === 0 && <option value="">No queues in this account</option>}
+                {queues.map((q) => (
+                  <option key={q} value={q}>
+                    {q.split("/").pop()}
+                  </option>
+                ))}
+              </select>
+            </Field>
+            <Field label="Batch size" hint="1–10,000">
+              <input name="batchSize" type="number" min={1} max={10000} value={batch} onInput={(e) => setBatch(Number(e.currentTarget.value))} />
+            </Field>
+            <p class="muted small">The function's execution role needs sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes on the queue.</p>
+          </>
+        )}
+        {source === "schedule" && (
+          <>
+            <Field label="Rule name">
+              <input name="ruleName" value={rule} onInput={(e) => setRule(e.currentTarget.value)} required />
+            </Field>
+            <Field label="Schedule expression" hint="rate(5 minutes), rate(1 hour), cron(0 12 * * ? *)">
+              <input name="schedule" value={schedule} onInput={(e) => setSchedule(e.currentTarget.value)} aria-invalid={!!scheduleError} />
+            </Field>
+            {scheduleError && <div class="field-error">{scheduleError}</div>}
+          </>
+        )}
+        {source === "sns" && (
+          <Field label="Topic">
+            <select name="topic" value={topic} onChange={(e) => setTopic(e.currentTarget.value)} required>
+              {topics.length === 0 && <option value="">No topics in this account</option>}
+              {topics.map((t) => (
+                <option key={t} value={t}>
+                  {arnName(t)}
+                </option>
+              ))}
+            </select>
+          </Field>
+        )}
         <ErrorBox error={error} />
         <div class="dialog-actions">
           <button type="button" onClick={onClose}>
             Cancel
           </button>
-          <button class="primary" type="submit" disabled={busy || !queue}>
+          <button class="primary" type="submit" disabled={busy || (source === "sqs" && !queue) || (source === "sns" && !topic) || !!scheduleError}>
             Add
           </button>
         </div>
