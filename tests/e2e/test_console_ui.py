@@ -101,6 +101,10 @@ def test_a_person_uses_the_console_end_to_end(server_factory, node_js, tmp_path)
     assert "1 change not deployed" in again["marker"] and again["discarded"], again
     assert not report["consoleErrors"], report["consoleErrors"]
     assert not report["serverErrors"], report["serverErrors"]
+    # WCAG 2.1 AA as axe-core checks it, on every page, in both themes.
+    assert len(report["accessibility"]) >= 14, list(report["accessibility"])
+    violations = {page: v for page, v in report["accessibility"].items() if v}
+    assert not violations, json.dumps(violations, indent=1)
 
     # What the browser did is what the server holds.
     lam = server.lambda_client()

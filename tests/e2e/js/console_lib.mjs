@@ -1,11 +1,16 @@
 // What the console's browser scripts share: a headless Chromium page, screenshots, and steps
 // that make up a JSON report (the first failing step ends the run with its screenshot).
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+// axe-core, the accessibility rules engine, run inside the page (through the DevTools
+// protocol, which the console's Content-Security-Policy does not restrict).
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 export async function open(cfg) {
   mkdirSync(cfg.shots, { recursive: true });
-  const report = { steps: [], consoleErrors: [], serverErrors: [], refused: [] };
+  const report = { steps: [], consoleErrors: [], serverErrors: [], refused: [], accessibility: {} };
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
@@ -50,5 +55,16 @@ export async function open(cfg) {
       await finish(1);
     }
   };
-  return { page, step, shot, finish, report };
+  // WCAG 2.1 A and AA rules on the page as it is now; each violation with the elements it
+  // found (the first three), kept in the report under the page's name.
+  const audit = async (name) => {
+    await page.evaluate(AXE);
+    const found = await page.evaluate(async () => {
+      const r = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+      return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ") + " :: " + n.failureSummary) }));
+    });
+    report.accessibility[name] = found;
+    return found;
+  };
+  return { page, step, shot, finish, report, audit };
 }

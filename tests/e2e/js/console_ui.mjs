@@ -9,7 +9,7 @@
 import { open } from "./console_lib.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
-const { page, step, shot, finish } = await open(cfg);
+const { page, step, shot, finish, audit } = await open(cfg);
 
 const text = (sel) => page.locator(sel).first().innerText();
 const toast = (re) => page.locator(".toast", { hasText: re }).first().waitFor();
@@ -19,6 +19,7 @@ await step("the one-time login link signs in", async () => {
   await page.getByRole("heading", { name: "Functions", exact: true }).waitFor();
   const who = await text(".who");
   await shot("functions-empty");
+  await audit("functions (empty)");
   return { who, url: page.url() };
 });
 
@@ -26,6 +27,7 @@ await step("a used login link does not sign in again", async () => {
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.goto(cfg.loginUrl);
   await page.locator(".error").waitFor();
+  await audit("sign-in with an error");
   return { error: await text(".error") };
 });
 
@@ -49,6 +51,7 @@ await step("create a function from a blueprint", async () => {
   await page.getByLabel("Function name").fill(cfg.fn);
   await page.locator("select[name=runtime]").selectOption(cfg.runtime);
   await shot("create");
+  await audit("create");
   await page.getByRole("button", { name: "Create function" }).click();
   await page.getByRole("heading", { name: cfg.fn, exact: true }).waitFor();
   await page.locator(".cm-content").first().waitFor();
@@ -73,6 +76,7 @@ await step("edit the code and deploy with Ctrl-S", async () => {
   await page.locator(".dirty-note").waitFor();
   const marker = await text(".dirty-note");
   await shot("code-unsaved");
+  await audit("code");
   await page.keyboard.press("Control+S");
   await toast(/Deployed/);
   await page.locator(".dirty-note").waitFor({ state: "detached" });
@@ -106,6 +110,7 @@ await step("run a test event and see the new output and log lines", async () => 
   const log = await text("pre[aria-label='Log output']");
   const facts = await text(".facts");
   await shot("test");
+  await audit("test result");
   return { response, log, facts };
 });
 
@@ -137,6 +142,7 @@ await step("change memory and an environment variable", async () => {
   await env.getByRole("button", { name: "Save" }).click();
   await toast(/Saved the environment variables/);
   await shot("configuration");
+  await audit("configuration");
   await page.getByRole("tab", { name: "Test" }).click();
   await page.getByRole("button", { name: "Test", exact: true }).click();
   await page.getByText("Execution succeeded").waitFor();
@@ -158,6 +164,7 @@ await step("publish a version and point an alias at it", async () => {
   await toast(/Created the alias live/);
   await page.locator("svg.aliasgraph").waitFor();
   await shot("aliases");
+  await audit("versions and aliases");
   return { aliases: await text("table[aria-label='Alias list']") };
 });
 
@@ -180,6 +187,7 @@ await step("add an SQS trigger", async () => {
   const box = page.locator(".diagram-box.trigger", { hasText: cfg.queueName });
   await box.waitFor();
   await shot("triggers");
+  await audit("triggers");
   return { trigger: await box.innerText() };
 });
 
@@ -213,6 +221,7 @@ await step("see the invocations on the monitoring chart", async () => {
   });
   await page.locator("figure.chart canvas").first().waitFor();
   await shot("monitor");
+  await audit("monitor");
   return { series: await chart.getAttribute("data-series") };
 });
 
@@ -221,6 +230,7 @@ await step("read the logs", async () => {
   await page.locator(".logline", { hasText: "console edit ran for ada" }).first().waitFor();
   await page.locator("table[aria-label='Recent invocations']").waitFor();
   await shot("logs");
+  await audit("logs");
   return { lines: await page.locator(".logline").count() };
 });
 
@@ -236,6 +246,7 @@ await step("the functions list shows the function with its numbers", async () =>
   await page.getByText("No function matches").waitFor();
   await page.getByLabel("Search functions").fill(cfg.fn);
   await shot("functions");
+  await audit("functions");
   return { row: await row.innerText() };
 });
 
@@ -244,6 +255,14 @@ await step("dark theme", async () => {
   await page.goto(`${cfg.base}/#/functions/${cfg.fn}/code`);
   await page.locator(".cm-content").first().waitFor();
   await shot("code-dark");
+  await audit("code (dark)");
+  await page.getByRole("tab", { name: "Test" }).click();
+  await page.getByRole("button", { name: "Test", exact: true }).click();
+  await page.getByText("Execution succeeded").waitFor();
+  await audit("test result (dark)");
+  await page.getByRole("tab", { name: "Monitor" }).click();
+  await page.locator("figure.chart canvas").first().waitFor();
+  await audit("monitor (dark)");
   return { theme: await page.evaluate(() => document.documentElement.dataset.theme) };
 });
 

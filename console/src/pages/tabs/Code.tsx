@@ -282,10 +282,10 @@ export function CodeTab({ name, fn, reload }: FunctionProps) {
           ))}
         </aside>
         <div class="editor-pane">
-          <div class="editor-tabs" role="tablist" aria-label="Open files">
+          <nav class="editor-tabs" aria-label="Open files">
             {open.map((p) => (
-              <div key={p} class={`editor-tab ${p === active ? "active" : ""}`} role="tab" aria-selected={p === active}>
-                <button class="link" onClick={() => setActive(p)} title={p}>
+              <div key={p} class={`editor-tab ${p === active ? "active" : ""}`}>
+                <button class="link" onClick={() => setActive(p)} title={p} aria-current={p === active ? "true" : undefined}>
                   {p.split("/").pop()}
                   {dirty.has(p) && <span class="dot" aria-label="not deployed"> ●</span>}
                 </button>
@@ -294,7 +294,7 @@ export function CodeTab({ name, fn, reload }: FunctionProps) {
                 </button>
               </div>
             ))}
-          </div>
+          </nav>
           {active && activeData !== undefined ? (
             isText(activeData) ? (
               <Editor
