@@ -173,3 +173,51 @@ def test_a_failed_deploy_and_a_revoked_key_lose_no_edits(server_factory, node_js
     with urllib.request.urlopen(lam.get_function(FunctionName="kept-edits")["Code"]["Location"]) as r:
         code = zipfile.ZipFile(io.BytesIO(r.read())).read("app.py").decode()
     assert "# edited by a reader who may not deploy" in code
+
+
+@pytest.mark.timeout(300)
+def test_packages_in_the_console(server_factory, node_js, tmp_path):
+    server = server_factory()
+    lam = server.lambda_client()
+    helpers.ensure_execution_role(server.endpoint)
+    binary = bytes(range(256)) * 4
+    pkg = tmp_path / "pkg.zip"
+    pkg.write_bytes(helpers.make_zip({
+        "app.py": "def handler(event, context):\n    return event\n",
+        "lib/helper.py": "HELP = 1\n",
+        "data.bin": binary,
+        "README.md": "# notes\n",
+    }))
+    layer = lam.publish_layer_version(LayerName="shared", Content={"ZipFile": helpers.make_zip({"python/shared_mod.py": "X = 1\n"})})
+    lam.create_function(FunctionName="layered", Runtime="python3.11", Handler="app.handler", Role=helpers.ROLE,
+                        Code={"ZipFile": helpers.make_zip({"app.py": "def handler(e, c):\n    return 1\n"})},
+                        Layers=[layer["LayerVersionArn"]])
+    big = helpers.make_zip({"app.py": "def handler(e, c):\n    return 1\n", "blob.bin": os.urandom(3_500_000)})
+    lam.create_function(FunctionName="big", Runtime="python3.11", Handler="app.handler", Role=helpers.ROLE, Code={"ZipFile": big})
+    doc = {"base": server.endpoint, "shots": str(tmp_path / "shots"), "zip": str(pkg), "fn": "uploaded", "layered": "layered",
+           "big": "big", "accessKeyId": ADMIN_KEY_ID, "secretAccessKey": ADMIN_SECRET}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LANG": "C.UTF-8", "CHROMIUM": CHROMIUM}
+    cp = run([node_js, str(JS / "console_ui_files.mjs"), json.dumps(doc)], env=env, timeout=240, cwd=JS)
+    report = json.loads(cp.stdout.decode(errors="replace").strip().splitlines()[-1])
+    assert cp.returncode == 0 and "failed" not in report, json.dumps(report.get("failed", report), indent=2)
+    seen = {s["name"]: s["seen"] for s in report["steps"]}
+
+    assert seen["create a function from an uploaded zip"]["tree"] == ["▾ lib/", "helper.py", "app.py", "data.bin", "README.md"]
+    files = seen["add a file, rename a folder, delete a file, and deploy"]
+    assert files["tree"] == ["▾ pkg/", "extra.py", "●", "helper.py", "●", "app.py", "data.bin"], files
+    assert "4 changes not deployed" in files["marker"]
+    assert "binary" in files["binary"]
+    assert json.loads(seen["test with a template event"]["response"])["Records"][0]["eventSource"] == "aws:sqs"
+    assert "/opt/python/shared_mod.py" in seen["a layer's files are listed read-only"]["layer"]
+    big_seen = seen["a package over 3 MB is read-only"]
+    assert big_seen["editable"] == "false" and big_seen["deployDisabled"], big_seen
+    assert seen["delete a function after typing its name"]["disabledBefore"] is True
+    assert not report["consoleErrors"] and not report["serverErrors"], report
+    assert not any(report["accessibility"].values()), report["accessibility"]
+
+    with urllib.request.urlopen(lam.get_function(FunctionName="uploaded")["Code"]["Location"]) as r:
+        z = zipfile.ZipFile(io.BytesIO(r.read()))
+    assert sorted(z.namelist()) == ["app.py", "data.bin", "pkg/extra.py", "pkg/helper.py"]
+    assert z.read("data.bin") == binary and z.read("pkg/extra.py") == b"EXTRA = 42\n"
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function(FunctionName="big")

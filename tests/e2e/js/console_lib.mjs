@@ -28,7 +28,10 @@ export async function open(cfg) {
     if (r.status() >= 500) report.serverErrors.push(`${r.status()} ${r.request().method()} ${r.url()}`);
     else if (r.status() >= 400) report.refused.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname} ${r.request().headers()["x-amz-target"] ?? ""}`);
   });
-  page.on("dialog", (d) => d.accept(d.type() === "prompt" ? d.defaultValue() : undefined));
+  // Dialogs are accepted: a prompt with the next queued answer (`answer(...)`), else its default.
+  const answers = [];
+  page.on("dialog", (d) => d.accept(d.type() === "prompt" ? (answers.length ? answers.shift() : d.defaultValue()) : undefined));
+  const answer = (...values) => answers.push(...values);
 
   let n = 0;
   const shot = async (name) => {
@@ -66,5 +69,5 @@ export async function open(cfg) {
     report.accessibility[name] = found;
     return found;
   };
-  return { page, step, shot, finish, report, audit };
+  return { page, step, shot, finish, report, audit, answer };
 }
