@@ -7,6 +7,7 @@ import { IAMClient } from "@aws-sdk/client-iam";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SNSClient } from "@aws-sdk/client-sns";
+import { KMSClient } from "@aws-sdk/client-kms";
 import { STSClient, GetCallerIdentityCommand } from "@aws-sdk/client-sts";
 
 export interface Credentials {
@@ -69,6 +70,7 @@ export class Clients {
   sts: STSClient;
   events: EventBridgeClient;
   sns: SNSClient;
+  kms: KMSClient;
 
   constructor(credentials: Credentials, region: string) {
     const config = { region, endpoint: location.origin, credentials: sdkCredentials(credentials), maxAttempts: 1 };
@@ -80,6 +82,7 @@ export class Clients {
     this.sts = new STSClient(config);
     this.events = new EventBridgeClient(config);
     this.sns = new SNSClient(config);
+    this.kms = new KMSClient(config);
   }
 }
 

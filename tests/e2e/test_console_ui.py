@@ -5,6 +5,7 @@ and aliases, an SQS trigger, the monitoring chart and the logs. What the browser
 then checked on the server with boto3. Screenshots of every page land in the test's
 directory (and in $NIMBUS_CONSOLE_SHOTS when set)."""
 
+import base64
 import io
 import json
 import os
@@ -192,10 +193,13 @@ def test_packages_in_the_console(server_factory, node_js, tmp_path):
     lam.create_function(FunctionName="layered", Runtime="python3.11", Handler="app.handler", Role=helpers.ROLE,
                         Code={"ZipFile": helpers.make_zip({"app.py": "def handler(e, c):\n    return 1\n"})},
                         Layers=[layer["LayerVersionArn"]])
+    kms = server.client("kms")
+    key = kms.create_key(Description="console")["KeyMetadata"]
+    kms.create_alias(AliasName="alias/console", TargetKeyId=key["KeyId"])
     big = helpers.make_zip({"app.py": "def handler(e, c):\n    return 1\n", "blob.bin": os.urandom(3_500_000)})
     lam.create_function(FunctionName="big", Runtime="python3.11", Handler="app.handler", Role=helpers.ROLE, Code={"ZipFile": big})
     doc = {"base": server.endpoint, "shots": str(tmp_path / "shots"), "zip": str(pkg), "fn": "uploaded", "layered": "layered",
-           "big": "big", "accessKeyId": ADMIN_KEY_ID, "secretAccessKey": ADMIN_SECRET}
+           "big": "big", "keyAlias": "console", "keyArn": key["Arn"], "accessKeyId": ADMIN_KEY_ID, "secretAccessKey": ADMIN_SECRET}
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LANG": "C.UTF-8", "CHROMIUM": CHROMIUM}
     cp = run([node_js, str(JS / "console_ui_files.mjs"), json.dumps(doc)], env=env, timeout=240, cwd=JS)
     report = json.loads(cp.stdout.decode(errors="replace").strip().splitlines()[-1])
@@ -209,6 +213,12 @@ def test_packages_in_the_console(server_factory, node_js, tmp_path):
     assert "binary" in files["binary"]
     assert json.loads(seen["test with a template event"]["response"])["Records"][0]["eventSource"] == "aws:sqs"
     assert "/opt/python/shared_mod.py" in seen["a layer's files are listed read-only"]["layer"]
+    cipher = seen["encrypt a variable in transit and choose the key at rest"]["cipher"]
+    assert cipher != "s3cret"
+    plain = kms.decrypt(CiphertextBlob=base64.b64decode(cipher), EncryptionContext={"LambdaFunctionName": "layered"})
+    assert plain["Plaintext"] == b"s3cret" and plain["KeyId"] == key["Arn"]
+    layered = lam.get_function_configuration(FunctionName="layered")
+    assert layered["KMSKeyArn"] == key["Arn"] and layered["Environment"]["Variables"] == {"SECRET": cipher}
     big_seen = seen["a package over 3 MB is read-only"]
     assert big_seen["editable"] == "false" and big_seen["deployDisabled"], big_seen
     assert seen["delete a function after typing its name"]["disabledBefore"] is True

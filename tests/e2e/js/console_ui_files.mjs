@@ -76,6 +76,25 @@ await step("a layer's files are listed read-only", async () => {
   return { layer: await page.locator(".layer").innerText() };
 });
 
+await step("encrypt a variable in transit and choose the key at rest", async () => {
+  await page.goto(`${cfg.base}/#/functions/${cfg.layered}/configuration`);
+  const env = page.getByRole("region", { name: "Environment variables" });
+  await env.getByRole("button", { name: "Add variable" }).click();
+  await env.getByLabel("Key 1").fill("SECRET");
+  await env.getByLabel("Value 1").fill("s3cret");
+  await env.getByLabel("Enable helpers for encryption in transit").check();
+  await env.locator("select[name=transitKey]").selectOption(cfg.keyArn);
+  await env.getByRole("button", { name: "Encrypt SECRET" }).click();
+  await toast(/Encrypted SECRET/);
+  const cipher = await env.getByLabel("Value 1").inputValue();
+  await env.locator("select[name=kms]").selectOption(cfg.keyArn);
+  await shot("encryption");
+  await audit("encryption helpers");
+  await env.getByRole("button", { name: "Save" }).click();
+  await toast(/Saved the environment variables/);
+  return { cipher };
+});
+
 await step("a package over 3 MB is read-only", async () => {
   await page.goto(`${cfg.base}/#/functions/${cfg.big}/code`);
   await page.locator(".notice", { hasText: "over the 3 MB" }).waitFor();

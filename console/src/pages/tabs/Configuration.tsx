@@ -19,6 +19,7 @@ import {
   type UpdateFunctionConfigurationCommandInput,
 } from "@aws-sdk/client-lambda";
 import { ListRolesCommand, type Role } from "@aws-sdk/client-iam";
+import { EncryptCommand, ListAliasesCommand as ListKeyAliasesCommand, ListKeysCommand } from "@aws-sdk/client-kms";
 import { useApp } from "../../ctx";
 import { describeError } from "../../session";
 import { ErrorBox, Field } from "../../components/ui";
@@ -178,6 +179,37 @@ function General({ name, fn, reload }: FunctionProps) {
   );
 }
 
+interface KeyChoice {
+  arn: string;
+  label: string;
+}
+
+/** The account's KMS keys, each named by its aliases. */
+function useKmsKeys(): KeyChoice[] {
+  const app = useApp();
+  const [keys, setKeys] = useState<KeyChoice[]>([]);
+  useEffect(() => {
+    (async () => {
+      try {
+        const ks = await app.call((c) => c.kms.send(new ListKeysCommand({ Limit: 1000 })));
+        const as = await app.call((c) => c.kms.send(new ListKeyAliasesCommand({ Limit: 100 })));
+        setKeys(
+          (ks.Keys ?? []).map((k) => {
+            const names = (as.Aliases ?? []).filter((a) => a.TargetKeyId === k.KeyId).map((a) => a.AliasName);
+            return { arn: k.KeyArn!, label: names.length ? `${names.join(", ")} (${k.KeyId})` : k.KeyId! };
+          }),
+        );
+      } catch {
+        setKeys([]);
+      }
+    })();
+  }, []);
+  return keys;
+}
+
+/** Base64 of bytes, for a ciphertext kept in a variable. */
+const base64 = (d: Uint8Array) => btoa(String.fromCharCode(...d));
+
 function Environment({ name, fn, reload }: FunctionProps) {
   const app = useApp();
   const c = fn.Configuration!;
@@ -185,15 +217,39 @@ function Environment({ name, fn, reload }: FunctionProps) {
   const [rows, setRows] = useState(initial);
   const [shown, setShown] = useState<Set<number>>(new Set());
   const [kms, setKms] = useState(c.KMSKeyArn ?? "");
+  const [helpers, setHelpers] = useState(false);
+  const [transitKey, setTransitKey] = useState("");
+  const keys = useKmsKeys();
   const save = useSave(reload);
-  const keys = rows.map((r) => r.key.trim());
+  const names = rows.map((r) => r.key.trim());
   const problem =
-    keys.find((k) => !/^[a-zA-Z]([a-zA-Z0-9_])*$/.test(k)) !== undefined
+    names.find((k) => !/^[a-zA-Z]([a-zA-Z0-9_])*$/.test(k)) !== undefined
       ? "Keys start with a letter and have only letters, digits and underscores."
-      : new Set(keys).size !== keys.length
+      : new Set(names).size !== names.length
         ? "Each key appears once."
         : null;
   const dirty = JSON.stringify(rows) !== JSON.stringify(initial) || kms !== (c.KMSKeyArn ?? "");
+
+  // Encryption in transit, as AWS's console helps with it: the value is encrypted here with
+  // the chosen key (and the function's name as encryption context); the function decrypts it.
+  const encrypt = async (i: number) => {
+    try {
+      const out = await app.call((x) =>
+        x.kms.send(
+          new EncryptCommand({
+            KeyId: transitKey,
+            Plaintext: new TextEncoder().encode(rows[i].value),
+            EncryptionContext: { LambdaFunctionName: name },
+          }),
+        ),
+      );
+      setRows(rows.map((x, j) => (j === i ? { ...x, value: base64(out.CiphertextBlob!) } : x)));
+      app.toast(`Encrypted ${rows[i].key} with ${keys.find((k) => k.arn === transitKey)?.label ?? transitKey}.`);
+    } catch (e) {
+      save.setError(describeError(e));
+    }
+  };
+
   return (
     <Section
       title="Environment variables"
@@ -251,6 +307,11 @@ function Environment({ name, fn, reload }: FunctionProps) {
                 >
                   {shown.has(i) ? "Hide" : "Show"}
                 </button>
+                {helpers && (
+                  <button class="ghost small" disabled={!transitKey || !r.value} onClick={() => encrypt(i)} aria-label={`Encrypt ${r.key || "value"}`}>
+                    Encrypt
+                  </button>
+                )}
                 <button class="ghost small danger" onClick={() => setRows(rows.filter((_, j) => j !== i))} aria-label={`Remove ${r.key || "variable"}`}>
                   Remove
                 </button>
@@ -263,9 +324,38 @@ function Environment({ name, fn, reload }: FunctionProps) {
       <div class="row">
         <button onClick={() => setRows([...rows, { key: "", value: "" }])}>Add variable</button>
       </div>
-      <Field label="KMS key ARN" hint="Empty: Nimbus's own key encrypts the variables at rest.">
-        <input name="kms" value={kms} onInput={(e) => setKms(e.currentTarget.value)} placeholder="arn:aws:kms:…" />
+      <Field label="Encryption at rest" hint="Nimbus's own key, or a KMS key of this account (the function's role must be allowed kms:Decrypt on it).">
+        <select name="kms" value={kms} onChange={(e) => setKms(e.currentTarget.value)}>
+          <option value="">Nimbus's own key</option>
+          {[...new Set([...(kms && !keys.some((k) => k.arn === kms) ? [kms] : []), ...keys.map((k) => k.arn)])].map((arn) => (
+            <option key={arn} value={arn}>
+              {keys.find((k) => k.arn === arn)?.label ?? arn}
+            </option>
+          ))}
+        </select>
       </Field>
+      <label class="inline">
+        <input type="checkbox" checked={helpers} onChange={(e) => setHelpers(e.currentTarget.checked)} /> Enable helpers for encryption in transit
+      </label>
+      {helpers && (
+        <>
+          <Field label="Key for encryption in transit">
+            <select name="transitKey" value={transitKey} onChange={(e) => setTransitKey(e.currentTarget.value)}>
+              <option value="">Choose a key…</option>
+              {keys.map((k) => (
+                <option key={k.arn} value={k.arn}>
+                  {k.label}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <p class="muted small">
+            An encrypted value is base64 ciphertext; the function decrypts it with KMS Decrypt and the encryption context{" "}
+            <code>{`{"LambdaFunctionName": "${name}"}`}</code>, e.g. in Python:{" "}
+            <code>{`boto3.client("kms").decrypt(CiphertextBlob=b64decode(os.environ["KEY"]), EncryptionContext={"LambdaFunctionName": os.environ["AWS_LAMBDA_FUNCTION_NAME"]})["Plaintext"]`}</code>
+          </p>
+        </>
+      )}
     </Section>
   );
 }

@@ -21,6 +21,7 @@ const QUERIES: [string, string, string][] = [
   ["cold", "ColdStarts", "Sum"],
   ["init", "InitDuration", "Average"],
   ["age", "AsyncEventAge", "Maximum"],
+  ["iter", "IteratorAge", "Maximum"],
 ];
 
 export function MonitorTab({ name }: FunctionProps) {
@@ -91,6 +92,7 @@ export function MonitorTab({ name }: FunctionProps) {
       concurrency: [s("Concurrent executions", col("conc", null), "#14b8a6")],
       cold: [s("Cold starts", col("cold", 0), "#0ea5e9"), s("Init duration", col("init", null), "#f97316", " ms")],
       age: [s("Async event age (max)", col("age", null), "#64748b", " ms")],
+      iterator: [s("Iterator age (max)", col("iter", null), "#7c3aed", " ms")],
     };
   }, [results, range]);
 
@@ -127,6 +129,7 @@ export function MonitorTab({ name }: FunctionProps) {
           <Chart title="Concurrent executions" x={charts.x} series={charts.concurrency} />
           <Chart title="Cold starts and init duration" x={charts.x} series={charts.cold} />
           <Chart title="Async event age" x={charts.x} series={charts.age} />
+          <Chart title="Iterator age (stream triggers)" x={charts.x} series={charts.iterator} />
         </div>
       )}
     </div>
