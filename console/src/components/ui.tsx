@@ -81,3 +81,46 @@ export function fmtTime(iso: string | Date | undefined): string {
   const d = typeof iso === "string" ? new Date(iso) : iso;
   return isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
 }
+
+/**
+ * A table's header row: plain column names (`#` before a name right-aligns it, for
+ * numbers), and an unlabelled Actions column when the rows have buttons.
+ */
+export function Head({ columns, actions }: { columns: string[]; actions?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((c) => (c.startsWith("#") ? <th key={c} class="num">{c.slice(1)}</th> : <th key={c}>{c}</th>))}
+        {actions && (
+          <th>
+            <span class="sr-only">Actions</span>
+          </th>
+        )}
+      </tr>
+    </thead>
+  );
+}
+
+/** A select of resources (queues, topics): a readable name for each, or why there are none. */
+export function ResourceSelect({ name, label, value, items, none, onChange, display }: {
+  name: string;
+  label: string;
+  value: string;
+  items: string[];
+  none: string;
+  onChange: (v: string) => void;
+  display: (item: string) => string;
+}) {
+  return (
+    <Field label={label}>
+      <select name={name} value={value} onChange={(e) => onChange(e.currentTarget.value)} required>
+        {items.length === 0 && <option value="">{none}</option>}
+        {items.map((i) => (
+          <option key={i} value={i}>
+            {display(i)}
+          </option>
+        ))}
+      </select>
+    </Field>
+  );
+}

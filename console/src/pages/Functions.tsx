@@ -21,6 +21,7 @@ export function Functions() {
   const app = useApp();
   const [functions, setFunctions] = useState<FunctionConfiguration[] | null>(null);
   const [stats, setStats] = useState<Map<string, Stats>>(new Map());
+  const [statsLoaded, setStatsLoaded] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [query, setQuery] = useState("");
   const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: "name", desc: false });
@@ -76,6 +77,8 @@ export function Functions() {
       setStats(next);
     } catch {
       // The list works without metrics; their columns stay empty.
+    } finally {
+      setStatsLoaded(true);
     }
   };
 
@@ -167,7 +170,7 @@ export function Functions() {
         </Empty>
       ) : (
         <div class="table-wrap">
-          <table class="list" aria-label="Functions">
+          <table class="list" aria-label="Functions" data-stats={statsLoaded ? "loaded" : "loading"}>
             <thead>
               <tr>
                 {header("name", "Name")}

@@ -17,7 +17,7 @@ import {
 } from "@aws-sdk/client-lambda";
 import { useApp } from "../../ctx";
 import { describeError } from "../../session";
-import { Dialog, ErrorBox, Field, Spinner, fmtTime } from "../../components/ui";
+import { Dialog, ErrorBox, Field, Spinner, fmtTime, Head } from "../../components/ui";
 import { BOX, layout, type AliasInfo } from "../../lib/aliasgraph";
 import type { FunctionProps } from "../Function";
 
@@ -209,18 +209,7 @@ export function AliasesTab({ name, reload }: FunctionProps) {
               ))}
             </svg>
             <table class="list compact" aria-label="Alias list">
-              <thead>
-                <tr>
-                  <th>Alias</th>
-                  <th>Points at</th>
-                  <th>Weights</th>
-                  <th>Description</th>
-                  <th>Provisioned</th>
-                  <th>
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <Head columns={["Alias", "Points at", "Weights", "Description", "Provisioned"]} actions />
               <tbody>
                 {aliases.map((a) => (
                   <tr key={a.Name}>
@@ -254,18 +243,7 @@ export function AliasesTab({ name, reload }: FunctionProps) {
       <section class="card section" aria-label="Versions">
         <h2>Versions</h2>
         <table class="list compact" aria-label="Version list">
-          <thead>
-            <tr>
-              <th>Version</th>
-              <th>Description</th>
-              <th>Last modified</th>
-              <th>Code SHA-256</th>
-              <th>Provisioned</th>
-              <th>
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <Head columns={["Version", "Description", "Last modified", "Code SHA-256", "Provisioned"]} actions />
           <tbody>
             {[...versions].reverse().map((v) => (
               <tr key={v.Version}>

@@ -22,7 +22,7 @@ import { ListRolesCommand, type Role } from "@aws-sdk/client-iam";
 import { EncryptCommand, ListAliasesCommand as ListKeyAliasesCommand, ListKeysCommand } from "@aws-sdk/client-kms";
 import { useApp } from "../../ctx";
 import { describeError } from "../../session";
-import { ErrorBox, Field } from "../../components/ui";
+import { ErrorBox, Field, Head } from "../../components/ui";
 import { RUNTIMES } from "../../lib/blueprints";
 import type { FunctionProps } from "../Function";
 
@@ -272,15 +272,7 @@ function Environment({ name, fn, reload }: FunctionProps) {
     >
       <p class="muted small">Encrypted at rest; values are hidden until you show them.</p>
       <table class="list compact env" aria-label="Environment variables">
-        <thead>
-          <tr>
-            <th>Key</th>
-            <th>Value</th>
-            <th>
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <Head columns={["Key", "Value"]} actions />
         <tbody>
           {rows.map((r, i) => (
             <tr key={i}>

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { FilterLogEventsCommand, type FilteredLogEvent } from "@aws-sdk/client-cloudwatch-logs";
 import { useApp } from "../../ctx";
 import { describeError } from "../../session";
-import { ErrorBox, Spinner } from "../../components/ui";
+import { ErrorBox, Spinner, Head } from "../../components/ui";
 import { parseReport } from "../../lib/report";
 import type { FunctionProps } from "../Function";
 
@@ -134,15 +134,7 @@ export function LogsTab({ name, fn }: FunctionProps) {
             <details open>
               <summary>Recent invocations</summary>
               <table class="list compact" aria-label="Recent invocations">
-                <thead>
-                  <tr>
-                    <th>Time</th>
-                    <th>Request ID</th>
-                    <th class="num">Duration</th>
-                    <th class="num">Memory used</th>
-                    <th class="num">Init</th>
-                  </tr>
-                </thead>
+                <Head columns={["Time", "Request ID", "#Duration", "#Memory used", "#Init"]} />
                 <tbody>
                   {invocations.map(({ e, r }) => (
                     <tr key={e.eventId}>

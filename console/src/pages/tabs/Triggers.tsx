@@ -29,7 +29,7 @@ import { ListSubscriptionsByTopicCommand, ListTopicsCommand, SubscribeCommand, U
 import { AddPermissionCommand } from "@aws-sdk/client-lambda";
 import { useApp } from "../../ctx";
 import { describeError } from "../../session";
-import { Dialog, ErrorBox, Field, Spinner } from "../../components/ui";
+import { Dialog, ErrorBox, Field, Spinner, ResourceSelect } from "../../components/ui";
 import { arnName, checkSchedule, serviceOfArn, statementId, triggersFromPolicy, type Destinations, type Trigger } from "../../lib/triggers";
 import type { FunctionProps } from "../Function";
 
@@ -318,16 +318,7 @@ function AddTrigger({ open, name, functionArn, onClose, onAdded }: { open: boole
         </Field>
         {source === "sqs" && (
           <>
-            <Field label="Queue">
-              <select name="queue" value={queue} onChange={(e) => setQueue(e.currentTarget.value)} required>
-                {queues.length === 0 && <option value="">No queues in this account</option>}
-                {queues.map((q) => (
-                  <option key={q} value={q}>
-                    {q.split("/").pop()}
-                  </option>
-                ))}
-              </select>
-            </Field>
+            <ResourceSelect name="queue" label="Queue" value={queue} items={queues} none="No queues in this account" onChange={setQueue} display={(q) => q.split("/").pop()!} />
             <Field label="Batch size" hint="1–10,000">
               <input name="batchSize" type="number" min={1} max={10000} value={batch} onInput={(e) => setBatch(Number(e.currentTarget.value))} />
             </Field>
@@ -346,16 +337,7 @@ function AddTrigger({ open, name, functionArn, onClose, onAdded }: { open: boole
           </>
         )}
         {source === "sns" && (
-          <Field label="Topic">
-            <select name="topic" value={topic} onChange={(e) => setTopic(e.currentTarget.value)} required>
-              {topics.length === 0 && <option value="">No topics in this account</option>}
-              {topics.map((t) => (
-                <option key={t} value={t}>
-                  {arnName(t)}
-                </option>
-              ))}
-            </select>
-          </Field>
+          <ResourceSelect name="topic" label="Topic" value={topic} items={topics} none="No topics in this account" onChange={setTopic} display={arnName} />
         )}
         <ErrorBox error={error} />
         <div class="dialog-actions">
