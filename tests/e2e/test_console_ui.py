@@ -98,12 +98,17 @@ def test_a_person_uses_the_console_end_to_end(server_factory, node_js, tmp_path)
     assert invocations >= 2
     assert seen["read the logs"]["lines"] >= 4
     assert seen["dark theme"]["theme"] == "dark"
+    assert not seen["dark theme"]["staleEdit"] and "console edit ran for" in seen["dark theme"]["code"], seen["dark theme"]
     again = seen["edits made after coming back to the Code tab count, and can be discarded"]
     assert "1 change not deployed" in again["marker"] and again["discarded"], again
+    keys = seen["keyboard only: focus is visible and Enter follows a link"]
+    assert keys["reached"] == "Create function" and keys["outline"] == "solid" and keys["width"] == "2px", keys
+    narrow = seen["a narrow screen"]
+    assert narrow["overflow"] <= 0 and narrow["triggersOverflow"] <= 0, narrow
     assert not report["consoleErrors"], report["consoleErrors"]
     assert not report["serverErrors"], report["serverErrors"]
     # WCAG 2.1 AA as axe-core checks it, on every page, in both themes.
-    assert len(report["accessibility"]) >= 14, list(report["accessibility"])
+    assert len(report["accessibility"]) >= 16, list(report["accessibility"])
     violations = {page: v for page, v in report["accessibility"].items() if v}
     assert not violations, json.dumps(violations, indent=1)
 

@@ -119,9 +119,15 @@ export function Editor({ docKey, path, initial, readOnly, onChange, onSave, labe
     });
 
   useEffect(() => {
-    const state = states.get(docKey) ?? makeState();
+    // A saved state is used only if it still holds the text the caller has: a file changed
+    // meanwhile (deployed, discarded, reloaded) starts a fresh state from that text.
+    const saved = states.get(docKey);
+    const state = saved && saved.doc.toString() === initial ? saved : makeState();
     if (!view.current) {
       view.current = new EditorView({ state, parent: host.current! });
+      // The scroller takes keyboard focus too, so a read-only or long file can be scrolled
+      // without a mouse (WCAG's "scrollable region must have keyboard access").
+      view.current.scrollDOM.tabIndex = 0;
       handlersOf.set(view.current, { onChange, onSave });
     } else {
       const prev = view.current.state;

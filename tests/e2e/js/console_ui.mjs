@@ -124,8 +124,11 @@ await step("edits made after coming back to the Code tab count, and can be disca
   const marker = await page.locator(".dirty-note").innerText();
   await page.getByRole("button", { name: "Discard changes" }).click();
   await page.locator(".dirty-note").waitFor({ state: "detached" });
-  const after = await page.locator(".cm-content").first().innerText();
-  return { marker, discarded: !after.includes("a second edit") };
+  // The editor takes its fresh state just after the page shows the change is gone.
+  const discarded = await page
+    .waitForFunction(() => !document.querySelector(".cm-content").innerText.includes("a second edit"), null, { timeout: 5000 })
+    .then(() => true, () => false);
+  return { marker, discarded, after: await page.locator(".cm-content").first().innerText() };
 });
 
 await step("change memory and an environment variable", async () => {
@@ -254,6 +257,7 @@ await step("dark theme", async () => {
   await page.getByRole("button", { name: /Switch to dark theme/ }).click();
   await page.goto(`${cfg.base}/#/functions/${cfg.fn}/code`);
   await page.locator(".cm-content").first().waitFor();
+  const code = await page.locator(".cm-content").first().innerText();
   await shot("code-dark");
   await audit("code (dark)");
   await page.getByRole("tab", { name: "Test" }).click();
@@ -263,7 +267,43 @@ await step("dark theme", async () => {
   await page.getByRole("tab", { name: "Monitor" }).click();
   await page.locator("figure.chart canvas").first().waitFor();
   await audit("monitor (dark)");
-  return { theme: await page.evaluate(() => document.documentElement.dataset.theme) };
+  // What the editor shows after coming back is what was deployed, not a discarded edit.
+  return { theme: await page.evaluate(() => document.documentElement.dataset.theme), staleEdit: code.includes("a second edit"), code };
+});
+
+await step("keyboard only: focus is visible and Enter follows a link", async () => {
+  await page.goto(`${cfg.base}/#/functions`);
+  await page.locator("table.list").waitFor();
+  await page.locator("body").click({ position: { x: 5, y: 200 } });
+  const visited = [];
+  for (let i = 0; i < 40; i++) {
+    await page.keyboard.press("Tab");
+    const f = await page.evaluate(() => {
+      const e = document.activeElement;
+      const st = getComputedStyle(e);
+      return { text: (e.textContent || e.getAttribute("aria-label") || "").trim().slice(0, 40), outline: st.outlineStyle, width: st.outlineWidth };
+    });
+    visited.push(f);
+    if (f.text === "Create function") break;
+  }
+  const last = visited[visited.length - 1];
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "Create function" }).waitFor();
+  return { reached: last.text, outline: last.outline, width: last.width, tabs: visited.length };
+});
+
+await step("a narrow screen", async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${cfg.base}/#/functions/${cfg.fn}/code`);
+  await page.locator(".cm-content").first().waitFor();
+  await shot("code-narrow");
+  await audit("code (narrow)");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  await page.goto(`${cfg.base}/#/functions/${cfg.fn}/triggers`);
+  await page.locator(".diagram").waitFor();
+  await shot("triggers-narrow");
+  await audit("triggers (narrow)");
+  return { overflow, triggersOverflow: await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth) };
 });
 
 await finish();
