@@ -81,7 +81,8 @@ export function App() {
     saveSession(s);
     setSession(s);
     setNotice(null);
-    location.hash = returnTo && !returnTo.startsWith("#/login") ? returnTo : "#/functions";
+    // Replaced, not pushed: Back must not return to a used login link.
+    location.replace(returnTo && !returnTo.startsWith("#/login") ? returnTo : "#/functions");
     setReturnTo(null);
   };
 

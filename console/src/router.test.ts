@@ -13,6 +13,7 @@ describe("routes", () => {
     ["#/functions/hello/monitor", { page: "function", name: "hello", tab: "monitor" }],
     ["#/functions/hello/bogus", { page: "function", name: "hello", tab: "code" }],
     ["#/functions/my%20fn/test", { page: "function", name: "my fn", tab: "test" }],
+    ["#/functions/50%/code", { page: "function", name: "50%", tab: "code" }],
   ])("%s", (hash, want) => expect(parseRoute(hash)).toEqual(want));
 
   it("href and parseRoute agree", () => {

@@ -11,7 +11,14 @@ export const TABS = ["code", "test", "monitor", "logs", "configuration", "aliase
 export type Tab = (typeof TABS)[number];
 
 export function parseRoute(hash: string): Route {
-  const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  const decode = (p: string) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p; // a stray % in a typed URL
+    }
+  };
+  const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decode);
   switch (parts[0]) {
     case "login":
       return { page: "login", token: parts[1] };

@@ -8,7 +8,7 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { KMSClient } from "@aws-sdk/client-kms";
-import { STSClient, GetCallerIdentityCommand } from "@aws-sdk/client-sts";
+import { STSClient, GetCallerIdentityCommand, GetSessionTokenCommand } from "@aws-sdk/client-sts";
 
 export interface Credentials {
   accessKeyId: string;
@@ -86,11 +86,22 @@ export class Clients {
   }
 }
 
-/** Checks a key by asking who it is; the session it makes, or the error the server gave. */
+/**
+ * Signs in with a key: a long-term key is traded for temporary credentials (STS
+ * GetSessionToken: 12 hours for an IAM user, the one hour AWS gives a root key) and only
+ * those are kept, so the secret typed in is never stored; then asks who it is.
+ */
 export async function signIn(credentials: Credentials, region: string): Promise<Session> {
-  const sts = new STSClient({ region, endpoint: location.origin, credentials: sdkCredentials(credentials), maxAttempts: 1 });
+  let creds = credentials;
+  if (!credentials.sessionToken) {
+    const sts = new STSClient({ region, endpoint: location.origin, credentials: sdkCredentials(credentials), maxAttempts: 1 });
+    const out = await sts.send(new GetSessionTokenCommand({ DurationSeconds: 12 * 3600 }));
+    const c = out.Credentials!;
+    creds = { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken, expiration: c.Expiration?.toISOString() };
+  }
+  const sts = new STSClient({ region, endpoint: location.origin, credentials: sdkCredentials(creds), maxAttempts: 1 });
   const who = await sts.send(new GetCallerIdentityCommand({}));
-  return { credentials, region, arn: who.Arn ?? "", account: who.Account ?? "" };
+  return { credentials: creds, region, arn: who.Arn ?? "", account: who.Account ?? "" };
 }
 
 /** Trades a one-time login link's token for temporary credentials of the administrator. */
@@ -105,14 +116,15 @@ export async function redeemLoginToken(token: string): Promise<Credentials> {
   return { accessKeyId: v.AccessKeyId, secretAccessKey: v.SecretAccessKey, sessionToken: v.SessionToken, expiration: v.Expiration };
 }
 
-/** Errors that mean the key no longer works: the console goes back to sign-in. */
+/**
+ * Errors that mean the key no longer works: the console goes back to sign-in. A bad
+ * signature is not one of them: with a key that signed in, it means the clocks disagree.
+ */
 const SIGNED_OUT = new Set([
   "ExpiredToken",
   "ExpiredTokenException",
   "UnrecognizedClientException",
   "InvalidClientTokenId",
-  "InvalidSignatureException",
-  "SignatureDoesNotMatch",
   "IncompleteSignature",
   "MissingAuthenticationToken",
 ]);

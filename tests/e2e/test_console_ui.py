@@ -75,8 +75,9 @@ def test_a_person_uses_the_console_end_to_end(server_factory, node_js, tmp_path)
     assert "already used or is not valid" in seen["a used login link does not sign in again"]["error"]
     key = seen["sign in with an access key"]
     assert "SignatureDoesNotMatch" in key["refused"] or "InvalidClientTokenId" in key["refused"], key
-    assert key["stored"]["session"] is True
-    assert not any("session" in k for k in key["stored"]["local"]), "the key must stay in session storage"
+    # Only temporary credentials made from the key are kept, in session storage.
+    assert key["stored"]["session"] and key["stored"]["hasToken"] and key["stored"]["keyId"] != ADMIN_KEY_ID, key
+    assert not any("session" in k for k in key["stored"]["local"]), "credentials must stay in session storage"
 
     # The editor's unsaved marker, then the deployed code ran.
     assert "1 change not deployed" in seen["edit the code and deploy with Ctrl-S"]["marker"]
@@ -89,6 +90,8 @@ def test_a_person_uses_the_console_end_to_end(server_factory, node_js, tmp_path)
     assert config["masked"] == "password"
     assert json.loads(config["response"])["greeting"] == "hello from the console"
     assert "256 MB" in config["badges"]
+    with urllib.request.urlopen(config["functionUrl"]) as r:  # NONE: anyone may call it
+        assert r.status == 200 and json.loads(r.read())["edited"] is True
     assert "live" in seen["publish a version and point an alias at it"]["aliases"]
     assert "1 / 1 READY" in seen["provision concurrency for the alias"]["row"]
     assert "console-jobs" in seen["add an SQS trigger"]["trigger"]
@@ -133,8 +136,9 @@ def test_a_person_uses_the_console_end_to_end(server_factory, node_js, tmp_path)
     rule = events.describe_rule(Name="console-fn-schedule")
     assert rule["State"] == "DISABLED" and rule["ScheduleExpression"] == "rate(1 hour)"
     assert events.list_targets_by_rule(Rule="console-fn-schedule")["Targets"] == []
-    with pytest.raises(lam.exceptions.ResourceNotFoundException):
-        lam.get_policy(FunctionName="console-fn")
+    # The schedule's statement went with it; the public URL's (added with the NONE URL) stays.
+    policy = json.loads(lam.get_policy(FunctionName="console-fn")["Policy"])
+    assert [st["Sid"] for st in policy["Statement"]] == ["FunctionURLAllowPublicAccess"], policy
 
     pngs = sorted(p.name for p in shots.glob("*.png"))
     assert len(pngs) >= 10, pngs
@@ -198,13 +202,16 @@ def test_packages_in_the_console(server_factory, node_js, tmp_path):
     lam.create_function(FunctionName="layered", Runtime="python3.11", Handler="app.handler", Role=helpers.ROLE,
                         Code={"ZipFile": helpers.make_zip({"app.py": "def handler(e, c):\n    return 1\n"})},
                         Layers=[layer["LayerVersionArn"]])
+    lam.put_function_event_invoke_config(FunctionName="layered", MaximumRetryAttempts=1, MaximumEventAgeInSeconds=600)
+    dlq = server.sqs_client().create_queue(QueueName="console-dlq")["QueueUrl"]
+    dlq_arn = server.sqs_client().get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     kms = server.client("kms")
     key = kms.create_key(Description="console")["KeyMetadata"]
     kms.create_alias(AliasName="alias/console", TargetKeyId=key["KeyId"])
     big = helpers.make_zip({"app.py": "def handler(e, c):\n    return 1\n", "blob.bin": os.urandom(3_500_000)})
     lam.create_function(FunctionName="big", Runtime="python3.11", Handler="app.handler", Role=helpers.ROLE, Code={"ZipFile": big})
     doc = {"base": server.endpoint, "shots": str(tmp_path / "shots"), "zip": str(pkg), "fn": "uploaded", "layered": "layered",
-           "big": "big", "keyAlias": "console", "keyArn": key["Arn"], "accessKeyId": ADMIN_KEY_ID, "secretAccessKey": ADMIN_SECRET}
+           "big": "big", "keyAlias": "console", "keyArn": key["Arn"], "dlq": dlq_arn, "accessKeyId": ADMIN_KEY_ID, "secretAccessKey": ADMIN_SECRET}
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LANG": "C.UTF-8", "CHROMIUM": CHROMIUM}
     cp = run([node_js, str(JS / "console_ui_files.mjs"), json.dumps(doc)], env=env, timeout=240, cwd=JS)
     report = json.loads(cp.stdout.decode(errors="replace").strip().splitlines()[-1])
@@ -224,6 +231,9 @@ def test_packages_in_the_console(server_factory, node_js, tmp_path):
     assert plain["Plaintext"] == b"s3cret" and plain["KeyId"] == key["Arn"]
     layered = lam.get_function_configuration(FunctionName="layered")
     assert layered["KMSKeyArn"] == key["Arn"] and layered["Environment"]["Variables"] == {"SECRET": cipher}
+    eic = lam.get_function_event_invoke_config(FunctionName="layered")
+    assert (eic["MaximumRetryAttempts"], eic["MaximumEventAgeInSeconds"]) == (1, 600), eic
+    assert eic["DestinationConfig"]["OnFailure"]["Destination"] == dlq_arn
     big_seen = seen["a package over 3 MB is read-only"]
     assert big_seen["editable"] == "false" and big_seen["deployDisabled"], big_seen
     assert seen["delete a function after typing its name"]["disabledBefore"] is True

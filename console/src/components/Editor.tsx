@@ -61,6 +61,9 @@ const oneDark = [oneDarkTheme, syntaxHighlighting(darkHighlight)];
 
 /** One theme compartment for every editor: saved states are reused by later editors. */
 const theme = new Compartment();
+/** Whether the document may be edited: changes while a state lives (during a deploy). */
+const editable = new Compartment();
+const editability = (readOnly: boolean) => [EditorState.readOnly.of(readOnly), EditorView.editable.of(!readOnly)];
 
 export interface EditorProps {
   /** Which document is shown; a new key is a new editor state. */
@@ -109,8 +112,7 @@ export function Editor({ docKey, path, initial, readOnly, onChange, onSave, labe
         ]),
         language(path),
         theme.of(dark() ? oneDark : []),
-        EditorState.readOnly.of(!!readOnly),
-        EditorView.editable.of(!readOnly),
+        editable.of(editability(!!readOnly)),
         EditorView.contentAttributes.of({ "aria-label": label ?? `Editor: ${path}` }),
         EditorView.updateListener.of((u) => {
           if (u.docChanged) handlersOf.get(u.view)?.onChange?.(u.state.doc.toString());
@@ -134,8 +136,8 @@ export function Editor({ docKey, path, initial, readOnly, onChange, onSave, labe
       view.current.setState(state);
       void prev;
     }
-    // Follow the page's theme.
-    view.current.dispatch({ effects: theme.reconfigure(dark() ? oneDark : []) });
+    // Follow the page's theme, and whether editing is allowed now.
+    view.current.dispatch({ effects: [theme.reconfigure(dark() ? oneDark : []), editable.reconfigure(editability(!!readOnly))] });
     return () => {
       if (view.current) states.set(docKey, view.current.state);
     };

@@ -69,6 +69,8 @@ export interface Destinations {
   onSuccess?: string;
   onFailure?: string;
   deadLetter?: string;
+  /** Whether the function has an event-invoke config (then changes update it). */
+  configured?: boolean;
 }
 
 /** A statement id Lambda accepts (letters, digits, `-`, `_`; up to 100) made from names. */

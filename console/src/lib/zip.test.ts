@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { unzipSync } from "fflate";
-import { bytes, cleanPath, isText, languageOf, pack, remove, rename, text, tree, unpack } from "./zip";
+import { bytes, cleanPath, isSymlink, isText, languageOf, pack, readModes, remove, rename, renameModes, text, tree, unpack } from "./zip";
 
 describe("cleanPath", () => {
   it.each([
@@ -101,4 +101,41 @@ describe("rename and remove", () => {
     ["nope.js", "b.js", "nope.js does not exist."],
   ])("refuses %s → %s", (from, to, why) => expect(rename(files, from, to)).toBe(why));
   it("removes a folder", () => expect([...remove(files, "lib").keys()]).toEqual(["a.js"]));
+});
+
+describe("modes", () => {
+  it("a package's executables and symbolic links survive an unpack and repack", () => {
+    const files = new Map([
+      ["bin/tool", bytes("#!/bin/sh\n")],
+      ["lib/libx.so", bytes("target.so.1")],
+      ["lib/target.so.1", bytes("ELF")],
+      ["app.py", bytes("x")],
+    ]);
+    const original = new Map([
+      ["bin/tool", 0o100750],
+      ["lib/libx.so", 0o120777],
+    ]);
+    const zip = pack(files, original);
+    const modes = readModes(zip);
+    expect(modes.get("bin/tool")).toBe(0o100750);
+    expect(isSymlink(modes.get("lib/libx.so"))).toBe(true);
+    expect(modes.get("app.py")).toBe(0o100644);
+    const again = readModes(pack(unpack(zip), modes));
+    expect([...again.entries()].sort()).toEqual([...modes.entries()].sort());
+  });
+
+  it("a zip without Unix attributes has no modes", () => {
+    expect(readModes(new Uint8Array([1, 2, 3]))).toEqual(new Map());
+  });
+
+  it.each([
+    ["bin", "tools", [["tools/a", 0o100755], ["app", 0o100644]]],
+    ["app", "main", [["bin/a", 0o100755], ["main", 0o100644]]],
+  ])("rename %s → %s carries modes", (from, to, want) => {
+    const m = new Map([
+      ["bin/a", 0o100755],
+      ["app", 0o100644],
+    ]);
+    expect([...renameModes(m, from, to).entries()].sort()).toEqual([...(want as [string, number][])].sort());
+  });
 });

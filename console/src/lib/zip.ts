@@ -26,16 +26,65 @@ export function unpack(zip: Uint8Array): Files {
   return out;
 }
 
-/** A zip of the files, sorted by path, with fixed times so the same tree zips the same. */
-export function pack(files: Files): Uint8Array {
-  const input: Record<string, [Uint8Array, { mtime: Date; attrs?: number }]> = {};
+/** Each entry's Unix mode (type and permissions), as a zip made on Unix records it. */
+export type Modes = Map<string, number>;
+
+/**
+ * The Unix modes of a zip's entries, read from its central directory (the upper half of each
+ * entry's external attributes, when the entry was made on Unix), so a package repacked in
+ * the browser keeps its executables and symbolic links.
+ */
+export function readModes(zip: Uint8Array): Modes {
+  const out: Modes = new Map();
+  const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+  // The end-of-central-directory record: the last "PK\5\6" within the final 64 KiB + 22.
+  let eocd = -1;
+  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 65_557); i--) {
+    if (view.getUint32(i, true) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) return out;
+  const count = view.getUint16(eocd + 10, true);
+  let at = view.getUint32(eocd + 16, true);
+  for (let n = 0; n < count && at + 46 <= zip.length; n++) {
+    if (view.getUint32(at, true) !== 0x02014b50) break;
+    const madeOnUnix = zip[at + 5] === 3;
+    const nameLen = view.getUint16(at + 28, true);
+    const extraLen = view.getUint16(at + 30, true);
+    const commentLen = view.getUint16(at + 32, true);
+    const mode = view.getUint32(at + 38, true) >>> 16;
+    const name = cleanPath(strFromU8(zip.subarray(at + 46, at + 46 + nameLen)));
+    if (madeOnUnix && mode && name) out.set(name, mode);
+    at += 46 + nameLen + extraLen + commentLen;
+  }
+  return out;
+}
+
+/** Whether a mode is a symbolic link's (its content is the link's target). */
+export const isSymlink = (mode: number | undefined) => mode !== undefined && (mode & 0o170000) === 0o120000;
+
+/**
+ * A zip of the files, sorted by path, with fixed times so the same tree zips the same. Each
+ * keeps its mode from `modes` (a package's own), else 0644, or 0755 for a `bootstrap`.
+ */
+export function pack(files: Files, modes: Modes = new Map()): Uint8Array {
+  const input: Record<string, [Uint8Array, { mtime: Date; attrs?: number; os?: number }]> = {};
   const mtime = new Date(Date.UTC(2020, 0, 1));
   for (const p of [...files.keys()].sort()) {
-    // Unix mode 0644 (or 0755 for a `bootstrap`) in the upper half of the external attributes.
-    const mode = p === "bootstrap" || p.endsWith("/bootstrap") ? 0o100755 : 0o100644;
-    input[p] = [files.get(p)!, { mtime, attrs: mode << 16 }];
+    const mode = modes.get(p) ?? (p === "bootstrap" || p.endsWith("/bootstrap") ? 0o100755 : 0o100644);
+    // os 3: made on Unix, so unzip and Lambda read the mode from the external attributes.
+    input[p] = [files.get(p)!, { mtime, attrs: mode << 16, os: 3 }];
   }
   return zipSync(input as any, { level: 6 });
+}
+
+/** The modes of a tree after a rename (`from` a file or folder, `to` its new path). */
+export function renameModes(modes: Modes, from: string, to: string): Modes {
+  const out: Modes = new Map();
+  for (const [p, m] of modes) out.set(p === from ? to : p.startsWith(from + "/") ? to + p.slice(from.length) : p, m);
+  return out;
 }
 
 /** Whether bytes are text the editor can show (UTF-8 without NULs). */

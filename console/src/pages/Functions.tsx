@@ -8,6 +8,7 @@ import { describeError } from "../session";
 import { Dialog, Empty, ErrorBox, Spinner, fmtTime } from "../components/ui";
 import { batches, lambdaQuery, qid } from "../lib/metrics";
 import { href } from "../router";
+import { dropDraft } from "../lib/drafts";
 
 interface Stats {
   invocations: number;
@@ -129,6 +130,9 @@ export function Functions() {
   const remove = async (name: string) => {
     try {
       await app.call((c) => c.lambda.send(new DeleteFunctionCommand({ FunctionName: name })));
+      // Its unsaved edits and saved test events go with it: a new function of that name is new.
+      dropDraft(localStorage, app.session.account, name);
+      localStorage.removeItem(`nimbus.events.${app.session.account}.${name}`);
       app.toast(`Deleted ${name}.`);
       setDeleting(null);
       setFunctions((fs) => (fs ?? []).filter((f) => f.FunctionName !== name));

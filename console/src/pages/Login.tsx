@@ -61,7 +61,7 @@ export function Login({ token, notice, onSignedIn }: { token?: string; notice: s
         <h1>
           <span class="logo" aria-hidden="true">◆</span> Nimbus
         </h1>
-        <p class="muted">Sign in with an access key. It is kept in this browser tab only, until you sign out or close it.</p>
+        <p class="muted">Sign in with an access key. The console keeps only temporary credentials made from it (STS), in this browser tab, until you sign out or close it.</p>
         {notice && <div class="notice">{notice}</div>}
         <ErrorBox error={error} />
         <Field label="Access key ID">

@@ -1,11 +1,11 @@
 // The console when things go wrong, in a real headless Chromium: a deploy the caller may not
-// make fails with AWS's error next to Deploy and the edits stay; a key revoked mid-session
-// sends the person back to sign-in, and signing in again returns to the page with the
+// make fails with AWS's error next to Deploy and the edits stay; a user deleted mid-session
+// (its key and the session made from it dead) sends the person back to sign-in, and signing in again returns to the page with the
 // unsaved edits restored.
 //
 //   node console_ui_failures.mjs '{"base":…,"shots":…,"fn":…,"user":{"accessKeyId","secretAccessKey","userName"},
 //                                  "admin":{"accessKeyId","secretAccessKey"},"region":"us-east-1"}'
-import { IAMClient, DeleteAccessKeyCommand } from "@aws-sdk/client-iam";
+import { IAMClient, DeleteAccessKeyCommand, DeleteUserCommand, DeleteUserPolicyCommand } from "@aws-sdk/client-iam";
 import { open } from "./console_lib.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
@@ -42,7 +42,10 @@ await step("a deploy that fails shows AWS's error and keeps the edits", async ()
 
 await step("a revoked key sends the reader back to sign-in", async () => {
   const iam = new IAMClient({ region: cfg.region, endpoint: cfg.base, credentials: cfg.admin });
+  // The console holds session credentials made from the key: they die with the user.
   await iam.send(new DeleteAccessKeyCommand({ UserName: cfg.user.userName, AccessKeyId: cfg.user.accessKeyId }));
+  await iam.send(new DeleteUserPolicyCommand({ UserName: cfg.user.userName, PolicyName: "read" }));
+  await iam.send(new DeleteUserCommand({ UserName: cfg.user.userName }));
   await page.getByRole("tab", { name: "Test" }).click();
   await page.getByRole("button", { name: "Test", exact: true }).click();
   await page.getByRole("button", { name: "Sign in" }).waitFor();

@@ -95,6 +95,17 @@ await step("encrypt a variable in transit and choose the key at rest", async () 
   return { cipher };
 });
 
+await step("set a destination; the retry settings stay", async () => {
+  await page.goto(`${cfg.base}/#/functions/${cfg.layered}/triggers`);
+  await page.getByRole("button", { name: "Edit destinations" }).click();
+  const dialog = page.locator("dialog[open]");
+  await dialog.locator("input[name=onFailure]").fill(cfg.dlq);
+  await dialog.getByRole("button", { name: "Save" }).click();
+  await toast(/Saved the destinations/);
+  await page.locator(".diagram-box.destination", { hasText: "On failure" }).waitFor();
+  return {};
+});
+
 await step("a package over 3 MB is read-only", async () => {
   await page.goto(`${cfg.base}/#/functions/${cfg.big}/code`);
   await page.locator(".notice", { hasText: "over the 3 MB" }).waitFor();

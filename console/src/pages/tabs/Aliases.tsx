@@ -49,7 +49,13 @@ export function AliasesTab({ name, reload }: FunctionProps) {
         vs.push(...(r.Versions ?? []));
         marker = r.NextMarker;
       } while (marker);
-      const as = await app.call((c) => c.lambda.send(new ListAliasesCommand({ FunctionName: name })));
+      const as: { Aliases: AliasConfiguration[] } = { Aliases: [] };
+      let next: string | undefined;
+      do {
+        const page = await app.call((c) => c.lambda.send(new ListAliasesCommand({ FunctionName: name, Marker: next })));
+        as.Aliases.push(...(page.Aliases ?? []));
+        next = page.NextMarker;
+      } while (next);
       const pcs = await app.call((c) => c.lambda.send(new ListProvisionedConcurrencyConfigsCommand({ FunctionName: name })));
       setVersions(vs);
       setAliases(as.Aliases ?? []);
@@ -90,7 +96,7 @@ export function AliasesTab({ name, reload }: FunctionProps) {
   };
 
   const saveAlias = async (e: Editing) => {
-    const routing = e.extraVersion && e.extraWeight > 0 ? { AdditionalVersionWeights: { [e.extraVersion]: e.extraWeight / 100 } } : { AdditionalVersionWeights: {} };
+    const routing = e.extraVersion && e.extraVersion !== e.target && e.extraWeight > 0 ? { AdditionalVersionWeights: { [e.extraVersion]: e.extraWeight / 100 } } : { AdditionalVersionWeights: {} };
     const input = { FunctionName: name, Name: e.name, FunctionVersion: e.target, Description: e.description, RoutingConfig: routing };
     if (e.isNew) await app.call((c) => c.lambda.send(new CreateAliasCommand(input)));
     else await app.call((c) => c.lambda.send(new UpdateAliasCommand(input)));

@@ -2,12 +2,29 @@
 //! kept as a local draft until Deploy (or Ctrl/Cmd-S) zips the tree and calls
 //! UpdateFunctionCode. Packages over 3 MB and layers are shown read-only.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { GetFunctionConfigurationCommand, GetLayerVersionByArnCommand, UpdateFunctionCodeCommand } from "@aws-sdk/client-lambda";
+import { GetFunctionCommand, GetFunctionConfigurationCommand, GetLayerVersionByArnCommand, UpdateFunctionCodeCommand } from "@aws-sdk/client-lambda";
 import { useApp } from "../../ctx";
 import { describeError } from "../../session";
 import { Editor, forgetEditorState } from "../../components/Editor";
 import { ErrorBox, Spinner, fmtBytes } from "../../components/ui";
-import { EDITABLE_LIMIT, bytes, cleanPath, isText, pack, remove, rename, text, tree, unpack, type Files, type TreeNode } from "../../lib/zip";
+import {
+  EDITABLE_LIMIT,
+  bytes,
+  cleanPath,
+  isSymlink,
+  isText,
+  pack,
+  readModes,
+  remove,
+  rename,
+  renameModes,
+  text,
+  tree,
+  unpack,
+  type Files,
+  type Modes,
+  type TreeNode,
+} from "../../lib/zip";
 import { changedPaths, dropDraft, loadDraft, saveDraft } from "../../lib/drafts";
 import type { FunctionProps } from "../Function";
 
@@ -38,11 +55,15 @@ export function CodeTab({ name, fn, reload }: FunctionProps) {
   const [notice, setNotice] = useState<string | null>(null);
   const [deploying, setDeploying] = useState(false);
   const [generation, setGeneration] = useState(0);
+  const [modes, setModes] = useState<Modes>(new Map());
   const filesRef = useRef(files);
   filesRef.current = files;
+  // The digest this page just deployed: the reload that follows keeps the page as it is.
+  const justDeployed = useRef<string | null>(null);
 
   // Load the package (and a draft of unsaved edits, if one was left).
   useEffect(() => {
+    if (justDeployed.current && justDeployed.current === config.CodeSha256) return;
     let cancelled = false;
     (async () => {
       try {
@@ -56,10 +77,13 @@ export function CodeTab({ name, fn, reload }: FunctionProps) {
             `The deployment package is ${fmtBytes(config.CodeSize ?? 0)}, over the 3 MB the console edits: its files are shown read-only. Deploy changes with UpdateFunctionCode.`,
           );
         }
-        const zip = await download(fn.Code!.Location!);
+        // A fresh link: the one the page loaded with expires after ten minutes.
+        const current = await app.call((c) => c.lambda.send(new GetFunctionCommand({ FunctionName: name })));
+        const zip = await download(current.Code!.Location!);
         const pkg = unpack(zip);
         if (cancelled) return;
         setDeployed(pkg);
+        setModes(readModes(zip));
         const draft = loadDraft(localStorage, account, name);
         const start = draft ?? { files: pkg, folders: [] as string[], base: config.CodeSha256 ?? "" };
         if (draft && changedPaths(draft.files, pkg).length) {
@@ -104,12 +128,31 @@ export function CodeTab({ name, fn, reload }: FunctionProps) {
   const changed = useMemo(() => (deployed ? changedPaths(files, deployed) : []), [files, deployed]);
   const dirty = new Set(changed);
 
-  // Keep a draft while there are changes.
+  // Keep a draft while there are changes: written half a second after the last edit, and at
+  // once when the tab closes or the page goes away.
+  const pendingDraft = useRef<(() => void) | null>(null);
   useEffect(() => {
     if (!deployed) return;
-    if (changed.length || folders.length) saveDraft(localStorage, account, name, config.CodeSha256 ?? "", files, folders);
-    else dropDraft(localStorage, account, name);
+    const write = () => {
+      pendingDraft.current = null;
+      if (changed.length || folders.length) {
+        if (!saveDraft(localStorage, account, name, config.CodeSha256 ?? "", files, folders)) {
+          setNotice("Your changes are too large to keep in this browser: deploy them before leaving the page.");
+        }
+      } else dropDraft(localStorage, account, name);
+    };
+    pendingDraft.current = write;
+    const t = setTimeout(write, 500);
+    return () => clearTimeout(t);
   }, [files, folders]);
+  useEffect(() => {
+    const flush = () => pendingDraft.current?.();
+    addEventListener("pagehide", flush);
+    return () => {
+      removeEventListener("pagehide", flush);
+      flush();
+    };
+  }, []);
 
   const openFile = (p: string) => {
     setSelected(p);
@@ -133,8 +176,9 @@ export function CodeTab({ name, fn, reload }: FunctionProps) {
     setDeploying(true);
     setError(null);
     try {
-      const zip = pack(current);
-      await app.call((c) => c.lambda.send(new UpdateFunctionCodeCommand({ FunctionName: name, ZipFile: zip })));
+      const zip = pack(current, modes);
+      const out = await app.call((c) => c.lambda.send(new UpdateFunctionCodeCommand({ FunctionName: name, ZipFile: zip })));
+      justDeployed.current = out.CodeSha256 ?? null;
       // Wait for the update to finish, as AWS's console does.
       for (let i = 0; i < 120; i++) {
         const cfg = await app.call((c) => c.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name })));
@@ -143,7 +187,8 @@ export function CodeTab({ name, fn, reload }: FunctionProps) {
         await new Promise((r) => setTimeout(r, 500));
       }
       setDeployed(current);
-      dropDraft(localStorage, account, name);
+      // Edits typed while the deploy ran stay a draft.
+      if (filesRef.current === current) dropDraft(localStorage, account, name);
       setNotice(null);
       app.toast(`Deployed ${name}.`);
       await reload();
@@ -186,6 +231,7 @@ export function CodeTab({ name, fn, reload }: FunctionProps) {
     const moved = (p: string) => (p === selected ? t : p.startsWith(selected + "/") ? t + p.slice(selected.length) : p);
     forgetEditorState(`${name}:`);
     setFiles(r);
+    setModes(renameModes(modes, selected, t));
     setFolders((f) => f.map(moved));
     setOpen(open.map(moved));
     setActive(active && moved(active));
@@ -296,12 +342,16 @@ export function CodeTab({ name, fn, reload }: FunctionProps) {
             ))}
           </nav>
           {active && activeData !== undefined ? (
-            isText(activeData) ? (
+            isSymlink(modes.get(active)) ? (
+              <div class="empty">
+                A symbolic link to <code>{text(activeData)}</code>; it is kept as it is.
+              </div>
+            ) : isText(activeData) ? (
               <Editor
                 docKey={`${name}:${generation}:${active}`}
                 path={active}
                 initial={text(activeData)}
-                readOnly={!!readOnly}
+                readOnly={!!readOnly || deploying}
                 onChange={(v) => edit(active, v)}
                 onSave={deploy}
               />

@@ -4,7 +4,9 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import {
+  AddPermissionCommand,
   CreateFunctionUrlConfigCommand,
+  RemovePermissionCommand,
   DeleteFunctionConcurrencyCommand,
   DeleteFunctionUrlConfigCommand,
   GetFunctionConfigurationCommand,
@@ -304,7 +306,15 @@ function Environment({ name, fn, reload }: FunctionProps) {
                     Encrypt
                   </button>
                 )}
-                <button class="ghost small danger" onClick={() => setRows(rows.filter((_, j) => j !== i))} aria-label={`Remove ${r.key || "variable"}`}>
+                <button
+                  class="ghost small danger"
+                  onClick={() => {
+                    setRows(rows.filter((_, j) => j !== i));
+                    // Rows below move up: so does whether their value is shown.
+                    setShown(new Set([...shown].filter((j) => j !== i).map((j) => (j > i ? j - 1 : j))));
+                  }}
+                  aria-label={`Remove ${r.key || "variable"}`}
+                >
                   Remove
                 </button>
               </td>
@@ -412,6 +422,9 @@ function Concurrency({ name, fn, reload }: FunctionProps) {
   );
 }
 
+/** The statement AWS's console adds for a public (NONE) function URL. */
+const PUBLIC_URL_STATEMENT = "FunctionURLAllowPublicAccess";
+
 function UrlSection({ name }: FunctionProps) {
   const app = useApp();
   const [url, setUrl] = useState<FunctionUrlConfig | null | undefined>(undefined);
@@ -437,7 +450,18 @@ function UrlSection({ name }: FunctionProps) {
             {url.FunctionUrl}
           </a>
           <span class="badge">{url.AuthType}</span>
-          <button class="ghost danger" onClick={() => save.run("the function URL", () => app.call((c) => c.lambda.send(new DeleteFunctionUrlConfigCommand({ FunctionName: name }))))}>
+          <button
+            class="ghost danger"
+            onClick={() =>
+              save.run("the function URL", async () => {
+                await app.call((c) => c.lambda.send(new DeleteFunctionUrlConfigCommand({ FunctionName: name })));
+                // The public-access statement the console added with a NONE URL goes too.
+                await app
+                  .call((c) => c.lambda.send(new RemovePermissionCommand({ FunctionName: name, StatementId: PUBLIC_URL_STATEMENT })))
+                  .catch((e) => ((e as Error).name === "ResourceNotFoundException" ? undefined : Promise.reject(e)));
+              })
+            }
+          >
             Delete URL
           </button>
         </div>
@@ -449,7 +473,23 @@ function UrlSection({ name }: FunctionProps) {
           </select>
           <button
             onClick={() =>
-              save.run("the function URL", () => app.call((c) => c.lambda.send(new CreateFunctionUrlConfigCommand({ FunctionName: name, AuthType: auth }))))
+              save.run("the function URL", async () => {
+                await app.call((c) => c.lambda.send(new CreateFunctionUrlConfigCommand({ FunctionName: name, AuthType: auth })));
+                // As AWS's console does: a public URL also needs the function's policy to let anyone call it.
+                if (auth === "NONE") {
+                  await app.call((c) =>
+                    c.lambda.send(
+                      new AddPermissionCommand({
+                        FunctionName: name,
+                        StatementId: PUBLIC_URL_STATEMENT,
+                        Action: "lambda:InvokeFunctionUrl",
+                        Principal: "*",
+                        FunctionUrlAuthType: "NONE",
+                      }),
+                    ),
+                  );
+                }
+              })
             }
           >
             Create URL

@@ -31,9 +31,11 @@ export function LogsTab({ name, fn }: FunctionProps) {
   const seen = useRef(new Set<string>());
   const bottom = useRef<HTMLDivElement>(null);
 
+  // FilterLogEvents answers oldest first: read on (at most 50 pages) and keep the newest.
   const fetchSince = async (startTime: number, filter: string): Promise<FilteredLogEvent[]> => {
-    const out: FilteredLogEvent[] = [];
+    let out: FilteredLogEvent[] = [];
     let token: string | undefined;
+    let pages = 0;
     do {
       const r = await app.call((c) =>
         c.logs.send(
@@ -41,8 +43,10 @@ export function LogsTab({ name, fn }: FunctionProps) {
         ),
       );
       out.push(...(r.events ?? []));
+      if (out.length > MAX_LINES) out = out.slice(-MAX_LINES);
       token = r.nextToken;
-    } while (token && out.length < MAX_LINES);
+      pages++;
+    } while (token && pages < 50);
     return out;
   };
 

@@ -82,7 +82,8 @@ export function TestTab({ name }: FunctionProps) {
     const checked = parseEvent(body);
     if (!checked.ok) return setInvalid(checked.error);
     setEvents((es) => {
-      const rest = es.filter((e) => e.name !== n && e.name !== current);
+      // Saved under another name, it is a new event; the one it came from stays.
+      const rest = es.filter((e) => e.name !== n);
       return [...rest, { name: n, text: body }].sort((a, b) => a.name.localeCompare(b.name));
     });
     setCurrent(n);

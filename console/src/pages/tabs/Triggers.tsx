@@ -11,6 +11,7 @@ import {
   GetPolicyCommand,
   ListEventSourceMappingsCommand,
   PutFunctionEventInvokeConfigCommand,
+  UpdateFunctionEventInvokeConfigCommand,
   RemovePermissionCommand,
   UpdateEventSourceMappingCommand,
   type EventSourceMappingConfiguration,
@@ -32,6 +33,13 @@ import { describeError } from "../../session";
 import { Dialog, ErrorBox, Field, Spinner, ResourceSelect } from "../../components/ui";
 import { arnName, checkSchedule, serviceOfArn, statementId, triggersFromPolicy, type Destinations, type Trigger } from "../../lib/triggers";
 import type { FunctionProps } from "../Function";
+
+/** The bus and name of a rule from its ARN (`rule/<name>` or `rule/<bus>/<name>`). */
+function ruleOf(arn: string): { bus?: string; rule: string } {
+  const path = arn.slice(arn.indexOf(":rule/") + 6);
+  const i = path.indexOf("/");
+  return i < 0 ? { rule: path } : { bus: path.slice(0, i), rule: path.slice(i + 1) };
+}
 
 export function TriggersTab({ name, fn }: FunctionProps) {
   const app = useApp();
@@ -70,7 +78,9 @@ export function TriggersTab({ name, fn }: FunctionProps) {
           // A rule's state and schedule, as AWS's console shows them.
           if (t.kind === "EventBridge" && t.source?.includes(":rule/")) {
             try {
-              const r = await app.call((c) => c.events.send(new DescribeRuleCommand({ Name: t.label })));
+              const { bus, rule } = ruleOf(t.source);
+              t.label = rule;
+              const r = await app.call((c) => c.events.send(new DescribeRuleCommand({ Name: rule, EventBusName: bus })));
               t.state = r.State === "DISABLED" ? "Disabled" : "Enabled";
               t.detail = r.ScheduleExpression ? `schedule ${r.ScheduleExpression}` : `event pattern ${r.EventPattern ?? ""}`;
             } catch {
@@ -87,6 +97,7 @@ export function TriggersTab({ name, fn }: FunctionProps) {
         const eic = await app.call((c) => c.lambda.send(new GetFunctionEventInvokeConfigCommand({ FunctionName: name })));
         d.onSuccess = eic.DestinationConfig?.OnSuccess?.Destination;
         d.onFailure = eic.DestinationConfig?.OnFailure?.Destination;
+        d.configured = true;
       } catch (e) {
         if ((e as Error).name !== "ResourceNotFoundException") throw e;
       }
@@ -114,7 +125,8 @@ export function TriggersTab({ name, fn }: FunctionProps) {
   };
 
   const fnArn = fn.Configuration!.FunctionArn!;
-  const targetsMe = (arn: string | undefined) => !!arn && (arn === fnArn || arn.startsWith(fnArn + ":"));
+  // The unqualified function only: an alias's or version's trigger lives in that qualifier's policy.
+  const targetsMe = (arn: string | undefined) => arn === fnArn;
 
   const removeTrigger = (t: Trigger) => {
     if (!t.remove || !confirm(`Remove the trigger ${t.kind} ${t.label}?`)) return;
@@ -124,12 +136,13 @@ export function TriggersTab({ name, fn }: FunctionProps) {
       if (r.type === "url") return app.call((c) => c.lambda.send(new DeleteFunctionUrlConfigCommand({ FunctionName: name })));
       // The rule or topic stays; it stops sending here (its target or subscription goes).
       if (t.kind === "EventBridge" && t.source?.includes(":rule/")) {
-        const targets = await app.call((c) => c.events.send(new ListTargetsByRuleCommand({ Rule: t.label }))).catch(() => ({ Targets: [] }));
+        const { bus, rule } = ruleOf(t.source);
+        const targets = await app.call((c) => c.events.send(new ListTargetsByRuleCommand({ Rule: rule, EventBusName: bus })));
         const ids = (targets.Targets ?? []).filter((x) => targetsMe(x.Arn)).map((x) => x.Id!);
-        if (ids.length) await app.call((c) => c.events.send(new RemoveTargetsCommand({ Rule: t.label, Ids: ids })));
+        if (ids.length) await app.call((c) => c.events.send(new RemoveTargetsCommand({ Rule: rule, EventBusName: bus, Ids: ids })));
       }
       if (t.kind === "SNS" && t.source) {
-        const subs = await app.call((c) => c.sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: t.source }))).catch(() => ({ Subscriptions: [] }));
+        const subs = await app.call((c) => c.sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: t.source })));
         for (const sub of subs.Subscriptions ?? []) {
           if (sub.Protocol === "lambda" && targetsMe(sub.Endpoint)) await app.call((c) => c.sns.send(new UnsubscribeCommand({ SubscriptionArn: sub.SubscriptionArn })));
         }
@@ -140,12 +153,13 @@ export function TriggersTab({ name, fn }: FunctionProps) {
 
   const toggle = (t: Trigger) => {
     const enable = t.state === "Disabled";
+    const { bus, rule } = ruleOf(t.source ?? "");
     if (t.remove?.type === "mapping") {
       const uuid = t.remove.uuid;
       act(() => app.call((c) => c.lambda.send(new UpdateEventSourceMappingCommand({ UUID: uuid, Enabled: enable }))), `${enable ? "Enabled" : "Disabled"} ${t.label}.`);
     } else if (t.kind === "EventBridge") {
       act(
-        () => app.call((c) => c.events.send(enable ? new EnableRuleCommand({ Name: t.label }) : new DisableRuleCommand({ Name: t.label }))),
+        () => app.call((c) => c.events.send(enable ? new EnableRuleCommand({ Name: rule, EventBusName: bus }) : new DisableRuleCommand({ Name: rule, EventBusName: bus }))),
         `${enable ? "Enabled" : "Disabled"} ${t.label}.`,
       );
     }
@@ -270,6 +284,12 @@ function AddTrigger({ open, name, functionArn, onClose, onAdded }: { open: boole
         );
         app.toast("Added the SQS trigger.");
       } else if (source === "schedule") {
+        // PutRule would silently replace a rule of that name: refuse instead.
+        const exists = await app.call((c) => c.events.send(new DescribeRuleCommand({ Name: rule }))).then(
+          () => true,
+          (e) => ((e as Error).name === "ResourceNotFoundException" ? false : Promise.reject(e)),
+        );
+        if (exists) throw new Error(`A rule named ${rule} already exists: choose another name.`);
         const r = await app.call((c) => c.events.send(new PutRuleCommand({ Name: rule, ScheduleExpression: schedule.trim(), State: "ENABLED" })));
         await app.call((c) =>
           c.lambda.send(
@@ -366,13 +386,10 @@ function EditDestinations({ open, name, dest, onClose, onSaved }: { open: boolea
   const save = async (e: Event) => {
     e.preventDefault();
     try {
+      // Update keeps the retry settings; Put (only when there is no config yet) replaces all.
+      const input = { FunctionName: name, DestinationConfig: { OnSuccess: ok ? { Destination: ok } : {}, OnFailure: fail ? { Destination: fail } : {} } };
       await app.call((c) =>
-        c.lambda.send(
-          new PutFunctionEventInvokeConfigCommand({
-            FunctionName: name,
-            DestinationConfig: { OnSuccess: ok ? { Destination: ok } : {}, OnFailure: fail ? { Destination: fail } : {} },
-          }),
-        ),
+        c.lambda.send(dest.configured ? new UpdateFunctionEventInvokeConfigCommand(input) : new PutFunctionEventInvokeConfigCommand(input)),
       );
       app.toast("Saved the destinations.");
       onSaved();
