@@ -76,12 +76,36 @@ fn prebuilt(dir: &Path) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// The file whose exclusive lock a build holds while npm runs in `console/`. Not inside
+/// `node_modules`: `npm ci` removes that directory, and a lock on a removed file locks
+/// nothing for whoever opens the new one.
+const BUILD_LOCK: &str = ".build.lock";
+
 /// `npm ci` when `node_modules` is missing or older than the lock file, then `npm run build`
-/// into `dist`.
+/// into `dist`, holding `console/.build.lock` throughout: builds of other target directories
+/// (rust-analyzer's, `--target-dir`) run this script at the same time in the same `console/`,
+/// and two `npm ci`s at once break `node_modules`. The lock is released when its file is
+/// closed, also when the build script dies.
 fn build(console: &Path, dist: &Path) -> Result<PathBuf, String> {
     if !console.join("package.json").is_file() {
         return Err(format!("{} has no package.json", console.display()));
     }
+    let lock_path = console.join(BUILD_LOCK);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+    lock.lock().map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    let built = build_locked(console, dist);
+    drop(lock);
+    built
+}
+
+/// [`build`], under its lock (so whether `node_modules` is stale is decided after any other
+/// build's `npm ci` finished).
+fn build_locked(console: &Path, dist: &Path) -> Result<PathBuf, String> {
     let modified = |p: &Path| p.metadata().and_then(|m| m.modified());
     let installed = modified(&console.join("node_modules/.package-lock.json"));
     let locked = modified(&console.join("package-lock.json"));

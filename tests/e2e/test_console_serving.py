@@ -2,7 +2,9 @@
 requests to `/` still reach their services) and under `/_console/`, with their security,
 cache and gzip headers; and its login: the one-time link the server prints at start and
 `nimbus console` makes, whose token `POST /_nimbus/console/session` trades, once, for session
-credentials of the account's root that every service takes."""
+credentials of the account's root that every service takes, for 15 minutes after it was made.
+Functions' path-style front doors share the console's origin, so their answers are sandboxed
+to an opaque origin; host-style ones are origins of their own and are left alone."""
 
 from __future__ import annotations
 
@@ -12,15 +14,23 @@ import json
 import re
 import urllib.parse
 
+import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
-from helpers import ACCOUNT, REGION, Server, admin_signed, boto_client, http_request, run, server_env, unique
+from helpers import (ADMIN_KEY_ID, ADMIN_SECRET, ACCOUNT, REGION, Server, admin_signed, arn, boto_client, http_request, public_url, run, server_env,
+                     unique, url_id)
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
        "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; "
        "form-action 'self'")
 LINK_RE = re.compile(r"console: (\S+/#/login/([A-Za-z0-9_-]+))")
-REFUSED = "This login link was already used or is not valid. Run `nimbus console` for a new one."
+REFUSED = ("This login link was already used or is not valid (a link works once, for 15 minutes). "
+           "Run `nimbus console` for a new one.")
+LINK_LINE_RE = re.compile(r"console: https?://\S+/#/login/[A-Za-z0-9_-]+ \(one use, 15 minutes; `nimbus console` prints a new one\)")
+SANDBOX = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
 CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml",
                  ".png": "image/png", ".woff2": "font/woff2"}
 
@@ -138,6 +148,8 @@ def test_signed_requests_to_root_reach_their_services(console_server):
 def test_the_startup_link_signs_in_once(server_factory):
     s = server_factory()
     link = startup_link(s)
+    # The line says how long it works; the link comes first on it.
+    assert len(LINK_LINE_RE.findall(s.log_path.read_text(errors="replace"))) == 1
     assert link.startswith(s.endpoint + "/#/login/"), link
     token = token_of(link)
     status, headers, creds = session(s, token)
@@ -147,7 +159,6 @@ def test_the_startup_link_signs_in_once(server_factory):
     assert creds["AccessKeyId"].startswith("ASIA") and creds["AccountId"] == ACCOUNT
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", creds["Expiration"]), creds["Expiration"]
     keys = dict(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"])
-    import boto3
 
     def client(service: str):
         return boto3.session.Session().client(service, endpoint_url=s.endpoint, region_name=REGION,
@@ -167,6 +178,17 @@ def test_the_startup_link_signs_in_once(server_factory):
     assert log.count(token) == 1
     for secret in (creds["SecretAccessKey"], creds["SessionToken"]):
         assert secret not in log
+
+
+ONLY_ROOT = "Only the account's root (the administrator's key) can make console login links."
+
+
+def signed_link(s: Server, key_id: str, secret: str, token: str | None = None):
+    """`POST /_nimbus/console/link` signed with this key (and session token): (status, headers, body)."""
+    req = AWSRequest(method="POST", url=s.endpoint + "/_nimbus/console/link", data=b"{}",
+                     headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(key_id, secret, token), "lambda", REGION).add_auth(req)
+    return http_request(req.url, "POST", b"{}", dict(req.headers.items()))
 
 
 def nimbus_console(nimbus_bin: str, s: Server, *args: str, env: dict | None = None):
@@ -190,12 +212,23 @@ def test_nimbus_console_makes_a_new_link(nimbus_bin, server_factory):
     status, _, creds = session(s, token_of(newest))
     assert status == 200, creds
     assert session(s, token_of(newest))[0] == 403
-    # The console's own session (the account's root) may make a link too.
+    # The console's own session (root's session credentials from a link) may not make a link:
+    # a session that could would renew itself for ever. It is refused as an IAM user is.
     rc, out, err = nimbus_console(nimbus_bin, s, env={"AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
                                                       "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
                                                       "AWS_SESSION_TOKEN": creds["SessionToken"]})
-    assert rc == 0, err
-    assert session(s, token_of(out.strip()))[0] == 200
+    assert rc != 0 and "/#/login/" not in out, (out, err)
+    assert "root" in err, err
+    status, _, body = signed_link(s, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    assert (status, json.loads(body)) == (403, {"message": ONLY_ROOT}), body
+    # The session still works for AWS calls; the administrator's key still makes links.
+    sts = boto3.session.Session().client("sts", endpoint_url=s.endpoint, region_name=REGION,
+                                         aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                                         aws_session_token=creds["SessionToken"])
+    assert sts.get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:root"
+    status, _, body = signed_link(s, ADMIN_KEY_ID, ADMIN_SECRET)
+    assert status == 200, body
+    assert session(s, token_of(json.loads(body)["url"]))[0] == 200
 
 
 def test_making_a_link_takes_the_account_root(nimbus_bin, console_server):
@@ -217,3 +250,81 @@ def test_making_a_link_takes_the_account_root(nimbus_bin, console_server):
                                                                    "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]})
     assert rc != 0 and "/#/login/" not in out, (out, err)
     assert "root" in err, err
+    status, _, body = signed_link(console_server, key["AccessKeyId"], key["SecretAccessKey"])
+    assert (status, json.loads(body)) == (403, {"message": ONLY_ROOT}), body
+
+
+# ---- functions' front doors on the console's origin ------------------------------------
+
+PAGE = {"index.js": """
+exports.handler = async (event) => ({
+  statusCode: 200,
+  headers: { 'content-type': 'text/html', 'content-security-policy': "img-src 'self'", 'service-worker-allowed': '/',
+             'x-own': 'kept' },
+  body: '<script>navigator.serviceWorker.register("/sw.js", {scope: "/"})</script>',
+});
+"""}
+
+STREAMED_PAGE = {"index.js": """
+exports.handler = awslambda.streamifyResponse(async (event, responseStream) => {
+  const stream = awslambda.HttpResponseStream.from(responseStream, {
+    statusCode: 200,
+    headers: { 'content-type': 'text/html', 'service-worker-allowed': '/', 'x-own': 'kept' },
+  });
+  stream.write('<p>streamed</p>');
+  stream.end();
+});
+"""}
+
+
+def csp_of(headers) -> list[str]:
+    return headers.get_all("content-security-policy") or []
+
+
+def check_sandboxed(status, headers, body, own_csp: list[str]):
+    assert status == 200, body
+    assert headers["x-own"] == "kept"
+    assert csp_of(headers) == own_csp + [SANDBOX], headers.items()
+    assert "service-worker-allowed" not in headers, headers.items()
+
+
+def check_untouched(status, headers, body, own_csp: list[str]):
+    assert status == 200, body
+    assert headers["x-own"] == "kept"
+    assert csp_of(headers) == own_csp, headers.items()
+    assert headers.get_all("service-worker-allowed") == ["/"], headers.items()
+
+
+def test_path_style_front_doors_are_sandboxed_and_host_style_ones_are_not(server, lam, make_fn):
+    """A function URL or HTTP API by path is on the console's origin: its answers run in an
+    opaque origin (no service worker over the console, no reading its storage); by host name
+    it is another origin, and its answers are the function's as it gave them."""
+    page = make_fn("nodejs20.x", PAGE, "index.handler")
+    page_url = url_id(public_url(lam, FunctionName=page.name)["FunctionUrl"])
+    own = ["img-src 'self'"]
+    check_sandboxed(*http_request(f"{server.endpoint}/_aws/lambda-url/{page_url}/"), own)
+    check_sandboxed(*http_request(f"{server.endpoint}/_aws/elb/{page_url}/x"), own)
+    check_untouched(*http_request(f"{server.endpoint}/", headers={"host": f"{page_url}.lambda-url.{REGION}.localhost"}), own)
+    # The front's own answers by path too (here: no such URL).
+    status, headers, _ = http_request(f"{server.endpoint}/_aws/lambda-url/{'x' * 32}/")
+    assert status == 404 and csp_of(headers) == [SANDBOX]
+
+    # A RESPONSE_STREAM URL: the head goes out before the body, sandboxed the same way.
+    streamed = make_fn("nodejs20.x", STREAMED_PAGE, "index.handler")
+    streamed_url = url_id(public_url(lam, FunctionName=streamed.name, InvokeMode="RESPONSE_STREAM")["FunctionUrl"])
+    status, headers, body = http_request(f"{server.endpoint}/_aws/lambda-url/{streamed_url}/")
+    check_sandboxed(status, headers, body, [])
+    assert body == b"<p>streamed</p>" and headers["content-type"] == "text/html"
+    status, headers, body = http_request(f"{server.endpoint}/", headers={"host": f"{streamed_url}.lambda-url.{REGION}.localhost"})
+    check_untouched(status, headers, body, [])
+
+    # An HTTP API, by path and by host name.
+    lam.add_permission(FunctionName=page.name, StatementId=unique("apigw"), Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com")
+    apigw = boto_client("apigatewayv2", server.endpoint)
+    api_id = apigw.create_api(Name=unique("page"), ProtocolType="HTTP", Target=arn(page.name))["ApiId"]
+    try:
+        check_sandboxed(*http_request(f"{server.endpoint}/_aws/execute-api/{api_id}/a"), own)
+        check_untouched(*http_request(f"{server.endpoint}/a", headers={"host": f"{api_id}.execute-api.{REGION}.localhost"}), own)
+    finally:
+        apigw.delete_api(ApiId=api_id)

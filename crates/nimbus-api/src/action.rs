@@ -296,7 +296,8 @@ fn not_found_route(method: &Method, path: &str) -> ApiError {
 
 /// Parses a Lambda or CloudWatch Logs request into an action.
 pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
-    let http_call = |path: String| crate::proxy::HttpCall {
+    let http_call = |path: String, door| crate::proxy::HttpCall {
+        door,
         method: req.method.clone(),
         path,
         raw_query: req.query.unwrap_or("").to_string(),
@@ -304,11 +305,11 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
         body: req.body.clone(),
         source_ip: req.source_ip.clone(),
     };
-    if let Some((api_id, path)) = crate::gateway::match_api(header(req.headers, "host"), req.path, req.api_domain) {
-        return Ok(Action::InvokeApi(Box::new(crate::gateway::ApiRequest { api_id, call: http_call(path) })));
+    if let Some((api_id, path, door)) = crate::gateway::match_api(header(req.headers, "host"), req.path, req.api_domain) {
+        return Ok(Action::InvokeApi(Box::new(crate::gateway::ApiRequest { api_id, call: http_call(path, door) })));
     }
-    if let Some((url_id, path, format)) = crate::function_url::match_url(header(req.headers, "host"), req.path, req.url_domain) {
-        return Ok(Action::InvokeFunctionUrl(Box::new(crate::function_url::UrlRequest { url_id, format, call: http_call(path) })));
+    if let Some((url_id, path, format, door)) = crate::function_url::match_url(header(req.headers, "host"), req.path, req.url_domain) {
+        return Ok(Action::InvokeFunctionUrl(Box::new(crate::function_url::UrlRequest { url_id, format, call: http_call(path, door) })));
     }
     if let Some(gateway) = crate::gateway::recognize(&req) {
         return Ok(Action::Gateway(gateway));

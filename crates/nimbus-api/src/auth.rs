@@ -6,9 +6,9 @@
 //! are the web console's files (`/_console/…`, and `/` for a browser) and its login
 //! (`POST /_nimbus/console/session`, whose one-time token is the credential); a new console
 //! login link (`POST /_nimbus/console/link`) is signed, checked here like any AWS call, and
-//! made for the account's root only; SNS's confirm and unsubscribe links work unsigned, as on
-//! AWS (signed, as SDKs send these calls, they are checked, and then authorized, like any
-//! other call).
+//! made for the administrator's key only (root's long-term key, not a session of root);
+//! SNS's confirm and unsubscribe links work unsigned, as on AWS (signed, as SDKs send these
+//! calls, they are checked, and then authorized, like any other call).
 
 use bytes::Bytes;
 use http::request::Parts;

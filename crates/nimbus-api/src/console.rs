@@ -5,7 +5,9 @@
 //! token `POST /_nimbus/console/session` trades, once, for session credentials of the
 //! management account's root, minted by STS's GetSessionToken, so every service takes them
 //! as it takes any SigV4 session key. The files and the session endpoint are unauthenticated,
-//! like `/health`; `POST /_nimbus/console/link` is signed by the account's root.
+//! like `/health`; `POST /_nimbus/console/link` is signed with the administrator's key (the
+//! account root's long-term key; not a session's, so the console's own credentials cannot
+//! renew themselves).
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
@@ -25,7 +27,7 @@ pub enum ConsoleCall {
     Asset { path: String },
     /// `POST /_nimbus/console/session`: a login link's token for credentials.
     Session { body: Bytes },
-    /// `POST /_nimbus/console/link`: a new login link (the account's root only).
+    /// `POST /_nimbus/console/link`: a new login link (the administrator's key only).
     Link,
 }
 
@@ -166,7 +168,8 @@ struct ConsoleSession {
     account_id: String,
 }
 
-const LINK_REFUSED: &str = "This login link was already used or is not valid. Run `nimbus console` for a new one.";
+const LINK_REFUSED: &str =
+    "This login link was already used or is not valid (a link works once, for 15 minutes). Run `nimbus console` for a new one.";
 
 /// The longest session STS gives the account's root (GetSessionToken caps root at an hour).
 const ROOT_SESSION_SECS: i64 = 3600;
@@ -206,13 +209,25 @@ async fn session(state: &AppState, body: &[u8]) -> Response<Body> {
     }
 }
 
-/// A new login link, for the account's root (any caller with authentication off).
+/// A new login link, for the administrator's key only: the management account root's
+/// long-term key (any caller with authentication off). Not for root's session credentials
+/// (what a login link is traded for): a session that could make links could renew itself
+/// for ever, so one stolen from a browser would never stop working.
 fn link(state: &AppState, caller: Option<&Caller>, origin: &str) -> Response<Body> {
-    let root = Principal::root(state.accounts.organizations.management_account());
-    if caller.is_some_and(|c| c.principal.arn != root.arn) {
-        return message(StatusCode::FORBIDDEN, "Only the account's root (the administrator's key) can make console login links.");
+    if let Some(caller) = caller {
+        if !may_make_links(state, caller) {
+            return message(StatusCode::FORBIDDEN, "Only the account's root (the administrator's key) can make console login links.");
+        }
     }
     private(response::json(StatusCode::OK, &json!({ "url": login_link(&state.accounts, origin) })))
+}
+
+/// Whether `caller` signed with the administrator's key (the management account root's
+/// long-term key), not a session's or an IAM user's.
+fn may_make_links(state: &AppState, caller: &Caller) -> bool {
+    let root = Principal::root(state.accounts.organizations.management_account());
+    let admin_key = state.keys.as_deref().map(|k| k.admin_key_id());
+    caller.principal.arn == root.arn && admin_key == Some(caller.access_key.as_str())
 }
 
 /// A new one-time login link to the console of the server at `origin`

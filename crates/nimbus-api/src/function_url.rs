@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::auth::Signer;
 use crate::authz::{self, Connection, Who};
-use crate::proxy::{self, HttpCall, Outcome};
+use crate::proxy::{self, Door, HttpCall, Outcome};
 use crate::response::{self, Body};
 use crate::server::AppState;
 use crate::streaming::UrlStream;
@@ -38,8 +38,9 @@ pub struct UrlRequest {
     pub call: HttpCall,
 }
 
-/// Recognises a function URL request; returns (url id, path for the function, event format).
-pub fn match_url(host: Option<&str>, path: &str, url_domain: &str) -> Option<(String, String, UrlFormat)> {
+/// Recognises a function URL request; returns (url id, path for the function, event format,
+/// how it came: by path or by host name).
+pub fn match_url(host: Option<&str>, path: &str, url_domain: &str) -> Option<(String, String, UrlFormat, Door)> {
     let prefixes = [
         ("/_aws/lambda-url/", UrlFormat::V2),
         ("/_aws/elb/", UrlFormat::Alb { multi_value: false }),
@@ -48,12 +49,12 @@ pub fn match_url(host: Option<&str>, path: &str, url_domain: &str) -> Option<(St
     for (prefix, format) in prefixes {
         if let Some(rest) = path.strip_prefix(prefix) {
             let (id, tail) = rest.split_once('/').map(|(i, t)| (i, format!("/{t}"))).unwrap_or((rest, "/".to_string()));
-            return nimbus_model::url::is_url_id(id).then(|| (id.to_string(), tail, format));
+            return nimbus_model::url::is_url_id(id).then(|| (id.to_string(), tail, format, Door::Path));
         }
     }
     let host = host?.split(':').next()?;
     let id = host.strip_suffix(url_domain)?.strip_suffix('.')?;
-    nimbus_model::url::is_url_id(id).then(|| (id.to_string(), path.to_string(), UrlFormat::V2))
+    nimbus_model::url::is_url_id(id).then(|| (id.to_string(), path.to_string(), UrlFormat::V2, Door::Host))
 }
 
 fn message(status: StatusCode, text: &str) -> Response<Body> {
@@ -194,16 +195,19 @@ mod tests {
     fn matching() {
         let id = "abcdefghijklmnopqrstuvwxyz012345";
         let d = "lambda-url.us-east-1.localhost";
-        assert_eq!(match_url(Some(&format!("{id}.{d}:9001")), "/x", d), Some((id.to_string(), "/x".into(), UrlFormat::V2)));
-        assert_eq!(match_url(None, &format!("/_aws/lambda-url/{id}/a/b"), d), Some((id.to_string(), "/a/b".into(), UrlFormat::V2)));
-        assert_eq!(match_url(None, &format!("/_aws/lambda-url/{id}"), d), Some((id.to_string(), "/".into(), UrlFormat::V2)));
+        assert_eq!(match_url(Some(&format!("{id}.{d}:9001")), "/x", d), Some((id.to_string(), "/x".into(), UrlFormat::V2, Door::Host)));
+        assert_eq!(
+            match_url(None, &format!("/_aws/lambda-url/{id}/a/b"), d),
+            Some((id.to_string(), "/a/b".into(), UrlFormat::V2, Door::Path))
+        );
+        assert_eq!(match_url(None, &format!("/_aws/lambda-url/{id}"), d), Some((id.to_string(), "/".into(), UrlFormat::V2, Door::Path)));
         assert_eq!(
             match_url(None, &format!("/_aws/elb/{id}/a"), d),
-            Some((id.to_string(), "/a".into(), UrlFormat::Alb { multi_value: false }))
+            Some((id.to_string(), "/a".into(), UrlFormat::Alb { multi_value: false }, Door::Path))
         );
         assert_eq!(
             match_url(None, &format!("/_aws/elb-multi-value/{id}"), d),
-            Some((id.to_string(), "/".into(), UrlFormat::Alb { multi_value: true }))
+            Some((id.to_string(), "/".into(), UrlFormat::Alb { multi_value: true }, Door::Path))
         );
         assert_eq!(match_url(Some("127.0.0.1:9001"), "/2015-03-31/functions", d), None);
         assert_eq!(match_url(Some(&format!("short.{d}")), "/", d), None);

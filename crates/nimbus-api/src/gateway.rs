@@ -28,7 +28,7 @@ use serde_json::json;
 use crate::action::RawRequest;
 use crate::auth::Signer;
 use crate::authz::{self, Connection, Who};
-use crate::proxy::{self, HttpCall, Outcome};
+use crate::proxy::{self, Door, HttpCall, Outcome};
 use crate::response::{self, Body};
 use crate::server::AppState;
 
@@ -343,15 +343,16 @@ fn is_api_id(s: &str) -> bool {
     s.len() == 10 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
-/// Recognises an `execute-api` request; returns (api id, path below the API's root).
-pub fn match_api(host: Option<&str>, path: &str, api_domain: &str) -> Option<(String, String)> {
+/// Recognises an `execute-api` request; returns (api id, path below the API's root, how it
+/// came: by path or by host name).
+pub fn match_api(host: Option<&str>, path: &str, api_domain: &str) -> Option<(String, String, Door)> {
     if let Some(rest) = path.strip_prefix("/_aws/execute-api/") {
         let (id, tail) = rest.split_once('/').map(|(i, t)| (i, format!("/{t}"))).unwrap_or((rest, "/".to_string()));
-        return is_api_id(id).then(|| (id.to_string(), tail));
+        return is_api_id(id).then(|| (id.to_string(), tail, Door::Path));
     }
     let host = host?.split(':').next()?;
     let id = host.strip_suffix(api_domain)?.strip_suffix('.')?;
-    is_api_id(id).then(|| (id.to_string(), path.to_string()))
+    is_api_id(id).then(|| (id.to_string(), path.to_string(), Door::Host))
 }
 
 /// API Gateway's error answers: `{"message": ...}`. Where each comes from:
@@ -560,9 +561,12 @@ mod tests {
     #[test]
     fn matching() {
         let d = "execute-api.us-east-1.localhost";
-        assert_eq!(match_api(Some(&format!("abcde12345.{d}:9001")), "/prod/x", d), Some(("abcde12345".into(), "/prod/x".into())));
-        assert_eq!(match_api(None, "/_aws/execute-api/abcde12345/a/b", d), Some(("abcde12345".into(), "/a/b".into())));
-        assert_eq!(match_api(None, "/_aws/execute-api/abcde12345", d), Some(("abcde12345".into(), "/".into())));
+        assert_eq!(
+            match_api(Some(&format!("abcde12345.{d}:9001")), "/prod/x", d),
+            Some(("abcde12345".into(), "/prod/x".into(), Door::Host))
+        );
+        assert_eq!(match_api(None, "/_aws/execute-api/abcde12345/a/b", d), Some(("abcde12345".into(), "/a/b".into(), Door::Path)));
+        assert_eq!(match_api(None, "/_aws/execute-api/abcde12345", d), Some(("abcde12345".into(), "/".into(), Door::Path)));
         assert_eq!(match_api(Some("127.0.0.1:9001"), "/v2/apis", d), None);
         assert_eq!(match_api(None, "/_aws/execute-api/UPPER12345/", d), None);
     }

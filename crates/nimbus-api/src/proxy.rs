@@ -1,7 +1,8 @@
 //! What every HTTP front of a function (function URLs, API Gateway routes) shares at the
 //! edge: the request as the event builders in `nimbus_gateway::proxy` see it, the synchronous
-//! invoke with its outcome sorted into the cases each front answers differently, and turning
-//! a mapped result into a response.
+//! invoke with its outcome sorted into the cases each front answers differently, turning a
+//! mapped result into a response, and the last step of every answer a front door gives
+//! ([`through`]): the sandbox of path-style front doors, which share the console's origin.
 
 use std::time::Duration;
 
@@ -23,9 +24,44 @@ pub fn trace_parent(headers: &HeaderMap) -> Option<Parent> {
     Parent::from_headers(get("traceparent"), get("x-amzn-trace-id"))
 }
 
+/// How a request reached a function's front door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// By path on the server's own origin (`/_aws/lambda-url/<id>/…`, `/_aws/elb/<id>/…`,
+    /// `/_aws/execute-api/<id>/…`): the origin the web console is served on.
+    Path,
+    /// By a host name of its own (`<id>.lambda-url.<domain>`, `<id>.execute-api.<domain>`):
+    /// an origin of its own, which the browser keeps apart from the console's.
+    Host,
+}
+
+/// The policy every answer through a path-style front door carries: a browser runs what it
+/// gets there in a sandbox with an opaque origin (scripts, forms, popups, dialogs and
+/// downloads still work), so a function's page cannot use the console's origin: not its
+/// storage (`localStorage`, `sessionStorage`: the console's key), not its cookies, not a
+/// service worker over its pages, not a script reaching into a console window.
+pub const PATH_SANDBOX: &str = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads";
+
+/// Every answer of a function's front door (the function's own, streamed or whole, and the
+/// front's: errors, refusals, CORS preflights) leaves through here. Through a path-style door
+/// it gets [`PATH_SANDBOX`] as a Content-Security-Policy of its own, besides any the function
+/// set (a browser enforces each), and loses a `Service-Worker-Allowed` the function set (no
+/// service worker of a function may claim the console's pages). Host-style doors are other
+/// origins: their answers are the function's as it gave them.
+pub fn through(door: Door, mut r: Response<Body>) -> Response<Body> {
+    if door == Door::Path {
+        let h = r.headers_mut();
+        h.remove("service-worker-allowed");
+        h.append(http::header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PATH_SANDBOX));
+    }
+    r
+}
+
 /// An HTTP request to a function's front, as received.
 #[derive(Debug)]
 pub struct HttpCall {
+    /// Whether it came by path (on the console's origin) or by a host name of its own.
+    pub door: Door,
     pub method: Method,
     /// The path as the function sees it (without Nimbus's `/_aws/...` prefixes).
     pub path: String,
@@ -192,4 +228,42 @@ pub fn apply_cors(cors: Option<&Cors>, call: &HttpCall, r: &mut Response<Body>) 
 /// A mapped result as a response.
 pub fn body(r: Response<Bytes>) -> Response<Body> {
     r.map(Body::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(headers: &[(&'static str, &'static str)]) -> Response<Body> {
+        let mut r = responses::raw(StatusCode::OK, "text/html", Bytes::from_static(b"<p>hi</p>"));
+        for (k, v) in headers {
+            r.headers_mut().append(*k, HeaderValue::from_static(v));
+        }
+        r
+    }
+
+    fn all<'a>(r: &'a Response<Body>, name: &str) -> Vec<&'a str> {
+        r.headers().get_all(name).iter().map(|v| v.to_str().unwrap_or("?")).collect()
+    }
+
+    #[test]
+    fn path_style_answers_are_sandboxed_and_host_style_ones_kept() {
+        let own = [
+            ("content-security-policy", "default-src 'self'"),
+            ("Service-Worker-Allowed", "/"),
+            ("service-worker-allowed", "/_console/"),
+            ("x-custom", "1"),
+        ];
+        let r = through(Door::Path, answer(&own));
+        assert_eq!(all(&r, "content-security-policy"), ["default-src 'self'", PATH_SANDBOX], "the function's policy is kept");
+        assert!(all(&r, "service-worker-allowed").is_empty());
+        assert_eq!(all(&r, "x-custom"), ["1"]);
+        assert_eq!(all(&r, "content-type"), ["text/html"]);
+        let r = through(Door::Path, answer(&[]));
+        assert_eq!(all(&r, "content-security-policy"), [PATH_SANDBOX]);
+
+        let r = through(Door::Host, answer(&own));
+        assert_eq!(all(&r, "content-security-policy"), ["default-src 'self'"]);
+        assert_eq!(all(&r, "service-worker-allowed"), ["/", "/_console/"]);
+    }
 }

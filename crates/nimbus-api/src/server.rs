@@ -244,13 +244,14 @@ async fn route(
     // Where links in answers point: this server, as the caller reached it (see `urls`).
     let origin = state.urls.origin(host);
     match action {
+        // The functions' front doors: every answer leaves through `proxy::through`.
         Action::InvokeFunctionUrl(req) => {
-            let signer = crate::auth::signer(state.keys.as_deref(), &parts, &body);
-            with_request_id(crate::function_url::serve(&state, *req, signer, &conn).await)
+            let (door, signer) = (req.call.door, crate::auth::signer(state.keys.as_deref(), &parts, &body));
+            crate::proxy::through(door, with_request_id(crate::function_url::serve(&state, *req, signer, &conn).await))
         }
         Action::InvokeApi(req) => {
-            let signer = crate::auth::signer(state.keys.as_deref(), &parts, &body);
-            crate::gateway::serve(&state, *req, signer, &conn).await
+            let (door, signer) = (req.call.door, crate::auth::signer(state.keys.as_deref(), &parts, &body));
+            crate::proxy::through(door, crate::gateway::serve(&state, *req, signer, &conn).await)
         }
         Action::Gateway(req) => crate::gateway::execute(&state, req, &origin).await,
         Action::Sqs(req) => crate::sqs::execute(&state.queues, req, &origin).await,

@@ -199,7 +199,7 @@ pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string_pretty(&link)?);
                 } else {
                     println!("{url}");
-                    eprintln!("open it once: it signs you in as the account's root, then stops working");
+                    eprintln!("open it within 15 minutes: it signs you in once as the account's root, then stops working");
                 }
                 Ok(ExitCode::SUCCESS)
             }

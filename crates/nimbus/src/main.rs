@@ -142,9 +142,9 @@ enum Command {
         #[command(flatten)]
         client: ClientOpts,
     },
-    /// Print a one-time login link to the web console (signed in as the account's root).
-    /// Only the newest link works: this one replaces any unused one, such as the link the
-    /// server printed at start.
+    /// Print a one-time login link to the web console (signed in as the account's root),
+    /// good for 15 minutes. Only the newest link works: this one replaces any unused one,
+    /// such as the link the server printed at start. Takes the administrator's key.
     Console {
         #[command(flatten)]
         client: ClientOpts,

@@ -654,8 +654,13 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         tracing::warn!("this binary has no web console (built with NIMBUS_CONSOLE_SKIP=1): {why}");
     }
     // The only line that shows a login token: a one-time link to the console, signed in as
-    // the management account's root (`nimbus console` makes another).
-    tracing::info!("console: {}", nimbus_api::console::login_link(&accounts, &shared.public));
+    // the management account's root, working for 15 minutes (`nimbus console` makes another).
+    // The link comes first, alone up to a space, for whoever looks for it in the log.
+    tracing::info!(
+        "console: {} (one use, {} minutes; `nimbus console` prints a new one)",
+        nimbus_api::console::login_link(&accounts, &shared.public),
+        accounts.logins.lifetime().as_secs() / 60
+    );
 
     if let Some(l) = gateway_listener {
         tokio::spawn(nimbus_api::serve(l, state.clone()));
