@@ -248,6 +248,8 @@ class Server:
         self.fixed_port = port
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
+        # Run in the child before the server starts (e.g. to give it a controlling terminal).
+        self.preexec_fn = None
 
     @property
     def endpoint(self) -> str:
@@ -281,7 +283,8 @@ class Server:
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== start {cmd} =====\n".encode())
             log.flush()
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                         preexec_fn=self.preexec_fn)
         LIVE_SERVERS.append(self)
         deadline = time.monotonic() + timeout
         while True:

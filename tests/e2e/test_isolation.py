@@ -28,6 +28,12 @@ def handler(event, context):
             return True
         except OSError as e:
             return errno.errorcode.get(e.errno, str(e.errno))
+    def can_open_tty():
+        try:
+            open("/dev/tty").close()
+            return True
+        except OSError as e:
+            return errno.errorcode.get(e.errno, str(e.errno))
     def connects(port):
         s = socket.socket()
         s.settimeout(1)
@@ -51,6 +57,7 @@ def handler(event, context):
         "runtime_api": os.environ["AWS_LAMBDA_RUNTIME_API"],
         "server_reachable": connects(event["port"]),
         "host_service_reachable": connects(event["host_port"]),
+        "tty": can_open_tty(),
     }
 '''
 
@@ -80,6 +87,7 @@ def test_sandbox_view(server, lam, make_fn):
     assert out["host_service_reachable"] is False, "a service on the host's loopback was reached"
     assert out["server_reachable"] is True, "the server's address does not lead to the server"
     assert other.name not in json.dumps(out)
+    assert out["tty"] == "ENXIO", out["tty"]
 
 
 NET_PROBE = r'''
@@ -402,3 +410,36 @@ def test_status_reports_full_isolation(server):
     assert status == 200 and doc["isolation"].startswith("namespaces")
     assert doc["limits"].startswith("cgroups") and doc["missingGuarantees"] == []
     assert {"idle", "busy", "inFlight"} <= set(doc["environments"])
+
+
+def test_functions_cannot_reach_the_terminal_the_server_runs_in(server_factory):
+    """A server started from a terminal (here a pseudo-terminal that is its controlling
+    terminal): its sandboxes run in sessions of their own, so a function cannot open /dev/tty
+    to read it or push keystrokes into it (TIOCSTI)."""
+    import fcntl
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+    slave_path = os.ttyname(slave)
+    os.close(slave)
+
+    def controlling_terminal():
+        os.setsid()
+        fd = os.open(slave_path, os.O_RDWR)
+        fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+
+    server = server_factory(start=False)
+    server.preexec_fn = controlling_terminal
+    try:
+        server.start()
+        lam = server.lambda_client()
+        name = unique("tty")
+        from helpers import ROLE, make_zip
+        lam.create_function(FunctionName=name, Runtime="python3.11", Handler="probe.handler", Role=ROLE,
+                            Code={"ZipFile": make_zip({"probe.py": PROBE})})
+        out = invoke(lam, name, {"paths": [], "port": 1, "host_port": 1}).ok()
+        assert out["tty"] == "ENXIO", f"a function opened the server's terminal: {out['tty']}"
+    finally:
+        server.stop()
+        os.close(master)

@@ -732,7 +732,14 @@ fn spawn_command(
         }
     };
     let mut cmd = tokio::process::Command::from(std_cmd);
-    cmd.stdin(Stdio::null()).stdout(Stdio::from(output)).stderr(Stdio::from(stderr)).process_group(0).kill_on_drop(true);
+    cmd.stdin(Stdio::null()).stdout(Stdio::from(output)).stderr(Stdio::from(stderr)).kill_on_drop(true);
+    // A session of its own, as the spawner's sandboxes get: its own process group (killed as
+    // one) and no controlling terminal, so neither a runtime nor sandbox-init can open the
+    // server's terminal through /dev/tty.
+    // SAFETY: setsid is a raw, async-signal-safe syscall.
+    unsafe {
+        cmd.pre_exec(|| rustix::process::setsid().map(drop).map_err(std::io::Error::from));
+    }
     if matches!(iso, Isolation::Process) {
         // SAFETY: the closure makes raw syscalls only (prctl, setrlimit, and writes of "0"
         // into cgroup files prepared before the fork), all async-signal-safe, no allocation.

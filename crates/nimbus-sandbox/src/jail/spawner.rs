@@ -407,8 +407,10 @@ fn child(server: i32, devnull: &OwnedFd, fds: &[OwnedFd]) -> ! {
     }
     // What `ps` and /proc/<pid>/comm show (the command line stays the spawner's).
     let _ = rustix::thread::set_name(c"sandbox-init");
-    // process_group(0), as the server's own spawns do (a kill of the group reaches all).
-    if rustix::process::setpgid(None, None).is_err() {
+    // A session of its own (and so a process group whose id is its pid: a kill of the group
+    // reaches all), without the server's controlling terminal: nothing inside can open
+    // /dev/tty to read or inject (TIOCSTI) the terminal the server was started from.
+    if rustix::process::setsid().is_err() {
         sys::exit_now(super::EXIT_SETUP_FAILED);
     }
     let mut sources: Vec<RawFd> = Vec::with_capacity(fds.len() + 1);
