@@ -12,7 +12,9 @@ use super::{
 
 #[derive(Debug)]
 pub(super) enum Freezer {
-    V2 { freeze: Box<dyn CgroupFile>, events: Box<dyn CgroupFile> },
+    /// `cgroup.freeze` held open (written at every freeze and thaw); `cgroup.events` read
+    /// on demand.
+    V2 { freeze: Box<dyn CgroupFile>, events: PathBuf },
     V1 { state: Box<dyn CgroupFile> },
 }
 
@@ -26,8 +28,13 @@ pub struct EnvCgroup {
     procs: Vec<PathBuf>,
     kill_file: Option<PathBuf>,
     pub(super) freezer: Option<Freezer>,
-    peak: Option<Box<dyn CgroupFile>>,
-    oom: Option<Box<dyn CgroupFile>>,
+    /// The peak-memory file, opened on the first read and kept while the environment works
+    /// (busy environments read it after most invocations), let go when it is frozen: idle
+    /// environments are the many, and each descriptor they hold caps how many a server holds.
+    peak: Option<PathBuf>,
+    peak_file: std::sync::Mutex<Option<Box<dyn CgroupFile>>>,
+    /// Read on demand: only after an invocation that failed.
+    oom: Option<PathBuf>,
 }
 
 /// Finds `key value` in a flat-keyed cgroup file (`memory.events`, `cgroup.events`, …).
@@ -56,6 +63,7 @@ impl EnvCgroup {
             kill_file: None,
             freezer: None,
             peak: None,
+            peak_file: std::sync::Mutex::new(None),
             oom: None,
         };
         // On error `env` is dropped, which removes the directories made so far.
@@ -80,14 +88,19 @@ impl EnvCgroup {
                     Version::V1 => (v1::PEAK_FILE, v1::OOM_FILE),
                 };
                 // memory.peak needs Linux 5.19.
-                env.peak = fs.open(&dir.join(peak), false).map_err(|e| tracing::debug!(error = %e, "no peak memory")).ok();
-                env.oom = Some(fs.open(&dir.join(oom), false)?);
+                let peak = dir.join(peak);
+                if fs.exists(&peak) {
+                    env.peak = Some(peak);
+                } else {
+                    tracing::debug!("no peak memory");
+                }
+                env.oom = Some(dir.join(oom));
             }
             if h.freezer {
                 env.freezer = Some(match h.version {
                     Version::V2 => Freezer::V2 {
                         freeze: fs.open(&dir.join("cgroup.freeze"), true)?,
-                        events: fs.open(&dir.join("cgroup.events"), false)?,
+                        events: dir.join("cgroup.events"),
                     },
                     Version::V1 => Freezer::V1 { state: fs.open(&dir.join(v1::FREEZER_STATE), true)? },
                 });
@@ -141,6 +154,8 @@ impl EnvCgroup {
     /// [`EnvCgroup::is_frozen`]). It does not wait: spinning here can keep a busy process that
     /// shares this CPU from reaching the point where it freezes.
     pub fn freeze(&self) -> Result<(), CgroupError> {
+        // A frozen environment reads nothing: its descriptor goes until it works again.
+        drop(self.peak_file.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
         match &self.freezer {
             Some(Freezer::V2 { freeze, .. }) => freeze.write(b"1"),
             Some(Freezer::V1 { state }) => state.write(b"FROZEN"),
@@ -153,7 +168,7 @@ impl EnvCgroup {
     pub fn is_frozen(&self) -> bool {
         let mut buf = [0u8; 64];
         match &self.freezer {
-            Some(Freezer::V2 { events, .. }) => events.read(&mut buf).is_ok_and(|n| keyed_value(&buf[..n], "frozen") == Some(1)),
+            Some(Freezer::V2 { events, .. }) => self.layout.fs.read(events).is_ok_and(|t| keyed_value(t.as_bytes(), "frozen") == Some(1)),
             Some(Freezer::V1 { state }) => state.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"FROZEN")),
             None => false,
         }
@@ -187,8 +202,12 @@ impl EnvCgroup {
     /// Peak memory use of the group since it was created, in bytes (v2 `memory.peak`, v1
     /// `memory.max_usage_in_bytes`). `None` when the kernel does not tell.
     pub fn peak_memory_bytes(&self) -> Option<u64> {
+        let mut file = self.peak_file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if file.is_none() {
+            *file = Some(self.layout.fs.open(self.peak.as_ref()?, false).ok()?);
+        }
         let mut buf = [0u8; 32];
-        let n = self.peak.as_ref()?.read(&mut buf).ok()?;
+        let n = file.as_ref()?.read(&mut buf).ok()?;
         std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
     }
 
@@ -196,9 +215,7 @@ impl EnvCgroup {
     /// `memory.events`, v1 `memory.oom_control`). Compare before and after an invocation to
     /// tell whether that invocation ran out of memory.
     pub fn oom_kill_count(&self) -> Option<u64> {
-        let mut buf = [0u8; 512];
-        let n = self.oom.as_ref()?.read(&mut buf).ok()?;
-        keyed_value(&buf[..n], "oom_kill")
+        keyed_value(self.layout.fs.read(self.oom.as_ref()?).ok()?.as_bytes(), "oom_kill")
     }
 
     /// True if the kernel OOM-killed something in this group.

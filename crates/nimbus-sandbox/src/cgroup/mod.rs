@@ -16,9 +16,13 @@
 //! group holding processes cannot hand controllers down ("no internal processes"), and the
 //! server's own group belongs to whoever started it.
 //!
-//! Invoke-path operations ([`EnvCgroup::freeze`], [`EnvCgroup::thaw`],
-//! [`EnvCgroup::peak_memory_bytes`], [`EnvCgroup::oom_killed`]) use descriptors opened at create
-//! time: one `pwrite`/`pread` each, no allocation. That is 4 descriptors per environment.
+//! Freeze and thaw ([`EnvCgroup::freeze`], [`EnvCgroup::thaw`]), on every invocation's path,
+//! write a descriptor opened at create time (one `pwrite`, no allocation);
+//! [`EnvCgroup::peak_memory_bytes`] opens its file on the first read and keeps it until the
+//! environment is frozen; the rare reads ([`EnvCgroup::oom_killed`], after failed invocations,
+//! [`EnvCgroup::is_frozen`]) open their file each time. An idle (frozen) environment holds 1
+//! descriptor here, a working one 2 (it was 4 either way: descriptors cap how many
+//! environments a server holds).
 //!
 //! Nothing is left behind: [`CgroupManager::remove_all`] (the server's stop) kills what is
 //! left and removes the whole set; a start removes what a crashed run of the same instance
