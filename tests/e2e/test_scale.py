@@ -216,7 +216,8 @@ def test_a_burst_past_the_descriptor_limit_is_throttled_and_every_accepted_event
     wrapper = tmp_path / "nimbus-low-nofile"
     wrapper.write_text(f'#!/bin/sh\nulimit -n {NOFILE} || exit 99\nexec "{nimbus_bin}" "$@"\n')
     wrapper.chmod(0o755)
-    s = server_factory(args=["--async-retry-delay-ms", "200"], start=False)
+    # --descriptor-limit 0: a root server would otherwise raise its hard limit itself.
+    s = server_factory(args=["--async-retry-delay-ms", "200", "--descriptor-limit", "0"], start=False)
     s.bin = str(wrapper)
     s.start()
     pid = s.proc.pid
@@ -278,3 +279,41 @@ def test_a_burst_past_the_descriptor_limit_is_throttled_and_every_accepted_event
     wait_for(all_ran, timeout=180, interval=0.1, what=f"all {len(accepted)} accepted events to run ({len(accepted - ran)} left)")
     assert ran <= accepted
     assert s.proc.poll() is None
+
+
+def max_open_files(pid: int) -> tuple[int, int]:
+    for line in open(f"/proc/{pid}/limits"):
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise AssertionError("no Max open files line")
+
+
+def has_sys_resource() -> bool:
+    for line in open("/proc/self/status"):
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) & (1 << 24))  # CAP_SYS_RESOURCE
+    return False
+
+
+def test_a_server_allowed_to_raises_its_own_descriptor_limit(server_factory, nimbus_bin, tmp_path):
+    """Started under a hard limit of 2,048: a server with CAP_SYS_RESOURCE raises it itself
+    (to fs.nr_open, at most 2^20, or to --descriptor-limit); --descriptor-limit 0, or a
+    server without the capability (as on the development VM, whose sandbox drops it), keeps
+    what it was given."""
+    wrapper = tmp_path / "nimbus-2048"
+    wrapper.write_text(f'#!/bin/sh\nulimit -n 2048 || exit 99\nexec "{nimbus_bin}" "$@"\n')
+    wrapper.chmod(0o755)
+    nr_open = int(open("/proc/sys/fs/nr_open").read())
+    can = has_sys_resource()
+    cases = [([], (min(nr_open, 1 << 20),) * 2 if can else (2048, 2048)),
+             (["--descriptor-limit", "0"], (2048, 2048)),
+             (["--descriptor-limit", "4096"], (4096, 4096) if can else (2048, 2048))]
+    for args, expected in cases:
+        s = server_factory(args=args, start=False)
+        s.bin = str(wrapper)
+        s.start()
+        try:
+            assert max_open_files(s.proc.pid) == expected, (args, can)
+        finally:
+            s.stop()

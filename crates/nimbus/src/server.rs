@@ -167,6 +167,11 @@ pub struct ServerOpts {
     /// head, counted while the environment is not frozen. For tests.
     #[arg(long, default_value_t = 60.0, hide = true, value_parser = positive_seconds)]
     runtime_api_idle_timeout: f64,
+    /// The descriptor limit (RLIMIT_NOFILE) the server raises its own hard limit to when it may
+    /// (root): about eight per environment plus one per connection. 0 keeps the limit it was
+    /// started with (raising only the soft limit to it).
+    #[arg(long, env = "NIMBUS_DESCRIPTOR_LIMIT", default_value_t = 1 << 20)]
+    descriptor_limit: u64,
     /// Runtime API connections an environment may hold at once. For tests.
     #[arg(long, default_value_t = 8, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
     runtime_api_max_connections: u32,
@@ -174,11 +179,11 @@ pub struct ServerOpts {
 
 /// Raises the soft descriptor limit to the hard one and says what a low limit means: past
 /// it, invocations are throttled (429) for want of descriptors, not run.
-fn check_descriptor_limit() {
+fn check_descriptor_limit(target: u64) {
     // What each sandboxed environment's init sets (`JailSpec::rlimit_nofile`, AWS's 1,024);
     // it cannot raise its hard limit past the server's.
     const PER_ENVIRONMENT: u64 = 1024;
-    match nimbus_sandbox::raise_descriptor_limit() {
+    match nimbus_sandbox::raise_descriptor_limit((target > 0).then_some(target)) {
         Some(n) if n < PER_ENVIRONMENT => tracing::warn!(
             limit = n,
             "the descriptor limit (RLIMIT_NOFILE) is below the {} each sandboxed environment gets (AWS's): sandboxes cannot start; raise the hard limit",
@@ -186,8 +191,8 @@ fn check_descriptor_limit() {
         ),
         Some(n) if n < 16 * 1024 => tracing::warn!(
             limit = n,
-            "the descriptor limit (RLIMIT_NOFILE) allows about {} running environments at once (each takes about ten in the server); past that, invocations are throttled",
-            n / 10
+            "the descriptor limit (RLIMIT_NOFILE) allows about {} running environments at once (each takes about eight in the server); past that, invocations are throttled; raise the hard limit (systemd's LimitNOFILE, `ulimit -Hn`) or give the server CAP_SYS_RESOURCE, with which it raises the limit itself (--descriptor-limit)",
+            n / 8
         ),
         _ => {}
     }
@@ -317,7 +322,7 @@ pub fn run(opts: ServerOpts) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
-    check_descriptor_limit();
+    check_descriptor_limit(opts.descriptor_limit);
     let tls = load_tls(opts.tls_cert.as_deref(), opts.tls_key.as_deref())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let data = DataDir::open(&opts.data).map_err(|e| anyhow!(e))?;

@@ -14,8 +14,13 @@ use super::{
 pub(super) enum Freezer {
     /// `cgroup.freeze` held open (written at every freeze and thaw); `cgroup.events` read
     /// on demand.
-    V2 { freeze: Box<dyn CgroupFile>, events: PathBuf },
-    V1 { state: Box<dyn CgroupFile> },
+    V2 {
+        freeze: Box<dyn CgroupFile>,
+        events: PathBuf,
+    },
+    V1 {
+        state: Box<dyn CgroupFile>,
+    },
 }
 
 /// One environment's groups (one directory per hierarchy). Dropping it kills every process in
@@ -98,10 +103,7 @@ impl EnvCgroup {
             }
             if h.freezer {
                 env.freezer = Some(match h.version {
-                    Version::V2 => Freezer::V2 {
-                        freeze: fs.open(&dir.join("cgroup.freeze"), true)?,
-                        events: dir.join("cgroup.events"),
-                    },
+                    Version::V2 => Freezer::V2 { freeze: fs.open(&dir.join("cgroup.freeze"), true)?, events: dir.join("cgroup.events") },
                     Version::V1 => Freezer::V1 { state: fs.open(&dir.join(v1::FREEZER_STATE), true)? },
                 });
             }

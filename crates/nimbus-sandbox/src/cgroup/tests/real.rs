@@ -346,7 +346,9 @@ fn cgroup_real_costs() {
     for _ in 0..N {
         match &env.freezer {
             Some(Freezer::V2 { freeze, events }) => {
-                let events_fd = rustix::fs::open(events, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()).expect("events");
+                let events_fd =
+                    rustix::fs::open(events, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+                        .expect("events");
                 let t = Instant::now();
                 freeze.write(b"1").expect("freeze");
                 loop {
