@@ -13,6 +13,15 @@
 //!                                                 127.0.0.1, ::1 — the server's port (door)
 //! ```
 //!
+//! A Linux bridge takes at most 1,024 ports, so environments are spread over bridges by
+//! address: the subnet's addresses come in blocks of 1,024 (a /22), the first block's
+//! environments on `nimbus0`, block `k`'s on `nimbus0b<k>`, made when its first environment
+//! is linked, with a route for its block (the most specific one, over `nimbus0`'s /16) and no
+//! address of its own. An environment still has the whole subnet on-link and the gateway as
+//! its default route: it finds the gateway on its own bridge (the host answers ARP for any
+//! of its addresses on any interface), and any other environment only by ARP on its own
+//! segment, where isolated ports and the other bridges keep it from answering.
+//!
 //! Addresses are allocated without any state of ours: the host end of the pair is named
 //! after the address (`nb<hex>`), and creating an interface whose name exists fails, so the
 //! kernel is the allocator, host-wide, across several servers sharing the bridge. The pair
@@ -89,6 +98,12 @@ enum Request {
 /// What the maker thread owns.
 struct Maker {
     bridge_index: u32,
+    /// `nimbus0`: the first block's bridge; block `k`'s is `<bridge>b<k>`.
+    bridge: String,
+    /// Addresses per bridge: 2^`block_bits` (10: 1,024, what a bridge takes in ports).
+    block_bits: u32,
+    /// The bridges of blocks after the first, by block, made on demand.
+    extra_bridges: HashMap<u32, u32>,
     /// The server's own network namespace, which the thread returns to after making one.
     host_netns: OwnedFd,
     network: u32,
@@ -114,6 +129,9 @@ pub struct Netns {
     pub link: LinkInfoHost,
 }
 
+/// 2^10 = 1,024 addresses per bridge: what a Linux bridge takes in ports.
+pub const BLOCK_BITS: u32 = 10;
+
 /// The Runtime API's port inside every linked namespace.
 pub const RUNTIME_API_PORT: u16 = 9001;
 
@@ -131,6 +149,18 @@ impl Linker {
     /// every namespace gets listeners at that port on its loopback, served through the door
     /// given to [`Linker::open_door`].
     pub fn setup(bridge: &str, subnet: (Ipv4Addr, u8), keep_ready: usize, server_port: Option<u16>) -> io::Result<Arc<Linker>> {
+        Self::setup_with_blocks(bridge, subnet, keep_ready, server_port, BLOCK_BITS)
+    }
+
+    /// [`Linker::setup`] with 2^`block_bits` addresses per bridge (tests use small blocks to
+    /// spread a few environments over several bridges).
+    pub fn setup_with_blocks(
+        bridge: &str,
+        subnet: (Ipv4Addr, u8),
+        keep_ready: usize,
+        server_port: Option<u16>,
+        block_bits: u32,
+    ) -> io::Result<Arc<Linker>> {
         let (net, prefix) = subnet;
         if !(16..=28).contains(&prefix) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("subnet prefix /{prefix} must be /16 to /28")));
@@ -145,21 +175,7 @@ impl Linker {
         }
         let gateway = Ipv4Addr::from(network + 1);
         let mut nl = Netlink::open()?;
-        let mut msg = LinkMessage::default();
-        msg.header.flags = LinkFlags::Up;
-        msg.header.change_mask = LinkFlags::Up;
-        msg.attributes = vec![
-            LinkAttribute::IfName(bridge.to_string()),
-            LinkAttribute::Address(fixed_bridge_mac().to_vec()),
-            LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]),
-        ];
-        match nl.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL) {
-            // A bridge an earlier server made: given an address of its own, if it has none.
-            Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => nl.pin_address(bridge)?,
-            other => other?,
-        }
-        nl.set_up(bridge)?;
-        let bridge_index = if_index(bridge)?;
+        let bridge_index = nl.make_bridge(bridge)?;
         match nl.add_address(bridge_index, gateway, prefix) {
             Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
             other => other?,
@@ -168,6 +184,9 @@ impl Linker {
         let vpc_capable = nft.is_some();
         let maker = Maker {
             bridge_index,
+            bridge: bridge.to_string(),
+            block_bits: block_bits.clamp(2, 10),
+            extra_bridges: HashMap::new(),
             host_netns: OwnedFd::from(std::fs::File::open("/proc/thread-self/ns/net")?),
             network,
             prefix,
@@ -331,6 +350,36 @@ impl Maker {
         (1u32 << (32 - self.prefix)) - 2
     }
 
+    /// Whether host number `n` may be given out: its bridge has ports left for every
+    /// address of its block (a bridge takes 1,024 ports; the last four of each block of
+    /// 1,024 stay unused).
+    fn usable(&self, n: u32) -> bool {
+        let block = 1u32 << self.block_bits;
+        n % block < block - block.min(4).min(block / 4)
+    }
+
+    /// The bridge that host number `n`'s environment is linked to: `nimbus0` for the first
+    /// block, else its block's, made (with its route) the first time.
+    fn bridge_of(&mut self, nl: &mut Netlink, n: u32) -> io::Result<u32> {
+        let k = n >> self.block_bits;
+        if k == 0 || u32::from(self.prefix) >= 32 - self.block_bits {
+            return Ok(self.bridge_index);
+        }
+        if let Some(index) = self.extra_bridges.get(&k) {
+            return Ok(*index);
+        }
+        let name = format!("{}b{k}", self.bridge);
+        let index = nl.make_bridge(&name)?;
+        let dst = Ipv4Addr::from(self.network + (k << self.block_bits));
+        match nl.add_link_route(index, dst, (32 - self.block_bits) as u8, self.gateway()) {
+            Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
+            other => other?,
+        }
+        tracing::debug!(bridge = %name, block = %dst, "made a bridge for another block of environments");
+        self.extra_bridges.insert(k, index);
+        Ok(index)
+    }
+
     fn gateway(&self) -> Ipv4Addr {
         Ipv4Addr::from(self.network + 1)
     }
@@ -368,15 +417,21 @@ impl Maker {
         // Try host numbers until a name is free.
         let hosts = self.hosts();
         let mut last_err = None;
-        for _ in 0..hosts.min(4096) {
+        let mut tried = 0;
+        for _ in 0..hosts {
             let n = self.cursor % hosts + 1;
             self.cursor = self.cursor.wrapping_add(1);
-            if n == 1 {
-                continue; // the gateway
+            if n == 1 || !self.usable(n) {
+                continue; // the gateway, or past what its bridge takes
+            }
+            tried += 1;
+            if tried > 4096 {
+                break;
             }
             let address = Ipv4Addr::from(self.network + n);
             let host_interface = format!("nb{n:x}");
-            match host.add_veth(&host_interface, self.bridge_index, ns) {
+            let bridge_index = self.bridge_of(&mut host, n)?;
+            match host.add_veth(&host_interface, bridge_index, ns) {
                 Ok(()) => {
                     host.isolate_port(&host_interface)?;
                     inside.set_up(INSIDE_IF)?;
@@ -423,7 +478,8 @@ fn routes_overlapping(table: &str, bridge: &str, network: u32, mask: u32) -> Opt
         // Two prefixes overlap when they agree on the shorter one's bits.
         let common = mask & route_mask;
         let overlaps = route_mask != 0 && (dest & common) == (network & common);
-        let ours = *iface == bridge && dest == network && route_mask == mask;
+        let block_bridge = iface.strip_prefix(bridge).and_then(|r| r.strip_prefix('b')).is_some_and(|k| k.parse::<u32>().is_ok());
+        let ours = (*iface == bridge && dest == network && route_mask == mask) || block_bridge;
         (overlaps && !ours).then(|| iface.to_string())
     })
 }
@@ -587,6 +643,42 @@ impl Netlink {
         self.request(RouteNetlinkMessage::NewAddress(m), NLM_F_CREATE | NLM_F_EXCL)
     }
 
+    /// Creates (or takes) a bridge with a fixed MAC address of its own, up; its index.
+    fn make_bridge(&mut self, name: &str) -> io::Result<u32> {
+        let mut msg = LinkMessage::default();
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        msg.attributes = vec![
+            LinkAttribute::IfName(name.to_string()),
+            LinkAttribute::Address(fixed_bridge_mac().to_vec()),
+            LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]),
+        ];
+        match self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL) {
+            // A bridge an earlier server made: given an address of its own, if it has none.
+            Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => self.pin_address(name)?,
+            other => other?,
+        }
+        self.set_up(name)?;
+        if_index(name)
+    }
+
+    /// `ip route add <dst>/<len> dev <index> scope link src <src>`
+    fn add_link_route(&mut self, index: u32, dst: Ipv4Addr, len: u8, src: Ipv4Addr) -> io::Result<()> {
+        let mut m = RouteMessage::default();
+        m.header.address_family = AddressFamily::Inet;
+        m.header.destination_prefix_length = len;
+        m.header.table = netlink_packet_route::route::RouteHeader::RT_TABLE_MAIN;
+        m.header.protocol = RouteProtocol::Boot;
+        m.header.scope = RouteScope::Link;
+        m.header.kind = RouteType::Unicast;
+        m.attributes = vec![
+            RouteAttribute::Destination(RouteAddress::Inet(dst)),
+            RouteAttribute::PrefSource(RouteAddress::Inet(src)),
+            RouteAttribute::Oif(index),
+        ];
+        self.request(RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_EXCL)
+    }
+
     fn add_default_route(&mut self, index: u32, gateway: Ipv4Addr) -> io::Result<()> {
         let mut m = RouteMessage::default();
         m.header.address_family = AddressFamily::Inet;
@@ -622,7 +714,8 @@ mod tests {
         let table = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n\
                      eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
                      nimbus0\t0000D50A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n\
-                     eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+                     eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                     nimbus0b1\t0004D50A\t00000000\t0001\t0\t0\t0\t00FCFFFF\t0\t0\t0\n";
         let net = |a: [u8; 4]| u32::from(Ipv4Addr::from(a));
         let mask = |p: u32| u32::MAX << (32 - p);
         // Our own bridge's route and the default route do not count.
@@ -630,6 +723,9 @@ mod tests {
         assert_eq!(routes_overlapping(table, "nimbus0", net([192, 0, 2, 128]), mask(25)), Some("eth0".into()));
         assert_eq!(routes_overlapping(table, "nimbus0", net([192, 0, 0, 0]), mask(16)), Some("eth0".into()));
         assert_eq!(routes_overlapping(table, "other0", net([10, 213, 5, 0]), mask(24)), Some("nimbus0".into()));
+        // A block's bridge (nimbus0b1, 10.213.4.0/22) is ours; for another server it clashes.
+        assert_eq!(routes_overlapping(table, "nimbus0", net([10, 213, 0, 0]), mask(16)), None);
+        assert_eq!(routes_overlapping(table, "other0", net([10, 213, 4, 0]), mask(24)), Some("nimbus0".into()));
         // Another server's different subnet on the same bridge clashes too.
         assert_eq!(routes_overlapping(table, "nimbus0", net([10, 213, 1, 0]), mask(24)), Some("nimbus0".into()));
     }
@@ -672,5 +768,58 @@ mod tests {
         assert!(!reached, "one environment reached another");
         drop(b_listener);
         let _ = std::process::Command::new("ip").args(["link", "del", "nimbustest0"]).status();
+    }
+
+    #[test]
+    fn environments_spread_over_bridges_by_block_reach_the_gateway_but_not_each_other() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        // Blocks of 8 addresses (6 given out): 14 environments need three bridges.
+        let linker = Linker::setup_with_blocks("nimbustest3", (Ipv4Addr::new(10, 214, 13, 0), 24), 0, None, 3).unwrap();
+        let gw = linker.gateway();
+        let host = TcpListener::bind((gw, 0)).unwrap();
+        let host_port = host.local_addr().unwrap().port();
+        let envs: Vec<Netns> = (0..14).map(|_| linker.take().unwrap()).collect();
+        let master = |iface: &str| {
+            std::fs::read_link(format!("/sys/class/net/{iface}/master"))
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        };
+        let bridges: std::collections::BTreeSet<String> = envs.iter().filter_map(|e| master(&e.link.host_interface)).collect();
+        assert!(bridges.len() >= 3, "bridges: {bridges:?}");
+        for e in &envs {
+            let octet = e.link.address.octets()[3];
+            assert!(octet % 8 < 6, "{} is past what its block's bridge takes", e.link.address);
+            let want = if octet < 8 { "nimbustest3".to_string() } else { format!("nimbustest3b{}", octet / 8) };
+            assert_eq!(master(&e.link.host_interface), Some(want));
+        }
+
+        // Every environment reaches the host at the gateway address, whatever its bridge.
+        host.set_nonblocking(false).unwrap();
+        let acceptor =
+            std::thread::spawn(move || (0..14).map(|_| host.accept().unwrap().1.ip()).collect::<std::collections::BTreeSet<_>>());
+        for e in &envs {
+            let ok = inside(&e.fd, move || TcpStream::connect_timeout(&(gw, host_port).into(), Duration::from_secs(2)).is_ok());
+            assert!(ok, "{} cannot reach the gateway", e.link.address);
+        }
+        let peers = acceptor.join().unwrap();
+        assert_eq!(peers.len(), 14, "each seen from its own address");
+
+        // One environment on the last bridge cannot reach one on the first, nor the reverse.
+        let (first, last) = (&envs[0], &envs[13]);
+        assert_ne!(master(&first.link.host_interface), master(&last.link.host_interface));
+        for (from, to) in [(first, last), (last, first)] {
+            let listener = inside(&to.fd, || TcpListener::bind((Ipv4Addr::UNSPECIFIED, 8080)).unwrap());
+            let addr = to.link.address;
+            let reached = inside(&from.fd, move || TcpStream::connect_timeout(&(addr, 8080).into(), Duration::from_millis(300)).is_ok());
+            assert!(!reached, "an environment reached one on another bridge");
+            drop(listener);
+        }
+        drop(envs);
+        for b in bridges {
+            let _ = std::process::Command::new("ip").args(["link", "del", &b]).status();
+        }
     }
 }
