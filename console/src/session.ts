@@ -2,12 +2,7 @@
 //! region the server serves, and the AWS SDK clients that sign every call with that key.
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
-import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { IAMClient } from "@aws-sdk/client-iam";
-import { SQSClient } from "@aws-sdk/client-sqs";
-import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
-import { SNSClient } from "@aws-sdk/client-sns";
-import { KMSClient } from "@aws-sdk/client-kms";
 import { STSClient, GetCallerIdentityCommand, GetSessionTokenCommand } from "@aws-sdk/client-sts";
 
 export interface Credentials {
@@ -61,28 +56,32 @@ function sdkCredentials(c: Credentials) {
   };
 }
 
+/** The configuration every client of a session is made with. */
+type ClientConfig = { region: string; endpoint: string; credentials: ReturnType<typeof sdkCredentials>; maxAttempts: number };
+
 export class Clients {
   lambda: LambdaClient;
   cloudwatch: CloudWatchClient;
-  logs: CloudWatchLogsClient;
   iam: IAMClient;
-  sqs: SQSClient;
   sts: STSClient;
-  events: EventBridgeClient;
-  sns: SNSClient;
-  kms: KMSClient;
+  private config: ClientConfig;
+  private made = new Map<unknown, unknown>();
 
   constructor(credentials: Credentials, region: string) {
-    const config = { region, endpoint: location.origin, credentials: sdkCredentials(credentials), maxAttempts: 1 };
-    this.lambda = new LambdaClient(config);
-    this.cloudwatch = new CloudWatchClient(config);
-    this.logs = new CloudWatchLogsClient(config);
-    this.iam = new IAMClient(config);
-    this.sqs = new SQSClient(config);
-    this.sts = new STSClient(config);
-    this.events = new EventBridgeClient(config);
-    this.sns = new SNSClient(config);
-    this.kms = new KMSClient(config);
+    this.config = { region, endpoint: location.origin, credentials: sdkCredentials(credentials), maxAttempts: 1 };
+    this.lambda = new LambdaClient(this.config);
+    this.cloudwatch = new CloudWatchClient(this.config);
+    this.iam = new IAMClient(this.config);
+    this.sts = new STSClient(this.config);
+  }
+
+  /**
+   * A client of a service only some tabs use (SQS, SNS, EventBridge, KMS, CloudWatch Logs),
+   * made once per session: its SDK module is imported by that tab, so it loads with the tab.
+   */
+  get<T>(Client: new (config: ClientConfig) => T): T {
+    if (!this.made.has(Client)) this.made.set(Client, new Client(this.config));
+    return this.made.get(Client) as T;
   }
 }
 

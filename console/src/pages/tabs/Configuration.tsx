@@ -21,7 +21,7 @@ import {
   type UpdateFunctionConfigurationCommandInput,
 } from "@aws-sdk/client-lambda";
 import { ListRolesCommand, type Role } from "@aws-sdk/client-iam";
-import { EncryptCommand, ListAliasesCommand as ListKeyAliasesCommand, ListKeysCommand } from "@aws-sdk/client-kms";
+import { EncryptCommand, ListAliasesCommand as ListKeyAliasesCommand, ListKeysCommand, KMSClient } from "@aws-sdk/client-kms";
 import { useApp } from "../../ctx";
 import { describeError } from "../../session";
 import { ErrorBox, Field, Head } from "../../components/ui";
@@ -193,8 +193,8 @@ function useKmsKeys(): KeyChoice[] {
   useEffect(() => {
     (async () => {
       try {
-        const ks = await app.call((c) => c.kms.send(new ListKeysCommand({ Limit: 1000 })));
-        const as = await app.call((c) => c.kms.send(new ListKeyAliasesCommand({ Limit: 100 })));
+        const ks = await app.call((c) => c.get(KMSClient).send(new ListKeysCommand({ Limit: 1000 })));
+        const as = await app.call((c) => c.get(KMSClient).send(new ListKeyAliasesCommand({ Limit: 100 })));
         setKeys(
           (ks.Keys ?? []).map((k) => {
             const names = (as.Aliases ?? []).filter((a) => a.TargetKeyId === k.KeyId).map((a) => a.AliasName);
@@ -237,7 +237,7 @@ function Environment({ name, fn, reload }: FunctionProps) {
   const encrypt = async (i: number) => {
     try {
       const out = await app.call((x) =>
-        x.kms.send(
+        x.get(KMSClient).send(
           new EncryptCommand({
             KeyId: transitKey,
             Plaintext: new TextEncoder().encode(rows[i].value),

@@ -2,7 +2,7 @@
 //! range, live tail by polling), and the recent invocations found in it by their REPORT
 //! lines, each request id a link to its own lines.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { FilterLogEventsCommand, type FilteredLogEvent } from "@aws-sdk/client-cloudwatch-logs";
+import { FilterLogEventsCommand, type FilteredLogEvent, CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { useApp } from "../../ctx";
 import { describeError } from "../../session";
 import { ErrorBox, Spinner, Head } from "../../components/ui";
@@ -38,7 +38,7 @@ export function LogsTab({ name, fn }: FunctionProps) {
     let pages = 0;
     do {
       const r = await app.call((c) =>
-        c.logs.send(
+        c.get(CloudWatchLogsClient).send(
           new FilterLogEventsCommand({ logGroupName: group, startTime, filterPattern: filter || undefined, nextToken: token, limit: 1000 }),
         ),
       );

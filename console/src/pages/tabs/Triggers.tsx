@@ -16,7 +16,7 @@ import {
   UpdateEventSourceMappingCommand,
   type EventSourceMappingConfiguration,
 } from "@aws-sdk/client-lambda";
-import { GetQueueAttributesCommand, ListQueuesCommand } from "@aws-sdk/client-sqs";
+import { GetQueueAttributesCommand, ListQueuesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import {
   DescribeRuleCommand,
   DisableRuleCommand,
@@ -25,8 +25,9 @@ import {
   PutRuleCommand,
   PutTargetsCommand,
   RemoveTargetsCommand,
+  EventBridgeClient,
 } from "@aws-sdk/client-eventbridge";
-import { ListSubscriptionsByTopicCommand, ListTopicsCommand, SubscribeCommand, UnsubscribeCommand } from "@aws-sdk/client-sns";
+import { ListSubscriptionsByTopicCommand, ListTopicsCommand, SubscribeCommand, UnsubscribeCommand, SNSClient } from "@aws-sdk/client-sns";
 import { AddPermissionCommand } from "@aws-sdk/client-lambda";
 import { useApp } from "../../ctx";
 import { describeError } from "../../session";
@@ -80,7 +81,7 @@ export function TriggersTab({ name, fn }: FunctionProps) {
             try {
               const { bus, rule } = ruleOf(t.source);
               t.label = rule;
-              const r = await app.call((c) => c.events.send(new DescribeRuleCommand({ Name: rule, EventBusName: bus })));
+              const r = await app.call((c) => c.get(EventBridgeClient).send(new DescribeRuleCommand({ Name: rule, EventBusName: bus })));
               t.state = r.State === "DISABLED" ? "Disabled" : "Enabled";
               t.detail = r.ScheduleExpression ? `schedule ${r.ScheduleExpression}` : `event pattern ${r.EventPattern ?? ""}`;
             } catch {
@@ -137,14 +138,14 @@ export function TriggersTab({ name, fn }: FunctionProps) {
       // The rule or topic stays; it stops sending here (its target or subscription goes).
       if (t.kind === "EventBridge" && t.source?.includes(":rule/")) {
         const { bus, rule } = ruleOf(t.source);
-        const targets = await app.call((c) => c.events.send(new ListTargetsByRuleCommand({ Rule: rule, EventBusName: bus })));
+        const targets = await app.call((c) => c.get(EventBridgeClient).send(new ListTargetsByRuleCommand({ Rule: rule, EventBusName: bus })));
         const ids = (targets.Targets ?? []).filter((x) => targetsMe(x.Arn)).map((x) => x.Id!);
-        if (ids.length) await app.call((c) => c.events.send(new RemoveTargetsCommand({ Rule: rule, EventBusName: bus, Ids: ids })));
+        if (ids.length) await app.call((c) => c.get(EventBridgeClient).send(new RemoveTargetsCommand({ Rule: rule, EventBusName: bus, Ids: ids })));
       }
       if (t.kind === "SNS" && t.source) {
-        const subs = await app.call((c) => c.sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: t.source })));
+        const subs = await app.call((c) => c.get(SNSClient).send(new ListSubscriptionsByTopicCommand({ TopicArn: t.source })));
         for (const sub of subs.Subscriptions ?? []) {
-          if (sub.Protocol === "lambda" && targetsMe(sub.Endpoint)) await app.call((c) => c.sns.send(new UnsubscribeCommand({ SubscriptionArn: sub.SubscriptionArn })));
+          if (sub.Protocol === "lambda" && targetsMe(sub.Endpoint)) await app.call((c) => c.get(SNSClient).send(new UnsubscribeCommand({ SubscriptionArn: sub.SubscriptionArn })));
         }
       }
       return app.call((c) => c.lambda.send(new RemovePermissionCommand({ FunctionName: name, StatementId: r.sid })));
@@ -159,7 +160,7 @@ export function TriggersTab({ name, fn }: FunctionProps) {
       act(() => app.call((c) => c.lambda.send(new UpdateEventSourceMappingCommand({ UUID: uuid, Enabled: enable }))), `${enable ? "Enabled" : "Disabled"} ${t.label}.`);
     } else if (t.kind === "EventBridge") {
       act(
-        () => app.call((c) => c.events.send(enable ? new EnableRuleCommand({ Name: rule, EventBusName: bus }) : new DisableRuleCommand({ Name: rule, EventBusName: bus }))),
+        () => app.call((c) => c.get(EventBridgeClient).send(enable ? new EnableRuleCommand({ Name: rule, EventBusName: bus }) : new DisableRuleCommand({ Name: rule, EventBusName: bus }))),
         `${enable ? "Enabled" : "Disabled"} ${t.label}.`,
       );
     }
@@ -255,14 +256,14 @@ function AddTrigger({ open, name, functionArn, onClose, onAdded }: { open: boole
     if (!open) return;
     setError(null);
     app
-      .call((c) => c.sqs.send(new ListQueuesCommand({})))
+      .call((c) => c.get(SQSClient).send(new ListQueuesCommand({})))
       .then((r) => {
         setQueues(r.QueueUrls ?? []);
         setQueue((q) => q || r.QueueUrls?.[0] || "");
       })
       .catch((e) => setError(describeError(e)));
     app
-      .call((c) => c.sns.send(new ListTopicsCommand({})))
+      .call((c) => c.get(SNSClient).send(new ListTopicsCommand({})))
       .then((r) => {
         const arns = (r.Topics ?? []).map((t) => t.TopicArn!);
         setTopics(arns);
@@ -278,19 +279,19 @@ function AddTrigger({ open, name, functionArn, onClose, onAdded }: { open: boole
     setError(null);
     try {
       if (source === "sqs") {
-        const attrs = await app.call((c) => c.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queue, AttributeNames: ["QueueArn"] })));
+        const attrs = await app.call((c) => c.get(SQSClient).send(new GetQueueAttributesCommand({ QueueUrl: queue, AttributeNames: ["QueueArn"] })));
         await app.call((c) =>
           c.lambda.send(new CreateEventSourceMappingCommand({ FunctionName: name, EventSourceArn: attrs.Attributes!.QueueArn!, BatchSize: batch, Enabled: true })),
         );
         app.toast("Added the SQS trigger.");
       } else if (source === "schedule") {
         // PutRule would silently replace a rule of that name: refuse instead.
-        const exists = await app.call((c) => c.events.send(new DescribeRuleCommand({ Name: rule }))).then(
+        const exists = await app.call((c) => c.get(EventBridgeClient).send(new DescribeRuleCommand({ Name: rule }))).then(
           () => true,
           (e) => ((e as Error).name === "ResourceNotFoundException" ? false : Promise.reject(e)),
         );
         if (exists) throw new Error(`A rule named ${rule} already exists: choose another name.`);
-        const r = await app.call((c) => c.events.send(new PutRuleCommand({ Name: rule, ScheduleExpression: schedule.trim(), State: "ENABLED" })));
+        const r = await app.call((c) => c.get(EventBridgeClient).send(new PutRuleCommand({ Name: rule, ScheduleExpression: schedule.trim(), State: "ENABLED" })));
         await app.call((c) =>
           c.lambda.send(
             new AddPermissionCommand({
@@ -302,7 +303,7 @@ function AddTrigger({ open, name, functionArn, onClose, onAdded }: { open: boole
             }),
           ),
         );
-        await app.call((c) => c.events.send(new PutTargetsCommand({ Rule: rule, Targets: [{ Id: statementId(name), Arn: functionArn }] })));
+        await app.call((c) => c.get(EventBridgeClient).send(new PutTargetsCommand({ Rule: rule, Targets: [{ Id: statementId(name), Arn: functionArn }] })));
         app.toast(`Added the schedule ${rule}.`);
       } else {
         await app.call((c) =>
@@ -316,7 +317,7 @@ function AddTrigger({ open, name, functionArn, onClose, onAdded }: { open: boole
             }),
           ),
         );
-        await app.call((c) => c.sns.send(new SubscribeCommand({ TopicArn: topic, Protocol: "lambda", Endpoint: functionArn })));
+        await app.call((c) => c.get(SNSClient).send(new SubscribeCommand({ TopicArn: topic, Protocol: "lambda", Endpoint: functionArn })));
         app.toast(`Subscribed to ${arnName(topic)}.`);
       }
       onAdded();
