@@ -132,9 +132,7 @@ export function Editor({ docKey, path, initial, readOnly, onChange, onSave, labe
       view.current.scrollDOM.tabIndex = 0;
       handlersOf.set(view.current, { onChange, onSave });
     } else {
-      const prev = view.current.state;
       view.current.setState(state);
-      void prev;
     }
     // Follow the page's theme, and whether editing is allowed now.
     view.current.dispatch({ effects: [theme.reconfigure(dark() ? oneDark : []), editable.reconfigure(editability(!!readOnly))] });

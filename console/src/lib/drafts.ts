@@ -1,6 +1,6 @@
 //! Unsaved edits of a function's package, kept in the browser's local storage so a reload,
 //! a sign-out or an expired key does not lose them; dropped once deployed.
-import type { Files } from "./zip";
+import { fromBase64, toBase64, type Files } from "./zip";
 
 interface Stored {
   /** The CodeSha256 the edits were made on. */
@@ -11,16 +11,10 @@ interface Stored {
 
 const key = (account: string, fn: string) => `nimbus.draft.${account}.${fn}`;
 
-const toB64 = (d: Uint8Array) => {
-  let s = "";
-  for (let i = 0; i < d.length; i += 0x8000) s += String.fromCharCode(...d.subarray(i, i + 0x8000));
-  return btoa(s);
-};
-const fromB64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
 export function saveDraft(store: Storage, account: string, fn: string, base: string, files: Files, folders: string[]): boolean {
   const doc: Stored = { base, files: {}, folders };
-  for (const [p, d] of files) doc.files[p] = toB64(d);
+  for (const [p, d] of files) doc.files[p] = toBase64(d);
   try {
     store.setItem(key(account, fn), JSON.stringify(doc));
     return true;
@@ -34,7 +28,7 @@ export function loadDraft(store: Storage, account: string, fn: string): { base: 
   if (!raw) return null;
   try {
     const doc = JSON.parse(raw) as Stored;
-    return { base: doc.base, files: new Map(Object.entries(doc.files).map(([p, b]) => [p, fromB64(b)])), folders: doc.folders ?? [] };
+    return { base: doc.base, files: new Map(Object.entries(doc.files).map(([p, b]) => [p, fromBase64(b)])), folders: doc.folders ?? [] };
   } catch {
     return null;
   }

@@ -1,4 +1,5 @@
 //! What an invocation tells in its log tail: Lambda's `REPORT` line and the tail itself.
+import { fromBase64 } from "./zip";
 
 export interface Report {
   requestId: string;
@@ -34,6 +35,5 @@ export function parseReport(log: string): Report | null {
 /** The base64 `LogResult` of an Invoke with `LogType: Tail`, as text. */
 export function decodeTail(b64: string | undefined): string {
   if (!b64) return "";
-  const bin = atob(b64);
-  return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+  return new TextDecoder().decode(fromBase64(b64));
 }

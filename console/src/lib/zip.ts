@@ -100,6 +100,15 @@ export function isText(data: Uint8Array): boolean {
 }
 
 export const text = (data: Uint8Array) => strFromU8(data);
+
+/** Base64 of bytes (in slices: a spread of a large array would overflow the stack). */
+export function toBase64(d: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < d.length; i += 0x8000) s += String.fromCharCode(...d.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+export const fromBase64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 export const bytes = (s: string) => strToU8(s);
 
 /** The language the editor highlights a path in. */

@@ -2,13 +2,14 @@
 //! permissions, as AWS's console makes one) or an existing role.
 import { useEffect, useState } from "preact/hooks";
 import { CreateFunctionCommand, type Runtime } from "@aws-sdk/client-lambda";
-import { AttachRolePolicyCommand, CreateRoleCommand, ListRolesCommand, type Role } from "@aws-sdk/client-iam";
+import { AttachRolePolicyCommand, CreateRoleCommand } from "@aws-sdk/client-iam";
 import { useApp } from "../ctx";
 import { describeError } from "../session";
 import { ErrorBox, Field } from "../components/ui";
 import { BLUEPRINTS, LAMBDA_TRUST, RUNTIMES, checkFunctionName, roleNameFor } from "../lib/blueprints";
 import { bytes, pack } from "../lib/zip";
 import { go } from "../router";
+import { useRoles } from "../resources";
 
 export function Create() {
   const app = useApp();
@@ -19,7 +20,6 @@ export function Create() {
   const [handler, setHandler] = useState(BLUEPRINTS[0].handler);
   const [arch, setArch] = useState("x86_64");
   const [roleMode, setRoleMode] = useState<"new" | "existing">("new");
-  const [roles, setRoles] = useState<Role[]>([]);
   const [roleArn, setRoleArn] = useState("");
   const [zip, setZip] = useState<Uint8Array | null>(null);
   const [busy, setBusy] = useState(false);
@@ -33,12 +33,8 @@ export function Create() {
     }
   }, [source]);
 
-  useEffect(() => {
-    app
-      .call((c) => c.iam.send(new ListRolesCommand({ MaxItems: 1000 })))
-      .then((r) => setRoles((r.Roles ?? []).filter((role) => (role.AssumeRolePolicyDocument ?? "").includes("lambda"))))
-      .catch(() => setRoles([]));
-  }, []);
+  // Roles Lambda may assume.
+  const roles = useRoles(app).filter((role) => (role.AssumeRolePolicyDocument ?? "").includes("lambda"));
 
   const nameError = checkFunctionName(name);
 

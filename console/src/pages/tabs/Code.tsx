@@ -2,7 +2,7 @@
 //! kept as a local draft until Deploy (or Ctrl/Cmd-S) zips the tree and calls
 //! UpdateFunctionCode. Packages over 3 MB and layers are shown read-only.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { GetFunctionCommand, GetFunctionConfigurationCommand, GetLayerVersionByArnCommand, UpdateFunctionCodeCommand } from "@aws-sdk/client-lambda";
+import { GetFunctionConfigurationCommand, GetLayerVersionByArnCommand, UpdateFunctionCodeCommand } from "@aws-sdk/client-lambda";
 import { useApp } from "../../ctx";
 import { describeError } from "../../session";
 import { Editor, forgetEditorState } from "../../components/Editor";
@@ -27,16 +27,11 @@ import {
 } from "../../lib/zip";
 import { changedPaths, dropDraft, loadDraft, saveDraft } from "../../lib/drafts";
 import type { FunctionProps } from "../Function";
+import { downloadPackage, fetchZip } from "../../resources";
 
 interface Layer {
   arn: string;
   files: Files;
-}
-
-async function download(url: string): Promise<Uint8Array> {
-  const r = await fetch(url);
-  if (!r.ok) throw new Error(`Downloading the package failed: ${r.status} ${r.statusText}`);
-  return new Uint8Array(await r.arrayBuffer());
 }
 
 export function CodeTab({ name, fn, reload }: FunctionProps) {
@@ -77,9 +72,7 @@ export function CodeTab({ name, fn, reload }: FunctionProps) {
             `The deployment package is ${fmtBytes(config.CodeSize ?? 0)}, over the 3 MB the console edits: its files are shown read-only. Deploy changes with UpdateFunctionCode.`,
           );
         }
-        // A fresh link: the one the page loaded with expires after ten minutes.
-        const current = await app.call((c) => c.lambda.send(new GetFunctionCommand({ FunctionName: name })));
-        const zip = await download(current.Code!.Location!);
+        const zip = await downloadPackage(app, name);
         const pkg = unpack(zip);
         if (cancelled) return;
         setDeployed(pkg);
@@ -113,7 +106,7 @@ export function CodeTab({ name, fn, reload }: FunctionProps) {
       for (const l of config.Layers ?? []) {
         try {
           const v = await app.call((c) => c.lambda.send(new GetLayerVersionByArnCommand({ Arn: l.Arn! })));
-          out.push({ arn: l.Arn!, files: unpack(await download(v.Content!.Location!)) });
+          out.push({ arn: l.Arn!, files: unpack(await fetchZip(v.Content!.Location!)) });
         } catch {
           out.push({ arn: l.Arn!, files: new Map() });
         }

@@ -20,13 +20,14 @@ import {
   type Runtime,
   type UpdateFunctionConfigurationCommandInput,
 } from "@aws-sdk/client-lambda";
-import { ListRolesCommand, type Role } from "@aws-sdk/client-iam";
 import { EncryptCommand, ListAliasesCommand as ListKeyAliasesCommand, ListKeysCommand, KMSClient } from "@aws-sdk/client-kms";
 import { useApp } from "../../ctx";
 import { describeError } from "../../session";
 import { ErrorBox, Field, Head } from "../../components/ui";
 import { RUNTIMES } from "../../lib/blueprints";
 import type { FunctionProps } from "../Function";
+import { downloadPackage, useRoles } from "../../resources";
+import { toBase64 } from "../../lib/zip";
 
 function Section({ title, children, onSave, busy, error, setError, dirty = true }: {
   title: string;
@@ -136,10 +137,10 @@ function General({ name, fn, reload }: FunctionProps) {
           await waitForUpdate(app, name);
           if (v.Architecture !== initial.Architecture) {
             // The architecture changes with the code, as in AWS.
-            const zip = await fetch(fn.Code!.Location!).then((r) => r.arrayBuffer());
+            const zip = await downloadPackage(app, name);
             await app.call((x) =>
               x.lambda.send(
-                new UpdateFunctionCodeCommand({ FunctionName: name, ZipFile: new Uint8Array(zip), Architectures: [v.Architecture as "x86_64" | "arm64"] }),
+                new UpdateFunctionCodeCommand({ FunctionName: name, ZipFile: zip, Architectures: [v.Architecture as "x86_64" | "arm64"] }),
               ),
             );
             await waitForUpdate(app, name);
@@ -209,9 +210,6 @@ function useKmsKeys(): KeyChoice[] {
   return keys;
 }
 
-/** Base64 of bytes, for a ciphertext kept in a variable. */
-const base64 = (d: Uint8Array) => btoa(String.fromCharCode(...d));
-
 function Environment({ name, fn, reload }: FunctionProps) {
   const app = useApp();
   const c = fn.Configuration!;
@@ -245,7 +243,7 @@ function Environment({ name, fn, reload }: FunctionProps) {
           }),
         ),
       );
-      setRows(rows.map((x, j) => (j === i ? { ...x, value: base64(out.CiphertextBlob!) } : x)));
+      setRows(rows.map((x, j) => (j === i ? { ...x, value: toBase64(out.CiphertextBlob!) } : x)));
       app.toast(`Encrypted ${rows[i].key} with ${keys.find((k) => k.arn === transitKey)?.label ?? transitKey}.`);
     } catch (e) {
       save.setError(describeError(e));
@@ -366,14 +364,8 @@ function RoleSection({ name, fn, reload }: FunctionProps) {
   const app = useApp();
   const current = fn.Configuration!.Role ?? "";
   const [role, setRole] = useState(current);
-  const [roles, setRoles] = useState<Role[]>([]);
   const save = useSave(reload);
-  useEffect(() => {
-    app
-      .call((c) => c.iam.send(new ListRolesCommand({ MaxItems: 1000 })))
-      .then((r) => setRoles(r.Roles ?? []))
-      .catch(() => setRoles([]));
-  }, []);
+  const roles = useRoles(app);
   return (
     <Section
       title="Execution role"

@@ -355,7 +355,8 @@ impl Maker {
     /// 1,024 stay unused).
     fn usable(&self, n: u32) -> bool {
         let block = 1u32 << self.block_bits;
-        n % block < block - block.min(4).min(block / 4)
+        let reserved = (block / 4).min(4);
+        n % block < block - reserved
     }
 
     /// The bridge that host number `n`'s environment is linked to: `nimbus0` for the first
