@@ -1,0 +1,1 @@
+//! The store's behaviour, as tables of cases.
