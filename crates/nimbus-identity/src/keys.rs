@@ -3,7 +3,7 @@
 //! session keys (STS's, and the role sessions handed to execution environments; minted by
 //! [`AccessKey::new_session`], kept durably by `nimbus-iam`, registered here with
 //! [`Keys::put_session`]). [`Keys::authenticate`] is the one place a request's signature is
-//! checked against them.
+//! checked against them ([`Keys::authenticate_head`] for a request whose body streams after).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 
-use crate::sigv4::{self, AuthError, PathStyle, Request};
+use crate::sigv4::{self, AuthError, BodyCheck, PathStyle, Request};
 
 /// How long an expired session key is still recognized, so that it is refused as expired
 /// (`ExpiredToken`, as AWS answers) rather than as unknown.
@@ -248,6 +248,29 @@ impl Keys {
         style: PathStyle,
         max_skew_secs: i64,
     ) -> Result<Caller, KeyError> {
+        let (sig, key) = self.signer(req, now)?;
+        sigv4::verify_within(&sig, &key.secret, req, now, style, max_skew_secs)?;
+        Ok(caller(sig, key))
+    }
+
+    /// [`Keys::authenticate_within`] from the request's head alone, for a body that streams
+    /// after it (S3's uploads): the same checks and errors, and what the body must then
+    /// satisfy, as its `x-amz-content-sha256` declared it. `req.body` is not read; see
+    /// [`sigv4::verify_head`] for the `x-amz-content-sha256` values refused.
+    pub fn authenticate_head(
+        &self,
+        req: &Request<'_>,
+        now: DateTime<Utc>,
+        style: PathStyle,
+        max_skew_secs: i64,
+    ) -> Result<(Caller, BodyCheck), KeyError> {
+        let (sig, key) = self.signer(req, now)?;
+        let check = sigv4::verify_head(&sig, &key.secret, req, now, style, max_skew_secs)?;
+        Ok((caller(sig, key), check))
+    }
+
+    /// `req`'s signature, read, and the key it names (known, with its session token, not expired).
+    fn signer(&self, req: &Request<'_>, now: DateTime<Utc>) -> Result<(sigv4::Signature, AccessKey), KeyError> {
         let sig = sigv4::read(req)?;
         let key = self.lookup(&sig.scope.access_key).ok_or(AuthError::UnknownKey)?;
         if let Some(token) = &key.session_token {
@@ -259,14 +282,17 @@ impl Keys {
                 return Err(KeyError::ExpiredToken);
             }
         }
-        sigv4::verify_within(&sig, &key.secret, req, now, style, max_skew_secs)?;
-        Ok(Caller {
-            principal: key.principal,
-            access_key: key.id,
-            region: sig.scope.region,
-            service: sig.scope.service,
-            session_policy: key.session_policy,
-        })
+        Ok((sig, key))
+    }
+}
+
+fn caller(sig: sigv4::Signature, key: AccessKey) -> Caller {
+    Caller {
+        principal: key.principal,
+        access_key: key.id,
+        region: sig.scope.region,
+        service: sig.scope.service,
+        session_policy: key.session_policy,
     }
 }
 
@@ -397,6 +423,183 @@ mod tests {
         let h = signed(&admin, None, now);
         let req = Request { headers: &h, ..req };
         assert_eq!(keys.authenticate(&req, now, PathStyle::Normalized).unwrap().principal.arn, "arn:aws:iam::000000000000:root");
+    }
+
+    /// A PUT to S3 with `x-amz-content-sha256: content_sha256` and `extra` headers, signed
+    /// by `key` at `now` (over `body`, for a hex payload hash).
+    fn s3_put(key: &AccessKey, content_sha256: Option<&str>, extra: &[(&str, &str)], body: &[u8], now: DateTime<Utc>) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert("host", "127.0.0.1:9000".parse().unwrap());
+        if let Some(v) = content_sha256 {
+            h.insert("x-amz-content-sha256", v.parse().unwrap());
+        }
+        for (k, v) in extra {
+            h.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        let req = Request { method: "PUT", path: "/bucket/key", query: None, headers: &h, body };
+        let added = sigv4::sign_request(&key.id, &key.secret, key.session_token.as_deref(), "us-east-1", "s3", &req, now);
+        for (k, v) in added {
+            h.insert(k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_head_alone_authenticates_and_says_what_the_body_must_be() {
+        use crate::chunked::{ChunkMode, ChunkSigning, ChunkedSpec};
+        use crate::sigv4::{Scope, INVALID_CONTENT_SHA256, MISSING_CONTENT_SHA256};
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, _) = Keys::open(dir.path(), Some(("AKIAADMIN".into(), "admin-secret".into())), "000000000000").unwrap();
+        let admin = keys.lookup("AKIAADMIN").unwrap();
+        let now = DateTime::parse_from_rfc3339("2026-05-01T10:00:00Z").unwrap().with_timezone(&Utc);
+        let scope = Scope { access_key: "AKIAADMIN".into(), date: "20260501".into(), region: "us-east-1".into(), service: "s3".into() };
+        // What each case must come to, the seed (the request's own signature) left to fill in.
+        enum Want {
+            Check(BodyCheck),
+            Chunked(ChunkMode, Option<u64>, &'static [&'static str]),
+            Refused(KeyError),
+        }
+        let chunked = |mode, decoded_content_length, announced: &[&str], seed: &str| {
+            BodyCheck::Chunked(ChunkedSpec {
+                mode,
+                signing: ChunkSigning {
+                    key: sigv4::signing_key("admin-secret", &scope).try_into().unwrap(),
+                    scope: "20260501/us-east-1/s3/aws4_request".into(),
+                    amz_date: "20260501T100000Z".into(),
+                    seed: seed.into(),
+                },
+                decoded_content_length,
+                announced_trailers: announced.iter().map(|s| s.to_string()).collect(),
+            })
+        };
+        let payload_hash = "239f59ed55e737c77147cf55ad0c1b030b6d7ee748a7426952f9b852d5a935e5"; // sha256("payload")
+        let upper = payload_hash.to_uppercase();
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(payload_hash, &mut hash).unwrap();
+        let invalid = |m: &str| Want::Refused(KeyError::Signature(AuthError::Invalid(m.into())));
+        /// Name, `x-amz-content-sha256`, other headers, what comes of it.
+        type Case<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, &'a str)>, Want);
+        let cases: Vec<Case> = vec![
+            ("unsigned", Some("UNSIGNED-PAYLOAD"), vec![], Want::Check(BodyCheck::None)),
+            ("sha256", Some(payload_hash), vec![], Want::Check(BodyCheck::Sha256(hash))),
+            ("sha256 in capitals", Some(&upper), vec![], Want::Check(BodyCheck::Sha256(hash))),
+            (
+                "signed chunks",
+                Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+                vec![("content-encoding", "aws-chunked"), ("x-amz-decoded-content-length", "66560")],
+                Want::Chunked(ChunkMode::Signed, Some(66_560), &[]),
+            ),
+            (
+                "signed chunks and trailer",
+                Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"),
+                vec![("x-amz-trailer", "x-amz-checksum-crc32c"), ("x-amz-decoded-content-length", "7")],
+                Want::Chunked(ChunkMode::SignedTrailer, Some(7), &["x-amz-checksum-crc32c"]),
+            ),
+            (
+                "unsigned chunks and trailer",
+                Some("STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+                vec![("x-amz-trailer", "X-Amz-Checksum-CRC32, x-amz-checksum-sha256"), ("content-encoding", "gzip,aws-chunked")],
+                Want::Chunked(ChunkMode::UnsignedTrailer, None, &["x-amz-checksum-crc32", "x-amz-checksum-sha256"]),
+            ),
+            ("ecdsa chunks", Some("STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"), vec![], invalid(INVALID_CONTENT_SHA256)),
+            ("not a hash", Some("abc"), vec![], invalid(INVALID_CONTENT_SHA256)),
+            ("no header", None, vec![], invalid(MISSING_CONTENT_SHA256)),
+            (
+                "decoded length not a number",
+                Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+                vec![("x-amz-decoded-content-length", "lots")],
+                invalid("x-amz-decoded-content-length must be a number of bytes, not 'lots'."),
+            ),
+        ];
+        for (name, content_sha256, extra, want) in cases {
+            let h = s3_put(&admin, content_sha256, &extra, b"payload", now);
+            let seed = h["authorization"].to_str().unwrap().rsplit("Signature=").next().unwrap().to_string();
+            // The body is not read: it has not come.
+            let req = Request { method: "PUT", path: "/bucket/key", query: None, headers: &h, body: b"" };
+            let got = keys.authenticate_head(&req, now, PathStyle::S3, sigv4::MAX_SKEW_SECS);
+            let want = match want {
+                Want::Check(check) => check,
+                Want::Chunked(mode, length, announced) => chunked(mode, length, announced, &seed),
+                Want::Refused(e) => {
+                    assert_eq!(got, Err(e), "{name}");
+                    continue;
+                }
+            };
+            let (caller, body_check) = got.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!((caller.principal.arn.as_str(), caller.service.as_str()), ("arn:aws:iam::000000000000:root", "s3"), "{name}");
+            assert_eq!(body_check, want, "{name}");
+            // The same checks as with the body: a header changed, a clock too far, another key.
+            let mut tampered = h.clone();
+            tampered.insert("host", "evil:9000".parse().unwrap());
+            let req = Request { headers: &tampered, ..req };
+            let got = keys.authenticate_head(&req, now, PathStyle::S3, sigv4::MAX_SKEW_SECS);
+            assert!(matches!(got, Err(KeyError::Signature(AuthError::Mismatch { .. } | AuthError::Invalid(_)))), "{name}: {got:?}");
+            let req = Request { headers: &h, ..req };
+            let late = now + chrono::Duration::minutes(16);
+            let got = keys.authenticate_head(&req, late, PathStyle::S3, sigv4::MAX_SKEW_SECS);
+            assert!(matches!(got, Err(KeyError::Signature(AuthError::Expired(_)))), "{name}: late: {got:?}");
+        }
+        // Unknown keys and session keys without their token are refused as by `authenticate`.
+        // (Sessions are kept by the real clock.)
+        let real_now = Utc::now();
+        let session = keys.mint_session(Principal::root("000000000000"), real_now + chrono::Duration::hours(1));
+        let h = s3_put(&session, Some("UNSIGNED-PAYLOAD"), &[], b"", real_now);
+        let req = Request { method: "PUT", path: "/bucket/key", query: None, headers: &h, body: b"" };
+        keys.authenticate_head(&req, real_now, PathStyle::S3, sigv4::MAX_SKEW_SECS).unwrap();
+        let h = s3_put(&AccessKey { session_token: None, ..session.clone() }, Some("UNSIGNED-PAYLOAD"), &[], b"", real_now);
+        let req = Request { headers: &h, ..req };
+        assert_eq!(keys.authenticate_head(&req, real_now, PathStyle::S3, sigv4::MAX_SKEW_SECS), Err(KeyError::BadToken));
+        keys.revoke(&session.id);
+        let got = keys.authenticate_head(&req, real_now, PathStyle::S3, sigv4::MAX_SKEW_SECS);
+        assert_eq!(got, Err(KeyError::Signature(AuthError::UnknownKey)));
+        // A request with its whole body still authenticates as before.
+        let h = s3_put(&admin, Some(payload_hash), &[], b"payload", now);
+        let req = Request { method: "PUT", path: "/bucket/key", query: None, headers: &h, body: b"payload" };
+        keys.authenticate(&req, now, PathStyle::S3).unwrap();
+        let req = Request { body: b"other", ..req };
+        assert_eq!(keys.authenticate(&req, now, PathStyle::S3), Err(KeyError::Signature(AuthError::ContentSha256Mismatch)));
+    }
+
+    /// AWS's documented chunked PUT, from its head to its last chunk.
+    #[test]
+    fn the_documented_chunked_put_authenticates_and_its_body_decodes() {
+        use crate::chunked::tests::{decode, doc_body, DOC_KEY_ID, DOC_SECRET, DOC_SEED, DOC_SIGNATURES};
+        use crate::chunked::{ChunkError, ChunkMode};
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, _) = Keys::open(dir.path(), Some((DOC_KEY_ID.into(), DOC_SECRET.into())), "000000000000").unwrap();
+        let mut h = http::HeaderMap::new();
+        for (k, v) in [
+            ("host", "s3.amazonaws.com"),
+            ("x-amz-date", "20130524T000000Z"),
+            ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
+            ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+            ("content-encoding", "aws-chunked"),
+            ("x-amz-decoded-content-length", "66560"),
+            ("content-length", "66824"),
+            (
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class,Signature=4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9",
+            ),
+        ] {
+            h.insert(k, v.parse().unwrap());
+        }
+        let req = Request { method: "PUT", path: "/examplebucket/chunkObject.txt", query: None, headers: &h, body: b"" };
+        let now = DateTime::parse_from_rfc3339("2013-05-24T00:00:30Z").unwrap().with_timezone(&Utc);
+        let (caller, check) = keys.authenticate_head(&req, now, PathStyle::S3, sigv4::MAX_SKEW_SECS).unwrap();
+        assert_eq!((caller.access_key.as_str(), caller.region.as_str()), (DOC_KEY_ID, "us-east-1"));
+        let BodyCheck::Chunked(spec) = check else { panic!("{check:?}") };
+        assert_eq!((spec.mode, spec.signing.seed.as_str(), spec.decoded_content_length), (ChunkMode::Signed, DOC_SEED, Some(66_560)));
+        assert_eq!(
+            (spec.signing.scope.as_str(), spec.signing.amz_date.as_str()),
+            ("20130524/us-east-1/s3/aws4_request", "20130524T000000Z")
+        );
+        let body = doc_body(DOC_SIGNATURES, "");
+        assert_eq!(body.len(), 66_824);
+        let (out, trailers, n) = decode(&spec, &body, 8192).unwrap();
+        assert!(out == vec![b'a'; 66_560] && trailers.is_empty() && Some(n) == spec.decoded_content_length);
+        let mut tampered = body;
+        tampered[40_000] = b'b';
+        assert!(matches!(decode(&spec, &tampered, 8192), Err(ChunkError::SignatureMismatch { .. })));
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! Who is calling: AWS Signature Version 4 verification of every signed request (header and
 //! presigned-query forms), the credentials it is checked against, the links Nimbus signs
-//! itself (`links`), and the web console's one-time login links (`login`).
+//! itself (`links`), the web console's one-time login links (`login`), and S3's streamed
+//! `aws-chunked` upload bodies, checked chunk by chunk (`chunked`).
 
+pub mod chunked;
 pub mod keys;
 pub mod links;
 pub mod login;
 pub mod sigv4;
 
 pub use keys::{AccessKey, AdminKeySource, Caller, KeyError, Keys, Principal, SessionPolicy};
+pub use sigv4::BodyCheck;

@@ -10,11 +10,26 @@ use http::HeaderMap;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 
+use crate::chunked::{ChunkMode, ChunkSigning, ChunkedSpec};
+
 type HmacSha256 = Hmac<Sha256>;
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The payload hash of a request whose body is not signed.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// `x-amz-content-sha256` of an `aws-chunked` body whose chunks are signed.
+pub const STREAMING_PAYLOAD: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+/// The same with a signed trailer section after the chunks.
+pub const STREAMING_PAYLOAD_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
+/// An `aws-chunked` body whose chunks are not signed, with a trailer section.
+pub const STREAMING_UNSIGNED_PAYLOAD_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+/// [`verify_head`]'s refusal ([`AuthError::Invalid`]) of an `x-amz-content-sha256` that is
+/// none of the values it knows nor a SHA-256 (S3 answers it `400 InvalidArgument`).
+pub const INVALID_CONTENT_SHA256: &str = "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.";
+/// [`verify_head`]'s refusal ([`AuthError::Invalid`]) of a request signed in its header
+/// without `x-amz-content-sha256`: its payload hash is the body's, unknown from the head
+/// (S3 answers it `400 InvalidRequest`).
+pub const MISSING_CONTENT_SHA256: &str = "Missing required header for this request: x-amz-content-sha256";
 /// How far a signed request's date may be from the server's clock (AWS: 15 minutes).
 pub const MAX_SKEW_SECS: i64 = 15 * 60;
 /// The longest a presigned URL may live (7 days).
@@ -256,6 +271,92 @@ pub fn verify_within(
     style: PathStyle,
     max_skew_secs: i64,
 ) -> Result<(), AuthError> {
+    check_window(sig, now, max_skew_secs)?;
+    let payload_hash = payload_hash(sig, req)?;
+    check_signature(sig, secret, req, style, &payload_hash)
+}
+
+/// What the body of a request authenticated from its head alone must satisfy, as its
+/// `x-amz-content-sha256` declared it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyCheck {
+    /// Nothing: `UNSIGNED-PAYLOAD`, or a presigned S3 URL without the header.
+    None,
+    /// The body must hash to this (S3 answers a difference `400 XAmzContentSHA256Mismatch`).
+    Sha256([u8; 32]),
+    /// An `aws-chunked` body, to decode with [`ChunkedDecoder`](crate::chunked::ChunkedDecoder).
+    Chunked(ChunkedSpec),
+}
+
+/// [`verify_within`] for a request whose body has not come yet (`req.body` is not read):
+/// the same checks in the same order, the body's own check returned rather than done. A
+/// header-signed request must then carry `x-amz-content-sha256` (else
+/// [`MISSING_CONTENT_SHA256`]); a value that is none of `UNSIGNED-PAYLOAD`, the three
+/// `STREAMING-…` modes of [`ChunkMode`] and a hex SHA-256 is refused with
+/// [`INVALID_CONTENT_SHA256`] (the ECDSA modes, SigV4a, are not supported).
+pub fn verify_head(
+    sig: &Signature,
+    secret: &str,
+    req: &Request<'_>,
+    now: DateTime<Utc>,
+    style: PathStyle,
+    max_skew_secs: i64,
+) -> Result<BodyCheck, AuthError> {
+    check_window(sig, now, max_skew_secs)?;
+    let declared = req.headers.get("x-amz-content-sha256").map(|v| v.to_str().unwrap_or_default());
+    let check = match declared {
+        None if matches!(sig.form, Form::Query { .. }) && sig.scope.service == "s3" => BodyCheck::None,
+        None => return Err(AuthError::Invalid(MISSING_CONTENT_SHA256.into())),
+        Some(UNSIGNED_PAYLOAD) => BodyCheck::None,
+        Some(h) => match ChunkMode::from_content_sha256(h) {
+            Some(mode) => BodyCheck::Chunked(chunked_spec(sig, secret, req, mode)?),
+            None => {
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(h, &mut hash).map_err(|_| AuthError::Invalid(INVALID_CONTENT_SHA256.into()))?;
+                BodyCheck::Sha256(hash)
+            }
+        },
+    };
+    let payload_hash = declared.unwrap_or(UNSIGNED_PAYLOAD);
+    check_signature(sig, secret, req, style, payload_hash)?;
+    Ok(check)
+}
+
+/// What the chunks of `req`'s body are checked with.
+fn chunked_spec(sig: &Signature, secret: &str, req: &Request<'_>, mode: ChunkMode) -> Result<ChunkedSpec, AuthError> {
+    let header = |name: &str| req.headers.get(name).map(|v| v.to_str().unwrap_or_default().trim());
+    let decoded_content_length = match header("x-amz-decoded-content-length") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| AuthError::Invalid(format!("x-amz-decoded-content-length must be a number of bytes, not '{v}'.")))?,
+        ),
+    };
+    let announced_trailers = req
+        .headers
+        .get_all("x-amz-trailer")
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or_default().split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let key = signing_key(secret, &sig.scope).try_into().expect("an HMAC-SHA256 is 32 bytes");
+    let s = &sig.scope;
+    Ok(ChunkedSpec {
+        mode,
+        signing: ChunkSigning {
+            key,
+            scope: format!("{}/{}/{}/aws4_request", s.date, s.region, s.service),
+            amz_date: sig.amz_date_basic(),
+            seed: sig.signature.clone(),
+        },
+        decoded_content_length,
+        announced_trailers,
+    })
+}
+
+/// The date window: AWS answers an expired request so, whatever its signature.
+fn check_window(sig: &Signature, now: DateTime<Utc>, max_skew_secs: i64) -> Result<(), AuthError> {
     let fmt = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
     match sig.form {
         Form::Header => {
@@ -289,8 +390,12 @@ pub fn verify_within(
             }
         }
     }
-    let payload_hash = payload_hash(sig, req)?;
-    let canonical_request = canonical_request(sig, req, style, &payload_hash);
+    Ok(())
+}
+
+/// The signature itself, over the canonical request with `payload_hash`.
+fn check_signature(sig: &Signature, secret: &str, req: &Request<'_>, style: PathStyle, payload_hash: &str) -> Result<(), AuthError> {
+    let canonical_request = canonical_request(sig, req, style, payload_hash);
     let string_to_sign = string_to_sign(sig, &canonical_request);
     let mut mac = HmacSha256::new_from_slice(&signing_key(secret, &sig.scope)).expect("HMAC takes any key");
     mac.update(string_to_sign.as_bytes());
