@@ -19,7 +19,11 @@
 
 pub mod checksum;
 mod error;
+mod files;
+mod list;
+mod multipart;
 pub mod notify;
+mod sql;
 mod store;
 
 pub use checksum::{ChecksumAlgorithm, Checksums};

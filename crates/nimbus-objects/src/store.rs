@@ -1,13 +1,17 @@
-//! The store itself: `objects.db` and the blob directory of one account.
-//!
-//! THIS FILE IS THE INTERFACE THE HTTP EDGE PROGRAMS AGAINST: the types and signatures are
-//! fixed; the bodies are to be written.
+//! The store itself: `objects.db` and the blob directory of one account. This file is the
+//! interface the HTTP edge programs against; the SQL lives in `sql.rs` and `list.rs`, the
+//! files in `files.rs`, multipart's joining in `multipart.rs`.
 
 use std::path::{Path, PathBuf};
 
-use crate::checksum::{ChecksumAlgorithm, Checksums};
+use nimbus_store::group_commit::GroupCommit;
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::checksum::{ChecksumAlgorithm, Checksums, Hashers};
 use crate::error::ObjectError;
 use crate::notify::{NotificationConfig, PendingNotification};
+use crate::sql::Sql;
+use crate::{files, limits, list, multipart, sql};
 
 /// A bucket's versioning state (`GetBucketVersioning` answers no `Status` while `Unversioned`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,8 +220,11 @@ pub struct Staging {
 impl Staging {
     /// Appends `data`, hashing it.
     pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        let _ = data;
-        todo!()
+        use std::io::Write;
+        self.file.write_all(data).map_err(files::full_kind)?;
+        self.hashers.update(data);
+        self.size += data.len() as u64;
+        Ok(())
     }
 
     /// Bytes written so far.
@@ -226,8 +233,11 @@ impl Staging {
     }
 
     /// Syncs the file (fdatasync) and returns the body with its digests.
-    pub fn finish(self) -> std::io::Result<Staged> {
-        todo!()
+    pub fn finish(mut self) -> std::io::Result<Staged> {
+        self.file.sync_data().map_err(files::full_kind)?;
+        let hashers = std::mem::replace(&mut self.hashers, Hashers::new(&[]));
+        let (md5, checksums) = hashers.finish();
+        Ok(Staged { path: std::mem::take(&mut self.path), size: self.size, md5, checksums })
     }
 }
 
@@ -238,6 +248,36 @@ pub struct Staged {
     pub md5: [u8; 16],
     /// The checksums asked for in [`ObjectStore::stage`].
     pub checksums: Checksums,
+}
+
+impl Staged {
+    /// Takes the file out: whoever commits it owns it now.
+    pub(crate) fn take_path(&mut self) -> PathBuf {
+        std::mem::take(&mut self.path)
+    }
+}
+
+/// Removes a staging file not handed on (a failed or abandoned write).
+fn remove_staged(path: &Path) {
+    if !path.as_os_str().is_empty() {
+        if let Err(e) = std::fs::remove_file(path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("objects: cannot remove staged body {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        remove_staged(&self.path);
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        remove_staged(&self.path);
+    }
 }
 
 /// The objects of one account.
@@ -251,8 +291,24 @@ impl ObjectStore {
     /// Empties the staging directory and removes blobs that no row names (a crash between a
     /// blob's rename and its commit, or between a commit and the old blob's removal).
     pub fn open(dir: &Path) -> Result<ObjectStore, ObjectError> {
-        let _ = dir;
-        todo!()
+        let create = |d: &Path| std::fs::create_dir_all(d).map_err(files::io_error);
+        create(&dir.join(files::BLOBS))?;
+        create(&dir.join(files::STAGING))?;
+        let staged = files::clean_staging(dir).map_err(files::io_error)?;
+        let mut unreferenced = 0;
+        let db = GroupCommit::open_prepared(
+            Some(&dir.join("objects.db")),
+            &sql::SCHEMA,
+            |conn| {
+                unreferenced = files::clean_blobs(dir, |id| sql::blob_referenced(conn, id), files::io_error)?;
+                Ok(())
+            },
+            sql::db_failure,
+        )?;
+        if staged + unreferenced > 0 {
+            tracing::info!("objects: removed {staged} unfinished bodies and {unreferenced} unreferenced blobs in {}", dir.display());
+        }
+        Ok(ObjectStore { db, dir: dir.to_path_buf() })
     }
 
     // ---- buckets ---------------------------------------------------------------------
@@ -260,73 +316,96 @@ impl ObjectStore {
     /// Creates a bucket. [`ObjectError::BucketAlreadyOwnedByYou`] if it exists. (Names are
     /// checked by the edge; buckets of other accounts are the edge's to look for.)
     pub async fn create_bucket(&self, name: &str, region: &str) -> Result<Bucket, ObjectError> {
-        let _ = (name, region);
-        todo!()
+        let (name, region) = (name.to_string(), region.to_string());
+        self.write(move |c| sql::insert_bucket(c, &name, &region, sql::now_ms())).await
     }
 
     /// [`ObjectError::NoSuchBucket`] if it does not exist.
     pub async fn bucket(&self, name: &str) -> Result<Bucket, ObjectError> {
-        let _ = name;
-        todo!()
+        let name = name.to_string();
+        self.read(move |c| sql::bucket(c, &name).map(|b| b.bucket)).await
     }
 
     /// By name.
     pub async fn list_buckets(&self) -> Result<Vec<Bucket>, ObjectError> {
-        todo!()
+        self.read(sql::all_buckets).await
     }
 
     /// [`ObjectError::BucketNotEmpty`] while any version, delete marker or multipart upload
     /// is in it. Removes its settings and tags with it.
     pub async fn delete_bucket(&self, name: &str) -> Result<(), ObjectError> {
-        let _ = name;
-        todo!()
+        let name = name.to_string();
+        self.write(move |c| sql::delete_bucket(c, &name)).await
     }
 
     /// `Enabled` or `Suspended` (a bucket never goes back to `Unversioned`).
     pub async fn set_versioning(&self, bucket: &str, state: Versioning) -> Result<(), ObjectError> {
-        let _ = (bucket, state);
-        todo!()
+        let bucket = bucket.to_string();
+        self.write(move |c| sql::set_versioning(c, &bucket, state)).await
     }
 
     /// A bucket setting stored as the edge hands it over (`kind`: "policy", "cors",
     /// "lifecycle", "encryption", "tagging", ...; the value is the edge's own document);
     /// `None` removes it.
     pub async fn put_bucket_setting(&self, bucket: &str, kind: &str, value: Option<String>) -> Result<(), ObjectError> {
-        let _ = (bucket, kind, value);
-        todo!()
+        let (bucket, kind) = (bucket.to_string(), kind.to_string());
+        self.write(move |c| {
+            sql::bucket(c, &bucket)?;
+            match value {
+                Some(v) => c
+                    .execute(
+                        "INSERT INTO bucket_settings (bucket, kind, value) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (bucket, kind) DO UPDATE SET value = excluded.value",
+                        rusqlite::params![bucket, kind, v],
+                    )
+                    .sql()?,
+                None => c.execute("DELETE FROM bucket_settings WHERE bucket = ?1 AND kind = ?2", [&bucket, &kind]).sql()?,
+            };
+            Ok(())
+        })
+        .await
     }
 
     /// None when unset. [`ObjectError::NoSuchBucket`] if the bucket does not exist.
     pub async fn bucket_setting(&self, bucket: &str, kind: &str) -> Result<Option<String>, ObjectError> {
-        let _ = (bucket, kind);
-        todo!()
+        let (bucket, kind) = (bucket.to_string(), kind.to_string());
+        self.read(move |c| {
+            sql::bucket(c, &bucket)?;
+            c.query_row("SELECT value FROM bucket_settings WHERE bucket = ?1 AND kind = ?2", [&bucket, &kind], |r| r.get(0))
+                .optional()
+                .sql()
+        })
+        .await
     }
 
     /// Replaces the bucket's notification configuration (an empty one removes it).
     /// Validation (overlaps, destinations) is the caller's; this stores and applies it.
     pub async fn set_notifications(&self, bucket: &str, config: NotificationConfig) -> Result<(), ObjectError> {
-        let _ = (bucket, config);
-        todo!()
+        let bucket = bucket.to_string();
+        self.write(move |c| sql::set_notifications(c, &bucket, &config)).await
     }
 
     pub async fn notifications(&self, bucket: &str) -> Result<NotificationConfig, ObjectError> {
-        let _ = bucket;
-        todo!()
+        let bucket = bucket.to_string();
+        self.read(move |c| sql::bucket(c, &bucket).map(|b| b.notifications)).await
     }
 
     // ---- bodies ----------------------------------------------------------------------
 
     /// A new staging file that also computes the checksums in `want` (MD5 always).
     pub fn stage(&self, want: &[ChecksumAlgorithm]) -> std::io::Result<Staging> {
-        let _ = want;
-        todo!()
+        let path = files::staging_path(&self.dir);
+        let file = std::fs::File::options().write(true).create_new(true).open(&path).map_err(files::full_kind)?;
+        Ok(Staging { file, path, size: 0, hashers: Hashers::new(want) })
     }
 
     /// Opens a version's body for reading (a blob is never rewritten: the file stays whole
     /// while open, even if the object is deleted meanwhile). Delete markers have none.
     pub fn open_body(&self, object: &Object) -> std::io::Result<std::fs::File> {
-        let _ = object;
-        todo!()
+        match &object.blob {
+            Some(id) => std::fs::File::open(files::blob_path(&self.dir, id)),
+            None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "a delete marker has no body")),
+        }
     }
 
     // ---- objects ---------------------------------------------------------------------
@@ -348,8 +427,25 @@ impl ObjectStore {
         conditions: PutConditions,
         event: &str,
     ) -> Result<PutResult, ObjectError> {
-        let _ = (bucket, key, body, meta, tags, checksum, conditions, event);
-        todo!()
+        if body.size > limits::MAX_PUT_BYTES {
+            return Err(ObjectError::EntityTooLarge);
+        }
+        let checksum = match checksum {
+            Some(a) => match body.checksums.get(a) {
+                Some(v) => Some((a, v.to_string())),
+                None => return Err(ObjectError::InvalidRequest(format!("The {} checksum of the body was not computed", a.name()))),
+            },
+            None => None,
+        };
+        let (size, etag) = (body.size, hex::encode(body.md5));
+        let blob = self.install(body).await?;
+        let (bucket, key, event) = (bucket.to_string(), key.to_string(), event.to_string());
+        let v = sql::NewVersion { size, etag, meta, checksum, parts_count: None, tags, blob: blob.clone() };
+        self.commit_blob(blob, move |c| {
+            let b = sql::bucket(c, &bucket)?;
+            sql::write_version(c, &b, &key, v, &conditions, &event, sql::now_ms())
+        })
+        .await
     }
 
     /// The latest version, or `version_id` (`"null"` names the null version).
@@ -357,8 +453,12 @@ impl ObjectStore {
     /// `delete_marker` details for the edge's headers), [`ObjectError::NoSuchVersion`] for
     /// an unknown version id. A delete marker asked for by version id is returned as is.
     pub async fn head(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<Object, ObjectError> {
-        let _ = (bucket, key, version_id);
-        todo!()
+        let (bucket, key, version_id) = (bucket.to_string(), key.to_string(), version_id.map(str::to_string));
+        self.read(move |c| {
+            sql::bucket(c, &bucket)?;
+            sql::resolve(c, &bucket, &key, version_id.as_deref())
+        })
+        .await
     }
 
     /// DeleteObject: without a version id, removes the null version (unversioned) or adds a
@@ -367,8 +467,15 @@ impl ObjectStore {
     /// key that does not exist succeeds. Records `s3:ObjectRemoved:Delete` or
     /// `s3:ObjectRemoved:DeleteMarkerCreated`.
     pub async fn delete_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<DeleteOutcome, ObjectError> {
-        let _ = (bucket, key, version_id);
-        todo!()
+        let (bucket, key, version_id) = (bucket.to_string(), key.to_string(), version_id.map(str::to_string));
+        let (outcome, removed) = self
+            .write(move |c| {
+                let b = sql::bucket(c, &bucket)?;
+                sql::delete_version(c, &b, &key, version_id.as_deref(), sql::now_ms())
+            })
+            .await?;
+        files::remove_blobs(&self.dir, &removed);
+        Ok(outcome)
     }
 
     /// DeleteObjects: each as [`ObjectStore::delete_object`], in one transaction.
@@ -377,8 +484,33 @@ impl ObjectStore {
         bucket: &str,
         keys: Vec<(String, Option<String>)>,
     ) -> Result<Vec<Result<DeleteOutcome, ObjectError>>, ObjectError> {
-        let _ = (bucket, keys);
-        todo!()
+        let bucket = bucket.to_string();
+        let (results, removed) = self
+            .write(move |c| {
+                let b = sql::bucket(c, &bucket)?;
+                let now = sql::now_ms();
+                let mut removed = Vec::new();
+                let mut results = Vec::with_capacity(keys.len());
+                for (key, version_id) in keys {
+                    // Each key in its own savepoint: a refused one leaves no trace.
+                    c.execute_batch("SAVEPOINT one_key").sql()?;
+                    match sql::delete_version(c, &b, &key, version_id.as_deref(), now) {
+                        Ok((outcome, blobs)) => {
+                            c.execute_batch("RELEASE one_key").sql()?;
+                            removed.extend(blobs);
+                            results.push(Ok(outcome));
+                        }
+                        Err(e) => {
+                            c.execute_batch("ROLLBACK TO one_key; RELEASE one_key").sql()?;
+                            results.push(Err(e));
+                        }
+                    }
+                }
+                Ok((results, removed))
+            })
+            .await?;
+        files::remove_blobs(&self.dir, &removed);
+        Ok(results)
     }
 
     /// CopyObject: a new version of `key` in `bucket` with `source`'s body (shared, never
@@ -393,18 +525,43 @@ impl ObjectStore {
         tags: Vec<(String, String)>,
         conditions: PutConditions,
     ) -> Result<PutResult, ObjectError> {
-        let _ = (source, bucket, key, meta, tags, conditions);
-        todo!()
+        let Some(source_blob) = source.blob.clone() else {
+            return Err(ObjectError::NoSuchKey { delete_marker: Some(source.version_id.clone()) });
+        };
+        let blob = files::new_blob_id();
+        let (dir, id) = (self.dir.clone(), blob.clone());
+        let linked = tokio::task::spawn_blocking(move || files::link(&dir, &source_blob, &id)).await.map_err(ObjectError::internal)?;
+        match linked {
+            Ok(()) => {}
+            // The source was removed meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ObjectError::NoSuchKey { delete_marker: None }),
+            Err(e) => return Err(files::io_error(e)),
+        }
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        let v = sql::NewVersion {
+            size: source.size,
+            etag: source.etag.clone(),
+            meta,
+            checksum: source.checksum.clone(),
+            parts_count: source.parts_count,
+            tags,
+            blob: blob.clone(),
+        };
+        self.commit_blob(blob, move |c| {
+            let b = sql::bucket(c, &bucket)?;
+            sql::write_version(c, &b, &key, v, &conditions, "Copy", sql::now_ms())
+        })
+        .await
     }
 
     pub async fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage, ObjectError> {
-        let _ = (bucket, query);
-        todo!()
+        let (bucket, query) = (bucket.to_string(), query.clone());
+        self.read(move |c| list::list_objects(c, &bucket, &query)).await
     }
 
     pub async fn list_versions(&self, bucket: &str, query: &VersionQuery) -> Result<VersionPage, ObjectError> {
-        let _ = (bucket, query);
-        todo!()
+        let (bucket, query) = (bucket.to_string(), query.clone());
+        self.read(move |c| list::list_versions(c, &bucket, &query)).await
     }
 
     /// Replaces a version's tags (the latest when `version_id` is None). Records
@@ -416,8 +573,12 @@ impl ObjectStore {
         version_id: Option<&str>,
         tags: Vec<(String, String)>,
     ) -> Result<Option<String>, ObjectError> {
-        let _ = (bucket, key, version_id, tags);
-        todo!()
+        let (bucket, key, version_id) = (bucket.to_string(), key.to_string(), version_id.map(str::to_string));
+        self.write(move |c| {
+            let b = sql::bucket(c, &bucket)?;
+            sql::put_tags(c, &b, &key, version_id.as_deref(), &tags, sql::now_ms())
+        })
+        .await
     }
 
     /// A version's tags and its version id.
@@ -427,8 +588,13 @@ impl ObjectStore {
         key: &str,
         version_id: Option<&str>,
     ) -> Result<(Vec<(String, String)>, Option<String>), ObjectError> {
-        let _ = (bucket, key, version_id);
-        todo!()
+        let (bucket, key, version_id) = (bucket.to_string(), key.to_string(), version_id.map(str::to_string));
+        self.read(move |c| {
+            sql::bucket(c, &bucket)?;
+            let o = sql::resolve_object(c, &bucket, &key, version_id.as_deref())?;
+            Ok((sql::tags(c, &bucket, &key, o.version_id.as_deref())?, o.version_id))
+        })
+        .await
     }
 
     // ---- multipart uploads -----------------------------------------------------------
@@ -442,14 +608,18 @@ impl ObjectStore {
         tags: Vec<(String, String)>,
         checksum_algorithm: Option<ChecksumAlgorithm>,
     ) -> Result<String, ObjectError> {
-        let _ = (bucket, key, meta, tags, checksum_algorithm);
-        todo!()
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.write(move |c| multipart::create(c, &bucket, &key, &meta, &tags, checksum_algorithm)).await
     }
 
     /// The upload, or [`ObjectError::NoSuchUpload`] (also when it belongs to another key).
     pub async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadInfo, ObjectError> {
-        let _ = (bucket, key, upload_id);
-        todo!()
+        let (bucket, key, upload_id) = (bucket.to_string(), key.to_string(), upload_id.to_string());
+        self.read(move |c| {
+            sql::bucket(c, &bucket)?;
+            multipart::upload(c, &bucket, &key, &upload_id).map(|(_, info)| info)
+        })
+        .await
     }
 
     /// Stores (or replaces) part `part_number` (1..=10,000, else
@@ -463,8 +633,21 @@ impl ObjectStore {
         body: Staged,
         checksum: Option<ChecksumAlgorithm>,
     ) -> Result<PartInfo, ObjectError> {
-        let _ = (bucket, key, upload_id, part_number, body, checksum);
-        todo!()
+        if body.size > limits::MAX_PUT_BYTES {
+            return Err(ObjectError::EntityTooLarge);
+        }
+        let checksum = match checksum {
+            Some(a) => match body.checksums.get(a) {
+                Some(v) => Some((a, v.to_string())),
+                None => return Err(ObjectError::InvalidRequest(format!("The {} checksum of the body was not computed", a.name()))),
+            },
+            None => None,
+        };
+        let part = PartInfo { part_number, etag: hex::encode(body.md5), size: body.size, last_modified_ms: 0, checksum };
+        let blob = self.install(body).await?;
+        let (bucket, key, upload_id) = (bucket.to_string(), key.to_string(), upload_id.to_string());
+        let id = blob.clone();
+        self.commit_blob(blob, move |c| multipart::put_part(c, &bucket, &key, &upload_id, part, &id)).await
     }
 
     /// Joins the named parts into the object. AWS's rules: parts in ascending order
@@ -482,14 +665,21 @@ impl ObjectStore {
         parts: Vec<CompletedPart>,
         conditions: PutConditions,
     ) -> Result<PutResult, ObjectError> {
-        let _ = (bucket, key, upload_id, parts, conditions);
-        todo!()
+        multipart::complete(self, bucket, key, upload_id, parts, conditions).await
     }
 
     /// Removes the upload and its parts.
     pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), ObjectError> {
-        let _ = (bucket, key, upload_id);
-        todo!()
+        let (bucket, key, upload_id) = (bucket.to_string(), key.to_string(), upload_id.to_string());
+        let removed = self
+            .write(move |c| {
+                sql::bucket(c, &bucket)?;
+                multipart::upload(c, &bucket, &key, &upload_id)?;
+                multipart::remove(c, &upload_id)
+            })
+            .await?;
+        files::remove_blobs(&self.dir, &removed);
+        Ok(())
     }
 
     /// Parts after `marker`, at most `max` (1,000 at most).
@@ -501,13 +691,18 @@ impl ObjectStore {
         marker: Option<u32>,
         max: usize,
     ) -> Result<PartsPage, ObjectError> {
-        let _ = (bucket, key, upload_id, marker, max);
-        todo!()
+        let (bucket, key, upload_id) = (bucket.to_string(), key.to_string(), upload_id.to_string());
+        self.read(move |c| {
+            sql::bucket(c, &bucket)?;
+            multipart::upload(c, &bucket, &key, &upload_id)?;
+            multipart::list_parts(c, &upload_id, marker, max.min(limits::MAX_KEYS))
+        })
+        .await
     }
 
     pub async fn list_uploads(&self, bucket: &str, query: &UploadsQuery) -> Result<UploadsPage, ObjectError> {
-        let _ = (bucket, query);
-        todo!()
+        let (bucket, query) = (bucket.to_string(), query.clone());
+        self.read(move |c| list::list_uploads(c, &bucket, &query)).await
     }
 
     // ---- notifications ---------------------------------------------------------------
@@ -515,13 +710,68 @@ impl ObjectStore {
     /// Up to `max` notifications recorded by committed changes and not yet acknowledged,
     /// oldest first (they survive restarts until acknowledged).
     pub async fn take_notifications(&self, max: usize) -> Result<Vec<PendingNotification>, ObjectError> {
-        let _ = max;
-        todo!()
+        self.read(move |c| sql::take_notifications(c, max)).await
     }
 
     /// Forgets delivered notifications.
     pub async fn ack_notifications(&self, ids: Vec<i64>) -> Result<(), ObjectError> {
-        let _ = ids;
-        todo!()
+        self.write(move |c| sql::ack_notifications(c, &ids)).await
+    }
+
+    // ---- private helpers ---------------------------------------------------------------
+
+    /// A read on the writer thread (no fsync).
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, ObjectError> + Send + 'static,
+    ) -> Result<T, ObjectError> {
+        self.db.run(false, f, sql::db_failure).await
+    }
+
+    /// A change, committed durably before it answers.
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, ObjectError> + Send + 'static,
+    ) -> Result<T, ObjectError> {
+        self.db.run(true, f, sql::db_failure).await
+    }
+
+    /// Moves a staged body into the blob directory (durably, on a blocking thread); returns
+    /// its blob id. The staged file is removed if this fails.
+    pub(crate) async fn install(&self, mut body: Staged) -> Result<String, ObjectError> {
+        let id = files::new_blob_id();
+        let (dir, blob, path) = (self.dir.clone(), id.clone(), body.take_path());
+        let moved = tokio::task::spawn_blocking(move || {
+            let r = files::install(&dir, &path, &blob);
+            if r.is_err() {
+                remove_staged(&path);
+                // The rename may have happened before the directory's sync failed.
+                files::remove_blobs(&dir, std::slice::from_ref(&blob));
+            }
+            r
+        })
+        .await
+        .map_err(ObjectError::internal)?;
+        moved.map_err(files::io_error)?;
+        Ok(id)
+    }
+
+    /// Runs `f`, which records blob `blob`, as a durable change: the blob is removed if the
+    /// change fails, and the blobs the change replaced once it is committed.
+    pub(crate) async fn commit_blob<T: Send + 'static>(
+        &self,
+        blob: String,
+        f: impl FnOnce(&Connection) -> Result<(T, Vec<String>), ObjectError> + Send + 'static,
+    ) -> Result<T, ObjectError> {
+        match self.write(f).await {
+            Ok((result, replaced)) => {
+                files::remove_blobs(&self.dir, &replaced);
+                Ok(result)
+            }
+            Err(e) => {
+                files::remove_blobs(&self.dir, &[blob]);
+                Err(e)
+            }
+        }
     }
 }
