@@ -173,22 +173,23 @@ pub(crate) fn list_objects(conn: &Connection, bucket: &str, q: &ListQuery) -> Re
     sql::bucket(conn, bucket)?;
     let delimiter = q.delimiter.as_deref();
     let cols = sql::VERSION_COLUMNS;
-    let (entries, truncated) = walk(&q.prefix, delimiter, q.max_keys, start(&q.prefix, delimiter, q.after.as_deref(), None), |c, limit| {
-        let from = |bound: &[u8], inclusive: bool, limit: usize| {
-            let op = if inclusive { ">=" } else { ">" };
-            query(
-                conn,
-                &format!(
+    let (entries, truncated) =
+        walk(&q.prefix, delimiter, q.max_keys, start(&q.prefix, delimiter, q.after.as_deref(), None), |c, limit| {
+            let from = |bound: &[u8], inclusive: bool, limit: usize| {
+                let op = if inclusive { ">=" } else { ">" };
+                query(
+                    conn,
+                    &format!(
                     "SELECT {cols} FROM versions WHERE bucket = ?1 AND name {op} CAST(?2 AS TEXT) AND is_latest = 1 AND delete_marker = 0 \
                      ORDER BY name LIMIT ?3"
                 ),
-                params![bucket, bound, limit as i64],
-                version_row,
-            )
-        };
-        // One row per key: nothing more of the same key.
-        fetch_rows(c, limit, |_, _, _| Ok(Vec::new()), from)
-    })?;
+                    params![bucket, bound, limit as i64],
+                    version_row,
+                )
+            };
+            // One row per key: nothing more of the same key.
+            fetch_rows(c, limit, |_, _, _| Ok(Vec::new()), from)
+        })?;
     let mut page = ListPage { truncated, ..ListPage::default() };
     for e in entries {
         match e {
@@ -217,26 +218,29 @@ pub(crate) fn list_versions(conn: &Connection, bucket: &str, q: &VersionQuery) -
         _ => None,
     };
     let cols = sql::VERSION_COLUMNS;
-    let (entries, truncated) = walk(&q.prefix, delimiter, q.max_keys, start(&q.prefix, delimiter, q.key_marker.as_deref(), row), |c, limit| {
-        let same_key = |key: &str, seq: i64, limit: usize| {
-            query(
-                conn,
-                &format!("SELECT {cols} FROM versions WHERE bucket = ?1 AND name = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4"),
-                params![bucket, key, seq, limit as i64],
-                version_row,
-            )
-        };
-        let from = |bound: &[u8], inclusive: bool, limit: usize| {
-            let op = if inclusive { ">=" } else { ">" };
-            query(
-                conn,
-                &format!("SELECT {cols} FROM versions WHERE bucket = ?1 AND name {op} CAST(?2 AS TEXT) ORDER BY name, seq DESC LIMIT ?3"),
-                params![bucket, bound, limit as i64],
-                version_row,
-            )
-        };
-        fetch_rows(c, limit, same_key, from)
-    })?;
+    let (entries, truncated) =
+        walk(&q.prefix, delimiter, q.max_keys, start(&q.prefix, delimiter, q.key_marker.as_deref(), row), |c, limit| {
+            let same_key = |key: &str, seq: i64, limit: usize| {
+                query(
+                    conn,
+                    &format!("SELECT {cols} FROM versions WHERE bucket = ?1 AND name = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4"),
+                    params![bucket, key, seq, limit as i64],
+                    version_row,
+                )
+            };
+            let from = |bound: &[u8], inclusive: bool, limit: usize| {
+                let op = if inclusive { ">=" } else { ">" };
+                query(
+                    conn,
+                    &format!(
+                        "SELECT {cols} FROM versions WHERE bucket = ?1 AND name {op} CAST(?2 AS TEXT) ORDER BY name, seq DESC LIMIT ?3"
+                    ),
+                    params![bucket, bound, limit as i64],
+                    version_row,
+                )
+            };
+            fetch_rows(c, limit, same_key, from)
+        })?;
     let mut page = VersionPage { truncated, ..VersionPage::default() };
     for e in entries {
         match e {
@@ -298,7 +302,9 @@ pub(crate) fn list_uploads(conn: &Connection, bucket: &str, q: &UploadsQuery) ->
                 let op = if inclusive { ">=" } else { ">" };
                 query(
                     conn,
-                    &format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ?1 AND name {op} CAST(?2 AS TEXT) ORDER BY name, seq LIMIT ?3"),
+                    &format!(
+                        "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ?1 AND name {op} CAST(?2 AS TEXT) ORDER BY name, seq LIMIT ?3"
+                    ),
                     params![bucket, bound, limit as i64],
                     upload_row,
                 )

@@ -312,6 +312,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn completion_rules() {
         const BIG: u64 = limits::MIN_PART_BYTES;
         let store = || vec![stored(1, "e1", BIG), stored(2, "e2", BIG - 1), stored(3, "e3", 1), stored(5, "e5", BIG)];

@@ -310,8 +310,9 @@ pub(crate) fn latest(conn: &Connection, bucket: &str, key: &str) -> Result<Optio
 }
 
 pub(crate) fn version(conn: &Connection, bucket: &str, key: &str, version_id: &str) -> Result<Option<(i64, Object)>, ObjectError> {
-    let mut st =
-        conn.prepare_cached(&format!("SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 AND name = ?2 AND version_id = ?3")).sql()?;
+    let mut st = conn
+        .prepare_cached(&format!("SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 AND name = ?2 AND version_id = ?3"))
+        .sql()?;
     st.query_row([bucket, key, version_id], version_from_row).optional().sql()
 }
 
@@ -367,7 +368,8 @@ pub(crate) fn check_conditions(conn: &Connection, bucket: &str, key: &str, condi
 
 /// Removes the null version of `key` if there is one; returns its blob.
 fn remove_null_version(conn: &Connection, bucket: &str, key: &str) -> Result<Option<String>, ObjectError> {
-    let mut st = conn.prepare_cached("DELETE FROM versions WHERE bucket = ?1 AND name = ?2 AND version_id = 'null' RETURNING blob").sql()?;
+    let mut st =
+        conn.prepare_cached("DELETE FROM versions WHERE bucket = ?1 AND name = ?2 AND version_id = 'null' RETURNING blob").sql()?;
     Ok(st.query_row([bucket, key], |r| r.get::<_, Option<String>>(0)).optional().sql()?.flatten())
 }
 
@@ -451,13 +453,7 @@ pub(crate) fn write_version(
     notify(
         conn,
         b,
-        Change {
-            event: format!("ObjectCreated:{event}"),
-            key,
-            size: Some(v.size),
-            etag: Some(&v.etag),
-            version_id: version_id.as_deref(),
-        },
+        Change { event: format!("ObjectCreated:{event}"), key, size: Some(v.size), etag: Some(&v.etag), version_id: version_id.as_deref() },
         now,
     )?;
     Ok((PutResult { etag: v.etag, version_id, size: v.size, checksum: v.checksum, last_modified_ms: now }, replaced))
