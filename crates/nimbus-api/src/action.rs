@@ -21,6 +21,9 @@ pub enum Action {
         path: String,
         query: Option<String>,
     },
+    /// An S3 request, placed on its operation from its head alone by [`crate::s3`] (its
+    /// body is read by the operation, streamed for object bodies).
+    S3(Box<crate::s3::S3Request>),
     /// A Lambda request (rest-json), decoded by [`crate::lambda`].
     Lambda(crate::lambda::LambdaRequest),
     /// A request to a function URL.
@@ -61,6 +64,7 @@ impl Action {
         match self {
             Action::Health | Action::Status | Action::GetCode { .. } | Action::Console(_) => "nimbus",
             Action::Lambda(_) => "lambda",
+            Action::S3(_) => "s3",
             Action::InvokeFunctionUrl(_) => "lambda-url",
             Action::Logs(_) => "logs",
             Action::Sqs(_) => "sqs",
@@ -84,6 +88,7 @@ impl Action {
             Action::Status => "nimbus:Status",
             Action::GetCode { .. } => "nimbus:GetCode",
             Action::Lambda(r) => r.operation,
+            Action::S3(r) => r.name(),
             Action::InvokeFunctionUrl(_) => "lambda:InvokeFunctionUrl",
             Action::Logs(r) => r.name(),
             Action::Sqs(r) => r.name(),

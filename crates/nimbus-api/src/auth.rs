@@ -61,7 +61,9 @@ fn wire(action: &Action) -> Option<(&'static Service, Protocol, Family)> {
         // A new console login link is the account root's to make: signed like a Lambda call
         // (any service's scope), refused as Lambda refuses.
         Action::Console(crate::console::ConsoleCall::Link) => (&nimbus_protocol::LAMBDA, Protocol::RestJson, Family::RestJson),
-        Action::Health
+        // Authenticated from its head alone, before this: `check_s3`.
+        Action::S3(_)
+        | Action::Health
         | Action::Status
         | Action::GetCode { .. }
         | Action::Console(_)
@@ -280,6 +282,97 @@ fn authenticate(
         let request_id = uuid::Uuid::new_v4().to_string();
         Box::new(encode::error(service, protocol, &refusal(family, &failure), &request_id).map(Body::from))
     })
+}
+
+/// Authenticates an S3 request from its head (its body is streamed later, and checked
+/// against what this returns): Ok((None, no check)) when authentication is off.
+pub fn check_s3(keys: Option<&Keys>, parts: &Parts, resource: &str) -> Result<(Option<Caller>, sigv4::BodyCheck), Box<Response<Body>>> {
+    let Some(keys) = keys else { return Ok((None, unchecked_body(parts))) };
+    let req = sigv4::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: &[],
+    };
+    // Signature Version 2 (boto3's presigned URLs in us-east-1): no payload hash to keep;
+    // `Content-MD5` and checksums are checked as for every body.
+    if let Some(sig) = nimbus_identity::sigv2::read(&parts.headers, parts.uri.query()) {
+        return match keys.authenticate_v2(&sig, &req, resource, chrono::Utc::now()) {
+            Ok(caller) => Ok((Some(caller), unchecked_body(parts))),
+            Err(failure) => Err(Box::new(s3_refusal(parts, &failure))),
+        };
+    }
+    match keys.authenticate_head(&req, chrono::Utc::now(), PathStyle::S3, sigv4::MAX_SKEW_SECS) {
+        Ok((caller, _)) if !caller.service.eq_ignore_ascii_case("s3") => {
+            let failure = KeyError::Signature(AuthError::Invalid("Credential should be scoped to correct service: 's3'.".into()));
+            Err(Box::new(s3_refusal(parts, &failure)))
+        }
+        Ok((caller, check)) => Ok((Some(caller), check)),
+        Err(failure) => {
+            if let KeyError::Signature(AuthError::Mismatch { canonical_request, .. }) = &failure {
+                tracing::debug!("S3 signature mismatch; canonical request was:\n{canonical_request}");
+            }
+            Err(Box::new(s3_refusal(parts, &failure)))
+        }
+    }
+}
+
+/// With authentication off, the body is still held to an aws-chunked encoding it declares
+/// (decoded, its chunk signatures not checked) and to a hex `x-amz-content-sha256`.
+fn unchecked_body(parts: &Parts) -> sigv4::BodyCheck {
+    sigv4::body_check_unauthenticated(&parts.headers).unwrap_or(sigv4::BodyCheck::None)
+}
+
+/// S3's answers to a request it cannot authenticate (`<Error>` documents, S3's own codes).
+fn s3_refusal(parts: &Parts, failure: &KeyError) -> Response<Body> {
+    use crate::s3::S3Error;
+    let access_key = || {
+        sigv4::read(&sigv4::Request {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            body: &[],
+        })
+        .map(|s| s.scope.access_key)
+        .ok()
+        .or_else(|| nimbus_identity::sigv2::read(&parts.headers, parts.uri.query()).map(|s| s.access_key))
+        .unwrap_or_default()
+    };
+    let error = match failure {
+        KeyError::Signature(AuthError::Missing) => S3Error::new("AccessDenied", 403, "Access Denied"),
+        KeyError::Signature(AuthError::Incomplete(m)) if parts.uri.query().is_some_and(|q| q.contains("X-Amz-")) => {
+            S3Error::new("AuthorizationQueryParametersError", 400, m.clone())
+        }
+        KeyError::Signature(AuthError::Incomplete(m) | AuthError::Invalid(m)) => {
+            S3Error::new("AuthorizationHeaderMalformed", 400, m.clone())
+        }
+        KeyError::Signature(AuthError::UnknownKey) => {
+            S3Error::new("InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist in our records.")
+                .with("AWSAccessKeyId", access_key())
+        }
+        KeyError::BadToken => S3Error::new("InvalidToken", 400, "The provided token is malformed or otherwise invalid."),
+        KeyError::ExpiredToken => S3Error::new("ExpiredToken", 400, "The provided token has expired."),
+        KeyError::Signature(AuthError::Expired(m)) if m.starts_with("Request has expired") => {
+            S3Error::new("AccessDenied", 403, "Request has expired")
+        }
+        KeyError::Signature(AuthError::Expired(_)) => {
+            S3Error::new("RequestTimeTooSkewed", 403, "The difference between the request time and the current time is too large.")
+        }
+        KeyError::Signature(AuthError::ContentSha256Mismatch) => {
+            S3Error::new("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+        }
+        KeyError::Signature(AuthError::Mismatch { canonical_request, string_to_sign }) => S3Error::new(
+            "SignatureDoesNotMatch",
+            403,
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+        )
+        .with("AWSAccessKeyId", access_key())
+        .with("StringToSign", string_to_sign.clone())
+        .with("CanonicalRequest", canonical_request.clone()),
+    };
+    crate::s3::error_response(&parts.method, &error)
 }
 
 /// Who signed a request to a function's front door (a function URL, an HTTP API route), whose

@@ -146,6 +146,7 @@ impl Action {
             Action::Sts(r) => r.target(scope),
             Action::Ec2(r) => r.target(scope),
             Action::Gateway(r) => r.target(scope),
+            Action::S3(r) => r.target(scope),
             Action::Health
             | Action::Status
             | Action::GetCode { .. }
@@ -180,6 +181,7 @@ fn denial(action: &Action) -> Option<Denial> {
     };
     match action {
         Action::Lambda(_) => d(&nimbus_protocol::LAMBDA, Protocol::RestJson, "AccessDeniedException", "AccessDenied", 403),
+        Action::S3(_) => d(&nimbus_protocol::S3, Protocol::RestXml, "AccessDenied", "AccessDenied", 403),
         Action::Gateway(_) => d(&nimbus_protocol::APIGATEWAYV2, Protocol::RestJson, "AccessDeniedException", "AccessDenied", 403),
         Action::Sqs(r) => d(&nimbus_protocol::SQS, r.protocol, "AccessDeniedException", "AccessDenied", 403),
         Action::Sns(_) => d(&nimbus_protocol::SNS, Protocol::AwsQuery, "AuthorizationError", "AuthorizationError", 403),
@@ -528,6 +530,31 @@ pub async fn service_may_invoke(
         Ok(())
     } else {
         Err(format!("{service} is not allowed to invoke {function_arn} for {source_arn}: no statement of the function's policy allows it"))
+    }
+}
+
+/// Whether the AWS service principal `service` (`s3.amazonaws.com`) may do `action` on the
+/// resource `arn` (a function, a queue, a topic of this account) for the source `source_arn`
+/// of `source_account`, by that resource's own policy (a topic's default one lets only its
+/// account in, as on AWS). Err carries why not.
+pub async fn service_may(
+    state: &AppState,
+    service: &str,
+    action: &str,
+    arn: &str,
+    source_arn: &str,
+    source_account: &str,
+) -> Result<(), String> {
+    let arn = arn.strip_suffix(":$LATEST").unwrap_or(arn);
+    let policy = resource_policy(state, action, arn).await.policy;
+    let principal = nimbus_policy::Principal::service(service);
+    let context =
+        Context::new().with_time(std::time::SystemTime::now()).with("aws:SourceArn", source_arn).with("aws:SourceAccount", source_account);
+    let request = Request { principal: &principal, action, resource: arn, context: &context };
+    if evaluate(&request, &Policies { resource: policy.as_deref(), ..Policies::default() }).allowed() {
+        Ok(())
+    } else {
+        Err(format!("{service} may not {action} on {arn} for {source_arn}: no statement of its policy allows it"))
     }
 }
 

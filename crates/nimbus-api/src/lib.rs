@@ -2,7 +2,8 @@
 //! single place where authorization will slot in), executed against the control plane, the
 //! invoker or the log store, and answered in the AWS wire protocol the caller speaks:
 //! rest-json for Lambda, JSON 1.1 for CloudWatch Logs, EventBridge and KMS, JSON 1.0 and query (XML)
-//! for SQS, query (XML) for SNS, the ec2 protocol for EC2, rest-json for API Gateway V2; function URLs and HTTP APIs
+//! for SQS, query (XML) for SNS, the ec2 protocol for EC2, rest-json for API Gateway V2, rest-xml for S3 ([`s3`],
+//! whose object bodies stream); function URLs and HTTP APIs
 //! serve functions over plain HTTP, and [`console`] the web console's files and its login.
 //! Every listener speaks HTTPS instead when the server has a certificate ([`tls`]). No other
 //! crate knows wire formats.
@@ -26,6 +27,7 @@ mod metrics;
 mod organizations;
 mod proxy;
 mod response;
+pub mod s3;
 mod server;
 mod sns;
 mod sqs;

@@ -60,6 +60,10 @@ pub struct AppState {
     pub metrics: Arc<nimbus_metrics::Metrics>,
     /// CloudWatch's metrics of this account.
     pub metric_store: Arc<nimbus_metrics::cloudwatch::MetricStore>,
+    /// S3's buckets and objects of this account.
+    pub objects: Arc<nimbus_objects::ObjectStore>,
+    /// Woken after every S3 change that may owe notifications (their deliverer waits on it).
+    pub object_events: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -180,6 +184,11 @@ async fn route(
     let (parts, body) = req.into_parts();
     let json_target = parts.headers.contains_key("x-amz-target");
     let body = tower_http::timeout::TimeoutBody::new(state.limits.body_timeout, body);
+    // S3 is placed, authenticated and authorized from the head: its bodies stream.
+    if let Some(s3) = crate::s3::recognize(&parts) {
+        *service = "s3";
+        return route_s3(state, s3, parts, body, peer, secure).await;
+    }
     let body: Bytes = match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) if e.is::<tower_http::timeout::TimeoutError>() => {
@@ -283,6 +292,8 @@ async fn route(
             }
         }
         Action::Lambda(req) => lambda::execute(&state, req, &origin, caller.as_ref()).await,
+        // Placed before the body is read (`route_s3`); never parsed from a whole request.
+        Action::S3(_) => edge_error(false, ApiError::service("an S3 request reached the whole-body path")),
         Action::Console(call) => crate::console::serve(&state, call, &parts.headers, caller.as_ref(), &origin).await,
         Action::Status => {
             let mut v = state.status.clone();
@@ -322,6 +333,42 @@ async fn route(
             }
         }
     }
+}
+
+/// An S3 request: authenticated here (the signature's promise about the body travels with
+/// it, to be kept as the body streams), authorized as every other call, then served.
+async fn route_s3<B>(
+    state: Arc<AppState>,
+    req: crate::s3::S3Request,
+    parts: http::request::Parts,
+    body: B,
+    peer: std::net::SocketAddr,
+    secure: bool,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (caller, check) = match crate::auth::check_s3(state.keys.as_deref(), &parts, &req.resource) {
+        Ok(c) => c,
+        Err(refused) => return *refused,
+    };
+    let home = caller.as_ref().and_then(|c| state.accounts.get(&c.principal.account)).unwrap_or(state);
+    let action = Action::S3(Box::new(req));
+    let owner = match &caller {
+        Some(caller) => crate::authz::owner(&home, caller, &action),
+        None => home.clone(),
+    };
+    let source_ip = peer.ip().to_string();
+    let conn = crate::authz::Connection { source_ip: &source_ip, secure };
+    if let Some(caller) = &caller {
+        if let Err(denied) = crate::authz::authorize(&home, &owner, caller, &action, &conn).await {
+            return *denied;
+        }
+    }
+    let Action::S3(req) = action else { unreachable!("made above") };
+    tracing::debug!(action = req.operation, "request");
+    crate::s3::serve(&owner, *req, &parts, crate::s3::body::RequestBody::new(body, check)).await
 }
 
 /// Why a request's body could not be read: too large (413), or a body whose framing is

@@ -322,6 +322,38 @@ pub fn verify_head(
     Ok(check)
 }
 
+/// What a body must be for a server with authentication off: a hex `x-amz-content-sha256`
+/// is still its hash, and an aws-chunked body is still decoded (its signatures unchecked:
+/// there is no key to check them with).
+pub fn body_check_unauthenticated(headers: &HeaderMap) -> Result<BodyCheck, AuthError> {
+    let declared = headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()).map(str::trim);
+    Ok(match declared {
+        None | Some(UNSIGNED_PAYLOAD) => BodyCheck::None,
+        Some(h) => match ChunkMode::from_content_sha256(h) {
+            Some(mode) => {
+                let req = Request { method: "", path: "", query: None, headers, body: &[] };
+                let sig = Signature {
+                    scope: Scope { access_key: String::new(), date: String::new(), region: String::new(), service: String::new() },
+                    signed_headers: Vec::new(),
+                    signature: String::new(),
+                    amz_date: String::new(),
+                    at: DateTime::<Utc>::default(),
+                    security_token: None,
+                    form: Form::Header,
+                };
+                let mut spec = chunked_spec(&sig, "", &req, mode)?;
+                spec.verify = false;
+                BodyCheck::Chunked(spec)
+            }
+            None => {
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(h, &mut hash).map_err(|_| AuthError::Invalid(INVALID_CONTENT_SHA256.into()))?;
+                BodyCheck::Sha256(hash)
+            }
+        },
+    })
+}
+
 /// What the chunks of `req`'s body are checked with.
 fn chunked_spec(sig: &Signature, secret: &str, req: &Request<'_>, mode: ChunkMode) -> Result<ChunkedSpec, AuthError> {
     let header = |name: &str| req.headers.get(name).map(|v| v.to_str().unwrap_or_default().trim());
@@ -352,6 +384,7 @@ fn chunked_spec(sig: &Signature, secret: &str, req: &Request<'_>, mode: ChunkMod
         },
         decoded_content_length,
         announced_trailers,
+        verify: true,
     })
 }
 

@@ -146,6 +146,14 @@ pub struct Matched<'r> {
     labels: Vec<(String, String)>,
 }
 
+impl<'r> Matched<'r> {
+    /// An operation a service placed itself, with its URI labels as they are (S3, whose
+    /// keys keep every slash: `a//b/` is not `a/b`).
+    pub fn new(operation: &'r str, labels: Vec<(String, String)>) -> Matched<'r> {
+        Matched { operation, labels }
+    }
+}
+
 impl Router {
     pub fn new(model: &Model) -> Router {
         let mut routes: Vec<Route> = model.operations.values().filter_map(|op| Route::parse(model, op)).collect();

@@ -1,6 +1,7 @@
 //! The `nimbus` binary: `nimbus server` runs the platform; the other subcommands are the
 //! command-line client for the daily loop (deploy, invoke, logs) against a server's API.
 
+mod bucket_events;
 mod cli;
 mod client;
 mod install;

@@ -965,7 +965,24 @@ impl Shared {
         let gateway = nimbus_gateway::GatewayService::open(&data.root().join("gateway.db"), account)
             .await
             .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
+        let objects = Arc::new(
+            nimbus_objects::ObjectStore::open(&data.root().join("objects")).map_err(|e| anyhow!("opening the object store: {e}"))?,
+        );
+        let object_events = Arc::new(tokio::sync::Notify::new());
+        crate::bucket_events::spawn(
+            crate::bucket_events::Targets {
+                objects: objects.clone(),
+                async_invoker: async_invoker.clone(),
+                queues: queues.clone(),
+                topics: topics.clone(),
+                partition: control.partition().clone(),
+                guard: self.keys.as_ref().map(|_| control.clone()),
+            },
+            object_events.clone(),
+        );
         let state = Arc::new(AppState {
+            objects,
+            object_events,
             iam,
             network,
             keys: self.keys.clone(),

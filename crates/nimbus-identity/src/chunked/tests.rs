@@ -45,6 +45,7 @@ fn spec(mode: ChunkMode, seed: &str, announced: &[&str]) -> ChunkedSpec {
         signing: doc_signing(seed),
         decoded_content_length: None,
         announced_trailers: announced.iter().map(|s| s.to_string()).collect(),
+        verify: true,
     }
 }
 

@@ -1,0 +1,350 @@
+//! Request bodies of S3 calls: read whole (configuration documents, a few MB at most) or
+//! streamed to a staging file (object bodies, up to 5 GiB), and in both cases held to what
+//! the signature promised (`x-amz-content-sha256`, aws-chunked chunk signatures) and to the
+//! digests the client sent (`Content-MD5`, `x-amz-checksum-*` headers or trailers).
+
+use base64::Engine;
+use bytes::Bytes;
+use http::request::Parts;
+use http_body_util::BodyExt;
+use nimbus_identity::chunked::{ChunkError, ChunkedDecoder};
+use nimbus_identity::sigv4::BodyCheck;
+use nimbus_objects::checksum::Hasher;
+use nimbus_objects::{ChecksumAlgorithm, ObjectStore, Staged, Staging};
+use sha2::{Digest, Sha256};
+
+use super::S3Error;
+
+type Inner = http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A request's body, not yet read, with what its signature says it must be.
+pub struct RequestBody {
+    inner: Inner,
+    check: BodyCheck,
+}
+
+/// Bytes gathered before each write to the staging file.
+const WRITE_BATCH: usize = 1024 * 1024;
+/// Largest configuration document read whole (DeleteObjects' 1,000 keys, a completion of
+/// 10,000 parts).
+pub const MAX_DOCUMENT: usize = 8 * 1024 * 1024;
+
+impl RequestBody {
+    pub fn new<B>(body: B, check: BodyCheck) -> RequestBody
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        RequestBody { inner: body.map_err(Into::into).boxed_unsync(), check }
+    }
+
+    /// The whole body (at most `MAX_DOCUMENT` bytes), checked and decoded.
+    pub async fn read(self, parts: &Parts) -> Result<Bytes, S3Error> {
+        let mut reader = Reader::new(self.check, parts)?;
+        let mut body = self.inner;
+        let mut out = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(read_error)?;
+            if let Ok(data) = frame.into_data() {
+                reader.feed(&data, &mut out)?;
+                if out.len() > MAX_DOCUMENT {
+                    return Err(S3Error::new("MaxMessageLengthExceeded", 400, "Your request was too big."));
+                }
+            }
+        }
+        let mut hashers = Hashers::for_request(parts)?;
+        hashers.update(&out);
+        let trailers = reader.finish(out.len() as u64)?;
+        hashers.verify(parts, &trailers)?;
+        Ok(Bytes::from(out))
+    }
+
+    /// Streams the body into a staging file of `store`, checking it on the way: the staged
+    /// body and the checksum algorithm to record (the one the client named, else CRC64NVME,
+    /// as S3 records for every new object); `upload`: the algorithm of the multipart upload
+    /// a part belongs to, which the part records whatever it names.
+    pub async fn stage(
+        self,
+        store: &ObjectStore,
+        parts: &Parts,
+        upload: Option<ChecksumAlgorithm>,
+    ) -> Result<(Staged, ChecksumAlgorithm), S3Error> {
+        let mut reader = Reader::new(self.check, parts)?;
+        let named = named_algorithm(parts)?;
+        let record = upload.or(named).unwrap_or(ChecksumAlgorithm::Crc64Nvme);
+        let mut want = vec![record];
+        for algorithm in ChecksumAlgorithm::ALL {
+            if parts.headers.contains_key(algorithm.header()) && !want.contains(&algorithm) {
+                want.push(algorithm);
+            }
+        }
+        let content_md5 = content_md5(parts)?;
+        let mut staging = Some(store.stage(&want).map_err(stage_error)?);
+        let mut body = self.inner;
+        let mut pending: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(read_error)?;
+            let Ok(data) = frame.into_data() else { continue };
+            reader.feed(&data, &mut pending)?;
+            if pending.len() >= WRITE_BATCH {
+                let (s, p) = write(staging.take().expect("staging is back after each write"), pending).await?;
+                staging = Some(s);
+                pending = p;
+                if staging.as_ref().is_some_and(|s| s.size() > nimbus_objects::limits::MAX_PUT_BYTES) {
+                    return Err(S3Error::new("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed size")
+                        .with("MaxSizeAllowed", nimbus_objects::limits::MAX_PUT_BYTES.to_string()));
+                }
+            }
+        }
+        let staging = staging.take().expect("staging is back after each write");
+        let size = staging.size() + pending.len() as u64;
+        let trailers = reader.finish(size)?;
+        if let Some(declared) = declared_length(parts) {
+            if declared != size {
+                return Err(S3Error::new(
+                    "IncompleteBody",
+                    400,
+                    "You did not provide the number of bytes specified by the Content-Length HTTP header",
+                ));
+            }
+        }
+        if size > nimbus_objects::limits::MAX_PUT_BYTES {
+            return Err(S3Error::new("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed size")
+                .with("MaxSizeAllowed", nimbus_objects::limits::MAX_PUT_BYTES.to_string()));
+        }
+        let staged = tokio::task::spawn_blocking(move || {
+            let mut staging = staging;
+            staging.write(&pending)?;
+            staging.finish()
+        })
+        .await
+        .map_err(S3Error::internal)?
+        .map_err(stage_error)?;
+        if let Some(md5) = content_md5 {
+            if md5 != staged.md5 {
+                return Err(S3Error::new("BadDigest", 400, "The Content-MD5 you specified did not match what we received.")
+                    .with("ExpectedDigest", base64::engine::general_purpose::STANDARD.encode(md5))
+                    .with("CalculatedDigest", base64::engine::general_purpose::STANDARD.encode(staged.md5)));
+            }
+        }
+        for algorithm in &want {
+            let sent = parts
+                .headers
+                .get(algorithm.header())
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .or_else(|| trailers.iter().find(|(k, _)| k == algorithm.header()).map(|(_, v)| v.clone()));
+            if let Some(sent) = sent {
+                let computed = staged.checksums.get(*algorithm).unwrap_or_default();
+                if sent.trim() != computed {
+                    return Err(checksum_mismatch(*algorithm));
+                }
+            }
+        }
+        Ok((staged, record))
+    }
+}
+
+async fn write(mut staging: Staging, data: Vec<u8>) -> Result<(Staging, Vec<u8>), S3Error> {
+    tokio::task::spawn_blocking(move || {
+        let mut data = data;
+        staging.write(&data)?;
+        data.clear();
+        Ok::<_, std::io::Error>((staging, data))
+    })
+    .await
+    .map_err(S3Error::internal)?
+    .map_err(stage_error)
+}
+
+fn stage_error(e: std::io::Error) -> S3Error {
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        tracing::warn!("S3: the disk is full; the upload was refused and its staging file removed");
+    }
+    S3Error::internal(e)
+}
+
+fn read_error(e: Box<dyn std::error::Error + Send + Sync>) -> S3Error {
+    if e.is::<tower_http::timeout::TimeoutError>() {
+        return S3Error::new(
+            "RequestTimeout",
+            400,
+            "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
+        );
+    }
+    S3Error::new("IncompleteBody", 400, "You did not provide the number of bytes specified by the Content-Length HTTP header")
+}
+
+fn checksum_mismatch(algorithm: ChecksumAlgorithm) -> S3Error {
+    S3Error::new("BadDigest", 400, format!("The {} you specified did not match the calculated checksum.", algorithm.name()))
+}
+
+/// The decoded length the client announced: `x-amz-decoded-content-length` for aws-chunked
+/// bodies, else `Content-Length`.
+fn declared_length(parts: &Parts) -> Option<u64> {
+    let h = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    h("x-amz-decoded-content-length").or_else(|| {
+        let chunked = parts
+            .headers
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|e| e.trim() == "aws-chunked"));
+        (!chunked && !streaming(parts)).then(|| h("content-length")).flatten()
+    })
+}
+
+fn streaming(parts: &Parts) -> bool {
+    parts.headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("STREAMING-"))
+}
+
+/// `Content-MD5`, decoded; `InvalidDigest` when it is not 16 bytes of base64.
+fn content_md5(parts: &Parts) -> Result<Option<[u8; 16]>, S3Error> {
+    let Some(v) = parts.headers.get("content-md5") else { return Ok(None) };
+    let invalid = || S3Error::new("InvalidDigest", 400, "The Content-MD5 you specified is not valid.");
+    let bytes = base64::engine::general_purpose::STANDARD.decode(v.as_bytes()).map_err(|_| invalid())?;
+    bytes.try_into().map(Some).map_err(|_| invalid())
+}
+
+/// The checksum algorithm the request names: `x-amz-sdk-checksum-algorithm` (or
+/// `x-amz-checksum-algorithm`), else the one whose header or trailer it sends.
+fn named_algorithm(parts: &Parts) -> Result<Option<ChecksumAlgorithm>, S3Error> {
+    let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
+    if let Some(name) = header("x-amz-sdk-checksum-algorithm").or_else(|| header("x-amz-checksum-algorithm")) {
+        return ChecksumAlgorithm::from_name(name).map(Some).ok_or_else(|| {
+            S3Error::new("InvalidRequest", 400, "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+        });
+    }
+    if let Some(trailer) = header("x-amz-trailer") {
+        if let Some(a) = ChecksumAlgorithm::ALL.into_iter().find(|a| trailer.split(',').any(|t| t.trim().eq_ignore_ascii_case(a.header())))
+        {
+            return Ok(Some(a));
+        }
+    }
+    Ok(ChecksumAlgorithm::ALL.into_iter().find(|a| parts.headers.contains_key(a.header())))
+}
+
+/// What checks a body as it arrives: the signed hash, or the aws-chunked decoder.
+enum Reader {
+    Plain,
+    Sha256 { expected: [u8; 32], hasher: Sha256 },
+    Chunked(Box<ChunkedDecoder>),
+}
+
+impl Reader {
+    fn new(check: BodyCheck, parts: &Parts) -> Result<Reader, S3Error> {
+        let _ = parts;
+        Ok(match check {
+            BodyCheck::None => Reader::Plain,
+            BodyCheck::Sha256(expected) => Reader::Sha256 { expected, hasher: Sha256::new() },
+            BodyCheck::Chunked(spec) => Reader::Chunked(Box::new(ChunkedDecoder::new(&spec))),
+        })
+    }
+
+    fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), S3Error> {
+        match self {
+            Reader::Plain => out.extend_from_slice(data),
+            Reader::Sha256 { hasher, .. } => {
+                hasher.update(data);
+                out.extend_from_slice(data);
+            }
+            Reader::Chunked(d) => d.feed(data, out).map_err(chunk_error)?,
+        }
+        Ok(())
+    }
+
+    /// Ends the body: the trailers an aws-chunked body carried.
+    fn finish(self, _size: u64) -> Result<Vec<(String, String)>, S3Error> {
+        match self {
+            Reader::Plain => Ok(Vec::new()),
+            Reader::Sha256 { expected, hasher } => {
+                let computed: [u8; 32] = hasher.finalize().into();
+                if computed != expected {
+                    return Err(S3Error::new(
+                        "XAmzContentSHA256Mismatch",
+                        400,
+                        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                    )
+                    .with("ClientComputedContentSHA256", hex::encode(expected))
+                    .with("S3ComputedContentSHA256", hex::encode(computed)));
+                }
+                Ok(Vec::new())
+            }
+            Reader::Chunked(d) => d.finish().map_err(chunk_error),
+        }
+    }
+}
+
+fn chunk_error(e: ChunkError) -> S3Error {
+    let (status, code) = e.s3_error();
+    match e {
+        ChunkError::SignatureMismatch { .. } => S3Error::new(
+            code,
+            status,
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+        ),
+        ChunkError::Malformed(_) | ChunkError::Incomplete => {
+            S3Error::new(code, status, "You did not provide the number of bytes specified by the Content-Length HTTP header")
+        }
+        other => S3Error::new(
+            code,
+            status,
+            format!("The request contained trailing data that was not well-formed or did not conform to our published schema: {other}"),
+        ),
+    }
+}
+
+/// The digests a whole-read body is checked against.
+struct Hashers {
+    md5: Option<([u8; 16], md5::Md5)>,
+    checksums: Vec<(ChecksumAlgorithm, Hasher)>,
+}
+
+impl Hashers {
+    fn for_request(parts: &Parts) -> Result<Hashers, S3Error> {
+        let md5 = content_md5(parts)?.map(|m| (m, md5::Md5::new()));
+        let mut checksums: Vec<(ChecksumAlgorithm, Hasher)> = Vec::new();
+        for a in ChecksumAlgorithm::ALL {
+            let trailer = parts
+                .headers
+                .get("x-amz-trailer")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.split(',').any(|t| t.trim().eq_ignore_ascii_case(a.header())));
+            if parts.headers.contains_key(a.header()) || trailer {
+                checksums.push((a, Hasher::new(a)));
+            }
+        }
+        Ok(Hashers { md5, checksums })
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        if let Some((_, h)) = &mut self.md5 {
+            h.update(data);
+        }
+        for (_, h) in &mut self.checksums {
+            h.update(data);
+        }
+    }
+
+    fn verify(self, parts: &Parts, trailers: &[(String, String)]) -> Result<(), S3Error> {
+        if let Some((expected, h)) = self.md5 {
+            let got: [u8; 16] = h.finalize().into();
+            if got != expected {
+                return Err(S3Error::new("BadDigest", 400, "The Content-MD5 you specified did not match what we received."));
+            }
+        }
+        for (a, h) in self.checksums {
+            let sent = parts
+                .headers
+                .get(a.header())
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .or_else(|| trailers.iter().find(|(k, _)| k == a.header()).map(|(_, v)| v.clone()));
+            if let Some(sent) = sent {
+                if sent.trim() != h.finish_base64() {
+                    return Err(checksum_mismatch(a));
+                }
+            }
+        }
+        Ok(())
+    }
+}
