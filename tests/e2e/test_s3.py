@@ -631,3 +631,124 @@ def test_acknowledged_objects_and_notifications_survive_sigkill(nimbus_bin, tmp_
         assert not [p for p in staging.rglob("staging/*")]
     finally:
         srv.stop()
+
+
+def test_an_upload_cut_by_sigkill_leaves_nothing_half_visible(nimbus_bin, tmp_path):
+    srv = Server(nimbus_bin, tmp_path / "data", tmp_path / "server.log", name="s3-cut").start()
+    try:
+        srv.client("s3").create_bucket(Bucket="cut-bucket")
+        # A PUT whose body stops halfway, then the server is killed with SIGKILL.
+        import botocore.auth
+        import botocore.awsrequest
+        import botocore.credentials
+        size = 64 * MiB
+        url = f"{srv.endpoint}/cut-bucket/half"
+        req = botocore.awsrequest.AWSRequest(method="PUT", url=url, headers={
+            "x-amz-content-sha256": "UNSIGNED-PAYLOAD", "Content-Length": str(size)})
+        botocore.auth.S3SigV4Auth(botocore.credentials.Credentials("test", "test"), "s3", REGION).add_auth(req)
+        u = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        conn.putrequest("PUT", u.path, skip_accept_encoding=True)
+        for k, v in req.headers.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        for _ in range(20):
+            conn.send(os.urandom(MiB))
+        staging = tmp_path / "data" / "objects" / "staging"
+        wait_for(lambda: any(p.stat().st_size > 0 for p in staging.iterdir()), timeout=10, what="the upload's staging file")
+        srv.kill()
+        conn.close()
+        srv.start()
+        s3 = srv.client("s3")
+        with pytest.raises(ClientError) as e:
+            s3.head_object(Bucket="cut-bucket", Key="half")
+        assert error_of(e) == ("404", 404)
+        assert list(staging.iterdir()) == []
+        assert s3.list_objects_v2(Bucket="cut-bucket")["KeyCount"] == 0
+    finally:
+        srv.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small file system for the data directory")
+def test_a_full_disk_fails_the_upload_cleanly_and_gives_the_space_back(nimbus_bin, tmp_path):
+    data = tmp_path / "small"
+    data.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(data)], check=True)
+    srv = Server(nimbus_bin, data / "data", tmp_path / "server.log", name="s3-full")
+    try:
+        srv.start()
+        s3 = srv.client("s3")
+        s3.create_bucket(Bucket="full-bucket")
+        s3.put_object(Bucket="full-bucket", Key="before", Body=b"kept")
+        free_before = os.statvfs(data).f_bavail
+        with pytest.raises(Exception) as e:
+            s3.put_object(Bucket="full-bucket", Key="too-big", Body=os.urandom(64 * MiB))
+        if isinstance(e.value, ClientError):
+            assert error_of(e)[1] == 500, e.value.response
+        with pytest.raises(ClientError) as e:
+            s3.head_object(Bucket="full-bucket", Key="too-big")
+        assert error_of(e) == ("404", 404)
+        assert not list((data / "data" / "objects" / "staging").iterdir())
+        assert os.statvfs(data).f_bavail >= free_before - 64, "the failed upload's space was not given back"
+        assert s3.get_object(Bucket="full-bucket", Key="before")["Body"].read() == b"kept"
+        s3.put_object(Bucket="full-bucket", Key="after", Body=b"fits")
+        assert s3.get_object(Bucket="full-bucket", Key="after")["Body"].read() == b"fits"
+    finally:
+        srv.stop()
+        subprocess.run(["umount", "-l", str(data)], check=False)
+
+
+def test_the_thumbnail_walkthrough(sdk_server, tmp_path):
+    """The README's walkthrough: a Python function receives the S3 event of an upload, reads
+    the object with boto3 under its role, writes its result to another prefix, and is
+    refused where its role does not reach."""
+    s3, lam, iam = sdk_server.client("s3"), sdk_server.lambda_client(), sdk_server.client("iam")
+    bucket = unique("photos").lower()
+    s3.create_bucket(Bucket=bucket)
+    role = unique("thumbs")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    iam.put_role_policy(RoleName=role, PolicyName="photos", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/uploads/*"},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/thumbnails/*"},
+        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}]}))
+    code = '''import urllib.parse
+import boto3
+from botocore.exceptions import ClientError
+
+s3 = boto3.client("s3")
+
+
+def handler(event, context):
+    for record in event["Records"]:
+        bucket = record["s3"]["bucket"]["name"]
+        key = urllib.parse.unquote_plus(record["s3"]["object"]["key"])
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        name = key.split("/", 1)[1]
+        s3.put_object(Bucket=bucket, Key=f"thumbnails/{name}.txt", Body=body.upper(), ContentType="text/plain")
+        try:
+            s3.put_object(Bucket=bucket, Key="elsewhere/x", Body=b"no")
+        except ClientError as e:
+            print("DENIED", e.response["Error"]["Code"])
+'''
+    fn = create_function(lam, unique("thumbnail"), "python3.11", "index.handler", make_zip({"index.py": code}),
+                         Role=f"arn:aws:iam::{ACCOUNT}:role/{role}", Timeout=30)
+    lam.add_permission(FunctionName=fn.name, StatementId="s3", Action="lambda:InvokeFunction", Principal="s3.amazonaws.com",
+                       SourceArn=f"arn:aws:s3:::{bucket}", SourceAccount=ACCOUNT)
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"LambdaFunctionConfigurations": [
+        {"LambdaFunctionArn": fn.arn, "Events": ["s3:ObjectCreated:*"],
+         "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}}}]})
+    s3.put_object(Bucket=bucket, Key="uploads/my photo.jpg", Body=b"pixels")
+
+    def thumbnail():
+        try:
+            return s3.get_object(Bucket=bucket, Key="thumbnails/my photo.jpg.txt")["Body"].read()
+        except ClientError:
+            return None
+    assert wait_for(thumbnail, timeout=60, what="the thumbnail") == b"PIXELS"
+    logs = sdk_server.logs_client()
+    denied = wait_for(lambda: logs.filter_log_events(logGroupName=f"/aws/lambda/{fn.name}", filterPattern="DENIED").get("events"),
+                      timeout=30, what="the denial in the log")
+    assert "DENIED AccessDenied" in denied[0]["message"]
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="elsewhere/x")
