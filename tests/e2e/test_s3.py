@@ -7,6 +7,7 @@ the server killed with SIGKILL."""
 from __future__ import annotations
 
 import base64
+import re
 import hashlib
 import http.client
 import json
@@ -176,6 +177,10 @@ def test_ranges_conditions_and_response_overrides(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="r", IfMatch=etag)["Body"].read() == body
     got = s3.get_object(Bucket=bucket, Key="r", ResponseContentType="text/csv", ResponseContentDisposition="inline")
     assert (got["ContentType"], got["ContentDisposition"]) == ("text/csv", "inline")
+    # Path-style answers share the web console's origin: a page uploaded there runs sandboxed.
+    s3.put_object(Bucket=bucket, Key="page.html", Body=b"<script>sessionStorage</script>", ContentType="text/html")
+    page = s3.get_object(Bucket=bucket, Key="page.html")
+    assert page["ResponseMetadata"]["HTTPHeaders"]["content-security-policy"].startswith("sandbox")
     # Writes with conditions.
     with pytest.raises(ClientError) as e:
         s3.put_object(Bucket=bucket, Key="r", Body=b"x", IfNoneMatch="*")
@@ -752,3 +757,62 @@ def handler(event, context):
     assert "DENIED AccessDenied" in denied[0]["message"]
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="elsewhere/x")
+
+
+def s3_raw(endpoint: str, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> tuple[int, dict, bytes]:
+    """A request signed as boto3 signs S3's (S3SigV4Auth), sent as is."""
+    import botocore.auth
+    import botocore.awsrequest
+    import botocore.credentials
+    req = botocore.awsrequest.AWSRequest(method=method, url=endpoint + path, data=body, headers=dict(headers or {}))
+    botocore.auth.S3SigV4Auth(botocore.credentials.Credentials("test", "test"), "s3", REGION).add_auth(req)
+    u = urllib.parse.urlsplit(endpoint + path)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request(method, u.path + (f"?{u.query}" if u.query else ""), body=body, headers=dict(req.headers.items()))
+    r = conn.getresponse()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+
+
+def test_bad_input_gets_s3s_errors(server, s3, bucket):
+    md5 = lambda b: base64.b64encode(hashlib.md5(b).digest()).decode()  # noqa: E731
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="m")["UploadId"]
+    cases = [
+        ("POST", f"/{bucket}?delete", b"<Delete><Object><Key>a</Key>", {"Content-MD5": md5(b"<Delete><Object><Key>a</Key>")}, 400, "MalformedXML"),
+        ("POST", f"/{bucket}?delete", b"<Delete><Object><Key>a</Key></Object></Delete>", {}, 400, "InvalidRequest"),
+        ("POST", f"/{bucket}/m?uploadId={uid}", b"not xml at all", {}, 400, "MalformedXML"),
+        ("POST", f"/{bucket}/m?uploadId={uid}", b"<CompleteMultipartUpload></CompleteMultipartUpload>", {}, 400, "MalformedXML"),
+        ("POST", f"/{bucket}/m?uploadId=nope", b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>x</ETag></Part></CompleteMultipartUpload>", {}, 404, "NoSuchUpload"),
+        ("PUT", f"/{bucket}/m?partNumber=0&uploadId={uid}", b"x", {}, 400, "InvalidArgument"),
+        ("PUT", f"/{bucket}/m?partNumber=10001&uploadId={uid}", b"x", {}, 400, "InvalidArgument"),
+        ("PUT", f"/{bucket}?versioning", b"<VersioningConfiguration><Status>Sometimes</Status></VersioningConfiguration>", {}, 400, "MalformedXML"),
+        ("GET", f"/{bucket}?lifecycle", b"", {}, 501, "NotImplemented"),
+        ("GET", f"/{bucket}?list-type=2&max-keys=-1", b"", {}, 400, "InvalidArgument"),
+        ("GET", f"/{bucket}?list-type=2&continuation-token=%21%21", b"", {}, 400, "InvalidArgument"),
+        ("GET", f"/{bucket}?list-type=2&encoding-type=base64", b"", {}, 400, "InvalidArgument"),
+        ("PUT", f"/{bucket}/c", b"x", {"x-amz-copy-source": f"{bucket}"}, 400, "InvalidArgument"),
+        ("PUT", f"/{bucket}/t", b"x", {"x-amz-tagging": "&".join(f"k{i}=v" for i in range(11))}, 400, "InvalidTag"),
+        ("PUT", f"/{bucket}/s", b"x", {"x-amz-sdk-checksum-algorithm": "MD4"}, 400, "InvalidRequest"),
+        ("GET", "/no-such-bucket-here/k", b"", {}, 404, "NoSuchBucket"),
+        ("PUT", "/no-such-bucket-here/k", b"x", {}, 404, "NoSuchBucket"),
+    ]
+    for method, path, body, headers, status, code in cases:
+        got, hdrs, text = s3_raw(server.endpoint, method, path, body, headers)
+        assert (got, f"<Code>{code}</Code>" in text.decode()) == (status, True), (method, path, got, text)
+        assert re.fullmatch(r"[0-9A-F]{16}", hdrs["x-amz-request-id"]), hdrs
+        assert f"<RequestId>{hdrs['x-amz-request-id']}</RequestId>".encode() in text
+    # A body whose hash is not the signed one.
+    import botocore.auth
+    import botocore.awsrequest
+    import botocore.credentials
+    req = botocore.awsrequest.AWSRequest(method="PUT", url=f"{server.endpoint}/{bucket}/h", data=b"signed body")
+    botocore.auth.S3SigV4Auth(botocore.credentials.Credentials("test", "test"), "s3", REGION).add_auth(req)
+    req.headers["x-amz-content-sha256"] = hashlib.sha256(b"signed body").hexdigest()
+    headers = dict(req.headers.items())
+    u = urllib.parse.urlsplit(server.endpoint)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    conn.request("PUT", f"/{bucket}/h", body=b"other body!", headers=headers)
+    r = conn.getresponse()
+    text = r.read()
+    assert r.status in (400, 403) and (b"XAmzContentSHA256Mismatch" in text or b"SignatureDoesNotMatch" in text), text
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="h")

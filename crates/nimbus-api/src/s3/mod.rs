@@ -31,6 +31,9 @@ pub struct S3Request {
     pub operation: &'static str,
     /// The path with the bucket first, as sent (what Signature Version 2 signs).
     pub resource: String,
+    /// Addressed by path (`/bucket/key`), on the web console's origin: answers go out
+    /// sandboxed (see [`serve`]).
+    pub path_style: bool,
     pub bucket: Option<String>,
     /// Exactly as sent, percent-decoded.
     pub key: Option<String>,
@@ -69,6 +72,7 @@ pub fn recognize(parts: &Parts) -> Option<S3Request> {
         return None;
     }
     let path = parts.uri.path();
+    let path_style = hosted.is_none();
     let resource = match &hosted {
         Some(bucket) => format!("/{bucket}{path}"),
         None => path.to_string(),
@@ -89,7 +93,7 @@ pub fn recognize(parts: &Parts) -> Option<S3Request> {
     };
     let query = nimbus_protocol::rest::query_pairs(parts.uri.query());
     let operation = place(&parts.method, bucket.is_some(), key.is_some(), &query, &parts.headers);
-    Some(S3Request { operation, resource, bucket, key, query })
+    Some(S3Request { operation, resource, path_style, bucket, key, query })
 }
 
 fn unescape(s: &str) -> String {
@@ -370,6 +374,7 @@ pub fn store(state: &AppState) -> Result<Arc<ObjectStore>, S3Error> {
 /// needs it (streamed to disk for object bodies).
 pub async fn serve(state: &Arc<AppState>, req: S3Request, parts: &Parts, body: body::RequestBody) -> Response<Body> {
     let method = parts.method.clone();
+    let req_path_style = req.path_style;
     let result = match req.operation {
         "ListBuckets"
         | "CreateBucket"
@@ -401,7 +406,7 @@ pub async fn serve(state: &Arc<AppState>, req: S3Request, parts: &Parts, body: b
         "Unsupported" => Err(S3Error::not_implemented()),
         _ => object::serve(state, &req, parts, body).await,
     };
-    match result {
+    let r = match result {
         Ok(r) => {
             if method != Method::GET && method != Method::HEAD {
                 // A change may owe notifications: their deliverer looks now.
@@ -410,6 +415,14 @@ pub async fn serve(state: &Arc<AppState>, req: S3Request, parts: &Parts, body: b
             r
         }
         Err(e) => error_response(&method, &e),
+    };
+    // A path-style answer shares the web console's origin (real S3 is another origin): an
+    // object served there (an HTML page someone uploaded) runs sandboxed, as a function's
+    // path-style answers do, and cannot reach the console's storage.
+    if req_path_style {
+        crate::proxy::through(crate::proxy::Door::Path, r)
+    } else {
+        r
     }
 }
 

@@ -58,6 +58,7 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
             let source_req = S3Request {
                 operation: req.operation,
                 resource: String::new(),
+                path_style: true,
                 bucket: Some(src_bucket.clone()),
                 key: Some(src_key.clone()),
                 query: src_version.iter().map(|v| ("versionId".to_string(), v.clone())).collect(),

@@ -546,6 +546,7 @@ async fn copy(
     let source_req = S3Request {
         operation: req.operation,
         resource: String::new(),
+        path_style: true,
         bucket: Some(src_bucket.clone()),
         key: Some(src_key.clone()),
         query: src_version.iter().map(|v| ("versionId".to_string(), v.clone())).collect(),
