@@ -816,3 +816,84 @@ def test_bad_input_gets_s3s_errors(server, s3, bucket):
     assert r.status in (400, 403) and (b"XAmzContentSHA256Mismatch" in text or b"SignatureDoesNotMatch" in text), text
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="h")
+
+
+def _s3_user(server, statements: list[dict] | None) -> tuple[str, object]:
+    """A new IAM user with `statements` as its inline policy, and an S3 client signing as it."""
+    iam = server.client("iam")
+    name = unique("s3-user")
+    iam.create_user(UserName=name)
+    if statements:
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return f"arn:aws:iam::{ACCOUNT}:user/{name}", boto_client("s3", server.endpoint, aws_access_key_id=key["AccessKeyId"],
+                                                              aws_secret_access_key=key["SecretAccessKey"])
+
+
+def test_iam_policies_and_bucket_policies_decide_who_may_do_what(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="public/index.html", Body=b"<h1>hi</h1>", ContentType="text/html")
+    s3.put_object(Bucket=bucket, Key="private/secret", Body=b"s")
+    reader_arn, reader = _s3_user(server, [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                                            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/public/*"]}])
+    assert wait_for(lambda: _allowed(lambda: reader.get_object(Bucket=bucket, Key="public/index.html")), timeout=10, what="the new key")
+    assert reader.list_objects_v2(Bucket=bucket, Prefix="public/")["KeyCount"] == 1
+    for call in (lambda: reader.get_object(Bucket=bucket, Key="private/secret"),
+                 lambda: reader.put_object(Bucket=bucket, Key="public/new", Body=b"x"),
+                 lambda: reader.delete_object(Bucket=bucket, Key="public/index.html"),
+                 lambda: reader.list_buckets()):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e) == ("AccessDenied", 403)
+    # A user with no policy at all, let in by the bucket's policy (same account).
+    nobody_arn, nobody = _s3_user(server, None)
+    wait_for(lambda: _denied(lambda: nobody.get_object(Bucket=bucket, Key="private/secret")), timeout=10, what="the new key")
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_policy(Bucket=bucket)
+    assert error_of(e) == ("NoSuchBucketPolicy", 404)
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "user", "Effect": "Allow", "Principal": {"AWS": nobody_arn}, "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/private/*"},
+        {"Sid": "public", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/public/*"},
+        {"Sid": "deny-reader", "Effect": "Deny", "Principal": {"AWS": reader_arn}, "Action": "s3:ListBucket",
+         "Resource": f"arn:aws:s3:::{bucket}"},
+    ]}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == policy
+    assert nobody.get_object(Bucket=bucket, Key="private/secret")["Body"].read() == b"s"
+    with pytest.raises(ClientError) as e:
+        reader.list_objects_v2(Bucket=bucket)
+    assert error_of(e) == ("AccessDenied", 403)
+    # Anyone, unsigned, path-style (what a browser or curl sends): only what the policy grants everyone.
+    with urllib.request.urlopen(f"{server.endpoint}/{bucket}/public/index.html", timeout=10) as r:
+        assert r.read() == b"<h1>hi</h1>"
+    for path in (f"/{bucket}/private/secret", f"/{bucket}?list-type=2"):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"{server.endpoint}{path}", timeout=10)
+        assert e.value.code == 403 and b"<Code>AccessDenied</Code>" in e.value.read()
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                                                              "Resource": "arn:aws:s3:::some-other-bucket/*"}]}))
+    assert error_of(e) == ("MalformedPolicy", 400)
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_policy(Bucket=bucket, Policy="not json")
+    assert error_of(e) == ("MalformedPolicy", 400)
+    s3.delete_bucket_policy(Bucket=bucket)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"{server.endpoint}/{bucket}/public/index.html", timeout=10)
+    assert e.value.code == 403
+
+
+def _allowed(call) -> bool:
+    try:
+        call()
+        return True
+    except ClientError:
+        return False
+
+
+def _denied(call) -> bool:
+    try:
+        call()
+        return False
+    except ClientError as e:
+        return e.response["Error"]["Code"] == "AccessDenied"

@@ -284,10 +284,20 @@ fn authenticate(
     })
 }
 
+/// Who an S3 request comes from, once its head is authenticated, and what its body must
+/// then be.
+pub enum S3Auth {
+    /// Authentication is off.
+    Off(sigv4::BodyCheck),
+    /// Unsigned: S3 lets such a request do only what the bucket's policy grants everyone.
+    Anonymous(sigv4::BodyCheck),
+    Signed(Caller, sigv4::BodyCheck),
+}
+
 /// Authenticates an S3 request from its head (its body is streamed later, and checked
-/// against what this returns): Ok((None, no check)) when authentication is off.
-pub fn check_s3(keys: Option<&Keys>, parts: &Parts, resource: &str) -> Result<(Option<Caller>, sigv4::BodyCheck), Box<Response<Body>>> {
-    let Some(keys) = keys else { return Ok((None, unchecked_body(parts))) };
+/// against what this returns).
+pub fn check_s3(keys: Option<&Keys>, parts: &Parts, resource: &str) -> Result<S3Auth, Box<Response<Body>>> {
+    let Some(keys) = keys else { return Ok(S3Auth::Off(unchecked_body(parts))) };
     let req = sigv4::Request {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -299,7 +309,7 @@ pub fn check_s3(keys: Option<&Keys>, parts: &Parts, resource: &str) -> Result<(O
     // `Content-MD5` and checksums are checked as for every body.
     if let Some(sig) = nimbus_identity::sigv2::read(&parts.headers, parts.uri.query()) {
         return match keys.authenticate_v2(&sig, &req, resource, chrono::Utc::now()) {
-            Ok(caller) => Ok((Some(caller), unchecked_body(parts))),
+            Ok(caller) => Ok(S3Auth::Signed(caller, unchecked_body(parts))),
             Err(failure) => Err(Box::new(s3_refusal(parts, &failure))),
         };
     }
@@ -308,7 +318,8 @@ pub fn check_s3(keys: Option<&Keys>, parts: &Parts, resource: &str) -> Result<(O
             let failure = KeyError::Signature(AuthError::Invalid("Credential should be scoped to correct service: 's3'.".into()));
             Err(Box::new(s3_refusal(parts, &failure)))
         }
-        Ok((caller, check)) => Ok((Some(caller), check)),
+        Ok((caller, check)) => Ok(S3Auth::Signed(caller, check)),
+        Err(KeyError::Signature(AuthError::Missing)) => Ok(S3Auth::Anonymous(unchecked_body(parts))),
         Err(failure) => {
             if let KeyError::Signature(AuthError::Mismatch { canonical_request, .. }) = &failure {
                 tracing::debug!("S3 signature mismatch; canonical request was:\n{canonical_request}");

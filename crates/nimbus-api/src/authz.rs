@@ -389,6 +389,12 @@ pub async fn resource_policy(state: &AppState, action: &str, arn: &str) -> Resou
             // No such key: the service answers NotFoundException to whoever IAM lets ask.
             Err(_) => (None, false),
         },
+        // A bucket's policy (S3's ARNs name neither region nor account: the bucket is this
+        // account's when its store has it).
+        "s3" => {
+            let bucket = resource.split('/').next().unwrap_or_default();
+            (state.objects.bucket_setting(bucket, "policy").await.ok().flatten(), false)
+        }
         "iam" if action.eq_ignore_ascii_case("sts:AssumeRole") => {
             return ResourcePolicy { policy: state.iam.trust_policy_at(arn).map(Arc::new), required: true };
         }
@@ -459,6 +465,37 @@ pub async fn decide(
     let policies = Policies {
         identity: &identity,
         resource: on_resource.policy.as_deref(),
+        resource_required: on_resource.required,
+        ..Policies::default()
+    };
+    let evaluation = evaluate(&request, &policies);
+    if evaluation.allowed() {
+        Ok(())
+    } else {
+        Err(evaluation.message(&request).to_string())
+    }
+}
+
+/// Whether `caller` of the account `home` may do `action` on `resource` when a service does
+/// it for the caller with the caller's own permissions, as AWS's forward access sessions do
+/// (Lambda reading a deployment package from S3): the caller's identity and session
+/// policies and the resource's own policy decide, with `aws:ViaAWSService` true and no
+/// `aws:SourceIp` (the service makes the request); the account's root always may. Err
+/// carries the denial as IAM words it.
+pub async fn caller_may(home: &AppState, caller: &Caller, action: &str, resource: &str) -> Result<(), String> {
+    let Some((principal, identity)) = evaluated(home, &caller.principal) else { return Ok(()) };
+    let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
+    let session = caller.session_policy.as_deref().map(|p| home.iam.session_policy(p));
+    let on_resource = resource_policy(home, action, resource).await;
+    let context = Context::new()
+        .with_time(std::time::SystemTime::now())
+        .with("aws:RequestedRegion", &caller.region)
+        .with("aws:ViaAWSService", "true");
+    let request = Request { principal: &principal, action, resource, context: &context };
+    let policies = Policies {
+        identity: &identity,
+        resource: on_resource.policy.as_deref(),
+        session: session.as_deref(),
         resource_required: on_resource.required,
         ..Policies::default()
     };

@@ -185,7 +185,11 @@ async fn route(
     let json_target = parts.headers.contains_key("x-amz-target");
     let body = tower_http::timeout::TimeoutBody::new(state.limits.body_timeout, body);
     // S3 is placed, authenticated and authorized from the head: its bodies stream.
-    if let Some(s3) = crate::s3::recognize(&parts) {
+    let s3 = match crate::s3::recognize(&parts) {
+        Some(s3) => Some(s3),
+        None => crate::s3::recognize_public(&state, &parts).await,
+    };
+    if let Some(s3) = s3 {
         *service = "s3";
         return route_s3(state, s3, parts, body, peer, secure).await;
     }
@@ -349,21 +353,36 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (caller, check) = match crate::auth::check_s3(state.keys.as_deref(), &parts, &req.resource) {
-        Ok(c) => c,
+    let (caller, check, anonymous) = match crate::auth::check_s3(state.keys.as_deref(), &parts, &req.resource) {
+        Ok(crate::auth::S3Auth::Signed(caller, check)) => (Some(caller), check, false),
+        Ok(crate::auth::S3Auth::Off(check)) => (None, check, false),
+        Ok(crate::auth::S3Auth::Anonymous(check)) => (None, check, true),
         Err(refused) => return *refused,
     };
     let home = caller.as_ref().and_then(|c| state.accounts.get(&c.principal.account)).unwrap_or(state);
-    let action = Action::S3(Box::new(req));
-    let owner = match &caller {
-        Some(caller) => crate::authz::owner(&home, caller, &action),
-        None => home.clone(),
+    // A bucket is its owner's, whoever asks (CreateBucket makes one in the caller's account).
+    let owner = match req.bucket.as_deref() {
+        Some(bucket) if req.operation != "CreateBucket" => crate::s3::owner_of(&home, bucket).await,
+        _ => home.clone(),
     };
+    let action = Action::S3(Box::new(req));
     let source_ip = peer.ip().to_string();
     let conn = crate::authz::Connection { source_ip: &source_ip, secure };
     if let Some(caller) = &caller {
         if let Err(denied) = crate::authz::authorize(&home, &owner, caller, &action, &conn).await {
             return *denied;
+        }
+    } else if anonymous {
+        // Unsigned: only what the bucket's policy grants everyone.
+        let scope = crate::authz::Scope { account: owner.account(), region: &owner.control.partition().region, principal: "", names: &*owner };
+        let allowed = match action.target(&scope) {
+            Some(target) => {
+                crate::authz::decide(&owner, crate::authz::Who::Anonymous, target.action, &target.resource, &[], &conn).await.is_ok()
+            }
+            None => false,
+        };
+        if !allowed {
+            return crate::s3::error_response(&parts.method, &crate::s3::S3Error::new("AccessDenied", 403, "Access Denied"));
         }
     }
     let Action::S3(req) = action else { unreachable!("made above") };

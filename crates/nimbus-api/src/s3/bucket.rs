@@ -149,6 +149,30 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
             store.put_bucket_setting(bucket, "tagging", None).await.map_err(of)?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
+        "GetBucketPolicy" => match store.bucket_setting(bucket, "policy").await.map_err(of)? {
+            Some(text) => {
+                let mut r = crate::response::raw(StatusCode::OK, "application/json", Bytes::from(text));
+                super::stamp(&mut r, &super::request_id());
+                Ok(r)
+            }
+            None => Err(S3Error::new("NoSuchBucketPolicy", 404, "The bucket policy does not exist").with("BucketName", bucket)),
+        },
+        "PutBucketPolicy" => {
+            store.bucket(bucket).await.map_err(of)?;
+            let doc = body.read(parts).await?;
+            let text = std::str::from_utf8(&doc).map_err(|_| malformed_policy("Policies must be valid JSON and the first byte must be '{'"))?;
+            if !text.trim_start().starts_with('{') {
+                return Err(malformed_policy("Policies must be valid JSON and the first byte must be '{'"));
+            }
+            nimbus_policy::Policy::parse(text, nimbus_policy::Kind::Resource).map_err(|e| malformed_policy(&e.to_string()))?;
+            check_policy_resources(text, bucket)?;
+            store.put_bucket_setting(bucket, "policy", Some(text.to_string())).await.map_err(of)?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        "DeleteBucketPolicy" => {
+            store.put_bucket_setting(bucket, "policy", None).await.map_err(of)?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
         "GetBucketNotificationConfiguration" => {
             let config = store.notifications(bucket).await.map_err(of)?;
             Ok(answer("GetBucketNotificationConfiguration", &notification_output(&config)))
@@ -165,6 +189,34 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
         }
         _ => Err(S3Error::not_implemented()),
     }
+}
+
+fn malformed_policy(message: &str) -> S3Error {
+    S3Error::new("MalformedPolicy", 400, message.to_string())
+}
+
+/// S3 refuses a bucket policy whose statements name resources outside the bucket.
+fn check_policy_resources(text: &str, bucket: &str) -> Result<(), S3Error> {
+    let own = format!("arn:aws:s3:::{bucket}");
+    let doc: Value = serde_json::from_str(text).map_err(|e| malformed_policy(&e.to_string()))?;
+    let statements = match &doc["Statement"] {
+        Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    for statement in &statements {
+        let resources = match statement.get("Resource").or_else(|| statement.get("NotResource")) {
+            Some(Value::String(r)) => vec![r.clone()],
+            Some(Value::Array(items)) => items.iter().filter_map(|r| r.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        };
+        for resource in resources {
+            let inside = resource == own || resource.starts_with(&format!("{own}/")) || resource == "*";
+            if !inside {
+                return Err(malformed_policy("Policy has invalid resource"));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]

@@ -96,6 +96,42 @@ pub fn recognize(parts: &Parts) -> Option<S3Request> {
     Some(S3Request { operation, resource, path_style, bucket, key, query })
 }
 
+/// An unsigned path-style request to a bucket that exists (`GET /bucket/key` of a public
+/// object: what a browser or curl sends), which is S3's although nothing in its head says so.
+/// Only names that are valid buckets and not Nimbus's own paths are looked up.
+pub async fn recognize_public(state: &Arc<AppState>, parts: &Parts) -> Option<S3Request> {
+    let signed = parts.headers.contains_key(http::header::AUTHORIZATION)
+        || parts.uri.query().is_some_and(|q| q.contains("X-Amz-Signature=") || q.contains("Signature="));
+    if signed || parts.headers.contains_key("x-amz-target") {
+        return None;
+    }
+    let first = parts.uri.path().trim_start_matches('/').split('/').next().unwrap_or("");
+    if !valid_bucket_name(first) || first == "health" {
+        return None;
+    }
+    let mut found = state.objects.bucket(first).await.is_ok();
+    if !found {
+        for other in state.accounts.all() {
+            if other.objects.bucket(first).await.is_ok() {
+                found = true;
+                break;
+            }
+        }
+    }
+    if !found {
+        return None;
+    }
+    let path = parts.uri.path();
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    let (bucket, key) = match rest.split_once('/') {
+        Some((b, k)) => (Some(unescape(b)), (!k.is_empty()).then(|| unescape(k))),
+        None => (Some(unescape(rest)), None),
+    };
+    let query = nimbus_protocol::rest::query_pairs(parts.uri.query());
+    let operation = place(&parts.method, bucket.is_some(), key.is_some(), &query, &parts.headers);
+    Some(S3Request { operation, resource: path.to_string(), path_style: true, bucket, key, query })
+}
+
 fn unescape(s: &str) -> String {
     percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
@@ -152,9 +188,9 @@ fn place(method: &Method, bucket: bool, key: bool, query: &[(String, String)], h
             ("notification", "GetBucketNotificationConfiguration", "PutBucketNotificationConfiguration", ""),
             ("tagging", "GetBucketTagging", "PutBucketTagging", "DeleteBucketTagging"),
             ("policy", "GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"),
-            ("cors", "GetBucketCors", "PutBucketCors", "DeleteBucketCors"),
+            ("cors", "", "", ""),
             ("location", "GetBucketLocation", "", ""),
-            ("acl", "GetBucketAcl", "PutBucketAcl", ""),
+            ("acl", "", "", ""),
         ];
         for (name, get, put, delete) in SETTINGS {
             if has(name) {
@@ -363,6 +399,20 @@ pub fn empty(status: StatusCode) -> Response<Body> {
     let mut r = crate::response::empty(status);
     stamp(&mut r, &id);
     r
+}
+
+/// The account that owns `bucket`: `home` when it is there (or nowhere), else the account
+/// of this server that has it (one namespace for all of them, as on AWS).
+pub async fn owner_of(home: &Arc<AppState>, bucket: &str) -> Arc<AppState> {
+    if !home.accounts.several() || home.objects.bucket(bucket).await.is_ok() {
+        return home.clone();
+    }
+    for other in home.accounts.all() {
+        if other.account() != home.account() && other.objects.bucket(bucket).await.is_ok() {
+            return other;
+        }
+    }
+    home.clone()
 }
 
 /// The account's object store.
