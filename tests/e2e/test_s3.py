@@ -897,3 +897,36 @@ def _denied(call) -> bool:
         return False
     except ClientError as e:
         return e.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_notifications_reach_topics(server, s3, bucket):
+    from helpers import sns_may_send
+    sns, sqs = server.sns_client(), server.sqs_client()
+    topic = sns.create_topic(Name=unique("s3t"))["TopicArn"]
+    url = sqs.create_queue(QueueName=unique("s3t-q"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": sns_may_send(queue_arn, topic)})
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    config = {"TopicConfigurations": [{"Id": "to-topic", "TopicArn": topic, "Events": ["s3:ObjectRemoved:*", "s3:ObjectTagging:*"]}]}
+    # A topic's default policy lets only its account publish: S3 is refused until it is let in.
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+    assert error_of(e) == ("InvalidArgument", 400)
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sns:Publish", "Resource": topic,
+         "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}}}]}))
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+    s3.put_object(Bucket=bucket, Key="t.txt", Body=b"x")
+    s3.put_object_tagging(Bucket=bucket, Key="t.txt", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})
+    s3.delete_object(Bucket=bucket, Key="t.txt")
+    seen: list[dict] = []
+
+    def three():
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            seen.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return len(seen) >= 3
+    wait_for(three, timeout=20, what="the test event and two notifications through the topic")
+    assert seen[0]["Event"] == "s3:TestEvent"
+    assert [d["Records"][0]["eventName"] for d in seen[1:]] == ["ObjectTagging:Put", "ObjectRemoved:Delete"]
+    assert all(d["Records"][0]["s3"]["configurationId"] == "to-topic" for d in seen[1:])
