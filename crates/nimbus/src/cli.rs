@@ -13,7 +13,10 @@ use crate::client::Api;
 use crate::{ClientOpts, Output};
 
 pub struct Deploy {
-    pub dir: PathBuf,
+    /// The folder to zip; None with `s3`.
+    pub dir: Option<PathBuf>,
+    /// `BUCKET/KEY` (or `s3://BUCKET/KEY`): a zip already in a bucket of the account.
+    pub s3: Option<String>,
     pub name: String,
     pub runtime: Option<String>,
     pub handler: Option<String>,
@@ -424,16 +427,39 @@ async fn default_role(api: &Api, text: bool) -> anyhow::Result<String> {
     Ok(crate::client::xml_text(&xml, "Arn"))
 }
 
+/// Where `--s3` says a zip is: `BUCKET/KEY` or `s3://BUCKET/KEY` → (bucket, key).
+fn s3_location(spec: &str) -> anyhow::Result<(String, String)> {
+    let path = spec.strip_prefix("s3://").unwrap_or(spec);
+    match path.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok((bucket.to_string(), key.to_string())),
+        _ => bail!("--s3 wants BUCKET/KEY (or s3://BUCKET/KEY), got {spec}"),
+    }
+}
+
+/// The code members of CreateFunction's `Code` (and of UpdateFunctionCode's body): the
+/// folder zipped into `ZipFile`, or `S3Bucket`/`S3Key` for `--s3`.
+fn code_members(d: &Deploy, text: bool) -> anyhow::Result<Value> {
+    if let Some(spec) = &d.s3 {
+        let (bucket, key) = s3_location(spec)?;
+        if text {
+            eprintln!("code from s3://{bucket}/{key}");
+        }
+        return Ok(json!({ "S3Bucket": bucket, "S3Key": key }));
+    }
+    let dir = d.dir.as_deref().ok_or_else(|| anyhow!("deploy needs a folder to zip or --s3 BUCKET/KEY"))?;
+    if !dir.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    let (zip, count) = zip_dir(dir)?;
+    if text {
+        eprintln!("zipped {count} files from {} ({} KB)", dir.display(), zip.len().div_ceil(1024));
+    }
+    Ok(json!({ "ZipFile": base64::engine::general_purpose::STANDARD.encode(&zip) }))
+}
+
 async fn deploy(api: &Api, d: Deploy, output: Output) -> anyhow::Result<ExitCode> {
     let text = output == Output::Text;
-    if !d.dir.is_dir() {
-        bail!("{} is not a directory", d.dir.display());
-    }
-    let (zip, count) = zip_dir(&d.dir)?;
-    if text {
-        eprintln!("zipped {count} files from {} ({} KB)", d.dir.display(), zip.len().div_ceil(1024));
-    }
-    let zip_b64 = base64::engine::general_purpose::STANDARD.encode(&zip);
+    let code = code_members(&d, text)?;
     let mut env = serde_json::Map::new();
     for kv in &d.env {
         let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--env wants KEY=VALUE, got {kv}"))?;
@@ -445,7 +471,6 @@ async fn deploy(api: &Api, d: Deploy, output: Output) -> anyhow::Result<ExitCode
         if text {
             eprintln!("updating code of {}…", d.name);
         }
-        let code = json!({ "ZipFile": zip_b64 });
         api.call("PUT", &format!("{path}/code"), &[], serde_json::to_vec(&code)?).await?.ok()?;
         let mut change = serde_json::Map::new();
         if let Some(r) = &d.runtime {
@@ -486,7 +511,7 @@ async fn deploy(api: &Api, d: Deploy, output: Output) -> anyhow::Result<ExitCode
             "Runtime": runtime,
             "Handler": handler,
             "Role": role,
-            "Code": { "ZipFile": zip_b64 },
+            "Code": code,
         });
         if let Some(m) = d.memory {
             body["MemorySize"] = json!(m);
@@ -707,4 +732,26 @@ fn xml_values(xml: &str, tag: &str) -> Vec<String> {
         rest = &after[j + close.len()..];
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_locations_are_bucket_and_key() {
+        let ok = |b: &str, k: &str| Some((b.to_string(), k.to_string()));
+        let cases = [
+            ("bkt/app.zip", ok("bkt", "app.zip")),
+            ("s3://bkt/app.zip", ok("bkt", "app.zip")),
+            ("bkt/builds/v2/app.zip", ok("bkt", "builds/v2/app.zip")),
+            ("bkt", None),
+            ("bkt/", None),
+            ("/app.zip", None),
+            ("s3://", None),
+        ];
+        for (spec, want) in cases {
+            assert_eq!(s3_location(spec).ok(), want, "{spec}");
+        }
+    }
 }

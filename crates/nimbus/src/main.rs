@@ -71,9 +71,18 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
-    /// Zip a folder and create or update a function from it.
+    /// Zip a folder and create or update a function from it, or take its zip from a
+    /// bucket with `--s3 BUCKET/KEY`.
     Deploy {
-        dir: PathBuf,
+        /// The folder to zip (not with --s3).
+        #[arg(required_unless_present = "s3")]
+        dir: Option<PathBuf>,
+        /// Deploy the zip at BUCKET/KEY (or s3://BUCKET/KEY) in one of the account's
+        /// buckets instead of a local folder: the server reads it (the caller needs
+        /// s3:GetObject on it), and a zip from S3 may be over the 50 MB of a direct upload,
+        /// up to 250 MB unzipped.
+        #[arg(long, value_name = "BUCKET/KEY", conflicts_with = "dir")]
+        s3: Option<String>,
         #[arg(long)]
         name: String,
         #[arg(long)]
@@ -316,8 +325,8 @@ fn main() -> std::process::ExitCode {
         Command::Runtimes { command: Some(RuntimesCommand::Install { targets, data }), .. } => {
             install::run(&data, &targets, install::Sources::from_env())
         }
-        Command::Deploy { dir, name, runtime, handler, memory, timeout, env, role, layers, client } => {
-            cli::run(client, cli::Deploy { dir, name, runtime, handler, memory, timeout, env, role, layers }.into())
+        Command::Deploy { dir, s3, name, runtime, handler, memory, timeout, env, role, layers, client } => {
+            cli::run(client, cli::Deploy { dir, s3, name, runtime, handler, memory, timeout, env, role, layers }.into())
         }
         Command::Invoke { name, payload, logs, asynchronous, client } => {
             cli::run(client, cli::Cmd::Invoke { name, payload, logs, asynchronous })

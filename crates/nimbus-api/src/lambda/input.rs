@@ -16,6 +16,7 @@ use nimbus_model::validate::{self, MAX_SYNC_PAYLOAD};
 use nimbus_model::{ApiError, ErrorCode, FunctionRef, Partition};
 
 mod target;
+use super::package::{CodeMembers, Package};
 use nimbus_triggers::{MappingChange, NewMapping};
 use serde::Deserialize;
 
@@ -217,7 +218,24 @@ pub struct CodeInput {
     zip_file: Option<String>,
     #[serde(rename = "S3Bucket")]
     s3_bucket: Option<String>,
+    #[serde(rename = "S3Key")]
+    s3_key: Option<String>,
+    #[serde(rename = "S3ObjectVersion")]
+    s3_object_version: Option<String>,
     image_uri: Option<String>,
+}
+
+impl CodeInput {
+    /// Where the zip comes from, checked (`path`: where the members sit, for AWS's messages).
+    fn into_package(self, path: &str) -> Result<Package, ApiError> {
+        let members = CodeMembers {
+            zip_file: self.zip_file,
+            s3_bucket: self.s3_bucket,
+            s3_key: self.s3_key,
+            s3_object_version: self.s3_object_version,
+        };
+        members.into_package(path, decode_zip)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -297,7 +315,8 @@ impl CreateFunctionInput {
         self.publish == Some(true)
     }
 
-    pub fn into_new_function(self) -> Result<NewFunction, ApiError> {
+    /// The function to create, its `zip` left empty, and where its zip comes from.
+    pub fn into_new_function(self) -> Result<(NewFunction, Package), ApiError> {
         let name = self.function_name;
         if name.len() > 64 && nimbus_model::arn::is_valid_function_name(&name[..64]) {
             // AWS: a name that is only too long is an InvalidParameterValueException.
@@ -323,8 +342,8 @@ impl CreateFunctionInput {
         validate::description(&description)?;
         let environment = self.environment.and_then(|e| e.variables).unwrap_or_default();
         validate::environment(&environment)?;
-        if self.code.s3_bucket.is_some() || self.code.image_uri.is_some() {
-            return Err(ApiError::invalid("Nimbus accepts code as ZipFile only"));
+        if self.code.image_uri.is_some() {
+            return Err(ApiError::invalid("Nimbus accepts code as ZipFile or from S3 only"));
         }
         let tags = self.tags.unwrap_or_default();
         if tags.len() > nimbus_control::MAX_TAGS {
@@ -338,7 +357,7 @@ impl CreateFunctionInput {
                 "Member must have length less than or equal to 1, Member must satisfy enum value set: [x86_64, arm64]",
             ));
         }
-        Ok(NewFunction {
+        let function = NewFunction {
             name,
             runtime,
             role: self.role,
@@ -365,8 +384,9 @@ impl CreateFunctionInput {
                 .filter(|a| !a.is_empty())
                 .map(|a| code_signing::parse_arn(a, "codeSigningConfigArn"))
                 .transpose()?,
-            zip: decode_zip(self.code.zip_file.as_deref())?,
-        })
+            zip: Vec::new(),
+        };
+        Ok((function, self.code.into_package("code.")?))
     }
 }
 
@@ -377,6 +397,10 @@ pub struct UpdateFunctionCodeInput {
     zip_file: Option<String>,
     #[serde(rename = "S3Bucket")]
     s3_bucket: Option<String>,
+    #[serde(rename = "S3Key")]
+    s3_key: Option<String>,
+    #[serde(rename = "S3ObjectVersion")]
+    s3_object_version: Option<String>,
     image_uri: Option<String>,
     publish: Option<bool>,
     revision_id: Option<String>,
@@ -385,7 +409,7 @@ pub struct UpdateFunctionCodeInput {
 /// What UpdateFunctionCode asks for, checked.
 pub struct CodeUpdate {
     pub function: FunctionRef,
-    pub zip: Vec<u8>,
+    pub package: Package,
     pub revision_id: Option<String>,
     pub publish: bool,
 }
@@ -393,11 +417,17 @@ pub struct CodeUpdate {
 impl UpdateFunctionCodeInput {
     pub fn into_update(self, partition: &Partition) -> Result<CodeUpdate, ApiError> {
         let function = FunctionRef::parse(&self.function_name, partition)?;
-        if self.s3_bucket.is_some() || self.image_uri.is_some() {
-            return Err(ApiError::invalid("Nimbus accepts code as ZipFile only"));
+        if self.image_uri.is_some() {
+            return Err(ApiError::invalid("Nimbus accepts code as ZipFile or from S3 only"));
         }
-        let zip = decode_zip(self.zip_file.as_deref())?;
-        Ok(CodeUpdate { function, zip, revision_id: self.revision_id, publish: self.publish == Some(true) })
+        let members = CodeMembers {
+            zip_file: self.zip_file,
+            s3_bucket: self.s3_bucket,
+            s3_key: self.s3_key,
+            s3_object_version: self.s3_object_version,
+        };
+        let package = members.into_package("", decode_zip)?;
+        Ok(CodeUpdate { function, package, revision_id: self.revision_id, publish: self.publish == Some(true) })
     }
 }
 
@@ -510,8 +540,9 @@ fn required<T>(v: Option<T>, field: &str) -> Result<T, ApiError> {
     v.ok_or_else(|| ApiError::missing(field))
 }
 
-fn decode_zip(b64: Option<&str>) -> Result<Vec<u8>, ApiError> {
-    let b64 = b64.ok_or_else(|| ApiError::invalid("Please provide a source for function code: ZipFile"))?;
+/// A `ZipFile`, decoded, within the limit of a package uploaded in the request (packages
+/// read from S3 have none of their own: only their unzipped size is bounded).
+fn decode_zip(b64: &str) -> Result<Vec<u8>, ApiError> {
     let zip = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|_| ApiError::invalid("Could not decode ZipFile: it must be base64-encoded"))?;
@@ -665,13 +696,11 @@ pub struct PublishLayerVersionInput {
 }
 
 impl PublishLayerVersionInput {
-    pub fn into_new_version(self) -> Result<NewLayerVersion, ApiError> {
+    /// The layer version to publish, its `zip` left empty, and where its zip comes from.
+    pub fn into_new_version(self) -> Result<(NewLayerVersion, Package), ApiError> {
         let name = self.layer_name;
         if !nimbus_model::layer::is_valid_layer_name(&name) {
             return Err(ApiError::validation(&name, "layerName", "Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+"));
-        }
-        if self.content.s3_bucket.is_some() {
-            return Err(ApiError::invalid("Nimbus accepts layer content as ZipFile only"));
         }
         let description = self.description.unwrap_or_default();
         validate::description(&description)?;
@@ -699,14 +728,15 @@ impl PublishLayerVersionInput {
         if self.license_info.as_deref().is_some_and(|l| l.len() > 512) {
             return Err(ApiError::validation("…", "licenseInfo", "Member must have length less than or equal to 512"));
         }
-        Ok(NewLayerVersion {
+        let version = NewLayerVersion {
             name,
             description,
             compatible_runtimes: runtimes,
             compatible_architectures: architectures,
             license_info: self.license_info,
-            zip: decode_zip(self.content.zip_file.as_deref())?,
-        })
+            zip: Vec::new(),
+        };
+        Ok((version, self.content.into_package("content.")?))
     }
 }
 

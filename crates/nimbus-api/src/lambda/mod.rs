@@ -5,6 +5,7 @@
 
 mod input;
 mod output;
+mod package;
 mod unbuilt;
 mod vpc;
 
@@ -189,12 +190,13 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
         LambdaCall::CreateFunction(mut input) => {
             let publish = input.publish();
             let vpc_config = input.vpc_config.take();
-            let mut function = input.into_new_function()?;
+            let (mut function, package) = input.into_new_function()?;
             crate::authz::check_execution_role(state, caller, &function.role)?;
             if let Some(target) = &function.dead_letter_target {
                 crate::authz::check_dead_letter_target(state, &function.role, &function.name, target).await?;
             }
             function.vpc = vpc::resolve(state, vpc_config, &function.role).await?;
+            function.zip = package.load(state, caller).await?;
             let name = function.name.clone();
             let mut c = control.create(function).await?;
             if publish {
@@ -231,8 +233,9 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
             reply(op, &ListFunctionsResponse { functions: items, next_marker }, rid)
         }
         LambdaCall::UpdateFunctionCode(input) => {
-            let CodeUpdate { function, zip, revision_id, publish } = input.into_update(p)?;
+            let CodeUpdate { function, package, revision_id, publish } = input.into_update(p)?;
             latest_only(&function)?;
+            let zip = package.load(state, caller).await?;
             let mut c = control.update_code(&function.name, &zip, revision_id.as_deref()).await?;
             if publish {
                 c = control.publish(&function.name, None, None, None).await?;
@@ -375,7 +378,9 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
             reply(op, &ListProvisionedConcurrencyConfigsResponse { provisioned_concurrency_configs: configs, next_marker }, rid)
         }
         LambdaCall::PublishLayerVersion(input) => {
-            let l = control.publish_layer_version(input.into_new_version()?).await?;
+            let (mut version, package) = input.into_new_version()?;
+            version.zip = package.load(state, caller).await?;
+            let l = control.publish_layer_version(version).await?;
             reply(op, &LayerVersionResponse::full(p, &l, code_location(state, origin, &l.code_digest)), rid)
         }
         LambdaCall::GetLayerVersion(input) => {
