@@ -327,3 +327,57 @@ def test_nimbus_deploy_s3_deploys_a_zip_from_a_bucket(nimbus_bin, server, s3, la
     # The help says how.
     help_text = run([nimbus_bin, "deploy", "--help"], env=env).stdout.decode()
     assert "--s3 <BUCKET/KEY>" in help_text
+
+
+def test_a_bucket_of_another_account_is_read_when_its_policy_lets_the_caller(server_factory):
+    import boto3
+    from botocore.config import Config
+
+    from helpers import TRUST_LAMBDA, boto_client
+
+    s = server_factory()
+    org = boto_client("organizations", s.endpoint)
+    org.create_organization()
+    status = org.create_account(Email=f"{unique('team')}@example.com", AccountName="team")["CreateAccountStatus"]
+    member = status["AccountId"]
+    iam = boto_client("iam", s.endpoint)
+    ops = unique("ops")
+    iam.create_user(UserName=ops)
+    iam.attach_user_policy(UserName=ops, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    ops_key = iam.create_access_key(UserName=ops)["AccessKey"]
+
+    def session_client(service, creds):
+        return boto3.session.Session().client(
+            service, endpoint_url=s.endpoint, region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds.get("SessionToken"),
+            config=Config(retries={"max_attempts": 0}))
+
+    creds = session_client("sts", ops_key).assume_role(
+        RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole", RoleSessionName="ops")["Credentials"]
+    member_lam = session_client("lambda", creds)
+    role = session_client("iam", creds).create_role(
+        RoleName=unique("fn"), AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))["Role"]["Arn"]
+
+    # The management account's bucket, which the member's administrator may not read yet.
+    s3 = boto_client("s3", s.endpoint)
+    bucket = unique("shared").lower().replace("_", "-")[:60]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="app.zip", Body=handler_zip("shared"))
+    name = unique("xacct")
+
+    def create():
+        return member_lam.create_function(FunctionName=name, Runtime="python3.11", Handler="index.handler", Role=role,
+                                          Code={"S3Bucket": bucket, "S3Key": "app.zip"})
+
+    with pytest.raises(ClientError) as e:
+        create()
+    code, status, message = client_error(e)
+    assert (code, status) == ("AccessDeniedException", 403), message
+    assert message.endswith(f"on resource: \"arn:aws:s3:::{bucket}/app.zip\" because no resource-based policy allows the "
+                            "s3:GetObject action"), message
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{member}:root"}, "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    assert create()["FunctionArn"] == f"arn:aws:lambda:{REGION}:{member}:function:{name}"
+    wait_active(member_lam, name)
+    assert invoke(member_lam, name).ok()["v"] == "shared"

@@ -476,17 +476,23 @@ pub async fn decide(
     }
 }
 
-/// Whether `caller` of the account `home` may do `action` on `resource` when a service does
-/// it for the caller with the caller's own permissions, as AWS's forward access sessions do
-/// (Lambda reading a deployment package from S3): the caller's identity and session
-/// policies and the resource's own policy decide, with `aws:ViaAWSService` true and no
-/// `aws:SourceIp` (the service makes the request); the account's root always may. Err
-/// carries the denial as IAM words it.
-pub async fn caller_may(home: &AppState, caller: &Caller, action: &str, resource: &str) -> Result<(), String> {
-    let Some((principal, identity)) = evaluated(home, &caller.principal) else { return Ok(()) };
+/// Whether `caller` of the account `home` may do `action` on `resource` of the account
+/// `owner` (the same, or another this server holds) when a service does it for the caller
+/// with the caller's own permissions, as AWS's forward access sessions do (Lambda reading a
+/// deployment package from S3): the caller's identity and session policies and the
+/// resource's own policy decide (both must allow across accounts), with `aws:ViaAWSService`
+/// true and no `aws:SourceIp` (the service makes the request); the account's root always may
+/// in its own account. Err carries the denial as IAM words it.
+pub async fn caller_may(home: &AppState, owner: &AppState, caller: &Caller, action: &str, resource: &str) -> Result<(), String> {
+    let cross_account = home.account() != owner.account();
+    let (principal, identity) = match evaluated(home, &caller.principal) {
+        Some(evaluated) => evaluated,
+        None if cross_account => (home.iam.policy_principal(&caller.principal), Vec::new()),
+        None => return Ok(()),
+    };
     let identity: Vec<&Policy> = identity.iter().map(Arc::as_ref).collect();
     let session = caller.session_policy.as_deref().map(|p| home.iam.session_policy(p));
-    let on_resource = resource_policy(home, action, resource).await;
+    let on_resource = resource_policy(owner, action, resource).await;
     let context = Context::new()
         .with_time(std::time::SystemTime::now())
         .with("aws:RequestedRegion", &caller.region)
@@ -496,8 +502,9 @@ pub async fn caller_may(home: &AppState, caller: &Caller, action: &str, resource
         identity: &identity,
         resource: on_resource.policy.as_deref(),
         session: session.as_deref(),
+        boundary: None,
         resource_required: on_resource.required,
-        ..Policies::default()
+        cross_account,
     };
     let evaluation = evaluate(&request, &policies);
     if evaluation.allowed() {

@@ -150,20 +150,24 @@ fn too_large() -> ApiError {
 }
 
 impl Package {
-    /// The zip's bytes: a `ZipFile` as given, an object read from the bucket of the caller's
-    /// account (the account `state` serves when there is no caller), once the caller is
-    /// allowed to read it. The whole zip is held in memory, as a `ZipFile` is.
+    /// The zip's bytes: a `ZipFile` as given, or an object read from its bucket (in the
+    /// caller's account, or another account of this server that owns it: bucket names are
+    /// one namespace, as on AWS) once the caller may read it. The whole zip is held in
+    /// memory, as a `ZipFile` is.
     pub async fn load(self, state: &AppState, caller: Option<&Caller>) -> Result<Vec<u8>, ApiError> {
         let at = match self {
             Package::Zip(zip) => return Ok(zip),
             Package::S3(at) => at,
         };
+        // `state` is the function's account; the caller's may be another (a cross-account call).
         let held = caller.filter(|c| c.principal.account != state.account()).and_then(|c| state.accounts.get(&c.principal.account));
         let home: &AppState = held.as_deref().unwrap_or(state);
+        let other = bucket_owner(home, &at.bucket).await;
+        let owner: &AppState = other.as_deref().unwrap_or(home);
         if let (Some(_), Some(caller)) = (&home.keys, caller) {
-            crate::authz::caller_may(home, caller, at.action(), &at.arn()).await.map_err(|why| access_denied(&at, &why))?;
+            crate::authz::caller_may(home, owner, caller, at.action(), &at.arn()).await.map_err(|why| access_denied(&at, &why))?;
         }
-        let object = home.objects.head(&at.bucket, &at.key, at.version.as_deref()).await.map_err(|e| get_object_error(&e))?;
+        let object = owner.objects.head(&at.bucket, &at.key, at.version.as_deref()).await.map_err(|e| get_object_error(&e))?;
         if object.delete_marker {
             return Err(get_object_error(&ObjectError::MethodNotAllowed { version_id: object.version_id }));
         }
@@ -172,7 +176,7 @@ impl Package {
         if object.size > MAX_UNZIPPED_BYTES {
             return Err(too_large());
         }
-        let objects = home.objects.clone();
+        let objects = owner.objects.clone();
         let size = object.size;
         let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
             let file = objects.open_body(&object)?;
@@ -193,6 +197,19 @@ impl Package {
         }
         Ok(zip)
     }
+}
+
+/// The account of this server other than `home` that owns `bucket`, if `home` does not.
+async fn bucket_owner(home: &AppState, bucket: &str) -> Option<std::sync::Arc<AppState>> {
+    if !home.accounts.several() || home.objects.bucket(bucket).await.is_ok() {
+        return None;
+    }
+    for other in home.accounts.all() {
+        if other.account() != home.account() && other.objects.bucket(bucket).await.is_ok() {
+            return Some(other);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
