@@ -930,3 +930,37 @@ def test_notifications_reach_topics(server, s3, bucket):
     assert seen[0]["Event"] == "s3:TestEvent"
     assert [d["Records"][0]["eventName"] for d in seen[1:]] == ["ObjectTagging:Put", "ObjectRemoved:Delete"]
     assert all(d["Records"][0]["s3"]["configurationId"] == "to-topic" for d in seen[1:])
+
+
+def test_notifications_reach_eventbridge_rules(server, s3, bucket):
+    events, lam = server.events_client(), server.lambda_client()
+    handler = "import json\ndef handler(event, context):\n    print('EBEVENT ' + json.dumps(event))\n"
+    fn = create_function(lam, unique("s3eb"), "python3.11", "index.handler", make_zip({"index.py": handler}))
+    rule = unique("s3-created")
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({
+        "source": ["aws.s3"], "detail-type": ["Object Created", "Object Deleted"], "detail": {"bucket": {"name": [bucket]}}}))["RuleArn"]
+    lam.add_permission(FunctionName=fn.name, StatementId="eb", Action="lambda:InvokeFunction", Principal="events.amazonaws.com",
+                       SourceArn=rule_arn)
+    events.put_targets(Rule=rule, Targets=[{"Id": "fn", "Arn": fn.arn}])
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    assert "EventBridgeConfiguration" in s3.get_bucket_notification_configuration(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="dir/a b.txt", Body=b"12345")
+    s3.delete_object(Bucket=bucket, Key="dir/a b.txt")
+    logs = server.logs_client()
+
+    def two():
+        found = logs.filter_log_events(logGroupName=f"/aws/lambda/{fn.name}", filterPattern="EBEVENT").get("events", [])
+        return found if len(found) >= 2 else None
+    try:
+        found = wait_for(two, timeout=30, what="two EventBridge events")
+    except Exception:
+        pytest.fail(server.log_tail())
+    got = sorted((json.loads(e["message"].split("EBEVENT ", 1)[1]) for e in found), key=lambda e: e["detail"]["object"]["sequencer"])
+    created, deleted = got
+    assert (created["source"], created["detail-type"], created["account"]) == ("aws.s3", "Object Created", ACCOUNT)
+    assert created["resources"] == [f"arn:aws:s3:::{bucket}"]
+    assert created["detail"]["object"]["key"] == "dir/a b.txt"
+    assert created["detail"]["object"]["size"] == 5
+    assert created["detail"]["object"]["etag"] == hashlib.md5(b"12345").hexdigest()
+    assert created["detail"]["reason"] == "PutObject"
+    assert (deleted["detail-type"], deleted["detail"]["deletion-type"]) == ("Object Deleted", "Permanently Deleted")

@@ -745,6 +745,27 @@ impl EventsService {
         Ok(results)
     }
 
+    /// An event an AWS service of this account sends to its default bus (S3's `aws.s3`
+    /// "Object Created", …): sources under `aws.` are the services' own, so no PutEvents
+    /// caller may use them. Matching rules' targets get it before this returns; the event's id.
+    pub async fn put_service_event(
+        &self,
+        source: &str,
+        detail_type: &str,
+        resources: &[String],
+        detail: &Value,
+        time_ms: i64,
+    ) -> Result<String, EventsError> {
+        let bus = self.bus_name(None)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let event = self.make_event(&id, detail_type, source, &format_time(time_ms), resources, detail);
+        let ingestion = format_time(self.clock.now_ms());
+        let (matched, deliveries) = self.matching_deliveries(&bus, &event, &ingestion);
+        self.matched(&bus, &matched);
+        self.deliver(deliveries).await;
+        Ok(id)
+    }
+
     /// One PutEvents entry checked and made into an event (or AWS's entry error).
     fn accept(&self, e: PutEventsEntry, now: i64) -> Result<(String, String, Event), (&'static str, String)> {
         let required = |v: &Option<String>, name: &str| match v.as_deref() {

@@ -14,6 +14,9 @@ pub enum DestinationKind {
     Lambda,
     Queue,
     Topic,
+    /// The account's default event bus, when the configuration has an
+    /// `EventBridgeConfiguration`: every event of every key goes there.
+    EventBridge,
 }
 
 /// One `LambdaFunctionConfiguration`, `QueueConfiguration` or `TopicConfiguration`.
@@ -31,6 +34,16 @@ pub struct Destination {
     pub suffix: Option<String>,
 }
 
+/// The destination every event goes to when a configuration turns EventBridge on.
+static EVENT_BRIDGE: std::sync::LazyLock<Destination> = std::sync::LazyLock::new(|| Destination {
+    kind: DestinationKind::EventBridge,
+    id: String::new(),
+    arn: String::new(),
+    events: vec!["s3:*".into()],
+    prefix: None,
+    suffix: None,
+});
+
 /// A bucket's notification configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NotificationConfig {
@@ -47,7 +60,7 @@ impl NotificationConfig {
     pub fn matching<'a>(&'a self, event: &str, key: &str) -> impl Iterator<Item = &'a Destination> + 'a {
         let event = event.strip_prefix("s3:").unwrap_or(event);
         // Decided here: the iterator may outlive `event` and `key`.
-        let matched: Vec<&'a Destination> = self
+        let mut matched: Vec<&'a Destination> = self
             .destinations
             .iter()
             .filter(|d| {
@@ -56,6 +69,9 @@ impl NotificationConfig {
                     && d.suffix.as_deref().is_none_or(|s| key.ends_with(s))
             })
             .collect();
+        if self.event_bridge {
+            matched.push(&EVENT_BRIDGE);
+        }
         matched.into_iter()
     }
 }
@@ -123,6 +139,54 @@ impl PendingNotification {
                 "object": object,
             },
         })
+    }
+}
+
+impl PendingNotification {
+    /// The change as S3 sends it to EventBridge: its detail type (`Object Created`, `Object
+    /// Deleted`, `Object Tags Added`, `Object Tags Deleted`) and detail (the key as it is,
+    /// not URL-encoded; `reason`, `deletion-type`), for `account`. None for changes S3 does
+    /// not send there.
+    pub fn event_bridge(&self, account: &str) -> Option<(&'static str, serde_json::Value)> {
+        let (detail_type, reason, deletion) = match self.event_name.as_str() {
+            "ObjectCreated:Put" => ("Object Created", Some("PutObject"), None),
+            "ObjectCreated:Post" => ("Object Created", Some("POST Object"), None),
+            "ObjectCreated:Copy" => ("Object Created", Some("CopyObject"), None),
+            "ObjectCreated:CompleteMultipartUpload" => ("Object Created", Some("CompleteMultipartUpload"), None),
+            "ObjectRemoved:Delete" => ("Object Deleted", Some("DeleteObject"), Some("Permanently Deleted")),
+            "ObjectRemoved:DeleteMarkerCreated" => ("Object Deleted", Some("DeleteObject"), Some("Delete Marker Created")),
+            "ObjectTagging:Put" => ("Object Tags Added", None, None),
+            "ObjectTagging:Delete" => ("Object Tags Deleted", None, None),
+            _ => return None,
+        };
+        let mut object = serde_json::Map::new();
+        object.insert("key".into(), self.key.as_str().into());
+        if let (Some(size), "Object Created") = (self.size, detail_type) {
+            object.insert("size".into(), size.into());
+        }
+        if let Some(etag) = &self.etag {
+            object.insert("etag".into(), etag.as_str().into());
+        }
+        if let Some(v) = &self.version_id {
+            object.insert("version-id".into(), v.as_str().into());
+        }
+        object.insert("sequencer".into(), self.sequencer.as_str().into());
+        let seed = md5::Md5::digest(format!("{}/{}/eventbridge/{}", self.id, self.sequencer, self.key));
+        let mut detail = serde_json::json!({
+            "version": "0",
+            "bucket": {"name": self.bucket},
+            "object": object,
+            "request-id": hex::encode_upper(&seed[..8]),
+            "requester": account,
+            "source-ip-address": "127.0.0.1",
+        });
+        if let Some(reason) = reason {
+            detail["reason"] = reason.into();
+        }
+        if let Some(deletion) = deletion {
+            detail["deletion-type"] = deletion.into();
+        }
+        Some((detail_type, detail))
     }
 }
 

@@ -1,7 +1,8 @@
 //! S3's event notifications leave here: the notifications each committed object change
 //! recorded (in the same transaction as the change, so none is lost once a PUT was
 //! acknowledged) are delivered to their functions (an asynchronous invocation, with its
-//! retries and destinations), queues and topics, and forgotten only once handed over.
+//! retries and destinations), queues, topics and the account's default event bus, and
+//! forgotten only once handed over.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,8 @@ pub struct Targets {
     pub async_invoker: Arc<AsyncInvoker>,
     pub queues: Arc<nimbus_queues::QueueService>,
     pub topics: Arc<nimbus_topics::TopicService>,
+    /// The account's default event bus (`EventBridgeConfiguration`).
+    pub events: Arc<nimbus_events::EventsService>,
     pub partition: Partition,
     /// With authentication on: a function is invoked only while its policy lets S3 in.
     pub guard: Option<Arc<ControlPlane>>,
@@ -81,9 +84,19 @@ enum Failure {
 
 async fn deliver(t: &Targets, n: &PendingNotification) -> Result<(), Failure> {
     let account = &t.partition.account_id;
-    let document = serde_json::json!({"Records": [n.record(&t.partition.region, account)]}).to_string();
     let source = format!("arn:aws:s3:::{}", n.bucket);
+    if n.kind == DestinationKind::EventBridge {
+        let Some((detail_type, detail)) = n.event_bridge(account) else { return Ok(()) };
+        return t
+            .events
+            .put_service_event("aws.s3", detail_type, &[source], &detail, n.event_time_ms)
+            .await
+            .map(drop)
+            .map_err(|e| Failure::Again(e.to_string()));
+    }
+    let document = serde_json::json!({"Records": [n.record(&t.partition.region, account)]}).to_string();
     match n.kind {
+        DestinationKind::EventBridge => Ok(()),
         DestinationKind::Lambda => {
             if let Some(control) = &t.guard {
                 nimbus_api::service_may_invoke(control, "s3.amazonaws.com", &n.destination_arn, &source, account)

@@ -975,6 +975,7 @@ impl Shared {
                 async_invoker: async_invoker.clone(),
                 queues: queues.clone(),
                 topics: topics.clone(),
+                events: events.clone(),
                 partition: control.partition().clone(),
                 guard: self.keys.as_ref().map(|_| control.clone()),
             },

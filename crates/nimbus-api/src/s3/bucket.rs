@@ -338,7 +338,7 @@ fn notification_config(doc: NotificationDoc) -> Result<NotificationConfig, S3Err
             let arn = match kind {
                 DestinationKind::Topic => t.topic_arn,
                 DestinationKind::Queue => t.queue_arn,
-                DestinationKind::Lambda => t.lambda_function_arn,
+                DestinationKind::Lambda | DestinationKind::EventBridge => t.lambda_function_arn,
             }
             .ok_or_else(S3Error::malformed_xml)?;
             if t.events.is_empty() {
@@ -426,6 +426,8 @@ async fn check_destinations(state: &Arc<AppState>, bucket: &str, config: &Notifi
             DestinationKind::Topic => {
                 ("sns:Publish", "Permissions on the destination topic do not allow S3 to publish notifications from this bucket".into())
             }
+            // The account's own default bus takes S3's events without a policy.
+            DestinationKind::EventBridge => continue,
         };
         let refused =
             crate::authz::service_may(state, "s3.amazonaws.com", action, &d.arn, &source, state.account()).await.err().map(|_| why);
@@ -461,7 +463,7 @@ async fn test_events(state: &AppState, bucket: &str, config: &NotificationConfig
                 };
                 state.topics.publish(&d.arn, input).await.map(drop).map_err(|e| e.to_string())
             }
-            DestinationKind::Lambda => Ok(()),
+            DestinationKind::Lambda | DestinationKind::EventBridge => Ok(()),
         };
         if let Err(e) = sent {
             tracing::warn!(bucket, destination = %d.arn, "S3 test event not sent: {e}");
@@ -498,6 +500,7 @@ fn notification_output(config: &NotificationConfig) -> Value {
                 entry["LambdaFunctionArn"] = json!(d.arn);
                 lambdas.push(entry);
             }
+            DestinationKind::EventBridge => {}
         }
     }
     let mut out = json!({});
