@@ -18,6 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 
 mod protocol;
+mod s3;
 mod scale;
 mod sqs;
 
@@ -108,6 +109,28 @@ struct Args {
     /// Extra runtime interpreters to pass to the server (RUNTIME=PATH).
     #[arg(long = "runtime-path")]
     runtime_paths: Vec<String>,
+    /// Instead of the usual runs: S3 (issue 15): one large object's PUT and GET (MB/s, the
+    /// server's peak RSS) next to the data directory's disk, 4 KiB PUTs and GETs at
+    /// --s3-concurrency next to a raw loopback HTTP server and the disk's fdatasyncs, and
+    /// the time from an acknowledged PUT to the function its bucket notifies next to an
+    /// Event invoke's.
+    #[arg(long)]
+    s3: bool,
+    /// The large object of --s3, in bytes, or with a suffix: 1GiB, 256MiB.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    s3_size: u64,
+    /// Clients of --s3's small-object runs (one keep-alive connection each).
+    #[arg(long, default_value_t = 32)]
+    s3_concurrency: usize,
+    /// PUTs (and as many Event invokes) whose notification latency --s3 measures.
+    #[arg(long, default_value_t = 100)]
+    s3_notifications: usize,
+    /// Pause after each of those calls, so each invocation runs alone.
+    #[arg(long, default_value_t = 100)]
+    s3_spacing_ms: u64,
+    /// The bootstrap of --s3's notified function (this crate's `nimbus-bench-beacon`).
+    #[arg(long, default_value = "target/release/nimbus-bench-beacon")]
+    beacon: PathBuf,
     /// Measure only the SQS API (SendMessage, ReceiveMessage + DeleteMessage).
     #[arg(long)]
     sqs_only: bool,
@@ -219,6 +242,16 @@ async fn connect(addr: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
 }
 
 async fn connect_with(addr: &str, tls: Option<&tokio_rustls::TlsConnector>) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    connect_body(addr, tls).await
+}
+
+/// [`connect_with`] for requests whose body is a `B` (a streamed upload).
+async fn connect_body<B>(addr: &str, tls: Option<&tokio_rustls::TlsConnector>) -> anyhow::Result<SendRequest<B>>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     match tls {
@@ -1055,6 +1088,22 @@ fn bare_start(program: &str, args: &[&str], n: usize) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
+/// A size in bytes: a number, optionally followed by KiB, MiB or GiB (or K, M, G).
+fn parse_size(v: &str) -> Result<u64, String> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("not a size: {v}"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        other => return Err(format!("unknown unit {other} (KiB, MiB, GiB)")),
+    };
+    n.checked_shl(shift).filter(|s| *s >> shift == n).ok_or_else(|| format!("too large: {v}"))
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -1081,6 +1130,20 @@ async fn main() -> anyhow::Result<()> {
     println!("machine: {}", machine());
     if args.sqs_only {
         sqs::bench(&server.addr, args.seconds).await?;
+        drop(server);
+        return Ok(());
+    }
+    if args.s3 {
+        create_role(&mut s).await.context("creating the execution role")?;
+        let a = s3::S3Args {
+            size: args.s3_size,
+            concurrency: args.s3_concurrency,
+            seconds: args.seconds,
+            notifications: args.s3_notifications,
+            spacing_ms: args.s3_spacing_ms,
+            beacon: args.beacon.clone(),
+        };
+        s3::bench(&server.addr, server.child.id(), &server.data, &mut s, &a).await?;
         drop(server);
         return Ok(());
     }

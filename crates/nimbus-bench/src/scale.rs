@@ -172,7 +172,7 @@ fn root_cause(e: &anyhow::Error) -> String {
 /// The server's peak RSS, descriptors and threads, sampled every 50 ms while a run lasts.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct Usage {
-    rss_kb: u64,
+    pub(crate) rss_kb: u64,
     fds: usize,
     threads: u64,
 }
@@ -196,13 +196,13 @@ impl Usage {
     }
 }
 
-struct Watch {
+pub(crate) struct Watch {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<Usage>,
 }
 
 impl Watch {
-    fn start(pid: u32) -> Watch {
+    pub(crate) fn start(pid: u32) -> Watch {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -216,7 +216,7 @@ impl Watch {
         Watch { stop, thread }
     }
 
-    fn peak(self) -> Usage {
+    pub(crate) fn peak(self) -> Usage {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or_default()
     }
