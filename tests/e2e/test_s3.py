@@ -964,3 +964,57 @@ def test_notifications_reach_eventbridge_rules(server, s3, bucket):
     assert created["detail"]["object"]["etag"] == hashlib.md5(b"12345").hexdigest()
     assert created["detail"]["reason"] == "PutObject"
     assert (deleted["detail-type"], deleted["detail"]["deletion-type"]) == ("Object Deleted", "Permanently Deleted")
+
+
+def _post_form(url: str, fields: dict, filename: str, content: bytes) -> tuple[int, dict, bytes]:
+    """A browser's multipart/form-data POST: the fields, then the file."""
+    boundary = "----nimbus" + os.urandom(8).hex()
+    out = bytearray()
+    for k, v in fields.items():
+        out += f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
+    out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request("POST", u.path or "/", body=bytes(out), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    r = conn.getresponse()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+
+
+def test_browser_form_uploads_follow_their_signed_policy(server, s3, bucket):
+    import boto3
+    sqs = server.sqs_client()
+    queue_url = sqs.create_queue(QueueName=unique("s3post"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sqs:SendMessage", "Resource": queue_arn}]})})
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:Post"]}]})
+    v4 = boto3.session.Session().client("s3", endpoint_url=server.endpoint, region_name=REGION, aws_access_key_id="test",
+                                        aws_secret_access_key="test", config=Config(signature_version="s3v4"))
+    for client, name in ((s3, "v2"), (v4, "v4")):
+        post = client.generate_presigned_post(bucket, "uploads/" + name + "/${filename}", ExpiresIn=60,
+                                              Fields={"Content-Type": "text/plain", "success_action_status": "201"},
+                                              Conditions=[{"Content-Type": "text/plain"}, {"success_action_status": "201"},
+                                                          ["content-length-range", 1, 1000]])
+        status, headers, body = _post_form(post["url"], post["fields"], "hello.txt", b"hello form")
+        assert status == 201, body
+        assert f"<Key>uploads/{name}/hello.txt</Key>".encode() in body and b"<ETag>" in body
+        got = s3.get_object(Bucket=bucket, Key=f"uploads/{name}/hello.txt")
+        assert (got["Body"].read(), got["ContentType"]) == (b"hello form", "text/plain")
+        # Outside its policy: too big, another content type, an extra field.
+        assert _post_form(post["url"], post["fields"], "big.txt", b"x" * 1001)[0] == 400
+        tampered = dict(post["fields"], **{"Content-Type": "text/html"})
+        status, _, body = _post_form(post["url"], tampered, "a.html", b"<b>")
+        assert status == 403 and b"Invalid according to Policy" in body, body
+        status, _, body = _post_form(post["url"], dict(post["fields"], extra="1"), "a.txt", b"a")
+        assert status == 403 and b"Extra input fields: extra" in body, body
+    # A forged signature, and an unsigned form to a bucket whose policy does not let everyone put.
+    post = s3.generate_presigned_post(bucket, "k", ExpiresIn=60)
+    forged = dict(post["fields"], signature=base64.b64encode(b"\0" * 20).decode())
+    assert _post_form(post["url"], forged, "f", b"x")[0] == 403
+    assert _post_form(f"{server.endpoint}/{bucket}", {"key": "anon"}, "f", b"x")[0] == 403
+    message = json.loads(sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=5)["Messages"][0]["Body"])
+    if message.get("Event") == "s3:TestEvent":
+        message = json.loads(sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=5)["Messages"][0]["Body"])
+    assert message["Records"][0]["eventName"] == "ObjectCreated:Post"

@@ -372,6 +372,8 @@ where
         if let Err(denied) = crate::authz::authorize(&home, &owner, caller, &action, &conn).await {
             return *denied;
         }
+    } else if anonymous && req_is_post(&action) {
+        // A POST form's signature is in its body: `s3::post` authenticates and authorizes it.
     } else if anonymous {
         // Unsigned: only what the bucket's policy grants everyone.
         let scope = crate::authz::Scope { account: owner.account(), region: &owner.control.partition().region, principal: "", names: &*owner };
@@ -387,7 +389,11 @@ where
     }
     let Action::S3(req) = action else { unreachable!("made above") };
     tracing::debug!(action = req.operation, "request");
-    crate::s3::serve(&owner, *req, &parts, crate::s3::body::RequestBody::new(body, check)).await
+    crate::s3::serve(&owner, *req, &parts, crate::s3::body::RequestBody::new(body, check), &conn).await
+}
+
+fn req_is_post(action: &Action) -> bool {
+    matches!(action, Action::S3(r) if r.operation == "PostObject")
 }
 
 /// Why a request's body could not be read: too large (413), or a body whose framing is

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::S3Error;
 
-type Inner = http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+pub(crate) type Inner = http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
 /// A request's body, not yet read, with what its signature says it must be.
 pub struct RequestBody {
@@ -36,6 +36,12 @@ impl RequestBody {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         RequestBody { inner: body.map_err(Into::into).boxed_unsync(), check }
+    }
+
+    /// The body's data as a stream, for a parser of its own (a POST upload's form, which
+    /// no signature of the head covers).
+    pub fn into_stream(self) -> http_body_util::BodyDataStream<Inner> {
+        http_body_util::BodyDataStream::new(self.inner)
     }
 
     /// The whole body (at most `MAX_DOCUMENT` bytes), checked and decoded.

@@ -23,6 +23,7 @@ pub mod body;
 mod bucket;
 mod multipart;
 mod object;
+mod post;
 mod target;
 
 /// A request placed on an S3 operation, before its body is read.
@@ -213,6 +214,15 @@ fn place(method: &Method, bucket: bool, key: bool, query: &[(String, String)], h
             Method::PUT => "CreateBucket",
             Method::DELETE => "DeleteBucket",
             Method::POST if has("delete") => "DeleteObjects",
+            // A browser form's upload (its policy and signature are in the form).
+            Method::POST
+                if headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/form-data")) =>
+            {
+                "PostObject"
+            }
             _ => "Unsupported",
         };
     }
@@ -422,7 +432,13 @@ pub fn store(state: &AppState) -> Result<Arc<ObjectStore>, S3Error> {
 
 /// Serves an authenticated, authorized S3 request; `body` is read here, as each operation
 /// needs it (streamed to disk for object bodies).
-pub async fn serve(state: &Arc<AppState>, req: S3Request, parts: &Parts, body: body::RequestBody) -> Response<Body> {
+pub async fn serve(
+    state: &Arc<AppState>,
+    req: S3Request,
+    parts: &Parts,
+    body: body::RequestBody,
+    conn: &crate::authz::Connection<'_>,
+) -> Response<Body> {
     let method = parts.method.clone();
     let req_path_style = req.path_style;
     let result = match req.operation {
@@ -453,6 +469,7 @@ pub async fn serve(state: &Arc<AppState>, req: S3Request, parts: &Parts, body: b
         | "AbortMultipartUpload"
         | "ListParts"
         | "ListMultipartUploads" => multipart::serve(state, &req, parts, body).await,
+        "PostObject" => post::serve(state, &req, parts, body, conn).await,
         "Unsupported" => Err(S3Error::not_implemented()),
         _ => object::serve(state, &req, parts, body).await,
     };

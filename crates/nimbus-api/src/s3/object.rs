@@ -100,6 +100,11 @@ pub fn put_output(put: &PutResult) -> Value {
     out
 }
 
+/// A key as it goes into a URL path (`/` kept).
+pub fn url_path(key: &str) -> String {
+    url_encode(key)
+}
+
 pub fn quoted(etag: &str) -> String {
     format!("\"{etag}\"")
 }

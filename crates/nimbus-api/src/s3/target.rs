@@ -33,6 +33,8 @@ impl S3Request {
             "GetObject" | "HeadObject" if versioned => on_object("s3:GetObjectVersion"),
             "GetObject" | "HeadObject" => on_object("s3:GetObject"),
             "PutObject" | "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload" => on_object("s3:PutObject"),
+            // A POST form is authorized once its policy's signer is known (`s3::post`).
+            "PostObject" => return None,
             "CopyObject" | "UploadPartCopy" => on_object("s3:PutObject"),
             "DeleteObject" if versioned => on_object("s3:DeleteObjectVersion"),
             "DeleteObject" => on_object("s3:DeleteObject"),
