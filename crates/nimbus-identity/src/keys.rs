@@ -280,16 +280,7 @@ impl Keys {
         resource: &str,
         now: DateTime<Utc>,
     ) -> Result<Caller, KeyError> {
-        let key = self.lookup(&sig.access_key).ok_or(AuthError::UnknownKey)?;
-        if let Some(token) = &key.session_token {
-            let presented = sig.security_token.as_deref().unwrap_or_default();
-            if !constant_time_eq(presented.as_bytes(), token.as_bytes()) {
-                return Err(KeyError::BadToken);
-            }
-            if key.expires.is_some_and(|e| e <= now) {
-                return Err(KeyError::ExpiredToken);
-            }
-        }
+        let key = self.known(&sig.access_key, sig.security_token.as_deref(), now)?;
         crate::sigv2::verify(sig, &key.secret, req.method, req.headers, req.query, resource, now)?;
         Ok(Caller {
             principal: key.principal,
@@ -328,15 +319,7 @@ impl Keys {
             [key] => (*key, None),
             _ => return Err(AuthError::Incomplete(format!("Invalid credential: {credential}")).into()),
         };
-        let key = self.lookup(access_key).ok_or(AuthError::UnknownKey)?;
-        if let Some(expected) = &key.session_token {
-            if !constant_time_eq(token.unwrap_or_default().as_bytes(), expected.as_bytes()) {
-                return Err(KeyError::BadToken);
-            }
-            if key.expires.is_some_and(|e| e <= now) {
-                return Err(KeyError::ExpiredToken);
-            }
-        }
+        let key = self.known(access_key, token, now)?;
         let mismatch = || KeyError::Signature(AuthError::Mismatch { canonical_request: String::new(), string_to_sign: policy.to_string() });
         match &scope {
             Some(scope) => {
@@ -366,17 +349,23 @@ impl Keys {
 
     fn signer(&self, req: &Request<'_>, now: DateTime<Utc>) -> Result<(sigv4::Signature, AccessKey), KeyError> {
         let sig = sigv4::read(req)?;
-        let key = self.lookup(&sig.scope.access_key).ok_or(AuthError::UnknownKey)?;
-        if let Some(token) = &key.session_token {
-            let presented = sig.security_token.as_deref().unwrap_or_default();
-            if !constant_time_eq(presented.as_bytes(), token.as_bytes()) {
+        let key = self.known(&sig.scope.access_key, sig.security_token.as_deref(), now)?;
+        Ok((sig, key))
+    }
+
+    /// The key `id`, if known, with the session token presented for it (a session key's
+    /// must match, and the session must not have expired).
+    fn known(&self, id: &str, token: Option<&str>, now: DateTime<Utc>) -> Result<AccessKey, KeyError> {
+        let key = self.lookup(id).ok_or(AuthError::UnknownKey)?;
+        if let Some(expected) = &key.session_token {
+            if !constant_time_eq(token.unwrap_or_default().as_bytes(), expected.as_bytes()) {
                 return Err(KeyError::BadToken);
             }
             if key.expires.is_some_and(|e| e <= now) {
                 return Err(KeyError::ExpiredToken);
             }
         }
-        Ok((sig, key))
+        Ok(key)
     }
 }
 

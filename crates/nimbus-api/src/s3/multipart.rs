@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::body::RequestBody;
-use super::object::{check_copy_conditions, copy_source, meta_from_headers, put_conditions, put_output, quoted, tags_header};
+use super::object::{copied_object, meta_from_headers, put_conditions, put_output, quoted, tags_header};
 use super::{answer, decode, empty, S3Error, S3Request};
 use crate::response::Body;
 use crate::server::AppState;
@@ -54,23 +54,7 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
         "UploadPartCopy" => {
             let number = part_number(req)?;
             let upload = store.upload(bucket, key, upload_id).await.map_err(of)?;
-            let (src_bucket, src_key, src_version) = copy_source(parts)?;
-            let source_req = S3Request {
-                operation: req.operation,
-                resource: String::new(),
-                path_style: true,
-                bucket: Some(src_bucket.clone()),
-                key: Some(src_key.clone()),
-                query: src_version.iter().map(|v| ("versionId".to_string(), v.clone())).collect(),
-            };
-            let source =
-                store.head(&src_bucket, &src_key, src_version.as_deref()).await.map_err(|e| S3Error::from_store(e, &source_req))?;
-            if source.delete_marker {
-                return Err(S3Error::invalid_request(
-                    "The source of a copy request may not specifically refer to a delete marker by version id.",
-                ));
-            }
-            check_copy_conditions(parts, &source)?;
+            let (source, _) = copied_object(&store, req, parts).await?;
             let (start, len) = match parts.headers.get("x-amz-copy-source-range").and_then(|v| v.to_str().ok()) {
                 Some(spec) => copy_range(spec, source.size)?,
                 None => (0, source.size),

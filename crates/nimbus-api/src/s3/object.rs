@@ -517,8 +517,32 @@ pub fn copy_source(parts: &Parts) -> Result<(String, String, Option<String>), S3
     Ok((bucket.to_string(), key.to_string(), version))
 }
 
+/// The object `x-amz-copy-source` names (a version, not a delete marker), held to the
+/// copy's conditions, and where it was named.
+pub async fn copied_object(
+    store: &nimbus_objects::ObjectStore,
+    req: &S3Request,
+    parts: &Parts,
+) -> Result<(Object, (String, String, Option<String>)), S3Error> {
+    let (src_bucket, src_key, src_version) = copy_source(parts)?;
+    let source_req = S3Request {
+        operation: req.operation,
+        resource: String::new(),
+        path_style: true,
+        bucket: Some(src_bucket.clone()),
+        key: Some(src_key.clone()),
+        query: src_version.iter().map(|v| ("versionId".to_string(), v.clone())).collect(),
+    };
+    let source = store.head(&src_bucket, &src_key, src_version.as_deref()).await.map_err(|e| S3Error::from_store(e, &source_req))?;
+    if source.delete_marker {
+        return Err(S3Error::invalid_request("The source of a copy request may not specifically refer to a delete marker by version id."));
+    }
+    check_copy_conditions(parts, &source)?;
+    Ok((source, (src_bucket, src_key, src_version)))
+}
+
 /// The conditions a copy puts on its source (`x-amz-copy-source-if-*`).
-pub fn check_copy_conditions(parts: &Parts, source: &Object) -> Result<(), S3Error> {
+fn check_copy_conditions(parts: &Parts, source: &Object) -> Result<(), S3Error> {
     let failed = || S3Error::new("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold");
     let modified = source.last_modified_ms / 1000;
     let if_match = header(parts, "x-amz-copy-source-if-match");
@@ -546,21 +570,8 @@ async fn copy(
     parts: &Parts,
 ) -> Result<Response<Body>, S3Error> {
     check_key(req)?;
-    let (src_bucket, src_key, src_version) = copy_source(parts)?;
     store.bucket(req.bucket()).await.map_err(|e| S3Error::from_store(e, req))?;
-    let source_req = S3Request {
-        operation: req.operation,
-        resource: String::new(),
-        path_style: true,
-        bucket: Some(src_bucket.clone()),
-        key: Some(src_key.clone()),
-        query: src_version.iter().map(|v| ("versionId".to_string(), v.clone())).collect(),
-    };
-    let source = store.head(&src_bucket, &src_key, src_version.as_deref()).await.map_err(|e| S3Error::from_store(e, &source_req))?;
-    if source.delete_marker {
-        return Err(S3Error::invalid_request("The source of a copy request may not specifically refer to a delete marker by version id."));
-    }
-    check_copy_conditions(parts, &source)?;
+    let (source, (src_bucket, src_key, src_version)) = copied_object(store, req, parts).await?;
     let replace = header(parts, "x-amz-metadata-directive").is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
     let replace_tags = header(parts, "x-amz-tagging-directive").is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
     let same = src_bucket == req.bucket() && src_key == req.key() && src_version.is_none();
@@ -617,6 +628,20 @@ fn url_encode(s: &str) -> String {
     const SET: &percent_encoding::AsciiSet =
         &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
     percent_encoding::utf8_percent_encode(s, SET).to_string()
+}
+
+/// A listing's common prefixes, delimiter and encoding type, as its answer carries them.
+fn grouping(out: &mut Value, prefixes: &[String], delimiter: Option<&str>, encode: Option<KeyEncoder>) {
+    let enc = |s: &str| encode.map_or_else(|| s.to_string(), |f| f(s));
+    if !prefixes.is_empty() {
+        out["CommonPrefixes"] = Value::Array(prefixes.iter().map(|p| json!({"Prefix": enc(p)})).collect());
+    }
+    if let Some(d) = delimiter {
+        out["Delimiter"] = json!(enc(d));
+    }
+    if encode.is_some() {
+        out["EncodingType"] = json!("url");
+    }
 }
 
 fn max_keys(req: &S3Request) -> Result<usize, S3Error> {
@@ -679,15 +704,7 @@ async fn list(store: &nimbus_objects::ObjectStore, req: &S3Request, _parts: &Par
     if !contents.is_empty() {
         out["Contents"] = Value::Array(contents);
     }
-    if !page.common_prefixes.is_empty() {
-        out["CommonPrefixes"] = Value::Array(page.common_prefixes.iter().map(|p| json!({"Prefix": enc(p)})).collect());
-    }
-    if let Some(d) = &delimiter {
-        out["Delimiter"] = json!(enc(d));
-    }
-    if encode.is_some() {
-        out["EncodingType"] = json!("url");
-    }
+    grouping(&mut out, &page.common_prefixes, delimiter.as_deref(), encode);
     if v2 {
         out["KeyCount"] = json!(page.objects.len() + page.common_prefixes.len());
         if let Some(t) = token {
@@ -780,15 +797,7 @@ async fn list_versions(store: &nimbus_objects::ObjectStore, req: &S3Request, _pa
     if !markers.is_empty() {
         out["DeleteMarkers"] = Value::Array(markers);
     }
-    if !page.common_prefixes.is_empty() {
-        out["CommonPrefixes"] = Value::Array(page.common_prefixes.iter().map(|p| json!({"Prefix": enc(p)})).collect());
-    }
-    if let Some(d) = &delimiter {
-        out["Delimiter"] = json!(enc(d));
-    }
-    if encode.is_some() {
-        out["EncodingType"] = json!("url");
-    }
+    grouping(&mut out, &page.common_prefixes, delimiter.as_deref(), encode);
     if page.truncated {
         if let Some(k) = &page.next_key_marker {
             out["NextKeyMarker"] = json!(enc(k));
