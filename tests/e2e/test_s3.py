@@ -773,6 +773,51 @@ def s3_raw(endpoint: str, method: str, path: str, body: bytes = b"", headers: di
     return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
 
 
+def test_settings_nimbus_does_not_serve_never_become_other_calls(s3, bucket):
+    """PutBucketEncryption or DeleteBucketLifecycle must not create or delete the bucket."""
+    raw = boto_client("s3", s3.meta.endpoint_url, validate=False)
+    calls = [
+        lambda: raw.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}),
+        lambda: raw.delete_bucket_lifecycle(Bucket=bucket),
+        lambda: raw.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={"BlockPublicAcls": True}),
+        lambda: raw.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e) == ("NotImplemented", 501)
+    assert s3.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    with pytest.raises(ClientError) as e:
+        raw.put_bucket_ownership_controls(Bucket=unique("never").lower(), OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    assert error_of(e) == ("NotImplemented", 501)
+
+
+def test_parts_of_an_object_are_read_by_number(s3, bucket):
+    parts = [os.urandom(5 * MiB), b"second part"]
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    etags = [s3.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=i, Body=p)["ETag"] for i, p in enumerate(parts, 1)]
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid,
+                                        MultipartUpload={"Parts": [{"PartNumber": i, "ETag": t} for i, t in enumerate(etags, 1)]})
+    assert done["ChecksumType"] == "FULL_OBJECT" and done["ChecksumCRC64NVME"]
+    second = s3.get_object(Bucket=bucket, Key="mp", PartNumber=2)
+    assert second["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert second["Body"].read() == b"second part"
+    assert second["ContentRange"] == f"bytes {5 * MiB}-{5 * MiB + 10}/{5 * MiB + 11}"
+    assert second["PartsCount"] == 2
+    assert s3.head_object(Bucket=bucket, Key="mp", PartNumber=1)["ContentLength"] == 5 * MiB
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="mp", PartNumber=3)
+    assert error_of(e) == ("InvalidPartNumber", 416)
+    assert e.value.response["Error"]["ActualPartCount"] == "2"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="mp", PartNumber=1, Range="bytes=0-1")
+    assert error_of(e) == ("InvalidRequest", 400)
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"12345678")
+    one = s3.get_object(Bucket=bucket, Key="plain", PartNumber=1)
+    assert (one["ResponseMetadata"]["HTTPStatusCode"], one["ContentRange"], one["Body"].read()) == (206, "bytes 0-7/8", b"12345678")
+
+
 def test_bad_input_gets_s3s_errors(server, s3, bucket):
     md5 = lambda b: base64.b64encode(hashlib.md5(b).digest()).decode()  # noqa: E731
     uid = s3.create_multipart_upload(Bucket=bucket, Key="m")["UploadId"]
@@ -780,7 +825,10 @@ def test_bad_input_gets_s3s_errors(server, s3, bucket):
         ("POST", f"/{bucket}?delete", b"<Delete><Object><Key>a</Key>", {"Content-MD5": md5(b"<Delete><Object><Key>a</Key>")}, 400, "MalformedXML"),
         ("POST", f"/{bucket}?delete", b"<Delete><Object><Key>a</Key></Object></Delete>", {}, 400, "InvalidRequest"),
         ("POST", f"/{bucket}/m?uploadId={uid}", b"not xml at all", {}, 400, "MalformedXML"),
-        ("POST", f"/{bucket}/m?uploadId={uid}", b"<CompleteMultipartUpload></CompleteMultipartUpload>", {}, 400, "MalformedXML"),
+        ("POST", f"/{bucket}/m?uploadId={uid}", b"<CompleteMultipartUpload></CompleteMultipartUpload>", {}, 400, "InvalidRequest"),
+        ("PUT", f"/{bucket}/s", b"x", {"x-amz-checksum-sha256": "not base64!"}, 400, "InvalidRequest"),
+        ("GET", f"/{bucket}/m?versionId=bad-id", b"", {}, 400, "InvalidArgument"),
+        ("PUT", f"/{bucket}?versioning", b"<VersioningConfiguration></VersioningConfiguration>", {}, 400, "IllegalVersioningConfigurationException"),
         ("POST", f"/{bucket}/m?uploadId=nope", b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>x</ETag></Part></CompleteMultipartUpload>", {}, 404, "NoSuchUpload"),
         ("PUT", f"/{bucket}/m?partNumber=0&uploadId={uid}", b"x", {}, 400, "InvalidArgument"),
         ("PUT", f"/{bucket}/m?partNumber=10001&uploadId={uid}", b"x", {}, 400, "InvalidArgument"),

@@ -376,7 +376,8 @@ where
         // A POST form's signature is in its body: `s3::post` authenticates and authorizes it.
     } else if anonymous {
         // Unsigned: only what the bucket's policy grants everyone.
-        let scope = crate::authz::Scope { account: owner.account(), region: &owner.control.partition().region, principal: "", names: &*owner };
+        let scope =
+            crate::authz::Scope { account: owner.account(), region: &owner.control.partition().region, principal: "", names: &*owner };
         let allowed = match action.target(&scope) {
             Some(target) => {
                 crate::authz::decide(&owner, crate::authz::Who::Anonymous, target.action, &target.resource, &[], &conn).await.is_ok()

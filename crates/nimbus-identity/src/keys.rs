@@ -324,7 +324,8 @@ impl Keys {
         match &scope {
             Some(scope) => {
                 use hmac::Mac;
-                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&sigv4::signing_key(&key.secret, scope)).expect("HMAC takes any key");
+                let mut mac =
+                    hmac::Hmac::<sha2::Sha256>::new_from_slice(&sigv4::signing_key(&key.secret, scope)).expect("HMAC takes any key");
                 mac.update(policy.as_bytes());
                 let provided = hex::decode(signature.trim()).unwrap_or_default();
                 mac.verify_slice(&provided).map_err(|_| mismatch())?;

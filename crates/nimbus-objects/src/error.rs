@@ -22,7 +22,7 @@ pub enum ObjectError {
     NoSuchUpload,
     #[error("One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")]
     InvalidPart,
-    #[error("The list of parts was not in ascending order. The parts list must be specified in order by part number.")]
+    #[error("The list of parts was not in ascending order. Parts must be ordered by part number.")]
     InvalidPartOrder,
     #[error("Your proposed upload is smaller than the minimum allowed size")]
     EntityTooSmall,

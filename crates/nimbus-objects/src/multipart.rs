@@ -189,7 +189,9 @@ fn join(dir: PathBuf, parts: Vec<(String, bool)>, algorithm: Option<ChecksumAlgo
     let mut out = std::fs::File::options().write(true).create_new(true).open(&path).map_err(files::full_kind)?;
     // From here on, dropping `body` removes the file.
     let mut body = Staged { path, size: 0, md5: [0; 16], checksums: Checksums::default() };
-    let mut full = (algorithm == Some(ChecksumAlgorithm::Crc64Nvme)).then(|| Hasher::new(ChecksumAlgorithm::Crc64Nvme));
+    // The whole object's CRC64NVME: its checksum when the upload named it or none (S3 records
+    // one for every new object).
+    let mut full = matches!(algorithm, None | Some(ChecksumAlgorithm::Crc64Nvme)).then(|| Hasher::new(ChecksumAlgorithm::Crc64Nvme));
     let mut part_checksums = Vec::with_capacity(parts.len());
     let mut buf = vec![0u8; 1 << 20];
     for (blob, needs_checksum) in parts {
@@ -250,10 +252,10 @@ pub(crate) async fn complete(
     };
 
     let n = chosen.len();
+    let part_sizes: Vec<u64> = chosen.iter().map(|p| p.info.size).collect();
     let etag = multipart_etag(chosen.iter().map(|p| p.info.etag.as_str()))?;
     let checksum = match algorithm {
-        None => None,
-        Some(ChecksumAlgorithm::Crc64Nvme) => joined.full_crc64.clone().map(|v| (ChecksumAlgorithm::Crc64Nvme, v)),
+        None | Some(ChecksumAlgorithm::Crc64Nvme) => joined.full_crc64.clone().map(|v| (ChecksumAlgorithm::Crc64Nvme, v)),
         Some(a) => {
             let values: Vec<&str> = chosen
                 .iter()
@@ -286,6 +288,7 @@ pub(crate) async fn complete(
                 meta: info.meta,
                 checksum,
                 parts_count: Some(n as u32),
+                part_sizes,
                 tags: upload_tags(c, &upload_id)?,
                 blob: v_blob,
             };

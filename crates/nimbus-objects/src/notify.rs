@@ -107,17 +107,28 @@ impl PendingNotification {
         if let Some(size) = self.size {
             object.insert("size".into(), size.into());
         }
-        if let Some(etag) = &self.etag {
-            object.insert("eTag".into(), etag.as_str().into());
+        match (&self.etag, self.event_name.as_str()) {
+            (Some(etag), _) => {
+                object.insert("eTag".into(), etag.as_str().into());
+            }
+            // A delete marker's is the empty body's.
+            (None, "ObjectRemoved:DeleteMarkerCreated") => {
+                object.insert("eTag".into(), "d41d8cd98f00b204e9800998ecf8427e".into());
+            }
+            (None, _) => {}
         }
         if let Some(v) = &self.version_id {
             object.insert("versionId".into(), v.as_str().into());
         }
-        object.insert("sequencer".into(), self.sequencer.as_str().into());
+        // Tagging records carry no sequencer (and are version 2.3 of the record).
+        let tagging = self.event_name.starts_with("ObjectTagging:");
+        if !tagging {
+            object.insert("sequencer".into(), self.sequencer.as_str().into());
+        }
         // Stable per notification, so a redelivery carries the same ids.
         let seed = md5::Md5::digest(format!("{}/{}/{}/{}", self.id, self.sequencer, self.configuration_id, self.key));
         serde_json::json!({
-            "eventVersion": "2.1",
+            "eventVersion": if tagging { "2.3" } else { "2.1" },
             "eventSource": "aws:s3",
             "awsRegion": region,
             "eventTime": iso_millis(self.event_time_ms),

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS versions (
     checksum TEXT,
     parts_count INTEGER,
     tags TEXT NOT NULL,
-    blob TEXT
+    blob TEXT,
+    part_sizes TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS versions_id ON versions(bucket, name, version_id);
 CREATE INDEX IF NOT EXISTS versions_order ON versions(bucket, name, seq DESC);
@@ -273,7 +274,7 @@ pub(crate) fn set_notifications(conn: &Connection, name: &str, config: &Notifica
 // ---- versions ---------------------------------------------------------------------------
 
 pub(crate) const VERSION_COLUMNS: &str = "seq, bucket, name, version_id, is_latest, delete_marker, size, etag, last_modified_ms, meta, \
-                                          checksum_algorithm, checksum, parts_count, tags, blob";
+                                          checksum_algorithm, checksum, parts_count, tags, blob, part_sizes";
 
 /// A version row (selected with [`VERSION_COLUMNS`]) and its sequence number.
 pub(crate) fn version_from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Object)> {
@@ -297,6 +298,7 @@ pub(crate) fn version_from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Object)> {
             meta: serde_json::from_str(&meta).unwrap_or_default(),
             checksum: algorithm_from(algorithm).zip(checksum),
             parts_count: r.get::<_, Option<i64>>(12)?.map(|n| n as u32),
+            part_sizes: r.get::<_, Option<String>>(15)?.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
             tag_count: tags.len(),
             blob: r.get(14)?,
         },
@@ -345,6 +347,8 @@ pub(crate) struct NewVersion {
     pub meta: ObjectMeta,
     pub checksum: Option<(ChecksumAlgorithm, String)>,
     pub parts_count: Option<u32>,
+    /// Each part's size, in order (multipart objects).
+    pub part_sizes: Vec<u64>,
     pub tags: Vec<(String, String)>,
     pub blob: String,
 }
@@ -401,7 +405,7 @@ fn insert_version(
     };
     conn.prepare_cached(
         "INSERT INTO versions (bucket, name, version_id, is_latest, delete_marker, size, etag, last_modified_ms, meta, \
-         checksum_algorithm, checksum, parts_count, tags, blob) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         checksum_algorithm, checksum, parts_count, tags, blob, part_sizes) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )
     .sql()?
     .execute(params![
@@ -418,6 +422,7 @@ fn insert_version(
         v.and_then(|v| v.parts_count),
         tags,
         v.map(|v| v.blob.as_str()),
+        v.filter(|v| !v.part_sizes.is_empty()).map(|v| serde_json::to_string(&v.part_sizes).unwrap_or_default()),
     ])
     .sql()?;
     Ok(())

@@ -69,6 +69,8 @@ pub struct Object {
     pub checksum: Option<(ChecksumAlgorithm, String)>,
     /// Number of parts for a multipart object.
     pub parts_count: Option<u32>,
+    /// Each part's size, in order, for a multipart object (GET `?partNumber=N` reads one).
+    pub part_sizes: Vec<u64>,
     /// How many tags the version carries (`x-amz-tagging-count`).
     pub tag_count: usize,
     /// The blob holding the body (private to the store: read it with [`ObjectStore::open_body`]).
@@ -440,7 +442,7 @@ impl ObjectStore {
         let (size, etag) = (body.size, hex::encode(body.md5));
         let blob = self.install(body).await?;
         let (bucket, key, event) = (bucket.to_string(), key.to_string(), event.to_string());
-        let v = sql::NewVersion { size, etag, meta, checksum, parts_count: None, tags, blob: blob.clone() };
+        let v = sql::NewVersion { size, etag, meta, checksum, parts_count: None, part_sizes: Vec::new(), tags, blob: blob.clone() };
         self.commit_blob(blob, move |c| {
             let b = sql::bucket(c, &bucket)?;
             sql::write_version(c, &b, &key, v, &conditions, &event, sql::now_ms())
@@ -544,6 +546,7 @@ impl ObjectStore {
             meta,
             checksum: source.checksum.clone(),
             parts_count: source.parts_count,
+            part_sizes: source.part_sizes.clone(),
             tags,
             blob: blob.clone(),
         };

@@ -155,6 +155,17 @@ fn rest_answer<T: Serialize>(
                     let member = ShapeRef { location_name: member.location_name.clone().or_else(|| Some(p.to_string())), ..member.clone() };
                     obj.remove(p).map(|v| document(&member, None, v))
                 }
+                // rest-xml: an output whose members all travel in headers has no document
+                // (S3's PutObject, UploadPart, CreateBucket answer with an empty body).
+                (_, None)
+                    if protocol == Protocol::RestXml
+                        && shape
+                            .members
+                            .iter()
+                            .all(|(_, m)| matches!(m.location.as_deref(), Some("header" | "headers" | "statusCode"))) =>
+                {
+                    None
+                }
                 (_, None) => {
                     let root = service.xml_root(operation);
                     Some(document(out, Some(&root), Value::Object(std::mem::take(obj))))
@@ -257,6 +268,13 @@ fn respond(status: StatusCode, content_type: &'static str, body: Bytes, request_
 }
 
 /// Writes `error` in `protocol`'s error shape.
+/// S3's `HostId` (its `x-amz-id-2`) for a request id: opaque, stable for the request.
+pub fn host_id(request_id: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(format!("nimbus-host/{request_id}").as_bytes()))
+}
+
 pub fn error(service: &Service, protocol: Protocol, error: &dyn AwsError, request_id: &str) -> Response<Bytes> {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let fault = if error.sender_fault() { "Sender" } else { "Receiver" };
@@ -338,6 +356,7 @@ pub fn error(service: &Service, protocol: Protocol, error: &dyn AwsError, reques
                 w.leaf(k, &v);
             }
             w.leaf("RequestId", request_id);
+            w.leaf("HostId", &host_id(request_id));
             w.close("Error");
             let mut r = respond(status, protocol.content_type(), Bytes::from(w.finish()), request_id);
             if let Ok(h) = HeaderValue::from_str(request_id) {

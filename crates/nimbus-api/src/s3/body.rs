@@ -4,6 +4,8 @@
 //! digests the client sent (`Content-MD5`, `x-amz-checksum-*` headers or trailers).
 
 use base64::Engine;
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 use http::request::Parts;
 use http_body_util::BodyExt;
@@ -19,8 +21,34 @@ pub(crate) type Inner = http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dy
 
 /// A request's body, not yet read, with what its signature says it must be.
 pub struct RequestBody {
-    inner: Inner,
+    /// Taken by whichever read comes first; what is left after an early answer is drained
+    /// ([`Leftover`]).
+    inner: Arc<Mutex<Option<Inner>>>,
     check: BodyCheck,
+}
+
+/// The body of a request answered before it was read (a missing bucket or upload): drained
+/// when small, so the client's keep-alive connection stays usable (hyper closes a
+/// connection whose request body is left unread, and an SDK's next request on it fails).
+pub struct Leftover(Arc<Mutex<Option<Inner>>>);
+
+/// Most bytes drained after an early answer; a larger body closes the connection instead.
+const MAX_DRAIN: usize = 1024 * 1024;
+
+impl Leftover {
+    pub async fn drain(self) {
+        let Some(mut body) = self.0.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+        let read = async {
+            let mut seen = 0usize;
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map_or(0, Bytes::len);
+                if seen > MAX_DRAIN {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
+    }
 }
 
 /// Bytes gathered before each write to the staging file.
@@ -35,19 +63,32 @@ impl RequestBody {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        RequestBody { inner: body.map_err(Into::into).boxed_unsync(), check }
+        RequestBody { inner: Arc::new(Mutex::new(Some(body.map_err(Into::into).boxed_unsync()))), check }
+    }
+
+    /// What is left of the body if the operation answers without reading it.
+    pub fn leftover(&self) -> Leftover {
+        Leftover(self.inner.clone())
+    }
+
+    fn take(&self) -> Inner {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_else(|| http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync())
     }
 
     /// The body's data as a stream, for a parser of its own (a POST upload's form, which
     /// no signature of the head covers).
     pub fn into_stream(self) -> http_body_util::BodyDataStream<Inner> {
-        http_body_util::BodyDataStream::new(self.inner)
+        http_body_util::BodyDataStream::new(self.take())
     }
 
     /// The whole body (at most `MAX_DOCUMENT` bytes), checked and decoded.
     pub async fn read(self, parts: &Parts) -> Result<Bytes, S3Error> {
+        let mut body = self.take();
         let mut reader = Reader::new(self.check, parts)?;
-        let mut body = self.inner;
         let mut out = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(read_error)?;
@@ -75,6 +116,7 @@ impl RequestBody {
         parts: &Parts,
         upload: Option<ChecksumAlgorithm>,
     ) -> Result<(Staged, ChecksumAlgorithm), S3Error> {
+        let mut body = self.take();
         let mut reader = Reader::new(self.check, parts)?;
         let named = named_algorithm(parts)?;
         let record = upload.or(named).unwrap_or(ChecksumAlgorithm::Crc64Nvme);
@@ -86,7 +128,6 @@ impl RequestBody {
         }
         let content_md5 = content_md5(parts)?;
         let mut staging = Some(store.stage(&want).map_err(stage_error)?);
-        let mut body = self.inner;
         let mut pending: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(read_error)?;
@@ -141,6 +182,7 @@ impl RequestBody {
                 .map(str::to_string)
                 .or_else(|| trailers.iter().find(|(k, _)| k == algorithm.header()).map(|(_, v)| v.clone()));
             if let Some(sent) = sent {
+                check_checksum_form(*algorithm, &sent)?;
                 let computed = staged.checksums.get(*algorithm).unwrap_or_default();
                 if sent.trim() != computed {
                     return Err(checksum_mismatch(*algorithm));
@@ -181,6 +223,21 @@ fn read_error(e: Box<dyn std::error::Error + Send + Sync>) -> S3Error {
     S3Error::new("IncompleteBody", 400, "You did not provide the number of bytes specified by the Content-Length HTTP header")
 }
 
+/// A checksum value that is not base64 of the algorithm's digest length is S3's
+/// `InvalidRequest`, not a mismatch (which SDKs retry).
+fn check_checksum_form(algorithm: ChecksumAlgorithm, sent: &str) -> Result<(), S3Error> {
+    let want = match algorithm {
+        ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => 4,
+        ChecksumAlgorithm::Crc64Nvme => 8,
+        ChecksumAlgorithm::Sha1 => 20,
+        ChecksumAlgorithm::Sha256 => 32,
+    };
+    match base64::engine::general_purpose::STANDARD.decode(sent.trim()) {
+        Ok(bytes) if bytes.len() == want => Ok(()),
+        _ => Err(S3Error::invalid_request(format!("Value for {} header is invalid.", algorithm.header()))),
+    }
+}
+
 fn checksum_mismatch(algorithm: ChecksumAlgorithm) -> S3Error {
     S3Error::new("BadDigest", 400, format!("The {} you specified did not match the calculated checksum.", algorithm.name()))
 }
@@ -206,7 +263,10 @@ fn streaming(parts: &Parts) -> bool {
 /// `Content-MD5`, decoded; `InvalidDigest` when it is not 16 bytes of base64.
 fn content_md5(parts: &Parts) -> Result<Option<[u8; 16]>, S3Error> {
     let Some(v) = parts.headers.get("content-md5") else { return Ok(None) };
-    let invalid = || S3Error::new("InvalidDigest", 400, "The Content-MD5 you specified is not valid.");
+    let invalid = || {
+        S3Error::new("InvalidDigest", 400, "The Content-MD5 you specified was invalid.")
+            .with("Content-MD5", String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
     let bytes = base64::engine::general_purpose::STANDARD.decode(v.as_bytes()).map_err(|_| invalid())?;
     bytes.try_into().map(Some).map_err(|_| invalid())
 }
@@ -346,6 +406,7 @@ impl Hashers {
                 .map(str::to_string)
                 .or_else(|| trailers.iter().find(|(k, _)| k == a.header()).map(|(_, v)| v.clone()));
             if let Some(sent) = sent {
+                check_checksum_form(a, &sent)?;
                 if sent.trim() != h.finish_base64() {
                     return Err(checksum_mismatch(a));
                 }

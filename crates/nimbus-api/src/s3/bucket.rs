@@ -31,10 +31,17 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
             let list: Vec<Value> = buckets
                 .iter()
                 .filter(|b| b.name.starts_with(prefix) && req.param("bucket-region").is_none_or(|r| r == b.region))
-                .map(|b| json!({"Name": b.name, "CreationDate": b.created_ms as f64 / 1000.0, "BucketRegion": b.region}))
+                .map(|b| {
+                    json!({"Name": b.name, "CreationDate": b.created_ms as f64 / 1000.0, "BucketRegion": b.region,
+                           "BucketArn": format!("arn:aws:s3:::{}", b.name)})
+                })
                 .collect();
             let _ = region;
-            Ok(answer("ListBuckets", &json!({"Buckets": list, "Owner": {"DisplayName": "nimbus", "ID": account}})))
+            let mut out = json!({"Buckets": list, "Owner": super::object::owner(&account)});
+            if let Some(p) = req.param("prefix") {
+                out["Prefix"] = json!(p);
+            }
+            Ok(answer("ListBuckets", &out))
         }
         "CreateBucket" => {
             if !super::valid_bucket_name(bucket) {
@@ -91,6 +98,9 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
                 r.headers_mut().insert("x-amz-bucket-region", v);
             }
             r.headers_mut().insert("x-amz-access-point-alias", HeaderValue::from_static("false"));
+            if let Ok(v) = HeaderValue::from_str(&format!("arn:aws:s3:::{bucket}")) {
+                r.headers_mut().insert("x-amz-bucket-arn", v);
+            }
             Ok(r)
         }
         "DeleteBucket" => {
@@ -123,7 +133,10 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
             let state = match input.versioning_configuration.status.as_deref() {
                 Some("Enabled") => Versioning::Enabled,
                 Some("Suspended") => Versioning::Suspended,
-                _ => return Err(S3Error::malformed_xml()),
+                None => {
+                    return Err(S3Error::new("IllegalVersioningConfigurationException", 400, "The Versioning element must be specified"))
+                }
+                Some(_) => return Err(S3Error::malformed_xml()),
             };
             store.set_versioning(bucket, state).await.map_err(of)?;
             Ok(empty(StatusCode::OK))
@@ -160,7 +173,8 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
         "PutBucketPolicy" => {
             store.bucket(bucket).await.map_err(of)?;
             let doc = body.read(parts).await?;
-            let text = std::str::from_utf8(&doc).map_err(|_| malformed_policy("Policies must be valid JSON and the first byte must be '{'"))?;
+            let text =
+                std::str::from_utf8(&doc).map_err(|_| malformed_policy("Policies must be valid JSON and the first byte must be '{'"))?;
             if !text.trim_start().starts_with('{') {
                 return Err(malformed_policy("Policies must be valid JSON and the first byte must be '{'"));
             }
@@ -180,9 +194,16 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
         "PutBucketNotificationConfiguration" => {
             let doc = body.read(parts).await?;
             let input: PutNotificationInput = decode(req, parts, &doc)?;
-            let config = notification_config(input.notification_configuration)?;
-            check_destinations(state, bucket, &config).await?;
             store.bucket(bucket).await.map_err(of)?;
+            let config = notification_config(input.notification_configuration)?;
+            let skip = parts
+                .headers
+                .get("x-amz-skip-destination-validation")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            if !skip {
+                check_destinations(state, bucket, &config).await?;
+            }
             store.set_notifications(bucket, config.clone()).await.map_err(of)?;
             test_events(state, bucket, &config).await;
             Ok(empty(StatusCode::OK))

@@ -30,6 +30,7 @@ mod target;
 #[derive(Debug, Clone)]
 pub struct S3Request {
     pub operation: &'static str,
+    pub method: Method,
     /// The path with the bucket first, as sent (what Signature Version 2 signs).
     pub resource: String,
     /// Addressed by path (`/bucket/key`), on the web console's origin: answers go out
@@ -94,7 +95,7 @@ pub fn recognize(parts: &Parts) -> Option<S3Request> {
     };
     let query = nimbus_protocol::rest::query_pairs(parts.uri.query());
     let operation = place(&parts.method, bucket.is_some(), key.is_some(), &query, &parts.headers);
-    Some(S3Request { operation, resource, path_style, bucket, key, query })
+    Some(S3Request { operation, method: parts.method.clone(), resource, path_style, bucket, key, query })
 }
 
 /// An unsigned path-style request to a bucket that exists (`GET /bucket/key` of a public
@@ -130,7 +131,7 @@ pub async fn recognize_public(state: &Arc<AppState>, parts: &Parts) -> Option<S3
     };
     let query = nimbus_protocol::rest::query_pairs(parts.uri.query());
     let operation = place(&parts.method, bucket.is_some(), key.is_some(), &query, &parts.headers);
-    Some(S3Request { operation, resource: path.to_string(), path_style: true, bucket, key, query })
+    Some(S3Request { operation, method: parts.method.clone(), resource: path.to_string(), path_style: true, bucket, key, query })
 }
 
 fn unescape(s: &str) -> String {
@@ -193,6 +194,12 @@ fn place(method: &Method, bucket: bool, key: bool, query: &[(String, String)], h
             ("location", "GetBucketLocation", "", ""),
             ("acl", "", "", ""),
         ];
+        // A sub-resource Nimbus does not serve is never another call: without this, a PUT or
+        // DELETE of one (PutBucketEncryption, DeleteBucketLifecycle) would create or delete
+        // the bucket itself.
+        if query.iter().any(|(k, _)| UNSUPPORTED_BUCKET_SUBRESOURCES.contains(&k.as_str())) {
+            return "Unsupported";
+        }
         for (name, get, put, delete) in SETTINGS {
             if has(name) {
                 let op = match *method {
@@ -208,7 +215,6 @@ fn place(method: &Method, bucket: bool, key: bool, query: &[(String, String)], h
             Method::GET if has("versions") => "ListObjectVersions",
             Method::GET if has("uploads") => "ListMultipartUploads",
             Method::GET if query.iter().any(|(k, v)| k == "list-type" && v == "2") => "ListObjectsV2",
-            Method::GET if query.iter().any(|(k, _)| UNSUPPORTED_BUCKET_SUBRESOURCES.contains(&k.as_str())) => "Unsupported",
             Method::GET => "ListObjects",
             Method::HEAD => "HeadBucket",
             Method::PUT => "CreateBucket",
@@ -265,6 +271,10 @@ const UNSUPPORTED_BUCKET_SUBRESOURCES: &[&str] = &[
     "metrics",
     "intelligent-tiering",
     "policyStatus",
+    "session",
+    "metadataTable",
+    "metadataConfiguration",
+    "abac",
 ];
 
 /// S3's error: code, status, message, and the members S3 adds to `<Error>`.
@@ -349,17 +359,39 @@ impl S3Error {
             }
             ObjectError::NoSuchVersion => error.with("Key", req.key()).with("VersionId", req.param("versionId").unwrap_or_default()),
             ObjectError::MethodNotAllowed { version_id } => error
-                .with("Method", if req.operation == "HeadObject" { "HEAD" } else { "GET" })
+                .with("Method", req.method.as_str())
                 .with("ResourceType", "DeleteMarker")
                 .header("x-amz-delete-marker", "true")
                 .header("allow", "DELETE")
                 .header("x-amz-version-id", version_id.unwrap_or_else(|| "null".into())),
-            ObjectError::NoSuchUpload => error.with("UploadId", req.param("uploadId").unwrap_or_default()),
+            ObjectError::NoSuchUpload | ObjectError::InvalidPart | ObjectError::InvalidPartOrder => {
+                error.with("UploadId", req.param("uploadId").unwrap_or_default())
+            }
+            ObjectError::EntityTooSmall => error
+                .with("UploadId", req.param("uploadId").unwrap_or_default())
+                .with("MinSizeAllowed", nimbus_objects::limits::MIN_PART_BYTES.to_string()),
             ObjectError::KeyTooLongError => error.with("Size", req.key().len().to_string()).with("MaxSizeAllowed", "1024"),
             ObjectError::Internal(_) | ObjectError::StorageFull => S3Error::internal(e),
             _ => error,
         }
     }
+}
+
+/// S3's refusal of a `versionId` that cannot be one of its version ids (`null`, or the 32
+/// URL-safe characters of the ids this store makes).
+pub fn check_version_id(req: &S3Request) -> Result<(), S3Error> {
+    match req.param("versionId") {
+        Some(v) if v != "null" && !(v.len() == 32 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) => {
+            Err(S3Error::invalid_argument("Invalid version id specified", "versionId", v))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// S3's canonical user id of an account (the 64 hex digits `Owner` elements carry).
+pub fn canonical_id(account: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("nimbus-canonical-user:{account}").as_bytes()))
 }
 
 /// A fresh request id, as S3 writes them (16 uppercase hex digits).
@@ -391,7 +423,9 @@ pub fn stamp(r: &mut Response<Body>, id: &str) {
         r.headers_mut().insert("x-amz-request-id", v);
     }
     r.headers_mut().remove("x-amzn-requestid");
-    r.headers_mut().insert("x-amz-id-2", HeaderValue::from_static("nimbus"));
+    if let Ok(v) = HeaderValue::from_str(&encode::host_id(id)) {
+        r.headers_mut().insert("x-amz-id-2", v);
+    }
     r.headers_mut().insert("server", HeaderValue::from_static("AmazonS3"));
 }
 
@@ -441,37 +475,41 @@ pub async fn serve(
 ) -> Response<Body> {
     let method = parts.method.clone();
     let req_path_style = req.path_style;
-    let result = match req.operation {
-        "ListBuckets"
-        | "CreateBucket"
-        | "HeadBucket"
-        | "DeleteBucket"
-        | "GetBucketLocation"
-        | "GetBucketVersioning"
-        | "PutBucketVersioning"
-        | "GetBucketTagging"
-        | "PutBucketTagging"
-        | "DeleteBucketTagging"
-        | "GetBucketPolicy"
-        | "PutBucketPolicy"
-        | "DeleteBucketPolicy"
-        | "GetBucketCors"
-        | "PutBucketCors"
-        | "DeleteBucketCors"
-        | "GetBucketAcl"
-        | "PutBucketAcl"
-        | "GetBucketNotificationConfiguration"
-        | "PutBucketNotificationConfiguration" => bucket::serve(state, &req, parts, body).await,
-        "CreateMultipartUpload"
-        | "UploadPart"
-        | "UploadPartCopy"
-        | "CompleteMultipartUpload"
-        | "AbortMultipartUpload"
-        | "ListParts"
-        | "ListMultipartUploads" => multipart::serve(state, &req, parts, body).await,
-        "PostObject" => post::serve(state, &req, parts, body, conn).await,
-        "Unsupported" => Err(S3Error::not_implemented()),
-        _ => object::serve(state, &req, parts, body).await,
+    let leftover = body.leftover();
+    let result = match check_version_id(&req) {
+        Err(e) => Err(e),
+        Ok(()) => match req.operation {
+            "ListBuckets"
+            | "CreateBucket"
+            | "HeadBucket"
+            | "DeleteBucket"
+            | "GetBucketLocation"
+            | "GetBucketVersioning"
+            | "PutBucketVersioning"
+            | "GetBucketTagging"
+            | "PutBucketTagging"
+            | "DeleteBucketTagging"
+            | "GetBucketPolicy"
+            | "PutBucketPolicy"
+            | "DeleteBucketPolicy"
+            | "GetBucketCors"
+            | "PutBucketCors"
+            | "DeleteBucketCors"
+            | "GetBucketAcl"
+            | "PutBucketAcl"
+            | "GetBucketNotificationConfiguration"
+            | "PutBucketNotificationConfiguration" => bucket::serve(state, &req, parts, body).await,
+            "CreateMultipartUpload"
+            | "UploadPart"
+            | "UploadPartCopy"
+            | "CompleteMultipartUpload"
+            | "AbortMultipartUpload"
+            | "ListParts"
+            | "ListMultipartUploads" => multipart::serve(state, &req, parts, body).await,
+            "PostObject" => post::serve(state, &req, parts, body, conn).await,
+            "Unsupported" => Err(S3Error::not_implemented()),
+            _ => object::serve(state, &req, parts, body).await,
+        },
     };
     let r = match result {
         Ok(r) => {
@@ -481,7 +519,10 @@ pub async fn serve(
             }
             r
         }
-        Err(e) => error_response(&method, &e),
+        Err(e) => {
+            leftover.drain().await;
+            error_response(&method, &e)
+        }
     };
     // A path-style answer shares the web console's origin (real S3 is another origin): an
     // object served there (an HTML page someone uploaded) runs sandboxed, as a function's
@@ -576,6 +617,12 @@ mod tests {
             (Method::POST, "/b1/k?uploads", &[("authorization", SIGNED)], Some(("CreateMultipartUpload", Some("b1"), Some("k")))),
             (Method::POST, "/b1?delete", &[("authorization", SIGNED)], Some(("DeleteObjects", Some("b1"), None))),
             (Method::GET, "/b1?lifecycle", &[("authorization", SIGNED)], Some(("Unsupported", Some("b1"), None))),
+            (Method::DELETE, "/b1?lifecycle", &[("authorization", SIGNED)], Some(("Unsupported", Some("b1"), None))),
+            (Method::PUT, "/b1?encryption", &[("authorization", SIGNED)], Some(("Unsupported", Some("b1"), None))),
+            (Method::PUT, "/b1?publicAccessBlock", &[("authorization", SIGNED)], Some(("Unsupported", Some("b1"), None))),
+            (Method::PUT, "/b1?ownershipControls", &[("authorization", SIGNED)], Some(("Unsupported", Some("b1"), None))),
+            (Method::DELETE, "/b1?cors", &[("authorization", SIGNED)], Some(("Unsupported", Some("b1"), None))),
+            (Method::PUT, "/b1?acl", &[("authorization", SIGNED)], Some(("Unsupported", Some("b1"), None))),
             // Virtual-hosted.
             (Method::GET, "/dir/k", &[("host", "b2.s3.us-east-1.amazonaws.com")], Some(("GetObject", Some("b2"), Some("dir/k")))),
             (Method::GET, "/", &[("host", "b2.localhost:9001"), ("authorization", SIGNED)], Some(("ListObjects", Some("b2"), None))),

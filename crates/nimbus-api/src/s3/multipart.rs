@@ -96,18 +96,26 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
         "CompleteMultipartUpload" => {
             let doc = body.read(parts).await?;
             let input: CompleteInput = decode(req, parts, &doc)?;
-            let Some(upload) = input.multipart_upload else { return Err(S3Error::malformed_xml()) };
-            if upload.parts.is_empty() {
-                return Err(S3Error::malformed_xml());
+            let parts_named = input.multipart_upload.map(|u| u.parts).unwrap_or_default();
+            if parts_named.is_empty() {
+                return Err(S3Error::invalid_request("You must specify at least one part"));
             }
-            let list: Vec<CompletedPart> = upload
-                .parts
+            let list: Vec<CompletedPart> = parts_named
                 .into_iter()
                 .map(|p| CompletedPart { part_number: p.part_number, etag: p.e_tag.trim().trim_matches('"').to_string() })
                 .collect();
-            let put = store.complete_upload(bucket, key, upload_id, list, put_conditions(parts)).await.map_err(of)?;
+            let put = store
+                .complete_upload(bucket, key, upload_id, list, put_conditions(parts))
+                .await
+                .map_err(|e| super::object::with_condition(of(e), parts))?;
             let mut out = put_output(&put);
-            out["Location"] = json!(format!("/{bucket}/{key}"));
+            let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            let scheme = if state.tls.is_some() { "https" } else { "http" };
+            out["Location"] = json!(if req.path_style {
+                format!("{scheme}://{host}/{bucket}/{}", super::object::url_path(key))
+            } else {
+                format!("{scheme}://{host}/{}", super::object::url_path(key))
+            });
             out["Bucket"] = json!(bucket);
             out["Key"] = json!(key);
             Ok(answer("CompleteMultipartUpload", &out))
@@ -135,7 +143,7 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
                         "PartNumber": p.part_number, "LastModified": p.last_modified_ms as f64 / 1000.0,
                         "ETag": quoted(&p.etag), "Size": p.size,
                     });
-                    if let Some((a, v)) = &p.checksum {
+                    if let Some((a, v)) = p.checksum.as_ref().filter(|_| upload.checksum_algorithm.is_some()) {
                         e[format!("Checksum{}", a.name())] = json!(v);
                     }
                     e
@@ -144,15 +152,15 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
             let mut out = json!({
                 "Bucket": bucket, "Key": key, "UploadId": upload_id,
                 "PartNumberMarker": marker.unwrap_or(0), "MaxParts": max, "IsTruncated": page.truncated,
-                "Initiator": {"ID": account, "DisplayName": "nimbus"}, "Owner": {"ID": account, "DisplayName": "nimbus"},
+                "Initiator": {"ID": super::canonical_id(account), "DisplayName": "nimbus"}, "Owner": super::object::owner(account),
                 "StorageClass": upload.meta.storage_class.as_deref().unwrap_or("STANDARD"),
             });
             if !list.is_empty() {
                 out["Parts"] = Value::Array(list);
             }
-            if let Some(n) = page.next_part_number_marker {
-                out["NextPartNumberMarker"] = json!(n);
-            }
+            // AWS names the last part listed even when nothing follows (0 for none).
+            let last = page.parts.last().map_or(0, |p| p.part_number);
+            out["NextPartNumberMarker"] = json!(page.next_part_number_marker.unwrap_or(last));
             if let Some(a) = upload.checksum_algorithm {
                 out["ChecksumAlgorithm"] = json!(a.name());
             }
@@ -176,7 +184,7 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
                     let mut e = json!({
                         "UploadId": u.upload_id, "Key": u.key, "Initiated": u.initiated_ms as f64 / 1000.0,
                         "StorageClass": u.meta.storage_class.as_deref().unwrap_or("STANDARD"),
-                        "Owner": {"ID": account, "DisplayName": "nimbus"}, "Initiator": {"ID": account, "DisplayName": "nimbus"},
+                        "Owner": super::object::owner(account), "Initiator": {"ID": super::canonical_id(account), "DisplayName": "nimbus"},
                     });
                     if let Some(a) = u.checksum_algorithm {
                         e["ChecksumAlgorithm"] = json!(a.name());
@@ -187,8 +195,14 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
             let mut out = json!({
                 "Bucket": bucket, "KeyMarker": query.key_marker.clone().unwrap_or_default(),
                 "UploadIdMarker": query.upload_id_marker.clone().unwrap_or_default(), "MaxUploads": max,
-                "IsTruncated": page.truncated, "Prefix": query.prefix,
+                "IsTruncated": page.truncated,
+                // The last upload listed, even when nothing follows.
+                "NextKeyMarker": page.next_key_marker.clone().or_else(|| page.uploads.last().map(|u| u.key.clone())).unwrap_or_default(),
+                "NextUploadIdMarker": page.next_upload_id_marker.clone().or_else(|| page.uploads.last().map(|u| u.upload_id.clone())).unwrap_or_default(),
             });
+            if req.param("prefix").is_some() {
+                out["Prefix"] = json!(query.prefix);
+            }
             if !uploads.is_empty() {
                 out["Uploads"] = Value::Array(uploads);
             }
@@ -198,12 +212,7 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
             if let Some(d) = &query.delimiter {
                 out["Delimiter"] = json!(d);
             }
-            if let Some(k) = page.next_key_marker {
-                out["NextKeyMarker"] = json!(k);
-            }
-            if let Some(u) = page.next_upload_id_marker {
-                out["NextUploadIdMarker"] = json!(u);
-            }
+
             Ok(answer("ListMultipartUploads", &out))
         }
         _ => Err(S3Error::not_implemented()),
@@ -245,9 +254,11 @@ fn copy_range(spec: &str, size: u64) -> Result<(u64, u64), S3Error> {
         return Err(invalid());
     }
     if b >= size {
-        return Err(S3Error::new("InvalidRange", 416, "The requested range is not satisfiable")
-            .with("RangeRequested", spec)
-            .with("ActualObjectSize", size.to_string()));
+        return Err(S3Error::invalid_argument(
+            format!("Range specified is not valid for source object of size: {size}"),
+            "x-amz-copy-source-range",
+            spec,
+        ));
     }
     Ok((a, b - a + 1))
 }

@@ -34,7 +34,10 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
             let tags = tags_header(parts)?;
             let conditions = put_conditions(parts);
             let (staged, algorithm) = body.stage(&store, parts, None).await?;
-            let put = store.put_object(bucket, req.key(), staged, meta, tags, Some(algorithm), conditions, "Put").await.map_err(of)?;
+            let put = store
+                .put_object(bucket, req.key(), staged, meta, tags, Some(algorithm), conditions, "Put")
+                .await
+                .map_err(|e| with_condition(of(e), parts))?;
             Ok(answer("PutObject", &put_output(&put)))
         }
         "GetObject" | "HeadObject" => get(&store, req, parts).await,
@@ -44,15 +47,22 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
             if outcome.delete_marker {
                 out.insert("DeleteMarker".into(), json!(true));
             }
-            if let Some(v) = outcome.version_id {
-                out.insert("VersionId".into(), json!(v));
+            match outcome.version_id {
+                Some(v) => {
+                    out.insert("VersionId".into(), json!(v));
+                }
+                // A null delete marker (suspended versioning), or the null version removed.
+                None if outcome.delete_marker || req.param("versionId") == Some("null") => {
+                    out.insert("VersionId".into(), json!("null"));
+                }
+                None => {}
             }
             Ok(answer("DeleteObject", &Value::Object(out)))
         }
         "DeleteObjects" => delete_many(&store, req, parts, body).await,
         "CopyObject" => copy(state, &store, req, parts).await,
-        "ListObjects" | "ListObjectsV2" => list(&store, req, parts).await,
-        "ListObjectVersions" => list_versions(&store, req, parts).await,
+        "ListObjects" | "ListObjectsV2" => list(&store, req, state.account()).await,
+        "ListObjectVersions" => list_versions(&store, req, state.account()).await,
         "GetObjectTagging" => {
             let (tags, version) = store.tags(bucket, req.key(), req.param("versionId")).await.map_err(of)?;
             let mut out = json!({"TagSet": tag_set(&tags)});
@@ -142,7 +152,17 @@ pub fn meta_from_headers(parts: &Parts) -> ObjectMeta {
 /// `x-amz-tagging: k1=v1&k2=v2`.
 pub fn tags_header(parts: &Parts) -> Result<Vec<(String, String)>, S3Error> {
     let Some(v) = header(parts, "x-amz-tagging") else { return Ok(Vec::new()) };
-    checked_tags(nimbus_protocol::rest::query_pairs(Some(v)), 10)
+    let tags = nimbus_protocol::rest::query_pairs(Some(v));
+    if tags.iter().enumerate().any(|(i, (k, _))| tags[..i].iter().any(|(other, _)| other == k)) {
+        return Err(S3Error::new(
+            "InvalidArgument",
+            400,
+            "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.",
+        )
+        .with("ArgumentName", "x-amz-tagging")
+        .with("ArgumentValue", v));
+    }
+    checked_tags(tags, 10)
 }
 
 /// Tags as S3 checks them: at most `max`, keys 1–128 and values 0–256 characters, no key twice.
@@ -153,13 +173,16 @@ pub fn checked_tags(tags: Vec<(String, String)>, max: usize) -> Result<Vec<(Stri
     }
     for (i, (k, v)) in tags.iter().enumerate() {
         if k.is_empty() || k.chars().count() > 128 {
-            return Err(bad("The TagKey you have provided is invalid"));
+            return Err(bad("The TagKey you have provided is invalid").with("TagKey", k.as_str()));
+        }
+        if k.starts_with("aws:") {
+            return Err(bad("Your TagKey cannot be prefixed with aws:").with("TagKey", k.as_str()));
         }
         if v.chars().count() > 256 {
-            return Err(bad("The TagValue you have provided is invalid"));
+            return Err(bad("The TagValue you have provided is invalid").with("TagKey", k.as_str()).with("TagValue", v.as_str()));
         }
         if tags[..i].iter().any(|(other, _)| other == k) {
-            return Err(bad("Cannot provide multiple Tags with the same key"));
+            return Err(bad("Cannot provide multiple Tags with the same key").with("TagKey", k.as_str()));
         }
     }
     Ok(tags)
@@ -188,6 +211,15 @@ pub struct TagDoc {
     pub key: String,
     #[serde(default)]
     pub value: String,
+}
+
+/// A write's PreconditionFailed names the condition that failed, as S3's does.
+pub fn with_condition(e: S3Error, parts: &Parts) -> S3Error {
+    if e.code != "PreconditionFailed" {
+        return e;
+    }
+    let condition = if parts.headers.contains_key("if-none-match") { "If-None-Match" } else { "If-Match" };
+    e.with("Condition", condition)
 }
 
 /// `If-None-Match: *` and `If-Match` on a write.
@@ -280,27 +312,15 @@ async fn get(store: &nimbus_objects::ObjectStore, req: &S3Request, parts: &Parts
         set(&mut r, "last-modified", &http_date(object.last_modified_ms));
         return Ok(r);
     }
-    let part_number = req.param("partNumber").map(|p| p.parse::<u32>());
-    let range = match (header(parts, "range"), &part_number) {
-        (Some(spec), _) => range(spec, object.size).map_err(|()| {
+    let range = match (header(parts, "range"), req.param("partNumber")) {
+        (Some(_), Some(_)) => return Err(S3Error::invalid_request("Cannot specify both Range header and partNumber query parameter")),
+        (Some(spec), None) => range(spec, object.size).map_err(|()| {
             S3Error::new("InvalidRange", 416, "The requested range is not satisfiable")
                 .with("RangeRequested", spec)
                 .with("ActualObjectSize", object.size.to_string())
         })?,
-        (None, Some(Ok(1))) if object.parts_count.is_none() => None,
-        (None, Some(Ok(_))) if object.parts_count.is_none() => {
-            return Err(
-                S3Error::new("InvalidPartNumber", 416, "The requested partnumber is not satisfiable").with("PartNumberRequested", "2")
-            )
-        }
-        (None, Some(Err(_))) => {
-            return Err(S3Error::invalid_argument(
-                "Part number must be an integer between 1 and 10000, inclusive",
-                "partNumber",
-                req.param("partNumber").unwrap_or(""),
-            ))
-        }
-        _ => None,
+        (None, Some(n)) => part_range(&object, n)?,
+        (None, None) => None,
     };
     let (start, len, status) = match range {
         Some((a, b)) => (a, b - a + 1, StatusCode::PARTIAL_CONTENT),
@@ -320,6 +340,25 @@ async fn get(store: &nimbus_objects::ObjectStore, req: &S3Request, parts: &Parts
         set(&mut r, "content-range", &format!("bytes {a}-{b}/{}", object.size));
     }
     Ok(r)
+}
+
+/// The bytes of part `n` (`?partNumber=`): a multipart object's part as it was uploaded, or
+/// the whole of any other object as its one part.
+fn part_range(object: &Object, n: &str) -> Result<Option<(u64, u64)>, S3Error> {
+    let number = n
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=nimbus_objects::limits::MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive", "partNumber", n))?;
+    let sizes: Vec<u64> = if object.part_sizes.is_empty() { vec![object.size] } else { object.part_sizes.clone() };
+    let index = number as usize - 1;
+    if index >= sizes.len() {
+        return Err(S3Error::new("InvalidPartNumber", 416, "The requested partnumber is not satisfiable")
+            .with("PartNumberRequested", number.to_string())
+            .with("ActualPartCount", sizes.len().to_string()));
+    }
+    let start: u64 = sizes[..index].iter().sum();
+    Ok((sizes[index] > 0).then(|| (start, start + sizes[index] - 1)))
 }
 
 /// The headers GET and HEAD describe an object with.
@@ -527,6 +566,7 @@ pub async fn copied_object(
     let (src_bucket, src_key, src_version) = copy_source(parts)?;
     let source_req = S3Request {
         operation: req.operation,
+        method: req.method.clone(),
         resource: String::new(),
         path_style: true,
         bucket: Some(src_bucket.clone()),
@@ -543,22 +583,25 @@ pub async fn copied_object(
 
 /// The conditions a copy puts on its source (`x-amz-copy-source-if-*`).
 fn check_copy_conditions(parts: &Parts, source: &Object) -> Result<(), S3Error> {
-    let failed = || S3Error::new("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold");
+    let failed = |condition: &str| {
+        S3Error::new("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold")
+            .with("Condition", condition)
+    };
     let modified = source.last_modified_ms / 1000;
     let if_match = header(parts, "x-amz-copy-source-if-match");
     if let Some(list) = if_match {
         if !etag_matches(list, &source.etag) {
-            return Err(failed());
+            return Err(failed("x-amz-copy-source-If-Match"));
         }
     } else if header(parts, "x-amz-copy-source-if-unmodified-since").and_then(parse_http_date).is_some_and(|t| modified > t) {
-        return Err(failed());
+        return Err(failed("x-amz-copy-source-If-Unmodified-Since"));
     }
     if let Some(list) = header(parts, "x-amz-copy-source-if-none-match") {
         if etag_matches(list, &source.etag) {
-            return Err(failed());
+            return Err(failed("x-amz-copy-source-If-None-Match"));
         }
     } else if header(parts, "x-amz-copy-source-if-modified-since").and_then(parse_http_date).is_some_and(|t| modified <= t) {
-        return Err(failed());
+        return Err(failed("x-amz-copy-source-If-Modified-Since"));
     }
     Ok(())
 }
@@ -595,6 +638,7 @@ async fn copy(
     let mut result = json!({"ETag": quoted(&put.etag), "LastModified": put.last_modified_ms as f64 / 1000.0});
     if let Some((algorithm, value)) = &put.checksum {
         result[format!("Checksum{}", algorithm.name())] = json!(value);
+        result["ChecksumType"] = json!(if value.contains('-') { "COMPOSITE" } else { "FULL_OBJECT" });
     }
     let mut out = json!({"CopyObjectResult": result});
     if let Some(v) = &put.version_id {
@@ -606,10 +650,9 @@ async fn copy(
     Ok(answer("CopyObject", &out))
 }
 
-const OWNER_NAME: &str = "nimbus";
-
-fn owner(account: &str) -> Value {
-    json!({"DisplayName": OWNER_NAME, "ID": account})
+/// An `Owner` element: S3's canonical id of the account, without a display name.
+pub fn owner(account: &str) -> Value {
+    json!({"ID": super::canonical_id(account)})
 }
 
 /// `encoding-type=url`: keys and prefixes in answers percent-encoded as S3 does.
@@ -674,7 +717,7 @@ fn list_entry(o: &Object, encode: Option<KeyEncoder>, fetch_owner: bool, account
     e
 }
 
-async fn list(store: &nimbus_objects::ObjectStore, req: &S3Request, _parts: &Parts) -> Result<Response<Body>, S3Error> {
+async fn list(store: &nimbus_objects::ObjectStore, req: &S3Request, account: &str) -> Result<Response<Body>, S3Error> {
     let v2 = req.operation == "ListObjectsV2";
     let encode = encoder(req)?;
     let max = max_keys(req)?;
@@ -691,7 +734,6 @@ async fn list(store: &nimbus_objects::ObjectStore, req: &S3Request, _parts: &Par
     };
     let query = ListQuery { prefix: prefix.clone(), delimiter: delimiter.clone(), after, max_keys: max };
     let page = store.list_objects(req.bucket(), &query).await.map_err(|e| S3Error::from_store(e, req))?;
-    let account = store_account(req);
     let fetch_owner = !v2 || req.param("fetch-owner") == Some("true");
     let enc = |s: &str| encode.map_or_else(|| s.to_string(), |f| f(s));
     let mut out = json!({
@@ -700,7 +742,7 @@ async fn list(store: &nimbus_objects::ObjectStore, req: &S3Request, _parts: &Par
         "MaxKeys": max,
         "IsTruncated": page.truncated,
     });
-    let contents: Vec<Value> = page.objects.iter().map(|o| list_entry(o, encode, fetch_owner, &account)).collect();
+    let contents: Vec<Value> = page.objects.iter().map(|o| list_entry(o, encode, fetch_owner, account)).collect();
     if !contents.is_empty() {
         out["Contents"] = Value::Array(contents);
     }
@@ -725,12 +767,6 @@ async fn list(store: &nimbus_objects::ObjectStore, req: &S3Request, _parts: &Par
     Ok(answer(req.operation, &out))
 }
 
-/// The account that owns the buckets this request reaches (for `Owner` elements).
-fn store_account(_req: &S3Request) -> String {
-    // One owner per store; the account id is what S3's canonical user id stands for here.
-    OWNER_NAME.to_string()
-}
-
 fn make_token(after: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(after.as_bytes())
 }
@@ -743,7 +779,7 @@ fn read_token(token: &str) -> Result<String, S3Error> {
         .ok_or_else(|| S3Error::invalid_argument("The continuation token provided is incorrect", "continuation-token", token))
 }
 
-async fn list_versions(store: &nimbus_objects::ObjectStore, req: &S3Request, _parts: &Parts) -> Result<Response<Body>, S3Error> {
+async fn list_versions(store: &nimbus_objects::ObjectStore, req: &S3Request, account: &str) -> Result<Response<Body>, S3Error> {
     let encode = encoder(req)?;
     let max = max_keys(req)?;
     let prefix = req.param("prefix").unwrap_or("").to_string();
@@ -766,7 +802,6 @@ async fn list_versions(store: &nimbus_objects::ObjectStore, req: &S3Request, _pa
     };
     let page = store.list_versions(req.bucket(), &query).await.map_err(|e| S3Error::from_store(e, req))?;
     let enc = |s: &str| encode.map_or_else(|| s.to_string(), |f| f(s));
-    let account = store_account(req);
     let mut versions = Vec::new();
     let mut markers = Vec::new();
     for o in &page.versions {
@@ -774,10 +809,10 @@ async fn list_versions(store: &nimbus_objects::ObjectStore, req: &S3Request, _pa
         if o.delete_marker {
             markers.push(json!({
                 "Key": enc(&o.key), "VersionId": version_id, "IsLatest": o.is_latest,
-                "LastModified": o.last_modified_ms as f64 / 1000.0, "Owner": owner(&account),
+                "LastModified": o.last_modified_ms as f64 / 1000.0, "Owner": owner(account),
             }));
         } else {
-            let mut e = list_entry(o, encode, true, &account);
+            let mut e = list_entry(o, encode, true, account);
             e["VersionId"] = json!(version_id);
             e["IsLatest"] = json!(o.is_latest);
             versions.push(e);

@@ -72,7 +72,11 @@ pub async fn serve(
         let value = field.text().await.map_err(|_| malformed())?;
         fields_bytes += (name.len() + value.len()) as u64;
         if fields_bytes > MAX_FIELDS_BYTES {
-            return Err(S3Error::new("MaxPostPreDataLengthExceeded", 400, "Your POST request fields preceding the upload file were too large."));
+            return Err(S3Error::new(
+                "MaxPostPreDataLengthExceeded",
+                400,
+                "Your POST request fields preceding the upload file were too large.",
+            ));
         }
         if !form.fields.iter().any(|(k, _)| *k == name) {
             form.fields.push((name, value));
@@ -97,6 +101,7 @@ pub async fn serve(
     }
     let object = S3Request {
         operation: "PutObject",
+        method: http::Method::PUT,
         resource: String::new(),
         path_style: req.path_style,
         bucket: Some(bucket.clone()),
@@ -105,9 +110,10 @@ pub async fn serve(
     };
     // Who signed the policy, and may they put this key?
     let policy = form.get("policy").map(str::to_string);
-    let signed = form.get("x-amz-signature").map(|s| (form.get("x-amz-credential").unwrap_or(""), s)).or_else(|| {
-        form.get("signature").map(|s| (form.get("awsaccesskeyid").unwrap_or(""), s))
-    });
+    let signed = form
+        .get("x-amz-signature")
+        .map(|s| (form.get("x-amz-credential").unwrap_or(""), s))
+        .or_else(|| form.get("signature").map(|s| (form.get("awsaccesskeyid").unwrap_or(""), s)));
     match (&state.keys, signed) {
         (None, _) => {}
         (Some(keys), Some((credential, signature))) => {
@@ -231,11 +237,7 @@ fn escape(s: &str) -> String {
 
 fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
     const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encoding::utf8_percent_encode(v, SET)))
-        .collect::<Vec<_>>()
-        .join("&")
+    pairs.iter().map(|(k, v)| format!("{k}={}", percent_encoding::utf8_percent_encode(v, SET))).collect::<Vec<_>>().join("&")
 }
 
 /// What the form sets on the object: its content headers and `x-amz-meta-*` fields.
@@ -250,11 +252,7 @@ fn meta_from_form(form: &Form) -> ObjectMeta {
         expires: get("expires"),
         website_redirect_location: get("x-amz-website-redirect-location"),
         storage_class: get("x-amz-storage-class").filter(|c| c != "STANDARD"),
-        user: form
-            .fields
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("x-amz-meta-").map(|m| (m.to_string(), v.clone())))
-            .collect(),
+        user: form.fields.iter().filter_map(|(k, v)| k.strip_prefix("x-amz-meta-").map(|m| (m.to_string(), v.clone()))).collect(),
     }
 }
 
@@ -270,9 +268,9 @@ fn check_policy(
     let invalid = || S3Error::invalid_argument("Invalid Policy: Invalid JSON.", "policy", policy_b64);
     let text = base64::engine::general_purpose::STANDARD.decode(policy_b64.trim()).map_err(|_| invalid())?;
     let doc: Value = serde_json::from_slice(&text).map_err(|_| invalid())?;
-    let expiration = doc["expiration"].as_str().ok_or_else(|| {
-        S3Error::invalid_argument("Invalid Policy: Policy missing expiration.", "policy", policy_b64)
-    })?;
+    let expiration = doc["expiration"]
+        .as_str()
+        .ok_or_else(|| S3Error::invalid_argument("Invalid Policy: Policy missing expiration.", "policy", policy_b64))?;
     let expires = chrono::DateTime::parse_from_rfc3339(expiration).map_err(|_| {
         S3Error::invalid_argument(format!("Invalid Policy: Invalid 'expiration' value: '{expiration}'"), "policy", policy_b64)
     })?;
@@ -295,7 +293,10 @@ fn check_policy(
                 for (name, want) in map {
                     let name = name.to_ascii_lowercase();
                     if value_of(&name) != want.as_str().unwrap_or_default() {
-                        return Err(denied_by_policy(format!("Policy Condition failed: [\"eq\", \"${name}\", \"{}\"]", want.as_str().unwrap_or_default())));
+                        return Err(denied_by_policy(format!(
+                            "Policy Condition failed: [\"eq\", \"${name}\", \"{}\"]",
+                            want.as_str().unwrap_or_default()
+                        )));
                     }
                     named.push(name);
                 }
@@ -338,7 +339,8 @@ mod tests {
     use super::*;
 
     fn policy(conditions: Value, expiration: &str) -> String {
-        base64::engine::general_purpose::STANDARD.encode(serde_json::json!({"expiration": expiration, "conditions": conditions}).to_string())
+        base64::engine::general_purpose::STANDARD
+            .encode(serde_json::json!({"expiration": expiration, "conditions": conditions}).to_string())
     }
 
     #[test]
@@ -352,7 +354,12 @@ mod tests {
             (serde_json::json!([{"bucket": "b"}, ["starts-with", "$key", "up/"]]), later, form(&[("key", "x/a")]), Err("AccessDenied")),
             (serde_json::json!([{"bucket": "other"}, ["starts-with", "$key", ""]]), later, form(&[("key", "a")]), Err("AccessDenied")),
             (serde_json::json!([["starts-with", "$key", ""]]), "2025-12-31T00:00:00Z", form(&[("key", "a")]), Err("AccessDenied")),
-            (serde_json::json!([["starts-with", "$key", ""]]), later, form(&[("key", "a"), ("content-type", "text/plain")]), Err("AccessDenied")),
+            (
+                serde_json::json!([["starts-with", "$key", ""]]),
+                later,
+                form(&[("key", "a"), ("content-type", "text/plain")]),
+                Err("AccessDenied"),
+            ),
             (
                 serde_json::json!([["starts-with", "$key", ""], ["eq", "$Content-Type", "text/plain"], ["content-length-range", 1, 10]]),
                 later,
@@ -362,7 +369,8 @@ mod tests {
             (serde_json::json!([["between", "$key", ""]]), later, form(&[("key", "a")]), Err("InvalidArgument")),
         ];
         for (conditions, expiration, form, want) in cases {
-            let got = check_policy(&policy(conditions.clone(), expiration), &form, "b", form.get("key").unwrap_or(""), now).map_err(|e| e.code);
+            let got =
+                check_policy(&policy(conditions.clone(), expiration), &form, "b", form.get("key").unwrap_or(""), now).map_err(|e| e.code);
             assert_eq!(got, want, "{conditions} {expiration}");
         }
     }
