@@ -315,7 +315,8 @@ fn conditions_evaluate_as_dynamodb_does() {
 fn placeholders_are_checked_and_unused_ones_refused() {
     let name_map =
         |pairs: &[(&str, &str)]| -> BTreeMap<String, String> { pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
-    let cases: Vec<(Option<BTreeMap<String, String>>, Option<Value>, &str)> = vec![
+    type Case<'a> = (Option<BTreeMap<String, String>>, Option<Value>, &'a str);
+    let cases: Vec<Case> = vec![
         (Some(BTreeMap::new()), None, "ExpressionAttributeNames must not be empty"),
         (None, Some(json!({})), "ExpressionAttributeValues must not be empty"),
         (Some(name_map(&[("a", "b")])), None, r#"ExpressionAttributeNames contains invalid key: Syntax error; key: "a""#),
@@ -354,8 +355,8 @@ fn placeholders_are_checked_and_unused_ones_refused() {
         "Value provided in ExpressionAttributeValues unused in expressions: keys: {:x}"
     );
     // A failed parse marks nothing.
-    assert!(Condition::parse("a = :x AND", ExpressionKind::Condition, &mut p).is_err());
-    assert!(p.check_unused().is_err());
+    Condition::parse("a = :x AND", ExpressionKind::Condition, &mut p).expect_err("a syntax error");
+    p.check_unused().expect_err(":x is still unused");
 }
 
 fn update_error(text: &str) -> String {
@@ -584,7 +585,7 @@ fn updates_name_the_key_attributes_they_touch() {
         update.check_key_attributes(&["pk", "sk"]).expect_err("pk is a key").to_string(),
         "One or more parameter values were invalid: Cannot update attribute pk. This attribute is part of the key"
     );
-    assert!(update.check_key_attributes(&["id"]).is_ok());
+    update.check_key_attributes(&["id"]).expect("no key touched");
 }
 
 fn projection(text: &str) -> Result<Projection, String> {
@@ -722,7 +723,7 @@ fn key_conditions_resolve_to_a_partition_and_a_sort_range() {
         assert_eq!(condition.for_schema(pk, *sk).map(|_| ()).map_err(|e| e.to_string()), Err(expected.to_string()), "{text}");
     }
     let query = key("pk = :p AND sk > :a", v.clone()).expect("parses").for_schema("pk", Some("sk")).expect("resolves");
-    assert!(query.check_types(crate::ValueType::S, Some(crate::ValueType::N)).is_ok());
+    query.check_types(crate::ValueType::S, Some(crate::ValueType::N)).expect("types match");
     assert_eq!(
         query.check_types(crate::ValueType::N, Some(crate::ValueType::N)).expect_err("pk is S").to_string(),
         "One or more parameter values were invalid: Condition parameter type does not match schema type"
