@@ -223,6 +223,42 @@ fn disk_floor(dir: &Path, size: u64) -> anyhow::Result<DiskFloor> {
     Ok(DiskFloor { write, cold_read, cold_resident, warm_read })
 }
 
+/// `size` bytes over one loopback TCP connection, written from memory in 256 KiB pieces by
+/// one thread and read by another: what a GET's bytes cost to move with no disk and no HTTP.
+fn tcp_floor(size: u64) -> anyhow::Result<Duration> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        let (mut s, _) = listener.accept()?;
+        let piece = vec![b'x'; READ_PIECE];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(READ_PIECE as u64) as usize;
+            s.write_all(&piece[..n])?;
+            left -= n as u64;
+        }
+        Ok(())
+    });
+    let t = Instant::now();
+    let mut s = std::net::TcpStream::connect(addr)?;
+    let mut buf = vec![0u8; READ_PIECE];
+    let mut total = 0u64;
+    while total < size {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    let took = t.elapsed();
+    writer.join().map_err(|_| anyhow::anyhow!("the writer panicked"))??;
+    if total != size {
+        bail!("loopback: {total} of {size} bytes");
+    }
+    Ok(took)
+}
+
 /// The largest file under the store's blobs: the big object's body.
 fn largest_blob(data: &Path) -> Option<PathBuf> {
     let mut best: Option<(u64, PathBuf)> = None;
@@ -413,11 +449,18 @@ async fn small_run(
 }
 
 /// `threads` threads each creating 4 KiB files in `dir` and `fdatasync`ing each, for
-/// `seconds`: durable small files per second on this disk; (rate, p50, p99).
-fn file_sync_floor(dir: &Path, threads: usize, seconds: u64) -> anyhow::Result<(f64, Duration, Duration)> {
+/// `seconds`: durable small files per second on this disk; (rate, p50, p99). With `rename`,
+/// each file is then renamed into one of 256 directories and that directory `fsync`ed (the
+/// store's own layout: staged, synced, renamed into `blobs/<fan>/`, the fan synced).
+fn file_sync_floor(dir: &Path, threads: usize, seconds: u64, rename: bool) -> anyhow::Result<(f64, Duration, Duration)> {
     use std::io::Write;
     let root = dir.join("bench-file-floor");
     std::fs::create_dir_all(&root)?;
+    if rename {
+        for fan in 0..256 {
+            std::fs::create_dir_all(root.join(format!("{fan:02x}")))?;
+        }
+    }
     let end = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let handles: Vec<_> = (0..threads)
@@ -428,9 +471,15 @@ fn file_sync_floor(dir: &Path, threads: usize, seconds: u64) -> anyhow::Result<(
                 let mut n = 0;
                 while Instant::now() < end {
                     let t0 = Instant::now();
-                    let mut f = std::fs::File::create(root.join(format!("{t}-{n}")))?;
+                    let staged = root.join(format!("{t}-{n}"));
+                    let mut f = std::fs::File::create(&staged)?;
                     f.write_all(&[b'x'; SMALL])?;
                     f.sync_data()?;
+                    if rename {
+                        let fan = root.join(format!("{:02x}", (t * 7919 + n * 104_729) % 256));
+                        std::fs::rename(&staged, fan.join(format!("{t}-{n}")))?;
+                        std::fs::File::open(&fan)?.sync_all()?;
+                    }
                     lat.push(t0.elapsed());
                     n += 1;
                 }
@@ -625,6 +674,7 @@ pub(crate) async fn bench(addr: &str, pid: u32, data: &Path, s: &mut SendRequest
     // 1. One large object.
     let (dir, size) = (data.to_path_buf(), a.size);
     let floor = tokio::task::spawn_blocking(move || disk_floor(&dir, size)).await??;
+    let tcp = tokio::task::spawn_blocking(move || tcp_floor(size)).await??;
     let idle = Usage::now(pid);
     let put = put_large(addr, pid, a.size).await?;
     let blob = largest_blob(data).context("the large object's blob is not under <data>/objects/blobs")?;
@@ -655,6 +705,11 @@ pub(crate) async fn bench(addr: &str, pid: u32, data: &Path, s: &mut SendRequest
         floor.cold_read,
     );
     row(&format!("GET again ({})", resident_note(warm_resident, a.size)), &warm, "256 KiB `read`s from the page cache", floor.warm_read);
+    println!(
+        "| | | | | | floor of a GET's transport: 256 KiB `write`s from memory over loopback TCP | {:.0} | {:.2}× |",
+        mb_s(a.size, tcp),
+        tcp.as_secs_f64() / warm.took.as_secs_f64()
+    );
 
     // 2. Small objects.
     let me = std::process::id();
@@ -662,7 +717,9 @@ pub(crate) async fn bench(addr: &str, pid: u32, data: &Path, s: &mut SendRequest
     let dir = data.to_path_buf();
     let (sync_p50, sync_p99) = tokio::task::spawn_blocking(move || crate::sync_floor(&dir, 300)).await??;
     let (dir, c, secs) = (data.to_path_buf(), a.concurrency, a.seconds.min(3));
-    let files = tokio::task::spawn_blocking(move || file_sync_floor(&dir, c, secs)).await??;
+    let files = tokio::task::spawn_blocking(move || file_sync_floor(&dir, c, secs, false)).await??;
+    let dir = data.to_path_buf();
+    let renamed = tokio::task::spawn_blocking(move || file_sync_floor(&dir, c, secs, true)).await??;
     let floor_put = small_run(&floor_addr, a.concurrency, a.seconds, None, (me, Some("s3-floor"))).await?;
     let put = small_run(addr, a.concurrency, a.seconds, None, (pid, None)).await?;
     let floor_get =
@@ -696,6 +753,13 @@ pub(crate) async fn bench(addr: &str, pid: u32, data: &Path, s: &mut SendRequest
         us(sync_p99)
     );
     println!("| new 4 KiB file + `fdatasync`, {} threads | {:.0} | {} | {} |", a.concurrency, files.0, us(files.1), us(files.2));
+    println!(
+        "| new 4 KiB file + `fdatasync` + rename into one of 256 directories + `fsync` of it, {} threads | {:.0} | {} | {} |",
+        a.concurrency,
+        renamed.0,
+        us(renamed.1),
+        us(renamed.2)
+    );
 
     // 3. Acknowledged PUT → function.
     notification_latency(s, a).await?;
