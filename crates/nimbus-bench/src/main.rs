@@ -2,7 +2,7 @@
 //! free port with a fresh data directory): warm invoke latency and throughput for a
 //! `provided` echo function, and cold-start cost per runtime next to each runtime's own bare
 //! start time. Prints a Markdown table for the README. `--sqs-only` measures the SQS API instead;
-//! `--burst` and `--density` measure scale (`scale`).
+//! `--burst` and `--density` measure scale (`scale`); `--s3` measures S3's object path (`s3`).
 
 use std::io::Write;
 use std::path::PathBuf;
