@@ -130,6 +130,7 @@ vendored! {
     KMS_MODEL => "kms.json",
     EC2_MODEL => "ec2.json",
     ORGANIZATIONS_MODEL => "organizations.json",
+    DYNAMODB_MODEL => "dynamodb.json",
 }
 
 /// Amazon SQS (awsJson 1.0 with query-compatible errors, and awsQuery).
@@ -149,6 +150,8 @@ pub static APIGATEWAYV2: Service = Service::new(&APIGATEWAYV2_MODEL);
 /// Amazon CloudWatch metrics (RPC v2 CBOR, awsJson 1.0 and awsQuery, with query-compatible
 /// errors).
 pub static CLOUDWATCH: Service = Service { json_type_prefix: "com.amazonaws.cloudwatch#", ..Service::new(&CLOUDWATCH_MODEL) };
+/// Amazon DynamoDB (awsJson 1.0, `DynamoDB_20120810.*`).
+pub static DYNAMODB: Service = Service { json_type_prefix: "com.amazonaws.dynamodb.v20120810#", ..Service::new(&DYNAMODB_MODEL) };
 /// AWS Identity and Access Management (awsQuery).
 pub static IAM: Service = Service::new(&IAM_MODEL);
 /// AWS Organizations (awsJson 1.1): accounts.
