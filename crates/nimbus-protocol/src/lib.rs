@@ -131,6 +131,7 @@ vendored! {
     EC2_MODEL => "ec2.json",
     ORGANIZATIONS_MODEL => "organizations.json",
     DYNAMODB_MODEL => "dynamodb.json",
+    KINESIS_MODEL => "kinesis.json",
 }
 
 /// Amazon SQS (awsJson 1.0 with query-compatible errors, and awsQuery).
@@ -152,6 +153,8 @@ pub static APIGATEWAYV2: Service = Service::new(&APIGATEWAYV2_MODEL);
 pub static CLOUDWATCH: Service = Service { json_type_prefix: "com.amazonaws.cloudwatch#", ..Service::new(&CLOUDWATCH_MODEL) };
 /// Amazon DynamoDB (awsJson 1.0, `DynamoDB_20120810.*`).
 pub static DYNAMODB: Service = Service { json_type_prefix: "com.amazonaws.dynamodb.v20120810#", ..Service::new(&DYNAMODB_MODEL) };
+/// Amazon Kinesis Data Streams (awsJson 1.1, `Kinesis_20131202.*`).
+pub static KINESIS: Service = Service::new(&KINESIS_MODEL);
 /// AWS Identity and Access Management (awsQuery).
 pub static IAM: Service = Service::new(&IAM_MODEL);
 /// AWS Organizations (awsJson 1.1): accounts.
