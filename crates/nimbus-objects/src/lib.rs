@@ -30,8 +30,8 @@ pub use checksum::{ChecksumAlgorithm, Checksums};
 pub use error::ObjectError;
 pub use notify::{NotificationConfig, PendingNotification};
 pub use store::{
-    Bucket, CompletedPart, DeleteOutcome, ListPage, ListQuery, Object, ObjectMeta, ObjectStore, PartInfo, PartsPage, PutConditions,
-    PutResult, Staged, Staging, UploadInfo, UploadsPage, UploadsQuery, VersionPage, VersionQuery, Versioning,
+    Bucket, CompletedPart, DeleteOutcome, ListPage, ListQuery, Object, ObjectBody, ObjectMeta, ObjectStore, PartInfo, PartsPage,
+    PutConditions, PutResult, Staged, Staging, UploadInfo, UploadsPage, UploadsQuery, VersionPage, VersionQuery, Versioning, INLINE_MAX,
 };
 
 /// S3's limits that the store enforces.

@@ -188,7 +188,7 @@ fn join(dir: PathBuf, parts: Vec<(String, bool)>, algorithm: Option<ChecksumAlgo
     let path = files::staging_path(&dir);
     let mut out = std::fs::File::options().write(true).create_new(true).open(&path).map_err(files::full_kind)?;
     // From here on, dropping `body` removes the file.
-    let mut body = Staged { path, size: 0, md5: [0; 16], checksums: Checksums::default() };
+    let mut body = Staged { path, inline: None, size: 0, md5: [0; 16], checksums: Checksums::default() };
     // The whole object's CRC64NVME: its checksum when the upload named it or none (S3 records
     // one for every new object).
     let mut full = matches!(algorithm, None | Some(ChecksumAlgorithm::Crc64Nvme)).then(|| Hasher::new(ChecksumAlgorithm::Crc64Nvme));
@@ -271,7 +271,7 @@ pub(crate) async fn complete(
     let (bucket, key, upload_id) = (bucket.to_string(), key.to_string(), upload_id.to_string());
     let v_blob = blob.clone();
     store
-        .commit_blob(blob, move |c| {
+        .commit_blob(Some(blob), move |c| {
             let b = sql::bucket(c, &bucket)?;
             upload(c, &bucket, &key, &upload_id)?;
             // The parts joined must still be the upload's.
@@ -290,7 +290,8 @@ pub(crate) async fn complete(
                 parts_count: Some(n as u32),
                 part_sizes,
                 tags: upload_tags(c, &upload_id)?,
-                blob: v_blob,
+                blob: Some(v_blob),
+                inline: None,
             };
             let (result, mut replaced) = sql::write_version(c, &b, &key, v, &conditions, "CompleteMultipartUpload", sql::now_ms())?;
             replaced.extend(remove(c, &upload_id)?);

@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS versions (
     parts_count INTEGER,
     tags TEXT NOT NULL,
     blob TEXT,
-    part_sizes TEXT
+    part_sizes TEXT,
+    inline BLOB
 );
 CREATE UNIQUE INDEX IF NOT EXISTS versions_id ON versions(bucket, name, version_id);
 CREATE INDEX IF NOT EXISTS versions_order ON versions(bucket, name, seq DESC);
@@ -301,6 +302,8 @@ pub(crate) fn version_from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Object)> {
             part_sizes: r.get::<_, Option<String>>(15)?.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
             tag_count: tags.len(),
             blob: r.get(14)?,
+            seq: r.get(0)?,
+            inline: None,
         },
     ))
 }
@@ -350,7 +353,9 @@ pub(crate) struct NewVersion {
     /// Each part's size, in order (multipart objects).
     pub part_sizes: Vec<u64>,
     pub tags: Vec<(String, String)>,
-    pub blob: String,
+    /// The body's file, or (small bodies) the body itself, kept in the row.
+    pub blob: Option<String>,
+    pub inline: Option<Vec<u8>>,
 }
 
 pub(crate) fn check_conditions(conn: &Connection, bucket: &str, key: &str, conditions: &PutConditions) -> Result<(), ObjectError> {
@@ -405,7 +410,7 @@ fn insert_version(
     };
     conn.prepare_cached(
         "INSERT INTO versions (bucket, name, version_id, is_latest, delete_marker, size, etag, last_modified_ms, meta, \
-         checksum_algorithm, checksum, parts_count, tags, blob, part_sizes) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+         checksum_algorithm, checksum, parts_count, tags, blob, part_sizes, inline) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )
     .sql()?
     .execute(params![
@@ -421,8 +426,9 @@ fn insert_version(
         v.and_then(|v| v.checksum.as_ref()).map(|(_, c)| c.as_str()),
         v.and_then(|v| v.parts_count),
         tags,
-        v.map(|v| v.blob.as_str()),
+        v.and_then(|v| v.blob.as_deref()),
         v.filter(|v| !v.part_sizes.is_empty()).map(|v| serde_json::to_string(&v.part_sizes).unwrap_or_default()),
+        v.and_then(|v| v.inline.as_deref()),
     ])
     .sql()?;
     Ok(())
@@ -642,6 +648,16 @@ pub(crate) fn ack_notifications(conn: &Connection, ids: &[i64]) -> Result<(), Ob
         st.execute([id]).sql()?;
     }
     Ok(())
+}
+
+/// A small body kept in its version's row.
+pub(crate) fn inline_body(conn: &Connection, seq: i64) -> Result<Option<Vec<u8>>, ObjectError> {
+    conn.prepare_cached("SELECT inline FROM versions WHERE seq = ?1")
+        .sql()?
+        .query_row([seq], |r| r.get::<_, Option<Vec<u8>>>(0))
+        .optional()
+        .sql()
+        .map(Option::flatten)
 }
 
 /// Whether any row names blob `id` (the clean-up at open).

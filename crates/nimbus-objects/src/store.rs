@@ -75,6 +75,10 @@ pub struct Object {
     pub tag_count: usize,
     /// The blob holding the body (private to the store: read it with [`ObjectStore::open_body`]).
     pub(crate) blob: Option<String>,
+    /// Its row.
+    pub(crate) seq: i64,
+    /// A small body kept in the row, loaded by [`ObjectStore::head`].
+    pub(crate) inline: Option<std::sync::Arc<[u8]>>,
 }
 
 /// Conditions a write must meet, checked in the same transaction as the write.
@@ -210,11 +214,17 @@ pub struct UploadsPage {
     pub next_upload_id_marker: Option<String>,
 }
 
-/// A body being written to the staging directory. Blocking IO: call from a blocking thread
-/// (the edge gathers a request's frames and writes them from `spawn_blocking`).
+/// A body being written: kept in memory while it is small (up to the store's inline limit:
+/// such a body is stored in its version's row, committed with it), else in a staging file.
+/// Blocking IO: call from a blocking thread (the edge gathers a request's frames and writes
+/// them from `spawn_blocking`).
 pub struct Staging {
-    pub(crate) file: std::fs::File,
+    pub(crate) file: Option<std::fs::File>,
     pub(crate) path: PathBuf,
+    /// The body while it is small.
+    pub(crate) buf: Vec<u8>,
+    pub(crate) inline_max: usize,
+    pub(crate) dir: PathBuf,
     pub(crate) size: u64,
     pub(crate) hashers: crate::checksum::Hashers,
 }
@@ -223,7 +233,17 @@ impl Staging {
     /// Appends `data`, hashing it.
     pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
         use std::io::Write;
-        self.file.write_all(data).map_err(files::full_kind)?;
+        if self.file.is_none() && self.buf.len() + data.len() > self.inline_max {
+            let path = files::staging_path(&self.dir);
+            let mut file = std::fs::File::options().write(true).create_new(true).open(&path).map_err(files::full_kind)?;
+            self.path = path;
+            file.write_all(&std::mem::take(&mut self.buf)).map_err(files::full_kind)?;
+            self.file = Some(file);
+        }
+        match &mut self.file {
+            Some(file) => file.write_all(data).map_err(files::full_kind)?,
+            None => self.buf.extend_from_slice(data),
+        }
         self.hashers.update(data);
         self.size += data.len() as u64;
         Ok(())
@@ -234,18 +254,30 @@ impl Staging {
         self.size
     }
 
-    /// Syncs the file (fdatasync) and returns the body with its digests.
+    /// Syncs the file (fdatasync; a small body has none) and returns the body with its
+    /// digests.
     pub fn finish(mut self) -> std::io::Result<Staged> {
-        self.file.sync_data().map_err(files::full_kind)?;
+        if self.file.is_none() && self.inline_max == 0 {
+            // Every body a file, the empty one too.
+            let path = files::staging_path(&self.dir);
+            self.file = Some(std::fs::File::options().write(true).create_new(true).open(&path).map_err(files::full_kind)?);
+            self.path = path;
+        }
+        if let Some(file) = &self.file {
+            file.sync_data().map_err(files::full_kind)?;
+        }
         let hashers = std::mem::replace(&mut self.hashers, Hashers::new(&[]));
         let (md5, checksums) = hashers.finish();
-        Ok(Staged { path: std::mem::take(&mut self.path), size: self.size, md5, checksums })
+        let inline = self.file.is_none().then(|| std::mem::take(&mut self.buf));
+        Ok(Staged { path: std::mem::take(&mut self.path), inline, size: self.size, md5, checksums })
     }
 }
 
 /// A finished body, not yet part of any object. Removed from disk when dropped uncommitted.
 pub struct Staged {
     pub(crate) path: PathBuf,
+    /// A small body, kept in memory (no file).
+    pub(crate) inline: Option<Vec<u8>>,
     pub size: u64,
     pub md5: [u8; 16],
     /// The checksums asked for in [`ObjectStore::stage`].
@@ -282,10 +314,40 @@ impl Drop for Staged {
     }
 }
 
+/// A body as it is read back: its blob file, or the bytes its row keeps.
+pub enum ObjectBody {
+    File(std::fs::File),
+    Inline(std::io::Cursor<std::sync::Arc<[u8]>>),
+}
+
+impl std::io::Read for ObjectBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            ObjectBody::File(f) => f.read(buf),
+            ObjectBody::Inline(c) => c.read(buf),
+        }
+    }
+}
+
+impl std::io::Seek for ObjectBody {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        match self {
+            ObjectBody::File(f) => f.seek(pos),
+            ObjectBody::Inline(c) => c.seek(pos),
+        }
+    }
+}
+
+/// Bodies up to this size are kept in their version's row: a small PUT is then one
+/// group-committed write, with no file, rename or directory sync of its own.
+pub const INLINE_MAX: usize = 64 * 1024;
+
 /// The objects of one account.
 pub struct ObjectStore {
     pub(crate) db: nimbus_store::group_commit::GroupCommit,
     pub(crate) dir: PathBuf,
+    /// Bodies up to this many bytes are kept in their rows ([`INLINE_MAX`]).
+    pub(crate) inline_max: usize,
 }
 
 impl ObjectStore {
@@ -293,6 +355,12 @@ impl ObjectStore {
     /// Empties the staging directory and removes blobs that no row names (a crash between a
     /// blob's rename and its commit, or between a commit and the old blob's removal).
     pub fn open(dir: &Path) -> Result<ObjectStore, ObjectError> {
+        Self::open_with(dir, INLINE_MAX)
+    }
+
+    /// [`ObjectStore::open`] keeping bodies of up to `inline_max` bytes in their rows (0:
+    /// every body a file).
+    pub fn open_with(dir: &Path, inline_max: usize) -> Result<ObjectStore, ObjectError> {
         let create = |d: &Path| std::fs::create_dir_all(d).map_err(files::io_error);
         create(&dir.join(files::BLOBS))?;
         create(&dir.join(files::STAGING))?;
@@ -310,7 +378,7 @@ impl ObjectStore {
         if staged + unreferenced > 0 {
             tracing::info!("objects: removed {staged} unfinished bodies and {unreferenced} unreferenced blobs in {}", dir.display());
         }
-        Ok(ObjectStore { db, dir: dir.to_path_buf() })
+        Ok(ObjectStore { db, dir: dir.to_path_buf(), inline_max })
     }
 
     // ---- buckets ---------------------------------------------------------------------
@@ -396,17 +464,26 @@ impl ObjectStore {
 
     /// A new staging file that also computes the checksums in `want` (MD5 always).
     pub fn stage(&self, want: &[ChecksumAlgorithm]) -> std::io::Result<Staging> {
-        let path = files::staging_path(&self.dir);
-        let file = std::fs::File::options().write(true).create_new(true).open(&path).map_err(files::full_kind)?;
-        Ok(Staging { file, path, size: 0, hashers: Hashers::new(want) })
+        Ok(Staging {
+            file: None,
+            path: PathBuf::new(),
+            buf: Vec::new(),
+            inline_max: self.inline_max,
+            dir: self.dir.clone(),
+            size: 0,
+            hashers: Hashers::new(want),
+        })
     }
 
     /// Opens a version's body for reading (a blob is never rewritten: the file stays whole
     /// while open, even if the object is deleted meanwhile). Delete markers have none.
-    pub fn open_body(&self, object: &Object) -> std::io::Result<std::fs::File> {
-        match &object.blob {
-            Some(id) => std::fs::File::open(files::blob_path(&self.dir, id)),
-            None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "a delete marker has no body")),
+    pub fn open_body(&self, object: &Object) -> std::io::Result<ObjectBody> {
+        match (&object.blob, &object.inline) {
+            (Some(id), _) => std::fs::File::open(files::blob_path(&self.dir, id)).map(ObjectBody::File),
+            (None, Some(bytes)) => Ok(ObjectBody::Inline(std::io::Cursor::new(bytes.clone()))),
+            (None, None) if object.delete_marker => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "a delete marker has no body")),
+            // An empty body kept in its row.
+            (None, None) => Ok(ObjectBody::Inline(std::io::Cursor::new(std::sync::Arc::from(&[][..])))),
         }
     }
 
@@ -422,7 +499,7 @@ impl ObjectStore {
         &self,
         bucket: &str,
         key: &str,
-        body: Staged,
+        mut body: Staged,
         meta: ObjectMeta,
         tags: Vec<(String, String)>,
         checksum: Option<ChecksumAlgorithm>,
@@ -440,9 +517,12 @@ impl ObjectStore {
             None => None,
         };
         let (size, etag) = (body.size, hex::encode(body.md5));
-        let blob = self.install(body).await?;
+        let (blob, inline) = match body.inline.take() {
+            Some(bytes) => (None, Some(bytes)),
+            None => (Some(self.install(body).await?), None),
+        };
         let (bucket, key, event) = (bucket.to_string(), key.to_string(), event.to_string());
-        let v = sql::NewVersion { size, etag, meta, checksum, parts_count: None, part_sizes: Vec::new(), tags, blob: blob.clone() };
+        let v = sql::NewVersion { size, etag, meta, checksum, parts_count: None, part_sizes: Vec::new(), tags, blob: blob.clone(), inline };
         self.commit_blob(blob, move |c| {
             let b = sql::bucket(c, &bucket)?;
             sql::write_version(c, &b, &key, v, &conditions, &event, sql::now_ms())
@@ -458,7 +538,11 @@ impl ObjectStore {
         let (bucket, key, version_id) = (bucket.to_string(), key.to_string(), version_id.map(str::to_string));
         self.read(move |c| {
             sql::bucket(c, &bucket)?;
-            sql::resolve(c, &bucket, &key, version_id.as_deref())
+            let mut o = sql::resolve(c, &bucket, &key, version_id.as_deref())?;
+            if o.blob.is_none() && !o.delete_marker {
+                o.inline = sql::inline_body(c, o.seq)?.map(std::sync::Arc::from);
+            }
+            Ok(o)
         })
         .await
     }
@@ -527,18 +611,26 @@ impl ObjectStore {
         tags: Vec<(String, String)>,
         conditions: PutConditions,
     ) -> Result<PutResult, ObjectError> {
-        let Some(source_blob) = source.blob.clone() else {
+        if source.delete_marker {
             return Err(ObjectError::NoSuchKey { delete_marker: Some(source.version_id.clone()) });
-        };
-        let blob = files::new_blob_id();
-        let (dir, id) = (self.dir.clone(), blob.clone());
-        let linked = tokio::task::spawn_blocking(move || files::link(&dir, &source_blob, &id)).await.map_err(ObjectError::internal)?;
-        match linked {
-            Ok(()) => {}
-            // The source was removed meanwhile.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ObjectError::NoSuchKey { delete_marker: None }),
-            Err(e) => return Err(files::io_error(e)),
         }
+        // A file body is shared (hard-linked, never rewritten); a small one is copied.
+        let (blob, inline) = match &source.blob {
+            Some(source_blob) => {
+                let blob = files::new_blob_id();
+                let (dir, id, source_blob) = (self.dir.clone(), blob.clone(), source_blob.clone());
+                let linked =
+                    tokio::task::spawn_blocking(move || files::link(&dir, &source_blob, &id)).await.map_err(ObjectError::internal)?;
+                match linked {
+                    Ok(()) => {}
+                    // The source was removed meanwhile.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ObjectError::NoSuchKey { delete_marker: None }),
+                    Err(e) => return Err(files::io_error(e)),
+                }
+                (Some(blob), None)
+            }
+            None => (None, Some(source.inline.as_deref().unwrap_or_default().to_vec())),
+        };
         let (bucket, key) = (bucket.to_string(), key.to_string());
         let v = sql::NewVersion {
             size: source.size,
@@ -549,6 +641,7 @@ impl ObjectStore {
             part_sizes: source.part_sizes.clone(),
             tags,
             blob: blob.clone(),
+            inline,
         };
         self.commit_blob(blob, move |c| {
             let b = sql::bucket(c, &bucket)?;
@@ -650,7 +743,7 @@ impl ObjectStore {
         let blob = self.install(body).await?;
         let (bucket, key, upload_id) = (bucket.to_string(), key.to_string(), upload_id.to_string());
         let id = blob.clone();
-        self.commit_blob(blob, move |c| multipart::put_part(c, &bucket, &key, &upload_id, part, &id)).await
+        self.commit_blob(Some(blob), move |c| multipart::put_part(c, &bucket, &key, &upload_id, part, &id)).await
     }
 
     /// Joins the named parts into the object. AWS's rules: parts in ascending order
@@ -742,6 +835,25 @@ impl ObjectStore {
     /// Moves a staged body into the blob directory (durably, on a blocking thread); returns
     /// its blob id. The staged file is removed if this fails.
     pub(crate) async fn install(&self, mut body: Staged) -> Result<String, ObjectError> {
+        if let Some(bytes) = body.inline.take() {
+            // A small body that must be a file (a part): written out and synced first.
+            let dir = self.dir.clone();
+            let path = tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {
+                use std::io::Write;
+                let path = files::staging_path(&dir);
+                let mut file = std::fs::File::options().write(true).create_new(true).open(&path).map_err(files::full_kind)?;
+                let written = file.write_all(&bytes).and_then(|()| file.sync_data()).map_err(files::full_kind);
+                if let Err(e) = written {
+                    remove_staged(&path);
+                    return Err(e);
+                }
+                Ok(path)
+            })
+            .await
+            .map_err(ObjectError::internal)?
+            .map_err(files::io_error)?;
+            body.path = path;
+        }
         let id = files::new_blob_id();
         let (dir, blob, path) = (self.dir.clone(), id.clone(), body.take_path());
         let moved = tokio::task::spawn_blocking(move || {
@@ -763,7 +875,7 @@ impl ObjectStore {
     /// change fails, and the blobs the change replaced once it is committed.
     pub(crate) async fn commit_blob<T: Send + 'static>(
         &self,
-        blob: String,
+        blob: Option<String>,
         f: impl FnOnce(&Connection) -> Result<(T, Vec<String>), ObjectError> + Send + 'static,
     ) -> Result<T, ObjectError> {
         match self.write(f).await {
@@ -772,7 +884,7 @@ impl ObjectStore {
                 Ok(result)
             }
             Err(e) => {
-                files::remove_blobs(&self.dir, &[blob]);
+                files::remove_blobs(&self.dir, blob.as_slice());
                 Err(e)
             }
         }

@@ -425,7 +425,7 @@ fn set(r: &mut Response<Body>, name: &'static str, value: &str) {
 
 /// `len` bytes of `file` from `start`, read in pieces on a blocking thread as the client
 /// takes them.
-fn stream_file(mut file: std::fs::File, start: u64, len: u64) -> Body {
+fn stream_file(mut file: nimbus_objects::ObjectBody, start: u64, len: u64) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     tokio::task::spawn_blocking(move || {
         if file.seek(SeekFrom::Start(start)).is_err() {
