@@ -1,0 +1,337 @@
+//! Durable stream storage: one SQLite file (`streams.db`, WAL) owned by one writer thread
+//! (`nimbus_store::group_commit`). Every read and write is a job on that thread; a job that
+//! writes records commits with `synchronous=FULL` before its caller hears back, so an
+//! acknowledged PutRecord survives `kill -9` and power loss. Records are keyed by (stream,
+//! shard, index in the shard), so reading a shard from a position is one range scan.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use nimbus_store::group_commit::GroupCommit;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::StreamError;
+
+/// Handle to the writer thread.
+pub struct Store {
+    db: GroupCommit,
+}
+
+/// `streams.db`.
+const SCHEMA: nimbus_store::db::Schema = nimbus_store::db::Schema {
+    name: "stream",
+    migrations: &[
+        // 1: the schema of the first release.
+        "
+CREATE TABLE IF NOT EXISTS streams (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    on_demand INTEGER NOT NULL,
+    retention_hours INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    tags TEXT NOT NULL DEFAULT '{}',
+    next_shard INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shards (
+    stream_id INTEGER NOT NULL,
+    ix INTEGER NOT NULL,
+    parent INTEGER,
+    adjacent_parent INTEGER,
+    start_hash TEXT NOT NULL,
+    end_hash TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    closed_ms INTEGER,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    last_arrival_ms INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (stream_id, ix)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    stream_id INTEGER NOT NULL,
+    shard INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    arrival_ms INTEGER NOT NULL,
+    partition_key TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (stream_id, shard, seq)
+) WITHOUT ROWID;
+",
+    ],
+};
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and starts its writer thread.
+    pub fn open(path: &Path) -> Result<Store, StreamError> {
+        Ok(Store { db: GroupCommit::open(path, &SCHEMA).map_err(StreamError::Internal)? })
+    }
+
+    /// An in-memory database (tests).
+    pub fn in_memory() -> Result<Store, StreamError> {
+        Ok(Store { db: GroupCommit::open_in_memory(&SCHEMA).map_err(StreamError::Internal)? })
+    }
+
+    /// Runs `f` on the writer thread inside the next transaction and returns its result once
+    /// that transaction is committed; `durable` asks for an fsync before the answer.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&Connection) -> Result<T, StreamError> + Send + 'static,
+    ) -> Result<T, StreamError> {
+        self.db.run(durable, f, StreamError::Internal).await
+    }
+}
+
+/// A stream as stored.
+#[derive(Debug, Clone)]
+pub struct StreamRow {
+    pub id: i64,
+    pub name: String,
+    pub on_demand: bool,
+    pub retention_hours: u32,
+    pub created_ms: i64,
+    pub tags: BTreeMap<String, String>,
+    /// The index the next new shard gets.
+    pub next_shard: u32,
+}
+
+/// A shard as stored.
+#[derive(Debug, Clone)]
+pub struct ShardRow {
+    pub ix: u32,
+    pub parent: Option<u32>,
+    pub adjacent_parent: Option<u32>,
+    pub start: u128,
+    pub end: u128,
+    pub created_ms: i64,
+    pub closed_ms: Option<i64>,
+    /// The index of its newest record (0: none yet).
+    pub last_seq: u64,
+    pub last_arrival_ms: i64,
+}
+
+impl ShardRow {
+    pub fn is_open(&self) -> bool {
+        self.closed_ms.is_none()
+    }
+}
+
+/// A record as stored.
+#[derive(Debug, Clone)]
+pub struct RecordRow {
+    pub seq: u64,
+    pub arrival_ms: i64,
+    pub partition_key: String,
+    pub data: Vec<u8>,
+}
+
+fn internal(e: impl std::fmt::Display) -> StreamError {
+    StreamError::Internal(e.to_string())
+}
+
+const STREAM_COLUMNS: &str = "id, name, on_demand, retention_hours, created_ms, tags, next_shard";
+
+fn stream_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamRow> {
+    let tags: String = r.get(5)?;
+    Ok(StreamRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        on_demand: r.get(2)?,
+        retention_hours: r.get(3)?,
+        created_ms: r.get(4)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        next_shard: r.get(6)?,
+    })
+}
+
+pub fn find_stream(conn: &Connection, name: &str) -> Result<Option<StreamRow>, StreamError> {
+    let mut st = conn.prepare_cached(&format!("SELECT {STREAM_COLUMNS} FROM streams WHERE name = ?1"))?;
+    Ok(st.query_row([name], stream_from_row).optional()?)
+}
+
+pub fn stream_by_id(conn: &Connection, id: i64) -> Result<Option<StreamRow>, StreamError> {
+    let mut st = conn.prepare_cached(&format!("SELECT {STREAM_COLUMNS} FROM streams WHERE id = ?1"))?;
+    Ok(st.query_row([id], stream_from_row).optional()?)
+}
+
+pub fn all_streams(conn: &Connection) -> Result<Vec<StreamRow>, StreamError> {
+    let mut st = conn.prepare_cached(&format!("SELECT {STREAM_COLUMNS} FROM streams ORDER BY name"))?;
+    let rows = st.query_map([], stream_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn insert_stream(conn: &Connection, s: &StreamRow) -> Result<i64, StreamError> {
+    conn.execute(
+        "INSERT INTO streams (name, on_demand, retention_hours, created_ms, tags, next_shard) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![s.name, s.on_demand, s.retention_hours, s.created_ms, serde_json::to_string(&s.tags).map_err(internal)?, s.next_shard],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Writes a stream's retention, tags and next shard index.
+pub fn update_stream(conn: &Connection, s: &StreamRow) -> Result<(), StreamError> {
+    conn.prepare_cached("UPDATE streams SET retention_hours = ?2, tags = ?3, next_shard = ?4 WHERE id = ?1")?.execute(params![
+        s.id,
+        s.retention_hours,
+        serde_json::to_string(&s.tags).map_err(internal)?,
+        s.next_shard
+    ])?;
+    Ok(())
+}
+
+pub fn delete_stream(conn: &Connection, id: i64) -> Result<(), StreamError> {
+    conn.execute("DELETE FROM records WHERE stream_id = ?1", [id])?;
+    conn.execute("DELETE FROM shards WHERE stream_id = ?1", [id])?;
+    conn.execute("DELETE FROM streams WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+const SHARD_COLUMNS: &str = "ix, parent, adjacent_parent, start_hash, end_hash, created_ms, closed_ms, last_seq, last_arrival_ms";
+
+fn hash(text: &str) -> rusqlite::Result<u128> {
+    u128::from_str_radix(text, 16).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn shard_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ShardRow> {
+    Ok(ShardRow {
+        ix: r.get(0)?,
+        parent: r.get(1)?,
+        adjacent_parent: r.get(2)?,
+        start: hash(&r.get::<_, String>(3)?)?,
+        end: hash(&r.get::<_, String>(4)?)?,
+        created_ms: r.get(5)?,
+        closed_ms: r.get(6)?,
+        last_seq: r.get::<_, i64>(7)? as u64,
+        last_arrival_ms: r.get(8)?,
+    })
+}
+
+/// Every shard of a stream, by index.
+pub fn shards(conn: &Connection, stream_id: i64) -> Result<Vec<ShardRow>, StreamError> {
+    let mut st = conn.prepare_cached(&format!("SELECT {SHARD_COLUMNS} FROM shards WHERE stream_id = ?1 ORDER BY ix"))?;
+    let rows = st.query_map([stream_id], shard_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn shard(conn: &Connection, stream_id: i64, ix: u32) -> Result<Option<ShardRow>, StreamError> {
+    let mut st = conn.prepare_cached(&format!("SELECT {SHARD_COLUMNS} FROM shards WHERE stream_id = ?1 AND ix = ?2"))?;
+    Ok(st.query_row(params![stream_id, ix], shard_from_row).optional()?)
+}
+
+/// Open shards of every stream (the account's shard count).
+pub fn open_shard_count(conn: &Connection) -> Result<u32, StreamError> {
+    Ok(conn.prepare_cached("SELECT COUNT(*) FROM shards WHERE closed_ms IS NULL")?.query_row([], |r| r.get(0))?)
+}
+
+pub fn insert_shard(conn: &Connection, stream_id: i64, s: &ShardRow) -> Result<(), StreamError> {
+    conn.prepare_cached(
+        "INSERT INTO shards (stream_id, ix, parent, adjacent_parent, start_hash, end_hash, created_ms, closed_ms, last_seq, last_arrival_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        stream_id,
+        s.ix,
+        s.parent,
+        s.adjacent_parent,
+        format!("{:032x}", s.start),
+        format!("{:032x}", s.end),
+        s.created_ms,
+        s.closed_ms,
+        s.last_seq as i64,
+        s.last_arrival_ms
+    ])?;
+    Ok(())
+}
+
+pub fn close_shard(conn: &Connection, stream_id: i64, ix: u32, closed_ms: i64) -> Result<(), StreamError> {
+    conn.prepare_cached("UPDATE shards SET closed_ms = ?3 WHERE stream_id = ?1 AND ix = ?2")?.execute(params![stream_id, ix, closed_ms])?;
+    Ok(())
+}
+
+/// Records a shard's newest record.
+pub fn advance_shard(conn: &Connection, stream_id: i64, ix: u32, last_seq: u64, last_arrival_ms: i64) -> Result<(), StreamError> {
+    conn.prepare_cached("UPDATE shards SET last_seq = ?3, last_arrival_ms = ?4 WHERE stream_id = ?1 AND ix = ?2")?.execute(params![
+        stream_id,
+        ix,
+        last_seq as i64,
+        last_arrival_ms
+    ])?;
+    Ok(())
+}
+
+pub fn insert_record(conn: &Connection, stream_id: i64, shard: u32, r: &RecordRow) -> Result<(), StreamError> {
+    conn.prepare_cached("INSERT INTO records (stream_id, shard, seq, arrival_ms, partition_key, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![stream_id, shard, r.seq as i64, r.arrival_ms, r.partition_key, r.data])?;
+    Ok(())
+}
+
+/// Up to `limit` records of a shard from index `from` on that arrived at or after
+/// `min_arrival_ms`, in order.
+pub fn read_records(
+    conn: &Connection,
+    stream_id: i64,
+    shard: u32,
+    from: u64,
+    min_arrival_ms: i64,
+    limit: usize,
+) -> Result<Vec<RecordRow>, StreamError> {
+    let mut st = conn.prepare_cached(
+        "SELECT seq, arrival_ms, partition_key, data FROM records
+         WHERE stream_id = ?1 AND shard = ?2 AND seq >= ?3 AND arrival_ms >= ?4 ORDER BY seq LIMIT ?5",
+    )?;
+    let rows = st.query_map(params![stream_id, shard, from.min(i64::MAX as u64) as i64, min_arrival_ms, limit as i64], |r| {
+        Ok(RecordRow { seq: r.get::<_, i64>(0)? as u64, arrival_ms: r.get(1)?, partition_key: r.get(2)?, data: r.get(3)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The first record at or after index `from` (its index and arrival time).
+fn first_from(conn: &Connection, stream_id: i64, shard: u32, from: u64) -> Result<Option<(u64, i64)>, StreamError> {
+    let mut st =
+        conn.prepare_cached("SELECT seq, arrival_ms FROM records WHERE stream_id = ?1 AND shard = ?2 AND seq >= ?3 ORDER BY seq LIMIT 1")?;
+    Ok(st.query_row(params![stream_id, shard, from as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))).optional()?)
+}
+
+/// The index of the first record of a shard that arrived at or after `at_ms`, or
+/// `last_seq + 1` when none did. Arrival times never decrease along a shard, so this is a
+/// binary search of point reads.
+pub fn first_at_time(conn: &Connection, stream_id: i64, shard: &ShardRow, at_ms: i64) -> Result<u64, StreamError> {
+    let (mut lo, mut hi) = (0u64, shard.last_seq + 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match first_from(conn, stream_id, shard.ix, mid)? {
+            // Nothing in [mid, hi).
+            Some((seq, _)) if seq >= hi => hi = mid,
+            Some((seq, arrival)) if arrival >= at_ms => hi = seq,
+            Some((seq, _)) => lo = seq + 1,
+            None => hi = mid,
+        }
+    }
+    Ok(lo)
+}
+
+/// Removes records older than their stream's retention, and closed shards whose whole life
+/// is older than it; returns how many records went.
+pub fn sweep(conn: &Connection, now_ms: i64, only: Option<i64>) -> Result<usize, StreamError> {
+    let mut removed = 0;
+    for stream in all_streams(conn)? {
+        if only.is_some_and(|id| id != stream.id) {
+            continue;
+        }
+        let cutoff = now_ms - i64::from(stream.retention_hours) * 3_600_000;
+        for shard in shards(conn, stream.id)? {
+            if shard.closed_ms.is_some_and(|c| c < cutoff) {
+                removed += conn.execute("DELETE FROM records WHERE stream_id = ?1 AND shard = ?2", params![stream.id, shard.ix])?;
+                conn.execute("DELETE FROM shards WHERE stream_id = ?1 AND ix = ?2", params![stream.id, shard.ix])?;
+                continue;
+            }
+            // Arrival times never decrease along a shard: everything before the first record
+            // still within retention has expired.
+            let keep_from = first_at_time(conn, stream.id, &shard, cutoff)?;
+            removed += conn.prepare_cached("DELETE FROM records WHERE stream_id = ?1 AND shard = ?2 AND seq < ?3")?.execute(params![
+                stream.id,
+                shard.ix,
+                keep_from as i64
+            ])?;
+        }
+    }
+    Ok(removed)
+}
