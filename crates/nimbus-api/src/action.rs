@@ -32,6 +32,8 @@ pub enum Action {
     Logs(crate::logs::LogsRequest),
     /// An SQS request (JSON or query protocol), parsed by [`crate::sqs`].
     Sqs(crate::sqs::SqsRequest),
+    /// A DynamoDB request (`X-Amz-Target: DynamoDB_20120810.*`), parsed by [`crate::dynamodb`].
+    DynamoDb(crate::dynamodb::DynamoDbRequest),
     /// An EventBridge request (`X-Amz-Target: AWSEvents.*`), parsed by [`crate::events`].
     Events(crate::events::EventsRequest),
     /// A KMS request (`X-Amz-Target: TrentService.*`), parsed by [`crate::kms`].
@@ -68,6 +70,7 @@ impl Action {
             Action::InvokeFunctionUrl(_) => "lambda-url",
             Action::Logs(_) => "logs",
             Action::Sqs(_) => "sqs",
+            Action::DynamoDb(_) => "dynamodb",
             Action::Events(_) => "events",
             Action::Kms(_) => "kms",
             Action::Organizations(_) => "organizations",
@@ -92,6 +95,7 @@ impl Action {
             Action::InvokeFunctionUrl(_) => "lambda:InvokeFunctionUrl",
             Action::Logs(r) => r.name(),
             Action::Sqs(r) => r.name(),
+            Action::DynamoDb(r) => r.name(),
             Action::Events(r) => r.name(),
             Action::Kms(r) => r.name(),
             Action::Organizations(r) => r.name(),
@@ -349,6 +353,9 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
         return Ok(Action::Sns(sns));
     }
     if let Some(target) = header(req.headers, "x-amz-target") {
+        if let Some(op) = target.strip_prefix(crate::dynamodb::TARGET_PREFIX) {
+            return Ok(Action::DynamoDb(crate::dynamodb::parse(op, &req.body)));
+        }
         if let Some(op) = target.strip_prefix("AWSEvents.") {
             return Ok(Action::Events(crate::events::parse(op, &req.body)));
         }

@@ -137,6 +137,7 @@ impl Action {
             Action::Lambda(r) => r.target(scope),
             Action::Logs(r) => r.target(scope),
             Action::Sqs(r) => r.target(scope),
+            Action::DynamoDb(r) => r.target(scope),
             Action::Events(r) => r.target(scope),
             Action::Kms(r) => r.target(scope),
             Action::Organizations(r) => r.target(scope),
@@ -186,6 +187,7 @@ fn denial(action: &Action) -> Option<Denial> {
         Action::Sqs(r) => d(&nimbus_protocol::SQS, r.protocol, "AccessDeniedException", "AccessDenied", 403),
         Action::Sns(_) => d(&nimbus_protocol::SNS, Protocol::AwsQuery, "AuthorizationError", "AuthorizationError", 403),
         Action::Events(_) => d(&nimbus_protocol::EVENTS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400),
+        Action::DynamoDb(_) => d(&nimbus_protocol::DYNAMODB, Protocol::AwsJson1_0, "AccessDeniedException", "AccessDenied", 400),
         Action::Logs(_) => d(&nimbus_protocol::LOGS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400),
         Action::Kms(_) => d(&nimbus_protocol::KMS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400)
             .map(|d| Denial { capital_message: true, ..d }),

@@ -31,6 +31,7 @@ pub mod s3;
 mod server;
 mod sns;
 mod sqs;
+mod dynamodb;
 mod streaming;
 pub mod tls;
 pub mod urls;
@@ -80,6 +81,7 @@ mod model_walk {
     #[test]
     fn served_operations_match_the_models() {
         walk_calls!(SQS, crate::sqs::SqsCall);
+        walk_calls!(nimbus_protocol::DYNAMODB, crate::dynamodb::DynamoDbCall);
         walk_calls!(SNS, crate::sns::SnsCall);
         walk_calls!(EVENTS, crate::events::EventsCall);
         walk_calls!(APIGATEWAYV2, crate::gateway::GatewayCall);

@@ -6,21 +6,33 @@
 //! A request's path through it: check its values off the wire ([`value::WireValue`] →
 //! [`AttributeValue`]), build its [`Placeholders`], parse each expression it carries (each
 //! marks the placeholders it uses), call [`Placeholders::check_unused`], then evaluate per item.
+//!
+//! On that core: the table service ([`TableService`]: DynamoDB's table, item, query, batch,
+//! transaction and TTL operations on typed [`request`]s), its tables' definitions
+//! ([`schema`]: key schemas, indexes, order-preserving key bytes) and their storage
+//! ([`store`]: `tables.db`, items, index entries and stream records in one SQLite file).
 
 #![warn(missing_docs)]
 
+mod error;
 pub mod expr;
 pub mod number;
+pub mod request;
 mod reserved;
+pub mod schema;
+mod service;
+pub mod store;
 pub mod value;
 
 #[cfg(test)]
 mod tests;
 
+pub use error::{CancellationReason, TableError};
 pub use expr::{
     Condition, ExprError, ExpressionKind, KeyCondition, KeyQuery, KeyShape, Path, PathElement, Placeholders, Projection, Reason,
     SortCondition, Update, UpdateError,
 };
 pub use number::{Number, NumberError};
 pub use reserved::is_reserved;
+pub use service::TableService;
 pub use value::{check_item_size, item_from_wire, item_size, AttributeValue, Item, ItemTooLarge, ValueError, ValueType, WireValue};

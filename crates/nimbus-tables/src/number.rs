@@ -175,6 +175,32 @@ impl Number {
         (high - low + 1) as usize + 1 + usize::from(self.negative)
     }
 
+    /// Bytes whose unsigned lexicographic order is this number's numeric order (a key column
+    /// compared with `memcmp`): a class byte (negative 0x01, zero 0x02, positive 0x03), the
+    /// leading digit's exponent biased into one byte, then the significant digits; for a
+    /// negative number exponent and digits are complemented and end in 0xFF, so that a longer
+    /// coefficient (a larger magnitude) sorts first.
+    pub fn order_key(&self) -> Vec<u8> {
+        if self.is_zero() {
+            return vec![0x02];
+        }
+        let digits = self.coefficient.to_string();
+        // MIN_EXPONENT..=MAX_EXPONENT is -130..=125: 0..=255 once biased.
+        let exponent = (self.leading_exponent() - MIN_EXPONENT) as u8;
+        let mut key = Vec::with_capacity(digits.len() + 3);
+        if self.negative {
+            key.push(0x01);
+            key.push(!exponent);
+            key.extend(digits.bytes().map(|d| b'9' - d + b'0'));
+            key.push(0xFF);
+        } else {
+            key.push(0x03);
+            key.push(exponent);
+            key.extend(digits.bytes());
+        }
+        key
+    }
+
     /// The number with its sign flipped.
     pub fn negated(&self) -> Number {
         if self.is_zero() {

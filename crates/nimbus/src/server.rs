@@ -918,6 +918,9 @@ impl Shared {
         let queues = nimbus_queues::QueueService::open(&data.root().join("queues.db"), &self.region, account)
             .map_err(|e| anyhow!("opening the queue database: {e}"))?;
         let event_sources = nimbus_triggers::EventSources::new(store.clone(), control.clone(), invoker.clone(), queues.clone());
+        let tables = nimbus_tables::TableService::open(&data.root().join("tables.db"), &self.region, account)
+            .map_err(|e| anyhow!("opening the tables database: {e}"))?;
+        tokio::spawn(sweep_expired_items(Arc::downgrade(&tables)));
         event_sources.start().await.map_err(|e| anyhow!("starting event source mappings: {e}"))?;
         let guard = self.keys.as_ref().map(|_| control.clone());
         let event_sink =
@@ -992,6 +995,7 @@ impl Shared {
             async_invoker,
             logs: logs.clone(),
             queues,
+            tables,
             event_sources,
             events,
             kms,
@@ -1264,4 +1268,18 @@ fn host_name() -> String {
 /// The trace context of an event a topic, a rule or a log subscription hands to a function.
 fn pubsub() -> nimbus_model::trace::TraceContext {
     nimbus_model::trace::TraceContext { parent: None, trigger: nimbus_model::trace::Trigger::PubSub }
+}
+
+/// Deletes items whose TTL has passed, every few seconds, while the account's tables are open
+/// (AWS deletes them within days; sooner is allowed).
+async fn sweep_expired_items(tables: std::sync::Weak<nimbus_tables::TableService>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(tables) = tables.upgrade() else { break };
+        if let Err(e) = tables.sweep_expired(1000).await {
+            tracing::warn!("deleting expired items: {e}");
+        }
+    }
 }

@@ -112,6 +112,12 @@ impl Projection {
         }
     }
 
+    /// A projection of these paths (UpdateItem's `UPDATED_OLD`/`UPDATED_NEW` pick the
+    /// paths its update wrote).
+    pub fn from_paths(paths: Vec<Path>) -> Projection {
+        Projection { paths }
+    }
+
     /// The paths, in the order written.
     pub fn paths(&self) -> &[Path] {
         &self.paths

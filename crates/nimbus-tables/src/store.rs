@@ -1,0 +1,500 @@
+//! Durable table storage: `<data>/tables.db`, one SQLite file behind `nimbus_store`'s
+//! group-commit writer. Items are rows keyed `(table, partition bytes, sort bytes)` in a
+//! `WITHOUT ROWID` table, the key bytes encoded so that SQLite's `memcmp` order is DynamoDB's
+//! order ([`crate::schema::key_bytes`]): a Query is one range scan. Secondary indexes are rows
+//! `(table, index, index key, table key)` written with the item; a table's stream records are
+//! rows in `stream_records`, written in the same transaction as the change they describe, their
+//! row id the stream's sequence number, so a reader takes a stream's records after a sequence
+//! number with one range scan of `(stream, seq)`.
+
+use std::path::Path;
+
+use nimbus_store::group_commit::GroupCommit;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::error::TableError;
+use crate::schema::{EncodedKey, TableDef};
+use crate::value::{item_size, AttributeValue, Item};
+
+/// `tables.db`.
+const SCHEMA: nimbus_store::db::Schema = nimbus_store::db::Schema {
+    name: "tables",
+    migrations: &[
+        // 1: the schema of the first release.
+        "
+CREATE TABLE IF NOT EXISTS tables (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    def TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    table_id INTEGER NOT NULL,
+    pk BLOB NOT NULL,
+    sk BLOB NOT NULL,
+    item TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    seg INTEGER NOT NULL,
+    expires INTEGER,
+    PRIMARY KEY (table_id, pk, sk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_expiry ON items(expires) WHERE expires IS NOT NULL;
+CREATE TABLE IF NOT EXISTS index_entries (
+    table_id INTEGER NOT NULL,
+    idx TEXT NOT NULL,
+    ipk BLOB NOT NULL,
+    isk BLOB NOT NULL,
+    pk BLOB NOT NULL,
+    sk BLOB NOT NULL,
+    PRIMARY KEY (table_id, idx, ipk, isk, pk, sk)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS streams (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    table_name TEXT NOT NULL,
+    arn TEXT NOT NULL,
+    view_type TEXT NOT NULL,
+    key_schema TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    disabled_at REAL
+);
+CREATE TABLE IF NOT EXISTS stream_records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream_id INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS stream_records_by_stream ON stream_records(stream_id, seq);
+",
+    ],
+};
+
+/// Handle to the writer thread.
+pub struct Store {
+    db: GroupCommit,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, TableError> {
+        Ok(Store { db: GroupCommit::open(path, &SCHEMA).map_err(TableError::Internal)? })
+    }
+
+    /// An in-memory database (tests).
+    pub fn in_memory() -> Result<Store, TableError> {
+        Ok(Store { db: GroupCommit::open_in_memory(&SCHEMA).map_err(TableError::Internal)? })
+    }
+
+    /// Runs `f` on the writer thread in the next transaction; answers after the commit
+    /// (fsynced when `durable`). An `Err` undoes everything `f` wrote.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&Connection) -> Result<T, TableError> + Send + 'static,
+    ) -> Result<T, TableError> {
+        self.db.run(durable, f, TableError::Internal).await
+    }
+}
+
+/// A table as a job sees it: its row id and definition.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// Row id.
+    pub id: i64,
+    /// Definition.
+    pub def: TableDef,
+}
+
+/// The table named `name`, if it exists.
+pub fn find_table(conn: &Connection, name: &str) -> Result<Option<Loaded>, TableError> {
+    let mut st = conn.prepare_cached("SELECT id, def FROM tables WHERE name = ?1")?;
+    let row: Option<(i64, String)> = st.query_row([name], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+    match row {
+        None => Ok(None),
+        Some((id, def)) => {
+            let def = serde_json::from_str(&def).map_err(|e| TableError::Internal(format!("table {name}: {e}")))?;
+            Ok(Some(Loaded { id, def }))
+        }
+    }
+}
+
+/// [`find_table`], or the item operations' ResourceNotFoundException.
+pub fn table(conn: &Connection, name: &str) -> Result<Loaded, TableError> {
+    find_table(conn, name)?.ok_or_else(TableError::no_table)
+}
+
+/// Every table name, sorted.
+pub fn table_names(conn: &Connection) -> Result<Vec<String>, TableError> {
+    let mut st = conn.prepare_cached("SELECT name FROM tables ORDER BY name")?;
+    let names = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(names)
+}
+
+/// Inserts a new table, returning its row id.
+pub fn insert_table(conn: &Connection, def: &TableDef) -> Result<i64, TableError> {
+    conn.execute("INSERT INTO tables (name, def) VALUES (?1, ?2)", params![def.name, to_json(def)?])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Replaces a table's definition.
+pub fn save_table(conn: &Connection, table: &Loaded) -> Result<(), TableError> {
+    conn.execute("UPDATE tables SET def = ?2 WHERE id = ?1", params![table.id, to_json(&table.def)?])?;
+    Ok(())
+}
+
+/// Removes a table with its items and index entries (its stream's records stay readable).
+pub fn delete_table(conn: &Connection, id: i64) -> Result<(), TableError> {
+    conn.execute("DELETE FROM items WHERE table_id = ?1", [id])?;
+    conn.execute("DELETE FROM index_entries WHERE table_id = ?1", [id])?;
+    conn.execute("DELETE FROM tables WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Item count and total size of a table.
+pub fn table_stats(conn: &Connection, id: i64) -> Result<(i64, i64), TableError> {
+    let mut st = conn.prepare_cached("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM items WHERE table_id = ?1")?;
+    Ok(st.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
+
+/// Item count of an index.
+pub fn index_count(conn: &Connection, id: i64, index: &str) -> Result<i64, TableError> {
+    let mut st = conn.prepare_cached("SELECT COUNT(*) FROM index_entries WHERE table_id = ?1 AND idx = ?2")?;
+    Ok(st.query_row(params![id, index], |r| r.get(0))?)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, TableError> {
+    serde_json::to_string(value).map_err(|e| TableError::Internal(format!("encoding: {e}")))
+}
+
+/// Reads a stored item.
+pub fn parse_item(text: &str) -> Result<Item, TableError> {
+    serde_json::from_str(text).map_err(|e| TableError::Internal(format!("stored item: {e}")))
+}
+
+/// The item at `key`, if any.
+pub fn get_item(conn: &Connection, table_id: i64, key: &EncodedKey) -> Result<Option<Item>, TableError> {
+    let mut st = conn.prepare_cached("SELECT item FROM items WHERE table_id = ?1 AND pk = ?2 AND sk = ?3")?;
+    let text: Option<String> = st.query_row(params![table_id, key.pk, key.sk], |r| r.get(0)).optional()?;
+    text.map(|t| parse_item(&t)).transpose()
+}
+
+/// Which segment of a parallel Scan a partition key falls in: FNV-1a of its bytes.
+fn segment_hash(pk: &[u8]) -> i64 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in pk {
+        hash ^= u32::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    i64::from(hash)
+}
+
+/// When TTL deletes the item: its TTL attribute as epoch seconds, when it is a number.
+fn expiry(def: &TableDef, item: &Item) -> Option<i64> {
+    let name = def.ttl_attribute.as_ref()?;
+    match item.get(name)? {
+        AttributeValue::N(n) => n.to_string().parse::<f64>().ok().map(|f| f as i64),
+        _ => None,
+    }
+}
+
+/// Who made a change, as stream records say it (`userIdentity` of TTL deletions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A caller's request.
+    Request,
+    /// DynamoDB itself (TTL).
+    Service,
+}
+
+/// Writes one item change: the item row, its index entries, and (when the table has a stream)
+/// the stream record, all in the caller's transaction. `old` is the item as it was, `new` as it
+/// becomes (None: deleted). `now` is epoch seconds.
+pub fn apply_change(
+    conn: &Connection,
+    table: &Loaded,
+    key: &EncodedKey,
+    old: Option<&Item>,
+    new: Option<&Item>,
+    now: f64,
+    origin: Origin,
+) -> Result<(), TableError> {
+    let def = &table.def;
+    match new {
+        Some(item) => {
+            let mut st = conn.prepare_cached(
+                "INSERT INTO items (table_id, pk, sk, item, size, seg, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (table_id, pk, sk) DO UPDATE SET item = excluded.item, size = excluded.size, expires = excluded.expires",
+            )?;
+            st.execute(params![
+                table.id,
+                key.pk,
+                key.sk,
+                to_json(item)?,
+                item_size(item) as i64,
+                segment_hash(&key.pk),
+                expiry(def, item)
+            ])?;
+        }
+        None => {
+            conn.prepare_cached("DELETE FROM items WHERE table_id = ?1 AND pk = ?2 AND sk = ?3")?
+                .execute(params![table.id, key.pk, key.sk])?;
+        }
+    }
+    for index in def.indexes() {
+        let old_key = old.map(|o| index.key.index_key(&index.name, o)).transpose()?.flatten();
+        let new_key = new.map(|n| index.key.index_key(&index.name, n)).transpose()?.flatten();
+        if old_key == new_key {
+            continue;
+        }
+        if let Some(k) = old_key {
+            conn.prepare_cached(
+                "DELETE FROM index_entries WHERE table_id = ?1 AND idx = ?2 AND ipk = ?3 AND isk = ?4 AND pk = ?5 AND sk = ?6",
+            )?
+            .execute(params![table.id, index.name, k.pk, k.sk, key.pk, key.sk])?;
+        }
+        if let Some(k) = new_key {
+            conn.prepare_cached("INSERT OR REPLACE INTO index_entries (table_id, idx, ipk, isk, pk, sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+                .execute(params![table.id, index.name, k.pk, k.sk, key.pk, key.sk])?;
+        }
+    }
+    if let Some(stream) = def.live_stream() {
+        let event = match (old, new) {
+            (None, Some(_)) => "INSERT",
+            (Some(_), Some(_)) => "MODIFY",
+            (Some(_), None) => "REMOVE",
+            (None, None) => return Ok(()),
+        };
+        let keys = def.key.project_key(new.or(old).expect("an image exists"));
+        let new_image = new.filter(|_| stream.new_image());
+        let old_image = old.filter(|_| stream.old_image());
+        let size = item_size(&keys) + new_image.map_or(0, item_size) + old_image.map_or(0, item_size);
+        let record = StoredRecord {
+            event_name: event,
+            keys,
+            new_image: new_image.cloned(),
+            old_image: old_image.cloned(),
+            size_bytes: size,
+            stream_view_type: stream.view_type.clone(),
+            service: origin == Origin::Service,
+        };
+        conn.prepare_cached("INSERT INTO stream_records (stream_id, created_at, record) VALUES (?1, ?2, ?3)")?.execute(params![
+            stream.id,
+            now,
+            to_json(&record)?
+        ])?;
+    }
+    Ok(())
+}
+
+/// A stream record as stored; its sequence number is its row id, its time the row's.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct StoredRecord {
+    /// INSERT, MODIFY, REMOVE.
+    pub event_name: &'static str,
+    /// The item's key attributes.
+    pub keys: Item,
+    /// NewImage (per the view type).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_image: Option<Item>,
+    /// OldImage (per the view type).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_image: Option<Item>,
+    /// SizeBytes.
+    pub size_bytes: usize,
+    /// StreamViewType.
+    pub stream_view_type: String,
+    /// A deletion by TTL (`userIdentity` Service / dynamodb.amazonaws.com).
+    #[serde(default)]
+    pub service: bool,
+}
+
+/// A stream record read back, for a stream reader: sequence number, time, record.
+#[derive(Debug)]
+pub struct StreamRecord {
+    /// SequenceNumber (row id).
+    pub seq: i64,
+    /// ApproximateCreationDateTime, epoch seconds.
+    pub created_at: f64,
+    /// The record.
+    pub record: serde_json::Value,
+}
+
+/// A stream's records after sequence number `after`, at most `limit`, in order.
+pub fn stream_records(conn: &Connection, stream_id: i64, after: i64, limit: usize) -> Result<Vec<StreamRecord>, TableError> {
+    let mut st =
+        conn.prepare_cached("SELECT seq, created_at, record FROM stream_records WHERE stream_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")?;
+    let rows = st.query_map(params![stream_id, after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?)))?;
+    let mut records = Vec::new();
+    for row in rows {
+        let (seq, created_at, text) = row?;
+        let record = serde_json::from_str(&text).map_err(|e| TableError::Internal(format!("stream record {seq}: {e}")))?;
+        records.push(StreamRecord { seq, created_at, record });
+    }
+    Ok(records)
+}
+
+/// Starts a stream for a table: its row, whose id its records are stored under.
+pub fn insert_stream(
+    conn: &Connection,
+    table: &str,
+    arn: &str,
+    view_type: &str,
+    key: &impl Serialize,
+    now: f64,
+) -> Result<i64, TableError> {
+    conn.execute(
+        "INSERT INTO streams (table_name, arn, view_type, key_schema, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![table, arn, view_type, to_json(key)?, now],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Marks a stream disabled (no more records; the existing stay readable).
+pub fn disable_stream(conn: &Connection, id: i64, now: f64) -> Result<(), TableError> {
+    conn.execute("UPDATE streams SET disabled_at = ?2 WHERE id = ?1 AND disabled_at IS NULL", params![id, now])?;
+    Ok(())
+}
+
+/// Every item of a table, in key order (index backfill, TTL changes).
+pub fn all_items(conn: &Connection, table_id: i64) -> Result<Vec<(EncodedKey, Item)>, TableError> {
+    let mut st = conn.prepare_cached("SELECT pk, sk, item FROM items WHERE table_id = ?1 ORDER BY pk, sk")?;
+    let rows = st.query_map([table_id], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?)))?;
+    let mut items = Vec::new();
+    for row in rows {
+        let (pk, sk, text) = row?;
+        items.push((EncodedKey { pk, sk }, parse_item(&text)?));
+    }
+    Ok(items)
+}
+
+/// Rewrites the TTL expiry column of every item of a table (after UpdateTimeToLive).
+pub fn refresh_expiry(conn: &Connection, table: &Loaded) -> Result<(), TableError> {
+    for (key, item) in all_items(conn, table.id)? {
+        conn.prepare_cached("UPDATE items SET expires = ?4 WHERE table_id = ?1 AND pk = ?2 AND sk = ?3")?.execute(params![
+            table.id,
+            key.pk,
+            key.sk,
+            expiry(&table.def, &item)
+        ])?;
+    }
+    Ok(())
+}
+
+/// Builds a new index's entries from the table's items (UpdateTable's GSI Create).
+pub fn backfill_index(conn: &Connection, table: &Loaded, index: &str) -> Result<(), TableError> {
+    let Some(def) = table.def.index(index) else { return Ok(()) };
+    for (key, item) in all_items(conn, table.id)? {
+        if let Some(k) = def.key.index_key(index, &item).ok().flatten() {
+            conn.prepare_cached("INSERT OR REPLACE INTO index_entries (table_id, idx, ipk, isk, pk, sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+                .execute(params![table.id, index, k.pk, k.sk, key.pk, key.sk])?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes an index's entries.
+pub fn drop_index(conn: &Connection, table_id: i64, index: &str) -> Result<(), TableError> {
+    conn.execute("DELETE FROM index_entries WHERE table_id = ?1 AND idx = ?2", params![table_id, index])?;
+    Ok(())
+}
+
+/// Items whose TTL has passed, at most `limit`: (table name, key, item).
+pub fn expired(conn: &Connection, now: i64, limit: usize) -> Result<Vec<(String, EncodedKey, Item)>, TableError> {
+    let mut st = conn.prepare_cached(
+        "SELECT t.name, i.pk, i.sk, i.item FROM items i JOIN tables t ON t.id = i.table_id
+         WHERE i.expires IS NOT NULL AND i.expires <= ?1 LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![now, limit as i64], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, String>(3)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, pk, sk, text) = row?;
+        out.push((name, EncodedKey { pk, sk }, parse_item(&text)?));
+    }
+    Ok(out)
+}
+
+/// Bounds of a range scan over one key column.
+#[derive(Clone, Debug, Default)]
+pub struct Range {
+    /// Lower bound and whether it is included.
+    pub lower: Option<(Vec<u8>, bool)>,
+    /// Upper bound and whether it is included.
+    pub upper: Option<(Vec<u8>, bool)>,
+}
+
+/// Where a page of a Query or Scan reads.
+pub struct Scan<'a> {
+    /// The table.
+    pub table_id: i64,
+    /// An index, or None for the table itself.
+    pub index: Option<&'a str>,
+    /// Query: the partition (table or index partition key bytes).
+    pub partition: Option<Vec<u8>>,
+    /// Query: the sort key range.
+    pub range: Range,
+    /// Ascending order.
+    pub forward: bool,
+    /// Resume after this position: the sort columns' values (`[sk]`/`[pk, sk]` for the table,
+    /// `[isk, pk, sk]`/`[ipk, isk, pk, sk]` for an index).
+    pub after: Option<Vec<Vec<u8>>>,
+    /// Scan: `(segment, total)`.
+    pub segment: Option<(i64, i64)>,
+}
+
+/// Runs a range scan, handing each item to `each` until it returns false.
+pub fn scan(conn: &Connection, scan: &Scan<'_>, mut each: impl FnMut(Item) -> Result<bool, TableError>) -> Result<(), TableError> {
+    use rusqlite::types::Value;
+    let mut args: Vec<Value> = vec![Value::Integer(scan.table_id)];
+    let arg = |v: Value, args: &mut Vec<Value>| {
+        args.push(v);
+        format!("?{}", args.len())
+    };
+    let (from, sort_cols, part_col, range_col) = match scan.index {
+        None => ("items i WHERE i.table_id = ?1".to_string(), vec!["i.pk", "i.sk"], "i.pk", "i.sk"),
+        Some(index) => {
+            let p = arg(Value::Text(index.to_string()), &mut args);
+            (
+                format!("index_entries x JOIN items i ON i.table_id = x.table_id AND i.pk = x.pk AND i.sk = x.sk WHERE x.table_id = ?1 AND x.idx = {p}"),
+                vec!["x.ipk", "x.isk", "x.pk", "x.sk"],
+                "x.ipk",
+                "x.isk",
+            )
+        }
+    };
+    let mut sql = format!("SELECT i.item FROM {from}");
+    let mut order: Vec<&str> = sort_cols.clone();
+    if let Some(partition) = &scan.partition {
+        let p = arg(Value::Blob(partition.clone()), &mut args);
+        sql.push_str(&format!(" AND {part_col} = {p}"));
+        order.remove(0);
+    }
+    if let Some((bound, inclusive)) = &scan.range.lower {
+        let p = arg(Value::Blob(bound.clone()), &mut args);
+        sql.push_str(&format!(" AND {range_col} {} {p}", if *inclusive { ">=" } else { ">" }));
+    }
+    if let Some((bound, inclusive)) = &scan.range.upper {
+        let p = arg(Value::Blob(bound.clone()), &mut args);
+        sql.push_str(&format!(" AND {range_col} {} {p}", if *inclusive { "<=" } else { "<" }));
+    }
+    if let Some((segment, total)) = scan.segment {
+        let (s, t) = (arg(Value::Integer(segment), &mut args), arg(Value::Integer(total), &mut args));
+        sql.push_str(&format!(" AND i.seg % {t} = {s}"));
+    }
+    if let Some(after) = &scan.after {
+        let cols = &order[order.len() - after.len().min(order.len())..];
+        let marks: Vec<String> = after.iter().map(|v| arg(Value::Blob(v.clone()), &mut args)).collect();
+        sql.push_str(&format!(" AND ({}) {} ({})", cols.join(", "), if scan.forward { ">" } else { "<" }, marks.join(", ")));
+    }
+    let direction = if scan.forward { "ASC" } else { "DESC" };
+    sql.push_str(&format!(" ORDER BY {}", order.iter().map(|c| format!("{c} {direction}")).collect::<Vec<_>>().join(", ")));
+    let mut st = conn.prepare_cached(&sql)?;
+    let mut rows = st.query(rusqlite::params_from_iter(args))?;
+    while let Some(row) = rows.next()? {
+        let text: String = row.get(0)?;
+        if !each(parse_item(&text)?)? {
+            break;
+        }
+    }
+    Ok(())
+}
