@@ -1,0 +1,384 @@
+"""DynamoDB: tables, items, expressions, queries and scans, batches, transactions and TTL
+through boto3's client and its resource API (Key/Attr condition builders), the aws CLI v1,
+a Python function writing to a table under its role, and durability across kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from decimal import Decimal
+
+import boto3
+import pytest
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from helpers import ACCOUNT, REGION, aws_cli_runner, client_error, create_function, make_zip, unique, wait_for
+
+
+@pytest.fixture(scope="module")
+def ddb(server):
+    return server.client("dynamodb")
+
+
+@pytest.fixture(scope="module")
+def resource(server):
+    return boto3.resource("dynamodb", endpoint_url=server.endpoint, region_name=REGION,
+                          aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def make_table(ddb, name=None, range_key=None, range_type="S", **kw):
+    name = name or unique("t")
+    attrs = [{"AttributeName": "pk", "AttributeType": "S"}]
+    keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    if range_key:
+        attrs.append({"AttributeName": range_key, "AttributeType": range_type})
+        keys.append({"AttributeName": range_key, "KeyType": "RANGE"})
+    attrs += kw.pop("extra_attributes", [])
+    ddb.create_table(TableName=name, AttributeDefinitions=attrs, KeySchema=keys, BillingMode="PAY_PER_REQUEST", **kw)
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+    return name
+
+
+def test_table_lifecycle(ddb):
+    name = unique("life")
+    out = ddb.create_table(TableName=name, AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                           KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                           ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5})
+    d = out["TableDescription"]
+    assert d["TableStatus"] == "CREATING"
+    assert d["TableArn"] == f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+    assert d["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 5})
+    t = ddb.describe_table(TableName=name)["Table"]
+    assert (t["TableStatus"], t["ItemCount"], t["KeySchema"]) == ("ACTIVE", 0, [{"AttributeName": "id", "KeyType": "HASH"}])
+    with pytest.raises(ClientError) as e:
+        ddb.create_table(TableName=name, AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST")
+    assert client_error(e) == ("ResourceInUseException", 400, f"Table already exists: {name}")
+    assert name in ddb.list_tables()["TableNames"]
+    ddb.update_table(TableName=name, BillingMode="PAY_PER_REQUEST")
+    assert ddb.describe_table(TableName=name)["Table"]["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert ddb.delete_table(TableName=name)["TableDescription"]["TableStatus"] == "DELETING"
+    ddb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 5})
+    with pytest.raises(ClientError) as e:
+        ddb.describe_table(TableName=name)
+    assert client_error(e) == ("ResourceNotFoundException", 400, f"Requested resource not found: Table: {name} not found")
+    with pytest.raises(ClientError) as e:
+        ddb.get_item(TableName=name, Key={"id": {"S": "x"}})
+    assert client_error(e) == ("ResourceNotFoundException", 400, "Requested resource not found")
+
+
+def test_list_tables_pages(ddb):
+    names = sorted(make_table(ddb, unique("page")) for _ in range(3))
+    seen, start = [], None
+    while True:
+        kw = {"Limit": 2, **({"ExclusiveStartTableName": start} if start else {})}
+        out = ddb.list_tables(**kw)
+        seen += out["TableNames"]
+        start = out.get("LastEvaluatedTableName")
+        if not start:
+            break
+    assert [n for n in seen if n in names] == names
+
+
+def test_create_table_refusals(ddb):
+    cases = [
+        (dict(AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+              KeySchema=[{"AttributeName": "other", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST"),
+         "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. "
+         "Keys: [other], AttributeDefinitions: [id]"),
+        (dict(AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}, {"AttributeName": "x", "AttributeType": "S"}],
+              KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST"),
+         "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions"),
+        (dict(AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+              KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}]),
+         "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED"),
+    ]
+    for kw, message in cases:
+        with pytest.raises(ClientError) as e:
+            ddb.create_table(TableName=unique("bad"), **kw)
+        assert client_error(e) == ("ValidationException", 400, message)
+
+
+def test_items_and_conditions(ddb):
+    t = make_table(ddb)
+    ddb.put_item(TableName=t, Item={"pk": {"S": "a"}, "n": {"N": "1"}, "tags": {"SS": ["x", "y"]}})
+    assert ddb.get_item(TableName=t, Key={"pk": {"S": "a"}})["Item"]["n"] == {"N": "1"}
+    assert "Item" not in ddb.get_item(TableName=t, Key={"pk": {"S": "missing"}})
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=t, Item={"pk": {"S": "a"}}, ConditionExpression="attribute_not_exists(pk)")
+    assert client_error(e) == ("ConditionalCheckFailedException", 400, "The conditional request failed")
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=t, Item={"pk": {"S": "a"}}, ConditionExpression="n = :two",
+                     ExpressionAttributeValues={":two": {"N": "2"}}, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    assert e.value.response["Item"]["n"] == {"N": "1"}
+    old = ddb.put_item(TableName=t, Item={"pk": {"S": "a"}, "n": {"N": "5"}}, ReturnValues="ALL_OLD")["Attributes"]
+    assert old["tags"] == {"SS": ["x", "y"]}
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=t, Item={"pk": {"N": "1"}})
+    assert client_error(e) == ("ValidationException", 400,
+                               "One or more parameter values were invalid: Type mismatch for key pk expected: S actual: N")
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=t, Item={"other": {"S": "1"}})
+    assert client_error(e)[2] == "One or more parameter values were invalid: Missing the key pk in the item"
+    with pytest.raises(ClientError) as e:
+        ddb.get_item(TableName=t, Key={"pk": {"S": "a"}, "extra": {"S": "b"}})
+    assert client_error(e)[2] == "The provided key element does not match the schema"
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=t, Item={"pk": {"S": "big"}, "blob": {"S": "x" * (400 * 1024)}})
+    assert client_error(e) == ("ValidationException", 400, "Item size has exceeded the maximum allowed size")
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=t, Item={"pk": {"S": "a"}, "n": {"N": "not a number"}})
+    assert client_error(e)[0] == "ValidationException"
+    assert ddb.delete_item(TableName=t, Key={"pk": {"S": "a"}}, ReturnValues="ALL_OLD")["Attributes"]["n"] == {"N": "5"}
+    assert "Item" not in ddb.get_item(TableName=t, Key={"pk": {"S": "a"}})
+
+
+def test_update_clauses_and_return_values(ddb):
+    t = make_table(ddb)
+    key = {"pk": {"S": "u"}}
+    out = ddb.update_item(TableName=t, Key=key, UpdateExpression="SET #c = if_not_exists(#c, :zero) + :one, l = :l, m = :m",
+                          ExpressionAttributeNames={"#c": "count"},
+                          ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"}, ":l": {"L": [{"S": "a"}]},
+                                                     ":m": {"M": {"k": {"S": "v"}}}},
+                          ReturnValues="ALL_NEW")
+    assert out["Attributes"]["count"] == {"N": "1"}
+    out = ddb.update_item(TableName=t, Key=key, UpdateExpression="SET l = list_append(l, :more) ADD s :s, #c :five REMOVE m.k",
+                          ExpressionAttributeNames={"#c": "count"},
+                          ExpressionAttributeValues={":more": {"L": [{"S": "b"}]}, ":s": {"SS": ["p", "q"]}, ":five": {"N": "5"}},
+                          ReturnValues="UPDATED_NEW")
+    assert out["Attributes"]["count"] == {"N": "6"}
+    assert out["Attributes"]["l"] == {"L": [{"S": "a"}, {"S": "b"}]}
+    out = ddb.update_item(TableName=t, Key=key, UpdateExpression="DELETE s :p", ExpressionAttributeValues={":p": {"SS": ["p"]}},
+                          ReturnValues="UPDATED_OLD")
+    assert sorted(out["Attributes"]["s"]["SS"]) == ["p", "q"]
+    item = ddb.get_item(TableName=t, Key=key, ProjectionExpression="s, #c, m", ExpressionAttributeNames={"#c": "count"})["Item"]
+    assert item == {"s": {"SS": ["q"]}, "count": {"N": "6"}, "m": {"M": {}}}
+    with pytest.raises(ClientError) as e:
+        ddb.update_item(TableName=t, Key=key, UpdateExpression="SET pk = :v", ExpressionAttributeValues={":v": {"S": "x"}})
+    assert client_error(e)[2] == "One or more parameter values were invalid: Cannot update attribute pk. This attribute is part of the key"
+    with pytest.raises(ClientError) as e:
+        ddb.update_item(TableName=t, Key=key, UpdateExpression="SET a = :v", ExpressionAttributeValues={":v": {"S": "x"}, ":w": {"S": "y"}})
+    assert client_error(e)[2] == "Value provided in ExpressionAttributeValues unused in expressions: keys: {:w}"
+    with pytest.raises(ClientError) as e:
+        ddb.update_item(TableName=t, Key=key, UpdateExpression="SET a = :v", ConditionExpression="#c > :big",
+                        ExpressionAttributeNames={"#c": "count"}, ExpressionAttributeValues={":v": {"S": "x"}, ":big": {"N": "100"}})
+    assert client_error(e)[0] == "ConditionalCheckFailedException"
+
+
+def test_resource_api_with_conditions(resource):
+    name = unique("res")
+    table = resource.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "user", "AttributeType": "S"}, {"AttributeName": "ts", "AttributeType": "N"},
+                              {"AttributeName": "status", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "user", "KeyType": "HASH"}, {"AttributeName": "ts", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by-status", "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
+                                                                         {"AttributeName": "ts", "KeyType": "RANGE"}],
+                                 "Projection": {"ProjectionType": "KEYS_ONLY"}}])
+    table.wait_until_exists()
+    with table.batch_writer() as batch:
+        for i in range(30):
+            batch.put_item(Item={"user": "ann" if i % 2 else "bob", "ts": i, "status": "open" if i % 3 else "done", "v": Decimal(i) / 4})
+    got = table.query(KeyConditionExpression=Key("user").eq("ann") & Key("ts").between(5, 11))["Items"]
+    assert [int(i["ts"]) for i in got] == [5, 7, 9, 11]
+    got = table.query(KeyConditionExpression=Key("user").eq("ann"), FilterExpression=Attr("v").gt(Decimal("5")),
+                      ScanIndexForward=False)["Items"]
+    assert [int(i["ts"]) for i in got] == [29, 27, 25, 23, 21]
+    assert got[0]["v"] == Decimal("7.25")
+    done = table.query(IndexName="by-status", KeyConditionExpression=Key("status").eq("done") & Key("ts").gte(10))["Items"]
+    assert [int(i["ts"]) for i in done] == [12, 15, 18, 21, 24, 27]
+    assert set(done[0]) == {"user", "ts", "status"}
+    table.update_item(Key={"user": "bob", "ts": 0}, UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "status"},
+                      ExpressionAttributeValues={":s": "open"}, ConditionExpression=Attr("status").eq("done"))
+    done = table.query(IndexName="by-status", KeyConditionExpression=Key("status").eq("done"))["Items"]
+    assert 0 not in [int(i["ts"]) for i in done], "the GSI follows updates"
+    with pytest.raises(ClientError) as e:
+        table.put_item(Item={"user": "bob", "ts": 0}, ConditionExpression=Attr("user").not_exists())
+    assert client_error(e)[0] == "ConditionalCheckFailedException"
+    assert table.query(KeyConditionExpression=Key("user").eq("bob"), Select="COUNT")["Count"] == 15
+    table.delete()
+
+
+def test_query_paging_and_begins_with(ddb):
+    t = make_table(ddb, range_key="sk")
+    for i in range(25):
+        ddb.put_item(TableName=t, Item={"pk": {"S": "p"}, "sk": {"S": f"item#{i:03}"}, "n": {"N": str(i)}})
+    ddb.put_item(TableName=t, Item={"pk": {"S": "p"}, "sk": {"S": "other"}})
+    pages, start = [], None
+    while True:
+        kw = {"ExclusiveStartKey": start} if start else {}
+        out = ddb.query(TableName=t, KeyConditionExpression="pk = :p AND begins_with(sk, :pre)",
+                        ExpressionAttributeValues={":p": {"S": "p"}, ":pre": {"S": "item#"}}, Limit=10, **kw)
+        pages.append([i["sk"]["S"] for i in out["Items"]])
+        start = out.get("LastEvaluatedKey")
+        if not start:
+            break
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert sum(pages, []) == [f"item#{i:03}" for i in range(25)]
+    with pytest.raises(ClientError) as e:
+        ddb.query(TableName=t, KeyConditionExpression="sk = :p", ExpressionAttributeValues={":p": {"S": "p"}})
+    assert client_error(e)[2] == "Query condition missed key schema element: pk"
+
+
+def test_numbers_sort_numerically(ddb):
+    t = make_table(ddb, range_key="n", range_type="N")
+    values = ["-1e10", "-2.5", "-2", "-0.001", "0", "1e-100", "0.5", "1", "2", "10", "10.5", "1e20"]
+    for v in reversed(values):
+        ddb.put_item(TableName=t, Item={"pk": {"S": "x"}, "n": {"N": v}})
+    got = ddb.query(TableName=t, KeyConditionExpression="pk = :x", ExpressionAttributeValues={":x": {"S": "x"}})["Items"]
+    assert [Decimal(i["n"]["N"]) for i in got] == sorted(Decimal(v) for v in values)
+    got = ddb.query(TableName=t, KeyConditionExpression="pk = :x AND n < :z",
+                    ExpressionAttributeValues={":x": {"S": "x"}, ":z": {"N": "0"}})["Items"]
+    assert len(got) == 4
+
+
+def test_scan_segments_and_filters(ddb):
+    t = make_table(ddb)
+    for i in range(40):
+        ddb.put_item(TableName=t, Item={"pk": {"S": f"k{i}"}, "even": {"BOOL": i % 2 == 0}})
+    seen = []
+    for segment in range(4):
+        start = None
+        while True:
+            kw = {"ExclusiveStartKey": start} if start else {}
+            out = ddb.scan(TableName=t, Segment=segment, TotalSegments=4, Limit=7, **kw)
+            seen += [i["pk"]["S"] for i in out["Items"]]
+            start = out.get("LastEvaluatedKey")
+            if not start:
+                break
+    assert sorted(seen) == sorted(f"k{i}" for i in range(40))
+    out = ddb.scan(TableName=t, FilterExpression="even = :t", ExpressionAttributeValues={":t": {"BOOL": True}})
+    assert (out["Count"], out["ScannedCount"]) == (20, 40)
+    with pytest.raises(ClientError) as e:
+        ddb.scan(TableName=t, Segment=4, TotalSegments=4)
+    assert client_error(e)[2] == "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: 4 is not less than TotalSegments: 4"
+
+
+def test_batches(ddb):
+    t = make_table(ddb)
+    out = ddb.batch_write_item(RequestItems={t: [{"PutRequest": {"Item": {"pk": {"S": f"b{i}"}}}} for i in range(25)]})
+    assert out["UnprocessedItems"] == {}
+    with pytest.raises(ClientError) as e:
+        ddb.batch_write_item(RequestItems={t: [{"PutRequest": {"Item": {"pk": {"S": f"c{i}"}}}} for i in range(26)]})
+    assert client_error(e)[0] == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        ddb.batch_write_item(RequestItems={t: [{"PutRequest": {"Item": {"pk": {"S": "d"}}}}, {"DeleteRequest": {"Key": {"pk": {"S": "d"}}}}]})
+    assert client_error(e)[2] == "Provided list of item keys contains duplicates"
+    got = ddb.batch_get_item(RequestItems={t: {"Keys": [{"pk": {"S": f"b{i}"}} for i in range(0, 25, 5)] + [{"pk": {"S": "none"}}]}})
+    assert sorted(i["pk"]["S"] for i in got["Responses"][t]) == ["b0", "b10", "b15", "b20", "b5"]
+    assert got["UnprocessedKeys"] == {}
+    with pytest.raises(ClientError) as e:
+        ddb.batch_get_item(RequestItems={t: {"Keys": [{"pk": {"S": f"x{i}"}} for i in range(101)]}})
+    assert client_error(e)[2] == "Too many items requested for the BatchGetItem call"
+
+
+def test_transactions_are_all_or_nothing(ddb):
+    t = make_table(ddb)
+    ddb.put_item(TableName=t, Item={"pk": {"S": "acct1"}, "balance": {"N": "100"}})
+    ddb.put_item(TableName=t, Item={"pk": {"S": "acct2"}, "balance": {"N": "0"}})
+
+    def transfer(amount):
+        ddb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": t, "Key": {"pk": {"S": "acct1"}}, "UpdateExpression": "SET balance = balance - :a",
+                        "ConditionExpression": "balance >= :a", "ExpressionAttributeValues": {":a": {"N": str(amount)}}}},
+            {"Update": {"TableName": t, "Key": {"pk": {"S": "acct2"}}, "UpdateExpression": "SET balance = balance + :a",
+                        "ExpressionAttributeValues": {":a": {"N": str(amount)}}}},
+        ])
+    transfer(60)
+    with pytest.raises(ClientError) as e:
+        transfer(60)
+    code, status, message = client_error(e)
+    assert (code, status) == ("TransactionCanceledException", 400)
+    assert message == "Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]"
+    assert e.value.response["CancellationReasons"] == [
+        {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}, {"Code": "None"}]
+    got = ddb.transact_get_items(TransactItems=[{"Get": {"TableName": t, "Key": {"pk": {"S": k}}}} for k in ("acct1", "acct2")])
+    assert [r["Item"]["balance"]["N"] for r in got["Responses"]] == ["40", "60"]
+    with pytest.raises(ClientError) as e:
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": t, "Item": {"pk": {"S": "acct1"}}}},
+            {"Delete": {"TableName": t, "Key": {"pk": {"S": "acct1"}}}}])
+    assert client_error(e)[2] == "Transaction request cannot include multiple operations on one item"
+
+
+def test_ttl_deletes_expired_items(ddb):
+    t = make_table(ddb, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    desc = ddb.describe_table(TableName=t)["Table"]
+    assert desc["LatestStreamArn"] == f"{desc['TableArn']}/stream/{desc['LatestStreamLabel']}"
+    assert desc["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert ddb.describe_time_to_live(TableName=t)["TimeToLiveDescription"] == {"TimeToLiveStatus": "DISABLED"}
+    ddb.update_time_to_live(TableName=t, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"})
+    assert ddb.describe_time_to_live(TableName=t)["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
+    now = int(time.time())
+    ddb.put_item(TableName=t, Item={"pk": {"S": "old"}, "expires": {"N": str(now - 10)}})
+    ddb.put_item(TableName=t, Item={"pk": {"S": "new"}, "expires": {"N": str(now + 3600)}})
+    ddb.put_item(TableName=t, Item={"pk": {"S": "never"}})
+    wait_for(lambda: "Item" not in ddb.get_item(TableName=t, Key={"pk": {"S": "old"}}), timeout=15, what="the TTL sweep")
+    assert ddb.scan(TableName=t)["Count"] == 2
+
+
+def test_aws_cli(aws_cli, server, tmp_path):
+    cli = aws_cli_runner(aws_cli, server.endpoint, tmp_path / "home")
+    name = unique("cli")
+    cp = cli("dynamodb", "create-table", "--table-name", name, "--attribute-definitions", "AttributeName=id,AttributeType=S",
+             "--key-schema", "AttributeName=id,KeyType=HASH", "--billing-mode", "PAY_PER_REQUEST")
+    assert cp.returncode == 0, cp.err
+    cp = cli("dynamodb", "put-item", "--table-name", name, "--item", json.dumps({"id": {"S": "1"}, "v": {"N": "42"}}))
+    assert cp.returncode == 0, cp.err
+    cp = cli("dynamodb", "get-item", "--table-name", name, "--key", json.dumps({"id": {"S": "1"}}))
+    assert json.loads(cp.out)["Item"]["v"] == {"N": "42"}
+    cp = cli("dynamodb", "put-item", "--table-name", name, "--item", json.dumps({"id": {"S": "1"}}),
+             "--condition-expression", "attribute_not_exists(id)")
+    assert cp.returncode != 0 and "ConditionalCheckFailedException" in cp.err
+
+
+def test_a_function_writes_to_a_table_with_its_role(sdk_server):
+    ddb, lam, iam = sdk_server.client("dynamodb"), sdk_server.lambda_client(), sdk_server.client("iam")
+    t = make_table(ddb)
+    role = unique("writer")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    iam.put_role_policy(RoleName=role, PolicyName="table", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"], "Resource": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{t}"},
+        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}]}))
+    code = f'''import boto3
+from botocore.exceptions import ClientError
+
+table = boto3.resource("dynamodb").Table("{t}")
+
+
+def handler(event, context):
+    table.put_item(Item={{"pk": event["id"], "body": event["body"]}})
+    table.update_item(Key={{"pk": event["id"]}}, UpdateExpression="ADD hits :one", ExpressionAttributeValues={{":one": 1}})
+    try:
+        table.get_item(Key={{"pk": event["id"]}})
+        return "read"
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+'''
+    fn = create_function(lam, unique("writer"), "python3.11", "index.handler", make_zip({"index.py": code}),
+                         Role=f"arn:aws:iam::{ACCOUNT}:role/{role}", Timeout=30)
+    out = lam.invoke(FunctionName=fn.name, Payload=json.dumps({"id": "from-lambda", "body": "hi"}))
+    assert json.loads(out["Payload"].read()) == "AccessDeniedException", "GetItem is not in the role's policy"
+    item = ddb.get_item(TableName=t, Key={"pk": {"S": "from-lambda"}})["Item"]
+    assert item == {"pk": {"S": "from-lambda"}, "body": {"S": "hi"}, "hits": {"N": "1"}}
+
+
+def test_acknowledged_writes_survive_kill_9(server_factory):
+    s = server_factory()
+    c = s.client("dynamodb")
+    t = make_table(c, "durable", range_key="sk")
+    for i in range(30):
+        c.put_item(TableName=t, Item={"pk": {"S": "p"}, "sk": {"S": f"{i:02}"}})
+    c.batch_write_item(RequestItems={t: [{"PutRequest": {"Item": {"pk": {"S": "q"}, "sk": {"S": f"{i:02}"}}}} for i in range(20)]})
+    c.update_item(TableName=t, Key={"pk": {"S": "p"}, "sk": {"S": "00"}}, UpdateExpression="SET v = :v", ExpressionAttributeValues={":v": {"N": "7"}})
+    os.kill(s.proc.pid, signal.SIGKILL)
+    s.proc.wait(timeout=10)
+    s.start()
+    c = s.client("dynamodb")
+    assert c.scan(TableName=t, Select="COUNT")["Count"] == 50
+    assert c.get_item(TableName=t, Key={"pk": {"S": "p"}, "sk": {"S": "00"}})["Item"]["v"] == {"N": "7"}
