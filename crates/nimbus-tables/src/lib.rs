@@ -25,6 +25,8 @@ pub mod store;
 pub mod value;
 
 #[cfg(test)]
+mod service_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::{CancellationReason, TableError};

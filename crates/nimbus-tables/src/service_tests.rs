@@ -1,0 +1,174 @@
+//! Tables for the storage layer: key bytes sort as DynamoDB sorts, Query ranges, index
+//! maintenance, transactions all or nothing.
+
+use std::collections::BTreeMap;
+
+use crate::request::*;
+use crate::schema::key_bytes;
+use crate::value::{AttributeValue, WireValue};
+use crate::{TableError, TableService};
+
+#[test]
+fn key_bytes_sort_as_dynamodb_sorts() {
+    let numbers = [
+        "-9.9999999999999999999999999999999999999E+125",
+        "-1e10",
+        "-100",
+        "-12.5",
+        "-12.4",
+        "-12",
+        "-1.2",
+        "-1",
+        "-0.5",
+        "-1E-130",
+        "0",
+        "1E-130",
+        "0.001",
+        "0.5",
+        "1",
+        "1.2",
+        "1.201",
+        "12",
+        "12.4",
+        "100",
+        "1e10",
+        "9.9999999999999999999999999999999999999E+125",
+    ];
+    let keys: Vec<Vec<u8>> = numbers.iter().map(|n| key_bytes(&AttributeValue::n(n))).collect();
+    for (i, pair) in keys.windows(2).enumerate() {
+        assert!(pair[0] < pair[1], "{} < {}", numbers[i], numbers[i + 1]);
+    }
+    assert_eq!(key_bytes(&AttributeValue::n("1.50")), key_bytes(&AttributeValue::n("15e-1")), "equal numbers, equal bytes");
+    let strings = ["", "A", "Z", "a", "ab", "b", "é", "😀"];
+    for pair in strings.windows(2) {
+        assert!(key_bytes(&AttributeValue::s(pair[0])) < key_bytes(&AttributeValue::s(pair[1])), "{pair:?}");
+    }
+    let binaries: [&[u8]; 4] = [&[0x00], &[0x00, 0x00], &[0x7F], &[0xFF]];
+    for pair in binaries.windows(2) {
+        assert!(key_bytes(&AttributeValue::B(pair[0].to_vec())) < key_bytes(&AttributeValue::B(pair[1].to_vec())));
+    }
+}
+
+fn wire(json: &str) -> BTreeMap<String, WireValue> {
+    serde_json::from_str(json).expect("wire item")
+}
+
+fn input<T: serde::de::DeserializeOwned>(json: serde_json::Value) -> T {
+    serde_json::from_value(json).expect("input")
+}
+
+async fn table(svc: &std::sync::Arc<TableService>) {
+    svc.create_table(input(serde_json::json!({
+        "TableName": "things",
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"},
+                                 {"AttributeName": "g", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "GlobalSecondaryIndexes": [{"IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                    "Projection": {"ProjectionType": "ALL"}}],
+        "BillingMode": "PAY_PER_REQUEST"
+    })))
+    .await
+    .expect("created");
+    for i in -5..15 {
+        let item = format!(
+            r#"{{"pk":{{"S":"p"}},"sk":{{"N":"{}"}},"g":{{"S":"{}"}}}}"#,
+            f64::from(i) / 2.0,
+            if i % 2 == 0 { "even" } else { "odd" }
+        );
+        svc.put_item(PutItemInput {
+            table_name: "things".into(),
+            item: wire(&item),
+            condition_expression: None,
+            params: ExpressionParams::default(),
+            return_values: None,
+            return_values_on_condition_check_failure: None,
+            legacy: LegacyParams::default(),
+        })
+        .await
+        .expect("put");
+    }
+}
+
+async fn query(svc: &TableService, body: serde_json::Value) -> Vec<String> {
+    let out = svc.read(input(body), true).await.expect("query");
+    out.items.unwrap_or_default().iter().map(|i| i["sk"].brief()).collect()
+}
+
+#[tokio::test]
+async fn query_ranges() {
+    let svc = TableService::in_memory("us-east-1", "123456789012").expect("open");
+    table(&svc).await;
+    let q = |cond: &str, values: serde_json::Value| serde_json::json!({"TableName": "things", "KeyConditionExpression": cond, "ExpressionAttributeValues": values});
+    let cases: Vec<(serde_json::Value, Vec<&str>)> = vec![
+        (q("pk = :p AND sk < :v", serde_json::json!({":p": {"S": "p"}, ":v": {"N": "-1.5"}})), vec!["{N:-2.5}", "{N:-2}"]),
+        (
+            q("pk = :p AND sk BETWEEN :a AND :b", serde_json::json!({":p": {"S": "p"}, ":a": {"N": "-0.5"}, ":b": {"N": "0.5"}})),
+            vec!["{N:-0.5}", "{N:0}", "{N:0.5}"],
+        ),
+        (q("pk = :p AND sk >= :v", serde_json::json!({":p": {"S": "p"}, ":v": {"N": "6.5"}})), vec!["{N:6.5}", "{N:7}"]),
+        (q("pk = :p AND sk = :v", serde_json::json!({":p": {"S": "p"}, ":v": {"N": "3"}})), vec!["{N:3}"]),
+    ];
+    for (body, want) in cases {
+        assert_eq!(query(&svc, body.clone()).await, want, "{body}");
+    }
+    let mut back = q("pk = :p AND sk > :v", serde_json::json!({":p": {"S": "p"}, ":v": {"N": "5.5"}}));
+    back["ScanIndexForward"] = false.into();
+    assert_eq!(query(&svc, back).await, vec!["{N:7}", "{N:6.5}", "{N:6}"]);
+}
+
+#[tokio::test]
+async fn indexes_follow_writes() {
+    let svc = TableService::in_memory("us-east-1", "123456789012").expect("open");
+    table(&svc).await;
+    let by_g = |g: &str| {
+        serde_json::json!({"TableName": "things", "IndexName": "by-g", "KeyConditionExpression": "g = :g",
+                                             "ExpressionAttributeValues": {":g": {"S": g}}, "Select": "COUNT"})
+    };
+    let count = |svc: std::sync::Arc<TableService>, body| async move { svc.read(input(body), true).await.expect("count").count };
+    assert_eq!((count(svc.clone(), by_g("even")).await, count(svc.clone(), by_g("odd")).await), (10, 10));
+    svc.update_item(input(serde_json::json!({"TableName": "things", "Key": {"pk": {"S": "p"}, "sk": {"N": "0"}},
+                                             "UpdateExpression": "SET g = :o", "ExpressionAttributeValues": {":o": {"S": "odd"}}})))
+        .await
+        .expect("moved");
+    svc.update_item(input(
+        serde_json::json!({"TableName": "things", "Key": {"pk": {"S": "p"}, "sk": {"N": "1"}}, "UpdateExpression": "REMOVE g"}),
+    ))
+    .await
+    .expect("left the index");
+    svc.delete_item(input(serde_json::json!({"TableName": "things", "Key": {"pk": {"S": "p"}, "sk": {"N": "0.5"}}})))
+        .await
+        .expect("deleted");
+    assert_eq!((count(svc.clone(), by_g("even")).await, count(svc.clone(), by_g("odd")).await), (8, 10));
+    let refused = svc
+        .put_item(input(serde_json::json!({"TableName": "things", "Item": {"pk": {"S": "p"}, "sk": {"N": "99"}, "g": {"N": "1"}}})))
+        .await
+        .expect_err("wrong index key type");
+    assert_eq!(
+        refused.to_string(),
+        "One or more parameter values were invalid: Type mismatch for Index Key g Expected: S Actual: N IndexName: by-g"
+    );
+}
+
+#[tokio::test]
+async fn transactions_are_all_or_nothing() {
+    let svc = TableService::in_memory("us-east-1", "123456789012").expect("open");
+    table(&svc).await;
+    let key = |sk: &str| serde_json::json!({"pk": {"S": "p"}, "sk": {"N": sk}});
+    let failed = svc
+        .transact_write_items(input(serde_json::json!({"TransactItems": [
+            {"Put": {"TableName": "things", "Item": {"pk": {"S": "p"}, "sk": {"N": "100"}}}},
+            {"Delete": {"TableName": "things", "Key": key("1")}},
+            {"ConditionCheck": {"TableName": "things", "Key": key("2"), "ConditionExpression": "attribute_not_exists(pk)"}},
+        ]})))
+        .await
+        .expect_err("cancelled");
+    let TableError::TransactionCanceled(reasons) = &failed else { panic!("{failed:?}") };
+    assert_eq!(reasons.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(), ["None", "None", "ConditionalCheckFailed"]);
+    assert_eq!(
+        failed.to_string(),
+        "Transaction cancelled, please refer cancellation reasons for specific reasons [None, None, ConditionalCheckFailed]"
+    );
+    let get = |sk: &str| serde_json::json!({"TableName": "things", "Key": key(sk)});
+    assert!(svc.get_item(input(get("100"))).await.expect("get").item.is_none(), "the put was not applied");
+    assert!(svc.get_item(input(get("1"))).await.expect("get").item.is_some(), "the delete was not applied");
+}
