@@ -456,9 +456,9 @@ impl TableService {
             .run(true, move |conn| {
                 let table = store::find_table(conn, &name)?.ok_or_else(|| TableError::no_such_table(&name))?;
                 if table.def.deletion_protection {
-                    return Err(validation(format!(
-                        "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first."
-                    )));
+                    return Err(validation(
+                        "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
+                    ));
                 }
                 let mut description = this.describe(conn, &table, "DELETING")?;
                 description.attribute_definitions = None;
