@@ -34,6 +34,8 @@ pub enum Action {
     Sqs(crate::sqs::SqsRequest),
     /// A DynamoDB request (`X-Amz-Target: DynamoDB_20120810.*`), parsed by [`crate::dynamodb`].
     DynamoDb(crate::dynamodb::DynamoDbRequest),
+    /// A Kinesis request (`X-Amz-Target: Kinesis_20131202.*`), parsed by [`crate::kinesis`].
+    Kinesis(crate::kinesis::KinesisRequest),
     /// An EventBridge request (`X-Amz-Target: AWSEvents.*`), parsed by [`crate::events`].
     Events(crate::events::EventsRequest),
     /// A KMS request (`X-Amz-Target: TrentService.*`), parsed by [`crate::kms`].
@@ -71,6 +73,7 @@ impl Action {
             Action::Logs(_) => "logs",
             Action::Sqs(_) => "sqs",
             Action::DynamoDb(_) => "dynamodb",
+            Action::Kinesis(_) => "kinesis",
             Action::Events(_) => "events",
             Action::Kms(_) => "kms",
             Action::Organizations(_) => "organizations",
@@ -96,6 +99,7 @@ impl Action {
             Action::Logs(r) => r.name(),
             Action::Sqs(r) => r.name(),
             Action::DynamoDb(r) => r.name(),
+            Action::Kinesis(r) => r.name(),
             Action::Events(r) => r.name(),
             Action::Kms(r) => r.name(),
             Action::Organizations(r) => r.name(),
@@ -353,6 +357,9 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
         return Ok(Action::Sns(sns));
     }
     if let Some(target) = header(req.headers, "x-amz-target") {
+        if let Some(op) = target.strip_prefix(crate::kinesis::TARGET_PREFIX) {
+            return Ok(Action::Kinesis(crate::kinesis::parse(op, &req.body)));
+        }
         if let Some(op) = target.strip_prefix(crate::dynamodb::TARGET_PREFIX) {
             return Ok(Action::DynamoDb(crate::dynamodb::parse(op, &req.body)));
         }

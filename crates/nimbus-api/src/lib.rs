@@ -20,6 +20,7 @@ mod events;
 mod function_url;
 mod gateway;
 mod iam;
+mod kinesis;
 mod kms;
 mod lambda;
 mod logs;
@@ -82,6 +83,7 @@ mod model_walk {
     fn served_operations_match_the_models() {
         walk_calls!(SQS, crate::sqs::SqsCall);
         walk_calls!(nimbus_protocol::DYNAMODB, crate::dynamodb::DynamoDbCall);
+        walk_calls!(nimbus_protocol::KINESIS, crate::kinesis::KinesisCall);
         walk_calls!(SNS, crate::sns::SnsCall);
         walk_calls!(EVENTS, crate::events::EventsCall);
         walk_calls!(APIGATEWAYV2, crate::gateway::GatewayCall);

@@ -41,6 +41,8 @@ pub struct AppState {
     pub queues: Arc<nimbus_queues::QueueService>,
     /// DynamoDB's tables.
     pub tables: Arc<nimbus_tables::TableService>,
+    /// Kinesis Data Streams' streams.
+    pub streams: Arc<nimbus_streams::StreamService>,
     pub event_sources: Arc<nimbus_triggers::EventSources>,
     pub events: Arc<nimbus_events::EventsService>,
     pub kms: Arc<nimbus_kms::KmsService>,
@@ -271,6 +273,7 @@ async fn route(
         Action::Gateway(req) => crate::gateway::execute(&state, req, &origin).await,
         Action::Sqs(req) => crate::sqs::execute(&state.queues, req, &origin).await,
         Action::DynamoDb(req) => crate::dynamodb::execute(&state.tables, req).await,
+        Action::Kinesis(req) => crate::kinesis::execute(&state.streams, req).await,
         Action::Events(req) => crate::events::execute(&state.events, req).await,
         Action::Kms(req) => {
             let lockout = caller.as_ref().map(|c| crate::authz::lockout(&home, &state, c));

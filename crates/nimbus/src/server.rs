@@ -921,6 +921,13 @@ impl Shared {
         let tables = nimbus_tables::TableService::open(&data.root().join("tables.db"), &self.region, account)
             .map_err(|e| anyhow!("opening the tables database: {e}"))?;
         tokio::spawn(sweep_expired_items(Arc::downgrade(&tables)));
+        let streams = nimbus_streams::StreamService::open(
+            &data.root().join("streams.db"),
+            &self.region,
+            account,
+            nimbus_streams::StreamConfig::default(),
+        )
+        .map_err(|e| anyhow!("opening the streams database: {e}"))?;
         event_sources.start().await.map_err(|e| anyhow!("starting event source mappings: {e}"))?;
         let guard = self.keys.as_ref().map(|_| control.clone());
         let event_sink =
@@ -996,6 +1003,7 @@ impl Shared {
             logs: logs.clone(),
             queues,
             tables,
+            streams,
             event_sources,
             events,
             kms,
