@@ -73,6 +73,9 @@ pub fn recognize(parts: &Parts) -> Option<S3Request> {
     if !signed_s3 && hosted.is_none() {
         return None;
     }
+    if hosted.is_none() && elsewhere(parts) {
+        return None;
+    }
     let path = parts.uri.path();
     let path_style = hosted.is_none();
     let resource = match &hosted {
@@ -132,6 +135,39 @@ pub async fn recognize_public(state: &Arc<AppState>, parts: &Parts) -> Option<S3
     let query = nimbus_protocol::rest::query_pairs(parts.uri.query());
     let operation = place(&parts.method, bucket.is_some(), key.is_some(), &query, &parts.headers);
     Some(S3Request { operation, method: parts.method.clone(), resource: path.to_string(), path_style: true, bucket, key, query })
+}
+
+/// Whether a path-style request signed for S3 is plainly another service's (one endpoint
+/// serves them all; AWS would have sent it to that service's host, which names the scope it
+/// wants): an `X-Amz-Target` call, a form post of the query protocols, or a path under one of
+/// Lambda's or API Gateway's API versions or Nimbus's own prefixes. (So a bucket named like
+/// `2015-03-31` is reached virtual-hosted only.)
+fn elsewhere(parts: &Parts) -> bool {
+    static PREFIXES: std::sync::LazyLock<std::collections::HashSet<String>> = std::sync::LazyLock::new(|| {
+        let mut set: std::collections::HashSet<String> =
+            ["_nimbus", "_console", "_aws", "health"].into_iter().map(str::to_string).collect();
+        for service in [&nimbus_protocol::LAMBDA, &nimbus_protocol::APIGATEWAYV2] {
+            for op in service.model().operations.values() {
+                if let Some(first) = op.http.request_uri.trim_start_matches('/').split(['/', '?']).next().filter(|f| !f.is_empty()) {
+                    set.insert(first.to_string());
+                }
+            }
+        }
+        set
+    });
+    if parts.headers.contains_key("x-amz-target") {
+        return true;
+    }
+    let form = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if form && parts.method == Method::POST {
+        return true;
+    }
+    let first = parts.uri.path().trim_start_matches('/').split('/').next().unwrap_or("");
+    PREFIXES.contains(first)
 }
 
 fn unescape(s: &str) -> String {
@@ -634,7 +670,12 @@ mod tests {
                 &[],
                 Some(("GetObject", Some("b1"), Some("k"))),
             ),
-            // Not S3's: another service's signature, or nothing at all.
+            // Not S3's: another service's signature, or nothing at all; nor another service's
+            // call signed for S3 by mistake (that service names the scope it wants).
+            (Method::GET, "/2015-03-31/functions", &[("authorization", SIGNED)], None),
+            (Method::GET, "/v2/apis", &[("authorization", SIGNED)], None),
+            (Method::POST, "/", &[("authorization", SIGNED), ("x-amz-target", "AmazonSQS.ListQueues")], None),
+            (Method::POST, "/", &[("authorization", SIGNED), ("content-type", "application/x-www-form-urlencoded")], None),
             (
                 Method::GET,
                 "/2015-03-31/functions",
