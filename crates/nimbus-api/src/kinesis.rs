@@ -1135,8 +1135,9 @@ mod tests {
         assert_eq!(r(Some("orders"), None), Ok("orders".into()));
         assert_eq!(r(None, Some(arn)), Ok("orders".into()));
         assert_eq!(r(Some("orders"), Some(arn)), Ok("orders".into()));
-        assert!(r(Some("other"), Some(arn)).is_err());
-        assert!(r(None, Some("arn:aws:sqs:us-east-1:123456789012:orders")).is_err());
+        assert_eq!(r(Some("other"), Some(arn)), Err(format!("StreamARN {arn} does not match StreamName other.")));
+        let sqs = "arn:aws:sqs:us-east-1:123456789012:orders";
+        assert_eq!(r(None, Some(sqs)), Err(format!("StreamARN {sqs} is not a valid Kinesis stream ARN.")));
         assert_eq!(r(None, None), Err("Either StreamName or StreamARN should be provided.".into()));
     }
 }
