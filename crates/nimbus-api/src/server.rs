@@ -359,12 +359,19 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    // A refusal before the body is read drains a small one, so the client's connection
+    // stays usable for its next request.
+    let body = crate::s3::body::RequestBody::new(body, nimbus_identity::sigv4::BodyCheck::None);
     let (caller, check, anonymous) = match crate::auth::check_s3(state.keys.as_deref(), &parts, &req.resource) {
         Ok(crate::auth::S3Auth::Signed(caller, check)) => (Some(caller), check, false),
         Ok(crate::auth::S3Auth::Off(check)) => (None, check, false),
         Ok(crate::auth::S3Auth::Anonymous(check)) => (None, check, true),
-        Err(refused) => return *refused,
+        Err(refused) => {
+            body.leftover().drain().await;
+            return *refused;
+        }
     };
+    let body = body.checked(check);
     let home = caller.as_ref().and_then(|c| state.accounts.get(&c.principal.account)).unwrap_or(state);
     // A bucket is its owner's, whoever asks (CreateBucket makes one in the caller's account).
     let owner = match req.bucket.as_deref() {
@@ -376,6 +383,7 @@ where
     let conn = crate::authz::Connection { source_ip: &source_ip, secure };
     if let Some(caller) = &caller {
         if let Err(denied) = crate::authz::authorize(&home, &owner, caller, &action, &conn).await {
+            body.leftover().drain().await;
             return *denied;
         }
     } else if anonymous && req_is_post(&action) {
@@ -391,12 +399,13 @@ where
             None => false,
         };
         if !allowed {
+            body.leftover().drain().await;
             return crate::s3::error_response(&parts.method, &crate::s3::S3Error::new("AccessDenied", 403, "Access Denied"));
         }
     }
     let Action::S3(req) = action else { unreachable!("made above") };
     tracing::debug!(action = req.operation, "request");
-    crate::s3::serve(&owner, *req, &parts, crate::s3::body::RequestBody::new(body, check), &conn).await
+    crate::s3::serve(&owner, *req, &parts, body, &conn).await
 }
 
 fn req_is_post(action: &Action) -> bool {

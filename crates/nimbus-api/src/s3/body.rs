@@ -66,6 +66,11 @@ impl RequestBody {
         RequestBody { inner: Arc::new(Mutex::new(Some(body.map_err(Into::into).boxed_unsync()))), check }
     }
 
+    /// The same body, held to what its now-authenticated signature says.
+    pub fn checked(self, check: BodyCheck) -> RequestBody {
+        RequestBody { inner: self.inner, check }
+    }
+
     /// What is left of the body if the operation answers without reading it.
     pub fn leftover(&self) -> Leftover {
         Leftover(self.inner.clone())
@@ -127,24 +132,26 @@ impl RequestBody {
             }
         }
         let content_md5 = content_md5(parts)?;
-        let mut staging = Some(store.stage(&want).map_err(stage_error)?);
+        let staging = store.stage(&want).map_err(stage_error)?;
+        // A large body is written by a blocking thread of its own while the next batch is
+        // received (a small one, in one go at the end).
+        let mut writer = Writer::Idle(staging);
         let mut pending: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
+        let mut size = 0u64;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(read_error)?;
             let Ok(data) = frame.into_data() else { continue };
             reader.feed(&data, &mut pending)?;
             if pending.len() >= WRITE_BATCH {
-                let (s, p) = write(staging.take().expect("staging is back after each write"), pending).await?;
-                staging = Some(s);
-                pending = p;
-                if staging.as_ref().is_some_and(|s| s.size() > nimbus_objects::limits::MAX_PUT_BYTES) {
+                size += pending.len() as u64;
+                if size > nimbus_objects::limits::MAX_PUT_BYTES {
                     return Err(S3Error::new("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed size")
                         .with("MaxSizeAllowed", nimbus_objects::limits::MAX_PUT_BYTES.to_string()));
                 }
+                writer = writer.send(std::mem::replace(&mut pending, Vec::with_capacity(WRITE_BATCH))).await?;
             }
         }
-        let staging = staging.take().expect("staging is back after each write");
-        let size = staging.size() + pending.len() as u64;
+        size += pending.len() as u64;
         let trailers = reader.finish(size)?;
         if let Some(declared) = declared_length(parts) {
             if declared != size {
@@ -159,14 +166,7 @@ impl RequestBody {
             return Err(S3Error::new("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed size")
                 .with("MaxSizeAllowed", nimbus_objects::limits::MAX_PUT_BYTES.to_string()));
         }
-        let staged = tokio::task::spawn_blocking(move || {
-            let mut staging = staging;
-            staging.write(&pending)?;
-            staging.finish()
-        })
-        .await
-        .map_err(S3Error::internal)?
-        .map_err(stage_error)?;
+        let staged = writer.finish(pending).await?;
         if let Some(md5) = content_md5 {
             if md5 != staged.md5 {
                 return Err(S3Error::new("BadDigest", 400, "The Content-MD5 you specified did not match what we received.")
@@ -193,16 +193,63 @@ impl RequestBody {
     }
 }
 
-async fn write(mut staging: Staging, data: Vec<u8>) -> Result<(Staging, Vec<u8>), S3Error> {
-    tokio::task::spawn_blocking(move || {
-        let mut data = data;
-        staging.write(&data)?;
-        data.clear();
-        Ok::<_, std::io::Error>((staging, data))
-    })
-    .await
-    .map_err(S3Error::internal)?
-    .map_err(stage_error)
+/// Where a streamed body's batches go: into its staging file in one go at the end while it
+/// is small, else to a blocking thread that writes (and hashes) each batch while the next is
+/// received.
+enum Writer {
+    Idle(Staging),
+    Running { batches: tokio::sync::mpsc::Sender<Vec<u8>>, done: tokio::task::JoinHandle<std::io::Result<Staging>> },
+}
+
+/// Batches waiting for the writer thread (each up to `WRITE_BATCH`).
+const WRITE_QUEUE: usize = 2;
+
+impl Writer {
+    async fn send(self, batch: Vec<u8>) -> Result<Writer, S3Error> {
+        let (batches, done) = match self {
+            Writer::Running { batches, done } => (batches, done),
+            Writer::Idle(staging) => {
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+                let done = tokio::task::spawn_blocking(move || {
+                    let mut staging = staging;
+                    while let Some(batch) = rx.blocking_recv() {
+                        staging.write(&batch)?;
+                    }
+                    Ok(staging)
+                });
+                (tx, done)
+            }
+        };
+        if batches.send(batch).await.is_err() {
+            // The writer stopped on an error: it says which.
+            drop(batches);
+            return Err(match done.await {
+                Ok(Err(e)) => stage_error(e),
+                Ok(Ok(_)) => S3Error::internal("the body's writer stopped early"),
+                Err(e) => S3Error::internal(e),
+            });
+        }
+        Ok(Writer::Running { batches, done })
+    }
+
+    /// Writes what is left, syncs the file and hands back the body.
+    async fn finish(self, rest: Vec<u8>) -> Result<Staged, S3Error> {
+        let staging = match self {
+            Writer::Idle(staging) => staging,
+            Writer::Running { batches, done } => {
+                drop(batches);
+                done.await.map_err(S3Error::internal)?.map_err(stage_error)?
+            }
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut staging = staging;
+            staging.write(&rest)?;
+            staging.finish()
+        })
+        .await
+        .map_err(S3Error::internal)?
+        .map_err(stage_error)
+    }
 }
 
 fn stage_error(e: std::io::Error) -> S3Error {
