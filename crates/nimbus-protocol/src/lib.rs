@@ -132,6 +132,7 @@ vendored! {
     ORGANIZATIONS_MODEL => "organizations.json",
     DYNAMODB_MODEL => "dynamodb.json",
     KINESIS_MODEL => "kinesis.json",
+    DYNAMODBSTREAMS_MODEL => "dynamodbstreams.json",
 }
 
 /// Amazon SQS (awsJson 1.0 with query-compatible errors, and awsQuery).
@@ -155,6 +156,9 @@ pub static CLOUDWATCH: Service = Service { json_type_prefix: "com.amazonaws.clou
 pub static DYNAMODB: Service = Service { json_type_prefix: "com.amazonaws.dynamodb.v20120810#", ..Service::new(&DYNAMODB_MODEL) };
 /// Amazon Kinesis Data Streams (awsJson 1.1, `Kinesis_20131202.*`).
 pub static KINESIS: Service = Service::new(&KINESIS_MODEL);
+/// Amazon DynamoDB Streams (awsJson 1.0, `DynamoDBStreams_20120810.*`, signed as `dynamodb`).
+pub static DYNAMODBSTREAMS: Service =
+    Service { json_type_prefix: "com.amazonaws.dynamodb.v20120810#", ..Service::new(&DYNAMODBSTREAMS_MODEL) };
 /// AWS Identity and Access Management (awsQuery).
 pub static IAM: Service = Service::new(&IAM_MODEL);
 /// AWS Organizations (awsJson 1.1): accounts.

@@ -51,6 +51,12 @@ pub enum TableError {
     /// `TransactionCanceledException` (400): one reason per request entry, in order.
     #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", .0.iter().map(|r| r.code.as_str()).collect::<Vec<_>>().join(", "))]
     TransactionCanceled(Vec<CancellationReason>),
+    /// `ExpiredIteratorException` (400): a DynamoDB Streams shard iterator past its 15 minutes.
+    #[error("{0}")]
+    ExpiredIterator(String),
+    /// `TrimmedDataAccessException` (400): a DynamoDB Streams read before the trim horizon.
+    #[error("{0}")]
+    TrimmedDataAccess(String),
     /// An operation of DynamoDB's API that Nimbus does not serve.
     #[error("{0} is not supported by Nimbus")]
     NotImplemented(String),
@@ -69,6 +75,8 @@ impl TableError {
             TableError::InUse(_) => "ResourceInUseException",
             TableError::ConditionalCheckFailed { .. } => "ConditionalCheckFailedException",
             TableError::TransactionCanceled(_) => "TransactionCanceledException",
+            TableError::ExpiredIterator(_) => "ExpiredIteratorException",
+            TableError::TrimmedDataAccess(_) => "TrimmedDataAccessException",
             TableError::NotImplemented(_) => "UnknownOperationException",
             TableError::Internal(_) => "InternalServerError",
         }

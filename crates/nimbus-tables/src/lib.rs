@@ -11,6 +11,8 @@
 //! transaction and TTL operations on typed [`request`]s), its tables' definitions
 //! ([`schema`]: key schemas, indexes, order-preserving key bytes) and their storage
 //! ([`store`]: `tables.db`, items, index entries and stream records in one SQLite file).
+//! DynamoDB Streams reads those records back ([`streams`]: records as AWS sends them, sequence
+//! numbers, signed shard iterators; `TableService::read_stream` for Lambda's pollers).
 
 #![warn(missing_docs)]
 
@@ -22,10 +24,13 @@ mod reserved;
 pub mod schema;
 mod service;
 pub mod store;
+pub mod streams;
 pub mod value;
 
 #[cfg(test)]
 mod service_tests;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;
 
@@ -36,5 +41,6 @@ pub use expr::{
 };
 pub use number::{Number, NumberError};
 pub use reserved::is_reserved;
+pub use service::stream_reader::{ReadFrom, StreamPage};
 pub use service::TableService;
 pub use value::{check_item_size, item_from_wire, item_size, AttributeValue, Item, ItemTooLarge, ValueError, ValueType, WireValue};

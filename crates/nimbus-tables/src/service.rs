@@ -19,6 +19,8 @@ use crate::schema::{
 use crate::store::{self, Loaded, Origin, Range, Scan, Store};
 use crate::value::{check_item_size, item_from_wire, item_size, Item};
 
+pub(crate) mod stream_reader;
+
 /// Most bytes of items one Query or Scan page reads (AWS's 1 MB).
 pub const PAGE_BYTES: usize = 1024 * 1024;
 /// Most keys of one BatchGetItem.
@@ -33,6 +35,8 @@ pub struct TableService {
     store: Store,
     region: String,
     account: String,
+    /// Signs DynamoDB Streams' shard iterators (a fresh key each run).
+    stream_key: crate::streams::IteratorKey,
 }
 
 fn now() -> f64 {
@@ -234,12 +238,22 @@ fn sort_range(condition: &SortCondition) -> Range {
 impl TableService {
     /// Opens the account's `tables.db`.
     pub fn open(path: &Path, region: &str, account: &str) -> Result<Arc<TableService>, TableError> {
-        Ok(Arc::new(TableService { store: Store::open(path)?, region: region.into(), account: account.into() }))
+        Ok(Arc::new(TableService {
+            store: Store::open(path)?,
+            region: region.into(),
+            account: account.into(),
+            stream_key: crate::streams::IteratorKey::generate(),
+        }))
     }
 
     /// A service on an in-memory database (tests).
     pub fn in_memory(region: &str, account: &str) -> Result<Arc<TableService>, TableError> {
-        Ok(Arc::new(TableService { store: Store::in_memory()?, region: region.into(), account: account.into() }))
+        Ok(Arc::new(TableService {
+            store: Store::in_memory()?,
+            region: region.into(),
+            account: account.into(),
+            stream_key: crate::streams::IteratorKey::generate(),
+        }))
     }
 
     /// `arn:aws:dynamodb:<region>:<account>:table/<name>`.

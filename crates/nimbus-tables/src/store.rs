@@ -65,6 +65,9 @@ CREATE TABLE IF NOT EXISTS stream_records (
 );
 CREATE INDEX IF NOT EXISTS stream_records_by_stream ON stream_records(stream_id, seq);
 ",
+        // 2: DynamoDB Streams' trim horizon: the last sequence number of a stream the retention
+        // sweep removed (reads at or before it are TrimmedDataAccessException).
+        "ALTER TABLE streams ADD COLUMN trimmed_through INTEGER NOT NULL DEFAULT 0;",
     ],
 };
 
@@ -497,4 +500,103 @@ pub fn scan(conn: &Connection, scan: &Scan<'_>, mut each: impl FnMut(Item) -> Re
         }
     }
     Ok(())
+}
+
+/// A stream's row, as DynamoDB Streams' reader sees it.
+#[derive(Clone, Debug)]
+pub struct StreamRow {
+    /// Row id (records are stored under it).
+    pub id: i64,
+    /// The table's name (the table may be gone).
+    pub table_name: String,
+    /// StreamArn.
+    pub arn: String,
+    /// StreamViewType.
+    pub view_type: String,
+    /// The table's key schema when the stream was made.
+    pub key: crate::schema::KeySchema,
+    /// CreationRequestDateTime, epoch seconds.
+    pub created_at: f64,
+    /// When it was disabled (its shard closed), epoch seconds.
+    pub disabled_at: Option<f64>,
+    /// The last sequence number the retention sweep removed (0: none).
+    pub trimmed_through: i64,
+}
+
+const STREAM_COLUMNS: &str = "id, table_name, arn, view_type, key_schema, created_at, disabled_at, trimmed_through";
+
+/// A `streams` row read with [`STREAM_COLUMNS`]; the inner error is a key schema that does not read.
+fn stream_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StreamRow, TableError>> {
+    let arn: String = r.get(2)?;
+    let key: String = r.get(4)?;
+    let key = match serde_json::from_str(&key) {
+        Ok(key) => key,
+        Err(e) => return Ok(Err(TableError::Internal(format!("stream {arn}: key schema: {e}")))),
+    };
+    Ok(Ok(StreamRow {
+        id: r.get(0)?,
+        table_name: r.get(1)?,
+        arn,
+        view_type: r.get(3)?,
+        key,
+        created_at: r.get(5)?,
+        disabled_at: r.get(6)?,
+        trimmed_through: r.get(7)?,
+    }))
+}
+
+/// Every stream (of `table` only, when given), oldest first.
+pub fn streams(conn: &Connection, table: Option<&str>) -> Result<Vec<StreamRow>, TableError> {
+    let mut st = conn.prepare_cached(&format!("SELECT {STREAM_COLUMNS} FROM streams WHERE ?1 IS NULL OR table_name = ?1 ORDER BY id"))?;
+    let rows = st.query_map([table], stream_row)?.collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().collect()
+}
+
+/// The stream whose ARN is `arn`, if it exists.
+pub fn stream_by_arn(conn: &Connection, arn: &str) -> Result<Option<StreamRow>, TableError> {
+    let mut st = conn.prepare_cached(&format!("SELECT {STREAM_COLUMNS} FROM streams WHERE arn = ?1 ORDER BY id DESC LIMIT 1"))?;
+    st.query_row([arn], stream_row).optional()?.transpose()
+}
+
+/// The first and last sequence numbers of a stream's retained records.
+pub fn stream_bounds(conn: &Connection, stream_id: i64) -> Result<(Option<i64>, Option<i64>), TableError> {
+    let mut st = conn.prepare_cached("SELECT MIN(seq), MAX(seq) FROM stream_records WHERE stream_id = ?1")?;
+    Ok(st.query_row([stream_id], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
+
+/// The last sequence number given to any stream record (0 before the first).
+pub fn last_sequence(conn: &Connection) -> Result<i64, TableError> {
+    let mut st = conn.prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'stream_records'")?;
+    Ok(st.query_row([], |r| r.get(0)).optional()?.unwrap_or(0))
+}
+
+/// The retention sweep: removes stream records made before `before` (epoch seconds), moving
+/// each stream's trim horizon past them, and the rows of streams disabled before `before`
+/// that have no records left. Records are appended in time order, so the expired ones are a
+/// prefix of the sequence. Returns how many records went.
+pub fn trim_streams(conn: &Connection, before: f64) -> Result<usize, TableError> {
+    let first_kept: Option<i64> = conn
+        .prepare_cached("SELECT seq FROM stream_records WHERE created_at >= ?1 ORDER BY seq LIMIT 1")?
+        .query_row([before], |r| r.get(0))
+        .optional()?;
+    let boundary = first_kept.unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "UPDATE streams SET trimmed_through = MAX(trimmed_through,
+             (SELECT MAX(seq) FROM stream_records r WHERE r.stream_id = streams.id AND r.seq < ?1))
+         WHERE id IN (SELECT DISTINCT stream_id FROM stream_records WHERE seq < ?1)",
+    )?
+    .execute([boundary])?;
+    let removed = conn.prepare_cached("DELETE FROM stream_records WHERE seq < ?1")?.execute([boundary])?;
+    conn.prepare_cached(
+        "DELETE FROM streams WHERE disabled_at IS NOT NULL AND disabled_at < ?1
+         AND NOT EXISTS (SELECT 1 FROM stream_records r WHERE r.stream_id = streams.id)",
+    )?
+    .execute([before])?;
+    Ok(removed)
+}
+
+/// The first record of a stream made at or after `at` (epoch seconds).
+pub fn first_record_at(conn: &Connection, stream_id: i64, at: f64) -> Result<Option<i64>, TableError> {
+    let mut st = conn.prepare_cached("SELECT seq FROM stream_records WHERE stream_id = ?1 AND created_at >= ?2 ORDER BY seq LIMIT 1")?;
+    Ok(st.query_row(params![stream_id, at], |r| r.get(0)).optional()?)
 }
