@@ -34,6 +34,9 @@ pub enum Action {
     Sqs(crate::sqs::SqsRequest),
     /// A DynamoDB request (`X-Amz-Target: DynamoDB_20120810.*`), parsed by [`crate::dynamodb`].
     DynamoDb(crate::dynamodb::DynamoDbRequest),
+    /// A DynamoDB Streams request (`X-Amz-Target: DynamoDBStreams_20120810.*`), parsed by
+    /// [`crate::dynamodbstreams`].
+    DynamoDbStreams(crate::dynamodbstreams::DynamoDbStreamsRequest),
     /// A Kinesis request (`X-Amz-Target: Kinesis_20131202.*`), parsed by [`crate::kinesis`].
     Kinesis(crate::kinesis::KinesisRequest),
     /// An EventBridge request (`X-Amz-Target: AWSEvents.*`), parsed by [`crate::events`].
@@ -73,6 +76,7 @@ impl Action {
             Action::Logs(_) => "logs",
             Action::Sqs(_) => "sqs",
             Action::DynamoDb(_) => "dynamodb",
+            Action::DynamoDbStreams(_) => "dynamodbstreams",
             Action::Kinesis(_) => "kinesis",
             Action::Events(_) => "events",
             Action::Kms(_) => "kms",
@@ -99,6 +103,7 @@ impl Action {
             Action::Logs(r) => r.name(),
             Action::Sqs(r) => r.name(),
             Action::DynamoDb(r) => r.name(),
+            Action::DynamoDbStreams(r) => r.name(),
             Action::Kinesis(r) => r.name(),
             Action::Events(r) => r.name(),
             Action::Kms(r) => r.name(),
@@ -359,6 +364,9 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
     if let Some(target) = header(req.headers, "x-amz-target") {
         if let Some(op) = target.strip_prefix(crate::kinesis::TARGET_PREFIX) {
             return Ok(Action::Kinesis(crate::kinesis::parse(op, &req.body)));
+        }
+        if let Some(op) = target.strip_prefix(crate::dynamodbstreams::TARGET_PREFIX) {
+            return Ok(Action::DynamoDbStreams(crate::dynamodbstreams::parse(op, &req.body)));
         }
         if let Some(op) = target.strip_prefix(crate::dynamodb::TARGET_PREFIX) {
             return Ok(Action::DynamoDb(crate::dynamodb::parse(op, &req.body)));

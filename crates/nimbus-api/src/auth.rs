@@ -42,6 +42,7 @@ fn wire(action: &Action) -> Option<(&'static Service, Protocol, Family)> {
         Action::Logs(_) => (&nimbus_protocol::LOGS, Protocol::AwsJson1_1, Family::Json),
         Action::Events(_) => (&nimbus_protocol::EVENTS, Protocol::AwsJson1_1, Family::Json),
         Action::DynamoDb(_) => (&nimbus_protocol::DYNAMODB, Protocol::AwsJson1_0, Family::Json),
+        Action::DynamoDbStreams(_) => (&nimbus_protocol::DYNAMODBSTREAMS, Protocol::AwsJson1_0, Family::Json),
         Action::Kinesis(_) => (&nimbus_protocol::KINESIS, Protocol::AwsJson1_1, Family::Json),
         Action::Kms(_) => (&nimbus_protocol::KMS, Protocol::AwsJson1_1, Family::Json),
         Action::Organizations(_) => (&nimbus_protocol::ORGANIZATIONS, Protocol::AwsJson1_1, Family::Json),
@@ -179,6 +180,9 @@ fn guess(parts: &Parts, body: &Bytes) -> (&'static Service, Protocol, Family) {
     if target.starts_with("Kinesis_20131202") {
         return (&nimbus_protocol::KINESIS, Protocol::AwsJson1_1, Family::Json);
     }
+    if target.starts_with("DynamoDBStreams_20120810") {
+        return (&nimbus_protocol::DYNAMODBSTREAMS, Protocol::AwsJson1_0, Family::Json);
+    }
     if target.starts_with("DynamoDB_20120810") {
         return (&nimbus_protocol::DYNAMODB, Protocol::AwsJson1_0, Family::Json);
     }
@@ -260,7 +264,8 @@ fn signing_name(action: &Action) -> Option<&'static str> {
         Action::Lambda(_) => "lambda",
         Action::Gateway(_) => "apigateway",
         Action::Sqs(_) => "sqs",
-        Action::DynamoDb(_) => "dynamodb",
+        // DynamoDB Streams' model signs as `dynamodb` (its endpoint is `streams.dynamodb`).
+        Action::DynamoDb(_) | Action::DynamoDbStreams(_) => "dynamodb",
         Action::Kinesis(_) => "kinesis",
         Action::Sns(_) => "sns",
         Action::Events(_) => "events",

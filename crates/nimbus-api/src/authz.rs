@@ -138,6 +138,7 @@ impl Action {
             Action::Logs(r) => r.target(scope),
             Action::Sqs(r) => r.target(scope),
             Action::DynamoDb(r) => r.target(scope),
+            Action::DynamoDbStreams(r) => r.target(scope),
             Action::Kinesis(r) => r.target(scope),
             Action::Events(r) => r.target(scope),
             Action::Kms(r) => r.target(scope),
@@ -189,6 +190,9 @@ fn denial(action: &Action) -> Option<Denial> {
         Action::Sns(_) => d(&nimbus_protocol::SNS, Protocol::AwsQuery, "AuthorizationError", "AuthorizationError", 403),
         Action::Events(_) => d(&nimbus_protocol::EVENTS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400),
         Action::DynamoDb(_) => d(&nimbus_protocol::DYNAMODB, Protocol::AwsJson1_0, "AccessDeniedException", "AccessDenied", 400),
+        Action::DynamoDbStreams(_) => {
+            d(&nimbus_protocol::DYNAMODBSTREAMS, Protocol::AwsJson1_0, "AccessDeniedException", "AccessDenied", 400)
+        }
         Action::Kinesis(_) => d(&nimbus_protocol::KINESIS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400),
         Action::Logs(_) => d(&nimbus_protocol::LOGS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400),
         Action::Kms(_) => d(&nimbus_protocol::KMS, Protocol::AwsJson1_1, "AccessDeniedException", "AccessDenied", 400)

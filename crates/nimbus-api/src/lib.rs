@@ -16,6 +16,7 @@ mod cloudwatch;
 pub mod conn;
 pub mod console;
 mod dynamodb;
+mod dynamodbstreams;
 mod ec2;
 mod events;
 mod function_url;
@@ -83,6 +84,7 @@ mod model_walk {
     fn served_operations_match_the_models() {
         walk_calls!(SQS, crate::sqs::SqsCall);
         walk_calls!(nimbus_protocol::DYNAMODB, crate::dynamodb::DynamoDbCall);
+        walk_calls!(nimbus_protocol::DYNAMODBSTREAMS, crate::dynamodbstreams::DynamoDbStreamsCall);
         walk_calls!(nimbus_protocol::KINESIS, crate::kinesis::KinesisCall);
         walk_calls!(SNS, crate::sns::SnsCall);
         walk_calls!(EVENTS, crate::events::EventsCall);

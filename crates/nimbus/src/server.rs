@@ -1279,7 +1279,7 @@ fn pubsub() -> nimbus_model::trace::TraceContext {
 }
 
 /// Deletes items whose TTL has passed, every few seconds, while the account's tables are open
-/// (AWS deletes them within days; sooner is allowed).
+/// (AWS deletes them within days; sooner is allowed), and stream records past their 24 hours.
 async fn sweep_expired_items(tables: std::sync::Weak<nimbus_tables::TableService>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1288,6 +1288,9 @@ async fn sweep_expired_items(tables: std::sync::Weak<nimbus_tables::TableService
         let Some(tables) = tables.upgrade() else { break };
         if let Err(e) = tables.sweep_expired(1000).await {
             tracing::warn!("deleting expired items: {e}");
+        }
+        if let Err(e) = tables.sweep_stream_records(nimbus_tables::streams::RETENTION_SECS).await {
+            tracing::warn!("trimming stream records: {e}");
         }
     }
 }
