@@ -1,4 +1,4 @@
-//! Event source mappings: a queue polled on a function's behalf, in batches.
+//! Event source mappings: a queue or a stream polled on a function's behalf, in batches.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +20,40 @@ pub struct EventSourceMapping {
     /// FilterCriteria patterns (EventBridge syntax); a message matching none is dropped.
     #[serde(default)]
     pub filters: Vec<String>,
+    /// Stream sources (Kinesis, DynamoDB Streams) only: where to start and what to do
+    /// with a failing batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamSettings>,
+}
+
+/// A stream mapping's settings (AWS's names in the comments).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamSettings {
+    /// StartingPosition: TRIM_HORIZON, LATEST or AT_TIMESTAMP.
+    pub starting_position: String,
+    /// StartingPositionTimestamp (epoch seconds), with AT_TIMESTAMP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starting_position_timestamp: Option<f64>,
+    /// MaximumRetryAttempts: -1 retries until the records expire.
+    pub maximum_retry_attempts: i32,
+    /// MaximumRecordAgeInSeconds: -1 keeps records until they expire in the stream.
+    pub maximum_record_age_secs: i32,
+    /// BisectBatchOnFunctionError.
+    pub bisect_on_error: bool,
+    /// DestinationConfig.OnFailure.Destination: an SQS queue or SNS topic ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<String>,
+}
+
+/// AWS's limits for stream mappings.
+pub mod stream_limits {
+    pub const DEFAULT_BATCH: u32 = 100;
+    pub const MAX_BATCH: u32 = 10_000;
+    pub const MAX_WINDOW_SECS: u32 = 300;
+    pub const MAX_RETRY_ATTEMPTS: i32 = 10_000;
+    /// MaximumRecordAgeInSeconds other than -1 lies in 60..=604800.
+    pub const MIN_RECORD_AGE_SECS: i32 = 60;
+    pub const MAX_RECORD_AGE_SECS: i32 = 604_800;
 }
 
 /// AWS's SQS limits for mappings.

@@ -121,6 +121,11 @@ pub trait Store: Send + Sync + 'static {
     /// All mappings, oldest first.
     async fn list_event_source_mappings(&self) -> Result<Vec<EventSourceMapping>, StoreError>;
     async fn delete_event_source_mapping(&self, uuid: &str) -> Result<bool, StoreError>;
+    /// Records where a stream mapping's poller of `shard` resumes (its checkpoint).
+    async fn put_stream_checkpoint(&self, mapping: &str, shard: &str, position: &str) -> Result<(), StoreError>;
+    /// A stream mapping's checkpoints: (shard, position), by shard.
+    async fn stream_checkpoints(&self, mapping: &str) -> Result<Vec<(String, String)>, StoreError>;
+    async fn delete_stream_checkpoints(&self, mapping: &str) -> Result<(), StoreError>;
 
     /// Creates or replaces the provisioned concurrency config of a version or alias.
     async fn put_provisioned_config(&self, config: &ProvisionedConfig) -> Result<(), StoreError>;

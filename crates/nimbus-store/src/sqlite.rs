@@ -108,6 +108,15 @@ CREATE TABLE sealing (
     key_check BLOB NOT NULL
 );
 ",
+        // 4: stream event-source mappings' checkpoints, one per mapping and shard (2026-12).
+        "
+CREATE TABLE IF NOT EXISTS stream_checkpoints (
+    mapping TEXT NOT NULL,
+    shard TEXT NOT NULL,
+    position TEXT NOT NULL,
+    PRIMARY KEY (mapping, shard)
+);
+",
     ],
 };
 
@@ -689,6 +698,37 @@ impl Store for SqliteStore {
     async fn delete_event_source_mapping(&self, uuid: &str) -> Result<bool, StoreError> {
         let uuid = uuid.to_string();
         self.with(move |conn| Ok(conn.execute("DELETE FROM event_source_mappings WHERE uuid = ?1", params![uuid])? > 0)).await
+    }
+
+    async fn put_stream_checkpoint(&self, mapping: &str, shard: &str, position: &str) -> Result<(), StoreError> {
+        let (mapping, shard, position) = (mapping.to_string(), shard.to_string(), position.to_string());
+        self.with(move |conn| {
+            conn.execute(
+                "INSERT INTO stream_checkpoints (mapping, shard, position) VALUES (?1, ?2, ?3) ON CONFLICT(mapping, shard) DO UPDATE SET position = ?3",
+                params![mapping, shard, position],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn stream_checkpoints(&self, mapping: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mapping = mapping.to_string();
+        self.with(move |conn| {
+            let mut st = conn.prepare("SELECT shard, position FROM stream_checkpoints WHERE mapping = ?1 ORDER BY shard")?;
+            let rows = st.query_map(params![mapping], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn delete_stream_checkpoints(&self, mapping: &str) -> Result<(), StoreError> {
+        let mapping = mapping.to_string();
+        self.with(move |conn| {
+            conn.execute("DELETE FROM stream_checkpoints WHERE mapping = ?1", params![mapping])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn put_provisioned_config(&self, c: &ProvisionedConfig) -> Result<(), StoreError> {

@@ -30,6 +30,23 @@ pub struct NewMapping {
     pub report_batch_item_failures: bool,
     pub maximum_concurrency: Option<u32>,
     pub filters: Vec<String>,
+    /// Stream sources only.
+    pub stream: StreamOptions,
+}
+
+/// The stream-only members of CreateEventSourceMapping and UpdateEventSourceMapping, as
+/// given (checked and defaulted by the stream mappings).
+#[derive(Debug, Clone, Default)]
+pub struct StreamOptions {
+    pub starting_position: Option<String>,
+    pub starting_position_timestamp: Option<f64>,
+    pub maximum_retry_attempts: Option<i32>,
+    pub maximum_record_age_secs: Option<i32>,
+    pub bisect_on_error: Option<bool>,
+    /// Some(None) (or an empty destination) clears it.
+    pub on_failure: Option<Option<String>>,
+    pub parallelization_factor: Option<u32>,
+    pub tumbling_window_secs: Option<u32>,
 }
 
 /// A validated UpdateEventSourceMapping request: only the given fields change.
@@ -42,13 +59,15 @@ pub struct MappingChange {
     pub report_batch_item_failures: Option<bool>,
     pub maximum_concurrency: Option<Option<u32>>,
     pub filters: Option<Vec<String>>,
+    /// Stream sources only.
+    pub stream: StreamOptions,
 }
 
 /// AWS allows at most this many filters per mapping.
 const MAX_FILTERS: usize = 5;
 
 /// Checks FilterCriteria patterns (the rule language's Lambda dialect).
-fn check_filters(filters: &[String]) -> Result<(), ApiError> {
+pub(crate) fn check_filters(filters: &[String]) -> Result<(), ApiError> {
     if filters.len() > MAX_FILTERS {
         return Err(ApiError::invalid(format!("FilterCriteria can hold at most {MAX_FILTERS} filters.")));
     }
@@ -64,32 +83,43 @@ const DEFAULT_POLLERS: u32 = 2;
 const MAX_POLLERS: u32 = 16;
 
 pub struct EventSources {
-    store: Arc<dyn Store>,
-    control: Arc<ControlPlane>,
-    invoker: Arc<Invoker>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) control: Arc<ControlPlane>,
+    pub(crate) invoker: Arc<Invoker>,
     queues: Arc<QueueService>,
-    pollers: Mutex<HashMap<String, Vec<tokio::task::JoinHandle<()>>>>,
+    pub(crate) pollers: Mutex<HashMap<String, Vec<tokio::task::JoinHandle<()>>>>,
+    /// The stream services, once the server has built them ([`EventSources::attach_streams`]).
+    pub(crate) streams: std::sync::OnceLock<crate::stream::StreamSources>,
     /// LastProcessingResult per mapping, kept in memory (written on every batch).
     results: Mutex<HashMap<String, String>>,
 }
 
-fn store_err(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn store_err(e: impl std::fmt::Display) -> ApiError {
     ApiError::service(format!("storage error: {e}"))
 }
 
 impl EventSources {
     pub fn new(store: Arc<dyn Store>, control: Arc<ControlPlane>, invoker: Arc<Invoker>, queues: Arc<QueueService>) -> Arc<EventSources> {
-        Arc::new(EventSources { store, control, invoker, queues, pollers: Mutex::new(HashMap::new()), results: Mutex::new(HashMap::new()) })
+        Arc::new(EventSources {
+            store,
+            control,
+            invoker,
+            queues,
+            pollers: Mutex::new(HashMap::new()),
+            results: Mutex::new(HashMap::new()),
+            streams: std::sync::OnceLock::new(),
+        })
     }
 
-    fn partition(&self) -> &Partition {
+    pub(crate) fn partition(&self) -> &Partition {
         self.control.partition()
     }
 
-    /// Starts the pollers of every enabled mapping (server start).
+    /// Starts the pollers of every enabled SQS mapping (server start; stream mappings start
+    /// with [`EventSources::attach_streams`]).
     pub async fn start(self: &Arc<Self>) -> Result<(), ApiError> {
         for m in self.store.list_event_source_mappings().await.map_err(store_err)? {
-            if m.enabled {
+            if m.enabled && m.stream.is_none() {
                 self.spawn_pollers(&m);
             }
         }
@@ -146,8 +176,13 @@ impl EventSources {
     }
 
     pub async fn create(self: &Arc<Self>, n: NewMapping) -> Result<EventSourceMapping, ApiError> {
+        if crate::stream::is_stream_arn(&n.event_source_arn) {
+            return self.create_stream_mapping(n).await;
+        }
         if !n.event_source_arn.starts_with("arn:aws:sqs:") {
-            return Err(ApiError::invalid("Nimbus maps SQS queues only: EventSourceArn must be an SQS queue ARN"));
+            return Err(ApiError::invalid(
+                "Nimbus maps SQS queues, Kinesis streams and DynamoDB streams only: EventSourceArn must name one",
+            ));
         }
         check_filters(&n.filters)?;
         let batch = n.batch_size.unwrap_or(sqs_limits::DEFAULT_BATCH);
@@ -179,6 +214,7 @@ impl EventSources {
             last_modified_ms: now_millis(),
             last_processing_result: "No records processed".into(),
             filters: n.filters,
+            stream: None,
         };
         self.store.put_event_source_mapping(&m).await.map_err(store_err)?;
         if m.enabled {
@@ -222,12 +258,20 @@ impl EventSources {
         }
         let function =
             FunctionRef { name: m.function.clone(), qualifier: m.qualifier.as_deref().map(nimbus_model::Qualifier::parse).transpose()? };
-        self.check(&function, &m.event_source_arn, m.batch_size, m.maximum_batching_window_secs, m.maximum_concurrency).await?;
+        if let Some(old) = &m.stream {
+            m.stream = Some(crate::stream::settings(Some(old), &c.stream, false)?);
+        } else {
+            self.check(&function, &m.event_source_arn, m.batch_size, m.maximum_batching_window_secs, m.maximum_concurrency).await?;
+        }
         m.last_modified_ms = now_millis();
         self.store.put_event_source_mapping(&m).await.map_err(store_err)?;
         self.stop_pollers(uuid);
         if m.enabled {
-            self.spawn_pollers(&m);
+            if m.stream.is_some() {
+                self.spawn_stream_poller(&m);
+            } else {
+                self.spawn_pollers(&m);
+            }
         }
         Ok(m)
     }
@@ -236,6 +280,9 @@ impl EventSources {
         let m = self.get(uuid).await?;
         self.stop_pollers(uuid);
         self.store.delete_event_source_mapping(uuid).await.map_err(store_err)?;
+        if m.stream.is_some() {
+            self.store.delete_stream_checkpoints(uuid).await.map_err(store_err)?;
+        }
         Ok(m)
     }
 
@@ -282,7 +329,7 @@ impl EventSources {
         }
     }
 
-    fn set_result(&self, uuid: &str, result: &str) {
+    pub(crate) fn set_result(&self, uuid: &str, result: &str) {
         self.results.lock().unwrap_or_else(|p| p.into_inner()).insert(uuid.to_string(), result.to_string());
     }
 

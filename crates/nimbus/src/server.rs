@@ -949,6 +949,14 @@ impl Shared {
         .await
         .map_err(|e| anyhow!("opening the topic database: {e}"))?;
         async_invoker.set_message_sink(Arc::new(MessageSinks { queues: queues.clone(), topics: topics.clone() }));
+        event_sources
+            .attach_streams(nimbus_triggers::StreamSources {
+                kinesis: streams.clone(),
+                tables: tables.clone(),
+                sink: Arc::new(MessageSinks { queues: queues.clone(), topics: topics.clone() }),
+            })
+            .await
+            .map_err(|e| anyhow!("starting stream event source mappings: {e}"))?;
         crate::service_metrics::wire(&metric_store, &queues, &topics, &events, self.queue_gauge_interval);
         {
             // Metric alarms are evaluated on the stored metrics; state changes notify their

@@ -1078,9 +1078,56 @@ pub struct MappingInput {
     function_response_types: Option<Vec<String>>,
     scaling_config: Option<ScalingInput>,
     filter_criteria: Option<FilterCriteriaInput>,
+    // Stream sources only.
+    starting_position: Option<String>,
+    starting_position_timestamp: Option<f64>,
+    maximum_retry_attempts: Option<i64>,
+    maximum_record_age_in_seconds: Option<i64>,
+    bisect_batch_on_function_error: Option<bool>,
+    destination_config: Option<MappingDestinationInput>,
+    parallelization_factor: Option<i64>,
+    tumbling_window_in_seconds: Option<i64>,
+}
+
+/// A mapping's DestinationConfig (OnFailure only applies to stream sources).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MappingDestinationInput {
+    on_failure: Option<MappingTargetInput>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MappingTargetInput {
+    destination: Option<String>,
 }
 
 impl MappingInput {
+    /// The stream-only members, range-checked as AWS's model has them.
+    fn stream(&self) -> Result<nimbus_triggers::StreamOptions, ApiError> {
+        let int = |v: Option<i64>, member: &str, min: i64, max: i64| -> Result<Option<i64>, ApiError> {
+            match v {
+                Some(n) if n < min => {
+                    Err(ApiError::validation(&n.to_string(), member, &format!("Member must have value greater than or equal to {min}")))
+                }
+                Some(n) if n > max => {
+                    Err(ApiError::validation(&n.to_string(), member, &format!("Member must have value less than or equal to {max}")))
+                }
+                v => Ok(v),
+            }
+        };
+        Ok(nimbus_triggers::StreamOptions {
+            starting_position: self.starting_position.clone(),
+            starting_position_timestamp: self.starting_position_timestamp,
+            maximum_retry_attempts: int(self.maximum_retry_attempts, "maximumRetryAttempts", -1, 10_000)?.map(|n| n as i32),
+            maximum_record_age_secs: int(self.maximum_record_age_in_seconds, "maximumRecordAgeInSeconds", -1, 604_800)?.map(|n| n as i32),
+            bisect_on_error: self.bisect_batch_on_function_error,
+            on_failure: self.destination_config.as_ref().map(|d| d.on_failure.as_ref().and_then(|o| o.destination.clone())),
+            parallelization_factor: int(self.parallelization_factor, "parallelizationFactor", 1, 10)?.map(|n| n as u32),
+            tumbling_window_secs: int(self.tumbling_window_in_seconds, "tumblingWindowInSeconds", 0, 900)?.map(|n| n as u32),
+        })
+    }
+
     pub fn into_new(self, partition: &Partition) -> Result<NewMapping, ApiError> {
         let function = FunctionRef::parse(&required(self.function_name.clone(), "functionName")?, partition)?;
         let source = required(self.event_source_arn.clone(), "eventSourceArn")?;
@@ -1093,6 +1140,7 @@ impl MappingInput {
             report_batch_item_failures: self.report_failures()?.unwrap_or(false),
             maximum_concurrency: self.concurrency(),
             filters: self.filters().unwrap_or_default(),
+            stream: self.stream()?,
         })
     }
 
@@ -1109,6 +1157,7 @@ impl MappingInput {
             report_batch_item_failures: self.report_failures()?,
             maximum_concurrency: self.scaling_config.as_ref().map(|_| self.concurrency()),
             filters: self.filters(),
+            stream: self.stream()?,
         })
     }
 

@@ -567,6 +567,36 @@ pub struct EventSourceMappingConfiguration {
     state: &'static str,
     state_transition_reason: &'static str,
     function_response_types: Vec<&'static str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    stream: Option<StreamMappingFields>,
+}
+
+/// The members AWS answers with for stream sources only.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct StreamMappingFields {
+    starting_position: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starting_position_timestamp: Option<f64>,
+    parallelization_factor: u32,
+    bisect_batch_on_function_error: bool,
+    maximum_retry_attempts: i32,
+    maximum_record_age_in_seconds: i32,
+    tumbling_window_in_seconds: u32,
+    destination_config: StreamDestinationConfig,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct StreamDestinationConfig {
+    on_failure: StreamDestination,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct StreamDestination {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -607,6 +637,16 @@ impl EventSourceMappingConfiguration {
             state: transition.unwrap_or(if m.enabled { "Enabled" } else { "Disabled" }),
             state_transition_reason: "USER_INITIATED",
             function_response_types: if m.report_batch_item_failures { vec!["ReportBatchItemFailures"] } else { vec![] },
+            stream: m.stream.as_ref().map(|s| StreamMappingFields {
+                starting_position: s.starting_position.clone(),
+                starting_position_timestamp: s.starting_position_timestamp,
+                parallelization_factor: 1,
+                bisect_batch_on_function_error: s.bisect_on_error,
+                maximum_retry_attempts: s.maximum_retry_attempts,
+                maximum_record_age_in_seconds: s.maximum_record_age_secs,
+                tumbling_window_in_seconds: 0,
+                destination_config: StreamDestinationConfig { on_failure: StreamDestination { destination: s.on_failure.clone() } },
+            }),
         }
     }
 }

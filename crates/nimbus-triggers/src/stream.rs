@@ -1,0 +1,685 @@
+//! Stream event source mappings (Kinesis streams and DynamoDB Streams): validation at
+//! creation, and the pollers. Each mapping runs one supervisor task that starts one poller
+//! per shard (children once their parents are read to their end); a poller reads a batch
+//! from its checkpoint, invokes the function with AWS's Kinesis or DynamoDB event, and moves
+//! the durable checkpoint (the `Store`'s, per mapping and shard) past what succeeded or was
+//! given up on. A failing batch blocks its shard: retried, bisected, or sent to OnFailure as
+//! [`crate::stream_batch`] decides.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use nimbus_invoke::MessageSink;
+use nimbus_model::event_source::{stream_limits, EventSourceMapping, StreamSettings};
+use nimbus_model::{now_millis, ApiError, FunctionRef, InvokeRequest};
+use nimbus_rules::{Dialect, Pattern};
+use nimbus_streams::{ReadFrom as KinesisFrom, StreamService};
+use nimbus_tables::ReadFrom as TableFrom;
+use nimbus_tables::TableService;
+use serde_json::{json, Value};
+use tokio::task::JoinSet;
+
+use crate::sqs::{EventSources, NewMapping, StreamOptions};
+use crate::stream_batch::{
+    failure_record, first_failure, fitting, BatchRun, FailedBatch, Outcome, RetryPolicy, Step, StreamKind, PAYLOAD_LIMIT,
+};
+
+/// A shard's checkpoint once it is closed and read to its end.
+const END: &str = "END";
+/// The checkpoint key of a DynamoDB stream's one shard.
+const TABLE_SHARD: &str = "stream";
+/// How often an idle shard is read again.
+const IDLE_POLL: Duration = Duration::from_millis(200);
+
+/// The services stream mappings read and send failure records through (set once the
+/// server has built them).
+pub struct StreamSources {
+    pub kinesis: Arc<StreamService>,
+    pub tables: Arc<TableService>,
+    /// OnFailure destinations: SQS queues and SNS topics.
+    pub sink: Arc<dyn MessageSink>,
+}
+
+/// What a stream mapping reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    Kinesis { name: String },
+    Table { arn: String },
+}
+
+impl Source {
+    fn kind(&self) -> StreamKind {
+        match self {
+            Source::Kinesis { .. } => StreamKind::Kinesis,
+            Source::Table { .. } => StreamKind::DynamoDb,
+        }
+    }
+}
+
+/// `arn:aws:kinesis:<region>:<account>:stream/<name>` or
+/// `arn:aws:dynamodb:<region>:<account>:table/<table>/stream/<label>`.
+fn source_of(arn: &str) -> Option<Source> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" {
+        return None;
+    }
+    match (parts[2], parts[5]) {
+        ("kinesis", res) => {
+            res.strip_prefix("stream/").filter(|n| !n.is_empty() && !n.contains('/')).map(|n| Source::Kinesis { name: n.into() })
+        }
+        ("dynamodb", res) if res.starts_with("table/") && res.contains("/stream/") => Some(Source::Table { arn: arn.into() }),
+        _ => None,
+    }
+}
+
+/// Whether an ARN names a Kinesis stream or a DynamoDB stream.
+pub fn is_stream_arn(arn: &str) -> bool {
+    source_of(arn).is_some()
+}
+
+/// A shard to poll.
+#[derive(Debug, Clone)]
+struct ShardRef {
+    key: String,
+    index: u32,
+    parents: Vec<String>,
+    open: bool,
+}
+
+/// A record read, with its event record and where the checkpoint goes once it is handled.
+#[derive(Debug, Clone)]
+struct Rec {
+    seq: String,
+    arrival_ms: i64,
+    event: Value,
+    after: String,
+}
+
+/// Where a poller reads from.
+#[derive(Debug, Clone)]
+enum From {
+    Start { position: String, timestamp: Option<f64> },
+    After(String),
+}
+
+/// AWS's words for a required member left out.
+fn validation_null(member: &str) -> ApiError {
+    ApiError::new(
+        nimbus_model::ErrorCode::Validation,
+        format!("1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"),
+    )
+}
+
+/// Checks the stream settings of a new mapping or of a change, filling AWS's defaults.
+pub(crate) fn settings(old: Option<&StreamSettings>, o: &StreamOptions, creating: bool) -> Result<StreamSettings, ApiError> {
+    if o.parallelization_factor.is_some_and(|p| p != 1) {
+        return Err(ApiError::invalid("Nimbus does not support ParallelizationFactor other than 1 yet"));
+    }
+    if o.tumbling_window_secs.is_some_and(|t| t != 0) {
+        return Err(ApiError::invalid("Nimbus does not support TumblingWindowInSeconds yet"));
+    }
+    let starting_position = match (&o.starting_position, old, creating) {
+        (Some(p), _, true) => p.clone(),
+        (None, _, true) => return Err(validation_null("startingPosition")),
+        (_, Some(old), false) => old.starting_position.clone(),
+        (_, None, false) => return Err(ApiError::invalid("not a stream mapping")),
+    };
+    if !["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"].contains(&starting_position.as_str()) {
+        return Err(ApiError::validation(
+            &starting_position,
+            "startingPosition",
+            "Member must satisfy enum value set: [AT_TIMESTAMP, LATEST, TRIM_HORIZON]",
+        ));
+    }
+    let starting_position_timestamp =
+        if creating { o.starting_position_timestamp } else { old.and_then(|s| s.starting_position_timestamp) };
+    if starting_position == "AT_TIMESTAMP" && starting_position_timestamp.is_none() {
+        return Err(ApiError::invalid("StartingPositionTimestamp must be set when StartingPosition is AT_TIMESTAMP"));
+    }
+    let retries = o.maximum_retry_attempts.or(old.map(|s| s.maximum_retry_attempts)).unwrap_or(-1);
+    if !(-1..=stream_limits::MAX_RETRY_ATTEMPTS).contains(&retries) {
+        return Err(ApiError::validation(
+            &retries.to_string(),
+            "maximumRetryAttempts",
+            "Member must have value less than or equal to 10000",
+        ));
+    }
+    let age = o.maximum_record_age_secs.or(old.map(|s| s.maximum_record_age_secs)).unwrap_or(-1);
+    if !(-1..=stream_limits::MAX_RECORD_AGE_SECS).contains(&age) {
+        let constraint = if age < -1 {
+            "Member must have value greater than or equal to -1"
+        } else {
+            "Member must have value less than or equal to 604800"
+        };
+        return Err(ApiError::validation(&age.to_string(), "maximumRecordAgeInSeconds", constraint));
+    }
+    if age != -1 && age < stream_limits::MIN_RECORD_AGE_SECS {
+        return Err(ApiError::invalid("MaximumRecordAgeInSeconds must be -1 or between 60 and 604800"));
+    }
+    let on_failure = match &o.on_failure {
+        Some(d) => d.clone().filter(|d| !d.is_empty()),
+        None => old.and_then(|s| s.on_failure.clone()),
+    };
+    if let Some(d) = &on_failure {
+        if !(d.starts_with("arn:aws:sqs:") || d.starts_with("arn:aws:sns:")) {
+            return Err(ApiError::invalid(format!(
+                "The provided destination config DestinationConfig(onSuccess=null, onFailure=OnFailure(destination={d})) is invalid."
+            )));
+        }
+    }
+    Ok(StreamSettings {
+        starting_position,
+        starting_position_timestamp,
+        maximum_retry_attempts: retries,
+        maximum_record_age_secs: age,
+        bisect_on_error: o.bisect_on_error.or(old.map(|s| s.bisect_on_error)).unwrap_or(false),
+        on_failure,
+    })
+}
+
+/// A Kinesis record as Lambda delivers it.
+#[allow(clippy::too_many_arguments)]
+fn kinesis_record(shard: &str, seq: &str, partition_key: &str, data: &[u8], arrival_ms: i64, role: &str, region: &str, arn: &str) -> Value {
+    use base64::Engine as _;
+    json!({
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": partition_key,
+            "sequenceNumber": seq,
+            "data": base64::engine::general_purpose::STANDARD.encode(data),
+            "approximateArrivalTimestamp": arrival_ms as f64 / 1000.0,
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": format!("{shard}:{seq}"),
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": role,
+        "awsRegion": region,
+        "eventSourceARN": arn,
+    })
+}
+
+/// What FilterCriteria patterns see: a Kinesis record with its data decoded as JSON
+/// (`data`), a DynamoDB record as delivered.
+fn filter_view(kind: StreamKind, event: &Value) -> Value {
+    use base64::Engine as _;
+    let mut view = event.clone();
+    if kind == StreamKind::Kinesis {
+        let decoded = event["kinesis"]["data"]
+            .as_str()
+            .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        if let Some(data) = decoded {
+            view["data"] = data;
+        }
+    }
+    view
+}
+
+impl EventSources {
+    fn sources(&self) -> Result<&StreamSources, ApiError> {
+        self.streams.get().ok_or_else(|| ApiError::service("stream sources are not available"))
+    }
+
+    /// Gives the mappings their stream services and starts every enabled stream mapping.
+    pub async fn attach_streams(self: &Arc<Self>, sources: StreamSources) -> Result<(), ApiError> {
+        if self.streams.set(sources).is_err() {
+            return Ok(());
+        }
+        for m in self.store.list_event_source_mappings().await.map_err(crate::sqs::store_err)? {
+            if m.enabled && m.stream.is_some() {
+                self.spawn_stream_poller(&m);
+            }
+        }
+        Ok(())
+    }
+
+    /// CreateEventSourceMapping for a stream: checked, stored, the starting position pinned
+    /// for LATEST (so records put after the answer are delivered), the pollers started.
+    pub(crate) async fn create_stream_mapping(self: &Arc<Self>, n: NewMapping) -> Result<EventSourceMapping, ApiError> {
+        let source = source_of(&n.event_source_arn).ok_or_else(|| ApiError::invalid("Unsupported event source ARN"))?;
+        crate::sqs::check_filters(&n.filters)?;
+        let settings = settings(None, &n.stream, true)?;
+        if source.kind() == StreamKind::DynamoDb && settings.starting_position == "AT_TIMESTAMP" {
+            return Err(ApiError::invalid(format!("Unsupported starting position for arn type: {}", n.event_source_arn)));
+        }
+        let batch = n.batch_size.unwrap_or(stream_limits::DEFAULT_BATCH);
+        let window = n.window_secs.unwrap_or(0);
+        if window > stream_limits::MAX_WINDOW_SECS {
+            return Err(ApiError::validation(
+                &window.to_string(),
+                "maximumBatchingWindowInSeconds",
+                "Member must have value less than or equal to 300",
+            ));
+        }
+        if source.kind() == StreamKind::DynamoDb && batch > 10_000 {
+            return Err(ApiError::invalid("BatchSize must be between 1 and 10000"));
+        }
+        let missing = |e: ApiError| {
+            if e.code == nimbus_model::ErrorCode::ResourceNotFound {
+                ApiError::invalid("Function does not exist")
+            } else {
+                e
+            }
+        };
+        self.control.get(&n.function.name).await.map_err(missing)?;
+        self.control.route(&n.function.name, n.function.qualifier.as_ref()).await.map_err(missing)?;
+        let shards = self.shards_of(&source).await.map_err(|_| ApiError::invalid(format!("Stream not found: {}", n.event_source_arn)))?;
+        let existing = self.store.list_event_source_mappings().await.map_err(crate::sqs::store_err)?;
+        if let Some(e) = existing.iter().find(|m| {
+            m.event_source_arn == n.event_source_arn
+                && m.function == n.function.name
+                && m.qualifier.as_deref() == n.function.qualifier.as_ref().map(|q| q.as_str())
+        }) {
+            return Err(ApiError::conflict(format!(
+                "The event source arn (\" {} \") and function (\" {} \") provided mapping already exists. Please update or delete the existing mapping with UUID {}",
+                n.event_source_arn, n.function.name, e.uuid
+            )));
+        }
+        let m = EventSourceMapping {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            event_source_arn: n.event_source_arn,
+            function: n.function.name,
+            qualifier: n.function.qualifier.map(|q| q.as_str().to_string()),
+            enabled: n.enabled,
+            batch_size: batch,
+            maximum_batching_window_secs: window,
+            report_batch_item_failures: n.report_batch_item_failures,
+            maximum_concurrency: None,
+            last_modified_ms: now_millis(),
+            last_processing_result: "No records processed".into(),
+            filters: n.filters,
+            stream: Some(settings.clone()),
+        };
+        if settings.starting_position == "LATEST" {
+            for s in &shards {
+                let at = if s.open {
+                    self.read(&source, s, &From::Start { position: "LATEST".into(), timestamp: None }, 1).await
+                } else {
+                    Ok((Vec::new(), None, String::new()))
+                };
+                let position = match at {
+                    Ok((_, Some(next), _)) => next,
+                    Ok((_, None, _)) => END.to_string(),
+                    Err(e) => return Err(ApiError::service(format!("reading the stream: {e}"))),
+                };
+                self.store.put_stream_checkpoint(&m.uuid, &s.key, &position).await.map_err(crate::sqs::store_err)?;
+            }
+        }
+        self.store.put_event_source_mapping(&m).await.map_err(crate::sqs::store_err)?;
+        if m.enabled {
+            self.spawn_stream_poller(&m);
+        }
+        Ok(m)
+    }
+
+    pub(crate) fn spawn_stream_poller(self: &Arc<Self>, m: &EventSourceMapping) {
+        let (me, mc) = (self.clone(), m.clone());
+        let handle = tokio::spawn(async move { me.run_stream_mapping(mc).await });
+        if let Some(old) = self.pollers.lock().unwrap_or_else(|p| p.into_inner()).insert(m.uuid.clone(), vec![handle]) {
+            old.iter().for_each(|h| h.abort());
+        }
+    }
+
+    async fn shards_of(&self, source: &Source) -> Result<Vec<ShardRef>, String> {
+        match source {
+            Source::Kinesis { name } => {
+                let shards = self.sources().map_err(|e| e.message)?.kinesis.shards(name).await.map_err(|e| e.to_string())?;
+                Ok(shards
+                    .into_iter()
+                    .map(|s| ShardRef {
+                        key: s.shard_id,
+                        index: s.index,
+                        parents: s.parent_shard_id.into_iter().chain(s.adjacent_parent_shard_id).collect(),
+                        open: s.ending_sequence_number.is_none(),
+                    })
+                    .collect())
+            }
+            Source::Table { arn } => {
+                self.sources().map_err(|e| e.message)?.tables.read_stream(arn, TableFrom::Latest, 1).await.map_err(|e| e.to_string())?;
+                Ok(vec![ShardRef { key: TABLE_SHARD.into(), index: 0, parents: Vec::new(), open: true }])
+            }
+        }
+    }
+
+    /// Reads up to `limit` records: the records, where to read next (None: the shard is
+    /// closed and read to its end), and the shard's id as events name it.
+    async fn read(
+        &self,
+        source: &Source,
+        shard: &ShardRef,
+        from: &From,
+        limit: usize,
+    ) -> Result<(Vec<Rec>, Option<String>, String), String> {
+        let sources = self.sources().map_err(|e| e.message)?;
+        match source {
+            Source::Kinesis { name } => {
+                let at = match from {
+                    From::After(i) => KinesisFrom::Index(i.parse().map_err(|_| format!("bad checkpoint {i}"))?),
+                    From::Start { position, .. } if position == "LATEST" => KinesisFrom::Latest,
+                    From::Start { position, timestamp: Some(t) } if position == "AT_TIMESTAMP" => {
+                        KinesisFrom::Timestamp((t * 1000.0) as i64)
+                    }
+                    From::Start { .. } => KinesisFrom::TrimHorizon,
+                };
+                let (page, next) = sources.kinesis.read_shard(name, shard.index, at, limit).await.map_err(|e| e.to_string())?;
+                let arn = sources.kinesis.stream_arn(name);
+                let recs = page
+                    .records
+                    .iter()
+                    .map(|r| Rec {
+                        seq: r.sequence_number.clone(),
+                        arrival_ms: r.arrival_ms,
+                        event: kinesis_record(&shard.key, &r.sequence_number, &r.partition_key, &r.data, r.arrival_ms, "", "", &arn),
+                        after: (r.index + 1).to_string(),
+                    })
+                    .collect();
+                Ok((recs, next.map(|n| n.to_string()), shard.key.clone()))
+            }
+            Source::Table { arn } => {
+                let at = match from {
+                    From::After(s) => TableFrom::AfterSequence(s.clone()),
+                    From::Start { position, .. } if position == "LATEST" => TableFrom::Latest,
+                    From::Start { .. } => TableFrom::TrimHorizon,
+                };
+                let page = sources.tables.read_stream(arn, at, limit).await.map_err(|e| e.to_string())?;
+                let recs = page
+                    .records
+                    .into_iter()
+                    .map(|r| {
+                        let (seq, arrival_ms) =
+                            (r.dynamodb.sequence_number.clone(), (r.dynamodb.approximate_creation_date_time * 1000.0) as i64);
+                        let mut event = serde_json::to_value(&r).expect("stream records serialize");
+                        event["eventSourceARN"] = json!(arn);
+                        Rec { after: seq.clone(), seq, arrival_ms, event }
+                    })
+                    .collect();
+                Ok((recs, page.next, page.shard_id))
+            }
+        }
+    }
+
+    /// A mapping's supervisor: starts a poller per shard, parents first, and keeps looking
+    /// for new shards (splits and merges).
+    async fn run_stream_mapping(self: Arc<Self>, m: EventSourceMapping) {
+        let Some(source) = source_of(&m.event_source_arn) else { return };
+        let role = self.control.get(&m.function).await.map(|f| f.role).unwrap_or_default();
+        let mut tasks: JoinSet<String> = JoinSet::new();
+        let mut running: HashSet<String> = HashSet::new();
+        loop {
+            while let Some(done) = tasks.try_join_next() {
+                if let Ok(key) = done {
+                    running.remove(&key);
+                }
+            }
+            let checkpoints: HashMap<String, String> = match self.store.stream_checkpoints(&m.uuid).await {
+                Ok(c) => c.into_iter().collect(),
+                Err(e) => {
+                    self.set_result(&m.uuid, &format!("PROBLEM: {e}"));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            match self.shards_of(&source).await {
+                Ok(shards) => {
+                    for s in &shards {
+                        if running.contains(&s.key) || checkpoints.get(&s.key).is_some_and(|c| c == END) {
+                            continue;
+                        }
+                        let parents_done =
+                            s.parents.iter().all(|p| checkpoints.get(p).is_some_and(|c| c == END) || !shards.iter().any(|x| &x.key == p));
+                        if !parents_done {
+                            continue;
+                        }
+                        running.insert(s.key.clone());
+                        let from = match checkpoints.get(&s.key) {
+                            Some(c) => From::After(c.clone()),
+                            // Children start at their beginning, whatever the mapping's position.
+                            None if !s.parents.is_empty() => From::Start { position: "TRIM_HORIZON".into(), timestamp: None },
+                            None => {
+                                let st = m.stream.as_ref();
+                                From::Start {
+                                    position: st.map(|s| s.starting_position.clone()).unwrap_or_default(),
+                                    timestamp: st.and_then(|s| s.starting_position_timestamp),
+                                }
+                            }
+                        };
+                        let (me, mc, src, shard, role) = (self.clone(), m.clone(), source.clone(), s.clone(), role.clone());
+                        tasks.spawn(async move {
+                            me.poll_shard(&mc, &src, &shard, from, &role).await;
+                            shard.key
+                        });
+                    }
+                }
+                Err(e) => self.set_result(&m.uuid, &format!("PROBLEM: {e}")),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn checkpoint(&self, m: &EventSourceMapping, shard: &str, position: &str) {
+        for attempt in 0..5u64 {
+            match self.store.put_stream_checkpoint(&m.uuid, shard, position).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(mapping = %m.uuid, shard, "storing a checkpoint failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+                }
+            }
+        }
+    }
+
+    /// One shard's poller: returns once a closed shard is read to its end.
+    async fn poll_shard(&self, m: &EventSourceMapping, source: &Source, shard: &ShardRef, mut from: From, role: &str) {
+        let settings = m.stream.clone().expect("stream mappings have stream settings");
+        let region = self.partition().region.clone();
+        let patterns: Vec<Pattern> = m.filters.iter().filter_map(|f| Pattern::parse(Dialect::FilterCriteria, f).ok()).collect();
+        let limit = m.batch_size as usize;
+        loop {
+            let (mut recs, next, shard_id) = match self.read(source, shard, &from, limit).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.set_result(&m.uuid, &format!("PROBLEM: {e}"));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if recs.is_empty() {
+                match next {
+                    None => {
+                        self.checkpoint(m, &shard.key, END).await;
+                        return;
+                    }
+                    Some(n) => {
+                        if let From::Start { .. } = from {
+                            // Pin where LATEST or a timestamp resolved to.
+                            self.checkpoint(m, &shard.key, &n).await;
+                        }
+                        from = From::After(n);
+                    }
+                }
+                tokio::time::sleep(IDLE_POLL).await;
+                continue;
+            }
+            // MaximumBatchingWindowInSeconds: wait for the batch to fill, once.
+            if recs.len() < limit && m.maximum_batching_window_secs > 0 && next.is_some() {
+                tokio::time::sleep(Duration::from_secs(u64::from(m.maximum_batching_window_secs))).await;
+                if let Ok((more, _, _)) = self.read(source, shard, &from, limit).await {
+                    if more.len() > recs.len() {
+                        recs = more;
+                    }
+                }
+            }
+            for r in &mut recs {
+                if let Some(obj) = r.event.as_object_mut() {
+                    if source.kind() == StreamKind::Kinesis {
+                        obj.insert("invokeIdentityArn".into(), json!(role));
+                        obj.insert("awsRegion".into(), json!(region));
+                    }
+                }
+            }
+            let mut last_after = recs.last().map(|r| r.after.clone()).expect("a non-empty batch");
+            let mut kept: Vec<Rec> = recs
+                .into_iter()
+                .filter(|r| patterns.is_empty() || patterns.iter().any(|p| p.matches(&filter_view(source.kind(), &r.event))))
+                .collect();
+            let sizes: Vec<usize> = kept.iter().map(|r| r.event.to_string().len()).collect();
+            let fit = fitting(&sizes, PAYLOAD_LIMIT);
+            if fit < kept.len() {
+                last_after = kept[fit - 1].after.clone();
+                kept.truncate(fit);
+            }
+            self.deliver(m, &settings, source, &shard.key, &shard_id, &kept).await;
+            self.checkpoint(m, &shard.key, &last_after).await;
+            from = From::After(last_after);
+        }
+    }
+
+    /// Delivers a batch until every record succeeded or was given up on, moving the
+    /// checkpoint as it goes.
+    async fn deliver(&self, m: &EventSourceMapping, st: &StreamSettings, source: &Source, key: &str, shard_id: &str, kept: &[Rec]) {
+        let policy = RetryPolicy { max_retries: st.maximum_retry_attempts, bisect: st.bisect_on_error };
+        let mut run = BatchRun::new(kept.len(), policy);
+        let qualifier = m.qualifier.as_deref().and_then(|q| nimbus_model::Qualifier::parse(q).ok());
+        let mut last_error: Option<String> = None;
+        let mut last_request = String::new();
+        while let Some((range, attempts)) = run.current() {
+            let batch = &kept[range.clone()];
+            let too_old =
+                st.maximum_record_age_secs >= 0 && now_millis() - batch[0].arrival_ms > i64::from(st.maximum_record_age_secs) * 1000;
+            let (steps, condition) = if too_old {
+                (run.expire(), "RecordAgeExceeded")
+            } else {
+                if attempts > 0 {
+                    tokio::time::sleep(Duration::from_millis((100u64 << attempts.min(5)).min(2_000))).await;
+                }
+                let payload = json!({ "Records": batch.iter().map(|r| &r.event).collect::<Vec<_>>() }).to_string();
+                let req = InvokeRequest {
+                    function: FunctionRef { name: m.function.clone(), qualifier: qualifier.clone() },
+                    payload: Bytes::from(payload),
+                    tail_log: false,
+                    client_context: None,
+                    request_id: None,
+                    trace: nimbus_model::trace::TraceContext { parent: None, trigger: nimbus_model::trace::Trigger::PubSub },
+                };
+                let outcome = match self.invoker.invoke(req).await {
+                    Ok(o) => {
+                        last_request = o.request_id.clone();
+                        last_error = o.function_error.clone();
+                        if o.function_error.is_some() {
+                            Outcome::Failed
+                        } else if m.report_batch_item_failures {
+                            let seqs: Vec<&str> = batch.iter().map(|r| r.seq.as_str()).collect();
+                            match first_failure(&o.payload, &seqs) {
+                                Ok(None) => Outcome::Success,
+                                Ok(Some(k)) => Outcome::FailedFrom(k),
+                                Err(_) => Outcome::Failed,
+                            }
+                        } else {
+                            Outcome::Success
+                        }
+                    }
+                    Err(e) if e.code == nimbus_model::ErrorCode::TooManyRequests => {
+                        // A throttle is no failure of the batch: wait and try again.
+                        self.set_result(&m.uuid, "PROBLEM: Function call throttled");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        last_error = None;
+                        self.set_result(&m.uuid, &format!("PROBLEM: {}", e.message));
+                        Outcome::Failed
+                    }
+                };
+                self.set_result(&m.uuid, if outcome == Outcome::Success { "OK" } else { "PROBLEM: Function call failed" });
+                (run.report(outcome), "RetryAttemptsExhausted")
+            };
+            for step in steps {
+                match step {
+                    Step::Commit(0) => {}
+                    Step::Commit(n) => self.checkpoint(m, key, &kept[n - 1].after).await,
+                    Step::Discard { range, attempts } => {
+                        let given_up = &kept[range];
+                        let record = failure_record(&FailedBatch {
+                            kind: source.kind(),
+                            shard_id: shard_id.to_string(),
+                            start_sequence_number: given_up[0].seq.clone(),
+                            end_sequence_number: given_up[given_up.len() - 1].seq.clone(),
+                            first_arrival_ms: given_up[0].arrival_ms,
+                            last_arrival_ms: given_up[given_up.len() - 1].arrival_ms,
+                            batch_size: given_up.len(),
+                            stream_arn: m.event_source_arn.clone(),
+                            condition,
+                            attempts,
+                            function_error: last_error.clone(),
+                            function_arn: match &m.qualifier {
+                                Some(q) => self.partition().qualified_arn(&m.function, q),
+                                None => self.partition().function_arn(&m.function),
+                            },
+                            request_id: last_request.clone(),
+                            now_ms: now_millis(),
+                        });
+                        tracing::info!(mapping = %m.uuid, shard = key, records = given_up.len(), condition, "stream records given up on");
+                        if let (Some(dest), Ok(sources)) = (&st.on_failure, self.sources()) {
+                            if let Err(e) = sources.sink.send(dest, record.to_string(), Vec::new()).await {
+                                tracing::warn!(mapping = %m.uuid, "sending the on-failure record to {dest} failed: {e}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_arns() {
+        let cases = [
+            ("arn:aws:kinesis:us-east-1:123456789012:stream/s1", Some(Source::Kinesis { name: "s1".into() })),
+            (
+                "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000",
+                Some(Source::Table { arn: "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000".into() }),
+            ),
+            ("arn:aws:dynamodb:us-east-1:123456789012:table/t", None),
+            ("arn:aws:sqs:us-east-1:123456789012:q", None),
+            ("arn:aws:kinesis:us-east-1:123456789012:stream/", None),
+        ];
+        for (arn, want) in cases {
+            assert_eq!(source_of(arn), want, "{arn}");
+        }
+    }
+
+    #[test]
+    fn kinesis_records_and_their_filter_view() {
+        let r = kinesis_record("shardId-000000000000", "49", "pk", br#"{"n":1}"#, 1_500, "role", "us-east-1", "arn:s");
+        assert_eq!(r["kinesis"]["data"], "eyJuIjoxfQ==");
+        assert_eq!(r["eventID"], "shardId-000000000000:49");
+        assert_eq!(r["kinesis"]["approximateArrivalTimestamp"], 1.5);
+        assert_eq!(filter_view(StreamKind::Kinesis, &r)["data"], json!({"n": 1}));
+    }
+
+    #[test]
+    fn settings_defaults_and_refusals() {
+        let base = StreamOptions { starting_position: Some("TRIM_HORIZON".into()), ..Default::default() };
+        let s = settings(None, &base, true).expect("valid");
+        assert_eq!((s.maximum_retry_attempts, s.maximum_record_age_secs, s.bisect_on_error), (-1, -1, false));
+        let refused: Vec<(StreamOptions, &str)> = vec![
+            (StreamOptions::default(), "Value null at 'startingPosition'"),
+            (StreamOptions { starting_position: Some("AT_TIMESTAMP".into()), ..Default::default() }, "StartingPositionTimestamp"),
+            (StreamOptions { maximum_retry_attempts: Some(10_001), ..base.clone() }, "maximumRetryAttempts"),
+            (StreamOptions { maximum_record_age_secs: Some(30), ..base.clone() }, "between 60 and 604800"),
+            (StreamOptions { parallelization_factor: Some(2), ..base.clone() }, "ParallelizationFactor"),
+            (StreamOptions { on_failure: Some(Some("arn:aws:lambda:x".into())), ..base.clone() }, "destination config"),
+        ];
+        for (o, want) in refused {
+            let e = settings(None, &o, true).expect_err(want);
+            assert!(e.message.contains(want), "{want}: {}", e.message);
+        }
+    }
+}
