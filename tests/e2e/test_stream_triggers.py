@@ -226,8 +226,13 @@ def test_filter_criteria_on_kinesis_data(lam, kinesis, logs):
 def test_bad_stream_mappings(lam, kinesis):
     fn = consumer(lam)
     _, arn = make_stream(kinesis)
-    msg = expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn), "ValidationException", 400)
-    assert "Value null at 'startingPosition'" in msg
+    # AWS's codes and words (LocalStack's test_lambda_api.snapshot.json, AWS-validated).
+    msg = expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn), "InvalidParameterValueException", 400)
+    assert msg == ("1 validation error detected: Value null at 'startingPosition' failed to satisfy constraint: "
+                   "Member must not be null.")
+    msg = expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="invalid"),
+                 "ValidationException", 400)
+    assert msg.endswith("Member must satisfy enum value set: [LATEST, AT_TIMESTAMP, TRIM_HORIZON]")
     expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="AT_TIMESTAMP"),
            "InvalidParameterValueException", 400)
     expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn + "nope", FunctionName=fn, StartingPosition="LATEST"),
@@ -235,6 +240,7 @@ def test_bad_stream_mappings(lam, kinesis):
     expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="LATEST",
                                                    ParallelizationFactor=2), "InvalidParameterValueException", 400)
     m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="LATEST", Enabled=False)
+    assert (m["State"], m["StateTransitionReason"]) == ("Creating", "User action")
     expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="LATEST"),
            "ResourceConflictException", 409)
     upd = lam.update_event_source_mapping(UUID=m["UUID"], MaximumRetryAttempts=3, BisectBatchOnFunctionError=True, BatchSize=500)

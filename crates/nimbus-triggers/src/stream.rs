@@ -104,12 +104,12 @@ enum From {
     After(String),
 }
 
-/// AWS's words for a required member left out.
+/// AWS's words for a required member left out: an InvalidParameterValueException ending in a
+/// full stop (test_lambda_api.snapshot.json, test_create_event_source_validation[_kinesis]).
 fn validation_null(member: &str) -> ApiError {
-    ApiError::new(
-        nimbus_model::ErrorCode::Validation,
-        format!("1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"),
-    )
+    ApiError::invalid(format!(
+        "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null."
+    ))
 }
 
 /// Checks the stream settings of a new mapping or of a change, filling AWS's defaults.
@@ -130,7 +130,7 @@ pub(crate) fn settings(old: Option<&StreamSettings>, o: &StreamOptions, creating
         return Err(ApiError::validation(
             &starting_position,
             "startingPosition",
-            "Member must satisfy enum value set: [AT_TIMESTAMP, LATEST, TRIM_HORIZON]",
+            "Member must satisfy enum value set: [LATEST, AT_TIMESTAMP, TRIM_HORIZON]",
         ));
     }
     let starting_position_timestamp =

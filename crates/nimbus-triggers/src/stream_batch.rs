@@ -171,14 +171,24 @@ fn iso(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()).unwrap_or_default()
 }
 
+/// DynamoDB's arrival times are whole seconds, and AWS writes them without a fraction
+/// (`DDBStreamBatchInfo` in test_lambda_integration_dynamodbstreams.snapshot.json).
+fn iso_secs(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
+}
+
 /// AWS's invocation record for a stream batch given up on (sent to OnFailure).
 pub fn failure_record(b: &FailedBatch) -> Value {
+    let arrival = match b.kind {
+        StreamKind::Kinesis => iso,
+        StreamKind::DynamoDb => iso_secs,
+    };
     let info = json!({
         "shardId": b.shard_id,
         "startSequenceNumber": b.start_sequence_number,
         "endSequenceNumber": b.end_sequence_number,
-        "approximateArrivalOfFirstRecord": iso(b.first_arrival_ms),
-        "approximateArrivalOfLastRecord": iso(b.last_arrival_ms),
+        "approximateArrivalOfFirstRecord": arrival(b.first_arrival_ms),
+        "approximateArrivalOfLastRecord": arrival(b.last_arrival_ms),
         "batchSize": b.batch_size,
         "streamArn": b.stream_arn,
     });
@@ -187,12 +197,16 @@ pub fn failure_record(b: &FailedBatch) -> Value {
             "requestId": b.request_id,
             "functionArn": b.function_arn,
             "condition": b.condition,
-            "approximateInvokeCount": b.attempts,
+            // AWS counts 1 even for records that expired before any invocation, and leaves
+            // responseContext out of RecordAgeExceeded records
+            // (test_kinesis_maximum_record_age_exceeded in
+            // test_lambda_integration_kinesis.snapshot.json).
+            "approximateInvokeCount": b.attempts.max(1),
         },
         "version": "1.0",
         "timestamp": iso(b.now_ms),
     });
-    if b.attempts > 0 {
+    if b.attempts > 0 && b.condition != "RecordAgeExceeded" {
         let mut response = json!({ "statusCode": 200, "executedVersion": "$LATEST" });
         if let Some(e) = &b.function_error {
             response["functionError"] = json!(e);
@@ -371,7 +385,13 @@ mod tests {
                 "batchSize": 3, "streamArn": "arn:aws:kinesis:us-east-1:123456789012:stream/s"},
         });
         assert_eq!(failure_record(&b), want);
+        let aged = failure_record(&FailedBatch { attempts: 8, condition: "RecordAgeExceeded", ..b.clone() });
+        assert!(aged.get("responseContext").is_none());
+        assert_eq!(aged["requestContext"]["approximateInvokeCount"], 8);
         let ddb = failure_record(&FailedBatch { kind: StreamKind::DynamoDb, attempts: 0, condition: "RecordAgeExceeded", ..b });
         assert!(ddb.get("DDBStreamBatchInfo").is_some() && ddb.get("responseContext").is_none());
+        assert_eq!(ddb["requestContext"]["approximateInvokeCount"], 1);
+        assert_eq!(ddb["DDBStreamBatchInfo"]["approximateArrivalOfFirstRecord"], "2023-11-14T22:13:20Z");
+        assert_eq!(ddb["DDBStreamBatchInfo"]["approximateArrivalOfLastRecord"], "2023-11-14T22:13:20Z");
     }
 }

@@ -476,8 +476,16 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
         }
         LambdaCall::UpdateEventSourceMapping(mut input) => {
             let uuid = input.uuid.take().unwrap_or_default();
+            let was_enabled = state.event_sources.get(&uuid).await.map(|m| m.enabled).ok();
             let m = state.event_sources.update(&uuid, input.into_change(p)?).await?;
-            reply(op, &EventSourceMappingConfiguration::new(p, &m, Some("Updating")), rid)
+            // Turning a mapping on or off answers Enabling/Disabling, as AWS does
+            // (test_disabled_dynamodb_event_source_mapping, test_lambda_integration_sqs).
+            let transition = match (was_enabled, m.enabled) {
+                (Some(false), true) => "Enabling",
+                (Some(true), false) => "Disabling",
+                _ => "Updating",
+            };
+            reply(op, &EventSourceMappingConfiguration::new(p, &m, Some(transition)), rid)
         }
         LambdaCall::DeleteEventSourceMapping(input) => {
             let m = state.event_sources.delete(&input.uuid).await?;

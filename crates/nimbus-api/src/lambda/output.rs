@@ -635,7 +635,10 @@ impl EventSourceMappingConfiguration {
             last_modified: m.last_modified_ms as f64 / 1000.0,
             last_processing_result: m.last_processing_result.clone(),
             state: transition.unwrap_or(if m.enabled { "Enabled" } else { "Disabled" }),
-            state_transition_reason: "USER_INITIATED",
+            // AWS's words differ by source: "User action" for streams
+            // (test_lambda_integration_kinesis/dynamodbstreams.snapshot.json), USER_INITIATED
+            // for queues (test_lambda_integration_sqs.snapshot.json).
+            state_transition_reason: if m.stream.is_some() { "User action" } else { "USER_INITIATED" },
             function_response_types: if m.report_batch_item_failures { vec!["ReportBatchItemFailures"] } else { vec![] },
             stream: m.stream.as_ref().map(|s| StreamMappingFields {
                 starting_position: s.starting_position.clone(),
