@@ -12,7 +12,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import Server, create_function, expect_error as expect, make_zip, unique, wait_for
+from helpers import TRUST_LAMBDA, Server, boto_client, create_function, expect_error as expect, make_zip, unique, wait_for
 
 CONSUMER = {"lambda_function.py": """
 import base64, json, time
@@ -247,6 +247,35 @@ def test_bad_stream_mappings(lam, kinesis):
     assert (upd["MaximumRetryAttempts"], upd["BisectBatchOnFunctionError"], upd["BatchSize"]) == (3, True, 500)
     assert lam.get_event_source_mapping(UUID=m["UUID"])["State"] == "Disabled"
     lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_the_role_must_be_able_to_read_the_stream(lam, server, kinesis):
+    """As for SQS triggers, Lambda checks the execution role can read a Kinesis or DynamoDB
+    stream when the mapping is created, and answers AWS's "Cannot access stream" text."""
+    iam = boto_client("iam", server.endpoint)
+    role = unique("basic-role")
+    role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))["Role"]["Arn"]
+    iam.attach_role_policy(RoleName=role, PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+    fn = unique("reader")
+    create_function(lam, fn, "python3.11", "lambda_function.handler", make_zip(CONSUMER), Role=role_arn)
+    _, stream_arn = make_stream(kinesis)
+    ddb = server.client("dynamodb")
+    table_stream = ddb.create_table(
+        TableName=unique("tbl"), AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})["TableDescription"]["LatestStreamArn"]
+    for arn in (stream_arn, table_stream):
+        msg = expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="LATEST"),
+                     "InvalidParameterValueException", 400)
+        assert msg == (f"Cannot access stream {arn}. Please ensure the role can perform the GetRecords, GetShardIterator, "
+                       "DescribeStream, and ListStreams Actions on your stream in IAM.")
+    assert lam.list_event_source_mappings(FunctionName=fn)["EventSourceMappings"] == []
+    # With AWS's managed policies for stream triggers, both are accepted.
+    for managed in ("AWSLambdaKinesisExecutionRole", "AWSLambdaDynamoDBExecutionRole"):
+        iam.attach_role_policy(RoleName=role, PolicyArn=f"arn:aws:iam::aws:policy/service-role/{managed}")
+    for arn in (stream_arn, table_stream):
+        m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="LATEST", Enabled=False)
+        lam.delete_event_source_mapping(UUID=m["UUID"])
 
 
 def test_delivery_resumes_after_sigkill_with_no_gap(nimbus_bin, tmp_path):

@@ -722,6 +722,37 @@ pub async fn check_queue_poller(state: &AppState, role_arn: &str, function: &str
     Ok(())
 }
 
+/// A Kinesis or DynamoDB stream event-source mapping: the function's role must be able to read
+/// the stream (what `AWSLambdaKinesisExecutionRole` / `AWSLambdaDynamoDBExecutionRole` grant),
+/// as Lambda checks at creation. AWS's answer names the stream (seen in users' reports of
+/// CreateEventSourceMapping, e.g. aws-samples/lambda-refarch-webapp#7 for DynamoDB and
+/// alertlogic/cwe-collector#2 for Kinesis).
+pub async fn check_stream_poller(state: &AppState, role_arn: &str, function: &str, stream_arn: &str) -> Result<(), nimbus_model::ApiError> {
+    if state.keys.is_none() {
+        return Ok(());
+    }
+    let actions: &[&str] = match stream_arn.split(':').nth(2) {
+        Some("kinesis") => &["kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:DescribeStream", "kinesis:ListShards"],
+        Some("dynamodb") if stream_arn.contains("/stream/") => {
+            &["dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream", "dynamodb:ListStreams"]
+        }
+        _ => return Ok(()),
+    };
+    for action in actions {
+        if !role_may(state, role_arn, function, action, stream_arn).await {
+            return Err(nimbus_model::ApiError::invalid(stream_refusal(stream_arn)));
+        }
+    }
+    Ok(())
+}
+
+/// AWS's words when a stream mapping's role cannot read the stream.
+pub fn stream_refusal(stream_arn: &str) -> String {
+    format!(
+        "Cannot access stream {stream_arn}. Please ensure the role can perform the GetRecords, GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM."
+    )
+}
+
 /// For the per-service tables: requests parsed as the server parses them, in a scope whose
 /// names are known.
 #[cfg(test)]

@@ -466,6 +466,7 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
             // A missing function is the mapping service's to answer, in its words.
             if let Ok(f) = control.get(&new.function.name).await {
                 crate::authz::check_queue_poller(state, &f.role, &new.function.name, &new.event_source_arn).await?;
+                crate::authz::check_stream_poller(state, &f.role, &new.function.name, &new.event_source_arn).await?;
             }
             let m = state.event_sources.create(new).await?;
             reply(op, &EventSourceMappingConfiguration::new(p, &m, Some("Creating")), rid)
