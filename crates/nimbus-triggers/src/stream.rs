@@ -17,7 +17,7 @@ use nimbus_model::{now_millis, ApiError, FunctionRef, InvokeRequest};
 use nimbus_rules::{Dialect, Pattern};
 use nimbus_streams::{ReadFrom as KinesisFrom, StreamService};
 use nimbus_tables::ReadFrom as TableFrom;
-use nimbus_tables::TableService;
+use nimbus_tables::{StreamPage, TableError, TableService};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
@@ -199,6 +199,20 @@ fn kinesis_record(shard: &str, seq: &str, partition_key: &str, data: &[u8], arri
         "awsRegion": region,
         "eventSourceARN": arn,
     })
+}
+
+/// Reads a DynamoDB stream for a poller. A checkpoint the retention sweep has passed (the
+/// records after it are gone: `TrimmedDataAccessException`) resumes at the trim horizon, the
+/// oldest record kept, as Lambda does, instead of failing on every poll. (A Kinesis checkpoint
+/// is a record index, and reading from it already starts at the oldest record kept.)
+async fn read_table(tables: &TableService, arn: &str, at: TableFrom, limit: usize) -> Result<StreamPage, TableError> {
+    match tables.read_stream(arn, at, limit).await {
+        Err(TableError::TrimmedDataAccess(_)) => {
+            tracing::warn!(stream = arn, "the checkpoint is behind the stream's trim horizon; resuming at the oldest record kept");
+            tables.read_stream(arn, TableFrom::TrimHorizon, limit).await
+        }
+        r => r,
+    }
 }
 
 /// What FilterCriteria patterns see: a Kinesis record with its data decoded as JSON
@@ -384,7 +398,7 @@ impl EventSources {
                     From::Start { position, .. } if position == "LATEST" => TableFrom::Latest,
                     From::Start { .. } => TableFrom::TrimHorizon,
                 };
-                let page = sources.tables.read_stream(arn, at, limit).await.map_err(|e| e.to_string())?;
+                let page = read_table(&sources.tables, arn, at, limit).await.map_err(|e| e.to_string())?;
                 let recs = page
                     .records
                     .into_iter()
@@ -681,5 +695,57 @@ mod tests {
             let e = settings(None, &o, true).expect_err(want);
             assert!(e.message.contains(want), "{want}: {}", e.message);
         }
+    }
+}
+
+#[cfg(test)]
+mod trim_tests {
+    use super::*;
+
+    /// A DynamoDB checkpoint the retention sweep has passed resumes at the oldest record kept
+    /// (Lambda's behaviour), where reading after it answers TrimmedDataAccessException.
+    #[tokio::test]
+    async fn a_checkpoint_behind_the_trim_horizon_resumes_at_the_oldest_record() {
+        let svc = TableService::in_memory("us-east-1", "123456789012").expect("open");
+        let arn = svc
+            .create_table(
+                serde_json::from_value(json!({
+                    "TableName": "trimmed",
+                    "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+                    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "KEYS_ONLY"},
+                }))
+                .expect("input"),
+            )
+            .await
+            .expect("created")
+            .table_description
+            .latest_stream_arn
+            .expect("stream");
+        let put = |id: &'static str| {
+            let svc = svc.clone();
+            async move {
+                svc.put_item(serde_json::from_value(json!({"TableName": "trimmed", "Item": {"id": {"S": id}}})).expect("input"))
+                    .await
+                    .expect("put");
+            }
+        };
+        put("old1").await;
+        put("old2").await;
+        let checkpoint = read_table(&svc, &arn, TableFrom::TrimHorizon, 1).await.expect("read").next.expect("next");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(svc.sweep_stream_records(0.0).await.expect("trimmed"), 2);
+        put("new1").await;
+        put("new2").await;
+        let e = svc.read_stream(&arn, TableFrom::AfterSequence(checkpoint.clone()), 10).await.expect_err("trimmed");
+        assert_eq!(e.code(), "TrimmedDataAccessException");
+        let page = read_table(&svc, &arn, TableFrom::AfterSequence(checkpoint), 10).await.expect("resumed at the horizon");
+        let ids: Vec<String> = page
+            .records
+            .iter()
+            .map(|r| serde_json::to_value(&r.dynamodb.keys).expect("json")["id"]["S"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(ids, ["new1", "new2"]);
     }
 }
