@@ -303,6 +303,11 @@ def test_transactions_are_all_or_nothing(ddb):
             {"Put": {"TableName": t, "Item": {"pk": {"S": "acct1"}}}},
             {"Delete": {"TableName": t, "Key": {"pk": {"S": "acct1"}}}}])
     assert client_error(e)[2] == "Transaction request cannot include multiple operations on one item"
+    # AWS's answer for a missing table in a transaction (LocalStack's AWS-validated
+    # test_dynamodb.snapshot.json, test_batch_write_not_existing_table).
+    with pytest.raises(ClientError) as e:
+        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": "non-existing-table", "Item": {}}}])
+    assert client_error(e) == ("ResourceNotFoundException", 400, "Requested resource not found")
 
 
 def test_ttl_deletes_expired_items(ddb):

@@ -88,6 +88,13 @@ def test_create_describe_list_and_the_waiter(kinesis, stream):
     od = stream(None)
     assert kinesis.describe_stream_summary(StreamName=od)["StreamDescriptionSummary"]["StreamModeDetails"]["StreamMode"] == "ON_DEMAND"
     assert len(kinesis.list_shards(StreamName=od)["Shards"]) == 4
+    # Neither ShardCount nor a mode: AWS makes a four-shard on-demand stream too
+    # (LocalStack's AWS-validated test_create_stream_without_shard_count).
+    bare = unique("bare")
+    kinesis.create_stream(StreamName=bare)
+    kinesis.get_waiter("stream_exists").wait(StreamName=bare, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert len(kinesis.list_shards(StreamName=bare)["Shards"]) == 4
+    kinesis.delete_stream(StreamName=bare)
     names = kinesis.list_streams(Limit=10000)["StreamNames"]
     assert name in names and od in names
     # Paging ListStreams with its token.

@@ -837,7 +837,11 @@ async fn run(svc: &Arc<StreamService>, call: KinesisCall, rid: &str) -> Result<R
     Ok(match call {
         C::CreateStream(i) => {
             let on_demand = match i.stream_mode_details.as_ref().map(|d| d.stream_mode.as_str()) {
-                None | Some("PROVISIONED") => false,
+                // Neither a mode nor a shard count: AWS makes an on-demand stream of 4 shards
+                // (LocalStack's AWS-validated test_kinesis.snapshot.json,
+                // test_create_stream_without_shard_count).
+                None => i.shard_count.is_none(),
+                Some("PROVISIONED") => false,
                 Some("ON_DEMAND") => true,
                 Some(other) => {
                     return Err(StreamError::Validation(format!(
