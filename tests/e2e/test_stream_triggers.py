@@ -178,6 +178,8 @@ def test_report_batch_item_failures_checkpoints_at_the_first_failure(lam, kinesi
     info = rec["KinesisBatchInfo"]
     assert (info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == (seqs[2], seqs[4], 3)
     assert rec["requestContext"]["approximateInvokeCount"] == 2
+    # The function answered (with failed items): AWS's functionError is null.
+    assert rec["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": None}
     # The first invocation had all five, the retry began at the failed record.
     assert datas(logs, fn) == ["a", "b", "bad", "c", "d", "bad", "c", "d"]
     put(kinesis, stream, ["e"])

@@ -207,11 +207,10 @@ pub fn failure_record(b: &FailedBatch) -> Value {
         "timestamp": iso(b.now_ms),
     });
     if b.attempts > 0 && b.condition != "RecordAgeExceeded" {
-        let mut response = json!({ "statusCode": 200, "executedVersion": "$LATEST" });
-        if let Some(e) = &b.function_error {
-            response["functionError"] = json!(e);
-        }
-        record["responseContext"] = response;
+        // `functionError` is null when the function answered but reported failed items
+        // (test_kinesis_report_batch_item_failures in
+        // test_lambda_integration_kinesis.snapshot.json).
+        record["responseContext"] = json!({ "statusCode": 200, "executedVersion": "$LATEST", "functionError": b.function_error });
     }
     let key = match b.kind {
         StreamKind::Kinesis => "KinesisBatchInfo",
@@ -385,6 +384,8 @@ mod tests {
                 "batchSize": 3, "streamArn": "arn:aws:kinesis:us-east-1:123456789012:stream/s"},
         });
         assert_eq!(failure_record(&b), want);
+        let partial = failure_record(&FailedBatch { function_error: None, ..b.clone() });
+        assert_eq!(partial["responseContext"], json!({"statusCode": 200, "executedVersion": "$LATEST", "functionError": null}));
         let aged = failure_record(&FailedBatch { attempts: 8, condition: "RecordAgeExceeded", ..b.clone() });
         assert!(aged.get("responseContext").is_none());
         assert_eq!(aged["requestContext"]["approximateInvokeCount"], 8);
