@@ -162,6 +162,8 @@ def test_filter_criteria(env):
     assert bodies == sorted([json.dumps({"kind": "order", "total": 150}), "urgent: call back"]), bodies
     # Filtered-out messages are dropped, not left in the queue.
     assert wait_for(lambda: counts(sqs, url) == (0, 0), timeout=10, what="the queue to empty")
-    expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="worker",
-                                                   FilterCriteria={"Filters": [{"Pattern": "{not json"}]}),
-           "InvalidParameterValueException", 400)
+    for bad in ("{not json", "simple string", json.dumps({"eventSource": "aws:sqs"}), json.dumps({"eventSource": []})):
+        msg = expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="worker",
+                                                             FilterCriteria={"Filters": [{"Pattern": bad}]}),
+                     "InvalidParameterValueException", 400)
+        assert msg == "Invalid filter pattern definition.", bad  # AWS's words, with no reason
