@@ -268,6 +268,10 @@ def test_batches(ddb):
     with pytest.raises(ClientError) as e:
         ddb.batch_write_item(RequestItems={t: [{"PutRequest": {"Item": {"pk": {"S": "d"}}}}, {"DeleteRequest": {"Key": {"pk": {"S": "d"}}}}]})
     assert client_error(e)[2] == "Provided list of item keys contains duplicates"
+    # An item without its key (LocalStack's AWS-validated test_batch_write_not_matching_schema).
+    with pytest.raises(ClientError) as e:
+        ddb.batch_write_item(RequestItems={t: [{"PutRequest": {"Item": {"nonKey": {"S": "hello"}}}}]})
+    assert client_error(e) == ("ValidationException", 400, "The provided key element does not match the schema")
     got = ddb.batch_get_item(RequestItems={t: {"Keys": [{"pk": {"S": f"b{i}"}} for i in range(0, 25, 5)] + [{"pk": {"S": "none"}}]}})
     assert sorted(i["pk"]["S"] for i in got["Responses"][t]) == ["b0", "b10", "b15", "b20", "b5"]
     assert got["UnprocessedKeys"] == {}

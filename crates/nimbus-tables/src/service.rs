@@ -1019,6 +1019,12 @@ impl TableService {
                         tables.insert(name.clone(), store::table(conn, name)?);
                     }
                     let table = &tables[name];
+                    // A PutRequest's item without its key is answered as a bad Key, unlike
+                    // PutItem's "Missing the key …" (LocalStack's AWS-validated
+                    // test_batch_write_not_matching_schema).
+                    if *put && table.def.key.names().iter().any(|n| !item.contains_key(*n)) {
+                        return Err(validation("The provided key element does not match the schema"));
+                    }
                     let key = if *put { table.def.key.item_key(item)? } else { table.def.key.key_of(item)? };
                     if *put {
                         check_index_keys(&table.def, item)?;
