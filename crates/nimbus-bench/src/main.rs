@@ -2,7 +2,8 @@
 //! free port with a fresh data directory): warm invoke latency and throughput for a
 //! `provided` echo function, and cold-start cost per runtime next to each runtime's own bare
 //! start time. Prints a Markdown table for the README. `--sqs-only` measures the SQS API instead;
-//! `--burst` and `--density` measure scale (`scale`); `--s3` measures S3's object path (`s3`).
+//! `--burst` and `--density` measure scale (`scale`); `--s3` measures S3's object path (`s3`);
+//! `--streams` Kinesis, DynamoDB and stream triggers (`streams`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ mod protocol;
 mod s3;
 mod scale;
 mod sqs;
+mod streams;
 
 #[derive(Parser)]
 struct Args {
@@ -131,6 +133,20 @@ struct Args {
     /// The bootstrap of --s3's notified function (this crate's `nimbus-bench-beacon`).
     #[arg(long, default_value = "target/release/nimbus-bench-beacon")]
     beacon: PathBuf,
+    /// Instead of the usual runs: Kinesis and DynamoDB (issue 16): PutRecords/PutRecord/
+    /// GetRecords and PutItem/GetItem/Query next to a raw loopback HTTP server, records/s
+    /// through a Kinesis trigger, and the time from an acknowledged write to the function.
+    #[arg(long)]
+    streams: bool,
+    /// Records put before --streams' trigger throughput run.
+    #[arg(long, default_value_t = 40_000)]
+    streams_records: usize,
+    /// Writes of each kind whose latency to the function --streams measures.
+    #[arg(long, default_value_t = 100)]
+    streams_writes: usize,
+    /// Pause after each of those writes.
+    #[arg(long, default_value_t = 100)]
+    streams_spacing_ms: u64,
     /// Measure only the SQS API (SendMessage, ReceiveMessage + DeleteMessage).
     #[arg(long)]
     sqs_only: bool,
@@ -1130,6 +1146,19 @@ async fn main() -> anyhow::Result<()> {
     println!("machine: {}", machine());
     if args.sqs_only {
         sqs::bench(&server.addr, args.seconds).await?;
+        drop(server);
+        return Ok(());
+    }
+    if args.streams {
+        create_role(&mut s).await.context("creating the execution role")?;
+        let a = streams::StreamsArgs {
+            seconds: args.seconds,
+            records: args.streams_records,
+            writes: args.streams_writes,
+            spacing_ms: args.streams_spacing_ms,
+            beacon: args.beacon.clone(),
+        };
+        streams::bench(&server.addr, server.child.id(), &server.data, &mut s, &a).await?;
         drop(server);
         return Ok(());
     }

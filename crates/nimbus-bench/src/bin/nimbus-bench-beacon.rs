@@ -3,7 +3,8 @@
 //! one line `BEACON <unix µs> <event>` (the wall clock, which every process of the host
 //! shares, namespaces or not) and answers `{}`. The bench reads the lines back from the
 //! function's log group and compares each time with when its PUT (or Event invoke) was
-//! acknowledged.
+//! acknowledged. With `BEACON_COUNT` set (`nimbus-bench --streams`' trigger throughput run)
+//! it prints `BEACON <unix µs> {"count":N}` instead, N the batch's records (its `"eventID"`s).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -59,6 +60,7 @@ fn main() {
         eprintln!("nimbus-bench-beacon: AWS_LAMBDA_RUNTIME_API is not set (a Lambda bootstrap)");
         return;
     };
+    let count_only = std::env::var_os("BEACON_COUNT").is_some();
     let mut conn: Option<Conn> = None;
     loop {
         let c = match &mut conn {
@@ -85,7 +87,11 @@ fn main() {
         let at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros();
         let id = headers.iter().find(|(k, _)| k == "lambda-runtime-aws-request-id").map(|(_, v)| v.clone()).unwrap_or_default();
         let event = String::from_utf8_lossy(&event).replace(['\n', '\r'], " ");
-        println!("BEACON {at} {event}");
+        if count_only {
+            println!("BEACON {at} {{\"count\":{}}}", event.matches("\"eventID\"").count());
+        } else {
+            println!("BEACON {at} {event}");
+        }
         let _ = std::io::stdout().flush();
         let done = format!(
             "POST /2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n"
