@@ -232,6 +232,13 @@ pub struct StreamService {
     throttle: Arc<Mutex<Throttle>>,
 }
 
+impl StreamService {
+    /// Woken after every committed write (a shard's poller waits on it while idle).
+    pub fn changed(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.store.changed()
+    }
+}
+
 /// `shardId-000000000007`.
 pub fn shard_id(ix: u32) -> String {
     format!("shardId-{ix:012}")

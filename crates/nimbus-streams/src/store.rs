@@ -15,6 +15,9 @@ use crate::error::StreamError;
 /// Handle to the writer thread.
 pub struct Store {
     db: GroupCommit,
+    /// Woken after every durable commit (stream pollers wait on it instead of sleeping out
+    /// their idle interval).
+    changed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// `streams.db`.
@@ -61,12 +64,12 @@ CREATE TABLE IF NOT EXISTS records (
 impl Store {
     /// Opens (creating if needed) the database at `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Store, StreamError> {
-        Ok(Store { db: GroupCommit::open(path, &SCHEMA).map_err(StreamError::Internal)? })
+        Ok(Store { db: GroupCommit::open(path, &SCHEMA).map_err(StreamError::Internal)?, changed: Default::default() })
     }
 
     /// An in-memory database (tests).
     pub fn in_memory() -> Result<Store, StreamError> {
-        Ok(Store { db: GroupCommit::open_in_memory(&SCHEMA).map_err(StreamError::Internal)? })
+        Ok(Store { db: GroupCommit::open_in_memory(&SCHEMA).map_err(StreamError::Internal)?, changed: Default::default() })
     }
 
     /// Runs `f` on the writer thread inside the next transaction and returns its result once
@@ -76,7 +79,16 @@ impl Store {
         durable: bool,
         f: impl FnOnce(&Connection) -> Result<T, StreamError> + Send + 'static,
     ) -> Result<T, StreamError> {
-        self.db.run(durable, f, StreamError::Internal).await
+        let result = self.db.run(durable, f, StreamError::Internal).await;
+        if durable && result.is_ok() {
+            self.changed.notify_waiters();
+        }
+        result
+    }
+
+    /// Woken after every durable commit.
+    pub fn changed(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.changed.clone()
     }
 }
 

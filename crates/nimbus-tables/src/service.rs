@@ -39,6 +39,13 @@ pub struct TableService {
     stream_key: crate::streams::IteratorKey,
 }
 
+impl TableService {
+    /// Woken after every committed write (a stream's poller waits on it while idle).
+    pub fn changed(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.store.changed()
+    }
+}
+
 fn now() -> f64 {
     chrono::Utc::now().timestamp_millis() as f64 / 1000.0
 }

@@ -74,17 +74,20 @@ CREATE INDEX IF NOT EXISTS stream_records_by_stream ON stream_records(stream_id,
 /// Handle to the writer thread.
 pub struct Store {
     db: GroupCommit,
+    /// Woken after every durable commit (stream pollers wait on it instead of sleeping out
+    /// their idle interval).
+    changed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Store, TableError> {
-        Ok(Store { db: GroupCommit::open(path, &SCHEMA).map_err(TableError::Internal)? })
+        Ok(Store { db: GroupCommit::open(path, &SCHEMA).map_err(TableError::Internal)?, changed: Default::default() })
     }
 
     /// An in-memory database (tests).
     pub fn in_memory() -> Result<Store, TableError> {
-        Ok(Store { db: GroupCommit::open_in_memory(&SCHEMA).map_err(TableError::Internal)? })
+        Ok(Store { db: GroupCommit::open_in_memory(&SCHEMA).map_err(TableError::Internal)?, changed: Default::default() })
     }
 
     /// Runs `f` on the writer thread in the next transaction; answers after the commit
@@ -94,7 +97,16 @@ impl Store {
         durable: bool,
         f: impl FnOnce(&Connection) -> Result<T, TableError> + Send + 'static,
     ) -> Result<T, TableError> {
-        self.db.run(durable, f, TableError::Internal).await
+        let result = self.db.run(durable, f, TableError::Internal).await;
+        if durable && result.is_ok() {
+            self.changed.notify_waiters();
+        }
+        result
+    }
+
+    /// Woken after every durable commit.
+    pub fn changed(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.changed.clone()
     }
 }
 

@@ -30,7 +30,7 @@ use crate::stream_batch::{
 const END: &str = "END";
 /// The checkpoint key of a DynamoDB stream's one shard.
 const TABLE_SHARD: &str = "stream";
-/// How often an idle shard is read again.
+/// How often an idle shard is read again when no write wakes its poller.
 const IDLE_POLL: Duration = Duration::from_millis(200);
 
 /// The services stream mappings read and send failure records through (set once the
@@ -491,7 +491,16 @@ impl EventSources {
         let region = self.partition().region.clone();
         let patterns: Vec<Pattern> = m.filters.iter().filter_map(|f| Pattern::parse(Dialect::FilterCriteria, f).ok()).collect();
         let limit = m.batch_size as usize;
+        let changed = match (source, self.sources()) {
+            (Source::Kinesis { .. }, Ok(s)) => s.kinesis.changed(),
+            (Source::Table { .. }, Ok(s)) => s.tables.changed(),
+            (_, Err(_)) => std::sync::Arc::new(tokio::sync::Notify::new()),
+        };
         loop {
+            // Registered before the read, so a write committed after it wakes the wait below.
+            let woken = changed.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let (mut recs, next, shard_id) = match self.read(source, shard, &from, limit).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -514,7 +523,8 @@ impl EventSources {
                         from = From::After(n);
                     }
                 }
-                tokio::time::sleep(IDLE_POLL).await;
+                // Idle: until a write commits, or the interval passes (a fallback).
+                let _ = tokio::time::timeout(IDLE_POLL, woken).await;
                 continue;
             }
             // MaximumBatchingWindowInSeconds: wait for the batch to fill, once.
