@@ -505,46 +505,12 @@ fn now_us() -> i64 {
 /// names, µs) — an S3 record's object key, or an invoke's `marker`.
 async fn beacons(s: &mut SendRequest<Full<Bytes>>, group: &str) -> anyhow::Result<HashMap<String, i64>> {
     let mut out = HashMap::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut input = serde_json::json!({"logGroupName": group, "filterPattern": "BEACON"});
-        if let Some(t) = &token {
-            input["nextToken"] = serde_json::json!(t);
-        }
-        let body = Bytes::from(input.to_string());
-        let mut req = http::Request::builder()
-            .method("POST")
-            .uri("/")
-            .header("host", "bench")
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", "Logs_20140328.FilterLogEvents")
-            .body(Full::new(body.clone()))?;
-        sign(&mut req, &body, "logs");
-        s.ready().await?;
-        let resp = s.send_request(req).await?;
-        let status = resp.status().as_u16();
-        let b = resp.into_body().collect().await?.to_bytes();
-        if status == 400 && String::from_utf8_lossy(&b).contains("ResourceNotFound") {
-            return Ok(out);
-        }
-        if status != 200 {
-            bail!("FilterLogEvents: {status} {}", String::from_utf8_lossy(&b));
-        }
-        let page: serde_json::Value = serde_json::from_slice(&b)?;
-        for e in page["events"].as_array().into_iter().flatten() {
-            let Some(line) = e["message"].as_str().and_then(|m| m.split_once("BEACON ")).map(|(_, l)| l) else { continue };
-            let Some((at, event)) = line.trim().split_once(' ') else { continue };
-            let (Ok(at), Ok(event)) = (at.parse::<i64>(), serde_json::from_str::<serde_json::Value>(event)) else { continue };
-            let name = event["Records"][0]["s3"]["object"]["key"].as_str().or(event["marker"].as_str()).map(str::to_string);
-            if let Some(name) = name {
-                out.insert(name, at);
-            }
-        }
-        token = page["nextToken"].as_str().map(str::to_string);
-        if token.is_none() {
-            return Ok(out);
+    for (at, event) in crate::streams::beacon_lines(s, group).await? {
+        if let Some(name) = event["Records"][0]["s3"]["object"]["key"].as_str().or(event["marker"].as_str()) {
+            out.insert(name.to_string(), at);
         }
     }
+    Ok(out)
 }
 
 fn signed_ms(us: i64) -> String {

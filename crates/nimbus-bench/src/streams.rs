@@ -261,7 +261,7 @@ fn row(label: &str, unit: &str, r: &Run, f: &Run) {
 }
 
 /// Every `BEACON <µs> <json>` line of `group` so far.
-async fn beacon_lines(s: &mut SendRequest<Full<Bytes>>, group: &str) -> anyhow::Result<Vec<(i64, serde_json::Value)>> {
+pub(crate) async fn beacon_lines(s: &mut SendRequest<Full<Bytes>>, group: &str) -> anyhow::Result<Vec<(i64, serde_json::Value)>> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
