@@ -1,11 +1,15 @@
 """Stream event source mappings: Kinesis and DynamoDB Streams triggers with boto3. Records
 in order with base64 data, table changes as INSERT/MODIFY/REMOVE, a poison record isolated
 by bisection and sent to OnFailure, ReportBatchItemFailures, disable/enable, validation,
-and resumption after SIGKILL with no lost and no skipped record."""
+ParallelizationFactor (batches of one shard at once, in order per partition key), tumbling
+windows (state carried between invocations, a final invocation per window), shard splits
+and merges followed parent first, the IteratorAge metric, and resumption after SIGKILL
+with no lost and no skipped record."""
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import time
 
@@ -18,6 +22,7 @@ CONSUMER = {"lambda_function.py": """
 import base64, json, time
 
 def handler(event, context):
+    started = time.time()
     recs = event["Records"]
     datas = [base64.b64decode(r["kinesis"]["data"]).decode() for r in recs if "kinesis" in r]
     if any(d.startswith("poison") for d in datas):
@@ -27,7 +32,24 @@ def handler(event, context):
     failures = [{"itemIdentifier": r["kinesis"]["sequenceNumber"]} for r in recs
                 if "kinesis" in r and base64.b64decode(r["kinesis"]["data"]).decode().startswith("bad")]
     print("BATCH " + json.dumps(recs))
+    print("SPAN %f %f" % (started, time.time()))
     return {"batchItemFailures": failures}
+"""}
+
+WINDOWED = {"lambda_function.py": """
+import base64, json
+
+def handler(event, context):
+    seen = {k: event.get(k) for k in ("window", "state", "shardId", "eventSourceARN", "isFinalInvokeForWindow",
+                                      "isWindowTerminatedEarly")}
+    seen["n"] = len(event["Records"])
+    print("WINDOW " + json.dumps(seen))
+    state = dict(event["state"])
+    for r in event["Records"]:
+        v = int(base64.b64decode(r["kinesis"]["data"]).decode())
+        state["count"] = state.get("count", 0) + 1
+        state["sum"] = state.get("sum", 0) + v
+    return {"state": state}
 """}
 
 
@@ -225,8 +247,9 @@ def test_filter_criteria_on_kinesis_data(lam, kinesis, logs):
     lam.delete_event_source_mapping(UUID=m["UUID"])
 
 
-def test_bad_stream_mappings(lam, kinesis):
+def test_bad_stream_mappings(lam, kinesis, server):
     fn = consumer(lam)
+    raw = server.lambda_client(validate=False)
     _, arn = make_stream(kinesis)
     # AWS's codes and words (LocalStack's test_lambda_api.snapshot.json, AWS-validated).
     msg = expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn), "InvalidParameterValueException", 400)
@@ -239,8 +262,13 @@ def test_bad_stream_mappings(lam, kinesis):
            "InvalidParameterValueException", 400)
     expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn + "nope", FunctionName=fn, StartingPosition="LATEST"),
            "InvalidParameterValueException", 400)
-    expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="LATEST",
-                                                   ParallelizationFactor=2), "InvalidParameterValueException", 400)
+    for member, value, constraint in [("parallelizationFactor", 11, "less than or equal to 10"),
+                                      ("parallelizationFactor", 0, "greater than or equal to 1"),
+                                      ("tumblingWindowInSeconds", 901, "less than or equal to 900")]:
+        key = member[0].upper() + member[1:]
+        msg = expect(lambda: raw.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="LATEST",
+                                                             **{key: value}), "ValidationException", 400)
+        assert f"at '{member}' failed to satisfy constraint: Member must have value {constraint}" in msg, msg
     m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="LATEST", Enabled=False)
     assert (m["State"], m["StateTransitionReason"]) == ("Creating", "User action")
     expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="LATEST"),
@@ -301,3 +329,146 @@ def test_delivery_resumes_after_sigkill_with_no_gap(nimbus_bin, tmp_path):
         assert len(got) - len(items) <= 10, "redelivered more than the batches in flight"
     finally:
         srv.stop()
+
+
+def spans(logs, fn):
+    events = logs.filter_log_events(logGroupName=f"/aws/lambda/{fn}", filterPattern='"SPAN "')["events"]
+    return [tuple(map(float, e["message"].split("SPAN ", 1)[1].split())) for e in events]
+
+
+def test_parallelization_factor_runs_batches_at_once_in_order_per_key(lam, kinesis, logs):
+    fn = consumer(lam)
+    stream, arn = make_stream(kinesis)
+    keys = [f"key{k}" for k in range(8)]
+    items = [(keys[i % len(keys)], f"slow-{keys[i % len(keys)]}-{i:03d}") for i in range(48)]
+    for key, data in items:
+        kinesis.put_record(StreamName=stream, Data=data.encode(), PartitionKey=key)
+    m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON",
+                                        BatchSize=3, ParallelizationFactor=4)
+    assert m["ParallelizationFactor"] == 4
+    wait_for(lambda: len(datas(logs, fn)) >= len(items), timeout=90, what="every record")
+    got = datas(logs, fn)
+    assert sorted(got) == sorted(d for _, d in items), "each record once"
+    for key in keys:
+        mine = [d for d in got if d.startswith(f"slow-{key}-")]
+        assert mine == [d for k, d in items if k == key], f"{key}'s records out of order"
+    for b in batches(logs, fn):
+        assert len(b) <= 3 and len({r["kinesis"]["partitionKey"] for r in b}) >= 1
+    # Batches of the one shard overlapped in time (each sleeps 0.3 s).
+    ranges = sorted(spans(logs, fn))
+    assert any(b[0] < a[1] for a, b in zip(ranges, ranges[1:])), "no two batches of the shard ran at once"
+    assert lam.get_event_source_mapping(UUID=m["UUID"])["ParallelizationFactor"] == 4
+    lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def windows_seen(logs, fn):
+    try:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{fn}", filterPattern='"WINDOW "')["events"]
+    except ClientError:
+        return []
+    return [json.loads(e["message"].split("WINDOW ", 1)[1]) for e in events]
+
+
+def test_tumbling_windows_carry_state_and_end_with_a_final_invocation(lam, kinesis, logs):
+    fn = unique("windowed")
+    create_function(lam, fn, "python3.11", "lambda_function.handler", make_zip(WINDOWED))
+    stream, arn = make_stream(kinesis)
+    m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON",
+                                        BatchSize=2, TumblingWindowInSeconds=3)
+    assert m["TumblingWindowInSeconds"] == 3
+    values = list(range(1, 11))
+    for v in values:
+        kinesis.put_record(StreamName=stream, Data=str(v).encode(), PartitionKey="pk")
+    finals = lambda: [w for w in windows_seen(logs, fn) if w["isFinalInvokeForWindow"]]
+    wait_for(lambda: sum(f["state"].get("count", 0) for f in finals()) >= len(values), timeout=60,
+             what="the windows' final invocations")
+    seen = windows_seen(logs, fn)
+    assert sum(f["state"]["sum"] for f in finals()) == sum(values)
+    for w in seen:
+        assert (w["shardId"], w["eventSourceARN"], w["isWindowTerminatedEarly"]) == ("shardId-000000000000", arn, False)
+        start = dt.datetime.strptime(w["window"]["start"], "%Y-%m-%dT%H:%M:%SZ")
+        end = dt.datetime.strptime(w["window"]["end"], "%Y-%m-%dT%H:%M:%SZ")
+        assert (end - start).total_seconds() == 3 and start.timestamp() % 3 == 0, w["window"]
+    for f in finals():
+        assert f["n"] == 0, "a final invocation carries no records"
+    # Within a window, each invocation starts with the state the one before answered.
+    by_window: dict = {}
+    for w in seen:
+        by_window.setdefault(w["window"]["start"], []).append(w)
+    for start, calls in by_window.items():
+        assert calls[0]["state"] == {}, f"window {start} did not start afresh"
+        for before, after in zip(calls, calls[1:]):
+            assert after["state"].get("count", 0) == before["state"].get("count", 0) + before["n"], calls
+        assert calls[-1]["isFinalInvokeForWindow"], f"window {start} has no final invocation last"
+    lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_a_windowed_function_must_answer_with_state(lam, kinesis, sqs):
+    fn = consumer(lam)  # answers batchItemFailures only
+    stream, arn = make_stream(kinesis)
+    url, qarn = queue(sqs)
+    seqs = put(kinesis, stream, ["a", "b"])
+    m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON",
+                                        TumblingWindowInSeconds=60, MaximumRetryAttempts=0,
+                                        DestinationConfig={"OnFailure": {"Destination": qarn}})
+    [rec] = failure_records(sqs, url)
+    info = rec["KinesisBatchInfo"]
+    assert (info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == (seqs[0], seqs[1], 2)
+    assert rec["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_splits_and_merges_are_followed_parent_first(lam, kinesis, logs):
+    fn = consumer(lam)
+    stream, arn = make_stream(kinesis)
+    keys = [f"k{i}" for i in range(6)]
+    sent = []
+
+    def send(tag):
+        for k in keys:
+            data = f"{tag}-{k}"
+            kinesis.put_record(StreamName=stream, Data=data.encode(), PartitionKey=k)
+            sent.append((k, data))
+    send("parent")
+    m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON", BatchSize=4)
+    kinesis.split_shard(StreamName=stream, ShardToSplit="shardId-000000000000", NewStartingHashKey=str(2 ** 127))
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    send("child")
+    open_shards = [s["ShardId"] for s in kinesis.list_shards(StreamName=stream)["Shards"]
+                   if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
+    assert len(open_shards) == 2
+    kinesis.merge_shards(StreamName=stream, ShardToMerge=open_shards[0], AdjacentShardToMerge=open_shards[1])
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    send("merged")
+    wait_for(lambda: len(datas(logs, fn)) >= len(sent), timeout=60, what="every record across the shards")
+    got = datas(logs, fn)
+    assert sorted(got) == sorted(d for _, d in sent), "each record once"
+    for k in keys:
+        assert [d for d in got if d.endswith(f"-{k}")] == [f"parent-{k}", f"child-{k}", f"merged-{k}"], k
+    shard_of = {base64.b64decode(r["kinesis"]["data"]).decode(): r["eventID"].split(":")[0]
+                for b in batches(logs, fn) for r in b}
+    assert {shard_of[f"parent-{k}"] for k in keys} == {"shardId-000000000000"}
+    assert {shard_of[f"child-{k}"] for k in keys} == set(open_shards)
+    assert {shard_of[f"merged-{k}"] for k in keys} == {"shardId-000000000003"}
+    lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_iterator_age_is_reported(lam, kinesis, logs, server):
+    cw = server.client("cloudwatch")
+    fn = consumer(lam)
+    stream, arn = make_stream(kinesis)
+    put(kinesis, stream, ["x", "y"])
+    time.sleep(1.5)  # the records wait in the stream before the mapping reads them
+    m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON")
+    wait_for(lambda: len(datas(logs, fn)) >= 2, timeout=30, what="the records")
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def stats():
+        return cw.get_metric_statistics(
+            Namespace="AWS/Lambda", MetricName="IteratorAge", Dimensions=[{"Name": "FunctionName", "Value": fn}],
+            StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=1), Period=60,
+            Statistics=["Maximum", "SampleCount"])["Datapoints"]
+    points = wait_for(stats, timeout=20, what="an IteratorAge datapoint")
+    assert max(p["Maximum"] for p in points) >= 1500, points
+    assert all(p["Unit"] == "Milliseconds" for p in points)
+    lam.delete_event_source_mapping(UUID=m["UUID"])

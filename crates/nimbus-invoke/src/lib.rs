@@ -305,6 +305,13 @@ impl Invoker {
         }));
     }
 
+    /// Lambda's IteratorAge for a stream mapping's read: how old (ms) the newest record of
+    /// the batch was when it was read.
+    pub fn record_iterator_age(&self, function: &str, qualifier: Option<&str>, age_ms: f64) {
+        let at = MetricDims { function, qualifier, executed_version: None };
+        self.lambda_metrics(&at, &[("IteratorAge", "Milliseconds", age_ms)]);
+    }
+
     /// A concurrency refusal, counted as Lambda's Throttles.
     fn throttled(&self, name: &str, qualifier: Option<&Qualifier>, e: ApiError) -> ApiError {
         if let Some(m) = self.metrics.get() {

@@ -43,6 +43,17 @@ pub struct StreamSettings {
     /// DestinationConfig.OnFailure.Destination: an SQS queue or SNS topic ARN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<String>,
+    /// ParallelizationFactor: batches of one shard in flight at once (1–10), in order per
+    /// partition key.
+    #[serde(default = "one")]
+    pub parallelization_factor: u32,
+    /// TumblingWindowInSeconds: 0 (no windows) to 900.
+    #[serde(default)]
+    pub tumbling_window_secs: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// AWS's limits for stream mappings.
@@ -54,6 +65,8 @@ pub mod stream_limits {
     /// MaximumRecordAgeInSeconds other than -1 lies in 60..=604800.
     pub const MIN_RECORD_AGE_SECS: i32 = 60;
     pub const MAX_RECORD_AGE_SECS: i32 = 604_800;
+    pub const MAX_PARALLELIZATION: u32 = 10;
+    pub const MAX_TUMBLING_WINDOW_SECS: u32 = 900;
 }
 
 /// AWS's SQS limits for mappings.

@@ -25,6 +25,9 @@ use crate::sqs::{EventSources, NewMapping, StreamOptions};
 use crate::stream_batch::{
     failure_record, first_failure, fitting, BatchRun, FailedBatch, Outcome, RetryPolicy, Step, StreamKind, PAYLOAD_LIMIT,
 };
+use crate::stream_window::{
+    add_window_members, answered_state, lane_of, state_size, window_start, Checkpoint, OpenWindow, WindowCall, STATE_LIMIT,
+};
 
 /// A shard's checkpoint once it is closed and read to its end.
 const END: &str = "END";
@@ -95,6 +98,8 @@ struct Rec {
     arrival_ms: i64,
     event: Value,
     after: String,
+    /// The partition key (a Kinesis record's, a DynamoDB item's keys): its lane.
+    key: String,
 }
 
 /// Where a poller reads from.
@@ -114,12 +119,6 @@ fn validation_null(member: &str) -> ApiError {
 
 /// Checks the stream settings of a new mapping or of a change, filling AWS's defaults.
 pub(crate) fn settings(old: Option<&StreamSettings>, o: &StreamOptions, creating: bool) -> Result<StreamSettings, ApiError> {
-    if o.parallelization_factor.is_some_and(|p| p != 1) {
-        return Err(ApiError::invalid("Nimbus does not support ParallelizationFactor other than 1 yet"));
-    }
-    if o.tumbling_window_secs.is_some_and(|t| t != 0) {
-        return Err(ApiError::invalid("Nimbus does not support TumblingWindowInSeconds yet"));
-    }
     let starting_position = match (&o.starting_position, old, creating) {
         (Some(p), _, true) => p.clone(),
         (None, _, true) => return Err(validation_null("startingPosition")),
@@ -176,6 +175,9 @@ pub(crate) fn settings(old: Option<&StreamSettings>, o: &StreamOptions, creating
         maximum_record_age_secs: age,
         bisect_on_error: o.bisect_on_error.or(old.map(|s| s.bisect_on_error)).unwrap_or(false),
         on_failure,
+        // The wire layer holds both to AWS's ranges (1..=10, 0..=900).
+        parallelization_factor: o.parallelization_factor.or(old.map(|s| s.parallelization_factor)).unwrap_or(1),
+        tumbling_window_secs: o.tumbling_window_secs.or(old.map(|s| s.tumbling_window_secs)).unwrap_or(0),
     })
 }
 
@@ -388,6 +390,7 @@ impl EventSources {
                         arrival_ms: r.arrival_ms,
                         event: kinesis_record(&shard.key, &r.sequence_number, &r.partition_key, &r.data, r.arrival_ms, "", "", &arn),
                         after: (r.index + 1).to_string(),
+                        key: r.partition_key.clone(),
                     })
                     .collect();
                 Ok((recs, next.map(|n| n.to_string()), shard.key.clone()))
@@ -407,7 +410,8 @@ impl EventSources {
                             (r.dynamodb.sequence_number.clone(), (r.dynamodb.approximate_creation_date_time * 1000.0) as i64);
                         let mut event = serde_json::to_value(&r).expect("stream records serialize");
                         event["eventSourceARN"] = json!(arn);
-                        Rec { after: seq.clone(), seq, arrival_ms, event }
+                        let key = event["dynamodb"]["Keys"].to_string();
+                        Rec { after: seq.clone(), seq, arrival_ms, event, key }
                     })
                     .collect();
                 Ok((recs, page.next, page.shard_id))
@@ -428,8 +432,8 @@ impl EventSources {
                     running.remove(&key);
                 }
             }
-            let checkpoints: HashMap<String, String> = match self.store.stream_checkpoints(&m.uuid).await {
-                Ok(c) => c.into_iter().collect(),
+            let checkpoints: HashMap<String, Checkpoint> = match self.store.stream_checkpoints(&m.uuid).await {
+                Ok(c) => c.into_iter().map(|(shard, stored)| (shard, Checkpoint::parse(&stored))).collect(),
                 Err(e) => {
                     self.set_result(&m.uuid, &format!("PROBLEM: {e}"));
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -439,17 +443,20 @@ impl EventSources {
             match self.shards_of(&source).await {
                 Ok(shards) => {
                     for s in &shards {
-                        if running.contains(&s.key) || checkpoints.get(&s.key).is_some_and(|c| c == END) {
+                        if running.contains(&s.key) || checkpoints.get(&s.key).is_some_and(|c| c.position == END) {
                             continue;
                         }
-                        let parents_done =
-                            s.parents.iter().all(|p| checkpoints.get(p).is_some_and(|c| c == END) || !shards.iter().any(|x| &x.key == p));
+                        let parents_done = s
+                            .parents
+                            .iter()
+                            .all(|p| checkpoints.get(p).is_some_and(|c| c.position == END) || !shards.iter().any(|x| &x.key == p));
                         if !parents_done {
                             continue;
                         }
                         running.insert(s.key.clone());
+                        let windows = checkpoints.get(&s.key).map(|c| c.windows.clone()).unwrap_or_default();
                         let from = match checkpoints.get(&s.key) {
-                            Some(c) => From::After(c.clone()),
+                            Some(c) => From::After(c.position.clone()),
                             // Children start at their beginning, whatever the mapping's position.
                             None if !s.parents.is_empty() => From::Start { position: "TRIM_HORIZON".into(), timestamp: None },
                             None => {
@@ -462,7 +469,7 @@ impl EventSources {
                         };
                         let (me, mc, src, shard, role) = (self.clone(), m.clone(), source.clone(), s.clone(), role.clone());
                         tasks.spawn(async move {
-                            me.poll_shard(&mc, &src, &shard, from, &role).await;
+                            me.poll_shard(&mc, &src, &shard, from, windows, &role).await;
                             shard.key
                         });
                     }
@@ -485,12 +492,34 @@ impl EventSources {
         }
     }
 
-    /// One shard's poller: returns once a closed shard is read to its end.
-    async fn poll_shard(&self, m: &EventSourceMapping, source: &Source, shard: &ShardRef, mut from: From, role: &str) {
+    /// One shard's poller: returns once a closed shard is read to its end. Each read is a
+    /// [`Round`]: its records go to their ParallelizationFactor lanes by partition key, the
+    /// lanes deliver at once (each in order), and the checkpoint follows the records handled
+    /// without a gap. With tumbling windows, each lane keeps its open window's state, stored
+    /// with the checkpoint.
+    async fn poll_shard(
+        self: &Arc<Self>,
+        m: &EventSourceMapping,
+        source: &Source,
+        shard: &ShardRef,
+        mut from: From,
+        mut windows: Vec<Option<OpenWindow>>,
+        role: &str,
+    ) {
         let settings = m.stream.clone().expect("stream mappings have stream settings");
         let region = self.partition().region.clone();
         let patterns: Vec<Pattern> = m.filters.iter().filter_map(|f| Pattern::parse(Dialect::FilterCriteria, f).ok()).collect();
+        let lanes = settings.parallelization_factor.clamp(1, stream_limits::MAX_PARALLELIZATION) as usize;
+        let secs = settings.tumbling_window_secs;
+        if windows.len() > lanes {
+            // The factor went down: the windows of lanes gone close with their next record's
+            // lane (their state is dropped, as when AWS reshards a mapping).
+            tracing::warn!(mapping = %m.uuid, shard = %shard.key, "ParallelizationFactor changed; windows of removed lanes are dropped");
+        }
+        windows.resize(lanes, None);
         let limit = m.batch_size as usize;
+        let read_limit = (limit * lanes).min(stream_limits::MAX_BATCH as usize);
+        let qualifier = m.qualifier.as_deref();
         let changed = match (source, self.sources()) {
             (Source::Kinesis { .. }, Ok(s)) => s.kinesis.changed(),
             (Source::Table { .. }, Ok(s)) => s.tables.changed(),
@@ -501,7 +530,7 @@ impl EventSources {
             let woken = changed.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            let (mut recs, next, shard_id) = match self.read(source, shard, &from, limit).await {
+            let (mut recs, next, shard_id) = match self.read(source, shard, &from, read_limit).await {
                 Ok(r) => r,
                 Err(e) => {
                     self.set_result(&m.uuid, &format!("PROBLEM: {e}"));
@@ -509,33 +538,57 @@ impl EventSources {
                     continue;
                 }
             };
+            let base = match &from {
+                From::After(p) => Some(p.clone()),
+                From::Start { .. } => None,
+            };
             if recs.is_empty() {
-                match next {
+                let position = match next {
                     None => {
+                        // A closed shard read to its end: its windows end with it.
+                        let round = Round::new(m, &settings, source, &shard.key, &shard_id, Vec::new(), base, windows);
+                        for lane in 0..lanes {
+                            self.close_window(&round, lane, false).await;
+                        }
                         self.checkpoint(m, &shard.key, END).await;
                         return;
                     }
-                    Some(n) => {
-                        if let From::Start { .. } = from {
-                            // Pin where LATEST or a timestamp resolved to.
-                            self.checkpoint(m, &shard.key, &n).await;
-                        }
-                        from = From::After(n);
-                    }
+                    Some(n) => n,
+                };
+                if let From::Start { .. } = from {
+                    // Pin where LATEST or a timestamp resolved to.
+                    self.checkpoint(m, &shard.key, &Checkpoint { position: position.clone(), windows: windows.clone() }.encode()).await;
                 }
-                // Idle: until a write commits, or the interval passes (a fallback).
-                let _ = tokio::time::timeout(IDLE_POLL, woken).await;
+                from = From::After(position.clone());
+                let now = now_millis();
+                if windows.iter().flatten().any(|w| w.end_ms(secs) <= now) {
+                    let round = Round::new(m, &settings, source, &shard.key, &shard_id, Vec::new(), Some(position), windows);
+                    for lane in 0..lanes {
+                        if round.window(lane).await.is_some_and(|w| w.end_ms(secs) <= now) {
+                            self.close_window(&round, lane, false).await;
+                        }
+                    }
+                    windows = round.progress.lock().await.windows.clone();
+                }
+                // Idle: until a write commits, the earliest open window ends, or the interval
+                // passes (a fallback).
+                let until_window = windows.iter().flatten().map(|w| w.end_ms(secs) - now).min();
+                let wait = until_window.map_or(IDLE_POLL, |ms| IDLE_POLL.min(Duration::from_millis(ms.max(1) as u64)));
+                let _ = tokio::time::timeout(wait, woken).await;
                 continue;
             }
             // MaximumBatchingWindowInSeconds: wait for the batch to fill, once.
             if recs.len() < limit && m.maximum_batching_window_secs > 0 && next.is_some() {
                 tokio::time::sleep(Duration::from_secs(u64::from(m.maximum_batching_window_secs))).await;
-                if let Ok((more, _, _)) = self.read(source, shard, &from, limit).await {
+                if let Ok((more, _, _)) = self.read(source, shard, &from, read_limit).await {
                     if more.len() > recs.len() {
                         recs = more;
                     }
                 }
             }
+            // IteratorAge: how far behind the stream the newest record read is.
+            let newest = recs.iter().map(|r| r.arrival_ms).max().unwrap_or_default();
+            self.invoker.record_iterator_age(&m.function, qualifier, (now_millis() - newest).max(0) as f64);
             for r in &mut recs {
                 if let Some(obj) = r.event.as_object_mut() {
                     if source.kind() == StreamKind::Kinesis {
@@ -544,65 +597,162 @@ impl EventSources {
                     }
                 }
             }
-            let mut last_after = recs.last().map(|r| r.after.clone()).expect("a non-empty batch");
-            let mut kept: Vec<Rec> = recs
-                .into_iter()
-                .filter(|r| patterns.is_empty() || patterns.iter().any(|p| p.matches(&filter_view(source.kind(), &r.event))))
-                .collect();
-            let sizes: Vec<usize> = kept.iter().map(|r| r.event.to_string().len()).collect();
-            let fit = fitting(&sizes, PAYLOAD_LIMIT);
-            if fit < kept.len() {
-                last_after = kept[fit - 1].after.clone();
-                kept.truncate(fit);
+            let mut lane_records: Vec<Vec<usize>> = vec![Vec::new(); lanes];
+            let mut filtered = Vec::new();
+            for (i, r) in recs.iter().enumerate() {
+                if patterns.is_empty() || patterns.iter().any(|p| p.matches(&filter_view(source.kind(), &r.event))) {
+                    lane_records[lane_of(&r.key, lanes)].push(i);
+                } else {
+                    filtered.push(i);
+                }
             }
-            self.deliver(m, &settings, source, &shard.key, &shard_id, &kept).await;
-            self.checkpoint(m, &shard.key, &last_after).await;
-            from = From::After(last_after);
+            let round = Arc::new(Round::new(m, &settings, source, &shard.key, &shard_id, recs, base, windows));
+            round.progress.lock().await.mark(&filtered);
+            let busy: Vec<(usize, Vec<usize>)> = lane_records.into_iter().enumerate().filter(|(_, r)| !r.is_empty()).collect();
+            if busy.len() == 1 {
+                let (lane, ords) = busy.into_iter().next().expect("one lane");
+                self.run_lane(&round, lane, &ords).await;
+            } else {
+                let mut running = JoinSet::new();
+                for (lane, ords) in busy {
+                    let (me, round) = (self.clone(), round.clone());
+                    running.spawn(async move { me.run_lane(&round, lane, &ords).await });
+                }
+                while let Some(done) = running.join_next().await {
+                    if let Err(e) = done {
+                        tracing::error!(mapping = %m.uuid, shard = %shard.key, "a lane's delivery failed: {e}");
+                    }
+                }
+            }
+            let mut p = round.progress.lock().await;
+            round.save_progress(self, &mut p).await;
+            if let Some(position) = round.position(&p) {
+                from = From::After(position);
+            }
+            windows = std::mem::take(&mut p.windows);
         }
     }
 
-    /// Delivers a batch until every record succeeded or was given up on, moving the
-    /// checkpoint as it goes.
-    async fn deliver(&self, m: &EventSourceMapping, st: &StreamSettings, source: &Source, key: &str, shard_id: &str, kept: &[Rec]) {
+    /// Delivers one lane's records of a round in order: in batches of at most BatchSize
+    /// records that fit one payload and, with tumbling windows, belong to one window (the
+    /// window before it closes with a final invocation first).
+    async fn run_lane(&self, round: &Round, lane: usize, ords: &[usize]) {
+        let batch = (round.m.batch_size as usize).max(1);
+        let secs = round.settings.tumbling_window_secs;
+        let limit = if secs > 0 { PAYLOAD_LIMIT - STATE_LIMIT - 1024 } else { PAYLOAD_LIMIT };
+        let mut i = 0;
+        while i < ords.len() {
+            let window = (secs > 0).then(|| window_start(round.recs[ords[i]].arrival_ms, secs));
+            let mut end = i + 1;
+            while end < ords.len() && end - i < batch && window.is_none_or(|w| window_start(round.recs[ords[end]].arrival_ms, secs) <= w) {
+                end += 1;
+            }
+            let sizes: Vec<usize> = ords[i..end].iter().map(|&o| round.recs[o].event.to_string().len()).collect();
+            let end = i + fitting(&sizes, limit);
+            if let Some(start) = window {
+                let open = round.window(lane).await;
+                if open.as_ref().is_some_and(|w| start > w.start_ms) {
+                    self.close_window(round, lane, false).await;
+                }
+                let mut p = round.progress.lock().await;
+                if p.windows[lane].is_none() {
+                    p.windows[lane] = Some(OpenWindow::new(start));
+                }
+            }
+            self.deliver(round, lane, &ords[i..end]).await;
+            i = end;
+        }
+    }
+
+    /// Ends a lane's open window (if any) with its final invocation (`isFinalInvokeForWindow`,
+    /// no records, the window's state), retried as a batch is; then the state is dropped.
+    /// `early`: the state grew past AWS's limit, and the window goes on with a fresh state.
+    async fn close_window(&self, round: &Round, lane: usize, early: bool) {
+        let Some(w) = round.window(lane).await else { return };
+        let st = &round.settings;
+        let call = WindowCall {
+            secs: st.tumbling_window_secs,
+            shard_id: &round.shard_id,
+            stream_arn: &round.m.event_source_arn,
+            last: true,
+            early,
+        };
+        let payload = round.event(&[], Some((&w, call)));
+        let mut attempts: u32 = 0;
+        loop {
+            match self.invoker.invoke(round.invoke_request(payload.clone())).await {
+                Ok(o) if o.function_error.is_none() => break,
+                Err(e) if e.code == nimbus_model::ErrorCode::TooManyRequests => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                _ => {
+                    attempts += 1;
+                    if st.maximum_retry_attempts >= 0 && i64::from(attempts) > i64::from(st.maximum_retry_attempts) {
+                        tracing::warn!(mapping = %round.m.uuid, shard = %round.key, "a window's final invocation failed; its state is dropped");
+                        break;
+                    }
+                    self.set_result(&round.m.uuid, "PROBLEM: Function call failed");
+                    tokio::time::sleep(Duration::from_millis((100u64 << attempts.min(5)).min(2_000))).await;
+                }
+            }
+        }
+        let mut p = round.progress.lock().await;
+        p.windows[lane] = early.then(|| OpenWindow::new(w.start_ms));
+        round.write(self, &p).await;
+    }
+
+    /// Delivers some of a lane's records until every one succeeded or was given up on,
+    /// moving the checkpoint as it goes.
+    async fn deliver(&self, round: &Round, lane: usize, ords: &[usize]) {
+        let (m, st) = (&round.m, &round.settings);
         let policy = RetryPolicy { max_retries: st.maximum_retry_attempts, bisect: st.bisect_on_error };
-        let mut run = BatchRun::new(kept.len(), policy);
-        let qualifier = m.qualifier.as_deref().and_then(|q| nimbus_model::Qualifier::parse(q).ok());
+        let mut run = BatchRun::new(ords.len(), policy);
         let mut last_error: Option<String> = None;
         let mut last_request = String::new();
         while let Some((range, attempts)) = run.current() {
-            let batch = &kept[range.clone()];
-            let too_old =
-                st.maximum_record_age_secs >= 0 && now_millis() - batch[0].arrival_ms > i64::from(st.maximum_record_age_secs) * 1000;
+            let batch = &ords[range.clone()];
+            let first = &round.recs[batch[0]];
+            let too_old = st.maximum_record_age_secs >= 0 && now_millis() - first.arrival_ms > i64::from(st.maximum_record_age_secs) * 1000;
             let (steps, condition) = if too_old {
                 (run.expire(), "RecordAgeExceeded")
             } else {
                 if attempts > 0 {
                     tokio::time::sleep(Duration::from_millis((100u64 << attempts.min(5)).min(2_000))).await;
                 }
-                let payload = json!({ "Records": batch.iter().map(|r| &r.event).collect::<Vec<_>>() }).to_string();
-                let req = InvokeRequest {
-                    function: FunctionRef { name: m.function.clone(), qualifier: qualifier.clone() },
-                    payload: Bytes::from(payload),
-                    tail_log: false,
-                    client_context: None,
-                    request_id: None,
-                    trace: nimbus_model::trace::TraceContext { parent: None, trigger: nimbus_model::trace::Trigger::PubSub },
+                let window = if st.tumbling_window_secs > 0 { round.window(lane).await } else { None };
+                let call = WindowCall {
+                    secs: st.tumbling_window_secs,
+                    shard_id: &round.shard_id,
+                    stream_arn: &m.event_source_arn,
+                    last: false,
+                    early: false,
                 };
-                let outcome = match self.invoker.invoke(req).await {
+                let payload = round.event(batch, window.as_ref().map(|w| (w, call)));
+                let outcome = match self.invoker.invoke(round.invoke_request(payload)).await {
                     Ok(o) => {
                         last_request = o.request_id.clone();
                         last_error = o.function_error.clone();
-                        if o.function_error.is_some() {
+                        let state = match &window {
+                            Some(_) if o.function_error.is_none() => Some(answered_state(&o.payload)),
+                            _ => None,
+                        };
+                        if o.function_error.is_some() || matches!(state, Some(Err(_))) {
                             Outcome::Failed
-                        } else if m.report_batch_item_failures {
-                            let seqs: Vec<&str> = batch.iter().map(|r| r.seq.as_str()).collect();
-                            match first_failure(&o.payload, &seqs) {
-                                Ok(None) => Outcome::Success,
-                                Ok(Some(k)) => Outcome::FailedFrom(k),
-                                Err(_) => Outcome::Failed,
-                            }
                         } else {
-                            Outcome::Success
+                            if let Some(Ok(state)) = state {
+                                self.keep_state(round, lane, state).await;
+                            }
+                            if m.report_batch_item_failures {
+                                let seqs: Vec<&str> = batch.iter().map(|&o| round.recs[o].seq.as_str()).collect();
+                                match first_failure(&o.payload, &seqs) {
+                                    Ok(None) => Outcome::Success,
+                                    Ok(Some(k)) => Outcome::FailedFrom(k),
+                                    Err(_) => Outcome::Failed,
+                                }
+                            } else {
+                                Outcome::Success
+                            }
                         }
                     }
                     Err(e) if e.code == nimbus_model::ErrorCode::TooManyRequests => {
@@ -623,16 +773,17 @@ impl EventSources {
             for step in steps {
                 match step {
                     Step::Commit(0) => {}
-                    Step::Commit(n) => self.checkpoint(m, key, &kept[n - 1].after).await,
+                    Step::Commit(n) => round.handled(self, &ords[..n]).await,
                     Step::Discard { range, attempts } => {
-                        let given_up = &kept[range];
+                        let given_up: Vec<&Rec> = ords[range].iter().map(|&o| &round.recs[o]).collect();
+                        let (first, last) = (given_up[0], given_up[given_up.len() - 1]);
                         let record = failure_record(&FailedBatch {
-                            kind: source.kind(),
-                            shard_id: shard_id.to_string(),
-                            start_sequence_number: given_up[0].seq.clone(),
-                            end_sequence_number: given_up[given_up.len() - 1].seq.clone(),
-                            first_arrival_ms: given_up[0].arrival_ms,
-                            last_arrival_ms: given_up[given_up.len() - 1].arrival_ms,
+                            kind: round.source.kind(),
+                            shard_id: round.shard_id.clone(),
+                            start_sequence_number: first.seq.clone(),
+                            end_sequence_number: last.seq.clone(),
+                            first_arrival_ms: first.arrival_ms,
+                            last_arrival_ms: last.arrival_ms,
                             batch_size: given_up.len(),
                             stream_arn: m.event_source_arn.clone(),
                             condition,
@@ -645,7 +796,7 @@ impl EventSources {
                             request_id: last_request.clone(),
                             now_ms: now_millis(),
                         });
-                        tracing::info!(mapping = %m.uuid, shard = key, records = given_up.len(), condition, "stream records given up on");
+                        tracing::info!(mapping = %m.uuid, shard = %round.key, records = given_up.len(), condition, "stream records given up on");
                         if let (Some(dest), Ok(sources)) = (&st.on_failure, self.sources()) {
                             if let Err(e) = sources.sink.send(dest, record.to_string(), Vec::new()).await {
                                 tracing::warn!(mapping = %m.uuid, "sending the on-failure record to {dest} failed: {e}");
@@ -655,6 +806,144 @@ impl EventSources {
                 }
             }
         }
+    }
+
+    /// Keeps the state a windowed invocation answered with; a state past AWS's limit ends
+    /// the window early (a final invocation with `isWindowTerminatedEarly`), and the window
+    /// goes on with a fresh state.
+    async fn keep_state(&self, round: &Round, lane: usize, state: serde_json::Map<String, Value>) {
+        let over = state_size(&state) > STATE_LIMIT;
+        {
+            let mut p = round.progress.lock().await;
+            if let Some(w) = p.windows[lane].as_mut() {
+                w.state = state;
+            }
+        }
+        if over {
+            self.close_window(round, lane, true).await;
+        }
+    }
+}
+
+/// One read's records on their way through a shard's lanes, and the checkpoint that
+/// follows them.
+struct Round {
+    m: EventSourceMapping,
+    settings: StreamSettings,
+    source: Source,
+    /// The checkpoint's key for the shard.
+    key: String,
+    /// The shard's id as events name it.
+    shard_id: String,
+    recs: Vec<Rec>,
+    progress: tokio::sync::Mutex<Progress>,
+}
+
+/// Which of a round's records are handled, and the lanes' open windows.
+struct Progress {
+    /// Where the checkpoint stood before the round (None: at the mapping's starting
+    /// position, not yet pinned).
+    base: Option<String>,
+    done: Vec<bool>,
+    /// The records handled without a gap from the round's start.
+    prefix: usize,
+    /// `prefix` when the checkpoint was last written.
+    saved: usize,
+    windows: Vec<Option<OpenWindow>>,
+}
+
+impl Progress {
+    fn mark(&mut self, ords: &[usize]) {
+        for &o in ords {
+            self.done[o] = true;
+        }
+        while self.prefix < self.done.len() && self.done[self.prefix] {
+            self.prefix += 1;
+        }
+    }
+}
+
+impl Round {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        m: &EventSourceMapping,
+        settings: &StreamSettings,
+        source: &Source,
+        key: &str,
+        shard_id: &str,
+        recs: Vec<Rec>,
+        base: Option<String>,
+        windows: Vec<Option<OpenWindow>>,
+    ) -> Round {
+        let done = vec![false; recs.len()];
+        Round {
+            m: m.clone(),
+            settings: settings.clone(),
+            source: source.clone(),
+            key: key.to_string(),
+            shard_id: shard_id.to_string(),
+            recs,
+            progress: tokio::sync::Mutex::new(Progress { base, done, prefix: 0, saved: 0, windows }),
+        }
+    }
+
+    /// The event for some of a round's records (none: a window's final invocation).
+    fn event(&self, ords: &[usize], window: Option<(&OpenWindow, WindowCall<'_>)>) -> String {
+        let mut event = serde_json::Map::new();
+        event.insert("Records".into(), Value::Array(ords.iter().map(|&o| self.recs[o].event.clone()).collect()));
+        if let Some((w, call)) = window {
+            add_window_members(&mut event, w, call);
+        }
+        Value::Object(event).to_string()
+    }
+
+    fn invoke_request(&self, payload: String) -> InvokeRequest {
+        InvokeRequest {
+            function: FunctionRef {
+                name: self.m.function.clone(),
+                qualifier: self.m.qualifier.as_deref().and_then(|q| nimbus_model::Qualifier::parse(q).ok()),
+            },
+            payload: Bytes::from(payload),
+            tail_log: false,
+            client_context: None,
+            request_id: None,
+            trace: nimbus_model::trace::TraceContext { parent: None, trigger: nimbus_model::trace::Trigger::PubSub },
+        }
+    }
+
+    async fn window(&self, lane: usize) -> Option<OpenWindow> {
+        self.progress.lock().await.windows[lane].clone()
+    }
+
+    /// Where the checkpoint goes: after the last record handled without a gap.
+    fn position(&self, p: &Progress) -> Option<String> {
+        match p.prefix {
+            0 => p.base.clone(),
+            n => Some(self.recs[n - 1].after.clone()),
+        }
+    }
+
+    /// Writes the checkpoint (the position with the windows' state) while the progress is
+    /// locked, so writes from lanes land in order.
+    async fn write(&self, me: &EventSources, p: &Progress) {
+        if let Some(position) = self.position(p) {
+            me.checkpoint(&self.m, &self.key, &Checkpoint { position, windows: p.windows.clone() }.encode()).await;
+        }
+    }
+
+    /// Writes the checkpoint if the handled prefix grew since it was last written.
+    async fn save_progress(&self, me: &EventSources, p: &mut Progress) {
+        if p.prefix > p.saved {
+            self.write(me, p).await;
+            p.saved = p.prefix;
+        }
+    }
+
+    /// Some records are handled (delivered, or given up on after their on-failure record).
+    async fn handled(&self, me: &EventSources, ords: &[usize]) {
+        let mut p = self.progress.lock().await;
+        p.mark(ords);
+        self.save_progress(me, &mut p).await;
     }
 }
 
@@ -693,12 +982,19 @@ mod tests {
         let base = StreamOptions { starting_position: Some("TRIM_HORIZON".into()), ..Default::default() };
         let s = settings(None, &base, true).expect("valid");
         assert_eq!((s.maximum_retry_attempts, s.maximum_record_age_secs, s.bisect_on_error), (-1, -1, false));
+        assert_eq!((s.parallelization_factor, s.tumbling_window_secs), (1, 0));
+        let kept = settings(
+            Some(&StreamSettings { parallelization_factor: 4, tumbling_window_secs: 60, ..s.clone() }),
+            &StreamOptions::default(),
+            false,
+        )
+        .expect("an update keeps what it does not name");
+        assert_eq!((kept.parallelization_factor, kept.tumbling_window_secs), (4, 60));
         let refused: Vec<(StreamOptions, &str)> = vec![
             (StreamOptions::default(), "Value null at 'startingPosition'"),
             (StreamOptions { starting_position: Some("AT_TIMESTAMP".into()), ..Default::default() }, "StartingPositionTimestamp"),
             (StreamOptions { maximum_retry_attempts: Some(10_001), ..base.clone() }, "maximumRetryAttempts"),
             (StreamOptions { maximum_record_age_secs: Some(30), ..base.clone() }, "between 60 and 604800"),
-            (StreamOptions { parallelization_factor: Some(2), ..base.clone() }, "ParallelizationFactor"),
             (StreamOptions { on_failure: Some(Some("arn:aws:lambda:x".into())), ..base.clone() }, "destination config"),
         ];
         for (o, want) in refused {

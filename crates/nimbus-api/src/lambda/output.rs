@@ -643,11 +643,11 @@ impl EventSourceMappingConfiguration {
             stream: m.stream.as_ref().map(|s| StreamMappingFields {
                 starting_position: s.starting_position.clone(),
                 starting_position_timestamp: s.starting_position_timestamp,
-                parallelization_factor: 1,
+                parallelization_factor: s.parallelization_factor,
                 bisect_batch_on_function_error: s.bisect_on_error,
                 maximum_retry_attempts: s.maximum_retry_attempts,
                 maximum_record_age_in_seconds: s.maximum_record_age_secs,
-                tumbling_window_in_seconds: 0,
+                tumbling_window_in_seconds: s.tumbling_window_secs,
                 destination_config: StreamDestinationConfig { on_failure: StreamDestination { destination: s.on_failure.clone() } },
             }),
         }
