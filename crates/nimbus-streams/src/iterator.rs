@@ -14,7 +14,8 @@ use crate::error::StreamError;
 pub const LIFETIME_MS: i64 = 300_000;
 
 const VERSION: u8 = 1;
-const MAC_LEN: usize = 16;
+/// The bytes of a [`RunKey::tag`].
+pub const MAC_LEN: usize = 16;
 /// version, run, issued, stream id, shard, position
 const FIXED: usize = 1 + 8 + 8 + 8 + 4 + 8;
 
@@ -30,11 +31,54 @@ pub struct Position {
     pub issued_ms: i64,
 }
 
-/// The key iterators are signed with, and the run it belongs to.
-pub struct IteratorKey {
+/// A secret of this server run that signs the positions it hands out (Kinesis and DynamoDB
+/// Streams iterators), with a random id for the run so a position of an earlier run is told
+/// apart from a forged one.
+pub struct RunKey {
     key: [u8; 32],
     run: [u8; 8],
 }
+
+impl RunKey {
+    /// A fresh key for this run.
+    pub fn generate() -> RunKey {
+        let mut key = [0u8; 32];
+        let mut run = [0u8; 8];
+        getrandom::fill(&mut key).expect("the OS random source works");
+        getrandom::fill(&mut run).expect("the OS random source works");
+        RunKey { key, run }
+    }
+
+    /// A key from fixed bytes (tests).
+    pub fn from_bytes(key: [u8; 32], run: [u8; 8]) -> RunKey {
+        RunKey { key, run }
+    }
+
+    /// This run's id.
+    pub fn run(&self) -> [u8; 8] {
+        self.run
+    }
+
+    /// The truncated HMAC-SHA256 of the parts, in order.
+    pub fn tag(&self, parts: &[&[u8]]) -> [u8; MAC_LEN] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
+        for p in parts {
+            mac.update(p);
+        }
+        let full = mac.finalize().into_bytes();
+        let mut out = [0u8; MAC_LEN];
+        out.copy_from_slice(&full[..MAC_LEN]);
+        out
+    }
+
+    /// Whether `tag` is the parts' tag, compared in constant time.
+    pub fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+        tag.len() == MAC_LEN && self.tag(parts).iter().zip(tag).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+}
+
+/// The key Kinesis iterators are signed with.
+pub type IteratorKey = RunKey;
 
 /// Why an iterator was refused, before the stream is looked at.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,30 +91,7 @@ pub enum Refusal {
     Expired(i64),
 }
 
-impl IteratorKey {
-    /// A fresh key for this run.
-    pub fn generate() -> IteratorKey {
-        let mut key = [0u8; 32];
-        let mut run = [0u8; 8];
-        getrandom::fill(&mut key).expect("the OS random source works");
-        getrandom::fill(&mut run).expect("the OS random source works");
-        IteratorKey { key, run }
-    }
-
-    /// A key from fixed bytes (tests).
-    pub fn from_bytes(key: [u8; 32], run: [u8; 8]) -> IteratorKey {
-        IteratorKey { key, run }
-    }
-
-    fn mac(&self, bytes: &[u8]) -> [u8; MAC_LEN] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
-        mac.update(bytes);
-        let full = mac.finalize().into_bytes();
-        let mut out = [0u8; MAC_LEN];
-        out.copy_from_slice(&full[..MAC_LEN]);
-        out
-    }
-
+impl RunKey {
     /// The iterator for `p`.
     pub fn encode(&self, p: &Position) -> String {
         let mut bytes = Vec::with_capacity(FIXED + p.stream.len() + MAC_LEN);
@@ -81,7 +102,7 @@ impl IteratorKey {
         bytes.extend_from_slice(&p.shard.to_be_bytes());
         bytes.extend_from_slice(&p.next.to_be_bytes());
         bytes.extend_from_slice(p.stream.as_bytes());
-        let mac = self.mac(&bytes);
+        let mac = self.tag(&[&bytes]);
         bytes.extend_from_slice(&mac);
         base64::engine::general_purpose::STANDARD.encode(bytes)
     }
@@ -94,11 +115,7 @@ impl IteratorKey {
             return Err(Refusal::OtherRun);
         }
         let (body, mac) = bytes.split_at(bytes.len() - MAC_LEN);
-        let mut check = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
-        check.update(body);
-        let full = check.finalize().into_bytes();
-        // Constant-time comparison of the truncated tag.
-        if full[..MAC_LEN].iter().zip(mac).fold(0u8, |acc, (a, b)| acc | (a ^ b)) != 0 {
+        if !self.verify(&[body], mac) {
             return Err(Refusal::Invalid);
         }
         if now_ms - p.issued_ms > LIFETIME_MS {

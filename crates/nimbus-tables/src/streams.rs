@@ -9,7 +9,7 @@
 //! order, and never reused.
 
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use nimbus_streams::iterator::{RunKey, MAC_LEN};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -82,36 +82,21 @@ pub enum IteratorRefusal {
 }
 
 const VERSION: u8 = 1;
-const MAC_LEN: usize = 16;
 /// version, run, issued, stream id, after.
 const FIXED: usize = 1 + 8 + 8 + 8 + 8;
 
-/// The key this server run signs iterators with.
-pub struct IteratorKey {
-    key: [u8; 32],
-    run: [u8; 8],
-}
+/// The key this server run signs iterators with (the run's key, as Kinesis iterators').
+pub struct IteratorKey(RunKey);
 
 impl IteratorKey {
     /// A fresh key for this run.
     pub fn generate() -> IteratorKey {
-        let mut key = [0u8; 32];
-        let mut run = [0u8; 8];
-        getrandom::fill(&mut key).expect("the OS random source works");
-        getrandom::fill(&mut run).expect("the OS random source works");
-        IteratorKey { key, run }
+        IteratorKey(RunKey::generate())
     }
 
     /// A key from fixed bytes (tests).
     pub fn from_bytes(key: [u8; 32], run: [u8; 8]) -> IteratorKey {
-        IteratorKey { key, run }
-    }
-
-    fn mac(&self, arn: &str, body: &[u8]) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
-        mac.update(arn.as_bytes());
-        mac.update(body);
-        mac.finalize().into_bytes().into()
+        IteratorKey(RunKey::from_bytes(key, run))
     }
 
     /// The iterator for `p`: `<stream ARN>|1|<base64 of the position and its MAC>`, as AWS's
@@ -119,12 +104,12 @@ impl IteratorKey {
     pub fn encode(&self, p: &IteratorPosition) -> String {
         let mut bytes = Vec::with_capacity(FIXED + MAC_LEN);
         bytes.push(VERSION);
-        bytes.extend_from_slice(&self.run);
+        bytes.extend_from_slice(&self.0.run());
         bytes.extend_from_slice(&p.issued_ms.to_be_bytes());
         bytes.extend_from_slice(&p.stream_id.to_be_bytes());
         bytes.extend_from_slice(&p.after.to_be_bytes());
-        let mac = self.mac(&p.arn, &bytes);
-        bytes.extend_from_slice(&mac[..MAC_LEN]);
+        let mac = self.0.tag(&[p.arn.as_bytes(), &bytes]);
+        bytes.extend_from_slice(&mac);
         format!("{}|1|{}", p.arn, base64::engine::general_purpose::STANDARD.encode(bytes))
     }
 
@@ -136,12 +121,10 @@ impl IteratorKey {
             return Err(IteratorRefusal::Invalid);
         }
         let (body, tag) = bytes.split_at(FIXED);
-        if body[1..9] != self.run {
+        if body[1..9] != self.0.run() {
             return Err(IteratorRefusal::OtherRun);
         }
-        let expected = self.mac(arn, body);
-        // Constant-time comparison of the truncated tag.
-        if expected[..MAC_LEN].iter().zip(tag).fold(0u8, |acc, (a, b)| acc | (a ^ b)) != 0 {
+        if !self.0.verify(&[arn.as_bytes(), body], tag) {
             return Err(IteratorRefusal::Invalid);
         }
         let int = |at: usize| i64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes"));
