@@ -8,6 +8,7 @@
 mod error;
 pub mod hashkey;
 pub mod iterator;
+mod routes;
 pub mod sequence;
 mod service;
 pub mod shards;

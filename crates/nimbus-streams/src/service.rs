@@ -2,7 +2,7 @@
 //! one job on the store's writer thread, so a stream's shards, counters and records change
 //! one call at a time; writes of records are fsync'd before the answer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -13,6 +13,7 @@ use rusqlite::Connection;
 use crate::error::StreamError;
 use crate::hashkey;
 use crate::iterator::{expired_message, IteratorKey, Position, Refusal};
+use crate::routes::RouteCache;
 use crate::sequence::{SequenceNumber, END};
 use crate::shards::{self, Change, OpenShard};
 use crate::store::{self, RecordRow, ShardRow, Store, StreamRow};
@@ -230,6 +231,8 @@ pub struct StreamService {
     clock: Arc<dyn Clock>,
     key: IteratorKey,
     throttle: Arc<Mutex<Throttle>>,
+    /// Each stream's open shards for routing puts (used on the writer thread only).
+    routes: Arc<RouteCache>,
 }
 
 impl StreamService {
@@ -405,6 +408,7 @@ impl StreamService {
             clock,
             key: IteratorKey::generate(),
             throttle: Arc::new(Mutex::new(Throttle::new(config.shard_limits))),
+            routes: Arc::default(),
         })
     }
 
@@ -467,12 +471,13 @@ impl StreamService {
     }
 
     pub async fn delete_stream(&self, name: &str) -> Result<(), StreamError> {
-        let (names, name) = (self.names(), name.to_string());
+        let (names, name, routes) = (self.names(), name.to_string(), self.routes.clone());
         let id = self
             .store
             .run(true, move |conn| {
                 let stream = names.stream(conn, &name)?;
                 store::delete_stream(conn, stream.id)?;
+                routes.forget(&name);
                 Ok(stream.id)
             })
             .await?;
@@ -663,18 +668,19 @@ impl StreamService {
             });
         }
         let (names, name, now, throttle) = (self.names(), name.to_string(), self.clock.now_ms(), self.throttle.clone());
+        let routes = self.routes.clone();
         self.store
             .run(true, move |conn| {
                 let stream = names.stream(conn, &name)?;
-                let mut open: Vec<ShardRow> = store::shards(conn, stream.id)?.into_iter().filter(ShardRow::is_open).collect();
-                let mut touched = vec![false; open.len()];
+                let routes = routes.get(conn, &stream)?;
+                // The newest record's index and arrival time of each shard written to.
+                let mut heads: HashMap<u32, (u64, i64)> = HashMap::new();
                 let mut throttle = throttle.lock().expect("throttle lock");
                 let mut outcomes = Vec::with_capacity(records.len());
                 for (record, key) in records.into_iter().zip(keys) {
-                    let Some(at) = open.iter().position(|s| s.start <= key && key <= s.end) else {
+                    let Some(shard) = routes.find(key) else {
                         return Err(StreamError::Internal(format!("no open shard of {name} holds hash key {key}")));
                     };
-                    let shard = &mut open[at];
                     let size = (record.data.len() + record.partition_key.len()) as u64;
                     if !throttle.admit(stream.id, shard.ix, size, now) {
                         outcomes.push(PutOutcome::Failed {
@@ -687,22 +693,26 @@ impl StreamService {
                         });
                         continue;
                     }
-                    // Strictly increasing indexes, and arrival times that never go back.
-                    shard.last_seq += 1;
-                    shard.last_arrival_ms = shard.last_arrival_ms.max(now);
-                    let row = RecordRow {
-                        seq: shard.last_seq,
-                        arrival_ms: shard.last_arrival_ms,
-                        partition_key: record.partition_key,
-                        data: record.data,
+                    let head = match heads.entry(shard.ix) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(e) => e.insert(store::shard_head(conn, stream.id, shard.ix)?),
                     };
+                    // Strictly increasing indexes, and arrival times that never go back.
+                    head.0 += 1;
+                    head.1 = head.1.max(now);
+                    let row = RecordRow { seq: head.0, arrival_ms: head.1, partition_key: record.partition_key, data: record.data };
                     store::insert_record(conn, stream.id, shard.ix, &row)?;
-                    touched[at] = true;
-                    let out = record_out(shard, row);
-                    outcomes.push(PutOutcome::Stored { shard_id: shard_id(shard.ix), sequence_number: out.sequence_number });
+                    let sequence_number = SequenceNumber {
+                        shard_created_s: (shard.created_ms / 1000) as u64,
+                        shard: shard.ix,
+                        index: row.seq,
+                        time_s: (row.arrival_ms / 1000) as u64,
+                    }
+                    .format();
+                    outcomes.push(PutOutcome::Stored { shard_id: shard_id(shard.ix), sequence_number });
                 }
-                for (shard, _) in open.iter().zip(&touched).filter(|(_, t)| **t) {
-                    store::advance_shard(conn, stream.id, shard.ix, shard.last_seq, shard.last_arrival_ms)?;
+                for (ix, (last_seq, last_arrival_ms)) in heads {
+                    store::advance_shard(conn, stream.id, ix, last_seq, last_arrival_ms)?;
                 }
                 Ok(outcomes)
             })

@@ -258,6 +258,12 @@ pub fn close_shard(conn: &Connection, stream_id: i64, ix: u32, closed_ms: i64) -
     Ok(())
 }
 
+/// A shard's newest record: its index (0: none yet) and arrival time.
+pub fn shard_head(conn: &Connection, stream_id: i64, ix: u32) -> Result<(u64, i64), StreamError> {
+    let mut st = conn.prepare_cached("SELECT last_seq, last_arrival_ms FROM shards WHERE stream_id = ?1 AND ix = ?2")?;
+    Ok(st.query_row(params![stream_id, ix], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?)
+}
+
 /// Records a shard's newest record.
 pub fn advance_shard(conn: &Connection, stream_id: i64, ix: u32, last_seq: u64, last_arrival_ms: i64) -> Result<(), StreamError> {
     conn.prepare_cached("UPDATE shards SET last_seq = ?3, last_arrival_ms = ?4 WHERE stream_id = ?1 AND ix = ?2")?.execute(params![

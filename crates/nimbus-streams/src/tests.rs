@@ -484,3 +484,16 @@ async fn records_survive_a_reopen() {
     let it = svc.get_shard_iterator("s", "shardId-000000000000", IteratorStart::TrimHorizon).await.expect("iterator");
     assert_eq!(svc.get_records(&it, None).await.expect("records").records[0].data, b"kept");
 }
+
+#[tokio::test]
+async fn puts_follow_a_stream_deleted_and_made_again_under_its_name() {
+    let (svc, _) = service(Limits::default());
+    create(&svc, "s", 1).await;
+    svc.put_record("s", record("k", "one"), None).await.expect("put");
+    svc.put_record("s", record("k", "two"), None).await.expect("put");
+    svc.delete_stream("s").await.expect("delete");
+    create(&svc, "s", 2).await;
+    let (shard, seq) = svc.put_record("s", explicit(&u128::MAX.to_string()), None).await.expect("put");
+    assert_eq!(shard, "shardId-000000000001", "routed by the new stream's shards");
+    assert_eq!(SequenceNumber::parse(&seq).expect("ours").index, 1, "the new shard's first record");
+}
