@@ -472,3 +472,24 @@ def test_iterator_age_is_reported(lam, kinesis, logs, server):
     assert max(p["Maximum"] for p in points) >= 1500, points
     assert all(p["Unit"] == "Milliseconds" for p in points)
     lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_mappings_have_arns_and_tags(lam, kinesis):
+    fn = consumer(lam)
+    _, arn = make_stream(kinesis)
+    m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="LATEST", Enabled=False,
+                                        Tags={"team": "data", "env": "test"})
+    mapping_arn = m["EventSourceMappingArn"]
+    assert mapping_arn == f"arn:aws:lambda:us-east-1:{mapping_arn.split(':')[4]}:event-source-mapping:{m['UUID']}"
+    assert lam.get_event_source_mapping(UUID=m["UUID"])["EventSourceMappingArn"] == mapping_arn
+    assert lam.list_tags(Resource=mapping_arn)["Tags"] == {"team": "data", "env": "test"}
+    lam.tag_resource(Resource=mapping_arn, Tags={"env": "prod", "owner": "me"})
+    lam.untag_resource(Resource=mapping_arn, TagKeys=["team"])
+    assert lam.list_tags(Resource=mapping_arn)["Tags"] == {"env": "prod", "owner": "me"}
+    # Tags leave the mapping as it was.
+    assert lam.get_event_source_mapping(UUID=m["UUID"])["State"] == "Disabled"
+    lam.delete_event_source_mapping(UUID=m["UUID"])
+    gone = mapping_arn.rsplit(":", 1)[0] + ":00000000-0000-0000-0000-000000000000"
+    expect(lambda: lam.list_tags(Resource=gone), "ResourceNotFoundException", 404)
+    expect(lambda: lam.tag_resource(Resource=mapping_arn.rsplit(":", 1)[0] + ":not-a-uuid", Tags={"a": "b"}),
+           "ValidationException", 400)

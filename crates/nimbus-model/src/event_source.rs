@@ -24,6 +24,9 @@ pub struct EventSourceMapping {
     /// with a failing batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamSettings>,
+    /// Tags (TagResource on the mapping's ARN, or CreateEventSourceMapping's `Tags`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// A stream mapping's settings (AWS's names in the comments).

@@ -31,6 +31,11 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// `arn:aws:lambda:<region>:<account>:event-source-mapping:<uuid>`.
+    pub fn mapping_arn(&self, uuid: &str) -> String {
+        format!("arn:aws:lambda:{}:{}:event-source-mapping:{}", self.region, self.account_id, uuid)
+    }
+
     pub fn function_arn(&self, name: &str) -> String {
         format!("arn:aws:lambda:{}:{}:function:{}", self.region, self.account_id, name)
     }

@@ -32,6 +32,7 @@ pub struct NewMapping {
     pub filters: Vec<String>,
     /// Stream sources only.
     pub stream: StreamOptions,
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// The stream-only members of CreateEventSourceMapping and UpdateEventSourceMapping, as
@@ -217,6 +218,7 @@ impl EventSources {
             last_processing_result: "No records processed".into(),
             filters: n.filters,
             stream: None,
+            tags: n.tags,
         };
         self.store.put_event_source_mapping(&m).await.map_err(store_err)?;
         if m.enabled {
@@ -276,6 +278,17 @@ impl EventSources {
             }
         }
         Ok(m)
+    }
+
+    /// TagResource/UntagResource on a mapping's ARN: changes its tags, nothing else (its
+    /// pollers go on).
+    pub async fn set_tags(&self, uuid: &str, change: impl FnOnce(&mut std::collections::BTreeMap<String, String>)) -> Result<(), ApiError> {
+        let mut m = self.get(uuid).await?;
+        change(&mut m.tags);
+        if m.tags.len() > nimbus_control::MAX_TAGS {
+            return Err(ApiError::invalid("Number of tags exceeds resource tag limit."));
+        }
+        self.store.put_event_source_mapping(&m).await.map_err(store_err)
     }
 
     pub async fn delete(&self, uuid: &str) -> Result<EventSourceMapping, ApiError> {

@@ -308,6 +308,7 @@ impl EventSources {
             last_processing_result: "No records processed".into(),
             filters: n.filters,
             stream: Some(settings.clone()),
+            tags: n.tags,
         };
         if settings.starting_position == "LATEST" {
             for s in &shards {

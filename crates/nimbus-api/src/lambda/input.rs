@@ -1087,6 +1087,8 @@ pub struct MappingInput {
     destination_config: Option<MappingDestinationInput>,
     parallelization_factor: Option<i64>,
     tumbling_window_in_seconds: Option<i64>,
+    /// CreateEventSourceMapping only.
+    tags: Option<BTreeMap<String, String>>,
 }
 
 /// A mapping's DestinationConfig (OnFailure only applies to stream sources).
@@ -1141,6 +1143,12 @@ impl MappingInput {
             maximum_concurrency: self.concurrency(),
             filters: self.filters().unwrap_or_default(),
             stream: self.stream()?,
+            tags: match self.tags {
+                Some(t) if t.len() > nimbus_control::MAX_TAGS => {
+                    return Err(ApiError::invalid("Number of tags exceeds resource tag limit."))
+                }
+                t => t.unwrap_or_default(),
+            },
         })
     }
 
@@ -1363,8 +1371,8 @@ pub struct ResourceInput {
 }
 
 impl ResourceInput {
-    pub fn function(&self, partition: &Partition) -> Result<String, ApiError> {
-        tagged_function(&self.resource, partition)
+    pub fn target(&self, partition: &Partition) -> Result<Tagged, ApiError> {
+        tagged(&self.resource, partition)
     }
 }
 
@@ -1376,12 +1384,12 @@ pub struct TagResourceInput {
 }
 
 impl TagResourceInput {
-    pub fn function(&self, partition: &Partition) -> Result<String, ApiError> {
-        let name = tagged_function(&self.resource, partition)?;
+    pub fn target(&self, partition: &Partition) -> Result<Tagged, ApiError> {
+        let target = tagged(&self.resource, partition)?;
         if self.tags.is_empty() {
             return Err(ApiError::invalid("An error occurred and the request cannot be processed."));
         }
-        Ok(name)
+        Ok(target)
     }
 }
 
@@ -1393,17 +1401,27 @@ pub struct UntagResourceInput {
 }
 
 impl UntagResourceInput {
-    pub fn function(&self, partition: &Partition) -> Result<String, ApiError> {
-        tagged_function(&self.resource, partition)
+    pub fn target(&self, partition: &Partition) -> Result<Tagged, ApiError> {
+        tagged(&self.resource, partition)
     }
 }
 
 /// AWS's pattern for a taggable Lambda resource, as its validation message prints it.
 const TAGGABLE_PATTERN: &str = "Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:(function:[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?|layer:([a-zA-Z0-9-_]+)|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)";
 
-/// The function a tag operation names: an unqualified function ARN. A qualified one is
-/// refused as AWS refuses it; other taggable resources are not served yet.
-fn tagged_function(resource: &str, partition: &Partition) -> Result<String, ApiError> {
+/// What a tag operation names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tagged {
+    /// A function, by name.
+    Function(String),
+    /// An event source mapping, by UUID.
+    Mapping(String),
+}
+
+/// The resource a tag operation names: an unqualified function ARN (a qualified one is
+/// refused as AWS refuses it) or an event source mapping's ARN; other taggable resources
+/// are not served yet.
+fn tagged(resource: &str, partition: &Partition) -> Result<Tagged, ApiError> {
     let parts: Vec<&str> = resource.split(':').collect();
     let name_ok = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     let shaped = parts.len() >= 7
@@ -1419,13 +1437,15 @@ fn tagged_function(resource: &str, partition: &Partition) -> Result<String, ApiE
     if !shaped {
         return Err(ApiError::validation(resource, "resource", TAGGABLE_PATTERN));
     }
-    if parts[5] != "function" {
-        return Err(ApiError::invalid(format!("Nimbus keeps tags on functions only, not on {}", parts[5])));
+    match parts[5] {
+        "function" if parts.len() == 8 => {
+            Err(ApiError::invalid("Tags on function aliases and versions are not supported. Please specify a function ARN."))
+        }
+        "function" => Ok(Tagged::Function(FunctionRef::parse(resource, partition)?.name)),
+        "event-source-mapping" if parts.len() == 7 && uuid::Uuid::parse_str(parts[6]).is_ok() => Ok(Tagged::Mapping(parts[6].to_string())),
+        "event-source-mapping" => Err(ApiError::validation(resource, "resource", TAGGABLE_PATTERN)),
+        other => Err(ApiError::invalid(format!("Nimbus keeps tags on functions and event source mappings only, not on {other}"))),
     }
-    if parts.len() == 8 {
-        return Err(ApiError::invalid("Tags on function aliases and versions are not supported. Please specify a function ARN."));
-    }
-    Ok(FunctionRef::parse(resource, partition)?.name)
 }
 
 // ---- resource-based policies -----------------------------------------------------------

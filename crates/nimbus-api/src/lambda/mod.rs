@@ -22,7 +22,7 @@ use nimbus_protocol::{encode, DecodeError, Protocol, LAMBDA};
 use serde::Serialize;
 
 pub use input::LambdaCall;
-use input::{CodeUpdate, Invocation, InvokeInput, NewUrl, PolicyResource, StreamInvocation};
+use input::{CodeUpdate, Invocation, InvokeInput, NewUrl, PolicyResource, StreamInvocation, Tagged};
 use output::*;
 
 use crate::action::RawRequest;
@@ -551,18 +551,26 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
             reply(op, &Empty {}, rid)
         }
         LambdaCall::TagResource(input) => {
-            let name = input.function(p)?;
-            control.set_tags(&name, |tags| tags.extend(input.tags)).await?;
+            match input.target(p)? {
+                Tagged::Function(name) => drop(control.set_tags(&name, |tags| tags.extend(input.tags)).await?),
+                Tagged::Mapping(uuid) => state.event_sources.set_tags(&uuid, |tags| tags.extend(input.tags)).await?,
+            }
             reply(op, &Empty {}, rid)
         }
         LambdaCall::UntagResource(input) => {
-            let name = input.function(p)?;
-            control.set_tags(&name, |tags| input.tag_keys.iter().for_each(|k| drop(tags.remove(k)))).await?;
+            let untag = |tags: &mut std::collections::BTreeMap<String, String>| input.tag_keys.iter().for_each(|k| drop(tags.remove(k)));
+            match input.target(p)? {
+                Tagged::Function(name) => drop(control.set_tags(&name, untag).await?),
+                Tagged::Mapping(uuid) => state.event_sources.set_tags(&uuid, untag).await?,
+            }
             reply(op, &Empty {}, rid)
         }
         LambdaCall::ListTags(input) => {
-            let name = input.function(p)?;
-            reply(op, &ListTagsResponse { tags: control.get(&name).await?.tags }, rid)
+            let tags = match input.target(p)? {
+                Tagged::Function(name) => control.get(&name).await?.tags,
+                Tagged::Mapping(uuid) => state.event_sources.get(&uuid).await?.tags,
+            };
+            reply(op, &ListTagsResponse { tags }, rid)
         }
         LambdaCall::AddPermission(input) => {
             let (target, statement) = input.checked(p)?;

@@ -562,6 +562,7 @@ pub struct EventSourceMappingConfiguration {
     #[serde(skip_serializing_if = "Option::is_none")]
     scaling_config: Option<ScalingConfig>,
     function_arn: String,
+    event_source_mapping_arn: String,
     last_modified: f64,
     last_processing_result: String,
     state: &'static str,
@@ -632,6 +633,7 @@ impl EventSourceMappingConfiguration {
                 Some(q) => p.qualified_arn(&m.function, q),
                 None => p.function_arn(&m.function),
             },
+            event_source_mapping_arn: p.mapping_arn(&m.uuid),
             last_modified: m.last_modified_ms as f64 / 1000.0,
             last_processing_result: m.last_processing_result.clone(),
             state: transition.unwrap_or(if m.enabled { "Enabled" } else { "Disabled" }),
