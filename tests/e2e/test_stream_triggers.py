@@ -493,3 +493,39 @@ def test_mappings_have_arns_and_tags(lam, kinesis):
     expect(lambda: lam.list_tags(Resource=gone), "ResourceNotFoundException", 404)
     expect(lambda: lam.tag_resource(Resource=mapping_arn.rsplit(":", 1)[0] + ":not-a-uuid", Tags={"a": "b"}),
            "ValidationException", 400)
+
+
+def test_window_state_survives_sigkill(nimbus_bin, tmp_path):
+    """The open window's state is stored with the checkpoint: after kill -9 the window goes
+    on with the state it had, and its final call counts every record exactly once (the
+    kill comes while the mapping is idle, so nothing was in flight)."""
+    srv = Server(nimbus_bin, tmp_path / "data", tmp_path / "server.log", name="window-kill").start()
+    try:
+        lam, kinesis, logs = srv.lambda_client(), srv.client("kinesis"), srv.logs_client()
+        fn = unique("windowed")
+        create_function(lam, fn, "python3.11", "lambda_function.handler", make_zip(WINDOWED))
+        stream, arn = make_stream(kinesis)
+        lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON",
+                                        BatchSize=2, TumblingWindowInSeconds=20)
+        before = list(range(1, 6))
+        for v in before:
+            kinesis.put_record(StreamName=stream, Data=str(v).encode(), PartitionKey="pk")
+
+        def aggregated():
+            calls = [w for w in windows_seen(logs, fn) if not w["isFinalInvokeForWindow"]]
+            return sum(w["n"] for w in calls) >= len(before)
+        wait_for(aggregated, timeout=60, what="the records before the kill")
+        time.sleep(0.5)  # the checkpoint follows the answer
+        srv.kill()
+        srv.start()
+        lam, kinesis, logs = srv.lambda_client(), srv.client("kinesis"), srv.logs_client()
+        after = [10, 20]
+        for v in after:
+            kinesis.put_record(StreamName=stream, Data=str(v).encode(), PartitionKey="pk")
+        finals = lambda: [w for w in windows_seen(logs, fn) if w["isFinalInvokeForWindow"]]
+        wait_for(lambda: sum(f["state"].get("count", 0) for f in finals()) >= len(before) + len(after), timeout=90,
+                 what="the final calls of the windows")
+        assert sum(f["state"]["count"] for f in finals()) == len(before) + len(after), finals()
+        assert sum(f["state"]["sum"] for f in finals()) == sum(before) + sum(after)
+    finally:
+        srv.stop()
