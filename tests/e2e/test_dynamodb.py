@@ -330,6 +330,73 @@ def test_ttl_deletes_expired_items(ddb):
     assert ddb.scan(TableName=t)["Count"] == 2
 
 
+def test_tags(ddb):
+    """TagResource, UntagResource and ListTagsOfResource on a table's ARN, CreateTable's Tags,
+    and AWS's refusals (the reads Terraform's aws_dynamodb_table makes on every refresh)."""
+    t = make_table(ddb, Tags=[{"Key": "env", "Value": "test"}])
+    arn = ddb.describe_table(TableName=t)["Table"]["TableArn"]
+    assert ddb.list_tags_of_resource(ResourceArn=arn)["Tags"] == [{"Key": "env", "Value": "test"}]
+    ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": "data platform"}])
+    assert ddb.list_tags_of_resource(ResourceArn=arn)["Tags"] == [{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": "data platform"}]
+    ddb.untag_resource(ResourceArn=arn, TagKeys=["env", "not-there"])
+    assert ddb.list_tags_of_resource(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "data platform"}]
+    missing = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{unique('nope')}"
+    for call in (lambda: ddb.list_tags_of_resource(ResourceArn=missing),
+                 lambda: ddb.tag_resource(ResourceArn=missing, Tags=[{"Key": "k", "Value": "v"}]),
+                 lambda: ddb.untag_resource(ResourceArn=missing, TagKeys=["k"])):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert client_error(e) == ("ResourceNotFoundException", 400, f"Requested resource not found: ResourceArn: {missing} not found")
+    refusals = [
+        ([{"Key": f"k{i}", "Value": "v"} for i in range(50)], "Number of Tags exceed the current limit for the provided ResourceArn"),
+        ([{"Key": "aws:cloudformation", "Value": "v"}], "Tag Key cannot be prefixed with aws:, Key: aws:cloudformation"),
+        ([{"Key": "bad#key", "Value": "v"}], "The Tag Key provided is invalid, Key: bad#key"),
+        ([{"Key": "k", "Value": "1"}, {"Key": "k", "Value": "2"}], "Duplicate Tag Keys provided as input: Duplicate Tag Key found k"),
+        ([], "Atleast one Tag needs to be provided as Input."),
+    ]
+    for tags, text in refusals:
+        with pytest.raises(ClientError) as e:
+            ddb.tag_resource(ResourceArn=arn, Tags=tags)
+        assert client_error(e) == ("ValidationException", 400, text)
+    with pytest.raises(ClientError) as e:
+        ddb.list_tags_of_resource(ResourceArn=f"{arn}/index/byUser")
+    assert client_error(e)[0] == "ValidationException"
+    assert ddb.list_tags_of_resource(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "data platform"}]
+    with pytest.raises(ClientError) as e:
+        make_table(ddb, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    assert client_error(e) == ("ValidationException", 400, "Number of Tags exceed the current limit for the provided ResourceArn")
+
+
+def test_continuous_backups_limits_and_endpoints(ddb, server):
+    t = make_table(ddb)
+    off = ddb.describe_continuous_backups(TableName=t)["ContinuousBackupsDescription"]
+    assert off == {"ContinuousBackupsStatus": "ENABLED", "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}}
+    before = time.time()
+    on = ddb.update_continuous_backups(TableName=t, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    d = on["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert (d["PointInTimeRecoveryStatus"], d["RecoveryPeriodInDays"]) == ("ENABLED", 35)
+    assert before - 1 <= d["EarliestRestorableDateTime"].timestamp() <= d["LatestRestorableDateTime"].timestamp() <= time.time() + 1
+    arn = ddb.describe_table(TableName=t)["Table"]["TableArn"]
+    again = ddb.describe_continuous_backups(TableName=arn)["ContinuousBackupsDescription"]
+    assert again["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    with pytest.raises(ClientError) as e:
+        ddb.update_continuous_backups(TableName=t, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False, "RecoveryPeriodInDays": 7})
+    assert client_error(e) == ("ValidationException", 400, "Invalid Request: Cannot specify RecoveryPeriodInDays when disabling point-in-time recovery.")
+    ddb.update_continuous_backups(TableName=t, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
+    assert ddb.describe_continuous_backups(TableName=t)["ContinuousBackupsDescription"] == off
+    missing = unique("nope")
+    with pytest.raises(ClientError) as e:
+        ddb.describe_continuous_backups(TableName=missing)
+    assert client_error(e) == ("TableNotFoundException", 400, f"Table not found: {missing}")
+
+    limits = ddb.describe_limits()
+    limits.pop("ResponseMetadata")
+    assert limits == {"AccountMaxReadCapacityUnits": 80000, "AccountMaxWriteCapacityUnits": 80000,
+                      "TableMaxReadCapacityUnits": 40000, "TableMaxWriteCapacityUnits": 40000}
+    endpoints = ddb.describe_endpoints()["Endpoints"]
+    assert endpoints == [{"Address": server.endpoint.split("://", 1)[1], "CachePeriodInMinutes": 1440}]
+
+
 def test_aws_cli(aws_cli, server, tmp_path):
     cli = aws_cli_runner(aws_cli, server.endpoint, tmp_path / "home")
     name = unique("cli")
@@ -385,9 +452,15 @@ def test_acknowledged_writes_survive_kill_9(server_factory):
         c.put_item(TableName=t, Item={"pk": {"S": "p"}, "sk": {"S": f"{i:02}"}})
     c.batch_write_item(RequestItems={t: [{"PutRequest": {"Item": {"pk": {"S": "q"}, "sk": {"S": f"{i:02}"}}}} for i in range(20)]})
     c.update_item(TableName=t, Key={"pk": {"S": "p"}, "sk": {"S": "00"}}, UpdateExpression="SET v = :v", ExpressionAttributeValues={":v": {"N": "7"}})
+    arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{t}"
+    c.tag_resource(ResourceArn=arn, Tags=[{"Key": "owner", "Value": "me"}])
+    c.update_continuous_backups(TableName=t, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 7})
     os.kill(s.proc.pid, signal.SIGKILL)
     s.proc.wait(timeout=10)
     s.start()
     c = s.client("dynamodb")
     assert c.scan(TableName=t, Select="COUNT")["Count"] == 50
     assert c.get_item(TableName=t, Key={"pk": {"S": "p"}, "sk": {"S": "00"}})["Item"]["v"] == {"N": "7"}
+    assert c.list_tags_of_resource(ResourceArn=arn)["Tags"] == [{"Key": "owner", "Value": "me"}]
+    pitr = c.describe_continuous_backups(TableName=t)["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert (pitr["PointInTimeRecoveryStatus"], pitr["RecoveryPeriodInDays"]) == ("ENABLED", 7)

@@ -47,6 +47,13 @@ calls! {
         BatchWriteItem(BatchWriteItemInput),
         TransactWriteItems(TransactWriteItemsInput),
         TransactGetItems(TransactGetItemsInput),
+        TagResource(TagResourceInput),
+        UntagResource(UntagResourceInput),
+        ListTagsOfResource(ListTagsOfResourceInput),
+        DescribeContinuousBackups(DescribeContinuousBackupsInput),
+        UpdateContinuousBackups(UpdateContinuousBackupsInput),
+        DescribeLimits(NoInput),
+        DescribeEndpoints(NoInput),
     }
 }
 
@@ -134,7 +141,7 @@ fn ok<T: Serialize>(operation: &str, output: &T, request_id: &str) -> Response<B
     encode::output(&DYNAMODB, Protocol::AwsJson1_0, operation, output, request_id)
 }
 
-async fn run(svc: &Arc<TableService>, call: DynamoDbCall, request_id: &str) -> Result<Response<Bytes>, TableError> {
+async fn run(svc: &Arc<TableService>, call: DynamoDbCall, host: Option<&str>, request_id: &str) -> Result<Response<Bytes>, TableError> {
     let op = call.operation();
     Ok(match call {
         DynamoDbCall::CreateTable(i) => ok(op, &svc.create_table(i).await?, request_id),
@@ -154,14 +161,22 @@ async fn run(svc: &Arc<TableService>, call: DynamoDbCall, request_id: &str) -> R
         DynamoDbCall::BatchWriteItem(i) => ok(op, &svc.batch_write_item(i).await?, request_id),
         DynamoDbCall::TransactWriteItems(i) => ok(op, &svc.transact_write_items(i).await?, request_id),
         DynamoDbCall::TransactGetItems(i) => ok(op, &svc.transact_get_items(i).await?, request_id),
+        DynamoDbCall::TagResource(i) => ok(op, &svc.tag_resource(i).await?, request_id),
+        DynamoDbCall::UntagResource(i) => ok(op, &svc.untag_resource(i).await?, request_id),
+        DynamoDbCall::ListTagsOfResource(i) => ok(op, &svc.list_tags_of_resource(i).await?, request_id),
+        DynamoDbCall::DescribeContinuousBackups(i) => ok(op, &svc.describe_continuous_backups(i).await?, request_id),
+        DynamoDbCall::UpdateContinuousBackups(i) => ok(op, &svc.update_continuous_backups(i).await?, request_id),
+        DynamoDbCall::DescribeLimits(_) => ok(op, &svc.describe_limits(), request_id),
+        DynamoDbCall::DescribeEndpoints(_) => ok(op, &svc.describe_endpoints(host), request_id),
     })
 }
 
-/// Runs the request on the account's tables.
-pub async fn execute(svc: &Arc<TableService>, req: DynamoDbRequest) -> Response<Body> {
+/// Runs the request on the account's tables; `host` is the `Host` the caller reached
+/// (DescribeEndpoints answers it).
+pub async fn execute(svc: &Arc<TableService>, req: DynamoDbRequest, host: Option<&str>) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let result = match req.call {
-        Ok(call) => run(svc, call, &request_id).await,
+        Ok(call) => run(svc, call, host, &request_id).await,
         Err(e) => Err(e),
     };
     let response = result.unwrap_or_else(|e| {

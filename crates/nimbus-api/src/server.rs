@@ -272,7 +272,7 @@ async fn route(
         }
         Action::Gateway(req) => crate::gateway::execute(&state, req, &origin).await,
         Action::Sqs(req) => crate::sqs::execute(&state.queues, req, &origin).await,
-        Action::DynamoDb(req) => crate::dynamodb::execute(&state.tables, req).await,
+        Action::DynamoDb(req) => crate::dynamodb::execute(&state.tables, req, host).await,
         Action::DynamoDbStreams(req) => crate::dynamodbstreams::execute(&state.tables, req).await,
         Action::Kinesis(req) => crate::kinesis::execute(&state.streams, req).await,
         Action::Events(req) => crate::events::execute(&state.events, req).await,

@@ -41,6 +41,9 @@ pub enum TableError {
     /// `ResourceInUseException` (400).
     #[error("{0}")]
     InUse(String),
+    /// `TableNotFoundException` (400): the backup calls' missing table.
+    #[error("{0}")]
+    TableNotFound(String),
     /// `ConditionalCheckFailedException` (400); `item` when the caller asked for it with
     /// `ReturnValuesOnConditionCheckFailure: ALL_OLD` and the item exists.
     #[error("The conditional request failed")]
@@ -73,6 +76,7 @@ impl TableError {
             TableError::Serialization(_) => "SerializationException",
             TableError::NotFound(_) => "ResourceNotFoundException",
             TableError::InUse(_) => "ResourceInUseException",
+            TableError::TableNotFound(_) => "TableNotFoundException",
             TableError::ConditionalCheckFailed { .. } => "ConditionalCheckFailedException",
             TableError::TransactionCanceled(_) => "TransactionCanceledException",
             TableError::ExpiredIterator(_) => "ExpiredIteratorException",

@@ -734,3 +734,145 @@ pub struct TransactGetItemsOutput {
 /// An empty answer (TransactWriteItems).
 #[derive(Debug, Default, Serialize)]
 pub struct Empty {}
+
+// ---- tags, backups, limits, endpoints -------------------------------------------------
+
+/// TagResource.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagResourceInput {
+    /// ResourceArn (a table's ARN).
+    pub resource_arn: String,
+    /// Tags.
+    pub tags: Vec<Tag>,
+}
+
+/// UntagResource.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagResourceInput {
+    /// ResourceArn (a table's ARN).
+    pub resource_arn: String,
+    /// TagKeys.
+    pub tag_keys: Vec<String>,
+}
+
+/// ListTagsOfResource.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsOfResourceInput {
+    /// ResourceArn (a table's ARN).
+    pub resource_arn: String,
+    /// NextToken (a position in the table's tags, as a previous page gave it).
+    pub next_token: Option<String>,
+}
+
+/// ListTagsOfResource's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsOfResourceOutput {
+    /// Tags, by key.
+    pub tags: Vec<Tag>,
+    /// NextToken, when more tags follow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// DescribeContinuousBackups (TableName: a name or a table ARN).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeContinuousBackupsInput {
+    /// TableName.
+    pub table_name: String,
+}
+
+/// `PointInTimeRecoverySpecification`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PointInTimeRecoverySpecification {
+    /// PointInTimeRecoveryEnabled.
+    pub point_in_time_recovery_enabled: bool,
+    /// RecoveryPeriodInDays (1 to 35; 35 when not given).
+    pub recovery_period_in_days: Option<i64>,
+}
+
+/// UpdateContinuousBackups.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateContinuousBackupsInput {
+    /// TableName (a name or a table ARN).
+    pub table_name: String,
+    /// PointInTimeRecoverySpecification.
+    pub point_in_time_recovery_specification: PointInTimeRecoverySpecification,
+}
+
+/// `PointInTimeRecoveryDescription`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PointInTimeRecoveryDescription {
+    /// PointInTimeRecoveryStatus (`ENABLED`, `DISABLED`).
+    pub point_in_time_recovery_status: String,
+    /// RecoveryPeriodInDays (when enabled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_period_in_days: Option<i64>,
+    /// EarliestRestorableDateTime (when enabled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub earliest_restorable_date_time: Option<f64>,
+    /// LatestRestorableDateTime (when enabled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_restorable_date_time: Option<f64>,
+}
+
+/// `ContinuousBackupsDescription`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContinuousBackupsDescription {
+    /// ContinuousBackupsStatus (always `ENABLED`, as on AWS).
+    pub continuous_backups_status: String,
+    /// PointInTimeRecoveryDescription.
+    pub point_in_time_recovery_description: PointInTimeRecoveryDescription,
+}
+
+/// DescribeContinuousBackups' and UpdateContinuousBackups' answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContinuousBackupsOutput {
+    /// ContinuousBackupsDescription.
+    pub continuous_backups_description: ContinuousBackupsDescription,
+}
+
+/// DescribeLimits' answer: AWS's default account quotas.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeLimitsOutput {
+    /// AccountMaxReadCapacityUnits.
+    pub account_max_read_capacity_units: i64,
+    /// AccountMaxWriteCapacityUnits.
+    pub account_max_write_capacity_units: i64,
+    /// TableMaxReadCapacityUnits.
+    pub table_max_read_capacity_units: i64,
+    /// TableMaxWriteCapacityUnits.
+    pub table_max_write_capacity_units: i64,
+}
+
+/// An input with no members (DescribeLimits, DescribeEndpoints).
+#[derive(Debug, Default, Deserialize)]
+pub struct NoInput {}
+
+/// `Endpoint`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Endpoint {
+    /// Address.
+    pub address: String,
+    /// CachePeriodInMinutes.
+    pub cache_period_in_minutes: i64,
+}
+
+/// DescribeEndpoints' answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeEndpointsOutput {
+    /// Endpoints.
+    pub endpoints: Vec<Endpoint>,
+}

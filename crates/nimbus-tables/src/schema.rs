@@ -307,6 +307,18 @@ pub struct TableDef {
     /// Tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Point-in-time recovery, while enabled (recorded; Nimbus offers no restore).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_in_time_recovery: Option<PointInTimeRecovery>,
+}
+
+/// UpdateContinuousBackups' setting, as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PointInTimeRecovery {
+    /// When it was enabled, seconds since the epoch.
+    pub since: f64,
+    /// RecoveryPeriodInDays.
+    pub days: i64,
 }
 
 impl TableDef {

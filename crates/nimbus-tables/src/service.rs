@@ -19,6 +19,7 @@ use crate::schema::{
 use crate::store::{self, Loaded, Origin, Range, Scan, Store};
 use crate::value::{check_item_size, item_from_wire, item_size, Item};
 
+mod admin;
 pub(crate) mod stream_reader;
 
 /// Most bytes of items one Query or Scan page reads (AWS's 1 MB).
@@ -414,7 +415,8 @@ impl TableService {
             stream: None,
             ttl_attribute: None,
             deletion_protection: input.deletion_protection_enabled.unwrap_or(false),
-            tags: input.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect(),
+            tags: admin::merge_tags(&BTreeMap::new(), input.tags.as_deref().unwrap_or_default())?,
+            point_in_time_recovery: None,
         };
         let this = self.clone();
         self.store

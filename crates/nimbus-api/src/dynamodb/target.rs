@@ -10,6 +10,14 @@ fn table(scope: &Scope<'_>, name: &str) -> String {
     format!("arn:aws:dynamodb:{}:{}:table/{name}", scope.region, scope.account)
 }
 
+/// A `TableName` member that may be a table's ARN, as a name.
+fn table_name(name_or_arn: &str) -> &str {
+    match name_or_arn.starts_with("arn:") {
+        true => name_or_arn.split_once(":table/").map_or(name_or_arn, |(_, rest)| rest.split('/').next().unwrap_or(rest)),
+        false => name_or_arn,
+    }
+}
+
 /// One action on several tables: the first is the target's resource, the rest `also`.
 fn on_tables<'a>(scope: &Scope<'_>, action: &'static str, names: impl IntoIterator<Item = &'a str>) -> Target {
     let mut names: Vec<&str> = names.into_iter().collect();
@@ -29,7 +37,12 @@ impl DynamoDbRequest {
         let action = DynamoDbCall::iam_action(self.operation)?;
         let on = |name: &str| Target::on(action, table(scope, name));
         Some(match call {
-            ListTables(_) => Target::any(action),
+            ListTables(_) | DescribeLimits(_) | DescribeEndpoints(_) => Target::any(action),
+            TagResource(i) => Target::on(action, i.resource_arn.clone()),
+            UntagResource(i) => Target::on(action, i.resource_arn.clone()),
+            ListTagsOfResource(i) => Target::on(action, i.resource_arn.clone()),
+            DescribeContinuousBackups(i) => on(table_name(&i.table_name)),
+            UpdateContinuousBackups(i) => on(table_name(&i.table_name)),
             CreateTable(i) => on(&i.table_name),
             DescribeTable(i) | DeleteTable(i) | DescribeTimeToLive(i) => on(&i.table_name),
             UpdateTable(i) => on(&i.table_name),
@@ -77,6 +90,20 @@ mod tests {
         let j = |op: &str, body: &str| json(&format!("DynamoDB_20120810.{op}"), body);
         check(vec![
             (j("ListTables", "{}"), "dynamodb:ListTables", "*"),
+            (j("DescribeLimits", "{}"), "dynamodb:DescribeLimits", "*"),
+            (j("DescribeEndpoints", "{}"), "dynamodb:DescribeEndpoints", "*"),
+            (j("TagResource", &format!(r#"{{"ResourceArn":"{T}","Tags":[{{"Key":"k","Value":"v"}}]}}"#)), "dynamodb:TagResource", T),
+            (j("UntagResource", &format!(r#"{{"ResourceArn":"{T}","TagKeys":["k"]}}"#)), "dynamodb:UntagResource", T),
+            (j("ListTagsOfResource", &format!(r#"{{"ResourceArn":"{T}"}}"#)), "dynamodb:ListTagsOfResource", T),
+            (j("DescribeContinuousBackups", r#"{"TableName":"orders"}"#), "dynamodb:DescribeContinuousBackups", T),
+            (
+                j(
+                    "UpdateContinuousBackups",
+                    &format!(r#"{{"TableName":"{T}","PointInTimeRecoverySpecification":{{"PointInTimeRecoveryEnabled":true}}}}"#),
+                ),
+                "dynamodb:UpdateContinuousBackups",
+                T,
+            ),
             (j("DescribeTable", r#"{"TableName":"orders"}"#), "dynamodb:DescribeTable", T),
             (j("PutItem", r#"{"TableName":"orders","Item":{"id":{"S":"1"}}}"#), "dynamodb:PutItem", T),
             (j("GetItem", r#"{"TableName":"orders","Key":{"id":{"S":"1"}}}"#), "dynamodb:GetItem", T),
