@@ -529,3 +529,30 @@ def test_window_state_survives_sigkill(nimbus_bin, tmp_path):
         assert sum(f["state"]["sum"] for f in finals()) == sum(before) + sum(after)
     finally:
         srv.stop()
+
+
+def test_a_bucket_as_on_failure_destination_gets_the_records_too(lam, kinesis, server):
+    s3 = server.client("s3")
+    bucket = unique("failed").lower()
+    s3.create_bucket(Bucket=bucket)
+    fn = consumer(lam)
+    stream, arn = make_stream(kinesis)
+    seqs = put(kinesis, stream, ["poison-1"])
+    m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON",
+                                        MaximumRetryAttempts=0,
+                                        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:s3:::{bucket}"}})
+    assert m["DestinationConfig"] == {"OnFailure": {"Destination": f"arn:aws:s3:::{bucket}"}}
+    prefix = f"aws/lambda/{m['UUID']}/shardId-000000000000/"
+    objects = wait_for(lambda: s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents"), timeout=30,
+                       what="the failure record in the bucket")
+    [obj] = objects
+    rest = obj["Key"][len(prefix):]
+    day, stamp = rest.rsplit("/", 1)
+    assert len(day.split("/")) == 3 and stamp[:10] == day.replace("/", "-"), obj["Key"]
+    body = json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+    info = body["KinesisBatchInfo"]
+    assert (info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == (seqs[0], seqs[0], 1)
+    assert body["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    payload = json.loads(body["payload"])
+    assert [base64.b64decode(r["kinesis"]["data"]).decode() for r in payload["Records"]] == ["poison-1"]
+    lam.delete_event_source_mapping(UUID=m["UUID"])

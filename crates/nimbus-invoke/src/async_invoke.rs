@@ -27,6 +27,13 @@ use crate::Invoker;
 pub trait MessageSink: Send + Sync {
     /// Sends `body` with string message attributes to the queue or topic named by `arn`.
     async fn send(&self, arn: &str, body: String, attributes: Vec<(String, String)>) -> Result<(), String>;
+
+    /// Writes `body` as the object `key` of the bucket named by `arn` (`arn:aws:s3:::<bucket>`;
+    /// stream mappings' S3 on-failure destinations).
+    async fn put_object(&self, arn: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
+        let _ = (key, body);
+        Err(format!("{arn}: no object store to write to"))
+    }
 }
 
 /// How long the dispatcher lets new events gather after being woken.

@@ -23,7 +23,8 @@ use tokio::task::JoinSet;
 
 use crate::sqs::{EventSources, NewMapping, StreamOptions};
 use crate::stream_batch::{
-    failure_record, first_failure, fitting, BatchRun, FailedBatch, Outcome, RetryPolicy, Step, StreamKind, PAYLOAD_LIMIT,
+    failure_object_key, failure_record, first_failure, fitting, BatchRun, FailedBatch, Outcome, RetryPolicy, Step, StreamKind,
+    PAYLOAD_LIMIT,
 };
 use crate::stream_window::{
     add_window_members, answered_state, lane_of, state_size, window_start, Checkpoint, OpenWindow, WindowCall, STATE_LIMIT,
@@ -162,7 +163,7 @@ pub(crate) fn settings(old: Option<&StreamSettings>, o: &StreamOptions, creating
         None => old.and_then(|s| s.on_failure.clone()),
     };
     if let Some(d) = &on_failure {
-        if !(d.starts_with("arn:aws:sqs:") || d.starts_with("arn:aws:sns:")) {
+        if !(d.starts_with("arn:aws:sqs:") || d.starts_with("arn:aws:sns:") || d.starts_with("arn:aws:s3:::")) {
             return Err(ApiError::invalid(format!(
                 "The provided destination config DestinationConfig(onSuccess=null, onFailure=OnFailure(destination={d})) is invalid."
             )));
@@ -776,7 +777,7 @@ impl EventSources {
                     Step::Commit(0) => {}
                     Step::Commit(n) => round.handled(self, &ords[..n]).await,
                     Step::Discard { range, attempts } => {
-                        let given_up: Vec<&Rec> = ords[range].iter().map(|&o| &round.recs[o]).collect();
+                        let given_up: Vec<&Rec> = ords[range.clone()].iter().map(|&o| &round.recs[o]).collect();
                         let (first, last) = (given_up[0], given_up[given_up.len() - 1]);
                         let record = failure_record(&FailedBatch {
                             kind: round.source.kind(),
@@ -799,7 +800,16 @@ impl EventSources {
                         });
                         tracing::info!(mapping = %m.uuid, shard = %round.key, records = given_up.len(), condition, "stream records given up on");
                         if let (Some(dest), Ok(sources)) = (&st.on_failure, self.sources()) {
-                            if let Err(e) = sources.sink.send(dest, record.to_string(), Vec::new()).await {
+                            let sent = if dest.starts_with("arn:aws:s3:::") {
+                                // A bucket gets the records themselves too, as `payload`.
+                                let mut object = record;
+                                object["payload"] = json!(round.event(&ords[range.clone()], None));
+                                let key = failure_object_key(&m.uuid, &round.shard_id, now_millis(), &uuid::Uuid::new_v4().to_string());
+                                sources.sink.put_object(dest, &key, object.to_string().into_bytes()).await
+                            } else {
+                                sources.sink.send(dest, record.to_string(), Vec::new()).await
+                            };
+                            if let Err(e) = sent {
                                 tracing::warn!(mapping = %m.uuid, "sending the on-failure record to {dest} failed: {e}");
                             }
                         }

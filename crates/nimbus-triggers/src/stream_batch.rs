@@ -177,6 +177,13 @@ fn iso_secs(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
 }
 
+/// Where an S3 on-failure destination gets a batch given up on:
+/// `aws/lambda/<mapping UUID>/<shard id>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<random UUID>`.
+pub fn failure_object_key(mapping: &str, shard_id: &str, now_ms: i64, random: &str) -> String {
+    let at = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    format!("aws/lambda/{mapping}/{shard_id}/{}/{}-{random}", at.format("%Y/%m/%d"), at.format("%Y-%m-%dT%H.%M.%S"))
+}
+
 /// AWS's invocation record for a stream batch given up on (sent to OnFailure).
 pub fn failure_record(b: &FailedBatch) -> Value {
     let arrival = match b.kind {
@@ -244,6 +251,12 @@ mod tests {
             steps.extend(b.report(outcome));
         }
         (invoked, steps)
+    }
+
+    #[test]
+    fn failure_object_keys() {
+        let key = failure_object_key("d7b9c2a0-1111-2222-3333-444455556666", "shardId-000000000003", 1_733_360_645_123, "r");
+        assert_eq!(key, "aws/lambda/d7b9c2a0-1111-2222-3333-444455556666/shardId-000000000003/2024/12/05/2024-12-05T01.04.05-r");
     }
 
     fn discard(range: Range<usize>, attempts: u32) -> Step {

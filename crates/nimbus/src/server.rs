@@ -948,13 +948,19 @@ impl Shared {
         )
         .await
         .map_err(|e| anyhow!("opening the topic database: {e}"))?;
-        async_invoker.set_message_sink(Arc::new(MessageSinks { queues: queues.clone(), topics: topics.clone() }));
+        let objects = Arc::new(
+            nimbus_objects::ObjectStore::open(&data.root().join("objects")).map_err(|e| anyhow!("opening the object store: {e}"))?,
+        );
+        let object_events = Arc::new(tokio::sync::Notify::new());
+        let sinks = Arc::new(MessageSinks {
+            queues: queues.clone(),
+            topics: topics.clone(),
+            objects: objects.clone(),
+            object_events: object_events.clone(),
+        });
+        async_invoker.set_message_sink(sinks.clone());
         event_sources
-            .attach_streams(nimbus_triggers::StreamSources {
-                kinesis: streams.clone(),
-                tables: tables.clone(),
-                sink: Arc::new(MessageSinks { queues: queues.clone(), topics: topics.clone() }),
-            })
+            .attach_streams(nimbus_triggers::StreamSources { kinesis: streams.clone(), tables: tables.clone(), sink: sinks })
             .await
             .map_err(|e| anyhow!("starting stream event source mappings: {e}"))?;
         crate::service_metrics::wire(&metric_store, &queues, &topics, &events, self.queue_gauge_interval);
@@ -983,10 +989,6 @@ impl Shared {
         let gateway = nimbus_gateway::GatewayService::open(&data.root().join("gateway.db"), account)
             .await
             .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
-        let objects = Arc::new(
-            nimbus_objects::ObjectStore::open(&data.root().join("objects")).map_err(|e| anyhow!("opening the object store: {e}"))?,
-        );
-        let object_events = Arc::new(tokio::sync::Notify::new());
         crate::bucket_events::spawn(
             crate::bucket_events::Targets {
                 objects: objects.clone(),
@@ -1195,10 +1197,13 @@ async fn deliver_log_batch(
 }
 
 /// Dead letters and destination records of asynchronous invocations go to the built-in
-/// queue and topic services.
+/// queue and topic services; stream mappings' failure records to those or to a bucket.
 struct MessageSinks {
     queues: Arc<nimbus_queues::QueueService>,
     topics: Arc<nimbus_topics::TopicService>,
+    objects: Arc<nimbus_objects::ObjectStore>,
+    /// Wakes the bucket notification deliverer after an object is written.
+    object_events: Arc<tokio::sync::Notify>,
 }
 
 #[async_trait::async_trait]
@@ -1212,6 +1217,20 @@ impl nimbus_invoke::MessageSink for MessageSinks {
             Some("sns") => self.topics.publish_to_arn(arn, &body, attributes).await.map(|_| ()).map_err(|e| e.to_string()),
             _ => Err(format!("{arn}: only SQS queues and SNS topics can receive messages here")),
         }
+    }
+
+    async fn put_object(&self, arn: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
+        let bucket = arn
+            .strip_prefix("arn:aws:s3:::")
+            .filter(|b| !b.is_empty() && !b.contains('/'))
+            .ok_or_else(|| format!("{arn}: not a bucket"))?;
+        let mut staging = self.objects.stage(&[]).map_err(|e| e.to_string())?;
+        staging.write(&body).map_err(|e| e.to_string())?;
+        let staged = staging.finish().map_err(|e| e.to_string())?;
+        let meta = nimbus_objects::ObjectMeta { content_type: Some("application/json".into()), ..Default::default() };
+        self.objects.put_object(bucket, key, staged, meta, Vec::new(), None, Default::default(), "Put").await.map_err(|e| e.to_string())?;
+        self.object_events.notify_one();
+        Ok(())
     }
 }
 
