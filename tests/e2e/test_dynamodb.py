@@ -330,6 +330,33 @@ def test_ttl_deletes_expired_items(ddb):
     assert ddb.scan(TableName=t)["Count"] == 2
 
 
+def test_reads_and_keys_refused_as_aws_refuses_them(ddb):
+    t = make_table(ddb, range_key="sk", extra_attributes=[{"AttributeName": "g", "AttributeType": "S"}],
+                   GlobalSecondaryIndexes=[{"IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                            "Projection": {"ProjectionType": "ALL"}}])
+    ddb.put_item(TableName=t, Item={"pk": {"S": "p"}, "sk": {"S": "a"}, "g": {"S": "x"}})
+    refusals = [
+        (ddb.query, dict(IndexName="by-g", KeyConditionExpression="g = :g", ConsistentRead=True,
+                         ExpressionAttributeValues={":g": {"S": "x"}}),
+         "Consistent reads are not supported on global secondary indexes"),
+        (ddb.scan, dict(IndexName="by-g", ConsistentRead=True), "Consistent reads are not supported on global secondary indexes"),
+        (ddb.query, dict(KeyConditionExpression="pk = :p", FilterExpression="sk <> :s",
+                         ExpressionAttributeValues={":p": {"S": "p"}, ":s": {"S": "b"}}),
+         "Filter Expression can only contain non-primary key attributes: Primary key attribute: sk"),
+        (ddb.put_item, dict(Item={"pk": {"S": "k" * 2049}, "sk": {"S": "a"}}),
+         "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes"),
+        (ddb.put_item, dict(Item={"pk": {"S": "p"}, "sk": {"S": "s" * 1025}}),
+         "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes"),
+    ]
+    for call, kw, text in refusals:
+        with pytest.raises(ClientError) as e:
+            call(TableName=t, **kw)
+        assert client_error(e) == ("ValidationException", 400, text)
+    assert ddb.query(TableName=t, KeyConditionExpression="pk = :p", ConsistentRead=True,
+                     ExpressionAttributeValues={":p": {"S": "p"}})["Count"] == 1
+    assert ddb.put_item(TableName=t, Item={"pk": {"S": "k" * 2048}, "sk": {"S": "s" * 1024}})
+
+
 def test_tags(ddb):
     """TagResource, UntagResource and ListTagsOfResource on a table's ARN, CreateTable's Tags,
     and AWS's refusals (the reads Terraform's aws_dynamodb_table makes on every refresh)."""

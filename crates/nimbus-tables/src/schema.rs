@@ -58,6 +58,11 @@ pub struct KeyAttr {
     pub kind: KeyType,
 }
 
+/// Most bytes of a partition key value (string or binary).
+pub const MAX_HASH_KEY_BYTES: usize = 2048;
+/// Most bytes of a sort key value (string or binary).
+pub const MAX_RANGE_KEY_BYTES: usize = 1024;
+
 /// A partition key and an optional sort key (a table's or an index's).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeySchema {
@@ -118,6 +123,7 @@ impl KeySchema {
                 )));
             }
             check_not_empty(&attr.name, value)?;
+            self.check_size(attr, value)?;
         }
         Ok(self.encode(item))
     }
@@ -135,8 +141,29 @@ impl KeySchema {
                 return Err(mismatch());
             }
             check_not_empty(&attr.name, value)?;
+            self.check_size(attr, value)?;
         }
         Ok(self.encode(key))
+    }
+
+    /// AWS's key size limits: 2048 bytes of partition key, 1024 of sort key (strings and
+    /// binary; AWS's text has no space before 2048).
+    fn check_size(&self, attr: &KeyAttr, value: &AttributeValue) -> Result<(), TableError> {
+        let size = match value {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::B(b) => b.len(),
+            _ => return Ok(()),
+        };
+        let hash = std::ptr::eq(attr, &self.hash);
+        if hash && size > MAX_HASH_KEY_BYTES {
+            return Err(TableError::invalid(format!("Size of hashkey has exceeded the maximum size limit of{MAX_HASH_KEY_BYTES} bytes")));
+        }
+        if !hash && size > MAX_RANGE_KEY_BYTES {
+            return Err(TableError::invalid(format!(
+                "Aggregated size of all range keys has exceeded the size limit of {MAX_RANGE_KEY_BYTES} bytes"
+            )));
+        }
+        Ok(())
     }
 
     /// The encoded key of an item whose key attributes were checked.

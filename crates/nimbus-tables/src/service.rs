@@ -872,6 +872,7 @@ impl TableService {
         let start = input.exclusive_start_key.map(wire_item).transpose()?;
         let limit = input.limit.map(|l| l as usize).unwrap_or(usize::MAX);
         let count_only = select == "COUNT";
+        let consistent = input.consistent_read == Some(true);
         let forward = input.scan_index_forward.unwrap_or(true);
         let (name, index_name) = (input.table_name, input.index_name);
         self.store
@@ -883,7 +884,18 @@ impl TableService {
                         table.def.index(i).ok_or_else(|| validation(format!("The table does not have the specified index: {i}")))?.clone(),
                     ),
                 };
+                if consistent && index.as_ref().is_some_and(|i| table.def.global_indexes.iter().any(|g| g.name == i.name)) {
+                    return Err(validation("Consistent reads are not supported on global secondary indexes"));
+                }
                 let schema = index.as_ref().map_or(&table.def.key, |i| &i.key);
+                if let (Some(filter), true) = (&filter, query) {
+                    let keys = schema.names();
+                    if let Some(key) = filter.attributes().into_iter().find(|a| keys.contains(a)) {
+                        return Err(validation(format!(
+                            "Filter Expression can only contain non-primary key attributes: Primary key attribute: {key}"
+                        )));
+                    }
+                }
                 let mut scan = Scan {
                     table_id: table.id,
                     index: index_name.as_deref(),

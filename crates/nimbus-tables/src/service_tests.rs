@@ -172,3 +172,74 @@ async fn transactions_are_all_or_nothing() {
     assert!(svc.get_item(input(get("100"))).await.expect("get").item.is_none(), "the put was not applied");
     assert!(svc.get_item(input(get("1"))).await.expect("get").item.is_some(), "the delete was not applied");
 }
+
+#[tokio::test]
+async fn refusals_of_reads_and_keys() {
+    let svc = TableService::in_memory("us-east-1", "123456789012").expect("open");
+    table(&svc).await;
+    let cases: Vec<(serde_json::Value, bool, &str)> = vec![
+        (
+            serde_json::json!({"TableName": "things", "IndexName": "by-g", "KeyConditionExpression": "g = :g", "ConsistentRead": true,
+                               "ExpressionAttributeValues": {":g": {"S": "even"}}}),
+            true,
+            "Consistent reads are not supported on global secondary indexes",
+        ),
+        (
+            serde_json::json!({"TableName": "things", "IndexName": "by-g", "ConsistentRead": true}),
+            false,
+            "Consistent reads are not supported on global secondary indexes",
+        ),
+        (
+            serde_json::json!({"TableName": "things", "KeyConditionExpression": "pk = :p", "FilterExpression": "sk > :v",
+                               "ExpressionAttributeValues": {":p": {"S": "p"}, ":v": {"N": "1"}}}),
+            true,
+            "Filter Expression can only contain non-primary key attributes: Primary key attribute: sk",
+        ),
+        (
+            serde_json::json!({"TableName": "things", "IndexName": "by-g", "KeyConditionExpression": "g = :g",
+                               "FilterExpression": "size(#g) > :v", "ExpressionAttributeNames": {"#g": "g"},
+                               "ExpressionAttributeValues": {":g": {"S": "even"}, ":v": {"N": "1"}}}),
+            true,
+            "Filter Expression can only contain non-primary key attributes: Primary key attribute: g",
+        ),
+    ];
+    for (body, query, text) in cases {
+        let e = svc.read(input(body.clone()), query).await.expect_err(text);
+        assert_eq!(e.to_string(), text, "{body}");
+    }
+    // A filter on the table's key is allowed on an index whose key it is not, and on a Scan.
+    let ok = serde_json::json!({"TableName": "things", "IndexName": "by-g", "KeyConditionExpression": "g = :g",
+                                "FilterExpression": "sk > :v", "ExpressionAttributeValues": {":g": {"S": "even"}, ":v": {"N": "1"}}});
+    assert_eq!(svc.read(input(ok), true).await.expect("filtered").count, 6);
+    let scan = serde_json::json!({"TableName": "things", "FilterExpression": "pk = :p AND sk > :v", "ConsistentRead": true,
+                                  "ExpressionAttributeValues": {":p": {"S": "p"}, ":v": {"N": "1"}}});
+    assert_eq!(svc.read(input(scan), false).await.expect("scan").count, 12);
+    // Key sizes: 2048 bytes of partition key, 1024 of sort key.
+    let put = |pk: String, sk: String| serde_json::json!({"TableName": "things", "Item": {"pk": {"S": pk}, "sk": {"N": sk}}});
+    svc.put_item(input(put("k".repeat(2048), "1".into()))).await.expect("2048 bytes");
+    let e = svc.put_item(input(put("é".repeat(1025), "1".into()))).await.expect_err("2050 bytes");
+    assert_eq!(
+        e.to_string(),
+        "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes"
+    );
+    let e = svc
+        .get_item(input(serde_json::json!({"TableName": "things", "Key": {"pk": {"S": "k".repeat(2049)}, "sk": {"N": "1"}}})))
+        .await
+        .expect_err("a key too long to look up");
+    assert_eq!(e.code(), "ValidationException");
+    svc.create_table(input(serde_json::json!({
+        "TableName": "ranged", "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "B"}],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    })))
+    .await
+    .expect("created");
+    let blob = |n: usize| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, vec![7u8; n]);
+    let put_b = |n: usize| serde_json::json!({"TableName": "ranged", "Item": {"pk": {"S": "p"}, "sk": {"B": blob(n)}}});
+    svc.put_item(input(put_b(1024))).await.expect("1024 bytes");
+    let e = svc.put_item(input(put_b(1025))).await.expect_err("1025 bytes");
+    assert_eq!(
+        e.to_string(),
+        "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes"
+    );
+}

@@ -550,4 +550,32 @@ impl Condition {
     pub fn evaluate(&self, item: &Item) -> bool {
         evaluate(&self.root, item)
     }
+
+    /// The top-level attribute of every path the condition names, in the order written.
+    pub fn attributes(&self) -> Vec<&str> {
+        fn operand<'a>(o: &'a Operand, out: &mut Vec<&'a str>) {
+            match o {
+                Operand::Path(p) => out.push(p.path().attribute()),
+                Operand::Value { .. } => {}
+                Operand::Func(f) => f.args.iter().for_each(|a| operand(a, out)),
+                Operand::Paren(inner) => operand(inner, out),
+            }
+        }
+        fn cond<'a>(c: &'a Cond, out: &mut Vec<&'a str>) {
+            match c {
+                Cond::Or(a, b) | Cond::And(a, b) => {
+                    cond(a, out);
+                    cond(b, out);
+                }
+                Cond::Not(inner) | Cond::Paren(inner) => cond(inner, out),
+                Cond::Compare(_, a, b) => [a, b].into_iter().for_each(|o| operand(o, out)),
+                Cond::Between(a, b, c) => [a, b, c].into_iter().for_each(|o| operand(o, out)),
+                Cond::In(a, list) => std::iter::once(a).chain(list).for_each(|o| operand(o, out)),
+                Cond::Func(f) => f.args.iter().for_each(|a| operand(a, out)),
+            }
+        }
+        let mut out = Vec::new();
+        cond(&self.root, &mut out);
+        out
+    }
 }
