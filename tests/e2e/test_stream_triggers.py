@@ -262,6 +262,9 @@ def test_bad_stream_mappings(lam, kinesis, server):
            "InvalidParameterValueException", 400)
     expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn + "nope", FunctionName=fn, StartingPosition="LATEST"),
            "InvalidParameterValueException", 400)
+    msg = expect(lambda: lam.create_event_source_mapping(FunctionName=fn, StartingPosition="LATEST"),
+                 "InvalidParameterValueException", 400)
+    assert msg == "Unrecognized event source."  # test_lambda_api.snapshot.json, create_no_event_source_arn
     for member, value, constraint in [("parallelizationFactor", 11, "less than or equal to 10"),
                                       ("parallelizationFactor", 0, "greater than or equal to 1"),
                                       ("tumblingWindowInSeconds", 901, "less than or equal to 900")]:

@@ -1132,7 +1132,9 @@ impl MappingInput {
 
     pub fn into_new(self, partition: &Partition) -> Result<NewMapping, ApiError> {
         let function = FunctionRef::parse(&required(self.function_name.clone(), "functionName")?, partition)?;
-        let source = required(self.event_source_arn.clone(), "eventSourceArn")?;
+        // AWS: "Unrecognized event source." (test_lambda_api.snapshot.json,
+        // test_event_source_mapping_exceptions, create_no_event_source_arn).
+        let source = self.event_source_arn.clone().ok_or_else(|| ApiError::invalid("Unrecognized event source."))?;
         Ok(NewMapping {
             event_source_arn: source,
             function,
