@@ -357,6 +357,50 @@ def test_reads_and_keys_refused_as_aws_refuses_them(ddb):
     assert ddb.put_item(TableName=t, Item={"pk": {"S": "k" * 2048}, "sk": {"S": "s" * 1024}})
 
 
+def test_return_consumed_capacity(ddb):
+    """ConsumedCapacity as AWS counts it: 4 KB read units (halved when eventually consistent),
+    1 KB write units, per item; Query/Scan over the bytes read; transactions double; INDEXES
+    splits the table's and each index's share; batches and transactions answer a list."""
+    t = make_table(ddb, extra_attributes=[{"AttributeName": "g", "AttributeType": "S"}],
+                   GlobalSecondaryIndexes=[{"IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                            "Projection": {"ProjectionType": "KEYS_ONLY"}}])
+    out = ddb.put_item(TableName=t, Item={"pk": {"S": "small"}}, ReturnConsumedCapacity="TOTAL")
+    assert out["ConsumedCapacity"] == {"TableName": t, "CapacityUnits": 1.0}
+    big = {"pk": {"S": "big"}, "g": {"S": "x"}, "body": {"S": "b" * 5000}}   # 5,008 bytes: 5 write units, 2 read units
+    out = ddb.put_item(TableName=t, Item=big, ReturnConsumedCapacity="INDEXES")
+    assert out["ConsumedCapacity"] == {"TableName": t, "CapacityUnits": 6.0, "Table": {"CapacityUnits": 5.0},
+                                       "GlobalSecondaryIndexes": {"by-g": {"CapacityUnits": 1.0}}}
+    assert "ConsumedCapacity" not in ddb.put_item(TableName=t, Item={"pk": {"S": "small"}}, ReturnConsumedCapacity="NONE")
+    assert "ConsumedCapacity" not in ddb.get_item(TableName=t, Key={"pk": {"S": "small"}})
+    get = lambda key, **kw: ddb.get_item(TableName=t, Key={"pk": {"S": key}}, ReturnConsumedCapacity="TOTAL", **kw)["ConsumedCapacity"]
+    assert get("big")["CapacityUnits"] == 1.0
+    assert get("big", ConsistentRead=True)["CapacityUnits"] == 2.0
+    assert get("missing")["CapacityUnits"] == 0.5
+    scan = ddb.scan(TableName=t, ReturnConsumedCapacity="TOTAL", FilterExpression="attribute_exists(nothing)")
+    assert (scan["Count"], scan["ConsumedCapacity"]) == (0, {"TableName": t, "CapacityUnits": 1.0})   # 5,019 bytes read
+    q = ddb.query(TableName=t, IndexName="by-g", KeyConditionExpression="g = :g", ExpressionAttributeValues={":g": {"S": "x"}},
+                  ReturnConsumedCapacity="INDEXES")
+    assert q["ConsumedCapacity"] == {"TableName": t, "CapacityUnits": 0.5, "Table": {"CapacityUnits": 0.0},
+                                     "GlobalSecondaryIndexes": {"by-g": {"CapacityUnits": 0.5}}}
+    out = ddb.batch_write_item(RequestItems={t: [{"PutRequest": {"Item": {"pk": {"S": f"b{i}"}}}} for i in range(3)]},
+                               ReturnConsumedCapacity="TOTAL")
+    assert out["ConsumedCapacity"] == [{"TableName": t, "CapacityUnits": 3.0}]
+    out = ddb.batch_get_item(RequestItems={t: {"Keys": [{"pk": {"S": "big"}}, {"pk": {"S": "b0"}}], "ConsistentRead": True}},
+                             ReturnConsumedCapacity="TOTAL")
+    assert out["ConsumedCapacity"] == [{"TableName": t, "CapacityUnits": 3.0}]
+    out = ddb.transact_write_items(TransactItems=[{"Put": {"TableName": t, "Item": {"pk": {"S": "tx"}}}}], ReturnConsumedCapacity="TOTAL")
+    assert out["ConsumedCapacity"] == [{"TableName": t, "CapacityUnits": 2.0, "WriteCapacityUnits": 2.0}]
+    out = ddb.transact_get_items(TransactItems=[{"Get": {"TableName": t, "Key": {"pk": {"S": k}}}} for k in ("tx", "missing")],
+                                 ReturnConsumedCapacity="INDEXES")
+    assert out["ConsumedCapacity"] == [{"TableName": t, "CapacityUnits": 4.0, "ReadCapacityUnits": 4.0,
+                                        "Table": {"CapacityUnits": 4.0, "ReadCapacityUnits": 4.0}}]
+    out = ddb.update_item(TableName=t, Key={"pk": {"S": "big"}}, UpdateExpression="SET g = :y", ExpressionAttributeValues={":y": {"S": "y"}},
+                          ReturnConsumedCapacity="INDEXES")
+    assert out["ConsumedCapacity"]["GlobalSecondaryIndexes"] == {"by-g": {"CapacityUnits": 2.0}}, "moved within the index"
+    out = ddb.delete_item(TableName=t, Key={"pk": {"S": "big"}}, ReturnConsumedCapacity="TOTAL")
+    assert out["ConsumedCapacity"] == {"TableName": t, "CapacityUnits": 6.0}
+
+
 def test_tags(ddb):
     """TagResource, UntagResource and ListTagsOfResource on a table's ARN, CreateTable's Tags,
     and AWS's refusals (the reads Terraform's aws_dynamodb_table makes on every refresh)."""

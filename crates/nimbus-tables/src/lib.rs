@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod capacity;
 mod error;
 pub mod expr;
 pub mod number;

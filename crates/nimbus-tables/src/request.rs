@@ -273,6 +273,8 @@ pub struct PutItemInput {
     /// Legacy parameters.
     #[serde(flatten)]
     pub legacy: LegacyParams,
+    /// ReturnConsumedCapacity (`NONE`, `TOTAL`, `INDEXES`).
+    pub return_consumed_capacity: Option<String>,
 }
 
 /// GetItem.
@@ -292,6 +294,8 @@ pub struct GetItemInput {
     /// Legacy parameters.
     #[serde(flatten)]
     pub legacy: LegacyParams,
+    /// ReturnConsumedCapacity (`NONE`, `TOTAL`, `INDEXES`).
+    pub return_consumed_capacity: Option<String>,
 }
 
 /// UpdateItem.
@@ -316,6 +320,8 @@ pub struct UpdateItemInput {
     /// Legacy parameters.
     #[serde(flatten)]
     pub legacy: LegacyParams,
+    /// ReturnConsumedCapacity (`NONE`, `TOTAL`, `INDEXES`).
+    pub return_consumed_capacity: Option<String>,
 }
 
 /// DeleteItem.
@@ -338,6 +344,8 @@ pub struct DeleteItemInput {
     /// Legacy parameters.
     #[serde(flatten)]
     pub legacy: LegacyParams,
+    /// ReturnConsumedCapacity (`NONE`, `TOTAL`, `INDEXES`).
+    pub return_consumed_capacity: Option<String>,
 }
 
 /// Query and Scan.
@@ -374,6 +382,8 @@ pub struct ReadInput {
     /// Legacy parameters.
     #[serde(flatten)]
     pub legacy: LegacyParams,
+    /// ReturnConsumedCapacity (`NONE`, `TOTAL`, `INDEXES`).
+    pub return_consumed_capacity: Option<String>,
 }
 
 /// One table's keys in BatchGetItem.
@@ -399,6 +409,8 @@ pub struct KeysAndAttributes {
 pub struct BatchGetItemInput {
     /// RequestItems.
     pub request_items: BTreeMap<String, KeysAndAttributes>,
+    /// ReturnConsumedCapacity (`NONE`, `TOTAL`, `INDEXES`).
+    pub return_consumed_capacity: Option<String>,
 }
 
 /// `{Item}`.
@@ -433,6 +445,8 @@ pub struct WriteRequest {
 pub struct BatchWriteItemInput {
     /// RequestItems.
     pub request_items: BTreeMap<String, Vec<WriteRequest>>,
+    /// ReturnConsumedCapacity (`NONE`, `TOTAL`, `INDEXES`).
+    pub return_consumed_capacity: Option<String>,
 }
 
 /// ConditionCheck, Put, Delete or Update in a transaction.
@@ -478,6 +492,8 @@ pub struct TransactWriteItemsInput {
     pub transact_items: Vec<TransactWriteItem>,
     /// ClientRequestToken (accepted; not used for idempotency yet).
     pub client_request_token: Option<String>,
+    /// ReturnConsumedCapacity (`NONE`, `TOTAL`, `INDEXES`).
+    pub return_consumed_capacity: Option<String>,
 }
 
 /// `Get` of TransactGetItems.
@@ -508,6 +524,8 @@ pub struct TransactGetItem {
 pub struct TransactGetItemsInput {
     /// TransactItems.
     pub transact_items: Vec<TransactGetItem>,
+    /// ReturnConsumedCapacity (`NONE`, `TOTAL`, `INDEXES`).
+    pub return_consumed_capacity: Option<String>,
 }
 
 // ---- outputs --------------------------------------------------------------------------
@@ -669,6 +687,9 @@ pub struct AttributesOutput {
     /// Attributes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attributes: Option<Item>,
+    /// ConsumedCapacity (with ReturnConsumedCapacity `TOTAL` or `INDEXES`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<ConsumedCapacity>,
 }
 
 /// GetItem: `Item` when it exists.
@@ -678,6 +699,9 @@ pub struct GetItemOutput {
     /// Item.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item: Option<Item>,
+    /// ConsumedCapacity (with ReturnConsumedCapacity `TOTAL` or `INDEXES`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<ConsumedCapacity>,
 }
 
 /// Query and Scan.
@@ -694,6 +718,9 @@ pub struct ReadOutput {
     /// LastEvaluatedKey.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_evaluated_key: Option<Item>,
+    /// ConsumedCapacity (with ReturnConsumedCapacity `TOTAL` or `INDEXES`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<ConsumedCapacity>,
 }
 
 /// BatchGetItem.
@@ -704,6 +731,9 @@ pub struct BatchGetItemOutput {
     pub responses: BTreeMap<String, Vec<Item>>,
     /// UnprocessedKeys (always empty: every key is read).
     pub unprocessed_keys: BTreeMap<String, serde_json::Value>,
+    /// ConsumedCapacity, one per table (with ReturnConsumedCapacity `TOTAL` or `INDEXES`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<Vec<ConsumedCapacity>>,
 }
 
 /// BatchWriteItem.
@@ -712,6 +742,9 @@ pub struct BatchGetItemOutput {
 pub struct BatchWriteItemOutput {
     /// UnprocessedItems (always empty: every request is written).
     pub unprocessed_items: BTreeMap<String, serde_json::Value>,
+    /// ConsumedCapacity, one per table (with ReturnConsumedCapacity `TOTAL` or `INDEXES`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<Vec<ConsumedCapacity>>,
 }
 
 /// `ItemResponse`.
@@ -729,11 +762,62 @@ pub struct ItemResponse {
 pub struct TransactGetItemsOutput {
     /// Responses, in request order.
     pub responses: Vec<ItemResponse>,
+    /// ConsumedCapacity, one per table (with ReturnConsumedCapacity `TOTAL` or `INDEXES`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<Vec<ConsumedCapacity>>,
 }
 
-/// An empty answer (TransactWriteItems).
+/// An empty answer (TagResource, UntagResource).
 #[derive(Debug, Default, Serialize)]
 pub struct Empty {}
+
+/// TransactWriteItems.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TransactWriteItemsOutput {
+    /// ConsumedCapacity, one per table (with ReturnConsumedCapacity `TOTAL` or `INDEXES`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<Vec<ConsumedCapacity>>,
+}
+
+/// `Capacity`: the units used on a table or an index.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Capacity {
+    /// CapacityUnits.
+    pub capacity_units: f64,
+    /// ReadCapacityUnits (transactions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_capacity_units: Option<f64>,
+    /// WriteCapacityUnits (transactions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_capacity_units: Option<f64>,
+}
+
+/// `ConsumedCapacity`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsumedCapacity {
+    /// TableName.
+    pub table_name: String,
+    /// CapacityUnits: the table's and its indexes' together.
+    pub capacity_units: f64,
+    /// ReadCapacityUnits (transactions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_capacity_units: Option<f64>,
+    /// WriteCapacityUnits (transactions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_capacity_units: Option<f64>,
+    /// Table (`INDEXES`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<Capacity>,
+    /// LocalSecondaryIndexes (`INDEXES`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_secondary_indexes: Option<BTreeMap<String, Capacity>>,
+    /// GlobalSecondaryIndexes (`INDEXES`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_secondary_indexes: Option<BTreeMap<String, Capacity>>,
+}
 
 // ---- tags, backups, limits, endpoints -------------------------------------------------
 

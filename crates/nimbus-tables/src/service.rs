@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
+use crate::capacity::{per_table, read_units, CapacityMode, Tally, Usage};
 use crate::error::{CancellationReason, TableError};
 use crate::expr::{Condition, ExpressionKind, KeyCondition, Placeholders, Projection, SortCondition, Update};
 use crate::request::*;
@@ -696,6 +697,7 @@ impl TableService {
             Some("ALL_OLD") => true,
             Some(_) => return Err(validation("ReturnValues can only be ALL_OLD or NONE")),
         };
+        let mode = CapacityMode::parse(input.return_consumed_capacity.as_deref())?;
         let item = wire_item(input.item)?;
         let guard =
             guard(input.condition_expression.as_deref(), input.params, input.return_values_on_condition_check_failure.as_deref(), |_| {
@@ -711,7 +713,9 @@ impl TableService {
                 let old = store::get_item(conn, table.id, &key)?;
                 guard.check(old.as_ref())?;
                 store::apply_change(conn, &table, &key, old.as_ref(), Some(&item), now(), Origin::Request)?;
-                Ok(AttributesOutput { attributes: old.filter(|_| all_old) })
+                let mut tally = Tally::default();
+                tally.write(&table.def, old.as_ref(), Some(&item), 1.0);
+                Ok(AttributesOutput { attributes: old.filter(|_| all_old), consumed_capacity: tally.consumed(&name, mode, Usage::Write) })
             })
             .await
     }
@@ -719,6 +723,8 @@ impl TableService {
     /// GetItem.
     pub async fn get_item(&self, input: GetItemInput) -> Result<GetItemOutput, TableError> {
         refuse_legacy(&input.legacy)?;
+        let mode = CapacityMode::parse(input.return_consumed_capacity.as_deref())?;
+        let consistent = input.consistent_read == Some(true);
         let key = wire_item(input.key)?;
         let projection = projection_of(input.projection_expression.as_deref(), input.expression_attribute_names)?;
         let name = input.table_name;
@@ -727,7 +733,12 @@ impl TableService {
                 let table = store::table(conn, &name)?;
                 let encoded = table.def.key.key_of(&key)?;
                 let item = store::get_item(conn, table.id, &encoded)?;
-                Ok(GetItemOutput { item: item.map(|i| project(&projection, i)) })
+                let mut tally = Tally::default();
+                tally.read(&table.def, None, read_units(item.as_ref().map_or(0, item_size), consistent));
+                Ok(GetItemOutput {
+                    item: item.map(|i| project(&projection, i)),
+                    consumed_capacity: tally.consumed(&name, mode, Usage::Read),
+                })
             })
             .await
     }
@@ -741,6 +752,7 @@ impl TableService {
                 "1 validation error detected: Value '{returns}' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]"
             )));
         }
+        let mode = CapacityMode::parse(input.return_consumed_capacity.as_deref())?;
         let key = wire_item(input.key)?;
         let mut update = None;
         let text = input.update_expression.clone();
@@ -770,6 +782,8 @@ impl TableService {
                 check_size(&new)?;
                 check_index_keys(&table.def, &new)?;
                 store::apply_change(conn, &table, &encoded, old.as_ref(), Some(&new), now(), Origin::Request)?;
+                let mut tally = Tally::default();
+                tally.write(&table.def, old.as_ref(), Some(&new), 1.0);
                 let updated =
                     || Projection::from_paths(update.as_ref().map(|u| u.paths().into_iter().cloned().collect()).unwrap_or_default());
                 let attributes = match returns.as_str() {
@@ -779,7 +793,10 @@ impl TableService {
                     "UPDATED_NEW" => Some(updated().apply(&new)),
                     _ => None,
                 };
-                Ok(AttributesOutput { attributes: attributes.filter(|a| !a.is_empty()) })
+                Ok(AttributesOutput {
+                    attributes: attributes.filter(|a| !a.is_empty()),
+                    consumed_capacity: tally.consumed(&name, mode, Usage::Write),
+                })
             })
             .await
     }
@@ -792,6 +809,7 @@ impl TableService {
             Some("ALL_OLD") => true,
             Some(_) => return Err(validation("ReturnValues can only be ALL_OLD or NONE")),
         };
+        let mode = CapacityMode::parse(input.return_consumed_capacity.as_deref())?;
         let key = wire_item(input.key)?;
         let guard =
             guard(input.condition_expression.as_deref(), input.params, input.return_values_on_condition_check_failure.as_deref(), |_| {
@@ -807,7 +825,9 @@ impl TableService {
                 if old.is_some() {
                     store::apply_change(conn, &table, &encoded, old.as_ref(), None, now(), Origin::Request)?;
                 }
-                Ok(AttributesOutput { attributes: old.filter(|_| all_old) })
+                let mut tally = Tally::default();
+                tally.write(&table.def, old.as_ref(), None, 1.0);
+                Ok(AttributesOutput { attributes: old.filter(|_| all_old), consumed_capacity: tally.consumed(&name, mode, Usage::Write) })
             })
             .await
     }
@@ -872,6 +892,7 @@ impl TableService {
         let start = input.exclusive_start_key.map(wire_item).transpose()?;
         let limit = input.limit.map(|l| l as usize).unwrap_or(usize::MAX);
         let count_only = select == "COUNT";
+        let mode = CapacityMode::parse(input.return_consumed_capacity.as_deref())?;
         let consistent = input.consistent_read == Some(true);
         let forward = input.scan_index_forward.unwrap_or(true);
         let (name, index_name) = (input.table_name, input.index_name);
@@ -919,6 +940,7 @@ impl TableService {
                 let mut out = ReadOutput::default();
                 let mut items = Vec::new();
                 let mut bytes = 0;
+                let mut read_bytes = 0;
                 let mut last = None;
                 let sort_condition = key_condition.as_ref().and_then(|c| {
                     c.for_schema(&schema.hash.name, schema.range.as_ref().map(|r| r.name.as_str())).ok().and_then(|q| q.sort)
@@ -937,6 +959,7 @@ impl TableService {
                         Some(i) => i.project(&table.def.key, &item),
                         None => item.clone(),
                     };
+                    read_bytes += item_size(&visible);
                     if filter.as_ref().is_none_or(|f| f.evaluate(&visible)) {
                         out.count += 1;
                         if !count_only {
@@ -955,6 +978,9 @@ impl TableService {
                 })?;
                 out.items = (!count_only).then_some(items);
                 out.last_evaluated_key = last;
+                let mut tally = Tally::default();
+                tally.read(&table.def, index_name.as_deref(), read_units(read_bytes, consistent));
+                out.consumed_capacity = tally.consumed(&name, mode, Usage::Read);
                 Ok(out)
             })
             .await
@@ -971,18 +997,22 @@ impl TableService {
                 "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
             ));
         }
+        let mode = CapacityMode::parse(input.return_consumed_capacity.as_deref())?;
         let mut requests = Vec::new();
         for (table, k) in input.request_items {
             refuse_legacy(&k.legacy)?;
+            let consistent = k.consistent_read == Some(true);
             let projection = projection_of(k.projection_expression.as_deref(), k.expression_attribute_names)?;
             let keys = k.keys.into_iter().map(wire_item).collect::<Result<Vec<_>, _>>()?;
-            requests.push((table, keys, projection));
+            requests.push((table, keys, projection, consistent));
         }
         self.store
             .run(false, move |conn| {
                 let mut out = BatchGetItemOutput::default();
-                for (name, keys, projection) in requests {
+                let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+                for (name, keys, projection, consistent) in requests {
                     let table = store::table(conn, &name)?;
+                    let tally = tallies.entry(name.clone()).or_default();
                     let mut seen = BTreeSet::new();
                     let mut found = Vec::new();
                     for key in keys {
@@ -990,12 +1020,15 @@ impl TableService {
                         if !seen.insert(encoded.clone()) {
                             return Err(validation("Provided list of item keys contains duplicates"));
                         }
-                        if let Some(item) = store::get_item(conn, table.id, &encoded)? {
+                        let item = store::get_item(conn, table.id, &encoded)?;
+                        tally.read(&table.def, None, read_units(item.as_ref().map_or(0, item_size), consistent));
+                        if let Some(item) = item {
                             found.push(project(&projection, item));
                         }
                     }
                     out.responses.insert(name, found);
                 }
+                out.consumed_capacity = per_table(&tallies, mode, Usage::Read);
                 Ok(out)
             })
             .await
@@ -1012,6 +1045,7 @@ impl TableService {
                 "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
             ));
         }
+        let mode = CapacityMode::parse(input.return_consumed_capacity.as_deref())?;
         let mut requests = Vec::new();
         for (table, list) in input.request_items {
             for request in list {
@@ -1056,22 +1090,25 @@ impl TableService {
                     planned.push((name.clone(), key, put.then(|| item.clone())));
                 }
                 let at = now();
+                let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
                 for (name, key, new) in planned {
                     let table = &tables[&name];
                     let old = store::get_item(conn, table.id, &key)?;
+                    tallies.entry(name.clone()).or_default().write(&table.def, old.as_ref(), new.as_ref(), 1.0);
                     if old.is_none() && new.is_none() {
                         continue;
                     }
                     store::apply_change(conn, table, &key, old.as_ref(), new.as_ref(), at, Origin::Request)?;
                 }
-                Ok(BatchWriteItemOutput::default())
+                Ok(BatchWriteItemOutput { consumed_capacity: per_table(&tallies, mode, Usage::Write), ..Default::default() })
             })
             .await
     }
 
     /// TransactWriteItems: all entries' conditions checked, then all written, in one SQLite
     /// transaction; any failure cancels everything with one reason per entry.
-    pub async fn transact_write_items(&self, input: TransactWriteItemsInput) -> Result<Empty, TableError> {
+    pub async fn transact_write_items(&self, input: TransactWriteItemsInput) -> Result<TransactWriteItemsOutput, TableError> {
+        let mode = CapacityMode::parse(input.return_consumed_capacity.as_deref())?;
         let n = input.transact_items.len();
         if n == 0 || n > MAX_TRANSACT {
             let bound = if n == 0 { "greater than or equal to 1" } else { "less than or equal to 100" };
@@ -1158,9 +1195,15 @@ impl TableService {
                 }
                 let mut reasons = Vec::new();
                 let mut writes = Vec::new();
+                let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
                 for (name, op, key_item, guard, key) in keyed {
                     let table = &tables[&name];
                     let old = store::get_item(conn, table.id, &key)?;
+                    if matches!(op, Op::Check) {
+                        // A condition check counts as a write of the item it reads.
+                        tallies.entry(name.clone()).or_default().table +=
+                            crate::capacity::write_units(old.as_ref().map_or(0, item_size)) * 2.0;
+                    }
                     if let Err(e) = guard.check(old.as_ref()) {
                         let item = match e {
                             TableError::ConditionalCheckFailed { item } => item,
@@ -1207,12 +1250,13 @@ impl TableService {
                 }
                 let at = now();
                 for (name, key, old, new) in writes {
+                    tallies.entry(name.clone()).or_default().write(&tables[&name].def, old.as_ref(), new.as_ref(), 2.0);
                     if old.is_none() && new.is_none() {
                         continue;
                     }
                     store::apply_change(conn, &tables[&name], &key, old.as_ref(), new.as_ref(), at, Origin::Request)?;
                 }
-                Ok(Empty {})
+                Ok(TransactWriteItemsOutput { consumed_capacity: per_table(&tallies, mode, Usage::TransactWrite) })
             })
             .await
     }
@@ -1226,6 +1270,7 @@ impl TableService {
                 "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length {bound}"
             )));
         }
+        let mode = CapacityMode::parse(input.return_consumed_capacity.as_deref())?;
         let mut gets = Vec::new();
         for entry in input.transact_items {
             let get = entry.get;
@@ -1236,6 +1281,7 @@ impl TableService {
             .run(false, move |conn| {
                 let mut out = TransactGetItemsOutput::default();
                 let mut seen = BTreeSet::new();
+                let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
                 for (name, key, projection) in gets {
                     let table = store::table(conn, &name)?;
                     let encoded = table.def.key.key_of(&key)?;
@@ -1243,8 +1289,11 @@ impl TableService {
                         return Err(validation("Transaction request cannot include multiple operations on one item"));
                     }
                     let item = store::get_item(conn, table.id, &encoded)?;
+                    let units = read_units(item.as_ref().map_or(0, item_size), true) * 2.0;
+                    tallies.entry(name.clone()).or_default().read(&table.def, None, units);
                     out.responses.push(ItemResponse { item: item.map(|i| project(&projection, i)) });
                 }
+                out.consumed_capacity = per_table(&tallies, mode, Usage::TransactRead);
                 Ok(out)
             })
             .await

@@ -83,6 +83,7 @@ async fn table(svc: &std::sync::Arc<TableService>) {
             return_values: None,
             return_values_on_condition_check_failure: None,
             legacy: LegacyParams::default(),
+            return_consumed_capacity: None,
         })
         .await
         .expect("put");
