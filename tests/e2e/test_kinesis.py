@@ -339,3 +339,19 @@ def test_acknowledged_records_survive_sigkill(nimbus_bin, tmp_path):
         assert int(r["SequenceNumber"]) > max(int(s) for s in acked[r["ShardId"]])
     finally:
         srv.stop()
+
+
+def test_tags_by_resource_arn(kinesis, stream):
+    """The newer tagging API (TagResource, UntagResource, ListTagsForResource by ARN) sees the
+    same tags as the stream-named one."""
+    name = stream(1)
+    arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    kinesis.tag_resource(ResourceARN=arn, Tags={"team": "data", "env": "test"})
+    kinesis.untag_resource(ResourceARN=arn, TagKeys=["env"])
+    kinesis.add_tags_to_stream(StreamName=name, Tags={"owner": "me"})
+    assert kinesis.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "owner", "Value": "me"}, {"Key": "team", "Value": "data"}]
+    assert [t["Key"] for t in kinesis.list_tags_for_stream(StreamName=name)["Tags"]] == ["owner", "team"]
+    missing = arn.rsplit("/", 1)[0] + "/no-such-stream"
+    with pytest.raises(ClientError) as e:
+        kinesis.list_tags_for_resource(ResourceARN=missing)
+    assert client_error(e)[:2] == ("ResourceNotFoundException", 400)

@@ -60,6 +60,9 @@ calls! {
         AddTagsToStream(AddTagsInput),
         RemoveTagsFromStream(RemoveTagsInput),
         ListTagsForStream(ListTagsInput),
+        TagResource(TagResourceInput),
+        UntagResource(UntagResourceInput),
+        ListTagsForResource(ResourceInput),
     }
 }
 
@@ -125,6 +128,15 @@ impl Violations {
     }
 
     /// A name (stream, shard): 1 to `max` characters of `[a-zA-Z0-9_.-]`.
+    /// A `ResourceARN` (the model: 1–2,048 characters).
+    fn resource(&mut self, arn: &str) {
+        if arn.is_empty() {
+            self.add(Some(arn), "resourceARN", "Member must have length greater than or equal to 1");
+        } else if arn.chars().count() > 2048 {
+            self.add(Some(arn), "resourceARN", "Member must have length less than or equal to 2048");
+        }
+    }
+
     fn name(&mut self, value: Option<&str>, at: &str, max: usize) {
         let Some(v) = value else { return };
         if v.chars().count() > max {
@@ -287,6 +299,23 @@ impl KinesisCall {
                 v.stream(&i.stream);
                 v.range(i.limit, "limit", 1, Some(50));
             }
+            TagResource(i) => {
+                v.resource(&i.resource_arn);
+                if i.tags.is_empty() {
+                    v.add(None, "tags", "Member must have length greater than or equal to 1");
+                } else if i.tags.len() > 200 {
+                    v.add(None, "tags", "Member must have length less than or equal to 200");
+                }
+            }
+            UntagResource(i) => {
+                v.resource(&i.resource_arn);
+                if i.tag_keys.is_empty() {
+                    v.add(None, "tagKeys", "Member must have length greater than or equal to 1");
+                } else if i.tag_keys.len() > 50 {
+                    v.add(None, "tagKeys", "Member must have length less than or equal to 50");
+                }
+            }
+            ListTagsForResource(i) => v.resource(&i.resource_arn),
         }
         v.finish()
     }
@@ -509,6 +538,36 @@ pub struct ListTagsInput {
     limit: Option<i64>,
 }
 
+/// TagResource: tags on a stream named by its ARN (the newer tagging API).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagResourceInput {
+    #[serde(rename = "ResourceARN")]
+    pub(crate) resource_arn: String,
+    pub(crate) tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagResourceInput {
+    #[serde(rename = "ResourceARN")]
+    pub(crate) resource_arn: String,
+    pub(crate) tag_keys: Vec<String>,
+}
+
+/// ListTagsForResource.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourceInput {
+    #[serde(rename = "ResourceARN")]
+    pub(crate) resource_arn: String,
+}
+
+/// The stream a tagging call's `ResourceARN` names (only streams are served).
+fn tagged_stream(arn: &str) -> Result<String, StreamError> {
+    arn_name(arn).ok_or_else(|| StreamError::InvalidArgument(format!("ResourceARN {arn} is not a valid Kinesis stream ARN.")))
+}
+
 // ---- typed outputs -----------------------------------------------------------------------
 
 #[derive(Serialize)]
@@ -716,6 +775,12 @@ struct UpdateShardCountOutput<'a> {
 struct Tag {
     key: String,
     value: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListTagsForResourceOutput {
+    tags: Vec<Tag>,
 }
 
 #[derive(Serialize)]
@@ -1080,6 +1145,18 @@ async fn run(svc: &Arc<StreamService>, call: KinesisCall, rid: &str) -> Result<R
         C::ListTagsForStream(i) => {
             let (tags, more) = svc.list_tags(&i.stream.name()?, i.exclusive_start_tag_key, i.limit.map(|l| l as usize)).await?;
             reply(op, rid, &ListTagsOutput { tags: tags.into_iter().map(|(key, value)| Tag { key, value }).collect(), has_more_tags: more })
+        }
+        C::TagResource(i) => {
+            svc.add_tags(&tagged_stream(&i.resource_arn)?, i.tags).await?;
+            reply(op, rid, &Empty {})
+        }
+        C::UntagResource(i) => {
+            svc.remove_tags(&tagged_stream(&i.resource_arn)?, i.tag_keys).await?;
+            reply(op, rid, &Empty {})
+        }
+        C::ListTagsForResource(i) => {
+            let (tags, _) = svc.list_tags(&tagged_stream(&i.resource_arn)?, None, None).await?;
+            reply(op, rid, &ListTagsForResourceOutput { tags: tags.into_iter().map(|(key, value)| Tag { key, value }).collect() })
         }
     })
 }

@@ -52,6 +52,11 @@ impl KinesisRequest {
             AddTagsToStream(i) => on(&i.stream).map(|t| t.with_tags(i.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))),
             RemoveTagsFromStream(i) => on(&i.stream).map(|t| t.with_values("aws:TagKeys", i.tag_keys.clone())),
             ListTagsForStream(i) => on(&i.stream),
+            TagResource(i) => {
+                Some(Target::on(action, i.resource_arn.clone()).with_tags(i.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+            }
+            UntagResource(i) => Some(Target::on(action, i.resource_arn.clone()).with_values("aws:TagKeys", i.tag_keys.clone())),
+            ListTagsForResource(i) => Some(Target::on(action, i.resource_arn.clone())),
         }
     }
 }
@@ -84,6 +89,9 @@ mod tests {
             (named("AddTagsToStream", r#","Tags":{"k":"v"}"#), "kinesis:AddTagsToStream", S),
             (named("RemoveTagsFromStream", r#","TagKeys":["k"]"#), "kinesis:RemoveTagsFromStream", S),
             (named("ListTagsForStream", ""), "kinesis:ListTagsForStream", S),
+            (j("TagResource", &format!(r#"{{"ResourceARN":"{S}","Tags":{{"k":"v"}}}}"#)), "kinesis:TagResource", S),
+            (j("UntagResource", &format!(r#"{{"ResourceARN":"{S}","TagKeys":["k"]}}"#)), "kinesis:UntagResource", S),
+            (j("ListTagsForResource", &format!(r#"{{"ResourceARN":"{S}"}}"#)), "kinesis:ListTagsForResource", S),
             // By ARN, keeping its account.
             (
                 j("PutRecord", r#"{"StreamARN":"arn:aws:kinesis:us-east-1:111122223333:stream/other","Data":"aGk=","PartitionKey":"k"}"#),
