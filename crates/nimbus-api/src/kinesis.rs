@@ -128,6 +128,15 @@ impl Violations {
     }
 
     /// A name (stream, shard): 1 to `max` characters of `[a-zA-Z0-9_.-]`.
+    /// A list or map of 1 to `max` members.
+    fn count(&mut self, n: usize, at: &str, max: usize) {
+        if n == 0 {
+            self.add(None, at, "Member must have length greater than or equal to 1");
+        } else if n > max {
+            self.add(None, at, &format!("Member must have length less than or equal to {max}"));
+        }
+    }
+
     /// A `ResourceARN` (the model: 1–2,048 characters).
     fn resource(&mut self, arn: &str) {
         if arn.is_empty() {
@@ -281,19 +290,11 @@ impl KinesisCall {
             }
             AddTagsToStream(i) => {
                 v.stream(&i.stream);
-                if i.tags.is_empty() {
-                    v.add(None, "tags", "Member must have length greater than or equal to 1");
-                } else if i.tags.len() > 200 {
-                    v.add(None, "tags", "Member must have length less than or equal to 200");
-                }
+                v.count(i.tags.len(), "tags", 200);
             }
             RemoveTagsFromStream(i) => {
                 v.stream(&i.stream);
-                if i.tag_keys.is_empty() {
-                    v.add(None, "tagKeys", "Member must have length greater than or equal to 1");
-                } else if i.tag_keys.len() > 50 {
-                    v.add(None, "tagKeys", "Member must have length less than or equal to 50");
-                }
+                v.count(i.tag_keys.len(), "tagKeys", 50);
             }
             ListTagsForStream(i) => {
                 v.stream(&i.stream);
@@ -301,19 +302,11 @@ impl KinesisCall {
             }
             TagResource(i) => {
                 v.resource(&i.resource_arn);
-                if i.tags.is_empty() {
-                    v.add(None, "tags", "Member must have length greater than or equal to 1");
-                } else if i.tags.len() > 200 {
-                    v.add(None, "tags", "Member must have length less than or equal to 200");
-                }
+                v.count(i.tags.len(), "tags", 200);
             }
             UntagResource(i) => {
                 v.resource(&i.resource_arn);
-                if i.tag_keys.is_empty() {
-                    v.add(None, "tagKeys", "Member must have length greater than or equal to 1");
-                } else if i.tag_keys.len() > 50 {
-                    v.add(None, "tagKeys", "Member must have length less than or equal to 50");
-                }
+                v.count(i.tag_keys.len(), "tagKeys", 50);
             }
             ListTagsForResource(i) => v.resource(&i.resource_arn),
         }
