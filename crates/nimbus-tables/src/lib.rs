@@ -19,6 +19,7 @@
 pub mod capacity;
 mod error;
 pub mod expr;
+mod legacy;
 pub mod number;
 pub mod request;
 mod reserved;

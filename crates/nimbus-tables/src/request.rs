@@ -214,8 +214,8 @@ pub struct ExpressionParams {
     pub expression_attribute_values: Option<BTreeMap<String, WireValue>>,
 }
 
-/// Parameters of DynamoDB's legacy API (before expressions), refused by Nimbus: their
-/// presence is all that matters.
+/// Parameters of DynamoDB's legacy API (before expressions), kept as JSON: the service checks
+/// them with DynamoDB's texts and translates them into expressions (`legacy.rs`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LegacyParams {
@@ -233,24 +233,6 @@ pub struct LegacyParams {
     pub scan_filter: Option<serde_json::Value>,
     /// ConditionalOperator.
     pub conditional_operator: Option<serde_json::Value>,
-}
-
-impl LegacyParams {
-    /// The first legacy parameter present.
-    pub fn first(&self) -> Option<&'static str> {
-        [
-            ("Expected", self.expected.is_some()),
-            ("AttributesToGet", self.attributes_to_get.is_some()),
-            ("AttributeUpdates", self.attribute_updates.is_some()),
-            ("KeyConditions", self.key_conditions.is_some()),
-            ("QueryFilter", self.query_filter.is_some()),
-            ("ScanFilter", self.scan_filter.is_some()),
-            ("ConditionalOperator", self.conditional_operator.is_some()),
-        ]
-        .into_iter()
-        .find(|(_, present)| *present)
-        .map(|(name, _)| name)
-    }
 }
 
 /// PutItem.

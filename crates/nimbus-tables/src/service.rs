@@ -13,6 +13,7 @@ use rusqlite::Connection;
 use crate::capacity::{per_table, read_units, CapacityMode, Tally, Usage};
 use crate::error::{CancellationReason, TableError};
 use crate::expr::{Condition, ExpressionKind, KeyCondition, Placeholders, Projection, SortCondition, Update};
+use crate::legacy;
 use crate::request::*;
 use crate::schema::{
     check_name, key_bytes, EncodedKey, IndexDef, KeyAttr, KeySchema, KeyType, ProjectionType, StreamDef, TableDef, Throughput,
@@ -83,11 +84,29 @@ fn return_on_failure(value: Option<&str>) -> Result<bool, TableError> {
     }
 }
 
-fn refuse_legacy(legacy: &LegacyParams) -> Result<(), TableError> {
-    match legacy.first() {
-        Some(name) => Err(validation(format!("Nimbus does not support the legacy parameter {name}; use expressions instead"))),
-        None => Ok(()),
+/// A write's legacy `Expected` (with `ConditionalOperator`) as a condition, after DynamoDB's
+/// refusal of a request that mixes them with `expressions` (the operation's expression
+/// parameters) or carries placeholders without expressions.
+fn legacy_expected(
+    legacy: &LegacyParams,
+    expressions: &[(&str, bool)],
+    params: &ExpressionParams,
+    attribute_updates: bool,
+) -> Result<Option<Condition>, TableError> {
+    let mut non_expression = Vec::new();
+    if attribute_updates {
+        non_expression.push(("AttributeUpdates", legacy.attribute_updates.is_some()));
     }
+    non_expression.push(("Expected", legacy.expected.is_some()));
+    non_expression.push(("ConditionalOperator", legacy.conditional_operator.is_some()));
+    legacy::check_mixing(
+        expressions,
+        &non_expression,
+        params.expression_attribute_names.is_some(),
+        params.expression_attribute_values.is_some(),
+    )?;
+    let or = legacy::is_or(legacy.conditional_operator.as_ref())?;
+    Ok(legacy.expected.as_ref().map(|e| legacy::expected(e, or)).transpose()?.flatten())
 }
 
 /// Parses a write's condition with its placeholders (checking none is unused).
@@ -691,7 +710,8 @@ impl TableService {
 
     /// PutItem.
     pub async fn put_item(&self, input: PutItemInput) -> Result<AttributesOutput, TableError> {
-        refuse_legacy(&input.legacy)?;
+        let expected =
+            legacy_expected(&input.legacy, &[("ConditionExpression", input.condition_expression.is_some())], &input.params, false)?;
         let all_old = match input.return_values.as_deref() {
             None | Some("NONE") => false,
             Some("ALL_OLD") => true,
@@ -699,10 +719,13 @@ impl TableService {
         };
         let mode = CapacityMode::parse(input.return_consumed_capacity.as_deref())?;
         let item = wire_item(input.item)?;
-        let guard =
+        let mut guard =
             guard(input.condition_expression.as_deref(), input.params, input.return_values_on_condition_check_failure.as_deref(), |_| {
                 Ok(())
             })?;
+        if expected.is_some() {
+            guard.condition = expected;
+        }
         check_size(&item)?;
         let name = input.table_name;
         self.store
@@ -722,11 +745,17 @@ impl TableService {
 
     /// GetItem.
     pub async fn get_item(&self, input: GetItemInput) -> Result<GetItemOutput, TableError> {
-        refuse_legacy(&input.legacy)?;
+        legacy::check_mixing(
+            &[("ProjectionExpression", input.projection_expression.is_some())],
+            &[("AttributesToGet", input.legacy.attributes_to_get.is_some())],
+            input.expression_attribute_names.is_some(),
+            false,
+        )?;
+        let attributes_to_get = legacy::attributes_to_get(input.legacy.attributes_to_get.as_ref())?;
         let mode = CapacityMode::parse(input.return_consumed_capacity.as_deref())?;
         let consistent = input.consistent_read == Some(true);
         let key = wire_item(input.key)?;
-        let projection = projection_of(input.projection_expression.as_deref(), input.expression_attribute_names)?;
+        let projection = projection_of(input.projection_expression.as_deref(), input.expression_attribute_names)?.or(attributes_to_get);
         let name = input.table_name;
         self.store
             .run(false, move |conn| {
@@ -745,7 +774,13 @@ impl TableService {
 
     /// UpdateItem.
     pub async fn update_item(&self, input: UpdateItemInput) -> Result<AttributesOutput, TableError> {
-        refuse_legacy(&input.legacy)?;
+        let expected = legacy_expected(
+            &input.legacy,
+            &[("UpdateExpression", input.update_expression.is_some()), ("ConditionExpression", input.condition_expression.is_some())],
+            &input.params,
+            true,
+        )?;
+        let attribute_updates = input.legacy.attribute_updates.as_ref().map(legacy::attribute_updates).transpose()?.flatten();
         let returns = input.return_values.clone().unwrap_or_else(|| "NONE".into());
         if !matches!(returns.as_str(), "NONE" | "ALL_OLD" | "UPDATED_OLD" | "ALL_NEW" | "UPDATED_NEW") {
             return Err(validation(format!(
@@ -756,7 +791,7 @@ impl TableService {
         let key = wire_item(input.key)?;
         let mut update = None;
         let text = input.update_expression.clone();
-        let guard = guard(
+        let mut guard = guard(
             input.condition_expression.as_deref(),
             input.params,
             input.return_values_on_condition_check_failure.as_deref(),
@@ -765,6 +800,12 @@ impl TableService {
                 Ok(())
             },
         )?;
+        if expected.is_some() {
+            guard.condition = expected;
+        }
+        if attribute_updates.is_some() {
+            update = attribute_updates;
+        }
         let name = input.table_name;
         self.store
             .run(true, move |conn| {
@@ -803,7 +844,8 @@ impl TableService {
 
     /// DeleteItem.
     pub async fn delete_item(&self, input: DeleteItemInput) -> Result<AttributesOutput, TableError> {
-        refuse_legacy(&input.legacy)?;
+        let expected =
+            legacy_expected(&input.legacy, &[("ConditionExpression", input.condition_expression.is_some())], &input.params, false)?;
         let all_old = match input.return_values.as_deref() {
             None | Some("NONE") => false,
             Some("ALL_OLD") => true,
@@ -811,10 +853,13 @@ impl TableService {
         };
         let mode = CapacityMode::parse(input.return_consumed_capacity.as_deref())?;
         let key = wire_item(input.key)?;
-        let guard =
+        let mut guard =
             guard(input.condition_expression.as_deref(), input.params, input.return_values_on_condition_check_failure.as_deref(), |_| {
                 Ok(())
             })?;
+        if expected.is_some() {
+            guard.condition = expected;
+        }
         let name = input.table_name;
         self.store
             .run(true, move |conn| {
@@ -834,7 +879,31 @@ impl TableService {
 
     /// Query (`query: true`) or Scan.
     pub async fn read(&self, input: ReadInput, query: bool) -> Result<ReadOutput, TableError> {
-        refuse_legacy(&input.legacy)?;
+        let legacy = &input.legacy;
+        let mut expressions =
+            vec![("ProjectionExpression", input.projection_expression.is_some()), ("FilterExpression", input.filter_expression.is_some())];
+        let legacy_filter = if query { ("QueryFilter", &legacy.query_filter) } else { ("ScanFilter", &legacy.scan_filter) };
+        let mut non_expression = vec![
+            ("AttributesToGet", legacy.attributes_to_get.is_some()),
+            (legacy_filter.0, legacy_filter.1.is_some()),
+            ("ConditionalOperator", legacy.conditional_operator.is_some()),
+        ];
+        if query {
+            expressions.push(("KeyConditionExpression", input.key_condition_expression.is_some()));
+            non_expression.push(("KeyConditions", legacy.key_conditions.is_some()));
+        }
+        legacy::check_mixing(
+            &expressions,
+            &non_expression,
+            input.params.expression_attribute_names.is_some(),
+            input.params.expression_attribute_values.is_some(),
+        )?;
+        let or = legacy::is_or(legacy.conditional_operator.as_ref())?;
+        let legacy_filter = match legacy_filter.1 {
+            Some(json) => legacy::filter(json, legacy_filter.0, or)?,
+            None => None,
+        };
+        let attributes_to_get = legacy::attributes_to_get(legacy.attributes_to_get.as_ref())?;
         if let Some(limit) = input.limit.filter(|l| *l < 1) {
             return Err(validation(format!(
                 "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
@@ -848,6 +917,10 @@ impl TableService {
         }
         if input.projection_expression.is_some() && !matches!(select.as_str(), "" | "SPECIFIC_ATTRIBUTES") {
             return Err(validation(format!("Cannot specify the ProjectionExpression when choosing to get {select}")));
+        }
+        // The ProjectionExpression text with AttributesToGet (no source gives this one).
+        if attributes_to_get.is_some() && !matches!(select.as_str(), "" | "SPECIFIC_ATTRIBUTES") {
+            return Err(validation(format!("Cannot specify the AttributesToGet when choosing to get {select}")));
         }
         let segment = match (input.segment, input.total_segments) {
             (None, None) => None,
@@ -878,16 +951,27 @@ impl TableService {
         };
         let mut placeholders = Placeholders::from_wire(input.params.expression_attribute_names, input.params.expression_attribute_values)?;
         let key_condition = if query {
-            let Some(text) = input.key_condition_expression.as_deref() else {
-                return Err(validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."));
-            };
-            Some(KeyCondition::parse(text, &mut placeholders)?)
+            match (input.key_condition_expression.as_deref(), &legacy.key_conditions) {
+                (Some(text), _) => Some(KeyCondition::parse(text, &mut placeholders)?),
+                (None, Some(json)) => Some(legacy::key_conditions(json)?),
+                (None, None) => {
+                    return Err(validation(
+                        "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+                    ))
+                }
+            }
         } else {
             None
         };
-        let filter =
-            input.filter_expression.as_deref().map(|f| Condition::parse(f, ExpressionKind::Filter, &mut placeholders)).transpose()?;
-        let projection = input.projection_expression.as_deref().map(|p| Projection::parse(p, &mut placeholders)).transpose()?;
+        let filter_name = if legacy_filter.is_some() { "QueryFilter" } else { "Filter Expression" };
+        let filter = input
+            .filter_expression
+            .as_deref()
+            .map(|f| Condition::parse(f, ExpressionKind::Filter, &mut placeholders))
+            .transpose()?
+            .or(legacy_filter);
+        let projection =
+            input.projection_expression.as_deref().map(|p| Projection::parse(p, &mut placeholders)).transpose()?.or(attributes_to_get);
         placeholders.check_unused()?;
         let start = input.exclusive_start_key.map(wire_item).transpose()?;
         let limit = input.limit.map(|l| l as usize).unwrap_or(usize::MAX);
@@ -913,7 +997,7 @@ impl TableService {
                     let keys = schema.names();
                     if let Some(key) = filter.attributes().into_iter().find(|a| keys.contains(a)) {
                         return Err(validation(format!(
-                            "Filter Expression can only contain non-primary key attributes: Primary key attribute: {key}"
+                            "{filter_name} can only contain non-primary key attributes: Primary key attribute: {key}"
                         )));
                     }
                 }
@@ -1000,9 +1084,15 @@ impl TableService {
         let mode = CapacityMode::parse(input.return_consumed_capacity.as_deref())?;
         let mut requests = Vec::new();
         for (table, k) in input.request_items {
-            refuse_legacy(&k.legacy)?;
+            legacy::check_mixing(
+                &[("ProjectionExpression", k.projection_expression.is_some())],
+                &[("AttributesToGet", k.legacy.attributes_to_get.is_some())],
+                k.expression_attribute_names.is_some(),
+                false,
+            )?;
+            let attributes_to_get = legacy::attributes_to_get(k.legacy.attributes_to_get.as_ref())?;
             let consistent = k.consistent_read == Some(true);
-            let projection = projection_of(k.projection_expression.as_deref(), k.expression_attribute_names)?;
+            let projection = projection_of(k.projection_expression.as_deref(), k.expression_attribute_names)?.or(attributes_to_get);
             let keys = k.keys.into_iter().map(wire_item).collect::<Result<Vec<_>, _>>()?;
             requests.push((table, keys, projection, consistent));
         }
