@@ -401,6 +401,109 @@ def test_return_consumed_capacity(ddb):
     assert out["ConsumedCapacity"] == {"TableName": t, "CapacityUnits": 6.0}
 
 
+def test_legacy_parameters(ddb):
+    """The pre-expression parameters older SDKs send (DynamoDBMapper v1, old boto): AttributesToGet,
+    KeyConditions, QueryFilter/ScanFilter with ConditionalOperator, Expected, AttributeUpdates;
+    and AWS's refusals when they are mixed with expressions or malformed."""
+    t = make_table(ddb, range_key="sk")
+    for i in range(5):
+        ddb.put_item(TableName=t, Item={"pk": {"S": "a"}, "sk": {"S": f"k{i}"}, "n": {"N": str(i)},
+                                        "tags": {"SS": ["even" if i % 2 == 0 else "odd", "all"]}})
+
+    got = ddb.get_item(TableName=t, Key={"pk": {"S": "a"}, "sk": {"S": "k1"}}, AttributesToGet=["n", "missing"])
+    assert got["Item"] == {"n": {"N": "1"}}
+    got = ddb.batch_get_item(RequestItems={t: {"Keys": [{"pk": {"S": "a"}, "sk": {"S": "k2"}}], "AttributesToGet": ["sk"]}})
+    assert got["Responses"][t] == [{"sk": {"S": "k2"}}]
+
+    out = ddb.query(TableName=t, KeyConditions={
+        "pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "a"}]},
+        "sk": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"S": "k1"}, {"S": "k3"}]}},
+        AttributesToGet=["sk"])
+    assert out["Items"] == [{"sk": {"S": f"k{i}"}} for i in (1, 2, 3)]
+    out = ddb.query(TableName=t, KeyConditions={
+        "pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "a"}]},
+        "sk": {"ComparisonOperator": "BEGINS_WITH", "AttributeValueList": [{"S": "k"}]}},
+        QueryFilter={"n": {"ComparisonOperator": "GE", "AttributeValueList": [{"N": "3"}]},
+                     "tags": {"ComparisonOperator": "CONTAINS", "AttributeValueList": [{"S": "even"}]}},
+        ConditionalOperator="OR")
+    assert [i["sk"]["S"] for i in out["Items"]] == ["k0", "k2", "k3", "k4"]
+    assert (out["Count"], out["ScannedCount"]) == (4, 5)
+    # KeyConditions goes with a FilterExpression (no KeyConditionExpression).
+    out = ddb.query(TableName=t, KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "a"}]}},
+                    FilterExpression="n < :n", ExpressionAttributeValues={":n": {"N": "2"}})
+    assert out["Count"] == 2
+    out = ddb.scan(TableName=t, ScanFilter={"n": {"ComparisonOperator": "IN", "AttributeValueList": [{"N": "1"}, {"N": "4"}]},
+                                            "tags": {"ComparisonOperator": "NOT_CONTAINS", "AttributeValueList": [{"S": "odd"}]}})
+    assert [i["sk"]["S"] for i in out["Items"]] == ["k4"]
+    out = ddb.scan(TableName=t, ScanFilter={"missing": {"ComparisonOperator": "NULL"}}, Select="COUNT")
+    assert out["Count"] == 5
+
+    key = {"pk": {"S": "a"}, "sk": {"S": "k1"}}
+    ddb.put_item(TableName=t, Item={**key, "n": {"N": "10"}}, Expected={"n": {"Value": {"N": "1"}, "Exists": True}})
+    ddb.put_item(TableName=t, Item={"pk": {"S": "b"}, "sk": {"S": "new"}}, Expected={"pk": {"Exists": False}})
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName=t, Item={"pk": {"S": "b"}, "sk": {"S": "new"}}, Expected={"pk": {"Exists": False}})
+    assert client_error(e) == ("ConditionalCheckFailedException", 400, "The conditional request failed")
+    with pytest.raises(ClientError) as e:
+        ddb.delete_item(TableName=t, Key=key, Expected={"n": {"ComparisonOperator": "LT", "AttributeValueList": [{"N": "5"}]},
+                                                        "sk": {"ComparisonOperator": "NULL"}}, ConditionalOperator="OR")
+    assert client_error(e)[0] == "ConditionalCheckFailedException"
+    ddb.delete_item(TableName=t, Key=key, Expected={"n": {"ComparisonOperator": "GT", "AttributeValueList": [{"N": "5"}]}})
+    assert "Item" not in ddb.get_item(TableName=t, Key=key)
+
+    key = {"pk": {"S": "a"}, "sk": {"S": "k2"}}
+    out = ddb.update_item(TableName=t, Key=key, AttributeUpdates={
+        "n": {"Action": "ADD", "Value": {"N": "5"}},
+        "tags": {"Action": "DELETE", "Value": {"SS": ["all"]}},
+        "list": {"Action": "ADD", "Value": {"L": [{"S": "x"}]}},
+        "name": {"Action": "PUT", "Value": {"S": "two"}},
+        "gone": {"Action": "DELETE"}},
+        Expected={"n": {"Value": {"N": "2"}}}, ReturnValues="ALL_NEW")
+    assert out["Attributes"] == {**key, "n": {"N": "7"}, "tags": {"SS": ["even"]}, "list": {"L": [{"S": "x"}]}, "name": {"S": "two"}}
+    out = ddb.update_item(TableName=t, Key=key, AttributeUpdates={"name": {"Action": "DELETE"}, "list": {"Action": "ADD", "Value": {"L": [{"S": "y"}]}}},
+                          ReturnValues="UPDATED_NEW")
+    assert out["Attributes"] == {"list": {"L": [{"S": "x"}, {"S": "y"}]}}
+    with pytest.raises(ClientError) as e:
+        ddb.update_item(TableName=t, Key=key, AttributeUpdates={"n": {"Action": "PUT", "Value": {"N": "0"}}},
+                        Expected={"n": {"Exists": False}})
+    assert client_error(e)[0] == "ConditionalCheckFailedException"
+
+    refusals = [
+        (lambda: ddb.get_item(TableName=t, Key=key, AttributesToGet=["n"], ProjectionExpression="n"),
+         "Can not use both expression and non-expression parameters in the same request: "
+         "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}"),
+        (lambda: ddb.update_item(TableName=t, Key=key, AttributeUpdates={"n": {"Value": {"N": "1"}}}, UpdateExpression="SET n = :n",
+                                 ExpressionAttributeValues={":n": {"N": "1"}}),
+         "Can not use both expression and non-expression parameters in the same request: "
+         "Non-expression parameters: {AttributeUpdates} Expression parameters: {UpdateExpression}"),
+        (lambda: ddb.query(TableName=t, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "a"}},
+                           QueryFilter={"n": {"ComparisonOperator": "NOT_NULL"}}),
+         "Can not use both expression and non-expression parameters in the same request: "
+         "Non-expression parameters: {QueryFilter} Expression parameters: {KeyConditionExpression}"),
+        (lambda: ddb.put_item(TableName=t, Item=key, Expected={"n": {"Exists": False}}, ExpressionAttributeNames={"#n": "n"}),
+         "ExpressionAttributeNames can only be specified when using expressions"),
+        (lambda: ddb.scan(TableName=t, ScanFilter={"n": {"ComparisonOperator": "EQ", "AttributeValueList": []}}),
+         "One or more parameter values were invalid: Invalid number of argument(s) for the EQ ComparisonOperator"),
+        (lambda: ddb.scan(TableName=t, ScanFilter={"n": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "3"}, {"N": "1"}]}}),
+         "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"),
+        (lambda: ddb.put_item(TableName=t, Item=key, Expected={"n": {"Exists": True}}),
+         "One or more parameter values were invalid: Value must be provided when Exists is true for Attribute: n"),
+        (lambda: ddb.update_item(TableName=t, Key=key, AttributeUpdates={"n": {"Action": "ADD", "Value": {"S": "x"}}}),
+         "One or more parameter values were invalid: ADD action is not supported for the type S"),
+        (lambda: ddb.update_item(TableName=t, Key=key, AttributeUpdates={"sk": {"Action": "PUT", "Value": {"S": "x"}}}),
+         "One or more parameter values were invalid: Cannot update attribute sk. This attribute is part of the key"),
+        (lambda: ddb.query(TableName=t, KeyConditions={"pk": {"ComparisonOperator": "NE", "AttributeValueList": [{"S": "a"}]}}),
+         "Attempted conditional constraint is not an indexable operation"),
+        (lambda: ddb.query(TableName=t, KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "a"}]}},
+                           QueryFilter={"sk": {"ComparisonOperator": "NOT_NULL"}}),
+         "QueryFilter can only contain non-primary key attributes: Primary key attribute: sk"),
+    ]
+    for call, text in refusals:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert client_error(e) == ("ValidationException", 400, text)
+
+
 def test_tags(ddb):
     """TagResource, UntagResource and ListTagsOfResource on a table's ARN, CreateTable's Tags,
     and AWS's refusals (the reads Terraform's aws_dynamodb_table makes on every refresh)."""
