@@ -262,6 +262,9 @@ def test_bad_stream_mappings(lam, kinesis, server):
            "InvalidParameterValueException", 400)
     expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn + "nope", FunctionName=fn, StartingPosition="LATEST"),
            "InvalidParameterValueException", 400)
+    expect(lambda: lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="LATEST",
+                                                   ParallelizationFactor=2, TumblingWindowInSeconds=60),
+           "InvalidParameterValueException", 400)
     msg = expect(lambda: lam.create_event_source_mapping(FunctionName=fn, StartingPosition="LATEST"),
                  "InvalidParameterValueException", 400)
     assert msg == "Unrecognized event source."  # test_lambda_api.snapshot.json, create_no_event_source_arn
@@ -558,4 +561,42 @@ def test_a_bucket_as_on_failure_destination_gets_the_records_too(lam, kinesis, s
     assert body["requestContext"]["condition"] == "RetryAttemptsExhausted"
     payload = json.loads(body["payload"])
     assert [base64.b64decode(r["kinesis"]["data"]).decode() for r in payload["Records"]] == ["poison-1"]
+    lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+WINDOWED_FLAKY_FINAL = {"lambda_function.py": """
+import base64, json, os
+
+def handler(event, context):
+    seen = {"final": event["isFinalInvokeForWindow"], "state": event["state"], "n": len(event["Records"])}
+    print("WINDOW " + json.dumps(seen))
+    if event["isFinalInvokeForWindow"] and not os.path.exists("/tmp/failed-once"):
+        open("/tmp/failed-once", "w").close()
+        raise Exception("the first final call fails")
+    state = dict(event["state"])
+    for r in event["Records"]:
+        state["count"] = state.get("count", 0) + 1
+    return {"state": state}
+"""}
+
+
+def test_a_failed_final_call_is_retried_until_it_succeeds(lam, kinesis, logs):
+    """AWS suspends the shard until a window's final invocation succeeds: a failure there
+    does not drop the window's state, whatever MaximumRetryAttempts says."""
+    fn = unique("flaky-final")
+    create_function(lam, fn, "python3.11", "lambda_function.handler", make_zip(WINDOWED_FLAKY_FINAL))
+    stream, arn = make_stream(kinesis)
+    m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON",
+                                        TumblingWindowInSeconds=2, MaximumRetryAttempts=0)
+    put(kinesis, stream, ["a", "b", "c"])
+
+    def finals():
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{fn}", filterPattern='"WINDOW "').get("events", [])
+        return [w for w in (json.loads(e["message"].split("WINDOW ", 1)[1]) for e in events) if w["final"]]
+    got = wait_for(lambda: [f for f in finals() if f["state"]] if len(finals()) >= 2 else None, timeout=60,
+                   what="the retried final call")
+    # The failed call and its retry carry the same state; together they count every record once.
+    counts = [f["state"]["count"] for f in finals() if f["state"]]
+    assert sum(counts[1:]) == 3 and counts[0] == counts[1], finals()
+    assert got
     lam.delete_event_source_mapping(UUID=m["UUID"])

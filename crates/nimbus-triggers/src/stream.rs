@@ -36,6 +36,9 @@ const END: &str = "END";
 const TABLE_SHARD: &str = "stream";
 /// How often an idle shard is read again when no write wakes its poller.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How long after a tumbling window's end its final invocation waits, so a record stamped
+/// just before the end but committed just after it still joins the window.
+const WINDOW_GRACE_MS: i64 = 1_000;
 
 /// The services stream mappings read and send failure records through (set once the
 /// server has built them).
@@ -169,6 +172,14 @@ pub(crate) fn settings(old: Option<&StreamSettings>, o: &StreamOptions, creating
             )));
         }
     }
+    // The wire layer holds both to AWS's ranges (1..=10, 0..=900).
+    let parallelization_factor = o.parallelization_factor.or(old.map(|s| s.parallelization_factor)).unwrap_or(1);
+    let tumbling_window_secs = o.tumbling_window_secs.or(old.map(|s| s.tumbling_window_secs)).unwrap_or(0);
+    if parallelization_factor > 1 && tumbling_window_secs > 0 {
+        // A window's state is one per shard (AWS: "a maximum of 1 MB per shard"), which
+        // batches of one shard running at once could not share.
+        return Err(ApiError::invalid("TumblingWindowInSeconds cannot be used with a ParallelizationFactor greater than 1"));
+    }
     Ok(StreamSettings {
         starting_position,
         starting_position_timestamp,
@@ -176,9 +187,8 @@ pub(crate) fn settings(old: Option<&StreamSettings>, o: &StreamOptions, creating
         maximum_record_age_secs: age,
         bisect_on_error: o.bisect_on_error.or(old.map(|s| s.bisect_on_error)).unwrap_or(false),
         on_failure,
-        // The wire layer holds both to AWS's ranges (1..=10, 0..=900).
-        parallelization_factor: o.parallelization_factor.or(old.map(|s| s.parallelization_factor)).unwrap_or(1),
-        tumbling_window_secs: o.tumbling_window_secs.or(old.map(|s| s.tumbling_window_secs)).unwrap_or(0),
+        parallelization_factor,
+        tumbling_window_secs,
     })
 }
 
@@ -521,7 +531,6 @@ impl EventSources {
         windows.resize(lanes, None);
         let limit = m.batch_size as usize;
         let read_limit = (limit * lanes).min(stream_limits::MAX_BATCH as usize);
-        let qualifier = m.qualifier.as_deref();
         let changed = match (source, self.sources()) {
             (Source::Kinesis { .. }, Ok(s)) => s.kinesis.changed(),
             (Source::Table { .. }, Ok(s)) => s.tables.changed(),
@@ -563,18 +572,14 @@ impl EventSources {
                 }
                 from = From::After(position.clone());
                 let now = now_millis();
-                if windows.iter().flatten().any(|w| w.end_ms(secs) <= now) {
+                if windows.iter().flatten().any(|w| w.end_ms(secs) + WINDOW_GRACE_MS <= now) {
                     let round = Round::new(m, &settings, source, &shard.key, &shard_id, Vec::new(), Some(position), windows);
-                    for lane in 0..lanes {
-                        if round.window(lane).await.is_some_and(|w| w.end_ms(secs) <= now) {
-                            self.close_window(&round, lane, false).await;
-                        }
-                    }
+                    self.close_ended_windows(&round, now).await;
                     windows = round.progress.lock().await.windows.clone();
                 }
                 // Idle: until a write commits, the earliest open window ends, or the interval
                 // passes (a fallback).
-                let until_window = windows.iter().flatten().map(|w| w.end_ms(secs) - now).min();
+                let until_window = windows.iter().flatten().map(|w| w.end_ms(secs) + WINDOW_GRACE_MS - now).min();
                 let wait = until_window.map_or(IDLE_POLL, |ms| IDLE_POLL.min(Duration::from_millis(ms.max(1) as u64)));
                 let _ = tokio::time::timeout(wait, woken).await;
                 continue;
@@ -588,9 +593,6 @@ impl EventSources {
                     }
                 }
             }
-            // IteratorAge: how far behind the stream the newest record read is.
-            let newest = recs.iter().map(|r| r.arrival_ms).max().unwrap_or_default();
-            self.invoker.record_iterator_age(&m.function, qualifier, (now_millis() - newest).max(0) as f64);
             for r in &mut recs {
                 if let Some(obj) = r.event.as_object_mut() {
                     if source.kind() == StreamKind::Kinesis {
@@ -625,6 +627,11 @@ impl EventSources {
                         tracing::error!(mapping = %m.uuid, shard = %shard.key, "a lane's delivery failed: {e}");
                     }
                 }
+            }
+            // Windows that ended while the shard stayed busy (their lane got no later record,
+            // or every record since was filtered out) end now.
+            if secs > 0 {
+                self.close_ended_windows(&round, now_millis()).await;
             }
             let mut p = round.progress.lock().await;
             round.save_progress(self, &mut p).await;
@@ -666,6 +673,17 @@ impl EventSources {
         }
     }
 
+    /// Ends every lane's window whose end (and grace) has passed by `now`.
+    async fn close_ended_windows(&self, round: &Round, now: i64) {
+        let secs = round.settings.tumbling_window_secs;
+        let lanes = round.progress.lock().await.windows.len();
+        for lane in 0..lanes {
+            if round.window(lane).await.is_some_and(|w| w.end_ms(secs) + WINDOW_GRACE_MS <= now) {
+                self.close_window(round, lane, false).await;
+            }
+        }
+    }
+
     /// Ends a lane's open window (if any) with its final invocation (`isFinalInvokeForWindow`,
     /// no records, the window's state), retried as a batch is; then the state is dropped.
     /// `early`: the state grew past AWS's limit, and the window goes on with a fresh state.
@@ -680,20 +698,17 @@ impl EventSources {
             early,
         };
         let payload = round.event(&[], Some((&w, call)));
+        // Retried until it succeeds: AWS suspends the shard's processing until the final
+        // invocation goes through, rather than drop the window's aggregate.
         let mut attempts: u32 = 0;
         loop {
             match self.invoker.invoke(round.invoke_request(payload.clone())).await {
                 Ok(o) if o.function_error.is_none() => break,
                 Err(e) if e.code == nimbus_model::ErrorCode::TooManyRequests => {
                     tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
                 }
                 _ => {
                     attempts += 1;
-                    if st.maximum_retry_attempts >= 0 && i64::from(attempts) > i64::from(st.maximum_retry_attempts) {
-                        tracing::warn!(mapping = %round.m.uuid, shard = %round.key, "a window's final invocation failed; its state is dropped");
-                        break;
-                    }
                     self.set_result(&round.m.uuid, "PROBLEM: Function call failed");
                     tokio::time::sleep(Duration::from_millis((100u64 << attempts.min(5)).min(2_000))).await;
                 }
@@ -730,6 +745,10 @@ impl EventSources {
                     last: false,
                     early: false,
                 };
+                // IteratorAge (AWS: the age of the last record in the event), at every
+                // invocation, so a shard stuck retrying shows its growing age.
+                let last = &round.recs[batch[batch.len() - 1]];
+                self.invoker.record_iterator_age(&m.function, m.qualifier.as_deref(), (now_millis() - last.arrival_ms).max(0) as f64);
                 let payload = round.event(batch, window.as_ref().map(|w| (w, call)));
                 let outcome = match self.invoker.invoke(round.invoke_request(payload)).await {
                     Ok(o) => {
@@ -739,23 +758,24 @@ impl EventSources {
                             Some(_) if o.function_error.is_none() => Some(answered_state(&o.payload)),
                             _ => None,
                         };
-                        if o.function_error.is_some() || matches!(state, Some(Err(_))) {
+                        let outcome = if o.function_error.is_some() || matches!(state, Some(Err(_))) {
                             Outcome::Failed
+                        } else if m.report_batch_item_failures {
+                            let seqs: Vec<&str> = batch.iter().map(|&o| round.recs[o].seq.as_str()).collect();
+                            match first_failure(&o.payload, &seqs) {
+                                Ok(None) => Outcome::Success,
+                                Ok(Some(k)) => Outcome::FailedFrom(k),
+                                Err(_) => Outcome::Failed,
+                            }
                         } else {
-                            if let Some(Ok(state)) = state {
-                                self.keep_state(round, lane, state).await;
-                            }
-                            if m.report_batch_item_failures {
-                                let seqs: Vec<&str> = batch.iter().map(|&o| round.recs[o].seq.as_str()).collect();
-                                match first_failure(&o.payload, &seqs) {
-                                    Ok(None) => Outcome::Success,
-                                    Ok(Some(k)) => Outcome::FailedFrom(k),
-                                    Err(_) => Outcome::Failed,
-                                }
-                            } else {
-                                Outcome::Success
-                            }
+                            Outcome::Success
+                        };
+                        // The answered state counts only when some records succeeded: a call
+                        // that failed as a whole is retried on the state it started from.
+                        if let (Some(Ok(state)), Outcome::Success | Outcome::FailedFrom(1..)) = (state, outcome) {
+                            self.keep_state(round, lane, state).await;
                         }
+                        outcome
                     }
                     Err(e) if e.code == nimbus_model::ErrorCode::TooManyRequests => {
                         // A throttle is no failure of the batch: wait and try again.
@@ -994,13 +1014,12 @@ mod tests {
         let s = settings(None, &base, true).expect("valid");
         assert_eq!((s.maximum_retry_attempts, s.maximum_record_age_secs, s.bisect_on_error), (-1, -1, false));
         assert_eq!((s.parallelization_factor, s.tumbling_window_secs), (1, 0));
-        let kept = settings(
-            Some(&StreamSettings { parallelization_factor: 4, tumbling_window_secs: 60, ..s.clone() }),
-            &StreamOptions::default(),
-            false,
-        )
-        .expect("an update keeps what it does not name");
-        assert_eq!((kept.parallelization_factor, kept.tumbling_window_secs), (4, 60));
+        let kept = settings(Some(&StreamSettings { parallelization_factor: 4, ..s.clone() }), &StreamOptions::default(), false)
+            .expect("an update keeps what it does not name");
+        assert_eq!((kept.parallelization_factor, kept.tumbling_window_secs), (4, 0));
+        let windowed = StreamOptions { tumbling_window_secs: Some(60), ..Default::default() };
+        let e = settings(Some(&kept), &windowed, false).expect_err("windows with lanes");
+        assert!(e.message.contains("ParallelizationFactor"), "{}", e.message);
         let refused: Vec<(StreamOptions, &str)> = vec![
             (StreamOptions::default(), "Value null at 'startingPosition'"),
             (StreamOptions { starting_position: Some("AT_TIMESTAMP".into()), ..Default::default() }, "StartingPositionTimestamp"),
