@@ -95,6 +95,9 @@ pub struct EventSources {
     pub(crate) streams: std::sync::OnceLock<crate::stream::StreamSources>,
     /// LastProcessingResult per mapping, kept in memory (written on every batch).
     results: Mutex<HashMap<String, String>>,
+    /// Held by every read-modify-write of a stored mapping (update, tags, delete), so one
+    /// cannot write back a mapping another changed or deleted meanwhile.
+    edits: tokio::sync::Mutex<()>,
 }
 
 pub(crate) fn store_err(e: impl std::fmt::Display) -> ApiError {
@@ -110,6 +113,7 @@ impl EventSources {
             queues,
             pollers: Mutex::new(HashMap::new()),
             results: Mutex::new(HashMap::new()),
+            edits: tokio::sync::Mutex::new(()),
             streams: std::sync::OnceLock::new(),
         })
     }
@@ -236,6 +240,7 @@ impl EventSources {
     }
 
     pub async fn update(self: &Arc<Self>, uuid: &str, c: MappingChange) -> Result<EventSourceMapping, ApiError> {
+        let _edit = self.edits.lock().await;
         let mut m = self.get(uuid).await?;
         if let Some(f) = c.function {
             m.function = f.name;
@@ -283,6 +288,7 @@ impl EventSources {
     /// TagResource/UntagResource on a mapping's ARN: changes its tags, nothing else (its
     /// pollers go on).
     pub async fn set_tags(&self, uuid: &str, change: impl FnOnce(&mut std::collections::BTreeMap<String, String>)) -> Result<(), ApiError> {
+        let _edit = self.edits.lock().await;
         let mut m = self.get(uuid).await?;
         change(&mut m.tags);
         if m.tags.len() > nimbus_control::MAX_TAGS {
@@ -292,6 +298,7 @@ impl EventSources {
     }
 
     pub async fn delete(&self, uuid: &str) -> Result<EventSourceMapping, ApiError> {
+        let _edit = self.edits.lock().await;
         let m = self.get(uuid).await?;
         self.stop_pollers(uuid);
         self.store.delete_event_source_mapping(uuid).await.map_err(store_err)?;
