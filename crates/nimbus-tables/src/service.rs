@@ -12,7 +12,7 @@ use rusqlite::Connection;
 
 use crate::capacity::{per_table, read_units, CapacityMode, Tally, Usage};
 use crate::error::{CancellationReason, TableError};
-use crate::expr::{Condition, ExpressionKind, KeyCondition, Placeholders, Projection, SortCondition, Update};
+use crate::expr::{Condition, ExpressionKind, KeyCondition, Placeholders, Projection, SortCondition, Update, UpdateError};
 use crate::legacy;
 use crate::request::*;
 use crate::schema::{
@@ -803,7 +803,8 @@ impl TableService {
         if expected.is_some() {
             guard.condition = expected;
         }
-        if attribute_updates.is_some() {
+        let legacy_update = attribute_updates.is_some();
+        if legacy_update {
             update = attribute_updates;
         }
         let name = input.table_name;
@@ -818,7 +819,12 @@ impl TableService {
                 guard.check(old.as_ref())?;
                 let mut new = old.clone().unwrap_or_else(|| key.clone());
                 if let Some(update) = &update {
-                    update.apply(&mut new)?;
+                    update.apply(&mut new).map_err(|e| match e {
+                        // AttributeUpdates' ADD/DELETE on another type: dynalite
+                        // `actions/updateItem.js` (tested against DynamoDB).
+                        UpdateError::IncorrectDataType if legacy_update => validation("Type mismatch for attribute to update"),
+                        e => e.into(),
+                    })?;
                 }
                 check_size(&new)?;
                 check_index_keys(&table.def, &new)?;
