@@ -600,3 +600,23 @@ def test_a_failed_final_call_is_retried_until_it_succeeds(lam, kinesis, logs):
     assert sum(counts[1:]) == 3 and counts[0] == counts[1], finals()
     assert got
     lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_a_window_of_an_older_width_ends_when_the_width_changes(lam, kinesis, logs):
+    fn = unique("rewindow")
+    create_function(lam, fn, "python3.11", "lambda_function.handler", make_zip(WINDOWED))
+    stream, arn = make_stream(kinesis)
+    m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON",
+                                        TumblingWindowInSeconds=900)
+    for v in (1, 2, 3):
+        kinesis.put_record(StreamName=stream, Data=str(v).encode(), PartitionKey="pk")
+    wait_for(lambda: sum(w["n"] for w in windows_seen(logs, fn) if not w["isFinalInvokeForWindow"]) >= 3, timeout=60,
+             what="the records in the 900 s window")
+    time.sleep(0.5)  # the checkpoint (with the window) follows the answer
+    lam.update_event_source_mapping(UUID=m["UUID"], TumblingWindowInSeconds=2)
+    finals = lambda: [w for w in windows_seen(logs, fn) if w["isFinalInvokeForWindow"]]
+    [final] = wait_for(finals, timeout=30, what="the old window's final call")
+    start = dt.datetime.strptime(final["window"]["start"], "%Y-%m-%dT%H:%M:%SZ")
+    end = dt.datetime.strptime(final["window"]["end"], "%Y-%m-%dT%H:%M:%SZ")
+    assert (end - start).total_seconds() == 900 and final["state"] == {"count": 3, "sum": 6}, final
+    lam.delete_event_source_mapping(UUID=m["UUID"])

@@ -553,6 +553,20 @@ impl EventSources {
                 From::After(p) => Some(p.clone()),
                 From::Start { .. } => None,
             };
+            // Windows stored under another TumblingWindowInSeconds (changed by an update, or
+            // turned off) end now, with their own width.
+            for w in windows.iter_mut().flatten().filter(|w| w.secs == 0) {
+                w.secs = secs;
+            }
+            if windows.iter().flatten().any(|w| w.secs != secs) {
+                let round = Round::new(m, &settings, source, &shard.key, &shard_id, Vec::new(), base.clone(), windows);
+                for lane in 0..lanes {
+                    if round.window(lane).await.is_some_and(|w| w.secs != secs) {
+                        self.close_window(&round, lane, false).await;
+                    }
+                }
+                windows = std::mem::take(&mut round.progress.lock().await.windows);
+            }
             if recs.is_empty() {
                 let position = match next {
                     None => {
@@ -572,14 +586,14 @@ impl EventSources {
                 }
                 from = From::After(position.clone());
                 let now = now_millis();
-                if windows.iter().flatten().any(|w| w.end_ms(secs) + WINDOW_GRACE_MS <= now) {
+                if windows.iter().flatten().any(|w| w.end_ms() + WINDOW_GRACE_MS <= now) {
                     let round = Round::new(m, &settings, source, &shard.key, &shard_id, Vec::new(), Some(position), windows);
                     self.close_ended_windows(&round, now).await;
                     windows = round.progress.lock().await.windows.clone();
                 }
                 // Idle: until a write commits, the earliest open window ends, or the interval
                 // passes (a fallback).
-                let until_window = windows.iter().flatten().map(|w| w.end_ms(secs) + WINDOW_GRACE_MS - now).min();
+                let until_window = windows.iter().flatten().map(|w| w.end_ms() + WINDOW_GRACE_MS - now).min();
                 let wait = until_window.map_or(IDLE_POLL, |ms| IDLE_POLL.min(Duration::from_millis(ms.max(1) as u64)));
                 let _ = tokio::time::timeout(wait, woken).await;
                 continue;
@@ -665,7 +679,7 @@ impl EventSources {
                 }
                 let mut p = round.progress.lock().await;
                 if p.windows[lane].is_none() {
-                    p.windows[lane] = Some(OpenWindow::new(start));
+                    p.windows[lane] = Some(OpenWindow::new(start, secs));
                 }
             }
             self.deliver(round, lane, &ords[i..end]).await;
@@ -675,10 +689,9 @@ impl EventSources {
 
     /// Ends every lane's window whose end (and grace) has passed by `now`.
     async fn close_ended_windows(&self, round: &Round, now: i64) {
-        let secs = round.settings.tumbling_window_secs;
         let lanes = round.progress.lock().await.windows.len();
         for lane in 0..lanes {
-            if round.window(lane).await.is_some_and(|w| w.end_ms(secs) + WINDOW_GRACE_MS <= now) {
+            if round.window(lane).await.is_some_and(|w| w.end_ms() + WINDOW_GRACE_MS <= now) {
                 self.close_window(round, lane, false).await;
             }
         }
@@ -689,14 +702,7 @@ impl EventSources {
     /// `early`: the state grew past AWS's limit, and the window goes on with a fresh state.
     async fn close_window(&self, round: &Round, lane: usize, early: bool) {
         let Some(w) = round.window(lane).await else { return };
-        let st = &round.settings;
-        let call = WindowCall {
-            secs: st.tumbling_window_secs,
-            shard_id: &round.shard_id,
-            stream_arn: &round.m.event_source_arn,
-            last: true,
-            early,
-        };
+        let call = WindowCall { shard_id: &round.shard_id, stream_arn: &round.m.event_source_arn, last: true, early };
         let payload = round.event(&[], Some((&w, call)));
         // Retried until it succeeds: AWS suspends the shard's processing until the final
         // invocation goes through, rather than drop the window's aggregate.
@@ -715,7 +721,7 @@ impl EventSources {
             }
         }
         let mut p = round.progress.lock().await;
-        p.windows[lane] = early.then(|| OpenWindow::new(w.start_ms));
+        p.windows[lane] = early.then(|| OpenWindow::new(w.start_ms, w.secs));
         round.write(self, &p).await;
     }
 
@@ -738,13 +744,7 @@ impl EventSources {
                     tokio::time::sleep(Duration::from_millis((100u64 << attempts.min(5)).min(2_000))).await;
                 }
                 let window = if st.tumbling_window_secs > 0 { round.window(lane).await } else { None };
-                let call = WindowCall {
-                    secs: st.tumbling_window_secs,
-                    shard_id: &round.shard_id,
-                    stream_arn: &m.event_source_arn,
-                    last: false,
-                    early: false,
-                };
+                let call = WindowCall { shard_id: &round.shard_id, stream_arn: &m.event_source_arn, last: false, early: false };
                 // IteratorAge (AWS: the age of the last record in the event), at every
                 // invocation, so a shard stuck retrying shows its growing age.
                 let last = &round.recs[batch[batch.len() - 1]];

@@ -34,27 +34,30 @@ pub fn window_start(arrival_ms: i64, secs: u32) -> i64 {
     arrival_ms.div_euclid(width) * width
 }
 
-/// A window a lane has open: where it starts and the state the function last answered.
+/// A window a lane has open: where it starts, how long it is, and the state the function
+/// last answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpenWindow {
     pub start_ms: i64,
     pub state: Map<String, Value>,
+    /// Its width in seconds (0 in checkpoints written before it was kept: the mapping's).
+    #[serde(default)]
+    pub secs: u32,
 }
 
 impl OpenWindow {
-    pub fn new(start_ms: i64) -> OpenWindow {
-        OpenWindow { start_ms, state: Map::new() }
+    pub fn new(start_ms: i64, secs: u32) -> OpenWindow {
+        OpenWindow { start_ms, state: Map::new(), secs }
     }
 
-    pub fn end_ms(&self, secs: u32) -> i64 {
-        self.start_ms + i64::from(secs.max(1)) * 1000
+    pub fn end_ms(&self) -> i64 {
+        self.start_ms + i64::from(self.secs.max(1)) * 1000
     }
 }
 
 /// What an invocation of a window says besides its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowCall<'a> {
-    pub secs: u32,
     pub shard_id: &'a str,
     pub stream_arn: &'a str,
     /// `isFinalInvokeForWindow`: the window is over; its state is final.
@@ -70,7 +73,7 @@ fn iso_secs(ms: i64) -> String {
 /// Adds the tumbling-window members to an event (`{"Records": [...]}`), as AWS's
 /// KinesisTimeWindowEvent and DynamodbTimeWindowEvent have them.
 pub fn add_window_members(event: &mut Map<String, Value>, w: &OpenWindow, call: WindowCall<'_>) {
-    event.insert("window".into(), json!({ "start": iso_secs(w.start_ms), "end": iso_secs(w.end_ms(call.secs)) }));
+    event.insert("window".into(), json!({ "start": iso_secs(w.start_ms), "end": iso_secs(w.end_ms()) }));
     event.insert("state".into(), Value::Object(w.state.clone()));
     event.insert("shardId".into(), json!(call.shard_id));
     event.insert("eventSourceARN".into(), json!(call.stream_arn));
@@ -159,16 +162,16 @@ mod tests {
         for (arrival, secs, want) in cases {
             assert_eq!(window_start(arrival, secs), want, "{arrival} {secs}");
         }
-        assert_eq!(OpenWindow::new(60_000).end_ms(60), 120_000);
+        assert_eq!(OpenWindow::new(60_000, 60).end_ms(), 120_000);
     }
 
     #[test]
     fn window_members_as_aws_sends_them() {
-        let mut w = OpenWindow::new(1_607_497_440_000);
+        let mut w = OpenWindow::new(1_607_497_440_000, 120);
         w.state.insert("1".into(), json!(282));
         let mut event = Map::new();
         event.insert("Records".into(), json!([]));
-        let call = WindowCall { secs: 120, shard_id: "shardId-000000000006", stream_arn: "arn:s", last: true, early: false };
+        let call = WindowCall { shard_id: "shardId-000000000006", stream_arn: "arn:s", last: true, early: false };
         add_window_members(&mut event, &w, call);
         assert_eq!(
             Value::Object(event),
@@ -196,7 +199,7 @@ mod tests {
 
     #[test]
     fn checkpoints_round_trip() {
-        let mut w = OpenWindow::new(60_000);
+        let mut w = OpenWindow::new(60_000, 60);
         w.state.insert("count".into(), json!(2));
         let cases = [
             Checkpoint { position: "41".into(), windows: vec![] },
