@@ -312,6 +312,25 @@ def test_the_role_must_be_able_to_read_the_stream(lam, server, kinesis):
     for arn in (stream_arn, table_stream):
         m = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn, StartingPosition="LATEST", Enabled=False)
         lam.delete_event_source_mapping(UUID=m["UUID"])
+    # An OnFailure destination must be writable by the role too, when made and when changed.
+    sqs = server.sqs_client()
+    url = sqs.create_queue(QueueName=unique("onfail"))["QueueUrl"]
+    qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bucket_arn = "arn:aws:s3:::" + unique("failed").lower()
+    for dest, operation, service in ((qarn, "SendMessage", "SQS"), (bucket_arn, "PutObject", "S3")):
+        msg = expect(lambda: lam.create_event_source_mapping(
+            EventSourceArn=stream_arn, FunctionName=fn, StartingPosition="LATEST", Enabled=False,
+            DestinationConfig={"OnFailure": {"Destination": dest}}), "InvalidParameterValueException", 400)
+        assert msg == f"The provided execution role does not have permissions to call {operation} on {service}"
+    m = lam.create_event_source_mapping(EventSourceArn=stream_arn, FunctionName=fn, StartingPosition="LATEST", Enabled=False)
+    expect(lambda: lam.update_event_source_mapping(UUID=m["UUID"], DestinationConfig={"OnFailure": {"Destination": qarn}}),
+           "InvalidParameterValueException", 400)
+    iam.put_role_policy(RoleName=role, PolicyName="failures", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": qarn},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": bucket_arn + "/*"}]}))
+    lam.update_event_source_mapping(UUID=m["UUID"], DestinationConfig={"OnFailure": {"Destination": qarn}})
+    lam.update_event_source_mapping(UUID=m["UUID"], DestinationConfig={"OnFailure": {"Destination": bucket_arn}})
+    lam.delete_event_source_mapping(UUID=m["UUID"])
 
 
 def test_delivery_resumes_after_sigkill_with_no_gap(nimbus_bin, tmp_path):

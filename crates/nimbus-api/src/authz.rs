@@ -659,6 +659,7 @@ fn send_action(target_arn: &str) -> Option<(&'static str, &'static str, &'static
         "sns" => Some(("sns:Publish", "Publish", "SNS")),
         "lambda" => Some(("lambda:InvokeFunction", "InvokeFunction", "Lambda")),
         "events" => Some(("events:PutEvents", "PutEvents", "EventBridge")),
+        "s3" => Some(("s3:PutObject", "PutObject", "S3")),
         _ => None,
     }
 }
@@ -672,6 +673,22 @@ pub async fn check_dead_letter_target(
     target: &str,
 ) -> Result<(), nimbus_model::ApiError> {
     check_send(state, role_arn, function, target, |operation, service| {
+        format!("The provided execution role does not have permissions to call {operation} on {service}")
+    })
+    .await
+}
+
+/// A stream mapping's OnFailure destination (a queue, a topic or a bucket) the function's
+/// role must be able to write to, as Lambda checks when the mapping is made or changed. A
+/// bucket is checked for the objects Lambda writes there (`aws/lambda/…`).
+pub async fn check_mapping_destination(
+    state: &AppState,
+    role_arn: &str,
+    function: &str,
+    target: &str,
+) -> Result<(), nimbus_model::ApiError> {
+    let resource = if target.starts_with("arn:aws:s3:::") { format!("{target}/aws/lambda/*") } else { target.to_string() };
+    check_send(state, role_arn, function, &resource, |operation, service| {
         format!("The provided execution role does not have permissions to call {operation} on {service}")
     })
     .await

@@ -467,6 +467,9 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
             if let Ok(f) = control.get(&new.function.name).await {
                 crate::authz::check_queue_poller(state, &f.role, &new.function.name, &new.event_source_arn).await?;
                 crate::authz::check_stream_poller(state, &f.role, &new.function.name, &new.event_source_arn).await?;
+                if let Some(Some(dest)) = &new.stream.on_failure {
+                    crate::authz::check_mapping_destination(state, &f.role, &new.function.name, dest).await?;
+                }
             }
             let m = state.event_sources.create(new).await?;
             reply(op, &EventSourceMappingConfiguration::new(p, &m, Some("Creating")), rid)
@@ -478,7 +481,20 @@ async fn run(state: &AppState, call: LambdaCall, origin: &str, rid: &str, caller
         LambdaCall::UpdateEventSourceMapping(mut input) => {
             let uuid = input.uuid.take().unwrap_or_default();
             let was_enabled = state.event_sources.get(&uuid).await.map(|m| m.enabled).ok();
-            let m = state.event_sources.update(&uuid, input.into_change(p)?).await?;
+            let change = input.into_change(p)?;
+            if let Some(Some(dest)) = &change.stream.on_failure {
+                // The role of the function the mapping will invoke must be able to write there.
+                let function = match &change.function {
+                    Some(f) => Some(f.name.clone()),
+                    None => state.event_sources.get(&uuid).await.ok().map(|m| m.function),
+                };
+                if let Some(name) = function {
+                    if let Ok(f) = control.get(&name).await {
+                        crate::authz::check_mapping_destination(state, &f.role, &name, dest).await?;
+                    }
+                }
+            }
+            let m = state.event_sources.update(&uuid, change).await?;
             // Turning a mapping on or off answers Enabling/Disabling, as AWS does
             // (test_disabled_dynamodb_event_source_mapping, test_lambda_integration_sqs).
             let transition = match (was_enabled, m.enabled) {
