@@ -444,8 +444,9 @@ impl EventSources {
                     running.remove(&key);
                 }
             }
-            let checkpoints: HashMap<String, Checkpoint> = match self.store.stream_checkpoints(&m.uuid).await {
-                Ok(c) => c.into_iter().map(|(shard, stored)| (shard, Checkpoint::parse(&stored))).collect(),
+            // Kept as stored: only a poller about to start parses its windows' state.
+            let checkpoints: HashMap<String, String> = match self.store.stream_checkpoints(&m.uuid).await {
+                Ok(c) => c.into_iter().collect(),
                 Err(e) => {
                     self.set_result(&m.uuid, &format!("PROBLEM: {e}"));
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -455,20 +456,19 @@ impl EventSources {
             match self.shards_of(&source).await {
                 Ok(shards) => {
                     for s in &shards {
-                        if running.contains(&s.key) || checkpoints.get(&s.key).is_some_and(|c| c.position == END) {
+                        let ended = |key: &String| checkpoints.get(key).is_some_and(|c| Checkpoint::position_of(c) == END);
+                        if running.contains(&s.key) || ended(&s.key) {
                             continue;
                         }
-                        let parents_done = s
-                            .parents
-                            .iter()
-                            .all(|p| checkpoints.get(p).is_some_and(|c| c.position == END) || !shards.iter().any(|x| &x.key == p));
+                        let parents_done = s.parents.iter().all(|p| ended(p) || !shards.iter().any(|x| &x.key == p));
                         if !parents_done {
                             continue;
                         }
                         running.insert(s.key.clone());
-                        let windows = checkpoints.get(&s.key).map(|c| c.windows.clone()).unwrap_or_default();
-                        let from = match checkpoints.get(&s.key) {
-                            Some(c) => From::After(c.position.clone()),
+                        let stored = checkpoints.get(&s.key).map(|c| Checkpoint::parse(c));
+                        let windows = stored.as_ref().map(|c| c.windows.clone()).unwrap_or_default();
+                        let from = match stored {
+                            Some(c) => From::After(c.position),
                             // Children start at their beginning, whatever the mapping's position.
                             None if !s.parents.is_empty() => From::Start { position: "TRIM_HORIZON".into(), timestamp: None },
                             None => {

@@ -122,6 +122,11 @@ impl Checkpoint {
         }
     }
 
+    /// The position of a stored checkpoint, without parsing its windows.
+    pub fn position_of(stored: &str) -> &str {
+        stored.split_once(' ').map_or(stored, |(position, _)| position)
+    }
+
     pub fn encode(&self) -> String {
         if self.windows.iter().all(Option::is_none) {
             return self.position.clone();
@@ -210,6 +215,7 @@ mod tests {
             let stored = c.encode();
             let back = Checkpoint::parse(&stored);
             assert_eq!(back.position, c.position, "{stored}");
+            assert_eq!(Checkpoint::position_of(&stored), c.position, "{stored}");
             if c.windows.iter().all(Option::is_none) {
                 assert_eq!(stored, c.position);
                 assert!(back.windows.is_empty());
