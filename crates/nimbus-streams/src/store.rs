@@ -64,7 +64,16 @@ CREATE TABLE IF NOT EXISTS records (
 impl Store {
     /// Opens (creating if needed) the database at `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Store, StreamError> {
-        Ok(Store { db: GroupCommit::open(path, &SCHEMA).map_err(StreamError::Internal)?, changed: Default::default() })
+        let db = GroupCommit::open_prepared(
+            Some(path),
+            &SCHEMA,
+            |conn| {
+                conn.pragma_update(None, "cache_size", -65_536).map_err(|e| StreamError::Internal(e.to_string()))?;
+                conn.pragma_update(None, "wal_autocheckpoint", 16_384).map_err(|e| StreamError::Internal(e.to_string()))
+            },
+            StreamError::Internal,
+        )?;
+        Ok(Store { db, changed: Default::default() })
     }
 
     /// An in-memory database (tests).
