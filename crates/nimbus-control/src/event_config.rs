@@ -59,6 +59,12 @@ impl EventConfigs {
         known.generation += 1;
         known.configs.remove(function);
     }
+
+    pub(crate) fn forget_all(&self) {
+        let mut known = self.known();
+        known.generation += 1;
+        known.configs.clear();
+    }
 }
 
 /// Fields of a Put (all replace) or Update (only the given ones change) request. `Some(None)`

@@ -4,6 +4,7 @@
 
 mod aliases;
 mod code_signing;
+mod elsewhere;
 mod event_config;
 mod layers;
 mod permissions;

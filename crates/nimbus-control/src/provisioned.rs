@@ -43,7 +43,7 @@ impl ControlPlane {
         self.provisioned.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn configs_mut(&self) -> std::sync::RwLockWriteGuard<'_, Configs> {
+    pub(crate) fn configs_mut(&self) -> std::sync::RwLockWriteGuard<'_, Configs> {
         self.provisioned.write().unwrap_or_else(|p| p.into_inner())
     }
 

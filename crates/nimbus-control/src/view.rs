@@ -45,7 +45,19 @@ impl View {
     pub(crate) fn forget_function(&self, name: &str) {
         self.versions.write().unwrap_or_else(|p| p.into_inner()).remove(name);
         self.forget_aliases(name);
+        self.forget_urls_of(name);
+    }
+
+    pub(crate) fn forget_urls_of(&self, name: &str) {
         self.urls.write().unwrap_or_else(|p| p.into_inner()).retain(|_, u| u.function != name);
+    }
+
+    /// Forgets every function; answers the names of those it knew.
+    pub(crate) fn forget_all(&self) -> Vec<String> {
+        let names: Vec<String> = self.versions.write().unwrap_or_else(|p| p.into_inner()).drain().map(|(name, _)| name).collect();
+        self.aliases.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.urls.write().unwrap_or_else(|p| p.into_inner()).clear();
+        names
     }
 
     pub(crate) fn url(&self, id: &str) -> Option<Arc<nimbus_model::url::FunctionUrlConfig>> {

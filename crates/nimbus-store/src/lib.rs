@@ -1,5 +1,6 @@
-//! Persistence: function records behind the [`Store`] trait (SQLite embedded now, PostgreSQL
-//! later), code zips behind the [`BlobStore`] trait (local disk now, S3-compatible later),
+//! Persistence: function records behind the [`Store`] trait (SQLite embedded, or PostgreSQL
+//! shared by several nodes), code zips behind the [`BlobStore`] trait (local disk, or
+//! S3-compatible storage),
 //! the unpacked-code cache, and the data directory's single-server lock.
 
 pub mod base64_serde;
@@ -7,9 +8,17 @@ pub mod blob;
 pub mod code;
 pub mod datadir;
 pub mod db;
+mod function_doc;
 pub mod group_commit;
+pub mod pg;
+pub mod postgres;
+pub mod s3_blob;
 pub mod sealing;
 pub mod sqlite;
+#[cfg(test)]
+mod store_tests;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use nimbus_model::alias::AliasConfig;
@@ -24,6 +33,8 @@ use nimbus_model::FunctionConfig;
 pub use blob::{BlobStore, LocalBlobStore};
 pub use code::{CodeCache, CodeError, OptCache};
 pub use datadir::DataDir;
+pub use postgres::PgStore;
+pub use s3_blob::S3BlobStore;
 pub use sealing::{MasterKey, MasterKeySource};
 pub use sqlite::SqliteStore;
 
@@ -40,6 +51,22 @@ pub enum StoreError {
     /// A sealed secret or the master key (a wrong key at open, an altered record).
     #[error(transparent)]
     Sealing(#[from] sealing::SealError),
+}
+
+/// A change another node made to records this node may keep in memory (a store shared by
+/// several nodes announces them; see [`Store::watch`]). Each names the function (or, for
+/// mappings, the mapping's UUID) whose records changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChange {
+    /// A version of the function, or the function itself (created, updated, deleted).
+    Function(String),
+    Aliases(String),
+    Urls(String),
+    EventInvokeConfigs(String),
+    ProvisionedConfigs(String),
+    Mapping(String),
+    /// Changes may have been missed (the feed was cut and is back): forget everything kept.
+    Resync,
 }
 
 /// Function records, keyed by (name, version). Every write is atomic; updates are
@@ -140,4 +167,10 @@ pub trait Store: Send + Sync + 'static {
     /// Configs ordered by id, starting after `after`.
     async fn list_code_signing_configs(&self, after: Option<&str>, limit: usize) -> Result<Vec<CodeSigningConfig>, StoreError>;
     async fn delete_code_signing_config(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Calls `f` with every change other nodes make, from now on, while the store lives. The
+    /// embedded store has no other writers and never calls it.
+    fn watch(&self, f: Arc<dyn Fn(StoreChange) + Send + Sync>) {
+        let _ = f;
+    }
 }

@@ -14,7 +14,7 @@ use nimbus_invoke::{AsyncConfig, AsyncInvoker, Invoker};
 use nimbus_logs::LogStore;
 use nimbus_model::{Partition, Runtime};
 use nimbus_sandbox::{EnvironmentPool, Isolation, NamespaceConfig, Network, PoolConfig, RuntimeRegistry};
-use nimbus_store::{CodeCache, DataDir, LocalBlobStore, MasterKeySource, OptCache, SqliteStore};
+use nimbus_store::{BlobStore, CodeCache, DataDir, LocalBlobStore, MasterKeySource, OptCache, PgStore, SqliteStore, Store};
 
 use crate::Output;
 
@@ -40,6 +40,23 @@ pub struct ServerOpts {
     /// Directory holding all state.
     #[arg(long, env = "NIMBUS_DATA", default_value = "./.nimbus")]
     data: PathBuf,
+    /// Keep function records (functions, versions, aliases, layers, URLs, mappings,
+    /// async events and the rest of `nimbus.db`) in PostgreSQL, shared by every node
+    /// started with the same URL: `postgres://user:password@host:port/database` (each
+    /// account in a schema `nimbus_<account>`, made and migrated at start). Every node must
+    /// use the same master key (--master-key-file). Default: `<data>/nimbus.db`.
+    #[arg(long, env = "NIMBUS_STORE", value_name = "URL", hide_env_values = true)]
+    store: Option<String>,
+    /// Seconds an accepted async event stays claimed by the node running it without that
+    /// node renewing the claim (with --store): a dead node's events go to the others after
+    /// at most this long. For tests.
+    #[arg(long, env = "NIMBUS_ASYNC_LEASE", default_value_t = 30, hide = true)]
+    async_lease: u64,
+    /// Keep code and layer zips in S3-compatible storage, shared by every node:
+    /// `s3://bucket[/prefix]?endpoint=http://host:port&region=us-east-1` (credentials from
+    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). Default: `<data>/blobs`.
+    #[arg(long, env = "NIMBUS_BLOBS", value_name = "URL")]
+    blobs: Option<String>,
     /// Region used in ARNs.
     #[arg(long, env = "NIMBUS_REGION", default_value = "us-east-1")]
     region: String,
@@ -348,21 +365,24 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         nimbus_store::MasterKey::open(data.root(), opts.master_key_file.as_deref()).map_err(|e| anyhow!("the master key: {e}"))?;
     // The management account's sealed stores first: they tell whether the master key is the
     // right one.
-    let sealed = open_sealed(&data, &master, &opts.region, &opts.account_id).map_err(|e| match e {
+    let store_at = StoreAt::parse(opts.store.as_deref(), opts.async_lease)?;
+    // A wrong --blobs is an error at start, before anything is opened.
+    open_blobs(&data, opts.blobs.as_deref(), &opts.account_id).await?;
+    let sealed = open_sealed(&data, &store_at, &master, &opts.region, &opts.account_id).await.map_err(|e| match e {
         Sealed::WrongMasterKey => match &master_source {
             MasterKeySource::Generated(path) => {
                 // Not the key the records were sealed under: do not leave it behind.
                 let _ = std::fs::remove_file(path);
                 anyhow!(
                     "the master key is missing: {} holds records sealed under a master key, but {} does not exist; restore that file or pass --master-key-file (a new key cannot open them)",
-                    data.db_path().display(),
+                    store_at.shown(&data),
                     path.display()
                 )
             }
             MasterKeySource::Given(path) | MasterKeySource::Stored(path) => anyhow!(
                 "the master key in {} is not the one {} was sealed under; start with the right key (--master-key-file or <data>/{})",
                 path.display(),
-                data.db_path().display(),
+                store_at.shown(&data),
                 nimbus_store::sealing::MASTER_KEY_FILE
             ),
         },
@@ -375,6 +395,16 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         }
         Sealed::Store(why) => anyhow!("opening the database: {why}"),
     })?;
+    if let StoreAt::Postgres(url, _) = &store_at {
+        tracing::info!(
+            "function records are in PostgreSQL at {} (schema {})",
+            nimbus_store::pg::redacted(url),
+            nimbus_store::pg::schema_of(&opts.account_id).unwrap_or_default()
+        );
+    }
+    if let Some(url) = opts.blobs.as_deref().filter(|u| !u.is_empty()) {
+        tracing::info!("code zips are in {}", url.split('?').next().unwrap_or(url));
+    }
     match &master_source {
         MasterKeySource::Generated(p) => {
             tracing::info!("generated the master key {} (keep it: without it no environment variable opens)", p.display())
@@ -606,6 +636,8 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let accounts = nimbus_api::Accounts::new(organizations.clone());
     let shared = Arc::new(Shared {
         root: data.root().to_path_buf(),
+        store_at: store_at.clone(),
+        blobs_at: opts.blobs.clone(),
         management: opts.account_id.clone(),
         region: opts.region.clone(),
         concurrency_limit: opts.concurrency_limit,
@@ -705,6 +737,10 @@ struct Shared {
     /// The data directory: the management account's, with the other accounts' under
     /// `accounts/<id>/`.
     root: PathBuf,
+    /// Where function records live (`--store`).
+    store_at: StoreAt,
+    /// Where code zips live (`--blobs`), when not in the data directory.
+    blobs_at: Option<String>,
     management: String,
     region: String,
     concurrency_limit: u32,
@@ -750,20 +786,79 @@ enum Sealed {
     Store(String),
 }
 
+/// Where function records live: `nimbus.db` in each account's data directory, or each
+/// account's schema in a PostgreSQL database (`--store`).
+#[derive(Clone, Debug)]
+enum StoreAt {
+    Embedded,
+    /// The URL, and how long a claim on an async event lasts unrenewed.
+    Postgres(String, Duration),
+}
+
+impl StoreAt {
+    fn parse(url: Option<&str>, lease_secs: u64) -> anyhow::Result<StoreAt> {
+        match url.filter(|u| !u.is_empty()) {
+            None => Ok(StoreAt::Embedded),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Ok(StoreAt::Postgres(u.to_string(), Duration::from_secs(lease_secs.max(1))))
+            }
+            Some(u) if u.starts_with("sqlite:") => Err(anyhow!("--store {u}: the embedded store is the default; leave --store out")),
+            Some(_) => Err(anyhow!("--store must be a postgres:// URL")),
+        }
+    }
+
+    /// What the records' location is called in messages (never with a password).
+    fn shown(&self, data: &DataDir) -> String {
+        match self {
+            StoreAt::Embedded => data.db_path().display().to_string(),
+            StoreAt::Postgres(url, _) => nimbus_store::pg::redacted(url),
+        }
+    }
+}
+
 /// An account's KMS keys and its main database, both sealed under the master key.
-fn open_sealed(
+async fn open_sealed(
     data: &DataDir,
+    store_at: &StoreAt,
     master: &nimbus_store::MasterKey,
     region: &str,
     account: &str,
-) -> Result<(Arc<nimbus_kms::KmsService>, Arc<SqliteStore>), Sealed> {
+) -> Result<(Arc<nimbus_kms::KmsService>, Arc<dyn Store>), Sealed> {
     let kms = nimbus_kms::KmsService::open(Some(&data.root().join("kms.db")), master.clone(), region, account)
         .map_err(|e| Sealed::Kms(e.to_string()))?;
-    match SqliteStore::open_with_kms(&data.db_path(), master.clone(), kms.clone()) {
-        Ok(store) => Ok((kms, Arc::new(store))),
+    let store: Result<Arc<dyn Store>, nimbus_store::StoreError> = match store_at {
+        StoreAt::Embedded => {
+            SqliteStore::open_with_kms(&data.db_path(), master.clone(), kms.clone()).map(|s| Arc::new(s) as Arc<dyn Store>)
+        }
+        StoreAt::Postgres(url, lease) => {
+            PgStore::open_with_lease(url, account, master.clone(), Some(kms.clone()), *lease).await.map(|s| s as Arc<dyn Store>)
+        }
+    };
+    match store {
+        Ok(store) => Ok((kms, store)),
         Err(nimbus_store::StoreError::Sealing(nimbus_store::sealing::SealError::WrongMasterKey)) => Err(Sealed::WrongMasterKey),
         Err(e) => Err(Sealed::Store(e.to_string())),
     }
+}
+
+/// Where code and layer zips live: `<data>/blobs`, or S3-compatible storage (`--blobs`),
+/// each account under a prefix of its own.
+/// An S3 bucket is tried once (a listing) before it is used: a wrong endpoint, bucket or key
+/// is an error at start, not at the first upload.
+async fn open_blobs(data: &DataDir, blobs_at: Option<&str>, account: &str) -> anyhow::Result<Arc<dyn BlobStore>> {
+    let Some(url) = blobs_at.filter(|u| !u.is_empty()) else { return Ok(Arc::new(LocalBlobStore::new(data.blobs()))) };
+    if !url.starts_with("s3://") {
+        return Err(anyhow!("--blobs must be an s3:// URL"));
+    }
+    let (location, query) = url.split_once('?').map_or((url, None), |(l, q)| (l, Some(q)));
+    let mut account_url = format!("{}/{account}", location.trim_end_matches('/'));
+    if let Some(q) = query {
+        account_url.push('?');
+        account_url.push_str(q);
+    }
+    let store = nimbus_store::S3BlobStore::from_url(&account_url).map_err(|e| anyhow!("--blobs: {e}"))?;
+    store.probe().await.map_err(|e| anyhow!("--blobs: {e}"))?;
+    Ok(Arc::new(store))
 }
 
 impl Shared {
@@ -779,21 +874,21 @@ impl Shared {
         self: &Arc<Self>,
         account: &str,
         data: DataDir,
-        sealed: Option<(Arc<nimbus_kms::KmsService>, Arc<SqliteStore>)>,
+        sealed: Option<(Arc<nimbus_kms::KmsService>, Arc<dyn Store>)>,
     ) -> anyhow::Result<Arc<AppState>> {
         // Leftovers of a crash: half-unpacked code.
         let _ = nimbus_store::code::remove_tree(&data.tmp());
         std::fs::create_dir_all(data.tmp())?;
         let (kms, store) = match sealed {
             Some(sealed) => sealed,
-            None => open_sealed(&data, &self.master, &self.region, account).map_err(|e| match e {
-                Sealed::WrongMasterKey => anyhow!("{} is sealed under another master key", data.db_path().display()),
+            None => open_sealed(&data, &self.store_at, &self.master, &self.region, account).await.map_err(|e| match e {
+                Sealed::WrongMasterKey => anyhow!("{} is sealed under another master key", self.store_at.shown(&data)),
                 Sealed::Kms(why) => anyhow!("opening the KMS database: {why}"),
                 Sealed::Store(why) => anyhow!("opening the database: {why}"),
             })?,
         };
         let partition = Partition { region: self.region.clone(), account_id: account.to_string() };
-        let blobs = Arc::new(LocalBlobStore::new(data.blobs()));
+        let blobs = open_blobs(&data, self.blobs_at.as_deref(), account).await?;
         let control = Arc::new(
             ControlPlane::open(
                 store.clone(),
@@ -809,6 +904,15 @@ impl Shared {
             .await
             .map_err(|e| anyhow!("opening the control plane: {e}"))?,
         );
+        {
+            // Another node's changes (a shared store): this node forgets what it kept of them.
+            let control = Arc::downgrade(&control);
+            store.watch(Arc::new(move |change| {
+                if let Some(control) = control.upgrade() {
+                    tokio::spawn(async move { control.changed_elsewhere(change).await });
+                }
+            }));
+        }
         let logs = LogStore::open(&data.logs()).context("opening the log store")?;
         let mut pool_config = self.pool_config.clone();
         if account != self.management {

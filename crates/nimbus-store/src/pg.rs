@@ -1,0 +1,272 @@
+//! PostgreSQL for the stores that several nodes share: one connection pool per account,
+//! whose connections see that account's schema (`nimbus_<account>`) first on their
+//! `search_path`, and each store's ordered migrations, run under an advisory lock so nodes
+//! that start at once migrate one after another and never twice.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+use crate::StoreError;
+
+/// One store's tables in PostgreSQL: its name (the key of its row in `migrations`) and its
+/// migrations, in order; a migration once released is never changed, only followed.
+pub struct PgSchema {
+    pub name: &'static str,
+    pub migrations: &'static [&'static str],
+}
+
+/// The advisory lock every node takes (in the migrating transaction) before it creates a
+/// schema or migrates a store: an arbitrary constant of Nimbus's own.
+const MIGRATION_LOCK: i64 = 0x6e69_6d62_7573_0017;
+
+/// How long a call waits for a connection, or to make one, before it fails: a database that
+/// is gone fails requests (AWS's `ServiceException`) instead of hanging them.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections a node keeps per account.
+const POOL_SIZE: usize = 16;
+
+/// An account's schema in a PostgreSQL database, and the pool that reaches it.
+#[derive(Clone)]
+pub struct PgDatabase {
+    pool: Pool,
+    schema: String,
+    /// The URL without its password, for messages.
+    shown: String,
+}
+
+impl std::fmt::Debug for PgDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgDatabase").field("url", &self.shown).field("schema", &self.schema).finish()
+    }
+}
+
+/// A PostgreSQL error as the store reports it: the server's own message when it sent one.
+pub fn backend(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(format!("PostgreSQL: {} ({})", db.message(), db.code().code())),
+        None => match std::error::Error::source(&e) {
+            Some(cause) => StoreError::Backend(format!("PostgreSQL: {e}: {cause}")),
+            None => StoreError::Backend(format!("PostgreSQL: {e}")),
+        },
+    }
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => backend(e),
+        e => StoreError::Backend(format!("PostgreSQL: {e}")),
+    }
+}
+
+/// The schema of an account's tables.
+pub fn schema_of(account: &str) -> Result<String, StoreError> {
+    if account.is_empty() || !account.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(StoreError::Backend(format!("not an account id: {account:?}")));
+    }
+    Ok(format!("nimbus_{account}"))
+}
+
+/// `url` as it may be shown: user, hosts, ports and database, never the password.
+pub fn redacted(url: &str) -> String {
+    let Ok(config) = tokio_postgres::Config::from_str(url) else { return "postgres://(unparsable URL)".to_string() };
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(h, p)| match h {
+            tokio_postgres::config::Host::Tcp(h) => format!("{h}:{p}"),
+            tokio_postgres::config::Host::Unix(path) => format!("{}:{p}", path.display()),
+        })
+        .collect();
+    format!("postgres://{}@{}/{}", config.get_user().unwrap_or(""), hosts.join(","), config.get_dbname().unwrap_or(""))
+}
+
+impl PgDatabase {
+    /// A pool on `url` whose connections use `account`'s schema. Connects once, so a wrong
+    /// URL, an unreachable server or a refused login is an error here, at start.
+    /// `application_name` names this node's connections (to the server's operators, and
+    /// to the change feed's triggers).
+    pub async fn open(url: &str, account: &str, application_name: &str) -> Result<PgDatabase, StoreError> {
+        let shown = redacted(url);
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("--store {shown}: not a PostgreSQL URL: {e}")))?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(StoreError::Backend(format!(
+                "--store {shown}: sslmode=require is not supported (connections are plain TCP or a unix socket)"
+            )));
+        }
+        let schema = schema_of(account)?;
+        // (client_min_messages: the migrations' "already exists, skipping" notices are not news)
+        config.options(format!("-c search_path={schema} -c client_min_messages=warning"));
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.application_name(application_name);
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("--store {shown}: {e}")))?;
+        let db = PgDatabase { pool, schema, shown };
+        drop(db.client().await.map_err(|e| match e {
+            StoreError::Backend(why) => StoreError::Backend(format!("--store {}: {why}", db.shown)),
+            e => e,
+        })?);
+        Ok(db)
+    }
+
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The URL without its password.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// A pooled connection.
+    pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    /// Creates the account's schema if needed and runs `schema`'s migrations that have not
+    /// run, each recorded with it, all in one transaction under [`MIGRATION_LOCK`].
+    pub async fn migrate(&self, schema: &PgSchema) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(backend)?;
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {0};
+             CREATE TABLE IF NOT EXISTS {0}.migrations (store TEXT PRIMARY KEY, version INTEGER NOT NULL);",
+            self.schema
+        ))
+        .await
+        .map_err(backend)?;
+        let done: i32 = tx
+            .query_opt("SELECT version FROM migrations WHERE store = $1", &[&schema.name])
+            .await
+            .map_err(backend)?
+            .map(|row| row.get(0))
+            .unwrap_or(0);
+        let done = usize::try_from(done).unwrap_or(0);
+        if done > schema.migrations.len() {
+            return Err(StoreError::Backend(format!(
+                "the {} tables in {} are at migration {done}, newer than this release knows ({}): start the newer release",
+                schema.name,
+                self.shown,
+                schema.migrations.len()
+            )));
+        }
+        for (i, sql) in schema.migrations.iter().enumerate().skip(done) {
+            tx.batch_execute(sql).await.map_err(|e| {
+                let StoreError::Backend(why) = backend(e) else { unreachable!("backend() makes Backend errors") };
+                StoreError::Backend(format!("migrating the {} tables to {}: {why}", schema.name, i + 1))
+            })?;
+        }
+        let version = i32::try_from(schema.migrations.len()).expect("fewer than 2^31 migrations");
+        tx.execute(
+            "INSERT INTO migrations (store, version) VALUES ($1, $2) ON CONFLICT (store) DO UPDATE SET version = $2",
+            &[&schema.name, &version],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+}
+
+/// A throwaway database per test, on the server `NIMBUS_TEST_POSTGRES` names (a URL without
+/// a database, e.g. `postgres://postgres@127.0.0.1:54329`; `scripts/test` starts one and
+/// sets it). Without it a test is skipped, except under CI (`CI` set), where it fails.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// The URL of a new, empty database, or `None` (the test is skipped) outside CI.
+    pub(crate) async fn fresh_database() -> Option<String> {
+        let Ok(base) = std::env::var("NIMBUS_TEST_POSTGRES") else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "NIMBUS_TEST_POSTGRES is not set: PostgreSQL tests cannot run (scripts/test sets it)"
+            );
+            eprintln!("skipped: NIMBUS_TEST_POSTGRES is not set (scripts/test sets it)");
+            return None;
+        };
+        let base = base.trim_end_matches('/').to_string();
+        let name = format!("nimbus_test_{}", hex::encode(&crate::sealing::random_key()[..8]));
+        let (client, connection) =
+            tokio_postgres::connect(&format!("{base}/postgres"), tokio_postgres::NoTls).await.expect("the test PostgreSQL server answers");
+        let task = tokio::spawn(connection);
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("CREATE DATABASE");
+        drop(client);
+        let _ = task.await;
+        Some(format!("{base}/{name}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        let cases = [
+            ("postgres://nimbus:s3cret@db.example:6543/state", "postgres://nimbus@db.example:6543/state"),
+            ("postgresql://u:p@127.0.0.1/x?connect_timeout=3", "postgres://u@127.0.0.1:5432/x"),
+            ("host=/run/postgresql user=n password=hunter2 dbname=d", "postgres://n@/run/postgresql:5432/d"),
+            ("not a url at all ://", "postgres://(unparsable URL)"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redacted(url), shown, "{url}");
+            assert!(!redacted(url).contains("s3cret") && !redacted(url).contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn schemas_are_named_by_account() {
+        assert_eq!(schema_of("000000000000").unwrap(), "nimbus_000000000000");
+        for bad in ["", "0000; DROP", "a-b", "x\"y"] {
+            assert!(schema_of(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Nodes starting at once migrate once: the lock serializes them and the second finds
+    /// the work done; a database migrated by a newer release is refused.
+    #[tokio::test]
+    async fn concurrent_migrations_run_once() {
+        let Some(url) = testing::fresh_database().await else { return };
+        const SCHEMA: PgSchema = PgSchema {
+            name: "t",
+            migrations: &["CREATE TABLE t (id INTEGER PRIMARY KEY)", "INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)"],
+        };
+        let (a, b) =
+            (PgDatabase::open(&url, "111111111111", "a").await.unwrap(), PgDatabase::open(&url, "111111111111", "b").await.unwrap());
+        let (x, y) = tokio::join!(a.migrate(&SCHEMA), b.migrate(&SCHEMA));
+        x.unwrap();
+        y.unwrap();
+        let rows = a.client().await.unwrap().query("SELECT id FROM t ORDER BY id", &[]).await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(), [1, 2]);
+        // Another account's schema is apart.
+        let other = PgDatabase::open(&url, "222222222222", "c").await.unwrap();
+        other.migrate(&PgSchema { name: "t", migrations: &SCHEMA.migrations[..1] }).await.unwrap();
+        assert!(other.client().await.unwrap().query("SELECT id FROM t", &[]).await.unwrap().is_empty());
+        // An older release meets a newer schema.
+        let err = a.migrate(&PgSchema { name: "t", migrations: &SCHEMA.migrations[..2] }).await.unwrap_err();
+        assert!(err.to_string().contains("newer than this release knows (2)"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn unreachable_servers_fail_at_open() {
+        let err = PgDatabase::open("postgres://nimbus:pw@127.0.0.1:1/x", "000000000000", "t").await.unwrap_err().to_string();
+        assert!(
+            err.starts_with("storage backend: --store postgres://nimbus@127.0.0.1:1/x: PostgreSQL: error connecting to server: "),
+            "{err}"
+        );
+        assert!(!err.contains("pw@"), "{err}");
+    }
+}

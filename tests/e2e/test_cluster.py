@@ -1,0 +1,226 @@
+"""Several nodes on one PostgreSQL database and one S3-compatible bucket (issue 17).
+
+Each test starts its own cluster: an S3 server (a plain Nimbus, whose S3 service holds the
+code zips), then nodes started with `--store postgres://…` (a fresh database on the
+server `NIMBUS_TEST_POSTGRES` names; scripts/test starts one) and `--blobs s3://…`, sharing
+one master key. What is shared so far: function records (functions, versions, aliases,
+layers, URLs, configs, async events) and code; IAM, queues, topics, logs and the other
+services are still each node's own, so each node gets the suite's execution role itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from helpers import ROLE, boto_client, create_function, make_zip, wait_for
+
+ACCOUNT = "000000000000"
+
+CODE = """
+import os, time
+def handler(event, context):
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if "id" in event:
+        print("DELIVERED", event["id"])
+    return {"says": os.environ.get("SAYS", ""), "version": context.function_version, "event": event}
+"""
+
+
+def _psql(base: str, sql: str) -> None:
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", f"{base}/postgres", "-c", sql], check=True,
+                   capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def pg_url() -> str:
+    base = os.environ.get("NIMBUS_TEST_POSTGRES")
+    if not base:
+        pytest.fail("NIMBUS_TEST_POSTGRES is not set: it must name a PostgreSQL server (scripts/test starts one)",
+                    pytrace=False)
+    name = f"nimbus_e2e_{uuid.uuid4().hex[:12]}"
+    _psql(base.rstrip("/"), f"CREATE DATABASE {name}")
+    return f"{base.rstrip('/')}/{name}"
+
+
+class Cluster:
+    def __init__(self, server_factory, tmp_path, pg_url: str, nodes: int):
+        self.s3_server = server_factory()
+        self.s3 = self.s3_server.client("s3")
+        self.bucket = "nimbus-code"
+        self.s3.create_bucket(Bucket=self.bucket)
+        key = tmp_path / "master.key"
+        key.write_bytes(os.urandom(32))
+        blobs = f"s3://{self.bucket}?endpoint={self.s3_server.endpoint}&region=us-east-1"
+        # Claims on async events lapse after 5 s unrenewed (30 s by default), so a killed
+        # node's events move on within a test's patience.
+        self.args = ["--store", pg_url, "--blobs", blobs, "--master-key-file", str(key), "--async-lease", "5"]
+        self.factory = server_factory
+        self.nodes = [server_factory(args=self.args) for _ in range(nodes)]
+
+    def lam(self, i: int):
+        return self.nodes[i].lambda_client()
+
+    def invoke(self, i: int, name: str, payload: dict, qualifier: str | None = None) -> dict:
+        extra = {"Qualifier": qualifier} if qualifier else {}
+        r = self.lam(i).invoke(FunctionName=name, Payload=json.dumps(payload).encode(), **extra)
+        body = json.loads(r["Payload"].read())
+        assert "FunctionError" not in r, body
+        return body
+
+
+@pytest.fixture
+def cluster(server_factory, tmp_path, pg_url):
+    return Cluster(server_factory, tmp_path, pg_url, 3)
+
+
+def test_a_function_made_on_one_node_runs_on_every_node(cluster):
+    name = "everywhere"
+    fn = create_function(cluster.lam(0), name, "python3.11", "index.handler", make_zip({"index.py": CODE}),
+                         Environment={"Variables": {"SAYS": "hello"}})
+    for i in (1, 2, 0):
+        got = cluster.invoke(i, name, {"node": i})
+        assert got == {"says": "hello", "version": "$LATEST", "event": {"node": i}}
+    # Every node lists it, with the same configuration.
+    for i in range(3):
+        listed = [f["FunctionName"] for f in cluster.lam(i).list_functions()["Functions"]]
+        assert name in listed
+        assert cluster.lam(i).get_function(FunctionName=name)["Configuration"]["CodeSha256"] == fn.config["CodeSha256"]
+    # The code is in the bucket once, under the account, named by its SHA-256.
+    digest = base64.b64decode(fn.config["CodeSha256"]).hex()
+    keys = [o["Key"] for o in cluster.s3.list_objects_v2(Bucket=cluster.bucket)["Contents"]]
+    assert keys == [f"{ACCOUNT}/code/{digest[:2]}/{digest}.zip"]
+    # Deleted on one node: gone on every node.
+    cluster.lam(2).delete_function(FunctionName=name)
+    for i in range(3):
+        lam = cluster.lam(i)
+        with pytest.raises(lam.exceptions.ResourceNotFoundException):
+            lam.invoke(FunctionName=name, Payload=b"{}")
+
+
+def _until_changed(cluster, i: int, name: str, want: dict, qualifier: str | None, started: float) -> float:
+    """Invokes on node i until the answer's `says` and `version` are as wanted; returns
+    the seconds since `started`."""
+    while True:
+        got = cluster.invoke(i, name, {}, qualifier)
+        if {k: got[k] for k in want} == want:
+            return time.monotonic() - started
+        assert time.monotonic() - started < 5, f"node {i} still answers {got}"
+        time.sleep(0.02)
+
+
+def test_changes_on_one_node_reach_warm_nodes_within_a_second(cluster):
+    name = "follow"
+    lam0 = cluster.lam(0)
+    create_function(lam0, name, "python3.11", "index.handler", make_zip({"index.py": CODE}),
+                    Environment={"Variables": {"SAYS": "one"}})
+    v1 = lam0.publish_version(FunctionName=name)["Version"]
+    lam0.update_function_configuration(FunctionName=name, Environment={"Variables": {"SAYS": "two"}})
+    wait_for(lambda: lam0.get_function_configuration(FunctionName=name)["LastUpdateStatus"] == "Successful")
+    v2 = lam0.publish_version(FunctionName=name)["Version"]
+    lam0.create_alias(FunctionName=name, Name="live", FunctionVersion=v1)
+    # Every node warm on the alias (and on $LATEST).
+    for i in range(3):
+        assert cluster.invoke(i, name, {}, "live")["says"] == "one"
+        assert cluster.invoke(i, name, {})["says"] == "two"
+    # The alias moves on node 2: nodes 0 and 1 follow within a second.
+    started = time.monotonic()
+    cluster.lam(2).update_alias(FunctionName=name, Name="live", FunctionVersion=v2)
+    for i in (0, 1):
+        took = _until_changed(cluster, i, name, {"says": "two", "version": v2}, "live", started)
+        assert took < 1.0, f"node {i} followed the alias after {took:.2f} s"
+    # A configuration change on node 1: warm environments elsewhere are retired.
+    started = time.monotonic()
+    cluster.lam(1).update_function_configuration(FunctionName=name, Environment={"Variables": {"SAYS": "three"}})
+    for i in (0, 2):
+        took = _until_changed(cluster, i, name, {"says": "three", "version": "$LATEST"}, None, started)
+        assert took < 1.0, f"node {i} ran the old configuration {took:.2f} s after the change"
+
+
+def _delivered(node, name: str) -> set[str]:
+    """The event ids a node's logs say its invocations of `name` received."""
+    logs = node.logs_client()
+    seen: set[str] = set()
+    kwargs = {"logGroupName": f"/aws/lambda/{name}", "filterPattern": "DELIVERED"}
+    try:
+        while True:
+            page = logs.filter_log_events(**kwargs)
+            for e in page["events"]:
+                seen.add(e["message"].split()[1])
+            if "nextToken" not in page:
+                return seen
+            kwargs["nextToken"] = page["nextToken"]
+    except logs.exceptions.ResourceNotFoundException:
+        return seen
+
+
+def test_a_killed_node_loses_no_accepted_event(cluster):
+    """Events accepted by a node that is then killed (kill -9) while it runs some of them
+    are all delivered: what it had claimed goes to the others once its leases lapse."""
+    name = "durable"
+    create_function(cluster.lam(0), name, "python3.11", "index.handler", make_zip({"index.py": CODE}), Timeout=10)
+    ids = [f"e{i:03d}" for i in range(120)]
+    victim = cluster.nodes[0]
+    for n, event_id in enumerate(ids):
+        # Two thirds go to the node that dies, the rest to node 1.
+        node = cluster.lam(0 if n % 3 else 1)
+        r = node.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"id": event_id, "sleep": 2}).encode())
+        assert r["StatusCode"] == 202
+    # The victim is in the middle of the events it claimed (each sleeps 2 s, then logs).
+    time.sleep(1.0)
+    victim.kill()
+    killed_at = time.monotonic()
+    # The dead node's claims lapse (5 s leases here) and nodes 1 and 2 run them.
+    deadline = time.monotonic() + 60
+    seen: set[str] = set()
+    while time.monotonic() < deadline:
+        seen = _delivered(cluster.nodes[1], name) | _delivered(cluster.nodes[2], name)
+        if len(seen | _victims_logs(victim, name)) == len(ids):
+            break
+        time.sleep(1)
+    everything = seen | _victims_logs(victim, name)
+    assert sorted(set(ids) - everything) == [], f"lost {len(set(ids) - everything)} of {len(ids)}"
+    taken_over = {i for n, i in enumerate(ids) if n % 3} & seen
+    assert taken_over, "the surviving nodes ran none of the events the killed node had accepted"
+    print(f"all {len(ids)} delivered {time.monotonic() - killed_at:.1f} s after the kill; "
+          f"{len(taken_over)} of the killed node's by the others")
+
+
+def _victims_logs(victim, name: str) -> set[str]:
+    """The ids in the killed node's own log files (it is down: read from its data directory)."""
+    found: set[str] = set()
+    for path in victim.data_dir.glob("logs/**/*.jsonl"):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                message = json.loads(line).get("m", "")
+            except ValueError:
+                continue
+            if message.startswith("DELIVERED "):
+                found.add(message.split()[1])
+    return found
+
+
+def test_store_and_blobs_urls_are_checked_at_start(server_factory, tmp_path, pg_url):
+    cases = [
+        (["--store", "mysql://x"], "--store must be a postgres:// URL"),
+        (["--store", "postgres://nimbus:hunter2@127.0.0.1:1/x"],
+         "--store postgres://nimbus@127.0.0.1:1/x: PostgreSQL: error connecting to server"),
+        (["--blobs", "gs://bucket"], "--blobs must be an s3:// URL"),
+        (["--blobs", "s3://bkt?endpoint=http://127.0.0.1:1&region=us-east-1"], "--blobs: storage backend: S3 blob store s3://bkt/000000000000: LIST"),
+        (["--blobs", "s3://bkt?endpoint=http://127.0.0.1:1&colour=red"], "unknown parameter colour"),
+    ]
+    for args, text in cases:
+        s = server_factory(args=args, start=False)
+        with pytest.raises(RuntimeError) as e:
+            s.start(timeout=20)
+        assert text in str(e.value), str(e.value)
+        # (the harness's own "===== start [command]" lines quote the arguments)
+        said = "\n".join(line for line in s.log_tail().splitlines() if not line.startswith("===== start"))
+        assert "hunter2" not in said, said
