@@ -29,11 +29,113 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections a node keeps per account.
 const POOL_SIZE: usize = 16;
 
+/// The trigger function every shared store's tables announce their changes with, at commit,
+/// on the schema's channel: `<writer's application_name>\t<table>\t<key>`, the key being
+/// the row's column named by the trigger's argument. Made (again) by every migration.
+pub const NOTIFY_CHANGE: &str = "
+CREATE OR REPLACE FUNCTION notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    key TEXT;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        key := to_jsonb(OLD) ->> TG_ARGV[0];
+    ELSE
+        key := to_jsonb(NEW) ->> TG_ARGV[0];
+    END IF;
+    PERFORM pg_notify(TG_TABLE_SCHEMA, current_setting('application_name') || E'\\t' || TG_TABLE_NAME || E'\\t' || coalesce(key, ''));
+    RETURN NULL;
+END
+$$;";
+
+/// What another node announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announcement {
+    /// A row of `table` whose key column holds `key` was written or deleted.
+    Change { table: String, key: String },
+    /// Announcements may have been missed (the feed was cut and is back).
+    Resync,
+}
+
+/// An announcement's payload, unless `me` wrote it.
+fn announcement(payload: &str, me: &str) -> Option<Announcement> {
+    let mut parts = payload.splitn(3, '\t');
+    let (writer, table, key) = (parts.next()?, parts.next()?, parts.next()?);
+    (writer != me).then(|| Announcement::Change { table: table.to_string(), key: key.to_string() })
+}
+
+/// How long the feed waits before it connects again after losing its connection.
+const FEED_RETRY: Duration = Duration::from_millis(500);
+
+/// The change feed of a schema: a connection of its own that LISTENs on the schema's channel
+/// and hands every other node's announcement to `on`; after a cut, [`Announcement::Resync`]
+/// first, since what was announced meanwhile is lost. Runs while `owner` lives.
+pub async fn listen<T: Send + Sync + 'static>(
+    owner: std::sync::Weak<T>,
+    url: String,
+    schema: String,
+    me: String,
+    on: impl Fn(Announcement) + Send + Sync + 'static,
+) {
+    let mut cut = false;
+    loop {
+        if owner.strong_count() == 0 {
+            return;
+        }
+        let Ok(mut config) = tokio_postgres::Config::from_str(&url) else { return };
+        config.application_name(&me).connect_timeout(CONNECT_TIMEOUT);
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let channel = schema.clone();
+                let pump = tokio::spawn(async move {
+                    loop {
+                        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                            Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                                if tx.send(n.payload().to_string()).is_err() {
+                                    return;
+                                }
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(e)) => {
+                                tracing::warn!("the change feed of {channel}: {e}");
+                                return;
+                            }
+                            None => return,
+                        }
+                    }
+                });
+                if let Err(e) = client.batch_execute(&format!("LISTEN {schema}")).await {
+                    tracing::warn!("the change feed: LISTEN: {}", backend(e));
+                    pump.abort();
+                } else {
+                    if std::mem::take(&mut cut) {
+                        on(Announcement::Resync);
+                    }
+                    while let Some(payload) = rx.recv().await {
+                        if owner.strong_count() == 0 {
+                            pump.abort();
+                            return;
+                        }
+                        if let Some(a) = announcement(&payload, &me) {
+                            on(a);
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("the change feed: connecting: {}", backend(e)),
+        }
+        cut = true;
+        tokio::time::sleep(FEED_RETRY).await;
+    }
+}
+
 /// An account's schema in a PostgreSQL database, and the pool that reaches it.
 #[derive(Clone)]
 pub struct PgDatabase {
     pool: Pool,
     schema: String,
+    /// This node's connections' `application_name`: the writer named in announcements.
+    node: String,
     /// The URL without its password, for messages.
     shown: String,
 }
@@ -115,7 +217,7 @@ impl PgDatabase {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Backend(format!("--store {shown}: {e}")))?;
-        let db = PgDatabase { pool, schema, shown };
+        let db = PgDatabase { pool, schema, node: application_name.to_string(), shown };
         drop(db.client().await.map_err(|e| match e {
             StoreError::Backend(why) => StoreError::Backend(format!("--store {}: {why}", db.shown)),
             e => e,
@@ -125,6 +227,11 @@ impl PgDatabase {
 
     pub fn schema(&self) -> &str {
         &self.schema
+    }
+
+    /// The name this node's connections carry (`application_name`).
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// The URL without its password.
@@ -145,7 +252,8 @@ impl PgDatabase {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(backend)?;
         tx.batch_execute(&format!(
             "CREATE SCHEMA IF NOT EXISTS {0};
-             CREATE TABLE IF NOT EXISTS {0}.migrations (store TEXT PRIMARY KEY, version INTEGER NOT NULL);",
+             CREATE TABLE IF NOT EXISTS {0}.migrations (store TEXT PRIMARY KEY, version INTEGER NOT NULL);
+             {NOTIFY_CHANGE}",
             self.schema
         ))
         .await
@@ -224,6 +332,22 @@ mod tests {
         for (url, shown) in cases {
             assert_eq!(redacted(url), shown, "{url}");
             assert!(!redacted(url).contains("s3cret") && !redacted(url).contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn announcements_parse() {
+        let change = |t: &str, k: &str| Some(Announcement::Change { table: t.into(), key: k.into() });
+        let cases = [
+            ("nimbus-b\tfunctions\tf1", change("functions", "f1")),
+            ("nimbus-b\taliases\tf\twith\ttabs", change("aliases", "f\twith\ttabs")),
+            ("nimbus-b\tfunctions\t", change("functions", "")),
+            ("nimbus-a\tfunctions\tf1", None),
+            ("garbage", None),
+            ("nimbus-b\tno-key", None),
+        ];
+        for (payload, want) in cases {
+            assert_eq!(announcement(payload, "nimbus-a"), want, "{payload}");
         }
     }
 

@@ -18,7 +18,7 @@ use nimbus_model::FunctionConfig;
 use tokio_postgres::types::ToSql;
 
 use crate::function_doc::Sealer;
-use crate::pg::{backend, PgDatabase, PgSchema};
+use crate::pg::{backend, Announcement, PgDatabase, PgSchema};
 use crate::sealing::{KeyWrapper, MasterKey};
 use crate::{Store, StoreChange, StoreError};
 
@@ -107,23 +107,9 @@ CREATE TABLE stream_checkpoints (
     PRIMARY KEY (mapping, shard)
 );
 ",
-        // 2: every change to a record that nodes keep in memory is announced on the
-        // schema's channel at commit, as `<writer's application_name>\t<table>\t<key>`
-        // (the writer is a node: its own changes are not news to it).
+        // 2: every change to a record that nodes keep in memory is announced at commit
+        // (`pg::NOTIFY_CHANGE`, made by `PgDatabase::migrate`).
         "
-CREATE FUNCTION notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    key TEXT;
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        key := to_jsonb(OLD) ->> TG_ARGV[0];
-    ELSE
-        key := to_jsonb(NEW) ->> TG_ARGV[0];
-    END IF;
-    PERFORM pg_notify(TG_TABLE_SCHEMA, current_setting('application_name') || E'\t' || TG_TABLE_NAME || E'\t' || coalesce(key, ''));
-    RETURN NULL;
-END
-$$;
 CREATE TRIGGER functions_changed AFTER INSERT OR UPDATE OR DELETE ON functions FOR EACH ROW EXECUTE FUNCTION notify_change('name');
 CREATE TRIGGER aliases_changed AFTER INSERT OR UPDATE OR DELETE ON aliases FOR EACH ROW EXECUTE FUNCTION notify_change('function');
 CREATE TRIGGER urls_changed AFTER INSERT OR UPDATE OR DELETE ON function_urls FOR EACH ROW EXECUTE FUNCTION notify_change('function');
@@ -236,14 +222,8 @@ impl PgStore {
     }
 }
 
-/// What a change announcement (`<writer>\t<table>\t<key>`) says, unless its writer is
-/// `me`.
-fn parse_change(payload: &str, me: &str) -> Option<StoreChange> {
-    let mut parts = payload.splitn(3, '\t');
-    let (writer, table, key) = (parts.next()?, parts.next()?, parts.next()?.to_string());
-    if writer == me {
-        return None;
-    }
+/// What another node's announcement says in this store's terms.
+fn change_of(table: &str, key: String) -> Option<StoreChange> {
     Some(match table {
         "functions" => StoreChange::Function(key),
         "aliases" => StoreChange::Aliases(key),
@@ -253,70 +233,6 @@ fn parse_change(payload: &str, me: &str) -> Option<StoreChange> {
         "event_source_mappings" => StoreChange::Mapping(key),
         _ => return None,
     })
-}
-
-/// How long the change feed waits before it connects again after losing its connection.
-const FEED_RETRY: Duration = Duration::from_millis(500);
-
-/// The change feed: one connection of its own that LISTENs on the schema's channel and
-/// hands every other node's change to `f`; after a cut, [`StoreChange::Resync`] first,
-/// since what was announced meanwhile is lost. Ends with the store.
-async fn feed(store: Weak<PgStore>, f: Arc<dyn Fn(StoreChange) + Send + Sync>) {
-    let mut cut = false;
-    loop {
-        let (url, schema, me) = match store.upgrade() {
-            Some(s) => (s.url.clone(), s.db.schema().to_string(), format!("nimbus-{}", s.node)),
-            None => return,
-        };
-        let mut config: tokio_postgres::Config = match url.parse() {
-            Ok(c) => c,
-            Err(_) => return, // it was parsed at open
-        };
-        config.application_name(&me).connect_timeout(Duration::from_secs(5));
-        match config.connect(tokio_postgres::NoTls).await {
-            Ok((client, mut connection)) => {
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-                let pump = tokio::spawn(async move {
-                    loop {
-                        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                            Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
-                                if tx.send(n.payload().to_string()).is_err() {
-                                    return;
-                                }
-                            }
-                            Some(Ok(_)) => {}
-                            Some(Err(e)) => {
-                                tracing::warn!("the store's change feed: {e}");
-                                return;
-                            }
-                            None => return,
-                        }
-                    }
-                });
-                if let Err(e) = client.batch_execute(&format!("LISTEN {schema}")).await {
-                    tracing::warn!("the store's change feed: LISTEN: {}", backend(e));
-                    pump.abort();
-                } else {
-                    if std::mem::take(&mut cut) {
-                        f(StoreChange::Resync);
-                    }
-                    while let Some(payload) = rx.recv().await {
-                        if store.strong_count() == 0 {
-                            pump.abort();
-                            return;
-                        }
-                        if let Some(change) = parse_change(&payload, &me) {
-                            f(change);
-                        }
-                    }
-                }
-                drop(client);
-            }
-            Err(e) => tracing::warn!("the store's change feed: connecting: {}", backend(e)),
-        }
-        cut = true;
-        tokio::time::sleep(FEED_RETRY).await;
-    }
 }
 
 /// Keeps this node's claimed events its own while it lives; ends with the store.
@@ -768,7 +684,15 @@ impl Store for PgStore {
     }
 
     fn watch(&self, f: Arc<dyn Fn(StoreChange) + Send + Sync>) {
-        tokio::spawn(feed(self.me.clone(), f));
+        let on = move |a: Announcement| match a {
+            Announcement::Resync => f(StoreChange::Resync),
+            Announcement::Change { table, key } => {
+                if let Some(change) = change_of(&table, key) {
+                    f(change)
+                }
+            }
+        };
+        tokio::spawn(crate::pg::listen(self.me.clone(), self.url.clone(), self.db.schema().to_string(), self.db.node().to_string(), on));
     }
 }
 
@@ -908,21 +832,6 @@ mod tests {
 
     async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<StoreChange>) -> StoreChange {
         tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("a change within 5 s").expect("feed open")
-    }
-
-    #[test]
-    fn announcements_parse() {
-        let cases = [
-            ("nimbus-b\tfunctions\tf1", Some(StoreChange::Function("f1".into()))),
-            ("nimbus-b\taliases\tf\twith\ttabs", Some(StoreChange::Aliases("f\twith\ttabs".into()))),
-            ("nimbus-b\tevent_source_mappings\tuuid-1", Some(StoreChange::Mapping("uuid-1".into()))),
-            ("nimbus-a\tfunctions\tf1", None),
-            ("nimbus-b\tasync_events\tx", None),
-            ("garbage", None),
-        ];
-        for (payload, want) in cases {
-            assert_eq!(parse_change(payload, "nimbus-a"), want, "{payload}");
-        }
     }
 
     /// Sealed in the database, opened on read; a node with another master key is refused.
