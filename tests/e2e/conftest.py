@@ -5,6 +5,9 @@ Environment (scripts/test sets all of these):
   RUST_ECHO_BOOTSTRAP   the tests/fixtures/rust-echo `bootstrap` binary
   NODE22                a Node 22 binary, passed to the server as nodejs22.x
   AWSLAMBDARIC_PYTHON   a python with the `awslambdaric` package (the .venv one)
+  NIMBUS_E2E_STORE      `postgres`: the shared server keeps its function records in
+                        PostgreSQL (a new database on NIMBUS_TEST_POSTGRES) and its code in
+                        another Nimbus's S3 service (`--store`, `--blobs`); unset: embedded
 Nothing is skipped silently: a missing prerequisite is a test error.
 """
 
@@ -117,17 +120,28 @@ def server(nimbus_bin, node22, tmp_path_factory) -> Server:
     """The shared server: nodejs22.x mapped to NODE22, and a variable that must not leak
     into functions."""
     base = tmp_path_factory.mktemp("session-server")
+    args = ["--runtime-path", f"nodejs22.x={node22}"]
+    backing = None
+    if os.environ.get("NIMBUS_E2E_STORE") == "postgres":
+        backing = Server(nimbus_bin, base / "s3-data", base / "s3-server.log", name="session-s3-server").start()
+        backing.client("s3").create_bucket(Bucket="nimbus-code")
+        args += ["--store", helpers.postgres_database(),
+                 "--blobs", f"s3://nimbus-code?endpoint={backing.endpoint}&region=us-east-1"]
+    elif os.environ.get("NIMBUS_E2E_STORE"):
+        pytest.fail(f"NIMBUS_E2E_STORE={os.environ['NIMBUS_E2E_STORE']!r}: only `postgres` is known", pytrace=False)
     s = Server(
         nimbus_bin,
         base / "data",
         base / "server.log",
-        args=["--runtime-path", f"nodejs22.x={node22}"],
+        args=args,
         env={LEAK_VAR: "1"},
         name="session-server",
     )
     s.start()
     yield s
     s.stop()
+    if backing:
+        backing.stop()
 
 
 class ServerFactory:

@@ -219,6 +219,21 @@ def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def postgres_database() -> str:
+    """The URL of a new, empty database on the PostgreSQL server NIMBUS_TEST_POSTGRES names
+    (a URL without a database; scripts/test starts one); fails the test without it."""
+    import pytest
+
+    base = os.environ.get("NIMBUS_TEST_POSTGRES", "").rstrip("/")
+    if not base:
+        pytest.fail("NIMBUS_TEST_POSTGRES is not set: it must name a PostgreSQL server (scripts/test starts one)",
+                    pytrace=False)
+    name = f"nimbus_e2e_{uuid.uuid4().hex[:12]}"
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", f"{base}/postgres", "-c", f"CREATE DATABASE {name}"],
+                   check=True, capture_output=True, timeout=30)
+    return f"{base}/{name}"
+
+
 class Server:
     """One `nimbus server` process on a free loopback port."""
 

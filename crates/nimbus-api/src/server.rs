@@ -317,6 +317,10 @@ async fn route(
                 "provisioned": provisioned,
                 "provisioning": provisioning,
             });
+            let peers = state.control.peers().await;
+            if let Some(me) = peers.iter().find(|p| p.this_node) {
+                v["cluster"] = serde_json::json!({ "node": me.node, "peers": peers });
+            }
             with_request_id(response::json(StatusCode::OK, &v))
         }
         Action::Health if state.keys.is_none() => with_request_id(response::json(

@@ -111,6 +111,10 @@ struct Args {
     /// Extra runtime interpreters to pass to the server (RUNTIME=PATH).
     #[arg(long = "runtime-path")]
     runtime_paths: Vec<String>,
+    /// One more argument for the server (repeatable), e.g. `--server-arg=--store
+    /// --server-arg=postgres://…` to measure it on PostgreSQL.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// Instead of the usual runs: S3 (issue 15): one large object's PUT and GET (MB/s, the
     /// server's peak RSS) next to the data directory's disk, 4 KiB PUTs and GETs at
     /// --s3-concurrency next to a raw loopback HTTP server and the disk's fdatasyncs, and
@@ -199,6 +203,7 @@ fn start_server(args: &Args) -> anyhow::Result<Server> {
     for p in &args.runtime_paths {
         cmd.arg("--runtime-path").arg(p);
     }
+    cmd.args(&args.server_args);
     // AWS's default account limit is 1,000 concurrent executions; a larger scale run asks
     // for more, as one would ask AWS.
     if let Some(n) = args.burst.max(args.density).filter(|n| *n > 1000) {

@@ -48,6 +48,18 @@ impl ControlPlane {
         }
     }
 
+    /// The cluster's live members, when the store is shared (empty otherwise, and when the
+    /// store cannot say).
+    pub async fn peers(&self) -> Vec<nimbus_store::Peer> {
+        match self.store.peers().await {
+            Ok(peers) => peers,
+            Err(e) => {
+                tracing::warn!("reading the cluster's members: {e}");
+                Vec::new()
+            }
+        }
+    }
+
     /// Reads a function's reserved concurrency again (changed, or the function deleted).
     async fn reload_reservation(&self, name: &str) {
         let reserved = match self.store.get_function(name, LATEST).await {

@@ -69,6 +69,23 @@ pub enum StoreChange {
     Resync,
 }
 
+/// A node of a cluster sharing a store, as the store's membership table has it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Peer {
+    /// The node's incarnation (a restarted node is a new one).
+    pub node: String,
+    /// Where it serves (its `--listen` address as URL).
+    pub endpoint: String,
+    pub started_ms: i64,
+    /// Milliseconds since its last heartbeat, by the database's clock.
+    pub heartbeat_age_ms: i64,
+    /// Accepted async events it holds (running or about to).
+    pub async_events_held: i64,
+    /// Whether it is the node answering.
+    pub this_node: bool,
+}
+
 /// Function records, keyed by (name, version). Every write is atomic; updates are
 /// compare-and-swap on the record's revision id so concurrent writers cannot lose changes.
 #[async_trait]
@@ -172,5 +189,16 @@ pub trait Store: Send + Sync + 'static {
     /// embedded store has no other writers and never calls it.
     fn watch(&self, f: Arc<dyn Fn(StoreChange) + Send + Sync>) {
         let _ = f;
+    }
+
+    /// Records this node as a member serving at `endpoint`, kept alive by heartbeats while
+    /// the store lives (a store shared by several nodes; the embedded one has no peers).
+    fn join_cluster(&self, endpoint: &str) {
+        let _ = endpoint;
+    }
+
+    /// The live members, oldest first (empty for the embedded store).
+    async fn peers(&self) -> Result<Vec<Peer>, StoreError> {
+        Ok(Vec::new())
     }
 }

@@ -293,10 +293,11 @@ impl PgDatabase {
 /// A throwaway database per test, on the server `NIMBUS_TEST_POSTGRES` names (a URL without
 /// a database, e.g. `postgres://postgres@127.0.0.1:54329`; `scripts/test` starts one and
 /// sets it). Without it a test is skipped, except under CI (`CI` set), where it fails.
-#[cfg(test)]
-pub(crate) mod testing {
+/// Other crates' tests reach it through the `testing` feature.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
     /// The URL of a new, empty database, or `None` (the test is skipped) outside CI.
-    pub(crate) async fn fresh_database() -> Option<String> {
+    pub async fn fresh_database() -> Option<String> {
         let Ok(base) = std::env::var("NIMBUS_TEST_POSTGRES") else {
             assert!(
                 std::env::var_os("CI").is_none(),

@@ -20,7 +20,7 @@ use tokio_postgres::types::ToSql;
 use crate::function_doc::Sealer;
 use crate::pg::{backend, Announcement, PgDatabase, PgSchema};
 use crate::sealing::{KeyWrapper, MasterKey};
-use crate::{Store, StoreChange, StoreError};
+use crate::{Peer, Store, StoreChange, StoreError};
 
 /// The function tables in PostgreSQL: `nimbus.db`'s, with an owner and a lease on each
 /// waiting async event.
@@ -117,6 +117,15 @@ CREATE TRIGGER event_configs_changed AFTER INSERT OR UPDATE OR DELETE ON event_i
 CREATE TRIGGER provisioned_changed AFTER INSERT OR UPDATE OR DELETE ON provisioned_configs FOR EACH ROW EXECUTE FUNCTION notify_change('function');
 CREATE TRIGGER mappings_changed AFTER INSERT OR UPDATE OR DELETE ON event_source_mappings FOR EACH ROW EXECUTE FUNCTION notify_change('uuid');
 ",
+        // 3: the cluster's members, each with its heartbeat (the database's clock).
+        "
+CREATE TABLE cluster_nodes (
+    node TEXT PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    started BIGINT NOT NULL,
+    heartbeat BIGINT NOT NULL
+);
+",
     ],
 };
 
@@ -141,6 +150,8 @@ pub struct PgStore {
     lease_ms: i64,
     /// Itself, for the tasks it starts (which end with it).
     me: Weak<PgStore>,
+    /// Where this node serves, once it joined the cluster.
+    endpoint: std::sync::Mutex<Option<String>>,
 }
 
 impl PgStore {
@@ -174,7 +185,15 @@ impl PgStore {
         }
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX).max(1);
         let sealer = Sealer { master: Arc::new(master), kms };
-        let store = Arc::new_cyclic(|me| PgStore { db, url: url.to_string(), sealer, node, lease_ms, me: me.clone() });
+        let store = Arc::new_cyclic(|me| PgStore {
+            db,
+            url: url.to_string(),
+            sealer,
+            node,
+            lease_ms,
+            me: me.clone(),
+            endpoint: Default::default(),
+        });
         tokio::spawn(renew_leases(Arc::downgrade(&store), lease / 3));
         Ok(store)
     }
@@ -217,8 +236,24 @@ impl PgStore {
         Ok(self.rows(sql, params).await?.first().map(|row| row.get(0)).unwrap_or(false))
     }
 
+    /// Renews this node's leases, and its heartbeat once it joined the cluster.
     async fn renew(&self) -> Result<u64, StoreError> {
+        let endpoint = self.endpoint.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(endpoint) = endpoint {
+            self.heartbeat(&endpoint).await?;
+        }
         self.execute(&format!("UPDATE async_events SET lease_until = {DB_NOW} + $2 WHERE owner = $1"), &[&self.node, &self.lease_ms]).await
+    }
+
+    async fn heartbeat(&self, endpoint: &str) -> Result<u64, StoreError> {
+        self.execute(
+            &format!(
+                "INSERT INTO cluster_nodes (node, endpoint, started, heartbeat) VALUES ($1, $2, {DB_NOW}, {DB_NOW})
+                 ON CONFLICT (node) DO UPDATE SET heartbeat = {DB_NOW}, endpoint = $2"
+            ),
+            &[&self.node, &endpoint],
+        )
+        .await
     }
 }
 
@@ -683,6 +718,48 @@ impl Store for PgStore {
         Ok(self.execute("DELETE FROM code_signing_configs WHERE id = $1", &[&id]).await? > 0)
     }
 
+    fn join_cluster(&self, endpoint: &str) {
+        *self.endpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some(endpoint.to_string());
+        let (me, endpoint) = (self.me.clone(), endpoint.to_string());
+        tokio::spawn(async move {
+            if let Some(store) = me.upgrade() {
+                if let Err(e) = store.heartbeat(&endpoint).await {
+                    tracing::warn!("joining the cluster: {e}");
+                }
+            }
+        });
+    }
+
+    /// Members whose heartbeat is younger than three leases (renewals come every third of
+    /// one); members silent for an hour are forgotten.
+    async fn peers(&self) -> Result<Vec<Peer>, StoreError> {
+        self.execute(&format!("DELETE FROM cluster_nodes WHERE heartbeat < {DB_NOW} - 3600000"), &[]).await?;
+        let rows = self
+            .rows(
+                &format!(
+                    "SELECT c.node, c.endpoint, c.started, {DB_NOW} - c.heartbeat,
+                            (SELECT count(*) FROM async_events a WHERE a.owner = c.node)
+                     FROM cluster_nodes c WHERE c.heartbeat > {DB_NOW} - 3 * $1::bigint ORDER BY c.started, c.node"
+                ),
+                &[&self.lease_ms],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let node: String = r.get(0);
+                Peer {
+                    this_node: node == self.node,
+                    node,
+                    endpoint: r.get(1),
+                    started_ms: r.get(2),
+                    heartbeat_age_ms: r.get(3),
+                    async_events_held: r.get(4),
+                }
+            })
+            .collect())
+    }
+
     fn watch(&self, f: Arc<dyn Fn(StoreChange) + Send + Sync>) {
         let on = move |a: Announcement| match a {
             Announcement::Resync => f(StoreChange::Resync),
@@ -832,6 +909,31 @@ mod tests {
 
     async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<StoreChange>) -> StoreChange {
         tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("a change within 5 s").expect("feed open")
+    }
+
+    /// Joined nodes see each other with their heartbeats and held events; a node that
+    /// stops heartbeating drops out after three leases.
+    #[tokio::test]
+    async fn members_see_each_other() {
+        let Some(url) = fresh_database().await else { return };
+        let lease = Duration::from_millis(300);
+        let node = || PgStore::open_with_lease(&url, ACCOUNT, MasterKey::from_bytes([7; 32]), None, lease);
+        let (a, b) = (node().await.unwrap(), node().await.unwrap());
+        assert_eq!(a.peers().await.unwrap(), vec![], "nobody joined");
+        a.join_cluster("http://10.0.0.1:9001");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        b.join_cluster("http://10.0.0.2:9001");
+        a.enqueue_event(&event("e1", 1)).await.unwrap();
+        assert_eq!(ids(b.due_events(10, 10).await.unwrap()), ["e1"]);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let seen = a.peers().await.unwrap();
+        let brief: Vec<_> = seen.iter().map(|p| (p.endpoint.as_str(), p.this_node, p.async_events_held)).collect();
+        assert_eq!(brief, [("http://10.0.0.1:9001", true, 0), ("http://10.0.0.2:9001", false, 1)]);
+        assert!(seen.iter().all(|p| p.heartbeat_age_ms < 1000), "{seen:?}");
+        drop(b);
+        tokio::time::sleep(lease * 3 + Duration::from_millis(200)).await;
+        let left: Vec<_> = a.peers().await.unwrap().into_iter().map(|p| p.endpoint).collect();
+        assert_eq!(left, ["http://10.0.0.1:9001"]);
     }
 
     /// Sealed in the database, opened on read; a node with another master key is refused.

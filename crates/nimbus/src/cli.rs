@@ -32,6 +32,7 @@ pub enum Cmd {
     Invoke { name: String, payload: Option<String>, logs: bool, asynchronous: bool },
     Mappings { function: Option<String> },
     TopicLs,
+    ClusterLs,
     TopicCreate { name: String },
     TopicSubscribe { name: String, protocol: String, endpoint: String },
     TopicPublish { name: String, message: String },
@@ -194,6 +195,33 @@ pub fn run(opts: ClientOpts, cmd: Cmd) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Cmd::Ls => ls(&api, opts.output).await,
+            Cmd::ClusterLs => {
+                let status = api.call("GET", "/_nimbus/status", &[], Vec::new()).await?.ok()?.json()?;
+                let cluster = &status["cluster"];
+                if opts.output == Output::Json {
+                    println!("{}", serde_json::to_string_pretty(cluster)?);
+                    return Ok(ExitCode::SUCCESS);
+                }
+                let Some(peers) = cluster["peers"].as_array() else {
+                    eprintln!("this server is not part of a cluster (it keeps its records in its data directory)");
+                    return Ok(ExitCode::SUCCESS);
+                };
+                let now = chrono::Utc::now().timestamp_millis();
+                println!("{:<26} {:<32} {:>10} {:>10} {:>6}", "NODE", "ENDPOINT", "UP", "HEARTBEAT", "EVENTS");
+                for p in peers {
+                    let up = (now - p["startedMs"].as_i64().unwrap_or(now)).max(0) / 1000;
+                    let me = if p["thisNode"].as_bool() == Some(true) { " *" } else { "" };
+                    println!(
+                        "{:<26} {:<32} {:>9}s {:>8}ms {:>6}",
+                        format!("{}{me}", p["node"].as_str().unwrap_or("")),
+                        p["endpoint"].as_str().unwrap_or(""),
+                        up,
+                        p["heartbeatAgeMs"].as_i64().unwrap_or(0),
+                        p["asyncEventsHeld"].as_i64().unwrap_or(0)
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             Cmd::Console => {
                 // Signed with the administrator's key, as every call of the CLI.
                 let link = api.call("POST", "/_nimbus/console/link", &[], b"{}".to_vec()).await?.ok()?.json()?;

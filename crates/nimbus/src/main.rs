@@ -138,6 +138,11 @@ enum Command {
         #[command(subcommand)]
         command: QueueCommand,
     },
+    /// The nodes sharing this server's store (`--store postgres://…`).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// List functions.
     Ls {
         #[command(flatten)]
@@ -225,6 +230,15 @@ enum TopicCommand {
     Publish {
         name: String,
         message: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// List the live nodes: endpoint, age, last heartbeat and the async events each holds.
+    Ls {
         #[command(flatten)]
         client: ClientOpts,
     },
@@ -346,6 +360,7 @@ fn main() -> std::process::ExitCode {
             QueueCommand::Send { name, body, client } => cli::run(client, cli::Cmd::QueueSend { name, body }),
             QueueCommand::Receive { name, max, client } => cli::run(client, cli::Cmd::QueueReceive { name, max }),
         },
+        Command::Cluster { command: ClusterCommand::Ls { client } } => cli::run(client, cli::Cmd::ClusterLs),
         Command::Ls { client } => cli::run(client, cli::Cmd::Ls),
         Command::Console { client } => cli::run(client, cli::Cmd::Console),
         Command::Logs { name, follow, client } => cli::run(client, cli::Cmd::Logs { name, follow }),

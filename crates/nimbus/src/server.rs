@@ -668,6 +668,10 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             max_connections: opts.max_connections as usize,
         },
     });
+    // A shared store's members list this node where its peers can reach it.
+    let member_at =
+        if local.ip().is_unspecified() { format!("{scheme}://{}:{}", host_name(), local.port()) } else { format!("{scheme}://{local}") };
+    sealed.1.join_cluster(&member_at);
     let state = shared.open_account(&opts.account_id, data, Some(sealed)).await?;
     accounts.insert(state.clone());
     for id in organizations.member_accounts() {
