@@ -197,6 +197,10 @@ pub trait Store: Send + Sync + 'static {
         let _ = endpoint;
     }
 
+    /// This node stops: it claims no more async events, lets go of those it holds (so the
+    /// others take them at once instead of after their leases) and leaves the members.
+    async fn leave_cluster(&self) {}
+
     /// The live members, oldest first (empty for the embedded store).
     async fn peers(&self) -> Result<Vec<Peer>, StoreError> {
         Ok(Vec::new())

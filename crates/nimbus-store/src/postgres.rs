@@ -152,6 +152,8 @@ pub struct PgStore {
     me: Weak<PgStore>,
     /// Where this node serves, once it joined the cluster.
     endpoint: std::sync::Mutex<Option<String>>,
+    /// Set when the node stops: no more claims.
+    leaving: std::sync::atomic::AtomicBool,
 }
 
 impl PgStore {
@@ -193,6 +195,7 @@ impl PgStore {
             lease_ms,
             me: me.clone(),
             endpoint: Default::default(),
+            leaving: Default::default(),
         });
         tokio::spawn(renew_leases(Arc::downgrade(&store), lease / 3));
         Ok(store)
@@ -525,6 +528,9 @@ impl Store for PgStore {
     /// The due events this node holds, and those no live node holds, claimed for it; oldest
     /// first.
     async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>, StoreError> {
+        if self.leaving.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(Vec::new());
+        }
         // Events this node holds come back as they are (locking nothing: a renewal of
         // them at this moment must not hide them); others are claimed, skipping rows
         // another node is claiming right now. One statement, one snapshot: a row claimed
@@ -730,6 +736,18 @@ impl Store for PgStore {
         });
     }
 
+    async fn leave_cluster(&self) {
+        self.leaving.store(true, std::sync::atomic::Ordering::Release);
+        *self.endpoint.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let released =
+            self.execute("UPDATE async_events SET owner = NULL, lease_until = NULL WHERE owner = $1", &[&self.node]).await;
+        let left = self.execute("DELETE FROM cluster_nodes WHERE node = $1", &[&self.node]).await;
+        match (released, left) {
+            (Ok(n), Ok(_)) => tracing::info!("left the cluster; {n} async events handed back"),
+            (Err(e), _) | (_, Err(e)) => tracing::warn!("leaving the cluster: {e}"),
+        }
+    }
+
     /// Members whose heartbeat is younger than three leases (renewals come every third of
     /// one); members silent for an hour are forgotten.
     async fn peers(&self) -> Result<Vec<Peer>, StoreError> {
@@ -930,7 +948,18 @@ mod tests {
         let brief: Vec<_> = seen.iter().map(|p| (p.endpoint.as_str(), p.this_node, p.async_events_held)).collect();
         assert_eq!(brief, [("http://10.0.0.1:9001", true, 0), ("http://10.0.0.2:9001", false, 1)]);
         assert!(seen.iter().all(|p| p.heartbeat_age_ms < 1000), "{seen:?}");
-        drop(b);
+        // b stops: its event goes back at once, and it is no longer a member.
+        b.leave_cluster().await;
+        assert_eq!(ids(b.due_events(10, 10).await.unwrap()), Vec::<String>::new(), "a leaving node claims nothing");
+        assert_eq!(ids(a.due_events(10, 10).await.unwrap()), ["e1"]);
+        let left: Vec<_> = a.peers().await.unwrap().into_iter().map(|p| p.endpoint).collect();
+        assert_eq!(left, ["http://10.0.0.1:9001"]);
+        // A node that just dies drops out after three leases.
+        let c = node().await.unwrap();
+        c.join_cluster("http://10.0.0.3:9001");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(a.peers().await.unwrap().len(), 2);
+        drop(c);
         tokio::time::sleep(lease * 3 + Duration::from_millis(200)).await;
         let left: Vec<_> = a.peers().await.unwrap().into_iter().map(|p| p.endpoint).collect();
         assert_eq!(left, ["http://10.0.0.1:9001"]);

@@ -402,8 +402,13 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             nimbus_store::pg::schema_of(&opts.account_id).unwrap_or_default()
         );
     }
-    if let Some(url) = opts.blobs.as_deref().filter(|u| !u.is_empty()) {
-        tracing::info!("code zips are in {}", url.split('?').next().unwrap_or(url));
+    match opts.blobs.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => tracing::info!("code zips are in {}", url.split('?').next().unwrap_or(url)),
+        None if matches!(store_at, StoreAt::Postgres(..)) => tracing::warn!(
+            "--store without --blobs: code zips stay in {}, so other nodes cannot run the functions made here",
+            data.blobs().display()
+        ),
+        None => {}
     }
     match &master_source {
         MasterKeySource::Generated(p) => {
@@ -721,6 +726,8 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     for account in &opened {
         account.pool.shutdown(std::time::Duration::from_secs(5)).await;
         account.logs.flush();
+        // A shared store's other nodes take this one's async events at once.
+        account.store.leave_cluster().await;
     }
     drop(opened);
     if let Some(traces) = traces {
@@ -779,6 +786,7 @@ struct Shared {
 struct Opened {
     pool: Arc<EnvironmentPool>,
     logs: Arc<LogStore>,
+    store: Arc<dyn Store>,
     _data: DataDir,
 }
 
@@ -1138,7 +1146,7 @@ impl Shared {
             tls: self.tls.clone(),
             accounts: self.accounts.clone(),
         });
-        self.opened.lock().unwrap_or_else(|p| p.into_inner()).push(Opened { pool, logs, _data: data });
+        self.opened.lock().unwrap_or_else(|p| p.into_inner()).push(Opened { pool, logs, store: store.clone(), _data: data });
         Ok(state)
     }
 }

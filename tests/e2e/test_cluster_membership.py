@@ -1,0 +1,81 @@
+"""Nodes of a cluster know each other (issue 17): `/_nimbus/status`, `nimbus cluster ls`,
+and a node stopped with SIGTERM hands its async events to the others at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+from helpers import create_function, http_get, make_zip, postgres_database, server_env
+
+CODE = """
+import time
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    print("DELIVERED", event["id"])
+    return event
+"""
+
+
+def _nodes(server_factory, tmp_path, n: int, lease: int) -> list:
+    key = tmp_path / "master.key"
+    key.write_bytes(os.urandom(32))
+    s3 = server_factory()
+    s3.client("s3").create_bucket(Bucket="code")
+    args = ["--store", postgres_database(), "--blobs", f"s3://code?endpoint={s3.endpoint}&region=us-east-1",
+            "--master-key-file", str(key), "--async-lease", str(lease)]
+    return [server_factory(args=args) for _ in range(n)]
+
+
+def _cluster_ls(node) -> list[dict]:
+    cp = subprocess.run([os.environ["NIMBUS_BIN"], "cluster", "ls", "--output", "json", "--endpoint", node.endpoint],
+                        capture_output=True, env=server_env(), timeout=30)
+    assert cp.returncode == 0, cp.stderr.decode()
+    return json.loads(cp.stdout)["peers"]
+
+
+def test_nodes_list_each_other(server_factory, tmp_path):
+    a, b = _nodes(server_factory, tmp_path, 2, 30)
+    peers = _cluster_ls(a)
+    assert [p["endpoint"] for p in peers] == [a.endpoint, b.endpoint]
+    assert [p["thisNode"] for p in peers] == [True, False]
+    assert all(p["heartbeatAgeMs"] < 15_000 for p in peers), peers
+    code, _, body = http_get(b.endpoint + "/_nimbus/status")
+    assert code == 200
+    assert json.loads(body)["cluster"]["node"] == peers[1]["node"]
+    # The text form marks the node answering.
+    cp = subprocess.run([os.environ["NIMBUS_BIN"], "cluster", "ls", "--endpoint", b.endpoint],
+                        capture_output=True, env=server_env(), timeout=30)
+    lines = cp.stdout.decode().splitlines()
+    assert lines[0].split() == ["NODE", "ENDPOINT", "UP", "HEARTBEAT", "EVENTS"]
+    assert f"{peers[1]['node']} *" in lines[2] and b.endpoint in lines[2], lines
+    # A stopped node leaves.
+    assert b.stop() == 0
+    assert [p["endpoint"] for p in _cluster_ls(a)] == [a.endpoint]
+
+
+def test_a_stopped_node_hands_its_events_over_at_once(server_factory, tmp_path):
+    """With 30 s leases, the events a node held when it was stopped (SIGTERM) run on the
+    other node within seconds, not after the leases."""
+    a, b = _nodes(server_factory, tmp_path, 2, 30)
+    lam = a.lambda_client()
+    create_function(lam, "handover", "python3.11", "index.handler", make_zip({"index.py": CODE}), Timeout=30)
+    ids = [f"h{i:02d}" for i in range(20)]
+    for event_id in ids:
+        r = lam.invoke(FunctionName="handover", InvocationType="Event", Payload=json.dumps({"id": event_id, "sleep": 20}).encode())
+        assert r["StatusCode"] == 202
+    time.sleep(1.5)  # a is running them (each sleeps 20 s)
+    held = {p["node"]: p["asyncEventsHeld"] for p in _cluster_ls(b)}
+    assert sum(held.values()) == len(ids), held
+    stopped = time.monotonic()
+    assert a.stop() == 0
+    # b now runs them all (each still sleeps 20 s): within 10 s b holds every one.
+    deadline = stopped + 10
+    while time.monotonic() < deadline:
+        mine = [p for p in _cluster_ls(b) if p["thisNode"]][0]["asyncEventsHeld"]
+        if mine == len(ids):
+            break
+        time.sleep(0.5)
+    assert mine == len(ids), f"b holds {mine} of {len(ids)} {time.monotonic() - stopped:.1f} s after a stopped"
