@@ -4,8 +4,10 @@ Each test starts its own cluster: an S3 server (a plain Nimbus, whose S3 service
 code zips), then nodes started with `--store postgres://…` (a fresh database on the
 server `NIMBUS_TEST_POSTGRES` names; scripts/test starts one) and `--blobs s3://…`, sharing
 one master key. What is shared so far: function records (functions, versions, aliases,
-layers, URLs, configs, async events) and code; IAM, queues, topics, logs and the other
-services are still each node's own, so each node gets the suite's execution role itself.
+layers, URLs, configs, async events), code, and IAM (users, roles, policies, access keys,
+STS sessions): the suite's execution role is made once, by the first node's start (the
+others' starts are answered EntityAlreadyExists). Queues, topics, logs and the other
+services are still each node's own.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ import uuid
 
 import pytest
 
-from helpers import ROLE, boto_client, create_function, make_zip, wait_for
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from helpers import REGION, ROLE, boto_client, create_function, make_zip, wait_for
 
 ACCOUNT = "000000000000"
 
@@ -205,6 +211,74 @@ def _victims_logs(victim, name: str) -> set[str]:
             if message.startswith("DELIVERED "):
                 found.add(message.split()[1])
     return found
+
+
+def _signed(node, service: str, key_id: str, secret: str, token: str | None = None):
+    """A client of `node` signed with the given credentials, no retries."""
+    return boto3.session.Session().client(
+        service, endpoint_url=node.endpoint, region_name=REGION, aws_access_key_id=key_id,
+        aws_secret_access_key=secret, aws_session_token=token, config=Config(retries={"max_attempts": 0}))
+
+
+def _within_a_second(what: str, ok) -> float:
+    """Polls ok() (a false answer or a client error: not yet) until it holds; returns the
+    seconds it took, failing past 5 s."""
+    started = time.monotonic()
+    wait_for(ok, timeout=5, interval=0.02, what=what)
+    return time.monotonic() - started
+
+
+def test_iam_is_shared_by_every_node(cluster):
+    """Users, their keys, roles and STS sessions made on one node authenticate (and are
+    authorized) on every node within a second; a deleted key stops working everywhere."""
+    iam = [cluster.nodes[i].client("iam") for i in range(3)]
+    # The suite's execution role was made once, by the first node's start.
+    role_name = ROLE.rsplit("/", 1)[1]
+    assert len({iam[i].get_role(RoleName=role_name)["Role"]["RoleId"] for i in range(3)}) == 1
+
+    # A user and its access key made on node 0 sign requests on nodes 1 and 2.
+    iam[0].create_user(UserName="alice")
+    key = iam[0].create_access_key(UserName="alice")["AccessKey"]
+    alice = f"arn:aws:iam::{ACCOUNT}:user/alice"
+    for i in (1, 2):
+        sts = _signed(cluster.nodes[i], "sts", key["AccessKeyId"], key["SecretAccessKey"])
+        took = _within_a_second(f"node {i} authenticating alice's key",
+                                lambda: sts.get_caller_identity()["Arn"] == alice)
+        assert took < 1.0, f"node {i} took alice's key after {took:.2f} s"
+
+    # A role made on node 2 that alice may assume; a session assumed on node 1 works on
+    # node 2, with the role's policies.
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": alice}, "Action": "sts:AssumeRole"}]}
+    role = iam[2].create_role(RoleName="shared-admin", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    iam[2].attach_role_policy(RoleName="shared-admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    sts1 = _signed(cluster.nodes[1], "sts", key["AccessKeyId"], key["SecretAccessKey"])
+    creds = wait_for(lambda: sts1.assume_role(RoleArn=role["Arn"], RoleSessionName="s1")["Credentials"],
+                     timeout=5, interval=0.02, what="node 1 knowing the role")
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/shared-admin/s1"
+
+    def as_session(service: str):
+        return _signed(cluster.nodes[2], service, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+
+    took = _within_a_second("node 2 authenticating the session",
+                            lambda: as_session("sts").get_caller_identity()["Arn"] == session)
+    assert took < 1.0, f"node 2 took the session after {took:.2f} s"
+    as_session("lambda").list_functions()
+
+    # Deleted on node 0: nodes 1 and 2 refuse the key.
+    iam[0].delete_access_key(UserName="alice", AccessKeyId=key["AccessKeyId"])
+    for i in (1, 2):
+        sts = _signed(cluster.nodes[i], "sts", key["AccessKeyId"], key["SecretAccessKey"])
+
+        def refused() -> bool:
+            try:
+                sts.get_caller_identity()
+            except ClientError as e:
+                return e.response["Error"]["Code"] == "InvalidClientTokenId"
+            return False
+
+        took = _within_a_second(f"node {i} refusing the deleted key", refused)
+        assert took < 1.0, f"node {i} still took the deleted key after {took:.2f} s"
 
 
 def test_store_and_blobs_urls_are_checked_at_start(server_factory, tmp_path, pg_url):

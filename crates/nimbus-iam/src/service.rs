@@ -1,11 +1,15 @@
-//! The IAM service: typed operations over the in-memory mirror of `iam.db`. Every change is
-//! made by one writer at a time: it reads the state, commits its [`Change`]s, then applies
-//! them to memory and to the authenticating keys, all in a task of its own, so a caller that
-//! goes away cannot leave memory behind the database.
+//! The IAM service: typed operations over the in-memory mirror of its store (`iam.db`, or the
+//! tables nodes share in PostgreSQL). Every change is made by one writer at a time: it reads
+//! the state, commits its [`Change`]s, then applies them to memory and to the authenticating
+//! keys, all in a task of its own, so a caller that goes away cannot leave memory behind the
+//! database. Over a shared store, another node's change (or a cut in the change feed) makes
+//! the service read everything again and replace its mirror, as the writer: a reload never
+//! races a change of this node's, so it cannot undo one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use nimbus_identity::{AccessKey, Keys, Principal, SessionPolicy};
 use nimbus_policy::{Kind, Policy};
@@ -13,7 +17,7 @@ use nimbus_store::MasterKey;
 use serde::Serialize;
 
 use crate::names::{self, Who};
-use crate::store::{Change, IamStore, KeyRecord, PolicyRecord, RoleRecord, UserRecord};
+use crate::store::{Change, IamStore, KeyRecord, PolicyRecord, RoleRecord, Snapshot, UserRecord};
 use crate::IamError;
 
 /// Access keys one user may have (IAM's quota).
@@ -23,16 +27,24 @@ const MAX_INLINE_POLICY: usize = 10_240;
 /// The largest managed policy document.
 const MAX_MANAGED_POLICY: usize = 6_144;
 
-/// The state mirrored from `iam.db`.
+/// The state mirrored from the store.
 #[derive(Default)]
 pub(crate) struct State {
     pub(crate) users: BTreeMap<String, UserRecord>,
     pub(crate) roles: BTreeMap<String, RoleRecord>,
     pub(crate) policies: BTreeMap<String, PolicyRecord>,
     pub(crate) keys: BTreeMap<String, KeyRecord>,
+    /// The session keys handed to `Keys` (by id): which ones a reload takes back.
+    sessions: HashMap<String, SessionMark>,
     /// Every stored identity-policy document (inline and customer managed), parsed once when
     /// stored, by its text: what authorization evaluates.
     pub(crate) parsed: HashMap<String, Arc<Policy>>,
+}
+
+/// What the state remembers of a session key it handed out.
+struct SessionMark {
+    principal: String,
+    expires: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl State {
@@ -227,6 +239,9 @@ fn check_size(text: &str, max: usize, member: &str) -> Result<(), IamError> {
     Ok(())
 }
 
+/// How long a reload that failed (the database is unreachable) waits before it tries again.
+const RELOAD_RETRY: Duration = Duration::from_secs(1);
+
 impl IamService {
     /// Opens `iam.db` at `path` (its secrets sealed under `master`), loads it, and hands
     /// every Active user key to `keys`.
@@ -234,17 +249,87 @@ impl IamService {
         Self::with_store(IamStore::open(path, master)?, account, keys).await
     }
 
+    /// Opens `account`'s IAM in the PostgreSQL database at `url`, which every node shares
+    /// (its secrets sealed under `master`, which must be every node's), loads it, hands every
+    /// Active user key and every session to `keys`, and follows the other nodes' changes
+    /// from then on: each one (or a cut in the change feed) reloads the whole state.
+    pub async fn open_shared(url: &str, account: &str, keys: Option<Arc<Keys>>, master: MasterKey) -> Result<Arc<IamService>, IamError> {
+        // This node's connections' name, which the change feed's announcements quote.
+        let node = format!("nimbus-iam-{}", uuid::Uuid::new_v4().simple());
+        Self::with_store(IamStore::open_shared(url, account, &node, master).await?, account, keys).await
+    }
+
     /// The same over an already opened store (tests use an in-memory one).
     pub async fn with_store(store: IamStore, account: &str, keys: Option<Arc<Keys>>) -> Result<Arc<IamService>, IamError> {
         let snapshot = store.load().await?;
-        let svc = IamService {
+        let svc = Arc::new(IamService {
             account: account.to_string(),
             store,
             state: RwLock::new(State::default()),
             writer: tokio::sync::Mutex::new(()),
             keys,
             session_policies: std::sync::Mutex::new(HashMap::new()),
-        };
+        });
+        svc.replace(snapshot);
+        svc.follow();
+        Ok(svc)
+    }
+
+    /// Over a shared store: reloads after every announcement of another node's change, one
+    /// reload at a time; announcements heard during a reload make one more.
+    fn follow(self: &Arc<Self>) {
+        if !self.store.is_shared() {
+            return;
+        }
+        // One waiting announcement is as good as several.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+        self.store.watch(Arc::downgrade(self), move || {
+            let _ = tx.try_send(());
+        });
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while rx.recv().await.is_some() {
+                loop {
+                    let Some(svc) = me.upgrade() else { return };
+                    match svc.reload().await {
+                        Ok(()) => break,
+                        Err(e) => tracing::warn!("IAM of account {}: reading the other nodes' changes: {e}", svc.account),
+                    }
+                    drop(svc);
+                    tokio::time::sleep(RELOAD_RETRY).await;
+                }
+            }
+        });
+    }
+
+    /// Reads everything from the store and replaces the state with it. As the writer: a
+    /// change of this node's is either committed before the read (and in it) or made after
+    /// the replacement, never lost in between.
+    async fn reload(&self) -> Result<(), IamError> {
+        let _writer = self.writer.lock().await;
+        let snapshot = self.store.load().await?;
+        self.replace(snapshot);
+        Ok(())
+    }
+
+    /// Makes the state (and what `Keys` holds of it) `snapshot`, in one step for readers:
+    /// keys and sessions it no longer has stop authenticating, the others are handed out
+    /// again (a user's key carries the user's ARN, which may have changed).
+    fn replace(&self, snapshot: Snapshot) {
+        let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(keys) = &self.keys {
+            let kept: HashSet<&str> = snapshot.keys.iter().map(|k| k.id.as_str()).collect();
+            st.keys.keys().filter(|id| !kept.contains(id.as_str())).for_each(|id| keys.remove_user_key(id));
+            let kept: HashSet<&str> = snapshot.sessions.iter().map(|k| k.id.as_str()).collect();
+            st.sessions.keys().filter(|id| !kept.contains(id.as_str())).for_each(|id| keys.revoke(id));
+        }
+        let sessions = std::mem::take(&mut st.sessions);
+        *st = State { parsed: std::mem::take(&mut st.parsed), ..State::default() };
+        // A session is handed out again only if it is new here: sessions never change.
+        let (known, new): (Vec<AccessKey>, Vec<AccessKey>) = snapshot.sessions.into_iter().partition(|k| sessions.contains_key(&k.id));
+        for k in known {
+            st.sessions.insert(k.id.clone(), SessionMark { principal: k.principal.arn, expires: k.expires });
+        }
         let changes = snapshot
             .users
             .into_iter()
@@ -252,10 +337,10 @@ impl IamService {
             .chain(snapshot.roles.into_iter().map(Change::PutRole))
             .chain(snapshot.policies.into_iter().map(Change::PutPolicy))
             .chain(snapshot.keys.into_iter().map(Change::PutKey))
-            .chain(snapshot.sessions.into_iter().map(Change::PutSession))
+            .chain(new.into_iter().map(Change::PutSession))
             .collect();
-        svc.apply(changes);
-        Ok(Arc::new(svc))
+        self.apply_to(&mut st, changes);
+        st.reparse();
     }
 
     pub fn account(&self) -> &str {
@@ -311,6 +396,20 @@ impl IamService {
         let documents = changes
             .iter()
             .any(|c| !matches!(c, Change::PutKey(_) | Change::DeleteKey(_) | Change::PutSession(_) | Change::DeleteSessionsOf(_)));
+        if changes.iter().any(|c| matches!(c, Change::PutSession(_))) {
+            // Sessions long expired are forgotten, as `Keys` forgets them.
+            let kept_after = chrono::Utc::now() - nimbus_identity::keys::EXPIRED_SESSIONS_KEPT;
+            st.sessions.retain(|_, s| s.expires.is_none_or(|e| e > kept_after));
+        }
+        self.apply_to(&mut st, changes);
+        if documents {
+            st.reparse();
+        }
+    }
+
+    /// Applies committed changes to the state and hands their keys to `Keys` (documents are
+    /// parsed by the caller).
+    fn apply_to(&self, st: &mut State, changes: Vec<Change>) {
         for change in changes {
             match change {
                 Change::PutUser(u) => {
@@ -354,19 +453,18 @@ impl IamService {
                     st.keys.remove(&id);
                 }
                 Change::PutSession(k) => {
+                    st.sessions.insert(k.id.clone(), SessionMark { principal: k.principal.arn.clone(), expires: k.expires });
                     if let Some(keys) = &self.keys {
                         keys.put_session(k);
                     }
                 }
                 Change::DeleteSessionsOf(arn) => {
+                    st.sessions.retain(|_, s| s.principal != arn);
                     if let Some(keys) = &self.keys {
                         keys.revoke_principal(&arn);
                     }
                 }
             }
-        }
-        if documents {
-            st.reparse();
         }
     }
 

@@ -1,17 +1,20 @@
-//! `iam.db`: users, roles, customer managed policies and access keys, each a typed record
-//! stored as a JSON document in its own table, behind `nimbus_store::group_commit` (one
-//! writer thread, every job committed with `synchronous=FULL`). The surface is typed:
-//! [`IamStore::load`] everything at start, [`IamStore::commit`] a list of [`Change`]s in one
-//! transaction; no `rusqlite` type leaves this module. Secrets never reach the file in plain
-//! text: an access key's secret, and a session's secret and token, are sealed
-//! (`nimbus_store::sealing`, under the master key, for that key id) when their document is
-//! written and opened when it is read. Sessions (STS's and environments' temporary keys) are
-//! kept until they expire (and `nimbus_identity::keys::EXPIRED_SESSIONS_KEPT` after, to be
-//! refused as expired): older ones are pruned at open and with every new one.
+//! IAM's records: users, roles, customer managed policies, access keys and session keys,
+//! each a typed record stored as a JSON document in its own table, in `iam.db` behind
+//! `nimbus_store::group_commit` (one writer thread, every job committed with
+//! `synchronous=FULL`), or, for nodes that share a PostgreSQL database, in the account's
+//! schema there (`store/postgres.rs`). The surface is typed: [`IamStore::load`] everything,
+//! [`IamStore::commit`] a list of [`Change`]s in one transaction, and [`IamStore::watch`] for
+//! other nodes' changes; no `rusqlite` or `tokio_postgres` type leaves this module. Secrets
+//! never reach a database in plain text: an access key's secret, and a session's secret and
+//! token, are sealed (`nimbus_store::sealing`, under the master key, for that key id) when
+//! their document is written and opened when it is read. Sessions (STS's and environments'
+//! temporary keys) are kept until they expire (and
+//! `nimbus_identity::keys::EXPIRED_SESSIONS_KEPT` after, to be refused as expired): older ones
+//! are pruned at open and with every new one.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use nimbus_identity::{AccessKey, Principal, SessionPolicy};
 use nimbus_store::group_commit::GroupCommit;
@@ -158,7 +161,7 @@ pub enum Change {
     DeleteSessionsOf(String),
 }
 
-/// Everything in the store.
+/// Everything in the store (`iam.db`: in creation order; PostgreSQL: by name or id).
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub users: Vec<UserRecord>,
@@ -203,10 +206,17 @@ CREATE INDEX sessions_by_principal ON sessions (principal);
     ],
 };
 
-/// Handle to `iam.db`'s writer thread.
+/// IAM's records: one node's `iam.db`, or the tables nodes share in PostgreSQL.
 pub struct IamStore {
-    db: GroupCommit,
+    backend: Backend,
     sealer: Sealer,
+}
+
+enum Backend {
+    /// `iam.db`'s writer thread.
+    Embedded(GroupCommit),
+    /// The account's schema in PostgreSQL.
+    Shared(postgres::SharedTables),
 }
 
 /// Seals and opens the secrets in `iam.db`'s documents.
@@ -313,6 +323,8 @@ impl Sealer {
     }
 }
 
+mod postgres;
+
 fn sql(e: rusqlite::Error) -> IamError {
     IamError::Internal(format!("iam.db: {e}"))
 }
@@ -380,38 +392,94 @@ impl IamStore {
     fn open_at(path: Option<&Path>, master: MasterKey) -> Result<IamStore, IamError> {
         let sealer = Sealer { master: Arc::new(master) };
         let db = GroupCommit::open_prepared(path, &SCHEMA, |conn| sealer.prepare(conn), IamError::Internal)?;
-        Ok(IamStore { db, sealer })
+        Ok(IamStore { backend: Backend::Embedded(db), sealer })
     }
 
-    /// Everything stored, in creation order.
+    /// Opens (creating and migrating) `account`'s IAM tables in the PostgreSQL database at
+    /// `url`, which several nodes share: checks that `master` is the key their secrets are
+    /// sealed under (every node must have the same), and forgets expired sessions. `node`
+    /// names this node's connections (`application_name`), which the change feed's
+    /// announcements quote: unique to this node and store.
+    pub async fn open_shared(url: &str, account: &str, node: &str, master: MasterKey) -> Result<IamStore, IamError> {
+        let sealer = Sealer { master: Arc::new(master) };
+        let tables = postgres::SharedTables::open(url, account, node, &sealer).await?;
+        Ok(IamStore { backend: Backend::Shared(tables), sealer })
+    }
+
+    /// Whether other nodes write these records too.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Shared(_))
+    }
+
+    /// Calls `on` whenever another node may have changed the records, while `owner` lives:
+    /// after each change another node commits, after the change feed was cut and is back,
+    /// and once when the feed first listens (for what changed between the caller's
+    /// [`IamStore::load`] and then). Never for `iam.db`, which has no other writer.
+    pub fn watch<T: Send + Sync + 'static>(&self, owner: Weak<T>, on: impl Fn() + Send + Sync + 'static) {
+        if let Backend::Shared(tables) = &self.backend {
+            tables.watch(owner, on);
+        }
+    }
+
+    /// Everything stored.
     pub async fn load(&self) -> Result<Snapshot, IamError> {
         let sealer = self.sealer.clone();
-        self.db
-            .run(
-                false,
-                move |conn| {
-                    let keys: Vec<String> = rows(conn, "access_keys", Ok::<String, String>)?;
-                    let sessions: Vec<String> = {
-                        let mut stmt = conn.prepare("SELECT doc FROM sessions WHERE expires > ?1 ORDER BY expires").map_err(sql)?;
-                        let docs = stmt.query_map(params![forgotten_before()], |r| r.get(0)).map_err(sql)?;
-                        docs.collect::<rusqlite::Result<_>>().map_err(sql)?
-                    };
-                    Ok(Snapshot {
-                        sessions: sessions.iter().map(|d| sealer.session(d)).collect::<Result<_, _>>()?,
-                        users: rows(conn, "users", parse)?,
-                        roles: rows(conn, "roles", parse)?,
-                        policies: rows(conn, "policies", parse)?,
-                        keys: keys.iter().map(|d| sealer.key(d)).collect::<Result<_, _>>()?,
-                    })
-                },
-                IamError::internal,
-            )
-            .await
+        let db = match &self.backend {
+            Backend::Embedded(db) => db,
+            Backend::Shared(tables) => return tables.load(&sealer).await,
+        };
+        db.run(
+            false,
+            move |conn| {
+                let keys: Vec<String> = rows(conn, "access_keys", Ok::<String, String>)?;
+                let sessions: Vec<String> = {
+                    let mut stmt = conn.prepare("SELECT doc FROM sessions WHERE expires > ?1 ORDER BY expires").map_err(sql)?;
+                    let docs = stmt.query_map(params![forgotten_before()], |r| r.get(0)).map_err(sql)?;
+                    docs.collect::<rusqlite::Result<_>>().map_err(sql)?
+                };
+                Ok(Snapshot {
+                    sessions: sessions.iter().map(|d| sealer.session(d)).collect::<Result<_, _>>()?,
+                    users: rows(conn, "users", parse)?,
+                    roles: rows(conn, "roles", parse)?,
+                    policies: rows(conn, "policies", parse)?,
+                    keys: keys.iter().map(|d| sealer.key(d)).collect::<Result<_, _>>()?,
+                })
+            },
+            IamError::internal,
+        )
+        .await
     }
 
     /// Commits `changes` in one transaction (durably).
     pub async fn commit(&self, changes: Vec<Change>) -> Result<(), IamError> {
         let sealer = self.sealer.clone();
-        self.db.run(true, move |conn| changes.iter().try_for_each(|c| apply(conn, &sealer, c)), IamError::internal).await
+        match &self.backend {
+            Backend::Embedded(db) => {
+                db.run(true, move |conn| changes.iter().try_for_each(|c| apply(conn, &sealer, c)), IamError::internal).await
+            }
+            Backend::Shared(tables) => tables.commit(&sealer, &changes).await,
+        }
+    }
+
+    /// Every stored document's text, as the database holds it (tests look for secrets).
+    #[cfg(test)]
+    pub(crate) async fn raw_documents(&self) -> Vec<String> {
+        match &self.backend {
+            Backend::Embedded(db) => db
+                .run(
+                    false,
+                    |conn| {
+                        let mut out = Vec::new();
+                        for table in ["users", "roles", "policies", "access_keys", "sessions"] {
+                            out.extend(rows(conn, table, Ok::<String, String>)?);
+                        }
+                        Ok(out)
+                    },
+                    IamError::internal,
+                )
+                .await
+                .expect("iam.db reads"),
+            Backend::Shared(tables) => tables.raw_documents().await,
+        }
     }
 }

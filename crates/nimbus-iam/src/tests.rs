@@ -1,5 +1,9 @@
 //! The service over an in-memory `iam.db`: each operation's answers and refusals as tables,
-//! keys reaching `nimbus_identity::Keys`, the store's round trip, and AssumeRole's trust checks.
+//! keys reaching `nimbus_identity::Keys`, the store's round trip (on `iam.db`; `shared` runs
+//! the same cases on PostgreSQL, and nodes sharing one database), and AssumeRole's trust
+//! checks.
+
+mod shared;
 
 use std::sync::Arc;
 
@@ -154,24 +158,172 @@ async fn roles_policies_and_attachments() {
     svc.delete_policy(mine.arn).await.unwrap();
 }
 
+/// Where a test's IAM keeps its records, as many restarts as it likes: an `iam.db` in a
+/// directory, or a PostgreSQL database (`shared`).
+enum Place {
+    File(tempfile::TempDir),
+    Postgres(String),
+}
+
+impl Place {
+    fn file() -> Place {
+        Place::File(tempfile::tempdir().unwrap())
+    }
+
+    /// A server's IAM (started again when called again) over these records.
+    async fn open(&self, keys: Arc<Keys>, master: &nimbus_store::MasterKey) -> Result<Arc<IamService>, IamError> {
+        match self {
+            Place::File(dir) => IamService::open(&dir.path().join("iam.db"), ACCOUNT, Some(keys), master.clone()).await,
+            Place::Postgres(url) => IamService::open_shared(url, ACCOUNT, Some(keys), master.clone()).await,
+        }
+    }
+
+    /// Whether the stored records hold `needle` anywhere (for the file: also its WAL and
+    /// freed pages).
+    async fn holds(&self, master: &nimbus_store::MasterKey, needle: &str) -> bool {
+        match self {
+            Place::File(dir) => on_disk(dir.path(), needle),
+            Place::Postgres(url) => {
+                let store = IamStore::open_shared(url, ACCOUNT, "nimbus-iam-test-reader", master.clone()).await.unwrap();
+                store.raw_documents().await.iter().any(|d| d.contains(needle))
+            }
+        }
+    }
+}
+
+/// A server's own `Keys` (the administrator's, and what IAM hands it).
+fn fresh_keys() -> Arc<Keys> {
+    let dir = tempfile::tempdir().unwrap();
+    Arc::new(Keys::open(dir.path(), Some(("AKIAADMIN".into(), "s".into())), ACCOUNT).unwrap().0)
+}
+
 #[tokio::test]
 async fn the_store_keeps_everything_across_restarts() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("iam.db");
+    keeps_everything_across_restarts(&Place::file()).await;
+}
+
+async fn keeps_everything_across_restarts(place: &Place) {
     let master = nimbus_store::MasterKey::generate();
-    let (keys, _) = Keys::open(dir.path(), Some(("AKIAADMIN".into(), "s".into())), ACCOUNT).unwrap();
-    let keys = Arc::new(keys);
-    let svc = IamService::open(&path, ACCOUNT, Some(keys.clone()), master.clone()).await.unwrap();
+    let keys = fresh_keys();
+    let svc = place.open(keys.clone(), &master).await.unwrap();
     svc.create_user("bob".into(), None).await.unwrap();
     let k = svc.create_access_key(Some("bob".into()), &root()).await.unwrap();
     svc.create_role("r".into(), None, TRUST_LAMBDA.into(), None, None).await.unwrap();
     svc.create_policy("mine".into(), Some("/x/".into()), ALLOW_ALL.into(), None).await.unwrap();
     drop(svc);
-    let again = IamService::open(&path, ACCOUNT, Some(keys), master).await.unwrap();
+    let again = place.open(keys, &master).await.unwrap();
     assert_eq!(again.get_user(Some("bob"), &root()).unwrap().user_name.as_deref(), Some("bob"));
     assert_eq!(again.list_access_keys(Some("bob".into()), &root()).unwrap()[0].access_key_id, k.access_key_id);
+    assert_eq!(again.read().keys[&k.access_key_id].secret, k.secret_access_key);
+    assert!(!place.holds(&master, &k.secret_access_key).await, "the secret is sealed");
     again.get_role("r").unwrap();
     again.get_policy("arn:aws:iam::000000000000:policy/x/mine").unwrap();
+}
+
+#[tokio::test]
+async fn the_store_reads_back_what_it_committed() {
+    store_round_trip(&IamStore::open_in_memory().unwrap()).await;
+}
+
+/// Every kind of change committed and read back: replaced records, deletions, sessions
+/// forgotten long after they expired, secrets sealed, and a list that fails as a whole.
+async fn store_round_trip(store: &IamStore) {
+    use crate::store::{Change, KeyRecord, PolicyRecord, RoleRecord, UserRecord};
+    use nimbus_identity::{AccessKey, SessionPolicy};
+
+    let basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
+    let bob = UserRecord {
+        name: "bob".into(),
+        id: "AIDABOB".into(),
+        path: "/team/".into(),
+        created: 1,
+        inline: [("p".to_string(), ALLOW_ALL.to_string())].into(),
+        attached: vec![basic.into()],
+    };
+    let role = RoleRecord {
+        name: "r".into(),
+        id: "AROAR".into(),
+        path: "/".into(),
+        created: 2,
+        trust: TRUST_LAMBDA.into(),
+        description: Some("a role".into()),
+        max_session: 7200,
+        inline: Default::default(),
+        attached: vec![],
+    };
+    let policy = PolicyRecord {
+        name: "mine".into(),
+        id: "ANPAMINE".into(),
+        path: "/".into(),
+        created: 3,
+        description: None,
+        document: ALLOW_ALL.into(),
+    };
+    let key = KeyRecord { id: "AKIABOB1".into(), secret: "secret-of-key-one-needle".into(), user: "bob".into(), active: true, created: 4 };
+    let idle = KeyRecord { id: "AKIABOB2".into(), secret: "secret-of-key-two".into(), active: false, created: 5, ..key.clone() };
+    let at = |hours: i64| chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis() + hours * 3_600_000);
+    let role_session = AccessKey {
+        id: "ASIAROLE".into(),
+        secret: "secret-of-a-role-session-needle".into(),
+        principal: Principal::assumed_role("arn:aws:iam::000000000000:role/r", "s"),
+        session_token: Some("token-of-a-role-session-needle".into()),
+        expires: at(1),
+        session_policy: Some(Arc::new(SessionPolicy { inline: Some(ALLOW_ALL.into()), managed: vec![basic.into()] })),
+    };
+    let bobs_session = AccessKey {
+        id: "ASIABOB".into(),
+        secret: "s2".into(),
+        principal: user("team/bob"),
+        session_token: Some("t2".into()),
+        expires: at(2),
+        session_policy: None,
+    };
+    let forgotten = AccessKey { id: "ASIAOLD".into(), expires: at(-2), ..bobs_session.clone() };
+    store
+        .commit(vec![
+            Change::PutUser(bob.clone()),
+            Change::PutRole(role.clone()),
+            Change::PutPolicy(policy.clone()),
+            Change::PutKey(key.clone()),
+            Change::PutKey(idle.clone()),
+            Change::PutSession(role_session.clone()),
+            Change::PutSession(bobs_session.clone()),
+            Change::PutSession(forgotten),
+        ])
+        .await
+        .unwrap();
+    let got = store.load().await.unwrap();
+    assert_eq!((got.users, got.roles, got.policies), (vec![bob.clone()], vec![role.clone()], vec![policy.clone()]));
+    assert_eq!(got.keys, [key.clone(), idle.clone()]);
+    assert_eq!(got.sessions, [role_session.clone(), bobs_session.clone()]);
+    let raw = store.raw_documents().await;
+    assert!(!raw.iter().any(|d| d.contains("needle")), "{raw:?}");
+
+    // Replaced and deleted.
+    let bob2 = UserRecord { attached: vec![], ..bob.clone() };
+    let woken = KeyRecord { active: true, ..idle };
+    store
+        .commit(vec![
+            Change::PutUser(bob2.clone()),
+            Change::PutKey(woken.clone()),
+            Change::DeleteKey(key.id.clone()),
+            Change::DeleteSessionsOf(bobs_session.principal.arn.clone()),
+            Change::DeleteRole("r".into()),
+            Change::DeletePolicy("mine".into()),
+        ])
+        .await
+        .unwrap();
+    let got = store.load().await.unwrap();
+    assert_eq!((got.users, got.roles.len(), got.policies.len()), (vec![bob2], 0, 0));
+    assert_eq!((got.keys, got.sessions), (vec![woken], vec![role_session]));
+
+    // A list that fails (a session without an expiry) commits nothing.
+    let carol = UserRecord { name: "carol".into(), id: "AIDACAROL".into(), ..bob };
+    let bad = AccessKey { id: "ASIABAD".into(), expires: None, ..bobs_session };
+    assert!(store.commit(vec![Change::PutUser(carol), Change::PutSession(bad)]).await.is_err());
+    assert!(!store.load().await.unwrap().users.iter().any(|u| u.name == "carol"));
+    store.commit(vec![Change::DeleteUser("bob".into())]).await.unwrap();
+    assert!(store.load().await.unwrap().users.is_empty());
 }
 
 #[tokio::test]
@@ -292,11 +444,12 @@ async fn secret_keys_are_sealed_at_rest_and_plain_ones_are_sealed_at_open() {
 
 #[tokio::test]
 async fn sessions_outlive_a_restart_until_they_expire() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("iam.db");
+    sessions_outlive_restarts_until_they_expire(&Place::file()).await;
+}
+
+async fn sessions_outlive_restarts_until_they_expire(place: &Place) {
     let master = nimbus_store::MasterKey::generate();
-    let open = |keys: &Arc<Keys>| IamService::open(&path, ACCOUNT, Some(keys.clone()), master.clone());
-    let fresh_keys = || Arc::new(Keys::open(dir.path(), Some(("AKIAADMIN".into(), "s".into())), ACCOUNT).unwrap().0);
+    let open = |keys: &Arc<Keys>| place.open(keys.clone(), &master);
     let keys = fresh_keys();
     let svc = open(&keys).await.unwrap();
     svc.create_user("bob".into(), None).await.unwrap();
@@ -324,7 +477,7 @@ async fn sessions_outlive_a_restart_until_they_expire() {
     for secret in
         [&assumed.credentials.secret_access_key, &assumed.credentials.session_token, &token.secret_access_key, &token.session_token]
     {
-        assert!(!on_disk(dir.path(), secret));
+        assert!(!place.holds(&master, secret).await);
     }
 
     // A new server: the sessions are back, with their policies; the expired one is not.

@@ -739,8 +739,7 @@ impl Store for PgStore {
     async fn leave_cluster(&self) {
         self.leaving.store(true, std::sync::atomic::Ordering::Release);
         *self.endpoint.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        let released =
-            self.execute("UPDATE async_events SET owner = NULL, lease_until = NULL WHERE owner = $1", &[&self.node]).await;
+        let released = self.execute("UPDATE async_events SET owner = NULL, lease_until = NULL WHERE owner = $1", &[&self.node]).await;
         let left = self.execute("DELETE FROM cluster_nodes WHERE node = $1", &[&self.node]).await;
         match (released, left) {
             (Ok(n), Ok(_)) => tracing::info!("left the cluster; {n} async events handed back"),

@@ -932,10 +932,23 @@ impl Shared {
             pool_config.prestart = 0;
         }
         let pool = EnvironmentPool::new(pool_config, self.registry.clone(), logs.clone());
-        // IAM first: environments' role sessions are issued (and kept) by it.
-        let iam = nimbus_iam::IamService::open(&data.root().join("iam.db"), account, self.keys.clone(), self.master.clone())
-            .await
-            .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
+        // IAM first: environments' role sessions are issued (and kept) by it. With a shared
+        // store its records are the nodes' (the account's schema), not this data directory's.
+        let iam = match &self.store_at {
+            StoreAt::Embedded => {
+                nimbus_iam::IamService::open(&data.root().join("iam.db"), account, self.keys.clone(), self.master.clone()).await
+            }
+            StoreAt::Postgres(url, _) => {
+                if data.root().join("iam.db").exists() {
+                    tracing::warn!(
+                        "{} is not read: with --store postgres:// IAM's records of account {account} are in PostgreSQL",
+                        data.root().join("iam.db").display()
+                    );
+                }
+                nimbus_iam::IamService::open_shared(url, account, self.keys.clone(), self.master.clone()).await
+            }
+        }
+        .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
         let invoker = Invoker::new(control.clone(), pool.clone());
         invoker.set_scale_up_rate(self.scale_up_rate);
         invoker.count_into(self.metrics.clone());
