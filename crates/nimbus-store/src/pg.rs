@@ -29,6 +29,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections a node keeps per account.
 const POOL_SIZE: usize = 16;
 
+/// Connections a node keeps per account for relaxed commits.
+const RELAXED_POOL_SIZE: usize = 4;
+
 /// The trigger function every shared store's tables announce their changes with, at commit,
 /// on the schema's channel: `<writer's application_name>\t<table>\t<key>`, the key being
 /// the row's column named by the trigger's argument. Made (again) by every migration.
@@ -133,6 +136,11 @@ pub async fn listen<T: Send + Sync + 'static>(
 #[derive(Clone)]
 pub struct PgDatabase {
     pool: Pool,
+    /// Connections whose commits do not wait for the WAL's flush (`synchronous_commit=off`):
+    /// for writes whose loss in a crash of the database only repeats work (claims, leases,
+    /// heartbeats, an async event's completion: it runs again, at least once). A later
+    /// durable commit flushes them too, as the WAL is one sequence.
+    relaxed: Pool,
     schema: String,
     /// This node's connections' `application_name`: the writer named in announcements.
     node: String,
@@ -208,16 +216,22 @@ impl PgDatabase {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         config.application_name(application_name);
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(CONNECT_TIMEOUT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
-            .build()
-            .map_err(|e| StoreError::Backend(format!("--store {shown}: {e}")))?;
-        let db = PgDatabase { pool, schema, node: application_name.to_string(), shown };
+        let pool = |config: tokio_postgres::Config, size: usize| {
+            let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+            Pool::builder(manager)
+                .max_size(size)
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(CONNECT_TIMEOUT))
+                .create_timeout(Some(CONNECT_TIMEOUT))
+                .recycle_timeout(Some(CONNECT_TIMEOUT))
+                .build()
+                .map_err(|e| StoreError::Backend(format!("--store {shown}: {e}")))
+        };
+        let mut relaxed_config = config.clone();
+        relaxed_config.options(format!("-c search_path={schema} -c client_min_messages=warning -c synchronous_commit=off"));
+        let relaxed = pool(relaxed_config, RELAXED_POOL_SIZE)?;
+        let pool = pool(config, POOL_SIZE)?;
+        let db = PgDatabase { pool, relaxed, schema, node: application_name.to_string(), shown };
         drop(db.client().await.map_err(|e| match e {
             StoreError::Backend(why) => StoreError::Backend(format!("--store {}: {why}", db.shown)),
             e => e,
@@ -242,6 +256,11 @@ impl PgDatabase {
     /// A pooled connection.
     pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(pool_error)
+    }
+
+    /// A pooled connection whose commits return before they are flushed (see `relaxed`).
+    pub async fn relaxed_client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.relaxed.get().await.map_err(pool_error)
     }
 
     /// Creates the account's schema if needed and runs `schema`'s migrations that have not

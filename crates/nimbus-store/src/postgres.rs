@@ -216,6 +216,19 @@ impl PgStore {
         client.execute(&statement, params).await.map_err(backend)
     }
 
+    /// [`PgStore::execute`] on a relaxed connection: committed, not waited for on disk.
+    async fn execute_relaxed(&self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
+        let client = self.db.relaxed_client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(backend)?;
+        client.execute(&statement, params).await.map_err(backend)
+    }
+
+    async fn rows_relaxed(&self, sql: &str, params: Params<'_>) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let client = self.db.relaxed_client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(backend)?;
+        client.query(&statement, params).await.map_err(backend)
+    }
+
     async fn rows(&self, sql: &str, params: Params<'_>) -> Result<Vec<tokio_postgres::Row>, StoreError> {
         let client = self.db.client().await?;
         let statement = client.prepare_cached(sql).await.map_err(backend)?;
@@ -245,11 +258,15 @@ impl PgStore {
         if let Some(endpoint) = endpoint {
             self.heartbeat(&endpoint).await?;
         }
-        self.execute(&format!("UPDATE async_events SET lease_until = {DB_NOW} + $2 WHERE owner = $1"), &[&self.node, &self.lease_ms]).await
+        self.execute_relaxed(
+            &format!("UPDATE async_events SET lease_until = {DB_NOW} + $2 WHERE owner = $1"),
+            &[&self.node, &self.lease_ms],
+        )
+        .await
     }
 
     async fn heartbeat(&self, endpoint: &str) -> Result<u64, StoreError> {
-        self.execute(
+        self.execute_relaxed(
             &format!(
                 "INSERT INTO cluster_nodes (node, endpoint, started, heartbeat) VALUES ($1, $2, {DB_NOW}, {DB_NOW})
                  ON CONFLICT (node) DO UPDATE SET heartbeat = {DB_NOW}, endpoint = $2"
@@ -547,20 +564,22 @@ impl Store for PgStore {
              UNION ALL
              SELECT not_before, enqueued, event FROM async_events WHERE owner = $3 AND not_before <= $1"
         );
-        let mut rows = self.rows(&sql, &[&now_ms, &(limit as i64), &self.node, &self.lease_ms]).await?;
+        // A claim lost in a crash of the database is made again.
+        let mut rows = self.rows_relaxed(&sql, &[&now_ms, &(limit as i64), &self.node, &self.lease_ms]).await?;
         rows.sort_by_key(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)));
         rows.iter().take(limit).map(|r| decode(r.get(2))).collect()
     }
 
     async fn next_event_due(&self) -> Result<Option<i64>, StoreError> {
         let sql = format!("SELECT MIN(not_before) FROM async_events WHERE owner IS NULL OR owner = $1 OR lease_until < {DB_NOW}");
-        Ok(self.rows(&sql, &[&self.node]).await?.first().and_then(|r| r.get(0)))
+        Ok(self.rows_relaxed(&sql, &[&self.node]).await?.first().and_then(|r| r.get(0)))
     }
 
     /// Stored only while this node still holds the event (a node that lost its lease cannot
     /// write over the new holder's state), and let go: any node may run the retry.
     async fn reschedule_event(&self, e: &AsyncEvent) -> Result<(), StoreError> {
-        self.execute(
+        // Lost in a crash of the database, the event runs again sooner: at least once.
+        self.execute_relaxed(
             "UPDATE async_events SET not_before = $2, event = $3, owner = NULL, lease_until = NULL WHERE request_id = $1 AND owner = $4",
             &[&e.request_id, &e.not_before_ms, &to_json(e), &self.node],
         )
@@ -571,7 +590,8 @@ impl Store for PgStore {
     /// Removed only while this node still holds it (the fence against a node that stalled
     /// past its lease: the event's new holder runs it again, at least once).
     async fn complete_event(&self, request_id: &str) -> Result<(), StoreError> {
-        self.execute("DELETE FROM async_events WHERE request_id = $1 AND owner = $2", &[&request_id, &self.node]).await?;
+        // Lost in a crash of the database, the event runs again: at least once.
+        self.execute_relaxed("DELETE FROM async_events WHERE request_id = $1 AND owner = $2", &[&request_id, &self.node]).await?;
         Ok(())
     }
 
