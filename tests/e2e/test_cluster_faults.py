@@ -1,0 +1,89 @@
+"""A node on PostgreSQL when the database goes away and comes back (issue 17): requests
+that need it fail with AWS's ServiceException (500), warm invokes of functions it knows keep
+working, and the node recovers by itself when the database returns. And a database that is
+not there at start is a clear error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from helpers import create_function, make_zip, wait_for
+
+SCRIPT = str(Path(__file__).resolve().parents[2] / "scripts" / "pg-throwaway")
+
+CODE = """
+def handler(event, context):
+    print("RAN", event.get("id", "-"))
+    return {"ok": True, "event": event}
+"""
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server of this test's own, which it may stop and start again."""
+    d = tempfile.mkdtemp(prefix="nimbus-pg-fault-")
+    url = subprocess.run([SCRIPT, "start", d], check=True, capture_output=True, text=True, timeout=120).stdout.strip()
+
+    def run(cmd: str) -> None:
+        subprocess.run([SCRIPT, cmd, d], check=True, capture_output=True, timeout=120)
+
+    yield url, run
+    subprocess.run([SCRIPT, "stop", d], capture_output=True, timeout=120)
+
+
+def test_a_database_outage_fails_what_needs_it_and_heals(server_factory, tmp_path, own_postgres):
+    url, pg = own_postgres
+    node = server_factory(args=["--store", f"{url}/postgres"])
+    lam = node.lambda_client()
+    create_function(lam, "steady", "python3.11", "index.handler", make_zip({"index.py": CODE}))
+    assert json.loads(lam.invoke(FunctionName="steady", Payload=b'{"id":"warm"}')["Payload"].read())["ok"]
+
+    pg("pause")
+    try:
+        # A warm invoke of a function the node knows never reads the store.
+        for i in range(3):
+            r = lam.invoke(FunctionName="steady", Payload=json.dumps({"id": f"down{i}"}).encode())
+            assert r["StatusCode"] == 200 and "FunctionError" not in r
+        # What needs the database fails as AWS fails, quickly, and acknowledges nothing.
+        for call in (lambda: lam.list_functions(),
+                     lambda: lam.get_function(FunctionName="steady"),
+                     lambda: lam.invoke(FunctionName="steady", InvocationType="Event", Payload=b'{"id":"lost"}')):
+            started = time.monotonic()
+            with pytest.raises(ClientError) as e:
+                call()
+            assert e.value.response["Error"]["Code"] == "ServiceException", e.value.response
+            assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+            assert time.monotonic() - started < 15, "a dead database must not hang requests"
+        assert node.proc.poll() is None, "the node stays up"
+    finally:
+        pg("resume")
+
+    # Back by itself: reads, writes and async events work again.
+    wait_for(lambda: lam.list_functions()["Functions"], timeout=20, what="ListFunctions after the database returned")
+    lam.update_function_configuration(FunctionName="steady", Description="after the outage")
+    r = lam.invoke(FunctionName="steady", InvocationType="Event", Payload=b'{"id":"after"}')
+    assert r["StatusCode"] == 202
+    logs = node.logs_client()
+
+    def ran_after() -> bool:
+        events = logs.filter_log_events(logGroupName="/aws/lambda/steady", filterPattern='"RAN after"')["events"]
+        return bool(events)
+
+    wait_for(ran_after, timeout=30, what="the event accepted after the outage to run")
+
+
+def test_an_unreachable_database_at_start_is_a_clear_error(server_factory, own_postgres):
+    url, pg = own_postgres
+    pg("pause")
+    s = server_factory(args=["--store", f"{url}/postgres"], start=False)
+    with pytest.raises(RuntimeError) as e:
+        s.start(timeout=30)
+    assert "opening the database" in str(e.value) and "error connecting to server" in str(e.value), str(e.value)
