@@ -79,3 +79,42 @@ def test_a_stopped_node_hands_its_events_over_at_once(server_factory, tmp_path):
             break
         time.sleep(0.5)
     assert mine == len(ids), f"b holds {mine} of {len(ids)} {time.monotonic() - stopped:.1f} s after a stopped"
+
+
+SLEEPER = """
+import time
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return {"ok": True}
+"""
+
+
+def test_a_reservation_holds_across_nodes(server_factory, tmp_path):
+    """A function with reserved concurrency 2 runs at most 2 at once in the whole cluster:
+    each node runs only within the share it leased, and gives back what it does not use."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    a, b = _nodes(server_factory, tmp_path, 2, 30)
+    create_function(a.lambda_client(), "limited", "python3.11", "index.handler", make_zip({"index.py": SLEEPER}), Timeout=30)
+    a.lambda_client().put_function_concurrency(FunctionName="limited", ReservedConcurrentExecutions=2)
+    time.sleep(0.5)  # b hears of the reservation
+
+    def call(node, sleep: float) -> str:
+        lam = node.lambda_client()
+        try:
+            r = lam.invoke(FunctionName="limited", Payload=json.dumps({"sleep": sleep}).encode())
+            return "ok" if "FunctionError" not in r else "error"
+        except lam.exceptions.TooManyRequestsException as e:
+            return e.response.get("Reason", "throttled")
+
+    # Warm both nodes one at a time (cold starts are not what is measured).
+    assert [call(a, 0), call(b, 0)] == ["ok", "ok"]
+    time.sleep(1.5)  # both give their shares back
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda n: call(n, 3), [a, b, a, b, a, b]))
+    assert sorted(results).count("ok") == 2, results
+    assert results.count("ReservedFunctionConcurrentInvocationLimitExceeded") == 4, results
+    # Done and given back: either node may now use the whole reservation.
+    time.sleep(1.5)
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(lambda n: call(n, 1), [b, b])) == ["ok", "ok"]

@@ -1,6 +1,8 @@
 //! Concurrency accounting: how many invocations run at once, per function and account-wide,
 //! and the throttle decision AWS makes. A function with reserved concurrency runs within its
 //! reservation only; the others share what the reservations leave of the account's limit.
+//! With several nodes on one store, each node runs a pool's invocations only within the
+//! share of that pool's limit it leased from the store (`Shortfall::Share` asks for more).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +23,34 @@ struct Counts {
 #[derive(Default)]
 pub struct ConcurrencyLimiter {
     counts: Mutex<Counts>,
+    /// With a shared store: the share of each pool's limit this node holds, by pool
+    /// ([`pool_key`]), with the limit it was leased under. None: this node is alone.
+    shares: Mutex<Option<HashMap<String, Share>>>,
+}
+
+/// A share of a pool's cluster-wide limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    pub held: u32,
+    pub limit: u32,
+}
+
+/// Why no slot was taken.
+#[derive(Debug)]
+pub enum Shortfall {
+    /// The limit itself is reached: AWS's throttle.
+    Throttled(ApiError),
+    /// This node's share of the pool is used up, the limit is not: lease more of `limit`
+    /// (`in_flight` run now), then try again; `throttle` is the answer if none is left.
+    Share { pool: String, in_flight: u32, limit: u32, throttle: ApiError },
+}
+
+/// A pool of concurrency: a function's reservation, or what the account leaves unreserved.
+pub fn pool_key(function: &str, reserved: Option<u32>) -> String {
+    match reserved {
+        Some(_) => format!("fn:{function}"),
+        None => "unreserved".to_string(),
+    }
 }
 
 /// Which pool a permit was taken from.
@@ -44,13 +74,31 @@ impl ConcurrencyLimiter {
     /// Takes a slot for `function` or says why not. `reserved` is the function's
     /// reservation; `unreserved_limit` what the account leaves to everyone else.
     pub fn try_acquire(self: &Arc<Self>, function: &str, reserved: Option<u32>, unreserved_limit: u32) -> Result<Permit, ApiError> {
+        self.try_acquire_shared(function, reserved, unreserved_limit).map_err(|short| match short {
+            Shortfall::Throttled(e) | Shortfall::Share { throttle: e, .. } => e,
+        })
+    }
+
+    /// [`ConcurrencyLimiter::try_acquire`], telling a used-up share from a reached limit.
+    pub fn try_acquire_shared(self: &Arc<Self>, function: &str, reserved: Option<u32>, unreserved_limit: u32) -> Result<Permit, Shortfall> {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let mine = c.per_function.get(function).copied().unwrap_or(0);
-        match reserved {
-            Some(r) if mine >= r => return Err(ApiError::throttled("ReservedFunctionConcurrentInvocationLimitExceeded")),
-            Some(_) => {}
-            None if c.unreserved >= unreserved_limit => return Err(ApiError::throttled("ConcurrentInvocationLimitExceeded")),
-            None => c.unreserved += 1,
+        let (in_flight, limit, reason) = match reserved {
+            Some(r) => (mine, r, "ReservedFunctionConcurrentInvocationLimitExceeded"),
+            None => (c.unreserved, unreserved_limit, "ConcurrentInvocationLimitExceeded"),
+        };
+        if in_flight >= limit {
+            return Err(Shortfall::Throttled(ApiError::throttled(reason)));
+        }
+        if let Some(shares) = self.shares.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            let pool = pool_key(function, reserved);
+            let held = shares.get(&pool).filter(|s| s.limit == limit).map_or(0, |s| s.held);
+            if in_flight >= held {
+                return Err(Shortfall::Share { pool, in_flight, limit, throttle: ApiError::throttled(reason) });
+            }
+        }
+        if reserved.is_none() {
+            c.unreserved += 1;
         }
         match c.per_function.get_mut(function) {
             Some(n) => *n += 1,
@@ -61,6 +109,39 @@ impl ConcurrencyLimiter {
         c.total += 1;
         let pool = if reserved.is_some() { Pool::Reserved } else { Pool::Unreserved };
         Ok(Permit { limiter: self.clone(), function: function.to_string(), pool })
+    }
+
+    /// From now on, slots are taken only within the shares this node holds.
+    pub fn share_limits(&self) {
+        self.shares.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashMap::new);
+    }
+
+    /// Records the share of `pool` this node now holds (0 forgets it).
+    pub fn set_share(&self, pool: &str, share: Share) {
+        if let Some(shares) = self.shares.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            if share.held == 0 {
+                shares.remove(pool);
+            } else {
+                shares.insert(pool.to_string(), share);
+            }
+        }
+    }
+
+    /// The shares held beyond what their pools run now: (pool, share, in flight).
+    pub fn unused_shares(&self) -> Vec<(String, Share, u32)> {
+        let c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let shares = self.shares.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(shares) = shares.as_ref() else { return Vec::new() };
+        shares
+            .iter()
+            .filter_map(|(pool, share)| {
+                let in_flight = match pool.strip_prefix("fn:") {
+                    Some(function) => c.per_function.get(function).copied().unwrap_or(0),
+                    None => c.unreserved,
+                };
+                (in_flight < share.held).then(|| (pool.clone(), *share, in_flight))
+            })
+            .collect()
     }
 
     /// A slot for an invocation that runs on a provisioned environment: never throttled
@@ -158,6 +239,42 @@ impl Drop for Permit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With shares, a slot needs room under the limit and under the share; a used-up share
+    /// asks for more, a reached limit throttles; shares given back are forgotten.
+    #[test]
+    fn shares_bound_what_a_node_runs() {
+        let l = Arc::new(ConcurrencyLimiter::default());
+        l.share_limits();
+        let short = |r: Result<Permit, Shortfall>| match r {
+            Err(Shortfall::Share { pool, in_flight, limit, throttle }) => (pool, in_flight, limit, throttle.reason.unwrap_or_default()),
+            Err(Shortfall::Throttled(e)) => ("throttled".into(), 0, 0, e.reason.unwrap_or_default()),
+            Ok(_) => ("ok".into(), 0, 0, ""),
+        };
+        assert_eq!(short(l.try_acquire_shared("a", None, 10)), ("unreserved".into(), 0, 10, "ConcurrentInvocationLimitExceeded"));
+        l.set_share("unreserved", Share { held: 2, limit: 10 });
+        let (p1, p2) = (l.try_acquire_shared("a", None, 10).unwrap(), l.try_acquire_shared("b", None, 10).unwrap());
+        assert_eq!(short(l.try_acquire_shared("c", None, 10)).1, 2, "the share is used up at 2");
+        // A share leased under another limit (reservations changed) counts as none.
+        assert_eq!(short(l.try_acquire_shared("c", None, 9)).0, "unreserved");
+        assert_eq!(
+            short(l.try_acquire_shared("r", Some(1), 10)),
+            ("fn:r".into(), 0, 1, "ReservedFunctionConcurrentInvocationLimitExceeded")
+        );
+        l.set_share("fn:r", Share { held: 1, limit: 1 });
+        let r1 = l.try_acquire_shared("r", Some(1), 10).unwrap();
+        assert_eq!(short(l.try_acquire_shared("r", Some(1), 10)).0, "throttled", "the reservation itself is reached");
+        drop((p1, r1));
+        let mut unused = l.unused_shares();
+        unused.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(unused, [("fn:r".into(), Share { held: 1, limit: 1 }, 0), ("unreserved".into(), Share { held: 2, limit: 10 }, 1)]);
+        l.set_share("fn:r", Share { held: 0, limit: 1 });
+        assert_eq!(l.unused_shares().len(), 1);
+        drop(p2);
+        // Alone (no shares), the limits alone decide.
+        let alone = Arc::new(ConcurrencyLimiter::default());
+        drop(alone.try_acquire_shared("a", None, 1).unwrap());
+    }
     use nimbus_model::ErrorCode;
 
     #[test]

@@ -74,6 +74,9 @@ pub struct Invoker {
     cloudwatch: std::sync::OnceLock<Arc<nimbus_metrics::cloudwatch::MetricStore>>,
     /// Where each invocation's trace goes (set once, by [`Invoker::trace_into`]).
     traces: trace::Sink,
+    /// With several nodes on one store: where this node leases its shares of the
+    /// concurrency limits.
+    shares: std::sync::OnceLock<Arc<dyn nimbus_store::Store>>,
 }
 
 /// How long the role credentials handed to environments are valid by default.
@@ -97,6 +100,9 @@ struct Credentials {
 /// for a successful invocation to skip the OOM check.
 const OOM_MARGIN_MB: u64 = 32;
 
+/// How often a node gives back the shares of concurrency limits it does not use.
+const SHARE_RETURN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// AWS's `Function.ResponseSizeTooLarge` message.
 const RESPONSE_TOO_LARGE: &str =
     "{\"errorMessage\":\"Response payload size exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"Function.ResponseSizeTooLarge\"}";
@@ -111,6 +117,55 @@ impl Invoker {
     /// concurrency scaling rate, 1,000; see [`DEFAULT_SCALE_UP_PER_10S`]).
     pub fn set_scale_up_rate(&self, per_10s: u32) {
         self.scale.set_rate(per_10s);
+    }
+
+    /// Runs invocations only within the shares of the concurrency limits this node leases
+    /// from `store`, which other nodes share: a node asks for more when its share is used
+    /// up (a database round trip, a few slots at a time) and gives back what it does not
+    /// use every second, so the limits hold across the cluster while most invocations
+    /// never wait for the database.
+    pub fn share_concurrency(self: &Arc<Self>, store: Arc<dyn nimbus_store::Store>) {
+        if self.shares.set(store).is_err() {
+            return;
+        }
+        self.limiter.share_limits();
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SHARE_RETURN_EVERY);
+            loop {
+                tick.tick().await;
+                let Some(invoker) = me.upgrade() else { return };
+                let Some(store) = invoker.shares.get() else { return };
+                for (pool, share, in_flight) in invoker.limiter.unused_shares() {
+                    match store.lease_concurrency(&pool, in_flight, share.limit).await {
+                        Ok(held) => invoker.limiter.set_share(&pool, concurrency::Share { held, limit: share.limit }),
+                        Err(e) => tracing::warn!("giving back a share of {pool}'s concurrency: {e}"),
+                    }
+                }
+            }
+        });
+    }
+
+    /// A slot for `name` within its limits (and, with several nodes, within this node's
+    /// share of them, leasing more when it is used up).
+    async fn acquire_slot(&self, name: &str, qualifier: Option<&Qualifier>) -> Result<concurrency::Permit, ApiError> {
+        let limits = self.control.on_demand_limits(name);
+        let short = match self.limiter.try_acquire_shared(name, limits.reserved, limits.unreserved) {
+            Ok(permit) => return Ok(permit),
+            Err(short) => short,
+        };
+        let (pool, in_flight, limit, throttle) = match short {
+            concurrency::Shortfall::Throttled(e) => return Err(self.throttled(name, qualifier, e)),
+            concurrency::Shortfall::Share { pool, in_flight, limit, throttle } => (pool, in_flight, limit, throttle),
+        };
+        let Some(store) = self.shares.get() else { return Err(self.throttled(name, qualifier, throttle)) };
+        // A few slots at a time: fewer round trips, little held back from other nodes.
+        let want = (in_flight + (limit / 8).clamp(1, 32)).min(limit);
+        match store.lease_concurrency(&pool, want, limit).await {
+            Ok(held) => self.limiter.set_share(&pool, concurrency::Share { held, limit }),
+            Err(e) => tracing::warn!("leasing a share of {pool}'s concurrency: {e}"),
+        }
+        self.limiter.try_acquire_shared(name, limits.reserved, limits.unreserved).map_err(|_| self.throttled(name, qualifier, throttle))
     }
 
     pub fn new(control: Arc<ControlPlane>, pool: Arc<EnvironmentPool>) -> Arc<Invoker> {
@@ -128,6 +183,7 @@ impl Invoker {
             metrics: std::sync::OnceLock::new(),
             cloudwatch: std::sync::OnceLock::new(),
             traces: trace::Sink::new(),
+            shares: std::sync::OnceLock::new(),
         });
         let weak = Arc::downgrade(&invoker);
         control.on_change(move |name| {
@@ -529,12 +585,7 @@ impl Invoker {
         let mut on_provisioned = provisioned.is_some();
         let mut _permit = match provisioned {
             Some(_) => self.limiter.provisioned(name),
-            None => {
-                let limits = self.control.on_demand_limits(name);
-                self.limiter
-                    .try_acquire(name, limits.reserved, limits.unreserved)
-                    .map_err(|e| self.throttled(name, req.function.qualifier.as_ref(), e))?
-            }
+            None => self.acquire_slot(name, req.function.qualifier.as_ref()).await?,
         };
         let request_id = req.request_id.clone().unwrap_or_default();
         let invoked_arn = match &req.function.qualifier {
@@ -571,11 +622,7 @@ impl Invoker {
             if attempts > 1 && on_provisioned {
                 // The provisioned environment died before it took the event; its
                 // replacement is an on-demand one and counts as such.
-                let limits = self.control.on_demand_limits(name);
-                _permit = self
-                    .limiter
-                    .try_acquire(name, limits.reserved, limits.unreserved)
-                    .map_err(|e| self.throttled(name, req.function.qualifier.as_ref(), e))?;
+                _permit = self.acquire_slot(name, req.function.qualifier.as_ref()).await?;
                 on_provisioned = false;
             }
             let acquired = match provisioned.take() {

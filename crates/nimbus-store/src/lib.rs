@@ -201,6 +201,20 @@ pub trait Store: Send + Sync + 'static {
     /// others take them at once instead of after their leases) and leaves the members.
     async fn leave_cluster(&self) {}
 
+    /// Whether concurrency limits are shared with other nodes through this store: then a
+    /// node runs only as many invocations of a pool as the share it leased.
+    fn shares_concurrency(&self) -> bool {
+        false
+    }
+
+    /// Leases this node's share of `pool`'s cluster-wide `limit`: up to `want` slots, less
+    /// what other nodes hold; answers the share now held (`want` of 0 gives everything
+    /// back). The embedded store has no other nodes: all of it.
+    async fn lease_concurrency(&self, pool: &str, want: u32, limit: u32) -> Result<u32, StoreError> {
+        let _ = pool;
+        Ok(want.min(limit))
+    }
+
     /// The live members, oldest first (empty for the embedded store).
     async fn peers(&self) -> Result<Vec<Peer>, StoreError> {
         Ok(Vec::new())

@@ -117,13 +117,21 @@ CREATE TRIGGER event_configs_changed AFTER INSERT OR UPDATE OR DELETE ON event_i
 CREATE TRIGGER provisioned_changed AFTER INSERT OR UPDATE OR DELETE ON provisioned_configs FOR EACH ROW EXECUTE FUNCTION notify_change('function');
 CREATE TRIGGER mappings_changed AFTER INSERT OR UPDATE OR DELETE ON event_source_mappings FOR EACH ROW EXECUTE FUNCTION notify_change('uuid');
 ",
-        // 3: the cluster's members, each with its heartbeat (the database's clock).
+        // 3: the cluster's members, each with its heartbeat (the database's clock), and the
+        // shares of the concurrency limits each holds (until their lease lapses).
         "
 CREATE TABLE cluster_nodes (
     node TEXT PRIMARY KEY,
     endpoint TEXT NOT NULL,
     started BIGINT NOT NULL,
     heartbeat BIGINT NOT NULL
+);
+CREATE TABLE concurrency_shares (
+    pool TEXT NOT NULL,
+    node TEXT NOT NULL,
+    share BIGINT NOT NULL,
+    until BIGINT NOT NULL,
+    PRIMARY KEY (pool, node)
 );
 ",
     ],
@@ -258,6 +266,11 @@ impl PgStore {
         if let Some(endpoint) = endpoint {
             self.heartbeat(&endpoint).await?;
         }
+        self.execute_relaxed(
+            &format!("UPDATE concurrency_shares SET until = {DB_NOW} + 3 * $2::bigint WHERE node = $1"),
+            &[&self.node, &self.lease_ms],
+        )
+        .await?;
         self.execute_relaxed(
             &format!("UPDATE async_events SET lease_until = {DB_NOW} + $2 WHERE owner = $1"),
             &[&self.node, &self.lease_ms],
@@ -760,11 +773,54 @@ impl Store for PgStore {
         self.leaving.store(true, std::sync::atomic::Ordering::Release);
         *self.endpoint.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let released = self.execute("UPDATE async_events SET owner = NULL, lease_until = NULL WHERE owner = $1", &[&self.node]).await;
-        let left = self.execute("DELETE FROM cluster_nodes WHERE node = $1", &[&self.node]).await;
+        let left = match self.execute("DELETE FROM concurrency_shares WHERE node = $1", &[&self.node]).await {
+            Ok(_) => self.execute("DELETE FROM cluster_nodes WHERE node = $1", &[&self.node]).await,
+            Err(e) => Err(e),
+        };
         match (released, left) {
             (Ok(n), Ok(_)) => tracing::info!("left the cluster; {n} async events handed back"),
             (Err(e), _) | (_, Err(e)) => tracing::warn!("leaving the cluster: {e}"),
         }
+    }
+
+    fn shares_concurrency(&self) -> bool {
+        true
+    }
+
+    /// Under a lock per pool (so two nodes cannot both take the last slots): what the other
+    /// live nodes hold is subtracted from `limit`, and this node holds the rest, up to
+    /// `want`. A dead node's shares lapse with its leases (three of them).
+    async fn lease_concurrency(&self, pool: &str, want: u32, limit: u32) -> Result<u32, StoreError> {
+        let mut client = self.db.relaxed_client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let lock = format!("nimbus-concurrency:{}:{pool}", self.db.schema());
+        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&lock]).await.map_err(backend)?;
+        let others: i64 = tx
+            .query_one(
+                &format!(
+                    "SELECT COALESCE(SUM(share), 0)::bigint FROM concurrency_shares WHERE pool = $1 AND node <> $2 AND until > {DB_NOW}"
+                ),
+                &[&pool, &self.node],
+            )
+            .await
+            .map_err(backend)?
+            .get(0);
+        let grant = i64::from(want).min((i64::from(limit) - others).max(0));
+        if grant == 0 {
+            tx.execute("DELETE FROM concurrency_shares WHERE pool = $1 AND node = $2", &[&pool, &self.node]).await.map_err(backend)?;
+        } else {
+            tx.execute(
+                &format!(
+                    "INSERT INTO concurrency_shares (pool, node, share, until) VALUES ($1, $2, $3, {DB_NOW} + 3 * $4::bigint)
+                     ON CONFLICT (pool, node) DO UPDATE SET share = $3, until = {DB_NOW} + 3 * $4::bigint"
+                ),
+                &[&pool, &self.node, &grant, &self.lease_ms],
+            )
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(u32::try_from(grant).unwrap_or(0))
     }
 
     /// Members whose heartbeat is younger than three leases (renewals come every third of
@@ -982,6 +1038,32 @@ mod tests {
         tokio::time::sleep(lease * 3 + Duration::from_millis(200)).await;
         let left: Vec<_> = a.peers().await.unwrap().into_iter().map(|p| p.endpoint).collect();
         assert_eq!(left, ["http://10.0.0.1:9001"]);
+    }
+
+    /// Nodes' shares of one limit never add up past it; given back, a share goes to another
+    /// node; a dead node's lapses after three leases; pools are apart.
+    #[tokio::test]
+    async fn concurrency_shares_add_up_to_the_limit() {
+        let Some(url) = fresh_database().await else { return };
+        let lease = Duration::from_millis(200);
+        let node = || PgStore::open_with_lease(&url, ACCOUNT, MasterKey::from_bytes([8; 32]), None, lease);
+        let (a, b) = (node().await.unwrap(), node().await.unwrap());
+        assert_eq!(a.lease_concurrency("fn:f", 3, 5).await.unwrap(), 3);
+        assert_eq!(b.lease_concurrency("fn:f", 4, 5).await.unwrap(), 2, "only what a leaves");
+        assert_eq!(b.lease_concurrency("fn:g", 4, 5).await.unwrap(), 4, "another pool");
+        // Asked at once, the last slots go to one of them only.
+        assert_eq!(a.lease_concurrency("fn:f", 1, 5).await.unwrap(), 1);
+        let (x, y) = tokio::join!(a.lease_concurrency("fn:f", 3, 5), b.lease_concurrency("fn:f", 4, 5));
+        assert!(x.unwrap() + y.unwrap() <= 5);
+        // Given back: the other may take it.
+        assert_eq!(a.lease_concurrency("fn:f", 0, 5).await.unwrap(), 0);
+        assert_eq!(b.lease_concurrency("fn:f", 5, 5).await.unwrap(), 5);
+        // b dies holding 5 (its renewals keep them while it lives): a gets them after 3 leases.
+        tokio::time::sleep(lease * 4).await;
+        assert_eq!(a.lease_concurrency("fn:f", 5, 5).await.unwrap(), 0, "b's renewed shares hold");
+        drop(b);
+        tokio::time::sleep(lease * 3 + Duration::from_millis(200)).await;
+        assert_eq!(a.lease_concurrency("fn:f", 5, 5).await.unwrap(), 5);
     }
 
     /// Sealed in the database, opened on read; a node with another master key is refused.

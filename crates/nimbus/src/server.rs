@@ -951,6 +951,10 @@ impl Shared {
         .map_err(|e| anyhow!("opening the IAM database: {e}"))?;
         let invoker = Invoker::new(control.clone(), pool.clone());
         invoker.set_scale_up_rate(self.scale_up_rate);
+        if store.shares_concurrency() {
+            // Several nodes: the account's and functions' limits hold across them.
+            invoker.share_concurrency(store.clone());
+        }
         invoker.count_into(self.metrics.clone());
         if let Some(traces) = &self.traces {
             invoker.trace_into(traces.clone());
