@@ -1,7 +1,9 @@
 //! Nimbus's EventBridge-compatible event service (CloudWatch Events): the domain, no wire
 //! formats. [`EventsService`] keeps event buses, rules and targets durably in SQLite
-//! (`<data>/events.db`) and implements EventBridge's actions with AWS's semantics: rules with
-//! event patterns (`nimbus-rules`' EventBridge dialect) and schedule expressions
+//! (`<data>/events.db`), or in PostgreSQL for nodes that share one database
+//! ([`EventsService::open_shared`]: each follows the others' changes, and every scheduled
+//! period is fired by one node), and implements EventBridge's actions with AWS's semantics:
+//! rules with event patterns (`nimbus-rules`' EventBridge dialect) and schedule expressions
 //! ([`schedule`]), targets with `Input`/`InputPath`/`InputTransformer` ([`transform`]),
 //! PutEvents, TestEventPattern, and a scheduler ([`EventsService::run_scheduler`]) that fires
 //! scheduled rules once per period.

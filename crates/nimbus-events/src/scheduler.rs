@@ -7,6 +7,11 @@
 //! or busy) are not replayed as a burst: the first tick that finds a rule overdue fires once,
 //! for the most recent period that has passed, and carries on from there.
 //!
+//! Nodes sharing a PostgreSQL store all run the scheduler, each with its own next fire
+//! times: a fire is claimed in the same commit (`events_schedule_fires`), and only the node
+//! whose claim wins delivers it; the others only move on. So each period is delivered once
+//! while any node is up, whichever nodes are down.
+//!
 //! [`EventsService::tick`] is the whole logic, given the time; [`EventsService::run_scheduler`]
 //! only calls it when the next rule is due (or rules change). Tests drive `tick` with a fake
 //! clock.
@@ -33,7 +38,8 @@ pub struct Fired {
 }
 
 impl EventsService {
-    /// Fires every enabled scheduled rule that is due at `now_ms`, once each.
+    /// Fires every enabled scheduled rule that is due at `now_ms`, once each: those whose
+    /// claim this node won (over a shared store, another node may have fired a period).
     pub async fn tick(&self, now_ms: i64) -> Result<Vec<Fired>, EventsError> {
         let anything_due = self
             .shared
@@ -44,8 +50,8 @@ impl EventsService {
         if !anything_due {
             return Ok(Vec::new());
         }
-        let due = self
-            .write(move |changes, state| {
+        let (due, won) = self
+            .write_claiming(move |changes, state| {
                 let mut due = Vec::new();
                 for (key, rule) in &state.rules {
                     let (Some(schedule), Some(next)) = (&rule.schedule, rule.next_fire_ms) else { continue };
@@ -54,7 +60,8 @@ impl EventsService {
                     }
                     let fire = schedule.latest_due(next, now_ms);
                     let following = schedule.next_after(fire, now_ms);
-                    changes.set_next_fire(&key.0, &key.1, following);
+                    changes.claim_fire(&key.0, &key.1, fire);
+                    changes.advance_fire(&key.0, &key.1, next, following);
                     due.push((key.clone(), fire, following, fire != next));
                 }
                 let updates: Vec<_> = due.iter().map(|(key, _, following, _)| (key.clone(), *following)).collect();
@@ -74,6 +81,10 @@ impl EventsService {
         {
             let state = self.shared.read();
             for (key, fire, _, skipped_missed) in due {
+                if !won.iter().any(|w| w.bus == key.0 && w.rule == key.1 && w.fire_ms == fire) {
+                    tracing::debug!(rule = key.1, "{} was fired by another node", format_time(fire));
+                    continue;
+                }
                 let Some(rule) = state.rules.get(&key) else { continue };
                 let id = uuid::Uuid::new_v4().to_string();
                 let resources = [rule.info.arn.clone()];

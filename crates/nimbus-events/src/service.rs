@@ -1,8 +1,11 @@
 //! [`EventsService`]: EventBridge's actions over durable buses, rules and targets. Rules live
 //! in memory (compiled patterns, schedules and input transforms) behind the store: every
 //! change is committed first (as typed [`Changes`]) and applied to memory after, by one writer
-//! at a time, so PutEvents matches against memory and never touches the database. Matching
-//! events go to Lambda targets through an [`EventSink`].
+//! at a time, so PutEvents matches against memory and never touches the database. Over a
+//! store several nodes share, another node's change (or a cut in the change feed) makes the
+//! service read everything again and replace its memory, as the writer: a reload never races
+//! a change of this node's, so it cannot undo one. Matching events go to Lambda targets
+//! through an [`EventSink`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -19,7 +22,7 @@ use crate::error::EventsError;
 use crate::metrics::{rule_dimensions, EventsMetric, EventsMetrics};
 use crate::model::{BusInfo, FailedEntry, Page, PutEventsEntry, PutEventsResult, PutRule, RuleInfo, TargetSpec, DEFAULT_BUS};
 use crate::schedule::Schedule;
-use crate::store::{Changes, EventsStore};
+use crate::store::{Changes, EventsStore, Fire, Loaded};
 use crate::transform::{DeliveryContext, InputTransformer, JsonPath, Transform};
 
 /// Milliseconds since the Unix epoch; swappable so tests can move time.
@@ -267,6 +270,29 @@ impl Rule {
     }
 }
 
+/// How long a reload that failed (the database is unreachable) waits before it tries again.
+const RELOAD_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl State {
+    /// The state `loaded` describes, compiled.
+    fn from_loaded(loaded: Loaded) -> State {
+        let mut state = State::default();
+        for bus in loaded.buses {
+            state.buses.insert(bus.name.clone(), bus);
+        }
+        let mut targets: BTreeMap<(String, String), Vec<TargetSpec>> = BTreeMap::new();
+        for (bus, rule, spec) in loaded.targets {
+            targets.entry((bus, rule)).or_default().push(spec);
+        }
+        for (info, next) in loaded.rules {
+            let key = (info.event_bus.clone(), info.name.clone());
+            let t = targets.remove(&key).unwrap_or_default();
+            state.rules.insert(key, Rule::compile(info, t, next));
+        }
+        state
+    }
+}
+
 impl EventsService {
     /// Opens (creating if needed) the database at `path` (`<data>/events.db`). The scheduler
     /// is not started: run [`EventsService::run_scheduler`].
@@ -281,12 +307,39 @@ impl EventsService {
         sink: Arc<dyn EventSink>,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<EventsService>, EventsError> {
-        let store = EventsStore::open(path)?;
-        let loaded = store.load().await?;
-        let mut state = State::default();
-        for bus in loaded.buses {
-            state.buses.insert(bus.name.clone(), bus);
-        }
+        EventsService::with_store(EventsStore::open(path)?, region, account, sink, clock).await
+    }
+
+    /// Opens `account`'s buses, rules and targets in the PostgreSQL database at `url`, which
+    /// every node shares, loads them, and follows the other nodes' changes from then on:
+    /// each one (or a cut in the change feed) reloads the whole state. Every node runs the
+    /// scheduler ([`EventsService::run_scheduler`]); each scheduled time of a rule is
+    /// delivered by the one node that claims it first.
+    pub async fn open_shared(url: &str, region: &str, account: &str, sink: Arc<dyn EventSink>) -> Result<Arc<EventsService>, EventsError> {
+        EventsService::open_shared_with_clock(url, region, account, sink, Arc::new(SystemClock)).await
+    }
+
+    pub async fn open_shared_with_clock(
+        url: &str,
+        region: &str,
+        account: &str,
+        sink: Arc<dyn EventSink>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<EventsService>, EventsError> {
+        // This node's connections' name, which the change feed's announcements quote.
+        let node = format!("nimbus-events-{}", uuid::Uuid::new_v4().simple());
+        let store = EventsStore::open_shared(url, account, &node).await?;
+        EventsService::with_store(store, region, account, sink, clock).await
+    }
+
+    async fn with_store(
+        store: EventsStore,
+        region: &str,
+        account: &str,
+        sink: Arc<dyn EventSink>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<EventsService>, EventsError> {
+        let mut state = State::from_loaded(store.load().await?);
         if !state.buses.contains_key(DEFAULT_BUS) {
             let now = clock.now_ms();
             let bus = BusInfo {
@@ -301,16 +354,7 @@ impl EventsService {
             store.commit(changes).await?;
             state.buses.insert(bus.name.clone(), bus);
         }
-        let mut targets: BTreeMap<(String, String), Vec<TargetSpec>> = BTreeMap::new();
-        for (bus, rule, spec) in loaded.targets {
-            targets.entry((bus, rule)).or_default().push(spec);
-        }
-        for (info, next) in loaded.rules {
-            let key = (info.event_bus.clone(), info.name.clone());
-            let t = targets.remove(&key).unwrap_or_default();
-            state.rules.insert(key, Rule::compile(info, t, next));
-        }
-        Ok(Arc::new(EventsService {
+        let svc = Arc::new(EventsService {
             region: region.to_string(),
             account: account.to_string(),
             clock,
@@ -318,7 +362,50 @@ impl EventsService {
             shared: Arc::new(Shared { store, writer: tokio::sync::Mutex::new(()), state: RwLock::new(state) }),
             metrics: std::sync::OnceLock::new(),
             schedule_changed: Notify::new(),
-        }))
+        });
+        svc.follow();
+        Ok(svc)
+    }
+
+    /// Over a shared store: reloads after every announcement of another node's change, one
+    /// reload at a time; announcements heard during a reload make one more.
+    fn follow(self: &Arc<Self>) {
+        if !self.shared.store.is_shared() {
+            return;
+        }
+        // One waiting announcement is as good as several.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+        self.shared.store.watch(Arc::downgrade(self), move || {
+            let _ = tx.try_send(());
+        });
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while rx.recv().await.is_some() {
+                loop {
+                    let Some(svc) = me.upgrade() else { return };
+                    match svc.reload().await {
+                        Ok(()) => break,
+                        Err(e) => tracing::warn!("EventBridge of account {}: reading the other nodes' changes: {e}", svc.account),
+                    }
+                    drop(svc);
+                    tokio::time::sleep(RELOAD_RETRY).await;
+                }
+            }
+        });
+    }
+
+    /// Reads everything from the store and replaces the state with it. As the writer: a
+    /// change of this node's is either committed before the read (and in it) or made after
+    /// the replacement, never lost in between. (A rule's next fire time may go back to
+    /// where the database has it: a time already fired is then claimed in vain, not
+    /// delivered again.)
+    pub(crate) async fn reload(&self) -> Result<(), EventsError> {
+        let writer = self.shared.writer.lock().await;
+        let state = State::from_loaded(self.shared.store.load().await?);
+        *self.shared.state.write().unwrap_or_else(|e| e.into_inner()) = state;
+        drop(writer);
+        self.schedule_changed.notify_one();
+        Ok(())
     }
 
     pub fn region(&self) -> &str {
@@ -337,14 +424,23 @@ impl EventsService {
         &self,
         f: impl FnOnce(&mut Changes, &State) -> Result<(T, Apply), EventsError> + Send + 'static,
     ) -> Result<T, EventsError> {
+        Ok(self.write_claiming(f).await?.0)
+    }
+
+    /// [`EventsService::write`], whose changes may claim scheduled fires
+    /// ([`Changes::claim_fire`]): also the fires this node won.
+    pub(crate) async fn write_claiming<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Changes, &State) -> Result<(T, Apply), EventsError> + Send + 'static,
+    ) -> Result<(T, Vec<Fire>), EventsError> {
         let shared = self.shared.clone();
         tokio::spawn(async move {
             let _writer = shared.writer.lock().await;
             let mut changes = Changes::default();
             let (out, apply) = f(&mut changes, &shared.read())?;
-            shared.store.commit(changes).await?;
+            let won = shared.store.commit(changes).await?;
             apply(&mut shared.state.write().unwrap_or_else(|e| e.into_inner()));
-            Ok(out)
+            Ok((out, won))
         })
         .await
         .map_err(|e| EventsError::Internal(format!("the events write failed: {e}")))?

@@ -1,13 +1,19 @@
 //! Durable event buses, rules and targets: [`EventsStore`], the service's whole view of its
 //! storage: everything at start ([`EventsStore::load`]) and a list of typed [`Change`]s
-//! committed in one transaction ([`EventsStore::commit`]). Another backend (PostgreSQL)
-//! implements these two calls. The SQLite one is one file (`events.db`, WAL) behind its
-//! group-commit writer thread; every commit is fsync'd before it is acknowledged. Rows hold
-//! each record as JSON next to the columns it is found by; a scheduled rule's next fire time
-//! has its own column, written (and fsync'd) before that fire is delivered, so a restart never
-//! fires the same period twice.
+//! committed in one transaction ([`EventsStore::commit`]), and, over a store several nodes
+//! share, [`EventsStore::watch`] for the other nodes' changes. Two backends, and no
+//! `rusqlite` or `tokio_postgres` type leaves this module: `events.db` (one file, WAL, behind
+//! its group-commit writer thread; every commit is fsync'd before it is acknowledged), or the
+//! account's schema in PostgreSQL for nodes started with `--store postgres://…`
+//! (`store/postgres.rs`). Rows hold each record as JSON next to the columns it is found by; a
+//! scheduled rule's next fire time has its own column, written (and fsync'd) before that fire
+//! is delivered, so a restart never fires the same period twice. A fire is claimed in the
+//! same commit ([`Changes::claim_fire`]): in `events.db` every claim is won (one node), in
+//! PostgreSQL only by the first node to claim that rule's scheduled time, so the nodes that
+//! all run the scheduler deliver each period once.
 
 use std::path::Path;
+use std::sync::Weak;
 
 use nimbus_store::group_commit::GroupCommit;
 use rusqlite::{params, Connection};
@@ -51,11 +57,18 @@ pub(crate) enum Change {
     /// A bus with its rules and their targets.
     DeleteBus(String),
     PutRule(RuleInfo, Option<i64>),
-    SetNextFire {
+    /// A scheduled rule's next fire time moves on from `from` (where the scheduler found
+    /// it) to `to`. In PostgreSQL only if it is still `from`: a node behind never moves it
+    /// back, nor over a schedule another node has just put.
+    AdvanceFire {
         bus: String,
         rule: String,
-        next_fire_ms: Option<i64>,
+        from: i64,
+        to: Option<i64>,
     },
+    /// This node would deliver `Fire`: won unless another node claimed it (or a later fire of
+    /// the rule) first; see [`EventsStore::commit`].
+    ClaimFire(Fire),
     /// A rule with its targets.
     DeleteRule {
         bus: String,
@@ -91,8 +104,12 @@ impl Changes {
         self.0.push(Change::PutRule(rule.clone(), next_fire_ms));
     }
 
-    pub fn set_next_fire(&mut self, bus: &str, rule: &str, next_fire_ms: Option<i64>) {
-        self.0.push(Change::SetNextFire { bus: bus.to_string(), rule: rule.to_string(), next_fire_ms });
+    pub fn advance_fire(&mut self, bus: &str, rule: &str, from: i64, to: Option<i64>) {
+        self.0.push(Change::AdvanceFire { bus: bus.to_string(), rule: rule.to_string(), from, to });
+    }
+
+    pub fn claim_fire(&mut self, bus: &str, rule: &str, fire_ms: i64) {
+        self.0.push(Change::ClaimFire(Fire { bus: bus.to_string(), rule: rule.to_string(), fire_ms }));
     }
 
     pub fn delete_rule(&mut self, bus: &str, rule: &str) {
@@ -109,28 +126,97 @@ impl Changes {
     }
 }
 
-/// The event service's storage.
-pub(crate) struct EventsStore {
-    db: GroupCommit,
+/// One scheduled time of a scheduled rule: what nodes claim before they deliver it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fire {
+    pub bus: String,
+    pub rule: String,
+    /// The scheduled time (epoch milliseconds).
+    pub fire_ms: i64,
 }
+
+/// The event service's storage: one node's `events.db`, or the tables nodes share in
+/// PostgreSQL.
+pub(crate) struct EventsStore {
+    backend: Backend,
+}
+
+enum Backend {
+    /// `events.db`'s writer thread.
+    Embedded(GroupCommit),
+    /// The account's schema in PostgreSQL.
+    Shared(postgres::SharedTables),
+}
+
+mod postgres;
 
 impl EventsStore {
     /// Opens (creating if needed) `events.db` and starts its writer thread.
     pub fn open(path: &Path) -> Result<EventsStore, EventsError> {
-        Ok(EventsStore { db: GroupCommit::open(path, &SCHEMA).map_err(EventsError::Internal)? })
+        Ok(EventsStore { backend: Backend::Embedded(GroupCommit::open(path, &SCHEMA).map_err(EventsError::Internal)?) })
+    }
+
+    /// Opens (creating and migrating) `account`'s event tables in the PostgreSQL database at
+    /// `url`, which several nodes share. `node` names this node's connections
+    /// (`application_name`), which the change feed's announcements quote: unique to this
+    /// node and store.
+    pub async fn open_shared(url: &str, account: &str, node: &str) -> Result<EventsStore, EventsError> {
+        Ok(EventsStore { backend: Backend::Shared(postgres::SharedTables::open(url, account, node).await?) })
+    }
+
+    /// Whether other nodes write these records too.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Shared(_))
+    }
+
+    /// Calls `on` whenever another node may have changed the buses, rules or targets, while
+    /// `owner` lives: after each change another node commits, after the change feed was cut
+    /// and is back, and once when the feed first listens (for what changed between the
+    /// caller's [`EventsStore::load`] and then). Never for `events.db`, which has no other
+    /// writer. (Moving a rule's next fire time is not announced: every node moves its own.)
+    pub fn watch<T: Send + Sync + 'static>(&self, owner: Weak<T>, on: impl Fn() + Send + Sync + 'static) {
+        if let Backend::Shared(tables) = &self.backend {
+            tables.watch(owner, on);
+        }
     }
 
     /// Everything stored.
     pub async fn load(&self) -> Result<Loaded, EventsError> {
-        self.db.run(false, load, EventsError::Internal).await
+        match &self.backend {
+            Backend::Embedded(db) => db.run(false, load, EventsError::Internal).await,
+            Backend::Shared(tables) => tables.load().await,
+        }
     }
 
-    /// Commits `changes` in one transaction, fsync'd before this returns.
-    pub async fn commit(&self, changes: Changes) -> Result<(), EventsError> {
+    /// Commits `changes` in one transaction, durably before this returns; the fires among
+    /// them ([`Changes::claim_fire`]) this node won, in order. In `events.db` every claim is
+    /// won; in PostgreSQL a claim is won by the one node whose claim of that rule's scheduled
+    /// time commits first, and only while the rule exists and no later time of it was
+    /// claimed.
+    pub async fn commit(&self, changes: Changes) -> Result<Vec<Fire>, EventsError> {
         if changes.0.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        self.db.run(true, move |conn| changes.0.iter().try_for_each(|c| apply(conn, c)), EventsError::Internal).await
+        match &self.backend {
+            Backend::Embedded(db) => {
+                db.run(
+                    true,
+                    move |conn| {
+                        let mut won = Vec::new();
+                        for c in &changes.0 {
+                            match c {
+                                Change::ClaimFire(fire) => won.push(fire.clone()),
+                                c => apply(conn, c)?,
+                            }
+                        }
+                        Ok(won)
+                    },
+                    EventsError::Internal,
+                )
+                .await
+            }
+            Backend::Shared(tables) => tables.commit(&changes.0).await,
+        }
     }
 }
 
@@ -186,9 +272,12 @@ fn apply(conn: &Connection, change: &Change) -> Result<(), EventsError> {
                 params![rule.event_bus, rule.name, to_json(rule)?, next_fire_ms],
             )?;
         }
-        Change::SetNextFire { bus, rule, next_fire_ms } => {
-            conn.execute("UPDATE rules SET next_fire_ms = ?3 WHERE bus = ?1 AND name = ?2", params![bus, rule, next_fire_ms])?;
+        // (The only writer: the time is still `from`.)
+        Change::AdvanceFire { bus, rule, to, .. } => {
+            conn.execute("UPDATE rules SET next_fire_ms = ?3 WHERE bus = ?1 AND name = ?2", params![bus, rule, to])?;
         }
+        // (One node: every claim is won.)
+        Change::ClaimFire(_) => {}
         Change::DeleteRule { bus, rule } => {
             conn.execute("DELETE FROM targets WHERE bus = ?1 AND rule = ?2", [bus, rule])?;
             conn.execute("DELETE FROM rules WHERE bus = ?1 AND name = ?2", [bus, rule])?;
@@ -248,7 +337,7 @@ mod tests {
         changes.replace_targets("custom", "r2", &[&c]);
         store.commit(changes).await.expect("commit");
         let mut changes = Changes::default();
-        changes.set_next_fire("default", "r1", Some(20));
+        changes.advance_fire("default", "r1", 10, Some(20));
         changes.replace_targets("default", "r1", &[&c, &b, &a]);
         changes.delete_target("default", "r1", "b");
         changes.delete_bus("custom");

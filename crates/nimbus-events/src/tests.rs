@@ -610,3 +610,6 @@ async fn a_refused_target_is_a_failed_invocation() {
     assert_eq!(counted.sum(EventsMetric::Invocations, "RuleName=shop"), 1.0);
     assert_eq!(counted.sum(EventsMetric::FailedInvocations, "RuleName=shop"), 1.0);
 }
+
+/// Several nodes on one PostgreSQL database.
+mod shared;

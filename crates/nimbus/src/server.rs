@@ -1065,9 +1065,15 @@ impl Shared {
         let guard = self.keys.as_ref().map(|_| control.clone());
         let event_sink =
             Arc::new(LambdaSink { invoker: async_invoker.clone(), partition: control.partition().clone(), guard: guard.clone() });
-        let events = nimbus_events::EventsService::open(&data.root().join("events.db"), &self.region, account, event_sink)
-            .await
-            .map_err(|e| anyhow!("opening the events database: {e}"))?;
+        // With a shared store the buses, rules and targets are the nodes' (every node runs the
+        // scheduler; each scheduled time is delivered by the node that claims it).
+        let events = match &self.store_at {
+            StoreAt::Embedded => {
+                nimbus_events::EventsService::open(&data.root().join("events.db"), &self.region, account, event_sink).await
+            }
+            StoreAt::Postgres(url, _) => nimbus_events::EventsService::open_shared(url, &self.region, account, event_sink).await,
+        }
+        .map_err(|e| anyhow!("opening the events database: {e}"))?;
         tokio::spawn(events.clone().run_scheduler());
         let topics = nimbus_topics::TopicService::open(
             &data.root().join("topics.db"),
