@@ -116,6 +116,11 @@ impl ConcurrencyLimiter {
         self.shares.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashMap::new);
     }
 
+    /// The share of `pool` this node holds, if any.
+    pub fn share(&self, pool: &str) -> Option<Share> {
+        self.shares.lock().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(|s| s.get(pool).copied())
+    }
+
     /// Records the share of `pool` this node now holds (0 forgets it).
     pub fn set_share(&self, pool: &str, share: Share) {
         if let Some(shares) = self.shares.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {

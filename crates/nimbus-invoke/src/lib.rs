@@ -100,6 +100,9 @@ struct Credentials {
 /// for a successful invocation to skip the OOM check.
 const OOM_MARGIN_MB: u64 = 32;
 
+/// How many times an invocation asks for a larger share before it is throttled.
+const SHARE_ATTEMPTS: u32 = 4;
+
 /// How often a node gives back the shares of concurrency limits it does not use.
 const SHARE_RETURN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -150,22 +153,34 @@ impl Invoker {
     /// share of them, leasing more when it is used up).
     async fn acquire_slot(&self, name: &str, qualifier: Option<&Qualifier>) -> Result<concurrency::Permit, ApiError> {
         let limits = self.control.on_demand_limits(name);
-        let short = match self.limiter.try_acquire_shared(name, limits.reserved, limits.unreserved) {
-            Ok(permit) => return Ok(permit),
-            Err(short) => short,
-        };
-        let (pool, in_flight, limit, throttle) = match short {
-            concurrency::Shortfall::Throttled(e) => return Err(self.throttled(name, qualifier, e)),
-            concurrency::Shortfall::Share { pool, in_flight, limit, throttle } => (pool, in_flight, limit, throttle),
-        };
-        let Some(store) = self.shares.get() else { return Err(self.throttled(name, qualifier, throttle)) };
-        // A few slots at a time: fewer round trips, little held back from other nodes.
-        let want = (in_flight + (limit / 8).clamp(1, 32)).min(limit);
-        match store.lease_concurrency(&pool, want, limit).await {
-            Ok(held) => self.limiter.set_share(&pool, concurrency::Share { held, limit }),
-            Err(e) => tracing::warn!("leasing a share of {pool}'s concurrency: {e}"),
+        // Invocations topping the share up at once each ask from what they saw, and the
+        // return of unused shares may run in between: ask again from the share as it is now
+        // (a few times) before calling the pool's limit reached.
+        let mut attempts = 0;
+        loop {
+            let short = match self.limiter.try_acquire_shared(name, limits.reserved, limits.unreserved) {
+                Ok(permit) => return Ok(permit),
+                Err(short) => short,
+            };
+            let (pool, in_flight, limit, throttle) = match short {
+                concurrency::Shortfall::Throttled(e) => return Err(self.throttled(name, qualifier, e)),
+                concurrency::Shortfall::Share { pool, in_flight, limit, throttle } => (pool, in_flight, limit, throttle),
+            };
+            attempts += 1;
+            let Some(store) = self.shares.get().filter(|_| attempts <= SHARE_ATTEMPTS) else {
+                return Err(self.throttled(name, qualifier, throttle));
+            };
+            // A few slots at a time: fewer round trips, little held back from other nodes.
+            let held = self.limiter.share(&pool).map_or(0, |s| s.held);
+            let want = (held.max(in_flight) + (limit / 8).clamp(1, 32)).min(limit);
+            match store.lease_concurrency(&pool, want, limit).await {
+                Ok(held) => self.limiter.set_share(&pool, concurrency::Share { held, limit }),
+                Err(e) => {
+                    tracing::warn!("leasing a share of {pool}'s concurrency: {e}");
+                    return Err(self.throttled(name, qualifier, throttle));
+                }
+            }
         }
-        self.limiter.try_acquire_shared(name, limits.reserved, limits.unreserved).map_err(|_| self.throttled(name, qualifier, throttle))
     }
 
     pub fn new(control: Arc<ControlPlane>, pool: Arc<EnvironmentPool>) -> Arc<Invoker> {
