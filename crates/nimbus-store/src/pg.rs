@@ -132,6 +132,56 @@ pub async fn listen<T: Send + Sync + 'static>(
     }
 }
 
+/// How long [`watch_tables`] waits for its feed to listen before it calls back anyway.
+const FEED_WAIT: Duration = Duration::from_secs(10);
+
+/// A store's change feed as its service wants it: `on` after every other node's change to
+/// one of `tables` and after a cut feed is back, and once when the feed first listens (what
+/// was committed between the caller's load and the LISTEN was announced to nobody here).
+/// Runs while `owner` lives.
+pub fn watch_tables<T: Send + Sync + 'static>(
+    owner: std::sync::Weak<T>,
+    url: String,
+    db: PgDatabase,
+    tables: &'static [&'static str],
+    on: impl Fn() + Send + Sync + 'static,
+) {
+    let on = std::sync::Arc::new(on);
+    let heard = on.clone();
+    tokio::spawn(listen(owner.clone(), url, db.schema().to_string(), db.node().to_string(), move |a| match a {
+        Announcement::Resync => heard(),
+        Announcement::Change { table, .. } if tables.contains(&table.as_str()) => heard(),
+        Announcement::Change { .. } => {}
+    }));
+    tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        while started.elapsed() < FEED_WAIT && owner.strong_count() > 0 {
+            match feed_listens(&db).await {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => tracing::debug!("waiting for the change feed of {}: {e}", db.schema()),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if owner.strong_count() > 0 {
+            on();
+        }
+    });
+}
+
+/// Whether this node's feed connection is LISTENing on the schema's channel.
+async fn feed_listens(db: &PgDatabase) -> Result<bool, StoreError> {
+    let client = db.client().await?;
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() AND query = $2)",
+            &[&db.node(), &format!("LISTEN {}", db.schema())],
+        )
+        .await
+        .map_err(backend)?;
+    Ok(row.get(0))
+}
+
 /// An account's schema in a PostgreSQL database, and the pool that reaches it.
 #[derive(Clone)]
 pub struct PgDatabase {

@@ -6,10 +6,9 @@
 //! the other nodes reload what they mirror; a rule's next fire time moving on is not (each
 //! node moves its own, and the claims decide who delivers).
 
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::Weak;
 
-use nimbus_store::pg::{self, Announcement, PgDatabase, PgSchema};
+use nimbus_store::pg::{self, PgDatabase, PgSchema};
 use tokio_postgres::IsolationLevel;
 
 use super::{from_json, to_json, Change, Fire, Loaded};
@@ -58,9 +57,6 @@ CREATE TRIGGER events_targets_changed AFTER INSERT OR UPDATE OR DELETE ON events
 
 /// The tables whose announcements say the records changed.
 const TABLES: [&str; 3] = ["events_buses", "events_rules", "events_targets"];
-
-/// The longest a new feed is waited for before the records are read once more anyway.
-const FEED_WAIT: Duration = Duration::from_secs(10);
 
 /// Claims a fire: inserted (and returned) unless the rule is gone, or this time or a later
 /// one of the rule was claimed. Two nodes claiming the same time: the second waits for the
@@ -207,51 +203,8 @@ impl SharedTables {
 
     /// Follows the other nodes' changes (see [`super::EventsStore::watch`]).
     pub(super) fn watch<T: Send + Sync + 'static>(&self, owner: Weak<T>, on: impl Fn() + Send + Sync + 'static) {
-        let on = Arc::new(on);
-        let heard = on.clone();
-        tokio::spawn(pg::listen(
-            owner.clone(),
-            self.url.clone(),
-            self.db.schema().to_string(),
-            self.db.node().to_string(),
-            move |a| match a {
-                Announcement::Resync => heard(),
-                Announcement::Change { table, .. } if TABLES.contains(&table.as_str()) => heard(),
-                Announcement::Change { .. } => {}
-            },
-        ));
-        // What was committed between the caller's load and the feed's LISTEN was announced
-        // to nobody here: once the feed listens, the caller reads again.
-        let db = self.db.clone();
-        tokio::spawn(async move {
-            let started = tokio::time::Instant::now();
-            while started.elapsed() < FEED_WAIT && owner.strong_count() > 0 {
-                match feed_listens(&db).await {
-                    Ok(true) => break,
-                    Ok(false) => {}
-                    Err(e) => tracing::debug!("waiting for the event tables' change feed: {e}"),
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            if owner.strong_count() > 0 {
-                on();
-            }
-        });
+        pg::watch_tables(owner, self.url.clone(), self.db.clone(), &TABLES, on);
     }
-}
-
-/// Whether this node's change feed (a connection named as this node's, whose last statement
-/// was its LISTEN) is listening.
-async fn feed_listens(db: &PgDatabase) -> Result<bool, EventsError> {
-    let client = db.client().await.map_err(store)?;
-    let row = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() AND query = $2)",
-            &[&db.node(), &format!("LISTEN {}", db.schema())],
-        )
-        .await
-        .map_err(backend)?;
-    Ok(row.get(0))
 }
 
 #[cfg(test)]

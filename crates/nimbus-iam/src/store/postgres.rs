@@ -5,10 +5,9 @@
 //! change to them is announced at commit (`nimbus_store::pg::NOTIFY_CHANGE`), so the other
 //! nodes reload what they mirror.
 
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::Weak;
 
-use nimbus_store::pg::{self, Announcement, PgDatabase, PgSchema};
+use nimbus_store::pg::{self, PgDatabase, PgSchema};
 use tokio_postgres::IsolationLevel;
 
 use super::{forgotten_before, json, parse, Change, Sealer, Snapshot};
@@ -50,9 +49,6 @@ CREATE TRIGGER iam_sessions_changed AFTER INSERT OR UPDATE OR DELETE ON iam_sess
 
 /// The tables whose announcements say the records changed.
 const TABLES: [&str; 5] = ["iam_users", "iam_roles", "iam_policies", "iam_access_keys", "iam_sessions"];
-
-/// The longest a new feed is waited for before the records are read once more anyway.
-const FEED_WAIT: Duration = Duration::from_secs(10);
 
 /// Forgets sessions expired long enough ago. Rows another node is deleting meanwhile are
 /// skipped, not waited for: nodes pruning at once never wait for, nor deadlock on, each other.
@@ -174,36 +170,7 @@ impl SharedTables {
 
     /// Follows the other nodes' changes (see [`super::IamStore::watch`]).
     pub(super) fn watch<T: Send + Sync + 'static>(&self, owner: Weak<T>, on: impl Fn() + Send + Sync + 'static) {
-        let on = Arc::new(on);
-        let heard = on.clone();
-        tokio::spawn(pg::listen(
-            owner.clone(),
-            self.url.clone(),
-            self.db.schema().to_string(),
-            self.db.node().to_string(),
-            move |a| match a {
-                Announcement::Resync => heard(),
-                Announcement::Change { table, .. } if TABLES.contains(&table.as_str()) => heard(),
-                Announcement::Change { .. } => {}
-            },
-        ));
-        // What was committed between the caller's load and the feed's LISTEN was announced
-        // to nobody here: once the feed listens, the caller reads again.
-        let db = self.db.clone();
-        tokio::spawn(async move {
-            let started = tokio::time::Instant::now();
-            while started.elapsed() < FEED_WAIT && owner.strong_count() > 0 {
-                match feed_listens(&db).await {
-                    Ok(true) => break,
-                    Ok(false) => {}
-                    Err(e) => tracing::debug!("waiting for IAM's change feed: {e}"),
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            if owner.strong_count() > 0 {
-                on();
-            }
-        });
+        pg::watch_tables(owner, self.url.clone(), self.db.clone(), &TABLES, on);
     }
 
     #[cfg(test)]
@@ -234,18 +201,4 @@ async fn records<T: serde::de::DeserializeOwned>(tx: &tokio_postgres::Transactio
         .into_iter()
         .map(|d| parse(d).map_err(|e| IamError::Internal(format!("IAM's tables: {table}: {e}"))))
         .collect()
-}
-
-/// Whether this node's change feed (a connection named as this node's, whose last statement
-/// was its LISTEN) is listening.
-async fn feed_listens(db: &PgDatabase) -> Result<bool, IamError> {
-    let client = db.client().await.map_err(store)?;
-    let row = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() AND query = $2)",
-            &[&db.node(), &format!("LISTEN {}", db.schema())],
-        )
-        .await
-        .map_err(backend)?;
-    Ok(row.get(0))
 }
