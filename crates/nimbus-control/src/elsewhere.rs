@@ -34,7 +34,7 @@ impl ControlPlane {
                 self.recount_provisioned();
                 self.provisioning_changed(&name);
             }
-            // Event source mappings run where they were made (not shared yet).
+            // Event source mappings follow on their own (`EventSources::changed_elsewhere`).
             StoreChange::Mapping(_) => {}
             StoreChange::Resync => {
                 for name in self.view.forget_all() {

@@ -70,6 +70,18 @@ pub struct QueueGauges {
 }
 
 impl QueueGauges {
+    /// A queue's gauges at `now` (ms) from its counts (visible, in flight, delayed) and the
+    /// send time of its oldest message.
+    pub(crate) fn at(now: i64, queue: String, (visible, not_visible, delayed): (i64, i64, i64), oldest_sent: Option<i64>) -> QueueGauges {
+        QueueGauges {
+            queue,
+            visible: visible as u64,
+            not_visible: not_visible as u64,
+            delayed: delayed as u64,
+            oldest_age_s: oldest_sent.map_or(0, |t| ((now - t).max(0) / 1000) as u64),
+        }
+    }
+
     /// The gauges as `AWS/SQS` datapoints.
     pub fn points(&self) -> [(QueueMetric, f64); 4] {
         [

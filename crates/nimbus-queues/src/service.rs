@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use base64::Engine;
-use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
@@ -16,7 +15,7 @@ use crate::attributes::{self, Mode, QueueSettings, KNOWN, MAX_DELAY, MAX_VISIBIL
 use crate::error::QueueError;
 use crate::message::{self, MessageAttributes};
 use crate::metrics::{QueueMetric, QueueMetrics};
-use crate::store::{self, NewMessage, QueueRecord, Store};
+use crate::store::{self, in_tx, Db, Mark, NewMessage, QueueRecord, QueueTx};
 
 /// FIFO deduplication window.
 const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
@@ -156,7 +155,7 @@ const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 pub const GAUGES_WHILE_EMPTY: Duration = Duration::from_secs(6 * 3600);
 
 pub struct QueueService {
-    store: Store,
+    db: Db,
     region: String,
     account: String,
     clock: Arc<dyn Clock>,
@@ -261,8 +260,42 @@ impl QueueService {
     }
 
     pub fn open_with_clock(path: &Path, region: &str, account: &str, clock: Arc<dyn Clock>) -> Result<Arc<QueueService>, QueueError> {
+        Ok(QueueService::with_db(Db::Sqlite(store::sqlite::Store::open(path)?), region, account, clock))
+    }
+
+    /// Opens the account's queues in the PostgreSQL database at `url`, which other nodes
+    /// share (`--store postgres://…`): a receive on any node may take a message sent on any
+    /// other, and long polls hear other nodes' sends.
+    pub async fn open_shared(url: &str, region: &str, account: &str) -> Result<Arc<QueueService>, QueueError> {
+        QueueService::open_shared_with_clock(url, region, account, Arc::new(SystemClock)).await
+    }
+
+    pub async fn open_shared_with_clock(
+        url: &str,
+        region: &str,
+        account: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<QueueService>, QueueError> {
+        // This node's connections' name, which announcements quote (a node ignores its own).
+        let node = format!("nimbus-queues-{}", uuid::Uuid::new_v4().simple());
+        let shared = store::postgres::SharedQueues::open(url, account, &node).await?;
+        let svc = QueueService::with_db(Db::Postgres(shared), region, account, clock);
+        if let Db::Postgres(shared) = &svc.db {
+            let weak = Arc::downgrade(&svc);
+            shared.listen(Arc::downgrade(&svc), move |queue| {
+                let Some(svc) = weak.upgrade() else { return };
+                match queue {
+                    Some(name) => svc.wake(name),
+                    None => svc.wake_all(),
+                }
+            });
+        }
+        Ok(svc)
+    }
+
+    fn with_db(db: Db, region: &str, account: &str, clock: Arc<dyn Clock>) -> Arc<QueueService> {
         let svc = Arc::new(QueueService {
-            store: Store::open(path)?,
+            db,
             region: region.to_string(),
             account: account.to_string(),
             clock,
@@ -283,7 +316,7 @@ impl QueueService {
                 }
             });
         }
-        Ok(svc)
+        svc
     }
 
     fn now(&self) -> i64 {
@@ -314,7 +347,7 @@ impl QueueService {
     pub async fn record_gauges(&self) -> Result<(), QueueError> {
         let Some(m) = self.metrics.get() else { return Ok(()) };
         let now = self.now();
-        let gauges = self.store.run(false, move |conn| store::gauges(conn, now)).await?;
+        let gauges = in_tx!(&self.db, false, |tx| tx.gauges(now).await)?;
         let quiet = {
             let mut empty_since = self.empty_since.lock().unwrap_or_else(|p| p.into_inner());
             let before = std::mem::take(&mut *empty_since);
@@ -373,6 +406,14 @@ impl QueueService {
         }
     }
 
+    /// Wakes every waiting receive (another node's announcements may have been missed).
+    fn wake_all(&self) {
+        let w = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        for n in w.values() {
+            n.notify_waiters();
+        }
+    }
+
     // ---- queues -------------------------------------------------------------------
 
     /// Creates a queue, or returns the existing one when every given attribute matches.
@@ -389,32 +430,30 @@ impl QueueService {
         validate_tags(&input.tags)?;
         let now_secs = self.now() / 1000;
         let svc_arn_prefix = self.arn("");
-        self.store
-            .run(true, move |conn| {
-                if let Some(existing) = store::find_queue(conn, &input.name)? {
-                    let have = existing.settings.to_map();
-                    let want = settings.to_map();
-                    for name in input.attributes.keys() {
-                        if have.get(name) != want.get(name) {
-                            return Err(QueueError::QueueNameExists(format!(
-                                "A queue already exists with the same name and a different value for attribute {name}"
-                            )));
-                        }
+        in_tx!(&self.db, true, |tx| {
+            if let Some(existing) = tx.find_queue(&input.name).await? {
+                let have = existing.settings.to_map();
+                let want = settings.to_map();
+                for name in input.attributes.keys() {
+                    if have.get(name) != want.get(name) {
+                        return Err(QueueError::QueueNameExists(format!(
+                            "A queue already exists with the same name and a different value for attribute {name}"
+                        )));
                     }
-                    return Ok(existing.name);
                 }
-                if let Some(p) = &settings.redrive_policy {
-                    check_dead_letter_target(conn, &svc_arn_prefix, &p.dead_letter_target_arn, fifo)?;
-                }
-                Ok(store::insert_queue(conn, &input.name, &settings, &input.tags, now_secs)?.name)
-            })
-            .await
+                return Ok(existing.name);
+            }
+            if let Some(p) = &settings.redrive_policy {
+                check_dead_letter_target(tx, &svc_arn_prefix, &p.dead_letter_target_arn, fifo).await?;
+            }
+            Ok(tx.insert_queue(&input.name, &settings, &input.tags, now_secs).await?.name)
+        })
     }
 
     /// Checks that a queue exists (GetQueueUrl).
     pub async fn get_queue(&self, name: &str) -> Result<(), QueueError> {
         let name = name.to_string();
-        self.store.run(false, move |conn| store::get_queue(conn, &name).map(|_| ())).await
+        in_tx!(&self.db, false, |tx| store::get_queue(tx, &name).await.map(|_| ()))
     }
 
     /// The queue's `Policy` attribute (its resource-based policy), if it has one; None also
@@ -426,7 +465,7 @@ impl QueueService {
     /// The queue's `Policy`, if it has one; Err when there is no such queue.
     pub async fn stored_policy(&self, name: &str) -> Result<Option<String>, QueueError> {
         let name = name.to_string();
-        self.store.run(false, move |conn| Ok(store::get_queue(conn, &name)?.settings.passthrough.get("Policy").cloned())).await
+        in_tx!(&self.db, false, |tx| Ok(store::get_queue(tx, &name).await?.settings.passthrough.get("Policy").cloned()))
     }
 
     /// Queue names in order, optionally by prefix, paginated when `max_results` is given.
@@ -438,26 +477,25 @@ impl QueueService {
     ) -> Result<(Vec<String>, Option<String>), QueueError> {
         let limit = page_limit(max_results)?;
         let after = decode_token(next_token.as_deref())?;
-        let names = self.store.run(false, move |conn| Ok(store::all_queues(conn)?.into_iter().map(|q| q.name).collect::<Vec<_>>())).await?;
+        let names = in_tx!(&self.db, false, |tx| Ok(tx.all_queues().await?.into_iter().map(|q| q.name).collect::<Vec<_>>()))?;
         let filtered: Vec<String> = names.into_iter().filter(|n| prefix.as_deref().is_none_or(|p| n.starts_with(p))).collect();
         Ok(paginate(filtered, after, limit, max_results.is_some()))
     }
 
     pub async fn delete_queue(&self, name: &str) -> Result<(), QueueError> {
         let n = name.to_string();
-        self.store
-            .run(true, move |conn| {
-                let q = store::get_queue(conn, &n)?;
-                store::delete_queue(conn, q.id)
-            })
-            .await?;
+        in_tx!(&self.db, true, |tx| {
+            let q = store::get_queue(tx, &n).await?;
+            tx.announce(&n);
+            tx.delete_queue(q.id).await
+        })?;
         self.wake(name);
         Ok(())
     }
 
     pub async fn purge_queue(&self, name: &str) -> Result<(), QueueError> {
         let n = name.to_string();
-        let queue_id = self.store.run(false, move |conn| store::get_queue(conn, &n).map(|q| q.id)).await?;
+        let queue_id = in_tx!(&self.db, false, |tx| store::get_queue(tx, &n).await.map(|q| q.id))?;
         {
             let mut purged = self.purged.lock().unwrap_or_else(|p| p.into_inner());
             let now = std::time::Instant::now();
@@ -469,7 +507,7 @@ impl QueueService {
             }
             purged.insert(name.to_string(), now);
         }
-        self.store.run(true, move |conn| store::purge(conn, queue_id)).await
+        in_tx!(&self.db, true, |tx| tx.purge(queue_id).await)
     }
 
     /// GetQueueAttributes: `names` may hold `All`; an empty list returns nothing.
@@ -488,14 +526,11 @@ impl QueueService {
         let n = name.to_string();
         let now = self.now();
         let arn = self.arn(name);
-        let (q, counts) = self
-            .store
-            .run(false, move |conn| {
-                let q = store::get_queue(conn, &n)?;
-                let c = store::counts(conn, q.id, now)?;
-                Ok((q, c))
-            })
-            .await?;
+        let (q, counts) = in_tx!(&self.db, false, |tx| {
+            let q = store::get_queue(tx, &n).await?;
+            let c = tx.counts(q.id, now).await?;
+            Ok((q, c))
+        })?;
         let mut m = q.settings.to_map();
         m.insert("QueueArn".into(), arn);
         m.insert("ApproximateNumberOfMessages".into(), counts.0.to_string());
@@ -513,19 +548,18 @@ impl QueueService {
         let n = name.to_string();
         let now_secs = self.now() / 1000;
         let arn_prefix = self.arn("");
-        self.store
-            .run(true, move |conn| {
-                let mut q = store::get_queue(conn, &n)?;
-                q.settings.apply(&attrs, Mode::Set)?;
-                if attrs.contains_key("RedrivePolicy") {
-                    if let Some(p) = &q.settings.redrive_policy {
-                        check_dead_letter_target(conn, &arn_prefix, &p.dead_letter_target_arn, q.settings.fifo)?;
-                    }
+        in_tx!(&self.db, true, |tx| {
+            let mut q = store::get_queue(tx, &n).await?;
+            q.settings.apply(&attrs, Mode::Set)?;
+            if attrs.contains_key("RedrivePolicy") {
+                if let Some(p) = &q.settings.redrive_policy {
+                    check_dead_letter_target(tx, &arn_prefix, &p.dead_letter_target_arn, q.settings.fifo).await?;
                 }
-                q.modified_at = now_secs;
-                store::update_queue(conn, &q)
-            })
-            .await?;
+            }
+            q.modified_at = now_secs;
+            tx.announce(&n);
+            tx.update_queue(&q).await
+        })?;
         // A shorter wait or delay may matter to pollers.
         self.wake(name);
         Ok(())
@@ -534,34 +568,30 @@ impl QueueService {
     pub async fn tag_queue(&self, name: &str, tags: BTreeMap<String, String>) -> Result<(), QueueError> {
         validate_tags(&tags)?;
         let n = name.to_string();
-        self.store
-            .run(true, move |conn| {
-                let mut q = store::get_queue(conn, &n)?;
-                q.tags.extend(tags);
-                if q.tags.len() > 50 {
-                    return Err(QueueError::invalid(format!("Too many tags added for queue {n}.")));
-                }
-                store::update_queue(conn, &q)
-            })
-            .await
+        in_tx!(&self.db, true, |tx| {
+            let mut q = store::get_queue(tx, &n).await?;
+            q.tags.extend(tags);
+            if q.tags.len() > 50 {
+                return Err(QueueError::invalid(format!("Too many tags added for queue {n}.")));
+            }
+            tx.update_queue(&q).await
+        })
     }
 
     pub async fn untag_queue(&self, name: &str, keys: Vec<String>) -> Result<(), QueueError> {
         let n = name.to_string();
-        self.store
-            .run(true, move |conn| {
-                let mut q = store::get_queue(conn, &n)?;
-                for k in &keys {
-                    q.tags.remove(k);
-                }
-                store::update_queue(conn, &q)
-            })
-            .await
+        in_tx!(&self.db, true, |tx| {
+            let mut q = store::get_queue(tx, &n).await?;
+            for k in &keys {
+                q.tags.remove(k);
+            }
+            tx.update_queue(&q).await
+        })
     }
 
     pub async fn list_queue_tags(&self, name: &str) -> Result<BTreeMap<String, String>, QueueError> {
         let n = name.to_string();
-        self.store.run(false, move |conn| Ok(store::get_queue(conn, &n)?.tags)).await
+        in_tx!(&self.db, false, |tx| Ok(store::get_queue(tx, &n).await?.tags))
     }
 
     /// Queues whose redrive policy targets `name`.
@@ -575,17 +605,16 @@ impl QueueService {
         let after = decode_token(next_token.as_deref())?;
         let n = name.to_string();
         let arn = self.arn(name);
-        let sources = self
-            .store
-            .run(false, move |conn| {
-                store::get_queue(conn, &n)?;
-                Ok(store::all_queues(conn)?
-                    .into_iter()
-                    .filter(|q| q.settings.redrive_policy.as_ref().is_some_and(|p| p.dead_letter_target_arn == arn))
-                    .map(|q| q.name)
-                    .collect::<Vec<_>>())
-            })
-            .await?;
+        let sources = in_tx!(&self.db, false, |tx| {
+            store::get_queue(tx, &n).await?;
+            Ok(tx
+                .all_queues()
+                .await?
+                .into_iter()
+                .filter(|q| q.settings.redrive_policy.as_ref().is_some_and(|p| p.dead_letter_target_arn == arn))
+                .map(|q| q.name)
+                .collect::<Vec<_>>())
+        })?;
         Ok(paginate(sources, after, limit, max_results.is_some()))
     }
 
@@ -621,13 +650,10 @@ impl QueueService {
         let n = name.to_string();
         let now = self.now();
         let sender = self.account.clone();
-        let r = self
-            .store
-            .run(true, move |conn| {
-                let q = store::get_queue(conn, &n)?;
-                send_in(conn, &q, p, now, &sender)
-            })
-            .await?;
+        let r = in_tx!(&self.db, true, |tx| {
+            let q = store::get_queue(tx, &n).await?;
+            send_in(tx, &q, p, now, &sender).await
+        })?;
         self.sent(name, size, now);
         self.wake(name);
         Ok(r)
@@ -668,23 +694,20 @@ impl QueueService {
         let n = name.to_string();
         let now = self.now();
         let sender = self.account.clone();
-        let (ok, more_failed) = self
-            .store
-            .run(true, move |conn| {
-                let q = store::get_queue(conn, &n)?;
-                let mut ok = Vec::new();
-                let mut failed = Vec::new();
-                for (id, p) in ready {
-                    let size = p.size;
-                    match send_in(conn, &q, p, now, &sender) {
-                        Ok(r) => ok.push((id, r, size)),
-                        Err(QueueError::Internal(e)) => return Err(QueueError::Internal(e)),
-                        Err(e) => failed.push(batch_failure(&id, &e)),
-                    }
+        let (ok, more_failed) = in_tx!(&self.db, true, |tx| {
+            let q = store::get_queue(tx, &n).await?;
+            let mut ok = Vec::new();
+            let mut failed = Vec::new();
+            for (id, p) in ready {
+                let size = p.size;
+                match send_in(tx, &q, p, now, &sender).await {
+                    Ok(r) => ok.push((id, r, size)),
+                    Err(QueueError::Internal(e)) => return Err(QueueError::Internal(e)),
+                    Err(e) => failed.push(batch_failure(&id, &e)),
                 }
-                Ok((ok, failed))
-            })
-            .await?;
+            }
+            Ok((ok, failed))
+        })?;
         failed.extend(more_failed);
         if !ok.is_empty() {
             self.wake(name);
@@ -729,14 +752,11 @@ impl QueueService {
             let now = self.now();
             let r = req.clone();
             let region_account = (self.region.clone(), self.account.clone());
-            let (msgs, next, queue_wait, redriven) = self
-                .store
-                .run(false, move |conn| {
-                    let q = store::get_queue(conn, &n)?;
-                    let (msgs, next, redriven) = receive_in(conn, &q, &r, visibility, now, &region_account)?;
-                    Ok((msgs, next, q.settings.receive_message_wait_time_seconds, redriven))
-                })
-                .await?;
+            let (msgs, next, queue_wait, redriven) = in_tx!(&self.db, false, |tx| {
+                let q = store::get_queue(tx, &n).await?;
+                let (msgs, next, redriven) = receive_in(tx, &q, &r, visibility, now, &region_account).await?;
+                Ok((msgs, next, q.settings.receive_message_wait_time_seconds, redriven))
+            })?;
             if let Some(dlq) = redriven {
                 self.wake(&dlq);
             }
@@ -782,21 +802,22 @@ impl QueueService {
     ) -> Result<Vec<(String, Result<(), QueueError>)>, QueueError> {
         let n = name.to_string();
         let now = self.now();
-        let results = self
-            .store
-            .run(true, move |conn| {
-                let q = store::get_queue(conn, &n)?;
-                let mut out = Vec::new();
-                for e in entries {
-                    let r = delete_in(conn, &q, &e.input, now);
-                    if let Err(QueueError::Internal(x)) = r {
-                        return Err(QueueError::Internal(x));
-                    }
-                    out.push((e.id, r));
+        let results = in_tx!(&self.db, true, |tx| {
+            let q = store::get_queue(tx, &n).await?;
+            let mut out = Vec::new();
+            for e in entries {
+                let r = delete_in(tx, &q, &e.input, now).await;
+                if let Err(QueueError::Internal(x)) = r {
+                    return Err(QueueError::Internal(x));
                 }
-                Ok(out)
-            })
-            .await?;
+                out.push((e.id, r));
+            }
+            if q.settings.fifo {
+                // Deleting an in-flight FIFO message unblocks its group.
+                tx.announce(&n);
+            }
+            Ok(out)
+        })?;
         let deleted = results.iter().filter(|(_, r)| r.is_ok()).count();
         if deleted > 0 {
             self.count(name, QueueMetric::NumberOfMessagesDeleted, deleted as f64, now);
@@ -834,22 +855,22 @@ impl QueueService {
     ) -> Result<Vec<(String, Result<(), QueueError>)>, QueueError> {
         let n = name.to_string();
         let now = self.now();
-        let results = self
-            .store
-            .run(false, move |conn| {
-                let q = store::get_queue(conn, &n)?;
-                let mut out = Vec::new();
-                for e in entries {
-                    let r = check_visibility(e.input.visibility_timeout)
-                        .and_then(|t| change_visibility_in(conn, &q, &e.input.receipt_handle, t, now));
-                    if let Err(QueueError::Internal(x)) = r {
-                        return Err(QueueError::Internal(x));
-                    }
-                    out.push((e.id, r));
+        let results = in_tx!(&self.db, false, |tx| {
+            let q = store::get_queue(tx, &n).await?;
+            let mut out = Vec::new();
+            for e in entries {
+                let r = match check_visibility(e.input.visibility_timeout) {
+                    Ok(t) => change_visibility_in(tx, &q, &e.input.receipt_handle, t, now).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(QueueError::Internal(x)) = r {
+                    return Err(QueueError::Internal(x));
                 }
-                Ok(out)
-            })
-            .await?;
+                out.push((e.id, r));
+            }
+            tx.announce(&n);
+            Ok(out)
+        })?;
         self.wake(name);
         Ok(results)
     }
@@ -857,7 +878,7 @@ impl QueueService {
     /// Removes expired messages and deduplication entries.
     pub async fn sweep(&self) -> Result<usize, QueueError> {
         let now = self.now();
-        self.store.run(false, move |conn| store::sweep(conn, now)).await
+        in_tx!(&self.db, false, |tx| tx.sweep(now).await)
     }
 
     // ---- for the rest of Nimbus: queues by ARN ---------------------------------------
@@ -866,7 +887,7 @@ impl QueueService {
     pub async fn queue_by_arn(&self, arn: &str) -> Result<QueueInfo, QueueError> {
         let name = self.name_from_arn(arn).ok_or(QueueError::QueueDoesNotExist)?;
         let n = name.clone();
-        let q = self.store.run(false, move |conn| store::get_queue(conn, &n)).await?;
+        let q = in_tx!(&self.db, false, |tx| store::get_queue(tx, &n).await)?;
         Ok(QueueInfo { arn: self.arn(&name), fifo: q.settings.fifo, visibility_timeout: q.settings.visibility_timeout, name })
     }
 
@@ -983,17 +1004,17 @@ fn paginate(names: Vec<String>, after: Option<String>, limit: usize, paginated: 
 }
 
 /// The dead-letter target must be an existing queue of this account, of the same type.
-fn check_dead_letter_target(conn: &Connection, arn_prefix: &str, target: &str, fifo: bool) -> Result<(), QueueError> {
+async fn check_dead_letter_target(tx: &mut impl QueueTx, arn_prefix: &str, target: &str, fifo: bool) -> Result<(), QueueError> {
     let bad = |reason: &str| QueueError::bad_value(target, "RedrivePolicy", reason);
     let name = target.strip_prefix(arn_prefix).filter(|n| !n.is_empty()).ok_or_else(|| bad("Dead-letter target does not exist."))?;
-    let dlq = store::find_queue(conn, name)?.ok_or_else(|| bad("Dead-letter target does not exist."))?;
+    let dlq = tx.find_queue(name).await?.ok_or_else(|| bad("Dead-letter target does not exist."))?;
     if dlq.settings.fifo != fifo {
         return Err(bad("Dead-letter queue must be same type of queue as the source."));
     }
     Ok(())
 }
 
-fn send_in(conn: &Connection, q: &QueueRecord, p: Prepared, now: i64, sender: &str) -> Result<SendResult, QueueError> {
+async fn send_in(tx: &mut impl QueueTx, q: &QueueRecord, p: Prepared, now: i64, sender: &str) -> Result<SendResult, QueueError> {
     let s = &q.settings;
     if p.size > s.maximum_message_size as usize {
         return Err(QueueError::invalid(format!(
@@ -1026,8 +1047,11 @@ fn send_in(conn: &Connection, q: &QueueRecord, p: Prepared, now: i64, sender: &s
             "The request include parameter that is not valid for this queue type.",
         ));
     }
+    if s.fifo {
+        tx.lock_fifo(q.id).await?;
+    }
     if let Some(d) = &dedup_id {
-        if let Some((message_id, seq)) = store::find_duplicate(conn, q.id, d, now)? {
+        if let Some((message_id, seq)) = tx.find_duplicate(q.id, d, now).await? {
             return Ok(SendResult {
                 message_id,
                 md5_of_body: p.md5_of_body,
@@ -1039,27 +1063,29 @@ fn send_in(conn: &Connection, q: &QueueRecord, p: Prepared, now: i64, sender: &s
     }
     let delay = m.delay_seconds.unwrap_or(i64::from(s.delay_seconds));
     let message_id = uuid::Uuid::new_v4().to_string();
-    let row = store::insert_message(
-        conn,
-        q.id,
-        &NewMessage {
-            message_id: message_id.clone(),
-            body: m.body,
-            body_md5: p.md5_of_body.clone(),
-            attributes: m.attributes,
-            system_attributes: m.system_attributes,
-            sent_at: now,
-            available_at: now + delay * 1000,
-            expires_at: now + i64::from(s.message_retention_period) * 1000,
-            group_id: m.group_id,
-            dedup_id: dedup_id.clone(),
-            sender_id: sender.to_string(),
-            dlq_source_arn: None,
-        },
-    )?;
+    let row = tx
+        .insert_message(
+            q.id,
+            &NewMessage {
+                message_id: message_id.clone(),
+                body: m.body,
+                body_md5: p.md5_of_body.clone(),
+                attributes: m.attributes,
+                system_attributes: m.system_attributes,
+                sent_at: now,
+                available_at: now + delay * 1000,
+                expires_at: now + i64::from(s.message_retention_period) * 1000,
+                group_id: m.group_id,
+                dedup_id: dedup_id.clone(),
+                sender_id: sender.to_string(),
+                dlq_source_arn: None,
+            },
+        )
+        .await?;
     if let Some(d) = &dedup_id {
-        store::remember_dedup(conn, q.id, d, &message_id, row, now + DEDUP_WINDOW_MS)?;
+        tx.remember_dedup(q.id, d, &message_id, row, now + DEDUP_WINDOW_MS).await?;
     }
+    tx.announce(&q.name);
     Ok(SendResult {
         message_id,
         md5_of_body: p.md5_of_body,
@@ -1071,8 +1097,8 @@ fn send_in(conn: &Connection, q: &QueueRecord, p: Prepared, now: i64, sender: &s
 
 type ReceiveOutcome = (Vec<ReceivedMessage>, Option<i64>, Option<String>);
 
-fn receive_in(
-    conn: &Connection,
+async fn receive_in(
+    tx: &mut impl QueueTx,
     q: &QueueRecord,
     req: &ReceiveRequest,
     visibility: Option<u32>,
@@ -1083,46 +1109,48 @@ fn receive_in(
     let visibility = i64::from(visibility.unwrap_or(q.settings.visibility_timeout));
     let source_arn = format!("arn:aws:sqs:{region}:{account}:{}", q.name);
     let dlq = match &q.settings.redrive_policy {
-        Some(p) => p
-            .dead_letter_target_arn
-            .strip_prefix(&format!("arn:aws:sqs:{region}:{account}:"))
-            .map(|n| store::find_queue(conn, n))
-            .transpose()?
-            .flatten()
-            .map(|d| (d, p.max_receive_count)),
+        Some(p) => match p.dead_letter_target_arn.strip_prefix(&format!("arn:aws:sqs:{region}:{account}:")) {
+            Some(n) => tx.find_queue(n).await?.map(|d| (d, p.max_receive_count)),
+            None => None,
+        },
         None => None,
     };
+    if q.settings.fifo {
+        tx.lock_fifo(q.id).await?;
+    }
     let mut out = Vec::new();
     let mut redriven = None;
     // Redriven messages do not count; look again until the batch is full or nothing is left.
     for _round in 0..5 {
-        let candidates: Vec<(i64, Option<String>)> = if q.settings.fifo {
-            store::fifo_candidates(conn, q.id, now, max)?.into_iter().map(|(id, g)| (id, Some(g))).collect()
+        let candidates = if q.settings.fifo {
+            store::fifo_candidates(tx, q.id, now, max).await?
         } else {
-            store::standard_candidates(conn, q.id, now, max - out.len())?.into_iter().map(|id| (id, None)).collect()
+            tx.standard_candidates(q.id, now, max - out.len()).await?
         };
         if candidates.is_empty() {
             break;
         }
         let mut moved_any = false;
+        let mut marks = Vec::new();
         // A FIFO group whose message moved to the DLQ continues on the next round, in order.
         let mut stop_groups: HashSet<String> = HashSet::new();
-        for (id, group) in candidates {
+        for m in candidates {
             if out.len() >= max {
                 break;
             }
+            let group = q.settings.fifo.then(|| m.message.group_id.clone().unwrap_or_default());
             if group.as_ref().is_some_and(|g| stop_groups.contains(g)) {
                 continue;
             }
-            let Some(m) = store::load_message(conn, q.id, id)? else { continue };
             if let Some((dlq, max_receives)) = &dlq {
                 if m.receive_count >= *max_receives {
                     let mut moved = m.message.clone();
                     moved.available_at = now;
                     moved.expires_at = m.message.sent_at + i64::from(dlq.settings.message_retention_period) * 1000;
                     moved.dlq_source_arn = Some(source_arn.clone());
-                    store::insert_message(conn, dlq.id, &moved)?;
-                    store::delete_message(conn, id)?;
+                    tx.insert_message(dlq.id, &moved).await?;
+                    tx.delete_message(m.id).await?;
+                    tx.announce(&dlq.name);
                     redriven = Some(dlq.name.clone());
                     moved_any = true;
                     if let Some(g) = group {
@@ -1134,14 +1162,15 @@ fn receive_in(
             let nonce = uuid::Uuid::new_v4().simple().to_string();
             let count = m.receive_count + 1;
             let first = m.first_receive_at.unwrap_or(now);
-            store::mark_received(conn, id, &nonce, now + visibility * 1000, count, first)?;
-            out.push(render_received(q, &m, encode_receipt(q.id, id, &nonce), count, first, req));
+            out.push(render_received(q, &m, encode_receipt(q.id, m.id, &nonce), count, first, req));
+            marks.push(Mark { id: m.id, receipt: nonce, available_at: now + visibility * 1000, count, first });
         }
+        tx.mark_received(&marks).await?;
         if !moved_any || out.len() >= max {
             break;
         }
     }
-    let next = if out.is_empty() { store::next_available(conn, q.id, now)? } else { None };
+    let next = if out.is_empty() { tx.next_available(q.id, now).await? } else { None };
     Ok((out, next, redriven))
 }
 
@@ -1186,31 +1215,31 @@ fn render_received(
     }
 }
 
-fn delete_in(conn: &Connection, q: &QueueRecord, rh: &str, now: i64) -> Result<(), QueueError> {
+async fn delete_in(tx: &mut impl QueueTx, q: &QueueRecord, rh: &str, now: i64) -> Result<(), QueueError> {
     let (queue_id, row, nonce) = decode_receipt(rh)?;
     if queue_id != q.id {
         return Err(invalid_receipt(rh));
     }
-    let Some(m) = store::load_message(conn, q.id, row)? else {
+    let Some(m) = tx.load_message(q.id, row).await? else {
         return Ok(()); // already deleted: AWS answers success
     };
     // FIFO queues refuse a handle whose receive is over; standard queues delete anyway.
     if q.settings.fifo && (m.receipt.as_deref() != Some(nonce.as_str()) || m.message.available_at <= now) {
         return Err(QueueError::bad_value(rh, "ReceiptHandle", "The receipt handle has expired."));
     }
-    store::delete_message(conn, row)
+    tx.delete_message(row).await
 }
 
-fn change_visibility_in(conn: &Connection, q: &QueueRecord, rh: &str, timeout: u32, now: i64) -> Result<(), QueueError> {
+async fn change_visibility_in(tx: &mut impl QueueTx, q: &QueueRecord, rh: &str, timeout: u32, now: i64) -> Result<(), QueueError> {
     let (queue_id, row, nonce) = decode_receipt(rh)?;
     if queue_id != q.id {
         return Err(invalid_receipt(rh));
     }
     let not_inflight =
         || QueueError::MessageNotInflight("Message does not exist or is not available for visibility timeout change.".into());
-    let m = store::load_message(conn, q.id, row)?.ok_or_else(not_inflight)?;
+    let m = tx.load_message(q.id, row).await?.ok_or_else(not_inflight)?;
     if m.receipt.as_deref() != Some(nonce.as_str()) || m.message.available_at <= now {
         return Err(not_inflight());
     }
-    store::set_available_at(conn, row, now + i64::from(timeout) * 1000)
+    tx.set_available_at(row, now + i64::from(timeout) * 1000).await
 }

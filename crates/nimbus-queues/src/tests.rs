@@ -24,15 +24,68 @@ impl ManualClock {
 struct Fixture {
     svc: Arc<QueueService>,
     clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
+fn start_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock(AtomicI64::new(1_700_000_000_000)))
+}
+
+/// The service on `queues.db` in a fresh directory.
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
-    let clock = Arc::new(ManualClock(AtomicI64::new(1_700_000_000_000)));
+    let clock = start_clock();
     let svc = QueueService::open_with_clock(&dir.path().join("queues.db"), "us-east-1", "000000000000", clock.clone()).expect("open");
-    Fixture { svc, clock, _dir: dir }
+    Fixture { svc, clock, _dir: Some(dir) }
 }
+
+/// The service on a fresh PostgreSQL database (None where there is none to test with;
+/// under CI there always is).
+async fn shared_fixture() -> Option<Fixture> {
+    let url = nimbus_store::pg::testing::fresh_database().await?;
+    let clock = start_clock();
+    let svc = QueueService::open_shared_with_clock(&url, "us-east-1", "000000000000", clock.clone()).await.expect("open shared");
+    Some(Fixture { svc, clock, _dir: None })
+}
+
+/// Each behaviour test runs on both engines: `sqlite::name` and `postgres::name`.
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::fixture()).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(f) = super::shared_fixture().await else { return };
+                    super::$name(f).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_engines!(
+    queue_lifecycle,
+    visibility_timeout_and_delete,
+    delays_and_retention,
+    redrive_to_dead_letter_queue,
+    fifo_group_ordering,
+    fifo_visibility_expiry_redelivers_in_order,
+    fifo_deduplication_window,
+    batches_and_validation,
+    message_attributes_round_trip,
+    long_poll_wakes_on_send,
+    arn_api,
+    counts_what_the_api_did_for_cloudwatch,
+    gauges_say_where_each_message_is,
+);
 
 fn attrs(items: &[(&str, &str)]) -> BTreeMap<String, String> {
     items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -56,9 +109,7 @@ async fn bodies(svc: &QueueService, q: &str, max: i64) -> Vec<String> {
     svc.receive_message(q, now_req(max)).await.expect("receive").into_iter().map(|m| m.body).collect()
 }
 
-#[tokio::test]
-async fn queue_lifecycle() {
-    let f = fixture();
+async fn queue_lifecycle(f: Fixture) {
     create(&f.svc, "q1", &[("VisibilityTimeout", "10")]).await;
     create(&f.svc, "q1", &[("VisibilityTimeout", "10")]).await;
     let e = f
@@ -85,9 +136,7 @@ async fn queue_lifecycle() {
     assert_eq!(f.svc.resolve("http://h/123456789012/q2"), Err(QueueError::QueueDoesNotExist));
 }
 
-#[tokio::test]
-async fn visibility_timeout_and_delete() {
-    let f = fixture();
+async fn visibility_timeout_and_delete(f: Fixture) {
     create(&f.svc, "q", &[("VisibilityTimeout", "30")]).await;
     let sent = f.svc.send_message("q", SendMessage::new("hello")).await.unwrap();
     assert_eq!(sent.md5_of_body, message::md5_of_body("hello"));
@@ -120,9 +169,7 @@ async fn visibility_timeout_and_delete() {
     ));
 }
 
-#[tokio::test]
-async fn delays_and_retention() {
-    let f = fixture();
+async fn delays_and_retention(f: Fixture) {
     create(&f.svc, "q", &[("DelaySeconds", "5"), ("MessageRetentionPeriod", "60")]).await;
     f.svc.send_message("q", SendMessage::new("queue-delay")).await.unwrap();
     f.svc.send_message("q", SendMessage { delay_seconds: Some(0), ..SendMessage::new("now") }).await.unwrap();
@@ -139,9 +186,7 @@ async fn delays_and_retention() {
     assert!(matches!(e, Err(QueueError::InvalidParameterValue(_))));
 }
 
-#[tokio::test]
-async fn redrive_to_dead_letter_queue() {
-    let f = fixture();
+async fn redrive_to_dead_letter_queue(f: Fixture) {
     create(&f.svc, "dlq", &[]).await;
     let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":"2"}"#;
     create(&f.svc, "src", &[("VisibilityTimeout", "1"), ("RedrivePolicy", policy)]).await;
@@ -160,9 +205,7 @@ async fn redrive_to_dead_letter_queue() {
     assert!(f.svc.set_queue_attributes("src", attrs(&[("RedrivePolicy", bad)])).await.is_err());
 }
 
-#[tokio::test]
-async fn fifo_group_ordering() {
-    let f = fixture();
+async fn fifo_group_ordering(f: Fixture) {
     create(&f.svc, "f.fifo", &[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")]).await;
     for (g, b) in [("A", "a1"), ("A", "a2"), ("B", "b1"), ("A", "a3"), ("B", "b2")] {
         let r = f.svc.send_message("f.fifo", SendMessage { group_id: Some(g.into()), ..SendMessage::new(b) }).await.unwrap();
@@ -183,9 +226,7 @@ async fn fifo_group_ordering() {
     assert!(matches!(e, Err(QueueError::InvalidParameterValue(_))));
 }
 
-#[tokio::test]
-async fn fifo_visibility_expiry_redelivers_in_order() {
-    let f = fixture();
+async fn fifo_visibility_expiry_redelivers_in_order(f: Fixture) {
     create(&f.svc, "o.fifo", &[("FifoQueue", "true"), ("VisibilityTimeout", "5")]).await;
     for (i, b) in ["1", "2", "3"].iter().enumerate() {
         f.svc
@@ -203,9 +244,7 @@ async fn fifo_visibility_expiry_redelivers_in_order() {
     assert!(matches!(e, Err(QueueError::InvalidParameterValue(_))), "{e:?}");
 }
 
-#[tokio::test]
-async fn fifo_deduplication_window() {
-    let f = fixture();
+async fn fifo_deduplication_window(f: Fixture) {
     create(&f.svc, "d.fifo", &[("FifoQueue", "true")]).await;
     let send = |dedup: Option<&str>, body: &str| SendMessage {
         group_id: Some("g".into()),
@@ -238,9 +277,7 @@ async fn fifo_deduplication_window() {
     assert_eq!(m[0].attributes["MessageDeduplicationId"], "0967115f2813a3541eaef77de9d9d5773f1c0c04314b0bbfe4ff3b3b1c55b5d5");
 }
 
-#[tokio::test]
-async fn batches_and_validation() {
-    let f = fixture();
+async fn batches_and_validation(f: Fixture) {
     create(&f.svc, "q", &[("MaximumMessageSize", "1024")]).await;
     let entry = |id: &str, body: &str| BatchEntry { id: id.into(), input: SendMessage::new(body) };
     let out = f.svc.send_message_batch("q", vec![entry("a", "1"), entry("b", &"x".repeat(1025)), entry("c", "\u{1}")]).await.unwrap();
@@ -277,9 +314,7 @@ async fn batches_and_validation() {
     assert!(matches!(f.svc.send_message("q", big).await, Err(QueueError::InvalidParameterValue(_))));
 }
 
-#[tokio::test]
-async fn message_attributes_round_trip() {
-    let f = fixture();
+async fn message_attributes_round_trip(f: Fixture) {
     create(&f.svc, "q", &[]).await;
     let mut m = SendMessage::new("body");
     m.attributes.insert("City".into(), AttributeValue::string("String", "Any City"));
@@ -315,10 +350,8 @@ async fn messages_survive_reopen() {
     assert_eq!(seen.len(), 20);
 }
 
-#[tokio::test]
-async fn long_poll_wakes_on_send() {
-    let dir = tempfile::tempdir().unwrap();
-    let svc = QueueService::open(&dir.path().join("queues.db"), "us-east-1", "000000000000").unwrap();
+async fn long_poll_wakes_on_send(f: Fixture) {
+    let svc = f.svc;
     create(&svc, "q", &[]).await;
     let sender = svc.clone();
     tokio::spawn(async move {
@@ -336,9 +369,7 @@ async fn long_poll_wakes_on_send() {
     assert!(t.elapsed() >= Duration::from_millis(990), "{:?}", t.elapsed());
 }
 
-#[tokio::test]
-async fn arn_api() {
-    let f = fixture();
+async fn arn_api(f: Fixture) {
     create(&f.svc, "q", &[]).await;
     let arn = "arn:aws:sqs:us-east-1:000000000000:q";
     let info = f.svc.queue_by_arn(arn).await.unwrap();
@@ -379,9 +410,7 @@ impl Recorded {
     }
 }
 
-#[tokio::test]
-async fn counts_what_the_api_did_for_cloudwatch() {
-    let f = fixture();
+async fn counts_what_the_api_did_for_cloudwatch(f: Fixture) {
     let rec = Arc::new(Recorded::default());
     f.svc.record_into(rec.clone());
     create(&f.svc, "m", &[]).await;
@@ -410,9 +439,7 @@ async fn counts_what_the_api_did_for_cloudwatch() {
     assert_eq!(rec.sum("m", QueueMetric::NumberOfMessagesDeleted), 2.0, "the bad handle is not counted");
 }
 
-#[tokio::test]
-async fn gauges_say_where_each_message_is() {
-    let f = fixture();
+async fn gauges_say_where_each_message_is(f: Fixture) {
     let rec = Arc::new(Recorded::default());
     create(&f.svc, "g", &[]).await;
     create(&f.svc, "empty", &[]).await;
@@ -446,4 +473,107 @@ async fn gauges_say_where_each_message_is() {
     assert_eq!(one("empty", QueueMetric::ApproximateNumberOfMessagesVisible).last(), Some(&1.0));
     assert_eq!(QueueMetric::ApproximateAgeOfOldestMessage.unit(), "Seconds");
     assert_eq!(QueueMetric::SentMessageSize.unit(), "Bytes");
+}
+
+/// Two nodes (two services) on one fresh PostgreSQL database, with one clock.
+async fn two_nodes() -> Option<(Arc<QueueService>, Arc<QueueService>, Arc<ManualClock>)> {
+    let url = nimbus_store::pg::testing::fresh_database().await?;
+    let clock = start_clock();
+    let a = QueueService::open_shared_with_clock(&url, "us-east-1", "000000000000", clock.clone()).await.expect("node a");
+    let b = QueueService::open_shared_with_clock(&url, "us-east-1", "000000000000", clock.clone()).await.expect("node b");
+    Some((a, b, clock))
+}
+
+#[tokio::test]
+async fn nodes_receiving_at_once_never_take_one_message_twice() {
+    let Some((a, b, _clock)) = two_nodes().await else { return };
+    create(&a, "shared", &[("VisibilityTimeout", "300")]).await;
+    for chunk in 0..30 {
+        let entries =
+            (0..10).map(|i| BatchEntry { id: format!("e{i}"), input: SendMessage::new(format!("m{}", chunk * 10 + i)) }).collect();
+        let sent = a.send_message_batch("shared", entries).await.expect("send");
+        assert_eq!(sent.successful.len(), 10, "{:?}", sent.failed);
+    }
+    // Four receivers on each node, taking batches of 10 until the queue is empty.
+    let mut receivers = Vec::new();
+    for node in [a.clone(), b.clone()] {
+        for _ in 0..4 {
+            let node = node.clone();
+            receivers.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    let batch = bodies(&node, "shared", 10).await;
+                    if batch.is_empty() {
+                        return got;
+                    }
+                    got.extend(batch);
+                }
+            }));
+        }
+    }
+    let mut all = Vec::new();
+    let mut per_node = [0usize; 2];
+    for (i, r) in receivers.into_iter().enumerate() {
+        let got = r.await.expect("receiver");
+        per_node[i / 4] += got.len();
+        all.extend(got);
+    }
+    let distinct: std::collections::HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), 300, "every message received once, none twice ({} distinct)", distinct.len());
+    assert_eq!(distinct.len(), 300);
+    assert!(per_node[0] > 0 && per_node[1] > 0, "both nodes received: {per_node:?}");
+    // What one node deletes, the other no longer counts.
+    let counts = b.get_queue_attributes("shared", &["ApproximateNumberOfMessagesNotVisible".into()]).await.unwrap();
+    assert_eq!(counts["ApproximateNumberOfMessagesNotVisible"], "300");
+}
+
+#[tokio::test]
+async fn a_long_poll_hears_another_nodes_send() {
+    let Some((a, b, _clock)) = two_nodes().await else { return };
+    create(&a, "q", &[]).await;
+    // Give b's announcement listener a moment to listen.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sender = a.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sender.send_message("q", SendMessage::new("from a")).await.expect("send");
+    });
+    let t = Instant::now();
+    let got = b.receive_message("q", ReceiveRequest { wait_time_seconds: Some(10), ..Default::default() }).await.unwrap();
+    assert_eq!(got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec!["from a"]);
+    assert!(t.elapsed() < Duration::from_secs(2), "woken by the other node's send: {:?}", t.elapsed());
+    // And the message b received, a can delete.
+    a.delete_message("q", &got[0].receipt_handle).await.expect("delete on the other node");
+    let counts = b.get_queue_attributes("q", &["All".into()]).await.unwrap();
+    assert_eq!((counts["ApproximateNumberOfMessages"].as_str(), counts["ApproximateNumberOfMessagesNotVisible"].as_str()), ("0", "0"));
+}
+
+#[tokio::test]
+async fn a_fifo_group_is_held_by_one_node_at_a_time() {
+    let Some((a, b, clock)) = two_nodes().await else { return };
+    create(&a, "orders.fifo", &[("FifoQueue", "true"), ("ContentBasedDeduplication", "true"), ("VisibilityTimeout", "30")]).await;
+    for i in 0..20 {
+        let m = SendMessage { group_id: Some("g".into()), ..SendMessage::new(format!("{i:02}")) };
+        // Sent from either node: one sequence.
+        let node = if i % 2 == 0 { &a } else { &b };
+        node.send_message("orders.fifo", m).await.expect("send");
+    }
+    // Both nodes receive at once: one gets the group's first ten, in order; the other nothing.
+    let (ra, rb) = tokio::join!(bodies(&a, "orders.fifo", 10), bodies(&b, "orders.fifo", 10));
+    let first: Vec<String> = (0..10).map(|i| format!("{i:02}")).collect();
+    match (ra.is_empty(), rb.is_empty()) {
+        (false, true) => assert_eq!(ra, first),
+        (true, false) => assert_eq!(rb, first),
+        other => panic!("the group was handed to both nodes or neither: {other:?} {ra:?} {rb:?}"),
+    }
+    // Nothing more while those are in flight, on either node.
+    assert!(bodies(&a, "orders.fifo", 10).await.is_empty());
+    assert!(bodies(&b, "orders.fifo", 10).await.is_empty());
+    // After the visibility timeout the same ten come back first, in order.
+    clock.advance(31);
+    assert_eq!(bodies(&b, "orders.fifo", 10).await, first);
+    // A duplicate sent on the other node within the window is the same message.
+    let dup = a.send_message("orders.fifo", SendMessage { group_id: Some("g".into()), ..SendMessage::new("00") }).await.unwrap();
+    let again = b.send_message("orders.fifo", SendMessage { group_id: Some("g".into()), ..SendMessage::new("00") }).await.unwrap();
+    assert_eq!(dup.message_id, again.message_id);
 }

@@ -90,7 +90,7 @@ pub struct EventSources {
     pub(crate) control: Arc<ControlPlane>,
     pub(crate) invoker: Arc<Invoker>,
     queues: Arc<QueueService>,
-    pub(crate) pollers: Mutex<HashMap<String, Vec<tokio::task::JoinHandle<()>>>>,
+    pub(crate) pollers: Mutex<HashMap<String, Running>>,
     /// The stream services, once the server has built them ([`EventSources::attach_streams`]).
     pub(crate) streams: std::sync::OnceLock<crate::stream::StreamSources>,
     /// LastProcessingResult per mapping, kept in memory (written on every batch).
@@ -98,6 +98,14 @@ pub struct EventSources {
     /// Held by every read-modify-write of a stored mapping (update, tags, delete), so one
     /// cannot write back a mapping another changed or deleted meanwhile.
     edits: tokio::sync::Mutex<()>,
+}
+
+/// A mapping's pollers on this node.
+pub(crate) struct Running {
+    /// The LastModified of the mapping they were started for: another node's change to it
+    /// starts them again, its tags alone do not.
+    modified_ms: i64,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 pub(crate) fn store_err(e: impl std::fmt::Display) -> ApiError {
@@ -340,14 +348,66 @@ impl EventSources {
                 tokio::spawn(async move { me.poll(m).await })
             })
             .collect();
-        if let Some(old) = self.pollers.lock().unwrap_or_else(|p| p.into_inner()).insert(m.uuid.clone(), handles) {
-            old.iter().for_each(|h| h.abort());
+        self.run_pollers(m, handles);
+    }
+
+    /// Keeps `tasks` as `m`'s pollers, ending those it had.
+    pub(crate) fn run_pollers(&self, m: &EventSourceMapping, tasks: Vec<tokio::task::JoinHandle<()>>) {
+        let running = Running { modified_ms: m.last_modified_ms, tasks };
+        if let Some(old) = self.pollers.lock().unwrap_or_else(|p| p.into_inner()).insert(m.uuid.clone(), running) {
+            old.tasks.iter().for_each(|h| h.abort());
         }
     }
 
     fn stop_pollers(&self, uuid: &str) {
         if let Some(old) = self.pollers.lock().unwrap_or_else(|p| p.into_inner()).remove(uuid) {
-            old.iter().for_each(|h| h.abort());
+            old.tasks.iter().for_each(|h| h.abort());
+        }
+    }
+
+    /// Another node created, changed or deleted the mapping `uuid` (a shared store): this
+    /// node's pollers for it start, start again or stop as they would after that change here,
+    /// so every node polls every enabled mapping (receives on a shared queue never hand one
+    /// message to two of them). `None`: any mapping may have changed (the change feed was cut).
+    pub async fn changed_elsewhere(self: &Arc<Self>, uuid: Option<&str>) {
+        let _edit = self.edits.lock().await;
+        let found = match uuid {
+            Some(uuid) => self.store.get_event_source_mapping(uuid).await.map(|m| (vec![uuid.to_string()], m.into_iter().collect())),
+            None => self.store.list_event_source_mappings().await.map(|all| {
+                let mut uuids: Vec<String> = self.pollers.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+                uuids.extend(all.iter().map(|m| m.uuid.clone()));
+                uuids.sort();
+                uuids.dedup();
+                (uuids, all)
+            }),
+        };
+        let (uuids, mappings): (Vec<String>, Vec<EventSourceMapping>) = match found {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!("reading event source mappings another node changed: {e}");
+                return;
+            }
+        };
+        for uuid in uuids {
+            match mappings.iter().find(|m| m.uuid == uuid).filter(|m| m.enabled) {
+                Some(m) => {
+                    let current = self
+                        .pollers
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&uuid)
+                        .is_some_and(|r| r.modified_ms == m.last_modified_ms);
+                    if current {
+                        continue;
+                    }
+                    if m.stream.is_none() {
+                        self.spawn_pollers(m);
+                    } else if self.streams.get().is_some() {
+                        self.spawn_stream_poller(m);
+                    }
+                }
+                None => self.stop_pollers(&uuid),
+            }
         }
     }
 

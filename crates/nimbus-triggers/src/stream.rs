@@ -346,9 +346,7 @@ impl EventSources {
     pub(crate) fn spawn_stream_poller(self: &Arc<Self>, m: &EventSourceMapping) {
         let (me, mc) = (self.clone(), m.clone());
         let handle = tokio::spawn(async move { me.run_stream_mapping(mc).await });
-        if let Some(old) = self.pollers.lock().unwrap_or_else(|p| p.into_inner()).insert(m.uuid.clone(), vec![handle]) {
-            old.iter().for_each(|h| h.abort());
-        }
+        self.run_pollers(m, vec![handle]);
     }
 
     async fn shards_of(&self, source: &Source) -> Result<Vec<ShardRef>, String> {

@@ -916,10 +916,21 @@ impl Shared {
             .await
             .map_err(|e| anyhow!("opening the control plane: {e}"))?,
         );
+        // The event source mappings, once made below: they follow other nodes' changes too.
+        let mapping_follower: Arc<std::sync::OnceLock<std::sync::Weak<nimbus_triggers::EventSources>>> = Arc::default();
         {
             // Another node's changes (a shared store): this node forgets what it kept of them.
             let control = Arc::downgrade(&control);
+            let mappings = mapping_follower.clone();
             store.watch(Arc::new(move |change| {
+                let mapping = match &change {
+                    nimbus_store::StoreChange::Mapping(uuid) => Some(Some(uuid.clone())),
+                    nimbus_store::StoreChange::Resync => Some(None),
+                    _ => None,
+                };
+                if let Some((sources, uuid)) = mapping.and_then(|uuid| Some((mappings.get()?.upgrade()?, uuid))) {
+                    tokio::spawn(async move { sources.changed_elsewhere(uuid.as_deref()).await });
+                }
                 if let Some(control) = control.upgrade() {
                     tokio::spawn(async move { control.changed_elsewhere(change).await });
                 }
@@ -1048,8 +1059,13 @@ impl Shared {
             .context("starting log subscriptions")?;
         }
         invoker.check_environment_keys(Arc::new(FunctionKeys(kms.clone())));
-        let queues = nimbus_queues::QueueService::open(&data.root().join("queues.db"), &self.region, account)
-            .map_err(|e| anyhow!("opening the queue database: {e}"))?;
+        // With a shared store the queues and their messages are the nodes' (a message sent to
+        // one node may be received from any).
+        let queues = match &self.store_at {
+            StoreAt::Embedded => nimbus_queues::QueueService::open(&data.root().join("queues.db"), &self.region, account),
+            StoreAt::Postgres(url, _) => nimbus_queues::QueueService::open_shared(url, &self.region, account).await,
+        }
+        .map_err(|e| anyhow!("opening the queue database: {e}"))?;
         let event_sources = nimbus_triggers::EventSources::new(store.clone(), control.clone(), invoker.clone(), queues.clone());
         let tables = nimbus_tables::TableService::open(&data.root().join("tables.db"), &self.region, account)
             .map_err(|e| anyhow!("opening the tables database: {e}"))?;
@@ -1061,6 +1077,7 @@ impl Shared {
             nimbus_streams::StreamConfig::default(),
         )
         .map_err(|e| anyhow!("opening the streams database: {e}"))?;
+        let _ = mapping_follower.set(Arc::downgrade(&event_sources));
         event_sources.start().await.map_err(|e| anyhow!("starting event source mappings: {e}"))?;
         let guard = self.keys.as_ref().map(|_| control.clone());
         let event_sink =
