@@ -270,9 +270,6 @@ impl Rule {
     }
 }
 
-/// How long a reload that failed (the database is unreachable) waits before it tries again.
-const RELOAD_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
-
 impl State {
     /// The state `loaded` describes, compiled.
     fn from_loaded(loaded: Loaded) -> State {
@@ -373,25 +370,11 @@ impl EventsService {
         if !self.shared.store.is_shared() {
             return;
         }
-        // One waiting announcement is as good as several.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-        self.shared.store.watch(Arc::downgrade(self), move || {
-            let _ = tx.try_send(());
-        });
-        let me = Arc::downgrade(self);
-        tokio::spawn(async move {
-            while rx.recv().await.is_some() {
-                loop {
-                    let Some(svc) = me.upgrade() else { return };
-                    match svc.reload().await {
-                        Ok(()) => break,
-                        Err(e) => tracing::warn!("EventBridge of account {}: reading the other nodes' changes: {e}", svc.account),
-                    }
-                    drop(svc);
-                    tokio::time::sleep(RELOAD_RETRY).await;
-                }
-            }
-        });
+        let what = format!("EventBridge of account {}", self.account);
+        self.shared.store.watch(
+            Arc::downgrade(self),
+            nimbus_store::pg::reloader(Arc::downgrade(self), what, |svc: Arc<Self>| async move { svc.reload().await }),
+        );
     }
 
     /// Reads everything from the store and replaces the state with it. As the writer: a

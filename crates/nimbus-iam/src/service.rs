@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use nimbus_identity::{AccessKey, Keys, Principal, SessionPolicy};
 use nimbus_policy::{Kind, Policy};
@@ -239,9 +238,6 @@ fn check_size(text: &str, max: usize, member: &str) -> Result<(), IamError> {
     Ok(())
 }
 
-/// How long a reload that failed (the database is unreachable) waits before it tries again.
-const RELOAD_RETRY: Duration = Duration::from_secs(1);
-
 impl IamService {
     /// Opens `iam.db` at `path` (its secrets sealed under `master`), loads it, and hands
     /// every Active user key to `keys`.
@@ -281,25 +277,11 @@ impl IamService {
         if !self.store.is_shared() {
             return;
         }
-        // One waiting announcement is as good as several.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-        self.store.watch(Arc::downgrade(self), move || {
-            let _ = tx.try_send(());
-        });
-        let me = Arc::downgrade(self);
-        tokio::spawn(async move {
-            while rx.recv().await.is_some() {
-                loop {
-                    let Some(svc) = me.upgrade() else { return };
-                    match svc.reload().await {
-                        Ok(()) => break,
-                        Err(e) => tracing::warn!("IAM of account {}: reading the other nodes' changes: {e}", svc.account),
-                    }
-                    drop(svc);
-                    tokio::time::sleep(RELOAD_RETRY).await;
-                }
-            }
-        });
+        let what = format!("IAM of account {}", self.account);
+        self.store.watch(
+            Arc::downgrade(self),
+            nimbus_store::pg::reloader(Arc::downgrade(self), what, |svc: Arc<Self>| async move { svc.reload().await }),
+        );
     }
 
     /// Reads everything from the store and replaces the state with it. As the writer: a

@@ -4,7 +4,7 @@
 //! PostgreSQL ([`postgres`], `--store postgres://…`) is shared by several, whose receives
 //! lock the rows they pick (`FOR UPDATE SKIP LOCKED`) so two nodes never hand out one message
 //! at once. The service's logic is written once, generic over the transaction, and runs in
-//! whichever [`Db`] the service opened ([`in_tx!`]).
+//! whichever [`Db`] the service opened (`in_tx!`).
 
 use std::collections::BTreeMap;
 
@@ -16,45 +16,14 @@ use crate::metrics::QueueGauges;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
-/// Where the queues are.
-pub(crate) enum Db {
-    /// `queues.db`, one writer thread committing in groups.
-    Sqlite(sqlite::Store),
-    /// The account's schema in a database several nodes share.
-    Postgres(postgres::SharedQueues),
-}
+/// Where the queues are: `queues.db` (one writer thread committing in groups) or the
+/// account's schema in a database several nodes share.
+pub(crate) type Db = nimbus_store::tx::Engine<sqlite::Store, postgres::SharedQueues>;
 
-/// Runs `$body` (an expression using `$tx: &mut impl QueueTx`, evaluating to a
-/// `Result<T, QueueError>`, `.await`s allowed) in one transaction of `$db` and evaluates to
-/// its result once committed; `$durable` asks for the commit to reach the disk before the
-/// answer. The body is written once and compiled for each engine.
+/// [`nimbus_store::in_tx!`] for the queues.
 macro_rules! in_tx {
     ($db:expr, $durable:expr, |$tx:ident| $body:expr) => {
-        match $db {
-            $crate::store::Db::Sqlite(store) => {
-                store
-                    .run($durable, move |conn| {
-                        $crate::store::sqlite::at_once(async move {
-                            let $tx = &mut $crate::store::sqlite::SqliteTx::new(conn);
-                            $body
-                        })
-                    })
-                    .await
-            }
-            $crate::store::Db::Postgres(shared) => {
-                let mut client = shared.client($durable).await?;
-                let mut transaction = shared.begin(&mut client).await?;
-                let result = async {
-                    let $tx = &mut transaction;
-                    $body
-                }
-                .await;
-                match result {
-                    Ok(value) => transaction.commit().await.map(|()| value),
-                    Err(e) => Err(e),
-                }
-            }
-        }
+        nimbus_store::in_tx!($db, $durable, $crate::store::sqlite::SqliteTx, |$tx| $body)
     };
 }
 pub(crate) use in_tx;

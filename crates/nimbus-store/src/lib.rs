@@ -17,6 +17,7 @@ pub mod sealing;
 pub mod sqlite;
 #[cfg(test)]
 mod store_tests;
+pub mod tx;
 
 use std::sync::Arc;
 

@@ -169,6 +169,38 @@ pub fn watch_tables<T: Send + Sync + 'static>(
     });
 }
 
+/// How long a failed reload waits before it tries again.
+const RELOAD_RETRY: Duration = Duration::from_secs(1);
+
+/// A change feed's callback for a service that mirrors a shared store in memory: each call
+/// asks for `reload(owner)`, run one at a time on a task of its own; calls while one runs
+/// make one more after it (one waiting is as good as several), and a failed reload is tried
+/// again every second (its error logged with `what`). Ends with `owner`.
+pub fn reloader<T, F, Fut, E>(owner: std::sync::Weak<T>, what: String, reload: F) -> impl Fn() + Send + Sync + 'static
+where
+    T: Send + Sync + 'static,
+    F: Fn(std::sync::Arc<T>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            loop {
+                let Some(owner) = owner.upgrade() else { return };
+                match reload(owner).await {
+                    Ok(()) => break,
+                    Err(e) => tracing::warn!("{what}: reading the other nodes' changes: {e}"),
+                }
+                tokio::time::sleep(RELOAD_RETRY).await;
+            }
+        }
+    });
+    move || {
+        let _ = tx.try_send(());
+    }
+}
+
 /// Whether this node's feed connection is LISTENing on the schema's channel.
 async fn feed_listens(db: &PgDatabase) -> Result<bool, StoreError> {
     let client = db.client().await?;

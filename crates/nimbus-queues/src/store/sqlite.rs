@@ -6,9 +6,7 @@
 //! without the fsync (losing one only makes a message visible again early).
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::Path;
-use std::task::{Context, Poll, Waker};
 
 use nimbus_store::group_commit::GroupCommit;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -84,17 +82,6 @@ impl Store {
         f: impl FnOnce(&Connection) -> Result<T, QueueError> + Send + 'static,
     ) -> Result<T, QueueError> {
         self.db.run(durable, f, QueueError::Internal).await
-    }
-}
-
-/// The result of `work`, which never waits: [`SqliteTx`]'s operations are calls into SQLite
-/// on the writer thread, so the service's logic (written once, `async` for PostgreSQL)
-/// completes in its first poll here.
-pub(crate) fn at_once<T>(work: impl Future<Output = Result<T, QueueError>>) -> Result<T, QueueError> {
-    let mut work = std::pin::pin!(work);
-    match work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(result) => result,
-        Poll::Pending => Err(QueueError::Internal("a queue operation waited inside the SQLite writer".into())),
     }
 }
 
