@@ -48,17 +48,20 @@ macro_rules! in_tx {
                     .await
             }
             $crate::tx::Engine::Postgres(shared) => {
-                let mut client = shared.client($durable).await?;
-                let mut transaction = shared.begin(&mut client).await?;
-                let result = async {
-                    let $tx = &mut transaction;
-                    $body
+                async {
+                    let mut client = shared.client($durable).await?;
+                    let mut transaction = shared.begin(&mut client).await?;
+                    let result = async {
+                        let $tx = &mut transaction;
+                        $body
+                    }
+                    .await;
+                    match result {
+                        Ok(value) => transaction.commit().await.map(|()| value),
+                        Err(e) => Err(e),
+                    }
                 }
-                .await;
-                match result {
-                    Ok(value) => transaction.commit().await.map(|()| value),
-                    Err(e) => Err(e),
-                }
+                .await
             }
         }
     };

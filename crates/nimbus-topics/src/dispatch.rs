@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use crate::message::{Kind, MessageAttributes, StoredMessage};
 use crate::metrics::TopicMetric;
 use crate::service::{now_ms, Subscription, TopicService};
-use crate::store::{self, DeliveryRow};
+use crate::store::DeliveryRow;
 
 /// A message for a queue subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,16 +296,7 @@ impl TopicService {
                 None
             }
         };
-        match retry_at {
-            Some((attempts, at)) => {
-                let id = job.id;
-                self.store.spawn(move |conn| store::reschedule_delivery(conn, id, attempts, at));
-            }
-            None => {
-                let (id, row) = (job.id, job.message_row);
-                self.store.spawn(move |conn| store::finish_delivery(conn, id, row));
-            }
-        }
+        self.bookkeep(job.id, job.message_row, retry_at);
         self.dispatcher.finished(&job, retry_at);
     }
 

@@ -15,7 +15,7 @@ use crate::error::TopicError;
 use crate::filter::{FilterPolicy, Scope};
 use crate::message::{self, Body, Kind, MessageAttributes, StoredMessage, Urls, MAX_MESSAGE_BYTES};
 use crate::metrics::{TopicMetric, TopicMetrics};
-use crate::store::{self, Store, SubscriptionRow, TopicRow};
+use crate::store::{in_tx, Db, SubscriptionRow, TopicRow, TopicTx};
 
 /// FIFO deduplication window.
 const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
@@ -41,6 +41,9 @@ pub struct TopicConfig {
     /// Delay before the first retry; doubling after, up to `max_retry_delay`.
     pub retry_delay: Duration,
     pub max_retry_delay: Duration,
+    /// With a shared store: how long a pending delivery stays this node's without renewal
+    /// (after that, another node takes it over).
+    pub lease: Duration,
     /// How long an HTTP endpoint has to answer.
     pub http_timeout: Duration,
 }
@@ -56,6 +59,7 @@ impl TopicConfig {
             retry_delay: Duration::from_secs(1),
             max_retry_delay: Duration::from_secs(60),
             http_timeout: Duration::from_secs(15),
+            lease: Duration::from_secs(30),
         }
     }
 }
@@ -168,7 +172,7 @@ pub(crate) struct State {
 
 /// The topic service. Share it as an `Arc`.
 pub struct TopicService {
-    pub(crate) store: Store,
+    pub(crate) db: Db,
     pub(crate) config: TopicConfig,
     pub(crate) urls: Urls,
     pub(crate) state: RwLock<State>,
@@ -222,12 +226,35 @@ impl TopicService {
     /// Opens the topic database at `path` (e.g. `<data>/topics.db`), loads topics and
     /// subscriptions, and (inside a Tokio runtime) starts delivering what was left pending.
     pub async fn open(path: &Path, config: TopicConfig, deliver: Arc<dyn Deliver>) -> Result<Arc<TopicService>, TopicError> {
-        let store = Store::open(path)?;
-        let (topics, subs, pending) = store
-            .run(false, |conn| Ok((store::all_topics(conn)?, store::all_subscriptions(conn)?, store::pending_deliveries(conn)?)))
-            .await?;
+        TopicService::with_db(Db::Sqlite(crate::store::sqlite::Store::open(path)?), config, deliver).await
+    }
+
+    /// Opens the account's topics in the PostgreSQL database at `url`, which other nodes
+    /// share (`--store postgres://…`): topics and subscriptions are every node's, and a
+    /// publish acknowledged by any node is delivered while any node is up (its pending
+    /// deliveries are taken over when its leases lapse).
+    pub async fn open_shared(url: &str, config: TopicConfig, deliver: Arc<dyn Deliver>) -> Result<Arc<TopicService>, TopicError> {
+        // This node's connections' name: the holder its deliveries name, and the writer its
+        // announcements quote (a node ignores its own).
+        let node = format!("nimbus-topics-{}", uuid::Uuid::new_v4().simple());
+        let shared = crate::store::postgres::SharedTopics::open(url, &config.account, &node, config.lease).await?;
+        let svc = TopicService::with_db(Db::Postgres(Arc::new(shared)), config, deliver).await?;
+        if let Db::Postgres(shared) = &svc.db {
+            let what = format!("SNS of account {}", svc.config.account);
+            shared.watch(
+                Arc::downgrade(&svc),
+                nimbus_store::pg::reloader(Arc::downgrade(&svc), what, |svc: Arc<Self>| async move { svc.reload().await }),
+            );
+            tokio::spawn(Self::hold_leases(Arc::downgrade(&svc), shared.lease()));
+        }
+        Ok(svc)
+    }
+
+    async fn with_db(db: Db, config: TopicConfig, deliver: Arc<dyn Deliver>) -> Result<Arc<TopicService>, TopicError> {
+        let (topics, subs, pending) =
+            in_tx!(&db, false, |tx| Ok((tx.all_topics().await?, tx.all_subscriptions().await?, tx.pending_deliveries().await?)))?;
         let svc = Arc::new(TopicService {
-            store,
+            db,
             urls: Urls { endpoint: config.endpoint.clone() },
             config,
             state: RwLock::new(State::default()),
@@ -236,19 +263,7 @@ impl TopicService {
             deliver,
             metrics: std::sync::OnceLock::new(),
         });
-        {
-            let mut st = svc.write_state();
-            for row in topics {
-                let arn = svc.topic_arn(&row.name);
-                st.topics.insert(row.name.clone(), Topic { row, arn, subs: Vec::new() });
-            }
-            for row in subs {
-                let Some(topic) = st.topics.get_mut(&row.topic) else { continue };
-                topic.subs.push(row.arn.clone());
-                let topic_arn = topic.arn.clone();
-                st.subs.insert(row.arn.clone(), Subscription::new(row, topic_arn));
-            }
-        }
+        *svc.write_state() = svc.mirror(topics, subs);
         let weak: Weak<TopicService> = Arc::downgrade(&svc);
         svc.dispatcher.load(&svc, pending);
         tokio::spawn(Dispatcher::run(weak.clone()));
@@ -257,10 +272,94 @@ impl TopicService {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 let Some(svc) = weak.upgrade() else { return };
                 let now = now_ms();
-                svc.store.spawn(move |conn| store::sweep_dedup(conn, now));
+                if let Err(e) = in_tx!(&svc.db, false, |tx| tx.sweep_dedup(now).await) {
+                    tracing::warn!("sweeping topic deduplication entries: {e}");
+                }
             }
         });
         Ok(svc)
+    }
+
+    /// The in-memory view of stored topics and subscriptions.
+    fn mirror(&self, topics: Vec<TopicRow>, subs: Vec<SubscriptionRow>) -> State {
+        let mut st = State::default();
+        for row in topics {
+            let arn = self.topic_arn(&row.name);
+            st.topics.insert(row.name.clone(), Topic { row, arn, subs: Vec::new() });
+        }
+        for row in subs {
+            let Some(topic) = st.topics.get_mut(&row.topic) else { continue };
+            topic.subs.push(row.arn.clone());
+            let topic_arn = topic.arn.clone();
+            st.subs.insert(row.arn.clone(), Subscription::new(row, topic_arn));
+        }
+        st
+    }
+
+    /// Reads topics and subscriptions again (another node changed them), as the writer: a
+    /// change of this node's is either committed before the read or made after it. Pending
+    /// deliveries of subscriptions gone are dropped.
+    async fn reload(&self) -> Result<(), TopicError> {
+        let _guard = self.control.lock().await;
+        let (topics, subs) = in_tx!(&self.db, false, |tx| Ok((tx.all_topics().await?, tx.all_subscriptions().await?)))?;
+        let fresh = self.mirror(topics, subs);
+        let gone: HashSet<String> = {
+            let mut st = self.write_state();
+            let gone = st.subs.keys().filter(|a| !fresh.subs.contains_key(*a)).cloned().collect();
+            *st = fresh;
+            gone
+        };
+        if !gone.is_empty() {
+            self.dispatcher.forget_subscriptions(&gone);
+        }
+        Ok(())
+    }
+
+    /// With a shared store, every third of `lease`: renews this node's deliveries and takes
+    /// over those whose holder's lease lapsed. Ends with the service.
+    async fn hold_leases(svc: Weak<TopicService>, lease: Duration) {
+        let mut tick = tokio::time::interval(lease / 3);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(svc) = svc.upgrade() else { return };
+            let Db::Postgres(shared) = &svc.db else { return };
+            if let Err(e) = shared.renew().await {
+                tracing::warn!("renewing topic deliveries' leases: {e}");
+            }
+            match in_tx!(&svc.db, false, |tx| tx.pending_deliveries().await) {
+                Ok(taken) if !taken.is_empty() => {
+                    tracing::info!("took over {} topic deliveries another node held", taken.len());
+                    svc.dispatcher.load(&svc, taken);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("taking over topic deliveries: {e}"),
+            }
+        }
+    }
+
+    /// Gives this node's pending deliveries back (it stops), so other nodes take them over
+    /// at once instead of after their leases lapse. Nothing to do on one node.
+    pub async fn leave(&self) {
+        if let Db::Postgres(shared) = &self.db {
+            if let Err(e) = shared.leave().await {
+                tracing::warn!("handing topic deliveries back: {e}");
+            }
+        }
+    }
+
+    /// Records the outcome of a delivery attempt, without waiting (lost, it is made again).
+    pub(crate) fn bookkeep(self: &Arc<Self>, id: i64, message_row: i64, retry_at: Option<(u32, i64)>) {
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let done = match retry_at {
+                Some((attempts, at)) => in_tx!(&svc.db, false, |tx| tx.reschedule_delivery(id, attempts, at).await),
+                None => in_tx!(&svc.db, false, |tx| tx.finish_delivery(id, message_row).await),
+            };
+            if let Err(e) = done {
+                tracing::warn!("recording a topic delivery: {e}");
+            }
+        });
     }
 
     pub(crate) fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -353,7 +452,7 @@ impl TopicService {
         let row =
             TopicRow { name: name.to_string(), fifo, attributes: stored, tags, deleted_subscriptions: 0, created_at: now_ms() / 1000 };
         let r = row.clone();
-        self.store.run(true, move |conn| store::insert_topic(conn, &r)).await?;
+        in_tx!(&self.db, true, |tx| tx.insert_topic(&r).await)?;
         let arn = self.topic_arn(name);
         self.write_state().topics.insert(name.to_string(), Topic { row, arn: arn.clone(), subs: Vec::new() });
         Ok(arn)
@@ -370,7 +469,7 @@ impl TopicService {
             return Ok(());
         }
         let (n, a) = (name.clone(), arn.to_string());
-        self.store.run(true, move |conn| store::delete_topic(conn, &n, &a)).await?;
+        in_tx!(&self.db, true, |tx| tx.delete_topic(&n, &a).await)?;
         let removed: Vec<String> = {
             let mut st = self.write_state();
             let subs = st.topics.remove(&name).map(|t| t.subs).unwrap_or_default();
@@ -444,7 +543,7 @@ impl TopicService {
 
     async fn save_topic(&self, t: Topic) -> Result<(), TopicError> {
         let row = t.row.clone();
-        self.store.run(true, move |conn| store::update_topic(conn, &row)).await?;
+        in_tx!(&self.db, true, |tx| tx.update_topic(&row).await)?;
         if let Some(cur) = self.write_state().topics.get_mut(&t.row.name) {
             cur.row = t.row;
         }
@@ -581,16 +680,13 @@ impl TopicService {
         });
         let (r, c, sub_arn) = (row.clone(), confirmation.clone(), arn.clone());
         let now = now_ms();
-        let queued = self
-            .store
-            .run(true, move |conn| {
-                store::upsert_subscription(conn, &r, now)?;
-                match &c {
-                    Some(m) => store::insert_message(conn, m, &[sub_arn], now),
-                    None => Ok((0, Vec::new())),
-                }
-            })
-            .await?;
+        let queued = in_tx!(&self.db, true, |tx| {
+            tx.upsert_subscription(&r, now).await?;
+            match &c {
+                Some(m) => tx.insert_message(m, &[sub_arn], now).await,
+                None => Ok((0, Vec::new())),
+            }
+        })?;
         {
             let mut st = self.write_state();
             if let Some(t) = st.topics.get_mut(&name) {
@@ -623,7 +719,7 @@ impl TopicService {
         row.confirmed = true;
         let r = row.clone();
         let now = now_ms();
-        self.store.run(true, move |conn| store::upsert_subscription(conn, &r, now)).await?;
+        in_tx!(&self.db, true, |tx| tx.upsert_subscription(&r, now).await)?;
         if let Some(s) = self.write_state().subs.get_mut(&row.arn) {
             s.row.confirmed = true;
         }
@@ -639,12 +735,10 @@ impl TopicService {
         let mut row = topic.row.clone();
         row.deleted_subscriptions += 1;
         let (a, r) = (arn.to_string(), row.clone());
-        self.store
-            .run(true, move |conn| {
-                store::delete_subscription(conn, &a)?;
-                store::update_topic(conn, &r)
-            })
-            .await?;
+        in_tx!(&self.db, true, |tx| {
+            tx.delete_subscription(&a).await?;
+            tx.update_topic(&r).await
+        })?;
         {
             let mut st = self.write_state();
             st.subs.remove(arn);
@@ -729,7 +823,7 @@ impl TopicService {
         row.attributes = attrs;
         let r = row.clone();
         let now = now_ms();
-        self.store.run(true, move |conn| store::upsert_subscription(conn, &r, now)).await?;
+        in_tx!(&self.db, true, |tx| tx.upsert_subscription(&r, now).await)?;
         let topic_arn = sub.topic_arn.clone();
         self.write_state().subs.insert(arn.to_string(), Subscription::new(row, topic_arn));
         Ok(())
@@ -843,28 +937,28 @@ impl TopicService {
             .collect();
         let (name, arn, fifo) = (topic.row.name.clone(), topic.arn.clone(), topic.row.fifo);
         let now = now_ms();
-        let committed = self
-            .store
-            .run(true, move |conn| {
-                let mut out = Vec::with_capacity(prepared.len());
-                for (mut m, to) in prepared {
-                    if fifo {
-                        let dedup = m.dedup_id.clone().unwrap_or_default();
-                        if let Some((id, seq)) = store::find_duplicate(conn, &arn, &dedup, now)? {
-                            out.push((PublishResult { message_id: id, sequence_number: seq }, None));
-                            continue;
-                        }
-                        let seq = format!("{:020}", store::next_sequence(conn, &name)?);
-                        m.sequence_number = Some(seq.clone());
-                        store::remember_dedup(conn, &arn, &dedup, &m.message_id, Some(&seq), now + DEDUP_WINDOW_MS)?;
+        let committed = in_tx!(&self.db, true, |tx| {
+            let mut out = Vec::with_capacity(prepared.len());
+            if fifo {
+                tx.lock_topic(&name).await?;
+            }
+            for (mut m, to) in prepared {
+                if fifo {
+                    let dedup = m.dedup_id.clone().unwrap_or_default();
+                    if let Some((id, seq)) = tx.find_duplicate(&arn, &dedup, now).await? {
+                        out.push((PublishResult { message_id: id, sequence_number: seq }, None));
+                        continue;
                     }
-                    let (row, ids) = store::insert_message(conn, &m, &to, now)?;
-                    let result = PublishResult { message_id: m.message_id.clone(), sequence_number: m.sequence_number.clone() };
-                    out.push((result, Some((m, row, to.into_iter().zip(ids).collect::<Vec<_>>()))));
+                    let seq = format!("{:020}", tx.next_sequence(&name).await?);
+                    m.sequence_number = Some(seq.clone());
+                    tx.remember_dedup(&arn, &dedup, &m.message_id, Some(&seq), now + DEDUP_WINDOW_MS).await?;
                 }
-                Ok(out)
-            })
-            .await?;
+                let (row, ids) = tx.insert_message(&m, &to, now).await?;
+                let result = PublishResult { message_id: m.message_id.clone(), sequence_number: m.sequence_number.clone() };
+                out.push((result, Some((m, row, to.into_iter().zip(ids).collect::<Vec<_>>()))));
+            }
+            Ok(out)
+        })?;
         let mut results = Vec::with_capacity(committed.len());
         for ((result, queued), (size, filtered_out)) in committed.into_iter().zip(counts) {
             if let Some((m, row, deliveries)) = queued {

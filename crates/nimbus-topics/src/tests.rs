@@ -74,6 +74,59 @@ async fn wait_for(rx: &mut mpsc::UnboundedReceiver<()>, n: usize, rec: &Recorder
     }
 }
 
+/// Where a test's service keeps its topics.
+enum At {
+    Dir(tempfile::TempDir),
+    Postgres(String),
+}
+
+impl At {
+    fn sqlite() -> At {
+        At::Dir(tempfile::tempdir().expect("tempdir"))
+    }
+
+    async fn open(&self, config: TopicConfig, deliver: Arc<dyn Deliver>) -> Result<Arc<TopicService>, TopicError> {
+        match self {
+            At::Dir(dir) => TopicService::open(&dir.path().join("topics.db"), config, deliver).await,
+            At::Postgres(url) => TopicService::open_shared(url, config, deliver).await,
+        }
+    }
+}
+
+/// Each behaviour test runs on both engines: `sqlite::name` and `postgres::name` (the
+/// latter where a PostgreSQL server is named; under CI there always is).
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::At::sqlite()).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(url) = nimbus_store::pg::testing::fresh_database().await else { return };
+                    super::$name(super::At::Postgres(url)).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_engines!(
+    fan_out_to_queues_and_functions_with_filters,
+    structured_messages_pick_the_protocol_text,
+    fifo_topics_number_deduplicate_and_keep_group_order,
+    failed_deliveries_are_retried_then_dead_lettered,
+    batches_report_each_entry,
+    http_subscriptions_confirm_then_receive,
+    publishes_deliveries_failures_and_filtered_out_are_counted,
+);
+
 fn config() -> TopicConfig {
     let mut c = TopicConfig::new("us-east-1", "000000000000", "http://127.0.0.1:9001");
     c.retry_delay = Duration::from_millis(20);
@@ -100,11 +153,9 @@ fn attrs(items: &[(&str, &str, &str)]) -> MessageAttributes {
     items.iter().map(|(n, t, v)| (n.to_string(), MessageAttribute::string(t, v))).collect()
 }
 
-#[tokio::test]
-async fn fan_out_to_queues_and_functions_with_filters() {
-    let dir = tempfile::tempdir().expect("tempdir");
+async fn fan_out_to_queues_and_functions_with_filters(at: At) {
     let (rec, mut rx) = Recorder::new();
-    let svc = TopicService::open(&dir.path().join("topics.db"), config(), rec.clone()).await.expect("open");
+    let svc = at.open(config(), rec.clone()).await.expect("open");
     let topic = svc.create_topic("orders", BTreeMap::new(), BTreeMap::new()).await.expect("create");
     assert_eq!(topic, "arn:aws:sns:us-east-1:000000000000:orders");
     let q_sub = svc.subscribe(sub(&topic, "sqs", Q, &[])).await.expect("sqs");
@@ -194,11 +245,9 @@ async fn fan_out_to_queues_and_functions_with_filters() {
     assert_eq!(svc.list_subscriptions_by_topic(&topic, None).expect("list").0.len(), 2);
 }
 
-#[tokio::test]
-async fn structured_messages_pick_the_protocol_text() {
-    let dir = tempfile::tempdir().expect("tempdir");
+async fn structured_messages_pick_the_protocol_text(at: At) {
     let (rec, mut rx) = Recorder::new();
-    let svc = TopicService::open(&dir.path().join("topics.db"), config(), rec.clone()).await.expect("open");
+    let svc = at.open(config(), rec.clone()).await.expect("open");
     let topic = svc.create_topic("t", BTreeMap::new(), BTreeMap::new()).await.expect("create");
     svc.subscribe(sub(&topic, "sqs", RAW_Q, &[("RawMessageDelivery", "true")])).await.expect("sqs");
     svc.subscribe(sub(&topic, "lambda", FN, &[])).await.expect("fn");
@@ -221,11 +270,9 @@ async fn structured_messages_pick_the_protocol_text() {
     }
 }
 
-#[tokio::test]
-async fn fifo_topics_number_deduplicate_and_keep_group_order() {
-    let dir = tempfile::tempdir().expect("tempdir");
+async fn fifo_topics_number_deduplicate_and_keep_group_order(at: At) {
     let (rec, mut rx) = Recorder::new();
-    let svc = TopicService::open(&dir.path().join("topics.db"), config(), rec.clone()).await.expect("open");
+    let svc = at.open(config(), rec.clone()).await.expect("open");
     assert!(svc.create_topic("plain.fifo", BTreeMap::new(), BTreeMap::new()).await.is_err(), ".fifo names need FifoTopic");
     let fifo_attrs = BTreeMap::from([("FifoTopic".to_string(), "true".to_string())]);
     svc.create_topic("nofifo", fifo_attrs.clone(), BTreeMap::new()).await.unwrap_err();
@@ -309,12 +356,10 @@ async fn acknowledged_publishes_survive_a_crash() {
     assert_eq!(second.list_subscriptions(None).expect("list").0.len(), 1, "subscriptions are durable");
 }
 
-#[tokio::test]
-async fn failed_deliveries_are_retried_then_dead_lettered() {
-    let dir = tempfile::tempdir().expect("tempdir");
+async fn failed_deliveries_are_retried_then_dead_lettered(at: At) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let rec = Arc::new(Recorder { failing: vec![Q.to_string()], tx: Mutex::new(Some(tx)), ..Default::default() });
-    let svc = TopicService::open(&dir.path().join("topics.db"), config(), rec.clone()).await.expect("open");
+    let svc = at.open(config(), rec.clone()).await.expect("open");
     let topic = svc.create_topic("t", BTreeMap::new(), BTreeMap::new()).await.expect("create");
     let dlq = "arn:aws:sqs:us-east-1:000000000000:dlq";
     svc.subscribe(sub(&topic, "sqs", Q, &[("RedrivePolicy", &format!(r#"{{"deadLetterTargetArn":"{dlq}"}}"#))])).await.expect("subscribe");
@@ -327,11 +372,9 @@ async fn failed_deliveries_are_retried_then_dead_lettered() {
     assert_eq!(m.attributes["ErrorMessage"].string_value.as_deref(), Some("queue refused"));
 }
 
-#[tokio::test]
-async fn batches_report_each_entry() {
-    let dir = tempfile::tempdir().expect("tempdir");
+async fn batches_report_each_entry(at: At) {
     let (rec, mut rx) = Recorder::new();
-    let svc = TopicService::open(&dir.path().join("topics.db"), config(), rec.clone()).await.expect("open");
+    let svc = at.open(config(), rec.clone()).await.expect("open");
     let topic = svc.create_topic("t", BTreeMap::new(), BTreeMap::new()).await.expect("create");
     svc.subscribe(sub(&topic, "sqs", Q, &[])).await.expect("subscribe");
     let e = |id: &str, m: &str| (id.to_string(), PublishInput { message: m.into(), ..Default::default() });
@@ -393,11 +436,9 @@ async fn endpoint(fail_first: usize) -> (String, mpsc::UnboundedReceiver<(http::
     (url, rx)
 }
 
-#[tokio::test]
-async fn http_subscriptions_confirm_then_receive() {
-    let dir = tempfile::tempdir().expect("tempdir");
+async fn http_subscriptions_confirm_then_receive(at: At) {
     let (rec, _rx) = Recorder::new();
-    let svc = TopicService::open(&dir.path().join("topics.db"), config(), rec).await.expect("open");
+    let svc = at.open(config(), rec).await.expect("open");
     let topic = svc.create_topic("t", BTreeMap::new(), BTreeMap::new()).await.expect("create");
     let (url, mut posts) = endpoint(1).await;
     assert_eq!(svc.subscribe(sub(&topic, "http", &url, &[])).await.expect("subscribe"), "pending confirmation");
@@ -446,12 +487,10 @@ impl Counted {
     }
 }
 
-#[tokio::test]
-async fn publishes_deliveries_failures_and_filtered_out_are_counted() {
-    let dir = tempfile::tempdir().expect("tempdir");
+async fn publishes_deliveries_failures_and_filtered_out_are_counted(at: At) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let rec = Arc::new(Recorder { failing: vec![Q.to_string()], tx: Mutex::new(Some(tx)), ..Default::default() });
-    let svc = TopicService::open(&dir.path().join("topics.db"), config(), rec.clone()).await.expect("open");
+    let svc = at.open(config(), rec.clone()).await.expect("open");
     let counted = Arc::new(Counted::default());
     svc.record_into(counted.clone());
     let topic = svc.create_topic("counted", BTreeMap::new(), BTreeMap::new()).await.expect("create");
@@ -475,4 +514,83 @@ async fn publishes_deliveries_failures_and_filtered_out_are_counted() {
     assert_eq!(counted.values(TopicMetric::NumberOfNotificationsDelivered).iter().sum::<f64>(), 3.0);
     assert_eq!(counted.values(TopicMetric::NumberOfNotificationsFailed), vec![1.0, 1.0], "once each, after the retries");
     assert_eq!(TopicMetric::PublishSize.unit(), "Bytes");
+}
+
+/// The queue bodies' MessageIds, in delivery order.
+fn delivered_ids(rec: &Recorder) -> Vec<String> {
+    rec.sent()
+        .into_iter()
+        .map(|s| match s {
+            Sent::Queue(_, m) => serde_json::from_str::<Value>(&m.body).expect("json")["MessageId"].as_str().expect("id").to_string(),
+            other => panic!("not a queue delivery: {other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn topics_made_on_one_node_are_every_nodes() {
+    let Some(url) = nimbus_store::pg::testing::fresh_database().await else { return };
+    let (rec_a, _rx_a) = Recorder::new();
+    let (rec_b, mut rx_b) = Recorder::new();
+    let a = TopicService::open_shared(&url, config(), rec_a.clone()).await.expect("node a");
+    let b = TopicService::open_shared(&url, config(), rec_b.clone()).await.expect("node b");
+    let topic = a.create_topic("shared", BTreeMap::new(), BTreeMap::new()).await.expect("create on a");
+    a.subscribe(sub(&topic, "sqs", Q, &[])).await.expect("subscribe on a");
+    // b's mirror follows a's changes (the change feed).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while b.list_subscriptions(None).expect("list").0.len() != 1 {
+        assert!(std::time::Instant::now() < deadline, "node b never saw node a's subscription");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Published on b: b delivers.
+    let id = b.publish(&topic, PublishInput { message: "hello".into(), ..Default::default() }).await.expect("publish on b").message_id;
+    wait_for(&mut rx_b, 1, &rec_b).await;
+    assert_eq!(delivered_ids(&rec_b), vec![id]);
+    assert!(rec_a.sent().is_empty(), "a publish is delivered once, by the node holding it");
+    // Unsubscribed on b: a's mirror forgets it.
+    let arn = b.list_subscriptions(None).expect("list").0[0].subscription_arn.clone();
+    b.unsubscribe(&arn).await.expect("unsubscribe on b");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !a.list_subscriptions(None).expect("list").0.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "node a kept the subscription node b removed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_dead_nodes_deliveries_are_taken_over() {
+    let Some(url) = nimbus_store::pg::testing::fresh_database().await else { return };
+    // Node a accepts publishes but never finishes a delivery (as if it died after the answer).
+    let hang = Arc::new(Recorder { hang: true, ..Default::default() });
+    let a = TopicService::open_shared(&url, config(), hang).await.expect("node a");
+    let topic = a.create_topic("t", BTreeMap::new(), BTreeMap::new()).await.expect("create");
+    a.subscribe(sub(&topic, "sqs", Q, &[])).await.expect("subscribe");
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(a.publish(&topic, PublishInput { message: format!("m{i}"), ..Default::default() }).await.expect("publish").message_id);
+    }
+    // Its leases lapse (here: set back by hand, as if a's renewals had stopped).
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    let expired = client
+        .execute("UPDATE nimbus_000000000000.sns_deliveries SET lease_until = now() - interval '1 second'", &[])
+        .await
+        .expect("expire");
+    assert_eq!(expired, 5);
+    // Node b takes them over at its start and delivers each, in order.
+    let (rec, mut rx) = Recorder::new();
+    let b = TopicService::open_shared(&url, config(), rec.clone()).await.expect("node b");
+    wait_for(&mut rx, 5, &rec).await;
+    assert_eq!(delivered_ids(&rec), ids);
+    // a can no longer finish them (they are b's), and b's finishes empty the table.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left: i64 = client.query_one("SELECT COUNT(*) FROM nimbus_000000000000.sns_deliveries", &[]).await.expect("count").get(0);
+        if left == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{left} deliveries still pending");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(b);
 }

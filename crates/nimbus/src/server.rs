@@ -726,8 +726,9 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     for account in &opened {
         account.pool.shutdown(std::time::Duration::from_secs(5)).await;
         account.logs.flush();
-        // A shared store's other nodes take this one's async events at once.
+        // A shared store's other nodes take this one's async events and topic deliveries at once.
         account.store.leave_cluster().await;
+        account.topics.leave().await;
     }
     drop(opened);
     if let Some(traces) = traces {
@@ -787,6 +788,7 @@ struct Opened {
     pool: Arc<EnvironmentPool>,
     logs: Arc<LogStore>,
     store: Arc<dyn Store>,
+    topics: Arc<nimbus_topics::TopicService>,
     _data: DataDir,
 }
 
@@ -1092,17 +1094,22 @@ impl Shared {
         }
         .map_err(|e| anyhow!("opening the events database: {e}"))?;
         tokio::spawn(events.clone().run_scheduler());
-        let topics = nimbus_topics::TopicService::open(
-            &data.root().join("topics.db"),
-            nimbus_topics::TopicConfig::new(&self.region, account, &self.public),
-            Arc::new(TopicTargets {
-                async_invoker: async_invoker.clone(),
-                queues: queues.clone(),
-                partition: control.partition().clone(),
-                guard,
-            }),
-        )
-        .await
+        let topic_targets = Arc::new(TopicTargets {
+            async_invoker: async_invoker.clone(),
+            queues: queues.clone(),
+            partition: control.partition().clone(),
+            guard,
+        });
+        let mut topic_config = nimbus_topics::TopicConfig::new(&self.region, account, &self.public);
+        // With a shared store topics and subscriptions are the nodes', and each publish's
+        // pending deliveries are held by its node under a lease as long as an async event's.
+        let topics = match &self.store_at {
+            StoreAt::Embedded => nimbus_topics::TopicService::open(&data.root().join("topics.db"), topic_config, topic_targets).await,
+            StoreAt::Postgres(url, lease) => {
+                topic_config.lease = *lease;
+                nimbus_topics::TopicService::open_shared(url, topic_config, topic_targets).await
+            }
+        }
         .map_err(|e| anyhow!("opening the topic database: {e}"))?;
         let objects = Arc::new(
             nimbus_objects::ObjectStore::open(&data.root().join("objects")).map_err(|e| anyhow!("opening the object store: {e}"))?,
@@ -1173,7 +1180,7 @@ impl Shared {
             event_sources,
             events,
             kms,
-            topics,
+            topics: topics.clone(),
             status: self.status.clone(),
             url_domain: self.url_domain.clone(),
             gateway,
@@ -1186,7 +1193,13 @@ impl Shared {
             tls: self.tls.clone(),
             accounts: self.accounts.clone(),
         });
-        self.opened.lock().unwrap_or_else(|p| p.into_inner()).push(Opened { pool, logs, store: store.clone(), _data: data });
+        self.opened.lock().unwrap_or_else(|p| p.into_inner()).push(Opened {
+            pool,
+            logs,
+            store: store.clone(),
+            topics: topics.clone(),
+            _data: data,
+        });
         Ok(state)
     }
 }

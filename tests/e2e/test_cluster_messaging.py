@@ -1,8 +1,9 @@
-"""Queues shared by the nodes of a cluster (issue 17): a message sent to one node is
-received from any, a long poll on one node hears another's send, a FIFO group is held by
-one node at a time, event source mappings made on one node poll on every node, and a node
-killed (kill -9) in the middle of thousands of async events and queue messages loses none
-that was acknowledged."""
+"""Queues and topics shared by the nodes of a cluster (issue 17): a message sent to one node
+is received from any, a long poll on one node hears another's send, a FIFO group is held by
+one node at a time, event source mappings made on one node poll on every node, topics and
+subscriptions made on one node are every node's, and a node killed (kill -9) in the middle
+of thousands of async events, queue messages or topic publishes loses none that was
+acknowledged."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from helpers import create_function, make_zip, wait_for
+from helpers import create_function, make_zip, sns_may_send, wait_for
 from test_cluster import Cluster, _delivered, _victims_logs, pg_url  # noqa: F401 (pg_url: a fixture)
 
 SINK = """
@@ -199,3 +200,65 @@ def test_a_killed_node_loses_no_acknowledged_event_or_message(cluster):
     assert not lost, f"lost {len(lost)} of {len(acked)}: {lost[:20]}"
     print(f"{EVENTS} events and {MESSAGES} messages sent in {sent_in:.1f} s (node 0 killed halfway); "
           f"all delivered {time.monotonic() - started:.1f} s after the first")
+
+
+def test_topics_are_every_nodes_and_a_killed_publisher_loses_nothing(cluster):
+    """A topic and its queue subscription made on node 0 take publishes on every node; node
+    0, publishing 600 messages from 8 threads, is killed (kill -9) halfway: every publish
+    it acknowledged reaches the queue (deliveries it held are taken over by the others
+    once its leases lapse)."""
+    sns = [cluster.nodes[i].client("sns") for i in range(3)]
+    sqs = [cluster.nodes[i].client("sqs") for i in range(3)]
+    url = sqs[0].create_queue(QueueName="fanout")["QueueUrl"]
+    topic = sns[0].create_topic(Name="news")["TopicArn"]
+    sqs[0].set_queue_attributes(QueueUrl=url, Attributes={"Policy": sns_may_send(_queue_arn(sqs[0], url), topic)})
+    sns[0].subscribe(TopicArn=topic, Protocol="sqs", Endpoint=_queue_arn(sqs[0], url),
+                     Attributes={"RawMessageDelivery": "true"})
+    # Every node has the topic and its subscription (within a second).
+    for i in (1, 2):
+        wait_for(lambda: len(sns[i].list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]) == 1,
+                 timeout=5, interval=0.05, what=f"node {i} seeing the subscription")
+    sns[2].publish(TopicArn=topic, Message="from node 2")
+    url2 = sqs[2].get_queue_url(QueueName="fanout")["QueueUrl"]
+    got = sqs[2].receive_message(QueueUrl=url2, WaitTimeSeconds=5)["Messages"]
+    assert [m["Body"] for m in got] == ["from node 2"]
+    sqs[2].delete_message(QueueUrl=url2, ReceiptHandle=got[0]["ReceiptHandle"])
+
+    victim = cluster.nodes[0]
+    acked: set[str] = set()
+    lock = threading.Lock()
+    killed = threading.Event()
+    local = threading.local()
+
+    def publish(n: int) -> None:
+        if not hasattr(local, "sns"):
+            local.sns = victim.client("sns")
+        if n == 300:
+            killed.set()
+            victim.kill()
+            return
+        try:
+            local.sns.publish(TopicArn=topic, Message=f"p{n:03d}")
+        except (BotoCoreError, ClientError):
+            assert killed.is_set(), f"publish {n} failed before the kill"
+            return
+        with lock:
+            acked.add(f"p{n:03d}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(publish, range(600)))
+    assert len(acked) >= 250, len(acked)
+    seen: set[str] = set()
+    sqs1 = sqs[1]
+    url1 = sqs1.get_queue_url(QueueName="fanout")["QueueUrl"]
+    deadline = time.monotonic() + 60
+    while not acked <= seen and time.monotonic() < deadline:
+        r = sqs1.receive_message(QueueUrl=url1, MaxNumberOfMessages=10, WaitTimeSeconds=2)
+        for m in r.get("Messages", []):
+            seen.add(m["Body"])
+            sqs1.delete_message(QueueUrl=url1, ReceiptHandle=m["ReceiptHandle"])
+    lost = sorted(acked - seen)
+    assert not lost, f"lost {len(lost)} of {len(acked)} acknowledged publishes: {lost[:20]}"
+    taken = [line.split("took over ")[1] for i in (1, 2) for line in cluster.nodes[i].log_tail().splitlines()
+             if "took over" in line]
+    print(f"{len(acked)} publishes acknowledged before the kill, all delivered; taken over: {taken}")
