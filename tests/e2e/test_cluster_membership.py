@@ -8,7 +8,7 @@ import os
 import subprocess
 import time
 
-from helpers import create_function, http_get, make_zip, postgres_database, server_env
+from helpers import create_function, http_get, make_zip, postgres_database, server_env, wait_for
 
 CODE = """
 import time
@@ -119,3 +119,32 @@ def test_a_reservation_holds_across_nodes(server_factory, tmp_path):
     time.sleep(2.5)
     with ThreadPoolExecutor(2) as pool:
         assert list(pool.map(lambda n: call(n, 1), [b, b])) == ["ok", "ok"]
+
+
+def _provisioned_here(node) -> int:
+    code, _, body = http_get(node.endpoint + "/_nimbus/status")
+    assert code == 200
+    return json.loads(body)["environments"]["provisioned"]
+
+
+def test_provisioned_concurrency_is_split_over_the_nodes(server_factory, tmp_path):
+    """Provisioned concurrency 4 on two nodes: each keeps 2 environments, both report the
+    config READY with 4 allocated; when one stops, the other keeps all 4."""
+    a, b = _nodes(server_factory, tmp_path, 2, 30)
+    lam_a, lam_b = a.lambda_client(), b.lambda_client()
+    create_function(lam_a, "warm", "python3.11", "index.handler", make_zip({"index.py": SLEEPER}))
+    version = lam_a.publish_version(FunctionName="warm")["Version"]
+    lam_a.put_provisioned_concurrency_config(FunctionName="warm", Qualifier=version, ProvisionedConcurrentExecutions=4)
+
+    def ready(lam) -> bool:
+        c = lam.get_provisioned_concurrency_config(FunctionName="warm", Qualifier=version)
+        return c["Status"] == "READY" and c["AllocatedProvisionedConcurrentExecutions"] == 4
+
+    wait_for(lambda: ready(lam_a) and ready(lam_b), timeout=60, what="the config READY with 4 on both nodes")
+    assert (_provisioned_here(a), _provisioned_here(b)) == (2, 2)
+    # An invocation of the version on either node runs on a provisioned environment.
+    assert "FunctionError" not in lam_b.invoke(FunctionName="warm", Qualifier=version, Payload=b"{}")
+    # b stops: a keeps all four.
+    assert b.stop() == 0
+    wait_for(lambda: _provisioned_here(a) == 4, timeout=30, what="a keeping all four environments")
+    wait_for(lambda: ready(lam_a), timeout=10, what="the config READY on a alone")

@@ -232,6 +232,11 @@ impl ControlPlane {
         self.configs().iter().filter(|(_, c)| !c.is_empty()).map(|(f, _)| f.clone()).collect()
     }
 
+    /// Every (function, qualifier) that has a provisioned concurrency config.
+    pub fn provisioned_configs(&self) -> Vec<(String, String)> {
+        self.configs().iter().flat_map(|(f, c)| c.keys().map(move |q| (f.clone(), q.clone()))).collect()
+    }
+
     /// Every environment `name` should keep initialized, per config and version. A config
     /// whose alias no longer leads to a published version provisions nothing.
     pub async fn provision_targets(&self, name: &str) -> Vec<ProvisionTarget> {

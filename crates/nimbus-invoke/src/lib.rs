@@ -6,6 +6,7 @@
 mod async_invoke;
 mod concurrency;
 mod platform_log;
+mod provisioning;
 mod trace;
 
 pub use async_invoke::{AsyncConfig, AsyncInvoker, MessageSink};
@@ -77,6 +78,10 @@ pub struct Invoker {
     /// With several nodes on one store: where this node leases its shares of the
     /// concurrency limits.
     shares: std::sync::OnceLock<Arc<dyn nimbus_store::Store>>,
+    /// Where this node stands among the live nodes (its provisioned shares follow it).
+    placement: RwLock<provisioning::Placement>,
+    /// Each config's provisioned environments summed over the cluster, as last read.
+    everywhere: RwLock<HashMap<(String, String), nimbus_sandbox::ProvisionedCounts>>,
 }
 
 /// How long the role credentials handed to environments are valid by default.
@@ -199,6 +204,8 @@ impl Invoker {
             cloudwatch: std::sync::OnceLock::new(),
             traces: trace::Sink::new(),
             shares: std::sync::OnceLock::new(),
+            placement: RwLock::default(),
+            everywhere: RwLock::default(),
         });
         let weak = Arc::downgrade(&invoker);
         control.on_change(move |name| {
@@ -245,8 +252,10 @@ impl Invoker {
                     continue;
                 }
             };
+            // With several nodes, this node's share of them.
+            let count = self.provision_share(t.count, &format!("{name}/{}/{}", t.qualifier, t.version));
             let key = ProvisionKey { function: name.to_string(), qualifier: t.qualifier, version: t.version };
-            self.pool.provision(key.clone(), spec, t.count as usize, t.epoch);
+            self.pool.provision(key.clone(), spec, count as usize, t.epoch);
             keep.push(key);
         }
         self.pool.unprovision_except(name, &keep);

@@ -221,4 +221,30 @@ pub trait Store: Send + Sync + 'static {
     async fn peers(&self) -> Result<Vec<Peer>, StoreError> {
         Ok(Vec::new())
     }
+
+    /// Records this node's provisioned environments per config (its share and how many are
+    /// initialized), replacing what it recorded before. Nothing to do on one node.
+    async fn publish_provisioned(&self, mine: Vec<ProvisionedAllocation>) -> Result<(), StoreError> {
+        let _ = mine;
+        Ok(())
+    }
+
+    /// Each config's provisioned environments summed over the live nodes (empty on one node:
+    /// the pool's own counts are the whole story).
+    async fn provisioned_everywhere(&self) -> Result<Vec<ProvisionedAllocation>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// One config's provisioned environments on one node, or summed over the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionedAllocation {
+    pub function: String,
+    pub qualifier: String,
+    /// Environments asked of the node (its share of the config), or of all of them.
+    pub requested: u32,
+    /// Initialized.
+    pub allocated: u32,
+    /// How an init failed, if one did.
+    pub failure: Option<String>,
 }

@@ -22,6 +22,7 @@ use crate::batch::Batcher;
 use crate::function_doc::Sealer;
 use crate::pg::{backend, Announcement, PgDatabase, PgSchema};
 use crate::sealing::{KeyWrapper, MasterKey};
+use crate::ProvisionedAllocation;
 use crate::{Peer, Store, StoreChange, StoreError};
 
 /// The function tables in PostgreSQL: `nimbus.db`'s, with an owner and a lease on each
@@ -134,6 +135,19 @@ CREATE TABLE concurrency_shares (
     share BIGINT NOT NULL,
     until BIGINT NOT NULL,
     PRIMARY KEY (pool, node)
+);
+",
+        // 4: each node's provisioned environments per config (its share of the config, and
+        // how many are initialized), which every node sums for the configs' status.
+        "
+CREATE TABLE provisioned_allocations (
+    node TEXT NOT NULL,
+    function TEXT NOT NULL,
+    qualifier TEXT NOT NULL,
+    requested BIGINT NOT NULL,
+    allocated BIGINT NOT NULL,
+    failure TEXT,
+    PRIMARY KEY (node, function, qualifier)
 );
 ",
     ],
@@ -837,6 +851,7 @@ impl Store for PgStore {
         self.leaving.store(true, std::sync::atomic::Ordering::Release);
         *self.endpoint.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let released = self.execute("UPDATE async_events SET owner = NULL, lease_until = NULL WHERE owner = $1", &[&self.node]).await;
+        let _ = self.execute("DELETE FROM provisioned_allocations WHERE node = $1", &[&self.node]).await;
         let left = match self.execute("DELETE FROM concurrency_shares WHERE node = $1", &[&self.node]).await {
             Ok(_) => self.execute("DELETE FROM cluster_nodes WHERE node = $1", &[&self.node]).await,
             Err(e) => Err(e),
@@ -849,6 +864,51 @@ impl Store for PgStore {
 
     fn shares_concurrency(&self) -> bool {
         true
+    }
+
+    /// This node's rows replace what it published before, in one transaction.
+    async fn publish_provisioned(&self, mine: Vec<ProvisionedAllocation>) -> Result<(), StoreError> {
+        let mut client = self.db.relaxed_client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute("DELETE FROM provisioned_allocations WHERE node = $1", &[&self.node]).await.map_err(backend)?;
+        let functions: Vec<&str> = mine.iter().map(|a| a.function.as_str()).collect();
+        let qualifiers: Vec<&str> = mine.iter().map(|a| a.qualifier.as_str()).collect();
+        let requested: Vec<i64> = mine.iter().map(|a| i64::from(a.requested)).collect();
+        let allocated: Vec<i64> = mine.iter().map(|a| i64::from(a.allocated)).collect();
+        let failures: Vec<Option<&str>> = mine.iter().map(|a| a.failure.as_deref()).collect();
+        tx.execute(
+            "INSERT INTO provisioned_allocations (node, function, qualifier, requested, allocated, failure)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])",
+            &[&self.node, &functions, &qualifiers, &requested, &allocated, &failures],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    /// Sums over the live nodes (as [`Store::peers`] counts them).
+    async fn provisioned_everywhere(&self) -> Result<Vec<ProvisionedAllocation>, StoreError> {
+        let rows = self
+            .rows_relaxed(
+                &format!(
+                    "SELECT a.function, a.qualifier, SUM(a.requested)::bigint, SUM(a.allocated)::bigint, MIN(a.failure)
+                     FROM provisioned_allocations a JOIN cluster_nodes c ON c.node = a.node
+                     WHERE c.heartbeat > {DB_NOW} - 3 * $1::bigint
+                     GROUP BY a.function, a.qualifier"
+                ),
+                &[&self.lease_ms],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ProvisionedAllocation {
+                function: r.get(0),
+                qualifier: r.get(1),
+                requested: u32::try_from(r.get::<_, i64>(2)).unwrap_or(u32::MAX),
+                allocated: u32::try_from(r.get::<_, i64>(3)).unwrap_or(u32::MAX),
+                failure: r.get(4),
+            })
+            .collect())
     }
 
     /// Under a lock per pool (so two nodes cannot both take the last slots): what the other

@@ -967,6 +967,8 @@ impl Shared {
         if store.shares_concurrency() {
             // Several nodes: the account's and functions' limits hold across them.
             invoker.share_concurrency(store.clone());
+            // And so does provisioned concurrency: each node keeps its share.
+            invoker.share_provisioning().await;
         }
         invoker.count_into(self.metrics.clone());
         if let Some(traces) = &self.traces {

@@ -316,7 +316,7 @@ pub struct ProvisionedConcurrencyConfig {
 
 impl ProvisionedConcurrencyConfig {
     pub fn new(state: &AppState, c: &ProvisionedConfig, list_item: bool) -> ProvisionedConcurrencyConfig {
-        let counts = state.invoker.pool().provisioned_counts(&c.function, &c.qualifier);
+        let counts = state.invoker.provisioned_counts(&c.function, &c.qualifier);
         let requested = c.requested as usize;
         let status = match &counts.failure {
             Some(_) => ProvisionedStatus::Failed,
