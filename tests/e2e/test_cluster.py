@@ -298,3 +298,39 @@ def test_store_and_blobs_urls_are_checked_at_start(server_factory, tmp_path, pg_
         # (the harness's own "===== start [command]" lines quote the arguments)
         said = "\n".join(line for line in s.log_tail().splitlines() if not line.startswith("===== start"))
         assert "hunter2" not in said, said
+
+
+def test_an_account_made_on_one_node_is_every_nodes(cluster):
+    """Organizations' CreateAccount on node 0: node 2 opens the new account within seconds,
+    its access role works there, and a function made in it through node 1 runs on node 2."""
+    from helpers import TRUST_LAMBDA
+
+    org = cluster.nodes[0].client("organizations")
+    org.create_organization(FeatureSet="ALL")
+    status = org.create_account(Email="team@example.com", AccountName="team")["CreateAccountStatus"]
+    account = status["AccountId"]
+    role = f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+    # (Roles are assumed by users, not by the root.)
+    iam = cluster.nodes[0].client("iam")
+    iam.create_user(UserName="ops")
+    iam.attach_user_policy(UserName="ops", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    key = iam.create_access_key(UserName="ops")["AccessKey"]
+    sts2 = _signed(cluster.nodes[2], "sts", key["AccessKeyId"], key["SecretAccessKey"])
+    took = _within_a_second("node 2 opening the new account",
+                            lambda: sts2.assume_role(RoleArn=role, RoleSessionName="ops")["Credentials"])
+    creds = sts2.assume_role(RoleArn=role, RoleSessionName="ops")["Credentials"]
+    assert took < 2.0, f"node 2 opened the account after {took:.2f} s"
+    ids = [a["Id"] for a in cluster.nodes[1].client("organizations").list_accounts()["Accounts"]]
+    assert account in ids
+
+    def member(i: int, service: str):
+        return _signed(cluster.nodes[i], service, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+
+    exec_role = member(1, "iam").create_role(RoleName="runner", AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))["Role"]["Arn"]
+    member(1, "lambda").create_function(FunctionName="in-member", Runtime="python3.11", Role=exec_role, Handler="index.handler",
+                                        Code={"ZipFile": make_zip({"index.py": CODE})})
+    lam2 = member(2, "lambda")
+    wait_for(lambda: lam2.get_function(FunctionName="in-member")["Configuration"]["State"] == "Active", timeout=30)
+    r = lam2.invoke(FunctionName="in-member", Payload=json.dumps({"id": "x"}).encode())
+    assert "FunctionError" not in r and json.loads(r["Payload"].read())["event"] == {"id": "x"}
+    assert json.loads(lam2.invoke(FunctionName="in-member", Payload=b"{}")["Payload"].read())["version"] == "$LATEST"

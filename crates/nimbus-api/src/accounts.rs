@@ -88,6 +88,18 @@ impl Accounts {
         Ok(())
     }
 
+    /// Opens an account another node created (its records, and its access role, are the
+    /// nodes' already), unless this server holds it.
+    pub async fn open_existing(&self, account: String) -> Result<(), String> {
+        if self.get(&account).is_some() {
+            return Ok(());
+        }
+        let opener = self.opener.get().ok_or("accounts cannot be opened on this server")?.clone();
+        let state = opener.open(account).await?;
+        self.insert(state);
+        Ok(())
+    }
+
     /// The account that has the function URL `url_id` (None: the only one, or none).
     pub async fn owner_of_url(&self, url_id: &str) -> Option<Arc<AppState>> {
         if !self.several() {

@@ -1,6 +1,7 @@
 //! AWS Organizations, the accounts part: the organization the server's first (management)
-//! account creates, and the member accounts it creates in it (`<data>/organizations.db`,
-//! mirrored in memory). An account here is a name and an id; what lives in an account (its
+//! account creates, and the member accounts it creates in it (`<data>/organizations.db`, or
+//! with a shared store the management account's schema in PostgreSQL, mirrored in memory and
+//! reloaded when another node changes it: a new account made on one node is opened by all). An account here is a name and an id; what lives in an account (its
 //! functions, queues, users and roles) is opened per account by the server
 //! (`nimbus::server`), and the first role in a new account, `OrganizationAccountAccessRole`,
 //! is made by the caller of [`Organizations::create_account`] with [`access_role_trust`].
@@ -10,6 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use nimbus_store::group_commit::GroupCommit;
+use nimbus_store::pg::{PgDatabase, PgSchema};
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
@@ -117,13 +119,132 @@ struct State {
     requests: BTreeMap<String, CreateAccountStatus>,
 }
 
+/// Where the organization is kept.
+enum OrgDb {
+    Sqlite(GroupCommit),
+    /// Shared by the nodes.
+    Postgres(PgDatabase),
+}
+
+/// One record to write: its table (by its SQLite name), key and document.
+struct Put {
+    table: &'static str,
+    id: String,
+    doc: String,
+}
+
+/// Calls about accounts another node added (their ids).
+type AccountsAdded = Box<dyn Fn(Vec<String>) + Send + Sync>;
+
 /// The organization and its accounts.
 pub struct Organizations {
     /// The server's first account: the one that can create an organization.
     management: String,
-    db: GroupCommit,
+    db: OrgDb,
     state: RwLock<State>,
     writer: tokio::sync::Mutex<()>,
+    added: RwLock<Vec<AccountsAdded>>,
+}
+
+/// The organization's tables in the management account's schema: append migrations only.
+const PG_SCHEMA: PgSchema = PgSchema {
+    name: "organizations",
+    migrations: &[
+        // 1: the first release on PostgreSQL (2026-12): `organizations.db`'s tables, each
+        // change announced.
+        "
+CREATE TABLE org_organization (id BIGINT PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL);
+CREATE TABLE org_accounts (id TEXT PRIMARY KEY, doc TEXT NOT NULL, added BIGINT GENERATED ALWAYS AS IDENTITY);
+CREATE TABLE org_create_account_requests (id TEXT PRIMARY KEY, doc TEXT NOT NULL, added BIGINT GENERATED ALWAYS AS IDENTITY);
+CREATE TRIGGER org_organization_changed AFTER INSERT OR UPDATE OR DELETE ON org_organization FOR EACH ROW EXECUTE FUNCTION notify_change('id');
+CREATE TRIGGER org_accounts_changed AFTER INSERT OR UPDATE OR DELETE ON org_accounts FOR EACH ROW EXECUTE FUNCTION notify_change('id');
+CREATE TRIGGER org_requests_changed AFTER INSERT OR UPDATE OR DELETE ON org_create_account_requests FOR EACH ROW EXECUTE FUNCTION notify_change('id');
+",
+    ],
+};
+
+/// The tables whose announcements mean the mirror is stale.
+const PG_TABLES: &[&str] = &["org_organization", "org_accounts", "org_create_account_requests"];
+
+fn pg_error(e: impl std::fmt::Display) -> OrganizationsError {
+    OrganizationsError::Internal(format!("the organization's tables: {e}"))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(table: &str, doc: &str) -> Result<T, OrganizationsError> {
+    serde_json::from_str(doc).map_err(|e| OrganizationsError::Internal(format!("organizations {table}: {e}")))
+}
+
+impl OrgDb {
+    async fn load(&self) -> Result<State, OrganizationsError> {
+        let (organization, accounts, requests): (Vec<OrganizationRecord>, Vec<AccountRecord>, Vec<CreateAccountStatus>) = match self {
+            OrgDb::Sqlite(db) => {
+                db.run(
+                    false,
+                    |conn| Ok((docs(conn, "organization")?, docs(conn, "accounts")?, docs(conn, "create_account_requests")?)),
+                    OrganizationsError::Internal,
+                )
+                .await?
+            }
+            OrgDb::Postgres(db) => {
+                let client = db.client().await.map_err(pg_error)?;
+                let mut read = Vec::new();
+                for (table, order) in [("org_organization", "id"), ("org_accounts", "added"), ("org_create_account_requests", "added")] {
+                    let rows = client.query(&format!("SELECT doc FROM {table} ORDER BY {order}"), &[]).await.map_err(pg_error)?;
+                    read.push(rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>());
+                }
+                let mut read = read.into_iter();
+                let mut next = || read.next().unwrap_or_default();
+                (
+                    next().iter().map(|d| parse("organization", d)).collect::<Result<_, _>>()?,
+                    next().iter().map(|d| parse("accounts", d)).collect::<Result<_, _>>()?,
+                    next().iter().map(|d| parse("create_account_requests", d)).collect::<Result<_, _>>()?,
+                )
+            }
+        };
+        Ok(State {
+            organization: organization.into_iter().next(),
+            accounts: accounts.into_iter().map(|a| (a.id.clone(), a)).collect(),
+            requests: requests.into_iter().map(|r| (r.id.clone(), r)).collect(),
+        })
+    }
+
+    /// Inserts `puts` in one transaction, on disk before this returns.
+    async fn insert(&self, puts: Vec<Put>) -> Result<(), OrganizationsError> {
+        match self {
+            OrgDb::Sqlite(db) => {
+                db.run(
+                    true,
+                    move |conn| {
+                        for p in &puts {
+                            if p.table == "organization" {
+                                conn.execute("INSERT INTO organization (id, doc) VALUES (1, ?1)", params![p.doc]).map_err(sql)?;
+                            } else {
+                                conn.execute(&format!("INSERT INTO {} (id, doc) VALUES (?1, ?2)", p.table), params![p.id, p.doc])
+                                    .map_err(sql)?;
+                            }
+                        }
+                        Ok(())
+                    },
+                    OrganizationsError::Internal,
+                )
+                .await
+            }
+            OrgDb::Postgres(db) => {
+                let mut client = db.client().await.map_err(pg_error)?;
+                let tx = client.transaction().await.map_err(pg_error)?;
+                for p in &puts {
+                    if p.table == "organization" {
+                        tx.execute("INSERT INTO org_organization (id, doc) VALUES (1, $1)", &[&p.doc]).await.map_err(pg_error)?;
+                    } else {
+                        tx.execute(&format!("INSERT INTO org_{} (id, doc) VALUES ($1, $2)", p.table), &[&p.id, &p.doc])
+                            .await
+                            .map_err(pg_error)?;
+                    }
+                }
+                tx.commit().await.map_err(pg_error)
+            }
+        }
+    }
 }
 
 const SCHEMA: nimbus_store::db::Schema = nimbus_store::db::Schema {
@@ -201,32 +322,59 @@ impl Organizations {
     /// Opens (creating) `path`; `management` is the server's first account.
     pub async fn open(path: &Path, management: &str) -> Result<Arc<Organizations>, OrganizationsError> {
         let db = GroupCommit::open(path, &SCHEMA).map_err(OrganizationsError::Internal)?;
-        Self::with_db(db, management).await
+        Self::with_db(OrgDb::Sqlite(db), management).await
     }
 
     /// An in-memory one (tests).
     pub async fn open_in_memory(management: &str) -> Result<Arc<Organizations>, OrganizationsError> {
-        Self::with_db(GroupCommit::open_in_memory(&SCHEMA).map_err(OrganizationsError::Internal)?, management).await
+        Self::with_db(OrgDb::Sqlite(GroupCommit::open_in_memory(&SCHEMA).map_err(OrganizationsError::Internal)?), management).await
     }
 
-    async fn with_db(db: GroupCommit, management: &str) -> Result<Arc<Organizations>, OrganizationsError> {
-        let state = db
-            .run(
-                false,
-                |conn| {
-                    let organization: Vec<OrganizationRecord> = docs(conn, "organization")?;
-                    let accounts: Vec<AccountRecord> = docs(conn, "accounts")?;
-                    let requests: Vec<CreateAccountStatus> = docs(conn, "create_account_requests")?;
-                    Ok(State {
-                        organization: organization.into_iter().next(),
-                        accounts: accounts.into_iter().map(|a| (a.id.clone(), a)).collect(),
-                        requests: requests.into_iter().map(|r| (r.id.clone(), r)).collect(),
-                    })
-                },
-                OrganizationsError::Internal,
-            )
-            .await?;
-        Ok(Arc::new(Organizations { management: management.to_string(), db, state: RwLock::new(state), writer: Default::default() }))
+    /// Opens the organization in the management account's schema of the PostgreSQL database
+    /// at `url`, which other nodes share, and follows their changes.
+    pub async fn open_shared(url: &str, management: &str) -> Result<Arc<Organizations>, OrganizationsError> {
+        let node = format!("nimbus-organizations-{}", uuid::Uuid::new_v4().simple());
+        let db = PgDatabase::open(url, management, &node).await.map_err(pg_error)?;
+        db.migrate(&PG_SCHEMA).await.map_err(pg_error)?;
+        let orgs = Self::with_db(OrgDb::Postgres(db.clone()), management).await?;
+        let what = "Organizations".to_string();
+        let reload = nimbus_store::pg::reloader(Arc::downgrade(&orgs), what, |orgs: Arc<Self>| async move { orgs.reload().await });
+        nimbus_store::pg::watch_tables(Arc::downgrade(&orgs), url.to_string(), db, PG_TABLES, reload);
+        Ok(orgs)
+    }
+
+    async fn with_db(db: OrgDb, management: &str) -> Result<Arc<Organizations>, OrganizationsError> {
+        let state = db.load().await?;
+        Ok(Arc::new(Organizations {
+            management: management.to_string(),
+            db,
+            state: RwLock::new(state),
+            writer: Default::default(),
+            added: Default::default(),
+        }))
+    }
+
+    /// Calls `f` with the ids of member accounts another node added, once this node knows them.
+    pub fn on_accounts_added(&self, f: impl Fn(Vec<String>) + Send + Sync + 'static) {
+        self.added.write().unwrap_or_else(|p| p.into_inner()).push(Box::new(f));
+    }
+
+    /// Reads everything again (another node changed it), as the writer.
+    async fn reload(&self) -> Result<(), OrganizationsError> {
+        let _w = self.writer.lock().await;
+        let fresh = self.db.load().await?;
+        let added: Vec<String> = {
+            let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+            let added = fresh.accounts.keys().filter(|id| !st.accounts.contains_key(*id) && **id != self.management).cloned().collect();
+            *st = fresh;
+            added
+        };
+        if !added.is_empty() {
+            for f in self.added.read().unwrap_or_else(|p| p.into_inner()).iter() {
+                f(added.clone());
+            }
+        }
+        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -294,18 +442,11 @@ impl Organizations {
             joined: now(),
             request_id: None,
         };
-        let (org_doc, account_doc) = (json(&o)?, json(&management)?);
-        let id = management.id.clone();
         self.db
-            .run(
-                true,
-                move |conn| {
-                    conn.execute("INSERT INTO organization (id, doc) VALUES (1, ?1)", params![org_doc]).map_err(sql)?;
-                    conn.execute("INSERT INTO accounts (id, doc) VALUES (?1, ?2)", params![id, account_doc]).map_err(sql)?;
-                    Ok(())
-                },
-                OrganizationsError::Internal,
-            )
+            .insert(vec![
+                Put { table: "organization", id: String::new(), doc: json(&o)? },
+                Put { table: "accounts", id: management.id.clone(), doc: json(&management)? },
+            ])
             .await?;
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
         st.organization = Some(o.clone());
@@ -376,23 +517,12 @@ impl Organizations {
             };
             (Some(account), status)
         };
-        let account_doc = account.as_ref().map(json).transpose()?;
-        let account_id = account.as_ref().map(|a| a.id.clone());
-        let (status_id, status_doc) = (status.id.clone(), json(&status)?);
-        self.db
-            .run(
-                true,
-                move |conn| {
-                    if let (Some(id), Some(doc)) = (account_id, account_doc) {
-                        conn.execute("INSERT INTO accounts (id, doc) VALUES (?1, ?2)", params![id, doc]).map_err(sql)?;
-                    }
-                    conn.execute("INSERT INTO create_account_requests (id, doc) VALUES (?1, ?2)", params![status_id, status_doc])
-                        .map_err(sql)?;
-                    Ok(())
-                },
-                OrganizationsError::Internal,
-            )
-            .await?;
+        let mut puts = Vec::new();
+        if let Some(a) = &account {
+            puts.push(Put { table: "accounts", id: a.id.clone(), doc: json(a)? });
+        }
+        puts.push(Put { table: "create_account_requests", id: status.id.clone(), doc: json(&status)? });
+        self.db.insert(puts).await?;
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
         if let Some(a) = account {
             st.accounts.insert(a.id.clone(), a);
@@ -448,6 +578,27 @@ mod tests {
         ] {
             assert_eq!(valid_email(email), ok, "{email}");
         }
+    }
+
+    #[tokio::test]
+    async fn nodes_share_the_organization_and_hear_of_new_accounts() {
+        let Some(url) = nimbus_store::pg::testing::fresh_database().await else { return };
+        let a = Organizations::open_shared(&url, "000000000000").await.unwrap();
+        let b = Organizations::open_shared(&url, "000000000000").await.unwrap();
+        let (tx, mut heard) = tokio::sync::mpsc::unbounded_channel();
+        b.on_accounts_added(move |ids| {
+            let _ = tx.send(ids);
+        });
+        a.create_organization("000000000000", None).await.unwrap();
+        let made = a.create_account("000000000000", "team".into(), "team@example.com".into(), |_| async { Ok(()) }).await.unwrap();
+        let id = made.account_id.clone().unwrap();
+        let ids = tokio::time::timeout(std::time::Duration::from_secs(5), heard.recv()).await.expect("b heard of it").unwrap();
+        assert_eq!(ids, vec![id.clone()]);
+        assert!(b.knows(&id));
+        assert_eq!(b.create_account_status("000000000000", &made.id).unwrap(), made);
+        // One organization, whichever node is asked; a second is refused on the other node.
+        assert_eq!(b.describe_organization(&id).unwrap(), a.describe_organization("000000000000").unwrap());
+        assert_eq!(b.create_organization("000000000000", None).await.unwrap_err(), OrganizationsError::AlreadyInOrganization);
     }
 
     #[tokio::test]

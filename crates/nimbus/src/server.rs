@@ -635,9 +635,12 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         api_domain: opts.api_domain.clone(),
         port: local.port(),
     };
-    let organizations = nimbus_iam::organizations::Organizations::open(&data.root().join("organizations.db"), &opts.account_id)
-        .await
-        .map_err(|e| anyhow!("opening the organizations database: {e}"))?;
+    // With a shared store the organization and its accounts are the nodes'.
+    let organizations = match &store_at {
+        StoreAt::Embedded => nimbus_iam::organizations::Organizations::open(&data.root().join("organizations.db"), &opts.account_id).await,
+        StoreAt::Postgres(url, _) => nimbus_iam::organizations::Organizations::open_shared(url, &opts.account_id).await,
+    }
+    .map_err(|e| anyhow!("opening the organizations database: {e}"))?;
     let accounts = nimbus_api::Accounts::new(organizations.clone());
     let shared = Arc::new(Shared {
         root: data.root().to_path_buf(),
@@ -684,6 +687,20 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         accounts.insert(member);
     }
     accounts.set_opener(Arc::new(Opener(shared.clone())));
+    {
+        // Accounts another node creates are opened here too, once this node hears of them.
+        let held = Arc::downgrade(&accounts);
+        organizations.on_accounts_added(move |ids| {
+            let Some(accounts) = held.upgrade() else { return };
+            tokio::spawn(async move {
+                for id in ids {
+                    if let Err(e) = accounts.open_existing(id.clone()).await {
+                        tracing::warn!("opening account {id}, which another node created: {e}");
+                    }
+                }
+            });
+        });
+    }
     if let Some(linker) = &linker {
         // Environments of every account come in through the management account's state
         // (requests go on to their caller's account from there). Held weakly: the state
