@@ -19,8 +19,9 @@ from helpers import ADMIN_KEY_ID, ADMIN_SECRET, REGION, create_function, make_zi
 SLEEPER = """
 import time
 def handler(event, context):
+    print("BEGIN", event["id"], flush=True)
     time.sleep(event.get("sleep", 0))
-    print("MARKER", event["id"])
+    print("MARKER", event["id"], flush=True)
     return {"slept": event.get("sleep", 0), "id": event["id"]}
 """
 
@@ -29,8 +30,9 @@ import json, time
 def handler(event, context):
     for record in event.get("Records", []):
         body = json.loads(record["body"])
+        print("BEGIN", body["id"], flush=True)
         time.sleep(body["sleep"])
-        print("MARKER", body["id"])
+        print("MARKER", body["id"], flush=True)
 """
 
 
@@ -49,6 +51,17 @@ def _sleeper(node, name: str = "sleeper", code: str = SLEEPER):
     r = lam.invoke(FunctionName=name, Payload=json.dumps({"id": "warm"}).encode())
     assert r["StatusCode"] == 200 and "FunctionError" not in r, r
     return lam
+
+
+def _lines(node, text: str) -> list[str]:
+    """The function's log lines holding `text`, through CloudWatch Logs (the node is up)."""
+    events = node.logs_client().filter_log_events(logGroupName="/aws/lambda/sleeper", filterPattern=f'"{text}"')
+    return [e["message"] for e in events["events"]]
+
+
+def _running(node, event_id: str) -> None:
+    """Waits until the handler is running with `event_id` (its first line is logged)."""
+    wait_for(lambda: _lines(node, f"BEGIN {event_id}"), timeout=20, interval=0.1, what=f"{event_id} to be running")
 
 
 def _refused(port: int) -> bool:
@@ -99,7 +112,7 @@ def test_a_sync_invoke_in_progress_is_answered_and_new_connections_refused(serve
 
     t = threading.Thread(target=call)
     t.start()
-    time.sleep(0.5)
+    _running(s, "sync")
     s.proc.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
     wait_for(lambda: _refused(s.port), timeout=2, interval=0.05, what="new connections refused")
@@ -123,9 +136,9 @@ def test_a_sync_invoke_in_progress_is_answered_and_new_connections_refused(serve
 def test_an_async_event_in_progress_completes_on_the_node_and_runs_once(server_factory):
     s = server_factory()
     lam = _sleeper(s)
-    r = lam.invoke(FunctionName="sleeper", InvocationType="Event", Payload=json.dumps({"id": "event-1", "sleep": 2}).encode())
+    r = lam.invoke(FunctionName="sleeper", InvocationType="Event", Payload=json.dumps({"id": "event-1", "sleep": 3}).encode())
     assert r["StatusCode"] == 202
-    time.sleep(0.7)  # the dispatcher has it running (a warm environment; it sleeps 2 s)
+    _running(s, "event-1")
     s.proc.send_signal(signal.SIGTERM)
     assert s.proc.wait(timeout=15) == 0
     s.stop()
@@ -148,13 +161,13 @@ def test_an_event_source_batch_in_progress_finishes_and_its_messages_are_deleted
     queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName="sleeper", BatchSize=1)
     time.sleep(1)  # the pollers are long-polling
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": "message-1", "sleep": 2}))
-    time.sleep(0.7)  # a poller is handling it
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": "message-1", "sleep": 3}))
+    _running(s, "message-1")
     s.proc.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
     assert s.proc.wait(timeout=15) == 0
     # Not held up by the pollers' 20 s long polls.
-    assert time.monotonic() - signalled < 8
+    assert time.monotonic() - signalled < 12
     s.stop()
     assert _markers(s).count("message-1") == 1, _markers(s)
     # Deleted: it does not come back after its visibility timeout (2 s) on the next start.
@@ -173,7 +186,7 @@ def test_the_drain_timeout_ends_what_is_left(server_factory):
     s = server_factory(args=["--drain-timeout", "1"])
     lam = _sleeper(s)
     lam.put_function_event_invoke_config(FunctionName="sleeper", MaximumRetryAttempts=0)
-    r = lam.invoke(FunctionName="sleeper", InvocationType="Event", Payload=json.dumps({"id": "cut", "sleep": 4}).encode())
+    r = lam.invoke(FunctionName="sleeper", InvocationType="Event", Payload=json.dumps({"id": "cut", "sleep": 8}).encode())
     assert r["StatusCode"] == 202
     result: dict = {}
 
@@ -186,14 +199,15 @@ def test_the_drain_timeout_ends_what_is_left(server_factory):
 
     t = threading.Thread(target=call)
     t.start()
-    time.sleep(0.7)
+    _running(s, "cut")
+    _running(s, "long")
     s.proc.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
     assert s.proc.wait(timeout=15) == 0
     took = time.monotonic() - signalled
     t.join(timeout=15)
     s.stop()
-    assert took < 5, f"exited {took:.1f} s after SIGTERM with a 1 s drain"
+    assert took < 8, f"exited {took:.1f} s after SIGTERM with a 1 s drain"
     # Cut off: the connection is dropped (no answer made of the stop, such as the runtime
     # exiting when its environment is killed).
     assert "error" in result, f"the 10 s invoke was answered: {result}"
@@ -201,16 +215,11 @@ def test_the_drain_timeout_ends_what_is_left(server_factory):
     assert len(left) == 1 and "1 async event" in left[0] and "API connections still in progress" in left[0], left
     assert _markers(s).count("cut") == 0
     s.start()
-    wait_for(lambda: _lambda_markers(s, "cut"), timeout=15, what="the cut-off event to run again")
+    wait_for(lambda: _lines(s, "MARKER cut"), timeout=30, what="the cut-off event to run again")
     s.stop()
     assert _markers(s).count("cut") == 1, _markers(s)
     assert "long" not in _markers(s)
 
-
-def _lambda_markers(node, marker: str) -> list[str]:
-    """The function's lines printing `marker`, through CloudWatch Logs (the node is up)."""
-    events = node.logs_client().filter_log_events(logGroupName="/aws/lambda/sleeper", filterPattern=f'"MARKER {marker}"')
-    return [e["message"] for e in events["events"]]
 
 
 def test_a_second_signal_ends_the_drain_at_once(server_factory):
@@ -219,14 +228,14 @@ def test_a_second_signal_ends_the_drain_at_once(server_factory):
     t = threading.Thread(target=lambda: _swallow(lambda: _lambda(s).invoke(
         FunctionName="sleeper", Payload=json.dumps({"id": "second", "sleep": 10}).encode())))
     t.start()
-    time.sleep(0.5)
+    _running(s, "second")
     s.proc.send_signal(signal.SIGTERM)
     time.sleep(1)
     assert s.proc.poll() is None, "the first signal did not wait for the invoke"
     s.proc.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
     assert s.proc.wait(timeout=15) == 0
-    assert time.monotonic() - signalled < 4
+    assert time.monotonic() - signalled < 8
     t.join(timeout=15)
     s.stop()
     assert "draining: a second signal came with 1 invocation" in _server_log(s), _server_log(s)[-3000:]
