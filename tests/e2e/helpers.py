@@ -319,8 +319,9 @@ class Server:
                 raise RuntimeError(f"nimbus server not healthy after {timeout}s:\n{self.log_tail()}")
             time.sleep(0.05)
 
-    def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM and wait; returns the exit code (SIGKILLs and returns None on timeout)."""
+    def stop(self, timeout: float = 40.0) -> int | None:
+        """SIGTERM and wait; returns the exit code (SIGKILLs and returns None on timeout).
+        The default outlasts the server's own drain (`--drain-timeout`, 30 s)."""
         if self.proc is None:
             return None
         rc = self.proc.poll()

@@ -81,7 +81,8 @@ def deploy(server) -> tuple[object, str]:
 
 
 def test_stop_removes_every_cgroup_the_server_made(server_factory):
-    s = server_factory()
+    # A short drain: the busy environment is still busy when the stop ends it.
+    s = server_factory(args=["--drain-timeout", "1"])
     parents = cgroup_parents(s)
     lam, name = deploy(s)
     # Idle environments, and one busy at the stop.

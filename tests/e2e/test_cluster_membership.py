@@ -19,13 +19,13 @@ def handler(event, context):
 """
 
 
-def _nodes(server_factory, tmp_path, n: int, lease: int) -> list:
+def _nodes(server_factory, tmp_path, n: int, lease: int, extra: list[str] | None = None) -> list:
     key = tmp_path / "master.key"
     key.write_bytes(os.urandom(32))
     s3 = server_factory()
     s3.client("s3").create_bucket(Bucket="code")
     args = ["--store", postgres_database(), "--blobs", f"s3://code?endpoint={s3.endpoint}&region=us-east-1",
-            "--master-key-file", str(key), "--async-lease", str(lease)]
+            "--master-key-file", str(key), "--async-lease", str(lease)] + (extra or [])
     return [server_factory(args=args) for _ in range(n)]
 
 
@@ -57,9 +57,10 @@ def test_nodes_list_each_other(server_factory, tmp_path):
 
 
 def test_a_stopped_node_hands_its_events_over_at_once(server_factory, tmp_path):
-    """With 30 s leases, the events a node held when it was stopped (SIGTERM) run on the
-    other node within seconds, not after the leases."""
-    a, b = _nodes(server_factory, tmp_path, 2, 30)
+    """With 30 s leases, the events a node still held when its drain ended (SIGTERM, a 1 s
+    `--drain-timeout` against events of 20 s) run on the other node within seconds, not
+    after the leases."""
+    a, b = _nodes(server_factory, tmp_path, 2, 30, ["--drain-timeout", "1"])
     lam = a.lambda_client()
     create_function(lam, "handover", "python3.11", "index.handler", make_zip({"index.py": CODE}), Timeout=30)
     ids = [f"h{i:02d}" for i in range(20)]

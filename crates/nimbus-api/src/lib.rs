@@ -43,7 +43,7 @@ pub use action::Action;
 pub use authz::{service_may_invoke, service_may_send};
 pub use cloudwatch::notify as notify_alarm;
 pub use metrics::serve_metrics;
-pub use server::{serve, serve_stream, AppState};
+pub use server::{serve, serve_stream, serve_until, AppState};
 
 /// Walks the models of every service Nimbus serves: every operation Nimbus serves exists in the model, and its
 /// typed input accepts an input with every member the model defines, at the model's types.

@@ -89,10 +89,30 @@ impl AppState {
 /// Serves the API on `listener` until the task is dropped: over HTTPS when the state has
 /// TLS, else plain HTTP; within the state's connection limits ([`crate::conn`]).
 pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
+    serve_until(listener, state, std::future::pending()).await
+}
+
+/// [`serve`] until `drain` completes, then drains: the listener is closed at once (a new
+/// connection is refused, so a load balancer sends it to another node), idle connections
+/// are closed, and a connection with a request in progress is answered (its response says
+/// `Connection: close`) and then closed. Returns once every connection it accepted is closed.
+/// Dropped before that (the drain's deadline), it drops those connections with it: their
+/// clients see the connection cut, not an answer made of the server's own stop.
+pub async fn serve_until(listener: TcpListener, state: Arc<AppState>, drain: impl std::future::Future<Output = ()>) {
     let local = listener.local_addr().unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
     let slots = crate::conn::Slots::new(local, &state.limits);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
+    let mut drain = std::pin::pin!(drain);
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            // A connection waiting in the backlog when the drain begins is refused with the
+            // rest: it had sent nothing the server took.
+            biased;
+            _ = &mut drain => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
@@ -121,41 +141,49 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
             }
             crate::conn::Admission::Close => continue,
         };
-        serve_admitted(stream, peer, state.clone(), Some(slot));
+        while connections.try_join_next().is_some() {}
+        connections.spawn(admitted(stream, peer, state.clone(), Some(slot), Some(graceful.watcher())));
     }
+    drop(listener);
+    graceful.shutdown().await;
+    while connections.join_next().await.is_some() {}
 }
 
 /// Serves the API on one accepted connection, in a task of its own: over HTTPS when the
 /// state has TLS, else plain HTTP. (Connections made inside environments to the server's
 /// own address arrive here too, from `nimbus_sandbox::server_door`.)
 pub fn serve_stream(stream: tokio::net::TcpStream, peer: std::net::SocketAddr, state: Arc<AppState>) {
-    serve_admitted(stream, peer, state, None);
+    tokio::spawn(admitted(stream, peer, state, None, None));
 }
 
-/// [`serve_stream`] holding `slot` (the listener's connection slot) while it serves.
-fn serve_admitted(
+/// The service of one connection (for a task of its own), holding `slot` (the listener's
+/// connection slot) while it serves, and closing gracefully when `drain` says so.
+fn admitted(
     stream: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
     state: Arc<AppState>,
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
-) {
+    drain: Option<Watcher>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     let _ = stream.set_nodelay(true);
-    tokio::spawn(async move {
+    async move {
         let _slot = slot;
         match state.tls.clone() {
-            None => serve_connection(stream, state, peer, false).await,
+            None => serve_connection(stream, state, peer, false, drain).await,
             // The handshake runs in the connection's own task: a slow or failed one
             // holds up nobody else.
             Some(tls) => match tls.accept(stream, peer).await {
-                crate::tls::Accepted::Tls(stream) => serve_connection(*stream, state, peer, true).await,
+                crate::tls::Accepted::Tls(stream) => serve_connection(*stream, state, peer, true, drain).await,
                 crate::tls::Accepted::Refused => {}
             },
         }
-    });
+    }
 }
 
+type Watcher = hyper_util::server::graceful::Watcher;
+
 /// HTTP/1.1 on one connection, plain or inside TLS (`secure`).
-async fn serve_connection<S>(stream: S, state: Arc<AppState>, peer: std::net::SocketAddr, secure: bool)
+async fn serve_connection<S>(stream: S, state: Arc<AppState>, peer: std::net::SocketAddr, secure: bool, drain: Option<Watcher>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -165,7 +193,11 @@ where
         let state = state.clone();
         async move { Ok::<_, Infallible>(handle(state, req, peer, secure).await) }
     });
-    let _ = crate::conn::http1(&limits).serve_connection(io, svc).await;
+    let connection = crate::conn::http1(&limits).serve_connection(io, svc);
+    let _ = match drain {
+        Some(drain) => drain.watch(connection).await,
+        None => connection.await,
+    };
 }
 
 /// [`route`], counted (by service, status code and time to the response's head).

@@ -58,6 +58,8 @@ pub struct AsyncInvoker {
     wake: Notify,
     dispatch: Mutex<Dispatch>,
     slots: Arc<Semaphore>,
+    /// Woken when an event finishes processing (a drain waits for the last).
+    finished: Notify,
 }
 
 /// Which events are being processed, and which finished since a read of the queue began:
@@ -71,6 +73,11 @@ struct Dispatch {
     /// Events that finished, with the epoch they finished at (only those a read still in
     /// progress may have seen).
     finished: HashMap<String, u64>,
+    /// The node is draining: no event is started any more. Kept under the same lock as
+    /// `running`, so a drain that sees nothing running sees nothing start after.
+    draining: bool,
+    /// The drain is over and the server is ending what still runs ([`AsyncInvoker::stop`]).
+    stopping: bool,
 }
 
 /// How one attempt ended.
@@ -98,7 +105,45 @@ impl AsyncInvoker {
             wake: Notify::new(),
             dispatch: Mutex::new(Dispatch::default()),
             slots,
+            finished: Notify::new(),
         })
+    }
+
+    /// The node is draining: the dispatcher claims and starts no more events, and this
+    /// returns once those it is running have finished. Events it had read but not started
+    /// stay in the store (with a shared store, still this node's until it leaves the
+    /// cluster, which hands them back).
+    pub async fn drain(&self) {
+        self.dispatch.lock().unwrap_or_else(|p| p.into_inner()).draining = true;
+        self.wake.notify_one();
+        loop {
+            let finished = self.finished.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
+            if self.running() == 0 {
+                return;
+            }
+            finished.await;
+        }
+    }
+
+    /// The drain is over (done, or cut off at its deadline): the events still running are
+    /// being ended with the server, so an attempt failing from now on is not recorded as the
+    /// event's. The event stays as it was, and runs again at the next start (or, with a
+    /// shared store, on another node), its retries and destinations untouched.
+    pub fn stop(&self) {
+        let mut d = self.dispatch.lock().unwrap_or_else(|p| p.into_inner());
+        d.draining = true;
+        d.stopping = true;
+    }
+
+    /// Events being processed now.
+    pub fn running(&self) -> usize {
+        self.dispatch.lock().unwrap_or_else(|p| p.into_inner()).running.len()
+    }
+
+    fn draining(&self) -> bool {
+        self.dispatch.lock().unwrap_or_else(|p| p.into_inner()).draining
     }
 
     /// Connects the queue/topic services that receive dead letters and records.
@@ -176,9 +221,12 @@ impl AsyncInvoker {
         Ok(event.request_id)
     }
 
-    /// Runs the dispatcher until the server stops.
+    /// Runs the dispatcher until the server stops or drains ([`AsyncInvoker::drain`]).
     pub async fn run(self: Arc<Self>) {
         loop {
+            if self.draining() {
+                return;
+            }
             let free = self.slots.available_permits();
             if free > 0 {
                 let (busy, read_epoch) = {
@@ -192,6 +240,9 @@ impl AsyncInvoker {
                         for event in due {
                             {
                                 let mut d = self.dispatch.lock().unwrap_or_else(|p| p.into_inner());
+                                if d.draining {
+                                    break;
+                                }
                                 let stale = d.finished.contains_key(&event.request_id);
                                 if stale || !d.running.insert(event.request_id.clone()) {
                                     continue;
@@ -213,6 +264,7 @@ impl AsyncInvoker {
                                     d.running.remove(&id);
                                 }
                                 drop(permit);
+                                me.finished.notify_waiters();
                                 me.wake.notify_one();
                             });
                         }
@@ -273,7 +325,14 @@ impl AsyncInvoker {
             return;
         }
         self.metric(&event, &[("AsyncEventAge", "Milliseconds", age_ms as f64)]);
-        match self.attempt(&event).await {
+        let attempt = self.attempt(&event).await;
+        if matches!(attempt, Attempt::FunctionFailed(_) | Attempt::SystemError(_))
+            && self.dispatch.lock().unwrap_or_else(|p| p.into_inner()).stopping
+        {
+            tracing::info!(request_id = %event.request_id, "async event cut off by the server's stop: it runs again");
+            return;
+        }
+        match attempt {
             Attempt::Succeeded(outcome) => {
                 if let Some(dest) = config.as_ref().and_then(|c| c.on_success.as_ref()) {
                     let record = self.record(&event, "Success", event.attempts + 1, Some(&outcome));

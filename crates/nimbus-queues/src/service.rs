@@ -166,6 +166,9 @@ pub struct QueueService {
     metrics: std::sync::OnceLock<Arc<dyn QueueMetrics>>,
     /// Since when each queue has been seen empty by the gauges' sampler (ms).
     empty_since: Mutex<HashMap<String, i64>>,
+    /// Set when the node drains: long polls stop waiting, so neither a client's nor an event
+    /// source mapping's holds the node up for its 20 seconds.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// A validated message, digests computed, waiting for its queue's checks.
@@ -303,6 +306,7 @@ impl QueueService {
             purged: Mutex::new(HashMap::new()),
             metrics: std::sync::OnceLock::new(),
             empty_since: Mutex::new(HashMap::new()),
+            draining: std::sync::atomic::AtomicBool::new(false),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let weak: Weak<QueueService> = Arc::downgrade(&svc);
@@ -321,6 +325,13 @@ impl QueueService {
 
     fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// The node is draining: receives waiting for messages (long polls) answer with what
+    /// they have now, and later ones do not wait.
+    pub fn drain(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::Release);
+        self.wake_all();
     }
 
     /// Sends this service's `AWS/SQS` datapoints to `metrics` from now on.
@@ -762,7 +773,9 @@ impl QueueService {
             }
             let wait = *wait.get_or_insert(Duration::from_secs(u64::from(queue_wait)));
             let elapsed = started.elapsed();
-            if !msgs.is_empty() || elapsed >= wait {
+            // Read after the wake-up was registered: a drain that begins later wakes it.
+            let draining = self.draining.load(std::sync::atomic::Ordering::Acquire);
+            if !msgs.is_empty() || elapsed >= wait || draining {
                 match msgs.len() {
                     0 => self.count(name, QueueMetric::NumberOfEmptyReceives, 1.0, self.now()),
                     n => self.count(name, QueueMetric::NumberOfMessagesReceived, n as f64, self.now()),

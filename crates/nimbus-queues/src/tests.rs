@@ -82,6 +82,7 @@ on_both_engines!(
     batches_and_validation,
     message_attributes_round_trip,
     long_poll_wakes_on_send,
+    long_polls_end_when_the_node_drains,
     arn_api,
     counts_what_the_api_did_for_cloudwatch,
     gauges_say_where_each_message_is,
@@ -367,6 +368,27 @@ async fn long_poll_wakes_on_send(f: Fixture) {
     let got = svc.receive_message("q", ReceiveRequest { wait_time_seconds: Some(1), ..Default::default() }).await.unwrap();
     assert!(got.is_empty());
     assert!(t.elapsed() >= Duration::from_millis(990), "{:?}", t.elapsed());
+}
+
+async fn long_polls_end_when_the_node_drains(f: Fixture) {
+    let svc = f.svc;
+    create(&svc, "q", &[]).await;
+    let drainer = svc.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drainer.drain();
+    });
+    // A long poll in progress answers when the drain begins ...
+    let t = Instant::now();
+    let got = svc.receive_message("q", ReceiveRequest { wait_time_seconds: Some(10), ..Default::default() }).await.unwrap();
+    assert!(got.is_empty());
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // ... later ones do not wait, and messages are still handed out.
+    let t = Instant::now();
+    assert!(svc.receive_message("q", ReceiveRequest { wait_time_seconds: Some(10), ..Default::default() }).await.unwrap().is_empty());
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    svc.send_message("q", SendMessage::new("late")).await.unwrap();
+    assert_eq!(bodies(&svc, "q", 10).await, ["late"]);
 }
 
 async fn arn_api(f: Fixture) {

@@ -98,6 +98,10 @@ pub struct EventSources {
     /// Held by every read-modify-write of a stored mapping (update, tags, delete), so one
     /// cannot write back a mapping another changed or deleted meanwhile.
     edits: tokio::sync::Mutex<()>,
+    /// True once the node drains: pollers take no new batch and no poller starts.
+    draining: tokio::sync::watch::Sender<bool>,
+    /// Set once the drain is over ([`EventSources::stop`]).
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// A mapping's pollers on this node.
@@ -123,7 +127,53 @@ impl EventSources {
             results: Mutex::new(HashMap::new()),
             edits: tokio::sync::Mutex::new(()),
             streams: std::sync::OnceLock::new(),
+            draining: tokio::sync::watch::Sender::new(false),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// The node is draining: pollers take no new batch (waits for one end now) and the
+    /// batch each is handling runs to its end (its function called, its messages deleted or
+    /// its checkpoint stored). Returns once every poller has stopped; the mappings stay as
+    /// stored, for the next start or the other nodes. The queue service's long polls end
+    /// with its own drain ([`QueueService::drain`]).
+    pub async fn drain(&self) {
+        self.draining.send_replace(true);
+        let pollers: Vec<Running> = self.pollers.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, r)| r).collect();
+        for task in pollers.into_iter().flat_map(|r| r.tasks) {
+            let _ = task.await;
+        }
+    }
+
+    /// The drain is over (done, or cut off at its deadline): invocations still running are
+    /// being ended with the server, so a batch failing from now on is not the batch's
+    /// failure (no retry counted, nothing given up on): its records are read again at the
+    /// next start. (An SQS batch's messages are left as they are either way.)
+    pub fn stop(&self) {
+        self.draining.send_replace(true);
+        self.stopping.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn draining(&self) -> bool {
+        *self.draining.borrow()
+    }
+
+    /// Sleeps `d`, or less when the node starts draining; whether the poller goes on.
+    pub(crate) async fn pause(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = self.drained() => false,
+            _ = tokio::time::sleep(d) => true,
+        }
+    }
+
+    /// Returns when the node starts draining (at once if it has).
+    pub(crate) async fn drained(&self) {
+        let mut rx = self.draining.subscribe();
+        let _ = rx.wait_for(|d| *d).await;
     }
 
     pub(crate) fn partition(&self) -> &Partition {
@@ -351,8 +401,13 @@ impl EventSources {
         self.run_pollers(m, handles);
     }
 
-    /// Keeps `tasks` as `m`'s pollers, ending those it had.
+    /// Keeps `tasks` as `m`'s pollers, ending those it had. While the node drains, pollers
+    /// (started by a change that raced the drain) end at once instead.
     pub(crate) fn run_pollers(&self, m: &EventSourceMapping, tasks: Vec<tokio::task::JoinHandle<()>>) {
+        if self.draining() {
+            tasks.iter().for_each(|h| h.abort());
+            return;
+        }
         let running = Running { modified_ms: m.last_modified_ms, tasks };
         if let Some(old) = self.pollers.lock().unwrap_or_else(|p| p.into_inner()).insert(m.uuid.clone(), running) {
             old.tasks.iter().for_each(|h| h.abort());
@@ -423,7 +478,8 @@ impl EventSources {
             return Ok(batch);
         }
         let deadline = Instant::now() + Duration::from_secs(u64::from(m.maximum_batching_window_secs));
-        while (batch.len() as u32) < m.batch_size {
+        // Draining: what was received so far is the batch.
+        while (batch.len() as u32) < m.batch_size && !self.draining() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -496,7 +552,7 @@ impl EventSources {
 
     async fn poll(self: Arc<Self>, m: EventSourceMapping) {
         let qualifier = m.qualifier.as_deref().and_then(|q| nimbus_model::Qualifier::parse(q).ok());
-        loop {
+        while !self.draining() {
             let batch = match self.collect_batch(&m).await {
                 Ok(b) if b.is_empty() => continue,
                 Ok(b) => match self.apply_filters(&m, b).await {
@@ -505,7 +561,7 @@ impl EventSources {
                 },
                 Err(e) => {
                     self.set_result(&m.uuid, &format!("PROBLEM: {e}"));
-                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    self.pause(Duration::from_secs(2)).await;
                     continue;
                 }
             };
@@ -537,12 +593,12 @@ impl EventSources {
                 }
                 Err(e) if e.code == ErrorCode::TooManyRequests => {
                     self.set_result(&m.uuid, "PROBLEM: Function call throttled");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    self.pause(Duration::from_millis(500)).await;
                     continue;
                 }
                 Err(e) => {
                     self.set_result(&m.uuid, &format!("PROBLEM: {}", e.message));
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    self.pause(Duration::from_secs(1)).await;
                     continue;
                 }
             };

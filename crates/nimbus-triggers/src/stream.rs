@@ -437,6 +437,12 @@ impl EventSources {
         let mut tasks: JoinSet<String> = JoinSet::new();
         let mut running: HashSet<String> = HashSet::new();
         loop {
+            if self.draining() {
+                // Its shards' pollers finish their rounds first (dropping the set would
+                // abort them).
+                while tasks.join_next().await.is_some() {}
+                return;
+            }
             while let Some(done) = tasks.try_join_next() {
                 if let Ok(key) = done {
                     running.remove(&key);
@@ -447,7 +453,7 @@ impl EventSources {
                 Ok(c) => c.into_iter().collect(),
                 Err(e) => {
                     self.set_result(&m.uuid, &format!("PROBLEM: {e}"));
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    self.pause(Duration::from_secs(1)).await;
                     continue;
                 }
             };
@@ -486,7 +492,7 @@ impl EventSources {
                 }
                 Err(e) => self.set_result(&m.uuid, &format!("PROBLEM: {e}")),
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            self.pause(Duration::from_secs(1)).await;
         }
     }
 
@@ -534,7 +540,8 @@ impl EventSources {
             (Source::Table { .. }, Ok(s)) => s.tables.changed(),
             (_, Err(_)) => std::sync::Arc::new(tokio::sync::Notify::new()),
         };
-        loop {
+        // Draining: the round in progress ends (its checkpoint stored), no other starts.
+        while !self.draining() {
             // Registered before the read, so a write committed after it wakes the wait below.
             let woken = changed.notified();
             tokio::pin!(woken);
@@ -543,7 +550,7 @@ impl EventSources {
                 Ok(r) => r,
                 Err(e) => {
                     self.set_result(&m.uuid, &format!("PROBLEM: {e}"));
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    self.pause(Duration::from_secs(1)).await;
                     continue;
                 }
             };
@@ -593,12 +600,18 @@ impl EventSources {
                 // passes (a fallback).
                 let until_window = windows.iter().flatten().map(|w| w.end_ms() + WINDOW_GRACE_MS - now).min();
                 let wait = until_window.map_or(IDLE_POLL, |ms| IDLE_POLL.min(Duration::from_millis(ms.max(1) as u64)));
-                let _ = tokio::time::timeout(wait, woken).await;
+                tokio::select! {
+                    _ = tokio::time::timeout(wait, woken) => {}
+                    _ = self.drained() => {}
+                }
                 continue;
             }
-            // MaximumBatchingWindowInSeconds: wait for the batch to fill, once.
+            // MaximumBatchingWindowInSeconds: wait for the batch to fill, once. (Draining, the
+            // records stay past the checkpoint, for the next start.)
             if recs.len() < limit && m.maximum_batching_window_secs > 0 && next.is_some() {
-                tokio::time::sleep(Duration::from_secs(u64::from(m.maximum_batching_window_secs))).await;
+                if !self.pause(Duration::from_secs(u64::from(m.maximum_batching_window_secs))).await {
+                    continue;
+                }
                 if let Ok((more, _, _)) = self.read(source, shard, &from, read_limit).await {
                     if more.len() > recs.len() {
                         recs = more;
@@ -641,8 +654,9 @@ impl EventSources {
                 }
             }
             // Windows that ended while the shard stayed busy (their lane got no later record,
-            // or every record since was filtered out) end now.
-            if secs > 0 {
+            // or every record since was filtered out) end now (or at the next start, when
+            // the node is draining).
+            if secs > 0 && !self.draining() {
                 self.close_ended_windows(&round, now_millis()).await;
             }
             let mut p = round.progress.lock().await;
@@ -662,7 +676,8 @@ impl EventSources {
         let secs = round.settings.tumbling_window_secs;
         let limit = if secs > 0 { PAYLOAD_LIMIT - STATE_LIMIT - 1024 } else { PAYLOAD_LIMIT };
         let mut i = 0;
-        while i < ords.len() {
+        // Draining: the records not delivered yet wait past the checkpoint for the next start.
+        while i < ords.len() && !self.draining() {
             let window = (secs > 0).then(|| window_start(round.recs[ords[i]].arrival_ms, secs));
             let mut end = i + 1;
             while end < ords.len() && end - i < batch && window.is_none_or(|w| window_start(round.recs[ords[end]].arrival_ms, secs) <= w) {
@@ -732,14 +747,18 @@ impl EventSources {
         let mut last_error: Option<String> = None;
         let mut last_request = String::new();
         while let Some((range, attempts)) = run.current() {
+            // Draining: the call in progress was the last; a retry is the next start's.
+            if self.draining() {
+                return;
+            }
             let batch = &ords[range.clone()];
             let first = &round.recs[batch[0]];
             let too_old = st.maximum_record_age_secs >= 0 && now_millis() - first.arrival_ms > i64::from(st.maximum_record_age_secs) * 1000;
             let (steps, condition) = if too_old {
                 (run.expire(), "RecordAgeExceeded")
             } else {
-                if attempts > 0 {
-                    tokio::time::sleep(Duration::from_millis((100u64 << attempts.min(5)).min(2_000))).await;
+                if attempts > 0 && !self.pause(Duration::from_millis((100u64 << attempts.min(5)).min(2_000))).await {
+                    return;
                 }
                 let window = if st.tumbling_window_secs > 0 { round.window(lane).await } else { None };
                 let call = WindowCall { shard_id: &round.shard_id, stream_arn: &m.event_source_arn, last: false, early: false };
@@ -778,7 +797,7 @@ impl EventSources {
                     Err(e) if e.code == nimbus_model::ErrorCode::TooManyRequests => {
                         // A throttle is no failure of the batch: wait and try again.
                         self.set_result(&m.uuid, "PROBLEM: Function call throttled");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        self.pause(Duration::from_millis(500)).await;
                         continue;
                     }
                     Err(e) => {
@@ -787,6 +806,10 @@ impl EventSources {
                         Outcome::Failed
                     }
                 };
+                if outcome == Outcome::Failed && self.stopping() {
+                    // Most likely ended by the stop itself: no retry counted, nothing given up.
+                    return;
+                }
                 self.set_result(&m.uuid, if outcome == Outcome::Success { "OK" } else { "PROBLEM: Function call failed" });
                 (run.report(outcome), "RetryAttemptsExhausted")
             };

@@ -4,6 +4,7 @@
 mod bucket_events;
 mod cli;
 mod client;
+mod drain;
 mod install;
 mod server;
 mod service_metrics;

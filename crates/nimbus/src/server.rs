@@ -66,6 +66,11 @@ pub struct ServerOpts {
     /// Seconds an idle execution environment is kept warm.
     #[arg(long, env = "NIMBUS_IDLE_TIMEOUT", default_value_t = 600)]
     idle_timeout: u64,
+    /// Seconds a node stopped by SIGTERM (or Ctrl-C) keeps finishing its work in progress
+    /// (requests on open connections, invocations, async events, event source batches)
+    /// after it stops taking new work; what is left then is ended. 0 ends it at once.
+    #[arg(long, env = "NIMBUS_DRAIN_TIMEOUT", default_value_t = 30, value_name = "SECONDS")]
+    drain_timeout: u64,
     /// Interpreter for a runtime, e.g. nodejs22.x=/opt/node22/bin/node (repeatable).
     #[arg(long = "runtime-path", value_name = "RUNTIME=PATH", env = "NIMBUS_RUNTIME_PATHS", value_delimiter = ',')]
     runtime_paths: Vec<String>,
@@ -726,24 +731,56 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     );
 
     if let Some(l) = gateway_listener {
+        // Only this node's environments reach it (it is bound to the bridge), so it stays
+        // open through a drain: functions still running call the API through it.
         tokio::spawn(nimbus_api::serve(l, state.clone()));
     }
     if let Some(l) = metrics_listener {
         tracing::info!("metrics on http://{}/metrics", l.local_addr()?);
         tokio::spawn(nimbus_api::serve_metrics(l, shared.metrics.clone(), shared.limits));
     }
+    let drain = crate::drain::Drain::new();
+    let api = tokio::spawn(nimbus_api::serve_until(listener, state, drain.begun()));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = nimbus_api::serve(listener, state) => {}
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+    if opts.drain_timeout == 0 {
+        api.abort();
+    } else {
+        let accounts: Vec<crate::drain::Account> = shared
+            .opened
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|a| crate::drain::Account {
+                invoker: a.invoker.clone(),
+                async_invoker: a.async_invoker.clone(),
+                event_sources: a.event_sources.clone(),
+                queues: a.queues.clone(),
+            })
+            .collect();
+        let again = async {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        };
+        drain.run(api, &accounts, Duration::from_secs(opts.drain_timeout), again).await;
     }
     tracing::info!("shutting down");
     let opened = std::mem::take(&mut *shared.opened.lock().unwrap_or_else(|p| p.into_inner()));
     for account in &opened {
+        // What still runs is ended below: its failures are the stop's, not the work's.
+        account.async_invoker.stop();
+        account.event_sources.stop();
+    }
+    for account in &opened {
         account.pool.shutdown(std::time::Duration::from_secs(5)).await;
         account.logs.flush();
-        // A shared store's other nodes take this one's async events and topic deliveries at once.
+        // A shared store's other nodes take this one's async events and topic deliveries at
+        // once: those it had claimed but not started, and those the drain's deadline cut off.
         account.store.leave_cluster().await;
         account.topics.leave().await;
     }
@@ -800,12 +837,17 @@ struct Shared {
     opened: std::sync::Mutex<Vec<Opened>>,
 }
 
-/// An opened account's parts that shutdown stops, and its data directory's lock.
+/// An opened account's parts that the drain and shutdown stop, and its data directory's
+/// lock.
 struct Opened {
     pool: Arc<EnvironmentPool>,
     logs: Arc<LogStore>,
     store: Arc<dyn Store>,
     topics: Arc<nimbus_topics::TopicService>,
+    invoker: Arc<Invoker>,
+    async_invoker: Arc<AsyncInvoker>,
+    event_sources: Arc<nimbus_triggers::EventSources>,
+    queues: Arc<nimbus_queues::QueueService>,
     _data: DataDir,
 }
 
@@ -1217,6 +1259,10 @@ impl Shared {
             logs,
             store: store.clone(),
             topics: topics.clone(),
+            invoker: state.invoker.clone(),
+            async_invoker: state.async_invoker.clone(),
+            event_sources: state.event_sources.clone(),
+            queues: state.queues.clone(),
             _data: data,
         });
         Ok(state)
