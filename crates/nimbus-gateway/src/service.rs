@@ -1,8 +1,10 @@
 //! [`GatewayService`]: API Gateway V2's management actions for HTTP APIs over durable records,
 //! and [`GatewayService::resolve`], which picks the stage and route of a request to
 //! `execute-api`. Every API lives in memory with its compiled route tables behind
-//! `gateway.db`: a change is committed first (as typed [`Changes`]) and applied to memory
-//! after (one writer at a time), so serving a request never touches the database.
+//! `gateway.db` (or the table nodes share in PostgreSQL): a change is committed first (as
+//! typed [`Changes`]) and applied to memory after (one writer at a time), so serving a
+//! request never touches the database; over a shared store, every other node's change
+//! reloads them all.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -141,45 +143,51 @@ fn check_stage_name(name: &str) -> Result<(), GatewayError> {
 impl GatewayService {
     /// Opens (or creates) `gateway.db` and loads every API into memory.
     pub async fn open(path: &Path, account: &str) -> Result<Arc<GatewayService>, GatewayError> {
-        let store = GatewayStore::open(path)?;
-        let mut apis: BTreeMap<String, ApiState> = BTreeMap::new();
-        for (_, api) in store.load::<Api>(Kind::Api).await? {
-            apis.insert(api.api_id.clone(), ApiState::new(api));
-        }
-        for (id, r) in store.load::<Route>(Kind::Route).await? {
-            if let Some(a) = apis.get_mut(&id) {
-                a.routes.insert(r.route_id.clone(), r);
-            }
-        }
-        for (id, i) in store.load::<Integration>(Kind::Integration).await? {
-            if let Some(a) = apis.get_mut(&id) {
-                a.integrations.insert(i.integration_id.clone(), i);
-            }
-        }
-        for (id, s) in store.load::<Stage>(Kind::Stage).await? {
-            if let Some(a) = apis.get_mut(&id) {
-                a.stages.insert(s.stage_name.clone(), s);
-            }
-        }
-        for (id, d) in store.load::<StoredDeployment>(Kind::Deployment).await? {
-            if let Some(a) = apis.get_mut(&id) {
-                let table = Arc::new(RouteTable::new(&d.snapshot.routes, &d.snapshot.integrations));
-                a.deployments.insert(d.deployment.deployment_id.clone(), (d, table));
-            }
-        }
-        let apis = apis
-            .into_iter()
-            .map(|(id, mut a)| {
-                a.recompile();
-                (id, Arc::new(a))
-            })
-            .collect();
-        Ok(Arc::new(GatewayService {
+        GatewayService::with_store(GatewayStore::open(path)?, account).await
+    }
+
+    /// Opens `account`'s HTTP APIs in the PostgreSQL database at `url`, which every node
+    /// shares, loads them, and follows the other nodes' changes from then on: each one (or a
+    /// cut in the change feed) reloads every API.
+    pub async fn open_shared(url: &str, account: &str) -> Result<Arc<GatewayService>, GatewayError> {
+        // This node's connections' name, which the change feed's announcements quote.
+        let node = format!("nimbus-gateway-{}", uuid::Uuid::new_v4().simple());
+        GatewayService::with_store(GatewayStore::open_shared(url, account, &node).await?, account).await
+    }
+
+    async fn with_store(store: GatewayStore, account: &str) -> Result<Arc<GatewayService>, GatewayError> {
+        let apis = load_apis(&store).await?;
+        let svc = Arc::new(GatewayService {
             account: account.to_string(),
             store: Arc::new(store),
             writer: Arc::new(tokio::sync::Mutex::new(())),
             apis: Arc::new(RwLock::new(apis)),
-        }))
+        });
+        svc.follow();
+        Ok(svc)
+    }
+
+    /// Over a shared store: reloads after every announcement of another node's change, one
+    /// reload at a time; announcements heard during a reload make one more.
+    fn follow(self: &Arc<Self>) {
+        if !self.store.is_shared() {
+            return;
+        }
+        let what = format!("API Gateway of account {}", self.account);
+        self.store.watch(
+            Arc::downgrade(self),
+            nimbus_store::pg::reloader(Arc::downgrade(self), what, |svc: Arc<Self>| async move { svc.reload().await }),
+        );
+    }
+
+    /// Reads every API from the store and replaces those in memory with them. As the writer:
+    /// a change of this node's is either committed before the read (and in it) or made after
+    /// the replacement, never lost in between.
+    async fn reload(&self) -> Result<(), GatewayError> {
+        let _writer = self.writer.lock().await;
+        let apis = load_apis(&self.store).await?;
+        *self.apis.write().unwrap_or_else(|e| e.into_inner()) = apis;
+        Ok(())
     }
 
     fn state(&self, api_id: &str) -> Result<Arc<ApiState>, GatewayError> {
@@ -701,6 +709,44 @@ impl GatewayService {
     pub fn account(&self) -> &str {
         &self.account
     }
+}
+
+/// Every API in the store, with its compiled route tables (those it serves live and each
+/// deployment's).
+async fn load_apis(store: &GatewayStore) -> Result<Apis, GatewayError> {
+    let records = store.load().await?;
+    let mut apis: BTreeMap<String, ApiState> = BTreeMap::new();
+    for (_, api) in records.of::<Api>(Kind::Api)? {
+        apis.insert(api.api_id.clone(), ApiState::new(api));
+    }
+    for (id, r) in records.of::<Route>(Kind::Route)? {
+        if let Some(a) = apis.get_mut(&id) {
+            a.routes.insert(r.route_id.clone(), r);
+        }
+    }
+    for (id, i) in records.of::<Integration>(Kind::Integration)? {
+        if let Some(a) = apis.get_mut(&id) {
+            a.integrations.insert(i.integration_id.clone(), i);
+        }
+    }
+    for (id, s) in records.of::<Stage>(Kind::Stage)? {
+        if let Some(a) = apis.get_mut(&id) {
+            a.stages.insert(s.stage_name.clone(), s);
+        }
+    }
+    for (id, d) in records.of::<StoredDeployment>(Kind::Deployment)? {
+        if let Some(a) = apis.get_mut(&id) {
+            let table = Arc::new(RouteTable::new(&d.snapshot.routes, &d.snapshot.integrations));
+            a.deployments.insert(d.deployment.deployment_id.clone(), (d, table));
+        }
+    }
+    Ok(apis
+        .into_iter()
+        .map(|(id, mut a)| {
+            a.recompile();
+            (id, Arc::new(a))
+        })
+        .collect())
 }
 
 fn new_stage(name: &str, auto_deploy: bool, created: &str) -> Stage {

@@ -1210,9 +1210,12 @@ impl Shared {
                 }
             });
         }
-        let gateway = nimbus_gateway::GatewayService::open(&data.root().join("gateway.db"), account)
-            .await
-            .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
+        // With a shared store the HTTP APIs are the nodes' (every node serves every API).
+        let gateway = match &self.store_at {
+            StoreAt::Embedded => nimbus_gateway::GatewayService::open(&data.root().join("gateway.db"), account).await,
+            StoreAt::Postgres(url, _) => nimbus_gateway::GatewayService::open_shared(url, account).await,
+        }
+        .map_err(|e| anyhow!("opening the API Gateway database: {e}"))?;
         crate::bucket_events::spawn(
             crate::bucket_events::Targets {
                 objects: objects.clone(),
