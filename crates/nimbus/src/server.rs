@@ -1023,9 +1023,21 @@ impl Shared {
                 }
             });
         }
-        let network = nimbus_network::NetworkService::open(&data.root().join("network.db"), &self.region, account)
-            .await
-            .map_err(|e| anyhow!("opening the network database: {e}"))?;
+        // With a shared store, the networks are the nodes' (the account's schema), so every
+        // node knows the subnets and groups a function's VpcConfig names.
+        let network = match &self.store_at {
+            StoreAt::Embedded => nimbus_network::NetworkService::open(&data.root().join("network.db"), &self.region, account).await,
+            StoreAt::Postgres(url, _) => {
+                if data.root().join("network.db").exists() {
+                    tracing::warn!(
+                        "{} is not read: with --store postgres:// the VPC networks are in PostgreSQL",
+                        data.root().join("network.db").display()
+                    );
+                }
+                nimbus_network::NetworkService::open_shared(url, &self.region, account).await
+            }
+        }
+        .map_err(|e| anyhow!("opening the network database: {e}"))?;
         network.set_attachments(Arc::new(FunctionInterfaces(control.clone())));
         if self.vpc_linker {
             invoker.plan_networks(Arc::new(VpcNetworks(network.clone())));
