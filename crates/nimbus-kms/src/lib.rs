@@ -2,37 +2,29 @@
 //! their states (Enabled, Disabled, PendingDeletion), aliases, and the cryptographic calls
 //! (Encrypt, Decrypt, GenerateDataKey, ReEncrypt), and each key's key policy (the default one,
 //! which lets the account's IAM policies decide, unless another was given). Key material is
-//! kept in `<data>/kms.db` sealed by the server's master key; keys and aliases are in memory,
-//! changed one writer at a time after their commit.
+//! kept sealed by the server's master key, in `<data>/kms.db` or, for nodes that share a
+//! PostgreSQL database, in the account's schema there ([`store`]); keys and aliases are in
+//! memory, changed one writer at a time after their commit. Over a shared store, another
+//! node's change (or a cut in the change feed) makes the service read everything again and
+//! replace its memory, as the writer, so a key made or disabled on one node is made or
+//! disabled on every node.
 //!
 //! A ciphertext blob is `NK1` + the key id (36 characters) + AES-GCM's nonce, ciphertext and
 //! tag; the associated data binds the key id and the encryption context, so Decrypt needs no
 //! `KeyId` and a different context does not open it.
 
 mod error;
+mod store;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use nimbus_store::group_commit::GroupCommit;
 use nimbus_store::sealing::{self, MasterKey};
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 pub use error::KmsError;
-
-/// `<data>/kms.db`.
-pub const SCHEMA: nimbus_store::db::Schema = nimbus_store::db::Schema {
-    name: "kms",
-    migrations: &[
-        // 1: the first release (2026-12). Each record is a JSON document.
-        "
-CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS aliases (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
-",
-    ],
-};
+use store::{Change, Committed, KmsStore, Snapshot};
 
 const BLOB_MAGIC: &[u8] = b"NK1";
 const KEY_ID_LEN: usize = 36;
@@ -78,6 +70,10 @@ pub struct KeyInfo {
     /// The key material, sealed by the master key for this key id.
     #[serde(with = "hex_bytes")]
     material: Vec<u8>,
+    /// Its stored row's revision in a shared store (see [`store::Change::PutKey`]); not
+    /// in the document.
+    #[serde(skip)]
+    revision: i64,
 }
 
 /// An alias (`alias/…`) and the key it names.
@@ -122,24 +118,58 @@ pub struct Page<T> {
     pub next_marker: Option<String>,
 }
 
-/// One change, committed and then applied to memory.
-enum Change {
-    Key(Box<KeyInfo>, [u8; 32]),
-    Alias(AliasInfo),
-    DeleteAlias(String),
-}
-
 #[derive(Default)]
 struct State {
     keys: BTreeMap<String, (KeyInfo, [u8; 32])>,
     aliases: BTreeMap<String, AliasInfo>,
 }
 
+impl State {
+    /// The state `snapshot` holds, every key's material opened with `master`.
+    fn of(master: &MasterKey, snapshot: Snapshot) -> Result<State, KmsError> {
+        let mut state = State::default();
+        for key in snapshot.keys {
+            state.apply(master, Change::PutKey(key))?;
+        }
+        for alias in snapshot.aliases {
+            state.apply(master, Change::PutAlias(alias))?;
+        }
+        Ok(state)
+    }
+
+    /// Applies a committed change.
+    fn apply(&mut self, master: &MasterKey, change: Change) -> Result<(), KmsError> {
+        match change {
+            Change::PutKey(key) => {
+                let material =
+                    master.unwrap(&key.material, &material_context(&key.id)).ok().and_then(|m| <[u8; 32]>::try_from(m).ok()).ok_or_else(
+                        || KmsError::Internal(format!("the material of KMS key {} does not open with the master key", key.id)),
+                    )?;
+                self.keys.insert(key.id.clone(), (key, material));
+            }
+            Change::PutAlias(alias) => {
+                self.aliases.insert(alias.name.clone(), alias);
+            }
+            Change::DeleteAlias(name) => {
+                self.aliases.remove(&name);
+            }
+        }
+        Ok(())
+    }
+
+    /// The key `id` (which exists), to be changed: with the revision its change gets.
+    fn next_revision(&self, id: &str) -> KeyInfo {
+        let mut key = self.keys[id].0.clone();
+        key.revision += 1;
+        key
+    }
+}
+
 pub struct KmsService {
     region: String,
     account: String,
     master: MasterKey,
-    db: GroupCommit,
+    store: KmsStore,
     /// Read by every call without waiting (crypto runs on it, also from sync code);
     /// replaced only by a writer holding `writer`, after its commit.
     state: std::sync::RwLock<State>,
@@ -161,40 +191,77 @@ fn blob_context(key_id: &str, context: &BTreeMap<String, String>) -> Vec<u8> {
     aad
 }
 
+/// How many times a change is decided again after another node's change made it stale
+/// before it fails: each time after a reload, so only nodes changing the same key or alias
+/// over and over make it fail.
+const STALE_RETRIES: usize = 10;
+
 impl KmsService {
-    /// Opens (creating) `path`, reading every key and alias, their material opened with
-    /// `master`.
+    /// Opens (creating) `path` (in memory when None), reading every key and alias, their
+    /// material opened with `master`.
     pub fn open(path: Option<&Path>, master: MasterKey, region: &str, account: &str) -> Result<Arc<KmsService>, KmsError> {
-        let mut state = State::default();
-        let load = |conn: &mut rusqlite::Connection| -> Result<(), KmsError> {
-            let internal = |e: rusqlite::Error| KmsError::Internal(e.to_string());
-            let mut stmt = conn.prepare("SELECT doc FROM keys").map_err(internal)?;
-            let docs: Vec<String> = stmt.query_map([], |r| r.get(0)).map_err(internal)?.collect::<Result<_, _>>().map_err(internal)?;
-            for doc in docs {
-                let key: KeyInfo = serde_json::from_str(&doc).map_err(|e| KmsError::Internal(e.to_string()))?;
-                let material =
-                    master.unwrap(&key.material, &material_context(&key.id)).ok().and_then(|m| <[u8; 32]>::try_from(m).ok()).ok_or_else(
-                        || KmsError::Internal(format!("the material of KMS key {} does not open with the master key", key.id)),
-                    )?;
-                state.keys.insert(key.id.clone(), (key, material));
-            }
-            let mut stmt = conn.prepare("SELECT doc FROM aliases").map_err(internal)?;
-            let docs: Vec<String> = stmt.query_map([], |r| r.get(0)).map_err(internal)?.collect::<Result<_, _>>().map_err(internal)?;
-            for doc in docs {
-                let alias: AliasInfo = serde_json::from_str(&doc).map_err(|e| KmsError::Internal(e.to_string()))?;
-                state.aliases.insert(alias.name.clone(), alias);
-            }
-            Ok(())
-        };
-        let db = GroupCommit::open_prepared(path, &SCHEMA, load, KmsError::Internal)?;
+        let (store, snapshot) = KmsStore::open(path)?;
+        KmsService::with_store(store, snapshot, master, region, account)
+    }
+
+    /// Opens `account`'s keys and aliases in the PostgreSQL database at `url`, which every
+    /// node shares (their material sealed under `master`, which must be every node's), loads
+    /// them, and follows the other nodes' changes from then on: each one (or a cut in the
+    /// change feed) reloads the whole state.
+    pub async fn open_shared(url: &str, master: MasterKey, region: &str, account: &str) -> Result<Arc<KmsService>, KmsError> {
+        // This node's connections' name, which the change feed's announcements quote.
+        let node = format!("nimbus-kms-{}", uuid::Uuid::new_v4().simple());
+        let store = KmsStore::open_shared(url, account, &node, &master).await?;
+        let snapshot = store.load().await?;
+        let svc = KmsService::with_store(store, snapshot, master, region, account)?;
+        svc.follow();
+        Ok(svc)
+    }
+
+    fn with_store(
+        store: KmsStore,
+        snapshot: Snapshot,
+        master: MasterKey,
+        region: &str,
+        account: &str,
+    ) -> Result<Arc<KmsService>, KmsError> {
+        let state = State::of(&master, snapshot)?;
         Ok(Arc::new(KmsService {
             region: region.to_string(),
             account: account.to_string(),
             master,
-            db,
+            store,
             state: std::sync::RwLock::new(state),
             writer: tokio::sync::Mutex::new(()),
         }))
+    }
+
+    /// Over a shared store: reloads after every announcement of another node's change, one
+    /// reload at a time; announcements heard during a reload make one more.
+    fn follow(self: &Arc<Self>) {
+        if !self.store.is_shared() {
+            return;
+        }
+        let what = format!("KMS of account {}", self.account);
+        self.store.watch(
+            Arc::downgrade(self),
+            nimbus_store::pg::reloader(Arc::downgrade(self), what, |svc: Arc<Self>| async move { svc.reload().await }),
+        );
+    }
+
+    /// Reads everything from the store and replaces the state with it. As the writer: a
+    /// change of this node's is either committed before the read (and in it) or made after
+    /// the replacement, never lost in between.
+    async fn reload(&self) -> Result<(), KmsError> {
+        let _writer = self.writer.lock().await;
+        self.reload_as_writer().await
+    }
+
+    /// [`KmsService::reload`], by a caller holding the writer.
+    async fn reload_as_writer(&self) -> Result<(), KmsError> {
+        let state = State::of(&self.master, self.store.load().await?)?;
+        *self.state.write().unwrap_or_else(|p| p.into_inner()) = state;
+        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -249,63 +316,30 @@ impl KmsService {
         }
     }
 
-    async fn commit(&self, changes: &[Change]) -> Result<(), KmsError> {
-        let rows: Vec<(bool, String, Option<String>)> = changes
-            .iter()
-            .map(|c| match c {
-                Change::Key(k, _) => (true, k.id.clone(), Some(serde_json::to_string(k).expect("key serializes"))),
-                Change::Alias(a) => (false, a.name.clone(), Some(serde_json::to_string(a).expect("alias serializes"))),
-                Change::DeleteAlias(n) => (false, n.clone(), None),
-            })
-            .collect();
-        self.db
-            .run(
-                true,
-                move |conn| {
-                    for (key, id, doc) in rows {
-                        match (key, doc) {
-                            (true, Some(doc)) => conn.execute("INSERT OR REPLACE INTO keys (id, doc) VALUES (?1, ?2)", params![id, doc]),
-                            (false, Some(doc)) => {
-                                conn.execute("INSERT OR REPLACE INTO aliases (name, doc) VALUES (?1, ?2)", params![id, doc])
-                            }
-                            (_, None) => conn.execute("DELETE FROM aliases WHERE name = ?1", params![id]),
-                        }
-                        .map_err(|e| KmsError::Internal(e.to_string()))?;
-                    }
-                    Ok(())
-                },
-                KmsError::Internal,
-            )
-            .await
-    }
-
     /// Runs a change as a task of its own: reads the state, commits what `f` decided, then
-    /// applies it to memory, all under the state's lock (a caller going away cannot leave
-    /// memory behind the database).
+    /// applies it to memory, all under the writer (a caller going away cannot leave memory
+    /// behind the database). Over a shared store, a decision another node's change made
+    /// stale is not committed: the state is reloaded and `f` decides again.
     async fn change<T: Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&KmsService, &State) -> Result<(T, Vec<Change>), KmsError> + Send + 'static,
+        f: impl Fn(&KmsService, &State) -> Result<(T, Vec<Change>), KmsError> + Send + 'static,
     ) -> Result<T, KmsError> {
         let svc = self.clone();
         tokio::spawn(async move {
             let _one_writer = svc.writer.lock().await;
-            let (out, changes) = f(&svc, &svc.read())?;
-            svc.commit(&changes).await?;
-            let mut state = svc.state.write().unwrap_or_else(|p| p.into_inner());
-            for change in changes {
-                match change {
-                    Change::Key(k, m) => {
-                        state.keys.insert(k.id.clone(), (*k, m));
-                    }
-                    Change::Alias(a) => {
-                        state.aliases.insert(a.name.clone(), a);
-                    }
-                    Change::DeleteAlias(n) => {
-                        state.aliases.remove(&n);
-                    }
+            for _ in 0..STALE_RETRIES {
+                let (out, changes) = f(&svc, &svc.read())?;
+                if svc.store.commit(changes.clone()).await? == Committed::Stale {
+                    svc.reload_as_writer().await?;
+                    continue;
                 }
+                let mut state = svc.state.write().unwrap_or_else(|p| p.into_inner());
+                for change in changes {
+                    state.apply(&svc.master, change)?;
+                }
+                return Ok(out);
             }
-            Ok(out)
+            Err(KmsError::Internal("other nodes changed the key or alias again and again: try again".into()))
         })
         .await
         .map_err(|e| KmsError::Internal(e.to_string()))?
@@ -320,17 +354,18 @@ impl KmsService {
             let key = KeyInfo {
                 arn: svc.key_arn(&id),
                 account: svc.account.clone(),
-                description,
+                description: description.clone(),
                 created: now(),
                 state: KeyState::Enabled,
                 deletion_date: None,
                 pending_window_days: None,
                 material_id: hex::encode(sealing::random_key()),
-                policy,
+                policy: policy.clone(),
                 material: svc.master.wrap(&material, &material_context(&id)),
+                revision: 1,
                 id,
             };
-            Ok((key.clone(), vec![Change::Key(Box::new(key), material)]))
+            Ok((key.clone(), vec![Change::PutKey(key)]))
         })
         .await
     }
@@ -348,12 +383,12 @@ impl KmsService {
         let key_id = key_id.to_string();
         self.change(move |svc, state| {
             let id = svc.resolve(state, &key_id)?;
-            let (mut key, material) = state.keys[&id].clone();
+            let mut key = state.next_revision(&id);
             if key.state == KeyState::PendingDeletion {
                 return Err(KmsError::InvalidState(format!("{} is pending deletion.", key.arn)));
             }
-            key.policy = Some(policy);
-            Ok(((), vec![Change::Key(Box::new(key), material)]))
+            key.policy = Some(policy.clone());
+            Ok(((), vec![Change::PutKey(key)]))
         })
         .await
     }
@@ -389,7 +424,7 @@ impl KmsService {
         let key_id = key_id.to_string();
         self.change(move |svc, state| {
             let id = svc.resolve(state, &key_id)?;
-            let (mut key, material) = state.keys[&id].clone();
+            let mut key = state.next_revision(&id);
             let pending = key.state == KeyState::PendingDeletion;
             match to {
                 KeyState::Enabled | KeyState::Disabled if pending => {
@@ -406,7 +441,7 @@ impl KmsService {
                 _ => {}
             }
             key.state = to;
-            Ok((key.clone(), vec![Change::Key(Box::new(key), material)]))
+            Ok((key.clone(), vec![Change::PutKey(key)]))
         })
         .await
     }
@@ -434,14 +469,14 @@ impl KmsService {
         let key_id = key_id.to_string();
         self.change(move |svc, state| {
             let id = svc.resolve(state, &key_id)?;
-            let (mut key, material) = state.keys[&id].clone();
+            let mut key = state.next_revision(&id);
             if key.state != KeyState::PendingDeletion {
                 return Err(KmsError::InvalidState(format!("{} is not pending deletion.", key.arn)));
             }
             key.state = KeyState::Disabled;
             key.deletion_date = None;
             key.pending_window_days = None;
-            Ok((key.clone(), vec![Change::Key(Box::new(key), material)]))
+            Ok((key.clone(), vec![Change::PutKey(key)]))
         })
         .await
     }
@@ -462,8 +497,8 @@ impl KmsService {
                 return Err(KmsError::InvalidState(format!("{} is pending deletion.", key.arn)));
             }
             let t = now();
-            let alias = AliasInfo { arn: svc.alias_arn(&name), name, target_key_id: id, created: t, updated: t };
-            Ok(((), vec![Change::Alias(alias)]))
+            let alias = AliasInfo { arn: svc.alias_arn(&name), name: name.clone(), target_key_id: id, created: t, updated: t };
+            Ok(((), vec![Change::PutAlias(alias)]))
         })
         .await
     }
@@ -475,7 +510,7 @@ impl KmsService {
             if !state.aliases.contains_key(&name) {
                 return Err(KmsError::NotFound(format!("Alias {} is not found", svc.alias_arn(&name))));
             }
-            Ok(((), vec![Change::DeleteAlias(name)]))
+            Ok(((), vec![Change::DeleteAlias(name.clone())]))
         })
         .await
     }

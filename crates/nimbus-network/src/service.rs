@@ -1,9 +1,14 @@
-//! The network service: typed EC2 operations over the in-memory mirror of `network.db`.
-//! Every change is made by one writer at a time: it reads the state, commits its
-//! [`Change`]s, then applies them to memory, in a task of its own, so a caller that goes away
-//! cannot leave memory behind the database. Lambda (a function's `VpcConfig`) and the data
-//! plane read the mirror through [`NetworkService::subnet`], [`NetworkService::group`] and
-//! [`NetworkService::vpc`].
+//! The network service: typed EC2 operations over the in-memory mirror of its store
+//! (`network.db`, or the tables nodes share in PostgreSQL). Every change is made by one
+//! writer at a time: it reads the state, commits its [`Change`]s, then applies them to
+//! memory, in a task of its own, so a caller that goes away cannot leave memory behind the
+//! database. Over a shared store, another node's change (or a cut in the change feed) makes
+//! the service read everything again and replace its mirror, as the writer, telling the
+//! group-change listeners of every group that changed, so each node applies another node's
+//! rule changes to its own environments; a change decided on a mirror another node's commit
+//! made stale is decided again after a reload. Lambda (a function's `VpcConfig`) and the
+//! data plane read the mirror through [`NetworkService::subnet`], [`NetworkService::group`]
+//! and [`NetworkService::vpc`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cidr::Cidr;
 use crate::filter::{check_names, passes, Filter};
-use crate::store::{Change, GroupRecord, NetworkStore, Peer, RuleRecord, SubnetRecord, Tag, VpcRecord};
+use crate::store::{Change, Committed, GroupRecord, NetworkStore, Peer, RuleRecord, Snapshot, SubnetRecord, Tag, VpcRecord};
 use crate::NetworkError;
 
 /// What uses a subnet or a security group outside this service: Lambda functions with a
@@ -27,12 +32,30 @@ pub trait Attachments: Send + Sync {
 /// Rules one security group may have in each direction (EC2's default quota).
 pub const MAX_RULES: usize = 60;
 
-/// The state mirrored from `network.db`.
+/// How many times a change is decided again after another node's commit made it stale
+/// before it fails: each time after a reload, so only nodes changing networks without a
+/// pause make it fail.
+const STALE_RETRIES: usize = 10;
+
+/// The state mirrored from the store.
 #[derive(Default)]
 struct State {
     vpcs: BTreeMap<String, VpcRecord>,
     subnets: BTreeMap<String, SubnetRecord>,
     groups: BTreeMap<String, GroupRecord>,
+    /// The store's count of commits this state reflects (see [`NetworkStore::commit`]).
+    generation: i64,
+}
+
+impl State {
+    fn of(snapshot: Snapshot) -> State {
+        State {
+            vpcs: snapshot.vpcs.into_iter().map(|v| (v.id.clone(), v)).collect(),
+            subnets: snapshot.subnets.into_iter().map(|s| (s.id.clone(), s)).collect(),
+            groups: snapshot.groups.into_iter().map(|g| (g.id.clone(), g)).collect(),
+            generation: snapshot.generation,
+        }
+    }
 }
 
 type GroupListener = Box<dyn Fn(&str) + Send + Sync>;
@@ -377,13 +400,26 @@ impl NetworkService {
         Self::with_store(NetworkStore::open(path)?, region, account).await
     }
 
+    /// Opens `account`'s networks in the PostgreSQL database at `url`, which every node
+    /// shares, loads them, and follows the other nodes' changes from then on: each one (or a
+    /// cut in the change feed) reloads the whole state.
+    pub async fn open_shared(url: &str, region: &str, account: &str) -> Result<Arc<NetworkService>, NetworkError> {
+        // This node's connections' name, which the change feed's announcements quote.
+        let node = format!("nimbus-network-{}", uuid::Uuid::new_v4().simple());
+        Self::with_store(NetworkStore::open_shared(url, account, &node).await?, region, account).await
+    }
+
     /// The same over an already opened store (tests use an in-memory one).
     pub async fn with_store(store: NetworkStore, region: &str, account: &str) -> Result<Arc<NetworkService>, NetworkError> {
-        let snapshot = store.load().await?;
-        let mut state = State::default();
-        state.vpcs.extend(snapshot.vpcs.into_iter().map(|v| (v.id.clone(), v)));
-        state.subnets.extend(snapshot.subnets.into_iter().map(|s| (s.id.clone(), s)));
-        state.groups.extend(snapshot.groups.into_iter().map(|g| (g.id.clone(), g)));
+        let svc = Self::unfollowed(store, region, account).await?;
+        svc.follow();
+        Ok(svc)
+    }
+
+    /// [`NetworkService::with_store`] that does not follow other nodes' changes (tests of a
+    /// node whose mirror is behind).
+    pub(crate) async fn unfollowed(store: NetworkStore, region: &str, account: &str) -> Result<Arc<NetworkService>, NetworkError> {
+        let state = State::of(store.load().await?);
         Ok(Arc::new(NetworkService {
             region: region.to_string(),
             account: account.to_string(),
@@ -393,6 +429,50 @@ impl NetworkService {
             attachments: RwLock::new(None),
             listeners: RwLock::new(Vec::new()),
         }))
+    }
+
+    /// Over a shared store: reloads after every announcement of another node's change, one
+    /// reload at a time; announcements heard during a reload make one more.
+    fn follow(self: &Arc<Self>) {
+        if !self.store.is_shared() {
+            return;
+        }
+        let what = format!("the networks of account {}", self.account);
+        self.store.watch(
+            Arc::downgrade(self),
+            nimbus_store::pg::reloader(Arc::downgrade(self), what, |svc: Arc<Self>| async move { svc.reload().await }),
+        );
+    }
+
+    /// Reads everything from the store and replaces the state with it. As the writer: a
+    /// change of this node's is either committed before the read (and in it) or made after
+    /// the replacement, never lost in between.
+    async fn reload(&self) -> Result<(), NetworkError> {
+        let _writer = self.writer.lock().await;
+        self.reload_as_writer().await
+    }
+
+    /// [`NetworkService::reload`], by a caller holding the writer; then tells the listeners
+    /// of every group that is new, changed or gone, as if the change had been made here.
+    async fn reload_as_writer(&self) -> Result<(), NetworkError> {
+        let state = State::of(self.store.load().await?);
+        let touched: Vec<String> = {
+            let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+            let old = std::mem::replace(&mut *st, state);
+            let ids: std::collections::BTreeSet<&String> = old.groups.keys().chain(st.groups.keys()).collect();
+            ids.into_iter().filter(|id| old.groups.get(*id) != st.groups.get(*id)).cloned().collect()
+        };
+        self.tell(touched);
+        Ok(())
+    }
+
+    /// Tells every listener that the groups `touched` changed.
+    fn tell(&self, touched: Vec<String>) {
+        for id in touched {
+            for l in self.listeners.read().unwrap_or_else(|p| p.into_inner()).iter() {
+                l(&id);
+            }
+        }
     }
 
     /// Subnets and groups in use by `a`'s users cannot be deleted.
@@ -421,16 +501,22 @@ impl NetworkService {
         format!("arn:aws:ec2:{}:{}:{kind}/{id}", self.region, self.account)
     }
 
-    /// Commits `changes`, then applies them to memory and tells the listeners. Called with
-    /// the writer held.
-    async fn commit(&self, changes: Vec<Change>) -> Result<(), NetworkError> {
+    /// Commits `changes`, then applies them to memory and tells the listeners: true. Or,
+    /// if another node committed since the state they were decided on, reloads it instead:
+    /// false (decide again). Called with the writer held.
+    async fn commit(&self, changes: Vec<Change>) -> Result<bool, NetworkError> {
         if changes.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
-        self.store.commit(changes.clone()).await?;
+        let generation = self.read().generation;
+        if self.store.commit(changes.clone(), generation).await? == Committed::Stale {
+            self.reload_as_writer().await?;
+            return Ok(false);
+        }
         let mut touched = Vec::new();
         {
             let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+            st.generation += 1;
             for change in changes {
                 match change {
                     Change::PutVpc(v) => {
@@ -456,26 +542,27 @@ impl NetworkService {
                 }
             }
         }
-        for id in touched {
-            for l in self.listeners.read().unwrap_or_else(|p| p.into_inner()).iter() {
-                l(&id);
-            }
-        }
-        Ok(())
+        self.tell(touched);
+        Ok(true)
     }
 
     /// One change: `f` reads the state and says what to commit; the commit and the memory
-    /// change run in a task of their own, one writer at a time.
+    /// change run in a task of their own, one writer at a time. Decided again (after a
+    /// reload) if another node's commit made the state it read stale.
     async fn change<T: Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&NetworkService, &State) -> Result<(T, Vec<Change>), NetworkError> + Send + 'static,
+        f: impl Fn(&NetworkService, &State) -> Result<(T, Vec<Change>), NetworkError> + Send + 'static,
     ) -> Result<T, NetworkError> {
         let this = self.clone();
         tokio::spawn(async move {
             let _writer = this.writer.lock().await;
-            let (out, changes) = f(&this, &this.read())?;
-            this.commit(changes).await?;
-            Ok(out)
+            for _ in 0..STALE_RETRIES {
+                let (out, changes) = f(&this, &this.read())?;
+                if this.commit(changes).await? {
+                    return Ok(out);
+                }
+            }
+            Err(NetworkError::Internal("other nodes changed the networks again and again: try again".into()))
         })
         .await
         .map_err(|e| NetworkError::Internal(format!("network change failed: {e}")))?
@@ -650,7 +737,8 @@ impl NetworkService {
             tags,
             created,
         };
-        self.change(move |svc, _| Ok((svc.vpc_info(&vpc, "pending"), vec![Change::PutGroup(group), Change::PutVpc(vpc)]))).await
+        self.change(move |svc, _| Ok((svc.vpc_info(&vpc, "pending"), vec![Change::PutGroup(group.clone()), Change::PutVpc(vpc.clone())])))
+            .await
     }
 
     /// DescribeVpcs.
@@ -702,26 +790,22 @@ impl NetworkService {
 
     /// DeleteVpc: only an empty one (its default security group goes with it).
     pub async fn delete_vpc(self: &Arc<Self>, id: String) -> Result<(), NetworkError> {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let _writer = this.writer.lock().await;
-            let default_group = {
-                let st = this.read();
-                let vpc = st.vpcs.get(&id).ok_or_else(|| NetworkError::VpcNotFound(id.clone()))?;
-                let busy = st.subnets.values().any(|s| s.vpc == id) || st.groups.values().any(|g| g.vpc == id && g.id != vpc.default_group);
-                if busy {
-                    return Err(NetworkError::DependencyViolation(format!("The vpc '{id}' has dependencies and cannot be deleted.")));
-                }
-                vpc.default_group.clone()
-            };
-            let changes = vec![Change::DeleteGroup(default_group.clone()), Change::DeleteVpc(id.clone())];
-            if !this.users(&default_group).await.is_empty() {
+        // Who uses the default group is the functions' business, not the networks': asked
+        // once, before the decision.
+        let default_group = self.read().vpcs.get(&id).map(|v| v.default_group.clone());
+        let used = match default_group {
+            Some(g) => !self.users(&g).await.is_empty(),
+            None => false,
+        };
+        self.change(move |_, st| {
+            let vpc = st.vpcs.get(&id).ok_or_else(|| NetworkError::VpcNotFound(id.clone()))?;
+            let busy = st.subnets.values().any(|s| s.vpc == id) || st.groups.values().any(|g| g.vpc == id && g.id != vpc.default_group);
+            if busy || used {
                 return Err(NetworkError::DependencyViolation(format!("The vpc '{id}' has dependencies and cannot be deleted.")));
             }
-            this.commit(changes).await
+            Ok(((), vec![Change::DeleteGroup(vpc.default_group.clone()), Change::DeleteVpc(id.clone())]))
         })
         .await
-        .map_err(|e| NetworkError::Internal(format!("network change failed: {e}")))?
     }
 
     // ---- subnets ------------------------------------------------------------------------
@@ -754,19 +838,19 @@ impl NetworkService {
             let v = st.vpcs.get(&vpc).ok_or_else(|| NetworkError::VpcNotFound(vpc.clone()))?;
             let vpc_block = Cidr::parse(&v.cidr, true).ok_or_else(|| NetworkError::Internal(format!("{}: bad CIDR {}", v.id, v.cidr)))?;
             if !(16..=28).contains(&block.prefix) || !vpc_block.contains(&block) {
-                return Err(NetworkError::SubnetRange(cidr));
+                return Err(NetworkError::SubnetRange(cidr.clone()));
             }
             let clash =
                 st.subnets.values().filter(|s| s.vpc == vpc).any(|s| Cidr::parse(&s.cidr, true).is_some_and(|c| c.overlaps(&block)));
             if clash {
-                return Err(NetworkError::SubnetConflict(cidr));
+                return Err(NetworkError::SubnetConflict(cidr.clone()));
             }
             let s = SubnetRecord {
                 id: new_id("subnet"),
                 vpc: vpc.clone(),
                 cidr: block.to_string(),
-                availability_zone: zone,
-                tags,
+                availability_zone: zone.clone(),
+                tags: tags.clone(),
                 created: now(),
             };
             Ok((svc.subnet_info(&s), vec![Change::PutSubnet(s)]))
@@ -823,19 +907,17 @@ impl NetworkService {
 
     /// DeleteSubnet: not while a function uses it.
     pub async fn delete_subnet(self: &Arc<Self>, id: String) -> Result<(), NetworkError> {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let _writer = this.writer.lock().await;
-            if !this.read().subnets.contains_key(&id) {
-                return Err(NetworkError::SubnetNotFound(id));
+        let used = !self.users(&id).await.is_empty();
+        self.change(move |_, st| {
+            if !st.subnets.contains_key(&id) {
+                return Err(NetworkError::SubnetNotFound(id.clone()));
             }
-            if !this.users(&id).await.is_empty() {
+            if used {
                 return Err(NetworkError::DependencyViolation(format!("The subnet '{id}' has dependencies and cannot be deleted.")));
             }
-            this.commit(vec![Change::DeleteSubnet(id)]).await
+            Ok(((), vec![Change::DeleteSubnet(id.clone())]))
         })
         .await
-        .map_err(|e| NetworkError::Internal(format!("network change failed: {e}")))?
     }
 
     // ---- security groups ----------------------------------------------------------------
@@ -865,22 +947,22 @@ impl NetworkService {
         let tags = tags_for(tags, "security-group")?;
         self.change(move |svc, st| {
             if !st.vpcs.contains_key(&vpc) {
-                return Err(NetworkError::VpcNotFound(vpc));
+                return Err(NetworkError::VpcNotFound(vpc.clone()));
             }
             if st.group_by_name(&vpc, &name).is_some() {
-                return Err(NetworkError::GroupDuplicate { name, vpc });
+                return Err(NetworkError::GroupDuplicate { name: name.clone(), vpc: vpc.clone() });
             }
             let g = GroupRecord {
                 id: new_id("sg"),
-                vpc,
-                name,
-                description,
+                vpc: vpc.clone(),
+                name: name.clone(),
+                description: description.clone(),
                 tags: tags.clone(),
                 ingress: Vec::new(),
                 egress: vec![allow_all_egress()],
                 created: now(),
             };
-            let out = NewSecurityGroup { group_id: g.id.clone(), tags, security_group_arn: svc.arn("security-group", &g.id) };
+            let out = NewSecurityGroup { group_id: g.id.clone(), tags: tags.clone(), security_group_arn: svc.arn("security-group", &g.id) };
             Ok((out, vec![Change::PutGroup(g)]))
         })
         .await
@@ -930,33 +1012,24 @@ impl NetworkService {
             (None, Some(name)) => return Err(NetworkError::GroupNameNotFound(name)),
             (None, None) => return Err(NetworkError::MissingParameter("groupName or groupId".into())),
         };
-        let this = self.clone();
-        tokio::spawn(async move {
-            let _writer = this.writer.lock().await;
-            {
-                let st = this.read();
-                let g = st.groups.get(&id).ok_or_else(|| NetworkError::GroupNotFound(id.clone()))?;
-                if st.vpcs.get(&g.vpc).is_some_and(|v| v.default_group == id) {
-                    return Err(NetworkError::CannotDelete { id });
-                }
-                let referenced = st
-                    .groups
-                    .values()
-                    .filter(|other| other.id != id)
-                    .flat_map(|other| other.ingress.iter().chain(other.egress.iter()))
-                    .any(|r| r.peer == Peer::Group(id.clone()));
-                if referenced {
-                    return Err(NetworkError::DependencyViolation(format!("resource {id} has a dependent object")));
-                }
+        let used = !self.users(&id).await.is_empty();
+        self.change(move |_, st| {
+            let g = st.groups.get(&id).ok_or_else(|| NetworkError::GroupNotFound(id.clone()))?;
+            if st.vpcs.get(&g.vpc).is_some_and(|v| v.default_group == id) {
+                return Err(NetworkError::CannotDelete { id: id.clone() });
             }
-            if !this.users(&id).await.is_empty() {
+            let referenced = st
+                .groups
+                .values()
+                .filter(|other| other.id != id)
+                .flat_map(|other| other.ingress.iter().chain(other.egress.iter()))
+                .any(|r| r.peer == Peer::Group(id.clone()));
+            if referenced || used {
                 return Err(NetworkError::DependencyViolation(format!("resource {id} has a dependent object")));
             }
-            this.commit(vec![Change::DeleteGroup(id.clone())]).await?;
-            Ok(id)
+            Ok((id.clone(), vec![Change::DeleteGroup(id.clone())]))
         })
         .await
-        .map_err(|e| NetworkError::Internal(format!("network change failed: {e}")))?
     }
 
     /// The rules `perms` stand for, for a group of `vpc` (checked: protocols, ports, CIDR
@@ -1022,7 +1095,7 @@ impl NetworkService {
     ) -> Result<Vec<SecurityGroupRule>, NetworkError> {
         self.change(move |svc, st| {
             let mut g = st.groups.get(&group).cloned().ok_or_else(|| NetworkError::GroupNotFound(group.clone()))?;
-            let new = Self::rules_of(st, perms)?;
+            let new = Self::rules_of(st, perms.clone())?;
             let list = match direction {
                 Direction::Ingress => &mut g.ingress,
                 Direction::Egress => &mut g.egress,
@@ -1054,7 +1127,7 @@ impl NetworkService {
     ) -> Result<Vec<RevokedRule>, NetworkError> {
         self.change(move |_, st| {
             let mut g = st.groups.get(&group).cloned().ok_or_else(|| NetworkError::GroupNotFound(group.clone()))?;
-            let wanted = Self::rules_of(st, perms)?;
+            let wanted = Self::rules_of(st, perms.clone())?;
             let list = match direction {
                 Direction::Ingress => &mut g.ingress,
                 Direction::Egress => &mut g.egress,

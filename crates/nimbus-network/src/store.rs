@@ -1,10 +1,14 @@
-//! `network.db`: VPCs, subnets and security groups, each a typed record stored as a JSON
-//! document in its own table, behind `nimbus_store::group_commit` (one writer thread, every
-//! job committed with `synchronous=FULL`). The surface is typed: [`NetworkStore::load`]
-//! everything at start, [`NetworkStore::commit`] a list of [`Change`]s in one transaction; no
-//! `rusqlite` type leaves this module.
+//! VPCs, subnets and security groups, each a typed record stored as a JSON document in its
+//! own table: `network.db` behind `nimbus_store::group_commit` (one writer thread, every job
+//! committed with `synchronous=FULL`), or, for nodes that share a PostgreSQL database, the
+//! account's schema there (`store/postgres.rs`), so the networks a function's `VpcConfig`
+//! names are known to every node. The surface is typed: [`NetworkStore::load`] everything,
+//! [`NetworkStore::commit`] a list of [`Change`]s in one transaction, and
+//! [`NetworkStore::watch`] for other nodes' changes; no `rusqlite` or `tokio_postgres` type
+//! leaves this module.
 
 use std::path::Path;
+use std::sync::Weak;
 
 use nimbus_store::group_commit::GroupCommit;
 use rusqlite::{params, Connection};
@@ -99,12 +103,26 @@ pub enum Change {
     DeleteGroup(String),
 }
 
-/// Everything in the store, in creation order.
+/// Everything in the store (`network.db`: in creation order; PostgreSQL: by id).
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub vpcs: Vec<VpcRecord>,
     pub subnets: Vec<SubnetRecord>,
     pub groups: Vec<GroupRecord>,
+    /// How many commits the store had taken when it was read (a shared store's; `network.db`
+    /// does not count): what [`NetworkStore::commit`] is given back.
+    pub generation: i64,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// Committed: the store's generation is now the one after the given one.
+    Done,
+    /// Nothing: another node committed since the generation the changes were decided on
+    /// (their checks, such as overlapping subnets or a group's name, may no longer hold).
+    /// The caller reloads and decides again.
+    Stale,
 }
 
 /// `network.db`'s schema: append migrations, never edit them.
@@ -120,10 +138,19 @@ CREATE TABLE IF NOT EXISTS security_groups (id TEXT PRIMARY KEY, vpc TEXT NOT NU
     ],
 };
 
-/// Handle to `network.db`'s writer thread.
+/// The network records: one node's `network.db`, or the tables nodes share in PostgreSQL.
 pub struct NetworkStore {
-    db: GroupCommit,
+    backend: Backend,
 }
+
+enum Backend {
+    /// `network.db`'s writer thread.
+    Embedded(GroupCommit),
+    /// The account's schema in PostgreSQL.
+    Shared(postgres::SharedTables),
+}
+
+mod postgres;
 
 fn sql(e: rusqlite::Error) -> NetworkError {
     NetworkError::Internal(format!("network.db: {e}"))
@@ -163,27 +190,70 @@ fn apply(conn: &Connection, change: &Change) -> Result<(), NetworkError> {
 impl NetworkStore {
     /// Opens (creating and migrating) `path`.
     pub fn open(path: &Path) -> Result<NetworkStore, NetworkError> {
-        Ok(NetworkStore { db: GroupCommit::open(path, &SCHEMA).map_err(NetworkError::Internal)? })
+        Ok(NetworkStore { backend: Backend::Embedded(GroupCommit::open(path, &SCHEMA).map_err(NetworkError::Internal)?) })
     }
 
     /// An in-memory store (tests).
     pub fn open_in_memory() -> Result<NetworkStore, NetworkError> {
-        Ok(NetworkStore { db: GroupCommit::open_in_memory(&SCHEMA).map_err(NetworkError::Internal)? })
+        Ok(NetworkStore { backend: Backend::Embedded(GroupCommit::open_in_memory(&SCHEMA).map_err(NetworkError::Internal)?) })
     }
 
-    /// Everything stored, in creation order.
+    /// Opens (creating and migrating) `account`'s network tables in the PostgreSQL database
+    /// at `url`, which several nodes share. `node` names this node's connections
+    /// (`application_name`), which the change feed's announcements quote: unique to this
+    /// node and store.
+    pub async fn open_shared(url: &str, account: &str, node: &str) -> Result<NetworkStore, NetworkError> {
+        Ok(NetworkStore { backend: Backend::Shared(postgres::SharedTables::open(url, account, node).await?) })
+    }
+
+    /// Whether other nodes write these records too.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Shared(_))
+    }
+
+    /// Calls `on` whenever another node may have changed the records, while `owner` lives:
+    /// after each change another node commits, after the change feed was cut and is back,
+    /// and once when the feed first listens (for what changed between the caller's
+    /// [`NetworkStore::load`] and then). Never for `network.db`, which has no other writer.
+    pub fn watch<T: Send + Sync + 'static>(&self, owner: Weak<T>, on: impl Fn() + Send + Sync + 'static) {
+        if let Backend::Shared(tables) = &self.backend {
+            tables.watch(owner, on);
+        }
+    }
+
+    /// Everything stored.
     pub async fn load(&self) -> Result<Snapshot, NetworkError> {
-        self.db
-            .run(
-                false,
-                |conn| Ok(Snapshot { vpcs: rows(conn, "vpcs")?, subnets: rows(conn, "subnets")?, groups: rows(conn, "security_groups")? }),
-                NetworkError::internal,
-            )
-            .await
+        match &self.backend {
+            Backend::Embedded(db) => {
+                db.run(
+                    false,
+                    |conn| {
+                        Ok(Snapshot {
+                            vpcs: rows(conn, "vpcs")?,
+                            subnets: rows(conn, "subnets")?,
+                            groups: rows(conn, "security_groups")?,
+                            generation: 0,
+                        })
+                    },
+                    NetworkError::internal,
+                )
+                .await
+            }
+            Backend::Shared(tables) => tables.load().await,
+        }
     }
 
-    /// Commits `changes` in one transaction (durably).
-    pub async fn commit(&self, changes: Vec<Change>) -> Result<(), NetworkError> {
-        self.db.run(true, move |conn| changes.iter().try_for_each(|c| apply(conn, c)), NetworkError::internal).await
+    /// Commits `changes` in one transaction (durably), decided on the records as they were
+    /// at `generation` (a shared store's, from [`NetworkStore::load`] and one more after
+    /// each of this node's commits): [`Committed::Stale`], committing nothing, if another
+    /// node committed since. `network.db` has no other writer: never stale.
+    pub async fn commit(&self, changes: Vec<Change>, generation: i64) -> Result<Committed, NetworkError> {
+        match &self.backend {
+            Backend::Embedded(db) => {
+                db.run(true, move |conn| changes.iter().try_for_each(|c| apply(conn, c)), NetworkError::internal).await?;
+                Ok(Committed::Done)
+            }
+            Backend::Shared(tables) => tables.commit(&changes, generation).await,
+        }
     }
 }

@@ -1,12 +1,76 @@
-//! The service's operations against an in-memory store (and a file store for restarts).
+//! The service's operations on both engines (`network.db`, and a throwaway PostgreSQL
+//! database per test when `NIMBUS_TEST_POSTGRES` names a server), and nodes sharing one
+//! database, each following the others' networks within a second.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nimbus_store::pg::testing::fresh_database;
 
 use crate::store::{NetworkStore, Peer, Tag};
 use crate::*;
 
-async fn service() -> Arc<NetworkService> {
-    NetworkService::with_store(NetworkStore::open_in_memory().unwrap(), "us-east-1", "123456789012").await.unwrap()
+const REGION: &str = "us-east-1";
+const ACCOUNT: &str = "123456789012";
+
+/// Where a test's networks are kept, as many restarts as it likes: a `network.db` in a
+/// directory, or a PostgreSQL database.
+enum Place {
+    File(tempfile::TempDir),
+    Postgres(String),
+}
+
+impl Place {
+    fn file() -> Place {
+        Place::File(tempfile::tempdir().unwrap())
+    }
+
+    /// A server's network service (started again when called again) over these records.
+    async fn service(&self) -> Arc<NetworkService> {
+        match self {
+            Place::File(dir) => NetworkService::open(&dir.path().join("network.db"), REGION, ACCOUNT).await.unwrap(),
+            Place::Postgres(url) => NetworkService::open_shared(url, REGION, ACCOUNT).await.unwrap(),
+        }
+    }
+}
+
+/// Each behaviour test runs on both engines: `sqlite::name` and `postgres::name`.
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Place::file()).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(url) = super::fresh_database().await else { return };
+                    super::$name(super::Place::Postgres(url)).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_engines!(
+    vpcs_have_aws_ids_and_a_default_group,
+    vpc_errors,
+    subnets_fit_their_vpc_and_do_not_overlap,
+    security_groups_and_their_rules,
+    what_a_function_uses_is_not_deleted_and_rule_changes_are_announced,
+    everything_survives_a_restart,
+);
+
+#[tokio::test]
+async fn an_in_memory_store_serves_too() {
+    let svc = NetworkService::with_store(NetworkStore::open_in_memory().unwrap(), REGION, ACCOUNT).await.unwrap();
+    let vpc = svc.create_vpc(Some("10.0.0.0/16".into()), vec![]).await.unwrap().vpc_id;
+    assert_eq!(svc.vpc(&vpc).unwrap().cidr.to_string(), "10.0.0.0/16");
 }
 
 fn tag_spec(kind: &str, key: &str, value: &str) -> Vec<TagSpecification> {
@@ -44,9 +108,8 @@ impl Attachments for Users {
     }
 }
 
-#[tokio::test]
-async fn vpcs_have_aws_ids_and_a_default_group() {
-    let svc = service().await;
+async fn vpcs_have_aws_ids_and_a_default_group(place: Place) {
+    let svc = place.service().await;
     let vpc = svc.create_vpc(Some("10.0.0.0/16".into()), tag_spec("vpc", "Name", "main")).await.unwrap();
     assert!(is_id(&vpc.vpc_id, "vpc"), "{}", vpc.vpc_id);
     assert_eq!((vpc.state, vpc.cidr_block.as_str(), vpc.is_default), ("pending", "10.0.0.0/16", false));
@@ -70,9 +133,8 @@ async fn vpcs_have_aws_ids_and_a_default_group() {
     assert_eq!(e.to_string(), format!("the specified group: \"{}\" name: \"default\" cannot be deleted by a user", default.group_id));
 }
 
-#[tokio::test]
-async fn vpc_errors() {
-    let svc = service().await;
+async fn vpc_errors(place: Place) {
+    let svc = place.service().await;
     let cases: &[(Option<&str>, &str, &str)] = &[
         (Some("10.0.0.0/8"), "InvalidVpc.Range", "The CIDR '10.0.0.0/8' is invalid."),
         (Some("10.0.0.0/29"), "InvalidVpc.Range", "The CIDR '10.0.0.0/29' is invalid."),
@@ -93,9 +155,8 @@ async fn vpc_errors() {
     assert_eq!(e.code(), "InvalidVpcID.NotFound");
 }
 
-#[tokio::test]
-async fn subnets_fit_their_vpc_and_do_not_overlap() {
-    let svc = service().await;
+async fn subnets_fit_their_vpc_and_do_not_overlap(place: Place) {
+    let svc = place.service().await;
     let vpc = svc.create_vpc(Some("10.0.0.0/16".into()), vec![]).await.unwrap().vpc_id;
     let s = svc.create_subnet(vpc.clone(), Some("10.0.1.0/24".into()), None, tag_spec("subnet", "tier", "app")).await.unwrap();
     assert!(is_id(&s.subnet_id, "subnet"));
@@ -132,9 +193,8 @@ async fn subnets_fit_their_vpc_and_do_not_overlap() {
     assert!(svc.describe_security_groups(&[], &[], &[]).unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn security_groups_and_their_rules() {
-    let svc = service().await;
+async fn security_groups_and_their_rules(place: Place) {
+    let svc = place.service().await;
     let vpc = svc.create_vpc(Some("10.0.0.0/16".into()), vec![]).await.unwrap().vpc_id;
     let g = svc.create_security_group("web".into(), "web tier".into(), Some(vpc.clone()), vec![]).await.unwrap();
     assert!(is_id(&g.group_id, "sg"));
@@ -224,9 +284,8 @@ async fn security_groups_and_their_rules() {
     assert_eq!((e.code(), e.to_string()), ("InvalidGroup.NotFound", format!("The security group '{}' does not exist", g.group_id)));
 }
 
-#[tokio::test]
-async fn what_a_function_uses_is_not_deleted_and_rule_changes_are_announced() {
-    let svc = service().await;
+async fn what_a_function_uses_is_not_deleted_and_rule_changes_are_announced(place: Place) {
+    let svc = place.service().await;
     let vpc = svc.create_vpc(Some("10.0.0.0/16".into()), vec![]).await.unwrap().vpc_id;
     let subnet = svc.create_subnet(vpc.clone(), Some("10.0.1.0/24".into()), None, vec![]).await.unwrap().subnet_id;
     let group = svc.create_security_group("g".into(), "g".into(), Some(vpc.clone()), vec![]).await.unwrap().group_id;
@@ -250,20 +309,115 @@ async fn what_a_function_uses_is_not_deleted_and_rule_changes_are_announced() {
     assert_eq!(svc.vpc(&vpc).unwrap().cidr.to_string(), "10.0.0.0/16");
 }
 
-#[tokio::test]
-async fn everything_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("network.db");
+async fn everything_survives_a_restart(place: Place) {
     let (vpc, subnet, group) = {
-        let svc = NetworkService::open(&path, "us-east-1", "123456789012").await.unwrap();
+        let svc = place.service().await;
         let vpc = svc.create_vpc(Some("10.0.0.0/16".into()), tag_spec("vpc", "k", "v")).await.unwrap().vpc_id;
         let subnet = svc.create_subnet(vpc.clone(), Some("10.0.1.0/24".into()), None, vec![]).await.unwrap().subnet_id;
         let group = svc.create_security_group("g".into(), "g".into(), Some(vpc.clone()), vec![]).await.unwrap().group_id;
         svc.authorize(group.clone(), Direction::Ingress, vec![tcp(22, "10.0.0.0/16")]).await.unwrap();
         (vpc, subnet, group)
     };
-    let svc = NetworkService::open(&path, "us-east-1", "123456789012").await.unwrap();
+    let svc = place.service().await;
     assert_eq!(svc.describe_vpcs(&[], &[filter("tag:k", &["v"])]).unwrap()[0].vpc_id, vpc);
     assert_eq!(svc.subnet(&subnet).unwrap().vpc, vpc);
     assert_eq!(svc.group(&group).unwrap().ingress.len(), 1);
+}
+
+/// Waits (a second at most) until `ok` holds.
+async fn within_a_second(what: &str, ok: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < Duration::from_secs(1), "{what}: not after a second");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The groups a service told its listeners of, in order.
+fn listened(svc: &NetworkService) -> Arc<Mutex<Vec<String>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    svc.on_group_change(move |id| s.lock().unwrap().push(id.to_string()));
+    seen
+}
+
+#[tokio::test]
+async fn what_one_node_makes_the_other_sees_within_a_second() {
+    let Some(url) = fresh_database().await else { return };
+    let a = NetworkService::open_shared(&url, REGION, ACCOUNT).await.unwrap();
+    let b = NetworkService::open_shared(&url, REGION, ACCOUNT).await.unwrap();
+    let vpc = a.create_vpc(Some("10.0.0.0/16".into()), tag_spec("vpc", "Name", "shared")).await.unwrap().vpc_id;
+    let subnet = a.create_subnet(vpc.clone(), Some("10.0.1.0/24".into()), None, vec![]).await.unwrap().subnet_id;
+    let group = a.create_security_group("g".into(), "shared".into(), Some(vpc.clone()), vec![]).await.unwrap().group_id;
+    within_a_second("b sees the subnet and the group", || b.subnet(&subnet).is_some() && b.group(&group).is_some()).await;
+    assert_eq!(b.vpc(&vpc).unwrap().cidr.to_string(), "10.0.0.0/16");
+    assert_eq!(b.subnet(&subnet).unwrap().vpc, vpc);
+    assert_eq!(b.describe_vpcs(&[], &[filter("tag:Name", &["shared"])]).unwrap()[0].vpc_id, vpc);
+    assert_eq!(b.describe_security_groups(&[], &[], &[filter("vpc-id", &[&vpc])]).unwrap().len(), 2);
+    // b checks against what a made: an overlapping subnet, a group's name again.
+    let e = b.create_subnet(vpc.clone(), Some("10.0.1.0/25".into()), None, vec![]).await.unwrap_err();
+    assert_eq!(e.code(), "InvalidSubnet.Conflict");
+    let e = b.create_security_group("g".into(), "again".into(), Some(vpc.clone()), vec![]).await.unwrap_err();
+    assert_eq!(e.code(), "InvalidGroup.Duplicate");
+    // Deleted on b: gone on a.
+    b.delete_subnet(subnet.clone()).await.unwrap();
+    within_a_second("a forgets the subnet", || a.subnet(&subnet).is_none()).await;
+    assert!(a.describe_subnets(&[], &[]).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_rule_change_on_one_node_is_announced_on_the_other() {
+    let Some(url) = fresh_database().await else { return };
+    let a = NetworkService::open_shared(&url, REGION, ACCOUNT).await.unwrap();
+    let b = NetworkService::open_shared(&url, REGION, ACCOUNT).await.unwrap();
+    let vpc = a.create_vpc(Some("10.0.0.0/16".into()), vec![]).await.unwrap().vpc_id;
+    let group = a.create_security_group("g".into(), "g".into(), Some(vpc.clone()), vec![]).await.unwrap().group_id;
+    within_a_second("b knows the group", || b.group(&group).is_some()).await;
+    let seen = listened(&b);
+
+    a.authorize(group.clone(), Direction::Egress, vec![tcp(443, "10.1.0.0/16")]).await.unwrap();
+    within_a_second("b is told of the new rule", || *seen.lock().unwrap() == [group.clone()]).await;
+    assert_eq!(b.group(&group).unwrap().egress.len(), 2);
+    a.revoke(group.clone(), Direction::Egress, vec![tcp(443, "10.1.0.0/16")], vec![]).await.unwrap();
+    within_a_second("b is told of the revoked rule", || seen.lock().unwrap().len() == 2).await;
+    assert_eq!(b.group(&group).unwrap().egress.len(), 1);
+    // A change elsewhere than the groups tells nothing; a deleted group is told.
+    a.create_subnet(vpc.clone(), Some("10.0.1.0/24".into()), None, vec![]).await.unwrap();
+    a.delete_security_group(Some(group.clone()), None).await.unwrap();
+    within_a_second("b is told of the deleted group", || seen.lock().unwrap().len() == 3).await;
+    assert!(b.group(&group).is_none());
+    assert_eq!(*seen.lock().unwrap(), [group.clone(), group.clone(), group]);
+}
+
+/// A node whose mirror is behind (here: one that does not follow the feed) decides its
+/// change again on what is stored: it never passes a check another node's commit fails.
+#[tokio::test]
+async fn a_change_decided_on_a_stale_mirror_is_decided_again() {
+    let Some(url) = fresh_database().await else { return };
+    let a = NetworkService::open_shared(&url, REGION, ACCOUNT).await.unwrap();
+    let vpc = a.create_vpc(Some("10.0.0.0/16".into()), vec![]).await.unwrap().vpc_id;
+    let store = NetworkStore::open_shared(&url, ACCOUNT, "nimbus-network-behind").await.unwrap();
+    let behind = NetworkService::unfollowed(store, REGION, ACCOUNT).await.unwrap();
+    let seen = listened(&behind);
+
+    a.create_subnet(vpc.clone(), Some("10.0.1.0/24".into()), None, vec![]).await.unwrap();
+    let group = a.create_security_group("g".into(), "g".into(), Some(vpc.clone()), vec![]).await.unwrap().group_id;
+    let e = behind.create_subnet(vpc.clone(), Some("10.0.1.0/25".into()), None, vec![]).await.unwrap_err();
+    assert_eq!(e.code(), "InvalidSubnet.Conflict");
+    // Its reload told its listeners of the group it had not known.
+    assert_eq!(*seen.lock().unwrap(), std::slice::from_ref(&group));
+    a.authorize(group.clone(), Direction::Ingress, vec![tcp(22, "10.0.0.0/16")]).await.unwrap();
+    // Authorized there from an old copy of the group, the rule made on a would be lost.
+    behind.authorize(group.clone(), Direction::Ingress, vec![tcp(80, "10.0.0.0/16")]).await.unwrap();
+    assert_eq!(behind.group(&group).unwrap().ingress.len(), 2);
+    within_a_second("a has both rules", || a.group(&group).is_some_and(|g| g.ingress.len() == 2)).await;
+
+    // Two nodes making the same subnet at once: one wins.
+    let b = NetworkService::open_shared(&url, REGION, ACCOUNT).await.unwrap();
+    let (x, y) = tokio::join!(
+        a.create_subnet(vpc.clone(), Some("10.0.2.0/24".into()), None, vec![]),
+        b.create_subnet(vpc.clone(), Some("10.0.2.0/24".into()), None, vec![])
+    );
+    let codes: Vec<&str> = [&x, &y].iter().filter_map(|r| r.as_ref().err().map(|e| e.code())).collect();
+    assert_eq!(codes, ["InvalidSubnet.Conflict"], "{x:?} {y:?}");
 }

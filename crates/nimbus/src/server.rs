@@ -897,8 +897,21 @@ async fn open_sealed(
     region: &str,
     account: &str,
 ) -> Result<(Arc<nimbus_kms::KmsService>, Arc<dyn Store>), Sealed> {
-    let kms = nimbus_kms::KmsService::open(Some(&data.root().join("kms.db")), master.clone(), region, account)
-        .map_err(|e| Sealed::Kms(e.to_string()))?;
+    // With a shared store, the keys are the nodes' (the account's schema): a key made on one
+    // node opens environment variables on every node.
+    let kms = match store_at {
+        StoreAt::Embedded => nimbus_kms::KmsService::open(Some(&data.root().join("kms.db")), master.clone(), region, account),
+        StoreAt::Postgres(url, _) => {
+            if data.root().join("kms.db").exists() {
+                tracing::warn!(
+                    "{} is not read: with --store postgres:// the KMS keys are in PostgreSQL",
+                    data.root().join("kms.db").display()
+                );
+            }
+            nimbus_kms::KmsService::open_shared(url, master.clone(), region, account).await
+        }
+    }
+    .map_err(|e| Sealed::Kms(e.to_string()))?;
     let store: Result<Arc<dyn Store>, nimbus_store::StoreError> = match store_at {
         StoreAt::Embedded => {
             SqliteStore::open_with_kms(&data.db_path(), master.clone(), kms.clone()).map(|s| Arc::new(s) as Arc<dyn Store>)
@@ -1071,9 +1084,21 @@ impl Shared {
                 }
             });
         }
-        let network = nimbus_network::NetworkService::open(&data.root().join("network.db"), &self.region, account)
-            .await
-            .map_err(|e| anyhow!("opening the network database: {e}"))?;
+        // With a shared store, the networks are the nodes' (the account's schema), so every
+        // node knows the subnets and groups a function's VpcConfig names.
+        let network = match &self.store_at {
+            StoreAt::Embedded => nimbus_network::NetworkService::open(&data.root().join("network.db"), &self.region, account).await,
+            StoreAt::Postgres(url, _) => {
+                if data.root().join("network.db").exists() {
+                    tracing::warn!(
+                        "{} is not read: with --store postgres:// the VPC networks are in PostgreSQL",
+                        data.root().join("network.db").display()
+                    );
+                }
+                nimbus_network::NetworkService::open_shared(url, &self.region, account).await
+            }
+        }
+        .map_err(|e| anyhow!("opening the network database: {e}"))?;
         network.set_attachments(Arc::new(FunctionInterfaces(control.clone())));
         if self.vpc_linker {
             invoker.plan_networks(Arc::new(VpcNetworks(network.clone())));
