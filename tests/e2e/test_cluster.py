@@ -6,8 +6,10 @@ server `NIMBUS_TEST_POSTGRES` names; scripts/test starts one) and `--blobs s3://
 one master key. What is shared so far: function records (functions, versions, aliases,
 layers, URLs, configs, async events), code, and IAM (users, roles, policies, access keys,
 STS sessions): the suite's execution role is made once, by the first node's start (the
-others' starts are answered EntityAlreadyExists). Queues and topics are shared too
-(test_cluster_messaging.py); logs and the other services are still each node's own.
+others' starts are answered EntityAlreadyExists). Queues and topics
+(test_cluster_messaging.py), HTTP APIs (test_cluster_gateway.py), KMS keys and VPC networks
+(test_cluster_kms_network.py) and the organization's accounts are shared too; logs, metrics,
+buckets, tables and streams are still each node's own.
 """
 
 from __future__ import annotations
