@@ -336,3 +336,25 @@ def test_an_account_made_on_one_node_is_every_nodes(cluster):
     r = lam2.invoke(FunctionName="in-member", Payload=json.dumps({"id": "x"}).encode())
     assert "FunctionError" not in r and json.loads(r["Payload"].read())["event"] == {"id": "x"}
     assert json.loads(lam2.invoke(FunctionName="in-member", Payload=b"{}")["Payload"].read())["version"] == "$LATEST"
+
+
+def test_each_node_shares_one_pool_per_account(cluster, pg_url):
+    """Every shared store of a node's account uses one pool: the database sees one pooled
+    connection name per node (each change feed has a name of its own beside it), and a node
+    holds a few dozen connections at most."""
+    name = "pooled"
+    create_function(cluster.lam(0), name, "python3.11", "index.handler", make_zip({"index.py": CODE}))
+    for i in range(3):
+        cluster.invoke(i, name, {})
+        cluster.nodes[i].client("sqs").create_queue(QueueName=f"q{i}")
+        cluster.nodes[i].client("sns").create_topic(Name=f"t{i}")
+    cp = subprocess.run(["psql", "-At", pg_url, "-c",
+                         "SELECT application_name FROM pg_stat_activity WHERE datname = current_database() "
+                         "AND application_name LIKE 'nimbus-%'"],
+                        check=True, capture_output=True, text=True, timeout=30)
+    names = cp.stdout.split()
+    pools = {n for n in names if "/" not in n}
+    assert len(pools) == 3, f"one pool name per node, got {sorted(pools)}"
+    for pool in pools:
+        held = [n for n in names if n.split("/")[0] == pool]
+        assert len(held) <= 55, f"{pool} holds {len(held)} connections"

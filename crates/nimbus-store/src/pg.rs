@@ -32,6 +32,27 @@ const POOL_SIZE: usize = 16;
 /// Connections a node keeps per account for relaxed commits.
 const RELAXED_POOL_SIZE: usize = 4;
 
+/// The pools' sizes when every store of an account shares them ([`share_pools`]).
+const SHARED_POOL_SIZE: usize = 32;
+const SHARED_RELAXED_POOL_SIZE: usize = 8;
+
+/// The process's pools per (URL, account), once [`share_pools`] was called.
+static SHARED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<(String, String), PgDatabase>>> =
+    std::sync::OnceLock::new();
+
+/// From now on every store of this process opening an account's schema gets one pool for
+/// it (and one relaxed pool), its connections named `application_name`, instead of pools of
+/// their own: a node's connections per account stay a few dozen however many stores share
+/// it. Each store still ignores the announcements of this process (they are its own: each
+/// table is written by one store). The server calls it; tests that open several "nodes" in
+/// one process do not.
+pub fn share_pools(application_name: &str) {
+    let _ = SHARED_NAME.set(application_name.to_string());
+    SHARED.get_or_init(Default::default);
+}
+
+static SHARED_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// The trigger function every shared store's tables announce their changes with, at commit,
 /// on the schema's channel: `<writer's application_name>\t<table>\t<key>`, the key being
 /// the row's column named by the trigger's argument. Made (again) by every migration.
@@ -69,6 +90,15 @@ fn announcement(payload: &str, me: &str) -> Option<Announcement> {
 /// How long the feed waits before it connects again after losing its connection.
 const FEED_RETRY: Duration = Duration::from_millis(500);
 
+/// Numbers the feeds' connections of this process.
+static FEEDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A name for a new feed connection of the process whose connections are named `me` (each
+/// feed has its own, so [`watch_tables`] can tell when its own listens).
+fn feed_name(me: &str) -> String {
+    format!("{me}/feed-{}", FEEDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 /// The change feed of a schema: a connection of its own that LISTENs on the schema's channel
 /// and hands every other node's announcement to `on`; after a cut, [`Announcement::Resync`]
 /// first, since what was announced meanwhile is lost. Runs while `owner` lives.
@@ -79,13 +109,26 @@ pub async fn listen<T: Send + Sync + 'static>(
     me: String,
     on: impl Fn(Announcement) + Send + Sync + 'static,
 ) {
+    let feed = feed_name(&me);
+    listen_as(owner, url, schema, me, feed, on).await
+}
+
+/// [`listen`] on a connection named `feed`.
+async fn listen_as<T: Send + Sync + 'static>(
+    owner: std::sync::Weak<T>,
+    url: String,
+    schema: String,
+    me: String,
+    feed: String,
+    on: impl Fn(Announcement) + Send + Sync + 'static,
+) {
     let mut cut = false;
     loop {
         if owner.strong_count() == 0 {
             return;
         }
         let Ok(mut config) = tokio_postgres::Config::from_str(&url) else { return };
-        config.application_name(&me).connect_timeout(CONNECT_TIMEOUT);
+        config.application_name(&feed).connect_timeout(CONNECT_TIMEOUT);
         match config.connect(NoTls).await {
             Ok((client, mut connection)) => {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -148,7 +191,9 @@ pub fn watch_tables<T: Send + Sync + 'static>(
 ) {
     let on = std::sync::Arc::new(on);
     let heard = on.clone();
-    tokio::spawn(listen(owner.clone(), url, db.schema().to_string(), db.node().to_string(), move |a| match a {
+    let feed = feed_name(db.node());
+    let mine = feed.clone();
+    tokio::spawn(listen_as(owner.clone(), url, db.schema().to_string(), db.node().to_string(), feed, move |a| match a {
         Announcement::Resync => heard(),
         Announcement::Change { table, .. } if tables.contains(&table.as_str()) => heard(),
         Announcement::Change { .. } => {}
@@ -156,7 +201,7 @@ pub fn watch_tables<T: Send + Sync + 'static>(
     tokio::spawn(async move {
         let started = tokio::time::Instant::now();
         while started.elapsed() < FEED_WAIT && owner.strong_count() > 0 {
-            match feed_listens(&db).await {
+            match feed_listens(&db, &mine).await {
                 Ok(true) => break,
                 Ok(false) => {}
                 Err(e) => tracing::debug!("waiting for the change feed of {}: {e}", db.schema()),
@@ -201,13 +246,13 @@ where
     }
 }
 
-/// Whether this node's feed connection is LISTENing on the schema's channel.
-async fn feed_listens(db: &PgDatabase) -> Result<bool, StoreError> {
+/// Whether the feed connection named `feed` is LISTENing on the schema's channel.
+async fn feed_listens(db: &PgDatabase, feed: &str) -> Result<bool, StoreError> {
     let client = db.client().await?;
     let row = client
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() AND query = $2)",
-            &[&db.node(), &format!("LISTEN {}", db.schema())],
+            &[&feed, &format!("LISTEN {}", db.schema())],
         )
         .await
         .map_err(backend)?;
@@ -283,6 +328,20 @@ impl PgDatabase {
     /// `application_name` names this node's connections (to the server's operators, and
     /// to the change feed's triggers).
     pub async fn open(url: &str, account: &str, application_name: &str) -> Result<PgDatabase, StoreError> {
+        let Some(shared) = SHARED.get() else {
+            return PgDatabase::connect(url, account, application_name, POOL_SIZE, RELAXED_POOL_SIZE).await;
+        };
+        let key = (url.to_string(), account.to_string());
+        if let Some(db) = shared.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(db.clone());
+        }
+        let name = SHARED_NAME.get().map_or(application_name, String::as_str);
+        let db = PgDatabase::connect(url, account, name, SHARED_POOL_SIZE, SHARED_RELAXED_POOL_SIZE).await?;
+        // Two stores opening at once: the first one kept is everyone's.
+        Ok(shared.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_insert(db).clone())
+    }
+
+    async fn connect(url: &str, account: &str, application_name: &str, size: usize, relaxed_size: usize) -> Result<PgDatabase, StoreError> {
         let shown = redacted(url);
         let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StoreError::Backend(format!("--store {shown}: not a PostgreSQL URL: {e}")))?;
@@ -311,8 +370,8 @@ impl PgDatabase {
         };
         let mut relaxed_config = config.clone();
         relaxed_config.options(format!("-c search_path={schema} -c client_min_messages=warning -c synchronous_commit=off"));
-        let relaxed = pool(relaxed_config, RELAXED_POOL_SIZE)?;
-        let pool = pool(config, POOL_SIZE)?;
+        let relaxed = pool(relaxed_config, relaxed_size)?;
+        let pool = pool(config, size)?;
         let db = PgDatabase { pool, relaxed, schema, node: application_name.to_string(), shown };
         drop(db.client().await.map_err(|e| match e {
             StoreError::Backend(why) => StoreError::Backend(format!("--store {}: {why}", db.shown)),
