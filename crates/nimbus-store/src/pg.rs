@@ -37,8 +37,7 @@ const SHARED_POOL_SIZE: usize = 32;
 const SHARED_RELAXED_POOL_SIZE: usize = 8;
 
 /// The process's pools per (URL, account), once [`share_pools`] was called.
-static SHARED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<(String, String), PgDatabase>>> =
-    std::sync::OnceLock::new();
+static SHARED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<(String, String), PgDatabase>>> = std::sync::OnceLock::new();
 
 /// From now on every store of this process opening an account's schema gets one pool for
 /// it (and one relaxed pool), its connections named `application_name`, instead of pools of

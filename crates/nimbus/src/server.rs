@@ -371,6 +371,11 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     // The management account's sealed stores first: they tell whether the master key is the
     // right one.
     let store_at = StoreAt::parse(opts.store.as_deref(), opts.async_lease)?;
+    if matches!(store_at, StoreAt::Postgres(..)) {
+        // Every shared store of an account uses one pool (and one relaxed pool) on this node,
+        // its connections named for this node's incarnation.
+        nimbus_store::pg::share_pools(&format!("nimbus-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]));
+    }
     // A wrong --blobs is an error at start, before anything is opened.
     open_blobs(&data, opts.blobs.as_deref(), &opts.account_id).await?;
     let sealed = open_sealed(&data, &store_at, &master, &opts.region, &opts.account_id).await.map_err(|e| match e {
