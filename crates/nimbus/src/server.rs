@@ -902,6 +902,11 @@ async fn open_sealed(
     region: &str,
     account: &str,
 ) -> Result<(Arc<nimbus_kms::KmsService>, Arc<dyn Store>), Sealed> {
+    if let StoreAt::Postgres(url, _) = store_at {
+        // The database first: unreachable or refusing, the error is the database's, not that
+        // of whichever store happens to open first.
+        nimbus_store::pg::PgDatabase::open(url, account, "nimbus").await.map_err(|e| Sealed::Store(e.to_string()))?;
+    }
     // With a shared store, the keys are the nodes' (the account's schema): a key made on one
     // node opens environment variables on every node.
     let kms = match store_at {
