@@ -4,7 +4,6 @@
 //! the unpacked-code cache, and the data directory's single-server lock.
 
 pub mod base64_serde;
-pub mod batch;
 pub mod blob;
 pub mod code;
 pub mod datadir;

@@ -3,7 +3,6 @@
 //! and accepted asynchronous events claimed by one node at a time with leases that the node
 //! renews while it lives, so a dead node's events are taken over once its leases lapse.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -18,7 +17,6 @@ use nimbus_model::url::FunctionUrlConfig;
 use nimbus_model::FunctionConfig;
 use tokio_postgres::types::ToSql;
 
-use crate::batch::Batcher;
 use crate::function_doc::Sealer;
 use crate::pg::{backend, Announcement, PgDatabase, PgSchema};
 use crate::sealing::{KeyWrapper, MasterKey};
@@ -178,24 +176,6 @@ pub struct PgStore {
     endpoint: std::sync::Mutex<Option<String>>,
     /// Set when the node stops: no more claims.
     leaving: std::sync::atomic::AtomicBool,
-    /// Accepted async events, written many to a statement (one durable commit each batch).
-    enqueued: Batcher<Enqueued>,
-    /// Completed async events' ids, deleted many to a statement.
-    completed: Batcher<String>,
-}
-
-/// An accepted async event as its row: request id, not before, enqueued, the document.
-type Enqueued = (String, i64, i64, String);
-
-/// Events or completions written in one statement, at most.
-const BATCH: usize = 256;
-
-/// A batch write's error as the text its callers get back in [`StoreError::Backend`].
-fn batch_error(e: StoreError) -> String {
-    match e {
-        StoreError::Backend(why) => why,
-        other => other.to_string(),
-    }
 }
 
 impl PgStore {
@@ -238,61 +218,9 @@ impl PgStore {
             me: me.clone(),
             endpoint: Default::default(),
             leaving: Default::default(),
-            enqueued: {
-                let me = me.clone();
-                // Four batches in flight at once: each waits for its WAL flush while the
-                // next fills.
-                Batcher::start(BATCH, 4, move |events| {
-                    let me = me.clone();
-                    async move {
-                        let store = me.upgrade().ok_or("the store is closed")?;
-                        store.write_enqueued(events).await.map_err(batch_error)
-                    }
-                })
-            },
-            completed: {
-                let me = me.clone();
-                Batcher::start(BATCH, 2, move |ids| {
-                    let me = me.clone();
-                    async move {
-                        let store = me.upgrade().ok_or("the store is closed")?;
-                        store.delete_completed(ids).await.map_err(batch_error)
-                    }
-                })
-            },
         });
         tokio::spawn(renew_leases(Arc::downgrade(&store), lease / 3));
         Ok(store)
-    }
-
-    /// Writes accepted events (the last of one request id, should it come twice), in one
-    /// statement and one durable commit.
-    async fn write_enqueued(&self, events: Vec<Enqueued>) -> Result<(), StoreError> {
-        let mut last: HashMap<&str, usize> = HashMap::with_capacity(events.len());
-        for (i, e) in events.iter().enumerate() {
-            last.insert(e.0.as_str(), i);
-        }
-        let kept: Vec<&Enqueued> = events.iter().enumerate().filter(|(i, e)| last.get(e.0.as_str()) == Some(i)).map(|(_, e)| e).collect();
-        let ids: Vec<&str> = kept.iter().map(|e| e.0.as_str()).collect();
-        let not_before: Vec<i64> = kept.iter().map(|e| e.1).collect();
-        let enqueued: Vec<i64> = kept.iter().map(|e| e.2).collect();
-        let docs: Vec<&str> = kept.iter().map(|e| e.3.as_str()).collect();
-        self.execute(
-            "INSERT INTO async_events (request_id, not_before, enqueued, event)
-             SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[])
-             ON CONFLICT (request_id) DO UPDATE
-             SET not_before = EXCLUDED.not_before, enqueued = EXCLUDED.enqueued, event = EXCLUDED.event, owner = NULL, lease_until = NULL",
-            &[&ids, &not_before, &enqueued, &docs],
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Removes completed events this node still holds, in one statement.
-    async fn delete_completed(&self, ids: Vec<String>) -> Result<(), StoreError> {
-        // Lost in a crash of the database, the events run again: at least once.
-        self.execute_relaxed("DELETE FROM async_events WHERE request_id = ANY($1::text[]) AND owner = $2", &[&ids, &self.node]).await?;
-        Ok(())
     }
 
     /// The owner name of this node's leases.
@@ -631,8 +559,14 @@ impl Store for PgStore {
 
     async fn enqueue_event(&self, e: &AsyncEvent) -> Result<(), StoreError> {
         // Committed (and, with PostgreSQL's default synchronous_commit, flushed to its WAL)
-        // before the caller's 202, with the events accepted at the same moment.
-        self.enqueued.submit((e.request_id.clone(), e.not_before_ms, e.enqueued_ms, to_json(e))).await.map_err(StoreError::Backend)
+        // before the caller's 202.
+        self.execute(
+            "INSERT INTO async_events (request_id, not_before, enqueued, event) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (request_id) DO UPDATE SET not_before = $2, enqueued = $3, event = $4, owner = NULL, lease_until = NULL",
+            &[&e.request_id, &e.not_before_ms, &e.enqueued_ms, &to_json(e)],
+        )
+        .await?;
+        Ok(())
     }
 
     /// The due events this node holds, and those no live node holds, claimed for it; oldest
@@ -683,7 +617,9 @@ impl Store for PgStore {
     /// Removed only while this node still holds it (the fence against a node that stalled
     /// past its lease: the event's new holder runs it again, at least once).
     async fn complete_event(&self, request_id: &str) -> Result<(), StoreError> {
-        self.completed.submit(request_id.to_string()).await.map_err(StoreError::Backend)
+        // Lost in a crash of the database, the event runs again: at least once.
+        self.execute_relaxed("DELETE FROM async_events WHERE request_id = $1 AND owner = $2", &[&request_id, &self.node]).await?;
+        Ok(())
     }
 
     async fn put_event_invoke_config(&self, c: &EventInvokeConfig) -> Result<(), StoreError> {
