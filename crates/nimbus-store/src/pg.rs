@@ -33,8 +33,8 @@ const POOL_SIZE: usize = 16;
 const RELAXED_POOL_SIZE: usize = 4;
 
 /// The pools' sizes when every store of an account shares them ([`share_pools`]).
-const SHARED_POOL_SIZE: usize = 32;
-const SHARED_RELAXED_POOL_SIZE: usize = 8;
+const SHARED_POOL_SIZE: usize = 16;
+const SHARED_RELAXED_POOL_SIZE: usize = 4;
 
 /// The process's pools per (URL, account), once [`share_pools`] was called.
 static SHARED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<(String, String), PgDatabase>>> = std::sync::OnceLock::new();
