@@ -398,6 +398,20 @@ impl PgDatabase {
         self.pool.get().await.map_err(pool_error)
     }
 
+    /// Checks that `master` is the key the records in this schema are sealed under (every
+    /// node must seal with one): the first opener records its check value in `table` (a
+    /// store's `…sealing` table: `id` 1, `key_check`), every later one compares.
+    /// [`crate::sealing::SealError`] (in [`StoreError::Sealing`]) when it is another key.
+    pub async fn check_master_key(&self, table: &str, master: &crate::sealing::MasterKey) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(&format!("INSERT INTO {table} (id, key_check) VALUES (1, $1) ON CONFLICT (id) DO NOTHING"), &[&master.key_check()])
+            .await
+            .map_err(backend)?;
+        let check: Vec<u8> = client.query_one(&format!("SELECT key_check FROM {table} WHERE id = 1"), &[]).await.map_err(backend)?.get(0);
+        Ok(master.verify(&check)?)
+    }
+
     /// A pooled connection whose commits return before they are flushed (see `relaxed`).
     pub async fn relaxed_client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.relaxed.get().await.map_err(pool_error)

@@ -199,13 +199,7 @@ impl PgStore {
         let db = PgDatabase::open(url, account, &format!("nimbus-{node}")).await?;
         db.migrate(&SCHEMA).await?;
         {
-            let client = db.client().await?;
-            client
-                .execute("INSERT INTO sealing (id, key_check) VALUES (1, $1) ON CONFLICT (id) DO NOTHING", &[&master.key_check()])
-                .await
-                .map_err(backend)?;
-            let check: Vec<u8> = client.query_one("SELECT key_check FROM sealing WHERE id = 1", &[]).await.map_err(backend)?.get(0);
-            master.verify(&check)?;
+            db.check_master_key("sealing", &master).await?;
         }
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX).max(1);
         let sealer = Sealer { master: Arc::new(master), kms };
@@ -1048,8 +1042,8 @@ mod tests {
         // b's feed is cut: it resyncs, then hears changes again.
         admin
             .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND application_name = $1",
-                &[&format!("nimbus-{}", b.node())],
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND application_name LIKE $1",
+                &[&format!("nimbus-{}/feed-%", b.node())],
             )
             .await
             .unwrap();

@@ -76,13 +76,11 @@ impl SharedTables {
     pub(super) async fn open(url: &str, account: &str, node: &str, sealer: &Sealer) -> Result<SharedTables, IamError> {
         let db = PgDatabase::open(url, account, node).await.map_err(store)?;
         db.migrate(&SCHEMA).await.map_err(store)?;
+        db.check_master_key("iam_sealing", &sealer.master).await.map_err(|e| match e {
+            nimbus_store::StoreError::Sealing(e) => IamError::Internal(format!("the IAM records in {}: {e}", db.shown())),
+            other => store(other),
+        })?;
         let client = db.client().await.map_err(store)?;
-        client
-            .execute("INSERT INTO iam_sealing (id, key_check) VALUES (1, $1) ON CONFLICT (id) DO NOTHING", &[&sealer.master.key_check()])
-            .await
-            .map_err(backend)?;
-        let check: Vec<u8> = client.query_one("SELECT key_check FROM iam_sealing WHERE id = 1", &[]).await.map_err(backend)?.get(0);
-        sealer.master.verify(&check).map_err(|e| IamError::Internal(format!("the IAM records in {}: {e}", db.shown())))?;
         client.execute(PRUNE_SESSIONS, &[&forgotten_before()]).await.map_err(backend)?;
         drop(client);
         Ok(SharedTables { db, url: url.to_string() })

@@ -68,14 +68,10 @@ impl SharedTables {
     pub(super) async fn open(url: &str, account: &str, node: &str, master: &MasterKey) -> Result<SharedTables, KmsError> {
         let db = PgDatabase::open(url, account, node).await.map_err(store)?;
         db.migrate(&SCHEMA).await.map_err(store)?;
-        let client = db.client().await.map_err(store)?;
-        client
-            .execute("INSERT INTO kms_sealing (id, key_check) VALUES (1, $1) ON CONFLICT (id) DO NOTHING", &[&master.key_check()])
-            .await
-            .map_err(backend)?;
-        let check: Vec<u8> = client.query_one("SELECT key_check FROM kms_sealing WHERE id = 1", &[]).await.map_err(backend)?.get(0);
-        master.verify(&check).map_err(|e| KmsError::Internal(format!("the KMS keys in {}: {e}", db.shown())))?;
-        drop(client);
+        db.check_master_key("kms_sealing", master).await.map_err(|e| match e {
+            nimbus_store::StoreError::Sealing(e) => KmsError::Internal(format!("the KMS keys in {}: {e}", db.shown())),
+            other => store(other),
+        })?;
         Ok(SharedTables { db, url: url.to_string() })
     }
 
