@@ -870,6 +870,7 @@ async fn async_and_triggers(
     s: &mut SendRequest<Full<Bytes>>,
     seconds: u64,
     concurrency: usize,
+    echo: &std::path::Path,
 ) -> anyhow::Result<()> {
     // Accepts: every 202 means the event is fsync'd in the durable queue. The function is
     // held at reserved concurrency 0, so the dispatcher's attempts are throttled (and
@@ -929,7 +930,7 @@ async fn async_and_triggers(
     }
 
     // Queue trigger: a fresh function, batch size 10, messages sent in batches of 10.
-    let echo = std::fs::read("target/release/bootstrap").or_else(|_| std::fs::read("target/debug/bootstrap"))?;
+    let echo = std::fs::read(echo).with_context(|| format!("reading the echo bootstrap {}", echo.display()))?;
     create(s, "drain", "provided.al2023", "bootstrap", zip_files(&[("bootstrap", echo, 0o755)])?).await?;
     let q = sqs::sqs(s, "CreateQueue", serde_json::json!({"QueueName": "bench-trigger"})).await?;
     let url = q["QueueUrl"].as_str().unwrap_or_default().to_string();
@@ -1198,7 +1199,7 @@ async fn main() -> anyhow::Result<()> {
         return gateway(&server.addr, &mut s, args.seconds).await;
     }
     if args.async_and_triggers {
-        return async_and_triggers(&server.addr, &server.data, &mut s, args.seconds, args.async_concurrency).await;
+        return async_and_triggers(&server.addr, &server.data, &mut s, args.seconds, args.async_concurrency, &args.echo).await;
     }
     if args.provisioned {
         return provisioned(&mut s, args.cold.max(1), args.cold_spacing_ms).await;
