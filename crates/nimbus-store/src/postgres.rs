@@ -286,7 +286,10 @@ impl PgStore {
         .await
     }
 
+    /// Records this node's heartbeat, and forgets members silent for an hour (here, every
+    /// third of a lease, rather than on every read of the members).
     async fn heartbeat(&self, endpoint: &str) -> Result<u64, StoreError> {
+        self.execute_relaxed(&format!("DELETE FROM cluster_nodes WHERE heartbeat < {DB_NOW} - 3600000"), &[]).await?;
         self.execute_relaxed(
             &format!(
                 "INSERT INTO cluster_nodes (node, endpoint, started, heartbeat) VALUES ($1, $2, {DB_NOW}, {DB_NOW})
@@ -880,7 +883,6 @@ impl Store for PgStore {
     /// Members whose heartbeat is younger than three leases (renewals come every third of
     /// one); members silent for an hour are forgotten.
     async fn peers(&self) -> Result<Vec<Peer>, StoreError> {
-        self.execute(&format!("DELETE FROM cluster_nodes WHERE heartbeat < {DB_NOW} - 3600000"), &[]).await?;
         let rows = self
             .rows(
                 &format!(
