@@ -8,8 +8,9 @@ layers, URLs, configs, async events), code, and IAM (users, roles, policies, acc
 STS sessions): the suite's execution role is made once, by the first node's start (the
 others' starts are answered EntityAlreadyExists). Queues and topics
 (test_cluster_messaging.py), HTTP APIs (test_cluster_gateway.py), KMS keys and VPC networks
-(test_cluster_kms_network.py) and the organization's accounts are shared too; logs, metrics,
-buckets, tables and streams are still each node's own.
+(test_cluster_kms_network.py), the organization's accounts and CloudWatch Logs (groups,
+streams, events, filters) are shared too; metrics, buckets, tables and streams are still each
+node's own.
 """
 
 from __future__ import annotations
@@ -202,7 +203,8 @@ def test_a_killed_node_loses_no_accepted_event(cluster):
 
 
 def _victims_logs(victim, name: str) -> set[str]:
-    """The ids in the killed node's own log files (it is down: read from its data directory)."""
+    """The ids in the killed node's log spool: lines it had not yet written to PostgreSQL
+    when it died (its next start would; every other line is read through the others)."""
     found: set[str] = set()
     for path in victim.data_dir.glob("logs/**/*.jsonl"):
         for line in path.read_text(errors="replace").splitlines():
@@ -213,6 +215,71 @@ def _victims_logs(victim, name: str) -> set[str]:
             if message.startswith("DELIVERED "):
                 found.add(message.split()[1])
     return found
+
+
+LOGGING = """
+import json
+def handler(event, context):
+    print(event["say"])
+    print(json.dumps({"ms": event["ms"]}))
+    return context.log_stream_name
+"""
+
+
+def test_logs_are_every_nodes(cluster):
+    """A function's lines, written on whichever node ran it, are read on any node; a group
+    made, a filter set or events put on one node are every node's."""
+    name = "chatty"
+    create_function(cluster.lam(0), name, "python3.11", "index.handler", make_zip({"index.py": LOGGING}))
+    group = f"/aws/lambda/{name}"
+    streams = {}
+    for i in (0, 1):
+        r = cluster.lam(i).invoke(FunctionName=name, Payload=json.dumps({"say": f"hello from node {i}", "ms": i}).encode())
+        streams[i] = json.loads(r["Payload"].read())
+    assert streams[0] != streams[1]
+    logs2 = cluster.nodes[2].logs_client()
+    # Node 2 ran nothing, yet lists both environments' streams and reads their lines.
+    listed = wait_for(lambda: {s["logStreamName"] for s in logs2.describe_log_streams(logGroupName=group)["logStreams"]}
+                      if len(logs2.describe_log_streams(logGroupName=group)["logStreams"]) == 2 else None,
+                      timeout=5, what="both streams on node 2")
+    assert listed == set(streams.values())
+    said = wait_for(lambda: sorted(e["message"].strip() for e in logs2.filter_log_events(
+        logGroupName=group, filterPattern="hello")["events"]) or None, timeout=5, what="the lines on node 2")
+    assert said == ["hello from node 0", "hello from node 1"]
+    page = logs2.get_log_events(logGroupName=group, logStreamName=streams[0], startFromHead=True)
+    messages = [e["message"] for e in page["events"]]
+    assert messages[0].startswith("START RequestId:") and "hello from node 0" in messages
+    assert any(m.startswith("REPORT RequestId:") for m in messages)
+    # A group and stream made on node 1, events put there: node 0 reads them, refuses a second.
+    logs0, logs1 = cluster.nodes[0].logs_client(), cluster.nodes[1].logs_client()
+    logs1.create_log_group(logGroupName="/app/shared", tags={"team": "core"})
+    with pytest.raises(logs0.exceptions.ResourceAlreadyExistsException):
+        logs0.create_log_group(logGroupName="/app/shared")
+    logs1.create_log_stream(logGroupName="/app/shared", logStreamName="s")
+    now = int(time.time() * 1000)
+    logs1.put_log_events(logGroupName="/app/shared", logStreamName="s",
+                         logEvents=[{"timestamp": now, "message": "put on node 1"}])
+    got = logs0.get_log_events(logGroupName="/app/shared", logStreamName="s")["events"]
+    assert [e["message"] for e in got] == ["put on node 1"]
+    assert logs0.list_tags_log_group(logGroupName="/app/shared")["tags"] == {"team": "core"}
+    # A metric filter put on node 2 turns node 0's lines into node 0's metrics.
+    ns = f"Cluster{uuid.uuid4().hex[:8]}"
+    logs2.put_metric_filter(logGroupName=group, filterName="ms", filterPattern="{ $.ms = * }",
+                            metricTransformations=[{"metricName": "Ms", "metricNamespace": ns, "metricValue": "$.ms"}])
+    cw0 = cluster.nodes[0].client("cloudwatch")
+
+    def counted():
+        cluster.lam(0).invoke(FunctionName=name, Payload=json.dumps({"say": "again", "ms": 5}).encode())
+        end = time.time() + 60
+        points = cw0.get_metric_statistics(Namespace=ns, MetricName="Ms", StartTime=end - 900, EndTime=end,
+                                           Period=60, Statistics=["Maximum"])["Datapoints"]
+        return any(p["Maximum"] == 5 for p in points)
+
+    wait_for(counted, timeout=5, interval=0.2, what="node 0 applies node 2's metric filter")
+    # Deleted on node 0: gone on node 2.
+    logs0.delete_log_group(logGroupName="/app/shared")
+    with pytest.raises(logs2.exceptions.ResourceNotFoundException):
+        logs2.get_log_events(logGroupName="/app/shared", logStreamName="s")
 
 
 def _signed(node, service: str, key_id: str, secret: str, token: str | None = None):

@@ -851,7 +851,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             // By name; a page resumes after the last name handed out, so groups made or
             // deleted meanwhile shift nothing.
             let after = input.next_token.as_deref().map(name_after).transpose()?;
-            let mut groups = store.groups(input.log_group_name_prefix.as_deref().unwrap_or(""));
+            let mut groups = store.groups(input.log_group_name_prefix.as_deref().unwrap_or(""))?;
             if let Some(pattern) = &input.log_group_name_pattern {
                 groups.retain(|g| g.name.contains(pattern.as_str()));
             }
@@ -886,7 +886,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             if by_time && input.log_stream_name_prefix.is_some() {
                 return Err(invalid("Cannot order by LastEventTime with a logStreamNamePrefix."));
             }
-            let mut streams = store.streams(&group).ok_or_else(group_missing)?;
+            let mut streams = store.streams(&group)?.ok_or_else(group_missing)?;
             if let Some(prefix) = &input.log_stream_name_prefix {
                 streams.retain(|s| s.name.starts_with(prefix.as_str()));
             }
@@ -919,7 +919,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
         LogsCall::GetLogEvents(input) => {
             let limit = limit(input.limit, 10_000)?;
             let group = input.group.name()?;
-            if store.streams(&group).is_none() {
+            if store.streams(&group)?.is_none() {
                 return Err(group_missing());
             }
             let from = match offset(input.next_token.as_deref())? {
@@ -929,7 +929,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
                 None => Cursor::Tail,
             };
             let page = store
-                .stream_page(&group, &input.log_stream_name, input.start_time, input.end_time, from, limit)
+                .stream_page(&group, &input.log_stream_name, input.start_time, input.end_time, from, limit)?
                 .ok_or_else(|| LogsError::from(LogError::StreamMissing))?;
             let (lo, hi) = (page.lo, page.hi);
             let events = page
@@ -958,7 +958,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
                     &pattern,
                     after.as_ref(),
                     limit,
-                )
+                )?
                 .ok_or_else(group_missing)?;
             // The next page resumes after the last event of this one.
             let next_token = page.next.and(page.events.last()).map(|(p, _)| position_token(p));
@@ -1000,7 +1000,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
         LogsCall::PutLogEvents(input) => {
             check_group(&input.log_group_name)?;
             check_stream(&input.log_stream_name)?;
-            let group = store.group(&input.log_group_name).ok_or_else(group_missing)?;
+            let group = store.group(&input.log_group_name)?.ok_or_else(group_missing)?;
             let sizes: Vec<(i64, usize)> = input.log_events.iter().map(|e| (e.timestamp, e.message.len())).collect();
             if let Some(i) = input.log_events.iter().position(|e| e.message.is_empty()) {
                 return Err(constraint("", &format!("logEvents.{}.member.message", i + 1), "have length greater than or equal to 1"));
@@ -1046,7 +1046,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
         }
         LogsCall::ListTagsLogGroup(input) => {
             check_group(&input.log_group_name)?;
-            let tags = store.tags(&input.log_group_name).ok_or_else(group_missing)?;
+            let tags = store.tags(&input.log_group_name)?.ok_or_else(group_missing)?;
             reply(op, rid, &TagsOutput { tags })
         }
         LogsCall::TagResource(input) => {
@@ -1058,7 +1058,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             reply(op, rid, &Empty {})
         }
         LogsCall::ListTagsForResource(input) => {
-            let tags = store.tags(resource_group(&input.resource_arn)?).ok_or_else(group_missing)?;
+            let tags = store.tags(resource_group(&input.resource_arn)?)?.ok_or_else(group_missing)?;
             reply(op, rid, &TagsOutput { tags })
         }
         LogsCall::PutSubscriptionFilter(input) => {
@@ -1067,7 +1067,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             filter_pattern(&input.filter_pattern)?;
             // AWS refuses another account's function before it looks for the group.
             check_destination(state, None, &input.destination_arn, input.role_arn.as_deref())?;
-            let filters = store.subscription_filters(&input.log_group_name).ok_or_else(group_missing)?;
+            let filters = store.subscription_filters(&input.log_group_name)?.ok_or_else(group_missing)?;
             if filters.len() >= nimbus_logs::subscription::MAX_FILTERS && !filters.iter().any(|f| f.filter_name == input.filter_name) {
                 return Err(LogError::LimitExceeded.into());
             }
@@ -1087,7 +1087,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             check_group(&input.log_group_name)?;
             let limit = limit(input.limit, 50)?;
             let after = input.next_token.as_deref().map(name_after).transpose()?;
-            let mut filters = store.subscription_filters(&input.log_group_name).ok_or_else(group_missing)?;
+            let mut filters = store.subscription_filters(&input.log_group_name)?.ok_or_else(group_missing)?;
             filters.retain(|f| {
                 input.filter_name_prefix.as_deref().is_none_or(|p| f.filter_name.starts_with(p))
                     && after.as_ref().is_none_or(|a| f.filter_name > *a)
@@ -1144,7 +1144,7 @@ fn run(state: &AppState, store: &LogStore, call: LogsCall, rid: &str) -> Result<
             }
             let limit = limit(input.limit, 50)?;
             let after = input.next_token.as_deref().map(name_after).transpose()?;
-            let mut filters = store.metric_filters(input.log_group_name.as_deref()).ok_or_else(group_missing)?;
+            let mut filters = store.metric_filters(input.log_group_name.as_deref())?.ok_or_else(group_missing)?;
             filters.retain(|(group, f)| {
                 let t = &f.metric_transformations;
                 input.filter_name_prefix.as_deref().is_none_or(|p| f.filter_name.starts_with(p))

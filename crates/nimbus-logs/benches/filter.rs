@@ -50,7 +50,7 @@ fn main() {
         let events = (first..first + BATCH).map(|i| (t0 + i as i64 / STREAMS as i64, message(i))).collect();
         store.put(group, &format!("stream-{}", b % STREAMS), events).expect("put");
     }
-    let bytes: u64 = store.streams(group).expect("group").iter().map(|s| s.stored_bytes).sum();
+    let bytes: u64 = store.streams(group).unwrap().expect("group").iter().map(|s| s.stored_bytes).sum();
     let files: Vec<_> = (0..STREAMS).map(|s| store.stream_path(group, &format!("stream-{s}"))).collect();
     let on_disk: u64 = files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
     println!(
@@ -87,7 +87,7 @@ fn main() {
     println!("100,000 JSON messages: matched decoding what the selectors reach {pruned:.0} ms, the whole document {whole:.0} ms");
     for (what, pattern) in cases {
         let p = FilterPattern::parse(pattern).expect("parses");
-        let (ms, page) = best_of(3, || store.filter_page(group, None, None, None, None, &p, None, 10_000).expect("group"));
+        let (ms, page) = best_of(3, || store.filter_page(group, None, None, None, None, &p, None, 10_000).unwrap().expect("group"));
         println!("filter_page, {what} `{pattern}`: {} events, {ms:.0} ms", page.events.len());
     }
 }

@@ -12,6 +12,7 @@ mod filter;
 mod meta;
 pub mod metric_filter;
 pub mod rules;
+mod shared;
 mod store;
 pub mod subscription;
 
@@ -44,6 +45,11 @@ impl<T> ByGroup<T> {
         } else {
             map.insert(group.to_string(), items.into());
         }
+    }
+
+    /// The groups that have some.
+    pub(crate) fn groups(&self) -> Vec<String> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
     }
 
     pub(crate) fn get(&self, group: &str) -> Option<Arc<[T]>> {

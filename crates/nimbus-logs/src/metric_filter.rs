@@ -156,6 +156,11 @@ pub(crate) struct MetricFilters {
 }
 
 impl MetricFilters {
+    /// The groups that have filters.
+    pub(crate) fn groups(&self) -> Vec<String> {
+        self.by_group.groups()
+    }
+
     /// Sets (or, with none, forgets) a group's filters.
     pub(crate) fn set(&self, group: &str, filters: &[MetricFilter]) {
         let active: Vec<Active> = filters

@@ -142,6 +142,8 @@ pub struct LogStore {
     subscriptions: Arc<Subscriptions>,
     /// The groups' metric filters, shared with every sink.
     metric_filters: Arc<MetricFilters>,
+    /// Where groups, streams and events are when nodes share a database (else on disk).
+    shared: Option<Arc<crate::shared::Shared>>,
 }
 
 /// The clock the store stamps ingestion with (milliseconds since the epoch).
@@ -204,7 +206,52 @@ impl LogStore {
                 break;
             }
         })?;
-        Ok(Arc::new(LogStore { root: root.to_path_buf(), index, tx, metric_lines: RwLock::new(None), subscriptions, metric_filters }))
+        Ok(Arc::new(LogStore {
+            root: root.to_path_buf(),
+            index,
+            tx,
+            metric_lines: RwLock::new(None),
+            subscriptions,
+            metric_filters,
+            shared: None,
+        }))
+    }
+
+    /// Opens the store of nodes that share the PostgreSQL database at `url` (`account`'s
+    /// schema): groups, streams and events are there (`crate::shared`), nothing under
+    /// `root` is read. Starts the writer and the retention sweep as [`LogStore::open`] does.
+    pub async fn open_shared(root: &Path, url: &str, account: &str) -> Result<Arc<LogStore>, LogError> {
+        let subscriptions = Arc::new(Subscriptions::default());
+        let metric_filters = Arc::new(MetricFilters::default());
+        // This node's connections' name, which the change feed's announcements quote.
+        let node = format!("nimbus-logs-{}", uuid::Uuid::new_v4().simple());
+        let shared = crate::shared::Shared::open(url, account, &node, subscriptions.clone(), metric_filters.clone()).await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        // Lambda's lines on their way to the database are spooled under `root` first; what
+        // a killed run left there goes first.
+        let spool = root.join("spool");
+        shared.recover_spool(&spool).await?;
+        let writer = shared.clone();
+        std::thread::Builder::new().name("nimbus-log-writer".into()).spawn(move || writer.write_lines(spool, rx))?;
+        let sweeper = Arc::downgrade(&shared);
+        std::thread::Builder::new().name("nimbus-log-sweep".into()).spawn(move || loop {
+            {
+                let Some(shared) = sweeper.upgrade() else { break };
+                if let Err(e) = shared.sweep(now_ms(), None) {
+                    tracing::warn!("log retention sweep: {e}");
+                }
+            }
+            std::thread::sleep(SWEEP_EVERY);
+        })?;
+        Ok(Arc::new(LogStore {
+            root: root.to_path_buf(),
+            index: Arc::default(),
+            tx,
+            metric_lines: RwLock::new(None),
+            subscriptions,
+            metric_filters,
+            shared: Some(shared),
+        }))
     }
 
     pub fn sink(&self, group: &str, stream: &str) -> LogSink {
@@ -228,6 +275,9 @@ impl LogStore {
     /// PutSubscriptionFilter: adds a filter to a group, or replaces the one of its name; a
     /// group has at most [`MAX_FILTERS`].
     pub fn put_subscription_filter(&self, group: &str, filter: SubscriptionFilter) -> Result<(), LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.put_subscription_filter(group, filter);
+        }
         let group = group.to_string();
         self.on_writer(move |w| {
             {
@@ -246,6 +296,9 @@ impl LogStore {
 
     /// DeleteSubscriptionFilter.
     pub fn delete_subscription_filter(&self, group: &str, name: &str) -> Result<(), LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.delete_subscription_filter(group, name);
+        }
         let (group, name) = (group.to_string(), name.to_string());
         self.on_writer(move |w| {
             {
@@ -267,6 +320,9 @@ impl LogStore {
     /// PutMetricFilter: adds a filter to a group, or replaces the one of its name; a group has
     /// at most [`MAX_METRIC_FILTERS`].
     pub fn put_metric_filter(&self, group: &str, filter: MetricFilter) -> Result<(), LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.put_metric_filter(group, filter);
+        }
         let group = group.to_string();
         self.on_writer(move |w| {
             {
@@ -285,6 +341,9 @@ impl LogStore {
 
     /// DeleteMetricFilter.
     pub fn delete_metric_filter(&self, group: &str, name: &str) -> Result<(), LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.delete_metric_filter(group, name);
+        }
         let (group, name) = (group.to_string(), name.to_string());
         self.on_writer(move |w| {
             {
@@ -300,22 +359,36 @@ impl LogStore {
 
     /// The metric filters of one group (None if it does not exist) or of all, with their
     /// groups, by filter name then group name.
-    pub fn metric_filters(&self, group: Option<&str>) -> Option<Vec<(String, MetricFilter)>> {
+    pub fn metric_filters(&self, group: Option<&str>) -> Result<Option<Vec<(String, MetricFilter)>>, LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.metric_filters(group);
+        }
         let index = self.index.read().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<(String, MetricFilter)> = match group {
-            Some(name) => index.get(name)?.metric_filters.iter().map(|f| (name.to_string(), f.clone())).collect(),
+            Some(name) => match index.get(name) {
+                Some(g) => g,
+                None => return Ok(None),
+            }
+            .metric_filters
+            .iter()
+            .map(|f| (name.to_string(), f.clone()))
+            .collect(),
             None => index.iter().flat_map(|(name, g)| g.metric_filters.iter().map(move |f| (name.clone(), f.clone()))).collect(),
         };
         out.sort_by(|a, b| (&a.1.filter_name, &a.0).cmp(&(&b.1.filter_name, &b.0)));
-        Some(out)
+        Ok(Some(out))
     }
 
     /// A group's subscription filters, by name, or None if the group does not exist.
-    pub fn subscription_filters(&self, group: &str) -> Option<Vec<SubscriptionFilter>> {
+    pub fn subscription_filters(&self, group: &str) -> Result<Option<Vec<SubscriptionFilter>>, LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.subscription_filters(group);
+        }
         let index = self.index.read().unwrap_or_else(|p| p.into_inner());
-        let mut filters = index.get(group)?.filters.clone();
+        let Some(g) = index.get(group) else { return Ok(None) };
+        let mut filters = g.filters.clone();
         filters.sort_by(|a, b| a.filter_name.cmp(&b.filter_name));
-        Some(filters)
+        Ok(Some(filters))
     }
 
     /// Hands the lines in CloudWatch's embedded metric format to `observe` (the account's
@@ -347,24 +420,36 @@ impl LogStore {
 
     /// CreateLogGroup.
     pub fn create_group(&self, group: &str, tags: BTreeMap<String, String>) -> Result<(), LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.create_group(group, tags);
+        }
         let group = group.to_string();
         self.on_writer(move |w| w.create_group(&group, tags))
     }
 
     /// DeleteLogGroup: the group, its streams and their events.
     pub fn delete_group(&self, group: &str) -> Result<(), LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.delete_group(group);
+        }
         let group = group.to_string();
         self.on_writer(move |w| w.delete_group(&group))
     }
 
     /// CreateLogStream.
     pub fn create_stream(&self, group: &str, stream: &str) -> Result<(), LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.create_stream(group, stream);
+        }
         let (group, stream) = (group.to_string(), stream.to_string());
         self.on_writer(move |w| w.create_stream(&group, &stream))
     }
 
     /// DeleteLogStream.
     pub fn delete_stream(&self, group: &str, stream: &str) -> Result<(), LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.delete_stream(group, stream);
+        }
         let (group, stream) = (group.to_string(), stream.to_string());
         self.on_writer(move |w| w.delete_stream(&group, &stream))
     }
@@ -372,6 +457,16 @@ impl LogStore {
     /// PutRetentionPolicy (Some) or DeleteRetentionPolicy (None); setting one sweeps the
     /// group at once.
     pub fn set_retention(&self, group: &str, days: Option<u32>) -> Result<(), LogError> {
+        if let Some(shared) = &self.shared {
+            shared.change_meta(group, |g| {
+                g.retention_in_days = days;
+                Ok(())
+            })?;
+            return match days {
+                Some(_) => shared.sweep(now_ms(), Some(group)),
+                None => Ok(()),
+            };
+        }
         let group = group.to_string();
         self.on_writer(move |w| {
             w.change_meta(&group, |g| g.retention = days)?;
@@ -384,12 +479,24 @@ impl LogStore {
 
     /// Adds or replaces tags on a group.
     pub fn tag(&self, group: &str, tags: BTreeMap<String, String>) -> Result<(), LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.change_meta(group, |g| {
+                g.tags.extend(tags);
+                Ok(())
+            });
+        }
         let group = group.to_string();
         self.on_writer(move |w| w.change_meta(&group, |g| g.tags.extend(tags)))
     }
 
     /// Removes tags from a group (keys it does not have are ignored).
     pub fn untag(&self, group: &str, keys: Vec<String>) -> Result<(), LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.change_meta(group, |g| {
+                g.tags.retain(|k, _| !keys.contains(k));
+                Ok(())
+            });
+        }
         let group = group.to_string();
         self.on_writer(move |w| {
             w.change_meta(&group, |g| {
@@ -401,9 +508,12 @@ impl LogStore {
     }
 
     /// A group's tags, or None if the group does not exist.
-    pub fn tags(&self, group: &str) -> Option<BTreeMap<String, String>> {
+    pub fn tags(&self, group: &str) -> Result<Option<BTreeMap<String, String>>, LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.tags(group);
+        }
         let index = self.index.read().unwrap_or_else(|p| p.into_inner());
-        index.get(group).map(|g| g.tags.clone())
+        Ok(index.get(group).map(|g| g.tags.clone()))
     }
 
     /// PutLogEvents: appends `events` (in order) to an existing stream and returns once they
@@ -415,6 +525,19 @@ impl LogStore {
             let metric: Vec<(i64, String)> = events.iter().filter(|(_, m)| m.contains("\"_aws\"")).cloned().collect();
             (observe, metric)
         });
+        if let Some(shared) = &self.shared {
+            shared.put(&group, &stream, &events)?;
+            for (timestamp, message) in &events {
+                self.subscriptions.offer(&group, &stream, *timestamp, message);
+            }
+            self.metric_filters.offer(&group, events.iter().map(|(t, m)| (*t, m.as_str())));
+            if let Some((observe, metric)) = observed {
+                for (ts, m) in metric {
+                    observe(&group, ts, &m);
+                }
+            }
+            return Ok(());
+        }
         let g = group.clone();
         let subscriptions = self.subscriptions.clone();
         let metric_filters = self.metric_filters.clone();
@@ -442,6 +565,12 @@ impl LogStore {
     /// Removes every event older than its group's retention at `now` (milliseconds); a stream
     /// left with no events goes away. Runs by itself every [`SWEEP_EVERY`]; waits for it.
     pub fn sweep(&self, now: i64) {
+        if let Some(shared) = &self.shared {
+            if let Err(e) = shared.sweep(now, None) {
+                tracing::warn!("log retention sweep: {e}");
+            }
+            return;
+        }
         let _ = self.on_writer(move |w| {
             w.sweep(now, None);
             Ok(())
@@ -449,21 +578,30 @@ impl LogStore {
     }
 
     /// One group, if it exists.
-    pub fn group(&self, group: &str) -> Option<GroupInfo> {
+    pub fn group(&self, group: &str) -> Result<Option<GroupInfo>, LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.group(group);
+        }
         let index = self.index.read().unwrap_or_else(|p| p.into_inner());
-        index.get(group).map(|g| group_info(group, g))
+        Ok(index.get(group).map(|g| group_info(group, g)))
     }
 
     /// The groups whose names start with `prefix`, by name.
-    pub fn groups(&self, prefix: &str) -> Vec<GroupInfo> {
+    pub fn groups(&self, prefix: &str) -> Result<Vec<GroupInfo>, LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.groups(prefix);
+        }
         let index = self.index.read().unwrap_or_else(|p| p.into_inner());
-        index.iter().filter(|(name, _)| name.starts_with(prefix)).map(|(name, g)| group_info(name, g)).collect()
+        Ok(index.iter().filter(|(name, _)| name.starts_with(prefix)).map(|(name, g)| group_info(name, g)).collect())
     }
 
     /// The streams of a group, by name, or None if the group does not exist.
-    pub fn streams(&self, group: &str) -> Option<Vec<StreamInfo>> {
+    pub fn streams(&self, group: &str) -> Result<Option<Vec<StreamInfo>>, LogError> {
+        if let Some(shared) = &self.shared {
+            return shared.streams(group);
+        }
         let index = self.index.read().unwrap_or_else(|p| p.into_inner());
-        index.get(group).map(|g| g.streams.values().cloned().collect())
+        Ok(index.get(group).map(|g| g.streams.values().cloned().collect()))
     }
 
     /// One page of a stream's events within `[start, end)` (as GetLogEvents numbers them:
@@ -478,16 +616,21 @@ impl LogStore {
         end: Option<i64>,
         from: Cursor,
         limit: usize,
-    ) -> Option<StreamPage> {
+    ) -> Result<Option<StreamPage>, LogError> {
         self.flush();
+        if let Some(shared) = &self.shared {
+            return shared.stream_page(group, stream, start, end, from, limit, PAGE_BYTES);
+        }
         {
             let index = self.index.read().unwrap_or_else(|p| p.into_inner());
-            index.get(group)?.streams.get(stream)?;
+            if index.get(group).and_then(|g| g.streams.get(stream)).is_none() {
+                return Ok(None);
+            }
         }
         let events = EventLines::open(&self.stream_path(group, stream))
             .map(|(_, e)| e)
             .filter(|e| start.is_none_or(|t| e.timestamp >= t) && end.is_none_or(|t| e.timestamp < t));
-        Some(page_of(events, from, limit, PAGE_BYTES))
+        Ok(Some(page_of(events, from, limit, PAGE_BYTES)))
     }
 
     /// One page of the events of a group's streams (all, those named, or those with a name
@@ -507,11 +650,14 @@ impl LogStore {
         pattern: &FilterPattern,
         after: Option<&Position>,
         limit: usize,
-    ) -> Option<FilterPage> {
+    ) -> Result<Option<FilterPage>, LogError> {
         self.flush();
+        if let Some(shared) = &self.shared {
+            return shared.filter_page(group, streams, prefix, start, end, pattern, after, limit, PAGE_BYTES);
+        }
         let names: Vec<String> = {
             let index = self.index.read().unwrap_or_else(|p| p.into_inner());
-            let g = index.get(group)?;
+            let Some(g) = index.get(group) else { return Ok(None) };
             g.streams
                 .values()
                 .filter(|s| streams.is_none_or(|wanted| wanted.contains(&s.name)))
@@ -573,7 +719,7 @@ impl LogStore {
                 }
             })
         };
-        Some(best.finish())
+        Ok(Some(best.finish()))
     }
 
     /// Where a stream's events are kept.
@@ -589,7 +735,7 @@ const SCAN_THREADS: usize = 2;
 /// each event as its message's bytes plus 26 (as PutLogEvents counts a batch).
 pub const PAGE_BYTES: usize = 1_048_576;
 
-fn event_bytes(e: &StoredEvent) -> usize {
+pub(crate) fn event_bytes(e: &StoredEvent) -> usize {
     e.message.len() + 26
 }
 
@@ -917,7 +1063,7 @@ impl<F> OpenStreams<F> {
 type StreamRun = (Arc<str>, Arc<str>, Vec<(i64, String)>);
 
 /// How long the writer waits after a batch before taking the next one.
-const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
+pub(crate) const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl Writer {
     fn run(mut self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Command>) {
@@ -1244,7 +1390,7 @@ mod tests {
         store.flush();
         sink.emit(3, "two".into());
         store.flush();
-        let ev = store.stream_page("/aws/lambda/f", "s", None, None, Cursor::Head, 100).unwrap().events;
+        let ev = store.stream_page("/aws/lambda/f", "s", None, None, Cursor::Head, 100).unwrap().unwrap().events;
         assert_eq!(ev.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["one", "two"]);
     }
 
@@ -1257,18 +1403,21 @@ mod tests {
             sink.emit(1, "START RequestId: 1".into());
             sink.emit(2, "hello\nworld".into());
             store.flush();
-            let ev = store.stream_page("/aws/lambda/f", "2026/11/27/[$LATEST]abc", None, None, Cursor::Head, 100).unwrap().events;
+            let ev = store.stream_page("/aws/lambda/f", "2026/11/27/[$LATEST]abc", None, None, Cursor::Head, 100).unwrap().unwrap().events;
             assert_eq!(ev.len(), 2);
             assert_eq!(ev[1].message, "hello\nworld");
         }
         let store = LogStore::open(dir.path()).unwrap();
-        assert_eq!(store.groups("/aws/lambda/").len(), 1);
-        let streams = store.streams("/aws/lambda/f").unwrap();
+        assert_eq!(store.groups("/aws/lambda/").unwrap().len(), 1);
+        let streams = store.streams("/aws/lambda/f").unwrap().unwrap();
         assert_eq!(streams[0].first_event, Some(1));
         assert_eq!(streams[0].last_event, Some(2));
-        let hits = store.filter_page("/aws/lambda/f", None, None, None, None, &FilterPattern::parse("hello").unwrap(), None, 100).unwrap();
+        let hits = store
+            .filter_page("/aws/lambda/f", None, None, None, None, &FilterPattern::parse("hello").unwrap(), None, 100)
+            .unwrap()
+            .unwrap();
         assert_eq!((hits.events.len(), hits.next), (1, None));
-        assert!(store.streams("/aws/lambda/none").is_none());
+        assert!(store.streams("/aws/lambda/none").unwrap().is_none());
     }
 
     fn ev(timestamp: i64, size: usize) -> StoredEvent {
@@ -1348,7 +1497,8 @@ mod tests {
         let mut seen = Vec::new();
         let mut after = None;
         for _ in 0..10 {
-            let page = store.filter_page("g", None, None, None, None, &FilterPattern::parse("").unwrap(), after.as_ref(), 3).unwrap();
+            let page =
+                store.filter_page("g", None, None, None, None, &FilterPattern::parse("").unwrap(), after.as_ref(), 3).unwrap().unwrap();
             seen.extend(page.events.iter().map(|(p, _)| p.timestamp));
             let Some(next) = page.next else { break };
             // The next page starts at `next`: resume after the last event returned.
@@ -1398,12 +1548,12 @@ mod tests {
                     ("delete a", Ok(())),
                 ]
             );
-            assert_eq!(store.subscription_filters("app"), Some(vec![filter("b", "ERROR")]));
-            assert_eq!(store.subscription_filters("none"), None);
+            assert_eq!(store.subscription_filters("app").unwrap(), Some(vec![filter("b", "ERROR")]));
+            assert_eq!(store.subscription_filters("none").unwrap(), None);
         }
         // Reopened: the filter is still there, and still delivers (from sinks and puts).
         let store = LogStore::open(dir.path()).unwrap();
-        assert_eq!(store.subscription_filters("app"), Some(vec![filter("b", "ERROR")]));
+        assert_eq!(store.subscription_filters("app").unwrap(), Some(vec![filter("b", "ERROR")]));
         let sink = got.clone();
         store
             .on_subscribed(
@@ -1431,7 +1581,7 @@ mod tests {
         // Filters go with their group.
         store.delete_group("app").unwrap();
         store.create_group("app", BTreeMap::new()).unwrap();
-        assert_eq!(store.subscription_filters("app"), Some(vec![]));
+        assert_eq!(store.subscription_filters("app").unwrap(), Some(vec![]));
     }
 
     #[test]
@@ -1494,19 +1644,19 @@ mod tests {
         // Everything but the events' order is metadata: all of it survives a restart.
         let store = LogStore::open(dir.path()).unwrap();
         assert_eq!(
-            store.groups("").iter().map(|g| g.name.clone()).collect::<Vec<_>>(),
+            store.groups("").unwrap().iter().map(|g| g.name.clone()).collect::<Vec<_>>(),
             ["app".to_string(), "empty".into(), "g".repeat(512)]
         );
-        let long = store.stream_page(&"g".repeat(512), &"s".repeat(512), None, None, Cursor::Head, 10).unwrap();
+        let long = store.stream_page(&"g".repeat(512), &"s".repeat(512), None, None, Cursor::Head, 10).unwrap().unwrap();
         assert_eq!(long.events[0].message, "long");
-        assert_eq!(store.group("app").unwrap().retention_in_days, Some(3653));
-        assert_eq!(store.tags("app").unwrap(), [("k".to_string(), "v".to_string())].into());
-        let streams = store.streams("app").unwrap();
+        assert_eq!(store.group("app").unwrap().unwrap().retention_in_days, Some(3653));
+        assert_eq!(store.tags("app").unwrap().unwrap(), [("k".to_string(), "v".to_string())].into());
+        let streams = store.streams("app").unwrap().unwrap();
         let times: Vec<_> = streams.iter().map(|s| (s.name.as_str(), s.last_event.zip(s.first_event).map(|(l, f)| l - f))).collect();
         assert_eq!(times, [("s", Some(10))]);
         assert_eq!(streams[0].stored_bytes, 3);
-        assert!(store.streams("empty").unwrap().is_empty());
-        assert!(store.group("gone").is_none());
+        assert!(store.streams("empty").unwrap().unwrap().is_empty());
+        assert!(store.group("gone").unwrap().is_none());
     }
 
     #[test]
@@ -1540,12 +1690,12 @@ mod tests {
         }
         // Lambda's group gets its retention after its events: set, it sweeps the group at once.
         store.set_retention("lambda", Some(1)).unwrap();
-        assert!(store.streams("lambda").unwrap().is_empty());
+        assert!(store.streams("lambda").unwrap().unwrap().is_empty());
         store.sweep(now);
         let remaining = |group: &str| -> Vec<(String, Vec<i64>)> {
             let mut out = Vec::new();
-            for s in store.streams(group).unwrap_or_default() {
-                let page = store.stream_page(group, &s.name, None, None, Cursor::Head, 100).unwrap();
+            for s in store.streams(group).unwrap().unwrap_or_default() {
+                let page = store.stream_page(group, &s.name, None, None, Cursor::Head, 100).unwrap().unwrap();
                 out.push((s.name.clone(), page.events.iter().map(|e| (now - e.timestamp) / DAY).collect()));
                 if let Some(first) = s.first_event {
                     assert_eq!(first, page.events[0].timestamp, "{group}/{}: index follows the file", s.name);
@@ -1566,12 +1716,12 @@ mod tests {
             let want: Vec<(String, Vec<i64>)> = want.into_iter().map(|(s, d)| (s.to_string(), d)).collect();
             assert_eq!(remaining(group), want, "{group}");
         }
-        assert!(store.group("lambda").is_some());
+        assert!(store.group("lambda").unwrap().is_some());
         assert!(!store.stream_path("mixed", "old").exists());
         // And after a restart.
         drop(store);
         let store = LogStore::open(dir.path()).unwrap();
-        assert_eq!(store.streams("mixed").unwrap().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["half", "made-empty"]);
-        assert_eq!(store.streams("mixed").unwrap()[0].first_event, Some(now - 2 * DAY));
+        assert_eq!(store.streams("mixed").unwrap().unwrap().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["half", "made-empty"]);
+        assert_eq!(store.streams("mixed").unwrap().unwrap()[0].first_event, Some(now - 2 * DAY));
     }
 }

@@ -64,6 +64,11 @@ pub(crate) struct Subscriptions {
 }
 
 impl Subscriptions {
+    /// The groups that have filters.
+    pub(crate) fn groups(&self) -> Vec<String> {
+        self.by_group.groups()
+    }
+
     /// Sets (or, with none, forgets) a group's filters.
     pub(crate) fn set(&self, group: &str, filters: &[SubscriptionFilter]) {
         let active: Vec<Active> = filters

@@ -1020,7 +1020,13 @@ impl Shared {
                 }
             }));
         }
-        let logs = LogStore::open(&data.logs()).context("opening the log store")?;
+        let logs = match &self.store_at {
+            StoreAt::Embedded => LogStore::open(&data.logs()).context("opening the log store")?,
+            // With a shared store every node's lines are in PostgreSQL, read by any node.
+            StoreAt::Postgres(url, _) => {
+                LogStore::open_shared(&data.logs(), url, account).await.map_err(|e| anyhow!("opening the log store: {e}"))?
+            }
+        };
         let mut pool_config = self.pool_config.clone();
         if account != self.management {
             // Runtimes started ahead of time serve the management account's cold starts.

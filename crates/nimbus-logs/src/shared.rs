@@ -1,0 +1,1031 @@
+//! The log store of nodes that share one PostgreSQL database (`--store postgres://…`): a
+//! group, its streams and their events are every node's, so DescribeLogStreams,
+//! GetLogEvents and FilterLogEvents on one node see the lines an environment on another
+//! wrote. Events go to a table partitioned by the day of their timestamp; retention deletes
+//! a group's old events and drops a day's partition once nothing is left in it. Lambda's
+//! lines are batched by the writer thread into one transaction per batch (a relaxed commit:
+//! they were never acknowledged); PutLogEvents commits durably before it answers. Each node
+//! keeps the groups' subscription and metric filters in memory (its own lines are matched
+//! there) and reloads them when another node changes a group.
+//!
+//! The store's calls are blocking (as on disk): the API runs them off the async workers and
+//! they wait on the runtime the store was opened in.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use nimbus_store::pg::{self, PgDatabase, PgSchema};
+use tokio_postgres::types::ToSql;
+
+use crate::meta::GroupMeta;
+use crate::metric_filter::{MetricFilter, MetricFilters, MAX_METRIC_FILTERS};
+use crate::store::{now_ms, Cursor, FilterPage, GroupInfo, LogError, Position, StoredEvent, StreamInfo, StreamPage};
+use crate::subscription::{Subscriptions, MAX_FILTERS};
+use crate::{Command, FilterPattern, SubscriptionFilter};
+
+/// The log tables in an account's schema: append migrations, never edit them.
+const SCHEMA: PgSchema = PgSchema {
+    name: "logs",
+    migrations: &[
+        // 1: the first release on PostgreSQL (2026-12).
+        "
+-- A group and what is set on it (retention, tags, filters: the on-disk store's
+-- .group.json document); made by CreateLogGroup or by the first line of a function.
+CREATE TABLE log_groups (name TEXT PRIMARY KEY, meta JSONB NOT NULL);
+CREATE TRIGGER log_groups_changed AFTER INSERT OR UPDATE OR DELETE ON log_groups FOR EACH ROW EXECUTE FUNCTION notify_change('name');
+-- A stream and what DescribeLogStreams tells of its events (kept as they are written).
+CREATE TABLE log_streams (
+    group_name TEXT NOT NULL,
+    name TEXT NOT NULL,
+    creation_time BIGINT NOT NULL,
+    first_event BIGINT,
+    last_event BIGINT,
+    last_ingestion BIGINT,
+    stored_bytes BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (group_name, name)
+);
+CREATE SEQUENCE log_event_seq;
+-- Every event, in partitions of one UTC day of its timestamp (log_events_d<day number>).
+CREATE TABLE log_events (
+    group_name TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    ts BIGINT NOT NULL,
+    ingestion BIGINT NOT NULL,
+    -- The order events were written in (GetLogEvents' order; FilterLogEvents' last key).
+    seq BIGINT NOT NULL DEFAULT nextval('log_event_seq'),
+    message TEXT NOT NULL
+) PARTITION BY RANGE (ts);
+CREATE INDEX log_events_by_stream ON log_events (group_name, stream, seq);
+CREATE INDEX log_events_by_time ON log_events (group_name, ts, stream COLLATE \"C\", seq);
+-- How far each node's spool segment (a local file of Lambda's lines) is in the events:
+-- advanced in the transaction that writes them, read by a node restarting with leftovers.
+CREATE TABLE log_spool (segment TEXT PRIMARY KEY, shipped BIGINT NOT NULL);
+",
+    ],
+};
+
+/// The table whose announcements say a group changed.
+const TABLES: &[&str] = &["log_groups"];
+
+const DAY_MS: i64 = crate::rules::DAY_MS;
+
+/// How many rows FilterLogEvents reads from the database at a time.
+const FILTER_FETCH: i32 = 512;
+
+/// Lines the writer keeps in memory while the database is unreachable; older ones are
+/// dropped (with a warning) beyond it (they stay in the spool, for the node's next start).
+const MAX_PENDING_LINES: usize = 200_000;
+
+/// A spool segment this long, all of it in the database, is deleted and a new one begun.
+const SEGMENT_BYTES: u64 = 4 << 20;
+
+/// How many lines of a leftover segment go in one transaction.
+const RECOVER_CHUNK: usize = 5_000;
+
+/// One of Lambda's lines as the spool keeps it (`m`, like the on-disk store's events).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SpoolLine<'a> {
+    g: std::borrow::Cow<'a, str>,
+    s: std::borrow::Cow<'a, str>,
+    t: i64,
+    m: std::borrow::Cow<'a, str>,
+}
+
+type Line = (Arc<str>, Arc<str>, i64, String);
+
+/// The writer's spool: the lines of the current segment file (`<spool dir>/<uuid>.jsonl`),
+/// written (to the OS, not synced: a killed server's lines survive, as on disk) before they
+/// go to the database, so a node killed with lines in flight ships them at its next start.
+struct Spool {
+    dir: std::path::PathBuf,
+    segment: String,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    len: u64,
+}
+
+impl Spool {
+    fn new(dir: &std::path::Path) -> Spool {
+        Spool { dir: dir.to_path_buf(), segment: uuid::Uuid::new_v4().simple().to_string(), file: None, len: 0 }
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.join(format!("{}.jsonl", self.segment))
+    }
+
+    /// Appends lines; a spool that fails is only warned about (the lines still go on).
+    fn append(&mut self, lines: &[Line]) {
+        use std::io::Write;
+        let written = (|| -> std::io::Result<u64> {
+            if self.file.is_none() {
+                std::fs::create_dir_all(&self.dir)?;
+                let f = std::fs::OpenOptions::new().create(true).append(true).open(self.path())?;
+                self.file = Some(std::io::BufWriter::with_capacity(64 * 1024, f));
+            }
+            let f = self.file.as_mut().expect("just opened");
+            let mut n = 0u64;
+            let mut buf = Vec::with_capacity(256);
+            for (g, s, t, m) in lines {
+                buf.clear();
+                let line = SpoolLine { g: (&**g).into(), s: (&**s).into(), t: *t, m: m.as_str().into() };
+                serde_json::to_writer(&mut buf, &line).expect("a spool line serializes");
+                buf.push(b'\n');
+                f.write_all(&buf)?;
+                n += buf.len() as u64;
+            }
+            f.flush()?;
+            Ok(n)
+        })();
+        match written {
+            Ok(n) => self.len += n,
+            Err(e) => tracing::warn!("log spool {}: {e}", self.path().display()),
+        }
+    }
+
+    /// Ends the segment (everything in it is in the database): its file goes.
+    fn rotate(&mut self) -> String {
+        self.file = None;
+        if let Err(e) = std::fs::remove_file(self.path()) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("log spool {}: {e}", self.path().display());
+            }
+        }
+        let old = std::mem::replace(&mut self.segment, uuid::Uuid::new_v4().simple().to_string());
+        self.len = 0;
+        old
+    }
+}
+
+pub(crate) struct Shared {
+    db: PgDatabase,
+    rt: tokio::runtime::Handle,
+    subscriptions: Arc<Subscriptions>,
+    metric_filters: Arc<MetricFilters>,
+}
+
+fn db_error(e: impl std::fmt::Display) -> LogError {
+    LogError::Io(e.to_string())
+}
+
+fn pg_error(e: tokio_postgres::Error) -> LogError {
+    db_error(pg::backend(e))
+}
+
+/// A partition's name: the day number since the epoch (`m` before a negative one).
+fn partition(day: i64) -> String {
+    if day < 0 {
+        format!("log_events_dm{}", -day)
+    } else {
+        format!("log_events_d{day}")
+    }
+}
+
+fn day_of_partition(name: &str) -> Option<i64> {
+    let n = name.strip_prefix("log_events_d")?;
+    match n.strip_prefix('m') {
+        Some(neg) => neg.parse::<i64>().ok().map(|d| -d),
+        None => n.parse().ok(),
+    }
+}
+
+fn meta_of(value: serde_json::Value) -> GroupMeta {
+    serde_json::from_value(value).unwrap_or_default()
+}
+
+fn meta_json(meta: &GroupMeta) -> serde_json::Value {
+    serde_json::to_value(meta).expect("group metadata serializes")
+}
+
+impl Shared {
+    /// Opens (and migrates) the log tables of `account` on `url`, loads the groups' filters,
+    /// and follows the other nodes' changes to them while the returned store lives.
+    pub(crate) async fn open(
+        url: &str,
+        account: &str,
+        application_name: &str,
+        subscriptions: Arc<Subscriptions>,
+        metric_filters: Arc<MetricFilters>,
+    ) -> Result<Arc<Shared>, LogError> {
+        let db = PgDatabase::open(url, account, application_name).await.map_err(db_error)?;
+        db.migrate(&SCHEMA).await.map_err(db_error)?;
+        let shared = Arc::new(Shared { db: db.clone(), rt: tokio::runtime::Handle::current(), subscriptions, metric_filters });
+        shared.reload().await?;
+        let now = now_ms();
+        shared.ensure_partitions(&[now.div_euclid(DAY_MS), now.div_euclid(DAY_MS) + 1].into_iter().collect()).await?;
+        let what = format!("the log groups of {}", db.schema());
+        let on = pg::reloader(Arc::downgrade(&shared), what, |s: Arc<Shared>| async move { s.reload().await });
+        pg::watch_tables(Arc::downgrade(&shared), url.to_string(), db, TABLES, on);
+        Ok(shared)
+    }
+
+    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.rt.block_on(f)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, LogError> {
+        self.db.client().await.map_err(db_error)
+    }
+
+    /// Reads every group's filters again (another node changed a group).
+    async fn reload(&self) -> Result<(), LogError> {
+        let rows = self.client().await?.query("SELECT name, meta FROM log_groups", &[]).await.map_err(pg_error)?;
+        let mut seen = HashSet::new();
+        for row in rows {
+            let name: String = row.get(0);
+            let meta = meta_of(row.get(1));
+            self.subscriptions.set(&name, &meta.subscription_filters);
+            self.metric_filters.set(&name, &meta.metric_filters);
+            seen.insert(name);
+        }
+        for gone in self.subscriptions.groups().into_iter().chain(self.metric_filters.groups()) {
+            if !seen.contains(&gone) {
+                self.subscriptions.set(&gone, &[]);
+                self.metric_filters.set(&gone, &[]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the partitions of `days` that are missing (another node may be making them too).
+    async fn ensure_partitions(&self, days: &HashSet<i64>) -> Result<(), LogError> {
+        let client = self.client().await?;
+        for &day in days {
+            let sql = format!(
+                "CREATE TABLE IF NOT EXISTS {} PARTITION OF log_events FOR VALUES FROM ({}) TO ({})",
+                partition(day),
+                day * DAY_MS,
+                (day + 1) * DAY_MS
+            );
+            if let Err(e) = client.batch_execute(&sql).await {
+                // Made by another node at the same moment: it is there all the same.
+                let raced = e.code().is_some_and(|c| {
+                    *c == tokio_postgres::error::SqlState::DUPLICATE_TABLE || *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+                });
+                if !raced {
+                    return Err(pg_error(e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---- the writer thread ---------------------------------------------------------
+
+    /// The writer thread of a shared store: takes the lines sent, a batch at a time, spools
+    /// them, and writes each batch in one transaction; a batch the database refused is tried
+    /// again (the lines keep coming in meanwhile, up to [`MAX_PENDING_LINES`] in memory).
+    pub(crate) fn write_lines(self: Arc<Self>, spool_dir: std::path::PathBuf, mut rx: tokio::sync::mpsc::UnboundedReceiver<Command>) {
+        let mut spool = Spool::new(&spool_dir);
+        let mut known_days: HashSet<i64> = HashSet::new();
+        let mut pending: Vec<Line> = Vec::new();
+        let mut fresh: Vec<Line> = Vec::new();
+        let mut waiters = Vec::new();
+        let mut open = true;
+        while open || !pending.is_empty() {
+            if pending.is_empty() {
+                match rx.blocking_recv() {
+                    Some(cmd) => take(cmd, &mut fresh, &mut waiters),
+                    None => break,
+                }
+            }
+            loop {
+                match rx.try_recv() {
+                    Ok(cmd) => take(cmd, &mut fresh, &mut waiters),
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+            if !fresh.is_empty() {
+                spool.append(&fresh);
+                pending.append(&mut fresh);
+            }
+            if pending.len() > MAX_PENDING_LINES {
+                let drop = pending.len() - MAX_PENDING_LINES;
+                tracing::warn!("the log database is unreachable: {drop} lines wait in the spool only, for the next start");
+                pending.drain(..drop);
+            }
+            if !pending.is_empty() {
+                match self.block_on(self.append_batch(&pending, &spool, &mut known_days)) {
+                    Ok(()) => pending.clear(),
+                    Err(e) => {
+                        tracing::warn!("writing {} log lines: {e} (trying again)", pending.len());
+                        // Waiters are answered anyway: a flush does not wait for the database.
+                        for w in waiters.drain(..) {
+                            let _ = w.send(());
+                        }
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                        continue;
+                    }
+                }
+                if spool.len >= SEGMENT_BYTES {
+                    let done = spool.rotate();
+                    self.block_on(self.forget_segment(&done));
+                }
+            }
+            for w in waiters.drain(..) {
+                let _ = w.send(());
+            }
+            std::thread::sleep(crate::store::BATCH_PAUSE);
+        }
+        // Stopping with everything written: the segment is not needed at the next start.
+        if pending.is_empty() {
+            let done = spool.rotate();
+            self.block_on(self.forget_segment(&done));
+        }
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+
+    async fn forget_segment(&self, segment: &str) {
+        let forgot =
+            async { self.client().await?.execute("DELETE FROM log_spool WHERE segment = $1", &[&segment]).await.map_err(pg_error) };
+        if let Err(e) = forgot.await {
+            tracing::debug!("forgetting log spool segment {segment}: {e}");
+        }
+    }
+
+    /// Ships what the segments left in `dir` by an earlier run (killed, or cut off from the
+    /// database) hold beyond what their rows say was written, then deletes them.
+    pub(crate) async fn recover_spool(&self, dir: &std::path::Path) -> Result<(), LogError> {
+        let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+        let mut known_days = HashSet::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(segment) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".jsonl")).map(str::to_string) else {
+                continue;
+            };
+            let shipped: i64 = self
+                .client()
+                .await?
+                .query_opt("SELECT shipped FROM log_spool WHERE segment = $1", &[&segment])
+                .await
+                .map_err(pg_error)?
+                .map_or(0, |r| r.get(0));
+            let text = std::fs::read(&path)?;
+            let mut at = usize::try_from(shipped).unwrap_or(usize::MAX).min(text.len());
+            let mut shipped_now = 0;
+            while at < text.len() {
+                let mut lines = Vec::new();
+                let mut end = at;
+                for raw in text[at..].split_inclusive(|b| *b == b'\n') {
+                    if !raw.ends_with(b"\n") {
+                        break; // a torn last line: the rest of it never came
+                    }
+                    end += raw.len();
+                    if let Ok(l) = serde_json::from_slice::<SpoolLine>(raw) {
+                        lines.push((Arc::from(&*l.g), Arc::from(&*l.s), l.t, l.m.into_owned()));
+                    }
+                    if lines.len() == RECOVER_CHUNK {
+                        break;
+                    }
+                }
+                if end == at {
+                    break;
+                }
+                let chunk = Spool { dir: dir.to_path_buf(), segment: segment.clone(), file: None, len: end as u64 };
+                self.append_batch(&lines, &chunk, &mut known_days).await?;
+                shipped_now += lines.len();
+                at = end;
+            }
+            if shipped_now > 0 {
+                tracing::info!("log spool {}: {shipped_now} lines of an earlier run written", path.display());
+            }
+            std::fs::remove_file(&path)?;
+            self.forget_segment(&segment).await;
+        }
+        Ok(())
+    }
+
+    /// Lambda's lines of one batch, in one relaxed transaction: groups and streams made as
+    /// needed, the events, and the streams' figures.
+    async fn append_batch(&self, lines: &[Line], spool: &Spool, known_days: &mut HashSet<i64>) -> Result<(), LogError> {
+        let days: HashSet<i64> = lines.iter().map(|l| l.2.div_euclid(DAY_MS)).filter(|d| !known_days.contains(d)).collect();
+        if !days.is_empty() {
+            self.ensure_partitions(&days).await?;
+            known_days.extend(days);
+        }
+        let written = self.insert_batch(lines, spool).await;
+        if written.is_err() {
+            // Perhaps a day's partition dropped by another node's sweep: made again next time.
+            known_days.clear();
+        }
+        written
+    }
+
+    async fn insert_batch(&self, lines: &[Line], spool: &Spool) -> Result<(), LogError> {
+        // The lines by stream, in order within each; streams in a fixed order (no two
+        // batches lock them in opposite orders).
+        let mut by_stream: BTreeMap<(&str, &str), StreamLines> = BTreeMap::new();
+        for (g, s, t, m) in lines {
+            let e = by_stream.entry((g, s)).or_default();
+            e.0.push(*t);
+            e.1.push(m);
+        }
+        let mut client = self.db.relaxed_client().await.map_err(db_error)?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let now = now_ms();
+        let mut groups_done = HashSet::new();
+        for ((group, stream), (times, messages)) in &by_stream {
+            if groups_done.insert(*group) {
+                lock_or_make_group(&tx, group, now).await?;
+            }
+            insert_events(&tx, group, stream, times, messages, now, true).await?;
+        }
+        let shipped = i64::try_from(spool.len).unwrap_or(i64::MAX);
+        tx.execute(
+            "INSERT INTO log_spool (segment, shipped) VALUES ($1, $2) ON CONFLICT (segment) DO UPDATE SET shipped = $2",
+            &[&spool.segment, &shipped],
+        )
+        .await
+        .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)
+    }
+
+    // ---- the API's calls ------------------------------------------------------------
+
+    /// PutLogEvents: the events, committed durably, into an existing stream.
+    pub(crate) fn put(&self, group: &str, stream: &str, events: &[(i64, String)]) -> Result<(), LogError> {
+        self.block_on(async {
+            let days: HashSet<i64> = events.iter().map(|e| e.0.div_euclid(DAY_MS)).collect();
+            self.ensure_partitions(&days).await?;
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let found = tx
+                .query_opt("SELECT 1 FROM log_streams WHERE group_name = $1 AND name = $2 FOR UPDATE", &[&group, &stream])
+                .await
+                .map_err(pg_error)?;
+            if found.is_none() {
+                return Err(if group_exists(&tx, group).await? { LogError::StreamMissing } else { LogError::GroupMissing });
+            }
+            if events.is_empty() {
+                return Ok(());
+            }
+            let times: Vec<i64> = events.iter().map(|e| e.0).collect();
+            let messages: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
+            insert_events(&tx, group, stream, &times, &messages, now_ms(), false).await?;
+            tx.commit().await.map_err(pg_error)
+        })
+    }
+
+    pub(crate) fn create_group(&self, group: &str, tags: BTreeMap<String, String>) -> Result<(), LogError> {
+        let meta = GroupMeta { creation_time: now_ms(), tags, ..Default::default() };
+        let made = self.block_on(async {
+            self.client()
+                .await?
+                .execute("INSERT INTO log_groups (name, meta) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", &[&group, &meta_json(&meta)])
+                .await
+                .map_err(pg_error)
+        })?;
+        if made == 0 {
+            return Err(LogError::GroupExists);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn delete_group(&self, group: &str) -> Result<(), LogError> {
+        self.block_on(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            if tx.execute("DELETE FROM log_groups WHERE name = $1", &[&group]).await.map_err(pg_error)? == 0 {
+                return Err(LogError::GroupMissing);
+            }
+            tx.execute("DELETE FROM log_streams WHERE group_name = $1", &[&group]).await.map_err(pg_error)?;
+            tx.execute("DELETE FROM log_events WHERE group_name = $1", &[&group]).await.map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)
+        })?;
+        self.subscriptions.set(group, &[]);
+        self.metric_filters.set(group, &[]);
+        Ok(())
+    }
+
+    pub(crate) fn create_stream(&self, group: &str, stream: &str) -> Result<(), LogError> {
+        self.block_on(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let found = tx.query_opt("SELECT 1 FROM log_groups WHERE name = $1 FOR KEY SHARE", &[&group]).await.map_err(pg_error)?;
+            if found.is_none() {
+                return Err(LogError::GroupMissing);
+            }
+            let made = tx
+                .execute(
+                    "INSERT INTO log_streams (group_name, name, creation_time) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &[&group, &stream, &now_ms()],
+                )
+                .await
+                .map_err(pg_error)?;
+            if made == 0 {
+                return Err(LogError::StreamExists);
+            }
+            tx.commit().await.map_err(pg_error)
+        })
+    }
+
+    pub(crate) fn delete_stream(&self, group: &str, stream: &str) -> Result<(), LogError> {
+        self.block_on(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let gone =
+                tx.execute("DELETE FROM log_streams WHERE group_name = $1 AND name = $2", &[&group, &stream]).await.map_err(pg_error)?;
+            if gone == 0 {
+                return Err(if group_exists(&tx, group).await? { LogError::StreamMissing } else { LogError::GroupMissing });
+            }
+            tx.execute("DELETE FROM log_events WHERE group_name = $1 AND stream = $2", &[&group, &stream]).await.map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)
+        })
+    }
+
+    /// Changes what is set on a group (`change` may refuse), then this node's filters.
+    pub(crate) fn change_meta(&self, group: &str, change: impl FnOnce(&mut GroupMeta) -> Result<(), LogError>) -> Result<(), LogError> {
+        let meta = self.block_on(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let row = tx
+                .query_opt("SELECT meta FROM log_groups WHERE name = $1 FOR UPDATE", &[&group])
+                .await
+                .map_err(pg_error)?
+                .ok_or(LogError::GroupMissing)?;
+            let mut meta = meta_of(row.get(0));
+            change(&mut meta)?;
+            tx.execute("UPDATE log_groups SET meta = $2 WHERE name = $1", &[&group, &meta_json(&meta)]).await.map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)?;
+            Ok::<_, LogError>(meta)
+        })?;
+        self.subscriptions.set(group, &meta.subscription_filters);
+        self.metric_filters.set(group, &meta.metric_filters);
+        Ok(())
+    }
+
+    pub(crate) fn put_subscription_filter(&self, group: &str, filter: SubscriptionFilter) -> Result<(), LogError> {
+        self.change_meta(group, |g| {
+            let full = g.subscription_filters.len() >= MAX_FILTERS;
+            match g.subscription_filters.iter_mut().find(|f| f.filter_name == filter.filter_name) {
+                Some(old) => *old = filter,
+                None if full => return Err(LogError::LimitExceeded),
+                None => g.subscription_filters.push(filter),
+            }
+            Ok(())
+        })
+    }
+
+    pub(crate) fn delete_subscription_filter(&self, group: &str, name: &str) -> Result<(), LogError> {
+        self.change_meta(group, |g| {
+            if !g.subscription_filters.iter().any(|f| f.filter_name == name) {
+                return Err(LogError::FilterMissing);
+            }
+            g.subscription_filters.retain(|f| f.filter_name != name);
+            Ok(())
+        })
+    }
+
+    pub(crate) fn put_metric_filter(&self, group: &str, filter: MetricFilter) -> Result<(), LogError> {
+        self.change_meta(group, |g| {
+            let full = g.metric_filters.len() >= MAX_METRIC_FILTERS;
+            match g.metric_filters.iter_mut().find(|f| f.filter_name == filter.filter_name) {
+                Some(old) => *old = filter,
+                None if full => return Err(LogError::LimitExceeded),
+                None => g.metric_filters.push(filter),
+            }
+            Ok(())
+        })
+    }
+
+    pub(crate) fn delete_metric_filter(&self, group: &str, name: &str) -> Result<(), LogError> {
+        self.change_meta(group, |g| {
+            if !g.metric_filters.iter().any(|f| f.filter_name == name) {
+                return Err(LogError::MetricFilterMissing);
+            }
+            g.metric_filters.retain(|f| f.filter_name != name);
+            Ok(())
+        })
+    }
+
+    /// One group's metadata, or None if it does not exist.
+    fn meta(&self, group: &str) -> Result<Option<GroupMeta>, LogError> {
+        let row = self.block_on(async {
+            self.client().await?.query_opt("SELECT meta FROM log_groups WHERE name = $1", &[&group]).await.map_err(pg_error)
+        })?;
+        Ok(row.map(|r| meta_of(r.get(0))))
+    }
+
+    pub(crate) fn tags(&self, group: &str) -> Result<Option<BTreeMap<String, String>>, LogError> {
+        Ok(self.meta(group)?.map(|m| m.tags))
+    }
+
+    pub(crate) fn subscription_filters(&self, group: &str) -> Result<Option<Vec<SubscriptionFilter>>, LogError> {
+        let Some(meta) = self.meta(group)? else { return Ok(None) };
+        let mut filters = meta.subscription_filters;
+        filters.sort_by(|a, b| a.filter_name.cmp(&b.filter_name));
+        Ok(Some(filters))
+    }
+
+    pub(crate) fn metric_filters(&self, group: Option<&str>) -> Result<Option<Vec<(String, MetricFilter)>>, LogError> {
+        let mut out: Vec<(String, MetricFilter)> = match group {
+            Some(name) => {
+                let Some(meta) = self.meta(name)? else { return Ok(None) };
+                meta.metric_filters.into_iter().map(|f| (name.to_string(), f)).collect()
+            }
+            None => self
+                .groups_where("", true)?
+                .into_iter()
+                .flat_map(|(name, meta, _)| meta.metric_filters.into_iter().map(move |f| (name.clone(), f)))
+                .collect(),
+        };
+        out.sort_by(|a, b| (&a.1.filter_name, &a.0).cmp(&(&b.1.filter_name, &b.0)));
+        Ok(Some(out))
+    }
+
+    /// The groups whose names start with `prefix` (only those with metric filters, if
+    /// asked), by name, with their metadata and stored bytes.
+    fn groups_where(&self, prefix: &str, with_metric_filters: bool) -> Result<Vec<(String, GroupMeta, i64)>, LogError> {
+        let rows = self.block_on(async {
+            self.client()
+                .await?
+                .query(
+                    "SELECT g.name, g.meta, (SELECT coalesce(sum(s.stored_bytes), 0)::BIGINT FROM log_streams s WHERE s.group_name = g.name)
+                     FROM log_groups g WHERE starts_with(g.name, $1) AND (NOT $2 OR g.meta ? 'metricFilters')
+                     ORDER BY g.name COLLATE \"C\"",
+                    &[&prefix, &with_metric_filters],
+                )
+                .await
+                .map_err(pg_error)
+        })?;
+        Ok(rows.into_iter().map(|r| (r.get(0), meta_of(r.get(1)), r.get(2))).collect())
+    }
+
+    pub(crate) fn groups(&self, prefix: &str) -> Result<Vec<GroupInfo>, LogError> {
+        Ok(self.groups_where(prefix, false)?.into_iter().map(|(name, meta, bytes)| group_info(name, &meta, bytes)).collect())
+    }
+
+    pub(crate) fn group(&self, group: &str) -> Result<Option<GroupInfo>, LogError> {
+        // (a prefix lists its longer names too: only the exact one is it)
+        Ok(self
+            .groups_where(group, false)?
+            .into_iter()
+            .find(|(name, ..)| name == group)
+            .map(|(name, meta, bytes)| group_info(name, &meta, bytes)))
+    }
+
+    pub(crate) fn streams(&self, group: &str) -> Result<Option<Vec<StreamInfo>>, LogError> {
+        self.block_on(async {
+            let client = self.client().await?;
+            if client.query_opt("SELECT 1 FROM log_groups WHERE name = $1", &[&group]).await.map_err(pg_error)?.is_none() {
+                return Ok(None);
+            }
+            let rows = client
+                .query(
+                    "SELECT name, creation_time, first_event, last_event, last_ingestion, stored_bytes FROM log_streams
+                     WHERE group_name = $1 ORDER BY name COLLATE \"C\"",
+                    &[&group],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(Some(rows.iter().map(stream_info).collect()))
+        })
+    }
+
+    /// GetLogEvents' page (see `LogStore::stream_page`), by offsets in the stream's order.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn stream_page(
+        &self,
+        group: &str,
+        stream: &str,
+        start: Option<i64>,
+        end: Option<i64>,
+        from: Cursor,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Option<StreamPage>, LogError> {
+        let limit = limit.max(1);
+        self.block_on(async {
+            let client = self.client().await?;
+            let exists = client
+                .query_opt("SELECT 1 FROM log_streams WHERE group_name = $1 AND name = $2", &[&group, &stream])
+                .await
+                .map_err(pg_error)?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let range = Range { group, stream, start, end };
+            Ok(Some(match from {
+                Cursor::Head | Cursor::Forward(_) => {
+                    let n = if let Cursor::Forward(n) = from { n } else { 0 };
+                    let mut events = range.read(&client, "ASC", n, limit).await?;
+                    events.truncate(fitting(&events, max_bytes));
+                    let lo = if events.is_empty() && n > 0 { n.min(range.count(&client).await?) } else { n };
+                    StreamPage { hi: lo + events.len(), lo, events }
+                }
+                Cursor::Tail | Cursor::Backward(_) => {
+                    let total = range.count(&client).await?;
+                    let stop = if let Cursor::Backward(n) = from { n.min(total) } else { total };
+                    // The page ending at `stop`, newest first, then cut to the bytes.
+                    let newest_first = range.read(&client, "DESC", total - stop, limit).await?;
+                    let keep = fitting(&newest_first, max_bytes);
+                    let mut events: Vec<StoredEvent> = newest_first.into_iter().take(keep).collect();
+                    events.reverse();
+                    StreamPage { lo: stop - events.len(), hi: stop, events }
+                }
+            }))
+        })
+    }
+
+    /// FilterLogEvents' page (see `LogStore::filter_page`): the group's events in range in
+    /// [`Position`] order, read a few hundred at a time, until the page is full and the
+    /// next matching event (where the next page starts) is found.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn filter_page(
+        &self,
+        group: &str,
+        streams: Option<&[String]>,
+        prefix: Option<&str>,
+        start: Option<i64>,
+        end: Option<i64>,
+        pattern: &FilterPattern,
+        after: Option<&Position>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Option<FilterPage>, LogError> {
+        let limit = limit.max(1);
+        let streams: Option<Vec<String>> = streams.map(<[String]>::to_vec);
+        let (after_t, after_s, after_l) = match after {
+            Some(a) => (Some(a.timestamp), Some(a.stream.clone()), Some(i64::try_from(a.line).unwrap_or(i64::MAX))),
+            None => (None, None, None),
+        };
+        self.block_on(async {
+            let mut client = self.client().await?;
+            let tx = client.build_transaction().read_only(true).start().await.map_err(pg_error)?;
+            if !group_exists(&tx, group).await? {
+                return Ok(None);
+            }
+            let query = tx
+                .prepare(
+                    "SELECT stream, ts, ingestion, seq, message FROM log_events
+                     WHERE group_name = $1 AND ($2::TEXT[] IS NULL OR stream = ANY($2)) AND ($3::TEXT IS NULL OR starts_with(stream, $3))
+                       AND ($4::BIGINT IS NULL OR ts >= $4) AND ($5::BIGINT IS NULL OR ts <= $5)
+                       AND ($6::BIGINT IS NULL OR (ts, stream COLLATE \"C\", seq) > ($6, $7::TEXT COLLATE \"C\", $8))
+                     ORDER BY ts, stream COLLATE \"C\", seq",
+                )
+                .await
+                .map_err(pg_error)?;
+            let params: [&(dyn ToSql + Sync); 8] = [&group, &streams, &prefix, &start, &end, &after_t, &after_s, &after_l];
+            let portal = tx.bind(&query, &params).await.map_err(pg_error)?;
+            let mut page = FilterPage::default();
+            let mut bytes = 0;
+            loop {
+                let rows = tx.query_portal(&portal, FILTER_FETCH).await.map_err(pg_error)?;
+                let done = rows.len() < FILTER_FETCH as usize;
+                for r in rows {
+                    let message: &str = r.get(4);
+                    if !pattern.may_match_line(message) || !pattern.matches(message) {
+                        continue;
+                    }
+                    let at = Position { timestamp: r.get(1), stream: r.get(0), line: u64::try_from(r.get::<_, i64>(3)).unwrap_or(0) };
+                    let e = StoredEvent { timestamp: at.timestamp, ingestion_time: r.get(2), message: message.to_string() };
+                    let size = crate::store::event_bytes(&e);
+                    if page.events.len() == limit || (!page.events.is_empty() && bytes + size > max_bytes) {
+                        page.next = Some(at);
+                        return Ok(Some(page));
+                    }
+                    bytes += size;
+                    page.events.push((at, e));
+                }
+                if done {
+                    return Ok(Some(page));
+                }
+            }
+        })
+    }
+
+    /// Removes the events older than their group's retention at `now`: a stream whose
+    /// events were all older goes away, the others' figures are counted again; then the
+    /// day partitions before the retained ones that hold nothing are dropped.
+    pub(crate) fn sweep(&self, now: i64, only: Option<&str>) -> Result<(), LogError> {
+        self.block_on(async {
+            let groups = self.client().await?.query("SELECT name, meta FROM log_groups", &[]).await.map_err(pg_error)?;
+            for row in groups {
+                let name: String = row.get(0);
+                if only.is_some_and(|o| o != name) {
+                    continue;
+                }
+                let Some(days) = meta_of(row.get(1)).retention_in_days else { continue };
+                let cutoff = now - i64::from(days) * DAY_MS;
+                self.expire(&name, cutoff).await?;
+            }
+            if only.is_none() {
+                self.drop_empty_partitions(now).await?;
+            }
+            let today = now.div_euclid(DAY_MS);
+            self.ensure_partitions(&[today, today + 1].into_iter().collect()).await
+        })
+    }
+
+    async fn expire(&self, group: &str, cutoff: i64) -> Result<(), LogError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let old = tx
+            .query("SELECT name, last_event FROM log_streams WHERE group_name = $1 AND first_event < $2 FOR UPDATE", &[&group, &cutoff])
+            .await
+            .map_err(pg_error)?;
+        if old.is_empty() {
+            return Ok(());
+        }
+        for row in old {
+            let stream: String = row.get(0);
+            let last: Option<i64> = row.get(1);
+            tx.execute("DELETE FROM log_events WHERE group_name = $1 AND stream = $2 AND ts < $3", &[&group, &stream, &cutoff])
+                .await
+                .map_err(pg_error)?;
+            if last.is_some_and(|t| t < cutoff) {
+                tx.execute("DELETE FROM log_streams WHERE group_name = $1 AND name = $2", &[&group, &stream]).await.map_err(pg_error)?;
+            } else {
+                tx.execute(
+                    "UPDATE log_streams s SET first_event = e.first, stored_bytes = e.bytes
+                     FROM (SELECT min(ts) AS first, coalesce(sum(octet_length(message)), 0)::BIGINT AS bytes
+                           FROM log_events WHERE group_name = $1 AND stream = $2) e
+                     WHERE s.group_name = $1 AND s.name = $2",
+                    &[&group, &stream],
+                )
+                .await
+                .map_err(pg_error)?;
+            }
+        }
+        tx.commit().await.map_err(pg_error)
+    }
+
+    /// Drops the day partitions that ended more than a day before `now` and hold nothing
+    /// (each under an exclusive lock, so no write lands in one being dropped; one that is
+    /// busy is left for the next sweep).
+    async fn drop_empty_partitions(&self, now: i64) -> Result<(), LogError> {
+        let mut client = self.client().await?;
+        let names: Vec<String> = client
+            .query(
+                "SELECT c.relname::TEXT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+                 WHERE p.relname = 'log_events' AND p.relnamespace = current_schema()::regnamespace",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
+        for name in names {
+            let Some(day) = day_of_partition(&name) else { continue };
+            if (day + 1) * DAY_MS >= now - DAY_MS {
+                continue;
+            }
+            let tx = client.transaction().await.map_err(pg_error)?;
+            if let Err(e) = tx.batch_execute(&format!("LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE NOWAIT")).await {
+                tracing::debug!("log partition {name} is busy: {e}");
+                continue;
+            }
+            let empty: bool = tx.query_one(&format!("SELECT NOT EXISTS (SELECT 1 FROM {name})"), &[]).await.map_err(pg_error)?.get(0);
+            if empty {
+                tx.batch_execute(&format!("DROP TABLE {name}")).await.map_err(pg_error)?;
+                tx.commit().await.map_err(pg_error)?;
+                tracing::info!("log partition {name} dropped: nothing in it is retained");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One stream's lines of a batch: their times and messages, in order.
+type StreamLines<'a> = (Vec<i64>, Vec<&'a str>);
+
+/// A stream's events within `[start, end)`, as GetLogEvents reads them.
+struct Range<'a> {
+    group: &'a str,
+    stream: &'a str,
+    start: Option<i64>,
+    end: Option<i64>,
+}
+
+impl Range<'_> {
+    const WHERE: &'static str =
+        "FROM log_events WHERE group_name = $1 AND stream = $2 AND ($3::BIGINT IS NULL OR ts >= $3) AND ($4::BIGINT IS NULL OR ts < $4)";
+
+    async fn count(&self, client: &tokio_postgres::Client) -> Result<usize, LogError> {
+        let n: i64 = client
+            .query_one(&format!("SELECT count(*) {}", Self::WHERE), &[&self.group, &self.stream, &self.start, &self.end])
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// At most `take` events after skipping `skip`, in written order (`ASC`) or newest first.
+    async fn read(&self, client: &tokio_postgres::Client, order: &str, skip: usize, take: usize) -> Result<Vec<StoredEvent>, LogError> {
+        let (skip, take) = (i64::try_from(skip).unwrap_or(i64::MAX), i64::try_from(take).unwrap_or(i64::MAX));
+        let rows = client
+            .query(
+                &format!("SELECT ts, ingestion, message {} ORDER BY seq {order} OFFSET $5 LIMIT $6", Self::WHERE),
+                &[&self.group, &self.stream, &self.start, &self.end, &skip, &take],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(rows.iter().map(|r| StoredEvent { timestamp: r.get(0), ingestion_time: r.get(1), message: r.get(2) }).collect())
+    }
+}
+
+/// How many of `events` (at least one) fit in `max_bytes`.
+fn fitting(events: &[StoredEvent], max_bytes: usize) -> usize {
+    let mut bytes = 0;
+    events
+        .iter()
+        .position(|e| {
+            bytes += crate::store::event_bytes(e);
+            bytes > max_bytes
+        })
+        .map_or(events.len(), |i| i.max(1))
+}
+
+/// Takes one command for the writer: lines are kept, flushes wait for the batch; changes
+/// (the on-disk writer's) never come to a shared store.
+fn take(cmd: Command, pending: &mut Vec<Line>, waiters: &mut Vec<std::sync::mpsc::SyncSender<()>>) {
+    match cmd {
+        Command::Append { group, stream, timestamp, message } => pending.push((group, stream, timestamp, message)),
+        Command::Flush(w) => waiters.push(w),
+        Command::Run(_) => tracing::error!("a change was sent to the shared log store's writer"),
+    }
+}
+
+async fn group_exists(tx: &tokio_postgres::Transaction<'_>, group: &str) -> Result<bool, LogError> {
+    Ok(tx.query_opt("SELECT 1 FROM log_groups WHERE name = $1", &[&group]).await.map_err(pg_error)?.is_some())
+}
+
+/// Makes a function's group if it is missing and holds it (a group deleted meanwhile, by
+/// this or another node, is made again: its lines are never left without one).
+async fn lock_or_make_group(tx: &tokio_postgres::Transaction<'_>, group: &str, now: i64) -> Result<(), LogError> {
+    let meta = meta_json(&GroupMeta { creation_time: now, ..Default::default() });
+    for _ in 0..3 {
+        tx.execute("INSERT INTO log_groups (name, meta) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", &[&group, &meta])
+            .await
+            .map_err(pg_error)?;
+        if tx.query_opt("SELECT 1 FROM log_groups WHERE name = $1 FOR KEY SHARE", &[&group]).await.map_err(pg_error)?.is_some() {
+            return Ok(());
+        }
+    }
+    Err(LogError::Io(format!("log group {group} was deleted while lines were written to it")))
+}
+
+/// A stream's events (times and messages, in order), made with the stream (when `make`)
+/// and counted in its figures.
+async fn insert_events(
+    tx: &tokio_postgres::Transaction<'_>,
+    group: &str,
+    stream: &str,
+    times: &[i64],
+    messages: &[&str],
+    ingestion: i64,
+    make: bool,
+) -> Result<(), LogError> {
+    tx.execute(
+        "INSERT INTO log_events (group_name, stream, ts, ingestion, message)
+         SELECT $1, $2, t, $3, m FROM unnest($4::BIGINT[], $5::TEXT[]) WITH ORDINALITY AS u(t, m, i) ORDER BY i",
+        &[&group, &stream, &ingestion, &times, &messages],
+    )
+    .await
+    .map_err(pg_error)?;
+    let first = times.iter().min().copied();
+    let last = times.iter().max().copied();
+    let bytes: i64 = messages.iter().map(|m| m.len() as i64).sum();
+    let sql = if make {
+        "INSERT INTO log_streams (group_name, name, creation_time, first_event, last_event, last_ingestion, stored_bytes)
+         VALUES ($1, $2, $3, $4, $5, $3, $6)
+         ON CONFLICT (group_name, name) DO UPDATE SET first_event = LEAST(log_streams.first_event, EXCLUDED.first_event),
+           last_event = GREATEST(log_streams.last_event, EXCLUDED.last_event), last_ingestion = EXCLUDED.last_ingestion,
+           stored_bytes = log_streams.stored_bytes + EXCLUDED.stored_bytes"
+    } else {
+        "UPDATE log_streams SET first_event = LEAST(first_event, $4), last_event = GREATEST(last_event, $5),
+           last_ingestion = $3, stored_bytes = stored_bytes + $6
+         WHERE group_name = $1 AND name = $2"
+    };
+    tx.execute(sql, &[&group, &stream, &ingestion, &first, &last, &bytes]).await.map_err(pg_error)?;
+    Ok(())
+}
+
+fn group_info(name: String, meta: &GroupMeta, stored_bytes: i64) -> GroupInfo {
+    GroupInfo {
+        name,
+        creation_time: meta.creation_time,
+        stored_bytes: u64::try_from(stored_bytes).unwrap_or(0),
+        retention_in_days: meta.retention_in_days,
+        metric_filter_count: meta.metric_filters.len(),
+    }
+}
+
+fn stream_info(r: &tokio_postgres::Row) -> StreamInfo {
+    StreamInfo {
+        name: r.get(0),
+        creation_time: r.get(1),
+        first_event: r.get(2),
+        last_event: r.get(3),
+        last_ingestion: r.get(4),
+        stored_bytes: u64::try_from(r.get::<_, i64>(5)).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests;
