@@ -8,9 +8,9 @@ layers, URLs, configs, async events), code, and IAM (users, roles, policies, acc
 STS sessions): the suite's execution role is made once, by the first node's start (the
 others' starts are answered EntityAlreadyExists). Queues and topics
 (test_cluster_messaging.py), HTTP APIs (test_cluster_gateway.py), KMS keys and VPC networks
-(test_cluster_kms_network.py), the organization's accounts and CloudWatch Logs (groups,
-streams, events, filters) are shared too; metrics, buckets, tables and streams are still each
-node's own.
+(test_cluster_kms_network.py), the organization's accounts, CloudWatch Logs (groups,
+streams, events, filters) and CloudWatch's metrics and alarms are shared too; buckets, tables
+and streams are still each node's own.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from helpers import REGION, ROLE, boto_client, create_function, make_zip, wait_for
+from helpers import REGION, ROLE, boto_client, create_function, make_zip, sns_may_send, wait_for
 
 ACCOUNT = "000000000000"
 
@@ -60,7 +60,7 @@ def pg_url() -> str:
 
 
 class Cluster:
-    def __init__(self, server_factory, tmp_path, pg_url: str, nodes: int):
+    def __init__(self, server_factory, tmp_path, pg_url: str, nodes: int, extra_args: list[str] | None = None):
         self.s3_server = server_factory()
         self.s3 = self.s3_server.client("s3")
         self.bucket = "nimbus-code"
@@ -70,7 +70,7 @@ class Cluster:
         blobs = f"s3://{self.bucket}?endpoint={self.s3_server.endpoint}&region=us-east-1"
         # Claims on async events lapse after 5 s unrenewed (30 s by default), so a killed
         # node's events move on within a test's patience.
-        self.args = ["--store", pg_url, "--blobs", blobs, "--master-key-file", str(key), "--async-lease", "5"]
+        self.args = ["--store", pg_url, "--blobs", blobs, "--master-key-file", str(key), "--async-lease", "5"] + (extra_args or [])
         self.factory = server_factory
         self.nodes = [server_factory(args=self.args) for _ in range(nodes)]
 
@@ -425,3 +425,58 @@ def test_each_node_shares_one_pool_per_account(cluster, pg_url):
     for pool in pools:
         held = [n for n in names if n.split("/")[0] == pool]
         assert len(held) <= 55, f"{pool} holds {len(held)} connections"
+
+
+def test_metrics_and_alarms_are_every_nodes(server_factory, tmp_path, pg_url):
+    """Datapoints put or counted on any node are one metric; an alarm made on one node is
+    evaluated by one node at a time, so its action is told once however many nodes run."""
+    cluster = Cluster(server_factory, tmp_path, pg_url, 3, ["--alarm-interval-ms", "300"])
+    cw = [cluster.nodes[i].client("cloudwatch") for i in range(3)]
+    ns = f"Shop{uuid.uuid4().hex[:8]}"
+    dims = [{"Name": "Service", "Value": "cart"}]
+    minute = (int(time.time()) // 60 - 1) * 60
+    for i, value in ((0, 10.0), (1, 20.0)):
+        cw[i].put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Errors", "Dimensions": dims, "Value": value,
+                                                         "Timestamp": minute + 1 + i, "Unit": "Count"}])
+
+    def stats(node: int, namespace: str, metric: str, dimensions: list) -> dict | None:
+        points = cw[node].get_metric_statistics(Namespace=namespace, MetricName=metric, Dimensions=dimensions,
+                                                StartTime=minute - 600, EndTime=time.time() + 120, Period=3600,
+                                                Statistics=["Sum", "SampleCount"])["Datapoints"]
+        return points[0] if points else None
+
+    got = stats(2, ns, "Errors", dims)
+    assert (got["Sum"], got["SampleCount"]) == (30.0, 2.0)
+    assert [m["Namespace"] for m in cw[2].list_metrics(Namespace=ns)["Metrics"]] == [ns]
+    # AWS/Lambda's datapoints, counted in memory where the invocations ran, are summed once
+    # each node writes them (every ten seconds).
+    name = "counted"
+    create_function(cluster.lam(0), name, "python3.11", "index.handler", make_zip({"index.py": CODE}))
+    for i in (0, 0, 1, 1, 1):
+        cluster.invoke(i, name, {})
+    fn = [{"Name": "FunctionName", "Value": name}]
+    wait_for(lambda: (stats(2, "AWS/Lambda", "Invocations", fn) or {}).get("Sum") == 5.0, timeout=15, interval=0.5,
+             what="five invocations counted on node 2")
+    # An alarm made on node 1 over the summed metric: ALARM, told to its topic once.
+    sns, sqs = cluster.nodes[0].client("sns"), cluster.nodes[0].client("sqs")
+    topic = sns.create_topic(Name="alarms")["TopicArn"]
+    queue = sqs.create_queue(QueueName="alarm-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": sns_may_send(queue_arn, topic)})
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    cw[1].put_metric_alarm(AlarmName="errors-high", Namespace=ns, MetricName="Errors", Dimensions=dims, Statistic="Sum",
+                           Period=60, EvaluationPeriods=3, DatapointsToAlarm=1, Threshold=25.0,
+                           ComparisonOperator="GreaterThanThreshold", AlarmActions=[topic])
+    told = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not told:
+        told += sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1, MaxNumberOfMessages=10).get("Messages", [])
+    assert told, "no alarm notification"
+    # Every node evaluates every 300 ms: any second telling would be here by now.
+    time.sleep(3)
+    told += sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1, MaxNumberOfMessages=10).get("Messages", [])
+    assert [json.loads(m["Body"])["NewStateValue"] for m in told] == ["ALARM"]
+    for i in range(3):
+        assert cw[i].describe_alarms(AlarmNames=["errors-high"])["MetricAlarms"][0]["StateValue"] == "ALARM"
+    history = cw[2].describe_alarm_history(AlarmName="errors-high", HistoryItemType="StateUpdate")["AlarmHistoryItems"]
+    assert [h["HistorySummary"] for h in history] == ["Alarm updated from INSUFFICIENT_DATA to ALARM"]

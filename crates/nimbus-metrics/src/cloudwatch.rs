@@ -126,7 +126,7 @@ impl SeriesKey {
         SeriesKey { namespace: namespace.to_string(), name: name.to_string(), dimensions }
     }
 
-    fn dimensions_text(&self) -> String {
+    pub(crate) fn dimensions_text(&self) -> String {
         serde_json::to_string(&self.dimensions).unwrap_or_default()
     }
 }
@@ -325,8 +325,14 @@ pub struct Period {
 
 type Pending = HashMap<(SeriesKey, String, i64), Aggregate>;
 
+/// Where the datapoints and alarms are: this node's SQLite file, or the nodes' PostgreSQL.
+enum Db {
+    Local(GroupCommit),
+    Shared(crate::shared::PgMetrics),
+}
+
 pub struct MetricStore {
-    db: GroupCommit,
+    db: Db,
     /// Metric alarms by name (kept in `alarms` too).
     alarms: Mutex<BTreeMap<String, Alarm>>,
     /// The server's own datapoints not yet written.
@@ -355,8 +361,8 @@ fn write(conn: &Connection, data: impl IntoIterator<Item = ((SeriesKey, String, 
 }
 
 /// Which table a datapoint goes to: one-minute `points` or one-second `fine_points`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Grain {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Grain {
     Minute,
     Second,
 }
@@ -433,7 +439,6 @@ pub struct SeriesQuery {
 }
 
 fn read_periods(conn: &rusqlite::Connection, q: &SeriesQuery, start_ms: i64, end_ms: i64) -> Result<Vec<Period>, String> {
-    let period_ms = q.period_s.max(1) * 1000;
     let id: Option<i64> = conn
         .prepare_cached("SELECT id FROM series WHERE namespace = ?1 AND name = ?2 AND dimensions = ?3")
         .and_then(|mut st| st.query_row(params![q.key.namespace, q.key.name, q.key.dimensions_text()], |r| r.get(0)).optional())
@@ -444,18 +449,10 @@ fn read_periods(conn: &rusqlite::Connection, q: &SeriesQuery, start_ms: i64, end
     let mut stmt = conn.prepare_cached(grain.range()).map_err(|e| e.to_string())?;
     let rows = stmt
         .query_map(params![id, start_ms, end_ms], |r| Ok((row_values(r, q.percentiles)?, r.get::<_, String>(5)?, r.get::<_, i64>(6)?)))
+        .map_err(|e| e.to_string())?
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
-    let mut periods: BTreeMap<i64, Period> = BTreeMap::new();
-    for row in rows {
-        let (agg, row_unit, minute) = row.map_err(|e| e.to_string())?;
-        if q.unit.as_ref().is_some_and(|u| *u != row_unit) {
-            continue;
-        }
-        let start = start_ms + (minute - start_ms).div_euclid(period_ms) * period_ms;
-        let p = periods.entry(start).or_insert_with(|| Period { start_ms: start, unit: row_unit.clone(), values: Aggregate::default() });
-        p.values.merge(&agg);
-    }
-    Ok(periods.into_values().collect())
+    Ok(crate::shared::periods_of(q, start_ms, rows))
 }
 
 fn row_values(r: &rusqlite::Row<'_>, histogram: bool) -> rusqlite::Result<Aggregate> {
@@ -489,13 +486,55 @@ impl MetricStore {
             internal,
         )?;
         Ok(MetricStore {
-            db,
+            db: Db::Local(db),
             alarms: Mutex::new(alarms),
             pending: Mutex::new(HashMap::new()),
             pending_fine: Mutex::new(HashMap::new()),
             dropping: Default::default(),
             swept_ms: Default::default(),
         })
+    }
+
+    /// The store of nodes that share the PostgreSQL database at `url` (`account`'s schema):
+    /// datapoints, alarms and history are every node's (`crate::shared`), the alarms
+    /// mirrored here and read again when another node changes one.
+    pub async fn open_shared(url: &str, account: &str) -> Result<std::sync::Arc<MetricStore>, String> {
+        let pg = crate::shared::PgMetrics::open(url, account).await?;
+        let alarms = pg.alarms().await?;
+        let store = std::sync::Arc::new(MetricStore {
+            db: Db::Shared(pg),
+            alarms: Mutex::new(alarms),
+            pending: Mutex::new(HashMap::new()),
+            pending_fine: Mutex::new(HashMap::new()),
+            dropping: Default::default(),
+            swept_ms: Default::default(),
+        });
+        if let Db::Shared(pg) = &store.db {
+            let what = "the metric alarms".to_string();
+            let reload = nimbus_store::pg::reloader(std::sync::Arc::downgrade(&store), what, |s: std::sync::Arc<MetricStore>| async move {
+                s.reload_alarms().await
+            });
+            pg.watch(std::sync::Arc::downgrade(&store), reload);
+        }
+        Ok(store)
+    }
+
+    /// Reads the alarms again (another node changed one).
+    async fn reload_alarms(&self) -> Result<(), String> {
+        if let Db::Shared(pg) = &self.db {
+            let alarms = pg.alarms().await?;
+            *self.alarms_lock() = alarms;
+        }
+        Ok(())
+    }
+
+    /// Hands the alarms' evaluation to another node (this one stops).
+    pub async fn resign(&self) {
+        if let Db::Shared(pg) = &self.db {
+            if let Err(e) = pg.resign().await {
+                tracing::debug!("handing the alarms' evaluation back: {e}");
+            }
+        }
     }
 
     fn alarms_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Alarm>> {
@@ -509,22 +548,25 @@ impl MetricStore {
 
     async fn save_alarms(&self, alarms: Vec<Alarm>, deleted: Vec<String>) -> Result<(), String> {
         let docs: Vec<(String, String)> = alarms.iter().map(|a| (a.name.clone(), serde_json::to_string(a).unwrap_or_default())).collect();
-        self.db
-            .run(
-                true,
-                move |conn| {
-                    for (name, doc) in docs {
-                        conn.execute("INSERT OR REPLACE INTO alarms (name, doc) VALUES (?1, ?2)", params![name, doc])
-                            .map_err(|e| e.to_string())?;
-                    }
-                    for name in deleted {
-                        conn.execute("DELETE FROM alarms WHERE name = ?1", params![name]).map_err(|e| e.to_string())?;
-                    }
-                    Ok(())
-                },
-                internal,
-            )
-            .await
+        let db = match &self.db {
+            Db::Local(db) => db,
+            Db::Shared(_) => unreachable!("a shared store saves alarms by what changed"),
+        };
+        db.run(
+            true,
+            move |conn| {
+                for (name, doc) in docs {
+                    conn.execute("INSERT OR REPLACE INTO alarms (name, doc) VALUES (?1, ?2)", params![name, doc])
+                        .map_err(|e| e.to_string())?;
+                }
+                for name in deleted {
+                    conn.execute("DELETE FROM alarms WHERE name = ?1", params![name]).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            },
+            internal,
+        )
+        .await
     }
 
     /// PutMetricAlarm: creates or replaces `alarm`; a replaced one keeps its state.
@@ -538,7 +580,10 @@ impl MetricStore {
         } else {
             false
         };
-        self.save_alarms(vec![alarm.clone()], Vec::new()).await?;
+        match &self.db {
+            Db::Local(_) => self.save_alarms(vec![alarm.clone()], Vec::new()).await?,
+            Db::Shared(pg) => pg.put_alarm(&alarm).await?,
+        }
         let item = HistoryItem::configuration(&alarm, if existed { "Update" } else { "Create" }, alarm.configuration_updated_ms);
         self.alarms_lock().insert(alarm.name.clone(), alarm);
         self.add_history(vec![item]).await
@@ -546,20 +591,23 @@ impl MetricStore {
 
     /// Adds entries to the alarms' history.
     pub async fn add_history(&self, items: Vec<HistoryItem>) -> Result<(), String> {
-        self.db
-            .run(
-                false,
-                move |conn| {
-                    for i in items {
-                        conn.prepare_cached("INSERT INTO alarm_history (name, at, kind, summary, data) VALUES (?1, ?2, ?3, ?4, ?5)")
-                            .and_then(|mut st| st.execute(params![i.alarm_name, i.timestamp_ms, i.kind, i.summary, i.data]))
-                            .map_err(|e| e.to_string())?;
-                    }
-                    Ok(())
-                },
-                internal,
-            )
-            .await
+        let db = match &self.db {
+            Db::Local(db) => db,
+            Db::Shared(pg) => return pg.add_history(&items).await,
+        };
+        db.run(
+            false,
+            move |conn| {
+                for i in items {
+                    conn.prepare_cached("INSERT INTO alarm_history (name, at, kind, summary, data) VALUES (?1, ?2, ?3, ?4, ?5)")
+                        .and_then(|mut st| st.execute(params![i.alarm_name, i.timestamp_ms, i.kind, i.summary, i.data]))
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            },
+            internal,
+        )
+        .await
     }
 
     /// DescribeAlarmHistory's items in [start, end), of one alarm and one kind when given,
@@ -571,32 +619,35 @@ impl MetricStore {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<HistoryItem>, String> {
-        self.db
-            .run(
-                false,
-                move |conn| {
-                    let mut st = conn
-                        .prepare_cached(
-                            "SELECT name, at, kind, summary, data FROM alarm_history WHERE at >= ?1 AND at < ?2 \
+        let db = match &self.db {
+            Db::Local(db) => db,
+            Db::Shared(pg) => return pg.history(name, kind, start_ms, end_ms).await,
+        };
+        db.run(
+            false,
+            move |conn| {
+                let mut st = conn
+                    .prepare_cached(
+                        "SELECT name, at, kind, summary, data FROM alarm_history WHERE at >= ?1 AND at < ?2 \
                              AND (?3 IS NULL OR name = ?3) AND (?4 IS NULL OR kind = ?4) ORDER BY at DESC, id DESC",
-                        )
-                        .map_err(|e| e.to_string())?;
-                    let rows = st
-                        .query_map(params![start_ms, end_ms, name, kind], |r| {
-                            Ok(HistoryItem {
-                                alarm_name: r.get(0)?,
-                                timestamp_ms: r.get(1)?,
-                                kind: r.get(2)?,
-                                summary: r.get(3)?,
-                                data: r.get(4)?,
-                            })
+                    )
+                    .map_err(|e| e.to_string())?;
+                let rows = st
+                    .query_map(params![start_ms, end_ms, name, kind], |r| {
+                        Ok(HistoryItem {
+                            alarm_name: r.get(0)?,
+                            timestamp_ms: r.get(1)?,
+                            kind: r.get(2)?,
+                            summary: r.get(3)?,
+                            data: r.get(4)?,
                         })
-                        .map_err(|e| e.to_string())?;
-                    rows.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
-                },
-                internal,
-            )
-            .await
+                    })
+                    .map_err(|e| e.to_string())?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+            },
+            internal,
+        )
+        .await
     }
 
     /// DeleteAlarms: the names that do not exist, if any (nothing is deleted then).
@@ -608,7 +659,10 @@ impl MetricStore {
         if !unknown.is_empty() {
             return Ok(unknown);
         }
-        self.save_alarms(Vec::new(), names.clone()).await?;
+        match &self.db {
+            Db::Local(_) => self.save_alarms(Vec::new(), names.clone()).await?,
+            Db::Shared(pg) => pg.delete_alarms(&names).await?,
+        }
         let now = chrono_now_ms();
         let items: Vec<HistoryItem> = {
             let mut alarms = self.alarms_lock();
@@ -631,7 +685,13 @@ impl MetricStore {
             }
             changed
         };
-        self.save_alarms(changed, Vec::new()).await
+        match &self.db {
+            Db::Local(_) => self.save_alarms(changed, Vec::new()).await,
+            Db::Shared(pg) => {
+                let patches = changed.into_iter().map(|a| (a.name, serde_json::json!({"actions_enabled": enabled}))).collect();
+                pg.patch_alarms(patches).await
+            }
+        }
     }
 
     /// Moves an alarm to `state` with `reason` (SetAlarmState, or an evaluation); returns the
@@ -655,7 +715,10 @@ impl MetricStore {
             }
             (a.clone(), (old != state).then_some(old), old_reason)
         };
-        self.save_alarms(vec![alarm.clone()], Vec::new()).await?;
+        match &self.db {
+            Db::Local(_) => self.save_alarms(vec![alarm.clone()], Vec::new()).await?,
+            Db::Shared(pg) => pg.patch_alarms(vec![(alarm.name.clone(), crate::shared::PgMetrics::state_patch(&alarm))]).await?,
+        }
         if let Some(old) = &old {
             self.add_history(vec![HistoryItem::state(&alarm, old, &old_reason, now_ms)]).await?;
         }
@@ -665,6 +728,12 @@ impl MetricStore {
     /// Evaluates every alarm on its latest periods before `now_ms`; returns those whose
     /// state changed, with their old state.
     pub async fn evaluate_alarms(&self, now_ms: i64) -> Result<Vec<(Alarm, String)>, String> {
+        // Nodes sharing a store: one of them evaluates (and notifies), the lease's holder.
+        if let Db::Shared(pg) = &self.db {
+            if !pg.lead().await? {
+                return Ok(Vec::new());
+            }
+        }
         let mut changed = Vec::new();
         for alarm in self.alarms() {
             if alarm.rule.is_some() {
@@ -748,16 +817,19 @@ impl MetricStore {
             .map(|d| ((d.key.clone(), d.unit.clone(), d.timestamp_ms.div_euclid(1000) * 1000), d.values.clone()))
             .collect();
         let rows: Vec<_> = data.into_iter().map(|d| ((d.key, d.unit, Self::minute(d.timestamp_ms)), d.values)).collect();
-        self.db
-            .run(
-                true,
-                move |conn| {
-                    write(conn, rows)?;
-                    write_into(conn, Grain::Second, fine)
-                },
-                internal,
-            )
-            .await
+        let db = match &self.db {
+            Db::Local(db) => db,
+            Db::Shared(pg) => return pg.write(true, by_grain(rows, fine)).await,
+        };
+        db.run(
+            true,
+            move |conn| {
+                write(conn, rows)?;
+                write_into(conn, Grain::Second, fine)
+            },
+            internal,
+        )
+        .await
     }
 
     /// [`MetricStore::record`] for a datapoint that may be high-resolution.
@@ -816,26 +888,35 @@ impl MetricStore {
             self.swept_ms.store(now_ms, std::sync::atomic::Ordering::Relaxed);
         }
         let oldest = Self::minute(now_ms) - RETENTION_DAYS * 24 * 60 * MINUTE_MS;
-        self.db
-            .run(
-                false,
-                move |conn| {
-                    write(conn, pending)?;
-                    write_into(conn, Grain::Second, fine)?;
-                    if sweep {
-                        conn.execute("DELETE FROM points WHERE minute < ?1", params![oldest]).map_err(|e| e.to_string())?;
-                        conn.execute("DELETE FROM fine_points WHERE second < ?1", params![now_ms - FINE_RETENTION_MS])
-                            .map_err(|e| e.to_string())?;
-                        conn.execute("DELETE FROM alarm_history WHERE at < ?1", params![now_ms - HISTORY_RETENTION_MS])
-                            .map_err(|e| e.to_string())?;
-                        conn.execute("DELETE FROM series WHERE id NOT IN (SELECT DISTINCT series FROM points)", [])
-                            .map_err(|e| e.to_string())?;
-                    }
-                    Ok(())
-                },
-                internal,
-            )
-            .await
+        let db = match &self.db {
+            Db::Local(db) => db,
+            Db::Shared(pg) => {
+                pg.write(false, by_grain(pending, fine)).await?;
+                if sweep {
+                    pg.sweep(oldest, now_ms - FINE_RETENTION_MS, now_ms - HISTORY_RETENTION_MS).await?;
+                }
+                return Ok(());
+            }
+        };
+        db.run(
+            false,
+            move |conn| {
+                write(conn, pending)?;
+                write_into(conn, Grain::Second, fine)?;
+                if sweep {
+                    conn.execute("DELETE FROM points WHERE minute < ?1", params![oldest]).map_err(|e| e.to_string())?;
+                    conn.execute("DELETE FROM fine_points WHERE second < ?1", params![now_ms - FINE_RETENTION_MS])
+                        .map_err(|e| e.to_string())?;
+                    conn.execute("DELETE FROM alarm_history WHERE at < ?1", params![now_ms - HISTORY_RETENTION_MS])
+                        .map_err(|e| e.to_string())?;
+                    conn.execute("DELETE FROM series WHERE id NOT IN (SELECT DISTINCT series FROM points)", [])
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            },
+            internal,
+        )
+        .await
     }
 
     /// `key`'s datapoints in [start, end), summed into periods of `period_s` seconds aligned
@@ -858,7 +939,14 @@ impl MetricStore {
     /// flush and one job on the database thread for all of them.
     pub async fn query_many(&self, queries: Vec<SeriesQuery>, start_ms: i64, end_ms: i64) -> Result<Vec<Vec<Period>>, String> {
         self.flush(chrono_now_ms()).await?;
-        self.db.run(false, move |conn| queries.iter().map(|q| read_periods(conn, q, start_ms, end_ms)).collect(), internal).await
+        let db = match &self.db {
+            Db::Local(db) => db,
+            Db::Shared(pg) => {
+                let rows = pg.rows(&queries, start_ms, end_ms).await?;
+                return Ok(queries.iter().zip(rows).map(|(q, rows)| crate::shared::periods_of(q, start_ms, rows)).collect());
+            }
+        };
+        db.run(false, move |conn| queries.iter().map(|q| read_periods(conn, q, start_ms, end_ms)).collect(), internal).await
     }
 
     /// Every series with datapoints, in `namespace` and of `name` when given, having every
@@ -870,36 +958,49 @@ impl MetricStore {
         filters: Vec<(String, Option<String>)>,
     ) -> Result<Vec<SeriesKey>, String> {
         self.flush(chrono_now_ms()).await?;
-        self.db
-            .run(
-                false,
-                move |conn| {
-                    let mut stmt = conn
-                        .prepare("SELECT namespace, name, dimensions FROM series ORDER BY namespace, name, dimensions")
-                        .map_err(|e| e.to_string())?;
-                    let rows = stmt
-                        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
-                        .map_err(|e| e.to_string())?;
-                    let mut out = Vec::new();
-                    for row in rows {
-                        let (ns, n, dims) = row.map_err(|e| e.to_string())?;
-                        if namespace.as_ref().is_some_and(|x| *x != ns) || name.as_ref().is_some_and(|x| *x != n) {
-                            continue;
-                        }
-                        let dimensions: Vec<(String, String)> = serde_json::from_str(&dims).unwrap_or_default();
-                        let matches = filters.iter().all(|(fname, fvalue)| {
-                            dimensions.iter().any(|(dn, dv)| dn == fname && fvalue.as_ref().is_none_or(|v| v == dv))
-                        });
-                        if matches {
-                            out.push(SeriesKey { namespace: ns, name: n, dimensions });
-                        }
-                    }
-                    Ok(out)
-                },
-                internal,
-            )
-            .await
+        let series = match &self.db {
+            Db::Shared(pg) => pg.series().await?,
+            Db::Local(db) => {
+                db.run(
+                    false,
+                    move |conn| {
+                        let mut stmt = conn
+                            .prepare("SELECT namespace, name, dimensions FROM series ORDER BY namespace, name, dimensions")
+                            .map_err(|e| e.to_string())?;
+                        let rows = stmt
+                            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+                            .map_err(|e| e.to_string())?;
+                        rows.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+                    },
+                    internal,
+                )
+                .await?
+            }
+        };
+        let mut out = Vec::new();
+        for (ns, n, dims) in series {
+            if namespace.as_ref().is_some_and(|x| *x != ns) || name.as_ref().is_some_and(|x| *x != n) {
+                continue;
+            }
+            let dimensions: Vec<(String, String)> = serde_json::from_str(&dims).unwrap_or_default();
+            let matches = filters
+                .iter()
+                .all(|(fname, fvalue)| dimensions.iter().any(|(dn, dv)| dn == fname && fvalue.as_ref().is_none_or(|v| v == dv)));
+            if matches {
+                out.push(SeriesKey { namespace: ns, name: n, dimensions });
+            }
+        }
+        Ok(out)
     }
+}
+
+/// One-minute and one-second datapoints as one list, for the shared store's writes.
+fn by_grain(
+    minutes: impl IntoIterator<Item = ((SeriesKey, String, i64), Aggregate)>,
+    seconds: impl IntoIterator<Item = ((SeriesKey, String, i64), Aggregate)>,
+) -> Vec<(Grain, (SeriesKey, String, i64), Aggregate)> {
+    let minutes = minutes.into_iter().map(|(k, v)| (Grain::Minute, k, v));
+    minutes.chain(seconds.into_iter().map(|(k, v)| (Grain::Second, k, v))).collect()
 }
 
 fn chrono_now_ms() -> i64 {

@@ -13,6 +13,7 @@ pub mod alarms;
 pub mod cloudwatch;
 pub mod emf;
 pub mod math;
+mod shared;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

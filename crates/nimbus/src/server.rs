@@ -788,6 +788,11 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         // once: those it had claimed but not started, and those the drain's deadline cut off.
         account.store.leave_cluster().await;
         account.topics.leave().await;
+        // The alarms' next evaluation is another node's at once (not after the lease).
+        if let Err(e) = account.metric_store.flush(chrono::Utc::now().timestamp_millis()).await {
+            tracing::warn!("writing metrics: {e}");
+        }
+        account.metric_store.resign().await;
     }
     drop(opened);
     if let Some(traces) = traces {
@@ -849,6 +854,7 @@ struct Opened {
     logs: Arc<LogStore>,
     store: Arc<dyn Store>,
     topics: Arc<nimbus_topics::TopicService>,
+    metric_store: Arc<nimbus_metrics::cloudwatch::MetricStore>,
     invoker: Arc<Invoker>,
     async_invoker: Arc<AsyncInvoker>,
     event_sources: Arc<nimbus_triggers::EventSources>,
@@ -1062,8 +1068,15 @@ impl Shared {
         if let Some(traces) = &self.traces {
             invoker.trace_into(traces.clone());
         }
-        let metric_store =
-            Arc::new(nimbus_metrics::cloudwatch::MetricStore::open(&data.root().join("metrics.db")).map_err(|e| anyhow!(e))?);
+        // With a shared store the datapoints and alarms are every node's.
+        let metric_store = match &self.store_at {
+            StoreAt::Embedded => {
+                Arc::new(nimbus_metrics::cloudwatch::MetricStore::open(&data.root().join("metrics.db")).map_err(|e| anyhow!(e))?)
+            }
+            StoreAt::Postgres(url, _) => nimbus_metrics::cloudwatch::MetricStore::open_shared(url, account)
+                .await
+                .map_err(|e| anyhow!("opening the metric store: {e}"))?,
+        };
         invoker.record_into(metric_store.clone());
         {
             // Log lines in the embedded metric format become metrics, as in CloudWatch Logs.
@@ -1294,7 +1307,7 @@ impl Shared {
             urls: self.urls.clone(),
             limits: self.limits,
             metrics: self.metrics.clone(),
-            metric_store,
+            metric_store: metric_store.clone(),
             tls: self.tls.clone(),
             accounts: self.accounts.clone(),
         });
@@ -1303,6 +1316,7 @@ impl Shared {
             logs,
             store: store.clone(),
             topics: topics.clone(),
+            metric_store,
             invoker: state.invoker.clone(),
             async_invoker: state.async_invoker.clone(),
             event_sources: state.event_sources.clone(),
