@@ -559,47 +559,19 @@ impl Shared {
     }
 
     pub(crate) fn put_subscription_filter(&self, group: &str, filter: SubscriptionFilter) -> Result<(), LogError> {
-        self.change_meta(group, |g| {
-            let full = g.subscription_filters.len() >= MAX_FILTERS;
-            match g.subscription_filters.iter_mut().find(|f| f.filter_name == filter.filter_name) {
-                Some(old) => *old = filter,
-                None if full => return Err(LogError::LimitExceeded),
-                None => g.subscription_filters.push(filter),
-            }
-            Ok(())
-        })
+        self.change_meta(group, |g| put_named(&mut g.subscription_filters, filter, MAX_FILTERS, |f| &f.filter_name))
     }
 
     pub(crate) fn delete_subscription_filter(&self, group: &str, name: &str) -> Result<(), LogError> {
-        self.change_meta(group, |g| {
-            if !g.subscription_filters.iter().any(|f| f.filter_name == name) {
-                return Err(LogError::FilterMissing);
-            }
-            g.subscription_filters.retain(|f| f.filter_name != name);
-            Ok(())
-        })
+        self.change_meta(group, |g| delete_named(&mut g.subscription_filters, name, LogError::FilterMissing, |f| &f.filter_name))
     }
 
     pub(crate) fn put_metric_filter(&self, group: &str, filter: MetricFilter) -> Result<(), LogError> {
-        self.change_meta(group, |g| {
-            let full = g.metric_filters.len() >= MAX_METRIC_FILTERS;
-            match g.metric_filters.iter_mut().find(|f| f.filter_name == filter.filter_name) {
-                Some(old) => *old = filter,
-                None if full => return Err(LogError::LimitExceeded),
-                None => g.metric_filters.push(filter),
-            }
-            Ok(())
-        })
+        self.change_meta(group, |g| put_named(&mut g.metric_filters, filter, MAX_METRIC_FILTERS, |f| &f.filter_name))
     }
 
     pub(crate) fn delete_metric_filter(&self, group: &str, name: &str) -> Result<(), LogError> {
-        self.change_meta(group, |g| {
-            if !g.metric_filters.iter().any(|f| f.filter_name == name) {
-                return Err(LogError::MetricFilterMissing);
-            }
-            g.metric_filters.retain(|f| f.filter_name != name);
-            Ok(())
-        })
+        self.change_meta(group, |g| delete_named(&mut g.metric_filters, name, LogError::MetricFilterMissing, |f| &f.filter_name))
     }
 
     /// One group's metadata, or None if it does not exist.
@@ -893,6 +865,26 @@ impl Shared {
 
 /// One stream's lines of a batch: their times and messages, in order.
 type StreamLines<'a> = (Vec<i64>, Vec<&'a str>);
+
+/// Replaces the filter of `item`'s name in `list`, or adds it if there are fewer than `max`.
+fn put_named<T>(list: &mut Vec<T>, item: T, max: usize, name: impl Fn(&T) -> &String) -> Result<(), LogError> {
+    match list.iter().position(|f| name(f) == name(&item)) {
+        Some(i) => list[i] = item,
+        None if list.len() >= max => return Err(LogError::LimitExceeded),
+        None => list.push(item),
+    }
+    Ok(())
+}
+
+/// Removes the filter named `wanted` from `list` (`missing` if there is none).
+fn delete_named<T>(list: &mut Vec<T>, wanted: &str, missing: LogError, name: impl Fn(&T) -> &String) -> Result<(), LogError> {
+    let before = list.len();
+    list.retain(|f| name(f) != wanted);
+    if list.len() == before {
+        return Err(missing);
+    }
+    Ok(())
+}
 
 /// A stream's events within `[start, end)`, as GetLogEvents reads them.
 struct Range<'a> {

@@ -1340,7 +1340,7 @@ impl Writer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -1659,12 +1659,11 @@ mod tests {
         assert!(store.group("gone").unwrap().is_none());
     }
 
-    #[test]
-    fn retention_sweep() {
+    /// Groups with and without retention, events of several ages (PutLogEvents' and
+    /// Lambda's), swept at `now`: what remains is checked, as are the streams' figures. Run
+    /// on the on-disk store here and on the shared one (`shared::tests`).
+    pub(crate) fn retention_scenario(store: &LogStore, now: i64) {
         const DAY: i64 = crate::rules::DAY_MS;
-        let now = now_ms();
-        let dir = tempfile::tempdir().unwrap();
-        let store = LogStore::open(dir.path()).unwrap();
         // (group, retention, stream, event times in days before now)
         let layout: &[(&str, Option<u32>, &str, &[i64])] = &[
             ("kept", Some(5), "recent", &[4, 3]),
@@ -1698,7 +1697,8 @@ mod tests {
                 let page = store.stream_page(group, &s.name, None, None, Cursor::Head, 100).unwrap().unwrap();
                 out.push((s.name.clone(), page.events.iter().map(|e| (now - e.timestamp) / DAY).collect()));
                 if let Some(first) = s.first_event {
-                    assert_eq!(first, page.events[0].timestamp, "{group}/{}: index follows the file", s.name);
+                    assert_eq!(first, page.events[0].timestamp, "{group}/{}: the figures follow the events", s.name);
+                    assert_eq!(s.stored_bytes, page.events.iter().map(|e| e.message.len() as u64).sum::<u64>());
                 }
             }
             out
@@ -1717,6 +1717,15 @@ mod tests {
             assert_eq!(remaining(group), want, "{group}");
         }
         assert!(store.group("lambda").unwrap().is_some());
+    }
+
+    #[test]
+    fn retention_sweep() {
+        const DAY: i64 = crate::rules::DAY_MS;
+        let now = now_ms();
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path()).unwrap();
+        retention_scenario(&store, now);
         assert!(!store.stream_path("mixed", "old").exists());
         // And after a restart.
         drop(store);

@@ -221,57 +221,7 @@ fn retention_removes_old_events_and_drops_empty_days() {
     let store = node(&rt, &url, "node-a");
     const DAY: i64 = crate::rules::DAY_MS;
     let now = crate::now_ms();
-    // (group, retention, stream, event times in days before now)
-    let layout: &[(&str, Option<u32>, &str, &[i64])] = &[
-        ("kept", Some(5), "recent", &[4, 3]),
-        ("mixed", Some(3), "half", &[5, 4, 2, 1]),
-        ("mixed", Some(3), "old", &[9, 8]),
-        ("mixed", Some(3), "made-empty", &[]),
-        ("forever", None, "old", &[90, 80]),
-        ("lambda", None, "env", &[3, 2]),
-    ];
-    for (group, retention, stream, days) in layout {
-        let _ = store.create_group(group, BTreeMap::new());
-        if *group != "lambda" {
-            store.set_retention(group, *retention).unwrap();
-        }
-        if days.is_empty() {
-            store.create_stream(group, stream).unwrap();
-        } else if *group == "lambda" {
-            let sink = store.sink(group, stream);
-            days.iter().for_each(|d| sink.emit(now - d * DAY, format!("{d}")));
-            store.flush();
-        } else {
-            store.create_stream(group, stream).unwrap();
-            store.put(group, stream, days.iter().map(|d| (now - d * DAY, format!("{d}"))).collect()).unwrap();
-        }
-    }
-    store.set_retention("lambda", Some(1)).unwrap();
-    assert!(store.streams("lambda").unwrap().unwrap().is_empty());
-    store.sweep(now);
-    let remaining = |group: &str| -> Vec<(String, Vec<i64>)> {
-        let mut out = Vec::new();
-        for s in store.streams(group).unwrap().unwrap_or_default() {
-            let page = store.stream_page(group, &s.name, None, None, Cursor::Head, 100).unwrap().unwrap();
-            out.push((s.name.clone(), page.events.iter().map(|e| (now - e.timestamp) / DAY).collect()));
-            if let Some(first) = s.first_event {
-                assert_eq!(first, page.events[0].timestamp, "{group}/{}: the stream's figures follow its events", s.name);
-                assert_eq!(s.stored_bytes, page.events.iter().map(|e| e.message.len() as u64).sum::<u64>());
-            }
-        }
-        out
-    };
-    type Case<'a> = (&'a str, Vec<(&'a str, Vec<i64>)>);
-    let cases: Vec<Case> = vec![
-        ("kept", vec![("recent", vec![4, 3])]),
-        ("mixed", vec![("half", vec![2, 1]), ("made-empty", vec![])]),
-        ("forever", vec![("old", vec![90, 80])]),
-        ("lambda", vec![]),
-    ];
-    for (group, want) in cases {
-        let want: Vec<(String, Vec<i64>)> = want.into_iter().map(|(s, d)| (s.to_string(), d)).collect();
-        assert_eq!(remaining(group), want, "{group}");
-    }
+    crate::store::tests::retention_scenario(&store, now);
     // The days whose events all expired are dropped; the others (and today's) stay.
     let days: Vec<i64> = rt.block_on(async {
         let db = nimbus_store::pg::PgDatabase::open(&url, ACCOUNT, "check").await.unwrap();
