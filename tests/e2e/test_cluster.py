@@ -406,9 +406,10 @@ def test_an_account_made_on_one_node_is_every_nodes(cluster):
 
 
 def test_each_node_shares_one_pool_per_account(cluster, pg_url):
-    """Every shared store of a node's account uses one pool: the database sees one pooled
-    connection name per node (each change feed has a name of its own beside it), and a node
-    holds a few dozen connections at most."""
+    """Every shared store of a node's account uses one pool, and one change feed per channel
+    (the account's, and its queues' sends): the database sees one pooled connection name per
+    node and two feed connections beside it, and a node holds a few dozen connections at
+    most."""
     name = "pooled"
     create_function(cluster.lam(0), name, "python3.11", "index.handler", make_zip({"index.py": CODE}))
     for i in range(3):
@@ -424,7 +425,9 @@ def test_each_node_shares_one_pool_per_account(cluster, pg_url):
     assert len(pools) == 3, f"one pool name per node, got {sorted(pools)}"
     for pool in pools:
         held = [n for n in names if n.split("/")[0] == pool]
-        assert len(held) <= 55, f"{pool} holds {len(held)} connections"
+        assert len(held) <= 25, f"{pool} holds {len(held)} connections"
+        feeds = sorted(n for n in held if "/feed-" in n)
+        assert len(feeds) == 2, f"{pool}'s change feeds: {feeds}"
 
 
 def test_metrics_and_alarms_are_every_nodes(server_factory, tmp_path, pg_url):

@@ -48,6 +48,73 @@ static SHARED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<(S
 pub fn share_pools(application_name: &str) {
     let _ = SHARED_NAME.set(application_name.to_string());
     SHARED.get_or_init(Default::default);
+    HUBS.get_or_init(Default::default);
+}
+
+/// The process's change feeds per (URL, channel, node name), once [`share_pools`] was
+/// called: every store of an account listens through one connection per channel.
+static HUBS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<(String, String, String), std::sync::Arc<Hub>>>> =
+    std::sync::OnceLock::new();
+
+/// A subscriber's callback.
+type OnAnnouncement = std::sync::Arc<dyn Fn(Announcement) + Send + Sync>;
+
+/// One LISTEN connection shared by the stores of a process: what it hears goes to each
+/// subscriber still alive (a subscriber whose owner is gone is dropped at the next one).
+struct Hub {
+    /// The feed connection's `application_name` (see [`feed_listens`]).
+    feed: String,
+    subscribers: std::sync::Mutex<Vec<(Box<dyn Fn() -> bool + Send + Sync>, OnAnnouncement)>>,
+}
+
+impl Hub {
+    fn tell(&self, a: Announcement) {
+        let live: Vec<OnAnnouncement> = {
+            let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            subs.retain(|(alive, _)| alive());
+            subs.iter().map(|(_, on)| on.clone()).collect()
+        };
+        for on in live {
+            on(a.clone());
+        }
+    }
+}
+
+/// With shared pools, subscribes `on` (while `owner` lives) to the process's feed of
+/// `channel`, starting it if it is the first, and returns the feed connection's name; None
+/// without shared pools (the caller runs a feed of its own).
+fn subscribe<T: Send + Sync + 'static>(
+    owner: &std::sync::Weak<T>,
+    url: &str,
+    channel: &str,
+    me: &str,
+    on: OnAnnouncement,
+) -> Option<String> {
+    let hubs = HUBS.get()?;
+    let key = (url.to_string(), channel.to_string(), me.to_string());
+    let (hub, new) = {
+        let mut hubs = hubs.lock().unwrap_or_else(|p| p.into_inner());
+        match hubs.get(&key) {
+            Some(hub) => (hub.clone(), false),
+            None => {
+                let hub = std::sync::Arc::new(Hub { feed: feed_name(me), subscribers: Default::default() });
+                hubs.insert(key, hub.clone());
+                (hub, true)
+            }
+        }
+    };
+    let alive = owner.clone();
+    hub.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push((Box::new(move || alive.strong_count() > 0), on));
+    if new {
+        // The hub lives as long as the process (it is in HUBS), and so does its feed.
+        let tells = std::sync::Arc::downgrade(&hub);
+        tokio::spawn(listen_as(tells.clone(), url.to_string(), channel.to_string(), me.to_string(), hub.feed.clone(), move |a| {
+            if let Some(hub) = tells.upgrade() {
+                hub.tell(a);
+            }
+        }));
+    }
+    Some(hub.feed.clone())
 }
 
 static SHARED_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -108,8 +175,12 @@ pub async fn listen<T: Send + Sync + 'static>(
     me: String,
     on: impl Fn(Announcement) + Send + Sync + 'static,
 ) {
+    let on: OnAnnouncement = std::sync::Arc::new(on);
+    if subscribe(&owner, &url, &schema, &me, on.clone()).is_some() {
+        return;
+    }
     let feed = feed_name(&me);
-    listen_as(owner, url, schema, me, feed, on).await
+    listen_as(owner, url, schema, me, feed, move |a| on(a)).await
 }
 
 /// [`listen`] on a connection named `feed`.
@@ -190,13 +261,19 @@ pub fn watch_tables<T: Send + Sync + 'static>(
 ) {
     let on = std::sync::Arc::new(on);
     let heard = on.clone();
-    let feed = feed_name(db.node());
-    let mine = feed.clone();
-    tokio::spawn(listen_as(owner.clone(), url, db.schema().to_string(), db.node().to_string(), feed, move |a| match a {
+    let told: OnAnnouncement = std::sync::Arc::new(move |a| match a {
         Announcement::Resync => heard(),
         Announcement::Change { table, .. } if tables.contains(&table.as_str()) => heard(),
         Announcement::Change { .. } => {}
-    }));
+    });
+    let mine = match subscribe(&owner, &url, db.schema(), db.node(), told.clone()) {
+        Some(shared) => shared,
+        None => {
+            let feed = feed_name(db.node());
+            tokio::spawn(listen_as(owner.clone(), url, db.schema().to_string(), db.node().to_string(), feed.clone(), move |a| told(a)));
+            feed
+        }
+    };
     tokio::spawn(async move {
         let started = tokio::time::Instant::now();
         while started.elapsed() < FEED_WAIT && owner.strong_count() > 0 {
