@@ -53,18 +53,23 @@ pub fn share_pools(application_name: &str) {
 
 /// The process's change feeds per (URL, channel, node name), once [`share_pools`] was
 /// called: every store of an account listens through one connection per channel.
-static HUBS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<(String, String, String), std::sync::Arc<Hub>>>> =
-    std::sync::OnceLock::new();
+static HUBS: std::sync::OnceLock<std::sync::Mutex<Hubs>> = std::sync::OnceLock::new();
+
+/// The hubs by (URL, channel, node name).
+type Hubs = std::collections::HashMap<(String, String, String), std::sync::Arc<Hub>>;
 
 /// A subscriber's callback.
 type OnAnnouncement = std::sync::Arc<dyn Fn(Announcement) + Send + Sync>;
+
+/// A hub's subscriber: whether its owner lives, and its callback.
+type Subscriber = (Box<dyn Fn() -> bool + Send + Sync>, OnAnnouncement);
 
 /// One LISTEN connection shared by the stores of a process: what it hears goes to each
 /// subscriber still alive (a subscriber whose owner is gone is dropped at the next one).
 struct Hub {
     /// The feed connection's `application_name` (see [`feed_listens`]).
     feed: String,
-    subscribers: std::sync::Mutex<Vec<(Box<dyn Fn() -> bool + Send + Sync>, OnAnnouncement)>>,
+    subscribers: std::sync::Mutex<Vec<Subscriber>>,
 }
 
 impl Hub {
