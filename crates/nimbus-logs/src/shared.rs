@@ -79,6 +79,11 @@ const MAX_PENDING_LINES: usize = 200_000;
 /// A spool segment this long, all of it in the database, is deleted and a new one begun.
 const SEGMENT_BYTES: u64 = 4 << 20;
 
+/// How long the writer waits after a batch before taking the next one: a batch is a few
+/// round trips to the database whatever its size, so under load they are gathered for longer
+/// than on disk (lines reach the database this much later; a read flushes first).
+const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// How many lines of a leftover segment go in one transaction.
 const RECOVER_CHUNK: usize = 5_000;
 
@@ -327,7 +332,7 @@ impl Shared {
             for w in waiters.drain(..) {
                 let _ = w.send(());
             }
-            std::thread::sleep(crate::store::BATCH_PAUSE);
+            std::thread::sleep(BATCH_PAUSE);
         }
         // Stopping with everything written: the segment is not needed at the next start.
         if pending.is_empty() {

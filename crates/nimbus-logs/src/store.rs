@@ -1063,7 +1063,7 @@ impl<F> OpenStreams<F> {
 type StreamRun = (Arc<str>, Arc<str>, Vec<(i64, String)>);
 
 /// How long the writer waits after a batch before taking the next one.
-pub(crate) const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
+const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl Writer {
     fn run(mut self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Command>) {
