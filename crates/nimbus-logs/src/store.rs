@@ -230,7 +230,10 @@ impl LogStore {
         // Lambda's lines on their way to the database are spooled under `root` first; what
         // a killed run left there goes first.
         let spool = root.join("spool");
-        shared.recover_spool(&spool).await?;
+        if let Err(e) = shared.recover_spool(&spool).await {
+            // Left in the spool for the next start.
+            tracing::warn!("log spool {}: {e}", spool.display());
+        }
         let writer = shared.clone();
         std::thread::Builder::new().name("nimbus-log-writer".into()).spawn(move || writer.write_lines(spool, rx))?;
         let sweeper = Arc::downgrade(&shared);
