@@ -72,9 +72,11 @@ const DAY_MS: i64 = crate::rules::DAY_MS;
 /// How many rows FilterLogEvents reads from the database at a time.
 const FILTER_FETCH: i32 = 512;
 
-/// Lines the writer keeps in memory while the database is unreachable; older ones are
-/// dropped (with a warning) beyond it (they stay in the spool, for the node's next start).
+/// Lines (and bytes of them) the writer keeps in memory while the database is unreachable;
+/// beyond either, the spool's segment is sealed with them in it (shipped once the database
+/// is back, or at the next start) and memory lets go of them.
 const MAX_PENDING_LINES: usize = 200_000;
+const MAX_PENDING_BYTES: usize = 64 << 20;
 
 /// A spool segment this long, all of it in the database, is deleted and a new one begun.
 const SEGMENT_BYTES: u64 = 4 << 20;
@@ -83,6 +85,9 @@ const SEGMENT_BYTES: u64 = 4 << 20;
 /// round trips to the database whatever its size, so under load they are gathered for longer
 /// than on disk (lines reach the database this much later; a read flushes first).
 const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// How long dropping an empty day's partition waits for the tables' locks.
+const DROP_LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// How many lines of a leftover segment go in one transaction.
 const RECOVER_CHUNK: usize = 5_000;
@@ -101,25 +106,32 @@ type Line = (Arc<str>, Arc<str>, i64, String);
 /// The writer's spool: the lines of the current segment file (`<spool dir>/<uuid>.jsonl`),
 /// written (to the OS, not synced: a killed server's lines survive, as on disk) before they
 /// go to the database, so a node killed with lines in flight ships them at its next start.
+/// `len` is always where the file's last whole line ends: a batch records it as shipped.
 struct Spool {
     dir: std::path::PathBuf,
     segment: String,
     file: Option<std::io::BufWriter<std::fs::File>>,
     len: u64,
+    /// The file could not be mended after a failed write: lines are no longer spooled.
+    broken: bool,
 }
 
 impl Spool {
     fn new(dir: &std::path::Path) -> Spool {
-        Spool { dir: dir.to_path_buf(), segment: uuid::Uuid::new_v4().simple().to_string(), file: None, len: 0 }
+        Spool { dir: dir.to_path_buf(), segment: uuid::Uuid::new_v4().simple().to_string(), file: None, len: 0, broken: false }
     }
 
     fn path(&self) -> std::path::PathBuf {
         self.dir.join(format!("{}.jsonl", self.segment))
     }
 
-    /// Appends lines; a spool that fails is only warned about (the lines still go on).
-    fn append(&mut self, lines: &[Line]) {
+    /// Appends lines; whether they are in the file. A failed write is cut off the file
+    /// again (the lines then live in memory only), so `len` stays where whole lines end.
+    fn append(&mut self, lines: &[Line]) -> bool {
         use std::io::Write;
+        if self.broken {
+            return false;
+        }
         let written = (|| -> std::io::Result<u64> {
             if self.file.is_none() {
                 std::fs::create_dir_all(&self.dir)?;
@@ -141,8 +153,23 @@ impl Spool {
             Ok(n)
         })();
         match written {
-            Ok(n) => self.len += n,
-            Err(e) => tracing::warn!("log spool {}: {e}", self.path().display()),
+            Ok(n) => {
+                self.len += n;
+                true
+            }
+            Err(e) => {
+                tracing::warn!("log spool {}: {e} (these lines are kept in memory only)", self.path().display());
+                // What the buffer still holds is dropped, not written; the file is cut back.
+                let mended = match self.file.take().map(std::io::BufWriter::into_parts) {
+                    Some((file, _unwritten)) => file.set_len(self.len),
+                    None => Ok(()),
+                };
+                if let Err(e) = mended {
+                    tracing::warn!("log spool {}: {e}: no more lines are spooled", self.path().display());
+                    self.broken = true;
+                }
+                false
+            }
         }
     }
 
@@ -154,9 +181,21 @@ impl Spool {
                 tracing::warn!("log spool {}: {e}", self.path().display());
             }
         }
-        let old = std::mem::replace(&mut self.segment, uuid::Uuid::new_v4().simple().to_string());
+        self.begin_next()
+    }
+
+    /// Ends the segment keeping its file (what is past its recorded offset is shipped by
+    /// [`Shared::recover_segment`]); returns its path.
+    fn seal(&mut self) -> std::path::PathBuf {
+        self.file = None;
+        let path = self.path();
+        self.begin_next();
+        path
+    }
+
+    fn begin_next(&mut self) -> String {
         self.len = 0;
-        old
+        std::mem::replace(&mut self.segment, uuid::Uuid::new_v4().simple().to_string())
     }
 }
 
@@ -165,6 +204,10 @@ pub(crate) struct Shared {
     rt: tokio::runtime::Handle,
     subscriptions: Arc<Subscriptions>,
     metric_filters: Arc<MetricFilters>,
+    /// Keeps reloads of the filters from undoing this node's own changes; `filters` is the
+    /// lock both take to set them.
+    mirror: pg::Mirror,
+    filters: std::sync::Mutex<()>,
 }
 
 fn db_error(e: impl std::fmt::Display) -> LogError {
@@ -212,7 +255,14 @@ impl Shared {
     ) -> Result<Arc<Shared>, LogError> {
         let db = PgDatabase::open(url, account, application_name).await.map_err(db_error)?;
         db.migrate(&SCHEMA).await.map_err(db_error)?;
-        let shared = Arc::new(Shared { db: db.clone(), rt: tokio::runtime::Handle::current(), subscriptions, metric_filters });
+        let shared = Arc::new(Shared {
+            db: db.clone(),
+            rt: tokio::runtime::Handle::current(),
+            subscriptions,
+            metric_filters,
+            mirror: Default::default(),
+            filters: Default::default(),
+        });
         shared.reload().await?;
         let now = now_ms();
         shared.ensure_partitions(&[now.div_euclid(DAY_MS), now.div_euclid(DAY_MS) + 1].into_iter().collect()).await?;
@@ -232,22 +282,36 @@ impl Shared {
 
     /// Reads every group's filters again (another node changed a group).
     async fn reload(&self) -> Result<(), LogError> {
-        let rows = self.client().await?.query("SELECT name, meta FROM log_groups", &[]).await.map_err(pg_error)?;
-        let mut seen = HashSet::new();
-        for row in rows {
-            let name: String = row.get(0);
-            let meta = meta_of(row.get(1));
-            self.subscriptions.set(&name, &meta.subscription_filters);
-            self.metric_filters.set(&name, &meta.metric_filters);
-            seen.insert(name);
-        }
-        for gone in self.subscriptions.groups().into_iter().chain(self.metric_filters.groups()) {
-            if !seen.contains(&gone) {
-                self.subscriptions.set(&gone, &[]);
-                self.metric_filters.set(&gone, &[]);
+        let read = || async { self.client().await?.query("SELECT name, meta FROM log_groups", &[]).await.map_err(pg_error) };
+        let apply = |rows: Vec<tokio_postgres::Row>, valid: &dyn Fn() -> bool| {
+            let _filters = self.filters.lock().unwrap_or_else(|p| p.into_inner());
+            if !valid() {
+                return false;
             }
-        }
-        Ok(())
+            let mut seen = HashSet::new();
+            for row in rows {
+                let name: String = row.get(0);
+                let meta = meta_of(row.get(1));
+                self.subscriptions.set(&name, &meta.subscription_filters);
+                self.metric_filters.set(&name, &meta.metric_filters);
+                seen.insert(name);
+            }
+            for gone in self.subscriptions.groups().into_iter().chain(self.metric_filters.groups()) {
+                if !seen.contains(&gone) {
+                    self.subscriptions.set(&gone, &[]);
+                    self.metric_filters.set(&gone, &[]);
+                }
+            }
+            true
+        };
+        self.mirror.reload(read, apply).await
+    }
+
+    /// Sets a group's filters here (after a change of this node's committed).
+    fn set_filters(&self, group: &str, subscriptions: &[SubscriptionFilter], metric_filters: &[MetricFilter]) {
+        let _filters = self.filters.lock().unwrap_or_else(|p| p.into_inner());
+        self.subscriptions.set(group, subscriptions);
+        self.metric_filters.set(group, metric_filters);
     }
 
     /// Makes the partitions of `days` that are missing (another node may be making them too).
@@ -277,11 +341,16 @@ impl Shared {
 
     /// The writer thread of a shared store: takes the lines sent, a batch at a time, spools
     /// them, and writes each batch in one transaction; a batch the database refused is tried
-    /// again (the lines keep coming in meanwhile, up to [`MAX_PENDING_LINES`] in memory).
+    /// again (the lines keep coming in meanwhile; past [`MAX_PENDING_LINES`] or
+    /// [`MAX_PENDING_BYTES`] the spool's segment is sealed with them and shipped later).
     pub(crate) fn write_lines(self: Arc<Self>, spool_dir: std::path::PathBuf, mut rx: tokio::sync::mpsc::UnboundedReceiver<Command>) {
         let mut spool = Spool::new(&spool_dir);
+        let mut sealed: Vec<std::path::PathBuf> = Vec::new();
         let mut known_days: HashSet<i64> = HashSet::new();
         let mut pending: Vec<Line> = Vec::new();
+        let (mut pending_bytes, mut unspooled) = (0usize, 0usize);
+        // Where the last batch written ends in the segment.
+        let mut last_shipped = 0u64;
         let mut fresh: Vec<Line> = Vec::new();
         let mut waiters = Vec::new();
         let mut open = true;
@@ -303,31 +372,58 @@ impl Shared {
                 }
             }
             if !fresh.is_empty() {
-                spool.append(&fresh);
+                if !spool.append(&fresh) {
+                    unspooled += fresh.len();
+                }
+                pending_bytes += fresh.iter().map(|l| l.3.len()).sum::<usize>();
                 pending.append(&mut fresh);
             }
-            if pending.len() > MAX_PENDING_LINES {
-                let drop = pending.len() - MAX_PENDING_LINES;
-                tracing::warn!("the log database is unreachable: {drop} lines wait in the spool only, for the next start");
-                pending.drain(..drop);
+            if pending.len() > MAX_PENDING_LINES || pending_bytes > MAX_PENDING_BYTES {
+                // The segment keeps them (from its last shipped offset on); memory lets go.
+                tracing::warn!(
+                    "the log database is unreachable: {} lines wait in the spool, {unspooled} that could not be spooled are lost",
+                    pending.len() - unspooled
+                );
+                sealed.push(spool.seal());
+                last_shipped = 0;
+                pending.clear();
+                (pending_bytes, unspooled) = (0, 0);
             }
             if !pending.is_empty() {
-                match self.block_on(self.append_batch(&pending, &spool, &mut known_days)) {
-                    Ok(()) => pending.clear(),
+                let written = match self.block_on(self.append_batch(&pending, &spool.segment, spool.len, &mut known_days)) {
+                    Ok(()) => true,
+                    // A commit whose answer was lost may have landed: then it is not repeated.
                     Err(e) => {
-                        tracing::warn!("writing {} log lines: {e} (trying again)", pending.len());
-                        // Waiters are answered anyway: a flush does not wait for the database.
-                        for w in waiters.drain(..) {
-                            let _ = w.send(());
+                        (unspooled == 0 && spool.len > last_shipped && self.block_on(self.landed(&spool))) || {
+                            tracing::warn!("writing {} log lines: {e} (trying again)", pending.len());
+                            false
                         }
-                        std::thread::sleep(std::time::Duration::from_secs(1));
-                        continue;
                     }
+                };
+                if !written {
+                    // Waiters are answered anyway: a flush does not wait for the database.
+                    for w in waiters.drain(..) {
+                        let _ = w.send(());
+                    }
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    continue;
                 }
+                pending.clear();
+                (pending_bytes, unspooled) = (0, 0);
+                last_shipped = spool.len;
                 if spool.len >= SEGMENT_BYTES {
+                    last_shipped = 0;
                     let done = spool.rotate();
                     self.block_on(self.forget_segment(&done));
                 }
+                // The database is back: what sealed segments kept goes now.
+                sealed.retain(|path| match self.block_on(self.recover_segment(path, &mut known_days)) {
+                    Ok(()) => false,
+                    Err(e) => {
+                        tracing::warn!("log spool {}: {e} (trying again)", path.display());
+                        true
+                    }
+                });
             }
             for w in waiters.drain(..) {
                 let _ = w.send(());
@@ -335,13 +431,28 @@ impl Shared {
             std::thread::sleep(BATCH_PAUSE);
         }
         // Stopping with everything written: the segment is not needed at the next start.
-        if pending.is_empty() {
+        if pending.is_empty() && !spool.broken {
             let done = spool.rotate();
             self.block_on(self.forget_segment(&done));
         }
         for w in waiters {
             let _ = w.send(());
         }
+    }
+
+    /// Whether the segment's row says everything spooled so far is written (asked after a
+    /// failed commit whose lines are all in the spool, past what was written before).
+    async fn landed(&self, spool: &Spool) -> bool {
+        let shipped = async {
+            let row = self
+                .client()
+                .await?
+                .query_opt("SELECT shipped FROM log_spool WHERE segment = $1", &[&spool.segment])
+                .await
+                .map_err(pg_error)?;
+            Ok::<_, LogError>(row.map(|r| r.get::<_, i64>(0)))
+        };
+        !spool.broken && matches!(shipped.await, Ok(Some(n)) if u64::try_from(n).is_ok_and(|n| n >= spool.len))
     }
 
     async fn forget_segment(&self, segment: &str) {
@@ -359,60 +470,66 @@ impl Shared {
         let mut known_days = HashSet::new();
         for entry in entries.flatten() {
             let path = entry.path();
-            let Some(segment) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".jsonl")).map(str::to_string) else {
-                continue;
-            };
-            let shipped: i64 = self
-                .client()
-                .await?
-                .query_opt("SELECT shipped FROM log_spool WHERE segment = $1", &[&segment])
-                .await
-                .map_err(pg_error)?
-                .map_or(0, |r| r.get(0));
-            let text = std::fs::read(&path)?;
-            let mut at = usize::try_from(shipped).unwrap_or(usize::MAX).min(text.len());
-            let mut shipped_now = 0;
-            while at < text.len() {
-                let mut lines = Vec::new();
-                let mut end = at;
-                for raw in text[at..].split_inclusive(|b| *b == b'\n') {
-                    if !raw.ends_with(b"\n") {
-                        break; // a torn last line: the rest of it never came
-                    }
-                    end += raw.len();
-                    if let Ok(l) = serde_json::from_slice::<SpoolLine>(raw) {
-                        lines.push((Arc::from(&*l.g), Arc::from(&*l.s), l.t, l.m.into_owned()));
-                    }
-                    if lines.len() == RECOVER_CHUNK {
-                        break;
-                    }
-                }
-                if end == at {
-                    break;
-                }
-                let chunk = Spool { dir: dir.to_path_buf(), segment: segment.clone(), file: None, len: end as u64 };
-                self.append_batch(&lines, &chunk, &mut known_days).await?;
-                shipped_now += lines.len();
-                at = end;
+            if path.extension().is_some_and(|e| e == "jsonl") {
+                self.recover_segment(&path, &mut known_days).await?;
             }
-            if shipped_now > 0 {
-                tracing::info!("log spool {}: {shipped_now} lines of an earlier run written", path.display());
-            }
-            std::fs::remove_file(&path)?;
-            self.forget_segment(&segment).await;
         }
+        Ok(())
+    }
+
+    /// Ships one segment's lines past its recorded offset (read a chunk at a time; a torn
+    /// last line is left out), advancing the offset with each chunk, then deletes it.
+    async fn recover_segment(&self, path: &std::path::Path, known_days: &mut HashSet<i64>) -> Result<(), LogError> {
+        use std::io::{BufRead, Seek};
+        let Some(segment) = path.file_stem().and_then(|n| n.to_str()).map(str::to_string) else { return Ok(()) };
+        let shipped: i64 = self
+            .client()
+            .await?
+            .query_opt("SELECT shipped FROM log_spool WHERE segment = $1", &[&segment])
+            .await
+            .map_err(pg_error)?
+            .map_or(0, |r| r.get(0));
+        let mut reader = std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?);
+        let mut at = reader.seek(std::io::SeekFrom::Start(u64::try_from(shipped).unwrap_or(0)))?;
+        let (mut shipped_now, mut raw) = (0, Vec::new());
+        loop {
+            let mut lines = Vec::new();
+            let mut end = at;
+            while lines.len() < RECOVER_CHUNK {
+                raw.clear();
+                let n = reader.read_until(b'\n', &mut raw)?;
+                if n == 0 || !raw.ends_with(b"\n") {
+                    break; // the end, or a torn last line: the rest of it never came
+                }
+                end += n as u64;
+                if let Ok(l) = serde_json::from_slice::<SpoolLine>(&raw) {
+                    lines.push((Arc::from(&*l.g), Arc::from(&*l.s), l.t, l.m.into_owned()));
+                }
+            }
+            if end == at {
+                break;
+            }
+            self.append_batch(&lines, &segment, end, known_days).await?;
+            shipped_now += lines.len();
+            at = end;
+        }
+        if shipped_now > 0 {
+            tracing::info!("log spool {}: {shipped_now} lines written from it", path.display());
+        }
+        std::fs::remove_file(path)?;
+        self.forget_segment(&segment).await;
         Ok(())
     }
 
     /// Lambda's lines of one batch, in one relaxed transaction: groups and streams made as
     /// needed, the events, and the streams' figures.
-    async fn append_batch(&self, lines: &[Line], spool: &Spool, known_days: &mut HashSet<i64>) -> Result<(), LogError> {
+    async fn append_batch(&self, lines: &[Line], segment: &str, shipped: u64, known_days: &mut HashSet<i64>) -> Result<(), LogError> {
         let days: HashSet<i64> = lines.iter().map(|l| l.2.div_euclid(DAY_MS)).filter(|d| !known_days.contains(d)).collect();
         if !days.is_empty() {
             self.ensure_partitions(&days).await?;
             known_days.extend(days);
         }
-        let written = self.insert_batch(lines, spool).await;
+        let written = self.insert_batch(lines, segment, shipped).await;
         if written.is_err() {
             // Perhaps a day's partition dropped by another node's sweep: made again next time.
             known_days.clear();
@@ -420,7 +537,8 @@ impl Shared {
         written
     }
 
-    async fn insert_batch(&self, lines: &[Line], spool: &Spool) -> Result<(), LogError> {
+    /// (`shipped`: where the lines end in the spool's `segment`, recorded with them.)
+    async fn insert_batch(&self, lines: &[Line], segment: &str, shipped: u64) -> Result<(), LogError> {
         // The lines by stream, in order within each; streams in a fixed order (no two
         // batches lock them in opposite orders).
         let mut by_stream: BTreeMap<(&str, &str), StreamLines> = BTreeMap::new();
@@ -439,10 +557,10 @@ impl Shared {
             }
             insert_events(&tx, group, stream, times, messages, now, true).await?;
         }
-        let shipped = i64::try_from(spool.len).unwrap_or(i64::MAX);
+        let shipped = i64::try_from(shipped).unwrap_or(i64::MAX);
         tx.execute(
             "INSERT INTO log_spool (segment, shipped) VALUES ($1, $2) ON CONFLICT (segment) DO UPDATE SET shipped = $2",
-            &[&spool.segment, &shipped],
+            &[&segment, &shipped],
         )
         .await
         .map_err(pg_error)?;
@@ -491,6 +609,7 @@ impl Shared {
     }
 
     pub(crate) fn delete_group(&self, group: &str) -> Result<(), LogError> {
+        let _change = self.mirror.change();
         self.block_on(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg_error)?;
@@ -501,8 +620,7 @@ impl Shared {
             tx.execute("DELETE FROM log_events WHERE group_name = $1", &[&group]).await.map_err(pg_error)?;
             tx.commit().await.map_err(pg_error)
         })?;
-        self.subscriptions.set(group, &[]);
-        self.metric_filters.set(group, &[]);
+        self.set_filters(group, &[], &[]);
         Ok(())
     }
 
@@ -544,6 +662,7 @@ impl Shared {
 
     /// Changes what is set on a group (`change` may refuse), then this node's filters.
     pub(crate) fn change_meta(&self, group: &str, change: impl FnOnce(&mut GroupMeta) -> Result<(), LogError>) -> Result<(), LogError> {
+        let _change = self.mirror.change();
         let meta = self.block_on(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg_error)?;
@@ -558,8 +677,7 @@ impl Shared {
             tx.commit().await.map_err(pg_error)?;
             Ok::<_, LogError>(meta)
         })?;
-        self.subscriptions.set(group, &meta.subscription_filters);
-        self.metric_filters.set(group, &meta.metric_filters);
+        self.set_filters(group, &meta.subscription_filters, &meta.metric_filters);
         Ok(())
     }
 
@@ -802,7 +920,11 @@ impl Shared {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
         let old = tx
-            .query("SELECT name, last_event FROM log_streams WHERE group_name = $1 AND first_event < $2 FOR UPDATE", &[&group, &cutoff])
+            .query(
+                "SELECT name, last_event FROM log_streams WHERE group_name = $1 AND first_event < $2
+                 ORDER BY name COLLATE \"C\" FOR UPDATE",
+                &[&group, &cutoff],
+            )
             .await
             .map_err(pg_error)?;
         if old.is_empty() {
@@ -831,9 +953,11 @@ impl Shared {
         tx.commit().await.map_err(pg_error)
     }
 
-    /// Drops the day partitions that ended more than a day before `now` and hold nothing
-    /// (each under an exclusive lock, so no write lands in one being dropped; one that is
-    /// busy is left for the next sweep).
+    /// Drops the day partitions that ended more than a day before `now` and hold nothing:
+    /// each in a transaction that locks the parent table, then the partition (the order
+    /// every query takes them in, so no deadlock), waiting at most `DROP_LOCK_WAIT` for
+    /// them (queries queue behind the wait, so it is short; a busy table is left for the
+    /// next sweep); no write lands in a partition being dropped.
     async fn drop_empty_partitions(&self, now: i64) -> Result<(), LogError> {
         let mut client = self.client().await?;
         let names: Vec<String> = client
@@ -853,7 +977,13 @@ impl Shared {
                 continue;
             }
             let tx = client.transaction().await.map_err(pg_error)?;
-            if let Err(e) = tx.batch_execute(&format!("LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE NOWAIT")).await {
+            let locked = tx
+                .batch_execute(&format!(
+                    "SET LOCAL lock_timeout = '{}ms'; LOCK TABLE log_events IN ACCESS EXCLUSIVE MODE; LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE",
+                    DROP_LOCK_WAIT.as_millis()
+                ))
+                .await;
+            if let Err(e) = locked {
                 tracing::debug!("log partition {name} is busy: {e}");
                 continue;
             }

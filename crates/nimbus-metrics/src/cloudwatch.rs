@@ -343,6 +343,8 @@ pub struct MetricStore {
     dropping: std::sync::atomic::AtomicBool,
     /// When expired datapoints were last dropped (ms; a sweep reads every series).
     swept_ms: std::sync::atomic::AtomicI64,
+    /// Keeps reloads of the alarms (a shared store) from undoing this node's own changes.
+    mirror: nimbus_store::pg::Mirror,
 }
 
 /// The most series × minutes (or seconds) held in memory between two flushes (of the server's
@@ -492,6 +494,7 @@ impl MetricStore {
             pending_fine: Mutex::new(HashMap::new()),
             dropping: Default::default(),
             swept_ms: Default::default(),
+            mirror: Default::default(),
         })
     }
 
@@ -508,6 +511,7 @@ impl MetricStore {
             pending_fine: Mutex::new(HashMap::new()),
             dropping: Default::default(),
             swept_ms: Default::default(),
+            mirror: Default::default(),
         });
         if let Db::Shared(pg) = &store.db {
             let what = "the metric alarms".to_string();
@@ -522,10 +526,24 @@ impl MetricStore {
     /// Reads the alarms again (another node changed one).
     async fn reload_alarms(&self) -> Result<(), String> {
         if let Db::Shared(pg) = &self.db {
-            let alarms = pg.alarms().await?;
-            *self.alarms_lock() = alarms;
+            let apply = |alarms, valid: &dyn Fn() -> bool| {
+                let mut mine = self.alarms_lock();
+                valid() && {
+                    *mine = alarms;
+                    true
+                }
+            };
+            self.mirror.reload(|| pg.alarms(), apply).await?;
         }
         Ok(())
+    }
+
+    /// The server evaluates the alarms every `every`: with a shared store the evaluator's
+    /// lease outlasts three evaluations, so one node keeps evaluating.
+    pub fn evaluate_every(&self, every: std::time::Duration) {
+        if let Db::Shared(pg) = &self.db {
+            pg.evaluate_every(every);
+        }
     }
 
     /// Hands the alarms' evaluation to another node (this one stops).
@@ -571,6 +589,7 @@ impl MetricStore {
 
     /// PutMetricAlarm: creates or replaces `alarm`; a replaced one keeps its state.
     pub async fn put_alarm(&self, mut alarm: Alarm) -> Result<(), String> {
+        let _change = self.mirror.change();
         let existed = if let Some(old) = self.alarms_lock().get(&alarm.name) {
             alarm.state = old.state.clone();
             alarm.state_reason = old.state_reason.clone();
@@ -652,6 +671,7 @@ impl MetricStore {
 
     /// DeleteAlarms: the names that do not exist, if any (nothing is deleted then).
     pub async fn delete_alarms(&self, names: Vec<String>) -> Result<Vec<String>, String> {
+        let _change = self.mirror.change();
         let unknown: Vec<String> = {
             let alarms = self.alarms_lock();
             names.iter().filter(|n| !alarms.contains_key(*n)).cloned().collect()
@@ -674,6 +694,7 @@ impl MetricStore {
 
     /// Enables or disables the actions of the named alarms (unknown names are skipped).
     pub async fn set_actions_enabled(&self, names: &[String], enabled: bool) -> Result<(), String> {
+        let _change = self.mirror.change();
         let changed: Vec<Alarm> = {
             let mut alarms = self.alarms_lock();
             let mut changed = Vec::new();
@@ -703,6 +724,7 @@ impl MetricStore {
         reason: &str,
         now_ms: i64,
     ) -> Result<Option<(Alarm, Option<String>)>, String> {
+        let _change = self.mirror.change();
         let (alarm, old, old_reason) = {
             let mut alarms = self.alarms_lock();
             let Some(a) = alarms.get_mut(name) else { return Ok(None) };
@@ -891,7 +913,15 @@ impl MetricStore {
         let db = match &self.db {
             Db::Local(db) => db,
             Db::Shared(pg) => {
-                pg.write(false, by_grain(pending, fine)).await?;
+                let points = by_grain(pending, fine);
+                if let Err(e) = pg.write(false, points.clone()).await {
+                    // Kept for the next flush (the database may be back by then).
+                    for (grain, slot, values) in points {
+                        let pending = if grain == Grain::Minute { &self.pending } else { &self.pending_fine };
+                        pending.lock().unwrap_or_else(|p| p.into_inner()).entry(slot).or_default().merge(&values);
+                    }
+                    return Err(e);
+                }
                 if sweep {
                     pg.sweep(oldest, now_ms - FINE_RETENTION_MS, now_ms - HISTORY_RETENTION_MS).await?;
                 }

@@ -63,8 +63,9 @@ CREATE TABLE metric_evaluator (id INTEGER PRIMARY KEY CHECK (id = 1), node TEXT 
 /// The table whose announcements say an alarm changed.
 const TABLES: &[&str] = &["metric_alarms"];
 
-/// How long a node evaluates the alarms after it last took the lease: another node takes
-/// over this long after the evaluator stops renewing (it renews at every evaluation).
+/// How long a node evaluates the alarms after it last took the lease, at least: another node
+/// takes over this long after the evaluator stops renewing (it renews at every evaluation;
+/// the lease is three evaluation intervals when that is longer, `MetricStore::evaluate_every`).
 pub const EVALUATOR_LEASE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The table of a grain's datapoints.
@@ -81,6 +82,8 @@ const STATE_FIELDS: [&str; 4] = ["state", "state_reason", "state_updated_ms", "s
 pub(crate) struct PgMetrics {
     db: PgDatabase,
     url: String,
+    /// The evaluator's lease, in milliseconds.
+    lease_ms: std::sync::atomic::AtomicU64,
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -111,7 +114,8 @@ impl PgMetrics {
         let node = format!("nimbus-metrics-{}", uuid::Uuid::new_v4().simple());
         let db = PgDatabase::open(url, account, &node).await.map_err(err)?;
         db.migrate(&SCHEMA).await.map_err(err)?;
-        Ok(PgMetrics { db, url: url.to_string() })
+        let lease_ms = std::sync::atomic::AtomicU64::new(EVALUATOR_LEASE.as_millis() as u64);
+        Ok(PgMetrics { db, url: url.to_string(), lease_ms })
     }
 
     /// Calls `on` after another node changed an alarm (and when the feed first listens or
@@ -338,10 +342,16 @@ impl PgMetrics {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
     }
 
+    /// The alarms are evaluated every `every`: the lease outlasts three evaluations.
+    pub(crate) fn evaluate_every(&self, every: std::time::Duration) {
+        let ms = (every.as_millis() as u64).saturating_mul(3).max(EVALUATOR_LEASE.as_millis() as u64);
+        self.lease_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Whether this node evaluates the alarms now: it takes the evaluator's lease if it is
     /// free or lapsed, or renews its own.
     pub(crate) async fn lead(&self) -> Result<bool, String> {
-        let lease = format!("{} seconds", EVALUATOR_LEASE.as_secs());
+        let lease = format!("{} milliseconds", self.lease_ms.load(std::sync::atomic::Ordering::Relaxed));
         let row = self
             .client()
             .await?

@@ -295,6 +295,57 @@ pub fn watch_tables<T: Send + Sync + 'static>(
     });
 }
 
+/// Keeps a node's reloads of a mirrored store from undoing its own changes: a reload that
+/// read the database before a local change committed must not be applied after it (the
+/// node ignores its own announcements, so nothing would correct it). Local changes hold a
+/// [`MirrorChange`] from before their commit until their mirror is updated; a reload reads,
+/// then applies only if no local change was made or is under way meanwhile, else reads again.
+#[derive(Default)]
+pub struct Mirror {
+    changes: std::sync::atomic::AtomicU64,
+    busy: std::sync::atomic::AtomicU64,
+}
+
+/// A local change to a mirrored store under way (see [`Mirror`]).
+pub struct MirrorChange<'a>(&'a Mirror);
+
+impl Drop for MirrorChange<'_> {
+    fn drop(&mut self) {
+        self.0.changes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Mirror {
+    /// Marks a local change under way until the guard goes.
+    pub fn change(&self) -> MirrorChange<'_> {
+        self.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        MirrorChange(self)
+    }
+
+    /// Reads with `read`, then hands what it read to `apply` with a check to make under the
+    /// mirror's lock (true: no local change happened or is under way since the read began);
+    /// `apply` returns whether it applied, and the read is made again until it did.
+    pub async fn reload<T, E, F: std::future::Future<Output = Result<T, E>>>(
+        &self,
+        mut read: impl FnMut() -> F,
+        mut apply: impl FnMut(T, &dyn Fn() -> bool) -> bool,
+    ) -> Result<(), E> {
+        use std::sync::atomic::Ordering::SeqCst;
+        loop {
+            let before = self.changes.load(SeqCst);
+            if self.busy.load(SeqCst) > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+            let read = read().await?;
+            if apply(read, &|| self.busy.load(SeqCst) == 0 && self.changes.load(SeqCst) == before) {
+                return Ok(());
+            }
+        }
+    }
+}
+
 /// How long a failed reload waits before it tries again.
 const RELOAD_RETRY: Duration = Duration::from_secs(1);
 
@@ -576,6 +627,39 @@ pub mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reload whose read began before a local change (and read the store without it) is
+    /// not applied: it reads again; one with no local change meanwhile is applied at once.
+    #[tokio::test]
+    async fn a_reload_never_undoes_a_local_change() {
+        let mirror = Mirror::default();
+        let state = std::sync::Mutex::new(0);
+        let store = std::sync::atomic::AtomicI32::new(1);
+        let reads = std::sync::atomic::AtomicUsize::new(0);
+        let read = || async {
+            let seen = store.load(std::sync::atomic::Ordering::SeqCst);
+            if reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                // Meanwhile, a local change commits 2 and sets it here.
+                let _change = mirror.change();
+                store.store(2, std::sync::atomic::Ordering::SeqCst);
+                *state.lock().unwrap() = 2;
+            }
+            Ok::<_, ()>(seen)
+        };
+        let apply = |v, valid: &dyn Fn() -> bool| {
+            let mut s = state.lock().unwrap();
+            valid() && {
+                *s = v;
+                true
+            }
+        };
+        mirror.reload(read, apply).await.unwrap();
+        assert_eq!((*state.lock().unwrap(), reads.load(std::sync::atomic::Ordering::SeqCst)), (2, 2));
+        // Nothing local meanwhile: one read, applied.
+        store.store(3, std::sync::atomic::Ordering::SeqCst);
+        mirror.reload(|| async { Ok::<_, ()>(store.load(std::sync::atomic::Ordering::SeqCst)) }, apply).await.unwrap();
+        assert_eq!(*state.lock().unwrap(), 3);
+    }
 
     #[test]
     fn urls_are_shown_without_their_password() {

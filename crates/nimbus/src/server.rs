@@ -1245,6 +1245,7 @@ impl Shared {
         {
             // Metric alarms are evaluated on the stored metrics; state changes notify their
             // SNS actions.
+            metric_store.evaluate_every(self.alarm_interval);
             let (store, topics) = (Arc::downgrade(&metric_store), Arc::downgrade(&topics));
             let (region, account, every) = (self.region.clone(), account.to_string(), self.alarm_interval);
             tokio::spawn(async move {
