@@ -78,6 +78,10 @@ def test_a_database_outage_fails_what_needs_it_and_heals(server_factory, tmp_pat
         return bool(events)
 
     wait_for(ran_after, timeout=30, what="the event accepted after the outage to run")
+    # The lines the warm invokes printed while the database was away were kept (spooled and
+    # in memory) and written once it was back.
+    down = logs.filter_log_events(logGroupName="/aws/lambda/steady", filterPattern='"RAN down"')["events"]
+    assert sorted(e["message"].split()[1] for e in down) == ["down0", "down1", "down2"]
 
 
 def test_an_unreachable_database_at_start_is_a_clear_error(server_factory, own_postgres):
