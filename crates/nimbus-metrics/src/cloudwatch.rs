@@ -487,15 +487,19 @@ impl MetricStore {
             },
             internal,
         )?;
-        Ok(MetricStore {
-            db: Db::Local(db),
+        Ok(MetricStore::with(Db::Local(db), alarms))
+    }
+
+    fn with(db: Db, alarms: BTreeMap<String, Alarm>) -> MetricStore {
+        MetricStore {
+            db,
             alarms: Mutex::new(alarms),
             pending: Mutex::new(HashMap::new()),
             pending_fine: Mutex::new(HashMap::new()),
             dropping: Default::default(),
             swept_ms: Default::default(),
             mirror: Default::default(),
-        })
+        }
     }
 
     /// The store of nodes that share the PostgreSQL database at `url` (`account`'s schema):
@@ -504,15 +508,7 @@ impl MetricStore {
     pub async fn open_shared(url: &str, account: &str) -> Result<std::sync::Arc<MetricStore>, String> {
         let pg = crate::shared::PgMetrics::open(url, account).await?;
         let alarms = pg.alarms().await?;
-        let store = std::sync::Arc::new(MetricStore {
-            db: Db::Shared(pg),
-            alarms: Mutex::new(alarms),
-            pending: Mutex::new(HashMap::new()),
-            pending_fine: Mutex::new(HashMap::new()),
-            dropping: Default::default(),
-            swept_ms: Default::default(),
-            mirror: Default::default(),
-        });
+        let store = std::sync::Arc::new(MetricStore::with(Db::Shared(pg), alarms));
         if let Db::Shared(pg) = &store.db {
             let what = "the metric alarms".to_string();
             let reload = nimbus_store::pg::reloader(std::sync::Arc::downgrade(&store), what, |s: std::sync::Arc<MetricStore>| async move {
