@@ -1030,6 +1030,14 @@ impl Shared {
             StoreAt::Embedded => LogStore::open(&data.logs()).context("opening the log store")?,
             // With a shared store every node's lines are in PostgreSQL, read by any node.
             StoreAt::Postgres(url, _) => {
+                // (the spool is the shared store's own; any other entry is an earlier run's files)
+                let files = std::fs::read_dir(data.logs()).map(|d| d.flatten().any(|e| e.file_name() != "spool")).unwrap_or(false);
+                if files {
+                    tracing::warn!(
+                        "{} is not read: with --store postgres:// the logs of account {account} are in PostgreSQL",
+                        data.logs().display()
+                    );
+                }
                 LogStore::open_shared(&data.logs(), url, account).await.map_err(|e| anyhow!("opening the log store: {e}"))?
             }
         };
@@ -1073,9 +1081,17 @@ impl Shared {
             StoreAt::Embedded => {
                 Arc::new(nimbus_metrics::cloudwatch::MetricStore::open(&data.root().join("metrics.db")).map_err(|e| anyhow!(e))?)
             }
-            StoreAt::Postgres(url, _) => nimbus_metrics::cloudwatch::MetricStore::open_shared(url, account)
-                .await
-                .map_err(|e| anyhow!("opening the metric store: {e}"))?,
+            StoreAt::Postgres(url, _) => {
+                if data.root().join("metrics.db").exists() {
+                    tracing::warn!(
+                        "{} is not read: with --store postgres:// the metrics and alarms of account {account} are in PostgreSQL",
+                        data.root().join("metrics.db").display()
+                    );
+                }
+                nimbus_metrics::cloudwatch::MetricStore::open_shared(url, account)
+                    .await
+                    .map_err(|e| anyhow!("opening the metric store: {e}"))?
+            }
         };
         invoker.record_into(metric_store.clone());
         {
