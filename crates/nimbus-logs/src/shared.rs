@@ -81,9 +81,13 @@ const MAX_PENDING_BYTES: usize = 64 << 20;
 /// A spool segment this long, all of it in the database, is deleted and a new one begun.
 const SEGMENT_BYTES: u64 = 4 << 20;
 
-/// How long the writer waits after a batch before taking the next one: a batch is a few
-/// round trips to the database whatever its size, so under load they are gathered for longer
-/// than on disk (lines reach the database this much later; a read flushes first).
+/// How often the writer takes the lines sent: they are spooled at once (a line in the spool
+/// survives a kill, as the on-disk store's lines do), so the pause is as short as on disk.
+const SPOOL_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// How often spooled lines go to the database: a batch is a few round trips whatever its
+/// size, so under load they are gathered for longer (lines reach the database this much
+/// later; a read, which flushes first, does not wait for it).
 const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// How long dropping an empty day's partition waits for the tables' locks.
@@ -173,30 +177,28 @@ impl Spool {
         }
     }
 
-    /// Ends the segment (everything in it is in the database): its file goes.
-    fn rotate(&mut self) -> String {
-        self.file = None;
-        if let Err(e) = std::fs::remove_file(self.path()) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!("log spool {}: {e}", self.path().display());
-            }
-        }
-        self.begin_next()
-    }
-
-    /// Ends the segment keeping its file (what is past its recorded offset is shipped by
-    /// [`Shared::recover_segment`]); returns its path.
-    fn seal(&mut self) -> std::path::PathBuf {
+    /// Ends the segment and begins the next; returns the ended one's name and path (the
+    /// shipper deletes it once what it holds is written).
+    fn end(&mut self) -> (String, std::path::PathBuf) {
         self.file = None;
         let path = self.path();
-        self.begin_next();
-        path
-    }
-
-    fn begin_next(&mut self) -> String {
         self.len = 0;
-        std::mem::replace(&mut self.segment, uuid::Uuid::new_v4().simple().to_string())
+        let segment = std::mem::replace(&mut self.segment, uuid::Uuid::new_v4().simple().to_string());
+        (segment, path)
     }
+}
+
+/// What the spooling thread hands the shipping thread, in order.
+enum Ship {
+    /// Lines to write, with where they end in their segment (`spooled`: all of them are in it).
+    Batch { lines: Vec<Line>, bytes: usize, segment: String, end: u64, spooled: bool },
+    /// Answered once what came before is written (or given up for now).
+    Flush(std::sync::mpsc::SyncSender<()>),
+    /// A segment ended: deleted once what came before is written.
+    Ended(String, std::path::PathBuf),
+    /// A segment sealed past the memory caps: its batches still queued are skipped, and what
+    /// its file holds past its recorded offset is written from the file.
+    Sealed(String, std::path::PathBuf),
 }
 
 pub(crate) struct Shared {
@@ -208,6 +210,9 @@ pub(crate) struct Shared {
     /// lock both take to set them.
     mirror: pg::Mirror,
     filters: std::sync::Mutex<()>,
+    /// The day partitions known to exist (forgotten after a failed write: another node's
+    /// sweep may have dropped one).
+    days: std::sync::Mutex<HashSet<i64>>,
 }
 
 fn db_error(e: impl std::fmt::Display) -> LogError {
@@ -262,10 +267,11 @@ impl Shared {
             metric_filters,
             mirror: Default::default(),
             filters: Default::default(),
+            days: Default::default(),
         });
         shared.reload().await?;
         let now = now_ms();
-        shared.ensure_partitions(&[now.div_euclid(DAY_MS), now.div_euclid(DAY_MS) + 1].into_iter().collect()).await?;
+        shared.ensure_partitions([now, now + DAY_MS]).await?;
         let what = format!("the log groups of {}", db.schema());
         let on = pg::reloader(Arc::downgrade(&shared), what, |s: Arc<Shared>| async move { s.reload().await });
         pg::watch_tables(Arc::downgrade(&shared), url.to_string(), db, TABLES, on);
@@ -314,10 +320,18 @@ impl Shared {
         self.metric_filters.set(group, metric_filters);
     }
 
-    /// Makes the partitions of `days` that are missing (another node may be making them too).
-    async fn ensure_partitions(&self, days: &HashSet<i64>) -> Result<(), LogError> {
+    /// Makes the partitions of the days of `times` that are not known to exist (another node
+    /// may be making them too).
+    async fn ensure_partitions(&self, times: impl IntoIterator<Item = i64>) -> Result<(), LogError> {
+        let missing: HashSet<i64> = {
+            let known = self.days.lock().unwrap_or_else(|p| p.into_inner());
+            times.into_iter().map(|t| t.div_euclid(DAY_MS)).filter(|d| !known.contains(d)).collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
         let client = self.client().await?;
-        for &day in days {
+        for &day in &missing {
             let sql = format!(
                 "CREATE TABLE IF NOT EXISTS {} PARTITION OF log_events FOR VALUES FROM ({}) TO ({})",
                 partition(day),
@@ -334,28 +348,47 @@ impl Shared {
                 }
             }
         }
+        self.days.lock().unwrap_or_else(|p| p.into_inner()).extend(missing);
         Ok(())
+    }
+
+    /// After a failed write: a day's partition may have been dropped by another node's
+    /// sweep, so each is made again (if missing) before the next write into it.
+    fn forget_partitions(&self) {
+        self.days.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     // ---- the writer thread ---------------------------------------------------------
 
-    /// The writer thread of a shared store: takes the lines sent, a batch at a time, spools
-    /// them, and writes each batch in one transaction; a batch the database refused is tried
-    /// again (the lines keep coming in meanwhile; past [`MAX_PENDING_LINES`] or
-    /// [`MAX_PENDING_BYTES`] the spool's segment is sealed with them and shipped later).
+    /// The writer of a shared store: this thread takes the lines sent every few
+    /// milliseconds and spools them at once (so a killed node loses no more than the
+    /// on-disk store would), and every [`BATCH_PAUSE`] hands what it spooled to a shipping
+    /// thread that writes each batch in one transaction, retrying a refused one (past
+    /// [`MAX_PENDING_LINES`] or [`MAX_PENDING_BYTES`] waiting, the segment is sealed with the
+    /// lines and memory lets go of them: they are written from the file later).
     pub(crate) fn write_lines(self: Arc<Self>, spool_dir: std::path::PathBuf, mut rx: tokio::sync::mpsc::UnboundedReceiver<Command>) {
+        let (ship, shipped) = std::sync::mpsc::channel::<Ship>();
+        let waiting = Arc::new((std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0)));
+        let sealed: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
+        let shipper = {
+            let (me, waiting, sealed) = (self.clone(), waiting.clone(), sealed.clone());
+            std::thread::Builder::new().name("nimbus-log-shipper".into()).spawn(move || me.ship_lines(shipped, &waiting, &sealed))
+        };
+        let shipper = match shipper {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("the log writer cannot start its shipping thread: {e}");
+                return;
+            }
+        };
         let mut spool = Spool::new(&spool_dir);
-        let mut sealed: Vec<std::path::PathBuf> = Vec::new();
-        let mut known_days: HashSet<i64> = HashSet::new();
-        let mut pending: Vec<Line> = Vec::new();
-        let (mut pending_bytes, mut unspooled) = (0usize, 0usize);
-        // Where the last batch written ends in the segment.
-        let mut last_shipped = 0u64;
+        let (mut batch, mut batch_bytes, mut spooled) = (Vec::new(), 0usize, true);
         let mut fresh: Vec<Line> = Vec::new();
         let mut waiters = Vec::new();
         let mut open = true;
-        while open || !pending.is_empty() {
-            if pending.is_empty() {
+        let mut handed_at = std::time::Instant::now();
+        while open {
+            if batch.is_empty() {
                 match rx.blocking_recv() {
                     Some(cmd) => take(cmd, &mut fresh, &mut waiters),
                     None => break,
@@ -372,87 +405,103 @@ impl Shared {
                 }
             }
             if !fresh.is_empty() {
-                if !spool.append(&fresh) {
-                    unspooled += fresh.len();
-                }
-                pending_bytes += fresh.iter().map(|l| l.3.len()).sum::<usize>();
-                pending.append(&mut fresh);
+                spooled &= spool.append(&fresh);
+                batch_bytes += fresh.iter().map(|l| l.3.len()).sum::<usize>();
+                batch.append(&mut fresh);
             }
-            if pending.len() > MAX_PENDING_LINES || pending_bytes > MAX_PENDING_BYTES {
-                // The segment keeps them (from its last shipped offset on); memory lets go.
-                tracing::warn!(
-                    "the log database is unreachable: {} lines wait in the spool, {unspooled} that could not be spooled are lost",
-                    pending.len() - unspooled
-                );
-                sealed.push(spool.seal());
-                last_shipped = 0;
-                pending.clear();
-                (pending_bytes, unspooled) = (0, 0);
-            }
-            if !pending.is_empty() {
-                let written = match self.block_on(self.append_batch(&pending, &spool.segment, spool.len, &mut known_days)) {
-                    Ok(()) => true,
-                    // A commit whose answer was lost may have landed: then it is not repeated.
-                    Err(e) => {
-                        (unspooled == 0 && spool.len > last_shipped && self.block_on(self.landed(&spool))) || {
-                            tracing::warn!("writing {} log lines: {e} (trying again)", pending.len());
-                            false
-                        }
-                    }
-                };
-                if !written {
-                    // Waiters are answered anyway: a flush does not wait for the database.
-                    for w in waiters.drain(..) {
-                        let _ = w.send(());
-                    }
-                    std::thread::sleep(std::time::Duration::from_secs(1));
-                    continue;
+            if !batch.is_empty() && (handed_at.elapsed() >= BATCH_PAUSE || !waiters.is_empty() || !open) {
+                handed_at = std::time::Instant::now();
+                waiting.0.fetch_add(batch.len(), std::sync::atomic::Ordering::SeqCst);
+                waiting.1.fetch_add(batch_bytes, std::sync::atomic::Ordering::SeqCst);
+                let lines = std::mem::take(&mut batch);
+                let _ = ship.send(Ship::Batch { lines, bytes: batch_bytes, segment: spool.segment.clone(), end: spool.len, spooled });
+                (batch_bytes, spooled) = (0, true);
+                let over = waiting.0.load(std::sync::atomic::Ordering::SeqCst) > MAX_PENDING_LINES
+                    || waiting.1.load(std::sync::atomic::Ordering::SeqCst) > MAX_PENDING_BYTES;
+                if over && !spool.broken {
+                    let (segment, path) = spool.end();
+                    tracing::warn!("the log database is unreachable: lines wait in the spool ({})", path.display());
+                    sealed.lock().unwrap_or_else(|p| p.into_inner()).insert(segment.clone());
+                    let _ = ship.send(Ship::Sealed(segment, path));
+                } else if spool.len >= SEGMENT_BYTES {
+                    let (segment, path) = spool.end();
+                    let _ = ship.send(Ship::Ended(segment, path));
                 }
-                pending.clear();
-                (pending_bytes, unspooled) = (0, 0);
-                last_shipped = spool.len;
-                if spool.len >= SEGMENT_BYTES {
-                    last_shipped = 0;
-                    let done = spool.rotate();
-                    self.block_on(self.forget_segment(&done));
-                }
-                // The database is back: what sealed segments kept goes now.
-                sealed.retain(|path| match self.block_on(self.recover_segment(path, &mut known_days)) {
-                    Ok(()) => false,
-                    Err(e) => {
-                        tracing::warn!("log spool {}: {e} (trying again)", path.display());
-                        true
-                    }
-                });
             }
             for w in waiters.drain(..) {
-                let _ = w.send(());
+                let _ = ship.send(Ship::Flush(w));
             }
-            std::thread::sleep(BATCH_PAUSE);
+            std::thread::sleep(SPOOL_PAUSE);
         }
-        // Stopping with everything written: the segment is not needed at the next start.
-        if pending.is_empty() && !spool.broken {
-            let done = spool.rotate();
-            self.block_on(self.forget_segment(&done));
+        // Stopping: the last segment goes once everything in it is written.
+        if !spool.broken {
+            let (segment, path) = spool.end();
+            let _ = ship.send(Ship::Ended(segment, path));
         }
-        for w in waiters {
-            let _ = w.send(());
+        drop(ship);
+        let _ = shipper.join();
+    }
+
+    /// The shipping thread: writes the batches in order, each until it is written (or its
+    /// segment was sealed), and deletes ended segments once they are written.
+    fn ship_lines(
+        &self,
+        batches: std::sync::mpsc::Receiver<Ship>,
+        waiting: &(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize),
+        sealed: &std::sync::Mutex<HashSet<String>>,
+    ) {
+        // Where the last batch written ends, in its segment.
+        let mut last: (String, u64) = (String::new(), 0);
+        let is_sealed = |segment: &str| sealed.lock().unwrap_or_else(|p| p.into_inner()).contains(segment);
+        for ship in batches {
+            match ship {
+                Ship::Batch { lines, bytes, segment, end, spooled } => {
+                    while !is_sealed(&segment) {
+                        match self.block_on(self.append_batch(&lines, &segment, end)) {
+                            Ok(()) => break,
+                            // A commit whose answer was lost may have landed: not repeated.
+                            Err(_) if spooled && (last.0 != segment || end > last.1) && self.block_on(self.landed(&segment, end)) => break,
+                            Err(e) => {
+                                tracing::warn!("writing {} log lines: {e} (trying again)", lines.len());
+                                std::thread::sleep(std::time::Duration::from_secs(1));
+                            }
+                        }
+                    }
+                    last = (segment, end);
+                    waiting.0.fetch_sub(lines.len(), std::sync::atomic::Ordering::SeqCst);
+                    waiting.1.fetch_sub(bytes, std::sync::atomic::Ordering::SeqCst);
+                }
+                Ship::Flush(w) => {
+                    let _ = w.send(());
+                }
+                Ship::Ended(segment, path) => {
+                    if let Err(e) = std::fs::remove_file(&path) {
+                        if e.kind() != std::io::ErrorKind::NotFound {
+                            tracing::warn!("log spool {}: {e}", path.display());
+                        }
+                    }
+                    self.block_on(self.forget_segment(&segment));
+                }
+                Ship::Sealed(segment, path) => {
+                    while let Err(e) = self.block_on(self.recover_segment(&path)) {
+                        tracing::warn!("log spool {}: {e} (trying again)", path.display());
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    }
+                    sealed.lock().unwrap_or_else(|p| p.into_inner()).remove(&segment);
+                }
+            }
         }
     }
 
     /// Whether the segment's row says everything spooled so far is written (asked after a
     /// failed commit whose lines are all in the spool, past what was written before).
-    async fn landed(&self, spool: &Spool) -> bool {
+    async fn landed(&self, segment: &str, end: u64) -> bool {
         let shipped = async {
-            let row = self
-                .client()
-                .await?
-                .query_opt("SELECT shipped FROM log_spool WHERE segment = $1", &[&spool.segment])
-                .await
-                .map_err(pg_error)?;
+            let row =
+                self.client().await?.query_opt("SELECT shipped FROM log_spool WHERE segment = $1", &[&segment]).await.map_err(pg_error)?;
             Ok::<_, LogError>(row.map(|r| r.get::<_, i64>(0)))
         };
-        !spool.broken && matches!(shipped.await, Ok(Some(n)) if u64::try_from(n).is_ok_and(|n| n >= spool.len))
+        matches!(shipped.await, Ok(Some(n)) if u64::try_from(n).is_ok_and(|n| n >= end))
     }
 
     async fn forget_segment(&self, segment: &str) {
@@ -467,11 +516,10 @@ impl Shared {
     /// database) hold beyond what their rows say was written, then deletes them.
     pub(crate) async fn recover_spool(&self, dir: &std::path::Path) -> Result<(), LogError> {
         let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
-        let mut known_days = HashSet::new();
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "jsonl") {
-                self.recover_segment(&path, &mut known_days).await?;
+                self.recover_segment(&path).await?;
             }
         }
         Ok(())
@@ -479,7 +527,7 @@ impl Shared {
 
     /// Ships one segment's lines past its recorded offset (read a chunk at a time; a torn
     /// last line is left out), advancing the offset with each chunk, then deletes it.
-    async fn recover_segment(&self, path: &std::path::Path, known_days: &mut HashSet<i64>) -> Result<(), LogError> {
+    async fn recover_segment(&self, path: &std::path::Path) -> Result<(), LogError> {
         use std::io::{BufRead, Seek};
         let Some(segment) = path.file_stem().and_then(|n| n.to_str()).map(str::to_string) else { return Ok(()) };
         let shipped: i64 = self
@@ -509,7 +557,7 @@ impl Shared {
             if end == at {
                 break;
             }
-            self.append_batch(&lines, &segment, end, known_days).await?;
+            self.append_batch(&lines, &segment, end).await?;
             shipped_now += lines.len();
             at = end;
         }
@@ -523,18 +571,9 @@ impl Shared {
 
     /// Lambda's lines of one batch, in one relaxed transaction: groups and streams made as
     /// needed, the events, and the streams' figures.
-    async fn append_batch(&self, lines: &[Line], segment: &str, shipped: u64, known_days: &mut HashSet<i64>) -> Result<(), LogError> {
-        let days: HashSet<i64> = lines.iter().map(|l| l.2.div_euclid(DAY_MS)).filter(|d| !known_days.contains(d)).collect();
-        if !days.is_empty() {
-            self.ensure_partitions(&days).await?;
-            known_days.extend(days);
-        }
-        let written = self.insert_batch(lines, segment, shipped).await;
-        if written.is_err() {
-            // Perhaps a day's partition dropped by another node's sweep: made again next time.
-            known_days.clear();
-        }
-        written
+    async fn append_batch(&self, lines: &[Line], segment: &str, shipped: u64) -> Result<(), LogError> {
+        self.ensure_partitions(lines.iter().map(|l| l.2)).await?;
+        self.insert_batch(lines, segment, shipped).await.inspect_err(|_| self.forget_partitions())
     }
 
     /// (`shipped`: where the lines end in the spool's `segment`, recorded with them.)
@@ -572,8 +611,7 @@ impl Shared {
     /// PutLogEvents: the events, committed durably, into an existing stream.
     pub(crate) fn put(&self, group: &str, stream: &str, events: &[(i64, String)]) -> Result<(), LogError> {
         self.block_on(async {
-            let days: HashSet<i64> = events.iter().map(|e| e.0.div_euclid(DAY_MS)).collect();
-            self.ensure_partitions(&days).await?;
+            self.ensure_partitions(events.iter().map(|e| e.0)).await?;
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg_error)?;
             let found = tx
@@ -588,7 +626,7 @@ impl Shared {
             }
             let times: Vec<i64> = events.iter().map(|e| e.0).collect();
             let messages: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
-            insert_events(&tx, group, stream, &times, &messages, now_ms(), false).await?;
+            insert_events(&tx, group, stream, &times, &messages, now_ms(), false).await.inspect_err(|_| self.forget_partitions())?;
             tx.commit().await.map_err(pg_error)
         })
     }
@@ -723,7 +761,7 @@ impl Shared {
                 meta.metric_filters.into_iter().map(|f| (name.to_string(), f)).collect()
             }
             None => self
-                .groups_where("", true)?
+                .groups_where(Which::WithMetricFilters)?
                 .into_iter()
                 .flat_map(|(name, meta, _)| meta.metric_filters.into_iter().map(move |f| (name.clone(), f)))
                 .collect(),
@@ -732,17 +770,22 @@ impl Shared {
         Ok(Some(out))
     }
 
-    /// The groups whose names start with `prefix` (only those with metric filters, if
-    /// asked), by name, with their metadata and stored bytes.
-    fn groups_where(&self, prefix: &str, with_metric_filters: bool) -> Result<Vec<(String, GroupMeta, i64)>, LogError> {
+    /// The groups `which` names, by name, with their metadata and stored bytes.
+    fn groups_where(&self, which: Which<'_>) -> Result<Vec<(String, GroupMeta, i64)>, LogError> {
+        let (condition, value) = match which {
+            Which::Prefix(p) => ("starts_with(g.name, $1)", p),
+            Which::Named(n) => ("g.name = $1", n),
+            Which::WithMetricFilters => ("g.meta ? 'metricFilters' AND starts_with(g.name, $1)", ""),
+        };
         let rows = self.block_on(async {
             self.client()
                 .await?
                 .query(
-                    "SELECT g.name, g.meta, (SELECT coalesce(sum(s.stored_bytes), 0)::BIGINT FROM log_streams s WHERE s.group_name = g.name)
-                     FROM log_groups g WHERE starts_with(g.name, $1) AND (NOT $2 OR g.meta ? 'metricFilters')
-                     ORDER BY g.name COLLATE \"C\"",
-                    &[&prefix, &with_metric_filters],
+                    &format!(
+                        "SELECT g.name, g.meta, (SELECT coalesce(sum(s.stored_bytes), 0)::BIGINT FROM log_streams s WHERE s.group_name = g.name)
+                         FROM log_groups g WHERE {condition} ORDER BY g.name COLLATE \"C\""
+                    ),
+                    &[&value],
                 )
                 .await
                 .map_err(pg_error)
@@ -751,16 +794,11 @@ impl Shared {
     }
 
     pub(crate) fn groups(&self, prefix: &str) -> Result<Vec<GroupInfo>, LogError> {
-        Ok(self.groups_where(prefix, false)?.into_iter().map(|(name, meta, bytes)| group_info(name, &meta, bytes)).collect())
+        Ok(self.groups_where(Which::Prefix(prefix))?.into_iter().map(|(name, meta, bytes)| group_info(name, &meta, bytes)).collect())
     }
 
     pub(crate) fn group(&self, group: &str) -> Result<Option<GroupInfo>, LogError> {
-        // (a prefix lists its longer names too: only the exact one is it)
-        Ok(self
-            .groups_where(group, false)?
-            .into_iter()
-            .find(|(name, ..)| name == group)
-            .map(|(name, meta, bytes)| group_info(name, &meta, bytes)))
+        Ok(self.groups_where(Which::Named(group))?.into_iter().next().map(|(name, meta, bytes)| group_info(name, &meta, bytes)))
     }
 
     pub(crate) fn streams(&self, group: &str) -> Result<Option<Vec<StreamInfo>>, LogError> {
@@ -911,8 +949,7 @@ impl Shared {
             if only.is_none() {
                 self.drop_empty_partitions(now).await?;
             }
-            let today = now.div_euclid(DAY_MS);
-            self.ensure_partitions(&[today, today + 1].into_iter().collect()).await
+            self.ensure_partitions([now, now + DAY_MS]).await
         })
     }
 
@@ -991,11 +1028,19 @@ impl Shared {
             if empty {
                 tx.batch_execute(&format!("DROP TABLE {name}")).await.map_err(pg_error)?;
                 tx.commit().await.map_err(pg_error)?;
+                self.days.lock().unwrap_or_else(|p| p.into_inner()).remove(&day);
                 tracing::info!("log partition {name} dropped: nothing in it is retained");
             }
         }
         Ok(())
     }
+}
+
+/// Which groups [`Shared::groups_where`] reads.
+enum Which<'a> {
+    Prefix(&'a str),
+    Named(&'a str),
+    WithMetricFilters,
 }
 
 /// One stream's lines of a batch: their times and messages, in order.

@@ -530,36 +530,25 @@ impl LogStore {
         });
         if let Some(shared) = &self.shared {
             shared.put(&group, &stream, &events)?;
-            for (timestamp, message) in &events {
-                self.subscriptions.offer(&group, &stream, *timestamp, message);
-            }
-            self.metric_filters.offer(&group, events.iter().map(|(t, m)| (*t, m.as_str())));
-            if let Some((observe, metric)) = observed {
-                for (ts, m) in metric {
-                    observe(&group, ts, &m);
+            offer(&self.subscriptions, &self.metric_filters, &group, &stream, &events);
+        } else {
+            let (g, st) = (group.clone(), stream.clone());
+            let subscriptions = self.subscriptions.clone();
+            let metric_filters = self.metric_filters.clone();
+            self.on_writer(move |w| {
+                w.existing_stream(&g, &st)?;
+                if events.is_empty() {
+                    return Ok(());
                 }
-            }
-            return Ok(());
+                offer(&subscriptions, &metric_filters, &g, &st, &events);
+                w.append(&g, &st, events.into_iter(), true).map_err(LogError::from)
+            })?;
         }
-        let g = group.clone();
-        let subscriptions = self.subscriptions.clone();
-        let metric_filters = self.metric_filters.clone();
-        self.on_writer(move |w| {
-            w.existing_stream(&group, &stream)?;
-            if events.is_empty() {
-                return Ok(());
-            }
-            for (timestamp, message) in &events {
-                subscriptions.offer(&group, &stream, *timestamp, message);
-            }
-            metric_filters.offer(&group, events.iter().map(|(t, m)| (*t, m.as_str())));
-            w.append(&group, &stream, events.into_iter(), true).map_err(LogError::from)
-        })?;
         // Stored: events in the embedded metric format become metrics too (as the
         // CloudWatch agent's EMF lines do in AWS).
         if let Some((observe, metric)) = observed {
             for (ts, m) in metric {
-                observe(&g, ts, &m);
+                observe(&group, ts, &m);
             }
         }
         Ok(())
@@ -729,6 +718,14 @@ impl LogStore {
     pub fn stream_path(&self, group: &str, stream: &str) -> PathBuf {
         self.root.join(encode(group)).join(format!("{}.jsonl", encode(stream)))
     }
+}
+
+/// PutLogEvents' events offered to the group's subscription and metric filters.
+fn offer(subscriptions: &Subscriptions, metric_filters: &MetricFilters, group: &Arc<str>, stream: &Arc<str>, events: &[(i64, String)]) {
+    for (timestamp, message) in events {
+        subscriptions.offer(group, stream, *timestamp, message);
+    }
+    metric_filters.offer(group, events.iter().map(|(t, m)| (*t, m.as_str())));
 }
 
 /// How many threads one FilterLogEvents reads its streams with (the machine permitting).
