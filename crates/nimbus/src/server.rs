@@ -781,18 +781,31 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         account.async_invoker.stop();
         account.event_sources.stop();
     }
+    let stopping = std::time::Instant::now();
     for account in &opened {
-        account.pool.shutdown(std::time::Duration::from_secs(5)).await;
-        account.logs.flush();
         // A shared store's other nodes take this one's async events and topic deliveries at
-        // once: those it had claimed but not started, and those the drain's deadline cut off.
+        // once: those it had claimed but not started, and those the drain's deadline cut off
+        // (their environments die with this process). First: nothing here waits for it.
         account.store.leave_cluster().await;
         account.topics.leave().await;
+    }
+    let handed_back = stopping.elapsed();
+    for account in &opened {
+        account.pool.shutdown(std::time::Duration::from_secs(5)).await;
+        let logs = account.logs.clone();
+        let _ = tokio::task::spawn_blocking(move || logs.flush()).await;
         // The alarms' next evaluation is another node's at once (not after the lease).
         if let Err(e) = account.metric_store.flush(chrono::Utc::now().timestamp_millis()).await {
             tracing::warn!("writing metrics: {e}");
         }
         account.metric_store.resign().await;
+    }
+    if stopping.elapsed() > Duration::from_secs(2) {
+        tracing::warn!(
+            "stopping took {:.1} s ({:.1} s until the work was handed back, then the pool ended, logs and metrics written)",
+            stopping.elapsed().as_secs_f64(),
+            handed_back.as_secs_f64()
+        );
     }
     drop(opened);
     if let Some(traces) = traces {
