@@ -8,8 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use rusqlite::Connection;
-
 use crate::capacity::{per_table, read_units, CapacityMode, Tally, Usage};
 use crate::error::{CancellationReason, TableError};
 use crate::expr::{Condition, ExpressionKind, KeyCondition, Placeholders, Projection, SortCondition, Update, UpdateError};
@@ -18,7 +16,7 @@ use crate::request::*;
 use crate::schema::{
     check_name, key_bytes, EncodedKey, IndexDef, KeyAttr, KeySchema, KeyType, ProjectionType, StreamDef, TableDef, Throughput,
 };
-use crate::store::{self, Loaded, Origin, Range, Scan, Store};
+use crate::store::{self, in_tx, Db, Loaded, Origin, Range, Scan, Store, TableTx};
 use crate::value::{check_item_size, item_from_wire, item_size, Item};
 
 mod admin;
@@ -35,7 +33,7 @@ pub const MAX_TRANSACT: usize = 100;
 
 /// The table service of one account.
 pub struct TableService {
-    store: Store,
+    db: Db,
     region: String,
     account: String,
     /// Signs DynamoDB Streams' shard iterators (a fresh key each run).
@@ -45,7 +43,10 @@ pub struct TableService {
 impl TableService {
     /// Woken after every committed write (a stream's poller waits on it while idle).
     pub fn changed(&self) -> std::sync::Arc<tokio::sync::Notify> {
-        self.store.changed()
+        match &self.db {
+            Db::Sqlite(store) => store.changed(),
+            Db::Postgres(shared) => shared.changed(),
+        }
     }
 }
 
@@ -266,22 +267,21 @@ fn sort_range(condition: &SortCondition) -> Range {
 impl TableService {
     /// Opens the account's `tables.db`.
     pub fn open(path: &Path, region: &str, account: &str) -> Result<Arc<TableService>, TableError> {
-        Ok(Arc::new(TableService {
-            store: Store::open(path)?,
-            region: region.into(),
-            account: account.into(),
-            stream_key: crate::streams::IteratorKey::generate(),
-        }))
+        Ok(TableService::with_db(Db::Sqlite(Store::open(path)?), region, account))
+    }
+
+    /// The service on the account's tables in a PostgreSQL database several nodes share.
+    pub async fn open_shared(url: &str, region: &str, account: &str) -> Result<Arc<TableService>, TableError> {
+        Ok(TableService::with_db(Db::Postgres(store::postgres::SharedTables::open(url, account).await?), region, account))
     }
 
     /// A service on an in-memory database (tests).
     pub fn in_memory(region: &str, account: &str) -> Result<Arc<TableService>, TableError> {
-        Ok(Arc::new(TableService {
-            store: Store::in_memory()?,
-            region: region.into(),
-            account: account.into(),
-            stream_key: crate::streams::IteratorKey::generate(),
-        }))
+        Ok(TableService::with_db(Db::Sqlite(Store::in_memory()?), region, account))
+    }
+
+    fn with_db(db: Db, region: &str, account: &str) -> Arc<TableService> {
+        Arc::new(TableService { db, region: region.into(), account: account.into(), stream_key: crate::streams::IteratorKey::generate() })
     }
 
     /// `arn:aws:dynamodb:<region>:<account>:table/<name>`.
@@ -289,24 +289,26 @@ impl TableService {
         format!("arn:aws:dynamodb:{}:{}:table/{name}", self.region, self.account)
     }
 
-    fn describe(&self, conn: &Connection, table: &Loaded, status: &str) -> Result<TableDescription, TableError> {
+    async fn describe(&self, tx: &mut impl TableTx, table: &Loaded, status: &str) -> Result<TableDescription, TableError> {
         let def = &table.def;
-        let (count, size) = store::table_stats(conn, table.id)?;
+        let (count, size) = tx.table_stats(table.id).await?;
         let arn = self.table_arn(&def.name);
-        let index = |i: &IndexDef, global: bool| -> Result<IndexDescription, TableError> {
-            Ok(IndexDescription {
-                index_name: i.name.clone(),
-                key_schema: key_schema_elements(&i.key),
-                projection: projection_description(&i.projection),
-                index_status: global.then(|| "ACTIVE".to_string()),
-                provisioned_throughput: global.then(|| throughput_description(i.throughput)),
-                index_size_bytes: 0,
-                item_count: store::index_count(conn, table.id, &i.name)?,
-                index_arn: format!("{arn}/index/{}", i.name),
-            })
+        let mut counts = BTreeMap::new();
+        for i in def.indexes() {
+            counts.insert(i.name.clone(), tx.index_count(table.id, &i.name).await?);
+        }
+        let index = |i: &IndexDef, global: bool| IndexDescription {
+            index_name: i.name.clone(),
+            key_schema: key_schema_elements(&i.key),
+            projection: projection_description(&i.projection),
+            index_status: global.then(|| "ACTIVE".to_string()),
+            provisioned_throughput: global.then(|| throughput_description(i.throughput)),
+            index_size_bytes: 0,
+            item_count: counts.get(&i.name).copied().unwrap_or(0),
+            index_arn: format!("{arn}/index/{}", i.name),
         };
-        let globals = def.global_indexes.iter().map(|i| index(i, true)).collect::<Result<Vec<_>, _>>()?;
-        let locals = def.local_indexes.iter().map(|i| index(i, false)).collect::<Result<Vec<_>, _>>()?;
+        let globals: Vec<_> = def.global_indexes.iter().map(|i| index(i, true)).collect();
+        let locals: Vec<_> = def.local_indexes.iter().map(|i| index(i, false)).collect();
         let stream = def.live_stream();
         Ok(TableDescription {
             attribute_definitions: Some(
@@ -439,38 +441,34 @@ impl TableService {
             point_in_time_recovery: None,
         };
         let this = self.clone();
-        self.store
-            .run(true, move |conn| {
-                if store::find_table(conn, &def.name)?.is_some() {
-                    return Err(TableError::InUse(format!("Table already exists: {}", def.name)));
-                }
-                if let Some(view_type) = view_type {
-                    let label = stream_label(created_at);
-                    let arn = format!("{}/stream/{label}", this.table_arn(&def.name));
-                    let id = store::insert_stream(conn, &def.name, &arn, &view_type, &def.key, created_at)?;
-                    def.stream = Some(StreamDef { id, view_type, label, enabled: true });
-                }
-                let id = store::insert_table(conn, &def)?;
-                Ok(TableDescriptionOutput { table_description: this.describe(conn, &Loaded { id, def }, "CREATING")? })
-            })
-            .await
+        in_tx!(&self.db, true, |tx| {
+            if tx.find_table(&def.name).await?.is_some() {
+                return Err(TableError::InUse(format!("Table already exists: {}", def.name)));
+            }
+            if let Some(view_type) = view_type {
+                let label = stream_label(created_at);
+                let arn = format!("{}/stream/{label}", this.table_arn(&def.name));
+                let id = tx.insert_stream(&def.name, &arn, &view_type, &def.key, created_at).await?;
+                def.stream = Some(StreamDef { id, view_type, label, enabled: true });
+            }
+            let id = tx.insert_table(&def).await?;
+            Ok(TableDescriptionOutput { table_description: this.describe(tx, &Loaded { id, def }, "CREATING").await? })
+        })
     }
 
     /// DescribeTable.
     pub async fn describe_table(self: &Arc<Self>, name: String) -> Result<DescribeTableOutput, TableError> {
         let this = self.clone();
-        self.store
-            .run(false, move |conn| {
-                let table = store::find_table(conn, &name)?.ok_or_else(|| TableError::no_such_table(&name))?;
-                Ok(DescribeTableOutput { table: this.describe(conn, &table, "ACTIVE")? })
-            })
-            .await
+        in_tx!(&self.db, false, |tx| {
+            let table = tx.find_table(&name).await?.ok_or_else(|| TableError::no_such_table(&name))?;
+            Ok(DescribeTableOutput { table: this.describe(tx, &table, "ACTIVE").await? })
+        })
     }
 
     /// The definition of a table (for callers inside Nimbus), if it exists.
     pub async fn table_def(&self, name: &str) -> Result<Option<TableDef>, TableError> {
         let name = name.to_string();
-        self.store.run(false, move |conn| Ok(store::find_table(conn, &name)?.map(|t| t.def))).await
+        in_tx!(&self.db, false, |tx| Ok(tx.find_table(&name).await?.map(|t| t.def)))
     }
 
     /// ListTables.
@@ -482,7 +480,7 @@ impl TableService {
                 "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value {bound}"
             )));
         }
-        let names = self.store.run(false, store::table_names).await?;
+        let names = in_tx!(&self.db, false, |tx| tx.table_names().await)?;
         let rest: Vec<String> = names
             .into_iter()
             .filter(|n| input.exclusive_start_table_name.as_ref().is_none_or(|start| n.as_str() > start.as_str()))
@@ -495,50 +493,45 @@ impl TableService {
     /// DeleteTable.
     pub async fn delete_table(self: &Arc<Self>, name: String) -> Result<TableDescriptionOutput, TableError> {
         let this = self.clone();
-        self.store
-            .run(true, move |conn| {
-                let table = store::find_table(conn, &name)?.ok_or_else(|| TableError::no_such_table(&name))?;
-                if table.def.deletion_protection {
-                    return Err(validation(
-                        "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
-                    ));
-                }
-                let mut description = this.describe(conn, &table, "DELETING")?;
-                description.attribute_definitions = None;
-                description.key_schema = None;
-                description.creation_date_time = None;
-                if let Some(stream) = &table.def.stream {
-                    store::disable_stream(conn, stream.id, now())?;
-                }
-                store::delete_table(conn, table.id)?;
-                Ok(TableDescriptionOutput { table_description: description })
-            })
-            .await
+        in_tx!(&self.db, true, |tx| {
+            let table = tx.find_table_for_change(&name).await?.ok_or_else(|| TableError::no_such_table(&name))?;
+            if table.def.deletion_protection {
+                return Err(validation(
+                    "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
+                ));
+            }
+            let mut description = this.describe(tx, &table, "DELETING").await?;
+            description.attribute_definitions = None;
+            description.key_schema = None;
+            description.creation_date_time = None;
+            if let Some(stream) = &table.def.stream {
+                tx.disable_stream(stream.id, now()).await?;
+            }
+            tx.delete_table(table.id).await?;
+            Ok(TableDescriptionOutput { table_description: description })
+        })
     }
 
     /// UpdateTable: billing, capacity, streams, GSIs created and deleted, deletion protection.
     pub async fn update_table(self: &Arc<Self>, input: UpdateTableInput) -> Result<TableDescriptionOutput, TableError> {
         let this = self.clone();
         let view_type = input.stream_specification.as_ref().map(check_view_type).transpose()?;
-        self.store
-            .run(true, move |conn| {
-                let mut table = store::find_table(conn, &input.table_name)?.ok_or_else(|| TableError::no_such_table(&input.table_name))?;
-                let at = now();
-                let def = &mut table.def;
-                for (i, a) in input.attribute_definitions.iter().flatten().enumerate() {
-                    let kind = KeyType::parse(&a.attribute_type, i + 1)?;
-                    match def.attribute_type(&a.attribute_name) {
-                        Some(k) if k != kind => {
-                            return Err(TableError::invalid(format!(
-                                "Cannot change the type of an existing attribute: {}",
-                                a.attribute_name
-                            )))
-                        }
-                        Some(_) => {}
-                        None => def.attributes.push(KeyAttr { name: a.attribute_name.clone(), kind }),
+        in_tx!(&self.db, true, |tx| {
+            let mut table =
+                tx.find_table_for_change(&input.table_name).await?.ok_or_else(|| TableError::no_such_table(&input.table_name))?;
+            let at = now();
+            let def = &mut table.def;
+            for (i, a) in input.attribute_definitions.iter().flatten().enumerate() {
+                let kind = KeyType::parse(&a.attribute_type, i + 1)?;
+                match def.attribute_type(&a.attribute_name) {
+                    Some(k) if k != kind => {
+                        return Err(TableError::invalid(format!("Cannot change the type of an existing attribute: {}", a.attribute_name)))
                     }
+                    Some(_) => {}
+                    None => def.attributes.push(KeyAttr { name: a.attribute_name.clone(), kind }),
                 }
-                match input.billing_mode.as_deref() {
+            }
+            match input.billing_mode.as_deref() {
                     Some("PAY_PER_REQUEST") => {
                         if def.throughput.is_some() {
                             def.pay_per_request_since = Some(at);
@@ -569,141 +562,142 @@ impl TableService {
                         )))
                     }
                 }
-                if let Some(protect) = input.deletion_protection_enabled {
-                    def.deletion_protection = protect;
+            if let Some(protect) = input.deletion_protection_enabled {
+                def.deletion_protection = protect;
+            }
+            let mut backfill = Vec::new();
+            for update in input.global_secondary_index_updates.iter().flatten() {
+                if let Some(create) = &update.create {
+                    check_name(&create.index_name, "indexName")?;
+                    if def.index(&create.index_name).is_some() {
+                        return Err(TableError::invalid(format!(
+                            "Attempting to create an index which already exists: {}",
+                            create.index_name
+                        )));
+                    }
+                    let key = key_schema(&create.key_schema, &def.attributes, "keySchema")?;
+                    def.global_indexes.push(IndexDef {
+                        name: create.index_name.clone(),
+                        key,
+                        projection: projection_type(&create.projection)?,
+                        throughput: throughput(create.provisioned_throughput),
+                    });
+                    backfill.push(create.index_name.clone());
                 }
-                let mut backfill = Vec::new();
-                for update in input.global_secondary_index_updates.iter().flatten() {
-                    if let Some(create) = &update.create {
-                        check_name(&create.index_name, "indexName")?;
-                        if def.index(&create.index_name).is_some() {
-                            return Err(TableError::invalid(format!(
-                                "Attempting to create an index which already exists: {}",
-                                create.index_name
-                            )));
-                        }
-                        let key = key_schema(&create.key_schema, &def.attributes, "keySchema")?;
-                        def.global_indexes.push(IndexDef {
-                            name: create.index_name.clone(),
-                            key,
-                            projection: projection_type(&create.projection)?,
-                            throughput: throughput(create.provisioned_throughput),
-                        });
-                        backfill.push(create.index_name.clone());
+                if let Some(delete) = &update.delete {
+                    let before = def.global_indexes.len();
+                    def.global_indexes.retain(|i| i.name != delete.index_name);
+                    if before == def.global_indexes.len() {
+                        return Err(TableError::NotFound(format!("Requested resource not found: Index: {} not found", delete.index_name)));
                     }
-                    if let Some(delete) = &update.delete {
-                        let before = def.global_indexes.len();
-                        def.global_indexes.retain(|i| i.name != delete.index_name);
-                        if before == def.global_indexes.len() {
-                            return Err(TableError::NotFound(format!(
-                                "Requested resource not found: Index: {} not found",
-                                delete.index_name
-                            )));
-                        }
-                        store::drop_index(conn, table.id, &delete.index_name)?;
-                    }
-                    if let Some(change) = &update.update {
-                        let index = def.global_indexes.iter_mut().find(|i| i.name == change.index_name).ok_or_else(|| {
-                            TableError::NotFound(format!("Requested resource not found: Index: {} not found", change.index_name))
-                        })?;
-                        if let Some(t) = throughput(change.provisioned_throughput) {
-                            index.throughput = Some(t);
-                        }
+                    tx.drop_index(table.id, &delete.index_name).await?;
+                }
+                if let Some(change) = &update.update {
+                    let index = def.global_indexes.iter_mut().find(|i| i.name == change.index_name).ok_or_else(|| {
+                        TableError::NotFound(format!("Requested resource not found: Index: {} not found", change.index_name))
+                    })?;
+                    if let Some(t) = throughput(change.provisioned_throughput) {
+                        index.throughput = Some(t);
                     }
                 }
-                if let Some(view_type) = view_type {
-                    match (view_type, def.live_stream().is_some()) {
-                        (Some(_), true) => {
-                            return Err(validation(format!("Table already has an enabled stream: TableName: {}", def.name)));
-                        }
-                        (Some(view_type), false) => {
-                            let label = stream_label(at);
-                            let arn = format!("{}/stream/{label}", this.table_arn(&def.name));
-                            let id = store::insert_stream(conn, &def.name, &arn, &view_type, &def.key, at)?;
-                            def.stream = Some(StreamDef { id, view_type, label, enabled: true });
-                        }
-                        (None, true) => {
-                            let stream = def.stream.as_mut().expect("a live stream");
-                            stream.enabled = false;
-                            store::disable_stream(conn, stream.id, at)?;
-                        }
-                        (None, false) => {
-                            return Err(validation("Table already has no enabled stream"));
-                        }
+            }
+            if let Some(view_type) = view_type {
+                match (view_type, def.live_stream().is_some()) {
+                    (Some(_), true) => {
+                        return Err(validation(format!("Table already has an enabled stream: TableName: {}", def.name)));
+                    }
+                    (Some(view_type), false) => {
+                        let label = stream_label(at);
+                        let arn = format!("{}/stream/{label}", this.table_arn(&def.name));
+                        let id = tx.insert_stream(&def.name, &arn, &view_type, &def.key, at).await?;
+                        def.stream = Some(StreamDef { id, view_type, label, enabled: true });
+                    }
+                    (None, true) => {
+                        let stream = def.stream.as_mut().expect("a live stream");
+                        stream.enabled = false;
+                        tx.disable_stream(stream.id, at).await?;
+                    }
+                    (None, false) => {
+                        return Err(validation("Table already has no enabled stream"));
                     }
                 }
-                store::save_table(conn, &table)?;
-                for index in backfill {
-                    store::backfill_index(conn, &table, &index)?;
-                }
-                Ok(TableDescriptionOutput { table_description: this.describe(conn, &table, "ACTIVE")? })
-            })
-            .await
+            }
+            tx.save_table(&table).await?;
+            for index in backfill {
+                tx.backfill_index(&table, &index).await?;
+            }
+            Ok(TableDescriptionOutput { table_description: this.describe(tx, &table, "ACTIVE").await? })
+        })
     }
 
     /// UpdateTimeToLive.
     pub async fn update_time_to_live(&self, input: UpdateTimeToLiveInput) -> Result<UpdateTimeToLiveOutput, TableError> {
         let spec = input.time_to_live_specification;
-        self.store
-            .run(true, move |conn| {
-                let mut table = store::find_table(conn, &input.table_name)?.ok_or_else(|| TableError::no_such_table(&input.table_name))?;
-                match (spec.enabled, &table.def.ttl_attribute) {
-                    (true, Some(_)) => return Err(validation("TimeToLive is already enabled")),
-                    (false, None) => return Err(validation("TimeToLive is already disabled")),
-                    (false, Some(name)) if *name != spec.attribute_name => {
-                        return Err(validation(
-                            "TimeToLive is active on a different AttributeName: current AttributeName is ".to_string() + name,
-                        ))
-                    }
-                    _ => {}
+        in_tx!(&self.db, true, |tx| {
+            let mut table =
+                tx.find_table_for_change(&input.table_name).await?.ok_or_else(|| TableError::no_such_table(&input.table_name))?;
+            match (spec.enabled, &table.def.ttl_attribute) {
+                (true, Some(_)) => return Err(validation("TimeToLive is already enabled")),
+                (false, None) => return Err(validation("TimeToLive is already disabled")),
+                (false, Some(name)) if *name != spec.attribute_name => {
+                    return Err(validation(
+                        "TimeToLive is active on a different AttributeName: current AttributeName is ".to_string() + name,
+                    ))
                 }
-                table.def.ttl_attribute = spec.enabled.then(|| spec.attribute_name.clone());
-                store::save_table(conn, &table)?;
-                store::refresh_expiry(conn, &table)?;
-                Ok(UpdateTimeToLiveOutput { time_to_live_specification: spec })
-            })
-            .await
+                _ => {}
+            }
+            table.def.ttl_attribute = spec.enabled.then(|| spec.attribute_name.clone());
+            tx.save_table(&table).await?;
+            tx.refresh_expiry(&table).await?;
+            Ok(UpdateTimeToLiveOutput { time_to_live_specification: spec })
+        })
     }
 
     /// DescribeTimeToLive.
     pub async fn describe_time_to_live(&self, name: String) -> Result<DescribeTimeToLiveOutput, TableError> {
-        self.store
-            .run(false, move |conn| {
-                let table = store::find_table(conn, &name)?.ok_or_else(|| TableError::no_such_table(&name))?;
-                Ok(DescribeTimeToLiveOutput {
-                    time_to_live_description: TimeToLiveDescription {
-                        time_to_live_status: if table.def.ttl_attribute.is_some() { "ENABLED" } else { "DISABLED" }.into(),
-                        attribute_name: table.def.ttl_attribute,
-                    },
-                })
+        in_tx!(&self.db, false, |tx| {
+            let table = tx.find_table(&name).await?.ok_or_else(|| TableError::no_such_table(&name))?;
+            Ok(DescribeTimeToLiveOutput {
+                time_to_live_description: TimeToLiveDescription {
+                    time_to_live_status: if table.def.ttl_attribute.is_some() { "ENABLED" } else { "DISABLED" }.into(),
+                    attribute_name: table.def.ttl_attribute,
+                },
             })
-            .await
+        })
     }
 
     /// Deletes items whose TTL has passed (at most `limit`), recording each as a service
     /// removal in the table's stream. Returns how many went.
     pub async fn sweep_expired(&self, limit: usize) -> Result<usize, TableError> {
-        self.store
-            .run(false, move |conn| {
-                let at = now();
-                let expired = store::expired(conn, at as i64, limit)?;
-                let count = expired.len();
-                let mut tables: BTreeMap<String, Loaded> = BTreeMap::new();
-                for (name, key, item) in expired {
-                    if !tables.contains_key(&name) {
-                        tables.insert(name.clone(), store::table(conn, &name)?);
-                    }
-                    let table = &tables[&name];
-                    store::apply_change(conn, table, &key, Some(&item), None, at, Origin::Service)?;
+        in_tx!(&self.db, false, |tx| {
+            let at = now();
+            let expired = tx.expired(at as i64, limit).await?;
+            let mut count = 0;
+            let mut tables: BTreeMap<String, Loaded> = BTreeMap::new();
+            for (name, key, _) in expired {
+                if !tables.contains_key(&name) {
+                    // Deleted since the list was read (by another node): nothing to remove.
+                    let Some(table) = tx.find_table_for_write(&name).await? else { continue };
+                    tables.insert(name.clone(), table);
                 }
-                Ok(count)
-            })
-            .await
+                let table = &tables[&name];
+                // Read again under the item's lock: another node's sweep may have removed it,
+                // or a write renewed it, since the list was read.
+                tx.lock_keys(&[(table.id, &key)]).await?;
+                let Some(item) = tx.get_item(table.id, &key).await? else { continue };
+                if store::expiry(&table.def, &item).is_none_or(|t| t > at as i64) {
+                    continue;
+                }
+                tx.apply_change(table, &key, Some(&item), None, at, Origin::Service).await?;
+                count += 1;
+            }
+            Ok(count)
+        })
     }
 
     /// A stream's records after sequence number `after` (for a DynamoDB Streams reader).
     pub async fn stream_records(&self, stream_id: i64, after: i64, limit: usize) -> Result<Vec<store::StreamRecord>, TableError> {
-        self.store.run(false, move |conn| store::stream_records(conn, stream_id, after, limit)).await
+        in_tx!(&self.db, false, |tx| tx.stream_records(stream_id, after, limit).await)
     }
 
     // ---- items ------------------------------------------------------------------------------
@@ -728,19 +722,18 @@ impl TableService {
         }
         check_size(&item)?;
         let name = input.table_name;
-        self.store
-            .run(true, move |conn| {
-                let table = store::table(conn, &name)?;
-                let key = table.def.key.item_key(&item)?;
-                check_index_keys(&table.def, &item)?;
-                let old = store::get_item(conn, table.id, &key)?;
-                guard.check(old.as_ref())?;
-                store::apply_change(conn, &table, &key, old.as_ref(), Some(&item), now(), Origin::Request)?;
-                let mut tally = Tally::default();
-                tally.write(&table.def, old.as_ref(), Some(&item), 1.0);
-                Ok(AttributesOutput { attributes: old.filter(|_| all_old), consumed_capacity: tally.consumed(&name, mode, Usage::Write) })
-            })
-            .await
+        in_tx!(&self.db, true, |tx| {
+            let table = tx.table_for_write(&name).await?;
+            let key = table.def.key.item_key(&item)?;
+            check_index_keys(&table.def, &item)?;
+            tx.lock_keys(&[(table.id, &key)]).await?;
+            let old = tx.get_item(table.id, &key).await?;
+            guard.check(old.as_ref())?;
+            tx.apply_change(&table, &key, old.as_ref(), Some(&item), now(), Origin::Request).await?;
+            let mut tally = Tally::default();
+            tally.write(&table.def, old.as_ref(), Some(&item), 1.0);
+            Ok(AttributesOutput { attributes: old.filter(|_| all_old), consumed_capacity: tally.consumed(&name, mode, Usage::Write) })
+        })
     }
 
     /// GetItem.
@@ -757,19 +750,14 @@ impl TableService {
         let key = wire_item(input.key)?;
         let projection = projection_of(input.projection_expression.as_deref(), input.expression_attribute_names)?.or(attributes_to_get);
         let name = input.table_name;
-        self.store
-            .run(false, move |conn| {
-                let table = store::table(conn, &name)?;
-                let encoded = table.def.key.key_of(&key)?;
-                let item = store::get_item(conn, table.id, &encoded)?;
-                let mut tally = Tally::default();
-                tally.read(&table.def, None, read_units(item.as_ref().map_or(0, item_size), consistent));
-                Ok(GetItemOutput {
-                    item: item.map(|i| project(&projection, i)),
-                    consumed_capacity: tally.consumed(&name, mode, Usage::Read),
-                })
-            })
-            .await
+        in_tx!(&self.db, false, |tx| {
+            let table = tx.table(&name).await?;
+            let encoded = table.def.key.key_of(&key)?;
+            let item = tx.get_item(table.id, &encoded).await?;
+            let mut tally = Tally::default();
+            tally.read(&table.def, None, read_units(item.as_ref().map_or(0, item_size), consistent));
+            Ok(GetItemOutput { item: item.map(|i| project(&projection, i)), consumed_capacity: tally.consumed(&name, mode, Usage::Read) })
+        })
     }
 
     /// UpdateItem.
@@ -808,44 +796,42 @@ impl TableService {
             update = attribute_updates;
         }
         let name = input.table_name;
-        self.store
-            .run(true, move |conn| {
-                let table = store::table(conn, &name)?;
-                let encoded = table.def.key.key_of(&key)?;
-                if let Some(update) = &update {
-                    update.check_key_attributes(&table.def.key.names())?;
-                }
-                let old = store::get_item(conn, table.id, &encoded)?;
-                guard.check(old.as_ref())?;
-                let mut new = old.clone().unwrap_or_else(|| key.clone());
-                if let Some(update) = &update {
-                    update.apply(&mut new).map_err(|e| match e {
-                        // AttributeUpdates' ADD/DELETE on another type: dynalite
-                        // `actions/updateItem.js` (tested against DynamoDB).
-                        UpdateError::IncorrectDataType if legacy_update => validation("Type mismatch for attribute to update"),
-                        e => e.into(),
-                    })?;
-                }
-                check_size(&new)?;
-                check_index_keys(&table.def, &new)?;
-                store::apply_change(conn, &table, &encoded, old.as_ref(), Some(&new), now(), Origin::Request)?;
-                let mut tally = Tally::default();
-                tally.write(&table.def, old.as_ref(), Some(&new), 1.0);
-                let updated =
-                    || Projection::from_paths(update.as_ref().map(|u| u.paths().into_iter().cloned().collect()).unwrap_or_default());
-                let attributes = match returns.as_str() {
-                    "ALL_OLD" => old,
-                    "ALL_NEW" => Some(new),
-                    "UPDATED_OLD" => old.map(|o| updated().apply(&o)),
-                    "UPDATED_NEW" => Some(updated().apply(&new)),
-                    _ => None,
-                };
-                Ok(AttributesOutput {
-                    attributes: attributes.filter(|a| !a.is_empty()),
-                    consumed_capacity: tally.consumed(&name, mode, Usage::Write),
-                })
+        in_tx!(&self.db, true, |tx| {
+            let table = tx.table_for_write(&name).await?;
+            let encoded = table.def.key.key_of(&key)?;
+            if let Some(update) = &update {
+                update.check_key_attributes(&table.def.key.names())?;
+            }
+            tx.lock_keys(&[(table.id, &encoded)]).await?;
+            let old = tx.get_item(table.id, &encoded).await?;
+            guard.check(old.as_ref())?;
+            let mut new = old.clone().unwrap_or_else(|| key.clone());
+            if let Some(update) = &update {
+                update.apply(&mut new).map_err(|e| match e {
+                    // AttributeUpdates' ADD/DELETE on another type: dynalite
+                    // `actions/updateItem.js` (tested against DynamoDB).
+                    UpdateError::IncorrectDataType if legacy_update => validation("Type mismatch for attribute to update"),
+                    e => e.into(),
+                })?;
+            }
+            check_size(&new)?;
+            check_index_keys(&table.def, &new)?;
+            tx.apply_change(&table, &encoded, old.as_ref(), Some(&new), now(), Origin::Request).await?;
+            let mut tally = Tally::default();
+            tally.write(&table.def, old.as_ref(), Some(&new), 1.0);
+            let updated = || Projection::from_paths(update.as_ref().map(|u| u.paths().into_iter().cloned().collect()).unwrap_or_default());
+            let attributes = match returns.as_str() {
+                "ALL_OLD" => old,
+                "ALL_NEW" => Some(new),
+                "UPDATED_OLD" => old.map(|o| updated().apply(&o)),
+                "UPDATED_NEW" => Some(updated().apply(&new)),
+                _ => None,
+            };
+            Ok(AttributesOutput {
+                attributes: attributes.filter(|a| !a.is_empty()),
+                consumed_capacity: tally.consumed(&name, mode, Usage::Write),
             })
-            .await
+        })
     }
 
     /// DeleteItem.
@@ -867,20 +853,19 @@ impl TableService {
             guard.condition = expected;
         }
         let name = input.table_name;
-        self.store
-            .run(true, move |conn| {
-                let table = store::table(conn, &name)?;
-                let encoded = table.def.key.key_of(&key)?;
-                let old = store::get_item(conn, table.id, &encoded)?;
-                guard.check(old.as_ref())?;
-                if old.is_some() {
-                    store::apply_change(conn, &table, &encoded, old.as_ref(), None, now(), Origin::Request)?;
-                }
-                let mut tally = Tally::default();
-                tally.write(&table.def, old.as_ref(), None, 1.0);
-                Ok(AttributesOutput { attributes: old.filter(|_| all_old), consumed_capacity: tally.consumed(&name, mode, Usage::Write) })
-            })
-            .await
+        in_tx!(&self.db, true, |tx| {
+            let table = tx.table_for_write(&name).await?;
+            let encoded = table.def.key.key_of(&key)?;
+            tx.lock_keys(&[(table.id, &encoded)]).await?;
+            let old = tx.get_item(table.id, &encoded).await?;
+            guard.check(old.as_ref())?;
+            if old.is_some() {
+                tx.apply_change(&table, &encoded, old.as_ref(), None, now(), Origin::Request).await?;
+            }
+            let mut tally = Tally::default();
+            tally.write(&table.def, old.as_ref(), None, 1.0);
+            Ok(AttributesOutput { attributes: old.filter(|_| all_old), consumed_capacity: tally.consumed(&name, mode, Usage::Write) })
+        })
     }
 
     /// Query (`query: true`) or Scan.
@@ -991,94 +976,93 @@ impl TableService {
         let consistent = input.consistent_read == Some(true);
         let forward = input.scan_index_forward.unwrap_or(true);
         let (name, index_name) = (input.table_name, input.index_name);
-        self.store
-            .run(false, move |conn| {
-                let table = store::table(conn, &name)?;
-                let index = match &index_name {
-                    None => None,
-                    Some(i) => Some(
-                        table.def.index(i).ok_or_else(|| validation(format!("The table does not have the specified index: {i}")))?.clone(),
-                    ),
+        in_tx!(&self.db, false, |tx| {
+            let table = tx.table(&name).await?;
+            let index = match &index_name {
+                None => None,
+                Some(i) => {
+                    Some(table.def.index(i).ok_or_else(|| validation(format!("The table does not have the specified index: {i}")))?.clone())
+                }
+            };
+            if consistent && index.as_ref().is_some_and(|i| table.def.global_indexes.iter().any(|g| g.name == i.name)) {
+                return Err(validation("Consistent reads are not supported on global secondary indexes"));
+            }
+            let schema = index.as_ref().map_or(&table.def.key, |i| &i.key);
+            if let (Some(filter), true) = (&filter, query) {
+                let keys = schema.names();
+                if let Some(key) = filter.attributes().into_iter().find(|a| keys.contains(a)) {
+                    return Err(validation(format!(
+                        "{filter_name} can only contain non-primary key attributes: Primary key attribute: {key}"
+                    )));
+                }
+            }
+            let mut scan = Scan {
+                table_id: table.id,
+                index: index_name.as_deref(),
+                partition: None,
+                range: Range::default(),
+                forward,
+                after: None,
+                segment,
+            };
+            if let Some(condition) = &key_condition {
+                let q = condition.for_schema(&schema.hash.name, schema.range.as_ref().map(|r| r.name.as_str()))?;
+                q.check_types(schema.hash.kind.value_type(), schema.range.as_ref().map(|r| r.kind.value_type()))?;
+                scan.partition = Some(key_bytes(&q.partition));
+                if let Some(sort) = &q.sort {
+                    scan.range = sort_range(sort);
+                }
+            }
+            if let Some(start) = &start {
+                scan.after = Some(start_position(&table.def, index.as_ref(), start, query)?);
+            }
+            let mut out = ReadOutput::default();
+            let mut items = Vec::new();
+            let mut bytes = 0;
+            let mut read_bytes = 0;
+            let mut last = None;
+            let sort_condition = key_condition
+                .as_ref()
+                .and_then(|c| c.for_schema(&schema.hash.name, schema.range.as_ref().map(|r| r.name.as_str())).ok().and_then(|q| q.sort));
+            let range_name = schema.range.as_ref().map(|r| r.name.clone());
+            tx.scan(&scan, &mut |item| {
+                // begins_with ranges are exact; the check keeps every condition honest.
+                if let (Some(sort), Some(range)) = (&sort_condition, &range_name) {
+                    if !item.get(range).is_some_and(|v| sort.matches(v)) {
+                        return Ok(true);
+                    }
+                }
+                out.scanned_count += 1;
+                bytes += item_size(&item);
+                let visible = match &index {
+                    Some(i) => i.project(&table.def.key, &item),
+                    None => item.clone(),
                 };
-                if consistent && index.as_ref().is_some_and(|i| table.def.global_indexes.iter().any(|g| g.name == i.name)) {
-                    return Err(validation("Consistent reads are not supported on global secondary indexes"));
-                }
-                let schema = index.as_ref().map_or(&table.def.key, |i| &i.key);
-                if let (Some(filter), true) = (&filter, query) {
-                    let keys = schema.names();
-                    if let Some(key) = filter.attributes().into_iter().find(|a| keys.contains(a)) {
-                        return Err(validation(format!(
-                            "{filter_name} can only contain non-primary key attributes: Primary key attribute: {key}"
-                        )));
+                read_bytes += item_size(&visible);
+                if filter.as_ref().is_none_or(|f| f.evaluate(&visible)) {
+                    out.count += 1;
+                    if !count_only {
+                        items.push(project(&projection, visible));
                     }
                 }
-                let mut scan = Scan {
-                    table_id: table.id,
-                    index: index_name.as_deref(),
-                    partition: None,
-                    range: Range::default(),
-                    forward,
-                    after: None,
-                    segment,
-                };
-                if let Some(condition) = &key_condition {
-                    let q = condition.for_schema(&schema.hash.name, schema.range.as_ref().map(|r| r.name.as_str()))?;
-                    q.check_types(schema.hash.kind.value_type(), schema.range.as_ref().map(|r| r.kind.value_type()))?;
-                    scan.partition = Some(key_bytes(&q.partition));
-                    if let Some(sort) = &q.sort {
-                        scan.range = sort_range(sort);
+                if out.scanned_count as usize >= limit || bytes >= PAGE_BYTES {
+                    let mut key = table.def.key.project_key(&item);
+                    if let Some(i) = &index {
+                        key.extend(i.key.project_key(&item));
                     }
+                    last = Some(key);
+                    return Ok(false);
                 }
-                if let Some(start) = &start {
-                    scan.after = Some(start_position(&table.def, index.as_ref(), start, query)?);
-                }
-                let mut out = ReadOutput::default();
-                let mut items = Vec::new();
-                let mut bytes = 0;
-                let mut read_bytes = 0;
-                let mut last = None;
-                let sort_condition = key_condition.as_ref().and_then(|c| {
-                    c.for_schema(&schema.hash.name, schema.range.as_ref().map(|r| r.name.as_str())).ok().and_then(|q| q.sort)
-                });
-                let range_name = schema.range.as_ref().map(|r| r.name.clone());
-                store::scan(conn, &scan, |item| {
-                    // begins_with ranges are exact; the check keeps every condition honest.
-                    if let (Some(sort), Some(range)) = (&sort_condition, &range_name) {
-                        if !item.get(range).is_some_and(|v| sort.matches(v)) {
-                            return Ok(true);
-                        }
-                    }
-                    out.scanned_count += 1;
-                    bytes += item_size(&item);
-                    let visible = match &index {
-                        Some(i) => i.project(&table.def.key, &item),
-                        None => item.clone(),
-                    };
-                    read_bytes += item_size(&visible);
-                    if filter.as_ref().is_none_or(|f| f.evaluate(&visible)) {
-                        out.count += 1;
-                        if !count_only {
-                            items.push(project(&projection, visible));
-                        }
-                    }
-                    if out.scanned_count as usize >= limit || bytes >= PAGE_BYTES {
-                        let mut key = table.def.key.project_key(&item);
-                        if let Some(i) = &index {
-                            key.extend(i.key.project_key(&item));
-                        }
-                        last = Some(key);
-                        return Ok(false);
-                    }
-                    Ok(true)
-                })?;
-                out.items = (!count_only).then_some(items);
-                out.last_evaluated_key = last;
-                let mut tally = Tally::default();
-                tally.read(&table.def, index_name.as_deref(), read_units(read_bytes, consistent));
-                out.consumed_capacity = tally.consumed(&name, mode, Usage::Read);
-                Ok(out)
+                Ok(true)
             })
-            .await
+            .await?;
+            out.items = (!count_only).then_some(items);
+            out.last_evaluated_key = last;
+            let mut tally = Tally::default();
+            tally.read(&table.def, index_name.as_deref(), read_units(read_bytes, consistent));
+            out.consumed_capacity = tally.consumed(&name, mode, Usage::Read);
+            Ok(out)
+        })
     }
 
     /// BatchGetItem.
@@ -1107,32 +1091,30 @@ impl TableService {
             let keys = k.keys.into_iter().map(wire_item).collect::<Result<Vec<_>, _>>()?;
             requests.push((table, keys, projection, consistent));
         }
-        self.store
-            .run(false, move |conn| {
-                let mut out = BatchGetItemOutput::default();
-                let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
-                for (name, keys, projection, consistent) in requests {
-                    let table = store::table(conn, &name)?;
-                    let tally = tallies.entry(name.clone()).or_default();
-                    let mut seen = BTreeSet::new();
-                    let mut found = Vec::new();
-                    for key in keys {
-                        let encoded = table.def.key.key_of(&key)?;
-                        if !seen.insert(encoded.clone()) {
-                            return Err(validation("Provided list of item keys contains duplicates"));
-                        }
-                        let item = store::get_item(conn, table.id, &encoded)?;
-                        tally.read(&table.def, None, read_units(item.as_ref().map_or(0, item_size), consistent));
-                        if let Some(item) = item {
-                            found.push(project(&projection, item));
-                        }
+        in_tx!(&self.db, false, |tx| {
+            let mut out = BatchGetItemOutput::default();
+            let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+            for (name, keys, projection, consistent) in requests {
+                let table = tx.table(&name).await?;
+                let tally = tallies.entry(name.clone()).or_default();
+                let mut seen = BTreeSet::new();
+                let mut found = Vec::new();
+                for key in keys {
+                    let encoded = table.def.key.key_of(&key)?;
+                    if !seen.insert(encoded.clone()) {
+                        return Err(validation("Provided list of item keys contains duplicates"));
                     }
-                    out.responses.insert(name, found);
+                    let item = tx.get_item(table.id, &encoded).await?;
+                    tally.read(&table.def, None, read_units(item.as_ref().map_or(0, item_size), consistent));
+                    if let Some(item) = item {
+                        found.push(project(&projection, item));
+                    }
                 }
-                out.consumed_capacity = per_table(&tallies, mode, Usage::Read);
-                Ok(out)
-            })
-            .await
+                out.responses.insert(name, found);
+            }
+            out.consumed_capacity = per_table(&tallies, mode, Usage::Read);
+            Ok(out)
+        })
     }
 
     /// BatchWriteItem: every request written in one transaction.
@@ -1165,45 +1147,45 @@ impl TableService {
                 requests.push((table.clone(), write));
             }
         }
-        self.store
-            .run(true, move |conn| {
-                let mut tables: BTreeMap<String, Loaded> = BTreeMap::new();
-                let mut planned = Vec::new();
-                let mut seen = BTreeSet::new();
-                for (name, (put, item)) in &requests {
-                    if !tables.contains_key(name) {
-                        tables.insert(name.clone(), store::table(conn, name)?);
-                    }
-                    let table = &tables[name];
-                    // A PutRequest's item without its key is answered as a bad Key, unlike
-                    // PutItem's "Missing the key …" (LocalStack's AWS-validated
-                    // test_batch_write_not_matching_schema).
-                    if *put && table.def.key.names().iter().any(|n| !item.contains_key(*n)) {
-                        return Err(validation("The provided key element does not match the schema"));
-                    }
-                    let key = if *put { table.def.key.item_key(item)? } else { table.def.key.key_of(item)? };
-                    if *put {
-                        check_index_keys(&table.def, item)?;
-                    }
-                    if !seen.insert((name.clone(), key.clone())) {
-                        return Err(validation("Provided list of item keys contains duplicates"));
-                    }
-                    planned.push((name.clone(), key, put.then(|| item.clone())));
+        in_tx!(&self.db, true, |tx| {
+            let mut tables: BTreeMap<String, Loaded> = BTreeMap::new();
+            let mut planned = Vec::new();
+            let mut seen = BTreeSet::new();
+            for (name, (put, item)) in &requests {
+                if !tables.contains_key(name) {
+                    tables.insert(name.clone(), tx.table_for_write(name).await?);
                 }
-                let at = now();
-                let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
-                for (name, key, new) in planned {
-                    let table = &tables[&name];
-                    let old = store::get_item(conn, table.id, &key)?;
-                    tallies.entry(name.clone()).or_default().write(&table.def, old.as_ref(), new.as_ref(), 1.0);
-                    if old.is_none() && new.is_none() {
-                        continue;
-                    }
-                    store::apply_change(conn, table, &key, old.as_ref(), new.as_ref(), at, Origin::Request)?;
+                let table = &tables[name];
+                // A PutRequest's item without its key is answered as a bad Key, unlike
+                // PutItem's "Missing the key …" (LocalStack's AWS-validated
+                // test_batch_write_not_matching_schema).
+                if *put && table.def.key.names().iter().any(|n| !item.contains_key(*n)) {
+                    return Err(validation("The provided key element does not match the schema"));
                 }
-                Ok(BatchWriteItemOutput { consumed_capacity: per_table(&tallies, mode, Usage::Write), ..Default::default() })
-            })
-            .await
+                let key = if *put { table.def.key.item_key(item)? } else { table.def.key.key_of(item)? };
+                if *put {
+                    check_index_keys(&table.def, item)?;
+                }
+                if !seen.insert((name.clone(), key.clone())) {
+                    return Err(validation("Provided list of item keys contains duplicates"));
+                }
+                planned.push((name.clone(), key, put.then(|| item.clone())));
+            }
+            let held: Vec<(i64, &EncodedKey)> = planned.iter().map(|(name, key, _)| (tables[name].id, key)).collect();
+            tx.lock_keys(&held).await?;
+            let at = now();
+            let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+            for (name, key, new) in planned {
+                let table = &tables[&name];
+                let old = tx.get_item(table.id, &key).await?;
+                tallies.entry(name.clone()).or_default().write(&table.def, old.as_ref(), new.as_ref(), 1.0);
+                if old.is_none() && new.is_none() {
+                    continue;
+                }
+                tx.apply_change(table, &key, old.as_ref(), new.as_ref(), at, Origin::Request).await?;
+            }
+            Ok(BatchWriteItemOutput { consumed_capacity: per_table(&tallies, mode, Usage::Write), ..Default::default() })
+        })
     }
 
     /// TransactWriteItems: all entries' conditions checked, then all written, in one SQLite
@@ -1267,99 +1249,94 @@ impl TableService {
             };
             entries.push((entry.table_name, op, key_item, guard));
         }
-        self.store
-            .run(true, move |conn| {
-                let mut tables: BTreeMap<String, Loaded> = BTreeMap::new();
-                let mut seen = BTreeSet::new();
-                let mut keyed = Vec::new();
-                for (name, op, key_item, guard) in entries {
-                    if !tables.contains_key(&name) {
-                        tables.insert(name.clone(), store::table(conn, &name)?);
-                    }
-                    let table = &tables[&name];
-                    let key = match &op {
-                        Op::Put(item) => {
-                            let key = table.def.key.item_key(item)?;
-                            check_index_keys(&table.def, item)?;
-                            key
-                        }
-                        Op::Update(Some(update)) => {
-                            update.check_key_attributes(&table.def.key.names())?;
-                            table.def.key.key_of(&key_item)?
-                        }
-                        _ => table.def.key.key_of(&key_item)?,
-                    };
-                    if !seen.insert((name.clone(), key.clone())) {
-                        return Err(validation("Transaction request cannot include multiple operations on one item"));
-                    }
-                    keyed.push((name, op, key_item, guard, key));
+        in_tx!(&self.db, true, |tx| {
+            let mut tables: BTreeMap<String, Loaded> = BTreeMap::new();
+            let mut seen = BTreeSet::new();
+            let mut keyed = Vec::new();
+            for (name, op, key_item, guard) in entries {
+                if !tables.contains_key(&name) {
+                    tables.insert(name.clone(), tx.table_for_write(&name).await?);
                 }
-                let mut reasons = Vec::new();
-                let mut writes = Vec::new();
-                let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
-                for (name, op, key_item, guard, key) in keyed {
-                    let table = &tables[&name];
-                    let old = store::get_item(conn, table.id, &key)?;
-                    if matches!(op, Op::Check) {
-                        // A condition check counts as a write of the item it reads.
-                        tallies.entry(name.clone()).or_default().table +=
-                            crate::capacity::write_units(old.as_ref().map_or(0, item_size)) * 2.0;
+                let table = &tables[&name];
+                let key = match &op {
+                    Op::Put(item) => {
+                        let key = table.def.key.item_key(item)?;
+                        check_index_keys(&table.def, item)?;
+                        key
                     }
-                    if let Err(e) = guard.check(old.as_ref()) {
-                        let item = match e {
-                            TableError::ConditionalCheckFailed { item } => item,
-                            _ => None,
-                        };
-                        reasons.push(CancellationReason {
-                            code: "ConditionalCheckFailed".into(),
-                            message: Some("The conditional request failed".into()),
-                            item,
-                        });
+                    Op::Update(Some(update)) => {
+                        update.check_key_attributes(&table.def.key.names())?;
+                        table.def.key.key_of(&key_item)?
+                    }
+                    _ => table.def.key.key_of(&key_item)?,
+                };
+                if !seen.insert((name.clone(), key.clone())) {
+                    return Err(validation("Transaction request cannot include multiple operations on one item"));
+                }
+                keyed.push((name, op, key_item, guard, key));
+            }
+            let held: Vec<(i64, &EncodedKey)> = keyed.iter().map(|(name, _, _, _, key)| (tables[name].id, key)).collect();
+            tx.lock_keys(&held).await?;
+            let mut reasons = Vec::new();
+            let mut writes = Vec::new();
+            let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+            for (name, op, key_item, guard, key) in keyed {
+                let table = &tables[&name];
+                let old = tx.get_item(table.id, &key).await?;
+                if matches!(op, Op::Check) {
+                    // A condition check counts as a write of the item it reads.
+                    tallies.entry(name.clone()).or_default().table += crate::capacity::write_units(old.as_ref().map_or(0, item_size)) * 2.0;
+                }
+                if let Err(e) = guard.check(old.as_ref()) {
+                    let item = match e {
+                        TableError::ConditionalCheckFailed { item } => item,
+                        _ => None,
+                    };
+                    reasons.push(CancellationReason {
+                        code: "ConditionalCheckFailed".into(),
+                        message: Some("The conditional request failed".into()),
+                        item,
+                    });
+                    continue;
+                }
+                let new = match op {
+                    Op::Check => {
+                        reasons.push(CancellationReason::none());
                         continue;
                     }
-                    let new = match op {
-                        Op::Check => {
-                            reasons.push(CancellationReason::none());
+                    Op::Put(item) => Some(item),
+                    Op::Delete => None,
+                    Op::Update(update) => {
+                        let mut new = old.clone().unwrap_or(key_item);
+                        let applied = match &update {
+                            Some(u) => u.apply(&mut new).map_err(TableError::from),
+                            None => Ok(()),
+                        }
+                        .and_then(|()| check_size(&new))
+                        .and_then(|()| check_index_keys(&table.def, &new));
+                        if let Err(e) = applied {
+                            reasons.push(CancellationReason { code: "ValidationError".into(), message: Some(e.to_string()), item: None });
                             continue;
                         }
-                        Op::Put(item) => Some(item),
-                        Op::Delete => None,
-                        Op::Update(update) => {
-                            let mut new = old.clone().unwrap_or(key_item);
-                            let applied = match &update {
-                                Some(u) => u.apply(&mut new).map_err(TableError::from),
-                                None => Ok(()),
-                            }
-                            .and_then(|()| check_size(&new))
-                            .and_then(|()| check_index_keys(&table.def, &new));
-                            if let Err(e) = applied {
-                                reasons.push(CancellationReason {
-                                    code: "ValidationError".into(),
-                                    message: Some(e.to_string()),
-                                    item: None,
-                                });
-                                continue;
-                            }
-                            Some(new)
-                        }
-                    };
-                    reasons.push(CancellationReason::none());
-                    writes.push((name, key, old, new));
-                }
-                if reasons.iter().any(|r| r.code != "None") {
-                    return Err(TableError::TransactionCanceled(reasons));
-                }
-                let at = now();
-                for (name, key, old, new) in writes {
-                    tallies.entry(name.clone()).or_default().write(&tables[&name].def, old.as_ref(), new.as_ref(), 2.0);
-                    if old.is_none() && new.is_none() {
-                        continue;
+                        Some(new)
                     }
-                    store::apply_change(conn, &tables[&name], &key, old.as_ref(), new.as_ref(), at, Origin::Request)?;
+                };
+                reasons.push(CancellationReason::none());
+                writes.push((name, key, old, new));
+            }
+            if reasons.iter().any(|r| r.code != "None") {
+                return Err(TableError::TransactionCanceled(reasons));
+            }
+            let at = now();
+            for (name, key, old, new) in writes {
+                tallies.entry(name.clone()).or_default().write(&tables[&name].def, old.as_ref(), new.as_ref(), 2.0);
+                if old.is_none() && new.is_none() {
+                    continue;
                 }
-                Ok(TransactWriteItemsOutput { consumed_capacity: per_table(&tallies, mode, Usage::TransactWrite) })
-            })
-            .await
+                tx.apply_change(&tables[&name], &key, old.as_ref(), new.as_ref(), at, Origin::Request).await?;
+            }
+            Ok(TransactWriteItemsOutput { consumed_capacity: per_table(&tallies, mode, Usage::TransactWrite) })
+        })
     }
 
     /// TransactGetItems: every item read in one transaction.
@@ -1378,26 +1355,24 @@ impl TableService {
             let projection = projection_of(get.projection_expression.as_deref(), get.expression_attribute_names)?;
             gets.push((get.table_name, wire_item(get.key)?, projection));
         }
-        self.store
-            .run(false, move |conn| {
-                let mut out = TransactGetItemsOutput::default();
-                let mut seen = BTreeSet::new();
-                let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
-                for (name, key, projection) in gets {
-                    let table = store::table(conn, &name)?;
-                    let encoded = table.def.key.key_of(&key)?;
-                    if !seen.insert((name.clone(), encoded.clone())) {
-                        return Err(validation("Transaction request cannot include multiple operations on one item"));
-                    }
-                    let item = store::get_item(conn, table.id, &encoded)?;
-                    let units = read_units(item.as_ref().map_or(0, item_size), true) * 2.0;
-                    tallies.entry(name.clone()).or_default().read(&table.def, None, units);
-                    out.responses.push(ItemResponse { item: item.map(|i| project(&projection, i)) });
+        in_tx!(&self.db, false, |tx| {
+            let mut out = TransactGetItemsOutput::default();
+            let mut seen = BTreeSet::new();
+            let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+            for (name, key, projection) in gets {
+                let table = tx.table(&name).await?;
+                let encoded = table.def.key.key_of(&key)?;
+                if !seen.insert((name.clone(), encoded.clone())) {
+                    return Err(validation("Transaction request cannot include multiple operations on one item"));
                 }
-                out.consumed_capacity = per_table(&tallies, mode, Usage::TransactRead);
-                Ok(out)
-            })
-            .await
+                let item = tx.get_item(table.id, &encoded).await?;
+                let units = read_units(item.as_ref().map_or(0, item_size), true) * 2.0;
+                tallies.entry(name.clone()).or_default().read(&table.def, None, units);
+                out.responses.push(ItemResponse { item: item.map(|i| project(&projection, i)) });
+            }
+            out.consumed_capacity = per_table(&tallies, mode, Usage::TransactRead);
+            Ok(out)
+        })
     }
 }
 

@@ -49,15 +49,15 @@ fn key_bytes_sort_as_dynamodb_sorts() {
     }
 }
 
-fn wire(json: &str) -> BTreeMap<String, WireValue> {
+pub(crate) fn wire(json: &str) -> BTreeMap<String, WireValue> {
     serde_json::from_str(json).expect("wire item")
 }
 
-fn input<T: serde::de::DeserializeOwned>(json: serde_json::Value) -> T {
+pub(crate) fn input<T: serde::de::DeserializeOwned>(json: serde_json::Value) -> T {
     serde_json::from_value(json).expect("input")
 }
 
-async fn table(svc: &std::sync::Arc<TableService>) {
+pub(crate) async fn table(svc: &std::sync::Arc<TableService>) {
     svc.create_table(input(serde_json::json!({
         "TableName": "things",
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"},
@@ -90,7 +90,7 @@ async fn table(svc: &std::sync::Arc<TableService>) {
     }
 }
 
-async fn query(svc: &TableService, body: serde_json::Value) -> Vec<String> {
+pub(crate) async fn query(svc: &TableService, body: serde_json::Value) -> Vec<String> {
     let out = svc.read(input(body), true).await.expect("query");
     out.items.unwrap_or_default().iter().map(|i| i["sk"].brief()).collect()
 }

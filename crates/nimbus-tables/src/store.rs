@@ -17,6 +17,8 @@ use crate::error::TableError;
 use crate::schema::{EncodedKey, TableDef};
 use crate::value::{item_size, AttributeValue, Item};
 
+pub mod postgres;
+
 /// `tables.db`.
 const SCHEMA: nimbus_store::db::Schema = nimbus_store::db::Schema {
     name: "tables",
@@ -110,6 +112,211 @@ impl Store {
     }
 }
 
+/// Runs `$body` (using `$tx`, a `&mut` [`TableTx`], `.await`s allowed) in one transaction of
+/// the service's engine; see [`nimbus_store::in_tx!`].
+macro_rules! in_tx {
+    ($db:expr, $durable:expr, |$tx:ident| $body:expr) => {
+        nimbus_store::in_tx!($db, $durable, $crate::store::SqliteTx, |$tx| $body)
+    };
+}
+pub(crate) use in_tx;
+
+/// Where the tables are: `tables.db`, or the account's schema in a shared PostgreSQL.
+pub(crate) type Db = nimbus_store::tx::Engine<Store, postgres::SharedTables>;
+
+/// The operations of one transaction on the tables, answered by each engine with its own
+/// SQL; the service composes them. A write finds its table with
+/// [`TableTx::table_for_write`] (held against deletion and redefinition until the commit)
+/// and calls [`TableTx::lock_keys`] before it reads the items it writes (several nodes; one
+/// writer thread needs neither).
+#[allow(async_fn_in_trait)]
+pub trait TableTx {
+    /// The table named `name`, if it exists.
+    async fn find_table(&mut self, name: &str) -> Result<Option<Loaded>, TableError>;
+    /// [`TableTx::find_table`] for a write of its items (held against changes until the
+    /// commit).
+    async fn find_table_for_write(&mut self, name: &str) -> Result<Option<Loaded>, TableError>;
+    /// [`TableTx::find_table`] for a change of the table itself (held exclusively).
+    async fn find_table_for_change(&mut self, name: &str) -> Result<Option<Loaded>, TableError>;
+    /// [`TableTx::find_table`], or the item operations' ResourceNotFoundException.
+    async fn table(&mut self, name: &str) -> Result<Loaded, TableError> {
+        self.find_table(name).await?.ok_or_else(TableError::no_table)
+    }
+    /// [`TableTx::find_table_for_write`], or the item operations' ResourceNotFoundException.
+    async fn table_for_write(&mut self, name: &str) -> Result<Loaded, TableError> {
+        self.find_table_for_write(name).await?.ok_or_else(TableError::no_table)
+    }
+    /// Every table name, sorted.
+    async fn table_names(&mut self) -> Result<Vec<String>, TableError>;
+    /// Inserts a new table, returning its row id.
+    async fn insert_table(&mut self, def: &TableDef) -> Result<i64, TableError>;
+    /// Replaces a table's definition.
+    async fn save_table(&mut self, table: &Loaded) -> Result<(), TableError>;
+    /// Removes a table with its items and index entries (its stream's records stay).
+    async fn delete_table(&mut self, id: i64) -> Result<(), TableError>;
+    /// Item count and total size of a table.
+    async fn table_stats(&mut self, id: i64) -> Result<(i64, i64), TableError>;
+    /// Item count of an index.
+    async fn index_count(&mut self, id: i64, index: &str) -> Result<i64, TableError>;
+    /// Holds the items at these keys (of these tables) until the commit: the write that
+    /// reads them next is alone on them.
+    async fn lock_keys(&mut self, keys: &[(i64, &EncodedKey)]) -> Result<(), TableError>;
+    /// The item at `key`, if any.
+    async fn get_item(&mut self, table_id: i64, key: &EncodedKey) -> Result<Option<Item>, TableError>;
+    /// Writes one item change with its index entries and stream record ([`apply_change`]).
+    async fn apply_change(
+        &mut self,
+        table: &Loaded,
+        key: &EncodedKey,
+        old: Option<&Item>,
+        new: Option<&Item>,
+        now: f64,
+        origin: Origin,
+    ) -> Result<(), TableError>;
+    /// Rewrites the TTL expiry of every item of a table.
+    async fn refresh_expiry(&mut self, table: &Loaded) -> Result<(), TableError>;
+    /// Builds a new index's entries from the table's items.
+    async fn backfill_index(&mut self, table: &Loaded, index: &str) -> Result<(), TableError>;
+    /// Removes an index's entries.
+    async fn drop_index(&mut self, table_id: i64, index: &str) -> Result<(), TableError>;
+    /// Items whose TTL has passed, at most `limit`: (table name, key, item).
+    async fn expired(&mut self, now: i64, limit: usize) -> Result<Vec<(String, EncodedKey, Item)>, TableError>;
+    /// Runs a range scan, handing each item to `each` until it returns false.
+    async fn scan(&mut self, scan: &Scan<'_>, each: &mut (dyn FnMut(Item) -> Result<bool, TableError> + Send)) -> Result<(), TableError>;
+    /// A stream's records after sequence number `after`, at most `limit`, in order.
+    async fn stream_records(&mut self, stream_id: i64, after: i64, limit: usize) -> Result<Vec<StreamRecord>, TableError>;
+    /// Starts a stream for a table, returning its row id.
+    async fn insert_stream(
+        &mut self,
+        table: &str,
+        arn: &str,
+        view_type: &str,
+        key: &crate::schema::KeySchema,
+        now: f64,
+    ) -> Result<i64, TableError>;
+    /// Marks a stream disabled.
+    async fn disable_stream(&mut self, id: i64, now: f64) -> Result<(), TableError>;
+    /// Every stream (of `table` only, when given), oldest first.
+    async fn streams(&mut self, table: Option<&str>) -> Result<Vec<StreamRow>, TableError>;
+    /// The stream whose ARN is `arn`, if it exists.
+    async fn stream_by_arn(&mut self, arn: &str) -> Result<Option<StreamRow>, TableError>;
+    /// The first and last sequence numbers of a stream's retained records.
+    async fn stream_bounds(&mut self, stream_id: i64) -> Result<(Option<i64>, Option<i64>), TableError>;
+    /// The last sequence number the stream's records may have reached (0 before the first):
+    /// its next record's is greater.
+    async fn last_sequence(&mut self, stream_id: i64) -> Result<i64, TableError>;
+    /// The retention sweep ([`trim_streams`]).
+    async fn trim_streams(&mut self, before: f64) -> Result<usize, TableError>;
+    /// The first record of a stream made at or after `at` (epoch seconds).
+    async fn first_record_at(&mut self, stream_id: i64, at: f64) -> Result<Option<i64>, TableError>;
+}
+
+/// A transaction on `tables.db`, on its writer thread: the plain functions of this module.
+pub struct SqliteTx<'a>(&'a Connection);
+
+impl<'a> SqliteTx<'a> {
+    /// The writer thread's transaction.
+    pub fn new(conn: &'a Connection) -> SqliteTx<'a> {
+        SqliteTx(conn)
+    }
+}
+
+impl TableTx for SqliteTx<'_> {
+    async fn find_table(&mut self, name: &str) -> Result<Option<Loaded>, TableError> {
+        find_table(self.0, name)
+    }
+    async fn find_table_for_write(&mut self, name: &str) -> Result<Option<Loaded>, TableError> {
+        find_table(self.0, name)
+    }
+    async fn find_table_for_change(&mut self, name: &str) -> Result<Option<Loaded>, TableError> {
+        find_table(self.0, name)
+    }
+    async fn table_names(&mut self) -> Result<Vec<String>, TableError> {
+        table_names(self.0)
+    }
+    async fn insert_table(&mut self, def: &TableDef) -> Result<i64, TableError> {
+        insert_table(self.0, def)
+    }
+    async fn save_table(&mut self, table: &Loaded) -> Result<(), TableError> {
+        save_table(self.0, table)
+    }
+    async fn delete_table(&mut self, id: i64) -> Result<(), TableError> {
+        delete_table(self.0, id)
+    }
+    async fn table_stats(&mut self, id: i64) -> Result<(i64, i64), TableError> {
+        table_stats(self.0, id)
+    }
+    async fn index_count(&mut self, id: i64, index: &str) -> Result<i64, TableError> {
+        index_count(self.0, id, index)
+    }
+    async fn lock_keys(&mut self, _keys: &[(i64, &EncodedKey)]) -> Result<(), TableError> {
+        Ok(())
+    }
+    async fn get_item(&mut self, table_id: i64, key: &EncodedKey) -> Result<Option<Item>, TableError> {
+        get_item(self.0, table_id, key)
+    }
+    async fn apply_change(
+        &mut self,
+        table: &Loaded,
+        key: &EncodedKey,
+        old: Option<&Item>,
+        new: Option<&Item>,
+        now: f64,
+        origin: Origin,
+    ) -> Result<(), TableError> {
+        apply_change(self.0, table, key, old, new, now, origin)
+    }
+    async fn refresh_expiry(&mut self, table: &Loaded) -> Result<(), TableError> {
+        refresh_expiry(self.0, table)
+    }
+    async fn backfill_index(&mut self, table: &Loaded, index: &str) -> Result<(), TableError> {
+        backfill_index(self.0, table, index)
+    }
+    async fn drop_index(&mut self, table_id: i64, index: &str) -> Result<(), TableError> {
+        drop_index(self.0, table_id, index)
+    }
+    async fn expired(&mut self, now: i64, limit: usize) -> Result<Vec<(String, EncodedKey, Item)>, TableError> {
+        expired(self.0, now, limit)
+    }
+    async fn scan(&mut self, s: &Scan<'_>, each: &mut (dyn FnMut(Item) -> Result<bool, TableError> + Send)) -> Result<(), TableError> {
+        scan(self.0, s, each)
+    }
+    async fn stream_records(&mut self, stream_id: i64, after: i64, limit: usize) -> Result<Vec<StreamRecord>, TableError> {
+        stream_records(self.0, stream_id, after, limit)
+    }
+    async fn insert_stream(
+        &mut self,
+        table: &str,
+        arn: &str,
+        view_type: &str,
+        key: &crate::schema::KeySchema,
+        now: f64,
+    ) -> Result<i64, TableError> {
+        insert_stream(self.0, table, arn, view_type, key, now)
+    }
+    async fn disable_stream(&mut self, id: i64, now: f64) -> Result<(), TableError> {
+        disable_stream(self.0, id, now)
+    }
+    async fn streams(&mut self, table: Option<&str>) -> Result<Vec<StreamRow>, TableError> {
+        streams(self.0, table)
+    }
+    async fn stream_by_arn(&mut self, arn: &str) -> Result<Option<StreamRow>, TableError> {
+        stream_by_arn(self.0, arn)
+    }
+    async fn stream_bounds(&mut self, stream_id: i64) -> Result<(Option<i64>, Option<i64>), TableError> {
+        stream_bounds(self.0, stream_id)
+    }
+    async fn last_sequence(&mut self, _stream_id: i64) -> Result<i64, TableError> {
+        last_sequence(self.0)
+    }
+    async fn trim_streams(&mut self, before: f64) -> Result<usize, TableError> {
+        trim_streams(self.0, before)
+    }
+    async fn first_record_at(&mut self, stream_id: i64, at: f64) -> Result<Option<i64>, TableError> {
+        first_record_at(self.0, stream_id, at)
+    }
+}
+
 /// A table as a job sees it: its row id and definition.
 #[derive(Clone, Debug)]
 pub struct Loaded {
@@ -176,7 +383,7 @@ pub fn index_count(conn: &Connection, id: i64, index: &str) -> Result<i64, Table
     Ok(st.query_row(params![id, index], |r| r.get(0))?)
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<String, TableError> {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, TableError> {
     serde_json::to_string(value).map_err(|e| TableError::Internal(format!("encoding: {e}")))
 }
 
@@ -193,7 +400,7 @@ pub fn get_item(conn: &Connection, table_id: i64, key: &EncodedKey) -> Result<Op
 }
 
 /// Which segment of a parallel Scan a partition key falls in: FNV-1a of its bytes.
-fn segment_hash(pk: &[u8]) -> i64 {
+pub(crate) fn segment_hash(pk: &[u8]) -> i64 {
     let mut hash: u32 = 0x811c_9dc5;
     for byte in pk {
         hash ^= u32::from(*byte);
@@ -203,7 +410,7 @@ fn segment_hash(pk: &[u8]) -> i64 {
 }
 
 /// When TTL deletes the item: its TTL attribute as epoch seconds, when it is a number.
-fn expiry(def: &TableDef, item: &Item) -> Option<i64> {
+pub(crate) fn expiry(def: &TableDef, item: &Item) -> Option<i64> {
     let name = def.ttl_attribute.as_ref()?;
     match item.get(name)? {
         AttributeValue::N(n) => n.to_string().parse::<f64>().ok().map(|f| f as i64),
@@ -220,6 +427,84 @@ pub enum Origin {
     Service,
 }
 
+/// What one item change writes, worked out once for either engine: the item row (None:
+/// removed), the index entries that go and come, and the stream record (stream id, JSON).
+pub(crate) struct Change {
+    pub(crate) item: Option<StoredItem>,
+    pub(crate) index_removed: Vec<(String, Vec<u8>, Vec<u8>)>,
+    pub(crate) index_added: Vec<(String, Vec<u8>, Vec<u8>)>,
+    pub(crate) record: Option<(i64, String)>,
+}
+
+/// An item row's columns besides its key.
+pub(crate) struct StoredItem {
+    pub(crate) json: String,
+    pub(crate) size: i64,
+    pub(crate) seg: i64,
+    pub(crate) expires: Option<i64>,
+}
+
+/// The rows one item change writes (see [`apply_change`]).
+pub(crate) fn plan_change(
+    table: &Loaded,
+    key: &EncodedKey,
+    old: Option<&Item>,
+    new: Option<&Item>,
+    origin: Origin,
+) -> Result<Change, TableError> {
+    let def = &table.def;
+    let item = new
+        .map(|item| {
+            Ok::<_, TableError>(StoredItem {
+                json: to_json(item)?,
+                size: item_size(item) as i64,
+                seg: segment_hash(&key.pk),
+                expires: expiry(def, item),
+            })
+        })
+        .transpose()?;
+    let (mut index_removed, mut index_added) = (Vec::new(), Vec::new());
+    for index in def.indexes() {
+        let old_key = old.map(|o| index.key.index_key(&index.name, o)).transpose()?.flatten();
+        let new_key = new.map(|n| index.key.index_key(&index.name, n)).transpose()?.flatten();
+        if old_key == new_key {
+            continue;
+        }
+        if let Some(k) = old_key {
+            index_removed.push((index.name.clone(), k.pk, k.sk));
+        }
+        if let Some(k) = new_key {
+            index_added.push((index.name.clone(), k.pk, k.sk));
+        }
+    }
+    let mut record = None;
+    if let Some(stream) = def.live_stream() {
+        let event = match (old, new) {
+            (None, Some(_)) => Some("INSERT"),
+            (Some(_), Some(_)) => Some("MODIFY"),
+            (Some(_), None) => Some("REMOVE"),
+            (None, None) => None,
+        };
+        if let Some(event_name) = event {
+            let keys = def.key.project_key(new.or(old).expect("an image exists"));
+            let new_image = new.filter(|_| stream.new_image());
+            let old_image = old.filter(|_| stream.old_image());
+            let size = item_size(&keys) + new_image.map_or(0, item_size) + old_image.map_or(0, item_size);
+            let stored = StoredRecord {
+                event_name,
+                keys,
+                new_image: new_image.cloned(),
+                old_image: old_image.cloned(),
+                size_bytes: size,
+                stream_view_type: stream.view_type.clone(),
+                service: origin == Origin::Service,
+            };
+            record = Some((stream.id, to_json(&stored)?));
+        }
+    }
+    Ok(Change { item, index_removed, index_added, record })
+}
+
 /// Writes one item change: the item row, its index entries, and (when the table has a stream)
 /// the stream record, all in the caller's transaction. `old` is the item as it was, `new` as it
 /// becomes (None: deleted). `now` is epoch seconds.
@@ -232,70 +517,33 @@ pub fn apply_change(
     now: f64,
     origin: Origin,
 ) -> Result<(), TableError> {
-    let def = &table.def;
-    match new {
+    let change = plan_change(table, key, old, new, origin)?;
+    match &change.item {
         Some(item) => {
             let mut st = conn.prepare_cached(
                 "INSERT INTO items (table_id, pk, sk, item, size, seg, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (table_id, pk, sk) DO UPDATE SET item = excluded.item, size = excluded.size, expires = excluded.expires",
             )?;
-            st.execute(params![
-                table.id,
-                key.pk,
-                key.sk,
-                to_json(item)?,
-                item_size(item) as i64,
-                segment_hash(&key.pk),
-                expiry(def, item)
-            ])?;
+            st.execute(params![table.id, key.pk, key.sk, item.json, item.size, item.seg, item.expires])?;
         }
         None => {
             conn.prepare_cached("DELETE FROM items WHERE table_id = ?1 AND pk = ?2 AND sk = ?3")?
                 .execute(params![table.id, key.pk, key.sk])?;
         }
     }
-    for index in def.indexes() {
-        let old_key = old.map(|o| index.key.index_key(&index.name, o)).transpose()?.flatten();
-        let new_key = new.map(|n| index.key.index_key(&index.name, n)).transpose()?.flatten();
-        if old_key == new_key {
-            continue;
-        }
-        if let Some(k) = old_key {
-            conn.prepare_cached(
-                "DELETE FROM index_entries WHERE table_id = ?1 AND idx = ?2 AND ipk = ?3 AND isk = ?4 AND pk = ?5 AND sk = ?6",
-            )?
-            .execute(params![table.id, index.name, k.pk, k.sk, key.pk, key.sk])?;
-        }
-        if let Some(k) = new_key {
-            conn.prepare_cached("INSERT OR REPLACE INTO index_entries (table_id, idx, ipk, isk, pk, sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-                .execute(params![table.id, index.name, k.pk, k.sk, key.pk, key.sk])?;
-        }
+    for (index, ipk, isk) in &change.index_removed {
+        conn.prepare_cached(
+            "DELETE FROM index_entries WHERE table_id = ?1 AND idx = ?2 AND ipk = ?3 AND isk = ?4 AND pk = ?5 AND sk = ?6",
+        )?
+        .execute(params![table.id, index, ipk, isk, key.pk, key.sk])?;
     }
-    if let Some(stream) = def.live_stream() {
-        let event = match (old, new) {
-            (None, Some(_)) => "INSERT",
-            (Some(_), Some(_)) => "MODIFY",
-            (Some(_), None) => "REMOVE",
-            (None, None) => return Ok(()),
-        };
-        let keys = def.key.project_key(new.or(old).expect("an image exists"));
-        let new_image = new.filter(|_| stream.new_image());
-        let old_image = old.filter(|_| stream.old_image());
-        let size = item_size(&keys) + new_image.map_or(0, item_size) + old_image.map_or(0, item_size);
-        let record = StoredRecord {
-            event_name: event,
-            keys,
-            new_image: new_image.cloned(),
-            old_image: old_image.cloned(),
-            size_bytes: size,
-            stream_view_type: stream.view_type.clone(),
-            service: origin == Origin::Service,
-        };
-        conn.prepare_cached("INSERT INTO stream_records (stream_id, created_at, record) VALUES (?1, ?2, ?3)")?.execute(params![
-            stream.id,
-            now,
-            to_json(&record)?
-        ])?;
+    for (index, ipk, isk) in &change.index_added {
+        conn.prepare_cached("INSERT OR REPLACE INTO index_entries (table_id, idx, ipk, isk, pk, sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+            .execute(params![table.id, index, ipk, isk, key.pk, key.sk])?;
+    }
+    if let Some((stream_id, record)) = &change.record {
+        conn.prepare_cached("INSERT INTO stream_records (stream_id, created_at, record) VALUES (?1, ?2, ?3)")?
+            .execute(params![stream_id, now, record])?;
     }
     Ok(())
 }
@@ -457,20 +705,28 @@ pub struct Scan<'a> {
     pub segment: Option<(i64, i64)>,
 }
 
-/// Runs a range scan, handing each item to `each` until it returns false.
-pub fn scan(conn: &Connection, scan: &Scan<'_>, mut each: impl FnMut(Item) -> Result<bool, TableError>) -> Result<(), TableError> {
-    use rusqlite::types::Value;
-    let mut args: Vec<Value> = vec![Value::Integer(scan.table_id)];
-    let arg = |v: Value, args: &mut Vec<Value>| {
+/// A value bound to a scan's statement.
+pub(crate) enum ScanArg {
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// A scan's statement (`i.item` of the items in order) and its arguments, numbered `?N`
+/// (SQLite) or `$N` (PostgreSQL) by `mark`; the same SQL otherwise.
+pub(crate) fn scan_sql(scan: &Scan<'_>, tables: (&str, &str), mark: &str) -> (String, Vec<ScanArg>) {
+    let mut args: Vec<ScanArg> = vec![ScanArg::Int(scan.table_id)];
+    let arg = |v: ScanArg, args: &mut Vec<ScanArg>| {
         args.push(v);
-        format!("?{}", args.len())
+        format!("{mark}{}", args.len())
     };
+    let (items, entries) = tables;
     let (from, sort_cols, part_col, range_col) = match scan.index {
-        None => ("items i WHERE i.table_id = ?1".to_string(), vec!["i.pk", "i.sk"], "i.pk", "i.sk"),
+        None => (format!("{items} i WHERE i.table_id = {mark}1"), vec!["i.pk", "i.sk"], "i.pk", "i.sk"),
         Some(index) => {
-            let p = arg(Value::Text(index.to_string()), &mut args);
+            let p = arg(ScanArg::Text(index.to_string()), &mut args);
             (
-                format!("index_entries x JOIN items i ON i.table_id = x.table_id AND i.pk = x.pk AND i.sk = x.sk WHERE x.table_id = ?1 AND x.idx = {p}"),
+                format!("{entries} x JOIN {items} i ON i.table_id = x.table_id AND i.pk = x.pk AND i.sk = x.sk WHERE x.table_id = {mark}1 AND x.idx = {p}"),
                 vec!["x.ipk", "x.isk", "x.pk", "x.sk"],
                 "x.ipk",
                 "x.isk",
@@ -480,29 +736,41 @@ pub fn scan(conn: &Connection, scan: &Scan<'_>, mut each: impl FnMut(Item) -> Re
     let mut sql = format!("SELECT i.item FROM {from}");
     let mut order: Vec<&str> = sort_cols.clone();
     if let Some(partition) = &scan.partition {
-        let p = arg(Value::Blob(partition.clone()), &mut args);
+        let p = arg(ScanArg::Blob(partition.clone()), &mut args);
         sql.push_str(&format!(" AND {part_col} = {p}"));
         order.remove(0);
     }
     if let Some((bound, inclusive)) = &scan.range.lower {
-        let p = arg(Value::Blob(bound.clone()), &mut args);
+        let p = arg(ScanArg::Blob(bound.clone()), &mut args);
         sql.push_str(&format!(" AND {range_col} {} {p}", if *inclusive { ">=" } else { ">" }));
     }
     if let Some((bound, inclusive)) = &scan.range.upper {
-        let p = arg(Value::Blob(bound.clone()), &mut args);
+        let p = arg(ScanArg::Blob(bound.clone()), &mut args);
         sql.push_str(&format!(" AND {range_col} {} {p}", if *inclusive { "<=" } else { "<" }));
     }
     if let Some((segment, total)) = scan.segment {
-        let (s, t) = (arg(Value::Integer(segment), &mut args), arg(Value::Integer(total), &mut args));
+        let (s, t) = (arg(ScanArg::Int(segment), &mut args), arg(ScanArg::Int(total), &mut args));
         sql.push_str(&format!(" AND i.seg % {t} = {s}"));
     }
     if let Some(after) = &scan.after {
         let cols = &order[order.len() - after.len().min(order.len())..];
-        let marks: Vec<String> = after.iter().map(|v| arg(Value::Blob(v.clone()), &mut args)).collect();
+        let marks: Vec<String> = after.iter().map(|v| arg(ScanArg::Blob(v.clone()), &mut args)).collect();
         sql.push_str(&format!(" AND ({}) {} ({})", cols.join(", "), if scan.forward { ">" } else { "<" }, marks.join(", ")));
     }
     let direction = if scan.forward { "ASC" } else { "DESC" };
     sql.push_str(&format!(" ORDER BY {}", order.iter().map(|c| format!("{c} {direction}")).collect::<Vec<_>>().join(", ")));
+    (sql, args)
+}
+
+/// Runs a range scan, handing each item to `each` until it returns false.
+pub fn scan(conn: &Connection, scan: &Scan<'_>, mut each: impl FnMut(Item) -> Result<bool, TableError>) -> Result<(), TableError> {
+    use rusqlite::types::Value;
+    let (sql, args) = scan_sql(scan, ("items", "index_entries"), "?");
+    let args = args.into_iter().map(|a| match a {
+        ScanArg::Int(i) => Value::Integer(i),
+        ScanArg::Text(t) => Value::Text(t),
+        ScanArg::Blob(b) => Value::Blob(b),
+    });
     let mut st = conn.prepare_cached(&sql)?;
     let mut rows = st.query(rusqlite::params_from_iter(args))?;
     while let Some(row) = rows.next()? {

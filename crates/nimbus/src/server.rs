@@ -1213,8 +1213,12 @@ impl Shared {
         }
         .map_err(|e| anyhow!("opening the queue database: {e}"))?;
         let event_sources = nimbus_triggers::EventSources::new(store.clone(), control.clone(), invoker.clone(), queues.clone());
-        let tables = nimbus_tables::TableService::open(&data.root().join("tables.db"), &self.region, account)
-            .map_err(|e| anyhow!("opening the tables database: {e}"))?;
+        // With a shared store the tables, their items and their streams are the nodes'.
+        let tables = match &self.store_at {
+            StoreAt::Embedded => nimbus_tables::TableService::open(&data.root().join("tables.db"), &self.region, account),
+            StoreAt::Postgres(url, _) => nimbus_tables::TableService::open_shared(url, &self.region, account).await,
+        }
+        .map_err(|e| anyhow!("opening the tables database: {e}"))?;
         tokio::spawn(sweep_expired_items(Arc::downgrade(&tables)));
         let streams = nimbus_streams::StreamService::open(
             &data.root().join("streams.db"),

@@ -9,7 +9,7 @@ use super::{now, validation, TableService};
 use crate::error::TableError;
 use crate::request::*;
 use crate::schema::PointInTimeRecovery;
-use crate::store;
+use crate::store::{in_tx, TableTx};
 
 /// Most tags on one table.
 pub const MAX_TAGS: usize = 50;
@@ -112,14 +112,12 @@ impl TableService {
             return Err(validation("Atleast one Tag needs to be provided as Input."));
         }
         let arn = input.resource_arn;
-        self.store
-            .run(true, move |conn| {
-                let mut table = store::find_table(conn, &name)?.ok_or_else(|| not_found_arn(&arn))?;
-                table.def.tags = merge_tags(&table.def.tags, &input.tags)?;
-                store::save_table(conn, &table)?;
-                Ok(Empty {})
-            })
-            .await
+        in_tx!(&self.db, true, |tx| {
+            let mut table = tx.find_table_for_change(&name).await?.ok_or_else(|| not_found_arn(&arn))?;
+            table.def.tags = merge_tags(&table.def.tags, &input.tags)?;
+            tx.save_table(&table).await?;
+            Ok(Empty {})
+        })
     }
 
     /// UntagResource: removes tags by key (keys the table lacks are ignored).
@@ -135,40 +133,34 @@ impl TableService {
             return Err(validation("Number of Tags exceed the current limit for the provided ResourceArn"));
         }
         let arn = input.resource_arn;
-        self.store
-            .run(true, move |conn| {
-                let mut table = store::find_table(conn, &name)?.ok_or_else(|| not_found_arn(&arn))?;
-                for key in &input.tag_keys {
-                    table.def.tags.remove(key);
-                }
-                store::save_table(conn, &table)?;
-                Ok(Empty {})
-            })
-            .await
+        in_tx!(&self.db, true, |tx| {
+            let mut table = tx.find_table_for_change(&name).await?.ok_or_else(|| not_found_arn(&arn))?;
+            for key in &input.tag_keys {
+                table.def.tags.remove(key);
+            }
+            tx.save_table(&table).await?;
+            Ok(Empty {})
+        })
     }
 
     /// ListTagsOfResource: a table's tags by key, in one page.
     pub async fn list_tags_of_resource(&self, input: ListTagsOfResourceInput) -> Result<ListTagsOfResourceOutput, TableError> {
         let name = self.tagged_table(&input.resource_arn)?;
         let arn = input.resource_arn;
-        self.store
-            .run(false, move |conn| {
-                let table = store::find_table(conn, &name)?.ok_or_else(|| not_found_arn(&arn))?;
-                let tags = table.def.tags.into_iter().map(|(key, value)| Tag { key, value }).collect();
-                Ok(ListTagsOfResourceOutput { tags, next_token: None })
-            })
-            .await
+        in_tx!(&self.db, false, |tx| {
+            let table = tx.find_table(&name).await?.ok_or_else(|| not_found_arn(&arn))?;
+            let tags = table.def.tags.into_iter().map(|(key, value)| Tag { key, value }).collect();
+            Ok(ListTagsOfResourceOutput { tags, next_token: None })
+        })
     }
 
     /// DescribeContinuousBackups.
     pub async fn describe_continuous_backups(&self, input: DescribeContinuousBackupsInput) -> Result<ContinuousBackupsOutput, TableError> {
         let name = table_name_of(&input.table_name).to_string();
-        self.store
-            .run(false, move |conn| {
-                let table = store::find_table(conn, &name)?.ok_or_else(|| table_not_found(&name))?;
-                Ok(backups_output(table.def.point_in_time_recovery.as_ref(), now()))
-            })
-            .await
+        in_tx!(&self.db, false, |tx| {
+            let table = tx.find_table(&name).await?.ok_or_else(|| table_not_found(&name))?;
+            Ok(backups_output(table.def.point_in_time_recovery.as_ref(), now()))
+        })
     }
 
     /// UpdateContinuousBackups: records whether point-in-time recovery is on, and since when.
@@ -186,23 +178,21 @@ impl TableService {
             }
         }
         let name = table_name_of(&input.table_name).to_string();
-        self.store
-            .run(true, move |conn| {
-                let mut table = store::find_table(conn, &name)?.ok_or_else(|| table_not_found(&name))?;
-                let at = now();
-                table.def.point_in_time_recovery = match (spec.point_in_time_recovery_enabled, table.def.point_in_time_recovery.take()) {
-                    (false, _) => None,
-                    (true, Some(pitr)) => {
-                        Some(PointInTimeRecovery { days: spec.recovery_period_in_days.unwrap_or(pitr.days), since: pitr.since })
-                    }
-                    (true, None) => {
-                        Some(PointInTimeRecovery { days: spec.recovery_period_in_days.unwrap_or(DEFAULT_RECOVERY_DAYS), since: at })
-                    }
-                };
-                store::save_table(conn, &table)?;
-                Ok(backups_output(table.def.point_in_time_recovery.as_ref(), at))
-            })
-            .await
+        in_tx!(&self.db, true, |tx| {
+            let mut table = tx.find_table_for_change(&name).await?.ok_or_else(|| table_not_found(&name))?;
+            let at = now();
+            table.def.point_in_time_recovery = match (spec.point_in_time_recovery_enabled, table.def.point_in_time_recovery.take()) {
+                (false, _) => None,
+                (true, Some(pitr)) => {
+                    Some(PointInTimeRecovery { days: spec.recovery_period_in_days.unwrap_or(pitr.days), since: pitr.since })
+                }
+                (true, None) => {
+                    Some(PointInTimeRecovery { days: spec.recovery_period_in_days.unwrap_or(DEFAULT_RECOVERY_DAYS), since: at })
+                }
+            };
+            tx.save_table(&table).await?;
+            Ok(backups_output(table.def.point_in_time_recovery.as_ref(), at))
+        })
     }
 
     /// DescribeLimits: AWS's default quotas.

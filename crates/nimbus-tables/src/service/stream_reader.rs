@@ -3,12 +3,10 @@
 //! it, the 24-hour retention sweep, and [`TableService::read_stream`], the reader Lambda's
 //! event-source mapping polls a stream with (from a checkpoint, no iterator, no HTTP).
 
-use rusqlite::Connection;
-
 use super::{validation, TableService};
 use crate::error::TableError;
 use crate::schema::KeySchema;
-use crate::store::{self, StreamRow};
+use crate::store::{in_tx, StreamRow, TableTx};
 use crate::streams::*;
 
 fn now_ms() -> i64 {
@@ -77,14 +75,20 @@ pub struct StreamPage {
 }
 
 /// A page of records after `after`: at most `limit` and about 1 MB, and the position after them.
-fn read_page(conn: &Connection, row: &StreamRow, region: &str, after: i64, limit: usize) -> Result<(Vec<Record>, i64, bool), TableError> {
+async fn read_page(
+    tx: &mut impl TableTx,
+    row: &StreamRow,
+    region: &str,
+    after: i64,
+    limit: usize,
+) -> Result<(Vec<Record>, i64, bool), TableError> {
     if after < row.trimmed_through {
         return Err(trimmed());
     }
     let mut records = Vec::new();
     let mut bytes = 0u64;
     let mut position = after;
-    for r in store::stream_records(conn, row.id, after, limit)? {
+    for r in tx.stream_records(row.id, after, limit).await? {
         let record = record(&row.arn, region, r.seq, r.created_at, r.record)
             .map_err(|e| TableError::Internal(format!("stream record {}: {e}", r.seq)))?;
         if !records.is_empty() && bytes + record.dynamodb.size_bytes > 1024 * 1024 {
@@ -95,19 +99,19 @@ fn read_page(conn: &Connection, row: &StreamRow, region: &str, after: i64, limit
         records.push(record);
     }
     // A disabled stream read to its end has nothing more to give.
-    let ended = row.disabled_at.is_some() && store::stream_bounds(conn, row.id)?.1.is_none_or(|last| position >= last);
+    let ended = row.disabled_at.is_some() && tx.stream_bounds(row.id).await?.1.is_none_or(|last| position >= last);
     Ok((records, position, ended))
 }
 
 /// The row id a reader starting at `from` reads after.
-fn resolve(conn: &Connection, row: &StreamRow, from: &ReadFrom) -> Result<i64, TableError> {
+async fn resolve(tx: &mut impl TableTx, row: &StreamRow, from: &ReadFrom) -> Result<i64, TableError> {
     let parse = |text: &str| parse_sequence_number(text).ok_or_else(|| validation(format!("Invalid SequenceNumber: {text}")));
     Ok(match from {
         ReadFrom::TrimHorizon => row.trimmed_through,
-        ReadFrom::Latest => store::stream_bounds(conn, row.id)?.1.unwrap_or(0).max(row.trimmed_through),
-        ReadFrom::AtTimestamp(at) => match store::first_record_at(conn, row.id, *at)? {
+        ReadFrom::Latest => tx.stream_bounds(row.id).await?.1.unwrap_or(0).max(row.trimmed_through),
+        ReadFrom::AtTimestamp(at) => match tx.first_record_at(row.id, *at).await? {
             Some(seq) => (seq - 1).max(row.trimmed_through),
-            None => store::stream_bounds(conn, row.id)?.1.unwrap_or(0).max(row.trimmed_through),
+            None => tx.stream_bounds(row.id).await?.1.unwrap_or(0).max(row.trimmed_through),
         },
         ReadFrom::AtSequence(text) => {
             let seq = parse(text)?;
@@ -131,76 +135,68 @@ impl TableService {
     /// long as their records are kept.
     pub async fn list_streams(&self, input: ListStreamsInput) -> Result<ListStreamsOutput, TableError> {
         let limit = check_range(input.limit, "limit", MAX_PAGE as i64)?.unwrap_or(MAX_PAGE);
-        self.store
-            .run(false, move |conn| {
-                let rows = store::streams(conn, input.table_name.as_deref())?;
-                if let Some(name) = &input.table_name {
-                    if rows.is_empty() && store::find_table(conn, name)?.is_none() {
-                        return Err(TableError::no_such_table(name));
-                    }
+        in_tx!(&self.db, false, |tx| {
+            let rows = tx.streams(input.table_name.as_deref()).await?;
+            if let Some(name) = &input.table_name {
+                if rows.is_empty() && tx.find_table(name).await?.is_none() {
+                    return Err(TableError::no_such_table(name));
                 }
-                let start = match &input.exclusive_start_stream_arn {
-                    None => 0,
-                    Some(arn) => rows.iter().position(|r| &r.arn == arn).map(|i| i + 1).ok_or_else(|| no_stream(arn))?,
-                };
-                let page: Vec<&StreamRow> = rows[start..].iter().take(limit).collect();
-                let more = rows.len() > start + page.len();
-                Ok(ListStreamsOutput {
-                    last_evaluated_stream_arn: more.then(|| page.last().map(|r| r.arn.clone())).flatten(),
-                    streams: page
-                        .into_iter()
-                        .map(|r| StreamSummary {
-                            stream_arn: r.arn.clone(),
-                            table_name: r.table_name.clone(),
-                            stream_label: label_of(&r.arn),
-                        })
-                        .collect(),
-                })
+            }
+            let start = match &input.exclusive_start_stream_arn {
+                None => 0,
+                Some(arn) => rows.iter().position(|r| &r.arn == arn).map(|i| i + 1).ok_or_else(|| no_stream(arn))?,
+            };
+            let page: Vec<&StreamRow> = rows[start..].iter().take(limit).collect();
+            let more = rows.len() > start + page.len();
+            Ok(ListStreamsOutput {
+                last_evaluated_stream_arn: more.then(|| page.last().map(|r| r.arn.clone())).flatten(),
+                streams: page
+                    .into_iter()
+                    .map(|r| StreamSummary { stream_arn: r.arn.clone(), table_name: r.table_name.clone(), stream_label: label_of(&r.arn) })
+                    .collect(),
             })
-            .await
+        })
     }
 
     /// DescribeStream: the stream and its one shard (closed, with an ending sequence number,
     /// once the stream is disabled).
     pub async fn describe_stream(&self, input: DescribeStreamInput) -> Result<DescribeStreamOutput, TableError> {
         check_range(input.limit, "limit", MAX_PAGE as i64)?;
-        self.store
-            .run(false, move |conn| {
-                let row = store::stream_by_arn(conn, &input.stream_arn)?.ok_or_else(|| no_stream(&input.stream_arn))?;
-                let shard_id = shard_id(&row.arn, row.created_at);
-                let (first, last) = store::stream_bounds(conn, row.id)?;
-                let start = match first {
-                    Some(seq) => seq,
-                    None if row.trimmed_through > 0 => row.trimmed_through + 1,
-                    None => store::last_sequence(conn)? + 1,
-                };
-                let shard = Shard {
-                    shard_id: shard_id.clone(),
-                    sequence_number_range: SequenceNumberRange {
-                        starting_sequence_number: Some(sequence_number(start)),
-                        ending_sequence_number: row.disabled_at.map(|_| sequence_number(last.unwrap_or(start))),
-                    },
-                    parent_shard_id: None,
-                };
-                // Children of the one shard (CHILD_SHARDS) and shards after it: none.
-                let children = input.shard_filter.as_ref().is_some_and(|f| f.kind.as_deref() == Some("CHILD_SHARDS"));
-                let past = input.exclusive_start_shard_id.is_some();
-                let shards = if children || past { Vec::new() } else { vec![shard] };
-                Ok(DescribeStreamOutput {
-                    stream_description: StreamDescription {
-                        stream_label: label_of(&row.arn),
-                        stream_status: if row.disabled_at.is_some() { "DISABLED" } else { "ENABLED" }.into(),
-                        stream_view_type: row.view_type.clone(),
-                        creation_request_date_time: row.created_at,
-                        table_name: row.table_name.clone(),
-                        key_schema: key_schema(&row.key),
-                        shards,
-                        last_evaluated_shard_id: None,
-                        stream_arn: row.arn,
-                    },
-                })
+        in_tx!(&self.db, false, |tx| {
+            let row = tx.stream_by_arn(&input.stream_arn).await?.ok_or_else(|| no_stream(&input.stream_arn))?;
+            let shard_id = shard_id(&row.arn, row.created_at);
+            let (first, last) = tx.stream_bounds(row.id).await?;
+            let start = match first {
+                Some(seq) => seq,
+                None if row.trimmed_through > 0 => row.trimmed_through + 1,
+                None => tx.last_sequence(row.id).await? + 1,
+            };
+            let shard = Shard {
+                shard_id: shard_id.clone(),
+                sequence_number_range: SequenceNumberRange {
+                    starting_sequence_number: Some(sequence_number(start)),
+                    ending_sequence_number: row.disabled_at.map(|_| sequence_number(last.unwrap_or(start))),
+                },
+                parent_shard_id: None,
+            };
+            // Children of the one shard (CHILD_SHARDS) and shards after it: none.
+            let children = input.shard_filter.as_ref().is_some_and(|f| f.kind.as_deref() == Some("CHILD_SHARDS"));
+            let past = input.exclusive_start_shard_id.is_some();
+            let shards = if children || past { Vec::new() } else { vec![shard] };
+            Ok(DescribeStreamOutput {
+                stream_description: StreamDescription {
+                    stream_label: label_of(&row.arn),
+                    stream_status: if row.disabled_at.is_some() { "DISABLED" } else { "ENABLED" }.into(),
+                    stream_view_type: row.view_type.clone(),
+                    creation_request_date_time: row.created_at,
+                    table_name: row.table_name.clone(),
+                    key_schema: key_schema(&row.key),
+                    shards,
+                    last_evaluated_shard_id: None,
+                    stream_arn: row.arn,
+                },
             })
-            .await
+        })
     }
 
     /// GetShardIterator.
@@ -240,17 +236,14 @@ impl TableService {
                 )))
             }
         };
-        let position = self
-            .store
-            .run(false, move |conn| {
-                let row = store::stream_by_arn(conn, &input.stream_arn)?.ok_or_else(|| no_stream(&input.stream_arn))?;
-                if input.shard_id != shard_id(&row.arn, row.created_at) {
-                    return Err(no_shard());
-                }
-                let after = resolve(conn, &row, &from)?;
-                Ok(IteratorPosition { stream_id: row.id, arn: row.arn, after, issued_ms: now_ms() })
-            })
-            .await?;
+        let position = in_tx!(&self.db, false, |tx| {
+            let row = tx.stream_by_arn(&input.stream_arn).await?.ok_or_else(|| no_stream(&input.stream_arn))?;
+            if input.shard_id != shard_id(&row.arn, row.created_at) {
+                return Err(no_shard());
+            }
+            let after = resolve(tx, &row, &from).await?;
+            Ok(IteratorPosition { stream_id: row.id, arn: row.arn, after, issued_ms: now_ms() })
+        })?;
         Ok(GetShardIteratorOutput { shard_iterator: self.stream_key.encode(&position) })
     }
 
@@ -272,13 +265,10 @@ impl TableService {
         })?;
         let region = self.region.clone();
         let at = position.clone();
-        let (records, after, ended) = self
-            .store
-            .run(false, move |conn| {
-                let row = store::stream_by_arn(conn, &at.arn)?.filter(|r| r.id == at.stream_id).ok_or_else(|| no_stream(&at.arn))?;
-                read_page(conn, &row, &region, at.after, limit)
-            })
-            .await?;
+        let (records, after, ended) = in_tx!(&self.db, false, |tx| {
+            let row = tx.stream_by_arn(&at.arn).await?.filter(|r| r.id == at.stream_id).ok_or_else(|| no_stream(&at.arn))?;
+            read_page(tx, &row, &region, at.after, limit).await
+        })?;
         let next = (!ended).then(|| self.stream_key.encode(&IteratorPosition { after, issued_ms: now, ..position }));
         Ok(GetRecordsOutput { records, next_shard_iterator: next })
     }
@@ -290,14 +280,12 @@ impl TableService {
     pub async fn read_stream(&self, stream_arn: &str, from: ReadFrom, limit: usize) -> Result<StreamPage, TableError> {
         let (arn, region) = (stream_arn.to_string(), self.region.clone());
         let limit = limit.clamp(1, MAX_GET_RECORDS);
-        self.store
-            .run(false, move |conn| {
-                let row = store::stream_by_arn(conn, &arn)?.ok_or_else(|| no_stream(&arn))?;
-                let after = resolve(conn, &row, &from)?;
-                let (records, after, ended) = read_page(conn, &row, &region, after, limit)?;
-                Ok(StreamPage { records, next: (!ended).then(|| sequence_number(after)), shard_id: shard_id(&row.arn, row.created_at) })
-            })
-            .await
+        in_tx!(&self.db, false, |tx| {
+            let row = tx.stream_by_arn(&arn).await?.ok_or_else(|| no_stream(&arn))?;
+            let after = resolve(tx, &row, &from).await?;
+            let (records, after, ended) = read_page(tx, &row, &region, after, limit).await?;
+            Ok(StreamPage { records, next: (!ended).then(|| sequence_number(after)), shard_id: shard_id(&row.arn, row.created_at) })
+        })
     }
 
     /// The retention sweep: removes stream records older than `retention_secs` (AWS keeps
@@ -305,6 +293,6 @@ impl TableService {
     /// records went.
     pub async fn sweep_stream_records(&self, retention_secs: f64) -> Result<usize, TableError> {
         let before = super::now() - retention_secs;
-        self.store.run(false, move |conn| store::trim_streams(conn, before)).await
+        in_tx!(&self.db, false, |tx| tx.trim_streams(before).await)
     }
 }
