@@ -167,6 +167,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_event_source_mappings(&self) -> Result<Vec<EventSourceMapping>, StoreError>;
     async fn delete_event_source_mapping(&self, uuid: &str) -> Result<bool, StoreError>;
     /// Records where a stream mapping's poller of `shard` resumes (its checkpoint).
+    /// [`StoreError::Conflict`] when another node holds the shard's lease ([`Store::claim_shard`]):
+    /// a poller that lost its lease moves nothing.
     async fn put_stream_checkpoint(&self, mapping: &str, shard: &str, position: &str) -> Result<(), StoreError>;
     /// A stream mapping's checkpoints: (shard, position), by shard.
     async fn stream_checkpoints(&self, mapping: &str) -> Result<Vec<(String, String)>, StoreError>;
@@ -196,6 +198,19 @@ pub trait Store: Send + Sync + 'static {
     /// the store lives (a store shared by several nodes; the embedded one has no peers).
     fn join_cluster(&self, endpoint: &str) {
         let _ = endpoint;
+    }
+
+    /// Takes or keeps this node's lease of a stream mapping's shard: whether this node is to
+    /// poll it now. With several nodes one polls each shard: another takes it once the
+    /// holder's lease lapsed (it is renewed with the async events') or was handed back. The
+    /// embedded store has no other nodes: always.
+    async fn claim_shard(&self, _mapping: &str, _shard: &str) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    /// Hands back this node's lease of a shard (its poller ended).
+    async fn release_shard(&self, _mapping: &str, _shard: &str) -> Result<(), StoreError> {
+        Ok(())
     }
 
     /// This node stops: it claims no more async events, lets go of those it holds (so the

@@ -148,6 +148,18 @@ CREATE TABLE provisioned_allocations (
     PRIMARY KEY (node, function, qualifier)
 );
 ",
+        // 5: stream shards' pollers, one node per shard (the database's clock, as the async
+        // events' leases).
+        "
+CREATE TABLE stream_leases (
+    mapping TEXT NOT NULL,
+    shard TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    lease_until BIGINT NOT NULL,
+    PRIMARY KEY (mapping, shard)
+);
+CREATE INDEX stream_leases_owner ON stream_leases (owner);
+",
     ],
 };
 
@@ -276,6 +288,11 @@ impl PgStore {
         }
         self.execute_relaxed(
             &format!("UPDATE concurrency_shares SET until = {DB_NOW} + 3 * $2::bigint WHERE node = $1"),
+            &[&self.node, &self.lease_ms],
+        )
+        .await?;
+        self.execute_relaxed(
+            &format!("UPDATE stream_leases SET lease_until = {DB_NOW} + $2 WHERE owner = $1"),
             &[&self.node, &self.lease_ms],
         )
         .await?;
@@ -700,12 +717,42 @@ impl Store for PgStore {
     }
 
     async fn put_stream_checkpoint(&self, mapping: &str, shard: &str, position: &str) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO stream_checkpoints (mapping, shard, position) VALUES ($1, $2, $3)
-             ON CONFLICT (mapping, shard) DO UPDATE SET position = EXCLUDED.position",
-            &[&mapping, &shard, &position],
-        )
-        .await?;
+        // Fenced: nothing moves once another node took the shard over.
+        let moved = self
+            .execute(
+                "INSERT INTO stream_checkpoints (mapping, shard, position)
+                 SELECT $1, $2, $3 WHERE NOT EXISTS
+                     (SELECT 1 FROM stream_leases WHERE mapping = $1 AND shard = $2 AND owner <> $4)
+                 ON CONFLICT (mapping, shard) DO UPDATE SET position = EXCLUDED.position",
+                &[&mapping, &shard, &position, &self.node],
+            )
+            .await?;
+        if moved == 0 {
+            return Err(StoreError::Conflict);
+        }
+        Ok(())
+    }
+
+    async fn claim_shard(&self, mapping: &str, shard: &str) -> Result<bool, StoreError> {
+        if self.leaving.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(false);
+        }
+        let taken = self
+            .execute_relaxed(
+                &format!(
+                    "INSERT INTO stream_leases (mapping, shard, owner, lease_until) VALUES ($1, $2, $3, {DB_NOW} + $4)
+                     ON CONFLICT (mapping, shard) DO UPDATE SET owner = $3, lease_until = {DB_NOW} + $4
+                     WHERE stream_leases.owner = $3 OR stream_leases.lease_until < {DB_NOW}"
+                ),
+                &[&mapping, &shard, &self.node, &self.lease_ms],
+            )
+            .await?;
+        Ok(taken > 0)
+    }
+
+    async fn release_shard(&self, mapping: &str, shard: &str) -> Result<(), StoreError> {
+        self.execute_relaxed("DELETE FROM stream_leases WHERE mapping = $1 AND shard = $2 AND owner = $3", &[&mapping, &shard, &self.node])
+            .await?;
         Ok(())
     }
 
@@ -716,6 +763,7 @@ impl Store for PgStore {
 
     async fn delete_stream_checkpoints(&self, mapping: &str) -> Result<(), StoreError> {
         self.execute("DELETE FROM stream_checkpoints WHERE mapping = $1", &[&mapping]).await?;
+        self.execute("DELETE FROM stream_leases WHERE mapping = $1", &[&mapping]).await?;
         Ok(())
     }
 
@@ -785,6 +833,7 @@ impl Store for PgStore {
         *self.endpoint.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let released = self.execute("UPDATE async_events SET owner = NULL, lease_until = NULL WHERE owner = $1", &[&self.node]).await;
         let _ = self.execute("DELETE FROM provisioned_allocations WHERE node = $1", &[&self.node]).await;
+        let _ = self.execute("DELETE FROM stream_leases WHERE owner = $1", &[&self.node]).await;
         let left = match self.execute("DELETE FROM concurrency_shares WHERE node = $1", &[&self.node]).await {
             Ok(_) => self.execute("DELETE FROM cluster_nodes WHERE node = $1", &[&self.node]).await,
             Err(e) => Err(e),
@@ -1000,6 +1049,37 @@ mod tests {
         b.complete_event("e2").await.unwrap();
         b.complete_event("e3").await.unwrap();
         assert_eq!(b.next_event_due().await.unwrap(), None);
+    }
+
+    /// A stream mapping's shard is one node's at a time: renewed while its holder lives,
+    /// fenced (the other's checkpoint moves nothing), handed back at once, taken over after
+    /// the lease when its holder dies.
+    #[tokio::test]
+    async fn a_shard_is_polled_by_one_node_at_a_time() {
+        let Some(url) = fresh_database().await else { return };
+        let lease = Duration::from_millis(400);
+        let node = || PgStore::open_with_lease(&url, ACCOUNT, MasterKey::from_bytes([3; 32]), None, lease);
+        let (a, b) = (node().await.unwrap(), node().await.unwrap());
+        assert!(a.claim_shard("m", "s0").await.unwrap());
+        assert!(a.claim_shard("m", "s0").await.unwrap(), "kept by its holder");
+        assert!(!b.claim_shard("m", "s0").await.unwrap());
+        assert!(b.claim_shard("m", "s1").await.unwrap(), "another shard is free");
+        tokio::time::sleep(lease * 2).await;
+        assert!(!b.claim_shard("m", "s0").await.unwrap(), "renewed past the lease's length");
+        a.put_stream_checkpoint("m", "s0", "10").await.unwrap();
+        assert!(matches!(b.put_stream_checkpoint("m", "s0", "99").await, Err(StoreError::Conflict)));
+        assert_eq!(b.stream_checkpoints("m").await.unwrap(), [("s0".to_string(), "10".to_string())]);
+        a.release_shard("m", "s0").await.unwrap();
+        assert!(b.claim_shard("m", "s0").await.unwrap(), "handed back");
+        assert!(matches!(a.put_stream_checkpoint("m", "s0", "11").await, Err(StoreError::Conflict)));
+        // b dies: after the lease a takes both shards.
+        drop(b);
+        assert!(!a.claim_shard("m", "s1").await.unwrap());
+        tokio::time::sleep(lease + Duration::from_millis(200)).await;
+        assert!(a.claim_shard("m", "s0").await.unwrap());
+        assert!(a.claim_shard("m", "s1").await.unwrap());
+        a.leave_cluster().await;
+        assert!(!a.claim_shard("m", "s2").await.unwrap(), "a leaving node takes nothing");
     }
 
     /// Each node hears of the others' changes (not of its own), in commit order; after its

@@ -36,6 +36,8 @@ const END: &str = "END";
 const TABLE_SHARD: &str = "stream";
 /// How often an idle shard is read again when no write wakes its poller.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How often a shard's poller makes sure its lease is still this node's (several nodes).
+const LEASE_CHECK: Duration = Duration::from_secs(2);
 /// How long after a tumbling window's end its final invocation waits, so a record stamped
 /// just before the end but committed just after it still joins the window.
 const WINDOW_GRACE_MS: i64 = 1_000;
@@ -468,6 +470,25 @@ impl EventSources {
                         if !parents_done {
                             continue;
                         }
+                        // One node polls a shard (several share the store): the one whose
+                        // lease this is. Its checkpoint is read again once the lease is this
+                        // node's (the last holder may have moved it meanwhile).
+                        match self.store.claim_shard(&m.uuid, &s.key).await {
+                            Ok(true) => {}
+                            Ok(false) => continue,
+                            Err(e) => {
+                                tracing::warn!(mapping = %m.uuid, shard = %s.key, "taking the shard's lease: {e}");
+                                continue;
+                            }
+                        }
+                        let checkpoints: HashMap<String, String> = match self.store.stream_checkpoints(&m.uuid).await {
+                            Ok(c) => c.into_iter().collect(),
+                            Err(e) => {
+                                tracing::warn!(mapping = %m.uuid, shard = %s.key, "reading the checkpoints: {e}");
+                                let _ = self.store.release_shard(&m.uuid, &s.key).await;
+                                continue;
+                            }
+                        };
                         running.insert(s.key.clone());
                         let stored = checkpoints.get(&s.key).map(|c| Checkpoint::parse(c));
                         let windows = stored.as_ref().map(|c| c.windows.clone()).unwrap_or_default();
@@ -486,6 +507,9 @@ impl EventSources {
                         let (me, mc, src, shard, role) = (self.clone(), m.clone(), source.clone(), s.clone(), role.clone());
                         tasks.spawn(async move {
                             me.poll_shard(&mc, &src, &shard, from, windows, &role).await;
+                            if let Err(e) = me.store.release_shard(&mc.uuid, &shard.key).await {
+                                tracing::warn!(mapping = %mc.uuid, shard = %shard.key, "handing the shard's lease back: {e}");
+                            }
                             shard.key
                         });
                     }
@@ -500,6 +524,12 @@ impl EventSources {
         for attempt in 0..5u64 {
             match self.store.put_stream_checkpoint(&m.uuid, shard, position).await {
                 Ok(()) => return,
+                Err(nimbus_store::StoreError::Conflict) => {
+                    // Another node took the shard over (this one's lease lapsed): its
+                    // checkpoint is the shard's now; this poller stops at its next look.
+                    tracing::warn!(mapping = %m.uuid, shard, "the shard's lease is another node's: the checkpoint stays theirs");
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(mapping = %m.uuid, shard, "storing a checkpoint failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
@@ -541,7 +571,19 @@ impl EventSources {
             (_, Err(_)) => std::sync::Arc::new(tokio::sync::Notify::new()),
         };
         // Draining: the round in progress ends (its checkpoint stored), no other starts.
+        let mut lease_checked = std::time::Instant::now();
         while !self.draining() {
+            if lease_checked.elapsed() >= LEASE_CHECK {
+                lease_checked = std::time::Instant::now();
+                match self.store.claim_shard(&m.uuid, &shard.key).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::info!(mapping = %m.uuid, shard = %shard.key, "another node polls this shard now");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(mapping = %m.uuid, shard = %shard.key, "renewing the shard's lease: {e}"),
+                }
+            }
             // Registered before the read, so a write committed after it wakes the wait below.
             let woken = changed.notified();
             tokio::pin!(woken);
