@@ -1,8 +1,8 @@
-"""DynamoDB across the nodes of a cluster (issue 17): tables, items and their streams live in
-the shared PostgreSQL database, so a table made on one node is read and written on every
-node, a condition holds whichever nodes race on it, and a stream mapping's shard is polled by
-one node at a time (each record reaches the function once, not once per node), taken over by
-another node when its poller's node stops."""
+"""DynamoDB and Kinesis across the nodes of a cluster (issue 17): tables, items, their streams
+and Kinesis streams live in the shared PostgreSQL database, so a table or stream made on one
+node is read and written on every node, a condition holds whichever nodes race on it, and a
+stream mapping's shard is polled by one node at a time (each record reaches the function
+once, not once per node), taken over by another node when its poller's node stops."""
 
 from __future__ import annotations
 
@@ -89,4 +89,41 @@ def test_a_stream_mapping_delivers_each_record_once_and_moves_when_its_node_stop
         c.client("dynamodb").put_item(TableName="events", Item={"pk": {"S": f"e{i:02d}"}})
     wait_for(lambda: len(seen()) == 40, timeout=60, what="the changes after the stop delivered by the node left")
     time.sleep(2)
+    assert max(seen().values()) == 1, seen()
+
+
+def test_a_kinesis_stream_is_every_nodes(server_factory, tmp_path):
+    """Records put on all three nodes are one shard's sequence on every node (indexes given
+    out one writer at a time), and a Kinesis mapping run by the three nodes delivers each
+    record once."""
+    a, b, c = _nodes(server_factory, tmp_path, 3)
+    nodes = [a, b, c]
+    a.client("kinesis").create_stream(StreamName="clicks", ShardCount=1)
+    arn = c.client("kinesis").describe_stream_summary(StreamName="clicks")["StreamDescriptionSummary"]["StreamARN"]
+
+    def put(i: int) -> str:
+        return nodes[i % 3].client("kinesis").put_record(StreamName="clicks", Data=f"r{i:02d}".encode(), PartitionKey="k")["SequenceNumber"]
+
+    with ThreadPoolExecutor(9) as pool:
+        sequence_numbers = list(pool.map(put, range(45)))
+    assert len(set(sequence_numbers)) == 45
+    it = b.client("kinesis").get_shard_iterator(StreamName="clicks", ShardId="shardId-000000000000",
+                                                ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    got = b.client("kinesis").get_records(ShardIterator=it, Limit=1000)["Records"]
+    assert sorted(r["Data"].decode() for r in got) == [f"r{i:02d}" for i in range(45)]
+    assert [r["SequenceNumber"] for r in got] == sorted(sequence_numbers, key=int)
+
+    create_function(a.lambda_client(), "reader", "nodejs20.x", "index.handler", make_zip(RECORDER))
+    a.lambda_client().create_event_source_mapping(FunctionName="reader", EventSourceArn=arn, StartingPosition="TRIM_HORIZON",
+                                                  BatchSize=10)
+
+    def seen() -> Counter:
+        out = Counter()
+        for event in _everywhere(nodes, "reader"):
+            for record in event.get("Records", []):
+                out[record["kinesis"]["sequenceNumber"]] += 1
+        return out
+
+    wait_for(lambda: len(seen()) == 45, timeout=30, what="every record delivered")
+    time.sleep(2)  # a second node polling the shard would deliver them again by now
     assert max(seen().values()) == 1, seen()

@@ -1,5 +1,5 @@
 //! Where a put goes, without reading every shard row: each stream's open shards (hash-key
-//! ranges as `u128`, sorted) kept in memory by the writer thread. An entry is trusted only
+//! ranges as `u128`, sorted) kept in memory. An entry is trusted only
 //! while the stream's row still has the id and `next_shard` it was built from: every
 //! reshard opens new shards (so moves `next_shard`), a deleted and recreated stream gets a
 //! new id, and a reshard that rolls back restores both, so a stale entry is never used.
@@ -7,10 +7,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::Connection;
-
 use crate::error::StreamError;
-use crate::store::{self, StreamRow};
+use crate::store::{self, StreamRow, StreamTx};
 
 /// An open shard as a put needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,13 +55,15 @@ pub struct RouteCache {
 impl RouteCache {
     /// The routes of `stream` (its row as just read in the job's transaction), built from
     /// its shard rows when missing or stale.
-    pub fn get(&self, conn: &Connection, stream: &StreamRow) -> Result<Arc<Routes>, StreamError> {
-        let mut by_name = self.by_name.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = by_name.get(&stream.name).filter(|r| r.stream_id == stream.id && r.next_shard == stream.next_shard) {
-            return Ok(r.clone());
+    pub async fn get(&self, tx: &mut impl StreamTx, stream: &StreamRow) -> Result<Arc<Routes>, StreamError> {
+        {
+            let by_name = self.by_name.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(r) = by_name.get(&stream.name).filter(|r| r.stream_id == stream.id && r.next_shard == stream.next_shard) {
+                return Ok(r.clone());
+            }
         }
-        let routes = Arc::new(Routes::build(stream, store::shards(conn, stream.id)?));
-        by_name.insert(stream.name.clone(), routes.clone());
+        let routes = Arc::new(Routes::build(stream, tx.shards(stream.id).await?));
+        self.by_name.lock().unwrap_or_else(|p| p.into_inner()).insert(stream.name.clone(), routes.clone());
         Ok(routes)
     }
 

@@ -2,13 +2,12 @@
 //! one job on the store's writer thread, so a stream's shards, counters and records change
 //! one call at a time; writes of records are fsync'd before the answer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use base64::Engine;
-use rusqlite::Connection;
 
 use crate::error::StreamError;
 use crate::hashkey;
@@ -16,7 +15,7 @@ use crate::iterator::{expired_message, IteratorKey, Position, Refusal};
 use crate::routes::RouteCache;
 use crate::sequence::{SequenceNumber, END};
 use crate::shards::{self, Change, OpenShard};
-use crate::store::{self, RecordRow, ShardRow, Store, StreamRow};
+use crate::store::{self, in_tx, Db, RecordRow, ShardRow, Store, StreamRow, StreamTx};
 use crate::throttle::{Limits, Throttle};
 
 /// How often expired records are removed (also after every DecreaseStreamRetentionPeriod).
@@ -224,7 +223,7 @@ pub struct ListShards {
 
 /// The Kinesis service of one account.
 pub struct StreamService {
-    store: Store,
+    db: Db,
     region: String,
     account: String,
     config: StreamConfig,
@@ -238,7 +237,10 @@ pub struct StreamService {
 impl StreamService {
     /// Woken after every committed write (a shard's poller waits on it while idle).
     pub fn changed(&self) -> std::sync::Arc<tokio::sync::Notify> {
-        self.store.changed()
+        match &self.db {
+            Db::Sqlite(store) => store.changed(),
+            Db::Postgres(shared) => shared.changed(),
+        }
     }
 }
 
@@ -306,18 +308,28 @@ impl Names {
         StreamError::ResourceNotFound(format!("Stream {name} under account {} not found.", self.account))
     }
 
-    fn stream(&self, conn: &Connection, name: &str) -> Result<StreamRow, StreamError> {
-        store::find_stream(conn, name)?.ok_or_else(|| self.not_found(name))
+    /// A stream a put writes to (held against reshards until the commit).
+    async fn stream_for_write(&self, tx: &mut impl StreamTx, name: &str) -> Result<StreamRow, StreamError> {
+        tx.find_stream_for_write(name).await?.ok_or_else(|| self.not_found(name))
+    }
+
+    /// A stream whose row or shards change (held exclusively until the commit).
+    async fn stream_for_change(&self, tx: &mut impl StreamTx, name: &str) -> Result<StreamRow, StreamError> {
+        tx.find_stream_for_change(name).await?.ok_or_else(|| self.not_found(name))
+    }
+
+    async fn stream(&self, tx: &mut impl StreamTx, name: &str) -> Result<StreamRow, StreamError> {
+        tx.find_stream(name).await?.ok_or_else(|| self.not_found(name))
     }
 
     /// A shard named by a request: "Could not find shard" when the id is not one, "does not
     /// exist" when the stream has no such shard (kinesalite's AWS-checked wording).
-    fn shard(&self, conn: &Connection, stream: &StreamRow, id: &str) -> Result<ShardRow, StreamError> {
+    async fn shard(&self, tx: &mut impl StreamTx, stream: &StreamRow, id: &str) -> Result<ShardRow, StreamError> {
         let missing = || {
             StreamError::ResourceNotFound(format!("Could not find shard {id} in stream {} under account {}.", stream.name, self.account))
         };
         let ix = parse_shard_id(id).ok_or_else(missing)?;
-        store::shard(conn, stream.id, ix)?.ok_or_else(|| {
+        tx.shard(stream.id, ix).await?.ok_or_else(|| {
             StreamError::ResourceNotFound(format!(
                 "Shard {} in stream {} under account {} does not exist",
                 shard_id(ix),
@@ -327,8 +339,8 @@ impl Names {
         })
     }
 
-    fn quota(&self, conn: &Connection, quota: u32, adding: u32) -> Result<(), StreamError> {
-        let current = store::open_shard_count(conn)?;
+    async fn quota(&self, tx: &mut impl StreamTx, quota: u32, adding: u32) -> Result<(), StreamError> {
+        let current = tx.open_shard_count().await?;
         if current + adding > quota {
             return Err(StreamError::LimitExceeded(format!(
                 "This request would exceed the shard limit for the account {} in {}. Current shard count for the account: {current}. Limit: {quota}. Number of additional shards that would have resulted from this request: {adding}. Refer to the AWS Service Limits page (http://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) for current limits and how to request higher limits.",
@@ -340,7 +352,7 @@ impl Names {
 }
 
 /// Applies resharding steps at `now_ms`: parents close, children open.
-fn apply(conn: &Connection, stream: &mut StreamRow, changes: &[Change], now_ms: i64) -> Result<(), StreamError> {
+async fn apply(tx: &mut impl StreamTx, stream: &mut StreamRow, changes: &[Change], now_ms: i64) -> Result<(), StreamError> {
     let child = |s: &OpenShard, parent: u32, adjacent: Option<u32>| ShardRow {
         ix: s.ix,
         parent: Some(parent),
@@ -355,21 +367,21 @@ fn apply(conn: &Connection, stream: &mut StreamRow, changes: &[Change], now_ms: 
     for change in changes {
         match change {
             Change::Split { parent, children } => {
-                store::close_shard(conn, stream.id, *parent, now_ms)?;
+                tx.close_shard(stream.id, *parent, now_ms).await?;
                 for c in children {
-                    store::insert_shard(conn, stream.id, &child(c, *parent, None))?;
+                    tx.insert_shard(stream.id, &child(c, *parent, None)).await?;
                     stream.next_shard = stream.next_shard.max(c.ix + 1);
                 }
             }
             Change::Merge { parent, adjacent, child: c } => {
-                store::close_shard(conn, stream.id, *parent, now_ms)?;
-                store::close_shard(conn, stream.id, *adjacent, now_ms)?;
-                store::insert_shard(conn, stream.id, &child(c, *parent, Some(*adjacent)))?;
+                tx.close_shard(stream.id, *parent, now_ms).await?;
+                tx.close_shard(stream.id, *adjacent, now_ms).await?;
+                tx.insert_shard(stream.id, &child(c, *parent, Some(*adjacent))).await?;
                 stream.next_shard = stream.next_shard.max(c.ix + 1);
             }
         }
     }
-    store::update_stream(conn, stream)
+    tx.update_stream(stream).await
 }
 
 fn open_shard(s: &ShardRow) -> OpenShard {
@@ -388,20 +400,29 @@ impl StreamService {
     /// Opens (creating if needed) the stream database at `path` and starts its retention
     /// sweep (every [`SWEEP_EVERY`]).
     pub fn open(path: &Path, region: &str, account: &str, config: StreamConfig) -> Result<Arc<StreamService>, StreamError> {
-        let svc = Self::with_store(Store::open(path)?, region, account, config, Arc::new(SystemClock));
+        let svc = Self::with_store(Db::Sqlite(Store::open(path)?), region, account, config, Arc::new(SystemClock));
         let weak = Arc::downgrade(&svc);
         tokio::spawn(sweep_forever(weak));
         Ok(svc)
     }
 
-    /// A service on an in-memory database with `clock` and no background sweep (tests).
-    pub fn in_memory(region: &str, account: &str, config: StreamConfig, clock: Arc<dyn Clock>) -> Result<Arc<StreamService>, StreamError> {
-        Ok(Self::with_store(Store::in_memory()?, region, account, config, clock))
+    /// The service on the account's streams in a PostgreSQL database several nodes share,
+    /// with its retention sweep (every node sweeps; a sweep removes what is expired, once).
+    pub async fn open_shared(url: &str, region: &str, account: &str, config: StreamConfig) -> Result<Arc<StreamService>, StreamError> {
+        let shared = store::postgres::SharedStreams::open(url, account).await?;
+        let svc = Self::with_store(Db::Postgres(shared), region, account, config, Arc::new(SystemClock));
+        tokio::spawn(sweep_forever(Arc::downgrade(&svc)));
+        Ok(svc)
     }
 
-    fn with_store(store: Store, region: &str, account: &str, config: StreamConfig, clock: Arc<dyn Clock>) -> Arc<StreamService> {
+    /// A service on an in-memory database with `clock` and no background sweep (tests).
+    pub fn in_memory(region: &str, account: &str, config: StreamConfig, clock: Arc<dyn Clock>) -> Result<Arc<StreamService>, StreamError> {
+        Ok(Self::with_store(Db::Sqlite(Store::in_memory()?), region, account, config, clock))
+    }
+
+    fn with_store(db: Db, region: &str, account: &str, config: StreamConfig, clock: Arc<dyn Clock>) -> Arc<StreamService> {
         Arc::new(StreamService {
-            store,
+            db,
             region: region.to_string(),
             account: account.to_string(),
             config,
@@ -429,58 +450,52 @@ impl StreamService {
     pub async fn create_stream(&self, input: CreateStream) -> Result<(), StreamError> {
         let (names, now, quota) = (self.names(), self.clock.now_ms(), self.config.shard_quota);
         let count = input.shard_count.unwrap_or(self.config.on_demand_shards);
-        self.store
-            .run(true, move |conn| {
-                if store::find_stream(conn, &input.name)?.is_some() {
-                    return Err(StreamError::ResourceInUse(format!(
-                        "Stream {} under account {} already exists.",
-                        input.name, names.account
-                    )));
-                }
-                if input.tags.len() > MAX_TAGS {
-                    return Err(too_many_tags(&input.name, &names.account));
-                }
-                names.quota(conn, quota, count)?;
-                let mut row = StreamRow {
-                    id: 0,
-                    name: input.name,
-                    on_demand: input.mode == StreamMode::OnDemand,
-                    retention_hours: MIN_RETENTION_HOURS as u32,
+        in_tx!(&self.db, true, |tx| {
+            if tx.find_stream(&input.name).await?.is_some() {
+                return Err(StreamError::ResourceInUse(format!("Stream {} under account {} already exists.", input.name, names.account)));
+            }
+            if input.tags.len() > MAX_TAGS {
+                return Err(too_many_tags(&input.name, &names.account));
+            }
+            names.quota(tx, quota, count).await?;
+            let mut row = StreamRow {
+                id: 0,
+                name: input.name,
+                on_demand: input.mode == StreamMode::OnDemand,
+                retention_hours: MIN_RETENTION_HOURS as u32,
+                created_ms: now,
+                tags: input.tags,
+                next_shard: count,
+            };
+            row.id = tx.insert_stream(&row).await?.ok_or_else(|| {
+                StreamError::ResourceInUse(format!("Stream {} under account {} already exists.", row.name, names.account))
+            })?;
+            for (ix, (start, end)) in hashkey::uniform_ranges(count).into_iter().enumerate() {
+                let shard = ShardRow {
+                    ix: ix as u32,
+                    parent: None,
+                    adjacent_parent: None,
+                    start,
+                    end,
                     created_ms: now,
-                    tags: input.tags,
-                    next_shard: count,
+                    closed_ms: None,
+                    last_seq: 0,
+                    last_arrival_ms: 0,
                 };
-                row.id = store::insert_stream(conn, &row)?;
-                for (ix, (start, end)) in hashkey::uniform_ranges(count).into_iter().enumerate() {
-                    let shard = ShardRow {
-                        ix: ix as u32,
-                        parent: None,
-                        adjacent_parent: None,
-                        start,
-                        end,
-                        created_ms: now,
-                        closed_ms: None,
-                        last_seq: 0,
-                        last_arrival_ms: 0,
-                    };
-                    store::insert_shard(conn, row.id, &shard)?;
-                }
-                Ok(())
-            })
-            .await
+                tx.insert_shard(row.id, &shard).await?;
+            }
+            Ok(())
+        })
     }
 
     pub async fn delete_stream(&self, name: &str) -> Result<(), StreamError> {
         let (names, name, routes) = (self.names(), name.to_string(), self.routes.clone());
-        let id = self
-            .store
-            .run(true, move |conn| {
-                let stream = names.stream(conn, &name)?;
-                store::delete_stream(conn, stream.id)?;
-                routes.forget(&name);
-                Ok(stream.id)
-            })
-            .await?;
+        let id = in_tx!(&self.db, true, |tx| {
+            let stream = names.stream_for_change(tx, &name).await?;
+            tx.delete_stream(stream.id).await?;
+            routes.forget(&name);
+            Ok(stream.id)
+        })?;
         self.throttle.lock().expect("throttle lock").forget(id);
         Ok(())
     }
@@ -494,29 +509,25 @@ impl StreamService {
         exclusive_start_shard_id: Option<String>,
     ) -> Result<StreamInfo, StreamError> {
         let (names, name) = (self.names(), name.to_string());
-        self.store
-            .run(false, move |conn| {
-                let stream = names.stream(conn, &name)?;
-                let all = store::shards(conn, stream.id)?;
-                let after = exclusive_start_shard_id.as_deref().and_then(parse_shard_id);
-                let limit = limit.unwrap_or(100);
-                let rest: Vec<&ShardRow> = all.iter().filter(|s| after.is_none_or(|a| s.ix > a)).collect();
-                let mut info = stream_info(&names, &stream, &all);
-                info.has_more_shards = rest.len() > limit;
-                info.shards = rest.into_iter().take(limit).map(shard_info).collect();
-                Ok(info)
-            })
-            .await
+        in_tx!(&self.db, false, |tx| {
+            let stream = names.stream(tx, &name).await?;
+            let all = tx.shards(stream.id).await?;
+            let after = exclusive_start_shard_id.as_deref().and_then(parse_shard_id);
+            let limit = limit.unwrap_or(100);
+            let rest: Vec<&ShardRow> = all.iter().filter(|s| after.is_none_or(|a| s.ix > a)).collect();
+            let mut info = stream_info(&names, &stream, &all);
+            info.has_more_shards = rest.len() > limit;
+            info.shards = rest.into_iter().take(limit).map(shard_info).collect();
+            Ok(info)
+        })
     }
 
     pub async fn describe_stream_summary(&self, name: &str) -> Result<StreamInfo, StreamError> {
         let (names, name) = (self.names(), name.to_string());
-        self.store
-            .run(false, move |conn| {
-                let stream = names.stream(conn, &name)?;
-                Ok(stream_info(&names, &stream, &store::shards(conn, stream.id)?))
-            })
-            .await
+        in_tx!(&self.db, false, |tx| {
+            let stream = names.stream(tx, &name).await?;
+            Ok(stream_info(&names, &stream, &tx.shards(stream.id).await?))
+        })
     }
 
     /// ListStreams: names in order after `exclusive_start` (or the token's), `limit` of them
@@ -533,26 +544,24 @@ impl StreamService {
         };
         let limit = limit.unwrap_or(100);
         let names = self.names();
-        self.store
-            .run(false, move |conn| {
-                let streams: Vec<StreamRow> =
-                    store::all_streams(conn)?.into_iter().filter(|s| after.as_ref().is_none_or(|a| s.name > *a)).collect();
-                let more = streams.len() > limit;
-                let page: Vec<StreamSummary> = streams
-                    .into_iter()
-                    .take(limit)
-                    .map(|s| StreamSummary {
-                        arn: names.arn(&s.name),
-                        status: "ACTIVE",
-                        mode: if s.on_demand { StreamMode::OnDemand } else { StreamMode::Provisioned },
-                        created_ms: s.created_ms,
-                        name: s.name,
-                    })
-                    .collect();
-                let next = if more { page.last().map(|s| token(&s.name)) } else { None };
-                Ok((page, more, next))
-            })
-            .await
+        in_tx!(&self.db, false, |tx| {
+            let streams: Vec<StreamRow> =
+                tx.all_streams().await?.into_iter().filter(|s| after.as_ref().is_none_or(|a| s.name > *a)).collect();
+            let more = streams.len() > limit;
+            let page: Vec<StreamSummary> = streams
+                .into_iter()
+                .take(limit)
+                .map(|s| StreamSummary {
+                    arn: names.arn(&s.name),
+                    status: "ACTIVE",
+                    mode: if s.on_demand { StreamMode::OnDemand } else { StreamMode::Provisioned },
+                    created_ms: s.created_ms,
+                    name: s.name,
+                })
+                .collect();
+            let next = if more { page.last().map(|s| token(&s.name)) } else { None };
+            Ok((page, more, next))
+        })
     }
 
     /// ListShards: shards in index order, filtered, a page at a time.
@@ -584,45 +593,45 @@ impl StreamService {
         };
         let limit = input.max_results.unwrap_or(1000);
         let (names, now) = (self.names(), self.clock.now_ms());
-        self.store
-            .run(false, move |conn| {
-                let row = names.stream(conn, &stream)?;
-                let horizon = now - i64::from(row.retention_hours) * 3_600_000;
-                let open_at = |s: &ShardRow, t: i64| s.created_ms <= t && s.closed_ms.is_none_or(|c| c > t);
-                let kept: Vec<ShardRow> = store::shards(conn, row.id)?
-                    .into_iter()
-                    .filter(|s| after.is_none_or(|a| s.ix > a))
-                    .filter(|s| match &filter {
-                        None => true,
-                        Some(ShardFilter::AfterShardId(id)) => parse_shard_id(id).is_none_or(|a| s.ix > a),
-                        Some(ShardFilter::AtTrimHorizon) => open_at(s, horizon.max(row.created_ms)),
-                        Some(ShardFilter::FromTrimHorizon) => s.closed_ms.is_none_or(|c| c >= horizon),
-                        Some(ShardFilter::AtLatest) => s.is_open(),
-                        Some(ShardFilter::AtTimestamp(t)) => open_at(s, (*t).max(row.created_ms)),
-                        Some(ShardFilter::FromTimestamp(t)) => s.closed_ms.is_none_or(|c| c > *t),
-                    })
-                    .collect();
-                let more = kept.len() > limit;
-                let page: Vec<ShardInfo> = kept.iter().take(limit).map(shard_info).collect();
-                let next = match (more, page.last()) {
-                    (true, Some(last)) => {
-                        let (f, t, i) = match &filter {
-                            None => (None, None, None),
-                            Some(ShardFilter::AfterShardId(id)) => (Some("AFTER_SHARD_ID"), None, Some(id.clone())),
-                            Some(ShardFilter::AtTrimHorizon) => (Some("AT_TRIM_HORIZON"), None, None),
-                            Some(ShardFilter::FromTrimHorizon) => (Some("FROM_TRIM_HORIZON"), None, None),
-                            Some(ShardFilter::AtLatest) => (Some("AT_LATEST"), None, None),
-                            Some(ShardFilter::AtTimestamp(t)) => (Some("AT_TIMESTAMP"), Some(*t), None),
-                            Some(ShardFilter::FromTimestamp(t)) => (Some("FROM_TIMESTAMP"), Some(*t), None),
-                        };
-                        let v = serde_json::json!({"s": row.name, "a": last.index, "f": f, "t": t, "i": i});
-                        Some(token(&v.to_string()))
-                    }
-                    _ => None,
-                };
-                Ok((page, next))
-            })
-            .await
+        in_tx!(&self.db, false, |tx| {
+            let row = names.stream(tx, &stream).await?;
+            let horizon = now - i64::from(row.retention_hours) * 3_600_000;
+            let open_at = |s: &ShardRow, t: i64| s.created_ms <= t && s.closed_ms.is_none_or(|c| c > t);
+            let kept: Vec<ShardRow> = tx
+                .shards(row.id)
+                .await?
+                .into_iter()
+                .filter(|s| after.is_none_or(|a| s.ix > a))
+                .filter(|s| match &filter {
+                    None => true,
+                    Some(ShardFilter::AfterShardId(id)) => parse_shard_id(id).is_none_or(|a| s.ix > a),
+                    Some(ShardFilter::AtTrimHorizon) => open_at(s, horizon.max(row.created_ms)),
+                    Some(ShardFilter::FromTrimHorizon) => s.closed_ms.is_none_or(|c| c >= horizon),
+                    Some(ShardFilter::AtLatest) => s.is_open(),
+                    Some(ShardFilter::AtTimestamp(t)) => open_at(s, (*t).max(row.created_ms)),
+                    Some(ShardFilter::FromTimestamp(t)) => s.closed_ms.is_none_or(|c| c > *t),
+                })
+                .collect();
+            let more = kept.len() > limit;
+            let page: Vec<ShardInfo> = kept.iter().take(limit).map(shard_info).collect();
+            let next = match (more, page.last()) {
+                (true, Some(last)) => {
+                    let (f, t, i) = match &filter {
+                        None => (None, None, None),
+                        Some(ShardFilter::AfterShardId(id)) => (Some("AFTER_SHARD_ID"), None, Some(id.clone())),
+                        Some(ShardFilter::AtTrimHorizon) => (Some("AT_TRIM_HORIZON"), None, None),
+                        Some(ShardFilter::FromTrimHorizon) => (Some("FROM_TRIM_HORIZON"), None, None),
+                        Some(ShardFilter::AtLatest) => (Some("AT_LATEST"), None, None),
+                        Some(ShardFilter::AtTimestamp(t)) => (Some("AT_TIMESTAMP"), Some(*t), None),
+                        Some(ShardFilter::FromTimestamp(t)) => (Some("FROM_TIMESTAMP"), Some(*t), None),
+                    };
+                    let v = serde_json::json!({"s": row.name, "a": last.index, "f": f, "t": t, "i": i});
+                    Some(token(&v.to_string()))
+                }
+                _ => None,
+            };
+            Ok((page, next))
+        })
     }
 
     /// PutRecord: the record's shard and sequence number, or the shard's throttling error.
@@ -669,18 +678,27 @@ impl StreamService {
         }
         let (names, name, now, throttle) = (self.names(), name.to_string(), self.clock.now_ms(), self.throttle.clone());
         let routes = self.routes.clone();
-        self.store
-            .run(true, move |conn| {
-                let stream = names.stream(conn, &name)?;
-                let routes = routes.get(conn, &stream)?;
-                // The newest record's index and arrival time of each shard written to.
-                let mut heads: HashMap<u32, (u64, i64)> = HashMap::new();
+        in_tx!(&self.db, true, |tx| {
+            let stream = names.stream_for_write(tx, &name).await?;
+            let routes = routes.get(tx, &stream).await?;
+            let mut routed = Vec::with_capacity(records.len());
+            for key in &keys {
+                let Some(shard) = routes.find(*key) else {
+                    return Err(StreamError::Internal(format!("no open shard of {name} holds hash key {key}")));
+                };
+                routed.push(*shard);
+            }
+            // The newest record's index and arrival time of each shard written to, held
+            // until the commit.
+            let mut written: Vec<u32> = routed.iter().map(|r| r.ix).collect();
+            written.sort_unstable();
+            written.dedup();
+            let mut heads = tx.shard_heads(stream.id, &written).await?;
+            let mut rows = Vec::with_capacity(records.len());
+            let mut outcomes = Vec::with_capacity(records.len());
+            {
                 let mut throttle = throttle.lock().expect("throttle lock");
-                let mut outcomes = Vec::with_capacity(records.len());
-                for (record, key) in records.into_iter().zip(keys) {
-                    let Some(shard) = routes.find(key) else {
-                        return Err(StreamError::Internal(format!("no open shard of {name} holds hash key {key}")));
-                    };
+                for (record, shard) in records.into_iter().zip(routed) {
                     let size = (record.data.len() + record.partition_key.len()) as u64;
                     if !throttle.admit(stream.id, shard.ix, size, now) {
                         outcomes.push(PutOutcome::Failed {
@@ -693,15 +711,11 @@ impl StreamService {
                         });
                         continue;
                     }
-                    let head = match heads.entry(shard.ix) {
-                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                        std::collections::hash_map::Entry::Vacant(e) => e.insert(store::shard_head(conn, stream.id, shard.ix)?),
-                    };
+                    let head = heads.get_mut(&shard.ix).ok_or_else(|| StreamError::Internal(format!("shard {} has no row", shard.ix)))?;
                     // Strictly increasing indexes, and arrival times that never go back.
                     head.0 += 1;
                     head.1 = head.1.max(now);
                     let row = RecordRow { seq: head.0, arrival_ms: head.1, partition_key: record.partition_key, data: record.data };
-                    store::insert_record(conn, stream.id, shard.ix, &row)?;
                     let sequence_number = SequenceNumber {
                         shard_created_s: (shard.created_ms / 1000) as u64,
                         shard: shard.ix,
@@ -709,14 +723,19 @@ impl StreamService {
                         time_s: (row.arrival_ms / 1000) as u64,
                     }
                     .format();
+                    rows.push((shard.ix, row));
                     outcomes.push(PutOutcome::Stored { shard_id: shard_id(shard.ix), sequence_number });
                 }
-                for (ix, (last_seq, last_arrival_ms)) in heads {
-                    store::advance_shard(conn, stream.id, ix, last_seq, last_arrival_ms)?;
-                }
-                Ok(outcomes)
-            })
-            .await
+            }
+            tx.insert_records(stream.id, &rows).await?;
+            let mut touched: Vec<u32> = rows.iter().map(|(ix, _)| *ix).collect();
+            touched.dedup();
+            for ix in touched {
+                let (last_seq, last_arrival_ms) = heads[&ix];
+                tx.advance_shard(stream.id, ix, last_seq, last_arrival_ms).await?;
+            }
+            Ok(outcomes)
+        })
     }
 
     /// GetShardIterator.
@@ -730,42 +749,45 @@ impl StreamService {
             }
         }
         let (names, name, shard) = (self.names(), name.to_string(), shard.to_string());
-        let position = self
-            .store
-            .run(false, move |conn| {
-                let stream = names.stream(conn, &name)?;
-                let row = names.shard(conn, &stream, &shard)?;
-                let from = match &start {
-                    IteratorStart::TrimHorizon => ReadFrom::TrimHorizon,
-                    IteratorStart::Latest => ReadFrom::Latest,
-                    IteratorStart::AtTimestamp(t) => ReadFrom::Timestamp(*t),
-                    IteratorStart::AtSequence(seq) | IteratorStart::AfterSequence(seq) => {
-                        let invalid = |why: &str| {
-                            StreamError::invalid(format!(
+        let position = in_tx!(&self.db, false, |tx| {
+            let stream = names.stream(tx, &name).await?;
+            let row = names.shard(tx, &stream, &shard).await?;
+            let from = match &start {
+                IteratorStart::TrimHorizon => ReadFrom::TrimHorizon,
+                IteratorStart::Latest => ReadFrom::Latest,
+                IteratorStart::AtTimestamp(t) => ReadFrom::Timestamp(*t),
+                IteratorStart::AtSequence(seq) | IteratorStart::AfterSequence(seq) => {
+                    let invalid = |why: &str| {
+                        StreamError::invalid(format!(
                                 "StartingSequenceNumber {seq} used in GetShardIterator on shard {} in stream {} under account {} is invalid{why}.",
                                 shard_id(row.ix),
                                 stream.name,
                                 names.account
                             ))
-                        };
-                        let parsed = SequenceNumber::parse(seq).ok_or_else(|| invalid(""))?;
-                        if parsed.shard != row.ix {
-                            return Err(StreamError::invalid(format!(
-                                "Invalid StartingSequenceNumber. It encodes {}, while it was used in a call to a shard with {}",
-                                shard_id(parsed.shard),
-                                shard_id(row.ix)
-                            )));
-                        }
-                        if parsed.shard_created_s != (row.created_ms / 1000) as u64 {
-                            return Err(invalid(" because it did not come from this stream"));
-                        }
-                        let after = matches!(start, IteratorStart::AfterSequence(_));
-                        ReadFrom::Index(if after { parsed.index.saturating_add(1) } else { parsed.index })
+                    };
+                    let parsed = SequenceNumber::parse(seq).ok_or_else(|| invalid(""))?;
+                    if parsed.shard != row.ix {
+                        return Err(StreamError::invalid(format!(
+                            "Invalid StartingSequenceNumber. It encodes {}, while it was used in a call to a shard with {}",
+                            shard_id(parsed.shard),
+                            shard_id(row.ix)
+                        )));
                     }
-                };
-                Ok(Position { stream_id: stream.id, stream: stream.name, shard: row.ix, next: resolve(conn, stream.id, &row, from)?, issued_ms: now })
+                    if parsed.shard_created_s != (row.created_ms / 1000) as u64 {
+                        return Err(invalid(" because it did not come from this stream"));
+                    }
+                    let after = matches!(start, IteratorStart::AfterSequence(_));
+                    ReadFrom::Index(if after { parsed.index.saturating_add(1) } else { parsed.index })
+                }
+            };
+            Ok(Position {
+                stream_id: stream.id,
+                stream: stream.name,
+                shard: row.ix,
+                next: resolve(tx, stream.id, &row, from).await?,
+                issued_ms: now,
             })
-            .await?;
+        })?;
         Ok(self.key.encode(&position))
     }
 
@@ -782,22 +804,19 @@ impl StreamService {
         })?;
         let limit = limit.unwrap_or(MAX_GET_RECORDS).clamp(1, MAX_GET_RECORDS);
         let (names, at) = (self.names(), position.clone());
-        let (page, next) = self
-            .store
-            .run(false, move |conn| {
-                let gone = || {
-                    StreamError::ResourceNotFound(format!(
-                        "Shard {} in stream {} under account {} does not exist",
-                        shard_id(position.shard),
-                        position.stream,
-                        names.account
-                    ))
-                };
-                let stream = store::stream_by_id(conn, position.stream_id)?.filter(|s| s.name == position.stream).ok_or_else(gone)?;
-                let shard = store::shard(conn, stream.id, position.shard)?.ok_or_else(gone)?;
-                read(conn, &stream, &shard, position.next, limit, now)
-            })
-            .await?;
+        let (page, next) = in_tx!(&self.db, false, |tx| {
+            let gone = || {
+                StreamError::ResourceNotFound(format!(
+                    "Shard {} in stream {} under account {} does not exist",
+                    shard_id(position.shard),
+                    position.stream,
+                    names.account
+                ))
+            };
+            let stream = tx.stream_by_id(position.stream_id).await?.filter(|s| s.name == position.stream).ok_or_else(gone)?;
+            let shard = tx.shard(stream.id, position.shard).await?.ok_or_else(gone)?;
+            read(tx, &stream, &shard, position.next, limit, now).await
+        })?;
         let next_iterator = next.map(|n| self.key.encode(&Position { next: n, issued_ms: now, ..at }));
         Ok(RecordsPage { next_iterator, ..page })
     }
@@ -813,25 +832,21 @@ impl StreamService {
     ) -> Result<(RecordsPage, Option<u64>), StreamError> {
         let (names, name, now) = (self.names(), name.to_string(), self.clock.now_ms());
         let limit = limit.clamp(1, MAX_GET_RECORDS);
-        self.store
-            .run(false, move |conn| {
-                let stream = names.stream(conn, &name)?;
-                let row = names.shard(conn, &stream, &shard_id(shard))?;
-                let start = resolve(conn, stream.id, &row, from)?;
-                read(conn, &stream, &row, start, limit, now)
-            })
-            .await
+        in_tx!(&self.db, false, |tx| {
+            let stream = names.stream(tx, &name).await?;
+            let row = names.shard(tx, &stream, &shard_id(shard)).await?;
+            let start = resolve(tx, stream.id, &row, from).await?;
+            read(tx, &stream, &row, start, limit, now).await
+        })
     }
 
     /// Every shard of a stream, parents before children (index order), for pollers.
     pub async fn shards(&self, name: &str) -> Result<Vec<ShardInfo>, StreamError> {
         let (names, name) = (self.names(), name.to_string());
-        self.store
-            .run(false, move |conn| {
-                let stream = names.stream(conn, &name)?;
-                Ok(store::shards(conn, stream.id)?.iter().map(shard_info).collect())
-            })
-            .await
+        in_tx!(&self.db, false, |tx| {
+            let stream = names.stream(tx, &name).await?;
+            Ok(tx.shards(stream.id).await?.iter().map(shard_info).collect())
+        })
     }
 
     pub async fn increase_retention(&self, name: &str, hours: i64) -> Result<(), StreamError> {
@@ -842,10 +857,10 @@ impl StreamService {
         self.retention(name, hours, false).await?;
         let id = {
             let (names, name) = (self.names(), name.to_string());
-            self.store.run(false, move |conn| Ok(names.stream(conn, &name)?.id)).await?
+            in_tx!(&self.db, false, |tx| Ok(names.stream(tx, &name).await?.id))?
         };
         let now = self.clock.now_ms();
-        self.store.run(false, move |conn| store::sweep(conn, now, Some(id))).await?;
+        in_tx!(&self.db, false, |tx| store::sweep(tx, now, Some(id)).await)?;
         Ok(())
     }
 
@@ -861,133 +876,121 @@ impl StreamService {
             )));
         }
         let (names, name) = (self.names(), name.to_string());
-        self.store
-            .run(true, move |conn| {
-                let mut stream = names.stream(conn, &name)?;
-                let current = i64::from(stream.retention_hours);
-                if increase && hours < current {
-                    return Err(StreamError::invalid(format!(
+        in_tx!(&self.db, true, |tx| {
+            let mut stream = names.stream_for_change(tx, &name).await?;
+            let current = i64::from(stream.retention_hours);
+            if increase && hours < current {
+                return Err(StreamError::invalid(format!(
                         "Requested retention period ({hours} hours) for stream {name} can not be shorter than existing retention period ({current} hours). Use DecreaseRetentionPeriod API."
                     )));
-                }
-                if !increase && hours > current {
-                    return Err(StreamError::invalid(format!(
+            }
+            if !increase && hours > current {
+                return Err(StreamError::invalid(format!(
                         "Requested retention period ({hours} hours) for stream {name} can not be longer than existing retention period ({current} hours). Use IncreaseRetentionPeriod API."
                     )));
-                }
-                stream.retention_hours = hours as u32;
-                store::update_stream(conn, &stream)
-            })
-            .await
+            }
+            stream.retention_hours = hours as u32;
+            tx.update_stream(&stream).await
+        })
     }
 
     /// SplitShard: `new_starting_hash_key` (decimal) starts the upper child.
     pub async fn split_shard(&self, name: &str, shard: &str, new_starting_hash_key: &str) -> Result<(), StreamError> {
         let (names, name, shard, key) = (self.names(), name.to_string(), shard.to_string(), new_starting_hash_key.to_string());
         let (now, quota) = (self.clock.now_ms(), self.config.shard_quota);
-        self.store
-            .run(true, move |conn| {
-                let mut stream = names.stream(conn, &name)?;
-                let row = names.shard(conn, &stream, &shard)?;
-                not_closed(&names, &stream, &row, "splitting")?;
-                names.quota(conn, quota, 1)?;
-                let bad = || {
-                    StreamError::invalid(format!(
+        in_tx!(&self.db, true, |tx| {
+            let mut stream = names.stream_for_change(tx, &name).await?;
+            let row = names.shard(tx, &stream, &shard).await?;
+            not_closed(&names, &stream, &row, "splitting")?;
+            names.quota(tx, quota, 1).await?;
+            let bad = || {
+                StreamError::invalid(format!(
                         "NewStartingHashKey {key} used in SplitShard() on shard {} in stream {name} under account {} is not both greater than one plus the shard's StartingHashKey {} and less than the shard's EndingHashKey {}.",
                         shard_id(row.ix),
                         names.account,
                         row.start,
                         row.end
                     ))
-                };
-                let at = hashkey::parse(&key).ok_or_else(bad)?;
-                let mut next = stream.next_shard;
-                let change = shards::split(&open_shard(&row), at, &mut next).map_err(|_| bad())?;
-                apply(conn, &mut stream, &[change], now)
-            })
-            .await
+            };
+            let at = hashkey::parse(&key).ok_or_else(bad)?;
+            let mut next = stream.next_shard;
+            let change = shards::split(&open_shard(&row), at, &mut next).map_err(|_| bad())?;
+            apply(tx, &mut stream, &[change], now).await
+        })
     }
 
     /// MergeShards: the child's ParentShardId is `shard`, its AdjacentParentShardId `adjacent`.
     pub async fn merge_shards(&self, name: &str, shard: &str, adjacent: &str) -> Result<(), StreamError> {
         let (names, name, shard, adjacent) = (self.names(), name.to_string(), shard.to_string(), adjacent.to_string());
         let now = self.clock.now_ms();
-        self.store
-            .run(true, move |conn| {
-                let mut stream = names.stream(conn, &name)?;
-                let a = names.shard(conn, &stream, &shard)?;
-                let b = names.shard(conn, &stream, &adjacent)?;
-                not_closed(&names, &stream, &a, "merging")?;
-                not_closed(&names, &stream, &b, "merging")?;
-                let mut next = stream.next_shard;
-                let change = shards::merge(&open_shard(&a), &open_shard(&b), &mut next).ok_or_else(|| {
-                    StreamError::invalid(format!(
-                        "Shards {} and {} in stream {name} under account {} are not an adjacent pair of shards eligible for merging",
-                        shard_id(a.ix),
-                        shard_id(b.ix),
-                        names.account
-                    ))
-                })?;
-                apply(conn, &mut stream, &[change], now)
-            })
-            .await
+        in_tx!(&self.db, true, |tx| {
+            let mut stream = names.stream_for_change(tx, &name).await?;
+            let a = names.shard(tx, &stream, &shard).await?;
+            let b = names.shard(tx, &stream, &adjacent).await?;
+            not_closed(&names, &stream, &a, "merging")?;
+            not_closed(&names, &stream, &b, "merging")?;
+            let mut next = stream.next_shard;
+            let change = shards::merge(&open_shard(&a), &open_shard(&b), &mut next).ok_or_else(|| {
+                StreamError::invalid(format!(
+                    "Shards {} and {} in stream {name} under account {} are not an adjacent pair of shards eligible for merging",
+                    shard_id(a.ix),
+                    shard_id(b.ix),
+                    names.account
+                ))
+            })?;
+            apply(tx, &mut stream, &[change], now).await
+        })
     }
 
     /// UpdateShardCount (UNIFORM_SCALING): (current, target) open shard counts.
     pub async fn update_shard_count(&self, name: &str, target: u32) -> Result<(u32, u32), StreamError> {
         let (names, name) = (self.names(), name.to_string());
         let (now, quota) = (self.clock.now_ms(), self.config.shard_quota);
-        self.store
-            .run(true, move |conn| {
-                let mut stream = names.stream(conn, &name)?;
-                let open: Vec<OpenShard> = store::shards(conn, stream.id)?.iter().filter(|s| s.is_open()).map(open_shard).collect();
-                let current = open.len() as u32;
-                if target > current * 2 {
-                    return Err(StreamError::invalid(format!(
+        in_tx!(&self.db, true, |tx| {
+            let mut stream = names.stream_for_change(tx, &name).await?;
+            let open: Vec<OpenShard> = tx.shards(stream.id).await?.iter().filter(|s| s.is_open()).map(open_shard).collect();
+            let current = open.len() as u32;
+            if target > current * 2 {
+                return Err(StreamError::invalid(format!(
                         "UpdateShardCount cannot scale up over double your current open shard count. Current open shard count: {current} Target shard count: {target}"
                     )));
-                }
-                if target * 2 < current {
-                    return Err(StreamError::invalid(format!(
+            }
+            if target * 2 < current {
+                return Err(StreamError::invalid(format!(
                         "UpdateShardCount cannot scale down below half your current open shard count. Current open shard count: {current} Target shard count: {target}"
                     )));
-                }
-                if target > current {
-                    names.quota(conn, quota, target - current)?;
-                }
-                let mut next = stream.next_shard;
-                let changes = shards::uniform(&open, target, &mut next);
-                apply(conn, &mut stream, &changes, now)?;
-                Ok((current, target))
-            })
-            .await
+            }
+            if target > current {
+                names.quota(tx, quota, target - current).await?;
+            }
+            let mut next = stream.next_shard;
+            let changes = shards::uniform(&open, target, &mut next);
+            apply(tx, &mut stream, &changes, now).await?;
+            Ok((current, target))
+        })
     }
 
     pub async fn add_tags(&self, name: &str, tags: BTreeMap<String, String>) -> Result<(), StreamError> {
         let (names, name) = (self.names(), name.to_string());
-        self.store
-            .run(true, move |conn| {
-                let mut stream = names.stream(conn, &name)?;
-                stream.tags.extend(tags);
-                if stream.tags.len() > MAX_TAGS {
-                    return Err(too_many_tags(&name, &names.account));
-                }
-                store::update_stream(conn, &stream)
-            })
-            .await
+        in_tx!(&self.db, true, |tx| {
+            let mut stream = names.stream_for_change(tx, &name).await?;
+            stream.tags.extend(tags);
+            if stream.tags.len() > MAX_TAGS {
+                return Err(too_many_tags(&name, &names.account));
+            }
+            tx.update_stream(&stream).await
+        })
     }
 
     pub async fn remove_tags(&self, name: &str, keys: Vec<String>) -> Result<(), StreamError> {
         let (names, name) = (self.names(), name.to_string());
-        self.store
-            .run(true, move |conn| {
-                let mut stream = names.stream(conn, &name)?;
-                for k in keys {
-                    stream.tags.remove(&k);
-                }
-                store::update_stream(conn, &stream)
-            })
-            .await
+        in_tx!(&self.db, true, |tx| {
+            let mut stream = names.stream_for_change(tx, &name).await?;
+            for k in keys {
+                stream.tags.remove(&k);
+            }
+            tx.update_stream(&stream).await
+        })
     }
 
     /// ListTagsForStream: tags by key after `exclusive_start`, `limit` (default 50) of them,
@@ -1000,28 +1003,27 @@ impl StreamService {
     ) -> Result<(Vec<(String, String)>, bool), StreamError> {
         let (names, name) = (self.names(), name.to_string());
         let limit = limit.unwrap_or(MAX_TAGS);
-        self.store
-            .run(false, move |conn| {
-                let stream = names.stream(conn, &name)?;
-                let rest: Vec<(String, String)> =
-                    stream.tags.into_iter().filter(|(k, _)| exclusive_start.as_ref().is_none_or(|s| k > s)).collect();
-                let more = rest.len() > limit;
-                Ok((rest.into_iter().take(limit).collect(), more))
-            })
-            .await
+        in_tx!(&self.db, false, |tx| {
+            let stream = names.stream(tx, &name).await?;
+            let rest: Vec<(String, String)> =
+                stream.tags.into_iter().filter(|(k, _)| exclusive_start.as_ref().is_none_or(|s| k > s)).collect();
+            let more = rest.len() > limit;
+            Ok((rest.into_iter().take(limit).collect(), more))
+        })
     }
 
     /// The tags of a stream, for authorization's `aws:ResourceTag` keys; None if it does not exist.
     pub async fn tags_of(&self, name: &str) -> Option<BTreeMap<String, String>> {
         let name = name.to_string();
-        self.store.run(false, move |conn| Ok(store::find_stream(conn, &name)?.map(|s| s.tags))).await.ok().flatten()
+        let tags: Result<_, StreamError> = in_tx!(&self.db, false, |tx| Ok(tx.find_stream(&name).await?.map(|s| s.tags)));
+        tags.ok().flatten()
     }
 
     /// Removes every record older than its stream's retention (and closed shards past it);
     /// returns how many records went.
     pub async fn sweep(&self) -> Result<usize, StreamError> {
         let now = self.clock.now_ms();
-        self.store.run(false, move |conn| store::sweep(conn, now, None)).await
+        in_tx!(&self.db, false, |tx| store::sweep(tx, now, None).await)
     }
 }
 
@@ -1070,20 +1072,20 @@ fn stream_info(names: &Names, stream: &StreamRow, shards: &[ShardRow]) -> Stream
 }
 
 /// The index a read from `from` starts at.
-fn resolve(conn: &Connection, stream_id: i64, shard: &ShardRow, from: ReadFrom) -> Result<u64, StreamError> {
+async fn resolve(tx: &mut impl StreamTx, stream_id: i64, shard: &ShardRow, from: ReadFrom) -> Result<u64, StreamError> {
     Ok(match from {
         ReadFrom::TrimHorizon => 0,
         ReadFrom::Latest => shard.last_seq + 1,
         ReadFrom::Index(i) => i,
-        ReadFrom::Timestamp(t) => store::first_at_time(conn, stream_id, shard, t)?,
+        ReadFrom::Timestamp(t) => store::first_at_time(tx, stream_id, shard, t).await?,
     })
 }
 
 /// Reads up to `limit` records (and at most [`MAX_GET_BYTES`]) of `shard` from index `from`
 /// at `now`: the page (without its iterator) and the index to read from next, None once a
 /// closed shard is read to its end.
-fn read(
-    conn: &Connection,
+async fn read(
+    tx: &mut impl StreamTx,
     stream: &StreamRow,
     shard: &ShardRow,
     from: u64,
@@ -1092,7 +1094,7 @@ fn read(
 ) -> Result<(RecordsPage, Option<u64>), StreamError> {
     let cutoff = now - i64::from(stream.retention_hours) * 3_600_000;
     // One more than asked for: the first record left says how far behind the reader is.
-    let mut rows = store::read_records(conn, stream.id, shard.ix, from, cutoff, limit + 1)?.into_iter();
+    let mut rows = tx.read_records(stream.id, shard.ix, from, cutoff, limit + 1).await?.into_iter();
     let (mut records, mut bytes, mut behind) = (Vec::new(), 0usize, 0i64);
     let mut next = from;
     for row in rows.by_ref() {
@@ -1106,13 +1108,15 @@ fn read(
         records.push(record_out(shard, row));
     }
     let finished = shard.closed_ms.is_some() && next > shard.last_seq;
-    let child_shards = if finished { children(conn, stream.id, shard.ix)? } else { Vec::new() };
+    let child_shards = if finished { children(tx, stream.id, shard.ix).await? } else { Vec::new() };
     let page = RecordsPage { records, next_iterator: None, millis_behind_latest: behind, child_shards };
     Ok((page, if finished { None } else { Some(next) }))
 }
 
-fn children(conn: &Connection, stream_id: i64, parent: u32) -> Result<Vec<ChildShard>, StreamError> {
-    Ok(store::shards(conn, stream_id)?
+async fn children(tx: &mut impl StreamTx, stream_id: i64, parent: u32) -> Result<Vec<ChildShard>, StreamError> {
+    Ok(tx
+        .shards(stream_id)
+        .await?
         .into_iter()
         .filter(|s| s.parent == Some(parent) || s.adjacent_parent == Some(parent))
         .map(|s| ChildShard {

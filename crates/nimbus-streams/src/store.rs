@@ -4,13 +4,15 @@
 //! acknowledged PutRecord survives `kill -9` and power loss. Records are keyed by (stream,
 //! shard, index in the shard), so reading a shard from a position is one range scan.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use nimbus_store::group_commit::GroupCommit;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::StreamError;
+
+pub mod postgres;
 
 /// Handle to the writer thread.
 pub struct Store {
@@ -320,11 +322,11 @@ fn first_from(conn: &Connection, stream_id: i64, shard: u32, from: u64) -> Resul
 /// The index of the first record of a shard that arrived at or after `at_ms`, or
 /// `last_seq + 1` when none did. Arrival times never decrease along a shard, so this is a
 /// binary search of point reads.
-pub fn first_at_time(conn: &Connection, stream_id: i64, shard: &ShardRow, at_ms: i64) -> Result<u64, StreamError> {
+pub async fn first_at_time(tx: &mut impl StreamTx, stream_id: i64, shard: &ShardRow, at_ms: i64) -> Result<u64, StreamError> {
     let (mut lo, mut hi) = (0u64, shard.last_seq + 1);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        match first_from(conn, stream_id, shard.ix, mid)? {
+        match tx.first_from(stream_id, shard.ix, mid).await? {
             // Nothing in [mid, hi).
             Some((seq, _)) if seq >= hi => hi = mid,
             Some((seq, arrival)) if arrival >= at_ms => hi = seq,
@@ -337,28 +339,170 @@ pub fn first_at_time(conn: &Connection, stream_id: i64, shard: &ShardRow, at_ms:
 
 /// Removes records older than their stream's retention, and closed shards whose whole life
 /// is older than it; returns how many records went.
-pub fn sweep(conn: &Connection, now_ms: i64, only: Option<i64>) -> Result<usize, StreamError> {
+pub async fn sweep(tx: &mut impl StreamTx, now_ms: i64, only: Option<i64>) -> Result<usize, StreamError> {
     let mut removed = 0;
-    for stream in all_streams(conn)? {
+    for stream in tx.all_streams().await? {
         if only.is_some_and(|id| id != stream.id) {
             continue;
         }
         let cutoff = now_ms - i64::from(stream.retention_hours) * 3_600_000;
-        for shard in shards(conn, stream.id)? {
+        for shard in tx.shards(stream.id).await? {
             if shard.closed_ms.is_some_and(|c| c < cutoff) {
-                removed += conn.execute("DELETE FROM records WHERE stream_id = ?1 AND shard = ?2", params![stream.id, shard.ix])?;
-                conn.execute("DELETE FROM shards WHERE stream_id = ?1 AND ix = ?2", params![stream.id, shard.ix])?;
+                removed += tx.delete_shard(stream.id, shard.ix).await?;
                 continue;
             }
             // Arrival times never decrease along a shard: everything before the first record
             // still within retention has expired.
-            let keep_from = first_at_time(conn, stream.id, &shard, cutoff)?;
-            removed += conn.prepare_cached("DELETE FROM records WHERE stream_id = ?1 AND shard = ?2 AND seq < ?3")?.execute(params![
-                stream.id,
-                shard.ix,
-                keep_from as i64
-            ])?;
+            let keep_from = first_at_time(tx, stream.id, &shard, cutoff).await?;
+            removed += tx.delete_records_before(stream.id, shard.ix, keep_from).await?;
         }
     }
     Ok(removed)
+}
+
+/// Runs `$body` (using `$tx`, a `&mut` [`StreamTx`], `.await`s allowed) in one transaction
+/// of the service's engine; see [`nimbus_store::in_tx!`].
+macro_rules! in_tx {
+    ($db:expr, $durable:expr, |$tx:ident| $body:expr) => {
+        nimbus_store::in_tx!($db, $durable, $crate::store::SqliteTx, |$tx| $body)
+    };
+}
+pub(crate) use in_tx;
+
+/// Where the streams are: `streams.db`, or the account's schema in a shared PostgreSQL.
+pub(crate) type Db = nimbus_store::tx::Engine<Store, postgres::SharedStreams>;
+
+/// The operations of one transaction on the streams, answered by each engine with its own
+/// SQL; the service composes them. A put finds its stream with
+/// [`StreamTx::find_stream_for_write`] (held against reshards until the commit) and takes its
+/// shards' heads with [`StreamTx::shard_heads`] (held until the commit, so a shard's records
+/// commit in the order of their indexes); a change of the stream itself uses
+/// [`StreamTx::find_stream_for_change`]. One writer thread needs none of it.
+#[allow(async_fn_in_trait)]
+pub trait StreamTx {
+    async fn find_stream(&mut self, name: &str) -> Result<Option<StreamRow>, StreamError>;
+    async fn find_stream_for_write(&mut self, name: &str) -> Result<Option<StreamRow>, StreamError>;
+    async fn find_stream_for_change(&mut self, name: &str) -> Result<Option<StreamRow>, StreamError>;
+    async fn stream_by_id(&mut self, id: i64) -> Result<Option<StreamRow>, StreamError>;
+    async fn all_streams(&mut self) -> Result<Vec<StreamRow>, StreamError>;
+    /// Inserts a new stream, returning its row id; None when the name is taken.
+    async fn insert_stream(&mut self, s: &StreamRow) -> Result<Option<i64>, StreamError>;
+    async fn update_stream(&mut self, s: &StreamRow) -> Result<(), StreamError>;
+    async fn delete_stream(&mut self, id: i64) -> Result<(), StreamError>;
+    async fn shards(&mut self, stream_id: i64) -> Result<Vec<ShardRow>, StreamError>;
+    async fn shard(&mut self, stream_id: i64, ix: u32) -> Result<Option<ShardRow>, StreamError>;
+    async fn open_shard_count(&mut self) -> Result<u32, StreamError>;
+    async fn insert_shard(&mut self, stream_id: i64, s: &ShardRow) -> Result<(), StreamError>;
+    async fn close_shard(&mut self, stream_id: i64, ix: u32, closed_ms: i64) -> Result<(), StreamError>;
+    /// The newest record's index and arrival time of each of these shards, held until the
+    /// commit (taken in index order).
+    async fn shard_heads(&mut self, stream_id: i64, shards: &[u32]) -> Result<HashMap<u32, (u64, i64)>, StreamError>;
+    async fn advance_shard(&mut self, stream_id: i64, ix: u32, last_seq: u64, last_arrival_ms: i64) -> Result<(), StreamError>;
+    /// Stores records, each with its shard.
+    async fn insert_records(&mut self, stream_id: i64, records: &[(u32, RecordRow)]) -> Result<(), StreamError>;
+    /// Up to `limit` records of a shard from index `from` on that arrived at or after
+    /// `min_arrival_ms`, in order.
+    async fn read_records(
+        &mut self,
+        stream_id: i64,
+        shard: u32,
+        from: u64,
+        min_arrival_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<RecordRow>, StreamError>;
+    /// The first record at or after index `from` (its index and arrival time).
+    async fn first_from(&mut self, stream_id: i64, shard: u32, from: u64) -> Result<Option<(u64, i64)>, StreamError>;
+    /// Removes a shard's records before index `keep_from`; how many went.
+    async fn delete_records_before(&mut self, stream_id: i64, shard: u32, keep_from: u64) -> Result<usize, StreamError>;
+    /// Removes a shard with its records; how many records went.
+    async fn delete_shard(&mut self, stream_id: i64, shard: u32) -> Result<usize, StreamError>;
+}
+
+/// A transaction on `streams.db`, on its writer thread: the plain functions of this module.
+pub struct SqliteTx<'a>(&'a Connection);
+
+impl<'a> SqliteTx<'a> {
+    /// The writer thread's transaction.
+    pub fn new(conn: &'a Connection) -> SqliteTx<'a> {
+        SqliteTx(conn)
+    }
+}
+
+impl StreamTx for SqliteTx<'_> {
+    async fn find_stream(&mut self, name: &str) -> Result<Option<StreamRow>, StreamError> {
+        find_stream(self.0, name)
+    }
+    async fn find_stream_for_write(&mut self, name: &str) -> Result<Option<StreamRow>, StreamError> {
+        find_stream(self.0, name)
+    }
+    async fn find_stream_for_change(&mut self, name: &str) -> Result<Option<StreamRow>, StreamError> {
+        find_stream(self.0, name)
+    }
+    async fn stream_by_id(&mut self, id: i64) -> Result<Option<StreamRow>, StreamError> {
+        stream_by_id(self.0, id)
+    }
+    async fn all_streams(&mut self) -> Result<Vec<StreamRow>, StreamError> {
+        all_streams(self.0)
+    }
+    async fn insert_stream(&mut self, s: &StreamRow) -> Result<Option<i64>, StreamError> {
+        insert_stream(self.0, s).map(Some)
+    }
+    async fn update_stream(&mut self, s: &StreamRow) -> Result<(), StreamError> {
+        update_stream(self.0, s)
+    }
+    async fn delete_stream(&mut self, id: i64) -> Result<(), StreamError> {
+        delete_stream(self.0, id)
+    }
+    async fn shards(&mut self, stream_id: i64) -> Result<Vec<ShardRow>, StreamError> {
+        shards(self.0, stream_id)
+    }
+    async fn shard(&mut self, stream_id: i64, ix: u32) -> Result<Option<ShardRow>, StreamError> {
+        shard(self.0, stream_id, ix)
+    }
+    async fn open_shard_count(&mut self) -> Result<u32, StreamError> {
+        open_shard_count(self.0)
+    }
+    async fn insert_shard(&mut self, stream_id: i64, s: &ShardRow) -> Result<(), StreamError> {
+        insert_shard(self.0, stream_id, s)
+    }
+    async fn close_shard(&mut self, stream_id: i64, ix: u32, closed_ms: i64) -> Result<(), StreamError> {
+        close_shard(self.0, stream_id, ix, closed_ms)
+    }
+    async fn shard_heads(&mut self, stream_id: i64, shards: &[u32]) -> Result<HashMap<u32, (u64, i64)>, StreamError> {
+        shards.iter().map(|ix| Ok((*ix, shard_head(self.0, stream_id, *ix)?))).collect()
+    }
+    async fn advance_shard(&mut self, stream_id: i64, ix: u32, last_seq: u64, last_arrival_ms: i64) -> Result<(), StreamError> {
+        advance_shard(self.0, stream_id, ix, last_seq, last_arrival_ms)
+    }
+    async fn insert_records(&mut self, stream_id: i64, records: &[(u32, RecordRow)]) -> Result<(), StreamError> {
+        for (shard, r) in records {
+            insert_record(self.0, stream_id, *shard, r)?;
+        }
+        Ok(())
+    }
+    async fn read_records(
+        &mut self,
+        stream_id: i64,
+        shard: u32,
+        from: u64,
+        min_arrival_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<RecordRow>, StreamError> {
+        read_records(self.0, stream_id, shard, from, min_arrival_ms, limit)
+    }
+    async fn first_from(&mut self, stream_id: i64, shard: u32, from: u64) -> Result<Option<(u64, i64)>, StreamError> {
+        first_from(self.0, stream_id, shard, from)
+    }
+    async fn delete_records_before(&mut self, stream_id: i64, shard: u32, keep_from: u64) -> Result<usize, StreamError> {
+        Ok(self.0.prepare_cached("DELETE FROM records WHERE stream_id = ?1 AND shard = ?2 AND seq < ?3")?.execute(params![
+            stream_id,
+            shard,
+            keep_from as i64
+        ])?)
+    }
+    async fn delete_shard(&mut self, stream_id: i64, shard: u32) -> Result<usize, StreamError> {
+        let removed = self.0.execute("DELETE FROM records WHERE stream_id = ?1 AND shard = ?2", params![stream_id, shard])?;
+        self.0.execute("DELETE FROM shards WHERE stream_id = ?1 AND ix = ?2", params![stream_id, shard])?;
+        Ok(removed)
+    }
 }

@@ -1220,12 +1220,18 @@ impl Shared {
         }
         .map_err(|e| anyhow!("opening the tables database: {e}"))?;
         tokio::spawn(sweep_expired_items(Arc::downgrade(&tables)));
-        let streams = nimbus_streams::StreamService::open(
-            &data.root().join("streams.db"),
-            &self.region,
-            account,
-            nimbus_streams::StreamConfig::default(),
-        )
+        // With a shared store the Kinesis streams and their records are the nodes'.
+        let streams = match &self.store_at {
+            StoreAt::Embedded => nimbus_streams::StreamService::open(
+                &data.root().join("streams.db"),
+                &self.region,
+                account,
+                nimbus_streams::StreamConfig::default(),
+            ),
+            StoreAt::Postgres(url, _) => {
+                nimbus_streams::StreamService::open_shared(url, &self.region, account, nimbus_streams::StreamConfig::default()).await
+            }
+        }
         .map_err(|e| anyhow!("opening the streams database: {e}"))?;
         let _ = mapping_follower.set(Arc::downgrade(&event_sources));
         event_sources.start().await.map_err(|e| anyhow!("starting event source mappings: {e}"))?;

@@ -601,12 +601,14 @@ mod tests {
         .await
         .unwrap();
         // Sixteen nodes' worth of "create if absent" for one key: one wins.
-        let tries = (0..16).map(|i| {
-            let node = if i % 2 == 0 { a.clone() } else { b.clone() };
-            tokio::spawn(async move {
-                node.put_item(put(&format!(r#"{{"pk":{{"S":"k"}},"who":{{"N":"{i}"}}}}"#), Some("attribute_not_exists(pk)"))).await
+        let tries = (0..16)
+            .map(|i| {
+                let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move {
+                    node.put_item(put(&format!(r#"{{"pk":{{"S":"k"}},"who":{{"N":"{i}"}}}}"#), Some("attribute_not_exists(pk)"))).await
+                })
             })
-        });
+            .collect::<Vec<_>>();
         let mut won = 0;
         for t in tries {
             match t.await.unwrap() {
@@ -617,16 +619,18 @@ mod tests {
         }
         assert_eq!(won, 1);
         // Forty increments from both nodes at once: none lost.
-        let adds = (0..40).map(|i| {
-            let node = if i % 2 == 0 { a.clone() } else { b.clone() };
-            tokio::spawn(async move {
-                node.update_item(input(serde_json::json!({
-                    "TableName": "things", "Key": {"pk": {"S": "k"}},
-                    "UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": {"N": "1"}}
-                })))
-                .await
+        let adds = (0..40)
+            .map(|i| {
+                let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move {
+                    node.update_item(input(serde_json::json!({
+                        "TableName": "things", "Key": {"pk": {"S": "k"}},
+                        "UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": {"N": "1"}}
+                    })))
+                    .await
+                })
             })
-        });
+            .collect::<Vec<_>>();
         for t in adds {
             t.await.unwrap().expect("update");
         }
