@@ -821,6 +821,14 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Warns that an embedded database an earlier run left is not read: with `--store
+/// postgres://` the account's `what` are in PostgreSQL.
+fn warn_unread(path: &std::path::Path, what: &str, account: &str) {
+    if path.exists() {
+        tracing::warn!("{} is not read: with --store postgres:// the {what} of account {account} are in PostgreSQL", path.display());
+    }
+}
+
 /// What every account of one server shares, and how an account's services are opened.
 struct Shared {
     /// The data directory: the management account's, with the other accounts' under
@@ -1095,12 +1103,7 @@ impl Shared {
                 Arc::new(nimbus_metrics::cloudwatch::MetricStore::open(&data.root().join("metrics.db")).map_err(|e| anyhow!(e))?)
             }
             StoreAt::Postgres(url, _) => {
-                if data.root().join("metrics.db").exists() {
-                    tracing::warn!(
-                        "{} is not read: with --store postgres:// the metrics and alarms of account {account} are in PostgreSQL",
-                        data.root().join("metrics.db").display()
-                    );
-                }
+                warn_unread(&data.root().join("metrics.db"), "metrics and alarms", account);
                 nimbus_metrics::cloudwatch::MetricStore::open_shared(url, account)
                     .await
                     .map_err(|e| anyhow!("opening the metric store: {e}"))?
@@ -1216,7 +1219,10 @@ impl Shared {
         // With a shared store the tables, their items and their streams are the nodes'.
         let tables = match &self.store_at {
             StoreAt::Embedded => nimbus_tables::TableService::open(&data.root().join("tables.db"), &self.region, account),
-            StoreAt::Postgres(url, _) => nimbus_tables::TableService::open_shared(url, &self.region, account).await,
+            StoreAt::Postgres(url, _) => {
+                warn_unread(&data.root().join("tables.db"), "DynamoDB tables", account);
+                nimbus_tables::TableService::open_shared(url, &self.region, account).await
+            }
         }
         .map_err(|e| anyhow!("opening the tables database: {e}"))?;
         tokio::spawn(sweep_expired_items(Arc::downgrade(&tables)));
@@ -1229,6 +1235,7 @@ impl Shared {
                 nimbus_streams::StreamConfig::default(),
             ),
             StoreAt::Postgres(url, _) => {
+                warn_unread(&data.root().join("streams.db"), "Kinesis streams", account);
                 nimbus_streams::StreamService::open_shared(url, &self.region, account, nimbus_streams::StreamConfig::default()).await
             }
         }
