@@ -213,6 +213,11 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Hands back every shard lease this node holds for a mapping (its pollers were stopped).
+    async fn release_shards(&self, _mapping: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// This node stops: it claims no more async events, lets go of those it holds (so the
     /// others take them at once instead of after their leases) and leaves the members.
     async fn leave_cluster(&self) {}

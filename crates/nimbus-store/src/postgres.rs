@@ -160,6 +160,15 @@ CREATE TABLE stream_leases (
 );
 CREATE INDEX stream_leases_owner ON stream_leases (owner);
 ",
+        // 6: the events no node holds, in due order, apart from those running (a claim reads
+        // the oldest free events without walking past every claimed one), and held events by
+        // the end of their lease (those a dead node left); the index of every event by due
+        // time is no longer read.
+        "
+CREATE INDEX async_events_free ON async_events (not_before, enqueued) WHERE owner IS NULL;
+CREATE INDEX async_events_lapsing ON async_events (lease_until) WHERE owner IS NOT NULL;
+DROP INDEX async_events_due;
+",
     ],
 };
 
@@ -280,22 +289,24 @@ impl PgStore {
         Ok(self.rows(sql, params).await?.first().map(|row| row.get(0)).unwrap_or(false))
     }
 
-    /// Renews this node's leases, and its heartbeat once it joined the cluster.
+    /// Renews this node's leases, and its heartbeat once it joined the cluster: each on its
+    /// own, so one failing does not leave the others to lapse.
     async fn renew(&self) -> Result<u64, StoreError> {
         let endpoint = self.endpoint.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(endpoint) = endpoint {
-            self.heartbeat(&endpoint).await?;
+            if let Err(e) = self.heartbeat(&endpoint).await {
+                tracing::warn!("recording this node's heartbeat: {e}");
+            }
         }
-        self.execute_relaxed(
-            &format!("UPDATE concurrency_shares SET until = {DB_NOW} + 3 * $2::bigint WHERE node = $1"),
-            &[&self.node, &self.lease_ms],
-        )
-        .await?;
-        self.execute_relaxed(
-            &format!("UPDATE stream_leases SET lease_until = {DB_NOW} + $2 WHERE owner = $1"),
-            &[&self.node, &self.lease_ms],
-        )
-        .await?;
+        let renewals = [
+            ("concurrency shares", format!("UPDATE concurrency_shares SET until = {DB_NOW} + 3 * $2::bigint WHERE node = $1")),
+            ("stream shard leases", format!("UPDATE stream_leases SET lease_until = {DB_NOW} + $2 WHERE owner = $1")),
+        ];
+        for (what, sql) in renewals {
+            if let Err(e) = self.execute_relaxed(&sql, &[&self.node, &self.lease_ms]).await {
+                tracing::warn!("renewing this node's {what}: {e}");
+            }
+        }
         self.execute_relaxed(
             &format!("UPDATE async_events SET lease_until = {DB_NOW} + $2 WHERE owner = $1"),
             &[&self.node, &self.lease_ms],
@@ -593,12 +604,18 @@ impl Store for PgStore {
         // them at this moment must not hide them); others are claimed, skipping rows
         // another node is claiming right now. One statement, one snapshot: a row claimed
         // here is not also read as held.
+        // Free events and lapsed ones are read apart, each by its own partial index.
         let sql = format!(
-            "WITH claimed AS (
+            "WITH free AS (
+                SELECT request_id FROM async_events WHERE owner IS NULL AND not_before <= $1
+                ORDER BY not_before, enqueued LIMIT $2 FOR UPDATE SKIP LOCKED),
+             lapsed AS (
+                SELECT request_id FROM async_events
+                WHERE owner IS NOT NULL AND owner <> $3 AND lease_until < {DB_NOW} AND not_before <= $1
+                LIMIT $2 FOR UPDATE SKIP LOCKED),
+             claimed AS (
                 UPDATE async_events AS a SET owner = $3, lease_until = {DB_NOW} + $4
-                FROM (SELECT request_id FROM async_events
-                      WHERE not_before <= $1 AND owner IS DISTINCT FROM $3 AND (owner IS NULL OR lease_until < {DB_NOW})
-                      ORDER BY not_before, enqueued LIMIT $2 FOR UPDATE SKIP LOCKED) AS due
+                FROM (SELECT request_id FROM free UNION SELECT request_id FROM lapsed) AS due
                 WHERE a.request_id = due.request_id
                 RETURNING a.not_before, a.enqueued, a.event)
              SELECT not_before, enqueued, event FROM claimed
@@ -612,7 +629,12 @@ impl Store for PgStore {
     }
 
     async fn next_event_due(&self) -> Result<Option<i64>, StoreError> {
-        let sql = format!("SELECT MIN(not_before) FROM async_events WHERE owner IS NULL OR owner = $1 OR lease_until < {DB_NOW}");
+        let sql = format!(
+            "SELECT LEAST(
+                (SELECT MIN(not_before) FROM async_events WHERE owner IS NULL),
+                (SELECT MIN(not_before) FROM async_events WHERE owner = $1),
+                (SELECT MIN(not_before) FROM async_events WHERE owner IS NOT NULL AND lease_until < {DB_NOW}))"
+        );
         Ok(self.rows_relaxed(&sql, &[&self.node]).await?.first().and_then(|r| r.get(0)))
     }
 
@@ -717,12 +739,13 @@ impl Store for PgStore {
     }
 
     async fn put_stream_checkpoint(&self, mapping: &str, shard: &str, position: &str) -> Result<(), StoreError> {
-        // Fenced: nothing moves once another node took the shard over.
+        // Fenced: nothing moves once another node took the shard over. The lease's row is
+        // read under a share lock, so a claim committing meanwhile is waited for and seen.
         let moved = self
             .execute(
-                "INSERT INTO stream_checkpoints (mapping, shard, position)
-                 SELECT $1, $2, $3 WHERE NOT EXISTS
-                     (SELECT 1 FROM stream_leases WHERE mapping = $1 AND shard = $2 AND owner <> $4)
+                "WITH lease AS (SELECT owner FROM stream_leases WHERE mapping = $1 AND shard = $2 FOR SHARE)
+                 INSERT INTO stream_checkpoints (mapping, shard, position)
+                 SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM lease WHERE owner <> $4)
                  ON CONFLICT (mapping, shard) DO UPDATE SET position = EXCLUDED.position",
                 &[&mapping, &shard, &position, &self.node],
             )
@@ -737,10 +760,13 @@ impl Store for PgStore {
         if self.leaving.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(false);
         }
+        // Only for a mapping that exists (a node that has not yet heard of its deletion
+        // takes nothing).
         let taken = self
             .execute_relaxed(
                 &format!(
-                    "INSERT INTO stream_leases (mapping, shard, owner, lease_until) VALUES ($1, $2, $3, {DB_NOW} + $4)
+                    "INSERT INTO stream_leases (mapping, shard, owner, lease_until)
+                     SELECT $1, $2, $3, {DB_NOW} + $4 WHERE EXISTS (SELECT 1 FROM event_source_mappings WHERE uuid = $1)
                      ON CONFLICT (mapping, shard) DO UPDATE SET owner = $3, lease_until = {DB_NOW} + $4
                      WHERE stream_leases.owner = $3 OR stream_leases.lease_until < {DB_NOW}"
                 ),
@@ -748,6 +774,11 @@ impl Store for PgStore {
             )
             .await?;
         Ok(taken > 0)
+    }
+
+    async fn release_shards(&self, mapping: &str) -> Result<(), StoreError> {
+        self.execute_relaxed("DELETE FROM stream_leases WHERE mapping = $1 AND owner = $2", &[&mapping, &self.node]).await?;
+        Ok(())
     }
 
     async fn release_shard(&self, mapping: &str, shard: &str) -> Result<(), StoreError> {
@@ -1060,6 +1091,14 @@ mod tests {
         let lease = Duration::from_millis(400);
         let node = || PgStore::open_with_lease(&url, ACCOUNT, MasterKey::from_bytes([3; 32]), None, lease);
         let (a, b) = (node().await.unwrap(), node().await.unwrap());
+        assert!(!a.claim_shard("m", "s0").await.unwrap(), "no such mapping: nothing to take");
+        let mapping: EventSourceMapping = serde_json::from_value(serde_json::json!({
+            "uuid": "m", "event_source_arn": "arn:aws:kinesis:us-east-1:000000000000:stream/s", "function": "f",
+            "qualifier": null, "enabled": true, "batch_size": 10, "maximum_batching_window_secs": 0,
+            "report_batch_item_failures": false, "maximum_concurrency": null, "last_modified_ms": 0
+        }))
+        .unwrap();
+        a.put_event_source_mapping(&mapping).await.unwrap();
         assert!(a.claim_shard("m", "s0").await.unwrap());
         assert!(a.claim_shard("m", "s0").await.unwrap(), "kept by its holder");
         assert!(!b.claim_shard("m", "s0").await.unwrap());
@@ -1078,8 +1117,12 @@ mod tests {
         tokio::time::sleep(lease + Duration::from_millis(200)).await;
         assert!(a.claim_shard("m", "s0").await.unwrap());
         assert!(a.claim_shard("m", "s1").await.unwrap());
-        a.leave_cluster().await;
-        assert!(!a.claim_shard("m", "s2").await.unwrap(), "a leaving node takes nothing");
+        a.release_shards("m").await.unwrap();
+        let c = node().await.unwrap();
+        assert!(c.claim_shard("m", "s0").await.unwrap(), "handed back with its mapping's pollers");
+        assert!(c.claim_shard("m", "s1").await.unwrap());
+        c.leave_cluster().await;
+        assert!(!c.claim_shard("m", "s2").await.unwrap(), "a leaving node takes nothing");
     }
 
     /// Each node hears of the others' changes (not of its own), in commit order; after its

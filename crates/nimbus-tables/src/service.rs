@@ -669,30 +669,35 @@ impl TableService {
     /// Deletes items whose TTL has passed (at most `limit`), recording each as a service
     /// removal in the table's stream. Returns how many went.
     pub async fn sweep_expired(&self, limit: usize) -> Result<usize, TableError> {
-        in_tx!(&self.db, false, |tx| {
-            let at = now();
-            let expired = tx.expired(at as i64, limit).await?;
-            let mut count = 0;
-            let mut tables: BTreeMap<String, Loaded> = BTreeMap::new();
-            for (name, key, _) in expired {
-                if !tables.contains_key(&name) {
-                    // Deleted since the list was read (by another node): nothing to remove.
-                    let Some(table) = tx.find_table_for_write(&name).await? else { continue };
-                    tables.insert(name.clone(), table);
+        let at = now();
+        let expired = in_tx!(&self.db, false, |tx| tx.expired(at as i64, limit).await)?;
+        let mut by_table: BTreeMap<String, Vec<EncodedKey>> = BTreeMap::new();
+        for (name, key, _) in expired {
+            by_table.entry(name).or_default().push(key);
+        }
+        let mut count = 0;
+        // A transaction per table, its locks taken as every write takes them (the table, its
+        // keys, its stream), each item read again under its lock: another node's sweep may
+        // have removed it, or a write renewed it, since the list was read.
+        for (name, keys) in by_table {
+            count += in_tx!(&self.db, false, |tx| {
+                // Deleted since the list was read (by another node): nothing to remove.
+                let Some(table) = tx.find_table_for_write(&name).await? else { return Ok(0) };
+                let held: Vec<(i64, &EncodedKey)> = keys.iter().map(|k| (table.id, k)).collect();
+                tx.lock_items(&[&table], &held).await?;
+                let mut removed = 0;
+                for key in &keys {
+                    let Some(item) = tx.get_item(table.id, key).await? else { continue };
+                    if store::expiry(&table.def, &item).is_none_or(|t| t > at as i64) {
+                        continue;
+                    }
+                    tx.apply_change(&table, key, Some(&item), None, at, Origin::Service).await?;
+                    removed += 1;
                 }
-                let table = &tables[&name];
-                // Read again under the item's lock: another node's sweep may have removed it,
-                // or a write renewed it, since the list was read.
-                tx.lock_keys(&[(table.id, &key)]).await?;
-                let Some(item) = tx.get_item(table.id, &key).await? else { continue };
-                if store::expiry(&table.def, &item).is_none_or(|t| t > at as i64) {
-                    continue;
-                }
-                tx.apply_change(table, &key, Some(&item), None, at, Origin::Service).await?;
-                count += 1;
-            }
-            Ok(count)
-        })
+                Ok(removed)
+            })?;
+        }
+        Ok(count)
     }
 
     /// A stream's records after sequence number `after` (for a DynamoDB Streams reader).
@@ -726,7 +731,7 @@ impl TableService {
             let table = tx.table_for_write(&name).await?;
             let key = table.def.key.item_key(&item)?;
             check_index_keys(&table.def, &item)?;
-            tx.lock_keys(&[(table.id, &key)]).await?;
+            tx.lock_items(&[&table], &[(table.id, &key)]).await?;
             let old = tx.get_item(table.id, &key).await?;
             guard.check(old.as_ref())?;
             tx.apply_change(&table, &key, old.as_ref(), Some(&item), now(), Origin::Request).await?;
@@ -802,7 +807,7 @@ impl TableService {
             if let Some(update) = &update {
                 update.check_key_attributes(&table.def.key.names())?;
             }
-            tx.lock_keys(&[(table.id, &encoded)]).await?;
+            tx.lock_items(&[&table], &[(table.id, &encoded)]).await?;
             let old = tx.get_item(table.id, &encoded).await?;
             guard.check(old.as_ref())?;
             let mut new = old.clone().unwrap_or_else(|| key.clone());
@@ -856,7 +861,7 @@ impl TableService {
         in_tx!(&self.db, true, |tx| {
             let table = tx.table_for_write(&name).await?;
             let encoded = table.def.key.key_of(&key)?;
-            tx.lock_keys(&[(table.id, &encoded)]).await?;
+            tx.lock_items(&[&table], &[(table.id, &encoded)]).await?;
             let old = tx.get_item(table.id, &encoded).await?;
             guard.check(old.as_ref())?;
             if old.is_some() {
@@ -1148,13 +1153,14 @@ impl TableService {
             }
         }
         in_tx!(&self.db, true, |tx| {
+            // Tables in name order (every write takes its locks in one order).
             let mut tables: BTreeMap<String, Loaded> = BTreeMap::new();
+            for name in requests.iter().map(|(name, _)| name).collect::<BTreeSet<_>>() {
+                tables.insert(name.clone(), tx.table_for_write(name).await?);
+            }
             let mut planned = Vec::new();
             let mut seen = BTreeSet::new();
             for (name, (put, item)) in &requests {
-                if !tables.contains_key(name) {
-                    tables.insert(name.clone(), tx.table_for_write(name).await?);
-                }
                 let table = &tables[name];
                 // A PutRequest's item without its key is answered as a bad Key, unlike
                 // PutItem's "Missing the key …" (LocalStack's AWS-validated
@@ -1172,7 +1178,7 @@ impl TableService {
                 planned.push((name.clone(), key, put.then(|| item.clone())));
             }
             let held: Vec<(i64, &EncodedKey)> = planned.iter().map(|(name, key, _)| (tables[name].id, key)).collect();
-            tx.lock_keys(&held).await?;
+            tx.lock_items(&tables.values().collect::<Vec<_>>(), &held).await?;
             let at = now();
             let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
             for (name, key, new) in planned {
@@ -1250,13 +1256,14 @@ impl TableService {
             entries.push((entry.table_name, op, key_item, guard));
         }
         in_tx!(&self.db, true, |tx| {
+            // Tables in name order (every write takes its locks in one order).
             let mut tables: BTreeMap<String, Loaded> = BTreeMap::new();
+            for name in entries.iter().map(|(name, ..)| name).collect::<BTreeSet<_>>() {
+                tables.insert(name.clone(), tx.table_for_write(name).await?);
+            }
             let mut seen = BTreeSet::new();
             let mut keyed = Vec::new();
             for (name, op, key_item, guard) in entries {
-                if !tables.contains_key(&name) {
-                    tables.insert(name.clone(), tx.table_for_write(&name).await?);
-                }
                 let table = &tables[&name];
                 let key = match &op {
                     Op::Put(item) => {
@@ -1276,7 +1283,7 @@ impl TableService {
                 keyed.push((name, op, key_item, guard, key));
             }
             let held: Vec<(i64, &EncodedKey)> = keyed.iter().map(|(name, _, _, _, key)| (tables[name].id, key)).collect();
-            tx.lock_keys(&held).await?;
+            tx.lock_items(&tables.values().collect::<Vec<_>>(), &held).await?;
             let mut reasons = Vec::new();
             let mut writes = Vec::new();
             let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();

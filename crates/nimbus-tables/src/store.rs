@@ -127,7 +127,7 @@ pub(crate) type Db = nimbus_store::tx::Engine<Store, postgres::SharedTables>;
 /// The operations of one transaction on the tables, answered by each engine with its own
 /// SQL; the service composes them. A write finds its table with
 /// [`TableTx::table_for_write`] (held against deletion and redefinition until the commit)
-/// and calls [`TableTx::lock_keys`] before it reads the items it writes (several nodes; one
+/// and calls [`TableTx::lock_items`] before it reads the items it writes (several nodes; one
 /// writer thread needs neither).
 #[allow(async_fn_in_trait)]
 pub trait TableTx {
@@ -158,9 +158,11 @@ pub trait TableTx {
     async fn table_stats(&mut self, id: i64) -> Result<(i64, i64), TableError>;
     /// Item count of an index.
     async fn index_count(&mut self, id: i64, index: &str) -> Result<i64, TableError>;
-    /// Holds the items at these keys (of these tables) until the commit: the write that
-    /// reads them next is alone on them.
-    async fn lock_keys(&mut self, keys: &[(i64, &EncodedKey)]) -> Result<(), TableError>;
+    /// Holds the items at these keys (of these tables) until the commit, then the streams of
+    /// `tables` (whose counters number the records the write adds): the write that reads
+    /// the items next is alone on them. Everything is taken in one order (keys sorted, then
+    /// streams by id), so two writes never wait on each other in a cycle.
+    async fn lock_items(&mut self, tables: &[&Loaded], keys: &[(i64, &EncodedKey)]) -> Result<(), TableError>;
     /// The item at `key`, if any.
     async fn get_item(&mut self, table_id: i64, key: &EncodedKey) -> Result<Option<Item>, TableError>;
     /// Writes one item change with its index entries and stream record ([`apply_change`]).
@@ -249,7 +251,7 @@ impl TableTx for SqliteTx<'_> {
     async fn index_count(&mut self, id: i64, index: &str) -> Result<i64, TableError> {
         index_count(self.0, id, index)
     }
-    async fn lock_keys(&mut self, _keys: &[(i64, &EncodedKey)]) -> Result<(), TableError> {
+    async fn lock_items(&mut self, _tables: &[&Loaded], _keys: &[(i64, &EncodedKey)]) -> Result<(), TableError> {
         Ok(())
     }
     async fn get_item(&mut self, table_id: i64, key: &EncodedKey) -> Result<Option<Item>, TableError> {

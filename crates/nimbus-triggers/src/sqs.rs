@@ -102,6 +102,9 @@ pub struct EventSources {
     draining: tokio::sync::watch::Sender<bool>,
     /// Set once the drain is over ([`EventSources::stop`]).
     stopping: std::sync::atomic::AtomicBool,
+    /// Stream shards (mapping, shard key) whose lease another node took: their pollers stop
+    /// at their next step.
+    pub(crate) lost_leases: Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 /// A mapping's pollers on this node.
@@ -129,6 +132,7 @@ impl EventSources {
             streams: std::sync::OnceLock::new(),
             draining: tokio::sync::watch::Sender::new(false),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            lost_leases: Mutex::default(),
         })
     }
 
@@ -417,6 +421,13 @@ impl EventSources {
     fn stop_pollers(&self, uuid: &str) {
         if let Some(old) = self.pollers.lock().unwrap_or_else(|p| p.into_inner()).remove(uuid) {
             old.tasks.iter().for_each(|h| h.abort());
+            // Its stream shards' leases go with them (an aborted poller hands back nothing).
+            let (store, uuid) = (self.store.clone(), uuid.to_string());
+            tokio::spawn(async move {
+                if let Err(e) = store.release_shards(&uuid).await {
+                    tracing::warn!(mapping = %uuid, "handing the shards' leases back: {e}");
+                }
+            });
         }
     }
 

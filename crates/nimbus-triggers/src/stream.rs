@@ -436,7 +436,9 @@ impl EventSources {
     async fn run_stream_mapping(self: Arc<Self>, m: EventSourceMapping) {
         let Some(source) = source_of(&m.event_source_arn) else { return };
         let role = self.control.get(&m.function).await.map(|f| f.role).unwrap_or_default();
-        let mut tasks: JoinSet<String> = JoinSet::new();
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        // Each poller's shard, by task (a poller that panicked names none).
+        let mut keys: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut running: HashSet<String> = HashSet::new();
         loop {
             if self.draining() {
@@ -445,8 +447,18 @@ impl EventSources {
                 while tasks.join_next().await.is_some() {}
                 return;
             }
-            while let Some(done) = tasks.try_join_next() {
-                if let Ok(key) = done {
+            while let Some(done) = tasks.try_join_next_with_id() {
+                let id = match &done {
+                    Ok((id, _)) => *id,
+                    Err(e) => e.id(),
+                };
+                if let Some(key) = keys.remove(&id) {
+                    if let Err(e) = done {
+                        // A poller that panicked: its shard is started again (here or,
+                        // its lease handed back, elsewhere).
+                        tracing::error!(mapping = %m.uuid, shard = %key, "a shard's poller failed: {e}");
+                        let _ = self.store.release_shard(&m.uuid, &key).await;
+                    }
                     running.remove(&key);
                 }
             }
@@ -505,18 +517,36 @@ impl EventSources {
                             }
                         };
                         let (me, mc, src, shard, role) = (self.clone(), m.clone(), source.clone(), s.clone(), role.clone());
-                        tasks.spawn(async move {
+                        let key = shard.key.clone();
+                        let handle = tasks.spawn(async move {
                             me.poll_shard(&mc, &src, &shard, from, windows, &role).await;
                             if let Err(e) = me.store.release_shard(&mc.uuid, &shard.key).await {
                                 tracing::warn!(mapping = %mc.uuid, shard = %shard.key, "handing the shard's lease back: {e}");
                             }
-                            shard.key
                         });
+                        keys.insert(handle.id(), key);
                     }
                 }
                 Err(e) => self.set_result(&m.uuid, &format!("PROBLEM: {e}")),
             }
             self.pause(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Whether this node still holds `shard`'s lease (renewing it); a lost one is recorded
+    /// for the shard's poller.
+    async fn still_holds(&self, m: &EventSourceMapping, shard: &str) -> bool {
+        if self.lost_leases.lock().unwrap_or_else(|p| p.into_inner()).contains(&(m.uuid.clone(), shard.to_string())) {
+            return false;
+        }
+        match self.store.claim_shard(&m.uuid, shard).await {
+            Ok(true) => true,
+            Ok(false) => {
+                self.lost_leases.lock().unwrap_or_else(|p| p.into_inner()).insert((m.uuid.clone(), shard.to_string()));
+                false
+            }
+            // Unknown: the fenced checkpoint decides.
+            Err(_) => true,
         }
     }
 
@@ -526,8 +556,9 @@ impl EventSources {
                 Ok(()) => return,
                 Err(nimbus_store::StoreError::Conflict) => {
                     // Another node took the shard over (this one's lease lapsed): its
-                    // checkpoint is the shard's now; this poller stops at its next look.
+                    // checkpoint is the shard's now; this poller stops at its next step.
                     tracing::warn!(mapping = %m.uuid, shard, "the shard's lease is another node's: the checkpoint stays theirs");
+                    self.lost_leases.lock().unwrap_or_else(|p| p.into_inner()).insert((m.uuid.clone(), shard.to_string()));
                     return;
                 }
                 Err(e) => {
@@ -573,15 +604,15 @@ impl EventSources {
         // Draining: the round in progress ends (its checkpoint stored), no other starts.
         let mut lease_checked = std::time::Instant::now();
         while !self.draining() {
+            if self.lost_leases.lock().unwrap_or_else(|p| p.into_inner()).remove(&(m.uuid.clone(), shard.key.clone())) {
+                return;
+            }
             if lease_checked.elapsed() >= LEASE_CHECK {
                 lease_checked = std::time::Instant::now();
-                match self.store.claim_shard(&m.uuid, &shard.key).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::info!(mapping = %m.uuid, shard = %shard.key, "another node polls this shard now");
-                        return;
-                    }
-                    Err(e) => tracing::warn!(mapping = %m.uuid, shard = %shard.key, "renewing the shard's lease: {e}"),
+                if !self.still_holds(m, &shard.key).await {
+                    self.lost_leases.lock().unwrap_or_else(|p| p.into_inner()).remove(&(m.uuid.clone(), shard.key.clone()));
+                    tracing::info!(mapping = %m.uuid, shard = %shard.key, "another node polls this shard now");
+                    return;
                 }
             }
             // Registered before the read, so a write committed after it wakes the wait below.
@@ -791,6 +822,11 @@ impl EventSources {
         while let Some((range, attempts)) = run.current() {
             // Draining: the call in progress was the last; a retry is the next start's.
             if self.draining() {
+                return;
+            }
+            // A retry goes on only while the shard is still this node's (a node that lost it
+            // leaves the batch to the new holder).
+            if attempts > 0 && !self.still_holds(m, &round.key).await {
                 return;
             }
             let batch = &ords[range.clone()];

@@ -782,10 +782,20 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         account.event_sources.stop();
     }
     let stopping = std::time::Instant::now();
+    let mut cgroups_at_stop = cgroups_at_stop;
+    if opened.iter().any(|a| a.store.shares_concurrency()) {
+        // What the drain's deadline cut off ends before it is handed back: another node must
+        // not start an event while this one still runs it. (Without cgroups the
+        // environments die with this process, moments later.)
+        if let Some(cgroups) = cgroups_at_stop.take() {
+            let _ = tokio::task::spawn_blocking(move || cgroups.remove_all()).await;
+        }
+    }
     for account in &opened {
-        // A shared store's other nodes take this one's async events and topic deliveries at
-        // once: those it had claimed but not started, and those the drain's deadline cut off
-        // (their environments die with this process). First: nothing here waits for it.
+        // A shared store's other nodes take this one's async events, topic deliveries and
+        // stream shards at once: those it had claimed but not started, and those the drain's
+        // deadline cut off. Before the pool ends and logs and metrics are written: nothing
+        // here waits for that.
         account.store.leave_cluster().await;
         account.topics.leave().await;
     }

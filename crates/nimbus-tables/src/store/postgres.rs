@@ -5,7 +5,9 @@
 //!
 //! Several nodes write at once, where SQLite has one writer thread, so a write holds what it
 //! reads until its commit: the items it names (transaction-scoped advisory locks on a hash
-//! of table and key, taken in order, so two writes never wait on each other in a cycle), and
+//! of table and key, taken in order), then its tables' stream rows (by id; every writer takes
+//! tables, then keys, then streams, each in order, so two writes never wait on each other in
+//! a cycle), and
 //! its table (an advisory lock on its name, shared; a change of the table itself takes it
 //! exclusively, so no write uses a definition that is being replaced or a table being
 //! deleted). A stream's records are numbered from its own
@@ -280,12 +282,18 @@ impl TableTx for PgTx<'_> {
         get(&rows[0], 0)
     }
 
-    async fn lock_keys(&mut self, keys: &[(i64, &EncodedKey)]) -> Result<(), TableError> {
+    async fn lock_items(&mut self, tables: &[&Loaded], keys: &[(i64, &EncodedKey)]) -> Result<(), TableError> {
         let mut locks: Vec<i64> = keys.iter().map(|(table, key)| key_lock(*table, key)).collect();
         locks.sort_unstable();
         locks.dedup();
         if !locks.is_empty() {
             self.execute("SELECT ddb_lock($1)", &[&locks]).await?;
+        }
+        let mut streams: Vec<i64> = tables.iter().filter_map(|t| t.def.live_stream().map(|s| s.id)).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        if !streams.is_empty() {
+            self.rows("SELECT id FROM ddb_streams WHERE id = ANY($1) ORDER BY id FOR UPDATE", &[&streams]).await?;
         }
         Ok(())
     }
@@ -475,7 +483,8 @@ impl TableTx for PgTx<'_> {
     async fn trim_streams(&mut self, before: f64) -> Result<usize, TableError> {
         // Per stream, the records before the first one made at or after `before` (its
         // numbers follow its commits, so the expired ones are a prefix).
-        let streams = self.rows("SELECT DISTINCT stream_id FROM ddb_stream_records WHERE created_at < $1", &[&before]).await?;
+        let streams =
+            self.rows("SELECT DISTINCT stream_id FROM ddb_stream_records WHERE created_at < $1 ORDER BY stream_id", &[&before]).await?;
         let mut removed = 0usize;
         for r in &streams {
             let stream: i64 = get(r, 0)?;
