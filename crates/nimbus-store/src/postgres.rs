@@ -160,15 +160,6 @@ CREATE TABLE stream_leases (
 );
 CREATE INDEX stream_leases_owner ON stream_leases (owner);
 ",
-        // 6: the events no node holds, in due order, apart from those running (a claim reads
-        // the oldest free events without walking past every claimed one), and held events by
-        // the end of their lease (those a dead node left); the index of every event by due
-        // time is no longer read.
-        "
-CREATE INDEX async_events_free ON async_events (not_before, enqueued) WHERE owner IS NULL;
-CREATE INDEX async_events_lapsing ON async_events (lease_until) WHERE owner IS NOT NULL;
-DROP INDEX async_events_due;
-",
     ],
 };
 
@@ -604,18 +595,12 @@ impl Store for PgStore {
         // them at this moment must not hide them); others are claimed, skipping rows
         // another node is claiming right now. One statement, one snapshot: a row claimed
         // here is not also read as held.
-        // Free events and lapsed ones are read apart, each by its own partial index.
         let sql = format!(
-            "WITH free AS (
-                SELECT request_id FROM async_events WHERE owner IS NULL AND not_before <= $1
-                ORDER BY not_before, enqueued LIMIT $2 FOR UPDATE SKIP LOCKED),
-             lapsed AS (
-                SELECT request_id FROM async_events
-                WHERE owner IS NOT NULL AND owner <> $3 AND lease_until < {DB_NOW} AND not_before <= $1
-                LIMIT $2 FOR UPDATE SKIP LOCKED),
-             claimed AS (
+            "WITH claimed AS (
                 UPDATE async_events AS a SET owner = $3, lease_until = {DB_NOW} + $4
-                FROM (SELECT request_id FROM free UNION SELECT request_id FROM lapsed) AS due
+                FROM (SELECT request_id FROM async_events
+                      WHERE not_before <= $1 AND owner IS DISTINCT FROM $3 AND (owner IS NULL OR lease_until < {DB_NOW})
+                      ORDER BY not_before, enqueued LIMIT $2 FOR UPDATE SKIP LOCKED) AS due
                 WHERE a.request_id = due.request_id
                 RETURNING a.not_before, a.enqueued, a.event)
              SELECT not_before, enqueued, event FROM claimed
@@ -629,12 +614,7 @@ impl Store for PgStore {
     }
 
     async fn next_event_due(&self) -> Result<Option<i64>, StoreError> {
-        let sql = format!(
-            "SELECT LEAST(
-                (SELECT MIN(not_before) FROM async_events WHERE owner IS NULL),
-                (SELECT MIN(not_before) FROM async_events WHERE owner = $1),
-                (SELECT MIN(not_before) FROM async_events WHERE owner IS NOT NULL AND lease_until < {DB_NOW}))"
-        );
+        let sql = format!("SELECT MIN(not_before) FROM async_events WHERE owner IS NULL OR owner = $1 OR lease_until < {DB_NOW}");
         Ok(self.rows_relaxed(&sql, &[&self.node]).await?.first().and_then(|r| r.get(0)))
     }
 
