@@ -729,11 +729,10 @@ impl StreamService {
             }
             tx.insert_records(stream.id, &rows).await?;
             let mut touched: Vec<u32> = rows.iter().map(|(ix, _)| *ix).collect();
+            touched.sort_unstable();
             touched.dedup();
-            for ix in touched {
-                let (last_seq, last_arrival_ms) = heads[&ix];
-                tx.advance_shard(stream.id, ix, last_seq, last_arrival_ms).await?;
-            }
+            let advanced: Vec<(u32, u64, i64)> = touched.iter().map(|ix| (*ix, heads[ix].0, heads[ix].1)).collect();
+            tx.advance_shards(stream.id, &advanced).await?;
             Ok(outcomes)
         })
     }

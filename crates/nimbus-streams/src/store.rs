@@ -397,7 +397,8 @@ pub trait StreamTx {
     /// The newest record's index and arrival time of each of these shards, held until the
     /// commit (taken in index order).
     async fn shard_heads(&mut self, stream_id: i64, shards: &[u32]) -> Result<HashMap<u32, (u64, i64)>, StreamError>;
-    async fn advance_shard(&mut self, stream_id: i64, ix: u32, last_seq: u64, last_arrival_ms: i64) -> Result<(), StreamError>;
+    /// Records each shard's newest record: (index, last_seq, last_arrival_ms).
+    async fn advance_shards(&mut self, stream_id: i64, heads: &[(u32, u64, i64)]) -> Result<(), StreamError>;
     /// Stores records, each with its shard.
     async fn insert_records(&mut self, stream_id: i64, records: &[(u32, RecordRow)]) -> Result<(), StreamError>;
     /// Up to `limit` records of a shard from index `from` on that arrived at or after
@@ -471,8 +472,11 @@ impl StreamTx for SqliteTx<'_> {
     async fn shard_heads(&mut self, stream_id: i64, shards: &[u32]) -> Result<HashMap<u32, (u64, i64)>, StreamError> {
         shards.iter().map(|ix| Ok((*ix, shard_head(self.0, stream_id, *ix)?))).collect()
     }
-    async fn advance_shard(&mut self, stream_id: i64, ix: u32, last_seq: u64, last_arrival_ms: i64) -> Result<(), StreamError> {
-        advance_shard(self.0, stream_id, ix, last_seq, last_arrival_ms)
+    async fn advance_shards(&mut self, stream_id: i64, heads: &[(u32, u64, i64)]) -> Result<(), StreamError> {
+        for (ix, last_seq, last_arrival_ms) in heads {
+            advance_shard(self.0, stream_id, *ix, *last_seq, *last_arrival_ms)?;
+        }
+        Ok(())
     }
     async fn insert_records(&mut self, stream_id: i64, records: &[(u32, RecordRow)]) -> Result<(), StreamError> {
         for (shard, r) in records {

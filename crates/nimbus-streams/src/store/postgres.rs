@@ -310,10 +310,18 @@ impl StreamTx for PgTx<'_> {
         rows.iter().map(|r| Ok((get::<i64>(r, 0)? as u32, (get::<i64>(r, 1)? as u64, get(r, 2)?)))).collect()
     }
 
-    async fn advance_shard(&mut self, stream_id: i64, ix: u32, last_seq: u64, last_arrival_ms: i64) -> Result<(), StreamError> {
+    async fn advance_shards(&mut self, stream_id: i64, heads: &[(u32, u64, i64)]) -> Result<(), StreamError> {
+        if heads.is_empty() {
+            return Ok(());
+        }
+        let ixs: Vec<i64> = heads.iter().map(|h| i64::from(h.0)).collect();
+        let seqs: Vec<i64> = heads.iter().map(|h| h.1 as i64).collect();
+        let arrivals: Vec<i64> = heads.iter().map(|h| h.2).collect();
         self.execute(
-            "UPDATE kin_shards SET last_seq = $3, last_arrival_ms = $4 WHERE stream_id = $1 AND ix = $2",
-            &[&stream_id, &i64::from(ix), &(last_seq as i64), &last_arrival_ms],
+            "UPDATE kin_shards AS s SET last_seq = h.seq, last_arrival_ms = h.arrival
+             FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS h(ix, seq, arrival)
+             WHERE s.stream_id = $1 AND s.ix = h.ix",
+            &[&stream_id, &ixs, &seqs, &arrivals],
         )
         .await?;
         Ok(())
