@@ -391,6 +391,8 @@ pub trait StreamTx {
     async fn delete_stream(&mut self, id: i64) -> Result<(), StreamError>;
     async fn shards(&mut self, stream_id: i64) -> Result<Vec<ShardRow>, StreamError>;
     async fn shard(&mut self, stream_id: i64, ix: u32) -> Result<Option<ShardRow>, StreamError>;
+    /// The account's open shards, for its quota: held until the commit (several nodes:
+    /// requests that add shards count one after the other).
     async fn open_shard_count(&mut self) -> Result<u32, StreamError>;
     async fn insert_shard(&mut self, stream_id: i64, s: &ShardRow) -> Result<(), StreamError>;
     async fn close_shard(&mut self, stream_id: i64, ix: u32, closed_ms: i64) -> Result<(), StreamError>;

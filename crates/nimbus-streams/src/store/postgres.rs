@@ -268,6 +268,9 @@ impl StreamTx for PgTx<'_> {
     }
 
     async fn open_shard_count(&mut self) -> Result<u32, StreamError> {
+        // The account's quota lock: requests that add shards count one after the other.
+        let key = stream_lock(self.shared.db.schema(), "\0quota");
+        self.execute("SELECT pg_advisory_xact_lock($1)", &[&key]).await?;
         let rows = self.rows("SELECT COUNT(*)::bigint FROM kin_shards WHERE closed_ms IS NULL", &[]).await?;
         Ok(get::<i64>(&rows[0], 0)? as u32)
     }
@@ -418,6 +421,30 @@ mod tests {
 
     fn record(key: &str, data: String) -> NewRecord {
         NewRecord { data: data.into_bytes(), partition_key: key.into(), explicit_hash_key: None }
+    }
+
+    #[tokio::test]
+    async fn the_shard_quota_holds_across_nodes() {
+        let Some(url) = nimbus_store::pg::testing::fresh_database().await else { return };
+        let config = StreamConfig { shard_quota: 10, ..StreamConfig::default() };
+        let a = StreamService::open_shared(&url, "us-east-1", "000000000000", config).await.unwrap();
+        let b = StreamService::open_shared(&url, "us-east-1", "000000000000", config).await.unwrap();
+        // Eight streams of 3 shards asked for at once on two nodes: 3 fit in 10.
+        let asks = (0..8)
+            .map(|i| {
+                let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move { node.create_stream(create(&format!("s{i}"), 3)).await })
+            })
+            .collect::<Vec<_>>();
+        let mut made = 0;
+        for ask in asks {
+            match ask.await.unwrap() {
+                Ok(()) => made += 1,
+                Err(StreamError::LimitExceeded(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(made, 3);
     }
 
     #[tokio::test]
