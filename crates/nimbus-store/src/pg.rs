@@ -431,6 +431,20 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     }
 }
 
+/// A transaction-scoped advisory lock's key for what `parts` name (FNV-1a over them, each
+/// length-prefixed): advisory locks are the whole database's, so callers include their
+/// account's schema. A collision only makes two holders wait on each other.
+pub fn advisory_key(parts: &[&[u8]]) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in (part.len() as u64).to_le_bytes().iter().chain(part.iter()) {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash as i64
+}
+
 /// The schema of an account's tables.
 pub fn schema_of(account: &str) -> Result<String, StoreError> {
     if account.is_empty() || !account.bytes().all(|b| b.is_ascii_alphanumeric()) {

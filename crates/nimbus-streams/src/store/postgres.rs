@@ -145,17 +145,10 @@ impl PgTx<'_> {
     }
 }
 
-/// A stream's advisory lock: FNV-1a of its schema and name (advisory locks are the whole
-/// database's).
+/// A stream's advisory lock (by schema and name; the account's quota lock is the name
+/// `"\0quota"`, which no stream has).
 fn stream_lock(schema: &str, name: &str) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in [b"kinesis".as_slice(), schema.as_bytes(), b"/", name.as_bytes()] {
-        for b in part {
-            hash ^= u64::from(*b);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    hash as i64
+    pg::advisory_key(&[b"kinesis", schema.as_bytes(), name.as_bytes()])
 }
 
 fn get<'r, T: tokio_postgres::types::FromSql<'r>>(r: &'r Row, i: usize) -> Result<T, StreamError> {

@@ -184,31 +184,18 @@ impl PgTx<'_> {
     }
 }
 
-/// A table's advisory lock: FNV-1a of its schema and name (advisory locks are the whole
-/// database's).
+/// A table's advisory lock (by schema and name).
 fn table_lock(schema: &str, name: &str) -> i64 {
-    fnv(&[b"table", schema.as_bytes(), b"/", name.as_bytes()])
-}
-
-fn fnv(parts: &[&[u8]]) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in *part {
-            hash ^= u64::from(*b);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    hash as i64
+    pg::advisory_key(&[b"table", schema.as_bytes(), name.as_bytes()])
 }
 
 fn get<'r, T: tokio_postgres::types::FromSql<'r>>(r: &'r Row, i: usize) -> Result<T, TableError> {
     r.try_get(i).map_err(backend)
 }
 
-/// The advisory lock of one item: a hash of its table and key (a collision only makes two
-/// writes wait on each other).
+/// The advisory lock of one item (by table and key).
 fn key_lock(table_id: i64, key: &EncodedKey) -> i64 {
-    fnv(&[b"item", &table_id.to_le_bytes(), &(key.pk.len() as u64).to_le_bytes(), &key.pk, &key.sk])
+    pg::advisory_key(&[b"item", &table_id.to_le_bytes(), &key.pk, &key.sk])
 }
 
 fn stream_row(r: &Row) -> Result<StreamRow, TableError> {
@@ -539,6 +526,19 @@ mod tests {
         Some((a, b))
     }
 
+    /// The table `things` (a string hash key `pk`) with a stream of `view_type`.
+    async fn streamed_table(node: &TableService, view_type: &str) {
+        node.create_table(input(serde_json::json!({
+            "TableName": "things",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "StreamSpecification": {"StreamEnabled": true, "StreamViewType": view_type}
+        })))
+        .await
+        .unwrap();
+    }
+
     fn put(json: &str, condition: Option<&str>) -> PutItemInput {
         PutItemInput {
             table_name: "things".into(),
@@ -600,15 +600,7 @@ mod tests {
     #[tokio::test]
     async fn a_condition_and_an_update_hold_across_nodes() {
         let Some((a, b)) = nodes().await else { return };
-        a.create_table(input(serde_json::json!({
-            "TableName": "things",
-            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-            "BillingMode": "PAY_PER_REQUEST",
-            "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_IMAGE"}
-        })))
-        .await
-        .unwrap();
+        streamed_table(&a, "NEW_IMAGE").await;
         // Sixteen nodes' worth of "create if absent" for one key: one wins.
         let tries = (0..16)
             .map(|i| {
@@ -662,15 +654,7 @@ mod tests {
     #[tokio::test]
     async fn expired_items_go_once_whichever_nodes_sweep() {
         let Some((a, b)) = nodes().await else { return };
-        a.create_table(input(serde_json::json!({
-            "TableName": "things",
-            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-            "BillingMode": "PAY_PER_REQUEST",
-            "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "KEYS_ONLY"}
-        })))
-        .await
-        .unwrap();
+        streamed_table(&a, "KEYS_ONLY").await;
         a.update_time_to_live(input(serde_json::json!({
             "TableName": "things", "TimeToLiveSpecification": {"Enabled": true, "AttributeName": "ttl"}
         })))
