@@ -527,7 +527,7 @@ mod tests {
     }
 
     /// The table `things` (a string hash key `pk`) with a stream of `view_type`.
-    async fn streamed_table(node: &TableService, view_type: &str) {
+    async fn streamed_table(node: &Arc<TableService>, view_type: &str) {
         node.create_table(input(serde_json::json!({
             "TableName": "things",
             "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
