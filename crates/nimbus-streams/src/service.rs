@@ -1,6 +1,8 @@
 //! The Kinesis actions with AWS's semantics, one method each, typed in and out. Every call is
-//! one job on the store's writer thread, so a stream's shards, counters and records change
-//! one call at a time; writes of records are fsync'd before the answer.
+//! one transaction of the store (`in_tx!`: a job on `streams.db`'s writer thread, or a
+//! PostgreSQL transaction holding its stream and shards, see `store::postgres`), so a
+//! stream's shards, counters and records change one call at a time; writes of records are
+//! durable before the answer.
 
 use std::collections::BTreeMap;
 use std::path::Path;

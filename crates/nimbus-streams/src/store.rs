@@ -2,7 +2,9 @@
 //! (`nimbus_store::group_commit`). Every read and write is a job on that thread; a job that
 //! writes records commits with `synchronous=FULL` before its caller hears back, so an
 //! acknowledged PutRecord survives `kill -9` and power loss. Records are keyed by (stream,
-//! shard, index in the shard), so reading a shard from a position is one range scan.
+//! shard, index in the shard), so reading a shard from a position is one range scan. The
+//! service composes [`StreamTx`]'s operations, answered here on SQLite and by
+//! [`postgres`] for nodes that share a database.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -1,8 +1,10 @@
 //! The DynamoDB-compatible table service: DynamoDB's operations on typed inputs, with AWS's
 //! checks and texts. Requests are checked and their expressions parsed before the store is
-//! touched; everything that reads and writes a table then runs as one job on the store's
-//! writer thread, so a condition and the write it guards are atomic, a transaction is one
-//! SQLite transaction, and every acknowledged write is on disk (fsynced) before the answer.
+//! touched; everything that reads and writes a table then runs as one transaction of the
+//! store (`in_tx!`: a job on `tables.db`'s writer thread, or a PostgreSQL transaction holding
+//! what it writes, see `store::postgres`), so a condition and the write it guards are atomic,
+//! a transaction is one database transaction, and every acknowledged write is durable
+//! before the answer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -5,7 +5,8 @@
 //! `(table, index, index key, table key)` written with the item; a table's stream records are
 //! rows in `stream_records`, written in the same transaction as the change they describe, their
 //! row id the stream's sequence number, so a reader takes a stream's records after a sequence
-//! number with one range scan of `(stream, seq)`.
+//! number with one range scan of `(stream, seq)`. The service composes [`TableTx`]'s
+//! operations, answered here on SQLite and by [`postgres`] for nodes that share a database.
 
 use std::path::Path;
 
