@@ -445,6 +445,27 @@ pub fn advisory_key(parts: &[&[u8]]) -> i64 {
     hash as i64
 }
 
+/// How a transaction holds an advisory lock until it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Beside other shared holders (writers of what the lock guards).
+    Shared,
+    /// Alone (a change of the thing itself).
+    Exclusive,
+}
+
+/// Takes the transaction-scoped advisory lock `key` (see [`advisory_key`]) in a statement of
+/// its own, so a read that follows sees what the lock's last holder committed.
+pub async fn hold(tx: &deadpool_postgres::Transaction<'_>, key: i64, how: Hold) -> Result<(), StoreError> {
+    let sql = match how {
+        Hold::Shared => "SELECT pg_advisory_xact_lock_shared($1)",
+        Hold::Exclusive => "SELECT pg_advisory_xact_lock($1)",
+    };
+    let statement = tx.prepare_cached(sql).await.map_err(backend)?;
+    tx.execute(&statement, &[&key]).await.map_err(backend)?;
+    Ok(())
+}
+
 /// The schema of an account's tables.
 pub fn schema_of(account: &str) -> Result<String, StoreError> {
     if account.is_empty() || !account.bytes().all(|b| b.is_ascii_alphanumeric()) {

@@ -342,11 +342,6 @@ pub fn find_table(conn: &Connection, name: &str) -> Result<Option<Loaded>, Table
     }
 }
 
-/// [`find_table`], or the item operations' ResourceNotFoundException.
-pub fn table(conn: &Connection, name: &str) -> Result<Loaded, TableError> {
-    find_table(conn, name)?.ok_or_else(TableError::no_table)
-}
-
 /// Every table name, sorted.
 pub fn table_names(conn: &Connection) -> Result<Vec<String>, TableError> {
     let mut st = conn.prepare_cached("SELECT name FROM tables ORDER BY name")?;

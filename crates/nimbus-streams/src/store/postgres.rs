@@ -131,14 +131,10 @@ impl PgTx<'_> {
         self.tx.execute(&statement, params).await.map_err(backend)
     }
 
-    /// The stream named `name`, after taking its advisory lock (`shared`, or exclusive) when
-    /// `lock`: in a statement of its own, so the read sees what the lock's last holder
-    /// committed.
-    async fn stream_named(&self, name: &str, lock: Option<bool>) -> Result<Option<StreamRow>, StreamError> {
-        if let Some(shared) = lock {
-            let key = stream_lock(self.shared.db.schema(), name);
-            let sql = if shared { "SELECT pg_advisory_xact_lock_shared($1)" } else { "SELECT pg_advisory_xact_lock($1)" };
-            self.execute(sql, &[&key]).await?;
+    /// The stream named `name`, after taking its advisory lock as `hold` says.
+    async fn stream_named(&self, name: &str, hold: Option<pg::Hold>) -> Result<Option<StreamRow>, StreamError> {
+        if let Some(how) = hold {
+            pg::hold(&self.tx, stream_lock(self.shared.db.schema(), name), how).await.map_err(store)?;
         }
         let rows = self.rows(&format!("SELECT {STREAM_COLUMNS} FROM kin_streams WHERE name = $1"), &[&name]).await?;
         rows.first().map(stream_row).transpose()
@@ -196,11 +192,11 @@ impl StreamTx for PgTx<'_> {
     }
 
     async fn find_stream_for_write(&mut self, name: &str) -> Result<Option<StreamRow>, StreamError> {
-        self.stream_named(name, Some(true)).await
+        self.stream_named(name, Some(pg::Hold::Shared)).await
     }
 
     async fn find_stream_for_change(&mut self, name: &str) -> Result<Option<StreamRow>, StreamError> {
-        self.stream_named(name, Some(false)).await
+        self.stream_named(name, Some(pg::Hold::Exclusive)).await
     }
 
     async fn stream_by_id(&mut self, id: i64) -> Result<Option<StreamRow>, StreamError> {
@@ -262,8 +258,7 @@ impl StreamTx for PgTx<'_> {
 
     async fn open_shard_count(&mut self) -> Result<u32, StreamError> {
         // The account's quota lock: requests that add shards count one after the other.
-        let key = stream_lock(self.shared.db.schema(), "\0quota");
-        self.execute("SELECT pg_advisory_xact_lock($1)", &[&key]).await?;
+        pg::hold(&self.tx, stream_lock(self.shared.db.schema(), "\0quota"), pg::Hold::Exclusive).await.map_err(store)?;
         let rows = self.rows("SELECT COUNT(*)::bigint FROM kin_shards WHERE closed_ms IS NULL", &[]).await?;
         Ok(get::<i64>(&rows[0], 0)? as u32)
     }

@@ -165,14 +165,10 @@ impl PgTx<'_> {
         self.tx.execute(&statement, params).await.map_err(backend)
     }
 
-    /// The table named `name`, after taking its advisory lock (`shared`, or exclusive) when
-    /// `lock`: in a statement of its own, so the read that follows sees what the lock's last
-    /// holder committed.
-    async fn table_row(&self, name: &str, lock: Option<bool>) -> Result<Option<Loaded>, TableError> {
-        if let Some(shared) = lock {
-            let key = table_lock(self.shared.db.schema(), name);
-            let sql = if shared { "SELECT pg_advisory_xact_lock_shared($1)" } else { "SELECT pg_advisory_xact_lock($1)" };
-            self.execute(sql, &[&key]).await?;
+    /// The table named `name`, after taking its advisory lock as `hold` says.
+    async fn table_row(&self, name: &str, hold: Option<pg::Hold>) -> Result<Option<Loaded>, TableError> {
+        if let Some(how) = hold {
+            pg::hold(&self.tx, table_lock(self.shared.db.schema(), name), how).await.map_err(store)?;
         }
         let row = self.row("SELECT id, def FROM ddb_tables WHERE name = $1", &[&name]).await?;
         row.map(|r| {
@@ -222,11 +218,11 @@ impl TableTx for PgTx<'_> {
     }
 
     async fn find_table_for_write(&mut self, name: &str) -> Result<Option<Loaded>, TableError> {
-        self.table_row(name, Some(true)).await
+        self.table_row(name, Some(pg::Hold::Shared)).await
     }
 
     async fn find_table_for_change(&mut self, name: &str) -> Result<Option<Loaded>, TableError> {
-        self.table_row(name, Some(false)).await
+        self.table_row(name, Some(pg::Hold::Exclusive)).await
     }
 
     async fn table_names(&mut self) -> Result<Vec<String>, TableError> {
