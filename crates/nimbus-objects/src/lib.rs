@@ -17,15 +17,19 @@
 //! results; the server hands [`ObjectStore::take_notifications`] to the functions, queues and
 //! topics that receive them.
 
+mod bodies;
 pub mod checksum;
+mod db;
 mod error;
 mod files;
 mod list;
 mod multipart;
 pub mod notify;
+mod shared;
 mod sql;
 mod store;
 
+pub use bodies::{RemoteBody, SharedBodies, ORPHAN_GRACE};
 pub use checksum::{ChecksumAlgorithm, Checksums};
 pub use error::ObjectError;
 pub use notify::{NotificationConfig, PendingNotification};

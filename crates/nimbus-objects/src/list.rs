@@ -3,10 +3,9 @@
 //! and jumped over with a range seek (never a scan of the keys under it), with an exact
 //! `truncated`.
 
-use rusqlite::{params, Connection};
-
+use crate::db::{vals, Db, Row, Val};
 use crate::error::ObjectError;
-use crate::sql::{self, Sql};
+use crate::sql;
 use crate::store::{ListPage, ListQuery, Object, UploadInfo, UploadsPage, UploadsQuery, VersionPage, VersionQuery};
 
 /// Where a walk goes on from, in key order.
@@ -86,15 +85,21 @@ pub(crate) enum Entry<T> {
     Prefix(String),
 }
 
-/// Up to `max` entries from `cursor`: the rows `fetch` returns (key, sequence number, item;
-/// at most the limit asked, in listing order from the cursor), under `prefix`, rolled up
+/// Where a walk's rows come from: up to `limit` rows (key, sequence number, item) from
+/// `cursor`, in listing order.
+#[allow(async_fn_in_trait)]
+pub(crate) trait Fetch<T> {
+    async fn fetch(&mut self, cursor: &Cursor, limit: usize) -> Result<Vec<(String, i64, T)>, ObjectError>;
+}
+
+/// Up to `max` entries from `cursor`: the rows `fetch` returns, under `prefix`, rolled up
 /// by `delimiter`. Returns the entries and whether more exist.
-pub(crate) fn walk<T>(
+pub(crate) async fn walk<T>(
     prefix: &str,
     delimiter: Option<&str>,
     max: usize,
     cursor: Option<Cursor>,
-    mut fetch: impl FnMut(&Cursor, usize) -> Result<Vec<(String, i64, T)>, ObjectError>,
+    fetch: &mut impl Fetch<T>,
 ) -> Result<(Vec<Entry<T>>, bool), ObjectError> {
     let mut out = Vec::new();
     let Some(mut cursor) = cursor else { return Ok((out, false)) };
@@ -103,7 +108,7 @@ pub(crate) fn walk<T>(
     }
     'fetch: loop {
         let want = max - out.len() + 1;
-        let rows = fetch(&cursor, want)?;
+        let rows = fetch.fetch(&cursor, want).await?;
         let fetched = rows.len();
         for (key, seq, item) in rows {
             if !key.starts_with(prefix) {
@@ -132,64 +137,71 @@ pub(crate) fn walk<T>(
     }
 }
 
-/// Rows from `cursor`: `same_key` (the rows of one key after a row) then `from` (rows of keys
-/// at or after bytes, inclusive or not), each a statement of the listing's own.
-fn fetch_rows<T>(
-    cursor: &Cursor,
-    limit: usize,
-    same_key: impl FnOnce(&str, i64, usize) -> Result<Vec<(String, i64, T)>, ObjectError>,
-    mut from: impl FnMut(&[u8], bool, usize) -> Result<Vec<(String, i64, T)>, ObjectError>,
-) -> Result<Vec<(String, i64, T)>, ObjectError> {
-    match cursor {
-        Cursor::AtLeast(b) => from(b, true, limit),
-        Cursor::After(k) => from(k.as_bytes(), false, limit),
-        Cursor::AfterRow(k, seq) => {
-            let mut rows = same_key(k, *seq, limit)?;
-            if rows.len() < limit {
-                rows.extend(from(k.as_bytes(), false, limit - rows.len())?);
+/// One listing's statements over a table of the database.
+struct Listing<'d, D, T> {
+    db: &'d mut D,
+    bucket: String,
+    /// The rows of one key after a sequence number (`?1` bucket, `?2` key, `?3` sequence
+    /// number, `?4` limit); None where a key has one row.
+    same_key: Option<String>,
+    /// The rows of keys from a bound, inclusive and exclusive (`?1` bucket, `?2` bound,
+    /// `?3` limit).
+    from: [String; 2],
+    map: fn(&Row) -> Result<(String, i64, T), ObjectError>,
+}
+
+impl<'d, D: Db, T> Listing<'d, D, T> {
+    /// `select` (the columns and table) `WHERE bucket = ?1 AND name <op> <bound>`, then
+    /// `rest` (more conditions, the order and the limit). A bound may end inside a UTF-8
+    /// character: SQLite compares it as text of those bytes, PostgreSQL keeps keys as bytes.
+    fn new(db: &'d mut D, bucket: &str, select: &str, rest: &str, same_key: Option<String>, map: fn(&Row) -> Result<(String, i64, T), ObjectError>) -> Self {
+        let bound = if db.postgres() { "?2" } else { "CAST(?2 AS TEXT)" };
+        let from = [">=", ">"].map(|op| format!("{select} WHERE bucket = ?1 AND name {op} {bound}{rest}"));
+        Listing { db, bucket: bucket.to_string(), same_key, from, map }
+    }
+
+    async fn from(&mut self, bound: &[u8], inclusive: bool, limit: usize) -> Result<Vec<(String, i64, T)>, ObjectError> {
+        let sql = &self.from[usize::from(!inclusive)];
+        let rows = self.db.rows(sql, &[Val::from(self.bucket.as_str()), Val::Bytes(bound.to_vec()), Val::Int(limit as i64)]).await?;
+        rows.iter().map(self.map).collect()
+    }
+}
+
+impl<D: Db, T> Fetch<T> for Listing<'_, D, T> {
+    async fn fetch(&mut self, cursor: &Cursor, limit: usize) -> Result<Vec<(String, i64, T)>, ObjectError> {
+        match cursor {
+            Cursor::AtLeast(b) => self.from(b, true, limit).await,
+            Cursor::After(k) => self.from(k.as_bytes(), false, limit).await,
+            Cursor::AfterRow(k, seq) => {
+                let mut rows = Vec::new();
+                if let Some(sql) = &self.same_key {
+                    let params = vals![self.bucket.as_str(), k.as_str(), *seq, limit as i64];
+                    for r in self.db.rows(sql, &params).await? {
+                        rows.push((self.map)(&r)?);
+                    }
+                }
+                if rows.len() < limit {
+                    rows.extend(self.from(k.as_bytes(), false, limit - rows.len()).await?);
+                }
+                Ok(rows)
             }
-            Ok(rows)
         }
     }
 }
 
-fn query<T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, T)>,
-) -> Result<Vec<(String, i64, T)>, ObjectError> {
-    let mut st = conn.prepare_cached(sql).sql()?;
-    let rows = st.query_map(params, map).sql()?;
-    rows.collect::<rusqlite::Result<_>>().sql()
-}
-
-fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, Object)> {
+fn version_row(r: &Row) -> Result<(String, i64, Object), ObjectError> {
     let (seq, o) = sql::version_from_row(r)?;
     Ok((o.key.clone(), seq, o))
 }
 
-pub(crate) fn list_objects(conn: &Connection, bucket: &str, q: &ListQuery) -> Result<ListPage, ObjectError> {
-    sql::bucket(conn, bucket)?;
+pub(crate) async fn list_objects(db: &mut impl Db, bucket: &str, q: &ListQuery) -> Result<ListPage, ObjectError> {
+    sql::bucket(db, bucket).await?;
     let delimiter = q.delimiter.as_deref();
     let cols = sql::VERSION_COLUMNS;
-    let (entries, truncated) =
-        walk(&q.prefix, delimiter, q.max_keys, start(&q.prefix, delimiter, q.after.as_deref(), None), |c, limit| {
-            let from = |bound: &[u8], inclusive: bool, limit: usize| {
-                let op = if inclusive { ">=" } else { ">" };
-                query(
-                    conn,
-                    &format!(
-                    "SELECT {cols} FROM versions WHERE bucket = ?1 AND name {op} CAST(?2 AS TEXT) AND is_latest = 1 AND delete_marker = 0 \
-                     ORDER BY name LIMIT ?3"
-                ),
-                    params![bucket, bound, limit as i64],
-                    version_row,
-                )
-            };
-            // One row per key: nothing more of the same key.
-            fetch_rows(c, limit, |_, _, _| Ok(Vec::new()), from)
-        })?;
+    let select = format!("SELECT {cols} FROM s3_versions");
+    // One row per key: nothing more of the same key.
+    let mut listing = Listing::new(db, bucket, &select, " AND is_latest = 1 AND delete_marker = 0 ORDER BY name LIMIT ?3", None, version_row);
+    let (entries, truncated) = walk(&q.prefix, delimiter, q.max_keys, start(&q.prefix, delimiter, q.after.as_deref(), None), &mut listing).await?;
     let mut page = ListPage { truncated, ..ListPage::default() };
     for e in entries {
         match e {
@@ -209,38 +221,20 @@ pub(crate) fn list_objects(conn: &Connection, bucket: &str, q: &ListQuery) -> Re
     Ok(page)
 }
 
-pub(crate) fn list_versions(conn: &Connection, bucket: &str, q: &VersionQuery) -> Result<VersionPage, ObjectError> {
-    sql::bucket(conn, bucket)?;
+pub(crate) async fn list_versions(db: &mut impl Db, bucket: &str, q: &VersionQuery) -> Result<VersionPage, ObjectError> {
+    sql::bucket(db, bucket).await?;
     let delimiter = q.delimiter.as_deref();
     // The version id marker names a row of the key marker; one since removed starts after the key.
     let row = match (&q.key_marker, &q.version_id_marker) {
-        (Some(k), Some(v)) => sql::version(conn, bucket, k, v)?.map(|(seq, _)| seq),
+        (Some(k), Some(v)) => sql::version(db, bucket, k, v).await?.map(|(seq, _)| seq),
         _ => None,
     };
     let cols = sql::VERSION_COLUMNS;
+    let select = format!("SELECT {cols} FROM s3_versions");
+    let same_key = format!("{select} WHERE bucket = ?1 AND name = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4");
+    let mut listing = Listing::new(db, bucket, &select, " ORDER BY name, seq DESC LIMIT ?3", Some(same_key), version_row);
     let (entries, truncated) =
-        walk(&q.prefix, delimiter, q.max_keys, start(&q.prefix, delimiter, q.key_marker.as_deref(), row), |c, limit| {
-            let same_key = |key: &str, seq: i64, limit: usize| {
-                query(
-                    conn,
-                    &format!("SELECT {cols} FROM versions WHERE bucket = ?1 AND name = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4"),
-                    params![bucket, key, seq, limit as i64],
-                    version_row,
-                )
-            };
-            let from = |bound: &[u8], inclusive: bool, limit: usize| {
-                let op = if inclusive { ">=" } else { ">" };
-                query(
-                    conn,
-                    &format!(
-                        "SELECT {cols} FROM versions WHERE bucket = ?1 AND name {op} CAST(?2 AS TEXT) ORDER BY name, seq DESC LIMIT ?3"
-                    ),
-                    params![bucket, bound, limit as i64],
-                    version_row,
-                )
-            };
-            fetch_rows(c, limit, same_key, from)
-        })?;
+        walk(&q.prefix, delimiter, q.max_keys, start(&q.prefix, delimiter, q.key_marker.as_deref(), row), &mut listing).await?;
     let mut page = VersionPage { truncated, ..VersionPage::default() };
     for e in entries {
         match e {
@@ -265,52 +259,34 @@ pub(crate) fn list_versions(conn: &Connection, bucket: &str, q: &VersionQuery) -
 
 pub(crate) const UPLOAD_COLUMNS: &str = "seq, upload_id, bucket, name, initiated_ms, meta, checksum_algorithm";
 
-pub(crate) fn upload_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, UploadInfo)> {
-    let meta: String = r.get(5)?;
+pub(crate) fn upload_row(r: &Row) -> Result<(String, i64, UploadInfo), ObjectError> {
     let info = UploadInfo {
-        upload_id: r.get(1)?,
-        bucket: r.get(2)?,
-        key: r.get(3)?,
-        initiated_ms: r.get(4)?,
-        meta: serde_json::from_str(&meta).unwrap_or_default(),
-        checksum_algorithm: sql::algorithm_from(r.get(6)?),
+        upload_id: r.text(1)?,
+        bucket: r.text(2)?,
+        key: r.text(3)?,
+        initiated_ms: r.int(4)?,
+        meta: serde_json::from_str(&r.text(5)?).unwrap_or_default(),
+        checksum_algorithm: sql::algorithm_from(r.opt_text(6)?),
     };
-    Ok((info.key.clone(), r.get(0)?, info))
+    Ok((info.key.clone(), r.int(0)?, info))
 }
 
-pub(crate) fn list_uploads(conn: &Connection, bucket: &str, q: &UploadsQuery) -> Result<UploadsPage, ObjectError> {
-    sql::bucket(conn, bucket)?;
+pub(crate) async fn list_uploads(db: &mut impl Db, bucket: &str, q: &UploadsQuery) -> Result<UploadsPage, ObjectError> {
+    sql::bucket(db, bucket).await?;
     let delimiter = q.delimiter.as_deref();
     let row = match (&q.key_marker, &q.upload_id_marker) {
-        (Some(k), Some(u)) => {
-            let mut st = conn.prepare_cached("SELECT seq FROM uploads WHERE bucket = ?1 AND name = ?2 AND upload_id = ?3").sql()?;
-            rusqlite::OptionalExtension::optional(st.query_row([bucket, k, u], |r| r.get::<_, i64>(0))).sql()?
-        }
+        (Some(k), Some(u)) => db
+            .row("SELECT seq FROM s3_uploads WHERE bucket = ?1 AND name = ?2 AND upload_id = ?3", &vals![bucket, k.as_str(), u.as_str()])
+            .await?
+            .map(|r| r.int(0))
+            .transpose()?,
         _ => None,
     };
+    let select = format!("SELECT {UPLOAD_COLUMNS} FROM s3_uploads");
+    let same_key = format!("{select} WHERE bucket = ?1 AND name = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4");
+    let mut listing = Listing::new(db, bucket, &select, " ORDER BY name, seq LIMIT ?3", Some(same_key), upload_row);
     let (entries, truncated) =
-        walk(&q.prefix, delimiter, q.max_uploads, start(&q.prefix, delimiter, q.key_marker.as_deref(), row), |c, limit| {
-            let same_key = |key: &str, seq: i64, limit: usize| {
-                query(
-                    conn,
-                    &format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ?1 AND name = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"),
-                    params![bucket, key, seq, limit as i64],
-                    upload_row,
-                )
-            };
-            let from = |bound: &[u8], inclusive: bool, limit: usize| {
-                let op = if inclusive { ">=" } else { ">" };
-                query(
-                    conn,
-                    &format!(
-                        "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ?1 AND name {op} CAST(?2 AS TEXT) ORDER BY name, seq LIMIT ?3"
-                    ),
-                    params![bucket, bound, limit as i64],
-                    upload_row,
-                )
-            };
-            fetch_rows(c, limit, same_key, from)
-        })?;
+        walk(&q.prefix, delimiter, q.max_uploads, start(&q.prefix, delimiter, q.key_marker.as_deref(), row), &mut listing).await?;
     let mut page = UploadsPage { truncated, ..UploadsPage::default() };
     for e in entries {
         match e {

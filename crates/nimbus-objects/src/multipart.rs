@@ -6,88 +6,100 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use rusqlite::{params, Connection, OptionalExtension};
-
+use crate::bodies::Bodies;
 use crate::checksum::{self, ChecksumAlgorithm, Checksums, Hasher};
+use crate::db::{vals, Db, Lock};
 use crate::error::ObjectError;
 use crate::files;
 use crate::limits;
 use crate::list::{upload_row, UPLOAD_COLUMNS};
-use crate::sql::{self, Sql};
+use crate::sql;
+use crate::store::in_tx;
 use crate::store::{CompletedPart, ObjectMeta, ObjectStore, PartInfo, PartsPage, PutConditions, PutResult, Staged, UploadInfo};
 
-pub(crate) fn create(
-    conn: &Connection,
+pub(crate) async fn create(
+    db: &mut impl Db,
     bucket: &str,
     key: &str,
     meta: &ObjectMeta,
     tags: &[(String, String)],
     checksum_algorithm: Option<ChecksumAlgorithm>,
 ) -> Result<String, ObjectError> {
-    sql::bucket(conn, bucket)?;
+    sql::bucket_for_write(db, bucket).await?;
     sql::check_key(key)?;
     sql::check_tags(tags)?;
     let upload_id = sql::random_id(48);
-    conn.execute(
-        "INSERT INTO uploads (upload_id, bucket, name, initiated_ms, meta, tags, checksum_algorithm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![upload_id, bucket, key, sql::now_ms(), sql::to_json(meta)?, sql::to_json(&tags)?, checksum_algorithm.map(|a| a.name())],
+    let params = vals![
+        upload_id.as_str(),
+        bucket,
+        key,
+        sql::now_ms(),
+        sql::to_json(meta)?,
+        sql::to_json(&tags)?,
+        checksum_algorithm.map(|a| a.name())
+    ];
+    db.exec(
+        "INSERT INTO s3_uploads (upload_id, bucket, name, initiated_ms, meta, tags, checksum_algorithm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        &params,
     )
-    .sql()?;
+    .await?;
     Ok(upload_id)
 }
 
-/// The upload (its sequence number and description), or NoSuchUpload when unknown or of
-/// another bucket or key.
-pub(crate) fn upload(conn: &Connection, bucket: &str, key: &str, upload_id: &str) -> Result<(i64, UploadInfo), ObjectError> {
-    let mut st = conn.prepare_cached(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?1")).sql()?;
-    match st.query_row([upload_id], upload_row).optional().sql()? {
+/// The upload (its sequence number and description), held as `lock` says (its parts'
+/// writes share it; completing and aborting hold it alone), or NoSuchUpload when unknown or
+/// of another bucket or key.
+pub(crate) async fn upload(db: &mut impl Db, bucket: &str, key: &str, upload_id: &str, lock: Lock) -> Result<(i64, UploadInfo), ObjectError> {
+    let sql = db.locking(&format!("SELECT {UPLOAD_COLUMNS} FROM s3_uploads WHERE upload_id = ?1"), lock);
+    match db.row(&sql, &vals![upload_id]).await?.as_ref().map(upload_row).transpose()? {
         Some((_, seq, info)) if info.bucket == bucket && info.key == key => Ok((seq, info)),
         _ => Err(ObjectError::NoSuchUpload),
     }
 }
 
-fn upload_tags(conn: &Connection, upload_id: &str) -> Result<Vec<(String, String)>, ObjectError> {
-    let tags: String = conn.query_row("SELECT tags FROM uploads WHERE upload_id = ?1", [upload_id], |r| r.get(0)).sql()?;
-    serde_json::from_str(&tags).map_err(ObjectError::internal)
+async fn upload_tags(db: &mut impl Db, upload_id: &str) -> Result<Vec<(String, String)>, ObjectError> {
+    let row = db.row("SELECT tags FROM s3_uploads WHERE upload_id = ?1", &vals![upload_id]).await?.ok_or(ObjectError::NoSuchUpload)?;
+    serde_json::from_str(&row.text(0)?).map_err(ObjectError::internal)
 }
 
 /// Records part `part` with blob `blob`; returns it and the blob of the part it replaced.
-pub(crate) fn put_part(
-    conn: &Connection,
+pub(crate) async fn put_part(
+    db: &mut impl Db,
     bucket: &str,
     key: &str,
     upload_id: &str,
     mut part: PartInfo,
     blob: &str,
 ) -> Result<(PartInfo, Vec<String>), ObjectError> {
-    sql::bucket(conn, bucket)?;
+    sql::bucket(db, bucket).await?;
     if part.part_number == 0 || part.part_number > limits::MAX_PART_NUMBER {
         return Err(ObjectError::InvalidArgument("Part number must be an integer between 1 and 10000, inclusive".into()));
     }
-    upload(conn, bucket, key, upload_id)?;
-    let replaced: Option<String> = conn
-        .prepare_cached("DELETE FROM parts WHERE upload_id = ?1 AND part_number = ?2 RETURNING blob")
-        .sql()?
-        .query_row(params![upload_id, part.part_number], |r| r.get(0))
-        .optional()
-        .sql()?;
+    upload(db, bucket, key, upload_id, Lock::Share).await?;
+    db.lock_keys(upload_id, &[&part.part_number.to_string()]).await?;
+    let replaced = db
+        .row("DELETE FROM s3_parts WHERE upload_id = ?1 AND part_number = ?2 RETURNING blob", &vals![upload_id, part.part_number])
+        .await?
+        .map(|r| r.text(0))
+        .transpose()?;
     part.last_modified_ms = sql::now_ms();
-    conn.prepare_cached(
-        "INSERT INTO parts (upload_id, part_number, etag, size, last_modified_ms, checksum_algorithm, checksum, blob) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .sql()?
-    .execute(params![
+    let checksum = part.checksum.as_ref();
+    let params = vals![
         upload_id,
         part.part_number,
-        part.etag,
+        part.etag.as_str(),
         part.size as i64,
         part.last_modified_ms,
-        part.checksum.as_ref().map(|(a, _)| a.name()),
-        part.checksum.as_ref().map(|(_, c)| c.as_str()),
+        checksum.map(|(a, _)| a.name()),
+        checksum.map(|(_, c)| c.as_str()),
         blob,
-    ])
-    .sql()?;
+    ];
+    db.exec(
+        "INSERT INTO s3_parts (upload_id, part_number, etag, size, last_modified_ms, checksum_algorithm, checksum, blob) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        &params,
+    )
+    .await?;
     Ok((part, replaced.into_iter().collect()))
 }
 
@@ -97,32 +109,32 @@ struct StoredPart {
     blob: String,
 }
 
-fn parts_after(conn: &Connection, upload_id: &str, marker: u32, limit: usize) -> Result<Vec<StoredPart>, ObjectError> {
-    let mut st = conn
-        .prepare_cached(
-            "SELECT part_number, etag, size, last_modified_ms, checksum_algorithm, checksum, blob FROM parts \
+async fn parts_after(db: &mut impl Db, upload_id: &str, marker: u32, limit: usize) -> Result<Vec<StoredPart>, ObjectError> {
+    let rows = db
+        .rows(
+            "SELECT part_number, etag, size, last_modified_ms, checksum_algorithm, checksum, blob FROM s3_parts \
              WHERE upload_id = ?1 AND part_number > ?2 ORDER BY part_number LIMIT ?3",
+            &vals![upload_id, marker, limit as i64],
         )
-        .sql()?;
-    let rows = st
-        .query_map(params![upload_id, marker, limit as i64], |r| {
+        .await?;
+    rows.iter()
+        .map(|r| {
             Ok(StoredPart {
                 info: PartInfo {
-                    part_number: r.get(0)?,
-                    etag: r.get(1)?,
-                    size: r.get::<_, i64>(2)? as u64,
-                    last_modified_ms: r.get(3)?,
-                    checksum: sql::algorithm_from(r.get(4)?).zip(r.get(5)?),
+                    part_number: r.int(0)? as u32,
+                    etag: r.text(1)?,
+                    size: r.int(2)? as u64,
+                    last_modified_ms: r.int(3)?,
+                    checksum: sql::algorithm_from(r.opt_text(4)?).zip(r.opt_text(5)?),
                 },
-                blob: r.get(6)?,
+                blob: r.text(6)?,
             })
         })
-        .sql()?;
-    rows.collect::<rusqlite::Result<_>>().sql()
+        .collect()
 }
 
-pub(crate) fn list_parts(conn: &Connection, upload_id: &str, marker: Option<u32>, max: usize) -> Result<PartsPage, ObjectError> {
-    let mut parts: Vec<PartInfo> = parts_after(conn, upload_id, marker.unwrap_or(0), max + 1)?.into_iter().map(|p| p.info).collect();
+pub(crate) async fn list_parts(db: &mut impl Db, upload_id: &str, marker: Option<u32>, max: usize) -> Result<PartsPage, ObjectError> {
+    let mut parts: Vec<PartInfo> = parts_after(db, upload_id, marker.unwrap_or(0), max + 1).await?.into_iter().map(|p| p.info).collect();
     let truncated = parts.len() > max;
     parts.truncate(max);
     let next_part_number_marker = if truncated { parts.last().map(|p| p.part_number) } else { None };
@@ -130,10 +142,10 @@ pub(crate) fn list_parts(conn: &Connection, upload_id: &str, marker: Option<u32>
 }
 
 /// Removes the upload and its parts; returns the parts' blobs.
-pub(crate) fn remove(conn: &Connection, upload_id: &str) -> Result<Vec<String>, ObjectError> {
-    let mut st = conn.prepare_cached("DELETE FROM parts WHERE upload_id = ?1 RETURNING blob").sql()?;
-    let blobs = st.query_map([upload_id], |r| r.get(0)).sql()?.collect::<rusqlite::Result<Vec<String>>>().sql()?;
-    conn.execute("DELETE FROM uploads WHERE upload_id = ?1", [upload_id]).sql()?;
+pub(crate) async fn remove(db: &mut impl Db, upload_id: &str) -> Result<Vec<String>, ObjectError> {
+    let rows = db.rows("DELETE FROM s3_parts WHERE upload_id = ?1 RETURNING blob", &vals![upload_id]).await?;
+    let blobs = rows.iter().map(|r| r.text(0)).collect::<Result<Vec<_>, _>>()?;
+    db.exec("DELETE FROM s3_uploads WHERE upload_id = ?1", &vals![upload_id]).await?;
     Ok(blobs)
 }
 
@@ -184,7 +196,7 @@ struct Joined {
 }
 
 /// Joins the part blobs into a new staging file (blocking IO).
-fn join(dir: PathBuf, parts: Vec<(String, bool)>, algorithm: Option<ChecksumAlgorithm>) -> std::io::Result<Joined> {
+fn join(dir: PathBuf, bodies: &Bodies, parts: Vec<(String, bool)>, algorithm: Option<ChecksumAlgorithm>) -> std::io::Result<Joined> {
     let path = files::staging_path(&dir);
     let mut out = std::fs::File::options().write(true).create_new(true).open(&path).map_err(files::full_kind)?;
     // From here on, dropping `body` removes the file.
@@ -195,7 +207,7 @@ fn join(dir: PathBuf, parts: Vec<(String, bool)>, algorithm: Option<ChecksumAlgo
     let mut part_checksums = Vec::with_capacity(parts.len());
     let mut buf = vec![0u8; 1 << 20];
     for (blob, needs_checksum) in parts {
-        let mut input = std::fs::File::open(files::blob_path(&dir, &blob))?;
+        let mut input = bodies.open(&blob)?;
         let mut part = match (needs_checksum, algorithm) {
             (true, Some(a)) => Some(Hasher::new(a)),
             _ => None,
@@ -231,19 +243,18 @@ pub(crate) async fn complete(
     conditions: PutConditions,
 ) -> Result<PutResult, ObjectError> {
     let (b, k, u) = (bucket.to_string(), key.to_string(), upload_id.to_string());
-    let (info, chosen) = store
-        .read(move |c| {
-            sql::bucket(c, &b)?;
-            let (_, info) = upload(c, &b, &k, &u)?;
-            let stored = parts_after(c, &u, 0, limits::MAX_PART_NUMBER as usize)?;
-            Ok((info, check_parts(&named, stored)?))
-        })
-        .await?;
+    let (info, chosen) = in_tx!(store, false, |tx| {
+        sql::bucket(tx, &b).await?;
+        let (_, info) = upload(tx, &b, &k, &u, Lock::None).await?;
+        let stored = parts_after(tx, &u, 0, limits::MAX_PART_NUMBER as usize).await?;
+        Ok((info, check_parts(&named, stored)?))
+    })?;
     let algorithm = info.checksum_algorithm;
     let needs = |p: &StoredPart| algorithm.is_some_and(|a| p.info.checksum.as_ref().is_none_or(|(pa, _)| *pa != a));
     let plan: Vec<(String, bool)> = chosen.iter().map(|p| (p.blob.clone(), needs(p))).collect();
     let dir = store.dir.clone();
-    let joined = tokio::task::spawn_blocking(move || join(dir, plan, algorithm)).await.map_err(ObjectError::internal)?;
+    let bodies = store.bodies.clone();
+    let joined = tokio::task::spawn_blocking(move || join(dir, &bodies, plan, algorithm)).await.map_err(ObjectError::internal)?;
     let joined = match joined {
         Ok(j) => j,
         // A part replaced or the upload aborted meanwhile: its blob is gone.
@@ -270,34 +281,36 @@ pub(crate) async fn complete(
     let used: Vec<(u32, String)> = chosen.into_iter().map(|p| (p.info.part_number, p.blob)).collect();
     let (bucket, key, upload_id) = (bucket.to_string(), key.to_string(), upload_id.to_string());
     let v_blob = blob.clone();
-    store
-        .commit_blob(Some(blob), move |c| {
-            let b = sql::bucket(c, &bucket)?;
-            upload(c, &bucket, &key, &upload_id)?;
-            // The parts joined must still be the upload's.
-            let mut st = c.prepare_cached("SELECT blob FROM parts WHERE upload_id = ?1 AND part_number = ?2").sql()?;
-            for (number, blob) in &used {
-                let now: Option<String> = st.query_row(params![upload_id, number], |r| r.get(0)).optional().sql()?;
-                if now.as_deref() != Some(blob.as_str()) {
-                    return Err(ObjectError::InvalidPart);
-                }
+    let done = in_tx!(store, true, |tx| {
+        let b = sql::bucket_for_write(tx, &bucket).await?;
+        upload(tx, &bucket, &key, &upload_id, Lock::Update).await?;
+        // The parts joined must still be the upload's.
+        for (number, blob) in &used {
+            let now = tx
+                .row("SELECT blob FROM s3_parts WHERE upload_id = ?1 AND part_number = ?2", &vals![upload_id.as_str(), *number])
+                .await?
+                .map(|r| r.text(0))
+                .transpose()?;
+            if now.as_deref() != Some(blob.as_str()) {
+                return Err(ObjectError::InvalidPart);
             }
-            let v = sql::NewVersion {
-                size,
-                etag,
-                meta: info.meta,
-                checksum,
-                parts_count: Some(n as u32),
-                part_sizes,
-                tags: upload_tags(c, &upload_id)?,
-                blob: Some(v_blob),
-                inline: None,
-            };
-            let (result, mut replaced) = sql::write_version(c, &b, &key, v, &conditions, "CompleteMultipartUpload", sql::now_ms())?;
-            replaced.extend(remove(c, &upload_id)?);
-            Ok((result, replaced))
-        })
-        .await
+        }
+        let v = sql::NewVersion {
+            size,
+            etag,
+            meta: info.meta,
+            checksum,
+            parts_count: Some(n as u32),
+            part_sizes,
+            tags: upload_tags(tx, &upload_id).await?,
+            blob: Some(v_blob),
+            inline: None,
+        };
+        let (result, mut replaced) = sql::write_version(tx, &b, &key, v, &conditions, "CompleteMultipartUpload", sql::now_ms()).await?;
+        replaced.extend(remove(tx, &upload_id).await?);
+        Ok((result, replaced))
+    });
+    store.settle(Some(blob), done)
 }
 
 #[cfg(test)]

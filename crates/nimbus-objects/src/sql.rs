@@ -1,11 +1,10 @@
-//! `objects.db`: its schema and the statements every change shares (reading a bucket, a
+//! The objects' schema and the statements every change shares (reading a bucket, a
 //! version, writing or removing versions with S3's versioning rules, recording the
-//! notifications a change owes), each run on the writer thread inside the change's own
-//! transaction.
-
-use rusqlite::{params, Connection, OptionalExtension, Row};
+//! notifications a change owes), each run inside the change's own transaction of either
+//! engine ([`Db`]).
 
 use crate::checksum::ChecksumAlgorithm;
+use crate::db::{vals, Db, Lock, Row, Val};
 use crate::error::ObjectError;
 use crate::limits;
 use crate::notify::NotificationConfig;
@@ -97,22 +96,18 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 ",
+        // 2: the tables named as on PostgreSQL, where they share the account's schema.
+        "
+ALTER TABLE buckets RENAME TO s3_buckets;
+ALTER TABLE bucket_settings RENAME TO s3_bucket_settings;
+ALTER TABLE versions RENAME TO s3_versions;
+ALTER TABLE uploads RENAME TO s3_uploads;
+ALTER TABLE parts RENAME TO s3_parts;
+ALTER TABLE notifications RENAME TO s3_notifications;
+ALTER TABLE counters RENAME TO s3_counters;
+",
     ],
 };
-
-/// SQLite's failures as the store's.
-pub(crate) trait Sql<T> {
-    fn sql(self) -> Result<T, ObjectError>;
-}
-
-impl<T> Sql<T> for rusqlite::Result<T> {
-    fn sql(self) -> Result<T, ObjectError> {
-        self.map_err(|e| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DiskFull) => ObjectError::StorageFull,
-            _ => ObjectError::Internal(e.to_string()),
-        })
-    }
-}
 
 /// A failure of the writer thread (the commit itself) as the store's.
 pub(crate) fn db_failure(e: String) -> ObjectError {
@@ -201,75 +196,113 @@ pub(crate) struct BucketRow {
     pub notifications: NotificationConfig,
 }
 
-fn bucket_from_row(r: &Row<'_>) -> rusqlite::Result<BucketRow> {
-    let versioning: String = r.get(3)?;
-    let notifications: Option<String> = r.get(4)?;
+fn bucket_from_row(r: &Row) -> Result<BucketRow, ObjectError> {
+    let notifications = r.opt_text(4)?;
     Ok(BucketRow {
-        bucket: Bucket { name: r.get(0)?, region: r.get(1)?, created_ms: r.get(2)?, versioning: versioning_from(&versioning) },
+        bucket: Bucket { name: r.text(0)?, region: r.text(1)?, created_ms: r.int(2)?, versioning: versioning_from(&r.text(3)?) },
         notifications: notifications.and_then(|n| serde_json::from_str(&n).ok()).unwrap_or_default(),
     })
 }
 
 const BUCKET_COLUMNS: &str = "name, region, created_ms, versioning, notifications";
 
-pub(crate) fn find_bucket(conn: &Connection, name: &str) -> Result<Option<BucketRow>, ObjectError> {
-    let mut st = conn.prepare_cached(&format!("SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = ?1")).sql()?;
-    st.query_row([name], bucket_from_row).optional().sql()
+/// The bucket, held as `lock` says (writes of its objects share it; changes of the bucket
+/// itself hold it alone).
+pub(crate) async fn find_bucket(db: &mut impl Db, name: &str, lock: Lock) -> Result<Option<BucketRow>, ObjectError> {
+    let sql = db.locking(&format!("SELECT {BUCKET_COLUMNS} FROM s3_buckets WHERE name = ?1"), lock);
+    db.row(&sql, &vals![name]).await?.as_ref().map(bucket_from_row).transpose()
 }
 
 /// The bucket, or [`ObjectError::NoSuchBucket`].
-pub(crate) fn bucket(conn: &Connection, name: &str) -> Result<BucketRow, ObjectError> {
-    find_bucket(conn, name)?.ok_or(ObjectError::NoSuchBucket)
+pub(crate) async fn bucket(db: &mut impl Db, name: &str) -> Result<BucketRow, ObjectError> {
+    find_bucket(db, name, Lock::None).await?.ok_or(ObjectError::NoSuchBucket)
 }
 
-pub(crate) fn all_buckets(conn: &Connection) -> Result<Vec<Bucket>, ObjectError> {
-    let mut st = conn.prepare_cached(&format!("SELECT {BUCKET_COLUMNS} FROM buckets ORDER BY name")).sql()?;
-    let rows = st.query_map([], bucket_from_row).sql()?;
-    rows.map(|r| r.map(|b| b.bucket)).collect::<rusqlite::Result<_>>().sql()
+/// [`bucket`] for a write inside it: held against its deletion and changes until the commit.
+pub(crate) async fn bucket_for_write(db: &mut impl Db, name: &str) -> Result<BucketRow, ObjectError> {
+    find_bucket(db, name, Lock::Share).await?.ok_or(ObjectError::NoSuchBucket)
 }
 
-pub(crate) fn insert_bucket(conn: &Connection, name: &str, region: &str, now: i64) -> Result<Bucket, ObjectError> {
-    if find_bucket(conn, name)?.is_some() {
+/// [`bucket`] for a change of the bucket itself: held alone until the commit.
+pub(crate) async fn bucket_for_change(db: &mut impl Db, name: &str) -> Result<BucketRow, ObjectError> {
+    find_bucket(db, name, Lock::Update).await?.ok_or(ObjectError::NoSuchBucket)
+}
+
+pub(crate) async fn all_buckets(db: &mut impl Db) -> Result<Vec<Bucket>, ObjectError> {
+    let rows = db.rows(&format!("SELECT {BUCKET_COLUMNS} FROM s3_buckets ORDER BY name"), &[]).await?;
+    rows.iter().map(|r| bucket_from_row(r).map(|b| b.bucket)).collect()
+}
+
+pub(crate) async fn insert_bucket(db: &mut impl Db, name: &str, region: &str, now: i64) -> Result<Bucket, ObjectError> {
+    let made = db
+        .exec("INSERT INTO s3_buckets (name, region, created_ms) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING", &vals![name, region, now])
+        .await?;
+    if made == 0 {
         return Err(ObjectError::BucketAlreadyOwnedByYou);
     }
-    conn.execute("INSERT INTO buckets (name, region, created_ms) VALUES (?1, ?2, ?3)", params![name, region, now]).sql()?;
     Ok(Bucket { name: name.into(), region: region.into(), created_ms: now, versioning: Versioning::Unversioned })
 }
 
-pub(crate) fn delete_bucket(conn: &Connection, name: &str) -> Result<(), ObjectError> {
-    bucket(conn, name)?;
-    let busy: bool = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM versions WHERE bucket = ?1) OR EXISTS (SELECT 1 FROM uploads WHERE bucket = ?1)",
-            [name],
-            |r| r.get(0),
+pub(crate) async fn delete_bucket(db: &mut impl Db, name: &str) -> Result<(), ObjectError> {
+    bucket_for_change(db, name).await?;
+    let busy = db
+        .row(
+            "SELECT EXISTS (SELECT 1 FROM s3_versions WHERE bucket = ?1) OR EXISTS (SELECT 1 FROM s3_uploads WHERE bucket = ?1)",
+            &vals![name],
         )
-        .sql()?;
+        .await?
+        .map(|r| r.bool(0))
+        .transpose()?
+        .unwrap_or(false);
     if busy {
         return Err(ObjectError::BucketNotEmpty);
     }
-    conn.execute("DELETE FROM bucket_settings WHERE bucket = ?1", [name]).sql()?;
-    conn.execute("DELETE FROM buckets WHERE name = ?1", [name]).sql()?;
+    db.exec("DELETE FROM s3_bucket_settings WHERE bucket = ?1", &vals![name]).await?;
+    db.exec("DELETE FROM s3_buckets WHERE name = ?1", &vals![name]).await?;
     Ok(())
 }
 
-pub(crate) fn set_versioning(conn: &Connection, name: &str, state: Versioning) -> Result<(), ObjectError> {
-    let b = bucket(conn, name)?;
+pub(crate) async fn set_versioning(db: &mut impl Db, name: &str, state: Versioning) -> Result<(), ObjectError> {
+    let b = bucket_for_change(db, name).await?;
     if state == Versioning::Unversioned {
         if b.bucket.versioning == Versioning::Unversioned {
             return Ok(());
         }
         return Err(ObjectError::InvalidArgument("A versioned bucket cannot become unversioned; suspend its versioning".into()));
     }
-    conn.execute("UPDATE buckets SET versioning = ?2 WHERE name = ?1", params![name, versioning_name(state)]).sql()?;
+    db.exec("UPDATE s3_buckets SET versioning = ?2 WHERE name = ?1", &vals![name, versioning_name(state)]).await?;
     Ok(())
 }
 
-pub(crate) fn set_notifications(conn: &Connection, name: &str, config: &NotificationConfig) -> Result<(), ObjectError> {
-    bucket(conn, name)?;
+pub(crate) async fn set_notifications(db: &mut impl Db, name: &str, config: &NotificationConfig) -> Result<(), ObjectError> {
+    bucket_for_change(db, name).await?;
     let value = if config.destinations.is_empty() && !config.event_bridge { None } else { Some(to_json(config)?) };
-    conn.execute("UPDATE buckets SET notifications = ?2 WHERE name = ?1", params![name, value]).sql()?;
+    db.exec("UPDATE s3_buckets SET notifications = ?2 WHERE name = ?1", &vals![name, value]).await?;
     Ok(())
+}
+
+pub(crate) async fn put_setting(db: &mut impl Db, bucket: &str, kind: &str, value: Option<String>) -> Result<(), ObjectError> {
+    bucket_for_write(db, bucket).await?;
+    match value {
+        Some(v) => {
+            db.exec(
+                "INSERT INTO s3_bucket_settings (bucket, kind, value) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (bucket, kind) DO UPDATE SET value = excluded.value",
+                &vals![bucket, kind, v],
+            )
+            .await?
+        }
+        None => db.exec("DELETE FROM s3_bucket_settings WHERE bucket = ?1 AND kind = ?2", &vals![bucket, kind]).await?,
+    };
+    Ok(())
+}
+
+pub(crate) async fn setting(db: &mut impl Db, bucket: &str, kind: &str) -> Result<Option<String>, ObjectError> {
+    self::bucket(db, bucket).await?;
+    db.row("SELECT value FROM s3_bucket_settings WHERE bucket = ?1 AND kind = ?2", &vals![bucket, kind])
+        .await?
+        .map(|r| r.text(0))
+        .transpose()
 }
 
 // ---- versions ---------------------------------------------------------------------------
@@ -278,65 +311,62 @@ pub(crate) const VERSION_COLUMNS: &str = "seq, bucket, name, version_id, is_late
                                           checksum_algorithm, checksum, parts_count, tags, blob, part_sizes";
 
 /// A version row (selected with [`VERSION_COLUMNS`]) and its sequence number.
-pub(crate) fn version_from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Object)> {
-    let version_id: String = r.get(3)?;
-    let meta: String = r.get(9)?;
-    let algorithm: Option<String> = r.get(10)?;
-    let checksum: Option<String> = r.get(11)?;
-    let tags: String = r.get(13)?;
-    let tags: Vec<(String, String)> = serde_json::from_str(&tags).unwrap_or_default();
+pub(crate) fn version_from_row(r: &Row) -> Result<(i64, Object), ObjectError> {
+    let meta = r.text(9)?;
+    let tags: Vec<(String, String)> = serde_json::from_str(&r.text(13)?).unwrap_or_default();
+    let seq = r.int(0)?;
     Ok((
-        r.get(0)?,
+        seq,
         Object {
-            bucket: r.get(1)?,
-            key: r.get(2)?,
-            version_id: api_version(version_id),
-            is_latest: r.get(4)?,
-            delete_marker: r.get(5)?,
-            size: r.get::<_, i64>(6)? as u64,
-            etag: r.get(7)?,
-            last_modified_ms: r.get(8)?,
+            bucket: r.text(1)?,
+            key: r.text(2)?,
+            version_id: api_version(r.text(3)?),
+            is_latest: r.bool(4)?,
+            delete_marker: r.bool(5)?,
+            size: r.int(6)? as u64,
+            etag: r.text(7)?,
+            last_modified_ms: r.int(8)?,
             meta: serde_json::from_str(&meta).unwrap_or_default(),
-            checksum: algorithm_from(algorithm).zip(checksum),
-            parts_count: r.get::<_, Option<i64>>(12)?.map(|n| n as u32),
-            part_sizes: r.get::<_, Option<String>>(15)?.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
+            checksum: algorithm_from(r.opt_text(10)?).zip(r.opt_text(11)?),
+            parts_count: r.opt_int(12)?.map(|n| n as u32),
+            part_sizes: r.opt_text(15)?.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
             tag_count: tags.len(),
-            blob: r.get(14)?,
-            seq: r.get(0)?,
+            blob: r.opt_text(14)?,
+            seq,
             inline: None,
         },
     ))
 }
 
-pub(crate) fn latest(conn: &Connection, bucket: &str, key: &str) -> Result<Option<(i64, Object)>, ObjectError> {
-    let mut st =
-        conn.prepare_cached(&format!("SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 AND name = ?2 AND is_latest = 1")).sql()?;
-    st.query_row([bucket, key], version_from_row).optional().sql()
+async fn version_where(db: &mut impl Db, condition: &str, params: &[Val]) -> Result<Option<(i64, Object)>, ObjectError> {
+    let sql = format!("SELECT {VERSION_COLUMNS} FROM s3_versions WHERE {condition}");
+    db.row(&sql, params).await?.as_ref().map(version_from_row).transpose()
 }
 
-pub(crate) fn version(conn: &Connection, bucket: &str, key: &str, version_id: &str) -> Result<Option<(i64, Object)>, ObjectError> {
-    let mut st = conn
-        .prepare_cached(&format!("SELECT {VERSION_COLUMNS} FROM versions WHERE bucket = ?1 AND name = ?2 AND version_id = ?3"))
-        .sql()?;
-    st.query_row([bucket, key, version_id], version_from_row).optional().sql()
+pub(crate) async fn latest(db: &mut impl Db, bucket: &str, key: &str) -> Result<Option<(i64, Object)>, ObjectError> {
+    version_where(db, "bucket = ?1 AND name = ?2 AND is_latest = 1", &vals![bucket, key]).await
+}
+
+pub(crate) async fn version(db: &mut impl Db, bucket: &str, key: &str, version_id: &str) -> Result<Option<(i64, Object)>, ObjectError> {
+    version_where(db, "bucket = ?1 AND name = ?2 AND version_id = ?3", &vals![bucket, key, version_id]).await
 }
 
 /// The version a read names: the latest (NoSuchKey when missing or a delete marker) or the
 /// one with `version_id` (NoSuchVersion when unknown; a delete marker as is).
-pub(crate) fn resolve(conn: &Connection, bucket: &str, key: &str, version_id: Option<&str>) -> Result<Object, ObjectError> {
+pub(crate) async fn resolve(db: &mut impl Db, bucket: &str, key: &str, version_id: Option<&str>) -> Result<Object, ObjectError> {
     match version_id {
-        None => match latest(conn, bucket, key)? {
+        None => match latest(db, bucket, key).await? {
             None => Err(ObjectError::NoSuchKey { delete_marker: None }),
             Some((_, o)) if o.delete_marker => Err(ObjectError::NoSuchKey { delete_marker: Some(o.version_id) }),
             Some((_, o)) => Ok(o),
         },
-        Some(v) => version(conn, bucket, key, v)?.map(|(_, o)| o).ok_or(ObjectError::NoSuchVersion),
+        Some(v) => version(db, bucket, key, v).await?.map(|(_, o)| o).ok_or(ObjectError::NoSuchVersion),
     }
 }
 
 /// Like [`resolve`], refusing a delete marker named by version id (tagging calls).
-pub(crate) fn resolve_object(conn: &Connection, bucket: &str, key: &str, version_id: Option<&str>) -> Result<Object, ObjectError> {
-    let o = resolve(conn, bucket, key, version_id)?;
+pub(crate) async fn resolve_object(db: &mut impl Db, bucket: &str, key: &str, version_id: Option<&str>) -> Result<Object, ObjectError> {
+    let o = resolve(db, bucket, key, version_id).await?;
     if o.delete_marker {
         return Err(ObjectError::MethodNotAllowed { version_id: o.version_id });
     }
@@ -353,16 +383,16 @@ pub(crate) struct NewVersion {
     /// Each part's size, in order (multipart objects).
     pub part_sizes: Vec<u64>,
     pub tags: Vec<(String, String)>,
-    /// The body's file, or (small bodies) the body itself, kept in the row.
+    /// The body's blob, or (small bodies) the body itself, kept in the row.
     pub blob: Option<String>,
     pub inline: Option<Vec<u8>>,
 }
 
-pub(crate) fn check_conditions(conn: &Connection, bucket: &str, key: &str, conditions: &PutConditions) -> Result<(), ObjectError> {
+pub(crate) async fn check_conditions(db: &mut impl Db, bucket: &str, key: &str, conditions: &PutConditions) -> Result<(), ObjectError> {
     if !conditions.if_none_match_any && conditions.if_match.is_none() {
         return Ok(());
     }
-    let current = latest(conn, bucket, key)?.map(|(_, o)| o).filter(|o| !o.delete_marker);
+    let current = latest(db, bucket, key).await?.map(|(_, o)| o).filter(|o| !o.delete_marker);
     if let Some(etag) = &conditions.if_match {
         let Some(current) = &current else { return Err(ObjectError::NoSuchKey { delete_marker: None }) };
         if current.etag != etag.trim_matches('"') {
@@ -376,23 +406,19 @@ pub(crate) fn check_conditions(conn: &Connection, bucket: &str, key: &str, condi
 }
 
 /// Removes the null version of `key` if there is one; returns its blob.
-fn remove_null_version(conn: &Connection, bucket: &str, key: &str) -> Result<Option<String>, ObjectError> {
-    let mut st =
-        conn.prepare_cached("DELETE FROM versions WHERE bucket = ?1 AND name = ?2 AND version_id = 'null' RETURNING blob").sql()?;
-    Ok(st.query_row([bucket, key], |r| r.get::<_, Option<String>>(0)).optional().sql()?.flatten())
+async fn remove_null_version(db: &mut impl Db, bucket: &str, key: &str) -> Result<Option<String>, ObjectError> {
+    let row = db.row("DELETE FROM s3_versions WHERE bucket = ?1 AND name = ?2 AND version_id = 'null' RETURNING blob", &vals![bucket, key]).await?;
+    Ok(row.map(|r| r.opt_text(0)).transpose()?.flatten())
 }
 
-fn unset_latest(conn: &Connection, bucket: &str, key: &str) -> Result<(), ObjectError> {
-    conn.prepare_cached("UPDATE versions SET is_latest = 0 WHERE bucket = ?1 AND name = ?2 AND is_latest = 1")
-        .sql()?
-        .execute([bucket, key])
-        .sql()?;
+async fn unset_latest(db: &mut impl Db, bucket: &str, key: &str) -> Result<(), ObjectError> {
+    db.exec("UPDATE s3_versions SET is_latest = 0 WHERE bucket = ?1 AND name = ?2 AND is_latest = 1", &vals![bucket, key]).await?;
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn insert_version(
-    conn: &Connection,
+async fn insert_version(
+    db: &mut impl Db,
     bucket: &str,
     key: &str,
     version_id: &str,
@@ -408,12 +434,8 @@ fn insert_version(
         Some(v) => to_json(&v.tags)?,
         None => "[]".to_string(),
     };
-    conn.prepare_cached(
-        "INSERT INTO versions (bucket, name, version_id, is_latest, delete_marker, size, etag, last_modified_ms, meta, \
-         checksum_algorithm, checksum, parts_count, tags, blob, part_sizes, inline) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )
-    .sql()?
-    .execute(params![
+    let checksum = v.and_then(|v| v.checksum.as_ref());
+    let params = vals![
         bucket,
         key,
         version_id,
@@ -422,24 +444,31 @@ fn insert_version(
         v.map_or("", |v| v.etag.as_str()),
         now,
         meta,
-        v.and_then(|v| v.checksum.as_ref()).map(|(a, _)| a.name()),
-        v.and_then(|v| v.checksum.as_ref()).map(|(_, c)| c.as_str()),
+        checksum.map(|(a, _)| a.name()),
+        checksum.map(|(_, c)| c.as_str()),
         v.and_then(|v| v.parts_count),
         tags,
         v.and_then(|v| v.blob.as_deref()),
         v.filter(|v| !v.part_sizes.is_empty()).map(|v| serde_json::to_string(&v.part_sizes).unwrap_or_default()),
         v.and_then(|v| v.inline.as_deref()),
-    ])
-    .sql()?;
+    ];
+    db.exec(
+        "INSERT INTO s3_versions (bucket, name, version_id, is_latest, delete_marker, size, etag, last_modified_ms, meta, \
+         checksum_algorithm, checksum, parts_count, tags, blob, part_sizes, inline) \
+         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        &params,
+    )
+    .await?;
     Ok(())
 }
 
 /// Writes `v` as the new latest version of `key` (S3's versioning rules), checking
-/// `conditions` first, and records `ObjectCreated:<event>`. Returns the result and the blobs
-/// the write replaced (to remove once committed).
+/// `conditions` first, and records `ObjectCreated:<event>`. `b` was read with
+/// [`bucket_for_write`]. Returns the result and the blobs the write replaced (to remove
+/// once committed).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn write_version(
-    conn: &Connection,
+pub(crate) async fn write_version(
+    db: &mut impl Db,
     b: &BucketRow,
     key: &str,
     v: NewVersion,
@@ -450,30 +479,28 @@ pub(crate) fn write_version(
     check_key(key)?;
     check_tags(&v.tags)?;
     let bucket = b.bucket.name.as_str();
-    check_conditions(conn, bucket, key, conditions)?;
+    db.lock_keys(bucket, &[key]).await?;
+    check_conditions(db, bucket, key, conditions).await?;
     let mut replaced = Vec::new();
     let version_id = match b.bucket.versioning {
         Versioning::Enabled => Some(new_version_id()),
         Versioning::Unversioned | Versioning::Suspended => {
-            replaced.extend(remove_null_version(conn, bucket, key)?);
+            replaced.extend(remove_null_version(db, bucket, key).await?);
             None
         }
     };
-    unset_latest(conn, bucket, key)?;
-    insert_version(conn, bucket, key, stored_version(version_id.as_deref()), false, Some(&v), now)?;
-    notify(
-        conn,
-        b,
-        Change { event: format!("ObjectCreated:{event}"), key, size: Some(v.size), etag: Some(&v.etag), version_id: version_id.as_deref() },
-        now,
-    )?;
+    unset_latest(db, bucket, key).await?;
+    insert_version(db, bucket, key, stored_version(version_id.as_deref()), false, Some(&v), now).await?;
+    let change =
+        Change { event: format!("ObjectCreated:{event}"), key, size: Some(v.size), etag: Some(&v.etag), version_id: version_id.as_deref() };
+    notify(db, b, change, now).await?;
     Ok((PutResult { etag: v.etag, version_id, size: v.size, checksum: v.checksum, last_modified_ms: now }, replaced))
 }
 
-/// DeleteObject's rules (see [`crate::ObjectStore::delete_object`]). Returns the outcome and
-/// the blobs to remove once committed.
-pub(crate) fn delete_version(
-    conn: &Connection,
+/// DeleteObject's rules (see [`crate::ObjectStore::delete_object`]). The caller holds the
+/// key ([`Db::lock_keys`]). Returns the outcome and the blobs to remove once committed.
+pub(crate) async fn delete_version(
+    db: &mut impl Db,
     b: &BucketRow,
     key: &str,
     version_id: Option<&str>,
@@ -482,18 +509,17 @@ pub(crate) fn delete_version(
     let bucket = b.bucket.name.as_str();
     let mut removed = Vec::new();
     let (outcome, event) = match version_id {
-        Some(v) => match version(conn, bucket, key, v)? {
+        Some(v) => match version(db, bucket, key, v).await? {
             Some((seq, o)) => {
-                conn.prepare_cached("DELETE FROM versions WHERE seq = ?1").sql()?.execute([seq]).sql()?;
+                db.exec("DELETE FROM s3_versions WHERE seq = ?1", &vals![seq]).await?;
                 removed.extend(o.blob);
                 if o.is_latest {
-                    conn.prepare_cached(
-                        "UPDATE versions SET is_latest = 1 WHERE seq = \
-                         (SELECT seq FROM versions WHERE bucket = ?1 AND name = ?2 ORDER BY seq DESC LIMIT 1)",
+                    db.exec(
+                        "UPDATE s3_versions SET is_latest = 1 WHERE seq = \
+                         (SELECT seq FROM s3_versions WHERE bucket = ?1 AND name = ?2 ORDER BY seq DESC LIMIT 1)",
+                        &vals![bucket, key],
                     )
-                    .sql()?
-                    .execute([bucket, key])
-                    .sql()?;
+                    .await?;
                 }
                 (DeleteOutcome { version_id: o.version_id, delete_marker: o.delete_marker }, "ObjectRemoved:Delete")
             }
@@ -503,54 +529,69 @@ pub(crate) fn delete_version(
         },
         None => match b.bucket.versioning {
             Versioning::Unversioned => {
-                removed.extend(remove_null_version(conn, bucket, key)?);
+                removed.extend(remove_null_version(db, bucket, key).await?);
                 (DeleteOutcome { version_id: None, delete_marker: false }, "ObjectRemoved:Delete")
             }
             Versioning::Enabled => {
                 let id = new_version_id();
-                unset_latest(conn, bucket, key)?;
-                insert_version(conn, bucket, key, &id, true, None, now)?;
+                unset_latest(db, bucket, key).await?;
+                insert_version(db, bucket, key, &id, true, None, now).await?;
                 (DeleteOutcome { version_id: Some(id), delete_marker: true }, "ObjectRemoved:DeleteMarkerCreated")
             }
             Versioning::Suspended => {
-                removed.extend(remove_null_version(conn, bucket, key)?);
-                unset_latest(conn, bucket, key)?;
-                insert_version(conn, bucket, key, NULL_VERSION, true, None, now)?;
+                removed.extend(remove_null_version(db, bucket, key).await?);
+                unset_latest(db, bucket, key).await?;
+                insert_version(db, bucket, key, NULL_VERSION, true, None, now).await?;
                 (DeleteOutcome { version_id: None, delete_marker: true }, "ObjectRemoved:DeleteMarkerCreated")
             }
         },
     };
-    notify(conn, b, Change { event: event.into(), key, size: None, etag: None, version_id: outcome.version_id.as_deref() }, now)?;
+    let change = Change { event: event.into(), key, size: None, etag: None, version_id: outcome.version_id.as_deref() };
+    notify(db, b, change, now).await?;
     Ok((outcome, removed))
 }
 
 /// Replaces a version's tags and records `ObjectTagging:Put` / `:Delete`.
-pub(crate) fn put_tags(
-    conn: &Connection,
+pub(crate) async fn put_tags(
+    db: &mut impl Db,
     b: &BucketRow,
     key: &str,
     version_id: Option<&str>,
     tags: &[(String, String)],
     now: i64,
 ) -> Result<Option<String>, ObjectError> {
-    let o = resolve_object(conn, &b.bucket.name, key, version_id)?;
+    db.lock_keys(&b.bucket.name, &[key]).await?;
+    let o = resolve_object(db, &b.bucket.name, key, version_id).await?;
     check_tags(tags)?;
-    conn.prepare_cached("UPDATE versions SET tags = ?4 WHERE bucket = ?1 AND name = ?2 AND version_id = ?3")
-        .sql()?
-        .execute(params![b.bucket.name, key, stored_version(o.version_id.as_deref()), to_json(&tags)?])
-        .sql()?;
+    db.exec(
+        "UPDATE s3_versions SET tags = ?4 WHERE bucket = ?1 AND name = ?2 AND version_id = ?3",
+        &vals![b.bucket.name.as_str(), key, stored_version(o.version_id.as_deref()), to_json(&tags)?],
+    )
+    .await?;
     let event = if tags.is_empty() { "ObjectTagging:Delete" } else { "ObjectTagging:Put" };
-    notify(conn, b, Change { event: event.into(), key, size: None, etag: Some(&o.etag), version_id: o.version_id.as_deref() }, now)?;
+    let change = Change { event: event.into(), key, size: None, etag: Some(&o.etag), version_id: o.version_id.as_deref() };
+    notify(db, b, change, now).await?;
     Ok(o.version_id)
 }
 
-pub(crate) fn tags(conn: &Connection, bucket: &str, key: &str, version_id: Option<&str>) -> Result<Vec<(String, String)>, ObjectError> {
-    let tags: String = conn
-        .prepare_cached("SELECT tags FROM versions WHERE bucket = ?1 AND name = ?2 AND version_id = ?3")
-        .sql()?
-        .query_row([bucket, key, stored_version(version_id)], |r| r.get(0))
-        .sql()?;
-    serde_json::from_str(&tags).map_err(ObjectError::internal)
+pub(crate) async fn tags(db: &mut impl Db, bucket: &str, key: &str, version_id: Option<&str>) -> Result<Vec<(String, String)>, ObjectError> {
+    let row = db
+        .row("SELECT tags FROM s3_versions WHERE bucket = ?1 AND name = ?2 AND version_id = ?3", &vals![bucket, key, stored_version(version_id)])
+        .await?
+        .ok_or(ObjectError::NoSuchVersion)?;
+    serde_json::from_str(&row.text(0)?).map_err(ObjectError::internal)
+}
+
+/// A small body kept in its version's row.
+pub(crate) async fn inline_body(db: &mut impl Db, seq: i64) -> Result<Option<Vec<u8>>, ObjectError> {
+    Ok(db.row("SELECT inline FROM s3_versions WHERE seq = ?1", &vals![seq]).await?.map(|r| r.opt_bytes(0)).transpose()?.flatten())
+}
+
+/// Whether any row names blob `id` (the clean-up of blobs no row names).
+pub(crate) async fn blob_referenced(db: &mut impl Db, id: &str) -> Result<bool, ObjectError> {
+    db.row("SELECT EXISTS (SELECT 1 FROM s3_versions WHERE blob = ?1) OR EXISTS (SELECT 1 FROM s3_parts WHERE blob = ?1)", &vals![id])
+        .await?
+        .map_or(Ok(false), |r| r.bool(0))
 }
 
 // ---- notifications ----------------------------------------------------------------------
@@ -567,103 +608,94 @@ pub(crate) struct Change<'a> {
 
 /// Records one notification per destination of `b`'s configuration that `change` matches,
 /// in the change's transaction.
-pub(crate) fn notify(conn: &Connection, b: &BucketRow, change: Change<'_>, now: i64) -> Result<(), ObjectError> {
-    let mut destinations = b.notifications.matching(&change.event, change.key).peekable();
-    if destinations.peek().is_none() {
+pub(crate) async fn notify(db: &mut impl Db, b: &BucketRow, change: Change<'_>, now: i64) -> Result<(), ObjectError> {
+    let destinations: Vec<_> = b.notifications.matching(&change.event, change.key).collect();
+    if destinations.is_empty() {
         return Ok(());
     }
-    let counter: i64 = conn
-        .prepare_cached(
-            "INSERT INTO counters (name, value) VALUES ('sequencer', 1) \
-             ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+    // Per key, every change of it is numbered after the last (its writer holds the key).
+    let counter = db
+        .row(
+            "INSERT INTO s3_counters (name, value) VALUES ('sequencer', 1) \
+             ON CONFLICT (name) DO UPDATE SET value = s3_counters.value + 1 RETURNING value",
+            &[],
         )
-        .sql()?
-        .query_row([], |r| r.get(0))
-        .sql()?;
+        .await?
+        .ok_or_else(|| ObjectError::internal("the sequencer's counter returned no row"))?
+        .int(0)?;
     let sequencer = format!("{counter:016X}");
-    let mut st = conn
-        .prepare_cached(
-            "INSERT INTO notifications (kind, destination_arn, configuration_id, event_name, bucket, name, size, etag, version_id, \
-             sequencer, event_time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .sql()?;
     for d in destinations {
-        st.execute(params![
+        let params = vals![
             to_json(&d.kind)?,
-            d.arn,
-            d.id,
-            change.event,
-            b.bucket.name,
+            d.arn.as_str(),
+            d.id.as_str(),
+            change.event.as_str(),
+            b.bucket.name.as_str(),
             change.key,
             change.size.map(|s| s as i64),
             change.etag,
             change.version_id,
-            sequencer,
+            sequencer.as_str(),
             now,
-        ])
-        .sql()?;
-    }
-    Ok(())
-}
-
-pub(crate) fn take_notifications(conn: &Connection, max: usize) -> Result<Vec<crate::notify::PendingNotification>, ObjectError> {
-    let mut st = conn
-        .prepare_cached(
-            "SELECT id, kind, destination_arn, configuration_id, event_name, bucket, name, size, etag, version_id, sequencer, \
-             event_time_ms FROM notifications ORDER BY id LIMIT ?1",
+        ];
+        db.exec(
+            "INSERT INTO s3_notifications (kind, destination_arn, configuration_id, event_name, bucket, name, size, etag, version_id, \
+             sequencer, event_time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            &params,
         )
-        .sql()?;
-    let rows = st
-        .query_map([max as i64], |r| {
-            let kind: String = r.get(1)?;
-            let n = crate::notify::PendingNotification {
-                id: r.get(0)?,
-                kind: crate::notify::DestinationKind::Lambda,
-                destination_arn: r.get(2)?,
-                configuration_id: r.get(3)?,
-                event_name: r.get(4)?,
-                bucket: r.get(5)?,
-                key: r.get(6)?,
-                size: r.get::<_, Option<i64>>(7)?.map(|s| s as u64),
-                etag: r.get(8)?,
-                version_id: r.get(9)?,
-                sequencer: r.get(10)?,
-                event_time_ms: r.get(11)?,
-            };
-            Ok((kind, n))
-        })
-        .sql()?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (kind, mut n) = row.sql()?;
-        n.kind = serde_json::from_str(&kind).map_err(ObjectError::internal)?;
-        out.push(n);
-    }
-    Ok(out)
-}
-
-pub(crate) fn ack_notifications(conn: &Connection, ids: &[i64]) -> Result<(), ObjectError> {
-    let mut st = conn.prepare_cached("DELETE FROM notifications WHERE id = ?1").sql()?;
-    for id in ids {
-        st.execute([id]).sql()?;
+        .await?;
     }
     Ok(())
 }
 
-/// A small body kept in its version's row.
-pub(crate) fn inline_body(conn: &Connection, seq: i64) -> Result<Option<Vec<u8>>, ObjectError> {
-    conn.prepare_cached("SELECT inline FROM versions WHERE seq = ?1")
-        .sql()?
-        .query_row([seq], |r| r.get::<_, Option<Vec<u8>>>(0))
-        .optional()
-        .sql()
-        .map(Option::flatten)
+const NOTIFICATION_COLUMNS: &str =
+    "id, kind, destination_arn, configuration_id, event_name, bucket, name, size, etag, version_id, sequencer, event_time_ms";
+
+/// Up to `max` notifications not yet acknowledged, oldest first. On PostgreSQL each is
+/// leased to `holder` until `lease_until_ms` (others take those whose lease lapsed: their
+/// node died before it acknowledged them).
+pub(crate) async fn take_notifications(
+    db: &mut impl Db,
+    max: usize,
+    holder: &str,
+    now_ms: i64,
+    lease_until_ms: i64,
+) -> Result<Vec<crate::notify::PendingNotification>, ObjectError> {
+    let rows = if db.postgres() {
+        let sql = format!(
+            "UPDATE s3_notifications SET holder = ?2, lease_until_ms = ?3 WHERE id IN \
+             (SELECT id FROM s3_notifications WHERE lease_until_ms < ?4 ORDER BY id LIMIT ?1 FOR UPDATE SKIP LOCKED) \
+             RETURNING {NOTIFICATION_COLUMNS}"
+        );
+        let mut rows = db.rows(&sql, &vals![max as i64, holder, lease_until_ms, now_ms]).await?;
+        rows.sort_by_key(|r| r.int(0).unwrap_or_default());
+        rows
+    } else {
+        db.rows(&format!("SELECT {NOTIFICATION_COLUMNS} FROM s3_notifications ORDER BY id LIMIT ?1"), &vals![max as i64]).await?
+    };
+    rows.iter()
+        .map(|r| {
+            Ok(crate::notify::PendingNotification {
+                id: r.int(0)?,
+                kind: serde_json::from_str(&r.text(1)?).map_err(ObjectError::internal)?,
+                destination_arn: r.text(2)?,
+                configuration_id: r.text(3)?,
+                event_name: r.text(4)?,
+                bucket: r.text(5)?,
+                key: r.text(6)?,
+                size: r.opt_int(7)?.map(|s| s as u64),
+                etag: r.opt_text(8)?,
+                version_id: r.opt_text(9)?,
+                sequencer: r.text(10)?,
+                event_time_ms: r.int(11)?,
+            })
+        })
+        .collect()
 }
 
-/// Whether any row names blob `id` (the clean-up at open).
-pub(crate) fn blob_referenced(conn: &Connection, id: &str) -> Result<bool, ObjectError> {
-    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM versions WHERE blob = ?1) OR EXISTS (SELECT 1 FROM parts WHERE blob = ?1)")
-        .sql()?
-        .query_row([id], |r| r.get(0))
-        .sql()
+pub(crate) async fn ack_notifications(db: &mut impl Db, ids: &[i64]) -> Result<(), ObjectError> {
+    for id in ids {
+        db.exec("DELETE FROM s3_notifications WHERE id = ?1", &vals![*id]).await?;
+    }
+    Ok(())
 }

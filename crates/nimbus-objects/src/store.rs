@@ -1,16 +1,17 @@
-//! The store itself: `objects.db` and the blob directory of one account. This file is the
-//! interface the HTTP edge programs against; the SQL lives in `sql.rs` and `list.rs`, the
-//! files in `files.rs`, multipart's joining in `multipart.rs`.
+//! The store itself: one account's objects database (`objects.db`, or PostgreSQL shared by
+//! several nodes) and its bodies (`bodies.rs`). This file is the interface the HTTP edge
+//! programs against; the SQL lives in `sql.rs` and `list.rs`, multipart's joining in
+//! `multipart.rs`.
 
 use std::path::{Path, PathBuf};
 
 use nimbus_store::group_commit::GroupCommit;
-use rusqlite::{Connection, OptionalExtension};
 
+use crate::bodies::{Bodies, SharedBodies};
 use crate::checksum::{ChecksumAlgorithm, Checksums, Hashers};
+use crate::db::{Db, Lite, Lock};
 use crate::error::ObjectError;
 use crate::notify::{NotificationConfig, PendingNotification};
-use crate::sql::Sql;
 use crate::{files, limits, list, multipart, sql};
 
 /// A bucket's versioning state (`GetBucketVersioning` answers no `Status` while `Unversioned`).
@@ -314,10 +315,12 @@ impl Drop for Staged {
     }
 }
 
-/// A body as it is read back: its blob file, or the bytes its row keeps.
+/// A body as it is read back: its blob file, the bytes its row keeps, or a blob in shared
+/// storage (read from a blocking thread).
 pub enum ObjectBody {
     File(std::fs::File),
     Inline(std::io::Cursor<std::sync::Arc<[u8]>>),
+    Remote(crate::bodies::RemoteBody),
 }
 
 impl std::io::Read for ObjectBody {
@@ -325,6 +328,7 @@ impl std::io::Read for ObjectBody {
         match self {
             ObjectBody::File(f) => f.read(buf),
             ObjectBody::Inline(c) => c.read(buf),
+            ObjectBody::Remote(r) => r.read(buf),
         }
     }
 }
@@ -334,6 +338,7 @@ impl std::io::Seek for ObjectBody {
         match self {
             ObjectBody::File(f) => f.seek(pos),
             ObjectBody::Inline(c) => c.seek(pos),
+            ObjectBody::Remote(r) => r.seek(pos),
         }
     }
 }
@@ -342,12 +347,60 @@ impl std::io::Seek for ObjectBody {
 /// group-committed write, with no file, rename or directory sync of its own.
 pub const INLINE_MAX: usize = 64 * 1024;
 
+/// How long a node holds the notifications it took before another node may take them
+/// (PostgreSQL; it acknowledges them as soon as they are handed over).
+const NOTIFICATION_LEASE_MS: i64 = 30_000;
+
+/// Runs `$body` (using `$tx`, a `&mut impl Db`, evaluating to a `Result`, `.await`s allowed)
+/// in one transaction of `$store`'s database; committed (durably when `$durable`) before it
+/// evaluates to the result. The body is compiled for each engine and captures only owned
+/// values (SQLite runs it on the writer thread).
+macro_rules! in_tx {
+    ($store:expr, $durable:expr, |$tx:ident| $body:expr) => {
+        match &$store.db {
+            nimbus_store::tx::Engine::Sqlite(group) => {
+                group
+                    .run(
+                        $durable,
+                        move |conn| nimbus_store::tx::at_once(async move {
+                            let $tx = &mut $crate::db::Lite::new(conn);
+                            $body
+                        }),
+                        $crate::sql::db_failure,
+                    )
+                    .await
+            }
+            nimbus_store::tx::Engine::Postgres(shared) => {
+                async {
+                    let mut client = shared.client($durable).await?;
+                    let mut transaction = client.transaction().await.map_err($crate::db::pg_error)?;
+                    let result = async {
+                        let $tx = &mut transaction;
+                        $body
+                    }
+                    .await;
+                    match result {
+                        Ok(value) => transaction.commit().await.map_err($crate::db::pg_error).map(|()| value),
+                        Err(e) => Err(e),
+                    }
+                }
+                .await
+            }
+        }
+    };
+}
+pub(crate) use in_tx;
+
 /// The objects of one account.
 pub struct ObjectStore {
-    pub(crate) db: nimbus_store::group_commit::GroupCommit,
+    pub(crate) db: nimbus_store::tx::Engine<GroupCommit, crate::shared::SharedObjects>,
+    /// The staging directory's parent (`<dir>/staging`).
     pub(crate) dir: PathBuf,
+    pub(crate) bodies: Bodies,
     /// Bodies up to this many bytes are kept in their rows ([`INLINE_MAX`]).
     pub(crate) inline_max: usize,
+    /// This store's name as the holder of notification leases.
+    node: String,
 }
 
 impl ObjectStore {
@@ -363,14 +416,17 @@ impl ObjectStore {
     pub fn open_with(dir: &Path, inline_max: usize) -> Result<ObjectStore, ObjectError> {
         let create = |d: &Path| std::fs::create_dir_all(d).map_err(files::io_error);
         create(&dir.join(files::BLOBS))?;
-        create(&dir.join(files::STAGING))?;
-        let staged = files::clean_staging(dir).map_err(files::io_error)?;
+        let staged = Self::clean_staging(dir)?;
         let mut unreferenced = 0;
         let db = GroupCommit::open_prepared(
             Some(&dir.join("objects.db")),
             &sql::SCHEMA,
             |conn| {
-                unreferenced = files::clean_blobs(dir, |id| sql::blob_referenced(conn, id), files::io_error)?;
+                unreferenced = files::clean_blobs(
+                    dir,
+                    |id| nimbus_store::tx::at_once(sql::blob_referenced(&mut Lite::new(conn), id)),
+                    files::io_error,
+                )?;
                 Ok(())
             },
             sql::db_failure,
@@ -378,7 +434,70 @@ impl ObjectStore {
         if staged + unreferenced > 0 {
             tracing::info!("objects: removed {staged} unfinished bodies and {unreferenced} unreferenced blobs in {}", dir.display());
         }
-        Ok(ObjectStore { db, dir: dir.to_path_buf(), inline_max })
+        Ok(ObjectStore {
+            db: nimbus_store::tx::Engine::Sqlite(db),
+            dir: dir.to_path_buf(),
+            bodies: Bodies::Local(dir.to_path_buf()),
+            inline_max,
+            node: "local".into(),
+        })
+    }
+
+    /// The account's objects in a PostgreSQL database several nodes share (`url`), their
+    /// bodies in `bodies`; `dir` holds this node's staging files only. Blobs in `bodies`
+    /// that no row names and that are older than [`crate::bodies::ORPHAN_GRACE`] are removed
+    /// in the background.
+    pub async fn open_shared(url: &str, account: &str, dir: &Path, bodies: SharedBodies) -> Result<ObjectStore, ObjectError> {
+        Self::open_shared_with(url, account, dir, bodies, INLINE_MAX).await
+    }
+
+    /// [`ObjectStore::open_shared`] with another inline limit.
+    pub async fn open_shared_with(
+        url: &str,
+        account: &str,
+        dir: &Path,
+        bodies: SharedBodies,
+        inline_max: usize,
+    ) -> Result<ObjectStore, ObjectError> {
+        let staged = Self::clean_staging(dir)?;
+        if staged > 0 {
+            tracing::info!("objects: removed {staged} unfinished bodies in {}", dir.display());
+        }
+        let shared = crate::shared::SharedObjects::open(url, account).await?;
+        let node = format!("objects-{}", uuid::Uuid::new_v4().simple());
+        let store = ObjectStore {
+            db: nimbus_store::tx::Engine::Postgres(shared),
+            dir: dir.to_path_buf(),
+            bodies: Bodies::Shared(bodies),
+            inline_max,
+            node,
+        };
+        Ok(store)
+    }
+
+    fn clean_staging(dir: &Path) -> Result<usize, ObjectError> {
+        std::fs::create_dir_all(dir.join(files::STAGING)).map_err(files::io_error)?;
+        files::clean_staging(dir).map_err(files::io_error)
+    }
+
+    /// Removes blobs in shared storage that no row names and that are older than `grace`
+    /// (a node installs a body before it commits its row); returns how many. One node's
+    /// store has nothing to collect here (its clean-up runs at open).
+    pub async fn collect_orphans(&self, grace: std::time::Duration) -> Result<usize, ObjectError> {
+        let Bodies::Shared(shared) = &self.bodies else { return Ok(0) };
+        let mut removed = Vec::new();
+        for (id, age) in shared.list().await.map_err(files::io_error)? {
+            if age < grace {
+                continue;
+            }
+            let blob = id.clone();
+            if !in_tx!(self, false, |tx| sql::blob_referenced(tx, &blob).await)? {
+                removed.push(id);
+            }
+        }
+        let n = removed.len();
+        self.bodies.remove(removed);
+        Ok(n)
     }
 
     // ---- buckets ---------------------------------------------------------------------
@@ -387,31 +506,31 @@ impl ObjectStore {
     /// checked by the edge; buckets of other accounts are the edge's to look for.)
     pub async fn create_bucket(&self, name: &str, region: &str) -> Result<Bucket, ObjectError> {
         let (name, region) = (name.to_string(), region.to_string());
-        self.write(move |c| sql::insert_bucket(c, &name, &region, sql::now_ms())).await
+        in_tx!(self, true, |tx| sql::insert_bucket(tx, &name, &region, sql::now_ms()).await)
     }
 
     /// [`ObjectError::NoSuchBucket`] if it does not exist.
     pub async fn bucket(&self, name: &str) -> Result<Bucket, ObjectError> {
         let name = name.to_string();
-        self.read(move |c| sql::bucket(c, &name).map(|b| b.bucket)).await
+        in_tx!(self, false, |tx| sql::bucket(tx, &name).await.map(|b| b.bucket))
     }
 
     /// By name.
     pub async fn list_buckets(&self) -> Result<Vec<Bucket>, ObjectError> {
-        self.read(sql::all_buckets).await
+        in_tx!(self, false, |tx| sql::all_buckets(tx).await)
     }
 
     /// [`ObjectError::BucketNotEmpty`] while any version, delete marker or multipart upload
     /// is in it. Removes its settings and tags with it.
     pub async fn delete_bucket(&self, name: &str) -> Result<(), ObjectError> {
         let name = name.to_string();
-        self.write(move |c| sql::delete_bucket(c, &name)).await
+        in_tx!(self, true, |tx| sql::delete_bucket(tx, &name).await)
     }
 
     /// `Enabled` or `Suspended` (a bucket never goes back to `Unversioned`).
     pub async fn set_versioning(&self, bucket: &str, state: Versioning) -> Result<(), ObjectError> {
         let bucket = bucket.to_string();
-        self.write(move |c| sql::set_versioning(c, &bucket, state)).await
+        in_tx!(self, true, |tx| sql::set_versioning(tx, &bucket, state).await)
     }
 
     /// A bucket setting stored as the edge hands it over (`kind`: "policy", "cors",
@@ -419,45 +538,25 @@ impl ObjectStore {
     /// `None` removes it.
     pub async fn put_bucket_setting(&self, bucket: &str, kind: &str, value: Option<String>) -> Result<(), ObjectError> {
         let (bucket, kind) = (bucket.to_string(), kind.to_string());
-        self.write(move |c| {
-            sql::bucket(c, &bucket)?;
-            match value {
-                Some(v) => c
-                    .execute(
-                        "INSERT INTO bucket_settings (bucket, kind, value) VALUES (?1, ?2, ?3) \
-                         ON CONFLICT (bucket, kind) DO UPDATE SET value = excluded.value",
-                        rusqlite::params![bucket, kind, v],
-                    )
-                    .sql()?,
-                None => c.execute("DELETE FROM bucket_settings WHERE bucket = ?1 AND kind = ?2", [&bucket, &kind]).sql()?,
-            };
-            Ok(())
-        })
-        .await
+        in_tx!(self, true, |tx| sql::put_setting(tx, &bucket, &kind, value).await)
     }
 
     /// None when unset. [`ObjectError::NoSuchBucket`] if the bucket does not exist.
     pub async fn bucket_setting(&self, bucket: &str, kind: &str) -> Result<Option<String>, ObjectError> {
         let (bucket, kind) = (bucket.to_string(), kind.to_string());
-        self.read(move |c| {
-            sql::bucket(c, &bucket)?;
-            c.query_row("SELECT value FROM bucket_settings WHERE bucket = ?1 AND kind = ?2", [&bucket, &kind], |r| r.get(0))
-                .optional()
-                .sql()
-        })
-        .await
+        in_tx!(self, false, |tx| sql::setting(tx, &bucket, &kind).await)
     }
 
     /// Replaces the bucket's notification configuration (an empty one removes it).
     /// Validation (overlaps, destinations) is the caller's; this stores and applies it.
     pub async fn set_notifications(&self, bucket: &str, config: NotificationConfig) -> Result<(), ObjectError> {
         let bucket = bucket.to_string();
-        self.write(move |c| sql::set_notifications(c, &bucket, &config)).await
+        in_tx!(self, true, |tx| sql::set_notifications(tx, &bucket, &config).await)
     }
 
     pub async fn notifications(&self, bucket: &str) -> Result<NotificationConfig, ObjectError> {
         let bucket = bucket.to_string();
-        self.read(move |c| sql::bucket(c, &bucket).map(|b| b.notifications)).await
+        in_tx!(self, false, |tx| sql::bucket(tx, &bucket).await.map(|b| b.notifications))
     }
 
     // ---- bodies ----------------------------------------------------------------------
@@ -475,11 +574,12 @@ impl ObjectStore {
         })
     }
 
-    /// Opens a version's body for reading (a blob is never rewritten: the file stays whole
-    /// while open, even if the object is deleted meanwhile). Delete markers have none.
+    /// Opens a version's body for reading (a blob is never rewritten: a local file stays
+    /// whole while open, even if the object is deleted meanwhile; a shared one is read when
+    /// first read, from a blocking thread). Delete markers have none.
     pub fn open_body(&self, object: &Object) -> std::io::Result<ObjectBody> {
         match (&object.blob, &object.inline) {
-            (Some(id), _) => std::fs::File::open(files::blob_path(&self.dir, id)).map(ObjectBody::File),
+            (Some(id), _) => self.bodies.open(id),
             (None, Some(bytes)) => Ok(ObjectBody::Inline(std::io::Cursor::new(bytes.clone()))),
             (None, None) if object.delete_marker => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "a delete marker has no body")),
             // An empty body kept in its row.
@@ -523,11 +623,11 @@ impl ObjectStore {
         };
         let (bucket, key, event) = (bucket.to_string(), key.to_string(), event.to_string());
         let v = sql::NewVersion { size, etag, meta, checksum, parts_count: None, part_sizes: Vec::new(), tags, blob: blob.clone(), inline };
-        self.commit_blob(blob, move |c| {
-            let b = sql::bucket(c, &bucket)?;
-            sql::write_version(c, &b, &key, v, &conditions, &event, sql::now_ms())
-        })
-        .await
+        let done = in_tx!(self, true, |tx| {
+            let b = sql::bucket_for_write(tx, &bucket).await?;
+            sql::write_version(tx, &b, &key, v, &conditions, &event, sql::now_ms()).await
+        });
+        self.settle(blob, done)
     }
 
     /// The latest version, or `version_id` (`"null"` names the null version).
@@ -536,15 +636,14 @@ impl ObjectStore {
     /// an unknown version id. A delete marker asked for by version id is returned as is.
     pub async fn head(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<Object, ObjectError> {
         let (bucket, key, version_id) = (bucket.to_string(), key.to_string(), version_id.map(str::to_string));
-        self.read(move |c| {
-            sql::bucket(c, &bucket)?;
-            let mut o = sql::resolve(c, &bucket, &key, version_id.as_deref())?;
+        in_tx!(self, false, |tx| {
+            sql::bucket(tx, &bucket).await?;
+            let mut o = sql::resolve(tx, &bucket, &key, version_id.as_deref()).await?;
             if o.blob.is_none() && !o.delete_marker {
-                o.inline = sql::inline_body(c, o.seq)?.map(std::sync::Arc::from);
+                o.inline = sql::inline_body(tx, o.seq).await?.map(std::sync::Arc::from);
             }
             Ok(o)
         })
-        .await
     }
 
     /// DeleteObject: without a version id, removes the null version (unversioned) or adds a
@@ -554,13 +653,12 @@ impl ObjectStore {
     /// `s3:ObjectRemoved:DeleteMarkerCreated`.
     pub async fn delete_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<DeleteOutcome, ObjectError> {
         let (bucket, key, version_id) = (bucket.to_string(), key.to_string(), version_id.map(str::to_string));
-        let (outcome, removed) = self
-            .write(move |c| {
-                let b = sql::bucket(c, &bucket)?;
-                sql::delete_version(c, &b, &key, version_id.as_deref(), sql::now_ms())
-            })
-            .await?;
-        files::remove_blobs(&self.dir, &removed);
+        let (outcome, removed) = in_tx!(self, true, |tx| {
+            let b = sql::bucket_for_write(tx, &bucket).await?;
+            tx.lock_keys(&bucket, &[&key]).await?;
+            sql::delete_version(tx, &b, &key, version_id.as_deref(), sql::now_ms()).await
+        })?;
+        self.bodies.remove(removed);
         Ok(outcome)
     }
 
@@ -571,37 +669,38 @@ impl ObjectStore {
         keys: Vec<(String, Option<String>)>,
     ) -> Result<Vec<Result<DeleteOutcome, ObjectError>>, ObjectError> {
         let bucket = bucket.to_string();
-        let (results, removed) = self
-            .write(move |c| {
-                let b = sql::bucket(c, &bucket)?;
-                let now = sql::now_ms();
-                let mut removed = Vec::new();
-                let mut results = Vec::with_capacity(keys.len());
-                for (key, version_id) in keys {
-                    // Each key in its own savepoint: a refused one leaves no trace.
-                    c.execute_batch("SAVEPOINT one_key").sql()?;
-                    match sql::delete_version(c, &b, &key, version_id.as_deref(), now) {
-                        Ok((outcome, blobs)) => {
-                            c.execute_batch("RELEASE one_key").sql()?;
-                            removed.extend(blobs);
-                            results.push(Ok(outcome));
-                        }
-                        Err(e) => {
-                            c.execute_batch("ROLLBACK TO one_key; RELEASE one_key").sql()?;
-                            results.push(Err(e));
-                        }
+        let (results, removed) = in_tx!(self, true, |tx| {
+            let b = sql::bucket_for_write(tx, &bucket).await?;
+            let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+            tx.lock_keys(&bucket, &names).await?;
+            let now = sql::now_ms();
+            let mut removed = Vec::new();
+            let mut results = Vec::with_capacity(keys.len());
+            for (key, version_id) in &keys {
+                // Each key in its own savepoint: a refused one leaves no trace.
+                tx.batch("SAVEPOINT one_key").await?;
+                match sql::delete_version(tx, &b, key, version_id.as_deref(), now).await {
+                    Ok((outcome, blobs)) => {
+                        tx.batch("RELEASE one_key").await?;
+                        removed.extend(blobs);
+                        results.push(Ok(outcome));
+                    }
+                    Err(e) => {
+                        tx.batch("ROLLBACK TO one_key; RELEASE one_key").await?;
+                        results.push(Err(e));
                     }
                 }
-                Ok((results, removed))
-            })
-            .await?;
-        files::remove_blobs(&self.dir, &removed);
+            }
+            Ok((results, removed))
+        })?;
+        self.bodies.remove(removed);
         Ok(results)
     }
 
     /// CopyObject: a new version of `key` in `bucket` with `source`'s body (shared, never
-    /// rewritten: the blob is hard-linked), `meta` (the edge chose COPY or REPLACE), `tags`,
-    /// and `source`'s checksum. Records `s3:ObjectCreated:Copy`.
+    /// rewritten: the blob is hard-linked, or copied within the shared storage), `meta` (the
+    /// edge chose COPY or REPLACE), `tags`, and `source`'s checksum. Records
+    /// `s3:ObjectCreated:Copy`.
     pub async fn copy_object(
         &self,
         source: &Object,
@@ -614,14 +713,11 @@ impl ObjectStore {
         if source.delete_marker {
             return Err(ObjectError::NoSuchKey { delete_marker: Some(source.version_id.clone()) });
         }
-        // A file body is shared (hard-linked, never rewritten); a small one is copied.
+        // A file body is shared (never rewritten); a small one is copied.
         let (blob, inline) = match &source.blob {
             Some(source_blob) => {
                 let blob = files::new_blob_id();
-                let (dir, id, source_blob) = (self.dir.clone(), blob.clone(), source_blob.clone());
-                let linked =
-                    tokio::task::spawn_blocking(move || files::link(&dir, &source_blob, &id)).await.map_err(ObjectError::internal)?;
-                match linked {
+                match self.bodies.copy(source_blob, &blob).await {
                     Ok(()) => {}
                     // The source was removed meanwhile.
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ObjectError::NoSuchKey { delete_marker: None }),
@@ -643,21 +739,21 @@ impl ObjectStore {
             blob: blob.clone(),
             inline,
         };
-        self.commit_blob(blob, move |c| {
-            let b = sql::bucket(c, &bucket)?;
-            sql::write_version(c, &b, &key, v, &conditions, "Copy", sql::now_ms())
-        })
-        .await
+        let done = in_tx!(self, true, |tx| {
+            let b = sql::bucket_for_write(tx, &bucket).await?;
+            sql::write_version(tx, &b, &key, v, &conditions, "Copy", sql::now_ms()).await
+        });
+        self.settle(blob, done)
     }
 
     pub async fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage, ObjectError> {
         let (bucket, query) = (bucket.to_string(), query.clone());
-        self.read(move |c| list::list_objects(c, &bucket, &query)).await
+        in_tx!(self, false, |tx| list::list_objects(tx, &bucket, &query).await)
     }
 
     pub async fn list_versions(&self, bucket: &str, query: &VersionQuery) -> Result<VersionPage, ObjectError> {
         let (bucket, query) = (bucket.to_string(), query.clone());
-        self.read(move |c| list::list_versions(c, &bucket, &query)).await
+        in_tx!(self, false, |tx| list::list_versions(tx, &bucket, &query).await)
     }
 
     /// Replaces a version's tags (the latest when `version_id` is None). Records
@@ -670,11 +766,10 @@ impl ObjectStore {
         tags: Vec<(String, String)>,
     ) -> Result<Option<String>, ObjectError> {
         let (bucket, key, version_id) = (bucket.to_string(), key.to_string(), version_id.map(str::to_string));
-        self.write(move |c| {
-            let b = sql::bucket(c, &bucket)?;
-            sql::put_tags(c, &b, &key, version_id.as_deref(), &tags, sql::now_ms())
+        in_tx!(self, true, |tx| {
+            let b = sql::bucket_for_write(tx, &bucket).await?;
+            sql::put_tags(tx, &b, &key, version_id.as_deref(), &tags, sql::now_ms()).await
         })
-        .await
     }
 
     /// A version's tags and its version id.
@@ -685,12 +780,11 @@ impl ObjectStore {
         version_id: Option<&str>,
     ) -> Result<(Vec<(String, String)>, Option<String>), ObjectError> {
         let (bucket, key, version_id) = (bucket.to_string(), key.to_string(), version_id.map(str::to_string));
-        self.read(move |c| {
-            sql::bucket(c, &bucket)?;
-            let o = sql::resolve_object(c, &bucket, &key, version_id.as_deref())?;
-            Ok((sql::tags(c, &bucket, &key, o.version_id.as_deref())?, o.version_id))
+        in_tx!(self, false, |tx| {
+            sql::bucket(tx, &bucket).await?;
+            let o = sql::resolve_object(tx, &bucket, &key, version_id.as_deref()).await?;
+            Ok((sql::tags(tx, &bucket, &key, o.version_id.as_deref()).await?, o.version_id))
         })
-        .await
     }
 
     // ---- multipart uploads -----------------------------------------------------------
@@ -705,17 +799,16 @@ impl ObjectStore {
         checksum_algorithm: Option<ChecksumAlgorithm>,
     ) -> Result<String, ObjectError> {
         let (bucket, key) = (bucket.to_string(), key.to_string());
-        self.write(move |c| multipart::create(c, &bucket, &key, &meta, &tags, checksum_algorithm)).await
+        in_tx!(self, true, |tx| multipart::create(tx, &bucket, &key, &meta, &tags, checksum_algorithm).await)
     }
 
     /// The upload, or [`ObjectError::NoSuchUpload`] (also when it belongs to another key).
     pub async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadInfo, ObjectError> {
         let (bucket, key, upload_id) = (bucket.to_string(), key.to_string(), upload_id.to_string());
-        self.read(move |c| {
-            sql::bucket(c, &bucket)?;
-            multipart::upload(c, &bucket, &key, &upload_id).map(|(_, info)| info)
+        in_tx!(self, false, |tx| {
+            sql::bucket(tx, &bucket).await?;
+            multipart::upload(tx, &bucket, &key, &upload_id, Lock::None).await.map(|(_, info)| info)
         })
-        .await
     }
 
     /// Stores (or replaces) part `part_number` (1..=10,000, else
@@ -743,7 +836,8 @@ impl ObjectStore {
         let blob = self.install(body).await?;
         let (bucket, key, upload_id) = (bucket.to_string(), key.to_string(), upload_id.to_string());
         let id = blob.clone();
-        self.commit_blob(Some(blob), move |c| multipart::put_part(c, &bucket, &key, &upload_id, part, &id)).await
+        let done = in_tx!(self, true, |tx| multipart::put_part(tx, &bucket, &key, &upload_id, part, &id).await);
+        self.settle(Some(blob), done)
     }
 
     /// Joins the named parts into the object. AWS's rules: parts in ascending order
@@ -767,14 +861,12 @@ impl ObjectStore {
     /// Removes the upload and its parts.
     pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), ObjectError> {
         let (bucket, key, upload_id) = (bucket.to_string(), key.to_string(), upload_id.to_string());
-        let removed = self
-            .write(move |c| {
-                sql::bucket(c, &bucket)?;
-                multipart::upload(c, &bucket, &key, &upload_id)?;
-                multipart::remove(c, &upload_id)
-            })
-            .await?;
-        files::remove_blobs(&self.dir, &removed);
+        let removed = in_tx!(self, true, |tx| {
+            sql::bucket(tx, &bucket).await?;
+            multipart::upload(tx, &bucket, &key, &upload_id, Lock::Update).await?;
+            multipart::remove(tx, &upload_id).await
+        })?;
+        self.bodies.remove(removed);
         Ok(())
     }
 
@@ -788,52 +880,38 @@ impl ObjectStore {
         max: usize,
     ) -> Result<PartsPage, ObjectError> {
         let (bucket, key, upload_id) = (bucket.to_string(), key.to_string(), upload_id.to_string());
-        self.read(move |c| {
-            sql::bucket(c, &bucket)?;
-            multipart::upload(c, &bucket, &key, &upload_id)?;
-            multipart::list_parts(c, &upload_id, marker, max.min(limits::MAX_KEYS))
+        in_tx!(self, false, |tx| {
+            sql::bucket(tx, &bucket).await?;
+            multipart::upload(tx, &bucket, &key, &upload_id, Lock::None).await?;
+            multipart::list_parts(tx, &upload_id, marker, max.min(limits::MAX_KEYS)).await
         })
-        .await
     }
 
     pub async fn list_uploads(&self, bucket: &str, query: &UploadsQuery) -> Result<UploadsPage, ObjectError> {
         let (bucket, query) = (bucket.to_string(), query.clone());
-        self.read(move |c| list::list_uploads(c, &bucket, &query)).await
+        in_tx!(self, false, |tx| list::list_uploads(tx, &bucket, &query).await)
     }
 
     // ---- notifications ---------------------------------------------------------------
 
     /// Up to `max` notifications recorded by committed changes and not yet acknowledged,
-    /// oldest first (they survive restarts until acknowledged).
+    /// oldest first (they survive restarts until acknowledged). With several nodes each
+    /// is this node's for a while (another node takes it only after its lease lapsed).
     pub async fn take_notifications(&self, max: usize) -> Result<Vec<PendingNotification>, ObjectError> {
-        self.read(move |c| sql::take_notifications(c, max)).await
+        let holder = self.node.clone();
+        let now = sql::now_ms();
+        in_tx!(self, false, |tx| sql::take_notifications(tx, max, &holder, now, now + NOTIFICATION_LEASE_MS).await)
     }
 
     /// Forgets delivered notifications.
     pub async fn ack_notifications(&self, ids: Vec<i64>) -> Result<(), ObjectError> {
-        self.write(move |c| sql::ack_notifications(c, &ids)).await
+        in_tx!(self, true, |tx| sql::ack_notifications(tx, &ids).await)
     }
 
     // ---- private helpers ---------------------------------------------------------------
 
-    /// A read on the writer thread (no fsync).
-    pub(crate) async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, ObjectError> + Send + 'static,
-    ) -> Result<T, ObjectError> {
-        self.db.run(false, f, sql::db_failure).await
-    }
-
-    /// A change, committed durably before it answers.
-    pub(crate) async fn write<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, ObjectError> + Send + 'static,
-    ) -> Result<T, ObjectError> {
-        self.db.run(true, f, sql::db_failure).await
-    }
-
-    /// Moves a staged body into the blob directory (durably, on a blocking thread); returns
-    /// its blob id. The staged file is removed if this fails.
+    /// Makes a staged body a blob (moved or sent, durably); returns its blob id. The staged
+    /// file is removed if this fails.
     pub(crate) async fn install(&self, mut body: Staged) -> Result<String, ObjectError> {
         if let Some(bytes) = body.inline.take() {
             // A small body that must be a file (a part): written out and synced first.
@@ -855,36 +933,20 @@ impl ObjectStore {
             body.path = path;
         }
         let id = files::new_blob_id();
-        let (dir, blob, path) = (self.dir.clone(), id.clone(), body.take_path());
-        let moved = tokio::task::spawn_blocking(move || {
-            let r = files::install(&dir, &path, &blob);
-            if r.is_err() {
-                remove_staged(&path);
-                // The rename may have happened before the directory's sync failed.
-                files::remove_blobs(&dir, std::slice::from_ref(&blob));
-            }
-            r
-        })
-        .await
-        .map_err(ObjectError::internal)?;
-        moved.map_err(files::io_error)?;
+        self.bodies.install(body.take_path(), &id).await.map_err(files::io_error)?;
         Ok(id)
     }
 
-    /// Runs `f`, which records blob `blob`, as a durable change: the blob is removed if the
-    /// change fails, and the blobs the change replaced once it is committed.
-    pub(crate) async fn commit_blob<T: Send + 'static>(
-        &self,
-        blob: Option<String>,
-        f: impl FnOnce(&Connection) -> Result<(T, Vec<String>), ObjectError> + Send + 'static,
-    ) -> Result<T, ObjectError> {
-        match self.write(f).await {
+    /// The outcome of a change that recorded blob `blob`: the blob is removed if the change
+    /// failed, and the blobs the change replaced once it is committed.
+    pub(crate) fn settle<T>(&self, blob: Option<String>, done: Result<(T, Vec<String>), ObjectError>) -> Result<T, ObjectError> {
+        match done {
             Ok((result, replaced)) => {
-                files::remove_blobs(&self.dir, &replaced);
+                self.bodies.remove(replaced);
                 Ok(result)
             }
             Err(e) => {
-                files::remove_blobs(&self.dir, blob.as_slice());
+                self.bodies.remove(blob.into_iter().collect());
                 Err(e)
             }
         }

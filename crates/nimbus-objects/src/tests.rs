@@ -595,17 +595,26 @@ fn a_common_prefix_is_jumped_over() {
     let mut keys: Vec<String> = (0..10_000).map(|i| format!("big/{i:05}")).collect();
     keys.extend(["a".to_string(), "c".to_string()]);
     keys.sort();
-    let mut rows_read = 0;
-    let (out, truncated) = walk("", Some("/"), 10, Some(Cursor::AtLeast(Vec::new())), |c, limit| {
-        let from = |k: &String| match c {
-            Cursor::AtLeast(b) => k.as_bytes() >= b.as_slice(),
-            Cursor::After(a) | Cursor::AfterRow(a, _) => k.as_bytes() > a.as_bytes(),
-        };
-        let rows: Vec<(String, i64, String)> = keys.iter().filter(|k| from(k)).take(limit).map(|k| (k.clone(), 0, k.clone())).collect();
-        rows_read += rows.len();
-        Ok(rows)
-    })
-    .expect("walk");
+    struct Keys {
+        keys: Vec<String>,
+        rows_read: usize,
+    }
+    impl crate::list::Fetch<String> for Keys {
+        async fn fetch(&mut self, c: &Cursor, limit: usize) -> Result<Vec<(String, i64, String)>, ObjectError> {
+            let from = |k: &String| match c {
+                Cursor::AtLeast(b) => k.as_bytes() >= b.as_slice(),
+                Cursor::After(a) | Cursor::AfterRow(a, _) => k.as_bytes() > a.as_bytes(),
+            };
+            let rows: Vec<(String, i64, String)> =
+                self.keys.iter().filter(|k| from(k)).take(limit).map(|k| (k.clone(), 0, k.clone())).collect();
+            self.rows_read += rows.len();
+            Ok(rows)
+        }
+    }
+    let mut fetch = Keys { keys, rows_read: 0 };
+    let (out, truncated) =
+        nimbus_store::tx::at_once(walk("", Some("/"), 10, Some(Cursor::AtLeast(Vec::new())), &mut fetch)).expect("walk");
+    let rows_read = fetch.rows_read;
     let names: Vec<String> = out
         .into_iter()
         .map(|e| match e {
