@@ -135,3 +135,214 @@ impl SharedObjects {
         if durable { self.db.client().await } else { self.db.relaxed_client().await }.map_err(store)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Two stores on one database and one body storage stand for two nodes; an embedded
+    //! store given the same calls is the reference.
+
+    use std::collections::BTreeSet;
+    use std::io::Read;
+    use std::sync::Arc;
+
+    use crate::notify::{Destination, DestinationKind, NotificationConfig};
+    use crate::*;
+
+    const ACCOUNT: &str = "123456789012";
+
+    struct Nodes {
+        a: Arc<ObjectStore>,
+        b: Arc<ObjectStore>,
+        reference: ObjectStore,
+        _dirs: Vec<tempfile::TempDir>,
+    }
+
+    /// Two nodes keeping every body as a blob (inline limit 0), and an embedded reference.
+    async fn nodes() -> Option<Nodes> {
+        let url = nimbus_store::pg::testing::fresh_database().await?;
+        let bodies = SharedBodies::new(Arc::new(object_store::memory::InMemory::new()), format!("{ACCOUNT}/objects"));
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+        let open = |i: usize| ObjectStore::open_shared_with(&url, ACCOUNT, dirs[i].path(), Some(bodies.clone()), 0);
+        let (a, b) = (open(0).await.expect("a opens"), open(1).await.expect("b opens"));
+        let reference = ObjectStore::open_with(dirs[2].path(), 0).expect("reference opens");
+        Some(Nodes { a: Arc::new(a), b: Arc::new(b), reference, _dirs: dirs })
+    }
+
+    fn staged(s: &ObjectStore, data: &[u8]) -> Staged {
+        let mut st = s.stage(&[]).expect("stage");
+        st.write(data).expect("write");
+        st.finish().expect("finish")
+    }
+
+    async fn put(s: &ObjectStore, key: &str, data: &[u8], conditions: PutConditions) -> Result<PutResult, ObjectError> {
+        s.put_object("b", key, staged(s, data), ObjectMeta::default(), vec![], None, conditions, "Put").await
+    }
+
+    async fn body(s: &Arc<ObjectStore>, key: &str) -> Vec<u8> {
+        let o = s.head("b", key, None).await.expect("head");
+        let s = s.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            s.open_body(&o).expect("open").read_to_end(&mut out).expect("read");
+            out
+        })
+        .await
+        .expect("join")
+    }
+
+    fn keys(page: &ListPage) -> Vec<String> {
+        page.objects.iter().map(|o| o.key.clone()).chain(page.common_prefixes.iter().map(|p| format!("P:{p}"))).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_nodes_answer_as_one_node_does() {
+        let Some(n) = nodes().await else { return };
+        for s in [&*n.a, &n.reference] {
+            s.create_bucket("b", "us-east-1").await.expect("bucket");
+        }
+        assert_eq!(n.b.create_bucket("b", "us-east-1").await, Err(ObjectError::BucketAlreadyOwnedByYou));
+        // Keys whose byte order is not a collation's: case, punctuation, multi-byte characters.
+        let names = ["a", "A", "a/b", "a/c/d", "a0", "a-b", "ab", "é/ü", "é", "e", "z\u{10FFFF}", "logs/2026/1", "logs/2027/2", "~"];
+        for (i, key) in names.iter().enumerate() {
+            let node = if i % 2 == 0 { &n.a } else { &n.b };
+            let data = format!("body of {key}").into_bytes();
+            let got = put(node, key, &data, PutConditions::default()).await.expect("put");
+            let want = put(&n.reference, key, &data, PutConditions::default()).await.expect("put");
+            assert_eq!((got.etag, got.size), (want.etag, want.size));
+        }
+        for key in names {
+            assert_eq!(body(&n.b, key).await, format!("body of {key}").into_bytes(), "{key}");
+        }
+        for prefix in ["", "a", "a/", "é", "logs/", "x"] {
+            for delimiter in [None, Some("/")] {
+                for max in [1, 2, 5, 1000] {
+                    let mut after = None;
+                    loop {
+                        let q = ListQuery { prefix: prefix.into(), delimiter: delimiter.map(Into::into), after: after.clone(), max_keys: max };
+                        let (got, want) = (n.b.list_objects("b", &q).await.expect("list"), n.reference.list_objects("b", &q).await.expect("list"));
+                        assert_eq!((keys(&got), got.truncated, &got.next_after), (keys(&want), want.truncated, &want.next_after), "{q:?}");
+                        match got.next_after {
+                            Some(next) => after = Some(next),
+                            None => break,
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(n.a.list_buckets().await.expect("buckets").len(), 1);
+        assert_eq!(n.b.delete_bucket("b").await, Err(ObjectError::BucketNotEmpty));
+
+        // Versions and delete markers, made on one node and listed on the other.
+        n.a.set_versioning("b", Versioning::Enabled).await.expect("versioning");
+        n.reference.set_versioning("b", Versioning::Enabled).await.expect("versioning");
+        for s in [&*n.b, &n.reference] {
+            put(s, "a", b"second", PutConditions::default()).await.expect("put");
+            s.delete_object("b", "a/b", None).await.expect("marker");
+        }
+        let shape = |p: VersionPage| p.versions.iter().map(|v| (v.key.clone(), v.is_latest, v.delete_marker, v.version_id.is_some())).collect::<Vec<_>>();
+        let q = VersionQuery { prefix: "a".into(), max_keys: 1000, ..Default::default() };
+        assert_eq!(shape(n.a.list_versions("b", &q).await.expect("versions")), shape(n.reference.list_versions("b", &q).await.expect("versions")));
+        assert_eq!(body(&n.a, "a").await, b"second");
+        assert!(matches!(n.a.head("b", "a/b", None).await, Err(ObjectError::NoSuchKey { delete_marker: Some(Some(_)) })));
+
+        // A copy on one node of an object put on the other.
+        let src = n.a.head("b", "é/ü", None).await.expect("head");
+        n.b.copy_object(&src, "b", "copy", ObjectMeta::default(), vec![], PutConditions::default()).await.expect("copy");
+        assert_eq!(body(&n.a, "copy").await, "body of é/ü".as_bytes());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_multipart_upload_spans_nodes() {
+        let Some(n) = nodes().await else { return };
+        n.a.create_bucket("b", "us-east-1").await.expect("bucket");
+        n.reference.create_bucket("b", "us-east-1").await.expect("bucket");
+        let parts: Vec<Vec<u8>> = vec![vec![7u8; limits::MIN_PART_BYTES as usize], b"the last part".to_vec()];
+        let mut etags = Vec::new();
+        for (store, other) in [(&*n.a, &*n.b), (&n.reference, &n.reference)] {
+            let id = store.create_upload("b", "big", ObjectMeta::default(), vec![("t".into(), "1".into())], None).await.expect("create");
+            let mut done = Vec::new();
+            for (i, data) in parts.iter().enumerate() {
+                let node = if i == 0 { store } else { other };
+                let p = node.put_part("b", "big", &id, i as u32 + 1, staged(node, data), None).await.expect("part");
+                done.push(CompletedPart { part_number: i as u32 + 1, etag: p.etag });
+            }
+            assert_eq!(other.list_parts("b", "big", &id, None, 10).await.expect("parts").parts.len(), 2);
+            etags.push(other.complete_upload("b", "big", &id, done, PutConditions::default()).await.expect("complete").etag);
+            assert_eq!(store.upload("b", "big", &id).await, Err(ObjectError::NoSuchUpload));
+        }
+        assert_eq!(etags[0], etags[1]);
+        assert_eq!(body(&n.a, "big").await, parts.concat());
+        assert_eq!(n.b.tags("b", "big", None).await.expect("tags").0, vec![("t".to_string(), "1".to_string())]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn racing_writes_of_one_key_are_serialised() {
+        let Some(n) = nodes().await else { return };
+        n.a.create_bucket("b", "us-east-1").await.expect("bucket");
+        // Conditional creates from both nodes: one wins, the others are refused as S3 refuses.
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let node = if i % 2 == 0 { n.a.clone() } else { n.b.clone() };
+                tokio::spawn(async move {
+                    put(&node, "once", format!("{i}").as_bytes(), PutConditions { if_none_match_any: true, if_match: None }).await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tasks {
+            match t.await.expect("join") {
+                Ok(_) => won += 1,
+                Err(ObjectError::PreconditionFailed) => {}
+                Err(e) => panic!("a racing conditional put failed otherwise: {e}"),
+            }
+        }
+        assert_eq!(won, 1);
+        // Plain puts into a versioned bucket: every one a version, one of them the latest.
+        n.b.set_versioning("b", Versioning::Enabled).await.expect("versioning");
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let node = if i % 2 == 0 { n.a.clone() } else { n.b.clone() };
+                tokio::spawn(async move { put(&node, "hot", b"x", PutConditions::default()).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("join").expect("put");
+        }
+        let page = n.a.list_versions("b", &VersionQuery { prefix: "hot".into(), max_keys: 1000, ..Default::default() }).await.expect("list");
+        assert_eq!(page.versions.len(), 20);
+        assert_eq!(page.versions.iter().filter(|v| v.is_latest).count(), 1);
+        assert!(page.versions[0].is_latest, "the newest is the latest");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_notification_is_taken_by_one_node() {
+        let Some(n) = nodes().await else { return };
+        n.a.create_bucket("b", "us-east-1").await.expect("bucket");
+        let all = Destination {
+            kind: DestinationKind::Queue,
+            id: "all".into(),
+            arn: "arn:aws:sqs:us-east-1:123456789012:q".into(),
+            events: vec!["s3:ObjectCreated:*".into()],
+            prefix: None,
+            suffix: None,
+        };
+        n.b.set_notifications("b", NotificationConfig { destinations: vec![all], event_bridge: false }).await.expect("config");
+        for i in 0..20 {
+            let node = if i % 2 == 0 { &n.a } else { &n.b };
+            put(node, &format!("k{i}"), b"x", PutConditions::default()).await.expect("put");
+        }
+        let (x, y) = tokio::join!(n.a.take_notifications(15), n.b.take_notifications(15));
+        let (x, y) = (x.expect("take"), y.expect("take"));
+        let ids = |v: &[PendingNotification]| v.iter().map(|n| n.id).collect::<BTreeSet<_>>();
+        assert!(ids(&x).is_disjoint(&ids(&y)), "a notification taken twice");
+        assert_eq!(x.len() + y.len(), 20);
+        // Sequencers grow with the changes.
+        let mut all: Vec<_> = x.iter().chain(&y).collect();
+        all.sort_by_key(|n| n.id);
+        assert!(all.windows(2).all(|w| w[0].sequencer < w[1].sequencer));
+        // Held while leased; gone once acknowledged.
+        assert!(n.b.take_notifications(100).await.expect("take").is_empty());
+        n.a.ack_notifications(all.iter().map(|n| n.id).collect()).await.expect("ack");
+        assert!(n.a.take_notifications(100).await.expect("take").is_empty());
+    }
+}

@@ -444,10 +444,10 @@ impl ObjectStore {
     }
 
     /// The account's objects in a PostgreSQL database several nodes share (`url`), their
-    /// bodies in `bodies`; `dir` holds this node's staging files only. Blobs in `bodies`
-    /// that no row names and that are older than [`crate::bodies::ORPHAN_GRACE`] are removed
-    /// in the background.
-    pub async fn open_shared(url: &str, account: &str, dir: &Path, bodies: SharedBodies) -> Result<ObjectStore, ObjectError> {
+    /// bodies in `bodies` (None: under `dir/blobs`, which no other node reads); `dir` holds
+    /// this node's staging files. Blobs in shared storage that no row names are removed by
+    /// [`ObjectStore::collect_orphans`].
+    pub async fn open_shared(url: &str, account: &str, dir: &Path, bodies: Option<SharedBodies>) -> Result<ObjectStore, ObjectError> {
         Self::open_shared_with(url, account, dir, bodies, INLINE_MAX).await
     }
 
@@ -456,9 +456,10 @@ impl ObjectStore {
         url: &str,
         account: &str,
         dir: &Path,
-        bodies: SharedBodies,
+        bodies: Option<SharedBodies>,
         inline_max: usize,
     ) -> Result<ObjectStore, ObjectError> {
+        std::fs::create_dir_all(dir.join(files::BLOBS)).map_err(files::io_error)?;
         let staged = Self::clean_staging(dir)?;
         if staged > 0 {
             tracing::info!("objects: removed {staged} unfinished bodies in {}", dir.display());
@@ -468,7 +469,7 @@ impl ObjectStore {
         let store = ObjectStore {
             db: nimbus_store::tx::Engine::Postgres(shared),
             dir: dir.to_path_buf(),
-            bodies: Bodies::Shared(bodies),
+            bodies: bodies.map_or_else(|| Bodies::Local(dir.to_path_buf()), Bodies::Shared),
             inline_max,
             node,
         };
@@ -478,6 +479,11 @@ impl ObjectStore {
     fn clean_staging(dir: &Path) -> Result<usize, ObjectError> {
         std::fs::create_dir_all(dir.join(files::STAGING)).map_err(files::io_error)?;
         files::clean_staging(dir).map_err(files::io_error)
+    }
+
+    /// Whether [`ObjectStore::collect_orphans`] has anything to do (bodies in shared storage).
+    pub fn collects_orphans(&self) -> bool {
+        matches!(self.bodies, Bodies::Shared(_))
     }
 
     /// Removes blobs in shared storage that no row names and that are older than `grace`

@@ -229,6 +229,8 @@ pub struct S3BlobStore {
     store: AmazonS3,
     /// `<prefix>/code`: every blob is below it.
     code_root: String,
+    /// `<prefix>/objects`: S3 object bodies (Nimbus's S3 service on shared storage).
+    objects_root: String,
     /// The URL without its parameters, for messages.
     name: String,
     /// Blobs younger than this are kept by `delete` ([`DELETE_GRACE`]).
@@ -279,9 +281,9 @@ impl S3BlobStore {
 
     fn new(location: Location, credentials: S3Credentials) -> Result<S3BlobStore, StoreError> {
         let name = location.name();
-        let code_root = match &location.prefix {
-            Some(p) => format!("{p}/code"),
-            None => "code".to_string(),
+        let (code_root, objects_root) = match &location.prefix {
+            Some(p) => (format!("{p}/code"), format!("{p}/objects")),
+            None => ("code".to_string(), "objects".to_string()),
         };
         let options = ClientOptions::new()
             .with_allow_http(location.endpoint.as_deref().is_some_and(|e| e.starts_with("http://")))
@@ -315,7 +317,13 @@ impl S3BlobStore {
         };
         // Fails only where the connector does: no system root certificates for HTTPS.
         let store = builder.build().map_err(|e| StoreError::Backend(format!("S3 blob store {name}: {}", cause(&e))))?;
-        Ok(S3BlobStore { store, code_root, name, delete_grace: DELETE_GRACE })
+        Ok(S3BlobStore { store, code_root, objects_root, name, delete_grace: DELETE_GRACE })
+    }
+
+    /// The bucket's client and the root below which the S3 service keeps its object bodies
+    /// (beside the code, under the same prefix).
+    pub fn object_bodies(&self) -> (Arc<dyn ObjectStore>, String) {
+        (Arc::new(self.store.clone()), self.objects_root.clone())
     }
 
     /// Checks that the bucket answers to these credentials (lists at most one blob): for a

@@ -413,10 +413,12 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         );
     }
     match opts.blobs.as_deref().filter(|u| !u.is_empty()) {
-        Some(url) => tracing::info!("code zips are in {}", url.split('?').next().unwrap_or(url)),
+        Some(url) => tracing::info!("code zips and S3 object bodies are in {}", url.split('?').next().unwrap_or(url)),
         None if matches!(store_at, StoreAt::Postgres(..)) => tracing::warn!(
-            "--store without --blobs: code zips stay in {}, so other nodes cannot run the functions made here",
-            data.blobs().display()
+            "--store without --blobs: code zips stay in {} and S3 object bodies under {}, so other nodes cannot run the functions \
+             made here nor read the objects put here",
+            data.blobs().display(),
+            data.root().join("objects").display()
         ),
         None => {}
     }
@@ -975,11 +977,16 @@ async fn open_sealed(
 }
 
 /// Where code and layer zips live: `<data>/blobs`, or S3-compatible storage (`--blobs`),
-/// each account under a prefix of its own.
+/// each account under a prefix of its own; with the latter, also where the S3 service keeps
+/// its object bodies (`<prefix>/objects`).
 /// An S3 bucket is tried once (a listing) before it is used: a wrong endpoint, bucket or key
 /// is an error at start, not at the first upload.
-async fn open_blobs(data: &DataDir, blobs_at: Option<&str>, account: &str) -> anyhow::Result<Arc<dyn BlobStore>> {
-    let Some(url) = blobs_at.filter(|u| !u.is_empty()) else { return Ok(Arc::new(LocalBlobStore::new(data.blobs()))) };
+async fn open_blobs(
+    data: &DataDir,
+    blobs_at: Option<&str>,
+    account: &str,
+) -> anyhow::Result<(Arc<dyn BlobStore>, Option<nimbus_objects::SharedBodies>)> {
+    let Some(url) = blobs_at.filter(|u| !u.is_empty()) else { return Ok((Arc::new(LocalBlobStore::new(data.blobs())), None)) };
     if !url.starts_with("s3://") {
         return Err(anyhow!("--blobs must be an s3:// URL"));
     }
@@ -991,7 +998,8 @@ async fn open_blobs(data: &DataDir, blobs_at: Option<&str>, account: &str) -> an
     }
     let store = nimbus_store::S3BlobStore::from_url(&account_url).map_err(|e| anyhow!("--blobs: {e}"))?;
     store.probe().await.map_err(|e| anyhow!("--blobs: {e}"))?;
-    Ok(Arc::new(store))
+    let (client, root) = store.object_bodies();
+    Ok((Arc::new(store), Some(nimbus_objects::SharedBodies::new(client, root))))
 }
 
 impl Shared {
@@ -1021,7 +1029,7 @@ impl Shared {
             })?,
         };
         let partition = Partition { region: self.region.clone(), account_id: account.to_string() };
-        let blobs = open_blobs(&data, self.blobs_at.as_deref(), account).await?;
+        let (blobs, object_bodies) = open_blobs(&data, self.blobs_at.as_deref(), account).await?;
         let control = Arc::new(
             ControlPlane::open(
                 store.clone(),
@@ -1282,9 +1290,36 @@ impl Shared {
             }
         }
         .map_err(|e| anyhow!("opening the topic database: {e}"))?;
+        // With a shared store buckets and objects are the nodes', their bodies in `--blobs`
+        // (without it, in this node's directory: other nodes cannot read them).
+        let objects_dir = data.root().join("objects");
         let objects = Arc::new(
-            nimbus_objects::ObjectStore::open(&data.root().join("objects")).map_err(|e| anyhow!("opening the object store: {e}"))?,
+            match &self.store_at {
+                StoreAt::Embedded => nimbus_objects::ObjectStore::open(&objects_dir),
+                StoreAt::Postgres(url, _) => {
+                    warn_unread(&objects_dir.join("objects.db"), "S3 buckets and objects", account);
+                    nimbus_objects::ObjectStore::open_shared(url, account, &objects_dir, object_bodies).await
+                }
+            }
+            .map_err(|e| anyhow!("opening the object store: {e}"))?,
         );
+        if objects.collects_orphans() {
+            let collector = Arc::downgrade(&objects);
+            tokio::spawn(async move {
+                // Soon after the start, then daily (a node dies rarely between a body's
+                // upload and its commit).
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(60), Duration::from_secs(86_400));
+                loop {
+                    tick.tick().await;
+                    let Some(objects) = collector.upgrade() else { return };
+                    match objects.collect_orphans(nimbus_objects::ORPHAN_GRACE).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!("objects: removed {n} bodies no object names"),
+                        Err(e) => tracing::warn!("objects: collecting bodies no object names: {e}"),
+                    }
+                }
+            });
+        }
         let object_events = Arc::new(tokio::sync::Notify::new());
         let sinks = Arc::new(MessageSinks {
             queues: queues.clone(),
