@@ -652,8 +652,9 @@ const NOTIFICATION_COLUMNS: &str =
     "id, kind, destination_arn, configuration_id, event_name, bucket, name, size, etag, version_id, sequencer, event_time_ms";
 
 /// Up to `max` notifications not yet acknowledged, oldest first. On PostgreSQL each is
-/// leased to `holder` until `lease_until_ms` (others take those whose lease lapsed: their
-/// node died before it acknowledged them).
+/// leased to `holder` until `lease_until_ms`: its holder takes it again (its one delivery
+/// loop retries what failed), others only once the lease lapsed (its node died before it
+/// acknowledged it).
 pub(crate) async fn take_notifications(
     db: &mut impl Db,
     max: usize,
@@ -664,7 +665,7 @@ pub(crate) async fn take_notifications(
     let rows = if db.postgres() {
         let sql = format!(
             "UPDATE s3_notifications SET holder = ?2, lease_until_ms = ?3 WHERE id IN \
-             (SELECT id FROM s3_notifications WHERE lease_until_ms < ?4 ORDER BY id LIMIT ?1 FOR UPDATE SKIP LOCKED) \
+             (SELECT id FROM s3_notifications WHERE lease_until_ms < ?4 OR holder = ?2 ORDER BY id LIMIT ?1 FOR UPDATE SKIP LOCKED) \
              RETURNING {NOTIFICATION_COLUMNS}"
         );
         let mut rows = db.rows(&sql, &vals![max as i64, holder, lease_until_ms, now_ms]).await?;
