@@ -316,7 +316,8 @@ impl Db for deadpool_postgres::Transaction<'_> {
     }
 
     async fn lock_keys(&mut self, scope: &str, keys: &[&str]) -> Result<(), ObjectError> {
-        let mut locks: Vec<i64> = keys.iter().map(|k| nimbus_store::pg::advisory_key(&[b"object", scope.as_bytes(), k.as_bytes()])).collect();
+        let mut locks: Vec<i64> =
+            keys.iter().map(|k| nimbus_store::pg::advisory_key(&[b"object", scope.as_bytes(), k.as_bytes()])).collect();
         locks.sort_unstable();
         locks.dedup();
         match locks.as_slice() {
@@ -358,11 +359,11 @@ mod tests {
         assert_eq!(row.int(0), Ok(3));
         assert_eq!(row.bool(0), Ok(true));
         assert_eq!(row.opt_int(1), Ok(None));
-        assert!(row.int(1).is_err());
+        row.int(1).expect_err("NULL is no integer");
         assert_eq!(row.text(2).as_deref(), Ok("ké"));
         assert_eq!(row.opt_text(3), Ok(Some("t".into())));
-        assert!(row.text(4).is_err(), "bytes that are not UTF-8 are no text");
-        assert!(row.int(3).is_err());
-        assert!(row.int(9).is_err());
+        row.text(4).expect_err("bytes that are not UTF-8 are no text");
+        row.int(3).expect_err("text is no integer");
+        row.int(9).expect_err("no such column");
     }
 }

@@ -137,6 +137,9 @@ pub(crate) async fn walk<T>(
     }
 }
 
+/// A listed row as (key, sequence number, item).
+type MapRow<T> = fn(&Row) -> Result<(String, i64, T), ObjectError>;
+
 /// One listing's statements over a table of the database.
 struct Listing<'d, D, T> {
     db: &'d mut D,
@@ -147,14 +150,14 @@ struct Listing<'d, D, T> {
     /// The rows of keys from a bound, inclusive and exclusive (`?1` bucket, `?2` bound,
     /// `?3` limit).
     from: [String; 2],
-    map: fn(&Row) -> Result<(String, i64, T), ObjectError>,
+    map: MapRow<T>,
 }
 
 impl<'d, D: Db, T> Listing<'d, D, T> {
     /// `select` (the columns and table) `WHERE bucket = ?1 AND name <op> <bound>`, then
     /// `rest` (more conditions, the order and the limit). A bound may end inside a UTF-8
     /// character: SQLite compares it as text of those bytes, PostgreSQL keeps keys as bytes.
-    fn new(db: &'d mut D, bucket: &str, select: &str, rest: &str, same_key: Option<String>, map: fn(&Row) -> Result<(String, i64, T), ObjectError>) -> Self {
+    fn new(db: &'d mut D, bucket: &str, select: &str, rest: &str, same_key: Option<String>, map: MapRow<T>) -> Self {
         let bound = if db.postgres() { "?2" } else { "CAST(?2 AS TEXT)" };
         let from = [">=", ">"].map(|op| format!("{select} WHERE bucket = ?1 AND name {op} {bound}{rest}"));
         Listing { db, bucket: bucket.to_string(), same_key, from, map }
@@ -200,8 +203,10 @@ pub(crate) async fn list_objects(db: &mut impl Db, bucket: &str, q: &ListQuery) 
     let cols = sql::VERSION_COLUMNS;
     let select = format!("SELECT {cols} FROM s3_versions");
     // One row per key: nothing more of the same key.
-    let mut listing = Listing::new(db, bucket, &select, " AND is_latest = 1 AND delete_marker = 0 ORDER BY name LIMIT ?3", None, version_row);
-    let (entries, truncated) = walk(&q.prefix, delimiter, q.max_keys, start(&q.prefix, delimiter, q.after.as_deref(), None), &mut listing).await?;
+    let mut listing =
+        Listing::new(db, bucket, &select, " AND is_latest = 1 AND delete_marker = 0 ORDER BY name LIMIT ?3", None, version_row);
+    let (entries, truncated) =
+        walk(&q.prefix, delimiter, q.max_keys, start(&q.prefix, delimiter, q.after.as_deref(), None), &mut listing).await?;
     let mut page = ListPage { truncated, ..ListPage::default() };
     for e in entries {
         match e {

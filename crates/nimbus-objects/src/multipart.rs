@@ -49,7 +49,13 @@ pub(crate) async fn create(
 /// The upload (its sequence number and description), held as `lock` says (its parts'
 /// writes share it; completing and aborting hold it alone), or NoSuchUpload when unknown or
 /// of another bucket or key.
-pub(crate) async fn upload(db: &mut impl Db, bucket: &str, key: &str, upload_id: &str, lock: Lock) -> Result<(i64, UploadInfo), ObjectError> {
+pub(crate) async fn upload(
+    db: &mut impl Db,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    lock: Lock,
+) -> Result<(i64, UploadInfo), ObjectError> {
     let sql = db.locking(&format!("SELECT {UPLOAD_COLUMNS} FROM s3_uploads WHERE upload_id = ?1"), lock);
     match db.row(&sql, &vals![upload_id]).await?.as_ref().map(upload_row).transpose()? {
         Some((_, seq, info)) if info.bucket == bucket && info.key == key => Ok((seq, info)),

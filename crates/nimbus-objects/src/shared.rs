@@ -218,8 +218,10 @@ mod tests {
                 for max in [1, 2, 5, 1000] {
                     let mut after = None;
                     loop {
-                        let q = ListQuery { prefix: prefix.into(), delimiter: delimiter.map(Into::into), after: after.clone(), max_keys: max };
-                        let (got, want) = (n.b.list_objects("b", &q).await.expect("list"), n.reference.list_objects("b", &q).await.expect("list"));
+                        let q =
+                            ListQuery { prefix: prefix.into(), delimiter: delimiter.map(Into::into), after: after.clone(), max_keys: max };
+                        let (got, want) =
+                            (n.b.list_objects("b", &q).await.expect("list"), n.reference.list_objects("b", &q).await.expect("list"));
                         assert_eq!((keys(&got), got.truncated, &got.next_after), (keys(&want), want.truncated, &want.next_after), "{q:?}");
                         match got.next_after {
                             Some(next) => after = Some(next),
@@ -239,9 +241,14 @@ mod tests {
             put(s, "a", b"second", PutConditions::default()).await.expect("put");
             s.delete_object("b", "a/b", None).await.expect("marker");
         }
-        let shape = |p: VersionPage| p.versions.iter().map(|v| (v.key.clone(), v.is_latest, v.delete_marker, v.version_id.is_some())).collect::<Vec<_>>();
+        let shape = |p: VersionPage| {
+            p.versions.iter().map(|v| (v.key.clone(), v.is_latest, v.delete_marker, v.version_id.is_some())).collect::<Vec<_>>()
+        };
         let q = VersionQuery { prefix: "a".into(), max_keys: 1000, ..Default::default() };
-        assert_eq!(shape(n.a.list_versions("b", &q).await.expect("versions")), shape(n.reference.list_versions("b", &q).await.expect("versions")));
+        assert_eq!(
+            shape(n.a.list_versions("b", &q).await.expect("versions")),
+            shape(n.reference.list_versions("b", &q).await.expect("versions"))
+        );
         assert_eq!(body(&n.a, "a").await, b"second");
         assert!(matches!(n.a.head("b", "a/b", None).await, Err(ObjectError::NoSuchKey { delete_marker: Some(Some(_)) })));
 
@@ -308,7 +315,8 @@ mod tests {
         for t in tasks {
             t.await.expect("join").expect("put");
         }
-        let page = n.a.list_versions("b", &VersionQuery { prefix: "hot".into(), max_keys: 1000, ..Default::default() }).await.expect("list");
+        let page =
+            n.a.list_versions("b", &VersionQuery { prefix: "hot".into(), max_keys: 1000, ..Default::default() }).await.expect("list");
         assert_eq!(page.versions.len(), 20);
         assert_eq!(page.versions.iter().filter(|v| v.is_latest).count(), 1);
         assert!(page.versions[0].is_latest, "the newest is the latest");

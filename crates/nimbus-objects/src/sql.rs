@@ -235,7 +235,10 @@ pub(crate) async fn all_buckets(db: &mut impl Db) -> Result<Vec<Bucket>, ObjectE
 
 pub(crate) async fn insert_bucket(db: &mut impl Db, name: &str, region: &str, now: i64) -> Result<Bucket, ObjectError> {
     let made = db
-        .exec("INSERT INTO s3_buckets (name, region, created_ms) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING", &vals![name, region, now])
+        .exec(
+            "INSERT INTO s3_buckets (name, region, created_ms) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+            &vals![name, region, now],
+        )
         .await?;
     if made == 0 {
         return Err(ObjectError::BucketAlreadyOwnedByYou);
@@ -407,7 +410,9 @@ pub(crate) async fn check_conditions(db: &mut impl Db, bucket: &str, key: &str, 
 
 /// Removes the null version of `key` if there is one; returns its blob.
 async fn remove_null_version(db: &mut impl Db, bucket: &str, key: &str) -> Result<Option<String>, ObjectError> {
-    let row = db.row("DELETE FROM s3_versions WHERE bucket = ?1 AND name = ?2 AND version_id = 'null' RETURNING blob", &vals![bucket, key]).await?;
+    let row = db
+        .row("DELETE FROM s3_versions WHERE bucket = ?1 AND name = ?2 AND version_id = 'null' RETURNING blob", &vals![bucket, key])
+        .await?;
     Ok(row.map(|r| r.opt_text(0)).transpose()?.flatten())
 }
 
@@ -574,9 +579,17 @@ pub(crate) async fn put_tags(
     Ok(o.version_id)
 }
 
-pub(crate) async fn tags(db: &mut impl Db, bucket: &str, key: &str, version_id: Option<&str>) -> Result<Vec<(String, String)>, ObjectError> {
+pub(crate) async fn tags(
+    db: &mut impl Db,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<Vec<(String, String)>, ObjectError> {
     let row = db
-        .row("SELECT tags FROM s3_versions WHERE bucket = ?1 AND name = ?2 AND version_id = ?3", &vals![bucket, key, stored_version(version_id)])
+        .row(
+            "SELECT tags FROM s3_versions WHERE bucket = ?1 AND name = ?2 AND version_id = ?3",
+            &vals![bucket, key, stored_version(version_id)],
+        )
         .await?
         .ok_or(ObjectError::NoSuchVersion)?;
     serde_json::from_str(&row.text(0)?).map_err(ObjectError::internal)

@@ -362,10 +362,12 @@ macro_rules! in_tx {
                 group
                     .run(
                         $durable,
-                        move |conn| nimbus_store::tx::at_once(async move {
-                            let $tx = &mut $crate::db::Lite::new(conn);
-                            $body
-                        }),
+                        move |conn| {
+                            nimbus_store::tx::at_once(async move {
+                                let $tx = &mut $crate::db::Lite::new(conn);
+                                $body
+                            })
+                        },
                         $crate::sql::db_failure,
                     )
                     .await

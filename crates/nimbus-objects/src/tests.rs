@@ -612,8 +612,7 @@ fn a_common_prefix_is_jumped_over() {
         }
     }
     let mut fetch = Keys { keys, rows_read: 0 };
-    let (out, truncated) =
-        nimbus_store::tx::at_once(walk("", Some("/"), 10, Some(Cursor::AtLeast(Vec::new())), &mut fetch)).expect("walk");
+    let (out, truncated) = nimbus_store::tx::at_once(walk("", Some("/"), 10, Some(Cursor::AtLeast(Vec::new())), &mut fetch)).expect("walk");
     let rows_read = fetch.rows_read;
     let names: Vec<String> = out
         .into_iter()
