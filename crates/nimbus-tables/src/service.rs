@@ -18,7 +18,7 @@ use crate::request::*;
 use crate::schema::{
     check_name, key_bytes, EncodedKey, IndexDef, KeyAttr, KeySchema, KeyType, ProjectionType, StreamDef, TableDef, Throughput,
 };
-use crate::store::{self, in_tx, Db, Loaded, Origin, Range, Scan, Store, TableTx};
+use crate::store::{self, in_read, in_tx, Db, Loaded, Origin, Range, Scan, Store, TableTx};
 use crate::value::{check_item_size, item_from_wire, item_size, Item};
 
 mod admin;
@@ -461,7 +461,7 @@ impl TableService {
     /// DescribeTable.
     pub async fn describe_table(self: &Arc<Self>, name: String) -> Result<DescribeTableOutput, TableError> {
         let this = self.clone();
-        in_tx!(&self.db, false, |tx| {
+        in_read!(&self.db, false, |tx| {
             let table = tx.find_table(&name).await?.ok_or_else(|| TableError::no_such_table(&name))?;
             Ok(DescribeTableOutput { table: this.describe(tx, &table, "ACTIVE").await? })
         })
@@ -757,7 +757,7 @@ impl TableService {
         let key = wire_item(input.key)?;
         let projection = projection_of(input.projection_expression.as_deref(), input.expression_attribute_names)?.or(attributes_to_get);
         let name = input.table_name;
-        in_tx!(&self.db, false, |tx| {
+        in_read!(&self.db, false, |tx| {
             let table = tx.table(&name).await?;
             let encoded = table.def.key.key_of(&key)?;
             let item = tx.get_item(table.id, &encoded).await?;
@@ -983,7 +983,7 @@ impl TableService {
         let consistent = input.consistent_read == Some(true);
         let forward = input.scan_index_forward.unwrap_or(true);
         let (name, index_name) = (input.table_name, input.index_name);
-        in_tx!(&self.db, false, |tx| {
+        in_read!(&self.db, true, |tx| {
             let table = tx.table(&name).await?;
             let index = match &index_name {
                 None => None,
@@ -1098,7 +1098,7 @@ impl TableService {
             let keys = k.keys.into_iter().map(wire_item).collect::<Result<Vec<_>, _>>()?;
             requests.push((table, keys, projection, consistent));
         }
-        in_tx!(&self.db, false, |tx| {
+        in_read!(&self.db, false, |tx| {
             let mut out = BatchGetItemOutput::default();
             let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
             for (name, keys, projection, consistent) in requests {
@@ -1364,7 +1364,7 @@ impl TableService {
             let projection = projection_of(get.projection_expression.as_deref(), get.expression_attribute_names)?;
             gets.push((get.table_name, wire_item(get.key)?, projection));
         }
-        in_tx!(&self.db, false, |tx| {
+        in_read!(&self.db, true, |tx| {
             let mut out = TransactGetItemsOutput::default();
             let mut seen = BTreeSet::new();
             let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();

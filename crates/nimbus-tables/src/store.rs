@@ -122,6 +122,49 @@ macro_rules! in_tx {
 }
 pub(crate) use in_tx;
 
+/// Runs `$body` as [`in_tx!`] does, for a read: on PostgreSQL with the table definitions
+/// the node keeps for reads, and `$snapshot` false runs each statement on its own (no
+/// BEGIN/COMMIT; a GetItem is one statement) where true keeps one transaction (a consistent
+/// read of several statements, a scan's portal).
+macro_rules! in_read {
+    ($db:expr, $snapshot:expr, |$tx:ident| $body:expr) => {
+        match $db {
+            nimbus_store::tx::Engine::Sqlite(store) => {
+                store
+                    .run(false, move |conn| {
+                        nimbus_store::tx::at_once(async move {
+                            let $tx = &mut $crate::store::SqliteTx::new(conn);
+                            $body
+                        })
+                    })
+                    .await
+            }
+            nimbus_store::tx::Engine::Postgres(shared) => {
+                async {
+                    let mut client = shared.client(false).await?;
+                    if $snapshot {
+                        let mut transaction = shared.begin_read(&mut client).await?;
+                        let result = async {
+                            let $tx = &mut transaction;
+                            $body
+                        }
+                        .await;
+                        match result {
+                            Ok(value) => transaction.commit().await.map(|()| value),
+                            Err(e) => Err(e),
+                        }
+                    } else {
+                        let $tx = &mut shared.plain(&client);
+                        $body
+                    }
+                }
+                .await
+            }
+        }
+    };
+}
+pub(crate) use in_read;
+
 /// Where the tables are: `tables.db`, or the account's schema in a shared PostgreSQL.
 pub(crate) type Db = nimbus_store::tx::Engine<Store, postgres::SharedTables>;
 

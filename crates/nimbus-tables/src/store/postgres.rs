@@ -87,6 +87,11 @@ BEGIN
     END LOOP;
 END $$;
 ",
+        // 2: a table's definition changed or removed is announced, so other nodes forget the
+        // definitions they keep for reads.
+        "
+CREATE TRIGGER ddb_tables_changed AFTER INSERT OR UPDATE OR DELETE ON ddb_tables FOR EACH ROW EXECUTE FUNCTION notify_change('name');
+",
     ],
 };
 
@@ -107,15 +112,72 @@ pub struct SharedTables {
     /// Woken after this node's commits that wrote items (a stream's poller here waits on it;
     /// other nodes' writes reach it at its next poll).
     changed: Arc<tokio::sync::Notify>,
+    /// Table definitions as reads last found them.
+    defs: Arc<Defs>,
+}
+
+/// The definitions reads use, so a GetItem is one statement: forgotten after this node's
+/// commits that change a table and when another node's change is announced (within about a
+/// second). Writes read their table's row under its lock, never from here.
+#[derive(Default)]
+struct Defs {
+    tables: std::sync::Mutex<std::collections::HashMap<String, Loaded>>,
+    /// Counts forgettings: a read that found a definition before one is not kept after it.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl Defs {
+    fn get(&self, name: &str) -> Option<Loaded> {
+        self.tables.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Keeps `table`, read when the generation was `generation`, unless forgotten since.
+    fn keep(&self, generation: u64, table: &Loaded) {
+        let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        if self.generation() == generation {
+            tables.insert(table.def.name.clone(), table.clone());
+        }
+    }
+
+    fn forget(&self) {
+        let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tables.clear();
+    }
 }
 
 impl SharedTables {
-    /// Opens and migrates the tables.
+    /// Opens and migrates the tables, and follows other nodes' table changes.
     pub(crate) async fn open(url: &str, account: &str) -> Result<SharedTables, TableError> {
         let node = format!("nimbus-tables-{}", uuid::Uuid::new_v4().simple());
         let db = PgDatabase::open(url, account, &node).await.map_err(store)?;
         db.migrate(&SCHEMA).await.map_err(store)?;
-        Ok(SharedTables { db, changed: Default::default() })
+        let defs = Arc::new(Defs::default());
+        let weak = Arc::downgrade(&defs);
+        pg::watch_tables(Arc::downgrade(&defs), url.to_string(), db.clone(), &["ddb_tables"], move || {
+            if let Some(defs) = weak.upgrade() {
+                defs.forget();
+            }
+        });
+        Ok(SharedTables { db, changed: Default::default(), defs })
+    }
+
+    /// A read of single statements outside a transaction, with the definitions kept for
+    /// reads (see [`Defs`]): each statement sees what was committed when it began.
+    pub(crate) fn plain<'a>(&'a self, client: &'a deadpool_postgres::Object) -> PgTx<'a> {
+        PgTx { tx: Conn::Plain(client), shared: self, wrote: false, cached: true, defs_changed: false }
+    }
+
+    /// A read-only transaction (one snapshot, a scan's portal) using the definitions kept for
+    /// reads.
+    pub(crate) async fn begin_read<'a>(&'a self, client: &'a mut deadpool_postgres::Object) -> Result<PgTx<'a>, TableError> {
+        let mut tx = self.begin(client).await?;
+        tx.cached = true;
+        Ok(tx)
     }
 
     /// A pooled connection; `durable`: one whose commits wait for the WAL's flush.
@@ -125,7 +187,8 @@ impl SharedTables {
 
     /// Starts a transaction on `client`.
     pub(crate) async fn begin<'a>(&'a self, client: &'a mut deadpool_postgres::Object) -> Result<PgTx<'a>, TableError> {
-        Ok(PgTx { tx: client.transaction().await.map_err(backend)?, shared: self, wrote: false })
+        let tx = client.transaction().await.map_err(backend)?;
+        Ok(PgTx { tx: Conn::Tx(tx), shared: self, wrote: false, cached: false, defs_changed: false })
     }
 
     pub(crate) fn changed(&self) -> Arc<tokio::sync::Notify> {
@@ -133,42 +196,86 @@ impl SharedTables {
     }
 }
 
-/// One transaction on the shared tables.
+/// Where a [`PgTx`]'s statements run.
+enum Conn<'a> {
+    Tx(deadpool_postgres::Transaction<'a>),
+    /// Each statement on its own (reads: [`SharedTables::plain`]).
+    Plain(&'a deadpool_postgres::Object),
+}
+
+/// One transaction on the shared tables (or a plain read's statements).
 pub(crate) struct PgTx<'a> {
-    tx: deadpool_postgres::Transaction<'a>,
+    tx: Conn<'a>,
     shared: &'a SharedTables,
     /// It changed items (its commit wakes this node's stream pollers).
     wrote: bool,
+    /// Its unlocked table lookups use the definitions kept for reads.
+    cached: bool,
+    /// It changed a table's definition (the kept ones are forgotten at its commit).
+    defs_changed: bool,
 }
 
 impl PgTx<'_> {
     pub(crate) async fn commit(self) -> Result<(), TableError> {
-        self.tx.commit().await.map_err(backend)?;
+        if let Conn::Tx(tx) = self.tx {
+            tx.commit().await.map_err(backend)?;
+        }
+        if self.defs_changed {
+            self.shared.defs.forget();
+        }
         if self.wrote {
             self.shared.changed.notify_waiters();
         }
         Ok(())
     }
 
+    async fn statement(&self, sql: &str) -> Result<tokio_postgres::Statement, TableError> {
+        match &self.tx {
+            Conn::Tx(tx) => tx.prepare_cached(sql).await,
+            Conn::Plain(client) => client.prepare_cached(sql).await,
+        }
+        .map_err(backend)
+    }
+
     async fn rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, TableError> {
-        let statement = self.tx.prepare_cached(sql).await.map_err(backend)?;
-        self.tx.query(&statement, params).await.map_err(backend)
+        let statement = self.statement(sql).await?;
+        match &self.tx {
+            Conn::Tx(tx) => tx.query(&statement, params).await,
+            Conn::Plain(client) => client.query(&statement, params).await,
+        }
+        .map_err(backend)
     }
 
     async fn row(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, TableError> {
-        let statement = self.tx.prepare_cached(sql).await.map_err(backend)?;
-        self.tx.query_opt(&statement, params).await.map_err(backend)
+        let statement = self.statement(sql).await?;
+        match &self.tx {
+            Conn::Tx(tx) => tx.query_opt(&statement, params).await,
+            Conn::Plain(client) => client.query_opt(&statement, params).await,
+        }
+        .map_err(backend)
     }
 
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, TableError> {
-        let statement = self.tx.prepare_cached(sql).await.map_err(backend)?;
-        self.tx.execute(&statement, params).await.map_err(backend)
+        let statement = self.statement(sql).await?;
+        match &self.tx {
+            Conn::Tx(tx) => tx.execute(&statement, params).await,
+            Conn::Plain(client) => client.execute(&statement, params).await,
+        }
+        .map_err(backend)
+    }
+
+    /// The transaction (a lock or a portal needs one).
+    fn transaction(&self) -> Result<&deadpool_postgres::Transaction<'_>, TableError> {
+        match &self.tx {
+            Conn::Tx(tx) => Ok(tx),
+            Conn::Plain(_) => Err(TableError::Internal("the tables' database: a plain read cannot lock or scan".into())),
+        }
     }
 
     /// The table named `name`, after taking its advisory lock as `hold` says.
     async fn table_row(&self, name: &str, hold: Option<pg::Hold>) -> Result<Option<Loaded>, TableError> {
         if let Some(how) = hold {
-            pg::hold(&self.tx, table_lock(self.shared.db.schema(), name), how).await.map_err(store)?;
+            pg::hold(self.transaction()?, table_lock(self.shared.db.schema(), name), how).await.map_err(store)?;
         }
         let row = self.row("SELECT id, def FROM ddb_tables WHERE name = $1", &[&name]).await?;
         row.map(|r| {
@@ -214,7 +321,18 @@ const STREAM_COLUMNS: &str = "id, table_name, arn, view_type, key_schema, create
 
 impl TableTx for PgTx<'_> {
     async fn find_table(&mut self, name: &str) -> Result<Option<Loaded>, TableError> {
-        self.table_row(name, None).await
+        if !self.cached {
+            return self.table_row(name, None).await;
+        }
+        if let Some(table) = self.shared.defs.get(name) {
+            return Ok(Some(table));
+        }
+        let generation = self.shared.defs.generation();
+        let found = self.table_row(name, None).await?;
+        if let Some(table) = &found {
+            self.shared.defs.keep(generation, table);
+        }
+        Ok(found)
     }
 
     async fn find_table_for_write(&mut self, name: &str) -> Result<Option<Loaded>, TableError> {
@@ -244,11 +362,13 @@ impl TableTx for PgTx<'_> {
     }
 
     async fn save_table(&mut self, table: &Loaded) -> Result<(), TableError> {
+        self.defs_changed = true;
         self.execute("UPDATE ddb_tables SET def = $2 WHERE id = $1", &[&table.id, &to_json(&table.def)?]).await?;
         Ok(())
     }
 
     async fn delete_table(&mut self, id: i64) -> Result<(), TableError> {
+        self.defs_changed = true;
         self.execute("DELETE FROM ddb_items WHERE table_id = $1", &[&id]).await?;
         self.execute("DELETE FROM ddb_index_entries WHERE table_id = $1", &[&id]).await?;
         self.execute("DELETE FROM ddb_tables WHERE id = $1", &[&id]).await?;
@@ -392,11 +512,12 @@ impl TableTx for PgTx<'_> {
             })
             .collect();
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
-        let statement = self.tx.prepare_cached(&sql).await.map_err(backend)?;
+        let tx = self.transaction()?;
+        let statement = tx.prepare_cached(&sql).await.map_err(backend)?;
         // A page ends at its limit or 1 MB: read the rows a few at a time, not all at once.
-        let portal = self.tx.bind(&statement, &params).await.map_err(backend)?;
+        let portal = tx.bind(&statement, &params).await.map_err(backend)?;
         loop {
-            let rows = self.tx.query_portal(&portal, SCAN_ROWS).await.map_err(backend)?;
+            let rows = tx.query_portal(&portal, SCAN_ROWS).await.map_err(backend)?;
             let last = rows.len() < SCAN_ROWS as usize;
             for r in &rows {
                 if !each(parse_item(get(r, 0)?)?)? {
@@ -591,6 +712,49 @@ mod tests {
         assert_eq!(seen, all.items.unwrap_or_default().iter().map(|i| i["sk"].brief()).collect::<Vec<_>>());
         let described = b.describe_table("things".into()).await.unwrap().table;
         assert_eq!(described.item_count, 20);
+    }
+
+    /// `things` with the string hash key `key`.
+    async fn keyed_table(node: &Arc<TableService>, key: &str) {
+        node.create_table(input(serde_json::json!({
+            "TableName": "things",
+            "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST"
+        })))
+        .await
+        .unwrap();
+    }
+
+    async fn get(node: &Arc<TableService>, key: &str) -> Result<Option<String>, TableError> {
+        let out = node
+            .get_item(input(serde_json::json!({"TableName": "things", "Key": serde_json::from_str::<serde_json::Value>(key).unwrap()})))
+            .await?;
+        Ok(out.item.map(|i| i["v"].brief()))
+    }
+
+    /// Reads use the definitions a node keeps: a table deleted and made again with another
+    /// key is followed at once on the node that changed it and within a second elsewhere.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kept_definitions_follow_table_changes() {
+        let Some((a, b)) = nodes().await else { return };
+        keyed_table(&a, "pk").await;
+        a.put_item(PutItemInput { item: wire(r#"{"pk": {"S": "x"}, "v": {"S": "first"}}"#), ..put("{}", None) }).await.unwrap();
+        for node in [&a, &b] {
+            assert_eq!(get(node, r#"{"pk": {"S": "x"}}"#).await.unwrap().as_deref(), Some("{S:first}"));
+        }
+        a.delete_table("things".into()).await.unwrap();
+        keyed_table(&a, "id").await;
+        a.put_item(PutItemInput { item: wire(r#"{"id": {"S": "x"}, "v": {"S": "second"}}"#), ..put("{}", None) }).await.unwrap();
+        assert_eq!(get(&a, r#"{"id": {"S": "x"}}"#).await.unwrap().as_deref(), Some("{S:second}"), "the changing node at once");
+        let started = std::time::Instant::now();
+        loop {
+            match get(&b, r#"{"id": {"S": "x"}}"#).await {
+                Ok(v) if v.as_deref() == Some("{S:second}") => break,
+                other => assert!(started.elapsed() < std::time::Duration::from_secs(2), "b still reads the old table: {other:?}"),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test]
