@@ -19,8 +19,17 @@ use object_store::{GetOptions, GetRange, ObjectStore as Remote, ObjectStoreExt, 
 use crate::files;
 use crate::store::ObjectBody;
 
-/// A body up to this size is sent in one PUT; a larger one in parts of this size.
+/// A body up to this size is sent in one PUT; a larger one in parts of this size (or larger:
+/// an upload has at most 10,000 parts).
 const PART_BYTES: usize = 16 * 1024 * 1024;
+
+/// Most parts of a multipart upload (S3's limit).
+const MAX_PARTS: u64 = 10_000;
+
+/// How long a body no object names any more stays readable in shared storage: a GET on
+/// another node may have resolved the object just before it was replaced and be reading it.
+/// (A node that stops meanwhile leaves it to the collection of unnamed bodies.)
+pub const REMOVAL_DELAY: Duration = Duration::from_secs(600);
 
 /// How old an unnamed blob in shared storage must be before the clean-up removes it: a node
 /// installs a body before it commits the row that names it.
@@ -32,6 +41,8 @@ pub struct SharedBodies {
     store: Arc<dyn Remote>,
     /// Every blob is `<root>/<first two characters>/<id>`.
     root: String,
+    /// [`REMOVAL_DELAY`].
+    removal_delay: Duration,
 }
 
 impl std::fmt::Debug for SharedBodies {
@@ -43,7 +54,13 @@ impl std::fmt::Debug for SharedBodies {
 impl SharedBodies {
     /// Bodies in `store` under `root` (no trailing slash).
     pub fn new(store: Arc<dyn Remote>, root: impl Into<String>) -> SharedBodies {
-        SharedBodies { store, root: root.into() }
+        SharedBodies { store, root: root.into(), removal_delay: REMOVAL_DELAY }
+    }
+
+    /// Another [`REMOVAL_DELAY`] (tests).
+    pub fn with_removal_delay(mut self, delay: Duration) -> SharedBodies {
+        self.removal_delay = delay;
+        self
     }
 
     fn path(&self, id: &str) -> StorePath {
@@ -101,10 +118,16 @@ impl Bodies {
                 .map_err(io::Error::other)?
             }
             Bodies::Shared(shared) => {
-                let sent = send(shared, &staged, id).await;
-                let path = staged.clone();
-                let _ = tokio::task::spawn_blocking(move || remove_file(&path)).await;
-                sent
+                // In a task of its own: a request dropped meanwhile leaves no upload unfinished.
+                let (shared, id) = (shared.clone(), id.to_string());
+                tokio::spawn(async move {
+                    let sent = send(&shared, &staged, &id).await;
+                    let path = staged.clone();
+                    let _ = tokio::task::spawn_blocking(move || remove_file(&path)).await;
+                    sent
+                })
+                .await
+                .map_err(io::Error::other)?
             }
         }
     }
@@ -130,6 +153,7 @@ impl Bodies {
             Bodies::Shared(shared) => {
                 let shared = shared.clone();
                 tokio::spawn(async move {
+                    tokio::time::sleep(shared.removal_delay).await;
                     for id in ids {
                         match shared.store.delete(&shared.path(&id)).await {
                             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -146,11 +170,21 @@ impl Bodies {
     pub fn open(&self, id: &str) -> io::Result<ObjectBody> {
         match self {
             Bodies::Local(dir) => std::fs::File::open(files::blob_path(dir, id)).map(ObjectBody::File),
+            Bodies::Shared(_) => self.open_range(id, 0, u64::MAX),
+        }
+    }
+
+    /// Opens `len` bytes of blob `id` from `start` (a shared one asks for those bytes only;
+    /// a read past them gets none).
+    pub fn open_range(&self, id: &str, start: u64, len: u64) -> io::Result<ObjectBody> {
+        match self {
+            Bodies::Local(_) => self.open(id),
             Bodies::Shared(shared) => Ok(ObjectBody::Remote(RemoteBody {
                 store: shared.store.clone(),
                 path: shared.path(id),
                 runtime: tokio::runtime::Handle::try_current().map_err(io::Error::other)?,
-                pos: 0,
+                pos: start,
+                end: start.saturating_add(len),
                 stream: None,
                 chunk: Bytes::new(),
             })),
@@ -196,12 +230,13 @@ async fn send(shared: &SharedBodies, staged: &Path, id: &str) -> io::Result<()> 
         let (_, bytes) = read_chunk(file, size as usize).await?;
         return shared.store.put(&path, PutPayload::from(bytes)).await.map(drop).map_err(remote_error);
     }
+    let part = (PART_BYTES as u64).max(size.div_ceil(MAX_PARTS));
     let mut upload = shared.store.put_multipart(&path).await.map_err(remote_error)?;
     let mut file = file;
     let result = async {
         let mut left = size;
         while left > 0 {
-            let (f, bytes) = read_chunk(file, PART_BYTES.min(left as usize)).await?;
+            let (f, bytes) = read_chunk(file, part.min(left) as usize).await?;
             file = f;
             if bytes.is_empty() {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the staged body ended early"));
@@ -226,6 +261,8 @@ pub struct RemoteBody {
     path: StorePath,
     runtime: tokio::runtime::Handle,
     pos: u64,
+    /// Where reading stops (exclusive; `u64::MAX`: the body's end).
+    end: u64,
     stream: Option<BoxStream<'static, object_store::Result<Bytes>>>,
     /// What the stream gave and was not read yet.
     chunk: Bytes,
@@ -233,12 +270,17 @@ pub struct RemoteBody {
 
 impl Read for RemoteBody {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
+        if buf.is_empty() || self.pos >= self.end {
             return Ok(0);
         }
         while self.chunk.is_empty() {
             if self.stream.is_none() {
-                let options = GetOptions { range: (self.pos > 0).then_some(GetRange::Offset(self.pos)), ..Default::default() };
+                let range = match (self.pos, self.end) {
+                    (0, u64::MAX) => None,
+                    (pos, u64::MAX) => Some(GetRange::Offset(pos)),
+                    (pos, end) => Some(GetRange::Bounded(pos..end)),
+                };
+                let options = GetOptions { range, ..Default::default() };
                 let got = self.runtime.block_on(self.store.get_opts(&self.path, options)).map_err(remote_error)?;
                 self.stream = Some(got.into_stream());
             }
@@ -252,7 +294,7 @@ impl Read for RemoteBody {
                 None => return Ok(0),
             }
         }
-        let n = buf.len().min(self.chunk.len());
+        let n = buf.len().min(self.chunk.len()).min(usize::try_from(self.end - self.pos).unwrap_or(usize::MAX));
         buf[..n].copy_from_slice(&self.chunk.split_to(n));
         self.pos += n as u64;
         Ok(n)
@@ -282,7 +324,7 @@ mod tests {
     use object_store::memory::InMemory;
 
     fn shared() -> SharedBodies {
-        SharedBodies::new(Arc::new(InMemory::new()), "acct/objects")
+        SharedBodies::new(Arc::new(InMemory::new()), "acct/objects").with_removal_delay(Duration::ZERO)
     }
 
     fn staged(dir: &Path, data: &[u8]) -> PathBuf {
@@ -311,25 +353,17 @@ mod tests {
             bodies.install(path.clone(), id).await.expect("install");
             assert!(!path.exists(), "the staged file is removed once sent");
             let body = bodies.open(id).expect("open");
+            let b2 = bodies.open(id).expect("open");
+            // 2,000 bytes from 1,000: the read stops there.
+            let b3 = bodies.open_range(id, 1000, 2000).expect("open");
             let data2 = data.clone();
-            let (whole, tail) = tokio::task::spawn_blocking(move || {
-                let b2 = match &body {
-                    ObjectBody::Remote(r) => ObjectBody::Remote(RemoteBody {
-                        store: r.store.clone(),
-                        path: r.path.clone(),
-                        runtime: r.runtime.clone(),
-                        pos: 0,
-                        stream: None,
-                        chunk: Bytes::new(),
-                    }),
-                    _ => unreachable!("a shared body"),
-                };
-                (read_from(body, 0), read_from(b2, data2.len() as u64 - 1000))
-            })
-            .await
-            .expect("join");
+            let (whole, tail, range) =
+                tokio::task::spawn_blocking(move || (read_from(body, 0), read_from(b2, data2.len() as u64 - 1000), read_from(b3, 1000)))
+                    .await
+                    .expect("join");
             assert_eq!(whole, *data);
             assert_eq!(tail, data[data.len() - 1000..]);
+            assert_eq!(range, data[1000..3000]);
         }
         bodies.copy("bb02", "cc03").await.expect("copy");
         let Bodies::Shared(s) = &bodies else { unreachable!() };

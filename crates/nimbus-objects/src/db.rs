@@ -131,13 +131,14 @@ impl Row {
     }
 }
 
-/// How a read of a row holds it until the commit (PostgreSQL; SQLite's writer is alone).
+/// How a read of a row holds it until the commit (PostgreSQL; SQLite's writer is alone): an
+/// upload's row, shared by its parts' writes, alone for completing or aborting it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lock {
     None,
-    /// Against changes of the row itself (`FOR SHARE`): writes inside a bucket or an upload.
+    /// Against changes of the row itself (`FOR SHARE`).
     Share,
-    /// Alone (`FOR UPDATE`): a change of the bucket or the upload.
+    /// Alone (`FOR UPDATE`).
     Update,
 }
 
@@ -153,6 +154,9 @@ pub(crate) trait Db {
     /// Holds the named keys of `scope` (a bucket's object keys, an upload's part numbers)
     /// until the commit, in one order whatever the order given.
     async fn lock_keys(&mut self, scope: &str, keys: &[&str]) -> Result<(), ObjectError>;
+    /// Holds bucket `name` until the commit: shared by writes inside it, alone for a change
+    /// of the bucket itself (taken before any key).
+    async fn lock_bucket(&mut self, name: &str, alone: bool) -> Result<(), ObjectError>;
     /// Whether this is PostgreSQL.
     fn postgres(&self) -> bool;
 
@@ -232,6 +236,10 @@ impl Db for Lite<'_> {
     }
 
     async fn lock_keys(&mut self, _scope: &str, _keys: &[&str]) -> Result<(), ObjectError> {
+        Ok(())
+    }
+
+    async fn lock_bucket(&mut self, _name: &str, _alone: bool) -> Result<(), ObjectError> {
         Ok(())
     }
 
@@ -330,6 +338,13 @@ impl Db for deadpool_postgres::Transaction<'_> {
                 self.execute(&statement, &[&locks]).await.map_err(pg_error).map(drop)
             }
         }
+    }
+
+    async fn lock_bucket(&mut self, name: &str, alone: bool) -> Result<(), ObjectError> {
+        let how = if alone { nimbus_store::pg::Hold::Exclusive } else { nimbus_store::pg::Hold::Shared };
+        nimbus_store::pg::hold(self, nimbus_store::pg::advisory_key(&[b"bucket", name.as_bytes()]), how)
+            .await
+            .map_err(|e| ObjectError::Internal(format!("the objects' database: {e}")))
     }
 
     fn postgres(&self) -> bool {

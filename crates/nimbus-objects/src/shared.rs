@@ -4,9 +4,9 @@
 //! order on either engine. Bucket names sort by bytes too (`COLLATE "C"`).
 //!
 //! Several nodes write at once, where SQLite has one writer thread, so a write holds what it
-//! reads until its commit (see `db.rs`): its bucket's row (shared; a change of the bucket
-//! itself alone), then its keys' advisory locks in one order; a part's write shares its
-//! upload's row, which completing or aborting the upload holds alone. Notifications are
+//! reads until its commit (see `db.rs`): its bucket (an advisory lock, shared; a change of the
+//! bucket itself holds it alone), then its keys' advisory locks in one order; a part's write
+//! shares its upload's row, which completing or aborting the upload holds alone. Notifications are
 //! leased to the node that takes them (`holder`, `lease_until_ms`) until it acknowledges
 //! them; a dead node's are taken by another once the lease lapsed.
 
@@ -87,7 +87,7 @@ CREATE TABLE s3_notifications (
     configuration_id TEXT NOT NULL,
     event_name TEXT NOT NULL,
     bucket TEXT NOT NULL,
-    name TEXT NOT NULL,
+    name BYTEA NOT NULL,
     size BIGINT,
     etag TEXT,
     version_id TEXT,
@@ -96,10 +96,8 @@ CREATE TABLE s3_notifications (
     holder TEXT,
     lease_until_ms BIGINT NOT NULL DEFAULT 0
 );
-CREATE TABLE s3_counters (
-    name TEXT PRIMARY KEY,
-    value BIGINT NOT NULL
-);
+-- Numbers changes for their notifications' sequencers.
+CREATE SEQUENCE s3_sequencer;
 -- Takes the advisory locks of a write's keys in the order given (one round trip).
 CREATE FUNCTION obj_lock(keys BIGINT[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE k BIGINT;
@@ -320,6 +318,34 @@ mod tests {
         assert_eq!(page.versions.len(), 20);
         assert_eq!(page.versions.iter().filter(|v| v.is_latest).count(), 1);
         assert!(page.versions[0].is_latest, "the newest is the latest");
+    }
+
+    /// A bucket deleted on one node while an object is put into it on another: either the
+    /// put wins (and the deletion finds the bucket not empty) or the deletion does (and the
+    /// put finds no bucket), never an object left in a deleted bucket.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bucket_deleted_during_a_put_keeps_nothing() {
+        let Some(n) = nodes().await else { return };
+        for i in 0..20 {
+            let name = format!("race-{i}");
+            n.a.create_bucket(&name, "us-east-1").await.expect("bucket");
+            let (a, b, bucket) = (n.a.clone(), n.b.clone(), name.clone());
+            let put = tokio::spawn(async move {
+                a.put_object(&bucket, "k", staged(&a, b"x"), ObjectMeta::default(), vec![], None, PutConditions::default(), "Put").await
+            });
+            let bucket = name.clone();
+            let delete = tokio::spawn(async move { b.delete_bucket(&bucket).await });
+            let (put, delete) = (put.await.expect("join"), delete.await.expect("join"));
+            match (&put, &delete) {
+                (Ok(_), Err(ObjectError::BucketNotEmpty)) => assert!(n.b.head(&name, "k", None).await.is_ok()),
+                (Err(ObjectError::NoSuchBucket), Ok(())) => {
+                    n.b.create_bucket(&name, "us-east-1").await.expect("made again");
+                    let q = VersionQuery { max_keys: 10, ..Default::default() };
+                    assert!(n.a.list_versions(&name, &q).await.expect("list").versions.is_empty(), "a version outlived its bucket");
+                }
+                other => panic!("round {i}: {other:?}"),
+            }
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 //! engine ([`Db`]).
 
 use crate::checksum::ChecksumAlgorithm;
-use crate::db::{vals, Db, Lock, Row, Val};
+use crate::db::{vals, Db, Row, Val};
 use crate::error::ObjectError;
 use crate::limits;
 use crate::notify::NotificationConfig;
@@ -206,26 +206,29 @@ fn bucket_from_row(r: &Row) -> Result<BucketRow, ObjectError> {
 
 const BUCKET_COLUMNS: &str = "name, region, created_ms, versioning, notifications";
 
-/// The bucket, held as `lock` says (writes of its objects share it; changes of the bucket
-/// itself hold it alone).
-pub(crate) async fn find_bucket(db: &mut impl Db, name: &str, lock: Lock) -> Result<Option<BucketRow>, ObjectError> {
-    let sql = db.locking(&format!("SELECT {BUCKET_COLUMNS} FROM s3_buckets WHERE name = ?1"), lock);
-    db.row(&sql, &vals![name]).await?.as_ref().map(bucket_from_row).transpose()
+pub(crate) async fn find_bucket(db: &mut impl Db, name: &str) -> Result<Option<BucketRow>, ObjectError> {
+    db.row(&format!("SELECT {BUCKET_COLUMNS} FROM s3_buckets WHERE name = ?1"), &vals![name])
+        .await?
+        .as_ref()
+        .map(bucket_from_row)
+        .transpose()
 }
 
 /// The bucket, or [`ObjectError::NoSuchBucket`].
 pub(crate) async fn bucket(db: &mut impl Db, name: &str) -> Result<BucketRow, ObjectError> {
-    find_bucket(db, name, Lock::None).await?.ok_or(ObjectError::NoSuchBucket)
+    find_bucket(db, name).await?.ok_or(ObjectError::NoSuchBucket)
 }
 
 /// [`bucket`] for a write inside it: held against its deletion and changes until the commit.
 pub(crate) async fn bucket_for_write(db: &mut impl Db, name: &str) -> Result<BucketRow, ObjectError> {
-    find_bucket(db, name, Lock::Share).await?.ok_or(ObjectError::NoSuchBucket)
+    db.lock_bucket(name, false).await?;
+    bucket(db, name).await
 }
 
 /// [`bucket`] for a change of the bucket itself: held alone until the commit.
 pub(crate) async fn bucket_for_change(db: &mut impl Db, name: &str) -> Result<BucketRow, ObjectError> {
-    find_bucket(db, name, Lock::Update).await?.ok_or(ObjectError::NoSuchBucket)
+    db.lock_bucket(name, true).await?;
+    bucket(db, name).await
 }
 
 pub(crate) async fn all_buckets(db: &mut impl Db) -> Result<Vec<Bucket>, ObjectError> {
@@ -627,15 +630,13 @@ pub(crate) async fn notify(db: &mut impl Db, b: &BucketRow, change: Change<'_>, 
         return Ok(());
     }
     // Per key, every change of it is numbered after the last (its writer holds the key).
-    let counter = db
-        .row(
-            "INSERT INTO s3_counters (name, value) VALUES ('sequencer', 1) \
-             ON CONFLICT (name) DO UPDATE SET value = s3_counters.value + 1 RETURNING value",
-            &[],
-        )
-        .await?
-        .ok_or_else(|| ObjectError::internal("the sequencer's counter returned no row"))?
-        .int(0)?;
+    let sql = if db.postgres() {
+        "SELECT nextval('s3_sequencer')"
+    } else {
+        "INSERT INTO s3_counters (name, value) VALUES ('sequencer', 1) \
+         ON CONFLICT (name) DO UPDATE SET value = s3_counters.value + 1 RETURNING value"
+    };
+    let counter = db.row(sql, &[]).await?.ok_or_else(|| ObjectError::internal("the sequencer's counter returned no row"))?.int(0)?;
     let sequencer = format!("{counter:016X}");
     for d in destinations {
         let params = vals![
@@ -672,16 +673,18 @@ pub(crate) async fn take_notifications(
     db: &mut impl Db,
     max: usize,
     holder: &str,
-    now_ms: i64,
-    lease_until_ms: i64,
+    lease_ms: i64,
 ) -> Result<Vec<crate::notify::PendingNotification>, ObjectError> {
     let rows = if db.postgres() {
+        // Leases on the database's clock, which every node shares.
         let sql = format!(
-            "UPDATE s3_notifications SET holder = ?2, lease_until_ms = ?3 WHERE id IN \
-             (SELECT id FROM s3_notifications WHERE lease_until_ms < ?4 OR holder = ?2 ORDER BY id LIMIT ?1 FOR UPDATE SKIP LOCKED) \
+            "WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms) \
+             UPDATE s3_notifications SET holder = ?2, lease_until_ms = (SELECT ms FROM now) + ?3 WHERE id IN \
+             (SELECT id FROM s3_notifications WHERE lease_until_ms < (SELECT ms FROM now) OR holder = ?2 \
+              ORDER BY id LIMIT ?1 FOR UPDATE SKIP LOCKED) \
              RETURNING {NOTIFICATION_COLUMNS}"
         );
-        let mut rows = db.rows(&sql, &vals![max as i64, holder, lease_until_ms, now_ms]).await?;
+        let mut rows = db.rows(&sql, &vals![max as i64, holder, lease_ms]).await?;
         rows.sort_by_key(|r| r.int(0).unwrap_or_default());
         rows
     } else {

@@ -351,6 +351,13 @@ pub const INLINE_MAX: usize = 64 * 1024;
 /// (PostgreSQL; it acknowledges them as soon as they are handed over).
 const NOTIFICATION_LEASE_MS: i64 = 30_000;
 
+/// Keys a DeleteObjects removes per transaction.
+const DELETE_GROUP: usize = 50;
+
+/// The start of the error of a PostgreSQL commit whose outcome is unknown (the connection
+/// went while COMMIT was on its way): the change may be in, so what it names is kept.
+pub(crate) const COMMIT_UNKNOWN: &str = "the commit's outcome is unknown: ";
+
 /// Runs `$body` (using `$tx`, a `&mut impl Db`, evaluating to a `Result`, `.await`s allowed)
 /// in one transaction of `$store`'s database; committed (durably when `$durable`) before it
 /// evaluates to the result. The body is compiled for each engine and captures only owned
@@ -382,7 +389,13 @@ macro_rules! in_tx {
                     }
                     .await;
                     match result {
-                        Ok(value) => transaction.commit().await.map_err($crate::db::pg_error).map(|()| value),
+                        Ok(value) => transaction
+                            .commit()
+                            .await
+                            .map_err(|e| {
+                                $crate::ObjectError::Internal(format!("{}{}", $crate::store::COMMIT_UNKNOWN, $crate::db::pg_error(e)))
+                            })
+                            .map(|()| value),
                         Err(e) => Err(e),
                     }
                 }
@@ -582,6 +595,18 @@ impl ObjectStore {
         })
     }
 
+    /// Opens `len` bytes of a version's body from `start` (a ranged read asks the shared
+    /// storage for those bytes only). Read no more than `len` bytes from it.
+    pub fn open_range(&self, object: &Object, start: u64, len: u64) -> std::io::Result<ObjectBody> {
+        use std::io::Seek;
+        let mut body = match (&object.blob, &self.bodies) {
+            (Some(id), Bodies::Shared(_)) => self.bodies.open_range(id, start, len)?,
+            _ => self.open_body(object)?,
+        };
+        body.seek(std::io::SeekFrom::Start(start))?;
+        Ok(body)
+    }
+
     /// Opens a version's body for reading (a blob is never rewritten: a local file stays
     /// whole while open, even if the object is deleted meanwhile; a shared one is read when
     /// first read, from a blocking thread). Delete markers have none.
@@ -646,11 +671,19 @@ impl ObjectStore {
         let (bucket, key, version_id) = (bucket.to_string(), key.to_string(), version_id.map(str::to_string));
         in_tx!(self, false, |tx| {
             sql::bucket(tx, &bucket).await?;
-            let mut o = sql::resolve(tx, &bucket, &key, version_id.as_deref()).await?;
-            if o.blob.is_none() && !o.delete_marker {
-                o.inline = sql::inline_body(tx, o.seq).await?.map(std::sync::Arc::from);
+            // A small body is read by a second statement: on PostgreSQL another node may
+            // replace the version between the two, and the read starts again.
+            for _ in 0..3 {
+                let mut o = sql::resolve(tx, &bucket, &key, version_id.as_deref()).await?;
+                if o.blob.is_none() && !o.delete_marker {
+                    o.inline = sql::inline_body(tx, o.seq).await?.map(std::sync::Arc::from);
+                    if o.inline.is_none() && o.size > 0 {
+                        continue;
+                    }
+                }
+                return Ok(o);
             }
-            Ok(o)
+            Err(ObjectError::internal("the object changed while it was read, three times"))
         })
     }
 
@@ -672,6 +705,23 @@ impl ObjectStore {
 
     /// DeleteObjects: each as [`ObjectStore::delete_object`], in one transaction.
     pub async fn delete_objects(
+        &self,
+        bucket: &str,
+        keys: Vec<(String, Option<String>)>,
+    ) -> Result<Vec<Result<DeleteOutcome, ObjectError>>, ObjectError> {
+        // In groups of keys, each its own transaction (S3 does not make the request atomic):
+        // a transaction holds few key locks on PostgreSQL, whose lock table is shared.
+        let mut results = Vec::with_capacity(keys.len());
+        let mut keys = keys.into_iter().peekable();
+        while keys.peek().is_some() {
+            let group: Vec<_> = keys.by_ref().take(DELETE_GROUP).collect();
+            results.extend(self.delete_group(bucket, group).await?);
+        }
+        Ok(results)
+    }
+
+    /// [`ObjectStore::delete_objects`] of one group of keys.
+    async fn delete_group(
         &self,
         bucket: &str,
         keys: Vec<(String, Option<String>)>,
@@ -720,6 +770,15 @@ impl ObjectStore {
     ) -> Result<PutResult, ObjectError> {
         if source.delete_marker {
             return Err(ObjectError::NoSuchKey { delete_marker: Some(source.version_id.clone()) });
+        }
+        if source.size > limits::MAX_PUT_BYTES {
+            return Err(ObjectError::InvalidRequest(format!(
+                "The specified copy source is larger than the maximum allowable size for a copy source: {}",
+                limits::MAX_PUT_BYTES
+            )));
+        }
+        if source.blob.is_none() && source.inline.is_none() && source.size > 0 {
+            return Err(ObjectError::internal("the copy source's body was not read"));
         }
         // A file body is shared (never rewritten); a small one is copied.
         let (blob, inline) = match &source.blob {
@@ -907,8 +966,7 @@ impl ObjectStore {
     /// is this node's for a while (another node takes it only after its lease lapsed).
     pub async fn take_notifications(&self, max: usize) -> Result<Vec<PendingNotification>, ObjectError> {
         let holder = self.node.clone();
-        let now = sql::now_ms();
-        in_tx!(self, false, |tx| sql::take_notifications(tx, max, &holder, now, now + NOTIFICATION_LEASE_MS).await)
+        in_tx!(self, false, |tx| sql::take_notifications(tx, max, &holder, NOTIFICATION_LEASE_MS).await)
     }
 
     /// Forgets delivered notifications.
@@ -954,7 +1012,12 @@ impl ObjectStore {
                 Ok(result)
             }
             Err(e) => {
-                self.bodies.remove(blob.into_iter().collect());
+                // A commit that may have happened keeps its body (the collection of bodies no
+                // object names removes it if not).
+                let unknown = matches!(&e, ObjectError::Internal(m) if m.starts_with(COMMIT_UNKNOWN));
+                if !unknown {
+                    self.bodies.remove(blob.into_iter().collect());
+                }
                 Err(e)
             }
         }

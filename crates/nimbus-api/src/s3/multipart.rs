@@ -59,7 +59,7 @@ pub async fn serve(state: &Arc<AppState>, req: &S3Request, parts: &Parts, body: 
                 Some(spec) => copy_range(spec, source.size)?,
                 None => (0, source.size),
             };
-            let file = store.open_body(&source).map_err(S3Error::internal)?;
+            let file = store.open_range(&source, start, len).map_err(S3Error::internal)?;
             let algorithm = upload.checksum_algorithm.unwrap_or(ChecksumAlgorithm::Crc64Nvme);
             let staging = store.stage(&[algorithm]).map_err(S3Error::internal)?;
             let staged = tokio::task::spawn_blocking(move || {
