@@ -337,7 +337,9 @@ mod tests {
             let delete = tokio::spawn(async move { b.delete_bucket(&bucket).await });
             let (put, delete) = (put.await.expect("join"), delete.await.expect("join"));
             match (&put, &delete) {
-                (Ok(_), Err(ObjectError::BucketNotEmpty)) => assert!(n.b.head(&name, "k", None).await.is_ok()),
+                (Ok(_), Err(ObjectError::BucketNotEmpty)) => {
+                    n.b.head(&name, "k", None).await.expect("the object put");
+                }
                 (Err(ObjectError::NoSuchBucket), Ok(())) => {
                     n.b.create_bucket(&name, "us-east-1").await.expect("made again");
                     let q = VersionQuery { max_keys: 10, ..Default::default() };
