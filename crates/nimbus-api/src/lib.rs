@@ -19,6 +19,7 @@ mod dynamodb;
 mod dynamodbstreams;
 mod ec2;
 mod events;
+pub mod forward;
 mod function_url;
 mod gateway;
 mod iam;
@@ -42,6 +43,7 @@ pub use accounts::{Accounts, OpenAccount};
 pub use action::Action;
 pub use authz::{service_may_invoke, service_may_send};
 pub use cloudwatch::notify as notify_alarm;
+pub use forward::Router;
 pub use metrics::serve_metrics;
 pub use server::{serve, serve_stream, serve_until, AppState};
 

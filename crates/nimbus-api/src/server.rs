@@ -68,6 +68,8 @@ pub struct AppState {
     pub objects: Arc<nimbus_objects::ObjectStore>,
     /// Woken after every S3 change that may owe notifications (their deliverer waits on it).
     pub object_events: Arc<tokio::sync::Notify>,
+    /// With a shared store: where synchronous invokes that would start cold here go.
+    pub router: Option<Arc<crate::forward::Router>>,
 }
 
 impl AppState {
@@ -334,7 +336,10 @@ async fn route(
                 Err(e) => edge_error(true, ApiError::service(format!("log query failed: {e}"))),
             }
         }
-        Action::Lambda(req) => lambda::execute(&state, req, &origin, caller.as_ref()).await,
+        Action::Lambda(req) => match crate::forward::forwarded(&state, &req, &parts, &body).await {
+            Some(answer) => answer,
+            None => lambda::execute(&state, req, &origin, caller.as_ref()).await,
+        },
         // Placed before the body is read (`route_s3`); never parsed from a whole request.
         Action::S3(_) => edge_error(false, ApiError::service("an S3 request reached the whole-body path")),
         Action::Console(call) => crate::console::serve(&state, call, &parts.headers, caller.as_ref(), &origin).await,
@@ -352,6 +357,9 @@ async fn route(
             let peers = state.control.peers().await;
             if let Some(me) = peers.iter().find(|p| p.this_node) {
                 v["cluster"] = serde_json::json!({ "node": me.node, "peers": peers });
+                if let Some(router) = &state.router {
+                    v["cluster"]["invokes"] = router.counts();
+                }
             }
             with_request_id(response::json(StatusCode::OK, &v))
         }

@@ -18,6 +18,7 @@ use clap::Parser;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 
+mod cluster;
 mod protocol;
 mod s3;
 mod scale;
@@ -142,6 +143,11 @@ struct Args {
     /// through a Kinesis trigger, and the time from an acknowledged write to the function.
     #[arg(long)]
     streams: bool,
+    /// Two nodes on the PostgreSQL of `--server-arg=--store --server-arg=postgres://…` and a
+    /// third Nimbus as their shared S3 (`--blobs`): warm invokes sent to a function's home
+    /// node against those sent to the other node, which forwards them.
+    #[arg(long)]
+    cluster: bool,
     /// Records put before --streams' trigger throughput run.
     #[arg(long, default_value_t = 40_000)]
     streams_records: usize,
@@ -183,8 +189,14 @@ impl Drop for Server {
 }
 
 fn start_server(args: &Args) -> anyhow::Result<Server> {
+    start_server_as(args, "", &[], true, &[])
+}
+
+/// A server in a data directory of its own (`tag`), with `extra` arguments (and the
+/// `--server-arg`s when `shared`).
+fn start_server_as(args: &Args, tag: &str, extra: &[String], shared: bool, envs: &[(&str, &str)]) -> anyhow::Result<Server> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let data = std::env::temp_dir().join(format!("nimbus-bench-{}", std::process::id()));
+    let data = std::env::temp_dir().join(format!("nimbus-bench-{}{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let mut cmd = Command::new(&args.nimbus);
     cmd.args(["server", "--listen", &format!("127.0.0.1:{port}"), "--data"])
@@ -203,7 +215,10 @@ fn start_server(args: &Args) -> anyhow::Result<Server> {
     for p in &args.runtime_paths {
         cmd.arg("--runtime-path").arg(p);
     }
-    cmd.args(&args.server_args);
+    if shared {
+        cmd.args(&args.server_args);
+    }
+    cmd.args(extra).envs(envs.iter().copied());
     // AWS's default account limit is 1,000 concurrent executions; a larger scale run asks
     // for more, as one would ask AWS.
     if let Some(n) = args.burst.max(args.density).filter(|n| *n > 1000) {
@@ -1146,6 +1161,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(ca) = &args.tls_ca {
         let _ = TLS.set(tls_connector(ca)?);
+    }
+    if args.cluster {
+        println!("machine: {}", machine());
+        return cluster::bench(&args).await;
     }
     let server = start_server(&args)?;
     let mut s = connect(&server.addr).await?;

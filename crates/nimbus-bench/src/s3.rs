@@ -79,7 +79,7 @@ fn s3_request(method: &str, path: &str, body: Bytes, payload_hash: Option<&str>)
     Ok(req)
 }
 
-async fn s3_call(s: &mut SendRequest<Full<Bytes>>, method: &str, path: &str, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+pub(crate) async fn s3_call(s: &mut SendRequest<Full<Bytes>>, method: &str, path: &str, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
     let req = s3_request(method, path, body, None)?;
     s.ready().await?;
     let resp = s.send_request(req).await?;

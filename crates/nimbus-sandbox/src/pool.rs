@@ -560,6 +560,14 @@ impl EnvironmentPool {
         }
     }
 
+    /// Idle environments of `function` (any version), provisioned ones included.
+    pub fn idle_for(&self, function: &str) -> usize {
+        let st = self.lock();
+        let plain: usize = st.idle.iter().filter(|((name, _), _)| name == function).map(|(_, envs)| envs.len()).sum();
+        let provisioned: usize = st.provisioned.iter().filter(|(key, _)| key.function == function).map(|(_, set)| set.ready.len()).sum();
+        plain + provisioned
+    }
+
     /// (idle, busy) environment counts.
     pub fn counts(&self) -> (usize, usize) {
         let st = self.lock();

@@ -1380,7 +1380,7 @@ impl Shared {
             iam,
             network,
             keys: self.keys.clone(),
-            control,
+            control: control.clone(),
             invoker,
             async_invoker,
             logs: logs.clone(),
@@ -1402,6 +1402,9 @@ impl Shared {
             metric_store: metric_store.clone(),
             tls: self.tls.clone(),
             accounts: self.accounts.clone(),
+            // With a shared store a synchronous invoke that would start cold here goes to the
+            // function's home node (`nimbus_api::forward`).
+            router: matches!(self.store_at, StoreAt::Postgres(..)).then(|| nimbus_api::Router::start(control.clone())),
         });
         self.opened.lock().unwrap_or_else(|p| p.into_inner()).push(Opened {
             pool,

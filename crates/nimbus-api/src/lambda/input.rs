@@ -965,6 +965,15 @@ impl InvokeInput {
         }
     }
 
+    /// The function's name when this is a synchronous invoke (None for the other types, or
+    /// a name that does not parse: the invoke answers that itself).
+    pub(crate) fn sync_function(&self, partition: &Partition) -> Option<String> {
+        if !matches!(self.invocation_type.as_deref(), None | Some("RequestResponse")) {
+            return None;
+        }
+        function_ref(&self.function_name, self.qualifier.as_deref(), partition).ok().map(|f| f.name)
+    }
+
     pub fn into_invocation(self, partition: &Partition) -> Result<Invocation, ApiError> {
         let function = function_ref(&self.function_name, self.qualifier.as_deref(), partition)?;
         let payload = if self.payload.is_empty() { Bytes::from_static(b"{}") } else { self.payload };

@@ -1,0 +1,53 @@
+"""Warm work is routed (issue 17): a synchronous invoke that reaches a node with no idle
+environment of its function goes to the function's home node (rendezvous hashing over the
+live members), so a function invoked through every node of a cluster starts once, not once
+per node; a node whose home is gone runs the invoke itself."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from helpers import create_function, http_get, make_zip, wait_for
+from test_cluster_events import _nodes
+
+# Each environment makes up its id once, at init: the answers say which one ran.
+WHO = {"index.js": "const id = require('crypto').randomUUID();\n"
+                   "exports.handler = async (e) => ({ env: id, n: e.n });"}
+
+
+def _status(node) -> dict:
+    code, _, body = http_get(node.endpoint + "/_nimbus/status")
+    assert code == 200
+    return json.loads(body)
+
+
+def _knows_everyone(nodes) -> bool:
+    return all(len(_status(n).get("cluster", {}).get("peers", [])) == len(nodes) for n in nodes)
+
+
+def _invoke(node, n: int) -> str:
+    out = node.lambda_client().invoke(FunctionName="who", Payload=json.dumps({"n": n}).encode())
+    body = json.loads(out["Payload"].read())
+    assert body["n"] == n and "FunctionError" not in out, body
+    return body["env"]
+
+
+def test_invokes_through_every_node_start_one_environment(server_factory, tmp_path):
+    nodes = _nodes(server_factory, tmp_path, 3)
+    wait_for(lambda: _knows_everyone(nodes), timeout=10, what="every node sees the three")
+    time.sleep(1.5)  # each node's router reads the members every second
+    create_function(nodes[0].lambda_client(), "who", "nodejs20.x", "index.handler", make_zip(WHO))
+    envs = [_invoke(nodes[i % 3], i) for i in range(12)]
+    assert len(set(envs)) == 1, f"one environment for invokes through three nodes: {envs}"
+    statuses = [_status(n) for n in nodes]
+    home = [i for i, s in enumerate(statuses) if s["environments"]["idle"] + s["environments"]["busy"] > 0]
+    assert len(home) == 1, statuses
+    forwarded = [s["cluster"]["invokes"]["forwarded"] for s in statuses]
+    assert forwarded[home[0]] == 0 and sum(forwarded) == 8, forwarded
+
+    # The home node stops: the others answer themselves (each starts its own environment).
+    others = [n for i, n in enumerate(nodes) if i != home[0]]
+    nodes[home[0]].stop()
+    after = [_invoke(others[i % 2], 100 + i) for i in range(4)]
+    assert envs[0] not in after
