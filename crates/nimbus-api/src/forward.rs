@@ -105,7 +105,8 @@ impl Router {
     }
 
     /// Sends the request to `endpoint` as received, and its answer back.
-    async fn send(&self, endpoint: &str, parts: &Parts, body: Bytes, me: &str) -> Result<Response<Body>, String> {
+    async fn send(&self, endpoint: &str, parts: &Parts, body: Bytes, me: &str) -> Result<Response<Body>, Failed> {
+        let before = |e: String| Failed { sent: false, why: e };
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut req = Request::builder().method(parts.method.clone()).uri(format!("{endpoint}{path}"));
         for (name, value) in &parts.headers {
@@ -113,11 +114,12 @@ impl Router {
                 req = req.header(name, value);
             }
         }
-        let mut req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
-        req.headers_mut().insert(FORWARDED_BY, HeaderValue::from_str(me).map_err(|e| e.to_string())?);
-        let answer = self.client.request(req).await.map_err(|e| e.to_string())?;
+        let mut req = req.body(Full::new(body)).map_err(|e| before(e.to_string()))?;
+        req.headers_mut().insert(FORWARDED_BY, HeaderValue::from_str(me).map_err(|e| before(e.to_string()))?);
+        // Only a forward that never connected is known not to have run.
+        let answer = self.client.request(req).await.map_err(|e| Failed { sent: !e.is_connect(), why: e.to_string() })?;
         let (head, incoming) = answer.into_parts();
-        let body = incoming.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let body = incoming.collect().await.map_err(|e| Failed { sent: true, why: e.to_string() })?.to_bytes();
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = head.status;
         for (name, value) in &head.headers {
@@ -135,6 +137,12 @@ fn score(node: &str, key: &str) -> u64 {
     use sha2::Digest;
     let digest = sha2::Sha256::new().chain_update(node.as_bytes()).chain_update([0]).chain_update(key.as_bytes()).finalize();
     u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+/// A forward that failed; `sent`: the home node may have run the invoke.
+struct Failed {
+    sent: bool,
+    why: String,
 }
 
 fn is_hop_by_hop(name: &str) -> bool {
@@ -165,10 +173,17 @@ pub(crate) async fn forwarded(
             router.forwarded.fetch_add(1, Ordering::Relaxed);
             Some(response)
         }
-        Err(e) => {
+        // Not connected: it runs here.
+        Err(Failed { sent: false, why }) => {
             router.fell_back.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(%function, %endpoint, "forwarding an invoke failed, it runs here: {e}");
+            tracing::debug!(%function, %endpoint, "forwarding an invoke failed, it runs here: {why}");
             None
+        }
+        // It may have run there: running it again here could run it twice.
+        Err(Failed { sent: true, why }) => {
+            tracing::warn!(%function, %endpoint, "a forwarded invoke got no answer: {why}");
+            let e = nimbus_model::ApiError::service(format!("the node running {function} did not answer"));
+            Some(crate::server::lambda_error(e))
         }
     }
 }

@@ -470,6 +470,11 @@ fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
 /// An error found before a request reached its service (too large, no such route, a store
 /// failure on Nimbus's own endpoints), in the shape of the protocol it came in: awsJson 1.1
 /// for `X-Amz-Target` requests, else Lambda's rest-json.
+/// A Lambda API error answer.
+pub(crate) fn lambda_error(e: ApiError) -> Response<Body> {
+    edge_error(false, e)
+}
+
 fn edge_error(json_target: bool, e: ApiError) -> Response<Body> {
     if e.code == ErrorCode::Service {
         tracing::error!("{e}");
