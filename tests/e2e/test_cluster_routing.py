@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from helpers import create_function, http_get, make_zip, wait_for
 from test_cluster_events import _nodes
 
 # Each environment makes up its id once, at init: the answers say which one ran.
 WHO = {"index.js": "const id = require('crypto').randomUUID();\n"
-                   "exports.handler = async (e) => ({ env: id, n: e.n });"}
+                   "exports.handler = async (e) => { await new Promise(r => setTimeout(r, e.sleep || 0));"
+                   " return { env: id, n: e.n }; };"}
 
 
 def _status(node) -> dict:
@@ -26,8 +28,8 @@ def _knows_everyone(nodes) -> bool:
     return all(len(_status(n).get("cluster", {}).get("peers", [])) == len(nodes) for n in nodes)
 
 
-def _invoke(node, n: int) -> str:
-    out = node.lambda_client().invoke(FunctionName="who", Payload=json.dumps({"n": n}).encode())
+def _invoke(node, n: int, sleep_ms: int = 0) -> str:
+    out = node.lambda_client().invoke(FunctionName="who", Payload=json.dumps({"n": n, "sleep": sleep_ms}).encode())
     body = json.loads(out["Payload"].read())
     assert body["n"] == n and "FunctionError" not in out, body
     return body["env"]
@@ -45,6 +47,16 @@ def test_invokes_through_every_node_start_one_environment(server_factory, tmp_pa
     assert len(home) == 1, statuses
     forwarded = [s["cluster"]["invokes"]["forwarded"] for s in statuses]
     assert forwarded[home[0]] == 0 and sum(forwarded) == 8, forwarded
+
+    # Invokes at once through another node: the home runs one in its idle environment and
+    # answers "busy" for the others, which the sending node runs itself.
+    sender = nodes[(home[0] + 1) % 3]
+    with ThreadPoolExecutor(3) as pool:
+        at_once = list(pool.map(lambda n: _invoke(sender, 50 + n, 1500), range(3)))
+    assert envs[0] in at_once and len(set(at_once)) == 3, at_once
+    assert _status(sender)["environments"]["idle"] == 2
+    # The sender has environments of its own now: it answers itself while one is idle.
+    assert _invoke(sender, 60) != envs[0]
 
     # The home node stops: the others answer themselves (each starts its own environment).
     others = [n for i, n in enumerate(nodes) if i != home[0]]

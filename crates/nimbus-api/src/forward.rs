@@ -1,14 +1,19 @@
 //! Routing warm work across a cluster (issue 17): a synchronous Invoke that reaches a node
 //! with no idle environment of its function is sent on, as received, to the function's home
 //! node, the live member that rendezvous hashing picks for the account and function, where
-//! its environments are kept warm; the home node answers it as its own request
-//! (authenticated and authorized again) and never sends it further. A node that has an idle
-//! environment of the function answers itself (its own warm environment is the shortest
-//! way), and so does one whose home node cannot be reached: forwarding only ever saves a
-//! cold start, it never fails an invoke that could run here.
+//! its environments are kept warm. The home node runs it when it has an idle environment of
+//! the function or none at all (the first one starts there: a function invoked through
+//! every node then starts once, not once per node); when all of its environments are busy,
+//! or it refuses the request before running it (a throttle, a function or key it has not
+//! heard of yet, a 4xx), it answers "not run" (`x-nimbus-not-run`) and the sending node runs
+//! the invoke itself, as it does when the home cannot be reached. A forward that reached the
+//! home and got no answer is not run again (it may have run there): ServiceException.
 //!
+//! The home node authenticates and authorizes the request again, with the client's address
+//! and transport as the sending node saw them (`x-nimbus-forwarded-for`, kept only when its
+//! MAC under a key derived from the shared master key holds), and never sends it further.
 //! Members come from the store's membership table, read every second. Only plain-HTTP
-//! endpoints are forwarded to (a node with `--tls-cert` answers its own invokes).
+//! endpoints are forwarded to, and a node serving HTTPS answers its own invokes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -25,6 +30,15 @@ use crate::response::Body;
 
 /// The header a forwarded request carries (the sending node's id): its receiver runs it.
 pub const FORWARDED_BY: &str = "x-nimbus-forwarded-by";
+
+/// The client's address and transport as the sending node saw them: `<ip>,<0|1>,<MAC>`.
+pub const FORWARDED_FOR: &str = "x-nimbus-forwarded-for";
+
+/// The home node's answer to a forward it did not run (the sender runs the invoke).
+pub const NOT_RUN: &str = "x-nimbus-not-run";
+
+/// How long a forwarded invoke may take: Lambda's longest timeout and a margin.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(15 * 60 + 30);
 
 /// How often the members are read again.
 const REFRESH: Duration = Duration::from_secs(1);
@@ -50,19 +64,19 @@ struct Members {
 pub struct Router {
     members: RwLock<Members>,
     client: Client<HttpConnector, Full<Bytes>>,
+    /// Signs and checks [`FORWARDED_FOR`].
+    key: [u8; 32],
     forwarded: AtomicU64,
-    /// Forwards that failed before an answer (the invoke ran here).
+    /// Forwards that never reached the home node, or that it did not run (the invoke ran
+    /// here).
     fell_back: AtomicU64,
 }
 
 impl Router {
     /// A router following `control`'s members (nothing is forwarded until they are read).
-    pub fn start(control: Arc<nimbus_control::ControlPlane>) -> Arc<Router> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let client = Client::builder(hyper_util::rt::TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
-        let router = Arc::new(Router { members: RwLock::default(), client, forwarded: AtomicU64::new(0), fell_back: AtomicU64::new(0) });
+    /// `key`: the same on every node (derived from the master key they share).
+    pub fn start(control: Arc<nimbus_control::ControlPlane>, key: [u8; 32]) -> Arc<Router> {
+        let router = Arc::new(Router::new(key));
         let weak = Arc::downgrade(&router);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(REFRESH);
@@ -74,6 +88,41 @@ impl Router {
             }
         });
         router
+    }
+
+    fn new(key: [u8; 32]) -> Router {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        // A home that goes away mid-invoke is noticed.
+        connector.set_keepalive(Some(Duration::from_secs(10)));
+        // Well inside any node's idle keep-alive timeout, so a request is not written to a
+        // connection the home is closing.
+        let client = Client::builder(hyper_util::rt::TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(5)).build(connector);
+        Router { members: RwLock::default(), client, key, forwarded: AtomicU64::new(0), fell_back: AtomicU64::new(0) }
+    }
+
+    /// The MAC of a forwarded request's client address and transport, bound to its
+    /// signature.
+    fn mac(&self, ip: &str, secure: bool, authorization: &[u8]) -> String {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(ip.as_bytes());
+        mac.update(if secure { b",1," } else { b",0," });
+        mac.update(authorization);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// The client's address and transport a forwarded request carries, when its MAC holds.
+    pub(crate) fn forwarded_for(&self, parts: &Parts) -> Option<(String, bool)> {
+        let value = parts.headers.get(FORWARDED_FOR)?.to_str().ok()?;
+        let mut fields = value.split(',');
+        let (ip, secure, mac) = (fields.next()?, fields.next()? == "1", fields.next()?);
+        let authorization = parts.headers.get(http::header::AUTHORIZATION).map_or(&b""[..], |v| v.as_bytes());
+        let want = self.mac(ip, secure, authorization);
+        // Compared in constant time.
+        let same = want.len() == mac.len() && want.bytes().zip(mac.bytes()).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0;
+        same.then(|| (ip.to_string(), secure))
     }
 
     fn set_members(&self, peers: &[nimbus_store::Peer]) {
@@ -104,8 +153,9 @@ impl Router {
         })
     }
 
-    /// Sends the request to `endpoint` as received, and its answer back.
-    async fn send(&self, endpoint: &str, parts: &Parts, body: Bytes, me: &str) -> Result<Response<Body>, Failed> {
+    /// Sends the request to `endpoint` as received (with the client's address), and its
+    /// answer back.
+    async fn send(&self, endpoint: &str, parts: &Parts, body: Bytes, me: &str, client: (&str, bool)) -> Result<Response<Body>, Failed> {
         let before = |e: String| Failed { sent: false, why: e };
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut req = Request::builder().method(parts.method.clone()).uri(format!("{endpoint}{path}"));
@@ -116,8 +166,18 @@ impl Router {
         }
         let mut req = req.body(Full::new(body)).map_err(|e| before(e.to_string()))?;
         req.headers_mut().insert(FORWARDED_BY, HeaderValue::from_str(me).map_err(|e| before(e.to_string()))?);
+        let authorization = parts.headers.get(http::header::AUTHORIZATION).map_or(&b""[..], |v| v.as_bytes());
+        let (ip, secure) = client;
+        let forwarded_for = format!("{ip},{},{}", if secure { 1 } else { 0 }, self.mac(ip, secure, authorization));
+        req.headers_mut().insert(FORWARDED_FOR, HeaderValue::from_str(&forwarded_for).map_err(|e| before(e.to_string()))?);
         // Only a forward that never connected is known not to have run.
-        let answer = self.client.request(req).await.map_err(|e| Failed { sent: !e.is_connect(), why: e.to_string() })?;
+        let answer = match tokio::time::timeout(ANSWER_TIMEOUT, self.client.request(req)).await {
+            Ok(answer) => answer.map_err(|e| Failed { sent: !e.is_connect(), why: e.to_string() })?,
+            Err(_) => return Err(Failed { sent: true, why: "no answer in time".into() }),
+        };
+        if answer.headers().contains_key(NOT_RUN) {
+            return Err(Failed { sent: false, why: format!("the home node did not run it ({})", answer.status()) });
+        }
         let (head, incoming) = answer.into_parts();
         let body = incoming.collect().await.map_err(|e| Failed { sent: true, why: e.to_string() })?.to_bytes();
         let mut response = Response::new(Body::from(body));
@@ -146,19 +206,42 @@ struct Failed {
 }
 
 fn is_hop_by_hop(name: &str) -> bool {
-    matches!(name, "connection" | "keep-alive" | "transfer-encoding" | "te" | "trailer" | "upgrade" | "proxy-connection")
+    matches!(name, "connection" | "keep-alive" | "transfer-encoding" | "te" | "trailer" | "upgrade" | "proxy-connection" | "expect")
+        || name == FORWARDED_FOR
+}
+
+/// Whether a status is a refusal made before any function ran (the sender of a forward runs
+/// the invoke itself then: its own answer is the one to give).
+pub(crate) fn refused_before_running(status: http::StatusCode) -> bool {
+    matches!(status.as_u16(), 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429)
+}
+
+/// On the home node: the "not run" answer to a forwarded synchronous Invoke whose function
+/// has environments here, all of them busy (the sender starts one instead); None: run it.
+pub(crate) fn busy_at_home(state: &crate::server::AppState, req: &crate::lambda::LambdaRequest) -> Option<Response<Body>> {
+    let Ok(crate::lambda::LambdaCall::Invoke(input)) = &req.call else { return None };
+    let function = input.sync_function(state.control.partition())?;
+    if state.invoker.pool().idle_for(&function) > 0 || state.invoker.in_flight_of(&function) == 0 {
+        return None;
+    }
+    let mut answer = Response::new(Body::from(Bytes::new()));
+    *answer.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    answer.headers_mut().insert(NOT_RUN, HeaderValue::from_static("busy"));
+    Some(answer)
 }
 
 /// The answer of the home node of the function a synchronous Invoke names, when this node
-/// should send it there (see the module's docs); None: run it here.
+/// should send it there (see the module's docs); None: run it here. `client`: the caller's
+/// address and whether it came over TLS.
 pub(crate) async fn forwarded(
     state: &crate::server::AppState,
     req: &crate::lambda::LambdaRequest,
     parts: &Parts,
     body: &Bytes,
+    client: (&str, bool),
 ) -> Option<Response<Body>> {
     let router = state.router.as_ref()?;
-    if parts.headers.contains_key(FORWARDED_BY) {
+    if parts.headers.contains_key(FORWARDED_BY) || state.tls.is_some() {
         return None;
     }
     let Ok(crate::lambda::LambdaCall::Invoke(input)) = &req.call else { return None };
@@ -168,7 +251,7 @@ pub(crate) async fn forwarded(
     }
     let endpoint = router.home(&format!("{}/{function}", state.account()))?;
     let me = router.members.read().unwrap_or_else(|p| p.into_inner()).me.clone()?;
-    match router.send(&endpoint, parts, body.clone(), &me).await {
+    match router.send(&endpoint, parts, body.clone(), &me, client).await {
         Ok(response) => {
             router.forwarded.fetch_add(1, Ordering::Relaxed);
             Some(response)
@@ -204,8 +287,7 @@ mod tests {
     }
 
     fn router() -> Router {
-        let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build(HttpConnector::new());
-        Router { members: RwLock::default(), client, forwarded: AtomicU64::new(0), fell_back: AtomicU64::new(0) }
+        Router::new([7; 32])
     }
 
     /// Every node agrees on each function's home, each function has one, and homes spread
@@ -250,6 +332,35 @@ mod tests {
                 _ => {}
             }
         }
+    }
+
+    /// The client's address travels with a MAC bound to the request's signature: kept when
+    /// it holds, ignored when forged, altered, moved to another request or made under
+    /// another key.
+    #[test]
+    fn the_client_address_is_believed_only_from_a_node() {
+        let r = router();
+        let parts = |forwarded_for: Option<&str>, authorization: &str| {
+            let mut b = Request::builder().uri("/x").header("authorization", authorization);
+            if let Some(v) = forwarded_for {
+                b = b.header(FORWARDED_FOR, v);
+            }
+            b.body(()).unwrap().into_parts().0
+        };
+        let good = format!("203.0.113.9,1,{}", r.mac("203.0.113.9", true, b"AWS4 sig"));
+        assert_eq!(r.forwarded_for(&parts(Some(&good), "AWS4 sig")), Some(("203.0.113.9".into(), true)));
+        let cases = [
+            (format!("203.0.113.9,1,{}", "0".repeat(64)), "AWS4 sig"),
+            (good.replace("203.0.113.9", "10.0.0.1"), "AWS4 sig"),
+            (good.replace(",1,", ",0,"), "AWS4 sig"),
+            (good.clone(), "AWS4 another"),
+            (format!("203.0.113.9,1,{}", Router::new([8; 32]).mac("203.0.113.9", true, b"AWS4 sig")), "AWS4 sig"),
+            ("203.0.113.9".to_string(), "AWS4 sig"),
+        ];
+        for (value, authorization) in cases {
+            assert_eq!(r.forwarded_for(&parts(Some(&value), authorization)), None, "{value}");
+        }
+        assert_eq!(r.forwarded_for(&parts(None, "AWS4 sig")), None);
     }
 
     #[test]

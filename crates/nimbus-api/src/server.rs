@@ -207,7 +207,12 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     let started = std::time::Instant::now();
     let metrics = state.metrics.clone();
     let mut service = "unknown";
-    let response = route(state, req, peer, secure, &mut service).await;
+    let forwarded = req.headers().contains_key(crate::forward::FORWARDED_BY);
+    let mut response = route(state, req, peer, secure, &mut service).await;
+    // A forwarded invoke refused here before anything ran is run by the node that sent it.
+    if forwarded && crate::forward::refused_before_running(response.status()) {
+        response.headers_mut().insert(crate::forward::NOT_RUN, http::HeaderValue::from_static("refused"));
+    }
     metrics.request(service, response.status().as_u16(), started.elapsed());
     response
 }
@@ -282,8 +287,10 @@ async fn route(
         (None, Action::InvokeApi(req)) => home.accounts.owner_of_api(&req.api_id).unwrap_or_else(|| home.clone()),
         (None, _) => home.clone(),
     };
-    // ... and authorized, against the caller's policies and the resource's.
-    let source_ip = peer.ip().to_string();
+    // ... and authorized, against the caller's policies and the resource's, from where the
+    // caller is (a request another node forwarded says where that node saw it).
+    let relayed = state.router.as_ref().and_then(|r| r.forwarded_for(&parts));
+    let (source_ip, secure) = relayed.clone().unwrap_or_else(|| (peer.ip().to_string(), secure));
     let conn = crate::authz::Connection { source_ip: &source_ip, secure };
     if let Some(caller) = &caller {
         if let Err(denied) = crate::authz::authorize(&home, &state, caller, &action, &conn).await {
@@ -336,10 +343,17 @@ async fn route(
                 Err(e) => edge_error(true, ApiError::service(format!("log query failed: {e}"))),
             }
         }
-        Action::Lambda(req) => match crate::forward::forwarded(&state, &req, &parts, &body).await {
-            Some(answer) => answer,
-            None => lambda::execute(&state, req, &origin, caller.as_ref()).await,
-        },
+        Action::Lambda(req) => {
+            if relayed.is_some() {
+                if let Some(busy) = crate::forward::busy_at_home(&state, &req) {
+                    return busy;
+                }
+            }
+            match crate::forward::forwarded(&state, &req, &parts, &body, (&source_ip, secure)).await {
+                Some(answer) => answer,
+                None => lambda::execute(&state, req, &origin, caller.as_ref()).await,
+            }
+        }
         // Placed before the body is read (`route_s3`); never parsed from a whole request.
         Action::S3(_) => edge_error(false, ApiError::service("an S3 request reached the whole-body path")),
         Action::Console(call) => crate::console::serve(&state, call, &parts.headers, caller.as_ref(), &origin).await,
@@ -467,14 +481,14 @@ fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
     ApiError::new(ErrorCode::InvalidRequestContent, format!("Could not read the request body: {e}"))
 }
 
-/// An error found before a request reached its service (too large, no such route, a store
-/// failure on Nimbus's own endpoints), in the shape of the protocol it came in: awsJson 1.1
-/// for `X-Amz-Target` requests, else Lambda's rest-json.
 /// A Lambda API error answer.
 pub(crate) fn lambda_error(e: ApiError) -> Response<Body> {
     edge_error(false, e)
 }
 
+/// An error found before a request reached its service (too large, no such route, a store
+/// failure on Nimbus's own endpoints), in the shape of the protocol it came in: awsJson 1.1
+/// for `X-Amz-Target` requests, else Lambda's rest-json.
 fn edge_error(json_target: bool, e: ApiError) -> Response<Body> {
     if e.code == ErrorCode::Service {
         tracing::error!("{e}");

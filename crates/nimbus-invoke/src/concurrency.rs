@@ -158,6 +158,12 @@ impl ConcurrencyLimiter {
         Permit { limiter: self.clone(), function: function.to_string(), pool: Pool::Provisioned }
     }
 
+    /// Invocations of `function` running now (on provisioned environments too).
+    pub fn in_flight_of(&self, function: &str) -> u32 {
+        let c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.per_function.get(function).copied().unwrap_or(0) + c.provisioned.get(function).copied().unwrap_or(0)
+    }
+
     /// Invocations running now.
     pub fn in_flight(&self) -> u32 {
         self.counts.lock().unwrap_or_else(|p| p.into_inner()).total

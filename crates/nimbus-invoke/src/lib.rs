@@ -331,6 +331,11 @@ impl Invoker {
         self.limiter.in_flight()
     }
 
+    /// Invocations of `function` running now.
+    pub fn in_flight_of(&self, function: &str) -> u32 {
+        self.limiter.in_flight_of(function)
+    }
+
     /// Counts this account's invocations and throttles into `metrics`, which also reads its
     /// environments and invocations in flight when scraped.
     pub fn count_into(self: &Arc<Self>, metrics: Arc<nimbus_metrics::Metrics>) {

@@ -197,6 +197,13 @@ impl MasterKey {
         decrypt(&data_key, &envelope.data, context)
     }
 
+    /// A key for another purpose (`label`), the same wherever this master key is: for
+    /// nodes that share it to recognize each other's messages.
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::new().chain_update(b"nimbus-derived-key\0").chain_update(self.0).chain_update(label).finalize().into()
+    }
+
     /// The check value a database keeps to recognize its master key.
     pub fn key_check(&self) -> Vec<u8> {
         self.wrap(KEY_CHECK, KEY_CHECK)

@@ -679,6 +679,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         urls,
         tls,
         accounts: accounts.clone(),
+        router: std::sync::OnceLock::new(),
         metrics: nimbus_metrics::Metrics::new(),
         traces: traces.clone(),
         opened: std::sync::Mutex::new(Vec::new()),
@@ -873,6 +874,9 @@ struct Shared {
     limits: nimbus_api::conn::ConnectionLimits,
     tls: Option<nimbus_api::tls::Tls>,
     accounts: Arc<nimbus_api::Accounts>,
+    /// With a shared store: the router of synchronous invokes, every account's, following
+    /// the members of the management account's store (which joins the cluster).
+    router: std::sync::OnceLock<Arc<nimbus_api::Router>>,
     metrics: Arc<nimbus_metrics::Metrics>,
     /// Where invocation traces are exported (`--otlp-endpoint`).
     traces: Option<Arc<nimbus_trace::OtlpTraces>>,
@@ -1404,7 +1408,18 @@ impl Shared {
             accounts: self.accounts.clone(),
             // With a shared store a synchronous invoke that would start cold here goes to the
             // function's home node (`nimbus_api::forward`).
-            router: matches!(self.store_at, StoreAt::Postgres(..)).then(|| nimbus_api::Router::start(control.clone())),
+            router: match self.store_at {
+                StoreAt::Postgres(..) => Some(
+                    self.router
+                        .get_or_init(|| {
+                            // The management account is opened first: its store is the members'.
+                            debug_assert_eq!(account, self.management);
+                            nimbus_api::Router::start(control.clone(), self.master.derive(b"nimbus-forward"))
+                        })
+                        .clone(),
+                ),
+                StoreAt::Embedded => None,
+            },
         });
         self.opened.lock().unwrap_or_else(|p| p.into_inner()).push(Opened {
             pool,

@@ -116,19 +116,25 @@ pub struct SharedTables {
     defs: Arc<Defs>,
 }
 
+/// How long a kept table definition is used at most.
+const DEF_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The definitions reads use, so a GetItem is one statement: forgotten after this node's
 /// commits that change a table and when another node's change is announced (within about a
 /// second). Writes read their table's row under its lock, never from here.
 #[derive(Default)]
 struct Defs {
-    tables: std::sync::Mutex<std::collections::HashMap<String, Loaded>>,
+    /// Each with when it was read: kept at most [`DEF_TTL`] (should an announcement be missed
+    /// on a feed that broke without saying so).
+    tables: std::sync::Mutex<std::collections::HashMap<String, (Loaded, std::time::Instant)>>,
     /// Counts forgettings: a read that found a definition before one is not kept after it.
     generation: std::sync::atomic::AtomicU64,
 }
 
 impl Defs {
     fn get(&self, name: &str) -> Option<Loaded> {
-        self.tables.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+        let tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        tables.get(name).filter(|(_, read)| read.elapsed() < DEF_TTL).map(|(table, _)| table.clone())
     }
 
     fn generation(&self) -> u64 {
@@ -139,7 +145,7 @@ impl Defs {
     fn keep(&self, generation: u64, table: &Loaded) {
         let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
         if self.generation() == generation {
-            tables.insert(table.def.name.clone(), table.clone());
+            tables.insert(table.def.name.clone(), (table.clone(), std::time::Instant::now()));
         }
     }
 
@@ -169,15 +175,21 @@ impl SharedTables {
     /// A read of single statements outside a transaction, with the definitions kept for
     /// reads (see [`Defs`]): each statement sees what was committed when it began.
     pub(crate) fn plain<'a>(&'a self, client: &'a deadpool_postgres::Object) -> PgTx<'a> {
-        PgTx { tx: Conn::Plain(client), shared: self, wrote: false, cached: true, defs_changed: false }
+        PgTx { tx: Conn::Plain(client), shared: self, wrote: false, cached: true, defs_changed: false, snapshot_generation: None }
     }
 
-    /// A read-only transaction (one snapshot, a scan's portal) using the definitions kept for
-    /// reads.
+    /// A read-only transaction of one snapshot (REPEATABLE READ: every statement sees the
+    /// same commits; a scan reads its portal in it) using the definitions kept for reads.
     pub(crate) async fn begin_read<'a>(&'a self, client: &'a mut deadpool_postgres::Object) -> Result<PgTx<'a>, TableError> {
-        let mut tx = self.begin(client).await?;
-        tx.cached = true;
-        Ok(tx)
+        let generation = self.defs.generation();
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(backend)?;
+        Ok(PgTx { tx: Conn::Tx(tx), shared: self, wrote: false, cached: true, defs_changed: false, snapshot_generation: Some(generation) })
     }
 
     /// A pooled connection; `durable`: one whose commits wait for the WAL's flush.
@@ -188,7 +200,7 @@ impl SharedTables {
     /// Starts a transaction on `client`.
     pub(crate) async fn begin<'a>(&'a self, client: &'a mut deadpool_postgres::Object) -> Result<PgTx<'a>, TableError> {
         let tx = client.transaction().await.map_err(backend)?;
-        Ok(PgTx { tx: Conn::Tx(tx), shared: self, wrote: false, cached: false, defs_changed: false })
+        Ok(PgTx { tx: Conn::Tx(tx), shared: self, wrote: false, cached: false, defs_changed: false, snapshot_generation: None })
     }
 
     pub(crate) fn changed(&self) -> Arc<tokio::sync::Notify> {
@@ -201,6 +213,12 @@ enum Conn<'a> {
     Tx(deadpool_postgres::Transaction<'a>),
     /// Each statement on its own (reads: [`SharedTables::plain`]).
     Plain(&'a deadpool_postgres::Object),
+    /// Committed.
+    Done,
+}
+
+fn done() -> TableError {
+    TableError::Internal("the tables' database: a statement after the commit".into())
 }
 
 /// One transaction on the shared tables (or a plain read's statements).
@@ -213,15 +231,25 @@ pub(crate) struct PgTx<'a> {
     cached: bool,
     /// It changed a table's definition (the kept ones are forgotten at its commit).
     defs_changed: bool,
+    /// A read-only snapshot's: the kept definitions' generation before its first statement.
+    snapshot_generation: Option<u64>,
+}
+
+/// A transaction that changed a table's definition makes this node forget those it keeps
+/// once it ends, committed, failed or abandoned: whatever became of it, nothing kept is
+/// older than it (this node never hears its own announcements).
+impl Drop for PgTx<'_> {
+    fn drop(&mut self) {
+        if self.defs_changed {
+            self.shared.defs.forget();
+        }
+    }
 }
 
 impl PgTx<'_> {
-    pub(crate) async fn commit(self) -> Result<(), TableError> {
-        if let Conn::Tx(tx) = self.tx {
+    pub(crate) async fn commit(mut self) -> Result<(), TableError> {
+        if let Conn::Tx(tx) = std::mem::replace(&mut self.tx, Conn::Done) {
             tx.commit().await.map_err(backend)?;
-        }
-        if self.defs_changed {
-            self.shared.defs.forget();
         }
         if self.wrote {
             self.shared.changed.notify_waiters();
@@ -233,6 +261,7 @@ impl PgTx<'_> {
         match &self.tx {
             Conn::Tx(tx) => tx.prepare_cached(sql).await,
             Conn::Plain(client) => client.prepare_cached(sql).await,
+            Conn::Done => return Err(done()),
         }
         .map_err(backend)
     }
@@ -242,6 +271,7 @@ impl PgTx<'_> {
         match &self.tx {
             Conn::Tx(tx) => tx.query(&statement, params).await,
             Conn::Plain(client) => client.query(&statement, params).await,
+            Conn::Done => return Err(done()),
         }
         .map_err(backend)
     }
@@ -251,6 +281,7 @@ impl PgTx<'_> {
         match &self.tx {
             Conn::Tx(tx) => tx.query_opt(&statement, params).await,
             Conn::Plain(client) => client.query_opt(&statement, params).await,
+            Conn::Done => return Err(done()),
         }
         .map_err(backend)
     }
@@ -260,6 +291,7 @@ impl PgTx<'_> {
         match &self.tx {
             Conn::Tx(tx) => tx.execute(&statement, params).await,
             Conn::Plain(client) => client.execute(&statement, params).await,
+            Conn::Done => return Err(done()),
         }
         .map_err(backend)
     }
@@ -268,7 +300,7 @@ impl PgTx<'_> {
     fn transaction(&self) -> Result<&deadpool_postgres::Transaction<'_>, TableError> {
         match &self.tx {
             Conn::Tx(tx) => Ok(tx),
-            Conn::Plain(_) => Err(TableError::Internal("the tables' database: a plain read cannot lock or scan".into())),
+            Conn::Plain(_) | Conn::Done => Err(TableError::Internal("the tables' database: a plain read cannot lock or scan".into())),
         }
     }
 
@@ -327,7 +359,9 @@ impl TableTx for PgTx<'_> {
         if let Some(table) = self.shared.defs.get(name) {
             return Ok(Some(table));
         }
-        let generation = self.shared.defs.generation();
+        // A plain read sees what was committed when it runs; a snapshot's, what was when its
+        // first statement ran, after its start: the generation of either moment is kept with it.
+        let generation = self.snapshot_generation.unwrap_or_else(|| self.shared.defs.generation());
         let found = self.table_row(name, None).await?;
         if let Some(table) = &found {
             self.shared.defs.keep(generation, table);
@@ -348,6 +382,7 @@ impl TableTx for PgTx<'_> {
     }
 
     async fn insert_table(&mut self, def: &TableDef) -> Result<i64, TableError> {
+        self.defs_changed = true;
         // Two nodes making one name: the second waits for the first's commit, then finds it.
         let row = self
             .row(
@@ -547,6 +582,7 @@ impl TableTx for PgTx<'_> {
     }
 
     async fn insert_stream(&mut self, table: &str, arn: &str, view_type: &str, key: &KeySchema, now: f64) -> Result<i64, TableError> {
+        self.defs_changed = true;
         let row = self
             .row(
                 "INSERT INTO ddb_streams (table_name, arn, view_type, key_schema, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -558,6 +594,7 @@ impl TableTx for PgTx<'_> {
     }
 
     async fn disable_stream(&mut self, id: i64, now: f64) -> Result<(), TableError> {
+        self.defs_changed = true;
         self.execute("UPDATE ddb_streams SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL", &[&id, &now]).await?;
         Ok(())
     }
