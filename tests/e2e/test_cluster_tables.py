@@ -6,13 +6,14 @@ once, not once per node), taken over by another node when its poller's node stop
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import ClientError
 
-from helpers import create_function, make_zip, wait_for
+from helpers import create_function, http_get, make_zip, wait_for
 from test_cluster_events import RECORDER, _everywhere, _nodes
 
 
@@ -127,3 +128,40 @@ def test_a_kinesis_stream_is_every_nodes(server_factory, tmp_path):
     wait_for(lambda: len(seen()) == 45, timeout=30, what="every record delivered")
     time.sleep(2)  # a second node polling the shard would deliver them again by now
     assert max(seen().values()) == 1, seen()
+
+
+def _pollers(node) -> int:
+    code, _, body = http_get(node.endpoint + "/_nimbus/status")
+    assert code == 200
+    return json.loads(body)["eventSources"]["shardPollers"]
+
+
+def test_a_mappings_shards_are_shared_out_among_the_nodes(server_factory, tmp_path):
+    """Four shards, three nodes: each node polls at most two (a node over its share hands
+    shards back until the others hold theirs), and every record still arrives once."""
+    a, b, c = _nodes(server_factory, tmp_path, 3)
+    nodes = [a, b, c]
+    a.client("kinesis").create_stream(StreamName="wide", ShardCount=4)
+    arn = a.client("kinesis").describe_stream_summary(StreamName="wide")["StreamDescriptionSummary"]["StreamARN"]
+    create_function(a.lambda_client(), "spread", "nodejs20.x", "index.handler", make_zip(RECORDER))
+    a.lambda_client().create_event_source_mapping(FunctionName="spread", EventSourceArn=arn, StartingPosition="TRIM_HORIZON",
+                                                  BatchSize=10)
+
+    def shared_out():
+        counts = [_pollers(n) for n in nodes]
+        return counts if sum(counts) == 4 and max(counts) <= 2 and sum(1 for x in counts if x) >= 2 else None
+
+    wait_for(shared_out, timeout=20, what="the four shards shared out among the nodes")
+    for i in range(40):
+        nodes[i % 3].client("kinesis").put_record(StreamName="wide", Data=f"w{i:02d}".encode(), PartitionKey=f"key-{i}")
+
+    def seen() -> Counter:
+        out = Counter()
+        for event in _everywhere(nodes, "spread"):
+            for record in event.get("Records", []):
+                out[record["kinesis"]["data"]] += 1
+        return out
+
+    wait_for(lambda: len(seen()) == 40, timeout=30, what="every record delivered")
+    time.sleep(2)
+    assert set(seen().values()) == {1}, seen()

@@ -368,6 +368,7 @@ async fn route(
                 "provisioned": provisioned,
                 "provisioning": provisioning,
             });
+            v["eventSources"] = serde_json::json!({ "shardPollers": state.event_sources.shard_pollers() });
             let peers = state.control.peers().await;
             if let Some(me) = peers.iter().find(|p| p.this_node) {
                 v["cluster"] = serde_json::json!({ "node": me.node, "peers": peers });

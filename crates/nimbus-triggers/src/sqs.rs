@@ -105,6 +105,11 @@ pub struct EventSources {
     /// Stream shards (mapping, shard key) whose lease another node took: their pollers stop
     /// at their next step.
     pub(crate) lost_leases: Mutex<std::collections::HashSet<(String, String)>>,
+    /// The cluster's live nodes as last counted, and when (stream shards are shared out
+    /// among them).
+    pub(crate) nodes: Mutex<Option<(std::time::Instant, usize)>>,
+    /// Stream shards this node polls now.
+    pub(crate) shard_pollers: std::sync::atomic::AtomicUsize,
 }
 
 /// A mapping's pollers on this node.
@@ -133,7 +138,14 @@ impl EventSources {
             draining: tokio::sync::watch::Sender::new(false),
             stopping: std::sync::atomic::AtomicBool::new(false),
             lost_leases: Mutex::default(),
+            nodes: Mutex::default(),
+            shard_pollers: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Stream shards (of every mapping) this node polls now.
+    pub fn shard_pollers(&self) -> usize {
+        self.shard_pollers.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The node is draining: pollers take no new batch (waits for one end now) and the

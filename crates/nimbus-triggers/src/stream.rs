@@ -473,14 +473,29 @@ impl EventSources {
             };
             match self.shards_of(&source).await {
                 Ok(shards) => {
+                    let ended = |key: &String| checkpoints.get(key).is_some_and(|c| Checkpoint::position_of(c) == END);
+                    let parents_done = |s: &ShardRef| s.parents.iter().all(|p| ended(p) || !shards.iter().any(|x| &x.key == p));
+                    // With other nodes, this one polls its share of the shards: a node over
+                    // it hands one back per round (its poller stops after its batch), and
+                    // one at it takes no more.
+                    let pollable = shards.iter().filter(|s| !ended(&s.key) && parents_done(s)).count();
+                    let share = fair_share(pollable, self.live_nodes().await);
+                    let shedding: Vec<String> = {
+                        let lost = self.lost_leases.lock().unwrap_or_else(|p| p.into_inner());
+                        running.iter().filter(|k| lost.contains(&(m.uuid.clone(), (*k).clone()))).cloned().collect()
+                    };
+                    if running.len() - shedding.len() > share {
+                        if let Some(key) = running.iter().filter(|k| !shedding.contains(k)).max().cloned() {
+                            tracing::info!(mapping = %m.uuid, shard = %key, "handing a shard to another node ({share} of {pollable} are this node's share)");
+                            self.lost_leases.lock().unwrap_or_else(|p| p.into_inner()).insert((m.uuid.clone(), key));
+                        }
+                    }
                     for s in &shards {
-                        let ended = |key: &String| checkpoints.get(key).is_some_and(|c| Checkpoint::position_of(c) == END);
-                        if running.contains(&s.key) || ended(&s.key) {
+                        if running.contains(&s.key) || ended(&s.key) || !parents_done(s) {
                             continue;
                         }
-                        let parents_done = s.parents.iter().all(|p| ended(p) || !shards.iter().any(|x| &x.key == p));
-                        if !parents_done {
-                            continue;
+                        if running.len() >= share {
+                            break;
                         }
                         // One node polls a shard (several share the store): the one whose
                         // lease this is. Its checkpoint is read again once the lease is this
@@ -519,7 +534,10 @@ impl EventSources {
                         let (me, mc, src, shard, role) = (self.clone(), m.clone(), source.clone(), s.clone(), role.clone());
                         let key = shard.key.clone();
                         let handle = tasks.spawn(async move {
+                            me.shard_pollers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let counted = Counted(&me.shard_pollers);
                             me.poll_shard(&mc, &src, &shard, from, windows, &role).await;
+                            drop(counted);
                             if let Err(e) = me.store.release_shard(&mc.uuid, &shard.key).await {
                                 tracing::warn!(mapping = %mc.uuid, shard = %shard.key, "handing the shard's lease back: {e}");
                             }
@@ -531,6 +549,21 @@ impl EventSources {
             }
             self.pause(Duration::from_secs(1)).await;
         }
+    }
+
+    /// The cluster's live nodes (1 alone), counted at most every 2 s.
+    async fn live_nodes(&self) -> usize {
+        if let Some((at, n)) = *self.nodes.lock().unwrap_or_else(|p| p.into_inner()) {
+            if at.elapsed() < Duration::from_secs(2) {
+                return n;
+            }
+        }
+        let n = match self.store.peers().await {
+            Ok(peers) => peers.len().max(1),
+            Err(_) => return self.nodes.lock().unwrap_or_else(|p| p.into_inner()).map_or(1, |(_, n)| n),
+        };
+        *self.nodes.lock().unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), n));
+        n
     }
 
     /// Whether this node still holds `shard`'s lease (renewing it); a lost one is recorded
@@ -1077,8 +1110,30 @@ impl Round {
     }
 }
 
+/// Counts one running poller while it lives (a panic too).
+struct Counted<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// How many of `pollable` shards one of `nodes` nodes polls.
+fn fair_share(pollable: usize, nodes: usize) -> usize {
+    pollable.div_ceil(nodes.max(1))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shards_are_shared_out() {
+        let cases = [(4, 1, 4), (4, 2, 2), (4, 3, 2), (1, 3, 1), (0, 3, 0), (5, 2, 3), (4, 0, 4)];
+        for (pollable, nodes, want) in cases {
+            assert_eq!(super::fair_share(pollable, nodes), want, "{pollable} shards, {nodes} nodes");
+        }
+    }
+
     use super::*;
 
     #[test]
