@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import create_function, make_zip, wait_for
+from helpers import create_function, make_zip, postgres_database, wait_for
 
 SCRIPT = str(Path(__file__).resolve().parents[2] / "scripts" / "pg-throwaway")
 
@@ -91,3 +91,45 @@ def test_an_unreachable_database_at_start_is_a_clear_error(server_factory, own_p
     with pytest.raises(RuntimeError) as e:
         s.start(timeout=30)
     assert "opening the database" in str(e.value) and "error connecting to server" in str(e.value), str(e.value)
+
+
+def _run_here(request, **_):
+    """Pins an invoke to the node it reaches (`nimbus_api::forward`)."""
+    request.headers["x-nimbus-forwarded-by"] = "test"
+
+
+def test_unreachable_blob_storage_fails_only_what_needs_it(server_factory, tmp_path):
+    """The S3-compatible storage of `--blobs` goes away: a node that has a function's code
+    runs it, a node that must fetch it answers a clear error, S3 objects whose bodies live
+    there cannot be read, and everything else (queues, tables, functions' records) works."""
+    key = tmp_path / "master.key"
+    key.write_bytes(os.urandom(32))
+    backing = server_factory()
+    backing.client("s3").create_bucket(Bucket="code")
+    args = ["--store", postgres_database(), "--blobs", f"s3://code?endpoint={backing.endpoint}&region=us-east-1",
+            "--master-key-file", str(key)]
+    a, b = server_factory(args=args), server_factory(args=args)
+    create_function(a.lambda_client(), "fetched", "python3.11", "index.handler", make_zip({"index.py": CODE}))
+    assert json.loads(a.lambda_client().invoke(FunctionName="fetched", Payload=b'{"id": "before"}')["Payload"].read())["ok"]
+    a.client("s3").create_bucket(Bucket="bodies")
+    a.client("s3").put_object(Bucket="bodies", Key="big", Body=os.urandom(200_000))
+    backing.stop()
+
+    # A node with the code runs it.
+    assert json.loads(a.lambda_client().invoke(FunctionName="fetched", Payload=b'{"id": "warm"}')["Payload"].read())["ok"]
+    # A node without it (pinned, not forwarded to a) says why it cannot start it.
+    lam_b = b.lambda_client()
+    lam_b.meta.events.register("before-sign.lambda.Invoke", _run_here)
+    with pytest.raises(ClientError) as e:
+        lam_b.invoke(FunctionName="fetched", Payload=b'{"id": "cold"}')
+    err = e.value.response
+    assert err["ResponseMetadata"]["HTTPStatusCode"] >= 500, err
+    assert "code" in err["Error"]["Message"].lower() or "blob" in err["Error"]["Message"].lower(), err
+    # An object whose body is in the storage cannot be read; everything else goes on.
+    with pytest.raises(ClientError) as e:
+        b.client("s3").get_object(Bucket="bodies", Key="big")["Body"].read()
+    assert e.value.response["Error"]["Code"] == "InternalError"
+    q = b.client("sqs").create_queue(QueueName="still-works")["QueueUrl"]
+    b.client("sqs").send_message(QueueUrl=q, MessageBody="hi")
+    assert a.client("sqs").receive_message(QueueUrl=q, WaitTimeSeconds=2)["Messages"][0]["Body"] == "hi"
+    assert b.lambda_client().get_function(FunctionName="fetched")["Configuration"]["FunctionName"] == "fetched"

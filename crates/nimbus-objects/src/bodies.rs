@@ -268,6 +268,28 @@ pub struct RemoteBody {
     chunk: Bytes,
 }
 
+impl RemoteBody {
+    /// Sends the GET now (from async code), so an unreachable storage or a body that is gone
+    /// is an error before anything of an answer is sent.
+    pub async fn start(&mut self) -> io::Result<()> {
+        if self.stream.is_some() || self.pos >= self.end {
+            return Ok(());
+        }
+        let got = self.store.get_opts(&self.path, self.options()).await.map_err(remote_error)?;
+        self.stream = Some(got.into_stream());
+        Ok(())
+    }
+
+    fn options(&self) -> GetOptions {
+        let range = match (self.pos, self.end) {
+            (0, u64::MAX) => None,
+            (pos, u64::MAX) => Some(GetRange::Offset(pos)),
+            (pos, end) => Some(GetRange::Bounded(pos..end)),
+        };
+        GetOptions { range, ..Default::default() }
+    }
+}
+
 impl Read for RemoteBody {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() || self.pos >= self.end {
@@ -275,13 +297,7 @@ impl Read for RemoteBody {
         }
         while self.chunk.is_empty() {
             if self.stream.is_none() {
-                let range = match (self.pos, self.end) {
-                    (0, u64::MAX) => None,
-                    (pos, u64::MAX) => Some(GetRange::Offset(pos)),
-                    (pos, end) => Some(GetRange::Bounded(pos..end)),
-                };
-                let options = GetOptions { range, ..Default::default() };
-                let got = self.runtime.block_on(self.store.get_opts(&self.path, options)).map_err(remote_error)?;
+                let got = self.runtime.block_on(self.store.get_opts(&self.path, self.options())).map_err(remote_error)?;
                 self.stream = Some(got.into_stream());
             }
             let stream = self.stream.as_mut().expect("opened above");

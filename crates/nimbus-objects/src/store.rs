@@ -323,6 +323,17 @@ pub enum ObjectBody {
     Remote(crate::bodies::RemoteBody),
 }
 
+impl ObjectBody {
+    /// Makes sure the body can be read (a shared one is requested now, from async code):
+    /// call before answering with it.
+    pub async fn ready(&mut self) -> std::io::Result<()> {
+        match self {
+            ObjectBody::Remote(r) => r.start().await,
+            _ => Ok(()),
+        }
+    }
+}
+
 impl std::io::Read for ObjectBody {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {

@@ -329,7 +329,9 @@ async fn get(store: &nimbus_objects::ObjectStore, req: &S3Request, parts: &Parts
     let mut r = if head || len == 0 {
         empty(status)
     } else {
-        let file = store.open_range(&object, start, len).map_err(S3Error::internal)?;
+        let mut file = store.open_range(&object, start, len).map_err(S3Error::internal)?;
+        // A body in shared storage is requested before the answer's head goes.
+        file.ready().await.map_err(S3Error::internal)?;
         let mut r = empty(status);
         *r.body_mut() = stream_file(file, start, len);
         r
