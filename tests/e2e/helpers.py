@@ -760,3 +760,9 @@ def expect_error(fn: Callable[[], Any], code: str, status: int) -> str:
     got = client_error(e)
     assert got[:2] == (code, status), got
     return got[2]
+
+
+def run_here(request, **_):
+    """A boto3 `before-sign` hook pinning a request to the node it reaches: a request
+    carrying `x-nimbus-forwarded-by` is never sent on to another node (`nimbus_api::forward`)."""
+    request.headers["x-nimbus-forwarded-by"] = "test"

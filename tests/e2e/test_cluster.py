@@ -28,7 +28,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from helpers import REGION, ROLE, boto_client, create_function, make_zip, sns_may_send, wait_for
+from helpers import REGION, ROLE, boto_client, create_function, make_zip, run_here, sns_may_send, wait_for
 
 ACCOUNT = "000000000000"
 
@@ -227,10 +227,6 @@ def handler(event, context):
 """
 
 
-def _run_here(request, **_):
-    """Pins an invoke to the node it reaches (`nimbus_api::forward`)."""
-    request.headers["x-nimbus-forwarded-by"] = "test"
-
 
 def test_logs_are_every_nodes(cluster):
     """A function's lines, written on whichever node ran it, are read on any node; a group
@@ -243,7 +239,7 @@ def test_logs_are_every_nodes(cluster):
         # Each runs on the node it reaches (a forwarded request is never sent on), so the
         # lines are written by two nodes.
         lam = cluster.lam(i)
-        lam.meta.events.register("before-sign.lambda.Invoke", _run_here)
+        lam.meta.events.register("before-sign.lambda.Invoke", run_here)
         r = lam.invoke(FunctionName=name, Payload=json.dumps({"say": f"hello from node {i}", "ms": i}).encode())
         streams[i] = json.loads(r["Payload"].read())
     assert streams[0] != streams[1]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import create_function, make_zip, postgres_database, wait_for
+from helpers import create_function, make_zip, postgres_database, run_here, wait_for
 
 SCRIPT = str(Path(__file__).resolve().parents[2] / "scripts" / "pg-throwaway")
 
@@ -93,10 +93,6 @@ def test_an_unreachable_database_at_start_is_a_clear_error(server_factory, own_p
     assert "opening the database" in str(e.value) and "error connecting to server" in str(e.value), str(e.value)
 
 
-def _run_here(request, **_):
-    """Pins an invoke to the node it reaches (`nimbus_api::forward`)."""
-    request.headers["x-nimbus-forwarded-by"] = "test"
-
 
 def test_unreachable_blob_storage_fails_only_what_needs_it(server_factory, tmp_path):
     """The S3-compatible storage of `--blobs` goes away: a node that has a function's code
@@ -119,7 +115,7 @@ def test_unreachable_blob_storage_fails_only_what_needs_it(server_factory, tmp_p
     assert json.loads(a.lambda_client().invoke(FunctionName="fetched", Payload=b'{"id": "warm"}')["Payload"].read())["ok"]
     # A node without it (pinned, not forwarded to a) says why it cannot start it.
     lam_b = b.lambda_client()
-    lam_b.meta.events.register("before-sign.lambda.Invoke", _run_here)
+    lam_b.meta.events.register("before-sign.lambda.Invoke", run_here)
     with pytest.raises(ClientError) as e:
         lam_b.invoke(FunctionName="fetched", Payload=b'{"id": "cold"}')
     err = e.value.response

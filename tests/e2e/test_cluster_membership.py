@@ -8,7 +8,7 @@ import os
 import subprocess
 import time
 
-from helpers import create_function, http_get, make_zip, postgres_database, server_env, wait_for
+from helpers import create_function, http_get, make_zip, postgres_database, run_here, server_env, wait_for
 
 CODE = """
 import time
@@ -90,10 +90,6 @@ def handler(event, context):
 """
 
 
-def _run_here(request, **_):
-    """Pins an invoke to the node it reaches (`nimbus_api::forward`)."""
-    request.headers["x-nimbus-forwarded-by"] = "test"
-
 
 def test_a_reservation_holds_across_nodes(server_factory, tmp_path):
     """A function with reserved concurrency 2 runs at most 2 at once in the whole cluster:
@@ -109,7 +105,7 @@ def test_a_reservation_holds_across_nodes(server_factory, tmp_path):
         lam = node.lambda_client()
         # Each runs on the node it reaches (what is measured is each node's share of the
         # reservation, not the routing of invokes to a warm node).
-        lam.meta.events.register("before-sign.lambda.Invoke", _run_here)
+        lam.meta.events.register("before-sign.lambda.Invoke", run_here)
         try:
             r = lam.invoke(FunctionName="limited", Payload=json.dumps({"sleep": sleep}).encode())
             return "ok" if "FunctionError" not in r else "error"
