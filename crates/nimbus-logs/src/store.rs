@@ -581,6 +581,8 @@ impl LogStore {
     /// The groups whose names start with `prefix`, by name.
     pub fn groups(&self, prefix: &str) -> Result<Vec<GroupInfo>, LogError> {
         if let Some(shared) = &self.shared {
+            // This node's lines sent before (and the groups they make) are in first.
+            self.flush();
             return shared.groups(prefix);
         }
         let index = self.index.read().unwrap_or_else(|p| p.into_inner());
@@ -590,6 +592,7 @@ impl LogStore {
     /// The streams of a group, by name, or None if the group does not exist.
     pub fn streams(&self, group: &str) -> Result<Option<Vec<StreamInfo>>, LogError> {
         if let Some(shared) = &self.shared {
+            self.flush();
             return shared.streams(group);
         }
         let index = self.index.read().unwrap_or_else(|p| p.into_inner());
