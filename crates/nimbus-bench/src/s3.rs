@@ -643,11 +643,16 @@ pub(crate) async fn bench(addr: &str, pid: u32, data: &Path, s: &mut SendRequest
     let tcp = tokio::task::spawn_blocking(move || tcp_floor(size)).await??;
     let idle = Usage::now(pid);
     let put = put_large(addr, pid, a.size).await?;
-    let blob = largest_blob(data).context("the large object's blob is not under <data>/objects/blobs")?;
-    drop_cache(&blob)?;
-    let cold_resident = resident(&blob);
+    // Bodies in shared storage (`--blobs`) are not in the data directory: nothing to drop.
+    let blob = largest_blob(data);
+    if let Some(blob) = &blob {
+        drop_cache(blob)?;
+    } else {
+        println!("(the large object's body is not under <data>/objects/blobs: it is in --blobs storage)");
+    }
+    let cold_resident = blob.as_deref().and_then(resident);
     let cold = get_large(addr, pid, a.size).await?;
-    let warm_resident = resident(&blob);
+    let warm_resident = blob.as_deref().and_then(resident);
     let warm = get_large(addr, pid, a.size).await?;
     let size_label = if a.size.is_multiple_of(1 << 30) { format!("{} GiB", a.size >> 30) } else { format!("{} MiB", a.size >> 20) };
     println!("\n| {size_label} object, one stream, signed | MB/s | time | first byte | server peak RSS (idle {}) | floor: the data directory's disk | floor MB/s | / floor |", mb(idle.rss_kb));
