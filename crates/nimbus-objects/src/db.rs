@@ -307,6 +307,35 @@ fn pg_params(params: &[Val]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 
+/// Statements each on its own (reads that need no snapshot: a HEAD, a listing's page).
+impl Db for deadpool_postgres::Object {
+    async fn rows(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, ObjectError> {
+        let statement = self.prepare_cached(&dollars(sql)).await.map_err(pg_error)?;
+        let rows = self.query(&statement, &pg_params(params)).await.map_err(pg_error)?;
+        rows.iter().map(|r| (0..r.len()).map(|i| pg_value(r, i)).collect::<Result<Vec<_>, _>>().map(Row)).collect()
+    }
+
+    async fn exec(&mut self, _sql: &str, _params: &[Val]) -> Result<u64, ObjectError> {
+        Err(ObjectError::internal("a read without a transaction cannot write"))
+    }
+
+    async fn batch(&mut self, _sql: &str) -> Result<(), ObjectError> {
+        Err(ObjectError::internal("a read without a transaction cannot write"))
+    }
+
+    async fn lock_keys(&mut self, _scope: &str, _keys: &[&str]) -> Result<(), ObjectError> {
+        Err(ObjectError::internal("a read without a transaction takes no lock"))
+    }
+
+    async fn lock_bucket(&mut self, _name: &str, _alone: bool) -> Result<(), ObjectError> {
+        Err(ObjectError::internal("a read without a transaction takes no lock"))
+    }
+
+    fn postgres(&self) -> bool {
+        true
+    }
+}
+
 impl Db for deadpool_postgres::Transaction<'_> {
     async fn rows(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, ObjectError> {
         let statement = self.prepare_cached(&dollars(sql)).await.map_err(pg_error)?;

@@ -417,6 +417,37 @@ macro_rules! in_tx {
 }
 pub(crate) use in_tx;
 
+/// [`in_tx!`] for a read whose statements need no common snapshot: on PostgreSQL each runs
+/// on its own (no BEGIN/COMMIT round trips).
+macro_rules! in_read {
+    ($store:expr, |$tx:ident| $body:expr) => {
+        match &$store.db {
+            nimbus_store::tx::Engine::Sqlite(group) => {
+                group
+                    .run(
+                        false,
+                        move |conn| {
+                            nimbus_store::tx::at_once(async move {
+                                let $tx = &mut $crate::db::Lite::new(conn);
+                                $body
+                            })
+                        },
+                        $crate::sql::db_failure,
+                    )
+                    .await
+            }
+            nimbus_store::tx::Engine::Postgres(shared) => {
+                async {
+                    let mut client = shared.client(false).await?;
+                    let $tx = &mut client;
+                    $body
+                }
+                .await
+            }
+        }
+    };
+}
+
 /// The objects of one account.
 pub struct ObjectStore {
     pub(crate) db: nimbus_store::tx::Engine<GroupCommit, crate::shared::SharedObjects>,
@@ -544,12 +575,12 @@ impl ObjectStore {
     /// [`ObjectError::NoSuchBucket`] if it does not exist.
     pub async fn bucket(&self, name: &str) -> Result<Bucket, ObjectError> {
         let name = name.to_string();
-        in_tx!(self, false, |tx| sql::bucket(tx, &name).await.map(|b| b.bucket))
+        in_read!(self, |tx| sql::bucket(tx, &name).await.map(|b| b.bucket))
     }
 
     /// By name.
     pub async fn list_buckets(&self) -> Result<Vec<Bucket>, ObjectError> {
-        in_tx!(self, false, |tx| sql::all_buckets(tx).await)
+        in_read!(self, |tx| sql::all_buckets(tx).await)
     }
 
     /// [`ObjectError::BucketNotEmpty`] while any version, delete marker or multipart upload
@@ -576,7 +607,7 @@ impl ObjectStore {
     /// None when unset. [`ObjectError::NoSuchBucket`] if the bucket does not exist.
     pub async fn bucket_setting(&self, bucket: &str, kind: &str) -> Result<Option<String>, ObjectError> {
         let (bucket, kind) = (bucket.to_string(), kind.to_string());
-        in_tx!(self, false, |tx| sql::setting(tx, &bucket, &kind).await)
+        in_read!(self, |tx| sql::setting(tx, &bucket, &kind).await)
     }
 
     /// Replaces the bucket's notification configuration (an empty one removes it).
@@ -588,7 +619,7 @@ impl ObjectStore {
 
     pub async fn notifications(&self, bucket: &str) -> Result<NotificationConfig, ObjectError> {
         let bucket = bucket.to_string();
-        in_tx!(self, false, |tx| sql::bucket(tx, &bucket).await.map(|b| b.notifications))
+        in_read!(self, |tx| sql::bucket(tx, &bucket).await.map(|b| b.notifications))
     }
 
     // ---- bodies ----------------------------------------------------------------------
@@ -680,7 +711,7 @@ impl ObjectStore {
     /// an unknown version id. A delete marker asked for by version id is returned as is.
     pub async fn head(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<Object, ObjectError> {
         let (bucket, key, version_id) = (bucket.to_string(), key.to_string(), version_id.map(str::to_string));
-        in_tx!(self, false, |tx| {
+        in_read!(self, |tx| {
             sql::bucket(tx, &bucket).await?;
             // A small body is read by a second statement: on PostgreSQL another node may
             // replace the version between the two, and the read starts again.
@@ -826,12 +857,12 @@ impl ObjectStore {
 
     pub async fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<ListPage, ObjectError> {
         let (bucket, query) = (bucket.to_string(), query.clone());
-        in_tx!(self, false, |tx| list::list_objects(tx, &bucket, &query).await)
+        in_read!(self, |tx| list::list_objects(tx, &bucket, &query).await)
     }
 
     pub async fn list_versions(&self, bucket: &str, query: &VersionQuery) -> Result<VersionPage, ObjectError> {
         let (bucket, query) = (bucket.to_string(), query.clone());
-        in_tx!(self, false, |tx| list::list_versions(tx, &bucket, &query).await)
+        in_read!(self, |tx| list::list_versions(tx, &bucket, &query).await)
     }
 
     /// Replaces a version's tags (the latest when `version_id` is None). Records
