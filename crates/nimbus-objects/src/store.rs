@@ -422,20 +422,7 @@ pub(crate) use in_tx;
 macro_rules! in_read {
     ($store:expr, |$tx:ident| $body:expr) => {
         match &$store.db {
-            nimbus_store::tx::Engine::Sqlite(group) => {
-                group
-                    .run(
-                        false,
-                        move |conn| {
-                            nimbus_store::tx::at_once(async move {
-                                let $tx = &mut $crate::db::Lite::new(conn);
-                                $body
-                            })
-                        },
-                        $crate::sql::db_failure,
-                    )
-                    .await
-            }
+            nimbus_store::tx::Engine::Sqlite(_) => in_tx!($store, false, |$tx| $body),
             nimbus_store::tx::Engine::Postgres(shared) => {
                 async {
                     let mut client = shared.client(false).await?;

@@ -129,16 +129,7 @@ pub(crate) use in_tx;
 macro_rules! in_read {
     ($db:expr, $snapshot:expr, |$tx:ident| $body:expr) => {
         match $db {
-            nimbus_store::tx::Engine::Sqlite(store) => {
-                store
-                    .run(false, move |conn| {
-                        nimbus_store::tx::at_once(async move {
-                            let $tx = &mut $crate::store::SqliteTx::new(conn);
-                            $body
-                        })
-                    })
-                    .await
-            }
+            nimbus_store::tx::Engine::Sqlite(_) => $crate::store::in_tx!($db, false, |$tx| $body),
             nimbus_store::tx::Engine::Postgres(shared) => {
                 async {
                     let mut client = shared.client(false).await?;
