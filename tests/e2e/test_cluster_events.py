@@ -17,14 +17,19 @@ from helpers import ACCOUNT, REGION, create_function, make_zip, postgres_databas
 RECORDER = {"index.js": "exports.handler = async (e) => { console.log('RECORD ' + JSON.stringify(e)); return 'ok'; };"}
 
 
-def _nodes(server_factory, tmp_path, n: int) -> list:
+def _cluster(server_factory, tmp_path, n: int) -> tuple:
+    """A plain Nimbus serving S3 (`--blobs`) and `n` nodes sharing it and a fresh database."""
     key = tmp_path / "master.key"
     key.write_bytes(os.urandom(32))
     s3 = server_factory()
     s3.client("s3").create_bucket(Bucket="code")
     args = ["--store", postgres_database(), "--blobs", f"s3://code?endpoint={s3.endpoint}&region=us-east-1",
             "--master-key-file", str(key)]
-    return [server_factory(args=args) for _ in range(n)]
+    return s3, [server_factory(args=args) for _ in range(n)]
+
+
+def _nodes(server_factory, tmp_path, n: int) -> list:
+    return _cluster(server_factory, tmp_path, n)[1]
 
 
 def _records(node, function: str) -> list:

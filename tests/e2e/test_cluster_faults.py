@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import create_function, make_zip, postgres_database, run_here, wait_for
+from helpers import create_function, make_zip, run_here, wait_for
 
 SCRIPT = str(Path(__file__).resolve().parents[2] / "scripts" / "pg-throwaway")
 
@@ -98,13 +98,9 @@ def test_unreachable_blob_storage_fails_only_what_needs_it(server_factory, tmp_p
     """The S3-compatible storage of `--blobs` goes away: a node that has a function's code
     runs it, a node that must fetch it answers a clear error, S3 objects whose bodies live
     there cannot be read, and everything else (queues, tables, functions' records) works."""
-    key = tmp_path / "master.key"
-    key.write_bytes(os.urandom(32))
-    backing = server_factory()
-    backing.client("s3").create_bucket(Bucket="code")
-    args = ["--store", postgres_database(), "--blobs", f"s3://code?endpoint={backing.endpoint}&region=us-east-1",
-            "--master-key-file", str(key)]
-    a, b = server_factory(args=args), server_factory(args=args)
+    from test_cluster_events import _cluster
+
+    backing, (a, b) = _cluster(server_factory, tmp_path, 2)
     create_function(a.lambda_client(), "fetched", "python3.11", "index.handler", make_zip({"index.py": CODE}))
     assert json.loads(a.lambda_client().invoke(FunctionName="fetched", Payload=b'{"id": "before"}')["Payload"].read())["ok"]
     a.client("s3").create_bucket(Bucket="bodies")

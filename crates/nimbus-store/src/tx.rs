@@ -33,9 +33,14 @@ pub fn at_once<T>(work: impl Future<Output = T>) -> T {
 /// `run(durable, FnOnce(&rusqlite::Connection) -> Result)` (a `GroupCommit`'s), and
 /// `$sqlite_tx::new(&Connection)` makes its transaction; `P` has `client(durable)` and
 /// `begin(&mut client)`, whose transaction has `commit()`. The body is compiled for each.
+/// `in_tx!($engine, $durable, $sqlite_tx, begin = $begin, |$tx| $body)` starts the
+/// PostgreSQL transaction with `P`'s method `$begin` instead (a store's read-only snapshot).
 #[macro_export]
 macro_rules! in_tx {
     ($engine:expr, $durable:expr, $sqlite_tx:path, |$tx:ident| $body:expr) => {
+        $crate::in_tx!($engine, $durable, $sqlite_tx, begin = begin, |$tx| $body)
+    };
+    ($engine:expr, $durable:expr, $sqlite_tx:path, begin = $begin:ident, |$tx:ident| $body:expr) => {
         match $engine {
             $crate::tx::Engine::Sqlite(store) => {
                 store
@@ -50,7 +55,7 @@ macro_rules! in_tx {
             $crate::tx::Engine::Postgres(shared) => {
                 async {
                     let mut client = shared.client($durable).await?;
-                    let mut transaction = shared.begin(&mut client).await?;
+                    let mut transaction = shared.$begin(&mut client).await?;
                     let result = async {
                         let $tx = &mut transaction;
                         $body

@@ -129,28 +129,15 @@ pub(crate) use in_tx;
 macro_rules! in_read {
     ($db:expr, $snapshot:expr, |$tx:ident| $body:expr) => {
         match $db {
-            nimbus_store::tx::Engine::Sqlite(_) => $crate::store::in_tx!($db, false, |$tx| $body),
-            nimbus_store::tx::Engine::Postgres(shared) => {
+            nimbus_store::tx::Engine::Postgres(shared) if !$snapshot => {
                 async {
-                    let mut client = shared.client(false).await?;
-                    if $snapshot {
-                        let mut transaction = shared.begin_read(&mut client).await?;
-                        let result = async {
-                            let $tx = &mut transaction;
-                            $body
-                        }
-                        .await;
-                        match result {
-                            Ok(value) => transaction.commit().await.map(|()| value),
-                            Err(e) => Err(e),
-                        }
-                    } else {
-                        let $tx = &mut shared.plain(&client);
-                        $body
-                    }
+                    let client = shared.client(false).await?;
+                    let $tx = &mut shared.plain(&client);
+                    $body
                 }
                 .await
             }
+            _ => nimbus_store::in_tx!($db, false, $crate::store::SqliteTx, begin = begin_read, |$tx| $body),
         }
     };
 }
