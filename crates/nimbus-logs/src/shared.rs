@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use nimbus_store::partitions::TimePartitions;
 use nimbus_store::pg::{self, PgDatabase, PgSchema};
 use tokio_postgres::types::ToSql;
 
@@ -89,9 +90,6 @@ const SPOOL_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 /// size, so under load they are gathered for longer (lines reach the database this much
 /// later; a read, which flushes first, does not wait for it).
 const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
-
-/// How long dropping an empty day's partition waits for the tables' locks.
-const DROP_LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// How many lines of a leftover segment go in one transaction.
 const RECOVER_CHUNK: usize = 5_000;
@@ -210,9 +208,8 @@ pub(crate) struct Shared {
     /// lock both take to set them.
     mirror: pg::Mirror,
     filters: std::sync::Mutex<()>,
-    /// The day partitions known to exist (forgotten after a failed write: another node's
-    /// sweep may have dropped one).
-    days: std::sync::Mutex<HashSet<i64>>,
+    /// The day partitions of `log_events`.
+    days: TimePartitions,
 }
 
 fn db_error(e: impl std::fmt::Display) -> LogError {
@@ -221,23 +218,6 @@ fn db_error(e: impl std::fmt::Display) -> LogError {
 
 fn pg_error(e: tokio_postgres::Error) -> LogError {
     db_error(pg::backend(e))
-}
-
-/// A partition's name: the day number since the epoch (`m` before a negative one).
-fn partition(day: i64) -> String {
-    if day < 0 {
-        format!("log_events_dm{}", -day)
-    } else {
-        format!("log_events_d{day}")
-    }
-}
-
-fn day_of_partition(name: &str) -> Option<i64> {
-    let n = name.strip_prefix("log_events_d")?;
-    match n.strip_prefix('m') {
-        Some(neg) => neg.parse::<i64>().ok().map(|d| -d),
-        None => n.parse().ok(),
-    }
 }
 
 fn meta_of(value: serde_json::Value) -> GroupMeta {
@@ -267,7 +247,7 @@ impl Shared {
             metric_filters,
             mirror: Default::default(),
             filters: Default::default(),
-            days: Default::default(),
+            days: TimePartitions::new("log_events", 'd', DAY_MS),
         });
         shared.reload().await?;
         let now = now_ms();
@@ -320,42 +300,20 @@ impl Shared {
         self.metric_filters.set(group, metric_filters);
     }
 
-    /// Makes the partitions of the days of `times` that are not known to exist (another node
-    /// may be making them too).
+    /// Makes the day partitions of `times` that are not known to exist.
     async fn ensure_partitions(&self, times: impl IntoIterator<Item = i64>) -> Result<(), LogError> {
-        let missing: HashSet<i64> = {
-            let known = self.days.lock().unwrap_or_else(|p| p.into_inner());
-            times.into_iter().map(|t| t.div_euclid(DAY_MS)).filter(|d| !known.contains(d)).collect()
-        };
+        let missing = self.days.missing(times);
         if missing.is_empty() {
             return Ok(());
         }
         let client = self.client().await?;
-        for &day in &missing {
-            let sql = format!(
-                "CREATE TABLE IF NOT EXISTS {} PARTITION OF log_events FOR VALUES FROM ({}) TO ({})",
-                partition(day),
-                day * DAY_MS,
-                (day + 1) * DAY_MS
-            );
-            if let Err(e) = client.batch_execute(&sql).await {
-                // Made by another node at the same moment: it is there all the same.
-                let raced = e.code().is_some_and(|c| {
-                    *c == tokio_postgres::error::SqlState::DUPLICATE_TABLE || *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
-                });
-                if !raced {
-                    return Err(pg_error(e));
-                }
-            }
-        }
-        self.days.lock().unwrap_or_else(|p| p.into_inner()).extend(missing);
-        Ok(())
+        self.days.make(&client, missing).await.map_err(db_error)
     }
 
     /// After a failed write: a day's partition may have been dropped by another node's
     /// sweep, so each is made again (if missing) before the next write into it.
     fn forget_partitions(&self) {
-        self.days.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.days.forget();
     }
 
     // ---- the writer thread ---------------------------------------------------------
@@ -990,47 +948,12 @@ impl Shared {
         tx.commit().await.map_err(pg_error)
     }
 
-    /// Drops the day partitions that ended more than a day before `now` and hold nothing:
-    /// each in a transaction that locks the parent table, then the partition (the order
-    /// every query takes them in, so no deadlock), waiting at most `DROP_LOCK_WAIT` for
-    /// them (queries queue behind the wait, so it is short; a busy table is left for the
-    /// next sweep); no write lands in a partition being dropped.
+    /// Drops the day partitions that ended more than a day before `now` and hold nothing
+    /// (no write lands in a partition being dropped: see [`TimePartitions::drop_ended`]).
     async fn drop_empty_partitions(&self, now: i64) -> Result<(), LogError> {
         let mut client = self.client().await?;
-        let names: Vec<String> = client
-            .query(
-                "SELECT c.relname::TEXT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-                 WHERE p.relname = 'log_events' AND p.relnamespace = current_schema()::regnamespace",
-                &[],
-            )
-            .await
-            .map_err(pg_error)?
-            .into_iter()
-            .map(|r| r.get(0))
-            .collect();
-        for name in names {
-            let Some(day) = day_of_partition(&name) else { continue };
-            if (day + 1) * DAY_MS >= now - DAY_MS {
-                continue;
-            }
-            let tx = client.transaction().await.map_err(pg_error)?;
-            let locked = tx
-                .batch_execute(&format!(
-                    "SET LOCAL lock_timeout = '{}ms'; LOCK TABLE log_events IN ACCESS EXCLUSIVE MODE; LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE",
-                    DROP_LOCK_WAIT.as_millis()
-                ))
-                .await;
-            if let Err(e) = locked {
-                tracing::debug!("log partition {name} is busy: {e}");
-                continue;
-            }
-            let empty: bool = tx.query_one(&format!("SELECT NOT EXISTS (SELECT 1 FROM {name})"), &[]).await.map_err(pg_error)?.get(0);
-            if empty {
-                tx.batch_execute(&format!("DROP TABLE {name}")).await.map_err(pg_error)?;
-                tx.commit().await.map_err(pg_error)?;
-                self.days.lock().unwrap_or_else(|p| p.into_inner()).remove(&day);
-                tracing::info!("log partition {name} dropped: nothing in it is retained");
-            }
+        for name in self.days.drop_ended(&mut client, now - DAY_MS, true).await.map_err(db_error)? {
+            tracing::info!("log partition {name} dropped: nothing in it is retained");
         }
         Ok(())
     }

@@ -328,7 +328,7 @@ type Pending = HashMap<(SeriesKey, String, i64), Aggregate>;
 /// Where the datapoints and alarms are: this node's SQLite file, or the nodes' PostgreSQL.
 enum Db {
     Local(GroupCommit),
-    Shared(crate::shared::PgMetrics),
+    Shared(Box<crate::shared::PgMetrics>),
 }
 
 pub struct MetricStore {
@@ -508,7 +508,7 @@ impl MetricStore {
     pub async fn open_shared(url: &str, account: &str) -> Result<std::sync::Arc<MetricStore>, String> {
         let pg = crate::shared::PgMetrics::open(url, account).await?;
         let alarms = pg.alarms().await?;
-        let store = std::sync::Arc::new(MetricStore::with(Db::Shared(pg), alarms));
+        let store = std::sync::Arc::new(MetricStore::with(Db::Shared(Box::new(pg)), alarms));
         if let Db::Shared(pg) = &store.db {
             let what = "the metric alarms".to_string();
             let reload = nimbus_store::pg::reloader(std::sync::Arc::downgrade(&store), what, |s: std::sync::Arc<MetricStore>| async move {
@@ -837,7 +837,7 @@ impl MetricStore {
         let rows: Vec<_> = data.into_iter().map(|d| ((d.key, d.unit, Self::minute(d.timestamp_ms)), d.values)).collect();
         let db = match &self.db {
             Db::Local(db) => db,
-            Db::Shared(pg) => return pg.write(true, by_grain(rows, fine)).await,
+            Db::Shared(pg) => return pg.write(chrono_now_ms(), true, by_grain(rows, fine)).await,
         };
         db.run(
             true,
@@ -910,7 +910,7 @@ impl MetricStore {
             Db::Local(db) => db,
             Db::Shared(pg) => {
                 let points = by_grain(pending, fine);
-                if let Err(e) = pg.write(false, points.clone()).await {
+                if let Err(e) = pg.write(now_ms, false, points.clone()).await {
                     // Kept for the next flush (the database may be back by then).
                     for (grain, slot, values) in points {
                         let pending = if grain == Grain::Minute { &self.pending } else { &self.pending_fine };
@@ -919,7 +919,7 @@ impl MetricStore {
                     return Err(e);
                 }
                 if sweep {
-                    pg.sweep(oldest, now_ms - FINE_RETENTION_MS, now_ms - HISTORY_RETENTION_MS).await?;
+                    pg.sweep(now_ms).await?;
                 }
                 return Ok(());
             }

@@ -10,10 +10,13 @@
 
 use std::collections::BTreeMap;
 
+use nimbus_store::partitions::TimePartitions;
 use nimbus_store::pg::{self, PgDatabase, PgSchema};
 
 use crate::alarms::Alarm;
-use crate::cloudwatch::{Aggregate, Grain, HistoryItem, Period, SeriesKey, SeriesQuery};
+use crate::cloudwatch::{
+    Aggregate, Grain, HistoryItem, Period, SeriesKey, SeriesQuery, FINE_RETENTION_MS, HISTORY_RETENTION_MS, RETENTION_DAYS,
+};
 
 /// The metric tables in an account's schema: append migrations, never edit them.
 const SCHEMA: PgSchema = PgSchema {
@@ -57,6 +60,43 @@ CREATE INDEX metric_alarm_history_by_time ON metric_alarm_history (at);
 -- The node evaluating the alarms, until its lease lapses unrenewed.
 CREATE TABLE metric_evaluator (id INTEGER PRIMARY KEY CHECK (id = 1), node TEXT NOT NULL, until TIMESTAMPTZ NOT NULL);
 ",
+        // 2: datapoints partitioned by time (one-minute ones by UTC day, one-second ones by
+        // hour: metric_minute_points_d<day>, metric_second_points_h<hour>), so retention drops
+        // partitions; what was stored moves over.
+        "
+CREATE TABLE metric_minute_points (
+    series BIGINT NOT NULL,
+    unit TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    count DOUBLE PRECISION NOT NULL,
+    sum DOUBLE PRECISION NOT NULL,
+    min DOUBLE PRECISION NOT NULL,
+    max DOUBLE PRECISION NOT NULL,
+    histogram TEXT NOT NULL,
+    PRIMARY KEY (series, unit, at)
+) PARTITION BY RANGE (at);
+CREATE TABLE metric_second_points (LIKE metric_minute_points INCLUDING ALL) PARTITION BY RANGE (at);
+DO $$
+DECLARE
+    part RECORD;
+BEGIN
+    FOR part IN
+        SELECT 'metric_minute_points' AS parent, 'd' AS letter, 86400000::BIGINT AS width, n
+        FROM (SELECT DISTINCT floor(at / 86400000.0)::BIGINT AS n FROM metric_points) d
+        UNION ALL
+        SELECT 'metric_second_points', 'h', 3600000::BIGINT, n
+        FROM (SELECT DISTINCT floor(at / 3600000.0)::BIGINT AS n FROM metric_fine_points) h
+    LOOP
+        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%s) TO (%s)',
+            part.parent || '_' || part.letter || CASE WHEN part.n < 0 THEN 'm' || (-part.n)::TEXT ELSE part.n::TEXT END,
+            part.parent, part.n * part.width, (part.n + 1) * part.width);
+    END LOOP;
+END $$;
+INSERT INTO metric_minute_points SELECT * FROM metric_points;
+INSERT INTO metric_second_points SELECT * FROM metric_fine_points;
+DROP TABLE metric_points;
+DROP TABLE metric_fine_points;
+",
     ],
 };
 
@@ -71,10 +111,13 @@ pub const EVALUATOR_LEASE: std::time::Duration = std::time::Duration::from_secs(
 /// The table of a grain's datapoints.
 fn table(grain: Grain) -> &'static str {
     match grain {
-        Grain::Minute => "metric_points",
-        Grain::Second => "metric_fine_points",
+        Grain::Minute => "metric_minute_points",
+        Grain::Second => "metric_second_points",
     }
 }
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// The alarm fields that are its state (the rest is its configuration).
 const STATE_FIELDS: [&str; 4] = ["state", "state_reason", "state_updated_ms", "state_transitioned_ms"];
@@ -82,6 +125,10 @@ const STATE_FIELDS: [&str; 4] = ["state", "state_reason", "state_updated_ms", "s
 pub(crate) struct PgMetrics {
     db: PgDatabase,
     url: String,
+    /// The partitions of the one-minute datapoints (a day each) and of the one-second ones (an
+    /// hour each).
+    minutes: TimePartitions,
+    seconds: TimePartitions,
     /// The evaluator's lease, in milliseconds.
     lease_ms: std::sync::atomic::AtomicU64,
 }
@@ -115,7 +162,29 @@ impl PgMetrics {
         let db = PgDatabase::open(url, account, &node).await.map_err(err)?;
         db.migrate(&SCHEMA).await.map_err(err)?;
         let lease_ms = std::sync::atomic::AtomicU64::new(EVALUATOR_LEASE.as_millis() as u64);
-        Ok(PgMetrics { db, url: url.to_string(), lease_ms })
+        let metrics = PgMetrics {
+            db,
+            url: url.to_string(),
+            lease_ms,
+            minutes: TimePartitions::new(table(Grain::Minute), 'd', DAY_MS),
+            seconds: TimePartitions::new(table(Grain::Second), 'h', HOUR_MS),
+        };
+        metrics.ensure_ahead(now_ms()).await?;
+        Ok(metrics)
+    }
+
+    fn partitions(&self, grain: Grain) -> &TimePartitions {
+        match grain {
+            Grain::Minute => &self.minutes,
+            Grain::Second => &self.seconds,
+        }
+    }
+
+    /// Makes the partitions of `now` and of the width after it, so writes seldom wait for one.
+    async fn ensure_ahead(&self, now: i64) -> Result<(), String> {
+        let client = self.client().await?;
+        self.minutes.ensure(&client, [now, now + DAY_MS]).await.map_err(err)?;
+        self.seconds.ensure(&client, [now, now + HOUR_MS]).await.map_err(err)
     }
 
     /// Calls `on` after another node changed an alarm (and when the feed first listens or
@@ -214,18 +283,48 @@ impl PgMetrics {
             .collect())
     }
 
-    /// Merges datapoints into the stored ones, in one transaction (durable or relaxed).
-    pub(crate) async fn write(&self, durable: bool, points: Vec<(Grain, (SeriesKey, String, i64), Aggregate)>) -> Result<(), String> {
-        let mut points: Vec<_> = points.into_iter().filter(|(.., a)| a.count > 0.0 || !a.histogram.is_empty()).collect();
+    /// Merges datapoints into the stored ones, in one transaction (durable or relaxed); those
+    /// already past their retention at `now` are left out (their partitions may be gone).
+    pub(crate) async fn write(
+        &self,
+        now: i64,
+        durable: bool,
+        points: Vec<(Grain, (SeriesKey, String, i64), Aggregate)>,
+    ) -> Result<(), String> {
+        let (oldest_minute, oldest_second) = oldest_retained(now);
+        let mut points: Vec<_> = points
+            .into_iter()
+            .filter(|(grain, (.., at), a)| {
+                let oldest = if *grain == Grain::Minute { oldest_minute } else { oldest_second };
+                *at >= oldest && (a.count > 0.0 || !a.histogram.is_empty())
+            })
+            .collect();
         if points.is_empty() {
             return Ok(());
         }
+        let written = self.write_retained(durable, &mut points).await;
+        if written.is_err() {
+            // Another node's sweep may have dropped a partition this node knew of.
+            self.minutes.forget();
+            self.seconds.forget();
+        }
+        written
+    }
+
+    async fn write_retained(&self, durable: bool, points: &mut [(Grain, (SeriesKey, String, i64), Aggregate)]) -> Result<(), String> {
         // One order for every node's writes: series, then table, unit and time.
         points.sort_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
         let mut client = if durable { self.client().await? } else { self.db.relaxed_client().await.map_err(err)? };
+        for grain in [Grain::Minute, Grain::Second] {
+            let times = points.iter().filter(|p| p.0 == grain).map(|(_, (.., at), _)| *at);
+            let missing = self.partitions(grain).missing(times);
+            if !missing.is_empty() {
+                self.partitions(grain).make(&client, missing).await.map_err(err)?;
+            }
+        }
         let tx = client.transaction().await.map_err(pg_err)?;
         let mut ids: BTreeMap<&SeriesKey, i64> = BTreeMap::new();
-        for (grain, (key, unit, at), values) in &points {
+        for (grain, (key, unit, at), values) in points.iter() {
             let id = match ids.get(key) {
                 Some(id) => *id,
                 None => {
@@ -265,26 +364,29 @@ impl PgMetrics {
         tx.commit().await.map_err(pg_err)
     }
 
-    /// Drops what is past retention: one-minute datapoints before `oldest_minute`, one-second
-    /// ones before `oldest_second`, history before `oldest_history`, series left empty.
-    pub(crate) async fn sweep(&self, oldest_minute: i64, oldest_second: i64, oldest_history: i64) -> Result<(), String> {
-        let client = self.client().await?;
-        for (sql, at) in [
-            ("DELETE FROM metric_points WHERE at < $1", oldest_minute),
-            ("DELETE FROM metric_fine_points WHERE at < $1", oldest_second),
-            ("DELETE FROM metric_alarm_history WHERE at < $1", oldest_history),
-        ] {
-            client.execute(sql, &[&at]).await.map_err(pg_err)?;
+    /// Drops what is past retention at `now`: the partitions of datapoints that ended before
+    /// their grain's retention (a datapoint stays until its whole day, or hour, has passed
+    /// it), history before its retention, series left without datapoints; and makes the
+    /// partitions writes will need next.
+    pub(crate) async fn sweep(&self, now: i64) -> Result<(), String> {
+        let (oldest_minute, oldest_second) = oldest_retained(now);
+        let mut client = self.client().await?;
+        for (parts, oldest) in [(&self.minutes, oldest_minute), (&self.seconds, oldest_second)] {
+            for name in parts.drop_ended(&mut client, oldest, false).await.map_err(err)? {
+                tracing::info!("metric partition {name} dropped: it is past the retention");
+            }
         }
+        client.execute("DELETE FROM metric_alarm_history WHERE at < $1", &[&(now - HISTORY_RETENTION_MS)]).await.map_err(pg_err)?;
         client
             .execute(
-                "DELETE FROM metric_series s WHERE NOT EXISTS (SELECT 1 FROM metric_points p WHERE p.series = s.id)
-                 AND NOT EXISTS (SELECT 1 FROM metric_fine_points p WHERE p.series = s.id)",
+                "DELETE FROM metric_series s WHERE NOT EXISTS (SELECT 1 FROM metric_minute_points p WHERE p.series = s.id)
+                 AND NOT EXISTS (SELECT 1 FROM metric_second_points p WHERE p.series = s.id)",
                 &[],
             )
             .await
             .map_err(pg_err)?;
-        Ok(())
+        drop(client);
+        self.ensure_ahead(now).await
     }
 
     /// The stored datapoints of each query's series within `[start_ms, end_ms)`, as
@@ -372,6 +474,15 @@ impl PgMetrics {
         self.client().await?.execute("DELETE FROM metric_evaluator WHERE node = $1", &[&self.db.node()]).await.map_err(pg_err)?;
         Ok(())
     }
+}
+
+/// The first one-minute and one-second datapoints retained at `now`.
+fn oldest_retained(now: i64) -> (i64, i64) {
+    (now.div_euclid(60_000) * 60_000 - RETENTION_DAYS * DAY_MS, now - FINE_RETENTION_MS)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 /// The periods of one query from its stored datapoints (see [`PgMetrics::rows`]).

@@ -10,6 +10,7 @@ pub mod datadir;
 pub mod db;
 mod function_doc;
 pub mod group_commit;
+pub mod partitions;
 pub mod pg;
 pub mod postgres;
 pub mod s3_blob;

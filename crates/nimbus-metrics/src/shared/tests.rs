@@ -125,3 +125,94 @@ async fn alarms_are_every_nodes_and_one_node_evaluates_them() {
     assert!(other.delete_alarms(vec!["slow".into()]).await.unwrap().is_empty());
     within_a_second("gone everywhere", || leader.alarms().is_empty()).await;
 }
+
+/// The partitions of a datapoints table in the account's schema, by name.
+async fn partitions(url: &str, parent: &str) -> Vec<String> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let schema = nimbus_store::pg::schema_of(ACCOUNT).unwrap();
+    let rows = client
+        .query(
+            "SELECT c.relname::TEXT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+             WHERE p.relname = $1 AND p.relnamespace = $2::TEXT::regnamespace ORDER BY 1",
+            &[&parent, &schema],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
+/// Retention drops whole partitions: a day's one-minute datapoints once the day is past 15
+/// days, an hour's one-second ones once the hour is past 3 hours; the series goes with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_drops_partitions() {
+    let Some(url) = nimbus_store::pg::testing::fresh_database().await else { return };
+    let store = MetricStore::open_shared(&url, ACCOUNT).await.unwrap();
+    let now = now_ms();
+    let day = now.div_euclid(86_400_000);
+    let hour = now.div_euclid(3_600_000);
+    store.record(key(), "Count", now, Aggregate::of(1.0, 1.0));
+    store.flush(now).await.unwrap();
+    store
+        .put(vec![Datum { key: key(), unit: "Count".into(), timestamp_ms: now, values: Aggregate::of(2.0, 1.0), high_resolution: true }])
+        .await
+        .unwrap();
+    assert!(partitions(&url, "metric_minute_points").await.contains(&format!("metric_minute_points_d{day}")));
+    assert!(partitions(&url, "metric_second_points").await.contains(&format!("metric_second_points_h{hour}")));
+    // A datapoint already past its retention is not written (its partition may be gone).
+    let old = now - 16 * 86_400_000;
+    store
+        .put(vec![Datum { key: key(), unit: "Count".into(), timestamp_ms: old, values: Aggregate::of(5.0, 1.0), high_resolution: true }])
+        .await
+        .unwrap();
+    assert!(!partitions(&url, "metric_minute_points").await.contains(&format!("metric_minute_points_d{}", old.div_euclid(86_400_000))));
+
+    // Four hours on: the one-second datapoints' hour is dropped, the day kept.
+    store.flush(now + 4 * 3_600_000).await.unwrap();
+    assert!(!partitions(&url, "metric_second_points").await.contains(&format!("metric_second_points_h{hour}")));
+    let minutes = store.query(key(), now - 120_000, now + 60_000, 60, None, false).await.unwrap();
+    assert_eq!(minutes.iter().map(|p| p.values.sum).sum::<f64>(), 3.0);
+    // Sixteen days on: the day is dropped, and the series without datapoints with it.
+    store.flush(now + 16 * 86_400_000).await.unwrap();
+    let left = partitions(&url, "metric_minute_points").await;
+    assert!(!left.contains(&format!("metric_minute_points_d{day}")), "{left:?}");
+    assert!(left.contains(&format!("metric_minute_points_d{}", day + 16)), "the day after the sweep is ready: {left:?}");
+    assert!(store.query(key(), now - 120_000, now + 60_000, 60, None, false).await.unwrap().is_empty());
+    assert!(store.list(Some("App".into()), None, vec![]).await.unwrap().is_empty());
+}
+
+/// A database of the release before partitions: its datapoints move into the partitioned
+/// tables when a node of this release opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datapoints_stored_unpartitioned_move_into_partitions() {
+    let Some(url) = nimbus_store::pg::testing::fresh_database().await else { return };
+    let db = nimbus_store::pg::PgDatabase::open(&url, ACCOUNT, "old-release").await.unwrap();
+    db.migrate(&nimbus_store::pg::PgSchema { name: "metrics", migrations: &super::SCHEMA.migrations[..1] }).await.unwrap();
+    let now = now_ms();
+    let (minute, second) = (now.div_euclid(60_000) * 60_000, now.div_euclid(1000) * 1000);
+    let client = db.client().await.unwrap();
+    client
+        .execute(
+            "INSERT INTO metric_series (namespace, name, dimensions) VALUES ($1, $2, $3)",
+            &[&"App", &"Latency", &key().dimensions_text()],
+        )
+        .await
+        .unwrap();
+    for (table, at, sum) in
+        [("metric_points", minute - 86_400_000, 4.0), ("metric_points", minute, 6.0), ("metric_fine_points", second, 7.0)]
+    {
+        client
+            .execute(&format!("INSERT INTO {table} SELECT id, 'Count', $1, 1, $2, $2, $2, '[]' FROM metric_series"), &[&at, &sum])
+            .await
+            .unwrap();
+    }
+    drop(client);
+    let store = MetricStore::open_shared(&url, ACCOUNT).await.unwrap();
+    let sums = |periods: Vec<crate::cloudwatch::Period>| periods.iter().map(|p| p.values.sum).collect::<Vec<_>>();
+    assert_eq!(sums(store.query(key(), minute - 86_400_000, minute + 60_000, 60, None, false).await.unwrap()), [4.0, 6.0]);
+    assert_eq!(sums(store.query(key(), second, second + 1000, 1, None, false).await.unwrap()), [7.0]);
+    let days = partitions(&url, "metric_minute_points").await;
+    for at in [minute - 86_400_000, minute] {
+        assert!(days.contains(&format!("metric_minute_points_d{}", at.div_euclid(86_400_000))), "{days:?}");
+    }
+}
