@@ -326,6 +326,11 @@ impl AsyncInvoker {
         }
         self.metric(&event, &[("AsyncEventAge", "Milliseconds", age_ms as f64)]);
         let attempt = self.attempt(&event).await;
+        if matches!(attempt, Attempt::Succeeded(_) | Attempt::FunctionFailed(_)) {
+            // The function ran: its lines are kept before the event is settled, so a node
+            // killed just after loses neither.
+            self.invoker.logs_kept().await;
+        }
         if matches!(attempt, Attempt::FunctionFailed(_) | Attempt::SystemError(_))
             && self.dispatch.lock().unwrap_or_else(|p| p.into_inner()).stopping
         {

@@ -326,6 +326,12 @@ impl Invoker {
         &self.pool
     }
 
+    /// Waits until the lines of the invocations that have ended would survive this server
+    /// being killed (`LogStore::kept`): called before acknowledging work a function did.
+    pub async fn logs_kept(&self) {
+        self.pool.logs().kept().await
+    }
+
     /// Invocations running now, account-wide.
     pub fn in_flight(&self) -> u32 {
         self.limiter.in_flight()

@@ -66,8 +66,30 @@ pub(crate) enum Command {
         message: String,
     },
     Flush(std::sync::mpsc::SyncSender<()>),
+    /// Answered once the lines sent before it would survive this process being killed:
+    /// in their files on disk, or in the shared store's spool.
+    Kept(tokio::sync::oneshot::Sender<()>),
     /// A change run on the writer thread, in order with the lines (it answers for itself).
     Run(Box<dyn FnOnce(&mut store::Writer) + Send>),
+}
+
+/// Someone waiting for the lines sent before them to be written: a blocking caller or a task.
+pub(crate) enum Waiter {
+    Thread(std::sync::mpsc::SyncSender<()>),
+    Task(tokio::sync::oneshot::Sender<()>),
+}
+
+impl Waiter {
+    pub(crate) fn done(self) {
+        match self {
+            Waiter::Thread(tx) => {
+                let _ = tx.send(());
+            }
+            Waiter::Task(tx) => {
+                let _ = tx.send(());
+            }
+        }
+    }
 }
 
 /// Sees the log events that carry CloudWatch's embedded metric format (a `"_aws"` member):

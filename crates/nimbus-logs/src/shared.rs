@@ -343,18 +343,19 @@ impl Shared {
         let (mut batch, mut batch_bytes, mut spooled) = (Vec::new(), 0usize, true);
         let mut fresh: Vec<Line> = Vec::new();
         let mut waiters = Vec::new();
+        let mut kept = Vec::new();
         let mut open = true;
         let mut handed_at = std::time::Instant::now();
         while open {
             if batch.is_empty() {
                 match rx.blocking_recv() {
-                    Some(cmd) => take(cmd, &mut fresh, &mut waiters),
+                    Some(cmd) => take(cmd, &mut fresh, &mut waiters, &mut kept),
                     None => break,
                 }
             }
             loop {
                 match rx.try_recv() {
-                    Ok(cmd) => take(cmd, &mut fresh, &mut waiters),
+                    Ok(cmd) => take(cmd, &mut fresh, &mut waiters, &mut kept),
                     Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
                     Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
                         open = false;
@@ -366,6 +367,10 @@ impl Shared {
                 spooled &= spool.append(&fresh);
                 batch_bytes += fresh.iter().map(|l| l.3.len()).sum::<usize>();
                 batch.append(&mut fresh);
+            }
+            // Spooled (or the spool is broken: the lines are as kept as they can be).
+            for w in kept.drain(..) {
+                let _ = w.send(());
             }
             if !batch.is_empty() && (handed_at.elapsed() >= BATCH_PAUSE || !waiters.is_empty() || !open) {
                 handed_at = std::time::Instant::now();
@@ -1038,10 +1043,16 @@ fn fitting(events: &[StoredEvent], max_bytes: usize) -> usize {
 
 /// Takes one command for the writer: lines are kept, flushes wait for the batch; changes
 /// (the on-disk writer's) never come to a shared store.
-fn take(cmd: Command, pending: &mut Vec<Line>, waiters: &mut Vec<std::sync::mpsc::SyncSender<()>>) {
+fn take(
+    cmd: Command,
+    pending: &mut Vec<Line>,
+    waiters: &mut Vec<std::sync::mpsc::SyncSender<()>>,
+    kept: &mut Vec<tokio::sync::oneshot::Sender<()>>,
+) {
     match cmd {
         Command::Append { group, stream, timestamp, message } => pending.push((group, stream, timestamp, message)),
         Command::Flush(w) => waiters.push(w),
+        Command::Kept(w) => kept.push(w),
         Command::Run(_) => tracing::error!("a change was sent to the shared log store's writer"),
     }
 }

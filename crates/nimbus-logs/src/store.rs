@@ -408,6 +408,18 @@ impl LogStore {
         }
     }
 
+    /// Waits (at most five seconds) until everything sent before this call would survive
+    /// the server being killed: written to its file here, spooled by a shared store (which
+    /// writes it to the database later). Whoever acknowledges work a function did (an async
+    /// event completed, a queue message deleted) waits for this first, so the work's lines
+    /// are not lost with a killed node.
+    pub async fn kept(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.tx.send(Command::Kept(tx)).is_ok() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rx).await;
+        }
+    }
+
     /// Runs `f` on the writer thread, after everything sent before, and waits for its answer:
     /// every change but Lambda's own lines goes this way, so changes never race the writer.
     fn on_writer<T: Send + 'static>(&self, f: impl FnOnce(&mut Writer) -> Result<T, LogError> + Send + 'static) -> Result<T, LogError> {
@@ -1099,7 +1111,7 @@ impl Writer {
             }
             self.files.sweep(std::time::Instant::now());
             for w in waiters {
-                let _ = w.send(());
+                w.done();
             }
             // Batch: a busy server would otherwise wake this thread for every line, a
             // context switch per invocation; a short nap lets lines pile up instead.
@@ -1114,9 +1126,10 @@ impl Writer {
         }
     }
 
-    fn handle(&mut self, cmd: Command, waiters: &mut Vec<std::sync::mpsc::SyncSender<()>>) {
+    fn handle(&mut self, cmd: Command, waiters: &mut Vec<crate::Waiter>) {
         match cmd {
-            Command::Flush(tx) => waiters.push(tx),
+            Command::Flush(tx) => waiters.push(crate::Waiter::Thread(tx)),
+            Command::Kept(tx) => waiters.push(crate::Waiter::Task(tx)),
             Command::Run(f) => f(self),
             Command::Append { group, stream, timestamp, message } => {
                 if let Err(e) = self.append(&group, &stream, std::iter::once((timestamp, message)), false) {
@@ -1377,6 +1390,25 @@ pub(crate) mod tests {
         // A failed open leaves nothing behind.
         assert_eq!(open.get_or_open(key(9), at(16), || Err::<u32, _>("denied")).map(|f| *f), Err("denied"));
         assert_eq!(open.len(), 0);
+    }
+
+    /// `kept` answers once the lines sent before it are in their file (a killed server
+    /// keeps them), not before.
+    #[test]
+    fn kept_lines_are_in_their_file() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path()).unwrap();
+        let sink = store.sink("/aws/lambda/f", "s");
+        for round in 0..20 {
+            for i in 0..50 {
+                sink.emit(i, format!("line {round} {i}"));
+            }
+            rt.block_on(store.kept());
+            let file = dir.path().join(encode("/aws/lambda/f")).join(format!("{}.jsonl", encode("s")));
+            let text = std::fs::read_to_string(file).unwrap();
+            assert_eq!(text.lines().count(), 50 * (round + 1), "round {round}");
+        }
     }
 
     #[test]

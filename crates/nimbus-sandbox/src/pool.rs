@@ -149,6 +149,11 @@ pub struct EnvironmentPool {
 }
 
 impl EnvironmentPool {
+    /// The log store the environments' lines go to.
+    pub fn logs(&self) -> &Arc<LogStore> {
+        &self.logs
+    }
+
     pub fn new(config: PoolConfig, registry: Arc<RuntimeRegistry>, logs: Arc<LogStore>) -> Arc<EnvironmentPool> {
         let max_initializing = config.max_initializing.max(1);
         let pool = Arc::new(EnvironmentPool {

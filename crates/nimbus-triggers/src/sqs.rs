@@ -625,6 +625,9 @@ impl EventSources {
                     continue;
                 }
             };
+            // The function's lines are kept before its messages go (a node killed between
+            // loses neither).
+            self.invoker.logs_kept().await;
             for msg in batch.iter().filter(|b| !failed.contains(&b.message_id)) {
                 if let Err(e) = self.queues.delete(&m.event_source_arn, &msg.receipt_handle).await {
                     tracing::warn!(mapping = %m.uuid, "deleting a processed message failed: {e}");

@@ -235,6 +235,30 @@ fn retention_removes_old_events_and_drops_empty_days() {
     assert_eq!(days, [-1, 0, 1, 2, 3, 4, 80, 90]);
 }
 
+/// `kept` answers once the lines sent before it are in the spool (a killed node ships them
+/// at its next start), not before.
+#[test]
+fn kept_lines_are_in_the_spool() {
+    let Some((rt, url)) = setup() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let store = rt.block_on(LogStore::open_shared(root.path(), &url, ACCOUNT)).unwrap();
+    let sink = store.sink("/aws/lambda/k", "env");
+    let spooled = || -> usize {
+        let mut n = 0;
+        for entry in std::fs::read_dir(root.path().join("spool")).unwrap() {
+            n += std::fs::read_to_string(entry.unwrap().path()).unwrap().lines().filter(|l| l.contains("kept ")).count();
+        }
+        n
+    };
+    for round in 0..20 {
+        for i in 0..50 {
+            sink.emit(crate::now_ms(), format!("kept {round} {i}"));
+        }
+        rt.block_on(store.kept());
+        assert_eq!(spooled(), 50 * (round + 1), "round {round}");
+    }
+}
+
 /// A node killed with lines in its spool ships them at its next start, after the part its
 /// row says was written, without a torn last line; the segment is gone after.
 #[test]
