@@ -160,16 +160,6 @@ CREATE TABLE stream_leases (
 );
 CREATE INDEX stream_leases_owner ON stream_leases (owner);
 ",
-        // 6: claims read only what they may take: free events by due time, held ones by
-        // their lease's end (each row leaves the first index when claimed, so a claim no
-        // longer walks past the events running); the table is vacuumed early, as a queue's.
-        "
-CREATE INDEX async_events_free ON async_events (not_before, enqueued) WHERE owner IS NULL;
-CREATE INDEX async_events_leased ON async_events (lease_until) WHERE owner IS NOT NULL;
-DROP INDEX async_events_due;
-ALTER TABLE async_events SET (autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 5000,
-    autovacuum_vacuum_insert_scale_factor = 0.0, autovacuum_vacuum_insert_threshold = 5000, autovacuum_vacuum_cost_delay = 0);
-",
     ],
 };
 
@@ -606,15 +596,12 @@ impl Store for PgStore {
         // another node is claiming right now. One statement, one snapshot: a row claimed
         // here is not also read as held.
         let sql = format!(
-            "WITH free AS (
-                SELECT request_id FROM async_events WHERE owner IS NULL AND not_before <= $1
-                ORDER BY not_before, enqueued LIMIT $2 FOR UPDATE SKIP LOCKED),
-             lapsed AS (
-                SELECT request_id FROM async_events WHERE owner IS NOT NULL AND lease_until < {DB_NOW} AND owner <> $3
-                AND not_before <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED),
-             claimed AS (
+            "WITH claimed AS (
                 UPDATE async_events AS a SET owner = $3, lease_until = {DB_NOW} + $4
-                WHERE a.request_id IN (SELECT request_id FROM free UNION ALL SELECT request_id FROM lapsed)
+                FROM (SELECT request_id FROM async_events
+                      WHERE not_before <= $1 AND owner IS DISTINCT FROM $3 AND (owner IS NULL OR lease_until < {DB_NOW})
+                      ORDER BY not_before, enqueued LIMIT $2 FOR UPDATE SKIP LOCKED) AS due
+                WHERE a.request_id = due.request_id
                 RETURNING a.not_before, a.enqueued, a.event)
              SELECT not_before, enqueued, event FROM claimed
              UNION ALL
@@ -627,12 +614,7 @@ impl Store for PgStore {
     }
 
     async fn next_event_due(&self) -> Result<Option<i64>, StoreError> {
-        // One index each: free events, this node's, others' lapsed.
-        let sql = format!(
-            "SELECT LEAST((SELECT MIN(not_before) FROM async_events WHERE owner IS NULL),
-                          (SELECT MIN(not_before) FROM async_events WHERE owner = $1),
-                          (SELECT MIN(not_before) FROM async_events WHERE owner IS NOT NULL AND lease_until < {DB_NOW}))"
-        );
+        let sql = format!("SELECT MIN(not_before) FROM async_events WHERE owner IS NULL OR owner = $1 OR lease_until < {DB_NOW}");
         Ok(self.rows_relaxed(&sql, &[&self.node]).await?.first().and_then(|r| r.get(0)))
     }
 
