@@ -255,7 +255,7 @@ impl AsyncInvoker {
                             let me = self.clone();
                             tokio::spawn(async move {
                                 let id = event.request_id.clone();
-                                me.process(event).await;
+                                me.process(event, permit).await;
                                 {
                                     let mut d = me.dispatch.lock().unwrap_or_else(|p| p.into_inner());
                                     d.epoch += 1;
@@ -263,7 +263,6 @@ impl AsyncInvoker {
                                     d.finished.insert(id.clone(), at);
                                     d.running.remove(&id);
                                 }
-                                drop(permit);
                                 me.finished.notify_waiters();
                                 me.wake.notify_one();
                             });
@@ -313,7 +312,9 @@ impl AsyncInvoker {
         }
     }
 
-    async fn process(&self, event: AsyncEvent) {
+    /// Runs one event; `slot` (one of the dispatcher's concurrent invocations) is given back
+    /// once the function has run, before the event is settled.
+    async fn process(&self, event: AsyncEvent, slot: tokio::sync::OwnedSemaphorePermit) {
         let qualifier = event.qualifier.clone().unwrap_or_else(|| LATEST.to_string());
         let config = self.control.event_invoke_config(&event.function, &qualifier).await.ok().flatten();
         let max_retries = config.as_ref().and_then(|c| c.maximum_retry_attempts).unwrap_or(async_limits::DEFAULT_RETRIES);
@@ -326,6 +327,10 @@ impl AsyncInvoker {
         }
         self.metric(&event, &[("AsyncEventAge", "Milliseconds", age_ms as f64)]);
         let attempt = self.attempt(&event).await;
+        // The next event may start (this one stays `running` until it is settled: no read
+        // of the queue hands it out again meanwhile).
+        drop(slot);
+        self.wake.notify_one();
         if matches!(attempt, Attempt::Succeeded(_) | Attempt::FunctionFailed(_)) {
             // The function ran: its lines are kept before the event is settled, so a node
             // killed just after loses neither.

@@ -575,6 +575,8 @@ impl EventSources {
 
     async fn poll(self: Arc<Self>, m: EventSourceMapping) {
         let qualifier = m.qualifier.as_deref().and_then(|q| nimbus_model::Qualifier::parse(q).ok());
+        // The last batch's deletes, waiting for its lines to be kept while the next batch runs.
+        let mut settling: Option<tokio::task::JoinHandle<()>> = None;
         while !self.draining() {
             let batch = match self.collect_batch(&m).await {
                 Ok(b) if b.is_empty() => continue,
@@ -626,13 +628,24 @@ impl EventSources {
                 }
             };
             // The function's lines are kept before its messages go (a node killed between
-            // loses neither).
-            self.invoker.logs_kept().await;
-            for msg in batch.iter().filter(|b| !failed.contains(&b.message_id)) {
-                if let Err(e) = self.queues.delete(&m.event_source_arn, &msg.receipt_handle).await {
-                    tracing::warn!(mapping = %m.uuid, "deleting a processed message failed: {e}");
-                }
+            // loses neither); meanwhile the next batch is taken. One batch settles at a time.
+            let done: Vec<String> = batch.into_iter().filter(|b| !failed.contains(&b.message_id)).map(|b| b.receipt_handle).collect();
+            if let Some(last) = settling.take() {
+                let _ = last.await;
             }
+            let (me, arn, uuid) = (self.clone(), m.event_source_arn.clone(), m.uuid.clone());
+            settling = Some(tokio::spawn(async move {
+                me.invoker.logs_kept().await;
+                for handle in done {
+                    if let Err(e) = me.queues.delete(&arn, &handle).await {
+                        tracing::warn!(mapping = %uuid, "deleting a processed message failed: {e}");
+                    }
+                }
+            }));
+        }
+        // A drain ends with this poller's deletes done.
+        if let Some(last) = settling {
+            let _ = last.await;
         }
     }
 }
