@@ -46,6 +46,11 @@ const REFRESH: Duration = Duration::from_secs(1);
 /// How long a forward waits to connect before the invoke runs here instead.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// How long a member that could not be connected to is not forwarded to (its invokes run
+/// where they arrive): a dead host would otherwise cost every forward [`CONNECT_TIMEOUT`]
+/// until the member's heartbeats lapse and it leaves the members.
+const UNREACHABLE_FOR: Duration = Duration::from_secs(5);
+
 /// A member forwarded to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Member {
@@ -70,6 +75,8 @@ pub struct Router {
     /// Forwards that never reached the home node, or that it did not run (the invoke ran
     /// here).
     fell_back: AtomicU64,
+    /// Members not connected to lately, until when they are left alone.
+    unreachable: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 impl Router {
@@ -99,7 +106,14 @@ impl Router {
         // Well inside any node's idle keep-alive timeout, so a request is not written to a
         // connection the home is closing.
         let client = Client::builder(hyper_util::rt::TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(5)).build(connector);
-        Router { members: RwLock::default(), client, key, forwarded: AtomicU64::new(0), fell_back: AtomicU64::new(0) }
+        Router {
+            members: RwLock::default(),
+            client,
+            key,
+            forwarded: AtomicU64::new(0),
+            fell_back: AtomicU64::new(0),
+            unreachable: Default::default(),
+        }
     }
 
     /// The MAC of a forwarded request's client address and transport, bound to its
@@ -142,7 +156,24 @@ impl Router {
         let me = members.me.as_deref()?;
         let score = |node: &str| score(node, key);
         let best = members.others.iter().max_by_key(|m| score(&m.node))?;
-        (score(&best.node) > score(me)).then(|| best.endpoint.clone())
+        if score(&best.node) <= score(me) {
+            return None;
+        }
+        let mut unreachable = self.unreachable.lock().unwrap_or_else(|p| p.into_inner());
+        match unreachable.get(&best.endpoint) {
+            Some(until) if *until > std::time::Instant::now() => None,
+            Some(_) => {
+                unreachable.remove(&best.endpoint);
+                Some(best.endpoint.clone())
+            }
+            None => Some(best.endpoint.clone()),
+        }
+    }
+
+    /// `endpoint` could not be connected to: its functions run where they arrive for a while.
+    fn mark_unreachable(&self, endpoint: &str) {
+        let until = std::time::Instant::now() + UNREACHABLE_FOR;
+        self.unreachable.lock().unwrap_or_else(|p| p.into_inner()).insert(endpoint.to_string(), until);
     }
 
     /// `{"forwarded": n, "fellBack": n}` for the status page.
@@ -172,7 +203,12 @@ impl Router {
         req.headers_mut().insert(FORWARDED_FOR, HeaderValue::from_str(&forwarded_for).map_err(|e| before(e.to_string()))?);
         // Only a forward that never connected is known not to have run.
         let answer = match tokio::time::timeout(ANSWER_TIMEOUT, self.client.request(req)).await {
-            Ok(answer) => answer.map_err(|e| Failed { sent: !e.is_connect(), why: e.to_string() })?,
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) if e.is_connect() => {
+                self.mark_unreachable(endpoint);
+                return Err(before(e.to_string()));
+            }
+            Ok(Err(e)) => return Err(Failed { sent: true, why: e.to_string() }),
             Err(_) => return Err(Failed { sent: true, why: "no answer in time".into() }),
         };
         if answer.headers().contains_key(NOT_RUN) {
@@ -361,6 +397,27 @@ mod tests {
             assert_eq!(r.forwarded_for(&parts(Some(&value), authorization)), None, "{value}");
         }
         assert_eq!(r.forwarded_for(&parts(None, "AWS4 sig")), None);
+    }
+
+    /// A home that cannot be connected to is left alone for a while: its functions' invokes
+    /// run where they arrive instead of each waiting to connect; then it is tried again.
+    #[tokio::test]
+    async fn an_unreachable_home_is_left_alone_for_a_while() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let r = router();
+        let mut gone = peer("b", false);
+        gone.endpoint = format!("http://127.0.0.1:{port}");
+        r.set_members(&[peer("a", true), gone.clone()]);
+        let key = (0..).map(|f| format!("123456789012/fn-{f}")).find(|k| r.home(k).is_some()).unwrap();
+        let parts = Request::builder().method("POST").uri("/2015-03-31/functions/f/invocations").body(()).unwrap().into_parts().0;
+        let failed = r.send(&gone.endpoint, &parts, Bytes::new(), "a", ("127.0.0.1", false)).await.err().expect("nothing listens");
+        assert!(!failed.sent, "{}", failed.why);
+        assert_eq!(r.home(&key), None, "left alone");
+        // Once the while is over, it is tried again.
+        r.unreachable.lock().unwrap().insert(gone.endpoint.clone(), std::time::Instant::now());
+        assert_eq!(r.home(&key), Some(gone.endpoint));
     }
 
     #[test]
