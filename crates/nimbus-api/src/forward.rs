@@ -412,9 +412,7 @@ mod tests {
         r.set_members(&[peer("a", true), gone.clone()]);
         let key = (0..).map(|f| format!("123456789012/fn-{f}")).find(|k| r.home(k).is_some()).unwrap();
         let parts = Request::builder().method("POST").uri("/2015-03-31/functions/f/invocations").body(()).unwrap().into_parts().0;
-        let Err(failed) = r.send(&gone.endpoint, &parts, Bytes::new(), "a", ("127.0.0.1", false)).await else {
-            panic!("nothing listens")
-        };
+        let Err(failed) = r.send(&gone.endpoint, &parts, Bytes::new(), "a", ("127.0.0.1", false)).await else { panic!("nothing listens") };
         assert!(!failed.sent, "{}", failed.why);
         assert_eq!(r.home(&key), None, "left alone");
         // Once the while is over, it is tried again.
