@@ -1,7 +1,8 @@
 """Warm work is routed (issue 17): a synchronous invoke that reaches a node with no idle
 environment of its function goes to the function's home node (rendezvous hashing over the
 live members), so a function invoked through every node of a cluster starts once, not once
-per node; a node whose home is gone runs the invoke itself."""
+per node; a node whose home is gone runs the invoke itself. Function URL requests are
+routed the same way."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from helpers import create_function, http_get, make_zip, wait_for
+from helpers import create_function, http_get, make_zip, url_id, wait_for
 from test_cluster_events import _nodes
 
 # Each environment makes up its id once, at init: the answers say which one ran.
@@ -63,3 +64,34 @@ def test_invokes_through_every_node_start_one_environment(server_factory, tmp_pa
     nodes[home[0]].stop()
     after = [_invoke(others[i % 2], 100 + i) for i in range(4)]
     assert envs[0] not in after
+
+
+# Counts its runs: a request run twice (at the home and again by the sender) would show.
+PAGE = {"index.js": "const id = require('crypto').randomUUID(); let n = 0;\n"
+                    "exports.handler = async () => { n += 1;"
+                    " return { statusCode: 404, body: JSON.stringify({ env: id, n }) }; };"}
+
+
+def test_function_url_requests_through_every_node_run_once_in_one_environment(server_factory, tmp_path):
+    """A function URL called through every node runs in one environment at its home, each
+    request once, even when the function's own answer is a 4xx (which must not read as the
+    home's refusal)."""
+    nodes = _nodes(server_factory, tmp_path, 3)
+    wait_for(lambda: _knows_everyone(nodes), timeout=10, what="every node sees the three")
+    lam = nodes[0].lambda_client()
+    create_function(lam, "page", "nodejs20.x", "index.handler", make_zip(PAGE))
+    lam.add_permission(FunctionName="page", StatementId="public", Action="lambda:InvokeFunctionUrl", Principal="*",
+                       FunctionUrlAuthType="NONE")
+    uid = url_id(lam.create_function_url_config(FunctionName="page", AuthType="NONE")["FunctionUrl"])
+    time.sleep(1.5)  # every node hears of the URL, and each router has read the members
+
+    def call(node) -> dict:
+        code, _, body = http_get(f"{node.endpoint}/_aws/lambda-url/{uid}/")
+        assert code == 404, (code, body)
+        return json.loads(body)
+
+    answers = [call(nodes[i % 3]) for i in range(12)]
+    assert len({a["env"] for a in answers}) == 1, answers
+    assert [a["n"] for a in answers] == list(range(1, 13)), answers
+    forwarded = [_status(n)["cluster"]["invokes"]["forwarded"] for n in nodes]
+    assert sum(forwarded) == 8 and sorted(forwarded)[0] == 0, forwarded

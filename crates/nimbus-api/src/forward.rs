@@ -51,6 +51,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// until the member's heartbeats lapse and it leaves the members.
 const UNREACHABLE_FOR: Duration = Duration::from_secs(5);
 
+/// How far from the receiving node's clock a forward's sending time may be (the nodes'
+/// clocks are assumed to agree to within a few seconds): an older [`FORWARDED_FOR`] is
+/// ignored, so one seen once cannot lend a client address to requests made later.
+const FORWARD_FRESH: Duration = Duration::from_secs(30);
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// A member forwarded to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Member {
@@ -116,24 +125,39 @@ impl Router {
         }
     }
 
-    /// The MAC of a forwarded request's client address and transport, bound to its
-    /// signature.
-    fn mac(&self, ip: &str, secure: bool, authorization: &[u8]) -> String {
+    /// The MAC of a forwarded request's client address and transport, bound to the time it
+    /// was sent (seconds) and to its signature (empty for an unsigned function URL request).
+    fn mac(&self, ip: &str, secure: bool, sent: u64, authorization: &[u8]) -> String {
         use hmac::Mac;
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key).expect("any key length");
         mac.update(ip.as_bytes());
         mac.update(if secure { b",1," } else { b",0," });
+        mac.update(sent.to_string().as_bytes());
+        mac.update(b",");
         mac.update(authorization);
         hex::encode(mac.finalize().into_bytes())
     }
 
-    /// The client's address and transport a forwarded request carries, when its MAC holds.
+    /// The [`FORWARDED_FOR`] value for a request with `authorization`, sent at `sent`.
+    fn forwarded_for_value(&self, ip: &str, secure: bool, sent: u64, authorization: &[u8]) -> String {
+        format!("{ip},{},{sent},{}", if secure { 1 } else { 0 }, self.mac(ip, secure, sent, authorization))
+    }
+
+    /// The client's address and transport a forwarded request carries, when its MAC holds
+    /// and it was sent within [`FORWARD_FRESH`] of now.
     pub(crate) fn forwarded_for(&self, parts: &Parts) -> Option<(String, bool)> {
+        self.forwarded_for_at(parts, unix_now())
+    }
+
+    fn forwarded_for_at(&self, parts: &Parts, now: u64) -> Option<(String, bool)> {
         let value = parts.headers.get(FORWARDED_FOR)?.to_str().ok()?;
         let mut fields = value.split(',');
-        let (ip, secure, mac) = (fields.next()?, fields.next()? == "1", fields.next()?);
+        let (ip, secure, sent, mac) = (fields.next()?, fields.next()? == "1", fields.next()?.parse::<u64>().ok()?, fields.next()?);
+        if fields.next().is_some() || now.abs_diff(sent) > FORWARD_FRESH.as_secs() {
+            return None;
+        }
         let authorization = parts.headers.get(http::header::AUTHORIZATION).map_or(&b""[..], |v| v.as_bytes());
-        let want = self.mac(ip, secure, authorization);
+        let want = self.mac(ip, secure, sent, authorization);
         // Compared in constant time.
         let same = want.len() == mac.len() && want.bytes().zip(mac.bytes()).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0;
         same.then(|| (ip.to_string(), secure))
@@ -199,7 +223,7 @@ impl Router {
         req.headers_mut().insert(FORWARDED_BY, HeaderValue::from_str(me).map_err(|e| before(e.to_string()))?);
         let authorization = parts.headers.get(http::header::AUTHORIZATION).map_or(&b""[..], |v| v.as_bytes());
         let (ip, secure) = client;
-        let forwarded_for = format!("{ip},{},{}", if secure { 1 } else { 0 }, self.mac(ip, secure, authorization));
+        let forwarded_for = self.forwarded_for_value(ip, secure, unix_now(), authorization);
         req.headers_mut().insert(FORWARDED_FOR, HeaderValue::from_str(&forwarded_for).map_err(|e| before(e.to_string()))?);
         // Only a forward that never connected is known not to have run.
         let answer = match tokio::time::timeout(ANSWER_TIMEOUT, self.client.request(req)).await {
@@ -252,18 +276,47 @@ pub(crate) fn refused_before_running(status: http::StatusCode) -> bool {
     matches!(status.as_u16(), 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429)
 }
 
-/// On the home node: the "not run" answer to a forwarded synchronous Invoke whose function
-/// has environments here, all of them busy (the sender starts one instead); None: run it.
-pub(crate) fn busy_at_home(state: &crate::server::AppState, req: &crate::lambda::LambdaRequest) -> Option<Response<Body>> {
-    let Ok(crate::lambda::LambdaCall::Invoke(input)) = &req.call else { return None };
-    let function = input.sync_function(state.control.partition())?;
-    if state.invoker.pool().idle_for(&function) > 0 || state.invoker.in_flight_of(&function) == 0 {
+/// Marks an answer a function URL gave without running the function (its URL or function
+/// unknown here, a refusal, a throttle): forwarded, it tells the sender to run the request
+/// itself. (A URL's answers carry the function's own status codes, so the status alone
+/// cannot say; an Invoke's 4xx always means its function did not run.)
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefusedBeforeRunning;
+
+/// Whether a forwarded request's answer means it was not run here (the sender runs it).
+pub(crate) fn not_run_here(service: &str, response: &Response<Body>) -> bool {
+    response.extensions().get::<RefusedBeforeRunning>().is_some() || (service == "lambda" && refused_before_running(response.status()))
+}
+
+/// On the home node: the "not run" answer to a forwarded synchronous invoke of `function`
+/// when the function has environments here, all of them busy (the sender starts one
+/// instead); None: run it.
+fn busy(state: &crate::server::AppState, function: &str) -> Option<Response<Body>> {
+    if state.invoker.pool().idle_for(function) > 0 || state.invoker.in_flight_of(function) == 0 {
         return None;
     }
     let mut answer = Response::new(Body::from(Bytes::new()));
     *answer.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
     answer.headers_mut().insert(NOT_RUN, HeaderValue::from_static("busy"));
     Some(answer)
+}
+
+/// [`busy`] for a forwarded synchronous Invoke.
+pub(crate) fn busy_at_home(state: &crate::server::AppState, req: &crate::lambda::LambdaRequest) -> Option<Response<Body>> {
+    let Ok(crate::lambda::LambdaCall::Invoke(input)) = &req.call else { return None };
+    busy(state, &input.sync_function(state.control.partition())?)
+}
+
+/// The function a function URL request runs, when it may be forwarded: the URL is known
+/// here and answers whole (a streamed answer is served where it arrives).
+async fn url_function(state: &crate::server::AppState, req: &crate::function_url::UrlRequest) -> Option<String> {
+    let config = state.control.url_by_id(&req.url_id).await.ok()??;
+    (config.invoke_mode != "RESPONSE_STREAM").then(|| config.function.clone())
+}
+
+/// [`busy`] for a forwarded function URL request.
+pub(crate) async fn url_busy_at_home(state: &crate::server::AppState, req: &crate::function_url::UrlRequest) -> Option<Response<Body>> {
+    busy(state, &url_function(state, req).await?)
 }
 
 /// The answer of the home node of the function a synchronous Invoke names, when this node
@@ -276,13 +329,40 @@ pub(crate) async fn forwarded(
     body: &Bytes,
     client: (&str, bool),
 ) -> Option<Response<Body>> {
+    state.router.as_ref()?;
+    let Ok(crate::lambda::LambdaCall::Invoke(input)) = &req.call else { return None };
+    let function = input.sync_function(state.control.partition())?;
+    to_home(state, &function, parts, body, client).await
+}
+
+/// [`forwarded`] for a function URL request (its preflights are answered where they arrive).
+pub(crate) async fn url_forwarded(
+    state: &crate::server::AppState,
+    req: &crate::function_url::UrlRequest,
+    parts: &Parts,
+    body: &Bytes,
+    client: (&str, bool),
+) -> Option<Response<Body>> {
+    if state.router.is_none() || parts.method == http::Method::OPTIONS {
+        return None;
+    }
+    let function = url_function(state, req).await?;
+    to_home(state, &function, parts, body, client).await
+}
+
+/// Sends a synchronous invoke of `function` to its home node unless this node should run it.
+async fn to_home(
+    state: &crate::server::AppState,
+    function: &str,
+    parts: &Parts,
+    body: &Bytes,
+    client: (&str, bool),
+) -> Option<Response<Body>> {
     let router = state.router.as_ref()?;
     if parts.headers.contains_key(FORWARDED_BY) || state.tls.is_some() {
         return None;
     }
-    let Ok(crate::lambda::LambdaCall::Invoke(input)) = &req.call else { return None };
-    let function = input.sync_function(state.control.partition())?;
-    if state.invoker.pool().idle_for(&function) > 0 {
+    if state.invoker.pool().idle_for(function) > 0 {
         return None;
     }
     let endpoint = router.home(&format!("{}/{function}", state.account()))?;
@@ -370,33 +450,46 @@ mod tests {
         }
     }
 
-    /// The client's address travels with a MAC bound to the request's signature: kept when
-    /// it holds, ignored when forged, altered, moved to another request or made under
-    /// another key.
+    /// The client's address travels with a MAC bound to the request's signature and the time
+    /// it was sent: kept when it holds, ignored when forged, altered, moved to another
+    /// request, made under another key, or too old or too far ahead.
     #[test]
     fn the_client_address_is_believed_only_from_a_node() {
         let r = router();
-        let parts = |forwarded_for: Option<&str>, authorization: &str| {
-            let mut b = Request::builder().uri("/x").header("authorization", authorization);
+        let now = 1_800_000_000;
+        let parts = |forwarded_for: Option<&str>, authorization: Option<&str>| {
+            let mut b = Request::builder().uri("/x");
+            if let Some(a) = authorization {
+                b = b.header("authorization", a);
+            }
             if let Some(v) = forwarded_for {
                 b = b.header(FORWARDED_FOR, v);
             }
             b.body(()).unwrap().into_parts().0
         };
-        let good = format!("203.0.113.9,1,{}", r.mac("203.0.113.9", true, b"AWS4 sig"));
-        assert_eq!(r.forwarded_for(&parts(Some(&good), "AWS4 sig")), Some(("203.0.113.9".into(), true)));
+        let good = r.forwarded_for_value("203.0.113.9", true, now, b"AWS4 sig");
+        assert_eq!(r.forwarded_for_at(&parts(Some(&good), Some("AWS4 sig")), now), Some(("203.0.113.9".into(), true)));
+        // An unsigned request (a function URL's NONE auth) is bound to its time alone.
+        let unsigned = r.forwarded_for_value("198.51.100.7", false, now, b"");
+        assert_eq!(r.forwarded_for_at(&parts(Some(&unsigned), None), now + 29), Some(("198.51.100.7".into(), false)));
         let cases = [
-            (format!("203.0.113.9,1,{}", "0".repeat(64)), "AWS4 sig"),
-            (good.replace("203.0.113.9", "10.0.0.1"), "AWS4 sig"),
-            (good.replace(",1,", ",0,"), "AWS4 sig"),
-            (good.clone(), "AWS4 another"),
-            (format!("203.0.113.9,1,{}", Router::new([8; 32]).mac("203.0.113.9", true, b"AWS4 sig")), "AWS4 sig"),
-            ("203.0.113.9".to_string(), "AWS4 sig"),
+            (format!("203.0.113.9,1,{now},{}", "0".repeat(64)), Some("AWS4 sig"), now),
+            (good.replace("203.0.113.9", "10.0.0.1"), Some("AWS4 sig"), now),
+            (good.replace(",1,", ",0,"), Some("AWS4 sig"), now),
+            (good.replace(&now.to_string(), &(now + 1).to_string()), Some("AWS4 sig"), now),
+            (good.clone(), Some("AWS4 another"), now),
+            (good.clone(), None, now),
+            (good.clone(), Some("AWS4 sig"), now + 31),
+            (good.clone(), Some("AWS4 sig"), now - 31),
+            (format!("{good},x"), Some("AWS4 sig"), now),
+            (Router::new([8; 32]).forwarded_for_value("203.0.113.9", true, now, b"AWS4 sig"), Some("AWS4 sig"), now),
+            ("203.0.113.9".to_string(), Some("AWS4 sig"), now),
+            (unsigned.clone(), Some("AWS4 sig"), now),
         ];
-        for (value, authorization) in cases {
-            assert_eq!(r.forwarded_for(&parts(Some(&value), authorization)), None, "{value}");
+        for (value, authorization, at) in cases {
+            assert_eq!(r.forwarded_for_at(&parts(Some(&value), authorization), at), None, "{value} at {at}");
         }
-        assert_eq!(r.forwarded_for(&parts(None, "AWS4 sig")), None);
+        assert_eq!(r.forwarded_for_at(&parts(None, Some("AWS4 sig")), now), None);
     }
 
     /// A home that cannot be connected to is left alone for a while: its functions' invokes

@@ -98,15 +98,21 @@ async fn authorize(state: &AppState, config: &FunctionUrlConfig, signer: &Signer
     })
 }
 
+/// An answer given before the function ran (see [`crate::forward::RefusedBeforeRunning`]).
+fn not_run(mut r: Response<Body>) -> Response<Body> {
+    r.extensions_mut().insert(crate::forward::RefusedBeforeRunning);
+    r
+}
+
 /// Serves one URL request end to end.
 pub async fn serve(state: &AppState, req: UrlRequest, signer: Signer, conn: &Connection<'_>) -> Response<Body> {
     let config: std::sync::Arc<FunctionUrlConfig> = match state.control.url_by_id(&req.url_id).await {
         Ok(Some(c)) => c,
-        Ok(None) => return message(StatusCode::NOT_FOUND, "Not Found"),
-        Err(e) => return message(StatusCode::INTERNAL_SERVER_ERROR, &e.message),
+        Ok(None) => return not_run(message(StatusCode::NOT_FOUND, "Not Found")),
+        Err(e) => return not_run(message(StatusCode::INTERNAL_SERVER_ERROR, &e.message)),
     };
     if req.call.too_large() {
-        return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+        return not_run(message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"));
     }
     let cors = config.cors.as_ref();
     // CORS preflight is answered here, without invoking the function.
@@ -114,7 +120,7 @@ pub async fn serve(state: &AppState, req: UrlRequest, signer: Signer, conn: &Con
         return r;
     }
     if let Err(refused) = authorize(state, &config, &signer, conn).await {
-        return refused;
+        return not_run(refused);
     }
     let request_id = uuid::Uuid::new_v4().to_string();
     let domain_name = format!("{}.{}", req.url_id, state.url_domain);
@@ -175,8 +181,8 @@ pub async fn serve(state: &AppState, req: UrlRequest, signer: Signer, conn: &Con
             mapped.map(proxy::body).unwrap_or_else(|| message(StatusCode::BAD_GATEWAY, "Internal Server Error"))
         }
         Ok(Outcome::FunctionError { .. }) => message(StatusCode::BAD_GATEWAY, "Internal Server Error"),
-        Ok(Outcome::Throttled) => message(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded."),
-        Ok(Outcome::FunctionMissing) => message(StatusCode::NOT_FOUND, "Not Found"),
+        Ok(Outcome::Throttled) => not_run(message(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded.")),
+        Ok(Outcome::FunctionMissing) => not_run(message(StatusCode::NOT_FOUND, "Not Found")),
         Ok(Outcome::TooLarge) => message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
         Ok(Outcome::TimedOut | Outcome::Failed) => message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     };

@@ -210,7 +210,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     let forwarded = req.headers().contains_key(crate::forward::FORWARDED_BY);
     let mut response = route(state, req, peer, secure, &mut service).await;
     // A forwarded invoke refused here before anything ran is run by the node that sent it.
-    if forwarded && crate::forward::refused_before_running(response.status()) {
+    if forwarded && crate::forward::not_run_here(service, &response) {
         response.headers_mut().insert(crate::forward::NOT_RUN, http::HeaderValue::from_static("refused"));
     }
     metrics.request(service, response.status().as_u16(), started.elapsed());
@@ -304,7 +304,16 @@ async fn route(
     match action {
         // The functions' front doors: every answer leaves through `proxy::through`.
         Action::InvokeFunctionUrl(req) => {
-            let (door, signer) = (req.call.door, crate::auth::signer(state.keys.as_deref(), &parts, &body));
+            let door = req.call.door;
+            if relayed.is_some() {
+                if let Some(busy) = crate::forward::url_busy_at_home(&state, &req).await {
+                    return busy;
+                }
+            }
+            if let Some(answer) = crate::forward::url_forwarded(&state, &req, &parts, &body, (&source_ip, secure)).await {
+                return answer;
+            }
+            let signer = crate::auth::signer(state.keys.as_deref(), &parts, &body);
             crate::proxy::through(door, with_request_id(crate::function_url::serve(&state, *req, signer, &conn).await))
         }
         Action::InvokeApi(req) => {
