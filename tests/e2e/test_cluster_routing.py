@@ -66,10 +66,12 @@ def test_invokes_through_every_node_start_one_environment(server_factory, tmp_pa
     assert envs[0] not in after
 
 
-# Counts its runs: a request run twice (at the home and again by the sender) would show.
+# Counts its runs: a request run twice (at the home and again by the sender) would show. Its
+# answer is a 404 carrying Nimbus's "not run" header, neither of which may read as the home's.
 PAGE = {"index.js": "const id = require('crypto').randomUUID(); let n = 0;\n"
                     "exports.handler = async () => { n += 1;"
-                    " return { statusCode: 404, body: JSON.stringify({ env: id, n }) }; };"}
+                    " return { statusCode: 404, headers: { 'x-nimbus-not-run': 'busy' },"
+                    " body: JSON.stringify({ env: id, n }) }; };"}
 
 
 def test_function_url_requests_through_every_node_run_once_in_one_environment(server_factory, tmp_path):
@@ -86,8 +88,8 @@ def test_function_url_requests_through_every_node_run_once_in_one_environment(se
     time.sleep(1.5)  # every node hears of the URL, and each router has read the members
 
     def call(node) -> dict:
-        code, _, body = http_get(f"{node.endpoint}/_aws/lambda-url/{uid}/")
-        assert code == 404, (code, body)
+        code, headers, body = http_get(f"{node.endpoint}/_aws/lambda-url/{uid}/")
+        assert code == 404 and "x-nimbus-not-run" not in headers, (code, headers, body)
         return json.loads(body)
 
     answers = [call(nodes[i % 3]) for i in range(12)]

@@ -319,7 +319,13 @@ pub fn parse(req: RawRequest<'_>) -> Result<Action, ApiError> {
         method: req.method.clone(),
         path,
         raw_query: req.query.unwrap_or("").to_string(),
-        headers: req.headers.clone(),
+        // Nimbus's own forwarding headers are not the caller's: the function never sees them.
+        headers: {
+            let mut headers = req.headers.clone();
+            headers.remove(crate::forward::FORWARDED_BY);
+            headers.remove(crate::forward::FORWARDED_FOR);
+            headers
+        },
         body: req.body.clone(),
         source_ip: req.source_ip.clone(),
     };

@@ -126,38 +126,49 @@ impl Router {
     }
 
     /// The MAC of a forwarded request's client address and transport, bound to the time it
-    /// was sent (seconds) and to its signature (empty for an unsigned function URL request).
-    fn mac(&self, ip: &str, secure: bool, sent: u64, authorization: &[u8]) -> String {
+    /// was sent (seconds) and to the request itself: its method, host, path and query,
+    /// signature (if any) and body, so the value cannot lend an address to another request.
+    fn mac(&self, ip: &str, secure: bool, sent: u64, parts: &Parts, body: &[u8]) -> String {
         use hmac::Mac;
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key).expect("any key length");
-        mac.update(ip.as_bytes());
-        mac.update(if secure { b",1," } else { b",0," });
-        mac.update(sent.to_string().as_bytes());
-        mac.update(b",");
-        mac.update(authorization);
+        let header = |name: http::header::HeaderName| parts.headers.get(name).map_or(&b""[..], |v| v.as_bytes());
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        // Each field length-prefixed: no two requests feed the same bytes.
+        for field in [
+            ip.as_bytes(),
+            if secure { b"1" } else { b"0" },
+            sent.to_string().as_bytes(),
+            parts.method.as_str().as_bytes(),
+            header(http::header::HOST),
+            path.as_bytes(),
+            header(http::header::AUTHORIZATION),
+            body,
+        ] {
+            mac.update(&(field.len() as u64).to_be_bytes());
+            mac.update(field);
+        }
         hex::encode(mac.finalize().into_bytes())
     }
 
-    /// The [`FORWARDED_FOR`] value for a request with `authorization`, sent at `sent`.
-    fn forwarded_for_value(&self, ip: &str, secure: bool, sent: u64, authorization: &[u8]) -> String {
-        format!("{ip},{},{sent},{}", if secure { 1 } else { 0 }, self.mac(ip, secure, sent, authorization))
+    /// The [`FORWARDED_FOR`] value for a request, sent at `sent`.
+    fn forwarded_for_value(&self, ip: &str, secure: bool, sent: u64, parts: &Parts, body: &[u8]) -> String {
+        format!("{ip},{},{sent},{}", if secure { 1 } else { 0 }, self.mac(ip, secure, sent, parts, body))
     }
 
     /// The client's address and transport a forwarded request carries, when its MAC holds
     /// and it was sent within [`FORWARD_FRESH`] of now.
-    pub(crate) fn forwarded_for(&self, parts: &Parts) -> Option<(String, bool)> {
-        self.forwarded_for_at(parts, unix_now())
+    pub(crate) fn forwarded_for(&self, parts: &Parts, body: &[u8]) -> Option<(String, bool)> {
+        self.forwarded_for_at(parts, body, unix_now())
     }
 
-    fn forwarded_for_at(&self, parts: &Parts, now: u64) -> Option<(String, bool)> {
+    fn forwarded_for_at(&self, parts: &Parts, body: &[u8], now: u64) -> Option<(String, bool)> {
         let value = parts.headers.get(FORWARDED_FOR)?.to_str().ok()?;
         let mut fields = value.split(',');
         let (ip, secure, sent, mac) = (fields.next()?, fields.next()? == "1", fields.next()?.parse::<u64>().ok()?, fields.next()?);
         if fields.next().is_some() || now.abs_diff(sent) > FORWARD_FRESH.as_secs() {
             return None;
         }
-        let authorization = parts.headers.get(http::header::AUTHORIZATION).map_or(&b""[..], |v| v.as_bytes());
-        let want = self.mac(ip, secure, sent, authorization);
+        let want = self.mac(ip, secure, sent, parts, body);
         // Compared in constant time.
         let same = want.len() == mac.len() && want.bytes().zip(mac.bytes()).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0;
         same.then(|| (ip.to_string(), secure))
@@ -219,11 +230,10 @@ impl Router {
                 req = req.header(name, value);
             }
         }
+        let (ip, secure) = client;
+        let forwarded_for = self.forwarded_for_value(ip, secure, unix_now(), parts, &body);
         let mut req = req.body(Full::new(body)).map_err(|e| before(e.to_string()))?;
         req.headers_mut().insert(FORWARDED_BY, HeaderValue::from_str(me).map_err(|e| before(e.to_string()))?);
-        let authorization = parts.headers.get(http::header::AUTHORIZATION).map_or(&b""[..], |v| v.as_bytes());
-        let (ip, secure) = client;
-        let forwarded_for = self.forwarded_for_value(ip, secure, unix_now(), authorization);
         req.headers_mut().insert(FORWARDED_FOR, HeaderValue::from_str(&forwarded_for).map_err(|e| before(e.to_string()))?);
         // Only a forward that never connected is known not to have run.
         let answer = match tokio::time::timeout(ANSWER_TIMEOUT, self.client.request(req)).await {
@@ -276,16 +286,31 @@ pub(crate) fn refused_before_running(status: http::StatusCode) -> bool {
     matches!(status.as_u16(), 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429)
 }
 
-/// Marks an answer a function URL gave without running the function (its URL or function
-/// unknown here, a refusal, a throttle): forwarded, it tells the sender to run the request
-/// itself. (A URL's answers carry the function's own status codes, so the status alone
-/// cannot say; an Invoke's 4xx always means its function did not run.)
+/// Marks an answer given without running the function (busy; or a function URL's refusal:
+/// its URL or function unknown here, its authorization, a throttle): a forwarded request's
+/// sender runs it itself. (A URL's answers carry the function's own status codes and
+/// headers, so neither can say; an Invoke's 4xx always means its function did not run.)
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RefusedBeforeRunning;
+pub(crate) struct NotRunHere(pub(crate) &'static str);
 
-/// Whether a forwarded request's answer means it was not run here (the sender runs it).
-pub(crate) fn not_run_here(service: &str, response: &Response<Body>) -> bool {
-    response.extensions().get::<RefusedBeforeRunning>().is_some() || (service == "lambda" && refused_before_running(response.status()))
+/// The request is one another node forwarded: its answer says "not run" when it was not
+/// run here, and never otherwise (a header of that name in a function's answer is dropped).
+pub(crate) fn mark_forwarded_answer(service: &str, response: &mut Response<Body>) {
+    response.headers_mut().remove(NOT_RUN);
+    let why = match response.extensions().get::<NotRunHere>() {
+        Some(NotRunHere(why)) => why,
+        None if service == "lambda" && refused_before_running(response.status()) => "refused",
+        None => return,
+    };
+    response.headers_mut().insert(NOT_RUN, HeaderValue::from_static(why));
+}
+
+/// The answer to a forward whose client address does not check out: not run here.
+pub(crate) fn unchecked() -> Response<Body> {
+    let mut answer = Response::new(Body::from(Bytes::new()));
+    *answer.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    answer.extensions_mut().insert(NotRunHere("unchecked"));
+    answer
 }
 
 /// On the home node: the "not run" answer to a forwarded synchronous invoke of `function`
@@ -297,7 +322,7 @@ fn busy(state: &crate::server::AppState, function: &str) -> Option<Response<Body
     }
     let mut answer = Response::new(Body::from(Bytes::new()));
     *answer.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-    answer.headers_mut().insert(NOT_RUN, HeaderValue::from_static("busy"));
+    answer.extensions_mut().insert(NotRunHere("busy"));
     Some(answer)
 }
 
@@ -332,7 +357,8 @@ pub(crate) async fn forwarded(
     state.router.as_ref()?;
     let Ok(crate::lambda::LambdaCall::Invoke(input)) = &req.call else { return None };
     let function = input.sync_function(state.control.partition())?;
-    to_home(state, &function, parts, body, client).await
+    let lost = |e| crate::server::lambda_error(e);
+    to_home(state, &function, parts, body, client, lost).await
 }
 
 /// [`forwarded`] for a function URL request (its preflights are answered where they arrive).
@@ -347,16 +373,21 @@ pub(crate) async fn url_forwarded(
         return None;
     }
     let function = url_function(state, req).await?;
-    to_home(state, &function, parts, body, client).await
+    // As a URL answers any failure of the service.
+    let lost =
+        |_| crate::response::json(http::StatusCode::INTERNAL_SERVER_ERROR, &serde_json::json!({ "Message": "Internal Server Error" }));
+    to_home(state, &function, parts, body, client, lost).await
 }
 
-/// Sends a synchronous invoke of `function` to its home node unless this node should run it.
+/// Sends a synchronous invoke of `function` to its home node unless this node should run it;
+/// `lost` makes the answer to a forward that reached the home and got no answer.
 async fn to_home(
     state: &crate::server::AppState,
     function: &str,
     parts: &Parts,
     body: &Bytes,
     client: (&str, bool),
+    lost: impl FnOnce(nimbus_model::ApiError) -> Response<Body>,
 ) -> Option<Response<Body>> {
     let router = state.router.as_ref()?;
     if parts.headers.contains_key(FORWARDED_BY) || state.tls.is_some() {
@@ -381,8 +412,7 @@ async fn to_home(
         // It may have run there: running it again here could run it twice.
         Err(Failed { sent: true, why }) => {
             tracing::warn!(%function, %endpoint, "a forwarded invoke got no answer: {why}");
-            let e = nimbus_model::ApiError::service(format!("the node running {function} did not answer"));
-            Some(crate::server::lambda_error(e))
+            Some(lost(nimbus_model::ApiError::service(format!("the node running {function} did not answer"))))
         }
     }
 }
@@ -450,15 +480,16 @@ mod tests {
         }
     }
 
-    /// The client's address travels with a MAC bound to the request's signature and the time
-    /// it was sent: kept when it holds, ignored when forged, altered, moved to another
-    /// request, made under another key, or too old or too far ahead.
+    /// The client's address travels with a MAC bound to the request (method, host, path
+    /// and query, signature, body) and the time it was sent: kept when it holds, ignored when
+    /// forged, altered, moved to another request, made under another key, or too old or too
+    /// far ahead.
     #[test]
     fn the_client_address_is_believed_only_from_a_node() {
         let r = router();
         let now = 1_800_000_000;
-        let parts = |forwarded_for: Option<&str>, authorization: Option<&str>| {
-            let mut b = Request::builder().uri("/x");
+        let request = |method: &str, host: &str, path: &str, authorization: Option<&str>, forwarded_for: Option<&str>| {
+            let mut b = Request::builder().method(method).uri(path).header("host", host);
             if let Some(a) = authorization {
                 b = b.header("authorization", a);
             }
@@ -467,29 +498,38 @@ mod tests {
             }
             b.body(()).unwrap().into_parts().0
         };
-        let good = r.forwarded_for_value("203.0.113.9", true, now, b"AWS4 sig");
-        assert_eq!(r.forwarded_for_at(&parts(Some(&good), Some("AWS4 sig")), now), Some(("203.0.113.9".into(), true)));
-        // An unsigned request (a function URL's NONE auth) is bound to its time alone.
-        let unsigned = r.forwarded_for_value("198.51.100.7", false, now, b"");
-        assert_eq!(r.forwarded_for_at(&parts(Some(&unsigned), None), now + 29), Some(("198.51.100.7".into(), false)));
-        let cases = [
-            (format!("203.0.113.9,1,{now},{}", "0".repeat(64)), Some("AWS4 sig"), now),
-            (good.replace("203.0.113.9", "10.0.0.1"), Some("AWS4 sig"), now),
-            (good.replace(",1,", ",0,"), Some("AWS4 sig"), now),
-            (good.replace(&now.to_string(), &(now + 1).to_string()), Some("AWS4 sig"), now),
-            (good.clone(), Some("AWS4 another"), now),
-            (good.clone(), None, now),
-            (good.clone(), Some("AWS4 sig"), now + 31),
-            (good.clone(), Some("AWS4 sig"), now - 31),
-            (format!("{good},x"), Some("AWS4 sig"), now),
-            (Router::new([8; 32]).forwarded_for_value("203.0.113.9", true, now, b"AWS4 sig"), Some("AWS4 sig"), now),
-            ("203.0.113.9".to_string(), Some("AWS4 sig"), now),
-            (unsigned.clone(), Some("AWS4 sig"), now),
+        let signed = request("POST", "node-a:9001", "/2015-03-31/functions/f/invocations", Some("AWS4 sig"), None);
+        let good = r.forwarded_for_value("203.0.113.9", true, now, &signed, b"{}");
+        let with = |p: &Parts, v: &str| {
+            let mut p = p.clone();
+            p.headers.insert(FORWARDED_FOR, HeaderValue::from_str(v).unwrap());
+            p
+        };
+        assert_eq!(r.forwarded_for_at(&with(&signed, &good), b"{}", now), Some(("203.0.113.9".into(), true)));
+        // An unsigned function URL request is bound to its method, host, path and body.
+        let url = request("GET", "abc.lambda-url.us-east-1.on.aws", "/page?x=1", None, None);
+        let unsigned = r.forwarded_for_value("198.51.100.7", false, now, &url, b"");
+        assert_eq!(r.forwarded_for_at(&with(&url, &unsigned), b"", now + 29), Some(("198.51.100.7".into(), false)));
+        let cases: Vec<(Parts, &[u8], u64)> = vec![
+            (with(&signed, &format!("203.0.113.9,1,{now},{}", "0".repeat(64))), b"{}", now),
+            (with(&signed, &good.replace("203.0.113.9", "10.0.0.1")), b"{}", now),
+            (with(&signed, &good.replace(",1,", ",0,")), b"{}", now),
+            (with(&signed, &good.replace(&now.to_string(), &(now + 1).to_string())), b"{}", now),
+            (with(&request("POST", "node-a:9001", "/2015-03-31/functions/f/invocations", Some("AWS4 another"), None), &good), b"{}", now),
+            (with(&signed, &good), b"{\"other\":1}", now),
+            (with(&signed, &good), b"{}", now + 31),
+            (with(&signed, &good), b"{}", now - 31),
+            (with(&signed, &format!("{good},x")), b"{}", now),
+            (with(&signed, &Router::new([8; 32]).forwarded_for_value("203.0.113.9", true, now, &signed, b"{}")), b"{}", now),
+            (with(&signed, "203.0.113.9"), b"{}", now),
+            (with(&request("GET", "abc.lambda-url.us-east-1.on.aws", "/admin?x=1", None, None), &unsigned), b"", now),
+            (with(&request("GET", "other.lambda-url.us-east-1.on.aws", "/page?x=1", None, None), &unsigned), b"", now),
+            (with(&request("POST", "abc.lambda-url.us-east-1.on.aws", "/page?x=1", None, None), &unsigned), b"", now),
         ];
-        for (value, authorization, at) in cases {
-            assert_eq!(r.forwarded_for_at(&parts(Some(&value), authorization), at), None, "{value} at {at}");
+        for (i, (parts, body, at)) in cases.iter().enumerate() {
+            assert_eq!(r.forwarded_for_at(parts, body, *at), None, "case {i}");
         }
-        assert_eq!(r.forwarded_for_at(&parts(None, Some("AWS4 sig")), now), None);
+        assert_eq!(r.forwarded_for_at(&signed, b"{}", now), None);
     }
 
     /// A home that cannot be connected to is left alone for a while: its functions' invokes

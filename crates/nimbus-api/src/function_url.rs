@@ -98,9 +98,9 @@ async fn authorize(state: &AppState, config: &FunctionUrlConfig, signer: &Signer
     })
 }
 
-/// An answer given before the function ran (see [`crate::forward::RefusedBeforeRunning`]).
+/// An answer given before the function ran (see [`crate::forward::NotRunHere`]).
 fn not_run(mut r: Response<Body>) -> Response<Body> {
-    r.extensions_mut().insert(crate::forward::RefusedBeforeRunning);
+    r.extensions_mut().insert(crate::forward::NotRunHere("refused"));
     r
 }
 

@@ -209,9 +209,13 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: std::net::So
     let mut service = "unknown";
     let forwarded = req.headers().contains_key(crate::forward::FORWARDED_BY);
     let mut response = route(state, req, peer, secure, &mut service).await;
-    // A forwarded invoke refused here before anything ran is run by the node that sent it.
-    if forwarded && crate::forward::not_run_here(service, &response) {
-        response.headers_mut().insert(crate::forward::NOT_RUN, http::HeaderValue::from_static("refused"));
+    // A forwarded invoke not run here (busy, or refused before anything ran) is run by the
+    // node that sent it.
+    if forwarded {
+        crate::forward::mark_forwarded_answer(service, &mut response);
+    } else {
+        // Nimbus's own header, whatever a function's answer says.
+        response.headers_mut().remove(crate::forward::NOT_RUN);
     }
     metrics.request(service, response.status().as_u16(), started.elapsed());
     response
@@ -289,7 +293,15 @@ async fn route(
     };
     // ... and authorized, against the caller's policies and the resource's, from where the
     // caller is (a request another node forwarded says where that node saw it).
-    let relayed = state.router.as_ref().and_then(|r| r.forwarded_for(&parts));
+    let relayed = state.router.as_ref().and_then(|r| r.forwarded_for(&parts, &body));
+    if relayed.is_none()
+        && parts.headers.contains_key(crate::forward::FORWARDED_FOR)
+        && parts.headers.contains_key(crate::forward::FORWARDED_BY)
+    {
+        // Sent by a node whose word cannot be checked (clocks apart, another key): not run
+        // here with the sending node's address standing for the client's; the sender runs it.
+        return crate::forward::unchecked();
+    }
     let (source_ip, secure) = relayed.clone().unwrap_or_else(|| (peer.ip().to_string(), secure));
     let conn = crate::authz::Connection { source_ip: &source_ip, secure };
     if let Some(caller) = &caller {
@@ -303,7 +315,9 @@ async fn route(
     let origin = state.urls.origin(host);
     match action {
         // The functions' front doors: every answer leaves through `proxy::through`.
-        Action::InvokeFunctionUrl(req) => {
+        Action::InvokeFunctionUrl(mut req) => {
+            // The function's event names the client as the node that forwarded it saw it.
+            req.call.source_ip.clone_from(&source_ip);
             let door = req.call.door;
             if relayed.is_some() {
                 if let Some(busy) = crate::forward::url_busy_at_home(&state, &req).await {

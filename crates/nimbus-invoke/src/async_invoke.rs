@@ -331,16 +331,16 @@ impl AsyncInvoker {
         // of the queue hands it out again meanwhile).
         drop(slot);
         self.wake.notify_one();
-        if matches!(attempt, Attempt::Succeeded(_) | Attempt::FunctionFailed(_)) {
-            // The function ran: its lines are kept before the event is settled, so a node
-            // killed just after loses neither.
-            self.invoker.logs_kept().await;
-        }
         if matches!(attempt, Attempt::FunctionFailed(_) | Attempt::SystemError(_))
             && self.dispatch.lock().unwrap_or_else(|p| p.into_inner()).stopping
         {
             tracing::info!(request_id = %event.request_id, "async event cut off by the server's stop: it runs again");
             return;
+        }
+        if matches!(attempt, Attempt::Succeeded(_) | Attempt::FunctionFailed(_)) {
+            // The function ran: its lines are kept before the event is settled, so a node
+            // killed just after loses neither.
+            self.invoker.logs_kept().await;
         }
         match attempt {
             Attempt::Succeeded(outcome) => {

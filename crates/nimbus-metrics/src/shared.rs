@@ -411,8 +411,11 @@ impl PgMetrics {
                 out.push(Vec::new());
                 continue;
             };
-            // Periods under a minute read the one-second datapoints (high-resolution only).
+            // Periods under a minute read the one-second datapoints (high-resolution only);
+            // never before the retention (a partition keeps rows until all of it is past).
             let grain = if q.period_s < 60 { Grain::Second } else { Grain::Minute };
+            let (oldest_minute, oldest_second) = oldest_retained(now_ms());
+            let start_ms = start_ms.max(if grain == Grain::Minute { oldest_minute } else { oldest_second });
             let rows = client
                 .query(
                     &format!(

@@ -14,6 +14,9 @@ use crate::StoreError;
 /// so it is short; a busy table is left for the next sweep.
 const DROP_LOCK_WAIT_MS: u64 = 200;
 
+/// How long making a partition waits for its parent's lock.
+const CREATE_LOCK_WAIT_MS: u64 = 500;
+
 /// The partitions of one table, `PARTITION BY RANGE` over a column of milliseconds since the
 /// epoch, each `width_ms` wide and named `<parent>_<letter><n>` for the n-th width since the
 /// epoch (`<letter>m<n>` before it).
@@ -84,8 +87,11 @@ impl TimePartitions {
     /// making them at the same moment: they are there all the same.
     pub async fn make(&self, client: &tokio_postgres::Client, missing: HashSet<i64>) -> Result<(), StoreError> {
         for &n in &missing {
+            // Making a partition locks its parent against every query: waited for briefly
+            // (a failed write is retried; the sweeps make partitions ahead of need).
             let sql = format!(
-                "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})",
+                "BEGIN; SET LOCAL lock_timeout = '{CREATE_LOCK_WAIT_MS}ms';
+                 CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({}); COMMIT",
                 self.name(n),
                 self.parent,
                 n.saturating_mul(self.width_ms),
@@ -138,6 +144,11 @@ impl TimePartitions {
             if self.end_of(n) > before {
                 continue;
             }
+            // Looked at before the locks too: a partition still holding rows is not worth
+            // holding every query up for.
+            if only_empty && !is_empty(client, &name).await? {
+                continue;
+            }
             let tx = client.transaction().await.map_err(backend)?;
             let locked = tx
                 .batch_execute(&format!(
@@ -149,11 +160,8 @@ impl TimePartitions {
                 tracing::debug!("partition {name} is busy: {e}");
                 continue;
             }
-            if only_empty {
-                let empty: bool = tx.query_one(&format!("SELECT NOT EXISTS (SELECT 1 FROM {name})"), &[]).await.map_err(backend)?.get(0);
-                if !empty {
-                    continue;
-                }
+            if only_empty && !is_empty(&tx, &name).await? {
+                continue;
             }
             tx.batch_execute(&format!("DROP TABLE {name}")).await.map_err(backend)?;
             tx.commit().await.map_err(backend)?;
@@ -162,6 +170,10 @@ impl TimePartitions {
         }
         Ok(dropped)
     }
+}
+
+async fn is_empty(client: &impl tokio_postgres::GenericClient, table: &str) -> Result<bool, StoreError> {
+    Ok(client.query_one(&format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"), &[]).await.map_err(backend)?.get(0))
 }
 
 #[cfg(test)]
