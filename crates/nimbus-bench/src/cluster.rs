@@ -112,6 +112,18 @@ async fn run(args: &Args, nodes: &[Server]) -> anyhow::Result<()> {
         let (rps, p50, p99) = load(addr, "echo", 32, args.seconds).await?;
         println!("| {label} | {} | {} | {rps:.0} |", us(p50), us(p99));
     }
+    // Function URL requests (GET, AuthType NONE), routed the same way.
+    let id = crate::echo_url_id(&mut s).await.context("creating the echo function's URL")?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let url_path = format!("/_aws/lambda-url/{id}/hello?x=1");
+    println!("\n| function URL, provided echo, two nodes on PostgreSQL | p50 | p99 | requests/s |");
+    println!("|---|---|---|---|");
+    for c in [1, 32] {
+        for (label, addr) in [("to the home node", &nodes[home].addr), ("to the other node (forwarded)", &nodes[other].addr)] {
+            let (rps, p50, p99) = crate::load_path(addr, "GET", &url_path, b"", c, args.seconds).await?;
+            println!("| c={c}, {label} | {} | {} | {rps:.0} |", us(p50), us(p99));
+        }
+    }
     let counts = &status(&nodes[other].addr).await?["cluster"]["invokes"];
     println!("\nthe other node forwarded {} invokes ({} ran there after a failed forward)", counts["forwarded"], counts["fellBack"]);
     Ok(())

@@ -797,17 +797,13 @@ async fn echo_url_id(s: &mut SendRequest<Full<Bytes>>) -> anyhow::Result<String>
         bail!("url permission: {}", String::from_utf8_lossy(&b));
     }
     let v: serde_json::Value = serde_json::from_slice(&body)?;
-    let id = v["FunctionUrl"]
-        .as_str()
-        .unwrap_or_default()
-        .split("://")
-        .nth(1)
-        .unwrap_or_default()
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    Ok(id)
+    let url = v["FunctionUrl"].as_str().unwrap_or_default();
+    // By path (`http://host/_aws/lambda-url/<id>/`) or by host name (`http://<id>.<domain>/`).
+    let id = match url.split_once("/_aws/lambda-url/") {
+        Some((_, rest)) => rest.split('/').next().unwrap_or_default(),
+        None => url.split("://").nth(1).unwrap_or_default().split('.').next().unwrap_or_default(),
+    };
+    Ok(id.to_string())
 }
 
 /// Function URL throughput next to the raw Invoke API and a plain hyper server.
