@@ -1,8 +1,8 @@
 """Warm work is routed (issue 17): a synchronous invoke that reaches a node with no idle
 environment of its function goes to the function's home node (rendezvous hashing over the
 live members), so a function invoked through every node of a cluster starts once, not once
-per node; a node whose home is gone runs the invoke itself. Function URL requests are
-routed the same way."""
+per node; a node whose home is gone runs the invoke itself. Function URL and HTTP API
+requests are routed the same way."""
 
 from __future__ import annotations
 
@@ -74,6 +74,12 @@ PAGE = {"index.js": "const id = require('crypto').randomUUID(); let n = 0;\n"
                     " body: JSON.stringify({ env: id, n }) }; };"}
 
 
+API_PAGE = {"index.js": "const id = require('crypto').randomUUID(); let n = 0;\n"
+                        "exports.handler = async (e) => { n += 1;"
+                        " return { statusCode: 409, headers: { 'x-nimbus-not-run': 'refused' },"
+                        " body: JSON.stringify({ env: id, n, ip: e.requestContext.http.sourceIp }) }; };"}
+
+
 def test_function_url_requests_through_every_node_run_once_in_one_environment(server_factory, tmp_path):
     """A function URL called through every node runs in one environment at its home, each
     request once, even when the function's own answer is a 4xx (which must not read as the
@@ -97,3 +103,29 @@ def test_function_url_requests_through_every_node_run_once_in_one_environment(se
     assert [a["n"] for a in answers] == list(range(1, 13)), answers
     forwarded = [_status(n)["cluster"]["invokes"]["forwarded"] for n in nodes]
     assert sum(forwarded) == 8 and sorted(forwarded)[0] == 0, forwarded
+
+
+def test_http_api_requests_through_every_node_run_once_in_one_environment(server_factory, tmp_path):
+    """An HTTP API's route called through every node runs its function in one environment
+    at the function's home, each request once, whatever status the function answers, and
+    the event names the client's address as the first node saw it."""
+    nodes = _nodes(server_factory, tmp_path, 3)
+    wait_for(lambda: _knows_everyone(nodes), timeout=10, what="every node sees the three")
+    lam = nodes[0].lambda_client()
+    arn = create_function(lam, "api-page", "nodejs20.x", "index.handler", make_zip(API_PAGE)).config["FunctionArn"]
+    lam.add_permission(FunctionName="api-page", StatementId="apigw", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com")
+    api_id = nodes[0].client("apigatewayv2").create_api(Name="routed", ProtocolType="HTTP", Target=arn)["ApiId"]
+    time.sleep(1.5)  # every node hears of the API, and each router has read the members
+
+    def call(node) -> dict:
+        code, headers, body = http_get(f"{node.endpoint}/_aws/execute-api/{api_id}/page")
+        assert code == 409 and "x-nimbus-not-run" not in headers, (code, headers, body)
+        return json.loads(body)
+
+    answers = [call(nodes[i % 3]) for i in range(9)]
+    assert len({a["env"] for a in answers}) == 1, answers
+    assert [a["n"] for a in answers] == list(range(1, 10)), answers
+    assert {a["ip"] for a in answers} == {"127.0.0.1"}, answers
+    forwarded = [_status(n)["cluster"]["invokes"]["forwarded"] for n in nodes]
+    assert sum(forwarded) == 6 and sorted(forwarded)[0] == 0, forwarded

@@ -305,6 +305,12 @@ pub(crate) fn mark_forwarded_answer(service: &str, response: &mut Response<Body>
     response.headers_mut().insert(NOT_RUN, HeaderValue::from_static(why));
 }
 
+/// Marks an answer a front door (a function URL, an HTTP API) gave before its function ran.
+pub(crate) fn not_run(mut r: Response<Body>) -> Response<Body> {
+    r.extensions_mut().insert(NotRunHere("refused"));
+    r
+}
+
 /// The answer to a forward whose client address does not check out: not run here.
 pub(crate) fn unchecked() -> Response<Body> {
     let mut answer = Response::new(Body::from(Bytes::new()));
@@ -337,6 +343,41 @@ pub(crate) fn busy_at_home(state: &crate::server::AppState, req: &crate::lambda:
 async fn url_function(state: &crate::server::AppState, req: &crate::function_url::UrlRequest) -> Option<String> {
     let config = state.control.url_by_id(&req.url_id).await.ok()??;
     (config.invoke_mode != "RESPONSE_STREAM").then(|| config.function.clone())
+}
+
+/// The function an HTTP API request runs (its route's integration), when it may be
+/// forwarded: the API and route are known here and the endpoint is enabled.
+fn api_function(state: &crate::server::AppState, req: &crate::gateway::ApiRequest) -> Option<String> {
+    let front = state.gateway.front(&req.api_id)?;
+    if front.disable_execute_api_endpoint {
+        return None;
+    }
+    let target = state.gateway.resolve(&req.api_id, req.call.method.as_str(), &req.call.path)?;
+    let arn = nimbus_gateway::function_arn(&target.integration.integration_uri)?;
+    nimbus_model::FunctionRef::parse(arn, state.control.partition()).ok().map(|f| f.name)
+}
+
+/// [`busy`] for a forwarded HTTP API request.
+pub(crate) fn api_busy_at_home(state: &crate::server::AppState, req: &crate::gateway::ApiRequest) -> Option<Response<Body>> {
+    busy(state, &api_function(state, req)?)
+}
+
+/// [`forwarded`] for an HTTP API request (its preflights are answered where they arrive).
+pub(crate) async fn api_forwarded(
+    state: &crate::server::AppState,
+    req: &crate::gateway::ApiRequest,
+    parts: &Parts,
+    body: &Bytes,
+    client: (&str, bool),
+) -> Option<Response<Body>> {
+    if state.router.is_none() || parts.method == http::Method::OPTIONS {
+        return None;
+    }
+    let function = api_function(state, req)?;
+    // As API Gateway answers an integration that failed.
+    let lost =
+        |_| crate::response::json(http::StatusCode::INTERNAL_SERVER_ERROR, &serde_json::json!({ "message": "Internal Server Error" }));
+    to_home(state, &function, parts, body, client, lost).await
 }
 
 /// [`busy`] for a forwarded function URL request.

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::auth::Signer;
 use crate::authz::{self, Connection, Who};
+use crate::forward::not_run;
 use crate::proxy::{self, Door, HttpCall, Outcome};
 use crate::response::{self, Body};
 use crate::server::AppState;
@@ -96,12 +97,6 @@ async fn authorize(state: &AppState, config: &FunctionUrlConfig, signer: &Signer
         tracing::debug!(url = %config.url_id, "function URL request denied: {why}");
         forbidden(if auth_type == "NONE" { "Forbidden" } else { FORBIDDEN_IAM })
     })
-}
-
-/// An answer given before the function ran (see [`crate::forward::NotRunHere`]).
-fn not_run(mut r: Response<Body>) -> Response<Body> {
-    r.extensions_mut().insert(crate::forward::NotRunHere("refused"));
-    r
 }
 
 /// Serves one URL request end to end.

@@ -19,6 +19,8 @@ use nimbus_gateway::proxy::{self as events, Context};
 use nimbus_gateway::{GatewayError, GatewayService};
 use nimbus_model::url::Cors;
 use nimbus_model::FunctionRef;
+
+use crate::forward::not_run;
 use nimbus_protocol::encode::Empty;
 use nimbus_protocol::rest::{query_pairs, rest_json, HttpRequest, Router};
 use nimbus_protocol::{calls, encode, DecodeError, Protocol, APIGATEWAYV2};
@@ -419,10 +421,12 @@ fn add_forwarding_headers(call: &mut HttpCall, scheme: &'static str, port: u16) 
 pub async fn serve(state: &AppState, mut req: ApiRequest, signer: Signer, conn: &Connection<'_>) -> Response<Body> {
     let request_id = apigw_request_id();
     add_forwarding_headers(&mut req.call, state.scheme(), state.port);
+    // Answers made before the function ran are marked `not_run` (a forwarded request's
+    // sender runs it then; see `forward`).
     let mut r = match state.gateway.front(&req.api_id) {
-        None => message(StatusCode::NOT_FOUND, "Not Found"),
+        None => not_run(message(StatusCode::NOT_FOUND, "Not Found")),
         // AWS answers 403 on the default endpoint of an API that disabled it.
-        Some(front) if front.disable_execute_api_endpoint => message(StatusCode::FORBIDDEN, "Forbidden"),
+        Some(front) if front.disable_execute_api_endpoint => not_run(message(StatusCode::FORBIDDEN, "Forbidden")),
         Some(front) => {
             // With a CORS configuration, API Gateway answers preflights itself (204) and
             // adds the CORS headers to every answer ("Configuring CORS for an HTTP API").
@@ -486,10 +490,10 @@ async fn authorize(
 
 async fn serve_inner(state: &AppState, req: &ApiRequest, request_id: &str, signer: &Signer, conn: &Connection<'_>) -> Response<Body> {
     let Some(target) = state.gateway.resolve(&req.api_id, req.call.method.as_str(), &req.call.path) else {
-        return message(StatusCode::NOT_FOUND, "Not Found");
+        return not_run(message(StatusCode::NOT_FOUND, "Not Found"));
     };
     if req.call.too_large() {
-        return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+        return not_run(message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"));
     }
     let integration = &target.integration;
     let partition = state.control.partition();
@@ -497,11 +501,11 @@ async fn serve_inner(state: &AppState, req: &ApiRequest, request_id: &str, signe
         Some(Ok(f)) => f,
         // A function in another region or account, or a URI that names none: the
         // integration cannot be invoked.
-        _ => return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        _ => return not_run(message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")),
     };
     if let Some(arn) = nimbus_gateway::function_arn(&integration.integration_uri) {
         if let Err(refused) = authorize(state, req, &target, arn, signer, conn).await {
-            return refused;
+            return not_run(refused);
         }
     }
     let domain_name = format!("{}.{}", req.api_id, state.api_domain);
@@ -548,9 +552,10 @@ async fn serve_inner(state: &AppState, req: &ApiRequest, request_id: &str, signe
             message(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out")
         }
         Outcome::FunctionError { timed_out: false } => message(StatusCode::BAD_GATEWAY, "Internal server error"),
-        Outcome::Throttled => message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+        Outcome::Throttled => not_run(message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")),
         Outcome::TooLarge => message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
-        Outcome::FunctionMissing | Outcome::Failed => message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        Outcome::FunctionMissing => not_run(message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")),
+        Outcome::Failed => message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     }
 }
 

@@ -330,8 +330,19 @@ async fn route(
             let signer = crate::auth::signer(state.keys.as_deref(), &parts, &body);
             crate::proxy::through(door, with_request_id(crate::function_url::serve(&state, *req, signer, &conn).await))
         }
-        Action::InvokeApi(req) => {
-            let (door, signer) = (req.call.door, crate::auth::signer(state.keys.as_deref(), &parts, &body));
+        Action::InvokeApi(mut req) => {
+            // The function's event names the client as the node that forwarded it saw it.
+            req.call.source_ip.clone_from(&source_ip);
+            let door = req.call.door;
+            if relayed.is_some() {
+                if let Some(busy) = crate::forward::api_busy_at_home(&state, &req) {
+                    return busy;
+                }
+            }
+            if let Some(answer) = crate::forward::api_forwarded(&state, &req, &parts, &body, (&source_ip, secure)).await {
+                return answer;
+            }
+            let signer = crate::auth::signer(state.keys.as_deref(), &parts, &body);
             crate::proxy::through(door, crate::gateway::serve(&state, *req, signer, &conn).await)
         }
         Action::Gateway(req) => crate::gateway::execute(&state, req, &origin).await,
