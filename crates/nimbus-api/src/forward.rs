@@ -370,14 +370,35 @@ pub(crate) async fn api_forwarded(
     body: &Bytes,
     client: (&str, bool),
 ) -> Option<Response<Body>> {
-    if state.router.is_none() || parts.method == http::Method::OPTIONS {
+    if !routes_front_door(state, parts) {
         return None;
     }
-    let function = api_function(state, req)?;
-    // As API Gateway answers an integration that failed.
-    let lost =
-        |_| crate::response::json(http::StatusCode::INTERNAL_SERVER_ERROR, &serde_json::json!({ "message": "Internal Server Error" }));
-    to_home(state, &function, parts, body, client, lost).await
+    // API Gateway's answer to an integration that failed.
+    front_door_to_home(state, &api_function(state, req)?, parts, body, client, "message").await
+}
+
+/// Whether a front door's request (a function URL's, an HTTP API's) may be sent on: the
+/// node routes, and it is not a CORS preflight (answered where it arrives).
+fn routes_front_door(state: &crate::server::AppState, parts: &Parts) -> bool {
+    state.router.is_some() && parts.method != http::Method::OPTIONS
+}
+
+/// [`to_home`] for a front door, whose lost forward answers `{"<member>": "Internal Server
+/// Error"}` as the door answers its own failures.
+async fn front_door_to_home(
+    state: &crate::server::AppState,
+    function: &str,
+    parts: &Parts,
+    body: &Bytes,
+    client: (&str, bool),
+    member: &'static str,
+) -> Option<Response<Body>> {
+    let lost = |_| {
+        let mut answer = serde_json::Map::new();
+        answer.insert(member.to_string(), "Internal Server Error".into());
+        crate::response::json(http::StatusCode::INTERNAL_SERVER_ERROR, &serde_json::Value::Object(answer))
+    };
+    to_home(state, function, parts, body, client, lost).await
 }
 
 /// [`busy`] for a forwarded function URL request.
@@ -410,14 +431,11 @@ pub(crate) async fn url_forwarded(
     body: &Bytes,
     client: (&str, bool),
 ) -> Option<Response<Body>> {
-    if state.router.is_none() || parts.method == http::Method::OPTIONS {
+    if !routes_front_door(state, parts) {
         return None;
     }
-    let function = url_function(state, req).await?;
-    // As a URL answers any failure of the service.
-    let lost =
-        |_| crate::response::json(http::StatusCode::INTERNAL_SERVER_ERROR, &serde_json::json!({ "Message": "Internal Server Error" }));
-    to_home(state, &function, parts, body, client, lost).await
+    // A URL's answer to any failure of the service.
+    front_door_to_home(state, &url_function(state, req).await?, parts, body, client, "Message").await
 }
 
 /// Sends a synchronous invoke of `function` to its home node unless this node should run it;

@@ -64,18 +64,8 @@ CREATE TABLE metric_evaluator (id INTEGER PRIMARY KEY CHECK (id = 1), node TEXT 
         // hour: metric_minute_points_d<day>, metric_second_points_h<hour>), so retention drops
         // partitions; what was stored moves over.
         "
-CREATE TABLE metric_minute_points (
-    series BIGINT NOT NULL,
-    unit TEXT NOT NULL,
-    at BIGINT NOT NULL,
-    count DOUBLE PRECISION NOT NULL,
-    sum DOUBLE PRECISION NOT NULL,
-    min DOUBLE PRECISION NOT NULL,
-    max DOUBLE PRECISION NOT NULL,
-    histogram TEXT NOT NULL,
-    PRIMARY KEY (series, unit, at)
-) PARTITION BY RANGE (at);
-CREATE TABLE metric_second_points (LIKE metric_minute_points INCLUDING ALL) PARTITION BY RANGE (at);
+CREATE TABLE metric_minute_points (LIKE metric_points, PRIMARY KEY (series, unit, at)) PARTITION BY RANGE (at);
+CREATE TABLE metric_second_points (LIKE metric_points, PRIMARY KEY (series, unit, at)) PARTITION BY RANGE (at);
 DO $$
 DECLARE
     part RECORD;
