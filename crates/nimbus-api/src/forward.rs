@@ -282,7 +282,7 @@ fn is_hop_by_hop(name: &str) -> bool {
 
 /// Whether a status is a refusal made before any function ran (the sender of a forward runs
 /// the invoke itself then: its own answer is the one to give).
-pub(crate) fn refused_before_running(status: http::StatusCode) -> bool {
+fn refused_before_running(status: http::StatusCode) -> bool {
     matches!(status.as_u16(), 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429)
 }
 
@@ -311,148 +311,94 @@ pub(crate) fn not_run(mut r: Response<Body>) -> Response<Body> {
     r
 }
 
-/// The answer to a forward whose client address does not check out: not run here.
-pub(crate) fn unchecked() -> Response<Body> {
+/// An empty "not run here" answer (the sender runs the request itself).
+fn not_run_answer(why: &'static str) -> Response<Body> {
     let mut answer = Response::new(Body::from(Bytes::new()));
     *answer.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-    answer.extensions_mut().insert(NotRunHere("unchecked"));
+    answer.extensions_mut().insert(NotRunHere(why));
     answer
 }
 
-/// On the home node: the "not run" answer to a forwarded synchronous invoke of `function`
-/// when the function has environments here, all of them busy (the sender starts one
-/// instead); None: run it.
-fn busy(state: &crate::server::AppState, function: &str) -> Option<Response<Body>> {
-    if state.invoker.pool().idle_for(function) > 0 || state.invoker.in_flight_of(function) == 0 {
-        return None;
+/// The answer to a forward whose client address does not check out: not run here.
+pub(crate) fn unchecked() -> Response<Body> {
+    not_run_answer("unchecked")
+}
+
+/// A synchronous request that may run on its function's home node: an Invoke, a function
+/// URL's request or an HTTP API's.
+pub(crate) enum Routed<'a> {
+    Invoke(&'a crate::lambda::LambdaRequest),
+    Url(&'a crate::function_url::UrlRequest),
+    Api(&'a crate::gateway::ApiRequest),
+}
+
+impl Routed<'_> {
+    /// The function the request runs, when it may be routed: a synchronous Invoke; a known
+    /// URL that answers whole (a streamed answer is served where it arrives); a known route
+    /// of an API whose default endpoint is enabled.
+    async fn function(&self, state: &crate::server::AppState) -> Option<String> {
+        match self {
+            Routed::Invoke(req) => {
+                let Ok(crate::lambda::LambdaCall::Invoke(input)) = &req.call else { return None };
+                input.sync_function(state.control.partition())
+            }
+            Routed::Url(req) => {
+                let config = state.control.url_by_id(&req.url_id).await.ok()??;
+                (config.invoke_mode != "RESPONSE_STREAM").then(|| config.function.clone())
+            }
+            Routed::Api(req) => {
+                let front = state.gateway.front(&req.api_id)?;
+                if front.disable_execute_api_endpoint {
+                    return None;
+                }
+                let target = state.gateway.resolve(&req.api_id, req.call.method.as_str(), &req.call.path)?;
+                let arn = nimbus_gateway::function_arn(&target.integration.integration_uri)?;
+                nimbus_model::FunctionRef::parse(arn, state.control.partition()).ok().map(|f| f.name)
+            }
+        }
     }
-    let mut answer = Response::new(Body::from(Bytes::new()));
-    *answer.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-    answer.extensions_mut().insert(NotRunHere("busy"));
-    Some(answer)
-}
 
-/// [`busy`] for a forwarded synchronous Invoke.
-pub(crate) fn busy_at_home(state: &crate::server::AppState, req: &crate::lambda::LambdaRequest) -> Option<Response<Body>> {
-    let Ok(crate::lambda::LambdaCall::Invoke(input)) = &req.call else { return None };
-    busy(state, &input.sync_function(state.control.partition())?)
-}
-
-/// The function a function URL request runs, when it may be forwarded: the URL is known
-/// here and answers whole (a streamed answer is served where it arrives).
-async fn url_function(state: &crate::server::AppState, req: &crate::function_url::UrlRequest) -> Option<String> {
-    let config = state.control.url_by_id(&req.url_id).await.ok()??;
-    (config.invoke_mode != "RESPONSE_STREAM").then(|| config.function.clone())
-}
-
-/// The function an HTTP API request runs (its route's integration), when it may be
-/// forwarded: the API and route are known here and the endpoint is enabled.
-fn api_function(state: &crate::server::AppState, req: &crate::gateway::ApiRequest) -> Option<String> {
-    let front = state.gateway.front(&req.api_id)?;
-    if front.disable_execute_api_endpoint {
-        return None;
-    }
-    let target = state.gateway.resolve(&req.api_id, req.call.method.as_str(), &req.call.path)?;
-    let arn = nimbus_gateway::function_arn(&target.integration.integration_uri)?;
-    nimbus_model::FunctionRef::parse(arn, state.control.partition()).ok().map(|f| f.name)
-}
-
-/// [`busy`] for a forwarded HTTP API request.
-pub(crate) fn api_busy_at_home(state: &crate::server::AppState, req: &crate::gateway::ApiRequest) -> Option<Response<Body>> {
-    busy(state, &api_function(state, req)?)
-}
-
-/// [`forwarded`] for an HTTP API request (its preflights are answered where they arrive).
-pub(crate) async fn api_forwarded(
-    state: &crate::server::AppState,
-    req: &crate::gateway::ApiRequest,
-    parts: &Parts,
-    body: &Bytes,
-    client: (&str, bool),
-) -> Option<Response<Body>> {
-    if !routes_front_door(state, parts) {
-        return None;
-    }
-    // API Gateway's answer to an integration that failed.
-    front_door_to_home(state, &api_function(state, req)?, parts, body, client, "message").await
-}
-
-/// Whether a front door's request (a function URL's, an HTTP API's) may be sent on: the
-/// node routes, and it is not a CORS preflight (answered where it arrives).
-fn routes_front_door(state: &crate::server::AppState, parts: &Parts) -> bool {
-    state.router.is_some() && parts.method != http::Method::OPTIONS
-}
-
-/// [`to_home`] for a front door, whose lost forward answers `{"<member>": "Internal Server
-/// Error"}` as the door answers its own failures.
-async fn front_door_to_home(
-    state: &crate::server::AppState,
-    function: &str,
-    parts: &Parts,
-    body: &Bytes,
-    client: (&str, bool),
-    member: &'static str,
-) -> Option<Response<Body>> {
-    let lost = |_| {
+    /// The answer to a forward that reached the home and got none, as each front answers a
+    /// failure of the service.
+    fn lost(&self, e: nimbus_model::ApiError) -> Response<Body> {
+        let member = match self {
+            Routed::Invoke(_) => return crate::server::lambda_error(e),
+            Routed::Url(_) => "Message",
+            Routed::Api(_) => "message",
+        };
         let mut answer = serde_json::Map::new();
         answer.insert(member.to_string(), "Internal Server Error".into());
         crate::response::json(http::StatusCode::INTERNAL_SERVER_ERROR, &serde_json::Value::Object(answer))
-    };
-    to_home(state, function, parts, body, client, lost).await
-}
-
-/// [`busy`] for a forwarded function URL request.
-pub(crate) async fn url_busy_at_home(state: &crate::server::AppState, req: &crate::function_url::UrlRequest) -> Option<Response<Body>> {
-    busy(state, &url_function(state, req).await?)
-}
-
-/// The answer of the home node of the function a synchronous Invoke names, when this node
-/// should send it there (see the module's docs); None: run it here. `client`: the caller's
-/// address and whether it came over TLS.
-pub(crate) async fn forwarded(
-    state: &crate::server::AppState,
-    req: &crate::lambda::LambdaRequest,
-    parts: &Parts,
-    body: &Bytes,
-    client: (&str, bool),
-) -> Option<Response<Body>> {
-    state.router.as_ref()?;
-    let Ok(crate::lambda::LambdaCall::Invoke(input)) = &req.call else { return None };
-    let function = input.sync_function(state.control.partition())?;
-    let lost = |e| crate::server::lambda_error(e);
-    to_home(state, &function, parts, body, client, lost).await
-}
-
-/// [`forwarded`] for a function URL request (its preflights are answered where they arrive).
-pub(crate) async fn url_forwarded(
-    state: &crate::server::AppState,
-    req: &crate::function_url::UrlRequest,
-    parts: &Parts,
-    body: &Bytes,
-    client: (&str, bool),
-) -> Option<Response<Body>> {
-    if !routes_front_door(state, parts) {
-        return None;
     }
-    // A URL's answer to any failure of the service.
-    front_door_to_home(state, &url_function(state, req).await?, parts, body, client, "Message").await
 }
 
-/// Sends a synchronous invoke of `function` to its home node unless this node should run it;
-/// `lost` makes the answer to a forward that reached the home and got no answer.
-async fn to_home(
+/// Where a synchronous request runs in a cluster (see the module's docs): None: here.
+/// On the home node (`relayed`: another node sent it, its client address checked out), the
+/// "not run" answer when the function has environments here, all busy (the sender starts
+/// one instead). On any other node, the home node's answer when it is sent there. CORS
+/// preflights are answered where they arrive.
+pub(crate) async fn routed(
     state: &crate::server::AppState,
-    function: &str,
+    req: Routed<'_>,
+    relayed: bool,
     parts: &Parts,
     body: &Bytes,
     client: (&str, bool),
-    lost: impl FnOnce(nimbus_model::ApiError) -> Response<Body>,
 ) -> Option<Response<Body>> {
     let router = state.router.as_ref()?;
+    if parts.method == http::Method::OPTIONS {
+        return None;
+    }
+    if relayed {
+        let function = req.function(state).await?;
+        let busy = state.invoker.pool().idle_for(&function) == 0 && state.invoker.in_flight_of(&function) > 0;
+        return busy.then(|| not_run_answer("busy"));
+    }
     if parts.headers.contains_key(FORWARDED_BY) || state.tls.is_some() {
         return None;
     }
-    if state.invoker.pool().idle_for(function) > 0 {
+    let function = req.function(state).await?;
+    if state.invoker.pool().idle_for(&function) > 0 {
         return None;
     }
     let endpoint = router.home(&format!("{}/{function}", state.account()))?;
@@ -471,7 +417,7 @@ async fn to_home(
         // It may have run there: running it again here could run it twice.
         Err(Failed { sent: true, why }) => {
             tracing::warn!(%function, %endpoint, "a forwarded invoke got no answer: {why}");
-            Some(lost(nimbus_model::ApiError::service(format!("the node running {function} did not answer"))))
+            Some(req.lost(nimbus_model::ApiError::service(format!("the node running {function} did not answer"))))
         }
     }
 }

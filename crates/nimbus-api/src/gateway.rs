@@ -19,8 +19,6 @@ use nimbus_gateway::proxy::{self as events, Context};
 use nimbus_gateway::{GatewayError, GatewayService};
 use nimbus_model::url::Cors;
 use nimbus_model::FunctionRef;
-
-use crate::forward::not_run;
 use nimbus_protocol::encode::Empty;
 use nimbus_protocol::rest::{query_pairs, rest_json, HttpRequest, Router};
 use nimbus_protocol::{calls, encode, DecodeError, Protocol, APIGATEWAYV2};
@@ -30,6 +28,7 @@ use serde_json::json;
 use crate::action::RawRequest;
 use crate::auth::Signer;
 use crate::authz::{self, Connection, Who};
+use crate::forward::not_run;
 use crate::proxy::{self, Door, HttpCall, Outcome};
 use crate::response::{self, Body};
 use crate::server::AppState;

@@ -318,31 +318,20 @@ async fn route(
         Action::InvokeFunctionUrl(mut req) => {
             // The function's event names the client as the node that forwarded it saw it.
             req.call.source_ip.clone_from(&source_ip);
-            let door = req.call.door;
-            if relayed.is_some() {
-                if let Some(busy) = crate::forward::url_busy_at_home(&state, &req).await {
-                    return busy;
-                }
-            }
-            if let Some(answer) = crate::forward::url_forwarded(&state, &req, &parts, &body, (&source_ip, secure)).await {
+            let routed = crate::forward::Routed::Url(&req);
+            if let Some(answer) = crate::forward::routed(&state, routed, relayed.is_some(), &parts, &body, (&source_ip, secure)).await {
                 return answer;
             }
-            let signer = crate::auth::signer(state.keys.as_deref(), &parts, &body);
+            let (door, signer) = (req.call.door, crate::auth::signer(state.keys.as_deref(), &parts, &body));
             crate::proxy::through(door, with_request_id(crate::function_url::serve(&state, *req, signer, &conn).await))
         }
         Action::InvokeApi(mut req) => {
-            // The function's event names the client as the node that forwarded it saw it.
             req.call.source_ip.clone_from(&source_ip);
-            let door = req.call.door;
-            if relayed.is_some() {
-                if let Some(busy) = crate::forward::api_busy_at_home(&state, &req) {
-                    return busy;
-                }
-            }
-            if let Some(answer) = crate::forward::api_forwarded(&state, &req, &parts, &body, (&source_ip, secure)).await {
+            let routed = crate::forward::Routed::Api(&req);
+            if let Some(answer) = crate::forward::routed(&state, routed, relayed.is_some(), &parts, &body, (&source_ip, secure)).await {
                 return answer;
             }
-            let signer = crate::auth::signer(state.keys.as_deref(), &parts, &body);
+            let (door, signer) = (req.call.door, crate::auth::signer(state.keys.as_deref(), &parts, &body));
             crate::proxy::through(door, crate::gateway::serve(&state, *req, signer, &conn).await)
         }
         Action::Gateway(req) => crate::gateway::execute(&state, req, &origin).await,
@@ -378,12 +367,8 @@ async fn route(
             }
         }
         Action::Lambda(req) => {
-            if relayed.is_some() {
-                if let Some(busy) = crate::forward::busy_at_home(&state, &req) {
-                    return busy;
-                }
-            }
-            match crate::forward::forwarded(&state, &req, &parts, &body, (&source_ip, secure)).await {
+            let routed = crate::forward::Routed::Invoke(&req);
+            match crate::forward::routed(&state, routed, relayed.is_some(), &parts, &body, (&source_ip, secure)).await {
                 Some(answer) => answer,
                 None => lambda::execute(&state, req, &origin, caller.as_ref()).await,
             }

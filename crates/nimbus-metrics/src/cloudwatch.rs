@@ -905,7 +905,7 @@ impl MetricStore {
         if sweep {
             self.swept_ms.store(now_ms, std::sync::atomic::Ordering::Relaxed);
         }
-        let oldest = Self::minute(now_ms) - RETENTION_DAYS * 24 * 60 * MINUTE_MS;
+        let (oldest, oldest_second) = oldest_retained(now_ms);
         let db = match &self.db {
             Db::Local(db) => db,
             Db::Shared(pg) => {
@@ -931,8 +931,7 @@ impl MetricStore {
                 write_into(conn, Grain::Second, fine)?;
                 if sweep {
                     conn.execute("DELETE FROM points WHERE minute < ?1", params![oldest]).map_err(|e| e.to_string())?;
-                    conn.execute("DELETE FROM fine_points WHERE second < ?1", params![now_ms - FINE_RETENTION_MS])
-                        .map_err(|e| e.to_string())?;
+                    conn.execute("DELETE FROM fine_points WHERE second < ?1", params![oldest_second]).map_err(|e| e.to_string())?;
                     conn.execute("DELETE FROM alarm_history WHERE at < ?1", params![now_ms - HISTORY_RETENTION_MS])
                         .map_err(|e| e.to_string())?;
                     conn.execute("DELETE FROM series WHERE id NOT IN (SELECT DISTINCT series FROM points)", [])
@@ -1029,7 +1028,12 @@ fn by_grain(
     minutes.chain(seconds.into_iter().map(|(k, v)| (Grain::Second, k, v))).collect()
 }
 
-fn chrono_now_ms() -> i64 {
+/// The first one-minute and one-second datapoints retained at `now`.
+pub(crate) fn oldest_retained(now: i64) -> (i64, i64) {
+    (MetricStore::minute(now) - RETENTION_DAYS * 24 * 60 * MINUTE_MS, now - FINE_RETENTION_MS)
+}
+
+pub(crate) fn chrono_now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 

@@ -15,7 +15,7 @@ use nimbus_store::pg::{self, PgDatabase, PgSchema};
 
 use crate::alarms::Alarm;
 use crate::cloudwatch::{
-    Aggregate, Grain, HistoryItem, Period, SeriesKey, SeriesQuery, FINE_RETENTION_MS, HISTORY_RETENTION_MS, RETENTION_DAYS,
+    chrono_now_ms as now_ms, oldest_retained, Aggregate, Grain, HistoryItem, Period, SeriesKey, SeriesQuery, HISTORY_RETENTION_MS,
 };
 
 /// The metric tables in an account's schema: append migrations, never edit them.
@@ -467,15 +467,6 @@ impl PgMetrics {
         self.client().await?.execute("DELETE FROM metric_evaluator WHERE node = $1", &[&self.db.node()]).await.map_err(pg_err)?;
         Ok(())
     }
-}
-
-/// The first one-minute and one-second datapoints retained at `now`.
-fn oldest_retained(now: i64) -> (i64, i64) {
-    (now.div_euclid(60_000) * 60_000 - RETENTION_DAYS * DAY_MS, now - FINE_RETENTION_MS)
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// The periods of one query from its stored datapoints (see [`PgMetrics::rows`]).
