@@ -80,6 +80,23 @@ API_PAGE = {"index.js": "const id = require('crypto').randomUUID(); let n = 0;\n
                         " body: JSON.stringify({ env: id, n, ip: e.requestContext.http.sourceIp }) }; };"}
 
 
+def _run_once_at_home(nodes, path: str, status: int, requests: int) -> list[dict]:
+    """Calls `path` round the nodes `requests` times: every answer is the function's own
+    (`status`, no "not run" header), all from one environment, each request run once (its
+    count goes up by one), and two thirds of them forwarded, none by the home node."""
+    def call(node) -> dict:
+        code, headers, body = http_get(node.endpoint + path)
+        assert code == status and "x-nimbus-not-run" not in headers, (code, headers, body)
+        return json.loads(body)
+
+    answers = [call(nodes[i % 3]) for i in range(requests)]
+    assert len({a["env"] for a in answers}) == 1, answers
+    assert [a["n"] for a in answers] == list(range(1, requests + 1)), answers
+    forwarded = [_status(n)["cluster"]["invokes"]["forwarded"] for n in nodes]
+    assert sum(forwarded) == requests * 2 // 3 and sorted(forwarded)[0] == 0, forwarded
+    return answers
+
+
 def test_function_url_requests_through_every_node_run_once_in_one_environment(server_factory, tmp_path):
     """A function URL called through every node runs in one environment at its home, each
     request once, even when the function's own answer is a 4xx (which must not read as the
@@ -93,16 +110,7 @@ def test_function_url_requests_through_every_node_run_once_in_one_environment(se
     uid = url_id(lam.create_function_url_config(FunctionName="page", AuthType="NONE")["FunctionUrl"])
     time.sleep(1.5)  # every node hears of the URL, and each router has read the members
 
-    def call(node) -> dict:
-        code, headers, body = http_get(f"{node.endpoint}/_aws/lambda-url/{uid}/")
-        assert code == 404 and "x-nimbus-not-run" not in headers, (code, headers, body)
-        return json.loads(body)
-
-    answers = [call(nodes[i % 3]) for i in range(12)]
-    assert len({a["env"] for a in answers}) == 1, answers
-    assert [a["n"] for a in answers] == list(range(1, 13)), answers
-    forwarded = [_status(n)["cluster"]["invokes"]["forwarded"] for n in nodes]
-    assert sum(forwarded) == 8 and sorted(forwarded)[0] == 0, forwarded
+    _run_once_at_home(nodes, f"/_aws/lambda-url/{uid}/", 404, 12)
 
 
 def test_http_api_requests_through_every_node_run_once_in_one_environment(server_factory, tmp_path):
@@ -118,14 +126,5 @@ def test_http_api_requests_through_every_node_run_once_in_one_environment(server
     api_id = nodes[0].client("apigatewayv2").create_api(Name="routed", ProtocolType="HTTP", Target=arn)["ApiId"]
     time.sleep(1.5)  # every node hears of the API, and each router has read the members
 
-    def call(node) -> dict:
-        code, headers, body = http_get(f"{node.endpoint}/_aws/execute-api/{api_id}/page")
-        assert code == 409 and "x-nimbus-not-run" not in headers, (code, headers, body)
-        return json.loads(body)
-
-    answers = [call(nodes[i % 3]) for i in range(9)]
-    assert len({a["env"] for a in answers}) == 1, answers
-    assert [a["n"] for a in answers] == list(range(1, 10)), answers
+    answers = _run_once_at_home(nodes, f"/_aws/execute-api/{api_id}/page", 409, 9)
     assert {a["ip"] for a in answers} == {"127.0.0.1"}, answers
-    forwarded = [_status(n)["cluster"]["invokes"]["forwarded"] for n in nodes]
-    assert sum(forwarded) == 6 and sorted(forwarded)[0] == 0, forwarded
