@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use nimbus_store::partitions::TimePartitions;
+use nimbus_store::partitions::{self, TimePartitions};
 use nimbus_store::pg::{self, PgDatabase, PgSchema};
 use tokio_postgres::types::ToSql;
 
@@ -557,7 +557,7 @@ impl Shared {
             if groups_done.insert(*group) {
                 lock_or_make_group(&tx, group, now).await?;
             }
-            insert_events(&tx, group, stream, times, messages, now, true).await?;
+            insert_events(&tx, group, stream, times, messages, now, true).await.map_err(pg_error)?;
         }
         let shipped = i64::try_from(shipped).unwrap_or(i64::MAX);
         tx.execute(
@@ -574,24 +574,46 @@ impl Shared {
     /// PutLogEvents: the events, committed durably, into an existing stream.
     pub(crate) fn put(&self, group: &str, stream: &str, events: &[(i64, String)]) -> Result<(), LogError> {
         self.block_on(async {
-            self.ensure_partitions(events.iter().map(|e| e.0)).await?;
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(pg_error)?;
-            let found = tx
-                .query_opt("SELECT 1 FROM log_streams WHERE group_name = $1 AND name = $2 FOR UPDATE", &[&group, &stream])
-                .await
-                .map_err(pg_error)?;
-            if found.is_none() {
-                return Err(if group_exists(&tx, group).await? { LogError::StreamMissing } else { LogError::GroupMissing });
+            let mut tries = 0;
+            loop {
+                self.ensure_partitions(events.iter().map(|e| e.0)).await?;
+                match self.put_once(group, stream, events).await {
+                    // A day made for these events was dropped, empty, by a sweep before they
+                    // landed in it (the sweep's days are old; PutLogEvents takes events up to
+                    // 14 days old): made again and retried.
+                    Err(Put::Lost(_)) if tries < PUT_TRIES => tries += 1,
+                    Err(Put::Lost(e)) => return Err(pg_error(e)),
+                    Err(Put::Other(e)) => return Err(e),
+                    Ok(()) => return Ok(()),
+                }
             }
-            if events.is_empty() {
-                return Ok(());
-            }
-            let times: Vec<i64> = events.iter().map(|e| e.0).collect();
-            let messages: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
-            insert_events(&tx, group, stream, &times, &messages, now_ms(), false).await.inspect_err(|_| self.forget_partitions())?;
-            tx.commit().await.map_err(pg_error)
         })
+    }
+
+    async fn put_once(&self, group: &str, stream: &str, events: &[(i64, String)]) -> Result<(), Put> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let found = tx
+            .query_opt("SELECT 1 FROM log_streams WHERE group_name = $1 AND name = $2 FOR UPDATE", &[&group, &stream])
+            .await
+            .map_err(pg_error)?;
+        if found.is_none() {
+            return Err(Put::Other(if group_exists(&tx, group).await? { LogError::StreamMissing } else { LogError::GroupMissing }));
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        let times: Vec<i64> = events.iter().map(|e| e.0).collect();
+        let messages: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
+        insert_events(&tx, group, stream, &times, &messages, now_ms(), false).await.map_err(|e| {
+            self.forget_partitions();
+            if partitions::lost(&e) {
+                Put::Lost(e)
+            } else {
+                Put::Other(pg_error(e))
+            }
+        })?;
+        Ok(tx.commit().await.map_err(pg_error)?)
     }
 
     pub(crate) fn create_group(&self, group: &str, tags: BTreeMap<String, String>) -> Result<(), LogError> {
@@ -1086,14 +1108,13 @@ async fn insert_events(
     messages: &[&str],
     ingestion: i64,
     make: bool,
-) -> Result<(), LogError> {
+) -> Result<(), tokio_postgres::Error> {
     tx.execute(
         "INSERT INTO log_events (group_name, stream, ts, ingestion, message)
          SELECT $1, $2, t, $3, m FROM unnest($4::BIGINT[], $5::TEXT[]) WITH ORDINALITY AS u(t, m, i) ORDER BY i",
         &[&group, &stream, &ingestion, &times, &messages],
     )
-    .await
-    .map_err(pg_error)?;
+    .await?;
     let first = times.iter().min().copied();
     let last = times.iter().max().copied();
     let bytes: i64 = messages.iter().map(|m| m.len() as i64).sum();
@@ -1108,8 +1129,24 @@ async fn insert_events(
            last_ingestion = $3, stored_bytes = stored_bytes + $6
          WHERE group_name = $1 AND name = $2"
     };
-    tx.execute(sql, &[&group, &stream, &ingestion, &first, &last, &bytes]).await.map_err(pg_error)?;
+    tx.execute(sql, &[&group, &stream, &ingestion, &first, &last, &bytes]).await?;
     Ok(())
+}
+
+/// How often PutLogEvents is retried after its events' day partition was dropped under it.
+const PUT_TRIES: u32 = 3;
+
+/// Why one try of PutLogEvents failed.
+enum Put {
+    /// An event's day partition was not there.
+    Lost(tokio_postgres::Error),
+    Other(LogError),
+}
+
+impl From<LogError> for Put {
+    fn from(e: LogError) -> Put {
+        Put::Other(e)
+    }
 }
 
 fn group_info(name: String, meta: &GroupMeta, stored_bytes: i64) -> GroupInfo {

@@ -172,6 +172,12 @@ impl TimePartitions {
     }
 }
 
+/// Whether a write failed because a row's partition is not there (a sweep, this node's or
+/// another's, dropped it empty after this node made it): made again, the write may be retried.
+pub fn lost(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|db| *db.code() == SqlState::CHECK_VIOLATION && db.message().starts_with("no partition of relation"))
+}
+
 async fn is_empty(client: &impl tokio_postgres::GenericClient, table: &str) -> Result<bool, StoreError> {
     Ok(client.query_one(&format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"), &[]).await.map_err(backend)?.get(0))
 }
@@ -223,8 +229,10 @@ mod tests {
         assert_eq!(parts.drop_ended(&mut client, 2000, true).await.unwrap(), ["t_h1"]);
         assert_eq!(parts.drop_ended(&mut client, 2000, false).await.unwrap(), ["t_h0"]);
         assert_eq!(names(parts.existing(&client).await.unwrap()), ["t_h2"]);
-        // A write into a dropped partition fails until it is made again.
-        assert!(client.batch_execute("INSERT INTO t VALUES (20)").await.is_err());
+        // A write into a dropped partition fails (as lost) until it is made again.
+        assert!(client.batch_execute("INSERT INTO t VALUES (20)").await.is_err_and(|e| lost(&e)));
+        client.batch_execute("CREATE TABLE c (at BIGINT CHECK (at > 0))").await.unwrap();
+        assert!(client.batch_execute("INSERT INTO c VALUES (0)").await.is_err_and(|e| !lost(&e)), "another check's violation");
         parts.forget();
         parts.ensure(&client, [20]).await.unwrap();
         client.batch_execute("INSERT INTO t VALUES (20)").await.unwrap();

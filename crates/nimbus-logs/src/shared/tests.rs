@@ -235,6 +235,28 @@ fn retention_removes_old_events_and_drops_empty_days() {
     assert_eq!(days, [-1, 0, 1, 2, 3, 4, 80, 90]);
 }
 
+/// A day partition this node made, dropped (empty) by another node's sweep before the events
+/// land in it: PutLogEvents makes it again and the events are there.
+#[test]
+fn put_into_a_day_dropped_under_it() {
+    let Some((rt, url)) = setup() else { return };
+    let store = node(&rt, &url, "node-a");
+    const DAY: i64 = crate::rules::DAY_MS;
+    let at = crate::now_ms() - 9 * DAY;
+    store.create_group("app", BTreeMap::new()).unwrap();
+    store.create_stream("app", "s").unwrap();
+    store.put("app", "s", vec![(at, "first".into())]).unwrap();
+    rt.block_on(async {
+        let db = nimbus_store::pg::PgDatabase::open(&url, ACCOUNT, "other").await.unwrap();
+        let client = db.client().await.unwrap();
+        let day = nimbus_store::partitions::TimePartitions::new("log_events", 'd', DAY);
+        client.batch_execute(&format!("DELETE FROM log_events; DROP TABLE {}", day.name(day.of(at)))).await.unwrap();
+    });
+    store.put("app", "s", vec![(at + 1, "second".into())]).unwrap();
+    let page = store.stream_page("app", "s", None, None, Cursor::Head, 10).unwrap().unwrap();
+    assert_eq!(page.events.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["second"]);
+}
+
 /// `kept` answers once the lines sent before it are in the spool (a killed node ships them
 /// at its next start), not before.
 #[test]
