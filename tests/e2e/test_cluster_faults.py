@@ -102,13 +102,16 @@ def test_unreachable_blob_storage_fails_only_what_needs_it(server_factory, tmp_p
 
     backing, (a, b) = _cluster(server_factory, tmp_path, 2)
     create_function(a.lambda_client(), "fetched", "python3.11", "index.handler", make_zip({"index.py": CODE}))
-    assert json.loads(a.lambda_client().invoke(FunctionName="fetched", Payload=b'{"id": "before"}')["Payload"].read())["ok"]
+    # Pinned to a: were b the function's home, a forwarded invoke would leave the code on b.
+    lam_a = a.lambda_client()
+    lam_a.meta.events.register("before-sign.lambda.Invoke", run_here)
+    assert json.loads(lam_a.invoke(FunctionName="fetched", Payload=b'{"id": "before"}')["Payload"].read())["ok"]
     a.client("s3").create_bucket(Bucket="bodies")
     a.client("s3").put_object(Bucket="bodies", Key="big", Body=os.urandom(200_000))
     backing.stop()
 
     # A node with the code runs it.
-    assert json.loads(a.lambda_client().invoke(FunctionName="fetched", Payload=b'{"id": "warm"}')["Payload"].read())["ok"]
+    assert json.loads(lam_a.invoke(FunctionName="fetched", Payload=b'{"id": "warm"}')["Payload"].read())["ok"]
     # A node without it (pinned, not forwarded to a) says why it cannot start it.
     lam_b = b.lambda_client()
     lam_b.meta.events.register("before-sign.lambda.Invoke", run_here)

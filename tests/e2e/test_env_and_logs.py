@@ -29,6 +29,8 @@ const fs = require('fs'), path = require('path');
 exports.handler = async () => ({
   env: process.env,
   cwd: process.cwd(),
+  timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+  offsetMinutes: new Date(Date.UTC(2026, 6, 1)).getTimezoneOffset(),
   taskRootHasCode: fs.existsSync(path.join(process.env.LAMBDA_TASK_ROOT || '/nonexistent', 'index.js')),
 });
 """
@@ -75,6 +77,16 @@ def test_node_environment(lam, make_fn):
     assert env["OTHER"] == "x=y;z"
     assert out["taskRootHasCode"] is True
     assert os.path.realpath(out["cwd"]) == os.path.realpath(env["LAMBDA_TASK_ROOT"])
+    assert (out["timeZone"], out["offsetMinutes"]) == ("UTC", 0)
+
+
+def test_node_time_zone_is_the_functions(lam, make_fn):
+    """TZ is not reserved: a prestarted Node runtime takes the function's zone on."""
+    fn = make_fn("nodejs20.x", {"index.js": ENV_JS}, "index.handler",
+                 Environment={"Variables": {"TZ": "America/New_York"}})
+    out = invoke(lam, fn.name, {}).ok()
+    assert out["env"]["TZ"] == "America/New_York"
+    assert (out["timeZone"], out["offsetMinutes"]) == ("America/New_York", 240)
 
 
 def test_python_environment(lam, make_fn):

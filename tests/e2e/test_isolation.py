@@ -251,6 +251,40 @@ def test_cpu_share_follows_memory(lam, make_fn):
     assert b["cpuMs"] > max(0.3 * b["wallMs"], 3 * s["cpuMs"]), (s, b)
 
 
+INIT_BURN = r'''
+const fs = require('fs');
+// The share of one CPU used while spinning for `ms` of wall time.
+const burn = (ms) => {
+  const start = process.cpuUsage(), began = Date.now();
+  let x = 0;
+  while (Date.now() - began < ms) { x += Math.sqrt(x + 1); }
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000 / (Date.now() - began);
+};
+// A runtime started for this function was exec'd with its variables; one prestarted before
+// the function was known shows its own start-up variables there.
+const adopted = !fs.readFileSync('/proc/self/environ', 'latin1').includes('AWS_LAMBDA_FUNCTION_NAME=');
+const init = burn(400);
+exports.handler = async () => ({ adopted, init, invoke: burn(400) });
+'''
+
+
+def test_init_is_not_held_to_the_cpu_share(lam, make_fn):
+    """As on AWS, init runs at full CPU whatever the memory size, in a prestarted runtime
+    adopted by the function as in a fresh one; the memory-sized share applies after."""
+    for _ in range(8):
+        fn = make_fn("nodejs20.x", {"index.js": INIT_BURN}, "index.handler", MemorySize=256, Timeout=10)
+        out = invoke(lam, fn.name, {}).ok()
+        if out["adopted"]:
+            break
+        time.sleep(1)  # the next prestarted runtime is started once the server is idle
+    else:
+        pytest.fail("no invocation adopted a prestarted runtime")
+    # 256 MB is 14 % of a core: the invocation is held to it, its init is not.
+    assert out["invoke"] < 0.25, out
+    assert out["init"] > 2 * out["invoke"], out
+
+
 TMP_FILL = r'''
 import errno
 def handler(event, context):

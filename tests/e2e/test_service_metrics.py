@@ -81,11 +81,17 @@ def test_sqs_counts_sends_receives_deletes_and_samples_gauges(cw, sqs):
     def sampled():
         return stat(cw, "AWS/SQS", "ApproximateNumberOfMessagesNotVisible", by_queue, "Maximum") == 2
     wait_for(sampled, timeout=10, what="the gauges' sample")
-    assert stat(cw, "AWS/SQS", "ApproximateNumberOfMessagesVisible", by_queue, "Minimum") == 0
+    # A sample may have come between the sends and the receives (three visible), or between
+    # the two receives (one visible): each statistic is waited for, not read once.
+    wait_for(lambda: stat(cw, "AWS/SQS", "ApproximateNumberOfMessagesVisible", by_queue, "Minimum") == 0, timeout=10,
+             what="nothing visible sampled")
     assert stat(cw, "AWS/SQS", "ApproximateNumberOfMessagesDelayed", by_queue, "Maximum") == 1
     assert unit_of(cw, "AWS/SQS", "ApproximateAgeOfOldestMessage", by_queue) == "Seconds"
+    # Every sample since the receives counted nothing visible, so the sum grows only once
+    # the new message is sampled (the maximum may be an earlier sample's three).
+    before = stat(cw, "AWS/SQS", "ApproximateNumberOfMessagesVisible", by_queue, "Sum")
     sqs.send_message(QueueUrl=url, MessageBody="ready")
-    wait_for(lambda: stat(cw, "AWS/SQS", "ApproximateNumberOfMessagesVisible", by_queue, "Maximum") == 1, timeout=10,
+    wait_for(lambda: stat(cw, "AWS/SQS", "ApproximateNumberOfMessagesVisible", by_queue, "Sum") > before, timeout=10,
              what="a visible message sampled")
 
     metrics = cw.list_metrics(Namespace="AWS/SQS", Dimensions=by_queue)["Metrics"]

@@ -449,7 +449,12 @@ pub(crate) async fn density(
 
     // The barrier listens on every address: a linked environment reaches the host at its
     // gateway, the first address of the sandbox subnet (the server's default).
-    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await?;
+    // Its accept queue holds every environment arriving at once (the default 128 drops SYNs).
+    let listener = {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind((std::net::Ipv4Addr::UNSPECIFIED, 0).into())?;
+        socket.listen(4096)?
+    };
     let port = listener.local_addr()?.port();
     let (open, _) = tokio::sync::watch::channel(false);
     let barrier = Arc::new(Barrier { arrived: AtomicUsize::new(0), lost: AtomicUsize::new(0), target: n, open });

@@ -335,16 +335,19 @@ impl ControlPlane {
         ApiError::not_found(format!("Function not found: {}", self.partition.function_arn(name)))
     }
 
-    /// Checks the zip, stores the blob and unpacks it; returns (digest, size, unzipped).
-    async fn accept_code(&self, zip: &[u8]) -> Result<(String, u64, u64, PathBuf), ApiError> {
+    /// Stores the blob of a zip its caller inspected (`summary`) and unpacks it; returns
+    /// (digest, size, unzipped).
+    async fn accept_code(&self, zip: &[u8], summary: &code::ZipSummary) -> Result<(String, u64, u64, PathBuf), ApiError> {
         if zip.is_empty() {
             return Err(ApiError::invalid("Uploaded file must be a non-empty zip"));
         }
-        let summary = code::inspect(zip).map_err(code_err)?;
         // Unpacked (which reads every entry to its end) before the blob is stored, so a zip
         // that cannot be unpacked leaves nothing behind.
-        let digest = nimbus_store::blob::sha256_hex(zip);
-        let dir = self.code.ensure(&digest, zip).map_err(code_err)?;
+        let (digest, dir) = nimbus_store::blocking::in_place(|| {
+            let digest = nimbus_store::blob::sha256_hex(zip);
+            let dir = self.code.ensure(&digest, zip).map_err(code_err)?;
+            Ok::<_, ApiError>((digest, dir))
+        })?;
         self.blobs.put(zip).await.map_err(store_err)?;
         Ok((digest, zip.len() as u64, summary.unzipped_size, dir))
     }
@@ -364,7 +367,7 @@ impl ControlPlane {
         // Check the layers before storing any code.
         let summary = code::inspect(&f.zip).map_err(code_err)?;
         let layers = self.resolve_layers(&f.layers, summary.unzipped_size).await?;
-        let (digest, size, unzipped, dir) = self.accept_code(&f.zip).await?;
+        let (digest, size, unzipped, dir) = self.accept_code(&f.zip, &summary).await?;
         let config = FunctionConfig {
             name: f.name,
             version: LATEST.to_string(),
@@ -470,7 +473,7 @@ impl ControlPlane {
                 nimbus_model::validate::MAX_UNZIPPED_BYTES
             )));
         }
-        let (digest, size, unzipped, _) = self.accept_code(zip).await?;
+        let (digest, size, unzipped, _) = self.accept_code(zip, &summary).await?;
         let next = FunctionConfig { code_digest: digest, code_size: size, code_unzipped_size: unzipped, ..current.clone() };
         self.note_unverified_code(&next).await;
         self.replace(&current, next).await

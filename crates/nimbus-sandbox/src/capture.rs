@@ -15,6 +15,26 @@ pub const TAIL_BYTES: usize = 4096;
 /// CloudWatch's largest event; longer unterminated output is cut into events this size.
 const MAX_EVENT_BYTES: usize = 256 * 1024;
 
+/// One read from the pipe.
+const READ_BYTES: usize = 16 * 1024;
+/// Reads per wake-up of the capture task before it lets the other tasks run (256 KiB).
+const RUN_READS: usize = 16;
+/// Reads of a drain: what a full pipe holds (1 MiB at most, `fs.pipe-max-size`'s default),
+/// so a drain takes what was written before it began and is not held by a function that
+/// keeps writing.
+const DRAIN_READS: usize = 64;
+
+/// What a bounded read of the pipe left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pipe {
+    /// Nothing more to read now.
+    Empty,
+    /// Read as much as allowed; more may be waiting.
+    More,
+    /// The writer closed it.
+    Closed,
+}
+
 pub struct OutputCapture {
     fd: AsyncFd<OwnedFd>,
     state: Mutex<CaptureState>,
@@ -66,7 +86,7 @@ impl OutputCapture {
     /// filtered by `min_level`. Output written before is dropped.
     pub fn set_sink(&self, sink: LogSink, min_level: Option<LogLevel>) {
         let mut st = self.lock();
-        self.read_available(&mut st);
+        self.read_available(&mut st, DRAIN_READS);
         st.partial.clear();
         st.tail.clear();
         st.sink = Some(sink);
@@ -116,7 +136,7 @@ impl OutputCapture {
     /// becomes an event too.
     pub fn drain(&self, flush_partial: bool) {
         let mut st = self.lock();
-        self.read_available(&mut st);
+        self.read_available(&mut st, DRAIN_READS);
         if flush_partial && !st.partial.is_empty() {
             let line = std::mem::take(&mut st.partial);
             self.emit_output(&mut st, &line);
@@ -127,20 +147,30 @@ impl OutputCapture {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Returns false on EOF.
-    fn read_available(&self, st: &mut CaptureState) -> bool {
-        let mut buf = [0u8; 16 * 1024];
-        loop {
+    /// Reads what is in the pipe, at most `max_reads` times [`READ_BYTES`]: a function that
+    /// writes without pause can fill the pipe as fast as its lines are turned into events,
+    /// and an unbounded loop would then hold its thread (an API worker) for as long as the
+    /// function prints.
+    fn read_available(&self, st: &mut CaptureState, max_reads: usize) -> Pipe {
+        let mut buf = [0u8; READ_BYTES];
+        let mut reads = 0;
+        while reads < max_reads {
             match rustix::io::read(self.fd.get_ref().as_fd(), &mut buf) {
                 Ok(0) => {
                     st.eof = true;
-                    return false;
+                    return Pipe::Closed;
                 }
-                Ok(n) => self.accept(st, &buf[..n]),
+                Ok(n) => {
+                    reads += 1;
+                    self.accept(st, &buf[..n]);
+                }
                 Err(rustix::io::Errno::INTR) => continue,
-                Err(_) => return !st.eof, // EAGAIN, or the pipe is gone
+                // EAGAIN, or the pipe is gone
+                Err(_) if st.eof => return Pipe::Closed,
+                Err(_) => return Pipe::Empty,
             }
         }
+        Pipe::More
     }
 
     fn accept(&self, st: &mut CaptureState, mut data: &[u8]) {
@@ -184,19 +214,86 @@ impl OutputCapture {
         }
     }
 
-    /// Keeps the pipe drained until the process closes it.
+    /// Keeps the pipe drained until the process closes it, giving its thread back to the
+    /// other tasks after every [`RUN_READS`] reads.
     pub async fn run(self: Arc<Self>) {
         loop {
             let Ok(mut guard) = self.fd.readable().await else { return };
-            let open = {
+            let read = {
                 let mut st = self.lock();
-                self.read_available(&mut st)
+                self.read_available(&mut st, RUN_READS)
             };
-            if !open {
-                self.drain(true);
-                return;
+            match read {
+                Pipe::Closed => {
+                    self.drain(true);
+                    return;
+                }
+                Pipe::Empty => guard.clear_ready(),
+                // Still readable: after the others' turn, read on.
+                Pipe::More => {
+                    drop(guard);
+                    tokio::task::yield_now().await;
+                }
             }
-            guard.clear_ready();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    /// A pipe of 1 MiB holding `bytes` empty lines: its read end, a second descriptor of
+    /// that read end to ask how much is left in it, and the write end (kept open).
+    fn full_pipe(bytes: usize) -> (OwnedFd, OwnedFd, OwnedFd) {
+        let (read, write) = rustix::pipe::pipe().unwrap();
+        let size = rustix::pipe::fcntl_setpipe_size(&write, 1 << 20).unwrap();
+        assert!(size >= bytes, "pipe of {size} bytes");
+        let lines = vec![b'\n'; bytes];
+        assert_eq!(rustix::io::write(&write, &lines).unwrap(), bytes);
+        let probe = rustix::io::dup(&read).unwrap();
+        (read, probe, write)
+    }
+
+    fn left(probe: &OwnedFd) -> u64 {
+        rustix::io::ioctl_fionread(probe.as_fd()).unwrap()
+    }
+
+    #[test]
+    fn a_read_takes_at_most_what_it_is_allowed() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _in = rt.enter();
+        let (read, probe, _write) = full_pipe(1 << 20);
+        let capture = OutputCapture::new(read, None, None).unwrap();
+        let mut st = capture.lock();
+        assert_eq!(capture.read_available(&mut st, 4), Pipe::More);
+        assert_eq!(left(&probe), (1 << 20) - 4 * READ_BYTES as u64);
+        assert_eq!(capture.read_available(&mut st, DRAIN_READS), Pipe::Empty, "a drain takes a full pipe");
+        assert_eq!(left(&probe), 0);
+    }
+
+    /// The capture task gives its thread back after its share of reads: another task on
+    /// the same thread gets a turn while the pipe still holds most of a function's output
+    /// (before, the task read until the pipe was empty, however long the function kept it
+    /// full).
+    #[test]
+    fn the_capture_lets_other_tasks_run_between_its_reads() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (read, probe, _write) = full_pipe(1 << 20);
+        let seen = rt.block_on(async move {
+            let capture = OutputCapture::new(read, None, None).unwrap();
+            tokio::spawn(capture.run());
+            // This task's turns: the first one after the capture began reading.
+            for _ in 0..100_000 {
+                tokio::task::yield_now().await;
+                let now = left(&probe);
+                if now < 1 << 20 {
+                    return now;
+                }
+            }
+            panic!("the capture never read");
+        });
+        assert_eq!((1 << 20) - seen, (RUN_READS * READ_BYTES) as u64, "read before the other task's turn");
     }
 }

@@ -350,8 +350,9 @@ impl Environment {
         let Host { iso, registry, logs, endpoint_url, trust, .. } = *host;
         let process = pre.process.take().expect("a prestarted runtime is adopted once");
         if let Some(cg) = &process.cgroup {
+            // Its init (loading the function) runs at full CPU, as a fresh start's does.
             if spec.memory_mb != PRESTART_MEMORY_MB {
-                cg.set_limits(&Limits::for_memory_mb(spec.memory_mb))?;
+                cg.set_limits(&Limits::for_init(spec.memory_mb))?;
             }
         }
         if let Some(late) = &process.late {

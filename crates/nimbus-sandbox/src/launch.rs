@@ -419,12 +419,7 @@ pub(crate) async fn launch(
     let forked = zygote.is_some();
     let mut timeline = Timeline::new();
     let cgroup = match res.cgroups {
-        // Full CPU until init is done (Lambda's init phase is not held to the memory-sized
-        // CPU share either); the environment applies the CPU limit after init.
-        Some(m) => {
-            let limits = Limits { cpu_millicores: 0, ..Limits::for_memory_mb(res.memory_mb) };
-            Some(Arc::new(m.create(&uuid::Uuid::new_v4().simple().to_string(), &limits)?))
-        }
+        Some(m) => Some(Arc::new(m.create(&uuid::Uuid::new_v4().simple().to_string(), &Limits::for_init(res.memory_mb))?)),
         None => None,
     };
     Timeline::mark(&mut timeline, "cgroup");

@@ -5,6 +5,7 @@
 
 pub mod base64_serde;
 pub mod blob;
+pub mod blocking;
 pub mod code;
 pub mod datadir;
 pub mod db;

@@ -220,6 +220,28 @@ fn check_descriptor_limit(target: u64) {
     }
 }
 
+/// The accept queue of the server's listeners. The standard library's 128 (also tokio's
+/// `TcpListener::bind`) overflows when a thousand clients connect at once: the kernel drops
+/// the SYNs it has no room for and each client waits out its 1 s (then 3 s) retransmission.
+/// The kernel caps it at `net.core.somaxconn` (4,096 since Linux 5.4).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` (`host:port`, every address it names until one binds) with
+/// [`LISTEN_BACKLOG`].
+async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        // As `TcpListener::bind` does: a restarted server rebinds at once.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the address names no host")))
+}
+
 /// A duration in seconds: positive and finite.
 fn positive_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -448,7 +470,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
             Err(why) => tracing::warn!("runtime {} unavailable: {why}", info.runtime),
         }
     }
-    let listener = tokio::net::TcpListener::bind(&opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let listener = listen(&opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;
     let local = listener.local_addr()?;
     // An empty endpoint (an unset variable in a unit file) is off.
     let traces = match opts.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
@@ -461,7 +483,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let metrics_listener = match &opts.metrics_listen {
-        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for metrics"))?),
+        Some(addr) => Some(listen(addr).await.with_context(|| format!("cannot listen on {addr} for metrics"))?),
         None => None,
     };
     let mut missing: Vec<&str> = Vec::new();
@@ -550,7 +572,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
                     socket.set_reuseaddr(true)?;
                     socket.bind_device(Some(nimbus_sandbox::network::BRIDGE.as_bytes()))?;
                     socket.bind(std::net::SocketAddr::new(linker.gateway().into(), local.port()))?;
-                    socket.listen(1024)
+                    socket.listen(LISTEN_BACKLOG)
                 };
                 gateway_listener = Some(bind().with_context(|| format!("cannot listen on {}:{}", linker.gateway(), local.port()))?);
             }
@@ -1721,5 +1743,40 @@ async fn sweep_expired_items(tables: std::sync::Weak<nimbus_tables::TableService
         if let Err(e) = tables.sweep_stream_records(nimbus_tables::streams::RETENTION_SECS).await {
             tracing::warn!("trimming stream records: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hundreds of clients connecting at once all get through the handshake before the
+    /// server accepts any (with the default 128 the kernel drops the rest's SYNs and they
+    /// wait a second or more to retry). Needs `net.core.somaxconn` ≥ 600 (4,096 since
+    /// Linux 5.4).
+    #[tokio::test]
+    async fn hundreds_of_connections_queue_before_any_is_accepted() {
+        let listener = listen("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let clients = tokio::task::spawn_blocking(move || {
+            (0..600)
+                .map(|i| {
+                    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                        .unwrap_or_else(|e| panic!("connection {i} waited for the queue: {e}"))
+                })
+                .collect::<Vec<_>>()
+        });
+        let clients = clients.await.unwrap();
+        assert_eq!(clients.len(), 600);
+        drop(listener);
+    }
+
+    #[tokio::test]
+    async fn listen_names_what_it_cannot_bind() {
+        let no_port = listen("127.0.0.1").await;
+        assert!(no_port.is_err(), "{no_port:?}");
+        let taken = listen("127.0.0.1:0").await.unwrap();
+        let again = listen(&taken.local_addr().unwrap().to_string()).await;
+        assert_eq!(again.unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
     }
 }

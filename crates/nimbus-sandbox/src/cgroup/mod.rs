@@ -95,6 +95,12 @@ impl Limits {
         }
     }
 
+    /// [`Limits::for_memory_mb`] during init: no CPU limit (Lambda's init phase is not held
+    /// to the memory-sized CPU share either); the environment applies it once init is over.
+    pub fn for_init(mb: u32) -> Limits {
+        Limits { cpu_millicores: 0, ..Limits::for_memory_mb(mb) }
+    }
+
     /// CFS quota per [`CPU_PERIOD_US`], at least the kernel's minimum of 1 ms.
     pub(super) fn cpu_quota_us(&self) -> u64 {
         (u64::from(self.cpu_millicores) * CPU_PERIOD_US / 1000).max(1000)

@@ -39,11 +39,14 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
-use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
+};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
+use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -97,13 +100,14 @@ enum Request {
 
 /// What the maker thread owns.
 struct Maker {
-    bridge_index: u32,
+    /// The first block's bridge.
+    first_bridge: Bridge,
     /// `nimbus0`: the first block's bridge; block `k`'s is `<bridge>b<k>`.
     bridge: String,
     /// Addresses per bridge: 2^`block_bits` (10: 1,024, what a bridge takes in ports).
     block_bits: u32,
     /// The bridges of blocks after the first, by block, made on demand.
-    extra_bridges: HashMap<u32, u32>,
+    extra_bridges: HashMap<u32, Bridge>,
     /// The server's own network namespace, which the thread returns to after making one.
     host_netns: OwnedFd,
     network: u32,
@@ -117,6 +121,16 @@ struct Maker {
     routers: HashMap<String, vpc::Router>,
     /// The server's port, listened at in every namespace made (see `Linker::server_port`).
     server_port: Option<u16>,
+    /// The host's `/proc/sys/net/ipv6/conf`, opened once (see [`HostIpv6`]).
+    host_ipv6: HostIpv6,
+}
+
+/// A bridge environments are linked to.
+#[derive(Debug, Clone, Copy)]
+struct Bridge {
+    index: u32,
+    /// The gateway's MAC address, as the bridge's environments see it.
+    mac: [u8; 6],
 }
 
 /// A linked network namespace with its Runtime API listener (and its listeners at the
@@ -175,15 +189,15 @@ impl Linker {
         }
         let gateway = Ipv4Addr::from(network + 1);
         let mut nl = Netlink::open()?;
-        let bridge_index = nl.make_bridge(bridge)?;
-        match nl.add_address(bridge_index, gateway, prefix) {
+        let first_bridge = nl.make_bridge(bridge)?;
+        match nl.add_address(first_bridge.index, gateway, prefix) {
             Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
             other => other?,
         }
         let nft = find_nft();
         let vpc_capable = nft.is_some();
         let maker = Maker {
-            bridge_index,
+            first_bridge,
             bridge: bridge.to_string(),
             block_bits: block_bits.clamp(2, 10),
             extra_bridges: HashMap::new(),
@@ -194,6 +208,7 @@ impl Linker {
             nft,
             routers: HashMap::new(),
             server_port,
+            host_ipv6: HostIpv6::open(),
         };
         let (tx, rx) = mpsc::channel();
         let ready = Arc::new(Mutex::new(Vec::new()));
@@ -361,24 +376,24 @@ impl Maker {
 
     /// The bridge that host number `n`'s environment is linked to: `nimbus0` for the first
     /// block, else its block's, made (with its route) the first time.
-    fn bridge_of(&mut self, nl: &mut Netlink, n: u32) -> io::Result<u32> {
+    fn bridge_of(&mut self, nl: &mut Netlink, n: u32) -> io::Result<Bridge> {
         let k = n >> self.block_bits;
         if k == 0 || u32::from(self.prefix) >= 32 - self.block_bits {
-            return Ok(self.bridge_index);
+            return Ok(self.first_bridge);
         }
-        if let Some(index) = self.extra_bridges.get(&k) {
-            return Ok(*index);
+        if let Some(bridge) = self.extra_bridges.get(&k) {
+            return Ok(*bridge);
         }
         let name = format!("{}b{k}", self.bridge);
-        let index = nl.make_bridge(&name)?;
+        let bridge = nl.make_bridge(&name)?;
         let dst = Ipv4Addr::from(self.network + (k << self.block_bits));
-        match nl.add_link_route(index, dst, (32 - self.block_bits) as u8, self.gateway()) {
+        match nl.add_link_route(bridge.index, dst, (32 - self.block_bits) as u8, self.gateway()) {
             Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
             other => other?,
         }
         tracing::debug!(bridge = %name, block = %dst, "made a bridge for another block of environments");
-        self.extra_bridges.insert(k, index);
-        Ok(index)
+        self.extra_bridges.insert(k, bridge);
+        Ok(bridge)
     }
 
     fn gateway(&self) -> Ipv4Addr {
@@ -431,14 +446,20 @@ impl Maker {
             }
             let address = Ipv4Addr::from(self.network + n);
             let host_interface = format!("nb{n:x}");
-            let bridge_index = self.bridge_of(&mut host, n)?;
-            match host.add_veth(&host_interface, bridge_index, ns) {
+            let bridge = self.bridge_of(&mut host, n)?;
+            let mac = environment_mac(address);
+            match host.add_veth(&host_interface, bridge.index, ns, Some(mac)) {
                 Ok(()) => {
+                    self.host_ipv6.off(&host_interface);
                     host.isolate_port(&host_interface)?;
                     inside.set_up(INSIDE_IF)?;
                     let index = link_index(&mut inside, INSIDE_IF)?;
                     inside.add_address(index, address, self.prefix)?;
                     inside.add_default_route(index, self.gateway())?;
+                    // Each side knows the other's MAC address from the start (see
+                    // `environment_mac`).
+                    inside.add_known_neighbour(index, self.gateway(), bridge.mac)?;
+                    host.add_known_neighbour(bridge.index, address, mac)?;
                     return Ok(LinkInfoHost { address, host_interface });
                 }
                 Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => last_err = Some(e),
@@ -447,6 +468,22 @@ impl Maker {
         }
         Err(last_err.unwrap_or_else(|| io::Error::other("no free address")))
     }
+}
+
+/// An environment's MAC address, fixed by its IPv4 address (locally administered, unicast):
+/// `02:6e:` and the address's four bytes. When the link is made, the host and the
+/// environment are told each other's MAC addresses as neighbour entries marked externally
+/// learned (`extern_learn`), so neither side has to ask by ARP first. Such entries are left
+/// out of the kernel's neighbour-table limit (`net.ipv4.neigh.default.gc_thresh3`, 1,024 by
+/// default, shared by every network namespace), which learned entries reach at about 500
+/// environments calling the host (each counts twice: the host's and the environment's). They
+/// are still kept true by ARP (reachable, then stale and probed like any other), so a bridge
+/// whose MAC address changed, or an address taken by an environment of another server on
+/// the same bridge, is learned again; a host entry outlives its environment (the bridge keeps
+/// it, never aged out) and is the next environment's of that address.
+fn environment_mac(address: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = address.octets();
+    [0x02, 0x6e, a, b, c, d]
 }
 
 /// A random, locally administered unicast MAC address, set on a bridge when it is made:
@@ -494,23 +531,47 @@ fn no_ipv6(interface: &str) {
     let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{interface}/disable_ipv6"), "1");
 }
 
-fn if_index(name: &str) -> io::Result<u32> {
-    use rustix::net::{AddressFamily, SocketFlags, SocketType};
-    // What if_nametoindex(3) does: ask through any socket of this namespace.
-    let sock = rustix::net::socket_with(AddressFamily::INET, SocketType::DGRAM, SocketFlags::CLOEXEC, None)?;
-    Ok(rustix::net::netdevice::name_to_index(&sock, name)?)
+/// [`no_ipv6`] for the host's interfaces, relative to the host's `/proc/sys/net/ipv6/conf`
+/// opened once. Every network namespace has its own `net`, `ipv6` and `conf` entries under
+/// the one `/proc/sys`, all with the same names and parent, so a lookup by the full path
+/// compares against one entry per live namespace at each of those steps (each comparison
+/// under the kernel's sysctl lock): with 1,000 environments about 0.2 ms of the linker's
+/// time per link. From the open directory only the interface's own name is looked up.
+struct HostIpv6(Option<OwnedFd>);
+
+impl HostIpv6 {
+    /// Opened in the calling thread's namespace, the host's. None without IPv6.
+    fn open() -> Self {
+        use rustix::fs::{open, Mode, OFlags};
+        HostIpv6(open("/proc/sys/net/ipv6/conf", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok())
+    }
+
+    /// Turns IPv6 off on the host's `interface`; the calling thread must be in the host's
+    /// namespace (the directory's entries answer for the namespace looking them up). Without
+    /// the directory (IPv6 absent at start, or it could not be opened), by the full path.
+    fn off(&self, interface: &str) {
+        use rustix::fs::{openat, Mode, OFlags};
+        let Some(dir) = &self.0 else { return no_ipv6(interface) };
+        if let Ok(file) = openat(dir, format!("{interface}/disable_ipv6"), OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()) {
+            let _ = rustix::io::write(&file, b"1");
+        }
+    }
+}
+
+/// What the namespace `nl` speaks to knows of the interface `name`.
+fn get_link(nl: &mut Netlink, name: &str) -> io::Result<LinkMessage> {
+    let mut get = LinkMessage::default();
+    get.attributes = vec![LinkAttribute::IfName(name.into())];
+    match nl.exchange(RouteNetlinkMessage::GetLink(get), 0)? {
+        Some(RouteNetlinkMessage::NewLink(m)) => Ok(m),
+        _ => Err(io::Error::other(format!("no link message for {name}"))),
+    }
 }
 
 /// The index of the interface `name` inside the namespace the socket belongs to (the
 /// calling thread is in the host's, so `if_nametoindex` would look in the wrong place).
 fn link_index(nl: &mut Netlink, name: &str) -> io::Result<u32> {
-    let mut get = LinkMessage::default();
-    get.attributes = vec![LinkAttribute::IfName(name.into())];
-    let reply = nl.exchange(RouteNetlinkMessage::GetLink(get), 0)?;
-    match reply {
-        Some(RouteNetlinkMessage::NewLink(m)) => Ok(m.header.index),
-        _ => Err(io::Error::other(format!("no link message for {name}"))),
-    }
+    Ok(get_link(nl, name)?.header.index)
 }
 
 /// A route netlink socket bound to the namespace it was opened in.
@@ -598,10 +659,12 @@ impl Netlink {
         self.request(RouteNetlinkMessage::NewLink(m), 0)
     }
 
-    /// `ip link add <host_if> master <bridge> up type veth peer name eth0 netns <ns>`
-    fn add_veth(&mut self, host_if: &str, bridge_index: u32, ns: &OwnedFd) -> io::Result<()> {
+    /// `ip link add <host_if> master <bridge> up type veth peer name eth0 netns <ns>
+    /// [address <inside_mac>]`
+    fn add_veth(&mut self, host_if: &str, bridge_index: u32, ns: &OwnedFd, inside_mac: Option<[u8; 6]>) -> io::Result<()> {
         let mut peer = LinkMessage::default();
         peer.attributes = vec![LinkAttribute::IfName(INSIDE_IF.into()), LinkAttribute::NetNsFd(ns.as_raw_fd())];
+        peer.attributes.extend(inside_mac.map(|mac| LinkAttribute::Address(mac.to_vec())));
         // Created down: `isolate_port` brings it up once IPv6 is off on it.
         let mut m = LinkMessage::default();
         m.attributes = vec![
@@ -613,10 +676,9 @@ impl Netlink {
     }
 
     /// `ip link set <host_if> up type bridge_slave isolated on`: isolated ports forward only
-    /// to the bridge itself (the host), never to each other. IPv6 is turned off on it first
-    /// (see [`no_ipv6`]).
+    /// to the bridge itself (the host), never to each other. The caller turns IPv6 off on
+    /// it first (see [`HostIpv6`]).
     fn isolate_port(&mut self, host_if: &str) -> io::Result<()> {
-        no_ipv6(host_if);
         let mut m = LinkMessage::default();
         m.header.flags = LinkFlags::Up;
         m.header.change_mask = LinkFlags::Up;
@@ -644,8 +706,20 @@ impl Netlink {
         self.request(RouteNetlinkMessage::NewAddress(m), NLM_F_CREATE | NLM_F_EXCL)
     }
 
-    /// Creates (or takes) a bridge with a fixed MAC address of its own, up; its index.
-    fn make_bridge(&mut self, name: &str) -> io::Result<u32> {
+    /// `ip neigh replace <address> lladdr <mac> dev <index> nud reachable extern_learn`
+    fn add_known_neighbour(&mut self, index: u32, address: Ipv4Addr, mac: [u8; 6]) -> io::Result<()> {
+        let mut m = NeighbourMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.ifindex = index;
+        m.header.state = NeighbourState::Reachable;
+        m.header.flags = NeighbourFlags::ExtLearned;
+        m.attributes =
+            vec![NeighbourAttribute::Destination(NeighbourAddress::Inet(address)), NeighbourAttribute::LinkLayerAddress(mac.to_vec())];
+        self.request(RouteNetlinkMessage::NewNeighbour(m), NLM_F_CREATE | NLM_F_REPLACE)
+    }
+
+    /// Creates (or takes) a bridge with a fixed MAC address of its own, up.
+    fn make_bridge(&mut self, name: &str) -> io::Result<Bridge> {
         let mut msg = LinkMessage::default();
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
@@ -660,7 +734,12 @@ impl Netlink {
             other => other?,
         }
         self.set_up(name)?;
-        if_index(name)
+        let link = get_link(self, name)?;
+        let mac = link.attributes.iter().find_map(|a| match a {
+            LinkAttribute::Address(mac) => <[u8; 6]>::try_from(mac.as_slice()).ok(),
+            _ => None,
+        });
+        Ok(Bridge { index: link.header.index, mac: mac.ok_or_else(|| io::Error::other(format!("{name} has no MAC address")))? })
     }
 
     /// `ip route add <dst>/<len> dev <index> scope link src <src>`
@@ -708,6 +787,16 @@ mod tests {
         })
         .join()
         .unwrap()
+    }
+
+    #[test]
+    fn environments_macs_follow_their_addresses() {
+        // Unicast, locally administered, one per address.
+        let mac = environment_mac(Ipv4Addr::new(10, 213, 4, 42));
+        assert_eq!(mac, [0x02, 0x6e, 10, 213, 4, 42]);
+        assert_eq!(mac[0] & 0x01, 0, "unicast");
+        assert_eq!(mac[0] & 0x02, 0x02, "locally administered");
+        assert_ne!(environment_mac(Ipv4Addr::new(10, 213, 4, 43)), mac);
     }
 
     #[test]
@@ -762,6 +851,30 @@ mod tests {
         assert_eq!(&got, b"hi");
         assert_eq!(client.join().unwrap(), std::net::IpAddr::V4(link_a.address));
 
+        // Neither side had to ask by ARP: both were told, as externally learned entries
+        // (outside the kernel's neighbour-table limit).
+        let neighbours = |args: Vec<String>| {
+            let out = std::process::Command::new("ip").args(&args).output().expect("ip");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let mac_a = "02:6e:0a:d6:07:".to_string() + &format!("{:02x}", link_a.address.octets()[3]);
+        let host_view = neighbours(vec!["neigh".into(), "show".into(), link_a.address.to_string(), "dev".into(), "nimbustest0".into()]);
+        assert!(host_view.contains(&format!("lladdr {mac_a} extern_learn")), "host: {host_view}");
+        let bridge_mac = std::fs::read_to_string("/sys/class/net/nimbustest0/address").unwrap().trim().to_string();
+        let inside_view = inside(&a, || {
+            let out = std::process::Command::new("ip").args(["neigh", "show", "dev", "eth0"]).output().expect("ip");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        });
+        assert!(inside_view.contains(&format!("{gw} lladdr {bridge_mac} extern_learn")), "inside: {inside_view}");
+        assert_eq!(inside_view.lines().count(), 1, "inside: {inside_view}");
+
+        // IPv6 is off on both ends of the link (see `no_ipv6`).
+        if std::path::Path::new("/proc/sys/net/ipv6").exists() {
+            let host_end = std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", link_a.host_interface)).unwrap();
+            let eth0 = inside(&a, || std::fs::read_to_string("/proc/sys/net/ipv6/conf/eth0/disable_ipv6")).unwrap();
+            assert_eq!((host_end.trim(), eth0.trim()), ("1", "1"));
+        }
+
         // B listens on all its addresses; A cannot reach it (isolated bridge ports).
         let b_listener = inside(&b, || TcpListener::bind((Ipv4Addr::UNSPECIFIED, 8080)).unwrap());
         let b_addr = link_b.address;
@@ -794,7 +907,13 @@ mod tests {
             let octet = e.link.address.octets()[3];
             assert!(octet % 8 < 6, "{} is past what its block's bridge takes", e.link.address);
             let want = if octet < 8 { "nimbustest3".to_string() } else { format!("nimbustest3b{}", octet / 8) };
-            assert_eq!(master(&e.link.host_interface), Some(want));
+            assert_eq!(master(&e.link.host_interface), Some(want.clone()));
+            // The host's entry for it is on its own bridge.
+            let out =
+                std::process::Command::new("ip").args(["neigh", "show", &e.link.address.to_string(), "dev", &want]).output().expect("ip");
+            let [a, b, c, d] = e.link.address.octets();
+            let mac = format!("02:6e:{a:02x}:{b:02x}:{c:02x}:{d:02x}");
+            assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("lladdr {mac} extern_learn")), "{}", e.link.address);
         }
 
         // Every environment reaches the host at the gateway address, whatever its bridge.

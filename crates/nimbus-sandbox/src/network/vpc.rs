@@ -280,7 +280,7 @@ impl Maker {
                 *cursor = cursor.wrapping_add(1);
                 let address = Ipv4Addr::from(base + n);
                 let name = format!("v{:x}", u32::from(address));
-                match router.nl.add_veth(&name, router.bridge_index, env) {
+                match router.nl.add_veth(&name, router.bridge_index, env, None) {
                     Ok(()) => {
                         router.nl.set_up(&name)?;
                         inside.set_up(INSIDE_IF)?;
