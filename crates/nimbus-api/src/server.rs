@@ -22,6 +22,8 @@ use crate::{lambda, logs};
 
 /// Largest request body read: a 50 MB zip, base64-encoded inside JSON.
 const MAX_BODY: usize = 72 * 1024 * 1024;
+/// Past this size a request's parsing and signature check leave the async workers.
+const LARGE_BODY: usize = 256 * 1024;
 
 pub struct AppState {
     /// The keys every AWS API request must be signed with; None with `--auth off`.
@@ -258,7 +260,10 @@ async fn route(
         headers: &parts.headers,
         body: body.clone(),
     };
-    let action = match action::parse(raw) {
+    // A large body (a deploy's zip, a 6 MB payload) is parsed, decoded and hashed for its
+    // signature off the async workers.
+    let large = body.len() > LARGE_BODY;
+    let action = match nimbus_store::blocking::in_place_if(large, || action::parse(raw)) {
         Ok(mut a) => {
             *service = a.service();
             // The caller's trace context, which the invocation joins.
@@ -279,7 +284,7 @@ async fn route(
         }
     };
     // The one place every AWS API request is authenticated.
-    let caller = match crate::auth::check(state.keys.as_deref(), &action, &parts, &body) {
+    let caller = match nimbus_store::blocking::in_place_if(large, || crate::auth::check(state.keys.as_deref(), &action, &parts, &body)) {
         Ok(caller) => caller,
         Err(refused) => return *refused,
     };

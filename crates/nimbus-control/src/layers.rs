@@ -47,7 +47,7 @@ impl ControlPlane {
         if v.zip.is_empty() {
             return Err(ApiError::invalid("Uploaded file must be a non-empty zip"));
         }
-        let summary = code::inspect(&v.zip).map_err(code_err)?;
+        let summary = nimbus_store::blocking::in_place(|| code::inspect(&v.zip)).map_err(code_err)?;
         let digest = nimbus_store::blocking::in_place(|| {
             let digest = nimbus_store::blob::sha256_hex(&v.zip);
             self.layer_code.ensure(&digest, &v.zip).map_err(code_err)?;

@@ -365,7 +365,7 @@ impl ControlPlane {
             None => None,
         };
         // Check the layers before storing any code.
-        let summary = code::inspect(&f.zip).map_err(code_err)?;
+        let summary = nimbus_store::blocking::in_place(|| code::inspect(&f.zip)).map_err(code_err)?;
         let layers = self.resolve_layers(&f.layers, summary.unzipped_size).await?;
         let (digest, size, unzipped, dir) = self.accept_code(&f.zip, &summary).await?;
         let config = FunctionConfig {
@@ -463,7 +463,7 @@ impl ControlPlane {
     pub async fn update_code(&self, name: &str, zip: &[u8], revision_id: Option<&str>) -> Result<FunctionConfig, ApiError> {
         let current = self.get(name).await?;
         Self::check_revision(&current, revision_id)?;
-        let summary = code::inspect(zip).map_err(code_err)?;
+        let summary = nimbus_store::blocking::in_place(|| code::inspect(zip)).map_err(code_err)?;
         // The function keeps the layers it had (even ones deleted since): only the size
         // limit is checked again.
         let total = summary.unzipped_size + current.layers.iter().map(|l| l.unzipped_size).sum::<u64>();

@@ -149,6 +149,9 @@ impl Bodies {
             return;
         }
         match self {
+            // Up to 1,000 unlinks (DeleteObjects) off the async workers; a few (an overwriting
+            // PUT's one) cost less than handing the worker's queue on.
+            Bodies::Local(dir) if ids.len() > 16 => nimbus_store::blocking::in_place(|| files::remove_blobs(dir, &ids)),
             Bodies::Local(dir) => files::remove_blobs(dir, &ids),
             Bodies::Shared(shared) => {
                 let shared = shared.clone();

@@ -356,10 +356,14 @@ impl Environment {
             }
         }
         if let Some(late) = &process.late {
-            crate::jail::bind_code_into(&late.task(), &spec.code_dir)?;
-            if let Some(opt) = &spec.opt_dir {
-                crate::jail::bind_code_into(&late.opt(), opt)?;
-            }
+            // Mounts wait for the namespace lock that sandboxes being built hold.
+            nimbus_store::blocking::in_place(|| -> Result<(), SandboxError> {
+                crate::jail::bind_code_into(&late.task(), &spec.code_dir)?;
+                if let Some(opt) = &spec.opt_dir {
+                    crate::jail::bind_code_into(&late.opt(), opt)?;
+                }
+                Ok(())
+            })?;
         }
         let paths = launch::paths(iso, registry, spec.runtime, &spec.code_dir, spec.opt_dir.as_deref(), trust);
         let id = uuid::Uuid::new_v4().simple().to_string();

@@ -220,21 +220,17 @@ pub(crate) struct Process {
     pub cgroup: Option<Arc<EnvCgroup>>,
 }
 
-/// Runs blocking cgroup work (kill and wait, rmdir with retries) off the async threads.
-fn off_thread(f: impl FnOnce() + Send + 'static) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) => {
-            h.spawn_blocking(f);
-        }
-        Err(_) => f(),
-    }
-}
-
 impl Drop for Process {
     fn drop(&mut self) {
-        if let Some(cg) = self.cgroup.take() {
-            // The last reference: its Drop kills what is left and removes the groups.
-            off_thread(move || drop(cg));
+        // Its cgroups (the last reference: their Drop kills what is left and removes the
+        // groups, waiting for both) and then its late mounts (unmounted, removed) go on a
+        // blocking thread: a process may be dropped under the pool's lock.
+        let (cg, late) = (self.cgroup.take(), self.late.take());
+        if cg.is_some() || late.is_some() {
+            nimbus_store::blocking::detached(move || {
+                drop(cg);
+                drop(late);
+            });
         }
     }
 }
@@ -249,7 +245,7 @@ impl Process {
         }
         // Everything in its groups too: daemons it forked, processes that left the group.
         if let Some(cg) = self.cgroup.clone() {
-            off_thread(move || cg.kill_all());
+            nimbus_store::blocking::detached(move || cg.kill_all());
         }
         self.api.shutdown();
     }
@@ -539,7 +535,8 @@ pub(crate) async fn launch(
         }
         Isolation::Namespaces(ns) => {
             let late = match code {
-                Code::Later => Some(LateMounts::create(&ns.envs_dir)?),
+                // Mounts (the namespace lock, which sandboxes being built hold): off the workers.
+                Code::Later => Some(nimbus_store::blocking::in_place(|| LateMounts::create(&ns.envs_dir))?),
                 Code::Dir(_) => None,
             };
             // A `provided` runtime is the function's own program: built ahead of time, its
@@ -593,7 +590,9 @@ pub(crate) async fn launch(
         (_, Some(Ok(child))) => Child::Spawned(child),
         (_, Some(Err(e))) => return spawn_failed(&program, e).map(Err),
         (Some(std_cmd), None) => {
-            match spawn_command(std_cmd, output.take().expect("the output pipe is used once"), iso, procs, &api, started) {
+            // (a fork of the server, waited for until the child execs: off the async workers)
+            let output = output.take().expect("the output pipe is used once");
+            match nimbus_store::blocking::in_place(|| spawn_command(std_cmd, output, iso, procs, &api, started)) {
                 Ok(child) => Child::Forked(child),
                 Err(e) => return spawn_failed(&program, e).map(Err),
             }

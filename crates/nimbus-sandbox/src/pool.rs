@@ -122,6 +122,21 @@ impl Drop for FreshStart<'_> {
     }
 }
 
+/// A zygote being started for a fresh start: unless it was kept, the start said it was not
+/// (a failure or a panic), so a later one may try again.
+struct Launching<'a> {
+    fresh: &'a FreshStart<'a>,
+    kept: bool,
+}
+
+impl Drop for Launching<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.fresh.pool.lock().zygotes.not_started(&self.fresh.key);
+        }
+    }
+}
+
 /// What [`EnvironmentPool::acquire`] found for an invocation.
 pub enum Acquired {
     /// An environment to invoke, taken from the pool; `cold` when it was started (or
@@ -304,28 +319,31 @@ impl EnvironmentPool {
         let key = (spec.function_name.clone(), spec.version.clone(), spec.runtime, generation);
         let eligible = zygote_eligible(spec, &self.config.isolation, &self.registry);
         let now = Instant::now();
-        let mut replaced = Vec::new();
-        let zygote = {
-            let mut st = self.lock();
-            match st.zygotes.begin(&key, eligible, self.config.zygote_after, now) {
-                zygotes::Plan::Plain => None,
-                zygotes::Plan::Fork(z) => Some(z),
-                zygotes::Plan::StartOne => match self.start_zygote(spec) {
+        let plan = self.lock().zygotes.begin(&key, eligible, self.config.zygote_after, now);
+        let fresh = FreshStart { pool: self, key };
+        let zygote = match plan {
+            zygotes::Plan::Plain => None,
+            zygotes::Plan::Fork(z) => Some(z),
+            // Spawning the interpreter forks the server: off the lock and the async workers.
+            zygotes::Plan::StartOne => {
+                let mut launch = Launching { fresh: &fresh, kept: false };
+                match nimbus_store::blocking::in_place(|| self.start_zygote(spec)) {
                     Ok(z) => {
                         let z = Arc::new(z);
                         tracing::debug!(function = %spec.function_name, version = %spec.version, "started a Python zygote");
-                        replaced = st.zygotes.insert(key.clone(), z.clone(), now);
+                        let replaced = self.lock().zygotes.insert(fresh.key.clone(), z.clone(), Instant::now());
+                        launch.kept = true;
+                        drop(replaced);
                         Some(z)
                     }
                     Err(e) => {
                         tracing::warn!("cannot start a Python zygote (environments start without one): {e}");
                         None
                     }
-                },
+                }
             }
         };
-        drop(replaced);
-        (zygote.as_deref().and_then(zygotes::connect), FreshStart { pool: self, key })
+        (zygote.as_deref().and_then(zygotes::connect), fresh)
     }
 
     fn start_zygote(&self, spec: &EnvSpec) -> std::io::Result<crate::jail::Zygote> {

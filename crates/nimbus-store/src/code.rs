@@ -352,16 +352,22 @@ impl Drop for Tree {
             take_away(&self.path, &self.tmp)
         };
         if let Some(trash) = trash {
-            let _ = remove_tree(&trash);
+            // (Dropped handles may be under a caller's lock: removed on a blocking thread;
+            // a removal cut short by a stop is finished by the next start's clean tmp.)
+            crate::blocking::detached(move || drop(remove_tree(&trash)));
         }
     }
 }
 
+/// A name under the temp dir no other call of this process uses: `<what>-<pid>-<n>`.
+fn unique(what: &str) -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("{what}-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 /// Moves `path` out of the way into `tmp` (to be removed there), if it exists.
 fn take_away(path: &Path, tmp: &Path) -> Option<PathBuf> {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let trash = tmp.join(format!("trash-{}-{n}", std::process::id()));
+    let trash = tmp.join(unique("trash"));
     let _ = std::fs::create_dir_all(tmp);
     std::fs::rename(path, &trash).ok().map(|()| trash)
 }
@@ -395,7 +401,9 @@ impl Leases {
             take_away(&path, tmp)
         };
         if let Some(trash) = trash {
-            let _ = remove_tree(&trash);
+            // (Dropped handles may be under a caller's lock: removed on a blocking thread;
+            // a removal cut short by a stop is finished by the next start's clean tmp.)
+            crate::blocking::detached(move || drop(remove_tree(&trash)));
         }
     }
 
@@ -434,9 +442,14 @@ impl CodeCache {
         if dir.is_dir() {
             return Ok(dir);
         }
+        crate::blocking::in_place(|| self.unpack(digest, zip, dir))
+    }
+
+    fn unpack(&self, digest: &str, zip: &[u8], dir: PathBuf) -> Result<PathBuf, CodeError> {
         std::fs::create_dir_all(&self.tmp)?;
         std::fs::create_dir_all(&self.root)?;
-        let staging = self.tmp.join(format!("code-{digest}-{}", std::process::id()));
+        // Its own: two unpacks of one digest may run at once (the first rename wins).
+        let staging = self.tmp.join(unique(&format!("code-{digest}")));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging)?;
         if let Err(e) = unpack_into(zip, &staging) {
@@ -701,7 +714,9 @@ impl OptCache {
         let tree = self.leases.lease(dir.clone(), &self.tmp);
         // Gone with its last handle.
         self.leases.lock().doomed.insert(dir.clone());
-        self.build(&key, &dir, layers)?;
+        if !dir.is_dir() {
+            crate::blocking::in_place(|| self.build(&key, &dir, layers))?;
+        }
         Ok(tree)
     }
 
@@ -711,7 +726,7 @@ impl OptCache {
         }
         std::fs::create_dir_all(&self.root)?;
         std::fs::create_dir_all(&self.tmp)?;
-        let staging = self.tmp.join(format!("opt-{key}-{}", std::process::id()));
+        let staging = self.tmp.join(unique(&format!("opt-{key}")));
         let _ = remove_tree(&staging);
         std::fs::create_dir_all(&staging)?;
         let merged = (|| -> std::io::Result<()> {

@@ -145,7 +145,8 @@ pub struct ServerOpts {
     /// Addresses of linked environments; the first is the host's (the gateway).
     #[arg(long, env = "NIMBUS_SANDBOX_SUBNET", default_value = "10.213.0.0/16")]
     sandbox_subnet: String,
-    /// Threads serving the API and the Runtime APIs (default: one per core).
+    /// Threads serving the API and the Runtime APIs (default: one per core; one on a
+    /// machine of one or two cores).
     #[arg(long, env = "NIMBUS_WORKER_THREADS")]
     worker_threads: Option<usize>,
     /// `on`: every AWS API request must be signed (SigV4) with a key Nimbus knows. `off`:
@@ -357,12 +358,23 @@ pub fn run(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     } else {
         logs.init();
     }
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = opts.worker_threads {
-        builder.worker_threads(n.max(1));
-    }
-    let rt = builder.enable_all().build()?;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(worker_threads(opts.worker_threads, cores)).enable_all().build()?;
     rt.block_on(serve(opts))
+}
+
+/// The API's async workers: as asked, else one per core from three cores up, and one on one
+/// or two cores. There, one worker leaves the other core to the runtimes and the stores'
+/// threads, and an invocation's three wake-ups (the request, the runtime's answer, its next
+/// `/next`) land on one thread instead of handing off between two: a warm invoke costs a
+/// fifth less CPU (README, "Issue 13"). Long synchronous work runs off the workers
+/// (`nimbus_store::blocking`), so one worker is never held by it.
+fn worker_threads(asked: Option<usize>, cores: usize) -> usize {
+    match asked {
+        Some(n) => n.max(1),
+        None if cores <= 2 => 1,
+        None => cores,
+    }
 }
 
 async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
@@ -1030,9 +1042,16 @@ async fn open_blobs(
 
 impl Shared {
     /// A member account's services, in `<data>/accounts/<id>/`.
+    /// Opening one is mostly synchronous (its databases, directories, log files): it runs on
+    /// a blocking thread, so an account made at run time stalls no API worker.
     async fn open_member(self: &Arc<Self>, account: String) -> anyhow::Result<Arc<AppState>> {
-        let data = DataDir::open(&self.root.join("accounts").join(&account)).map_err(|e| anyhow!(e))?;
-        self.open_account(&account, data, None).await
+        let me = self.clone();
+        let rt = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let data = DataDir::open(&me.root.join("accounts").join(&account)).map_err(|e| anyhow!(e))?;
+            rt.block_on(me.open_account(&account, data, None))
+        })
+        .await?
     }
 
     /// The services of `account`, whose state is in `data` (`sealed`: its KMS and database
@@ -1749,6 +1768,15 @@ async fn sweep_expired_items(tables: std::sync::Weak<nimbus_tables::TableService
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worker_threads_follow_the_cores_unless_asked() {
+        // (asked, cores) → workers
+        let cases = [(None, 1, 1), (None, 2, 1), (None, 3, 3), (None, 16, 16), (Some(4), 2, 4), (Some(0), 8, 1), (Some(2), 2, 2)];
+        for (asked, cores, want) in cases {
+            assert_eq!(worker_threads(asked, cores), want, "{asked:?} asked, {cores} cores");
+        }
+    }
 
     /// Hundreds of clients connecting at once all get through the handshake before the
     /// server accepts any (with the default 128 the kernel drops the rest's SYNs and they

@@ -261,14 +261,18 @@ impl Drop for EnvCgroup {
         if self.layout.is_closed() {
             return;
         }
-        self.kill_all();
-        let fs = self.layout.fs.as_ref();
-        let mut dirs = Vec::new();
-        for dir in &self.dirs {
-            // A function with a delegated cgroup namespace may have made subgroups.
-            tree_bottom_up(fs, dir, &mut dirs);
-        }
-        remove_dirs(fs, &dirs, RMDIR_WAIT);
+        // Killing waits for the tasks to go and rmdir is retried: off the async workers
+        // (a no-op where it already runs on a blocking thread, as a `Process`'s does).
+        nimbus_store::blocking::in_place(|| {
+            self.kill_all();
+            let fs = self.layout.fs.as_ref();
+            let mut dirs = Vec::new();
+            for dir in &self.dirs {
+                // A function with a delegated cgroup namespace may have made subgroups.
+                tree_bottom_up(fs, dir, &mut dirs);
+            }
+            remove_dirs(fs, &dirs, RMDIR_WAIT);
+        });
     }
 }
 

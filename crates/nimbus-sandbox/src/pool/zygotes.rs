@@ -4,7 +4,7 @@
 //! [`IDLE`] (then it drains). One zygote per function version, because forked interpreters share their
 //! string-hash secret and address layout (see `jail::Zygote`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,11 +37,13 @@ struct Slot<Z> {
 pub struct Zygotes<K, Z = Zygote> {
     slots: HashMap<K, Slot<Z>>,
     starting: HashMap<K, usize>,
+    /// Zygotes being started (outside the pool's lock): one per key at a time.
+    launching: HashSet<K>,
 }
 
 impl<K, Z> Default for Zygotes<K, Z> {
     fn default() -> Self {
-        Zygotes { slots: HashMap::new(), starting: HashMap::new() }
+        Zygotes { slots: HashMap::new(), starting: HashMap::new(), launching: HashSet::new() }
     }
 }
 
@@ -52,7 +54,9 @@ pub enum Plan<Z = Zygote> {
     Plain,
     /// Fork from this running zygote.
     Fork(Arc<Z>),
-    /// Start a zygote for the function (then [`Zygotes::insert`] it) and fork from it.
+    /// Start a zygote for the function (outside the pool's lock; then [`Zygotes::insert`] it,
+    /// or say it [`Zygotes::not_started`]) and fork from it. Meanwhile the function's other
+    /// starts are plain.
     StartOne,
 }
 
@@ -74,7 +78,7 @@ impl<K: std::hash::Hash + Eq + Clone, Z: Alive> Zygotes<K, Z> {
             }
             self.slots.remove(key);
         }
-        if starting >= after {
+        if starting >= after && self.launching.insert(key.clone()) {
             Plan::StartOne
         } else {
             Plan::Plain
@@ -94,6 +98,7 @@ impl<K: std::hash::Hash + Eq + Clone, Z: Alive> Zygotes<K, Z> {
     /// Keeps a zygote just started for `key`; returns the one it replaces, if any (drop it
     /// outside the pool's lock).
     pub fn insert(&mut self, key: K, zygote: Arc<Z>, now: Instant) -> Vec<Arc<Z>> {
+        self.launching.remove(&key);
         let mut gone: Vec<Arc<Z>> = self.slots.remove(&key).map(|s| s.zygote).into_iter().collect();
         if self.slots.len() >= MAX {
             if let Some(oldest) = self.slots.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| k.clone()) {
@@ -102,6 +107,11 @@ impl<K: std::hash::Hash + Eq + Clone, Z: Alive> Zygotes<K, Z> {
         }
         self.slots.insert(key, Slot { zygote, last_used: now });
         gone
+    }
+
+    /// The zygote a [`Plan::StartOne`] was to start could not be: a later start may try again.
+    pub fn not_started(&mut self, key: &K) {
+        self.launching.remove(key);
     }
 
     /// Removes zygotes unused for [`IDLE`] or dead; returns them to drop outside the lock.
@@ -174,6 +184,26 @@ mod tests {
             let got = z.begin(&"f", eligible, after, now);
             assert_eq!(plan_name(&got), want, "{under_way} under way, eligible {eligible}, after {after}");
         }
+    }
+
+    /// While one start starts the zygote (outside the lock), the others do not start another.
+    #[test]
+    fn one_zygote_is_started_at_a_time() {
+        let now = Instant::now();
+        let mut z: Zygotes<&str, Fake> = Zygotes::default();
+        let plans: Vec<_> = (0..3).map(|_| plan_name(&z.begin(&"f", true, 1, now))).collect();
+        assert_eq!(plans, ["start", "plain", "plain"]);
+        assert_eq!(plan_name(&z.begin(&"g", true, 1, now)), "start", "another function's is its own");
+        // It could not be started: the next start tries.
+        z.not_started(&"f");
+        assert_eq!(plan_name(&z.begin(&"f", true, 1, now)), "start");
+        // Started and kept: the next ones fork; once it dies, one start starts another.
+        let zygote = Arc::new(Fake(AtomicBool::new(true)));
+        z.insert("f", zygote.clone(), now);
+        assert_eq!(plan_name(&z.begin(&"f", true, 1, now)), "fork");
+        zygote.0.store(false, Ordering::SeqCst);
+        assert_eq!(plan_name(&z.begin(&"f", true, 1, now)), "start");
+        assert_eq!(plan_name(&z.begin(&"f", true, 1, now)), "plain");
     }
 
     #[test]
