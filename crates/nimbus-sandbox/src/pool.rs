@@ -300,7 +300,7 @@ impl EnvironmentPool {
         // A fresh start waits for its turn; its permit is held until the runtime's init is
         // over (its first `/next`, a failure, or the init limit).
         let permit = self.initializing.clone().acquire_owned().await.ok();
-        let (zygote, _fresh) = self.zygote_for(spec, generation);
+        let (zygote, _fresh) = self.zygote_for(spec, generation).await;
         let made = Environment::start(spec.clone(), &self.host(), generation, provisioned, zygote).await;
         if let (Some(permit), Ok(Ok(env))) = (permit, &made) {
             let api = env.runtime_api();
@@ -315,7 +315,7 @@ impl EnvironmentPool {
     /// A connection to `spec`'s zygote if this fresh start should fork from one (starting
     /// the zygote if this start is the one that makes it worth it), and the start counted
     /// as under way until the guard drops.
-    fn zygote_for(&self, spec: &EnvSpec, generation: u64) -> (Option<std::os::fd::OwnedFd>, FreshStart<'_>) {
+    async fn zygote_for(&self, spec: &EnvSpec, generation: u64) -> (Option<std::os::fd::OwnedFd>, FreshStart<'_>) {
         let key = (spec.function_name.clone(), spec.version.clone(), spec.runtime, generation);
         let eligible = zygote_eligible(spec, &self.config.isolation, &self.registry);
         let now = Instant::now();
@@ -324,8 +324,10 @@ impl EnvironmentPool {
         let zygote = match plan {
             zygotes::Plan::Plain => None,
             zygotes::Plan::Fork(z) => Some(z),
+            // (a few milliseconds: the interpreter is spawned, not waited for)
+            zygotes::Plan::Wait(mut launch) => launch.wait_for(Option::is_some).await.ok().and_then(|z| z.clone().flatten()),
             // Spawning the interpreter forks the server: off the lock and the async workers.
-            zygotes::Plan::StartOne => {
+            zygotes::Plan::StartOne(waiters) => {
                 let mut launch = Launching { fresh: &fresh, kept: false };
                 match nimbus_store::blocking::in_place(|| self.start_zygote(spec)) {
                     Ok(z) => {
@@ -333,11 +335,13 @@ impl EnvironmentPool {
                         tracing::debug!(function = %spec.function_name, version = %spec.version, "started a Python zygote");
                         let replaced = self.lock().zygotes.insert(fresh.key.clone(), z.clone(), Instant::now());
                         launch.kept = true;
+                        waiters.send_replace(Some(Some(z.clone())));
                         drop(replaced);
                         Some(z)
                     }
                     Err(e) => {
                         tracing::warn!("cannot start a Python zygote (environments start without one): {e}");
+                        waiters.send_replace(Some(None));
                         None
                     }
                 }

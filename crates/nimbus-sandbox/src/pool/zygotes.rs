@@ -4,7 +4,7 @@
 //! [`IDLE`] (then it drains). One zygote per function version, because forked interpreters share their
 //! string-hash secret and address layout (see `jail::Zygote`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,27 +37,32 @@ struct Slot<Z> {
 pub struct Zygotes<K, Z = Zygote> {
     slots: HashMap<K, Slot<Z>>,
     starting: HashMap<K, usize>,
-    /// Zygotes being started (outside the pool's lock): one per key at a time.
-    launching: HashSet<K>,
+    /// Zygotes being started (outside the pool's lock), one per key at a time: where the
+    /// starts that wait for one hear of it.
+    launching: HashMap<K, Launch<Z>>,
 }
+
+/// A zygote's start as its waiters see it: None until it is over, then the zygote (None: it
+/// could not be started). A start that ends without saying (a panic) closes the channel.
+pub type Launch<Z> = tokio::sync::watch::Receiver<Option<Option<Arc<Z>>>>;
 
 impl<K, Z> Default for Zygotes<K, Z> {
     fn default() -> Self {
-        Zygotes { slots: HashMap::new(), starting: HashMap::new(), launching: HashSet::new() }
+        Zygotes { slots: HashMap::new(), starting: HashMap::new(), launching: HashMap::new() }
     }
 }
 
 /// What to do for one fresh start.
-#[derive(Debug)]
 pub enum Plan<Z = Zygote> {
     /// Start without a zygote.
     Plain,
     /// Fork from this running zygote.
     Fork(Arc<Z>),
-    /// Start a zygote for the function (outside the pool's lock; then [`Zygotes::insert`] it,
-    /// or say it [`Zygotes::not_started`]) and fork from it. Meanwhile the function's other
-    /// starts are plain.
-    StartOne,
+    /// Start a zygote for the function (outside the pool's lock), [`Zygotes::insert`] it or
+    /// say it [`Zygotes::not_started`], tell the waiters through this sender, and fork from it.
+    StartOne(tokio::sync::watch::Sender<Option<Option<Arc<Z>>>>),
+    /// Another start is starting the function's zygote: fork from it once it is there.
+    Wait(Launch<Z>),
 }
 
 impl<K: std::hash::Hash + Eq + Clone, Z: Alive> Zygotes<K, Z> {
@@ -78,8 +83,13 @@ impl<K: std::hash::Hash + Eq + Clone, Z: Alive> Zygotes<K, Z> {
             }
             self.slots.remove(key);
         }
-        if starting >= after && self.launching.insert(key.clone()) {
-            Plan::StartOne
+        if let Some(launch) = self.launching.get(key) {
+            return Plan::Wait(launch.clone());
+        }
+        if starting >= after {
+            let (tx, rx) = tokio::sync::watch::channel(None);
+            self.launching.insert(key.clone(), rx);
+            Plan::StartOne(tx)
         } else {
             Plan::Plain
         }
@@ -160,7 +170,8 @@ mod tests {
         match p {
             Plan::Plain => "plain",
             Plan::Fork(_) => "fork",
-            Plan::StartOne => "start",
+            Plan::StartOne(_) => "start",
+            Plan::Wait(_) => "wait",
         }
     }
 
@@ -186,13 +197,19 @@ mod tests {
         }
     }
 
-    /// While one start starts the zygote (outside the lock), the others do not start another.
+    /// While one start starts the zygote (outside the lock), the others wait for it.
     #[test]
     fn one_zygote_is_started_at_a_time() {
         let now = Instant::now();
         let mut z: Zygotes<&str, Fake> = Zygotes::default();
-        let plans: Vec<_> = (0..3).map(|_| plan_name(&z.begin(&"f", true, 1, now))).collect();
-        assert_eq!(plans, ["start", "plain", "plain"]);
+        let plans: Vec<_> = (0..3).map(|_| z.begin(&"f", true, 1, now)).collect();
+        assert_eq!(plans.iter().map(plan_name).collect::<Vec<_>>(), ["start", "wait", "wait"]);
+        // The waiters hear of the zygote once it is there; of a start that failed too.
+        let (Plan::StartOne(tx), Plan::Wait(rx)) = (&plans[0], &plans[1]) else { unreachable!() };
+        let started = Arc::new(Fake(AtomicBool::new(true)));
+        tx.send_replace(Some(Some(started.clone())));
+        assert!(rx.borrow().clone().flatten().is_some_and(|z| Arc::ptr_eq(&z, &started)));
+        drop(plans);
         assert_eq!(plan_name(&z.begin(&"g", true, 1, now)), "start", "another function's is its own");
         // It could not be started: the next start tries.
         z.not_started(&"f");
@@ -203,7 +220,7 @@ mod tests {
         assert_eq!(plan_name(&z.begin(&"f", true, 1, now)), "fork");
         zygote.0.store(false, Ordering::SeqCst);
         assert_eq!(plan_name(&z.begin(&"f", true, 1, now)), "start");
-        assert_eq!(plan_name(&z.begin(&"f", true, 1, now)), "plain");
+        assert_eq!(plan_name(&z.begin(&"f", true, 1, now)), "wait");
     }
 
     #[test]
