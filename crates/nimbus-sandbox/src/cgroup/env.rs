@@ -12,14 +12,16 @@ use super::{
 
 #[derive(Debug)]
 pub(super) enum Freezer {
-    /// `cgroup.freeze` held open (written at every freeze and thaw); `cgroup.events` read
-    /// on demand.
+    /// `cgroup.freeze` written at each freeze and thaw; `cgroup.events` read on demand. Each
+    /// opened when used, not held: idle environments are the many, and every descriptor one
+    /// holds caps how many a server holds (a thaw comes after an idle spell, so the open is
+    /// not on a busy function's path).
     V2 {
-        freeze: Box<dyn CgroupFile>,
+        freeze: PathBuf,
         events: PathBuf,
     },
     V1 {
-        state: Box<dyn CgroupFile>,
+        state: PathBuf,
     },
 }
 
@@ -103,8 +105,8 @@ impl EnvCgroup {
             }
             if h.freezer {
                 env.freezer = Some(match h.version {
-                    Version::V2 => Freezer::V2 { freeze: fs.open(&dir.join("cgroup.freeze"), true)?, events: dir.join("cgroup.events") },
-                    Version::V1 => Freezer::V1 { state: fs.open(&dir.join(v1::FREEZER_STATE), true)? },
+                    Version::V2 => Freezer::V2 { freeze: dir.join("cgroup.freeze"), events: dir.join("cgroup.events") },
+                    Version::V1 => Freezer::V1 { state: dir.join(v1::FREEZER_STATE) },
                 });
             }
             if h.version == Version::V2 && layout.v2_kill {
@@ -159,8 +161,8 @@ impl EnvCgroup {
         // A frozen environment reads nothing: its descriptor goes until it works again.
         drop(self.peak_file.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
         match &self.freezer {
-            Some(Freezer::V2 { freeze, .. }) => freeze.write(b"1"),
-            Some(Freezer::V1 { state }) => state.write(b"FROZEN"),
+            Some(Freezer::V2 { freeze, .. }) => self.layout.fs.write(freeze, "1"),
+            Some(Freezer::V1 { state }) => self.layout.fs.write(state, "FROZEN"),
             None => Err(CgroupError::NoFreezer),
         }
     }
@@ -168,10 +170,9 @@ impl EnvCgroup {
     /// Whether the kernel reports every process frozen (cgroup2 `cgroup.events`, v1
     /// `freezer.state`, whose read is also what moves v1 from FREEZING to FROZEN). One read.
     pub fn is_frozen(&self) -> bool {
-        let mut buf = [0u8; 64];
         match &self.freezer {
             Some(Freezer::V2 { events, .. }) => self.layout.fs.read(events).is_ok_and(|t| keyed_value(t.as_bytes(), "frozen") == Some(1)),
-            Some(Freezer::V1 { state }) => state.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"FROZEN")),
+            Some(Freezer::V1 { state }) => self.layout.fs.read(state).is_ok_and(|t| t.starts_with("FROZEN")),
             None => false,
         }
     }
@@ -195,8 +196,8 @@ impl EnvCgroup {
     /// Lets the environment run again.
     pub fn thaw(&self) -> Result<(), CgroupError> {
         match &self.freezer {
-            Some(Freezer::V2 { freeze, .. }) => freeze.write(b"0"),
-            Some(Freezer::V1 { state }) => state.write(b"THAWED"),
+            Some(Freezer::V2 { freeze, .. }) => self.layout.fs.write(freeze, "0"),
+            Some(Freezer::V1 { state }) => self.layout.fs.write(state, "THAWED"),
             None => Err(CgroupError::NoFreezer),
         }
     }

@@ -346,6 +346,7 @@ fn cgroup_real_costs() {
     for _ in 0..N {
         match &env.freezer {
             Some(Freezer::V2 { freeze, events }) => {
+                let freeze = env.layout.fs.open(freeze, true).expect("cgroup.freeze");
                 let events_fd =
                     rustix::fs::open(events, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
                         .expect("events");
@@ -367,6 +368,7 @@ fn cgroup_real_costs() {
                 freeze.write(b"0").expect("thaw");
             }
             Some(Freezer::V1 { state }) => {
+                let state = env.layout.fs.open(state, true).expect("freezer.state");
                 let t = Instant::now();
                 state.write(b"FROZEN").expect("freeze");
                 loop {
