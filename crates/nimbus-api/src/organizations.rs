@@ -315,13 +315,15 @@ async fn run(state: &AppState, caller_account: &str, call: OrganizationsCall, ri
         OrganizationsCall::CreateAccount(i) => {
             let role = i.role_name.unwrap_or_else(|| "OrganizationAccountAccessRole".into());
             let accounts = state.accounts.clone();
-            // In a task of its own: a caller gone meanwhile leaves no account half opened.
-            let create = |id| async move {
-                tokio::spawn(async move { accounts.create(id, role).await })
-                    .await
-                    .unwrap_or_else(|e| Err(format!("opening the account: {e}")))
-            };
-            let status = orgs.create_account(caller_account, i.account_name, i.email, create).await?;
+            let caller = caller_account.to_string();
+            // In a task of its own: a caller gone meanwhile leaves no account half made (opened
+            // but not recorded, or recorded but not opened).
+            let status = tokio::spawn(async move {
+                let orgs = accounts.organizations.clone();
+                orgs.create_account(&caller, i.account_name, i.email, |id| async move { accounts.create(id, role).await }).await
+            })
+            .await
+            .map_err(|e| Error::Domain(OrganizationsError::Internal(format!("creating the account: {e}"))))??;
             reply(op, rid, &StatusOutput { create_account_status: Status::new(&status) })
         }
         OrganizationsCall::DescribeCreateAccountStatus(i) => {

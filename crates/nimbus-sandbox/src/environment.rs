@@ -492,17 +492,23 @@ impl Environment {
     }
 
     /// Called when an invocation takes the environment: cancels a pending freeze and thaws
-    /// it if it was frozen.
-    pub fn take_for_invocation(&self) {
+    /// it if it was frozen. False when it stays frozen (its freezer file could not be
+    /// written: descriptors short): it is killed then, rather than left to time out.
+    #[must_use]
+    pub fn take_for_invocation(&self) -> bool {
         let mut st = self.freeze.lock().unwrap_or_else(|p| p.into_inner());
         st.freeze_at = None;
         if st.frozen {
-            if let Some(cg) = &self.process.cgroup {
-                let _ = cg.thaw();
+            if let Some(Err(e)) = self.process.cgroup.as_ref().map(|cg| cg.thaw()) {
+                drop(st);
+                tracing::warn!(function = %self.spec.function_name, "cannot thaw an idle environment (it is stopped): {e}");
+                self.kill();
+                return false;
             }
             self.process.api.clock().set_frozen(false);
             st.frozen = false;
         }
+        true
     }
 
     /// Whether the kernel killed something in this environment for exceeding its memory.

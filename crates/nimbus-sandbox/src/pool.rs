@@ -223,31 +223,48 @@ impl EnvironmentPool {
     /// [`EnvironmentPool::acquire`], asking `may_add` before it starts (or adopts) a new
     /// environment: [`Acquired::AtScaleLimit`] when it says no.
     pub async fn acquire_or_scale(self: &Arc<Self>, spec: &Arc<EnvSpec>, may_add: impl FnOnce() -> bool) -> Result<Acquired, SandboxError> {
+        /// What one look at the pool found.
+        enum Next {
+            Warm(Arc<Environment>),
+            AtLimit,
+            Start(u64, Option<Prestarted>),
+        }
         let key = (spec.function_name.clone(), spec.version.clone());
-        let generation = {
-            let mut st = self.lock();
-            let generation = st.generations.get(&spec.function_name).copied().unwrap_or(0);
-            if let Some(list) = st.idle.get_mut(&key) {
-                while let Some(env) = list.pop() {
-                    // Not one whose credentials are older than the spec's (renewed before
-                    // they expire): it is dropped, as an outdated one.
-                    let current = env.spec.revision == spec.revision && env.spec.credentials_expire >= spec.credentials_expire;
-                    if env.is_alive() && env.generation == generation && current && !env.spec.let_go() {
-                        st.busy += 1;
-                        drop(st);
-                        env.take_for_invocation();
-                        return Ok(Acquired::Ready { env, cold: false });
+        let mut may_add = Some(may_add);
+        let (generation, prestarted) = loop {
+            let next = {
+                let mut st = self.lock();
+                let generation = st.generations.get(&spec.function_name).copied().unwrap_or(0);
+                let mut warm = None;
+                if let Some(list) = st.idle.get_mut(&key) {
+                    while let Some(env) = list.pop() {
+                        // Not one whose credentials are older than the spec's (renewed before
+                        // they expire): it is dropped, as an outdated one.
+                        let current = env.spec.revision == spec.revision && env.spec.credentials_expire >= spec.credentials_expire;
+                        if env.is_alive() && env.generation == generation && current && !env.spec.let_go() {
+                            warm = Some(env);
+                            break;
+                        }
                     }
                 }
+                if let Some(env) = warm {
+                    st.busy += 1;
+                    Next::Warm(env)
+                } else if !may_add.take().expect("asked once: the look after it ends the loop")() {
+                    Next::AtLimit
+                } else {
+                    st.busy += 1;
+                    Next::Start(generation, self.take_prestarted(&mut st, spec))
+                }
+            };
+            match next {
+                Next::Warm(env) if env.take_for_invocation() => return Ok(Acquired::Ready { env, cold: false }),
+                // It could not be thawed and was killed: the invocation looks again.
+                Next::Warm(_) => self.lock().busy -= 1,
+                Next::AtLimit => return Ok(Acquired::AtScaleLimit),
+                Next::Start(generation, prestarted) => break (generation, prestarted),
             }
-            if !may_add() {
-                return Ok(Acquired::AtScaleLimit);
-            }
-            st.busy += 1;
-            let prestarted = self.take_prestarted(&mut st, spec);
-            (generation, prestarted)
         };
-        let (generation, prestarted) = generation;
         if prestarted.is_none() && !needs_fresh_process(spec, &self.config.isolation) {
             // The floor is kept at once (the adoption refills by itself); more once the
             // burst is over (the tick).

@@ -240,7 +240,9 @@ impl EnvironmentPool {
             self.top_up(&Arc::new(key));
         }
         let env = taken?;
-        env.take_for_invocation();
+        // One that cannot be thawed is killed: its invocation fails at once, and its
+        // release replaces it.
+        let _thawed = env.take_for_invocation();
         Some(env)
     }
 
