@@ -47,11 +47,11 @@ impl ControlPlane {
         if v.zip.is_empty() {
             return Err(ApiError::invalid("Uploaded file must be a non-empty zip"));
         }
-        let summary = nimbus_store::blocking::in_place(|| code::inspect(&v.zip)).map_err(code_err)?;
-        let digest = nimbus_store::blocking::in_place(|| {
+        let (summary, digest) = nimbus_store::blocking::in_place(|| {
+            let summary = code::inspect(&v.zip).map_err(code_err)?;
             let digest = nimbus_store::blob::sha256_hex(&v.zip);
             self.layer_code.ensure(&digest, &v.zip).map_err(code_err)?;
-            Ok::<_, ApiError>(digest)
+            Ok::<_, ApiError>((summary, digest))
         })?;
         self.blobs.put(&v.zip).await.map_err(store_err)?;
         let mut record = LayerVersion {

@@ -342,7 +342,7 @@ impl EnvironmentPool {
             zygotes::Plan::Plain => None,
             zygotes::Plan::Fork(z) => Some(z),
             // (a few milliseconds: the interpreter is spawned, not waited for)
-            zygotes::Plan::Wait(mut launch) => launch.wait_for(Option::is_some).await.ok().and_then(|z| z.clone().flatten()),
+            zygotes::Plan::Wait(mut launch) => launch.wait_for(Option::is_some).await.ok().and_then(|z| z.clone()),
             // Spawning the interpreter forks the server: off the lock and the async workers.
             zygotes::Plan::StartOne(waiters) => {
                 let mut launch = Launching { fresh: &fresh, kept: false };
@@ -352,13 +352,13 @@ impl EnvironmentPool {
                         tracing::debug!(function = %spec.function_name, version = %spec.version, "started a Python zygote");
                         let replaced = self.lock().zygotes.insert(fresh.key.clone(), z.clone(), Instant::now());
                         launch.kept = true;
-                        waiters.send_replace(Some(Some(z.clone())));
+                        waiters.send_replace(Some(z.clone()));
                         drop(replaced);
                         Some(z)
                     }
                     Err(e) => {
+                        // (its waiters hear it as `waiters` drops)
                         tracing::warn!("cannot start a Python zygote (environments start without one): {e}");
-                        waiters.send_replace(Some(None));
                         None
                     }
                 }

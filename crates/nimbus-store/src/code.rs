@@ -351,11 +351,16 @@ impl Drop for Tree {
             }
             take_away(&self.path, &self.tmp)
         };
-        if let Some(trash) = trash {
-            // (Dropped handles may be under a caller's lock: removed on a blocking thread;
-            // a removal cut short by a stop is finished by the next start's clean tmp.)
-            crate::blocking::detached(move || drop(remove_tree(&trash)));
-        }
+        remove_later(trash);
+    }
+}
+
+/// Removes a tree [`take_away`] moved aside, on a blocking thread: the handle or lease that
+/// let go of it may be dropped under a caller's lock. A removal cut short by a stop is
+/// finished by the next start's clean tmp.
+fn remove_later(trash: Option<PathBuf>) {
+    if let Some(trash) = trash {
+        crate::blocking::detached(move || drop(remove_tree(&trash)));
     }
 }
 
@@ -400,11 +405,7 @@ impl Leases {
             st.live.remove(&path);
             take_away(&path, tmp)
         };
-        if let Some(trash) = trash {
-            // (Dropped handles may be under a caller's lock: removed on a blocking thread;
-            // a removal cut short by a stop is finished by the next start's clean tmp.)
-            crate::blocking::detached(move || drop(remove_tree(&trash)));
-        }
+        remove_later(trash);
     }
 
     /// Whether a handle holds `path`.

@@ -42,9 +42,9 @@ pub struct Zygotes<K, Z = Zygote> {
     launching: HashMap<K, Launch<Z>>,
 }
 
-/// A zygote's start as its waiters see it: None until it is over, then the zygote (None: it
-/// could not be started). A start that ends without saying (a panic) closes the channel.
-pub type Launch<Z> = tokio::sync::watch::Receiver<Option<Option<Arc<Z>>>>;
+/// A zygote's start as its waiters see it: None until the zygote is there; a start that
+/// failed (or panicked) drops its sender, which closes the channel.
+pub type Launch<Z> = tokio::sync::watch::Receiver<Option<Arc<Z>>>;
 
 impl<K, Z> Default for Zygotes<K, Z> {
     fn default() -> Self {
@@ -59,8 +59,9 @@ pub enum Plan<Z = Zygote> {
     /// Fork from this running zygote.
     Fork(Arc<Z>),
     /// Start a zygote for the function (outside the pool's lock), [`Zygotes::insert`] it or
-    /// say it [`Zygotes::not_started`], tell the waiters through this sender, and fork from it.
-    StartOne(tokio::sync::watch::Sender<Option<Option<Arc<Z>>>>),
+    /// say it [`Zygotes::not_started`], tell the waiters through this sender (or drop it), and
+    /// fork from it.
+    StartOne(tokio::sync::watch::Sender<Option<Arc<Z>>>),
     /// Another start is starting the function's zygote: fork from it once it is there.
     Wait(Launch<Z>),
 }
@@ -204,11 +205,11 @@ mod tests {
         let mut z: Zygotes<&str, Fake> = Zygotes::default();
         let plans: Vec<_> = (0..3).map(|_| z.begin(&"f", true, 1, now)).collect();
         assert_eq!(plans.iter().map(plan_name).collect::<Vec<_>>(), ["start", "wait", "wait"]);
-        // The waiters hear of the zygote once it is there; of a start that failed too.
+        // The waiters hear of the zygote once it is there.
         let (Plan::StartOne(tx), Plan::Wait(rx)) = (&plans[0], &plans[1]) else { unreachable!() };
         let started = Arc::new(Fake(AtomicBool::new(true)));
-        tx.send_replace(Some(Some(started.clone())));
-        assert!(rx.borrow().clone().flatten().is_some_and(|z| Arc::ptr_eq(&z, &started)));
+        tx.send_replace(Some(started.clone()));
+        assert!(rx.borrow().clone().is_some_and(|z| Arc::ptr_eq(&z, &started)));
         drop(plans);
         assert_eq!(plan_name(&z.begin(&"g", true, 1, now)), "start", "another function's is its own");
         // It could not be started: the next start tries.
