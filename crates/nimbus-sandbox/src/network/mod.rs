@@ -663,12 +663,25 @@ impl Netlink {
     /// [address <inside_mac>]`
     fn add_veth(&mut self, host_if: &str, bridge_index: u32, ns: &OwnedFd, inside_mac: Option<[u8; 6]>) -> io::Result<()> {
         let mut peer = LinkMessage::default();
-        peer.attributes = vec![LinkAttribute::IfName(INSIDE_IF.into()), LinkAttribute::NetNsFd(ns.as_raw_fd())];
+        // One queue each way, asked for at creation: a veth made without a count gets one
+        // queue per possible CPU and is then cut down to one, and cutting queues of a
+        // registered device waits for an RCU grace period under the rtnl lock, twice per
+        // pair (`veth_init_queues`). Under a burst the expedited grace period's kernel
+        // thread waits for a CPU like everything else, and every namespace being made or
+        // brought up waited behind that lock.
+        peer.attributes = vec![
+            LinkAttribute::IfName(INSIDE_IF.into()),
+            LinkAttribute::NetNsFd(ns.as_raw_fd()),
+            LinkAttribute::NumTxQueues(1),
+            LinkAttribute::NumRxQueues(1),
+        ];
         peer.attributes.extend(inside_mac.map(|mac| LinkAttribute::Address(mac.to_vec())));
         // Created down: `isolate_port` brings it up once IPv6 is off on it.
         let mut m = LinkMessage::default();
         m.attributes = vec![
             LinkAttribute::IfName(host_if.into()),
+            LinkAttribute::NumTxQueues(1),
+            LinkAttribute::NumRxQueues(1),
             LinkAttribute::Controller(bridge_index),
             LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Veth), LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer)))]),
         ];
@@ -873,6 +886,17 @@ mod tests {
             let host_end = std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", link_a.host_interface)).unwrap();
             let eth0 = inside(&a, || std::fs::read_to_string("/proc/sys/net/ipv6/conf/eth0/disable_ipv6")).unwrap();
             assert_eq!((host_end.trim(), eth0.trim()), ("1", "1"));
+        }
+
+        // One queue each way on both ends, asked for at creation (see `add_veth`).
+        let details = |args: Vec<String>| {
+            let out = std::process::Command::new("ip").args(&args).output().expect("ip");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let host_end = details(vec!["-d".into(), "link".into(), "show".into(), link_a.host_interface.clone()]);
+        let eth0 = inside(&a, move || details(vec!["-d".into(), "link".into(), "show".into(), "eth0".into()]));
+        for shown in [&host_end, &eth0] {
+            assert!(shown.contains("numtxqueues 1 numrxqueues 1"), "{shown}");
         }
 
         // B listens on all its addresses; A cannot reach it (isolated bridge ports).
