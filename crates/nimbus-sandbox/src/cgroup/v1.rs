@@ -31,7 +31,11 @@ pub(super) fn limit_writes(h: &Hierarchy, limits: &Limits) -> Vec<(&'static str,
         w.push(("cpu.shares", ENV_CPU_SHARES.to_string()));
     }
     if h.cpu && limits.cpu_millicores != 0 {
-        w.push(("cpu.cfs_period_us", CPU_PERIOD_US.to_string()));
+        // The quota is per period, and every v1 group is made with the kernel's default
+        // period, which is ours (`CPU_PERIOD_US`), so only the quota is written: each write
+        // of either file checks the whole tree of CPU groups on the host under one mutex,
+        // which in a burst of thousands of environments cost a few percent of all the CPU.
+        const _: () = assert!(CPU_PERIOD_US == 100_000, "the kernel's default cpu.cfs_period_us");
         w.push(("cpu.cfs_quota_us", limits.cpu_quota_us().to_string()));
     }
     if h.pids {
