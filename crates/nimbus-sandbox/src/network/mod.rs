@@ -13,9 +13,8 @@
 //!                                                 127.0.0.1, ::1 — the server's port (door)
 //! ```
 //!
-//! A Linux bridge takes at most 1,024 ports, and each port added or removed costs in
-//! proportion to the ports it has, so environments are spread over bridges by address:
-//! the subnet's addresses come in blocks of 128 (a /25, [`BLOCK_BITS`]), the first block's
+//! A Linux bridge takes at most 1,024 ports, so environments are spread over bridges by
+//! address: the subnet's addresses come in blocks of 1,024 (a /22), the first block's
 //! environments on `nimbus0`, block `k`'s on `nimbus0b<k>`, made when its first environment
 //! is linked, with a route for its block (the most specific one, over `nimbus0`'s /16) and no
 //! address of its own. An environment still has the whole subnet on-link and the gateway as
@@ -106,7 +105,7 @@ struct Maker {
     first_bridge: Bridge,
     /// `nimbus0`: the first block's bridge; block `k`'s is `<bridge>b<k>`.
     bridge: String,
-    /// Addresses per bridge: 2^`block_bits` (at most 10: 1,024, what a bridge takes in ports).
+    /// Addresses per bridge: 2^`block_bits` (10: 1,024, what a bridge takes in ports).
     block_bits: u32,
     /// The bridges of blocks after the first, by block, made on demand.
     extra_bridges: HashMap<u32, Bridge>,
@@ -145,11 +144,12 @@ pub struct Netns {
     pub link: LinkInfoHost,
 }
 
-/// 2^7 = 128 addresses per bridge. A Linux bridge takes up to 1,024 ports, but adding or
-/// removing one walks all of its ports several times (promiscuity, MTU, features, GSO
-/// limits, the adjacency lists), under the rtnl lock: with a thousand ports a link cost 30 %
-/// more than with a hundred (`ip -batch`, 960 veth pairs: 480 against 368 µs each).
-pub const BLOCK_BITS: u32 = 7;
+/// 2^10 = 1,024 addresses per bridge: what a Linux bridge takes in ports. (Adding or
+/// removing a port walks all of the bridge's ports under the rtnl lock, so smaller blocks
+/// would link faster: 960 veth pairs on one bridge took 480 µs each against 368 µs on
+/// bridges of 128 ports. But the server's gateway listener is bound to the first bridge
+/// (`nimbus0`) only, so environments of later blocks cannot reach the API yet.)
+pub const BLOCK_BITS: u32 = 10;
 
 /// The Runtime API's port inside every linked namespace.
 pub const RUNTIME_API_PORT: u16 = 9001;
@@ -195,6 +195,8 @@ impl Linker {
         let gateway = Ipv4Addr::from(network + 1);
         let mut nl = Netlink::open()?;
         let first_bridge = nl.make_bridge(bridge)?;
+        let host_ipv6 = HostIpv6::open();
+        host_ipv6.off(bridge);
         match nl.add_address(first_bridge.index, gateway, prefix) {
             Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
             other => other?,
@@ -213,7 +215,7 @@ impl Linker {
             nft,
             routers: HashMap::new(),
             server_port,
-            host_ipv6: HostIpv6::open(),
+            host_ipv6,
         };
         let (tx, rx) = mpsc::channel();
         let ready = Arc::new(Mutex::new(Vec::new()));
@@ -371,8 +373,8 @@ impl Maker {
     }
 
     /// Whether host number `n` may be given out: its bridge has ports left for every
-    /// address of its block (a bridge takes 1,024 ports; the last four of each block stay
-    /// unused, which a block of 1,024 needs and smaller ones keep for simplicity).
+    /// address of its block (a bridge takes 1,024 ports; the last four of each block of
+    /// 1,024 stay unused).
     fn usable(&self, n: u32) -> bool {
         let block = 1u32 << self.block_bits;
         let reserved = (block / 4).min(4);
@@ -391,6 +393,7 @@ impl Maker {
         }
         let name = format!("{}b{k}", self.bridge);
         let bridge = nl.make_bridge(&name)?;
+        self.host_ipv6.off(&name);
         let dst = Ipv4Addr::from(self.network + (k << self.block_bits));
         match nl.add_link_route(bridge.index, dst, (32 - self.block_bits) as u8, self.gateway()) {
             Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
@@ -456,16 +459,21 @@ impl Maker {
                 Ok(()) => {
                     self.host_ipv6.off(&host_interface);
                     host.isolate_port(&host_interface)?;
-                    // No IPv6 addresses on eth0 (see `no_ipv6`), asked for by netlink rather
+                    // No IPv6 address on eth0 (see `no_ipv6`), asked for by netlink rather
                     // than by writing `default/disable_ipv6` in the namespace before eth0
                     // arrives: every namespace has a `net` entry of its own under the one
                     // `/proc/sys`, so that path's lookup compared against one entry per live
                     // namespace (0.7 ms of the linker's time per link at 1,000 environments).
-                    // IPv6 stays on there without an address: no link-local address, so no
-                    // duplicate address detection, no router solicitations, nothing to send
-                    // from; the host's end has IPv6 off. Without IPv6 in the kernel the request
-                    // fails, and there is nothing to turn off.
-                    let _ = inside.no_ipv6_addresses(INSIDE_IF);
+                    // IPv6 stays on there without an address: no link-local one, so no
+                    // duplicate address detection and no router solicitations. An address could
+                    // still come from a router advertisement on the segment, but nothing on it
+                    // speaks IPv6: the host's end of the pair and the bridge have IPv6 off, the
+                    // other ports are isolated environments without the capability to send raw
+                    // frames. A kernel without IPv6 answers EAFNOSUPPORT: nothing to turn off.
+                    match inside.no_ipv6_addresses(INSIDE_IF) {
+                        Err(e) if e.raw_os_error() == Some(Errno::AFNOSUPPORT.raw_os_error()) => {}
+                        other => other?,
+                    }
                     inside.set_up(INSIDE_IF)?;
                     let index = link_index(&mut inside, INSIDE_IF)?;
                     inside.add_address(index, address, self.prefix)?;
@@ -666,7 +674,8 @@ impl Netlink {
     }
 
     /// `ip link set <name> addrgenmode none`: on an interface that is down, so it never
-    /// gets a link-local address (nor, without one, anything IPv6 that follows from it).
+    /// gets a link-local address of its own (an address from a router advertisement it
+    /// would still take: see where it is called).
     fn no_ipv6_addresses(&mut self, name: &str) -> io::Result<()> {
         let mut m = LinkMessage::default();
         m.attributes = vec![
@@ -909,8 +918,10 @@ mod tests {
         // IPv6 is off on the host's end of the link, and eth0 has no IPv6 address, not even a
         // link-local one (see `no_ipv6`, `no_ipv6_addresses`).
         if std::path::Path::new("/proc/sys/net/ipv6").exists() {
-            let host_end = std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", link_a.host_interface)).unwrap();
-            assert_eq!(host_end.trim(), "1");
+            for host_side in [link_a.host_interface.as_str(), "nimbustest0"] {
+                let off = std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{host_side}/disable_ipv6")).unwrap();
+                assert_eq!(off.trim(), "1", "{host_side}");
+            }
             let eth0 = inside(&a, || {
                 let out = std::process::Command::new("ip").args(["-d", "addr", "show", "dev", "eth0"]).output().expect("ip");
                 String::from_utf8_lossy(&out.stdout).into_owned()
@@ -959,6 +970,13 @@ mod tests {
         };
         let bridges: std::collections::BTreeSet<String> = envs.iter().filter_map(|e| master(&e.link.host_interface)).collect();
         assert!(bridges.len() >= 3, "bridges: {bridges:?}");
+        // Nothing on a segment speaks IPv6 (see `link`): each block's bridge has it off.
+        if std::path::Path::new("/proc/sys/net/ipv6").exists() {
+            for b in &bridges {
+                let off = std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{b}/disable_ipv6")).unwrap();
+                assert_eq!(off.trim(), "1", "{b}");
+            }
+        }
         for e in &envs {
             let octet = e.link.address.octets()[3];
             assert!(octet % 8 < 6, "{} is past what its block's bridge takes", e.link.address);
