@@ -294,6 +294,35 @@ fn write_trusted_certificates(
     Ok(Some(TrustedCertificates { dir }))
 }
 
+/// A listener at `at` (the gateway address) bound to the bridge `device`: only connections
+/// that arrive on that bridge, i.e. from its environments, reach it. A host accepts packets
+/// for any of its addresses on any interface, so without the binding a neighbour routing the
+/// subnet here would reach an API the operator kept on loopback.
+fn listen_on_bridge(device: &str, at: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind_device(Some(device.as_bytes()))?;
+    socket.bind(at)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// The gateway's listener on every bridge made after the first (one per block of
+/// addresses, see `nimbus_sandbox::network`): an environment's connection to the gateway
+/// arrives on its own bridge, and a listener bound to another bridge does not take it.
+/// Bound on the linker's thread before the bridge's first environment is linked.
+fn serve_later_bridges(linker: &nimbus_sandbox::network::Linker, at: std::net::SocketAddr, state: Arc<AppState>) {
+    let runtime = tokio::runtime::Handle::current();
+    linker.on_bridge(move |bridge| {
+        let _in_runtime = runtime.enter();
+        match listen_on_bridge(bridge, at) {
+            Ok(l) => {
+                runtime.spawn(nimbus_api::serve(l, state.clone()));
+            }
+            Err(e) => tracing::warn!(%bridge, "cannot listen on {at} on this bridge: its environments cannot reach the API: {e}"),
+        }
+    });
+}
+
 /// `10.213.0.0/16` into its address and prefix length.
 fn parse_subnet(text: &str) -> anyhow::Result<(std::net::Ipv4Addr, u8)> {
     let (ip, prefix) = text.split_once('/').ok_or_else(|| anyhow!("--sandbox-subnet wants ADDRESS/PREFIX, got {text}"))?;
@@ -575,18 +604,13 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let endpoint = match &isolation {
         Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => {
             if !local.ip().is_unspecified() {
-                // Bound to the bridge: only environments' connections arrive here. A host
-                // accepts packets for any of its addresses on any interface, so without it
-                // a neighbour routing the subnet here would reach an API the operator kept
-                // on loopback.
-                let bind = || -> std::io::Result<tokio::net::TcpListener> {
-                    let socket = tokio::net::TcpSocket::new_v4()?;
-                    socket.set_reuseaddr(true)?;
-                    socket.bind_device(Some(nimbus_sandbox::network::BRIDGE.as_bytes()))?;
-                    socket.bind(std::net::SocketAddr::new(linker.gateway().into(), local.port()))?;
-                    socket.listen(LISTEN_BACKLOG)
-                };
-                gateway_listener = Some(bind().with_context(|| format!("cannot listen on {}:{}", linker.gateway(), local.port()))?);
+                // Bound to the bridge: only environments' connections arrive here (and on
+                // the later blocks' bridges, see `serve_later_bridges`).
+                let at = std::net::SocketAddr::new(linker.gateway().into(), local.port());
+                gateway_listener = Some(
+                    listen_on_bridge(nimbus_sandbox::network::BRIDGE, at)
+                        .with_context(|| format!("cannot listen on {}:{}", linker.gateway(), local.port()))?,
+                );
             }
             Some(std::net::SocketAddr::new(linker.gateway().into(), local.port()))
         }
@@ -775,7 +799,11 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     if let Some(l) = gateway_listener {
         // Only this node's environments reach it (it is bound to the bridge), so it stays
         // open through a drain: functions still running call the API through it.
+        let at = l.local_addr()?;
         tokio::spawn(nimbus_api::serve(l, state.clone()));
+        if let Some(linker) = &linker {
+            serve_later_bridges(linker, at, state.clone());
+        }
     }
     if let Some(l) = metrics_listener {
         tracing::info!("metrics on http://{}/metrics", l.local_addr()?);

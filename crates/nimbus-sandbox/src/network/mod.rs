@@ -13,8 +13,9 @@
 //!                                                 127.0.0.1, ::1 — the server's port (door)
 //! ```
 //!
-//! A Linux bridge takes at most 1,024 ports, so environments are spread over bridges by
-//! address: the subnet's addresses come in blocks of 1,024 (a /22), the first block's
+//! A Linux bridge takes at most 1,024 ports, and each port added or removed costs in
+//! proportion to the ports it has, so environments are spread over bridges by address:
+//! the subnet's addresses come in blocks of 256 (a /24, [`BLOCK_BITS`]), the first block's
 //! environments on `nimbus0`, block `k`'s on `nimbus0b<k>`, made when its first environment
 //! is linked, with a route for its block (the most specific one, over `nimbus0`'s /16) and no
 //! address of its own. An environment still has the whole subnet on-link and the gateway as
@@ -86,6 +87,26 @@ pub struct Linker {
     server_port: Option<u16>,
     /// Where those doors lead (set once the server can serve).
     door: Arc<OnceLock<crate::ServerDoor>>,
+    /// The bridges made after the first one, and who is told of them.
+    more_bridges: Arc<Mutex<MoreBridges>>,
+}
+
+/// A callback told the name of each bridge made after the first (see [`Linker::on_bridge`]).
+type BridgeHook = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The bridges made after the first, and the hook told of each (both under one lock, so
+/// each bridge is told once: made before the hook is set, by [`Linker::on_bridge`]; after,
+/// by the maker thread).
+#[derive(Default)]
+struct MoreBridges {
+    made: Vec<String>,
+    hook: Option<BridgeHook>,
+}
+
+impl std::fmt::Debug for MoreBridges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MoreBridges").field("made", &self.made).field("hook", &self.hook.is_some()).finish()
+    }
 }
 
 enum Request {
@@ -105,7 +126,7 @@ struct Maker {
     first_bridge: Bridge,
     /// `nimbus0`: the first block's bridge; block `k`'s is `<bridge>b<k>`.
     bridge: String,
-    /// Addresses per bridge: 2^`block_bits` (10: 1,024, what a bridge takes in ports).
+    /// Addresses per bridge: 2^`block_bits` (at most 10: 1,024, what a bridge takes in ports).
     block_bits: u32,
     /// The bridges of blocks after the first, by block, made on demand.
     extra_bridges: HashMap<u32, Bridge>,
@@ -124,6 +145,8 @@ struct Maker {
     server_port: Option<u16>,
     /// The host's `/proc/sys/net/ipv6/conf`, opened once (see [`HostIpv6`]).
     host_ipv6: HostIpv6,
+    /// Shared with the [`Linker`] (see [`Linker::on_bridge`]).
+    more_bridges: Arc<Mutex<MoreBridges>>,
 }
 
 /// A bridge environments are linked to.
@@ -144,12 +167,11 @@ pub struct Netns {
     pub link: LinkInfoHost,
 }
 
-/// 2^10 = 1,024 addresses per bridge: what a Linux bridge takes in ports. (Adding or
-/// removing a port walks all of the bridge's ports under the rtnl lock, so smaller blocks
-/// would link faster: 960 veth pairs on one bridge took 480 µs each against 368 µs on
-/// bridges of 128 ports. But the server's gateway listener is bound to the first bridge
-/// (`nimbus0`) only, so environments of later blocks cannot reach the API yet.)
-pub const BLOCK_BITS: u32 = 10;
+/// 2^8 = 256 addresses per bridge. A Linux bridge takes up to 1,024 ports, but adding or
+/// removing one walks all of its ports several times (promiscuity, MTU, features, GSO
+/// limits, the adjacency lists) under the rtnl lock: 960 veth pairs on one bridge took
+/// 480 µs each to add against 368 µs on bridges of 128 ports (`ip -batch`).
+pub const BLOCK_BITS: u32 = 8;
 
 /// The Runtime API's port inside every linked namespace.
 pub const RUNTIME_API_PORT: u16 = 9001;
@@ -203,6 +225,7 @@ impl Linker {
         }
         let nft = find_nft();
         let vpc_capable = nft.is_some();
+        let more_bridges = Arc::new(Mutex::new(MoreBridges::default()));
         let maker = Maker {
             first_bridge,
             bridge: bridge.to_string(),
@@ -216,6 +239,7 @@ impl Linker {
             routers: HashMap::new(),
             server_port,
             host_ipv6,
+            more_bridges: more_bridges.clone(),
         };
         let (tx, rx) = mpsc::channel();
         let ready = Arc::new(Mutex::new(Vec::new()));
@@ -230,7 +254,25 @@ impl Linker {
             vpc_capable,
             server_port,
             door: Arc::new(OnceLock::new()),
+            more_bridges,
         }))
+    }
+
+    /// Tells `hook` the name of every bridge made after the first (`<bridge>b<k>`, one per
+    /// block of addresses): those made so far at once, each later one before any
+    /// environment is linked to it, on the linker's thread. The server listens at the
+    /// gateway address on each (its listener is bound to a bridge, and an environment's
+    /// connection arrives on its own bridge). Set once; a later call replaces the hook.
+    pub fn on_bridge(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+        let hook: BridgeHook = Arc::new(hook);
+        let made = {
+            let mut more = self.more_bridges.lock().unwrap_or_else(|p| p.into_inner());
+            more.hook = Some(hook.clone());
+            more.made.clone()
+        };
+        for name in made {
+            hook(&name);
+        }
     }
 
     /// The port at which linked namespaces take in connections for the server.
@@ -373,8 +415,8 @@ impl Maker {
     }
 
     /// Whether host number `n` may be given out: its bridge has ports left for every
-    /// address of its block (a bridge takes 1,024 ports; the last four of each block of
-    /// 1,024 stay unused).
+    /// address of its block (a bridge takes 1,024 ports; the last four of each block stay
+    /// unused, which a block of 1,024 needs and smaller ones keep for simplicity).
     fn usable(&self, n: u32) -> bool {
         let block = 1u32 << self.block_bits;
         let reserved = (block / 4).min(4);
@@ -401,6 +443,14 @@ impl Maker {
         }
         tracing::debug!(bridge = %name, block = %dst, "made a bridge for another block of environments");
         self.extra_bridges.insert(k, bridge);
+        let hook = {
+            let mut more = self.more_bridges.lock().unwrap_or_else(|p| p.into_inner());
+            more.made.push(name.clone());
+            more.hook.clone()
+        };
+        if let Some(hook) = hook {
+            hook(&name);
+        }
         Ok(bridge)
     }
 
@@ -962,6 +1012,9 @@ mod tests {
         let gw = linker.gateway();
         let host = TcpListener::bind((gw, 0)).unwrap();
         let host_port = host.local_addr().unwrap().port();
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let hook = told.clone();
+        linker.on_bridge(move |b| hook.lock().unwrap().push(b.to_string()));
         let envs: Vec<Netns> = (0..14).map(|_| linker.take().unwrap()).collect();
         let master = |iface: &str| {
             std::fs::read_link(format!("/sys/class/net/{iface}/master"))
@@ -970,6 +1023,11 @@ mod tests {
         };
         let bridges: std::collections::BTreeSet<String> = envs.iter().filter_map(|e| master(&e.link.host_interface)).collect();
         assert!(bridges.len() >= 3, "bridges: {bridges:?}");
+        // Each bridge after the first was reported once (the server listens on each).
+        let mut told = told.lock().unwrap().clone();
+        told.sort();
+        let later: Vec<String> = bridges.iter().filter(|b| *b != "nimbustest3").cloned().collect();
+        assert_eq!(told, later);
         // Nothing on a segment speaks IPv6 (see `link`): each block's bridge has it off.
         if std::path::Path::new("/proc/sys/net/ipv6").exists() {
             for b in &bridges {
