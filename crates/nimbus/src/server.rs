@@ -306,21 +306,29 @@ fn listen_on_bridge(device: &str, at: std::net::SocketAddr) -> std::io::Result<t
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// The gateway's listener on every bridge made after the first (one per block of
-/// addresses, see `nimbus_sandbox::network`): an environment's connection to the gateway
-/// arrives on its own bridge, and a listener bound to another bridge does not take it.
-/// Bound on the linker's thread before the bridge's first environment is linked.
-fn serve_later_bridges(linker: &nimbus_sandbox::network::Linker, at: std::net::SocketAddr, state: Arc<AppState>) {
+/// The gateway's listener on every bridge made after the first (one per block of 1,024
+/// addresses, see `nimbus_sandbox::network`; addresses are given out round-robin, so a
+/// server that has made about a thousand environments links new ones to the second): an
+/// environment's connection to the gateway arrives on its own bridge, and a listener bound
+/// to another bridge does not take it. Bound on the linker's thread before the bridge's
+/// first environment is linked; a listener that cannot be made (out of descriptors) fails
+/// that link, and the next link into the block tries again. The state is held weakly: it
+/// owns the pool, which owns the linker, which owns this hook.
+fn serve_later_bridges(linker: &nimbus_sandbox::network::Linker, at: std::net::SocketAddr, state: &Arc<AppState>) {
     let runtime = tokio::runtime::Handle::current();
-    linker.on_bridge(move |bridge| {
+    let state = Arc::downgrade(state);
+    let made = linker.on_bridge(move |bridge| {
+        let Some(state) = state.upgrade() else { return Err(std::io::Error::other("the server is stopping")) };
         let _in_runtime = runtime.enter();
-        match listen_on_bridge(bridge, at) {
-            Ok(l) => {
-                runtime.spawn(nimbus_api::serve(l, state.clone()));
-            }
-            Err(e) => tracing::warn!(%bridge, "cannot listen on {at} on this bridge: its environments cannot reach the API: {e}"),
-        }
+        let listener = listen_on_bridge(bridge, at).inspect_err(|e| {
+            tracing::warn!(%bridge, "cannot listen on {at} on this bridge, so no environment is linked to it for now: {e}");
+        })?;
+        runtime.spawn(nimbus_api::serve(listener, state));
+        Ok(())
     });
+    if let Err(e) = made {
+        tracing::error!("cannot listen at {at} on every bridge: environments of a later block of addresses cannot reach the API: {e}");
+    }
 }
 
 /// `10.213.0.0/16` into its address and prefix length.
@@ -802,7 +810,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         let at = l.local_addr()?;
         tokio::spawn(nimbus_api::serve(l, state.clone()));
         if let Some(linker) = &linker {
-            serve_later_bridges(linker, at, state.clone());
+            serve_later_bridges(linker, at, &state);
         }
     }
     if let Some(l) = metrics_listener {

@@ -13,9 +13,8 @@
 //!                                                 127.0.0.1, ::1 — the server's port (door)
 //! ```
 //!
-//! A Linux bridge takes at most 1,024 ports, and each port added or removed costs in
-//! proportion to the ports it has, so environments are spread over bridges by address:
-//! the subnet's addresses come in blocks of 256 (a /24, [`BLOCK_BITS`]), the first block's
+//! A Linux bridge takes at most 1,024 ports, so environments are spread over bridges by
+//! address: the subnet's addresses come in blocks of 1,024 (a /22), the first block's
 //! environments on `nimbus0`, block `k`'s on `nimbus0b<k>`, made when its first environment
 //! is linked, with a route for its block (the most specific one, over `nimbus0`'s /16) and no
 //! address of its own. An environment still has the whole subnet on-link and the gateway as
@@ -92,7 +91,7 @@ pub struct Linker {
 }
 
 /// A callback told the name of each bridge made after the first (see [`Linker::on_bridge`]).
-type BridgeHook = Arc<dyn Fn(&str) + Send + Sync>;
+type BridgeHook = Arc<dyn Fn(&str) -> io::Result<()> + Send + Sync>;
 
 /// The bridges made after the first, and the hook told of each (both under one lock, so
 /// each bridge is told once: made before the hook is set, by [`Linker::on_bridge`]; after,
@@ -167,11 +166,12 @@ pub struct Netns {
     pub link: LinkInfoHost,
 }
 
-/// 2^8 = 256 addresses per bridge. A Linux bridge takes up to 1,024 ports, but adding or
-/// removing one walks all of its ports several times (promiscuity, MTU, features, GSO
-/// limits, the adjacency lists) under the rtnl lock: 960 veth pairs on one bridge took
-/// 480 µs each to add against 368 µs on bridges of 128 ports (`ip -batch`).
-pub const BLOCK_BITS: u32 = 8;
+/// 2^10 = 1,024 addresses per bridge: what a Linux bridge takes in ports. (Adding or
+/// removing a port walks all of the bridge's ports under the rtnl lock, so smaller blocks
+/// would link faster: 960 veth pairs on one bridge took 480 µs each to add against 368 µs
+/// on bridges of 128 ports. But addresses are given out round-robin over the whole subnet,
+/// so a long-running server ends up with a bridge, and a listener, for every block.)
+pub const BLOCK_BITS: u32 = 10;
 
 /// The Runtime API's port inside every linked namespace.
 pub const RUNTIME_API_PORT: u16 = 9001;
@@ -259,20 +259,26 @@ impl Linker {
     }
 
     /// Tells `hook` the name of every bridge made after the first (`<bridge>b<k>`, one per
-    /// block of addresses): those made so far at once, each later one before any
-    /// environment is linked to it, on the linker's thread. The server listens at the
-    /// gateway address on each (its listener is bound to a bridge, and an environment's
-    /// connection arrives on its own bridge). Set once; a later call replaces the hook.
-    pub fn on_bridge(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+    /// block of addresses): those made so far at once (their errors are returned, the
+    /// first one), each later one on the linker's thread before any environment is linked
+    /// to it (an error there fails that link, and the next link into the block asks again).
+    /// The server listens at the gateway address on each: its listener is bound to a
+    /// bridge, and an environment's connection arrives on its own bridge. Set once; a later
+    /// call replaces the hook.
+    pub fn on_bridge(&self, hook: impl Fn(&str) -> io::Result<()> + Send + Sync + 'static) -> io::Result<()> {
         let hook: BridgeHook = Arc::new(hook);
         let made = {
             let mut more = self.more_bridges.lock().unwrap_or_else(|p| p.into_inner());
             more.hook = Some(hook.clone());
             more.made.clone()
         };
+        let mut first_error = None;
         for name in made {
-            hook(&name);
+            if let Err(e) = hook(&name) {
+                first_error.get_or_insert(e);
+            }
         }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// The port at which linked namespaces take in connections for the server.
@@ -441,16 +447,20 @@ impl Maker {
             Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
             other => other?,
         }
-        tracing::debug!(bridge = %name, block = %dst, "made a bridge for another block of environments");
-        self.extra_bridges.insert(k, bridge);
+        // Told before it is used (and not kept until told: the next link asks again).
         let hook = {
             let mut more = self.more_bridges.lock().unwrap_or_else(|p| p.into_inner());
-            more.made.push(name.clone());
+            if more.hook.is_none() {
+                more.made.push(name.clone());
+            }
             more.hook.clone()
         };
         if let Some(hook) = hook {
-            hook(&name);
+            hook(&name)?;
+            self.more_bridges.lock().unwrap_or_else(|p| p.into_inner()).made.push(name.clone());
         }
+        tracing::debug!(bridge = %name, block = %dst, "made a bridge for another block of environments");
+        self.extra_bridges.insert(k, bridge);
         Ok(bridge)
     }
 
@@ -1010,11 +1020,29 @@ mod tests {
         // Blocks of 8 addresses (6 given out): 14 environments need three bridges.
         let linker = Linker::setup_with_blocks("nimbustest3", (Ipv4Addr::new(10, 214, 13, 0), 24), 0, None, 3).unwrap();
         let gw = linker.gateway();
-        let host = TcpListener::bind((gw, 0)).unwrap();
-        let host_port = host.local_addr().unwrap().port();
+        // As the server does: a listener at the gateway bound to each bridge, the later
+        // bridges' as they are reported.
+        fn listen_on(rt: &tokio::runtime::Runtime, bridge: &str, at: std::net::SocketAddr) -> io::Result<TcpListener> {
+            let _in_runtime = rt.enter();
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.set_reuseaddr(true)?;
+            socket.bind_device(Some(bridge.as_bytes()))?;
+            socket.bind(at)?;
+            socket.listen(64)?.into_std()
+        }
+        let rt = Arc::new(tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap());
+        let first = listen_on(&rt, "nimbustest3", (gw, 0).into()).unwrap();
+        let port = first.local_addr().unwrap().port();
+        let listeners = Arc::new(Mutex::new(vec![first]));
         let told = Arc::new(Mutex::new(Vec::new()));
-        let hook = told.clone();
-        linker.on_bridge(move |b| hook.lock().unwrap().push(b.to_string()));
+        let (hook_told, hook_listeners) = (told.clone(), listeners.clone());
+        linker
+            .on_bridge(move |b| {
+                hook_told.lock().unwrap().push(b.to_string());
+                hook_listeners.lock().unwrap().push(listen_on(&rt, b, (gw, port).into())?);
+                Ok(())
+            })
+            .unwrap();
         let envs: Vec<Netns> = (0..14).map(|_| linker.take().unwrap()).collect();
         let master = |iface: &str| {
             std::fs::read_link(format!("/sys/class/net/{iface}/master"))
@@ -1048,15 +1076,19 @@ mod tests {
             assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("lladdr {mac} extern_learn")), "{}", e.link.address);
         }
 
-        // Every environment reaches the host at the gateway address, whatever its bridge.
-        host.set_nonblocking(false).unwrap();
-        let acceptor =
-            std::thread::spawn(move || (0..14).map(|_| host.accept().unwrap().1.ip()).collect::<std::collections::BTreeSet<_>>());
+        // Every environment reaches the host at the gateway address, whatever its bridge:
+        // through the listener bound to its own bridge.
         for e in &envs {
-            let ok = inside(&e.fd, move || TcpStream::connect_timeout(&(gw, host_port).into(), Duration::from_secs(2)).is_ok());
+            let ok = inside(&e.fd, move || TcpStream::connect_timeout(&(gw, port).into(), Duration::from_secs(2)).is_ok());
             assert!(ok, "{} cannot reach the gateway", e.link.address);
         }
-        let peers = acceptor.join().unwrap();
+        let mut peers = std::collections::BTreeSet::new();
+        for l in listeners.lock().unwrap().iter() {
+            l.set_nonblocking(true).unwrap();
+            while let Ok((_, peer)) = l.accept() {
+                peers.insert(peer.ip());
+            }
+        }
         assert_eq!(peers.len(), 14, "each seen from its own address");
 
         // One environment on the last bridge cannot reach one on the first, nor the reverse.
