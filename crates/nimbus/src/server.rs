@@ -611,16 +611,14 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     let mut gateway_listener = None;
     let endpoint = match &isolation {
         Isolation::Namespaces(NamespaceConfig { network: Network::Linked(linker), .. }) => {
+            let at = std::net::SocketAddr::new(linker.gateway().into(), local.port());
             if !local.ip().is_unspecified() {
                 // Bound to the bridge: only environments' connections arrive here (and on
                 // the later blocks' bridges, see `serve_later_bridges`).
-                let at = std::net::SocketAddr::new(linker.gateway().into(), local.port());
-                gateway_listener = Some(
-                    listen_on_bridge(nimbus_sandbox::network::BRIDGE, at)
-                        .with_context(|| format!("cannot listen on {}:{}", linker.gateway(), local.port()))?,
-                );
+                gateway_listener =
+                    Some(listen_on_bridge(nimbus_sandbox::network::BRIDGE, at).with_context(|| format!("cannot listen on {at}"))?);
             }
-            Some(std::net::SocketAddr::new(linker.gateway().into(), local.port()))
+            Some(at)
         }
         Isolation::Namespaces(NamespaceConfig { network: Network::Isolated, .. }) => None,
         _ => {

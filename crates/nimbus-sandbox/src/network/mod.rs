@@ -93,18 +93,18 @@ pub struct Linker {
 /// A callback told the name of each bridge made after the first (see [`Linker::on_bridge`]).
 type BridgeHook = Arc<dyn Fn(&str) -> io::Result<()> + Send + Sync>;
 
-/// The bridges made after the first, and the hook told of each (both under one lock, so
-/// each bridge is told once: made before the hook is set, by [`Linker::on_bridge`]; after,
-/// by the maker thread).
+/// The hook told of each bridge made after the first, and the bridges made before it was
+/// set (both under one lock, so each bridge is told once: made before the hook is set, by
+/// [`Linker::on_bridge`]; after, by the maker thread).
 #[derive(Default)]
 struct MoreBridges {
-    made: Vec<String>,
+    untold: Vec<String>,
     hook: Option<BridgeHook>,
 }
 
 impl std::fmt::Debug for MoreBridges {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MoreBridges").field("made", &self.made).field("hook", &self.hook.is_some()).finish()
+        f.debug_struct("MoreBridges").field("untold", &self.untold).field("hook", &self.hook.is_some()).finish()
     }
 }
 
@@ -264,13 +264,13 @@ impl Linker {
     /// to it (an error there fails that link, and the next link into the block asks again).
     /// The server listens at the gateway address on each: its listener is bound to a
     /// bridge, and an environment's connection arrives on its own bridge. Set once; a later
-    /// call replaces the hook.
+    /// call replaces the hook for the bridges made after it.
     pub fn on_bridge(&self, hook: impl Fn(&str) -> io::Result<()> + Send + Sync + 'static) -> io::Result<()> {
         let hook: BridgeHook = Arc::new(hook);
         let made = {
             let mut more = self.more_bridges.lock().unwrap_or_else(|p| p.into_inner());
             more.hook = Some(hook.clone());
-            more.made.clone()
+            std::mem::take(&mut more.untold)
         };
         let mut first_error = None;
         for name in made {
@@ -447,17 +447,17 @@ impl Maker {
             Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
             other => other?,
         }
-        // Told before it is used (and not kept until told: the next link asks again).
+        // Told before it is used (and not kept until told: the next link asks again), or
+        // kept for the hook to come.
         let hook = {
             let mut more = self.more_bridges.lock().unwrap_or_else(|p| p.into_inner());
             if more.hook.is_none() {
-                more.made.push(name.clone());
+                more.untold.push(name.clone());
             }
             more.hook.clone()
         };
         if let Some(hook) = hook {
             hook(&name)?;
-            self.more_bridges.lock().unwrap_or_else(|p| p.into_inner()).made.push(name.clone());
         }
         tracing::debug!(bridge = %name, block = %dst, "made a bridge for another block of environments");
         self.extra_bridges.insert(k, bridge);
