@@ -66,6 +66,8 @@ def handler(event, context):
         "cwd": os.getcwd(),
         "zygote_module": "zygote" in sys.modules,
         "tmp": os.listdir("/tmp"),
+        "root": sorted(os.listdir("/")),
+        "mountpoints": [line.split()[4] for line in open("/proc/self/mountinfo")],
         "umask": oct(os.umask(0o022)),
         "session_leader": os.getsid(0) == os.getpid(),
         "proc_io_readable": os.access("/proc/self/io", os.R_OK),
@@ -146,6 +148,10 @@ def test_forked_runtimes_are_as_independent_as_fresh_ones(server_factory):
         assert r["zygote_module"] is False, r
         # Its own /tmp: only what this invocation wrote.
         assert r["tmp"] == [], r
+        # In the sandbox's root, as a runtime sandbox-init starts (joining the namespace
+        # lands on the sandbox's root, over the host's mounts it keeps out of reach).
+        assert not {"root", "home", "work", "sys", "run", "mnt", "boot"} & set(r["root"]), r["root"]
+        assert "/" in r["mountpoints"] and not any(m.startswith(("/sys", "/run", "/work", "/home")) for m in r["mountpoints"]), r
         # A session of its own, umask 022, dumpable (its /proc files its own), as exec'd.
         assert r["session_leader"] is True and r["umask"] == "0o22" and r["proc_io_readable"] is True, r
         # LD_LIBRARY_PATH (/var/task/lib) is searched, though the loader read it in the zygote.

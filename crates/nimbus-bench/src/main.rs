@@ -181,7 +181,17 @@ struct Server {
 }
 
 impl Drop for Server {
+    /// Stops the server as an operator would (SIGTERM: it drains, then takes its
+    /// environments and their mounts down), killing it only if it is still there after
+    /// 20 s. A bare kill left each run's late mount points on the host, and every later
+    /// sandbox copied them into its new mount namespace.
     fn drop(&mut self) {
+        // SAFETY: plain syscall on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.data);

@@ -244,6 +244,76 @@ fn file_system_is_minimal_and_read_only() {
     assert!(r.out.ends_with("ok\nok\nnull-ok\n4\nfd-ok\nhostname-resolves\nsbx_user1051\ntmp-exec\nshm-noexec\n"), "{}", r.out);
 }
 
+/// The host's mounts stay in the sandbox's mount namespace, underneath its root (entered by
+/// chroot, not pivot_root): nothing may lead to them. The mount table lists only the
+/// sandbox's own mounts, `..` stops at `/`, and chroot is refused.
+#[test]
+fn host_mounts_are_out_of_reach() {
+    let Some(exe) = exe() else { return };
+    let _g = shared();
+    let script = "cut -d' ' -f5 /proc/self/mountinfo | sed 's/^/mount /'; \
+                  cd /var/task/../../../..; echo \"up $(pwd) $(stat -c %d:%i .)\" \"$(stat -c %d:%i /)\"; \
+                  python3 -c 'import os; os.chroot(\"/tmp\")' 2>&1 | tail -1";
+    let r = run(exe, &sh(script), None);
+    assert!(r.status.success(), "{}", r.err);
+    let mounts: Vec<&str> = r.out.lines().filter_map(|l| l.strip_prefix("mount ")).collect();
+    let expected_prefixes = ["/usr", "/lib", "/bin", "/sbin", "/etc/", "/var/task", "/var/runtime", "/opt", "/tmp", "/proc", "/dev/"];
+    assert!(mounts.contains(&"/"), "{mounts:?}");
+    for m in mounts.iter().filter(|m| **m != "/") {
+        assert!(expected_prefixes.iter().any(|p| m.starts_with(p)), "a mount not of the sandbox is listed: {m} in {mounts:?}");
+    }
+    for host_only in ["/sys", "/run", "/work", "/home", "/root"] {
+        assert!(!mounts.iter().any(|m| m.starts_with(host_only)), "{host_only} listed in {mounts:?}");
+    }
+    let up = r.out.lines().find_map(|l| l.strip_prefix("up ")).expect("the `..` line");
+    let (dir_and_id, root_id) = up.rsplit_once(' ').expect("two ids");
+    assert_eq!(dir_and_id, format!("/ {}", root_id.trim_matches('"')), "`..` stays at /: {up}");
+    assert!(r.out.contains("PermissionError"), "chroot must be refused: {}", r.out);
+}
+
+/// Mounts the host makes later (every other sandbox's late mount points, on a host whose
+/// `/` is shared, as systemd makes it) are not copied into running sandboxes: their
+/// namespaces keep the host's old mounts, out of reach, but cut off from its events. Counted
+/// in the kernel's mount cache: 50 host mounts with 20 sandboxes running would otherwise
+/// be 1,050.
+#[test]
+fn host_mounts_made_later_stay_out_of_sandboxes() {
+    let Some(exe) = exe() else { return };
+    let _g = EXCLUSIVE.write().unwrap_or_else(|e| e.into_inner());
+    let mounts_cached = || -> Option<i64> {
+        let slabs = std::fs::read_to_string("/proc/slabinfo").ok()?;
+        slabs.lines().find(|l| l.starts_with("mnt_cache "))?.split_whitespace().nth(1)?.parse().ok()
+    };
+    if mounts_cached().is_none() {
+        eprintln!("skipped: no mnt_cache in /proc/slabinfo (merged slabs)");
+        return;
+    }
+    let base = TempDir::new("later-mounts");
+    jail::make_shared_mount_point(&base.0).expect("shared mount point");
+    let mut sandboxes: Vec<Child> = (0..20).map(|_| command(exe, &sh("echo up; exec sleep 60"), None).spawn().expect("spawn")).collect();
+    for sandbox in &mut sandboxes {
+        let mut line = String::new();
+        BufReader::new(sandbox.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("read");
+        assert_eq!(line, "up\n");
+    }
+    let before = mounts_cached().expect("mnt_cache");
+    for i in 0..50 {
+        let dir = base.0.join(i.to_string());
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        rustix::mount::mount(c"tmpfs", &dir, c"tmpfs", rustix::mount::MountFlags::empty(), None).expect("mount");
+    }
+    let added = mounts_cached().expect("mnt_cache") - before;
+    for i in 0..50 {
+        let _ = rustix::mount::unmount(&base.0.join(i.to_string()), rustix::mount::UnmountFlags::DETACH);
+    }
+    jail::remove_shared_mount_point(&base.0).expect("remove shared mount point");
+    for sandbox in &mut sandboxes {
+        let _ = sandbox.kill();
+        let _ = sandbox.wait();
+    }
+    assert!(added < 500, "50 host mounts added {added} mounts: copied into the 20 sandboxes");
+}
+
 /// A runtime whose interpreter lives outside /usr (Node 22 from the repo's .tools) runs
 /// with a bind at the same path; Node starts its threads under the seccomp filter.
 #[test]
