@@ -1,6 +1,6 @@
 //! The sandbox's file system: a plan (plain data, computed from the spec and what exists
 //! on the host) and the code that carries it out inside init's new mount namespace,
-//! moves it over the old root, enters it (`chroot`) and leaves it read-only. Keeping the plan separate lets the server
+//! pivots into it and leaves the root read-only. Keeping the plan separate lets the server
 //! and tests see exactly what will be visible without being root.
 
 use std::ffi::CString;
@@ -11,12 +11,12 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsE
 use std::path::{Component, Path, PathBuf};
 
 use super::error::{path, sys as call};
-use rustix::mount::{MountFlags, MountPropagationFlags};
+use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 
 use super::sys;
 use super::{JailError, JailSpec, SpecError};
 
-/// Where the new root's tmpfs is mounted while it is built. Sources are all held open
+/// Where the new root's tmpfs is mounted before the pivot. Sources are all held open
 /// (`open_tree`) before this is mounted, so shadowing the host's `/tmp` in our private
 /// mount namespace hides nothing we need, even a code dir that lives under `/tmp`.
 const STAGING: &str = "/tmp";
@@ -280,8 +280,11 @@ fn mkdirs(path: &Path, mode: u32) -> io::Result<()> {
     fs::DirBuilder::new().recursive(true).mode(mode).create(path)
 }
 
-/// Carries out `steps` in the calling process's (new, unshared) mount namespace, enters
-/// the result and leaves `/` (and so `/dev`) read-only; the root is one tmpfs of
+/// The names of the times [`build`] records, in order.
+pub const BUILD_MARKS: [&str; 4] = ["capture", "populate", "pivot", "read-only"];
+
+/// Carries out `steps` in the calling process's (new, unshared) mount namespace, pivots
+/// into the result and leaves `/` (and so `/dev`) read-only; the root is one tmpfs of
 /// `size_mb`, whose [`MountStep::Scratch`] directories stay writable. Must run inside the new PID
 /// namespace (as its init) so that `/proc` shows the sandbox's processes.
 pub fn build(steps: &[MountStep], size_mb: u32, marks: &mut Vec<(&'static str, u64)>) -> Result<(), JailError> {
@@ -306,11 +309,6 @@ pub fn build(steps: &[MountStep], size_mb: u32, marks: &mut Vec<(&'static str, u
         };
         trees.push(tree);
     }
-    // The host's mounts stay in this namespace, under the new root and out of reach (see
-    // below); private, so that the host's later mounts (every other sandbox's late mount
-    // points) are not copied into each sandbox. The captured trees are slaves of their own
-    // and go on receiving the late /var/task bind.
-    rustix::mount::mount_change("/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC).map_err(call("make / private"))?;
     marks.push(("capture", sys::monotonic_ns()));
 
     let staging = Path::new(STAGING);
@@ -376,19 +374,13 @@ pub fn build(steps: &[MountStep], size_mb: u32, marks: &mut Vec<(&'static str, u
     }
 
     marks.push(("populate", sys::monotonic_ns()));
-    // The new root goes over the old one, and this process (whose children inherit it)
-    // enters it, as switch_root does; not pivot_root, which looks at every task on the host
-    // for roots to move (`chroot_fs_refs`): with thousands of sandboxes running, each new
-    // one paid for all the others. What stays underneath is unreachable: no path leads out
-    // of a root, nothing in the sandbox holds a descriptor from outside it, chroot and the
-    // mount calls are denied to the runtime (no capabilities, seccomp), `/proc/self/mountinfo`
-    // leaves out mounts outside the root, and joining the namespace (`setns`, as a zygote
-    // does) lands on the top mount, the new root.
     std::env::set_current_dir(staging).map_err(call("chdir new root"))?;
-    rustix::mount::mount_move(".", "/").map_err(call("move the new root over /"))?;
-    rustix::process::chroot(".").map_err(call("chroot"))?;
+    // pivot_root(".", "."): the documented way to pivot without a put_old directory.
+    rustix::process::pivot_root(".", ".").map_err(call("pivot_root"))?;
+    // The old root now sits on top of the new one at "."; detach it with everything under it.
+    rustix::mount::unmount(".", UnmountFlags::DETACH).map_err(call("detach old root"))?;
     std::env::set_current_dir("/").map_err(call("chdir /"))?;
-    marks.push(("enter", sys::monotonic_ns()));
+    marks.push(("pivot", sys::monotonic_ns()));
     sys::set_mount_attrs(Path::new("/"), libc::MOUNT_ATTR_RDONLY).map_err(call("make / read-only"))?;
     marks.push(("read-only", sys::monotonic_ns()));
     Ok(())
