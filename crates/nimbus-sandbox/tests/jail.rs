@@ -329,6 +329,37 @@ fn sandboxes_keep_no_copy_of_the_host_mounts() {
     assert!(added < 500, "50 host mounts added {added} mounts: copied into the 20 sandboxes");
 }
 
+/// A host directory bound into sandboxes gets no mounts the host makes under it later (on a
+/// host whose `/` is shared, as systemd makes it, the bind would otherwise follow them, with
+/// the host's flags: writable).
+#[test]
+fn host_mounts_under_a_bound_directory_stay_out() {
+    let Some(exe) = exe() else { return };
+    let _g = shared();
+    let base = TempDir::new("bound-shared");
+    jail::make_shared_mount_point(&base.0).expect("shared mount point");
+    let sub = base.0.join("sub");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    let spec = JailSpec {
+        ro_binds: vec![Bind { source: base.0.clone(), target: PathBuf::from("/mnt/data") }],
+        ..sh("echo up; sleep 1; ls /mnt/data/sub; echo listed")
+    };
+    let mut sandbox = command(exe, &spec, None).spawn().expect("spawn");
+    let mut out = BufReader::new(sandbox.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read");
+    assert_eq!(line, "up\n");
+    rustix::mount::mount(c"tmpfs", &sub, c"tmpfs", rustix::mount::MountFlags::empty(), None).expect("mount");
+    std::fs::write(sub.join("made-later"), "x").expect("write");
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).expect("read");
+    let _ = sandbox.wait();
+    let _ = rustix::mount::unmount(&sub, rustix::mount::UnmountFlags::DETACH);
+    jail::remove_shared_mount_point(&base.0).expect("remove shared mount point");
+    assert!(rest.ends_with("listed\n"), "{rest}");
+    assert!(!rest.contains("made-later"), "a host mount made later reached the sandbox: {rest}");
+}
+
 /// A runtime whose interpreter lives outside /usr (Node 22 from the repo's .tools) runs
 /// with a bind at the same path; Node starts its threads under the seccomp filter.
 #[test]

@@ -302,7 +302,15 @@ pub fn build(steps: &[MountStep], size_mb: u32, marks: &mut Vec<(&'static str, u
                     MountStep::Device { .. } => libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOEXEC,
                     _ => libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
                 };
-                sys::set_tree_attrs(&tree, attrs, recursive).map_err(path("mount_setattr", source))?;
+                match step {
+                    // The late /var/task and /opt follow the host's binds onto them.
+                    MountStep::SlaveBind { .. } => sys::set_tree_attrs(&tree, attrs, recursive),
+                    // Everything else is cut off from the host's mount events: a mount the
+                    // host makes later under a bound directory (its own, writable, on a host
+                    // whose `/` is shared) would otherwise appear in every sandbox.
+                    _ => sys::set_tree_attrs_private(&tree, attrs, recursive),
+                }
+                .map_err(path("mount_setattr", source))?;
                 Some(tree)
             }
             None => None,

@@ -48,7 +48,10 @@ pub fn open_tree_clone(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
 
 /// `mount_setattr(2)`, which rustix does not offer.
 fn mount_setattr(dfd: RawFd, path: &CStr, flags: libc::c_int, set: u64, clear: u64, recursive: bool) -> io::Result<()> {
-    let attr = libc::mount_attr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
+    mount_setattr_with(dfd, path, flags, libc::mount_attr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 }, recursive)
+}
+
+fn mount_setattr_with(dfd: RawFd, path: &CStr, flags: libc::c_int, attr: libc::mount_attr, recursive: bool) -> io::Result<()> {
     let flags = flags | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: a NUL-terminated path and a mount_attr of the size passed, both alive for the
     // duration of the call; a bad fd is an error, not undefined behaviour.
@@ -69,6 +72,13 @@ fn mount_setattr(dfd: RawFd, path: &CStr, flags: libc::c_int, set: u64, clear: u
 /// of a read-only bind must be read-only too, which classic remounts cannot do at once).
 pub fn set_tree_attrs(tree: &OwnedFd, set: u64, recursive: bool) -> io::Result<()> {
     mount_setattr(tree.as_raw_fd(), c"", libc::AT_EMPTY_PATH, set, 0, recursive)
+}
+
+/// [`set_tree_attrs`], and makes the tree private: mounts made later at its source do not
+/// reach it.
+pub fn set_tree_attrs_private(tree: &OwnedFd, set: u64, recursive: bool) -> io::Result<()> {
+    let attr = libc::mount_attr { attr_set: set, attr_clr: 0, propagation: libc::MS_PRIVATE, userns_fd: 0 };
+    mount_setattr_with(tree.as_raw_fd(), c"", libc::AT_EMPTY_PATH, attr, recursive)
 }
 
 /// Sets per-mount flags on the mount at `path` (not its submounts).
