@@ -357,13 +357,7 @@ impl Environment {
         }
         if let Some(late) = &process.late {
             // Mounts wait for the namespace lock that sandboxes being built hold.
-            nimbus_store::blocking::in_place(|| -> Result<(), SandboxError> {
-                crate::jail::bind_code_into(&late.task(), &spec.code_dir)?;
-                if let Some(opt) = &spec.opt_dir {
-                    crate::jail::bind_code_into(&late.opt(), opt)?;
-                }
-                Ok(())
-            })?;
+            nimbus_store::blocking::in_place(|| late.assign(&spec.code_dir, spec.opt_dir.as_deref()))?;
         }
         let paths = launch::paths(iso, registry, spec.runtime, &spec.code_dir, spec.opt_dir.as_deref(), trust);
         let id = uuid::Uuid::new_v4().simple().to_string();

@@ -56,7 +56,7 @@ pub use host::{
     server_listeners, write_launch, ReturnToNetns,
 };
 pub use init::init_main;
-pub use rootfs::MountStep;
+pub use rootfs::{enter_sandbox_namespace, join_sandbox_namespace, MountStep};
 pub use spawner::{spawner_main, SandboxChild, Spawner};
 pub use zygote::{Zygote, SCRIPT as ZYGOTE_SCRIPT};
 

@@ -255,41 +255,76 @@ impl Process {
     }
 }
 
-/// The shared mount points on the host that a prestarted sandbox's `/var/task` and `/opt`
-/// follow (`<envs dir>/<id>/{task,opt}`); code and layers are bound onto them when the
-/// sandbox is assigned. Removed with the environment.
-pub(crate) struct LateMounts(PathBuf);
+/// The shared mount points that a prestarted sandbox's `/var/task` and `/opt` follow
+/// (`<envs dir>/<id>/{task,opt}`); code and layers are bound onto them when the sandbox is
+/// assigned. Made in the sandboxes' mount namespace (the spawner's) where there is one,
+/// else on the host. Removed with the environment.
+pub(crate) struct LateMounts {
+    dir: PathBuf,
+    ns: Option<jail::Spawner>,
+}
 
 const LATE_MOUNTS: [&str; 2] = ["task", "opt"];
 
 impl LateMounts {
-    fn create(envs_dir: &Path) -> Result<LateMounts, SandboxError> {
-        let late = LateMounts(envs_dir.join(uuid::Uuid::new_v4().simple().to_string()));
-        for name in LATE_MOUNTS {
-            let dir = late.0.join(name);
-            std::fs::create_dir_all(&dir).map_err(|source| LaunchError::Path { op: "create", path: dir.clone(), source })?;
-            jail::make_shared_mount_point(&dir)?;
-            // Seen as /var/task/lib and /opt/lib until the code and layers are bound over
-            // them: the runtime's dynamic loader, started before, never searches again a
-            // directory of LD_LIBRARY_PATH it once found missing.
-            let lib = dir.join("lib");
-            std::fs::create_dir_all(&lib).map_err(|source| LaunchError::Path { op: "create", path: lib, source })?;
+    /// Blocking (mounts).
+    fn create(envs_dir: &Path, ns: Option<&jail::Spawner>) -> Result<LateMounts, SandboxError> {
+        let late = LateMounts { dir: envs_dir.join(uuid::Uuid::new_v4().simple().to_string()), ns: ns.cloned() };
+        let dir = late.dir.clone();
+        let make = move || -> Result<(), SandboxError> {
+            for name in LATE_MOUNTS {
+                let dir = dir.join(name);
+                std::fs::create_dir_all(&dir).map_err(|source| LaunchError::Path { op: "create", path: dir.clone(), source })?;
+                jail::make_shared_mount_point(&dir)?;
+                // Seen as /var/task/lib and /opt/lib until the code and layers are bound over
+                // them: the runtime's dynamic loader, started before, never searches again a
+                // directory of LD_LIBRARY_PATH it once found missing.
+                let lib = dir.join("lib");
+                std::fs::create_dir_all(&lib).map_err(|source| LaunchError::Path { op: "create", path: lib, source })?;
+            }
+            Ok(())
+        };
+        match ns {
+            Some(ns) => ns.in_namespace(make).map_err(|source| LaunchError::Io { op: "make late mount points", source })??,
+            None => make()?,
         }
         Ok(late)
     }
 
     pub fn task(&self) -> PathBuf {
-        self.0.join("task")
+        self.dir.join("task")
     }
 
     pub fn opt(&self) -> PathBuf {
-        self.0.join("opt")
+        self.dir.join("opt")
+    }
+
+    /// Binds the function's code (and layers) onto the mount points, where the sandbox's
+    /// `/var/task` (and `/opt`) follow them. Blocking (mounts).
+    pub fn assign(&self, code_dir: &Path, opt_dir: Option<&Path>) -> Result<(), SandboxError> {
+        let (task, opt) = (self.task(), self.opt());
+        let (code_dir, opt_dir) = (code_dir.to_path_buf(), opt_dir.map(Path::to_path_buf));
+        let bind = move || -> Result<(), SandboxError> {
+            jail::bind_code_into(&task, &code_dir)?;
+            if let Some(opt_dir) = &opt_dir {
+                jail::bind_code_into(&opt, opt_dir)?;
+            }
+            Ok(())
+        };
+        match &self.ns {
+            Some(ns) => ns.in_namespace(bind).map_err(|source| LaunchError::Io { op: "bind code", source })?,
+            None => bind(),
+        }
     }
 }
 
 impl Drop for LateMounts {
     fn drop(&mut self) {
-        remove_late_mounts(&self.0);
+        let dir = std::mem::take(&mut self.dir);
+        match &self.ns {
+            Some(ns) => ns.in_namespace_later(move || remove_late_mounts(&dir)),
+            None => remove_late_mounts(&dir),
+        }
     }
 }
 
@@ -536,7 +571,7 @@ pub(crate) async fn launch(
         Isolation::Namespaces(ns) => {
             let late = match code {
                 // Mounts (the namespace lock, which sandboxes being built hold): off the workers.
-                Code::Later => Some(nimbus_store::blocking::in_place(|| LateMounts::create(&ns.envs_dir))?),
+                Code::Later => Some(nimbus_store::blocking::in_place(|| LateMounts::create(&ns.envs_dir, ns.spawner.as_ref()))?),
                 Code::Dir(_) => None,
             };
             // A `provided` runtime is the function's own program: built ahead of time, its
@@ -577,12 +612,26 @@ pub(crate) async fn launch(
             };
             late_mounts = late;
             let fds = jail::sandbox_fds_with(&spec, netns, gate_read, zygote)?;
-            if let Some(spawner) = ns.spawner.as_ref().filter(|s| s.is_alive()) {
-                let output = output.take().expect("the output pipe is used once");
-                spawned = Some(spawn_with(spawner, output, fds, &api, &program, started).await);
-                None
-            } else {
-                Some(jail::command_with(&ns.exe, fds))
+            match ns.spawner.as_ref() {
+                Some(spawner) if spawner.is_alive() => {
+                    let output = output.take().expect("the output pipe is used once");
+                    spawned = Some(spawn_with(spawner, output, fds, &api, &program, started).await);
+                    None
+                }
+                Some(gone) => {
+                    // Started in the sandboxes' mount namespace all the same, where the late
+                    // mount points are.
+                    let mut cmd = jail::command_with(&ns.exe, fds);
+                    let namespace = gone.namespace().try_clone_to_owned().map_err(io("keep the sandboxes' namespace"))?;
+                    // SAFETY: the closure makes raw syscalls only (setns, chroot).
+                    unsafe {
+                        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                            jail::join_sandbox_namespace(std::os::fd::AsFd::as_fd(&namespace))
+                        });
+                    }
+                    Some(cmd)
+                }
+                None => Some(jail::command_with(&ns.exe, fds)),
             }
         }
     };

@@ -890,3 +890,103 @@ async fn spawner_checks(exe: &Path) {
     let null = std::fs::File::open("/dev/null").expect("null");
     spawner.spawn(null.as_fd(), null.as_fd(), &[]).await.expect_err("the spawner is gone");
 }
+
+/// Sandboxes made by the spawner start in its mount namespace, whose root is a small one
+/// with the host's mounts below it: they enter their root by moving it over the small root
+/// and detaching the host's mounts, not by `pivot_root`, keep nothing of the host's mounts,
+/// see only their own, and follow late mount points that exist only in that namespace.
+#[test]
+fn spawned_sandboxes_enter_their_root_without_pivot() {
+    let Some(exe) = exe() else { return };
+    let _g = EXCLUSIVE.write().unwrap_or_else(|e| e.into_inner());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let spawner = jail::Spawner::start(exe).expect("start the spawner");
+        let script = "cut -d' ' -f5 /proc/self/mountinfo | sed 's/^/mount /'; ls / | tr '\\n' ' '; echo";
+        let (status, out) = spawned(&spawner, &JailSpec { timings: true, ..sh(script) }).await;
+        assert!(status.success(), "{out}");
+        assert!(out.contains(" move "), "entered by moving the root: {out}");
+        let mounts: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("mount ")).collect();
+        assert!(mounts.contains(&"/"), "{mounts:?}");
+        for host_only in ["/sys", "/run", "/work", "/home", "/root", "/host"] {
+            assert!(!mounts.iter().any(|m| m.starts_with(host_only)), "{host_only} listed in {mounts:?}");
+        }
+        let (_, out) = spawned(&spawner, &JailSpec { timings: true, ..sh("true") }).await;
+        assert!(!out.contains(" pivot "), "{out}");
+        let (_, out) = spawned(&spawner, &sh("ls /")).await;
+        assert!(!out.split_whitespace().any(|e| ["host", "work", "root", "home", "sys"].contains(&e)), "{out}");
+
+        // Late mount points live in the spawner's namespace only, and sandboxes follow them.
+        let point = TempDir::new("ns-task");
+        let code = TempDir::new("ns-code");
+        std::fs::write(code.0.join("index.txt"), "late code\n").expect("write code");
+        let dir = point.0.clone();
+        spawner.in_namespace(move || jail::make_shared_mount_point(&dir)).expect("job").expect("shared mount point");
+        let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        assert!(!host_mounts.contains(&point.0.display().to_string()), "the late mount point is not the host's");
+        let spec = JailSpec {
+            task_mount: Some(point.0.clone()),
+            ..sh("for i in $(seq 100); do [ -e /var/task/index.txt ] && break; sleep 0.05; done; cat /var/task/index.txt")
+        };
+        let waiting = tokio::spawn({
+            let spawner = spawner.clone();
+            async move { spawned(&spawner, &spec).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (dir, src) = (point.0.clone(), code.0.clone());
+        spawner.in_namespace(move || jail::bind_code_into(&dir, &src)).expect("job").expect("bind code");
+        let (status, out) = waiting.await.expect("task");
+        assert!(status.success(), "{out}");
+        assert!(out.ends_with("late code\n"), "{out}");
+        let dir = point.0.clone();
+        spawner.in_namespace(move || jail::remove_shared_mount_point(&dir)).expect("job").expect("remove");
+
+        // No sandbox keeps a copy of the host's mounts: 200 on the host when a spawner
+        // starts (so in its copy), 20 sandboxes.
+        let mounts_cached = || -> Option<i64> {
+            let slabs = std::fs::read_to_string("/proc/slabinfo").ok()?;
+            slabs.lines().find(|l| l.starts_with("mnt_cache "))?.split_whitespace().nth(1)?.parse().ok()
+        };
+        if mounts_cached().is_none() {
+            return;
+        }
+        let base = TempDir::new("ns-many");
+        jail::make_shared_mount_point(&base.0).expect("shared mount point");
+        for i in 0..200 {
+            let dir = base.0.join(i.to_string());
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            rustix::mount::mount(c"tmpfs", &dir, c"tmpfs", rustix::mount::MountFlags::empty(), None).expect("mount");
+        }
+        let spawner = jail::Spawner::start(exe).expect("start another spawner");
+        let (ours, _) = spawned(&spawner, &sh("true")).await;
+        assert!(ours.success());
+        let before = mounts_cached().expect("mnt_cache");
+        let mut held = Vec::new();
+        for _ in 0..20 {
+            use std::os::fd::AsFd;
+            let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+            let fds = jail::sandbox_fds(&sh("echo up; exec sleep 60"), None, None).expect("fds");
+            let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+            let child = spawner.spawn(write.as_fd(), write.as_fd(), &borrowed).await.expect("spawn");
+            drop((fds, write));
+            let mut line = String::new();
+            let mut reader = BufReader::new(std::fs::File::from(read));
+            reader.read_line(&mut line).expect("read");
+            assert_eq!(line, "up\n");
+            held.push((child, reader));
+        }
+        let mut kept = mounts_cached().expect("mnt_cache") - before;
+        let settle = Instant::now() + Duration::from_secs(5);
+        while kept >= 1_500 && Instant::now() < settle {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            kept = mounts_cached().expect("mnt_cache") - before;
+        }
+        drop(held);
+        for i in 0..200 {
+            let _ = rustix::mount::unmount(&base.0.join(i.to_string()), rustix::mount::UnmountFlags::DETACH);
+        }
+        jail::remove_shared_mount_point(&base.0).expect("remove shared mount point");
+        println!("20 spawned sandboxes hold {kept} mounts");
+        assert!(kept < 1_500, "20 sandboxes hold {kept} mounts: copies of the host's 200");
+    });
+}

@@ -148,11 +148,11 @@ fn mirror(status: libc::c_int) -> i32 {
     EXIT_SETUP_FAILED
 }
 
-/// PID 1 inside: starts the runtime, builds the root, reaps until the runtime exits.
+/// PID 1 inside: builds the root, starts the runtime in it, reaps until the runtime exits.
 ///
-/// The runtime is forked first and gives up its privileges while init builds the root (two
-/// cores work at once); it then waits on `ready` before it enters its cwd and execs.
-/// pivot_root moves the root of every process of the namespace, the waiting runtime's too.
+/// The runtime is forked once the root is built: it inherits the root (a chroot moves only
+/// the calling process). A sandbox built ahead of time gives up its privileges before its
+/// gate, so only fresh starts wait for that step.
 fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
     // The outer process may have died before PDEATHSIG was set here; then nothing would
     // ever kill us, so look.
@@ -164,18 +164,14 @@ fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
     if let Some(fd) = p.spec.zygote_fd {
         zygote::run(p, status_write, fd);
     }
-    let (ready_read, ready_write) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
-        Ok(pair) => pair,
-        Err(e) => {
-            report(&call("pipe")(e));
-            sys::exit_now(EXIT_SETUP_FAILED);
-        }
-    };
+    if let Err(e) = rootfs::build(&p.steps, p.spec.tmp_size_mb, &mut p.marks) {
+        report(&e);
+        sys::exit_now(EXIT_SETUP_FAILED);
+    }
     let runtime = match sys::fork() {
         Ok(sys::Forked::Child) => {
             drop(status_write);
-            drop(ready_write);
-            runtime(p, ready_read)
+            runtime(p)
         }
         Ok(sys::Forked::Parent(pid)) => pid,
         Err(e) => {
@@ -183,17 +179,6 @@ fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
             sys::exit_now(EXIT_SETUP_FAILED);
         }
     };
-    drop(ready_read);
-    let mut marks = Vec::new();
-    if let Err(e) = rootfs::build(&p.steps, p.spec.tmp_size_mb, &mut marks) {
-        // Exiting takes the waiting runtime with us (it sees EOF first and stays quiet).
-        report(&e);
-        sys::exit_now(EXIT_SETUP_FAILED);
-    }
-    let message: Vec<u8> = marks.iter().flat_map(|(_, at)| at.to_le_bytes()).collect();
-    // An error means the runtime already failed; its status, reaped below, says how.
-    let _ = sys::write_all(&ready_write, &message);
-    drop(ready_write);
 
     // Reap everything (orphans are re-parented to us) until the runtime itself ends; then
     // exiting makes the kernel kill whatever is left in the namespace.
@@ -210,26 +195,13 @@ fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
     }
 }
 
-/// PID 2: gives up every privilege, waits for the root, then execs the runtime.
-fn runtime(mut p: Prepared, ready: OwnedFd) -> ! {
+/// PID 2: gives up every privilege, waits at its gate if it has one, then execs the runtime.
+fn runtime(mut p: Prepared) -> ! {
     p.marks.push(("fork runtime", sys::monotonic_ns()));
     if let Err(e) = drop_privileges(&mut p) {
         report(&e);
         sys::exit_now(EXIT_SETUP_FAILED);
     }
-    // init sends the times of its build steps once the root is ready, then closes the pipe;
-    // nothing at all means the build failed (init reports it).
-    let mut message = Vec::new();
-    let ok = std::fs::File::from(ready).read_to_end(&mut message).is_ok() && !message.is_empty();
-    if !ok {
-        sys::exit_now(EXIT_SETUP_FAILED);
-    }
-    for (name, at) in rootfs::BUILD_MARKS.iter().zip(message.chunks_exact(8)) {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(at);
-        p.marks.push((name, u64::from_le_bytes(bytes)));
-    }
-    p.marks.push(("wait for root", sys::monotonic_ns()));
     if let Some(fd) = p.spec.gate_fd {
         if let Err(e) = pass_gate(&mut p, fd) {
             report(&e);

@@ -1,6 +1,7 @@
 //! The sandbox's file system: a plan (plain data, computed from the spec and what exists
 //! on the host) and the code that carries it out inside init's new mount namespace,
-//! pivots into it and leaves the root read-only. Keeping the plan separate lets the server
+//! enters it and leaves the root read-only; and the mount namespace sandboxes are made
+//! from ([`enter_sandbox_namespace`]). Keeping the plan separate lets the server
 //! and tests see exactly what will be visible without being root.
 
 use std::ffi::CString;
@@ -12,11 +13,12 @@ use std::path::{Component, Path, PathBuf};
 
 use super::error::{path, sys as call};
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+use rustix::thread::UnshareFlags;
 
 use super::sys;
 use super::{JailError, JailSpec, SpecError};
 
-/// Where the new root's tmpfs is mounted before the pivot. Sources are all held open
+/// Where the new root's tmpfs is mounted while it is built. Sources are all held open
 /// (`open_tree`) before this is mounted, so shadowing the host's `/tmp` in our private
 /// mount namespace hides nothing we need, even a code dir that lives under `/tmp`.
 const STAGING: &str = "/tmp";
@@ -280,11 +282,69 @@ fn mkdirs(path: &Path, mode: u32) -> io::Result<()> {
     fs::DirBuilder::new().recursive(true).mode(mode).create(path)
 }
 
-/// The names of the times [`build`] records, in order.
-pub const BUILD_MARKS: [&str; 4] = ["capture", "populate", "pivot", "read-only"];
+/// In the sandboxes' mount namespace, the one directory of its small root: the host's
+/// mounts (see [`enter_sandbox_namespace`]).
+const HOST_DIR: &str = "host";
 
-/// Carries out `steps` in the calling process's (new, unshared) mount namespace, pivots
-/// into the result and leaves `/` (and so `/dev`) read-only; the root is one tmpfs of
+/// Makes the calling thread's mount namespace the one sandboxes are made from: a namespace
+/// of its own whose root is a small read-only tmpfs holding only [`HOST_DIR`], a copy of
+/// the host's mounts (slaves: what the host mounts later reaches them). The thread's root
+/// is then that copy, so paths read as on the host, and its working directory the small
+/// root, which processes started from it inherit. A sandbox-init started so finds the
+/// small root there after its own unshare: it mounts the sandbox's root over it and
+/// detaches the host's mounts in one call (see [`build`]), where it would otherwise
+/// `pivot_root`, which looks at every task on the host for roots to move, so that each
+/// new sandbox paid for every process already running.
+///
+/// Pivots itself once. Call on a thread of its own that stays in the namespace.
+pub fn enter_sandbox_namespace() -> Result<(), JailError> {
+    sys::unshare(UnshareFlags::FS | UnshareFlags::NEWNS).map_err(call("unshare"))?;
+    rustix::mount::mount_change("/", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC).map_err(call("make / a slave"))?;
+    let host = sys::open_tree_clone(Path::new("/"), true).map_err(call("copy the host's mounts"))?;
+    let staging = Path::new(STAGING);
+    rustix::mount::mount(
+        c"tmpfs",
+        staging,
+        c"tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        Some(c"size=16k,mode=755"),
+    )
+    .map_err(call("mount the small root"))?;
+    let at = staging.join(HOST_DIR);
+    fs::DirBuilder::new().mode(0o755).create(&at).map_err(path("mkdir", &at))?;
+    sys::move_mount_to(&host, &at).map_err(path("move_mount onto", &at))?;
+    std::env::set_current_dir(staging).map_err(call("chdir small root"))?;
+    rustix::process::pivot_root(".", ".").map_err(call("pivot_root"))?;
+    rustix::mount::unmount(".", UnmountFlags::DETACH).map_err(call("detach old root"))?;
+    std::env::set_current_dir("/").map_err(call("chdir /"))?;
+    sys::set_mount_attrs(Path::new("/"), libc::MOUNT_ATTR_RDONLY).map_err(call("make the small root read-only"))?;
+    rustix::process::chroot(HOST_DIR).map_err(call("chroot"))?;
+    Ok(())
+}
+
+/// Moves the calling process (a child about to exec sandbox-init) into the sandboxes'
+/// mount namespace open at `ns`, as if started from the thread that made it: root the
+/// host's mounts, working directory the small root. Raw syscalls only (for `pre_exec`).
+pub fn join_sandbox_namespace(ns: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    // setns makes the namespace's root (the small root) both root and working directory.
+    rustix::thread::move_into_link_name_space(ns, Some(rustix::thread::LinkNameSpaceType::Mount))?;
+    rustix::process::chroot(c"host")?;
+    Ok(())
+}
+
+/// Whether this process was started in the sandboxes' mount namespace: its working
+/// directory is the small root, whose [`HOST_DIR`] is the mount its root is.
+fn below_small_root() -> bool {
+    use rustix::fs::{AtFlags, StatxFlags, CWD};
+    let mount_of = |p: &str| rustix::fs::statx(CWD, p, AtFlags::empty(), StatxFlags::MNT_ID).ok().map(|s| s.stx_mnt_id);
+    match (mount_of("."), mount_of(HOST_DIR), mount_of("/")) {
+        (Some(cwd), Some(host), Some(root)) => host == root && cwd != root,
+        _ => false,
+    }
+}
+
+/// Carries out `steps` in the calling process's (new, unshared) mount namespace, enters
+/// the result and leaves `/` (and so `/dev`) read-only; the root is one tmpfs of
 /// `size_mb`, whose [`MountStep::Scratch`] directories stay writable. Must run inside the new PID
 /// namespace (as its init) so that `/proc` shows the sandbox's processes.
 pub fn build(steps: &[MountStep], size_mb: u32, marks: &mut Vec<(&'static str, u64)>) -> Result<(), JailError> {
@@ -382,13 +442,33 @@ pub fn build(steps: &[MountStep], size_mb: u32, marks: &mut Vec<(&'static str, u
     }
 
     marks.push(("populate", sys::monotonic_ns()));
-    std::env::set_current_dir(staging).map_err(call("chdir new root"))?;
-    // pivot_root(".", "."): the documented way to pivot without a put_old directory.
-    rustix::process::pivot_root(".", ".").map_err(call("pivot_root"))?;
-    // The old root now sits on top of the new one at "."; detach it with everything under it.
-    rustix::mount::unmount(".", UnmountFlags::DETACH).map_err(call("detach old root"))?;
+    let moved = below_small_root();
+    if moved {
+        // Started in the sandboxes' namespace (see `enter_sandbox_namespace`): the new root
+        // goes over the small root (the working directory), the host's mounts are detached
+        // with everything under them, and this process (whose children inherit it) enters
+        // the new root. Nothing of the host is left in the namespace: only the small root,
+        // underneath, empty but for the directory the host's mounts were on. Joining the
+        // namespace (`setns`, as a zygote does) lands on the top mount, the new root.
+        let new_root = rustix::fs::open(
+            staging,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(call("open new root"))?;
+        rustix::mount::mount_move(staging, ".").map_err(call("move the new root over the small root"))?;
+        rustix::mount::unmount(HOST_DIR, UnmountFlags::DETACH).map_err(call("detach the host's mounts"))?;
+        rustix::process::fchdir(&new_root).map_err(call("chdir new root"))?;
+        rustix::process::chroot(".").map_err(call("chroot"))?;
+    } else {
+        std::env::set_current_dir(staging).map_err(call("chdir new root"))?;
+        // pivot_root(".", "."): the documented way to pivot without a put_old directory.
+        rustix::process::pivot_root(".", ".").map_err(call("pivot_root"))?;
+        // The old root now sits on top of the new one at "."; detach it with everything under it.
+        rustix::mount::unmount(".", UnmountFlags::DETACH).map_err(call("detach old root"))?;
+    }
     std::env::set_current_dir("/").map_err(call("chdir /"))?;
-    marks.push(("pivot", sys::monotonic_ns()));
+    marks.push((if moved { "move" } else { "pivot" }, sys::monotonic_ns()));
     sys::set_mount_attrs(Path::new("/"), libc::MOUNT_ATTR_RDONLY).map_err(call("make / read-only"))?;
     marks.push(("read-only", sys::monotonic_ns()));
     Ok(())

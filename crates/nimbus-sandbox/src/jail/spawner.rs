@@ -60,7 +60,14 @@ struct Inner {
     next: AtomicU64,
     /// Set once the spawner's socket broke: every later request fails at once.
     dead: AtomicBool,
+    /// Work for the spawner thread, which stays in the sandboxes' mount namespace.
+    jobs: std::sync::mpsc::Sender<Job>,
+    /// That namespace (`/proc/thread-self/ns/mnt` of the spawner thread).
+    namespace: OwnedFd,
 }
+
+/// Something to run on the spawner thread, in the sandboxes' mount namespace.
+type Job = Box<dyn FnOnce() + Send>;
 
 impl std::fmt::Debug for Spawner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,16 +78,33 @@ impl std::fmt::Debug for Spawner {
 impl Spawner {
     /// Starts `exe sandbox-spawner` from a thread of its own that lives as long as the
     /// server (a child's parent-death signal follows the thread that made it, and the
-    /// sandboxes are made as the children of that thread). Call within a tokio runtime.
+    /// sandboxes are made as the children of that thread). The thread first makes the
+    /// mount namespace sandboxes are made from ([`super::enter_sandbox_namespace`]), then
+    /// stays in it to run what must happen there ([`Spawner::in_namespace`]): the mounts
+    /// that prestarted sandboxes follow live there, not on the host. Call within a tokio
+    /// runtime.
     pub fn start(exe: &Path) -> io::Result<Spawner> {
         let (ours, theirs) = super::sys::seqpacket_pair()?;
         rustix::io::ioctl_fionbio(&ours, true)?;
         let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (jobs, job_rx) = std::sync::mpsc::channel::<Job>();
         let exe = exe.to_path_buf();
         std::thread::Builder::new().name("nimbus-spawner".into()).spawn(move || {
+            let namespace = super::enter_sandbox_namespace()
+                .map_err(|e| io::Error::other(e.to_string()))
+                .and_then(|()| Ok(OwnedFd::from(std::fs::File::open("/proc/thread-self/ns/mnt")?)));
+            let namespace = match namespace {
+                Ok(fd) => fd,
+                Err(e) => {
+                    let _ = started_tx.send(Err(e));
+                    return;
+                }
+            };
             let theirs_raw = theirs.as_raw_fd();
             let mut cmd = std::process::Command::new(&exe);
-            cmd.arg("sandbox-spawner").env_clear().current_dir("/").stdin(std::process::Stdio::null());
+            // The working directory stays the namespace's small root, where sandbox-init
+            // looks for it.
+            cmd.arg("sandbox-spawner").env_clear().stdin(std::process::Stdio::null());
             let in_child = move || {
                 // SAFETY: in the forked child, about to exec; raw syscalls only.
                 unsafe { super::place_child_fds(&[theirs_raw])? };
@@ -93,7 +117,7 @@ impl Spawner {
             drop(theirs);
             let mut child = match child {
                 Ok(c) => {
-                    let _ = started_tx.send(Ok(c.id()));
+                    let _ = started_tx.send(Ok((c.id(), namespace)));
                     c
                 }
                 Err(e) => {
@@ -101,17 +125,37 @@ impl Spawner {
                     return;
                 }
             };
-            match child.wait() {
-                Ok(status) => tracing::error!("the sandbox spawner ended ({status}); sandboxes are now spawned by the server"),
-                Err(e) => tracing::error!("cannot wait for the sandbox spawner: {e}"),
-            }
             // The sandboxes made by the spawner are this thread's children: their
-            // parent-death signal fires when it ends, so it never does.
+            // parent-death signal fires when it ends, so it never does. It runs jobs in the
+            // namespace until the server exits, and says once if the spawner ends.
+            let mut reported = false;
             loop {
-                std::thread::park();
+                match job_rx.recv_timeout(std::time::Duration::from_millis(500)) {
+                    Ok(job) => {
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                            tracing::error!("a job in the sandboxes' mount namespace panicked");
+                        }
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    // Every handle is gone: nothing more will come, but the thread stays.
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(std::time::Duration::from_secs(3600)),
+                }
+                if !reported {
+                    match child.try_wait() {
+                        Ok(None) => {}
+                        Ok(Some(status)) => {
+                            tracing::error!("the sandbox spawner ended ({status}); sandboxes are now spawned by the server");
+                            reported = true;
+                        }
+                        Err(e) => {
+                            tracing::error!("cannot wait for the sandbox spawner: {e}");
+                            reported = true;
+                        }
+                    }
+                }
             }
         })?;
-        let pid = started_rx.recv().map_err(|_| io::Error::other("the spawner thread died"))??;
+        let (pid, namespace) = started_rx.recv().map_err(|_| io::Error::other("the spawner thread died"))??;
         let inner = Arc::new(Inner {
             pid,
             // SAFETY: the socket is owned by the AsyncFd and closed only when it drops.
@@ -119,6 +163,8 @@ impl Spawner {
             pending: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
             dead: AtomicBool::new(false),
+            jobs,
+            namespace,
         });
         tokio::spawn(read_replies(inner.clone()));
         Ok(Spawner { inner })
@@ -127,6 +173,28 @@ impl Spawner {
     /// The spawner process's pid.
     pub fn pid(&self) -> u32 {
         self.inner.pid
+    }
+
+    /// Runs `f` in the sandboxes' mount namespace (on the spawner thread, after what was
+    /// asked before it) and waits for its result. Blocking: call off the async workers.
+    pub fn in_namespace<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> io::Result<R> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.in_namespace_later(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv().map_err(|_| io::Error::other("the spawner thread did not run the job"))
+    }
+
+    /// Runs `f` in the sandboxes' mount namespace without waiting for it.
+    pub fn in_namespace_later(&self, f: impl FnOnce() + Send + 'static) {
+        // The receiving thread never exits, so the send cannot fail.
+        let _ = self.inner.jobs.send(Box::new(f));
+    }
+
+    /// The sandboxes' mount namespace, for a sandbox-init the server starts itself
+    /// ([`super::join_sandbox_namespace`]).
+    pub fn namespace(&self) -> BorrowedFd<'_> {
+        self.inner.namespace.as_fd()
     }
 
     /// Whether requests can still succeed.
