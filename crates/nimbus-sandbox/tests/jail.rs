@@ -317,7 +317,7 @@ fn sandboxes_keep_no_copy_of_the_host_mounts() {
     mount_many(200, 250);
     let added = mounts_cached().expect("mnt_cache") - before;
     for i in 0..250 {
-        let _ = rustix::mount::unmount(&base.0.join(i.to_string()), rustix::mount::UnmountFlags::DETACH);
+        let _ = rustix::mount::unmount(base.0.join(i.to_string()), rustix::mount::UnmountFlags::DETACH);
     }
     jail::remove_shared_mount_point(&base.0).expect("remove shared mount point");
     for sandbox in &mut sandboxes {
@@ -983,7 +983,7 @@ fn spawned_sandboxes_enter_their_root_without_pivot() {
         }
         drop(held);
         for i in 0..200 {
-            let _ = rustix::mount::unmount(&base.0.join(i.to_string()), rustix::mount::UnmountFlags::DETACH);
+            let _ = rustix::mount::unmount(base.0.join(i.to_string()), rustix::mount::UnmountFlags::DETACH);
         }
         jail::remove_shared_mount_point(&base.0).expect("remove shared mount point");
         println!("20 spawned sandboxes hold {kept} mounts");
