@@ -193,12 +193,45 @@ def test_links_vanish_with_a_killed_server(server_factory):
     while os.path.exists(host_if) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not os.path.exists(host_if), "the environment's veth pair outlived its server"
-    # Its prestarted sandboxes' mount points are left for the next start to remove.
+    # Its prestarted sandboxes' mount points lived in the sandboxes' mount namespace, which
+    # died with it; their directories are left for the next start to remove.
     data = str(s.data_dir)
     mounts = lambda: [l for l in open("/proc/self/mountinfo") if data in l]
     s.start()
     s.stop()
     assert mounts() == [], "the next start removed what the killed server left mounted"
+
+
+def test_sandboxes_start_after_the_spawner_dies(server_factory):
+    """With its spawner process gone, the server starts sandbox-init itself, in the
+    sandboxes' mount namespace all the same: prestarted runtimes are assigned their code
+    (whose mount points live there) and fresh ones see only their own root."""
+    s = server_factory()
+    children = [int(p) for p in open(f"/proc/{s.proc.pid}/task/{s.proc.pid}/children").read().split()]
+    for thread in os.listdir(f"/proc/{s.proc.pid}/task"):
+        children += [int(p) for p in open(f"/proc/{s.proc.pid}/task/{thread}/children").read().split()]
+    # (Sandboxes it forked are the server's children too, with its command line.)
+    spawners = {p for p in children if b"sandbox-spawner" in open(f"/proc/{p}/cmdline", "rb").read()
+                and open(f"/proc/{p}/comm").read().strip() != "sandbox-init"}
+    assert len(spawners) == 1, children
+    os.kill(spawners.pop(), 9)
+    lam = s.lambda_client()
+    from helpers import ROLE, make_zip
+    event = {"paths": ["/work", "/root", str(s.data_dir)], "port": 1, "host_port": 1}
+    outs = []
+    # One after another, each a cold start of its own function: all but the first take a
+    # prestarted runtime the server started after the spawner died.
+    for i in range(4):
+        name = unique(f"after-spawner-{i}")
+        lam.create_function(FunctionName=name, Runtime="python3.11", Handler="probe.handler", Role=ROLE, Timeout=30,
+                            Code={"ZipFile": make_zip({"probe.py": PROBE})})
+        outs.append(invoke(lam, name, event).ok())
+        time.sleep(1.5)
+    for out in outs:
+        assert out["task"] == ["probe.py"], out
+        assert not {"root", "home", "work", "sys", "host"} & set(out["root"]), out["root"]
+        assert not any(out["paths"].values()), out["paths"]
+        assert out["pids"][:2] == [1, 2], out["pids"]
 
 
 MEM_HOG = r'''

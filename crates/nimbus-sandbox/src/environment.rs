@@ -356,7 +356,8 @@ impl Environment {
             }
         }
         if let Some(late) = &process.late {
-            // Mounts wait for the namespace lock that sandboxes being built hold.
+            // Mounts wait for the namespace lock that sandboxes being built hold, and for the
+            // spawner thread, which makes them.
             nimbus_store::blocking::in_place(|| late.assign(&spec.code_dir, spec.opt_dir.as_deref()))?;
         }
         let paths = launch::paths(iso, registry, spec.runtime, &spec.code_dir, spec.opt_dir.as_deref(), trust);

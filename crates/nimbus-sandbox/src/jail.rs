@@ -95,7 +95,8 @@ pub struct JailSpec {
     pub cgroup_procs: Vec<PathBuf>,
     /// Host directory bound read-only at `/var/task`.
     pub code_dir: Option<PathBuf>,
-    /// Host directory made a shared mount point by [`make_shared_mount_point`], bound at
+    /// Directory made a shared mount point by [`make_shared_mount_point`] (in the
+    /// sandboxes' mount namespace where there is one, see [`Spawner::in_namespace`]), bound at
     /// `/var/task` as a slave: a later [`bind_code_into`] on it shows up inside. Takes
     /// precedence over `code_dir`.
     pub task_mount: Option<PathBuf>,

@@ -210,7 +210,7 @@ pub(crate) struct Process {
     pub started: Instant,
     /// Forked from a Python zygote rather than exec'd.
     pub forked: bool,
-    /// The host mount points its `/var/task` and `/opt` follow (prestarted sandboxes).
+    /// The mount points its `/var/task` and `/opt` follow (prestarted sandboxes).
     pub late: Option<LateMounts>,
     /// The write end of its gate (a prestarted `provided` sandbox waits there for its
     /// environment before it execs the function's bootstrap).
@@ -570,7 +570,8 @@ pub(crate) async fn launch(
         }
         Isolation::Namespaces(ns) => {
             let late = match code {
-                // Mounts (the namespace lock, which sandboxes being built hold): off the workers.
+                // Mounts (the namespace lock, which sandboxes being built hold, and the spawner
+                // thread, which makes them): off the workers.
                 Code::Later => Some(nimbus_store::blocking::in_place(|| LateMounts::create(&ns.envs_dir, ns.spawner.as_ref()))?),
                 Code::Dir(_) => None,
             };
@@ -622,7 +623,9 @@ pub(crate) async fn launch(
                     // Started in the sandboxes' mount namespace all the same, where the late
                     // mount points are.
                     let mut cmd = jail::command_with(&ns.exe, fds);
-                    let namespace = gone.namespace().try_clone_to_owned().map_err(io("keep the sandboxes' namespace"))?;
+                    // Above the numbers the fds are placed at (3, 4, …) before this runs.
+                    let namespace =
+                        rustix::io::fcntl_dupfd_cloexec(gone.namespace(), 16).map_err(|e| io("keep the sandboxes' namespace")(e.into()))?;
                     // SAFETY: the closure makes raw syscalls only (setns, chroot).
                     unsafe {
                         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {

@@ -230,11 +230,13 @@ pub fn write_launch(gate: OwnedFd, launch: &Launch) -> Result<(), JailError> {
 
 /// Makes `dir` a mount point in a peer group of its own, shared, so that binds made on it
 /// later propagate to the slave copies inside sandboxes ([`JailSpec::task_mount`]). Call
-/// once per directory.
+/// once per directory, in the namespace the sandboxes are made from (the server's runs it
+/// on the spawner thread, [`super::Spawner::in_namespace`]).
 pub fn make_shared_mount_point(dir: &Path) -> Result<(), JailError> {
     rustix::mount::mount_bind(dir, dir).map_err(path("bind onto itself", dir))?;
-    // Private first: if the parent was shared, the bind joined its peer group; we want a
-    // group that only this directory's sandboxes follow.
+    // Private first: if the parent was shared, the bind joined its peer group, and if it was
+    // a slave (the sandboxes' namespace's copy of the host's mounts), the bind followed its
+    // master; we want a group that only this directory's sandboxes follow.
     rustix::mount::mount_change(dir, MountPropagationFlags::PRIVATE).map_err(path("make private", dir))?;
     rustix::mount::mount_change(dir, MountPropagationFlags::SHARED).map_err(path("make shared", dir))?;
     Ok(())

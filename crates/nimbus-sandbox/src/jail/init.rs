@@ -280,7 +280,7 @@ fn drop_privileges(p: &mut Prepared) -> Result<(), JailError> {
 }
 
 /// One line: each step's duration since the previous one, in time order (init's build
-/// steps and the runtime's own steps ran side by side).
+/// steps, then the runtime's own).
 fn print_timings(p: &mut Prepared) {
     p.marks.sort_by_key(|(_, at)| *at);
     let mut line = String::from("sandbox-init: timings:");

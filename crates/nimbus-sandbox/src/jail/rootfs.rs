@@ -333,11 +333,17 @@ pub fn join_sandbox_namespace(ns: std::os::fd::BorrowedFd<'_>) -> io::Result<()>
 }
 
 /// Whether this process was started in the sandboxes' mount namespace: its working
-/// directory is the small root, whose [`HOST_DIR`] is the mount its root is.
+/// directory is the root of a mount (the small root) whose [`HOST_DIR`] is the root of the
+/// mount its root is. Symlinks are not followed.
 fn below_small_root() -> bool {
-    use rustix::fs::{AtFlags, StatxFlags, CWD};
-    let mount_of = |p: &str| rustix::fs::statx(CWD, p, AtFlags::empty(), StatxFlags::MNT_ID).ok().map(|s| s.stx_mnt_id);
-    match (mount_of("."), mount_of(HOST_DIR), mount_of("/")) {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags, CWD};
+    let mount_root = |p: &str| -> Option<u64> {
+        let s = rustix::fs::statx(CWD, p, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::MNT_ID).ok()?;
+        let known = StatxFlags::from_bits_retain(s.stx_mask).contains(StatxFlags::MNT_ID)
+            && s.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT);
+        (known && s.stx_attributes.contains(StatxAttributes::MOUNT_ROOT)).then_some(s.stx_mnt_id)
+    };
+    match (mount_root("."), mount_root(HOST_DIR), mount_root("/")) {
         (Some(cwd), Some(host), Some(root)) => host == root && cwd != root,
         _ => false,
     }
@@ -348,8 +354,9 @@ fn below_small_root() -> bool {
 /// `size_mb`, whose [`MountStep::Scratch`] directories stay writable. Must run inside the new PID
 /// namespace (as its init) so that `/proc` shows the sandbox's processes.
 pub fn build(steps: &[MountStep], size_mb: u32, marks: &mut Vec<(&'static str, u64)>) -> Result<(), JailError> {
-    // Our copy of the host's mounts stops sending events back (nothing we mount leaks to
-    // the host) but keeps receiving them: that is what carries a late /var/task bind in.
+    // Our copy of the mounts we started with (the host's, or the sandboxes' namespace's)
+    // stops sending events back (nothing we mount leaks out) but keeps receiving them:
+    // that is what carries a late /var/task bind in.
     rustix::mount::mount_change("/", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC).map_err(call("make / a slave"))?;
 
     // Capture every source first (see STAGING).
@@ -457,7 +464,7 @@ pub fn build(steps: &[MountStep], size_mb: u32, marks: &mut Vec<(&'static str, u
         )
         .map_err(call("open new root"))?;
         rustix::mount::mount_move(staging, ".").map_err(call("move the new root over the small root"))?;
-        rustix::mount::unmount(HOST_DIR, UnmountFlags::DETACH).map_err(call("detach the host's mounts"))?;
+        rustix::mount::unmount(HOST_DIR, UnmountFlags::DETACH | UnmountFlags::NOFOLLOW).map_err(call("detach the host's mounts"))?;
         rustix::process::fchdir(&new_root).map_err(call("chdir new root"))?;
         rustix::process::chroot(".").map_err(call("chroot"))?;
     } else {

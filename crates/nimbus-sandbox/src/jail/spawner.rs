@@ -17,8 +17,10 @@
 //! other fds at 3, 4, … (sandbox-init's fd contract, [`super::command_gated`]); everything
 //! else is closed before sandbox-init's code runs.
 //!
-//! Where the spawner cannot start or dies, the server falls back to spawning sandbox-init
-//! itself ([`Spawner::spawn`] fails and the caller uses [`super::command_gated`]).
+//! Where the spawner cannot start, the server spawns sandbox-init itself from the host's
+//! mount namespace (which then pivots into its root); where it died, the server spawns it
+//! into the sandboxes' mount namespace ([`Spawner::namespace`],
+//! [`super::join_sandbox_namespace`]).
 
 use std::collections::HashMap;
 use std::io::{self, IoSlice, IoSliceMut};
@@ -62,6 +64,9 @@ struct Inner {
     dead: AtomicBool,
     /// Work for the spawner thread, which stays in the sandboxes' mount namespace.
     jobs: std::sync::mpsc::Sender<Job>,
+    /// Work that may wait (removals), for a second thread in the namespace, so that it
+    /// never holds up a start.
+    later: std::sync::mpsc::Sender<Job>,
     /// That namespace (`/proc/thread-self/ns/mnt` of the spawner thread).
     namespace: OwnedFd,
 }
@@ -156,6 +161,21 @@ impl Spawner {
             }
         })?;
         let (pid, namespace) = started_rx.recv().map_err(|_| io::Error::other("the spawner thread died"))??;
+        let (later, later_rx) = std::sync::mpsc::channel::<Job>();
+        let joined = namespace.try_clone()?;
+        std::thread::Builder::new().name("nimbus-ns-later".into()).spawn(move || {
+            let entered = sys::unshare(rustix::thread::UnshareFlags::FS).and_then(|()| super::join_sandbox_namespace(joined.as_fd()));
+            drop(joined);
+            if let Err(e) = entered {
+                tracing::error!("cannot join the sandboxes' mount namespace ({e}); late mount points are left until the server stops");
+                return;
+            }
+            for job in later_rx {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                    tracing::error!("a job in the sandboxes' mount namespace panicked");
+                }
+            }
+        })?;
         let inner = Arc::new(Inner {
             pid,
             // SAFETY: the socket is owned by the AsyncFd and closed only when it drops.
@@ -164,6 +184,7 @@ impl Spawner {
             next: AtomicU64::new(1),
             dead: AtomicBool::new(false),
             jobs,
+            later,
             namespace,
         });
         tokio::spawn(read_replies(inner.clone()));
@@ -179,16 +200,18 @@ impl Spawner {
     /// asked before it) and waits for its result. Blocking: call off the async workers.
     pub fn in_namespace<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> io::Result<R> {
         let (tx, rx) = std::sync::mpsc::channel();
-        self.in_namespace_later(move || {
+        // The spawner thread never exits, so the send cannot fail.
+        let _ = self.inner.jobs.send(Box::new(move || {
             let _ = tx.send(f());
-        });
+        }));
         rx.recv().map_err(|_| io::Error::other("the spawner thread did not run the job"))
     }
 
-    /// Runs `f` in the sandboxes' mount namespace without waiting for it.
+    /// Runs `f` in the sandboxes' mount namespace without waiting for it, on a thread of
+    /// its own: what is asked with [`Spawner::in_namespace`] never waits behind it.
     pub fn in_namespace_later(&self, f: impl FnOnce() + Send + 'static) {
-        // The receiving thread never exits, so the send cannot fail.
-        let _ = self.inner.jobs.send(Box::new(f));
+        // Fails only if that thread could not join the namespace (it said so).
+        let _ = self.inner.later.send(Box::new(f));
     }
 
     /// The sandboxes' mount namespace, for a sandbox-init the server starts itself
