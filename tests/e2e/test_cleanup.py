@@ -120,15 +120,20 @@ def test_a_crashed_servers_cgroups_are_removed_by_the_next_start_of_any_server(s
     envs = [g for g in groups_under(parents) if g not in parents]
     assert envs, "the crashed server's environments left groups behind"
     if sandboxed:
-        assert mounts_under(crashed.data_dir), "prestarted sandboxes' code mounts are left behind"
+        # Prestarted sandboxes' mount points lived in the sandboxes' mount namespace, which
+        # died with the server: none is the host's. Their directories are left.
+        assert mounts_under(crashed.data_dir) == [], "prestarted sandboxes' mount points on the host"
+        assert list((crashed.data_dir / "envs").iterdir()), "prestarted sandboxes' directories are left behind"
 
     # Another server, on another data directory, removes them as it starts.
     other = server_factory()
     left = groups_under(parents)
     assert left == [], f"a dead server's cgroups stay after another server started: {left[:5]}"
     assert groups_under(cgroup_parents(other)), "the other server's own groups are there"
-    # ... and what it left in its data directory (mount points of its sandboxes).
+    # ... and what it left in its data directory (its sandboxes' directories).
     assert mounts_under(crashed.data_dir) == []
+    if sandboxed:
+        assert list((crashed.data_dir / "envs").iterdir()) == [], "the next start removed what the killed server left"
 
     # The crashed server's next start on its own data directory also starts clean, and a
     # live server's groups are never taken by another's start.
