@@ -86,6 +86,72 @@ pub struct Router {
     fell_back: AtomicU64,
     /// Members not connected to lately, until when they are left alone.
     unreachable: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// Requests relayed here that this node took on and has not answered yet, by function
+    /// (see [`admit`]).
+    admitted: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// A relayed request this home node took on, counted until it is answered (dropped).
+pub(crate) struct Admitted {
+    router: Arc<Router>,
+    function: String,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut admitted = self.router.admitted.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = admitted.get_mut(&self.function) {
+            *n -= 1;
+            if *n == 0 {
+                admitted.remove(&self.function);
+            }
+        }
+    }
+}
+
+/// Where a request goes: answered already, or run here (holding its place, when relayed).
+pub(crate) enum Route {
+    Answered(Response<Body>),
+    Here(Option<Admitted>),
+}
+
+/// [`routed`], and on the home node the "not run" answer when the function has
+/// environments here and none is left for this request: the idle ones, less those that
+/// relayed requests taken on before it will take. Looking and counting happen under one
+/// lock, so relayed requests that arrive together do not all find the same idle
+/// environment (the home would start more while their senders could have run them).
+pub(crate) async fn route(
+    state: &crate::server::AppState,
+    req: Routed<'_>,
+    relayed: bool,
+    parts: &Parts,
+    body: &Bytes,
+    client: (&str, bool),
+) -> Route {
+    if !relayed {
+        return match routed(state, req, relayed, parts, body, client).await {
+            Some(answer) => Route::Answered(answer),
+            None => Route::Here(None),
+        };
+    }
+    match admit(state, req).await {
+        Ok(admitted) => Route::Here(admitted),
+        Err(answer) => Route::Answered(answer),
+    }
+}
+
+async fn admit(state: &crate::server::AppState, req: Routed<'_>) -> Result<Option<Admitted>, Response<Body>> {
+    let Some(router) = state.router.as_ref() else { return Ok(None) };
+    let Some(function) = req.function(state).await else { return Ok(None) };
+    let mut admitted = router.admitted.lock().unwrap_or_else(|p| p.into_inner());
+    let taken = admitted.get(&function).copied().unwrap_or(0);
+    let idle = state.invoker.pool().idle_for(&function);
+    let has_environments = idle > 0 || taken > 0 || state.invoker.in_flight_of(&function) > 0;
+    if has_environments && idle <= taken {
+        return Err(not_run_answer("busy"));
+    }
+    *admitted.entry(function.clone()).or_default() += 1;
+    Ok(Some(Admitted { router: router.clone(), function }))
 }
 
 impl Router {
@@ -122,6 +188,7 @@ impl Router {
             forwarded: AtomicU64::new(0),
             fell_back: AtomicU64::new(0),
             unreachable: Default::default(),
+            admitted: Default::default(),
         }
     }
 
@@ -390,9 +457,8 @@ pub(crate) async fn routed(
         return None;
     }
     if relayed {
-        let function = req.function(state).await?;
-        let busy = state.invoker.pool().idle_for(&function) == 0 && state.invoker.in_flight_of(&function) > 0;
-        return busy.then(|| not_run_answer("busy"));
+        // See `route`, which answers relayed requests.
+        return None;
     }
     if parts.headers.contains_key(FORWARDED_BY) || state.tls.is_some() {
         return None;

@@ -324,18 +324,20 @@ async fn route(
             // The function's event names the client as the node that forwarded it saw it.
             req.call.source_ip.clone_from(&source_ip);
             let routed = crate::forward::Routed::Url(&req);
-            if let Some(answer) = crate::forward::routed(&state, routed, relayed.is_some(), &parts, &body, (&source_ip, secure)).await {
-                return answer;
-            }
+            let _admitted = match crate::forward::route(&state, routed, relayed.is_some(), &parts, &body, (&source_ip, secure)).await {
+                crate::forward::Route::Answered(answer) => return answer,
+                crate::forward::Route::Here(admitted) => admitted,
+            };
             let (door, signer) = (req.call.door, crate::auth::signer(state.keys.as_deref(), &parts, &body));
             crate::proxy::through(door, with_request_id(crate::function_url::serve(&state, *req, signer, &conn).await))
         }
         Action::InvokeApi(mut req) => {
             req.call.source_ip.clone_from(&source_ip);
             let routed = crate::forward::Routed::Api(&req);
-            if let Some(answer) = crate::forward::routed(&state, routed, relayed.is_some(), &parts, &body, (&source_ip, secure)).await {
-                return answer;
-            }
+            let _admitted = match crate::forward::route(&state, routed, relayed.is_some(), &parts, &body, (&source_ip, secure)).await {
+                crate::forward::Route::Answered(answer) => return answer,
+                crate::forward::Route::Here(admitted) => admitted,
+            };
             let (door, signer) = (req.call.door, crate::auth::signer(state.keys.as_deref(), &parts, &body));
             crate::proxy::through(door, crate::gateway::serve(&state, *req, signer, &conn).await)
         }
@@ -373,9 +375,9 @@ async fn route(
         }
         Action::Lambda(req) => {
             let routed = crate::forward::Routed::Invoke(&req);
-            match crate::forward::routed(&state, routed, relayed.is_some(), &parts, &body, (&source_ip, secure)).await {
-                Some(answer) => answer,
-                None => lambda::execute(&state, req, &origin, caller.as_ref()).await,
+            match crate::forward::route(&state, routed, relayed.is_some(), &parts, &body, (&source_ip, secure)).await {
+                crate::forward::Route::Answered(answer) => answer,
+                crate::forward::Route::Here(_admitted) => lambda::execute(&state, req, &origin, caller.as_ref()).await,
             }
         }
         // Placed before the body is read (`route_s3`); never parsed from a whole request.
