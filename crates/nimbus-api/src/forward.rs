@@ -128,8 +128,9 @@ pub(crate) async fn route(
     body: &Bytes,
     client: (&str, bool),
 ) -> Route {
-    if !relayed {
-        return match routed(state, req, relayed, parts, body, client).await {
+    // Preflights are answered where they arrive (a sender never relays one).
+    if !relayed || parts.method == http::Method::OPTIONS {
+        return match routed(state, req, parts, body, client).await {
             Some(answer) => Route::Answered(answer),
             None => Route::Here(None),
         };
@@ -439,25 +440,18 @@ impl Routed<'_> {
     }
 }
 
-/// Where a synchronous request runs in a cluster (see the module's docs): None: here.
-/// On the home node (`relayed`: another node sent it, its client address checked out), the
-/// "not run" answer when the function has environments here, all busy (the sender starts
-/// one instead). On any other node, the home node's answer when it is sent there. CORS
+/// Where a synchronous request that no other node relayed runs in a cluster (see the
+/// module's docs): None: here; else the home node's answer when it is sent there. CORS
 /// preflights are answered where they arrive.
-pub(crate) async fn routed(
+async fn routed(
     state: &crate::server::AppState,
     req: Routed<'_>,
-    relayed: bool,
     parts: &Parts,
     body: &Bytes,
     client: (&str, bool),
 ) -> Option<Response<Body>> {
     let router = state.router.as_ref()?;
     if parts.method == http::Method::OPTIONS {
-        return None;
-    }
-    if relayed {
-        // See `route`, which answers relayed requests.
         return None;
     }
     if parts.headers.contains_key(FORWARDED_BY) || state.tls.is_some() {

@@ -284,10 +284,7 @@ impl LateMounts {
             }
             Ok(())
         };
-        match ns {
-            Some(ns) => ns.in_namespace(make).map_err(|source| LaunchError::Io { op: "make late mount points", source })??,
-            None => make()?,
-        }
+        in_namespace(ns, "make late mount points", make)?;
         Ok(late)
     }
 
@@ -311,10 +308,20 @@ impl LateMounts {
             }
             Ok(())
         };
-        match &self.ns {
-            Some(ns) => ns.in_namespace(bind).map_err(|source| LaunchError::Io { op: "bind code", source })?,
-            None => bind(),
-        }
+        in_namespace(self.ns.as_ref(), "bind code", bind)
+    }
+}
+
+/// Runs mount work `f` in the sandboxes' mount namespace (`ns`, on the spawner thread), or
+/// here where there is none. Blocking.
+fn in_namespace(
+    ns: Option<&jail::Spawner>,
+    op: &'static str,
+    f: impl FnOnce() -> Result<(), SandboxError> + Send + 'static,
+) -> Result<(), SandboxError> {
+    match ns {
+        Some(ns) => ns.in_namespace(f).map_err(|source| LaunchError::Io { op, source })?,
+        None => f(),
     }
 }
 

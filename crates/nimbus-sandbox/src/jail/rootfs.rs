@@ -328,7 +328,7 @@ pub fn enter_sandbox_namespace() -> Result<(), JailError> {
 pub fn join_sandbox_namespace(ns: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
     // setns makes the namespace's root (the small root) both root and working directory.
     rustix::thread::move_into_link_name_space(ns, Some(rustix::thread::LinkNameSpaceType::Mount))?;
-    rustix::process::chroot(c"host")?;
+    rustix::process::chroot(HOST_DIR)?;
     Ok(())
 }
 

@@ -74,6 +74,13 @@ struct Inner {
 /// Something to run on the spawner thread, in the sandboxes' mount namespace.
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Runs a job; a panic is logged, and the thread (which must not end) goes on.
+fn run_job(job: Job) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+        tracing::error!("a job in the sandboxes' mount namespace panicked");
+    }
+}
+
 impl std::fmt::Debug for Spawner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Spawner").field("dead", &self.inner.dead.load(Ordering::Relaxed)).finish()
@@ -136,11 +143,7 @@ impl Spawner {
             let mut reported = false;
             loop {
                 match job_rx.recv_timeout(std::time::Duration::from_millis(500)) {
-                    Ok(job) => {
-                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
-                            tracing::error!("a job in the sandboxes' mount namespace panicked");
-                        }
-                    }
+                    Ok(job) => run_job(job),
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                     // Every handle is gone: nothing more will come, but the thread stays.
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(std::time::Duration::from_secs(3600)),
@@ -170,11 +173,7 @@ impl Spawner {
                 tracing::error!("cannot join the sandboxes' mount namespace ({e}); late mount points are left until the server stops");
                 return;
             }
-            for job in later_rx {
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
-                    tracing::error!("a job in the sandboxes' mount namespace panicked");
-                }
-            }
+            later_rx.into_iter().for_each(run_job);
         })?;
         let inner = Arc::new(Inner {
             pid,
