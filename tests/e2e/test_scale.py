@@ -6,15 +6,17 @@ serves normally after it, and every asynchronous event it acknowledged with 202 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from helpers import concurrently, create_function, make_zip, signed_request, wait_for
+from helpers import Entry, concurrently, create_function, make_zip, signed_request, wait_for
 from test_cleanup import cgroup_parents, groups_under, host_interface, ifindex, mounts_under, status
 
 BURST = 300
@@ -317,3 +319,51 @@ def test_a_server_allowed_to_raises_its_own_descriptor_limit(server_factory, nim
             assert max_open_files(s.proc.pid) == expected, (args, can)
         finally:
             s.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# The init bound
+# ---------------------------------------------------------------------------------------
+
+
+INIT_SECONDS = 1.5
+
+
+def inits_at_once(server, name: str, n: int) -> float:
+    """Wall time of n concurrent first invocations of `name` (each starts an environment of
+    its own, whose init takes INIT_SECONDS)."""
+    began = time.monotonic()
+    answers = concurrently(n, lambda i: invoke_raw(server, name, {"i": i}))
+    took = time.monotonic() - began
+    assert [st for st, _, _ in answers] == [200] * n, [error_of(*a) for a in answers]
+    return took
+
+
+def test_the_init_bound_counts_a_provided_start_as_a_quarter(server_factory, echo_zip):
+    """`--max-initializing 1`: one Python environment initializes at a time (the next one's
+    start waits for the first one's init to end), while four `provided` ones, whose init is
+    the function's own native program, may initialize at once."""
+    if os.geteuid() != 0:
+        pytest.skip("sandboxes need root (namespaces and cgroups)")
+    # No prestarted runtimes: every environment is a fresh start, which the bound covers.
+    s = server_factory(args=["--max-initializing", "1", "--prestart", "0", "--prestart-max", "0"])
+    if not status(s)["isolation"].startswith("namespaces"):
+        pytest.skip("this server runs without namespaces")
+    lam = s.lambda_client()
+    echo = zipfile.ZipFile(io.BytesIO(echo_zip)).read("bootstrap")
+    slow_native = make_zip({
+        "bootstrap": f"#!/bin/sh\nsleep {INIT_SECONDS}\nexec /var/task/echo\n",
+        "echo": Entry(echo, 0o755),
+    })
+    create_function(lam, "slow-native", "provided.al2023", "bootstrap", slow_native, Timeout=60)
+    create_function(lam, "slow-python", "python3.11", "app.handler",
+                    make_zip({"app.py": f"import time\ntime.sleep({INIT_SECONDS})\n\ndef handler(e, c):\n    return e\n"}),
+                    Timeout=60)
+
+    native = inits_at_once(s, "slow-native", 4)
+    python = inits_at_once(s, "slow-python", 2)
+    # Four native inits at once: about one init's time, where one after another would
+    # take four (6 s).
+    assert native < 3 * INIT_SECONDS, f"4 provided inits took {native:.1f} s: they did not run at once"
+    # Two Python inits, one after the other.
+    assert python >= 2 * INIT_SECONDS - 0.1, f"2 Python inits took {python:.1f} s: they ran at once past the bound"
