@@ -45,11 +45,10 @@ pub struct PoolConfig {
     pub trust: Option<crate::TrustedCertificates>,
     /// Limits on each environment's Runtime API connections.
     pub runtime_api: crate::connections::ConnectionLimits,
-    /// Environments of interpreted runtimes (Node, Python) started for invocations that may
-    /// be initializing at once; a `provided` one counts a quarter (see [`init_units`]). The
-    /// rest wait their turn before their start (and their init clock) begins. On an
-    /// overloaded host a burst would otherwise start everything at once, each init would
-    /// crawl, and inits past AWS's 10 s would fail (`Sandbox.Timedout`) with their work lost.
+    /// Environments started for invocations that may be initializing at once; the rest wait
+    /// their turn before their start (and their init clock) begins. On an overloaded host a
+    /// burst would otherwise start everything at once, each init would crawl, and inits
+    /// past AWS's 10 s would fail (`Sandbox.Timedout`) with their work lost.
     pub max_initializing: usize,
     /// A Python function's fresh starts fork from a zygote of that function once this many
     /// of them are under way at once (0: never; see `pool::zygotes`).
@@ -160,27 +159,8 @@ pub struct EnvironmentPool {
     prestart_done: tokio::sync::Notify,
     /// Freezes environments that stay idle.
     freezer: Arc<Freezer>,
-    /// [`init_units`] held per environment initializing: [`INIT_UNITS_PER_START`] per
-    /// `PoolConfig::max_initializing`.
+    /// One permit per environment initializing (`PoolConfig::max_initializing`).
     initializing: Arc<tokio::sync::Semaphore>,
-}
-
-/// The share of `PoolConfig::max_initializing` one start of an interpreted runtime takes.
-const INIT_UNITS_PER_START: u32 = 4;
-
-/// How much of the init bound a fresh start of `family` holds while it initializes. The
-/// bound keeps a burst's inits (CPU-bound: an interpreter loading its runtime and the
-/// handler) within AWS's 10 s init limit; a `provided` runtime is the function's own native
-/// program, whose init costs a fraction of an interpreter's (1.5–2.5 ms for the bench's
-/// `lambda_runtime` bootstrap against 10–40 ms for Python and Node here), and most of a
-/// sandbox's start until then is waiting (its link, the RCU grace period of its root's
-/// unmount), not CPU. Counted whole, `provided` starts left the CPU idle in a 1,000 burst:
-/// four times as many at once took it from 6.1–6.5 s to 4.7–6.2 s (README, "Init bound").
-fn init_units(family: RuntimeFamily) -> u32 {
-    match family {
-        RuntimeFamily::Provided => 1,
-        RuntimeFamily::Node | RuntimeFamily::Python => INIT_UNITS_PER_START,
-    }
 }
 
 impl EnvironmentPool {
@@ -198,9 +178,7 @@ impl EnvironmentPool {
             logs,
             prestart_done: tokio::sync::Notify::new(),
             freezer: Freezer::start(),
-            initializing: Arc::new(tokio::sync::Semaphore::new(
-                max_initializing.saturating_mul(INIT_UNITS_PER_START as usize).min(tokio::sync::Semaphore::MAX_PERMITS),
-            )),
+            initializing: Arc::new(tokio::sync::Semaphore::new(max_initializing)),
         });
         let mut kinds: Vec<Runtime> = pool
             .registry
@@ -336,9 +314,9 @@ impl EnvironmentPool {
                 Err(e) => tracing::warn!("adopting a prestarted runtime failed, starting a fresh one: {e}"),
             }
         }
-        // A fresh start waits for its turn; its permits are held until the runtime's init is
+        // A fresh start waits for its turn; its permit is held until the runtime's init is
         // over (its first `/next`, a failure, or the init limit).
-        let permit = self.initializing.clone().acquire_many_owned(init_units(spec.runtime.family())).await.ok();
+        let permit = self.initializing.clone().acquire_owned().await.ok();
         let (zygote, _fresh) = self.zygote_for(spec, generation).await;
         let made = Environment::start(spec.clone(), &self.host(), generation, provisioned, zygote).await;
         if let (Some(permit), Ok(Ok(env))) = (permit, &made) {

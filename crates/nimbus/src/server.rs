@@ -86,9 +86,8 @@ pub struct ServerOpts {
     /// environment are throttled (429 TooManyRequestsException).
     #[arg(long, env = "NIMBUS_SCALE_UP_RATE", default_value_t = nimbus_invoke::DEFAULT_SCALE_UP_PER_10S)]
     scale_up_rate: u32,
-    /// Environments of interpreted runtimes (Node, Python) started for invocations that may
-    /// be initializing at once, a `provided` one counting a quarter (the rest wait their
-    /// turn, and their init clock starts with it); default 64 per core.
+    /// Environments started for invocations that may be initializing at once (the rest
+    /// wait their turn, and their init clock starts with it); default 64 per core.
     #[arg(long, env = "NIMBUS_MAX_INITIALIZING")]
     max_initializing: Option<usize>,
     /// Most runtimes of one kind kept prestarted when recent cold starts ask for more than
