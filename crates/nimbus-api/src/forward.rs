@@ -129,7 +129,10 @@ pub(crate) async fn route(
     client: (&str, bool),
 ) -> Route {
     // Preflights are answered where they arrive (a sender never relays one).
-    if !relayed || parts.method == http::Method::OPTIONS {
+    if parts.method == http::Method::OPTIONS {
+        return Route::Here(None);
+    }
+    if !relayed {
         return match routed(state, req, parts, body, client).await {
             Some(answer) => Route::Answered(answer),
             None => Route::Here(None),
@@ -147,8 +150,8 @@ async fn admit(state: &crate::server::AppState, req: Routed<'_>) -> Result<Optio
     let mut admitted = router.admitted.lock().unwrap_or_else(|p| p.into_inner());
     let taken = admitted.get(&function).copied().unwrap_or(0);
     let idle = state.invoker.pool().idle_for(&function);
-    let has_environments = idle > 0 || taken > 0 || state.invoker.in_flight_of(&function) > 0;
-    if has_environments && idle <= taken {
+    // (idle ≤ taken with idle > 0 means taken > 0: the function has environments here)
+    if idle <= taken && (taken > 0 || state.invoker.in_flight_of(&function) > 0) {
         return Err(not_run_answer("busy"));
     }
     *admitted.entry(function.clone()).or_default() += 1;
@@ -440,9 +443,9 @@ impl Routed<'_> {
     }
 }
 
-/// Where a synchronous request that no other node relayed runs in a cluster (see the
-/// module's docs): None: here; else the home node's answer when it is sent there. CORS
-/// preflights are answered where they arrive.
+/// Where a synchronous request (not a preflight) that no other node relayed runs in a
+/// cluster (see the module's docs): None: here; else the home node's answer when it is
+/// sent there.
 async fn routed(
     state: &crate::server::AppState,
     req: Routed<'_>,
@@ -451,9 +454,6 @@ async fn routed(
     client: (&str, bool),
 ) -> Option<Response<Body>> {
     let router = state.router.as_ref()?;
-    if parts.method == http::Method::OPTIONS {
-        return None;
-    }
     if parts.headers.contains_key(FORWARDED_BY) || state.tls.is_some() {
         return None;
     }
