@@ -263,14 +263,24 @@ impl Environment {
     /// cannot run at all here (no interpreter, no bootstrap), which is the caller's problem
     /// to report, not a server error.
     /// `zygote`: a connection to the function's Python zygote to fork the runtime from.
-    pub async fn start(
+    /// `admit`: resolves when the runtime's init may begin; the sandbox is built (and its
+    /// network linked) meanwhile, and waits at its gate. Where there is no sandbox (process
+    /// isolation) it resolves before the runtime is spawned. Its output is returned with
+    /// the environment, whose init began when it resolved.
+    pub async fn start<T>(
         spec: Arc<EnvSpec>,
         host: &Host<'_>,
         generation: u64,
         provisioned: Option<Arc<ProvisionKey>>,
         zygote: Option<std::os::fd::OwnedFd>,
-    ) -> Result<Result<Arc<Environment>, Reply>, SandboxError> {
+        admit: impl std::future::Future<Output = T>,
+    ) -> Result<Result<(Arc<Environment>, T), Reply>, SandboxError> {
         let Host { iso, cgroups, registry, logs, endpoint_url, trust, runtime_api } = *host;
+        // Admitted (Ok) or still to be, at the gate (Err).
+        let admission = match iso {
+            Isolation::Process => Ok(admit.await),
+            Isolation::Namespaces(_) => Err(admit),
+        };
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         let sink = logs.sink(&spec.log_group, &log_stream);
@@ -286,7 +296,7 @@ impl Environment {
             runtime_api,
             zygote,
         };
-        let process = match launch::launch(iso, registry, spec.runtime, Code::Dir(&spec.code_dir), res, |addr, paths| {
+        let mut process = match launch::launch(iso, registry, spec.runtime, Code::Dir(&spec.code_dir), res, |addr, paths| {
             environment_variables(&spec, paths, addr, &log_stream, endpoint_url, provisioned.is_some())
         })
         .await?
@@ -294,8 +304,25 @@ impl Environment {
             Ok(p) => p,
             Err(reply) => return Ok(Err(reply)),
         };
+        let admitted = match admission {
+            Ok(admitted) => admitted,
+            Err(admit) => match process.pending.take() {
+                Some(mut pending) => {
+                    pending.linked().await;
+                    let admitted = admit.await;
+                    // The init clock (Init Duration, the init limit) starts at the gate.
+                    process.api.mark_started(Instant::now());
+                    if let Err(e) = pending.open() {
+                        // Its sandbox ended while being built: the runtime's exit answers.
+                        tracing::debug!("cannot open a sandbox's gate: {e}");
+                    }
+                    admitted
+                }
+                None => admit.await,
+            },
+        };
         let forked = process.forked;
-        Ok(Ok(Environment::from_process(id, spec, log_stream, generation, process, provisioned, forked)))
+        Ok(Ok((Environment::from_process(id, spec, log_stream, generation, process, provisioned, forked), admitted)))
     }
 
     /// Starts a managed runtime ahead of time, not yet tied to a function.

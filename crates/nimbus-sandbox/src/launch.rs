@@ -215,9 +215,35 @@ pub(crate) struct Process {
     /// The write end of its gate (a prestarted `provided` sandbox waits there for its
     /// environment before it execs the function's bootstrap).
     pub gate: Option<OwnedFd>,
+    /// A sandbox started for its function: its gate, until the environment opens it.
+    pub pending: Option<Pending>,
     /// Its control groups (memory, CPU, pids limits; freezer); None where cgroups are
     /// unavailable.
     pub cgroup: Option<Arc<EnvCgroup>>,
+}
+
+/// A sandbox started for its function waits at its gate, built, until its init may begin
+/// (`Environment::start` opens it): the message to write there and, while the linker is
+/// still linking the sandbox's network namespace, word of when that is done.
+pub(crate) struct Pending {
+    gate: OwnedFd,
+    launch: jail::Launch,
+    linked: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl Pending {
+    /// Returns once the namespace is linked (at once if it was linked ahead of time). A
+    /// failed link leaves the function with loopback only, as it says in the log.
+    pub async fn linked(&mut self) {
+        if let Some(linked) = self.linked.take() {
+            let _ = linked.await;
+        }
+    }
+
+    /// Opens the gate: the runtime execs (or the zygote forks it) and its init begins.
+    pub fn open(self) -> Result<(), jail::JailError> {
+        jail::write_launch(self.gate, &self.launch)
+    }
 }
 
 impl Drop for Process {
@@ -563,7 +589,7 @@ pub(crate) async fn launch(
 
     let mut late_mounts = None;
     let mut gate = None;
-    // The launch message for a runtime waiting for its link: its whole environment.
+    // The launch message of a sandbox started for its function: its whole environment.
     let mut launch_later = None;
     // Made by the spawner (its reply), else a command the server spawns itself.
     let mut spawned = None;
@@ -582,9 +608,12 @@ pub(crate) async fn launch(
                 Code::Later => Some(nimbus_store::blocking::in_place(|| LateMounts::create(&ns.envs_dir, ns.spawner.as_ref()))?),
                 Code::Dir(_) => None,
             };
-            // A `provided` runtime is the function's own program: built ahead of time, its
-            // sandbox waits at the gate (before exec) until it is assigned.
-            let gated = (late.is_some() && runtime.family() == RuntimeFamily::Provided) || link_later.is_some();
+            // A sandbox waits at its gate (before exec) until its environment opens it: one
+            // started for its function once its init may begin (`Environment::start`); one
+            // built ahead of time (a `provided` runtime is the function's own program) until
+            // it is assigned.
+            let fresh = matches!(code, Code::Dir(_));
+            let gated = fresh || runtime.family() == RuntimeFamily::Provided;
             let gate_read = if gated {
                 let (read, write) =
                     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| io("create the gate pipe")(e.into()))?;
@@ -593,7 +622,7 @@ pub(crate) async fn launch(
             } else {
                 None
             };
-            let env = if link_later.is_some() {
+            let env = if fresh {
                 launch_later = Some(jail::Launch { env, cwd: None });
                 Vec::new()
             } else {
@@ -658,18 +687,22 @@ pub(crate) async fn launch(
         }
         (None, None) => unreachable!("a launch either spawned or built a command"),
     };
-    if let (Some((linker, ns)), Some(launch)) = (link_later, launch_later) {
-        // The sandbox builds while the linker thread links its namespace; then the gate
-        // opens. Without a link the function still runs (loopback only), as it says.
-        let gate = gate.take().expect("a runtime waiting for its link has a gate");
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = linker.link(&ns) {
-                tracing::warn!("cannot link an environment's network namespace (it keeps loopback only): {e}");
-            }
-            // Unwritten, the gate still closes: the runtime then ends quietly.
-            let _ = jail::write_launch(gate, &launch);
+    let pending = launch_later.map(|launch| {
+        // The sandbox builds while the linker thread links its namespace. Without a link the
+        // function still runs (loopback only), as it says.
+        let linked = link_later.map(|(linker, ns)| {
+            let (done, linked) = tokio::sync::oneshot::channel();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = linker.link(&ns) {
+                    tracing::warn!("cannot link an environment's network namespace (it keeps loopback only): {e}");
+                }
+                let _ = done.send(());
+            });
+            linked
         });
-    }
+        // (unwritten, the gate still closes when this drops: the runtime then ends quietly)
+        Pending { gate: gate.take().expect("a sandbox started for its function has a gate"), launch, linked }
+    });
     let pid = child.id();
     Timeline::mark(&mut timeline, "spawn");
     if let Some(t) = timeline {
@@ -701,7 +734,7 @@ pub(crate) async fn launch(
             api.shutdown();
         });
     }
-    Ok(Ok(Process { api, capture, addr, pid, dead, started, forked, late: late_mounts, gate, cgroup }))
+    Ok(Ok(Process { api, capture, addr, pid, dead, started, forked, late: late_mounts, gate, pending, cgroup }))
 }
 
 /// A runtime process: spawned by the server itself (process isolation, or no spawner), or

@@ -46,10 +46,15 @@ pub struct PoolConfig {
     /// Limits on each environment's Runtime API connections.
     pub runtime_api: crate::connections::ConnectionLimits,
     /// Environments started for invocations that may be initializing at once; the rest wait
-    /// their turn before their start (and their init clock) begins. On an overloaded host a
-    /// burst would otherwise start everything at once, each init would crawl, and inits
-    /// past AWS's 10 s would fail (`Sandbox.Timedout`) with their work lost.
+    /// their turn, built, at their sandbox's gate, before their init (and its clock)
+    /// begins. On an overloaded host a burst would otherwise start everything at once, each
+    /// init would crawl, and inits past AWS's 10 s would fail (`Sandbox.Timedout`) with
+    /// their work lost.
     pub max_initializing: usize,
+    /// Sandboxes for invocations that may be being built, or built and waiting for their
+    /// init's turn, at once: their building overlaps other environments' inits (much of it
+    /// is waiting on the kernel), within what the host's descriptors and memory allow.
+    pub max_building: usize,
     /// A Python function's fresh starts fork from a zygote of that function once this many
     /// of them are under way at once (0: never; see `pool::zygotes`).
     pub zygote_after: usize,
@@ -161,6 +166,8 @@ pub struct EnvironmentPool {
     freezer: Arc<Freezer>,
     /// One permit per environment initializing (`PoolConfig::max_initializing`).
     initializing: Arc<tokio::sync::Semaphore>,
+    /// One permit per sandbox being built or waiting at its gate (`PoolConfig::max_building`).
+    building: Arc<tokio::sync::Semaphore>,
 }
 
 impl EnvironmentPool {
@@ -171,6 +178,7 @@ impl EnvironmentPool {
 
     pub fn new(config: PoolConfig, registry: Arc<RuntimeRegistry>, logs: Arc<LogStore>) -> Arc<EnvironmentPool> {
         let max_initializing = config.max_initializing.max(1);
+        let max_building = config.max_building.max(1);
         let pool = Arc::new(EnvironmentPool {
             state: Mutex::new(PoolState::default()),
             config,
@@ -179,6 +187,7 @@ impl EnvironmentPool {
             prestart_done: tokio::sync::Notify::new(),
             freezer: Freezer::start(),
             initializing: Arc::new(tokio::sync::Semaphore::new(max_initializing)),
+            building: Arc::new(tokio::sync::Semaphore::new(max_building)),
         });
         let mut kinds: Vec<Runtime> = pool
             .registry
@@ -314,19 +323,28 @@ impl EnvironmentPool {
                 Err(e) => tracing::warn!("adopting a prestarted runtime failed, starting a fresh one: {e}"),
             }
         }
-        // A fresh start waits for its turn; its permit is held until the runtime's init is
-        // over (its first `/next`, a failure, or the init limit).
-        let permit = self.initializing.clone().acquire_owned().await.ok();
+        // A fresh start waits for two turns: one to build its sandbox, held until the
+        // runtime's init may begin; one for that init, held until it is over (its first
+        // `/next`, a failure, or the init limit).
+        let building = self.building.clone().acquire_owned().await.ok();
         let (zygote, _fresh) = self.zygote_for(spec, generation).await;
-        let made = Environment::start(spec.clone(), &self.host(), generation, provisioned, zygote).await;
-        if let (Some(permit), Ok(Ok(env))) = (permit, &made) {
-            let api = env.runtime_api();
-            tokio::spawn(async move {
-                let _ = tokio::time::timeout(crate::environment::INIT_TIMEOUT, api.initialized()).await;
-                drop(permit);
-            });
-        }
-        made
+        let initializing = self.initializing.clone();
+        let admit = async move {
+            let permit = initializing.acquire_owned().await.ok();
+            drop(building);
+            permit
+        };
+        let made = Environment::start(spec.clone(), &self.host(), generation, provisioned, zygote, admit).await;
+        Ok(made?.map(|(env, permit)| {
+            if let Some(permit) = permit {
+                let api = env.runtime_api();
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(crate::environment::INIT_TIMEOUT, api.initialized()).await;
+                    drop(permit);
+                });
+            }
+            env
+        }))
     }
 
     /// A connection to `spec`'s zygote if this fresh start should fork from one (starting

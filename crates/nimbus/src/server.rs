@@ -87,9 +87,13 @@ pub struct ServerOpts {
     #[arg(long, env = "NIMBUS_SCALE_UP_RATE", default_value_t = nimbus_invoke::DEFAULT_SCALE_UP_PER_10S)]
     scale_up_rate: u32,
     /// Environments started for invocations that may be initializing at once (the rest
-    /// wait their turn, and their init clock starts with it); default 64 per core.
+    /// wait their turn, built, before their init and its clock begin); default 64 per core.
     #[arg(long, env = "NIMBUS_MAX_INITIALIZING")]
     max_initializing: Option<usize>,
+    /// Sandboxes for invocations that may be being built, or built and waiting for their
+    /// init's turn, at once; default 4 times `--max-initializing`.
+    #[arg(long, env = "NIMBUS_MAX_BUILDING")]
+    max_building: Option<usize>,
     /// Most runtimes of one kind kept prestarted when recent cold starts ask for more than
     /// `--prestart` (each cold start in the last 10 s asks for one more; back to
     /// `--prestart` a minute after the last).
@@ -674,14 +678,15 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
     });
     // Removed at the stop, busy environments and all.
     let cgroups_at_stop = cgroups.clone();
+    let max_initializing =
+        opts.max_initializing.unwrap_or_else(|| 64 * std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(2));
     let pool_config = PoolConfig {
         idle_timeout: Duration::from_secs(opts.idle_timeout.max(1)),
         prestart: opts.prestart,
         prestart_max: opts.prestart_max,
         zygote_after: opts.zygote_after,
-        max_initializing: opts
-            .max_initializing
-            .unwrap_or_else(|| 64 * std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(2)),
+        max_initializing,
+        max_building: opts.max_building.unwrap_or(4 * max_initializing),
         min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
         isolation,
         cgroups,
