@@ -91,7 +91,7 @@ pub struct ServerOpts {
     #[arg(long, env = "NIMBUS_MAX_INITIALIZING")]
     max_initializing: Option<usize>,
     /// Sandboxes for invocations that may be being built, or built and waiting for their
-    /// init's turn, at once; default 4 times `--max-initializing`.
+    /// init's turn, at once; default `--max-initializing`.
     #[arg(long, env = "NIMBUS_MAX_BUILDING")]
     max_building: Option<usize>,
     /// Most runtimes of one kind kept prestarted when recent cold starts ask for more than
@@ -686,7 +686,7 @@ async fn serve(opts: ServerOpts) -> anyhow::Result<ExitCode> {
         prestart_max: opts.prestart_max,
         zygote_after: opts.zygote_after,
         max_initializing,
-        max_building: opts.max_building.unwrap_or(4 * max_initializing),
+        max_building: opts.max_building.unwrap_or(max_initializing),
         min_available_fraction: (opts.min_available_memory_percent > 0.0).then_some(opts.min_available_memory_percent / 100.0),
         isolation,
         cgroups,
