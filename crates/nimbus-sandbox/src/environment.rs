@@ -308,12 +308,14 @@ impl Environment {
             Ok(admitted) => admitted,
             Err(admit) => match process.pending.take() {
                 Some(mut pending) => {
-                    pending.linked().await;
+                    pending.linked(INIT_TIMEOUT).await;
                     let admitted = admit.await;
                     // The init clock (Init Duration, the init limit) starts at the gate.
                     process.api.mark_started(Instant::now());
+                    // (a message of a few kB: the pipe takes it without blocking)
                     if let Err(e) = pending.open() {
-                        // Its sandbox ended while being built: the runtime's exit answers.
+                        // Its sandbox ended while being built: its invocation is answered
+                        // with why (`RuntimeApi::fail_pending`).
                         tracing::debug!("cannot open a sandbox's gate: {e}");
                     }
                     admitted

@@ -232,11 +232,14 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    /// Returns once the namespace is linked (at once if it was linked ahead of time). A
-    /// failed link leaves the function with loopback only, as it says in the log.
-    pub async fn linked(&mut self) {
+    /// Returns once the namespace is linked (at once if it was linked ahead of time), or
+    /// after `within`. A failed or late link leaves the function with loopback only, as it
+    /// says in the log.
+    pub async fn linked(&mut self, within: std::time::Duration) {
         if let Some(linked) = self.linked.take() {
-            let _ = linked.await;
+            if tokio::time::timeout(within, linked).await.is_err() {
+                tracing::warn!("an environment's network link took over {within:?}: it starts with loopback only");
+            }
         }
     }
 

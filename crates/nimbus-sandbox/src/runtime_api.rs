@@ -78,6 +78,9 @@ struct Slot {
     /// The invoker of an event that was queued but not yet picked up (init failures go here).
     waiting: Option<mpsc::Sender<Progress>>,
     started_at: Option<Instant>,
+    /// Why the runtime ended, when it ended with no event submitted (the next one is
+    /// answered with it at once).
+    ended: Option<Reply>,
     initialized: bool,
     /// For a prestarted runtime: its function's environment, once assigned.
     assignment: Option<Bytes>,
@@ -157,6 +160,10 @@ impl RuntimeApi {
     pub fn submit(&self, delivery: Delivery) {
         {
             let mut slot = self.lock();
+            if let Some(reply) = slot.ended.take() {
+                let _ = delivery.progress.try_send(Progress::Done(reply));
+                return;
+            }
             slot.waiting = Some(delivery.progress.clone());
             slot.queued = Some(delivery);
         }
@@ -201,6 +208,9 @@ impl RuntimeApi {
             let _ = f.progress.try_send(Progress::Done(reply_for()));
         } else if let Some(tx) = slot.waiting.take() {
             let _ = tx.try_send(Progress::Done(reply_for()));
+        } else {
+            // (a sandbox that ended at its gate, before its environment was handed out)
+            slot.ended = Some(reply_for());
         }
     }
 
@@ -568,6 +578,48 @@ mod body_tests {
             [(over.as_ref(), BodyError::TooLarge), (&broken, BodyError::Broken)];
         for (error, want) in cases {
             assert_eq!(body_error(error), want, "{error}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod ending_tests {
+    use super::*;
+
+    fn invocation() -> Invocation {
+        Invocation {
+            request_id: "r".into(),
+            payload: Bytes::new(),
+            invoked_arn: String::new(),
+            trace_id: String::new(),
+            client_context: None,
+            timeout: std::time::Duration::from_secs(3),
+            init_within_timeout: false,
+            stream: None,
+        }
+    }
+
+    /// A runtime that ended answers its event with why, whether it ended before the event
+    /// was submitted (a sandbox that died at its gate) or after.
+    #[tokio::test]
+    async fn an_ended_runtime_answers_its_event() {
+        for ended_first in [true, false] {
+            let (read, _write) = rustix::pipe::pipe().expect("pipe");
+            let capture = OutputCapture::new(read, None, None).expect("capture");
+            let api = RuntimeApi::new(capture, crate::connections::ConnectionLimits::default());
+            let (tx, mut rx) = mpsc::channel(2);
+            let end = || api.fail_pending(|| Reply::Exited("Runtime exited with error: exit status 126".into()));
+            if ended_first {
+                end();
+            }
+            api.submit(Delivery { invocation: invocation(), start_line: None, progress: tx });
+            if !ended_first {
+                end();
+            }
+            match tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await {
+                Ok(Some(Progress::Done(Reply::Exited(why)))) => assert!(why.contains("126"), "{why}"),
+                other => panic!("ended_first={ended_first}: {other:?}"),
+            }
         }
     }
 }
