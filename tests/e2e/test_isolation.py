@@ -207,14 +207,7 @@ def test_sandboxes_start_after_the_spawner_dies(server_factory):
     sandboxes' mount namespace all the same: prestarted runtimes are assigned their code
     (whose mount points live there) and fresh ones see only their own root."""
     s = server_factory()
-    children = [int(p) for p in open(f"/proc/{s.proc.pid}/task/{s.proc.pid}/children").read().split()]
-    for thread in os.listdir(f"/proc/{s.proc.pid}/task"):
-        children += [int(p) for p in open(f"/proc/{s.proc.pid}/task/{thread}/children").read().split()]
-    # (Sandboxes it forked are the server's children too, with its command line.)
-    spawners = {p for p in children if b"sandbox-spawner" in open(f"/proc/{p}/cmdline", "rb").read()
-                and open(f"/proc/{p}/comm").read().strip() != "sandbox-init"}
-    assert len(spawners) == 1, children
-    os.kill(spawners.pop(), 9)
+    os.kill(spawner_of(s), 9)
     lam = s.lambda_client()
     from helpers import ROLE, make_zip
     event = {"paths": ["/work", "/root", str(s.data_dir)], "port": 1, "host_port": 1}
@@ -474,6 +467,41 @@ def test_process_isolation_fallback(server_factory):
     assert "namespaces" in doc["missingGuarantees"] and "seccomp" in doc["missingGuarantees"]
     # Without namespaces a function's VpcConfig cannot be enforced, and the status says so.
     assert any(m.startswith("VPC networks: VpcConfig is stored, not enforced") for m in doc["missingGuarantees"]), doc
+
+
+def spawner_of(server) -> int:
+    """The pid of `server`'s sandbox spawner process (sandboxes the server forked are its
+    children too, with its command line)."""
+    children = []
+    for thread in os.listdir(f"/proc/{server.proc.pid}/task"):
+        children += [int(p) for p in open(f"/proc/{server.proc.pid}/task/{thread}/children").read().split()]
+    spawners = {p for p in children if b"sandbox-spawner" in open(f"/proc/{p}/cmdline", "rb").read()
+                and open(f"/proc/{p}/comm").read().strip() != "sandbox-init"}
+    assert len(spawners) == 1, children
+    return spawners.pop()
+
+
+@pytest.mark.parametrize("setup", ["process isolation", "sandboxes without their spawner"])
+def test_environments_forked_by_the_server_stay_warm(server_factory, setup):
+    """Runtimes (or sandbox-inits) the server forks itself die with the thread that forked
+    them (their parent-death signal), so they are forked from a thread that lasts: an
+    environment idle for longer than the async runtime keeps an idle thread (10 s) is still
+    warm."""
+    if setup == "process isolation":
+        s = server_factory(args=["--isolation", "process", "--prestart", "0"])
+    else:
+        s = server_factory(args=["--prestart", "0"])
+        from helpers import http_get
+        if not json.loads(http_get(s.endpoint + "/_nimbus/status")[2])["isolation"].startswith("namespaces"):
+            pytest.skip("this server runs without namespaces")
+        os.kill(spawner_of(s), 9)
+    lam = s.lambda_client()
+    from helpers import create_function, make_zip
+    create_function(lam, "kept", "python3.11", "app.handler",
+                    make_zip({"app.py": "import uuid\nMINE = uuid.uuid4().hex\ndef handler(e, c):\n    return MINE\n"}))
+    first = invoke(lam, "kept", {}).ok()
+    time.sleep(13)
+    assert invoke(lam, "kept", {}).ok() == first, "the environment was started again: the first one died while idle"
 
 
 def test_status_reports_full_isolation(server):

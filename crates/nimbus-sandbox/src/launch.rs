@@ -802,9 +802,9 @@ async fn spawn_with(
     })
 }
 
-/// Spawns `std_cmd` as the server's own child: stdin `/dev/null`, `output` as stdout and
-/// stderr, its own process group, killed if dropped; in process isolation, AWS's rlimits
-/// and the cgroups (`procs`) are applied before exec.
+/// Spawns `std_cmd` as the server's own child (from the forker thread): stdin `/dev/null`,
+/// `output` as stdout and stderr, its own process group, killed if dropped; in process
+/// isolation, AWS's rlimits and the cgroups (`procs`) are applied before exec.
 fn spawn_command(
     std_cmd: std::process::Command,
     output: OwnedFd,
@@ -850,7 +850,8 @@ fn spawn_command(
         }
     }
     api.mark_started(started);
-    let child = cmd.spawn().inspect_err(|_| api.shutdown());
-    drop(cmd); // closes our copies of the pipe's write end (and fds 3 and 4), so EOF means the process is gone
-    child
+    // From the forker thread, which outlives the child (its parent-death signal follows
+    // that thread); `cmd`, with our copies of the pipe's write end (and fds 3 and 4), is
+    // dropped there, so EOF means the process is gone.
+    crate::forker::spawn(cmd).inspect_err(|_| api.shutdown())
 }

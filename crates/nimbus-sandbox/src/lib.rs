@@ -7,6 +7,7 @@ mod capture;
 pub mod cgroup;
 pub mod connections;
 mod environment;
+mod forker;
 mod freezer;
 pub mod jail;
 mod launch;
