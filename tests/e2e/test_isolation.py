@@ -11,6 +11,7 @@ import time
 import pytest
 
 from helpers import invoke, unique, wait_for
+from test_cleanup import status
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="isolation needs root (namespaces and cgroups)")
 
@@ -200,6 +201,18 @@ def test_links_vanish_with_a_killed_server(server_factory):
     s.start()
     s.stop()
     assert mounts() == [], "the next start removed what the killed server left mounted"
+
+
+def spawner_of(server) -> int:
+    """The pid of `server`'s sandbox spawner process (sandboxes the server forked are its
+    children too, with its command line)."""
+    children = []
+    for thread in os.listdir(f"/proc/{server.proc.pid}/task"):
+        children += [int(p) for p in open(f"/proc/{server.proc.pid}/task/{thread}/children").read().split()]
+    spawners = {p for p in children if b"sandbox-spawner" in open(f"/proc/{p}/cmdline", "rb").read()
+                and open(f"/proc/{p}/comm").read().strip() != "sandbox-init"}
+    assert len(spawners) == 1, children
+    return spawners.pop()
 
 
 def test_sandboxes_start_after_the_spawner_dies(server_factory):
@@ -469,18 +482,6 @@ def test_process_isolation_fallback(server_factory):
     assert any(m.startswith("VPC networks: VpcConfig is stored, not enforced") for m in doc["missingGuarantees"]), doc
 
 
-def spawner_of(server) -> int:
-    """The pid of `server`'s sandbox spawner process (sandboxes the server forked are its
-    children too, with its command line)."""
-    children = []
-    for thread in os.listdir(f"/proc/{server.proc.pid}/task"):
-        children += [int(p) for p in open(f"/proc/{server.proc.pid}/task/{thread}/children").read().split()]
-    spawners = {p for p in children if b"sandbox-spawner" in open(f"/proc/{p}/cmdline", "rb").read()
-                and open(f"/proc/{p}/comm").read().strip() != "sandbox-init"}
-    assert len(spawners) == 1, children
-    return spawners.pop()
-
-
 @pytest.mark.parametrize("setup", ["process isolation", "sandboxes without their spawner"])
 def test_environments_forked_by_the_server_stay_warm(server_factory, setup):
     """Runtimes (or sandbox-inits) the server forks itself die with the thread that forked
@@ -491,8 +492,7 @@ def test_environments_forked_by_the_server_stay_warm(server_factory, setup):
         s = server_factory(args=["--isolation", "process", "--prestart", "0"])
     else:
         s = server_factory(args=["--prestart", "0"])
-        from helpers import http_get
-        if not json.loads(http_get(s.endpoint + "/_nimbus/status")[2])["isolation"].startswith("namespaces"):
+        if not status(s)["isolation"].startswith("namespaces"):
             pytest.skip("this server runs without namespaces")
         os.kill(spawner_of(s), 9)
     lam = s.lambda_client()
