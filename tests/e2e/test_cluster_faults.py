@@ -46,6 +46,9 @@ def test_a_database_outage_fails_what_needs_it_and_heals(server_factory, tmp_pat
     create_function(lam, "steady", "python3.11", "index.handler", make_zip({"index.py": CODE}))
     assert json.loads(lam.invoke(FunctionName="steady", Payload=b'{"id":"warm"}')["Payload"].read())["ok"]
 
+    # Idle long enough for the node to give back its unused share of the concurrency limit
+    # (every second): the warm invokes below cannot lease one again.
+    time.sleep(2.5)
     pg("pause")
     try:
         # A warm invoke of a function the node knows never reads the store.

@@ -111,6 +111,13 @@ const SHARE_ATTEMPTS: u32 = 4;
 /// How often a node gives back the shares of concurrency limits it does not use.
 const SHARE_RETURN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The part of a concurrency limit of `limit` a node of a cluster of `nodes` may use while
+/// it cannot lease from the database: an equal part, rounded down, so that nodes which all
+/// fall back to it stay within the limit together.
+fn outage_share(limit: u32, nodes: usize) -> u32 {
+    limit / u32::try_from(nodes.max(1)).unwrap_or(u32::MAX)
+}
+
 /// AWS's `Function.ResponseSizeTooLarge` message.
 const RESPONSE_TOO_LARGE: &str =
     "{\"errorMessage\":\"Response payload size exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"Function.ResponseSizeTooLarge\"}";
@@ -181,8 +188,19 @@ impl Invoker {
             match store.lease_concurrency(&pool, want, limit).await {
                 Ok(held) => self.limiter.set_share(&pool, concurrency::Share { held, limit }),
                 Err(e) => {
-                    tracing::warn!("leasing a share of {pool}'s concurrency: {e}");
-                    return Err(self.throttled(name, qualifier, throttle));
+                    // The database is unreachable: rather than throttle every invocation
+                    // (warm ones too) until it is back, run within this node's equal part of
+                    // the limit, which it may use without asking. The return of unused
+                    // shares cannot reach the database either, so the part is kept until it
+                    // can, and then given back down to what runs.
+                    let nodes = self.placement.read().unwrap_or_else(|p| p.into_inner()).nodes;
+                    let part = outage_share(limit, nodes);
+                    if in_flight >= part || held >= part {
+                        tracing::warn!("leasing a share of {pool}'s concurrency: {e}");
+                        return Err(self.throttled(name, qualifier, throttle));
+                    }
+                    tracing::warn!("leasing a share of {pool}'s concurrency: {e}; running within this node's part ({part} of {limit}) until the database answers");
+                    self.limiter.set_share(&pool, concurrency::Share { held: part, limit });
                 }
             }
         }
@@ -886,5 +904,17 @@ struct HeldTree(Arc<nimbus_store::code::Tree>);
 impl nimbus_sandbox::Held for HeldTree {
     fn let_go(&self) -> bool {
         self.0.let_go()
+    }
+}
+
+#[cfg(test)]
+mod outage_tests {
+    use super::outage_share;
+
+    #[test]
+    fn a_node_falls_back_to_an_equal_part_rounded_down() {
+        for (limit, nodes, part) in [(1000, 1, 1000), (1000, 3, 333), (1, 1, 1), (1, 2, 0), (5, 0, 5), (0, 4, 0)] {
+            assert_eq!(outage_share(limit, nodes), part, "limit {limit}, {nodes} nodes");
+        }
     }
 }
