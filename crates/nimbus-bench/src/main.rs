@@ -534,13 +534,13 @@ async fn warm_table(server_pid: u32, addr: &str, s: &mut SendRequest<Full<Bytes>
     let floor = two_hop_floor()?;
     let me = std::process::id();
     // CPU time per request, of the Nimbus server and of the floor's proxy: steadier than
-    // latency on a busy machine.
-    let per_request = |ns: u64, n: usize| Duration::from_nanos(ns / n.max(1) as u64);
+    // latency on a busy machine. Next to them, the function's (its runtime processes, all
+    // the server's descendants) and the floor's echo server's: the other end of each.
     let mut f = connect_with(&floor, None).await?;
     let serial = |lat: &mut Vec<Duration>, total: Duration| (requests as f64 / total.as_secs_f64(), std::mem::take(lat));
     let mut floor_lat = Vec::with_capacity(requests);
     call(&mut f, "POST", PATH, Bytes::from_static(b"{\"ping\":1}")).await?;
-    let cpu = cpu_ns(me, Some(FLOOR_PROXY));
+    let cpu = floor_cpu_ns(me);
     let t = Instant::now();
     for _ in 0..requests {
         let t = Instant::now();
@@ -548,49 +548,51 @@ async fn warm_table(server_pid: u32, addr: &str, s: &mut SendRequest<Full<Bytes>
         floor_lat.push(t.elapsed());
     }
     let (floor_rps, mut floor_lat) = serial(&mut floor_lat, t.elapsed());
-    let floor_cpu = per_request(cpu_ns(me, Some(FLOOR_PROXY)) - cpu, requests);
+    let floor_cpu = floor_cpu_ns(me).per(cpu, requests);
     invoke(s, "echo").await?;
     let mut lat = Vec::with_capacity(requests);
-    let cpu = cpu_ns(server_pid, None);
+    let cpu = invoke_cpu_ns(server_pid);
     let t = Instant::now();
     for _ in 0..requests {
         lat.push(invoke(s, "echo").await?);
     }
     let (rps, mut lat) = serial(&mut lat, t.elapsed());
-    let server_cpu = per_request(cpu_ns(server_pid, None) - cpu, requests);
+    let server_cpu = invoke_cpu_ns(server_pid).per(cpu, requests);
     lat.sort();
     floor_lat.sort();
     println!(
-        "\n| warm invoke, provided echo | p50 | p99 | invocations/s | server CPU per invoke | floor p50 | floor p99 | floor requests/s | proxy CPU per request | p50 / floor | rate / floor |"
+        "\n| warm invoke, provided echo | p50 | p99 | invocations/s | server CPU per invoke | function CPU per invoke | floor p50 | floor p99 | floor requests/s | proxy CPU per request | floor echo CPU per request | p50 / floor | rate / floor |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let row = |c: usize,
                (rps, p50, p99): (f64, Duration, Duration),
-               cpu: Duration,
+               cpu: (Duration, Duration),
                (frps, fp50, fp99): (f64, Duration, Duration),
-               fcpu: Duration| {
+               fcpu: (Duration, Duration)| {
         println!(
-            "| concurrency {c} | {} | {} | {rps:.0} | {} | {} | {} | {frps:.0} | {} | {:.2}× | {:.2}× |",
+            "| concurrency {c} | {} | {} | {rps:.0} | {} | {} | {} | {} | {frps:.0} | {} | {} | {:.2}× | {:.2}× |",
             us(p50),
             us(p99),
-            us(cpu),
+            us(cpu.0),
+            us(cpu.1),
             us(fp50),
             us(fp99),
-            us(fcpu),
+            us(fcpu.0),
+            us(fcpu.1),
             p50.as_secs_f64() / fp50.as_secs_f64(),
             rps / frps
         )
     };
     row(1, (rps, pct(&lat, 0.5), pct(&lat, 0.99)), server_cpu, (floor_rps, pct(&floor_lat, 0.5), pct(&floor_lat, 0.99)), floor_cpu);
     for c in [32] {
-        let cpu = cpu_ns(me, Some(FLOOR_PROXY));
+        let cpu = floor_cpu_ns(me);
         let floor_run = load_path_with(&floor, None, "POST", PATH, b"{\"ping\":1}", c, seconds).await?;
-        let floor_cpu = per_request(cpu_ns(me, Some(FLOOR_PROXY)) - cpu, (floor_run.0 * seconds as f64) as usize);
+        let floor_cpu = floor_cpu_ns(me).per(cpu, (floor_run.0 * seconds as f64) as usize);
         // Its environments started first (their starts are not warm invokes' cost).
         load(addr, "echo", c, 1).await?;
-        let cpu = cpu_ns(server_pid, None);
+        let cpu = invoke_cpu_ns(server_pid);
         let run = load(addr, "echo", c, seconds).await?;
-        let server_cpu = per_request(cpu_ns(server_pid, None) - cpu, (run.0 * seconds as f64) as usize);
+        let server_cpu = invoke_cpu_ns(server_pid).per(cpu, (run.0 * seconds as f64) as usize);
         row(c, run, server_cpu, floor_run, floor_cpu);
     }
     Ok(())
@@ -716,6 +718,48 @@ async fn hello_server() -> anyhow::Result<String> {
 
 /// The floor proxy's threads, whose CPU time the warm table reports.
 const FLOOR_PROXY: &str = "floor-proxy";
+/// The floor echo server's threads (the floor's other end, as the function is the invoke's).
+const FLOOR_ECHO: &str = "floor-echo";
+
+/// CPU time in ns of the two ends of a request: (the server or proxy, what answers behind it).
+#[derive(Clone, Copy)]
+struct Ends(u64, u64);
+
+impl Ends {
+    /// Per request, since `before`.
+    fn per(self, before: Ends, n: usize) -> (Duration, Duration) {
+        let n = n.max(1) as u64;
+        (Duration::from_nanos(self.0.saturating_sub(before.0) / n), Duration::from_nanos(self.1.saturating_sub(before.1) / n))
+    }
+}
+
+/// The floor's CPU time: its proxy's threads and its echo server's (threads of this bench).
+fn floor_cpu_ns(me: u32) -> Ends {
+    Ends(cpu_ns(me, Some(FLOOR_PROXY)), cpu_ns(me, Some(FLOOR_ECHO)))
+}
+
+/// An invoke's CPU time: the server's and its descendants' (the environments' runtimes,
+/// their sandboxes and the spawners that started them; those that ended in between are
+/// not counted, so warm runs are).
+fn invoke_cpu_ns(server: u32) -> Ends {
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // The parent is the second field after the command's closing parenthesis.
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let mut descendants = 0;
+    let mut stack = children.get(&server).cloned().unwrap_or_default();
+    while let Some(pid) = stack.pop() {
+        descendants += cpu_ns(pid, None);
+        stack.extend(children.get(&pid).into_iter().flatten());
+    }
+    Ends(cpu_ns(server, None), descendants)
+}
 
 /// CPU time in ns the threads of process `pid` (those named `name`, if given) have run,
 /// from each thread's schedstat.
@@ -738,7 +782,7 @@ fn two_hop_floor() -> anyhow::Result<String> {
     fn runtime(name: &str) -> std::io::Result<tokio::runtime::Runtime> {
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name(name).enable_all().build()
     }
-    let echo_rt = runtime("floor-echo")?;
+    let echo_rt = runtime(FLOOR_ECHO)?;
     let echo = std::net::TcpListener::bind("127.0.0.1:0")?;
     let echo_addr = echo.local_addr()?;
     echo.set_nonblocking(true)?;
