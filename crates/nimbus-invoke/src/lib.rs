@@ -394,23 +394,26 @@ impl Invoker {
     /// as AWS adds them for a qualified invocation: by `Resource` (`name:qualifier`) and,
     /// through an alias, by the version that ran (`ExecutedVersion`). One lock on the store.
     pub(crate) fn lambda_metrics(&self, at: &MetricDims<'_>, points: &[(&str, &str, f64)]) {
-        use nimbus_metrics::cloudwatch::{Aggregate, SeriesKey};
+        use nimbus_metrics::cloudwatch::{Aggregate, SeriesRef};
         let Some(store) = self.cloudwatch.get() else { return };
         let now = chrono::Utc::now().timestamp_millis();
-        let mut sets: Vec<Vec<(String, String)>> = vec![Vec::new()];
-        if !at.function.is_empty() {
-            let function = ("FunctionName".to_string(), at.function.to_string());
-            sets.push(vec![function.clone()]);
-            if let Some(q) = at.qualifier {
-                let resource = ("Resource".to_string(), format!("{}:{q}", at.function));
-                sets.push(vec![function.clone(), resource.clone()]);
-                if let Some(version) = at.executed_version {
-                    sets.push(vec![function, resource, ("ExecutedVersion".to_string(), version.to_string())]);
-                }
-            }
-        }
-        store.record_many(points.iter().flat_map(|(metric, unit, value)| {
-            sets.iter().map(move |dims| (SeriesKey::new("AWS/Lambda", metric, dims.clone()), *unit, now, Aggregate::of(*value, 1.0)))
+        // The dimension sets, each sorted by name (ExecutedVersion < FunctionName < Resource)
+        // as the store keeps them: the series are found without making their strings.
+        let resource = at.qualifier.map(|q| format!("{}:{q}", at.function)).unwrap_or_default();
+        let function = ("FunctionName", at.function);
+        let resource = ("Resource", resource.as_str());
+        let all: [&[(&str, &str)]; 4] =
+            [&[], &[function], &[function, resource], &[("ExecutedVersion", at.executed_version.unwrap_or_default()), function, resource]];
+        let sets = match (at.function.is_empty(), at.qualifier, at.executed_version) {
+            (true, ..) => &all[..1],
+            (false, None, _) => &all[..2],
+            (false, Some(_), None) => &all[..3],
+            (false, Some(_), Some(_)) => &all[..],
+        };
+        store.record_borrowed(points.iter().flat_map(|(metric, unit, value)| {
+            sets.iter().map(move |dims| {
+                (SeriesRef { namespace: "AWS/Lambda", name: metric, dimensions: dims }, *unit, now, Aggregate::of(*value, 1.0))
+            })
         }));
     }
 

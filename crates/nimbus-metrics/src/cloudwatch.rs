@@ -4,7 +4,7 @@
 //! values are on disk before it answers; the server's own metrics (AWS/Lambda) are summed
 //! in memory and written every few seconds, and before every read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -323,7 +323,47 @@ pub struct Period {
     pub values: Aggregate,
 }
 
-type Pending = HashMap<(SeriesKey, String, i64), Aggregate>;
+/// The datapoints recorded since the last flush, by series, unit and minute (or second).
+type Pending = hashbrown::HashMap<(SeriesKey, String, i64), Aggregate>;
+
+/// A series named by borrowed strings, for [`MetricStore::record_borrowed`]: its dimensions
+/// sorted by name, as [`SeriesKey::new`] sorts them.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesRef<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub dimensions: &'a [(&'a str, &'a str)],
+}
+
+/// A pending slot's key, borrowed. It hashes exactly as the owned key does (a slice of
+/// string pairs as the `Vec` of `String` pairs, `str` as `String`), so a series seen since
+/// the last flush is found without making its strings.
+struct SlotRef<'a> {
+    series: SeriesRef<'a>,
+    unit: &'a str,
+    at: i64,
+}
+
+impl std::hash::Hash for SlotRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.series.namespace.hash(state);
+        self.series.name.hash(state);
+        self.series.dimensions.hash(state);
+        self.unit.hash(state);
+        self.at.hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<(SeriesKey, String, i64)> for SlotRef<'_> {
+    fn equivalent(&self, (key, unit, at): &(SeriesKey, String, i64)) -> bool {
+        *at == self.at
+            && unit == self.unit
+            && key.namespace == self.series.namespace
+            && key.name == self.series.name
+            && key.dimensions.len() == self.series.dimensions.len()
+            && key.dimensions.iter().zip(self.series.dimensions).all(|((n, v), (n2, v2))| n == n2 && v == v2)
+    }
+}
 
 /// Where the datapoints and alarms are: this node's SQLite file, or the nodes' PostgreSQL.
 enum Db {
@@ -494,8 +534,8 @@ impl MetricStore {
         MetricStore {
             db,
             alarms: Mutex::new(alarms),
-            pending: Mutex::new(HashMap::new()),
-            pending_fine: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::default()),
+            pending_fine: Mutex::new(Pending::default()),
             dropping: Default::default(),
             swept_ms: Default::default(),
             mirror: Default::default(),
@@ -878,6 +918,28 @@ impl MetricStore {
         }
     }
 
+    /// [`MetricStore::record_many`] for series named by borrowed strings: an invocation's
+    /// datapoints, most of whose series already have a slot since the last flush (found
+    /// without allocating); only a new series' key is made.
+    pub fn record_borrowed<'a>(&self, points: impl IntoIterator<Item = (SeriesRef<'a>, &'a str, i64, Aggregate)>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        for (series, unit, timestamp_ms, values) in points {
+            let sorted = series.dimensions.windows(2).all(|w| w[0].0 <= w[1].0);
+            let at = Self::minute(timestamp_ms);
+            if sorted {
+                if let Some(slot) = pending.get_mut(&SlotRef { series, unit, at }) {
+                    slot.merge(&values);
+                    continue;
+                }
+            }
+            let dimensions = series.dimensions.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+            let slot = (SeriesKey::new(series.namespace, series.name, dimensions), unit.to_string(), at);
+            if !self.over_cap(&pending, &slot) {
+                pending.entry(slot).or_default().merge(&values);
+            }
+        }
+    }
+
     /// Whether `slot` is a new series beyond [`MAX_PENDING`]: a flood of distinct series
     /// between two flushes keeps memory bounded by dropping their datapoints (said once per
     /// flush).
@@ -1043,6 +1105,51 @@ mod tests {
 
     fn key(dims: &[(&str, &str)]) -> SeriesKey {
         SeriesKey::new("App", "Latency", dims.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect())
+    }
+
+    #[test]
+    fn borrowed_keys_find_the_slots_owned_keys_made() {
+        let store = MetricStore::open_in_memory().unwrap();
+        let at = 1_700_000_000_123;
+        let one = |v: f64| Aggregate::of(v, 1.0);
+        // (dimensions as borrowed, the slot's owned dimensions, the unit): each borrowed
+        // datapoint must land in the slot its owned twin made, whatever the dimensions.
+        type Dims<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Dims, Dims, &str); 5] = [
+            (&[], &[], "Count"),
+            (&[("FunctionName", "f")], &[("FunctionName", "f")], "Count"),
+            (&[("FunctionName", "f"), ("Resource", "f:live")], &[("Resource", "f:live"), ("FunctionName", "f")], "Count"),
+            // Not sorted: found all the same (through the owned key it makes).
+            (&[("Resource", "f:1"), ("FunctionName", "f")], &[("FunctionName", "f"), ("Resource", "f:1")], "Milliseconds"),
+            (&[("A", ""), ("B", "")], &[("A", ""), ("B", "")], "None"),
+        ];
+        for (borrowed, owned, unit) in cases {
+            store.record_many([(key(owned), unit, at, one(1.0))]);
+            let series = SeriesRef { namespace: "App", name: "Latency", dimensions: borrowed };
+            store.record_borrowed([(series, unit, at + 1000, one(3.0))]);
+            let pending = store.pending.lock().unwrap();
+            let owned_slot = (key(owned), unit.to_string(), MetricStore::minute(at));
+            let slot = &pending[&owned_slot];
+            assert_eq!((slot.count, slot.sum), (2.0, 4.0), "{borrowed:?} in {unit}");
+            // Found without making the key: the borrowed key hashes as the owned one.
+            let mut sorted = borrowed.to_vec();
+            sorted.sort();
+            let slot_ref = SlotRef { series: SeriesRef { dimensions: &sorted, ..series }, unit, at: owned_slot.2 };
+            use std::hash::BuildHasher;
+            assert_eq!(pending.hasher().hash_one(&slot_ref), pending.hasher().hash_one(&owned_slot), "{borrowed:?}");
+            assert!(hashbrown::Equivalent::equivalent(&slot_ref, &owned_slot));
+        }
+        assert_eq!(store.pending.lock().unwrap().len(), cases.len(), "no slot made twice");
+        // Another unit, minute, name or value is another series.
+        let f: &[(&str, &str)] = &[("FunctionName", "f")];
+        let series = |name| SeriesRef { namespace: "App", name, dimensions: f };
+        store.record_borrowed([
+            (series("Latency"), "Seconds", at, one(1.0)),
+            (series("Latency"), "Count", at + 60_000, one(1.0)),
+            (series("Errors"), "Count", at, one(1.0)),
+            (SeriesRef { namespace: "App", name: "Latency", dimensions: &[("FunctionName", "g")] }, "Count", at, one(1.0)),
+        ]);
+        assert_eq!(store.pending.lock().unwrap().len(), cases.len() + 4);
     }
 
     #[test]
