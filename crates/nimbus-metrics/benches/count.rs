@@ -4,22 +4,14 @@
 //! thread and from two at once (the series' locks are shared). Also one scrape of those
 //! 1,000 series. Run with `cargo bench -p nimbus-metrics`.
 
+mod support;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use nimbus_metrics::{Invocation, Metrics};
+use support::best_of;
 
-fn best_of<F: FnMut()>(rounds: u32, mut f: F) -> f64 {
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let start = Instant::now();
-        for _ in 0..rounds {
-            f();
-        }
-        best = best.min(start.elapsed().as_nanos() as f64 / f64::from(rounds));
-    }
-    best
-}
+use nimbus_metrics::{Invocation, Metrics};
 
 fn main() {
     let m = Metrics::new();

@@ -7,25 +7,16 @@
 //! them, the floor: building the datapoints' values alone. Run with
 //! `cargo bench -p nimbus-metrics --bench datapoints`.
 
+mod support;
+
 use std::hint::black_box;
-use std::time::Instant;
+
+use support::best_of;
 
 use nimbus_metrics::cloudwatch::{Aggregate, MetricStore, SeriesKey, SeriesRef};
 
 const METRICS: [(&str, &str); 4] =
     [("Invocations", "Count"), ("Errors", "Count"), ("Duration", "Milliseconds"), ("ConcurrentExecutions", "Count")];
-
-fn best_of<F: FnMut()>(rounds: u32, mut f: F) -> f64 {
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let start = Instant::now();
-        for _ in 0..rounds {
-            f();
-        }
-        best = best.min(start.elapsed().as_nanos() as f64 / f64::from(rounds));
-    }
-    best
-}
 
 /// One invocation's datapoints with owned keys, built as the invoker built them before
 /// `record_borrowed`.
