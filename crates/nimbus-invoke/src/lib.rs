@@ -78,8 +78,9 @@ pub struct Invoker {
     /// With several nodes on one store: where this node leases its shares of the
     /// concurrency limits.
     shares: std::sync::OnceLock<Arc<dyn nimbus_store::Store>>,
-    /// Where this node stands among the live nodes (its provisioned shares follow it).
-    placement: RwLock<provisioning::Placement>,
+    /// Where this node stands among the live nodes (its provisioned shares follow it), once
+    /// learned from the store.
+    placement: RwLock<Option<provisioning::Placement>>,
     /// Each config's provisioned environments summed over the cluster, as last read.
     everywhere: RwLock<HashMap<(String, String), nimbus_sandbox::ProvisionedCounts>>,
 }
@@ -118,6 +119,12 @@ fn outage_share(limit: u32, nodes: usize) -> u32 {
     limit / u32::try_from(nodes.max(1)).unwrap_or(u32::MAX)
 }
 
+/// The share a node that cannot reach the database keeps of one it `held`: at most its
+/// outage `part`, and never less than what runs (those finish; no more start past it).
+fn outage_held(held: u32, in_flight: u32, part: u32) -> u32 {
+    held.min(part).max(in_flight)
+}
+
 /// AWS's `Function.ResponseSizeTooLarge` message.
 const RESPONSE_TOO_LARGE: &str =
     "{\"errorMessage\":\"Response payload size exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"Function.ResponseSizeTooLarge\"}";
@@ -154,11 +161,27 @@ impl Invoker {
                 for (pool, share, in_flight) in invoker.limiter.unused_shares() {
                     match store.lease_concurrency(&pool, in_flight, share.limit).await {
                         Ok(held) => invoker.limiter.set_share(&pool, concurrency::Share { held, limit: share.limit }),
-                        Err(e) => tracing::warn!("giving back a share of {pool}'s concurrency: {e}"),
+                        Err(e) => {
+                            // Cut off from the database: no more than this node's part of
+                            // the limit from now on (what runs finishes).
+                            let held = match invoker.outage_part(share.limit) {
+                                Some(part) => outage_held(share.held, in_flight, part),
+                                None => share.held,
+                            };
+                            invoker.limiter.set_share(&pool, concurrency::Share { held, limit: share.limit });
+                            tracing::warn!("giving back a share of {pool}'s concurrency: {e}");
+                        }
                     }
                 }
             }
         });
+    }
+
+    /// This node's outage part of a concurrency limit (see [`outage_share`]), once it has
+    /// learned how many nodes there are (before, it has no part and throttles).
+    fn outage_part(&self, limit: u32) -> Option<u32> {
+        let placement = *self.placement.read().unwrap_or_else(|p| p.into_inner());
+        placement.map(|p| outage_share(limit, p.nodes))
     }
 
     /// A slot for `name` within its limits (and, with several nodes, within this node's
@@ -183,18 +206,22 @@ impl Invoker {
                 return Err(self.throttled(name, qualifier, throttle));
             };
             // A few slots at a time: fewer round trips, little held back from other nodes.
-            let held = self.limiter.share(&pool).map_or(0, |s| s.held);
+            let held = self.limiter.share(&pool).filter(|s| s.limit == limit).map_or(0, |s| s.held);
             let want = (held.max(in_flight) + (limit / 8).clamp(1, 32)).min(limit);
             match store.lease_concurrency(&pool, want, limit).await {
                 Ok(held) => self.limiter.set_share(&pool, concurrency::Share { held, limit }),
                 Err(e) => {
                     // The database is unreachable: rather than throttle every invocation
                     // (warm ones too) until it is back, run within this node's equal part of
-                    // the limit, which it may use without asking. The return of unused
-                    // shares cannot reach the database either, so the part is kept until it
-                    // can, and then given back down to what runs.
-                    let nodes = self.placement.read().unwrap_or_else(|p| p.into_inner()).nodes;
-                    let part = outage_share(limit, nodes);
+                    // the limit (a node holding more is cut down to it by the return of
+                    // unused shares, which cannot reach the database either). The part is
+                    // kept until the database answers, then given back down to what runs.
+                    // Nodes that still reach the database lease as before: in a partition,
+                    // the limit can be exceeded by the cut-off nodes' parts.
+                    let Some(part) = self.outage_part(limit) else {
+                        tracing::warn!("leasing a share of {pool}'s concurrency: {e}");
+                        return Err(self.throttled(name, qualifier, throttle));
+                    };
                     if in_flight >= part || held >= part {
                         tracing::warn!("leasing a share of {pool}'s concurrency: {e}");
                         return Err(self.throttled(name, qualifier, throttle));
@@ -912,12 +939,21 @@ impl nimbus_sandbox::Held for HeldTree {
 
 #[cfg(test)]
 mod outage_tests {
-    use super::outage_share;
+    use super::{outage_held, outage_share};
 
     #[test]
     fn a_node_falls_back_to_an_equal_part_rounded_down() {
         for (limit, nodes, part) in [(1000, 1, 1000), (1000, 3, 333), (1, 1, 1), (1, 2, 0), (5, 0, 5), (0, 4, 0)] {
             assert_eq!(outage_share(limit, nodes), part, "limit {limit}, {nodes} nodes");
+        }
+    }
+
+    #[test]
+    fn a_cut_off_node_keeps_at_most_its_part_and_what_runs() {
+        // (held, in flight, part) -> kept
+        for (held, in_flight, part, kept) in [(800, 100, 333, 333), (800, 500, 333, 500), (200, 100, 333, 200), (5, 0, 0, 0), (1, 1, 0, 1)]
+        {
+            assert_eq!(outage_held(held, in_flight, part), kept, "held {held}, {in_flight} in flight, part {part}");
         }
     }
 }

@@ -61,7 +61,7 @@ impl Invoker {
         if self.shares.get().is_none() {
             return count;
         }
-        node_share(count, key, *self.placement.read().unwrap_or_else(|p| p.into_inner()))
+        node_share(count, key, self.placement.read().unwrap_or_else(|p| p.into_inner()).unwrap_or_default())
     }
 
     /// With several nodes (after [`Invoker::share_concurrency`]): learns where this node
@@ -70,7 +70,7 @@ impl Invoker {
     pub async fn share_provisioning(self: &Arc<Self>) {
         let Some(store) = self.shares.get().cloned() else { return };
         if let Ok(peers) = store.peers().await {
-            *self.placement.write().unwrap_or_else(|p| p.into_inner()) = placement(&peers);
+            *self.placement.write().unwrap_or_else(|p| p.into_inner()) = Some(placement(&peers));
         }
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -90,7 +90,7 @@ impl Invoker {
         let now = placement(&store.peers().await?);
         let moved = {
             let mut at = self.placement.write().unwrap_or_else(|p| p.into_inner());
-            std::mem::replace(&mut *at, now) != now
+            at.replace(now) != Some(now)
         };
         if moved {
             tracing::info!(rank = now.rank, nodes = now.nodes, "the cluster changed: provisioning this node's shares again");
