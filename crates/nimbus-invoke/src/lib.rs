@@ -218,14 +218,10 @@ impl Invoker {
                     // kept until the database answers, then given back down to what runs.
                     // Nodes that still reach the database lease as before: in a partition,
                     // the limit can be exceeded by the cut-off nodes' parts.
-                    let Some(part) = self.outage_part(limit) else {
+                    let Some(part) = self.outage_part(limit).filter(|&part| in_flight < part && held < part) else {
                         tracing::warn!("leasing a share of {pool}'s concurrency: {e}");
                         return Err(self.throttled(name, qualifier, throttle));
                     };
-                    if in_flight >= part || held >= part {
-                        tracing::warn!("leasing a share of {pool}'s concurrency: {e}");
-                        return Err(self.throttled(name, qualifier, throttle));
-                    }
                     tracing::warn!("leasing a share of {pool}'s concurrency: {e}; running within this node's part ({part} of {limit}) until the database answers");
                     self.limiter.set_share(&pool, concurrency::Share { held: part, limit });
                 }

@@ -894,10 +894,7 @@ impl MetricStore {
     pub fn record_datum(&self, d: Datum) {
         if d.high_resolution {
             let mut fine = self.pending_fine.lock().unwrap_or_else(|p| p.into_inner());
-            let slot = (d.key.clone(), d.unit.clone(), d.timestamp_ms.div_euclid(1000) * 1000);
-            if !self.over_cap(&fine, &slot) {
-                fine.entry(slot).or_default().merge(&d.values);
-            }
+            self.add(&mut fine, (d.key.clone(), d.unit.clone(), d.timestamp_ms.div_euclid(1000) * 1000), &d.values);
         }
         self.record(d.key, &d.unit, d.timestamp_ms, d.values);
     }
@@ -911,10 +908,7 @@ impl MetricStore {
     pub fn record_many<'u>(&self, points: impl IntoIterator<Item = (SeriesKey, &'u str, i64, Aggregate)>) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         for (key, unit, timestamp_ms, values) in points {
-            let slot = (key, unit.to_string(), Self::minute(timestamp_ms));
-            if !self.over_cap(&pending, &slot) {
-                pending.entry(slot).or_default().merge(&values);
-            }
+            self.add(&mut pending, (key, unit.to_string(), Self::minute(timestamp_ms)), &values);
         }
     }
 
@@ -924,7 +918,8 @@ impl MetricStore {
     pub fn record_borrowed<'a>(&self, points: impl IntoIterator<Item = (SeriesRef<'a>, &'a str, i64, Aggregate)>) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         for (series, unit, timestamp_ms, values) in points {
-            let sorted = series.dimensions.windows(2).all(|w| w[0].0 <= w[1].0);
+            // Sorted as `SeriesKey::new` sorts (by name, then value), or looked up by the key.
+            let sorted = series.dimensions.windows(2).all(|w| w[0] <= w[1]);
             let at = Self::minute(timestamp_ms);
             if sorted {
                 if let Some(slot) = pending.get_mut(&SlotRef { series, unit, at }) {
@@ -933,24 +928,21 @@ impl MetricStore {
                 }
             }
             let dimensions = series.dimensions.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
-            let slot = (SeriesKey::new(series.namespace, series.name, dimensions), unit.to_string(), at);
-            if !self.over_cap(&pending, &slot) {
-                pending.entry(slot).or_default().merge(&values);
-            }
+            self.add(&mut pending, (SeriesKey::new(series.namespace, series.name, dimensions), unit.to_string(), at), &values);
         }
     }
 
-    /// Whether `slot` is a new series beyond [`MAX_PENDING`]: a flood of distinct series
-    /// between two flushes keeps memory bounded by dropping their datapoints (said once per
-    /// flush).
-    fn over_cap(&self, pending: &Pending, slot: &(SeriesKey, String, i64)) -> bool {
-        if pending.len() < MAX_PENDING || pending.contains_key(slot) {
-            return false;
+    /// Merges `values` into `slot` of `pending`, unless `slot` is a new series beyond
+    /// [`MAX_PENDING`]: a flood of distinct series between two flushes keeps memory bounded
+    /// by dropping their datapoints (said once per flush).
+    fn add(&self, pending: &mut Pending, slot: (SeriesKey, String, i64), values: &Aggregate) {
+        if pending.len() >= MAX_PENDING && !pending.contains_key(&slot) {
+            if !self.dropping.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!("more than {MAX_PENDING} metric series written within one flush: dropping datapoints of new series");
+            }
+            return;
         }
-        if !self.dropping.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            tracing::warn!("more than {MAX_PENDING} metric series written within one flush: dropping datapoints of new series");
-        }
-        true
+        pending.entry(slot).or_default().merge(values);
     }
 
     /// Writes the server's pending datapoints, and (at most once a minute, or when `now_ms`
