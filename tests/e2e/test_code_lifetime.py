@@ -78,7 +78,14 @@ def test_invocations_racing_a_delete_run_the_code_or_get_404(server_factory):
             t.start()
         time.sleep(0.2)
         lam.delete_function(FunctionName=name)
-        time.sleep(1.0)
+        # Until the callers have been told it is gone a few times (a loaded machine may still
+        # be running their first invocations a second later).
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with lock:
+                if seen.get("invoke ResourceNotFoundException", 0) >= 8 and seen.get("url 404", 0) >= 4:
+                    break
+            time.sleep(0.1)
         stop.set()
         for t in threads:
             t.join(timeout=60)

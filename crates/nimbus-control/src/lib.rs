@@ -39,6 +39,19 @@ pub struct ResolvedFunction {
     /// Handles on the trees those paths are in: while they live (in environments started
     /// from this function), the trees stay on disk, even after the function is deleted.
     pub trees: Vec<Arc<code::Tree>>,
+    /// Whether the control plane's view holds this one (see [`ResolvedFunction::is_current`]).
+    held: std::sync::atomic::AtomicBool,
+}
+
+impl ResolvedFunction {
+    /// Whether this is the version the control plane serves now: false once a change
+    /// replaced or removed it, and for one read on a miss that raced a change. What is
+    /// derived from it may be kept (checked under the keeper's lock) only while it is true,
+    /// since the change's listeners, which forget what was derived, have run or will run
+    /// after it turned false.
+    pub fn is_current(&self) -> bool {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Where unpacked code lives: functions' code, layers, and merged `/opt` trees.
@@ -345,6 +358,8 @@ impl ControlPlane {
         // that cannot be unpacked leaves nothing behind.
         let (digest, dir) = nimbus_store::blocking::in_place(|| {
             let digest = nimbus_store::blob::sha256_hex(zip);
+            // Code a deleted function's last environment still runs from is referred to again.
+            self.code.keep(&digest);
             let dir = self.code.ensure(&digest, zip).map_err(code_err)?;
             Ok::<_, ApiError>((digest, dir))
         })?;

@@ -2,8 +2,14 @@
 //! aliases. Filled lazily from the store (the first invocation after a start) and kept
 //! current by every write through the control plane, so invoking never touches the
 //! database.
+//!
+//! A fill (a record read from the store on a miss) can race a change: read before the
+//! change, kept after it, it would serve the old record for good (a deleted function
+//! invocable, its code never freed). Every change bumps an epoch under the lock of the map
+//! it changes, and a fill is kept only if no change came since it started reading.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use nimbus_model::alias::{self, AliasConfig};
@@ -20,43 +26,112 @@ pub(crate) struct View {
     aliases: RwLock<HashMap<String, Aliases>>,
     /// Function URL configs by URL id.
     urls: RwLock<HashMap<String, Arc<nimbus_model::url::FunctionUrlConfig>>>,
+    /// Bumped by every change, under the lock of the map it changes.
+    epoch: AtomicU64,
 }
 
+/// Where a fill started: taken before the store is read.
+#[derive(Clone, Copy)]
+pub(crate) struct Seen(u64);
+
 impl View {
+    /// Taken before reading the store for a fill.
+    pub(crate) fn seen(&self) -> Seen {
+        Seen(self.epoch.load(Ordering::SeqCst))
+    }
+
+    /// Whether a fill that started at `seen` may be kept (called under the map's lock).
+    fn still(&self, seen: Seen) -> bool {
+        self.epoch.load(Ordering::SeqCst) == seen.0
+    }
+
+    /// Called under the lock of the map that changed.
+    fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
     fn version(&self, name: &str, version: &str) -> Option<Arc<ResolvedFunction>> {
         self.versions.read().unwrap_or_else(|p| p.into_inner()).get(name)?.get(version).cloned()
     }
 
+    /// A version as a change made it.
     pub(crate) fn put_version(&self, r: Arc<ResolvedFunction>) {
         let mut map = self.versions.write().unwrap_or_else(|p| p.into_inner());
-        map.entry(r.config.name.clone()).or_default().insert(r.config.version.clone(), r);
+        self.bump();
+        r.held.store(true, Ordering::SeqCst);
+        let old = map.entry(r.config.name.clone()).or_default().insert(r.config.version.clone(), r);
+        let_go(old);
+    }
+
+    /// A version read from the store on a miss: kept unless a change came since `seen`.
+    fn fill_version(&self, r: &Arc<ResolvedFunction>, seen: Seen) {
+        let mut map = self.versions.write().unwrap_or_else(|p| p.into_inner());
+        if self.still(seen) {
+            r.held.store(true, Ordering::SeqCst);
+            let old = map.entry(r.config.name.clone()).or_default().insert(r.config.version.clone(), r.clone());
+            let_go(old);
+        }
     }
 
     pub(crate) fn forget_version(&self, name: &str, version: &str) {
-        if let Some(v) = self.versions.write().unwrap_or_else(|p| p.into_inner()).get_mut(name) {
-            v.remove(version);
+        let mut map = self.versions.write().unwrap_or_else(|p| p.into_inner());
+        self.bump();
+        if let Some(v) = map.get_mut(name) {
+            let_go(v.remove(version));
         }
     }
 
     pub(crate) fn forget_aliases(&self, name: &str) {
-        self.aliases.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        let mut map = self.aliases.write().unwrap_or_else(|p| p.into_inner());
+        self.bump();
+        map.remove(name);
+    }
+
+    fn fill_aliases(&self, name: &str, aliases: Aliases, seen: Seen) {
+        let mut map = self.aliases.write().unwrap_or_else(|p| p.into_inner());
+        if self.still(seen) {
+            map.insert(name.to_string(), aliases);
+        }
     }
 
     pub(crate) fn forget_function(&self, name: &str) {
-        self.versions.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        {
+            let mut map = self.versions.write().unwrap_or_else(|p| p.into_inner());
+            self.bump();
+            for (_, r) in map.remove(name).into_iter().flatten() {
+                let_go(Some(r));
+            }
+        }
         self.forget_aliases(name);
         self.forget_urls_of(name);
     }
 
     pub(crate) fn forget_urls_of(&self, name: &str) {
-        self.urls.write().unwrap_or_else(|p| p.into_inner()).retain(|_, u| u.function != name);
+        let mut map = self.urls.write().unwrap_or_else(|p| p.into_inner());
+        self.bump();
+        map.retain(|_, u| u.function != name);
     }
 
     /// Forgets every function; answers the names of those it knew.
     pub(crate) fn forget_all(&self) -> Vec<String> {
-        let names: Vec<String> = self.versions.write().unwrap_or_else(|p| p.into_inner()).drain().map(|(name, _)| name).collect();
-        self.aliases.write().unwrap_or_else(|p| p.into_inner()).clear();
-        self.urls.write().unwrap_or_else(|p| p.into_inner()).clear();
+        let names: Vec<String> = {
+            let mut map = self.versions.write().unwrap_or_else(|p| p.into_inner());
+            self.bump();
+            map.drain()
+                .map(|(name, versions)| {
+                    versions.into_values().for_each(|r| let_go(Some(r)));
+                    name
+                })
+                .collect()
+        };
+        {
+            let mut map = self.aliases.write().unwrap_or_else(|p| p.into_inner());
+            self.bump();
+            map.clear();
+        }
+        let mut map = self.urls.write().unwrap_or_else(|p| p.into_inner());
+        self.bump();
+        map.clear();
         names
     }
 
@@ -64,12 +139,25 @@ impl View {
         self.urls.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
     }
 
-    pub(crate) fn put_url(&self, c: Arc<nimbus_model::url::FunctionUrlConfig>) {
-        self.urls.write().unwrap_or_else(|p| p.into_inner()).insert(c.url_id.clone(), c);
+    /// A URL config read from the store on a miss: kept unless a change came since `seen`.
+    pub(crate) fn fill_url(&self, c: Arc<nimbus_model::url::FunctionUrlConfig>, seen: Seen) {
+        let mut map = self.urls.write().unwrap_or_else(|p| p.into_inner());
+        if self.still(seen) {
+            map.insert(c.url_id.clone(), c);
+        }
     }
 
     pub(crate) fn forget_url(&self, id: &str) {
-        self.urls.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+        let mut map = self.urls.write().unwrap_or_else(|p| p.into_inner());
+        self.bump();
+        map.remove(id);
+    }
+}
+
+/// Marks a version the view no longer holds (see [`ResolvedFunction::is_current`]).
+fn let_go(r: Option<Arc<ResolvedFunction>>) {
+    if let Some(r) = r {
+        r.held.store(false, Ordering::SeqCst);
     }
 }
 
@@ -99,9 +187,10 @@ impl ControlPlane {
         if let Some(a) = self.view.aliases.read().unwrap_or_else(|p| p.into_inner()).get(name) {
             return Ok(a.clone());
         }
+        let seen = self.view.seen();
         let list = self.store.list_aliases(name).await.map_err(store_err)?;
         let map: Aliases = Arc::new(list.into_iter().map(|a| (a.name.clone(), a)).collect());
-        self.view.aliases.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), map.clone());
+        self.view.fill_aliases(name, map.clone(), seen);
         Ok(map)
     }
 
@@ -128,12 +217,13 @@ impl ControlPlane {
         if let Some(r) = self.view.version(name, version) {
             return Ok(r);
         }
+        let seen = self.view.seen();
         let config = self.store.get_function(name, version).await.map_err(store_err)?.ok_or_else(|| {
             // Invoke names the version it looked for, `$LATEST` included.
             ApiError::not_found(format!("Function not found: {}", self.partition.qualified_arn(name, version)))
         })?;
         let resolved = self.materialize(config).await?;
-        self.view.put_version(resolved.clone());
+        self.view.fill_version(&resolved, seen);
         Ok(resolved)
     }
 
@@ -159,7 +249,7 @@ impl ControlPlane {
             trees.push(opt);
             Some(dir)
         };
-        Ok(Arc::new(ResolvedFunction { config, code_dir, opt_dir, trees }))
+        Ok(Arc::new(ResolvedFunction { config, code_dir, opt_dir, trees, held: AtomicBool::new(false) }))
     }
 
     async fn unpacked(
@@ -189,5 +279,93 @@ impl ControlPlane {
     pub async fn resolve(&self, name: &str, qualifier: Option<&Qualifier>) -> Result<Arc<ResolvedFunction>, ApiError> {
         let version = self.route(name, qualifier).await?;
         self.resolve_version(name, &version).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(name: &str, revision: &str) -> Arc<ResolvedFunction> {
+        let config: FunctionConfig = serde_json::from_value(serde_json::json!({
+            "name": name, "version": LATEST, "runtime": "python3.12", "role": "arn:aws:iam::000000000000:role/r",
+            "handler": "h.h", "timeout_secs": 3, "memory_mb": 128, "ephemeral_storage_mb": 512, "code_digest": "ab",
+            "code_size": 1, "code_unzipped_size": 1, "last_modified_ms": 0, "revision_id": revision,
+        }))
+        .unwrap();
+        Arc::new(ResolvedFunction { config, code_dir: "/x".into(), opt_dir: None, trees: vec![], held: AtomicBool::new(false) })
+    }
+
+    /// A fill read before a change is not kept (and is not current); one read after it is.
+    #[test]
+    fn a_fill_that_raced_a_change_is_not_kept() {
+        type Change = fn(&View);
+        let cases: [(&str, Option<Change>, bool); 6] = [
+            ("no change", None, true),
+            ("the function deleted", Some(|v| v.forget_function("f")), false),
+            ("the function updated", Some(|v| v.put_version(version("f", "new"))), false),
+            ("one version deleted", Some(|v| v.forget_version("f", LATEST)), false),
+            ("another function's aliases changed", Some(|v| v.forget_aliases("g")), false),
+            ("a resync", Some(|v| drop(v.forget_all())), false),
+        ];
+        for (what, change, kept) in cases {
+            let view = View::default();
+            let seen = view.seen();
+            if let Some(change) = change {
+                change(&view);
+            }
+            let read = version("f", "read");
+            view.fill_version(&read, seen);
+            let held = view.version("f", LATEST);
+            assert_eq!(held.as_ref().is_some_and(|h| Arc::ptr_eq(h, &read)), kept, "{what}");
+            assert_eq!(read.is_current(), kept, "{what}");
+            // A fill that starts after the change is kept.
+            let again = version("f", "again");
+            view.fill_version(&again, view.seen());
+            assert!(again.is_current() && !read.is_current(), "{what}");
+        }
+    }
+
+    /// A version stops being current when the view lets go of it, however it does.
+    #[test]
+    fn replaced_and_forgotten_versions_are_not_current() {
+        type Change = fn(&View);
+        let cases: [(&str, Change); 4] = [
+            ("updated", |v| v.put_version(version("f", "new"))),
+            ("deleted", |v| v.forget_function("f")),
+            ("version deleted", |v| v.forget_version("f", LATEST)),
+            ("resync", |v| drop(v.forget_all())),
+        ];
+        for (what, change) in cases {
+            let view = View::default();
+            let first = version("f", "first");
+            view.put_version(first.clone());
+            assert!(first.is_current(), "{what}");
+            change(&view);
+            assert!(!first.is_current(), "{what}");
+        }
+    }
+
+    #[test]
+    fn alias_and_url_fills_that_raced_a_change_are_not_kept() {
+        let view = View::default();
+        let seen = view.seen();
+        view.forget_aliases("f");
+        view.fill_aliases("f", Arc::default(), seen);
+        assert!(view.aliases.read().unwrap().get("f").is_none());
+        view.fill_aliases("f", Arc::default(), view.seen());
+        assert!(view.aliases.read().unwrap().get("f").is_some());
+
+        let url: nimbus_model::url::FunctionUrlConfig = serde_json::from_value(serde_json::json!({
+            "url_id": "u1", "function": "f", "auth_type": "NONE", "invoke_mode": "BUFFERED", "created_ms": 0, "modified_ms": 0,
+        }))
+        .unwrap();
+        let url = Arc::new(url);
+        let seen = view.seen();
+        view.forget_urls_of("f");
+        view.fill_url(url.clone(), seen);
+        assert!(view.url("u1").is_none());
+        view.fill_url(url, view.seen());
+        assert!(view.url("u1").is_some());
     }
 }

@@ -581,7 +581,13 @@ impl Invoker {
             network,
             holds: f.trees.iter().map(|t| Arc::new(HeldTree(t.clone())) as Arc<dyn nimbus_sandbox::Held>).collect(),
         });
-        self.specs.write().unwrap_or_else(|p| p.into_inner()).entry(c.name.clone()).or_default().insert(c.version.clone(), spec.clone());
+        // Kept only while `f` is current: a change (a delete, an update) may have come since
+        // `f` was resolved, and its listener, which forgets specs, may already have run; a
+        // spec kept after it would hold the old code's trees for good.
+        let mut specs = self.specs.write().unwrap_or_else(|p| p.into_inner());
+        if f.is_current() {
+            specs.entry(c.name.clone()).or_default().insert(c.version.clone(), spec.clone());
+        }
         Ok(spec)
     }
 

@@ -382,10 +382,11 @@ impl Leases {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A handle on `path` (the live one, or a new one); un-dooms it.
+    /// A handle on `path` (the live one, or a new one). It does not un-doom the tree: a
+    /// lease may come from a reader that looked the code up just before it was let go
+    /// ([`Leases::keep`] is for what refers to it again).
     fn lease(self: &Arc<Self>, path: PathBuf, tmp: &Path) -> Arc<Tree> {
         let mut st = self.lock();
-        st.doomed.remove(&path);
         if let Some(t) = st.live.get(&path).and_then(std::sync::Weak::upgrade) {
             return t;
         }
@@ -406,6 +407,11 @@ impl Leases {
             take_away(&path, tmp)
         };
         remove_later(trash);
+    }
+
+    /// Un-dooms `path`: something refers to it again (new code with the same digest).
+    fn keep(&self, path: &Path) {
+        self.lock().doomed.remove(path);
     }
 
     /// Whether a handle holds `path`.
@@ -434,6 +440,12 @@ impl CodeCache {
     /// be unpacked yet ([`CodeCache::ensure`] does that).
     pub fn lease(&self, digest: &str) -> Arc<Tree> {
         self.leases.lease(self.dir(digest), &self.tmp)
+    }
+
+    /// Keeps `digest`'s tree, which a function or layer now refers to, even if it was let
+    /// go before (its last environment still running): called when code is accepted.
+    pub fn keep(&self, digest: &str) {
+        self.leases.keep(&self.dir(digest));
     }
 
     /// Returns the directory holding `digest`'s code, unpacking it first if needed. Unpacks
@@ -874,7 +886,14 @@ mod opt_tests {
             cache.remove("d");
             assert_eq!(cache.dir("d").join("sub/h.py").exists(), held, "held {held}");
             assert_eq!(lease.as_ref().map(|l| l.let_go()), held.then_some(true), "held {held}");
-            let again = retaken.then(|| cache.lease("d"));
+            // A reader that looked the code up before it was let go does not keep it.
+            let late = cache.lease("d");
+            assert_eq!(late.let_go(), held, "held {held}");
+            drop(late);
+            let again = retaken.then(|| {
+                cache.keep("d");
+                cache.lease("d")
+            });
             assert!(!again.as_ref().is_some_and(|l| l.let_go()), "taken again: kept");
             drop(lease);
             // Taken again (a new function with the same code): it is no longer doomed.
