@@ -12,13 +12,14 @@
 //! stream as long, an SQS long poll 20 seconds.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use hyper::server::conn::http1;
+
+use nimbus_model::log_every::LogEvery;
 
 use crate::response::Body;
 
@@ -62,7 +63,7 @@ pub struct Slots {
     max: usize,
     open: Arc<tokio::sync::Semaphore>,
     refusing: Arc<tokio::sync::Semaphore>,
-    refused: RefusalLog,
+    refused: LogEvery,
 }
 
 /// What to do with an accepted connection.
@@ -83,7 +84,7 @@ impl Slots {
             max,
             open: Arc::new(tokio::sync::Semaphore::new(max)),
             refusing: Arc::new(tokio::sync::Semaphore::new(REFUSING_AT_ONCE)),
-            refused: RefusalLog::new(REFUSAL_LOG_EVERY),
+            refused: LogEvery::new(REFUSAL_LOG_EVERY),
         }
     }
 
@@ -102,34 +103,6 @@ impl Slots {
         match self.refusing.clone().try_acquire_owned() {
             Ok(p) => Admission::Refuse(p),
             Err(_) => Admission::Close,
-        }
-    }
-}
-
-/// Counts refusals and says when to log them: the first at once, then at most one line
-/// per period with the number refused since the last.
-#[derive(Debug)]
-pub struct RefusalLog {
-    every: Duration,
-    state: Mutex<Option<Instant>>,
-    count: AtomicU64,
-}
-
-impl RefusalLog {
-    pub fn new(every: Duration) -> RefusalLog {
-        RefusalLog { every, state: Mutex::new(None), count: AtomicU64::new(0) }
-    }
-
-    /// Notes one refusal at `now`; Some(refusals since the last line) when a line is due.
-    pub fn note(&self, now: Instant) -> Option<u64> {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let mut last = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match *last {
-            Some(at) if now.duration_since(at) < self.every => None,
-            _ => {
-                *last = Some(now);
-                Some(self.count.swap(0, Ordering::Relaxed))
-            }
         }
     }
 }
@@ -187,17 +160,6 @@ pub fn body_timed_out(limits: &ConnectionLimits) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn refusals_are_logged_once_per_period_with_their_count() {
-        let log = RefusalLog::new(Duration::from_secs(10));
-        let t0 = Instant::now();
-        // (seconds after the first refusal, the line due then)
-        let cases = [(0, Some(1)), (1, None), (5, None), (9, None), (10, Some(4)), (11, None), (30, Some(2))];
-        for (at, expected) in cases {
-            assert_eq!(log.note(t0 + Duration::from_secs(at)), expected, "at {at}s");
-        }
-    }
 
     #[tokio::test]
     async fn slots_serve_up_to_the_cap_then_refuse_then_close() {

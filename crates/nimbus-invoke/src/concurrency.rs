@@ -33,6 +33,27 @@ pub struct ConcurrencyLimiter {
 pub struct Share {
     pub held: u32,
     pub limit: u32,
+    /// Taken without the database (it could not be reached): this node's outage part, which
+    /// the database does not know of; leased again as soon as it answers, even while the
+    /// pool runs all of it, so other nodes cannot lease what this node uses.
+    pub unconfirmed: bool,
+}
+
+impl Share {
+    /// A share the database granted.
+    pub fn leased(held: u32, limit: u32) -> Share {
+        Share { held, limit, unconfirmed: false }
+    }
+}
+
+/// What runs in `pool` now, if its share is one to lease again: more than that is held, or
+/// the database does not know of it.
+fn to_lease_again(c: &Counts, pool: &str, share: &Share) -> Option<u32> {
+    let in_flight = match pool.strip_prefix("fn:") {
+        Some(function) => c.per_function.get(function).copied().unwrap_or(0),
+        None => c.unreserved,
+    };
+    (in_flight < share.held || share.unconfirmed).then_some(in_flight)
 }
 
 /// Why no slot was taken.
@@ -132,21 +153,25 @@ impl ConcurrencyLimiter {
         }
     }
 
-    /// The shares held beyond what their pools run now: (pool, share, in flight).
+    /// The shares to lease again: those held beyond what their pools run now, and those the
+    /// database does not know of (taken during an outage): (pool, share, in flight).
     pub fn unused_shares(&self) -> Vec<(String, Share, u32)> {
         let c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let shares = self.shares.lock().unwrap_or_else(|p| p.into_inner());
         let Some(shares) = shares.as_ref() else { return Vec::new() };
         shares
             .iter()
-            .filter_map(|(pool, share)| {
-                let in_flight = match pool.strip_prefix("fn:") {
-                    Some(function) => c.per_function.get(function).copied().unwrap_or(0),
-                    None => c.unreserved,
-                };
-                (in_flight < share.held).then(|| (pool.clone(), *share, in_flight))
-            })
+            .filter_map(|(pool, share)| to_lease_again(&c, pool, share).map(|in_flight| (pool.clone(), *share, in_flight)))
             .collect()
+    }
+
+    /// `pool`'s share and what runs in it now, if it is one to lease again (see
+    /// [`ConcurrencyLimiter::unused_shares`]).
+    pub fn unused_share(&self, pool: &str) -> Option<(Share, u32)> {
+        let c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let shares = self.shares.lock().unwrap_or_else(|p| p.into_inner());
+        let share = shares.as_ref()?.get(pool)?;
+        to_lease_again(&c, pool, share).map(|in_flight| (*share, in_flight))
     }
 
     /// A slot for an invocation that runs on a provisioned environment: never throttled
@@ -263,7 +288,7 @@ mod tests {
             Ok(_) => ("ok".into(), 0, 0, ""),
         };
         assert_eq!(short(l.try_acquire_shared("a", None, 10)), ("unreserved".into(), 0, 10, "ConcurrentInvocationLimitExceeded"));
-        l.set_share("unreserved", Share { held: 2, limit: 10 });
+        l.set_share("unreserved", Share::leased(2, 10));
         let (p1, p2) = (l.try_acquire_shared("a", None, 10).unwrap(), l.try_acquire_shared("b", None, 10).unwrap());
         assert_eq!(short(l.try_acquire_shared("c", None, 10)).1, 2, "the share is used up at 2");
         // A share leased under another limit (reservations changed) counts as none.
@@ -272,15 +297,21 @@ mod tests {
             short(l.try_acquire_shared("r", Some(1), 10)),
             ("fn:r".into(), 0, 1, "ReservedFunctionConcurrentInvocationLimitExceeded")
         );
-        l.set_share("fn:r", Share { held: 1, limit: 1 });
+        l.set_share("fn:r", Share::leased(1, 1));
         let r1 = l.try_acquire_shared("r", Some(1), 10).unwrap();
         assert_eq!(short(l.try_acquire_shared("r", Some(1), 10)).0, "throttled", "the reservation itself is reached");
         drop((p1, r1));
         let mut unused = l.unused_shares();
         unused.sort_by(|x, y| x.0.cmp(&y.0));
-        assert_eq!(unused, [("fn:r".into(), Share { held: 1, limit: 1 }, 0), ("unreserved".into(), Share { held: 2, limit: 10 }, 1)]);
-        l.set_share("fn:r", Share { held: 0, limit: 1 });
+        assert_eq!(unused, [("fn:r".into(), Share::leased(1, 1), 0), ("unreserved".into(), Share::leased(2, 10), 1)]);
+        l.set_share("fn:r", Share::leased(0, 1));
         assert_eq!(l.unused_shares().len(), 1);
+        // A share taken during an outage is leased again even while the pool runs all of it.
+        let fallback = Share { held: 1, limit: 10, unconfirmed: true };
+        l.set_share("unreserved", fallback);
+        assert_eq!(l.unused_shares(), [("unreserved".into(), fallback, 1)]);
+        assert_eq!(l.unused_share("unreserved"), Some((fallback, 1)));
+        assert_eq!(l.unused_share("fn:r"), None);
         drop(p2);
         // Alone (no shares), the limits alone decide.
         let alone = Arc::new(ConcurrencyLimiter::default());

@@ -7,6 +7,7 @@ mod async_invoke;
 mod concurrency;
 mod platform_log;
 mod provisioning;
+mod shares;
 mod trace;
 
 pub use async_invoke::{AsyncConfig, AsyncInvoker, MessageSink};
@@ -75,9 +76,11 @@ pub struct Invoker {
     cloudwatch: std::sync::OnceLock<Arc<nimbus_metrics::cloudwatch::MetricStore>>,
     /// Where each invocation's trace goes (set once, by [`Invoker::trace_into`]).
     traces: trace::Sink,
-    /// With several nodes on one store: where this node leases its shares of the
-    /// concurrency limits.
-    shares: std::sync::OnceLock<Arc<dyn nimbus_store::Store>>,
+    /// With several nodes on one store: the store they share (shares of the concurrency
+    /// limits, the live nodes, provisioned environments' placement).
+    shared_store: std::sync::OnceLock<Arc<dyn nimbus_store::Store>>,
+    /// This node's shares of the concurrency limits, leased from `shared_store`.
+    shares: shares::Shares,
     /// Where this node stands among the live nodes (its provisioned shares follow it), once
     /// learned from the store.
     placement: RwLock<Option<provisioning::Placement>>,
@@ -106,24 +109,8 @@ struct Credentials {
 /// for a successful invocation to skip the OOM check.
 const OOM_MARGIN_MB: u64 = 32;
 
-/// How many times an invocation asks for a larger share before it is throttled.
-const SHARE_ATTEMPTS: u32 = 4;
-
 /// How often a node gives back the shares of concurrency limits it does not use.
 const SHARE_RETURN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// The part of a concurrency limit of `limit` a node of a cluster of `nodes` may use while
-/// it cannot lease from the database: an equal part, rounded down, so that nodes which all
-/// fall back to it stay within the limit together.
-fn outage_share(limit: u32, nodes: usize) -> u32 {
-    limit / u32::try_from(nodes.max(1)).unwrap_or(u32::MAX)
-}
-
-/// The share a node that cannot reach the database keeps of one it `held`: at most its
-/// outage `part`, and never less than what runs (those finish; no more start past it).
-fn outage_held(held: u32, in_flight: u32, part: u32) -> u32 {
-    held.min(part).max(in_flight)
-}
 
 /// AWS's `Function.ResponseSizeTooLarge` message.
 const RESPONSE_TOO_LARGE: &str =
@@ -147,94 +134,41 @@ impl Invoker {
     /// use every second, so the limits hold across the cluster while most invocations
     /// never wait for the database.
     pub fn share_concurrency(self: &Arc<Self>, store: Arc<dyn nimbus_store::Store>) {
-        if self.shares.set(store).is_err() {
+        if self.shared_store.set(store.clone()).is_err() || !self.shares.lease_from(Arc::new(store)) {
             return;
         }
-        self.limiter.share_limits();
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SHARE_RETURN_EVERY);
+            let mut cut_off = false;
             loop {
                 tick.tick().await;
                 let Some(invoker) = me.upgrade() else { return };
-                let Some(store) = invoker.shares.get() else { return };
-                for (pool, share, in_flight) in invoker.limiter.unused_shares() {
-                    match store.lease_concurrency(&pool, in_flight, share.limit).await {
-                        Ok(held) => invoker.limiter.set_share(&pool, concurrency::Share { held, limit: share.limit }),
-                        Err(e) => {
-                            // Cut off from the database: no more than this node's part of
-                            // the limit from now on (what runs finishes).
-                            let held = match invoker.outage_part(share.limit) {
-                                Some(part) => outage_held(share.held, in_flight, part),
-                                None => share.held,
-                            };
-                            invoker.limiter.set_share(&pool, concurrency::Share { held, limit: share.limit });
-                            tracing::warn!("giving back a share of {pool}'s concurrency: {e}");
-                        }
-                    }
-                }
+                invoker.shares.give_back(invoker.nodes(), &mut cut_off).await;
             }
         });
     }
 
-    /// This node's outage part of a concurrency limit (see [`outage_share`]), once it has
-    /// learned how many nodes there are (before, it has no part and throttles).
-    fn outage_part(&self, limit: u32) -> Option<u32> {
-        let placement = *self.placement.read().unwrap_or_else(|p| p.into_inner());
-        placement.map(|p| outage_share(limit, p.nodes))
+    /// How many live nodes this node last saw, once it has learned it (see
+    /// [`shares::Shares::acquire`]).
+    fn nodes(&self) -> Option<usize> {
+        self.placement.read().unwrap_or_else(|p| p.into_inner()).map(|p| p.nodes)
     }
 
     /// A slot for `name` within its limits (and, with several nodes, within this node's
     /// share of them, leasing more when it is used up).
     async fn acquire_slot(&self, name: &str, qualifier: Option<&Qualifier>) -> Result<concurrency::Permit, ApiError> {
         let limits = self.control.on_demand_limits(name);
-        // Invocations topping the share up at once each ask from what they saw, and the
-        // return of unused shares may run in between: ask again from the share as it is now
-        // (a few times) before calling the pool's limit reached.
-        let mut attempts = 0;
-        loop {
-            let short = match self.limiter.try_acquire_shared(name, limits.reserved, limits.unreserved) {
-                Ok(permit) => return Ok(permit),
-                Err(short) => short,
-            };
-            let (pool, in_flight, limit, throttle) = match short {
-                concurrency::Shortfall::Throttled(e) => return Err(self.throttled(name, qualifier, e)),
-                concurrency::Shortfall::Share { pool, in_flight, limit, throttle } => (pool, in_flight, limit, throttle),
-            };
-            attempts += 1;
-            let Some(store) = self.shares.get().filter(|_| attempts <= SHARE_ATTEMPTS) else {
-                return Err(self.throttled(name, qualifier, throttle));
-            };
-            // A few slots at a time: fewer round trips, little held back from other nodes.
-            let held = self.limiter.share(&pool).filter(|s| s.limit == limit).map_or(0, |s| s.held);
-            let want = (held.max(in_flight) + (limit / 8).clamp(1, 32)).min(limit);
-            match store.lease_concurrency(&pool, want, limit).await {
-                Ok(held) => self.limiter.set_share(&pool, concurrency::Share { held, limit }),
-                Err(e) => {
-                    // The database is unreachable: rather than throttle every invocation
-                    // (warm ones too) until it is back, run within this node's equal part of
-                    // the limit (a node holding more is cut down to it by the return of
-                    // unused shares, which cannot reach the database either). The part is
-                    // kept until the database answers, then given back down to what runs.
-                    // Nodes that still reach the database lease as before: in a partition,
-                    // the limit can be exceeded by the cut-off nodes' parts.
-                    let Some(part) = self.outage_part(limit).filter(|&part| in_flight < part && held < part) else {
-                        tracing::warn!("leasing a share of {pool}'s concurrency: {e}");
-                        return Err(self.throttled(name, qualifier, throttle));
-                    };
-                    tracing::warn!("leasing a share of {pool}'s concurrency: {e}; running within this node's part ({part} of {limit}) until the database answers");
-                    self.limiter.set_share(&pool, concurrency::Share { held: part, limit });
-                }
-            }
-        }
+        self.shares.acquire(name, limits.reserved, limits.unreserved, || self.nodes()).await.map_err(|e| self.throttled(name, qualifier, e))
     }
 
     pub fn new(control: Arc<ControlPlane>, pool: Arc<EnvironmentPool>) -> Arc<Invoker> {
+        let limiter = Arc::new(ConcurrencyLimiter::default());
         let invoker = Arc::new(Invoker {
             control: control.clone(),
             pool: pool.clone(),
             specs: RwLock::new(HashMap::new()),
-            limiter: Arc::new(ConcurrencyLimiter::default()),
+            limiter: limiter.clone(),
             scale: concurrency::ScaleLimiter::new(DEFAULT_SCALE_UP_PER_10S),
             provisioning: tokio::sync::Mutex::new(()),
             credentials: RwLock::new(None),
@@ -244,7 +178,8 @@ impl Invoker {
             metrics: std::sync::OnceLock::new(),
             cloudwatch: std::sync::OnceLock::new(),
             traces: trace::Sink::new(),
-            shares: std::sync::OnceLock::new(),
+            shared_store: std::sync::OnceLock::new(),
+            shares: shares::Shares::new(limiter.clone()),
             placement: RwLock::default(),
             everywhere: RwLock::default(),
         });
@@ -936,26 +871,5 @@ struct HeldTree(Arc<nimbus_store::code::Tree>);
 impl nimbus_sandbox::Held for HeldTree {
     fn let_go(&self) -> bool {
         self.0.let_go()
-    }
-}
-
-#[cfg(test)]
-mod outage_tests {
-    use super::{outage_held, outage_share};
-
-    #[test]
-    fn a_node_falls_back_to_an_equal_part_rounded_down() {
-        for (limit, nodes, part) in [(1000, 1, 1000), (1000, 3, 333), (1, 1, 1), (1, 2, 0), (5, 0, 5), (0, 4, 0)] {
-            assert_eq!(outage_share(limit, nodes), part, "limit {limit}, {nodes} nodes");
-        }
-    }
-
-    #[test]
-    fn a_cut_off_node_keeps_at_most_its_part_and_what_runs() {
-        // (held, in flight, part) -> kept
-        for (held, in_flight, part, kept) in [(800, 100, 333, 333), (800, 500, 333, 500), (200, 100, 333, 200), (5, 0, 0, 0), (1, 1, 0, 1)]
-        {
-            assert_eq!(outage_held(held, in_flight, part), kept, "held {held}, {in_flight} in flight, part {part}");
-        }
     }
 }

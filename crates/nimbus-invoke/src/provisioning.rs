@@ -58,7 +58,7 @@ pub(crate) fn placement(peers: &[nimbus_store::Peer]) -> Placement {
 impl Invoker {
     /// This node's share of `count` environments of a config's target.
     pub(crate) fn provision_share(&self, count: u32, key: &str) -> u32 {
-        if self.shares.get().is_none() {
+        if self.shared_store.get().is_none() {
             return count;
         }
         node_share(count, key, self.placement.read().unwrap_or_else(|p| p.into_inner()).unwrap_or_default())
@@ -68,7 +68,7 @@ impl Invoker {
     /// stands before the first provisioning, then every second provisions again if the
     /// members changed, publishes what it holds and reads what the cluster holds.
     pub async fn share_provisioning(self: &Arc<Self>) {
-        let Some(store) = self.shares.get().cloned() else { return };
+        let Some(store) = self.shared_store.get().cloned() else { return };
         if let Ok(peers) = store.peers().await {
             *self.placement.write().unwrap_or_else(|p| p.into_inner()) = Some(placement(&peers));
         }
@@ -129,7 +129,7 @@ impl Invoker {
     /// A config's provisioned environments: this node's pool on one node, the cluster's sum
     /// (as last read, at most a second old) with several.
     pub fn provisioned_counts(&self, function: &str, qualifier: &str) -> ProvisionedCounts {
-        if self.shares.get().is_some() {
+        if self.shared_store.get().is_some() {
             let everywhere = self.everywhere.read().unwrap_or_else(|p| p.into_inner());
             if let Some(c) = everywhere.get(&(function.to_string(), qualifier.to_string())) {
                 return c.clone();

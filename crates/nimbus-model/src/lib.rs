@@ -10,6 +10,7 @@ pub mod events;
 pub mod function;
 pub mod invoke;
 pub mod layer;
+pub mod log_every;
 pub mod logging;
 pub mod provisioned;
 pub mod runtime;
