@@ -137,12 +137,12 @@ pub fn read(req: &Request<'_>) -> Result<Signature, AuthError> {
     if !sig.signed_headers.iter().any(|h| h == "host") {
         return Err(AuthError::Invalid("'Host' must be a 'SignedHeader' in the AWS Authorization.".into()));
     }
-    let day = sig.at.format("%Y%m%d").to_string();
+    let basic = basic_date(sig.at);
+    let day = &basic[..8];
     if sig.scope.date != day {
         return Err(AuthError::Invalid(format!(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{day}', from '{}'.",
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{day}', from '{basic}'.",
             sig.scope.date,
-            sig.at.format("%Y%m%dT%H%M%SZ")
         )));
     }
     Ok(sig)
@@ -152,7 +152,7 @@ fn read_header(auth: &str, headers: &HeaderMap) -> Result<Signature, AuthError> 
     // Not an AWS4 header at all: as if unsigned.
     let Some(after) = auth.trim_start().strip_prefix("AWS4-") else { return Err(AuthError::Missing) };
     let algorithm = after.split_whitespace().next().unwrap_or("");
-    if !algorithm.is_empty() && format!("AWS4-{algorithm}") != ALGORITHM && !algorithm.contains('=') {
+    if !algorithm.is_empty() && Some(algorithm) != ALGORITHM.strip_prefix("AWS4-") && !algorithm.contains('=') {
         return Err(AuthError::Incomplete(format!("Unsupported AWS 'algorithm': 'AWS4-{algorithm}' (only {ALGORITHM} for now). ")));
     }
     let rest = auth.trim_start().strip_prefix(ALGORITHM).unwrap_or(after);
@@ -248,6 +248,9 @@ fn signed_header_list(s: &str) -> Vec<String> {
 
 /// `20150830T123600Z` (or an HTTP date, which some clients put in `Date`).
 fn parse_date(s: &str) -> Result<DateTime<Utc>, AuthError> {
+    if let Some(at) = parse_basic(s) {
+        return Ok(at);
+    }
     NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
         .map(|t| t.and_utc())
         .or_else(|_| DateTime::parse_from_rfc2822(s).map(|t| t.with_timezone(&Utc)))
@@ -430,7 +433,7 @@ fn check_window(sig: &Signature, now: DateTime<Utc>, max_skew_secs: i64) -> Resu
 fn check_signature(sig: &Signature, secret: &str, req: &Request<'_>, style: PathStyle, payload_hash: &str) -> Result<(), AuthError> {
     let canonical_request = canonical_request(sig, req, style, payload_hash);
     let string_to_sign = string_to_sign(sig, &canonical_request);
-    let mut mac = HmacSha256::new_from_slice(&signing_key(secret, &sig.scope)).expect("HMAC takes any key");
+    let mut mac = HmacSha256::new_from_slice(&cached_signing_key(secret, &sig.scope)).expect("HMAC takes any key");
     mac.update(string_to_sign.as_bytes());
     let provided = hex::decode(&sig.signature).unwrap_or_default();
     mac.verify_slice(&provided).map_err(|_| AuthError::Mismatch { canonical_request, string_to_sign })
@@ -444,13 +447,13 @@ fn payload_hash(sig: &Signature, req: &Request<'_>) -> Result<String, AuthError>
     match declared {
         Some(h) if h == UNSIGNED_PAYLOAD || h.starts_with("STREAMING-") => Ok(h.to_string()),
         Some(h) => {
-            if !h.eq_ignore_ascii_case(&hex::encode(Sha256::digest(req.body))) {
+            if !h.eq_ignore_ascii_case(&sha256_hex(req.body)) {
                 return Err(AuthError::ContentSha256Mismatch);
             }
             Ok(h.to_string())
         }
         None if matches!(sig.form, Form::Query { .. }) && sig.scope.service == "s3" => Ok(UNSIGNED_PAYLOAD.to_string()),
-        None => Ok(hex::encode(Sha256::digest(req.body))),
+        None => Ok(sha256_hex(req.body)),
     }
 }
 
@@ -472,20 +475,45 @@ pub fn canonical_request(sig: &Signature, req: &Request<'_>, style: PathStyle, p
         PathStyle::Normalized => utf8_percent_encode(&remove_dot_segments(req.path), ENCODE_PATH).to_string(),
     };
     let query = canonical_query(req.query, matches!(sig.form, Form::Query { .. }));
-    let mut headers = String::new();
+    let mut out = String::with_capacity(256 + uri.len() + query.len());
+    out.push_str(req.method);
+    out.push('\n');
+    out.push_str(&uri);
+    out.push('\n');
+    out.push_str(&query);
+    out.push('\n');
     for name in &sig.signed_headers {
-        let values: Vec<String> = req
-            .headers
-            .get_all(name.as_str())
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect();
-        headers.push_str(name);
-        headers.push(':');
-        headers.push_str(&values.join(","));
-        headers.push('\n');
+        out.push_str(name);
+        out.push(':');
+        for (i, v) in req.headers.get_all(name.as_str()).iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_collapsed(&mut out, &String::from_utf8_lossy(v.as_bytes()));
+        }
+        out.push('\n');
     }
-    format!("{}\n{uri}\n{query}\n{headers}\n{}\n{payload_hash}", req.method, sig.signed_headers.join(";"))
+    out.push('\n');
+    for (i, name) in sig.signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(name);
+    }
+    out.push('\n');
+    out.push_str(payload_hash);
+    out
+}
+
+/// Appends `value` with its leading and trailing whitespace removed and each run of
+/// whitespace inside it made one space (SigV4's canonical header value).
+fn push_collapsed(out: &mut String, value: &str) {
+    for (i, word) in value.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
 }
 
 /// The path with `.` and `..` segments and empty segments removed, as AWS's SDKs normalize it
@@ -539,19 +567,104 @@ fn string_to_sign(sig: &Signature, canonical_request: &str) -> String {
     let s = &sig.scope;
     format!(
         "{ALGORITHM}\n{}\n{}/{}/{}/aws4_request\n{}",
-        sig.amz_date_basic(),
+        basic_date(sig.at),
         s.date,
         s.region,
         s.service,
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
+        sha256_hex(canonical_request.as_bytes())
     )
 }
 
 impl Signature {
     /// The request date in the basic ISO 8601 form the string to sign uses.
     fn amz_date_basic(&self) -> String {
-        self.at.format("%Y%m%dT%H%M%SZ").to_string()
+        basic_date(self.at).to_string()
     }
+}
+
+/// `YYYYMMDDTHHMMSSZ` exactly (what every SDK sends), without a format string; None for
+/// anything else, which [`parse_date`] reads the slow way.
+fn parse_basic(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |from: usize, to: usize| {
+        b[from..to].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0, 4)?).ok()?, num(4, 6)?, num(6, 8)?)?;
+    Some(date.and_hms_opt(num(9, 11)?, num(11, 13)?, num(13, 15)?)?.and_utc())
+}
+
+/// `at` in ISO 8601's basic form, `YYYYMMDDTHHMMSSZ`, as the string to sign has it (years
+/// outside 0–9999, which no parsed date has, are clamped).
+fn basic_date(at: DateTime<Utc>) -> BasicDate {
+    use chrono::{Datelike, Timelike};
+    let mut b = *b"00000000T000000Z";
+    let mut put = |at: usize, width: usize, mut n: u32| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, at.year().clamp(0, 9999) as u32);
+    put(4, 2, at.month());
+    put(6, 2, at.day());
+    put(9, 2, at.hour());
+    put(11, 2, at.minute());
+    // chrono keeps a leap second as second 59 with a second's worth more of nanoseconds.
+    put(13, 2, at.second() + u32::from(at.nanosecond() >= 1_000_000_000));
+    BasicDate(b)
+}
+
+/// What [`basic_date`] writes: 16 ASCII bytes.
+#[derive(Clone, Copy)]
+struct BasicDate([u8; 16]);
+
+impl std::ops::Deref for BasicDate {
+    type Target = str;
+    fn deref(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("ASCII digits")
+    }
+}
+
+impl std::fmt::Display for BasicDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+/// The lowercase hex SHA-256 of `data`.
+fn sha256_hex(data: &[u8]) -> String {
+    let mut out = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(data), &mut out).expect("64 hex digits for 32 bytes");
+    String::from_utf8(out.to_vec()).expect("hex is ASCII")
+}
+
+/// [`signing_key`], remembered per thread for the last few scopes and secrets: a client
+/// signs every request of a day with the same derived key, and deriving it is four HMACs.
+fn cached_signing_key(secret: &str, scope: &Scope) -> Vec<u8> {
+    use std::cell::RefCell;
+    /// Derived keys kept per thread (most recent first).
+    const KEPT: usize = 8;
+    type Entry = (String, String, String, String, Vec<u8>);
+    thread_local! {
+        static KEYS: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    }
+    KEYS.with(|keys| {
+        let mut keys = keys.borrow_mut();
+        let hit = keys.iter().position(|(s, d, r, v, _)| s == secret && *d == scope.date && *r == scope.region && *v == scope.service);
+        if let Some(i) = hit {
+            let entry = keys.remove(i);
+            let key = entry.4.clone();
+            keys.insert(0, entry);
+            return key;
+        }
+        let key = signing_key(secret, scope);
+        keys.insert(0, (secret.to_string(), scope.date.clone(), scope.region.clone(), scope.service.clone(), key.clone()));
+        keys.truncate(KEPT);
+        key
+    })
 }
 
 fn hmac(key: &[u8], data: &str) -> Vec<u8> {

@@ -238,3 +238,64 @@ fn expiry_texts_are_aws_words() {
         ))
     );
 }
+
+/// The basic-form date is read and written without chrono's format strings, exactly as
+/// chrono reads and writes it; anything else goes the slow way, as before.
+#[test]
+fn basic_dates_read_and_write_as_chrono_does() {
+    let slow = |s: &str| NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ").ok().map(|t| t.and_utc());
+    // (text, whether the fast path takes it)
+    let cases = [
+        ("20150830T123600Z", true),
+        ("20241231T235959Z", true),
+        ("00010101T000000Z", true),
+        ("99991231T235959Z", true),
+        ("20240229T120000Z", true),
+        ("20230229T120000Z", false), // no such day
+        ("20150830T246000Z", false),
+        ("20150830T123660Z", false), // a leap second: chrono's own reading
+        ("20150830 123600Z", false),
+        ("20150830T123600", false),
+        ("2015083T123600Z0", false),
+        ("2015-08-30T12:36:00Z", false),
+        ("+2015830T123600Z", false),
+        ("Sun, 30 Aug 2015 12:36:00 GMT", false),
+        ("", false),
+    ];
+    for (text, fast) in cases {
+        assert_eq!(parse_basic(text).is_some(), fast, "{text}");
+        if fast {
+            assert_eq!(parse_basic(text), slow(text), "{text}");
+        }
+        match parse_date(text) {
+            Ok(at) => assert_eq!(&*basic_date(at), at.format("%Y%m%dT%H%M%SZ").to_string(), "{text}"),
+            Err(_) => assert!(slow(text).is_none() && DateTime::parse_from_rfc2822(text).is_err(), "{text}"),
+        }
+    }
+}
+
+/// A derived signing key remembered for a scope is the one the chain derives, and another
+/// secret, day, region or service gets its own.
+#[test]
+fn remembered_signing_keys_are_the_derived_ones() {
+    let scope = |d: &str, r: &str, s: &str| Scope { access_key: "AKID".into(), date: d.into(), region: r.into(), service: s.into() };
+    let cases = [
+        ("secret", scope("20150830", "us-east-1", "lambda")),
+        ("secret", scope("20150830", "us-east-1", "lambda")),
+        ("other", scope("20150830", "us-east-1", "lambda")),
+        ("secret", scope("20150831", "us-east-1", "lambda")),
+        ("secret", scope("20150830", "eu-west-1", "lambda")),
+        ("secret", scope("20150830", "us-east-1", "sqs")),
+    ];
+    for _ in 0..2 {
+        for (secret, scope) in &cases {
+            assert_eq!(cached_signing_key(secret, scope), signing_key(secret, scope), "{secret} {scope:?}");
+        }
+    }
+    // More scopes than are kept: the oldest are derived again, still right.
+    for day in 10..30 {
+        let s = scope(&format!("201508{day}"), "us-east-1", "lambda");
+        assert_eq!(cached_signing_key("secret", &s), signing_key("secret", &s));
+    }
+    assert_eq!(cached_signing_key("secret", &cases[0].1), signing_key("secret", &cases[0].1));
+}
