@@ -93,6 +93,12 @@ def test_request_becomes_v2_event(server, lam, make_fn):
     # By host name alone.
     status, _, body = request(f"{server.endpoint}/by-host", headers={"host": f"{url_id}.lambda-url.us-east-1.localhost"})
     assert status == 200 and json.loads(body)["rawPath"] == "/by-host"
+    # Its path is the function's even where it names a bucket that exists (an unsigned
+    # path-style request elsewhere would be S3's).
+    bucket = unique("shadow").lower()
+    boto_client("s3", server.endpoint).create_bucket(Bucket=bucket)
+    status, _, body = request(f"{server.endpoint}/{bucket}/k", headers={"host": f"{url_id}.lambda-url.us-east-1.localhost"})
+    assert status == 200 and json.loads(body)["rawPath"] == f"/{bucket}/k", body
     # Unknown URL ids are 404.
     status, _, _ = request(path_url(server, "x" * 32, "/"))
     assert status == 404

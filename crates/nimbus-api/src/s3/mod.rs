@@ -110,8 +110,17 @@ pub async fn recognize_public(state: &Arc<AppState>, parts: &Parts) -> Option<S3
     if signed || parts.headers.contains_key("x-amz-target") {
         return None;
     }
-    let first = parts.uri.path().trim_start_matches('/').split('/').next().unwrap_or("");
-    if !valid_bucket_name(first) || first == "health" {
+    let path = parts.uri.path();
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    if !valid_bucket_name(first) || own_path(path) {
+        return None;
+    }
+    // A function URL or HTTP API reached by its host name takes any path, and is answered
+    // without looking for a bucket (a database read per account).
+    let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
+    if crate::function_url::match_url(host, path, &state.url_domain).is_some()
+        || crate::gateway::match_api(host, path, &state.api_domain).is_some()
+    {
         return None;
     }
     let mut found = state.objects.bucket(first).await.is_ok();
@@ -126,7 +135,6 @@ pub async fn recognize_public(state: &Arc<AppState>, parts: &Parts) -> Option<S3
     if !found {
         return None;
     }
-    let path = parts.uri.path();
     let rest = path.strip_prefix('/').unwrap_or(path);
     let (bucket, key) = match rest.split_once('/') {
         Some((b, k)) => (Some(unescape(b)), (!k.is_empty()).then(|| unescape(k))),
@@ -143,6 +151,23 @@ pub async fn recognize_public(state: &Arc<AppState>, parts: &Parts) -> Option<S3
 /// Lambda's or API Gateway's API versions or Nimbus's own prefixes. (So a bucket named like
 /// `2015-03-31` is reached virtual-hosted only.)
 fn elsewhere(parts: &Parts) -> bool {
+    if parts.headers.contains_key("x-amz-target") {
+        return true;
+    }
+    let form = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if form && parts.method == Method::POST {
+        return true;
+    }
+    own_path(parts.uri.path())
+}
+
+/// Whether `path` is under one of Lambda's or API Gateway's API versions or Nimbus's own
+/// prefixes.
+fn own_path(path: &str) -> bool {
     static PREFIXES: std::sync::LazyLock<std::collections::HashSet<String>> = std::sync::LazyLock::new(|| {
         let mut set: std::collections::HashSet<String> =
             ["_nimbus", "_console", "_aws", "health"].into_iter().map(str::to_string).collect();
@@ -155,18 +180,7 @@ fn elsewhere(parts: &Parts) -> bool {
         }
         set
     });
-    if parts.headers.contains_key("x-amz-target") {
-        return true;
-    }
-    let form = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-    if form && parts.method == Method::POST {
-        return true;
-    }
-    let first = parts.uri.path().trim_start_matches('/').split('/').next().unwrap_or("");
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     PREFIXES.contains(first)
 }
 
