@@ -589,9 +589,7 @@ fn parse_basic(s: &str) -> Option<DateTime<Utc>> {
     if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
         return None;
     }
-    let num = |from: usize, to: usize| {
-        b[from..to].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
-    };
+    let num = |from: usize, to: usize| b[from..to].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')));
     let date = chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0, 4)?).ok()?, num(4, 6)?, num(6, 8)?)?;
     Some(date.and_hms_opt(num(9, 11)?, num(11, 13)?, num(13, 15)?)?.and_utc())
 }

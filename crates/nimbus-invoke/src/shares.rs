@@ -17,6 +17,11 @@ const ATTEMPTS: u32 = 4;
 /// Locks serializing this node's leases, by a hash of the pool.
 const STRIPES: usize = 16;
 
+/// The longest a lease may take before it counts as failed: a database that stops answering
+/// without refusing must not hold the pool's lease lock (and the invocations waiting on it)
+/// until the connection times out.
+const LEASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Where shares are leased: the shared store ([`nimbus_store::Store::lease_concurrency`]).
 #[async_trait]
 pub(crate) trait LeaseStore: Send + Sync {
@@ -54,6 +59,18 @@ pub(crate) struct Shares {
     leasing: [tokio::sync::Mutex<()>; STRIPES],
     /// Throttles for want of a share while the database is away, logged at most every 10 s.
     outage_throttles: LogEvery,
+    /// Outages as the every-second return sees them start and end, logged at most every
+    /// 10 s (a database that answers some calls and not others would flap).
+    outage_starts: LogEvery,
+    outage_returns: LogEvery,
+}
+
+/// A lease from `store`, failed if it takes longer than [`LEASE_TIMEOUT`].
+async fn lease(store: &dyn LeaseStore, pool: &str, want: u32, limit: u32) -> Result<u32, String> {
+    match tokio::time::timeout(LEASE_TIMEOUT, store.lease(pool, want, limit)).await {
+        Ok(answer) => answer,
+        Err(_) => Err(format!("no answer within {} s", LEASE_TIMEOUT.as_secs())),
+    }
 }
 
 impl Shares {
@@ -63,6 +80,8 @@ impl Shares {
             store: OnceLock::new(),
             leasing: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
             outage_throttles: LogEvery::new(std::time::Duration::from_secs(10)),
+            outage_starts: LogEvery::new(std::time::Duration::from_secs(10)),
+            outage_returns: LogEvery::new(std::time::Duration::from_secs(10)),
         }
     }
 
@@ -112,10 +131,16 @@ impl Shares {
                 continue;
             }
             attempts += 1;
+            let share = self.limiter.share(&pool).filter(|s| s.limit == limit);
+            if share.is_some_and(|s| s.unconfirmed) {
+                // Within an outage part, used up: the database was unreachable moments ago,
+                // and the every-second return leases the part again once it answers.
+                return Err(throttle);
+            }
             // A few slots at a time: fewer round trips, little held back from other nodes.
-            let held = self.limiter.share(&pool).filter(|s| s.limit == limit).map_or(0, |s| s.held);
+            let held = share.map_or(0, |s| s.held);
             let want = (held.max(in_flight) + (limit / 8).clamp(1, 32)).min(limit);
-            match store.lease(&pool, want, limit).await {
+            match lease(store.as_ref(), &pool, want, limit).await {
                 Ok(held) => self.limiter.set_share(&pool, Share::leased(held, limit)),
                 Err(e) => {
                     // The database is unreachable: rather than throttle every invocation
@@ -153,10 +178,10 @@ impl Shares {
             let Some((share, in_flight)) = self.limiter.unused_share(&pool).filter(|(s, _)| s.limit == seen.limit) else {
                 continue;
             };
-            match store.lease(&pool, in_flight, share.limit).await {
+            match lease(store.as_ref(), &pool, in_flight, share.limit).await {
                 Ok(held) => {
                     self.limiter.set_share(&pool, Share::leased(held, share.limit));
-                    if std::mem::take(cut_off) {
+                    if std::mem::take(cut_off) && self.outage_returns.note(std::time::Instant::now()).is_some() {
                         tracing::info!("leasing shares of concurrency again: the database answers");
                     }
                 }
@@ -170,9 +195,11 @@ impl Shares {
                     };
                     self.limiter.set_share(&pool, Share { held, limit: share.limit, unconfirmed: true });
                     if !std::mem::replace(cut_off, true) {
-                        tracing::warn!(
-                            "giving back a share of {pool}'s concurrency: {e}; kept to this node's part until the database answers"
-                        );
+                        if let Some(n) = self.outage_starts.note(std::time::Instant::now()) {
+                            tracing::warn!(
+                                "giving back a share of {pool}'s concurrency: {e}; kept to this node's part until the database answers ({n} time(s) cut off in 10 s)"
+                            );
+                        }
                     }
                 }
             }
@@ -324,6 +351,33 @@ mod tests {
         s.give_back(Some(2), &mut cut_off).await;
         assert_eq!(db.calls.lock().unwrap().last(), Some(&("unreserved".into(), 0, 10)));
         assert_eq!(s.limiter.share("unreserved"), None);
+    }
+
+    /// A database that never answers a lease.
+    struct Hung;
+
+    #[async_trait]
+    impl LeaseStore for Hung {
+        async fn lease(&self, _: &str, _: u32, _: u32) -> Result<u32, String> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_database_that_stops_answering_is_an_outage_not_a_wait() {
+        let s = Shares::new(Arc::new(ConcurrencyLimiter::default()));
+        assert!(s.lease_from(Arc::new(Hung)));
+        let started = tokio::time::Instant::now();
+        let first = s.acquire("f", None, 10, || Some(2)).await.unwrap();
+        assert_eq!(started.elapsed(), LEASE_TIMEOUT, "one lease timed out, then the part was used");
+        let mut running = vec![first];
+        for _ in 0..4 {
+            running.push(s.acquire("f", None, 10, || Some(2)).await.unwrap());
+        }
+        // The part used up: throttled at once, without asking the hung database again.
+        let before = tokio::time::Instant::now();
+        assert_eq!(reason(&s.acquire("f", None, 10, || Some(2)).await), "ConcurrentInvocationLimitExceeded");
+        assert_eq!(before.elapsed(), std::time::Duration::ZERO);
     }
 
     #[tokio::test]
