@@ -138,7 +138,10 @@ pub fn read(req: &Request<'_>) -> Result<Signature, AuthError> {
         return Err(AuthError::Invalid("'Host' must be a 'SignedHeader' in the AWS Authorization.".into()));
     }
     let basic = basic_date(sig.at);
-    let day = &basic[..8];
+    let day = match &basic {
+        BasicDate::Fixed(_) => std::borrow::Cow::Borrowed(&basic[..8]),
+        BasicDate::Other(_) => std::borrow::Cow::Owned(sig.at.format("%Y%m%d").to_string()),
+    };
     if sig.scope.date != day {
         return Err(AuthError::Invalid(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{day}', from '{basic}'.",
@@ -594,10 +597,14 @@ fn parse_basic(s: &str) -> Option<DateTime<Utc>> {
     Some(date.and_hms_opt(num(9, 11)?, num(11, 13)?, num(13, 15)?)?.and_utc())
 }
 
-/// `at` in ISO 8601's basic form, `YYYYMMDDTHHMMSSZ`, as the string to sign has it (years
-/// outside 0–9999, which no parsed date has, are clamped).
+/// `at` in ISO 8601's basic form, `YYYYMMDDTHHMMSSZ`, as the string to sign has it, written
+/// without chrono's format strings for the years 0–9999 (chrono's way for the others, which
+/// an HTTP date can name).
 fn basic_date(at: DateTime<Utc>) -> BasicDate {
     use chrono::{Datelike, Timelike};
+    let Ok(year @ 0..=9999) = u32::try_from(at.year()) else {
+        return BasicDate::Other(at.format("%Y%m%dT%H%M%SZ").to_string());
+    };
     let mut b = *b"00000000T000000Z";
     let mut put = |at: usize, width: usize, mut n: u32| {
         for i in (at..at + width).rev() {
@@ -605,24 +612,30 @@ fn basic_date(at: DateTime<Utc>) -> BasicDate {
             n /= 10;
         }
     };
-    put(0, 4, at.year().clamp(0, 9999) as u32);
+    put(0, 4, year);
     put(4, 2, at.month());
     put(6, 2, at.day());
     put(9, 2, at.hour());
     put(11, 2, at.minute());
     // chrono keeps a leap second as second 59 with a second's worth more of nanoseconds.
     put(13, 2, at.second() + u32::from(at.nanosecond() >= 1_000_000_000));
-    BasicDate(b)
+    BasicDate::Fixed(b)
 }
 
-/// What [`basic_date`] writes: 16 ASCII bytes.
-#[derive(Clone, Copy)]
-struct BasicDate([u8; 16]);
+/// What [`basic_date`] writes.
+enum BasicDate {
+    /// 16 ASCII bytes.
+    Fixed([u8; 16]),
+    Other(String),
+}
 
 impl std::ops::Deref for BasicDate {
     type Target = str;
     fn deref(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("ASCII digits")
+        match self {
+            BasicDate::Fixed(b) => std::str::from_utf8(b).expect("ASCII digits"),
+            BasicDate::Other(s) => s,
+        }
     }
 }
 
@@ -639,27 +652,44 @@ fn sha256_hex(data: &[u8]) -> String {
     String::from_utf8(out.to_vec()).expect("hex is ASCII")
 }
 
-/// [`signing_key`], remembered per thread for the last few scopes and secrets: a client
-/// signs every request of a day with the same derived key, and deriving it is four HMACs.
+/// [`signing_key`], remembered per thread for the last few scopes: a client signs every
+/// request of a day with the same derived key, and deriving it is four HMACs. The secret
+/// itself is not kept, only its SHA-256, to tell keys apart.
 fn cached_signing_key(secret: &str, scope: &Scope) -> Vec<u8> {
     use std::cell::RefCell;
     /// Derived keys kept per thread (most recent first).
     const KEPT: usize = 8;
-    type Entry = (String, String, String, String, Vec<u8>);
+    struct Entry {
+        secret: [u8; 32],
+        date: String,
+        region: String,
+        service: String,
+        key: Vec<u8>,
+    }
     thread_local! {
         static KEYS: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
     }
+    let fingerprint: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     KEYS.with(|keys| {
         let mut keys = keys.borrow_mut();
-        let hit = keys.iter().position(|(s, d, r, v, _)| s == secret && *d == scope.date && *r == scope.region && *v == scope.service);
+        let hit = keys
+            .iter()
+            .position(|e| e.secret == fingerprint && e.date == scope.date && e.region == scope.region && e.service == scope.service);
         if let Some(i) = hit {
             let entry = keys.remove(i);
-            let key = entry.4.clone();
+            let key = entry.key.clone();
             keys.insert(0, entry);
             return key;
         }
         let key = signing_key(secret, scope);
-        keys.insert(0, (secret.to_string(), scope.date.clone(), scope.region.clone(), scope.service.clone(), key.clone()));
+        let entry = Entry {
+            secret: fingerprint,
+            date: scope.date.clone(),
+            region: scope.region.clone(),
+            service: scope.service.clone(),
+            key: key.clone(),
+        };
+        keys.insert(0, entry);
         keys.truncate(KEPT);
         key
     })
