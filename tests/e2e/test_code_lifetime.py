@@ -135,3 +135,27 @@ def test_deleted_functions_and_layers_leave_nothing_on_disk_also_after_a_crash(s
     assert f"ab/{stray}.zip" not in entries(s.data_dir / "blobs")
     r = s.lambda_client().invoke(FunctionName=keep, Payload=b"{}")
     assert json.loads(r["Payload"].read()) == "ok"
+
+
+def test_a_deleted_versions_code_goes_while_the_function_stays(server_factory):
+    """Version 1 runs code the function no longer has in $LATEST; deleting the version
+    removes that code from disk (its warm environment ends), the function's own stays."""
+    s = server_factory()
+    lam = s.lambda_client()
+    name = unique("versioned")
+    fast = "def handler(event, context):\n    return 'one'\n"
+    create_function(lam, name, "python3.11", "h.handler", make_zip({"h.py": fast}))
+    v1 = lam.publish_version(FunctionName=name)["Version"]
+    lam.update_function_code(FunctionName=name, ZipFile=make_zip({"h.py": fast.replace("one", "two")}))
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    for qualifier, answer in ((v1, "one"), ("$LATEST", "two")):
+        r = lam.invoke(FunctionName=name, Qualifier=qualifier, Payload=b"{}")
+        assert json.loads(r["Payload"].read()) == answer, qualifier
+    assert len(entries(s.data_dir / "code")) == 2
+    lam.delete_function(FunctionName=name, Qualifier=v1)
+    deadline = time.monotonic() + 10
+    while len(entries(s.data_dir / "code")) > 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(entries(s.data_dir / "code")) == 1, "version 1's code outlived its deletion"
+    r = lam.invoke(FunctionName=name, Payload=b"{}")
+    assert json.loads(r["Payload"].read()) == "two"

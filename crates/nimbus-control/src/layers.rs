@@ -50,7 +50,6 @@ impl ControlPlane {
         let (summary, digest) = nimbus_store::blocking::in_place(|| {
             let summary = code::inspect(&v.zip).map_err(code_err)?;
             let digest = nimbus_store::blob::sha256_hex(&v.zip);
-            self.layer_code.keep(&digest);
             self.layer_code.ensure(&digest, &v.zip).map_err(code_err)?;
             Ok::<_, ApiError>((summary, digest))
         })?;

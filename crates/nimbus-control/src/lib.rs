@@ -122,6 +122,8 @@ pub use nimbus_model::provisioned::MIN_UNRESERVED;
 pub const MAX_TAGS: usize = 50;
 
 type ChangeListener = Box<dyn Fn(&str) + Send + Sync>;
+/// Told a function's name and one of its versions.
+type VersionListener = Box<dyn Fn(&str, &str) + Send + Sync>;
 
 pub struct ControlPlane {
     /// The account's concurrency limit; reservations must leave
@@ -153,6 +155,8 @@ pub struct ControlPlane {
     /// Event-invoke configs as the async dispatcher reads them.
     event_configs: event_config::EventConfigs,
     listeners: RwLock<Vec<ChangeListener>>,
+    /// Told when one version of a function is deleted.
+    version_listeners: RwLock<Vec<VersionListener>>,
 }
 
 pub(crate) fn store_err(e: StoreError) -> ApiError {
@@ -218,6 +222,7 @@ impl ControlPlane {
             view: view::View::default(),
             event_configs: event_config::EventConfigs::default(),
             listeners: RwLock::new(Vec::new()),
+            version_listeners: RwLock::new(Vec::new()),
         };
         control.recount_provisioned();
         control.collect_unreferenced().await;
@@ -332,6 +337,12 @@ impl ControlPlane {
         self.listeners.write().unwrap_or_else(|p| p.into_inner()).push(Box::new(f));
     }
 
+    /// Calls `f` with the function's name and the version when one version of a function is
+    /// deleted here (what was derived from it can go; the function's other versions stay).
+    pub fn on_version_gone(&self, f: impl Fn(&str, &str) + Send + Sync + 'static) {
+        self.version_listeners.write().unwrap_or_else(|p| p.into_inner()).push(Box::new(f));
+    }
+
     /// Records a change to `$LATEST` (or its deletion) in the view and tells listeners,
     /// which retire the function's warm environments.
     fn changed(&self, name: &str, resolved: Option<Arc<ResolvedFunction>>) {
@@ -358,8 +369,6 @@ impl ControlPlane {
         // that cannot be unpacked leaves nothing behind.
         let (digest, dir) = nimbus_store::blocking::in_place(|| {
             let digest = nimbus_store::blob::sha256_hex(zip);
-            // Code a deleted function's last environment still runs from is referred to again.
-            self.code.keep(&digest);
             let dir = self.code.ensure(&digest, zip).map_err(code_err)?;
             Ok::<_, ApiError>((digest, dir))
         })?;

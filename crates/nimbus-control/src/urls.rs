@@ -139,7 +139,7 @@ impl ControlPlane {
         if let Some(c) = self.view.url(url_id) {
             return Ok(Some(c));
         }
-        let seen = self.view.seen();
+        let seen = self.view.seen_urls();
         let Some(c) = self.store.get_function_url_by_id(url_id).await.map_err(store_err)? else { return Ok(None) };
         let c = Arc::new(c);
         self.view.fill_url(c.clone(), seen);

@@ -141,6 +141,9 @@ impl ControlPlane {
         };
         self.store.delete_version(name, version).await.map_err(store_err)?;
         self.view.forget_version(name, version);
+        for l in self.version_listeners.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            l(name, version);
+        }
         // Its provisioned concurrency goes with it.
         self.forget_provisioned(name, version).await?;
         self.collect_code(&existing.code_digest).await;

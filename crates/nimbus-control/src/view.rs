@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use nimbus_model::alias::{self, AliasConfig};
 use nimbus_model::{ApiError, FunctionConfig, Qualifier, LATEST};
@@ -26,28 +26,57 @@ pub(crate) struct View {
     aliases: RwLock<HashMap<String, Aliases>>,
     /// Function URL configs by URL id.
     urls: RwLock<HashMap<String, Arc<nimbus_model::url::FunctionUrlConfig>>>,
-    /// Bumped by every change, under the lock of the map it changes.
-    epoch: AtomicU64,
+    /// Per function: bumped by every change to its versions or aliases, under the lock of
+    /// the map it changes (entries are never removed: a fill that started before a removal
+    /// would find the generation it saw again).
+    generations: Mutex<HashMap<String, u64>>,
+    /// Bumped by every change to the URL map, under its lock.
+    url_generation: AtomicU64,
+    /// Bumped when every function is forgotten at once.
+    resyncs: AtomicU64,
 }
 
-/// Where a fill started: taken before the store is read.
-#[derive(Clone, Copy)]
-pub(crate) struct Seen(u64);
+/// Where a fill of one function's records started: taken before the store is read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen {
+    resyncs: u64,
+    generation: u64,
+}
+
+/// Where a fill of a URL config started.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SeenUrls {
+    resyncs: u64,
+    generation: u64,
+}
 
 impl View {
-    /// Taken before reading the store for a fill.
-    pub(crate) fn seen(&self) -> Seen {
-        Seen(self.epoch.load(Ordering::SeqCst))
+    /// Taken before reading `name`'s records from the store for a fill.
+    pub(crate) fn seen(&self, name: &str) -> Seen {
+        let generation = self.generations.lock().unwrap_or_else(|p| p.into_inner()).get(name).copied().unwrap_or(0);
+        Seen { resyncs: self.resyncs.load(Ordering::SeqCst), generation }
     }
 
-    /// Whether a fill that started at `seen` may be kept (called under the map's lock).
-    fn still(&self, seen: Seen) -> bool {
-        self.epoch.load(Ordering::SeqCst) == seen.0
+    /// Taken before reading a URL config from the store for a fill.
+    pub(crate) fn seen_urls(&self) -> SeenUrls {
+        SeenUrls { resyncs: self.resyncs.load(Ordering::SeqCst), generation: self.url_generation.load(Ordering::SeqCst) }
+    }
+
+    /// Whether a fill of `name` that started at `seen` may be kept (called under the map's
+    /// lock).
+    fn still(&self, name: &str, seen: Seen) -> bool {
+        self.seen(name) == seen
     }
 
     /// Called under the lock of the map that changed.
-    fn bump(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
+    fn bump(&self, name: &str) {
+        let mut generations = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        match generations.get_mut(name) {
+            Some(g) => *g += 1,
+            None => {
+                generations.insert(name.to_string(), 1);
+            }
+        }
     }
 
     fn version(&self, name: &str, version: &str) -> Option<Arc<ResolvedFunction>> {
@@ -57,17 +86,18 @@ impl View {
     /// A version as a change made it.
     pub(crate) fn put_version(&self, r: Arc<ResolvedFunction>) {
         let mut map = self.versions.write().unwrap_or_else(|p| p.into_inner());
-        self.bump();
-        r.held.store(true, Ordering::SeqCst);
+        self.bump(&r.config.name);
+        hold(&r);
         let old = map.entry(r.config.name.clone()).or_default().insert(r.config.version.clone(), r);
         let_go(old);
     }
 
-    /// A version read from the store on a miss: kept unless a change came since `seen`.
+    /// A version read from the store on a miss: kept unless a change to its function came
+    /// since `seen`.
     fn fill_version(&self, r: &Arc<ResolvedFunction>, seen: Seen) {
         let mut map = self.versions.write().unwrap_or_else(|p| p.into_inner());
-        if self.still(seen) {
-            r.held.store(true, Ordering::SeqCst);
+        if self.still(&r.config.name, seen) {
+            hold(r);
             let old = map.entry(r.config.name.clone()).or_default().insert(r.config.version.clone(), r.clone());
             let_go(old);
         }
@@ -75,7 +105,7 @@ impl View {
 
     pub(crate) fn forget_version(&self, name: &str, version: &str) {
         let mut map = self.versions.write().unwrap_or_else(|p| p.into_inner());
-        self.bump();
+        self.bump(name);
         if let Some(v) = map.get_mut(name) {
             let_go(v.remove(version));
         }
@@ -83,13 +113,13 @@ impl View {
 
     pub(crate) fn forget_aliases(&self, name: &str) {
         let mut map = self.aliases.write().unwrap_or_else(|p| p.into_inner());
-        self.bump();
+        self.bump(name);
         map.remove(name);
     }
 
     fn fill_aliases(&self, name: &str, aliases: Aliases, seen: Seen) {
         let mut map = self.aliases.write().unwrap_or_else(|p| p.into_inner());
-        if self.still(seen) {
+        if self.still(name, seen) {
             map.insert(name.to_string(), aliases);
         }
     }
@@ -97,7 +127,7 @@ impl View {
     pub(crate) fn forget_function(&self, name: &str) {
         {
             let mut map = self.versions.write().unwrap_or_else(|p| p.into_inner());
-            self.bump();
+            self.bump(name);
             for (_, r) in map.remove(name).into_iter().flatten() {
                 let_go(Some(r));
             }
@@ -108,7 +138,7 @@ impl View {
 
     pub(crate) fn forget_urls_of(&self, name: &str) {
         let mut map = self.urls.write().unwrap_or_else(|p| p.into_inner());
-        self.bump();
+        self.url_generation.fetch_add(1, Ordering::SeqCst);
         map.retain(|_, u| u.function != name);
     }
 
@@ -116,7 +146,7 @@ impl View {
     pub(crate) fn forget_all(&self) -> Vec<String> {
         let names: Vec<String> = {
             let mut map = self.versions.write().unwrap_or_else(|p| p.into_inner());
-            self.bump();
+            self.resyncs.fetch_add(1, Ordering::SeqCst);
             map.drain()
                 .map(|(name, versions)| {
                     versions.into_values().for_each(|r| let_go(Some(r)));
@@ -126,11 +156,11 @@ impl View {
         };
         {
             let mut map = self.aliases.write().unwrap_or_else(|p| p.into_inner());
-            self.bump();
+            self.resyncs.fetch_add(1, Ordering::SeqCst);
             map.clear();
         }
         let mut map = self.urls.write().unwrap_or_else(|p| p.into_inner());
-        self.bump();
+        self.resyncs.fetch_add(1, Ordering::SeqCst);
         map.clear();
         names
     }
@@ -140,17 +170,28 @@ impl View {
     }
 
     /// A URL config read from the store on a miss: kept unless a change came since `seen`.
-    pub(crate) fn fill_url(&self, c: Arc<nimbus_model::url::FunctionUrlConfig>, seen: Seen) {
+    pub(crate) fn fill_url(&self, c: Arc<nimbus_model::url::FunctionUrlConfig>, seen: SeenUrls) {
         let mut map = self.urls.write().unwrap_or_else(|p| p.into_inner());
-        if self.still(seen) {
+        if self.seen_urls() == seen {
             map.insert(c.url_id.clone(), c);
         }
     }
 
     pub(crate) fn forget_url(&self, id: &str) {
         let mut map = self.urls.write().unwrap_or_else(|p| p.into_inner());
-        self.bump();
+        self.url_generation.fetch_add(1, Ordering::SeqCst);
         map.remove(id);
+    }
+}
+
+/// Marks a version the view now holds current, and keeps its code and layers' trees: a
+/// function refers to them (even if an earlier one with the same code was deleted while its
+/// last environment still ran). Called under the view's lock, so a delete's removal of the
+/// trees, which follows its change to the view, comes after.
+fn hold(r: &ResolvedFunction) {
+    r.held.store(true, Ordering::SeqCst);
+    for tree in &r.trees {
+        tree.keep();
     }
 }
 
@@ -187,7 +228,7 @@ impl ControlPlane {
         if let Some(a) = self.view.aliases.read().unwrap_or_else(|p| p.into_inner()).get(name) {
             return Ok(a.clone());
         }
-        let seen = self.view.seen();
+        let seen = self.view.seen(name);
         let list = self.store.list_aliases(name).await.map_err(store_err)?;
         let map: Aliases = Arc::new(list.into_iter().map(|a| (a.name.clone(), a)).collect());
         self.view.fill_aliases(name, map.clone(), seen);
@@ -217,7 +258,7 @@ impl ControlPlane {
         if let Some(r) = self.view.version(name, version) {
             return Ok(r);
         }
-        let seen = self.view.seen();
+        let seen = self.view.seen(name);
         let config = self.store.get_function(name, version).await.map_err(store_err)?.ok_or_else(|| {
             // Invoke names the version it looked for, `$LATEST` included.
             ApiError::not_found(format!("Function not found: {}", self.partition.qualified_arn(name, version)))
@@ -286,31 +327,38 @@ impl ControlPlane {
 mod tests {
     use super::*;
 
-    fn version(name: &str, revision: &str) -> Arc<ResolvedFunction> {
+    fn version_of(name: &str, revision: &str, trees: Vec<Arc<nimbus_store::code::Tree>>) -> Arc<ResolvedFunction> {
         let config: FunctionConfig = serde_json::from_value(serde_json::json!({
             "name": name, "version": LATEST, "runtime": "python3.12", "role": "arn:aws:iam::000000000000:role/r",
             "handler": "h.h", "timeout_secs": 3, "memory_mb": 128, "ephemeral_storage_mb": 512, "code_digest": "ab",
             "code_size": 1, "code_unzipped_size": 1, "last_modified_ms": 0, "revision_id": revision,
         }))
         .unwrap();
-        Arc::new(ResolvedFunction { config, code_dir: "/x".into(), opt_dir: None, trees: vec![], held: AtomicBool::new(false) })
+        Arc::new(ResolvedFunction { config, code_dir: "/x".into(), opt_dir: None, trees, held: AtomicBool::new(false) })
     }
 
-    /// A fill read before a change is not kept (and is not current); one read after it is.
+    fn version(name: &str, revision: &str) -> Arc<ResolvedFunction> {
+        version_of(name, revision, vec![])
+    }
+
+    /// A fill read before a change to its function is not kept (and is not current); one
+    /// read after it is, and so is one that only another function's change raced.
     #[test]
     fn a_fill_that_raced_a_change_is_not_kept() {
         type Change = fn(&View);
-        let cases: [(&str, Option<Change>, bool); 6] = [
+        let cases: [(&str, Option<Change>, bool); 8] = [
             ("no change", None, true),
             ("the function deleted", Some(|v| v.forget_function("f")), false),
             ("the function updated", Some(|v| v.put_version(version("f", "new"))), false),
             ("one version deleted", Some(|v| v.forget_version("f", LATEST)), false),
-            ("another function's aliases changed", Some(|v| v.forget_aliases("g")), false),
+            ("its aliases changed", Some(|v| v.forget_aliases("f")), false),
             ("a resync", Some(|v| drop(v.forget_all())), false),
+            ("another function's aliases changed", Some(|v| v.forget_aliases("g")), true),
+            ("another function updated", Some(|v| v.put_version(version("g", "new"))), true),
         ];
         for (what, change, kept) in cases {
             let view = View::default();
-            let seen = view.seen();
+            let seen = view.seen("f");
             if let Some(change) = change {
                 change(&view);
             }
@@ -321,7 +369,7 @@ mod tests {
             assert_eq!(read.is_current(), kept, "{what}");
             // A fill that starts after the change is kept.
             let again = version("f", "again");
-            view.fill_version(&again, view.seen());
+            view.fill_version(&again, view.seen("f"));
             assert!(again.is_current() && !read.is_current(), "{what}");
         }
     }
@@ -346,14 +394,45 @@ mod tests {
         }
     }
 
+    /// Code let go of (its function deleted while an environment still runs from it) is kept
+    /// again by a current record that refers to it (a new function with the same code), never
+    /// by a fill read before the delete.
+    #[test]
+    fn only_a_current_record_keeps_code_that_was_let_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = nimbus_store::CodeCache::new(dir.path().join("code"), dir.path().join("tmp"));
+        // (how the record comes, whether the tree is kept)
+        let cases = [("a change puts it", true), ("a fill after the delete", true), ("a fill that raced the delete", false)];
+        for (how, kept) in cases {
+            std::fs::create_dir_all(cache.dir("d")).unwrap();
+            let view = View::default();
+            let seen = view.seen("f");
+            let running = cache.lease("d"); // the deleted function's last environment
+            view.forget_function("f");
+            cache.remove("d");
+            assert!(running.let_go(), "{how}");
+            let record = version_of("f", "new", vec![cache.lease("d")]);
+            match how {
+                "a change puts it" => view.put_version(record.clone()),
+                "a fill after the delete" => view.fill_version(&record, view.seen("f")),
+                _ => view.fill_version(&record, seen),
+            }
+            assert_eq!(!running.let_go(), kept, "{how}");
+            drop((running, record));
+            view.forget_function("f");
+            assert_eq!(cache.dir("d").exists(), kept, "{how}: the tree after the last handle");
+            cache.remove("d");
+        }
+    }
+
     #[test]
     fn alias_and_url_fills_that_raced_a_change_are_not_kept() {
         let view = View::default();
-        let seen = view.seen();
+        let seen = view.seen("f");
         view.forget_aliases("f");
         view.fill_aliases("f", Arc::default(), seen);
         assert!(view.aliases.read().unwrap().get("f").is_none());
-        view.fill_aliases("f", Arc::default(), view.seen());
+        view.fill_aliases("f", Arc::default(), view.seen("f"));
         assert!(view.aliases.read().unwrap().get("f").is_some());
 
         let url: nimbus_model::url::FunctionUrlConfig = serde_json::from_value(serde_json::json!({
@@ -361,11 +440,11 @@ mod tests {
         }))
         .unwrap();
         let url = Arc::new(url);
-        let seen = view.seen();
+        let seen = view.seen_urls();
         view.forget_urls_of("f");
         view.fill_url(url.clone(), seen);
         assert!(view.url("u1").is_none());
-        view.fill_url(url, view.seen());
+        view.fill_url(url, view.seen_urls());
         assert!(view.url("u1").is_some());
     }
 }

@@ -191,6 +191,16 @@ impl Invoker {
             }
         });
         let weak = Arc::downgrade(&invoker);
+        let versions_pool = invoker.pool.clone();
+        control.on_version_gone(move |name, version| {
+            versions_pool.retire_version(name, version);
+            if let Some(inv) = weak.upgrade() {
+                if let Some(versions) = inv.specs.write().unwrap_or_else(|p| p.into_inner()).get_mut(name) {
+                    versions.remove(version);
+                }
+            }
+        });
+        let weak = Arc::downgrade(&invoker);
         control.on_provisioning_change(move |name| {
             if let Some(inv) = weak.upgrade() {
                 let name = name.to_string();

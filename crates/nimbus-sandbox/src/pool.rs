@@ -494,6 +494,15 @@ impl EnvironmentPool {
         }
     }
 
+    /// Ends the idle environments of one version of a function (the version was deleted);
+    /// busy ones end when they come back, as their code was let go.
+    pub fn retire_version(&self, function_name: &str, version: &str) {
+        let dropped = self.lock().idle.remove(&(function_name.to_string(), version.to_string())).unwrap_or_default();
+        for env in dropped {
+            env.kill();
+        }
+    }
+
     fn reap_idle(&self) {
         let now = Instant::now();
         let mut dropped = Vec::new();

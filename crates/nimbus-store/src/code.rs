@@ -316,6 +316,8 @@ pub struct Tree {
     path: PathBuf,
     leases: std::sync::Weak<Leases>,
     tmp: PathBuf,
+    /// Derived data (a merged `/opt`): goes with its last handle, whatever refers to it.
+    derived: bool,
 }
 
 impl std::fmt::Debug for Leases {
@@ -327,6 +329,17 @@ impl std::fmt::Debug for Leases {
 impl Tree {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Keeps the tree on disk after its last handle goes, even if its cache let go of it
+    /// before: a function (the one this handle was taken for) refers to it. For a record
+    /// that is current, never for one read before a change (which may be its delete).
+    pub fn keep(&self) {
+        if !self.derived {
+            if let Some(leases) = self.leases.upgrade() {
+                leases.keep(&self.path);
+            }
+        }
     }
 
     /// Whether its cache has let go of the tree (no function refers to it any more): it
@@ -384,13 +397,13 @@ impl Leases {
 
     /// A handle on `path` (the live one, or a new one). It does not un-doom the tree: a
     /// lease may come from a reader that looked the code up just before it was let go
-    /// ([`Leases::keep`] is for what refers to it again).
-    fn lease(self: &Arc<Self>, path: PathBuf, tmp: &Path) -> Arc<Tree> {
+    /// ([`Tree::keep`] is for what refers to it again).
+    fn lease(self: &Arc<Self>, path: PathBuf, tmp: &Path, derived: bool) -> Arc<Tree> {
         let mut st = self.lock();
         if let Some(t) = st.live.get(&path).and_then(std::sync::Weak::upgrade) {
             return t;
         }
-        let t = Arc::new(Tree { path: path.clone(), leases: Arc::downgrade(self), tmp: tmp.to_path_buf() });
+        let t = Arc::new(Tree { path: path.clone(), leases: Arc::downgrade(self), tmp: tmp.to_path_buf(), derived });
         st.live.insert(path, Arc::downgrade(&t));
         t
     }
@@ -439,13 +452,7 @@ impl CodeCache {
     /// A handle on `digest`'s tree, which keeps it on disk while it lives; the tree may not
     /// be unpacked yet ([`CodeCache::ensure`] does that).
     pub fn lease(&self, digest: &str) -> Arc<Tree> {
-        self.leases.lease(self.dir(digest), &self.tmp)
-    }
-
-    /// Keeps `digest`'s tree, which a function or layer now refers to, even if it was let
-    /// go before (its last environment still running): called when code is accepted.
-    pub fn keep(&self, digest: &str) {
-        self.leases.keep(&self.dir(digest));
+        self.leases.lease(self.dir(digest), &self.tmp, false)
     }
 
     /// Returns the directory holding `digest`'s code, unpacking it first if needed. Unpacks
@@ -724,7 +731,7 @@ impl OptCache {
         }
         let key = hex::encode(h.finalize());
         let dir = self.root.join(&key);
-        let tree = self.leases.lease(dir.clone(), &self.tmp);
+        let tree = self.leases.lease(dir.clone(), &self.tmp, true);
         // Gone with its last handle.
         self.leases.lock().doomed.insert(dir.clone());
         if !dir.is_dir() {
@@ -864,7 +871,9 @@ mod opt_tests {
         assert!(Arc::ptr_eq(&again, &merged));
         let other = cache.ensure(&[("db".into(), b), ("da".into(), a)]).unwrap();
         assert_eq!(std::fs::read_to_string(other.path().join("python/x.py")).unwrap(), "a");
-        // Derived data: gone with its last handle.
+        // Derived data: gone with its last handle, even when a function holding it is
+        // current.
+        merged.keep();
         drop((merged, again));
         assert!(!path.exists());
         assert!(other.path().exists());
@@ -891,8 +900,9 @@ mod opt_tests {
             assert_eq!(late.let_go(), held, "held {held}");
             drop(late);
             let again = retaken.then(|| {
-                cache.keep("d");
-                cache.lease("d")
+                let again = cache.lease("d");
+                again.keep();
+                again
             });
             assert!(!again.as_ref().is_some_and(|l| l.let_go()), "taken again: kept");
             drop(lease);
