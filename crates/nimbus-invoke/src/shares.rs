@@ -132,37 +132,42 @@ impl Shares {
             }
             attempts += 1;
             let share = self.limiter.share(&pool).filter(|s| s.limit == limit);
-            if share.is_some_and(|s| s.unconfirmed) {
-                // Within an outage part, used up: the database was unreachable moments ago,
-                // and the every-second return leases the part again once it answers.
-                return Err(throttle);
-            }
-            // A few slots at a time: fewer round trips, little held back from other nodes.
             let held = share.map_or(0, |s| s.held);
-            let want = (held.max(in_flight) + (limit / 8).clamp(1, 32)).min(limit);
-            match lease(store.as_ref(), &pool, want, limit).await {
-                Ok(held) => self.limiter.set_share(&pool, Share::leased(held, limit)),
-                Err(e) => {
-                    // The database is unreachable: rather than throttle every invocation
-                    // (warm ones too) until it is back, run within this node's equal part of
-                    // the limit (a node holding more is cut down to it by the return of
-                    // unused shares, which cannot reach the database either). The part is
-                    // kept until the database answers, then leased again. Nodes that still
-                    // reach the database lease as before: in a partition, the limit can be
-                    // exceeded by the cut-off nodes' parts.
-                    let part = nodes().map(|n| outage_share(limit, n));
-                    let Some(part) = part.filter(|&part| in_flight < part && held < part) else {
-                        if let Some(n) = self.outage_throttles.note(std::time::Instant::now()) {
-                            tracing::warn!("{n} invocation(s) throttled in 10 s for want of a share of {pool}'s concurrency: {e}");
-                        }
-                        return Err(throttle);
-                    };
-                    tracing::warn!(
-                        "leasing a share of {pool}'s concurrency: {e}; running within this node's part ({part} of {limit}) until the database answers"
-                    );
-                    self.limiter.set_share(&pool, Share { held: part, limit, unconfirmed: true });
+            // The database was unreachable moments ago (the every-second return leases the
+            // share again once it answers): no lease, the part decides.
+            let failure = if share.is_some_and(|s| s.unconfirmed) {
+                None
+            } else {
+                // A few slots at a time: fewer round trips, little held back from other nodes.
+                let want = (held.max(in_flight) + (limit / 8).clamp(1, 32)).min(limit);
+                match lease(store.as_ref(), &pool, want, limit).await {
+                    Ok(granted) => {
+                        self.limiter.set_share(&pool, Share::leased(granted, limit));
+                        continue;
+                    }
+                    Err(e) => Some(e),
                 }
+            };
+            // The database is unreachable: rather than throttle every invocation (warm ones
+            // too) until it is back, run within this node's equal part of the limit (a node
+            // holding more is cut down to it by the return of unused shares, which cannot
+            // reach the database either). The part is kept until the database answers, then
+            // leased again. Nodes that still reach the database lease as before: in a
+            // partition, the limit can be exceeded by the cut-off nodes' parts.
+            let part = nodes().map(|n| outage_share(limit, n));
+            let Some(part) = part.filter(|&part| in_flight < part && held < part) else {
+                if let Some(n) = self.outage_throttles.note(std::time::Instant::now()) {
+                    let why = failure.as_deref().unwrap_or("the database did not answer the last lease");
+                    tracing::warn!("{n} invocation(s) throttled in 10 s for want of a share of {pool}'s concurrency: {why}");
+                }
+                return Err(throttle);
+            };
+            if let Some(e) = &failure {
+                tracing::warn!(
+                    "leasing a share of {pool}'s concurrency: {e}; running within this node's part ({part} of {limit}) until the database answers"
+                );
             }
+            self.limiter.set_share(&pool, Share { held: part, limit, unconfirmed: true });
         }
     }
 
@@ -378,6 +383,28 @@ mod tests {
         let before = tokio::time::Instant::now();
         assert_eq!(reason(&s.acquire("f", None, 10, || Some(2)).await), "ConcurrentInvocationLimitExceeded");
         assert_eq!(before.elapsed(), std::time::Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_share_smaller_than_the_part_grows_to_it_in_an_outage_without_asking() {
+        let db = Arc::new(Database::default());
+        let s = shares(&db);
+        db.answers.lock().unwrap().push_back(Ok(3));
+        let first = s.acquire("f", None, 10, || Some(2)).await.unwrap();
+        assert_eq!(s.limiter.share("unreserved"), Some(Share::leased(3, 10)));
+        // The return of unused shares cannot reach the database: it keeps the 3 (under the
+        // part of 5), now unknown to the database.
+        db.down.store(true, Ordering::SeqCst);
+        let mut cut_off = false;
+        s.give_back(Some(2), &mut cut_off).await;
+        assert_eq!(s.limiter.share("unreserved"), Some(Share { held: 3, limit: 10, unconfirmed: true }));
+        db.calls.lock().unwrap().clear();
+        let mut running = vec![first];
+        for _ in 0..4 {
+            running.push(s.acquire("f", None, 10, || Some(2)).await.unwrap());
+        }
+        assert_eq!(reason(&s.acquire("f", None, 10, || Some(2)).await), "ConcurrentInvocationLimitExceeded");
+        assert!(db.calls.lock().unwrap().is_empty(), "the part decided, not the database");
     }
 
     #[tokio::test]
