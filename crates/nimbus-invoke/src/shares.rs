@@ -385,18 +385,26 @@ mod tests {
         assert_eq!(before.elapsed(), std::time::Duration::ZERO);
     }
 
-    #[tokio::test]
-    async fn a_share_smaller_than_the_part_grows_to_it_in_an_outage_without_asking() {
+    /// A node of two running one invocation within a share of `granted` of a limit of 10,
+    /// then cut off from the database as the every-second return finds.
+    async fn cut_off_holding(granted: u32) -> (Arc<Database>, Shares, Permit) {
         let db = Arc::new(Database::default());
         let s = shares(&db);
-        db.answers.lock().unwrap().push_back(Ok(3));
-        let first = s.acquire("f", None, 10, || Some(2)).await.unwrap();
-        assert_eq!(s.limiter.share("unreserved"), Some(Share::leased(3, 10)));
-        // The return of unused shares cannot reach the database: it keeps the 3 (under the
-        // part of 5), now unknown to the database.
+        db.answers.lock().unwrap().push_back(Ok(granted));
+        let running = s.acquire("f", None, 10, || Some(2)).await.unwrap();
+        assert_eq!(s.limiter.share("unreserved"), Some(Share::leased(granted, 10)));
         db.down.store(true, Ordering::SeqCst);
         let mut cut_off = false;
         s.give_back(Some(2), &mut cut_off).await;
+        assert!(cut_off);
+        (db, s, running)
+    }
+
+    #[tokio::test]
+    async fn a_share_smaller_than_the_part_grows_to_it_in_an_outage_without_asking() {
+        // The return of unused shares cannot reach the database: it keeps the 3 (under the
+        // part of 5), now unknown to the database.
+        let (db, s, first) = cut_off_holding(3).await;
         assert_eq!(s.limiter.share("unreserved"), Some(Share { held: 3, limit: 10, unconfirmed: true }));
         db.calls.lock().unwrap().clear();
         let mut running = vec![first];
@@ -409,14 +417,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_node_holding_more_than_its_part_is_cut_down_to_it_in_an_outage() {
-        let db = Arc::new(Database::default());
-        let s = shares(&db);
-        db.answers.lock().unwrap().push_back(Ok(8));
-        let running = s.acquire("f", None, 10, || Some(2)).await.unwrap();
-        assert_eq!(s.limiter.share("unreserved"), Some(Share::leased(8, 10)));
-        db.down.store(true, Ordering::SeqCst);
-        let mut cut_off = false;
-        s.give_back(Some(2), &mut cut_off).await;
+        let (_db, s, running) = cut_off_holding(8).await;
         assert_eq!(s.limiter.share("unreserved"), Some(Share { held: 5, limit: 10, unconfirmed: true }));
         drop(running);
     }
