@@ -6,6 +6,7 @@ after a restart that finds what a crash left."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -159,3 +160,53 @@ def test_a_deleted_versions_code_goes_while_the_function_stays(server_factory):
     assert len(entries(s.data_dir / "code")) == 1, "version 1's code outlived its deletion"
     r = lam.invoke(FunctionName=name, Payload=b"{}")
     assert json.loads(r["Payload"].read()) == "two"
+
+
+def test_a_delete_racing_a_create_of_the_same_zip_keeps_the_new_functions_blob(server_factory):
+    """Two functions with the same zip share one blob. Deleting one while the other is being
+    created must not remove the blob the new one was just stored with (its put a no-op,
+    the blob being there): the new function's record would point at nothing. Each round
+    starts the delete and the create together, the create up to a millisecond later, so
+    some rounds land the delete's "is the blob still used?" between the create's put and
+    its record."""
+    s = server_factory()
+    lam = s.lambda_client()
+    missing = []
+    for round_ in range(40):
+        # One file per round that differs, so every round has a blob of its own; big enough
+        # that the create spends a moment unpacking and storing it.
+        zip_ = make_zip({"h.py": f"def handler(event, context):\n    return {round_}\n", "pad.bin": "x" * 200_000 + str(round_)})
+        digest = hashlib.sha256(zip_).hexdigest()
+        old, new = unique(f"old{round_}"), unique(f"new{round_}")
+        create_function(lam, old, "python3.11", "h.handler", zip_)
+        start = threading.Barrier(2)
+        errors = []
+
+        def delete():
+            try:
+                client = s.lambda_client()
+                start.wait()
+                client.delete_function(FunctionName=old)
+            except Exception as e:  # noqa: BLE001 (reported below)
+                errors.append(e)
+
+        def create():
+            try:
+                client = s.lambda_client()
+                start.wait()
+                time.sleep((round_ % 3) / 2000)
+                create_function(client, new, "python3.11", "h.handler", zip_)
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+
+        threads = [threading.Thread(target=delete), threading.Thread(target=create)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # On the losing side of the race the create itself failed ("blob … is missing"),
+        # its record already written: either way the function is left without code.
+        if errors or not (s.data_dir / "blobs" / digest[:2] / f"{digest}.zip").exists():
+            missing.append((round_, [str(e) for e in errors]))
+        lam.delete_function(FunctionName=new)
+    assert missing == [], f"rounds whose new function lost its blob: {missing}"

@@ -53,6 +53,7 @@ impl ControlPlane {
             self.layer_code.ensure(&digest, &v.zip).map_err(code_err)?;
             Ok::<_, ApiError>((summary, digest))
         })?;
+        let _held = self.code_writes.lock(&digest).await;
         self.blobs.put(&v.zip).await.map_err(store_err)?;
         let mut record = LayerVersion {
             layer_name: v.name,

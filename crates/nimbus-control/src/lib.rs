@@ -4,6 +4,7 @@
 
 mod aliases;
 mod code_signing;
+mod code_writes;
 mod elsewhere;
 mod event_config;
 mod layers;
@@ -24,6 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+use code_writes::{CodeWrite, CodeWrites};
 use nimbus_model::function::new_revision_id;
 use nimbus_model::{now_millis, ApiError, ErrorCode, FunctionConfig, Partition, Runtime, LATEST};
 use nimbus_store::code::{self, CodeError};
@@ -145,6 +147,11 @@ pub struct ControlPlane {
     /// Held across the check and the write of a code signing config's use, so a config is
     /// never deleted while a function is being attached to it.
     code_signing_writes: tokio::sync::Mutex<()>,
+    /// Held by a code write from its blob's put to its record's write, and by a collector
+    /// from its "no record refers to this digest" to the blob's delete: otherwise a delete
+    /// of one function could remove the blob another function with the same zip had just
+    /// stored (its put a no-op, the blob being there), leaving its record without code.
+    code_writes: CodeWrites,
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
     code: CodeCache,
@@ -213,6 +220,7 @@ impl ControlPlane {
             provisioning_listeners: RwLock::new(Vec::new()),
             concurrency_writes: tokio::sync::Mutex::new(()),
             code_signing_writes: tokio::sync::Mutex::new(()),
+            code_writes: CodeWrites::default(),
             store,
             blobs,
             code: dirs.code,
@@ -360,20 +368,19 @@ impl ControlPlane {
     }
 
     /// Stores the blob of a zip its caller inspected (`summary`) and unpacks it; returns
-    /// (digest, size, unzipped).
-    async fn accept_code(&self, zip: &[u8], summary: &code::ZipSummary) -> Result<(String, u64, u64, PathBuf), ApiError> {
+    /// (digest, size, unzipped) and the digest's lock, to be held until the record that
+    /// refers to the blob is written (see [`CodeWrites`]).
+    async fn accept_code(&self, zip: &[u8], summary: &code::ZipSummary) -> Result<(String, u64, u64, CodeWrite<'_>), ApiError> {
         if zip.is_empty() {
             return Err(ApiError::invalid("Uploaded file must be a non-empty zip"));
         }
+        let digest = nimbus_store::blocking::in_place(|| nimbus_store::blob::sha256_hex(zip));
+        let held = self.code_writes.lock(&digest).await;
         // Unpacked (which reads every entry to its end) before the blob is stored, so a zip
         // that cannot be unpacked leaves nothing behind.
-        let (digest, dir) = nimbus_store::blocking::in_place(|| {
-            let digest = nimbus_store::blob::sha256_hex(zip);
-            let dir = self.code.ensure(&digest, zip).map_err(code_err)?;
-            Ok::<_, ApiError>((digest, dir))
-        })?;
+        nimbus_store::blocking::in_place(|| self.code.ensure(&digest, zip)).map_err(code_err)?;
         self.blobs.put(zip).await.map_err(store_err)?;
-        Ok((digest, zip.len() as u64, summary.unzipped_size, dir))
+        Ok((digest, zip.len() as u64, summary.unzipped_size, held))
     }
 
     pub async fn create(&self, f: NewFunction) -> Result<FunctionConfig, ApiError> {
@@ -391,7 +398,7 @@ impl ControlPlane {
         // Check the layers before storing any code.
         let summary = nimbus_store::blocking::in_place(|| code::inspect(&f.zip)).map_err(code_err)?;
         let layers = self.resolve_layers(&f.layers, summary.unzipped_size).await?;
-        let (digest, size, unzipped, dir) = self.accept_code(&f.zip, &summary).await?;
+        let (digest, size, unzipped, held) = self.accept_code(&f.zip, &summary).await?;
         let config = FunctionConfig {
             name: f.name,
             version: LATEST.to_string(),
@@ -428,7 +435,7 @@ impl ControlPlane {
             Err(StoreError::Conflict) => return Err(ApiError::conflict(format!("Function already exist: {}", config.name))),
             Err(e) => return Err(store_err(e)),
         }
-        let _ = dir;
+        drop(held);
         self.note_unverified_code(&config).await;
         let resolved = self.materialize(config.clone()).await?;
         self.changed(&config.name, Some(resolved));
@@ -462,7 +469,9 @@ impl ControlPlane {
     }
 
     /// Writes `next` over `current`, refreshing the invoke path's view.
-    async fn replace(&self, current: &FunctionConfig, mut next: FunctionConfig) -> Result<FunctionConfig, ApiError> {
+    /// `held`: the lock of `next`'s code, when the caller just stored it; let go once the
+    /// record is written.
+    async fn replace(&self, current: &FunctionConfig, mut next: FunctionConfig, held: Option<CodeWrite<'_>>) -> Result<FunctionConfig, ApiError> {
         next.last_modified_ms = now_millis();
         next.revision_id = new_revision_id();
         match self.store.update_function(&next, &current.revision_id).await {
@@ -476,6 +485,8 @@ impl ControlPlane {
             Err(StoreError::NotFound) => return Err(self.not_found(&next.name)),
             Err(e) => return Err(store_err(e)),
         }
+        // Before the collect below, which may want the same stripe.
+        drop(held);
         let resolved = self.materialize(next.clone()).await?;
         self.changed(&next.name, Some(resolved));
         if current.code_digest != next.code_digest {
@@ -497,10 +508,10 @@ impl ControlPlane {
                 nimbus_model::validate::MAX_UNZIPPED_BYTES
             )));
         }
-        let (digest, size, unzipped, _) = self.accept_code(zip, &summary).await?;
+        let (digest, size, unzipped, held) = self.accept_code(zip, &summary).await?;
         let next = FunctionConfig { code_digest: digest, code_size: size, code_unzipped_size: unzipped, ..current.clone() };
         self.note_unverified_code(&next).await;
-        self.replace(&current, next).await
+        self.replace(&current, next, Some(held)).await
     }
 
     pub async fn update_config(&self, name: &str, change: ConfigChange) -> Result<FunctionConfig, ApiError> {
@@ -550,7 +561,7 @@ impl ControlPlane {
         if let Some(arns) = change.layers {
             next.layers = self.resolve_layers(&arns, next.code_unzipped_size).await?;
         }
-        self.replace(&current, next).await
+        self.replace(&current, next, None).await
     }
 
     pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
@@ -587,6 +598,7 @@ impl ControlPlane {
     /// Removes a code blob and its unpacked copy once no function refers to it (the copy
     /// when the last environment running from it ends).
     pub(crate) async fn collect_code(&self, digest: &str) {
+        let _held = self.code_writes.lock(digest).await;
         if let Ok(false) = self.store.digest_in_use(digest).await {
             let _ = self.blobs.delete(digest).await;
             self.code.remove(digest);
@@ -595,6 +607,7 @@ impl ControlPlane {
 
     /// The same for a layer's blob and unpacked copy.
     pub(crate) async fn collect_layer(&self, digest: &str) {
+        let _held = self.code_writes.lock(digest).await;
         if let Ok(false) = self.store.digest_in_use(digest).await {
             let _ = self.blobs.delete(digest).await;
             self.layer_code.remove(digest);
@@ -615,6 +628,7 @@ impl ControlPlane {
         }
         if let Ok(all) = self.blobs.list().await {
             for d in all {
+                let _held = self.code_writes.lock(&d).await;
                 if let Ok(false) = self.store.digest_in_use(&d).await {
                     let _ = self.blobs.delete(&d).await;
                 }
