@@ -356,6 +356,9 @@ impl RuntimeApi {
                         "{\"errorMessage\":\"Exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"RequestEntityTooLarge\"}",
                     );
                 }
+                // The invocation woken by the answer writes it to its caller before this
+                // writes the 202: the caller is waiting, the runtime only for its next event.
+                tokio::task::yield_now().await;
                 respond(StatusCode::ACCEPTED, ACCEPTED)
             }
             _ => respond(StatusCode::METHOD_NOT_ALLOWED, "{\"errorMessage\":\"method not allowed\",\"errorType\":\"MethodNotAllowed\"}"),
@@ -621,5 +624,67 @@ mod ending_tests {
                 other => panic!("ended_first={ended_first}: {other:?}"),
             }
         }
+    }
+
+    /// The invocation waiting for an answer gets to write it to its caller before the
+    /// runtime's `POST …/response` is answered `202`: the invoker's task runs (and finds
+    /// nothing from the server on the runtime's socket yet) before the 202 is written. One
+    /// worker, as the server runs on one or two cores; 20 rounds, since without the yield
+    /// the order is not the same every time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn the_caller_is_answered_before_the_runtime() {
+        use std::io::{Read, Write};
+        const ROUNDS: usize = 20;
+        let (read, _write) = rustix::pipe::pipe().expect("pipe");
+        let capture = OutputCapture::new(read, None, None).expect("capture");
+        let api = RuntimeApi::new(capture, crate::connections::ConnectionLimits::default());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        api.serve_on(listener, None).expect("serve");
+
+        // The runtime, on a thread of its own: takes each event, answers it, reads the 202.
+        let (sent_tx, sent_rx) = std::sync::mpsc::channel();
+        let runtime = std::thread::spawn(move || {
+            let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+            sent_tx.send(conn.try_clone().expect("clone")).expect("send");
+            let mut buf = [0u8; 4096];
+            for _ in 0..ROUNDS {
+                conn.write_all(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nhost: x\r\n\r\n").expect("next");
+                let n = conn.read(&mut buf).expect("event");
+                assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+                conn.write_all(b"POST /2018-06-01/runtime/invocation/r/response HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nok")
+                    .expect("post");
+                let n = conn.read(&mut buf).expect("202");
+                assert!(buf[..n].starts_with(b"HTTP/1.1 202"), "{}", String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let conn = tokio::task::spawn_blocking(move || sent_rx.recv().expect("runtime's socket")).await.expect("socket");
+        // The invoker, as a task on the runtime's one worker (the connection's thread).
+        let invoker = tokio::spawn(async move {
+            let mut early = Vec::new();
+            for round in 0..ROUNDS {
+                let (tx, mut rx) = mpsc::channel(2);
+                api.submit(Delivery { invocation: invocation(), start_line: None, progress: tx });
+                let answered = loop {
+                    match tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await {
+                        Ok(Some(Progress::Delivered { .. })) => continue,
+                        Ok(Some(Progress::Done(reply))) => break reply,
+                        other => panic!("{other:?}"),
+                    }
+                };
+                assert!(matches!(&answered, Reply::Response(b) if b.as_ref() == b"ok"), "{answered:?}");
+                // What the server has sent the runtime since this round's event: nothing yet.
+                let mut peek = [0u8; 64];
+                if rustix::net::recv(&conn, &mut peek, rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT).err()
+                    != Some(rustix::io::Errno::AGAIN)
+                {
+                    early.push(round);
+                }
+            }
+            early
+        });
+        let early = invoker.await.expect("invoker");
+        assert!(early.is_empty(), "rounds whose 202 was written before the caller's answer: {early:?}");
+        tokio::task::spawn_blocking(move || runtime.join().expect("runtime thread")).await.expect("join");
     }
 }
