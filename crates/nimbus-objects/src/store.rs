@@ -445,6 +445,10 @@ pub struct ObjectStore {
     pub(crate) inline_max: usize,
     /// This store's name as the holder of notification leases.
     node: String,
+    /// Every bucket's name, where this node is the only writer (SQLite): loaded at open,
+    /// kept after each committed create and delete. Lets an unsigned request be told it
+    /// names no bucket without a database read ([`ObjectStore::knows_bucket`]).
+    names: Option<std::sync::RwLock<std::collections::HashSet<String>>>,
 }
 
 impl ObjectStore {
@@ -462,6 +466,7 @@ impl ObjectStore {
         create(&dir.join(files::BLOBS))?;
         let staged = Self::clean_staging(dir)?;
         let mut unreferenced = 0;
+        let mut names = std::collections::HashSet::new();
         let db = GroupCommit::open_prepared(
             Some(&dir.join("objects.db")),
             &sql::SCHEMA,
@@ -471,6 +476,7 @@ impl ObjectStore {
                     |id| nimbus_store::tx::at_once(sql::blob_referenced(&mut Lite::new(conn), id)),
                     files::io_error,
                 )?;
+                names = nimbus_store::tx::at_once(sql::all_buckets(&mut Lite::new(conn)))?.into_iter().map(|b| b.name).collect();
                 Ok(())
             },
             sql::db_failure,
@@ -484,6 +490,7 @@ impl ObjectStore {
             bodies: Bodies::Local(dir.to_path_buf()),
             inline_max,
             node: "local".into(),
+            names: Some(std::sync::RwLock::new(names)),
         })
     }
 
@@ -516,6 +523,7 @@ impl ObjectStore {
             bodies: bodies.map_or_else(|| Bodies::Local(dir.to_path_buf()), Bodies::Shared),
             inline_max,
             node,
+            names: None,
         };
         Ok(store)
     }
@@ -556,7 +564,18 @@ impl ObjectStore {
     /// checked by the edge; buckets of other accounts are the edge's to look for.)
     pub async fn create_bucket(&self, name: &str, region: &str) -> Result<Bucket, ObjectError> {
         let (name, region) = (name.to_string(), region.to_string());
-        in_tx!(self, true, |tx| sql::insert_bucket(tx, &name, &region, sql::now_ms()).await)
+        let made = in_tx!(self, true, |tx| sql::insert_bucket(tx, &name, &region, sql::now_ms()).await)?;
+        if let Some(names) = &self.names {
+            names.write().unwrap_or_else(|p| p.into_inner()).insert(made.name.clone());
+        }
+        Ok(made)
+    }
+
+    /// Whether a bucket of this name exists, where the store can tell without a database
+    /// read (one node's store); None where other nodes may have changed it (shared), so
+    /// [`ObjectStore::bucket`] must ask.
+    pub fn knows_bucket(&self, name: &str) -> Option<bool> {
+        self.names.as_ref().map(|names| names.read().unwrap_or_else(|p| p.into_inner()).contains(name))
     }
 
     /// [`ObjectError::NoSuchBucket`] if it does not exist.
@@ -573,8 +592,12 @@ impl ObjectStore {
     /// [`ObjectError::BucketNotEmpty`] while any version, delete marker or multipart upload
     /// is in it. Removes its settings and tags with it.
     pub async fn delete_bucket(&self, name: &str) -> Result<(), ObjectError> {
-        let name = name.to_string();
-        in_tx!(self, true, |tx| sql::delete_bucket(tx, &name).await)
+        let owned = name.to_string();
+        in_tx!(self, true, |tx| sql::delete_bucket(tx, &owned).await)?;
+        if let Some(names) = &self.names {
+            names.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        }
+        Ok(())
     }
 
     /// `Enabled` or `Suspended` (a bucket never goes back to `Unversioned`).

@@ -186,6 +186,23 @@ async fn limits_and_missing_things() {
 
 // ---- buckets ------------------------------------------------------------------------------
 
+/// A node's own store knows its bucket names without a read: after each create and
+/// delete, and again after a reopen.
+#[tokio::test]
+async fn bucket_names_are_known_after_each_change_and_a_reopen() {
+    let (dir, s) = fresh().await;
+    s.create_bucket("made", "us-east-1").await.expect("bucket");
+    s.create_bucket("gone", "us-east-1").await.expect("bucket");
+    s.delete_bucket("gone").await.expect("delete");
+    assert_eq!(s.create_bucket("made", "us-east-1").await.map(|_| ()), Err(ObjectError::BucketAlreadyOwnedByYou));
+    let reopened = open(dir.path());
+    for store in [&s, &reopened] {
+        for (name, known) in [("made", true), ("b", true), ("gone", false), ("never", false)] {
+            assert_eq!(store.knows_bucket(name), Some(known), "{name}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn buckets_settings_and_emptiness() {
     let (_dir, s) = fresh().await;

@@ -123,10 +123,10 @@ pub async fn recognize_public(state: &Arc<AppState>, parts: &Parts) -> Option<S3
     {
         return None;
     }
-    let mut found = state.objects.bucket(first).await.is_ok();
+    let mut found = bucket_exists(&state.objects, first).await;
     if !found {
         for other in state.accounts.all() {
-            if other.objects.bucket(first).await.is_ok() {
+            if bucket_exists(&other.objects, first).await {
                 found = true;
                 break;
             }
@@ -143,6 +143,16 @@ pub async fn recognize_public(state: &Arc<AppState>, parts: &Parts) -> Option<S3
     let query = nimbus_protocol::rest::query_pairs(parts.uri.query());
     let operation = place(&parts.method, bucket.is_some(), key.is_some(), &query, &parts.headers);
     Some(S3Request { operation, method: parts.method.clone(), resource: path.to_string(), path_style: true, bucket, key, query })
+}
+
+/// Whether `name` is a bucket of the store's account: one node's stores know their
+/// bucket names (no database read, so unsigned requests cannot make one per account);
+/// shared ones are asked.
+async fn bucket_exists(objects: &nimbus_objects::ObjectStore, name: &str) -> bool {
+    match objects.knows_bucket(name) {
+        Some(answer) => answer,
+        None => objects.bucket(name).await.is_ok(),
+    }
 }
 
 /// Whether a path-style request signed for S3 is plainly another service's (one endpoint
