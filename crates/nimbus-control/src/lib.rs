@@ -471,7 +471,12 @@ impl ControlPlane {
     /// Writes `next` over `current`, refreshing the invoke path's view.
     /// `held`: the lock of `next`'s code, when the caller just stored it; let go once the
     /// record is written.
-    async fn replace(&self, current: &FunctionConfig, mut next: FunctionConfig, held: Option<CodeWrite<'_>>) -> Result<FunctionConfig, ApiError> {
+    async fn replace(
+        &self,
+        current: &FunctionConfig,
+        mut next: FunctionConfig,
+        held: Option<CodeWrite<'_>>,
+    ) -> Result<FunctionConfig, ApiError> {
         next.last_modified_ms = now_millis();
         next.revision_id = new_revision_id();
         match self.store.update_function(&next, &current.revision_id).await {
