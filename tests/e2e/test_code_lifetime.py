@@ -208,5 +208,8 @@ def test_a_delete_racing_a_create_of_the_same_zip_keeps_the_new_functions_blob(s
         # its record already written: either way the function is left without code.
         if errors or not (s.data_dir / "blobs" / digest[:2] / f"{digest}.zip").exists():
             missing.append((round_, [str(e) for e in errors]))
-        lam.delete_function(FunctionName=new)
+        try:
+            lam.delete_function(FunctionName=new)
+        except lam.exceptions.ResourceNotFoundException:
+            pass  # its create failed before its record was written
     assert missing == [], f"rounds whose new function lost its blob: {missing}"

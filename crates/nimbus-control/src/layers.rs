@@ -53,7 +53,7 @@ impl ControlPlane {
             self.layer_code.ensure(&digest, &v.zip).map_err(code_err)?;
             Ok::<_, ApiError>((summary, digest))
         })?;
-        let _held = self.code_writes.lock(&digest).await;
+        let _held = self.code_writes.writing(&[&digest]).await;
         self.blobs.put(&v.zip).await.map_err(store_err)?;
         let mut record = LayerVersion {
             layer_name: v.name,
@@ -202,6 +202,23 @@ impl ControlPlane {
     /// Turns a function's layer ARNs into what it mounts, checking AWS's rules: at most
     /// five, each an existing version this account may use, and code plus layers within
     /// the unzipped limit.
+    /// [`Self::resolve_layers`], holding the layers' digests (and `code`, a digest about to
+    /// be stored) against collection until the returned hold is dropped: a record naming
+    /// them is written under it. A layer version deleted while the hold was awaited is
+    /// gone from the store by then (its blob may be too), so they are looked up again.
+    pub(crate) async fn resolve_layers_held(
+        &self,
+        arns: &[String],
+        code_unzipped: u64,
+        code: Option<&str>,
+    ) -> Result<(Vec<LayerRef>, crate::code_writes::Writing<'_>), ApiError> {
+        let first = self.resolve_layers(arns, code_unzipped).await?;
+        let digests: Vec<&str> = first.iter().map(|l| l.code_digest.as_str()).chain(code).collect();
+        let held = self.code_writes.writing(&digests).await;
+        let layers = self.resolve_layers(arns, code_unzipped).await?;
+        Ok((layers, held))
+    }
+
     pub(crate) async fn resolve_layers(&self, arns: &[String], code_unzipped: u64) -> Result<Vec<LayerRef>, ApiError> {
         if arns.len() > MAX_LAYERS {
             return Err(ApiError::invalid(format!("Cannot reference more than {MAX_LAYERS} layers.")));

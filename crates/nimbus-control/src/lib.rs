@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use code_writes::{CodeWrite, CodeWrites};
+use code_writes::{CodeWrites, Writing};
 use nimbus_model::function::new_revision_id;
 use nimbus_model::{now_millis, ApiError, ErrorCode, FunctionConfig, Partition, Runtime, LATEST};
 use nimbus_store::code::{self, CodeError};
@@ -367,20 +367,23 @@ impl ControlPlane {
         ApiError::not_found(format!("Function not found: {}", self.partition.function_arn(name)))
     }
 
+    /// The digest a zip's blob is stored under.
+    fn digest_of(zip: &[u8]) -> String {
+        nimbus_store::blocking::in_place(|| nimbus_store::blob::sha256_hex(zip))
+    }
+
     /// Stores the blob of a zip its caller inspected (`summary`) and unpacks it; returns
-    /// (digest, size, unzipped) and the digest's lock, to be held until the record that
-    /// refers to the blob is written (see [`CodeWrites`]).
-    async fn accept_code(&self, zip: &[u8], summary: &code::ZipSummary) -> Result<(String, u64, u64, CodeWrite<'_>), ApiError> {
+    /// (size, unzipped). The caller holds `digest` (see [`CodeWrites`]) until the record
+    /// that refers to the blob is written.
+    async fn accept_code(&self, zip: &[u8], digest: &str, summary: &code::ZipSummary) -> Result<(u64, u64), ApiError> {
         if zip.is_empty() {
             return Err(ApiError::invalid("Uploaded file must be a non-empty zip"));
         }
-        let digest = nimbus_store::blocking::in_place(|| nimbus_store::blob::sha256_hex(zip));
-        let held = self.code_writes.lock(&digest).await;
         // Unpacked (which reads every entry to its end) before the blob is stored, so a zip
         // that cannot be unpacked leaves nothing behind.
-        nimbus_store::blocking::in_place(|| self.code.ensure(&digest, zip)).map_err(code_err)?;
+        nimbus_store::blocking::in_place(|| self.code.ensure(digest, zip)).map_err(code_err)?;
         self.blobs.put(zip).await.map_err(store_err)?;
-        Ok((digest, zip.len() as u64, summary.unzipped_size, held))
+        Ok((zip.len() as u64, summary.unzipped_size))
     }
 
     pub async fn create(&self, f: NewFunction) -> Result<FunctionConfig, ApiError> {
@@ -397,8 +400,9 @@ impl ControlPlane {
         };
         // Check the layers before storing any code.
         let summary = nimbus_store::blocking::in_place(|| code::inspect(&f.zip)).map_err(code_err)?;
-        let layers = self.resolve_layers(&f.layers, summary.unzipped_size).await?;
-        let (digest, size, unzipped, held) = self.accept_code(&f.zip, &summary).await?;
+        let digest = Self::digest_of(&f.zip);
+        let (layers, held) = self.resolve_layers_held(&f.layers, summary.unzipped_size, Some(&digest)).await?;
+        let (size, unzipped) = self.accept_code(&f.zip, &digest, &summary).await?;
         let config = FunctionConfig {
             name: f.name,
             version: LATEST.to_string(),
@@ -469,13 +473,13 @@ impl ControlPlane {
     }
 
     /// Writes `next` over `current`, refreshing the invoke path's view.
-    /// `held`: the lock of `next`'s code, when the caller just stored it; let go once the
-    /// record is written.
+    /// `held`: the digests `next` newly refers to (its code, its layers), when the caller
+    /// just resolved or stored them; let go once the record is written.
     async fn replace(
         &self,
         current: &FunctionConfig,
         mut next: FunctionConfig,
-        held: Option<CodeWrite<'_>>,
+        held: Option<Writing<'_>>,
     ) -> Result<FunctionConfig, ApiError> {
         next.last_modified_ms = now_millis();
         next.revision_id = new_revision_id();
@@ -513,7 +517,9 @@ impl ControlPlane {
                 nimbus_model::validate::MAX_UNZIPPED_BYTES
             )));
         }
-        let (digest, size, unzipped, held) = self.accept_code(zip, &summary).await?;
+        let digest = Self::digest_of(zip);
+        let held = self.code_writes.writing(&[&digest]).await;
+        let (size, unzipped) = self.accept_code(zip, &digest, &summary).await?;
         let next = FunctionConfig { code_digest: digest, code_size: size, code_unzipped_size: unzipped, ..current.clone() };
         self.note_unverified_code(&next).await;
         self.replace(&current, next, Some(held)).await
@@ -563,10 +569,13 @@ impl ControlPlane {
             // Detaching a function that never had one leaves it without.
             next.vpc = (vpc.attached() || next.vpc.is_some()).then_some(vpc);
         }
+        let mut held = None;
         if let Some(arns) = change.layers {
-            next.layers = self.resolve_layers(&arns, next.code_unzipped_size).await?;
+            let (layers, layers_held) = self.resolve_layers_held(&arns, next.code_unzipped_size, None).await?;
+            next.layers = layers;
+            held = Some(layers_held);
         }
-        self.replace(&current, next, None).await
+        self.replace(&current, next, held).await
     }
 
     pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
@@ -603,7 +612,7 @@ impl ControlPlane {
     /// Removes a code blob and its unpacked copy once no function refers to it (the copy
     /// when the last environment running from it ends).
     pub(crate) async fn collect_code(&self, digest: &str) {
-        let _held = self.code_writes.lock(digest).await;
+        let _held = self.code_writes.collecting(digest).await;
         if let Ok(false) = self.store.digest_in_use(digest).await {
             let _ = self.blobs.delete(digest).await;
             self.code.remove(digest);
@@ -612,7 +621,7 @@ impl ControlPlane {
 
     /// The same for a layer's blob and unpacked copy.
     pub(crate) async fn collect_layer(&self, digest: &str) {
-        let _held = self.code_writes.lock(digest).await;
+        let _held = self.code_writes.collecting(digest).await;
         if let Ok(false) = self.store.digest_in_use(digest).await {
             let _ = self.blobs.delete(digest).await;
             self.layer_code.remove(digest);
@@ -633,7 +642,7 @@ impl ControlPlane {
         }
         if let Ok(all) = self.blobs.list().await {
             for d in all {
-                let _held = self.code_writes.lock(&d).await;
+                let _held = self.code_writes.collecting(&d).await;
                 if let Ok(false) = self.store.digest_in_use(&d).await {
                     let _ = self.blobs.delete(&d).await;
                 }

@@ -446,9 +446,10 @@ pub struct ObjectStore {
     /// This store's name as the holder of notification leases.
     node: String,
     /// Every bucket's name, where this node is the only writer (SQLite): loaded at open,
-    /// kept after each committed create and delete. Lets an unsigned request be told it
+    /// changed by each create and delete in its transaction (a commit that then fails,
+    /// a disk's failure, can leave a name too many or too few until the next start). Lets an unsigned request be told it
     /// names no bucket without a database read ([`ObjectStore::knows_bucket`]).
-    names: Option<std::sync::RwLock<std::collections::HashSet<String>>>,
+    names: Option<std::sync::Arc<std::sync::RwLock<std::collections::HashSet<String>>>>,
 }
 
 impl ObjectStore {
@@ -490,7 +491,7 @@ impl ObjectStore {
             bodies: Bodies::Local(dir.to_path_buf()),
             inline_max,
             node: "local".into(),
-            names: Some(std::sync::RwLock::new(names)),
+            names: Some(std::sync::Arc::new(std::sync::RwLock::new(names))),
         })
     }
 
@@ -564,11 +565,16 @@ impl ObjectStore {
     /// checked by the edge; buckets of other accounts are the edge's to look for.)
     pub async fn create_bucket(&self, name: &str, region: &str) -> Result<Bucket, ObjectError> {
         let (name, region) = (name.to_string(), region.to_string());
-        let made = in_tx!(self, true, |tx| sql::insert_bucket(tx, &name, &region, sql::now_ms()).await)?;
-        if let Some(names) = &self.names {
-            names.write().unwrap_or_else(|p| p.into_inner()).insert(made.name.clone());
-        }
-        Ok(made)
+        // The names change in the transaction (on the writer thread, in commit order), so a
+        // caller that goes away before the commit is reported cannot leave them behind.
+        let names = self.names.clone();
+        in_tx!(self, true, |tx| {
+            let made = sql::insert_bucket(tx, &name, &region, sql::now_ms()).await?;
+            if let Some(names) = &names {
+                names.write().unwrap_or_else(|p| p.into_inner()).insert(made.name.clone());
+            }
+            Ok(made)
+        })
     }
 
     /// Whether a bucket of this name exists, where the store can tell without a database
@@ -592,12 +598,15 @@ impl ObjectStore {
     /// [`ObjectError::BucketNotEmpty`] while any version, delete marker or multipart upload
     /// is in it. Removes its settings and tags with it.
     pub async fn delete_bucket(&self, name: &str) -> Result<(), ObjectError> {
-        let owned = name.to_string();
-        in_tx!(self, true, |tx| sql::delete_bucket(tx, &owned).await)?;
-        if let Some(names) = &self.names {
-            names.write().unwrap_or_else(|p| p.into_inner()).remove(name);
-        }
-        Ok(())
+        let name = name.to_string();
+        let names = self.names.clone();
+        in_tx!(self, true, |tx| {
+            sql::delete_bucket(tx, &name).await?;
+            if let Some(names) = &names {
+                names.write().unwrap_or_else(|p| p.into_inner()).remove(&name);
+            }
+            Ok(())
+        })
     }
 
     /// `Enabled` or `Suspended` (a bucket never goes back to `Unversioned`).

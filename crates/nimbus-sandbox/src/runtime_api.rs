@@ -644,6 +644,9 @@ mod ending_tests {
 
         // The runtime, on a thread of its own: takes each event, answers it, reads the 202.
         let (sent_tx, sent_rx) = std::sync::mpsc::channel();
+        // The invoker has looked at the socket: only then may the runtime read its 202 (else
+        // a 202 written first could be read away before the look, and the round pass).
+        let (looked_tx, looked_rx) = std::sync::mpsc::channel::<()>();
         let runtime = std::thread::spawn(move || {
             let mut conn = std::net::TcpStream::connect(addr).expect("connect");
             sent_tx.send(conn.try_clone().expect("clone")).expect("send");
@@ -654,6 +657,7 @@ mod ending_tests {
                 assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
                 conn.write_all(b"POST /2018-06-01/runtime/invocation/r/response HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nok")
                     .expect("post");
+                looked_rx.recv().expect("the invoker looked");
                 let n = conn.read(&mut buf).expect("202");
                 assert!(buf[..n].starts_with(b"HTTP/1.1 202"), "{}", String::from_utf8_lossy(&buf[..n]));
             }
@@ -680,6 +684,7 @@ mod ending_tests {
                 {
                     early.push(round);
                 }
+                looked_tx.send(()).expect("runtime thread");
             }
             early
         });
