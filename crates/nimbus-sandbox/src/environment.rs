@@ -378,21 +378,25 @@ impl Environment {
     ) -> Result<Arc<Environment>, SandboxError> {
         let Host { iso, registry, logs, endpoint_url, trust, .. } = *host;
         let process = pre.process.take().expect("a prestarted runtime is adopted once");
+        let mut timeline = launch::Timeline::new();
         if let Some(cg) = &process.cgroup {
             // Its init (loading the function) runs at full CPU, as a fresh start's does.
             if spec.memory_mb != PRESTART_MEMORY_MB {
                 cg.set_limits(&Limits::for_init(spec.memory_mb))?;
             }
         }
+        launch::Timeline::mark(&mut timeline, "limits");
         if let Some(late) = &process.late {
             // Mounts wait for the namespace lock that sandboxes being built hold, and for the
             // spawner thread, which makes them.
             nimbus_store::blocking::in_place(|| late.assign(&spec.code_dir, spec.opt_dir.as_deref()))?;
         }
+        launch::Timeline::mark(&mut timeline, "code");
         let paths = launch::paths(iso, registry, spec.runtime, &spec.code_dir, spec.opt_dir.as_deref(), trust);
         let id = uuid::Uuid::new_v4().simple().to_string();
         let log_stream = format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), spec.version, id);
         process.capture.set_sink(logs.sink(&spec.log_group, &log_stream), spec.json_log_level);
+        launch::Timeline::mark(&mut timeline, "log-stream");
         let vars = environment_variables(&spec, &paths, &process.addr, &log_stream, endpoint_url, provisioned.is_some());
         let mut process = process;
         match process.gate.take() {
@@ -409,6 +413,10 @@ impl Environment {
                 let assignment = serde_json::json!({ "env": vars, "cwd": paths.task });
                 process.api.assign(bytes::Bytes::from(assignment.to_string()), Instant::now());
             }
+        }
+        launch::Timeline::mark(&mut timeline, "launch");
+        if let Some(t) = timeline {
+            t.log("adoption", spec.runtime, process.pid);
         }
         Ok(Environment::from_process(id, spec, log_stream, generation, process, provisioned, true))
     }

@@ -47,31 +47,33 @@ pub fn trace_starts(on: bool) {
     TRACE_STARTS.store(on, Ordering::Relaxed);
 }
 
-/// The server's side of one start, for `--trace-starts`: when each step ended.
-struct Timeline {
+/// The server's side of one start (or adoption), for `--trace-starts`: when each step
+/// ended.
+pub(crate) struct Timeline {
     begun: Instant,
     marks: Vec<(&'static str, Instant)>,
 }
 
 impl Timeline {
-    fn new() -> Option<Timeline> {
+    pub(crate) fn new() -> Option<Timeline> {
         TRACE_STARTS.load(Ordering::Relaxed).then(|| Timeline { begun: Instant::now(), marks: Vec::with_capacity(6) })
     }
 
-    fn mark(this: &mut Option<Timeline>, step: &'static str) {
+    pub(crate) fn mark(this: &mut Option<Timeline>, step: &'static str) {
         if let Some(t) = this {
             t.marks.push((step, Instant::now()));
         }
     }
 
-    fn log(self, runtime: Runtime, pid: u32) {
+    /// `what`: "start" or "adoption".
+    pub(crate) fn log(self, what: &str, runtime: Runtime, pid: u32) {
         let mut line = String::new();
         let mut last = self.begun;
         for (step, at) in &self.marks {
             line.push_str(&format!(" {step} {:.3}ms", (*at - last).as_secs_f64() * 1e3));
             last = *at;
         }
-        tracing::info!(target: "nimbus_sandbox::starts", "start of {runtime} (pid {pid}), server:{line} total {:.3}ms", (last - self.begun).as_secs_f64() * 1e3);
+        tracing::info!(target: "nimbus_sandbox::starts", "{what} of {runtime} (pid {pid}), server:{line} total {:.3}ms", (last - self.begun).as_secs_f64() * 1e3);
     }
 }
 
@@ -709,7 +711,7 @@ pub(crate) async fn launch(
     let pid = child.id();
     Timeline::mark(&mut timeline, "spawn");
     if let Some(t) = timeline {
-        t.log(runtime, pid);
+        t.log("start", runtime, pid);
     }
     tokio::spawn(capture.clone().run());
 
