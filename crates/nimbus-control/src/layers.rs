@@ -199,9 +199,6 @@ impl ControlPlane {
         .map(|_| ())
     }
 
-    /// Turns a function's layer ARNs into what it mounts, checking AWS's rules: at most
-    /// five, each an existing version this account may use, and code plus layers within
-    /// the unzipped limit.
     /// [`Self::resolve_layers`], holding the layers' digests (and `code`, a digest about to
     /// be stored) against collection until the returned hold is dropped: a record naming
     /// them is written under it. A layer version deleted while the hold was awaited is
@@ -219,6 +216,9 @@ impl ControlPlane {
         Ok((layers, held))
     }
 
+    /// Turns a function's layer ARNs into what it mounts, checking AWS's rules: at most
+    /// five, each an existing version this account may use, and code plus layers within
+    /// the unzipped limit.
     pub(crate) async fn resolve_layers(&self, arns: &[String], code_unzipped: u64) -> Result<Vec<LayerRef>, ApiError> {
         if arns.len() > MAX_LAYERS {
             return Err(ApiError::invalid(format!("Cannot reference more than {MAX_LAYERS} layers.")));

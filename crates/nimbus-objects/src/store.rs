@@ -446,11 +446,14 @@ pub struct ObjectStore {
     /// This store's name as the holder of notification leases.
     node: String,
     /// Every bucket's name, where this node is the only writer (SQLite): loaded at open,
-    /// changed by each create and delete in its transaction (a commit that then fails,
-    /// a disk's failure, can leave a name too many or too few until the next start). Lets an unsigned request be told it
-    /// names no bucket without a database read ([`ObjectStore::knows_bucket`]).
-    names: Option<std::sync::Arc<std::sync::RwLock<std::collections::HashSet<String>>>>,
+    /// changed by each create and delete in its transaction (a commit that then fails, a
+    /// disk's failure, can leave a name too many or too few until the next start). Lets an
+    /// unsigned request be told it names no bucket without a database read
+    /// ([`ObjectStore::knows_bucket`]).
+    names: Option<BucketNames>,
 }
+
+type BucketNames = std::sync::Arc<std::sync::RwLock<std::collections::HashSet<String>>>;
 
 impl ObjectStore {
     /// Opens (creating) the store in `dir`: `dir/objects.db`, `dir/blobs/`, `dir/staging/`.
@@ -491,7 +494,7 @@ impl ObjectStore {
             bodies: Bodies::Local(dir.to_path_buf()),
             inline_max,
             node: "local".into(),
-            names: Some(std::sync::Arc::new(std::sync::RwLock::new(names))),
+            names: Some(BucketNames::new(std::sync::RwLock::new(names))),
         })
     }
 
