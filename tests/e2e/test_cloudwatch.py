@@ -285,11 +285,21 @@ def test_embedded_metric_format_lines_become_metrics(server, make_fn, lam, tmp_p
     cw = cloudwatch(server.endpoint, None, tmp_path)
     dims = [{"Name": "service", "Value": "booking"}]
     window = {"StartTime": start, "EndTime": now() + dt.timedelta(minutes=1), "Period": 300}
-    bookings = cw.get_metric_statistics(Namespace=ns, MetricName="Bookings", Dimensions=dims, Statistics=["Sum"], **window)
-    assert [(p["Sum"], p["Unit"]) for p in bookings["Datapoints"]] == [(2.0, "Count")]
-    latency = cw.get_metric_statistics(Namespace=ns, MetricName="Latency", Dimensions=dims, Statistics=["SampleCount", "Maximum"],
+
+    def bookings():
+        pts = cw.get_metric_statistics(Namespace=ns, MetricName="Bookings", Dimensions=dims, Statistics=["Sum"], **window)
+        return [(p["Sum"], p["Unit"]) for p in pts["Datapoints"]]
+
+    def latency():
+        pts = cw.get_metric_statistics(Namespace=ns, MetricName="Latency", Dimensions=dims, Statistics=["SampleCount", "Maximum"],
                                        **window)
-    assert [(p["SampleCount"], p["Maximum"]) for p in latency["Datapoints"]] == [(4.0, 18.0)]
+        return [(p["SampleCount"], p["Maximum"]) for p in pts["Datapoints"]]
+
+    # The log writer turns the lines into metrics after the invocation has answered (as in
+    # CloudWatch, where they arrive later still): wait for them, then compare.
+    wait_until(lambda: bookings() == [(2.0, "Count")] and latency() == [(4.0, 18.0)])
+    assert bookings() == [(2.0, "Count")]
+    assert latency() == [(4.0, 18.0)]
 
 
 def test_datapoints_survive_a_restart_and_the_cli_reads_them(server_factory, aws_cli, tmp_path):
