@@ -40,7 +40,7 @@ pub fn init_main() -> i32 {
 pub(super) struct Prepared {
     pub(super) spec: JailSpec,
     pub(super) steps: Vec<MountStep>,
-    pub(super) filters: Vec<seccompiler::BpfProgram>,
+    pub(super) filters: &'static [seccompiler::BpfProgram],
     program: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,

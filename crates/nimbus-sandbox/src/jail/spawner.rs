@@ -411,6 +411,9 @@ pub fn spawner_main() -> i32 {
         }
     };
     let server = rustix::process::getppid().map(|p| p.as_raw_nonzero().get()).unwrap_or(0);
+    // Built here once, every sandbox-init forked below inherits it (one that fails to build
+    // it now tries again in the child, which reports the error).
+    let _ = super::seccomp::programs();
     loop {
         let mut header = [0u8; REQUEST_LEN];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
