@@ -274,7 +274,7 @@ fn drop_privileges(p: &mut Prepared) -> Result<(), JailError> {
     rustix::thread::set_no_new_privs(true).map_err(call("prctl NO_NEW_PRIVS"))?;
     p.marks.push(("user+caps", sys::monotonic_ns()));
     sys::cloexec_from(3).map_err(call("close inherited fds"))?;
-    seccomp::apply(&p.filters).map_err(|source| JailError::Seccomp { op: "install seccomp filter", source })?;
+    seccomp::apply(p.filters).map_err(|source| JailError::Seccomp { op: "install seccomp filter", source })?;
     p.marks.push(("seccomp", sys::monotonic_ns()));
     Ok(())
 }

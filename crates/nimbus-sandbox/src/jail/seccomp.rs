@@ -5,11 +5,10 @@
 //! syscalls; the namespaces, the unprivileged user and the empty capability sets are the
 //! main walls, and this removes the kernel surface those walls do not cover.
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use super::SeccompError;
-use seccompiler::{BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule};
+use seccompiler::BpfProgram;
 
 /// Denied unconditionally with EPERM.
 #[cfg(target_arch = "x86_64")]
@@ -91,14 +90,6 @@ const CLONE_NS_FLAGS: &[u64] = &[
 /// ADDR_NO_RANDOMIZE, would weaken the next exec.
 const PERSONALITIES: &[u64] = &[0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
 
-fn cond(arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, SeccompError> {
-    Ok(SeccompCondition::new(arg, len, op, value)?)
-}
-
-fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, SeccompError> {
-    Ok(SeccompRule::new(conditions)?)
-}
-
 /// The filter to install, built once per process: the spawner builds it before it forks
 /// any sandbox-init, so every sandbox inherits it instead of building its own.
 pub fn programs() -> Result<&'static [BpfProgram], SeccompError> {
@@ -110,6 +101,7 @@ pub fn programs() -> Result<&'static [BpfProgram], SeccompError> {
     Ok(BUILT.get_or_init(|| built))
 }
 
+// Classic BPF, as seccomp runs it.
 #[cfg(target_arch = "x86_64")]
 const LD_W_ABS: u16 = 0x20;
 #[cfg(target_arch = "x86_64")]
@@ -117,85 +109,115 @@ const JEQ_K: u16 = 0x15;
 #[cfg(target_arch = "x86_64")]
 const JGE_K: u16 = 0x35;
 #[cfg(target_arch = "x86_64")]
+const JSET_K: u16 = 0x45;
+#[cfg(target_arch = "x86_64")]
 const RET_K: u16 = 0x06;
+/// Offsets into `struct seccomp_data`: the number, the arch, the first argument's low word.
+#[cfg(target_arch = "x86_64")]
+const NR: u32 = 0;
+#[cfg(target_arch = "x86_64")]
+const ARCH: u32 = 4;
+#[cfg(target_arch = "x86_64")]
+const ARG0_LOW: u32 = 16;
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 
-/// The filter. seccompiler builds the deny list (one on-match action, EPERM);
-/// a hand-written prefix answers ENOSYS to every x32 call and to `clone3` (its flags live in
-/// memory a filter cannot read; ENOSYS makes libc fall back to `clone`, whose flags are
-/// checked), then a binary search ([`dispatch`]) allows every number seccompiler has no rule
-/// for in a few comparisons, where seccompiler's chain tests them one by one. One filter,
-/// not two, and short paths through it: installing one costs the kernel a walk through the
-/// program for every syscall number, to build its allow cache, so the walks' length shows in
-/// every sandbox's start.
+/// Where a syscall number with a rule goes.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Rule {
+    Deny,
+    Clone,
+    Personality,
+}
+
+/// The filter, one program written here rather than by seccompiler (which installs it):
+/// seccompiler tests the numbers with rules one by one, so every syscall walked about 150
+/// instructions, and installing a filter costs the kernel a walk through it for every
+/// syscall number (to build its cache of numbers always allowed), in every sandbox's start.
+/// Here a binary search finds a number's rule, or its absence (ALLOW), in at most a dozen.
+///
+/// In order: anything but x86_64 kills the process; x32 numbers and `clone3` get ENOSYS
+/// (`clone3`'s flags live in memory a filter cannot read; ENOSYS makes libc fall back to
+/// `clone`, whose flags are checked); then the search.
 #[cfg(target_arch = "x86_64")]
 fn build() -> Result<Vec<BpfProgram>, SeccompError> {
     use seccompiler::sock_filter;
-    let arch = seccompiler::TargetArch::x86_64;
-    let mut deny: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for &nr in DENIED {
-        deny.insert(nr, vec![]);
-    }
-    let clone_rules = CLONE_NS_FLAGS
-        .iter()
-        .map(|&flag| rule(vec![cond(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)?]))
-        .collect::<Result<Vec<_>, _>>()?;
-    deny.insert(libc::SYS_clone, clone_rules);
-    let personality =
-        PERSONALITIES.iter().map(|&p| cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, p)).collect::<Result<Vec<_>, _>>()?;
-    deny.insert(libc::SYS_personality, vec![rule(personality)?]);
+    let ins = |code, k| sock_filter { code, jt: 0, jf: 0, k };
+    let jump = |code, k, jt, jf| sock_filter { code, jt, jf, k };
+    let mut rules: Vec<(u32, Rule)> = DENIED.iter().map(|&nr| (nr as u32, Rule::Deny)).collect();
+    rules.push((libc::SYS_clone as u32, Rule::Clone));
+    rules.push((libc::SYS_personality as u32, Rule::Personality));
+    rules.sort_unstable_by_key(|(nr, _)| *nr);
+    rules.dedup_by_key(|(nr, _)| *nr);
 
-    let special: Vec<u32> = deny.keys().map(|&nr| nr as u32).collect();
-    let eperm = SeccompFilter::new(deny, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)?;
-    let mut program = BpfProgram::try_from(eperm)?;
-
-    // seccompiler starts with the arch check: load arch; jeq AUDIT_ARCH_X86_64, skip 1;
-    // return KILL_PROCESS. Its jump lands right after it, where the prefix goes; jumps are
-    // relative and forward, so nothing after moves its target.
-    let arch_check_ok = program.len() > 3
-        && program[0].code == LD_W_ABS
-        && program[1] == sock_filter { code: JEQ_K, jt: 1, jf: 0, k: program[1].k }
-        && program[2].code == RET_K;
-    if !arch_check_ok {
-        return Err(SeccompError::Layout("unexpected seccompiler program layout"));
-    }
     let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
-    let prefix = [
-        sock_filter { code: LD_W_ABS, jt: 0, jf: 0, k: 0 }, // seccomp_data.nr
-        sock_filter { code: JGE_K, jt: 1, jf: 0, k: X32_BIT },
-        sock_filter { code: JEQ_K, jt: 0, jf: 1, k: libc::SYS_clone3 as u32 },
-        sock_filter { code: RET_K, jt: 0, jf: 0, k: enosys },
+    let mut program = vec![
+        ins(LD_W_ABS, ARCH),
+        jump(JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
+        ins(RET_K, libc::SECCOMP_RET_KILL_PROCESS),
+        ins(LD_W_ABS, NR),
+        jump(JGE_K, X32_BIT, 1, 0),
+        jump(JEQ_K, libc::SYS_clone3 as u32, 0, 1),
+        ins(RET_K, enosys),
     ];
-    // The prefix leaves the number in the accumulator, and seccompiler's chain (after the
-    // dispatch) loads it again first.
-    if program.get(3) != Some(&sock_filter { code: LD_W_ABS, jt: 0, jf: 0, k: 0 }) {
-        return Err(SeccompError::Layout("unexpected seccompiler program layout"));
+    let (search, exits) = dispatch(&rules)?;
+    let base = program.len();
+    program.extend(search);
+
+    // The rules' blocks, after the search; each exit jumps forward to its rule's block.
+    let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+    let mut starts = Vec::new();
+    starts.push((Rule::Deny, program.len()));
+    program.push(ins(RET_K, eperm));
+    // clone: any namespace flag (all in the low word, which is all the kernel reads) denies.
+    let ns_flags = CLONE_NS_FLAGS.iter().fold(0u64, |all, f| all | f);
+    let ns_flags = u32::try_from(ns_flags).map_err(|_| SeccompError::Layout("a namespace flag above the low word"))?;
+    starts.push((Rule::Clone, program.len()));
+    program.extend([ins(LD_W_ABS, ARG0_LOW), jump(JSET_K, ns_flags, 0, 1), ins(RET_K, eperm), ins(RET_K, libc::SECCOMP_RET_ALLOW)]);
+    // personality (an int): only the listed ones are allowed.
+    starts.push((Rule::Personality, program.len()));
+    program.push(ins(LD_W_ABS, ARG0_LOW));
+    let allowed: Vec<u32> = PERSONALITIES.iter().map(|&p| p as u32).collect();
+    for (i, &p) in allowed.iter().enumerate() {
+        // Jump over the remaining tests and the EPERM to the ALLOW at the end.
+        let over = u8::try_from(allowed.len() - i).map_err(|_| SeccompError::Layout("too many personalities"))?;
+        program.push(jump(JEQ_K, p, over, 0));
     }
-    let at = 3 + prefix.len();
-    program.splice(3..3, prefix);
-    program.splice(at..at, dispatch(&special)?);
+    program.extend([ins(RET_K, eperm), ins(RET_K, libc::SECCOMP_RET_ALLOW)]);
+
+    for (at, rule) in exits {
+        let from = base + at;
+        let to = starts.iter().find(|(r, _)| *r == rule).map(|(_, start)| *start).expect("every rule has a block");
+        program[from].jt = offset(from, to)?;
+    }
     if program.len() > 4096 {
         return Err(SeccompError::Layout("seccomp program too long"));
     }
     Ok(vec![program])
 }
 
+/// The jump from the instruction at `from` that lands on `to` (forward, as BPF's are).
+#[cfg(target_arch = "x86_64")]
+fn offset(from: usize, to: usize) -> Result<u8, SeccompError> {
+    u8::try_from(to - from - 1).map_err(|_| SeccompError::Layout("seccomp filter jump too long"))
+}
+
 /// Numbers a leaf of [`dispatch`] tests one by one.
 #[cfg(target_arch = "x86_64")]
 const LEAF: usize = 3;
 
-/// A binary search over the sorted syscall numbers that have rules (`special`), with the
-/// number in the accumulator: each of them jumps to the instruction right after this
-/// code (seccompiler's chain, which decides), every other number returns ALLOW.
+/// A binary search over `rules` (sorted by number), with the number in the accumulator:
+/// every number without a rule returns ALLOW; each with one reaches a `JEQ` whose jump is
+/// left to the caller, listed in the second value (its index in the code, its rule).
 #[cfg(target_arch = "x86_64")]
-fn dispatch(special: &[u32]) -> Result<Vec<seccompiler::sock_filter>, SeccompError> {
+#[allow(clippy::type_complexity)]
+fn dispatch(rules: &[(u32, Rule)]) -> Result<(Vec<seccompiler::sock_filter>, Vec<(usize, Rule)>), SeccompError> {
     use seccompiler::sock_filter;
-    fn offset(from: usize, to: usize) -> Result<u8, SeccompError> {
-        u8::try_from(to - from - 1).map_err(|_| SeccompError::Layout("seccomp dispatch too long"))
-    }
-    fn node(s: &[u32], out: &mut Vec<sock_filter>, to_chain: &mut Vec<usize>) -> Result<(), SeccompError> {
+    fn node(s: &[(u32, Rule)], out: &mut Vec<sock_filter>, exits: &mut Vec<(usize, Rule)>) -> Result<(), SeccompError> {
         if s.len() <= LEAF {
-            for &nr in s {
-                to_chain.push(out.len());
+            for &(nr, rule) in s {
+                exits.push((out.len(), rule));
                 out.push(sock_filter { code: JEQ_K, jt: 0, jf: 0, k: nr });
             }
             out.push(sock_filter { code: RET_K, jt: 0, jf: 0, k: libc::SECCOMP_RET_ALLOW });
@@ -204,17 +226,14 @@ fn dispatch(special: &[u32]) -> Result<Vec<seccompiler::sock_filter>, SeccompErr
         // Below s[mid]: the left half's numbers; from it on, the right half's.
         let mid = s.len() / 2;
         let at = out.len();
-        out.push(sock_filter { code: JGE_K, jt: 0, jf: 0, k: s[mid] });
-        node(&s[..mid], out, to_chain)?;
+        out.push(sock_filter { code: JGE_K, jt: 0, jf: 0, k: s[mid].0 });
+        node(&s[..mid], out, exits)?;
         out[at].jt = offset(at, out.len())?;
-        node(&s[mid..], out, to_chain)
+        node(&s[mid..], out, exits)
     }
-    let (mut out, mut to_chain) = (Vec::new(), Vec::new());
-    node(special, &mut out, &mut to_chain)?;
-    for i in to_chain {
-        out[i].jt = offset(i, out.len())?;
-    }
-    Ok(out)
+    let (mut out, mut exits) = (Vec::new(), Vec::new());
+    node(rules, &mut out, &mut exits)?;
+    Ok((out, exits))
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -235,7 +254,6 @@ mod tests {
     use super::*;
     use seccompiler::sock_filter;
 
-    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
     const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 
     /// Runs a classic BPF program over one `seccomp_data` as the kernel would; returns
@@ -301,16 +319,16 @@ mod tests {
         let mut firsts = vec![0u64, 0xffff_ffff, libc::SIGCHLD as u64, (libc::CLONE_VM | libc::CLONE_THREAD) as u64, 0x0040_0000];
         firsts.extend(CLONE_NS_FLAGS.iter().map(|&f| f | libc::SIGCHLD as u64));
         firsts.extend(PERSONALITIES);
+        // The high word: the kernel reads only the low one, for both calls.
+        firsts.extend(firsts.clone().iter().map(|f| f | 0xdead_0000_0000_0000));
         let mut checked = 0;
         for arch in [AUDIT_ARCH_X86_64, AUDIT_ARCH_I386] {
             for nr in (0..1024).chain((0..1024).map(|n| n | X32_BIT)).chain([u32::MAX]) {
                 for &arg0 in &firsts {
                     let (verdict, steps) = run(program, nr, arch, [arg0, 1, 2, 3, 4, 5]);
                     assert_eq!(verdict, meant(nr, arch, arg0), "syscall {nr:#x}, arch {arch:#x}, arg0 {arg0:#x}");
-                    if verdict == libc::SECCOMP_RET_ALLOW && nr != libc::SYS_clone as u32 && nr != libc::SYS_personality as u32 {
-                        // The arch check, the prefix, at most 5 comparisons and a leaf.
-                        assert!(steps <= 16, "syscall {nr} took {steps} instructions");
-                    }
+                    // The arch check, the prefix, at most 5 comparisons, a leaf and a rule.
+                    assert!(steps <= 20, "syscall {nr} took {steps} instructions");
                     checked += 1;
                 }
             }
@@ -319,17 +337,40 @@ mod tests {
     }
 
     #[test]
-    fn the_dispatch_sends_each_special_number_on_and_allows_the_rest() {
-        let special = [3, 9, 10, 40, 41, 42, 43, 100, 200, 300, 301];
-        let code = dispatch(&special).unwrap();
-        let chain = code.len() as u32;
-        // Appended: what the chain would be (a return of the number itself).
+    fn the_search_sends_each_number_with_a_rule_to_it_and_allows_the_rest() {
+        let rules = [
+            (3, Rule::Deny),
+            (9, Rule::Clone),
+            (10, Rule::Deny),
+            (40, Rule::Personality),
+            (41, Rule::Deny),
+            (42, Rule::Deny),
+            (43, Rule::Clone),
+            (100, Rule::Deny),
+            (200, Rule::Deny),
+            (300, Rule::Personality),
+            (301, Rule::Deny),
+        ];
+        let (code, exits) = dispatch(&rules).unwrap();
+        assert_eq!(exits.len(), rules.len());
+        // Each rule's block returns a code of its own, right after the search.
         let mut program = vec![sock_filter { code: LD_W_ABS, jt: 0, jf: 0, k: 0 }];
         program.extend(code);
-        program.push(sock_filter { code: RET_K, jt: 0, jf: 0, k: chain });
+        let blocks = [(Rule::Deny, 1), (Rule::Clone, 2), (Rule::Personality, 3)];
+        let start = program.len();
+        for (_, verdict) in blocks {
+            program.push(sock_filter { code: RET_K, jt: 0, jf: 0, k: verdict });
+        }
+        for (at, rule) in exits {
+            let block = blocks.iter().position(|(r, _)| *r == rule).unwrap();
+            program[at + 1].jt = offset(at + 1, start + block).unwrap();
+        }
         for nr in 0..400 {
             let (verdict, _) = run(&program, nr, AUDIT_ARCH_X86_64, [0; 6]);
-            let expected = if special.contains(&nr) { chain } else { libc::SECCOMP_RET_ALLOW };
+            let expected = match rules.iter().find(|(n, _)| *n == nr) {
+                Some((_, rule)) => blocks.iter().find(|(r, _)| r == rule).unwrap().1,
+                None => libc::SECCOMP_RET_ALLOW,
+            };
             assert_eq!(verdict, expected, "number {nr}");
         }
     }
