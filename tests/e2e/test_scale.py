@@ -326,6 +326,37 @@ def test_a_server_allowed_to_raises_its_own_descriptor_limit(server_factory, nim
             s.stop()
 
 
+def test_process_isolation_starts_runtimes_while_the_server_holds_over_1024_descriptors(server_factory, echo_zip):
+    """In process isolation a runtime is forked from the server and given AWS's 1,024
+    descriptors before it execs; it joined its cgroups after that, opening each cgroup's
+    file in a copy of the server's descriptor table, so once the server held more than
+    1,024 every start failed with EMFILE (throttled as 429). Idle connections hold the
+    server's descriptors here."""
+    import resource
+    import socket
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1400
+    if hard != resource.RLIM_INFINITY and hard < want:
+        pytest.skip(f"this process may open only {hard} descriptors")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+    s = server_factory(args=["--isolation", "process"])
+    lam = s.lambda_client()
+    create_function(lam, "many-fds", "provided.al2023", "bootstrap", echo_zip)
+    host, port = s.endpoint.removeprefix("http://").split(":")
+    held = []
+    try:
+        for _ in range(1200):
+            held.append(socket.create_connection((host, int(port)), timeout=10))
+        wait_for(lambda: open_fds(s.proc.pid) > 1100, timeout=30, what="the server to hold the connections")
+        st, headers, body = invoke_raw(s, "many-fds", {"n": 1})
+        assert st == 200 and "x-amz-function-error" not in headers, error_of(st, headers, body)
+    finally:
+        for c in held:
+            c.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 # ---------------------------------------------------------------------------------------
 # The init bound
 # ---------------------------------------------------------------------------------------

@@ -228,8 +228,9 @@ impl MachineTime {
             .map(|rest| rest.split_whitespace().filter_map(|t| t.parse().ok()).collect())
             .unwrap_or_default();
         let at = |i: usize| ticks.get(i).copied().unwrap_or(0);
-        // user nice system idle iowait irq softirq steal (guest time is inside user's)
-        MachineTime { busy: at(0) + at(1) + at(2) + at(5) + at(6) + at(7), idle: at(3) + at(4) }
+        // user nice system idle iowait irq softirq steal (guest time is inside user's; steal,
+        // the hypervisor running something else, is not this machine's work)
+        MachineTime { busy: at(0) + at(1) + at(2) + at(5) + at(6), idle: at(3) + at(4) }
     }
 
     fn since(self, before: MachineTime) -> MachineTime {
@@ -320,7 +321,7 @@ pub(crate) async fn burst(
     let spent = MachineTime::now().since(busy_before);
     let peak = watch.peak();
     lat.sort();
-    println!("\n| burst of {n} concurrent 1 s invocations | succeeded | failed | wall time | p50 | p99 | floor: 1 s + {n} × bare start ÷ {} cores | machine CPU per invocation (idle) | server before → peak |", cores());
+    println!("\n| burst of {n} concurrent 1 s invocations | succeeded | failed | wall time | p50 | p99 | floor: 1 s + {n} × bare start ÷ {} cores | the machine's CPU ÷ invocations (idle) | server before → peak |", cores());
     println!("|---|---|---|---|---|---|---|---|---|");
     let (p50, p99) = if lat.is_empty() { ("-".into(), "-".into()) } else { (ms(pct(&lat, 0.5)), ms(pct(&lat, 0.99))) };
     println!(

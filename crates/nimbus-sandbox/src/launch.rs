@@ -837,6 +837,12 @@ fn spawn_command(
         unsafe {
             cmd.pre_exec(move || {
                 rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+                // The cgroups first: joining one opens its file, and this copy of the server
+                // has all the server's descriptors, so once the server holds more than
+                // 1,024 the lowest free one is above the limit set below (EMFILE).
+                if !procs.is_empty() {
+                    crate::cgroup::enter_current_process(&procs)?;
+                }
                 // AWS's limits, as rlimits where no sandbox enforces them.
                 let nofile = rustix::process::Rlimit { current: Some(1024), maximum: Some(1024) };
                 let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, nofile);
@@ -844,9 +850,6 @@ fn spawn_command(
                     rustix::process::Resource::Core,
                     rustix::process::Rlimit { current: Some(0), maximum: Some(0) },
                 );
-                if !procs.is_empty() {
-                    crate::cgroup::enter_current_process(&procs)?;
-                }
                 Ok(())
             });
         }
