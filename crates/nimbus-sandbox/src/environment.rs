@@ -467,7 +467,7 @@ impl Environment {
             }
         }
         if let Some(cg) = &self.process.cgroup {
-            let _ = cg.set_limits(&Limits::for_memory_mb(self.spec.memory_mb));
+            let _ = cg.set_cpu_share(&Limits::for_memory_mb(self.spec.memory_mb));
         }
         self.process.api.mark_initialized();
         self.process.capture.drain(true);
@@ -577,7 +577,7 @@ impl Environment {
                     if init_duration.is_some() {
                         // Init is over: from now on the CPU share follows the memory size.
                         if let Some(cg) = &self.process.cgroup {
-                            let _ = cg.set_limits(&Limits::for_memory_mb(self.spec.memory_mb));
+                            let _ = cg.set_cpu_share(&Limits::for_memory_mb(self.spec.memory_mb));
                         }
                     }
                     delivered_at = Some(at);

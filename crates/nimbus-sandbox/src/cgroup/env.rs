@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{
-    check_name, limit_writes, v1, v2, CgroupError, CgroupFile, CgroupFs, Layout, Limits, Version, KILL_WAIT, OPTIONAL_FILES, RMDIR_WAIT,
+    check_name, limit_writes, v1, v2, CgroupError, CgroupFile, CgroupFs, Layout, Limits, Version, CPU_SHARE_FILES, KILL_WAIT,
+    OPTIONAL_FILES, RMDIR_WAIT,
 };
 
 #[derive(Debug)]
@@ -136,6 +137,21 @@ impl EnvCgroup {
                     Ok(()) => {}
                     Err(e) if e.is_not_found() && OPTIONAL_FILES.contains(&file) => {}
                     Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `limits`' CPU share alone: what changes when an environment's init is over.
+    /// Every environment is made (or adopted) with [`Limits::for_init`] of its memory size,
+    /// which differs from [`Limits::for_memory_mb`] only there, so one write replaces the
+    /// five (and a read) of [`EnvCgroup::set_limits`] on the first invocation's path.
+    pub fn set_cpu_share(&self, limits: &Limits) -> Result<(), CgroupError> {
+        for (h, dir) in self.layout.hierarchies.iter().zip(&self.dirs) {
+            for (file, value) in limit_writes(h, limits) {
+                if CPU_SHARE_FILES.contains(&file) {
+                    self.layout.fs.write(&dir.join(file), &value)?;
                 }
             }
         }

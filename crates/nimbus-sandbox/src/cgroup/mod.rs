@@ -412,6 +412,9 @@ impl CgroupManager {
     }
 }
 
+/// The files that carry an environment's CPU share (its quota), v1's and cgroup2's.
+pub(super) const CPU_SHARE_FILES: &[&str] = &["cpu.cfs_quota_us", "cpu.max"];
+
 /// Files whose absence only means the kernel lacks a feature we can live without.
 pub(super) const OPTIONAL_FILES: &[&str] =
     &["memory.memsw.limit_in_bytes", "memory.swap.max", "memory.oom.group", "cpu.shares", "cpu.weight"];

@@ -443,3 +443,33 @@ fn cgroup_create_rejects_bad_ids_and_cleans_up_on_failure() {
 
 /// Root-only tests on the real kernel. Each uses its own instance so they run in parallel.
 mod real;
+
+#[test]
+fn the_end_of_init_writes_the_cpu_share_alone() {
+    // Made for init (no CPU limit), then held to its memory size's share: one write, the
+    // only one a group made with the share from the start has that the init one lacks.
+    type Case = (&'static str, fn() -> RecordingFs, &'static str, &'static str);
+    let cases: [Case; 3] = [
+        ("hybrid", hybrid_fs, HYBRID, "write /sys/fs/cgroup/cpu/nimbus-t/e1/cpu.cfs_quota_us 100000"),
+        ("v1", v1_fs, V1, "write /sys/fs/cgroup/cpu,cpuacct/nimbus-t/e1/cpu.cfs_quota_us 100000"),
+        ("v2", v2_fs, V2, "write /sys/fs/cgroup/nimbus-t/e1/cpu.max 100000 100000"),
+    ];
+    for (name, make, mountinfo, share) in cases {
+        let made_with_share = {
+            let fs = make();
+            let m = open(&fs, mountinfo);
+            fs.take_ops();
+            let _env = m.create("e1", &Limits::for_memory_mb(1769)).expect("create");
+            fs.take_ops()
+        };
+        let fs = make();
+        let m = open(&fs, mountinfo);
+        fs.take_ops();
+        let env = m.create("e1", &Limits::for_init(1769)).expect("create");
+        let made_for_init = fs.take_ops();
+        let missing: Vec<&String> = made_with_share.iter().filter(|op| !made_for_init.contains(op)).collect();
+        assert_eq!(missing, [share], "{name}");
+        env.set_cpu_share(&Limits::for_memory_mb(1769)).expect("share");
+        assert_eq!(fs.take_ops(), [share], "{name}");
+    }
+}
