@@ -137,9 +137,6 @@ enum Rule {
 /// `clone`, whose flags are checked); then the search.
 #[cfg(target_arch = "x86_64")]
 fn build() -> Result<Vec<BpfProgram>, SeccompError> {
-    use seccompiler::sock_filter;
-    let ins = |code, k| sock_filter { code, jt: 0, jf: 0, k };
-    let jump = |code, k, jt, jf| sock_filter { code, jt, jf, k };
     let mut rules: Vec<(u32, Rule)> = DENIED.iter().map(|&nr| (nr as u32, Rule::Deny)).collect();
     rules.push((libc::SYS_clone as u32, Rule::Clone));
     rules.push((libc::SYS_personality as u32, Rule::Personality));
@@ -164,30 +161,30 @@ fn build() -> Result<Vec<BpfProgram>, SeccompError> {
 
     // The rules' blocks, after the search; each exit jumps forward to its rule's block.
     let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
-    let mut starts = Vec::new();
-    starts.push((Rule::Deny, program.len()));
+    let deny_at = program.len();
     program.push(ins(RET_K, eperm));
     // clone: any namespace flag (all in the low word, which is all the kernel reads) denies.
     let ns_flags = CLONE_NS_FLAGS.iter().fold(0u64, |all, f| all | f);
     let ns_flags = u32::try_from(ns_flags).map_err(|_| SeccompError::Layout("a namespace flag above the low word"))?;
-    starts.push((Rule::Clone, program.len()));
+    let clone_at = program.len();
     program.extend([ins(LD_W_ABS, ARG0_LOW), jump(JSET_K, ns_flags, 0, 1), ins(RET_K, eperm), ins(RET_K, libc::SECCOMP_RET_ALLOW)]);
     // personality (an int): only the listed ones are allowed.
-    starts.push((Rule::Personality, program.len()));
+    let personality_at = program.len();
     program.push(ins(LD_W_ABS, ARG0_LOW));
-    let allowed: Vec<u32> = PERSONALITIES.iter().map(|&p| p as u32).collect();
-    for (i, &p) in allowed.iter().enumerate() {
+    for (i, &p) in PERSONALITIES.iter().enumerate() {
         // Jump over the remaining tests and the EPERM to the ALLOW at the end.
-        let over = u8::try_from(allowed.len() - i).map_err(|_| SeccompError::Layout("too many personalities"))?;
-        program.push(jump(JEQ_K, p, over, 0));
+        let over = u8::try_from(PERSONALITIES.len() - i).map_err(|_| SeccompError::Layout("too many personalities"))?;
+        program.push(jump(JEQ_K, p as u32, over, 0));
     }
     program.extend([ins(RET_K, eperm), ins(RET_K, libc::SECCOMP_RET_ALLOW)]);
 
     for (at, rule) in exits {
-        let from = base + at;
-        let to =
-            starts.iter().find(|(r, _)| *r == rule).map(|(_, start)| *start).ok_or(SeccompError::Layout("a rule without its block"))?;
-        program[from].jt = offset(from, to)?;
+        let to = match rule {
+            Rule::Deny => deny_at,
+            Rule::Clone => clone_at,
+            Rule::Personality => personality_at,
+        };
+        program[base + at].jt = offset(base + at, to)?;
     }
     if program.len() > 4096 {
         return Err(SeccompError::Layout("seccomp program too long"));
@@ -195,8 +192,17 @@ fn build() -> Result<Vec<BpfProgram>, SeccompError> {
     Ok(vec![program])
 }
 
+/// An instruction without jumps.
+fn ins(code: u16, k: u32) -> seccompiler::sock_filter {
+    seccompiler::sock_filter { code, jt: 0, jf: 0, k }
+}
+
+/// A conditional jump: `jt` instructions forward when it holds, `jf` when not.
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> seccompiler::sock_filter {
+    seccompiler::sock_filter { code, jt, jf, k }
+}
+
 /// The jump from the instruction at `from` that lands on `to` (forward, as BPF's are).
-#[cfg(target_arch = "x86_64")]
 fn offset(from: usize, to: usize) -> Result<u8, SeccompError> {
     u8::try_from(to - from - 1).map_err(|_| SeccompError::Layout("seccomp filter jump too long"))
 }
@@ -204,26 +210,27 @@ fn offset(from: usize, to: usize) -> Result<u8, SeccompError> {
 /// Numbers a leaf of [`dispatch`] tests one by one.
 const LEAF: usize = 3;
 
+/// Where [`dispatch`] leaves a number with a rule: the index of its `JEQ` (whose jump the
+/// caller sets) and the rule.
+type Exits = Vec<(usize, Rule)>;
+
 /// A binary search over `rules` (sorted by number), with the number in the accumulator:
-/// every number without a rule returns ALLOW; each with one reaches a `JEQ` whose jump is
-/// left to the caller, listed in the second value (its index in the code, its rule).
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::type_complexity)]
-fn dispatch(rules: &[(u32, Rule)]) -> Result<(Vec<seccompiler::sock_filter>, Vec<(usize, Rule)>), SeccompError> {
-    use seccompiler::sock_filter;
-    fn node(s: &[(u32, Rule)], out: &mut Vec<sock_filter>, exits: &mut Vec<(usize, Rule)>) -> Result<(), SeccompError> {
+/// every number without a rule returns ALLOW; each with one reaches a `JEQ` listed in the
+/// [`Exits`].
+fn dispatch(rules: &[(u32, Rule)]) -> Result<(Vec<seccompiler::sock_filter>, Exits), SeccompError> {
+    fn node(s: &[(u32, Rule)], out: &mut Vec<seccompiler::sock_filter>, exits: &mut Exits) -> Result<(), SeccompError> {
         if s.len() <= LEAF {
             for &(nr, rule) in s {
                 exits.push((out.len(), rule));
-                out.push(sock_filter { code: JEQ_K, jt: 0, jf: 0, k: nr });
+                out.push(ins(JEQ_K, nr));
             }
-            out.push(sock_filter { code: RET_K, jt: 0, jf: 0, k: libc::SECCOMP_RET_ALLOW });
+            out.push(ins(RET_K, libc::SECCOMP_RET_ALLOW));
             return Ok(());
         }
         // Below s[mid]: the left half's numbers; from it on, the right half's.
         let mid = s.len() / 2;
         let at = out.len();
-        out.push(sock_filter { code: JGE_K, jt: 0, jf: 0, k: s[mid].0 });
+        out.push(ins(JGE_K, s[mid].0));
         node(&s[..mid], out, exits)?;
         out[at].jt = offset(at, out.len())?;
         node(&s[mid..], out, exits)
@@ -364,12 +371,12 @@ mod tests {
         let (code, exits) = dispatch(&rules).unwrap();
         assert_eq!(exits.len(), rules.len());
         // Each rule's block returns a code of its own, right after the search.
-        let mut program = vec![sock_filter { code: LD_W_ABS, jt: 0, jf: 0, k: 0 }];
+        let mut program = vec![ins(LD_W_ABS, NR)];
         program.extend(code);
         let blocks = [(Rule::Deny, 1), (Rule::Clone, 2), (Rule::Personality, 3)];
         let start = program.len();
         for (_, verdict) in blocks {
-            program.push(sock_filter { code: RET_K, jt: 0, jf: 0, k: verdict });
+            program.push(ins(RET_K, verdict));
         }
         for (at, rule) in exits {
             let block = blocks.iter().position(|(r, _)| *r == rule).unwrap();
