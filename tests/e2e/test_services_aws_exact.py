@@ -11,7 +11,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import ACCOUNT, REGION, client_error, events_client, sns_client, sqs_client, unique
+from helpers import ACCOUNT, REGION, client_error, events_client, sns_client, sqs_client, unique, wait_for
 
 
 def _error(call) -> tuple[str, int, str]:
@@ -172,7 +172,12 @@ def test_logs_errors(server, logs, make_fn, lam):
     # logGroupNamePattern: a substring of the name.
     fn = make_fn("python3.11", {"h.py": "def handler(e, c):\n    print('x')\n"}, "h.handler")
     lam.invoke(FunctionName=fn.name, Payload=b"{}")
-    names = [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePattern=fn.name[-12:])["logGroups"]]
+    # The log writer stores the invocation's lines after it answers (CloudWatch Logs is
+    # eventually consistent too): the group appears soon after, not with the answer.
+    def groups():
+        return [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePattern=fn.name[-12:])["logGroups"]]
+
+    names = wait_for(groups, timeout=15, what="the function's log group")
     assert names == [f"/aws/lambda/{fn.name}"]
     missing = unique("/aws/lambda/nope")
     cases = [
