@@ -5,19 +5,24 @@
 //! listener, the late `/var/task` assignment) are in this module too, so both ends of the
 //! fd-3 contract live in one place.
 //!
-//! Process tree, as seen from the host:
+//! Process tree, as seen from the host, of a sandbox made by the [`Spawner`] (made in a new
+//! PID namespace, so sandbox-init is init itself):
 //!
 //! ```text
-//! server ── sandbox-init (outer: host PID namespace; waits, then exits like the runtime)
-//!              └── init (PID 1 inside: builds the root, reaps zombies)
-//!                     └── runtime (PID 2 inside: uid 993, no capabilities, seccomp)
+//! server ── sandbox-init = init (PID 1 inside: builds the root, reaps zombies, reports
+//!              │                 the runtime's wait status on a pipe the server reads)
+//!              └── runtime (PID 2 inside: uid 993, no capabilities, seccomp)
 //! ```
 //!
-//! Invariants: the outer process and init die with their parent (PDEATHSIG); when the
+//! A sandbox-init the server starts itself (no spawner) begins in the host's PID namespace,
+//! so it is one process more: an outer one that forks init and ends as the runtime did.
+//!
+//! Invariants: init (and the outer process) die with their parent (PDEATHSIG); when the
 //! runtime exits, init exits and the kernel kills whatever else is left in the namespace;
-//! the outer process ends exactly as the runtime did (same exit code, or same signal);
-//! exit 126 means the sandbox could not be built, 127 that the program could not be run
-//! (with one line on stderr saying why).
+//! the server sees the runtime's end exactly (same exit code, or same signal: from the
+//! spawner's [`SandboxChild::wait`], or the outer process's own end); exit 126 means the
+//! sandbox could not be built, 127 that the program could not be run (with one line on
+//! stderr saying why).
 //!
 //! How the server starts one (the listener and namespace ahead of time, off the invoke
 //! path):

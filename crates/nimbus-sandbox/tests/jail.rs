@@ -836,11 +836,53 @@ async fn spawner_checks(exe: &Path) {
     assert!(status.success(), "{status:?} {out}");
     assert!(out.starts_with("0 1 2 3 \n"), "{out}");
     assert!(out.contains("to-stderr"), "{out}");
-    // Exit codes and signals come back as the runtime ended.
+    // Exit codes and signals come back as the runtime ended (init, PID 1, reports them:
+    // it cannot die by a signal itself).
     let (status, _) = spawned(&spawner, &sh("exit 7")).await;
     assert_eq!(status.code(), Some(7));
+    let (status, _) = spawned(&spawner, &sh("exit 137")).await;
+    assert_eq!((status.code(), status.signal()), (Some(137), None), "an exit code is not a signal");
     let (status, _) = spawned(&spawner, &sh("kill -9 $$")).await;
-    assert_eq!(status.signal(), Some(9));
+    assert_eq!((status.code(), status.signal()), (None, Some(9)));
+    let (status, _) = spawned(&spawner, &sh("kill -SEGV $$")).await;
+    assert_eq!((status.signal(), status.core_dumped()), (Some(11), false));
+    let (status, _) = spawned(&spawner, &sh("kill -TERM $$")).await;
+    assert_eq!(status.signal(), Some(15));
+    // Two processes: the server's child is init itself (PID 1 of the sandbox's namespace),
+    // and its one child is the runtime, PID 2.
+    {
+        use std::os::fd::AsFd;
+        let fds = jail::sandbox_fds(&sh("sleep 100"), None, None).expect("fds");
+        let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+        let null = std::fs::File::open("/dev/null").expect("null");
+        let mut child = spawner.spawn(null.as_fd(), null.as_fd(), &borrowed).await.expect("spawn");
+        let pid = child.id();
+        let nspid = |pid: &str| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            status.lines().find_map(|l| l.strip_prefix("NSpid:")).map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let children = loop {
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+            let children: Vec<String> = children.split_whitespace().map(str::to_string).collect();
+            let runtime_started = children.first().and_then(|c| std::fs::read_to_string(format!("/proc/{c}/cmdline")).ok());
+            if runtime_started.is_some_and(|c| c.contains("sleep")) {
+                break children;
+            }
+            assert!(Instant::now() < deadline, "no runtime under {pid}: {children:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(nspid(&pid.to_string()), Some(vec![pid.to_string(), "1".to_string()]));
+        assert_eq!(children.len(), 1, "{children:?}");
+        assert_eq!(nspid(&children[0]), Some(vec![children[0].clone(), "2".to_string()]));
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(children[0].parse().expect("pid")).expect("pid"),
+            rustix::process::Signal::KILL,
+        )
+        .expect("kill the runtime");
+        let status = child.wait().await.expect("wait");
+        assert_eq!(status.signal(), Some(9), "killed from outside, reported as such");
+    }
     // Errors of sandbox-init itself are reported as usual.
     let (status, out) = spawned(&spawner, &JailSpec::new("/no/such/program")).await;
     assert_eq!(status.code(), Some(jail::EXIT_EXEC_FAILED), "{out}");

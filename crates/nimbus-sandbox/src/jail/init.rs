@@ -1,8 +1,10 @@
 //! `nimbus sandbox-init`: reads the [`JailSpec`] from fd 3, builds the sandbox and runs the
-//! runtime in it. Three processes, because a new PID namespace only applies to children:
-//! the outer one (host PID namespace) waits and mirrors the runtime's end to the server;
-//! init (PID 1 inside) builds the root (its `/proc` must belong to the new namespace) and
-//! reaps; the runtime (PID 2) drops every privilege and execs.
+//! runtime in it. init (PID 1 inside) builds the root (its `/proc` must belong to the new
+//! namespace) and reaps; the runtime (PID 2) drops every privilege and execs. The spawner
+//! makes sandbox-init in a new PID namespace already, so it is init ([`pid_one_main`]: two
+//! processes, the runtime's wait status written to a pipe the server reads). Started by the
+//! server itself it begins in the host's, and a new PID namespace only applies to children:
+//! then an outer process forks init, waits, and mirrors the runtime's end ([`init_main`]).
 //!
 //! sandbox-init is a fresh single-threaded process, so it allocates freely after `fork`.
 
@@ -68,14 +70,17 @@ pub(super) fn cstring(what: &'static str, bytes: &[u8]) -> Result<CString, JailE
     CString::new(bytes).map_err(|_| JailError::Nul { what })
 }
 
-fn outer() -> Result<i32, JailError> {
+/// Everything before the sandbox's first process of its own: the spec read, the cgroups
+/// joined, the mounts planned, the namespaces made (with `pid`, a new PID namespace for
+/// the children; without, this process is already PID 1 of one).
+fn prepare(pid: bool) -> Result<Prepared, JailError> {
     let started_ns = sys::monotonic_ns();
     // The server may die at any moment; we must not outlive it.
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).map_err(call("prctl PDEATHSIG"))?;
     let spec = read_spec()?;
     for procs in &spec.cgroup_procs {
-        let pid = rustix::process::getpid().as_raw_nonzero();
-        std::fs::write(procs, pid.to_string()).map_err(path("join cgroup", procs))?;
+        // "0" is the writer itself, in whatever PID namespace it is.
+        std::fs::write(procs, "0").map_err(path("join cgroup", procs))?;
     }
     let mut marks = vec![("spec+cgroup", sys::monotonic_ns())];
     // A fixed value makes the modes of what we create predictable.
@@ -92,7 +97,10 @@ fn outer() -> Result<i32, JailError> {
     let cwd = cstring("cwd", spec.cwd.as_os_str().as_bytes())?;
     marks.push(("prepare", sys::monotonic_ns()));
 
-    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS | UnshareFlags::NEWCGROUP;
+    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS | UnshareFlags::NEWCGROUP;
+    if pid {
+        flags |= UnshareFlags::NEWPID;
+    }
     match spec.net {
         Net::Host => {}
         Net::New => flags |= UnshareFlags::NEWNET,
@@ -110,8 +118,13 @@ fn outer() -> Result<i32, JailError> {
         sys::loopback_up().map_err(call("bring lo up"))?;
     }
     marks.push(("unshare", sys::monotonic_ns()));
+    Ok(Prepared { spec, steps, filters, program, argv, envp, cwd, started_ns, marks })
+}
 
-    let prepared = Prepared { spec, steps, filters, program, argv, envp, cwd, started_ns, marks };
+/// The outer process (a sandbox-init started by the server itself, in the host's PID
+/// namespace): forks init into the new PID namespace and ends as the runtime ended.
+fn outer() -> Result<i32, JailError> {
+    let prepared = prepare(true)?;
     // init tells us how the runtime ended through this pipe: init itself cannot die by a
     // signal it sends itself (PID 1 ignores those), so its own status cannot carry one.
     let (status_read, status_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(call("pipe"))?;
@@ -119,7 +132,7 @@ fn outer() -> Result<i32, JailError> {
     match sys::fork().map_err(call("fork init"))? {
         sys::Forked::Child => {
             drop(status_read);
-            init(prepared, status_write, me)
+            init(prepared, status_write, Some(me))
         }
         sys::Forked::Parent(pid) => {
             drop(status_write);
@@ -133,6 +146,19 @@ fn outer() -> Result<i32, JailError> {
                 Err(_) => status,
             };
             Ok(mirror(runtime_status))
+        }
+    }
+}
+
+/// Entry point of a sandbox-init the spawner made as PID 1 of a new PID namespace (no
+/// outer process): it is init itself, and the runtime's wait status goes to the server
+/// through `status` (see [`super::SandboxChild::wait`]).
+pub(super) fn pid_one_main(status: OwnedFd) -> ! {
+    match prepare(false) {
+        Ok(prepared) => init(prepared, status, None),
+        Err(e) => {
+            report(&e);
+            sys::exit_now(EXIT_SETUP_FAILED)
         }
     }
 }
@@ -153,14 +179,15 @@ fn mirror(status: libc::c_int) -> i32 {
 /// The runtime is forked once the root is built: it inherits the root (a chroot moves only
 /// the calling process). A sandbox built ahead of time gives up its privileges before its
 /// gate, so only fresh starts wait for that step.
-fn init(mut p: Prepared, status_write: OwnedFd, outer: OwnedFd) -> ! {
-    // The outer process may have died before PDEATHSIG was set here; then nothing would
-    // ever kill us, so look.
-    if rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).is_err() || sys::pidfd_exited(&outer) {
-        sys::exit_now(EXIT_SETUP_FAILED);
+fn init(mut p: Prepared, status_write: OwnedFd, outer: Option<OwnedFd>) -> ! {
+    if let Some(outer) = outer {
+        // The outer process may have died before PDEATHSIG was set here; then nothing
+        // would ever kill us, so look.
+        if rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).is_err() || sys::pidfd_exited(&outer) {
+            sys::exit_now(EXIT_SETUP_FAILED);
+        }
+        p.marks.push(("fork init", sys::monotonic_ns()));
     }
-    drop(outer);
-    p.marks.push(("fork init", sys::monotonic_ns()));
     if let Some(fd) = p.spec.zygote_fd {
         zygote::run(p, status_write, fd);
     }

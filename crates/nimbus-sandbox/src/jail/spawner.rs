@@ -5,10 +5,16 @@
 //! kilobytes of mappings and runs sandbox-init's code directly, no exec.
 //!
 //! ```text
-//! server ──(unix seqpacket: id + fds)──► spawner ── clone3(CLONE_PARENT | CLONE_PIDFD)
-//!    ▲                                      │            └── sandbox-init (the server's child)
-//!    └──────(id, pid, errno + pidfd)────────┘
+//! server ──(unix seqpacket: id + fds)──► spawner ── clone3(CLONE_PARENT | CLONE_PIDFD | CLONE_NEWPID)
+//!    ▲                                      │            └── sandbox-init (the server's child; PID 1 inside)
+//!    └──(id, pid, errno + pidfd, status)────┘
 //! ```
+//!
+//! The child is its PID namespace's init from the start, so a sandbox is two processes
+//! (init and the runtime), not three. PID 1 cannot die by a signal it sends itself, so its
+//! own exit status cannot say that the runtime was killed: it writes the runtime's wait
+//! status into a pipe whose read end comes back with the pidfd, and
+//! [`SandboxChild::wait`] answers that status.
 //!
 //! The child is made with `CLONE_PARENT`, so it is the server's child (reaped by the server
 //! through its pidfd, see [`SandboxChild`]) exactly as if the server had spawned it, and its
@@ -25,7 +31,7 @@
 use std::collections::HashMap;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::ExitStatus;
@@ -45,7 +51,7 @@ const SOCKET_FD: RawFd = 3;
 /// Most fds one request carries: stdout, stderr and sandbox-init's 3 to 6.
 const MAX_FDS: usize = 8;
 /// A request: id (u64) and the number of fds (u32). A reply: id, pid (i32), errno (i32),
-/// with the pidfd attached when the errno is 0.
+/// with the pidfd and the read end of the status pipe attached when the errno is 0.
 const REQUEST_LEN: usize = 12;
 const REPLY_LEN: usize = 16;
 
@@ -278,7 +284,7 @@ async fn read_replies(inner: Arc<Inner>) {
             Err(_) => break,
         };
         let mut buf = [0u8; REPLY_LEN];
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
         let got = guard.try_io(|s| {
             rustix::net::recvmsg(s, &mut [IoSliceMut::new(&mut buf)], &mut control, RecvFlags::CMSG_CLOEXEC).map_err(io::Error::from)
@@ -288,20 +294,21 @@ async fn read_replies(inner: Arc<Inner>) {
             Ok(Ok(m)) if m.bytes == REPLY_LEN => {}
             Ok(_) => break, // end of file, an error, or a short message
         }
-        let pidfd = control.drain().find_map(|m| match m {
-            RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+        let mut ends = control.drain().find_map(|m| match m {
+            RecvAncillaryMessage::ScmRights(fds) => Some(fds),
             _ => None,
         });
+        let ends = ends.as_mut().map(|fds| (fds.next(), fds.next()));
         let id = u64::from_le_bytes(buf[..8].try_into().expect("8 bytes"));
         let pid = i32::from_le_bytes(buf[8..12].try_into().expect("4 bytes"));
         let errno = i32::from_le_bytes(buf[12..].try_into().expect("4 bytes"));
-        let result = match (errno, pidfd) {
-            (0, Some(fd)) => SandboxChild::new(pid as u32, fd),
-            // The sandbox was made but its pidfd did not reach us: the kernel drops the
+        let result = match (errno, ends) {
+            (0, Some((Some(pidfd), Some(status)))) => SandboxChild::new(pid as u32, pidfd, Some(status)),
+            // The sandbox was made but its fds did not reach us: the kernel drops the
             // SCM_RIGHTS it cannot install when our descriptor table is full. Nobody could
             // ever wait for that child, so it is killed and reaped by pid here, and the
             // spawn fails as out of descriptors (the invocation is throttled).
-            (0, None) => {
+            (0, _) => {
                 if let Some(pid) = rustix::process::Pid::from_raw(pid) {
                     let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
                     std::thread::spawn(move || rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()));
@@ -322,20 +329,36 @@ async fn read_replies(inner: Arc<Inner>) {
     tracing::error!("the sandbox spawner's socket closed; sandboxes are now spawned by the server");
 }
 
-/// A child of the server made by the spawner, known by its pidfd: waited for (and reaped)
-/// by [`SandboxChild::wait`], killed if dropped before that.
+/// A child of the server made by the spawner (a sandbox's init, PID 1 of its namespace),
+/// known by its pidfd: waited for (and reaped) by [`SandboxChild::wait`], killed if dropped
+/// before that.
 #[derive(Debug)]
 pub struct SandboxChild {
     pid: u32,
     pidfd: AsyncFd<OwnedFd>,
+    /// Where init writes the runtime's wait status before it exits (its own status cannot
+    /// carry a signal: PID 1 cannot die by one it sends itself).
+    status: Option<OwnedFd>,
     reaped: bool,
 }
 
 impl SandboxChild {
-    fn new(pid: u32, pidfd: OwnedFd) -> io::Result<SandboxChild> {
+    fn new(pid: u32, pidfd: OwnedFd, status: Option<OwnedFd>) -> io::Result<SandboxChild> {
+        if let Some(fd) = &status {
+            // Read once init has been reaped; nothing is left to wait for then.
+            rustix::io::ioctl_fionbio(fd, true)?;
+        }
         // SAFETY: the pidfd is owned by the AsyncFd and closed only when it drops.
         let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE)? };
-        Ok(SandboxChild { pid, pidfd, reaped: false })
+        Ok(SandboxChild { pid, pidfd, status, reaped: false })
+    }
+
+    /// The runtime's wait status as init reported it, if it did (it does not when the
+    /// sandbox failed before its runtime ran, or init was killed).
+    fn reported(&self) -> Option<i32> {
+        let mut buf = [0u8; 4];
+        let n = rustix::io::read(self.status.as_ref()?, &mut buf).ok()?;
+        (n == buf.len()).then(|| i32::from_le_bytes(buf))
     }
 
     pub fn id(&self) -> u32 {
@@ -358,7 +381,7 @@ impl SandboxChild {
                         (None, Some(sig)) => sig | if status.dumped() { 0x80 } else { 0 },
                         (None, None) => 0,
                     };
-                    return Ok(ExitStatus::from_raw(raw));
+                    return Ok(ExitStatus::from_raw(self.reported().unwrap_or(raw)));
                 }
                 Ok(None) => guard.clear_ready(),
                 Err(Errno::INTR) => {}
@@ -410,7 +433,19 @@ pub fn spawner_main() -> i32 {
             return 1;
         }
     };
-    let server = rustix::process::getppid().map(|p| p.as_raw_nonzero().get()).unwrap_or(0);
+    // Each child checks the server is still there through this (its own parent pid reads 0
+    // in its new PID namespace).
+    let server = match rustix::process::getppid().map(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())) {
+        Some(Ok(fd)) => fd,
+        Some(Err(e)) => {
+            eprintln!("sandbox-spawner: pidfd_open of the server: {e}");
+            return 1;
+        }
+        None => {
+            eprintln!("sandbox-spawner: no parent");
+            return 1;
+        }
+    };
     // Built here once, every sandbox-init forked below inherits it (one that fails to build
     // it now tries again in the child, which reports the error).
     let _ = super::seccomp::programs();
@@ -437,11 +472,11 @@ pub fn spawner_main() -> i32 {
         }
         let id = u64::from_le_bytes(header[..8].try_into().expect("8 bytes"));
         let count = u32::from_le_bytes(header[8..].try_into().expect("4 bytes")) as usize;
-        let (pid, errno, pidfd) = if got.bytes != REQUEST_LEN || count != fds.len() || count < 2 {
+        let (pid, errno, ends) = if got.bytes != REQUEST_LEN || count != fds.len() || count < 2 {
             (0, libc::EINVAL, None)
         } else {
-            match clone_child(server, &devnull, &fds) {
-                Ok((pid, pidfd)) => (pid, 0, Some(pidfd)),
+            match clone_child(&server, &devnull, &fds) {
+                Ok((pid, pidfd, status)) => (pid, 0, Some([pidfd, status])),
                 Err(e) => (0, e.raw_os_error().unwrap_or(libc::EIO), None),
             }
         };
@@ -450,8 +485,8 @@ pub fn spawner_main() -> i32 {
         reply[..8].copy_from_slice(&id.to_le_bytes());
         reply[8..12].copy_from_slice(&pid.to_le_bytes());
         reply[12..].copy_from_slice(&errno.to_le_bytes());
-        let borrowed: Vec<BorrowedFd<'_>> = pidfd.iter().map(|f| f.as_fd()).collect();
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let borrowed: Vec<BorrowedFd<'_>> = ends.iter().flatten().map(|f| f.as_fd()).collect();
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
         let mut control = SendAncillaryBuffer::new(&mut space);
         if !borrowed.is_empty() {
             control.push(SendAncillaryMessage::ScmRights(&borrowed));
@@ -466,11 +501,14 @@ pub fn spawner_main() -> i32 {
     }
 }
 
-/// Makes one sandbox-init process as the server's child and returns its pid and pidfd.
-fn clone_child(server: i32, devnull: &OwnedFd, fds: &[OwnedFd]) -> io::Result<(i32, OwnedFd)> {
+/// Makes one sandbox-init process as the server's child, PID 1 of a new PID namespace, and
+/// returns its pid, its pidfd and the read end of the pipe it reports the runtime's wait
+/// status on.
+fn clone_child(server: &OwnedFd, devnull: &OwnedFd, fds: &[OwnedFd]) -> io::Result<(i32, OwnedFd, OwnedFd)> {
+    let (status_read, status_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let mut pidfd: RawFd = -1;
     let args = CloneArgs {
-        flags: (libc::CLONE_PARENT | libc::CLONE_PIDFD) as u64,
+        flags: (libc::CLONE_PARENT | libc::CLONE_PIDFD | libc::CLONE_NEWPID) as u64,
         pidfd: &mut pidfd as *mut RawFd as u64,
         // With CLONE_PARENT the child's exit signal is the spawner's own (SIGCHLD); clone3
         // wants 0 here.
@@ -484,18 +522,17 @@ fn clone_child(server: i32, devnull: &OwnedFd, fds: &[OwnedFd]) -> io::Result<(i
         return Err(io::Error::last_os_error());
     }
     if pid == 0 {
-        child(server, devnull, fds);
+        child(server, devnull, fds, status_write);
     }
     // SAFETY: clone3 wrote a fresh pidfd that nothing else owns.
-    Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+    Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) }, status_read))
 }
 
-/// The new process: stdio and fds in place, nothing else open, then sandbox-init's code.
-fn child(server: i32, devnull: &OwnedFd, fds: &[OwnedFd]) -> ! {
+/// The new process (PID 1 of its PID namespace): stdio and fds in place, then the status
+/// pipe's write end, nothing else open, then sandbox-init's code as init.
+fn child(server: &OwnedFd, devnull: &OwnedFd, fds: &[OwnedFd], status: OwnedFd) -> ! {
     // Our parent is the server (CLONE_PARENT): die with it, and make sure it is still there.
-    if rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)).is_err()
-        || rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) != Some(server)
-    {
+    if rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)).is_err() || sys::pidfd_exited(server) {
         sys::exit_now(super::EXIT_SETUP_FAILED);
     }
     // What `ps` and /proc/<pid>/comm show (the command line stays the spawner's).
@@ -506,16 +543,25 @@ fn child(server: i32, devnull: &OwnedFd, fds: &[OwnedFd]) -> ! {
     if rustix::process::setsid().is_err() {
         sys::exit_now(super::EXIT_SETUP_FAILED);
     }
-    let mut sources: Vec<RawFd> = Vec::with_capacity(fds.len() + 1);
+    let mut sources: Vec<RawFd> = Vec::with_capacity(fds.len() + 2);
     sources.push(devnull.as_raw_fd());
     sources.extend(fds.iter().map(|f| f.as_raw_fd()));
+    // Last, above sandbox-init's own fds, with close-on-exec: the runtime never has it.
+    let status_fd = sources.len() as RawFd;
+    // Its original number is closed below (or was replaced by a dup2 if it was lower).
+    sources.push(status.into_raw_fd());
     if arrange_fds(&sources).is_err() {
+        sys::exit_now(super::EXIT_SETUP_FAILED);
+    }
+    // SAFETY: arrange_fds placed the status pipe there; nothing else owns that number.
+    let status = unsafe { OwnedFd::from_raw_fd(status_fd) };
+    if rustix::io::fcntl_setfd(&status, rustix::io::FdFlags::CLOEXEC).is_err() {
         sys::exit_now(super::EXIT_SETUP_FAILED);
     }
     // SAFETY: plain syscall; everything from here up is a copy we no longer need (the
     // socket, /dev/null, the received fds' original numbers).
     unsafe { libc::syscall(libc::SYS_close_range, sources.len() as u32, u32::MAX, 0u32) };
-    sys::exit_now(super::init_main())
+    super::init::pid_one_main(status)
 }
 
 /// Places `sources[i]` at fd `i` (0, 1, 2, 3, …) without close-on-exec; handles sources
