@@ -32,7 +32,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
-use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 use rustix::io::Errno;
 use rustix::thread::LinkNameSpaceType;
@@ -222,7 +222,7 @@ impl Maker {
             bridge.attributes = vec![
                 LinkAttribute::IfName(VPC_BRIDGE.into()),
                 LinkAttribute::Address(super::fixed_bridge_mac().to_vec()),
-                LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]),
+                super::bridge_kind(),
             ];
             nl.request(RouteNetlinkMessage::NewLink(bridge), NLM_F_CREATE | NLM_F_EXCL)?;
             nl.set_up(VPC_BRIDGE)?;
