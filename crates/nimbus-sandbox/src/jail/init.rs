@@ -51,6 +51,11 @@ pub(super) struct Prepared {
     marks: Vec<(&'static str, u64)>,
 }
 
+/// Room for a whole spec or launch message (a few kilobytes: mounts, the function's
+/// environment), so each is read in one `read` and the end of file in another, where an empty
+/// buffer grows through reads of 32, 32, 64, 128, … bytes.
+const MESSAGE_CAPACITY: usize = 16 * 1024;
+
 fn read_spec() -> Result<JailSpec, JailError> {
     // SAFETY: plain fcntl; checks fd 3 exists before anything takes ownership of it (raw,
     // because rustix's fcntl takes a BorrowedFd, which must be open to begin with).
@@ -59,7 +64,7 @@ fn read_spec() -> Result<JailSpec, JailError> {
     }
     // SAFETY: fd 3 is open and ours by contract with the server; owning it closes it.
     let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(SPEC_FD) });
-    let mut buf = Vec::new();
+    let mut buf = Vec::with_capacity(MESSAGE_CAPACITY);
     file.read_to_end(&mut buf).map_err(call("read spec from fd 3"))?;
     let spec: JailSpec = serde_json::from_slice(&buf).map_err(|source| JailError::Json { op: "parse spec", source })?;
     spec.validate().map_err(JailError::InvalidSpec)?;
@@ -279,7 +284,7 @@ fn pass_gate(p: &mut Prepared, fd: i32) -> Result<(), JailError> {
 pub(super) fn read_launch(fd: i32) -> Result<Option<super::Launch>, JailError> {
     // SAFETY: the fd is ours by contract with the server; owning it closes it.
     let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    let mut buf = Vec::new();
+    let mut buf = Vec::with_capacity(MESSAGE_CAPACITY);
     file.read_to_end(&mut buf).map_err(call("read the launch message"))?;
     if buf.is_empty() {
         return Ok(None);
