@@ -309,19 +309,25 @@ pub(super) fn tree_bottom_up(fs: &dyn CgroupFs, dir: &Path, out: &mut Vec<PathBu
 /// SIGKILLs every pid listed in `dirs` until they are empty or `wait` passes. Returns whether
 /// they emptied. `freezer` (v1 `freezer.state` of a common ancestor) is frozen around each
 /// sweep so nothing forks between listing and killing, then thawed so the killed can die.
+/// Between sweeps it waits for the killed processes' pidfds (a process leaves its groups
+/// before its pidfd turns readable), so a group whose processes all die at once is listed
+/// twice: to kill, then to see it empty. Without pidfds it looks again after a pause.
 pub(super) fn kill_listed(fs: &dyn CgroupFs, dirs: &[PathBuf], freezer: Option<&Path>, wait: Duration) -> bool {
     let deadline = Instant::now() + wait;
     let mut pause = Duration::from_micros(50);
     loop {
         let mut any = false;
+        let mut dying = Vec::new();
         if let Some(f) = freezer {
             let _ = fs.write(f, "FROZEN");
         }
         for dir in dirs {
             for pid in procs_in(fs, dir) {
                 any = true;
-                if let Err(e) = fs.kill(pid) {
-                    tracing::warn!(pid, error = %e, "cannot kill process in cgroup");
+                match fs.kill(pid) {
+                    Ok(Some(pidfd)) => dying.push(pidfd),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(pid, error = %e, "cannot kill process in cgroup"),
                 }
             }
         }
@@ -334,9 +340,35 @@ pub(super) fn kill_listed(fs: &dyn CgroupFs, dirs: &[PathBuf], freezer: Option<&
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(10));
+        if dying.is_empty() || !wait_ended(dying, deadline) {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
     }
+}
+
+/// Waits until every pidfd polls readable (its process ended) or `deadline` passes; false if
+/// polling failed (the caller falls back to pausing).
+fn wait_ended(mut pidfds: Vec<std::os::fd::OwnedFd>, deadline: Instant) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    while !pidfds.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true; // the caller sees the deadline
+        }
+        let timeout = Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) };
+        let mut fds: Vec<PollFd<'_>> = pidfds.iter().map(|fd| PollFd::new(fd, PollFlags::IN)).collect();
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return false,
+        }
+        let ended: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        drop(fds);
+        let mut ended = ended.into_iter();
+        pidfds.retain(|_| !ended.next().unwrap_or(false));
+    }
+    true
 }
 
 /// `rmdir` each directory in order, retrying while the kernel still lists (dying) tasks.

@@ -22,8 +22,10 @@ pub trait CgroupFs: Send + Sync + fmt::Debug {
     fn subdirs(&self, path: &Path) -> Result<Vec<PathBuf>, CgroupError>;
     /// Opens a file for repeated reads or writes on the invoke path.
     fn open(&self, path: &Path, writable: bool) -> Result<Box<dyn CgroupFile>, CgroupError>;
-    /// Sends SIGKILL to a process (ours to send: it is in one of our groups).
-    fn kill(&self, pid: u32) -> Result<(), CgroupError>;
+    /// Sends SIGKILL to a process (ours to send: it is in one of our groups). Returns a
+    /// pidfd that polls readable once it has ended, when the kernel gives one (`None` for a
+    /// process already gone, or where there are no pidfds: the caller then looks again later).
+    fn kill(&self, pid: u32) -> Result<Option<OwnedFd>, CgroupError>;
 }
 
 /// An open cgroupfs file: each call is one positioned read or write at offset 0, which makes
@@ -81,12 +83,25 @@ impl CgroupFs for KernelCgroupFs {
         Ok(Box::new(KernelCgroupFile { fd, path: path.to_owned() }))
     }
 
-    fn kill(&self, pid: u32) -> Result<(), CgroupError> {
+    fn kill(&self, pid: u32) -> Result<Option<OwnedFd>, CgroupError> {
+        use rustix::io::Errno;
+        use rustix::process::Signal;
         let bad_pid = || CgroupError::Kill { pid, source: io::Error::new(io::ErrorKind::InvalidInput, "not a pid") };
         let target = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw).ok_or_else(bad_pid)?;
-        match rustix::process::kill_process(target, rustix::process::Signal::KILL) {
-            Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-            Err(e) => Err(CgroupError::Kill { pid, source: e.into() }),
+        let killed = |e: Errno| CgroupError::Kill { pid, source: e.into() };
+        match rustix::process::pidfd_open(target, rustix::process::PidfdFlags::empty()) {
+            Ok(fd) => match rustix::process::pidfd_send_signal(&fd, Signal::KILL) {
+                Ok(()) => Ok(Some(fd)),
+                // Ended between the two calls.
+                Err(Errno::SRCH) => Ok(None),
+                Err(e) => Err(killed(e)),
+            },
+            Err(Errno::SRCH) => Ok(None),
+            // No pidfd (out of descriptors, an old kernel): by pid, and looked at again later.
+            Err(_) => match rustix::process::kill_process(target, Signal::KILL) {
+                Ok(()) | Err(Errno::SRCH) => Ok(None),
+                Err(e) => Err(killed(e)),
+            },
         }
     }
 }

@@ -156,7 +156,7 @@ impl CgroupFs for RecordingFs {
         Ok(Box::new(RecordingFile { fs: self.clone(), path: path.to_owned() }))
     }
 
-    fn kill(&self, pid: u32) -> Result<(), CgroupError> {
+    fn kill(&self, pid: u32) -> Result<Option<std::os::fd::OwnedFd>, CgroupError> {
         let mut s = self.state();
         s.ops.push(format!("kill {pid}"));
         let pid = pid.to_string();
@@ -165,7 +165,7 @@ impl CgroupFs for RecordingFs {
                 *v = v.split_whitespace().filter(|x| *x != pid).map(|x| format!("{x}\n")).collect();
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 

@@ -182,6 +182,75 @@ fn cgroup_real_pids_limit_stops_a_fork_bomb() {
     assert!(dirs.iter().all(|d| !d.exists()));
 }
 
+/// The kernel's cgroup files, counting the listings of `cgroup.procs`.
+#[derive(Debug, Default)]
+struct CountingFs {
+    listings: std::sync::atomic::AtomicUsize,
+}
+
+impl CgroupFs for CountingFs {
+    fn read(&self, path: &Path) -> Result<String, CgroupError> {
+        if path.ends_with("cgroup.procs") {
+            self.listings.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        KernelCgroupFs.read(path)
+    }
+    fn write(&self, path: &Path, value: &str) -> Result<(), CgroupError> {
+        KernelCgroupFs.write(path, value)
+    }
+    fn mkdir(&self, path: &Path) -> Result<(), CgroupError> {
+        KernelCgroupFs.mkdir(path)
+    }
+    fn rmdir(&self, path: &Path) -> Result<(), CgroupError> {
+        KernelCgroupFs.rmdir(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        KernelCgroupFs.exists(path)
+    }
+    fn subdirs(&self, path: &Path) -> Result<Vec<PathBuf>, CgroupError> {
+        KernelCgroupFs.subdirs(path)
+    }
+    fn open(&self, path: &Path, writable: bool) -> Result<Box<dyn CgroupFile>, CgroupError> {
+        KernelCgroupFs.open(path, writable)
+    }
+    fn kill(&self, pid: u32) -> Result<Option<std::os::fd::OwnedFd>, CgroupError> {
+        KernelCgroupFs.kill(pid)
+    }
+}
+
+/// The kill loop waits for the killed processes to end rather than looking again and again:
+/// a group whose processes take a while to die (here 150 MB each to free) is listed twice, once
+/// to kill and once to see it empty.
+#[test]
+fn cgroup_real_kill_waits_for_the_killed_to_end() {
+    let Some(m) = manager("killwait") else { return };
+    let env = m.create("k", &Limits::for_memory_mb(1024)).expect("create");
+    let procs = env.procs_files()[0].clone();
+    let mut children: Vec<Child> = (0..3)
+        .map(|_| {
+            spawn_inside(
+                &env,
+                &[python(), "-c", "b = bytearray(150 << 20); b[::4096] = b'x' * len(b[::4096]); import time; time.sleep(30)"],
+            )
+        })
+        .collect();
+    // Each has its memory before it is killed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.peak_memory_bytes().unwrap_or(u64::MAX) < 3 * (150 << 20) {
+        assert!(Instant::now() < deadline, "the children did not fill their memory");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(read(&procs).lines().count(), 3);
+    let fs = CountingFs::default();
+    let freezer = dir_of(&env, |h| h.freezer && h.version == Version::V1).map(|d| d.join("freezer.state"));
+    assert!(super::super::env::kill_listed(&fs, &env.dirs, freezer.as_deref(), Duration::from_secs(10)));
+    assert_eq!(fs.listings.load(std::sync::atomic::Ordering::Relaxed), 2 * env.dirs.len(), "each group listed twice");
+    assert_eq!(read(&procs), "");
+    for child in &mut children {
+        assert_eq!(wait_with_timeout(child, Duration::from_secs(2)).expect("ended").signal(), Some(9));
+    }
+}
+
 #[test]
 fn cgroup_real_daemons_and_sigterm_ignorers_die_with_the_environment() {
     let Some(m) = manager("daemon") else { return };
