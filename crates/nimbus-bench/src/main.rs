@@ -180,20 +180,32 @@ struct Server {
     data: PathBuf,
 }
 
-impl Drop for Server {
+impl Server {
     /// Stops the server as an operator would (SIGTERM: it drains, then takes its
     /// environments and their mounts down), killing it only if it is still there after
     /// 20 s. A bare kill left each run's late mount points on the host, and every later
-    /// sandbox copied them into its new mount namespace.
-    fn drop(&mut self) {
+    /// sandbox copied them into its new mount namespace. Returns how long it took to exit.
+    fn stop(&mut self) -> Duration {
+        let started = Instant::now();
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return Duration::ZERO;
+        }
         // SAFETY: plain syscall on our own child's pid.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = started + Duration::from_secs(20);
         while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(5));
         }
+        let took = started.elapsed();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        took
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
         let _ = std::fs::remove_dir_all(&self.data);
     }
 }
@@ -1216,7 +1228,7 @@ async fn main() -> anyhow::Result<()> {
         println!("machine: {}", machine());
         return cluster::bench(&args).await;
     }
-    let server = start_server(&args)?;
+    let mut server = start_server(&args)?;
     let mut s = connect(&server.addr).await?;
     println!("machine: {}", machine());
     if args.sqs_only {
@@ -1256,7 +1268,16 @@ async fn main() -> anyhow::Result<()> {
     create_role(&mut s).await.context("creating the execution role")?;
     create(&mut s, "echo", "provided.al2023", "bootstrap", zip_files(&[("bootstrap", echo, 0o755)])?).await.context("creating echo")?;
     if let Some(n) = args.burst {
-        return scale::burst(&server.addr, server.child.id(), &mut s, &args.echo, &args.runtime, n).await;
+        scale::burst(&server.addr, server.child.id(), &mut s, &args.echo, &args.runtime, n).await?;
+        // Its environments' end: killed, their cgroups, namespaces and links removed.
+        let before = scale::MachineTime::now();
+        let took = server.stop();
+        println!(
+            "\nserver stop after the burst (SIGTERM to exit): {:.2} s, the machine's CPU meanwhile {}",
+            took.as_secs_f64(),
+            scale::MachineTime::now().since(before).seconds()
+        );
+        return Ok(());
     }
     if let Some(n) = args.density {
         return scale::density(&server.addr, server.child.id(), &mut s, &args.echo, &args.runtime, n, args.density_sleep_ms).await;

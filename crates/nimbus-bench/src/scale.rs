@@ -213,13 +213,13 @@ impl Usage {
 /// during a burst, the server, its environments and the kernel's threads alike (and this
 /// bench's client), which varies much less from run to run than the wall time does.
 #[derive(Clone, Copy)]
-struct MachineTime {
+pub(crate) struct MachineTime {
     busy: u64,
     idle: u64,
 }
 
 impl MachineTime {
-    fn now() -> MachineTime {
+    pub(crate) fn now() -> MachineTime {
         let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
         let ticks: Vec<u64> = stat
             .lines()
@@ -233,7 +233,7 @@ impl MachineTime {
         MachineTime { busy: at(0) + at(1) + at(2) + at(5) + at(6), idle: at(3) + at(4) }
     }
 
-    fn since(self, before: MachineTime) -> MachineTime {
+    pub(crate) fn since(self, before: MachineTime) -> MachineTime {
         MachineTime { busy: self.busy.saturating_sub(before.busy), idle: self.idle.saturating_sub(before.idle) }
     }
 
@@ -244,6 +244,14 @@ impl MachineTime {
         let busy_ms = self.busy as f64 * 1000.0 / hz;
         let idle = 100.0 * self.idle as f64 / (self.busy + self.idle).max(1) as f64;
         format!("{:.2} ms (idle {idle:.0} %)", busy_ms / n.max(1) as f64)
+    }
+
+    /// `1.73 s busy (idle 12 %)`.
+    pub(crate) fn seconds(self) -> String {
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let idle = 100.0 * self.idle as f64 / (self.busy + self.idle).max(1) as f64;
+        format!("{:.2} s busy (idle {idle:.0} %)", self.busy as f64 / hz)
     }
 }
 
