@@ -184,22 +184,29 @@ impl Server {
     /// Stops the server as an operator would (SIGTERM: it drains, then takes its
     /// environments and their mounts down), killing it only if it is still there after
     /// 20 s. A bare kill left each run's late mount points on the host, and every later
-    /// sandbox copied them into its new mount namespace. Returns how long it took to exit.
-    fn stop(&mut self) -> Duration {
+    /// sandbox copied them into its new mount namespace. Returns how long it took to exit,
+    /// or None if it had to be killed.
+    fn stop(&mut self) -> Option<Duration> {
         let started = Instant::now();
-        if !matches!(self.child.try_wait(), Ok(None)) {
-            return Duration::ZERO;
+        match self.child.try_wait() {
+            Ok(Some(_)) => return Some(Duration::ZERO),
+            Ok(None) => {
+                // SAFETY: plain syscall on our own child's pid.
+                unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+            }
+            Err(_) => {}
         }
-        // SAFETY: plain syscall on our own child's pid.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         let deadline = started + Duration::from_secs(20);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => return Some(started.elapsed()),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                _ => break,
+            }
         }
-        let took = started.elapsed();
         let _ = self.child.kill();
         let _ = self.child.wait();
-        took
+        None
     }
 }
 
@@ -1271,10 +1278,9 @@ async fn main() -> anyhow::Result<()> {
         scale::burst(&server.addr, server.child.id(), &mut s, &args.echo, &args.runtime, n).await?;
         // Its environments' end: killed, their cgroups, namespaces and links removed.
         let before = scale::MachineTime::now();
-        let took = server.stop();
+        let took = server.stop().map_or_else(|| "did not exit within 20 s (killed)".to_string(), |d| format!("{:.2} s", d.as_secs_f64()));
         println!(
-            "\nserver stop after the burst (SIGTERM to exit): {:.2} s, the machine's CPU meanwhile {}",
-            took.as_secs_f64(),
+            "\nserver stop after the burst (SIGTERM to exit): {took}, the machine's CPU meanwhile {}",
             scale::MachineTime::now().since(before).seconds()
         );
         return Ok(());

@@ -52,8 +52,9 @@ pub(super) struct Prepared {
 }
 
 /// Room for a whole spec or launch message (a few kilobytes: mounts, the function's
-/// environment), so each is read in one `read` and the end of file in another, where an empty
-/// buffer grows through reads of 32, 32, 64, 128, … bytes.
+/// environment), so one of up to 8 KiB (the most the standard library asks a pipe for at
+/// once) is read in one `read` and the end of file in another, where an empty buffer grows
+/// through reads of 32, 32, 64, 128, … bytes.
 const MESSAGE_CAPACITY: usize = 16 * 1024;
 
 fn read_spec() -> Result<JailSpec, JailError> {

@@ -20,8 +20,9 @@
 //! through its pidfd, see [`SandboxChild`]) exactly as if the server had spawned it, and its
 //! parent-death signal follows the server's spawner thread, which never exits. The child
 //! gets `/dev/null` as stdin, the two output fds as stdout and stderr, and the request's
-//! other fds at 3, 4, … (sandbox-init's fd contract, [`super::command_gated`]); everything
-//! else is closed before sandbox-init's code runs.
+//! other fds at 3, 4, … (sandbox-init's fd contract, [`super::command_gated`]), then the
+//! status pipe's write end (close-on-exec, held by init alone); everything else is closed
+//! before sandbox-init's code runs.
 //!
 //! Where the spawner cannot start, the server spawns sandbox-init itself from the host's
 //! mount namespace (which then pivots into its root); where it died, the server spawns it
@@ -303,16 +304,13 @@ async fn read_replies(inner: Arc<Inner>) {
         let pid = i32::from_le_bytes(buf[8..12].try_into().expect("4 bytes"));
         let errno = i32::from_le_bytes(buf[12..].try_into().expect("4 bytes"));
         let result = match (errno, ends) {
-            (0, Some((Some(pidfd), Some(status)))) => SandboxChild::new(pid as u32, pidfd, Some(status)),
+            (0, Some((Some(pidfd), Some(status)))) => SandboxChild::new(pid as u32, pidfd, Some(status)).inspect_err(|_| abandon(pid)),
             // The sandbox was made but its fds did not reach us: the kernel drops the
             // SCM_RIGHTS it cannot install when our descriptor table is full. Nobody could
             // ever wait for that child, so it is killed and reaped by pid here, and the
             // spawn fails as out of descriptors (the invocation is throttled).
             (0, _) => {
-                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-                    std::thread::spawn(move || rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()));
-                }
+                abandon(pid);
                 Err(io::Error::from_raw_os_error(libc::EMFILE))
             }
             (e, _) => Err(io::Error::from_raw_os_error(e)),
@@ -327,6 +325,14 @@ async fn read_replies(inner: Arc<Inner>) {
         let _ = tx.send(Err(io::Error::new(io::ErrorKind::BrokenPipe, "the sandbox spawner is gone")));
     }
     tracing::error!("the sandbox spawner's socket closed; sandboxes are now spawned by the server");
+}
+
+/// Kills and reaps (by pid: it is our child, not yet reaped) a sandbox nobody can wait for.
+fn abandon(pid: i32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        std::thread::spawn(move || rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()));
+    }
 }
 
 /// A child of the server made by the spawner (a sandbox's init, PID 1 of its namespace),
@@ -433,11 +439,11 @@ pub fn spawner_main() -> i32 {
             return 1;
         }
     };
-    // Each child checks the server is still there through this (its own parent pid reads 0
-    // in its new PID namespace).
-    let server = match rustix::process::getppid().map(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())) {
-        Some(Ok(fd)) => fd,
-        Some(Err(e)) => {
+    // Each child checks the server is still there (its own parent pid reads 0 in its new PID
+    // namespace): see `child`.
+    let server = match rustix::process::getppid().map(|p| (p, rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()))) {
+        Some((pid, Ok(fd))) => Server { pid: pid.as_raw_nonzero().get(), pidfd: fd },
+        Some((_, Err(e))) => {
             eprintln!("sandbox-spawner: pidfd_open of the server: {e}");
             return 1;
         }
@@ -501,10 +507,33 @@ pub fn spawner_main() -> i32 {
     }
 }
 
+/// The spawner's parent, whose children the sandboxes are made.
+struct Server {
+    pid: i32,
+    pidfd: OwnedFd,
+}
+
+impl Server {
+    /// Whether the calling child of it (made with `CLONE_PARENT`) still has it as its parent.
+    /// Its pidfd turns readable only once every thread has ended, after the last one handed
+    /// its children to a reaper; so the parent pid is looked at too, on the host's procfs
+    /// (the spawner's mount namespace has it at /proc, and its pids are the host's).
+    fn is_parent(&self) -> bool {
+        if sys::pidfd_exited(&self.pidfd) {
+            return false;
+        }
+        let Ok(stat) = std::fs::read("/proc/self/stat") else { return false };
+        // pid (comm) state ppid …; comm may hold spaces and parentheses, so after the last ')'.
+        let Some(close) = stat.iter().rposition(|&b| b == b')') else { return false };
+        let ppid = std::str::from_utf8(&stat[close + 1..]).ok().and_then(|rest| rest.split_whitespace().nth(1)?.parse::<i32>().ok());
+        ppid == Some(self.pid)
+    }
+}
+
 /// Makes one sandbox-init process as the server's child, PID 1 of a new PID namespace, and
 /// returns its pid, its pidfd and the read end of the pipe it reports the runtime's wait
 /// status on.
-fn clone_child(server: &OwnedFd, devnull: &OwnedFd, fds: &[OwnedFd]) -> io::Result<(i32, OwnedFd, OwnedFd)> {
+fn clone_child(server: &Server, devnull: &OwnedFd, fds: &[OwnedFd]) -> io::Result<(i32, OwnedFd, OwnedFd)> {
     let (status_read, status_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let mut pidfd: RawFd = -1;
     let args = CloneArgs {
@@ -530,9 +559,9 @@ fn clone_child(server: &OwnedFd, devnull: &OwnedFd, fds: &[OwnedFd]) -> io::Resu
 
 /// The new process (PID 1 of its PID namespace): stdio and fds in place, then the status
 /// pipe's write end, nothing else open, then sandbox-init's code as init.
-fn child(server: &OwnedFd, devnull: &OwnedFd, fds: &[OwnedFd], status: OwnedFd) -> ! {
+fn child(server: &Server, devnull: &OwnedFd, fds: &[OwnedFd], status: OwnedFd) -> ! {
     // Our parent is the server (CLONE_PARENT): die with it, and make sure it is still there.
-    if rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)).is_err() || sys::pidfd_exited(server) {
+    if rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)).is_err() || !server.is_parent() {
         sys::exit_now(super::EXIT_SETUP_FAILED);
     }
     // What `ps` and /proc/<pid>/comm show (the command line stays the spawner's).

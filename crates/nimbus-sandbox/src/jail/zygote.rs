@@ -14,9 +14,9 @@
 //! zygote: reaps the runtime, sends its wait status back on the connection.
 //! ```
 //!
-//! Invariants: init ends as the runtime ended (its status comes from the zygote; end of file
-//! without it is a setup failure, exit 126), so the server sees a zygote's runtime exactly as
-//! it sees an exec'd one. A zygote the server lets go (its control socket closed) serves
+//! Invariants: init reports the runtime's end as it reports an exec'd runtime's (the status
+//! comes from the zygote; end of file without it is a setup failure, exit 126), so the
+//! server sees a zygote's runtime exactly as it sees an exec'd one. A zygote the server lets go (its control socket closed) serves
 //! what it was sent and exits when its last runtime has ended; if a zygote dies, its
 //! runtimes run on (each init waits for its PID 2 through a pidfd, and reports it killed
 //! when it ends: its real status was the zygote's to read). A zygote's children share its

@@ -568,8 +568,6 @@ fn environment_mac(address: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x6e, a, b, c, d]
 }
 
-/// A random, locally administered unicast MAC address, set on a bridge when it is made:
-/// an address given explicitly stays (see [`Netlink::pin_address`]).
 /// A bridge's kind and options, as every bridge Nimbus makes has them: no multicast
 /// snooping. Its ports are isolated (no port forwards to another, snooping or not), and with
 /// snooping on, each port that comes up walks every port of its bridge to restart their
@@ -582,6 +580,8 @@ fn bridge_kind() -> LinkAttribute {
     ])
 }
 
+/// A random, locally administered unicast MAC address, set on a bridge when it is made:
+/// an address given explicitly stays (see [`Netlink::pin_address`]).
 fn fixed_bridge_mac() -> [u8; 6] {
     let random = uuid::Uuid::new_v4();
     let b = random.as_bytes();
