@@ -77,9 +77,9 @@ pub(super) fn cstring(what: &'static str, bytes: &[u8]) -> Result<CString, JailE
 }
 
 /// Everything before the sandbox's first process of its own: the spec read, the cgroups
-/// joined, the mounts planned, the namespaces made (with `pid`, a new PID namespace for
-/// the children; without, this process is already PID 1 of one).
-fn prepare(pid: bool) -> Result<Prepared, JailError> {
+/// joined, the mounts planned, the namespaces made: the sandbox's own and `more` (a new PID
+/// namespace for the children, unless this process is already PID 1 of one).
+fn prepare(more: UnshareFlags) -> Result<Prepared, JailError> {
     let started_ns = sys::monotonic_ns();
     // The server may die at any moment; we must not outlive it.
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).map_err(call("prctl PDEATHSIG"))?;
@@ -103,10 +103,7 @@ fn prepare(pid: bool) -> Result<Prepared, JailError> {
     let cwd = cstring("cwd", spec.cwd.as_os_str().as_bytes())?;
     marks.push(("prepare", sys::monotonic_ns()));
 
-    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS | UnshareFlags::NEWCGROUP;
-    if pid {
-        flags |= UnshareFlags::NEWPID;
-    }
+    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS | UnshareFlags::NEWCGROUP | more;
     match spec.net {
         Net::Host => {}
         Net::New => flags |= UnshareFlags::NEWNET,
@@ -130,7 +127,7 @@ fn prepare(pid: bool) -> Result<Prepared, JailError> {
 /// The outer process (a sandbox-init started by the server itself, in the host's PID
 /// namespace): forks init into the new PID namespace and ends as the runtime ended.
 fn outer() -> Result<i32, JailError> {
-    let prepared = prepare(true)?;
+    let prepared = prepare(UnshareFlags::NEWPID)?;
     // init tells us how the runtime ended through this pipe: init itself cannot die by a
     // signal it sends itself (PID 1 ignores those), so its own status cannot carry one.
     let (status_read, status_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(call("pipe"))?;
@@ -160,7 +157,7 @@ fn outer() -> Result<i32, JailError> {
 /// outer process): it is init itself, and the runtime's wait status goes to the server
 /// through `status` (see [`super::SandboxChild::wait`]).
 pub(super) fn pid_one_main(status: OwnedFd) -> ! {
-    match prepare(false) {
+    match prepare(UnshareFlags::empty()) {
         Ok(prepared) => init(prepared, status, None),
         Err(e) => {
             report(&e);

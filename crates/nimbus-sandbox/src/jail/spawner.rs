@@ -304,7 +304,7 @@ async fn read_replies(inner: Arc<Inner>) {
         let pid = i32::from_le_bytes(buf[8..12].try_into().expect("4 bytes"));
         let errno = i32::from_le_bytes(buf[12..].try_into().expect("4 bytes"));
         let result = match (errno, ends) {
-            (0, Some((Some(pidfd), Some(status)))) => SandboxChild::new(pid as u32, pidfd, Some(status)).inspect_err(|_| abandon(pid)),
+            (0, Some((Some(pidfd), Some(status)))) => SandboxChild::new(pid as u32, pidfd, status).inspect_err(|_| abandon(pid)),
             // The sandbox was made but its fds did not reach us: the kernel drops the
             // SCM_RIGHTS it cannot install when our descriptor table is full. Nobody could
             // ever wait for that child, so it is killed and reaped by pid here, and the
@@ -344,16 +344,14 @@ pub struct SandboxChild {
     pidfd: AsyncFd<OwnedFd>,
     /// Where init writes the runtime's wait status before it exits (its own status cannot
     /// carry a signal: PID 1 cannot die by one it sends itself).
-    status: Option<OwnedFd>,
+    status: OwnedFd,
     reaped: bool,
 }
 
 impl SandboxChild {
-    fn new(pid: u32, pidfd: OwnedFd, status: Option<OwnedFd>) -> io::Result<SandboxChild> {
-        if let Some(fd) = &status {
-            // Read once init has been reaped; nothing is left to wait for then.
-            rustix::io::ioctl_fionbio(fd, true)?;
-        }
+    fn new(pid: u32, pidfd: OwnedFd, status: OwnedFd) -> io::Result<SandboxChild> {
+        // Read once init has been reaped; nothing is left to wait for then.
+        rustix::io::ioctl_fionbio(&status, true)?;
         // SAFETY: the pidfd is owned by the AsyncFd and closed only when it drops.
         let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE)? };
         Ok(SandboxChild { pid, pidfd, status, reaped: false })
@@ -363,7 +361,7 @@ impl SandboxChild {
     /// sandbox failed before its runtime ran, or init was killed).
     fn reported(&self) -> Option<i32> {
         let mut buf = [0u8; 4];
-        let n = rustix::io::read(self.status.as_ref()?, &mut buf).ok()?;
+        let n = rustix::io::read(&self.status, &mut buf).ok()?;
         (n == buf.len()).then(|| i32::from_le_bytes(buf))
     }
 
@@ -439,19 +437,7 @@ pub fn spawner_main() -> i32 {
             return 1;
         }
     };
-    // Each child checks the server is still there (its own parent pid reads 0 in its new PID
-    // namespace): see `child`.
-    let server = match rustix::process::getppid().map(|p| (p, rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()))) {
-        Some((pid, Ok(fd))) => Server { pid: pid.as_raw_nonzero().get(), pidfd: fd },
-        Some((_, Err(e))) => {
-            eprintln!("sandbox-spawner: pidfd_open of the server: {e}");
-            return 1;
-        }
-        None => {
-            eprintln!("sandbox-spawner: no parent");
-            return 1;
-        }
-    };
+    let server = rustix::process::getppid().map(|p| p.as_raw_nonzero().get()).unwrap_or(0);
     // Built here once, every sandbox-init forked below inherits it (one that fails to build
     // it now tries again in the child, which reports the error).
     let _ = super::seccomp::programs();
@@ -481,7 +467,7 @@ pub fn spawner_main() -> i32 {
         let (pid, errno, ends) = if got.bytes != REQUEST_LEN || count != fds.len() || count < 2 {
             (0, libc::EINVAL, None)
         } else {
-            match clone_child(&server, &devnull, &fds) {
+            match clone_child(server, &devnull, &fds) {
                 Ok((pid, pidfd, status)) => (pid, 0, Some([pidfd, status])),
                 Err(e) => (0, e.raw_os_error().unwrap_or(libc::EIO), None),
             }
@@ -507,33 +493,22 @@ pub fn spawner_main() -> i32 {
     }
 }
 
-/// The spawner's parent, whose children the sandboxes are made.
-struct Server {
-    pid: i32,
-    pidfd: OwnedFd,
-}
-
-impl Server {
-    /// Whether the calling child of it (made with `CLONE_PARENT`) still has it as its parent.
-    /// Its pidfd turns readable only once every thread has ended, after the last one handed
-    /// its children to a reaper; so the parent pid is looked at too, on the host's procfs
-    /// (the spawner's mount namespace has it at /proc, and its pids are the host's).
-    fn is_parent(&self) -> bool {
-        if sys::pidfd_exited(&self.pidfd) {
-            return false;
-        }
-        let Ok(stat) = std::fs::read("/proc/self/stat") else { return false };
-        // pid (comm) state ppid …; comm may hold spaces and parentheses, so after the last ')'.
-        let Some(close) = stat.iter().rposition(|&b| b == b')') else { return false };
-        let ppid = std::str::from_utf8(&stat[close + 1..]).ok().and_then(|rest| rest.split_whitespace().nth(1)?.parse::<i32>().ok());
-        ppid == Some(self.pid)
-    }
+/// Whether the calling process (made with `CLONE_PARENT` in a new PID namespace, where
+/// `getppid()` reads 0) still has `server` as its parent: its parent pid as the host's procfs
+/// shows it (the spawner's mount namespace has it at /proc, and its pids are the host's).
+/// Once the server's last thread has ended, its children belong to a reaper.
+fn parent_is(server: i32) -> bool {
+    let Ok(stat) = std::fs::read("/proc/self/stat") else { return false };
+    // pid (comm) state ppid …; comm may hold spaces and parentheses, so after the last ')'.
+    let Some(close) = stat.iter().rposition(|&b| b == b')') else { return false };
+    let ppid = std::str::from_utf8(&stat[close + 1..]).ok().and_then(|rest| rest.split_whitespace().nth(1)?.parse::<i32>().ok());
+    ppid == Some(server)
 }
 
 /// Makes one sandbox-init process as the server's child, PID 1 of a new PID namespace, and
 /// returns its pid, its pidfd and the read end of the pipe it reports the runtime's wait
 /// status on.
-fn clone_child(server: &Server, devnull: &OwnedFd, fds: &[OwnedFd]) -> io::Result<(i32, OwnedFd, OwnedFd)> {
+fn clone_child(server: i32, devnull: &OwnedFd, fds: &[OwnedFd]) -> io::Result<(i32, OwnedFd, OwnedFd)> {
     let (status_read, status_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let mut pidfd: RawFd = -1;
     let args = CloneArgs {
@@ -559,9 +534,9 @@ fn clone_child(server: &Server, devnull: &OwnedFd, fds: &[OwnedFd]) -> io::Resul
 
 /// The new process (PID 1 of its PID namespace): stdio and fds in place, then the status
 /// pipe's write end, nothing else open, then sandbox-init's code as init.
-fn child(server: &Server, devnull: &OwnedFd, fds: &[OwnedFd], status: OwnedFd) -> ! {
+fn child(server: i32, devnull: &OwnedFd, fds: &[OwnedFd], status: OwnedFd) -> ! {
     // Our parent is the server (CLONE_PARENT): die with it, and make sure it is still there.
-    if rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)).is_err() || !server.is_parent() {
+    if rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL)).is_err() || !parent_is(server) {
         sys::exit_now(super::EXIT_SETUP_FAILED);
     }
     // What `ps` and /proc/<pid>/comm show (the command line stays the spawner's).
