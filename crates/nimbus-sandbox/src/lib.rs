@@ -107,7 +107,7 @@ pub enum SandboxError {
 }
 
 /// Raises this process's soft descriptor limit (RLIMIT_NOFILE) to its hard limit, as Go's
-/// runtime does: the server holds about nine descriptors per running environment and one
+/// runtime does: the server holds about six descriptors per running environment and one
 /// per connection, far more than a usual soft limit of 1,024. Environments get AWS's 1,024
 /// of their own. With a `target`, a server allowed to (root, `CAP_SYS_RESOURCE`) first raises
 /// the hard limit itself to it (at most the kernel's `fs.nr_open`), as container runtimes and

@@ -874,6 +874,18 @@ async fn spawner_checks(exe: &Path) {
         };
         assert_eq!(nspid(&pid.to_string()), Some(vec![pid.to_string(), "1".to_string()]));
         assert_eq!(children.len(), 1, "{children:?}");
+        // The server holds the status pipe alone for it, no pidfd (a pidfd's fdinfo names
+        // its process): one descriptor per sandbox.
+        let pidfds: Vec<String> = std::fs::read_dir("/proc/self/fdinfo")
+            .expect("fdinfo")
+            .flatten()
+            .filter(|e| {
+                let info = std::fs::read_to_string(e.path()).unwrap_or_default();
+                info.lines().any(|l| l.strip_prefix("Pid:").is_some_and(|p| p.trim() == pid.to_string()))
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(pidfds.is_empty(), "pidfds for {pid}: {pidfds:?}");
         assert_eq!(nspid(&children[0]), Some(vec![children[0].clone(), "2".to_string()]));
         rustix::process::kill_process(
             rustix::process::Pid::from_raw(children[0].parse().expect("pid")).expect("pid"),
@@ -883,6 +895,11 @@ async fn spawner_checks(exe: &Path) {
         let status = child.wait().await.expect("wait");
         assert_eq!(status.signal(), Some(9), "killed from outside, reported as such");
     }
+    // A runtime that leaves a process behind: init ends with it, the kernel kills the rest of
+    // its namespace, and the runtime's own status still comes back (init closes its status
+    // pipe before it is a zombie; the wait does not take that for its end).
+    let (status, _) = spawned(&spawner, &sh("sleep 100 & exit 3")).await;
+    assert_eq!(status.code(), Some(3));
     // Errors of sandbox-init itself are reported as usual.
     let (status, out) = spawned(&spawner, &JailSpec::new("/no/such/program")).await;
     assert_eq!(status.code(), Some(jail::EXIT_EXEC_FAILED), "{out}");

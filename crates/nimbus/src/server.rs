@@ -195,7 +195,7 @@ pub struct ServerOpts {
     #[arg(long, default_value_t = 60.0, hide = true, value_parser = positive_seconds)]
     runtime_api_idle_timeout: f64,
     /// The descriptor limit (RLIMIT_NOFILE) the server raises its own hard limit to when it may
-    /// (root): about nine per environment plus one per connection. 0 keeps the limit it was
+    /// (root): about six per environment plus one per connection. 0 keeps the limit it was
     /// started with (raising only the soft limit to it).
     #[arg(long, env = "NIMBUS_DESCRIPTOR_LIMIT", default_value_t = 1 << 20)]
     descriptor_limit: u64,
@@ -218,8 +218,8 @@ fn check_descriptor_limit(target: u64) {
         ),
         Some(n) if n < 16 * 1024 => tracing::warn!(
             limit = n,
-            "the descriptor limit (RLIMIT_NOFILE) allows about {} running environments at once (each takes about nine in the server); past that, invocations are throttled; raise the hard limit (systemd's LimitNOFILE, `ulimit -Hn`) or give the server CAP_SYS_RESOURCE, with which it raises the limit itself (--descriptor-limit)",
-            n / 9
+            "the descriptor limit (RLIMIT_NOFILE) allows about {} running environments at once (each takes about seven in the server, its caller's connection included); past that, invocations are throttled; raise the hard limit (systemd's LimitNOFILE, `ulimit -Hn`) or give the server CAP_SYS_RESOURCE, with which it raises the limit itself (--descriptor-limit)",
+            n / 7
         ),
         _ => {}
     }

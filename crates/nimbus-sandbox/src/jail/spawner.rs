@@ -5,19 +5,20 @@
 //! kilobytes of mappings and runs sandbox-init's code directly, no exec.
 //!
 //! ```text
-//! server ──(unix seqpacket: id + fds)──► spawner ── clone3(CLONE_PARENT | CLONE_PIDFD | CLONE_NEWPID)
+//! server ──(unix seqpacket: id + fds)──► spawner ── clone3(CLONE_PARENT | CLONE_NEWPID)
 //!    ▲                                      │            └── sandbox-init (the server's child; PID 1 inside)
-//!    └──(id, pid, errno + pidfd, status)────┘
+//!    └──(id, pid, errno + status pipe)──────┘
 //! ```
 //!
 //! The child is its PID namespace's init from the start, so a sandbox is two processes
 //! (init and the runtime), not three. PID 1 cannot die by a signal it sends itself, so its
 //! own exit status cannot say that the runtime was killed: it writes the runtime's wait
-//! status into a pipe whose read end comes back with the pidfd, and
-//! [`SandboxChild::wait`] answers that status.
+//! status into a pipe whose read end comes back in the reply, and [`SandboxChild::wait`]
+//! answers that status. The same pipe's end of file says that init is ending, so the server
+//! holds one descriptor per sandbox for both, not a pidfd besides.
 //!
-//! The child is made with `CLONE_PARENT`, so it is the server's child (reaped by the server
-//! through its pidfd, see [`SandboxChild`]) exactly as if the server had spawned it, and its
+//! The child is made with `CLONE_PARENT`, so it is the server's child (reaped by the server,
+//! see [`SandboxChild`]) exactly as if the server had spawned it, and its
 //! parent-death signal follows the server's spawner thread, which never exits. The child
 //! gets `/dev/null` as stdin, the two output fds as stdout and stderr, and the request's
 //! other fds at 3, 4, … (sandbox-init's fd contract, [`super::command_gated`]), then the
@@ -52,7 +53,7 @@ const SOCKET_FD: RawFd = 3;
 /// Most fds one request carries: stdout, stderr and sandbox-init's 3 to 6.
 const MAX_FDS: usize = 8;
 /// A request: id (u64) and the number of fds (u32). A reply: id, pid (i32), errno (i32),
-/// with the pidfd and the read end of the status pipe attached when the errno is 0.
+/// with the read end of the status pipe attached when the errno is 0.
 const REQUEST_LEN: usize = 12;
 const REPLY_LEN: usize = 16;
 
@@ -285,7 +286,7 @@ async fn read_replies(inner: Arc<Inner>) {
             Err(_) => break,
         };
         let mut buf = [0u8; REPLY_LEN];
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
         let got = guard.try_io(|s| {
             rustix::net::recvmsg(s, &mut [IoSliceMut::new(&mut buf)], &mut control, RecvFlags::CMSG_CLOEXEC).map_err(io::Error::from)
@@ -295,17 +296,16 @@ async fn read_replies(inner: Arc<Inner>) {
             Ok(Ok(m)) if m.bytes == REPLY_LEN => {}
             Ok(_) => break, // end of file, an error, or a short message
         }
-        let mut ends = control.drain().find_map(|m| match m {
-            RecvAncillaryMessage::ScmRights(fds) => Some(fds),
+        let status = control.drain().find_map(|m| match m {
+            RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
             _ => None,
         });
-        let ends = ends.as_mut().map(|fds| (fds.next(), fds.next()));
         let id = u64::from_le_bytes(buf[..8].try_into().expect("8 bytes"));
         let pid = i32::from_le_bytes(buf[8..12].try_into().expect("4 bytes"));
         let errno = i32::from_le_bytes(buf[12..].try_into().expect("4 bytes"));
-        let result = match (errno, ends) {
-            (0, Some((Some(pidfd), Some(status)))) => SandboxChild::new(pid as u32, pidfd, status).inspect_err(|_| abandon(pid)),
-            // The sandbox was made but its fds did not reach us: the kernel drops the
+        let result = match (errno, status) {
+            (0, Some(status)) => SandboxChild::new(pid as u32, status).inspect_err(|_| abandon(pid)),
+            // The sandbox was made but its fd did not reach us: the kernel drops the
             // SCM_RIGHTS it cannot install when our descriptor table is full. Nobody could
             // ever wait for that child, so it is killed and reaped by pid here, and the
             // spawn fails as out of descriptors (the invocation is throttled).
@@ -336,48 +336,50 @@ fn abandon(pid: i32) {
 }
 
 /// A child of the server made by the spawner (a sandbox's init, PID 1 of its namespace),
-/// known by its pidfd: waited for (and reaped) by [`SandboxChild::wait`], killed if dropped
-/// before that.
+/// known by its pid and the read end of its status pipe: waited for (and reaped) by
+/// [`SandboxChild::wait`], killed if dropped before that.
+///
+/// Init alone holds the pipe's write end (close-on-exec: the runtime never has it; the
+/// spawner closes its copy before its next fork), so end of file on it means init is
+/// exiting. Only the server reaps its children, and only here, so until `wait` has reaped
+/// it the pid is this process's and cannot name another: signalling and waiting by pid are
+/// as safe as through a pidfd, and the sandbox costs the server one descriptor, not two.
 #[derive(Debug)]
 pub struct SandboxChild {
     pid: u32,
-    pidfd: AsyncFd<OwnedFd>,
     /// Where init writes the runtime's wait status before it exits (its own status cannot
     /// carry a signal: PID 1 cannot die by one it sends itself).
-    status: OwnedFd,
+    status: AsyncFd<OwnedFd>,
     reaped: bool,
 }
 
 impl SandboxChild {
-    fn new(pid: u32, pidfd: OwnedFd, status: OwnedFd) -> io::Result<SandboxChild> {
-        // Read once init has been reaped; nothing is left to wait for then.
+    fn new(pid: u32, status: OwnedFd) -> io::Result<SandboxChild> {
         rustix::io::ioctl_fionbio(&status, true)?;
-        // SAFETY: the pidfd is owned by the AsyncFd and closed only when it drops.
-        let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE)? };
-        Ok(SandboxChild { pid, pidfd, status, reaped: false })
-    }
-
-    /// The runtime's wait status as init reported it, if it did (it does not when the
-    /// sandbox failed before its runtime ran, or init was killed).
-    fn reported(&self) -> Option<i32> {
-        let mut buf = [0u8; 4];
-        let n = rustix::io::read(&self.status, &mut buf).ok()?;
-        (n == buf.len()).then(|| i32::from_le_bytes(buf))
+        // SAFETY: the fd is owned by the AsyncFd and closed only when it drops.
+        let status = unsafe { AsyncFd::register_with_interest(status, Interest::READABLE)? };
+        Ok(SandboxChild { pid, status, reaped: false })
     }
 
     pub fn id(&self) -> u32 {
         self.pid
     }
 
-    /// Waits until the process ends and reaps it: its status as `waitpid` would give it.
+    /// Waits until the process ends and reaps it: the runtime's wait status as init reported
+    /// it, or (when it did not: the sandbox failed before its runtime ran, or init was
+    /// killed) init's own, as `waitpid` would give it.
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        let reported = self.read_report().await?;
+        let pid = rustix::process::Pid::from_raw(self.pid as i32).ok_or_else(|| io::Error::from(Errno::SRCH))?;
+        // Init closes its files before it becomes a zombie, and in between the kernel kills
+        // and waits for whatever was left in its PID namespace: usually microseconds, longer
+        // when those processes had much memory to free.
+        let mut pause = std::time::Duration::from_millis(1);
         loop {
-            let mut guard = self.pidfd.readable().await?;
-            let waited = rustix::process::waitid(
-                rustix::process::WaitId::PidFd(self.pidfd.get_ref().as_fd()),
+            match rustix::process::waitid(
+                rustix::process::WaitId::Pid(pid),
                 rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG,
-            );
-            match waited {
+            ) {
                 Ok(Some(status)) => {
                     self.reaped = true;
                     let raw = match (status.exit_status(), status.terminating_signal()) {
@@ -385,11 +387,36 @@ impl SandboxChild {
                         (None, Some(sig)) => sig | if status.dumped() { 0x80 } else { 0 },
                         (None, None) => 0,
                     };
-                    return Ok(ExitStatus::from_raw(self.reported().unwrap_or(raw)));
+                    return Ok(ExitStatus::from_raw(reported.unwrap_or(raw)));
                 }
-                Ok(None) => guard.clear_ready(),
+                Ok(None) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(16));
+                }
                 Err(Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Reads the status pipe to its end: the 4 bytes of the runtime's wait status, if init
+    /// wrote them.
+    async fn read_report(&self) -> io::Result<Option<i32>> {
+        let mut report = [0u8; 4];
+        let mut got = 0;
+        loop {
+            let mut guard = self.status.readable().await?;
+            let mut buf = [0u8; 16];
+            match guard.try_io(|fd| rustix::io::read(fd.get_ref(), &mut buf).map_err(io::Error::from)) {
+                Ok(Ok(0)) => return Ok((got == report.len()).then(|| i32::from_le_bytes(report))),
+                Ok(Ok(n)) => {
+                    let take = n.min(report.len() - got);
+                    report[got..got + take].copy_from_slice(&buf[..take]);
+                    got += take;
+                }
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => {}
             }
         }
     }
@@ -398,7 +425,10 @@ impl SandboxChild {
 impl Drop for SandboxChild {
     fn drop(&mut self) {
         if !self.reaped {
-            let _ = rustix::process::pidfd_send_signal(self.pidfd.get_ref(), rustix::process::Signal::KILL);
+            // Not reaped, so the pid is still our child's (see above).
+            if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
         }
     }
 }
@@ -468,7 +498,7 @@ pub fn spawner_main() -> i32 {
             (0, libc::EINVAL, None)
         } else {
             match clone_child(server, &devnull, &fds) {
-                Ok((pid, pidfd, status)) => (pid, 0, Some([pidfd, status])),
+                Ok((pid, status)) => (pid, 0, Some(status)),
                 Err(e) => (0, e.raw_os_error().unwrap_or(libc::EIO), None),
             }
         };
@@ -477,8 +507,8 @@ pub fn spawner_main() -> i32 {
         reply[..8].copy_from_slice(&id.to_le_bytes());
         reply[8..12].copy_from_slice(&pid.to_le_bytes());
         reply[12..].copy_from_slice(&errno.to_le_bytes());
-        let borrowed: Vec<BorrowedFd<'_>> = ends.iter().flatten().map(|f| f.as_fd()).collect();
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+        let borrowed: Vec<BorrowedFd<'_>> = ends.iter().map(|f| f.as_fd()).collect();
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = SendAncillaryBuffer::new(&mut space);
         if !borrowed.is_empty() {
             control.push(SendAncillaryMessage::ScmRights(&borrowed));
@@ -506,14 +536,12 @@ fn parent_is(server: i32) -> bool {
 }
 
 /// Makes one sandbox-init process as the server's child, PID 1 of a new PID namespace, and
-/// returns its pid, its pidfd and the read end of the pipe it reports the runtime's wait
-/// status on.
-fn clone_child(server: i32, devnull: &OwnedFd, fds: &[OwnedFd]) -> io::Result<(i32, OwnedFd, OwnedFd)> {
+/// returns its pid and the read end of the pipe it reports the runtime's wait status on.
+/// Our copy of the write end is closed when this returns, before the next fork.
+fn clone_child(server: i32, devnull: &OwnedFd, fds: &[OwnedFd]) -> io::Result<(i32, OwnedFd)> {
     let (status_read, status_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let mut pidfd: RawFd = -1;
     let args = CloneArgs {
-        flags: (libc::CLONE_PARENT | libc::CLONE_PIDFD | libc::CLONE_NEWPID) as u64,
-        pidfd: &mut pidfd as *mut RawFd as u64,
+        flags: (libc::CLONE_PARENT | libc::CLONE_NEWPID) as u64,
         // With CLONE_PARENT the child's exit signal is the spawner's own (SIGCHLD); clone3
         // wants 0 here.
         exit_signal: 0,
@@ -528,8 +556,7 @@ fn clone_child(server: i32, devnull: &OwnedFd, fds: &[OwnedFd]) -> io::Result<(i
     if pid == 0 {
         child(server, devnull, fds, status_write);
     }
-    // SAFETY: clone3 wrote a fresh pidfd that nothing else owns.
-    Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) }, status_read))
+    Ok((pid as i32, status_read))
 }
 
 /// The new process (PID 1 of its PID namespace): stdio and fds in place, then the status
