@@ -234,6 +234,24 @@ def postgres_database() -> str:
     return f"{base}/{name}"
 
 
+def _thread_stacks(pid: int) -> str:
+    """Each thread's state, wait channel and kernel stack (root only), for a report."""
+    out = []
+    for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
+        parts = []
+        for name in ("comm", "wchan", "stack"):
+            try:
+                parts.append((task / name).read_text().strip())
+            except OSError as e:
+                parts.append(f"({name}: {e.strerror})")
+        try:
+            parts.insert(1, (task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        except (OSError, IndexError):
+            pass
+        out.append(f"{task.name}: " + " | ".join(parts))
+    return "\n".join(out) or "(no threads)"
+
+
 class Server:
     """One `nimbus server` process on a free loopback port."""
 
@@ -337,10 +355,15 @@ class Server:
         return rc
 
     def kill(self) -> None:
+        """SIGKILL, then wait until the process is gone (its files closed, `nimbus.lock`
+        released): a thread in an uninterruptible kernel call holds up a killed process's
+        exit. One still there after a minute is reported with where its threads are."""
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
-            with contextlib.suppress(Exception):
-                self.proc.wait(timeout=10)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"server pid {self.proc.pid} still there a minute after SIGKILL:\n{_thread_stacks(self.proc.pid)}")
         if self in LIVE_SERVERS:
             LIVE_SERVERS.remove(self)
 
