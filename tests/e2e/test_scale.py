@@ -250,12 +250,14 @@ def test_a_burst_past_the_descriptor_limit_is_throttled_and_every_accepted_event
 
     outcomes: dict[str, int] = {}
     accepted = set()
+    answered = set()  # request ids of the synchronous invocations that ran
     for kind, i, (st, headers, body) in results:
         if kind == "event" and st == 202:
             accepted.add(i)
             continue
         if kind == "sync" and st == 200 and "x-amz-function-error" not in headers:
             outcomes["200"] = outcomes.get("200", 0) + 1
+            answered.add(headers["x-amzn-requestid"])
             continue
         what = f"{kind} " + error_of(st, headers, body)
         outcomes[what] = outcomes.get(what, 0) + 1
@@ -285,6 +287,22 @@ def test_a_burst_past_the_descriptor_limit_is_throttled_and_every_accepted_event
 
     wait_for(all_ran, timeout=180, interval=0.1, what=f"all {len(accepted)} accepted events to run ({len(accepted - ran)} left)")
     assert ran <= accepted
+    # Every invocation that ran is in the function's log, even those whose stream was
+    # written while the server had no descriptor to spare.
+    logs = s.logs_client()
+    reported: set[str] = set()
+    started = time.monotonic()
+
+    def all_reported():
+        for page in logs.get_paginator("filter_log_events").paginate(logGroupName="/aws/lambda/burst", filterPattern='"REPORT RequestId"'):
+            reported.update(e["message"].split()[2] for e in page["events"])
+        return answered <= reported
+
+    try:
+        wait_for(all_reported, timeout=60, interval=0.5, what="a REPORT line for each answered invocation")
+    except AssertionError as e:
+        raise AssertionError(f"{len(answered - reported)} of {len(answered)} answered invocations have no REPORT line") from e
+    print(f"every REPORT line was there after {time.monotonic() - started:.1f} s")
     assert s.proc.poll() is None
 
 

@@ -193,6 +193,7 @@ impl LogStore {
             root: root.to_path_buf(),
             index: index.clone(),
             files: OpenStreams::new(MAX_OPEN_FILES, IDLE_CLOSE),
+            reserve: File::open("/dev/null").ok(),
             subscriptions: subscriptions.clone(),
             metric_filters: metric_filters.clone(),
         };
@@ -1000,8 +1001,41 @@ pub(crate) struct Writer {
     root: PathBuf,
     index: Arc<Index>,
     files: OpenStreams<BufWriter<File>>,
+    /// A descriptor held back for a stream file that cannot be opened because the server
+    /// is out of them (a burst past its limit): closed then, opened again after the batch.
+    reserve: Option<File>,
     subscriptions: Arc<Subscriptions>,
     metric_filters: Arc<MetricFilters>,
+}
+
+/// Pauses between attempts to open a stream file while the server is out of descriptors
+/// (about 1.5 s in all): its lines wait, rather than being lost, until environments that
+/// were refused for want of descriptors have released theirs.
+const OPEN_RETRY_PAUSES_MS: [u64; 11] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 512];
+
+/// Opens (makes, with its group's directory, if missing) a stream's file for appending;
+/// with `sync`, a file or directory just made is made durable too.
+fn open_stream(root: &Path, group: &str, stream: &str, sync: bool) -> std::io::Result<BufWriter<File>> {
+    let dir = root.join(encode(group));
+    let path = dir.join(format!("{}.jsonl", encode(stream)));
+    let new_dir = !dir.exists();
+    std::fs::create_dir_all(&dir)?;
+    let new_file = !path.exists();
+    let f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    if sync {
+        // A durable put into a file just made: its directory entry must last too.
+        if new_file {
+            File::open(&dir)?.sync_all()?;
+        }
+        if new_dir {
+            File::open(root)?.sync_all()?;
+        }
+    }
+    Ok(BufWriter::with_capacity(16 * 1024, f))
+}
+
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// At most this many stream files are kept open between batches.
@@ -1041,6 +1075,11 @@ impl<F> OpenStreams<F> {
 
     fn values_mut(&mut self) -> impl Iterator<Item = &mut F> {
         self.files.values_mut().map(|(f, _)| f)
+    }
+
+    /// Takes every open file out (to be flushed and closed).
+    fn take_all(&mut self) -> Vec<F> {
+        self.files.drain().map(|(_, (f, _))| f).collect()
     }
 
     fn remove(&mut self, key: &(Arc<str>, Arc<str>)) -> Option<F> {
@@ -1110,6 +1149,9 @@ impl Writer {
                 }
             }
             self.files.sweep(std::time::Instant::now());
+            if self.reserve.is_none() {
+                self.reserve = File::open("/dev/null").ok();
+            }
             for w in waiters {
                 w.done();
             }
@@ -1161,25 +1203,32 @@ impl Writer {
         sync: bool,
     ) -> std::io::Result<()> {
         let key = (group.clone(), stream.clone());
+        let now = std::time::Instant::now();
         let root = &self.root;
-        let w = self.files.get_or_open(key, std::time::Instant::now(), || -> std::io::Result<_> {
-            let dir = root.join(encode(group));
-            let path = dir.join(format!("{}.jsonl", encode(stream)));
-            let new_dir = !dir.exists();
-            std::fs::create_dir_all(&dir)?;
-            let new_file = !path.exists();
-            let f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
-            if sync {
-                // A durable put into a file just made: its directory entry must last too.
-                if new_file {
-                    File::open(&dir)?.sync_all()?;
-                }
-                if new_dir {
-                    File::open(root)?.sync_all()?;
+        let open = || open_stream(root, group, stream, sync);
+        if let Err(e) = self.files.get_or_open(key.clone(), now, open).map(|_| ()) {
+            if !out_of_descriptors(&e) {
+                return Err(e);
+            }
+            // Out of descriptors: give back the ones this thread holds (the other streams'
+            // files, flushed, and the reserve), then try again for a while.
+            self.reserve = None;
+            for mut w in self.files.take_all() {
+                if let Err(e) = w.flush() {
+                    tracing::warn!("log write failed: {e}");
                 }
             }
-            Ok(BufWriter::with_capacity(16 * 1024, f))
-        })?;
+            let root = &self.root;
+            let mut pauses = OPEN_RETRY_PAUSES_MS.iter();
+            while let Err(e) = self.files.get_or_open(key.clone(), now, || open_stream(root, group, stream, sync)).map(|_| ()) {
+                match pauses.next() {
+                    Some(ms) if out_of_descriptors(&e) => std::thread::sleep(std::time::Duration::from_millis(*ms)),
+                    _ => return Err(e),
+                }
+            }
+        }
+        let root = &self.root;
+        let w = self.files.get_or_open(key, now, || open_stream(root, group, stream, sync))?;
         let ingestion_time = now_ms();
         let mut written = Vec::new();
         let mut line = Vec::with_capacity(256);
