@@ -363,6 +363,12 @@ impl Linker {
     }
 }
 
+/// How long the linker waits before it tries again to make a ready namespace after
+/// `failures` failures in a row: 10 ms, doubling, at most a second.
+fn refill_pause(failures: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(10u64 << failures.saturating_sub(1).min(7)).min(std::time::Duration::from_secs(1))
+}
+
 impl Maker {
     /// Serves requests first; when there are none, tops the ready namespaces up. Ends when
     /// the [`Linker`] is dropped.
@@ -371,6 +377,9 @@ impl Maker {
         // may raise it; elsewhere this fails and changes nothing).
         let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), -10);
         let mut next = rx.recv();
+        // Failures in a row to make a ready namespace (out of descriptors or memory in a
+        // burst): each waits longer before the next try, and only the first is logged.
+        let mut failures: u32 = 0;
         loop {
             match next {
                 Ok(Request::Make(reply)) => {
@@ -397,10 +406,29 @@ impl Maker {
                 Err(mpsc::TryRecvError::Empty) => {
                     if ready.lock().unwrap_or_else(|p| p.into_inner()).len() < keep_ready {
                         match self.timed(RUNTIME_API_PORT) {
-                            Ok(ns) => ready.lock().unwrap_or_else(|p| p.into_inner()).push(ns),
-                            Err(e) => tracing::warn!("cannot make a network namespace ahead of time: {e}"),
+                            Ok(ns) => {
+                                ready.lock().unwrap_or_else(|p| p.into_inner()).push(ns);
+                                if failures > 0 {
+                                    tracing::info!(failures, "made a network namespace ahead of time again");
+                                }
+                                failures = 0;
+                                Ok(Request::Refill)
+                            }
+                            Err(e) => {
+                                if failures == 0 {
+                                    tracing::warn!("cannot make a network namespace ahead of time (trying again later): {e}");
+                                }
+                                failures = failures.saturating_add(1);
+                                // Requests are served meanwhile; the next try comes after
+                                // the pause, not at once (each costs a namespace made and
+                                // torn down).
+                                match rx.recv_timeout(refill_pause(failures)) {
+                                    Err(mpsc::RecvTimeoutError::Timeout) => Ok(Request::Refill),
+                                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                                    Ok(r) => Ok(r),
+                                }
+                            }
                         }
-                        Ok(Request::Refill)
                     } else {
                         rx.recv()
                     }
@@ -898,6 +926,13 @@ mod tests {
     use std::io::{Read, Write};
     use std::net::TcpStream;
     use std::time::Duration;
+
+    #[test]
+    fn refill_pauses_grow_from_10_ms_to_a_second() {
+        for (failures, ms) in [(1, 10), (2, 20), (3, 40), (5, 160), (7, 640), (8, 1000), (9, 1000), (u32::MAX, 1000)] {
+            assert_eq!(refill_pause(failures), Duration::from_millis(ms), "after {failures} failures");
+        }
+    }
 
     /// Runs `f` on a thread that has joined the namespace `ns`.
     fn inside<T: Send + 'static>(ns: &OwnedFd, f: impl FnOnce() -> T + Send + 'static) -> T {
