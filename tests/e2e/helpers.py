@@ -357,13 +357,14 @@ class Server:
     def kill(self) -> None:
         """SIGKILL, then wait until the process is gone (its files closed, `nimbus.lock`
         released): a thread in an uninterruptible kernel call holds up a killed process's
-        exit. One still there after a minute is reported with where its threads are."""
+        exit. One still there after a minute is reported on stderr (shown with a failing
+        test) with where its threads are; whoever starts a server on its data next fails."""
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             try:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                raise AssertionError(f"server pid {self.proc.pid} still there a minute after SIGKILL:\n{_thread_stacks(self.proc.pid)}")
+                print(f"server pid {self.proc.pid} still there a minute after SIGKILL:\n{_thread_stacks(self.proc.pid)}", file=sys.stderr)
         if self in LIVE_SERVERS:
             LIVE_SERVERS.remove(self)
 

@@ -194,6 +194,7 @@ impl LogStore {
             index: index.clone(),
             files: OpenStreams::new(MAX_OPEN_FILES, IDLE_CLOSE),
             reserve: File::open("/dev/null").ok(),
+            open_deadline: None,
             subscriptions: subscriptions.clone(),
             metric_filters: metric_filters.clone(),
         };
@@ -1004,25 +1005,35 @@ pub(crate) struct Writer {
     /// A descriptor held back for a stream file that cannot be opened because the server
     /// is out of them (a burst past its limit): closed then, opened again after the batch.
     reserve: Option<File>,
+    /// Until when this batch's stream files may wait for a descriptor (set by the batch's
+    /// first open that found none): one wait per batch, not one per stream.
+    open_deadline: Option<std::time::Instant>,
     subscriptions: Arc<Subscriptions>,
     metric_filters: Arc<MetricFilters>,
 }
 
-/// Pauses between attempts to open a stream file while the server is out of descriptors
-/// (about 1.5 s in all): its lines wait, rather than being lost, until environments that
-/// were refused for want of descriptors have released theirs.
-const OPEN_RETRY_PAUSES_MS: [u64; 11] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 512];
+/// How long a batch's stream files may wait for a descriptor when the server is out of
+/// them: their lines wait, rather than being dropped at once, until environments refused
+/// for want of descriptors have released theirs. Past it, the batch's lines that still have
+/// no file are dropped (with a warning), so the writer never falls far behind.
+const OPEN_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
 
-/// Opens (makes, with its group's directory, if missing) a stream's file for appending;
-/// with `sync`, a file or directory just made is made durable too.
-fn open_stream(root: &Path, group: &str, stream: &str, sync: bool) -> std::io::Result<BufWriter<File>> {
+/// A stream's directory and file paths.
+fn stream_paths(root: &Path, group: &str, stream: &str) -> (PathBuf, PathBuf) {
     let dir = root.join(encode(group));
     let path = dir.join(format!("{}.jsonl", encode(stream)));
-    let new_dir = !dir.exists();
+    (dir, path)
+}
+
+/// Opens (makes, with its group's directory, if missing) a stream's file for appending.
+/// `durable` (for a durable put) says which of the directory and the file were missing
+/// before the first attempt; their entries are synced, also on a later attempt after one
+/// that made them and then failed.
+fn open_stream(root: &Path, group: &str, stream: &str, durable: Option<(bool, bool)>) -> std::io::Result<BufWriter<File>> {
+    let (dir, path) = stream_paths(root, group, stream);
     std::fs::create_dir_all(&dir)?;
-    let new_file = !path.exists();
     let f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
-    if sync {
+    if let Some((new_dir, new_file)) = durable {
         // A durable put into a file just made: its directory entry must last too.
         if new_file {
             File::open(&dir)?.sync_all()?;
@@ -1077,6 +1088,10 @@ impl<F> OpenStreams<F> {
         self.files.values_mut().map(|(f, _)| f)
     }
 
+    fn contains(&self, key: &(Arc<str>, Arc<str>)) -> bool {
+        self.files.contains_key(key)
+    }
+
     /// Takes every open file out (to be flushed and closed).
     fn take_all(&mut self) -> Vec<F> {
         self.files.drain().map(|(_, (f, _))| f).collect()
@@ -1125,6 +1140,7 @@ impl Writer {
         // index update for the run, not per line).
         let mut run: Option<StreamRun> = None;
         while let Some(cmd) = rx.blocking_recv() {
+            self.open_deadline = None;
             let mut waiters = Vec::new();
             let mut next = Some(cmd);
             while let Some(cmd) = next.take().or_else(|| rx.try_recv().ok()) {
@@ -1204,31 +1220,40 @@ impl Writer {
     ) -> std::io::Result<()> {
         let key = (group.clone(), stream.clone());
         let now = std::time::Instant::now();
+        // Which entries a durable put makes, known before any attempt (a failed one may
+        // have made them already).
+        let durable = (sync && !self.files.contains(&key)).then(|| {
+            let (dir, path) = stream_paths(&self.root, group, stream);
+            (!dir.exists(), !path.exists())
+        });
         let root = &self.root;
-        let open = || open_stream(root, group, stream, sync);
+        let open = || open_stream(root, group, stream, durable);
         if let Err(e) = self.files.get_or_open(key.clone(), now, open).map(|_| ()) {
             if !out_of_descriptors(&e) {
                 return Err(e);
             }
             // Out of descriptors: give back the ones this thread holds (the other streams'
-            // files, flushed, and the reserve), then try again for a while.
+            // files, flushed, and the reserve), then try again until the batch's deadline.
             self.reserve = None;
             for mut w in self.files.take_all() {
                 if let Err(e) = w.flush() {
                     tracing::warn!("log write failed: {e}");
                 }
             }
+            let deadline = *self.open_deadline.get_or_insert(now + OPEN_WAIT);
+            let mut pause = std::time::Duration::from_millis(1);
             let root = &self.root;
-            let mut pauses = OPEN_RETRY_PAUSES_MS.iter();
-            while let Err(e) = self.files.get_or_open(key.clone(), now, || open_stream(root, group, stream, sync)).map(|_| ()) {
-                match pauses.next() {
-                    Some(ms) if out_of_descriptors(&e) => std::thread::sleep(std::time::Duration::from_millis(*ms)),
-                    _ => return Err(e),
+            while let Err(e) = self.files.get_or_open(key.clone(), now, || open_stream(root, group, stream, durable)).map(|_| ()) {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if !out_of_descriptors(&e) || left.is_zero() {
+                    return Err(e);
                 }
+                std::thread::sleep(pause.min(left));
+                pause = (pause * 2).min(std::time::Duration::from_millis(256));
             }
         }
         let root = &self.root;
-        let w = self.files.get_or_open(key, now, || open_stream(root, group, stream, sync))?;
+        let w = self.files.get_or_open(key, now, || open_stream(root, group, stream, durable))?;
         let ingestion_time = now_ms();
         let mut written = Vec::new();
         let mut line = Vec::with_capacity(256);

@@ -372,8 +372,9 @@ impl SandboxChild {
         let reported = self.read_report().await?;
         let pid = rustix::process::Pid::from_raw(self.pid as i32).ok_or_else(|| io::Error::from(Errno::SRCH))?;
         // Init closes its files before it becomes a zombie, and in between the kernel kills
-        // and waits for whatever was left in its PID namespace: usually microseconds, longer
-        // when those processes had much memory to free.
+        // and waits for whatever was left in its PID namespace: usually microseconds (a few
+        // turns of other tasks), longer when those processes had much memory to free.
+        let mut yields = 3;
         let mut pause = std::time::Duration::from_millis(1);
         loop {
             match rustix::process::waitid(
@@ -389,12 +390,21 @@ impl SandboxChild {
                     };
                     return Ok(ExitStatus::from_raw(reported.unwrap_or(raw)));
                 }
+                Ok(None) if yields > 0 => {
+                    yields -= 1;
+                    tokio::task::yield_now().await;
+                }
                 Ok(None) => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_millis(16));
                 }
                 Err(Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    // ECHILD: not (or no longer) our child, so the pid may name another
+                    // process now; never signal it.
+                    self.reaped = true;
+                    return Err(e.into());
+                }
             }
         }
     }

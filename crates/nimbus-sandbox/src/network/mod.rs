@@ -378,8 +378,10 @@ impl Maker {
         let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), -10);
         let mut next = rx.recv();
         // Failures in a row to make a ready namespace (out of descriptors or memory in a
-        // burst): each waits longer before the next try, and only the first is logged.
+        // burst): each waits longer before the next try (requests are served meanwhile), and
+        // only the first is logged.
         let mut failures: u32 = 0;
+        let mut retry_at: Option<std::time::Instant> = None;
         loop {
             match next {
                 Ok(Request::Make(reply)) => {
@@ -404,7 +406,15 @@ impl Maker {
                 Ok(r) => Ok(r),
                 Err(mpsc::TryRecvError::Disconnected) => return,
                 Err(mpsc::TryRecvError::Empty) => {
-                    if ready.lock().unwrap_or_else(|p| p.into_inner()).len() < keep_ready {
+                    let wait = retry_at.map(|at| at.saturating_duration_since(std::time::Instant::now())).filter(|d| !d.is_zero());
+                    if let Some(wait) = wait {
+                        match rx.recv_timeout(wait) {
+                            Err(mpsc::RecvTimeoutError::Timeout) => Ok(Request::Refill),
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                            Ok(r) => Ok(r),
+                        }
+                    } else if ready.lock().unwrap_or_else(|p| p.into_inner()).len() < keep_ready {
+                        retry_at = None;
                         match self.timed(RUNTIME_API_PORT) {
                             Ok(ns) => {
                                 ready.lock().unwrap_or_else(|p| p.into_inner()).push(ns);
@@ -419,14 +429,10 @@ impl Maker {
                                     tracing::warn!("cannot make a network namespace ahead of time (trying again later): {e}");
                                 }
                                 failures = failures.saturating_add(1);
-                                // Requests are served meanwhile; the next try comes after
-                                // the pause, not at once (each costs a namespace made and
-                                // torn down).
-                                match rx.recv_timeout(refill_pause(failures)) {
-                                    Err(mpsc::RecvTimeoutError::Timeout) => Ok(Request::Refill),
-                                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                                    Ok(r) => Ok(r),
-                                }
+                                // The next try comes after the pause, not at once (each
+                                // costs a namespace made and torn down).
+                                retry_at = Some(std::time::Instant::now() + refill_pause(failures));
+                                Ok(Request::Refill)
                             }
                         }
                     } else {
