@@ -916,7 +916,8 @@ async fn spawner_checks(exe: &Path) {
         assert_eq!(out.trim(), format!("n={i}"));
     }
 
-    // Dropped before it ends: killed (not left running).
+    // Dropped before it ends: killed (not left running), and reaped once another sandbox
+    // child has been waited for (not left a zombie).
     {
         use std::os::fd::AsFd;
         let fds = jail::sandbox_fds(&sh("sleep 100"), None, None).expect("fds");
@@ -935,6 +936,10 @@ async fn spawner_checks(exe: &Path) {
             assert!(Instant::now() < deadline, "a dropped sandbox is still {state}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let (status, _) = spawned(&spawner, &sh("exit 0")).await;
+        assert!(status.success());
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(stat.is_empty() || !stat.contains(" Z "), "the dropped sandbox is a zombie: {stat}");
     }
 
     // Once the spawner is gone, requests fail at once (the server then spawns itself).

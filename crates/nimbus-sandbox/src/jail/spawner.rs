@@ -383,6 +383,7 @@ impl SandboxChild {
             ) {
                 Ok(Some(status)) => {
                     self.reaped = true;
+                    reap_dropped();
                     let raw = match (status.exit_status(), status.terminating_signal()) {
                         (Some(code), _) => (code & 0xff) << 8,
                         (None, Some(sig)) => sig | if status.dumped() { 0x80 } else { 0 },
@@ -438,9 +439,30 @@ impl Drop for SandboxChild {
             // Not reaped, so the pid is still our child's (see above).
             if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                DROPPED.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
             }
         }
     }
+}
+
+/// Children killed because their [`SandboxChild`] was dropped before it was waited for (a
+/// spawn whose requester had gone, a task dropped at shutdown): reaped, once they have
+/// ended, whenever another sandbox child is, so they do not stay zombies. Until then each pid
+/// is still ours, as above.
+static DROPPED: Mutex<Vec<rustix::process::Pid>> = Mutex::new(Vec::new());
+
+fn reap_dropped() {
+    let mut dropped = DROPPED.lock().unwrap_or_else(|p| p.into_inner());
+    // Kept only while still running; reaped (or, ECHILD, not ours) ones go.
+    dropped.retain(|pid| {
+        matches!(
+            rustix::process::waitid(
+                rustix::process::WaitId::Pid(*pid),
+                rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG,
+            ),
+            Ok(None) | Err(Errno::INTR)
+        )
+    });
 }
 
 /// `clone_args` of `clone3(2)`.
