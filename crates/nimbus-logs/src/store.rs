@@ -1228,7 +1228,8 @@ impl Writer {
         });
         let root = &self.root;
         let open = || open_stream(root, group, stream, durable);
-        if let Err(e) = self.files.get_or_open(key.clone(), now, open).map(|_| ()) {
+        let mut pause = std::time::Duration::from_millis(1);
+        while let Err(e) = self.files.get_or_open(key.clone(), now, open).map(|_| ()) {
             if !out_of_descriptors(&e) {
                 return Err(e);
             }
@@ -1241,19 +1242,14 @@ impl Writer {
                 }
             }
             let deadline = *self.open_deadline.get_or_insert(now + OPEN_WAIT);
-            let mut pause = std::time::Duration::from_millis(1);
-            let root = &self.root;
-            while let Err(e) = self.files.get_or_open(key.clone(), now, || open_stream(root, group, stream, durable)).map(|_| ()) {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                if !out_of_descriptors(&e) || left.is_zero() {
-                    return Err(e);
-                }
-                std::thread::sleep(pause.min(left));
-                pause = (pause * 2).min(std::time::Duration::from_millis(256));
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(e);
             }
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 2).min(std::time::Duration::from_millis(256));
         }
-        let root = &self.root;
-        let w = self.files.get_or_open(key, now, || open_stream(root, group, stream, durable))?;
+        let w = self.files.get_or_open(key, now, open)?;
         let ingestion_time = now_ms();
         let mut written = Vec::new();
         let mut line = Vec::with_capacity(256);

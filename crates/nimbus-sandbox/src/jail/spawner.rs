@@ -307,7 +307,7 @@ async fn read_replies(inner: Arc<Inner>) {
             (0, Some(status)) => SandboxChild::new(pid as u32, status).inspect_err(|_| abandon(pid)),
             // The sandbox was made but its fd did not reach us: the kernel drops the
             // SCM_RIGHTS it cannot install when our descriptor table is full. Nobody could
-            // ever wait for that child, so it is killed and reaped by pid here, and the
+            // ever wait for that child, so it is killed by pid here (and reaped later), and the
             // spawn fails as out of descriptors (the invocation is throttled).
             (0, _) => {
                 abandon(pid);
@@ -327,12 +327,21 @@ async fn read_replies(inner: Arc<Inner>) {
     tracing::error!("the sandbox spawner's socket closed; sandboxes are now spawned by the server");
 }
 
-/// Kills and reaps (by pid: it is our child, not yet reaped) a sandbox nobody can wait for.
+/// Kills a child of ours nobody will wait for (by pid: it is not yet reaped, so the pid is
+/// still its), to be reaped by [`reap_dropped`].
 fn abandon(pid: i32) {
     if let Some(pid) = rustix::process::Pid::from_raw(pid) {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-        std::thread::spawn(move || rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()));
+        DROPPED.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
     }
+}
+
+/// `waitid(WEXITED | WNOHANG)` on one child: its status once it has ended (and is reaped).
+fn try_reap(pid: rustix::process::Pid) -> Result<Option<rustix::process::WaitIdStatus>, Errno> {
+    rustix::process::waitid(
+        rustix::process::WaitId::Pid(pid),
+        rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG,
+    )
 }
 
 /// A child of the server made by the spawner (a sandbox's init, PID 1 of its namespace),
@@ -377,10 +386,7 @@ impl SandboxChild {
         let mut yields = 3;
         let mut pause = std::time::Duration::from_millis(1);
         loop {
-            match rustix::process::waitid(
-                rustix::process::WaitId::Pid(pid),
-                rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG,
-            ) {
+            match try_reap(pid) {
                 Ok(Some(status)) => {
                     self.reaped = true;
                     reap_dropped();
@@ -437,32 +443,21 @@ impl Drop for SandboxChild {
     fn drop(&mut self) {
         if !self.reaped {
             // Not reaped, so the pid is still our child's (see above).
-            if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-                DROPPED.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
-            }
+            abandon(self.pid as i32);
         }
     }
 }
 
-/// Children killed because their [`SandboxChild`] was dropped before it was waited for (a
-/// spawn whose requester had gone, a task dropped at shutdown): reaped, once they have
-/// ended, whenever another sandbox child is, so they do not stay zombies. Until then each pid
-/// is still ours, as above.
+/// Children killed because nobody will wait for them ([`abandon`]: a [`SandboxChild`]
+/// dropped before it was waited for, a spawn whose requester had gone or whose fd never
+/// reached us): reaped, once they have ended, whenever another sandbox child is, so they do
+/// not stay zombies. Until then each pid is still ours.
 static DROPPED: Mutex<Vec<rustix::process::Pid>> = Mutex::new(Vec::new());
 
 fn reap_dropped() {
     let mut dropped = DROPPED.lock().unwrap_or_else(|p| p.into_inner());
     // Kept only while still running; reaped (or, ECHILD, not ours) ones go.
-    dropped.retain(|pid| {
-        matches!(
-            rustix::process::waitid(
-                rustix::process::WaitId::Pid(*pid),
-                rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG,
-            ),
-            Ok(None) | Err(Errno::INTR)
-        )
-    });
+    dropped.retain(|pid| matches!(try_reap(*pid), Ok(None) | Err(Errno::INTR)));
 }
 
 /// `clone_args` of `clone3(2)`.
