@@ -424,3 +424,38 @@ def test_the_init_bound_holds_starts_of_every_runtime(server_factory, echo_zip):
         assert took >= 2 * INIT_SECONDS - 0.1, f"2 inits of {name} took {took:.1f} s: they ran at once past the bound"
         # The second one's wait for its turn is not its init: its clock starts at the gate.
         assert all(INIT_SECONDS - 0.1 <= d < 2 * INIT_SECONDS - 0.5 for d in inits), (name, inits)
+
+
+# ---------------------------------------------------------------------------------------
+# The burst bench's isolation floor
+# ---------------------------------------------------------------------------------------
+
+def test_the_burst_bench_measures_its_isolation_floor_and_leaves_nothing_behind(nimbus_bin, rust_echo_bootstrap):
+    """`nimbus-bench --burst N` makes N environments' namespaces, veth pairs and cgroups with
+    no server, starts a runtime in each and waits for each one's first request; its bridge,
+    groups and roots are gone when it ends."""
+    if os.geteuid() != 0:
+        pytest.skip("the floor needs root (namespaces, veth pairs and cgroups)")
+    import subprocess
+
+    bench = Path(nimbus_bin).with_name("nimbus-bench")
+    if not bench.exists():
+        pytest.skip(f"{bench} is not built")
+    n = 16
+    out = subprocess.run(
+        [str(bench), "--nimbus", nimbus_bin, "--echo", rust_echo_bootstrap, "--burst", str(n)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| provided.al2023 |")]
+    assert len(rows) == 2, out.stdout
+    burst, floor = ([c.strip() for c in row.strip("|").split("|")] for row in rows)
+    assert burst[1:3] == [str(n), "0"], rows[0]
+    # made, time to make them, 1 s + that
+    assert floor[1] == str(n), out.stdout
+    assert "stopped early" not in out.stdout, out.stdout
+    made_ms = float(floor[2].removesuffix(" ms"))
+    assert 0 < made_ms < 60_000 and float(floor[3].removesuffix(" ms")) == pytest.approx(1000 + made_ms, abs=0.2)
+    assert not [link for link in os.listdir("/sys/class/net") if link.startswith("nbfloor0")]
+    assert not list(Path("/sys/fs/cgroup").glob("*/nimbus-bench-floor")) + list(Path("/sys/fs/cgroup").glob("nimbus-bench-floor"))
+    assert not list(Path("/tmp").glob("nimbus-bench-floor-*"))

@@ -19,6 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 
 mod cluster;
+mod floor;
 mod protocol;
 mod s3;
 mod scale;
@@ -73,7 +74,9 @@ struct Args {
     gateway: bool,
     /// Instead of the usual runs: N concurrent invocations of a function that sleeps 1 s
     /// (one environment each) in --runtime, reporting wall time, failures by error type, the
-    /// server's peak RSS and descriptors, next to N × the runtime's bare start ÷ cores. Over
+    /// server's peak RSS and descriptors, next to N × the runtime's bare start ÷ cores and (for
+    /// `provided`, after the server's stop) the isolation floor: N environments' namespaces,
+    /// links and cgroups made and their runtimes started with no server. Over
     /// 1,000 the server's account concurrency limit is raised to N.
     #[arg(long)]
     burst: Option<usize>,
@@ -1283,6 +1286,12 @@ async fn main() -> anyhow::Result<()> {
             "\nserver stop after the burst (SIGTERM to exit): {took}, the machine's CPU meanwhile {}",
             scale::MachineTime::now().since(before).seconds()
         );
+        // The kernel finishes removing the server's namespaces in the background: the floor
+        // starts once that is done, so that it does not pay for it.
+        if args.runtime == "provided" {
+            scale::wait_until_idle(Duration::from_secs(30));
+            scale::isolation_floor(&args.echo, n)?;
+        }
         return Ok(());
     }
     if let Some(n) = args.density {

@@ -1,6 +1,7 @@
 //! Scale runs of `nimbus-bench` (issue 13's proof): `--burst N --runtime R` (N concurrent
 //! 1 s invocations, each needing an environment of its own, next to the floor of starting N
-//! bare runtimes on this machine's cores) and `--density N --runtime R` (N environments
+//! bare runtimes on this machine's cores and, for `provided`, the isolation floor of
+//! [`crate::floor`]) and `--density N --runtime R` (N environments
 //! started at once, then idle and frozen: the host memory each costs, the server's RSS and
 //! descriptors, and how the server answers while it holds them). Both watch the server's
 //! peak RSS, descriptors and threads, and count failures by their error type.
@@ -246,6 +247,11 @@ impl MachineTime {
         format!("{:.2} ms (idle {idle:.0} %)", busy_ms / n.max(1) as f64)
     }
 
+    /// The share of the time the cores were busy.
+    fn busy_fraction(&self) -> f64 {
+        self.busy as f64 / (self.busy + self.idle).max(1) as f64
+    }
+
     /// `1.73 s busy (idle 12 %)`.
     pub(crate) fn seconds(self) -> String {
         // SAFETY: sysconf has no preconditions.
@@ -351,6 +357,43 @@ pub(crate) async fn burst(
         println!("{note}");
     }
     Ok(())
+}
+
+/// The burst's second floor, measured after it (see [`crate::floor`]): `n` environments'
+/// kernel objects and their `provided` runtimes started, with none of the server's work.
+pub(crate) fn isolation_floor(echo: &Path, n: usize) -> anyhow::Result<()> {
+    let busy_before = MachineTime::now();
+    // Four threads a core: each waits for the linker's thread and for each clone's exec.
+    let threads = 4 * cores();
+    let floor = crate::floor::isolation_floor(n, echo, threads)?;
+    let spent = MachineTime::now().since(busy_before);
+    println!(
+        "\n| isolation floor: {n} environments' kernel objects, runtimes started and waiting, no server ({threads} threads) | made | time to make them | 1 s + that | the machine's CPU ÷ environments (idle) |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| provided.al2023 | {} | {} | {} | {} |",
+        floor.made,
+        ms(floor.elapsed),
+        ms(Duration::from_secs(1) + floor.elapsed),
+        spent.per(floor.made.max(1))
+    );
+    if let Some(e) = floor.error {
+        println!("the floor stopped early: {e}");
+    }
+    Ok(())
+}
+
+/// Waits until the machine has been nearly idle (under 10 % busy) for a second, or `limit`.
+pub(crate) fn wait_until_idle(limit: Duration) {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        let before = MachineTime::now();
+        std::thread::sleep(Duration::from_secs(1));
+        if MachineTime::now().since(before).busy_fraction() < 0.10 {
+            return;
+        }
+    }
 }
 
 /// The barrier the density run's functions wait at: each GET is held until `target` have
