@@ -35,9 +35,9 @@ const SUBNET: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 214, 0, 0), 16);
 /// The cgroup directory the floor's groups are made in, under each hierarchy.
 const GROUP: &str = "nimbus-bench-floor";
 
-/// What the floor measured: the time to make `made` environments with their runtimes
-/// started and waiting for an event, the machine's CPU meanwhile, and why it stopped early,
-/// if it did.
+/// What the floor measured: the time to make the environments with their runtimes started
+/// and waiting for an event, the machine's CPU meanwhile, how many got that far (`made`),
+/// and why it stopped early, if it did (then the time and CPU measure nothing).
 pub(crate) struct Floor {
     pub made: usize,
     pub elapsed: Duration,
@@ -76,6 +76,11 @@ impl Drop for Env {
 pub(crate) fn isolation_floor(n: usize, bootstrap: &Path, threads: usize) -> anyhow::Result<Floor> {
     if !rustix::process::geteuid().is_root() {
         bail!("the isolation floor needs root (namespaces, veth pairs, cgroups)");
+    }
+    // About three descriptors an environment (its namespace, listener and connection).
+    let needed = 3 * n as u64 + 256;
+    if let Some(limit) = nimbus_sandbox::raise_descriptor_limit(None).filter(|l| *l < needed) {
+        bail!("{n} environments need about {needed} descriptors; this process may have {limit}");
     }
     let exec = Exec::new(bootstrap)?;
     let roots = std::env::temp_dir().join(format!("nimbus-bench-floor-{}", std::process::id()));
@@ -136,7 +141,7 @@ fn make(n: usize, threads: usize, linker: &Linker, hierarchies: &Hierarchies, ro
     let elapsed = started.elapsed();
     let spent = MachineTime::now().since(busy_before);
     let error = results.iter().find_map(|(_, e)| e.clone());
-    let made = if error.is_some() { 0 } else { results.iter().map(|(m, _)| m.len()).sum() };
+    let made = results.iter().flat_map(|(m, _)| m).filter(|e| e.conn.is_some()).count();
     // Kill every runtime first, then reap and remove (`Env`'s drop).
     for (envs, _) in &results {
         for pid in envs.iter().filter_map(|e| e.pid) {
@@ -313,8 +318,11 @@ fn start(
     }
 }
 
-/// The cloned child: raw system calls only (not even libc's wrappers, which keep state in
-/// the parent thread's memory), then execve; on a failure it records the step and exits.
+/// The cloned child: raw system calls only (not libc's wrappers, which keep more state in
+/// the parent thread's memory; `syscall` itself still sets the parent thread's `errno`,
+/// which the parent does not read after a successful clone), then execve; on a failure it
+/// records the step and exits. `/dev/null` opened at 0–2 (the bench's own closed) counts as a
+/// failure, since it would not survive the exec.
 extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the ChildArgs of `start`, alive while the parent waits (CLONE_VFORK);
     // every call is a system call on pointers into it.
@@ -333,13 +341,13 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_UNSHARE) != 0 {
             return fail(2);
         }
-        let null = libc::syscall(libc::SYS_open, c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC, 0);
-        if null < 0 || libc::syscall(libc::SYS_dup2, null, 1) < 0 || libc::syscall(libc::SYS_dup2, null, 2) < 0 {
+        let null = libc::syscall(libc::SYS_openat, libc::AT_FDCWD, c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC, 0);
+        if null < 3 || libc::syscall(libc::SYS_dup3, null, 1, 0) < 0 || libc::syscall(libc::SYS_dup3, null, 2, 0) < 0 {
             return fail(3);
         }
         for p in a.procs {
-            let fd = libc::syscall(libc::SYS_open, *p, libc::O_WRONLY | libc::O_CLOEXEC, 0);
-            if fd < 0 || libc::syscall(libc::SYS_write, fd, b"0".as_ptr(), 1) != 1 {
+            let fd = libc::syscall(libc::SYS_openat, libc::AT_FDCWD, *p, libc::O_WRONLY | libc::O_CLOEXEC, 0);
+            if fd < 0 || libc::syscall(libc::SYS_write, fd, b"0".as_ptr(), 1usize) != 1 {
                 return fail(4);
             }
             libc::syscall(libc::SYS_close, fd);
@@ -356,7 +364,7 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
              data: *const libc::c_char| { libc::syscall(libc::SYS_mount, source.as_ptr(), target, kind.as_ptr(), flags, data) };
         if libc::syscall(libc::SYS_mount, none, c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, none) != 0
             || mount(c"tmpfs", a.root.as_ptr(), c"tmpfs", libc::MS_NOSUID | libc::MS_NODEV, c"size=64m".as_ptr()) != 0
-            || libc::syscall(libc::SYS_mkdir, a.proc_dir.as_ptr(), 0o555) != 0
+            || libc::syscall(libc::SYS_mkdirat, libc::AT_FDCWD, a.proc_dir.as_ptr(), 0o555) != 0
             || mount(c"proc", a.proc_dir.as_ptr(), c"proc", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, none) != 0
         {
             return fail(6);
@@ -398,8 +406,10 @@ impl Hierarchies {
             // Controllers the root does not delegate yet are asked for; any refused leaves
             // its limit file missing, which `create` reports.
             let _ = std::fs::write(base.join("cgroup.subtree_control"), "+memory +cpu +pids");
-            std::fs::write(parent.join("cgroup.subtree_control"), "+memory +cpu +pids")
-                .with_context(|| format!("enabling controllers in {}", parent.display()))?;
+            if let Err(e) = std::fs::write(parent.join("cgroup.subtree_control"), "+memory +cpu +pids") {
+                let _ = std::fs::remove_dir(&parent);
+                return Err(e).with_context(|| format!("enabling controllers in {}", parent.display()));
+            }
             parents.push((parent, &[("memory.max", MEMORY), ("cpu.weight", "13"), ("pids.max", "1024")][..]));
         } else {
             for (controller, limits) in [

@@ -375,29 +375,34 @@ pub(crate) fn isolation_floor(echo: &Path, n: usize) {
         "\n| isolation floor: {n} environments' kernel objects, runtimes started and waiting, no server ({threads} threads) | made | time to make them | 1 s + that | the machine's CPU ÷ environments (idle) |"
     );
     println!("|---|---|---|---|---|");
-    println!(
-        "| provided.al2023 | {} | {} | {} | {} |",
-        floor.made,
-        ms(floor.elapsed),
-        ms(Duration::from_secs(1) + floor.elapsed),
-        floor.spent.per(floor.made.max(1)),
-    );
-    if let Some(e) = floor.error {
-        println!("the floor stopped early: {e}");
+    match floor.error {
+        None => println!(
+            "| provided.al2023 | {} | {} | {} | {} |",
+            floor.made,
+            ms(floor.elapsed),
+            ms(Duration::from_secs(1) + floor.elapsed),
+            floor.spent.per(floor.made.max(1)),
+        ),
+        Some(e) => {
+            println!("| provided.al2023 | {} of {n} | - | - | - |", floor.made);
+            println!("the floor stopped early: {e}");
+        }
     }
 }
 
 /// Waits until the server's veth pairs are gone (the kernel removes a stopped server's
 /// namespaces in the background, holding the network's lock) and the machine has been
-/// nearly idle (under 10 % busy) for a second; at most `limit`.
+/// nearly idle (under 10 % busy) for a second; at most `limit`, then says so.
 pub(crate) fn wait_until_quiet(limit: Duration) {
     let until = Instant::now() + limit;
+    // Ports of a Nimbus bridge (`nimbus0`, `nimbus0b<k>`): environments' host ends.
     let links_left = || {
-        std::fs::read_dir("/sys/class/net")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|l| l.file_name().to_string_lossy().starts_with("nb") && l.path().join("brport").exists())
+        std::fs::read_dir("/sys/class/net").into_iter().flatten().flatten().any(|l| {
+            std::fs::read_link(l.path().join("master"))
+                .ok()
+                .and_then(|m| m.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .is_some_and(|m| m == "nimbus0" || m.starts_with("nimbus0b"))
+        })
     };
     while Instant::now() < until {
         let before = MachineTime::now();
@@ -406,6 +411,7 @@ pub(crate) fn wait_until_quiet(limit: Duration) {
             return;
         }
     }
+    println!("\n(the machine was not quiet {} s after the server's stop: the floor below shares it)", limit.as_secs());
 }
 
 /// The barrier the density run's functions wait at: each GET is held until `target` have
