@@ -6,11 +6,12 @@
 //! direct way: a network namespace with its loopback up and a listener on it, a veth pair on
 //! a bridge with an address and a default route (Nimbus's own [`Linker`], whose steps are
 //! single netlink requests, on its one thread as in the server), a cgroup per controller
-//! with memory, CPU and pid limits, and a process cloned into new PID, mount, IPC, UTS and
-//! cgroup namespaces that joins those cgroups and the network namespace, mounts a tmpfs
-//! and a `/proc`, and execs the runtime's bare start (the same command as the other floor).
-//! What it leaves out is all Nimbus adds: HTTP, the pool, the Runtime API's exchanges,
-//! `sandbox-init`'s second process and `pivot_root`, the seccomp filter, the log stream.
+//! with memory, CPU and pid limits, and a process cloned into new PID, mount, IPC and UTS
+//! namespaces that joins the network namespace and those cgroups, takes a new cgroup
+//! namespace, mounts a tmpfs and a `/proc`, and execs the `provided` runtime with a Lambda
+//! environment whose Runtime API is the namespace's listener. What it leaves out is all
+//! Nimbus adds: HTTP, the pool, the Runtime API's answers, `sandbox-init`'s second process,
+//! its root and bind mounts, the privilege drop, the seccomp filter, the log stream.
 //! The environments are made on four threads per core (each thread makes its share one
 //! after another, and waits for the linker's thread and each clone's exec), their runtimes
 //! left waiting for an event (as a burst's wait for theirs), and removed once every runtime
