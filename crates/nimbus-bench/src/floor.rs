@@ -375,7 +375,8 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
     }
 }
 
-/// Reaps a killed runtime (its sandbox's PID 1).
+/// Kills and reaps a started runtime (its sandbox's PID 1); a second kill of one already
+/// killed is harmless, as it is not reaped until here.
 fn end(pid: i32) {
     // SAFETY: our own child, not yet reaped.
     unsafe {
